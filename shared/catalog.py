@@ -1,0 +1,164 @@
+"""The service catalog, loaded once from ``shared/catalog.yaml`` and validated.
+
+``PLATFORM_CATALOG=/path/to/catalog.yaml`` points every layer at another catalog (the benchmark uses
+this to synthesize a platform of hundreds of services; nothing else should need it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.errors import ConfigError
+
+CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
+CATALOG_ENV_VAR = "PLATFORM_CATALOG"
+
+Exchange = Literal["requests", "events"]
+EXCHANGES: tuple[Exchange, ...] = ("requests", "events")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_ROUTING_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class Routes(BaseModel):
+    """Routing keys per exchange."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+
+    @field_validator("requests", "events")
+    @classmethod
+    def _keys_are_routing_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            if not _ROUTING_KEY.match(key):
+                raise ValueError(f"{key!r} is not a routing key (lower-case words joined by '.')")
+        if len(set(keys)) != len(keys):
+            raise ValueError("routing keys must be unique")
+        return keys
+
+    def items(self) -> list[tuple[Exchange, str]]:
+        return [(exchange, key) for exchange in EXCHANGES for key in getattr(self, exchange)]
+
+    def __bool__(self) -> bool:
+        return bool(self.requests or self.events)
+
+
+class ServiceSpec(BaseModel):
+    """One platform service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    port: int = Field(ge=1, le=65535)
+    health_path: str = Field(pattern=r"^/")
+    cpu: int = 256
+    memory: int = 512
+    public: bool = False
+    calls: tuple[str, ...] = ()
+    publishes: Routes = Routes()
+    consumes: Routes = Routes()
+
+    @property
+    def queue(self) -> str | None:
+        """The service's own durable work queue, if it consumes anything."""
+        return f"{self.name}.work" if self.consumes else None
+
+    @property
+    def dead_letter_queue(self) -> str | None:
+        return f"{self.name}.dlq" if self.consumes else None
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    services: dict[str, ServiceSpec]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("services"), dict):
+            data = dict(data)
+            data["services"] = {
+                name: {**spec, "name": name} if isinstance(spec, dict) else spec
+                for name, spec in data["services"].items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _graph_is_consistent(self) -> Catalog:
+        for name, spec in self.services.items():
+            if not _NAME.match(name):
+                raise ValueError(f"services.{name}: names are lower-case dns labels (2-32 chars)")
+            for callee in spec.calls:
+                if callee not in self.services:
+                    raise ValueError(f"services.{name}.calls: unknown service {callee!r}")
+                if callee == name:
+                    raise ValueError(f"services.{name}.calls: a service does not call itself")
+        ports = [spec.port for spec in self.services.values()]
+        if len(set(ports)) != len(ports):
+            raise ValueError("services: two services share a port")
+        return self
+
+    def __iter__(self):  # type: ignore[override]
+        return iter(self.services.values())
+
+    def __getitem__(self, name: str) -> ServiceSpec:
+        return self.services[name]
+
+    def names(self) -> list[str]:
+        return list(self.services)
+
+    def consumers_of(self, exchange: Exchange, routing_key: str) -> list[ServiceSpec]:
+        """Services whose work queue is bound to ``routing_key`` on ``exchange``."""
+        return [s for s in self if routing_key in getattr(s.consumes, exchange)]
+
+    def routes(self) -> list[tuple[str, Exchange, str, list[str]]]:
+        """Every declared (publisher, exchange, routing key, receiving queues) route."""
+        result = []
+        for spec in self:
+            for exchange, key in spec.publishes.items():
+                queues = [c.queue for c in self.consumers_of(exchange, key) if c.queue]
+                result.append((spec.name, exchange, key, queues))
+        return result
+
+
+def _format_error(path: Path, error: ValidationError) -> ConfigError:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    return ConfigError(str(path), key, first["msg"])
+
+
+def load_catalog_file(path: Path) -> Catalog:
+    from shared.yamlio import load_yaml_mapping
+
+    data = load_yaml_mapping(path)
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as error:
+        raise _format_error(path, error) from None
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> Catalog:
+    return load_catalog_file(Path(path))
+
+
+def catalog_path() -> Path:
+    override = os.environ.get(CATALOG_ENV_VAR)
+    return Path(override) if override else CATALOG_FILE
+
+
+def load_catalog() -> Catalog:
+    """The catalog in force (``$PLATFORM_CATALOG`` or ``shared/catalog.yaml``)."""
+    path = catalog_path()
+    if not path.is_file():
+        raise ConfigError(str(path), "(file)", "catalog file does not exist")
+    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)

@@ -1,0 +1,228 @@
+"""The network of one environment: a VPC with its subnets, routing, flow logs and endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.envs import EnvConfig
+
+NatStrategy = Literal["none", "single", "per-az"]
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    availability_zone: str
+    public_cidr: str
+    private_cidr: str
+
+
+def plan_subnets(cidr: ipaddress.IPv4Network, availability_zones: list[str]) -> list[SubnetPlan]:
+    """Carve one private and one public subnet per AZ out of the VPC CIDR, without overlap.
+
+    The VPC is split into 16 equal blocks (/20s of a /16): blocks 0-7 are private, 8-15 public, so
+    subnets never move when an AZ is added (up to 8 AZs) and private ranges stay contiguous for
+    routing and NACLs.
+    """
+    if len(availability_zones) > 8:
+        raise ValueError("at most 8 availability zones fit the subnet plan")
+    blocks = list(cidr.subnets(prefixlen_diff=4))
+    return [
+        SubnetPlan(az, public_cidr=str(blocks[8 + index]), private_cidr=str(blocks[index]))
+        for index, az in enumerate(availability_zones)
+    ]
+
+
+def nat_gateway_count(strategy: NatStrategy, az_count: int) -> int:
+    return {"none": 0, "single": 1, "per-az": az_count}[strategy]
+
+
+@dataclass(frozen=True)
+class VpcNetworkArgs:
+    env_name: str
+    region: str
+    cidr: ipaddress.IPv4Network
+    availability_zones: list[str]
+    nat: NatStrategy
+    endpoints: tuple[str, ...]
+    flow_log_retention_days: int
+    protect: bool
+
+    @classmethod
+    def from_env(cls, env: EnvConfig) -> VpcNetworkArgs:
+        return cls(
+            env_name=env.name, region=env.region, cidr=env.network.cidr,
+            availability_zones=env.availability_zones, nat=env.network.nat,
+            endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
+            protect=env.protect,
+        )
+
+
+class VpcNetwork(pulumi.ComponentResource):
+    """VPC (DNS on), public + private subnets per AZ, IGW, NAT per strategy, route tables,
+    flow logs to CloudWatch, a closed default SG, a service SG and VPC endpoints."""
+
+    def __init__(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:network:VpcNetwork", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        env = args.env_name
+
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=str(args.cidr),
+            enable_dns_support=True,
+            enable_dns_hostnames=True,  # Cloud Map private DNS and interface endpoints need both
+            tags={"Name": f"{env}-vpc"},
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        vpc_child = pulumi.ResourceOptions(parent=self.vpc)
+
+        # The default SG allows all traffic between its members; managing it with no rules closes it,
+        # so nothing lands in an open group by accident (CIS 5.4).
+        self.default_security_group = aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg", vpc_id=self.vpc.id, ingress=[], egress=[],
+            tags={"Name": f"{env}-default-closed"}, opts=vpc_child,
+        )
+
+        self.plan = plan_subnets(args.cidr, args.availability_zones)
+        self.public_subnets: list[aws.ec2.Subnet] = []
+        self.private_subnets: list[aws.ec2.Subnet] = []
+        for index, planned in enumerate(self.plan):
+            suffix = planned.availability_zone[-1]
+            self.public_subnets.append(aws.ec2.Subnet(
+                f"{name}-public-{suffix}", vpc_id=self.vpc.id, cidr_block=planned.public_cidr,
+                availability_zone=planned.availability_zone,
+                # Nothing launched here gets a public IP implicitly: the ALB and NAT gateways get
+                # theirs explicitly, tasks never run in public subnets.
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{env}-public-{planned.availability_zone}", "tier": "public"},
+                opts=vpc_child,
+            ))
+            self.private_subnets.append(aws.ec2.Subnet(
+                f"{name}-private-{suffix}", vpc_id=self.vpc.id, cidr_block=planned.private_cidr,
+                availability_zone=planned.availability_zone, map_public_ip_on_launch=False,
+                tags={"Name": f"{env}-private-{planned.availability_zone}", "tier": "private"},
+                opts=vpc_child,
+            ))
+
+        self.internet_gateway = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": f"{env}-igw"}, opts=vpc_child)
+        self.public_route_table = aws.ec2.RouteTable(
+            f"{name}-public-rt", vpc_id=self.vpc.id, tags={"Name": f"{env}-public", "tier": "public"},
+            opts=vpc_child)
+        aws.ec2.Route(
+            f"{name}-public-default", route_table_id=self.public_route_table.id,
+            destination_cidr_block="0.0.0.0/0", gateway_id=self.internet_gateway.id,
+            opts=pulumi.ResourceOptions(parent=self.public_route_table))
+        for subnet, planned in zip(self.public_subnets, self.plan):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{planned.availability_zone[-1]}", subnet_id=subnet.id,
+                route_table_id=self.public_route_table.id, opts=pulumi.ResourceOptions(parent=subnet))
+
+        self.nat_gateways: list[aws.ec2.NatGateway] = []
+        for index in range(nat_gateway_count(args.nat, len(self.plan))):
+            az = self.plan[index].availability_zone
+            eip = aws.ec2.Eip(f"{name}-nat-{az[-1]}", domain="vpc", tags={"Name": f"{env}-nat-{az}"},
+                              opts=vpc_child)
+            self.nat_gateways.append(aws.ec2.NatGateway(
+                f"{name}-nat-{az[-1]}", allocation_id=eip.allocation_id, subnet_id=self.public_subnets[index].id,
+                tags={"Name": f"{env}-nat-{az}"},
+                opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=[self.internet_gateway])))
+
+        # One private route table per AZ: with per-az NAT each AZ egresses through its own gateway,
+        # so losing an AZ never cuts the others off.
+        self.private_route_tables: list[aws.ec2.RouteTable] = []
+        for index, (subnet, planned) in enumerate(zip(self.private_subnets, self.plan)):
+            az = planned.availability_zone
+            table = aws.ec2.RouteTable(
+                f"{name}-private-rt-{az[-1]}", vpc_id=self.vpc.id,
+                tags={"Name": f"{env}-private-{az}", "tier": "private"}, opts=vpc_child)
+            self.private_route_tables.append(table)
+            if self.nat_gateways:
+                nat = self.nat_gateways[index] if args.nat == "per-az" else self.nat_gateways[0]
+                aws.ec2.Route(
+                    f"{name}-private-default-{az[-1]}", route_table_id=table.id,
+                    destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id,
+                    opts=pulumi.ResourceOptions(parent=table))
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{az[-1]}", subnet_id=subnet.id, route_table_id=table.id,
+                opts=pulumi.ResourceOptions(parent=subnet))
+
+        self._flow_logs(name, args, vpc_child)
+
+        self.service_security_group = aws.ec2.SecurityGroup(
+            f"{name}-services",
+            vpc_id=self.vpc.id,
+            description=f"ECS services of {env}: reachable only from inside the VPC",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=0, to_port=65535, cidr_blocks=[str(args.cidr)],
+                description="Service-to-service and load balancer traffic from inside the VPC")],
+            egress=[aws.ec2.SecurityGroupEgressArgs(
+                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
+                description="AWS APIs, the broker and other services (through NAT or endpoints)")],
+            tags={"Name": f"{env}-services"},
+            opts=vpc_child,
+        )
+        self._endpoints(name, args, vpc_child)
+        self.register_outputs({
+            "vpc_id": self.vpc.id,
+            "private_subnet_ids": [s.id for s in self.private_subnets],
+            "public_subnet_ids": [s.id for s in self.public_subnets],
+        })
+
+    def _flow_logs(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
+        """All VPC traffic to CloudWatch Logs, for incident response (CIS 3.9, AwsSolutions-VPC7)."""
+        self.flow_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs", name=f"/platform/{args.env_name}/vpc-flow-logs",
+            retention_in_days=args.flow_log_retention_days, opts=opts)
+        assume = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]})
+        self.flow_log_role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=assume,
+                                          description="Lets VPC Flow Logs write to its log group", opts=opts)
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs", role=self.flow_log_role.id,
+            policy=self.flow_log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
+                           "logs:DescribeLogStreams"],
+                "Resource": [arn, f"{arn}:*"]}]})),
+            opts=pulumi.ResourceOptions(parent=self.flow_log_role))
+        self.flow_log = aws.ec2.FlowLog(
+            f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn, iam_role_arn=self.flow_log_role.arn,
+            max_aggregation_interval=60, tags={"Name": f"{args.env_name}-flow-log"}, opts=opts)
+
+    def _endpoints(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
+        """Private paths to AWS APIs so tasks in private subnets pull images, ship logs and read
+        secrets without a NAT (and without crossing the internet)."""
+        self.endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        if "s3" in args.endpoints:
+            # ECR stores image layers in S3: the gateway endpoint is free and carries the bulk bytes.
+            self.endpoints["s3"] = aws.ec2.VpcEndpoint(
+                f"{name}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{args.region}.s3",
+                vpc_endpoint_type="Gateway", route_table_ids=[t.id for t in self.private_route_tables],
+                tags={"Name": f"{args.env_name}-s3"}, opts=opts)
+        interface = [service for service in INTERFACE_ENDPOINTS if service in args.endpoints]
+        if not interface:
+            return
+        self.endpoint_security_group = aws.ec2.SecurityGroup(
+            f"{name}-endpoints", vpc_id=self.vpc.id,
+            description=f"Interface endpoints of {args.env_name}: HTTPS from inside the VPC",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(args.cidr)],
+                description="HTTPS to AWS APIs from inside the VPC")],
+            tags={"Name": f"{args.env_name}-endpoints"}, opts=opts)
+        for service in interface:
+            self.endpoints[service] = aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}", vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{args.region}.{service}", vpc_endpoint_type="Interface",
+                private_dns_enabled=True, subnet_ids=[s.id for s in self.private_subnets],
+                security_group_ids=[self.endpoint_security_group.id],
+                tags={"Name": f"{args.env_name}-{service}"}, opts=opts)

@@ -1,0 +1,165 @@
+"""Typed contracts between layers: what each layer exports, and the only way to read it.
+
+A producer exports exactly its contract (:func:`export_contract`): a missing or extra output is a
+:class:`~shared.errors.ContractError` at synth time, and the values are checked against the model
+once they resolve. A consumer reads upstream outputs only through :class:`Upstream`, which refuses
+(at synth time, before any deployment) a name the upstream's contract does not declare, and uses
+``StackReference.require_output`` underneath, so a missing value also fails loudly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.dag import LAYER_UPSTREAMS
+from shared.errors import ContractError
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkContract(Contract):
+    vpc_id: str
+    vpc_cidr: str
+    availability_zones: list[str]
+    public_subnet_ids: list[str]
+    private_subnet_ids: list[str]
+    service_security_group_id: str
+
+
+class DiscoveryService(Contract):
+    id: str
+    arn: str
+    name: str
+
+
+class DiscoveryContract(Contract):
+    private_namespace_id: str
+    private_namespace_arn: str
+    private_namespace_name: str
+    http_namespace_id: str
+    http_namespace_arn: str
+    http_namespace_name: str
+    services: dict[str, DiscoveryService]
+
+
+class MeshService(Contract):
+    """What compute needs to wire one service into the mesh, whatever the provider."""
+
+    port_name: str
+    discovery_name: str
+    client_alias_dns: str
+    client_alias_port: int
+    virtual_node_name: str | None = None
+    virtual_service_name: str | None = None
+
+
+class MeshContract(Contract):
+    provider: str
+    mesh_name: str | None
+    service_connect_namespace_arn: str | None
+    services: dict[str, MeshService]
+
+
+class MessagingContract(Contract):
+    broker_mode: str
+    amqps_endpoint: str
+    management_endpoint: str
+    broker_security_group_id: str | None
+    vhost: str
+    requests_exchange: str
+    events_exchange: str
+    dead_letter_exchange: str
+    queues: dict[str, str]
+    service_secret_arns: dict[str, str]
+
+
+class ComputeService(Contract):
+    ecs_service_name: str
+    ecs_service_arn: str
+    repository_url: str
+    image: str
+    image_digest: str | None
+
+
+class ComputeContract(Contract):
+    cluster_name: str
+    cluster_arn: str
+    services: dict[str, ComputeService]
+
+
+CONTRACTS: dict[str, type[Contract]] = {
+    "network": NetworkContract,
+    "discovery": DiscoveryContract,
+    "mesh": MeshContract,
+    "messaging": MessagingContract,
+    "compute": ComputeContract,
+}
+assert set(CONTRACTS) == set(LAYER_UPSTREAMS), "every layer of the DAG declares a contract"
+
+
+def contract_fields(layer: str) -> list[str]:
+    return list(CONTRACTS[layer].model_fields)
+
+
+def export_contract(layer: str, **values: Any) -> None:
+    """Export exactly ``layer``'s contract as stack outputs."""
+    model = CONTRACTS[layer]
+    declared = set(model.model_fields)
+    missing = sorted(declared - set(values))
+    extra = sorted(set(values) - declared)
+    if missing or extra:
+        problems = []
+        if missing:
+            problems.append(f"missing {', '.join(missing)}")
+        if extra:
+            problems.append(f"not declared {', '.join(extra)}")
+        raise ContractError(f"layer {layer!r} must export exactly {model.__name__}: {'; '.join(problems)}")
+
+    def check(resolved: dict[str, Any]) -> None:
+        try:
+            model.model_validate(resolved)
+        except ValidationError as error:
+            first = error.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise ContractError(f"layer {layer!r} exports {key} that breaks {model.__name__}: {first['msg']}") from None
+
+    pulumi.Output.all(**values).apply(check)
+    for name in model.model_fields:
+        pulumi.export(name, values[name])
+
+
+def stack_reference_name(org: str, layer: str, env: str) -> str:
+    return f"{org}/{layer}/{env}"
+
+
+class Upstream:
+    """A typed view of one upstream layer's stack outputs."""
+
+    def __init__(self, consumer: str, layer: str, org: str, env: str) -> None:
+        if layer not in LAYER_UPSTREAMS.get(consumer, ()):
+            raise ContractError(
+                f"layer {consumer!r} reads {layer!r}, but the DAG (shared/dag.py) says {consumer} reads only "
+                f"{', '.join(LAYER_UPSTREAMS.get(consumer, ())) or 'nothing'}"
+            )
+        self.consumer = consumer
+        self.layer = layer
+        self.contract = CONTRACTS[layer]
+        self.reference = pulumi.StackReference(stack_reference_name(org, layer, env))
+
+    def __getitem__(self, name: str) -> pulumi.Output[Any]:
+        if name not in self.contract.model_fields:
+            raise ContractError(
+                f"layer {self.consumer!r} reads {name!r} from {self.layer!r}, which its contract "
+                f"{self.contract.__name__} does not declare (declared: {', '.join(self.contract.model_fields)})"
+            )
+        return self.reference.require_output(name)
+
+
+def read_upstreams(consumer: str, org: str, env: str) -> dict[str, Upstream]:
+    """Every upstream layer ``consumer`` reads, per the DAG."""
+    return {layer: Upstream(consumer, layer, org, env) for layer in LAYER_UPSTREAMS[consumer]}

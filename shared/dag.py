@@ -1,0 +1,87 @@
+"""The one declaration of which layer reads which.
+
+Everything that needs an order derives it from :data:`LAYER_UPSTREAMS`: the synth order, the
+``up`` levels, the reverse ``destroy`` order, ``--layers`` expansion and the README picture.
+"""
+
+from __future__ import annotations
+
+from graphlib import TopologicalSorter
+from typing import Iterable
+
+LAYER_UPSTREAMS: dict[str, tuple[str, ...]] = {
+    "network": (),
+    "discovery": ("network",),
+    "mesh": ("discovery",),
+    "messaging": ("network",),
+    "compute": ("network", "discovery", "mesh", "messaging"),
+}
+"""layer -> the layers whose stack outputs it reads (through their contracts)."""
+
+LAYERS: tuple[str, ...] = tuple(LAYER_UPSTREAMS)
+
+
+def _check_known(layers: Iterable[str]) -> list[str]:
+    names = list(layers)
+    unknown = [name for name in names if name not in LAYER_UPSTREAMS]
+    if unknown:
+        from shared.errors import UsageError
+
+        raise UsageError(
+            f"--layers: unknown layer(s) {', '.join(sorted(unknown))}; "
+            f"known layers are {', '.join(LAYERS)}"
+        )
+    return names
+
+
+def levels() -> list[list[str]]:
+    """Layers grouped by level: every layer of a level only reads layers of earlier levels."""
+    sorter = TopologicalSorter(LAYER_UPSTREAMS)
+    sorter.prepare()
+    result: list[list[str]] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=LAYERS.index)
+        result.append(ready)
+        sorter.done(*ready)
+    return result
+
+
+def order() -> list[str]:
+    """A deterministic topological order (synth and ``up`` run in this order)."""
+    return [layer for level in levels() for layer in level]
+
+
+def upstream_closure(layers: Iterable[str]) -> list[str]:
+    """The given layers plus everything they read, transitively, in DAG order."""
+    wanted = set(_check_known(layers))
+    pending = list(wanted)
+    while pending:
+        for upstream in LAYER_UPSTREAMS[pending.pop()]:
+            if upstream not in wanted:
+                wanted.add(upstream)
+                pending.append(upstream)
+    return [layer for layer in order() if layer in wanted]
+
+
+def downstream_closure(layers: Iterable[str]) -> list[str]:
+    """The given layers plus everything that reads them, transitively, in DAG order."""
+    wanted = set(_check_known(layers))
+    changed = True
+    while changed:
+        changed = False
+        for layer, upstreams in LAYER_UPSTREAMS.items():
+            if layer not in wanted and wanted.intersection(upstreams):
+                wanted.add(layer)
+                changed = True
+    return [layer for layer in order() if layer in wanted]
+
+
+def mermaid() -> str:
+    """The README's picture of the layers, generated from the DAG (a test keeps them equal)."""
+    lines = ["flowchart LR"]
+    for layer in order():
+        lines.append(f"    {layer}[{layer}]")
+    for layer in order():
+        for upstream in LAYER_UPSTREAMS[layer]:
+            lines.append(f"    {upstream} --> {layer}")
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""What every layer program starts with: its env, its AWS provider, its upstream contracts.
+
+``stacks/<layer>/__main__.py`` reads like a table of contents::
+
+    layer = Layer("network")                  # env from the stack name, explicit AWS provider
+    network = VpcNetwork(..., opts=layer.opts) # components from shared.components
+    layer.export(vpc_id=..., ...)              # exactly the layer's contract
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.contracts import Upstream, export_contract, read_upstreams
+from shared.envs import EnvConfig, load_env
+
+
+class Layer:
+    """The context of one layer program for one environment (stack name = env name)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.env: EnvConfig = load_env(pulumi.get_stack())
+        # An explicit provider, never ambient config: the region and account are pinned by the env
+        # file (allowed_account_ids stops a deploy with the wrong credentials), and the default tags
+        # put env/layer/team/cost-center on every taggable resource.
+        self.aws = aws.Provider(
+            f"aws-{self.env.name}",
+            region=self.env.region,
+            allowed_account_ids=[self.env.account_id],
+            default_tags=aws.ProviderDefaultTagsArgs(tags=self.env.common_tags(name)),
+        )
+        self.upstreams: dict[str, Upstream] = read_upstreams(name, self.env.pulumi_org, self.env.name)
+
+    @property
+    def opts(self) -> pulumi.ResourceOptions:
+        """Options for the layer's top-level components: children inherit the AWS provider."""
+        return pulumi.ResourceOptions(providers={"aws": self.aws})
+
+    def upstream(self, layer: str) -> Upstream:
+        return self.upstreams[layer]
+
+    def export(self, **values: Any) -> None:
+        export_contract(self.name, **values)

@@ -1,0 +1,73 @@
+"""What one orchestrated run is made of: an operation, per-layer results, and the runner interface.
+
+The scheduler (:mod:`shared.orchestrate.scheduler`) only knows these types, so it runs the same
+with the real Pulumi Automation API (:mod:`shared.orchestrate.automation`) and with a test double.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Mapping, Protocol, Sequence
+
+from shared.envs import EnvConfig
+
+
+class Action(str, Enum):
+    PREVIEW = "preview"
+    UP = "up"
+    DESTROY = "destroy"
+    REFRESH = "refresh"
+
+
+class Status(str, Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not run because a layer it needs (or, for destroy, a layer that still uses it) failed."""
+    NOT_RUN = "not-run"
+    """Independent of the failure, but not started: the run stops scheduling work after a failure."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    action: Action
+    preview_only: bool = False
+    """``refresh``/``destroy`` only: report what would change (drift, deletions) and change nothing."""
+
+    @property
+    def changes_infrastructure(self) -> bool:
+        return self.action is not Action.PREVIEW and not self.preview_only
+
+    @property
+    def reverse(self) -> bool:
+        """Destroy runs against the DAG: a layer goes only once nothing reads it any more."""
+        return self.action is Action.DESTROY
+
+    @property
+    def label(self) -> str:
+        return f"{self.action.value} --preview-only" if self.preview_only else self.action.value
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    layer: str
+    status: Status
+    changes: Mapping[str, int] = field(default_factory=dict)
+    """Pulumi's change summary: operation (create, update, delete, same, ...) -> resource count."""
+    duration_s: float = 0.0
+    detail: str = ""
+
+
+OutputSink = Callable[[str], None]
+"""Receives one line of a layer's live output (the scheduler prefixes it with the layer)."""
+
+
+class LayerRunner(Protocol):
+    """Runs one Pulumi operation on one layer's stack; the seam between scheduling and Pulumi."""
+
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
+        """Check everything the runs need before the first one starts (bad setup: exit-2 errors)."""
+
+    def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        """Run ``operation`` on ``layer``'s stack named ``env.name``; raise or return FAILED on failure."""

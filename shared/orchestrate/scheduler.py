@@ -1,0 +1,95 @@
+"""Run a plan level by level: a level's layers concurrently, stop dependents when a layer fails.
+
+Why levels and not "start each layer as soon as its upstreams finish": a level is a checkpoint a
+person can read in the log (network done, then discovery and messaging together, ...), and the
+layers here are few, so the little parallelism lost does not matter.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import replace
+from typing import Callable, TextIO
+
+from shared.envs import EnvConfig
+from shared.orchestrate.model import LayerResult, LayerRunner, Operation, Status
+from shared.orchestrate.plan import Plan, blocked_by_failure
+from shared.orchestrate.report import describe_changes, failure_detail
+
+
+class Progress:
+    """Live, line-oriented progress; each line carries its layer so concurrent runs stay readable."""
+
+    def __init__(self, stream: TextIO, layers: list[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._width = max((len(layer) for layer in layers), default=0)
+
+    def line(self, layer: str, text: str) -> None:
+        with self._lock:
+            self._stream.write(f"[{layer.ljust(self._width)}] {text}\n")
+            self._stream.flush()
+
+    def sink(self, layer: str) -> Callable[[str], None]:
+        return lambda text: self.line(layer, text)
+
+
+def _run_one(runner: LayerRunner, layer: str, env: EnvConfig, operation: Operation, progress: Progress,
+             clock: Callable[[], float]) -> LayerResult:
+    progress.line(layer, f"{operation.label} {env.name}: started")
+    started = clock()
+    try:
+        result = runner.run(layer, env, operation, progress.sink(layer))
+    except Exception as error:  # noqa: BLE001 - any failure of one layer is reported, never fatal to the run
+        result = LayerResult(layer, Status.FAILED, detail=failure_detail(error))
+    result = replace(result, layer=layer, duration_s=clock() - started)
+    if result.status is Status.SUCCEEDED:
+        progress.line(layer, f"succeeded in {result.duration_s:.1f}s ({describe_changes(result.changes, operation)})")
+    else:
+        progress.line(layer, f"FAILED after {result.duration_s:.1f}s: {result.detail}")
+    return result
+
+
+def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunner, progress: Progress, *,
+            parallel: int, clock: Callable[[], float] = time.monotonic) -> list[LayerResult]:
+    """Run every layer of ``plan``; the results come back in plan order, one per layer."""
+    results: dict[str, LayerResult] = {}
+    blocked: dict[str, str] = {}  # layer -> why it must not run
+    stopped = False
+    for level in plan.levels:
+        runnable = []
+        for layer in level:
+            if layer in blocked:
+                results[layer] = LayerResult(layer, Status.SKIPPED, detail=blocked[layer])
+            elif stopped:
+                results[layer] = LayerResult(layer, Status.NOT_RUN, detail="the run stopped after a failure")
+            else:
+                runnable.append(layer)
+        if not runnable:
+            continue
+        with ThreadPoolExecutor(max_workers=min(parallel, len(runnable)),
+                                thread_name_prefix=f"layer-{operation.action.value}") as pool:
+            futures: dict[Future[LayerResult], str] = {
+                pool.submit(_run_one, runner, layer, env, operation, progress, clock): layer for layer in runnable
+            }
+            for future in as_completed(futures):
+                layer = futures[future]
+                if future.cancelled():
+                    results[layer] = LayerResult(layer, Status.NOT_RUN,
+                                                 detail="not started: a layer of the same level failed")
+                    continue
+                result = future.result()
+                results[layer] = result
+                if result.status is Status.FAILED:
+                    stopped = True
+                    # Siblings already running finish (interrupting a Pulumi update mid-way leaves
+                    # pending operations in the state); those still queued never start.
+                    for other in futures:
+                        other.cancel()
+                    why = (f"{layer} could not be destroyed and still reads it" if operation.reverse
+                           else f"it reads {layer}, which failed")
+                    for dependent in blocked_by_failure(layer, operation):
+                        blocked.setdefault(dependent, why)
+    return [results[layer] for layer in plan.layers]

@@ -1,0 +1,93 @@
+"""What an evaluation produces: findings (violations) and not-applicable records.
+
+A :class:`Finding` serializes to exactly the findings JSON of ``interfaces.md``; that shape is a
+public interface (CI, suppressions and outside checks read it), so fields are only ever added to the
+dataclass, never to :meth:`Finding.to_json` without updating the design doc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.dag import LAYERS
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def resource_name(urn: str | None) -> str | None:
+    """The logical name of a URN (the part after the last ``::``)."""
+    if not urn:
+        return None
+    return urn.rsplit("::", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    pack: str
+    enforcement: str
+    env: str | None
+    layer: str | None
+    urn: str | None
+    resource_type: str | None
+    message: str
+    suppressed: bool = False
+    reason: str | None = None
+
+    @property
+    def blocking(self) -> bool:
+        """An unsuppressed mandatory finding: it fails the run (exit 1)."""
+        return self.enforcement == "mandatory" and not self.suppressed
+
+    @property
+    def resource_name(self) -> str | None:
+        return resource_name(self.urn)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "pack": self.pack,
+            "enforcement": self.enforcement,
+            "env": self.env,
+            "layer": self.layer,
+            "urn": self.urn,
+            "resource_type": self.resource_type,
+            "message": self.message,
+            "suppressed": self.suppressed,
+            "reason": self.reason,
+        }
+
+    def sort_key(self) -> tuple[Any, ...]:
+        layer_index = LAYERS.index(self.layer) if self.layer in LAYERS else len(LAYERS)
+        return (self.env or "", layer_index, self.layer or "", self.rule, self.urn or "", self.message)
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """A rule that could not decide for a resource (unknown value) or does not apply to its type."""
+
+    rule: str
+    pack: str
+    env: str | None
+    layer: str | None
+    urn: str | None
+    reason: str
+
+
+@dataclass
+class Evaluation:
+    """Everything one engine run returned, findings sorted deterministically."""
+
+    findings: list[Finding] = field(default_factory=list)
+    not_applicable: list[NotApplicable] = field(default_factory=list)
+    resources: int = 0
+    documents: int = 0
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.blocking]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.blocking else 0

@@ -1,0 +1,73 @@
+"""Loading a CrossGuard pack's rules: one module per rule, the file name is the rule id.
+
+Used by ``policies/<pack>/__main__.py`` under the real ``pulumi`` CLI as well as under the offline
+engine, so it imports nothing but the standard library, ``pulumi_policy`` and the policy catalog.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
+
+from shared.policy_catalog import PACKS, rules_of_pack
+
+
+class PackDefinitionError(Exception):
+    """A pack's rule files and ``policies/catalog.yaml`` disagree, or a rule module is malformed."""
+
+
+def _load_module(pack: str, path: Path) -> ModuleType:
+    # Rule ids contain hyphens, so they cannot be imported by name; load each file by path under a
+    # private, unique module name.
+    module_name = f"_policy_rules_{pack}_{path.stem.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PackDefinitionError(f"{path}: cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_policies(pack_dir: Path) -> list[Policy]:
+    """Every ``POLICY`` of ``<pack_dir>/rules/*.py``, in catalog order.
+
+    Refuses to build a pack whose rule files are not exactly the catalog's ids for that pack, so a
+    rule can neither be forgotten nor exist outside the catalog.
+    """
+    pack_dir = Path(pack_dir).resolve()
+    pack = pack_dir.name
+    if pack not in PACKS:
+        raise PackDefinitionError(f"{pack_dir}: {pack!r} is not a pack of the catalog ({', '.join(PACKS)})")
+    expected = [rule.id for rule in rules_of_pack(pack)]
+    files = {path.stem: path for path in sorted((pack_dir / "rules").glob("*.py")) if path.stem != "__init__"}
+    missing = sorted(set(expected) - set(files))
+    extra = sorted(set(files) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"catalog rules without a file: {', '.join(missing)}")
+        if extra:
+            parts.append(f"rule files not in policies/catalog.yaml: {', '.join(extra)}")
+        raise PackDefinitionError(f"pack {pack!r} ({pack_dir / 'rules'}): " + "; ".join(parts))
+    policies: list[Policy] = []
+    for rule_id in expected:
+        module = _load_module(pack, files[rule_id])
+        policy = getattr(module, "POLICY", None)
+        if not isinstance(policy, (ResourceValidationPolicy, StackValidationPolicy)):
+            raise PackDefinitionError(f"{files[rule_id]}: POLICY must be a ResourceValidationPolicy or "
+                                      f"StackValidationPolicy, got {type(policy).__name__}")
+        if policy.name != rule_id:
+            raise PackDefinitionError(f"{files[rule_id]}: POLICY.name is {policy.name!r}, expected {rule_id!r} "
+                                      "(use name=rule_id(__file__))")
+        if not (module.__doc__ or "").strip():
+            raise PackDefinitionError(f"{files[rule_id]}: the rule module needs a docstring (what, why, cdk-nag/checkov id)")
+        policies.append(policy)
+    return policies
+
+
+def pack_name(pack: str) -> str:
+    """The ``PolicyPack`` name of a pack (what ``pulumi preview --policy-pack`` reports)."""
+    return f"ml-platform-{pack}"

@@ -1,0 +1,373 @@
+"""Run a Pulumi Python program under the mock runtime and record what the engine would see.
+
+For each resource the program registers we keep what a real ``pulumi preview`` sends the engine:
+type, name, URN, parent, provider, dependencies, ``protect`` and the inputs under their engine
+(camelCase) names, plus which top-level inputs were Pulumi secrets. Stack exports are captured
+from the root stack's outputs. StackReference reads are answered from upstream layers' synthesized
+outputs, so a layer is synthesized with the real values its upstreams export.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.rpc import wrap_rpc_secret
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from shared import REPO_ROOT
+from shared.errors import ConfigError, PlatformError
+from shared.synth.mocks import PlatformMocks
+
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def _close_idle_event_loops() -> None:
+    """Close the event loops the mock runtime left on worker threads.
+
+    Otherwise the interpreter's teardown closes their sockets first and each loop's ``__del__``
+    prints a spurious traceback.
+    """
+    import asyncio
+    import gc
+
+    for candidate in gc.get_objects():
+        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_running() \
+                and not candidate.is_closed():
+            candidate.close()
+
+
+atexit.register(_close_idle_event_loops)
+
+
+class SynthError(PlatformError):
+    """The program itself failed under the mock runtime (its exception is the cause)."""
+
+    exit_code = 1
+
+
+def _plain(value: Any) -> tuple[Any, bool]:
+    """A JSON value from a protobuf-struct value: secrets unwrapped (and reported), numbers tidy."""
+    if isinstance(value, dict):
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
+            inner, _ = _plain(value.get("value"))
+            return inner, True
+        if sig == RESOURCE_SIG:
+            return value.get("id") or value.get("urn"), False
+        if sig == ASSET_SIG:
+            return {"asset": value.get("path") or value.get("uri") or "<text>"}, False
+        if sig == ARCHIVE_SIG:
+            return {"archive": value.get("path") or value.get("uri") or "<assets>"}, False
+        secret = False
+        result = {}
+        for key in sorted(value):
+            if key.startswith("__"):
+                continue
+            item, item_secret = _plain(value[key])
+            secret |= item_secret
+            if item is not None:
+                result[key] = item
+        return result, secret
+    if isinstance(value, list):
+        secret = False
+        items = []
+        for element in value:
+            item, item_secret = _plain(element)
+            secret |= item_secret
+            items.append(item)
+        return items, secret
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value), False
+    return value, False
+
+
+def _struct_to_plain(struct: Any) -> tuple[dict[str, Any], list[str]]:
+    raw = json_format.MessageToDict(struct)
+    inputs: dict[str, Any] = {}
+    secrets: list[str] = []
+    for key in sorted(raw):
+        if key.startswith("__"):
+            continue
+        value, secret = _plain(raw[key])
+        if value is None:
+            continue
+        inputs[key] = value
+        if secret:
+            secrets.append(key)
+    return inputs, secrets
+
+
+def _provider_urn(reference: str) -> str | None:
+    # Provider references are "<urn>::<id>"; the URN itself contains "::" separators.
+    return reference.rsplit("::", 1)[0] if reference else None
+
+
+@dataclass
+class _Recorded:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    secret_inputs: list[str]
+    protect: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn, "type": self.type, "name": self.name, "custom": self.custom,
+            "parent": self.parent, "provider": self.provider, "dependencies": self.dependencies,
+            "inputs": self.inputs, "secret_inputs": self.secret_inputs, "protect": self.protect,
+        }
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Pulumi's MockMonitor, keeping each registration as the engine would receive it."""
+
+    def __init__(self, mocks: PlatformMocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[_Recorded] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self.secret_outputs: list[str] = []
+        self.stack_urn: str | None = None
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = urn
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        pulumi_mocks._ensure_event_loop()
+        inputs, secret_inputs = _struct_to_plain(request.object)
+        provider = _provider_urn(request.provider)
+        self.recorded.append(_Recorded(
+            urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
+            parent=request.parent or None, provider=provider,
+            dependencies=sorted(set(request.dependencies)), inputs=inputs,
+            secret_inputs=secret_inputs, protect=bool(request.protect),
+        ))
+        if not request.custom:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=json.loads(json.dumps(inputs)),
+            provider=request.provider, resource_id=request.importId, custom=True,
+        )
+        resource_id, state = self.mocks.new_resource(args)
+        for key in secret_inputs:
+            if key in state:
+                state[key] = wrap_rpc_secret(state[key])
+        obj = _sync_await(pulumi.runtime.rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        response = super().ReadResource(request)
+        inputs, secret_inputs = _struct_to_plain(request.properties)
+        if request.type == "pulumi:pulumi:StackReference":
+            inputs = {"name": request.id}
+        self.recorded.append(_Recorded(
+            urn=response.urn, type=request.type, name=request.name, custom=True,
+            parent=request.parent or None, provider=_provider_urn(request.provider),
+            dependencies=sorted(set(request.dependencies)), inputs=inputs,
+            secret_inputs=secret_inputs, protect=False,
+        ))
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if request.urn and request.urn == self.stack_urn:
+            self.stack_outputs, self.secret_outputs = _struct_to_plain(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+def _read_project(program_dir: Path) -> dict[str, Any]:
+    for candidate in ("Pulumi.yaml", "Pulumi.yml"):
+        path = program_dir / candidate
+        if path.is_file():
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as error:
+                raise ConfigError(str(path), "(file)", f"YAML syntax error: {error}") from None
+            if not isinstance(data, dict) or not data.get("name"):
+                raise ConfigError(str(path), "name", "a Pulumi project file needs a name")
+            runtime = data.get("runtime")
+            runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+            if runtime_name != "python":
+                raise ConfigError(str(path), "runtime", f"is {runtime_name!r}; only Python programs can be synthesized")
+            return data
+    raise ConfigError(str(program_dir), "Pulumi.yaml", "not a Pulumi project (no Pulumi.yaml)")
+
+
+def _main_file(program_dir: Path, project: dict[str, Any]) -> Path:
+    main = project.get("main")
+    base = program_dir / main if main else program_dir
+    candidate = base / "__main__.py" if base.is_dir() else base
+    if not candidate.is_file():
+        raise ConfigError(str(program_dir), "__main__.py", "the program has no __main__.py")
+    return candidate
+
+
+def _stack_config(program_dir: Path, project_name: str, stack: str) -> tuple[dict[str, str], list[str]]:
+    """The stack's config (Pulumi.<stack>.yaml), namespaced as the engine passes it."""
+    path = program_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        return {}, []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (data.get("config") or {}).items():
+        full_key = key if ":" in key else f"{project_name}:{key}"
+        if isinstance(value, dict) and "secure" in value:
+            # Ciphertext cannot be decrypted offline: a placeholder, still marked secret.
+            value = "synth-placeholder-secret"
+            secret_keys.append(full_key)
+        config[full_key] = value if isinstance(value, str) else json.dumps(value)
+    return config, secret_keys
+
+
+@contextlib.contextmanager
+def _program_context(program_dir: Path, env_vars: dict[str, str]) -> Iterator[None]:
+    saved_cwd = os.getcwd()
+    saved_path = list(sys.path)
+    saved_modules = set(sys.modules)
+    saved_env = {key: os.environ.get(key) for key in env_vars}
+    os.environ.update(env_vars)
+    os.chdir(program_dir)
+    sys.path.insert(0, str(program_dir))
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        sys.path[:] = saved_path
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        # Forget the program's own modules so the next program gets fresh copies.
+        for module_name in set(sys.modules) - saved_modules:
+            module = sys.modules.get(module_name)
+            module_file = getattr(module, "__file__", None) or ""
+            if module_file.startswith(str(program_dir)):
+                del sys.modules[module_name]
+
+
+@dataclass
+class ProgramRun:
+    project: str
+    stack: str
+    document: dict[str, Any]
+    stack_references: list[str] = field(default_factory=list)
+
+
+def synth_program(
+    program_dir: Path | str,
+    *,
+    stack: str = "dev",
+    layer: str | None = None,
+    env: str | None = None,
+    account_id: str = "123456789012",
+    region: str | None = None,
+    stack_outputs: dict[str, dict[str, Any]] | None = None,
+    organization: str = "organization",
+    env_vars: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Synthesize one Pulumi Python program; returns the synth JSON document (interfaces.md)."""
+    program_dir = Path(program_dir).resolve()
+    project_data = _read_project(program_dir)
+    project = str(project_data["name"])
+    main = _main_file(program_dir, project_data)
+    config, secret_keys = _stack_config(program_dir, project, stack)
+    region = region or config.get("aws:region") or "us-east-1"
+    mocks = PlatformMocks(project=project, stack=stack, account_id=account_id, region=region,
+                          stack_outputs=stack_outputs or {})
+    monitor = RecordingMonitor(mocks)
+    settings = pulumi_mocks.MockSettings(
+        monitor=monitor,
+        monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+        engine=pulumi_mocks.MockEngine(None),
+        project=project, stack=stack, dry_run=False, organization=organization, callbacks=None,
+    )
+    pulumi_settings.ROOT.set(None)
+    pulumi_settings.configure(settings)
+    set_all_config(config, secret_keys)
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    with _program_context(program_dir, env_vars or {}):
+        try:
+            _sync_await(run_in_stack(program))
+        except PlatformError:
+            raise
+        except Exception as error:  # noqa: BLE001 - reported with the program's name, cause kept
+            raise SynthError(f"{program_dir}: the program failed under the mock runtime: "
+                             f"{type(error).__name__}: {error}") from error
+        finally:
+            pulumi_settings.ROOT.set(None)
+
+    resources = sorted((r.as_json() for r in monitor.recorded), key=lambda r: r["urn"])
+    references = sorted(r["inputs"].get("name", "") for r in resources if r["type"] == "pulumi:pulumi:StackReference")
+    return {
+        "project": project,
+        "stack": stack,
+        "layer": layer,
+        "env": env,
+        "resources": resources,
+        "outputs": monitor.stack_outputs,
+        "secret_outputs": sorted(monitor.secret_outputs),
+        "stack_references": references,
+    }
+
+
+def layer_dir(layer: str) -> Path:
+    return REPO_ROOT / "stacks" / layer
+
+
+def synth_env(env_name: str, layers: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Synthesize every layer (or ``layers`` and what they read) of an env, in DAG order.
+
+    Each layer's exported outputs are handed to the downstream layers' StackReference reads.
+    """
+    from shared.contracts import stack_reference_name
+    from shared.dag import order, upstream_closure
+    from shared.envs import load_env
+
+    env = load_env(env_name)
+    wanted = upstream_closure(layers) if layers else order()
+    outputs: dict[str, dict[str, Any]] = {}
+    documents: dict[str, dict[str, Any]] = {}
+    for layer in wanted:
+        document = synth_program(
+            layer_dir(layer), stack=env.name, layer=layer, env=env.name, account_id=env.account_id,
+            region=env.region, stack_outputs=outputs, organization=env.pulumi_org,
+        )
+        documents[layer] = document
+        outputs[stack_reference_name(env.pulumi_org, document["project"], env.name)] = document["outputs"]
+    return documents
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """The canonical, byte-stable JSON text of a synth document."""
+    return json.dumps(document, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

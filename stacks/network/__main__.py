@@ -1,0 +1,24 @@
+"""network layer: the VPC every other layer lives in."""
+
+import sys
+from pathlib import Path
+
+# The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import pulumi  # noqa: E402
+
+from shared.components.network import VpcNetwork, VpcNetworkArgs  # noqa: E402
+from shared.layer import Layer  # noqa: E402
+
+layer = Layer("network")
+network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env), opts=layer.opts)
+
+layer.export(
+    vpc_id=network.vpc.id,
+    vpc_cidr=network.vpc.cidr_block,
+    availability_zones=layer.env.availability_zones,
+    public_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.public_subnets]),
+    private_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.private_subnets]),
+    service_security_group_id=network.service_security_group.id,
+)
