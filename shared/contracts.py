@@ -47,8 +47,24 @@ class DiscoveryContract(Contract):
     services: dict[str, DiscoveryService]
 
 
+class MeshVersion(Contract):
+    """One version of a canaried service (App Mesh only): its own virtual node and traffic weight.
+
+    Compute runs one ECS service per version; the node selects that version's tasks in the shared
+    Cloud Map service by ``cloud_map_attributes`` (attributes ECS registers itself).
+    """
+
+    virtual_node_name: str
+    weight: int
+    cloud_map_attributes: dict[str, str]
+
+
 class MeshService(Contract):
-    """What compute needs to wire one service into the mesh, whatever the provider."""
+    """What compute needs to wire one service into the mesh, whatever the provider.
+
+    ``virtual_node_name`` is None with Service Connect, and for a canaried App Mesh service (whose
+    nodes are per version, in ``versions``; ``virtual_router_name`` then names its router).
+    """
 
     port_name: str
     discovery_name: str
@@ -56,6 +72,8 @@ class MeshService(Contract):
     client_alias_port: int
     virtual_node_name: str | None = None
     virtual_service_name: str | None = None
+    virtual_router_name: str | None = None
+    versions: dict[str, MeshVersion] = {}
 
 
 class MeshContract(Contract):

@@ -6,8 +6,8 @@ Everything that needs an order derives it from :data:`LAYER_UPSTREAMS`: the synt
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from graphlib import TopologicalSorter
-from typing import Iterable
 
 LAYER_UPSTREAMS: dict[str, tuple[str, ...]] = {
     "network": (),

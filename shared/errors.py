@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+
+def display_path(path: str) -> str:
+    """``path`` relative to the working directory when it is inside it (shorter messages)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
 
 class PlatformError(Exception):
     """Base class of every error this repo raises on purpose."""
@@ -19,6 +29,7 @@ class ConfigError(PlatformError):
     exit_code = 2
 
     def __init__(self, file: str, key: str, reason: str) -> None:
+        file = display_path(file)
         self.file = file
         self.key = key
         self.reason = reason

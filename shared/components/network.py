@@ -70,7 +70,6 @@ class VpcNetwork(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:network:VpcNetwork", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         env = args.env_name
 
         self.vpc = aws.ec2.Vpc(
@@ -93,7 +92,7 @@ class VpcNetwork(pulumi.ComponentResource):
         self.plan = plan_subnets(args.cidr, args.availability_zones)
         self.public_subnets: list[aws.ec2.Subnet] = []
         self.private_subnets: list[aws.ec2.Subnet] = []
-        for index, planned in enumerate(self.plan):
+        for planned in self.plan:
             suffix = planned.availability_zone[-1]
             self.public_subnets.append(aws.ec2.Subnet(
                 f"{name}-public-{suffix}", vpc_id=self.vpc.id, cidr_block=planned.public_cidr,

@@ -6,9 +6,10 @@ with the real Pulumi Automation API (:mod:`shared.orchestrate.automation`) and w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 from shared.envs import EnvConfig
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import replace
-from typing import Callable, TextIO
+from typing import TextIO
 
 from shared.envs import EnvConfig
 from shared.orchestrate.model import LayerResult, LayerRunner, Operation, Status
@@ -88,8 +89,8 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                     # pending operations in the state); those still queued never start.
                     for other in futures:
                         other.cancel()
-                    why = (f"{layer} could not be destroyed and still reads it" if operation.reverse
-                           else f"it reads {layer}, which failed")
+                    why = (f"{layer} failed to destroy and still reads it" if operation.reverse
+                           else f"needs {layer}, which failed")
                     for dependent in blocked_by_failure(layer, operation):
                         blocked.setdefault(dependent, why)
     return [results[layer] for layer in plan.layers]

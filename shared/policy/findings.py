@@ -76,13 +76,14 @@ class NotApplicable:
 
 
 @dataclass
-class Evaluation:
+class PolicyResult:
     """Everything one engine run returned, findings sorted deterministically."""
 
     findings: list[Finding] = field(default_factory=list)
     not_applicable: list[NotApplicable] = field(default_factory=list)
     resources: int = 0
     documents: int = 0
+    envs: list[str] = field(default_factory=list)
 
     @property
     def blocking(self) -> list[Finding]:

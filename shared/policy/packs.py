@@ -7,12 +7,16 @@ engine, so it imports nothing but the standard library, ``pulumi_policy`` and th
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
 
 from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
 
 from shared.policy_catalog import PACKS, rules_of_pack
+
+#: Set to 1 to let a pack start while some of its catalog rules have no file yet (development only).
+ALLOW_MISSING_VAR = "ML_POLICY_ALLOW_MISSING_RULES"
 
 
 class PackDefinitionError(Exception):
@@ -44,6 +48,10 @@ def load_policies(pack_dir: Path) -> list[Policy]:
     expected = [rule.id for rule in rules_of_pack(pack)]
     files = {path.stem: path for path in sorted((pack_dir / "rules").glob("*.py")) if path.stem != "__init__"}
     missing = sorted(set(expected) - set(files))
+    if missing and os.environ.get(ALLOW_MISSING_VAR) == "1":
+        # Development aid only (a pack being written rule by rule); never set in CI or nox.
+        expected = [rule_id for rule_id in expected if rule_id in files]
+        missing = []
     extra = sorted(set(files) - set(expected))
     if missing or extra:
         parts = []
@@ -63,7 +71,8 @@ def load_policies(pack_dir: Path) -> list[Policy]:
             raise PackDefinitionError(f"{files[rule_id]}: POLICY.name is {policy.name!r}, expected {rule_id!r} "
                                       "(use name=rule_id(__file__))")
         if not (module.__doc__ or "").strip():
-            raise PackDefinitionError(f"{files[rule_id]}: the rule module needs a docstring (what, why, cdk-nag/checkov id)")
+            raise PackDefinitionError(f"{files[rule_id]}: the rule module needs a docstring "
+                                      "(what, why, cdk-nag/checkov id)")
         policies.append(policy)
     return policies
 

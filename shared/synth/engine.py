@@ -15,9 +15,10 @@ import json
 import os
 import runpy
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pulumi
 import yaml
@@ -154,7 +155,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.secret_outputs: list[str] = []
         self.stack_urn: str | None = None
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             self.stack_urn = urn
@@ -182,7 +183,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)
 
-    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+    def ReadResource(self, request: Any) -> Any:
         response = super().ReadResource(request)
         inputs, secret_inputs = _struct_to_plain(request.properties)
         if request.type == "pulumi:pulumi:StackReference":
@@ -195,7 +196,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         ))
         return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn and request.urn == self.stack_urn:
             self.stack_outputs, self.secret_outputs = _struct_to_plain(request.outputs)
         return super().RegisterResourceOutputs(request)
@@ -321,7 +322,7 @@ def synth_program(
             _sync_await(run_in_stack(program))
         except PlatformError:
             raise
-        except Exception as error:  # noqa: BLE001 - reported with the program's name, cause kept
+        except Exception as error:
             raise SynthError(f"{program_dir}: the program failed under the mock runtime: "
                              f"{type(error).__name__}: {error}") from error
         finally:

@@ -126,7 +126,8 @@ def policy_document_json(args: dict[str, Any]) -> str:
             block: dict[str, dict[str, Any]] = {}
             for condition in conditions:
                 values = condition.get("values") or []
-                block.setdefault(condition["test"], {})[condition["variable"]] = values[0] if len(values) == 1 else values
+                value = values[0] if len(values) == 1 else values
+                block.setdefault(condition["test"], {})[condition["variable"]] = value
             statement["Condition"] = block
         statements.append(statement)
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2, sort_keys=False)
@@ -159,7 +160,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         h = self._hex(type_, name)
         if type_ in _ID_PREFIX:
             prefix = _ID_PREFIX[type_]
-            return f"{prefix}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}" if prefix == "b" else f"{prefix}-0{h[:16]}"
+            if prefix == "b":  # Amazon MQ broker ids are b-<uuid>
+                return f"b-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+            return f"{prefix}-0{h[:16]}"
         if type_ in _ID_IS_NAME:
             return str(state.get("name", name))
         if type_ == "aws:ecs/cluster:Cluster" or type_ == "aws:ecs/service:Service":

@@ -6,10 +6,10 @@ from pathlib import Path
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import pulumi  # noqa: E402
+import pulumi
 
-from shared.components.network import VpcNetwork, VpcNetworkArgs  # noqa: E402
-from shared.layer import Layer  # noqa: E402
+from shared.components.network import VpcNetwork, VpcNetworkArgs
+from shared.layer import Layer
 
 layer = Layer("network")
 network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env), opts=layer.opts)

@@ -1,0 +1,29 @@
+"""App Mesh meshes drop egress to destinations not modelled in the mesh (``DROP_ALL``).
+
+``DROP_ALL`` is also the default when ``spec.egress_filter`` is left unset, so only an explicit
+``ALLOW_ALL`` fails.
+
+Why: with ``ALLOW_ALL`` a compromised or misconfigured service can reach any address through its Envoy
+sidecar; with ``DROP_ALL`` every dependency must be a declared virtual service, which keeps the
+traffic graph reviewable. No cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, get, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:appmesh/mesh:Mesh")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    egress_type = get(plain(args.props), "spec", "egressFilter", "type")
+    if egress_type is UNKNOWN:
+        undecidable(args, f"mesh '{args.name}': spec.egressFilter.type")
+    if str(egress_type or "DROP_ALL").upper() != "DROP_ALL":
+        report_violation(
+            f"mesh '{args.name}' allows egress to any destination ({egress_type}); set "
+            "spec={'egress_filter': {'type': 'DROP_ALL'}} and declare external dependencies as virtual services."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

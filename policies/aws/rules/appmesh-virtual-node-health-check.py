@@ -1,0 +1,41 @@
+"""Every listener of an App Mesh virtual node has a health check.
+
+Why: Envoy only stops routing to an unhealthy endpoint it has been told how to probe; a listener
+without ``health_check`` keeps receiving traffic after the app behind it has hung. A virtual node
+without listeners (a pure client) is not applicable. No cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, as_list, get, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:appmesh/virtualNode:VirtualNode")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    listeners = get(plain(args.props), "spec", "listeners")
+    if listeners is UNKNOWN:
+        undecidable(args, f"virtual node '{args.name}': spec.listeners")
+    listeners = as_list(listeners)
+    if not listeners:
+        args.not_applicable(f"virtual node '{args.name}' has no listeners")
+    missing, unknown = [], []
+    for index, listener in enumerate(listeners):
+        health_check = get(listener, "healthCheck")
+        port = get(listener, "portMapping", "port")
+        label = f"port {int(port)}" if isinstance(port, int | float) else f"listener #{index}"
+        if health_check is UNKNOWN:
+            unknown.append(label)
+        elif not health_check:
+            missing.append(label)
+    if missing:
+        report_violation(
+            f"virtual node '{args.name}' has listener(s) without a health check ({', '.join(missing)}); add "
+            "health_check={'protocol': 'http', 'path': <health path>, 'healthy_threshold': 2, "
+            "'unhealthy_threshold': 2, 'timeout_millis': 2000, 'interval_millis': 5000} to each listener."
+        )
+    if unknown:
+        undecidable(args, f"virtual node '{args.name}': health check of {', '.join(unknown)}")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

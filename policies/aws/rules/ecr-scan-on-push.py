@@ -1,0 +1,26 @@
+"""ECR repositories scan every image on push.
+
+Why: an image with a known CVE should be flagged the moment it lands in the registry, before any task
+runs it; scan-on-push is off by default. Matches checkov CKV_AWS_163 (no cdk-nag equivalent).
+A registry-wide ``aws.ecr.RegistryScanningConfiguration`` is not seen by this per-repository rule.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, get, is_true, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:ecr/repository:Repository")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    scan_on_push = get(plain(args.props), "imageScanningConfiguration", "scanOnPush")
+    if scan_on_push is UNKNOWN:
+        undecidable(args, f"ECR repository '{args.name}': imageScanningConfiguration.scanOnPush")
+    if not is_true(scan_on_push):
+        report_violation(
+            f"ECR repository '{args.name}' does not scan images on push; "
+            "set image_scanning_configuration={'scan_on_push': True}."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,27 @@
+"""Every container of a task definition has a log configuration.
+
+Why: without ``logConfiguration`` a container's stdout/stderr goes nowhere on Fargate (and only to the
+instance's Docker daemon on EC2): a crash leaves no trace. Matches cdk-nag AwsSolutions-ECS7.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import applies_to, container_definitions, container_label, get, plain
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:ecs/taskDefinition:TaskDefinition")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    containers = container_definitions(args, plain(args.props))
+    if not containers:
+        args.not_applicable(f"task definition '{args.name}' has no containers")
+    silent = [container_label(c, i) for i, c in enumerate(containers) if not get(c, "logConfiguration", "logDriver")]
+    if silent:
+        report_violation(
+            f"task definition '{args.name}' has container(s) without logging: {', '.join(silent)}; set "
+            "logConfiguration={'logDriver': 'awslogs', 'options': {'awslogs-group': <log group>, "
+            "'awslogs-region': <region>, 'awslogs-stream-prefix': <service>}}."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

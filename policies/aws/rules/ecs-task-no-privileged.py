@@ -1,0 +1,44 @@
+"""No privileged containers and no sharing of the host's PID or IPC namespace.
+
+Why: a privileged container, or one that sees the host's processes (``pid_mode='host'``) or shared
+memory (``ipc_mode='host'``), can take over the instance and every other task on it.
+Matches checkov CKV_AWS_334 (privileged) and CKV_AWS_335 (host PID); no cdk-nag equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import (
+    UNKNOWN,
+    applies_to,
+    container_definitions,
+    container_label,
+    is_true,
+    plain,
+    undecidable,
+)
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:ecs/taskDefinition:TaskDefinition")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    for mode in ("pidMode", "ipcMode"):
+        value = props.get(mode)
+        if value is UNKNOWN:
+            undecidable(args, f"task definition '{args.name}': {mode}")
+        if str(value).lower() == "host":
+            setting = "pid_mode" if mode == "pidMode" else "ipc_mode"
+            report_violation(
+                f"task definition '{args.name}' shares the host's {mode[:3].upper()} namespace; "
+                f"remove {setting}='host' (or use 'task')."
+            )
+    containers = container_definitions(args, props)
+    privileged = [container_label(c, i) for i, c in enumerate(containers) if is_true(c.get("privileged"))]
+    if privileged:
+        report_violation(
+            f"task definition '{args.name}' runs privileged container(s) {', '.join(privileged)}; remove "
+            "privileged=true and grant only the Linux capabilities needed via linuxParameters.capabilities."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

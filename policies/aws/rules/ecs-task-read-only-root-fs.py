@@ -1,0 +1,26 @@
+"""Every container of a task definition has a read-only root filesystem.
+
+Why: an attacker who gets code execution cannot drop tools or modify the image's binaries; writable
+scratch space is declared explicitly as a volume. Matches checkov CKV_AWS_336; no cdk-nag equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import applies_to, container_definitions, container_label, is_true, plain
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:ecs/taskDefinition:TaskDefinition")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    containers = container_definitions(args, plain(args.props))
+    if not containers:
+        args.not_applicable(f"task definition '{args.name}' has no containers")
+    writable = [container_label(c, i) for i, c in enumerate(containers) if not is_true(c.get("readonlyRootFilesystem"))]
+    if writable:
+        report_violation(
+            f"task definition '{args.name}' has container(s) with a writable root filesystem: {', '.join(writable)}; "
+            "set readonlyRootFilesystem=true and mount a volume for any path the app writes to."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,30 @@
+"""Subnets do not give instances a public IP on launch, unless the subnet is tagged ``tier=public``.
+
+Why: with ``map_public_ip_on_launch`` every ENI started in the subnet (tasks, instances, endpoints) is
+reachable from the internet as soon as a security group allows it. Public subnets (load balancers,
+NAT gateways) say so with the ``tier=public`` tag (resource or provider default tags).
+Matches checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 800-53 packs).
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, is_true, plain, undecidable
+from shared.policy_support import effective_tags, rule_description, rule_id
+
+
+@applies_to("aws:ec2/subnet:Subnet")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    map_public_ip = plain(args.props).get("mapPublicIpOnLaunch")
+    if map_public_ip is UNKNOWN:
+        undecidable(args, f"subnet '{args.name}': mapPublicIpOnLaunch")
+    if not is_true(map_public_ip):
+        return
+    if str(effective_tags(args).get("tier", "")).lower() == "public":
+        return
+    report_violation(
+        f"subnet '{args.name}' maps public IPs on launch but is not tagged tier=public; "
+        "set map_public_ip_on_launch=False (or tag it tier=public if it is meant to be a public subnet)."
+    )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

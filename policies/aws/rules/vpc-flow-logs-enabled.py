@@ -1,0 +1,54 @@
+"""Every VPC in the stack has a VPC-level flow log (stack rule).
+
+Why: without flow logs there is no record of which addresses talked to what -- nothing to investigate
+an incident or a blocked connection with. Flow logs on single subnets or ENIs do not count.
+Matches cdk-nag AwsSolutions-VPC7 / checkov CKV2_AWS_11.
+
+How a flow log is matched to its VPC: ``FlowLog.vpcId`` is the VPC's id, an output the VPC's input
+properties never contain. ``policies.aws.support.referenced_targets`` resolves it from the recorded
+``property_dependencies`` of ``vpcId`` first, then by value (the VPC's ``id`` where the CLI reports
+it), then from ``dependencies`` naming exactly one VPC. A flow log that cannot be attributed makes the
+rule not applicable for the uncovered VPCs instead of failing them.
+"""
+
+from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy.proxy import UnknownValueError
+
+from policies.aws.support import UNKNOWN, referenced_targets
+from shared.policy_support import rule_description, rule_id
+
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    vpcs = [r for r in args.resources if r.resource_type == VPC]
+    if not vpcs:
+        args.not_applicable("the stack has no VPC")
+    covered: set[str] = set()
+    unattributed: list[PolicyResource] = []
+    for flow_log in (r for r in args.resources if r.resource_type == FLOW_LOG):
+        try:
+            vpc_id = flow_log.props.get("vpcId")
+        except UnknownValueError:
+            vpc_id = UNKNOWN
+        if vpc_id is None:
+            continue  # a subnet/ENI/transit gateway flow log: not a VPC flow log
+        targets = referenced_targets(flow_log, "vpcId", vpcs)
+        if targets is None:
+            unattributed.append(flow_log)
+            continue
+        covered.update(t.urn for t in targets)
+    missing = [v for v in vpcs if v.urn not in covered]
+    if missing and unattributed:
+        names = ", ".join(f"'{f.name}'" for f in unattributed)
+        args.not_applicable(f"cannot tell which VPC flow log(s) {names} belong to")
+    for vpc in missing:
+        report_violation(
+            f"VPC '{vpc.name}' has no flow log; add aws.ec2.FlowLog(vpc_id={vpc.name}.id, traffic_type='ALL', "
+            "log_destination=<log group arn>, iam_role_arn=<role arn>).",
+            vpc.urn,
+        )
+
+
+POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,21 @@
+"""What every command-line entry point shares: exit codes and one-paragraph error messages."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from shared.errors import PlatformError
+
+
+def run_main(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
+    """Run ``main`` and turn our errors into the documented exit codes (0 ok, 1 failure, 2 bad input)."""
+    try:
+        return main(sys.argv[1:] if argv is None else argv)
+    except PlatformError as error:
+        kind = "error" if error.exit_code == 2 else "failed"
+        print(f"{kind}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,148 @@
+"""Service discovery of one environment: AWS Cloud Map namespaces and one Cloud Map service per
+catalog service.
+
+Two namespaces, because they serve different clients:
+
+* the **private DNS namespace** (``<env>.ml.internal``, a Route 53 private hosted zone in the VPC) holds
+  one Cloud Map service per catalog service. ECS registers each task there (``serviceRegistries``), so
+  anything in the VPC resolves ``<service>.<namespace>`` to healthy task IPs, and App Mesh virtual nodes
+  find their endpoints through it;
+* the **HTTP namespace** (``<env>-ml-api``) is API-only discovery (``DiscoverInstances``, no DNS). It is
+  the namespace ECS Service Connect uses: Service Connect creates and owns its own Cloud Map services,
+  named after each service's discovery name, in the namespace it is given. Keeping those out of the DNS
+  namespace means they never collide with the services this layer creates there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.catalog import Catalog, ServiceSpec
+from shared.envs import EnvConfig, StaticInstance
+
+
+@dataclass(frozen=True)
+class ServiceDiscoveryArgs:
+    env_name: str
+    namespace: str
+    http_namespace: str
+    services: tuple[ServiceSpec, ...]
+    dns_ttl_seconds: int
+    static_instances: tuple[StaticInstance, ...]
+    protect: bool
+
+    @classmethod
+    def from_env(cls, env: EnvConfig, catalog: Catalog) -> ServiceDiscoveryArgs:
+        return cls(
+            env_name=env.name,
+            namespace=env.namespace,
+            http_namespace=http_namespace_name(env.name),
+            services=tuple(catalog),
+            dns_ttl_seconds=env.discovery.dns_ttl_seconds,
+            static_instances=env.discovery.static_instances,
+            protect=env.protect,
+        )
+
+
+def http_namespace_name(env_name: str) -> str:
+    """The API-only (HTTP) namespace of an env; ECS Service Connect's namespace."""
+    return f"{env_name}-ml-api"
+
+
+def service_dns_name(service: str, namespace: str) -> str:
+    """The name a service answers to inside the VPC, whatever the mesh provider."""
+    return f"{service}.{namespace}"
+
+
+class ServiceDiscovery(pulumi.ComponentResource):
+    """The private DNS namespace in the VPC, the HTTP namespace, one Cloud Map service per catalog
+    service and the statically registered instances the env declares."""
+
+    def __init__(
+        self,
+        name: str,
+        args: ServiceDiscoveryArgs,
+        vpc_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlplatform:discovery:ServiceDiscovery", name, None, opts)
+        env = args.env_name
+        # Namespaces are stateful: deleting one deletes every service and registration in it, which
+        # takes every consumer's discovery down at once. Protected wherever the env protects state.
+        namespace_opts = pulumi.ResourceOptions(parent=self, protect=args.protect)
+
+        self.private_namespace = aws.servicediscovery.PrivateDnsNamespace(
+            f"{name}-private",
+            name=args.namespace,
+            vpc=vpc_id,
+            description=f"Private DNS discovery of the {env} ML services (A/SRV records of healthy tasks)",
+            tags={"Name": args.namespace},
+            opts=namespace_opts,
+        )
+        self.http_namespace = aws.servicediscovery.HttpNamespace(
+            f"{name}-http",
+            name=args.http_namespace,
+            description=f"API-only discovery of the {env} ML services; the ECS Service Connect namespace",
+            tags={"Name": args.http_namespace},
+            opts=namespace_opts,
+        )
+
+        self.services: dict[str, aws.servicediscovery.Service] = {}
+        for spec in args.services:
+            self.services[spec.name] = aws.servicediscovery.Service(
+                f"{name}-{spec.name}",
+                name=spec.name,
+                description=spec.description or f"{spec.name} tasks of {env}",
+                dns_config=aws.servicediscovery.ServiceDnsConfigArgs(
+                    namespace_id=self.private_namespace.id,
+                    # A for clients that know the port, SRV for clients (and Envoy) that discover it.
+                    # A short TTL so a replaced task drops out of resolvers within seconds.
+                    dns_records=[
+                        aws.servicediscovery.ServiceDnsConfigDnsRecordArgs(ttl=args.dns_ttl_seconds, type="A"),
+                        aws.servicediscovery.ServiceDnsConfigDnsRecordArgs(ttl=args.dns_ttl_seconds, type="SRV"),
+                    ],
+                    # Every healthy task answers (up to 8 records), so clients spread load themselves.
+                    routing_policy="MULTIVALUE",
+                ),
+                # Custom health checks: ECS reports each task's container health to Cloud Map, so an
+                # unhealthy task stops being returned. (Route 53 health checks cannot reach private IPs.)
+                # failure_threshold is not set: AWS ignores it (always 1) and the provider deprecates it.
+                health_check_custom_config=aws.servicediscovery.ServiceHealthCheckCustomConfigArgs(),
+                # Lets `destroy` remove a service ECS still has instances registered in.
+                force_destroy=not args.protect,
+                tags={"Name": service_dns_name(spec.name, args.namespace), "service": spec.name},
+                opts=pulumi.ResourceOptions(parent=self.private_namespace),
+            )
+
+        self.static_instances: list[aws.servicediscovery.Instance] = []
+        for instance in args.static_instances:
+            service = self.services[instance.service]
+            self.static_instances.append(aws.servicediscovery.Instance(
+                f"{name}-{instance.service}-{instance.instance_id}",
+                instance_id=instance.instance_id,
+                service_id=service.id,
+                attributes={
+                    "AWS_INSTANCE_IPV4": str(instance.ipv4),
+                    "AWS_INSTANCE_PORT": str(instance.port),
+                    # Nothing outside ECS reports health for a static instance: it starts (and stays)
+                    # healthy rather than being hidden until someone calls UpdateInstanceCustomHealthStatus.
+                    "AWS_INIT_HEALTH_STATUS": "HEALTHY",
+                },
+                opts=pulumi.ResourceOptions(parent=service),
+            ))
+
+        self.register_outputs({
+            "private_namespace_id": self.private_namespace.id,
+            "http_namespace_id": self.http_namespace.id,
+            "service_ids": {svc: resource.id for svc, resource in self.services.items()},
+        })
+
+    def contract_services(self) -> pulumi.Output[dict[str, dict[str, str]]]:
+        """``DiscoveryContract.services``: per catalog service its Cloud Map service id, ARN and name."""
+        return pulumi.Output.all(**{
+            svc: pulumi.Output.all(id=resource.id, arn=resource.arn, name=resource.name)
+            for svc, resource in self.services.items()
+        })

@@ -1,0 +1,12 @@
+"""Real Pulumi runs of the layers, in the order the DAG gives (``nox -s preview|up|destroy|refresh``).
+
+- :mod:`~shared.orchestrate.plan` -- which layers, in which levels, ``--layers`` expansion;
+- :mod:`~shared.orchestrate.scheduler` -- level by level, a level concurrently, failures stop dependents;
+- :mod:`~shared.orchestrate.automation` -- the real runner (Pulumi Automation API), state and passphrase;
+- :mod:`~shared.orchestrate.policy_config` -- each env's enforcement as ``--policy-pack-config`` files;
+- :mod:`~shared.orchestrate.cli` -- the command line (``python -m shared.orchestrate``).
+"""
+
+from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
+
+__all__ = ["Action", "LayerResult", "LayerRunner", "Operation", "OutputSink", "Status"]

@@ -1,0 +1,104 @@
+"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b] [--parallel N] [--yes]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO
+
+from shared.envs import load_env
+from shared.errors import PlatformError, UsageError
+from shared.orchestrate.model import Action, LayerRunner, Operation, Status
+from shared.orchestrate.plan import Plan, make_plan
+from shared.orchestrate.report import print_summary
+from shared.orchestrate.scheduler import Progress, execute
+
+DEFAULT_PARALLEL = 4
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse would print and sys.exit(2) itself
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m shared.orchestrate",
+                     description="Real Pulumi runs of every layer of an environment, in DAG order.")
+    parser.add_argument("action", choices=[action.value for action in Action])
+    parser.add_argument("env", help="environment name (environments/<env>.yaml; also the stack name)")
+    parser.add_argument("--layers", help="comma-separated layers; expanded with what they need "
+                                         "(or, for destroy, with what needs them)")
+    parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
+                        help=f"layers of one level run at the same time (default {DEFAULT_PARALLEL})")
+    parser.add_argument("--yes", action="store_true", help="do not ask before changing infrastructure")
+    parser.add_argument("--preview-only", action="store_true",
+                        help="refresh: report drift per layer; destroy: show what would be deleted")
+    return parser
+
+
+def _operation(args: argparse.Namespace) -> Operation:
+    action = Action(args.action)
+    if args.preview_only and action not in (Action.REFRESH, Action.DESTROY):
+        hint = "preview already changes nothing" if action is Action.PREVIEW else "use `preview` instead"
+        raise UsageError(f"--preview-only applies to refresh and destroy only ({hint})")
+    if args.parallel < 1:
+        raise UsageError(f"--parallel: must be at least 1, not {args.parallel}")
+    return Operation(action, preview_only=args.preview_only)
+
+
+def _requested_layers(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    layers = [part.strip() for part in value.split(",") if part.strip()]
+    if not layers:
+        raise UsageError("--layers: give at least one layer name")
+    return layers
+
+
+def _describe_plan(plan: Plan, operation: Operation, env_name: str, out: TextIO) -> None:
+    if plan.added:
+        requested = ",".join(plan.requested)
+        verb = "everything that reads them" if operation.reverse else "everything they read"
+        out.write(f"--layers {requested}: added {verb}:\n")
+        for layer, reason in plan.added:
+            out.write(f"  + {layer}: {reason}\n")
+    order = " -> ".join(" + ".join(level) for level in plan.levels)
+    out.write(f"{operation.label} {env_name}: {order}\n")
+    out.flush()
+
+
+def _ask_on_terminal(prompt: str) -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError(f"{prompt.rstrip('? ')}: there is no terminal to confirm on; pass --yes to proceed")
+    return input(f"{prompt} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
+         confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic) -> int:
+    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup."""
+    out = out or sys.stdout
+    try:
+        args = build_parser().parse_args(argv)
+        operation = _operation(args)
+        env = load_env(args.env)  # a bad env file stops everything before any CLI is looked for
+        plan = make_plan(operation, _requested_layers(args.layers))
+        _describe_plan(plan, operation, env.name, out)
+        if runner is None:
+            from shared.orchestrate.automation import AutomationRunner
+
+            runner = AutomationRunner()
+        runner.prepare(env, plan.layers, operation)
+        if operation.changes_infrastructure and not args.yes:
+            if not confirm(f"{operation.label} changes real infrastructure of {env.name} "
+                           f"({', '.join(plan.layers)}); continue?"):
+                out.write("declined; nothing was run\n")
+                return 1
+    except PlatformError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return error.exit_code
+    results = execute(plan, env, operation, runner, Progress(out, plan.layers), parallel=args.parallel,
+                      clock=clock)
+    print_summary(results, operation, env.name, out)
+    return 1 if any(result.status is not Status.SUCCEEDED for result in results) else 0

@@ -1,0 +1,553 @@
+"""The offline policy engine: synth JSON in, the packs' own findings out, over the Analyzer protocol.
+
+What the ``pulumi`` CLI does with ``--policy-pack policies/<pack>``, without the CLI:
+
+* each pack is started the way the CLI's ``pulumi-analyzer-policy-python`` shim starts it --
+  ``python -u -m pulumi.policy <engine-address> .`` with the pack directory as working directory --
+  and prints the port of its gRPC server on stdout;
+* the engine calls ``Handshake`` (tolerating UNIMPLEMENTED, as the CLI does), ``GetAnalyzerInfo``,
+  ``Configure`` (every rule's enforcement level for the env, plus the secretness of inputs for
+  ``no-plaintext-secrets``), ``ConfigureStack``, then ``Analyze`` for every resource (type, name,
+  URN, inputs as properties, options, provider) and ``AnalyzeStack`` once per stack (all resources
+  with parent and dependencies);
+* the diagnostics the real ``pulumi_policy`` code returns become :class:`Finding` objects, the env's
+  suppressions are applied, and the processes stop at the end.
+
+One process per pack for a whole run, whatever the number of envs and stacks (the ``Configure`` call
+is repeated per stack); requests for a stack are serialized once and sent to all packs concurrently,
+so the three packs evaluate in parallel.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, plugin_pb2
+
+from shared import REPO_ROOT
+from shared.errors import ConfigError, PlatformError
+from shared.policy.enforcement import Enforcement, enforcement_for
+from shared.policy.findings import STACK_TYPE, Finding, NotApplicable, PolicyResult
+from shared.policy.packs import pack_name
+from shared.policy_catalog import PACKS, load_rules
+
+POLICIES_DIR = REPO_ROOT / "policies"
+# Placeholder for the engine address the CLI passes; ``pulumi.policy`` parses but never dials it.
+ENGINE_ADDRESS = "127.0.0.1:0"
+START_TIMEOUT_S = 60.0
+CALL_TIMEOUT_S = 300.0
+SECRETS_RULE = "no-plaintext-secrets"
+
+# Property-value signatures of the Pulumi wire format (pulumi_policy.deserialize).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_CANT_RUN_PREFIX = "can't run policy '"
+
+_LEVEL_TO_PROTO = {
+    "advisory": analyzer_pb2.ADVISORY,
+    "mandatory": analyzer_pb2.MANDATORY,
+    "disabled": analyzer_pb2.DISABLED,
+}
+_PROTO_TO_LEVEL = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "mandatory",  # what pulumi_policy downgrades a failed remediation to
+    analyzer_pb2.DISABLED: "disabled",
+}
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 400 * 1024 * 1024),
+    ("grpc.max_send_message_length", 400 * 1024 * 1024),
+]
+
+
+class PolicyEngineError(PlatformError):
+    """A pack failed to start or a rule raised: a bug in a rule or a broken install, not a finding."""
+
+    exit_code = 1
+
+
+# -- synth JSON -> Analyzer protocol -----------------------------------------------------------------
+
+
+def _document_label(document: dict[str, Any]) -> str:
+    return f"<synth {document.get('project')}/{document.get('stack')}>"
+
+
+def validate_document(document: Any, label: str | None = None) -> None:
+    """ConfigError unless ``document`` has the synth-JSON shape of ``interfaces.md``."""
+    label = label or (_document_label(document) if isinstance(document, dict) else "<synth document>")
+    if not isinstance(document, dict):
+        raise ConfigError(label, "(top level)", "a synth document must be a JSON object")
+    resources = document.get("resources")
+    if not isinstance(resources, list):
+        raise ConfigError(label, "resources", "must be a list of resources")
+    for index, resource in enumerate(resources):
+        if not isinstance(resource, dict):
+            raise ConfigError(label, f"resources.{index}", "must be an object")
+        for key in ("urn", "type", "name"):
+            if not isinstance(resource.get(key), str) or not resource[key]:
+                raise ConfigError(label, f"resources.{index}.{key}", "is required (a non-empty string)")
+        for key in ("inputs",):
+            if resource.get(key) is not None and not isinstance(resource[key], dict):
+                raise ConfigError(label, f"resources.{index}.{key}", "must be an object")
+        for key in ("dependencies", "secret_inputs"):
+            if resource.get(key) is not None and not isinstance(resource[key], list):
+                raise ConfigError(label, f"resources.{index}.{key}", "must be a list")
+
+
+def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    return struct
+
+
+def _properties(resource: dict[str, Any]) -> struct_pb2.Struct:
+    """Inputs as the CLI sends them: secrets wrapped in the secret signature (``KeepSecrets``)."""
+    inputs = resource.get("inputs") or {}
+    secret = set(resource.get("secret_inputs") or ())
+    if secret:
+        inputs = {key: ({_SIG_KEY: _SECRET_SIG, "value": value} if key in secret else value)
+                  for key, value in inputs.items()}
+    return _struct(inputs)
+
+
+def _lookup(by_urn: dict[str, dict[str, Any]], reference: str | None) -> dict[str, Any] | None:
+    """A resource by URN; provider references may be ``<urn>::<id>``."""
+    if not reference:
+        return None
+    found = by_urn.get(reference)
+    if found is None and "::" in reference:
+        found = by_urn.get(reference.rsplit("::", 1)[0])
+    return found
+
+
+def _provider(by_urn: dict[str, dict[str, Any]],
+              resource: dict[str, Any]) -> analyzer_pb2.AnalyzerProviderResource | None:
+    provider = _lookup(by_urn, resource.get("provider"))
+    if provider is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=provider["type"], urn=provider["urn"], name=provider["name"], properties=_properties(provider))
+
+
+def _options(resource: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=bool(resource.get("protect")),
+        parent=resource.get("parent") or "",
+        ignoreChanges=resource.get("ignore_changes") or (),
+        aliases=resource.get("aliases") or (),
+        additionalSecretOutputs=resource.get("additional_secret_outputs") or (),
+    )
+
+
+def stack_urn(document: dict[str, Any]) -> str:
+    for resource in document.get("resources") or ():
+        if resource.get("type") == STACK_TYPE:
+            return resource["urn"]
+    project, stack = document.get("project"), document.get("stack")
+    return f"urn:pulumi:{stack}::{project}::{STACK_TYPE}::{project}-{stack}"
+
+
+def secret_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """``{urn: [input names that were Pulumi secrets]}`` -- the ``secretInputs`` config of no-plaintext-secrets."""
+    result: dict[str, list[str]] = {}
+    for document in documents:
+        for resource in document.get("resources") or ():
+            names = resource.get("secret_inputs") or []
+            result[resource["urn"]] = sorted(str(name) for name in names)
+    return result
+
+
+def pack_config(enforcement: Enforcement, pack: str, documents: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The policy config of ``pack`` for these settings, in ``--policy-pack-config`` JSON form.
+
+    ``{rule: {"enforcementLevel": level, ...properties}}`` -- the same thing the offline engine sends
+    with ``Configure``, so a real ``pulumi preview --policy-pack policies/<pack>
+    --policy-pack-config <file>`` runs every rule at the env's level. ``documents`` (synth JSON of
+    the stack) provide ``secretInputs`` for no-plaintext-secrets.
+    """
+    config: dict[str, Any] = {}
+    for rule_id, rule in load_rules().items():
+        if rule.pack != pack:
+            continue
+        entry: dict[str, Any] = {"enforcementLevel": enforcement.levels[rule_id]}
+        if rule_id == SECRETS_RULE and documents:
+            entry["secretInputs"] = secret_inputs(documents)
+        config[rule_id] = entry
+    return config
+
+
+def _configure_request(config: dict[str, Any]) -> bytes:
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    for rule_id, entry in config.items():
+        properties = {k: v for k, v in entry.items() if k != "enforcementLevel"}
+        policy_config = request.policyConfig[rule_id]
+        policy_config.enforcementLevel = _LEVEL_TO_PROTO[entry["enforcementLevel"]]
+        if properties:
+            policy_config.properties.update(properties)
+    return request.SerializeToString(deterministic=True)
+
+
+@dataclass
+class _PreparedStack:
+    """One synth document turned into serialized requests, shared by every pack."""
+
+    document: dict[str, Any]
+    enforcement: Enforcement
+    analyze: list[tuple[str, str, bytes]]  # (urn, type, AnalyzeRequest bytes)
+    analyze_stack: bytes
+    stack_configure: bytes
+    types: dict[str, str]
+    stack_urn: str
+
+
+def _prepare(document: dict[str, Any], enforcement: Enforcement) -> _PreparedStack:
+    validate_document(document)
+    resources: list[dict[str, Any]] = document["resources"]
+    by_urn = {resource["urn"]: resource for resource in resources}
+    analyze: list[tuple[str, str, bytes]] = []
+    stack_resources: list[analyzer_pb2.AnalyzerResource] = []
+    for resource in resources:
+        properties = _properties(resource)
+        options = _options(resource)
+        provider = _provider(by_urn, resource)
+        request = analyzer_pb2.AnalyzeRequest(
+            type=resource["type"], urn=resource["urn"], name=resource["name"],
+            properties=properties, options=options, provider=provider)
+        analyze.append((resource["urn"], resource["type"], request.SerializeToString()))
+        stack_resources.append(analyzer_pb2.AnalyzerResource(
+            type=resource["type"], urn=resource["urn"], name=resource["name"],
+            properties=properties, options=options, provider=provider,
+            parent=resource.get("parent") or "",
+            dependencies=[d for d in resource.get("dependencies") or () if isinstance(d, str)],
+        ))
+    stack_configure = analyzer_pb2.AnalyzerStackConfigureRequest(
+        stack=str(document.get("stack") or ""), project=str(document.get("project") or ""),
+        organization=str(document.get("organization") or "organization"), dry_run=True,
+    ).SerializeToString()
+    return _PreparedStack(
+        document=document, enforcement=enforcement, analyze=analyze,
+        analyze_stack=analyzer_pb2.AnalyzeStackRequest(resources=stack_resources).SerializeToString(),
+        stack_configure=stack_configure,
+        types={resource["urn"]: resource["type"] for resource in resources},
+        stack_urn=stack_urn(document),
+    )
+
+
+# -- one pack process -------------------------------------------------------------------------------
+
+
+class PackProcess:
+    """``policies/<pack>`` running as its own process, reached over gRPC."""
+
+    def __init__(self, pack: str, policies_dir: Path = POLICIES_DIR) -> None:
+        self.pack = pack
+        self.directory = policies_dir / pack
+        self.process: subprocess.Popen[bytes] | None = None
+        self.channel: grpc.Channel | None = None
+        self.info: analyzer_pb2.AnalyzerInfo | None = None
+        self._stderr = tempfile.TemporaryFile()
+        self._stdout_tail: collections.deque[str] = collections.deque(maxlen=50)
+        self._last_config: bytes | None = None
+
+    # lifecycle
+    def spawn(self) -> None:
+        """Start the process without waiting for it (packs boot in parallel)."""
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_PROJECT", "PULUMI_STACK",
+                            "PULUMI_DRY_RUN", "PULUMI_ORGANIZATION")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."],
+            cwd=self.directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
+        )
+
+    def _stderr_text(self) -> str:
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace").strip()
+        return text[-4000:]
+
+    def _fail(self, what: str) -> PolicyEngineError:
+        details = self._stderr_text() or "\n".join(self._stdout_tail)
+        return PolicyEngineError(f"policy pack {self.pack!r} ({self.directory}): {what}"
+                                 + (f"\n{details}" if details else ""))
+
+    def connect(self) -> None:
+        """Wait for the port line, connect, handshake, read the pack's analyzer info."""
+        if self.channel is not None:
+            return
+        if self.process is None:
+            self.spawn()
+        assert self.process is not None and self.process.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._fail(f"did not print its port within {START_TIMEOUT_S:.0f}s")
+            ready, _, _ = select.select([self.process.stdout], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self.process.stdout.fileno(), 1)
+            if not chunk:
+                self.process.wait(timeout=5)
+                raise self._fail(f"exited with code {self.process.returncode} before printing its port")
+            line += chunk
+        try:
+            port = int(line.strip())
+        except ValueError:
+            raise self._fail(f"printed {line!r} instead of its port") from None
+        # Drain anything the pack prints later, so a chatty rule can never block on a full pipe.
+        threading.Thread(target=self._drain, daemon=True, name=f"policy-{self.pack}-stdout").start()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_CHANNEL_OPTIONS)
+        grpc.channel_ready_future(self.channel).result(timeout=START_TIMEOUT_S)
+        self._analyze = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/Analyze", request_serializer=None,
+            response_deserializer=analyzer_pb2.AnalyzeResponse.FromString)
+        self._analyze_stack = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/AnalyzeStack", request_serializer=None,
+            response_deserializer=analyzer_pb2.AnalyzeResponse.FromString)
+        self._configure = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/Configure", request_serializer=None,
+            response_deserializer=empty_pb2.Empty.FromString)
+        self._configure_stack = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/ConfigureStack", request_serializer=None,
+            response_deserializer=analyzer_pb2.AnalyzerStackConfigureResponse.FromString)
+        handshake = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/Handshake",
+            request_serializer=analyzer_pb2.AnalyzerHandshakeRequest.SerializeToString,
+            response_deserializer=analyzer_pb2.AnalyzerHandshakeResponse.FromString)
+        get_info = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/GetAnalyzerInfo", request_serializer=empty_pb2.Empty.SerializeToString,
+            response_deserializer=analyzer_pb2.AnalyzerInfo.FromString)
+        get_plugin_info = self.channel.unary_unary(
+            "/pulumirpc.Analyzer/GetPluginInfo", request_serializer=empty_pb2.Empty.SerializeToString,
+            response_deserializer=plugin_pb2.PluginInfo.FromString)
+        directory = str(self.directory)
+        try:
+            handshake(analyzer_pb2.AnalyzerHandshakeRequest(
+                engine_address=ENGINE_ADDRESS, root_directory=directory, program_directory=directory),
+                timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+                raise self._fail(f"Handshake failed: {error}") from None
+        try:
+            get_plugin_info(empty_pb2.Empty(), timeout=CALL_TIMEOUT_S)
+            self.info = get_info(empty_pb2.Empty(), timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as error:
+            raise self._fail(f"GetAnalyzerInfo failed: {error}") from None
+        expected = pack_name(self.pack)
+        if self.info.name != expected:
+            raise self._fail(f"reports the name {self.info.name!r}, expected {expected!r}")
+
+    def _drain(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for raw in iter(self.process.stdout.readline, b""):
+            self._stdout_tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    def stop(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=5)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            self.process = None
+        self._stderr.close()
+
+    @property
+    def policy_names(self) -> list[str]:
+        return [policy.name for policy in self.info.policies] if self.info else []
+
+    # calls
+    def configure(self, config: bytes) -> Future[Any] | None:
+        if config == self._last_config:
+            return None
+        self._last_config = config
+        return self._configure.future(config, timeout=CALL_TIMEOUT_S)
+
+    def configure_stack(self, request: bytes) -> Future[Any]:
+        return self._configure_stack.future(request, timeout=CALL_TIMEOUT_S)
+
+    def analyze(self, request: bytes) -> Future[Any]:
+        return self._analyze.future(request, timeout=CALL_TIMEOUT_S)
+
+    def analyze_stack(self, request: bytes) -> Future[Any]:
+        return self._analyze_stack.future(request, timeout=CALL_TIMEOUT_S)
+
+    def error(self, method: str, urn: str, error: grpc.RpcError) -> PolicyEngineError:
+        details = error.details() if hasattr(error, "details") else str(error)  # type: ignore[attr-defined]
+        return self._fail(f"{method} failed for {urn}: {details}")
+
+
+# -- the engine ---------------------------------------------------------------------------------------
+
+
+class PolicyEngine:
+    """The three packs as processes, reused for every stack of a run. Use as a context manager."""
+
+    def __init__(self, packs: Sequence[str] = PACKS, policies_dir: Path = POLICIES_DIR) -> None:
+        self.packs = {pack: PackProcess(pack, policies_dir) for pack in packs}
+        self._started = False
+
+    def start(self) -> PolicyEngine:
+        """Spawn every pack (returns at once; the first evaluation waits for them to listen)."""
+        if not self._started:
+            for process in self.packs.values():
+                process.spawn()
+            self._started = True
+        return self
+
+    def _connect(self) -> None:
+        self.start()
+        for process in self.packs.values():
+            process.connect()
+
+    def close(self) -> None:
+        for process in self.packs.values():
+            process.stop()
+
+    def __enter__(self) -> PolicyEngine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def analyzer_info(self) -> dict[str, analyzer_pb2.AnalyzerInfo]:
+        self._connect()
+        return {pack: process.info for pack, process in self.packs.items() if process.info is not None}
+
+    def evaluate(self, jobs: Iterable[tuple[dict[str, Any], Enforcement]]) -> PolicyResult:
+        """Evaluate every ``(synth document, settings)`` pair; one ``Configure`` per stack and pack."""
+        self._connect()
+        result = PolicyResult()
+        for document, enforcement in jobs:
+            prepared = _prepare(document, enforcement)
+            self._evaluate_stack(prepared, result)
+            result.documents += 1
+            result.resources += len(prepared.analyze)
+        result.findings.sort(key=Finding.sort_key)
+        return result
+
+    def _evaluate_stack(self, stack: _PreparedStack, result: PolicyResult) -> None:
+        document = stack.document
+        env, layer = document.get("env"), document.get("layer")
+        # Configure (levels + secretness) must be in place before this stack's requests, and is
+        # global to a pack process: wait for it, then fan the stack out to all packs at once.
+        pending: list[Future[Any]] = []
+        for pack, process in self.packs.items():
+            config = _configure_request(pack_config(stack.enforcement, pack, [document]))
+            future = process.configure(config)
+            if future is not None:
+                pending.append(future)
+            pending.append(process.configure_stack(stack.stack_configure))
+        for future in pending:
+            try:
+                future.result()
+            except grpc.RpcError as error:
+                raise PolicyEngineError(f"Configure failed: {error}") from None
+        calls: list[tuple[PackProcess, str, str | None, Future[Any]]] = []
+        for process in self.packs.values():
+            for urn, _type, request in stack.analyze:
+                calls.append((process, "Analyze", urn, process.analyze(request)))
+            calls.append((process, "AnalyzeStack", None, process.analyze_stack(stack.analyze_stack)))
+        for process, method, urn, future in calls:
+            try:
+                response: analyzer_pb2.AnalyzeResponse = future.result()
+            except grpc.RpcError as error:
+                raise process.error(method, urn or stack.stack_urn, error) from None
+            self._collect(process.pack, response, urn, stack, env, layer, result)
+
+    def _collect(self, pack: str, response: analyzer_pb2.AnalyzeResponse, urn: str | None,
+                 stack: _PreparedStack, env: str | None, layer: str | None, result: PolicyResult) -> None:
+        for item in response.not_applicable:
+            result.not_applicable.append(NotApplicable(item.policy_name, pack, env, layer, urn, item.reason))
+        for diagnostic in response.diagnostics:
+            target = diagnostic.urn or urn or stack.stack_urn
+            if diagnostic.message.startswith(_CANT_RUN_PREFIX):
+                # pulumi_policy's answer to a rule touching an unknown value: the rule could not
+                # decide, which is not-applicable (never a pass, never a failure).
+                result.not_applicable.append(NotApplicable(diagnostic.policyName, pack, env, layer, target,
+                                                           diagnostic.message))
+                continue
+            message = diagnostic.message
+            prefix = diagnostic.description + "\n"
+            if diagnostic.description and message.startswith(prefix):
+                message = message[len(prefix):]
+            finding = Finding(
+                rule=diagnostic.policyName, pack=pack,
+                enforcement=_PROTO_TO_LEVEL.get(diagnostic.enforcementLevel, "advisory"),
+                env=env, layer=layer, urn=target,
+                resource_type=stack.types.get(target, STACK_TYPE if target == stack.stack_urn else None),
+                message=message.strip(),
+            )
+            result.findings.append(stack.enforcement.apply_suppressions(finding))
+
+
+# -- public API ---------------------------------------------------------------------------------------
+
+
+def evaluate_documents(documents: list[dict[str, Any]], env_name: str | None = "dev",
+                       enforcement: dict[str, str] | None = None,
+                       engine: PolicyEngine | None = None) -> list[Finding]:
+    """Findings of every pack for these synth documents, with ``env_name``'s levels and suppressions.
+
+    ``env_name`` None is a ``--program`` run: the dev baseline, no suppressions. ``enforcement``
+    ({rule: level}) overrides the levels. Pass a started ``engine`` to reuse its pack processes.
+    """
+    return evaluate_documents_result(documents, env_name, enforcement, engine).findings
+
+
+def evaluate_documents_result(documents: list[dict[str, Any]], env_name: str | None = "dev",
+                              enforcement: dict[str, str] | None = None,
+                              engine: PolicyEngine | None = None) -> PolicyResult:
+    """:func:`evaluate_documents` with the not-applicable records and counts."""
+    settings = enforcement_for(env_name, enforcement)
+    for document in documents:
+        validate_document(document)
+    jobs = [(document, settings) for document in documents]
+    if engine is not None:
+        return engine.evaluate(jobs)
+    with PolicyEngine() as own:
+        return own.evaluate(jobs)
+
+
+def evaluate_envs(env_names: list[str], engine: PolicyEngine | None = None) -> PolicyResult:
+    """Synth every layer of each env and evaluate all packs (one process per pack for the run)."""
+    from shared.synth.engine import synth_env
+
+    def run(active: PolicyEngine) -> PolicyResult:
+        jobs: list[tuple[dict[str, Any], Enforcement]] = []
+        for env_name in env_names:
+            settings = enforcement_for(env_name)
+            documents = synth_env(env_name)
+            jobs.extend((documents[layer], settings) for layer in documents)
+        result = active.evaluate(jobs)
+        result.envs = list(env_names)
+        return result
+
+    if engine is not None:
+        return run(engine)
+    # The packs boot while the synth runs.
+    with PolicyEngine() as own:
+        return run(own)

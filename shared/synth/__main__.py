@@ -1,0 +1,105 @@
+"""``python -m shared.synth ENV [ENV ...]`` / ``python -m shared.synth --program DIR [--env ENV] [--out DIR2]``.
+
+Writes ``build/ENV/<layer>.json`` (or ``DIR2/<project>.json``) only after every layer synthesized,
+so a bad env file or a failing program leaves ``build/`` untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from shared import REPO_ROOT
+from shared.cli import run_main
+from shared.errors import UsageError
+from shared.synth.engine import dumps, synth_env, synth_program
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"synth: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nox -s synth --", description="Offline synth of the platform's layers.")
+    parser.add_argument("envs", nargs="*", help="environments to synthesize (all layers of each)")
+    parser.add_argument("--program", type=Path, help="synthesize any Pulumi Python program directory instead")
+    parser.add_argument("--env", help="with --program: use this env's account, region and stack name")
+    parser.add_argument("--out", type=Path, help="with --program: output folder (default build/programs)")
+    parser.add_argument("--build-dir", type=Path, default=REPO_ROOT / "build", help=argparse.SUPPRESS)
+    return parser
+
+
+def write_atomically(files: dict[Path, str]) -> None:
+    """Write all files or none: each goes to a temp file first, then all are renamed into place."""
+    staged: list[tuple[Path, str]] = []
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            staged.append((path, temp))
+        for path, temp in staged:
+            os.replace(temp, path)
+    finally:
+        for _, temp in staged:
+            if os.path.exists(temp):
+                os.unlink(temp)
+
+
+def _summary(title: str, documents: dict[str, dict[str, Any]], paths: dict[str, Path]) -> Table:
+    table = Table(title=title)
+    for column in ("layer / project", "resources", "custom", "outputs", "stack references", "written to"):
+        table.add_column(column)
+    for key, document in documents.items():
+        resources = document["resources"]
+        table.add_row(key, str(len(resources)), str(sum(1 for r in resources if r["custom"])),
+                      str(len(document["outputs"])), ", ".join(document["stack_references"]) or "-",
+                      str(paths[key].relative_to(Path.cwd()) if paths[key].is_relative_to(Path.cwd()) else paths[key]))
+    return table
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    console = Console()
+    if args.program is not None:
+        if args.envs:
+            raise UsageError("synth: give either ENV names or --program DIR, not both")
+        from shared.envs import load_env
+
+        kwargs: dict[str, Any] = {}
+        if args.env:
+            env = load_env(args.env)
+            kwargs = {"stack": env.name, "env": None, "account_id": env.account_id, "region": env.region,
+                      "organization": env.pulumi_org}
+        document = synth_program(args.program, **kwargs)
+        out_dir = args.out or args.build_dir / "programs"
+        path = out_dir / f"{document['project']}.json"
+        write_atomically({path: dumps(document)})
+        console.print(_summary(f"synth of {args.program}", {document["project"]: document},
+                               {document["project"]: path}))
+        return 0
+    if not args.envs:
+        raise UsageError("synth: name an environment (e.g. `nox -s synth -- dev`) or use --program DIR")
+    from shared.envs import load_env
+
+    for name in args.envs:  # validate every env before any work, so nothing is half-written
+        load_env(name)
+    for name in args.envs:
+        documents = synth_env(name)
+        paths = {layer: args.build_dir / name / f"{layer}.json" for layer in documents}
+        write_atomically({paths[layer]: dumps(doc) for layer, doc in documents.items()})
+        console.print(_summary(f"synth of {name}", documents, paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,40 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared import REPO_ROOT
+from shared.envs import ENV_DIR_VAR
+
+
+@pytest.fixture
+def env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A scratch copy of environments/, active through PLATFORM_ENV_DIR for this test."""
+    target = tmp_path / "environments"
+    shutil.copytree(REPO_ROOT / "environments", target)
+    monkeypatch.setenv(ENV_DIR_VAR, str(target))
+    yield target
+
+
+EnvEditor = Callable[[str, Callable[[dict[str, Any]], None]], Path]
+
+
+@pytest.fixture
+def edit_env(env_dir: Path) -> EnvEditor:
+    """``edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))`` edits the scratch copy."""
+
+    def edit(name: str, change: Callable[[dict[str, Any]], None]) -> Path:
+        path = env_dir / f"{name}.yaml"
+        data = yaml.safe_load(path.read_text())
+        change(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return edit

@@ -1,0 +1,154 @@
+"""Given an env, the synthesized network layer has..."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cache
+from typing import Any
+
+import pytest
+
+from shared.components.network import nat_gateway_count, plan_subnets
+from shared.envs import load_env
+from shared.synth.engine import synth_env
+from tests.synth_helpers import by_urn, of_type
+
+SUBNET = "aws:ec2/subnet:Subnet"
+NAT = "aws:ec2/natGateway:NatGateway"
+ROUTE = "aws:ec2/route:Route"
+
+
+@cache
+def network(env: str) -> dict[str, Any]:
+    return synth_env(env, ["network"])["network"]
+
+
+def tier(document: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [s for s in of_type(document, SUBNET) if s["inputs"]["tags"]["tier"] == name]
+
+
+@pytest.mark.parametrize(("env", "azs"), [("dev", 2), ("staging", 3), ("prod", 3)])
+def test_private_and_public_subnets_spread_over_distinct_azs(env: str, azs: int) -> None:
+    for subnets in (tier(network(env), "private"), tier(network(env), "public")):
+        zones = [s["inputs"]["availabilityZone"] for s in subnets]
+        assert len(zones) == azs and len(set(zones)) == azs
+        assert zones == load_env(env).availability_zones
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_subnets_are_carved_from_the_env_cidr_without_overlap(env: str) -> None:
+    vpc_cidr = load_env(env).network.cidr
+    cidrs = [ipaddress.IPv4Network(s["inputs"]["cidrBlock"]) for s in of_type(network(env), SUBNET)]
+    assert all(c.subnet_of(vpc_cidr) for c in cidrs)
+    assert not any(a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1:])
+
+
+@pytest.mark.parametrize(("env", "nats"), [("dev", 1), ("staging", 1), ("prod", 3)])
+def test_nat_gateways_follow_the_env_strategy(env: str, nats: int) -> None:
+    gateways = of_type(network(env), NAT)
+    assert len(gateways) == nats
+    public_ids = set(network(env)["outputs"]["public_subnet_ids"])
+    assert {g["inputs"]["subnetId"] for g in gateways} <= public_ids, "NAT gateways live in public subnets"
+
+
+def test_prod_routes_each_private_subnet_through_its_own_azs_nat() -> None:
+    doc = network("prod")
+    resources = by_urn(doc)
+    nat_by_id = {}
+    for nat in of_type(doc, NAT):
+        subnet_az = next(s["inputs"]["availabilityZone"] for s in of_type(doc, SUBNET)
+                         if s["name"] == nat["name"].replace("nat", "public"))
+        nat_by_id[nat["urn"]] = subnet_az
+    private_defaults = [r for r in of_type(doc, ROUTE) if "natGatewayId" in r["inputs"]]
+    assert len(private_defaults) == 3
+    for route in private_defaults:
+        nat_urn = next(d for d in route["dependencies"] if resources[d]["type"] == NAT)
+        table = resources[route["parent"]]
+        assert table["inputs"]["tags"]["Name"].endswith(nat_by_id[nat_urn]), "same-AZ NAT"
+
+
+def test_dev_private_subnets_share_the_single_nat() -> None:
+    routes = [r for r in of_type(network("dev"), ROUTE) if "natGatewayId" in r["inputs"]]
+    assert len(routes) == 2 and len({r["inputs"]["natGatewayId"] for r in routes}) == 1
+
+
+def test_no_nat_means_no_default_route_from_private_subnets(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["network"].update(nat="none"))
+    doc = synth_env("dev", ["network"])["network"]
+    assert of_type(doc, NAT) == []
+    assert [r for r in of_type(doc, ROUTE) if "natGatewayId" in r["inputs"]] == []
+
+
+def test_public_subnets_route_to_the_internet_gateway() -> None:
+    routes = [r for r in of_type(network("dev"), ROUTE) if "gatewayId" in r["inputs"]]
+    assert len(routes) == 1 and routes[0]["inputs"]["destinationCidrBlock"] == "0.0.0.0/0"
+    assert routes[0]["inputs"]["gatewayId"].startswith("igw-")
+
+
+def test_vpc_has_dns_and_flow_logs_and_a_closed_default_sg() -> None:
+    doc = network("dev")
+    (vpc,) = of_type(doc, "aws:ec2/vpc:Vpc")
+    assert vpc["inputs"]["enableDnsSupport"] and vpc["inputs"]["enableDnsHostnames"]
+    (flow_log,) = of_type(doc, "aws:ec2/flowLog:FlowLog")
+    assert flow_log["inputs"]["vpcId"] == doc["outputs"]["vpc_id"] and flow_log["inputs"]["trafficType"] == "ALL"
+    (log_group,) = of_type(doc, "aws:cloudwatch/logGroup:LogGroup")
+    assert log_group["inputs"]["retentionInDays"] == load_env("dev").network.flow_log_retention_days
+    (default_sg,) = of_type(doc, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default_sg["inputs"].get("ingress", []) == [] and default_sg["inputs"].get("egress", []) == []
+
+
+def test_service_security_group_admits_only_the_vpc() -> None:
+    doc = network("staging")
+    sg = next(r for r in of_type(doc, "aws:ec2/securityGroup:SecurityGroup")
+              if r["inputs"]["tags"]["Name"] == "staging-services")
+    for rule in sg["inputs"]["ingress"]:
+        assert rule["cidrBlocks"] == ["10.20.0.0/16"]
+    assert sg["name"] and doc["outputs"]["service_security_group_id"].startswith("sg-")
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ("dev", {"s3"}),
+    ("prod", {"s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager"}),
+])
+def test_vpc_endpoints_are_the_ones_the_env_asks_for(env: str, expected: set[str]) -> None:
+    endpoints = of_type(network(env), "aws:ec2/vpcEndpoint:VpcEndpoint")
+    services = {e["inputs"]["serviceName"].split(f"{load_env(env).region}.", 1)[1] for e in endpoints}
+    assert services == expected
+
+
+def test_every_aws_resource_gets_the_required_tags_from_the_provider() -> None:
+    import json
+
+    doc = network("dev")
+    providers = [r for r in doc["resources"] if r["type"] == "pulumi:providers:aws"]
+    assert len(providers) == 1
+    tags = json.loads(providers[0]["inputs"]["defaultTags"])["tags"]
+    assert {"env": "dev", "layer": "network", "team": "ml-platform", "cost-center": "cc-ml-1001"}.items() <= tags.items()
+    aws_resources = [r for r in doc["resources"] if r["type"].startswith("aws:")]
+    assert aws_resources and all(r["provider"] == providers[0]["urn"] for r in aws_resources)
+
+
+def test_prod_protects_the_vpc_and_dev_does_not() -> None:
+    assert of_type(network("prod"), "aws:ec2/vpc:Vpc")[0]["protect"] is True
+    assert of_type(network("dev"), "aws:ec2/vpc:Vpc")[0]["protect"] is False
+
+
+def test_exports_exactly_the_network_contract() -> None:
+    from shared.contracts import contract_fields
+
+    assert sorted(network("dev")["outputs"]) == sorted(contract_fields("network"))
+
+
+class TestSubnetPlan:
+    def test_blocks_do_not_move_when_an_az_is_added(self) -> None:
+        two = plan_subnets(ipaddress.IPv4Network("10.0.0.0/16"), ["a", "b"])
+        three = plan_subnets(ipaddress.IPv4Network("10.0.0.0/16"), ["a", "b", "c"])
+        assert three[:2] == two
+
+    def test_small_vpc_still_carves(self) -> None:
+        plan = plan_subnets(ipaddress.IPv4Network("10.0.0.0/22"), ["a", "b", "c"])
+        assert plan[0].private_cidr == "10.0.0.0/26" and plan[2].public_cidr == "10.0.2.128/26"
+
+    @pytest.mark.parametrize(("strategy", "azs", "count"), [("none", 3, 0), ("single", 3, 1), ("per-az", 3, 3)])
+    def test_nat_count(self, strategy: str, azs: int, count: int) -> None:
+        assert nat_gateway_count(strategy, azs) == count  # type: ignore[arg-type]

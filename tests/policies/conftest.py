@@ -1,0 +1,66 @@
+"""Fixtures of the policy tests: rules are exercised through the real pack processes.
+
+``policy_findings(resources, env="dev", stack_name="test")`` wraps the resources in a synth
+document (:func:`tests.policies.resources.document`), sends it through the three packs over the
+Analyzer protocol -- the same engine ``nox -s policy`` uses, with the env's levels and suppressions
+-- and returns the findings as JSON dicts. The pack processes live for the whole test session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+
+from shared.policy.engine import PolicyEngine, evaluate_documents_result
+from shared.policy.findings import PolicyResult
+from tests.policies.resources import document
+
+Findings = list[dict[str, Any]]
+FindingsOf = Callable[..., Findings]
+
+
+@pytest.fixture(scope="session")
+def policy_engine() -> Iterator[PolicyEngine]:
+    with PolicyEngine() as engine:
+        yield engine
+
+
+@pytest.fixture
+def policy_result(policy_engine: PolicyEngine) -> Callable[..., PolicyResult]:
+    """Like ``policy_findings`` but the whole :class:`PolicyResult` (findings + not-applicable records)."""
+
+    def run(resources: list[dict[str, Any]], env: str | None = "dev", stack_name: str = "test",
+            enforcement: dict[str, str] | None = None) -> PolicyResult:
+        doc = document(resources, env=env, stack=stack_name)
+        return evaluate_documents_result([doc], env_name=env, enforcement=enforcement, engine=policy_engine)
+
+    return run
+
+
+@pytest.fixture
+def policy_findings(policy_result: Callable[..., PolicyResult]) -> FindingsOf:
+    def run(resources: list[dict[str, Any]], env: str | None = "dev", stack_name: str = "test",
+            enforcement: dict[str, str] | None = None) -> Findings:
+        result = policy_result(resources, env=env, stack_name=stack_name, enforcement=enforcement)
+        return [finding.to_json() for finding in result.findings]
+
+    return run
+
+
+@pytest.fixture
+def policy_not_applicable(policy_result: Callable[..., PolicyResult]) -> Callable[..., list[dict[str, Any]]]:
+    """``[{rule, urn, reason}]`` of the rules that could not decide (type mismatches left out)."""
+
+    def run(resources: list[dict[str, Any]], env: str | None = "dev", stack_name: str = "test") -> list[dict[str, Any]]:
+        result = policy_result(resources, env=env, stack_name=stack_name)
+        return [{"rule": na.rule, "urn": na.urn, "reason": na.reason} for na in result.not_applicable
+                if "is not a resource type this rule checks" not in na.reason]
+
+    return run
+
+
+def rule_ids(findings: Iterable[dict[str, Any]]) -> set[str]:
+    """The rule ids of some findings (a set: a rule may fire on several resources)."""
+    return {finding["rule"] for finding in findings}

@@ -1,0 +1,107 @@
+"""Builders of synth-JSON resources for rule tests (the shape of ``interfaces.md``).
+
+``res(type, name, inputs, **opts)`` is one resource; URNs are filled in by :func:`document` (so the
+same resource dicts work under any stack name) and references to other resources -- ``provider``,
+``parent``, ``dependencies`` -- may be given as the other resource's dict or as a URN.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.policy_support import REQUIRED_TAGS
+
+PROJECT = "test"
+
+#: Tags that satisfy ``tags-required`` (one value per required key).
+GOOD_TAGS: dict[str, str] = {"env": "dev", "layer": "test", "team": "ml-platform", "cost-center": "cc-1"}
+assert set(GOOD_TAGS) == set(REQUIRED_TAGS)
+
+
+def res(type_: str, name: str, inputs: dict[str, Any] | None = None, **opts: Any) -> dict[str, Any]:
+    """A synth resource: ``opts`` may set urn, custom, parent, provider, dependencies, secret_inputs, protect."""
+    unknown = set(opts) - {"urn", "custom", "parent", "provider", "dependencies", "secret_inputs", "protect"}
+    if unknown:
+        raise TypeError(f"res(): unknown option(s) {sorted(unknown)}")
+    resource: dict[str, Any] = {"type": type_, "name": name, "inputs": dict(inputs or {})}
+    resource.update(opts)
+    return resource
+
+
+def aws_provider(name: str = "aws", tags: dict[str, str] | None = None, region: str = "eu-west-1") -> dict[str, Any]:
+    """An explicit ``pulumi:providers:aws`` with ``defaultTags`` (JSON-encoded, as pulumi_aws sends them)."""
+    inputs: dict[str, Any] = {"region": region, "skipCredentialsValidation": "true"}
+    if tags is not None:
+        inputs["defaultTags"] = json.dumps({"tags": tags})
+    return res("pulumi:providers:aws", name, inputs, custom=True)
+
+
+def rabbitmq_provider(name: str = "rabbitmq", password: str = "from-config", secret: bool = True) -> dict[str, Any]:
+    return res("pulumi:providers:rabbitmq", name,
+               {"endpoint": "https://broker.example:443", "username": "platform", "password": password},
+               secret_inputs=["password"] if secret else [])
+
+
+def _urn_of(ref: Any) -> Any:
+    if isinstance(ref, dict):
+        return ref["urn"]
+    return ref
+
+
+def document(resources: list[dict[str, Any]], env: str | None = "dev", stack: str = "test",
+             project: str = PROJECT, layer: str | None = None) -> dict[str, Any]:
+    """A synth document of ``resources`` with every default filled in.
+
+    Provider dicts referenced by a resource but not listed are added (a program's providers are
+    resources of its stack too).
+    """
+    listed = list(resources)
+    seen = {id(r) for r in listed}
+    for resource in resources:
+        provider = resource.get("provider")
+        if isinstance(provider, dict) and id(provider) not in seen:
+            listed.insert(0, provider)
+            seen.add(id(provider))
+
+    # URNs first (parents before children), then references.
+    urns: dict[int, str] = {}
+
+    def urn_for(resource: dict[str, Any]) -> str:
+        if id(resource) in urns:
+            return urns[id(resource)]
+        if resource.get("urn"):
+            urn = str(resource["urn"])
+        else:
+            type_chain = resource["type"]
+            parent = resource.get("parent")
+            if isinstance(parent, dict):
+                parent_urn = urn_for(parent)
+                parent_types = parent_urn.split("::")[2]
+                type_chain = f"{parent_types}${resource['type']}"
+            urn = f"urn:pulumi:{stack}::{project}::{type_chain}::{resource['name']}"
+        urns[id(resource)] = urn
+        return urn
+
+    filled = []
+    for resource in listed:
+        entry = {
+            "urn": urn_for(resource),
+            "type": resource["type"],
+            "name": resource["name"],
+            "custom": resource.get("custom", True),
+            "parent": None,
+            "provider": None,
+            "dependencies": [],
+            "inputs": resource.get("inputs") or {},
+            "secret_inputs": list(resource.get("secret_inputs") or []),
+            "protect": bool(resource.get("protect", False)),
+        }
+        parent = resource.get("parent")
+        entry["parent"] = urn_for(parent) if isinstance(parent, dict) else parent
+        provider = resource.get("provider")
+        entry["provider"] = urn_for(provider) if isinstance(provider, dict) else provider
+        entry["dependencies"] = [urn_for(d) if isinstance(d, dict) else d for d in resource.get("dependencies") or []]
+        filled.append(entry)
+    return {"project": project, "stack": stack, "layer": layer, "env": env, "resources": filled,
+            "outputs": {}, "stack_references": []}

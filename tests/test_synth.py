@@ -1,0 +1,167 @@
+"""The offline synth: real programs under Pulumi's mock runtime, deterministic JSON in the documented
+schema, upstream outputs fed into downstream StackReference reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import REPO_ROOT
+from shared.dag import order
+from shared.synth.engine import dumps, synth_env, synth_program
+from tests.synth_helpers import of_type
+
+PROGRAMS = Path(__file__).parent / "fixtures" / "programs"
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+RESOURCE_KEYS = ["urn", "type", "name", "custom", "parent", "provider", "dependencies", "inputs", "secret_inputs",
+                 "protect"]
+
+
+def run_cli(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "shared.synth", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, check=False)
+
+
+def test_document_follows_the_documented_schema() -> None:
+    document = synth_env("dev", ["network"])["network"]
+    assert list(document)[:8] == ["project", "stack", "layer", "env", "resources", "outputs", "secret_outputs",
+                                  "stack_references"]
+    assert (document["project"], document["stack"], document["layer"], document["env"]) == (
+        "network", "dev", "network", "dev")
+    for resource in document["resources"]:
+        assert list(resource) == RESOURCE_KEYS
+        assert resource["urn"].startswith("urn:pulumi:dev::network::")
+    components = [r for r in document["resources"] if not r["custom"]]
+    assert [c["type"] for c in components] == ["mlplatform:network:VpcNetwork"]
+
+
+def test_ids_and_arns_are_well_formed() -> None:
+    document = synth_env("dev", ["network"])["network"]
+    assert document["outputs"]["vpc_id"].startswith("vpc-0")
+    assert all(s.startswith("subnet-0") for s in document["outputs"]["private_subnet_ids"])
+    (flow_log,) = of_type(document, "aws:ec2/flowLog:FlowLog")
+    assert flow_log["inputs"]["iamRoleArn"].startswith("arn:aws:iam::111111111111:role/")
+    assert flow_log["inputs"]["logDestination"].startswith("arn:aws:logs:eu-west-1:111111111111:log-group:")
+
+
+def test_synth_twice_gives_identical_files(tmp_path: Path) -> None:
+    first = run_cli("dev", "--build-dir", str(tmp_path / "a"))
+    second = run_cli("dev", "--build-dir", str(tmp_path / "b"))
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    names = sorted(p.name for p in (tmp_path / "a" / "dev").iterdir())
+    assert names == sorted(f"{layer}.json" for layer in order())
+    for name in names:
+        assert (tmp_path / "a" / "dev" / name).read_bytes() == (tmp_path / "b" / "dev" / name).read_bytes(), name
+
+
+def test_chained_synth_hands_network_outputs_to_a_downstream_reader() -> None:
+    network = synth_env("dev", ["network"])["network"]
+    reader = synth_program(PROGRAMS / "reader", stack="dev",
+                           stack_outputs={"organization/network/dev": network["outputs"]})
+    (sg,) = of_type(reader, "aws:ec2/securityGroup:SecurityGroup")
+    assert sg["inputs"]["vpcId"] == network["outputs"]["vpc_id"]
+    assert reader["outputs"]["subnets_seen"] == network["outputs"]["private_subnet_ids"]
+    assert reader["stack_references"] == ["organization/network/dev"]
+
+
+def test_every_downstream_layer_reads_its_upstreams_real_outputs() -> None:
+    documents = synth_env("dev")
+    network_vpc = documents["network"]["outputs"]["vpc_id"]
+    for layer in ("discovery", "messaging"):
+        text = json.dumps(documents[layer]["resources"])
+        assert network_vpc in text or any(s in text for s in documents["network"]["outputs"]["private_subnet_ids"]), \
+            f"{layer} uses the network layer's synthesized values"
+
+
+def test_reading_an_undeclared_output_fails_at_synth_time(tmp_path: Path) -> None:
+    result = run_cli("--program", str(PROGRAMS / "bad_reader"), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "nat_gateway_ids" in result.stderr and "NetworkContract does not declare" in result.stderr
+    assert not tmp_path.joinpath("bad-reader.json").exists()
+
+
+def test_a_producer_must_export_exactly_its_contract() -> None:
+    from shared.contracts import export_contract
+    from shared.errors import ContractError
+
+    with pytest.raises(ContractError, match="missing .*vpc_cidr.*not declared nat_ids"):
+        export_contract("network", vpc_id="vpc-1", availability_zones=[], public_subnet_ids=[],
+                        private_subnet_ids=[], service_security_group_id="sg-1", nat_ids=[])
+
+
+def test_a_layer_cannot_read_a_layer_the_dag_does_not_give_it() -> None:
+    from shared.contracts import Upstream
+    from shared.errors import ContractError
+
+    with pytest.raises(ContractError, match="network reads only nothing|reads only nothing"):
+        Upstream("network", "compute", "organization", "dev")
+
+
+class TestAnyProgram:
+    def test_a_plain_pulumi_aws_program(self, tmp_path: Path) -> None:
+        result = run_cli("--program", str(PROGRAMS / "aws_app"), "--out", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        document = json.loads((tmp_path / "aws-app.json").read_text())
+        assert document["layer"] is None and document["env"] is None
+        (task,) = of_type(document, "aws:ecs/taskDefinition:TaskDefinition")
+        image = json.loads(task["inputs"]["containerDefinitions"])[0]["image"]
+        assert image.startswith("123456789012.dkr.ecr.us-west-2.amazonaws.com/app-") and image.endswith(":latest")
+        (version,) = of_type(document, "aws:secretsmanager/secretVersion:SecretVersion")
+        assert version["secret_inputs"] == ["secretString"], "a secret config value stays secret"
+        assert document["outputs"]["zones"] == ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]
+
+    def test_a_plain_pulumi_rabbitmq_program(self, tmp_path: Path) -> None:
+        result = run_cli("--program", str(PROGRAMS / "rabbitmq_app"), "--out", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        document = json.loads((tmp_path / "rabbitmq-app.json").read_text())
+        (user,) = of_type(document, "rabbitmq:index/user:User")
+        assert user["secret_inputs"] == ["password"]
+        (permissions,) = of_type(document, "rabbitmq:index/permissions:Permissions")
+        assert permissions["inputs"]["permissions"]["read"] == "^svc\\.work$"
+        assert permissions["dependencies"], "dependencies are recorded"
+
+    def test_with_an_env_the_program_gets_its_account_region_and_stack(self, tmp_path: Path) -> None:
+        result = run_cli("--program", str(PROGRAMS / "rabbitmq_app"), "--env", "prod", "--out", str(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert json.loads((tmp_path / "rabbitmq-app.json").read_text())["stack"] == "prod"
+
+    def test_a_directory_that_is_not_a_pulumi_project(self, tmp_path: Path) -> None:
+        result = run_cli("--program", str(tmp_path), "--out", str(tmp_path / "out"))
+        assert result.returncode == 2 and "Pulumi.yaml" in result.stderr
+
+
+def _snapshot_cases() -> list[tuple[str, str]]:
+    return [(env, layer) for env in ("dev", "staging", "prod") for layer in order()
+            if (SNAPSHOTS / env / f"{layer}.json").exists()]
+
+
+@pytest.fixture(scope="module")
+def synthesized() -> dict[str, dict[str, Any]]:
+    return {env: synth_env(env) for env in ("dev", "staging", "prod")}
+
+
+@pytest.mark.parametrize(("env", "layer"), _snapshot_cases())
+def test_snapshot(env: str, layer: str, synthesized: dict[str, dict[str, Any]]) -> None:
+    """A change in synthesized output shows as a reviewable diff of tests/snapshots/.
+
+    After an intended change: ``UPDATE_SNAPSHOTS=1 nox -s tests -- tests/test_synth.py`` and review
+    the diff in git like any other code change.
+    """
+    path = SNAPSHOTS / env / f"{layer}.json"
+    actual = dumps(synthesized[env][layer])
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.write_text(actual)
+    assert actual == path.read_text(), f"{path} is out of date (see this test's docstring)"
+
+
+def test_every_layer_of_every_env_has_a_snapshot() -> None:
+    missing = [f"{env}/{layer}" for env in ("dev", "staging", "prod") for layer in order()
+               if not (SNAPSHOTS / env / f"{layer}.json").exists()]
+    assert not missing, f"missing snapshots {missing}; create them with UPDATE_SNAPSHOTS=1"
