@@ -77,9 +77,16 @@ class MeshService(Contract):
 
 
 class MeshContract(Contract):
+    """One contract whatever the provider: ``mesh_name`` is set with App Mesh only,
+    ``service_connect_namespace_arn`` with Service Connect only.
+
+    Pulumi drops a stack output whose value is None, so the unset one is absent from the stack:
+    a consumer reads it only for the provider its env file names (``env.mesh.provider``).
+    """
+
     provider: str
-    mesh_name: str | None
-    service_connect_namespace_arn: str | None
+    mesh_name: str | None = None
+    service_connect_namespace_arn: str | None = None
     services: dict[str, MeshService]
 
 

@@ -164,8 +164,10 @@ class AutomationRunner:
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         streams: dict[str, Any] = {"on_output": on_output, "on_error": on_output, "color": "never",
                                    "suppress_progress": True}
-        policies = {"policy_packs": self._policy_packs, "policy_pack_configs": self._policy_configs}
+        policies: dict[str, Any] = {"policy_packs": self._policy_packs,
+                                    "policy_pack_configs": self._policy_configs}
         action = operation.action
+        changes: Mapping[Any, int] | None
         if action in (Action.PREVIEW, Action.UP):
             stack = auto.create_or_select_stack(stack_name=env.name, work_dir=self._work_dir(layer),
                                                 opts=self._options())

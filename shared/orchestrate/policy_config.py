@@ -21,8 +21,8 @@ POLICIES_DIR = REPO_ROOT / "policies"
 
 def pack_configs(env_name: str) -> dict[str, dict[str, dict[str, str]]]:
     """pack -> ``{rule: {"enforcementLevel": level}}`` for ``env_name``."""
-    from shared.policy.engine import pack_config
     from shared.policy.enforcement import enforcement_for
+    from shared.policy.engine import pack_config
 
     enforcement = enforcement_for(env_name)
     return {pack: pack_config(enforcement, pack) for pack in PACKS}

@@ -66,3 +66,6 @@ def print_summary(results: Sequence[LayerResult], operation: Operation, env_name
         table.add_row(result.layer, f"[{_STATUS_STYLE[result.status]}]{result.status.value}[/]", changes,
                       f"{result.duration_s:.1f}s" if ran else "-")
     console.print(table)
+    counts = [f"{sum(r.status is status for r in results)} {status.value}" for status in Status
+              if any(r.status is status for r in results)]
+    console.print(f"{operation.label} {env_name}: {', '.join(counts)}")

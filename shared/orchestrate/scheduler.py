@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import TextIO
 
@@ -70,27 +70,29 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                 runnable.append(layer)
         if not runnable:
             continue
+        queued = list(runnable)
+        running: dict[Future[LayerResult], str] = {}
         with ThreadPoolExecutor(max_workers=min(parallel, len(runnable)),
                                 thread_name_prefix=f"layer-{operation.action.value}") as pool:
-            futures: dict[Future[LayerResult], str] = {
-                pool.submit(_run_one, runner, layer, env, operation, progress, clock): layer for layer in runnable
-            }
-            for future in as_completed(futures):
-                layer = futures[future]
-                if future.cancelled():
-                    results[layer] = LayerResult(layer, Status.NOT_RUN,
-                                                 detail="not started: a layer of the same level failed")
-                    continue
-                result = future.result()
-                results[layer] = result
-                if result.status is Status.FAILED:
-                    stopped = True
-                    # Siblings already running finish (interrupting a Pulumi update mid-way leaves
-                    # pending operations in the state); those still queued never start.
-                    for other in futures:
-                        other.cancel()
-                    why = (f"{layer} failed to destroy and still reads it" if operation.reverse
-                           else f"needs {layer}, which failed")
-                    for dependent in blocked_by_failure(layer, operation):
-                        blocked.setdefault(dependent, why)
+            while queued or running:
+                # Start work only while nothing has failed: siblings already running finish
+                # (interrupting a Pulumi update mid-way leaves pending operations in the state),
+                # those still queued never start.
+                while queued and len(running) < parallel and not stopped:
+                    layer = queued.pop(0)
+                    running[pool.submit(_run_one, runner, layer, env, operation, progress, clock)] = layer
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    layer = running.pop(future)
+                    result = results[layer] = future.result()
+                    if result.status is Status.FAILED:
+                        stopped = True
+                        why = (f"{layer} failed to destroy and still reads it" if operation.reverse
+                               else f"needs {layer}, which failed")
+                        for dependent in blocked_by_failure(layer, operation):
+                            blocked.setdefault(dependent, why)
+        for layer in queued:
+            results[layer] = LayerResult(layer, Status.NOT_RUN, detail="not started: a layer of its level failed")
     return [results[layer] for layer in plan.layers]

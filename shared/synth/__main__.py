@@ -55,16 +55,20 @@ def write_atomically(files: dict[Path, str]) -> None:
                 os.unlink(temp)
 
 
-def _summary(title: str, documents: dict[str, dict[str, Any]], paths: dict[str, Path]) -> Table:
+def _summary(title: str, documents: dict[str, dict[str, Any]]) -> Table:
     table = Table(title=title)
-    for column in ("layer / project", "resources", "custom", "outputs", "stack references", "written to"):
+    for column in ("layer", "resources", "custom", "outputs", "reads"):
         table.add_column(column)
     for key, document in documents.items():
         resources = document["resources"]
+        reads = ", ".join(ref.split("/")[1] for ref in document["stack_references"]) or "-"
         table.add_row(key, str(len(resources)), str(sum(1 for r in resources if r["custom"])),
-                      str(len(document["outputs"])), ", ".join(document["stack_references"]) or "-",
-                      str(paths[key].relative_to(Path.cwd()) if paths[key].is_relative_to(Path.cwd()) else paths[key]))
+                      str(len(document["outputs"])), reads)
     return table
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def main(argv: list[str]) -> int:
@@ -84,8 +88,8 @@ def main(argv: list[str]) -> int:
         out_dir = args.out or args.build_dir / "programs"
         path = out_dir / f"{document['project']}.json"
         write_atomically({path: dumps(document)})
-        console.print(_summary(f"synth of {args.program}", {document["project"]: document},
-                               {document["project"]: path}))
+        console.print(_summary(f"synth of {args.program}", {document["project"]: document}))
+        console.print(f"wrote {_shown(path)}")
         return 0
     if not args.envs:
         raise UsageError("synth: name an environment (e.g. `nox -s synth -- dev`) or use --program DIR")
@@ -97,7 +101,8 @@ def main(argv: list[str]) -> int:
         documents = synth_env(name)
         paths = {layer: args.build_dir / name / f"{layer}.json" for layer in documents}
         write_atomically({paths[layer]: dumps(doc) for layer, doc in documents.items()})
-        console.print(_summary(f"synth of {name}", documents, paths))
+        console.print(_summary(f"synth of {name}", documents))
+        console.print(f"wrote {', '.join(_shown(p) for p in paths.values())}")
     return 0
 
 

@@ -154,6 +154,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_outputs: dict[str, Any] = {}
         self.secret_outputs: list[str] = []
         self.stack_urn: str | None = None
+        self._default_providers: dict[str, bool] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -163,6 +164,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         pulumi_mocks._ensure_event_loop()
         inputs, secret_inputs = _struct_to_plain(request.object)
         provider = _provider_urn(request.provider)
+        if provider is None and request.custom and not request.type.startswith("pulumi:"):
+            provider = self._default_provider(request.type.split(":", 1)[0], request.version)
         self.recorded.append(_Recorded(
             urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
             parent=request.parent or None, provider=provider,
@@ -182,6 +185,28 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         obj = _sync_await(pulumi.runtime.rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)
+
+    def _default_provider(self, package: str, version: str) -> str:
+        """The engine's default provider for ``package``, configured from ``<package>:*`` stack config.
+
+        The real engine creates one for every resource without an explicit provider; recording it
+        lets policies see provider-level settings such as ``aws:defaultTags``.
+        """
+        name = f"default_{version.replace('.', '_')}" if version else "default"
+        urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::pulumi:providers:{package}::{name}"
+        if urn not in self._default_providers:
+            from pulumi.runtime.config import CONFIG
+
+            prefix = f"{package}:"
+            inputs: dict[str, Any] = {key[len(prefix):]: value for key, value in sorted(CONFIG.get().items())
+                                      if key.startswith(prefix)}
+            if version:
+                inputs["version"] = version
+            self._default_providers[urn] = True
+            self.recorded.append(_Recorded(
+                urn=urn, type=f"pulumi:providers:{package}", name=name, custom=True, parent=None, provider=None,
+                dependencies=[], inputs=inputs, secret_inputs=[], protect=False))
+        return urn
 
     def ReadResource(self, request: Any) -> Any:
         response = super().ReadResource(request)

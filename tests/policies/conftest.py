@@ -8,14 +8,16 @@ Analyzer protocol -- the same engine ``nox -s policy`` uses, with the env's leve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from shared.policy.findings import PolicyResult
-from tests.policies.resources import document
+from tests.policies.resources import document, rule_ids
+
+__all__ = ["rule_ids"]
 
 Findings = list[dict[str, Any]]
 FindingsOf = Callable[..., Findings]
@@ -59,8 +61,3 @@ def policy_not_applicable(policy_result: Callable[..., PolicyResult]) -> Callabl
                 if "is not a resource type this rule checks" not in na.reason]
 
     return run
-
-
-def rule_ids(findings: Iterable[dict[str, Any]]) -> set[str]:
-    """The rule ids of some findings (a set: a rule may fire on several resources)."""
-    return {finding["rule"] for finding in findings}

@@ -8,6 +8,7 @@ same resource dicts work under any stack name) and references to other resources
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from shared.policy_support import REQUIRED_TAGS
@@ -43,10 +44,9 @@ def rabbitmq_provider(name: str = "rabbitmq", password: str = "from-config", sec
                secret_inputs=["password"] if secret else [])
 
 
-def _urn_of(ref: Any) -> Any:
-    if isinstance(ref, dict):
-        return ref["urn"]
-    return ref
+def rule_ids(findings: Iterable[dict[str, Any]]) -> set[str]:
+    """The rule ids of some findings (a set: a rule may fire on several resources)."""
+    return {finding["rule"] for finding in findings}
 
 
 def document(resources: list[dict[str, Any]], env: str | None = "dev", stack: str = "test",

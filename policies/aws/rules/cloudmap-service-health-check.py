@@ -17,7 +17,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     props = plain(args.props)
     custom, route53 = props.get("healthCheckCustomConfig"), props.get("healthCheckConfig")
     # An empty custom config block is serialized as {} -- present, and exactly what ECS needs.
-    if custom is not None and custom is not UNKNOWN or route53 is not None and route53 is not UNKNOWN:
+    if (custom is not None and custom is not UNKNOWN) or (route53 is not None and route53 is not UNKNOWN):
         return
     if custom is UNKNOWN or route53 is UNKNOWN:
         undecidable(args, f"Cloud Map service '{args.name}': health check configuration")

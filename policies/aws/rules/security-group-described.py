@@ -63,9 +63,10 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         if description is UNKNOWN:
             undecidable(args, f"security group rule '{args.name}': description")
         if not _is_real(description):
+            shown = f"description {description!r}" if description else "no description"
             report_violation(
-                f"security group rule '{args.name}' has {'description ' + repr(description) if description else 'no description'}"
-                "; set description to who needs this access and why (e.g. 'HTTPS from the public ALB')."
+                f"security group rule '{args.name}' has {shown}; set description to who needs this access and why "
+                "(e.g. 'HTTPS from the public ALB')."
             )
         return
 

@@ -1,0 +1,37 @@
+"""ECS services use the deployment circuit breaker with rollback.
+
+Applies to services using the ECS deployment controller (the default); ``CODE_DEPLOY`` and ``EXTERNAL``
+controllers manage rollbacks themselves and are not applicable.
+
+Why: without it, a deployment whose tasks never become healthy keeps replacing tasks forever (and
+``pulumi up`` waits for steady state until it times out); with ``rollback`` ECS returns to the last
+working task definition on its own. No cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, contains_unknown, get, is_true, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:ecs/service:Service")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    controller = get(props, "deploymentController", "type")
+    if controller is UNKNOWN:
+        undecidable(args, f"ECS service '{args.name}': deploymentController.type")
+    if controller is not None and str(controller).upper() != "ECS":
+        args.not_applicable(f"ECS service '{args.name}' uses the {controller} deployment controller")
+    breaker = props.get("deploymentCircuitBreaker")
+    if contains_unknown(breaker):
+        undecidable(args, f"ECS service '{args.name}': deploymentCircuitBreaker")
+    enabled, rollback = is_true(get(breaker, "enable")), is_true(get(breaker, "rollback"))
+    if not (enabled and rollback):
+        state = "without rollback" if enabled else "without a deployment circuit breaker"
+        report_violation(
+            f"ECS service '{args.name}' deploys {state}; set "
+            "deployment_circuit_breaker={'enable': True, 'rollback': True}."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

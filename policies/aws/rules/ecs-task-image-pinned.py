@@ -1,0 +1,47 @@
+"""Container images are pinned by digest (``image@sha256:...``).
+
+``repo@sha256:<digest>`` (with or without a tag before the ``@``) passes. ``repo:latest`` and an image
+without a tag (which means ``latest``) always fail; any other tag fails too, because a tag is a
+pointer that can be re-pushed -- the message says to pin the digest.
+
+Why: with a tag, two tasks of the same task definition can run different code (a new push between
+two scale-outs), a rollback does not roll back, and what was scanned is not necessarily what runs.
+No cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import applies_to, container_definitions, container_label, plain
+from shared.policy_support import rule_description, rule_id
+
+
+def _problem(image: object) -> str | None:
+    if not isinstance(image, str) or not image.strip():
+        return None  # no image at all is ecs-task-definition-valid's finding
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]  # a registry host may carry a port: host:5000/repo
+    tag = last.split(":", 1)[1] if ":" in last else None
+    if tag is None:
+        return f"{image!r} has no tag (that is :latest)"
+    if tag == "latest":
+        return f"{image!r} uses :latest"
+    return f"{image!r} uses tag :{tag}, which can be re-pushed"
+
+
+@applies_to("aws:ecs/taskDefinition:TaskDefinition")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    containers = container_definitions(args, plain(args.props))
+    problems = [
+        f"container {container_label(c, i)}: {problem}"
+        for i, c in enumerate(containers)
+        if (problem := _problem(c.get("image")))
+    ]
+    if problems:
+        report_violation(
+            f"task definition '{args.name}' does not pin its images: {'; '.join(problems)}; pin by digest, "
+            "e.g. image='<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<digest>'."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,83 @@
+"""No credential in a container's plain ``environment``; credentials go in ``secrets``.
+
+A variable is flagged when its *name* says credential (a word such as PASSWORD, PASSWD, SECRET, TOKEN,
+CREDENTIAL(S), or the pairs API_KEY, ACCESS_KEY, SECRET_KEY, PRIVATE_KEY, CLIENT_SECRET -- matched
+on ``_``/``-``/``.``-separated words, so ``BYPASS`` is not ``PASS``), unless its value is a reference
+rather than the secret (an ARN, an absolute file path, or empty) or the last word marks metadata
+(``..._ARN``, ``..._ID``, ``..._FILE``, ``..._PATH``, ``..._URL``, ``..._TTL``...). It is flagged
+regardless of name when its *value* looks like a credential: a URL with ``user:password@`` (e.g.
+``amqps://app:hunter2@broker``), an AWS access key id (``AKIA``/``ASIA`` + 16), a PEM block
+(``-----BEGIN``), a GitHub/Slack/Stripe token.
+
+Why: ``environment`` values are stored in clear in the task definition, readable by anyone with
+``ecs:DescribeTaskDefinition`` and kept forever in every revision; ``secrets`` are resolved from
+Secrets Manager/SSM at start. Matches cdk-nag AwsSolutions-ECS2 (which flags every env var).
+"""
+
+import itertools
+import re
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import applies_to, as_list, container_definitions, container_label, plain
+from shared.policy_support import rule_description, rule_id
+
+CREDENTIAL_WORDS = {"PASSWORD", "PASSWD", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY"}
+CREDENTIAL_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("SECRET", "KEY"), ("PRIVATE", "KEY"), ("CLIENT", "SECRET")}
+METADATA_SUFFIXES = {
+    "ARN", "ID", "NAME", "FILE", "PATH", "URL", "URI", "ENDPOINT", "TTL", "SECONDS", "EXPIRY", "LENGTH", "HEADER",
+    "REGION", "ENABLED",
+}  # fmt: skip
+VALUE_PATTERNS = (
+    ("a URL with an embedded password", re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a PEM private key or certificate", re.compile(r"-----BEGIN [A-Z ]+-----")),
+    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a Stripe live key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}")),
+)
+
+
+def _credential_name(name: str) -> bool:
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", name.upper()) if w]
+    if not words or words[-1] in METADATA_SUFFIXES:
+        return False
+    if any(w in CREDENTIAL_WORDS for w in words):
+        return True
+    return any(pair in CREDENTIAL_PAIRS for pair in itertools.pairwise(words))
+
+
+def _is_reference(value: str) -> bool:
+    return not value.strip() or value.startswith("arn:") or value.startswith("/")
+
+
+def _credential_value(value: str) -> str | None:
+    for what, pattern in VALUE_PATTERNS:
+        if pattern.search(value):
+            return what
+    return None
+
+
+@applies_to("aws:ecs/taskDefinition:TaskDefinition")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    containers = container_definitions(args, plain(args.props))
+    for index, container in enumerate(containers):
+        findings: list[str] = []
+        for variable in as_list(container.get("environment")):
+            if not isinstance(variable, dict):
+                continue
+            name, value = str(variable.get("name") or ""), variable.get("value")
+            text = value if isinstance(value, str) else "" if value is None else str(value)
+            if what := _credential_value(text):
+                findings.append(f"{name} (value is {what})")
+            elif _credential_name(name) and not _is_reference(text):
+                findings.append(f"{name} (credential-like name)")
+        if findings:
+            report_violation(
+                f"task definition '{args.name}', container {container_label(container, index)} has credentials in "
+                f"plain environment variables: {', '.join(findings)}; move them to "
+                "secrets=[{'name': ..., 'valueFrom': <Secrets Manager or SSM parameter ARN>}]."
+            )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

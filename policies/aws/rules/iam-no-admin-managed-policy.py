@@ -1,0 +1,52 @@
+"""No attachment of the AWS managed policies AdministratorAccess, PowerUserAccess or IAMFullAccess.
+
+Checks ``policyArn`` of ``aws:iam/rolePolicyAttachment``, ``userPolicyAttachment``,
+``groupPolicyAttachment`` and ``policyAttachment``, ``policyArns`` of
+``aws:iam/rolePolicyAttachmentsExclusive`` and ``managedPolicyArns`` of ``aws:iam/role``, in every
+partition (``arn:aws``, ``arn:aws-cn``, ``arn:aws-us-gov``...).
+
+Why: each of the three is account-wide control (IAMFullAccess can grant itself the rest); no workload
+role needs them, and a human needs them only through a break-glass path, not a stack.
+Matches checkov CKV_AWS_274; related to cdk-nag AwsSolutions-IAM4 (any AWS managed policy).
+"""
+
+import re
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, as_list, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+SINGLE_ARN = {
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "policyArn",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment": "policyArn",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment": "policyArn",
+    "aws:iam/policyAttachment:PolicyAttachment": "policyArn",
+}
+ARN_LISTS = {
+    "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive": "policyArns",
+    "aws:iam/role:Role": "managedPolicyArns",
+}
+ADMIN_POLICY = re.compile(
+    r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*(AdministratorAccess|PowerUserAccess|IAMFullAccess)$"
+)
+
+
+@applies_to(*SINGLE_ARN, *ARN_LISTS)
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    prop = SINGLE_ARN.get(args.resource_type) or ARN_LISTS[args.resource_type]
+    value = plain(args.props).get(prop)
+    if value is UNKNOWN:
+        undecidable(args, f"{args.resource_type.split(':')[-1]} '{args.name}': {prop}")
+    arns = as_list(value)
+    admin = sorted({m.group(1) for arn in arns if isinstance(arn, str) and (m := ADMIN_POLICY.match(arn.strip()))})
+    if admin:
+        report_violation(
+            f"{args.resource_type.split(':')[-1]} '{args.name}' attaches {', '.join(admin)}; attach a policy that "
+            "grants only the actions and resources the workload uses."
+        )
+    if UNKNOWN in arns:
+        undecidable(args, f"{args.resource_type.split(':')[-1]} '{args.name}': an entry of {prop}")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,95 @@
+"""No IAM ``Allow`` statement grants every action (``*``) or every action of a service (``s3:*``).
+
+Checks the permission policies of ``aws:iam/role`` (``inlinePolicies``), ``aws:iam/rolePolicy``,
+``aws:iam/userPolicy``, ``aws:iam/groupPolicy`` and ``aws:iam/policy`` (managed policies). An ``Allow``
+with ``NotAction`` is flagged as well: it grants everything except the listed actions. Prefix
+wildcards such as ``s3:Get*`` are allowed. Trust policies (``assumeRolePolicy``) are not permission
+grants and are not checked.
+
+Why: ``service:*`` includes the destructive and the permission-changing actions of that service
+(``iam:*`` is account takeover); least privilege means naming the actions the workload calls.
+Matches cdk-nag AwsSolutions-IAM5 / checkov CKV_AWS_63 (and CKV_AWS_49 for policy documents).
+"""
+
+import re
+from typing import Any
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import (
+    UNKNOWN,
+    applies_to,
+    as_list,
+    contains_unknown,
+    parse_json,
+    plain,
+    policy_statements,
+    undecidable,
+)
+from shared.policy_support import rule_description, rule_id
+
+ROLE = "aws:iam/role:Role"
+POLICY_DOCUMENT_TYPES = (
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+    "aws:iam/policy:Policy",
+)
+WILDCARD = re.compile(r"^(\*|[A-Za-z0-9-]+:\*)$")
+
+
+def _findings(document: Any) -> list[str]:
+    findings: list[str] = []
+    for index, statement in enumerate(policy_statements(document)):
+        if str(statement.get("Effect", "")).lower() != "allow":
+            continue
+        label = f"statement {statement.get('Sid') or index}"
+        wildcards = [a for a in as_list(statement.get("Action")) if isinstance(a, str) and WILDCARD.match(a.strip())]
+        if wildcards:
+            findings.append(f"{label} allows {', '.join(repr(w) for w in wildcards)}")
+        if statement.get("NotAction") is not None:
+            findings.append(f"{label} allows everything but its NotAction list")
+    return findings
+
+
+@applies_to(ROLE, *POLICY_DOCUMENT_TYPES)
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    documents: list[tuple[str, Any]] = []
+    if args.resource_type == ROLE:
+        inline = props.get("inlinePolicies")
+        if inline is UNKNOWN:
+            undecidable(args, f"IAM role '{args.name}': inlinePolicies")
+        for index, entry in enumerate(as_list(inline)):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            label = f"inline policy '{name}'" if isinstance(name, str) and name else f"inline policy #{index}"
+            documents.append((label, entry.get("policy") if isinstance(entry, dict) else None))
+        what = f"IAM role '{args.name}'"
+    else:
+        documents.append(("policy", props.get("policy")))
+        kind = args.resource_type.split(":")[-1]
+        what = f"IAM {'managed policy' if kind == 'Policy' else kind} '{args.name}'"
+
+    unknown: list[str] = []
+    for label, raw in documents:
+        if raw is None or raw == "":
+            continue
+        if contains_unknown(raw):
+            unknown.append(label)
+            continue
+        try:
+            document = parse_json(raw)
+        except ValueError:
+            report_violation(f"{what}: {label} is not valid JSON; fix the policy document.")
+            continue
+        findings = _findings(document)
+        if findings:
+            report_violation(
+                f"{what}: {label} {'; '.join(findings)}; list the specific actions the workload calls "
+                "(e.g. 'sqs:SendMessage') instead of wildcards."
+            )
+    if unknown:
+        undecidable(args, f"{what}: {', '.join(unknown)}")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

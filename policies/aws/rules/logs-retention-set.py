@@ -1,0 +1,38 @@
+"""CloudWatch log groups set a retention period CloudWatch accepts.
+
+Unset (or 0) means "never expire". The value must be one of CloudWatch's allowed periods (1, 3, 5, 7,
+14, 30, 60, 90, ... 3653 days); anything else is rejected by the API at deploy time.
+
+Why: logs kept forever cost money every month and keep personal data longer than any policy allows;
+a deliberate retention is both a cost and a compliance decision. Matches checkov CKV_AWS_66 / cdk-nag
+CloudWatchLogGroupRetentionPeriod (NIST 800-53 packs).
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, as_int, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+ALLOWED_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+
+@applies_to("aws:cloudwatch/logGroup:LogGroup")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    retention = plain(args.props).get("retentionInDays")
+    if retention is UNKNOWN:
+        undecidable(args, f"log group '{args.name}': retentionInDays")
+    days = as_int(retention)
+    if not days:
+        report_violation(
+            f"log group '{args.name}' keeps its logs forever; set retention_in_days (e.g. 14 in dev, 90 in prod)."
+        )
+    elif days not in ALLOWED_DAYS:
+        report_violation(
+            f"log group '{args.name}' has retention_in_days={days}, which CloudWatch rejects; "
+            f"use one of {', '.join(map(str, ALLOWED_DAYS))}."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,23 @@
+"""Amazon MQ brokers ship their general logs to CloudWatch Logs.
+
+Why: connection refusals, authentication failures and blocked publishers only show up in the broker
+log; without ``logs.general`` there is nothing to investigate them with. (RabbitMQ brokers support
+only general logs, so that is what is required.) Matches checkov CKV_AWS_48.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, get, is_true, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:mq/broker:Broker")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    general = get(plain(args.props), "logs", "general")
+    if general is UNKNOWN:
+        undecidable(args, f"MQ broker '{args.name}': logs.general")
+    if not is_true(general):
+        report_violation(f"MQ broker '{args.name}' does not ship general logs; set logs={{'general': True}}.")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

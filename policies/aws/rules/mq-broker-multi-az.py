@@ -1,0 +1,33 @@
+"""RabbitMQ brokers on Amazon MQ run as a three-node cluster across AZs (``CLUSTER_MULTI_AZ``).
+
+Applies to ``engine_type`` RabbitMQ only (ActiveMQ uses ``ACTIVE_STANDBY_MULTI_AZ`` and is not
+applicable). The default deployment mode is ``SINGLE_INSTANCE``.
+
+Why: a single-instance broker is down for every maintenance window and lost with its AZ; every queue
+and every service behind it stops with it. No cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:mq/broker:Broker")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    engine, mode = props.get("engineType"), props.get("deploymentMode")
+    if engine is UNKNOWN:
+        undecidable(args, f"MQ broker '{args.name}': engineType")
+    if str(engine).lower() != "rabbitmq":
+        args.not_applicable(f"MQ broker '{args.name}' runs {engine}, not RabbitMQ")
+    if mode is UNKNOWN:
+        undecidable(args, f"MQ broker '{args.name}': deploymentMode")
+    if str(mode or "SINGLE_INSTANCE").upper() != "CLUSTER_MULTI_AZ":
+        report_violation(
+            f"RabbitMQ broker '{args.name}' runs as {mode or 'SINGLE_INSTANCE (the default)'}; set "
+            "deployment_mode='CLUSTER_MULTI_AZ' with a subnet in each of three AZs."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

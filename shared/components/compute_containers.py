@@ -1,0 +1,201 @@
+"""What runs in a service's Fargate task: sizes, image references and container definitions.
+
+Pure functions over plain values (no Pulumi here), so the container definitions the compute layer
+registers are the same dicts the tests validate against botocore's ECS model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.envs import is_digest
+
+#: cpu units -> the memory sizes (MiB) Fargate accepts with it (Linux tasks). Source: "Task CPU and
+#: memory" in the Amazon ECS developer guide; any other pair is refused by RegisterTaskDefinition.
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+#: The App Mesh Envoy proxy, pinned by digest (a tag can be re-pointed; a digest cannot). This is the
+#: digest `public.ecr.aws/appmesh/aws-appmesh-envoy:v1.27.0.0-prod` resolved to when pulled (as seen in
+#: a published `kubectl describe pod` of an App Mesh sidecar). The public gallery needs no ECR
+#: permissions on the execution role; tasks reach it through the NAT. To move to a newer Envoy, pull the
+#: new `vX.Y.Z.W-prod` tag and copy its digest here.
+ENVOY_IMAGE = (
+    "public.ecr.aws/appmesh/aws-appmesh-envoy"
+    "@sha256:e962021573bec151ba648cd20d9fa898abda97ece28074749c1c83d078ccbbe4"
+)
+ENVOY_CONTAINER = "envoy"
+#: App Mesh's proxy configuration excludes traffic of this uid from redirection: Envoy must run as it.
+ENVOY_UID = "1337"
+ENVOY_INGRESS_PORT = 15000
+ENVOY_EGRESS_PORT = 15001
+ENVOY_ADMIN_PORT = 9901
+#: The task metadata endpoint and the instance metadata service must bypass the proxy.
+ENVOY_EGRESS_IGNORED_IPS = "169.254.170.2,169.254.169.254"
+
+#: Application containers run as this uid:gid; images must not need root (ecs-task-non-root-user).
+APP_USER = "10001:10001"
+TMP_VOLUME = "tmp"
+ENVOY_TMP_VOLUME = "envoy-tmp"
+
+
+def fargate_size_problem(cpu: int, memory: int) -> str | None:
+    """Why Fargate refuses ``cpu``/``memory``, or None when the pair is valid."""
+    if cpu not in FARGATE_SIZES:
+        return f"cpu {cpu} is not a Fargate size (one of {', '.join(map(str, FARGATE_SIZES))})"
+    if memory not in FARGATE_SIZES[cpu]:
+        allowed = FARGATE_SIZES[cpu]
+        return (f"memory {memory} does not go with cpu {cpu} on Fargate "
+                f"(allowed: {allowed[0]}..{allowed[-1]} MiB in the steps of the ECS size table)")
+    return None
+
+
+def image_reference(repository_url: str, release_ref: str) -> str:
+    """``<repo>@sha256:...`` for a digest (immutable: what was tested is what runs), ``<repo>:<tag>``
+    for a tag (allowed by the env schema, flagged by ecs-task-image-pinned)."""
+    separator = "@" if is_digest(release_ref) else ":"
+    return f"{repository_url}{separator}{release_ref}"
+
+
+def env_var_name(service: str, suffix: str) -> str:
+    return f"{service.upper().replace('-', '_')}_{suffix}"
+
+
+@dataclass(frozen=True)
+class ContainerWiring:
+    """Everything a service's containers need, resolved to plain values."""
+
+    service: str
+    port: int
+    health_path: str
+    image: str
+    region: str
+    log_group: str
+    port_name: str
+    #: plain configuration: discovery names, endpoints, exchange names (never credentials)
+    environment: dict[str, str]
+    #: env var name -> Secrets Manager ARN (or ARN with a JSON key selector); injected by ECS
+    secrets: dict[str, str]
+    #: the virtual node Envoy serves, for App Mesh envs; None for Service Connect
+    appmesh_resource_arn: str | None = None
+    health_start_period: int = 60
+
+
+def _log_configuration(wiring: ContainerWiring, prefix: str) -> dict[str, Any]:
+    return {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": wiring.log_group,
+            "awslogs-region": wiring.region,
+            "awslogs-stream-prefix": prefix,
+        },
+    }
+
+
+def _name_value(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": name, "value": values[name]} for name in sorted(values)]
+
+
+def app_container(wiring: ContainerWiring) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{wiring.port}{wiring.health_path}"
+    container: dict[str, Any] = {
+        "name": wiring.service,
+        "image": wiring.image,
+        "essential": True,
+        # Named and with an app protocol: Service Connect refers to the port by this name and
+        # reports HTTP metrics for it.
+        "portMappings": [{"name": wiring.port_name, "containerPort": wiring.port, "protocol": "tcp",
+                          "appProtocol": "http"}],
+        "environment": _name_value(wiring.environment),
+        # Credentials come from Secrets Manager at task start, so they never appear in the task
+        # definition, the console or `describe-task-definition` output.
+        "secrets": [{"name": name, "valueFrom": wiring.secrets[name]} for name in sorted(wiring.secrets)],
+        "healthCheck": {
+            # The image must ship curl (or provide a `curl` shim); the check runs inside the container.
+            "command": ["CMD-SHELL", f"curl -fsS -o /dev/null {url} || exit 1"],
+            "interval": 30, "timeout": 5, "retries": 3,
+            # Model-serving containers load weights before they answer.
+            "startPeriod": wiring.health_start_period,
+        },
+        "readonlyRootFilesystem": True,
+        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
+        "user": APP_USER,
+        "privileged": False,
+        # An init process reaps zombies and forwards SIGTERM; no Linux capabilities are needed to
+        # serve HTTP on a port above 1024.
+        "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
+        "logConfiguration": _log_configuration(wiring, wiring.service),
+        "stopTimeout": 30,
+        "dockerLabels": {"platform.service": wiring.service},
+    }
+    if wiring.appmesh_resource_arn:
+        # Traffic is redirected through Envoy from the first packet: the app must not start before
+        # the proxy is ready, or its first calls fail.
+        container["dependsOn"] = [{"containerName": ENVOY_CONTAINER, "condition": "HEALTHY"}]
+    return container
+
+
+def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
+    if not wiring.appmesh_resource_arn:
+        raise ValueError(f"{wiring.service}: the Envoy sidecar needs the virtual node ARN")
+    return {
+        "name": ENVOY_CONTAINER,
+        "image": ENVOY_IMAGE,
+        "essential": True,
+        # Envoy learns its listeners, routes and clusters from App Mesh for exactly this node.
+        "environment": _name_value({"APPMESH_RESOURCE_ARN": wiring.appmesh_resource_arn,
+                                    "ENVOY_LOG_LEVEL": "info"}),
+        "healthCheck": {
+            "command": ["CMD-SHELL",
+                        f"curl -s http://localhost:{ENVOY_ADMIN_PORT}/server_info | grep state | grep -q LIVE"],
+            "interval": 5, "timeout": 2, "retries": 3, "startPeriod": 10,
+        },
+        "user": ENVOY_UID,
+        "privileged": False,
+        "readonlyRootFilesystem": True,
+        # Envoy writes its bootstrap configuration and admin log under /tmp.
+        "mountPoints": [{"sourceVolume": ENVOY_TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
+        "ulimits": [{"name": "nofile", "softLimit": 15000, "hardLimit": 15000}],
+        "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
+        "logConfiguration": _log_configuration(wiring, ENVOY_CONTAINER),
+        "stopTimeout": 30,
+    }
+
+
+def container_definitions(wiring: ContainerWiring) -> list[dict[str, Any]]:
+    """The task's containers: the app, plus the Envoy sidecar in App Mesh envs."""
+    containers = [app_container(wiring)]
+    if wiring.appmesh_resource_arn:
+        containers.append(envoy_container(wiring))
+    return containers
+
+
+def appmesh_proxy_properties(app_port: int) -> dict[str, str]:
+    """The APPMESH proxy configuration: which traffic ECS redirects through Envoy."""
+    return {
+        "AppPorts": str(app_port),
+        "EgressIgnoredIPs": ENVOY_EGRESS_IGNORED_IPS,
+        "IgnoredUID": ENVOY_UID,
+        "ProxyEgressPort": str(ENVOY_EGRESS_PORT),
+        "ProxyIngressPort": str(ENVOY_INGRESS_PORT),
+    }
+
+
+def appmesh_virtual_node_arn(partition: str, region: str, account_id: str, mesh: str, node: str) -> str:
+    return f"arn:{partition}:appmesh:{region}:{account_id}:mesh/{mesh}/virtualNode/{node}"
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"

@@ -1,0 +1,120 @@
+"""IAM and KMS policy documents of the compute layer, as plain dicts.
+
+Every statement names its actions one by one (no ``*`` or ``service:*``) and, where the API allows
+it, the one resource it is for. The few ``"Resource": "*"`` statements are APIs that have no
+resource-level permissions (``ecr:GetAuthorizationToken``, ``servicediscovery:DiscoverInstances``)
+or key policies, where ``*`` means "this key".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERSION = "2012-10-17"
+
+#: Account administration of a customer managed key, delegated to IAM (the AWS default key policy
+#: grants ``kms:*``; listing the actions keeps every policy in this repo free of wildcard actions).
+KEY_ADMINISTRATION_ACTIONS = (
+    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:Decrypt", "kms:DeleteAlias",
+    "kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation",
+    "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus", "kms:ListGrants", "kms:ListKeyPolicies",
+    "kms:ListKeyRotations", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ReEncryptFrom",
+    "kms:ReEncryptTo", "kms:RetireGrant", "kms:RevokeGrant", "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+#: What CloudWatch Logs needs to encrypt and read back a log group's data with a customer key.
+LOGS_KEY_ACTIONS = (
+    "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+)
+ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+def document(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def ecs_tasks_trust_policy(partition: str, region: str, account_id: str) -> dict[str, Any]:
+    """Only ECS tasks of this account and region may assume the role (confused-deputy guard)."""
+    return document({
+        "Effect": "Allow",
+        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:{partition}:ecs:{region}:{account_id}:*"},
+        },
+    })
+
+
+def execution_role_policy(*, repository_arn: str, log_group_arn: str, secret_arns: list[str]) -> dict[str, Any]:
+    """What ECS itself needs to start one service's task: pull its image, write its logs, read its
+    own RabbitMQ credentials. Nothing the application code can use."""
+    statements: list[dict[str, Any]] = [
+        # GetAuthorizationToken has no resource-level permissions: it only returns a registry login,
+        # and what can be pulled with it is limited by the next statement.
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Sid": "PullOwnImage", "Effect": "Allow", "Action": list(ECR_PULL_ACTIONS), "Resource": repository_arn},
+        {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": list(LOG_WRITE_ACTIONS),
+         "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"]},
+    ]
+    if secret_arns:
+        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                           "Resource": sorted(set(secret_arns))})
+    return document(*statements)
+
+
+def task_role_statements(
+    *,
+    discovery_namespaces: list[str],
+    appmesh_virtual_node_arn: str | None,
+) -> list[dict[str, Any]]:
+    """What the application (and its Envoy) may call: only what the service needs.
+
+    ``discovery_namespaces`` is non-empty for services that call others: they may look instances up
+    in the platform's Cloud Map namespaces (DiscoverInstances has no resource-level permissions, so
+    the namespace is pinned with its condition key). In App Mesh envs Envoy fetches its own node's
+    configuration and nothing else.
+    """
+    statements: list[dict[str, Any]] = []
+    if discovery_namespaces:
+        statements.append({
+            "Sid": "DiscoverPlatformServices", "Effect": "Allow", "Action": "servicediscovery:DiscoverInstances",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"servicediscovery:NamespaceName": sorted(set(discovery_namespaces))}},
+        })
+    if appmesh_virtual_node_arn:
+        statements.append({"Sid": "EnvoyOwnVirtualNode", "Effect": "Allow",
+                           "Action": "appmesh:StreamAggregatedResources", "Resource": appmesh_virtual_node_arn})
+    return statements
+
+
+def customer_key_policy(
+    *,
+    partition: str,
+    account_id: str,
+    region: str,
+    logs_arn_pattern: str | None = None,
+) -> dict[str, Any]:
+    """A customer managed key's policy: account administration through IAM, plus CloudWatch Logs
+    (for ``logs_arn_pattern``'s log groups only) when the key encrypts logs.
+
+    CloudWatch Logs calls KMS as the service principal, so IAM policies alone cannot allow it; the
+    encryption-context condition keeps the key usable only for this layer's log groups.
+    """
+    statements: list[dict[str, Any]] = [{
+        "Sid": "AccountAdministersThroughIam", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": list(KEY_ADMINISTRATION_ACTIONS), "Resource": "*",
+    }]
+    if logs_arn_pattern:
+        statements.append({
+            "Sid": "CloudWatchLogsEncryptsThisLayersLogGroups", "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": list(LOGS_KEY_ACTIONS), "Resource": "*",
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs_arn_pattern}},
+        })
+    return document(*statements)

@@ -1,0 +1,90 @@
+"""``python -m shared.policy [ENV ...] [--program DIR [--env ENV]] [--json FILE] [--sarif FILE]``.
+
+The command behind ``nox -s policy``: synthesizes every layer of each env (default: all envs), or one
+program, evaluates every CrossGuard pack over the Analyzer protocol, prints the findings grouped by
+env/layer/rule and exits 1 on any unsuppressed mandatory finding, 0 otherwise, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from shared.cli import run_main
+from shared.errors import UsageError
+from shared.policy.engine import PolicyEngine, evaluate_documents_result, evaluate_envs
+from shared.policy.findings import PolicyResult
+from shared.policy.reporting import render_table, write_json, write_sarif
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"policy: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nox -s policy --",
+                     description="Offline policy: synth + every CrossGuard pack over the Analyzer protocol.")
+    parser.add_argument("envs", nargs="*", help="environments to evaluate (default: all)")
+    parser.add_argument("--program", type=Path, help="evaluate any Pulumi Python program directory instead")
+    parser.add_argument("--env", help="with --program: use this env's enforcement levels (default dev)")
+    parser.add_argument("--json", type=Path, dest="json_file", metavar="FILE", help="write the findings as JSON")
+    parser.add_argument("--sarif", type=Path, dest="sarif_file", metavar="FILE", help="write SARIF 2.1.0")
+    return parser
+
+
+def _program(program: Path, env_name: str | None, engine: PolicyEngine) -> PolicyResult:
+    from shared.synth.engine import synth_program
+
+    if not program.is_dir():
+        raise UsageError(f"policy: --program {program}: not a directory")
+    kwargs: dict[str, Any] = {}
+    if env_name:
+        from shared.envs import load_env
+
+        env = load_env(env_name)
+        # As `nox -s synth -- --program DIR --env ENV`: the env's stack name, account and region; the
+        # findings carry env/layer null (a program is not a layer of an env).
+        kwargs = {"stack": env.name, "env": None, "account_id": env.account_id, "region": env.region,
+                  "organization": env.pulumi_org}
+    document = synth_program(program, **kwargs)
+    return evaluate_documents_result([document], env_name=env_name, engine=engine)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    from shared.envs import env_names, load_env
+
+    if args.program is not None and args.envs:
+        raise UsageError("policy: give either ENV names or --program DIR, not both")
+    if args.env and args.program is None:
+        raise UsageError(f"policy: --env is for --program runs; evaluate an env with `nox -s policy -- {args.env}`")
+    if args.program is None:
+        names = list(dict.fromkeys(args.envs)) or env_names()
+        if not names:
+            raise UsageError("policy: no environments found (environments/*.yaml)")
+        for name in names:  # every env file is valid before any work starts
+            load_env(name)
+    elif args.env:
+        load_env(args.env)
+
+    # The packs boot while the synth runs; one process per pack for the whole run.
+    with PolicyEngine() as engine:
+        if args.program is not None:
+            result = _program(args.program, args.env, engine)
+        else:
+            result = evaluate_envs(names, engine=engine)
+    render_table(result, Console())
+    if args.json_file:
+        write_json(args.json_file, result.findings)
+    if args.sarif_file:
+        write_sarif(args.sarif_file, result.findings, program_dir=args.program)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,180 @@
+"""Findings for people (a table grouped by env/layer/rule) and for machines (JSON, SARIF 2.1.0)."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from shared import REPO_ROOT
+from shared.policy.findings import Finding, PolicyResult
+from shared.policy_catalog import load_rules
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+TOOL_NAME = "ml-platform-policy"
+TOOL_VERSION = "1.0.0"
+_SARIF_LEVEL = {"mandatory": "error", "advisory": "warning", "disabled": "none"}
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def findings_json(findings: Sequence[Finding]) -> str:
+    """The findings JSON of ``interfaces.md``: an array of finding objects, stable order and bytes."""
+    return json.dumps([finding.to_json() for finding in findings], indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json(path: Path, findings: Sequence[Finding]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(findings_json(findings), encoding="utf-8")
+
+
+# -- SARIF ----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def rule_help(rule_id: str) -> str:
+    """The rule module's docstring (what, why, cdk-nag/checkov id), read without importing it."""
+    rule = load_rules()[rule_id]
+    try:
+        tree = ast.parse(rule.path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return rule.summary
+    return (ast.get_docstring(tree) or rule.summary).strip()
+
+
+def _rule_descriptor(rule_id: str) -> dict[str, Any]:
+    rule = load_rules()[rule_id]
+    help_text = rule_help(rule_id)
+    return {
+        "id": rule_id,
+        "name": rule_id,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": help_text.split("\n\n", 1)[0].replace("\n", " ")},
+        "help": {"text": help_text},
+        # The level a rule has where every rule applies at its strictest (prod); each result
+        # carries the level that applied in its env.
+        "defaultConfiguration": {"level": _SARIF_LEVEL[rule.levels.prod]},
+        "properties": {
+            "pack": rule.pack,
+            "levels": {"dev": rule.levels.dev, "staging": rule.levels.staging, "prod": rule.levels.prod},
+            "tags": ["policy", rule.pack],
+        },
+    }
+
+
+def _artifact(finding: Finding, program_dir: Path | None) -> str:
+    if program_dir is not None:
+        base = program_dir.resolve()
+        try:
+            return (base / "__main__.py").relative_to(REPO_ROOT).as_posix()
+        except ValueError:
+            return (base / "__main__.py").as_uri()
+    if finding.layer:
+        return f"stacks/{finding.layer}/__main__.py"
+    return "Pulumi.yaml"
+
+
+def sarif(findings: Sequence[Finding], program_dir: Path | None = None) -> dict[str, Any]:
+    """A SARIF 2.1.0 log: one run, every catalog rule as a descriptor, one result per finding."""
+    rule_ids = list(load_rules())
+    index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
+    results: list[dict[str, Any]] = []
+    for finding in findings:
+        result: dict[str, Any] = {
+            "ruleId": finding.rule,
+            "ruleIndex": index[finding.rule],
+            "level": _SARIF_LEVEL.get(finding.enforcement, "warning"),
+            "message": {"text": finding.message},
+            "locations": [{
+                "physicalLocation": {"artifactLocation": {"uri": _artifact(finding, program_dir)}},
+                "logicalLocations": [{
+                    "name": finding.resource_name or "",
+                    "fullyQualifiedName": finding.urn or "",
+                    "kind": "resource",
+                }],
+            }],
+            "partialFingerprints": {
+                "policyFinding/v1": hashlib.sha256(
+                    f"{finding.rule}|{finding.env}|{finding.layer}|{finding.urn}".encode()).hexdigest(),
+            },
+            "properties": {
+                "pack": finding.pack,
+                "enforcement": finding.enforcement,
+                "env": finding.env,
+                "layer": finding.layer,
+                "urn": finding.urn,
+                "resourceType": finding.resource_type,
+            },
+        }
+        if finding.suppressed:
+            result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                       "justification": finding.reason or ""}]
+        results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": TOOL_NAME,
+                "version": TOOL_VERSION,
+                "informationUri": "https://www.pulumi.com/docs/iac/packages-and-automation/crossguard/",
+                "rules": [_rule_descriptor(rule_id) for rule_id in rule_ids],
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    }
+
+
+def write_sarif(path: Path, findings: Sequence[Finding], program_dir: Path | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sarif(findings, program_dir), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# -- table ----------------------------------------------------------------------------------------
+
+
+def _status(finding: Finding) -> str:
+    if finding.suppressed:
+        return f"[dim]suppressed: {finding.reason}[/dim]"
+    if finding.enforcement == "mandatory":
+        return "[bold red]mandatory[/bold red]"
+    return "[yellow]advisory[/yellow]"
+
+
+def render_table(result: PolicyResult, console: Console | None = None) -> None:
+    """One table per env/layer, rows grouped by rule; then a one-line summary."""
+    console = console or Console()
+    groups: dict[tuple[str | None, str | None], list[Finding]] = {}
+    for finding in result.findings:
+        groups.setdefault((finding.env, finding.layer), []).append(finding)
+    for (env, layer), findings in groups.items():
+        title = f"env {env or '-'} / layer {layer or '-'}" if (env or layer) else "program"
+        table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+        table.add_column("rule", style="cyan", no_wrap=True)
+        table.add_column("level", no_wrap=True)
+        table.add_column("resource", overflow="fold")
+        table.add_column("message", overflow="fold")
+        previous = None
+        for finding in findings:
+            rule_cell = finding.rule if finding.rule != previous else ""
+            previous = finding.rule
+            resource = f"{finding.resource_name} ({finding.resource_type})" if finding.resource_type else \
+                (finding.resource_name or "")
+            table.add_row(rule_cell, _status(finding), resource, finding.message)
+        console.print(table)
+    blocking = len(result.blocking)
+    suppressed = sum(1 for finding in result.findings if finding.suppressed)
+    advisory = sum(1 for finding in result.findings if not finding.suppressed and finding.enforcement == "advisory")
+    verdict = "[bold red]FAIL[/bold red]" if blocking else "[bold green]PASS[/bold green]"
+    console.print(f"{verdict}: {len(result.findings)} finding(s) -- {blocking} unsuppressed mandatory, "
+                  f"{advisory} advisory, {suppressed} suppressed -- over {result.resources} resources in "
+                  f"{result.documents} stack(s)")

@@ -1,0 +1,333 @@
+"""Gated promotion of a release: ``python -m shared.promote FROM TO [--services a,b] [--check] [--allow-skip]``.
+
+A release is ``release.images`` of an env file: which image each service runs. Promotion copies the
+images of FROM into TO's file, and only through gates, cheapest first, the first refusal wins:
+
+1. **digest** -- every promoted image is pinned by digest (``sha256:<64 hex>``), never a tag: a tag
+   can point at other bytes tomorrow, so what was tested in FROM would not be what runs in TO;
+2. **order** -- FROM -> TO follows :data:`PROMOTION_ORDER`; skipping an env needs ``--allow-skip``
+   and is recorded in TO's file (``release.skipped``);
+3. **deployed** -- when a ``pulumi`` CLI is available: FROM's compute stack really runs those
+   digests (its ``services.<svc>.image_digest`` outputs), so nothing untested is promoted; without
+   a CLI this gate is skipped with a note;
+4. **policy** -- TO, synthesized with the candidate file, has no unsuppressed mandatory finding
+   under TO's own enforcement (the offline policy engine over a scratch copy of the env folder).
+
+A refused promotion writes nothing. A passed one rewrites TO's file with ruamel.yaml's round trip
+(comments, key order and quoting kept), records ``release.promoted_from``/``promoted_at`` and
+prints the unified diff. ``--check`` writes nothing and exits 1 when TO lacks some of FROM's images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import io
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+from shared import REPO_ROOT
+from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
+from shared.errors import ConfigError, PlatformError, UsageError
+
+PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
+"""The one declaration of the path a release takes."""
+
+PolicyCheck = Callable[[str, Path], list[str]]
+"""(TO env name, env folder holding the candidate TO file) -> the blocking findings, described."""
+
+DeployedDigests = Callable[[str], Mapping[str, str | None] | None]
+"""FROM env name -> service -> digest its compute stack runs; None when that cannot be known (no CLI)."""
+
+
+class GateRefused(PlatformError):
+    """A promotion gate said no (exit 1); nothing was written."""
+
+    exit_code = 1
+
+    def __init__(self, gate: str, reason: str) -> None:
+        self.gate = gate
+        self.reason = reason
+        super().__init__(f"promotion refused by the {gate!r} gate: {reason}")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    source: EnvConfig
+    target: EnvConfig
+    images: dict[str, str]
+    """service -> image reference being promoted (FROM's), in FROM's order."""
+    pending: dict[str, tuple[str | None, str]]
+    """service -> (TO's current reference or None, FROM's) for the services that differ."""
+
+
+# -- gates ------------------------------------------------------------------------------------------
+
+
+def check_digests(images: Mapping[str, str], source: str) -> None:
+    tags = {service: ref for service, ref in images.items() if not is_digest(ref)}
+    if tags:
+        listed = ", ".join(f"{service}={ref!r}" for service, ref in tags.items())
+        raise GateRefused("digest", f"{source}'s release pins {listed} by tag, not by digest (sha256:<64 hex>); "
+                                    "a tag can move after testing. Release the image by digest in "
+                                    f"environments/{source}.yaml first.")
+
+
+def check_order(source: str, target: str, allow_skip: bool) -> tuple[str, ...]:
+    """The envs skipped on the way (empty for a normal step); GateRefused when the order forbids it."""
+    path = " -> ".join(PROMOTION_ORDER)
+    outside = [name for name in (source, target) if name not in PROMOTION_ORDER]
+    if outside:
+        raise GateRefused("order", f"{', '.join(outside)} is not in the promotion order {path}")
+    start, end = PROMOTION_ORDER.index(source), PROMOTION_ORDER.index(target)
+    if end <= start:
+        raise GateRefused("order", f"{source} -> {target} goes backwards; releases move {path}")
+    skipped = PROMOTION_ORDER[start + 1:end]
+    if skipped and not allow_skip:
+        raise GateRefused("order", f"{source} -> {target} skips {', '.join(skipped)} (order {path}); pass "
+                                   "--allow-skip to do it anyway (it is recorded in release.skipped)")
+    return skipped
+
+
+def check_deployed(images: Mapping[str, str], source: str, deployed: Mapping[str, str | None] | None,
+                   out: TextIO) -> None:
+    if deployed is None:
+        out.write(f"gate deployed: skipped (no `pulumi` CLI on PATH, so {source}'s compute stack outputs "
+                  "cannot be read)\n")
+        return
+    if not deployed:
+        raise GateRefused("deployed", f"{source} has no deployed compute stack, so none of these images has "
+                                      f"run there; run `nox -s up -- {source}` first")
+    wrong = {service: deployed.get(service) for service, ref in images.items() if deployed.get(service) != ref}
+    if wrong:
+        listed = ", ".join(f"{service} runs {running or 'no digest'} (release says {images[service]})"
+                           for service, running in wrong.items())
+        raise GateRefused("deployed", f"{source}'s compute stack does not run the release: {listed}; "
+                                      f"deploy it (`nox -s up -- {source}`) and test it before promoting")
+    out.write(f"gate deployed: ok ({source}'s compute stack runs every promoted digest)\n")
+
+
+def check_policy(target: str, candidate_text: str, policy_check: PolicyCheck, out: TextIO) -> None:
+    with candidate_env_dir(target, candidate_text) as folder:
+        load_env(target)  # the candidate must still be a valid env file (ConfigError otherwise)
+        blocking = policy_check(target, folder)
+    if blocking:
+        shown = "; ".join(blocking[:10]) + (f"; and {len(blocking) - 10} more" if len(blocking) > 10 else "")
+        raise GateRefused("policy", f"{target} with this release has {len(blocking)} unsuppressed mandatory "
+                                    f"finding(s) under its enforcement: {shown}")
+    out.write(f"gate policy: ok ({target} with the candidate release has no unsuppressed mandatory finding)\n")
+
+
+# -- real implementations of the injected checks -----------------------------------------------------
+
+
+def engine_policy_check(target: str, folder: Path) -> list[str]:
+    """The offline policy engine over every layer of ``target`` (PLATFORM_ENV_DIR already points at ``folder``)."""
+    from shared.policy.engine import evaluate_envs
+
+    result = evaluate_envs([target])
+    return [f"{finding.rule} on {finding.resource_name or finding.urn} ({finding.layer}): {finding.message}"
+            for finding in result.blocking]
+
+
+def stack_deployed_digests(source: str) -> Mapping[str, str | None] | None:
+    """``services.<svc>.image_digest`` of FROM's compute stack via the Automation API ({} if no stack)."""
+    if shutil.which("pulumi") is None:
+        return None
+    from shared.orchestrate.automation import AutomationRunner
+
+    runner = AutomationRunner()
+    runner.prepare_read(["compute"])
+    outputs = runner.stack_outputs("compute", source)
+    if outputs is None:
+        return {}
+    services = outputs.get("services") or {}
+    return {service: (info or {}).get("image_digest") for service, info in services.items()}
+
+
+# -- the env file -----------------------------------------------------------------------------------
+
+
+def _yaml() -> YAML:
+    yaml = YAML()  # round-trip: comments, key order, flow/block style and quotes survive
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line the author wrote on one line
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def render_candidate(text: str, images: Mapping[str, str], source: str, promoted_at: str,
+                     skipped: Sequence[str]) -> str:
+    """TO's file text with the promoted images and the promotion record; everything else untouched."""
+    yaml = _yaml()
+    data = yaml.load(text)
+    if data is None:
+        data = CommentedMap()
+    release = data.get("release")
+    if release is None:
+        release = data["release"] = CommentedMap()
+    current = release.get("images")
+    if current is None:
+        current = release["images"] = CommentedMap()
+    for service, ref in images.items():
+        current[service] = ref
+    release["promoted_from"] = source
+    # Quoted: unquoted, YAML readers would turn the timestamp into a datetime, not the string the schema wants.
+    release["promoted_at"] = DoubleQuotedScalarString(promoted_at)
+    if skipped:
+        record = CommentedSeq(skipped)
+        record.fa.set_flow_style()
+        release["skipped"] = record
+    elif "skipped" in release:
+        del release["skipped"]  # it described an earlier promotion
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()
+
+
+def unified_diff(old: str, new: str, path: Path) -> str:
+    try:
+        relative = path.resolve().relative_to(REPO_ROOT)
+        before, after = f"a/{relative}", f"b/{relative}"
+    except ValueError:  # a PLATFORM_ENV_DIR outside the repo
+        before = after = str(path)
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=before, tofile=after))
+
+
+@contextlib.contextmanager
+def candidate_env_dir(target: str, candidate_text: str) -> Iterator[Path]:
+    """A scratch copy of the env folder with TO's file replaced by the candidate, active via PLATFORM_ENV_DIR."""
+    source_dir = env_dir()
+    with tempfile.TemporaryDirectory(prefix="promote-") as scratch:
+        folder = Path(scratch) / "environments"
+        shutil.copytree(source_dir, folder)
+        (folder / f"{target}.yaml").write_text(candidate_text, encoding="utf-8")
+        previous = os.environ.get(ENV_DIR_VAR)
+        os.environ[ENV_DIR_VAR] = str(folder)
+        try:
+            yield folder
+        finally:
+            if previous is None:
+                os.environ.pop(ENV_DIR_VAR, None)
+            else:
+                os.environ[ENV_DIR_VAR] = previous
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # A crash mid-write must never leave a half env file behind: write aside, then rename over.
+    scratch = path.with_name(f".{path.name}.promote-tmp")
+    scratch.write_text(text, encoding="utf-8")
+    os.replace(scratch, path)
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+def plan_promotion(source_name: str, target_name: str, services: Sequence[str] | None) -> Promotion:
+    """Validate the input (exit 2 on anything wrong) and say what would change."""
+    if source_name == target_name:
+        raise UsageError(f"FROM and TO are both {source_name!r}; promotion copies a release to another env")
+    source, target = load_env(source_name), load_env(target_name)
+    available = source.release.images
+    if not available:
+        raise ConfigError(str(env_path(source_name)), "release.images", "is empty: there is nothing to promote")
+    if services is None:
+        chosen = list(available)
+    else:
+        from shared.catalog import load_catalog
+
+        catalog = load_catalog()
+        unknown = [service for service in services if service not in catalog.services]
+        if unknown:
+            raise UsageError(f"--services: unknown service(s) {', '.join(unknown)} "
+                             f"(the catalog has: {', '.join(catalog.names())})")
+        missing = [service for service in services if service not in available]
+        if missing:
+            raise ConfigError(str(env_path(source_name)), f"release.images.{missing[0]}",
+                              f"{source_name}'s release has no image for {', '.join(missing)}, so it cannot "
+                              "be promoted")
+        chosen = [service for service in available if service in services]  # FROM's order, deterministic
+    images = {service: available[service] for service in chosen}
+    pending = {service: (target.release.images.get(service), ref) for service, ref in images.items()
+               if target.release.images.get(service) != ref}
+    return Promotion(source=source, target=target, images=images, pending=pending)
+
+
+def promote(source_name: str, target_name: str, *, services: Sequence[str] | None = None, check: bool = False,
+            allow_skip: bool = False, out: TextIO | None = None,
+            now: Callable[[], datetime] = lambda: datetime.now(UTC),
+            policy_check: PolicyCheck = engine_policy_check,
+            deployed_digests: DeployedDigests = stack_deployed_digests) -> int:
+    """Run one promotion; returns the exit code (errors of bad input raise PlatformError subclasses)."""
+    out = out or sys.stdout
+    promotion = plan_promotion(source_name, target_name, services)
+    path = env_path(target_name)
+    for service, (current, ref) in promotion.pending.items():
+        out.write(f"{service}: {target_name} {current or '(none)'} -> {ref}\n")
+    if not promotion.pending:
+        out.write(f"{target_name} already runs {source_name}'s images for "
+                  f"{', '.join(promotion.images)}; nothing to promote\n")
+        return 0
+    if check:
+        out.write(f"promotion pending: {source_name} -> {target_name} ({len(promotion.pending)} service(s)); "
+                  "--check wrote nothing\n")
+        return 1
+
+    check_digests(promotion.images, source_name)
+    out.write("gate digest: ok (every promoted image is pinned by digest)\n")
+    skipped = check_order(source_name, target_name, allow_skip)
+    out.write(f"gate order: ok ({source_name} -> {target_name}"
+              f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
+    check_deployed(promotion.images, source_name, deployed_digests(source_name), out)
+    old_text = path.read_text(encoding="utf-8")
+    promoted_at = now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    new_text = render_candidate(old_text, promotion.images, source_name, promoted_at, skipped)
+    check_policy(target_name, new_text, policy_check, out)
+
+    _write_atomically(path, new_text)
+    out.write(unified_diff(old_text, new_text, path))
+    out.write(f"promoted {', '.join(promotion.pending)} from {source_name} to {target_name}\n")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def main(argv: Sequence[str] | None = None, **injected: Any) -> int:
+    parser = _Parser(prog="python -m shared.promote", description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", metavar="FROM")
+    parser.add_argument("target", metavar="TO")
+    parser.add_argument("--services", help="comma-separated services to promote (default: all of FROM's release)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a promotion is pending")
+    parser.add_argument("--allow-skip", action="store_true", help="allow skipping an env of the order (recorded)")
+    try:
+        args = parser.parse_args(argv)
+        services = None
+        if args.services is not None:
+            services = [part.strip() for part in args.services.split(",") if part.strip()]
+            if not services:
+                raise UsageError("--services: give at least one service name")
+        return promote(args.source, args.target, services=services, check=args.check,
+                       allow_skip=args.allow_skip, **injected)
+    except PlatformError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""messaging layer: the env's RabbitMQ broker, its topology from the catalog, per-service credentials."""
+
+import sys
+from pathlib import Path
+
+# The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from shared.catalog import load_catalog  # noqa: E402
+from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs, external_broker  # noqa: E402
+from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology  # noqa: E402
+from shared.layer import Layer  # noqa: E402
+
+layer = Layer("messaging")
+network = layer.upstream("network")
+
+if layer.env.messaging.broker == "amazon-mq":
+    broker = AmazonMqBroker(
+        "broker", AmazonMqBrokerArgs.from_env(layer.env), vpc_id=network["vpc_id"], vpc_cidr=network["vpc_cidr"],
+        private_subnet_ids=network["private_subnet_ids"], opts=layer.opts).access
+else:
+    broker = external_broker(layer.env)
+
+plan = plan_topology(layer.env, load_catalog())
+topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
+
+layer.export(
+    broker_mode=broker.mode,
+    amqps_endpoint=broker.amqps_endpoint,
+    management_endpoint=broker.management_endpoint,
+    broker_security_group_id=broker.security_group_id,
+    vhost=topology.vhost.name,
+    requests_exchange=exchange_name("requests"),
+    events_exchange=exchange_name("events"),
+    dead_letter_exchange=DEAD_LETTER_EXCHANGE,
+    queues={user.service: queue for user in plan.users if (queue := plan.work_queue(user.service))},
+    service_secret_arns={service: secret.arn for service, secret in topology.secrets.items()},
+)

@@ -1,0 +1,145 @@
+"""Given an env, the synthesized discovery layer has..."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.contracts import DiscoveryContract
+from shared.envs import load_env
+from shared.errors import ConfigError
+from shared.synth.engine import layer_dir, synth_env, synth_program
+from tests.synth_helpers import by_urn, of_type
+
+PRIVATE_NS = "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"
+HTTP_NS = "aws:servicediscovery/httpNamespace:HttpNamespace"
+CLOUD_MAP_SERVICE = "aws:servicediscovery/service:Service"
+INSTANCE = "aws:servicediscovery/instance:Instance"
+
+
+@cache
+def layers(env: str) -> dict[str, dict[str, Any]]:
+    return synth_env(env, ["discovery"])
+
+
+def discovery(env: str) -> dict[str, Any]:
+    return layers(env)["discovery"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_private_namespace_lives_in_the_vpc_the_network_layer_exported(env: str) -> None:
+    doc = discovery(env)
+    (namespace,) = of_type(doc, PRIVATE_NS)
+    assert namespace["inputs"]["vpc"] == layers(env)["network"]["outputs"]["vpc_id"]
+    assert namespace["inputs"]["name"] == f"{env}.ml.internal"
+    assert doc["stack_references"] == [f"organization/network/{env}"]
+
+
+def test_the_vpc_id_is_read_from_the_network_stack_not_computed_locally() -> None:
+    outputs = {**layers("dev")["network"]["outputs"], "vpc_id": "vpc-0feedfacefeedface"}
+    doc = synth_program(layer_dir("discovery"), stack="dev", layer="discovery", env="dev",
+                        account_id="111111111111", region="eu-west-1",
+                        stack_outputs={"organization/network/dev": outputs})
+    (namespace,) = of_type(doc, PRIVATE_NS)
+    assert namespace["inputs"]["vpc"] == "vpc-0feedfacefeedface"
+
+
+def test_an_http_namespace_serves_api_only_discovery() -> None:
+    (namespace,) = of_type(discovery("staging"), HTTP_NS)
+    assert namespace["inputs"]["name"] == "staging-ml-api"
+    assert "vpc" not in namespace["inputs"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_one_cloud_map_service_per_catalog_service_in_the_private_namespace(env: str) -> None:
+    doc = discovery(env)
+    services = of_type(doc, CLOUD_MAP_SERVICE)
+    assert sorted(s["inputs"]["name"] for s in services) == sorted(load_catalog().names())
+    private_id = doc["outputs"]["private_namespace_id"]
+    ttl = load_env(env).discovery.dns_ttl_seconds
+    for service in services:
+        dns = service["inputs"]["dnsConfig"]
+        assert dns["namespaceId"] == private_id
+        assert dns["routingPolicy"] == "MULTIVALUE"
+        assert sorted(dns["dnsRecords"], key=lambda r: r["type"]) == [{"ttl": ttl, "type": "A"},
+                                                                      {"ttl": ttl, "type": "SRV"}]
+        assert "healthCheckCustomConfig" in service["inputs"], "ECS reports task health through a custom check"
+        assert "healthCheckConfig" not in service["inputs"], "Route 53 checks cannot reach private task IPs"
+
+
+def test_dns_ttl_comes_from_the_env(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data.setdefault("discovery", {}).update(dns_ttl_seconds=42))
+    doc = synth_env("dev", ["discovery"])["discovery"]
+    ttls = {r["ttl"] for s in of_type(doc, CLOUD_MAP_SERVICE) for r in s["inputs"]["dnsConfig"]["dnsRecords"]}
+    assert ttls == {42}
+
+
+def test_the_env_may_name_its_namespace(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data.setdefault("discovery", {}).update(namespace="ml.dev.example.internal"))
+    doc = synth_env("dev", ["discovery"])["discovery"]
+    assert doc["outputs"]["private_namespace_name"] == "ml.dev.example.internal"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_exports_exactly_the_discovery_contract(env: str) -> None:
+    doc = discovery(env)
+    contract = DiscoveryContract.model_validate(doc["outputs"])
+    resources = {r["inputs"]["name"]: r for r in of_type(doc, CLOUD_MAP_SERVICE)}
+    assert set(contract.services) == set(load_catalog().names())
+    for name, service in contract.services.items():
+        assert service.name == resources[name]["inputs"]["name"] == name
+        assert service.id.startswith("srv-") and service.arn.endswith(f":service/{service.id}")
+    assert contract.private_namespace_arn.endswith(f":namespace/{contract.private_namespace_id}")
+    assert contract.http_namespace_arn.endswith(f":namespace/{contract.http_namespace_id}")
+
+
+@pytest.mark.parametrize(("env", "protected"), [("dev", False), ("staging", False), ("prod", True)])
+def test_namespaces_are_protected_where_the_env_protects_state(env: str, protected: bool) -> None:
+    for type_ in (PRIVATE_NS, HTTP_NS):
+        (namespace,) = of_type(discovery(env), type_)
+        assert namespace["protect"] is protected
+
+
+def test_static_instances_register_their_ip_and_port_in_their_service(edit_env: Any) -> None:
+    instance = {"service": "training", "instance_id": "gpu-box-1", "ipv4": "10.10.5.4", "port": 9000}
+    edit_env("dev", lambda data: data.setdefault("discovery", {}).update(static_instances=[instance]))
+    doc = synth_env("dev", ["discovery"])["discovery"]
+    (registered,) = of_type(doc, INSTANCE)
+    assert registered["inputs"]["instanceId"] == "gpu-box-1"
+    assert registered["inputs"]["serviceId"] == doc["outputs"]["services"]["training"]["id"]
+    assert registered["inputs"]["attributes"]["AWS_INSTANCE_IPV4"] == "10.10.5.4"
+    assert registered["inputs"]["attributes"]["AWS_INSTANCE_PORT"] == "9000"
+    assert by_urn(doc)[registered["parent"]]["inputs"]["name"] == "training"
+
+
+@pytest.mark.parametrize(("instance", "key"), [
+    ({"service": "training", "instance_id": "box", "ipv4": "10.10.5.400", "port": 80},
+     "discovery.static_instances.0.ipv4"),
+    ({"service": "training", "instance_id": "box", "ipv4": "10.10.5.4", "port": 70000},
+     "discovery.static_instances.0.port"),
+    ({"service": "nope", "instance_id": "box", "ipv4": "10.10.5.4", "port": 80},
+     "discovery.static_instances.0.service"),
+])
+def test_a_bad_static_instance_stops_synth_naming_the_key(edit_env: Any, instance: dict[str, Any], key: str) -> None:
+    edit_env("dev", lambda data: data.setdefault("discovery", {}).update(static_instances=[instance]))
+    with pytest.raises(ConfigError) as caught:
+        synth_env("dev", ["discovery"])
+    assert caught.value.key == key and caught.value.file.endswith("dev.yaml")
+
+
+def test_a_service_added_to_the_catalog_gets_its_cloud_map_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data["services"]["embeddings"] = {"port": 8090, "health_path": "/healthz"}
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
+    doc = synth_env("dev", ["discovery"])["discovery"]
+    assert "embeddings" in {s["inputs"]["name"] for s in of_type(doc, CLOUD_MAP_SERVICE)}
+    assert "embeddings" in doc["outputs"]["services"]

@@ -1,0 +1,303 @@
+"""Orchestration as a specification: which layers run, in what order, together, and what a failure stops.
+
+These tests inject a recording runner in place of the Pulumi Automation API (the real runner is
+exercised against a fake `pulumi` CLI in test_orchestrate_automation.py).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from shared.dag import LAYER_UPSTREAMS, LAYERS
+from shared.envs import EnvConfig
+from shared.orchestrate.cli import main
+from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
+from shared.orchestrate.plan import make_plan
+from shared.orchestrate.report import describe_changes
+
+
+class RecordingRunner:
+    """Records what ran, on which thread, when; fails the layers it is told to fail."""
+
+    def __init__(self, fail: Sequence[str] = (), slow: Sequence[str] = (), meet: Sequence[str] = (),
+                 delay_s: float = 0.02) -> None:
+        self.fail = set(fail)
+        self.slow = set(slow)
+        # Layers in `meet` wait for each other inside run(): that only completes if they run at once.
+        self.meeting = threading.Barrier(len(meet), timeout=5) if meet else None
+        self.meet = set(meet)
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+        self.events: list[tuple[str, str]] = []  # ("start"|"end", layer)
+        self.threads: dict[str, str] = {}
+        self.active = 0
+        self.max_active = 0
+        self.prepared: tuple[str, list[str], Operation] | None = None
+
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
+        self.prepared = (env.name, list(layers), operation)
+
+    def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        with self.lock:
+            self.events.append(("start", layer))
+            self.threads[layer] = threading.current_thread().name
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            on_output(f"{operation.label} {layer} working")
+            if self.meeting is not None and layer in self.meet:
+                self.meeting.wait()
+            time.sleep(0.4 if layer in self.slow else self.delay_s)
+            if layer in self.fail:
+                raise RuntimeError(f"{layer} exploded")
+            return LayerResult(layer, Status.SUCCEEDED, {"create": 2, "same": 1})
+        finally:
+            with self.lock:
+                self.active -= 1
+                self.events.append(("end", layer))
+
+    def started(self) -> list[str]:
+        return [layer for kind, layer in self.events if kind == "start"]
+
+    def index(self, kind: str, layer: str) -> int:
+        return self.events.index((kind, layer))
+
+
+def run(argv: list[str], runner: RecordingRunner) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(argv, runner=runner, out=out, confirm=lambda prompt: True)
+    return code, out.getvalue()
+
+
+def summary_rows(output: str) -> dict[str, str]:
+    """layer -> its summary-table row (rich draws rows as `│ layer │ result │ ...`)."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("│") if cell.strip()]
+        if cells and cells[0] in LAYERS:
+            rows[cells[0]] = line
+    return rows
+
+
+# -- order -------------------------------------------------------------------------------------------
+
+
+def test_up_runs_every_layer_after_all_the_layers_it_reads() -> None:
+    runner = RecordingRunner()
+    code, output = run(["up", "dev", "--yes"], runner)
+    assert code == 0
+    assert sorted(runner.started()) == sorted(LAYERS)
+    for layer, upstreams in LAYER_UPSTREAMS.items():
+        for upstream in upstreams:
+            assert runner.index("end", upstream) < runner.index("start", layer), f"{layer} started before {upstream} ended"
+    assert "up dev: network -> discovery + messaging -> mesh -> compute" in output
+
+
+def test_destroy_runs_in_reverse_every_layer_after_all_its_readers() -> None:
+    runner = RecordingRunner()
+    code, output = run(["destroy", "dev", "--yes"], runner)
+    assert code == 0
+    for layer, upstreams in LAYER_UPSTREAMS.items():
+        for upstream in upstreams:
+            assert runner.index("end", layer) < runner.index("start", upstream), f"{upstream} destroyed before {layer}"
+    assert runner.started()[0] == "compute" and runner.started()[-1] == "network"
+    assert "destroy dev: compute -> mesh -> discovery + messaging -> network" in output
+
+
+def test_preview_refresh_and_destroy_preview_need_no_confirmation_and_pass_the_operation() -> None:
+    for argv, operation in ((["preview", "staging"], Operation(Action.PREVIEW)),
+                            (["refresh", "staging", "--preview-only"], Operation(Action.REFRESH, preview_only=True)),
+                            (["destroy", "staging", "--preview-only"], Operation(Action.DESTROY, preview_only=True))):
+        runner = RecordingRunner()
+        code = main(argv, runner=runner, out=io.StringIO(), confirm=lambda prompt: pytest.fail("asked"))
+        assert code == 0
+        assert runner.prepared is not None and runner.prepared[0] == "staging"
+        assert runner.prepared[2] == operation
+
+
+# -- concurrency -------------------------------------------------------------------------------------
+
+
+def test_layers_of_one_level_run_at_the_same_time() -> None:
+    # discovery and messaging both read only network: they meet inside run(), which would time out
+    # (and fail both layers) if one waited for the other to finish.
+    runner = RecordingRunner(meet=["discovery", "messaging"])
+    code, output = run(["up", "dev", "--yes"], runner)
+    assert code == 0, output
+    assert runner.max_active == 2
+    assert runner.threads["discovery"] != runner.threads["messaging"]
+    both_started = max(runner.index("start", "discovery"), runner.index("start", "messaging"))
+    first_end = min(runner.index("end", "discovery"), runner.index("end", "messaging"))
+    assert both_started < first_end
+
+
+def test_parallel_one_runs_a_level_one_layer_at_a_time() -> None:
+    runner = RecordingRunner()
+    code, _ = run(["up", "dev", "--yes", "--parallel", "1"], runner)
+    assert code == 0
+    assert runner.max_active == 1
+
+
+def test_live_output_lines_carry_their_layer() -> None:
+    runner = RecordingRunner()
+    _, output = run(["up", "dev", "--yes"], runner)
+    assert "[messaging] up messaging working" in output
+    assert "[network  ] up network working" in output
+
+
+# -- failures ----------------------------------------------------------------------------------------
+
+
+def test_a_failed_layer_skips_its_dependents_while_its_running_sibling_finishes() -> None:
+    runner = RecordingRunner(fail=["discovery"], slow=["messaging"])
+    code, output = run(["up", "dev", "--yes"], runner)
+    assert code == 1
+    assert "mesh" not in runner.started() and "compute" not in runner.started()
+    # messaging was running when discovery failed (it sleeps longer) and was allowed to finish
+    assert runner.index("end", "discovery") < runner.index("end", "messaging")
+    rows = summary_rows(output)
+    assert "succeeded" in rows["network"] and "succeeded" in rows["messaging"]
+    assert "failed" in rows["discovery"] and "discovery exploded" in rows["discovery"]
+    assert "skipped" in rows["mesh"] and "needs discovery" in rows["mesh"]
+    assert "skipped" in rows["compute"]
+
+
+def test_a_failure_stops_queued_siblings_that_had_not_started() -> None:
+    runner = RecordingRunner(fail=["discovery"])
+    code, output = run(["up", "dev", "--yes", "--parallel", "1"], runner)
+    assert code == 1
+    assert runner.started() == ["network", "discovery"]
+    rows = summary_rows(output)
+    assert "not-run" in rows["messaging"]
+    assert "skipped" in rows["mesh"] and "skipped" in rows["compute"]
+
+
+def test_a_failed_destroy_keeps_what_the_layer_reads_and_stops_the_rest() -> None:
+    runner = RecordingRunner(fail=["mesh"])
+    code, output = run(["destroy", "dev", "--yes"], runner)
+    assert code == 1
+    assert runner.started() == ["compute", "mesh"]
+    rows = summary_rows(output)
+    assert "succeeded" in rows["compute"] and "failed" in rows["mesh"]
+    # mesh still exists and reads discovery (and, through it, network): destroying those would break it
+    assert "skipped" in rows["discovery"] and "skipped" in rows["network"]
+    assert "not-run" in rows["messaging"]
+
+
+def test_a_failed_first_layer_runs_nothing_else() -> None:
+    runner = RecordingRunner(fail=["network"])
+    code, output = run(["up", "prod", "--yes"], runner)
+    assert code == 1
+    assert runner.started() == ["network"]
+    rows = summary_rows(output)
+    assert all("skipped" in rows[layer] for layer in LAYERS if layer != "network")
+
+
+# -- --layers ----------------------------------------------------------------------------------------
+
+
+def test_layers_for_up_adds_what_they_read_and_says_why() -> None:
+    runner = RecordingRunner()
+    code, output = run(["up", "dev", "--yes", "--layers", "mesh"], runner)
+    assert code == 0
+    assert runner.prepared is not None and runner.prepared[1] == ["network", "discovery", "mesh"]
+    assert runner.started() == ["network", "discovery", "mesh"]
+    assert "+ network: discovery reads network's outputs" in output
+    assert "+ discovery: mesh reads discovery's outputs" in output
+
+
+def test_layers_for_destroy_adds_what_reads_them_and_destroys_it_first() -> None:
+    runner = RecordingRunner()
+    code, output = run(["destroy", "dev", "--yes", "--layers", "discovery"], runner)
+    assert code == 0
+    assert runner.started() == ["compute", "mesh", "discovery"]
+    assert "+ mesh: mesh reads discovery, so it is destroyed first" in output
+    assert "+ compute:" in output
+
+
+def test_layers_already_closed_under_the_dag_add_nothing() -> None:
+    runner = RecordingRunner()
+    code, output = run(["preview", "dev", "--layers", "network,messaging"], runner)
+    assert code == 0
+    assert runner.started() == ["network", "messaging"]
+    assert "added" not in output
+
+
+def test_plan_levels_follow_the_dag() -> None:
+    plan = make_plan(Operation(Action.UP), None)
+    assert plan.levels == (("network",), ("discovery", "messaging"), ("mesh",), ("compute",))
+    assert make_plan(Operation(Action.DESTROY), None).levels == tuple(reversed(plan.levels))
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["up", "dev", "--yes", "--layers", "network,database"], "unknown layer(s) database"),
+    (["up", "dev", "--yes", "--layers", " , "], "--layers"),
+    (["up", "dev", "--yes", "--parallel", "0"], "--parallel"),
+    (["up", "dev", "--preview-only"], "--preview-only"),
+    (["deploy", "dev"], "invalid choice"),
+    (["up", "qa", "--yes"], "unknown environment 'qa'"),
+])
+def test_bad_input_exits_2_and_runs_nothing(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    runner = RecordingRunner()
+    assert main(argv, runner=runner, out=io.StringIO()) == 2
+    assert message in capsys.readouterr().err
+    assert runner.started() == [] and runner.prepared is None
+
+
+def test_a_broken_env_file_stops_everything_before_any_runner(edit_env, capsys: pytest.CaptureFixture[str]) -> None:
+    edit_env("dev", lambda data: data["network"].update(az_count=0))
+    runner = RecordingRunner()
+    assert main(["up", "dev", "--yes"], runner=runner, out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert "dev.yaml" in err and "network.az_count" in err
+    assert runner.prepared is None
+
+
+# -- confirmation ------------------------------------------------------------------------------------
+
+
+def test_changing_infrastructure_asks_first_and_a_no_runs_nothing() -> None:
+    runner = RecordingRunner()
+    prompts: list[str] = []
+    out = io.StringIO()
+    code = main(["destroy", "dev"], runner=runner, out=out, confirm=lambda p: prompts.append(p) or False)
+    assert code == 1
+    assert runner.started() == []
+    assert "destroy changes real infrastructure of dev" in prompts[0]
+
+
+def test_without_a_terminal_and_without_yes_it_refuses(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    runner = RecordingRunner()
+    assert main(["up", "dev"], runner=runner, out=io.StringIO()) == 2
+    assert "pass --yes" in capsys.readouterr().err
+    assert runner.started() == []
+
+
+# -- reporting ---------------------------------------------------------------------------------------
+
+
+def test_summary_table_lists_every_layer_with_result_changes_and_duration() -> None:
+    runner = RecordingRunner()
+    _, output = run(["up", "dev", "--yes"], runner)
+    rows = summary_rows(output)
+    assert list(rows) == ["network", "discovery", "messaging", "mesh", "compute"]
+    for row in rows.values():
+        assert "succeeded" in row and "create 2, same 1" in row and row.rstrip(" │").endswith("s")
+
+
+def test_refresh_preview_reports_drift_in_words() -> None:
+    drift = Operation(Action.REFRESH, preview_only=True)
+    assert describe_changes({"same": 9}, drift) == "no drift"
+    assert describe_changes({"update": 2, "delete": 1, "same": 9}, drift) == "drift: update 2, delete 1"
+    assert describe_changes({"create": 1, "same": 3}, Operation(Action.UP)) == "create 1, same 3"
+    assert describe_changes({}, Operation(Action.PREVIEW)) == "no changes"
