@@ -171,3 +171,24 @@ def as_list(value: Any) -> Sequence[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         return [value]
     return value
+
+
+def rabbitmq_queue_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
+    """A pulumi_rabbitmq Queue's ``settings.arguments`` merged over ``settings.argumentsJson``.
+
+    The provider accepts either (``argumentsJson`` for non-string values such as ``x-delivery-limit``).
+    """
+    merged: dict[str, Any] = {}
+    raw_json = get(props, "settings", "argumentsJson")
+    if isinstance(raw_json, str) and raw_json.strip():
+        try:
+            parsed = json.loads(raw_json)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            merged.update(parsed)
+    arguments = get(props, "settings", "arguments", default={})
+    if isinstance(arguments, Mapping):
+        for key in arguments:
+            merged[key] = known(arguments[key], f"settings.arguments.{key}")
+    return merged

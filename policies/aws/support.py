@@ -83,7 +83,7 @@ def undecidable(args: ResourceValidationArgs | StackValidationArgs, what: str) -
 
 
 def applies_to(*resource_types: str) -> Callable[[ResourceCheck], ResourceCheck]:
-    """Run the decorated check only for ``resource_types``; other types are not this rule's business.
+    """Run the decorated check only for ``resource_types``; other types are reported not applicable.
 
     Any value the check touches that is unknown during preview makes the rule *not applicable* for
     that resource (with the property path as reason) instead of failing the whole policy run.
@@ -93,7 +93,8 @@ def applies_to(*resource_types: str) -> Callable[[ResourceCheck], ResourceCheck]
         @functools.wraps(check)
         def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
             if args.resource_type not in resource_types:
-                return
+                # Same reason text as shared.policy_support.resource_policy, so reports can filter it.
+                args.not_applicable(f"{args.resource_type} is not a resource type this rule checks")
             try:
                 check(args, report_violation)
             except UnknownValueError as error:

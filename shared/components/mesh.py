@@ -22,7 +22,8 @@ import pulumi_aws as aws
 
 from shared.catalog import Catalog, ServiceSpec
 from shared.components.discovery import service_dns_name
-from shared.envs import CanaryVersion, EnvConfig
+from shared.envs import CanaryVersion, EnvConfig, env_path
+from shared.errors import ConfigError
 
 MeshProvider = Literal["service-connect", "appmesh"]
 
@@ -41,6 +42,12 @@ class MeshArgs:
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> MeshArgs:
+        if env.mesh.canaries and env.mesh.provider != "appmesh":
+            # Refused rather than ignored: the env would believe it splits traffic while it does not.
+            raise ConfigError(
+                str(env_path(env.name)), "mesh.canaries",
+                f"weighted canaries need provider 'appmesh'; {env.mesh.provider} has no weighted routing between "
+                "versions of a service (remove mesh.canaries, or canary with ECS deployments instead)")
         return cls(
             env_name=env.name, provider=env.mesh.provider, namespace=env.namespace, services=tuple(catalog),
             egress_filter=env.mesh.egress_filter, canaries=dict(env.mesh.canaries),
@@ -139,7 +146,8 @@ class AppMesh(pulumi.ComponentResource):
 
         for spec in args.services:
             versions = args.canaries.get(spec.name, ())
-            entry = {**_wiring(spec, args.namespace), "virtual_service_name": service_dns_name(spec.name, args.namespace)}
+            entry = {**_wiring(spec, args.namespace),
+                     "virtual_service_name": service_dns_name(spec.name, args.namespace)}
             if versions:
                 provider = self._canary(name, args, spec, versions, cloud_map[spec.name], in_mesh, entry)
             else:

@@ -6,7 +6,7 @@ import ast
 import hashlib
 import json
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def write_json(path: Path, findings: Sequence[Finding]) -> None:
 # -- SARIF ----------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def rule_help(rule_id: str) -> str:
     """The rule module's docstring (what, why, cdk-nag/checkov id), read without importing it."""
     rule = load_rules()[rule_id]

@@ -6,9 +6,9 @@ from pathlib import Path
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.catalog import load_catalog  # noqa: E402
-from shared.components.discovery import ServiceDiscovery, ServiceDiscoveryArgs  # noqa: E402
-from shared.layer import Layer  # noqa: E402
+from shared.catalog import load_catalog
+from shared.components.discovery import ServiceDiscovery, ServiceDiscoveryArgs
+from shared.layer import Layer
 
 layer = Layer("discovery")
 network = layer.upstream("network")

@@ -6,9 +6,9 @@ from pathlib import Path
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.catalog import load_catalog  # noqa: E402
-from shared.components.mesh import AppMesh, CloudMapService, MeshArgs, ServiceConnectWiring  # noqa: E402
-from shared.layer import Layer  # noqa: E402
+from shared.catalog import load_catalog
+from shared.components.mesh import AppMesh, CloudMapService, MeshArgs, ServiceConnectWiring
+from shared.layer import Layer
 
 layer = Layer("mesh")
 discovery = layer.upstream("discovery")

@@ -164,6 +164,14 @@ def test_a_canary_whose_weights_do_not_make_100_stops_synth(edit_env: Any, weigh
     assert caught.value.key == "mesh.canaries"
 
 
+def test_canaries_are_refused_with_service_connect_rather_than_silently_ignored(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(canaries={"inference": CANARY}))
+    with pytest.raises(ConfigError) as caught:
+        synth_env("dev", ["mesh"])
+    assert caught.value.key == "mesh.canaries" and caught.value.file.endswith("dev.yaml")
+    assert "appmesh" in caught.value.reason
+
+
 def test_every_appmesh_resource_sits_in_the_mesh_under_the_envs_provider(edit_env: Any) -> None:
     mesh = appmesh(edit_env, canaries={"inference": CANARY})["mesh"]
     (provider,) = of_type(mesh, "pulumi:providers:aws")

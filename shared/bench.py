@@ -1,0 +1,220 @@
+"""``nox -s bench``: the performance figures of the offline synth + policy path, from one run.
+
+Every figure is the wall time of fresh processes, measured the same way within one run so the
+ratios between them are meaningful on any machine:
+
+* ``import_floor_s`` -- a process that only imports pulumi, the pulumi_aws modules the layers use,
+  pulumi_rabbitmq and pulumi_policy: no run can be faster than this;
+* ``policy_all_envs_s`` -- ``nox -s policy`` over dev, staging and prod (synth of every layer x env,
+  every pack), as CI runs it;
+* ``per_stack_process_s`` -- the same work done the way ``pulumi preview --policy-pack`` runs
+  stacks: one process per layer x env, each with its own pack processes;
+* ``services_50_s`` / ``services_200_s`` -- synth + policy of one env with a generated catalog of
+  that many services;
+* ``peak_rss_mb`` -- the highest resident set of any process of the all-envs run (main or pack).
+
+Targets (issue 8): policy_all_envs_s <= 2.5 x import_floor_s; per_stack_process_s /
+policy_all_envs_s >= 4; services_200_s <= 10 x import_floor_s; services_200_s / services_50_s <= 4.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared import REPO_ROOT
+from shared.cli import run_main
+from shared.errors import PlatformError, UsageError
+
+ENVS = ("dev", "staging", "prod")
+IMPORTS = (
+    "import pulumi, pulumi_rabbitmq, pulumi_policy, pulumi_random; import pulumi_aws as aws; "
+    "[getattr(aws, m) for m in ('ec2', 'ecs', 'ecr', 'iam', 'mq', 'appmesh', 'servicediscovery', "
+    "'cloudwatch', 'secretsmanager', 'appautoscaling', 'lb', 'kms')]"
+)
+TARGETS = {
+    "policy_all_envs_s <= 2.5 x import_floor_s": lambda f: f["policy_all_envs_s"] <= 2.5 * f["import_floor_s"],
+    "per_stack_process_s / policy_all_envs_s >= 4": lambda f: f["per_stack_process_s"] / f["policy_all_envs_s"] >= 4,
+    "services_200_s <= 10 x import_floor_s": lambda f: f["services_200_s"] <= 10 * f["import_floor_s"],
+    "services_200_s / services_50_s <= 4.5": lambda f: f["services_200_s"] / f["services_50_s"] <= 4.5,
+}
+
+
+class BenchError(PlatformError):
+    exit_code = 1
+
+
+def _environ(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), **extra}
+
+
+def timed(command: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB, the process and its waited-for children) of one command."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env or _environ(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if process.stderr:
+        process.stderr.close()
+    if process.returncode not in ok:
+        raise BenchError(f"{' '.join(command)} exited {process.returncode}:\n{stderr[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def median_of(repeat: int, command: list[str], env: dict[str, str] | None = None,
+              ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    runs = [timed(command, env, ok) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def generated_catalog(count: int) -> dict[str, Any]:
+    """A catalog of ``count`` services shaped like the real one: a chain of request queues,
+    events fanned out, HTTP calls to the next two services."""
+    services: dict[str, Any] = {}
+    for index in range(count):
+        name = f"svc{index:03d}"
+        following = [f"svc{(index + step) % count:03d}" for step in (1, 2) if (index + step) % count != index]
+        services[name] = {
+            "description": f"generated service {index}",
+            "port": 8000 + index,
+            "health_path": "/healthz",
+            "cpu": 256,
+            "memory": 512,
+            "calls": sorted(set(following)),
+            "publishes": {"requests": [f"{following[0]}.request"] if following else [],
+                          "events": [f"{name}.done"]},
+            "consumes": {"requests": [f"{name}.request"],
+                         "events": [f"svc{(index - 1) % count:03d}.done"] if count > 1 else []},
+        }
+    return {"services": services}
+
+
+def _scenario_dir(count: int, root: Path) -> tuple[Path, Path]:
+    """A catalog of ``count`` services and a copy of environments/ whose dev releases all of them."""
+    catalog = root / f"catalog-{count}.yaml"
+    catalog.write_text(yaml.safe_dump(generated_catalog(count), sort_keys=False))
+    env_dir = root / f"environments-{count}"
+    shutil.copytree(REPO_ROOT / "environments", env_dir)
+    for path in env_dir.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        digest = "sha256:" + "0" * 64
+        data["release"] = {"images": {f"svc{i:03d}": digest for i in range(count)}}
+        data["services"] = {}
+        data.setdefault("mesh", {})["canaries"] = {}
+        data.setdefault("discovery", {})["static_instances"] = []
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return catalog, env_dir
+
+
+def per_stack(build: Path) -> float:
+    """Synth + policy of every layer x env, one fresh process each (upstream outputs from files)."""
+    from shared.dag import order
+
+    total = 0.0
+    for env in ENVS:
+        for layer in order():
+            elapsed, _ = timed([sys.executable, "-m", "shared.bench", "one-stack", env, layer, str(build)],
+                               ok=(0, 1))
+            total += elapsed
+    return total
+
+
+def one_stack(env_name: str, layer: str, build: Path) -> int:
+    """What one ``pulumi preview --policy-pack ...`` of one stack does, offline."""
+    from shared.contracts import stack_reference_name
+    from shared.dag import LAYER_UPSTREAMS
+    from shared.envs import load_env
+    from shared.policy.engine import evaluate_documents_result
+    from shared.synth.engine import layer_dir, synth_program
+
+    env = load_env(env_name)
+    outputs = {}
+    for upstream in LAYER_UPSTREAMS[layer]:
+        document = json.loads((build / env_name / f"{upstream}.json").read_text())
+        outputs[stack_reference_name(env.pulumi_org, upstream, env.name)] = document["outputs"]
+    document = synth_program(layer_dir(layer), stack=env.name, layer=layer, env=env.name, account_id=env.account_id,
+                             region=env.region, stack_outputs=outputs, organization=env.pulumi_org)
+    result = evaluate_documents_result([document], env_name)
+    return 1 if result.blocking else 0
+
+
+def run_bench(repeat: int, out: Path) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    python = sys.executable
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        root = Path(scratch)
+        console.print("measuring the import floor ...")
+        figures["import_floor_s"], _ = median_of(repeat, [python, "-c", IMPORTS])
+        console.print("measuring policy over all envs ...")
+        figures["policy_all_envs_s"], figures["peak_rss_mb"] = median_of(
+            repeat, [python, "-m", "shared.policy", *ENVS, "--json", str(root / "findings.json")], ok=(0, 1))
+        console.print("measuring one process per layer x env ...")
+        for env in ENVS:
+            timed([python, "-m", "shared.synth", env, "--build-dir", str(root / "build")])
+        figures["per_stack_process_s"] = per_stack(root / "build")
+        for count in (50, 200):
+            console.print(f"measuring a catalog of {count} services ...")
+            catalog, env_dir = _scenario_dir(count, root)
+            env = _environ(PLATFORM_CATALOG=str(catalog), PLATFORM_ENV_DIR=str(env_dir))
+            figures[f"services_{count}_s"], rss = median_of(repeat, [python, "-m", "shared.policy", "dev"], env=env,
+                                                             ok=(0, 1))
+            figures[f"services_{count}_peak_rss_mb"] = rss
+    figures = {key: round(value, 3) for key, value in figures.items()}
+    checks = {name: bool(check(figures)) for name, check in TARGETS.items()}
+    report = {**figures, "repeat": repeat, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+              "targets": checks}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+    table = Table(title=f"nox -s bench (median of {repeat})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:.3f}")
+    console.print(table)
+    targets = Table(title="targets")
+    targets.add_column("target")
+    targets.add_column("holds")
+    for name, held in checks.items():
+        targets.add_row(name, "yes" if held else "NO")
+    console.print(targets)
+    console.print(f"wrote {out}")
+    return report
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["one-stack"]:
+        if len(argv) != 4:
+            raise UsageError("bench one-stack ENV LAYER BUILD_DIR")
+        return one_stack(argv[1], argv[2], Path(argv[3]))
+    parser = argparse.ArgumentParser(prog="nox -s bench --")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bench.json")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target does not hold")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    report = run_bench(args.repeat, args.out)
+    return 1 if args.strict and not all(report["targets"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,393 @@
+"""One platform service on ECS Fargate: log group, roles, task definition, service, autoscaling.
+
+The service is wired to the other layers only through their contracts (``ComputeUpstreams``): the
+network's private subnets and service SG, the discovery layer's Cloud Map service, the mesh layer's
+port name / discovery name / client alias (and virtual node in App Mesh envs), and the messaging
+layer's Secrets Manager secret for the service's RabbitMQ credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.catalog import ServiceSpec
+from shared.components.compute_containers import (
+    ENVOY_CONTAINER,
+    ENVOY_TMP_VOLUME,
+    TMP_VOLUME,
+    ContainerWiring,
+    appmesh_proxy_properties,
+    appmesh_virtual_node_arn,
+    container_definitions,
+    env_var_name,
+    image_reference,
+)
+from shared.components.compute_iam import ecs_tasks_trust_policy, execution_role_policy, task_role_statements
+from shared.contracts import Upstream
+from shared.errors import ContractError
+from shared.envs import is_digest
+
+#: The env var through which a service receives its RabbitMQ credentials (user, password, vhost,
+#: AMQPS URL: the JSON document the messaging layer stores), injected by ECS from Secrets Manager.
+AMQP_CREDENTIALS_VAR = "AMQP_CREDENTIALS"
+SCALE_IN_COOLDOWN_SECONDS = 300
+SCALE_OUT_COOLDOWN_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    """Env-wide facts every service of the compute layer shares."""
+
+    env_name: str
+    region: str
+    account_id: str
+    partition: str
+    mesh_provider: str
+    log_retention_days: int
+    protect: bool
+
+    def log_group_name(self, service: str) -> str:
+        return f"/platform/{self.env_name}/compute/{service}"
+
+    @property
+    def log_group_arn_pattern(self) -> str:
+        return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:/platform/{self.env_name}/compute/*"
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """One catalog service as this env runs it (catalog + env overrides + release)."""
+
+    spec: ServiceSpec
+    cpu: int
+    memory: int
+    desired_count: int
+    min_count: int
+    max_count: int
+    cpu_target_percent: int
+    #: the release's image digest (``sha256:...``) or tag; None = not released yet (repo only)
+    release_ref: str | None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def image_digest(self) -> str | None:
+        return self.release_ref if self.release_ref and is_digest(self.release_ref) else None
+
+
+def _fields(upstream: Upstream, *names: str) -> pulumi.Output[dict[str, Any]]:
+    return pulumi.Output.all(**{name: upstream[name] for name in names})
+
+
+@dataclass(frozen=True)
+class ComputeUpstreams:
+    """The contract values compute reads from network, discovery, mesh and messaging."""
+
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list[str]]
+    public_subnet_ids: pulumi.Input[list[str]]
+    service_security_group_id: pulumi.Input[str]
+    #: DiscoveryContract fields: private_namespace_name, http_namespace_name, services
+    discovery: pulumi.Input[dict[str, Any]]
+    #: MeshContract fields: provider, mesh_name, service_connect_namespace_arn, services
+    mesh: pulumi.Input[dict[str, Any]]
+    #: MessagingContract fields: amqps_endpoint, vhost, requests_exchange, events_exchange, queues,
+    #: service_secret_arns
+    messaging: pulumi.Input[dict[str, Any]]
+
+    @classmethod
+    def from_upstreams(cls, upstreams: dict[str, Upstream]) -> ComputeUpstreams:
+        network = upstreams["network"]
+        return cls(
+            vpc_id=network["vpc_id"],
+            vpc_cidr=network["vpc_cidr"],
+            private_subnet_ids=network["private_subnet_ids"],
+            public_subnet_ids=network["public_subnet_ids"],
+            service_security_group_id=network["service_security_group_id"],
+            discovery=_fields(upstreams["discovery"], "private_namespace_name", "http_namespace_name", "services"),
+            mesh=_fields(upstreams["mesh"], "provider", "mesh_name", "service_connect_namespace_arn", "services"),
+            messaging=_fields(upstreams["messaging"], "amqps_endpoint", "vhost", "requests_exchange",
+                              "events_exchange", "queues", "service_secret_arns"),
+        )
+
+
+def _entry(layer: str, contract: dict[str, Any], key: str, service: str) -> Any:
+    entries = contract.get(key) or {}
+    if service not in entries:
+        raise ContractError(
+            f"compute needs {layer}.{key}[{service!r}] for catalog service {service!r}, but the {layer} layer "
+            f"exports entries only for: {', '.join(sorted(entries)) or 'none'} (re-run the {layer} layer after "
+            "a catalog change)")
+    return entries[service]
+
+
+def check_mesh_provider(settings: ComputeSettings, mesh: dict[str, Any]) -> None:
+    if mesh.get("provider") != settings.mesh_provider:
+        raise ContractError(
+            f"env {settings.env_name!r} says mesh.provider {settings.mesh_provider!r} but the mesh layer exports "
+            f"provider {mesh.get('provider')!r}; deploy the mesh layer before compute")
+    if settings.mesh_provider == "appmesh" and not mesh.get("mesh_name"):
+        raise ContractError("the mesh layer exports no mesh_name, which App Mesh tasks need for their virtual node")
+    if settings.mesh_provider == "service-connect" and not mesh.get("service_connect_namespace_arn"):
+        raise ContractError("the mesh layer exports no service_connect_namespace_arn, which Service Connect needs")
+
+
+def virtual_node_arn(settings: ComputeSettings, mesh: dict[str, Any], service: str) -> str:
+    entry = _entry("mesh", mesh, "services", service)
+    node = entry.get("virtual_node_name")
+    if not node:
+        raise ContractError(f"the mesh layer exports no virtual_node_name for {service!r} in an App Mesh env")
+    return appmesh_virtual_node_arn(settings.partition, settings.region, settings.account_id, mesh["mesh_name"], node)
+
+
+def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery: dict[str, Any],
+                        mesh: dict[str, Any], messaging: dict[str, Any]) -> dict[str, str]:
+    """Plain configuration: where the service's callees and its broker objects are. No credentials."""
+    spec = plan.spec
+    environment = {
+        "SERVICE_NAME": spec.name,
+        "PLATFORM_ENV": settings.env_name,
+        "PORT": str(spec.port),
+        "DISCOVERY_NAMESPACE": str(discovery["private_namespace_name"]),
+        "AMQP_ENDPOINT": str(messaging["amqps_endpoint"]),
+        "AMQP_VHOST": str(messaging["vhost"]),
+        "AMQP_REQUESTS_EXCHANGE": str(messaging["requests_exchange"]),
+        "AMQP_EVENTS_EXCHANGE": str(messaging["events_exchange"]),
+    }
+    queue = (messaging.get("queues") or {}).get(spec.name)
+    if queue:
+        environment["AMQP_QUEUE"] = str(queue)
+    for callee in spec.calls:
+        # Callees are reached by their mesh name (Service Connect client alias or App Mesh virtual
+        # service), so traffic goes through the proxy that applies retries, TLS and routing.
+        entry = _entry("mesh", mesh, "services", callee)
+        environment[env_var_name(callee, "URL")] = f"http://{entry['client_alias_dns']}:{entry['client_alias_port']}"
+    return environment
+
+
+def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_url: str, log_group: str,
+                   discovery: dict[str, Any], mesh: dict[str, Any], messaging: dict[str, Any]) -> ContainerWiring:
+    """Resolve one service's container wiring from the upstream contracts' values."""
+    assert plan.release_ref is not None, "only released services get a task definition"
+    check_mesh_provider(settings, mesh)
+    entry = _entry("mesh", mesh, "services", plan.name)
+    secret_arn = _entry("messaging", messaging, "service_secret_arns", plan.name)
+    appmesh = settings.mesh_provider == "appmesh"
+    return ContainerWiring(
+        service=plan.name,
+        port=plan.spec.port,
+        health_path=plan.spec.health_path,
+        image=image_reference(repository_url, plan.release_ref),
+        region=settings.region,
+        log_group=log_group,
+        port_name=str(entry["port_name"]),
+        environment=service_environment(plan, settings, discovery, mesh, messaging),
+        secrets={AMQP_CREDENTIALS_VAR: str(secret_arn)},
+        appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name) if appmesh else None,
+    )
+
+
+@dataclass(frozen=True)
+class FargateServiceArgs:
+    plan: ServicePlan
+    settings: ComputeSettings
+    upstreams: ComputeUpstreams
+    cluster_arn: pulumi.Input[str]
+    cluster_name: str
+    repository_url: pulumi.Input[str]
+    repository_arn: pulumi.Input[str]
+    logs_kms_key_arn: pulumi.Input[str] | None = None
+    #: the public gateway's target group, for `public` services in envs with a public gateway
+    target_group_arn: pulumi.Input[str] | None = None
+
+
+class FargateService(pulumi.ComponentResource):
+    """A catalog service running on Fargate in the private subnets, in the mesh, autoscaled."""
+
+    def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:compute:FargateService", name, None, opts)
+        plan, settings, upstreams = args.plan, args.settings, args.upstreams
+        service = plan.name
+        child = pulumi.ResourceOptions(parent=self)
+        appmesh = settings.mesh_provider == "appmesh"
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            name,
+            name=settings.log_group_name(service),
+            retention_in_days=settings.log_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
+            tags={"service": service},
+            opts=child,
+        )
+
+        trust = json.dumps(ecs_tasks_trust_policy(settings.partition, settings.region, settings.account_id))
+        # Two roles on purpose (ecs-task-separate-roles): the execution role is used by ECS to start
+        # the task, the task role by the application; neither can do the other's job.
+        self.execution_role = aws.iam.Role(
+            f"{name}-execution", assume_role_policy=trust,
+            description=f"ECS starts {service} tasks: pull its image, write its logs, read its secret",
+            tags={"service": service}, opts=child)
+        secret_arn = pulumi.Output.from_input(upstreams.messaging).apply(
+            lambda messaging: str(_entry("messaging", messaging, "service_secret_arns", service)))
+        self.execution_policy = aws.iam.RolePolicy(
+            f"{name}-execution",
+            role=self.execution_role.id,
+            policy=pulumi.Output.all(args.repository_arn, self.log_group.arn, secret_arn).apply(
+                lambda values: json.dumps(execution_role_policy(
+                    repository_arn=values[0], log_group_arn=values[1], secret_arns=[values[2]]), sort_keys=True)),
+            opts=pulumi.ResourceOptions(parent=self.execution_role),
+        )
+
+        self.task_role = aws.iam.Role(
+            f"{name}-task", assume_role_policy=trust,
+            description=f"What the {service} application itself may call",
+            tags={"service": service}, opts=child)
+        task_statements = pulumi.Output.all(upstreams.discovery, upstreams.mesh).apply(
+            lambda values: task_role_statements(
+                discovery_namespaces=[values[0]["private_namespace_name"], values[0]["http_namespace_name"]]
+                if plan.spec.calls else [],
+                appmesh_virtual_node_arn=virtual_node_arn(settings, values[1], service) if appmesh else None))
+        # A role without statements gets no policy at all (an empty policy document is invalid).
+        if plan.spec.calls or appmesh:
+            self.task_policy: aws.iam.RolePolicy | None = aws.iam.RolePolicy(
+                f"{name}-task", role=self.task_role.id,
+                policy=task_statements.apply(
+                    lambda statements: json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)),
+                opts=pulumi.ResourceOptions(parent=self.task_role))
+        else:
+            self.task_policy = None
+
+        self.wiring: pulumi.Output[ContainerWiring] = pulumi.Output.all(
+            repository_url=args.repository_url, log_group=self.log_group.name,
+            discovery=upstreams.discovery, mesh=upstreams.mesh, messaging=upstreams.messaging,
+        ).apply(lambda values: service_wiring(plan, settings, **values))
+        self.image: pulumi.Output[str] = self.wiring.apply(lambda wiring: wiring.image)
+
+        volumes = [aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)]
+        proxy = None
+        if appmesh:
+            volumes.append(aws.ecs.TaskDefinitionVolumeArgs(name=ENVOY_TMP_VOLUME))
+            proxy = aws.ecs.TaskDefinitionProxyConfigurationArgs(
+                type="APPMESH", container_name=ENVOY_CONTAINER, properties=appmesh_proxy_properties(plan.spec.port))
+        self.task_definition = aws.ecs.TaskDefinition(
+            name,
+            family=f"{settings.env_name}-{service}",
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu=str(plan.cpu),
+            memory=str(plan.memory),
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"),
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            container_definitions=self.wiring.apply(
+                lambda wiring: json.dumps(container_definitions(wiring), sort_keys=True)),
+            volumes=volumes,
+            proxy_configuration=proxy,
+            tags={"service": service},
+            # The execution role must be able to pull and log before ECS tries to start a task.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.execution_policy]),
+        )
+
+        self.service = aws.ecs.Service(
+            name,
+            name=service,
+            cluster=args.cluster_arn,
+            task_definition=self.task_definition.arn,
+            launch_type="FARGATE",
+            desired_count=plan.desired_count,
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=upstreams.private_subnet_ids,
+                security_groups=[upstreams.service_security_group_id],
+                # Tasks are private; they reach AWS APIs through VPC endpoints or the NAT.
+                assign_public_ip=False,
+            ),
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            service_registries=self._service_registries(plan, upstreams) if appmesh else None,
+            service_connect_configuration=None if appmesh else self._service_connect(plan, settings, upstreams),
+            load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
+                target_group_arn=args.target_group_arn, container_name=service, container_port=plan.spec.port,
+            )] if args.target_group_arn is not None else None,
+            health_check_grace_period_seconds=90 if args.target_group_arn is not None else None,
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            enable_execute_command=False,
+            # `pulumi up` returns once ECS accepted the deployment; the circuit breaker rolls a bad one back.
+            wait_for_steady_state=False,
+            tags={"service": service},
+            # Autoscaling owns the running count after the first deployment.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCount"]),
+        )
+
+        self.scaling_target = aws.appautoscaling.Target(
+            name,
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=pulumi.Output.concat("service/", args.cluster_name, "/", self.service.name),
+            min_capacity=plan.min_count,
+            max_capacity=plan.max_count,
+            opts=pulumi.ResourceOptions(parent=self.service),
+        )
+        self.scaling_policy = aws.appautoscaling.Policy(
+            f"{name}-cpu",
+            policy_type="TargetTrackingScaling",
+            resource_id=self.scaling_target.resource_id,
+            scalable_dimension=self.scaling_target.scalable_dimension,
+            service_namespace=self.scaling_target.service_namespace,
+            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                target_value=float(plan.cpu_target_percent),
+                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(  # noqa: E501
+                    predefined_metric_type="ECSServiceAverageCPUUtilization"),
+                # Scale out fast, scale in slowly: a model reload costs more than an idle task.
+                scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+                scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+            ),
+            opts=pulumi.ResourceOptions(parent=self.scaling_target),
+        )
+        self.register_outputs({"service_arn": self.service.arn, "image": self.image})
+
+    @staticmethod
+    def _service_registries(plan: ServicePlan, upstreams: ComputeUpstreams) -> aws.ecs.ServiceServiceRegistriesArgs:
+        """App Mesh envs: ECS registers each task in the discovery layer's Cloud Map service, which the
+        virtual node discovers its endpoints from. The service has SRV records, so ECS needs the
+        container and port to put in them."""
+        registry_arn = pulumi.Output.from_input(upstreams.discovery).apply(
+            lambda discovery: str(_entry("discovery", discovery, "services", plan.name)["arn"]))
+        return aws.ecs.ServiceServiceRegistriesArgs(
+            registry_arn=registry_arn, container_name=plan.name, container_port=plan.spec.port)
+
+    @staticmethod
+    def _service_connect(plan: ServicePlan, settings: ComputeSettings,
+                         upstreams: ComputeUpstreams) -> aws.ecs.ServiceServiceConnectConfigurationArgs:
+        """Service Connect envs: the service serves its named port under its discovery name and
+        client alias in the mesh layer's namespace; ECS runs the proxy and registers the tasks."""
+        mesh = pulumi.Output.from_input(upstreams.mesh)
+        entry = mesh.apply(lambda values: _entry("mesh", values, "services", plan.name))
+        return aws.ecs.ServiceServiceConnectConfigurationArgs(
+            enabled=True,
+            namespace=mesh.apply(lambda values: values["service_connect_namespace_arn"]),
+            services=[aws.ecs.ServiceServiceConnectConfigurationServiceArgs(
+                port_name=entry.apply(lambda e: str(e["port_name"])),
+                discovery_name=entry.apply(lambda e: str(e["discovery_name"])),
+                client_alias=[aws.ecs.ServiceServiceConnectConfigurationServiceClientAliasArgs(
+                    dns_name=entry.apply(lambda e: str(e["client_alias_dns"])),
+                    port=entry.apply(lambda e: int(e["client_alias_port"])),
+                )],
+            )],
+            # The Service Connect proxy logs next to the app, in the service's own log group.
+            log_configuration=aws.ecs.ServiceServiceConnectConfigurationLogConfigurationArgs(
+                log_driver="awslogs",
+                options={"awslogs-group": settings.log_group_name(plan.name), "awslogs-region": settings.region,
+                         "awslogs-stream-prefix": "service-connect"},
+            ),
+        )
