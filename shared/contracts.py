@@ -9,6 +9,7 @@ once they resolve. A consumer reads upstream outputs only through :class:`Upstre
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import pulumi
@@ -80,8 +81,8 @@ class MeshContract(Contract):
     """One contract whatever the provider: ``mesh_name`` is set with App Mesh only,
     ``service_connect_namespace_arn`` with Service Connect only.
 
-    Pulumi drops a stack output whose value is None, so the unset one is absent from the stack:
-    a consumer reads it only for the provider its env file names (``env.mesh.provider``).
+    Pulumi drops a stack output whose value is None, so the unset one is absent from the stack
+    (:class:`Upstream` reads such a nullable field as None).
     """
 
     provider: str
@@ -114,7 +115,10 @@ class ComputeService(Contract):
 class ComputeContract(Contract):
     cluster_name: str
     cluster_arn: str
+    #: deployed services only: a catalog service without an image in the env's release has no ECS service yet
     services: dict[str, ComputeService]
+    #: every catalog service's ECR repository, released or not (CI pushes the first image there)
+    repository_urls: dict[str, str]
 
 
 CONTRACTS: dict[str, type[Contract]] = {
@@ -182,7 +186,16 @@ class Upstream:
                 f"layer {self.consumer!r} reads {name!r} from {self.layer!r}, which its contract "
                 f"{self.contract.__name__} does not declare (declared: {', '.join(self.contract.model_fields)})"
             )
+        if _nullable(self.contract, name):
+            # A null stack output is dropped by the engine (it is absent, not null, downstream), so a
+            # field the contract declares optional reads as None when absent instead of failing.
+            return self.reference.get_output(name)
         return self.reference.require_output(name)
+
+
+def _nullable(model: type[Contract], name: str) -> bool:
+    annotation = model.model_fields[name].annotation
+    return type(None) in typing.get_args(annotation)
 
 
 def read_upstreams(consumer: str, org: str, env: str) -> dict[str, Upstream]:

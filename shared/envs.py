@@ -89,7 +89,6 @@ _DNS_NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
 class DiscoveryConfig(_Strict):
     namespace: str | None = Field(default=None, pattern=_DNS_NAME)
     dns_ttl_seconds: int = Field(default=10, ge=1, le=300)
-    failure_threshold: int = Field(default=1, ge=1, le=10)
     static_instances: tuple[StaticInstance, ...] = ()
 
 

@@ -192,3 +192,26 @@ def rabbitmq_queue_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
         for key in arguments:
             merged[key] = known(arguments[key], f"settings.arguments.{key}")
     return merged
+
+
+#: Credential inputs ``no-plaintext-secrets`` checks: resource type -> top-level input names.
+#: The offline engine reads the same table to tell the rule which of them were written in clear.
+CREDENTIAL_INPUTS: dict[str, tuple[str, ...]] = {
+    "rabbitmq:index/user:User": ("password",),
+    "pulumi:providers:rabbitmq": ("password",),
+    "aws:mq/broker:Broker": ("users",),
+    "aws:secretsmanager/secretVersion:SecretVersion": ("secretString", "secretBinary"),
+    "pulumi:providers:aws": ("accessKey", "secretKey", "token"),
+}
+
+
+def type_label(resource_type: str) -> str:
+    """How a program spells the type: ``aws.ecr.Repository``, ``rabbitmq.User``, ``rabbitmq.Provider``."""
+    parts = resource_type.split(":")
+    if len(parts) == 3 and parts[0] == "pulumi" and parts[1] == "providers":
+        return f"{parts[2]}.Provider"
+    if len(parts) != 3:
+        return resource_type
+    package, module, kind = parts
+    module = module.split("/", 1)[0]
+    return f"{package}.{kind}" if module == "index" else f"{package}.{module}.{kind}"

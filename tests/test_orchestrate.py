@@ -94,7 +94,7 @@ def test_up_runs_every_layer_after_all_the_layers_it_reads() -> None:
     assert sorted(runner.started()) == sorted(LAYERS)
     for layer, upstreams in LAYER_UPSTREAMS.items():
         for upstream in upstreams:
-            assert runner.index("end", upstream) < runner.index("start", layer), f"{layer} started before {upstream} ended"
+            assert runner.index("end", upstream) < runner.index("start", layer), f"{layer} before {upstream} ended"
     assert "up dev: network -> discovery + messaging -> mesh -> compute" in output
 
 
@@ -298,6 +298,7 @@ def test_summary_table_lists_every_layer_with_result_changes_and_duration() -> N
 def test_refresh_preview_reports_drift_in_words() -> None:
     drift = Operation(Action.REFRESH, preview_only=True)
     assert describe_changes({"same": 9}, drift) == "no drift"
+    assert describe_changes({"refresh": 4, "same": 9}, drift) == "no drift"
     assert describe_changes({"update": 2, "delete": 1, "same": 9}, drift) == "drift: update 2, delete 1"
     assert describe_changes({"create": 1, "same": 3}, Operation(Action.UP)) == "create 1, same 3"
     assert describe_changes({}, Operation(Action.PREVIEW)) == "no changes"

@@ -41,13 +41,13 @@ class FakeCli:
     def operations(self, verb: str) -> list[dict[str, Any]]:
         return [c for c in self.calls() if c["event"] == "call" and c["args"][:1] == [verb]]
 
-    def create_stacks(self, env: str, layers: list[str] = list(LAYERS)) -> None:
+    def create_stacks(self, env: str, layers: tuple[str, ...] = LAYERS) -> None:
         for layer in layers:
             (self.state / f"{layer}.{env}").touch()
 
 
-@pytest.fixture
-def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
+def install_fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
+    """Put the fake `pulumi` first on PATH, with a scratch backend and a passphrase set."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "pulumi"
@@ -63,6 +63,11 @@ def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
     monkeypatch.delenv("FAKE_PULUMI_FAIL", raising=False)
     monkeypatch.delenv("FAKE_PULUMI_DELAY", raising=False)
     return FakeCli(state)
+
+
+@pytest.fixture
+def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
+    return install_fake_cli(tmp_path, monkeypatch)
 
 
 def run(argv: list[str], tmp_path: Path) -> tuple[int, str]:
@@ -92,7 +97,7 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
     assert code == 0, output
 
     # one stack named after the env, in each layer's own project folder, through the file backend
-    assert sorted(work_dir for _, work_dir, _ in selected) == sorted(str(REPO_ROOT / "stacks" / l) for l in LAYERS)
+    assert sorted(work_dir for _, work_dir, _ in selected) == sorted(str(REPO_ROOT / "stacks" / x) for x in LAYERS)
     assert {stack for stack, _, _ in selected} == {"dev"}
     assert all(env_vars["PULUMI_BACKEND_URL"] == (tmp_path / "backend").as_uri() for _, _, env_vars in selected)
 
@@ -188,7 +193,7 @@ def test_refresh_and_destroy_never_create_a_stack(fake_cli: FakeCli, tmp_path: P
 
 
 def test_stack_outputs_come_from_the_stack(fake_cli: FakeCli) -> None:
-    fake_cli.create_stacks("dev", ["compute"])
+    fake_cli.create_stacks("dev", ("compute",))
     (fake_cli.state / "compute.dev.outputs.json").write_text(json.dumps({"cluster_name": "ml-dev"}))
     runner = AutomationRunner()
     runner.prepare_read(["compute"])

@@ -37,17 +37,21 @@ def document(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": VERSION, "Statement": list(statements)}
 
 
-def ecs_tasks_trust_policy(partition: str, region: str, account_id: str) -> dict[str, Any]:
-    """Only ECS tasks of this account and region may assume the role (confused-deputy guard)."""
-    return document({
+def ecs_tasks_trust_policy(partition: str, region: str, account_id: str, *, source_conditions: bool) -> dict[str, Any]:
+    """Trust for ECS tasks. ``source_conditions`` (for task roles, as the ECS task IAM role guide shows)
+    limits it to tasks of this account and region, the confused-deputy guard. Execution roles are
+    assumed by the ECS/Fargate agent, for which AWS documents no such keys, so they get the plain trust."""
+    statement: dict[str, Any] = {
         "Effect": "Allow",
         "Principal": {"Service": "ecs-tasks.amazonaws.com"},
         "Action": "sts:AssumeRole",
-        "Condition": {
+    }
+    if source_conditions:
+        statement["Condition"] = {
             "StringEquals": {"aws:SourceAccount": account_id},
             "ArnLike": {"aws:SourceArn": f"arn:{partition}:ecs:{region}:{account_id}:*"},
-        },
-    })
+        }
+    return document(statement)
 
 
 def execution_role_policy(*, repository_arn: str, log_group_arn: str, secret_arns: list[str]) -> dict[str, Any]:

@@ -29,12 +29,13 @@ from shared.components.compute_containers import (
 )
 from shared.components.compute_iam import ecs_tasks_trust_policy, execution_role_policy, task_role_statements
 from shared.contracts import Upstream
-from shared.errors import ContractError
 from shared.envs import is_digest
+from shared.errors import ContractError
 
-#: The env var through which a service receives its RabbitMQ credentials (user, password, vhost,
-#: AMQPS URL: the JSON document the messaging layer stores), injected by ECS from Secrets Manager.
-AMQP_CREDENTIALS_VAR = "AMQP_CREDENTIALS"
+#: env var -> key of the JSON document the messaging layer stores in each service's Secrets Manager
+#: secret (see shared.components.messaging.connection_secret). ECS injects each key's value at task
+#: start (``valueFrom`` = ``<secret ARN>:<json key>::``), so no credential is in the task definition.
+AMQP_SECRET_KEYS = {"AMQP_URL": "amqps_url", "AMQP_USERNAME": "username", "AMQP_PASSWORD": "password"}
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
 
@@ -56,7 +57,8 @@ class ComputeSettings:
 
     @property
     def log_group_arn_pattern(self) -> str:
-        return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:/platform/{self.env_name}/compute/*"
+        return (f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:"
+                f"/platform/{self.env_name}/compute/*")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class ServicePlan:
     cpu_target_percent: int
     #: the release's image digest (``sha256:...``) or tag; None = not released yet (repo only)
     release_ref: str | None
+    #: App Mesh canary versions (env ``mesh.canaries``): one ECS service per version, else one in all
+    versions: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -140,20 +144,43 @@ def check_mesh_provider(settings: ComputeSettings, mesh: dict[str, Any]) -> None
         raise ContractError("the mesh layer exports no service_connect_namespace_arn, which Service Connect needs")
 
 
-def virtual_node_arn(settings: ComputeSettings, mesh: dict[str, Any], service: str) -> str:
+def virtual_node_arn(settings: ComputeSettings, mesh: dict[str, Any], service: str, version: str | None = None) -> str:
+    """The ARN of the virtual node Envoy serves: the service's node, or one canary version's node."""
     entry = _entry("mesh", mesh, "services", service)
-    node = entry.get("virtual_node_name")
+    if version is not None:
+        versions = entry.get("versions") or {}
+        if version not in versions:
+            raise ContractError(
+                f"env canaries {service!r} version {version!r}, but the mesh layer exports versions "
+                f"{', '.join(sorted(versions)) or 'none'} for it; deploy the mesh layer before compute")
+        node = versions[version].get("virtual_node_name")
+    else:
+        node = entry.get("virtual_node_name")
     if not node:
         raise ContractError(f"the mesh layer exports no virtual_node_name for {service!r} in an App Mesh env")
     return appmesh_virtual_node_arn(settings.partition, settings.region, settings.account_id, mesh["mesh_name"], node)
 
 
+def ecs_service_name(mesh: dict[str, Any], service: str, version: str | None) -> str:
+    """The ECS service's name: the catalog name, or for a canary version the name the mesh layer's
+    virtual node selects tasks by (ECS registers it as the ECS_SERVICE_NAME Cloud Map attribute)."""
+    if version is None:
+        return service
+    attributes = (_entry("mesh", mesh, "services", service).get("versions") or {}).get(version, {}).get(
+        "cloud_map_attributes") or {}
+    if "ECS_SERVICE_NAME" not in attributes:
+        raise ContractError(f"the mesh layer exports no ECS_SERVICE_NAME attribute for {service!r} version "
+                            f"{version!r}, which its virtual node selects the version's tasks by")
+    return str(attributes["ECS_SERVICE_NAME"])
+
+
 def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery: dict[str, Any],
-                        mesh: dict[str, Any], messaging: dict[str, Any]) -> dict[str, str]:
+                        mesh: dict[str, Any], messaging: dict[str, Any], version: str | None = None) -> dict[str, str]:
     """Plain configuration: where the service's callees and its broker objects are. No credentials."""
     spec = plan.spec
     environment = {
         "SERVICE_NAME": spec.name,
+        **({"SERVICE_VERSION": version} if version else {}),
         "PLATFORM_ENV": settings.env_name,
         "PORT": str(spec.port),
         "DISCOVERY_NAMESPACE": str(discovery["private_namespace_name"]),
@@ -169,13 +196,22 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
         # Callees are reached by their mesh name (Service Connect client alias or App Mesh virtual
         # service), so traffic goes through the proxy that applies retries, TLS and routing.
         entry = _entry("mesh", mesh, "services", callee)
-        environment[env_var_name(callee, "URL")] = f"http://{entry['client_alias_dns']}:{entry['client_alias_port']}"
+        # Numbers come back from a StackReference as floats: 8082.0 would be a broken URL.
+        port = int(entry["client_alias_port"])
+        environment[env_var_name(callee, "URL")] = f"http://{entry['client_alias_dns']}:{port}"
     return environment
 
 
+def credential_secrets(secret_arn: str) -> dict[str, str]:
+    """ECS ``secrets`` entries selecting the JSON keys of the service's messaging secret (the empty
+    version-stage and version-id fields mean AWSCURRENT)."""
+    return {var: f"{secret_arn}:{key}::" for var, key in AMQP_SECRET_KEYS.items()}
+
+
 def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_url: str, log_group: str,
-                   discovery: dict[str, Any], mesh: dict[str, Any], messaging: dict[str, Any]) -> ContainerWiring:
-    """Resolve one service's container wiring from the upstream contracts' values."""
+                   discovery: dict[str, Any], mesh: dict[str, Any], messaging: dict[str, Any],
+                   version: str | None = None) -> ContainerWiring:
+    """Resolve one service's (or canary version's) container wiring from the upstream contracts' values."""
     assert plan.release_ref is not None, "only released services get a task definition"
     check_mesh_provider(settings, mesh)
     entry = _entry("mesh", mesh, "services", plan.name)
@@ -189,9 +225,9 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         region=settings.region,
         log_group=log_group,
         port_name=str(entry["port_name"]),
-        environment=service_environment(plan, settings, discovery, mesh, messaging),
-        secrets={AMQP_CREDENTIALS_VAR: str(secret_arn)},
-        appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name) if appmesh else None,
+        environment=service_environment(plan, settings, discovery, mesh, messaging, version),
+        secrets=credential_secrets(str(secret_arn)),
+        appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name, version) if appmesh else None,
     )
 
 
@@ -207,6 +243,13 @@ class FargateServiceArgs:
     logs_kms_key_arn: pulumi.Input[str] | None = None
     #: the public gateway's target group, for `public` services in envs with a public gateway
     target_group_arn: pulumi.Input[str] | None = None
+    #: the canary version this ECS service runs (App Mesh canaries), None for the service itself
+    version: str | None = None
+
+    @property
+    def unit(self) -> str:
+        """What this ECS service is called in resource, log group and task family names."""
+        return f"{self.plan.name}-{self.version}" if self.version else self.plan.name
 
 
 class FargateService(pulumi.ComponentResource):
@@ -214,27 +257,29 @@ class FargateService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:compute:FargateService", name, None, opts)
-        plan, settings, upstreams = args.plan, args.settings, args.upstreams
-        service = plan.name
+        plan, settings, upstreams, version = args.plan, args.settings, args.upstreams, args.version
+        service, unit = plan.name, args.unit
+        tags = {"service": service, **({"version": version} if version else {})}
         child = pulumi.ResourceOptions(parent=self)
         appmesh = settings.mesh_provider == "appmesh"
 
         self.log_group = aws.cloudwatch.LogGroup(
             name,
-            name=settings.log_group_name(service),
+            name=settings.log_group_name(unit),
             retention_in_days=settings.log_retention_days,
             kms_key_id=args.logs_kms_key_arn,
-            tags={"service": service},
+            tags=tags,
             opts=child,
         )
 
-        trust = json.dumps(ecs_tasks_trust_policy(settings.partition, settings.region, settings.account_id))
+        trust_args = (settings.partition, settings.region, settings.account_id)
         # Two roles on purpose (ecs-task-separate-roles): the execution role is used by ECS to start
         # the task, the task role by the application; neither can do the other's job.
         self.execution_role = aws.iam.Role(
-            f"{name}-execution", assume_role_policy=trust,
-            description=f"ECS starts {service} tasks: pull its image, write its logs, read its secret",
-            tags={"service": service}, opts=child)
+            f"{name}-execution",
+            assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=False), sort_keys=True),
+            description=f"ECS starts {unit} tasks: pull its image, write its logs, read its secret",
+            tags=tags, opts=child)
         secret_arn = pulumi.Output.from_input(upstreams.messaging).apply(
             lambda messaging: str(_entry("messaging", messaging, "service_secret_arns", service)))
         self.execution_policy = aws.iam.RolePolicy(
@@ -247,14 +292,15 @@ class FargateService(pulumi.ComponentResource):
         )
 
         self.task_role = aws.iam.Role(
-            f"{name}-task", assume_role_policy=trust,
-            description=f"What the {service} application itself may call",
-            tags={"service": service}, opts=child)
+            f"{name}-task",
+            assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=True), sort_keys=True),
+            description=f"What the {unit} application itself may call",
+            tags=tags, opts=child)
         task_statements = pulumi.Output.all(upstreams.discovery, upstreams.mesh).apply(
             lambda values: task_role_statements(
                 discovery_namespaces=[values[0]["private_namespace_name"], values[0]["http_namespace_name"]]
                 if plan.spec.calls else [],
-                appmesh_virtual_node_arn=virtual_node_arn(settings, values[1], service) if appmesh else None))
+                appmesh_virtual_node_arn=virtual_node_arn(settings, values[1], service, version) if appmesh else None))
         # A role without statements gets no policy at all (an empty policy document is invalid).
         if plan.spec.calls or appmesh:
             self.task_policy: aws.iam.RolePolicy | None = aws.iam.RolePolicy(
@@ -268,7 +314,7 @@ class FargateService(pulumi.ComponentResource):
         self.wiring: pulumi.Output[ContainerWiring] = pulumi.Output.all(
             repository_url=args.repository_url, log_group=self.log_group.name,
             discovery=upstreams.discovery, mesh=upstreams.mesh, messaging=upstreams.messaging,
-        ).apply(lambda values: service_wiring(plan, settings, **values))
+        ).apply(lambda values: service_wiring(plan, settings, version=version, **values))
         self.image: pulumi.Output[str] = self.wiring.apply(lambda wiring: wiring.image)
 
         volumes = [aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)]
@@ -279,7 +325,7 @@ class FargateService(pulumi.ComponentResource):
                 type="APPMESH", container_name=ENVOY_CONTAINER, properties=appmesh_proxy_properties(plan.spec.port))
         self.task_definition = aws.ecs.TaskDefinition(
             name,
-            family=f"{settings.env_name}-{service}",
+            family=f"{settings.env_name}-{unit}",
             requires_compatibilities=["FARGATE"],
             network_mode="awsvpc",
             cpu=str(plan.cpu),
@@ -292,14 +338,15 @@ class FargateService(pulumi.ComponentResource):
                 lambda wiring: json.dumps(container_definitions(wiring), sort_keys=True)),
             volumes=volumes,
             proxy_configuration=proxy,
-            tags={"service": service},
+            tags=tags,
             # The execution role must be able to pull and log before ECS tries to start a task.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.execution_policy]),
         )
 
         self.service = aws.ecs.Service(
             name,
-            name=service,
+            name=pulumi.Output.from_input(upstreams.mesh).apply(lambda mesh: ecs_service_name(mesh, service, version))
+            if version else service,
             cluster=args.cluster_arn,
             task_definition=self.task_definition.arn,
             launch_type="FARGATE",
@@ -314,7 +361,7 @@ class FargateService(pulumi.ComponentResource):
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             service_registries=self._service_registries(plan, upstreams) if appmesh else None,
-            service_connect_configuration=None if appmesh else self._service_connect(plan, settings, upstreams),
+            service_connect_configuration=None if appmesh else self._service_connect(plan, settings, upstreams, unit),
             load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
                 target_group_arn=args.target_group_arn, container_name=service, container_port=plan.spec.port,
             )] if args.target_group_arn is not None else None,
@@ -324,7 +371,7 @@ class FargateService(pulumi.ComponentResource):
             enable_execute_command=False,
             # `pulumi up` returns once ECS accepted the deployment; the circuit breaker rolls a bad one back.
             wait_for_steady_state=False,
-            tags={"service": service},
+            tags=tags,
             # Autoscaling owns the running count after the first deployment.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCount"]),
         )
@@ -338,16 +385,17 @@ class FargateService(pulumi.ComponentResource):
             max_capacity=plan.max_count,
             opts=pulumi.ResourceOptions(parent=self.service),
         )
+        tracking = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs
+        cpu_metric = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs
         self.scaling_policy = aws.appautoscaling.Policy(
             f"{name}-cpu",
             policy_type="TargetTrackingScaling",
             resource_id=self.scaling_target.resource_id,
             scalable_dimension=self.scaling_target.scalable_dimension,
             service_namespace=self.scaling_target.service_namespace,
-            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+            target_tracking_scaling_policy_configuration=tracking(
                 target_value=float(plan.cpu_target_percent),
-                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(  # noqa: E501
-                    predefined_metric_type="ECSServiceAverageCPUUtilization"),
+                predefined_metric_specification=cpu_metric(predefined_metric_type="ECSServiceAverageCPUUtilization"),
                 # Scale out fast, scale in slowly: a model reload costs more than an idle task.
                 scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
                 scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
@@ -367,8 +415,8 @@ class FargateService(pulumi.ComponentResource):
             registry_arn=registry_arn, container_name=plan.name, container_port=plan.spec.port)
 
     @staticmethod
-    def _service_connect(plan: ServicePlan, settings: ComputeSettings,
-                         upstreams: ComputeUpstreams) -> aws.ecs.ServiceServiceConnectConfigurationArgs:
+    def _service_connect(plan: ServicePlan, settings: ComputeSettings, upstreams: ComputeUpstreams,
+                         unit: str) -> aws.ecs.ServiceServiceConnectConfigurationArgs:
         """Service Connect envs: the service serves its named port under its discovery name and
         client alias in the mesh layer's namespace; ECS runs the proxy and registers the tasks."""
         mesh = pulumi.Output.from_input(upstreams.mesh)
@@ -387,7 +435,7 @@ class FargateService(pulumi.ComponentResource):
             # The Service Connect proxy logs next to the app, in the service's own log group.
             log_configuration=aws.ecs.ServiceServiceConnectConfigurationLogConfigurationArgs(
                 log_driver="awslogs",
-                options={"awslogs-group": settings.log_group_name(plan.name), "awslogs-region": settings.region,
+                options={"awslogs-group": settings.log_group_name(unit), "awslogs-region": settings.region,
                          "awslogs-stream-prefix": "service-connect"},
             ),
         )

@@ -27,7 +27,6 @@ from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.policy_catalog import PACKS
 
 STACKS_DIR = REPO_ROOT / "stacks"
-LOCAL_STATE_DIR = REPO_ROOT / ".pulumi-state"
 POLICY_CONFIG_DIR = REPO_ROOT / "build" / "policy-config"
 INSTALL_URL = "https://www.pulumi.com/docs/install/"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
@@ -132,6 +131,9 @@ class AutomationRunner:
         check_passphrase(url, self.environ)
         for layer in layers:
             check_project(self.stacks_dir, layer)
+        if not self.environ.get("PULUMI_BACKEND_URL"):
+            # The file backend wants its folder to exist; only ever create our own default one.
+            (self.repo_root / ".pulumi-state").mkdir(exist_ok=True)
         python_path = [str(self.repo_root), *filter(None, [self.environ.get("PYTHONPATH")])]
         self._env_vars = {
             "PULUMI_BACKEND_URL": url,
@@ -151,9 +153,6 @@ class AutomationRunner:
             pairs = write_pack_configs(env.name, self.policy_config_dir / env.name, self.policies_dir)
             self._policy_packs = [str(pack_dir) for pack_dir, _ in pairs]
             self._policy_configs = [str(config) for _, config in pairs]
-        if "PULUMI_BACKEND_URL" not in self.environ or not self.environ["PULUMI_BACKEND_URL"]:
-            # The file backend wants its folder to exist; only ever create our own default one.
-            (self.repo_root / ".pulumi-state").mkdir(exist_ok=True)
 
     def _options(self) -> auto.LocalWorkspaceOptions:
         return auto.LocalWorkspaceOptions(env_vars=dict(self._env_vars))

@@ -27,10 +27,11 @@ def _sorted_ops(changes: Mapping[str, int]) -> list[tuple[str, int]]:
 def describe_changes(changes: Mapping[str, int], operation: Operation) -> str:
     """``create 3, update 1, same 12`` -- or, for a refresh preview, the drift in those words."""
     ops = _sorted_ops(changes)
-    changed = [(op, count) for op, count in ops if op != "same"]
     if operation.action is Action.REFRESH and operation.preview_only:
         # A refresh preview's "update" is a resource whose real state differs from the state file,
-        # its "delete" one that no longer exists: that is exactly drift.
+        # its "delete" one that no longer exists: that is exactly drift. "refresh"/"read" only say a
+        # resource was looked at.
+        changed = [(op, count) for op, count in ops if op not in ("same", "refresh", "read")]
         if not changed:
             return "no drift"
         return "drift: " + ", ".join(f"{op} {count}" for op, count in changed)

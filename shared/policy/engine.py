@@ -44,6 +44,7 @@ from shared.policy.enforcement import Enforcement, enforcement_for
 from shared.policy.findings import STACK_TYPE, Finding, NotApplicable, PolicyResult
 from shared.policy.packs import pack_name
 from shared.policy_catalog import PACKS, load_rules
+from shared.policy_support import CREDENTIAL_INPUTS
 
 POLICIES_DIR = REPO_ROOT / "policies"
 # Placeholder for the engine address the CLI passes; ``pulumi.policy`` parses but never dials it.
@@ -51,6 +52,9 @@ ENGINE_ADDRESS = "127.0.0.1:0"
 START_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 300.0
 SECRETS_RULE = "no-plaintext-secrets"
+# What shared.synth puts in place of a `secure:` stack config value (ciphertext cannot be decrypted
+# offline); such a value came from `pulumi config set --secret`, never from the program text.
+SECURE_CONFIG_PLACEHOLDER = "synth-placeholder-secret"
 
 # Property-value signatures of the Pulumi wire format (pulumi_policy.deserialize).
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -172,6 +176,48 @@ def secret_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     return result
 
 
+def _mentions(value: Any, needle: str) -> bool:
+    if isinstance(value, str):
+        return needle in value
+    if isinstance(value, dict):
+        return any(_mentions(item, needle) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions(item, needle) for item in value)
+    return False
+
+
+def literal_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """``{urn: [credential inputs written in clear]}`` -- the ``literalInputs`` config of no-plaintext-secrets.
+
+    A credential input (``CREDENTIAL_INPUTS``) is "in clear" when its value is neither a ``secure:``
+    stack config value (the synth's placeholder) nor derived from another resource's output (a
+    RandomPassword, a SecretVersion...). Derivation is read from ``property_dependencies`` when the
+    synth records it, else from the resource's ``dependencies`` (any dependency: assumed derived, so
+    this never reports a derived value as written in clear).
+    """
+    result: dict[str, list[str]] = {}
+    for document in documents:
+        for resource in document.get("resources") or ():
+            names = CREDENTIAL_INPUTS.get(resource.get("type", ""))
+            if not names:
+                continue
+            inputs = resource.get("inputs") or {}
+            property_dependencies = resource.get("property_dependencies")
+            literal = []
+            for name in names:
+                if name not in inputs or _mentions(inputs[name], SECURE_CONFIG_PLACEHOLDER):
+                    continue
+                if isinstance(property_dependencies, dict):
+                    derived = bool(property_dependencies.get(name))
+                else:
+                    derived = bool(resource.get("dependencies"))
+                if not derived:
+                    literal.append(name)
+            if literal:
+                result[resource["urn"]] = literal
+    return result
+
+
 def pack_config(enforcement: Enforcement, pack: str, documents: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The policy config of ``pack`` for these settings, in ``--policy-pack-config`` JSON form.
 
@@ -187,6 +233,7 @@ def pack_config(enforcement: Enforcement, pack: str, documents: Sequence[dict[st
         entry: dict[str, Any] = {"enforcementLevel": enforcement.levels[rule_id]}
         if rule_id == SECRETS_RULE and documents:
             entry["secretInputs"] = secret_inputs(documents)
+            entry["literalInputs"] = literal_inputs(documents)
         config[rule_id] = entry
     return config
 
@@ -234,6 +281,10 @@ def _prepare(document: dict[str, Any], enforcement: Enforcement) -> _PreparedSta
             properties=properties, options=options, provider=provider,
             parent=resource.get("parent") or "",
             dependencies=[d for d in resource.get("dependencies") or () if isinstance(d, str)],
+            propertyDependencies={
+                key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+                for key, urns in (resource.get("property_dependencies") or {}).items() if urns
+            },
         ))
     stack_configure = analyzer_pb2.AnalyzerStackConfigureRequest(
         stack=str(document.get("stack") or ""), project=str(document.get("project") or ""),

@@ -179,7 +179,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider, resource_id=request.importId, custom=True,
         )
         resource_id, state = self.mocks.new_resource(args)
-        for key in secret_inputs:
+        # As the engine does: secret inputs stay secret in the state, and so do the outputs the
+        # resource declares secret (e.g. RandomPassword.result), so values derived from them are too.
+        for key in dict.fromkeys([*secret_inputs, *request.additionalSecretOutputs]):
             if key in state:
                 state[key] = wrap_rpc_secret(state[key])
         obj = _sync_await(pulumi.runtime.rpc.serialize_properties(state, {}))

@@ -14,7 +14,7 @@ fails too. No cdk-nag/checkov equivalent (RabbitMQ vhosts: https://www.rabbitmq.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from shared.policy_support import get, resource_policy
+from shared.policy_support import get, resource_policy, type_label
 
 # type -> whether the provider defaults an omitted vhost to "/"
 TYPES: dict[str, bool] = {
@@ -39,9 +39,9 @@ def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     else:
         implicit = False
     if vhost == "/":
-        kind = args.resource_type.rsplit(":", 1)[-1]
+        kind = type_label(args.resource_type)
         how = "has no vhost, so it lands in the default vhost '/'" if implicit else "is in the default vhost '/'"
-        report(f"RabbitMQ {kind} '{args.name}' {how}; create a rabbitmq.VHost for the environment and set "
+        report(f"{kind} '{args.name}' {how}; create a rabbitmq.VHost for the environment and set "
                "vhost=<that vhost's name>.")
 
 

@@ -1,0 +1,25 @@
+"""appmesh-discontinued: any App Mesh resource -- AWS ended App Mesh on 2026-09-30.
+
+Why: AWS announced the end of support of AWS App Mesh on 2026-09-30: no new features, then no
+service; existing meshes stop being supported. Anything still on App Mesh (``mesh.provider: appmesh``)
+has to move to Amazon ECS Service Connect (``mesh.provider: service-connect``), which gives the same
+service discovery, retries and traffic metrics without Envoy sidecars to operate.
+Advisory in every env: it plans a migration, it never blocks a deployment.
+Resources: every ``aws:appmesh/*`` type. No cdk-nag/checkov id (an AWS lifecycle notice:
+https://docs.aws.amazon.com/app-mesh/latest/userguide/what-is-app-mesh.html).
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs
+
+from shared.policy_support import resource_policy, type_label
+
+
+def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.resource_type.startswith("aws:appmesh/"):
+        args.not_applicable(f"{args.resource_type} is not a resource type this rule checks")
+    kind = type_label(args.resource_type)
+    report(f"{kind} '{args.name}': AWS ends App Mesh support on 2026-09-30; plan the move to ECS "
+           "Service Connect (set mesh.provider: service-connect in the env file).")
+
+
+POLICY = resource_policy(__file__, check)

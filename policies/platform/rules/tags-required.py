@@ -1,0 +1,30 @@
+"""tags-required: taggable AWS resources carry ``env``, ``layer``, ``team`` and ``cost-center``.
+
+Why: cost allocation (Cost Explorer by ``cost-center``/``team``), ownership during incidents and
+per-environment IAM conditions (``aws:ResourceTag/env``) all depend on these tags. Tags set as the
+AWS provider's ``defaultTags`` count (the layers set them once there from ``env.common_tags(layer)``),
+exactly as AWS applies them: the resource's own ``tags`` are merged over the provider's defaults.
+
+Which types: every pulumi_aws resource with a computed ``tagsAll`` output -- those the provider's
+default tags apply to (``policies/platform/data/taggable-aws-types.txt``, generated from the pinned
+pulumi_aws). No cdk-nag or built-in checkov id: both leave required tags to custom checks/Aspects.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs
+
+from shared.policy.taggable import load_taggable
+from shared.policy_support import REQUIRED_TAGS, effective_tags, known, resource_policy, type_label
+
+TAGGABLE = load_taggable()
+
+
+def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    tags = effective_tags(args)
+    missing = [key for key in REQUIRED_TAGS
+               if not (isinstance(known(tags.get(key), f"tags.{key}"), str) and tags[key].strip())]
+    if missing:
+        report(f"{type_label(args.resource_type)} '{args.name}' lacks the tag(s) {', '.join(missing)}; set them "
+               "in the AWS provider's default_tags (env.common_tags(layer)) or in the resource's tags.")
+
+
+POLICY = resource_policy(__file__, check, types=TAGGABLE)

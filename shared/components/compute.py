@@ -1,0 +1,193 @@
+"""The compute layer of one environment: ECR, the ECS cluster and one Fargate service per catalog entry.
+
+Composition only; the pieces live in their own modules:
+:mod:`~shared.components.ecr` (repositories), :mod:`~shared.components.compute_service` (a service's
+log group, roles, task definition, ECS service and autoscaling), :mod:`~shared.components.gateway`
+(the public ALB), :mod:`~shared.components.compute_containers` (container definitions) and
+:mod:`~shared.components.compute_iam` (policy documents).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.catalog import Catalog, catalog_path
+from shared.components.compute_containers import fargate_size_problem, partition_of
+from shared.components.compute_iam import customer_key_policy
+from shared.components.compute_service import (
+    ComputeSettings,
+    ComputeUpstreams,
+    FargateService,
+    FargateServiceArgs,
+    ServicePlan,
+)
+from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
+from shared.components.gateway import PublicGateway, PublicGatewayArgs
+from shared.envs import EnvConfig, env_path
+from shared.errors import ConfigError
+
+KEY_DELETION_WINDOW_DAYS = 30
+
+
+def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
+    """A catalog service with the env's overrides; refuses a cpu/memory pair Fargate would refuse."""
+    spec = catalog[service]
+    settings = env.service_settings(service)
+    cpu = settings.cpu if settings.cpu is not None else spec.cpu
+    memory = settings.memory if settings.memory is not None else spec.memory
+    problem = fargate_size_problem(cpu, memory)
+    if problem:
+        # Name the file that set the value the user has to change.
+        overridden = settings.cpu is not None or settings.memory is not None
+        if overridden:
+            key = f"services.{service}.{'cpu' if settings.cpu is not None else 'memory'}"
+            raise ConfigError(str(env_path(env.name)), key, problem)
+        raise ConfigError(str(catalog_path()), f"services.{service}.cpu", problem)
+    return ServicePlan(
+        spec=spec, cpu=cpu, memory=memory,
+        desired_count=settings.desired_count, min_count=settings.min_count, max_count=settings.max_count,
+        cpu_target_percent=settings.cpu_target_percent,
+        release_ref=env.release.images.get(service),
+    )
+
+
+@dataclass(frozen=True)
+class ComputeArgs:
+    settings: ComputeSettings
+    services: tuple[ServicePlan, ...]
+    container_insights: bool
+    ecr_keep_last_images: int
+    kms_encrypted_logs: bool
+    public_gateway: bool
+    certificate_arn: str | None
+
+    @classmethod
+    def from_env(cls, env: EnvConfig, catalog: Catalog) -> ComputeArgs:
+        settings = ComputeSettings(
+            env_name=env.name, region=env.region, account_id=env.account_id, partition=partition_of(env.region),
+            mesh_provider=env.mesh.provider, log_retention_days=env.compute.log_retention_days, protect=env.protect,
+        )
+        return cls(
+            settings=settings,
+            services=tuple(plan_service(env, catalog, name) for name in catalog.names()),
+            container_insights=env.compute.container_insights,
+            ecr_keep_last_images=env.compute.ecr_keep_last_images,
+            kms_encrypted_logs=env.compute.kms_encrypted_logs,
+            public_gateway=env.compute.public_gateway,
+            certificate_arn=env.compute.certificate_arn,
+        )
+
+
+class ComputePlatform(pulumi.ComponentResource):
+    """ECR repositories, the ECS cluster, KMS keys and a FargateService per released catalog service.
+
+    A service that has no image in the env's release yet gets its repository only (the first image
+    has to be pushed somewhere), and its task definition and ECS service once the release names it.
+    """
+
+    def __init__(self, name: str, args: ComputeArgs, upstreams: ComputeUpstreams,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:compute:ComputePlatform", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.ecr_key = self._key(f"{name}-ecr", settings, "ECR images of the ML platform", logs=False)
+        self.logs_key = (self._key(f"{name}-logs", settings, "Logs of the ML platform's services", logs=True)
+                         if args.kms_encrypted_logs else None)
+
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            name=f"{settings.env_name}-ml-platform",
+            settings=[aws.ecs.ClusterSettingArgs(
+                name="containerInsights", value="enabled" if args.container_insights else "disabled")],
+            # New Service Connect services default to the mesh layer's namespace.
+            service_connect_defaults=aws.ecs.ClusterServiceConnectDefaultsArgs(
+                namespace=pulumi.Output.from_input(upstreams.mesh).apply(
+                    lambda mesh: mesh["service_connect_namespace_arn"]),
+            ) if settings.mesh_provider == "service-connect" else None,
+            opts=child,
+        )
+
+        self.repositories: dict[str, ServiceRepository] = {}
+        self.services: dict[str, FargateService] = {}
+        self.gateways: dict[str, PublicGateway] = {}
+        for plan in args.services:
+            service = plan.name
+            repository = ServiceRepository(
+                f"{service}-repo",
+                ServiceRepositoryArgs(service=service, keep_last_images=args.ecr_keep_last_images,
+                                      kms_key_arn=self.ecr_key.arn, protect=settings.protect),
+                opts=child,
+            )
+            self.repositories[service] = repository
+            if plan.release_ref is None:
+                pulumi.log.warn(f"{service}: no image in the {settings.env_name} release yet; only its ECR "
+                                "repository is created", resource=repository)
+                continue
+            target_group_arn = None
+            if plan.spec.public and args.public_gateway:
+                assert args.certificate_arn is not None, "the env schema requires it with public_gateway"
+                gateway = PublicGateway(
+                    f"{service}-gateway",
+                    PublicGatewayArgs(
+                        env_name=settings.env_name, service=service, port=plan.spec.port,
+                        health_path=plan.spec.health_path, certificate_arn=args.certificate_arn,
+                        vpc_id=upstreams.vpc_id, vpc_cidr=upstreams.vpc_cidr,
+                        public_subnet_ids=upstreams.public_subnet_ids, protect=settings.protect),
+                    opts=child,
+                )
+                self.gateways[service] = gateway
+                target_group_arn = gateway.target_group.arn
+            self.services[service] = FargateService(
+                service,
+                FargateServiceArgs(
+                    plan=plan, settings=settings, upstreams=upstreams,
+                    cluster_arn=self.cluster.arn, cluster_name=f"{settings.env_name}-ml-platform",
+                    repository_url=repository.repository.repository_url, repository_arn=repository.repository.arn,
+                    logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
+                    target_group_arn=target_group_arn,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
+        self.plans = {plan.name: plan for plan in args.services}
+        self.register_outputs({"cluster_arn": self.cluster.arn})
+
+    def _key(self, name: str, settings: ComputeSettings, description: str, *, logs: bool) -> aws.kms.Key:
+        policy = customer_key_policy(
+            partition=settings.partition, account_id=settings.account_id, region=settings.region,
+            logs_arn_pattern=settings.log_group_arn_pattern if logs else None)
+        key = aws.kms.Key(
+            name,
+            description=f"{description} ({settings.env_name})",
+            enable_key_rotation=True,
+            deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+            policy=json.dumps(policy, sort_keys=True),
+            # Losing the key loses what it encrypted: protected wherever stateful resources are.
+            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect),
+        )
+        aws.kms.Alias(name, name=f"alias/ml-platform/{settings.env_name}/{name.rsplit('-', 1)[-1]}",
+                      target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=key))
+        return key
+
+    # -- the contract ------------------------------------------------------------------------------
+    def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
+        """Per deployed service: ECS service name/ARN, repository URL, image and its digest."""
+        entries: dict[str, pulumi.Output[dict[str, Any]]] = {}
+        for service, fargate in self.services.items():
+            plan = self.plans[service]
+            entries[service] = pulumi.Output.all(
+                ecs_service_name=fargate.service.name,
+                ecs_service_arn=fargate.service.arn,
+                repository_url=self.repositories[service].repository.repository_url,
+                image=fargate.image,
+            ).apply(lambda values, digest=plan.image_digest: {**values, "image_digest": digest})
+        return pulumi.Output.all(**entries) if entries else pulumi.Output.from_input({})
+
+    def repository_urls(self) -> pulumi.Output[dict[str, str]]:
+        return pulumi.Output.all(**{service: repo.repository.repository_url
+                                    for service, repo in self.repositories.items()})

@@ -1,0 +1,27 @@
+"""compute layer: ECR, the ECS cluster and the platform's Fargate services, wired into the mesh."""
+
+import sys
+from pathlib import Path
+
+# The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from shared.catalog import load_catalog
+from shared.components.compute import ComputeArgs, ComputePlatform
+from shared.components.compute_service import ComputeUpstreams
+from shared.layer import Layer
+
+layer = Layer("compute")
+compute = ComputePlatform(
+    "compute",
+    ComputeArgs.from_env(layer.env, load_catalog()),
+    ComputeUpstreams.from_upstreams(layer.upstreams),
+    opts=layer.opts,
+)
+
+layer.export(
+    cluster_name=compute.cluster.name,
+    cluster_arn=compute.cluster.arn,
+    services=compute.contract_services(),
+    repository_urls=compute.repository_urls(),
+)

@@ -1,0 +1,169 @@
+"""ECR, Fargate, RabbitMQ and networking written to satisfy every rule of the three packs.
+
+The negative control of the acceptance tests: the policy engine must report nothing here, so any
+finding is a false positive of a rule (or of the engine).
+"""
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_rabbitmq as rabbitmq
+import pulumi_random as random
+
+TAGS = {"env": "dev", "layer": "compute", "team": "ml-platform", "cost-center": "cc-ml-1001"}
+DIGEST = "sha256:" + "3b5d7f9a1c3e5b7d" * 4
+
+provider = aws.Provider("aws", region="eu-west-1", default_tags=aws.ProviderDefaultTagsArgs(tags=TAGS))
+opts = pulumi.ResourceOptions(provider=provider)
+
+# -- network: a VPC with flow logs, its default SG closed, private subnets, a described SG ----------
+vpc = aws.ec2.Vpc("main", cidr_block="10.40.0.0/16", enable_dns_hostnames=True, enable_dns_support=True,
+                  opts=opts)
+aws.ec2.DefaultSecurityGroup("default", vpc_id=vpc.id, ingress=[], egress=[], opts=opts)
+flow_log_group = aws.cloudwatch.LogGroup("flow-logs", retention_in_days=30, opts=opts)
+flow_log_role = aws.iam.Role(
+    "flow-logs",
+    assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}]}),
+    opts=opts,
+)
+aws.iam.RolePolicy(
+    "flow-logs",
+    role=flow_log_role.id,
+    policy=flow_log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        "Resource": f"{arn}:*"}]})),
+    opts=opts,
+)
+aws.ec2.FlowLog("main", vpc_id=vpc.id, traffic_type="ALL", log_destination=flow_log_group.arn,
+                iam_role_arn=flow_log_role.arn, opts=opts)
+subnet = aws.ec2.Subnet("private-a", vpc_id=vpc.id, cidr_block="10.40.0.0/20", availability_zone="eu-west-1a",
+                        map_public_ip_on_launch=False, opts=opts)
+service_sg = aws.ec2.SecurityGroup(
+    "inference",
+    vpc_id=vpc.id,
+    description="inference tasks: HTTP from inside the VPC only",
+    ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=8080, to_port=8080,
+                                              cidr_blocks=["10.40.0.0/16"], description="HTTP from the VPC")],
+    egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"],
+                                            description="HTTPS to AWS APIs")],
+    opts=opts,
+)
+
+# -- discovery: a namespace and a health-checked service ------------------------------------------
+namespace = aws.servicediscovery.PrivateDnsNamespace("internal", name="dev.ml.internal", vpc=vpc.id, opts=opts)
+discovery = aws.servicediscovery.Service(
+    "inference",
+    name="inference",
+    dns_config=aws.servicediscovery.ServiceDnsConfigArgs(
+        namespace_id=namespace.id,
+        dns_records=[aws.servicediscovery.ServiceDnsConfigDnsRecordArgs(type="A", ttl=10)],
+        routing_policy="MULTIVALUE",
+    ),
+    health_check_custom_config=aws.servicediscovery.ServiceHealthCheckCustomConfigArgs(),
+    opts=opts,
+)
+
+# -- images: an ECR repository done right -----------------------------------------------------------
+key = aws.kms.Key("ecr", description="ECR image encryption", enable_key_rotation=True, opts=opts)
+repo = aws.ecr.Repository(
+    "inference",
+    image_tag_mutability="IMMUTABLE",
+    image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+    encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS",
+                                                                             kms_key=key.arn)],
+    opts=opts,
+)
+aws.ecr.LifecyclePolicy(
+    "inference",
+    repository=repo.name,
+    policy=json.dumps({"rules": [{"rulePriority": 1, "description": "keep the last 20 images",
+                                  "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
+                                                "countNumber": 20},
+                                  "action": {"type": "expire"}}]}),
+    opts=opts,
+)
+
+# -- compute: a Fargate service in private subnets --------------------------------------------------
+cluster = aws.ecs.Cluster("ml", settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+                          opts=opts)
+logs = aws.cloudwatch.LogGroup("inference", retention_in_days=14, opts=opts)
+assume_ecs_tasks = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})
+execution_role = aws.iam.Role("inference-execution", assume_role_policy=assume_ecs_tasks, opts=opts)
+aws.iam.RolePolicyAttachment(
+    "inference-execution",
+    role=execution_role.name,
+    policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+    opts=opts,
+)
+task_role = aws.iam.Role("inference-task", assume_role_policy=assume_ecs_tasks, opts=opts)
+task = aws.ecs.TaskDefinition(
+    "inference",
+    family="inference",
+    cpu="512",
+    memory="1024",
+    network_mode="awsvpc",
+    requires_compatibilities=["FARGATE"],
+    execution_role_arn=execution_role.arn,
+    task_role_arn=task_role.arn,
+    container_definitions=pulumi.Output.all(repo.repository_url, logs.name).apply(lambda args: json.dumps([{
+        "name": "inference",
+        "image": f"{args[0]}@{DIGEST}",
+        "essential": True,
+        "user": "1000:1000",
+        "readonlyRootFilesystem": True,
+        "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
+        "environment": [{"name": "PORT", "value": "8080"}],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": args[1], "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "inference"}},
+    }])),
+    opts=opts,
+)
+aws.ecs.Service(
+    "inference",
+    cluster=cluster.arn,
+    desired_count=2,
+    launch_type="FARGATE",
+    task_definition=task.arn,
+    deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+    network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+        assign_public_ip=False, subnets=[subnet.id], security_groups=[service_sg.id]),
+    service_registries=aws.ecs.ServiceServiceRegistriesArgs(registry_arn=discovery.arn),
+    opts=opts,
+)
+
+# -- messaging: an application user and its topology in the env's own vhost --------------------------
+admin_password = random.RandomPassword("broker-admin", length=32, special=False)
+rabbit = rabbitmq.Provider("broker", endpoint="https://b-1234.mq.eu-west-1.amazonaws.com", username="platform",
+                           password=admin_password.result)
+ropts = pulumi.ResourceOptions(provider=rabbit)
+vhost = rabbitmq.VHost("dev", name="dev", opts=ropts)
+exchange = rabbitmq.Exchange(
+    "requests", name="ml.requests", vhost=vhost.name,
+    settings=rabbitmq.ExchangeSettingsArgs(type="topic", durable=True, auto_delete=False), opts=ropts)
+dead_letters = rabbitmq.Exchange(
+    "dead-letters", name="ml.dead-letter", vhost=vhost.name,
+    settings=rabbitmq.ExchangeSettingsArgs(type="direct", durable=True, auto_delete=False), opts=ropts)
+rabbitmq.Queue(
+    "inference-work", name="inference.work", vhost=vhost.name,
+    settings=rabbitmq.QueueSettingsArgs(durable=True, auto_delete=False, arguments_json=json.dumps({
+        "x-queue-type": "quorum", "x-dead-letter-exchange": "ml.dead-letter",
+        "x-dead-letter-routing-key": "inference.dlq", "x-delivery-limit": 5})),
+    opts=ropts)
+rabbitmq.Queue(
+    "inference-dlq", name="inference.dlq", vhost=vhost.name,
+    settings=rabbitmq.QueueSettingsArgs(durable=True, auto_delete=False,
+                                        arguments={"x-queue-type": "quorum"}),
+    opts=ropts)
+password = random.RandomPassword("inference", length=32, special=False)
+user = rabbitmq.User("inference", name="dev-inference", password=password.result, tags=[], opts=ropts)
+rabbitmq.Permissions(
+    "inference", user=user.name, vhost=vhost.name,
+    permissions=rabbitmq.PermissionsPermissionsArgs(
+        configure="^$", write="^ml\\.requests$", read="^inference\\.work$"),
+    opts=ropts)
+
+pulumi.export("repository_url", repo.repository_url)

@@ -1,0 +1,169 @@
+"""The IAM, Amazon MQ and CloudWatch Logs rules of the ``aws`` pack.
+
+Every case goes through the real pack process (``policy_findings``) and asserts on one rule id for
+one resource: present for the non-compliant resource, absent for the compliant one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.policies.resources import res
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+MANAGED_POLICY = "aws:iam/policy:Policy"
+USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+ROLE_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+BROKER = "aws:mq/broker:Broker"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def messages(findings: list[dict[str, Any]], rule: str, name: str) -> list[str]:
+    return [f["message"] for f in findings if f["rule"] == rule and f["urn"].endswith(f"::{name}")]
+
+
+def document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(action: Any, resource: Any = "arn:aws:sqs:eu-west-1:111111111111:inference.work") -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource}
+
+
+# --- iam-no-wildcard-actions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("statement", "violates"), [
+    (allow(["sqs:ReceiveMessage", "sqs:DeleteMessage"]), False),
+    (allow("s3:Get*"), False),  # a prefix wildcard names a family of actions, not the service
+    ({"Effect": "Deny", "Action": "*", "Resource": "*"}, False),
+    (allow("*", "*"), True),
+    (allow(["sqs:SendMessage", "sqs:*"]), True),
+    ({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, True),
+], ids=["named-actions", "prefix-wildcard", "deny-star", "star", "service-star", "allow-not-action"])
+@pytest.mark.parametrize("type_", [ROLE_POLICY, MANAGED_POLICY, USER_POLICY])
+def test_iam_policy_documents(policy_findings, type_, statement, violates):
+    policy = res(type_, "inference-access", {"policy": document(statement), "role": "inference-task",
+                                             "user": "ci"})
+    found = messages(policy_findings([policy]), "iam-no-wildcard-actions", "inference-access")
+    assert bool(found) is violates
+
+
+def test_iam_role_inline_policy_with_service_wildcard_fails_and_names_the_policy(policy_findings):
+    role = res(ROLE, "inference-task", {"assumeRolePolicy": TRUST, "inlinePolicies": [
+        {"name": "queues", "policy": document(allow("sqs:ReceiveMessage"))},
+        {"name": "everything-s3", "policy": document({"Sid": "S3", **allow("s3:*", "*")})},
+    ]})
+    (message,) = messages(policy_findings([role]), "iam-no-wildcard-actions", "inference-task")
+    assert "inline policy 'everything-s3' statement S3 allows 's3:*'" in message
+    assert "queues" not in message
+
+
+def test_iam_role_with_scoped_inline_policies_passes(policy_findings):
+    role = res(ROLE, "inference-task", {"assumeRolePolicy": TRUST, "inlinePolicies": [
+        {"name": "queues", "policy": document(allow(["sqs:ReceiveMessage", "sqs:DeleteMessage"]))}]})
+    assert not messages(policy_findings([role]), "iam-no-wildcard-actions", "inference-task")
+
+
+# --- iam-no-admin-managed-policy ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("arn", "violates"), [
+    ("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy", False),
+    ("arn:aws:iam::111111111111:policy/AdministratorAccess", False),  # a customer policy of that name
+    ("arn:aws:iam::aws:policy/AdministratorAccess", True),
+    ("arn:aws:iam::aws:policy/PowerUserAccess", True),
+    ("arn:aws:iam::aws:policy/IAMFullAccess", True),
+    ("arn:aws-us-gov:iam::aws:policy/AdministratorAccess", True),
+], ids=["execution-policy", "customer-policy", "admin", "power-user", "iam-full", "gov-partition"])
+@pytest.mark.parametrize("type_", [ROLE_ATTACHMENT, POLICY_ATTACHMENT])
+def test_iam_admin_attachments(policy_findings, type_, arn, violates):
+    attachment = res(type_, "attach", {"role": "inference-task", "roles": ["inference-task"], "policyArn": arn})
+    found = messages(policy_findings([attachment]), "iam-no-admin-managed-policy", "attach")
+    assert bool(found) is violates
+    if violates:
+        assert arn.rsplit("/", 1)[1] in found[0]
+
+
+def test_iam_role_managed_policy_arns(policy_findings):
+    admin = res(ROLE, "admin", {"assumeRolePolicy": TRUST,
+                                "managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]})
+    scoped = res(ROLE, "scoped", {"assumeRolePolicy": TRUST,
+                                  "managedPolicyArns": ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]})
+    findings = policy_findings([admin, scoped])
+    assert messages(findings, "iam-no-admin-managed-policy", "admin")
+    assert not messages(findings, "iam-no-admin-managed-policy", "scoped")
+
+
+# --- Amazon MQ ----------------------------------------------------------------------------------
+
+
+def broker(**inputs: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "brokerName": "platform", "engineType": "RabbitMQ", "engineVersion": "3.13", "hostInstanceType": "mq.m5.large",
+        "deploymentMode": "CLUSTER_MULTI_AZ", "publiclyAccessible": False, "logs": {"general": True},
+        "subnetIds": ["subnet-0a", "subnet-0b", "subnet-0c"], "securityGroups": ["sg-0mq"],
+        "users": [{"username": "platform", "password": "from-secrets-manager"}],
+    }
+    base.update(inputs)
+    return res(BROKER, "platform", {k: v for k, v in base.items() if v is not None}, secret_inputs=["users"])
+
+
+def test_a_hardened_broker_passes_every_mq_rule(policy_findings):
+    findings = policy_findings([broker()])
+    for rule in ("mq-broker-not-public", "mq-broker-logging", "mq-broker-multi-az"):
+        assert not messages(findings, rule, "platform"), rule
+
+
+@pytest.mark.parametrize(("public", "violates"), [(False, False), (None, False), (True, True)])
+def test_mq_broker_not_public(policy_findings, public, violates):
+    found = messages(policy_findings([broker(publiclyAccessible=public)]), "mq-broker-not-public", "platform")
+    assert bool(found) is violates
+
+
+@pytest.mark.parametrize(("logs", "violates"), [
+    ({"general": True}, False), ({"general": False}, True), (None, True), ({"audit": True}, True)])
+def test_mq_broker_logging(policy_findings, logs, violates):
+    found = messages(policy_findings([broker(logs=logs)]), "mq-broker-logging", "platform")
+    assert bool(found) is violates
+
+
+@pytest.mark.parametrize(("engine", "mode", "violates"), [
+    ("RabbitMQ", "CLUSTER_MULTI_AZ", False),
+    ("ActiveMQ", "ACTIVE_STANDBY_MULTI_AZ", False),  # not applicable to ActiveMQ
+    ("ActiveMQ", "SINGLE_INSTANCE", False),
+    ("RabbitMQ", "SINGLE_INSTANCE", True),
+    ("RabbitMQ", None, True),  # the default is SINGLE_INSTANCE
+], ids=["rabbit-cluster", "active-standby", "activemq-single", "rabbit-single", "rabbit-default"])
+def test_mq_broker_multi_az(policy_findings, engine, mode, violates):
+    found = messages(policy_findings([broker(engineType=engine, deploymentMode=mode)]), "mq-broker-multi-az",
+                     "platform")
+    assert bool(found) is violates
+    if violates:
+        assert "deployment_mode='CLUSTER_MULTI_AZ'" in found[0]
+
+
+# --- logs-retention-set -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("retention", "expected"), [
+    (14, None), (3653, None),
+    (None, "keeps its logs forever"), (0, "keeps its logs forever"), (10, "retention_in_days=10, which CloudWatch"),
+], ids=["14", "3653", "unset", "zero", "not-allowed"])
+def test_logs_retention_set(policy_findings, retention, expected):
+    inputs: dict[str, Any] = {"name": "/ml/inference"}
+    if retention is not None:
+        inputs["retentionInDays"] = retention
+    found = messages(policy_findings([res(LOG_GROUP, "inference-logs", inputs)]), "logs-retention-set",
+                     "inference-logs")
+    if expected is None:
+        assert not found
+    else:
+        assert len(found) == 1 and expected in found[0]

@@ -1,0 +1,327 @@
+"""The network rules of the ``aws`` pack (VPC, subnets, security groups, Cloud Map, App Mesh).
+
+Every case goes through the real pack process (``policy_findings``) and asserts on one rule id for
+one resource: present for the non-compliant resource, absent for the compliant one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.policies.resources import aws_provider, res
+
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+CLOUDMAP_SERVICE = "aws:servicediscovery/service:Service"
+CLOUDMAP_INSTANCE = "aws:servicediscovery/instance:Instance"
+MESH = "aws:appmesh/mesh:Mesh"
+VIRTUAL_NODE = "aws:appmesh/virtualNode:VirtualNode"
+
+
+def messages(findings: list[dict[str, Any]], rule: str, name: str) -> list[str]:
+    """The messages of ``rule`` for the resource called ``name`` (stack findings point at a resource)."""
+    return [f["message"] for f in findings if f["rule"] == rule and f["urn"].endswith(f"::{name}")]
+
+
+def vpc(name: str = "main") -> dict[str, Any]:
+    return res(VPC, name, {"cidrBlock": "10.20.0.0/16", "enableDnsHostnames": True})
+
+
+def flow_log(name: str, target: dict[str, Any], vpc_id: str = "vpc-0a1b2c3d4e5f60718") -> dict[str, Any]:
+    return res(FLOW_LOG, name, {"vpcId": vpc_id, "trafficType": "ALL", "logDestinationType": "cloud-watch-logs"},
+               dependencies=[target])
+
+
+# --- vpc-flow-logs-enabled (stack rule) -----------------------------------------------------------
+
+
+def test_vpc_with_a_flow_log_attributed_through_its_dependencies_passes(policy_findings):
+    main = vpc()
+    assert not messages(policy_findings([main, flow_log("main-flow-log", main)]), "vpc-flow-logs-enabled", "main")
+
+
+def test_vpc_without_a_flow_log_fails_with_the_fix(policy_findings):
+    found = messages(policy_findings([vpc()]), "vpc-flow-logs-enabled", "main")
+    assert len(found) == 1
+    assert "VPC 'main' has no flow log" in found[0] and "aws.ec2.FlowLog" in found[0]
+
+
+def test_a_flow_log_of_one_vpc_does_not_cover_another(policy_findings):
+    main, other = vpc("main"), vpc("other")
+    findings = policy_findings([main, other, flow_log("main-flow-log", main)])
+    assert not messages(findings, "vpc-flow-logs-enabled", "main")
+    assert messages(findings, "vpc-flow-logs-enabled", "other")
+
+
+def test_subnet_flow_logs_do_not_count_as_vpc_flow_logs(policy_findings):
+    main = vpc()
+    subnet_log = res(FLOW_LOG, "subnet-log", {"subnetId": "subnet-0123", "trafficType": "ALL"}, dependencies=[main])
+    assert messages(policy_findings([main, subnet_log]), "vpc-flow-logs-enabled", "main")
+
+
+def test_flow_log_matched_by_value_when_the_vpc_reports_its_id(policy_findings):
+    # Under the real CLI a created VPC's properties carry its id; a flow log naming it is attributed.
+    main = res(VPC, "main", {"cidrBlock": "10.20.0.0/16", "id": "vpc-0feedbeef"})
+    log = res(FLOW_LOG, "log", {"vpcId": "vpc-0feedbeef", "trafficType": "ALL"})
+    assert not messages(policy_findings([main, log]), "vpc-flow-logs-enabled", "main")
+
+
+# --- vpc-default-security-group-closed (stack rule) ----------------------------------------------
+
+
+def test_vpc_with_a_managed_empty_default_sg_passes(policy_findings):
+    main = vpc()
+    closed = res(DEFAULT_SG, "main-default", {"vpcId": "vpc-0a1b2c3d4e5f60718"}, dependencies=[main])
+    findings = policy_findings([main, closed])
+    assert not messages(findings, "vpc-default-security-group-closed", "main")
+    assert not messages(findings, "vpc-default-security-group-closed", "main-default")
+
+
+def test_vpc_with_an_unmanaged_default_sg_fails(policy_findings):
+    found = messages(policy_findings([vpc()]), "vpc-default-security-group-closed", "main")
+    assert found and "aws.ec2.DefaultSecurityGroup" in found[0]
+
+
+def test_default_sg_with_rules_fails(policy_findings):
+    main = vpc()
+    open_default = res(DEFAULT_SG, "main-default", {
+        "vpcId": "vpc-0a1b2c3d4e5f60718",
+        "egress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}],
+    }, dependencies=[main])
+    findings = policy_findings([main, open_default])
+    assert "1 egress rule(s)" in messages(findings, "vpc-default-security-group-closed", "main-default")[0]
+    assert not messages(findings, "vpc-default-security-group-closed", "main")
+
+
+def test_standalone_rule_on_the_default_sg_fails(policy_findings):
+    main = vpc()
+    closed = res(DEFAULT_SG, "main-default", {"vpcId": "vpc-0a1b2c3d4e5f60718"}, dependencies=[main])
+    rule = res(INGRESS_RULE, "sneaky", {"securityGroupId": "sg-0default", "ipProtocol": "tcp", "fromPort": 22,
+                                        "toPort": 22, "cidrIpv4": "10.0.0.0/8"}, dependencies=[closed])
+    assert messages(policy_findings([main, closed, rule]), "vpc-default-security-group-closed", "sneaky")
+
+
+# --- subnet-no-public-ip-on-launch --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("inputs", "provider_tags", "violates"), [
+    ({"cidrBlock": "10.20.0.0/20"}, None, False),
+    ({"cidrBlock": "10.20.0.0/20", "mapPublicIpOnLaunch": False}, None, False),
+    ({"cidrBlock": "10.20.0.0/20", "mapPublicIpOnLaunch": True, "tags": {"tier": "public"}}, None, False),
+    ({"cidrBlock": "10.20.0.0/20", "mapPublicIpOnLaunch": True}, {"tier": "public"}, False),
+    ({"cidrBlock": "10.20.0.0/20", "mapPublicIpOnLaunch": True}, None, True),
+    ({"cidrBlock": "10.20.0.0/20", "mapPublicIpOnLaunch": True, "tags": {"tier": "private"}}, None, True),
+], ids=["default", "explicit-false", "tagged-public", "public-by-default-tags", "untagged", "tagged-private"])
+def test_subnet_public_ip_on_launch(policy_findings, inputs, provider_tags, violates):
+    provider = aws_provider(tags=provider_tags or {"team": "ml-platform"})
+    subnet = res(SUBNET, "app-a", {"vpcId": "vpc-0a1b2c3d4e5f60718", **inputs}, provider=provider)
+    found = messages(policy_findings([subnet]), "subnet-no-public-ip-on-launch", "app-a")
+    assert bool(found) is violates
+    if violates:
+        assert "map_public_ip_on_launch=False" in found[0]
+
+
+# --- security-group-no-open-ingress -----------------------------------------------------------
+
+
+def sg(name: str, ingress: list[dict[str, Any]], tags: dict[str, str] | None = None, **opts: Any) -> dict[str, Any]:
+    inputs: dict[str, Any] = {"vpcId": "vpc-0a1b2c3d4e5f60718", "description": "test security group", "ingress": ingress}
+    if tags:
+        inputs["tags"] = tags
+    return res(SG, name, inputs, **opts)
+
+
+def https(cidrs: list[str], port: int = 443, key: str = "cidrBlocks") -> dict[str, Any]:
+    return {"protocol": "tcp", "fromPort": port, "toPort": port, key: cidrs, "description": "https from clients"}
+
+
+@pytest.mark.parametrize(("ingress", "tags", "violates"), [
+    ([https(["10.20.0.0/16"])], None, False),
+    ([https(["0.0.0.0/0"])], {"exposure": "public"}, False),
+    ([https(["::/0"], port=80, key="ipv6CidrBlocks")], {"exposure": "public"}, False),
+    ([https(["0.0.0.0/0"])], None, True),
+    ([https(["0.0.0.0/0"], port=22)], {"exposure": "public"}, True),
+    ([{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}], {"exposure": "public"}, True),
+    ([{"protocol": "tcp", "fromPort": 80, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}], {"exposure": "public"}, True),
+    ([https(["::/0"], key="ipv6CidrBlocks")], None, True),
+], ids=["private-cidr", "public-443", "public-80-v6", "untagged-443", "public-22", "public-all", "public-80-to-443",
+        "untagged-v6"])
+def test_security_group_inline_ingress(policy_findings, ingress, tags, violates):
+    found = messages(policy_findings([sg("web", ingress, tags)]), "security-group-no-open-ingress", "web")
+    assert bool(found) is violates
+
+
+def test_open_ingress_message_names_source_port_and_fix(policy_findings):
+    found = messages(policy_findings([sg("web", [https(["0.0.0.0/0"], port=22)])]), "security-group-no-open-ingress",
+                     "web")
+    assert found == ["security group 'web' allows ingress from 0.0.0.0/0 on tcp 22; restrict the source to known "
+                     "CIDRs or reference a security group; only tcp 80/443 may be world-open, on a resource tagged "
+                     "exposure=public."]
+
+
+def test_exposure_tag_from_provider_default_tags_counts(policy_findings):
+    provider = aws_provider(tags={"exposure": "public"})
+    findings = policy_findings([sg("alb", [https(["0.0.0.0/0"])], provider=provider)])
+    assert not messages(findings, "security-group-no-open-ingress", "alb")
+
+
+@pytest.mark.parametrize(("inputs", "violates"), [
+    ({"type": "ingress", "protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.0.0.0/8"]}, False),
+    ({"type": "egress", "protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}, False),
+    ({"type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}, True),
+    # No tags on aws.ec2.SecurityGroupRule: a world-open 443 cannot prove exposure=public.
+    ({"type": "ingress", "protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}, True),
+    ({"type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "ipv6CidrBlocks": ["::/0"]}, True),
+], ids=["private", "egress", "ssh-world", "https-world", "ssh-world-v6"])
+def test_security_group_rule_ingress(policy_findings, inputs, violates):
+    rule = res(SG_RULE, "rule", {"securityGroupId": "sg-0123", "description": "a test rule", **inputs})
+    assert bool(messages(policy_findings([rule]), "security-group-no-open-ingress", "rule")) is violates
+
+
+@pytest.mark.parametrize(("inputs", "violates"), [
+    ({"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0", "tags": {"exposure": "public"}},
+     False),
+    ({"ipProtocol": "tcp", "fromPort": 8080, "toPort": 8080, "referencedSecurityGroupId": "sg-0alb"}, False),
+    ({"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0"}, True),
+    ({"ipProtocol": "-1", "cidrIpv6": "::/0", "tags": {"exposure": "public"}}, True),
+], ids=["tagged-https", "sg-reference", "untagged-https", "all-traffic-v6"])
+def test_vpc_security_group_ingress_rule(policy_findings, inputs, violates):
+    rule = res(INGRESS_RULE, "rule", {"securityGroupId": "sg-0123", "description": "a test rule", **inputs})
+    assert bool(messages(policy_findings([rule]), "security-group-no-open-ingress", "rule")) is violates
+
+
+# --- security-group-described -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("inputs", "violates"), [
+    ({"description": "inference tasks: traffic from the gateway only",
+      "ingress": [{"protocol": "tcp", "fromPort": 8080, "toPort": 8080, "securityGroups": ["sg-0gw"],
+                   "description": "HTTP from the gateway"}]}, False),
+    ({}, True),  # the provider default "Managed by Pulumi"
+    ({"description": "Managed by Pulumi"}, True),
+    ({"description": "sg"}, True),
+    ({"description": "inference tasks", "ingress": [{"protocol": "tcp", "fromPort": 8080, "toPort": 8080,
+                                                      "securityGroups": ["sg-0gw"]}]}, True),
+    ({"description": "inference tasks", "egress": [{"protocol": "-1", "fromPort": 0, "toPort": 0,
+                                                     "cidrBlocks": ["0.0.0.0/0"], "description": "egress"}]}, True),
+], ids=["described", "unset", "pulumi-default", "placeholder", "inline-rule-undescribed", "inline-rule-placeholder"])
+def test_security_group_description(policy_findings, inputs, violates):
+    group = res(SG, "tasks", {"vpcId": "vpc-0a1b2c3d4e5f60718", **inputs})
+    assert bool(messages(policy_findings([group]), "security-group-described", "tasks")) is violates
+
+
+@pytest.mark.parametrize(("type_", "description", "violates"), [
+    (INGRESS_RULE, "HTTPS from the public ALB", False),
+    (EGRESS_RULE, "to the broker on 5671", False),
+    (SG_RULE, "gateway to inference", False),
+    (INGRESS_RULE, None, True),
+    (EGRESS_RULE, "  ", True),
+    (SG_RULE, "todo", True),
+], ids=["ingress-ok", "egress-ok", "sgrule-ok", "ingress-none", "egress-blank", "sgrule-todo"])
+def test_security_group_rule_description(policy_findings, type_, description, violates):
+    inputs: dict[str, Any] = {"securityGroupId": "sg-0123", "ipProtocol": "tcp", "protocol": "tcp", "fromPort": 443,
+                              "toPort": 443, "type": "ingress", "cidrBlocks": ["10.0.0.0/8"]}
+    if type_ != SG_RULE:
+        inputs = {k: v for k, v in inputs.items() if k not in ("protocol", "type", "cidrBlocks")}
+        inputs["cidrIpv4"] = "10.0.0.0/8"
+    else:
+        inputs.pop("ipProtocol")
+    if description is not None:
+        inputs["description"] = description
+    found = messages(policy_findings([res(type_, "rule", inputs)]), "security-group-described", "rule")
+    assert bool(found) is violates
+
+
+# --- cloudmap-service-health-check -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("health", "violates"), [
+    ({"healthCheckCustomConfig": {}}, False),  # the empty block ECS needs
+    ({"healthCheckCustomConfig": {"failureThreshold": 1}}, False),
+    ({"healthCheckConfig": {"type": "HTTP", "resourcePath": "/health"}}, False),
+    ({}, True),
+], ids=["custom-empty", "custom", "route53", "none"])
+def test_cloudmap_service_health_check(policy_findings, health, violates):
+    service = res(CLOUDMAP_SERVICE, "inference", {
+        "name": "inference", "dnsConfig": {"namespaceId": "ns-0123", "dnsRecords": [{"ttl": 10, "type": "A"}]},
+        **health})
+    found = messages(policy_findings([service]), "cloudmap-service-health-check", "inference")
+    assert bool(found) is violates
+    if violates:
+        assert "health_check_custom_config" in found[0]
+
+
+# --- cloudmap-instance-valid -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("attributes", "violates"), [
+    ({"AWS_INSTANCE_IPV4": "10.20.1.15", "AWS_INSTANCE_PORT": "8080"}, False),
+    ({"AWS_INSTANCE_IPV4": "10.20.1.256", "AWS_INSTANCE_PORT": "8080"}, True),
+    ({"AWS_INSTANCE_IPV4": "10.20.1.15", "AWS_INSTANCE_PORT": "70000"}, True),
+    ({"AWS_INSTANCE_IPV4": "10.20.1.15", "AWS_INSTANCE_PORT": "0"}, True),
+    ({"AWS_INSTANCE_IPV4": "0.0.0.0", "AWS_INSTANCE_PORT": "8080"}, True),
+    ({"AWS_INSTANCE_IPV4": "inference.local", "AWS_INSTANCE_PORT": "http"}, True),
+    ({"AWS_INSTANCE_PORT": "8080"}, True),
+], ids=["valid", "octet-256", "port-too-big", "port-zero", "unspecified", "names", "no-ipv4"])
+def test_cloudmap_instance(policy_findings, attributes, violates):
+    instance = res(CLOUDMAP_INSTANCE, "legacy", {"instanceId": "legacy-1", "serviceId": "srv-0123",
+                                                 "attributes": attributes})
+    assert bool(messages(policy_findings([instance]), "cloudmap-instance-valid", "legacy")) is violates
+
+
+def test_cloudmap_instance_message_names_both_problems(policy_findings):
+    instance = res(CLOUDMAP_INSTANCE, "legacy", {"instanceId": "legacy-1", "serviceId": "srv-0123",
+                                                 "attributes": {"AWS_INSTANCE_IPV4": "10.0.0.300",
+                                                                "AWS_INSTANCE_PORT": "99999"}})
+    (message,) = messages(policy_findings([instance]), "cloudmap-instance-valid", "legacy")
+    assert "'10.0.0.300', which is not an IPv4 address" in message and "'99999'" in message
+
+
+# --- appmesh-egress-filter-drop-all -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("inputs", "violates"), [
+    ({}, False),  # DROP_ALL is the default
+    ({"spec": {"egressFilter": {"type": "DROP_ALL"}}}, False),
+    ({"spec": {"egressFilter": {"type": "ALLOW_ALL"}}}, True),
+], ids=["default", "drop-all", "allow-all"])
+def test_appmesh_egress_filter(policy_findings, inputs, violates):
+    mesh = res(MESH, "platform", {"name": "platform", **inputs})
+    found = messages(policy_findings([mesh]), "appmesh-egress-filter-drop-all", "platform")
+    assert bool(found) is violates
+    if violates:
+        assert "DROP_ALL" in found[0]
+
+
+# --- appmesh-virtual-node-health-check ---------------------------------------------------------
+
+
+def listener(port: int, health: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"portMapping": {"port": port, "protocol": "http"}}
+    if health:
+        entry["healthCheck"] = {"protocol": "http", "path": "/health", "healthyThreshold": 2,
+                                "unhealthyThreshold": 2, "timeoutMillis": 2000, "intervalMillis": 5000}
+    return entry
+
+
+@pytest.mark.parametrize(("listeners", "violates"), [
+    ([listener(8080, True)], False),
+    ([listener(8080, True), listener(9090, True)], False),
+    ([listener(8080, False)], True),
+    ([listener(8080, True), listener(9090, False)], True),
+], ids=["one-checked", "two-checked", "unchecked", "one-of-two-unchecked"])
+def test_appmesh_virtual_node_health_check(policy_findings, listeners, violates):
+    node = res(VIRTUAL_NODE, "inference", {"meshName": "platform", "name": "inference",
+                                           "spec": {"listeners": listeners}})
+    found = messages(policy_findings([node]), "appmesh-virtual-node-health-check", "inference")
+    assert bool(found) is violates
+    if violates:
+        assert "port 9090" in found[0] or "port 8080" in found[0]
