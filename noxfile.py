@@ -93,13 +93,13 @@ def up(session: nox.Session) -> None:
 
 @nox.session
 def destroy(session: nox.Session) -> None:
-    """`-- ENV [--layers a,b] [--yes]`: destroy in reverse DAG order."""
+    """`-- ENV [--layers a,b] [--parallel N] [--yes] [--preview-only]`: destroy in reverse DAG order."""
     _orchestrate(session, "destroy")
 
 
 @nox.session
 def refresh(session: nox.Session) -> None:
-    """`-- ENV [--layers a,b] [--preview-only]`: refresh state; --preview-only reports drift."""
+    """`-- ENV [--layers a,b] [--parallel N] [--yes] [--preview-only]`: refresh; --preview-only reports drift."""
     _orchestrate(session, "refresh")
 
 

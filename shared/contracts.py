@@ -104,12 +104,21 @@ class MessagingContract(Contract):
     service_secret_arns: dict[str, str]
 
 
+class ComputeVersion(Contract):
+    """The ECS service of one canary version of an App Mesh service."""
+
+    ecs_service_name: str
+    ecs_service_arn: str
+
+
 class ComputeService(Contract):
     ecs_service_name: str
     ecs_service_arn: str
     repository_url: str
     image: str
     image_digest: str | None
+    #: App Mesh canaries: version -> its own ECS service (the top-level one is the first version's)
+    versions: dict[str, ComputeVersion] = {}
 
 
 class ComputeContract(Contract):

@@ -53,6 +53,10 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
         desired_count=settings.desired_count, min_count=settings.min_count, max_count=settings.max_count,
         cpu_target_percent=settings.cpu_target_percent,
         release_ref=env.release.images.get(service),
+        # Weighted canaries exist only in App Mesh (the mesh layer refuses them otherwise); each version
+        # has its own virtual node, so its own ECS service with its own Envoy.
+        versions=tuple(v.version for v in env.mesh.canaries.get(service, ())) if env.mesh.provider == "appmesh"
+        else (),
     )
 
 
@@ -114,7 +118,8 @@ class ComputePlatform(pulumi.ComponentResource):
         )
 
         self.repositories: dict[str, ServiceRepository] = {}
-        self.services: dict[str, FargateService] = {}
+        #: catalog service -> its ECS service(s): one, or one per canary version (in the env's order)
+        self.services: dict[str, list[FargateService]] = {}
         self.gateways: dict[str, PublicGateway] = {}
         for plan in args.services:
             service = plan.name
@@ -143,17 +148,21 @@ class ComputePlatform(pulumi.ComponentResource):
                 )
                 self.gateways[service] = gateway
                 target_group_arn = gateway.target_group.arn
-            self.services[service] = FargateService(
-                service,
-                FargateServiceArgs(
-                    plan=plan, settings=settings, upstreams=upstreams,
-                    cluster_arn=self.cluster.arn, cluster_name=f"{settings.env_name}-ml-platform",
-                    repository_url=repository.repository.repository_url, repository_arn=repository.repository.arn,
-                    logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
-                    target_group_arn=target_group_arn,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
-            )
+            self.services[service] = [
+                FargateService(
+                    f"{service}-{version}" if version else service,
+                    FargateServiceArgs(
+                        plan=plan, settings=settings, upstreams=upstreams,
+                        cluster_arn=self.cluster.arn, cluster_name=f"{settings.env_name}-ml-platform",
+                        repository_url=repository.repository.repository_url,
+                        repository_arn=repository.repository.arn,
+                        logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
+                        target_group_arn=target_group_arn, version=version,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+                )
+                for version in (plan.versions or (None,))
+            ]
         self.plans = {plan.name: plan for plan in args.services}
         self.register_outputs({"cluster_arn": self.cluster.arn})
 
@@ -176,15 +185,25 @@ class ComputePlatform(pulumi.ComponentResource):
 
     # -- the contract ------------------------------------------------------------------------------
     def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
-        """Per deployed service: ECS service name/ARN, repository URL, image and its digest."""
+        """Per deployed service: ECS service name/ARN, repository URL, image and its digest.
+
+        A canaried service lists every version's ECS service under ``versions``; its top-level ECS
+        service is the first version the env names.
+        """
         entries: dict[str, pulumi.Output[dict[str, Any]]] = {}
-        for service, fargate in self.services.items():
+        for service, units in self.services.items():
             plan = self.plans[service]
+            first = units[0]
+            versions = pulumi.Output.all(**{
+                version: pulumi.Output.all(ecs_service_name=unit.service.name, ecs_service_arn=unit.service.arn)
+                for version, unit in zip(plan.versions, units)
+            }) if plan.versions else pulumi.Output.from_input({})
             entries[service] = pulumi.Output.all(
-                ecs_service_name=fargate.service.name,
-                ecs_service_arn=fargate.service.arn,
+                ecs_service_name=first.service.name,
+                ecs_service_arn=first.service.arn,
                 repository_url=self.repositories[service].repository.repository_url,
-                image=fargate.image,
+                image=first.image,
+                versions=versions,
             ).apply(lambda values, digest=plan.image_digest: {**values, "image_digest": digest})
         return pulumi.Output.all(**entries) if entries else pulumi.Output.from_input({})
 

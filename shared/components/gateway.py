@@ -31,7 +31,7 @@ class PublicGateway(pulumi.ComponentResource):
         super().__init__("mlplatform:compute:PublicGateway", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-alb",
+            f"{args.service}-alb",
             vpc_id=args.vpc_id,
             description=f"Public HTTPS entry of {args.service} in {args.env_name}",
             ingress=[aws.ec2.SecurityGroupIngressArgs(
@@ -45,7 +45,7 @@ class PublicGateway(pulumi.ComponentResource):
             opts=child,
         )
         self.load_balancer = aws.lb.LoadBalancer(
-            f"{name}-alb",
+            f"{args.service}-alb",
             load_balancer_type="application",
             internal=False,
             subnets=args.public_subnet_ids,
@@ -57,7 +57,7 @@ class PublicGateway(pulumi.ComponentResource):
             opts=child,
         )
         self.target_group = aws.lb.TargetGroup(
-            f"{name}-tasks",
+            f"{args.service}-tasks",
             # awsvpc tasks register by IP.
             target_type="ip",
             protocol="HTTP",
@@ -71,7 +71,7 @@ class PublicGateway(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self.load_balancer),
         )
         self.listener = aws.lb.Listener(
-            f"{name}-https",
+            f"{args.service}-https",
             load_balancer_arn=self.load_balancer.arn,
             port=443,
             protocol="HTTPS",

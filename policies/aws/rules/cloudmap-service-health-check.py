@@ -14,7 +14,6 @@ from shared.policy_support import rule_description, rule_id
 
 @applies_to("aws:servicediscovery/service:Service")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    report_violation("mutant", getattr(args, "urn", None))
     props = plain(args.props)
     custom, route53 = props.get("healthCheckCustomConfig"), props.get("healthCheckConfig")
     # An empty custom config block is serialized as {} -- present, and exactly what ECS needs.

@@ -1,0 +1,225 @@
+"""The ``rabbitmq`` pack, rule by rule, through the real pack process (Analyzer protocol).
+
+Each rule: a resource written the way the platform writes it (no finding), the way quick-starts
+write it (a finding with a message that says what to change), and an unknown value (not-applicable).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shared.policy_support import UNKNOWN_SENTINELS
+from tests.policies.resources import res, rule_ids
+
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
+assert {UNKNOWN_STRING, UNKNOWN_ARRAY} <= UNKNOWN_SENTINELS
+
+USER = "rabbitmq:index/user:User"
+PERMISSIONS = "rabbitmq:index/permissions:Permissions"
+TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
+EXCHANGE = "rabbitmq:index/exchange:Exchange"
+QUEUE = "rabbitmq:index/queue:Queue"
+BINDING = "rabbitmq:index/binding:Binding"
+POLICY = "rabbitmq:index/policy:Policy"
+
+
+def of_rule(findings: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
+    return [finding for finding in findings if finding["rule"] == rule]
+
+
+def work_queue(name: str = "inference.work", **settings: Any) -> dict[str, Any]:
+    arguments = {"x-queue-type": "quorum", "x-dead-letter-exchange": "ml.dead-letter",
+                 "x-dead-letter-routing-key": "inference.dlq", "x-delivery-limit": 5}
+    base = {"durable": True, "autoDelete": False, "argumentsJson": json.dumps(arguments)}
+    base.update(settings)
+    return res(QUEUE, name.replace(".", "-"), {"name": name, "vhost": "dev", "settings": base})
+
+
+# -- rabbitmq-no-admin-users ----------------------------------------------------------------------
+
+
+def test_admin_tag_is_reported(policy_findings):
+    findings = policy_findings([res(USER, "app", {"name": "app", "password": "x", "tags": ["administrator"]},
+                                    secret_inputs=["password"])])
+    [finding] = of_rule(findings, "rabbitmq-no-admin-users")
+    assert finding["enforcement"] == "mandatory"
+    assert finding["resource_type"] == USER
+    assert "remove the tag" in finding["message"]
+
+
+@pytest.mark.parametrize("tags", [[], ["monitoring"], None])
+def test_user_without_admin_tag_passes(policy_findings, tags):
+    inputs: dict[str, Any] = {"name": "svc", "password": "x"}
+    if tags is not None:
+        inputs["tags"] = tags
+    assert "rabbitmq-no-admin-users" not in rule_ids(policy_findings([res(USER, "svc", inputs)]))
+
+
+def test_unknown_tags_are_not_applicable(policy_findings, policy_not_applicable):
+    user = res(USER, "svc", {"name": "svc", "tags": UNKNOWN_ARRAY})
+    assert "rabbitmq-no-admin-users" not in rule_ids(policy_findings([user]))
+    reasons = [na["reason"] for na in policy_not_applicable([user]) if na["rule"] == "rabbitmq-no-admin-users"]
+    assert reasons and "tags" in reasons[0]
+
+
+# -- rabbitmq-least-privilege ----------------------------------------------------------------------
+
+
+def test_match_all_permissions_are_reported_once_per_field(policy_findings):
+    grant = res(PERMISSIONS, "app", {"user": "app", "vhost": "dev",
+                                      "permissions": {"configure": ".*", "write": ".*", "read": "^app\\.work$"}})
+    findings = of_rule(policy_findings([grant]), "rabbitmq-least-privilege")
+    assert sorted(f["message"].split("permission ")[1].split("=")[0] for f in findings) == ["configure", "write"]
+    assert all("'^inference" in f["message"] for f in findings)  # the message shows a narrow example
+
+
+@pytest.mark.parametrize("pattern", ["^.*$", ".+", "work", "(", "^(app|.*)$"])
+def test_broad_or_invalid_patterns_are_reported(policy_findings, pattern):
+    grant = res(PERMISSIONS, "app", {"user": "app", "vhost": "dev",
+                                      "permissions": {"configure": "^$", "write": pattern, "read": "^$"}})
+    assert "rabbitmq-least-privilege" in rule_ids(policy_findings([grant]))
+
+
+def test_patterns_naming_own_objects_pass(policy_findings):
+    grant = res(PERMISSIONS, "inference", {"user": "dev-inference", "vhost": "dev", "permissions": {
+        "configure": "^$", "write": "^ml\\.requests$", "read": "^inference\\.(work|dlq)$"}})
+    assert "rabbitmq-least-privilege" not in rule_ids(policy_findings([grant]))
+
+
+def test_topic_permissions_are_checked(policy_findings):
+    broad = res(TOPIC_PERMISSIONS, "broad", {"user": "app", "vhost": "dev", "permissions": [
+        {"exchange": "ml.events", "write": ".*", "read": ""}]})
+    narrow = res(TOPIC_PERMISSIONS, "narrow", {"user": "app", "vhost": "dev", "permissions": [
+        {"exchange": "ml.events", "write": "^inference\\.done$", "read": ""}]})
+    findings = of_rule(policy_findings([broad, narrow]), "rabbitmq-least-privilege")
+    assert [f["urn"].rsplit("::", 1)[1] for f in findings] == ["broad"]
+
+
+def test_unknown_permission_is_not_applicable(policy_findings, policy_not_applicable):
+    grant = res(PERMISSIONS, "app", {"user": "app", "vhost": "dev",
+                                      "permissions": {"configure": UNKNOWN_STRING, "write": "^$", "read": "^$"}})
+    assert "rabbitmq-least-privilege" not in rule_ids(policy_findings([grant]))
+    assert any(na["rule"] == "rabbitmq-least-privilege" for na in policy_not_applicable([grant]))
+
+
+# -- rabbitmq-no-default-vhost ---------------------------------------------------------------------
+
+
+def test_topology_in_default_vhost_is_reported(policy_findings):
+    explicit = res(EXCHANGE, "explicit", {"name": "ml.requests", "vhost": "/",
+                                          "settings": {"type": "topic", "durable": True}})
+    implicit = res(QUEUE, "implicit", {"name": "inference.work", "settings": {"durable": True}})
+    findings = of_rule(policy_findings([explicit, implicit]), "rabbitmq-no-default-vhost")
+    messages = {f["urn"].rsplit("::", 1)[1]: f["message"] for f in findings}
+    assert set(messages) == {"explicit", "implicit"}
+    assert "has no vhost" in messages["implicit"]
+    assert "rabbitmq.VHost" in messages["explicit"]
+
+
+def test_topology_in_own_vhost_passes(policy_findings):
+    binding = res(BINDING, "b", {"vhost": "dev", "source": "ml.requests", "destination": "inference.work",
+                                 "destinationType": "queue", "routingKey": "inference.request"})
+    policy = res(POLICY, "p", {"name": "ha", "vhost": "dev", "policy": {"pattern": ".*", "applyTo": "queues",
+                                                                         "definition": {"max-length": "1000"}}})
+    assert "rabbitmq-no-default-vhost" not in rule_ids(policy_findings([binding, policy, work_queue()]))
+
+
+def test_required_vhost_missing_is_not_applicable(policy_not_applicable):
+    # Binding's vhost is required by the provider: without it the rule cannot know where it lands.
+    binding = res(BINDING, "b", {"source": "x", "destination": "y", "destinationType": "queue"})
+    assert any(na["rule"] == "rabbitmq-no-default-vhost" for na in policy_not_applicable([binding]))
+
+
+# -- rabbitmq-exchange-durable ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [{"type": "topic"}, {"type": "topic", "durable": False}, None])
+def test_transient_exchange_is_reported(policy_findings, settings):
+    inputs: dict[str, Any] = {"name": "ml.requests", "vhost": "dev"}
+    if settings is not None:
+        inputs["settings"] = settings
+    [finding] = of_rule(policy_findings([res(EXCHANGE, "requests", inputs)]), "rabbitmq-exchange-durable")
+    assert "settings.durable=True" in finding["message"]
+
+
+def test_durable_exchange_passes(policy_findings):
+    exchange = res(EXCHANGE, "requests", {"name": "ml.requests", "vhost": "dev",
+                                          "settings": {"type": "topic", "durable": True, "autoDelete": False}})
+    assert "rabbitmq-exchange-durable" not in rule_ids(policy_findings([exchange]))
+
+
+# -- rabbitmq-queue-durable -------------------------------------------------------------------------
+
+
+def test_transient_or_auto_delete_queue_is_reported(policy_findings):
+    transient = res(QUEUE, "transient", {"name": "a.work", "vhost": "dev", "settings": {"durable": False}})
+    auto_delete = work_queue("b.work", autoDelete=True)
+    findings = of_rule(policy_findings([transient, auto_delete]), "rabbitmq-queue-durable")
+    messages = {f["urn"].rsplit("::", 1)[1]: f["message"] for f in findings}
+    assert set(messages) == {"transient", "b-work"}
+    assert "durable=True" in messages["transient"]
+    assert "auto_delete=False" in messages["b-work"] and "not durable" not in messages["b-work"]
+
+
+def test_durable_queue_passes(policy_findings):
+    assert "rabbitmq-queue-durable" not in rule_ids(policy_findings([work_queue()]))
+
+
+def test_unknown_durability_is_not_applicable(policy_findings, policy_not_applicable):
+    queue = res(QUEUE, "q", {"name": "q.work", "vhost": "dev", "settings": {"durable": UNKNOWN_STRING}})
+    assert "rabbitmq-queue-durable" not in rule_ids(policy_findings([queue]))
+    assert any(na["rule"] == "rabbitmq-queue-durable" for na in policy_not_applicable([queue]))
+
+
+# -- rabbitmq-queue-dead-letter -----------------------------------------------------------------------
+
+
+def test_work_queue_without_dead_letter_exchange_is_reported_advisory_in_dev_mandatory_in_staging(policy_findings):
+    queue = res(QUEUE, "w", {"name": "inference.work", "vhost": "dev",
+                             "settings": {"durable": True, "arguments": {"x-queue-type": "quorum"}}})
+    [dev] = of_rule(policy_findings([queue], env="dev"), "rabbitmq-queue-dead-letter")
+    [staging] = of_rule(policy_findings([queue], env="staging"), "rabbitmq-queue-dead-letter")
+    assert (dev["enforcement"], staging["enforcement"]) == ("advisory", "mandatory")
+    assert "x-dead-letter-exchange" in dev["message"] and "inference.dlq" in dev["message"]
+
+
+@pytest.mark.parametrize("settings", [
+    {"durable": True, "arguments": {"x-dead-letter-exchange": "ml.dead-letter"}},
+    {"durable": True, "argumentsJson": json.dumps({"x-dead-letter-exchange": "ml.dead-letter"})},
+])
+def test_work_queue_with_dead_letter_exchange_passes(policy_findings, settings):
+    queue = res(QUEUE, "w", {"name": "inference.work", "vhost": "dev", "settings": settings})
+    assert "rabbitmq-queue-dead-letter" not in rule_ids(policy_findings([queue]))
+
+
+def test_dead_letter_queue_itself_is_not_applicable(policy_findings, policy_not_applicable):
+    dlq = res(QUEUE, "dlq", {"name": "inference.dlq", "vhost": "dev", "settings": {"durable": True}})
+    assert "rabbitmq-queue-dead-letter" not in rule_ids(policy_findings([dlq]))
+    assert any(na["rule"] == "rabbitmq-queue-dead-letter" and "dead-letter queue" in na["reason"]
+               for na in policy_not_applicable([dlq]))
+
+
+# -- rabbitmq-queue-quorum ---------------------------------------------------------------------------
+
+
+def test_classic_queue_is_reported_mandatory_in_prod(policy_findings):
+    classic = res(QUEUE, "c", {"name": "inference.work", "vhost": "prod", "settings": {"durable": True}})
+    [dev] = of_rule(policy_findings([classic], env="dev"), "rabbitmq-queue-quorum")
+    [prod] = of_rule(policy_findings([classic], env="prod"), "rabbitmq-queue-quorum")
+    assert (dev["enforcement"], prod["enforcement"]) == ("advisory", "mandatory")
+    assert "x-queue-type" in prod["message"] and "classic" in prod["message"]
+
+
+def test_quorum_queue_passes(policy_findings):
+    assert "rabbitmq-queue-quorum" not in rule_ids(policy_findings([work_queue()], env="prod"))
+
+
+def test_unknown_queue_arguments_are_not_applicable(policy_findings, policy_not_applicable):
+    queue = res(QUEUE, "q", {"name": "q.work", "vhost": "dev",
+                             "settings": {"durable": True, "arguments": {"x-queue-type": UNKNOWN_STRING}}})
+    assert "rabbitmq-queue-quorum" not in rule_ids(policy_findings([queue]))
+    assert any(na["rule"] == "rabbitmq-queue-quorum" for na in policy_not_applicable([queue]))
