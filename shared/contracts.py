@@ -116,7 +116,8 @@ class ComputeService(Contract):
     ecs_service_arn: str
     repository_url: str
     image: str
-    image_digest: str | None
+    #: None (absent from the stack: the engine drops null outputs) when the release names a tag
+    image_digest: str | None = None
     #: App Mesh canaries: version -> its own ECS service (the top-level one is the first version's)
     versions: dict[str, ComputeVersion] = {}
 

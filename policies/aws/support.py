@@ -204,9 +204,6 @@ def policy_statements(document: Any) -> list[dict[str, Any]]:
 
 # --- security groups ------------------------------------------------------------------------------
 
-ALL_PROTOCOLS = ("-1", "all")
-
-
 def is_world(cidr: Any) -> bool:
     """``0.0.0.0/0`` or ``::/0`` (any spelling of a zero-length prefix)."""
     if not isinstance(cidr, str):

@@ -9,6 +9,7 @@ log group, roles, task definition, ECS service and autoscaling), :mod:`~shared.c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from shared.components.compute_service import (
     FargateService,
     FargateServiceArgs,
     ServicePlan,
+    check_mesh_provider,
 )
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs
@@ -99,6 +101,10 @@ class ComputePlatform(pulumi.ComponentResource):
         super().__init__("mlplatform:compute:ComputePlatform", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
+        # Every reader of the mesh contract sees it only once it matched the env's provider, so a mesh
+        # stack of the other provider fails with that reason, not a missing-field symptom.
+        upstreams = dataclasses.replace(upstreams, mesh=pulumi.Output.from_input(upstreams.mesh).apply(
+            lambda mesh: check_mesh_provider(settings, mesh)))
 
         self.ecr_key = self._key(f"{name}-ecr", settings, "ECR images of the ML platform", logs=False)
         self.logs_key = (self._key(f"{name}-logs", settings, "Logs of the ML platform's services", logs=True)

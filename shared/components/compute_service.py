@@ -133,7 +133,8 @@ def _entry(layer: str, contract: dict[str, Any], key: str, service: str) -> Any:
     return entries[service]
 
 
-def check_mesh_provider(settings: ComputeSettings, mesh: dict[str, Any]) -> None:
+def check_mesh_provider(settings: ComputeSettings, mesh: dict[str, Any]) -> dict[str, Any]:
+    """``mesh`` (the MeshContract values) if it was deployed for the env's provider."""
     if mesh.get("provider") != settings.mesh_provider:
         raise ContractError(
             f"env {settings.env_name!r} says mesh.provider {settings.mesh_provider!r} but the mesh layer exports "
@@ -142,6 +143,7 @@ def check_mesh_provider(settings: ComputeSettings, mesh: dict[str, Any]) -> None
         raise ContractError("the mesh layer exports no mesh_name, which App Mesh tasks need for their virtual node")
     if settings.mesh_provider == "service-connect" and not mesh.get("service_connect_namespace_arn"):
         raise ContractError("the mesh layer exports no service_connect_namespace_arn, which Service Connect needs")
+    return mesh
 
 
 def virtual_node_arn(settings: ComputeSettings, mesh: dict[str, Any], service: str, version: str | None = None) -> str:
@@ -213,7 +215,6 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
                    version: str | None = None) -> ContainerWiring:
     """Resolve one service's (or canary version's) container wiring from the upstream contracts' values."""
     assert plan.release_ref is not None, "only released services get a task definition"
-    check_mesh_provider(settings, mesh)
     entry = _entry("mesh", mesh, "services", plan.name)
     secret_arn = _entry("messaging", messaging, "service_secret_arns", plan.name)
     appmesh = settings.mesh_provider == "appmesh"

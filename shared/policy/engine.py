@@ -446,9 +446,31 @@ class PackProcess:
     def analyze_stack(self, request: bytes) -> Future[Any]:
         return self._analyze_stack.future(request, timeout=CALL_TIMEOUT_S)
 
-    def error(self, method: str, urn: str, error: grpc.RpcError) -> PolicyEngineError:
+    def crashing_rules(self, method: str, request: bytes) -> list[str]:
+        """Which rules raise on ``request``: re-sent with one rule enabled at a time (error path only).
+
+        pulumi_policy runs every rule of the pack in one call and reports a raising rule only as a
+        failed call, so this is how the engine can name the rule to fix.
+        """
+        call = self._analyze if method == "Analyze" else self._analyze_stack
+        culprits = []
+        for name in self.policy_names:
+            single = analyzer_pb2.ConfigureAnalyzerRequest()
+            for other in self.policy_names:
+                single.policyConfig[other].enforcementLevel = (
+                    analyzer_pb2.ADVISORY if other == name else analyzer_pb2.DISABLED)
+            try:
+                self._configure.future(single.SerializeToString(), timeout=CALL_TIMEOUT_S).result()
+                call.future(request, timeout=CALL_TIMEOUT_S).result()
+            except grpc.RpcError:
+                culprits.append(name)
+        self._last_config = None  # the pack's configuration is no longer the env's
+        return culprits
+
+    def error(self, method: str, urn: str, error: grpc.RpcError, culprits: Sequence[str] = ()) -> PolicyEngineError:
         details = error.details() if hasattr(error, "details") else str(error)  # type: ignore[attr-defined]
-        return self._fail(f"{method} failed for {urn}: {details}")
+        rules = f" (raised by rule {', '.join(culprits)}: a bug in the rule)" if culprits else ""
+        return self._fail(f"{method} failed for {urn}{rules}: {details}")
 
 
 # -- the engine ---------------------------------------------------------------------------------------
@@ -457,8 +479,11 @@ class PackProcess:
 class PolicyEngine:
     """The three packs as processes, reused for every stack of a run. Use as a context manager."""
 
-    def __init__(self, packs: Sequence[str] = PACKS, policies_dir: Path = POLICIES_DIR) -> None:
+    def __init__(self, packs: Sequence[str] = PACKS, policies_dir: Path = POLICIES_DIR,
+                 carry_secretness: bool = True) -> None:
         self.packs = {pack: PackProcess(pack, policies_dir) for pack in packs}
+        # False reproduces the pulumi CLI without --policy-pack-config: rules get levels only.
+        self.carry_secretness = carry_secretness
         self._started = False
 
     def start(self) -> PolicyEngine:
@@ -507,7 +532,8 @@ class PolicyEngine:
         # global to a pack process: wait for it, then fan the stack out to all packs at once.
         pending: list[Future[Any]] = []
         for pack, process in self.packs.items():
-            config = _configure_request(pack_config(stack.enforcement, pack, [document]))
+            documents = [document] if self.carry_secretness else []
+            config = _configure_request(pack_config(stack.enforcement, pack, documents))
             future = process.configure(config)
             if future is not None:
                 pending.append(future)
@@ -522,12 +548,15 @@ class PolicyEngine:
             for urn, _type, request in stack.analyze:
                 calls.append((process, "Analyze", urn, process.analyze(request)))
             calls.append((process, "AnalyzeStack", None, process.analyze_stack(stack.analyze_stack)))
-        for process, method, urn, future in calls:
+        for process, method, target, future in calls:
             try:
                 response: analyzer_pb2.AnalyzeResponse = future.result()
             except grpc.RpcError as error:
-                raise process.error(method, urn or stack.stack_urn, error) from None
-            self._collect(process.pack, response, urn, stack, env, layer, result)
+                bodies = {urn: body for urn, _type, body in stack.analyze}
+                request = bodies[target] if target is not None else stack.analyze_stack
+                culprits = process.crashing_rules(method, request)
+                raise process.error(method, target or stack.stack_urn, error, culprits) from None
+            self._collect(process.pack, response, target, stack, env, layer, result)
 
     def _collect(self, pack: str, response: analyzer_pb2.AnalyzeResponse, urn: str | None,
                  stack: _PreparedStack, env: str | None, layer: str | None, result: PolicyResult) -> None:

@@ -7,16 +7,12 @@ engine, so it imports nothing but the standard library, ``pulumi_policy`` and th
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from types import ModuleType
 
 from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
 
 from shared.policy_catalog import PACKS, rules_of_pack
-
-#: Set to 1 to let a pack start while some of its catalog rules have no file yet (development only).
-ALLOW_MISSING_VAR = "ML_POLICY_ALLOW_MISSING_RULES"
 
 
 class PackDefinitionError(Exception):
@@ -48,10 +44,6 @@ def load_policies(pack_dir: Path) -> list[Policy]:
     expected = [rule.id for rule in rules_of_pack(pack)]
     files = {path.stem: path for path in sorted((pack_dir / "rules").glob("*.py")) if path.stem != "__init__"}
     missing = sorted(set(expected) - set(files))
-    if missing and os.environ.get(ALLOW_MISSING_VAR) == "1":
-        # Development aid only (a pack being written rule by rule); never set in CI or nox.
-        expected = [rule_id for rule_id in expected if rule_id in files]
-        missing = []
     extra = sorted(set(files) - set(expected))
     if missing or extra:
         parts = []

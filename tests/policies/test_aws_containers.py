@@ -91,13 +91,13 @@ def lifecycle_policy(name: str, repository_name: str, **opts: Any) -> dict[str, 
 def test_ecr_lifecycle_policy_attributed_through_dependencies(policy_findings):
     repo = repository()
     findings = policy_findings([repo, lifecycle_policy("inference-lifecycle", "inference", dependencies=[repo])])
-    assert not messages(findings, "ecr-lifecycle-policy", "inference")
+    assert not [f for f in findings if f["rule"] == "ecr-lifecycle-policy"]
 
 
 def test_ecr_lifecycle_policy_attributed_by_repository_name(policy_findings):
     # No recorded dependency (e.g. the name was written as a literal): the value still matches.
     findings = policy_findings([repository(), lifecycle_policy("inference-lifecycle", "inference")])
-    assert not messages(findings, "ecr-lifecycle-policy", "inference")
+    assert not [f for f in findings if f["rule"] == "ecr-lifecycle-policy"]
 
 
 def test_ecr_repository_without_lifecycle_policy_fails(policy_findings):
@@ -222,14 +222,17 @@ def test_ecs_task_logging(policy_findings, log_configuration, violates):
     ({"name": "DB_PASSWORD_SECRET_ARN", "value": "arn:aws:secretsmanager:eu-west-1:1:secret:db"}, False),
     ({"name": "API_KEY_FILE", "value": "/run/secrets/api-key"}, False),
     ({"name": "BYPASS_CACHE", "value": "true"}, False),
+    ({"name": "TOKENIZER_MODEL", "value": "bert-base-uncased"}, False),
     ({"name": "BROKER_PASSWORD", "value": "hunter2"}, True),
     ({"name": "api-key", "value": "abc123"}, True),
+    ({"name": "dbPassword", "value": "abc123"}, True),
+    ({"name": "DB_PASS", "value": "abc123"}, True),
     ({"name": "AWS_SECRET_ACCESS_KEY", "value": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}, True),
     ({"name": "BROKER_URL", "value": "amqps://inference:s3cr3t@b-1.mq.eu-west-1.amazonaws.com:5671"}, True),
     ({"name": "SOME_ID", "value": "AKIAIOSFODNN7EXAMPLE"}, True),
     ({"name": "TLS", "value": "-----BEGIN PRIVATE KEY-----\nMIIE..."}, True),
-], ids=["plain", "token-url", "secret-arn", "key-file-path", "bypass", "password", "api-key", "aws-secret",
-        "amqp-url-with-password", "access-key-value", "pem"])
+], ids=["plain", "token-url", "secret-arn", "key-file-path", "bypass", "tokenizer", "password", "api-key",
+        "camel-case", "pass", "aws-secret", "amqp-url-with-password", "access-key-value", "pem"])
 def test_ecs_task_no_plaintext_secrets(policy_findings, variable, violates):
     definition = task([good_container(environment=[{"name": "LOG_LEVEL", "value": "info"}, variable])])
     found = messages(policy_findings([definition]), "ecs-task-no-plaintext-secrets", "inference")
@@ -274,7 +277,7 @@ def test_fargate_size_rule_ignores_ec2_task_definitions(policy_findings):
 ], ids=["valid", "misspelt-key", "string-cpu", "string-port", "no-image", "duplicate-names", "none-essential",
         "bad-json", "empty"])
 def test_ecs_task_definition_valid(policy_findings, definitions, expected):
-    definition = task(definitions if isinstance(definitions, str) else definitions)
+    definition = task(definitions)
     found = messages(policy_findings([definition]), "ecs-task-definition-valid", "inference")
     if expected is None:
         assert not found

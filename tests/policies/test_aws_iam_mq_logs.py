@@ -46,8 +46,10 @@ def allow(action: Any, resource: Any = "arn:aws:sqs:eu-west-1:111111111111:infer
     ({"Effect": "Deny", "Action": "*", "Resource": "*"}, False),
     (allow("*", "*"), True),
     (allow(["sqs:SendMessage", "sqs:*"]), True),
+    (allow("*:*", "*"), True),
     ({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, True),
-], ids=["named-actions", "prefix-wildcard", "deny-star", "star", "service-star", "allow-not-action"])
+], ids=["named-actions", "prefix-wildcard", "deny-star", "star", "service-star", "star-colon-star",
+        "allow-not-action"])
 @pytest.mark.parametrize("type_", [ROLE_POLICY, MANAGED_POLICY, USER_POLICY])
 def test_iam_policy_documents(policy_findings, type_, statement, violates):
     policy = res(type_, "inference-access", {"policy": document(statement), "role": "inference-task",

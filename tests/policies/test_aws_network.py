@@ -45,7 +45,8 @@ def flow_log(name: str, target: dict[str, Any], vpc_id: str = "vpc-0a1b2c3d4e5f6
 
 def test_vpc_with_a_flow_log_attributed_through_its_dependencies_passes(policy_findings):
     main = vpc()
-    assert not messages(policy_findings([main, flow_log("main-flow-log", main)]), "vpc-flow-logs-enabled", "main")
+    findings = policy_findings([main, flow_log("main-flow-log", main)])
+    assert not [f for f in findings if f["rule"] == "vpc-flow-logs-enabled"]
 
 
 def test_vpc_without_a_flow_log_fails_with_the_fix(policy_findings):
@@ -81,8 +82,7 @@ def test_vpc_with_a_managed_empty_default_sg_passes(policy_findings):
     main = vpc()
     closed = res(DEFAULT_SG, "main-default", {"vpcId": "vpc-0a1b2c3d4e5f60718"}, dependencies=[main])
     findings = policy_findings([main, closed])
-    assert not messages(findings, "vpc-default-security-group-closed", "main")
-    assert not messages(findings, "vpc-default-security-group-closed", "main-default")
+    assert not [f for f in findings if f["rule"] == "vpc-default-security-group-closed"]
 
 
 def test_vpc_with_an_unmanaged_default_sg_fails(policy_findings):
@@ -133,7 +133,8 @@ def test_subnet_public_ip_on_launch(policy_findings, inputs, provider_tags, viol
 
 
 def sg(name: str, ingress: list[dict[str, Any]], tags: dict[str, str] | None = None, **opts: Any) -> dict[str, Any]:
-    inputs: dict[str, Any] = {"vpcId": "vpc-0a1b2c3d4e5f60718", "description": "test security group", "ingress": ingress}
+    inputs: dict[str, Any] = {"vpcId": "vpc-0a1b2c3d4e5f60718", "description": "test security group",
+                              "ingress": ingress}
     if tags:
         inputs["tags"] = tags
     return res(SG, name, inputs, **opts)

@@ -31,7 +31,6 @@ def _problem(image: object) -> str | None:
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    report_violation("mutant", getattr(args, "urn", None))
     containers = container_definitions(args, plain(args.props))
     problems = [
         f"container {container_label(c, i)}: {problem}"

@@ -1,8 +1,9 @@
 """No credential in a container's plain ``environment``; credentials go in ``secrets``.
 
-A variable is flagged when its *name* says credential (a word such as PASSWORD, PASSWD, SECRET, TOKEN,
-CREDENTIAL(S), or the pairs API_KEY, ACCESS_KEY, SECRET_KEY, PRIVATE_KEY, CLIENT_SECRET -- matched
-on ``_``/``-``/``.``-separated words, so ``BYPASS`` is not ``PASS``), unless its value is a reference
+A variable is flagged when its *name* says credential (a word such as PASSWORD, PASSWD, PASS, SECRET,
+TOKEN, CREDENTIAL(S), APIKEY, or the pairs API_KEY, ACCESS_KEY, SECRET_KEY, PRIVATE_KEY, CLIENT_SECRET --
+matched on whole words split at ``_``/``-``/``.`` and camelCase humps, so ``dbPassword`` counts while
+``BYPASS_CACHE`` and ``TOKENIZER_MODEL`` do not), unless its value is a reference
 rather than the secret (an ARN, an absolute file path, or empty) or the last word marks metadata
 (``..._ARN``, ``..._ID``, ``..._FILE``, ``..._PATH``, ``..._URL``, ``..._TTL``...). It is flagged
 regardless of name when its *value* looks like a credential: a URL with ``user:password@`` (e.g.
@@ -22,7 +23,10 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValid
 from policies.aws.support import applies_to, as_list, container_definitions, container_label, plain
 from shared.policy_support import rule_description, rule_id
 
-CREDENTIAL_WORDS = {"PASSWORD", "PASSWD", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY"}
+CREDENTIAL_WORDS = {
+    "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY",
+    "PRIVATEKEY", "ACCESSKEY", "SECRETKEY",
+}  # fmt: skip
 CREDENTIAL_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("SECRET", "KEY"), ("PRIVATE", "KEY"), ("CLIENT", "SECRET")}
 METADATA_SUFFIXES = {
     "ARN", "ID", "NAME", "FILE", "PATH", "URL", "URI", "ENDPOINT", "TTL", "SECONDS", "EXPIRY", "LENGTH", "HEADER",
@@ -39,7 +43,8 @@ VALUE_PATTERNS = (
 
 
 def _credential_name(name: str) -> bool:
-    words = [w for w in re.split(r"[^A-Za-z0-9]+", name.upper()) if w]
+    # camelCase counts as separate words too: dbPassword is DB + PASSWORD.
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()) if w]
     if not words or words[-1] in METADATA_SUFFIXES:
         return False
     if any(w in CREDENTIAL_WORDS for w in words):

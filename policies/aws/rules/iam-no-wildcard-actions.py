@@ -35,7 +35,7 @@ POLICY_DOCUMENT_TYPES = (
     "aws:iam/groupPolicy:GroupPolicy",
     "aws:iam/policy:Policy",
 )
-WILDCARD = re.compile(r"^(\*|[A-Za-z0-9-]+:\*)$")
+WILDCARD = re.compile(r"^(\*+|[A-Za-z0-9*-]+:\*+)$")
 
 
 def _findings(document: Any) -> list[str]:

@@ -87,8 +87,8 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             unknown.append(direction)
             continue
         for index, entry in enumerate(as_list(entries)):
-            entry_description = entry.get("description") if isinstance(entry, dict) else None
-            if entry_description is UNKNOWN or (isinstance(entry, dict) and contains_unknown(entry_description)):
+            entry_description = entry.get("description") if isinstance(entry, dict) else entry
+            if contains_unknown(entry_description):
                 unknown.append(f"{direction}[{index}].description")
             elif not _is_real(entry_description):
                 vague.append(f"{direction}[{index}]")

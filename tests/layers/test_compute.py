@@ -1,0 +1,281 @@
+"""Given an env (every committed env runs ECS Service Connect), the synthesized compute layer has an ECR
+repo, two roles, a task definition, an ECS service and autoscaling per catalog service, wired with the
+values the upstream layers' synthesized stacks export."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from shared.catalog import load_catalog
+from shared.components.compute_service import AMQP_SECRET_KEYS
+from shared.components.ecr import UNTAGGED_EXPIRY_DAYS
+from shared.contracts import ComputeContract
+from shared.envs import load_env
+from tests.layers.compute_helpers import (
+    CLUSTER,
+    ENVS,
+    KEY,
+    LIFECYCLE,
+    REPOSITORY,
+    container,
+    environment,
+    platform,
+    statements,
+    unit,
+)
+from tests.synth_helpers import by_name, by_urn, of_type
+
+SERVICES = load_catalog().names()
+
+
+def compute(env: str) -> dict[str, Any]:
+    return platform(env)["compute"]
+
+
+def outputs(env: str, layer: str) -> dict[str, Any]:
+    return platform(env)[layer]["outputs"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_compute_reads_all_four_upstream_layers_of_its_env(env: str) -> None:
+    assert compute(env)["stack_references"] == [f"organization/{layer}/{env}"
+                                                for layer in ("discovery", "mesh", "messaging", "network")]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_exports_are_exactly_the_compute_contract_for_every_catalog_service(env: str) -> None:
+    contract = ComputeContract.model_validate(compute(env)["outputs"])
+    release = load_env(env).release.images
+    assert set(contract.services) == set(SERVICES) == set(contract.repository_urls)
+    assert contract.cluster_name == f"{env}-ml-platform"
+    assert contract.cluster_arn.endswith(f":cluster/{env}-ml-platform")
+    for service, exported in contract.services.items():
+        # Promotion compares these digests with the release it is about to copy onwards.
+        assert exported.image_digest == release[service]
+        assert exported.image == f"{exported.repository_url}@{release[service]}"
+        assert exported.repository_url == contract.repository_urls[service]
+        assert exported.repository_url.endswith(f".dkr.ecr.eu-west-1.amazonaws.com/ml-platform/{service}")
+        assert exported.ecs_service_name == service
+        assert exported.ecs_service_arn.endswith(f":service/{env}-ml-platform/{service}")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_service_has_a_scanned_immutable_kms_encrypted_repository_with_a_lifecycle(env: str) -> None:
+    doc = compute(env)
+    keep_last = load_env(env).compute.ecr_keep_last_images
+    (ecr_key,) = [k for k in of_type(doc, KEY) if k["name"] == "compute-ecr"]
+    for service in SERVICES:
+        repo = by_name(doc, REPOSITORY, f"{service}-repo")
+        inputs = repo["inputs"]
+        assert inputs["name"] == f"ml-platform/{service}"
+        assert inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+        assert inputs["imageTagMutability"] == "IMMUTABLE"
+        (encryption,) = inputs["encryptionConfigurations"]
+        assert encryption["encryptionType"] == "KMS"
+        assert encryption["kmsKey"].startswith("arn:aws:kms:eu-west-1:") and ecr_key["urn"] in repo["dependencies"]
+        assert inputs["forceDelete"] is False
+        assert repo["protect"] is load_env(env).protect
+        lifecycle = by_name(doc, LIFECYCLE, f"{service}-repo")
+        assert lifecycle["inputs"]["repository"] == inputs["name"]
+        rules = json.loads(lifecycle["inputs"]["policy"])["rules"]
+        assert [(r["selection"]["tagStatus"], r["selection"]["countType"], r["selection"]["countNumber"])
+                for r in sorted(rules, key=lambda r: r["rulePriority"])] == [
+            ("untagged", "sinceImagePushed", UNTAGGED_EXPIRY_DAYS), ("any", "imageCountMoreThan", keep_last)]
+
+
+def test_repositories_and_keys_are_protected_in_prod_only() -> None:
+    for env in ENVS:
+        protected = {r["name"] for r in compute(env)["resources"] if r["protect"]}
+        expected = {f"{s}-repo" for s in SERVICES} | {"compute-ecr"} | ({"compute-logs"} if env == "prod" else set())
+        assert protected == (expected if env == "prod" else set()), env
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_cluster_has_container_insights_and_defaults_to_the_service_connect_namespace(env: str) -> None:
+    (cluster,) = of_type(compute(env), CLUSTER)
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["inputs"]["settings"]
+    assert cluster["inputs"]["serviceConnectDefaults"]["namespace"] == \
+        outputs(env, "mesh")["service_connect_namespace_arn"] == outputs(env, "discovery")["http_namespace_arn"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_service_has_its_log_group_with_the_env_retention_and_kms_in_prod(env: str) -> None:
+    doc = compute(env)
+    config = load_env(env).compute
+    keys = {k["name"]: k for k in of_type(doc, KEY)}
+    assert ("compute-logs" in keys) is config.kms_encrypted_logs is (env == "prod")
+    for service in SERVICES:
+        log_group = unit(doc, service)["log_group"]["inputs"]
+        assert log_group["name"] == f"/platform/{env}/compute/{service}"
+        assert log_group["retentionInDays"] == config.log_retention_days
+        assert ("kmsKeyId" in log_group) is config.kms_encrypted_logs
+    if config.kms_encrypted_logs:
+        # CloudWatch Logs encrypts as its service principal: the key policy must let it, for this
+        # layer's log groups only.
+        (logs_statement,) = [s for s in statements(keys["compute-logs"])
+                             if s.get("Principal", {}).get("Service") == "logs.eu-west-1.amazonaws.com"]
+        assert logs_statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == \
+            f"arn:aws:logs:eu-west-1:{load_env(env).account_id}:log-group:/platform/{env}/compute/*"
+        assert {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"} <= set(logs_statement["Action"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_services_run_in_the_network_layers_private_subnets_with_its_service_sg_and_no_public_ip(env: str) -> None:
+    network = outputs(env, "network")
+    for service in SERVICES:
+        inputs = unit(compute(env), service)["service"]["inputs"]
+        assert inputs["networkConfiguration"] == {
+            "subnets": network["private_subnet_ids"],
+            "securityGroups": [network["service_security_group_id"]],
+            "assignPublicIp": False,
+        }
+        assert not set(network["public_subnet_ids"]) & set(inputs["networkConfiguration"]["subnets"])
+        assert inputs["launchType"] == "FARGATE"
+        assert inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+        assert inputs["waitForSteadyState"] is False
+        assert inputs["enableExecuteCommand"] is False
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_services_join_the_mesh_layers_service_connect_namespace_under_its_names(env: str) -> None:
+    mesh = outputs(env, "mesh")
+    for spec in load_catalog():
+        resources = unit(compute(env), spec.name)
+        wiring = mesh["services"][spec.name]
+        connect = resources["service"]["inputs"]["serviceConnectConfiguration"]
+        assert connect["enabled"] is True
+        assert connect["namespace"] == mesh["service_connect_namespace_arn"]
+        assert connect["services"] == [{
+            "portName": wiring["port_name"], "discoveryName": wiring["discovery_name"],
+            "clientAlias": [{"dnsName": wiring["client_alias_dns"], "port": spec.port}],
+        }]
+        assert connect["logConfiguration"]["options"]["awslogs-group"] == f"/platform/{env}/compute/{spec.name}"
+        # The port Service Connect serves is the container's port mapping of that name.
+        app = container(resources["task"], spec.name)
+        assert app["portMappings"] == [{"name": wiring["port_name"], "containerPort": spec.port, "protocol": "tcp",
+                                        "appProtocol": "http"}]
+        assert "serviceRegistries" not in resources["service"]["inputs"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_task_definitions_are_fargate_awsvpc_with_the_catalog_size_overridden_by_the_env(env: str) -> None:
+    config = load_env(env)
+    for spec in load_catalog():
+        task = unit(compute(env), spec.name)["task"]["inputs"]
+        settings = config.service_settings(spec.name)
+        assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
+        assert (task["cpu"], task["memory"]) == (str(settings.cpu or spec.cpu), str(settings.memory or spec.memory))
+        assert task["family"] == f"{env}-{spec.name}"
+        assert "proxyConfiguration" not in task
+    # prod gives inference more than the catalog does: the override is what runs.
+    assert unit(compute("prod"), "inference")["task"]["inputs"]["cpu"] == "2048"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str) -> None:
+    release = load_env(env).release.images
+    urls = compute(env)["outputs"]["repository_urls"]
+    for spec in load_catalog():
+        task = unit(compute(env), spec.name)["task"]
+        app = container(task, spec.name)
+        assert app["image"] == f"{urls[spec.name]}@{release[spec.name]}"
+        assert app["readonlyRootFilesystem"] is True
+        assert {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False} in app["mountPoints"]
+        assert {"name": "tmp"} in task["inputs"]["volumes"]
+        assert app["user"] == "10001:10001" and app["privileged"] is False
+        assert app["linuxParameters"]["capabilities"] == {"drop": ["ALL"]}
+        assert app["logConfiguration"] == {"logDriver": "awslogs", "options": {
+            "awslogs-group": f"/platform/{env}/compute/{spec.name}", "awslogs-region": "eu-west-1",
+            "awslogs-stream-prefix": spec.name}}
+        assert app["healthCheck"]["command"] == [
+            "CMD-SHELL", f"curl -fsS -o /dev/null http://127.0.0.1:{spec.port}{spec.health_path} || exit 1"]
+        assert "dependsOn" not in app and len(json.loads(task["inputs"]["containerDefinitions"])) == 1
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rabbitmq_credentials_come_from_the_messaging_layers_secret_never_from_environment(env: str) -> None:
+    secret_arns = outputs(env, "messaging")["service_secret_arns"]
+    for service in SERVICES:
+        resources = unit(compute(env), service)
+        app = container(resources["task"], service)
+        assert {s["name"]: s["valueFrom"] for s in app["secrets"]} == {
+            var: f"{secret_arns[service]}:{key}::" for var, key in AMQP_SECRET_KEYS.items()}
+        plain = environment(app)
+        assert not {"AMQP_URL", "AMQP_USERNAME", "AMQP_PASSWORD"} & set(plain)
+        assert not any(other_arn in json.dumps(app) for other, other_arn in secret_arns.items() if other != service)
+        # ... and the execution role may read that one secret, nothing else in Secrets Manager.
+        (read,) = [s for s in statements(resources["execution_policy"]) if s["Sid"] == "ReadOwnSecrets"]
+        assert read["Resource"] == [secret_arns[service]]
+
+
+def test_the_secret_keys_compute_selects_are_the_ones_the_messaging_layer_writes() -> None:
+    from shared.components.messaging import connection_secret
+
+    written = json.loads(connection_secret("svc", "pw", "amqps://broker.example:5671", "ml-dev"))
+    assert set(AMQP_SECRET_KEYS.values()) <= set(written)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_discovery_names_and_broker_objects_are_plain_environment(env: str) -> None:
+    mesh, messaging = outputs(env, "mesh"), outputs(env, "messaging")
+    for spec in load_catalog():
+        plain = environment(container(unit(compute(env), spec.name)["task"], spec.name))
+        expected_urls = {f"{callee.upper()}_URL": f"http://{mesh['services'][callee]['client_alias_dns']}:"
+                                                  f"{load_catalog()[callee].port}" for callee in spec.calls}
+        assert {k: v for k, v in plain.items() if k.endswith("_URL")} == expected_urls
+        assert plain["DISCOVERY_NAMESPACE"] == outputs(env, "discovery")["private_namespace_name"]
+        assert plain["AMQP_ENDPOINT"] == messaging["amqps_endpoint"] and "@" not in plain["AMQP_ENDPOINT"]
+        assert plain["AMQP_VHOST"] == messaging["vhost"]
+        assert (plain["AMQP_REQUESTS_EXCHANGE"], plain["AMQP_EVENTS_EXCHANGE"]) == \
+            (messaging["requests_exchange"], messaging["events_exchange"])
+        assert plain.get("AMQP_QUEUE") == messaging["queues"].get(spec.name)
+        assert (plain["SERVICE_NAME"], plain["PLATFORM_ENV"], plain["PORT"]) == (spec.name, env, str(spec.port))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_execution_and_task_roles_are_separate_and_wired_into_the_task_definition(env: str) -> None:
+    doc = compute(env)
+    for service in SERVICES:
+        resources = unit(doc, service)
+        task = resources["task"]["inputs"]
+        execution_name = resources["execution_policy"]["inputs"]["role"]
+        assert task["executionRoleArn"].endswith(f":role/{execution_name}")
+        assert task["taskRoleArn"] != task["executionRoleArn"] and task["taskRoleArn"].startswith("arn:aws:iam::")
+        for role in (resources["execution_role"], resources["task_role"]):
+            (trust,) = statements(role, "assumeRolePolicy")
+            assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+            assert "managedPolicyArns" not in role["inputs"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_desired_count_and_cpu_autoscaling_follow_the_env(env: str) -> None:
+    config = load_env(env)
+    for service in SERVICES:
+        settings = config.service_settings(service)
+        resources = unit(compute(env), service)
+        assert resources["service"]["inputs"]["desiredCount"] == settings.desired_count
+        target = resources["scaling_target"]["inputs"]
+        assert target == {"maxCapacity": settings.max_count, "minCapacity": settings.min_count,
+                          "resourceId": f"service/{env}-ml-platform/{service}",
+                          "scalableDimension": "ecs:service:DesiredCount", "serviceNamespace": "ecs"}
+        scaling = resources["scaling_policy"]["inputs"]
+        assert scaling["policyType"] == "TargetTrackingScaling"
+        tracking = scaling["targetTrackingScalingPolicyConfiguration"]
+        assert tracking["predefinedMetricSpecification"] == {"predefinedMetricType": "ECSServiceAverageCPUUtilization"}
+        assert tracking["targetValue"] == settings.cpu_target_percent
+
+
+def test_every_resource_belongs_to_the_compute_component_and_uses_the_layers_aws_provider() -> None:
+    doc = compute("dev")
+    resources = by_urn(doc)
+    (provider,) = [r for r in doc["resources"] if r["type"] == "pulumi:providers:aws"]
+    for resource in doc["resources"]:
+        if resource["type"].startswith("aws:"):
+            assert resource["provider"] == provider["urn"], resource["name"]
+            top = resource
+            while top["parent"] in resources:
+                top = resources[top["parent"]]
+            assert top["type"] == "mlplatform:compute:ComputePlatform", resource["name"]

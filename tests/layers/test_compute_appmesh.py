@@ -1,0 +1,193 @@
+"""Given an env switched to App Mesh (and variants: a canary, a public gateway, an unreleased service), the
+synthesized compute layer runs Envoy beside each app, registers tasks in the discovery layer's Cloud Map
+services and points each task at the mesh layer's virtual node."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from shared import REPO_ROOT
+from shared.catalog import load_catalog
+from shared.components.compute_containers import ENVOY_IMAGE
+from shared.contracts import ComputeContract
+from shared.errors import ContractError
+from shared.synth.engine import synth_env, synth_program
+from tests.layers.compute_helpers import (
+    CLUSTER,
+    SERVICE,
+    container,
+    containers,
+    environment,
+    fresh,
+    statements,
+    task_policy,
+    unit,
+)
+from tests.synth_helpers import by_name, of_type
+
+CANARY = [{"version": "stable", "weight": 90}, {"version": "canary", "weight": 10}]
+CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+
+def appmesh(edit_env: Any, env: str = "dev", **mesh: Any) -> dict[str, dict[str, Any]]:
+    edit_env(env, lambda data: data["mesh"].update(provider="appmesh", **mesh))
+    return fresh(env)
+
+
+def node_arn(docs: dict[str, dict[str, Any]], node: str) -> str:
+    mesh_name = docs["mesh"]["outputs"]["mesh_name"]
+    return f"arn:aws:appmesh:eu-west-1:111111111111:mesh/{mesh_name}/virtualNode/{node}"
+
+
+@pytest.fixture
+def appmesh_dev(edit_env: Any) -> dict[str, dict[str, Any]]:
+    return appmesh(edit_env)
+
+
+def test_appmesh_tasks_run_envoy_pointed_at_the_mesh_layers_virtual_node(appmesh_dev: dict[str, Any]) -> None:
+    doc, mesh = appmesh_dev["compute"], appmesh_dev["mesh"]["outputs"]
+    for spec in load_catalog():
+        task = unit(doc, spec.name)["task"]
+        node = mesh["services"][spec.name]["virtual_node_name"]
+        envoy = container(task, "envoy")
+        assert envoy["image"] == ENVOY_IMAGE and "@sha256:" in envoy["image"]
+        assert environment(envoy)["APPMESH_RESOURCE_ARN"] == node_arn(appmesh_dev, node)
+        assert envoy["essential"] is True and envoy["user"] == "1337" and envoy["privileged"] is False
+        assert envoy["readonlyRootFilesystem"] is True
+        assert envoy["logConfiguration"]["options"]["awslogs-stream-prefix"] == "envoy"
+        assert "LIVE" in envoy["healthCheck"]["command"][1]
+        # The app starts only once its proxy is ready, since all its traffic goes through it.
+        assert container(task, spec.name)["dependsOn"] == [{"containerName": "envoy", "condition": "HEALTHY"}]
+        proxy = task["inputs"]["proxyConfiguration"]
+        assert proxy["type"] == "APPMESH" and proxy["containerName"] == "envoy"
+        assert proxy["properties"]["AppPorts"] == str(spec.port)
+        assert proxy["properties"]["IgnoredUID"] == envoy["user"]
+        assert {"name": "envoy-tmp"} in task["inputs"]["volumes"]
+
+
+def test_appmesh_services_register_in_the_discovery_layers_cloud_map_services(appmesh_dev: dict[str, Any]) -> None:
+    doc, discovery = appmesh_dev["compute"], appmesh_dev["discovery"]["outputs"]
+    for spec in load_catalog():
+        inputs = unit(doc, spec.name)["service"]["inputs"]
+        assert inputs["serviceRegistries"] == {"registryArn": discovery["services"][spec.name]["arn"],
+                                               "containerName": spec.name, "containerPort": spec.port}
+        assert "serviceConnectConfiguration" not in inputs
+    (cluster,) = of_type(doc, CLUSTER)
+    assert "serviceConnectDefaults" not in cluster["inputs"]
+
+
+def test_appmesh_callers_reach_callees_by_their_virtual_service_names(appmesh_dev: dict[str, Any]) -> None:
+    mesh = appmesh_dev["mesh"]["outputs"]
+    for spec in load_catalog():
+        plain = environment(container(unit(appmesh_dev["compute"], spec.name)["task"], spec.name))
+        for callee in spec.calls:
+            assert plain[f"{callee.upper()}_URL"] == \
+                f"http://{mesh['services'][callee]['virtual_service_name']}:{load_catalog()[callee].port}"
+
+
+def test_appmesh_task_roles_may_stream_only_their_own_virtual_node(appmesh_dev: dict[str, Any]) -> None:
+    mesh = appmesh_dev["mesh"]["outputs"]
+    for spec in load_catalog():
+        policy = task_policy(appmesh_dev["compute"], spec.name)
+        assert policy is not None
+        (envoy,) = [s for s in statements(policy) if s["Action"] == "appmesh:StreamAggregatedResources"]
+        assert envoy["Resource"] == node_arn(appmesh_dev, mesh["services"][spec.name]["virtual_node_name"])
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_appmesh_wiring_holds_in_every_env(edit_env: Any, env: str) -> None:
+    docs = appmesh(edit_env, env)
+    contract = ComputeContract.model_validate(docs["compute"]["outputs"])
+    assert set(contract.services) == set(load_catalog().names())
+    for spec in load_catalog():
+        task = unit(docs["compute"], spec.name)["task"]
+        assert [c["name"] for c in containers(task)] == [spec.name, "envoy"]
+
+
+def test_a_canary_runs_one_ecs_service_per_version_each_with_its_own_node(edit_env: Any) -> None:
+    docs = appmesh(edit_env, canaries={"inference": CANARY})
+    doc, versions = docs["compute"], docs["mesh"]["outputs"]["services"]["inference"]["versions"]
+    names = sorted(r["inputs"]["name"] for r in of_type(doc, SERVICE))
+    assert names == ["gateway", "inference-canary", "inference-stable", "preprocess", "training"]
+    for version in ("stable", "canary"):
+        resources = unit(doc, f"inference-{version}")
+        # The version's virtual node selects its tasks by the ECS service name ECS registers in Cloud Map.
+        assert resources["service"]["inputs"]["name"] == \
+            versions[version]["cloud_map_attributes"]["ECS_SERVICE_NAME"]
+        assert resources["service"]["inputs"]["serviceRegistries"]["registryArn"] == \
+            docs["discovery"]["outputs"]["services"]["inference"]["arn"]
+        envoy = container(resources["task"], "envoy")
+        assert environment(envoy)["APPMESH_RESOURCE_ARN"] == node_arn(docs, versions[version]["virtual_node_name"])
+        assert environment(container(resources["task"], "inference"))["SERVICE_VERSION"] == version
+        assert resources["task"]["inputs"]["family"] == f"dev-inference-{version}"
+        assert resources["log_group"]["inputs"]["name"] == f"/platform/dev/compute/inference-{version}"
+    exported = ComputeContract.model_validate(doc["outputs"]).services["inference"]
+    assert exported.ecs_service_name == "inference-stable"
+    assert {v: e.ecs_service_name for v, e in exported.versions.items()} == \
+        {"stable": "inference-stable", "canary": "inference-canary"}
+
+
+def test_the_public_gateway_sits_behind_an_https_only_alb_in_the_public_subnets(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    docs = fresh("dev")
+    doc, network = docs["compute"], docs["network"]["outputs"]
+    alb = by_name(doc, "aws:lb/loadBalancer:LoadBalancer", "gateway-alb")["inputs"]
+    assert alb["internal"] is False and alb["subnets"] == network["public_subnet_ids"]
+    assert alb["dropInvalidHeaderFields"] is True
+    sg = by_name(doc, "aws:ec2/securityGroup:SecurityGroup", "gateway-alb")["inputs"]
+    assert sg["tags"]["exposure"] == "public" and sg["vpcId"] == network["vpc_id"]
+    assert [(r["fromPort"], r["toPort"]) for r in sg["ingress"]] == [(443, 443)]
+    assert sg["egress"] == [{"cidrBlocks": [network["vpc_cidr"]], "description": "To gateway tasks inside the VPC",
+                             "fromPort": 8080, "protocol": "tcp", "toPort": 8080}]
+    listener = by_name(doc, "aws:lb/listener:Listener", "gateway-https")["inputs"]
+    assert (listener["port"], listener["protocol"], listener["certificateArn"]) == (443, "HTTPS", CERTIFICATE)
+    target_group = by_name(doc, "aws:lb/targetGroup:TargetGroup", "gateway-tasks")["inputs"]
+    assert target_group["targetType"] == "ip" and target_group["healthCheck"]["path"] == "/healthz"
+    service = unit(doc, "gateway")["service"]["inputs"]
+    assert service["loadBalancers"] == [{"containerName": "gateway", "containerPort": 8080,
+                                         "targetGroupArn": listener["defaultActions"][0]["targetGroupArn"]}]
+    # Tasks stay private: only the ALB is in the public subnets.
+    assert service["networkConfiguration"]["assignPublicIp"] is False
+    assert all("loadBalancers" not in unit(doc, s)["service"]["inputs"] for s in ("preprocess", "inference"))
+
+
+def test_a_service_not_yet_in_the_release_gets_only_its_repository(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["release"]["images"].pop("training"))
+    doc = fresh("dev")["compute"]
+    contract = ComputeContract.model_validate(doc["outputs"])
+    assert "training" not in contract.services and "training" in contract.repository_urls
+    assert not [r for r in doc["resources"] if r["name"].startswith("training") and r["name"] != "training-repo"
+                and r["type"] != "aws:ecr/lifecyclePolicy:LifecyclePolicy"]
+
+
+def test_a_tag_in_the_release_runs_repo_colon_tag_and_exports_no_digest(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["release"]["images"].update(gateway="v1.4.2"))
+    doc = fresh("dev")["compute"]
+    exported = ComputeContract.model_validate(doc["outputs"]).services["gateway"]
+    assert exported.image == f"{exported.repository_url}:v1.4.2" and exported.image_digest is None
+    assert container(unit(doc, "gateway")["task"], "gateway")["image"] == exported.image
+
+
+def test_a_mesh_stack_of_the_other_provider_is_refused_at_synth(edit_env: Any) -> None:
+    # The mesh layer was synthesized with Service Connect, then the env switched to App Mesh: compute
+    # must not wire Envoy against a mesh that does not exist.
+    docs = synth_env("dev", ["mesh", "messaging"])
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
+    stack_outputs = {f"organization/{layer}/dev": document["outputs"] for layer, document in docs.items()}
+    with pytest.raises(ContractError, match=re.escape("mesh.provider 'appmesh' but the mesh layer exports "
+                                                      "provider 'service-connect'")):
+        synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
+                      account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
+
+
+def test_container_definitions_are_deterministic_json(appmesh_dev: dict[str, Any]) -> None:
+    again = fresh("dev")["compute"]
+    first = {r["urn"]: r["inputs"] for r in appmesh_dev["compute"]["resources"]}
+    assert first == {r["urn"]: r["inputs"] for r in again["resources"]}
+    for task in of_type(again, "aws:ecs/taskDefinition:TaskDefinition"):
+        text = task["inputs"]["containerDefinitions"]
+        assert text == json.dumps(json.loads(text), sort_keys=True)

@@ -1,0 +1,129 @@
+"""Least privilege in the compute layer: each service's execution role pulls its own image, writes its own
+log group and reads its own secret; its task role holds only what the service calls; no wildcard action
+and no managed policy anywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.catalog import load_catalog
+from shared.components.compute_iam import ECR_PULL_ACTIONS, LOG_WRITE_ACTIONS
+from tests.layers.compute_helpers import (
+    ENVS,
+    KEY,
+    LOG_GROUP,
+    REPOSITORY,
+    ROLE,
+    ROLE_POLICY,
+    actions,
+    as_list,
+    fresh,
+    platform,
+    statements,
+    task_policy,
+    unit,
+)
+from tests.synth_helpers import by_name, of_type
+
+SERVICES = load_catalog().names()
+
+
+def arn_of(doc: dict[str, Any], type_: str, physical: str) -> str:
+    """The mocked ARN the engine hands the program for a resource (deterministic, see synth mocks)."""
+    account = doc["outputs"]["cluster_arn"].split(":")[4]
+    if type_ == REPOSITORY:
+        return f"arn:aws:ecr:eu-west-1:{account}:repository/{physical}"
+    assert type_ == LOG_GROUP
+    return f"arn:aws:logs:eu-west-1:{account}:log-group:{physical}"
+
+
+def every_policy_statement(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for resource in of_type(doc, ROLE_POLICY) + of_type(doc, KEY):
+        found.extend(statements(resource))
+    for role in of_type(doc, ROLE):
+        found.extend(statements(role, "assumeRolePolicy"))
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_statement_allows_a_wildcard_action_and_no_managed_policy_is_attached(env: str) -> None:
+    doc = platform(env)["compute"]
+    for statement in every_policy_statement(doc):
+        for action in as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*") and "*" not in action, statement
+    assert not [r for r in doc["resources"] if r["type"] in (
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/policyAttachment:PolicyAttachment",
+        "aws:iam/policy:Policy")]
+    assert all("managedPolicyArns" not in role["inputs"] for role in of_type(doc, ROLE))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_execution_roles_reach_only_their_own_repository_and_log_group(env: str) -> None:
+    doc = platform(env)["compute"]
+    for service in SERVICES:
+        resources = unit(doc, service)
+        by_sid = {s["Sid"]: s for s in statements(resources["execution_policy"])}
+        assert set(by_sid) == {"EcrLogin", "PullOwnImage", "WriteOwnLogs", "ReadOwnSecrets"}
+        # GetAuthorizationToken has no resource-level permission: "*" as resource, never as action.
+        assert (by_sid["EcrLogin"]["Action"], by_sid["EcrLogin"]["Resource"]) == ("ecr:GetAuthorizationToken", "*")
+        repo = by_name(doc, REPOSITORY, f"{service}-repo")["inputs"]["name"]
+        assert sorted(by_sid["PullOwnImage"]["Action"]) == sorted(ECR_PULL_ACTIONS)
+        assert by_sid["PullOwnImage"]["Resource"] == arn_of(doc, REPOSITORY, repo)
+        log_arn = arn_of(doc, LOG_GROUP, resources["log_group"]["inputs"]["name"])
+        assert sorted(by_sid["WriteOwnLogs"]["Action"]) == sorted(LOG_WRITE_ACTIONS)
+        assert by_sid["WriteOwnLogs"]["Resource"] == [log_arn, f"{log_arn}:log-stream:*"]
+        assert actions(resources["execution_policy"]) == {
+            "ecr:GetAuthorizationToken", *ECR_PULL_ACTIONS, *LOG_WRITE_ACTIONS, "secretsmanager:GetSecretValue"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_task_roles_may_discover_services_only_where_the_service_calls_others(env: str) -> None:
+    docs = platform(env)
+    discovery = docs["discovery"]["outputs"]
+    for spec in load_catalog():
+        policy = task_policy(docs["compute"], spec.name)
+        if not spec.calls:
+            # Service Connect needs no task permissions: nothing for a service that calls nobody.
+            assert policy is None, spec.name
+            continue
+        assert policy is not None
+        (statement,) = statements(policy)
+        assert statement["Action"] == "servicediscovery:DiscoverInstances"
+        assert statement["Condition"] == {"StringEquals": {"servicediscovery:NamespaceName": sorted(
+            [discovery["private_namespace_name"], discovery["http_namespace_name"]])}}
+
+
+def test_task_roles_trust_only_this_accounts_ecs_tasks() -> None:
+    doc = platform("prod")["compute"]
+    for service in SERVICES:
+        (trust,) = statements(unit(doc, service)["task_role"], "assumeRolePolicy")
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "333333333333"},
+                                      "ArnLike": {"aws:SourceArn": "arn:aws:ecs:eu-west-1:333333333333:*"}}
+
+
+def test_appmesh_task_roles_add_only_their_envoy_node(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
+    doc = fresh("dev")["compute"]
+    for spec in load_catalog():
+        policy = task_policy(doc, spec.name)
+        assert policy is not None
+        expected = {"appmesh:StreamAggregatedResources"} | ({"servicediscovery:DiscoverInstances"} if spec.calls
+                                                           else set())
+        assert actions(policy) == expected
+
+
+def test_key_policies_let_the_account_administer_through_iam_and_logs_use_only_the_logs_key() -> None:
+    doc = platform("prod")["compute"]
+    keys = {k["name"]: k for k in of_type(doc, KEY)}
+    assert set(keys) == {"compute-ecr", "compute-logs"}
+    for key in keys.values():
+        assert key["inputs"]["enableKeyRotation"] is True
+        admin = statements(key)[0]
+        assert admin["Principal"] == {"AWS": "arn:aws:iam::333333333333:root"}
+        assert {"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CreateGrant"} <= set(admin["Action"])
+    services = {s.get("Principal", {}).get("Service") for k in keys.values() for s in statements(k)}
+    assert services == {None, "logs.eu-west-1.amazonaws.com"}
+    assert len(statements(keys["compute-ecr"])) == 1

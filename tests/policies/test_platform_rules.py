@@ -1,0 +1,176 @@
+"""The ``platform`` pack, rule by rule, through the real pack process (Analyzer protocol)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.policy.engine import PolicyEngine, evaluate_documents_result
+from shared.policy.taggable import TAGGABLE_FILE, load_taggable, render, scan_pulumi_aws
+from tests.policies.resources import GOOD_TAGS, aws_provider, document, rabbitmq_provider, res, rule_ids
+
+UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+REPO = "aws:ecr/repository:Repository"
+VPC = "aws:ec2/vpc:Vpc"
+USER = "rabbitmq:index/user:User"
+BROKER = "aws:mq/broker:Broker"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+
+
+def of_rule(findings: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
+    return [finding for finding in findings if finding["rule"] == rule]
+
+
+# -- tags-required ------------------------------------------------------------------------------------
+
+
+def test_untagged_resource_is_reported_with_the_missing_keys(policy_findings):
+    repo = res(REPO, "inference", {"tags": {"env": "dev", "team": "ml-platform"}})
+    [finding] = of_rule(policy_findings([repo]), "tags-required")
+    assert finding["enforcement"] == "advisory"  # dev baseline
+    assert "layer, cost-center" in finding["message"]
+    assert "default_tags" in finding["message"]
+    [staging] = of_rule(policy_findings([repo], env="staging"), "tags-required")
+    assert staging["enforcement"] == "mandatory"
+
+
+def test_provider_default_tags_count(policy_findings):
+    provider = aws_provider(tags=GOOD_TAGS)
+    tagged_by_provider = res(REPO, "inference", {}, provider=provider)
+    assert "tags-required" not in rule_ids(policy_findings([tagged_by_provider]))
+
+
+def test_resource_tags_complete_provider_defaults(policy_findings):
+    provider = aws_provider(tags={"env": "dev", "team": "ml-platform"})
+    completed = res(VPC, "main", {"cidrBlock": "10.0.0.0/16", "tags": {"layer": "network", "cost-center": "cc-1"}},
+                    provider=provider)
+    incomplete = res(VPC, "other", {"cidrBlock": "10.1.0.0/16"}, provider=provider)
+    findings = of_rule(policy_findings([completed, incomplete]), "tags-required")
+    assert [f["urn"].rsplit("::", 1)[1] for f in findings] == ["other"]
+
+
+def test_empty_tag_value_does_not_count(policy_findings):
+    repo = res(REPO, "inference", {"tags": {**GOOD_TAGS, "cost-center": " "}})
+    [finding] = of_rule(policy_findings([repo]), "tags-required")
+    assert "cost-center" in finding["message"]
+
+
+def test_untaggable_types_are_not_checked(policy_findings):
+    # aws:ecr/lifecyclePolicy has no tags at all: asking for tags there would be a false positive.
+    policy = res("aws:ecr/lifecyclePolicy:LifecyclePolicy", "p", {"repository": "inference", "policy": "{}"})
+    assert "tags-required" not in rule_ids(policy_findings([policy]))
+
+
+def test_unknown_tags_are_not_applicable(policy_findings, policy_not_applicable):
+    repo = res(REPO, "inference", {"tags": UNKNOWN_OBJECT})
+    assert "tags-required" not in rule_ids(policy_findings([repo]))
+    assert any(na["rule"] == "tags-required" for na in policy_not_applicable([repo]))
+
+
+def test_taggable_type_list_matches_installed_pulumi_aws():
+    """policies/platform/data/taggable-aws-types.txt is generated; regenerate after bumping pulumi-aws."""
+    assert TAGGABLE_FILE.read_text(encoding="utf-8") == render(scan_pulumi_aws()), \
+        "run `python -m shared.policy.taggable` to regenerate the list"
+    taggable = load_taggable()
+    assert {REPO, VPC, BROKER, "aws:ecs/taskDefinition:TaskDefinition"} <= taggable
+    assert "aws:ecr/lifecyclePolicy:LifecyclePolicy" not in taggable
+
+
+# -- no-plaintext-secrets ---------------------------------------------------------------------------------
+
+
+def test_plain_credential_is_reported(policy_findings):
+    provider = rabbitmq_provider(password="guest", secret=False)
+    [finding] = of_rule(policy_findings([provider]), "no-plaintext-secrets")
+    assert finding["enforcement"] == "mandatory"
+    assert "rabbitmq.Provider" in finding["message"] and "not a Pulumi secret" in finding["message"]
+
+
+def test_literal_password_is_reported_even_when_the_sdk_made_it_secret(policy_findings):
+    # pulumi_rabbitmq's User wraps its password in Output.secret itself: secret in state, yet written
+    # in clear in the program -- no dependency, not a secure config value.
+    user = res(USER, "app", {"name": "app", "password": "hunter2", "tags": []}, secret_inputs=["password"])
+    [finding] = of_rule(policy_findings([user]), "no-plaintext-secrets")
+    assert "written in clear" in finding["message"]
+
+
+def test_generated_or_secure_config_passwords_pass(policy_findings):
+    generator = res("random:index/randomPassword:RandomPassword", "pw", {"length": 32})
+    generated = res(USER, "generated", {"name": "a", "password": "Xy9..."}, secret_inputs=["password"],
+                    dependencies=[generator])
+    from_config = res(USER, "configured", {"name": "b", "password": "synth-placeholder-secret"},
+                      secret_inputs=["password"])
+    provider = rabbitmq_provider(password="synth-placeholder-secret", secret=True)
+    assert "no-plaintext-secrets" not in rule_ids(policy_findings([generator, generated, from_config, provider]))
+
+
+def test_broker_users_and_secret_versions_are_checked(policy_findings):
+    generator = res("random:index/randomPassword:RandomPassword", "pw", {"length": 32})
+    plain_broker = res(BROKER, "plain", {"brokerName": "b", "users": [{"username": "admin", "password": "p"}]},
+                       dependencies=[generator])
+    secret_broker = res(BROKER, "secret", {"brokerName": "c", "users": [{"username": "admin", "password": "p"}]},
+                        secret_inputs=["users"], dependencies=[generator])
+    literal_version = res(SECRET_VERSION, "literal", {"secretId": "arn:x", "secretString": "{\"password\": \"p\"}"},
+                          secret_inputs=["secretString"])
+    findings = of_rule(policy_findings([generator, plain_broker, secret_broker, literal_version]),
+                       "no-plaintext-secrets")
+    assert sorted(f["urn"].rsplit("::", 1)[1] for f in findings) == ["literal", "plain"]
+
+
+def test_unknown_credential_value_is_still_decided_by_secretness(policy_findings):
+    # The rule reads only input names and their secretness, so an unknown value is no obstacle.
+    provider = res("pulumi:providers:rabbitmq", "r", {"endpoint": "https://x", "password": UNKNOWN_STRING})
+    assert len(of_rule(policy_findings([provider]), "no-plaintext-secrets")) == 1
+
+
+def test_without_secretness_config_the_rule_is_not_applicable():
+    """Under the real CLI without --policy-pack-config the rule cannot see secretness: it says so."""
+    provider = rabbitmq_provider(password="guest", secret=False)
+    with PolicyEngine(packs=["platform"], carry_secretness=False) as engine:
+        result = evaluate_documents_result([document([provider])], env_name="dev", engine=engine)
+    assert "no-plaintext-secrets" not in {f.rule for f in result.findings}
+    [na] = [na for na in result.not_applicable if na.rule == "no-plaintext-secrets"]
+    assert "--policy-pack-config" in na.reason
+
+
+# -- appmesh-discontinued --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_any_app_mesh_resource_is_reported_advisory(policy_findings, env):
+    mesh = res("aws:appmesh/mesh:Mesh", "apps", {"spec": {"egressFilter": {"type": "DROP_ALL"}}})
+    node = res("aws:appmesh/virtualNode:VirtualNode", "node", {"meshName": "apps"})
+    findings = of_rule(policy_findings([mesh, node], env=env), "appmesh-discontinued")
+    assert len(findings) == 2
+    assert {f["enforcement"] for f in findings} == {"advisory"}
+    assert all("Service Connect" in f["message"] and "2026-09-30" in f["message"] for f in findings)
+
+
+def test_service_connect_is_not_reported(policy_findings):
+    namespace = res("aws:servicediscovery/httpNamespace:HttpNamespace", "ns", {"name": "dev.ml.internal"})
+    assert "appmesh-discontinued" not in rule_ids(policy_findings([namespace]))
+
+
+# -- prod-protect-stateful -------------------------------------------------------------------------------
+
+
+def test_unprotected_stateful_resource_is_mandatory_in_prod_advisory_in_staging_off_in_dev(policy_findings):
+    resources = [res(VPC, "main", {"cidrBlock": "10.30.0.0/16"}),
+                 res("rabbitmq:index/queue:Queue", "q", {"name": "q.work", "vhost": "prod"})]
+    prod = of_rule(policy_findings(resources, env="prod"), "prod-protect-stateful")
+    staging = of_rule(policy_findings(resources, env="staging"), "prod-protect-stateful")
+    dev = of_rule(policy_findings(resources, env="dev"), "prod-protect-stateful")
+    assert {f["enforcement"] for f in prod} == {"mandatory"} and len(prod) == 2
+    assert {f["enforcement"] for f in staging} == {"advisory"}
+    assert dev == []
+    assert "protect" in prod[0]["message"]
+
+
+def test_protected_stateful_and_stateless_resources_pass(policy_findings):
+    resources = [res(VPC, "main", {"cidrBlock": "10.30.0.0/16"}, protect=True),
+                 res("aws:ecs/cluster:Cluster", "ml", {})]
+    assert "prod-protect-stateful" not in rule_ids(policy_findings(resources, env="prod"))
+
