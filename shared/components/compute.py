@@ -106,8 +106,8 @@ class ComputePlatform(pulumi.ComponentResource):
         upstreams = dataclasses.replace(upstreams, mesh=pulumi.Output.from_input(upstreams.mesh).apply(
             lambda mesh: check_mesh_provider(settings, mesh)))
 
-        self.ecr_key = self._key(f"{name}-ecr", settings, "ECR images of the ML platform", logs=False)
-        self.logs_key = (self._key(f"{name}-logs", settings, "Logs of the ML platform's services", logs=True)
+        self.ecr_key = self._key(name, "ecr", settings, "ECR images of the ML platform")
+        self.logs_key = (self._key(name, "logs", settings, "Logs of the ML platform's services")
                          if args.kms_encrypted_logs else None)
 
         self.cluster = aws.ecs.Cluster(
@@ -172,12 +172,13 @@ class ComputePlatform(pulumi.ComponentResource):
         self.plans = {plan.name: plan for plan in args.services}
         self.register_outputs({"cluster_arn": self.cluster.arn})
 
-    def _key(self, name: str, settings: ComputeSettings, description: str, *, logs: bool) -> aws.kms.Key:
+    def _key(self, name: str, purpose: str, settings: ComputeSettings, description: str) -> aws.kms.Key:
+        """A customer managed key (rotated yearly) for ``purpose`` ("ecr" or "logs")."""
         policy = customer_key_policy(
             partition=settings.partition, account_id=settings.account_id, region=settings.region,
-            logs_arn_pattern=settings.log_group_arn_pattern if logs else None)
+            logs_arn_pattern=settings.log_group_arn_pattern if purpose == "logs" else None)
         key = aws.kms.Key(
-            name,
+            f"{name}-{purpose}",
             description=f"{description} ({settings.env_name})",
             enable_key_rotation=True,
             deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
@@ -185,7 +186,7 @@ class ComputePlatform(pulumi.ComponentResource):
             # Losing the key loses what it encrypted: protected wherever stateful resources are.
             opts=pulumi.ResourceOptions(parent=self, protect=settings.protect),
         )
-        aws.kms.Alias(name, name=f"alias/ml-platform/{settings.env_name}/{name.rsplit('-', 1)[-1]}",
+        aws.kms.Alias(f"{name}-{purpose}", name=f"alias/ml-platform/{settings.env_name}/{purpose}",
                       target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=key))
         return key
 
@@ -210,7 +211,8 @@ class ComputePlatform(pulumi.ComponentResource):
                 repository_url=self.repositories[service].repository.repository_url,
                 image=first.image,
                 versions=versions,
-            ).apply(lambda values, digest=plan.image_digest: {**values, "image_digest": digest})
+                image_digest=plan.image_digest,
+            )
         return pulumi.Output.all(**entries) if entries else pulumi.Output.from_input({})
 
     def repository_urls(self) -> pulumi.Output[dict[str, str]]:

@@ -74,7 +74,7 @@ class ServicePlan:
     cpu_target_percent: int
     #: the release's image digest (``sha256:...``) or tag; None = not released yet (repo only)
     release_ref: str | None
-    #: App Mesh canary versions (env ``mesh.canaries``): one ECS service per version, else one in all
+    #: App Mesh canary versions (env ``mesh.canaries``): one ECS service per version; empty = one service
     versions: tuple[str, ...] = ()
 
     @property

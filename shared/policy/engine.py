@@ -613,21 +613,36 @@ def evaluate_documents_result(documents: list[dict[str, Any]], env_name: str | N
 
 
 def evaluate_envs(env_names: list[str], engine: PolicyEngine | None = None) -> PolicyResult:
-    """Synth every layer of each env and evaluate all packs (one process per pack for the run)."""
+    """Synth every layer of each env and evaluate all packs (one process per pack for the run).
+
+    While the next env is synthesized (CPU, in this thread), the previous one is being evaluated (the
+    packs work in their own processes; this side mostly waits on gRPC), one env at a time so the packs'
+    configuration is never shared between two stacks.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from shared.synth.engine import synth_env
 
     def run(active: PolicyEngine) -> PolicyResult:
-        jobs: list[tuple[dict[str, Any], Enforcement]] = []
-        for env_name in env_names:
-            settings = enforcement_for(env_name)
-            documents = synth_env(env_name)
-            jobs.extend((documents[layer], settings) for layer in documents)
-        result = active.evaluate(jobs)
-        result.envs = list(env_names)
-        return result
+        active.start()
+        parts: list[Future[PolicyResult]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-evaluate") as worker:
+            for env_name in env_names:
+                settings = enforcement_for(env_name)
+                documents = synth_env(env_name)
+                jobs = [(documents[layer], settings) for layer in documents]
+                parts.append(worker.submit(active.evaluate, jobs))
+            results = [part.result() for part in parts]
+        merged = PolicyResult(envs=list(env_names))
+        for result in results:
+            merged.findings.extend(result.findings)
+            merged.not_applicable.extend(result.not_applicable)
+            merged.documents += result.documents
+            merged.resources += result.resources
+        merged.findings.sort(key=Finding.sort_key)
+        return merged
 
     if engine is not None:
         return run(engine)
-    # The packs boot while the synth runs.
     with PolicyEngine() as own:
         return run(own)

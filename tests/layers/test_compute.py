@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
+from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.components.compute_service import AMQP_SECRET_KEYS
 from shared.components.ecr import UNTAGGED_EXPIRY_DAYS
 from shared.contracts import ComputeContract
 from shared.envs import load_env
+from shared.errors import ContractError
+from shared.synth.engine import synth_program
 from tests.layers.compute_helpers import (
     CLUSTER,
     ENVS,
@@ -279,3 +282,13 @@ def test_every_resource_belongs_to_the_compute_component_and_uses_the_layers_aws
             while top["parent"] in resources:
                 top = resources[top["parent"]]
             assert top["type"] == "mlplatform:compute:ComputePlatform", resource["name"]
+
+
+def test_a_service_missing_from_an_upstream_contract_is_refused_naming_it() -> None:
+    # e.g. a catalog entry added, compute re-run before messaging: the credentials do not exist yet.
+    stack_outputs = {f"organization/{layer}/dev": json.loads(json.dumps(platform("dev")[layer]["outputs"]))
+                     for layer in ("network", "discovery", "mesh", "messaging")}
+    del stack_outputs["organization/messaging/dev"]["service_secret_arns"]["inference"]
+    with pytest.raises(ContractError, match=r"messaging\.service_secret_arns\['inference'\]"):
+        synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
+                      account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)

@@ -1,0 +1,278 @@
+"""A throwaway RabbitMQ node on loopback, in a temporary directory, started and stopped by us.
+
+No systemd and nothing of the system's RabbitMQ is touched: every path the node uses (data, logs,
+config, plugins file, Erlang cookie via ``HOME``) is inside one temporary directory, it listens on
+free loopback ports only, and it registers with an ``epmd`` we start ourselves on a free port, so
+stopping it never affects another Erlang node on the machine. :meth:`LocalBroker.stop` ends exactly
+the processes it started (by their pids) and checks that none of them survived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from shared.errors import PlatformError
+from shared.rehearse.definitions import user_definition
+
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+"""Debian's real scripts (``/usr/sbin/rabbitmq-server`` would ``su rabbitmq`` and reset the env)."""
+APT_INSTALL = ("apt-get", "install", "-y", "--no-install-recommends", "rabbitmq-server")
+ADMIN_USER = "rehearsal-admin"
+
+
+class BrokerUnavailable(PlatformError):
+    """RabbitMQ cannot be installed or started here; the message says what to do."""
+
+    exit_code = 1
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def rabbitmq_installed() -> bool:
+    return (RABBITMQ_BIN / "rabbitmq-server").is_file() and shutil.which("epmd") is not None
+
+
+def ensure_rabbitmq(install: bool = True, log: Any = print) -> None:
+    """Install Debian's ``rabbitmq-server`` when it is missing and we may; explain otherwise."""
+    if rabbitmq_installed():
+        return
+    can_install = install and shutil.which("apt-get") is not None and os.geteuid() == 0
+    if not can_install:
+        raise BrokerUnavailable(
+            "RabbitMQ is not installed (no /usr/lib/rabbitmq/bin/rabbitmq-server) and this process cannot "
+            "install it (needs root and apt-get). Install it with "
+            "`sudo apt-get update && sudo apt-get install -y rabbitmq-server`, then run again.")
+    log("rabbitmq-server is missing: installing it with apt-get (one-off, takes a minute)...")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (("apt-get", "update"), APT_INSTALL):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BrokerUnavailable(f"`{' '.join(command)}` failed ({result.returncode}):\n"
+                                    f"{(result.stderr or result.stdout)[-2000:]}")
+    if not rabbitmq_installed():
+        raise BrokerUnavailable("apt-get installed rabbitmq-server but /usr/lib/rabbitmq/bin/rabbitmq-server "
+                                "is still missing")
+
+
+class LocalBroker:
+    """One RabbitMQ node: ``with LocalBroker() as broker: broker.import_definitions(...)``."""
+
+    def __init__(self, *, start_timeout: float = 90.0, keep_dir: bool = False) -> None:
+        self.start_timeout = start_timeout
+        self.keep_dir = keep_dir
+        self.admin_password = secrets.token_urlsafe(24)
+        self.directory: Path | None = None
+        self.amqp_port = 0
+        self.node_name = ""
+        self._server: subprocess.Popen[bytes] | None = None
+        self._epmd: subprocess.Popen[bytes] | None = None
+        self._env: dict[str, str] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> LocalBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        ensure_rabbitmq()
+        self.directory = Path(tempfile.mkdtemp(prefix="rehearse-rabbitmq-"))
+        directory = self.directory
+        for sub in ("home", "mnesia", "log"):
+            (directory / sub).mkdir()
+        self.amqp_port, dist_port, epmd_port = free_port(), free_port(), free_port()
+        self.node_name = f"rehearse-{os.getpid()}-{self.amqp_port}@localhost"
+
+        # The node's own administrator, loaded at boot; only this process knows its password.
+        boot = {"users": [user_definition(ADMIN_USER, self.admin_password, ["administrator"])]}
+        (directory / "boot-definitions.json").write_text(json.dumps(boot), encoding="utf-8")
+        (directory / "rabbitmq.conf").write_text(
+            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
+            f"load_definitions = {directory / 'boot-definitions.json'}\n"
+            "log.console = false\n"
+            "log.file.level = info\n",
+            encoding="utf-8")
+        (directory / "enabled_plugins").write_text("[].\n", encoding="utf-8")
+        (directory / "rabbitmq-env.conf").write_text("", encoding="utf-8")
+
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
+        self._env = {
+            **inherited,
+            "HOME": str(directory / "home"),  # the Erlang cookie lives (readably) here
+            "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(directory / "log"),
+            "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(directory / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
+            "RABBITMQ_CONF_ENV_FILE": str(directory / "rabbitmq-env.conf"),
+            "RABBITMQ_NODENAME": self.node_name,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.amqp_port),
+            "RABBITMQ_DIST_PORT": str(dist_port),
+            "ERL_EPMD_PORT": str(epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+        try:
+            # Our own epmd in the foreground (our child, so we can stop and reap it by pid); the node
+            # finds it through ERL_EPMD_PORT instead of starting a daemon that would outlive us.
+            self._epmd = subprocess.Popen(
+                [shutil.which("epmd") or "epmd", "-port", str(epmd_port), "-address", "127.0.0.1"],
+                env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            self._wait_for_port(epmd_port, 10.0, "epmd")
+            with open(directory / "server.out", "wb") as out:
+                self._server = subprocess.Popen(
+                    [str(RABBITMQ_BIN / "rabbitmq-server")], env=self._env, cwd=directory, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self._wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_for_port(self, port: int, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.settimeout(0.5)
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise BrokerUnavailable(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._server is not None and self._server.poll() is not None:
+                raise BrokerUnavailable(f"rabbitmq-server exited with {self._server.returncode} while starting:\n"
+                                        f"{self.log_tail()}")
+            try:
+                self.admin_connection().close()
+                return
+            except (pika.exceptions.AMQPConnectionError, OSError):
+                time.sleep(0.25)
+        raise BrokerUnavailable(f"RabbitMQ did not accept connections within {self.start_timeout:.0f}s:\n"
+                                f"{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.directory is None:
+            return ""
+        texts = []
+        for path in [self.directory / "server.out", *sorted((self.directory / "log").glob("*.log"))]:
+            if path.is_file():
+                texts.append(f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+        return "\n".join(texts)
+
+    def stop(self) -> None:
+        """Stop the node and our epmd (by their pids), then remove the temporary directory."""
+        if self._server is not None:
+            _terminate(self._server, timeout=45.0)
+            self._server = None
+        if self._epmd is not None:
+            _terminate(self._epmd, timeout=5.0)
+            self._epmd = None
+        if self.directory is not None:
+            survivors = processes_using(self.directory)
+            for pid in survivors:  # only processes whose command line names our private directory
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if not self.keep_dir:
+                shutil.rmtree(self.directory, ignore_errors=True)
+            if survivors:
+                raise BrokerUnavailable(f"had to kill left-over broker processes {survivors}")
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.poll() is None
+
+    # -- access -----------------------------------------------------------------------------
+    def parameters(self, username: str, password: str, vhost: str = "/") -> pika.ConnectionParameters:
+        return pika.ConnectionParameters(
+            host="127.0.0.1", port=self.amqp_port, virtual_host=vhost,
+            credentials=pika.PlainCredentials(username, password), connection_attempts=1, socket_timeout=5,
+            blocked_connection_timeout=10, heartbeat=0)
+
+    def connect(self, username: str, password: str, vhost: str) -> pika.BlockingConnection:
+        return pika.BlockingConnection(self.parameters(username, password, vhost))
+
+    def admin_connection(self, vhost: str = "/") -> pika.BlockingConnection:
+        return self.connect(ADMIN_USER, self.admin_password, vhost)
+
+    def rabbitmqctl(self, *args: str, timeout: float = 60.0) -> str:
+        result = subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node_name, *args], env=self._env,
+                                capture_output=True, text=True, timeout=timeout, check=False)
+        if result.returncode != 0:
+            raise BrokerUnavailable(f"rabbitmqctl {' '.join(args)} failed ({result.returncode}): "
+                                    f"{(result.stderr or result.stdout).strip()[-2000:]}")
+        return result.stdout
+
+    def import_definitions(self, definitions: dict[str, Any]) -> None:
+        """Load a definitions document into the running node (users, vhosts, permissions, topology)."""
+        if self.directory is None:
+            raise BrokerUnavailable("the broker is not running")
+        path = self.directory / f"definitions-{time.monotonic_ns()}.json"
+        path.write_text(json.dumps(definitions), encoding="utf-8")
+        self.rabbitmqctl("import_definitions", str(path))
+        # The administrator manages every vhost it imports (it verifies queue contents and cleans up).
+        for vhost in definitions.get("vhosts", []):
+            self.rabbitmqctl("set_permissions", "-p", vhost["name"], ADMIN_USER, ".*", ".*", ".*")
+
+
+def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM our child (rabbitmq-server's script stops the VM gracefully on it); SIGKILL its group if stuck."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    # Still alive, hence not reaped: its pid is still its own. start_new_session made it the leader of
+    # a process group of its own, so the group holds only what it started.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=5.0)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def processes_using(directory: Path) -> list[int]:
+    """Pids whose command line or environment names ``directory`` (ours: nobody else knows the path)."""
+    marker = str(directory).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" in status:
+            continue  # already dead, waiting to be reaped
+        if marker in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
