@@ -173,9 +173,9 @@ def run_bench(repeat: int, out: Path) -> dict[str, Any]:
         for count in (50, 200):
             console.print(f"measuring a catalog of {count} services ...")
             catalog, env_dir = _scenario_dir(count, root)
-            env = _environ(PLATFORM_CATALOG=str(catalog), PLATFORM_ENV_DIR=str(env_dir))
-            figures[f"services_{count}_s"], rss = median_of(repeat, [python, "-m", "shared.policy", "dev"], env=env,
-                                                             ok=(0, 1))
+            scenario = _environ(PLATFORM_CATALOG=str(catalog), PLATFORM_ENV_DIR=str(env_dir))
+            figures[f"services_{count}_s"], rss = median_of(repeat, [python, "-m", "shared.policy", "dev"],
+                                                             env=scenario, ok=(0, 1))
             figures[f"services_{count}_peak_rss_mb"] = rss
     figures = {key: round(value, 3) for key, value in figures.items()}
     checks = {name: bool(check(figures)) for name, check in TARGETS.items()}

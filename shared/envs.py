@@ -294,7 +294,7 @@ def env_names(directory: Path | None = None) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml"))
 
 
-def _reason(error: dict[str, Any]) -> str:
+def _reason(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"

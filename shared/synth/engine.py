@@ -179,6 +179,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider, resource_id=request.importId, custom=True,
         )
         resource_id, state = self.mocks.new_resource(args)
+        resource_id = resource_id or ""
         # As the engine does: secret inputs stay secret in the state, and so do the outputs the
         # resource declares secret (e.g. RandomPassword.result), so values derived from them are too.
         for key in dict.fromkeys([*secret_inputs, *request.additionalSecretOutputs]):

@@ -123,7 +123,8 @@ def test_every_aws_resource_gets_the_required_tags_from_the_provider() -> None:
     providers = [r for r in doc["resources"] if r["type"] == "pulumi:providers:aws"]
     assert len(providers) == 1
     tags = json.loads(providers[0]["inputs"]["defaultTags"])["tags"]
-    assert {"env": "dev", "layer": "network", "team": "ml-platform", "cost-center": "cc-ml-1001"}.items() <= tags.items()
+    required = {"env": "dev", "layer": "network", "team": "ml-platform", "cost-center": "cc-ml-1001"}
+    assert required.items() <= tags.items()
     aws_resources = [r for r in doc["resources"] if r["type"].startswith("aws:")]
     assert aws_resources and all(r["provider"] == providers[0]["urn"] for r in aws_resources)
 
