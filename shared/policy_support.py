@@ -15,8 +15,6 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
 
@@ -122,7 +120,6 @@ def _not_applicable_on_unknown(args: Any, call: Callable[[], Any]) -> Any:
 
 
 ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation], None]
-StackCheck = Callable[[StackValidationArgs, ReportViolation], None]
 
 
 def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[str] | None = None,
@@ -140,21 +137,6 @@ def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[s
         _not_applicable_on_unknown(args, lambda: check(args, report))
 
     return ResourceValidationPolicy(
-        name=rule_id(module_file),
-        description=description or rule_description(module_file),
-        validate=validate,
-        config_schema=config_schema,
-    )
-
-
-def stack_policy(module_file: str, check: StackCheck, *, description: str | None = None,
-                 config_schema: Any = None) -> StackValidationPolicy:
-    """The ``POLICY`` of a stack rule module (see :func:`resource_policy`)."""
-
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        _not_applicable_on_unknown(args, lambda: check(args, report))
-
-    return StackValidationPolicy(
         name=rule_id(module_file),
         description=description or rule_description(module_file),
         validate=validate,

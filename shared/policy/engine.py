@@ -51,6 +51,7 @@ POLICIES_DIR = REPO_ROOT / "policies"
 ENGINE_ADDRESS = "127.0.0.1:0"
 START_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 300.0
+IN_FLIGHT = 32  # Analyze requests in flight per pack (the pack serves 4 at a time)
 SECRETS_RULE = "no-plaintext-secrets"
 # What shared.synth puts in place of a `secure:` stack config value (ciphertext cannot be decrypted
 # offline); such a value came from `pulumi config set --secret`, never from the program text.
@@ -543,20 +544,23 @@ class PolicyEngine:
                 future.result()
             except grpc.RpcError as error:
                 raise PolicyEngineError(f"Configure failed: {error}") from None
-        calls: list[tuple[PackProcess, str, str | None, Future[Any]]] = []
-        for process in self.packs.values():
-            for urn, _type, request in stack.analyze:
-                calls.append((process, "Analyze", urn, process.analyze(request)))
-            calls.append((process, "AnalyzeStack", None, process.analyze_stack(stack.analyze_stack)))
-        for process, method, target, future in calls:
-            try:
-                response: analyzer_pb2.AnalyzeResponse = future.result()
-            except grpc.RpcError as error:
-                bodies = {urn: body for urn, _type, body in stack.analyze}
-                request = bodies[target] if target is not None else stack.analyze_stack
-                culprits = process.crashing_rules(method, request)
-                raise process.error(method, target or stack.stack_urn, error, culprits) from None
-            self._collect(process.pack, response, target, stack, env, layer, result)
+        # A bounded window of requests in flight per pack: enough to keep every pack busy, few enough
+        # that thousands of resources never pile up as pending HTTP/2 streams.
+        requests: list[tuple[str, str | None, bytes]] = [("Analyze", urn, body) for urn, _type, body in stack.analyze]
+        requests.append(("AnalyzeStack", None, stack.analyze_stack))
+        for start in range(0, len(requests), IN_FLIGHT):
+            calls: list[tuple[PackProcess, str, str | None, bytes, Future[Any]]] = []
+            for process in self.packs.values():
+                for method, target, body in requests[start:start + IN_FLIGHT]:
+                    call = process.analyze if method == "Analyze" else process.analyze_stack
+                    calls.append((process, method, target, body, call(body)))
+            for process, method, target, body, future in calls:
+                try:
+                    response: analyzer_pb2.AnalyzeResponse = future.result()
+                except grpc.RpcError as error:
+                    culprits = process.crashing_rules(method, body)
+                    raise process.error(method, target or stack.stack_urn, error, culprits) from None
+                self._collect(process.pack, response, target, stack, env, layer, result)
 
     def _collect(self, pack: str, response: analyzer_pb2.AnalyzeResponse, urn: str | None,
                  stack: _PreparedStack, env: str | None, layer: str | None, result: PolicyResult) -> None:

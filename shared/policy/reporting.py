@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from shared import REPO_ROOT
 from shared.policy.findings import Finding, PolicyResult
@@ -144,7 +146,7 @@ def write_sarif(path: Path, findings: Sequence[Finding], program_dir: Path | Non
 
 def _status(finding: Finding) -> str:
     if finding.suppressed:
-        return f"[dim]suppressed: {finding.reason}[/dim]"
+        return f"[dim]suppressed: {escape(finding.reason or '')}[/dim]"
     if finding.enforcement == "mandatory":
         return "[bold red]mandatory[/bold red]"
     return "[yellow]advisory[/yellow]"
@@ -169,7 +171,8 @@ def render_table(result: PolicyResult, console: Console | None = None) -> None:
             previous = finding.rule
             resource = f"{finding.resource_name} ({finding.resource_type})" if finding.resource_type else \
                 (finding.resource_name or "")
-            table.add_row(rule_cell, _status(finding), resource, finding.message)
+            # Messages quote code (``settings=[...]``): plain Text, never parsed as rich markup.
+            table.add_row(rule_cell, _status(finding), Text(resource), Text(finding.message))
         console.print(table)
     blocking = len(result.blocking)
     suppressed = sum(1 for finding in result.findings if finding.suppressed)

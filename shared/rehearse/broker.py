@@ -31,6 +31,7 @@ RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 """Debian's real scripts (``/usr/sbin/rabbitmq-server`` would ``su rabbitmq`` and reset the env)."""
 APT_INSTALL = ("apt-get", "install", "-y", "--no-install-recommends", "rabbitmq-server")
 ADMIN_USER = "rehearsal-admin"
+ADMIN_VHOST = "rehearsal-admin"
 
 
 class BrokerUnavailable(PlatformError):
@@ -95,6 +96,7 @@ class LocalBroker:
 
     def start(self) -> None:
         ensure_rabbitmq()
+        _become_subreaper()
         self.directory = Path(tempfile.mkdtemp(prefix="rehearse-rabbitmq-"))
         directory = self.directory
         for sub in ("home", "mnesia", "log"):
@@ -102,8 +104,13 @@ class LocalBroker:
         self.amqp_port, dist_port, epmd_port = free_port(), free_port(), free_port()
         self.node_name = f"rehearse-{os.getpid()}-{self.amqp_port}@localhost"
 
-        # The node's own administrator, loaded at boot; only this process knows its password.
-        boot = {"users": [user_definition(ADMIN_USER, self.admin_password, ["administrator"])]}
+        # The node's own administrator and vhost, loaded at boot; only this process knows the password.
+        # (A node that loads definitions at boot creates no default user or "/" vhost.)
+        boot = {
+            "users": [user_definition(ADMIN_USER, self.admin_password, ["administrator"])],
+            "vhosts": [{"name": ADMIN_VHOST}],
+            "permissions": [{"user": ADMIN_USER, "vhost": ADMIN_VHOST, "configure": ".*", "write": ".*", "read": ".*"}],
+        }
         (directory / "boot-definitions.json").write_text(json.dumps(boot), encoding="utf-8")
         (directory / "rabbitmq.conf").write_text(
             f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
@@ -188,6 +195,7 @@ class LocalBroker:
         if self._epmd is not None:
             _terminate(self._epmd, timeout=5.0)
             self._epmd = None
+        _reap_erlang_orphans()
         if self.directory is not None:
             survivors = processes_using(self.directory)
             for pid in survivors:  # only processes whose command line names our private directory
@@ -214,7 +222,7 @@ class LocalBroker:
     def connect(self, username: str, password: str, vhost: str) -> pika.BlockingConnection:
         return pika.BlockingConnection(self.parameters(username, password, vhost))
 
-    def admin_connection(self, vhost: str = "/") -> pika.BlockingConnection:
+    def admin_connection(self, vhost: str = ADMIN_VHOST) -> pika.BlockingConnection:
         return self.connect(ADMIN_USER, self.admin_password, vhost)
 
     def rabbitmqctl(self, *args: str, timeout: float = 60.0) -> str:
@@ -229,12 +237,13 @@ class LocalBroker:
         """Load a definitions document into the running node (users, vhosts, permissions, topology)."""
         if self.directory is None:
             raise BrokerUnavailable("the broker is not running")
-        path = self.directory / f"definitions-{time.monotonic_ns()}.json"
-        path.write_text(json.dumps(definitions), encoding="utf-8")
-        self.rabbitmqctl("import_definitions", str(path))
         # The administrator manages every vhost it imports (it verifies queue contents and cleans up).
-        for vhost in definitions.get("vhosts", []):
-            self.rabbitmqctl("set_permissions", "-p", vhost["name"], ADMIN_USER, ".*", ".*", ".*")
+        admin = [{"user": ADMIN_USER, "vhost": vhost["name"], "configure": ".*", "write": ".*", "read": ".*"}
+                 for vhost in definitions.get("vhosts", [])]
+        document = {**definitions, "permissions": [*definitions.get("permissions", []), *admin]}
+        path = self.directory / f"definitions-{time.monotonic_ns()}.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        self.rabbitmqctl("import_definitions", str(path))
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -257,6 +266,44 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait(timeout=5.0)
     except subprocess.TimeoutExpired:
         pass
+
+
+_ERLANG_HELPERS = {"inet_gethost", "erl_child_setup", "epmd", "beam.smp", "erl"}
+
+
+def _become_subreaper() -> None:
+    """Adopt our orphaned grandchildren (Erlang's helpers, rabbitmqctl's VM) so we can reap them.
+
+    Otherwise they are re-parented to PID 1, which in a container often never reaps them.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _reap_erlang_orphans() -> None:
+    """Reap exited Erlang helper processes adopted as our children (and nothing else: other zombie
+    children belong to Popen objects that will reap them themselves)."""
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == me and fields.get("State", "").startswith("Z") \
+                and comm in _ERLANG_HELPERS:
+            try:
+                os.waitpid(int(entry.name), os.WNOHANG)
+            except ChildProcessError:
+                pass
 
 
 def processes_using(directory: Path) -> list[int]:

@@ -365,3 +365,32 @@ def test_a_crashing_rule_is_an_engine_error_naming_the_pack_and_resource(tmp_pat
     assert "pack 'rabbitmq'" in message and "::requests" in message and "boom" in message
     assert "raised by rule rabbitmq-exchange-durable" in message
     assert error.value.exit_code == 1
+
+
+def test_a_stack_of_thousands_of_resources_is_evaluated(policy_engine):
+    """Requests go out in a bounded window: thousands of pending calls once made the packs cancel some."""
+    queues = [res("rabbitmq:index/queue:Queue", f"q{i}", {"name": f"s{i}.work", "vhost": "dev",
+                                                          "settings": {"durable": i % 500 != 0}})
+              for i in range(1500)]
+    result = evaluate_documents_result([document(queues)], "dev", engine=policy_engine)
+    assert result.resources == 1500
+    assert len([f for f in result.findings if f.rule == "rabbitmq-queue-durable"]) == 3
+
+
+def test_the_table_prints_messages_verbatim():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from shared.policy.findings import PolicyResult
+    from shared.policy.reporting import render_table
+
+    finding = Finding("ecr-scan-on-push", "aws", "advisory", "dev", "compute", "urn:pulumi:dev::c::t::repo", REPO,
+                      "set image_scanning_configuration=[bold]{'scan_on_push': True}[/bold]", suppressed=True,
+                      reason="[red]accepted[/red] until the registry scan lands")
+    out = StringIO()
+    render_table(PolicyResult(findings=[finding], resources=1, documents=1), Console(file=out, width=400))
+    text = out.getvalue()
+    assert "[bold]{'scan_on_push': True}[/bold]" in text
+    assert "[red]accepted[/red] until the registry scan lands" in text
+    assert "env dev / layer compute" in text and "PASS" in text

@@ -1,0 +1,469 @@
+"""The rehearsal's checks, run with each service's own credentials against a loaded broker.
+
+Expectations come from the service catalog (who publishes and consumes what); the objects and
+permissions come from the synthesized topology. So the checks fail when the deployed topology and
+the catalog disagree, in either direction:
+
+- **routes**: every route the catalog declares delivers, and into exactly the queues it names;
+- **access**: every service can do what the catalog grants it (read its queue, write the exchanges
+  it publishes to) and is refused (``ACCESS_REFUSED``) everything else: reading other queues,
+  writing other exchanges (the default exchange included), undeclared routing keys on the topic
+  exchange, declaring or deleting objects, binding its queue elsewhere;
+- **dead-letters**: a message its consumer rejects lands in the queue's dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from shared.catalog import Catalog
+from shared.rehearse.broker import LocalBroker
+from shared.rehearse.definitions import Topology
+
+ACCESS_REFUSED = 403
+PROBE_KEY = "rehearsal.probe"
+DEFAULT_EXCHANGE = ""
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    publisher: str
+    exchange: str
+    routing_key: str
+    expected: tuple[str, ...]
+    delivered: tuple[str, ...]
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def failure(self) -> str:
+        return (f"route broke: {self.publisher} -> {self.exchange} '{self.routing_key}': the catalog says "
+                f"{_names(self.expected)}, delivered to {_names(self.delivered)} ({self.problem})")
+
+
+@dataclass(frozen=True)
+class AccessResult:
+    service: str
+    row: str
+    """The access matrix row, e.g. ``read gateway.work`` (the same for every service)."""
+    action: str
+    target: str
+    expected_allowed: bool
+    allowed: bool | None
+    """None: the probe could not run (no credentials, no connection)."""
+    code: int | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        if self.allowed is None or self.allowed != self.expected_allowed:
+            return False
+        return self.allowed or self.code == ACCESS_REFUSED
+
+    def failure(self) -> str:
+        what = f"{self.action} {_display(self.target)}"
+        if self.allowed is None:
+            kind = "access" if self.expected_allowed else "refusal"
+            return f"{kind} not checked: {self.service} {what}: {self.detail}"
+        if self.expected_allowed and not self.allowed:
+            return (f"access broke: {self.service} could not {what} ({self.code} {self.detail}), "
+                    "which the catalog grants")
+        if self.allowed:
+            return f"refusal broke: {self.service} could {what} (expected ACCESS_REFUSED)"
+        return f"refusal broke: {self.service} {what}: failed with {self.code} {self.detail}, not ACCESS_REFUSED"
+
+
+@dataclass(frozen=True)
+class DeadLetterResult:
+    service: str
+    queue: str
+    dead_letter_queue: str
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def failure(self) -> str:
+        return f"dead-lettering broke: a message {self.service} rejected from {self.queue}: {self.problem}"
+
+
+@dataclass
+class RehearsalReport:
+    env: str
+    vhost: str
+    routes: list[RouteResult] = field(default_factory=list)
+    access: list[AccessResult] = field(default_factory=list)
+    dead_letters: list[DeadLetterResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Problems that are not one route or probe (missing credentials, failed logins...)."""
+
+    def failures(self) -> list[str]:
+        return [
+            *self.problems,
+            *(r.failure() for r in self.routes if not r.ok),
+            *(a.failure() for a in self.access if not a.ok),
+            *(d.failure() for d in self.dead_letters if not d.ok),
+        ]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures()
+
+
+def _names(queues: tuple[str, ...]) -> str:
+    return ", ".join(queues) if queues else "no queue"
+
+
+def _display(target: str) -> str:
+    return "(default exchange)" if target == DEFAULT_EXCHANGE else target
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    allowed: bool
+    code: int | None = None
+    text: str = ""
+    value: Any = None
+    unavailable: str | None = None
+    """Why the operation could not even be tried (the service has no credentials or cannot log in)."""
+
+
+class Rehearsal:
+    """One run of the checks: a broker with ``topology`` loaded, judged against ``catalog``."""
+
+    def __init__(self, broker: LocalBroker, topology: Topology, catalog: Catalog, env: str) -> None:
+        self.broker = broker
+        self.topology = topology
+        self.catalog = catalog
+        self.report = RehearsalReport(env=env, vhost=topology.vhost)
+        self._connections: dict[str, BlockingConnection] = {}
+        self._admin: BlockingConnection | None = None
+
+    # -- connections ------------------------------------------------------------------------
+    def admin(self) -> BlockingChannel:
+        if self._admin is None or not self._admin.is_open:
+            self._admin = self.broker.connect(*self._admin_login())
+        return self._admin.channel()
+
+    def _admin_login(self) -> tuple[str, str, str]:
+        from shared.rehearse.broker import ADMIN_USER
+
+        return ADMIN_USER, self.broker.admin_password, self.topology.vhost
+
+    def connection(self, service: str) -> BlockingConnection:
+        """``service``'s own connection, with the credentials from its Secrets Manager secret."""
+        existing = self._connections.get(service)
+        if existing is not None and existing.is_open:
+            return existing
+        credentials = self.topology.credentials.get(service)
+        if credentials is None:
+            raise LookupError(f"no Secrets Manager secret with credentials for {service}")
+        try:
+            connection = self.broker.connect(credentials.username, credentials.password, credentials.vhost)
+        except pika.exceptions.AMQPError as error:
+            raise LookupError(f"{service} cannot log in as {credentials.username} to vhost "
+                              f"{credentials.vhost}: {type(error).__name__} {error}") from None
+        self._connections[service] = connection
+        return connection
+
+    def close(self) -> None:
+        for connection in [*self._connections.values(), self._admin]:
+            if connection is not None and connection.is_open:
+                try:
+                    connection.close()
+                except pika.exceptions.AMQPError:
+                    pass
+        self._connections.clear()
+        self._admin = None
+
+    @contextmanager
+    def _channel(self, service: str) -> Iterator[BlockingChannel]:
+        channel = self.connection(service).channel()
+        try:
+            yield channel
+        finally:
+            if channel.is_open:
+                channel.close()
+
+    def attempt(self, service: str, operation: Callable[[BlockingChannel], Any]) -> _Outcome:
+        """Run one AMQP operation as ``service`` on a fresh channel; a refusal closes only that channel."""
+        try:
+            self.connection(service)
+        except LookupError as error:
+            return _Outcome(allowed=False, unavailable=str(error))
+        with self._channel(service) as channel:
+            try:
+                return _Outcome(allowed=True, value=operation(channel))
+            except pika.exceptions.ChannelClosedByBroker as error:
+                return _Outcome(allowed=False, code=error.reply_code, text=error.reply_text)
+
+    # -- admin helpers ----------------------------------------------------------------------
+    def purge_all(self) -> None:
+        channel = self.admin()
+        for queue in self.topology.queue_names():
+            channel.queue_purge(queue)
+        channel.close()
+
+    def counts(self) -> dict[str, int]:
+        channel = self.admin()
+        result = {q: channel.queue_declare(q, passive=True).method.message_count for q in self.topology.queue_names()}
+        channel.close()
+        return result
+
+    def wait_for(self, queues: tuple[str, ...], timeout: float = 1.0) -> dict[str, int]:
+        """Queue depths once every queue in ``queues`` holds a message (or ``timeout`` passed)."""
+        deadline = time.monotonic() + timeout
+        counts = self.counts()
+        while any(counts.get(q, 0) < 1 for q in queues) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            counts = self.counts()
+        return counts
+
+    # -- checks -----------------------------------------------------------------------------
+    def run(self) -> RehearsalReport:
+        # Every refusal we provoke makes pika log a warning; the report says it better.
+        pika_logger = logging.getLogger("pika")
+        level = pika_logger.level
+        pika_logger.setLevel(logging.CRITICAL)
+        try:
+            self._check_credentials()
+            self.check_routes()
+            self.check_dead_letters()
+            self.check_access()
+        finally:
+            self.close()
+            pika_logger.setLevel(level)
+        return self.report
+
+    def _check_credentials(self) -> None:
+        for spec in self.catalog:
+            if not (spec.publishes or spec.consumes):
+                continue
+            try:
+                self.connection(spec.name)
+            except LookupError as error:
+                self.report.problems.append(f"credentials broke: {error}")
+
+    def _publish(self, service: str, exchange: str, routing_key: str, *, mandatory: bool = True) -> tuple[str, _Outcome]:
+        message_id = uuid.uuid4().hex
+        properties = pika.BasicProperties(message_id=message_id, delivery_mode=2, content_type="application/json")
+
+        def publish(channel: BlockingChannel) -> str:
+            channel.confirm_delivery()
+            try:
+                channel.basic_publish(exchange, routing_key, b'{"rehearsal": true}', properties, mandatory=mandatory)
+            except pika.exceptions.UnroutableError:
+                return "unroutable"
+            except pika.exceptions.NackError:
+                return "nacked by the broker"
+            return "confirmed"
+
+        return message_id, self.attempt(service, publish)
+
+    def _consume_own(self, service: str, queue: str, message_id: str, *, reject: bool = False) -> str | None:
+        """``service`` takes the message from its queue with its own credentials; a problem or None."""
+
+        def get(channel: BlockingChannel) -> str | None:
+            method, properties, _ = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                return f"{service} found {queue} empty"
+            if properties.message_id != message_id:
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                return f"{service} got another message from {queue}"
+            if reject:
+                channel.basic_nack(method.delivery_tag, requeue=False)
+            else:
+                channel.basic_ack(method.delivery_tag)
+            return None
+
+        outcome = self.attempt(service, get)
+        if outcome.unavailable:
+            return outcome.unavailable
+        if not outcome.allowed:
+            return f"{service} was refused reading its own queue {queue} ({outcome.code} {outcome.text})"
+        return outcome.value
+
+    def _owner(self, queue: str) -> str | None:
+        return next((spec.name for spec in self.catalog if spec.queue == queue), None)
+
+    def check_routes(self) -> None:
+        for publisher, exchange, key, expected_queues in self.catalog.routes():
+            expected = tuple(sorted(expected_queues))
+            exchange_name = self.topology.exchange_for(exchange)
+            if publisher not in self.topology.credentials:
+                self.report.routes.append(RouteResult(publisher, exchange_name, key, expected, (),
+                                                      "the publisher has no credentials"))
+                continue
+            self.purge_all()
+            message_id, outcome = self._publish(publisher, exchange_name, key)
+            if outcome.unavailable:
+                self.report.routes.append(RouteResult(publisher, exchange_name, key, expected, (),
+                                                      outcome.unavailable))
+                continue
+            if not outcome.allowed:
+                self.report.routes.append(RouteResult(publisher, exchange_name, key, expected, (),
+                                                      f"publish refused: {outcome.code} {outcome.text}"))
+                continue
+            counts = self.wait_for(expected)
+            delivered = tuple(sorted(q for q, n in counts.items() if n > 0))
+            problems = []
+            if outcome.value != "confirmed" and expected:
+                problems.append(f"publish {outcome.value}")
+            if delivered != expected:
+                problems.append("delivered to other queues than the catalog says")
+            duplicates = [q for q in expected if counts.get(q, 0) > 1]
+            if duplicates:
+                problems.append(f"more than one copy in {', '.join(duplicates)}")
+            for queue in expected:
+                if counts.get(queue, 0) < 1:
+                    continue
+                owner = self._owner(queue)
+                problem = self._consume_own(owner, queue, message_id) if owner else f"no service owns {queue}"
+                if problem:
+                    problems.append(problem)
+            self.report.routes.append(RouteResult(publisher, exchange_name, key, expected, delivered,
+                                                  "; ".join(problems) or None))
+        self.purge_all()
+
+    def check_dead_letters(self) -> None:
+        for spec in self.catalog:
+            queue, dead_letter_queue = spec.queue, spec.dead_letter_queue
+            if not queue or not dead_letter_queue:
+                continue
+            if spec.name not in self.topology.credentials:
+                self.report.dead_letters.append(DeadLetterResult(spec.name, queue, dead_letter_queue,
+                                                                 "the consumer has no credentials"))
+                continue
+            self.purge_all()
+            # The administrator puts the message straight into the queue (default exchange), so this
+            # check depends on dead-lettering alone, not on the routes checked above.
+            message_id = uuid.uuid4().hex
+            channel = self.admin()
+            channel.basic_publish(DEFAULT_EXCHANGE, queue, b'{"rehearsal": "reject me"}',
+                                  pika.BasicProperties(message_id=message_id, delivery_mode=2))
+            channel.close()
+            counts = self.wait_for((queue,))
+            if counts.get(queue, 0) != 1:
+                problem: str | None = f"the message for {queue} did not arrive"
+            else:
+                problem = self._consume_own(spec.name, queue, message_id, reject=True)
+            if problem is None:
+                problem = self._dead_lettered(queue, dead_letter_queue, message_id)
+            self.report.dead_letters.append(DeadLetterResult(spec.name, queue, dead_letter_queue, problem))
+        self.purge_all()
+
+    def _dead_lettered(self, queue: str, dead_letter_queue: str, message_id: str) -> str | None:
+        counts = self.wait_for((dead_letter_queue,))
+        if counts.get(dead_letter_queue, 0) != 1:
+            others = [q for q, n in counts.items() if n]
+            return f"it did not land in {dead_letter_queue} (messages are in: {', '.join(others) or 'no queue'})"
+        channel = self.admin()
+        method, properties, _ = channel.basic_get(dead_letter_queue, auto_ack=True)
+        channel.close()
+        if method is None or properties.message_id != message_id:
+            return f"{dead_letter_queue} holds another message"
+        deaths = (properties.headers or {}).get("x-death") or [{}]
+        first = deaths[0]
+        if first.get("reason") != "rejected" or first.get("queue") != queue:
+            return f"x-death says {first.get('reason')!r} from {first.get('queue')!r}, not 'rejected' from {queue}"
+        return None
+
+    def check_access(self) -> None:
+        queues = self.topology.queue_names()
+        exchanges = [*self.topology.exchange_names(), DEFAULT_EXCHANGE]
+        topic_exchanges = {e.name for e in self.topology.exchanges if e.type == "topic"}
+        events = self.topology.exchange_for("events")
+        for spec in self.catalog:
+            if not (spec.publishes or spec.consumes):
+                continue
+            service = spec.name
+            own_queue = spec.queue
+            publishes = {self.topology.exchange_for(exchange): list(getattr(spec.publishes, exchange))
+                         for exchange, _ in spec.publishes.items()}
+            probe_name = f"rehearsal.{service}.probe"
+            probes: list[tuple[str, str, str, bool, Callable[[BlockingChannel], Any]]] = []
+            for queue in queues:
+                probes.append((f"read {queue}", "read", queue, queue == own_queue, _basic_get(queue)))
+            for exchange in exchanges:
+                allowed = exchange in publishes
+                key = publishes[exchange][0] if allowed else self._foreign_key(exchange, own_queue, queues)
+                probes.append((f"write {_display(exchange)}", "write", exchange, allowed, _publish(exchange, key)))
+            # Every service, publisher or not: non-publishers are refused by their write permission
+            # already, publishers by their topic permission (the routing keys they declared).
+            for exchange in sorted(topic_exchanges):
+                probes.append((f"write an undeclared key to {exchange}", "write an undeclared key to", exchange,
+                               False, _publish(exchange, PROBE_KEY)))
+            probes.append(("declare a queue", "declare the queue", probe_name, False,
+                           lambda ch, n=probe_name: ch.queue_declare(n, durable=True)))
+            probes.append(("declare an exchange", "declare the exchange", probe_name, False,
+                           lambda ch, n=probe_name: ch.exchange_declare(n, "direct", durable=True)))
+            if own_queue:
+                probes.append((f"bind its queue to {events} with '#'", f"bind to {events} with key '#' its queue",
+                               own_queue, False, lambda ch, q=own_queue: ch.queue_bind(q, events, "#")))
+                probes.append(("delete its queue", "delete its queue", own_queue, False,
+                               lambda ch, q=own_queue: ch.queue_delete(q)))
+            for row, action, target, expected_allowed, operation in probes:
+                self.report.access.append(self._probe(service, row, action, target, expected_allowed, operation))
+            self._clean_up(probe_name, own_queue, events)
+
+    def _foreign_key(self, exchange: str, own_queue: str | None, queues: list[str]) -> str:
+        # On the default exchange the routing key is a queue name: aim at someone else's queue.
+        if exchange == DEFAULT_EXCHANGE:
+            return next((q for q in queues if q != own_queue), PROBE_KEY)
+        return PROBE_KEY
+
+    def _probe(self, service: str, row: str, action: str, target: str, expected_allowed: bool,
+               operation: Callable[[BlockingChannel], Any]) -> AccessResult:
+        outcome = self.attempt(service, operation)
+        if outcome.unavailable:
+            return AccessResult(service, row, action, target, expected_allowed, None, detail=outcome.unavailable)
+        return AccessResult(service, row, action, target, expected_allowed, outcome.allowed, outcome.code,
+                            outcome.text)
+
+    def _clean_up(self, probe_name: str, own_queue: str | None, events: str) -> None:
+        """Undo what probes that should have been refused managed to do, and drop probe messages."""
+        channel = self.admin()
+        channel.queue_delete(probe_name)
+        channel.exchange_delete(probe_name)
+        if own_queue and own_queue in self.topology.queue_names():
+            try:
+                channel.queue_unbind(own_queue, events, "#")
+            except pika.exceptions.ChannelClosedByBroker:
+                channel = self.admin()  # the queue itself is gone (a failed 'delete' refusal)
+        channel.close()
+        self.purge_all()
+
+
+def _basic_get(queue: str) -> Callable[[BlockingChannel], Any]:
+    def get(channel: BlockingChannel) -> None:
+        method, _, _ = channel.basic_get(queue, auto_ack=False)
+        if method is not None:
+            channel.basic_nack(method.delivery_tag, requeue=True)
+
+    return get
+
+
+def _publish(exchange: str, routing_key: str) -> Callable[[BlockingChannel], Any]:
+    def publish(channel: BlockingChannel) -> None:
+        channel.confirm_delivery()
+        channel.basic_publish(exchange, routing_key, b'{"probe": true}', pika.BasicProperties(delivery_mode=2))
+
+    return publish
+
+
+def run_checks(broker: LocalBroker, topology: Topology, catalog: Catalog, env: str) -> RehearsalReport:
+    """Every route, access probe and dead-letter check of ``topology`` (loaded in ``broker``)."""
+    return Rehearsal(broker, topology, catalog, env).run()

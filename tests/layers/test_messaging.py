@@ -1,0 +1,374 @@
+"""Given an env, the synthesized messaging layer has a private broker, a catalog-shaped topology,
+least-privilege service users and their credentials in Secrets Manager."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared import REPO_ROOT
+from shared.catalog import CATALOG_ENV_VAR, load_catalog
+from shared.components.broker import broker_subnets
+from shared.components.messaging import NOTHING, exact_names, plan_topology
+from shared.contracts import MessagingContract
+from shared.envs import load_env
+from shared.errors import ConfigError
+from shared.synth.engine import SynthError, dumps, synth_env, synth_program
+from tests.synth_helpers import by_urn, of_type
+
+ENVS = ["dev", "staging", "prod"]
+BROKER = "aws:mq/broker:Broker"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+PROVIDER = "pulumi:providers:rabbitmq"
+VHOST = "rabbitmq:index/vHost:VHost"
+EXCHANGE = "rabbitmq:index/exchange:Exchange"
+QUEUE = "rabbitmq:index/queue:Queue"
+BINDING = "rabbitmq:index/binding:Binding"
+USER = "rabbitmq:index/user:User"
+PERMISSIONS = "rabbitmq:index/permissions:Permissions"
+TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+@cache
+def layers(env: str) -> dict[str, dict[str, Any]]:
+    return synth_env(env, ["messaging"])
+
+
+def messaging(env: str) -> dict[str, Any]:
+    return layers(env)["messaging"]
+
+
+def one(document: dict[str, Any], type_: str) -> dict[str, Any]:
+    resources = of_type(document, type_)
+    assert len(resources) == 1, f"expected one {type_}, found {len(resources)}"
+    return resources[0]
+
+
+def queue_arguments(queue: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(queue["inputs"]["settings"]["argumentsJson"])
+
+
+def queues_by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {q["inputs"]["name"]: q for q in of_type(document, QUEUE)}
+
+
+def secret_services(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """service -> the JSON a service finds in its Secrets Manager secret."""
+    resources = by_urn(document)
+    result = {}
+    for version in of_type(document, SECRET_VERSION):
+        secret = resources[version["parent"]]
+        result[secret["inputs"]["tags"]["service"]] = json.loads(version["inputs"]["secretString"])
+    return result
+
+
+# -- broker --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("env", "mode", "subnets"), [("dev", "SINGLE_INSTANCE", 1), ("staging", "SINGLE_INSTANCE", 1),
+                                                      ("prod", "CLUSTER_MULTI_AZ", 3)])
+def test_the_broker_is_private_rabbitmq_in_the_private_subnets(env: str, mode: str, subnets: int) -> None:
+    broker = one(messaging(env), BROKER)["inputs"]
+    network = layers(env)["network"]["outputs"]
+    settings = load_env(env).messaging
+    assert broker["engineType"] == "RabbitMQ"
+    assert (broker["engineVersion"], broker["hostInstanceType"]) == (settings.engine_version, settings.instance_type)
+    assert broker["deploymentMode"] == mode
+    assert broker["publiclyAccessible"] is False
+    assert broker["logs"] == {"general": True}
+    assert broker["subnetIds"] == network["private_subnet_ids"][:subnets]
+    assert not set(broker["subnetIds"]) & set(network["public_subnet_ids"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_broker_security_group_admits_amqps_and_management_from_the_vpc_only(env: str) -> None:
+    document = messaging(env)
+    group = one(document, SG)
+    vpc_cidr = layers(env)["network"]["outputs"]["vpc_cidr"]
+    rules = {(r["protocol"], r["fromPort"], r["toPort"], tuple(r["cidrBlocks"])) for r in group["inputs"]["ingress"]}
+    assert rules == {("tcp", 5671, 5671, (vpc_cidr,)), ("tcp", 443, 443, (vpc_cidr,))}
+    assert all(r["description"] for r in group["inputs"]["ingress"])
+    assert group["inputs"]["egress"] == []
+    assert group["inputs"]["vpcId"] == layers(env)["network"]["outputs"]["vpc_id"]
+    broker = one(document, BROKER)["inputs"]
+    assert broker["securityGroups"] == [document["outputs"]["broker_security_group_id"]]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_broker_admin_password_is_generated_and_secret(env: str) -> None:
+    document = messaging(env)
+    broker = one(document, BROKER)
+    assert "users" in broker["secret_inputs"]
+    (admin,) = broker["inputs"]["users"]
+    generated = [p for p in of_type(document, PASSWORD) if p["name"] == "broker-admin-password"]
+    assert len(generated) == 1 and generated[0]["inputs"]["length"] >= 12
+    assert broker["urn"] and generated[0]["urn"] in broker["dependencies"]
+    assert admin["username"] and "," not in admin["password"] and ":" not in admin["password"]
+
+
+def test_cluster_multi_az_needs_more_than_one_availability_zone(edit_env: Any) -> None:
+    edit_env("prod", lambda data: data["network"].update(az_count=1, nat="single"))
+    with pytest.raises(ConfigError) as error:
+        synth_env("prod", ["messaging"])
+    assert error.value.key == "messaging.deployment_mode" and "az_count" in error.value.reason
+
+
+def test_broker_subnets_single_instance_takes_one_cluster_takes_all() -> None:
+    assert broker_subnets("SINGLE_INSTANCE", ["a", "b", "c"]) == ["a"]
+    assert broker_subnets("CLUSTER_MULTI_AZ", ["a", "b", "c"]) == ["a", "b", "c"]
+    with pytest.raises(ValueError):
+        broker_subnets("SINGLE_INSTANCE", [])
+
+
+# -- provider ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_every_rabbitmq_resource_uses_the_explicit_provider_of_this_broker(env: str) -> None:
+    document = messaging(env)
+    provider = one(document, PROVIDER)  # exactly one: no default (ambient) rabbitmq provider exists
+    assert not provider["name"].startswith("default")
+    assert provider["inputs"]["endpoint"] == document["outputs"]["management_endpoint"]
+    assert provider["inputs"]["endpoint"].startswith("https://")
+    assert provider["inputs"]["insecure"] in ("false", False)
+    assert "password" in provider["secret_inputs"]
+    admin = one(document, BROKER)["inputs"]["users"][0]
+    assert (provider["inputs"]["username"], provider["inputs"]["password"]) == (admin["username"], admin["password"])
+    rabbit = [r for r in document["resources"] if r["type"].startswith("rabbitmq:")]
+    assert rabbit and {r["provider"] for r in rabbit} == {provider["urn"]}
+
+
+# -- topology ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_one_vhost_per_env_and_everything_lives_in_it(env: str) -> None:
+    document = messaging(env)
+    vhost = one(document, VHOST)["inputs"]["name"]
+    assert vhost == f"ml-{env}" and vhost != "/"
+    assert document["outputs"]["vhost"] == vhost
+    for type_ in (EXCHANGE, QUEUE, BINDING, PERMISSIONS, TOPIC_PERMISSIONS):
+        assert {r["inputs"]["vhost"] for r in of_type(document, type_)} == {vhost}, type_
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_exchanges_are_durable_direct_for_requests_topic_for_events_plus_a_dead_letter_exchange(env: str) -> None:
+    document = messaging(env)
+    outputs = document["outputs"]
+    exchanges = {e["inputs"]["name"]: e["inputs"]["settings"] for e in of_type(document, EXCHANGE)}
+    assert {name: s["type"] for name, s in exchanges.items()} == {
+        outputs["requests_exchange"]: "direct", outputs["events_exchange"]: "topic",
+        outputs["dead_letter_exchange"]: "direct"}
+    assert all(s["durable"] is True and s["autoDelete"] is False for s in exchanges.values())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_consuming_service_has_a_durable_quorum_queue_that_dead_letters_into_its_dlq(env: str) -> None:
+    document = messaging(env)
+    settings = load_env(env).messaging
+    queues = queues_by_name(document)
+    consumers = [spec for spec in load_catalog() if spec.consumes]
+    assert set(queues) == {q for spec in consumers for q in (spec.queue, spec.dead_letter_queue)}
+    assert document["outputs"]["queues"] == {spec.name: spec.queue for spec in consumers}
+    for spec in consumers:
+        work, dlq = queues[spec.queue], queues[spec.dead_letter_queue]
+        for queue in (work, dlq):
+            assert queue["inputs"]["settings"]["durable"] is True
+            assert queue["inputs"]["settings"]["autoDelete"] is False
+            assert queue_arguments(queue)["x-queue-type"] == "quorum"
+        arguments = queue_arguments(work)
+        assert arguments["x-dead-letter-exchange"] == document["outputs"]["dead_letter_exchange"]
+        assert arguments["x-dead-letter-routing-key"] == spec.queue
+        assert arguments["x-delivery-limit"] == settings.delivery_limit
+        assert arguments.get("x-message-ttl") == settings.message_ttl_ms
+        assert "x-max-length" not in arguments  # no env sets max_length
+        assert "x-dead-letter-exchange" not in queue_arguments(dlq), "a DLQ does not dead-letter again"
+
+
+def test_a_length_limit_in_the_env_bounds_every_work_queue(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(max_length=10000, message_ttl_ms=None, delivery_limit=3))
+    queues = queues_by_name(synth_env("dev", ["messaging"])["messaging"])
+    for spec in load_catalog():
+        if spec.queue:
+            arguments = queue_arguments(queues[spec.queue])
+            assert arguments["x-max-length"] == 10000 and arguments["x-overflow"] == "reject-publish"
+            assert arguments["x-delivery-limit"] == 3 and "x-message-ttl" not in arguments
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_bindings_are_exactly_what_the_catalog_consumes_plus_one_per_dlq(env: str) -> None:
+    document = messaging(env)
+    outputs = document["outputs"]
+    bindings = {(b["inputs"]["source"], b["inputs"]["destination"], b["inputs"]["routingKey"])
+                for b in of_type(document, BINDING)}
+    assert {b["inputs"]["destinationType"] for b in of_type(document, BINDING)} == {"queue"}
+    expected = set()
+    for spec in load_catalog():
+        for exchange, key in spec.consumes.items():
+            expected.add((outputs[f"{exchange}_exchange"], spec.queue, key))
+        if spec.queue:
+            expected.add((outputs["dead_letter_exchange"], spec.dead_letter_queue, spec.queue))
+    assert bindings == expected
+
+
+# -- users and permissions -----------------------------------------------------------------------
+def permissions_by_user(document: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {p["inputs"]["user"]: p["inputs"]["permissions"] for p in of_type(document, PERMISSIONS)}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_one_untagged_user_per_messaging_service_with_a_generated_secret_password(env: str) -> None:
+    document = messaging(env)
+    users = {u["inputs"]["name"]: u for u in of_type(document, USER)}
+    services = [spec.name for spec in load_catalog() if spec.publishes or spec.consumes]
+    assert set(users) == {f"ml-{env}-{service}" for service in services}
+    passwords = {p["urn"] for p in of_type(document, PASSWORD)}
+    for user in users.values():
+        assert user["inputs"].get("tags", []) == [], "no administrator/management tags"
+        assert "password" in user["secret_inputs"]
+        assert set(user["dependencies"]) & passwords, "the password comes from a RandomPassword"
+    assert len({u["inputs"]["password"] for u in users.values()}) == len(users), "no shared passwords"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_permissions_grant_each_service_only_its_own_objects(env: str) -> None:
+    document = messaging(env)
+    outputs = document["outputs"]
+    permissions = permissions_by_user(document)
+    queues = list(queues_by_name(document))
+    exchanges = [e["inputs"]["name"] for e in of_type(document, EXCHANGE)] + ["", "amq.default", "amq.topic"]
+    for spec in load_catalog():
+        granted = permissions[f"ml-{env}-{spec.name}"]
+        assert ".*" not in granted.values()
+        assert granted["configure"] == NOTHING
+        assert [q for q in queues if re.search(granted["read"], q)] == ([spec.queue] if spec.queue else [])
+        publishes = {outputs[f"{exchange}_exchange"] for exchange, _ in spec.publishes.items()}
+        assert {e for e in exchanges if re.search(granted["write"], e)} == publishes
+        assert not re.search(granted["read"], "x") and not re.search(granted["write"], "x")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_topic_permissions_restrict_event_publishers_to_their_declared_routing_keys(env: str) -> None:
+    document = messaging(env)
+    events = document["outputs"]["events_exchange"]
+    topic = {p["inputs"]["user"]: p["inputs"]["permissions"] for p in of_type(document, TOPIC_PERMISSIONS)}
+    publishers = [spec for spec in load_catalog() if spec.publishes.events]
+    assert set(topic) == {f"ml-{env}-{spec.name}" for spec in publishers}
+    all_keys = {key for spec in load_catalog() for key in (*spec.publishes.events, *spec.consumes.events)}
+    for spec in publishers:
+        (entry,) = topic[f"ml-{env}-{spec.name}"]
+        assert entry["exchange"] == events and entry["read"] == NOTHING
+        assert {k for k in all_keys if re.search(entry["write"], k)} == set(spec.publishes.events)
+
+
+def test_exact_names_is_an_anchored_alternation_of_literal_names() -> None:
+    pattern = exact_names(["ml.requests", "ml.events"])
+    assert pattern == r"^(ml\.requests|ml\.events)$"
+    assert re.fullmatch(pattern, "ml.events") and not re.search(pattern, "mlXevents")
+    assert not re.search(pattern, "ml.events.extra") and exact_names([]) == "^$"
+    with pytest.raises(ValueError):
+        exact_names(["a|b"])
+
+
+# -- credentials for compute ---------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_each_service_credentials_are_a_secret_in_secrets_manager_that_compute_can_reference(env: str) -> None:
+    document = messaging(env)
+    outputs = document["outputs"]
+    users = {u["inputs"]["name"]: u["inputs"]["password"] for u in of_type(document, USER)}
+    credentials = secret_services(document)
+    assert set(credentials) == set(outputs["service_secret_arns"])
+    host = outputs["amqps_endpoint"].removeprefix("amqps://")
+    for service, value in credentials.items():
+        assert value["username"] == f"ml-{env}-{service}" and value["password"] == users[value["username"]]
+        assert value["vhost"] == outputs["vhost"] and f"{value['host']}:{value['port']}" == host
+        assert value["amqps_url"] == f"amqps://{value['username']}:{value['password']}@{host}/{value['vhost']}"
+        assert outputs["service_secret_arns"][service].startswith(
+            f"arn:aws:secretsmanager:{load_env(env).region}:{load_env(env).account_id}:secret:platform/{env}/messaging/"
+            f"{service}-")
+    for version in of_type(document, SECRET_VERSION):
+        assert version["secret_inputs"] == ["secretString"]
+    assert document["secret_outputs"] == [], "the contract exports no credentials"
+
+
+@pytest.mark.parametrize(("env", "window"), [("dev", 0), ("prod", 30)])
+def test_secrets_are_deleted_at_once_outside_protected_envs(env: str, window: int) -> None:
+    assert {s["inputs"]["recoveryWindowInDays"] for s in of_type(messaging(env), SECRET)} == {window}
+
+
+# -- contract, protection, determinism -----------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_the_layer_exports_exactly_its_contract(env: str) -> None:
+    outputs = messaging(env)["outputs"]
+    contract = MessagingContract.model_validate(outputs)
+    assert contract.broker_mode == "amazon-mq"
+    assert contract.amqps_endpoint.startswith("amqps://") and contract.amqps_endpoint.endswith(":5671")
+    assert set(outputs) == set(MessagingContract.model_fields)
+
+
+@pytest.mark.parametrize(("env", "protected"), [("dev", False), ("staging", False), ("prod", True)])
+def test_broker_vhost_and_queues_are_protected_where_the_env_protects_state(env: str, protected: bool) -> None:
+    document = messaging(env)
+    for type_ in (BROKER, VHOST, QUEUE):
+        assert {r["protect"] for r in of_type(document, type_)} == {protected}, type_
+
+
+def test_synth_is_deterministic() -> None:
+    assert dumps(synth_env("dev", ["messaging"])["messaging"]) == dumps(messaging("dev"))
+
+
+def test_plan_topology_grows_from_the_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    data["services"]["reporting"] = {"port": 8090, "health_path": "/healthz",
+                                     "consumes": {"events": ["model.trained"]}}
+    data["services"]["static-docs"] = {"port": 8091, "health_path": "/healthz"}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    document = synth_env("dev", ["messaging"])["messaging"]
+    assert document["outputs"]["queues"]["reporting"] == "reporting.work"
+    assert {"reporting.work", "reporting.dlq"} <= set(queues_by_name(document))
+    assert "static-docs" not in document["outputs"]["service_secret_arns"], "no messaging, no broker identity"
+    assert "reporting" in document["outputs"]["service_secret_arns"]
+    plan = plan_topology(load_env("dev"), load_catalog())
+    reporting = next(u for u in plan.users if u.service == "reporting")
+    assert (reporting.write, reporting.read, reporting.topic_write) == (NOTHING, r"^(reporting\.work)$", {})
+
+
+# -- external broker -----------------------------------------------------------------------------
+def external_program(tmp_path: Path, edit_env: Any, config: dict[str, Any] | None) -> dict[str, Any]:
+    """The messaging program for a dev env with an external broker, with ``config`` as its stack file."""
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    program = tmp_path / "messaging"
+    shutil.copytree(REPO_ROOT / "stacks" / "messaging", program, ignore=shutil.ignore_patterns("Pulumi.*.yaml"))
+    if config is not None:
+        (program / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": config}))
+    network = synth_env("dev", ["network"])["network"]["outputs"]
+    return synth_program(program, stack="dev", layer="messaging", env="dev", account_id="111111111111",
+                         region="eu-west-1", stack_outputs={"organization/network/dev": network})
+
+
+def test_an_external_broker_is_administered_with_secret_stack_config(tmp_path: Path, edit_env: Any) -> None:
+    # What `pulumi config set --secret messaging:adminPassword ...` writes; synth sees a secret placeholder.
+    document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
+                                                     "messaging:adminPassword": {"secure": "v1:BBBB"}})
+    assert of_type(document, BROKER) == [] and of_type(document, SG) == []
+    provider = one(document, PROVIDER)
+    assert provider["inputs"]["endpoint"] == "https://rabbit.example.internal:15671"
+    assert sorted(provider["secret_inputs"]) == ["password", "username"]
+    outputs = document["outputs"]
+    assert outputs["broker_mode"] == "external" and outputs["amqps_endpoint"] == "amqps://rabbit.example.internal:5671"
+    assert outputs.get("broker_security_group_id") is None
+    assert {v["host"] for v in secret_services(document).values()} == {"rabbit.example.internal"}
+    assert len(of_type(document, QUEUE)) == 2 * len([s for s in load_catalog() if s.consumes])
+
+
+def test_an_external_broker_without_admin_credentials_in_config_fails(tmp_path: Path, edit_env: Any) -> None:
+    with pytest.raises(SynthError, match="messaging:adminUsername"):
+        external_program(tmp_path, edit_env, None)

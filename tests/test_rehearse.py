@@ -1,0 +1,190 @@
+"""On a real RabbitMQ (one throwaway node for the module): the synthesized dev topology delivers every
+route the catalog declares and refuses everything else; breaking a permission, a binding, dead-lettering
+or the catalog makes the rehearsal fail with a message naming what broke.
+
+These are the checks ``nox -s rehearse -- dev`` runs; the broker is installed when missing (as root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared import REPO_ROOT
+from shared.catalog import CATALOG_ENV_VAR, load_catalog
+from shared.rehearse import build_dir, rehearse, synthesized_topology
+from shared.rehearse.broker import LocalBroker, processes_using
+from shared.rehearse.checks import RehearsalReport
+from shared.rehearse.definitions import Topology, dumps_definitions, to_definitions
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[LocalBroker]:
+    with LocalBroker() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def topology() -> Topology:
+    return synthesized_topology("dev")
+
+
+@pytest.fixture(scope="module")
+def report(broker: LocalBroker, topology: Topology) -> RehearsalReport:
+    return rehearse("dev", broker=broker, topology=topology)
+
+
+def variant(topology: Topology, name: str) -> Topology:
+    """``topology`` in a vhost of its own, so a broken copy never disturbs the others on the shared node."""
+    return topology.with_vhost(f"ml-dev-{name}")
+
+
+def test_the_dev_topology_passes_every_check(report: RehearsalReport) -> None:
+    assert report.failures() == []
+    assert report.ok
+
+
+def test_every_catalog_route_delivers_to_exactly_its_queues(report: RehearsalReport) -> None:
+    catalog_routes = {(p, k, tuple(sorted(q))) for p, _, k, q in load_catalog().routes()}
+    assert {(r.publisher, r.routing_key, r.expected) for r in report.routes} == catalog_routes
+    assert all(r.delivered == r.expected for r in report.routes)
+
+
+def test_each_service_reads_only_its_own_queue_and_writes_only_its_exchanges(report: RehearsalReport) -> None:
+    catalog = load_catalog()
+    reads = {(a.service, a.target) for a in report.access if a.action == "read" and a.allowed}
+    assert reads == {(spec.name, spec.queue) for spec in catalog if spec.queue}
+    writes = {(a.service, a.target) for a in report.access if a.action == "write" and a.allowed}
+    assert writes == {(spec.name, f"ml.{exchange}") for spec in catalog for exchange, _ in spec.publishes.items()}
+    refused = [a for a in report.access if not a.expected_allowed]
+    assert refused and all(a.allowed is False and a.code == 403 for a in refused)
+
+
+def test_services_can_neither_declare_nor_delete_nor_rebind(report: RehearsalReport) -> None:
+    for spec in load_catalog():
+        actions = {a.row for a in report.access if a.service == spec.name and a.allowed is False}
+        assert {"declare a queue", "declare an exchange", "delete its queue",
+                "bind its queue to ml.events with '#'", "write (default exchange)"} <= actions, spec.name
+
+
+def test_a_rejected_message_lands_in_the_dead_letter_queue(report: RehearsalReport) -> None:
+    consumers = {spec.name for spec in load_catalog() if spec.queue}
+    assert {d.service for d in report.dead_letters if d.ok} == consumers
+
+
+def test_a_too_broad_write_permission_is_reported_as_the_refusal_it_breaks(
+    broker: LocalBroker, topology: Topology,
+) -> None:
+    broken = variant(topology, "broad-write")
+    broken = replace(broken, permissions=tuple(
+        replace(p, write=r"^ml\..*$") if p.user == "ml-dev-gateway" else p for p in broken.permissions))
+    failures = rehearse("dev", broker=broker, topology=broken).failures()
+    assert failures == [
+        "refusal broke: gateway could write ml.dead-letter (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write ml.events (expected ACCESS_REFUSED)",
+        # gateway has no topic permissions (it publishes no events), so nothing else stops it there
+        "refusal broke: gateway could write an undeclared key to ml.events (expected ACCESS_REFUSED)",
+    ]
+
+
+def test_a_too_broad_read_permission_is_reported(broker: LocalBroker, topology: Topology) -> None:
+    broken = variant(topology, "broad-read")
+    broken = replace(broken, permissions=tuple(
+        replace(p, read=r"^(inference\.work|gateway\.work)$") if p.user == "ml-dev-inference" else p
+        for p in broken.permissions))
+    assert rehearse("dev", broker=broker, topology=broken).failures() == [
+        "refusal broke: inference could read gateway.work (expected ACCESS_REFUSED)"]
+
+
+def test_a_missing_binding_is_reported_as_the_route_it_breaks(broker: LocalBroker, topology: Topology) -> None:
+    broken = variant(topology, "no-binding")
+    broken = replace(broken, bindings=tuple(b for b in broken.bindings if b.routing_key != "training.request"))
+    failures = rehearse("dev", broker=broker, topology=broken).failures()
+    assert len(failures) == 1
+    assert failures[0].startswith("route broke: gateway -> ml.requests 'training.request': the catalog says "
+                                  "training.work, delivered to no queue")
+
+
+def test_a_queue_without_dead_lettering_is_reported(broker: LocalBroker, topology: Topology) -> None:
+    broken = variant(topology, "no-dlx")
+    broken = replace(broken, queues=tuple(
+        replace(q, arguments={"x-queue-type": "quorum"}) if q.name == "training.work" else q for q in broken.queues))
+    failures = rehearse("dev", broker=broker, topology=broken).failures()
+    assert failures == ["dead-lettering broke: a message training rejected from training.work: "
+                        "it did not land in training.dlq (messages are in: no queue)"]
+
+
+def test_a_catalog_route_the_deployed_topology_lacks_is_reported(
+    broker: LocalBroker, topology: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    data["services"]["gateway"]["consumes"]["events"].append("data.preprocessed")
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    # The catalog now says gateway also hears data.preprocessed; the deployed topology (synthesized
+    # from the old catalog) does not bind it.
+    failures = rehearse("dev", broker=broker, topology=variant(topology, "stale"), catalog=load_catalog()).failures()
+    assert len(failures) == 1
+    assert failures[0].startswith("route broke: preprocess -> ml.events 'data.preprocessed': the catalog says "
+                                  "gateway.work, training.work, delivered to training.work")
+
+
+def test_a_service_whose_secret_does_not_match_its_user_cannot_log_in(broker: LocalBroker, topology: Topology) -> None:
+    broken = variant(topology, "bad-secret")
+    broken = replace(broken, credentials={
+        **broken.credentials, "training": replace(broken.credentials["training"], password="not-the-password")})
+    failures = rehearse("dev", broker=broker, topology=broken).failures()
+    assert failures[0].startswith("credentials broke: training cannot log in as ml-dev-training")
+
+
+def test_the_cli_rehearses_dev_prints_the_matrix_writes_definitions_and_leaves_nothing_running(
+    broker: LocalBroker, topology: Topology,
+) -> None:
+    before = set(_rehearsal_processes()) - set(processes_using(broker.directory))  # type: ignore[arg-type]
+    result = subprocess.run([sys.executable, "-m", "shared.rehearse", "dev"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Access matrix" in result.stdout and "rehearsal of dev passed" in result.stdout
+    assert "refused" in result.stdout and "allowed" in result.stdout
+    written = (build_dir("dev") / "rabbitmq-definitions.json").read_text()
+    assert written == dumps_definitions(to_definitions(topology))
+    credentials = json.loads((build_dir("dev") / "rabbitmq-credentials.json").read_text())
+    assert set(credentials) == set(topology.credentials)
+    after = set(_rehearsal_processes()) - set(processes_using(broker.directory))  # type: ignore[arg-type]
+    assert after <= before, "the CLI left broker processes behind"
+
+
+def _rehearsal_processes() -> list[int]:
+    """Pids of any process whose command line names a rehearsal broker directory."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"rehearse-rabbitmq-" in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_stopping_the_broker_ends_every_process_it_started() -> None:
+    local = LocalBroker()
+    local.start()
+    directory = local.directory
+    assert directory is not None and processes_using(directory), "the node runs from its own directory"
+    server, epmd = local._server, local._epmd  # noqa: SLF001 - the pids under test
+    assert server is not None and epmd is not None
+    local.stop()
+    assert server.poll() is not None and epmd.poll() is not None
+    assert processes_using(directory) == [] and not directory.exists()
