@@ -183,7 +183,7 @@ def test_stopping_the_broker_ends_every_process_it_started() -> None:
     local.start()
     directory = local.directory
     assert directory is not None and processes_using(directory), "the node runs from its own directory"
-    server, epmd = local._server, local._epmd  # noqa: SLF001 - the pids under test
+    server, epmd = local._server, local._epmd
     assert server is not None and epmd is not None
     local.stop()
     assert server.poll() is not None and epmd.poll() is not None

@@ -154,11 +154,12 @@ class ComputePlatform(pulumi.ComponentResource):
                 )
                 self.gateways[service] = gateway
                 target_group_arn = gateway.target_group.arn
+            service_upstreams = upstreams.for_service(service, plan.spec.calls)
             self.services[service] = [
                 FargateService(
                     f"{service}-{version}" if version else service,
                     FargateServiceArgs(
-                        plan=plan, settings=settings, upstreams=upstreams,
+                        plan=plan, settings=settings, upstreams=service_upstreams,
                         cluster_arn=self.cluster.arn, cluster_name=f"{settings.env_name}-ml-platform",
                         repository_url=repository.repository.repository_url,
                         repository_arn=repository.repository.arn,

@@ -8,6 +8,8 @@ layer's Secrets Manager secret for the service's RabbitMQ credentials.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +123,36 @@ class ComputeUpstreams:
             messaging=_fields(upstreams["messaging"], "amqps_endpoint", "vhost", "requests_exchange",
                               "events_exchange", "queues", "service_secret_arns"),
         )
+
+    def for_service(self, service: str, calls: tuple[str, ...]) -> ComputeUpstreams:
+        """The values one service's resources read: its own and its callees' entries only."""
+        wanted = {service, *calls}
+        return dataclasses.replace(
+            self,
+            discovery=_slice_output(self.discovery, wanted),
+            mesh=_slice_output(self.mesh, wanted),
+            messaging=_slice_output(self.messaging, wanted),
+        )
+
+
+#: Contract fields keyed by catalog service: a service's slice keeps only its own and its callees' entries.
+PER_SERVICE_FIELDS = ("services", "queues", "service_secret_arns")
+
+
+def contract_slice(contract: dict[str, Any], services: set[str]) -> dict[str, Any]:
+    """``contract`` with its per-service maps cut down to ``services``."""
+    return {key: {name: entry for name, entry in value.items() if name in services}
+            if key in PER_SERVICE_FIELDS and isinstance(value, dict) else value
+            for key, value in contract.items()}
+
+
+def _slice_output(value: pulumi.Input[dict[str, Any]], services: set[str]) -> pulumi.Output[dict[str, Any]]:
+    # ``apply`` on the whole contract returns only the slice. Passing the whole contract into
+    # ``Output.all`` instead would deep-copy it into nested Outputs once per service: quadratic in the
+    # catalog size (issue 8).
+    # (Output.from_input on an Output deep-walks its value too, so it is only used for plain values.)
+    source = value if isinstance(value, pulumi.Output) else pulumi.Output.from_input(value)
+    return source.apply(lambda contract: contract_slice(contract, services))
 
 
 def _entry(layer: str, contract: dict[str, Any], key: str, service: str) -> Any:

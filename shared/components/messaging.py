@@ -27,8 +27,8 @@ from urllib.parse import quote
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 import pulumi_rabbitmq as rabbitmq
+import pulumi_random as random
 
 from shared.catalog import EXCHANGES, Catalog, Exchange
 from shared.components.broker import BrokerAccess
@@ -202,11 +202,12 @@ class RabbitTopology(pulumi.ComponentResource):
 
         # Explicit provider: the management API of *this* env's broker with its admin credentials.
         # insecure=False is set on purpose so an ambient RABBITMQ_INSECURE cannot turn TLS checks off.
+        admin_password: pulumi.Output[str] = pulumi.Output.secret(broker.admin_password)
         self.provider = rabbitmq.Provider(
             f"{name}-rabbitmq",
             endpoint=broker.management_endpoint,
             username=broker.admin_username,
-            password=pulumi.Output.secret(broker.admin_password),
+            password=admin_password,
             insecure=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -251,7 +252,7 @@ class RabbitTopology(pulumi.ComponentResource):
 
         self.register_outputs({
             "vhost": vhost,
-            "queues": {q.name: q.name for q in plan.queues},
+            "queues": [queue.name for queue in plan.queues],
             "service_secret_arns": {service: secret.arn for service, secret in self.secrets.items()},
         })
 
@@ -261,7 +262,7 @@ class RabbitTopology(pulumi.ComponentResource):
         generated = random.RandomPassword(
             f"{name}-password-{service}", length=32, special=False, min_lower=4, min_upper=4, min_numeric=4,
             opts=pulumi.ResourceOptions(parent=self))
-        password = pulumi.Output.secret(generated.result)
+        password: pulumi.Output[str] = pulumi.Output.secret(generated.result)
         # No tags: a service account needs neither the management UI nor administrator rights.
         rabbit_user = rabbitmq.User(f"{name}-user-{service}", name=user.name, password=password, tags=[],
                                     opts=managed)
@@ -289,9 +290,11 @@ class RabbitTopology(pulumi.ComponentResource):
             tags={"service": service},
             opts=pulumi.ResourceOptions(parent=self))
         self.secrets[service] = secret
+        secret_string: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(rabbit_user.name, password, broker.amqps_endpoint, vhost).apply(
+                lambda values: connection_secret(*values)))
         aws.secretsmanager.SecretVersion(
             f"{name}-secret-{service}",
             secret_id=secret.id,
-            secret_string=pulumi.Output.secret(pulumi.Output.all(rabbit_user.name, password, broker.amqps_endpoint,
-                                                                 vhost).apply(lambda a: connection_secret(*a))),
+            secret_string=secret_string,
             opts=pulumi.ResourceOptions(parent=secret))

@@ -27,7 +27,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from shared.catalog import Catalog
-from shared.rehearse.broker import LocalBroker
+from shared.rehearse.broker import ADMIN_USER, LocalBroker
 from shared.rehearse.definitions import Topology
 
 ACCESS_REFUSED = 403
@@ -155,13 +155,8 @@ class Rehearsal:
     # -- connections ------------------------------------------------------------------------
     def admin(self) -> BlockingChannel:
         if self._admin is None or not self._admin.is_open:
-            self._admin = self.broker.connect(*self._admin_login())
+            self._admin = self.broker.connect(ADMIN_USER, self.broker.admin_password, self.topology.vhost)
         return self._admin.channel()
-
-    def _admin_login(self) -> tuple[str, str, str]:
-        from shared.rehearse.broker import ADMIN_USER
-
-        return ADMIN_USER, self.broker.admin_password, self.topology.vhost
 
     def connection(self, service: str) -> BlockingConnection:
         """``service``'s own connection, with the credentials from its Secrets Manager secret."""
@@ -257,14 +252,15 @@ class Rehearsal:
             except LookupError as error:
                 self.report.problems.append(f"credentials broke: {error}")
 
-    def _publish(self, service: str, exchange: str, routing_key: str, *, mandatory: bool = True) -> tuple[str, _Outcome]:
+    def _publish(self, service: str, exchange: str, routing_key: str) -> tuple[str, _Outcome]:
+        """Publish as ``service`` with confirms and ``mandatory`` (an unroutable message comes back)."""
         message_id = uuid.uuid4().hex
         properties = pika.BasicProperties(message_id=message_id, delivery_mode=2, content_type="application/json")
 
         def publish(channel: BlockingChannel) -> str:
             channel.confirm_delivery()
             try:
-                channel.basic_publish(exchange, routing_key, b'{"rehearsal": true}', properties, mandatory=mandatory)
+                channel.basic_publish(exchange, routing_key, b'{"rehearsal": true}', properties, mandatory=True)
             except pika.exceptions.UnroutableError:
                 return "unroutable"
             except pika.exceptions.NackError:
@@ -303,10 +299,6 @@ class Rehearsal:
         for publisher, exchange, key, expected_queues in self.catalog.routes():
             expected = tuple(sorted(expected_queues))
             exchange_name = self.topology.exchange_for(exchange)
-            if publisher not in self.topology.credentials:
-                self.report.routes.append(RouteResult(publisher, exchange_name, key, expected, (),
-                                                      "the publisher has no credentials"))
-                continue
             self.purge_all()
             message_id, outcome = self._publish(publisher, exchange_name, key)
             if outcome.unavailable:
@@ -342,10 +334,6 @@ class Rehearsal:
         for spec in self.catalog:
             queue, dead_letter_queue = spec.queue, spec.dead_letter_queue
             if not queue or not dead_letter_queue:
-                continue
-            if spec.name not in self.topology.credentials:
-                self.report.dead_letters.append(DeadLetterResult(spec.name, queue, dead_letter_queue,
-                                                                 "the consumer has no credentials"))
                 continue
             self.purge_all()
             # The administrator puts the message straight into the queue (default exchange), so this
@@ -406,15 +394,13 @@ class Rehearsal:
             for exchange in sorted(topic_exchanges):
                 probes.append((f"write an undeclared key to {exchange}", "write an undeclared key to", exchange,
                                False, _publish(exchange, PROBE_KEY)))
-            probes.append(("declare a queue", "declare the queue", probe_name, False,
-                           lambda ch, n=probe_name: ch.queue_declare(n, durable=True)))
+            probes.append(("declare a queue", "declare the queue", probe_name, False, _declare_queue(probe_name)))
             probes.append(("declare an exchange", "declare the exchange", probe_name, False,
-                           lambda ch, n=probe_name: ch.exchange_declare(n, "direct", durable=True)))
+                           _declare_exchange(probe_name)))
             if own_queue:
                 probes.append((f"bind its queue to {events} with '#'", f"bind to {events} with key '#' its queue",
-                               own_queue, False, lambda ch, q=own_queue: ch.queue_bind(q, events, "#")))
-                probes.append(("delete its queue", "delete its queue", own_queue, False,
-                               lambda ch, q=own_queue: ch.queue_delete(q)))
+                               own_queue, False, _bind(own_queue, events, "#")))
+                probes.append(("delete its queue", "delete its queue", own_queue, False, _delete_queue(own_queue)))
             for row, action, target, expected_allowed, operation in probes:
                 self.report.access.append(self._probe(service, row, action, target, expected_allowed, operation))
             self._clean_up(probe_name, own_queue, events)
@@ -462,6 +448,22 @@ def _publish(exchange: str, routing_key: str) -> Callable[[BlockingChannel], Any
         channel.basic_publish(exchange, routing_key, b'{"probe": true}', pika.BasicProperties(delivery_mode=2))
 
     return publish
+
+
+def _declare_queue(queue: str) -> Callable[[BlockingChannel], Any]:
+    return lambda channel: channel.queue_declare(queue, durable=True)
+
+
+def _declare_exchange(exchange: str) -> Callable[[BlockingChannel], Any]:
+    return lambda channel: channel.exchange_declare(exchange, "direct", durable=True)
+
+
+def _bind(queue: str, exchange: str, routing_key: str) -> Callable[[BlockingChannel], Any]:
+    return lambda channel: channel.queue_bind(queue, exchange, routing_key)
+
+
+def _delete_queue(queue: str) -> Callable[[BlockingChannel], Any]:
+    return lambda channel: channel.queue_delete(queue)
 
 
 def run_checks(broker: LocalBroker, topology: Topology, catalog: Catalog, env: str) -> RehearsalReport:

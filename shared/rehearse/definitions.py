@@ -32,6 +32,13 @@ class TopologyError(ValueError):
 
 
 @dataclass(frozen=True)
+class VHostDef:
+    name: str
+    description: str = ""
+    default_queue_type: str | None = None
+
+
+@dataclass(frozen=True)
 class ExchangeDef:
     name: str
     vhost: str
@@ -96,7 +103,7 @@ class ServiceCredentials:
 
 @dataclass(frozen=True)
 class Topology:
-    vhosts: tuple[str, ...]
+    vhosts: tuple[VHostDef, ...]
     exchanges: tuple[ExchangeDef, ...]
     queues: tuple[QueueDef, ...]
     bindings: tuple[BindingDef, ...]
@@ -130,7 +137,7 @@ class Topology:
 
         return replace(
             self,
-            vhosts=tuple(move(v) for v in self.vhosts),
+            vhosts=tuple(replace(v, name=move(v.name)) for v in self.vhosts),
             exchanges=tuple(replace(e, vhost=move(e.vhost)) for e in self.exchanges),
             queues=tuple(replace(q, vhost=move(q.vhost)) for q in self.queues),
             bindings=tuple(replace(b, vhost=move(b.vhost)) for b in self.bindings),
@@ -159,7 +166,8 @@ def topology_from_synth(document: dict[str, Any]) -> Topology:
     def inputs(kind: str) -> list[dict[str, Any]]:
         return [r["inputs"] for r in by_type.get(kind, [])]
 
-    vhosts = tuple(i["name"] for i in inputs(VHOST))
+    vhosts = tuple(VHostDef(name=i["name"], description=i.get("description", ""),
+                            default_queue_type=i.get("defaultQueueType")) for i in inputs(VHOST))
     exchanges = tuple(
         ExchangeDef(name=i["name"], vhost=i["vhost"], type=i["settings"]["type"],
                     durable=bool(i["settings"].get("durable", False)),
@@ -221,11 +229,20 @@ def user_definition(name: str, password: str, tags: tuple[str, ...] | list[str])
             "hashing_algorithm": HASHING_ALGORITHM, "tags": list(tags), "limits": {}}
 
 
+def _vhost_definition(vhost: VHostDef) -> dict[str, Any]:
+    definition: dict[str, Any] = {"name": vhost.name}
+    if vhost.description:
+        definition["description"] = vhost.description
+    if vhost.default_queue_type:
+        definition["default_queue_type"] = vhost.default_queue_type
+    return definition
+
+
 def to_definitions(topology: Topology) -> dict[str, Any]:
     """A RabbitMQ definitions document (``rabbitmqctl import_definitions`` / ``load_definitions``)."""
     return {
         "users": [user_definition(u.name, u.password, u.tags) for u in topology.users],
-        "vhosts": [{"name": vhost} for vhost in topology.vhosts],
+        "vhosts": [_vhost_definition(vhost) for vhost in topology.vhosts],
         "permissions": [
             {"user": p.user, "vhost": p.vhost, "configure": p.configure, "write": p.write, "read": p.read}
             for p in topology.permissions],

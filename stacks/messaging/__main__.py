@@ -6,10 +6,10 @@ from pathlib import Path
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.catalog import load_catalog  # noqa: E402
-from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs, external_broker  # noqa: E402
-from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology  # noqa: E402
-from shared.layer import Layer  # noqa: E402
+from shared.catalog import load_catalog
+from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs, external_broker
+from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology
+from shared.layer import Layer
 
 layer = Layer("messaging")
 network = layer.upstream("network")
