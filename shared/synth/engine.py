@@ -9,6 +9,7 @@ outputs, so a layer is synthesized with the real values its upstreams export.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import json
@@ -25,6 +26,7 @@ import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.rpc import wrap_rpc_secret
@@ -41,6 +43,51 @@ RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
 ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
+    """``pulumi.runtime.stack.wait_for_rpcs`` with the same semantics, linear in the number of outputs.
+
+    The SDK's version waits on every pending output with ``asyncio.wait(FIRST_COMPLETED)`` and
+    re-arms all of them after each completion: quadratic in the number of outputs, which made the
+    synth of a 200-service catalog take minutes (issue 8). Here each round gathers all pending
+    outputs once, then picks up outputs created meanwhile; errors are re-raised as in the SDK.
+    """
+    rpc_manager = pulumi_settings._get_rpc_manager()
+    while True:
+        while rpc_manager.rpcs:
+            await asyncio.sleep(0)
+            try:
+                await rpc_manager.rpcs.pop()
+            except Exception as error:
+                if rpc_manager.unhandled_exception is not None:
+                    cause = rpc_manager.unhandled_exception.with_traceback(rpc_manager.exception_traceback)
+                    raise error from cause
+                raise
+        if rpc_manager.unhandled_exception is not None:
+            raise rpc_manager.unhandled_exception.with_traceback(rpc_manager.exception_traceback)
+        if await_all_outstanding_tasks:
+            while True:
+                with pulumi_settings.SETTINGS.lock:
+                    if not pulumi_settings.SETTINGS.outputs:
+                        break
+                    pending = list(pulumi_settings.SETTINGS.outputs)
+                    pulumi_settings.SETTINGS.outputs.clear()
+                for result in await asyncio.gather(*pending, return_exceptions=True):
+                    if isinstance(result, BaseException):
+                        raise result
+        if not rpc_manager.rpcs:
+            break
+
+
+@contextlib.contextmanager
+def _linear_rpc_wait() -> Iterator[None]:
+    original = pulumi_stack.wait_for_rpcs
+    pulumi_stack.wait_for_rpcs = _wait_for_rpcs
+    try:
+        yield
+    finally:
+        pulumi_stack.wait_for_rpcs = original
 
 
 def _close_idle_event_loops() -> None:
@@ -345,7 +392,7 @@ def synth_program(
     def program() -> None:
         runpy.run_path(str(main), run_name="__main__")
 
-    with _program_context(program_dir, env_vars or {}):
+    with _program_context(program_dir, env_vars or {}), _linear_rpc_wait():
         try:
             _sync_await(run_in_stack(program))
         except PlatformError:
