@@ -9,7 +9,6 @@ layer's Secrets Manager secret for the service's RabbitMQ credentials.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from dataclasses import dataclass
 from typing import Any
