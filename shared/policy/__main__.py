@@ -8,13 +8,12 @@ env/layer/rule and exits 1 on any unsuppressed mandatory finding, 0 otherwise, 2
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from shared.cli import run_main
+from shared.cli import exit_now, run_main
 from shared.errors import UsageError
 from shared.policy.engine import PolicyEngine, evaluate_documents_result, evaluate_envs
 from shared.policy.findings import PolicyResult
@@ -87,4 +86,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    exit_now(run_main(main))

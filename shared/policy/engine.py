@@ -619,34 +619,34 @@ def evaluate_documents_result(documents: list[dict[str, Any]], env_name: str | N
 def evaluate_envs(env_names: list[str], engine: PolicyEngine | None = None) -> PolicyResult:
     """Synth every layer of each env and evaluate all packs (one process per pack for the run).
 
-    While the next env is synthesized (CPU, in this thread), the previous one is being evaluated (the
-    packs work in their own processes; this side mostly waits on gRPC), one env at a time so the packs'
-    configuration is never shared between two stacks.
+    The packs evaluate a stack while the synth of the next ones goes on: each synthesized document is
+    handed to a worker thread at once (the pack calls wait on gRPC, so the synth keeps the CPU).
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from shared.synth.engine import synth_env
 
     def run(active: PolicyEngine) -> PolicyResult:
-        active.start()
-        parts: list[Future[PolicyResult]] = []
+        for env_name in env_names:  # every env file is valid before any work starts
+            enforcement_for(env_name)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-evaluate") as worker:
+            partial: list[Future[PolicyResult]] = []
             for env_name in env_names:
                 settings = enforcement_for(env_name)
-                documents = synth_env(env_name)
-                jobs = [(documents[layer], settings) for layer in documents]
-                parts.append(worker.submit(active.evaluate, jobs))
-            results = [part.result() for part in parts]
-        merged = PolicyResult(envs=list(env_names))
-        for result in results:
-            merged.findings.extend(result.findings)
-            merged.not_applicable.extend(result.not_applicable)
-            merged.documents += result.documents
-            merged.resources += result.resources
-        merged.findings.sort(key=Finding.sort_key)
-        return merged
+                for document in synth_env(env_name).values():
+                    partial.append(worker.submit(active.evaluate, [(document, settings)]))
+            result = PolicyResult(envs=list(env_names))
+            for future in partial:
+                part = future.result()
+                result.findings.extend(part.findings)
+                result.not_applicable.extend(part.not_applicable)
+                result.resources += part.resources
+                result.documents += part.documents
+        result.findings.sort(key=Finding.sort_key)
+        return result
 
     if engine is not None:
         return run(engine)
+    # The packs boot while the synth runs.
     with PolicyEngine() as own:
         return run(own)

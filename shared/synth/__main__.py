@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared import REPO_ROOT
-from shared.cli import run_main
+from shared.cli import exit_now, run_main
 from shared.errors import UsageError
 from shared.synth.engine import dumps, synth_env, synth_program
 
@@ -107,4 +106,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    exit_now(run_main(main))

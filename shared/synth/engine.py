@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -23,10 +24,11 @@ from typing import Any
 
 import pulumi
 import yaml
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
+from pulumi.runtime import sync_await as pulumi_sync_await
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.rpc import wrap_rpc_secret
@@ -80,14 +82,44 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
             break
 
 
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs the mock monitor's calls on the event loop's own thread.
+
+    The SDK sends every RPC through ``loop.run_in_executor``; against an in-process mock that only
+    adds thread hand-offs. The recording monitor never blocks and never re-enters the loop, so it
+    can answer inline.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)  # asyncio insists on a ThreadPoolExecutor; no thread starts
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
+            future.set_exception(error)
+        return future
+
+
 @contextlib.contextmanager
-def _linear_rpc_wait() -> Iterator[None]:
-    original = pulumi_stack.wait_for_rpcs
+def _fast_runtime() -> Iterator[None]:
+    """The mock runtime tuned for throughput: the linear output wait above, and a short GIL switch
+    interval -- every resource registration hops between the event loop and the SDK's executor
+    threads, and the default 5 ms hand-off made those hops dominate (issue 8)."""
+    original_wait = pulumi_stack.wait_for_rpcs
+    original_interval = sys.getswitchinterval()
+    loop = pulumi_sync_await._ensure_event_loop()
+    original_executor = getattr(loop, "_default_executor", None)
     pulumi_stack.wait_for_rpcs = _wait_for_rpcs
+    sys.setswitchinterval(0.001)
+    loop.set_default_executor(_InlineExecutor())
     try:
         yield
     finally:
-        pulumi_stack.wait_for_rpcs = original
+        loop._default_executor = original_executor  # type: ignore[attr-defined]
+        pulumi_stack.wait_for_rpcs = original_wait
+        sys.setswitchinterval(original_interval)
 
 
 def _close_idle_event_loops() -> None:
@@ -166,6 +198,13 @@ def _struct_to_plain(struct: Any) -> tuple[dict[str, Any], list[str]]:
     return inputs, secrets
 
 
+def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    """A protobuf Struct of plain JSON values (secrets already in their signature form)."""
+    struct = struct_pb2.Struct()
+    struct.update(json.loads(json.dumps(values)))
+    return struct
+
+
 def _provider_urn(reference: str) -> str | None:
     # Provider references are "<urn>::<id>"; the URN itself contains "::" separators.
     return reference.rsplit("::", 1)[0] if reference else None
@@ -232,7 +271,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         for key in dict.fromkeys([*secret_inputs, *request.additionalSecretOutputs]):
             if key in state:
                 state[key] = wrap_rpc_secret(state[key])
-        obj = _sync_await(pulumi.runtime.rpc.serialize_properties(state, {}))
+        obj = _struct(state)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)
 
@@ -258,9 +297,19 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=[], inputs=inputs, secret_inputs=[], protect=False))
         return urn
 
+    def Invoke(self, request: Any) -> Any:
+        args, _ = _struct_to_plain(request.args)
+        result = self.mocks.call(pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider=request.provider))
+        return resource_pb2.ResourceInvokeResponse(**{"return": _struct(result)})
+
     def ReadResource(self, request: Any) -> Any:
-        response = super().ReadResource(request)
         inputs, secret_inputs = _struct_to_plain(request.properties)
+        resource_id, state = self.mocks.new_resource(pulumi_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.id))
+        urn = self.make_urn(request.parent, request.type, request.name)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
+        response = resource_pb2.ReadResourceResponse(urn=urn, properties=_struct(state))
         if request.type == "pulumi:pulumi:StackReference":
             inputs = {"name": request.id}
         self.recorded.append(_Recorded(
@@ -392,7 +441,7 @@ def synth_program(
     def program() -> None:
         runpy.run_path(str(main), run_name="__main__")
 
-    with _program_context(program_dir, env_vars or {}), _linear_rpc_wait():
+    with _program_context(program_dir, env_vars or {}), _fast_runtime():
         try:
             _sync_await(run_in_stack(program))
         except PlatformError:
