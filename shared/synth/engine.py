@@ -299,7 +299,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def Invoke(self, request: Any) -> Any:
         args, _ = _struct_to_plain(request.args)
-        result: Any = self.mocks.call(pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider=request.provider))
+        call = pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider=request.provider)
+        result: Any = self.mocks.call(call)
         if isinstance(result, tuple):  # the Mocks API also allows (outputs, failures)
             result = result[0]
         return resource_pb2.ResourceInvokeResponse(**{"return": _struct(result)})
