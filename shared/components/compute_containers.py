@@ -10,18 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.envs import is_digest
-
-#: cpu units -> the memory sizes (MiB) Fargate accepts with it (Linux tasks). Source: "Task CPU and
-#: memory" in the Amazon ECS developer guide; any other pair is refused by RegisterTaskDefinition.
-FARGATE_SIZES: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-    8192: tuple(range(16384, 61440 + 1, 4096)),
-    16384: tuple(range(32768, 122880 + 1, 8192)),
-}
+from shared.fargate import FARGATE_SIZES
 
 #: The App Mesh Envoy proxy, pinned by digest (a tag can be re-pointed; a digest cannot). This is the
 #: digest `public.ecr.aws/appmesh/aws-appmesh-envoy:v1.27.0.0-prod` resolved to when pulled (as seen in

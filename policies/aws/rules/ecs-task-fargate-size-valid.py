@@ -23,18 +23,8 @@ import re
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from policies.aws.support import UNKNOWN, applies_to, as_list, get, plain, undecidable
+from shared.fargate import FARGATE_SIZES, WINDOWS_MIN_CPU
 from shared.policy_support import rule_description, rule_id
-
-FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-    8192: tuple(range(16384, 61440 + 1, 4096)),
-    16384: tuple(range(32768, 122880 + 1, 8192)),
-}
-WINDOWS_MIN_CPU = 1024
 
 
 def _cpu_units(value: object) -> int | None:
@@ -55,7 +45,7 @@ def _memory_mib(value: object) -> int | None:
 
 
 def _choices(cpu: int) -> str:
-    memory = FARGATE_MEMORY[cpu]
+    memory = FARGATE_SIZES[cpu]
     if len(memory) <= 4:
         return ", ".join(str(m) for m in memory)
     return f"{memory[0]}-{memory[-1]} step {memory[1] - memory[0]}"
@@ -80,14 +70,14 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         return
     cpu, memory = _cpu_units(raw_cpu), _memory_mib(raw_memory)
     windows = str(get(props, "runtimePlatform", "operatingSystemFamily") or "").upper().startswith("WINDOWS")
-    table = ", ".join(str(c) for c in FARGATE_MEMORY if not windows or c >= WINDOWS_MIN_CPU)
-    if cpu not in FARGATE_MEMORY or (windows and cpu < WINDOWS_MIN_CPU):
+    table = ", ".join(str(c) for c in FARGATE_SIZES if not windows or c >= WINDOWS_MIN_CPU)
+    if cpu not in FARGATE_SIZES or (windows and cpu < WINDOWS_MIN_CPU):
         report_violation(
             f"Fargate task definition '{args.name}' has cpu={raw_cpu!r}, which Fargate does not offer"
             f"{' for Windows' if windows else ''}; use one of {table}."
         )
         return
-    if memory not in FARGATE_MEMORY[cpu]:
+    if memory not in FARGATE_SIZES[cpu]:
         report_violation(
             f"Fargate task definition '{args.name}' has cpu={raw_cpu!r} with memory={raw_memory!r}, which Fargate "
             f"rejects; with cpu {cpu} use memory {_choices(cpu)} (MiB)."
