@@ -633,8 +633,11 @@ def evaluate_envs(env_names: list[str], engine: PolicyEngine | None = None) -> P
             partial: list[Future[PolicyResult]] = []
             for env_name in env_names:
                 settings = enforcement_for(env_name)
-                for document in synth_env(env_name).values():
+
+                def submit(document: dict[str, Any], settings: Enforcement = settings) -> None:
                     partial.append(worker.submit(active.evaluate, [(document, settings)]))
+
+                synth_env(env_name, on_document=submit)
             result = PolicyResult(envs=list(env_names))
             for future in partial:
                 part = future.result()

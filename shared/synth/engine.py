@@ -17,7 +17,7 @@ import json
 import os
 import runpy
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -473,10 +473,13 @@ def layer_dir(layer: str) -> Path:
     return REPO_ROOT / "stacks" / layer
 
 
-def synth_env(env_name: str, layers: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def synth_env(env_name: str, layers: list[str] | None = None,
+              on_document: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Synthesize every layer (or ``layers`` and what they read) of an env, in DAG order.
 
     Each layer's exported outputs are handed to the downstream layers' StackReference reads.
+    ``on_document`` sees each layer's document as soon as it exists (the policy engine starts
+    evaluating it while the next layers synthesize).
     """
     from shared.contracts import stack_reference_name
     from shared.dag import order, upstream_closure
@@ -492,6 +495,8 @@ def synth_env(env_name: str, layers: list[str] | None = None) -> dict[str, dict[
             region=env.region, stack_outputs=outputs, organization=env.pulumi_org,
         )
         documents[layer] = document
+        if on_document is not None:
+            on_document(document)
         outputs[stack_reference_name(env.pulumi_org, document["project"], env.name)] = document["outputs"]
     return documents
 
