@@ -1,0 +1,41 @@
+"""The benchmark's inputs are what they claim to be (no timings are asserted here: targets live in
+`nox -s bench`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shared.bench import TARGETS, generated_catalog, resource_modules
+from shared.catalog import Catalog
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
+@pytest.mark.parametrize("count", [2, 50, 200])
+def test_generated_catalog_is_a_valid_catalog_of_that_size(count: int) -> None:
+    catalog = Catalog.model_validate(generated_catalog(count))
+    assert len(catalog.names()) == count
+    for publisher, _exchange, key, queues in catalog.routes():
+        assert queues, f"{publisher} publishes {key} to nobody"
+
+
+def test_import_floor_covers_every_resource_type_the_layers_use(tmp_path: Path) -> None:
+    shutil.copytree(SNAPSHOTS, tmp_path / "build")
+    modules = resource_modules(tmp_path / "build")
+    assert all(importlib.util.find_spec(module) for module in modules)
+    types = {r["type"] for path in SNAPSHOTS.glob("*/*.json") for r in json.loads(path.read_text())["resources"]
+             if r["type"].startswith("aws:")}
+    assert len({t.split(":")[1] for t in types}) <= len([m for m in modules if m.startswith("pulumi_aws.")])
+    assert "pulumi_aws.ecs.task_definition" in modules and "pulumi_rabbitmq.queue" in modules
+
+
+def test_targets_are_the_issue_s_ratios() -> None:
+    figures = {"import_floor_s": 1.0, "policy_all_envs_s": 2.5, "per_stack_process_s": 10.0,
+               "services_50_s": 2.0, "services_200_s": 9.0}
+    assert all(check(figures) for check in TARGETS.values())
+    assert not TARGETS["policy_all_envs_s <= 2.5 x import_floor_s"]({**figures, "policy_all_envs_s": 2.6})
