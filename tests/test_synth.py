@@ -132,6 +132,14 @@ class TestAnyProgram:
         assert result.returncode == 0, result.stderr
         assert json.loads((tmp_path / "rabbitmq-app.json").read_text())["stack"] == "prod"
 
+    def test_common_data_sources_get_plausible_answers(self) -> None:
+        document = synth_program(PROGRAMS / "lookups", stack="dev")
+        (group,) = of_type(document, "aws:ec2/securityGroup:SecurityGroup")
+        assert group["inputs"]["vpcId"].startswith("vpc-0")
+        assert document["outputs"]["cidr"] == "172.31.0.0/16"
+        assert len(document["outputs"]["subnets"]) == 6 and all(s.startswith("subnet-0")
+                                                                for s in document["outputs"]["subnets"])
+
     def test_a_directory_that_is_not_a_pulumi_project(self, tmp_path: Path) -> None:
         result = run_cli("--program", str(tmp_path), "--out", str(tmp_path / "out"))
         assert result.returncode == 2 and "Pulumi.yaml" in result.stderr

@@ -310,4 +310,55 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:kms/getKey:getKey":
             key = call_args.get("keyId", "alias/aws/ecr")
             return {"id": key, "arn": f"arn:aws:kms:{region}:{account}:{key}", "keyId": key}
+        return self._lookup(token, call_args)
+
+    def _lookup(self, token: str, call_args: dict[str, Any]) -> dict[str, Any]:
+        """Plausible answers for the data sources programs commonly read (looked up, not created)."""
+        account, region = self.account_id, self.region
+        h = self._hex(token, json.dumps(call_args, sort_keys=True))
+        azs = REGION_AZS.get(region, (f"{region}a", f"{region}b"))
+        if token == "aws:ec2/getVpc:getVpc":
+            vpc_id = call_args.get("id") or f"vpc-0{h[:16]}"
+            return {"id": vpc_id, "cidrBlock": call_args.get("cidrBlock") or "172.31.0.0/16",
+                    "default": bool(call_args.get("default")), "enableDnsSupport": True, "enableDnsHostnames": True,
+                    "arn": f"arn:aws:ec2:{region}:{account}:vpc/{vpc_id}", "ownerId": account,
+                    "mainRouteTableId": f"rtb-0{_digest(h, 'rtb')[:16]}"}
+        if token == "aws:ec2/getSubnets:getSubnets":
+            return {"id": region, "ids": [f"subnet-0{_digest(h, az)[:16]}" for az in azs]}
+        if token == "aws:ec2/getSubnet:getSubnet":
+            subnet_id = call_args.get("id") or f"subnet-0{h[:16]}"
+            return {"id": subnet_id, "availabilityZone": azs[0], "cidrBlock": "172.31.0.0/20",
+                    "vpcId": f"vpc-0{_digest(h, 'vpc')[:16]}",
+                    "arn": f"arn:aws:ec2:{region}:{account}:subnet/{subnet_id}"}
+        if token == "aws:ec2/getSecurityGroup:getSecurityGroup":
+            group_id = call_args.get("id") or f"sg-0{h[:16]}"
+            return {"id": group_id, "name": call_args.get("name") or "default",
+                    "vpcId": f"vpc-0{_digest(h, 'vpc')[:16]}",
+                    "arn": f"arn:aws:ec2:{region}:{account}:security-group/{group_id}"}
+        if token == "aws:ec2/getAmi:getAmi":
+            return {"id": f"ami-0{h[:16]}", "imageId": f"ami-0{h[:16]}", "architecture": "x86_64",
+                    "name": "synth-ami", "ownerId": "137112412989"}
+        if token == "aws:iam/getRole:getRole":
+            name = call_args.get("name", "role")
+            return {"id": name, "name": name, "arn": f"arn:aws:iam::{account}:role/{name}",
+                    "uniqueId": "AROA" + h[:17].upper()}
+        if token == "aws:iam/getPolicy:getPolicy":
+            arn = call_args.get("arn") or f"arn:aws:iam::{account}:policy/{call_args.get('name', 'policy')}"
+            return {"id": arn, "arn": arn, "name": arn.rsplit("/", 1)[-1],
+                    "policy": json.dumps({"Version": "2012-10-17", "Statement": []})}
+        if token == "aws:ecr/getRepository:getRepository":
+            name = call_args.get("name", "repository")
+            return {"id": name, "name": name, "arn": f"arn:aws:ecr:{region}:{account}:repository/{name}",
+                    "registryId": account, "repositoryUrl": f"{account}.dkr.ecr.{region}.amazonaws.com/{name}"}
+        if token == "aws:ssm/getParameter:getParameter":
+            name = call_args.get("name", "parameter")
+            return {"id": name, "name": name, "type": "String", "value": f"synth-value-of-{name.strip('/')}",
+                    "arn": f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}", "version": 1}
+        if token == "aws:route53/getZone:getZone":
+            name = call_args.get("name", "example.internal")
+            return {"id": f"Z0{h[:19].upper()}", "zoneId": f"Z0{h[:19].upper()}", "name": name,
+                    "arn": f"arn:aws:route53:::hostedzone/Z0{h[:19].upper()}"}
+        if token == "aws:secretsmanager/getSecret:getSecret":
+            name = call_args.get("name", "secret")
+            return {"id": name, "name": name, "arn": f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-{h[:6]}"}
         return {}
