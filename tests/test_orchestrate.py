@@ -27,7 +27,9 @@ class RecordingRunner:
     def __init__(self, fail: Sequence[str] = (), slow: Sequence[str] = (), meet: Sequence[str] = (),
                  delay_s: float = 0.02) -> None:
         self.fail = set(fail)
+        # Layers in `slow` finish only after a failing layer has failed (an event, not a race).
         self.slow = set(slow)
+        self.failed = threading.Event()
         # Layers in `meet` wait for each other inside run(): that only completes if they run at once.
         self.meeting = threading.Barrier(len(meet), timeout=5) if meet else None
         self.meet = set(meet)
@@ -52,7 +54,9 @@ class RecordingRunner:
             on_output(f"{operation.label} {layer} working")
             if self.meeting is not None and layer in self.meet:
                 self.meeting.wait()
-            time.sleep(0.4 if layer in self.slow else self.delay_s)
+            if layer in self.slow:
+                self.failed.wait(timeout=5)
+            time.sleep(self.delay_s)
             if layer in self.fail:
                 raise RuntimeError(f"{layer} exploded")
             return LayerResult(layer, Status.SUCCEEDED, {"create": 2, "same": 1})
@@ -60,6 +64,8 @@ class RecordingRunner:
             with self.lock:
                 self.active -= 1
                 self.events.append(("end", layer))
+            if layer in self.fail:
+                self.failed.set()
 
     def started(self) -> list[str]:
         return [layer for kind, layer in self.events if kind == "start"]
@@ -158,7 +164,7 @@ def test_a_failed_layer_skips_its_dependents_while_its_running_sibling_finishes(
     code, output = run(["up", "dev", "--yes"], runner)
     assert code == 1
     assert "mesh" not in runner.started() and "compute" not in runner.started()
-    # messaging was running when discovery failed (it sleeps longer) and was allowed to finish
+    # messaging was running when discovery failed (it waits for that) and was allowed to finish
     assert runner.index("end", "discovery") < runner.index("end", "messaging")
     rows = summary_rows(output)
     assert "succeeded" in rows["network"] and "succeeded" in rows["messaging"]
