@@ -44,6 +44,10 @@ def _exit_with(session: nox.Session, *args: str) -> None:
     """Run ``python args`` in .venv and end the session with its exact exit code."""
     _ensure_venv(session)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Byte-compile the repo once (incremental): some machines set PYTHONDONTWRITEBYTECODE, and then
+    # every process -- the CLI and each policy pack -- would recompile the same modules on each run.
+    subprocess.call([_python(), "-m", "compileall", "-q", "shared", "policies", "stacks"], cwd=ROOT, env=env,
+                    stdout=subprocess.DEVNULL)
     code = subprocess.call([_python(), *args], cwd=ROOT, env=env)
     if code != 0:
         session.log(f"exit code {code}")
