@@ -275,6 +275,9 @@ def promote(source_name: str, target_name: str, *, services: Sequence[str] | Non
     out = out or sys.stdout
     promotion = plan_promotion(source_name, target_name, services)
     path = env_path(target_name)
+    # The direction is checked first: a backwards or skipping request is refused even when the
+    # images happen to match (and --check answers for a promotion that could actually run).
+    skipped = check_order(source_name, target_name, allow_skip)
     for service, (current, ref) in promotion.pending.items():
         out.write(f"{service}: {target_name} {current or '(none)'} -> {ref}\n")
     if not promotion.pending:
@@ -288,7 +291,6 @@ def promote(source_name: str, target_name: str, *, services: Sequence[str] | Non
 
     check_digests(promotion.images, source_name)
     out.write("gate digest: ok (every promoted image is pinned by digest)\n")
-    skipped = check_order(source_name, target_name, allow_skip)
     out.write(f"gate order: ok ({source_name} -> {target_name}"
               f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
     check_deployed(promotion.images, source_name, deployed_digests(source_name), out)

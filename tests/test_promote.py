@@ -174,6 +174,13 @@ def test_promotion_follows_the_declared_order(env_dir: Path, capsys: pytest.Capt
     assert dev.read_bytes() == before
 
 
+def test_a_backwards_request_is_refused_even_when_the_images_match(env_dir: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert promote(["prod", "dev"])[0] == 1
+    assert "'order' gate" in capsys.readouterr().err
+    assert promote(["prod", "dev", "--check"])[0] == 1
+
+
 def test_skipping_an_env_needs_allow_skip_and_is_recorded(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     set_image(env_dir, "dev", "gateway", NEW)
     prod = env_dir / "prod.yaml"
