@@ -3,10 +3,11 @@
 A release is ``release.images`` of an env file: which image each service runs. Promotion copies the
 images of FROM into TO's file, and only through gates, cheapest first, the first refusal wins:
 
-1. **digest** -- every promoted image is pinned by digest (``sha256:<64 hex>``), never a tag: a tag
+1. **order** -- FROM -> TO follows :data:`PROMOTION_ORDER`; skipping an env needs ``--allow-skip``
+   and is recorded in TO's file (``release.skipped``); checked before anything else, also by
+   ``--check``, so a backwards request is refused even when the images match;
+2. **digest** -- every promoted image is pinned by digest (``sha256:<64 hex>``), never a tag: a tag
    can point at other bytes tomorrow, so what was tested in FROM would not be what runs in TO;
-2. **order** -- FROM -> TO follows :data:`PROMOTION_ORDER`; skipping an env needs ``--allow-skip``
-   and is recorded in TO's file (``release.skipped``);
 3. **deployed** -- when a ``pulumi`` CLI is available: FROM's compute stack really runs those
    digests (its ``services.<svc>.image_digest`` outputs), so nothing untested is promoted; without
    a CLI this gate is skipped with a note;
