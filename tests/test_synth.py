@@ -20,7 +20,7 @@ from tests.synth_helpers import of_type
 PROGRAMS = Path(__file__).parent / "fixtures" / "programs"
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 RESOURCE_KEYS = ["urn", "type", "name", "custom", "parent", "provider", "dependencies", "inputs", "secret_inputs",
-                 "protect"]
+                 "protect", "property_dependencies"]
 
 
 def run_cli(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:

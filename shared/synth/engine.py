@@ -222,12 +222,16 @@ class _Recorded:
     inputs: dict[str, Any]
     secret_inputs: list[str]
     protect: bool
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "urn": self.urn, "type": self.type, "name": self.name, "custom": self.custom,
             "parent": self.parent, "provider": self.provider, "dependencies": self.dependencies,
             "inputs": self.inputs, "secret_inputs": self.secret_inputs, "protect": self.protect,
+            # Extension of the documented schema: which resources each input came from, as the engine
+            # passes it to AnalyzeStack (no-plaintext-secrets uses it to tell literal from derived).
+            "property_dependencies": self.property_dependencies,
         }
 
 
@@ -257,6 +261,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             parent=request.parent or None, provider=provider,
             dependencies=sorted(set(request.dependencies)), inputs=inputs,
             secret_inputs=secret_inputs, protect=bool(request.protect),
+            property_dependencies={key: sorted(set(value.urns))
+                                   for key, value in sorted(request.propertyDependencies.items()) if value.urns},
         ))
         if not request.custom:
             return resource_pb2.RegisterResourceResponse(urn=urn)

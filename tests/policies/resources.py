@@ -22,7 +22,8 @@ assert set(GOOD_TAGS) == set(REQUIRED_TAGS)
 
 def res(type_: str, name: str, inputs: dict[str, Any] | None = None, **opts: Any) -> dict[str, Any]:
     """A synth resource: ``opts`` may set urn, custom, parent, provider, dependencies, secret_inputs, protect."""
-    unknown = set(opts) - {"urn", "custom", "parent", "provider", "dependencies", "secret_inputs", "protect"}
+    unknown = set(opts) - {"urn", "custom", "parent", "provider", "dependencies", "secret_inputs", "protect",
+                           "property_dependencies"}
     if unknown:
         raise TypeError(f"res(): unknown option(s) {sorted(unknown)}")
     resource: dict[str, Any] = {"type": type_, "name": name, "inputs": dict(inputs or {})}
@@ -102,6 +103,10 @@ def document(resources: list[dict[str, Any]], env: str | None = "dev", stack: st
         provider = resource.get("provider")
         entry["provider"] = urn_for(provider) if isinstance(provider, dict) else provider
         entry["dependencies"] = [urn_for(d) if isinstance(d, dict) else d for d in resource.get("dependencies") or []]
+        if "property_dependencies" in resource:
+            entry["property_dependencies"] = {
+                key: [urn_for(d) if isinstance(d, dict) else d for d in deps]
+                for key, deps in resource["property_dependencies"].items()}
         filled.append(entry)
     return {"project": project, "stack": stack, "layer": layer, "env": env, "resources": filled,
             "outputs": {}, "stack_references": []}

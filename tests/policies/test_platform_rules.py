@@ -97,6 +97,19 @@ def test_literal_password_is_reported_even_when_the_sdk_made_it_secret(policy_fi
     assert "written in clear" in finding["message"]
 
 
+def test_literal_password_on_a_resource_with_other_dependencies_is_reported(policy_findings):
+    # The synth records which resources each input came from: the user depends on its vhost, but
+    # its password comes from nowhere -- it was written in the program.
+    vhost = res("rabbitmq:index/vHost:VHost", "ml", {"name": "ml"})
+    user = res(USER, "app", {"name": "app", "password": "hunter2", "tags": []}, secret_inputs=["password"],
+               dependencies=[vhost], property_dependencies={"name": [vhost]})
+    generator = res("random:index/randomPassword:RandomPassword", "pw", {"length": 32})
+    derived = res(USER, "derived", {"name": "d", "password": "Xy9..."}, secret_inputs=["password"],
+                  dependencies=[vhost, generator], property_dependencies={"password": [generator]})
+    findings = of_rule(policy_findings([vhost, user, generator, derived]), "no-plaintext-secrets")
+    assert [f["urn"].rsplit("::", 1)[1] for f in findings] == ["app"]
+
+
 def test_generated_or_secure_config_passwords_pass(policy_findings):
     generator = res("random:index/randomPassword:RandomPassword", "pw", {"length": 32})
     generated = res(USER, "generated", {"name": "a", "password": "Xy9..."}, secret_inputs=["password"],
