@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from shared import REPO_ROOT
+from shared.cli import console as shared_console
 from shared.cli import run_main
 from shared.errors import PlatformError, UsageError
 
@@ -187,10 +188,9 @@ def one_stack(env_name: str, layer: str, build: Path) -> int:
 
 
 def run_bench(repeat: int, out: Path) -> dict[str, Any]:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = shared_console()
     python = sys.executable
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:

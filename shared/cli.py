@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shared.errors import PlatformError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def run_main(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
@@ -32,3 +36,12 @@ def exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def console() -> Console:
+    """A rich console; when output is not a terminal (CI logs, pipes) it is 160 columns wide instead
+    of rich's 80, so tables of findings stay readable."""
+    from rich.console import Console
+
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=160)

@@ -11,9 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
-from shared.cli import exit_now, run_main
+from shared.cli import console, exit_now, run_main
 from shared.errors import UsageError
 from shared.policy.engine import PolicyEngine, evaluate_documents_result, evaluate_envs
 from shared.policy.findings import PolicyResult
@@ -77,7 +75,7 @@ def main(argv: list[str]) -> int:
             result = _program(args.program, args.env, engine)
         else:
             result = evaluate_envs(names, engine=engine)
-    render_table(result, Console())
+    render_table(result, console())
     if args.json_file:
         write_json(args.json_file, result.findings)
     if args.sarif_file:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
-
+from shared.cli import console as shared_console
 from shared.errors import PlatformError, display_path
 
 
@@ -21,9 +20,7 @@ def main(argv: list[str] | None = None) -> int:
                     "every route and every refusal with each service's own credentials.")
     parser.add_argument("env", help="environment name (environments/<env>.yaml)")
     args = parser.parse_args(argv)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # logs and CI: do not squeeze the matrix into 80 columns
+    console = shared_console()  # logs and CI: do not squeeze the matrix into 80 columns
     try:
         from shared.catalog import load_catalog
         from shared.envs import load_env

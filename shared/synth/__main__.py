@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from shared import REPO_ROOT
+from shared.cli import console as shared_console
 from shared.cli import exit_now, run_main
 from shared.errors import UsageError
 from shared.synth.engine import dumps, synth_env, synth_program
@@ -72,7 +72,7 @@ def _shown(path: Path) -> str:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    console = Console()
+    console = shared_console()
     if args.program is not None:
         if args.envs:
             raise UsageError("synth: give either ENV names or --program DIR, not both")
