@@ -235,6 +235,9 @@ class EnvConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> EnvConfig:
+        if self.policy.baseline is None and self.name not in ("dev", "staging", "prod"):
+            raise _KeyedError("policy.baseline", f"required for env {self.name!r}: which column of the policy "
+                                                 "catalog it follows (dev, staging or prod)")
         available = len(REGION_AZS[self.region])
         if self.network.az_count > available:
             raise _KeyedError("network.az_count",

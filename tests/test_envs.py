@@ -131,3 +131,15 @@ def test_a_top_level_list_is_refused(env_dir: Path, tmp_path: Path) -> None:
     (env_dir / "dev.yaml").write_text("- just\n- a list\n")
     result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
     assert result.returncode == 2 and "must be a mapping" in result.stderr
+
+
+def test_a_new_env_names_the_policy_column_it_follows(env_dir: Path, tmp_path: Path) -> None:
+    """README, "Add an environment": copy staging, give it its own CIDR and a policy baseline."""
+    text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    (env_dir / "qa.yaml").write_text(text)
+    refused = synth_cli("qa", build_dir=tmp_path / "refused", env_dir=env_dir)
+    assert refused.returncode == 2 and "qa.yaml: policy.baseline: required" in refused.stderr
+    (env_dir / "qa.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1))
+    accepted = synth_cli("qa", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert accepted.returncode == 0, accepted.stderr
+    assert (tmp_path / "build" / "qa" / "compute.json").is_file()
