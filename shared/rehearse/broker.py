@@ -40,10 +40,25 @@ class BrokerUnavailable(PlatformError):
     exit_code = 1
 
 
+#: Ports the broker listens on come from below Linux's ephemeral range (32768-60999): a port the
+#: kernel hands out at random could be taken by any outgoing connection -- our own readiness probes
+#: included -- between choosing it and the broker binding it (seen as eaddrinuse at boot).
+PORT_RANGE = (20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    import random
+
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(*PORT_RANGE)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free loopback port in {PORT_RANGE[0]}-{PORT_RANGE[1]}")
 
 
 def rabbitmq_installed() -> bool:
@@ -95,6 +110,16 @@ class LocalBroker:
         self.stop()
 
     def start(self) -> None:
+        """Start the node; a port taken between choosing and binding it is retried with new ports."""
+        for attempt in range(3):
+            try:
+                self._start_once()
+                return
+            except BrokerUnavailable as error:
+                if "eaddrinuse" not in str(error) or attempt == 2:
+                    raise
+
+    def _start_once(self) -> None:
         ensure_rabbitmq()
         _become_subreaper()
         self.directory = Path(tempfile.mkdtemp(prefix="rehearse-rabbitmq-"))
