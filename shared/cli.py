@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from shared.errors import PlatformError
+from shared.errors import PlatformError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,3 +48,34 @@ def console() -> Console:
 
     probe = Console()
     return probe if probe.is_terminal else Console(width=160)
+
+
+class UsageParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are :class:`UsageError` (exit 2, one message) instead of argparse
+    printing usage and exiting by itself. ``label`` prefixes the message (default: ``prog``)."""
+
+    def __init__(self, *args: Any, label: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label = label or self.prog
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.label}: {message}")
+
+
+def write_atomically(files: dict[Path, str]) -> None:
+    """Write all files or none: each goes to a temp file beside it first, then all are renamed into
+    place, so a failure or a crash never leaves a half-written file behind."""
+    staged: list[tuple[Path, str]] = []
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            staged.append((path, temp))
+        for path, temp in staged:
+            os.replace(temp, path)
+    finally:
+        for _, temp in staged:
+            if os.path.exists(temp):
+                os.unlink(temp)

@@ -21,7 +21,6 @@ prints the unified diff. ``--check`` writes nothing and exits 1 when TO lacks so
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import difflib
 import io
@@ -33,13 +32,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from shared import REPO_ROOT
+from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
 
@@ -227,13 +227,6 @@ def candidate_env_dir(target: str, candidate_text: str) -> Iterator[Path]:
                 os.environ[ENV_DIR_VAR] = previous
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    # A crash mid-write must never leave a half env file behind: write aside, then rename over.
-    scratch = path.with_name(f".{path.name}.promote-tmp")
-    scratch.write_text(text, encoding="utf-8")
-    os.replace(scratch, path)
-
-
 # -- the command ------------------------------------------------------------------------------------
 
 
@@ -300,19 +293,14 @@ def promote(source_name: str, target_name: str, *, services: Sequence[str] | Non
     new_text = render_candidate(old_text, promotion.images, source_name, promoted_at, skipped)
     check_policy(target_name, new_text, policy_check, out)
 
-    _write_atomically(path, new_text)
+    write_atomically({path: new_text})  # never a half-written env file
     out.write(unified_diff(old_text, new_text, path))
     out.write(f"promoted {', '.join(promotion.pending)} from {source_name} to {target_name}\n")
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
-
-
 def main(argv: Sequence[str] | None = None, **injected: Any) -> int:
-    parser = _Parser(prog="python -m shared.promote", description=__doc__.split("\n\n")[0])
+    parser = UsageParser(prog="python -m shared.promote", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", metavar="FROM")
     parser.add_argument("target", metavar="TO")
     parser.add_argument("--services", help="comma-separated services to promote (default: all of FROM's release)")

@@ -6,8 +6,9 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TextIO
+from typing import TextIO
 
+from shared.cli import UsageParser
 from shared.envs import load_env
 from shared.errors import PlatformError, UsageError
 from shared.orchestrate.model import Action, LayerRunner, Operation, Status
@@ -18,13 +19,8 @@ from shared.orchestrate.scheduler import Progress, execute
 DEFAULT_PARALLEL = 4
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse would print and sys.exit(2) itself
-        raise UsageError(f"{self.prog}: {message}")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m shared.orchestrate",
+    parser = UsageParser(prog="python -m shared.orchestrate",
                      description="Real Pulumi runs of every layer of an environment, in DAG order.")
     parser.add_argument("action", choices=[action.value for action in Action])
     parser.add_argument("env", help="environment name (environments/<env>.yaml; also the stack name)")

@@ -11,20 +11,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from shared.cli import console, exit_now, run_main
+from shared.cli import UsageParser, console, exit_now, run_main
 from shared.errors import UsageError
 from shared.policy.engine import PolicyEngine, evaluate_documents_result, evaluate_envs
 from shared.policy.findings import PolicyResult
 from shared.policy.reporting import render_table, write_json, write_sarif
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"policy: {message}")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="nox -s policy --",
+    parser = UsageParser(prog="nox -s policy --", label="policy",
                      description="Offline policy: synth + every CrossGuard pack over the Analyzer protocol.")
     parser.add_argument("envs", nargs="*", help="environments to evaluate (default: all)")
     parser.add_argument("--program", type=Path, help="evaluate any Pulumi Python program directory instead")

@@ -7,51 +7,26 @@ so a bad env file or a failing program leaves ``build/`` untouched.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from shared import REPO_ROOT
+from shared.cli import UsageParser, exit_now, run_main, write_atomically
 from shared.cli import console as shared_console
-from shared.cli import exit_now, run_main
 from shared.errors import UsageError
 from shared.synth.engine import dumps, synth_env, synth_program
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"synth: {message}")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="nox -s synth --", description="Offline synth of the platform's layers.")
+    parser = UsageParser(prog="nox -s synth --", label="synth", description="Offline synth of the platform's layers.")
     parser.add_argument("envs", nargs="*", help="environments to synthesize (all layers of each)")
     parser.add_argument("--program", type=Path, help="synthesize any Pulumi Python program directory instead")
     parser.add_argument("--env", help="with --program: use this env's account, region and stack name")
     parser.add_argument("--out", type=Path, help="with --program: output folder (default build/programs)")
     parser.add_argument("--build-dir", type=Path, default=REPO_ROOT / "build", help=argparse.SUPPRESS)
     return parser
-
-
-def write_atomically(files: dict[Path, str]) -> None:
-    """Write all files or none: each goes to a temp file first, then all are renamed into place."""
-    staged: list[tuple[Path, str]] = []
-    try:
-        for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            staged.append((path, temp))
-        for path, temp in staged:
-            os.replace(temp, path)
-    finally:
-        for _, temp in staged:
-            if os.path.exists(temp):
-                os.unlink(temp)
 
 
 def _summary(title: str, documents: dict[str, dict[str, Any]]) -> Table:

@@ -10,7 +10,6 @@ outputs, so a layer is synthesized with the real values its upstreams export.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextlib
 import json
@@ -120,24 +119,6 @@ def _fast_runtime() -> Iterator[None]:
         loop._default_executor = original_executor  # type: ignore[attr-defined]
         pulumi_stack.wait_for_rpcs = original_wait
         sys.setswitchinterval(original_interval)
-
-
-def _close_idle_event_loops() -> None:
-    """Close the event loops the mock runtime left on worker threads.
-
-    Otherwise the interpreter's teardown closes their sockets first and each loop's ``__del__``
-    prints a spurious traceback.
-    """
-    import asyncio
-    import gc
-
-    for candidate in gc.get_objects():
-        if isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_running() \
-                and not candidate.is_closed():
-            candidate.close()
-
-
-atexit.register(_close_idle_event_loops)
 
 
 class SynthError(PlatformError):
