@@ -17,7 +17,10 @@ def main() -> None:
 
     from pulumi_policy import EnforcementLevel, PolicyPack
 
+    from shared.policy.fast_analyzer import install
     from shared.policy.packs import load_policies, pack_name
+
+    install()  # convert each resource once, not once per rule; serve the batch method
 
     PolicyPack(
         name=pack_name(pack_dir.name),

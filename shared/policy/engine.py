@@ -9,7 +9,9 @@ What the ``pulumi`` CLI does with ``--policy-pack policies/<pack>``, without the
   ``Configure`` (every rule's enforcement level for the env, plus the secretness of inputs for
   ``no-plaintext-secrets``), ``ConfigureStack``, then ``Analyze`` for every resource (type, name,
   URN, inputs as properties, options, provider) and ``AnalyzeStack`` once per stack (all resources
-  with parent and dependencies);
+  with parent and dependencies). The packs of ``policies/`` also serve ``AnalyzeBatch``
+  (:mod:`shared.policy.fast_analyzer`): the same ``Analyze`` run over many resources per call, which
+  the engine prefers; a pack without it gets one ``Analyze`` call per resource;
 * the diagnostics the real ``pulumi_policy`` code returns become :class:`Finding` objects, the env's
   suppressions are applied, and the processes stop at the end.
 
@@ -41,6 +43,7 @@ from pulumi.runtime.proto import analyzer_pb2, plugin_pb2
 from shared import REPO_ROOT
 from shared.errors import ConfigError, PlatformError
 from shared.policy.enforcement import Enforcement, enforcement_for
+from shared.policy.fast_analyzer import BATCH_FAILED, BATCH_METHOD, decode_responses, encode_requests
 from shared.policy.findings import STACK_TYPE, Finding, NotApplicable, PolicyResult
 from shared.policy.packs import pack_name
 from shared.policy_catalog import PACKS, load_rules
@@ -52,6 +55,8 @@ ENGINE_ADDRESS = "127.0.0.1:0"
 START_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 300.0
 IN_FLIGHT = 32  # Analyze requests in flight per pack (the pack serves 4 at a time)
+BATCH_SIZE = 64  # resources per AnalyzeBatch call
+BATCHES_IN_FLIGHT = 2  # per pack: one being evaluated, one queued behind it
 SECRETS_RULE = "no-plaintext-secrets"
 # What shared.synth puts in place of a `secure:` stack config value (ciphertext cannot be decrypted
 # offline); such a value came from `pulumi config set --secret`, never from the program text.
@@ -315,6 +320,7 @@ class PackProcess:
         self._stderr = tempfile.TemporaryFile()
         self._stdout_tail: collections.deque[str] = collections.deque(maxlen=50)
         self._last_config: bytes | None = None
+        self.batches = True  # until the pack answers AnalyzeBatch with UNIMPLEMENTED
 
     # lifecycle
     def spawn(self) -> None:
@@ -372,6 +378,8 @@ class PackProcess:
         self._analyze_stack = self.channel.unary_unary(
             "/pulumirpc.Analyzer/AnalyzeStack", request_serializer=None,
             response_deserializer=analyzer_pb2.AnalyzeResponse.FromString)
+        self._analyze_batch = self.channel.unary_unary(BATCH_METHOD, request_serializer=None,
+                                                       response_deserializer=None)
         self._configure = self.channel.unary_unary(
             "/pulumirpc.Analyzer/Configure", request_serializer=None,
             response_deserializer=empty_pb2.Empty.FromString)
@@ -446,6 +454,9 @@ class PackProcess:
 
     def analyze_stack(self, request: bytes) -> Future[Any]:
         return self._analyze_stack.future(request, timeout=CALL_TIMEOUT_S)
+
+    def analyze_batch(self, requests: list[bytes]) -> Future[Any]:
+        return self._analyze_batch.future(encode_requests(requests), timeout=CALL_TIMEOUT_S)
 
     def crashing_rules(self, method: str, request: bytes) -> list[str]:
         """Which rules raise on ``request``: re-sent with one rule enabled at a time (error path only).
@@ -528,7 +539,6 @@ class PolicyEngine:
 
     def _evaluate_stack(self, stack: _PreparedStack, result: PolicyResult) -> None:
         document = stack.document
-        env, layer = document.get("env"), document.get("layer")
         # Configure (levels + secretness) must be in place before this stack's requests, and is
         # global to a pack process: wait for it, then fan the stack out to all packs at once.
         pending: list[Future[Any]] = []
@@ -544,13 +554,58 @@ class PolicyEngine:
                 future.result()
             except grpc.RpcError as error:
                 raise PolicyEngineError(f"Configure failed: {error}") from None
-        # A bounded window of requests in flight per pack: enough to keep every pack busy, few enough
-        # that thousands of resources never pile up as pending HTTP/2 streams.
-        requests: list[tuple[str, str | None, bytes]] = [("Analyze", urn, body) for urn, _type, body in stack.analyze]
-        requests.append(("AnalyzeStack", None, stack.analyze_stack))
+        batched = [process for process in self.packs.values() if process.batches]
+        if batched:
+            self._analyze_batched(batched, stack, result)
+        # Packs without AnalyzeBatch get one Analyze per resource; AnalyzeStack is one call for all.
+        singles: list[tuple[str, str | None, bytes]] = [("Analyze", urn, body) for urn, _type, body in stack.analyze]
+        stack_request: list[tuple[str, str | None, bytes]] = [("AnalyzeStack", None, stack.analyze_stack)]
+        self._analyze_singly([p for p in self.packs.values() if p not in batched], singles + stack_request,
+                             stack, result)
+        self._analyze_singly(batched, stack_request, stack, result)
+
+    def _analyze_batched(self, processes: list[PackProcess], stack: _PreparedStack, result: PolicyResult) -> None:
+        """``AnalyzeBatch`` calls over the stack's resources, every pack at once, a bounded number in flight."""
+        pending: collections.deque[tuple[PackProcess, list[tuple[str, str, bytes]], Future[Any]]] = collections.deque()
+        for start in range(0, len(stack.analyze), BATCH_SIZE):
+            chunk = stack.analyze[start:start + BATCH_SIZE]
+            bodies = [body for _urn, _type, body in chunk]
+            for process in processes:
+                pending.append((process, chunk, process.analyze_batch(bodies)))
+            while len(pending) > BATCHES_IN_FLIGHT * len(processes):
+                self._finish_batch(pending.popleft(), stack, result)
+        while pending:
+            self._finish_batch(pending.popleft(), stack, result)
+
+    def _finish_batch(self, item: tuple[PackProcess, list[tuple[str, str, bytes]], Future[Any]],
+                      stack: _PreparedStack, result: PolicyResult) -> None:
+        process, chunk, future = item
+        try:
+            answers = decode_responses(future.result())
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+                process.batches = False  # not one of our packs: one call per resource from now on
+                self._analyze_singly([process], [("Analyze", urn, body) for urn, _type, body in chunk], stack, result)
+                return
+            raise process.error("AnalyzeBatch", stack.stack_urn, error) from None
+        if len(answers) != len(chunk):
+            raise process._fail(f"AnalyzeBatch answered {len(answers)} of {len(chunk)} requests for "
+                                f"{stack.stack_urn}")
+        for (urn, _type, body), (status, payload) in zip(chunk, answers, strict=True):
+            if status == BATCH_FAILED:
+                # Re-send it alone: the failing call names the error and the rules that raise.
+                self._analyze_singly([process], [("Analyze", urn, body)], stack, result)
+                continue
+            self._collect(process.pack, analyzer_pb2.AnalyzeResponse.FromString(payload), urn, stack,
+                          stack.document.get("env"), stack.document.get("layer"), result)
+
+    def _analyze_singly(self, processes: list[PackProcess], requests: list[tuple[str, str | None, bytes]],
+                        stack: _PreparedStack, result: PolicyResult) -> None:
+        """One ``Analyze``/``AnalyzeStack`` call per request, a bounded window in flight per pack."""
+        env, layer = stack.document.get("env"), stack.document.get("layer")
         for start in range(0, len(requests), IN_FLIGHT):
             calls: list[tuple[PackProcess, str, str | None, bytes, Future[Any]]] = []
-            for process in self.packs.values():
+            for process in processes:
                 for method, target, body in requests[start:start + IN_FLIGHT]:
                     call = process.analyze if method == "Analyze" else process.analyze_stack
                     calls.append((process, method, target, body, call(body)))

@@ -1,0 +1,285 @@
+"""Throughput for pulumi_policy's analyzer server; every pack's ``__main__`` installs it (issue 8).
+
+pulumi_policy's ``Analyze`` converts a resource's properties (and its provider's) from protobuf to
+Python and wraps them in an eager unknown-checking proxy *once per rule*: in the 32-rule aws pack
+that conversion was ~85 % of the pack's time, the rules themselves ~7 %. :func:`install` keeps
+pulumi_policy's own ``Analyze``/``AnalyzeStack`` logic (levels, not-applicable, diagnostics) and
+changes only how values reach the rules:
+
+* each properties message is converted once, not once per rule; the provider's properties (the
+  same few values for thousands of resources) once per distinct value;
+* rules see a *lazy* unknown-checking proxy -- the same ``UnknownValueError`` with the same
+  property path on the same access, but children are wrapped when read, not all up front. Because
+  the converted values are shared by the rules of one request, the proxy is read-only: a rule that
+  assigns into ``args.props`` gets a ``TypeError`` instead of changing what the next rule sees.
+
+It also serves one extra method beside the Analyzer service, :data:`BATCH_METHOD`: many
+``AnalyzeRequest``s in, their ``AnalyzeResponse``s out, in one call (framing below). The offline
+engine uses it to avoid a gRPC round trip per resource and pack; the ``pulumi`` CLI never calls it.
+
+Only the standard library, grpc/protobuf and pulumi_policy are imported: this runs inside packs
+started by the real CLI too.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import policy as _policy
+from pulumi_policy import proxy as _proxy
+
+BATCH_SERVICE = "mlplatform.AnalyzerBatch"
+BATCH_METHOD = f"/{BATCH_SERVICE}/AnalyzeBatch"
+BATCH_OK = 0
+BATCH_FAILED = 1
+_LENGTH = struct.Struct(">I")
+_STATUS_LENGTH = struct.Struct(">BI")
+_CACHE_SIZE = 64
+
+_original_message_to_dict = json_format.MessageToDict
+_original_deserialize = _policy.deserialize_properties
+_original_proxy = _policy.unknown_checking_proxy
+_installed = False
+
+
+# -- framing of the batch method ----------------------------------------------------------------------
+# request: repeated (uint32 big-endian length, AnalyzeRequest bytes)
+# response: repeated (uint8 status, uint32 length, payload); status 0: AnalyzeResponse bytes,
+#           status 1: the error the pack raised for that request (UTF-8 text)
+
+
+def encode_requests(bodies: list[bytes]) -> bytes:
+    return b"".join(_LENGTH.pack(len(body)) + body for body in bodies)
+
+
+def decode_requests(data: bytes) -> Iterator[bytes]:
+    offset = 0
+    while offset < len(data):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        if offset + length > len(data):
+            raise ValueError("truncated batch request")
+        yield data[offset:offset + length]
+        offset += length
+
+
+def encode_responses(items: list[tuple[int, bytes]]) -> bytes:
+    return b"".join(_STATUS_LENGTH.pack(status, len(payload)) + payload for status, payload in items)
+
+
+def decode_responses(data: bytes) -> list[tuple[int, bytes]]:
+    items: list[tuple[int, bytes]] = []
+    offset = 0
+    while offset < len(data):
+        status, length = _STATUS_LENGTH.unpack_from(data, offset)
+        offset += _STATUS_LENGTH.size
+        if offset + length > len(data):
+            raise ValueError("truncated batch response")
+        items.append((status, data[offset:offset + length]))
+        offset += length
+    return items
+
+
+# -- convert once --------------------------------------------------------------------------------------
+
+
+class _Converted(dict):  # type: ignore[type-arg]
+    """``MessageToDict``'s result, carrying its deserialized form for every rule of the request."""
+
+    __slots__ = ("deserialized",)
+    deserialized: _Shared
+
+
+class _Shared(dict):  # type: ignore[type-arg]
+    """A deserialized property tree shared by several rules: handed out only behind a read-only proxy."""
+
+    __slots__ = ()
+
+
+class _State(threading.local):
+    def __init__(self) -> None:
+        self.active = False
+        self.cache: OrderedDict[bytes, _Converted] = OrderedDict()
+
+
+_state = _State()
+
+
+def _message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
+    if not _state.active or args or kwargs:
+        return _original_message_to_dict(message, *args, **kwargs)
+    key = message.SerializeToString(deterministic=True)
+    cache = _state.cache
+    converted = cache.get(key)
+    if converted is None:
+        converted = _Converted(_original_message_to_dict(message))
+        converted.deserialized = _Shared(_original_deserialize(converted))
+        cache[key] = converted
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return converted
+
+
+def _deserialize_properties(props: Any, proxy_secrets: bool = False) -> Any:
+    if type(props) is _Converted and not proxy_secrets:
+        return props.deserialized
+    return _original_deserialize(props, proxy_secrets)
+
+
+def _unknown_checking_proxy(props: Any) -> Any:
+    if type(props) is _Shared:
+        return _LazyDict(props, [])
+    return _original_proxy(props)
+
+
+class _JsonFormat:
+    """Stands in for ``google.protobuf.json_format`` inside ``pulumi_policy.policy`` only."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(json_format, name)
+
+    MessageToDict = staticmethod(_message_to_dict)
+
+
+# -- the lazy proxy ------------------------------------------------------------------------------------
+
+
+def _wrap(key: Any, value: Any, path: list[str]) -> Any:
+    if _proxy._is_unknown(value):
+        raise _proxy.UnknownValueError(value, _proxy._append_prop(path, key))
+    if isinstance(value, dict):
+        return _LazyDict(value, _proxy._append_prop(path, key))
+    if isinstance(value, list):
+        return _LazyList(value, _proxy._append_prop(path, key))
+    return value
+
+
+class _LazyDict(_proxy._DictProxy):
+    """pulumi_policy's ``_DictProxy`` with children wrapped on access; read-only."""
+
+    __slots__ = ("_path", "_raw")
+
+    def __init__(self, target: dict[str, Any], path: list[str]) -> None:
+        self._raw = target
+        self._path = path
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "__target":
+            return self._raw
+        return _wrap(key, self._raw[key], self._path)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TypeError("resource properties are read-only inside a policy (they are shared by the pack's rules)")
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._raw)
+
+
+class _LazyList(_proxy._ListProxy):
+    """pulumi_policy's ``_ListProxy`` with children wrapped on access."""
+
+    __slots__ = ("_path", "_raw")
+
+    def __init__(self, target: list[Any], path: list[str]) -> None:
+        self._raw = target
+        self._path = path
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "__target":
+            return self._raw
+        if isinstance(key, slice):
+            # As pulumi_policy: a slice is a plain list of the (wrapped) elements, unknowns unchecked.
+            indices = range(len(self._raw))[key]
+            return [self._raw[i] if _proxy._is_unknown(self._raw[i]) else _wrap(i, self._raw[i], self._path)
+                    for i in indices]
+        return _wrap(key, self._raw[key], self._path)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+# -- the servicer ---------------------------------------------------------------------------------------
+
+
+def _converting_once(method: Any) -> Any:
+    def wrapper(self: Any, request: Any, context: Any) -> Any:
+        previous = _state.active
+        _state.active = True
+        try:
+            return method(self, request, context)
+        finally:
+            _state.active = previous
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    wrapper.__wrapped__ = method  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _batch_handler(servicer: Any) -> grpc.GenericRpcHandler:
+    def analyze_batch(request: bytes, context: Any) -> bytes:
+        items: list[tuple[int, bytes]] = []
+        for body in decode_requests(request):
+            try:
+                response = servicer.Analyze(analyzer_pb2.AnalyzeRequest.FromString(body), context)
+                items.append((BATCH_OK, response.SerializeToString()))
+            except Exception as error:  # noqa: BLE001 - reported per request; the engine re-sends it alone
+                items.append((BATCH_FAILED, f"{type(error).__name__}: {error}".encode()))
+        return encode_responses(items)
+
+    return grpc.method_handlers_generic_handler(BATCH_SERVICE, {
+        "AnalyzeBatch": grpc.unary_unary_rpc_method_handler(analyze_batch),
+    })
+
+
+def patch() -> Callable[[], None]:
+    """Patch pulumi_policy in this process; returns the function that undoes it (tests use both)."""
+    servicer_class = _policy._PolicyAnalyzerServicer
+    grpc_module = _policy.analyzer_pb2_grpc
+    saved = {
+        (servicer_class, "Analyze"): servicer_class.Analyze,
+        (servicer_class, "AnalyzeStack"): servicer_class.AnalyzeStack,
+        (_policy, "json_format"): _policy.json_format,
+        (_policy, "deserialize_properties"): _policy.deserialize_properties,
+        (_policy, "unknown_checking_proxy"): _policy.unknown_checking_proxy,
+        (grpc_module, "add_AnalyzerServicer_to_server"): grpc_module.add_AnalyzerServicer_to_server,
+    }
+    original_add = grpc_module.add_AnalyzerServicer_to_server
+
+    def add_servicer(servicer: Any, server: Any) -> None:
+        original_add(servicer, server)
+        server.add_generic_rpc_handlers((_batch_handler(servicer),))
+
+    servicer_class.Analyze = _converting_once(servicer_class.Analyze)  # type: ignore[method-assign]
+    servicer_class.AnalyzeStack = _converting_once(servicer_class.AnalyzeStack)  # type: ignore[method-assign]
+    _policy.json_format = _JsonFormat()
+    _policy.deserialize_properties = _deserialize_properties
+    _policy.unknown_checking_proxy = _unknown_checking_proxy
+    grpc_module.add_AnalyzerServicer_to_server = add_servicer
+
+    def undo() -> None:
+        for (owner, name), value in saved.items():
+            setattr(owner, name, value)
+        _state.cache.clear()
+
+    return undo
+
+
+def install() -> None:
+    """Patch pulumi_policy for the rest of this process, before ``PolicyPack(...)`` starts serving."""
+    global _installed
+    if not _installed:
+        patch()
+        _installed = True
