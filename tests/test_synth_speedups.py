@@ -1,0 +1,113 @@
+"""The synth's Pulumi SDK fast paths (shared.synth.speedups) give the SDK's own answers.
+
+These pin the behaviour the synth relies on: run them when pulumi is upgraded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi import log as pulumi_log
+from pulumi.output import UNKNOWN
+from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc
+
+from shared.synth import speedups
+
+
+def _cyclic() -> dict[str, Any]:
+    value: dict[str, Any] = {"a": [1, 2]}
+    value["self"] = value
+    return value
+
+
+def _shared_unknown() -> dict[str, Any]:
+    inner = [UNKNOWN]
+    return {"x": inner, "y": inner}
+
+
+VALUES = [None, "s", 1, 2.5, True, UNKNOWN, [], {}, [1, [2, [3, UNKNOWN]]], {"a": {"b": "c"}},
+          {"a": ({"b": UNKNOWN},)}, (UNKNOWN,), _cyclic(), _shared_unknown(), {"k": [None, {"z": [UNKNOWN]}]}]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_contains_unknowns_agrees_with_the_sdk(value):
+    assert speedups.contains_unknowns(value) is speedups._original_contains_unknowns(value)
+
+
+def _resolve(output: pulumi.Output[Any]) -> tuple[Any, bool, bool, set[Any]]:
+    async def read() -> tuple[Any, bool, bool, set[Any]]:
+        data = await output._data
+        return data.value, data.is_known, data.is_secret, data.resources
+
+    return asyncio.get_event_loop().run_until_complete(read())
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+PLAIN = [
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]},
+    [{"name": "app", "portMappings": [{"containerPort": 8080}], "essential": True, "cpu": 0.5}, None],
+    ("a", ("b", 1), [2, {"c": None}]),
+    {"nested": {"unknown": UNKNOWN}},
+]
+
+
+@pytest.mark.parametrize("value", PLAIN)
+def test_from_input_of_a_plain_container_is_what_the_sdk_deep_lift_gives(loop, value):
+    expected = _resolve(pulumi.Output.from_input(value))
+    with speedups.sdk_fast_paths():
+        output = pulumi.Output.from_input(value)
+    got = _resolve(output)
+    assert got == expected
+    assert type(got[0]) is type(expected[0])
+    assert got[0] is not value  # a copy, as the deep lift builds new containers
+
+
+def test_a_dict_with_a_non_string_key_fails_as_in_the_sdk(loop):
+    with pytest.raises(TypeError, match="keywords must be strings"):
+        _resolve(pulumi.Output.from_input({1: "int key"}))
+    with speedups.sdk_fast_paths():
+        output = pulumi.Output.from_input({1: "int key"})
+    with pytest.raises(TypeError, match="keywords must be strings"):
+        _resolve(output)
+
+
+def test_from_input_still_lifts_outputs_secrets_and_dependencies_inside_containers(loop):
+    secret = pulumi.Output.secret("s3cret")
+    value = {"plain": "x", "list": [pulumi.Output.from_input("y"), {"deep": secret}], "tuple": (1, secret)}
+    expected = _resolve(pulumi.Output.from_input(value))
+    with speedups.sdk_fast_paths():
+        got = _resolve(pulumi.Output.from_input(value))
+    assert got == expected
+    assert got[0] == {"plain": "x", "list": ["y", {"deep": "s3cret"}], "tuple": (1, "s3cret")}
+    assert got[2] is True  # the secret is still secret
+
+
+def test_an_output_of_a_plain_dict_is_lifted_once_with_its_own_flags(loop):
+    source = pulumi.Output.secret({"a": [1, {"b": "c"}]})
+    expected = _resolve(pulumi.Output.from_input(source))
+    with speedups.sdk_fast_paths():
+        got = _resolve(pulumi.Output.from_input(source))
+    assert got == expected and got[2] is True
+
+
+def test_the_sdk_is_restored_after_the_synth():
+    before = (pulumi.Output.__dict__["from_input"], rpc.contains_unknowns, pulumi_resource._get_stack_trace,
+              pulumi_log.debug)
+    with speedups.sdk_fast_paths():
+        assert rpc.contains_unknowns is speedups.contains_unknowns
+        assert pulumi_resource._get_stack_trace() == pulumi_resource.source_pb2.StackTrace()
+    after = (pulumi.Output.__dict__["from_input"], rpc.contains_unknowns, pulumi_resource._get_stack_trace,
+             pulumi_log.debug)
+    assert after == before
