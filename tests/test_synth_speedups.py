@@ -14,6 +14,7 @@ from pulumi import log as pulumi_log
 from pulumi.output import UNKNOWN
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
 
 from shared.synth import speedups
 
@@ -48,9 +49,12 @@ def _resolve(output: pulumi.Output[Any]) -> tuple[Any, bool, bool, set[Any]]:
 
 @pytest.fixture
 def loop():
+    """A private event loop; the outputs the test leaves tracked by the SDK are dropped with it."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     yield loop
+    with pulumi_settings.SETTINGS.lock:
+        pulumi_settings.SETTINGS.outputs.clear()
     loop.close()
     asyncio.set_event_loop(None)
 
