@@ -107,6 +107,9 @@ class _State(threading.local):
     def __init__(self) -> None:
         self.active = False
         self.cache: OrderedDict[bytes, _Converted] = OrderedDict()
+        # (method, id(message)) -> (message, result) for the call in progress; holding the message
+        # keeps its id from being reused while the entry exists
+        self.per_request: dict[tuple[str, int], tuple[Any, Any]] = {}
 
 
 _state = _State()
@@ -115,6 +118,9 @@ _state = _State()
 def _message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
     if not _state.active or args or kwargs:
         return _original_message_to_dict(message, *args, **kwargs)
+    seen = _state.per_request.get(("MessageToDict", id(message)))
+    if seen is not None and seen[0] is message:
+        return seen[1]
     key = message.SerializeToString(deterministic=True)
     cache = _state.cache
     converted = cache.get(key)
@@ -126,6 +132,7 @@ def _message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
+    _state.per_request[("MessageToDict", id(message))] = (message, converted)
     return converted
 
 
@@ -139,6 +146,29 @@ def _unknown_checking_proxy(props: Any) -> Any:
     if type(props) is _Shared:
         return _LazyDict(props, [])
     return _original_proxy(props)
+
+
+def _once_per_request(method: Any) -> Any:
+    """``method(self, request)`` computed once per request message while a call is in progress.
+
+    Used for the options and provider objects pulumi_policy builds for every rule; they are plain
+    data holders the rules only read.
+    """
+    name = method.__name__
+
+    def wrapper(self: Any, request: Any) -> Any:
+        if not _state.active:
+            return method(self, request)
+        key = (name, id(request))
+        entry = _state.per_request.get(key)
+        if entry is None or entry[0] is not request:
+            entry = (request, method(self, request))
+            _state.per_request[key] = entry
+        return entry[1]
+
+    wrapper.__name__ = name
+    wrapper.__wrapped__ = method  # type: ignore[attr-defined]
+    return wrapper
 
 
 class _JsonFormat:
@@ -215,12 +245,12 @@ class _LazyList(_proxy._ListProxy):
 
 def _converting_once(method: Any) -> Any:
     def wrapper(self: Any, request: Any, context: Any) -> Any:
-        previous = _state.active
-        _state.active = True
+        previous = _state.active, _state.per_request
+        _state.active, _state.per_request = True, {}
         try:
             return method(self, request, context)
         finally:
-            _state.active = previous
+            _state.active, _state.per_request = previous
 
     wrapper.__name__ = method.__name__
     wrapper.__doc__ = method.__doc__
@@ -251,6 +281,8 @@ def patch() -> Callable[[], None]:
     saved = {
         (servicer_class, "Analyze"): servicer_class.Analyze,
         (servicer_class, "AnalyzeStack"): servicer_class.AnalyzeStack,
+        (servicer_class, "_get_resource_options"): servicer_class._get_resource_options,
+        (servicer_class, "_get_provider_resource"): servicer_class._get_provider_resource,
         (_policy, "json_format"): _policy.json_format,
         (_policy, "deserialize_properties"): _policy.deserialize_properties,
         (_policy, "unknown_checking_proxy"): _policy.unknown_checking_proxy,
@@ -264,6 +296,10 @@ def patch() -> Callable[[], None]:
 
     servicer_class.Analyze = _converting_once(servicer_class.Analyze)  # type: ignore[method-assign]
     servicer_class.AnalyzeStack = _converting_once(servicer_class.AnalyzeStack)  # type: ignore[method-assign]
+    servicer_class._get_resource_options = _once_per_request(  # type: ignore[method-assign]
+        servicer_class._get_resource_options)
+    servicer_class._get_provider_resource = _once_per_request(  # type: ignore[method-assign]
+        servicer_class._get_provider_resource)
     _policy.json_format = _JsonFormat()
     _policy.deserialize_properties = _deserialize_properties
     _policy.unknown_checking_proxy = _unknown_checking_proxy
