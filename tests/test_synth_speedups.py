@@ -115,3 +115,36 @@ def test_the_sdk_is_restored_after_the_synth():
     after = (pulumi.Output.__dict__["from_input"], rpc.contains_unknowns, pulumi_resource._get_stack_trace,
              pulumi_log.debug)
     assert after == before
+
+
+class _Resource:
+    """Stands in for a resource: transfer_properties only sets attributes and adds it to dependencies."""
+
+
+@pytest.mark.parametrize(("value", "known", "secret", "deps"), [
+    ({"arn": "arn:aws:x"}, True, False, None),
+    ("v", False, True, {"other"}),
+    (None, True, False, set()),
+])
+def test_transfer_properties_resolves_what_the_sdk_resolves(loop, value, known, secret, deps):
+    props = {"urn": None, "id": None, "name": "n", "policy": "{}"}
+    results = []
+    for transfer in (rpc.transfer_properties, speedups.transfer_properties):
+        res = _Resource()
+        resolvers = transfer(res, props, True)
+        assert sorted(resolvers) == ["name", "policy"]  # urn and id are resolved elsewhere
+        resolvers["name"](value, known, secret, deps, None)
+        data = _resolve(res.name)
+        results.append((data[0], data[1], data[2], {d for d in data[3] if d is not res}, res in data[3]))
+    assert results[0] == results[1]
+
+
+def test_transfer_properties_fails_like_the_sdk(loop):
+    failures = []
+    for transfer in (rpc.transfer_properties, speedups.transfer_properties):
+        res = _Resource()
+        transfer(res, {"name": "n"}, True)["name"](None, False, False, None, RuntimeError("engine said no"))
+        with pytest.raises(RuntimeError) as raised:
+            _resolve(res.name)
+        failures.append(str(raised.value))
+    assert failures == ["engine said no", "engine said no"]

@@ -8,6 +8,7 @@ env/layer/rule and exits 1 on any unsuppressed mandatory finding, 0 otherwise, 2
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -79,4 +80,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # A one-shot command whose heap only grows (the synth keeps every resource alive) and that ends
+    # with exit_now: the cyclic collector would only re-scan live objects, so it stays off.
+    gc.disable()
     exit_now(run_main(main))
