@@ -121,6 +121,22 @@ def _not_applicable_on_unknown(args: Any, call: Callable[[], Any]) -> Any:
 
 ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation], None]
 
+RESOURCE_TYPES_ATTRIBUTE = "resource_types"
+"""Set on a rule's validate function to the frozenset of resource types it checks; for any other
+type the function's first act is ``args.not_applicable(other_type_reason(type))``. The packs'
+analyzer (shared.policy.fast_analyzer) answers that without calling the rule."""
+
+
+def other_type_reason(resource_type: str) -> str:
+    """The not-applicable reason of a rule for a resource type it does not check."""
+    return f"{resource_type} is not a resource type this rule checks"
+
+
+def limit_to_types(validate: ResourceCheck, types: frozenset[str]) -> ResourceCheck:
+    """Declare that ``validate`` starts with the type check described at :data:`RESOURCE_TYPES_ATTRIBUTE`."""
+    setattr(validate, RESOURCE_TYPES_ATTRIBUTE, types)
+    return validate
+
 
 def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[str] | None = None,
                     description: str | None = None, config_schema: Any = None) -> ResourceValidationPolicy:
@@ -133,13 +149,13 @@ def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[s
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if type_set is not None and args.resource_type not in type_set:
-            args.not_applicable(f"{args.resource_type} is not a resource type this rule checks")
+            args.not_applicable(other_type_reason(args.resource_type))
         _not_applicable_on_unknown(args, lambda: check(args, report))
 
     return ResourceValidationPolicy(
         name=rule_id(module_file),
         description=description or rule_description(module_file),
-        validate=validate,
+        validate=validate if type_set is None else limit_to_types(validate, type_set),
         config_schema=config_schema,
     )
 

@@ -22,6 +22,8 @@ from typing import Any, NoReturn
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
+from shared.policy_support import limit_to_types, other_type_reason
+
 
 class _Unknown:
     """Marker for a value CrossGuard reported as unknown (computed during preview)."""
@@ -93,15 +95,14 @@ def applies_to(*resource_types: str) -> Callable[[ResourceCheck], ResourceCheck]
         @functools.wraps(check)
         def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
             if args.resource_type not in resource_types:
-                # Same reason text as shared.policy_support.resource_policy, so reports can filter it.
-                args.not_applicable(f"{args.resource_type} is not a resource type this rule checks")
+                args.not_applicable(other_type_reason(args.resource_type))
             try:
                 check(args, report_violation)
             except UnknownValueError as error:
                 path = ".".join(str(step) for step in error.props)
                 undecidable(args, f"{args.resource_type} '{args.name}': {path}")
 
-        return validate
+        return limit_to_types(validate, frozenset(resource_types))
 
     return decorate
 

@@ -175,3 +175,37 @@ def test_a_pack_without_the_batch_method_is_analyzed_one_resource_at_a_time(tmp_
         assert not plain.packs["rabbitmq"].batches
     assert _summary(got) == _summary(expected)
     assert len([f for f in got.findings if f.rule == "rabbitmq-queue-durable"]) == 22
+
+
+def test_a_rule_is_not_called_for_a_type_it_declared_it_does_not_check():
+    from pulumi_policy import ResourceValidationPolicy
+
+    from shared.policy_support import limit_to_types, other_type_reason
+
+    calls: list[str] = []
+
+    def validate(args: Any, report: Any) -> None:
+        if args.resource_type != "aws:s3/bucket:Bucket":
+            args.not_applicable(other_type_reason(args.resource_type))
+        calls.append(args.resource_type)
+        report("a finding")
+
+    policy = ResourceValidationPolicy(name="bucket-rule", description="checks buckets",
+                                      validate=limit_to_types(validate, frozenset({"aws:s3/bucket:Bucket"})))
+    servicer = pulumi_policy_module._PolicyAnalyzerServicer("pack", "0.0.1", [policy], EnforcementLevel.MANDATORY)
+
+    def analyze(type_: str) -> analyzer_pb2.AnalyzeResponse:
+        return servicer.Analyze(analyzer_pb2.AnalyzeRequest(type=type_, urn=f"urn:x::{type_}", name="r"), None)
+
+    plain = [analyze(t).SerializeToString() for t in ("aws:s3/bucket:Bucket", "aws:sqs/queue:Queue")]
+    assert calls == ["aws:s3/bucket:Bucket"]
+    undo = fast_analyzer.patch()
+    try:
+        fast = [analyze(t).SerializeToString() for t in ("aws:s3/bucket:Bucket", "aws:sqs/queue:Queue")]
+    finally:
+        undo()
+    assert fast == plain
+    assert calls == ["aws:s3/bucket:Bucket", "aws:s3/bucket:Bucket"]  # not called for the queue
+    other = analyzer_pb2.AnalyzeResponse.FromString(fast[1])
+    assert [(n.policy_name, n.reason) for n in other.not_applicable] == [
+        ("bucket-rule", "aws:sqs/queue:Queue is not a resource type this rule checks")]
