@@ -39,6 +39,7 @@ from shared import REPO_ROOT
 from shared.errors import ConfigError, PlatformError
 from shared.synth.mocks import PlatformMocks
 from shared.synth.speedups import sdk_fast_paths
+from shared.yamlio import safe_load
 
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -334,7 +335,7 @@ def _read_project(program_dir: Path) -> dict[str, Any]:
         path = program_dir / candidate
         if path.is_file():
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                data = safe_load(path.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as error:
                 raise ConfigError(str(path), "(file)", f"YAML syntax error: {error}") from None
             if not isinstance(data, dict) or not data.get("name"):
@@ -361,7 +362,7 @@ def _stack_config(program_dir: Path, project_name: str, stack: str) -> tuple[dic
     path = program_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         return {}, []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = safe_load(path.read_text(encoding="utf-8")) or {}
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (data.get("config") or {}).items():
