@@ -209,3 +209,15 @@ def test_a_rule_is_not_called_for_a_type_it_declared_it_does_not_check():
     other = analyzer_pb2.AnalyzeResponse.FromString(fast[1])
     assert [(n.policy_name, n.reason) for n in other.not_applicable] == [
         ("bucket-rule", "aws:sqs/queue:Queue is not a resource type this rule checks")]
+
+
+def test_packs_run_at_the_lowest_priority_so_the_synth_keeps_the_cpu():
+    import os
+
+    from shared.policy.engine import PACK_NICENESS
+
+    with PolicyEngine(packs=["platform"]) as engine:
+        engine.start()
+        process = engine.packs["platform"].process
+        assert process is not None
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == PACK_NICENESS == 19
