@@ -625,15 +625,15 @@ class PolicyEngine:
 
     def _collect(self, pack: str, response: analyzer_pb2.AnalyzeResponse, urn: str | None,
                  stack: _PreparedStack, env: str | None, layer: str | None, result: PolicyResult) -> None:
-        for item in response.not_applicable:
-            result.not_applicable.append(NotApplicable(item.policy_name, pack, env, layer, urn, item.reason))
+        if response.not_applicable:
+            result.add_not_applicable((pack, env, layer, urn, response.not_applicable))
         for diagnostic in response.diagnostics:
             target = diagnostic.urn or urn or stack.stack_urn
             if diagnostic.message.startswith(_CANT_RUN_PREFIX):
                 # pulumi_policy's answer to a rule touching an unknown value: the rule could not
                 # decide, which is not-applicable (never a pass, never a failure).
-                result.not_applicable.append(NotApplicable(diagnostic.policyName, pack, env, layer, target,
-                                                           diagnostic.message))
+                result.add_not_applicable(NotApplicable(diagnostic.policyName, pack, env, layer, target,
+                                                        diagnostic.message))
                 continue
             message = diagnostic.message
             prefix = diagnostic.description + "\n"
@@ -701,11 +701,7 @@ def evaluate_envs(env_names: list[str], engine: PolicyEngine | None = None) -> P
                 synth_env(env_name, on_document=submit)
             result = PolicyResult(envs=list(env_names))
             for future in partial:
-                part = future.result()
-                result.findings.extend(part.findings)
-                result.not_applicable.extend(part.not_applicable)
-                result.resources += part.resources
-                result.documents += part.documents
+                result.absorb(future.result())
         result.findings.sort(key=Finding.sort_key)
         return result
 

@@ -1,24 +1,29 @@
 """Throughput for pulumi_policy's analyzer server; every pack's ``__main__`` installs it (issue 8).
 
 pulumi_policy's ``Analyze`` converts a resource's properties (and its provider's) from protobuf to
-Python and wraps them in an eager unknown-checking proxy *once per rule*: in the 32-rule aws pack
-that conversion was ~85 % of the pack's time, the rules themselves ~7 %. :func:`install` keeps
-pulumi_policy's own ``Analyze``/``AnalyzeStack`` logic (levels, not-applicable, diagnostics) and
-changes only how values reach the rules:
+Python, wraps them in an eager unknown-checking proxy and builds the options and provider objects
+*once per rule*: in the 32-rule aws pack that was ~85 % of the pack's time, the rules themselves
+~7 %. :func:`install` changes how values reach the rules, not what the pack answers (the tests
+compare responses byte for byte with plain pulumi_policy):
 
-* each properties message is converted once, not once per rule; the provider's properties (the
-  same few values for thousands of resources) once per distinct value;
+* each properties message is converted once per request, not once per rule; the provider's
+  properties (the same few values for thousands of resources) once per distinct value;
+* the options and provider objects are built once per request;
 * rules see a *lazy* unknown-checking proxy -- the same ``UnknownValueError`` with the same
   property path on the same access, but children are wrapped when read, not all up front. Because
   the converted values are shared by the rules of one request, the proxy is read-only: a rule that
-  assigns into ``args.props`` gets a ``TypeError`` instead of changing what the next rule sees.
+  assigns into ``args.props`` gets a ``TypeError`` instead of changing what the next rule sees;
+* ``Analyze`` is pulumi_policy's, line for line, except that a rule which declared its resource
+  types (``shared.policy_support.limit_to_types``) is answered not-applicable for other types
+  without being called -- the answer it would give. ``AnalyzeStack`` is pulumi_policy's own.
 
 It also serves one extra method beside the Analyzer service, :data:`BATCH_METHOD`: many
 ``AnalyzeRequest``s in, their ``AnalyzeResponse``s out, in one call (framing below). The offline
 engine uses it to avoid a gRPC round trip per resource and pack; the ``pulumi`` CLI never calls it.
 
-Only the standard library, grpc/protobuf and pulumi_policy are imported: this runs inside packs
-started by the real CLI too.
+Besides the standard library, grpc/protobuf and pulumi_policy it imports only
+``shared.policy_support`` (which the rules import anyway): this runs inside packs started by the
+real CLI too.
 """
 
 from __future__ import annotations

@@ -75,15 +75,49 @@ class NotApplicable:
     reason: str
 
 
+# What PolicyResult keeps of not-applicable answers until someone reads them: a record, or
+# (pack, env, layer, urn, the repeated PolicyNotApplicable field of a pack's response).
+_NotApplicablePart = NotApplicable | tuple[str, str | None, str | None, str | None, Any]
+
+
 @dataclass
 class PolicyResult:
     """Everything one engine run returned, findings sorted deterministically."""
 
     findings: list[Finding] = field(default_factory=list)
-    not_applicable: list[NotApplicable] = field(default_factory=list)
     resources: int = 0
     documents: int = 0
     envs: list[str] = field(default_factory=list)
+    _not_applicable: list[_NotApplicablePart] = field(default_factory=list, repr=False)
+
+    @property
+    def not_applicable(self) -> list[NotApplicable]:
+        """Every not-applicable answer, in the order the packs gave them.
+
+        Built on first use: a run over thousands of resources gets hundreds of thousands (mostly "not
+        a type this rule checks") and the commands never list them.
+        """
+        if any(not isinstance(part, NotApplicable) for part in self._not_applicable):
+            records: list[_NotApplicablePart] = []
+            for part in self._not_applicable:
+                if isinstance(part, NotApplicable):
+                    records.append(part)
+                else:
+                    pack, env, layer, urn, items = part
+                    records.extend(NotApplicable(item.policy_name, pack, env, layer, urn, item.reason)
+                                   for item in items)
+            self._not_applicable = records
+        return self._not_applicable  # type: ignore[return-value]
+
+    def add_not_applicable(self, part: _NotApplicablePart) -> None:
+        self._not_applicable.append(part)
+
+    def absorb(self, other: PolicyResult) -> None:
+        """Add ``other``'s findings, not-applicable answers and counts to this result."""
+        self.findings.extend(other.findings)
+        self._not_applicable.extend(other._not_applicable)
+        self.resources += other.resources
+        self.documents += other.documents
 
     @property
     def blocking(self) -> list[Finding]:
