@@ -1,4 +1,4 @@
-"""Faster equivalents of four Pulumi SDK hot spots, in place only while a synth runs (issue 8).
+"""Faster equivalents of five Pulumi SDK hot spots, in place only while a synth runs (issue 8).
 
 Profiling the synth of a 200-service catalog (~5,000 resources) showed the SDK spending most of its
 time on bookkeeping whose result the offline synth either never sees or gets the same way faster:
@@ -8,6 +8,8 @@ time on bookkeeping whose result the offline synth either never sees or gets the
   policy document or container definitions paid that for every leaf. A container holding no
   Output, awaitable, input type or other object is now one resolved Output of an equal copy -- the
   value, ``is_known``, ``is_secret`` and (empty) dependencies the deep lift ends with;
+* ``rpc.transfer_properties`` gives every input property of every resource four futures and an
+  Output whose task awaits them; one future resolved with the Output's data does the same;
 * ``rpc.contains_unknowns`` (called for every Output created) is an iterative walk with a fast path
   for scalars instead of a recursive generator: same answer, including for shared and cyclic values;
 * ``_get_stack_trace`` formats the Python stack of every resource registration for the engine's
@@ -137,7 +139,7 @@ def _debug(msg: str, resource: Any = None, stream_id: Any = None, ephemeral: Any
 
 @contextlib.contextmanager
 def sdk_fast_paths() -> Iterator[None]:
-    """The four replacements above, for the duration of the block."""
+    """The five replacements above, for the duration of the block."""
     saved = [
         (pulumi.Output, "from_input", pulumi.Output.__dict__["from_input"]),
         (rpc, "contains_unknowns", rpc.contains_unknowns),
