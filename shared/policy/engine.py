@@ -597,13 +597,14 @@ class PolicyEngine:
         if len(answers) != len(chunk):
             raise process._fail(f"AnalyzeBatch answered {len(answers)} of {len(chunk)} requests for "
                                 f"{stack.stack_urn}")
+        env, layer = stack.document.get("env"), stack.document.get("layer")
         for (urn, _type, body), (status, payload) in zip(chunk, answers, strict=True):
             if status == BATCH_FAILED:
                 # Re-send it alone: the failing call names the error and the rules that raise.
                 self._analyze_singly([process], [("Analyze", urn, body)], stack, result)
                 continue
-            self._collect(process.pack, analyzer_pb2.AnalyzeResponse.FromString(payload), urn, stack,
-                          stack.document.get("env"), stack.document.get("layer"), result)
+            self._collect(process.pack, analyzer_pb2.AnalyzeResponse.FromString(payload), urn, stack, env, layer,
+                          result)
 
     def _analyze_singly(self, processes: list[PackProcess], requests: list[tuple[str, str | None, bytes]],
                         stack: _PreparedStack, result: PolicyResult) -> None:

@@ -29,6 +29,7 @@ real CLI too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import struct
 import threading
 from collections import OrderedDict
@@ -42,6 +43,7 @@ from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import policy as _policy
 from pulumi_policy import proxy as _proxy
 
+from shared.patching import replace_attributes
 from shared.policy_support import RESOURCE_TYPES_ATTRIBUTE, other_type_reason
 
 BATCH_SERVICE = "mlplatform.AnalyzerBatch"
@@ -116,7 +118,7 @@ class _State(threading.local):
     def __init__(self) -> None:
         self.active = False
         self.cache: OrderedDict[bytes, _Converted] = OrderedDict()
-        # (method, id(message)) -> (message, result) for the call in progress; holding the message
+        # (kind, id(message)) -> (message, result) for the call in progress; holding the message
         # keeps its id from being reused while the entry exists
         self.per_request: dict[tuple[str, int], tuple[Any, Any]] = {}
 
@@ -127,9 +129,11 @@ _state = _State()
 def _message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
     if not _state.active or args or kwargs:
         return _original_message_to_dict(message, *args, **kwargs)
-    seen = _state.per_request.get(("MessageToDict", id(message)))
-    if seen is not None and seen[0] is message:
-        return seen[1]
+    return _per_request("MessageToDict", message, lambda: _convert(message))
+
+
+def _convert(message: Any) -> _Converted:
+    """A properties message as a dict carrying its deserialized form; equal messages share one."""
     key = message.SerializeToString(deterministic=True)
     cache = _state.cache
     converted = cache.get(key)
@@ -141,7 +145,6 @@ def _message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
-    _state.per_request[("MessageToDict", id(message))] = (message, converted)
     return converted
 
 
@@ -157,26 +160,30 @@ def _unknown_checking_proxy(props: Any) -> Any:
     return _original_proxy(props)
 
 
+def _per_request(kind: str, message: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per ``(kind, message)`` during the call in progress. The entry holds the
+    message, so its id cannot be reused by another object while the entry exists."""
+    key = (kind, id(message))
+    entry = _state.per_request.get(key)
+    if entry is None or entry[0] is not message:
+        entry = (message, compute())
+        _state.per_request[key] = entry
+    return entry[1]
+
+
 def _once_per_request(method: Any) -> Any:
     """``method(self, request)`` computed once per request message while a call is in progress.
 
     Used for the options and provider objects pulumi_policy builds for every rule; they are plain
     data holders the rules only read.
     """
-    name = method.__name__
 
+    @functools.wraps(method)
     def wrapper(self: Any, request: Any) -> Any:
         if not _state.active:
             return method(self, request)
-        key = (name, id(request))
-        entry = _state.per_request.get(key)
-        if entry is None or entry[0] is not request:
-            entry = (request, method(self, request))
-            _state.per_request[key] = entry
-        return entry[1]
+        return _per_request(method.__name__, request, lambda: method(self, request))
 
-    wrapper.__name__ = name
-    wrapper.__wrapped__ = method  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -252,6 +259,7 @@ class _LazyList(_proxy._ListProxy):
 # -- the servicer ---------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _declared_types(policy: Any) -> frozenset[str] | None:
     """The resource types a rule declared with ``limit_to_types`` (None: it looks at every type)."""
     if type(policy) is not _policy.ResourceValidationPolicy:
@@ -321,6 +329,9 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
 
 
 def _converting_once(method: Any) -> Any:
+    """``method(self, request, context)`` with the per-request memo (:func:`_per_request`) active."""
+
+    @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: Any) -> Any:
         previous = _state.active, _state.per_request
         _state.active, _state.per_request = True, {}
@@ -329,9 +340,6 @@ def _converting_once(method: Any) -> Any:
         finally:
             _state.active, _state.per_request = previous
 
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    wrapper.__wrapped__ = method  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -355,36 +363,25 @@ def patch() -> Callable[[], None]:
     """Patch pulumi_policy in this process; returns the function that undoes it (tests use both)."""
     servicer_class = _policy._PolicyAnalyzerServicer
     grpc_module = _policy.analyzer_pb2_grpc
-    saved = {
-        (servicer_class, "Analyze"): servicer_class.Analyze,
-        (servicer_class, "AnalyzeStack"): servicer_class.AnalyzeStack,
-        (servicer_class, "_get_resource_options"): servicer_class._get_resource_options,
-        (servicer_class, "_get_provider_resource"): servicer_class._get_provider_resource,
-        (_policy, "json_format"): _policy.json_format,
-        (_policy, "deserialize_properties"): _policy.deserialize_properties,
-        (_policy, "unknown_checking_proxy"): _policy.unknown_checking_proxy,
-        (grpc_module, "add_AnalyzerServicer_to_server"): grpc_module.add_AnalyzerServicer_to_server,
-    }
     original_add = grpc_module.add_AnalyzerServicer_to_server
 
     def add_servicer(servicer: Any, server: Any) -> None:
         original_add(servicer, server)
         server.add_generic_rpc_handlers((_batch_handler(servicer),))
 
-    servicer_class.Analyze = _converting_once(_analyze)  # type: ignore[method-assign]
-    servicer_class.AnalyzeStack = _converting_once(servicer_class.AnalyzeStack)  # type: ignore[method-assign]
-    servicer_class._get_resource_options = _once_per_request(  # type: ignore[method-assign]
-        servicer_class._get_resource_options)
-    servicer_class._get_provider_resource = _once_per_request(  # type: ignore[method-assign]
-        servicer_class._get_provider_resource)
-    _policy.json_format = _JsonFormat()
-    _policy.deserialize_properties = _deserialize_properties
-    _policy.unknown_checking_proxy = _unknown_checking_proxy
-    grpc_module.add_AnalyzerServicer_to_server = add_servicer
+    restore = replace_attributes([
+        (servicer_class, "Analyze", _converting_once(_analyze)),
+        (servicer_class, "AnalyzeStack", _converting_once(servicer_class.AnalyzeStack)),
+        (servicer_class, "_get_resource_options", _once_per_request(servicer_class._get_resource_options)),
+        (servicer_class, "_get_provider_resource", _once_per_request(servicer_class._get_provider_resource)),
+        (_policy, "json_format", _JsonFormat()),
+        (_policy, "deserialize_properties", _deserialize_properties),
+        (_policy, "unknown_checking_proxy", _unknown_checking_proxy),
+        (grpc_module, "add_AnalyzerServicer_to_server", add_servicer),
+    ])
 
     def undo() -> None:
-        for (owner, name), value in saved.items():
-            setattr(owner, name, value)
+        restore()
         _state.cache.clear()
 
     return undo

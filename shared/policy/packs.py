@@ -1,7 +1,8 @@
-"""Loading a CrossGuard pack's rules: one module per rule, the file name is the rule id.
+"""Loading and serving a CrossGuard pack: one module per rule, the file name is the rule id.
 
 Used by ``policies/<pack>/__main__.py`` under the real ``pulumi`` CLI as well as under the offline
-engine, so it imports nothing but the standard library, ``pulumi_policy`` and the policy catalog.
+engine, so it imports nothing but the standard library, ``pulumi_policy``, the policy catalog and
+(to serve) :mod:`shared.policy.fast_analyzer`.
 """
 
 from __future__ import annotations
@@ -72,3 +73,20 @@ def load_policies(pack_dir: Path) -> list[Policy]:
 def pack_name(pack: str) -> str:
     """The ``PolicyPack`` name of a pack (what ``pulumi preview --policy-pack`` reports)."""
     return f"ml-platform-{pack}"
+
+
+def serve(pack_dir: Path) -> None:
+    """Run the pack in ``pack_dir`` as a CrossGuard analyzer: what every ``policies/<pack>/__main__.py`` does.
+
+    The analyzer speed-up is installed first (each resource converted once, not once per rule; the
+    ``AnalyzeBatch`` method). Every rule is advisory unless configured: the offline engine, or a
+    ``--policy-pack-config`` file written from ``shared.policy.engine.pack_config()``, sets each rule's
+    level for the env.
+    """
+    from pulumi_policy import EnforcementLevel, PolicyPack
+
+    from shared.policy.fast_analyzer import install
+
+    install()
+    PolicyPack(name=pack_name(pack_dir.name), policies=load_policies(pack_dir),
+               enforcement_level=EnforcementLevel.ADVISORY)

@@ -37,6 +37,8 @@ from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import source_pb2
 
+from shared.patching import replace_attributes
+
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _original_from_input = pulumi.Output.from_input
 _original_contains_unknowns = rpc.contains_unknowns
@@ -140,20 +142,14 @@ def _debug(msg: str, resource: Any = None, stream_id: Any = None, ephemeral: Any
 @contextlib.contextmanager
 def sdk_fast_paths() -> Iterator[None]:
     """The five replacements above, for the duration of the block."""
-    saved = [
-        (pulumi.Output, "from_input", pulumi.Output.__dict__["from_input"]),
-        (rpc, "contains_unknowns", rpc.contains_unknowns),
-        (pulumi_resource, "_get_stack_trace", pulumi_resource._get_stack_trace),
-        (pulumi_log, "debug", pulumi_log.debug),
-        (rpc, "transfer_properties", rpc.transfer_properties),
-    ]
-    pulumi.Output.from_input = staticmethod(from_input)  # type: ignore[method-assign,assignment]
-    rpc.contains_unknowns = contains_unknowns
-    pulumi_resource._get_stack_trace = _empty_stack_trace
-    pulumi_log.debug = _debug
-    rpc.transfer_properties = transfer_properties
+    restore = replace_attributes([
+        (pulumi.Output, "from_input", staticmethod(from_input)),
+        (rpc, "contains_unknowns", contains_unknowns),
+        (pulumi_resource, "_get_stack_trace", _empty_stack_trace),
+        (pulumi_log, "debug", _debug),
+        (rpc, "transfer_properties", transfer_properties),
+    ])
     try:
         yield
     finally:
-        for owner, name, value in saved:
-            setattr(owner, name, value)
+        restore()

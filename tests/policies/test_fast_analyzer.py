@@ -163,8 +163,16 @@ def _summary(result: Any) -> tuple[list[tuple[str, str | None]], int, int]:
 def test_a_pack_without_the_batch_method_is_analyzed_one_resource_at_a_time(tmp_path, monkeypatch):
     pack_dir = tmp_path / "policies" / "rabbitmq"
     shutil.copytree(REPO_ROOT / "policies" / "rabbitmq", pack_dir, ignore=shutil.ignore_patterns("__pycache__"))
-    main = pack_dir / "__main__.py"
-    main.write_text(main.read_text().replace("    install()", "    pass"))
+    # the pack served by plain pulumi_policy, without shared.policy.fast_analyzer
+    (pack_dir / "__main__.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+        "from pathlib import Path\n"
+        "from pulumi_policy import EnforcementLevel, PolicyPack\n"
+        "from shared.policy.packs import load_policies, pack_name\n"
+        "here = Path(__file__).resolve().parent\n"
+        "PolicyPack(name=pack_name(here.name), policies=load_policies(here),\n"
+        "           enforcement_level=EnforcementLevel.ADVISORY)\n")
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
     doc = _queues(150)
     with PolicyEngine(packs=["rabbitmq"]) as batching:
