@@ -20,6 +20,10 @@ LAYER_UPSTREAMS: dict[str, tuple[str, ...]] = {
 
 LAYERS: tuple[str, ...] = tuple(LAYER_UPSTREAMS)
 
+NEEDS_VPC_REACH: frozenset[str] = frozenset({"messaging"})
+"""Layers whose provider talks to an endpoint that only answers inside the env's VPC (the RabbitMQ
+management API): the orchestrator probes the endpoint before running them."""
+
 
 def _check_known(layers: Iterable[str]) -> list[str]:
     names = list(layers)
