@@ -120,8 +120,22 @@ class ExternalBroker(_Strict):
     management_endpoint: str = Field(pattern=r"^https://[^\s]+$")
 
 
+class ManagementAccess(_Strict):
+    """How the deployer reaches the broker's management API (the RabbitMQ provider and the
+    orchestrator's reachability probe use it). Unset: the broker's own endpoint, which only answers
+    inside the VPC (the platform's deploy runner runs there)."""
+
+    endpoint: str | None = Field(default=None, pattern=r"^https://[^\s/]+(:\d+)?/?$",
+                                 description="e.g. https://localhost:15671 through an SSM port-forwarding tunnel")
+    tls_server_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+$",
+                                        description="hostname the certificate is checked against (tunnels)")
+    ca_file: str | None = Field(default=None, min_length=1, description="PEM bundle to verify the broker with")
+    proxy: str | None = Field(default=None, pattern=r"^(https?|socks5h?)://[^\s]+$")
+
+
 class MessagingConfig(_Strict):
     broker: Literal["amazon-mq", "external"]
+    management: ManagementAccess = ManagementAccess()
     engine_version: str = "3.13"
     instance_type: str = Field(default="mq.m5.large", pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
@@ -203,6 +217,14 @@ class Release(_Strict):
         return value
 
 
+class StateConfig(_Strict):
+    """Where this env's Pulumi state and secrets live (PULUMI_BACKEND_URL overrides ``backend_url``)."""
+
+    backend_url: str | None = Field(default=None, pattern=r"^(https://|s3://|file://|azblob://|gs://)\S+$")
+    secrets_provider: str | None = Field(default=None, pattern=r"^(default|passphrase|awskms://|azurekeyvault://|"
+                                                                r"gcpkms://|hashivault://)\S*$")
+
+
 class Tags(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
@@ -225,6 +247,7 @@ class EnvConfig(_Strict):
     services: dict[str, ServiceSettings] = {}
     policy: PolicySettings = PolicySettings()
     release: Release = Release()
+    state: StateConfig = StateConfig()
 
     @field_validator("region")
     @classmethod
