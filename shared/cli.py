@@ -62,17 +62,33 @@ class UsageParser(argparse.ArgumentParser):
         raise UsageError(f"{self.label}: {message}")
 
 
+# Read once, at import (single-threaded then): os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _target_mode(path: Path) -> int:
+    """The mode the written file should have: the replaced file's, or for a new file what the umask
+    gives (``mkstemp`` creates 0600, which would hide an env file from its group)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
+
+
 def write_atomically(files: dict[Path, str]) -> None:
     """Write all files or none: each goes to a temp file beside it first, then all are renamed into
-    place, so a failure or a crash never leaves a half-written file behind."""
+    place, so a failure or a crash never leaves a half-written file behind. A replaced file keeps its
+    mode; a new one follows the umask."""
     staged: list[tuple[Path, str]] = []
     try:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            staged.append((path, temp))
+            os.fchmod(handle, _target_mode(path))
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(text)
-            staged.append((path, temp))
         for path, temp in staged:
             os.replace(temp, path)
     finally:

@@ -362,7 +362,10 @@ def _stack_config(program_dir: Path, project_name: str, stack: str) -> tuple[dic
     path = program_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         return {}, []
-    data = safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(str(path), "(file)", f"YAML error: {error}") from None
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (data.get("config") or {}).items():
