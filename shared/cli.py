@@ -62,6 +62,24 @@ class UsageParser(argparse.ArgumentParser):
         raise UsageError(f"{self.label}: {message}")
 
 
+def check_output_path(path: Path, option: str, *, directory: bool = False) -> None:
+    """Refuse, before any work, an output the command could not write at the end (exit 2 naming the
+    path and the reason): a folder where a file goes, a file where a folder goes, an ancestor that is
+    a file, or a folder this user may not write into."""
+    if path.exists():
+        if directory and not path.is_dir():
+            raise UsageError(f"{option} {path}: is a file, not a folder")
+        if not directory and path.is_dir():
+            raise UsageError(f"{option} {path}: is a folder; give a file path")
+    ancestor = path if directory and path.is_dir() else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {path}: {ancestor} is a file, so the output cannot be created there")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {ancestor} is not writable by this user")
+
+
 # Read once, at import (single-threaded then): os.umask can only be read by setting it.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
