@@ -114,3 +114,19 @@ def test_a_suppression_that_matched_nothing_is_a_warning(env_dir: Path) -> None:
     stream = io.StringIO()
     render_table(result, Console(file=stream, width=200))
     assert "suppression of ecr-scan-on-push for 'gone-repo' matched no finding" in stream.getvalue()
+
+
+def test_an_error_in_a_program_shows_its_own_file_and_line(tmp_path: Path) -> None:
+    program = tmp_path / "typo"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text("name: typo\nruntime: python\n")
+    (program / "settings.py").write_text("def lookup(table):\n    return table['nme']\n")
+    (program / "__main__.py").write_text(
+        "import sys, pathlib\nsys.path.insert(0, str(pathlib.Path(__file__).parent))\n"
+        "import pulumi\nfrom settings import lookup\n\npulumi.export('name', lookup({'name': 'x'}))\n")
+    result = run("shared.synth", "--program", str(program), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "KeyError: 'nme'" in result.stderr
+    assert f"{program / 'settings.py'}:2 in lookup" in result.stderr
+    assert f"{program / '__main__.py'}:6" in result.stderr
+    assert "site-packages" not in result.stderr and "Traceback" not in result.stderr

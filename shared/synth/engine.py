@@ -17,6 +17,7 @@ import json
 import os
 import runpy
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,9 +137,38 @@ def _fast_runtime() -> Iterator[None]:
 
 
 class SynthError(PlatformError):
-    """The program itself failed under the mock runtime (its exception is the cause)."""
+    """The program itself failed under the mock runtime (its exception is the cause). Exit 2: the
+    program (or the input it read) is wrong; 1 stays the code of a policy or gate failure."""
 
-    exit_code = 1
+    exit_code = 2
+
+
+_LIBRARY_PARTS = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python3")
+
+
+def program_frames(error: BaseException) -> list[str]:
+    """``file:line in function`` (and the source line) of the frames that belong to the program and
+    to this repo's code it calls, innermost last; the SDK's, the engine's and the stdlib's left out.
+    Follows ``__cause__``/``__context__`` so an error re-raised by the runtime still shows its origin."""
+    engine_dir = Path(__file__).resolve().parent
+    seen: set[int] = set()
+    lines: list[str] = []
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for frame in traceback.extract_tb(current.__traceback__):
+            path = Path(frame.filename)
+            if any(part in frame.filename for part in _LIBRARY_PARTS) or not path.is_absolute():
+                continue
+            if path.resolve().is_relative_to(engine_dir):
+                continue
+            text = f"{frame.filename}:{frame.lineno} in {frame.name}"
+            if frame.line:
+                text += f"\n      {frame.line.strip()}"
+            if text not in lines:
+                lines.append(text)
+        current = current.__cause__ or current.__context__
+    return lines
 
 
 def _plain(value: Any) -> tuple[Any, bool]:
@@ -454,8 +484,10 @@ def synth_program(
         except PlatformError:
             raise
         except Exception as error:
+            frames = program_frames(error)
+            where = ("\n  " + "\n  ".join(frames)) if frames else ""
             raise SynthError(f"{program_dir}: the program failed under the mock runtime: "
-                             f"{type(error).__name__}: {error}") from error
+                             f"{type(error).__name__}: {error}{where}") from error
         finally:
             pulumi_settings.ROOT.set(None)
 
