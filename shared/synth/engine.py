@@ -38,6 +38,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from shared import REPO_ROOT
 from shared.errors import ConfigError, PlatformError
+from shared.patch_guard import SYNTH_PATCHED, patches_allowed
 from shared.synth.mocks import PlatformMocks
 from shared.synth.speedups import sdk_fast_paths
 from shared.yamlio import safe_load
@@ -116,21 +117,24 @@ def _fast_runtime() -> Iterator[None]:
     200-service catalog, growing faster than the catalog. Paused, the program's cyclic garbage
     (~30 MB for 200 services) waits for the collector's next run after the synth.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # public API: stays whatever the SDK's version
+    patched = patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED)
     original_wait = pulumi_stack.wait_for_rpcs
     original_interval = sys.getswitchinterval()
-    loop = pulumi_sync_await._ensure_event_loop()
+    loop = pulumi_sync_await._ensure_event_loop() if patched else None
     original_executor = getattr(loop, "_default_executor", None)
-    collecting = gc.isenabled()
-    gc.disable()
-    pulumi_stack.wait_for_rpcs = _wait_for_rpcs
+    if loop is not None:
+        pulumi_stack.wait_for_rpcs = _wait_for_rpcs
+        loop.set_default_executor(_InlineExecutor())
     sys.setswitchinterval(0.001)
-    loop.set_default_executor(_InlineExecutor())
     try:
-        with sdk_fast_paths():
+        with sdk_fast_paths() if patched else contextlib.nullcontext():
             yield
     finally:
-        loop._default_executor = original_executor  # type: ignore[attr-defined]
-        pulumi_stack.wait_for_rpcs = original_wait
+        if loop is not None:
+            loop._default_executor = original_executor  # type: ignore[attr-defined]
+            pulumi_stack.wait_for_rpcs = original_wait
         sys.setswitchinterval(original_interval)
         if collecting:
             gc.enable()
