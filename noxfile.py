@@ -144,6 +144,12 @@ def rehearse(session: nox.Session) -> None:
 
 
 @nox.session
+def diff(session: nox.Session) -> None:
+    """`-- ENV [ENV ...]`: fresh synth vs the accepted snapshots; exit 1 when a protected resource would be replaced."""
+    _exit_with(session, "-m", "shared.plan_diff", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Performance figures into build/bench.json."""
     _exit_with(session, "-m", "shared.bench", *session.posargs)
