@@ -13,7 +13,7 @@ ratios between them are meaningful on any machine:
   that many services;
 * ``peak_rss_mb`` -- the highest resident set of any process of the all-envs run (main or pack).
 
-Targets (issue 8): policy_all_envs_s <= 2.5 x import_floor_s; per_stack_process_s /
+Targets (README, Performance): policy_all_envs_s <= 2.5 x import_floor_s; per_stack_process_s /
 policy_all_envs_s >= 4; services_200_s <= 10 x import_floor_s; services_200_s / services_50_s <= 4.5.
 """
 

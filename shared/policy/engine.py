@@ -101,7 +101,7 @@ def _document_label(document: dict[str, Any]) -> str:
 
 
 def validate_document(document: Any, label: str | None = None) -> None:
-    """ConfigError unless ``document`` has the synth-JSON shape of ``interfaces.md``."""
+    """ConfigError unless ``document`` has the synth-JSON shape (README, File formats)."""
     label = label or (_document_label(document) if isinstance(document, dict) else "<synth document>")
     if not isinstance(document, dict):
         raise ConfigError(label, "(top level)", "a synth document must be a JSON object")

@@ -29,7 +29,7 @@ _SARIF_LEVEL = {"mandatory": "error", "advisory": "warning", "disabled": "none"}
 
 
 def findings_json(findings: Sequence[Finding]) -> str:
-    """The findings JSON of ``interfaces.md``: an array of finding objects, stable order and bytes."""
+    """The findings JSON (README, File formats): an array of finding objects, stable order and bytes."""
     return json.dumps([finding.to_json() for finding in findings], indent=2, ensure_ascii=False) + "\n"
 
 

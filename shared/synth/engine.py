@@ -56,7 +56,7 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
 
     The SDK's version waits on every pending output with ``asyncio.wait(FIRST_COMPLETED)`` and
     re-arms all of them after each completion: quadratic in the number of outputs, which made the
-    synth of a 200-service catalog take minutes (issue 8). Here each round gathers all pending
+    synth of a 200-service catalog take minutes. Here each round gathers all pending
     outputs once, then picks up outputs created meanwhile; errors are re-raised as in the SDK.
     """
     rpc_manager = pulumi_settings._get_rpc_manager()
@@ -108,7 +108,7 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 @contextlib.contextmanager
 def _fast_runtime() -> Iterator[None]:
-    """The mock runtime tuned for throughput (issue 8): the linear output wait above, the monitor
+    """The mock runtime tuned for throughput: the linear output wait above, the monitor
     answering inline, the SDK fast paths of :mod:`shared.synth.speedups`, a short GIL switch
     interval for whatever still hops threads, and the cyclic garbage collector paused.
 
@@ -459,7 +459,7 @@ def synth_program(
     organization: str = "organization",
     env_vars: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Synthesize one Pulumi Python program; returns the synth JSON document (interfaces.md)."""
+    """Synthesize one Pulumi Python program; returns the synth JSON document (README, File formats)."""
     program_dir = Path(program_dir).resolve()
     project_data = _read_project(program_dir)
     project = str(project_data["name"])
