@@ -1,4 +1,4 @@
-"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b] [--parallel N] [--yes]``."""
+"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b] [--parallel N] [--yes] ...``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--yes", action="store_true", help="do not ask before changing infrastructure")
     parser.add_argument("--preview-only", action="store_true",
                         help="refresh: report drift per layer; destroy: show what would be deleted")
+    parser.add_argument("--local-state", action="store_true",
+                        help="up/destroy/refresh: accept the local file state backend (never for staging/prod)")
     return parser
 
 
@@ -41,7 +43,7 @@ def _operation(args: argparse.Namespace) -> Operation:
         raise UsageError(f"--preview-only applies to refresh and destroy only ({hint})")
     if args.parallel < 1:
         raise UsageError(f"--parallel: must be at least 1, not {args.parallel}")
-    return Operation(action, preview_only=args.preview_only)
+    return Operation(action, preview_only=args.preview_only, local_state=args.local_state)
 
 
 def _requested_layers(value: str | None) -> list[str] | None:
@@ -85,7 +87,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             from shared.orchestrate.automation import AutomationRunner
 
             runner = AutomationRunner()
-        runner.prepare(env, plan.layers, operation)
+        for note in runner.prepare(env, plan.layers, operation) or ():
+            out.write(f"note: {note}\n")
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "
                            f"({', '.join(plan.layers)}); continue?"):
