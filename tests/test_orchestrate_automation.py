@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,12 @@ from shared.orchestrate.automation import (
 )
 from shared.orchestrate.cli import main
 from shared.orchestrate.policy_config import write_pack_configs
+from shared.orchestrate.reach import endpoint_layer
 from shared.policy_catalog import PACKS, rules_of_pack
+from tests.loopback import Listener
 
 FAKE_CLI = Path(__file__).parent / "fixtures" / "fake-pulumi" / "pulumi.py"
+ENDPOINT_LAYER = endpoint_layer("messaging")  # the broker layer (messaging itself before the broker had one)
 
 
 class FakeCli:
@@ -77,8 +81,20 @@ def install_fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli
 
 
 @pytest.fixture
-def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
-    return install_fake_cli(tmp_path, monkeypatch)
+def management_api() -> Iterator[Listener]:
+    with Listener() as listener:
+        yield listener
+
+
+@pytest.fixture
+def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, management_api: Listener) -> FakeCli:
+    """The fake CLI; once created, the broker's stack of every env names a management endpoint that
+    answers (a real listener on loopback), so the reach probe lets messaging run."""
+    cli = install_fake_cli(tmp_path, monkeypatch)
+    for env in ("dev", "staging", "prod"):
+        (cli.state / f"{ENDPOINT_LAYER}.{env}.outputs.json").write_text(
+            json.dumps({"management_endpoint": management_api.url}))
+    return cli
 
 
 def run(argv: list[str], tmp_path: Path) -> tuple[int, str]:
@@ -118,9 +134,11 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
         verbs = [c["args"][:2] for c in calls if c["layer"] == layer and c["event"] == "call"]
         assert verbs.index(["stack", "select"]) < verbs.index(["stack", "init"]) < verbs.index(["up", "--yes"])
 
-    # every call of a layer comes after the last call of every layer it reads
+    # a layer's run (from its `stack init`) comes after the last call of every layer it reads; only
+    # read-only calls (`stack select`/`stack output`, the reach probe reading the broker's endpoint) may
+    # come earlier
     def first(layer: str) -> int:
-        return next(i for i, c in enumerate(calls) if c["layer"] == layer)
+        return next(i for i, c in enumerate(calls) if c["layer"] == layer and c["args"][:2] == ["stack", "init"])
 
     def last(layer: str) -> int:
         return max(i for i, c in enumerate(calls) if c["layer"] == layer)

@@ -13,6 +13,7 @@ from shared.envs import load_env
 from shared.errors import PlatformError, UsageError
 from shared.orchestrate.model import Action, LayerRunner, Operation, Status
 from shared.orchestrate.plan import Plan, make_plan
+from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
 from shared.orchestrate.report import print_summary
 from shared.orchestrate.scheduler import Progress, execute
 
@@ -74,8 +75,10 @@ def _ask_on_terminal(prompt: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
-         confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic) -> int:
-    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup."""
+         confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
+         probe: Probe = tcp_probe) -> int:
+    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup
+    (including a layer whose endpoint inside the VPC does not answer from here)."""
     out = out or sys.stdout
     try:
         args = build_parser().parse_args(argv)
@@ -89,6 +92,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             runner = AutomationRunner()
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
+        reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)
+        reach.preflight()
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "
                            f"({', '.join(plan.layers)}); continue?"):
@@ -98,6 +103,10 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         sys.stderr.write(f"error: {error}\n")
         return error.exit_code
     results = execute(plan, env, operation, runner, Progress(out, plan.layers), parallel=args.parallel,
-                      clock=clock)
+                      clock=clock, gate=reach.before_level)
     print_summary(results, operation, env.name, out)
+    if reach.refusals:
+        for refusal in reach.refusals:
+            sys.stderr.write(f"error: {refusal}\n")
+        return ReachError.exit_code
     return 1 if any(result.status is not Status.SUCCEEDED for result in results) else 0
