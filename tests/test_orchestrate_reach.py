@@ -23,8 +23,6 @@ from tests.loopback import Listener, closed_port
 from tests.test_orchestrate import RecordingRunner
 from tests.test_orchestrate_automation import ENDPOINT_LAYER, FakeCli, install_fake_cli
 
-BROKER_HOST = "https://b-1a2b3c4d.mq.eu-west-1.amazonaws.com"
-
 
 @pytest.fixture
 def listener() -> Iterator[Listener]:
@@ -279,3 +277,19 @@ def test_the_real_runner_reads_the_endpoint_from_the_stack_and_refuses_before_an
     outputs = [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "output"]]
     assert {(c["layer"], c["stack"]) for c in outputs} == {(ENDPOINT_LAYER, f"organization/{ENDPOINT_LAYER}/dev")}
     assert not fake_cli.operations("destroy")
+
+
+def test_the_probe_is_injectable_and_gets_the_tunnel_end_and_the_timeout(edit_env) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(management={
+        "endpoint": "https://localhost:15671", "tls_server_name": "b-1a2b3c4d.mq.eu-west-1.amazonaws.com"}))
+    dialled: list[tuple[str, int, float]] = []
+
+    def probe(host: str, port: int, timeout_s: float) -> str | None:
+        dialled.append((host, port, timeout_s))
+        return "connection refused"
+
+    runner = RecordingRunner()
+    code = main(["preview", "dev"], runner=runner, out=io.StringIO(), probe=probe)
+    assert code == 2
+    assert dialled == [("localhost", 15671, PROBE_TIMEOUT_S)]
+    assert runner.started() == []
