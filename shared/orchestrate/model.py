@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.envs import EnvConfig
 
@@ -35,6 +35,8 @@ class Operation:
     action: Action
     preview_only: bool = False
     """``refresh``/``destroy`` only: report what would change (drift, deletions) and change nothing."""
+    local_state: bool = False
+    """``--local-state``: the operator accepts a local file state backend for a run that writes state."""
 
     @property
     def changes_infrastructure(self) -> bool:
@@ -67,8 +69,12 @@ OutputSink = Callable[[str], None]
 class LayerRunner(Protocol):
     """Runs one Pulumi operation on one layer's stack; the seam between scheduling and Pulumi."""
 
-    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
-        """Check everything the runs need before the first one starts (bad setup: exit-2 errors)."""
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> Sequence[str] | None:
+        """Check everything the runs need before the first one starts (bad setup: exit-2 errors); returns
+        notes for the user about what could not be checked."""
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
-        """Run ``operation`` on ``layer``'s stack named ``env.name``; raise or return FAILED on failure."""
+        """Run ``operation`` on ``layer``'s stack for ``env``; raise or return FAILED on failure."""
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        """The outputs of ``layer``'s stack for ``env`` (None when that stack does not exist)."""

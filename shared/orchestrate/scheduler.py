@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import TextIO
@@ -53,9 +53,17 @@ def _run_one(runner: LayerRunner, layer: str, env: EnvConfig, operation: Operati
     return result
 
 
+LevelGate = Callable[[list[str]], Mapping[str, str]]
+"""Asked before a level starts, with the layers about to run: layer -> why it must not run."""
+
+
 def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunner, progress: Progress, *,
-            parallel: int, clock: Callable[[], float] = time.monotonic) -> list[LayerResult]:
-    """Run every layer of ``plan``; the results come back in plan order, one per layer."""
+            parallel: int, clock: Callable[[], float] = time.monotonic,
+            gate: LevelGate | None = None) -> list[LayerResult]:
+    """Run every layer of ``plan``; the results come back in plan order, one per layer.
+
+    A layer ``gate`` refuses is not run (SKIPPED with the reason), and the run stops as after a failure.
+    """
     results: dict[str, LayerResult] = {}
     blocked: dict[str, str] = {}  # layer -> why it must not run
     stopped = False
@@ -68,6 +76,15 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                 results[layer] = LayerResult(layer, Status.NOT_RUN, detail="the run stopped after a failure")
             else:
                 runnable.append(layer)
+        if runnable and gate is not None:
+            refused = gate(list(runnable))
+            for layer, why in refused.items():
+                results[layer] = LayerResult(layer, Status.SKIPPED, detail=why)
+                progress.line(layer, f"not run: {why}")
+                stopped = True
+                for dependent in blocked_by_failure(layer, operation):
+                    blocked.setdefault(dependent, f"needs {layer}, which was not run")
+            runnable = [layer for layer in runnable if layer not in refused]
         if not runnable:
             continue
         queued = list(runnable)
