@@ -15,8 +15,10 @@ with the machine (an ephemeral CI runner), so runs that write state (``up``, ``d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -368,6 +370,15 @@ class AutomationRunner:
             changes = stack.destroy(**streams).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
+    def interrupt(self) -> None:
+        """SIGINT to every ``pulumi`` process this one started: the CLI then cancels its update
+        cleanly (finishes in-flight resource operations, writes state, releases the stack lock) as
+        on Ctrl-C in a terminal, where it gets the signal itself. SIGTERM or SIGHUP (a CI job
+        cancelled, a closed session) reach only this process, hence the relay."""
+        for pid in pulumi_children(os.getpid()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
+
     def stack_outputs(self, layer: str, env: EnvConfig | str) -> dict[str, Any] | None:
         """The outputs of ``layer``'s stack ``<org>/<layer>/<env>`` (None when that stack does not exist).
 
@@ -382,3 +393,20 @@ class AutomationRunner:
         except auto.StackNotFoundError:
             return None
         return {name: output.value for name, output in stack.outputs().items()}
+
+
+def pulumi_children(parent: int) -> list[int]:
+    """Pids of the live ``pulumi`` processes whose parent is ``parent`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == str(parent) and fields.get("Name", "").strip().startswith("pulumi") \
+                and not fields.get("State", "").startswith("Z"):
+            found.append(int(entry.name))
+    return sorted(found)

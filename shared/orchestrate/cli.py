@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from shared.cli import UsageParser
 from shared.envs import load_env
 from shared.errors import PlatformError, UsageError
-from shared.orchestrate.model import Action, LayerRunner, Operation, Status
+from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan
 from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
 from shared.orchestrate.report import print_summary
-from shared.orchestrate.scheduler import Progress, execute
+from shared.orchestrate.scheduler import Interruption, Progress, execute
 
 DEFAULT_PARALLEL = 4
 
@@ -74,6 +77,26 @@ def _ask_on_terminal(prompt: str) -> bool:
     return input(f"{prompt} [y/N] ").strip().lower() in ("y", "yes")
 
 
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) and SIGHUP (a closed session) interrupt the run like Ctrl-C, as
+    :class:`RunInterrupted` so the runner passes them on to the ``pulumi`` processes. Only in the
+    main thread (where Python delivers signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise RunInterrupted(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
          confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
          probe: Probe = tcp_probe) -> int:
@@ -102,9 +125,21 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
     except PlatformError as error:
         sys.stderr.write(f"error: {error}\n")
         return error.exit_code
-    results = execute(plan, env, operation, runner, Progress(out, plan.layers), parallel=args.parallel,
-                      clock=clock, gate=reach.before_level)
+    progress = Progress(out, plan.layers)
+    interruption = Interruption(runner, progress)
+    with _signals_interrupt():
+        try:
+            results = execute(plan, env, operation, runner, progress, parallel=args.parallel,
+                              clock=clock, gate=reach.before_level, interruption=interruption)
+        except KeyboardInterrupt:  # between levels, before anything of the next one started
+            interruption.interrupted = True
+            results = [interruption.results.get(layer) or
+                       LayerResult(layer, Status.NOT_RUN, detail="not started: the run was interrupted")
+                       for layer in plan.layers]
     print_summary(results, operation, env.name, out)
+    if interruption.interrupted:
+        sys.stderr.write(f"interrupted: {operation.label} {env.name} stopped; see the table for what ran\n")
+        return 130
     if reach.refusals:
         for refusal in reach.refusals:
             sys.stderr.write(f"error: {refusal}\n")

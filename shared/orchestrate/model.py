@@ -28,6 +28,8 @@ class Status(str, Enum):
     """Not run because a layer it needs (or, for destroy, a layer that still uses it) failed."""
     NOT_RUN = "not-run"
     """Independent of the failure, but not started: the run stops scheduling work after a failure."""
+    INTERRUPTED = "interrupted"
+    """Running when the run was interrupted (Ctrl-C, SIGTERM, SIGHUP); its ``pulumi`` was told to cancel."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class Operation:
     @property
     def label(self) -> str:
         return f"{self.action.value} --preview-only" if self.preview_only else self.action.value
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP received: unlike Ctrl-C in a terminal, the ``pulumi`` processes did not get
+    the signal themselves, so the runner must pass the interrupt on (``relay``)."""
+
+    relay = True
 
 
 @dataclass(frozen=True)
@@ -78,3 +87,6 @@ class LayerRunner(Protocol):
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         """The outputs of ``layer``'s stack for ``env`` (None when that stack does not exist)."""
+
+    def interrupt(self) -> None:
+        """Ask every running operation to cancel cleanly (the run was interrupted); must not block."""
