@@ -159,6 +159,8 @@ class MessagingConfig(_Strict):
     broker: Literal["amazon-mq", "external"]
     management: ManagementAccess = ManagementAccess()
     deploy_runner: DeployRunnerConfig = DeployRunnerConfig()
+    #: retention of the broker's own general log group (KMS-encrypted where compute.kms_encrypted_logs)
+    broker_log_retention_days: int = 30
     engine_version: str = "3.13"
     instance_type: str = Field(default="mq.m5.large", pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
@@ -166,6 +168,13 @@ class MessagingConfig(_Strict):
     message_ttl_ms: int | None = Field(default=None, ge=1000)
     max_length: int | None = Field(default=None, ge=1)
     delivery_limit: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("broker_log_retention_days")
+    @classmethod
+    def _broker_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention period ({LOG_RETENTION_DAYS})")
+        return value
 
     @model_validator(mode="after")
     def _external_needs_endpoint(self) -> MessagingConfig:

@@ -26,6 +26,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from shared.components.broker_logs import BrokerLogGroup
+from shared.components.compute_iam import customer_key_policy
 from shared.contracts import Upstream
 from shared.envs import EnvConfig, ManagementAccess, env_path
 from shared.errors import ConfigError
@@ -61,7 +63,12 @@ class AmazonMqBrokerArgs:
     instance_type: str
     deployment_mode: str
     protect: bool
+    region: str
+    account_id: str
+    log_retention_days: int
+    kms_encrypted_logs: bool
     admin_username: str = DEFAULT_ADMIN_USERNAME
+    partition: str = "aws"
 
     @classmethod
     def from_env(cls, env: EnvConfig) -> AmazonMqBrokerArgs:
@@ -80,7 +87,9 @@ class AmazonMqBrokerArgs:
                               "Amazon MQ applies patch versions itself")
         return cls(env_name=env.name, engine_version=messaging.engine_version,
                    instance_type=messaging.instance_type, deployment_mode=messaging.deployment_mode,
-                   protect=env.protect)
+                   protect=env.protect, region=env.region, account_id=env.account_id,
+                   log_retention_days=messaging.broker_log_retention_days,
+                   kms_encrypted_logs=env.compute.kms_encrypted_logs)
 
 
 def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[str]:
@@ -220,8 +229,27 @@ class AmazonMqBroker(pulumi.ComponentResource):
         instance = self.broker.instances.apply(_first_instance)
         self.amqps_endpoint: pulumi.Output[str] = instance.apply(_amqps_endpoint)
         self.management_endpoint: pulumi.Output[str] = instance.apply(lambda i: str(i["console_url"]))
-        # Where Amazon MQ writes the broker's general logs (Amazon MQ developer guide, logging).
+        # Where Amazon MQ writes the broker's general logs (Amazon MQ developer guide, logging). Amazon MQ
+        # creates this group itself while it creates the broker, so it cannot be pre-created under a name
+        # known only afterwards: BrokerLogGroup adopts it (see shared.components.broker_logs).
         self.log_group_name: pulumi.Output[str] = self.broker.id.apply(broker_log_group_name)
+        self.logs_key: aws.kms.Key | None = None
+        if args.kms_encrypted_logs:
+            log_group_arn = self.log_group_name.apply(
+                lambda group: f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:{group}")
+            self.logs_key = aws.kms.Key(
+                f"{name}-logs", description=f"RabbitMQ broker logs ({env})", enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=log_group_arn.apply(lambda arn: json.dumps(customer_key_policy(
+                    partition=args.partition, account_id=args.account_id, region=args.region,
+                    logs_arn_pattern=arn), sort_keys=True)),
+                opts=stateful)
+            aws.kms.Alias(f"{name}-logs", name=f"alias/ml-platform/{env}/broker-logs",
+                          target_key_id=self.logs_key.key_id, opts=pulumi.ResourceOptions(parent=self.logs_key))
+        self.log_group = BrokerLogGroup(
+            f"{name}-logs", log_group_name=self.log_group_name, region=args.region, account_id=args.account_id,
+            retention_in_days=args.log_retention_days, kms_key_arn=self.logs_key.arn if self.logs_key else None,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.register_outputs({
             "amqps_endpoint": self.amqps_endpoint,
             "management_endpoint": self.management_endpoint,

@@ -225,7 +225,7 @@ def test_runner_logs_use_a_key_where_the_env_asks_for_encrypted_logs(env: str, e
     logs = one(document, LOG_GROUP)["inputs"]
     assert ("kmsKeyId" in logs) is encrypted
     if encrypted:
-        key = one(document, KMS_KEY)
+        key = one(document, KMS_KEY, "deploy-runner-logs")
         assert logs["kmsKeyId"].startswith("arn:aws:kms:") and key["inputs"]["enableKeyRotation"] is True
         statement = json.loads(key["inputs"]["policy"])["Statement"][1]
         assert statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].endswith(logs["name"])
