@@ -29,7 +29,7 @@ import pulumi_random as random
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import Upstream
-from shared.envs import EnvConfig, ManagementAccess, env_path
+from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 
 AMQPS_PORT = 5671
@@ -307,7 +307,7 @@ def broker_access(env: EnvConfig, broker: Upstream, *, aws_provider: pulumi.Prov
     ``messaging.management.endpoint`` (a tunnel) replaces the broker's own management endpoint.
     """
     management = env.messaging.management
-    endpoint = provider_endpoint(env, management, broker["management_endpoint"])
+    endpoint = provider_endpoint(env, broker["management_endpoint"])
     if env.messaging.broker == "external":
         config = config or pulumi.Config(CONFIG_NAMESPACE)
         username: pulumi.Output[str] = config.require_secret(ADMIN_USERNAME_KEY)
@@ -325,32 +325,42 @@ def broker_access(env: EnvConfig, broker: Upstream, *, aws_provider: pulumi.Prov
 _LOOPBACK = ("localhost", "127.", "::1", "[::1]")
 
 
-def provider_endpoint(env: EnvConfig, management: ManagementAccess,
-                      broker_endpoint: pulumi.Input[str]) -> pulumi.Output[str]:
-    """The URL the RabbitMQ provider calls, with TLS verification always on.
+def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
+    """The URL the RabbitMQ provider calls (and a reachability probe should try), TLS verification on.
 
     The provider (pulumi_rabbitmq, from terraform-provider-rabbitmq) has ``endpoint``, ``cacert_file``,
     ``proxy`` and ``insecure`` but no way to set the TLS server name: it checks the certificate against
     the endpoint's own hostname. So a tunnel works by name, not by overriding verification:
 
-    - ``tls_server_name`` set: the provider calls ``https://<tls_server_name>:<port of endpoint>``; the
-      operator maps that name to 127.0.0.1 (``/etc/hosts``) while the tunnel listens on that port, and
-      the broker's certificate matches because the name is the broker's own;
-    - ``proxy`` set (no endpoint): the provider reaches the broker's own endpoint through the proxy
-      (e.g. SOCKS over an SSM session), which needs no name mapping at all;
-    - ``endpoint`` alone on a loopback address is refused: verification would fail on the name.
+    - ``tls_server_name`` set: ``https://<tls_server_name>:<port of endpoint>``; the operator maps that
+      name to 127.0.0.1 (``/etc/hosts``) while the tunnel listens on that port, and the broker's
+      certificate matches because the name is the broker's own;
+    - ``proxy`` set (no endpoint): the broker's own endpoint, reached through the proxy (e.g. SOCKS over
+      an SSM session), which needs no name mapping at all;
+    - ``endpoint`` alone on a loopback address is refused (ConfigError): verification would fail on the name.
+
+    ``broker_endpoint`` is the broker layer's ``management_endpoint`` (None when not known yet: the
+    result is then None unless the env file decides it alone).
     """
-    path = str(env_path(env.name))
+    management = env.messaging.management
     if management.tls_server_name:
         port = urlsplit(management.endpoint).port if management.endpoint else None
-        return pulumi.Output.from_input(f"https://{management.tls_server_name}" + (f":{port}" if port else ""))
+        return f"https://{management.tls_server_name}" + (f":{port}" if port else "")
     if management.endpoint:
         host = urlsplit(management.endpoint).hostname or ""
         if host.startswith(_LOOPBACK) or host == "::1":
-            raise ConfigError(path, "messaging.management.tls_server_name",
+            raise ConfigError(str(env_path(env.name)), "messaging.management.tls_server_name",
                               f"endpoint {management.endpoint} is a loopback tunnel: the RabbitMQ provider checks "
                               "the broker's certificate against the endpoint's hostname and cannot override it; set "
                               "tls_server_name to the broker's hostname and map it to 127.0.0.1 in /etc/hosts "
                               "(README, \"Reaching the management API\")")
-        return pulumi.Output.from_input(management.endpoint)
+        return management.endpoint
+    return broker_endpoint
+
+
+def provider_endpoint(env: EnvConfig, broker_endpoint: pulumi.Input[str]) -> pulumi.Output[str]:
+    """:func:`management_url` for the program: decided by the env file alone, or the broker's endpoint."""
+    decided = management_url(env, None)  # raises at once on a loopback endpoint without a server name
+    if decided is not None:
+        return pulumi.Output.from_input(decided)
     return pulumi.Output.from_input(broker_endpoint)

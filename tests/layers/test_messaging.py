@@ -15,7 +15,7 @@ import yaml
 
 from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
-from shared.components.broker import admin_password_from_secret
+from shared.components.broker import admin_password_from_secret, management_url
 from shared.components.messaging import NOTHING, exact_names, plan_topology
 from shared.contracts import MessagingContract
 from shared.envs import load_env
@@ -152,6 +152,14 @@ def test_a_loopback_endpoint_without_a_tls_server_name_is_refused(edit_env: Any)
 def test_a_non_loopback_management_endpoint_replaces_the_brokers_own(edit_env: Any) -> None:
     provider = provider_for(edit_env, {"endpoint": "https://rabbit-admin.vpn.example.com"})
     assert provider["inputs"]["endpoint"] == "https://rabbit-admin.vpn.example.com"
+
+
+def test_management_url_is_what_a_reachability_probe_would_try(edit_env: Any) -> None:
+    own = "https://b-1.mq.eu-west-1.on.aws"
+    assert management_url(load_env("dev"), own) == own
+    edit_env("dev", lambda data: data["messaging"].update(
+        management={"endpoint": "https://localhost:15671", "tls_server_name": "b-1.mq.eu-west-1.on.aws"}))
+    assert management_url(load_env("dev"), own) == "https://b-1.mq.eu-west-1.on.aws:15671"
 
 
 # -- topology ------------------------------------------------------------------------------------
