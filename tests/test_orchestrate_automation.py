@@ -167,14 +167,14 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
 def test_a_level_really_runs_concurrently_through_the_cli(fake_cli: FakeCli, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_PULUMI_DELAY", "0.5")
-    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "discovery,messaging"], tmp_path)
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "discovery,broker"], tmp_path)
     assert code == 0, output
     span = {}
-    for layer in ("discovery", "messaging"):
+    for layer in ("discovery", "broker"):
         start = next(c["time"] for c in fake_cli.calls() if c["layer"] == layer and c["args"][:1] == ["up"])
         end = next(c["time"] for c in fake_cli.calls() if c["layer"] == layer and c["event"] == "end")
         span[layer] = (start, end)
-    assert span["discovery"][0] < span["messaging"][1] and span["messaging"][0] < span["discovery"][1]
+    assert span["discovery"][0] < span["broker"][1] and span["broker"][0] < span["discovery"][1]
 
 
 def test_a_failing_layer_stops_its_dependents_before_the_cli_is_called_for_them(
@@ -183,7 +183,7 @@ def test_a_failing_layer_stops_its_dependents_before_the_cli_is_called_for_them(
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 1
     touched = {c["layer"] for c in fake_cli.calls() if c["args"] != ["version"]}  # `version` runs anywhere
-    assert touched == {"network", "discovery", "messaging"}
+    assert touched == {"network", "discovery", "broker"}
     assert "discovery failed on purpose" in output
     assert "needs discovery, which failed" in output
 

@@ -74,7 +74,7 @@ def test_chained_synth_hands_network_outputs_to_a_downstream_reader() -> None:
 def test_every_downstream_layer_reads_its_upstreams_real_outputs() -> None:
     documents = synth_env("dev")
     network_vpc = documents["network"]["outputs"]["vpc_id"]
-    for layer in ("discovery", "messaging"):
+    for layer in ("discovery", "broker"):
         text = json.dumps(documents[layer]["resources"])
         assert network_vpc in text or any(s in text for s in documents["network"]["outputs"]["private_subnet_ids"]), \
             f"{layer} uses the network layer's synthesized values"

@@ -1,4 +1,4 @@
-"""messaging layer: the env's RabbitMQ broker, its topology from the catalog, per-service credentials."""
+"""messaging layer: the RabbitMQ topology from the catalog on the broker layer's broker, per-service credentials."""
 
 import sys
 from pathlib import Path
@@ -7,19 +7,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.catalog import load_catalog
-from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs, external_broker
+from shared.components.broker import broker_access
 from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology
 from shared.layer import Layer
 
 layer = Layer("messaging")
-network = layer.upstream("network")
-
-if layer.env.messaging.broker == "amazon-mq":
-    broker = AmazonMqBroker(
-        "broker", AmazonMqBrokerArgs.from_env(layer.env), vpc_id=network["vpc_id"], vpc_cidr=network["vpc_cidr"],
-        private_subnet_ids=network["private_subnet_ids"], opts=layer.opts).access
-else:
-    broker = external_broker(layer.env)
+broker = broker_access(layer.env, layer.upstream("broker"), aws_provider=layer.aws)
 
 plan = plan_topology(layer.env, load_catalog())
 topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
@@ -27,8 +20,6 @@ topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
 layer.export(
     broker_mode=broker.mode,
     amqps_endpoint=broker.amqps_endpoint,
-    management_endpoint=broker.management_endpoint,
-    broker_security_group_id=broker.security_group_id,
     vhost=topology.vhost.name,
     requests_exchange=exchange_name("requests"),
     events_exchange=exchange_name("events"),
