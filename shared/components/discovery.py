@@ -23,6 +23,9 @@ import pulumi_aws as aws
 from shared.catalog import Catalog, ServiceSpec
 from shared.envs import EnvConfig, StaticInstance
 
+#: Cloud Map always uses 1 for custom health checks; sent so the provider keeps the block (see below).
+CUSTOM_HEALTH_FAILURE_THRESHOLD = 1
+
 
 @dataclass(frozen=True)
 class ServiceDiscoveryArgs:
@@ -109,8 +112,11 @@ class ServiceDiscovery(pulumi.ComponentResource):
                 ),
                 # Custom health checks: ECS reports each task's container health to Cloud Map, so an
                 # unhealthy task stops being returned. (Route 53 health checks cannot reach private IPs.)
-                # failure_threshold is not set: AWS ignores it (always 1) and the provider deprecates it.
-                health_check_custom_config=aws.servicediscovery.ServiceHealthCheckCustomConfigArgs(),
+                # failure_threshold=1 (the only value AWS uses) must be sent: pulumi-aws drops an empty
+                # block, so no check would exist, and the upstream provider then plans a replacement on
+                # every run (pulumi/pulumi-aws#6289, hashicorp/terraform-provider-aws#44285). A plain
+                # dict, not the Args class, so its deprecation warning does not fire once per service.
+                health_check_custom_config={"failure_threshold": CUSTOM_HEALTH_FAILURE_THRESHOLD},
                 # Lets `destroy` remove a service ECS still has instances registered in.
                 force_destroy=not args.protect,
                 tags={"Name": service_dns_name(spec.name, args.namespace), "service": spec.name},

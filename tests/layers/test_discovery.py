@@ -68,7 +68,8 @@ def test_one_cloud_map_service_per_catalog_service_in_the_private_namespace(env:
         assert dns["routingPolicy"] == "MULTIVALUE"
         assert sorted(dns["dnsRecords"], key=lambda r: r["type"]) == [{"ttl": ttl, "type": "A"},
                                                                       {"ttl": ttl, "type": "SRV"}]
-        assert "healthCheckCustomConfig" in service["inputs"], "ECS reports task health through a custom check"
+        # ECS reports task health through a custom check; an empty block would be dropped by the provider.
+        assert service["inputs"]["healthCheckCustomConfig"] == {"failureThreshold": 1}
         assert "healthCheckConfig" not in service["inputs"], "Route 53 checks cannot reach private task IPs"
 
 
