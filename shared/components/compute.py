@@ -80,7 +80,8 @@ class ComputeArgs:
         )
         return cls(
             settings=settings,
-            services=tuple(plan_service(env, catalog, name) for name in catalog.names()),
+            # Callees before callers: each ECS service is created after the services it calls.
+            services=tuple(plan_service(env, catalog, name) for name in catalog.creation_order()),
             container_insights=env.compute.container_insights,
             ecr_keep_last_images=env.compute.ecr_keep_last_images,
             kms_encrypted_logs=env.compute.kms_encrypted_logs,
@@ -127,8 +128,11 @@ class ComputePlatform(pulumi.ComponentResource):
         #: catalog service -> its ECS service(s): one, or one per canary version (in the env's order)
         self.services: dict[str, list[FargateService]] = {}
         self.gateways: dict[str, PublicGateway] = {}
+        #: the plans handled so far (callees come first: ComputeArgs orders them)
+        self.plans: dict[str, ServicePlan] = {}
         for plan in args.services:
             service = plan.name
+            self.plans[service] = plan
             repository = ServiceRepository(
                 f"{service}-repo",
                 ServiceRepositoryArgs(service=service, keep_last_images=args.ecr_keep_last_images,
@@ -155,6 +159,18 @@ class ComputePlatform(pulumi.ComponentResource):
                 self.gateways[service] = gateway
                 target_group_arn = gateway.target_group.arn
             service_upstreams = upstreams.for_service(service, plan.spec.calls)
+            # A Service Connect client resolves only the endpoints that existed when its task started (ECS
+            # guide, "Service Connect components": add dependsOn from each client service to the services it
+            # connects to), so every ECS service is created after those of the services it calls.
+            callees: list[pulumi.Resource] = []
+            for callee in plan.spec.calls:
+                if callee not in self.plans:
+                    raise ValueError(f"{service} calls {callee}, which the compute plan creates later or not at all")
+                if callee not in self.services:
+                    pulumi.log.warn(f"{service} calls {callee}, which has no image in the {settings.env_name} release "
+                                    f"yet; redeploy {service} once {callee} runs, or it will not resolve it",
+                                    resource=repository)
+                callees.extend(unit.service for unit in self.services.get(callee, []))
             self.services[service] = [
                 FargateService(
                     f"{service}-{version}" if version else service,
@@ -164,13 +180,12 @@ class ComputePlatform(pulumi.ComponentResource):
                         repository_url=repository.repository.repository_url,
                         repository_arn=repository.repository.arn,
                         logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
-                        target_group_arn=target_group_arn, version=version,
+                        target_group_arn=target_group_arn, version=version, start_after=tuple(callees),
                     ),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
                 )
                 for version in (plan.versions or (None,))
             ]
-        self.plans = {plan.name: plan for plan in args.services}
         self.register_outputs({"cluster_arn": self.cluster.arn})
 
     def _key(self, name: str, purpose: str, settings: ComputeSettings, description: str) -> aws.kms.Key:

@@ -277,6 +277,8 @@ class FargateServiceArgs:
     target_group_arn: pulumi.Input[str] | None = None
     #: the canary version this ECS service runs (App Mesh canaries), None for the service itself
     version: str | None = None
+    #: the ECS services of the services this one calls: created (and replaced) before this one
+    start_after: tuple[pulumi.Resource, ...] = ()
 
     @property
     def unit(self) -> str:
@@ -405,7 +407,8 @@ class FargateService(pulumi.ComponentResource):
             wait_for_steady_state=False,
             tags=tags,
             # Autoscaling owns the running count after the first deployment.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCount"]),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCount"],
+                                        depends_on=list(args.start_after)),
         )
 
         self.scaling_target = aws.appautoscaling.Target(

@@ -23,6 +23,7 @@ from tests.layers.compute_helpers import (
     KEY,
     LIFECYCLE,
     REPOSITORY,
+    SERVICE,
     container,
     environment,
     platform,
@@ -161,6 +162,22 @@ def test_services_join_the_mesh_layers_service_connect_namespace_under_its_names
         assert app["portMappings"] == [{"name": wiring["port_name"], "containerPort": spec.port, "protocol": "tcp",
                                         "appProtocol": "http"}]
         assert "serviceRegistries" not in resources["service"]["inputs"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_callers_ecs_service_is_created_after_its_callees(env: str) -> None:
+    # A Service Connect client resolves only the endpoints that existed when its task started.
+    doc = compute(env)
+    edges = [(spec.name, callee) for spec in load_catalog() for callee in spec.calls]
+    assert edges
+    for caller, callee in edges:
+        caller_service, callee_service = unit(doc, caller)["service"], unit(doc, callee)["service"]
+        assert callee_service["urn"] in caller_service["dependencies"], (caller, callee)
+    # ... and nothing else: a service that calls nobody waits for no other service.
+    services = {r["urn"] for r in of_type(doc, SERVICE)}
+    for spec in load_catalog():
+        waits_for = set(unit(doc, spec.name)["service"]["dependencies"]) & services
+        assert waits_for == {unit(doc, callee)["service"]["urn"] for callee in spec.calls}, spec.name
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -131,6 +131,20 @@ def test_a_canary_runs_one_ecs_service_per_version_each_with_its_own_node(edit_e
         {"stable": "inference-stable", "canary": "inference-canary"}
 
 
+def test_callers_are_created_after_every_version_of_a_canaried_callee(edit_env: Any) -> None:
+    doc = appmesh(edit_env, canaries={"inference": CANARY})["compute"]
+    versions = {unit(doc, f"inference-{v}")["service"]["urn"] for v in ("stable", "canary")}
+    for caller in (spec.name for spec in load_catalog() if "inference" in spec.calls):
+        assert versions <= set(unit(doc, caller)["service"]["dependencies"]), caller
+
+
+def test_each_version_of_a_canaried_caller_is_created_after_its_callees(edit_env: Any) -> None:
+    doc = appmesh(edit_env, canaries={"gateway": CANARY})["compute"]
+    for version in ("stable", "canary"):
+        dependencies = set(unit(doc, f"gateway-{version}")["service"]["dependencies"])
+        assert {unit(doc, callee)["service"]["urn"] for callee in load_catalog()["gateway"].calls} <= dependencies
+
+
 def test_the_public_gateway_sits_behind_an_https_only_alb_in_the_public_subnets(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
     docs = fresh("dev")
