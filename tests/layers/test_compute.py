@@ -12,7 +12,7 @@ import pytest
 from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.components.compute_service import AMQP_SECRET_KEYS
-from shared.components.ecr import UNTAGGED_EXPIRY_DAYS
+from shared.components.ecr import RELEASE_IMAGES_KEPT, UNTAGGED_EXPIRY_DAYS
 from shared.contracts import ComputeContract
 from shared.envs import load_env
 from shared.errors import ContractError
@@ -87,6 +87,7 @@ def test_every_service_has_a_scanned_immutable_kms_encrypted_repository_with_a_l
         rules = json.loads(lifecycle["inputs"]["policy"])["rules"]
         assert [(r["selection"]["tagStatus"], r["selection"]["countType"], r["selection"]["countNumber"])
                 for r in sorted(rules, key=lambda r: r["rulePriority"])] == [
+            ("tagged", "imageCountMoreThan", RELEASE_IMAGES_KEPT),
             ("untagged", "sinceImagePushed", UNTAGGED_EXPIRY_DAYS), ("any", "imageCountMoreThan", keep_last)]
 
 
