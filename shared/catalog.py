@@ -63,6 +63,8 @@ class ServiceSpec(BaseModel):
     cpu: int = 256
     memory: int = 512
     public: bool = False
+    #: task ephemeral storage in GiB (Fargate: 21..200; unset = Fargate's default 20 GiB); /tmp lives on it
+    ephemeral_storage_gib: int | None = Field(default=None, ge=21, le=200)
     calls: tuple[str, ...] = ()
     publishes: Routes = Routes()
     consumes: Routes = Routes()

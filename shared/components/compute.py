@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog, catalog_path
-from shared.components.compute_containers import fargate_size_problem, partition_of
+from shared.components.compute_containers import ENVOY_IMAGE, fargate_size_problem, partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_service import (
     ComputeSettings,
@@ -77,6 +77,7 @@ class ComputeArgs:
         settings = ComputeSettings(
             env_name=env.name, region=env.region, account_id=env.account_id, partition=partition_of(env.region),
             mesh_provider=env.mesh.provider, log_retention_days=env.compute.log_retention_days, protect=env.protect,
+            envoy_image=env.mesh.envoy_image or ENVOY_IMAGE,
         )
         return cls(
             settings=settings,

@@ -213,7 +213,8 @@ def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str)
             "awslogs-stream-prefix": spec.name}}
         assert app["healthCheck"]["command"] == [
             "CMD-SHELL", f"curl -fsS -o /dev/null http://127.0.0.1:{spec.port}{spec.health_path} || exit 1"]
-        assert "dependsOn" not in app and len(json.loads(task["inputs"]["containerDefinitions"])) == 1
+        # Only the scratch init container besides the app in Service Connect envs (ECS adds its proxy).
+        assert [c["name"] for c in json.loads(task["inputs"]["containerDefinitions"])] == [spec.name, "scratch-init"]
 
 
 @pytest.mark.parametrize("env", ENVS)

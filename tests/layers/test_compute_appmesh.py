@@ -61,7 +61,7 @@ def test_appmesh_tasks_run_envoy_pointed_at_the_mesh_layers_virtual_node(appmesh
         assert envoy["logConfiguration"]["options"]["awslogs-stream-prefix"] == "envoy"
         assert "LIVE" in envoy["healthCheck"]["command"][1]
         # The app starts only once its proxy is ready, since all its traffic goes through it.
-        assert container(task, spec.name)["dependsOn"] == [{"containerName": "envoy", "condition": "HEALTHY"}]
+        assert {"containerName": "envoy", "condition": "HEALTHY"} in container(task, spec.name)["dependsOn"]
         proxy = task["inputs"]["proxyConfiguration"]
         assert proxy["type"] == "APPMESH" and proxy["containerName"] == "envoy"
         assert proxy["properties"]["AppPorts"] == str(spec.port)
@@ -105,7 +105,7 @@ def test_appmesh_wiring_holds_in_every_env(edit_env: Any, env: str) -> None:
     assert set(contract.services) == set(load_catalog().names())
     for spec in load_catalog():
         task = unit(docs["compute"], spec.name)["task"]
-        assert [c["name"] for c in containers(task)] == [spec.name, "envoy"]
+        assert [c["name"] for c in containers(task)] == [spec.name, "scratch-init", "envoy"]
 
 
 def test_a_canary_runs_one_ecs_service_per_version_each_with_its_own_node(edit_env: Any) -> None:
