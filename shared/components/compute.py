@@ -105,8 +105,11 @@ class ComputePlatform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Every reader of the mesh contract sees it only once it matched the env's provider, so a mesh
         # stack of the other provider fails with that reason, not a missing-field symptom.
-        upstreams = dataclasses.replace(upstreams, mesh=pulumi.Output.from_input(upstreams.mesh).apply(
-            lambda mesh: check_mesh_provider(settings, mesh)))
+        checked_mesh = pulumi.Output.from_input(upstreams.mesh).apply(lambda mesh: check_mesh_provider(settings, mesh))
+        # The discovery layer's per-service entries depend on the provider too (App Mesh envs only): read
+        # only after the provider check, so a mismatch is reported as such.
+        checked_discovery = pulumi.Output.all(checked_mesh, upstreams.discovery).apply(lambda values: values[1])
+        upstreams = dataclasses.replace(upstreams, mesh=checked_mesh, discovery=checked_discovery)
 
         self.ecr_key = self._key(name, "ecr", settings, "ECR images of the ML platform")
         self.logs_key = (self._key(name, "logs", settings, "Logs of the ML platform's services")
