@@ -82,7 +82,7 @@ def median_of(repeat: int, command: list[str], env: dict[str, str] | None = None
 
 def generated_catalog(count: int) -> dict[str, Any]:
     """A catalog of ``count`` services shaped like the real one: a chain of request queues,
-    events fanned out, HTTP calls to the next two services."""
+    events fanned out, HTTP calls to the next two services (none past the last: calls form no cycle)."""
     services: dict[str, Any] = {}
     for index in range(count):
         name = f"svc{index:03d}"
@@ -93,7 +93,7 @@ def generated_catalog(count: int) -> dict[str, Any]:
             "health_path": "/healthz",
             "cpu": 256,
             "memory": 512,
-            "calls": sorted(set(following)),
+            "calls": [f"svc{index + step:03d}" for step in (1, 2) if index + step < count],
             "publishes": {"requests": [f"{following[0]}.request"] if following else [],
                           "events": [f"{name}.done"]},
             "consumes": {"requests": [f"{name}.request"],

@@ -100,6 +100,10 @@ class CanaryVersion(_Strict):
 class MeshConfig(_Strict):
     provider: Literal["service-connect", "appmesh"]
     egress_filter: Literal["DROP_ALL", "ALLOW_ALL"] = "DROP_ALL"
+    #: App Mesh's Envoy from the ECR Public gallery (its pull needs no IAM), pinned by digest; unset =
+    #: the platform's default (shared.components.compute_containers.ENVOY_IMAGE)
+    envoy_image: str | None = Field(default=None,
+                                    pattern=r"^public\.ecr\.aws/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$")
     canaries: dict[str, tuple[CanaryVersion, ...]] = {}
 
     @field_validator("canaries")

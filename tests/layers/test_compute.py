@@ -12,7 +12,7 @@ import pytest
 from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.components.compute_service import AMQP_SECRET_KEYS
-from shared.components.ecr import UNTAGGED_EXPIRY_DAYS
+from shared.components.ecr import RELEASE_IMAGES_KEPT, UNTAGGED_EXPIRY_DAYS
 from shared.contracts import ComputeContract
 from shared.envs import load_env
 from shared.errors import ContractError
@@ -23,6 +23,7 @@ from tests.layers.compute_helpers import (
     KEY,
     LIFECYCLE,
     REPOSITORY,
+    SERVICE,
     container,
     environment,
     platform,
@@ -86,6 +87,7 @@ def test_every_service_has_a_scanned_immutable_kms_encrypted_repository_with_a_l
         rules = json.loads(lifecycle["inputs"]["policy"])["rules"]
         assert [(r["selection"]["tagStatus"], r["selection"]["countType"], r["selection"]["countNumber"])
                 for r in sorted(rules, key=lambda r: r["rulePriority"])] == [
+            ("tagged", "imageCountMoreThan", RELEASE_IMAGES_KEPT),
             ("untagged", "sinceImagePushed", UNTAGGED_EXPIRY_DAYS), ("any", "imageCountMoreThan", keep_last)]
 
 
@@ -164,6 +166,22 @@ def test_services_join_the_mesh_layers_service_connect_namespace_under_its_names
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_every_callers_ecs_service_is_created_after_its_callees(env: str) -> None:
+    # A Service Connect client resolves only the endpoints that existed when its task started.
+    doc = compute(env)
+    edges = [(spec.name, callee) for spec in load_catalog() for callee in spec.calls]
+    assert edges
+    for caller, callee in edges:
+        caller_service, callee_service = unit(doc, caller)["service"], unit(doc, callee)["service"]
+        assert callee_service["urn"] in caller_service["dependencies"], (caller, callee)
+    # ... and nothing else: a service that calls nobody waits for no other service.
+    services = {r["urn"] for r in of_type(doc, SERVICE)}
+    for spec in load_catalog():
+        waits_for = set(unit(doc, spec.name)["service"]["dependencies"]) & services
+        assert waits_for == {unit(doc, callee)["service"]["urn"] for callee in spec.calls}, spec.name
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_task_definitions_are_fargate_awsvpc_with_the_catalog_size_overridden_by_the_env(env: str) -> None:
     config = load_env(env)
     for spec in load_catalog():
@@ -195,7 +213,8 @@ def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str)
             "awslogs-stream-prefix": spec.name}}
         assert app["healthCheck"]["command"] == [
             "CMD-SHELL", f"curl -fsS -o /dev/null http://127.0.0.1:{spec.port}{spec.health_path} || exit 1"]
-        assert "dependsOn" not in app and len(json.loads(task["inputs"]["containerDefinitions"])) == 1
+        # Only the scratch init container besides the app in Service Connect envs (ECS adds its proxy).
+        assert [c["name"] for c in json.loads(task["inputs"]["containerDefinitions"])] == [spec.name, "scratch-init"]
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -61,7 +61,7 @@ def test_appmesh_tasks_run_envoy_pointed_at_the_mesh_layers_virtual_node(appmesh
         assert envoy["logConfiguration"]["options"]["awslogs-stream-prefix"] == "envoy"
         assert "LIVE" in envoy["healthCheck"]["command"][1]
         # The app starts only once its proxy is ready, since all its traffic goes through it.
-        assert container(task, spec.name)["dependsOn"] == [{"containerName": "envoy", "condition": "HEALTHY"}]
+        assert {"containerName": "envoy", "condition": "HEALTHY"} in container(task, spec.name)["dependsOn"]
         proxy = task["inputs"]["proxyConfiguration"]
         assert proxy["type"] == "APPMESH" and proxy["containerName"] == "envoy"
         assert proxy["properties"]["AppPorts"] == str(spec.port)
@@ -105,7 +105,7 @@ def test_appmesh_wiring_holds_in_every_env(edit_env: Any, env: str) -> None:
     assert set(contract.services) == set(load_catalog().names())
     for spec in load_catalog():
         task = unit(docs["compute"], spec.name)["task"]
-        assert [c["name"] for c in containers(task)] == [spec.name, "envoy"]
+        assert [c["name"] for c in containers(task)] == [spec.name, "scratch-init", "envoy"]
 
 
 def test_a_canary_runs_one_ecs_service_per_version_each_with_its_own_node(edit_env: Any) -> None:
@@ -129,6 +129,20 @@ def test_a_canary_runs_one_ecs_service_per_version_each_with_its_own_node(edit_e
     assert exported.ecs_service_name == "inference-stable"
     assert {v: e.ecs_service_name for v, e in exported.versions.items()} == \
         {"stable": "inference-stable", "canary": "inference-canary"}
+
+
+def test_callers_are_created_after_every_version_of_a_canaried_callee(edit_env: Any) -> None:
+    doc = appmesh(edit_env, canaries={"inference": CANARY})["compute"]
+    versions = {unit(doc, f"inference-{v}")["service"]["urn"] for v in ("stable", "canary")}
+    for caller in (spec.name for spec in load_catalog() if "inference" in spec.calls):
+        assert versions <= set(unit(doc, caller)["service"]["dependencies"]), caller
+
+
+def test_each_version_of_a_canaried_caller_is_created_after_its_callees(edit_env: Any) -> None:
+    doc = appmesh(edit_env, canaries={"gateway": CANARY})["compute"]
+    for version in ("stable", "canary"):
+        dependencies = set(unit(doc, f"gateway-{version}")["service"]["dependencies"])
+        assert {unit(doc, callee)["service"]["urn"] for callee in load_catalog()["gateway"].calls} <= dependencies
 
 
 def test_the_public_gateway_sits_behind_an_https_only_alb_in_the_public_subnets(edit_env: Any) -> None:

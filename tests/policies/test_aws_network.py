@@ -245,7 +245,8 @@ def test_security_group_rule_description(policy_findings, type_, description, vi
 
 
 @pytest.mark.parametrize(("health", "violates"), [
-    ({"healthCheckCustomConfig": {}}, False),  # the empty block ECS needs
+    # An empty block is dropped by the provider: no check exists and every run plans a replacement.
+    ({"healthCheckCustomConfig": {}}, True),
     ({"healthCheckCustomConfig": {"failureThreshold": 1}}, False),
     ({"healthCheckConfig": {"type": "HTTP", "resourcePath": "/health"}}, False),
     ({}, True),
