@@ -10,10 +10,13 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from shared.components.compute_containers import partition_of
+from shared.components.compute_iam import customer_key_policy
 from shared.envs import EnvConfig
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+KEY_DELETION_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,10 @@ class VpcNetworkArgs:
     endpoints: tuple[str, ...]
     flow_log_retention_days: int
     protect: bool
+    account_id: str
+    #: encrypt the flow-log group with a customer managed key (the env's ``compute.kms_encrypted_logs``,
+    #: which asks for every platform log group to be KMS-encrypted)
+    kms_encrypted_logs: bool
 
     @classmethod
     def from_env(cls, env: EnvConfig) -> VpcNetworkArgs:
@@ -60,8 +67,21 @@ class VpcNetworkArgs:
             env_name=env.name, region=env.region, cidr=env.network.cidr,
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
-            protect=env.protect,
+            protect=env.protect, account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
         )
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    @property
+    def flow_log_group_name(self) -> str:
+        return f"/platform/{self.env_name}/vpc-flow-logs"
+
+    @property
+    def flow_log_group_arn(self) -> str:
+        return (f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:"
+                f"{self.flow_log_group_name}")
 
 
 class VpcNetwork(pulumi.ComponentResource):
@@ -177,12 +197,36 @@ class VpcNetwork(pulumi.ComponentResource):
 
     def _flow_logs(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
         """All VPC traffic to CloudWatch Logs, for incident response (CIS 3.9, AwsSolutions-VPC7)."""
+        self.flow_log_key: aws.kms.Key | None = None
+        if args.kms_encrypted_logs:
+            # CloudWatch Logs calls KMS as logs.<region>.amazonaws.com, so the key policy itself must let
+            # it use the key, pinned by encryption context to this one log group (CloudWatch Logs guide,
+            # "Encrypt log data in CloudWatch Logs using AWS KMS").
+            policy = customer_key_policy(partition=args.partition, account_id=args.account_id, region=args.region,
+                                         logs_arn_pattern=args.flow_log_group_arn)
+            self.flow_log_key = aws.kms.Key(
+                f"{name}-flow-logs", description=f"VPC flow logs of the ML platform ({args.env_name})",
+                enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+                policy=json.dumps(policy, sort_keys=True),
+                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=args.protect)))
+            aws.kms.Alias(f"{name}-flow-logs", name=f"alias/ml-platform/{args.env_name}/vpc-flow-logs",
+                          target_key_id=self.flow_log_key.key_id,
+                          opts=pulumi.ResourceOptions(parent=self.flow_log_key))
         self.flow_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs", name=f"/platform/{args.env_name}/vpc-flow-logs",
-            retention_in_days=args.flow_log_retention_days, opts=opts)
+            f"{name}-flow-logs", name=args.flow_log_group_name,
+            retention_in_days=args.flow_log_retention_days,
+            kms_key_id=self.flow_log_key.arn if self.flow_log_key else None, opts=opts)
+        # Only VPC Flow Logs acting for this account's flow logs may assume the role (the confused-deputy
+        # guard of the VPC guide, "IAM role for publishing flow logs to CloudWatch Logs"; the flow log's
+        # id is not known before the role exists, hence the wildcard the guide allows).
         assume = json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]})
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": args.account_id},
+                "ArnLike": {"aws:SourceArn":
+                            f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"},
+            }}]})
         self.flow_log_role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=assume,
                                           description="Lets VPC Flow Logs write to its log group", opts=opts)
         aws.iam.RolePolicy(

@@ -97,6 +97,42 @@ def test_vpc_has_dns_and_flow_logs_and_a_closed_default_sg() -> None:
     assert default_sg["inputs"].get("ingress", []) == [] and default_sg["inputs"].get("egress", []) == []
 
 
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_flow_log_group_is_kms_encrypted_where_the_env_asks_for_encrypted_logs(env: str) -> None:
+    import json
+
+    doc = network(env)
+    config = load_env(env)
+    (log_group,) = of_type(doc, "aws:cloudwatch/logGroup:LogGroup")
+    keys = of_type(doc, "aws:kms/key:Key")
+    assert ("kmsKeyId" in log_group["inputs"]) is config.compute.kms_encrypted_logs is (env == "prod")
+    if not config.compute.kms_encrypted_logs:
+        assert keys == []
+        return
+    (key,) = keys
+    assert key["inputs"]["enableKeyRotation"] is True
+    assert key["urn"] in log_group["dependencies"]
+    assert log_group["inputs"]["kmsKeyId"].startswith(f"arn:aws:kms:{config.region}:{config.account_id}:key/")
+    statements = json.loads(key["inputs"]["policy"])["Statement"]
+    (logs,) = [s for s in statements if s["Principal"] == {"Service": f"logs.{config.region}.amazonaws.com"}]
+    group_arn = f"arn:aws:logs:{config.region}:{config.account_id}:log-group:{log_group['inputs']['name']}"
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == group_arn
+    assert {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"} <= set(logs["Action"])
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_flow_log_role_trusts_only_this_accounts_flow_logs(env: str) -> None:
+    import json
+
+    config = load_env(env)
+    (role,) = of_type(network(env), "aws:iam/role:Role")
+    (statement,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": config.account_id}
+    assert statement["Condition"]["ArnLike"] == {
+        "aws:SourceArn": f"arn:aws:ec2:{config.region}:{config.account_id}:vpc-flow-log/*"}
+
+
 def test_service_security_group_admits_only_the_vpc() -> None:
     doc = network("staging")
     sg = next(r for r in of_type(doc, "aws:ec2/securityGroup:SecurityGroup")
