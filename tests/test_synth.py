@@ -150,6 +150,30 @@ def synthesized() -> dict[str, dict[str, Any]]:
     return {env: synth_env(env) for env in ("dev", "staging", "prod")}
 
 
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_every_layer_protects_exactly_the_stateful_types_where_the_env_protects_state(
+        env: str, synthesized: dict[str, dict[str, Any]]) -> None:
+    from shared.envs import load_env
+    from shared.protect import STATEFUL_TYPES
+
+    protects = load_env(env).protect
+    assert protects is (env == "prod")
+    resources = [r for document in synthesized[env].values() for r in document["resources"]]
+    wrong = sorted(f"{r['type']} {r['name']}" for r in resources
+                   if r["protect"] is not (protects and r["type"] in STATEFUL_TYPES))
+    assert wrong == []
+    by_type = {r["type"] for r in resources}
+    for stateless in ("aws:ec2/route:Route", "aws:ec2/routeTableAssociation:RouteTableAssociation"):
+        assert stateless in by_type and not any(r["protect"] for r in resources if r["type"] == stateless)
+    if protects:
+        for stateful in ("aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:mq/broker:Broker",
+                         "rabbitmq:index/queue:Queue", "aws:secretsmanager/secret:Secret", "aws:kms/key:Key",
+                         "aws:ecr/repository:Repository", "aws:cloudwatch/logGroup:LogGroup",
+                         "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"):
+            matching = [r for r in resources if r["type"] == stateful]
+            assert matching and all(r["protect"] for r in matching), stateful
+
+
 @pytest.mark.parametrize("layer", order())
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_snapshot(env: str, layer: str, synthesized: dict[str, dict[str, Any]]) -> None:

@@ -55,7 +55,6 @@ class VpcNetworkArgs:
     nat: NatStrategy
     endpoints: tuple[str, ...]
     flow_log_retention_days: int
-    protect: bool
     account_id: str
     #: encrypt the flow-log group with a customer managed key (the env's ``compute.kms_encrypted_logs``,
     #: which asks for every platform log group to be KMS-encrypted)
@@ -67,7 +66,7 @@ class VpcNetworkArgs:
             env_name=env.name, region=env.region, cidr=env.network.cidr,
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
-            protect=env.protect, account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
+            account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
         )
 
     @property
@@ -98,7 +97,7 @@ class VpcNetwork(pulumi.ComponentResource):
             enable_dns_support=True,
             enable_dns_hostnames=True,  # Cloud Map private DNS and interface endpoints need both
             tags={"Name": f"{env}-vpc"},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         vpc_child = pulumi.ResourceOptions(parent=self.vpc)
 
@@ -208,7 +207,7 @@ class VpcNetwork(pulumi.ComponentResource):
                 f"{name}-flow-logs", description=f"VPC flow logs of the ML platform ({args.env_name})",
                 enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
                 policy=json.dumps(policy, sort_keys=True),
-                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=args.protect)))
+                opts=opts)
             aws.kms.Alias(f"{name}-flow-logs", name=f"alias/ml-platform/{args.env_name}/vpc-flow-logs",
                           target_key_id=self.flow_log_key.key_id,
                           opts=pulumi.ResourceOptions(parent=self.flow_log_key))

@@ -170,6 +170,21 @@ def test_prod_protects_the_vpc_and_dev_does_not() -> None:
     assert of_type(network("dev"), "aws:ec2/vpc:Vpc")[0]["protect"] is False
 
 
+def test_prod_protects_only_what_holds_data_or_identity() -> None:
+    from shared.protect import STATEFUL_TYPES
+
+    doc = network("prod")
+    protected = {r["type"] for r in doc["resources"] if r["protect"]}
+    assert protected == {"aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:cloudwatch/logGroup:LogGroup",
+                         "aws:kms/key:Key"}
+    for type_ in (ROUTE, "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/routeTable:RouteTable",
+                  "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/vpcEndpoint:VpcEndpoint", NAT, "aws:ec2/eip:Eip",
+                  "aws:ec2/flowLog:FlowLog", "aws:iam/role:Role", "aws:kms/alias:Alias"):
+        resources = of_type(doc, type_)
+        assert resources and not any(r["protect"] for r in resources), type_
+    assert all(r["protect"] is (r["type"] in STATEFUL_TYPES) for r in doc["resources"])
+
+
 def test_exports_exactly_the_network_contract() -> None:
     from shared.contracts import contract_fields
 
