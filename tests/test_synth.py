@@ -151,6 +151,33 @@ def synthesized() -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_no_security_group_admits_every_port_from_the_vpc_cidr(
+        env: str, synthesized: dict[str, dict[str, Any]]) -> None:
+    import ipaddress
+
+    vpc = ipaddress.ip_network(synthesized[env]["network"]["outputs"]["vpc_cidr"])
+    resources = [r for document in synthesized[env].values() for r in document["resources"]]
+    entries = []  # (resource name, protocol, from, to, cidrs)
+    for r in resources:
+        inputs = r["inputs"]
+        if r["type"] in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
+            entries += [(r["name"], e["protocol"], e["fromPort"], e["toPort"], e.get("cidrBlocks", []))
+                        for e in inputs.get("ingress", [])]
+        elif r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+            entries.append((r["name"], inputs["ipProtocol"], inputs.get("fromPort", 0), inputs.get("toPort", 65535),
+                            [inputs["cidrIpv4"]] if "cidrIpv4" in inputs else []))
+        else:
+            assert r["type"] != "aws:ec2/securityGroupRule:SecurityGroupRule", "not used by the platform"
+    assert entries, "the platform's security groups admit something"
+    for name, protocol, low, high, cidrs in entries:
+        covers_vpc = any(vpc.subnet_of(ipaddress.ip_network(c)) for c in cidrs)
+        all_ports = str(protocol) == "-1" or (low <= 1 and high >= 65535)
+        assert not (covers_vpc and all_ports), f"{name} admits every port from {cidrs}"
+    assert not any(r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+                   and r["inputs"].get("cidrIpv4") for r in resources), "in-VPC peers are referenced by their SG"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_every_layer_protects_exactly_the_stateful_types_where_the_env_protects_state(
         env: str, synthesized: dict[str, dict[str, Any]]) -> None:
     from shared.envs import load_env

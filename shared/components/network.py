@@ -10,6 +10,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from shared.catalog import Catalog
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import EnvConfig
@@ -17,6 +18,14 @@ from shared.envs import EnvConfig
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
 KEY_DELETION_WINDOW_DAYS = 30
+HTTPS_PORT = 443
+
+
+def called_service_ports(catalog: Catalog) -> dict[str, int]:
+    """Service -> port, for every catalog service some other service calls (the service-to-service
+    ports; a service nobody calls is reached only by its load balancer, if any)."""
+    called = {callee for spec in catalog for callee in spec.calls}
+    return {spec.name: spec.port for spec in sorted(catalog, key=lambda spec: spec.name) if spec.name in called}
 
 
 @dataclass(frozen=True)
@@ -56,17 +65,20 @@ class VpcNetworkArgs:
     endpoints: tuple[str, ...]
     flow_log_retention_days: int
     account_id: str
+    #: called service -> its port (the services' security group admits itself on these ports only)
+    service_ports: dict[str, int]
     #: encrypt the flow-log group with a customer managed key (the env's ``compute.kms_encrypted_logs``,
     #: which asks for every platform log group to be KMS-encrypted)
     kms_encrypted_logs: bool
 
     @classmethod
-    def from_env(cls, env: EnvConfig) -> VpcNetworkArgs:
+    def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
         return cls(
             env_name=env.name, region=env.region, cidr=env.network.cidr,
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
             account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
+            service_ports=called_service_ports(catalog),
         )
 
     @property
@@ -174,20 +186,20 @@ class VpcNetwork(pulumi.ComponentResource):
 
         self._flow_logs(name, args, vpc_child)
 
+        # The ECS tasks' group. Its rules are separate rule resources (never inline ``ingress``/``egress``,
+        # which would fight them): the compute layer adds its own (load balancer in, broker out) to it.
+        # The provider removes AWS's default allow-all egress when it creates a group (pulumi-aws
+        # ec2.SecurityGroup, "NOTE on Egress rules"), so only the rules below exist. The description is
+        # kept as it was: changing it replaces the group, which fails while tasks still use it.
         self.service_security_group = aws.ec2.SecurityGroup(
             f"{name}-services",
             vpc_id=self.vpc.id,
             description=f"ECS services of {env}: reachable only from inside the VPC",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=0, to_port=65535, cidr_blocks=[str(args.cidr)],
-                description="Service-to-service and load balancer traffic from inside the VPC")],
-            egress=[aws.ec2.SecurityGroupEgressArgs(
-                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
-                description="AWS APIs, the broker and other services (through NAT or endpoints)")],
             tags={"Name": f"{env}-services"},
             opts=vpc_child,
         )
         self._endpoints(name, args, vpc_child)
+        self._service_rules(name, args)
         self.register_outputs({
             "vpc_id": self.vpc.id,
             "private_subnet_ids": [s.id for s in self.private_subnets],
@@ -245,6 +257,7 @@ class VpcNetwork(pulumi.ComponentResource):
         """Private paths to AWS APIs so tasks in private subnets pull images, ship logs and read
         secrets without a NAT (and without crossing the internet)."""
         self.endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        self.endpoint_security_group: aws.ec2.SecurityGroup | None = None
         if "s3" in args.endpoints:
             # ECR stores image layers in S3: the gateway endpoint is free and carries the bulk bytes.
             self.endpoints["s3"] = aws.ec2.VpcEndpoint(
@@ -257,9 +270,12 @@ class VpcNetwork(pulumi.ComponentResource):
         self.endpoint_security_group = aws.ec2.SecurityGroup(
             f"{name}-endpoints", vpc_id=self.vpc.id,
             description=f"Interface endpoints of {args.env_name}: HTTPS from inside the VPC",
+            # Only the platform's tasks call AWS APIs from inside the VPC. Inline rules: nothing else
+            # adds rules to this group.
             ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(args.cidr)],
-                description="HTTPS to AWS APIs from inside the VPC")],
+                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                security_groups=[self.service_security_group.id],
+                description="HTTPS to AWS APIs from the platform's ECS tasks")],
             tags={"Name": f"{args.env_name}-endpoints"}, opts=opts)
         for service in interface:
             self.endpoints[service] = aws.ec2.VpcEndpoint(
@@ -268,3 +284,47 @@ class VpcNetwork(pulumi.ComponentResource):
                 private_dns_enabled=True, subnet_ids=[s.id for s in self.private_subnets],
                 security_group_ids=[self.endpoint_security_group.id],
                 tags={"Name": f"{args.env_name}-{service}"}, opts=opts)
+
+    def _service_rules(self, name: str, args: VpcNetworkArgs) -> None:
+        """What the tasks may send and receive, by security-group reference wherever the peer has one.
+
+        Traffic to the Amazon DNS server, the ECS task metadata endpoint and the Time Sync service is
+        never filtered by security groups (VPC guide, "Security group rules"), so it needs no rule.
+        With Service Connect (and App Mesh's Envoy) the server-side proxy listens on the service's own
+        container port in awsvpc mode (ECS API reference, ServiceConnectService.ingressPortOverride),
+        so the called services' ports are all that service-to-service traffic needs.
+        """
+        group = self.service_security_group
+        rule_opts = pulumi.ResourceOptions(parent=group)
+        self.service_rules: list[aws.vpc.SecurityGroupIngressRule | aws.vpc.SecurityGroupEgressRule] = []
+        for service, port in args.service_ports.items():
+            self.service_rules.append(aws.vpc.SecurityGroupIngressRule(
+                f"{name}-services-in-{service}", security_group_id=group.id, referenced_security_group_id=group.id,
+                ip_protocol="tcp", from_port=port, to_port=port,
+                description=f"Platform services calling {service} on its service port", opts=rule_opts))
+            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-services-out-{service}", security_group_id=group.id, referenced_security_group_id=group.id,
+                ip_protocol="tcp", from_port=port, to_port=port,
+                description=f"Calls to {service} on its service port", opts=rule_opts))
+        # Fargate (platform 1.4+) pulls images, fetches secrets and ships logs through the task's own
+        # network interface, so these egress rules carry the task start-up too.
+        if self.endpoint_security_group is not None:
+            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-services-out-endpoints", security_group_id=group.id,
+                referenced_security_group_id=self.endpoint_security_group.id,
+                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                description="HTTPS to the interface VPC endpoints (ECR, logs, Secrets Manager)", opts=rule_opts))
+        if "s3" in self.endpoints:
+            # ECR image layers come from S3 through the gateway endpoint: its prefix list is S3's ranges.
+            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-services-out-s3", security_group_id=group.id,
+                prefix_list_id=self.endpoints["s3"].prefix_list_id,
+                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                description="HTTPS to S3 through the gateway endpoint (ECR image layers)", opts=rule_opts))
+        if self.nat_gateways:
+            # AWS APIs without an endpoint here (in dev: ECR, logs, Secrets Manager too) are public HTTPS
+            # endpoints reached through the NAT; their addresses are not the platform's to pin.
+            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-services-out-https", security_group_id=group.id, cidr_ipv4="0.0.0.0/0",
+                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                description="HTTPS through the NAT to AWS APIs without a VPC endpoint", opts=rule_opts))

@@ -133,13 +133,80 @@ def test_flow_log_role_trusts_only_this_accounts_flow_logs(env: str) -> None:
         "aws:SourceArn": f"arn:aws:ec2:{config.region}:{config.account_id}:vpc-flow-log/*"}
 
 
-def test_service_security_group_admits_only_the_vpc() -> None:
-    doc = network("staging")
-    sg = next(r for r in of_type(doc, "aws:ec2/securityGroup:SecurityGroup")
-              if r["inputs"]["tags"]["Name"] == "staging-services")
-    for rule in sg["inputs"]["ingress"]:
-        assert rule["cidrBlocks"] == ["10.20.0.0/16"]
-    assert sg["name"] and doc["outputs"]["service_security_group_id"].startswith("sg-")
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+
+
+def group(document: dict[str, Any], name: str) -> dict[str, Any]:
+    (match,) = [r for r in of_type(document, SECURITY_GROUP) if r["inputs"]["tags"]["Name"] == name]
+    return match
+
+
+def rules_of(document: dict[str, Any], type_: str, group_id: str) -> list[dict[str, Any]]:
+    return [r["inputs"] for r in of_type(document, type_) if r["inputs"]["securityGroupId"] == group_id]
+
+
+def called_ports() -> set[int]:
+    from shared.catalog import load_catalog
+
+    catalog = load_catalog()
+    return {catalog[callee].port for spec in catalog for callee in spec.calls}
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_services_admit_only_each_other_and_only_on_the_called_services_ports(env: str) -> None:
+    doc = network(env)
+    services = group(doc, f"{env}-services")
+    sg_id = doc["outputs"]["service_security_group_id"]
+    assert "ingress" not in services["inputs"] and "egress" not in services["inputs"], \
+        "rule resources only: inline rules would fight them"
+    ingress = rules_of(doc, INGRESS_RULE, sg_id)
+    assert ingress and all(rule["referencedSecurityGroupId"] == sg_id and rule["ipProtocol"] == "tcp"
+                           and rule["fromPort"] == rule["toPort"] for rule in ingress)
+    assert {rule["fromPort"] for rule in ingress} == called_ports() == {8081, 8082}
+    assert all("cidrIpv4" not in rule and "cidrIpv6" not in rule for rule in ingress)
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_services_egress_is_named_ports_to_named_peers(env: str) -> None:
+    doc = network(env)
+    config = load_env(env)
+    sg_id = doc["outputs"]["service_security_group_id"]
+    egress = rules_of(doc, EGRESS_RULE, sg_id)
+    assert all(rule["ipProtocol"] == "tcp" and rule["fromPort"] == rule["toPort"] for rule in egress)
+    to_services = {rule["fromPort"] for rule in egress if rule.get("referencedSecurityGroupId") == sg_id}
+    assert to_services == called_ports()
+    endpoints = of_type(doc, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    (s3,) = [e for e in endpoints if e["inputs"]["vpcEndpointType"] == "Gateway"]
+    (to_s3,) = [r for r in of_type(doc, EGRESS_RULE) if "prefixListId" in r["inputs"]]
+    assert to_s3["inputs"]["prefixListId"].startswith("pl-") and to_s3["inputs"]["fromPort"] == 443
+    assert to_s3["property_dependencies"]["prefixListId"] == [s3["urn"]], "the S3 gateway endpoint's prefix list"
+    endpoint_groups = {g for e in endpoints if e["inputs"]["vpcEndpointType"] == "Interface"
+                       for g in e["inputs"]["securityGroupIds"]}
+    to_endpoints = [(rule["referencedSecurityGroupId"], rule["fromPort"]) for rule in egress
+                    if rule.get("referencedSecurityGroupId") not in (None, sg_id)]
+    assert to_endpoints == [(group_id, 443) for group_id in endpoint_groups]
+    assert bool(endpoint_groups) is (env != "dev")
+    world = [rule for rule in egress if "cidrIpv4" in rule]
+    assert [(rule["cidrIpv4"], rule["fromPort"]) for rule in world] == [("0.0.0.0/0", 443)]
+    assert config.network.nat != "none"
+
+
+def test_without_a_nat_the_services_have_no_egress_to_the_internet(edit_env: Any) -> None:
+    edit_env("staging", lambda data: data["network"].update(nat="none"))
+    doc = synth_env("staging", ["network"])["network"]
+    egress = rules_of(doc, EGRESS_RULE, doc["outputs"]["service_security_group_id"])
+    assert egress and not any("cidrIpv4" in rule or "cidrIpv6" in rule for rule in egress)
+    assert sorted(rule["fromPort"] for rule in egress if rule.get("prefixListId")) == [443]
+
+
+def test_interface_endpoints_admit_only_the_services_on_https() -> None:
+    doc = network("prod")
+    endpoints_sg = group(doc, "prod-endpoints")["inputs"]
+    assert endpoints_sg["ingress"] == [{
+        "description": "HTTPS to AWS APIs from the platform's ECS tasks", "fromPort": 443, "protocol": "tcp",
+        "securityGroups": [doc["outputs"]["service_security_group_id"]], "toPort": 443}]
 
 
 @pytest.mark.parametrize(("env", "expected"), [
