@@ -9,8 +9,8 @@ rules, endpoints, EIPs, NAT gateways, IAM roles, ECS services...) is never prote
 Components do not choose: :class:`shared.layer.Layer` registers :func:`protect_stateful_only` as a
 stack transformation, which sets ``protect`` on every resource of the layer from its type alone,
 overriding whatever the component passed. It sets the option explicitly on each resource, so nothing
-inherits ``protect`` from a protected parent (Pulumi's default). The platform policy rules ``prod-protect-stateful`` and ``protect-only-stateful``
-check the same list.
+inherits ``protect`` from a protected parent (Pulumi's default). The platform policy rules
+``prod-protect-stateful`` and ``protect-only-stateful`` check the same list.
 """
 
 from __future__ import annotations
