@@ -175,6 +175,12 @@ def test_no_security_group_admits_every_port_from_the_vpc_cidr(
         assert not (covers_vpc and all_ports), f"{name} admits every port from {cidrs}"
     assert not any(r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
                    and r["inputs"].get("cidrIpv4") for r in resources), "in-VPC peers are referenced by their SG"
+    # EC2 takes exactly one peer per rule (botocore ec2 model, SecurityGroupRuleRequest).
+    for r in resources:
+        if r["type"].startswith("aws:vpc/securityGroup"):
+            peers = [k for k in ("cidrIpv4", "cidrIpv6", "prefixListId", "referencedSecurityGroupId")
+                     if r["inputs"].get(k)]
+            assert len(peers) == 1, f"{r['name']}: {peers}"
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])

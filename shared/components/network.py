@@ -294,6 +294,8 @@ class VpcNetwork(pulumi.ComponentResource):
         container port in awsvpc mode (ECS API reference, ServiceConnectService.ingressPortOverride),
         so the called services' ports are all that service-to-service traffic needs.
         """
+        # One peer per rule resource: EC2 takes exactly one of CIDR v4/v6, prefix list or referenced
+        # group per rule (botocore ec2 model, SecurityGroupRuleRequest).
         group = self.service_security_group
         rule_opts = pulumi.ResourceOptions(parent=group)
         self.service_rules: list[aws.vpc.SecurityGroupIngressRule | aws.vpc.SecurityGroupEgressRule] = []
