@@ -190,7 +190,9 @@ class VpcNetwork(pulumi.ComponentResource):
         # which would fight them): the compute layer adds its own (load balancer in, broker out) to it.
         # The provider removes AWS's default allow-all egress when it creates a group (pulumi-aws
         # ec2.SecurityGroup, "NOTE on Egress rules"), so only the rules below exist. The description is
-        # kept as it was: changing it replaces the group, which fails while tasks still use it.
+        # kept as it was: changing it replaces the group, which fails while tasks still use it. A group
+        # deployed with the former inline rules keeps them (removing inline arguments does not revoke
+        # them: same docstring, "Removing All Ingress and Egress Rules"); the README says how to revoke.
         self.service_security_group = aws.ec2.SecurityGroup(
             f"{name}-services",
             vpc_id=self.vpc.id,
