@@ -15,7 +15,7 @@ LAYER_UPSTREAMS: dict[str, tuple[str, ...]] = {
     "mesh": ("discovery",),
     "broker": ("network",),
     "messaging": ("broker",),
-    "compute": ("network", "discovery", "mesh", "messaging"),
+    "compute": ("network", "discovery", "mesh", "broker", "messaging"),
 }
 """layer -> the layers whose stack outputs it reads (through their contracts)."""
 

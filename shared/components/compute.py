@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog, catalog_path
+from shared.components.broker_egress import BrokerTarget, services_to_broker
 from shared.components.compute_containers import ENVOY_IMAGE, fargate_size_problem, partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_service import (
@@ -71,6 +72,7 @@ class ComputeArgs:
     kms_encrypted_logs: bool
     public_gateway: bool
     certificate_arn: str | None
+    broker: BrokerTarget
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> ComputeArgs:
@@ -88,6 +90,7 @@ class ComputeArgs:
             kms_encrypted_logs=env.compute.kms_encrypted_logs,
             public_gateway=env.compute.public_gateway,
             certificate_arn=env.compute.certificate_arn,
+            broker=BrokerTarget.from_env(env),
         )
 
 
@@ -128,6 +131,11 @@ class ComputePlatform(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The tasks' AMQPS egress (their security group has no other way to the broker).
+        self.broker_egress = services_to_broker(
+            name, args.broker, service_security_group_id=upstreams.service_security_group_id,
+            broker_security_group_id=upstreams.broker_security_group_id, opts=child)
+
         self.repositories: dict[str, ServiceRepository] = {}
         #: catalog service -> its ECS service(s): one, or one per canary version (in the env's order)
         self.services: dict[str, list[FargateService]] = {}
@@ -156,7 +164,7 @@ class ComputePlatform(pulumi.ComponentResource):
                     PublicGatewayArgs(
                         env_name=settings.env_name, service=service, port=plan.spec.port,
                         health_path=plan.spec.health_path, certificate_arn=args.certificate_arn,
-                        vpc_id=upstreams.vpc_id, vpc_cidr=upstreams.vpc_cidr,
+                        vpc_id=upstreams.vpc_id, service_security_group_id=upstreams.service_security_group_id,
                         public_subnet_ids=upstreams.public_subnet_ids, protect=settings.protect),
                     opts=child,
                 )

@@ -111,6 +111,8 @@ class ComputeUpstreams:
     #: MessagingContract fields: amqps_endpoint, vhost, requests_exchange, events_exchange, queues,
     #: service_secret_arns
     messaging: pulumi.Input[dict[str, Any]]
+    #: BrokerContract.broker_security_group_id (None with an external broker): the tasks' AMQPS egress
+    broker_security_group_id: pulumi.Input[str | None]
 
     @classmethod
     def from_upstreams(cls, upstreams: dict[str, Upstream]) -> ComputeUpstreams:
@@ -125,6 +127,7 @@ class ComputeUpstreams:
             mesh=_fields(upstreams["mesh"], "provider", "mesh_name", "service_connect_namespace_arn", "services"),
             messaging=_fields(upstreams["messaging"], "amqps_endpoint", "vhost", "requests_exchange",
                               "events_exchange", "queues", "service_secret_arns"),
+            broker_security_group_id=upstreams["broker"]["broker_security_group_id"],
         )
 
     def for_service(self, service: str, calls: tuple[str, ...]) -> ComputeUpstreams:

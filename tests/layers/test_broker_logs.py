@@ -112,7 +112,9 @@ def test_the_broker_layer_manages_the_brokers_own_log_group(env: str, encrypted:
     assert inputs["log_group_name"] == f"/aws/amazonmq/broker/{document['outputs']['broker_id']}/general"
     assert inputs["log_group_name"] == document["outputs"]["broker_log_group_name"]
     assert inputs["retention_in_days"] == 30 and broker["urn"] in resource["dependencies"]
-    assert resource["protect"] is encrypted  # prod protects state and asks for encrypted logs
+    # Never protected: its delete keeps the group (retention expires it), so no data goes with it; and
+    # protect follows the resource type alone (shared.protect), which is a dynamic resource here.
+    assert resource["protect"] is False
     assert ("kms_key_arn" in inputs) is encrypted
     if encrypted:
         (key,) = [k for k in of_type(document, "aws:kms/key:Key") if k["name"] == "broker-logs"]

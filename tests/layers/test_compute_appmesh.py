@@ -155,8 +155,16 @@ def test_the_public_gateway_sits_behind_an_https_only_alb_in_the_public_subnets(
     sg = by_name(doc, "aws:ec2/securityGroup:SecurityGroup", "gateway-alb")["inputs"]
     assert sg["tags"]["exposure"] == "public" and sg["vpcId"] == network["vpc_id"]
     assert [(r["fromPort"], r["toPort"]) for r in sg["ingress"]] == [(443, 443)]
-    assert sg["egress"] == [{"cidrBlocks": [network["vpc_cidr"]], "description": "To gateway tasks inside the VPC",
-                             "fromPort": 8080, "protocol": "tcp", "toPort": 8080}]
+    # The ALB reaches the tasks' group on the service port, and that group admits the ALB's group on it.
+    assert sg["egress"] == [{"description": "To gateway tasks on their service port", "fromPort": 8080,
+                             "protocol": "tcp", "securityGroups": [network["service_security_group_id"]],
+                             "toPort": 8080}]
+    alb_sg = by_name(doc, "aws:ec2/securityGroup:SecurityGroup", "gateway-alb")
+    task_ingress = by_name(doc, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "gateway-alb-to-tasks")
+    assert task_ingress["inputs"]["securityGroupId"] == network["service_security_group_id"]
+    assert (task_ingress["inputs"]["ipProtocol"], task_ingress["inputs"]["fromPort"],
+            task_ingress["inputs"]["toPort"]) == ("tcp", 8080, 8080)
+    assert task_ingress["property_dependencies"]["referencedSecurityGroupId"] == [alb_sg["urn"]]
     listener = by_name(doc, "aws:lb/listener:Listener", "gateway-https")["inputs"]
     assert (listener["port"], listener["protocol"], listener["certificateArn"]) == (443, "HTTPS", CERTIFICATE)
     target_group = by_name(doc, "aws:lb/targetGroup:TargetGroup", "gateway-tasks")["inputs"]

@@ -117,7 +117,7 @@ def test_the_broker_port_bypasses_envoy(edit_env: Any) -> None:
 def test_an_external_brokers_port_is_the_one_that_bypasses_envoy(edit_env: Any) -> None:
     docs = appmesh_dev(edit_env)
     stack_outputs = {f"organization/{layer}/dev": json.loads(json.dumps(docs[layer]["outputs"]))
-                     for layer in ("network", "discovery", "mesh", "messaging")}
+                     for layer in ("network", "discovery", "mesh", "broker", "messaging")}
     stack_outputs["organization/messaging/dev"]["amqps_endpoint"] = "amqps://rabbit.example.internal:5700"
     doc = synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
                         account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
