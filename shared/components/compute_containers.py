@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.envs import is_digest
-from shared.fargate import FARGATE_SIZES
 
 #: The App Mesh Envoy proxy, pinned by digest (a tag can be re-pointed; a digest cannot). This is the
 #: digest `public.ecr.aws/appmesh/aws-appmesh-envoy:v1.27.0.0-prod` resolved to when pulled (as seen in
@@ -34,17 +33,6 @@ ENVOY_EGRESS_IGNORED_IPS = "169.254.170.2,169.254.169.254"
 APP_USER = "10001:10001"
 TMP_VOLUME = "tmp"
 ENVOY_TMP_VOLUME = "envoy-tmp"
-
-
-def fargate_size_problem(cpu: int, memory: int) -> str | None:
-    """Why Fargate refuses ``cpu``/``memory``, or None when the pair is valid."""
-    if cpu not in FARGATE_SIZES:
-        return f"cpu {cpu} is not a Fargate size (one of {', '.join(map(str, FARGATE_SIZES))})"
-    if memory not in FARGATE_SIZES[cpu]:
-        allowed = FARGATE_SIZES[cpu]
-        return (f"memory {memory} does not go with cpu {cpu} on Fargate "
-                f"(allowed: {allowed[0]}..{allowed[-1]} MiB in the steps of the ECS size table)")
-    return None
 
 
 def image_reference(repository_url: str, release_ref: str) -> str:

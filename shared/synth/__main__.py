@@ -68,10 +68,9 @@ def main(argv: list[str]) -> int:
         return 0
     if not args.envs:
         raise UsageError("synth: name an environment (e.g. `nox -s synth -- dev`) or use --program DIR")
-    from shared.envs import load_env
+    from shared.envs import load_envs
 
-    for name in args.envs:  # validate every env before any work, so nothing is half-written
-        load_env(name)
+    load_envs(args.envs)  # validate every env before any work (all problems at once): nothing half-written
     for name in args.envs:
         documents = synth_env(name)
         paths = {layer: args.build_dir / name / f"{layer}.json" for layer in documents}
