@@ -13,8 +13,9 @@ line per problem naming the file, the key path and the reason):
 1. the schema: unknown keys, missing keys, wrong types. Types are strict: a YAML string is never
    turned into a number or a boolean (``"1"``, ``yes`` in quotes, ``"off"`` are refused), while
    YAML's own integers and booleans are of course accepted;
-2. once the file is well-formed, every cross-field and cross-layer rule (:data:`RULES`), which would
-   otherwise surface only when a later layer runs, after the earlier ones were deployed.
+2. every cross-field and cross-layer rule (:data:`RULES`), which would otherwise surface only when a
+   later layer runs, after the earlier ones were deployed. A rule runs unless a section it reads has
+   a schema problem, so both passes report together.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -32,6 +33,7 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -345,14 +347,32 @@ def _reason(error: Any) -> str:
 
 
 def _validate(path: Path, data: dict[str, Any]) -> EnvConfig:
-    """The schema pass: every unknown key, missing key and wrong type at once."""
+    """Both passes: every schema problem and every rule the well-formed sections break, at once."""
     try:
-        return EnvConfig.model_validate(data)
+        env = EnvConfig.model_validate(data)
     except ValidationError as error:
         problems = [ConfigError(str(path), ".".join(str(part) for part in item["loc"]) or "(top level)", _reason(item))
                     for item in error.errors()]
+        broken = {str(item["loc"][0]) if item["loc"] else "" for item in error.errors()}
+        problems += env_problems(path, _partial_env(data, broken), skip=broken)
         raise_all(problems)
         raise  # unreachable: a ValidationError always carries at least one error
+    raise_all(env_problems(path, env))
+    return env
+
+
+def _partial_env(data: dict[str, Any], broken: set[str]) -> EnvConfig:
+    """The env's well-formed top-level sections, unvalidated as a whole (rules reading a broken or
+    missing section are skipped by :func:`env_problems`)."""
+    values: dict[str, Any] = {}
+    for key, field in EnvConfig.model_fields.items():
+        if key in broken or key not in data:
+            continue
+        try:
+            values[key] = TypeAdapter(field.annotation).validate_python(data[key])
+        except ValidationError:  # a field-level constraint the full pass already reported: leave it out
+            continue
+    return EnvConfig.model_construct(**values)
 
 
 # -- the rules pass: cross-field and cross-layer rules -----------------------------------------------
@@ -474,20 +494,32 @@ def _rule_cidr_overlap(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator
 
 
 Rule = Callable[[Path, EnvConfig, "Catalog"], Iterator[Problem]]
-#: Every rule of the second pass, in the order their problems are listed.
-RULES: tuple[Rule, ...] = (
-    _rule_baseline, _rule_azs_in_region, _rule_catalog_names, _rule_canaries_need_appmesh,
-    _rule_appmesh_acknowledged, _rule_broker_matrix, _rule_cluster_azs, _rule_fargate_sizes, _rule_policy_ids,
-    _rule_cidr_overlap,
+#: Every rule of the second pass with the top-level sections it reads, in the order problems are listed.
+RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
+    (_rule_baseline, ("name", "policy")),
+    (_rule_azs_in_region, ("region", "network")),
+    (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
+    (_rule_canaries_need_appmesh, ("mesh",)),
+    (_rule_appmesh_acknowledged, ("mesh",)),
+    (_rule_broker_matrix, ("messaging",)),
+    (_rule_cluster_azs, ("messaging", "network")),
+    (_rule_fargate_sizes, ("services",)),
+    (_rule_policy_ids, ("name", "policy")),
+    (_rule_cidr_overlap, ("network",)),
 )
 
 
-def env_problems(path: Path, env: EnvConfig) -> list[ConfigError]:
-    """Every cross-field and cross-layer rule ``env`` breaks (empty: the env can be deployed)."""
+def env_problems(path: Path, env: EnvConfig, skip: Collection[str] = ()) -> list[ConfigError]:
+    """Every cross-field and cross-layer rule ``env`` breaks (empty: the env can be deployed).
+    Rules reading a section named in ``skip`` (or one the env lacks) do not run."""
     from shared.catalog import load_catalog
 
     catalog = load_catalog()
-    return [ConfigError(str(file), key, reason) for rule in RULES for file, key, reason in rule(path, env, catalog)]
+    present = set(env.model_fields_set) | {name for name, field in EnvConfig.model_fields.items()
+                                           if not field.is_required()}
+    return [ConfigError(str(file), key, reason)
+            for rule, sections in RULES if not set(skip).intersection(sections) and present.issuperset(sections)
+            for file, key, reason in rule(path, env, catalog)]
 
 
 @lru_cache(maxsize=32)
@@ -499,9 +531,7 @@ def _load_cached(path_str: str, mtime_ns: int, name: str, catalog_key: str) -> E
     if "name" in data and data["name"] != name:
         raise ConfigError(str(path), "name", f"is {data['name']!r} but the file is {name}.yaml")
     data.setdefault("name", name)
-    env = _validate(path, data)
-    raise_all(env_problems(path, env))
-    return env
+    return _validate(path, data)
 
 
 def env_path(name: str) -> Path:

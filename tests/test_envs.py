@@ -362,3 +362,20 @@ def test_several_bad_env_files_are_reported_together(edit_env: Any, env_dir: Pat
     assert "dev.yaml: mesh.appmesh_end_of_support_acknowledged: " in result.stderr
     assert "staging.yaml: services.training.memory: memory 300 does not go with cpu 2048" in result.stderr
     assert not (tmp_path / "build").exists()
+
+
+def test_a_schema_error_does_not_hide_the_rules_the_other_sections_break(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["compute"]["log_retention_days"] = "14"  # schema: a string where an integer is due
+        data["mesh"]["provider"] = "appmesh"  # rule: no acknowledgement
+        data["network"]["az_count"] = "2"  # schema; the cluster rule reads network, so it stays silent
+        data["messaging"]["deployment_mode"] = "CLUSTER_MULTI_AZ"
+    edit_env("dev", change)
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    _assert_lists_every_problem(result.stderr, [
+        ("network.az_count", "valid integer (got str '2')"),
+        ("compute.log_retention_days", "valid integer (got str '14')"),
+        ("mesh.appmesh_end_of_support_acknowledged", "must be true"),
+    ])
