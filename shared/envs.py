@@ -448,6 +448,25 @@ def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
             yield catalog_path(), f"services.{spec.name}.cpu", problem
 
 
+def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
+    if not env.compute.public_gateway or not any(spec.public for spec in catalog):
+        return
+    if env.network.az_count < 2:
+        # botocore elbv2 CreateLoadBalancer.Subnets: an Application Load Balancer needs subnets in at
+        # least two Availability Zones.
+        yield path, "compute.public_gateway", (f"the gateway's Application Load Balancer needs subnets in at least 2 "
+                                               f"availability zones, but network.az_count is {env.network.az_count}")
+    arn = env.compute.certificate_arn or ""
+    parts = arn.split(":")
+    if len(parts) > 3 and parts[3] != env.region:
+        # ACM user guide, "Supported Regions": certificates are regional; a load balancer uses one from
+        # its own Region (a certificate cannot be copied between Regions).
+        yield path, "compute.certificate_arn", (f"the certificate is in {parts[3] or '(no region)'}, but the load "
+                                                f"balancer is in {env.region}: ACM certificates are regional; request "
+                                                f"or import one in {env.region}")
+
+
 def _rule_catalog_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     for section, names in (("services", env.services), ("release.images", env.release.images),
                            ("mesh.canaries", env.mesh.canaries)):
@@ -504,6 +523,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_broker_matrix, ("messaging",)),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
+    (_rule_public_gateway, ("compute", "network", "region")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),
 )

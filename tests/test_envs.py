@@ -379,3 +379,26 @@ def test_a_schema_error_does_not_hide_the_rules_the_other_sections_break(
         ("compute.log_retention_days", "valid integer (got str '14')"),
         ("mesh.appmesh_end_of_support_acknowledged", "must be true"),
     ])
+
+
+CERTIFICATE = "arn:aws:acm:{region}:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+
+def test_a_public_gateway_needs_two_azs_and_a_certificate_from_its_region(edit_env: Any) -> None:
+    from shared.errors import ConfigErrors
+
+    def change(data: dict[str, Any]) -> None:
+        data["network"]["az_count"] = 1
+        data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE.format(region="us-east-1"))
+    edit_env("dev", change)
+    with pytest.raises(ConfigErrors) as raised:
+        load_env("dev")
+    problems = {p.key: p.reason for p in raised.value.problems}
+    assert "at least 2 availability zones, but network.az_count is 1" in problems["compute.public_gateway"]
+    assert "in us-east-1, but the load balancer is in eu-west-1" in problems["compute.certificate_arn"]
+
+
+def test_a_public_gateway_with_two_azs_and_a_local_certificate_is_accepted(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
+                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    assert load_env("dev").compute.public_gateway
