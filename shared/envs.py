@@ -6,6 +6,16 @@ enforcement and suppressions, and the release (the image each service runs).
 
 ``PLATFORM_ENV_DIR`` points the loader at another folder of env files (promotion synthesizes a
 candidate release from a scratch copy this way; tests use it for fixtures).
+
+Validation happens in two passes, and each pass reports every problem it finds at once (exit 2, one
+line per problem naming the file, the key path and the reason):
+
+1. the schema: unknown keys, missing keys, wrong types. Types are strict: a YAML string is never
+   turned into a number or a boolean (``"1"``, ``yes`` in quotes, ``"off"`` are refused), while
+   YAML's own integers and booleans are of course accepted;
+2. every cross-field and cross-layer rule (:data:`RULES`), which would otherwise surface only when a
+   later layer runs, after the earlier ones were deployed. A rule runs unless a section it reads has
+   a schema problem, so both passes report together.
 """
 
 from __future__ import annotations
@@ -13,22 +23,29 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from shared import REPO_ROOT
-from shared.errors import ConfigError
+from shared.amazonmq import CLUSTER_AZS, DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems
+from shared.errors import ConfigError, raise_all
 from shared.regions import REGION_AZS
+
+if TYPE_CHECKING:
+    from shared.catalog import Catalog
 
 ENV_DIR = REPO_ROOT / "environments"
 ENV_DIR_VAR = "PLATFORM_ENV_DIR"
@@ -40,14 +57,17 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # strict: "1", "yes" or "off" in quotes stay strings (an error where a number or boolean is due).
+    # Lists in YAML become tuples, so tuple fields opt out of strict (their items stay strict).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class NetworkConfig(_Strict):
     cidr: ipaddress.IPv4Network
     az_count: int = Field(ge=1, description="how many AZs the subnets spread over")
     nat: Literal["none", "single", "per-az"]
-    endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager"], ...] = ()
+    endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager"], ...] = Field(
+        default=(), strict=False)
     flow_log_retention_days: int = 30
 
     @field_validator("cidr", mode="before")
@@ -82,6 +102,16 @@ class StaticInstance(_Strict):
     ipv4: ipaddress.IPv4Address
     port: int = Field(ge=1, le=65535)
 
+    @field_validator("ipv4", mode="before")
+    @classmethod
+    def _ipv4(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"must be an IPv4 address string such as 10.10.0.12 (got {type(value).__name__})")
+        try:
+            return ipaddress.IPv4Address(value)
+        except ValueError as error:
+            raise ValueError(str(error)) from None
+
 
 _DNS_NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
 
@@ -89,7 +119,7 @@ _DNS_NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
 class DiscoveryConfig(_Strict):
     namespace: str | None = Field(default=None, pattern=_DNS_NAME)
     dns_ttl_seconds: int = Field(default=10, ge=1, le=300)
-    static_instances: tuple[StaticInstance, ...] = ()
+    static_instances: tuple[StaticInstance, ...] = Field(default=(), strict=False)
 
 
 class CanaryVersion(_Strict):
@@ -104,7 +134,9 @@ class MeshConfig(_Strict):
     #: the platform's default (shared.components.compute_containers.ENVOY_IMAGE)
     envoy_image: str | None = Field(default=None,
                                     pattern=r"^public\.ecr\.aws/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$")
-    canaries: dict[str, tuple[CanaryVersion, ...]] = {}
+    canaries: dict[str, Annotated[tuple[CanaryVersion, ...], Strict(False)]] = {}
+    appmesh_end_of_support_acknowledged: bool = Field(
+        default=False, description="required (true) to select provider appmesh: AWS ended App Mesh on 2026-09-30")
 
     @field_validator("canaries")
     @classmethod
@@ -165,8 +197,8 @@ class MessagingConfig(_Strict):
     deploy_runner: DeployRunnerConfig = DeployRunnerConfig()
     #: retention of the broker's own general log group (KMS-encrypted where compute.kms_encrypted_logs)
     broker_log_retention_days: int = 30
-    engine_version: str = "3.13"
-    instance_type: str = Field(default="mq.m5.large", pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
+    engine_version: str = DEFAULT_ENGINE_VERSION
+    instance_type: str = Field(default=DEFAULT_INSTANCE_TYPE, pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
     external: ExternalBroker | None = None
     message_ttl_ms: int | None = Field(default=None, ge=1000)
@@ -235,14 +267,14 @@ class Suppression(_Strict):
 class PolicySettings(_Strict):
     baseline: Literal["dev", "staging", "prod"] | None = None
     enforcement: dict[str, Literal["mandatory", "advisory", "disabled"]] = {}
-    suppressions: tuple[Suppression, ...] = ()
+    suppressions: tuple[Suppression, ...] = Field(default=(), strict=False)
 
 
 class Release(_Strict):
     images: dict[str, str] = {}
     promoted_from: str | None = None
     promoted_at: str | None = None
-    skipped: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = Field(default=(), strict=False)
 
     @field_validator("images")
     @classmethod
@@ -262,7 +294,7 @@ class StateConfig(_Strict):
 
 
 class Tags(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, strict=True)
 
     team: str = Field(min_length=1)
     cost_center: str = Field(alias="cost-center", min_length=1)
@@ -291,17 +323,6 @@ class EnvConfig(_Strict):
         if value not in REGION_AZS:
             raise ValueError(f"unknown region {value!r} (known: {', '.join(sorted(REGION_AZS))})")
         return value
-
-    @model_validator(mode="after")
-    def _cross_checks(self) -> EnvConfig:
-        if self.policy.baseline is None and self.name not in ("dev", "staging", "prod"):
-            raise _KeyedError("policy.baseline", f"required for env {self.name!r}: which column of the policy "
-                                                 "catalog it follows (dev, staging or prod)")
-        available = len(REGION_AZS[self.region])
-        if self.network.az_count > available:
-            raise _KeyedError("network.az_count",
-                              f"{self.region} offers {available} availability zones, not {self.network.az_count}")
-        return self
 
     # -- derived facts ------------------------------------------------------------------------
     @property
@@ -337,15 +358,6 @@ class EnvConfig(_Strict):
         }
 
 
-class _KeyedError(ValueError):
-    """A validation error that knows its own key path (raised from whole-model checks)."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        self.key = key
-        self.reason = reason
-        super().__init__(f"{key}: {reason}")
-
-
 def env_dir() -> Path:
     override = os.environ.get(ENV_DIR_VAR)
     return Path(override) if override else ENV_DIR
@@ -371,48 +383,156 @@ def _reason(error: Any) -> str:
 
 
 def _validate(path: Path, data: dict[str, Any]) -> EnvConfig:
+    """Both passes: every schema problem and every rule the well-formed sections break, at once."""
     try:
-        return EnvConfig.model_validate(data)
+        env = EnvConfig.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        ctx_error = (first.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, _KeyedError):
-            raise ConfigError(str(path), ctx_error.key, ctx_error.reason) from None
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ConfigError(str(path), key, _reason(first)) from None
+        problems = [ConfigError(str(path), ".".join(str(part) for part in item["loc"]) or "(top level)", _reason(item))
+                    for item in error.errors()]
+        broken = {str(item["loc"][0]) if item["loc"] else "" for item in error.errors()}
+        problems += env_problems(path, _partial_env(data, broken), skip=broken)
+        raise_all(problems)
+        raise  # unreachable: a ValidationError always carries at least one error
+    raise_all(env_problems(path, env))
+    return env
 
 
-def _check_against_catalogs(path: Path, env: EnvConfig) -> None:
-    from shared.catalog import load_catalog
-    from shared.policy_catalog import LEVEL_STRENGTH, load_rules
+def _partial_env(data: dict[str, Any], broken: set[str]) -> EnvConfig:
+    """The env's well-formed top-level sections, unvalidated as a whole (rules reading a broken or
+    missing section are skipped by :func:`env_problems`)."""
+    values: dict[str, Any] = {}
+    for key, field in EnvConfig.model_fields.items():
+        if key in broken or key not in data:
+            continue
+        try:
+            values[key] = TypeAdapter(field.annotation).validate_python(data[key])
+        except ValidationError:  # a field-level constraint the full pass already reported: leave it out
+            continue
+    return EnvConfig.model_construct(**values)
 
-    catalog = load_catalog()
+
+# -- the rules pass: cross-field and cross-layer rules -----------------------------------------------
+# Each rule yields (file, key path, reason) for every violation; all rules run and all violations are
+# reported together. A rule belongs here when a later layer (or AWS) would refuse the combination.
+Problem = tuple[Path, str, str]
+
+
+def _rule_baseline(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    if env.policy.baseline is None and env.name not in ("dev", "staging", "prod"):
+        yield path, "policy.baseline", (f"required for env {env.name!r}: which column of the policy catalog it "
+                                        "follows (dev, staging or prod)")
+
+
+def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    available = len(REGION_AZS[env.region])
+    if env.network.az_count > available:
+        yield path, "network.az_count", (f"{env.region} offers {available} availability zones, "
+                                         f"not {env.network.az_count}")
+
+
+def _rule_canaries_need_appmesh(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    # Refused rather than ignored: the env would believe it splits traffic while it does not.
+    if env.mesh.canaries and env.mesh.provider != "appmesh":
+        yield path, "mesh.canaries", (f"weighted canaries need provider 'appmesh'; {env.mesh.provider} has no "
+                                      "weighted routing between versions of a service (remove mesh.canaries, or "
+                                      "canary with ECS deployments instead)")
+
+
+def _rule_appmesh_acknowledged(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    if env.mesh.provider == "appmesh" and not env.mesh.appmesh_end_of_support_acknowledged:
+        yield path, "mesh.appmesh_end_of_support_acknowledged", (
+            "must be true to select mesh.provider 'appmesh': AWS ended support for App Mesh on 2026-09-30 (no "
+            "fixes, console and resources being withdrawn); use 'service-connect', or see the README section "
+            "\"Moving an env from appmesh to service-connect\" before acknowledging")
+
+
+def _rule_broker_matrix(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    messaging = env.messaging
+    if messaging.broker != "amazon-mq":
+        return
+    for key, reason in broker_problems(messaging.engine_version, messaging.instance_type, messaging.deployment_mode):
+        yield path, f"messaging.{key}", reason
+
+
+def _rule_cluster_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    messaging = env.messaging
+    if messaging.broker == "amazon-mq" and messaging.deployment_mode == "CLUSTER_MULTI_AZ" \
+            and env.network.az_count < CLUSTER_AZS:
+        # Amazon MQ best practices: a cluster is three nodes distributed across three AZs; the broker
+        # takes one private subnet per AZ of the env.
+        yield path, "messaging.deployment_mode", (
+            f"CLUSTER_MULTI_AZ runs three nodes in {CLUSTER_AZS} availability zones and needs a private subnet in "
+            f"each, but network.az_count is {env.network.az_count} (raise it to {CLUSTER_AZS}, or use "
+            "SINGLE_INSTANCE)")
+
+
+def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Each service's cpu/memory (env override, else catalog default) must be a pair Fargate offers."""
+    from shared.catalog import catalog_path
+    from shared.fargate import fargate_size_problem
+
+    for spec in catalog:
+        settings = env.services.get(spec.name, ServiceSettings())
+        cpu = settings.cpu if settings.cpu is not None else spec.cpu
+        memory = settings.memory if settings.memory is not None else spec.memory
+        problem = fargate_size_problem(cpu, memory)
+        if problem is None:
+            continue
+        if settings.cpu is not None or settings.memory is not None:  # name the file that set the value
+            yield path, f"services.{spec.name}.{'cpu' if settings.cpu is not None else 'memory'}", problem
+        else:
+            yield catalog_path(), f"services.{spec.name}.cpu", problem
+
+
+def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
+    if not env.compute.public_gateway or not any(spec.public for spec in catalog):
+        return
+    if env.network.az_count < 2:
+        # botocore elbv2 CreateLoadBalancer.Subnets: an Application Load Balancer needs subnets in at
+        # least two Availability Zones.
+        yield path, "compute.public_gateway", (f"the gateway's Application Load Balancer needs subnets in at least 2 "
+                                               f"availability zones, but network.az_count is {env.network.az_count}")
+    arn = env.compute.certificate_arn or ""
+    parts = arn.split(":")
+    if len(parts) > 3 and parts[3] != env.region:
+        # ACM user guide, "Supported Regions": certificates are regional; a load balancer uses one from
+        # its own Region (a certificate cannot be copied between Regions).
+        yield path, "compute.certificate_arn", (f"the certificate is in {parts[3] or '(no region)'}, but the load "
+                                                f"balancer is in {env.region}: ACM certificates are regional; request "
+                                                f"or import one in {env.region}")
+
+
+def _rule_catalog_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     for section, names in (("services", env.services), ("release.images", env.release.images),
                            ("mesh.canaries", env.mesh.canaries)):
         for service in names:
             if service not in catalog.services:
-                raise ConfigError(str(path), f"{section}.{service}",
-                                  f"unknown service (the catalog has: {', '.join(catalog.names())})")
+                yield path, f"{section}.{service}", f"unknown service (the catalog has: {', '.join(catalog.names())})"
     for index, instance in enumerate(env.discovery.static_instances):
         if instance.service not in catalog.services:
-            raise ConfigError(str(path), f"discovery.static_instances.{index}.service",
-                              f"unknown service {instance.service!r}")
+            yield path, f"discovery.static_instances.{index}.service", f"unknown service {instance.service!r}"
+
+
+def _rule_policy_ids(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    from shared.policy_catalog import LEVEL_STRENGTH, load_rules
+
     rules = load_rules()
     for rule_id, level in env.policy.enforcement.items():
         if rule_id not in rules:
-            raise ConfigError(str(path), f"policy.enforcement.{rule_id}", "unknown rule id (see policies/catalog.yaml)")
+            yield path, f"policy.enforcement.{rule_id}", "unknown rule id (see policies/catalog.yaml)"
+            continue
         default = rules[rule_id].level_for(env.baseline)
         if LEVEL_STRENGTH[level] < LEVEL_STRENGTH[default] and default == "mandatory" and env.baseline == "prod":
-            raise ConfigError(str(path), f"policy.enforcement.{rule_id}",
-                              f"cannot loosen a prod mandatory rule to {level}; add a suppression with a reason "
-                              "for the resources it should not apply to")
+            yield path, f"policy.enforcement.{rule_id}", (
+                f"cannot loosen a prod mandatory rule to {level}; add a suppression with a reason for the "
+                "resources it should not apply to")
     for index, suppression in enumerate(env.policy.suppressions):
         if suppression.rule not in rules:
-            raise ConfigError(str(path), f"policy.suppressions.{index}.rule",
-                              f"unknown rule id {suppression.rule!r}")
+            yield path, f"policy.suppressions.{index}.rule", f"unknown rule id {suppression.rule!r}"
 
 
-def _check_cidr_overlap(path: Path, env: EnvConfig) -> None:
+def _rule_cidr_overlap(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """Env CIDRs must not overlap: environments get peered and share transit/VPN routes."""
     from shared.yamlio import load_yaml_mapping
 
@@ -425,8 +545,37 @@ def _check_cidr_overlap(path: Path, env: EnvConfig) -> None:
         except (ConfigError, AttributeError, TypeError, ValueError):
             continue  # that file's own validation reports its problems
         if env.network.cidr.overlaps(other_net):
-            raise ConfigError(str(path), "network.cidr",
-                              f"{env.network.cidr} overlaps {other_net} of {other.name}")
+            yield path, "network.cidr", f"{env.network.cidr} overlaps {other_net} of {other.name}"
+
+
+Rule = Callable[[Path, EnvConfig, "Catalog"], Iterator[Problem]]
+#: Every rule of the second pass with the top-level sections it reads, in the order problems are listed.
+RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
+    (_rule_baseline, ("name", "policy")),
+    (_rule_azs_in_region, ("region", "network")),
+    (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
+    (_rule_canaries_need_appmesh, ("mesh",)),
+    (_rule_appmesh_acknowledged, ("mesh",)),
+    (_rule_broker_matrix, ("messaging",)),
+    (_rule_cluster_azs, ("messaging", "network")),
+    (_rule_fargate_sizes, ("services",)),
+    (_rule_public_gateway, ("compute", "network", "region")),
+    (_rule_policy_ids, ("name", "policy")),
+    (_rule_cidr_overlap, ("network",)),
+)
+
+
+def env_problems(path: Path, env: EnvConfig, skip: Collection[str] = ()) -> list[ConfigError]:
+    """Every cross-field and cross-layer rule ``env`` breaks (empty: the env can be deployed).
+    Rules reading a section named in ``skip`` (or one the env lacks) do not run."""
+    from shared.catalog import load_catalog
+
+    catalog = load_catalog()
+    present = set(env.model_fields_set) | {name for name, field in EnvConfig.model_fields.items()
+                                           if not field.is_required()}
+    return [ConfigError(str(file), key, reason)
+            for rule, sections in RULES if not set(skip).intersection(sections) and present.issuperset(sections)
+            for file, key, reason in rule(path, env, catalog)]
 
 
 @lru_cache(maxsize=32)
@@ -438,10 +587,7 @@ def _load_cached(path_str: str, mtime_ns: int, name: str, catalog_key: str) -> E
     if "name" in data and data["name"] != name:
         raise ConfigError(str(path), "name", f"is {data['name']!r} but the file is {name}.yaml")
     data.setdefault("name", name)
-    env = _validate(path, data)
-    _check_against_catalogs(path, env)
-    _check_cidr_overlap(path, env)
-    return env
+    return _validate(path, data)
 
 
 def env_path(name: str) -> Path:
@@ -457,6 +603,23 @@ def load_env(name: str) -> EnvConfig:
         known = ", ".join(env_names()) or "none"
         raise ConfigError(str(path), "(file)", f"unknown environment {name!r} (known: {known})")
     return _load_cached(str(path.resolve()), path.stat().st_mtime_ns, name, str(catalog_path()))
+
+
+def load_envs(names: list[str]) -> list[EnvConfig]:
+    """:func:`load_env` for each name, every problem of every file reported together."""
+    from shared.errors import ConfigErrors
+
+    envs: list[EnvConfig] = []
+    problems: list[ConfigError] = []
+    for name in names:
+        try:
+            envs.append(load_env(name))
+        except ConfigErrors as errors:
+            problems.extend(errors.problems)
+        except ConfigError as error:
+            problems.append(error)
+    raise_all(problems)
+    return envs
 
 
 def is_digest(ref: str) -> bool:

@@ -36,6 +36,33 @@ class ConfigError(PlatformError):
         super().__init__(f"{file}: {key}: {reason}")
 
 
+class ConfigErrors(ConfigError):
+    """Several problems with one input, reported together so that one run shows everything to fix.
+
+    ``file``/``key``/``reason`` are those of the first problem; ``problems`` holds all of them.
+    """
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        first = problems[0]
+        super().__init__(first.file, first.key, first.reason)
+        self.problems = list(problems)
+        files = sorted({problem.file for problem in problems})
+        lines = [f"{len(problems)} problems in {', '.join(files)}:"]
+        lines += [f"  {problem}" for problem in problems]
+        self.args = ("\n".join(lines),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def raise_all(problems: list[ConfigError]) -> None:
+    """Raise nothing, the one problem, or all of them as :class:`ConfigErrors`."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigErrors(problems)
+
+
 class UsageError(PlatformError):
     """A wrong command-line argument."""
 

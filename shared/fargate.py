@@ -17,3 +17,14 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 WINDOWS_MIN_CPU = 1024
+
+
+def fargate_size_problem(cpu: int, memory: int) -> str | None:
+    """Why Fargate refuses ``cpu``/``memory``, or None when the pair is valid."""
+    if cpu not in FARGATE_SIZES:
+        return f"cpu {cpu} is not a Fargate size (one of {', '.join(map(str, FARGATE_SIZES))})"
+    if memory not in FARGATE_SIZES[cpu]:
+        allowed = FARGATE_SIZES[cpu]
+        return (f"memory {memory} does not go with cpu {cpu} on Fargate "
+                f"(allowed: {allowed[0]}..{allowed[-1]} MiB in the steps of the ECS size table)")
+    return None

@@ -28,7 +28,7 @@ EnvEditor = Callable[[str, Callable[[dict[str, Any]], None]], Path]
 
 @pytest.fixture
 def edit_env(env_dir: Path) -> EnvEditor:
-    """``edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))`` edits the scratch copy."""
+    """``edit_env("dev", lambda data: data["mesh"].update(provider="service-connect"))`` edits the scratch copy."""
 
     def edit(name: str, change: Callable[[dict[str, Any]], None]) -> Path:
         path = env_dir / f"{name}.yaml"

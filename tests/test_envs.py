@@ -143,3 +143,262 @@ def test_a_new_env_names_the_policy_column_it_follows(env_dir: Path, tmp_path: P
     accepted = synth_cli("qa", build_dir=tmp_path / "build", env_dir=env_dir)
     assert accepted.returncode == 0, accepted.stderr
     assert (tmp_path / "build" / "qa" / "compute.json").is_file()
+
+
+# -- every error at once, before anything runs -----------------------------------------------------------
+
+
+def orchestrate_cli(*args: str, env_dir: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **extra_env, "PLATFORM_ENV_DIR": str(env_dir), "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "shared.orchestrate", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO_ROOT, check=False, timeout=120)
+
+
+def _three_cross_layer_problems(data: dict[str, Any]) -> None:
+    """Each of these passed the env loader before and failed only in the layer that uses it."""
+    data["mesh"]["canaries"] = {"inference": [{"version": "stable", "weight": 90},
+                                              {"version": "next", "weight": 10}]}  # mesh layer
+    data["messaging"]["deployment_mode"] = "CLUSTER_MULTI_AZ"  # broker layer: dev has 2 AZs
+    data["services"]["inference"].update(cpu=2048, memory=2048)  # compute layer: not a Fargate pair
+
+
+CROSS_LAYER = [
+    ("mesh.canaries", "need provider 'appmesh'"),
+    ("messaging.deployment_mode", "CLUSTER_MULTI_AZ runs three nodes in 3 availability zones"),
+    ("services.inference.cpu", "memory 2048 does not go with cpu 2048"),
+]
+
+
+def _assert_lists_every_problem(stderr: str, expected: list[tuple[str, str]]) -> None:
+    assert f"{len(expected)} problems in" in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == len(expected) + 1, "a header line, then one line per problem"
+    for key, reason in expected:
+        assert any(f"dev.yaml: {key}: " in line and reason in line for line in lines), (key, stderr)
+    assert "Traceback" not in stderr
+
+
+def test_synth_lists_every_cross_layer_problem_and_writes_nothing(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    edit_env("dev", _three_cross_layer_problems)
+    build = tmp_path / "build"
+    result = synth_cli("dev", build_dir=build, env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    _assert_lists_every_problem(result.stderr, CROSS_LAYER)
+    assert not build.exists(), "nothing written to build/"
+
+
+def test_up_lists_every_cross_layer_problem_before_any_pulumi_call(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    from tests.test_orchestrate_automation import FAKE_CLI
+
+    edit_env("dev", _three_cross_layer_problems)
+    bin_dir, state = tmp_path / "bin", tmp_path / "fake-state"
+    bin_dir.mkdir()
+    state.mkdir()
+    (bin_dir / "pulumi").write_text(f"#!{sys.executable}\n" + FAKE_CLI.read_text())
+    (bin_dir / "pulumi").chmod(0o755)
+    result = orchestrate_cli("up", "dev", "--yes", env_dir=env_dir, extra_env={
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_PULUMI_DIR": str(state),
+        "PULUMI_BACKEND_URL": (tmp_path / "backend").as_uri(), "PULUMI_CONFIG_PASSPHRASE": "not a secret"})
+    assert result.returncode == 2, result.stderr
+    _assert_lists_every_problem(result.stderr, CROSS_LAYER)
+    assert not (state / "calls.jsonl").exists(), "no pulumi call was made"
+    assert not (tmp_path / "backend").exists()
+
+
+def test_the_loader_refuses_what_the_layers_refused_one_at_a_time(edit_env: Any) -> None:
+    """The same three, as the ConfigErrors the loader raises (file, key and reason of each)."""
+    from shared.errors import ConfigErrors
+
+    edit_env("dev", _three_cross_layer_problems)
+    with pytest.raises(ConfigErrors) as raised:
+        load_env("dev")
+    problems = raised.value.problems
+    assert [p.key for p in problems] == [key for key, _ in CROSS_LAYER]
+    assert all(Path(p.file).name == "dev.yaml" for p in problems)
+
+
+def test_a_catalog_default_fargate_does_not_offer_is_blamed_on_the_catalog(
+        env_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog["services"]["training"]["memory"] = 3000
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    result = synth_cli("staging", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2
+    assert "catalog.yaml: services.training.cpu: memory 3000 does not go with cpu" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_schema_errors_are_all_listed_and_strings_are_never_coerced(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    def quoted(data: dict[str, Any]) -> None:
+        data["network"]["az_count"] = "1"
+        data["compute"]["container_insights"] = "yes"
+        data["protect_stateful"] = "off"
+        data["services"]["gateway"]["desired_count"] = "1"
+    edit_env("dev", quoted)
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    _assert_lists_every_problem(result.stderr, [
+        ("network.az_count", "valid integer (got str '1')"),
+        ("compute.container_insights", "valid boolean (got str 'yes')"),
+        ("protect_stateful", "valid boolean (got str 'off')"),
+        ("services.gateway.desired_count", "valid integer (got str '1')"),
+    ])
+    assert not (tmp_path / "build").exists()
+
+
+def test_yaml_native_integers_and_booleans_are_accepted(edit_env: Any) -> None:
+    # Unquoted, YAML itself reads these as an integer and booleans (YAML 1.1: yes/off are booleans).
+    path = edit_env("dev", lambda data: None)
+    text = path.read_text().replace("compute:\n", "protect_stateful: off\ncompute:\n  container_insights: yes\n")
+    path.write_text(text)
+    env = load_env("dev")
+    assert env.protect_stateful is False and env.compute.container_insights is True and env.network.az_count == 2
+
+
+# -- broker engine x instance type x deployment mode -----------------------------------------------------
+
+
+BROKERS = [
+    # (engine_version, instance_type, deployment_mode, key, words of the reason) -- AWS's own refusals
+    ("4.2", "mq.m5.large", "SINGLE_INSTANCE", "messaging.instance_type",
+     "RabbitMQ 4.2 runs only on mq.m7g.*, not mq.m5.large (valid with SINGLE_INSTANCE: mq.m7g.medium, "
+     "mq.m7g.large"),
+    ("4.2", "mq.t3.micro", "SINGLE_INSTANCE", "messaging.instance_type",
+     "or keep mq.t3.micro with engine_version 3.13"),
+    ("3.13", "mq.t3.micro", "CLUSTER_MULTI_AZ", "messaging.deployment_mode",
+     "mq.t3.micro is offered only as SINGLE_INSTANCE; a CLUSTER_MULTI_AZ broker on RabbitMQ 3.13 needs one of: "
+     "mq.m5.large"),
+    ("3.12", "mq.m5.large", "SINGLE_INSTANCE", "messaging.engine_version", "offers engine versions 4.2, 3.13"),
+    ("4.2", "mq.m7g.huge", "SINGLE_INSTANCE", "messaging.instance_type", "not an Amazon MQ for RabbitMQ instance type"),
+]
+
+
+@pytest.mark.parametrize(("engine", "instance", "mode", "key", "reason"), BROKERS,
+                         ids=[f"{b[0]}-{b[1]}-{b[2]}" for b in BROKERS])
+def test_a_broker_amazon_mq_does_not_offer_exits_2_naming_the_valid_choices(
+        engine: str, instance: str, mode: str, key: str, reason: str,
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    edit_env("prod", lambda data: data["messaging"].update(engine_version=engine, instance_type=instance,
+                                                           deployment_mode=mode))
+    result = synth_cli("prod", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert f"prod.yaml: {key}: " in result.stderr and reason in result.stderr, result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize(("engine", "instance", "mode"), [
+    ("3.13", "mq.t3.micro", "SINGLE_INSTANCE"), ("3.13", "mq.m5.large", "CLUSTER_MULTI_AZ"),
+    ("3.13", "mq.m7g.large", "SINGLE_INSTANCE"), ("4.2", "mq.m7g.medium", "SINGLE_INSTANCE"),
+    ("4.2", "mq.m7g.16xlarge", "CLUSTER_MULTI_AZ"),
+])
+def test_the_combinations_amazon_mq_offers_are_accepted(engine: str, instance: str, mode: str, edit_env: Any) -> None:
+    edit_env("prod", lambda data: data["messaging"].update(engine_version=engine, instance_type=instance,
+                                                           deployment_mode=mode))
+    messaging = load_env("prod").messaging
+    assert (messaging.engine_version, messaging.instance_type, messaging.deployment_mode) == (engine, instance, mode)
+
+
+def test_an_external_broker_is_not_held_to_the_amazon_mq_matrix(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(
+        broker="external", instance_type="mq.m5.large", engine_version="3.8",
+        external={"amqps_endpoint": "amqps://mq.example.internal:5671",
+                  "management_endpoint": "https://mq.example.internal"}))
+    assert load_env("dev").messaging.broker == "external"
+
+
+def test_the_platform_defaults_to_what_aws_recommends() -> None:
+    from shared.amazonmq import broker_problems
+    from shared.envs import MessagingConfig
+
+    default = MessagingConfig(broker="amazon-mq")
+    assert (default.engine_version, default.instance_type) == ("4.2", "mq.m7g.large")
+    assert broker_problems(default.engine_version, default.instance_type, "CLUSTER_MULTI_AZ") == []
+    for name in ("dev", "staging", "prod"):
+        assert load_env(name).messaging.engine_version == "4.2"
+
+
+# -- App Mesh needs an acknowledgement -------------------------------------------------------------------
+
+
+def test_appmesh_without_the_acknowledgement_exits_2_pointing_at_the_migration(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2
+    assert "dev.yaml: mesh.appmesh_end_of_support_acknowledged: must be true" in result.stderr
+    assert "2026-09-30" in result.stderr and "Moving an env from appmesh to service-connect" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_appmesh_with_the_acknowledgement_is_accepted(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
+    assert load_env("dev").mesh.provider == "appmesh"
+
+
+def test_the_acknowledgement_must_be_a_real_boolean(edit_env: Any) -> None:
+    from shared.errors import ConfigError
+
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged="true"))
+    with pytest.raises(ConfigError) as raised:
+        load_env("dev")
+    assert raised.value.key == "mesh.appmesh_end_of_support_acknowledged" and "valid boolean" in raised.value.reason
+
+
+def test_several_bad_env_files_are_reported_together(edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
+    edit_env("staging", lambda data: data["services"]["training"].update(memory=300))
+    result = synth_cli("dev", "staging", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert "2 problems in" in result.stderr
+    assert "dev.yaml: mesh.appmesh_end_of_support_acknowledged: " in result.stderr
+    assert "staging.yaml: services.training.memory: memory 300 does not go with cpu 2048" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_schema_error_does_not_hide_the_rules_the_other_sections_break(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["compute"]["log_retention_days"] = "14"  # schema: a string where an integer is due
+        data["mesh"]["provider"] = "appmesh"  # rule: no acknowledgement
+        data["network"]["az_count"] = "2"  # schema; the cluster rule reads network, so it stays silent
+        data["messaging"]["deployment_mode"] = "CLUSTER_MULTI_AZ"
+    edit_env("dev", change)
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    _assert_lists_every_problem(result.stderr, [
+        ("network.az_count", "valid integer (got str '2')"),
+        ("compute.log_retention_days", "valid integer (got str '14')"),
+        ("mesh.appmesh_end_of_support_acknowledged", "must be true"),
+    ])
+
+
+CERTIFICATE = "arn:aws:acm:{region}:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+
+def test_a_public_gateway_needs_two_azs_and_a_certificate_from_its_region(edit_env: Any) -> None:
+    from shared.errors import ConfigErrors
+
+    def change(data: dict[str, Any]) -> None:
+        data["network"]["az_count"] = 1
+        data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE.format(region="us-east-1"))
+    edit_env("dev", change)
+    with pytest.raises(ConfigErrors) as raised:
+        load_env("dev")
+    problems = {p.key: p.reason for p in raised.value.problems}
+    assert "at least 2 availability zones, but network.az_count is 1" in problems["compute.public_gateway"]
+    assert "in us-east-1, but the load balancer is in eu-west-1" in problems["compute.certificate_arn"]
+
+
+def test_a_public_gateway_with_two_azs_and_a_local_certificate_is_accepted(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
+                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    assert load_env("dev").compute.public_gateway

@@ -73,10 +73,10 @@ class AmazonMqBrokerArgs:
     @classmethod
     def from_env(cls, env: EnvConfig) -> AmazonMqBrokerArgs:
         messaging = env.messaging
-        if messaging.deployment_mode == "CLUSTER_MULTI_AZ" and env.network.az_count < 2:
-            # A RabbitMQ cluster spreads its nodes over several AZs; it needs a private subnet in each.
+        if messaging.deployment_mode == "CLUSTER_MULTI_AZ" and env.network.az_count < 3:
+            # Defensive (the env loader refuses it first): a RabbitMQ cluster is three nodes over three AZs.
             raise ConfigError(str(env_path(env.name)), "messaging.deployment_mode",
-                              f"CLUSTER_MULTI_AZ needs private subnets in at least 2 AZs, but network.az_count is "
+                              f"CLUSTER_MULTI_AZ needs private subnets in 3 AZs, but network.az_count is "
                               f"{env.network.az_count}")
         version = messaging.engine_version
         if not re.fullmatch(r"\d+\.\d+", version) or not auto_minor_version_upgrade(version):

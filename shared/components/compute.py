@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 from shared.catalog import Catalog, catalog_path
 from shared.components.broker_egress import BrokerTarget, services_to_broker
-from shared.components.compute_containers import ENVOY_IMAGE, fargate_size_problem, partition_of
+from shared.components.compute_containers import ENVOY_IMAGE, partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_service import (
     ComputeSettings,
@@ -33,6 +33,7 @@ from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
+from shared.fargate import fargate_size_problem
 
 KEY_DELETION_WINDOW_DAYS = 30
 

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.envs import is_digest
-from shared.fargate import FARGATE_SIZES
 
 #: The App Mesh Envoy proxy when the env names none (``mesh.envoy_image``), pinned by digest (a tag can
 #: be re-pointed; a digest cannot). Provenance: the digest `public.ecr.aws/appmesh/aws-appmesh-envoy:
@@ -57,17 +56,6 @@ LINUX_CAPABILITIES = (
 #: Fargate only supports *adding* SYS_PTRACE (KernelCapabilities.add), so "drop ALL, add CHOWN" is not
 #: available: the init container drops every capability except CHOWN, the one `chown` needs.
 SCRATCH_INIT_DROPPED_CAPABILITIES = tuple(cap for cap in LINUX_CAPABILITIES if cap != "CHOWN")
-
-
-def fargate_size_problem(cpu: int, memory: int) -> str | None:
-    """Why Fargate refuses ``cpu``/``memory``, or None when the pair is valid."""
-    if cpu not in FARGATE_SIZES:
-        return f"cpu {cpu} is not a Fargate size (one of {', '.join(map(str, FARGATE_SIZES))})"
-    if memory not in FARGATE_SIZES[cpu]:
-        allowed = FARGATE_SIZES[cpu]
-        return (f"memory {memory} does not go with cpu {cpu} on Fargate "
-                f"(allowed: {allowed[0]}..{allowed[-1]} MiB in the steps of the ECS size table)")
-    return None
 
 
 def image_reference(repository_url: str, release_ref: str) -> str:

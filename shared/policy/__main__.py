@@ -50,7 +50,7 @@ def _program(program: Path, env_name: str | None, engine: PolicyEngine) -> Polic
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from shared.envs import env_names, load_env
+    from shared.envs import env_names, load_env, load_envs
 
     if args.program is not None and args.envs:
         raise UsageError("policy: give either ENV names or --program DIR, not both")
@@ -60,8 +60,7 @@ def main(argv: list[str]) -> int:
         names = list(dict.fromkeys(args.envs)) or env_names()
         if not names:
             raise UsageError("policy: no environments found (environments/*.yaml)")
-        for name in names:  # every env file is valid before any work starts
-            load_env(name)
+        load_envs(names)  # every env file is valid before any work starts (all problems at once)
     elif args.env:
         load_env(args.env)
     # Outputs are checked before any work: a PASS followed by a crash on --json would read as a failure.

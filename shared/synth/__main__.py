@@ -76,10 +76,10 @@ def main(argv: list[str]) -> int:
     for option, value in (("--out", args.out), ("--env", args.env)):
         if value is not None:
             raise UsageError(f"synth: {option} only applies with --program; env runs write build/<ENV>/<layer>.json")
-    from shared.envs import load_env
+    from shared.envs import load_envs
 
-    for name in args.envs:  # validate every env before any work, so nothing is half-written
-        load_env(name)
+    load_envs(args.envs)  # validate every env before any work (all problems at once): nothing half-written
+    for name in args.envs:
         check_output_path(args.build_dir / name, "build folder", directory=True)
     for name in args.envs:
         documents = synth_env(name)

@@ -34,7 +34,8 @@ CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978
 
 
 def appmesh(edit_env: Any, env: str = "dev", **mesh: Any) -> dict[str, dict[str, Any]]:
-    edit_env(env, lambda data: data["mesh"].update(provider="appmesh", **mesh))
+    edit_env(env, lambda data: data["mesh"].update(
+        provider="appmesh", appmesh_end_of_support_acknowledged=True, **mesh))
     return fresh(env)
 
 
@@ -198,7 +199,7 @@ def test_a_mesh_stack_of_the_other_provider_is_refused_at_synth(edit_env: Any) -
     # The mesh layer was synthesized with Service Connect, then the env switched to App Mesh: compute
     # must not wire Envoy against a mesh that does not exist.
     docs = synth_env("dev", ["mesh", "messaging"])
-    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
     stack_outputs = {f"organization/{layer}/dev": document["outputs"] for layer, document in docs.items()}
     with pytest.raises(ContractError, match=re.escape("mesh.provider 'appmesh' but the mesh layer exports "
                                                       "provider 'service-connect'")):

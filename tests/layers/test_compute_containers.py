@@ -16,9 +16,10 @@ from botocore.validate import ParamValidator
 
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.components.compute import plan_service
-from shared.components.compute_containers import FARGATE_SIZES, fargate_size_problem, image_reference
+from shared.components.compute_containers import image_reference
 from shared.envs import load_env
 from shared.errors import ConfigError
+from shared.fargate import FARGATE_SIZES, fargate_size_problem
 from tests.layers.compute_helpers import ENVS, TASK, containers, fresh, platform
 from tests.synth_helpers import of_type
 
@@ -70,7 +71,8 @@ def test_service_connect_container_definitions_validate_against_the_ecs_api_mode
 @pytest.mark.parametrize("env", ENVS)
 def test_appmesh_container_definitions_with_envoy_validate_against_the_ecs_api_model(edit_env: Any, env: str) -> None:
     canary = [{"version": "stable", "weight": 50}, {"version": "next", "weight": 50}]
-    edit_env(env, lambda data: data["mesh"].update(provider="appmesh", canaries={"training": canary}))
+    edit_env(env, lambda data: data["mesh"].update(
+        provider="appmesh", appmesh_end_of_support_acknowledged=True, canaries={"training": canary}))
     doc = fresh(env)["compute"]
     assert assert_valid(doc) == len(load_catalog().names()) + 1
     assert all(len(containers(task)) == 3 for task in of_type(doc, TASK))

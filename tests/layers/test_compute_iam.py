@@ -105,7 +105,7 @@ def test_task_roles_trust_only_this_accounts_ecs_tasks() -> None:
 
 
 def test_appmesh_task_roles_add_only_their_envoy_node(edit_env: Any) -> None:
-    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
     doc = fresh("dev")["compute"]
     for spec in load_catalog():
         policy = task_policy(doc, spec.name)

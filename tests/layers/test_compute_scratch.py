@@ -100,7 +100,8 @@ def test_envoy_owns_its_tmp_too_and_starts_after_the_init_container(edit_env: An
 
 
 def appmesh_dev(edit_env: Any, **mesh: Any) -> dict[str, dict[str, Any]]:
-    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", **mesh))
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True,
+                                                     **mesh))
     return fresh("dev")
 
 

@@ -57,7 +57,7 @@ def test_an_http_namespace_serves_api_only_discovery() -> None:
 
 def appmesh(edit_env: Any, env: str, **discovery_settings: Any) -> dict[str, Any]:
     """The discovery layer of ``env`` switched to App Mesh (with extra ``discovery`` settings)."""
-    edit_env(env, lambda data: (data["mesh"].update(provider="appmesh"),
+    edit_env(env, lambda data: (data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True),
                                 data.setdefault("discovery", {}).update(discovery_settings)))
     return synth_env(env, ["discovery"])["discovery"]
 
@@ -95,7 +95,8 @@ def test_the_dns_namespace_holds_services_only_where_every_ecs_service_registers
     edit_env: Any, env: str,
 ) -> None:
     for provider in ("service-connect", "appmesh"):
-        edit_env(env, lambda data, provider=provider: data["mesh"].update(provider=provider))
+        edit_env(env, lambda data, provider=provider: data["mesh"].update(
+            provider=provider, appmesh_end_of_support_acknowledged=provider == "appmesh"))
         docs = synth_env(env)
         cloud_map = {r["urn"]: r for r in of_type(docs["discovery"], CLOUD_MAP_SERVICE)}
         arns = {entry["arn"]: name for name, entry in docs["discovery"]["outputs"]["services"].items()}
@@ -126,7 +127,8 @@ def test_the_env_may_name_its_namespace(edit_env: Any) -> None:
 @pytest.mark.parametrize("provider", ["service-connect", "appmesh"])
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_exports_exactly_the_discovery_contract(edit_env: Any, env: str, provider: str) -> None:
-    edit_env(env, lambda data: data["mesh"].update(provider=provider))
+    edit_env(env, lambda data: data["mesh"].update(provider=provider,
+                                                   appmesh_end_of_support_acknowledged=provider == "appmesh"))
     doc = synth_env(env, ["discovery"])["discovery"]
     contract = DiscoveryContract.model_validate(doc["outputs"])
     resources = {r["inputs"]["name"]: r for r in of_type(doc, CLOUD_MAP_SERVICE)}
@@ -183,7 +185,7 @@ def test_static_instances_are_refused_where_service_connect_could_not_reach_them
 def test_a_service_added_to_the_catalog_gets_its_cloud_map_service(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any,
 ) -> None:
-    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
     data = yaml.safe_load(CATALOG_FILE.read_text())
     data["services"]["embeddings"] = {"port": 8090, "health_path": "/healthz"}
     catalog = tmp_path / "catalog.yaml"

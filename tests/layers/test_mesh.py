@@ -29,7 +29,8 @@ def service_connect(env: str) -> dict[str, dict[str, Any]]:
 
 
 def appmesh(edit_env: Any, env: str = "dev", **mesh: Any) -> dict[str, dict[str, Any]]:
-    edit_env(env, lambda data: data["mesh"].update(provider="appmesh", **mesh))
+    edit_env(env, lambda data: data["mesh"].update(
+        provider="appmesh", appmesh_end_of_support_acknowledged=True, **mesh))
     return synth_env(env, ["mesh"])
 
 

@@ -152,6 +152,24 @@ def test_mq_broker_multi_az(policy_findings, engine, mode, violates):
         assert "deployment_mode='CLUSTER_MULTI_AZ'" in found[0]
 
 
+@pytest.mark.parametrize(("engine", "version", "instance", "mode", "found"), [
+    ("RabbitMQ", "4.2", "mq.m7g.large", "CLUSTER_MULTI_AZ", None),
+    ("RabbitMQ", "3.13", "mq.t3.micro", None, None),  # the default mode is SINGLE_INSTANCE
+    ("RabbitMQ", "4.2", "mq.m5.large", "SINGLE_INSTANCE", "RabbitMQ 4.2 runs only on mq.m7g.*"),
+    ("RabbitMQ", "3.13", "mq.t3.micro", "CLUSTER_MULTI_AZ", "mq.t3.micro is offered only as SINGLE_INSTANCE"),
+    ("RabbitMQ", "3.8.6", "mq.m5.large", "SINGLE_INSTANCE", "offers engine versions 4.2, 3.13"),
+    ("ActiveMQ", "5.18", "mq.m5.large", "SINGLE_INSTANCE", None),  # not applicable to ActiveMQ
+], ids=["4.2-m7g-cluster", "3.13-t3-default", "4.2-m5", "t3-cluster", "old-engine", "activemq"])
+def test_mq_broker_engine_instance_supported(policy_findings, engine, version, instance, mode, found):
+    messages_ = messages(policy_findings([broker(engineType=engine, engineVersion=version, hostInstanceType=instance,
+                                                 deploymentMode=mode)]),
+                         "mq-broker-engine-instance-supported", "platform")
+    if found is None:
+        assert messages_ == []
+    else:
+        assert len(messages_) == 1 and found in messages_[0]
+
+
 # --- logs-retention-set -------------------------------------------------------------------------
 
 

@@ -73,6 +73,8 @@ CASES = [
     ("mq-broker-logging", res("aws:mq/broker:Broker", "r", {"logs": UNKNOWN_OBJECT}), "logs"),
     ("mq-broker-multi-az", res("aws:mq/broker:Broker", "r", {"engineType": "RabbitMQ",
                                                              "deploymentMode": UNKNOWN_STRING}), "deploymentMode"),
+    ("mq-broker-engine-instance-supported", res("aws:mq/broker:Broker", "r", {
+        "engineType": "RabbitMQ", "engineVersion": "4.2", "hostInstanceType": UNKNOWN_STRING}), "hostInstanceType"),
     ("logs-retention-set", res("aws:cloudwatch/logGroup:LogGroup", "r", {"retentionInDays": UNKNOWN_NUMBER}),
      "retentionInDays"),
 ]

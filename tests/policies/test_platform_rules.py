@@ -152,13 +152,13 @@ def test_without_secretness_config_the_rule_is_not_applicable():
 # -- appmesh-discontinued --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_any_app_mesh_resource_is_reported_advisory(policy_findings, env):
+@pytest.mark.parametrize(("env", "level"), [("dev", "advisory"), ("staging", "mandatory"), ("prod", "mandatory")])
+def test_any_app_mesh_resource_is_reported_advisory_in_dev_and_mandatory_beyond(policy_findings, env, level):
     mesh = res("aws:appmesh/mesh:Mesh", "apps", {"spec": {"egressFilter": {"type": "DROP_ALL"}}})
     node = res("aws:appmesh/virtualNode:VirtualNode", "node", {"meshName": "apps"})
     findings = of_rule(policy_findings([mesh, node], env=env), "appmesh-discontinued")
     assert len(findings) == 2
-    assert {f["enforcement"] for f in findings} == {"advisory"}
+    assert {f["enforcement"] for f in findings} == {level}
     assert all("Service Connect" in f["message"] and "2026-09-30" in f["message"] for f in findings)
 
 

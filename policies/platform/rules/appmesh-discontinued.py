@@ -4,7 +4,8 @@ Why: AWS announced the end of support of AWS App Mesh on 2026-09-30: no new feat
 service; existing meshes stop being supported. Anything still on App Mesh (``mesh.provider: appmesh``)
 has to move to Amazon ECS Service Connect (``mesh.provider: service-connect``), which gives the same
 service discovery, retries and traffic metrics without Envoy sidecars to operate.
-Advisory in every env: it plans a migration, it never blocks a deployment.
+Advisory in dev (a reminder), mandatory in staging and prod: an env there that still runs App Mesh
+needs a suppression with a reason (besides the env file's ``mesh.appmesh_end_of_support_acknowledged``).
 Resources: every ``aws:appmesh/*`` type. No cdk-nag/checkov id (an AWS lifecycle notice:
 https://docs.aws.amazon.com/app-mesh/latest/userguide/what-is-app-mesh.html).
 """

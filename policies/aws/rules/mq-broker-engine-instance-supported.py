@@ -1,0 +1,34 @@
+"""RabbitMQ brokers on Amazon MQ ask for an engine version, instance type and deployment mode that
+Amazon MQ offers together (RabbitMQ 4.2 only on ``mq.m7g``; 3.13 on ``mq.t3``/``mq.m5``/``mq.m7g``;
+``mq.t3.micro`` single-instance only).
+
+Why: CreateBroker refuses any other combination, but only after the layers before the broker were
+deployed; the env loader refuses the same for env runs, this rule for any program. The matrix and its
+sources (Amazon MQ developer guide) are in ``shared/amazonmq.py``. No cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, plain, undecidable
+from shared.amazonmq import broker_problems
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:mq/broker:Broker")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    engine = props.get("engineType")
+    if engine is UNKNOWN:
+        undecidable(args, f"MQ broker '{args.name}': engineType")
+    if str(engine).lower() != "rabbitmq":
+        args.not_applicable(f"MQ broker '{args.name}' runs {engine}, not RabbitMQ")
+    for key in ("engineVersion", "hostInstanceType", "deploymentMode"):
+        if props.get(key) is UNKNOWN:
+            undecidable(args, f"MQ broker '{args.name}': {key}")
+    version, instance = str(props.get("engineVersion")), str(props.get("hostInstanceType"))
+    mode = str(props.get("deploymentMode") or "SINGLE_INSTANCE")
+    for key, reason in broker_problems(version, instance, mode):
+        report_violation(f"RabbitMQ broker '{args.name}' ({version}, {instance}, {mode}): {key}: {reason}.")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

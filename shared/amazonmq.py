@@ -1,0 +1,85 @@
+"""Which Amazon MQ for RabbitMQ broker an env may ask for: engine version x instance type x deployment
+mode, as data, so the env loader refuses an impossible broker before any layer runs.
+
+Sources (Amazon MQ developer guide):
+
+* "Managing Amazon MQ for RabbitMQ engine versions": AWS recommends RabbitMQ 4.2 for all brokers;
+  4.2 runs only on the ``mq.m7g`` instance types (all sizes); 3.13 runs on ``mq.t3``, ``mq.m5`` and
+  ``mq.m7g`` (all sizes). A new broker names only major.minor (Amazon MQ applies the patches, which is
+  why RabbitMQ 3.13+ brokers need ``AutoMinorVersionUpgrade``, botocore ``mq`` CreateBrokerRequest).
+* "Amazon MQ for RabbitMQ sizing guidelines" and "Maximum resource limits": the sizes per family;
+  ``mq.t3.micro`` appears only in the single-instance tables (evaluation only), ``mq.m5`` and
+  ``mq.m7g`` sizes in both the single-instance and the cluster tables.
+* "Best practices for broker setup": a cluster deployment is three RabbitMQ nodes distributed across
+  three Availability Zones.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+DeploymentMode = Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"]
+_BOTH: tuple[DeploymentMode, ...] = ("SINGLE_INSTANCE", "CLUSTER_MULTI_AZ")
+
+#: RabbitMQ instance type -> the deployment modes Amazon MQ offers it in.
+RABBITMQ_INSTANCE_TYPES: dict[str, tuple[DeploymentMode, ...]] = {
+    "mq.t3.micro": ("SINGLE_INSTANCE",),
+    **{f"mq.m5.{size}": _BOTH for size in ("large", "xlarge", "2xlarge", "4xlarge")},
+    **{f"mq.m7g.{size}": _BOTH
+       for size in ("medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")},
+}
+
+#: RabbitMQ engine version (major.minor) -> the instance families it runs on.
+RABBITMQ_ENGINE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "4.2": ("mq.m7g",),
+    "3.13": ("mq.t3", "mq.m5", "mq.m7g"),
+}
+
+#: What the platform asks for when an env names no version / instance type (AWS's recommendation).
+DEFAULT_ENGINE_VERSION = "4.2"
+DEFAULT_INSTANCE_TYPE = "mq.m7g.large"
+
+#: A RabbitMQ cluster is three nodes spread over three AZs: the env needs a private subnet in each.
+CLUSTER_AZS = 3
+
+
+def family_of(instance_type: str) -> str:
+    """``mq.m7g.large`` -> ``mq.m7g``."""
+    return instance_type.rsplit(".", 1)[0]
+
+
+def instance_types_for(engine_version: str, deployment_mode: str) -> list[str]:
+    """Every instance type that runs ``engine_version`` in ``deployment_mode`` (table order)."""
+    families = RABBITMQ_ENGINE_FAMILIES.get(engine_version, ())
+    return [name for name, modes in RABBITMQ_INSTANCE_TYPES.items()
+            if family_of(name) in families and deployment_mode in modes]
+
+
+def broker_problems(engine_version: str, instance_type: str, deployment_mode: str) -> list[tuple[str, str]]:
+    """``(key under messaging, reason)`` for each way the combination is not one Amazon MQ offers;
+    each reason names the valid choices."""
+    problems: list[tuple[str, str]] = []
+    if engine_version not in RABBITMQ_ENGINE_FAMILIES:
+        problems.append(("engine_version",
+                         f"Amazon MQ for RabbitMQ offers engine versions {', '.join(RABBITMQ_ENGINE_FAMILIES)} "
+                         f"(major.minor; AWS recommends {DEFAULT_ENGINE_VERSION}), not {engine_version!r}"))
+    if instance_type not in RABBITMQ_INSTANCE_TYPES:
+        problems.append(("instance_type",
+                         f"{instance_type!r} is not an Amazon MQ for RabbitMQ instance type (one of "
+                         f"{', '.join(RABBITMQ_INSTANCE_TYPES)})"))
+    if problems:
+        return problems
+    families = RABBITMQ_ENGINE_FAMILIES[engine_version]
+    if family_of(instance_type) not in families:
+        valid = instance_types_for(engine_version, deployment_mode)
+        engines = [v for v, runs_on in RABBITMQ_ENGINE_FAMILIES.items() if family_of(instance_type) in runs_on]
+        problems.append(("instance_type",
+                         f"RabbitMQ {engine_version} runs only on {', '.join(f + '.*' for f in families)}, not "
+                         f"{instance_type} (valid with {deployment_mode}: {', '.join(valid)}; or keep "
+                         f"{instance_type} with engine_version {' or '.join(engines)})"))
+    elif deployment_mode not in RABBITMQ_INSTANCE_TYPES[instance_type]:
+        valid = instance_types_for(engine_version, deployment_mode)
+        problems.append(("deployment_mode",
+                         f"{instance_type} is offered only as {', '.join(RABBITMQ_INSTANCE_TYPES[instance_type])}; "
+                         f"a {deployment_mode} broker on RabbitMQ {engine_version} needs one of: {', '.join(valid)}"))
+    return problems
