@@ -175,6 +175,11 @@ class ComputeConfig(_Strict):
     kms_encrypted_logs: bool = False
     public_gateway: bool = False
     certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:")
+    #: how long `up` waits for each ECS service to reach a steady state before it fails
+    steady_state_timeout_minutes: int = Field(default=30, ge=5, le=240)
+    #: the env whose ECR registry replicates its images into this env's registry (None: images are
+    #: pushed here directly, as in dev)
+    image_source: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$")
 
     @field_validator("log_retention_days")
     @classmethod
@@ -393,6 +398,38 @@ def _check_cidr_overlap(path: Path, env: EnvConfig) -> None:
                               f"{env.network.cidr} overlaps {other_net} of {other.name}")
 
 
+def _check_image_source(path: Path, env: EnvConfig) -> None:
+    """``compute.image_source`` names another env, whose registry is not this one's and which has its
+    images pushed to it (replication copies pushes, one hop: shared.components.image_replication)."""
+    from shared.yamlio import load_yaml_mapping
+
+    source = env.compute.image_source
+    if source is None:
+        return
+    key = "compute.image_source"
+    source_path = path.parent / f"{source}.yaml"
+    if source == env.name:
+        raise ConfigError(str(path), key, "names this env itself; name the env whose registry images are pushed to")
+    if not source_path.is_file():
+        known = ", ".join(env_names(path.parent))
+        raise ConfigError(str(path), key, f"unknown environment {source!r} (known: {known})")
+    try:
+        data = load_yaml_mapping(source_path)
+        compute = data.get("compute") or {}
+        registry = (str(data.get("account_id")), str(data.get("region")))
+        upstream = compute.get("image_source") if isinstance(compute, dict) else None
+    except (ConfigError, AttributeError):
+        return  # that file's own validation reports its problems
+    if upstream:
+        raise ConfigError(str(path), key, f"{source} itself receives its images from {upstream}; name the env "
+                                          f"images are pushed to ({upstream}), so every env is one replication "
+                                          "hop from it")
+    if registry == (env.account_id, env.region):
+        raise ConfigError(str(path), key, f"{source} uses the same ECR registry (account {env.account_id}, "
+                                          f"{env.region}); an image cannot be replicated into its own registry, "
+                                          "so leave image_source unset")
+
+
 @lru_cache(maxsize=32)
 def _load_cached(path_str: str, mtime_ns: int, name: str, catalog_key: str) -> EnvConfig:
     from shared.yamlio import load_yaml_mapping
@@ -405,6 +442,7 @@ def _load_cached(path_str: str, mtime_ns: int, name: str, catalog_key: str) -> E
     env = _validate(path, data)
     _check_against_catalogs(path, env)
     _check_cidr_overlap(path, env)
+    _check_image_source(path, env)
     return env
 
 
