@@ -29,8 +29,8 @@ from shared.components.compute_service import (
     check_mesh_provider,
 )
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
-from shared.components.image_replication import ImageReplication, ImageReplicationArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs
+from shared.components.image_replication import ImageReplication, ImageReplicationArgs
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 
