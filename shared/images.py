@@ -228,7 +228,7 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
             reason = deployment.get("rolloutStateReason") or ""
             problem = (f"its deployment of {digest or 'an image not pinned by digest'} is {rollout}"
                        f"{' (' + reason + ')' if reason else ''}")
-        elif int(deployment.get("runningCount", 0)) < 1:
+        elif int(deployment.get("desiredCount", 1)) > 0 and int(deployment.get("runningCount", 0)) < 1:
             problem = f"its deployment of {digest} runs no task"
         results.append(RunningImage(service, name, digest, problem))
     return results

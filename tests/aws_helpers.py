@@ -9,6 +9,7 @@ always with one account's credentials.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -17,6 +18,7 @@ import pytest
 from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
+from shared.images import MissingImage, RunningImage
 
 
 class MotoAccounts:
@@ -88,3 +90,20 @@ def run_service(env: EnvConfig, service: str, digest: str, *, ecs_name: str | No
     )["taskDefinition"]
     ecs.create_service(cluster=cluster, serviceName=ecs_name or service,
                        taskDefinition=task["taskDefinitionArn"], desiredCount=1)
+
+
+class ReleasedEverywhere:
+    """An orchestrator ``ImageChecks`` for runs that are not about images: the credentials are the
+    env's, every released image is in its registry, and ECS runs the release."""
+
+    def verify(self, env: EnvConfig) -> None:
+        return None
+
+    def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+        return []
+
+    def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        return [RunningImage(service, service, env.release.images[service]) for service in services]
+
+    def registry_targets(self, env: EnvConfig) -> list[str]:
+        return []

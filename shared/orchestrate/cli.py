@@ -11,6 +11,7 @@ from typing import TextIO
 from shared.cli import UsageParser
 from shared.envs import load_env
 from shared.errors import PlatformError, UsageError
+from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerRunner, Operation, Status
 from shared.orchestrate.plan import Plan, make_plan
 from shared.orchestrate.report import print_summary
@@ -72,8 +73,12 @@ def _ask_on_terminal(prompt: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
-         confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic) -> int:
-    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup."""
+         confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
+         images: ImageChecks | None = None) -> int:
+    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup.
+
+    ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`).
+    """
     out = out or sys.stdout
     try:
         args = build_parser().parse_args(argv)
@@ -85,6 +90,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             from shared.orchestrate.automation import AutomationRunner
 
             runner = AutomationRunner()
+        # compute's `up` in two steps when its images are not in the registry yet (shared.orchestrate.images)
+        runner = ImageGatedRunner(runner, images)
         runner.prepare(env, plan.layers, operation)
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "

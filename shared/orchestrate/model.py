@@ -35,6 +35,8 @@ class Operation:
     action: Action
     preview_only: bool = False
     """``refresh``/``destroy`` only: report what would change (drift, deletions) and change nothing."""
+    targets: tuple[str, ...] = ()
+    """``up`` only: update just these resource URNs, not their dependents (empty: everything)."""
 
     @property
     def changes_infrastructure(self) -> bool:
