@@ -107,6 +107,8 @@ def test_a_first_deploy_creates_the_registry_then_stops_naming_each_missing_dige
                f" (no such image)" in output
         assert f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/{service}@{digest}" in output
     assert "stopped after the registry, before the services" in output
+    for urn in step1.targets:
+        assert f"images:   --target {urn}" in output  # what to run by hand
 
 
 def test_once_the_images_arrive_step_2_runs_the_full_update_and_ecs_is_checked(

@@ -180,7 +180,9 @@ class ImageGatedRunner:
         if missing:
             on_output(f"images: {len(missing)} released image(s) not in {env.name}'s registry yet "
                       f"({', '.join(m.service for m in missing)}); step 1 of 2: the registry alone "
-                      f"({len(self._targets)} resources, dependents excluded)")
+                      f"({len(self._targets)} resources, dependents excluded):")
+            for urn in self._targets:
+                on_output(f"images:   --target {urn}")
             first = self.inner.run(layer, env, replace(operation, targets=tuple(self._targets)), on_output)
             if first.status is not Status.SUCCEEDED:
                 return replace(first, detail=f"step 1 (registry): {first.detail}")
