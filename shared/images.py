@@ -167,7 +167,9 @@ class RunningImage:
 
     def describe(self) -> str:
         where = self.service if self.ecs_service == self.service else f"{self.service} ({self.ecs_service})"
-        return f"{where}: {self.problem}" if self.problem else f"{where} runs {self.digest}"
+        if self.problem:
+            return f"{where}: {self.problem}"
+        return f"{where} runs {self.digest or 'an image not pinned by digest'}"
 
 
 def ecs_service_names(env: EnvConfig, service: str) -> list[str]:

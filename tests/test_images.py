@@ -7,6 +7,7 @@ import pytest
 from shared.envs import load_env
 from shared.images import (
     AwsAccessError,
+    RunningImage,
     boto3_clients,
     missing_images,
     profile_var,
@@ -123,3 +124,9 @@ def test_canary_versions_are_each_read(moto_aws: None, edit_env, monkeypatch: py
     assert [(e.ecs_service, e.digest) for e in entries] == [("inference-v1", NEW), ("inference-v2", OLD)]
     assert rollout_mismatches(dev, {"inference": NEW}, entries) == [
         f"inference (inference-v2) runs {OLD}, not the release's {NEW}"]
+
+
+def test_an_image_pinned_by_tag_is_reported_as_such() -> None:
+    entry = RunningImage("gateway", "gateway", None)
+    assert rollout_mismatches(load_env("dev"), {"gateway": NEW}, [entry]) == [
+        f"gateway runs an image not pinned by digest, not the release's {NEW}"]
