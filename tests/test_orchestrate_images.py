@@ -40,6 +40,17 @@ def test_engine_urns_carry_every_ancestor_type_below_the_root_stack() -> None:
     assert engine_urn(provider, by_urn) == "urn:pulumi:dev::compute::pulumi:providers:aws::aws-dev"
 
 
+def test_engine_urns_use_the_bare_stack_name_and_stop_at_the_root_stack() -> None:
+    root = "urn:pulumi:acme/compute/prod::compute::pulumi:pulumi:Stack::compute-prod"
+    component = {"urn": "urn:pulumi:acme/compute/prod::compute::pulumi:pulumi:Stack$my:x:Comp::c",
+                 "type": "my:x:Comp", "name": "c", "parent": root}
+    bucket = {"urn": "urn:pulumi:acme/compute/prod::compute::my:x:Comp$aws:s3/bucket:Bucket::b",
+              "type": "aws:s3/bucket:Bucket", "name": "b", "parent": component["urn"]}
+    by_urn = {r["urn"]: r for r in (component, bucket)}
+    assert engine_urn(bucket, by_urn) == "urn:pulumi:prod::compute::my:x:Comp$aws:s3/bucket:Bucket::b"
+    assert engine_urn(component, by_urn) == "urn:pulumi:prod::compute::my:x:Comp::c"
+
+
 @pytest.mark.parametrize("env", ["dev", "staging"])
 def test_step_1_targets_the_registry_and_what_it_needs_and_nothing_of_the_services(env: str) -> None:
     targets = registry_targets(platform(env)["compute"])

@@ -62,14 +62,16 @@ def engine_urn(resource: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, An
     pulumi/pulumi#5869). The mock runtime behind the synth keeps only the parent's last type, so
     the chain is rebuilt from the document's parent links.
     """
-    stack_and_project = "::".join(str(resource["urn"]).split("::")[:2])
+    prefix, project = str(resource["urn"]).split("::")[:2]
+    # The engine's URN carries the bare stack name, also for a stack selected as <org>/<project>/<stack>.
+    stack = prefix.removeprefix("urn:pulumi:").rsplit("/", 1)[-1]
     chain = [str(resource["type"])]
     parent = resource.get("parent")
     while parent and parent in by_urn:
         ancestor = by_urn[parent]
         chain.insert(0, str(ancestor["type"]))
         parent = ancestor.get("parent")
-    return f"{stack_and_project}::{'$'.join(chain)}::{resource['name']}"
+    return f"urn:pulumi:{stack}::{project}::{'$'.join(chain)}::{resource['name']}"
 
 
 def registry_targets(document: Mapping[str, Any]) -> list[str]:
