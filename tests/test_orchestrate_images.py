@@ -217,3 +217,15 @@ def test_the_targeted_update_reaches_the_cli_as_target_urns_without_dependents(
                 images=AwsImageChecks(MotoAccounts()))
     assert code == 0, out.getvalue()
     assert len(compute_ups(cli)) == 2 and "--target" not in compute_ups(cli)[1]
+
+
+def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:
+    class NoTargets(AwsImageChecks):
+        def registry_targets(self, env: EnvConfig) -> list[str]:
+            return []
+
+    runner = Recorder()
+    code, output = up("dev", runner, NoTargets(MotoAccounts()))
+    assert code == 1
+    assert runner.compute_runs() == []
+    assert "names no registry resource to create first" in output

@@ -179,6 +179,10 @@ class ImageGatedRunner:
         images = dict(env.release.images)
         missing = self.checks.missing(env, images)
         first: LayerResult | None = None
+        if missing and not self._targets:
+            # Never fall back to a full update: that is exactly the deployment that cannot pull its images.
+            return LayerResult(layer, Status.FAILED, detail="released images are missing and the synthesized "
+                                                            "compute layer names no registry resource to create first")
         if missing:
             on_output(f"images: {len(missing)} released image(s) not in {env.name}'s registry yet "
                       f"({', '.join(m.service for m in missing)}); step 1 of 2: the registry alone "
