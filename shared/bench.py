@@ -13,7 +13,7 @@ ratios between them are meaningful on any machine:
   that many services;
 * ``peak_rss_mb`` -- the highest resident set of any process of the all-envs run (main or pack).
 
-Targets (issue 8): policy_all_envs_s <= 2.5 x import_floor_s; per_stack_process_s /
+Targets (README, Performance): policy_all_envs_s <= 2.5 x import_floor_s; per_stack_process_s /
 policy_all_envs_s >= 4; services_200_s <= 10 x import_floor_s; services_200_s / services_50_s <= 4.5.
 """
 
@@ -251,6 +251,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         raise UsageError("--repeat must be at least 1")
+    from shared.cli import check_output_path
+
+    check_output_path(args.out, "--out")  # before minutes of measuring, not after
     report = run_bench(args.repeat, args.out)
     return 1 if args.strict and not all(report["targets"].values()) else 0
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -20,10 +21,23 @@ from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink,
 from shared.orchestrate.plan import make_plan
 from shared.orchestrate.report import describe_changes
 from tests.aws_helpers import ReleasedEverywhere
+from tests.loopback import Listener
+
+
+@pytest.fixture(autouse=True)
+def management_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Listener]:
+    """A real management endpoint on loopback that every RecordingRunner's stacks name (the reach probe
+    connects to it before messaging runs)."""
+    with Listener() as listener:
+        monkeypatch.setattr(RecordingRunner, "endpoint", listener.url)
+        yield listener
 
 
 class RecordingRunner:
-    """Records what ran, on which thread, when; fails the layers it is told to fail."""
+    """Records what ran, on which thread, when; fails the layers it is told to fail. Every stack's
+    outputs name the management endpoint ``endpoint``."""
+
+    endpoint = "https://127.0.0.1:9"
 
     def __init__(self, fail: Sequence[str] = (), slow: Sequence[str] = (), meet: Sequence[str] = (),
                  delay_s: float = 0.02) -> None:
@@ -44,6 +58,9 @@ class RecordingRunner:
 
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
         self.prepared = (env.name, list(layers), operation)
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        return {"management_endpoint": self.endpoint}
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         with self.lock:

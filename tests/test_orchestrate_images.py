@@ -4,8 +4,9 @@ what ECS runs. With a recording runner and moto, and end to end through the fake
 from __future__ import annotations
 
 import io
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,18 @@ import pytest
 from shared.envs import EnvConfig, load_env
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
-from shared.orchestrate.images import AwsImageChecks, engine_urn, registry_targets, synth_registry_targets
+from shared.orchestrate.images import (
+    AwsImageChecks,
+    ImageGatedRunner,
+    engine_urn,
+    registry_targets,
+    synth_registry_targets,
+)
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from tests.aws_helpers import MotoAccounts, ReleasedEverywhere, create_repositories, push_image, run_service
 from tests.layers.compute_helpers import platform
-from tests.test_orchestrate_automation import FakeCli, install_fake_cli, option_values
+from tests.loopback import Listener
+from tests.test_orchestrate_automation import ENDPOINT_LAYER, FakeCli, install_fake_cli, option_values
 
 OLD = "sha256:" + "cd" * 32
 COMPUTE_URN = "urn:pulumi:dev::compute::mlplatform:compute:ComputePlatform"
@@ -84,6 +92,12 @@ class Recorder:
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
         return None
 
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        return {"management_endpoint": "https://127.0.0.1:9"}  # probed with `reachable` below
+
+    def interrupt(self) -> None:
+        return None
+
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         with self.lock:
             self.runs.append((layer, operation))
@@ -95,9 +109,13 @@ class Recorder:
         return [operation for layer, operation in self.runs if layer == "compute"]
 
 
+def reachable(host: str, port: int, timeout_s: float) -> str | None:
+    return None  # the broker's management API answers (not what these tests are about)
+
+
 def up(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
     out = io.StringIO()
-    return main(["up", env, "--yes"], runner=runner, out=out, images=checks), out.getvalue()
+    return main(["up", env, "--yes"], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
 
 
 def settle_release(env: EnvConfig, monkeypatch: pytest.MonkeyPatch, running: dict[str, str] | None = None) -> None:
@@ -182,12 +200,17 @@ def test_without_compute_or_for_other_actions_nothing_is_asked(moto_aws: None) -
 
     runner = Recorder()
     out = io.StringIO()
-    assert main(["up", "dev", "--yes", "--layers", "network"], runner=runner, out=out, images=Refuses()) == 0
-    assert main(["preview", "dev"], runner=runner, out=out, images=Refuses()) == 0
-    assert main(["destroy", "dev", "--yes"], runner=runner, out=out, images=Refuses()) == 0
+    for argv in (["up", "dev", "--yes", "--layers", "network"], ["preview", "dev"], ["destroy", "dev", "--yes"]):
+        assert main(argv, runner=runner, out=out, images=Refuses(), probe=reachable) == 0, out.getvalue()
 
 
 # -- end to end: the real runner, the fake `pulumi` CLI, moto ----------------------------------------------
+
+
+@pytest.fixture
+def broker_api() -> Iterator[Listener]:
+    with Listener() as listener:
+        yield listener
 
 
 def compute_ups(cli: FakeCli) -> list[list[str]]:
@@ -195,28 +218,33 @@ def compute_ups(cli: FakeCli) -> list[list[str]]:
 
 
 def test_the_targeted_update_reaches_the_cli_as_target_urns_without_dependents(
-        moto_aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    cli = install_fake_cli(tmp_path, monkeypatch)
-    staging = load_env("staging")
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, broker_api: Listener) -> None:
+    fake_cli = install_fake_cli(tmp_path, monkeypatch)
+    # the broker's stack names a management endpoint that answers, so the reach probe lets messaging run
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(
+        json.dumps({"management_endpoint": broker_api.url}))
+    dev = load_env("dev")
+    argv = ["up", "dev", "--yes", "--local-state"]
     out = io.StringIO()
-    code = main(["up", "staging", "--yes"], runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"), out=out,
+    code = main(argv, runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"), out=out,
                 images=AwsImageChecks(MotoAccounts()))
     assert code == 1, out.getvalue()
-    (args,) = compute_ups(cli)  # step 1 only: the fake CLI created no repository, so nothing arrived
-    assert option_values(args, "--target") == synth_registry_targets(staging)
+    (args,) = compute_ups(fake_cli)  # step 1 only: the fake CLI created no repository, so nothing arrived
+    assert option_values(args, "--target") == synth_registry_targets(dev)
     assert "--target-dependents" not in args
     assert option_values(args, "--policy-pack")  # the policy packs run on the targeted update too
     assert "training: " in out.getvalue() and "the repository does not exist yet" in out.getvalue()
+    assert "docker push 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/training:<tag>" in out.getvalue()
 
-    # the images arrive (replication into the repositories step 1 created); the next `up` is one update
-    for service, digest in staging.release.images.items():
-        push_image(staging, service, digest)
-    settle_release(staging, monkeypatch)
+    # the images are pushed; the next `up` finds them and compute is one ordinary update
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+    settle_release(dev, monkeypatch)
     out = io.StringIO()
-    code = main(["up", "staging", "--yes"], runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"), out=out,
+    code = main(argv, runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"), out=out,
                 images=AwsImageChecks(MotoAccounts()))
     assert code == 0, out.getvalue()
-    assert len(compute_ups(cli)) == 2 and "--target" not in compute_ups(cli)[1]
+    assert len(compute_ups(fake_cli)) == 2 and "--target" not in compute_ups(fake_cli)[1]
 
 
 def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:
@@ -229,3 +257,15 @@ def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_upd
     assert code == 1
     assert runner.compute_runs() == []
     assert "names no registry resource to create first" in output
+
+
+def test_an_interrupt_after_step_1_starts_no_step_2(moto_aws: None) -> None:
+    staging = load_env("staging")
+    gate = ImageGatedRunner(Recorder(on_targeted=lambda env: [push_image(env, s, d)
+                                                             for s, d in env.release.images.items()]),
+                            AwsImageChecks(MotoAccounts()))
+    gate.prepare(staging, ["compute"], Operation(Action.UP))
+    gate.interrupt()  # arrives while step 1 runs
+    result = gate.run("compute", staging, Operation(Action.UP), lambda line: None)
+    assert result.status is Status.INTERRUPTED and "services were not started" in result.detail
+    assert [op.targets != () for op in gate.inner.compute_runs()] == [True]  # type: ignore[attr-defined]

@@ -1,21 +1,25 @@
-"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b] [--parallel N] [--yes]``."""
+"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b] [--parallel N] [--yes] ...``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from shared.cli import UsageParser
 from shared.envs import load_env
 from shared.errors import PlatformError, UsageError
 from shared.orchestrate.images import ImageChecks, ImageGatedRunner
-from shared.orchestrate.model import Action, LayerRunner, Operation, Status
+from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan
+from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
 from shared.orchestrate.report import print_summary
-from shared.orchestrate.scheduler import Progress, execute
+from shared.orchestrate.scheduler import Interruption, Progress, execute
 
 DEFAULT_PARALLEL = 4
 
@@ -32,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--yes", action="store_true", help="do not ask before changing infrastructure")
     parser.add_argument("--preview-only", action="store_true",
                         help="refresh: report drift per layer; destroy: show what would be deleted")
+    parser.add_argument("--local-state", action="store_true",
+                        help="up/destroy/refresh: accept the local file state backend (never for staging/prod)")
     return parser
 
 
@@ -42,7 +48,7 @@ def _operation(args: argparse.Namespace) -> Operation:
         raise UsageError(f"--preview-only applies to refresh and destroy only ({hint})")
     if args.parallel < 1:
         raise UsageError(f"--parallel: must be at least 1, not {args.parallel}")
-    return Operation(action, preview_only=args.preview_only)
+    return Operation(action, preview_only=args.preview_only, local_state=args.local_state)
 
 
 def _requested_layers(value: str | None) -> list[str] | None:
@@ -72,10 +78,31 @@ def _ask_on_terminal(prompt: str) -> bool:
     return input(f"{prompt} [y/N] ").strip().lower() in ("y", "yes")
 
 
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) and SIGHUP (a closed session) interrupt the run like Ctrl-C, as
+    :class:`RunInterrupted` so the runner passes them on to the ``pulumi`` processes. Only in the
+    main thread (where Python delivers signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise RunInterrupted(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
          confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
-         images: ImageChecks | None = None) -> int:
-    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup.
+         probe: Probe = tcp_probe, images: ImageChecks | None = None) -> int:
+    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup
+    (including a layer whose endpoint inside the VPC does not answer from here).
 
     ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`).
     """
@@ -92,7 +119,10 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             runner = AutomationRunner()
         # compute's `up` in two steps when its images are not in the registry yet (shared.orchestrate.images)
         runner = ImageGatedRunner(runner, images)
-        runner.prepare(env, plan.layers, operation)
+        for note in runner.prepare(env, plan.layers, operation) or ():
+            out.write(f"note: {note}\n")
+        reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)
+        reach.preflight()
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "
                            f"({', '.join(plan.layers)}); continue?"):
@@ -101,7 +131,23 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
     except PlatformError as error:
         sys.stderr.write(f"error: {error}\n")
         return error.exit_code
-    results = execute(plan, env, operation, runner, Progress(out, plan.layers), parallel=args.parallel,
-                      clock=clock)
+    progress = Progress(out, plan.layers)
+    interruption = Interruption(runner, progress)
+    with _signals_interrupt():
+        try:
+            results = execute(plan, env, operation, runner, progress, parallel=args.parallel,
+                              clock=clock, gate=reach.before_level, interruption=interruption)
+        except KeyboardInterrupt:  # between levels, before anything of the next one started
+            interruption.interrupted = True
+            results = [interruption.results.get(layer) or
+                       LayerResult(layer, Status.NOT_RUN, detail="not started: the run was interrupted")
+                       for layer in plan.layers]
     print_summary(results, operation, env.name, out)
+    if interruption.interrupted:
+        sys.stderr.write(f"interrupted: {operation.label} {env.name} stopped; see the table for what ran\n")
+        return 130
+    if reach.refusals:
+        for refusal in reach.refusals:
+            sys.stderr.write(f"error: {refusal}\n")
+        return ReachError.exit_code
     return 1 if any(result.status is not Status.SUCCEEDED for result in results) else 0

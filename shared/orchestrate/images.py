@@ -161,17 +161,28 @@ class ImageGatedRunner:
         self.inner = inner
         self.checks: ImageChecks = checks if checks is not None else AwsImageChecks()
         self._targets: list[str] = []
+        self._interrupted = False
 
     @staticmethod
     def gates(layers: Sequence[str], operation: Operation) -> bool:
         return LAYER in layers and operation.action is Action.UP
 
-    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
-        self.inner.prepare(env, layers, operation)
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> Sequence[str] | None:
+        notes = self.inner.prepare(env, layers, operation)
         if self.gates(layers, operation):
             self.checks.verify(env)
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
+        return notes
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        return self.inner.stack_outputs(layer, env)
+
+    def interrupt(self) -> None:
+        self._interrupted = True  # no step 2 after an interrupted step 1
+        interrupt = getattr(self.inner, "interrupt", None)  # as the scheduler asks: optional for test runners
+        if interrupt is not None:
+            interrupt()
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if not (layer == LAYER and operation.action is Action.UP):
@@ -200,6 +211,9 @@ class ImageGatedRunner:
                 return LayerResult(layer, Status.FAILED, first.changes,
                                    detail=f"stopped after the registry, before the services: not in "
                                           f"{env.name}'s registry: {listed} (how to push or replicate: above)")
+            if self._interrupted:
+                return LayerResult(layer, Status.INTERRUPTED, first.changes,
+                                   detail="interrupted after step 1 (the registry); the services were not started")
             on_output("images: every released image is in the registry; step 2 of 2: the full update")
         result = self.inner.run(layer, env, operation, on_output)
         if first is not None:
