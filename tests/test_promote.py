@@ -192,7 +192,8 @@ def test_a_backwards_request_is_refused_even_when_the_images_match(env_dir: Path
 
 def add_qa_between_dev_and_staging(env_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fourth env, qa (staging's shape, staging baseline), in the order between dev and staging."""
-    text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16").replace(
+        '"222222222222"', '"444444444444"')  # an env has its own account (and so its own registry)
     (env_dir / "qa.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1))
     monkeypatch.setattr(promote_module, "PROMOTION_ORDER", ("dev", "qa", "staging", "prod"))
 
@@ -232,7 +233,7 @@ def test_allow_skip_is_refused_for_a_prod_target_with_exit_2(extra: list[str], e
     assert prod.read_bytes() == before
     # the same holds for an env that follows the prod baseline under another name
     (env_dir / "prod-eu.yaml").write_text(prod.read_text().replace("10.30.0.0/16", "10.50.0.0/16").replace(
-        "policy:\n", "policy:\n  baseline: prod\n", 1))
+        "policy:\n", "policy:\n  baseline: prod\n", 1).replace('"333333333333"', '"555555555555"'))
     assert promote(["dev", "prod-eu", "--allow-skip"])[0] == 2
 
 
