@@ -78,7 +78,8 @@ def registry_policy(source: Registry, destination: Registry, partition: str) -> 
 
     Only ``ecr:ReplicateImage``, deliberately not ``ecr:CreateRepository``: the compute layer creates
     every repository itself (KMS-encrypted, immutable tags, scan on push). A repository created by
-    replication would get ECR's defaults, and compute's own create would then fail with
+    replication would get ECR's defaults (replication copies no immutability, scanning or KMS setting:
+    aws/containers-roadmap#1279), and compute's own create would then fail with
     RepositoryAlreadyExistsException. Without CreateRepository, AWS replicates into repositories of
     the same name that already exist ("Granting registry permissions for cross account replication
     in Amazon ECR", Amazon ECR user guide).
