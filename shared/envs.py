@@ -243,6 +243,11 @@ class ComputeConfig(_Strict):
     kms_encrypted_logs: bool = False
     public_gateway: bool = False
     certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:")
+    #: how long `up` waits for each ECS service to reach a steady state before it fails
+    steady_state_timeout_minutes: int = Field(default=30, ge=5, le=240)
+    #: the env whose ECR registry replicates its images into this env's registry (None: images are
+    #: pushed here directly, as in dev)
+    image_source: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$")
 
     @field_validator("log_retention_days")
     @classmethod
@@ -548,6 +553,39 @@ def _rule_cidr_overlap(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator
             yield path, "network.cidr", f"{env.network.cidr} overlaps {other_net} of {other.name}"
 
 
+def _rule_image_source(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """``compute.image_source`` names another env, whose registry is not this one's and which has its
+    images pushed to it (replication copies pushes, one hop: shared.components.image_replication)."""
+    from shared.yamlio import load_yaml_mapping
+
+    source = env.compute.image_source
+    if source is None:
+        return
+    key = "compute.image_source"
+    source_path = path.parent / f"{source}.yaml"
+    if source == env.name:
+        yield path, key, "names this env itself; name the env whose registry images are pushed to"
+        return
+    if not source_path.is_file():
+        known = ", ".join(env_names(path.parent))
+        yield path, key, f"unknown environment {source!r} (known: {known})"
+        return
+    try:
+        data = load_yaml_mapping(source_path)
+        compute = data.get("compute") or {}
+        registry = (str(data.get("account_id")), str(data.get("region")))
+        upstream = compute.get("image_source") if isinstance(compute, dict) else None
+    except (ConfigError, AttributeError):
+        return  # that file's own validation reports its problems
+    if upstream:
+        yield (path, key, f"{source} itself receives its images from {upstream}; name the env images are "
+                          f"pushed to ({upstream}), so every env is one replication hop from it")
+        return
+    if registry == (env.account_id, env.region):
+        yield (path, key, f"{source} uses the same ECR registry (account {env.account_id}, {env.region}); an "
+                          "image cannot be replicated into its own registry, so leave image_source unset")
+
+
 Rule = Callable[[Path, EnvConfig, "Catalog"], Iterator[Problem]]
 #: Every rule of the second pass with the top-level sections it reads, in the order problems are listed.
 RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
@@ -562,6 +600,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_public_gateway, ("compute", "network", "region")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),
+    (_rule_image_source, ("compute",)),
 )
 
 

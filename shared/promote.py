@@ -8,11 +8,17 @@ images of FROM into TO's file, and only through gates, cheapest first, the first
    ``--check``, so a backwards request is refused even when the images match;
 2. **digest** -- every promoted image is pinned by digest (``sha256:<64 hex>``), never a tag: a tag
    can point at other bytes tomorrow, so what was tested in FROM would not be what runs in TO;
-3. **deployed** -- when a ``pulumi`` CLI is available: FROM's compute stack really runs those
-   digests (its ``services.<svc>.image_digest`` outputs), so nothing untested is promoted; without
-   a CLI this gate is skipped with a note;
-4. **policy** -- TO, synthesized with the candidate file, has no unsuppressed mandatory finding
+3. **deployed** -- FROM's ECS services really run those digests, as ECS reports them
+   (:func:`shared.images.running_images`: the PRIMARY deployment, completed, its task definition's
+   image), so nothing untested -- or rolled back -- is promoted;
+4. **images** -- every promoted digest is in TO's own registry (TO's account and region, ECR
+   ``DescribeImages``), so TO's tasks can pull it (:func:`shared.images.missing_images`);
+5. **policy** -- TO, synthesized with the candidate file, has no unsuppressed mandatory finding
    under TO's own enforcement (the offline policy engine over a scratch copy of the env folder).
+
+``--allow-skip`` is refused (exit 2) for a target that follows the prod baseline: a release reaches
+prod only through the env before it. The AWS gates run with each env's own credentials
+(:mod:`shared.images`); credentials of another account than the env's ``account_id`` exit 2.
 
 A refused promotion writes nothing. A passed one rewrites TO's file with ruamel.yaml's round trip
 (comments, key order and quoting kept), records ``release.promoted_from``/``promoted_at`` and
@@ -42,6 +48,16 @@ from shared import REPO_ROOT
 from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
+from shared.images import (
+    ClientFactory,
+    MissingImage,
+    RunningImage,
+    boto3_clients,
+    missing_images,
+    rollout_mismatches,
+    running_images,
+    verify_account,
+)
 
 PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
 """The one declaration of the path a release takes."""
@@ -49,8 +65,11 @@ PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
 PolicyCheck = Callable[[str, Path], list[str]]
 """(TO env name, env folder holding the candidate TO file) -> the blocking findings, described."""
 
-DeployedDigests = Callable[[str], Mapping[str, str | None] | None]
-"""FROM env name -> service -> digest its compute stack runs; None when that cannot be known (no CLI)."""
+DeployedImages = Callable[[EnvConfig, Sequence[str]], list[RunningImage]]
+"""(FROM env, services) -> what each of their ECS services runs in FROM."""
+
+RegistryImages = Callable[[EnvConfig, Mapping[str, str]], list[MissingImage]]
+"""(TO env, service -> digest) -> the images TO's registry cannot serve."""
 
 
 class GateRefused(PlatformError):
@@ -102,22 +121,22 @@ def check_order(source: str, target: str, allow_skip: bool) -> tuple[str, ...]:
     return skipped
 
 
-def check_deployed(images: Mapping[str, str], source: str, deployed: Mapping[str, str | None] | None,
+def check_deployed(images: Mapping[str, str], source: EnvConfig, running: Sequence[RunningImage],
                    out: TextIO) -> None:
-    if deployed is None:
-        out.write(f"gate deployed: skipped (no `pulumi` CLI on PATH, so {source}'s compute stack outputs "
-                  "cannot be read)\n")
-        return
-    if not deployed:
-        raise GateRefused("deployed", f"{source} has no deployed compute stack, so none of these images has "
-                                      f"run there; run `nox -s up -- {source}` first")
-    wrong = {service: deployed.get(service) for service, ref in images.items() if deployed.get(service) != ref}
-    if wrong:
-        listed = ", ".join(f"{service} runs {running or 'no digest'} (release says {images[service]})"
-                           for service, running in wrong.items())
-        raise GateRefused("deployed", f"{source}'s compute stack does not run the release: {listed}; "
-                                      f"deploy it (`nox -s up -- {source}`) and test it before promoting")
-    out.write(f"gate deployed: ok ({source}'s compute stack runs every promoted digest)\n")
+    problems = rollout_mismatches(source, images, running)
+    absent = [service for service in images if not any(entry.service == service for entry in running)]
+    problems += [f"{service}: ECS reported nothing" for service in absent]
+    if problems:
+        raise GateRefused("deployed", f"ECS in {source.name} does not run the release: {'; '.join(problems)}; "
+                                      f"deploy it (`nox -s up -- {source.name}`) and test it before promoting")
+    out.write(f"gate deployed: ok (ECS in {source.name} runs every promoted digest, rollouts completed)\n")
+
+
+def check_registry(target: EnvConfig, missing: Sequence[MissingImage], out: TextIO) -> None:
+    if missing:
+        raise GateRefused("images", f"{target.name}'s registry cannot serve the release, so its tasks could not "
+                                    f"pull it: {'; '.join(item.describe() for item in missing)}")
+    out.write(f"gate images: ok (every promoted image is in {target.name}'s registry)\n")
 
 
 def check_policy(target: str, candidate_text: str, policy_check: PolicyCheck, out: TextIO) -> None:
@@ -143,19 +162,24 @@ def engine_policy_check(target: str, folder: Path) -> list[str]:
             for finding in result.blocking]
 
 
-def stack_deployed_digests(source: str) -> Mapping[str, str | None] | None:
-    """``services.<svc>.image_digest`` of FROM's compute stack via the Automation API ({} if no stack)."""
-    if shutil.which("pulumi") is None:
-        return None
-    from shared.orchestrate.automation import AutomationRunner
+def ecs_deployed_images(clients: ClientFactory) -> DeployedImages:
+    """The deployed gate's reader: ECS in FROM's account (refused when the credentials are another's)."""
 
-    runner = AutomationRunner()
-    runner.prepare_read(["compute"])
-    outputs = runner.stack_outputs("compute", source)
-    if outputs is None:
-        return {}
-    services = outputs.get("services") or {}
-    return {service: (info or {}).get("image_digest") for service, info in services.items()}
+    def read(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        verify_account(source, clients)
+        return running_images(source, services, clients)
+
+    return read
+
+
+def ecr_registry_images(clients: ClientFactory) -> RegistryImages:
+    """The images gate's reader: ECR in TO's account and region."""
+
+    def read(target: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+        verify_account(target, clients)
+        return missing_images(target, images, clients)
+
+    return read
 
 
 # -- the env file -----------------------------------------------------------------------------------
@@ -263,11 +287,14 @@ def plan_promotion(source_name: str, target_name: str, services: Sequence[str] |
 def promote(source_name: str, target_name: str, *, services: Sequence[str] | None = None, check: bool = False,
             allow_skip: bool = False, out: TextIO | None = None,
             now: Callable[[], datetime] = lambda: datetime.now(UTC),
-            policy_check: PolicyCheck = engine_policy_check,
-            deployed_digests: DeployedDigests = stack_deployed_digests) -> int:
+            policy_check: PolicyCheck = engine_policy_check, clients: ClientFactory = boto3_clients,
+            deployed_images: DeployedImages | None = None, registry_images: RegistryImages | None = None) -> int:
     """Run one promotion; returns the exit code (errors of bad input raise PlatformError subclasses)."""
     out = out or sys.stdout
     promotion = plan_promotion(source_name, target_name, services)
+    if allow_skip and promotion.target.baseline == "prod":
+        raise UsageError(f"--allow-skip: {target_name} follows the prod baseline; a release reaches it only "
+                         f"through every env before it in the order {' -> '.join(PROMOTION_ORDER)}, never by a skip")
     path = env_path(target_name)
     # The direction is checked first: a backwards or skipping request is refused even when the
     # images happen to match (and --check answers for a promotion that could actually run).
@@ -287,7 +314,10 @@ def promote(source_name: str, target_name: str, *, services: Sequence[str] | Non
     out.write("gate digest: ok (every promoted image is pinned by digest)\n")
     out.write(f"gate order: ok ({source_name} -> {target_name}"
               f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
-    check_deployed(promotion.images, source_name, deployed_digests(source_name), out)
+    read_deployed = deployed_images or ecs_deployed_images(clients)
+    check_deployed(promotion.images, promotion.source, read_deployed(promotion.source, list(promotion.images)), out)
+    read_registry = registry_images or ecr_registry_images(clients)
+    check_registry(promotion.target, read_registry(promotion.target, promotion.images), out)
     old_text = path.read_text(encoding="utf-8")
     promoted_at = now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     new_text = render_candidate(old_text, promotion.images, source_name, promoted_at, skipped)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from moto import mock_aws
 
 from shared import REPO_ROOT
 from shared.envs import ENV_DIR_VAR
@@ -38,3 +39,15 @@ def edit_env(env_dir: Path) -> EnvEditor:
         return path
 
     return edit
+
+
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for one test: boto3 answers offline, no real credentials can leak in (tests/aws_helpers.py)."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ECS_SERVICE_RUNNING"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        yield

@@ -20,6 +20,7 @@ from shared.orchestrate.cli import main
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.plan import make_plan
 from shared.orchestrate.report import describe_changes
+from tests.aws_helpers import ReleasedEverywhere
 from tests.loopback import Listener
 
 
@@ -93,7 +94,7 @@ class RecordingRunner:
 
 def run(argv: list[str], runner: RecordingRunner) -> tuple[int, str]:
     out = io.StringIO()
-    code = main(argv, runner=runner, out=out, confirm=lambda prompt: True)
+    code = main(argv, runner=runner, out=out, confirm=lambda prompt: True, images=ReleasedEverywhere())
     return code, out.getvalue()
 
 
@@ -301,7 +302,7 @@ def test_without_a_terminal_and_without_yes_it_refuses(monkeypatch: pytest.Monke
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO())
     runner = RecordingRunner()
-    assert main(["up", "dev"], runner=runner, out=io.StringIO()) == 2
+    assert main(["up", "dev"], runner=runner, out=io.StringIO(), images=ReleasedEverywhere()) == 2
     assert "pass --yes" in capsys.readouterr().err
     assert runner.started() == []
 

@@ -33,6 +33,7 @@ from shared.orchestrate.cli import main
 from shared.orchestrate.policy_config import write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
 from shared.policy_catalog import PACKS, rules_of_pack
+from tests.aws_helpers import ReleasedEverywhere
 from tests.loopback import Listener
 
 FAKE_CLI = Path(__file__).parent / "fixtures" / "fake-pulumi" / "pulumi.py"
@@ -100,7 +101,7 @@ def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, management_api: Li
 def run(argv: list[str], tmp_path: Path) -> tuple[int, str]:
     out = io.StringIO()
     runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
-    return main(argv, runner=runner, out=out), out.getvalue()
+    return main(argv, runner=runner, out=out, images=ReleasedEverywhere()), out.getvalue()
 
 
 def option_values(args: list[str], name: str) -> list[str]:

@@ -18,6 +18,7 @@ from shared.dag import order
 from shared.envs import EnvConfig
 from shared.orchestrate.cli import main
 from shared.orchestrate.model import LayerResult, Operation, OutputSink, Status
+from tests.aws_helpers import ReleasedEverywhere
 from tests.test_orchestrate import management_api, summary_rows  # noqa: F401 - the fixture is autouse there
 
 SECOND = order()[1]
@@ -63,7 +64,8 @@ def test_an_interrupted_up_reports_each_layer_and_exits_130(signum: int, managem
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     runner = HangingRunner(signum, management_api.url)
     out = io.StringIO()
-    code = main(["up", "dev", "--yes", "--parallel", "1"], runner=runner, out=out, confirm=lambda prompt: True)
+    code = main(["up", "dev", "--yes", "--parallel", "1"], runner=runner, out=out, confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
     assert code == 130
     rows = {layer: row.split("│")[2].strip() for layer, row in summary_rows(out.getvalue()).items()}
     assert rows[order()[0]] == "succeeded"

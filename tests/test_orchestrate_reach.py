@@ -19,6 +19,7 @@ from shared.orchestrate.model import Action, Operation, Status
 from shared.orchestrate.plan import Plan
 from shared.orchestrate.reach import PROBE_TIMEOUT_S, ReachCheck, ReachError, endpoint_layer, host_port, tcp_probe
 from shared.orchestrate.scheduler import Progress, execute
+from tests.aws_helpers import ReleasedEverywhere
 from tests.loopback import Listener, closed_port
 from tests.test_orchestrate import RecordingRunner
 from tests.test_orchestrate_automation import ENDPOINT_LAYER, FakeCli, install_fake_cli
@@ -45,7 +46,7 @@ class StackRunner(RecordingRunner):
 
 def run_cli(argv: list[str], runner: RecordingRunner) -> tuple[int, str]:
     out = io.StringIO()
-    return main(argv, runner=runner, out=out, confirm=lambda prompt: True), out.getvalue()
+    return main(argv, runner=runner, out=out, confirm=lambda prompt: True, images=ReleasedEverywhere()), out.getvalue()
 
 
 # -- the probe itself -------------------------------------------------------------------------------

@@ -1,23 +1,26 @@
 """Promotion as a specification: the gates, what a promotion writes, and what it never touches.
 
 Every test works on a scratch copy of environments/ (PLATFORM_ENV_DIR, the `env_dir` fixture). The
-policy gate's engine and the deployed-digests reader are injected here; test_promote_engine.py runs
-the real policy engine.
+policy gate's engine and the AWS readers (what ECS runs in FROM, what TO's registry holds) are
+injected in most tests; the tests at the end run the real readers with boto3 on moto, and
+test_promote_engine.py runs the real policy engine.
 """
 
 from __future__ import annotations
 
 import difflib
 import io
-import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from shared.envs import load_env
-from shared.promote import PROMOTION_ORDER, main, render_candidate, stack_deployed_digests
-from tests.test_orchestrate_automation import install_fake_cli
+from shared import promote as promote_module
+from shared.envs import EnvConfig, load_env
+from shared.images import MissingImage, RunningImage
+from shared.promote import PROMOTION_ORDER, main, render_candidate
+from tests.aws_helpers import MotoAccounts, push_image, run_service
 
 NEW = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32
@@ -29,8 +32,13 @@ def clean_policy(target: str, folder: Path) -> list[str]:
     return []
 
 
-def no_cli(source: str) -> None:
-    return None
+def runs_the_release(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+    """ECS in FROM runs exactly FROM's release (every rollout completed)."""
+    return [RunningImage(service, service, source.release.images[service]) for service in services]
+
+
+def all_in_registry(target: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+    return []
 
 
 def set_image(env_dir: Path, env: str, service: str, ref: str, comment: str = "") -> None:
@@ -44,7 +52,8 @@ def set_image(env_dir: Path, env: str, service: str, ref: str, comment: str = ""
 
 def promote(argv: list[str], **injected: object) -> tuple[int, str]:
     out = io.StringIO()
-    options = {"policy_check": clean_policy, "deployed_digests": no_cli, "now": lambda: CLOCK, **injected}
+    options = {"policy_check": clean_policy, "deployed_images": runs_the_release,
+               "registry_images": all_in_registry, "now": lambda: CLOCK, **injected}
     return main(argv, out=out, **options), out.getvalue()
 
 
@@ -181,25 +190,51 @@ def test_a_backwards_request_is_refused_even_when_the_images_match(env_dir: Path
     assert promote(["prod", "dev", "--check"])[0] == 1
 
 
-def test_skipping_an_env_needs_allow_skip_and_is_recorded(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def add_qa_between_dev_and_staging(env_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fourth env, qa (staging's shape, staging baseline), in the order between dev and staging."""
+    text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16").replace(
+        '"222222222222"', '"444444444444"')  # an env has its own account (and so its own registry)
+    (env_dir / "qa.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1))
+    monkeypatch.setattr(promote_module, "PROMOTION_ORDER", ("dev", "qa", "staging", "prod"))
+
+
+def test_skipping_an_env_needs_allow_skip_and_is_recorded(env_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    add_qa_between_dev_and_staging(env_dir, monkeypatch)
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+    before = staging.read_bytes()
+    assert promote(["dev", "staging"])[0] == 1
+    err = capsys.readouterr().err
+    assert "'order' gate" in err and "skips qa" in err and "--allow-skip" in err
+    assert staging.read_bytes() == before
+
+    code, output = promote(["dev", "staging", "--allow-skip"])
+    assert code == 0, output
+    assert load_env("staging").release.skipped == ("qa",)
+    assert "  skipped: [qa]\n" in staging.read_text()
+
+    # the next regular promotion describes itself: no skip any more
+    set_image(env_dir, "qa", "preprocess", OTHER)
+    assert promote(["qa", "staging"])[0] == 0
+    assert load_env("staging").release.skipped == ()
+    assert load_env("staging").release.promoted_from == "qa"
+
+
+@pytest.mark.parametrize("extra", [[], ["--check"], ["--services", "gateway"]])
+def test_allow_skip_is_refused_for_a_prod_target_with_exit_2(extra: list[str], env_dir: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     set_image(env_dir, "dev", "gateway", NEW)
     prod = env_dir / "prod.yaml"
     before = prod.read_bytes()
-    assert promote(["dev", "prod"])[0] == 1
+    assert promote(["dev", "prod", "--allow-skip", *extra])[0] == 2
     err = capsys.readouterr().err
-    assert "'order' gate" in err and "skips staging" in err and "--allow-skip" in err
+    assert "--allow-skip" in err and "prod baseline" in err
     assert prod.read_bytes() == before
-
-    code, output = promote(["dev", "prod", "--allow-skip"])
-    assert code == 0, output
-    assert load_env("prod").release.skipped == ("staging",)
-    assert "  skipped: [staging]\n" in prod.read_text()
-
-    # the next regular promotion describes itself: no skip any more
-    set_image(env_dir, "staging", "preprocess", OTHER)
-    assert promote(["staging", "prod"])[0] == 0
-    assert load_env("prod").release.skipped == ()
-    assert load_env("prod").release.promoted_from == "staging"
+    # the same holds for an env that follows the prod baseline under another name
+    (env_dir / "prod-eu.yaml").write_text(prod.read_text().replace("10.30.0.0/16", "10.50.0.0/16").replace(
+        "policy:\n", "policy:\n  baseline: prod\n", 1).replace('"333333333333"', '"555555555555"'))
+    assert promote(["dev", "prod-eu", "--allow-skip"])[0] == 2
 
 
 def test_the_deployed_gate_refuses_digests_the_source_does_not_run(env_dir: Path,
@@ -207,41 +242,43 @@ def test_the_deployed_gate_refuses_digests_the_source_does_not_run(env_dir: Path
     set_image(env_dir, "dev", "gateway", NEW)
     staging = env_dir / "staging.yaml"
     before = staging.read_bytes()
-    running = {service: ref for service, ref in load_env("dev").release.images.items()}
-    stale = {**running, "gateway": OTHER}
-    assert promote(["dev", "staging"], deployed_digests=lambda source: stale)[0] == 1
+
+    def rolled_back(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        return [RunningImage(s, s, OTHER if s == "gateway" else source.release.images[s]) for s in services]
+
+    assert promote(["dev", "staging"], deployed_images=rolled_back)[0] == 1
     err = capsys.readouterr().err
-    assert "'deployed' gate" in err and f"gateway runs {OTHER}" in err
-    assert promote(["dev", "staging"], deployed_digests=lambda source: {})[0] == 1
-    assert "no deployed compute stack" in capsys.readouterr().err
+    assert "'deployed' gate" in err and f"gateway runs {OTHER}, not the release's {NEW}" in err
+
+    def still_rolling(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        return [RunningImage(s, s, source.release.images[s], "its deployment is IN_PROGRESS") for s in services]
+
+    assert promote(["dev", "staging"], deployed_images=still_rolling)[0] == 1
+    assert "gateway: its deployment is IN_PROGRESS" in capsys.readouterr().err
+    assert promote(["dev", "staging"], deployed_images=lambda source, services: [])[0] == 1
+    assert "gateway: ECS reported nothing" in capsys.readouterr().err
     assert staging.read_bytes() == before
 
-    code, output = promote(["dev", "staging"], deployed_digests=lambda source: running)
+    code, output = promote(["dev", "staging"])
     assert code == 0 and "gate deployed: ok" in output
 
 
-def test_without_a_cli_the_deployed_gate_is_skipped_with_a_note(env_dir: Path) -> None:
+def test_the_images_gate_refuses_a_digest_the_target_registry_lacks(env_dir: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     set_image(env_dir, "dev", "gateway", NEW)
-    code, output = promote(["dev", "staging"])
-    assert code == 0
-    assert "gate deployed: skipped (no `pulumi` CLI on PATH" in output
+    staging = env_dir / "staging.yaml"
+    before = staging.read_bytes()
+    seen: list[tuple[str, dict[str, str]]] = []
 
+    def lacks_gateway(target: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+        seen.append((target.name, dict(images)))
+        return [MissingImage("gateway", NEW, "repo-uri", "no such image", "copy it")]
 
-def test_deployed_digests_are_read_from_the_compute_stack_outputs(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    cli = install_fake_cli(tmp_path, monkeypatch)
-    assert stack_deployed_digests("dev") == {}  # no compute stack for dev yet
-    cli.create_stacks("dev", ("compute",))
-    outputs = {"cluster_name": "ml-dev", "services": {
-        "gateway": {"image": f"repo/gateway@{NEW}", "image_digest": NEW},
-        "training": {"image": "repo/training:latest", "image_digest": None}}}
-    (cli.state / "compute.dev.outputs.json").write_text(json.dumps(outputs))
-    assert stack_deployed_digests("dev") == {"gateway": NEW, "training": None}
-
-
-def test_without_a_cli_deployed_digests_are_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert stack_deployed_digests("dev") is None
+    assert promote(["dev", "staging"], registry_images=lacks_gateway)[0] == 1
+    err = capsys.readouterr().err
+    assert "'images' gate" in err and f"gateway: {NEW} is not in repo-uri (no such image); copy it" in err
+    assert seen == [("staging", load_env("dev").release.images | {"gateway": NEW})]  # TO, every promoted image
+    assert staging.read_bytes() == before
 
 
 # -- --check -----------------------------------------------------------------------------------------
@@ -297,3 +334,70 @@ def test_render_adds_a_release_section_to_a_file_without_one() -> None:
     rendered = render_candidate(text, {"gateway": NEW}, "staging", "2025-06-01T00:00:00Z", ())
     assert rendered.startswith("# prod\nregion: eu-west-1  # Ireland\n")
     assert f"release:\n  images:\n    gateway: {NEW}\n  promoted_from: staging\n" in rendered
+
+
+# -- the AWS gates with the real readers: boto3 on moto, each env in its own account --------------------
+
+
+def real_aws(**injected: object) -> dict[str, object]:
+    return {"clients": MotoAccounts(), "deployed_images": None, "registry_images": None, **injected}
+
+
+def deploy_dev_release(monkeypatch: pytest.MonkeyPatch, *, except_running: Mapping[str, str] | None = None) -> None:
+    """dev's images pushed to dev's registry and running (rollout completed) in dev's ECS cluster."""
+    dev = load_env("dev")
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+        run_service(dev, service, (except_running or {}).get(service, digest), monkeypatch=monkeypatch)
+
+
+def test_promote_refuses_a_digest_absent_from_the_target_registry_then_passes_once_it_is_there(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    set_image(env_dir, "dev", "gateway", NEW)
+    deploy_dev_release(monkeypatch)
+    staging = load_env("staging")
+    for service, digest in load_env("dev").release.images.items():
+        if service != "gateway":
+            push_image(staging, service, digest)  # replicated earlier
+    path = env_dir / "staging.yaml"
+    before = path.read_bytes()
+
+    code, output = promote(["dev", "staging"], **real_aws())
+    assert code == 1
+    assert "gate deployed: ok" in output
+    err = capsys.readouterr().err
+    assert "'images' gate" in err
+    assert f"gateway: {NEW} is not in 222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway" in err
+    assert f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW}" in err
+    assert path.read_bytes() == before
+
+    push_image(staging, "gateway", NEW)  # what replication does when dev pushes it
+    code, output = promote(["dev", "staging"], **real_aws())
+    assert code == 0, output
+    assert "gate images: ok" in output and load_env("staging").release.images["gateway"] == NEW
+
+
+def test_the_deployed_gate_reads_the_digest_ecs_runs_not_the_release(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    set_image(env_dir, "dev", "gateway", NEW)
+    deploy_dev_release(monkeypatch, except_running={"gateway": OTHER})  # e.g. a rollback to the old image
+    path = env_dir / "staging.yaml"
+    before = path.read_bytes()
+    assert promote(["dev", "staging"], **real_aws())[0] == 1
+    err = capsys.readouterr().err
+    assert "'deployed' gate" in err and f"gateway runs {OTHER}, not the release's {NEW}" in err
+    assert path.read_bytes() == before
+
+
+def test_credentials_of_the_wrong_account_exit_2_before_anything_is_written(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    set_image(env_dir, "dev", "gateway", NEW)
+    deploy_dev_release(monkeypatch)
+    path = env_dir / "staging.yaml"
+    before = path.read_bytes()
+    # dev's credentials are fine for dev's deployed gate, not for staging's registry
+    code, output = promote(["dev", "staging"], **real_aws(clients=MotoAccounts(caller=load_env("dev").account_id)))
+    assert code == 2
+    assert "gate deployed: ok" in output
+    assert "staging: the AWS credentials belong to account 111111111111" in capsys.readouterr().err
+    assert path.read_bytes() == before

@@ -9,6 +9,7 @@ import pytest
 
 from shared import REPO_ROOT
 from shared.envs import load_env
+from shared.images import RunningImage
 from shared.promote import main
 
 NEW = "sha256:" + "ab" * 32
@@ -24,7 +25,10 @@ def set_image(env_dir: Path, env: str, service: str, ref: str) -> None:
 
 def promote(argv: list[str]) -> tuple[int, str]:
     out = io.StringIO()
-    return main(argv, out=out, deployed_digests=lambda source: None), out.getvalue()
+    # ECS in dev runs dev's release and staging's registry has it (the AWS gates are tested in test_promote.py).
+    return main(argv, out=out, registry_images=lambda target, images: [],
+                deployed_images=lambda source, services: [RunningImage(s, s, source.release.images[s])
+                                                          for s in services]), out.getvalue()
 
 
 def test_a_clean_release_passes_the_real_policy_gate_and_is_written(env_dir: Path) -> None:

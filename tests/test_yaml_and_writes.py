@@ -82,7 +82,7 @@ def test_promotion_into_a_file_with_a_duplicate_key_exits_2_and_writes_nothing(e
     before = staging.read_text() + 'account_id: "222222222222"\n'
     staging.write_text(before)
     code = promote_main(["dev", "staging"], out=io.StringIO(), policy_check=lambda target, folder: [],
-                        deployed_digests=lambda source: None)
+                        deployed_images=lambda source, services: [], registry_images=lambda target, images: [])
     assert code == 2
     assert staging.read_text() == before
 

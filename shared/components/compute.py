@@ -31,11 +31,17 @@ from shared.components.compute_service import (
 )
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs
+from shared.components.image_replication import ImageReplication, ImageReplicationArgs
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
 
 KEY_DELETION_WINDOW_DAYS = 30
+
+
+def cluster_name(env_name: str) -> str:
+    """The env's ECS cluster (promotion's deployed gate reads what runs in it)."""
+    return f"{env_name}-ml-platform"
 
 
 def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
@@ -74,6 +80,7 @@ class ComputeArgs:
     public_gateway: bool
     certificate_arn: str | None
     broker: BrokerTarget
+    replication: ImageReplicationArgs
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> ComputeArgs:
@@ -81,6 +88,7 @@ class ComputeArgs:
             env_name=env.name, region=env.region, account_id=env.account_id, partition=partition_of(env.region),
             mesh_provider=env.mesh.provider, log_retention_days=env.compute.log_retention_days, protect=env.protect,
             envoy_image=env.mesh.envoy_image or ENVOY_IMAGE,
+            steady_state_timeout=f"{env.compute.steady_state_timeout_minutes}m",
         )
         return cls(
             settings=settings,
@@ -92,6 +100,7 @@ class ComputeArgs:
             public_gateway=env.compute.public_gateway,
             certificate_arn=env.compute.certificate_arn,
             broker=BrokerTarget.from_env(env),
+            replication=ImageReplicationArgs.from_env(env, settings.partition),
         )
 
 
@@ -121,7 +130,7 @@ class ComputePlatform(pulumi.ComponentResource):
 
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
-            name=f"{settings.env_name}-ml-platform",
+            name=cluster_name(settings.env_name),
             settings=[aws.ecs.ClusterSettingArgs(
                 name="containerInsights", value="enabled" if args.container_insights else "disabled")],
             # New Service Connect services default to the mesh layer's namespace.
@@ -136,6 +145,8 @@ class ComputePlatform(pulumi.ComponentResource):
         self.broker_egress = services_to_broker(
             name, args.broker, service_security_group_id=upstreams.service_security_group_id,
             broker_security_group_id=upstreams.broker_security_group_id, opts=child)
+        # Replication settings of this env's registry: where its images come from / go to.
+        self.image_replication = ImageReplication(f"{name}-images", args.replication, opts=child)
 
         self.repositories: dict[str, ServiceRepository] = {}
         #: catalog service -> its ECS service(s): one, or one per canary version (in the env's order)
@@ -189,7 +200,7 @@ class ComputePlatform(pulumi.ComponentResource):
                     f"{service}-{version}" if version else service,
                     FargateServiceArgs(
                         plan=plan, settings=settings, upstreams=service_upstreams,
-                        cluster_arn=self.cluster.arn, cluster_name=f"{settings.env_name}-ml-platform",
+                        cluster_arn=self.cluster.arn, cluster_name=cluster_name(settings.env_name),
                         repository_url=repository.repository.repository_url,
                         repository_arn=repository.repository.arn,
                         logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,

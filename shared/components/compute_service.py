@@ -56,6 +56,8 @@ class ComputeSettings:
     protect: bool
     #: the App Mesh Envoy image (env ``mesh.envoy_image``, else the platform's pinned default)
     envoy_image: str = ENVOY_IMAGE
+    #: how long the provider waits for an ECS service's steady state (a Pulumi duration, e.g. "30m")
+    steady_state_timeout: str = "30m"
 
     def log_group_name(self, service: str) -> str:
         return f"/platform/{self.env_name}/compute/{service}"
@@ -420,12 +422,20 @@ class FargateService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
             enable_execute_command=False,
-            # `pulumi up` returns once ECS accepted the deployment; the circuit breaker rolls a bad one back.
-            wait_for_steady_state=False,
+            # `up` fails when the service does not reach a steady state in time (a task that cannot pull
+            # its image, crashes, or fails health checks), instead of reporting a deployment ECS is still
+            # trying. The provider waits like `aws ecs wait services-stable` (pulumi_aws ecs.Service
+            # docstring); a circuit-breaker rollback ends steady too (terraform-provider-aws #20858), which
+            # the orchestrator catches by reading what ECS runs after compute's update.
+            wait_for_steady_state=True,
             tags=tags,
-            # Autoscaling owns the running count after the first deployment.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCount"],
-                                        depends_on=list(args.start_after)),
+            # Autoscaling owns the running count after the first deployment. The wait is bounded by the
+            # env's compute.steady_state_timeout_minutes (the provider's own default is 20 minutes).
+            # Callees first: a Service Connect client resolves only endpoints that exist when it starts.
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["desiredCount"], depends_on=list(args.start_after),
+                custom_timeouts=pulumi.CustomTimeouts(create=settings.steady_state_timeout,
+                                                      update=settings.steady_state_timeout)),
         )
 
         self.scaling_target = aws.appautoscaling.Target(

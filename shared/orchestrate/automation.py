@@ -253,6 +253,11 @@ def _ops(changes: Mapping[Any, int] | None) -> dict[str, int]:
     return {getattr(op, "value", str(op)): int(count) for op, count in (changes or {}).items()}
 
 
+def _target_options(operation: Operation) -> dict[str, Any]:
+    """``up --target URN ...`` without ``--target-dependents`` (Automation API ``up(target=...)``)."""
+    return {"target": list(operation.targets), "target_dependents": False} if operation.targets else {}
+
+
 class AutomationRunner:
     """Runs layers with ``pulumi.automation``; every check that can fail happens in :meth:`prepare`."""
 
@@ -348,7 +353,7 @@ class AutomationRunner:
             if action is Action.PREVIEW:
                 changes = stack.preview(**streams, **policies).change_summary
             else:
-                changes = stack.up(**streams, **policies).summary.resource_changes
+                changes = stack.up(**streams, **policies, **_target_options(operation)).summary.resource_changes
             return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
         # refresh and destroy act on what exists: creating an empty stack to refresh or destroy it
         # would only leave litter in the backend.

@@ -14,6 +14,7 @@ from typing import TextIO
 from shared.cli import UsageParser
 from shared.envs import load_env
 from shared.errors import PlatformError, UsageError
+from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan
 from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
@@ -99,9 +100,12 @@ def _signals_interrupt() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
          confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
-         probe: Probe = tcp_probe) -> int:
+         probe: Probe = tcp_probe, images: ImageChecks | None = None) -> int:
     """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup
-    (including a layer whose endpoint inside the VPC does not answer from here)."""
+    (including a layer whose endpoint inside the VPC does not answer from here).
+
+    ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`).
+    """
     out = out or sys.stdout
     try:
         args = build_parser().parse_args(argv)
@@ -113,6 +117,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             from shared.orchestrate.automation import AutomationRunner
 
             runner = AutomationRunner()
+        # compute's `up` in two steps when its images are not in the registry yet (shared.orchestrate.images)
+        runner = ImageGatedRunner(runner, images)
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)

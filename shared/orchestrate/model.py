@@ -39,6 +39,8 @@ class Operation:
     """``refresh``/``destroy`` only: report what would change (drift, deletions) and change nothing."""
     local_state: bool = False
     """``--local-state``: the operator accepts a local file state backend for a run that writes state."""
+    targets: tuple[str, ...] = ()
+    """``up`` only: update just these resource URNs, not their dependents (empty: everything)."""
 
     @property
     def changes_infrastructure(self) -> bool:

@@ -2,7 +2,8 @@
 
 For each resource the program registers we keep what a real ``pulumi preview`` sends the engine:
 type, name, URN, parent, provider, dependencies, ``protect`` and the inputs under their engine
-(camelCase) names, plus which top-level inputs were Pulumi secrets. Stack exports are captured
+(camelCase) names, plus which top-level inputs were Pulumi secrets and, where the program set
+them, the ``custom_timeouts`` (create/update/delete). Stack exports are captured
 from the root stack's outputs. StackReference reads are answered from upstream layers' synthesized
 outputs, so a layer is synthesized with the real values its upstreams export.
 """
@@ -239,6 +240,11 @@ def _provider_urn(reference: str) -> str | None:
     return reference.rsplit("::", 1)[0] if reference else None
 
 
+def _custom_timeouts(request: Any) -> dict[str, str]:
+    timeouts = request.customTimeouts
+    return {op: getattr(timeouts, op) for op in ("create", "update", "delete") if getattr(timeouts, op)}
+
+
 @dataclass
 class _Recorded:
     urn: str
@@ -252,9 +258,10 @@ class _Recorded:
     secret_inputs: list[str]
     protect: bool
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "urn": self.urn, "type": self.type, "name": self.name, "custom": self.custom,
             "parent": self.parent, "provider": self.provider, "dependencies": self.dependencies,
             "inputs": self.inputs, "secret_inputs": self.secret_inputs, "protect": self.protect,
@@ -262,6 +269,9 @@ class _Recorded:
             # passes it to AnalyzeStack (no-plaintext-secrets uses it to tell literal from derived).
             "property_dependencies": self.property_dependencies,
         }
+        if self.custom_timeouts:  # only where a program set them (ResourceOptions.custom_timeouts)
+            document["custom_timeouts"] = self.custom_timeouts
+        return document
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -292,6 +302,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             secret_inputs=secret_inputs, protect=bool(request.protect),
             property_dependencies={key: sorted(set(value.urns))
                                    for key, value in sorted(request.propertyDependencies.items()) if value.urns},
+            custom_timeouts=_custom_timeouts(request),
         ))
         if not request.custom:
             return resource_pb2.RegisterResourceResponse(urn=urn)

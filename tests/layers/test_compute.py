@@ -145,7 +145,7 @@ def test_services_run_in_the_network_layers_private_subnets_with_its_service_sg_
         assert not set(network["public_subnet_ids"]) & set(inputs["networkConfiguration"]["subnets"])
         assert inputs["launchType"] == "FARGATE"
         assert inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
-        assert inputs["waitForSteadyState"] is False
+        assert inputs["waitForSteadyState"] is True  # up fails when a service does not settle
         assert inputs["enableExecuteCommand"] is False
 
 

@@ -404,3 +404,16 @@ def test_ecs_service_circuit_breaker(policy_findings, inputs, violates):
     assert bool(found) is violates
     if violates:
         assert "deployment_circuit_breaker={'enable': True, 'rollback': True}" in found[0]
+
+
+@pytest.mark.parametrize(("inputs", "violates"), [
+    ({"waitForSteadyState": True}, False),
+    ({"deploymentController": {"type": "CODE_DEPLOY"}}, False),
+    ({}, True),
+    ({"waitForSteadyState": False}, True),
+], ids=["waits", "code-deploy", "unset", "false"])
+def test_ecs_service_steady_state(policy_findings, inputs, violates):
+    found = messages(policy_findings([service(**inputs)]), "ecs-service-steady-state", "inference")
+    assert bool(found) is violates
+    if violates:
+        assert "wait_for_steady_state=True" in found[0]

@@ -65,6 +65,8 @@ CASES = [
         "assignPublicIp": UNKNOWN_BOOL}}), "assignPublicIp"),
     ("ecs-service-circuit-breaker", res("aws:ecs/service:Service", "r", {"deploymentCircuitBreaker": {
         "enable": UNKNOWN_BOOL, "rollback": True}}), "deploymentCircuitBreaker"),
+    ("ecs-service-steady-state", res("aws:ecs/service:Service", "r", {"waitForSteadyState": UNKNOWN_BOOL}),
+     "waitForSteadyState"),
     ("iam-no-wildcard-actions", res("aws:iam/rolePolicy:RolePolicy", "r", {"policy": UNKNOWN_STRING}), "policy"),
     ("iam-no-admin-managed-policy", res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "r", {
         "policyArn": UNKNOWN_STRING}), "policyArn"),

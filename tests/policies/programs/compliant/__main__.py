@@ -129,6 +129,7 @@ aws.ecs.Service(
     launch_type="FARGATE",
     task_definition=task.arn,
     deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+    wait_for_steady_state=True,
     network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
         assign_public_ip=False, subnets=[subnet.id], security_groups=[service_sg.id]),
     service_registries=aws.ecs.ServiceServiceRegistriesArgs(registry_arn=discovery.arn),

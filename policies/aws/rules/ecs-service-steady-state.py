@@ -1,0 +1,37 @@
+"""ECS services make `pulumi up` wait for their steady state (``waitForSteadyState: true``).
+
+Applies to services using the ECS deployment controller (the default); ``CODE_DEPLOY`` and ``EXTERNAL``
+controllers report deployments through their own tools and are not applicable.
+
+Why: without it `pulumi up` succeeds as soon as ECS accepted the deployment, even when no task ever
+starts (an image that cannot be pulled, a crash loop, failing health checks): the deploy looks green
+while ECS is still failing or rolling back. With it the provider waits like
+``aws ecs wait services-stable`` (pulumi_aws ``ecs.Service`` docstring) and fails after the
+resource's custom timeout. No cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import UNKNOWN, applies_to, contains_unknown, get, is_true, plain, undecidable
+from shared.policy_support import rule_description, rule_id
+
+
+@applies_to("aws:ecs/service:Service")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    controller = get(props, "deploymentController", "type")
+    if controller is UNKNOWN:
+        undecidable(args, f"ECS service '{args.name}': deploymentController.type")
+    if controller is not None and str(controller).upper() != "ECS":
+        args.not_applicable(f"ECS service '{args.name}' uses the {controller} deployment controller")
+    wait = props.get("waitForSteadyState")
+    if contains_unknown(wait):
+        undecidable(args, f"ECS service '{args.name}': waitForSteadyState")
+    if not is_true(wait):
+        report_violation(
+            f"ECS service '{args.name}' lets `pulumi up` succeed before any task is healthy; set "
+            "wait_for_steady_state=True (and a custom timeout for create/update)."
+        )
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,249 @@
+"""Released images against real AWS: are they in the env's registry, and what does ECS run?
+
+Two questions asked with boto3 in the env's own account and region:
+
+- :func:`missing_images` -- every released image exists in the ECR registry the env pulls from
+  (``DescribeImages`` with ``imageIds=[{imageDigest}]``, per repository). The orchestrator checks it
+  between compute's two steps, ``promote`` in the target env before writing anything.
+- :func:`running_images` -- what each ECS service of the env actually runs: ``DescribeServices`` in
+  the env's cluster, the PRIMARY deployment's task definition, ``DescribeTaskDefinition``, the
+  service container's image digest. Promotion's deployed gate compares it with the release, and the
+  orchestrator after compute's update (a circuit-breaker rollback ends "steady" too).
+
+Credentials: each env is reached through its own boto3 session: the profile named by
+``PLATFORM_AWS_PROFILE_<ENV>`` (e.g. ``PLATFORM_AWS_PROFILE_STAGING``) when set, else the default
+credential chain. :func:`verify_account` refuses (exit 2) when those credentials belong to another
+account than the env's ``account_id``. Every AWS call goes through a :data:`ClientFactory`, so tests
+run the same code on moto.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.envs import EnvConfig, is_digest
+from shared.errors import PlatformError
+
+ClientFactory = Callable[[EnvConfig, str], Any]
+"""(env, AWS service name such as "ecr") -> a boto3 client in the env's region and credentials."""
+
+PROFILE_VAR_PREFIX = "PLATFORM_AWS_PROFILE_"
+DESCRIBE_SERVICES_LIMIT = 10  # DescribeServicesRequest.services: "up to 10 services" (botocore ecs model)
+
+
+class AwsAccessError(PlatformError):
+    """The AWS credentials for an env are missing, of another account, or not allowed (exit 2)."""
+
+    exit_code = 2
+
+
+def profile_var(env_name: str) -> str:
+    return PROFILE_VAR_PREFIX + env_name.upper().replace("-", "_")
+
+
+def boto3_clients(env: EnvConfig, service: str) -> Any:
+    """The real factory: a session per env (its profile variable, else the default chain), its region."""
+    import boto3
+
+    profile = os.environ.get(profile_var(env.name)) or None
+    return boto3.session.Session(profile_name=profile, region_name=env.region).client(service)
+
+
+def _aws_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+def _error_code(error: BaseException) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _credentials_hint(env: EnvConfig) -> str:
+    return (f"use credentials of account {env.account_id} for {env.name}: set {profile_var(env.name)} to an AWS "
+            f"profile of that account (or AWS_PROFILE / the AWS_* variables when one account is enough)")
+
+
+def verify_account(env: EnvConfig, clients: ClientFactory) -> None:
+    """STS GetCallerIdentity: the credentials for ``env`` must belong to ``env.account_id`` (exit 2)."""
+    try:
+        account = str(clients(env, "sts").get_caller_identity()["Account"])
+    except _aws_errors() as error:
+        raise AwsAccessError(f"{env.name}: cannot tell which AWS account the credentials belong to ({error}); "
+                             f"{_credentials_hint(env)}") from None
+    if account != env.account_id:
+        raise AwsAccessError(f"{env.name}: the AWS credentials belong to account {account}, but "
+                             f"environments/{env.name}.yaml says account_id {env.account_id}; nothing was "
+                             f"changed. {_credentials_hint(env)}")
+
+
+# -- images in the registry ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MissingImage:
+    service: str
+    reference: str
+    """The release's digest (or tag)."""
+    repository_uri: str
+    reason: str
+    how: str
+    """What puts it there: a push, replication, or a one-time copy."""
+
+    def describe(self) -> str:
+        return f"{self.service}: {self.reference} is not in {self.repository_uri} ({self.reason}); {self.how}"
+
+
+def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str) -> str:
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import image_source
+
+    source = image_source(env)
+    if source is None:
+        return (f"build the image and push it to {uri} with a tag (`docker push {uri}:<tag>`); its digest must "
+                f"be {reference}")
+    source_uri = f"{source.host}/{repository_name(service)}"
+    return (f"{env.name} receives images by ECR replication from {source.env_name} "
+            f"({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
+            f"configured and its repositories existed, so push it to {source.env_name} again or copy it once, "
+            f"digest unchanged: `crane copy {source_uri}@{reference} {uri}:<tag>`")
+
+
+def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:
+    """Which of ``images`` (service -> digest or tag) the env's registry cannot serve, in ``images`` order.
+
+    ``ImageNotFoundException``/``RepositoryNotFoundException`` mean absent; an image whose
+    ``imageStatus`` is not ACTIVE (archived) cannot be pulled either. Any other AWS error is an
+    :class:`AwsAccessError`.
+    """
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import Registry
+
+    ecr = clients(env, "ecr")
+    host = Registry.of(env).host
+    missing = []
+    for service, reference in images.items():
+        repository = repository_name(service)
+        uri = f"{host}/{repository}"
+        image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
+        reason = ""
+        try:
+            details = ecr.describe_images(registryId=env.account_id, repositoryName=repository,
+                                          imageIds=[image_id])["imageDetails"]
+        except _aws_errors() as error:
+            code = _error_code(error)
+            if code == "RepositoryNotFoundException":
+                reason = "the repository does not exist yet"
+            elif code == "ImageNotFoundException":
+                reason = "no such image"
+            else:
+                raise AwsAccessError(f"{env.name}: ECR DescribeImages on {repository} failed ({error}); the caller "
+                                     "needs ecr:DescribeImages on the platform's repositories") from None
+        else:
+            status = details[0].get("imageStatus", "ACTIVE") if details else "absent"
+            if status != "ACTIVE":
+                # UpdateImageStorageClass restores an archived image (botocore ecr model, ImageStatus).
+                reason = f"the image is {status}; restore it with `aws ecr update-image-storage-class`"
+        if reason:
+            missing.append(MissingImage(service, reference, uri, reason, _how_to_provide(env, service, reference, uri)))
+    return missing
+
+
+# -- what ECS runs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunningImage:
+    """What one ECS service of a catalog service runs (``digest``), or why that is not settled."""
+
+    service: str
+    ecs_service: str
+    digest: str | None
+    problem: str | None = None
+
+    def describe(self) -> str:
+        where = self.service if self.ecs_service == self.service else f"{self.service} ({self.ecs_service})"
+        if self.problem:
+            return f"{where}: {self.problem}"
+        return f"{where} runs {self.digest or 'an image not pinned by digest'}"
+
+
+def ecs_service_names(env: EnvConfig, service: str) -> list[str]:
+    """The ECS services of a catalog service in ``env``: itself, or one per App Mesh canary version."""
+    from shared.components.mesh import version_ecs_service_name
+
+    versions = env.mesh.canaries.get(service, ()) if env.mesh.provider == "appmesh" else ()
+    return [version_ecs_service_name(service, v.version) for v in versions] or [service]
+
+
+def _digest_of(image: str) -> str | None:
+    return image.rsplit("@", 1)[1] if "@" in image else None
+
+
+def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[RunningImage]:
+    """One entry per ECS service of ``services`` in the env's cluster, in that order."""
+    from shared.components.compute import cluster_name
+
+    ecs = clients(env, "ecs")
+    cluster = cluster_name(env.name)
+    wanted = [(service, name) for service in services for name in ecs_service_names(env, service)]
+    described: dict[str, dict[str, Any]] = {}
+    names = [name for _, name in wanted]
+    try:
+        for start in range(0, len(names), DESCRIBE_SERVICES_LIMIT):
+            answer = ecs.describe_services(cluster=cluster, services=names[start:start + DESCRIBE_SERVICES_LIMIT])
+            described.update({item["serviceName"]: item for item in answer.get("services", [])})
+    except _aws_errors() as error:
+        if _error_code(error) == "ClusterNotFoundException":
+            return [RunningImage(service, name, None, f"no ECS cluster {cluster}: compute of {env.name} is not "
+                                                      "deployed") for service, name in wanted]
+        raise AwsAccessError(f"{env.name}: ECS DescribeServices in {cluster} failed ({error})") from None
+    results = []
+    task_definitions: dict[str, dict[str, Any]] = {}
+    for service, name in wanted:
+        item = described.get(name)
+        if item is None or item.get("status") != "ACTIVE":
+            results.append(RunningImage(service, name, None, f"no active ECS service {name} in {cluster}"))
+            continue
+        primary = [d for d in item.get("deployments", []) if d.get("status") == "PRIMARY"]
+        if not primary:
+            results.append(RunningImage(service, name, None, "ECS reports no PRIMARY deployment"))
+            continue
+        deployment = primary[0]
+        rollout = deployment.get("rolloutState", "COMPLETED")
+        arn = str(deployment["taskDefinition"])
+        if arn not in task_definitions:
+            try:
+                task_definitions[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            except _aws_errors() as error:
+                raise AwsAccessError(f"{env.name}: ECS DescribeTaskDefinition {arn} failed ({error})") from None
+        containers = [c for c in task_definitions[arn].get("containerDefinitions", []) if c.get("name") == service]
+        digest = _digest_of(str(containers[0].get("image", ""))) if containers else None
+        problem = None
+        if not containers:
+            problem = f"its task definition {arn} has no container {service!r}"
+        elif rollout != "COMPLETED":
+            reason = deployment.get("rolloutStateReason") or ""
+            problem = (f"its deployment of {digest or 'an image not pinned by digest'} is {rollout}"
+                       f"{' (' + reason + ')' if reason else ''}")
+        elif int(deployment.get("desiredCount", 1)) > 0 and int(deployment.get("runningCount", 0)) < 1:
+            problem = f"its deployment of {digest} runs no task"
+        results.append(RunningImage(service, name, digest, problem))
+    return results
+
+
+def rollout_mismatches(env: EnvConfig, images: Mapping[str, str],
+                       running: Iterable[RunningImage]) -> list[str]:
+    """What ECS runs against what ``images`` (service -> digest) says it should, described."""
+    problems = []
+    for entry in running:
+        expected = images.get(entry.service)
+        if entry.problem:
+            problems.append(entry.describe())
+        elif expected is not None and entry.digest != expected:
+            problems.append(f"{entry.describe()}, not the release's {expected}")
+    return problems

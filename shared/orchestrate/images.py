@@ -1,0 +1,232 @@
+"""Compute's `up` with its images: the registry first when images are missing, ECS checked afterwards.
+
+On a fresh account compute's repositories are empty, and an ECS service pinned to a digest nobody
+pushed yet can only fail (CannotPullContainerError, then the circuit breaker stops the deployment,
+and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wraps the real runner:
+
+1. before compute's update it asks the env's registry for every released image
+   (:func:`shared.images.missing_images`); all there: one full update, as always;
+2. otherwise **step 1**: a targeted update of the registry alone -- the ECR repositories, their
+   lifecycle policies, the registry's replication settings, and what they need (KMS key, provider,
+   parent components): URNs derived from the synthesized compute layer (:func:`registry_targets`),
+   dependents not included;
+3. then it asks again: an image still missing stops compute (exit 1) naming the service, the digest
+   and how to push or replicate it; nothing else of compute was created. All there: **step 2**, the
+   full update;
+4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
+   that does not run its released digest with a completed rollout (a circuit-breaker rollback also
+   ends "steady") fails compute.
+
+The AWS account of the credentials is checked in :meth:`ImageGatedRunner.prepare`, before any
+layer runs (exit 2 when it is not the env's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from shared.envs import EnvConfig, is_digest
+from shared.images import (
+    ClientFactory,
+    MissingImage,
+    RunningImage,
+    boto3_clients,
+    missing_images,
+    rollout_mismatches,
+    running_images,
+    verify_account,
+)
+from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
+
+LAYER = "compute"
+REGISTRY_TYPES = (
+    "aws:ecr/repository:Repository",
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+    "aws:ecr/registryPolicy:RegistryPolicy",
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration",
+)
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+# -- which resources step 1 updates -------------------------------------------------------------------
+
+
+def engine_urn(resource: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]]) -> str:
+    """The URN the Pulumi engine gives ``resource`` of a synth document.
+
+    The engine's URN is ``urn:pulumi:<stack>::<project>::<qualified type>::<name>``, where the
+    qualified type is the types of every ancestor below the root stack and the resource's own,
+    joined by ``$`` (e.g. ``a:b:Component$aws:ec2/vpc:Vpc$aws:ec2/internetGateway:InternetGateway`` in
+    pulumi/pulumi#5869). The mock runtime behind the synth keeps only the parent's last type, so
+    the chain is rebuilt from the document's parent links.
+    """
+    prefix, project = str(resource["urn"]).split("::")[:2]
+    # The engine's URN carries the bare stack name, also for a stack selected as <org>/<project>/<stack>.
+    stack = prefix.removeprefix("urn:pulumi:").rsplit("/", 1)[-1]
+    chain = [str(resource["type"])]
+    parent = resource.get("parent")
+    while parent and parent in by_urn:
+        ancestor = by_urn[parent]
+        chain.insert(0, str(ancestor["type"]))
+        parent = ancestor.get("parent")
+    return f"urn:pulumi:{stack}::{project}::{'$'.join(chain)}::{resource['name']}"
+
+
+def registry_targets(document: Mapping[str, Any]) -> list[str]:
+    """Engine URNs of the registry resources of a synthesized compute layer and of everything they need.
+
+    A targeted update fails when a target depends on (or is parented by) a resource that is neither
+    targeted nor already in the stack (pulumi/pulumi#5869, #14531), so the set is closed over parents,
+    providers, dependencies and property dependencies. Sorted: the same input gives the same list.
+    """
+    resources = list(document["resources"])
+    by_urn = {str(r["urn"]): r for r in resources}
+    wanted: set[str] = set()
+    queue = [str(r["urn"]) for r in resources if r["type"] in REGISTRY_TYPES]
+    while queue:
+        urn = queue.pop()
+        resource = by_urn.get(urn)
+        if urn in wanted or resource is None or resource["type"] == ROOT_STACK_TYPE:
+            continue
+        wanted.add(urn)
+        queue.extend(filter(None, [resource.get("parent"), resource.get("provider")]))
+        queue.extend(resource.get("dependencies") or [])
+        for urns in (resource.get("property_dependencies") or {}).values():
+            queue.extend(urns)
+    return sorted(engine_urn(by_urn[urn], by_urn) for urn in wanted)
+
+
+def synth_registry_targets(env: EnvConfig) -> list[str]:
+    """:func:`registry_targets` of ``env``'s compute layer, synthesized offline now."""
+    from shared.synth.engine import synth_env
+
+    return registry_targets(synth_env(env.name, [LAYER])[LAYER])
+
+
+# -- the AWS side, injectable --------------------------------------------------------------------------
+
+
+class ImageChecks(Protocol):
+    """What the gate asks AWS (and the synth); :class:`AwsImageChecks` in real runs."""
+
+    def verify(self, env: EnvConfig) -> None:
+        """Refuse (exit 2) credentials that are not of the env's account."""
+
+    def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+        """The released images the env's registry cannot serve."""
+
+    def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        """What ECS runs for ``services`` in the env."""
+
+    def registry_targets(self, env: EnvConfig) -> list[str]:
+        """The URNs step 1 updates."""
+
+
+class AwsImageChecks:
+    """boto3 with each env's credentials (:mod:`shared.images`) and the offline synth."""
+
+    def __init__(self, clients: ClientFactory = boto3_clients) -> None:
+        self.clients = clients
+
+    def verify(self, env: EnvConfig) -> None:
+        verify_account(env, self.clients)
+
+    def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+        return missing_images(env, images, self.clients)
+
+    def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        return running_images(env, services, self.clients)
+
+    def registry_targets(self, env: EnvConfig) -> list[str]:
+        return synth_registry_targets(env)
+
+
+# -- the runner ------------------------------------------------------------------------------------------
+
+
+def _merged(first: Mapping[str, int], second: Mapping[str, int]) -> dict[str, int]:
+    merged = dict(first)
+    for op, count in second.items():
+        # "same" of step 2 counts resources step 1 already created: keep step 2's picture for it.
+        merged[op] = count if op == "same" else merged.get(op, 0) + count
+    return merged
+
+
+class ImageGatedRunner:
+    """A :class:`LayerRunner` that runs compute's `up` as described in the module docstring."""
+
+    def __init__(self, inner: LayerRunner, checks: ImageChecks | None = None) -> None:
+        self.inner = inner
+        self.checks: ImageChecks = checks if checks is not None else AwsImageChecks()
+        self._targets: list[str] = []
+        self._interrupted = False
+
+    @staticmethod
+    def gates(layers: Sequence[str], operation: Operation) -> bool:
+        return LAYER in layers and operation.action is Action.UP
+
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> Sequence[str] | None:
+        notes = self.inner.prepare(env, layers, operation)
+        if self.gates(layers, operation):
+            self.checks.verify(env)
+            # Synthesized here, before any layer runs: a program that cannot synth stops everything.
+            self._targets = self.checks.registry_targets(env)
+        return notes
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        return self.inner.stack_outputs(layer, env)
+
+    def interrupt(self) -> None:
+        self._interrupted = True  # no step 2 after an interrupted step 1
+        interrupt = getattr(self.inner, "interrupt", None)  # as the scheduler asks: optional for test runners
+        if interrupt is not None:
+            interrupt()
+
+    def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        if not (layer == LAYER and operation.action is Action.UP):
+            return self.inner.run(layer, env, operation, on_output)
+        images = dict(env.release.images)
+        missing = self.checks.missing(env, images)
+        first: LayerResult | None = None
+        if missing and not self._targets:
+            # Never fall back to a full update: that is exactly the deployment that cannot pull its images.
+            return LayerResult(layer, Status.FAILED, detail="released images are missing and the synthesized "
+                                                            "compute layer names no registry resource to create first")
+        if missing:
+            on_output(f"images: {len(missing)} released image(s) not in {env.name}'s registry yet "
+                      f"({', '.join(m.service for m in missing)}); step 1 of 2: the registry alone "
+                      f"({len(self._targets)} resources, dependents excluded):")
+            for urn in self._targets:
+                on_output(f"images:   --target {urn}")
+            first = self.inner.run(layer, env, replace(operation, targets=tuple(self._targets)), on_output)
+            if first.status is not Status.SUCCEEDED:
+                return replace(first, detail=f"step 1 (registry): {first.detail}")
+            missing = self.checks.missing(env, images)
+            if missing:
+                for item in missing:
+                    on_output(f"images: missing: {item.describe()}")
+                listed = "; ".join(f"{m.service} {m.reference}" for m in missing)
+                return LayerResult(layer, Status.FAILED, first.changes,
+                                   detail=f"stopped after the registry, before the services: not in "
+                                          f"{env.name}'s registry: {listed} (how to push or replicate: above)")
+            if self._interrupted:
+                return LayerResult(layer, Status.INTERRUPTED, first.changes,
+                                   detail="interrupted after step 1 (the registry); the services were not started")
+            on_output("images: every released image is in the registry; step 2 of 2: the full update")
+        result = self.inner.run(layer, env, operation, on_output)
+        if first is not None:
+            result = replace(result, changes=_merged(first.changes, result.changes))
+        if result.status is not Status.SUCCEEDED:
+            return result
+        digests = {service: ref for service, ref in images.items() if is_digest(ref)}
+        problems = rollout_mismatches(env, digests, self.checks.running(env, list(digests)))
+        if problems:
+            for problem in problems:
+                on_output(f"ecs: {problem}")
+            return replace(result, status=Status.FAILED,
+                           detail=f"the update finished but ECS does not run the release (rolled back?): "
+                                  f"{'; '.join(problems)}")
+        on_output(f"ecs: every service runs its released digest ({len(digests)} checked)")
+        return result

@@ -1,0 +1,109 @@
+"""Real boto3 calls against moto (no network): one moto account per env, reached like a real deployer.
+
+The ``moto_aws`` fixture (conftest.py) starts moto for a test. :class:`MotoAccounts` is a
+:data:`shared.images.ClientFactory` that reaches each env's account the way a multi-account
+deployer does (STS AssumeRole into it; moto then answers in that account), or, with ``caller`` set,
+always with one account's credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import boto3
+import pytest
+
+from shared.components.compute import cluster_name
+from shared.components.ecr import repository_name
+from shared.envs import EnvConfig
+from shared.images import MissingImage, RunningImage
+
+
+class MotoAccounts:
+    """Clients for an env in its own region, with credentials of its account (or of ``caller``'s)."""
+
+    def __init__(self, caller: str | None = None) -> None:
+        self.caller = caller
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        self.calls.append((env.name, service))
+        return self.client(self.caller or env.account_id, env.region, service)
+
+    @staticmethod
+    def client(account_id: str, region: str, service: str) -> Any:
+        credentials = boto3.client("sts", region_name=region).assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/deployer", RoleSessionName="platform-tests")["Credentials"]
+        return boto3.client(service, region_name=region, aws_access_key_id=credentials["AccessKeyId"],
+                            aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials["SessionToken"])
+
+
+MANIFEST = json.dumps({
+    "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
+               "digest": "sha256:" + "0" * 64},
+    "layers": []})
+
+
+def create_repositories(env: EnvConfig, services: list[str]) -> None:
+    """What compute's first (targeted) step creates: the env's repositories, empty."""
+    ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
+    for service in services:
+        ecr.create_repository(repositoryName=repository_name(service))
+
+
+def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None) -> None:
+    """An image of ``digest`` in the env's repository for ``service`` (created when missing)."""
+    ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
+    repository = repository_name(service)
+    try:
+        ecr.create_repository(repositoryName=repository)
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        pass
+    ecr.put_image(repositoryName=repository, imageManifest=MANIFEST, imageDigest=digest,
+                  imageTag=tag or f"release-{digest[7:19]}")
+
+
+def run_service(env: EnvConfig, service: str, digest: str, *, ecs_name: str | None = None,
+                settled: bool = True, monkeypatch: pytest.MonkeyPatch | None = None) -> None:
+    """An ECS service in the env's cluster whose PRIMARY deployment runs ``digest``.
+
+    moto does not schedule tasks: MOTO_ECS_SERVICE_RUNNING (moto's documented switch) makes a new
+    service's deployment COMPLETED with that many running tasks; without it the rollout stays
+    IN_PROGRESS with nothing running.
+    """
+    if monkeypatch is not None:
+        if settled:
+            monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
+        else:
+            monkeypatch.delenv("MOTO_ECS_SERVICE_RUNNING", raising=False)
+    ecs = MotoAccounts.client(env.account_id, env.region, "ecs")
+    cluster = cluster_name(env.name)
+    ecs.create_cluster(clusterName=cluster)
+    image = f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com/{repository_name(service)}@{digest}"
+    task = ecs.register_task_definition(
+        family=f"{env.name}-{service}", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+        cpu="256", memory="512", containerDefinitions=[{"name": service, "image": image, "essential": True}],
+    )["taskDefinition"]
+    ecs.create_service(cluster=cluster, serviceName=ecs_name or service,
+                       taskDefinition=task["taskDefinitionArn"], desiredCount=1)
+
+
+class ReleasedEverywhere:
+    """An orchestrator ``ImageChecks`` for runs that are not about images: the credentials are the
+    env's, every released image is in its registry, and ECS runs the release."""
+
+    def verify(self, env: EnvConfig) -> None:
+        return None
+
+    def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+        return []
+
+    def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        return [RunningImage(service, service, env.release.images[service]) for service in services]
+
+    def registry_targets(self, env: EnvConfig) -> list[str]:
+        return []

@@ -1,0 +1,133 @@
+"""Released images against AWS (boto3 on moto): registry presence, what ECS runs, whose credentials."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.envs import load_env
+from shared.images import (
+    AwsAccessError,
+    RunningImage,
+    boto3_clients,
+    missing_images,
+    profile_var,
+    rollout_mismatches,
+    running_images,
+    verify_account,
+)
+from tests.aws_helpers import MotoAccounts, create_repositories, push_image, run_service
+
+NEW = "sha256:" + "ab" * 32
+OLD = "sha256:" + "cd" * 32
+
+
+# -- whose credentials ---------------------------------------------------------------------------------
+
+
+def test_credentials_of_the_env_account_pass(moto_aws: None) -> None:
+    verify_account(load_env("staging"), MotoAccounts())
+
+
+def test_credentials_of_another_account_are_refused_with_exit_2(moto_aws: None) -> None:
+    staging = load_env("staging")
+    with pytest.raises(AwsAccessError) as error:
+        verify_account(staging, MotoAccounts(caller=load_env("dev").account_id))
+    assert error.value.exit_code == 2
+    message = str(error.value)
+    assert "111111111111" in message and "account_id 222222222222" in message
+    assert profile_var("staging") == "PLATFORM_AWS_PROFILE_STAGING" and "PLATFORM_AWS_PROFILE_STAGING" in message
+
+
+def test_the_real_factory_uses_the_env_region_and_its_profile_variable(moto_aws: None,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    staging = load_env("staging")
+    assert boto3_clients(staging, "ecr").meta.region_name == staging.region
+    monkeypatch.setenv(profile_var("staging"), "no-such-profile-anywhere")
+    with pytest.raises(Exception, match="no-such-profile-anywhere"):
+        boto3_clients(staging, "ecr")
+
+
+# -- images in the registry ------------------------------------------------------------------------------
+
+
+def test_a_missing_repository_and_a_missing_digest_are_both_named(moto_aws: None) -> None:
+    staging = load_env("staging")
+    create_repositories(staging, ["gateway"])
+    push_image(staging, "inference", NEW)
+    missing = missing_images(staging, {"gateway": NEW, "inference": NEW, "training": OLD}, MotoAccounts())
+    assert [(m.service, m.reference) for m in missing] == [("gateway", NEW), ("training", OLD)]
+    gateway, training = missing
+    assert gateway.reason == "no such image"
+    assert training.reason == "the repository does not exist yet"
+    assert gateway.repository_uri == "222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway"
+    # staging receives images from dev: the remedy names dev's repository and keeps the digest
+    assert "replication from dev" in gateway.how
+    assert f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW}" in gateway.how
+
+
+def test_in_dev_the_remedy_is_a_push(moto_aws: None) -> None:
+    dev = load_env("dev")
+    (missing,) = missing_images(dev, {"gateway": NEW}, MotoAccounts())
+    assert "docker push 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway:<tag>" in missing.how
+
+
+def test_an_image_in_another_account_does_not_count(moto_aws: None) -> None:
+    dev, staging = load_env("dev"), load_env("staging")
+    push_image(dev, "gateway", NEW)  # pushed to dev, never replicated
+    assert missing_images(dev, {"gateway": NEW}, MotoAccounts()) == []
+    assert [m.service for m in missing_images(staging, {"gateway": NEW}, MotoAccounts())] == ["gateway"]
+
+
+def test_a_tag_release_is_looked_up_by_tag(moto_aws: None) -> None:
+    dev = load_env("dev")
+    push_image(dev, "gateway", NEW, tag="v1.2.3")
+    assert missing_images(dev, {"gateway": "v1.2.3"}, MotoAccounts()) == []
+    assert [m.reference for m in missing_images(dev, {"gateway": "v9"}, MotoAccounts())] == ["v9"]
+
+
+# -- what ECS runs -----------------------------------------------------------------------------------------
+
+
+def test_ecs_reports_the_digest_of_the_primary_deployment(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    run_service(dev, "gateway", NEW, monkeypatch=monkeypatch)
+    (entry,) = running_images(dev, ["gateway"], MotoAccounts())
+    assert (entry.service, entry.ecs_service, entry.digest, entry.problem) == ("gateway", "gateway", NEW, None)
+    assert rollout_mismatches(dev, {"gateway": NEW}, [entry]) == []
+    assert rollout_mismatches(dev, {"gateway": OLD}, [entry]) == [f"gateway runs {NEW}, not the release's {OLD}"]
+
+
+def test_a_rollout_still_in_progress_is_not_a_deployment(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    run_service(dev, "gateway", NEW, settled=False, monkeypatch=monkeypatch)
+    (entry,) = running_images(dev, ["gateway"], MotoAccounts())
+    assert entry.digest == NEW and entry.problem is not None and "IN_PROGRESS" in entry.problem
+    assert rollout_mismatches(dev, {"gateway": NEW}, [entry])
+
+
+def test_no_cluster_or_no_service_is_named(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    (entry,) = running_images(dev, ["gateway"], MotoAccounts())
+    assert entry.problem == "no ECS cluster dev-ml-platform: compute of dev is not deployed"
+    run_service(dev, "gateway", NEW, monkeypatch=monkeypatch)
+    _, training = running_images(dev, ["gateway", "training"], MotoAccounts())
+    assert training.problem == "no active ECS service training in dev-ml-platform"
+
+
+def test_canary_versions_are_each_read(moto_aws: None, edit_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(
+        provider="appmesh", appmesh_end_of_support_acknowledged=True,
+        canaries={"inference": [{"version": "v1", "weight": 90}, {"version": "v2", "weight": 10}]}))
+    dev = load_env("dev")
+    run_service(dev, "inference", NEW, ecs_name="inference-v1", monkeypatch=monkeypatch)
+    run_service(dev, "inference", OLD, ecs_name="inference-v2", monkeypatch=monkeypatch)
+    entries = running_images(dev, ["inference"], MotoAccounts())
+    assert [(e.ecs_service, e.digest) for e in entries] == [("inference-v1", NEW), ("inference-v2", OLD)]
+    assert rollout_mismatches(dev, {"inference": NEW}, entries) == [
+        f"inference (inference-v2) runs {OLD}, not the release's {NEW}"]
+
+
+def test_an_image_pinned_by_tag_is_reported_as_such() -> None:
+    entry = RunningImage("gateway", "gateway", None)
+    assert rollout_mismatches(load_env("dev"), {"gateway": NEW}, [entry]) == [
+        f"gateway runs an image not pinned by digest, not the release's {NEW}"]

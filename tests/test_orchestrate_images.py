@@ -1,0 +1,271 @@
+"""Compute's `up` with its images: the registry first when images are missing, then the services, then
+what ECS runs. With a recording runner and moto, and end to end through the fake `pulumi` CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.envs import EnvConfig, load_env
+from shared.orchestrate.automation import AutomationRunner
+from shared.orchestrate.cli import main
+from shared.orchestrate.images import (
+    AwsImageChecks,
+    ImageGatedRunner,
+    engine_urn,
+    registry_targets,
+    synth_registry_targets,
+)
+from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
+from tests.aws_helpers import MotoAccounts, ReleasedEverywhere, create_repositories, push_image, run_service
+from tests.layers.compute_helpers import platform
+from tests.loopback import Listener
+from tests.test_orchestrate_automation import ENDPOINT_LAYER, FakeCli, install_fake_cli, option_values
+
+OLD = "sha256:" + "cd" * 32
+COMPUTE_URN = "urn:pulumi:dev::compute::mlplatform:compute:ComputePlatform"
+
+
+# -- which resources step 1 updates ------------------------------------------------------------------------
+
+
+def test_engine_urns_carry_every_ancestor_type_below_the_root_stack() -> None:
+    document = platform("dev")["compute"]
+    by_urn = {r["urn"]: r for r in document["resources"]}
+    (lifecycle,) = [r for r in document["resources"]
+                    if r["type"] == "aws:ecr/lifecyclePolicy:LifecyclePolicy" and r["name"] == "gateway-repo"]
+    assert engine_urn(lifecycle, by_urn) == (
+        f"{COMPUTE_URN}$mlplatform:compute:ServiceRepository$aws:ecr/repository:Repository"
+        "$aws:ecr/lifecyclePolicy:LifecyclePolicy::gateway-repo")
+    (provider,) = [r for r in document["resources"] if r["type"] == "pulumi:providers:aws"]
+    assert engine_urn(provider, by_urn) == "urn:pulumi:dev::compute::pulumi:providers:aws::aws-dev"
+
+
+def test_engine_urns_use_the_bare_stack_name_and_stop_at_the_root_stack() -> None:
+    root = "urn:pulumi:acme/compute/prod::compute::pulumi:pulumi:Stack::compute-prod"
+    component = {"urn": "urn:pulumi:acme/compute/prod::compute::pulumi:pulumi:Stack$my:x:Comp::c",
+                 "type": "my:x:Comp", "name": "c", "parent": root}
+    bucket = {"urn": "urn:pulumi:acme/compute/prod::compute::my:x:Comp$aws:s3/bucket:Bucket::b",
+              "type": "aws:s3/bucket:Bucket", "name": "b", "parent": component["urn"]}
+    by_urn = {r["urn"]: r for r in (component, bucket)}
+    assert engine_urn(bucket, by_urn) == "urn:pulumi:prod::compute::my:x:Comp$aws:s3/bucket:Bucket::b"
+    assert engine_urn(component, by_urn) == "urn:pulumi:prod::compute::my:x:Comp::c"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging"])
+def test_step_1_targets_the_registry_and_what_it_needs_and_nothing_of_the_services(env: str) -> None:
+    targets = registry_targets(platform(env)["compute"])
+    assert targets == sorted(set(targets))
+    prefix = f"urn:pulumi:{env}::compute::mlplatform:compute:ComputePlatform"
+    repo = f"{prefix}$mlplatform:compute:ServiceRepository"
+    for service in load_env(env).release.images:
+        assert f"{repo}::{service}-repo" in targets
+        assert f"{repo}$aws:ecr/repository:Repository::{service}-repo" in targets
+    assert f"{prefix}$aws:kms/key:Key::compute-ecr" in targets  # the repositories are encrypted with it
+    assert f"{prefix}::compute" in targets and f"urn:pulumi:{env}::compute::pulumi:providers:aws::aws-{env}" in targets
+    replication = "ReplicationConfiguration" if env == "dev" else "RegistryPolicy"
+    assert any(replication in urn for urn in targets)
+    for excluded in ("aws:ecs/", "aws:iam/", "aws:cloudwatch/", "aws:appautoscaling/", "FargateService",
+                     "StackReference", "pulumi:pulumi:Stack"):
+        assert not [urn for urn in targets if excluded in urn], excluded
+    assert synth_registry_targets(load_env(env)) == targets  # what the orchestrator synthesizes itself
+
+
+# -- the two steps with a recording runner and the real AWS readers on moto -------------------------------
+
+
+@dataclass
+class Recorder:
+    """Runs nothing; records each run's operation. ``on_targeted`` plays the world between the steps."""
+
+    on_targeted: Any = None
+    runs: list[tuple[str, Operation]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
+        return None
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        return {"management_endpoint": "https://127.0.0.1:9"}  # probed with `reachable` below
+
+    def interrupt(self) -> None:
+        return None
+
+    def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        with self.lock:
+            self.runs.append((layer, operation))
+        if operation.targets and self.on_targeted is not None:
+            self.on_targeted(env)
+        return LayerResult(layer, Status.SUCCEEDED, {"create": 2} if operation.targets else {"create": 5})
+
+    def compute_runs(self) -> list[Operation]:
+        return [operation for layer, operation in self.runs if layer == "compute"]
+
+
+def reachable(host: str, port: int, timeout_s: float) -> str | None:
+    return None  # the broker's management API answers (not what these tests are about)
+
+
+def up(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(["up", env, "--yes"], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
+
+
+def settle_release(env: EnvConfig, monkeypatch: pytest.MonkeyPatch, running: dict[str, str] | None = None) -> None:
+    for service, digest in env.release.images.items():
+        run_service(env, service, (running or {}).get(service, digest), monkeypatch=monkeypatch)
+
+
+def test_a_first_deploy_creates_the_registry_then_stops_naming_each_missing_digest(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    staging = load_env("staging")
+    runner = Recorder(on_targeted=lambda env: create_repositories(env, list(env.release.images)))
+    code, output = up("staging", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    (step1,) = runner.compute_runs()  # the services were never attempted
+    assert step1.action is Action.UP and step1.targets == tuple(synth_registry_targets(staging))
+    for service, digest in staging.release.images.items():
+        assert f"{service}: {digest} is not in 222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/{service}" \
+               f" (no such image)" in output
+        assert f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/{service}@{digest}" in output
+    assert "stopped after the registry, before the services" in output
+    for urn in step1.targets:
+        assert f"images:   --target {urn}" in output  # what to run by hand
+
+
+def test_once_the_images_arrive_step_2_runs_the_full_update_and_ecs_is_checked(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    staging = load_env("staging")
+
+    def replicated(env: EnvConfig) -> None:  # replication from dev lands once the repositories exist
+        for service, digest in env.release.images.items():
+            push_image(env, service, digest)
+
+    settle_release(staging, monkeypatch)
+    runner = Recorder(on_targeted=replicated)
+    code, output = up("staging", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    step1, step2 = runner.compute_runs()
+    assert step1.targets and step2 == Operation(Action.UP)
+    assert "step 2 of 2: the full update" in output
+    assert "ecs: every service runs its released digest (4 checked)" in output
+    assert "create 7" in output  # both steps' changes in the summary
+
+
+def test_with_every_image_in_place_compute_is_one_ordinary_update(moto_aws: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+    settle_release(dev, monkeypatch)
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert runner.compute_runs() == [Operation(Action.UP)]
+    assert "step 1" not in output
+
+
+def test_an_update_ecs_rolled_back_fails_compute(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+    settle_release(dev, monkeypatch, running={"inference": OLD})  # the circuit breaker went back to OLD
+    code, output = up("dev", Recorder(), AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    release = dev.release.images["inference"]
+    assert f"inference runs {OLD}, not the release's {release}" in output
+    assert "ECS does not run the release (rolled back?)" in output
+
+
+def test_credentials_of_another_account_stop_the_run_before_any_layer(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    runner = Recorder()
+    code, _ = up("prod", runner, AwsImageChecks(MotoAccounts(caller=load_env("dev").account_id)))
+    assert code == 2
+    assert runner.runs == []
+    assert "prod: the AWS credentials belong to account 111111111111" in capsys.readouterr().err
+
+
+def test_without_compute_or_for_other_actions_nothing_is_asked(moto_aws: None) -> None:
+    class Refuses(ReleasedEverywhere):
+        def verify(self, env: EnvConfig) -> None:
+            raise AssertionError("asked AWS")
+
+    runner = Recorder()
+    out = io.StringIO()
+    for argv in (["up", "dev", "--yes", "--layers", "network"], ["preview", "dev"], ["destroy", "dev", "--yes"]):
+        assert main(argv, runner=runner, out=out, images=Refuses(), probe=reachable) == 0, out.getvalue()
+
+
+# -- end to end: the real runner, the fake `pulumi` CLI, moto ----------------------------------------------
+
+
+@pytest.fixture
+def broker_api() -> Iterator[Listener]:
+    with Listener() as listener:
+        yield listener
+
+
+def compute_ups(cli: FakeCli) -> list[list[str]]:
+    return [call["args"] for call in cli.operations("up") if call["layer"] == "compute"]
+
+
+def test_the_targeted_update_reaches_the_cli_as_target_urns_without_dependents(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, broker_api: Listener) -> None:
+    fake_cli = install_fake_cli(tmp_path, monkeypatch)
+    # the broker's stack names a management endpoint that answers, so the reach probe lets messaging run
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(
+        json.dumps({"management_endpoint": broker_api.url}))
+    dev = load_env("dev")
+    argv = ["up", "dev", "--yes", "--local-state"]
+    out = io.StringIO()
+    code = main(argv, runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"), out=out,
+                images=AwsImageChecks(MotoAccounts()))
+    assert code == 1, out.getvalue()
+    (args,) = compute_ups(fake_cli)  # step 1 only: the fake CLI created no repository, so nothing arrived
+    assert option_values(args, "--target") == synth_registry_targets(dev)
+    assert "--target-dependents" not in args
+    assert option_values(args, "--policy-pack")  # the policy packs run on the targeted update too
+    assert "training: " in out.getvalue() and "the repository does not exist yet" in out.getvalue()
+    assert "docker push 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/training:<tag>" in out.getvalue()
+
+    # the images are pushed; the next `up` finds them and compute is one ordinary update
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+    settle_release(dev, monkeypatch)
+    out = io.StringIO()
+    code = main(argv, runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"), out=out,
+                images=AwsImageChecks(MotoAccounts()))
+    assert code == 0, out.getvalue()
+    assert len(compute_ups(fake_cli)) == 2 and "--target" not in compute_ups(fake_cli)[1]
+
+
+def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:
+    class NoTargets(AwsImageChecks):
+        def registry_targets(self, env: EnvConfig) -> list[str]:
+            return []
+
+    runner = Recorder()
+    code, output = up("dev", runner, NoTargets(MotoAccounts()))
+    assert code == 1
+    assert runner.compute_runs() == []
+    assert "names no registry resource to create first" in output
+
+
+def test_an_interrupt_after_step_1_starts_no_step_2(moto_aws: None) -> None:
+    staging = load_env("staging")
+    gate = ImageGatedRunner(Recorder(on_targeted=lambda env: [push_image(env, s, d)
+                                                             for s, d in env.release.images.items()]),
+                            AwsImageChecks(MotoAccounts()))
+    gate.prepare(staging, ["compute"], Operation(Action.UP))
+    gate.interrupt()  # arrives while step 1 runs
+    result = gate.run("compute", staging, Operation(Action.UP), lambda line: None)
+    assert result.status is Status.INTERRUPTED and "services were not started" in result.detail
+    assert [op.targets != () for op in gate.inner.compute_runs()] == [True]  # type: ignore[attr-defined]
