@@ -335,8 +335,12 @@ def target(env_name: str, role: str, environ: Mapping[str, str]) -> dict[str, st
     return outputs
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _differences() -> list[str]:
-    return [str(path.relative_to(REPO_ROOT)) for path, text in generated().items()
+    return [_shown(path) for path, text in generated().items()
             if not path.is_file() or path.read_text(encoding="utf-8") != text]
 
 
@@ -360,7 +364,7 @@ def main(argv: list[str]) -> int:
         for path, text in generated().items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(REPO_ROOT)}")
+            print(f"wrote {_shown(path)}")
         return 0
     if args.command == "check":
         stale = _differences()
