@@ -137,6 +137,20 @@ def inspect_venv(venv: Path, digest: str, version: tuple[int, int]) -> Verdict:
     return Verdict("sync", "the last install of .venv did not finish (no stamp) or pyproject.toml changed")
 
 
+REPO_PTH = "_ml_platform_repo.pth"
+
+
+def link_repo(venv: Path, root: Path, version: tuple[int, int]) -> Path:
+    """A ``.pth`` naming the repo root, so the venv's python imports ``shared`` from any folder: what an
+    editable install gives, without building the project (a setuptools build in an isolated env cost
+    more than the whole uv install of the pins)."""
+    site = venv / "lib" / f"python{version[0]}.{version[1]}" / "site-packages"
+    site.mkdir(parents=True, exist_ok=True)
+    path = site / REPO_PTH
+    path.write_text(f"{root}\n", encoding="utf-8")
+    return path
+
+
 def write_stamp(venv: Path, digest: str, version: tuple[int, int]) -> None:
     """Written last, atomically: its presence means the install finished."""
     stamp = venv / STAMP_NAME
@@ -184,13 +198,17 @@ def make_venv(venv: Path, root: Path, verdict: Verdict, *, python: str = sys.exe
         log(f"{'creating' if rebuild else 'syncing'} .venv with {tool} ({verdict.reason}); "
             "the pinned packages of pyproject.toml follow")
         if uv:
+            # The pins straight from pyproject.toml's [project] table (uv reads it without a build).
             steps = ([[*uv, "venv", "--seed", "--python", python, str(venv)]] if rebuild else []) + [
-                [*uv, "pip", "install", "--python", str(venv_python(venv)), "-e", f"{root}[dev]"]]
+                [*uv, "pip", "install", "--python", str(venv_python(venv)), "-r", str(root / "pyproject.toml"),
+                 "--extra", "dev"]]
         else:
             steps = ([[python, "-m", "venv", str(venv)]] if rebuild else []) + [
                 [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
                  "--progress-bar", "on", "-e", f"{root}[dev]"]]
         if all(run(step) == 0 for step in steps):
+            if uv:
+                link_repo(venv, root, version)
             write_stamp(venv, digest, version)
             log(f".venv ready (Python {version[0]}.{version[1]})")
             return

@@ -353,9 +353,23 @@ def test_make_venv_uses_uv_and_writes_the_stamp_last(tmp_path: Path) -> None:
     venvcheck.make_venv(venv, root, venvcheck.Verdict("rebuild", "there is no .venv yet"), python="/py",
                         version=HERE, uv=["uv"], run=installer, log=lambda line: None)
     assert installer.commands[0] == ["uv", "venv", "--seed", "--python", "/py", str(venv)]
-    assert installer.commands[1][:3] == ["uv", "pip", "install"] and installer.commands[1][-1] == f"{root}[dev]"
+    assert installer.commands[1][:3] == ["uv", "pip", "install"]
+    assert installer.commands[1][-4:] == ["-r", str(root / "pyproject.toml"), "--extra", "dev"]
+    pth = venv / "lib" / f"python{HERE[0]}.{HERE[1]}" / "site-packages" / venvcheck.REPO_PTH
+    assert pth.read_text() == f"{root}\n"
     stamp = json.loads((venv / venvcheck.STAMP_NAME).read_text())
     assert stamp == {"python": f"{HERE[0]}.{HERE[1]}", "pyproject_sha256": venvcheck.pyproject_digest(root)}
+
+
+def test_the_repo_pth_makes_the_repo_importable_from_anywhere(real_venv: Path, tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "pkgx").mkdir()
+    (root / "pkgx" / "__init__.py").write_text("WHERE = 'repo'\n")
+    python = str(venvcheck.venv_python(real_venv))
+    probe = [python, "-c", "import pkgx; print(pkgx.WHERE)"]
+    assert subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True).returncode != 0
+    venvcheck.link_repo(real_venv, root, HERE)
+    assert subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True).stdout.strip() == "repo"
 
 
 def test_make_venv_falls_back_to_pip_without_uv(tmp_path: Path) -> None:
