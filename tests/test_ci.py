@@ -407,3 +407,13 @@ def test_a_shared_venv_behind_a_symlink_is_never_deleted(tmp_path: Path) -> None
         venvcheck.make_venv(root / ".venv", root, venvcheck.Verdict("rebuild", "other python"), python="/py",
                             version=HERE, uv=["uv"], run=FakeInstaller(), log=lambda line: None)
     assert (target / "bin").is_dir()
+
+
+def test_ci_tests_the_oldest_and_newest_supported_python() -> None:
+    tests = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]["tests"]
+    matrix = tests["strategy"]["matrix"]["python"]
+    pythons = [tuple(int(part) for part in str(version).split(".")) for version in matrix]
+    assert pythons == [venvcheck.SUPPORTED[0], venvcheck.SUPPORTED[-1]]
+    action = load(REPO_ROOT / ".github" / "actions" / "setup-platform" / "action.yml")
+    default = tuple(int(part) for part in action["inputs"]["python-version"]["default"].split("."))
+    assert default in venvcheck.SUPPORTED
