@@ -262,7 +262,7 @@ def generated() -> dict[Path, str]:
 
 
 def changed_files(base: str, head: str = "HEAD", repo: Path = REPO_ROOT) -> list[str]:
-    if not re.fullmatch(r"[0-9a-fA-F]{7,64}|[A-Za-z0-9._/-]+", base) or base.strip("0") == "":
+    if not re.fullmatch(r"[0-9a-fA-F]{7,64}|[A-Za-z0-9_][A-Za-z0-9._/-]*", base) or base.strip("0") == "":
         raise UsageError(f"--base: {base!r} is not a commit (a new branch has no base: pass --all)")
     result = subprocess.run(["git", "diff", "--name-only", f"{base}...{head}"], cwd=repo, capture_output=True,
                             text=True, check=False)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from shared import REPO_ROOT, dag, venvcheck, workflows
-from shared.errors import ConfigError
+from shared.errors import ConfigError, UsageError
 from shared.orchestrate.cli import main as orchestrate_main
 from tests.test_orchestrate import RecordingRunner
 
@@ -189,6 +189,9 @@ def test_changed_envs_from_git(tmp_path: Path) -> None:
     git("add", ".")
     git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "prod")
     assert workflows.changed_files(base, repo=tmp_path) == ["environments/prod.yaml"]
+    for bad in ("0" * 40, "--output=x", ""):  # a push that created the branch has an all-zero `before`
+        with pytest.raises(UsageError):
+            workflows.changed_files(bad, repo=tmp_path)
 
 
 def test_target_refuses_a_backend_a_thrown_away_runner_would_lose() -> None:
