@@ -135,13 +135,19 @@ def layer_job_id(layer: str) -> str:
 def render_deploy_dev(env: str = "dev") -> str:
     """The main-branch workflow: ``up`` of ``env``, one job per layer, ``needs:`` = the layers it reads."""
     from shared.dag import LAYER_UPSTREAMS, NEEDS_VPC_REACH, order
+    from shared.envs import env_dir
 
+    others = sorted(path.name for path in env_dir().glob("*.yaml") if path.stem != env)
     lines = [
         GENERATED_HEADER.rstrip("\n"),
         f"name: deploy {env}",
         "on:",
         "  push:",
         "    branches: [main]",
+        f"    # a change that cannot change {env}: another env's file (a promotion), documentation",
+        "    paths-ignore:",
+        *[f"      - environments/{name}" for name in others],
+        "      - '**.md'",
         "  workflow_dispatch: {}",
         "permissions: {}",
         "concurrency:",

@@ -55,6 +55,13 @@ def test_deploy_workflow_has_one_job_per_layer_whose_needs_are_the_layers_it_rea
             assert job["runs-on"] == "ubuntu-latest"
 
 
+def test_dev_deploys_on_every_push_to_main_except_other_envs_files_and_docs() -> None:
+    push = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV)[True]["push"]  # YAML 1.1 reads `on` as True
+    assert push["branches"] == ["main"]
+    assert "environments/dev.yaml" not in push["paths-ignore"]
+    assert {"environments/staging.yaml", "environments/prod.yaml", "**.md"} <= set(push["paths-ignore"])
+
+
 def test_committed_generated_workflows_equal_what_the_generator_writes() -> None:
     for path, text in workflows.generated().items():
         assert path.read_text(encoding="utf-8") == text, f"{path.name}: run `nox -s workflows`"
