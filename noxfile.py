@@ -8,7 +8,6 @@ turn any failure into 1.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -19,26 +18,34 @@ import nox
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-STAMP = VENV / ".pyproject-sha256"
+
+sys.path.insert(0, str(ROOT))
+from shared import venvcheck  # noqa: E402  (standard library only: it runs before .venv exists)
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "tests"]
 
 
 def _python() -> str:
-    return str(VENV / "bin" / "python")
+    return str(venvcheck.venv_python(VENV))
 
 
 def _ensure_venv(session: nox.Session) -> None:
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.is_file() and STAMP.read_text().strip() == digest and Path(_python()).exists():
+    """Refuse an unsupported Python before touching .venv; repair a missing, stale or broken .venv."""
+    refusal = venvcheck.check_python()
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        sys.exit(2)
+    version = (sys.version_info[0], sys.version_info[1])
+    verdict = venvcheck.inspect_venv(VENV, venvcheck.pyproject_digest(ROOT), version)
+    if verdict.action == "ready":
         return
-    session.log("installing the platform's pinned dependencies into .venv (first run or pyproject.toml changed)")
-    if not Path(_python()).exists():
-        session.run(sys.executable, "-m", "venv", str(VENV), external=True)
-    session.run(_python(), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "-e", f"{ROOT}[dev]", external=True)
-    STAMP.write_text(digest)
+    try:
+        venvcheck.make_venv(VENV, ROOT, verdict, python=sys.executable, version=version,
+                            uv=venvcheck.uv_command(sys.executable), log=session.log)
+    except venvcheck.VenvError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
@@ -64,15 +71,16 @@ def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
             signal.signal(signum, handler)
 
 
-def _exit_with(session: nox.Session, *args: str) -> None:
-    """Run ``python args`` in .venv and end the session with its exact exit code."""
+def _exit_with(session: nox.Session, *args: str, tool: str | None = None) -> None:
+    """Run ``python args`` (or the .venv tool ``tool`` with ``args``) and end the session with its exit code."""
     _ensure_venv(session)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # Byte-compile the repo once (incremental): some machines set PYTHONDONTWRITEBYTECODE, and then
     # every process -- the CLI and each policy pack -- would recompile the same modules on each run.
     subprocess.call([_python(), "-m", "compileall", "-q", "shared", "policies", "stacks"], cwd=ROOT, env=env,
                     stdout=subprocess.DEVNULL)
-    code = _run_forwarding_signals([_python(), *args], env)
+    command = [str(VENV / "bin" / tool), *args] if tool else [_python(), *args]
+    code = _run_forwarding_signals(command, env)
     if code != 0:
         session.log(f"exit code {code}")
         sys.exit(code)
@@ -98,9 +106,19 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the repo, mypy over the helper package."""
+    """ruff over the repo, mypy over the helper package, actionlint + zizmor over the workflows, and
+    the generated workflows equal to what shared/dag.py generates."""
     _exit_with(session, "-m", "ruff", "check", ".")
     _exit_with(session, "-m", "mypy")
+    _exit_with(session, tool="actionlint")
+    _exit_with(session, "--offline", "--min-severity", "low", ".github", tool="zizmor")
+    _exit_with(session, "-m", "shared.workflows", "check")
+
+
+@nox.session
+def workflows(session: nox.Session) -> None:
+    """Rewrite the generated workflows from shared/dag.py; `-- changed-envs|target ...`: the helpers CI calls."""
+    _exit_with(session, "-m", "shared.workflows", *(session.posargs or ["generate"]))
 
 
 def _orchestrate(session: nox.Session, action: str) -> None:
@@ -151,5 +169,13 @@ def diff(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Performance figures into build/bench.json."""
+    """Performance figures into build/bench.json; `-- --first-run`: a fresh clone's first synth of dev
+    (.venv included) into build/bench-first-run.json."""
+    if "--first-run" in session.posargs:
+        from shared.firstrun import TARGET_S, first_run
+
+        report = first_run(ROOT, ROOT / "build" / "bench-first-run.json")
+        if "--strict" in session.posargs and not report["holds"]:
+            session.error(f"the first run took longer than {TARGET_S:.0f} s")
+        return
     _exit_with(session, "-m", "shared.bench", *session.posargs)

@@ -1,4 +1,4 @@
-"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b] [--parallel N] [--yes] ...``."""
+"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b [--exact]] [--parallel N] [--yes]``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("env", help="environment name (environments/<env>.yaml; also the stack name)")
     parser.add_argument("--layers", help="comma-separated layers; expanded with what they need "
                                          "(or, for destroy, with what needs them)")
+    parser.add_argument("--exact", action="store_true",
+                        help="run exactly --layers, without what they read (or what reads them); their "
+                             "upstream stacks must already exist (CI runs one job per layer in DAG order)")
     parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
                         help=f"layers of one level run at the same time (default {DEFAULT_PARALLEL})")
     parser.add_argument("--yes", action="store_true", help="do not ask before changing infrastructure")
@@ -111,7 +114,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         args = build_parser().parse_args(argv)
         operation = _operation(args)
         env = load_env(args.env)  # a bad env file stops everything before any CLI is looked for
-        plan = make_plan(operation, _requested_layers(args.layers))
+        if args.exact and args.layers is None:
+            raise UsageError("--exact needs --layers (the layers to run, alone)")
+        plan = make_plan(operation, _requested_layers(args.layers), exact=args.exact)
         _describe_plan(plan, operation, env.name, out)
         if runner is None:
             from shared.orchestrate.automation import AutomationRunner

@@ -30,10 +30,14 @@ def _why_added(layer: str, closure: list[str], reverse: bool) -> str:
     return f"{', '.join(readers)} read{'s' if len(readers) == 1 else ''} {layer}'s outputs"
 
 
-def make_plan(operation: Operation, requested: list[str] | None) -> Plan:
+def make_plan(operation: Operation, requested: list[str] | None, *, exact: bool = False) -> Plan:
     """All layers, or ``requested`` expanded: with what they read (preview/up/refresh) or with what
-    reads them (destroy, so nothing is left pointing at a destroyed stack)."""
-    if requested:
+    reads them (destroy, so nothing is left pointing at a destroyed stack). ``exact``: ``requested``
+    alone, still in DAG order (CI runs one job per layer after the jobs of what it reads)."""
+    if requested and exact:
+        added: tuple[tuple[str, str], ...] = ()
+        chosen = set(upstream_closure(requested)) & set(requested)  # the closure checks the names
+    elif requested:
         closure = downstream_closure(requested) if operation.reverse else upstream_closure(requested)
         wanted = set(requested)
         added = tuple((layer, _why_added(layer, closure, operation.reverse)) for layer in closure

@@ -1,0 +1,219 @@
+"""The ``.venv`` every nox session shares: is it usable, and how to (re)make it. Standard library only:
+the noxfile imports this before ``.venv`` exists.
+
+A venv is *ready* when its ``pyvenv.cfg`` names the Python that runs nox (major.minor), its python
+binary runs, and its stamp (written last, after a successful install) names that Python and the
+sha256 of ``pyproject.toml``. Anything else is repaired: a missing stamp (an interrupted install) or a
+changed ``pyproject.toml`` re-syncs the packages; a venv of another Python, one without
+``pyvenv.cfg`` or with a python that does not run is deleted and made again. A venv that is a
+symlink (shared with another checkout) is never deleted from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPPORTED: tuple[tuple[int, int], ...] = ((3, 11), (3, 12), (3, 13))
+"""Python versions every pinned package ships wheels for (kept equal to ``requires-python``)."""
+
+STAMP_NAME = ".platform-stamp.json"
+LEGACY_STAMP_NAME = ".pyproject-sha256"
+"""The stamp of earlier noxfiles (the digest alone, for the Python that made the venv)."""
+
+
+class VenvError(Exception):
+    """The venv cannot be made usable from here (exit 2, with what to do)."""
+
+
+def supported_names() -> str:
+    return ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED)
+
+
+def check_python(version: Sequence[int] = tuple(sys.version_info[:2])) -> str | None:
+    """None when ``version`` is supported, else the message that refuses it (before .venv is touched)."""
+    major, minor = int(version[0]), int(version[1])
+    if (major, minor) in SUPPORTED:
+        return None
+    return (f"Python {major}.{minor} runs nox, but this platform supports Python {supported_names()} only "
+            f"(pyproject.toml requires-python; every pinned package has wheels for those). Run nox with one "
+            f"of them, e.g. `python3.11 -m pip install -r .ci/bootstrap-requirements.txt && "
+            f"python3.11 -m nox ...`. .venv was not touched.")
+
+
+def pyproject_digest(root: Path) -> str:
+    return hashlib.sha256((root / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def pyvenv_version(venv: Path) -> tuple[int, int] | None:
+    """major.minor of the Python that made ``venv`` (``version_info`` or ``version`` in pyvenv.cfg)."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip().lower()] = value.strip()
+    raw = values.get("version_info") or values.get("version")
+    if not raw:
+        return None
+    parts = raw.split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str
+    """``ready``, ``sync`` (install the pins into it) or ``rebuild`` (delete and make again)."""
+    reason: str
+
+
+def _runs(python: Path) -> tuple[int, int] | None:
+    """major.minor the venv's python reports, or None when it does not run."""
+    try:
+        result = subprocess.run([str(python), "-I", "-c", "import sys; print(*sys.version_info[:2])"],
+                                capture_output=True, text=True, timeout=60, check=False)
+    except OSError:
+        return None
+    if result.returncode != 0:
+        return None
+    try:
+        major, minor = result.stdout.split()
+        return int(major), int(minor)
+    except ValueError:
+        return None
+
+
+def inspect_venv(venv: Path, digest: str, version: tuple[int, int]) -> Verdict:
+    """What ``venv`` needs before a session may use it with the Python ``version`` and this ``digest``."""
+    wanted = f"{version[0]}.{version[1]}"
+    if not venv.exists():
+        return Verdict("rebuild", "there is no .venv yet")
+    made_with = pyvenv_version(venv)
+    if made_with is None:
+        return Verdict("rebuild", ".venv has no readable pyvenv.cfg (not a finished virtualenv)")
+    if made_with != version:
+        return Verdict("rebuild", f".venv was made with Python {made_with[0]}.{made_with[1]}, nox runs {wanted}")
+    python = venv_python(venv)
+    reports = _runs(python)
+    if reports is None:
+        return Verdict("rebuild", f"{python} is missing or does not run")
+    if reports != version:
+        return Verdict("rebuild", f"{python} is Python {reports[0]}.{reports[1]}, nox runs {wanted}")
+    stamp = venv / STAMP_NAME
+    try:
+        recorded = json.loads(stamp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if isinstance(recorded, dict):
+        if recorded.get("python") != wanted:
+            return Verdict("rebuild", f".venv's packages were installed for Python {recorded.get('python')}")
+        if recorded.get("pyproject_sha256") == digest:
+            return Verdict("ready", ".venv is up to date")
+        return Verdict("sync", "pyproject.toml changed since .venv was installed")
+    try:
+        legacy = (venv / LEGACY_STAMP_NAME).read_text(encoding="utf-8").strip()
+    except OSError:
+        legacy = ""
+    if legacy == digest:
+        return Verdict("ready", ".venv is up to date (stamp of an earlier noxfile)")
+    return Verdict("sync", "the last install of .venv did not finish (no stamp) or pyproject.toml changed")
+
+
+REPO_PTH = "_ml_platform_repo.pth"
+
+
+def link_repo(venv: Path, root: Path, version: tuple[int, int]) -> Path:
+    """A ``.pth`` naming the repo root, so the venv's python imports ``shared`` from any folder: what an
+    editable install gives, without building the project (a setuptools build in an isolated env cost
+    more than the whole uv install of the pins)."""
+    site = venv / "lib" / f"python{version[0]}.{version[1]}" / "site-packages"
+    site.mkdir(parents=True, exist_ok=True)
+    path = site / REPO_PTH
+    path.write_text(f"{root}\n", encoding="utf-8")
+    return path
+
+
+def write_stamp(venv: Path, digest: str, version: tuple[int, int]) -> None:
+    """Written last, atomically: its presence means the install finished."""
+    stamp = venv / STAMP_NAME
+    partial = stamp.with_suffix(".tmp")
+    partial.write_text(json.dumps({"python": f"{version[0]}.{version[1]}", "pyproject_sha256": digest}) + "\n",
+                       encoding="utf-8")
+    os.replace(partial, stamp)
+
+
+def uv_command(python: str = sys.executable) -> list[str] | None:
+    """How to call uv: the module of nox's Python, else ``uv`` on PATH, else None (pip is used)."""
+    if importlib.util.find_spec("uv") is not None:
+        return [python, "-m", "uv"]
+    found = shutil.which("uv")
+    return [found] if found else None
+
+
+Runner = Callable[[list[str]], int]
+
+
+def _run(command: list[str]) -> int:
+    print("+ " + " ".join(command), file=sys.stderr, flush=True)
+    return subprocess.call(command)
+
+
+def make_venv(venv: Path, root: Path, verdict: Verdict, *, python: str = sys.executable,
+              version: tuple[int, int] = (sys.version_info[0], sys.version_info[1]),
+              uv: list[str] | None = None, run: Runner = _run,
+              log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> None:
+    """Bring ``venv`` to ``ready`` (uv when available, pip otherwise); VenvError when it cannot."""
+    if verdict.action == "ready":
+        return
+    digest = pyproject_digest(root)
+    rebuild = verdict.action == "rebuild"
+    for attempt in (1, 2):
+        if rebuild and venv.is_symlink():
+            raise VenvError(f"{venv} must be made again ({verdict.reason}), but it is a symlink to "
+                            f"{os.path.realpath(venv)} (shared with another checkout): rebuild that one, "
+                            "or remove the link to get a .venv of this checkout")
+        if rebuild and venv.exists():
+            log(f"removing {venv}: {verdict.reason}")
+            shutil.rmtree(venv)
+        (venv / STAMP_NAME).unlink(missing_ok=True)  # an interrupted install stays detectable
+        tool = "uv" if uv else "pip"
+        log(f"{'creating' if rebuild else 'syncing'} .venv with {tool} ({verdict.reason}); "
+            "the pinned packages of pyproject.toml follow")
+        if uv:
+            # The pins straight from pyproject.toml's [project] table (uv reads it without a build).
+            steps = ([[*uv, "venv", "--seed", "--python", python, str(venv)]] if rebuild else []) + [
+                [*uv, "pip", "install", "--python", str(venv_python(venv)), "-r", str(root / "pyproject.toml"),
+                 "--extra", "dev"]]
+        else:
+            steps = ([[python, "-m", "venv", str(venv)]] if rebuild else []) + [
+                [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
+                 "--progress-bar", "on", "-e", f"{root}[dev]"]]
+        if all(run(step) == 0 for step in steps):
+            if uv:
+                link_repo(venv, root, version)
+            write_stamp(venv, digest, version)
+            log(f".venv ready (Python {version[0]}.{version[1]})")
+            return
+        if rebuild or attempt == 2:
+            break
+        rebuild, verdict = True, Verdict("rebuild", "installing into the existing .venv failed")
+    raise VenvError(f"could not install the pinned packages into {venv} with {'uv' if uv else 'pip'} (see the "
+                    "output above); nothing is stamped, so the next session tries again")

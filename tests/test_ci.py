@@ -1,0 +1,430 @@
+"""CI: the GitHub Actions workflows (generated from the DAG, pinned, OIDC, per-env concurrency, linted)
+and the first-run .venv logic (uv, stamp written last, broken venvs rebuilt, Python versions)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared import REPO_ROOT, dag, venvcheck, workflows
+from shared.errors import ConfigError, UsageError
+from shared.orchestrate.cli import main as orchestrate_main
+from tests.aws_helpers import ReleasedEverywhere
+from tests.test_orchestrate import RecordingRunner
+
+WORKFLOW_FILES = sorted(workflows.WORKFLOW_DIR.glob("*.yml"))
+ACTION_FILES = sorted((REPO_ROOT / ".github" / "actions").glob("*/action.yml"))
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps", []))
+
+
+# -- the deploy workflow follows the DAG ---------------------------------------------------------------
+
+
+def test_deploy_workflow_has_one_job_per_layer_whose_needs_are_the_layers_it_reads() -> None:
+    jobs = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV)["jobs"]
+    layer_jobs = {job_id.removeprefix("up-"): job for job_id, job in jobs.items() if job_id.startswith("up-")}
+    assert set(layer_jobs) == set(dag.LAYERS)
+    for layer, job in layer_jobs.items():
+        needs = job.get("needs", [])
+        assert sorted(needs) == sorted(f"up-{upstream}" for upstream in dag.LAYER_UPSTREAMS[layer]), layer
+        run = [step["run"] for step in steps_of(job) if "nox -s up" in step.get("run", "")]
+        assert run == [f"python3 -m nox -s up -- dev --layers {layer} --exact --yes"]
+        if layer in dag.NEEDS_VPC_REACH:
+            assert "codebuild-{0}-{1}-{2}" in job["runs-on"] and "VPC_RUNNER_PROJECT_DEV" in job["runs-on"]
+            assert "github.run_id, github.run_attempt" in job["runs-on"]
+        else:
+            assert job["runs-on"] == "ubuntu-latest"
+
+
+def test_dev_deploys_on_every_push_to_main_except_other_envs_files_and_docs() -> None:
+    push = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV)[True]["push"]  # YAML 1.1 reads `on` as True
+    assert push["branches"] == ["main"]
+    assert "environments/dev.yaml" not in push["paths-ignore"]
+    assert {"environments/staging.yaml", "environments/prod.yaml", "**.md"} <= set(push["paths-ignore"])
+
+
+def test_committed_generated_workflows_equal_what_the_generator_writes() -> None:
+    for path, text in workflows.generated().items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name}: run `nox -s workflows`"
+
+
+def test_the_generator_follows_a_changed_dag(monkeypatch: pytest.MonkeyPatch) -> None:
+    upstreams = {**dag.LAYER_UPSTREAMS, "broker": ("network",),
+                 "compute": (*dag.LAYER_UPSTREAMS["compute"], "broker")}
+    monkeypatch.setattr(dag, "LAYER_UPSTREAMS", upstreams)
+    monkeypatch.setattr(dag, "LAYERS", tuple(upstreams))
+    monkeypatch.setattr(dag, "NEEDS_VPC_REACH", frozenset({"messaging", "broker"}))
+    jobs = yaml.safe_load(workflows.render_deploy_dev())["jobs"]
+    assert jobs["up-broker"]["needs"] == ["up-network"]
+    assert "up-broker" in jobs["up-compute"]["needs"]
+    assert "codebuild-" in jobs["up-broker"]["runs-on"]
+    assert list(jobs).index("up-broker") < list(jobs).index("up-compute")
+
+
+def test_the_check_command_fails_on_a_stale_workflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(workflows, "WORKFLOW_DIR", tmp_path)
+    assert workflows.main(["generate"]) == 0
+    assert workflows.main(["check"]) == 0
+    stale = tmp_path / workflows.DEPLOY_DEV
+    stale.write_text(stale.read_text().replace("needs: [up-network]", "needs: []", 1))
+    assert workflows.main(["check"]) == 1
+    assert "deploy-dev.yml differs" in capsys.readouterr().err
+
+
+# -- hygiene of every workflow ------------------------------------------------------------------------------
+
+
+def all_uses() -> list[tuple[Path, str]]:
+    found = []
+    for path in [*WORKFLOW_FILES, *ACTION_FILES]:
+        for match in re.finditer(r"^\s*(?:-\s+)?uses:\s*(.+)$", path.read_text(encoding="utf-8"), re.M):
+            found.append((path, match.group(1).strip()))
+    return found
+
+
+def test_every_action_is_pinned_to_a_release_commit_named_in_a_comment() -> None:
+    uses = all_uses()
+    assert uses
+    for path, value in uses:
+        if value.startswith("$/"):
+            continue  # this repository's own action, at the workflow's commit
+        match = re.fullmatch(r"([\w.-]+/[\w.-]+)(/[\w./-]+)?@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)", value)
+        assert match, f"{path.name}: {value!r} is not pinned to a commit with a `# vX.Y.Z` comment"
+        assert workflows.ACTIONS[match.group(1)] == (match.group(3), match.group(4)), f"{path.name}: {value}"
+
+
+def test_credentials_only_through_oidc_and_id_token_only_where_a_role_is_assumed() -> None:
+    for path in WORKFLOW_FILES:
+        text = path.read_text(encoding="utf-8")
+        assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text, path.name
+        data = load(path)
+        assert data["permissions"] == {}, f"{path.name}: top-level permissions must be empty"
+        for job_id, job in data["jobs"].items():
+            assumes = [step for step in steps_of(job)
+                       if "aws-actions/configure-aws-credentials" in step.get("uses", "")]
+            permissions = job.get("permissions", {})
+            assert isinstance(permissions, dict), f"{path.name}:{job_id}: permissions must be listed"
+            assert (permissions.get("id-token") == "write") == bool(assumes), f"{path.name}:{job_id}"
+            for step in assumes:
+                assert step["with"]["role-to-assume"].startswith("${{")
+                assert "allowed-account-ids" in step["with"]
+            assert "write-all" not in str(permissions)
+
+
+def test_deploys_run_one_at_a_time_per_env_and_are_never_cancelled() -> None:
+    dev = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_DEV)
+    assert dev["concurrency"] == {"group": "deploy-dev", "cancel-in-progress": False}
+    promoted = load(workflows.WORKFLOW_DIR / workflows.DEPLOY_PROMOTED)
+    for env in ("staging", "prod"):
+        job = promoted["jobs"][f"deploy-{env}"]
+        assert job["concurrency"] == {"group": f"deploy-{env}", "cancel-in-progress": False}
+        assert job["environment"] == env
+
+
+def test_pull_requests_upload_the_policy_findings_as_sarif() -> None:
+    job = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]["policy"]
+    runs = [step.get("run", "") for step in steps_of(job)]
+    assert "python3 -m nox -s policy -- --sarif build/policy.sarif" in runs
+    upload = [step for step in steps_of(job) if "codeql-action/upload-sarif" in step.get("uses", "")]
+    assert upload and upload[0]["with"]["sarif_file"] == "build/policy.sarif"
+    assert job["permissions"]["security-events"] == "write"
+
+
+def test_the_pulumi_cli_of_every_workflow_is_the_pinned_sdk_version() -> None:
+    versions = set()
+    for path in WORKFLOW_FILES:
+        versions.update(re.findall(r"pulumi-version:\s*(\S+)", path.read_text(encoding="utf-8")))
+    assert versions == {workflows.pulumi_version()}
+
+
+# -- what the workflows call -------------------------------------------------------------------------------
+
+
+ENVS = ["dev", "prod", "staging"]
+
+
+@pytest.mark.parametrize("files, env_files_only, expected", [
+    (["environments/prod.yaml"], False, ["prod"]),
+    (["environments/prod.yaml", "README.md"], False, ["prod"]),
+    (["shared/dag.py"], False, ENVS),
+    (["stacks/compute/__main__.py"], True, []),
+    (["environments/staging.yaml", "shared/envs.py"], True, ["staging"]),
+    (["docs/x.md", "environments/qa.yaml"], False, []),
+])
+def test_changed_envs(files: list[str], env_files_only: bool, expected: list[str]) -> None:
+    assert workflows.envs_touched(files, ENVS, env_files_only) == expected
+
+
+def test_matrix_names_the_read_role_and_the_in_vpc_runner_or_the_layers_a_runner_outside_can_do() -> None:
+    entries = workflows.matrix(["dev", "prod"], {"AWS_READ_ROLE_ARN_DEV": "arn:aws:iam::111111111111:role/r",
+                                                  "VPC_RUNNER_PROJECT_PROD": "prod-runner"})
+    assert entries[0]["read_role"] == "arn:aws:iam::111111111111:role/r" and entries[0]["vpc_runner"] == ""
+    outside = entries[0]["layers"].split(",")
+    assert outside and not set(outside) & dag.NEEDS_VPC_REACH
+    assert entries[1] == {"env": "prod", "read_role": "", "vpc_runner": "prod-runner", "layers": ""}
+
+
+def test_changed_envs_from_git(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "base")
+    base = git("rev-parse", "HEAD").strip()
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "prod.yaml").write_text("x: 1\n")
+    git("add", ".")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "prod")
+    assert workflows.changed_files(base, repo=tmp_path) == ["environments/prod.yaml"]
+    for bad in ("0" * 40, "--output=x", ""):  # a push that created the branch has an all-zero `before`
+        with pytest.raises(UsageError):
+            workflows.changed_files(bad, repo=tmp_path)
+
+
+def test_target_refuses_a_backend_a_thrown_away_runner_would_lose() -> None:
+    with pytest.raises(ConfigError, match="PULUMI_BACKEND_URL"):
+        workflows.target("dev", "deploy", {})
+    with pytest.raises(ConfigError, match="PULUMI_BACKEND_URL"):
+        workflows.target("dev", "deploy", {"PULUMI_BACKEND_URL": "file:///tmp/state"})
+    outputs = workflows.target("dev", "deploy", {"PULUMI_BACKEND_URL": "s3://state-bucket"})
+    assert outputs["backend_url"] == "s3://state-bucket" and re.fullmatch(r"\d{12}", outputs["account_id"])
+    with pytest.raises(ConfigError, match="AWS_READ_ROLE_ARN_DEV"):
+        workflows.target("dev", "read", {"PULUMI_BACKEND_URL": "s3://b", "VARS_JSON": "{}"})
+    read = workflows.target("dev", "read", {"PULUMI_BACKEND_URL": "s3://b",
+                                            "VARS_JSON": json.dumps({"AWS_READ_ROLE_ARN_DEV": "arn:x"})})
+    assert read["role"] == "arn:x"
+
+
+# -- the orchestrator runs exactly one layer per CI job ---------------------------------------------------
+
+
+def test_exact_runs_only_the_named_layers_in_dag_order() -> None:
+    runner = RecordingRunner()
+    out = io.StringIO()
+    code = orchestrate_main(["up", "dev", "--yes", "--layers", "compute,network", "--exact"], runner=runner,
+                            out=out, confirm=lambda prompt: True, images=ReleasedEverywhere())
+    assert code == 0
+    assert runner.started() == ["network", "compute"]
+    assert "added" not in out.getvalue()
+
+
+def test_exact_without_layers_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    runner = RecordingRunner()
+    assert orchestrate_main(["up", "dev", "--yes", "--exact"], runner=runner, out=io.StringIO()) == 2
+    assert "--exact needs --layers" in capsys.readouterr().err
+    assert runner.prepared is None
+
+
+# -- actionlint and zizmor run, and catch what they are there for -------------------------------------------
+
+
+def run_tool(tool: str, *args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / tool), *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+BAD_WORKFLOW = """\
+name: bad
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    needs: [nowhere]
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "${{ github.event.head_commit.message }}"
+"""
+
+
+def test_actionlint_passes_the_workflows_and_fails_a_broken_one(tmp_path: Path) -> None:
+    result = run_tool("actionlint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (tmp_path / "bad.yml").write_text(BAD_WORKFLOW)
+    bad = run_tool("actionlint", str(tmp_path / "bad.yml"), cwd=tmp_path)
+    assert bad.returncode == 1 and "nowhere" in bad.stdout
+
+
+def test_zizmor_passes_the_workflows_and_fails_an_unpinned_injectable_one(tmp_path: Path) -> None:
+    result = run_tool("zizmor", "--offline", "--min-severity", "low", ".github")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (tmp_path / "bad.yml").write_text(BAD_WORKFLOW.replace("    needs: [nowhere]\n", ""))
+    bad = run_tool("zizmor", "--offline", str(tmp_path / "bad.yml"))
+    assert bad.returncode != 0
+    assert "unpinned-uses" in bad.stdout and "template-injection" in bad.stdout
+
+
+# -- .venv: supported Pythons, detection and repair ----------------------------------------------------------
+
+
+def test_supported_pythons_are_those_of_requires_python() -> None:
+    spec = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    lower, upper = re.fullmatch(r">=3\.(\d+),<3\.(\d+)", spec).groups()  # type: ignore[union-attr]
+    assert [minor for _, minor in venvcheck.SUPPORTED] == list(range(int(lower), int(upper)))
+
+
+@pytest.mark.parametrize("version, ok", [((3, 10), False), ((3, 11), True), ((3, 12), True), ((3, 13), True),
+                                         ((3, 14), False)])
+def test_unsupported_pythons_are_refused_naming_the_supported_ones(version: tuple[int, int], ok: bool) -> None:
+    message = venvcheck.check_python(version)
+    assert (message is None) == ok
+    if message:
+        assert "3.11, 3.12, 3.13" in message and f"{version[0]}.{version[1]}" in message
+
+
+HERE = (sys.version_info[0], sys.version_info[1])
+
+
+@pytest.fixture
+def real_venv(tmp_path: Path) -> Path:
+    venv = tmp_path / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv
+
+
+def test_a_finished_venv_is_ready_and_a_missing_stamp_means_an_interrupted_install(real_venv: Path) -> None:
+    assert venvcheck.inspect_venv(real_venv, "abc", HERE).action == "sync"
+    venvcheck.write_stamp(real_venv, "abc", HERE)
+    assert venvcheck.inspect_venv(real_venv, "abc", HERE).action == "ready"
+    assert venvcheck.inspect_venv(real_venv, "changed", HERE).action == "sync"
+    (real_venv / venvcheck.STAMP_NAME).unlink()
+    (real_venv / venvcheck.LEGACY_STAMP_NAME).write_text("abc")
+    assert venvcheck.inspect_venv(real_venv, "abc", HERE).action == "ready"
+
+
+def test_a_venv_of_another_python_or_without_a_working_python_is_rebuilt(real_venv: Path, tmp_path: Path) -> None:
+    venvcheck.write_stamp(real_venv, "abc", HERE)
+    other = (HERE[0], HERE[1] + 1)
+    verdict = venvcheck.inspect_venv(real_venv, "abc", other)
+    assert verdict.action == "rebuild" and f"made with Python {HERE[0]}.{HERE[1]}" in verdict.reason
+    for name in ("python", "python3", f"python{HERE[0]}.{HERE[1]}"):
+        (real_venv / "bin" / name).unlink(missing_ok=True)
+    verdict = venvcheck.inspect_venv(real_venv, "abc", HERE)
+    assert verdict.action == "rebuild" and "missing or does not run" in verdict.reason
+    half = tmp_path / "half"
+    (half / "bin").mkdir(parents=True)  # interrupted before pyvenv.cfg was written
+    assert venvcheck.inspect_venv(half, "abc", HERE).action == "rebuild"
+    assert venvcheck.inspect_venv(tmp_path / "none", "abc", HERE).reason == "there is no .venv yet"
+
+
+def test_a_stamp_of_another_python_rebuilds(real_venv: Path) -> None:
+    (real_venv / venvcheck.STAMP_NAME).write_text(json.dumps({"python": "3.9", "pyproject_sha256": "abc"}))
+    assert venvcheck.inspect_venv(real_venv, "abc", HERE).action == "rebuild"
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    return root
+
+
+class FakeInstaller:
+    """Records the commands; a venv command makes the folder, the install fails as told."""
+
+    def __init__(self, fail_installs: int = 0) -> None:
+        self.commands: list[list[str]] = []
+        self.fail_installs = fail_installs
+
+    def __call__(self, command: list[str]) -> int:
+        self.commands.append(command)
+        if "venv" in command:
+            Path(command[-1], "bin").mkdir(parents=True)
+            return 0
+        if self.fail_installs:
+            self.fail_installs -= 1
+            return 1
+        return 0
+
+
+def test_make_venv_uses_uv_and_writes_the_stamp_last(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    venv = root / ".venv"
+    installer = FakeInstaller()
+    venvcheck.make_venv(venv, root, venvcheck.Verdict("rebuild", "there is no .venv yet"), python="/py",
+                        version=HERE, uv=["uv"], run=installer, log=lambda line: None)
+    assert installer.commands[0] == ["uv", "venv", "--seed", "--python", "/py", str(venv)]
+    assert installer.commands[1][:3] == ["uv", "pip", "install"]
+    assert installer.commands[1][-4:] == ["-r", str(root / "pyproject.toml"), "--extra", "dev"]
+    pth = venv / "lib" / f"python{HERE[0]}.{HERE[1]}" / "site-packages" / venvcheck.REPO_PTH
+    assert pth.read_text() == f"{root}\n"
+    stamp = json.loads((venv / venvcheck.STAMP_NAME).read_text())
+    assert stamp == {"python": f"{HERE[0]}.{HERE[1]}", "pyproject_sha256": venvcheck.pyproject_digest(root)}
+
+
+def test_the_repo_pth_makes_the_repo_importable_from_anywhere(real_venv: Path, tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "pkgx").mkdir()
+    (root / "pkgx" / "__init__.py").write_text("WHERE = 'repo'\n")
+    python = str(venvcheck.venv_python(real_venv))
+    probe = [python, "-c", "import pkgx; print(pkgx.WHERE)"]
+    assert subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True).returncode != 0
+    venvcheck.link_repo(real_venv, root, HERE)
+    assert subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True).stdout.strip() == "repo"
+
+
+def test_make_venv_falls_back_to_pip_without_uv(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    installer = FakeInstaller()
+    venvcheck.make_venv(root / ".venv", root, venvcheck.Verdict("rebuild", "new"), python="/py", version=HERE,
+                        uv=None, run=installer, log=lambda line: None)
+    assert installer.commands[0] == ["/py", "-m", "venv", str(root / ".venv")]
+    assert installer.commands[1][1:4] == ["-m", "pip", "install"] and "--progress-bar" in installer.commands[1]
+
+
+def test_a_failed_sync_rebuilds_once_and_a_failed_rebuild_leaves_no_stamp(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    venv = root / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    venvcheck.write_stamp(venv, "old", HERE)
+    installer = FakeInstaller(fail_installs=1)
+    venvcheck.make_venv(venv, root, venvcheck.Verdict("sync", "changed"), python="/py", version=HERE, uv=["uv"],
+                        run=installer, log=lambda line: None)
+    assert [command[1] for command in installer.commands] == ["pip", "venv", "pip"]
+    assert (venv / venvcheck.STAMP_NAME).is_file()
+    broken = FakeInstaller(fail_installs=5)
+    with pytest.raises(venvcheck.VenvError, match="nothing is stamped"):
+        venvcheck.make_venv(venv, root, venvcheck.Verdict("rebuild", "x"), python="/py", version=HERE, uv=["uv"],
+                            run=broken, log=lambda line: None)
+    assert not (venv / venvcheck.STAMP_NAME).exists()
+
+
+def test_a_shared_venv_behind_a_symlink_is_never_deleted(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    target = tmp_path / "shared-venv"
+    (target / "bin").mkdir(parents=True)
+    os.symlink(target, root / ".venv")
+    with pytest.raises(venvcheck.VenvError, match="symlink"):
+        venvcheck.make_venv(root / ".venv", root, venvcheck.Verdict("rebuild", "other python"), python="/py",
+                            version=HERE, uv=["uv"], run=FakeInstaller(), log=lambda line: None)
+    assert (target / "bin").is_dir()
+
+
+def test_ci_tests_the_oldest_and_newest_supported_python() -> None:
+    tests = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]["tests"]
+    matrix = tests["strategy"]["matrix"]["python"]
+    pythons = [tuple(int(part) for part in str(version).split(".")) for version in matrix]
+    assert pythons == [venvcheck.SUPPORTED[0], venvcheck.SUPPORTED[-1]]
+    action = load(REPO_ROOT / ".github" / "actions" / "setup-platform" / "action.yml")
+    default = tuple(int(part) for part in action["inputs"]["python-version"]["default"].split("."))
+    assert default in venvcheck.SUPPORTED
