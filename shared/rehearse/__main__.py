@@ -20,7 +20,13 @@ class Interrupted(KeyboardInterrupt):
     every ``with`` block -- the broker's above all -- cleans up as on Ctrl-C."""
 
 
+_received: list[str] = []
+
+
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    # Also remembered: Python drops an exception raised inside a finalizer or a logging lock release
+    # ("Exception ignored in ..."), and the run would then end as if nothing had happened.
+    _received.append(signal.Signals(signum).name)
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -31,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
                     "every route and every refusal with each service's own credentials.")
     parser.add_argument("env", help="environment name (environments/<env>.yaml)")
     args = parser.parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
+    default_hook = sys.unraisablehook
+
+    def quiet_interrupts(unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):  # remembered in _received instead
+            default_hook(unraisable)
+
+    sys.unraisablehook = quiet_interrupts
     console = shared_console()  # logs and CI: do not squeeze the matrix into 80 columns
     try:
         from shared.catalog import load_catalog
@@ -49,10 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         report = rehearse(env.name, topology=topology, catalog=catalog)
     except PlatformError as error:
         print(f"rehearse: {error}", file=sys.stderr)
-        return error.exit_code
+        return 130 if _received else error.exit_code
     except KeyboardInterrupt as interrupt:
         # The broker, its epmd and its temporary folder are gone by now (LocalBroker's __exit__).
         print(f"rehearse: interrupted ({interrupt or 'SIGINT'}); the local broker was stopped", file=sys.stderr)
+        return 130
+    if _received:  # the interrupt was swallowed where Python ignores exceptions; the broker is stopped
+        print(f"rehearse: interrupted ({_received[0]}); the local broker was stopped", file=sys.stderr)
         return 130
     print_report(report, console)
     return 0 if report.ok else 1
