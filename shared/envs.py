@@ -140,8 +140,10 @@ class MessagingConfig(_Strict):
     instance_type: str = Field(default="mq.m5.large", pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
     external: ExternalBroker | None = None
+    # Queue settings, applied as RabbitMQ policies (changeable in place; see shared/components/messaging.py).
     message_ttl_ms: int | None = Field(default=None, ge=1000)
-    max_length: int | None = Field(default=None, ge=1)
+    max_length: int = Field(default=100_000, ge=1, description="length limit of each work queue (operator policy)")
+    dead_letter_max_length: int = Field(default=100_000, ge=1, description="length limit of each DLQ (operator policy)")
     delivery_limit: int = Field(default=5, ge=1, le=100)
 
     @model_validator(mode="after")
