@@ -102,6 +102,8 @@ class MessagingContract(Contract):
     dead_letter_exchange: str
     queues: dict[str, str]
     service_secret_arns: dict[str, str]
+    #: the env's SNS topic for alarm notifications (created here: the first layer with alarms)
+    alarm_topic_arn: str
 
 
 class ComputeVersion(Contract):

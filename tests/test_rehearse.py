@@ -193,16 +193,33 @@ def test_the_cli_rehearses_dev_prints_the_matrix_writes_definitions_and_leaves_n
 
 
 def _rehearsal_processes() -> list[int]:
-    """Pids of any process whose command line names a rehearsal broker directory."""
+    """Pids of our descendants whose command line names a rehearsal broker directory.
+
+    Only descendants: other sessions on the machine run rehearsal brokers of their own. The broker
+    fixture made this process a child subreaper, so whatever the CLI leaves behind is re-parented here.
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"rehearse-rabbitmq-" in (entry / "cmdline").read_bytes():
+                if b"rehearse-rabbitmq-" in (entry / "cmdline").read_bytes() and _descends_from_us(int(entry.name)):
                     found.append(int(entry.name))
             except OSError:
                 continue
     return found
+
+
+def _descends_from_us(pid: int) -> bool:
+    me = os.getpid()
+    while pid > 1:
+        if pid == me:
+            return True
+        try:
+            status = (Path("/proc") / str(pid) / "status").read_text()
+        except OSError:
+            return False
+        pid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    return False
 
 
 def test_stopping_the_broker_ends_every_process_it_started() -> None:

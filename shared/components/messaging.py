@@ -134,6 +134,15 @@ class TopologyPlan:
     def work_queue(self, service: str) -> str | None:
         return next((q.name for q in self.queues if q.owner == service and q.kind == "work"), None)
 
+    def queue_pairs(self) -> dict[str, tuple[str, str]]:
+        """service -> (work queue, dead-letter queue), for the services that consume."""
+        pairs: dict[str, tuple[str, str]] = {}
+        for queue in self.queues:
+            if queue.kind == "work":
+                dead_letter = next(q.name for q in self.queues if q.owner == queue.owner and q.kind == "dead-letter")
+                pairs[queue.owner] = (queue.name, dead_letter)
+        return pairs
+
 
 QUEUE_ARGUMENTS: dict[str, Any] = {
     # Quorum queues replicate across the cluster's nodes (Raft) and count redeliveries, so a poison
