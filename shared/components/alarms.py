@@ -76,6 +76,10 @@ class AlarmSpec:
             raise ValueError(f"{self.name}: treat_missing_data {self.treat_missing_data!r}")
         if self.period not in (10, 20, 30) and self.period % 60:
             raise ValueError(f"{self.name}: period {self.period} is not 10, 20, 30 or a multiple of 60")
+        window = self.period * self.evaluation_periods
+        if window > 604_800 or (self.period < 3600 and window > 86_400):
+            raise ValueError(f"{self.name}: period x evaluation periods = {window} s is longer than CloudWatch allows "
+                             "(one day below a one-hour period, seven days at most)")
         if bool(self.queries) == bool(self.metric):
             raise ValueError(f"{self.name}: either one metric or metric-math queries, not both or neither")
         if self.queries:

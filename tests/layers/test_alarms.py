@@ -206,6 +206,7 @@ def test_no_subscription_by_default() -> None:
     ({"email": ["not-an-address"]}, "alarms.email"),
     ({"subscriptions": [{"protocol": "https", "endpoint": "http://plain.example"}]}, "alarms.subscriptions.0"),
     ({"period_seconds": 90}, "alarms.period_seconds"),
+    ({"period_seconds": 1800, "evaluation_periods": 60}, "alarms"),
     ({"broker_memory_percent": 120}, "alarms.broker_memory_percent"),
     ({"pager": "x"}, "alarms.pager"),
 ])
@@ -276,6 +277,7 @@ def _spec(**changes: Any) -> AlarmSpec:
     ({"period": 90}, "period"),
     ({"treat_missing_data": "zero"}, "treat_missing_data"),
     ({"name": "has space"}, "alarm name"),
+    ({"period": 600, "evaluation_periods": 145}, "longer than CloudWatch allows"),
     ({"metric": "M", "namespace": "N"}, "not both"),
 ])
 def test_invalid_alarm_specs_are_refused(changes: dict[str, Any], message: str) -> None:

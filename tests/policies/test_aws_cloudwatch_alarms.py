@@ -73,6 +73,7 @@ def _queries(*return_data: bool) -> list[dict[str, Any]]:
     (math_alarm(treatMissingData="zero"), "treat_missing_data='zero'"),
     (math_alarm(alarmActions=[TOPIC] * 6), "alarmActions has more than 5 actions"),
     (single_alarm(period=90), "period 90 is not 10, 20, 30 or a multiple of 60"),
+    (single_alarm(period=3000, evaluationPeriods=30), "period x evaluation_periods = 90000 s"),
 ])
 def test_requests_put_metric_alarm_refuses_are_reported(policy_findings, alarm, says):
     [finding] = findings_of(policy_findings, alarm)

@@ -6,7 +6,8 @@ dimensions of its own; metric math where not exactly one query returns data (the
 ``return_data = false`` for a query that omits it); query ids that are not unique or do not start
 with a lower-case letter (``^[a-z][a-zA-Z0-9_]*$``); a query with both or neither of ``metric`` and
 ``expression``; a period other than 10, 20, 30 or a multiple of 60; more than 5 actions per state;
-``datapoints_to_alarm`` above ``evaluation_periods``; a ``treat_missing_data`` other than
+``datapoints_to_alarm`` above ``evaluation_periods``; period x evaluation periods over one day
+(below a one-hour period) or seven days; a ``treat_missing_data`` other than
 breaching / notBreaching / ignore / missing.
 
 Why: each of these passes ``pulumi preview`` and fails ``pulumi up`` halfway through a layer. No
@@ -71,6 +72,14 @@ def problems(props: dict[str, Any]) -> list[str]:
         if len(as_list(props.get(key))) > 5:
             found.append(f"{key} has more than 5 actions")
     evaluation, datapoints = as_int(props.get("evaluationPeriods")), as_int(props.get("datapointsToAlarm"))
+    periods = [as_int(plain(q.get("metric") or {}).get("period")) for q in queries if q.get("metric")] \
+        if queries else [as_int(props.get("period"))]
+    period = max((p for p in periods if p), default=None)
+    if period and evaluation:
+        window = period * evaluation
+        if window > 604_800 or (period < 3600 and window > 86_400):
+            found.append(f"period x evaluation_periods = {window} s is longer than one day (seven days from a "
+                         "one-hour period on)")
     if evaluation is not None and datapoints is not None and datapoints > evaluation:
         found.append(f"datapoints_to_alarm={datapoints} is above evaluation_periods={evaluation}")
     missing = props.get("treatMissingData")
