@@ -230,9 +230,10 @@ class AlarmsConfig(_Strict):
     @model_validator(mode="after")
     def _evaluation_window(self) -> AlarmsConfig:
         # PutMetricAlarm: period x evaluation periods <= 1 day below a 1-hour period (7 days at most).
-        if self.period_seconds < 3600 and self.period_seconds * self.evaluation_periods > 86_400:
-            raise ValueError(f"period_seconds x evaluation_periods = {self.period_seconds * self.evaluation_periods} s; "
-                             "CloudWatch allows at most 86400 s (one day) for periods under one hour")
+        window = self.period_seconds * self.evaluation_periods
+        if self.period_seconds < 3600 and window > 86_400:
+            raise ValueError(f"period_seconds x evaluation_periods = {window} s; CloudWatch allows at most 86400 s "
+                             "(one day) for periods under one hour")
         return self
 
     def all_subscriptions(self) -> list[AlarmSubscription]:
