@@ -179,7 +179,9 @@ def work_queue_policy(env: EnvConfig, queue: str) -> PolicyPlan:
     One policy per queue because RabbitMQ applies exactly one policy (the highest priority match) to
     a queue, and each queue dead-letters with its own name as routing key (into its own DLQ).
     Keys quorum queues support as policy (RabbitMQ 3.10+, 3.13, 4.x): dead-letter-exchange,
-    dead-letter-routing-key, delivery-limit, message-ttl, overflow (drop-head | reject-publish).
+    dead-letter-routing-key, delivery-limit, message-ttl, overflow (drop-head | reject-publish). Amazon
+    MQ's "Policy configurations for quorum queues": no ``ha-*`` or ``queue-mode`` keys and no
+    ``overflow: reject-publish-dlx`` in a quorum-queue policy.
     """
     messaging = env.messaging
     definition: dict[str, str | int] = {

@@ -227,6 +227,10 @@ def test_no_queue_argument_carries_a_setting_that_may_change_policies_do(env: st
         assert min(work_limit["policy"]["priority"], applying(document, spec.queue, POLICY)["policy"]["priority"]) > 1
     for policy in [*of_type(document, POLICY), *of_type(document, OPERATOR_POLICY)]:
         assert policy["inputs"]["vhost"] == document["outputs"]["vhost"]
+        # Amazon MQ: a quorum-queue policy has no ha-*/queue-mode keys and no reject-publish-dlx overflow.
+        definition = policy["inputs"]["policy"]["definition"]
+        assert not [k for k in definition if k.startswith("ha-") or k == "queue-mode"]
+        assert definition.get("overflow") in (None, "reject-publish", "drop-head")
 
 
 @pytest.mark.parametrize("env", ENVS)
