@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,29 @@ def _ensure_venv(session: nox.Session) -> None:
     STAMP.write_text(digest)
 
 
+def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
+    """Run ``command`` and let it end on its own terms when interrupted: SIGTERM and SIGHUP sent to
+    nox are passed on, and on Ctrl-C (which the child receives too, being in the terminal's process
+    group) nox waits for it instead of killing it as ``subprocess.call`` would -- the command's own
+    cleanup (stopping a local broker, cancelling a running ``pulumi``) and summary then happen."""
+    child = subprocess.Popen(command, cwd=ROOT, env=env)
+
+    def forward(signum: int, frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                continue  # the child got the same SIGINT; its exit code (130) tells the rest
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _exit_with(session: nox.Session, *args: str) -> None:
     """Run ``python args`` in .venv and end the session with its exact exit code."""
     _ensure_venv(session)
@@ -48,7 +72,7 @@ def _exit_with(session: nox.Session, *args: str) -> None:
     # every process -- the CLI and each policy pack -- would recompile the same modules on each run.
     subprocess.call([_python(), "-m", "compileall", "-q", "shared", "policies", "stacks"], cwd=ROOT, env=env,
                     stdout=subprocess.DEVNULL)
-    code = subprocess.call([_python(), *args], cwd=ROOT, env=env)
+    code = _run_forwarding_signals([_python(), *args], env)
     if code != 0:
         session.log(f"exit code {code}")
         sys.exit(code)
@@ -117,6 +141,12 @@ def promote(session: nox.Session) -> None:
 def rehearse(session: nox.Session) -> None:
     """`-- ENV`: the messaging topology on a real local RabbitMQ."""
     _exit_with(session, "-m", "shared.rehearse", *session.posargs)
+
+
+@nox.session
+def diff(session: nox.Session) -> None:
+    """`-- ENV [ENV ...]`: fresh synth vs the accepted snapshots; exit 1 when a protected resource would be replaced."""
+    _exit_with(session, "-m", "shared.plan_diff", *session.posargs)
 
 
 @nox.session

@@ -6,6 +6,7 @@ this to synthesize a platform of hundreds of services; nothing else should need 
 
 from __future__ import annotations
 
+import graphlib
 import os
 import re
 from functools import lru_cache
@@ -62,6 +63,8 @@ class ServiceSpec(BaseModel):
     cpu: int = 256
     memory: int = 512
     public: bool = False
+    #: task ephemeral storage in GiB (Fargate: 21..200; unset = Fargate's default 20 GiB); /tmp lives on it
+    ephemeral_storage_gib: int | None = Field(default=None, ge=21, le=200)
     calls: tuple[str, ...] = ()
     publishes: Routes = Routes()
     consumes: Routes = Routes()
@@ -105,6 +108,16 @@ class Catalog(BaseModel):
         ports = [spec.port for spec in self.services.values()]
         if len(set(ports)) != len(ports):
             raise ValueError("services: two services share a port")
+        try:
+            graphlib.TopologicalSorter({name: spec.calls for name, spec in self.services.items()}).prepare()
+        except graphlib.CycleError as error:
+            # A Service Connect client resolves only the endpoints that existed when its task started,
+            # so callees are created before their callers (creation_order); a cycle has no such order.
+            cycle: list[str] = list(error.args[1])[::-1]  # graphlib lists it callee-first
+            raise ValueError(
+                f"services.{cycle[0]}.calls: call cycle {' -> '.join(cycle)}; services are started callees first "
+                "(a client only reaches services that existed when it started), so calls must not form a cycle"
+            ) from None
         return self
 
     def __iter__(self):  # type: ignore[override]
@@ -115,6 +128,21 @@ class Catalog(BaseModel):
 
     def names(self) -> list[str]:
         return list(self.services)
+
+    def creation_order(self) -> list[str]:
+        """Every service after the services it calls (catalog order otherwise); the catalog has no cycle."""
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            for callee in self.services[name].calls:
+                visit(callee)
+            order.append(name)
+
+        for name in self.services:
+            visit(name)
+        return order
 
     def consumers_of(self, exchange: Exchange, routing_key: str) -> list[ServiceSpec]:
         """Services whose work queue is bound to ``routing_key`` on ``exchange``."""
@@ -130,9 +158,16 @@ class Catalog(BaseModel):
         return result
 
 
+_GRAPH_ERROR = re.compile(r"^Value error, (services(?:\.[^:\s]+)?): (.+)$", re.DOTALL)
+
+
 def _format_error(path: Path, error: ValidationError) -> ConfigError:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    # Whole-catalog checks name the key they are about at the start of their message.
+    graph = _GRAPH_ERROR.match(first["msg"]) if not first["loc"] else None
+    if graph:
+        return ConfigError(str(path), graph.group(1), graph.group(2))
     return ConfigError(str(path), key, first["msg"])
 
 

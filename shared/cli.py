@@ -62,17 +62,51 @@ class UsageParser(argparse.ArgumentParser):
         raise UsageError(f"{self.label}: {message}")
 
 
+def check_output_path(path: Path, option: str, *, directory: bool = False) -> None:
+    """Refuse, before any work, an output the command could not write at the end (exit 2 naming the
+    path and the reason): a folder where a file goes, a file where a folder goes, an ancestor that is
+    a file, or a folder this user may not write into."""
+    if path.exists():
+        if directory and not path.is_dir():
+            raise UsageError(f"{option} {path}: is a file, not a folder")
+        if not directory and path.is_dir():
+            raise UsageError(f"{option} {path}: is a folder; give a file path")
+    ancestor = path if directory and path.is_dir() else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {path}: {ancestor} is a file, so the output cannot be created there")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {ancestor} is not writable by this user")
+
+
+# Read once, at import (single-threaded then): os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _target_mode(path: Path) -> int:
+    """The mode the written file should have: the replaced file's, or for a new file what the umask
+    gives (``mkstemp`` creates 0600, which would hide an env file from its group)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
+
+
 def write_atomically(files: dict[Path, str]) -> None:
     """Write all files or none: each goes to a temp file beside it first, then all are renamed into
-    place, so a failure or a crash never leaves a half-written file behind."""
+    place, so a failure or a crash never leaves a half-written file behind. A replaced file keeps its
+    mode; a new one follows the umask."""
     staged: list[tuple[Path, str]] = []
     try:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            staged.append((path, temp))
+            os.fchmod(handle, _target_mode(path))
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(text)
-            staged.append((path, temp))
         for path, temp in staged:
             os.replace(temp, path)
     finally:

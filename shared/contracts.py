@@ -91,19 +91,43 @@ class MeshContract(Contract):
     services: dict[str, MeshService]
 
 
+class BrokerContract(Contract):
+    """Where the env's RabbitMQ broker is and how the platform administers it, whatever its mode.
+
+    ``amazon-mq``: the broker this layer created; ``external``: the endpoints of the env file, so the
+    messaging layer reads one shape either way. The AWS-only fields are None (absent) for ``external``.
+    ``admin_secret_arn`` names the Secrets Manager secret holding the admin credential (JSON
+    ``username``/``password``), the one source of it after the broker exists (it is rotated there).
+    """
+
+    broker_mode: str
+    amqps_endpoint: str
+    #: the broker's own management API URL (answers inside the VPC only for amazon-mq)
+    management_endpoint: str
+    admin_username: str | None = None
+    admin_secret_arn: str | None = None
+    broker_id: str | None = None
+    broker_arn: str | None = None
+    #: the Broker dimension of its AWS/AmazonMQ metrics (the queue alarms of messaging use it)
+    broker_name: str | None = None
+    broker_security_group_id: str | None = None
+    broker_log_group_name: str | None = None
+    #: the in-VPC deploy runner (CodeBuild) and its security group, which the broker admits on 443
+    deploy_runner_project_name: str
+    deploy_runner_security_group_id: str
+    #: the env's SNS topic for alarm notifications (created here: the first layer with alarms)
+    alarm_topic_arn: str
+
+
 class MessagingContract(Contract):
     broker_mode: str
     amqps_endpoint: str
-    management_endpoint: str
-    broker_security_group_id: str | None
     vhost: str
     requests_exchange: str
     events_exchange: str
     dead_letter_exchange: str
     queues: dict[str, str]
     service_secret_arns: dict[str, str]
-    #: the env's SNS topic for alarm notifications (created here: the first layer with alarms)
-    alarm_topic_arn: str
 
 
 class ComputeVersion(Contract):
@@ -137,6 +161,7 @@ CONTRACTS: dict[str, type[Contract]] = {
     "network": NetworkContract,
     "discovery": DiscoveryContract,
     "mesh": MeshContract,
+    "broker": BrokerContract,
     "messaging": MessagingContract,
     "compute": ComputeContract,
 }

@@ -13,8 +13,9 @@ LAYER_UPSTREAMS: dict[str, tuple[str, ...]] = {
     "network": (),
     "discovery": ("network",),
     "mesh": ("discovery",),
-    "messaging": ("network",),
-    "compute": ("network", "discovery", "mesh", "messaging"),
+    "broker": ("network",),
+    "messaging": ("broker",),
+    "compute": ("network", "discovery", "mesh", "broker", "messaging"),
 }
 """layer -> the layers whose stack outputs it reads (through their contracts)."""
 
@@ -22,7 +23,8 @@ LAYERS: tuple[str, ...] = tuple(LAYER_UPSTREAMS)
 
 NEEDS_VPC_REACH: frozenset[str] = frozenset({"messaging"})
 """Layers whose provider talks to an endpoint that only answers inside the env's VPC (the RabbitMQ
-management API): the orchestrator probes the endpoint before running them."""
+management API): the orchestrator probes the endpoint before running them. The broker layer is not
+one of them: it creates the Amazon MQ broker through AWS APIs only, so it deploys from anywhere."""
 
 
 def _check_known(layers: Iterable[str]) -> list[str]:

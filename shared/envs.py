@@ -100,6 +100,10 @@ class CanaryVersion(_Strict):
 class MeshConfig(_Strict):
     provider: Literal["service-connect", "appmesh"]
     egress_filter: Literal["DROP_ALL", "ALLOW_ALL"] = "DROP_ALL"
+    #: App Mesh's Envoy from the ECR Public gallery (its pull needs no IAM), pinned by digest; unset =
+    #: the platform's default (shared.components.compute_containers.ENVOY_IMAGE)
+    envoy_image: str | None = Field(default=None,
+                                    pattern=r"^public\.ecr\.aws/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$")
     canaries: dict[str, tuple[CanaryVersion, ...]] = {}
 
     @field_validator("canaries")
@@ -133,9 +137,34 @@ class ManagementAccess(_Strict):
     proxy: str | None = Field(default=None, pattern=r"^(https?|socks5h?)://[^\s]+$")
 
 
+class DeployRunnerConfig(_Strict):
+    """The platform's deploy runner: a CodeBuild project in the env's private subnets (broker layer)."""
+
+    #: the IAM role a build assumes to deploy (created once per account, outside the platform: a stack
+    #: cannot create the role it is deployed with); the runner's own service role may only assume it
+    deploy_role_name: str = Field(default="ml-platform-deployer", pattern=r"^[\w+=,.@-]{1,64}$")
+    #: https://github.com/<owner>/<repo>: builds check it out and the project accepts GitHub Actions
+    #: jobs (CodeBuild-hosted runner); unset: builds take their source from `start-build` overrides
+    github_repository: str | None = Field(default=None, pattern=r"^https://github\.com/[\w.-]+/[\w.-]+?(\.git)?$")
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
+        "BUILD_GENERAL1_SMALL")
+    timeout_minutes: int = Field(default=120, ge=5, le=2160)  # botocore codebuild BuildTimeOut: 5-2160
+    log_retention_days: int = 30
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention period ({LOG_RETENTION_DAYS})")
+        return value
+
+
 class MessagingConfig(_Strict):
     broker: Literal["amazon-mq", "external"]
     management: ManagementAccess = ManagementAccess()
+    deploy_runner: DeployRunnerConfig = DeployRunnerConfig()
+    #: retention of the broker's own general log group (KMS-encrypted where compute.kms_encrypted_logs)
+    broker_log_retention_days: int = 30
     engine_version: str = "3.13"
     instance_type: str = Field(default="mq.m5.large", pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
@@ -145,6 +174,13 @@ class MessagingConfig(_Strict):
     max_length: int = Field(default=100_000, ge=1, description="length limit of each work queue (operator policy)")
     dead_letter_max_length: int = Field(default=100_000, ge=1, description="length limit of each DLQ (operator policy)")
     delivery_limit: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("broker_log_retention_days")
+    @classmethod
+    def _broker_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention period ({LOG_RETENTION_DAYS})")
+        return value
 
     @model_validator(mode="after")
     def _external_needs_endpoint(self) -> MessagingConfig:

@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from shared.contracts import Upstream, export_contract, read_upstreams
 from shared.envs import EnvConfig, load_env
+from shared.protect import protect_stateful_only
 
 
 class Layer:
@@ -24,6 +25,9 @@ class Layer:
     def __init__(self, name: str) -> None:
         self.name = name
         self.env: EnvConfig = load_env(pulumi.get_stack())
+        # Before any resource: `protect` comes from the resource type alone (shared.protect), never
+        # from a protected parent.
+        pulumi.runtime.register_stack_transformation(protect_stateful_only(self.env.protect))
         # An explicit provider, never ambient config: the region and account are pinned by the env
         # file (allowed_account_ids stops a deploy with the wrong credentials), and the default tags
         # put env/layer/team/cost-center on every taggable resource.

@@ -11,11 +11,41 @@ from shared.errors import ConfigError
 
 # libyaml's parser when PyYAML was built with it (the wheels are): the same safe schema, ~10x faster
 # than the pure-Python one -- env, catalog and Pulumi project files are read on every synth.
-SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice. YAML 1.2 forbids it; PyYAML would keep the last value
+    silently (a second ``region:`` would move an env to another region)."""
+
+    def __init__(self, key: Any, first: yaml.Mark, second: yaml.Mark) -> None:
+        super().__init__(None, None, f"duplicate key {key!r} (first on line {first.line + 1})", second)
+        self.key = key
+        self.first_line = first.line + 1
+        self.line = second.line + 1
+
+
+class SafeLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The safe schema, refusing duplicate keys in every mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if first is not None:
+                raise DuplicateKeyError(key, first, key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 def safe_load(text: str) -> Any:
-    """``yaml.safe_load`` with :data:`SafeLoader`."""
+    """``yaml.safe_load`` with :class:`SafeLoader` (duplicate keys refused)."""
     return yaml.load(text, Loader=SafeLoader)
 
 
@@ -27,6 +57,10 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "(file)", f"cannot be read: {error.strerror}") from None
     try:
         data = safe_load(text)
+    except DuplicateKeyError as error:
+        raise ConfigError(str(path), f"line {error.line}, key {error.key!r}",
+                          f"duplicate key (first on line {error.first_line}); a YAML mapping names each key "
+                          "once, and the file is refused rather than keeping only the last value") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from shared import REPO_ROOT
-from shared.dag import LAYER_UPSTREAMS, downstream_closure, levels, mermaid, order, upstream_closure
+from shared.dag import LAYER_UPSTREAMS, NEEDS_VPC_REACH, downstream_closure, levels, mermaid, order, upstream_closure
 from shared.errors import UsageError
 
 
@@ -18,15 +18,23 @@ def test_every_layer_comes_after_what_it_reads() -> None:
 
 
 def test_levels_group_independent_layers() -> None:
-    assert levels() == [["network"], ["discovery", "messaging"], ["mesh"], ["compute"]]
+    assert levels() == [["network"], ["discovery", "broker"], ["mesh", "messaging"], ["compute"]]
 
 
 def test_up_with_layers_adds_what_they_read() -> None:
     assert upstream_closure(["mesh"]) == ["network", "discovery", "mesh"]
 
 
+def test_the_broker_comes_before_messaging_and_needs_no_reach_into_the_vpc() -> None:
+    assert LAYER_UPSTREAMS["broker"] == ("network",) and LAYER_UPSTREAMS["messaging"] == ("broker",)
+    assert upstream_closure(["messaging"]) == ["network", "broker", "messaging"]
+    # the broker layer creates the broker through AWS APIs only; messaging talks to its management API
+    assert "messaging" in NEEDS_VPC_REACH and "broker" not in NEEDS_VPC_REACH
+
+
 def test_destroy_with_layers_adds_what_reads_them() -> None:
     assert downstream_closure(["messaging"]) == ["messaging", "compute"]
+    assert downstream_closure(["broker"]) == ["broker", "messaging", "compute"]
     assert downstream_closure(["network"]) == order()
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -19,10 +20,23 @@ from shared.orchestrate.cli import main
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.plan import make_plan
 from shared.orchestrate.report import describe_changes
+from tests.loopback import Listener
+
+
+@pytest.fixture(autouse=True)
+def management_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Listener]:
+    """A real management endpoint on loopback that every RecordingRunner's stacks name (the reach probe
+    connects to it before messaging runs)."""
+    with Listener() as listener:
+        monkeypatch.setattr(RecordingRunner, "endpoint", listener.url)
+        yield listener
 
 
 class RecordingRunner:
-    """Records what ran, on which thread, when; fails the layers it is told to fail."""
+    """Records what ran, on which thread, when; fails the layers it is told to fail. Every stack's
+    outputs name the management endpoint ``endpoint``."""
+
+    endpoint = "https://127.0.0.1:9"
 
     def __init__(self, fail: Sequence[str] = (), slow: Sequence[str] = (), meet: Sequence[str] = (),
                  delay_s: float = 0.02) -> None:
@@ -43,6 +57,9 @@ class RecordingRunner:
 
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
         self.prepared = (env.name, list(layers), operation)
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        return {"management_endpoint": self.endpoint}
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         with self.lock:
@@ -101,7 +118,7 @@ def test_up_runs_every_layer_after_all_the_layers_it_reads() -> None:
     for layer, upstreams in LAYER_UPSTREAMS.items():
         for upstream in upstreams:
             assert runner.index("end", upstream) < runner.index("start", layer), f"{layer} before {upstream} ended"
-    assert "up dev: network -> discovery + messaging -> mesh -> compute" in output
+    assert "up dev: network -> discovery + broker -> mesh + messaging -> compute" in output
 
 
 def test_destroy_runs_in_reverse_every_layer_after_all_its_readers() -> None:
@@ -112,7 +129,7 @@ def test_destroy_runs_in_reverse_every_layer_after_all_its_readers() -> None:
         for upstream in upstreams:
             assert runner.index("end", layer) < runner.index("start", upstream), f"{upstream} destroyed before {layer}"
     assert runner.started()[0] == "compute" and runner.started()[-1] == "network"
-    assert "destroy dev: compute -> mesh -> discovery + messaging -> network" in output
+    assert "destroy dev: compute -> mesh + messaging -> discovery + broker -> network" in output
 
 
 def test_preview_refresh_and_destroy_preview_need_no_confirmation_and_pass_the_operation() -> None:
@@ -130,15 +147,15 @@ def test_preview_refresh_and_destroy_preview_need_no_confirmation_and_pass_the_o
 
 
 def test_layers_of_one_level_run_at_the_same_time() -> None:
-    # discovery and messaging both read only network: they meet inside run(), which would time out
+    # discovery and broker both read only network: they meet inside run(), which would time out
     # (and fail both layers) if one waited for the other to finish.
-    runner = RecordingRunner(meet=["discovery", "messaging"])
+    runner = RecordingRunner(meet=["discovery", "broker"])
     code, output = run(["up", "dev", "--yes"], runner)
     assert code == 0, output
     assert runner.max_active == 2
-    assert runner.threads["discovery"] != runner.threads["messaging"]
-    both_started = max(runner.index("start", "discovery"), runner.index("start", "messaging"))
-    first_end = min(runner.index("end", "discovery"), runner.index("end", "messaging"))
+    assert runner.threads["discovery"] != runner.threads["broker"]
+    both_started = max(runner.index("start", "discovery"), runner.index("start", "broker"))
+    first_end = min(runner.index("end", "discovery"), runner.index("end", "broker"))
     assert both_started < first_end
 
 
@@ -160,14 +177,14 @@ def test_live_output_lines_carry_their_layer() -> None:
 
 
 def test_a_failed_layer_skips_its_dependents_while_its_running_sibling_finishes() -> None:
-    runner = RecordingRunner(fail=["discovery"], slow=["messaging"])
+    runner = RecordingRunner(fail=["discovery"], slow=["broker"])
     code, output = run(["up", "dev", "--yes"], runner)
     assert code == 1
     assert "mesh" not in runner.started() and "compute" not in runner.started()
-    # messaging was running when discovery failed (it waits for that) and was allowed to finish
-    assert runner.index("end", "discovery") < runner.index("end", "messaging")
+    # broker was running when discovery failed (it waits for that) and was allowed to finish
+    assert runner.index("end", "discovery") < runner.index("end", "broker")
     rows = summary_rows(output)
-    assert "succeeded" in rows["network"] and "succeeded" in rows["messaging"]
+    assert "succeeded" in rows["network"] and "succeeded" in rows["broker"]
     assert "failed" in rows["discovery"] and "discovery exploded" in rows["discovery"]
     assert "skipped" in rows["mesh"] and "needs discovery" in rows["mesh"]
     assert "skipped" in rows["compute"]
@@ -179,13 +196,13 @@ def test_a_failure_stops_queued_siblings_that_had_not_started() -> None:
     assert code == 1
     assert runner.started() == ["network", "discovery"]
     rows = summary_rows(output)
-    assert "not-run" in rows["messaging"]
+    assert "not-run" in rows["broker"]
     assert "skipped" in rows["mesh"] and "skipped" in rows["compute"]
 
 
 def test_a_failed_destroy_keeps_what_the_layer_reads_and_stops_the_rest() -> None:
     runner = RecordingRunner(fail=["mesh"])
-    code, output = run(["destroy", "dev", "--yes"], runner)
+    code, output = run(["destroy", "dev", "--yes", "--parallel", "1"], runner)
     assert code == 1
     assert runner.started() == ["compute", "mesh"]
     rows = summary_rows(output)
@@ -228,15 +245,15 @@ def test_layers_for_destroy_adds_what_reads_them_and_destroys_it_first() -> None
 
 def test_layers_already_closed_under_the_dag_add_nothing() -> None:
     runner = RecordingRunner()
-    code, output = run(["preview", "dev", "--layers", "network,messaging"], runner)
+    code, output = run(["preview", "dev", "--layers", "network,broker,messaging"], runner)
     assert code == 0
-    assert runner.started() == ["network", "messaging"]
+    assert runner.started() == ["network", "broker", "messaging"]
     assert "added" not in output
 
 
 def test_plan_levels_follow_the_dag() -> None:
     plan = make_plan(Operation(Action.UP), None)
-    assert plan.levels == (("network",), ("discovery", "messaging"), ("mesh",), ("compute",))
+    assert plan.levels == (("network",), ("discovery", "broker"), ("mesh", "messaging"), ("compute",))
     assert make_plan(Operation(Action.DESTROY), None).levels == tuple(reversed(plan.levels))
 
 
@@ -296,7 +313,7 @@ def test_summary_table_lists_every_layer_with_result_changes_and_duration() -> N
     runner = RecordingRunner()
     _, output = run(["up", "dev", "--yes"], runner)
     rows = summary_rows(output)
-    assert list(rows) == ["network", "discovery", "messaging", "mesh", "compute"]
+    assert list(rows) == ["network", "discovery", "broker", "mesh", "messaging", "compute"]
     for row in rows.values():
         assert "succeeded" in row and "create 2, same 1" in row and row.rstrip(" │").endswith("s")
 

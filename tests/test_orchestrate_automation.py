@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,22 @@ from pulumi import automation as auto
 from shared import REPO_ROOT
 from shared.dag import LAYER_UPSTREAMS, LAYERS
 from shared.errors import ConfigError
-from shared.orchestrate.automation import INSTALL_URL, AutomationRunner, check_passphrase, check_project
+from shared.orchestrate.automation import (
+    INSTALL_URL,
+    AutomationRunner,
+    Backend,
+    check_layout,
+    check_passphrase,
+    check_project,
+)
 from shared.orchestrate.cli import main
 from shared.orchestrate.policy_config import write_pack_configs
+from shared.orchestrate.reach import endpoint_layer
 from shared.policy_catalog import PACKS, rules_of_pack
+from tests.loopback import Listener
 
 FAKE_CLI = Path(__file__).parent / "fixtures" / "fake-pulumi" / "pulumi.py"
+ENDPOINT_LAYER = endpoint_layer("messaging")  # the broker layer (messaging itself before the broker had one)
 
 
 class FakeCli:
@@ -41,9 +52,13 @@ class FakeCli:
     def operations(self, verb: str) -> list[dict[str, Any]]:
         return [c for c in self.calls() if c["event"] == "call" and c["args"][:1] == [verb]]
 
-    def create_stacks(self, env: str, layers: tuple[str, ...] = LAYERS) -> None:
+    def create_stacks(self, env: str, layers: tuple[str, ...] = LAYERS, org: str = "organization") -> None:
         for layer in layers:
-            (self.state / f"{layer}.{env}").touch()
+            (self.state / f"{layer}.{env}").write_text(org)
+
+    def stacks_named(self) -> set[str]:
+        """Every stack name any call selected, created or ran (`stack init NAME`, `--stack NAME`)."""
+        return {c["stack"] for c in self.calls() if c["event"] == "call" and c["stack"] is not None}
 
 
 def install_fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
@@ -66,8 +81,20 @@ def install_fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli
 
 
 @pytest.fixture
-def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
-    return install_fake_cli(tmp_path, monkeypatch)
+def management_api() -> Iterator[Listener]:
+    with Listener() as listener:
+        yield listener
+
+
+@pytest.fixture
+def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, management_api: Listener) -> FakeCli:
+    """The fake CLI; once created, the broker's stack of every env names a management endpoint that
+    answers (a real listener on loopback), so the reach probe lets messaging run."""
+    cli = install_fake_cli(tmp_path, monkeypatch)
+    for env in ("dev", "staging", "prod"):
+        (cli.state / f"{ENDPOINT_LAYER}.{env}.outputs.json").write_text(
+            json.dumps({"management_endpoint": management_api.url}))
+    return cli
 
 
 def run(argv: list[str], tmp_path: Path) -> tuple[int, str]:
@@ -93,12 +120,12 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
         return real_create_or_select(**kwargs)
 
     monkeypatch.setattr(auto, "create_or_select_stack", spy)
-    code, output = run(["up", "dev", "--yes"], tmp_path)
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
 
-    # one stack named after the env, in each layer's own project folder, through the file backend
+    # one stack per layer, `organization/<project>/dev`, in each layer's own project folder, file backend
     assert sorted(work_dir for _, work_dir, _ in selected) == sorted(str(REPO_ROOT / "stacks" / x) for x in LAYERS)
-    assert {stack for stack, _, _ in selected} == {"dev"}
+    assert all(stack == f"organization/{Path(work_dir).name}/dev" for stack, work_dir, _ in selected)
     assert all(env_vars["PULUMI_BACKEND_URL"] == (tmp_path / "backend").as_uri() for _, _, env_vars in selected)
 
     calls = fake_cli.calls()
@@ -107,9 +134,11 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
         verbs = [c["args"][:2] for c in calls if c["layer"] == layer and c["event"] == "call"]
         assert verbs.index(["stack", "select"]) < verbs.index(["stack", "init"]) < verbs.index(["up", "--yes"])
 
-    # every call of a layer comes after the last call of every layer it reads
+    # a layer's run (from its `stack init`) comes after the last call of every layer it reads; only
+    # read-only calls (`stack select`/`stack output`, the reach probe reading the broker's endpoint) may
+    # come earlier
     def first(layer: str) -> int:
-        return next(i for i, c in enumerate(calls) if c["layer"] == layer)
+        return next(i for i, c in enumerate(calls) if c["layer"] == layer and c["args"][:2] == ["stack", "init"])
 
     def last(layer: str) -> int:
         return max(i for i, c in enumerate(calls) if c["layer"] == layer)
@@ -122,7 +151,7 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
     assert sorted(c["layer"] for c in ups) == sorted(LAYERS)
     for call in ups:
         assert call["cwd"] == str(REPO_ROOT / "stacks" / call["layer"])
-        assert option_values(call["args"], "--stack") == ["dev"]
+        assert option_values(call["args"], "--stack") == [f"organization/{call['layer']}/dev"]
         assert call["pythonpath"].split(os.pathsep)[0] == str(REPO_ROOT)
         assert option_values(call["args"], "--policy-pack") == [str(REPO_ROOT / "policies" / p) for p in PACKS]
         configs = option_values(call["args"], "--policy-pack-config")
@@ -138,23 +167,23 @@ def test_up_drives_the_automation_api_layer_by_layer_in_dag_order(fake_cli: Fake
 def test_a_level_really_runs_concurrently_through_the_cli(fake_cli: FakeCli, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_PULUMI_DELAY", "0.5")
-    code, output = run(["up", "dev", "--yes", "--layers", "discovery,messaging"], tmp_path)
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "discovery,broker"], tmp_path)
     assert code == 0, output
     span = {}
-    for layer in ("discovery", "messaging"):
+    for layer in ("discovery", "broker"):
         start = next(c["time"] for c in fake_cli.calls() if c["layer"] == layer and c["args"][:1] == ["up"])
         end = next(c["time"] for c in fake_cli.calls() if c["layer"] == layer and c["event"] == "end")
         span[layer] = (start, end)
-    assert span["discovery"][0] < span["messaging"][1] and span["messaging"][0] < span["discovery"][1]
+    assert span["discovery"][0] < span["broker"][1] and span["broker"][0] < span["discovery"][1]
 
 
 def test_a_failing_layer_stops_its_dependents_before_the_cli_is_called_for_them(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_PULUMI_FAIL", "discovery")
-    code, output = run(["up", "staging", "--yes"], tmp_path)
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 1
     touched = {c["layer"] for c in fake_cli.calls() if c["args"] != ["version"]}  # `version` runs anywhere
-    assert touched == {"network", "discovery", "messaging"}
+    assert touched == {"network", "discovery", "broker"}
     assert "discovery failed on purpose" in output
     assert "needs discovery, which failed" in output
 
@@ -182,11 +211,11 @@ def test_refresh_preview_only_reports_drift_per_layer_and_passes_no_policy(fake_
 
 
 def test_refresh_and_destroy_never_create_a_stack(fake_cli: FakeCli, tmp_path: Path) -> None:
-    code, output = run(["destroy", "dev", "--yes"], tmp_path)
+    code, output = run(["destroy", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
     assert "nothing to destroy" in output
     assert not fake_cli.operations("destroy")
-    code, output = run(["refresh", "dev", "--yes", "--layers", "network"], tmp_path)
+    code, output = run(["refresh", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
     assert code == 1
     assert "run `nox -s up -- dev` first" in output
     assert not [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "init"]]
@@ -225,7 +254,7 @@ def test_a_local_backend_without_a_passphrase_exits_2_before_calling_pulumi(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
-    assert main(["up", "dev", "--yes"], runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"),
+    assert main(["up", "dev", "--yes", "--local-state"], runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"),
                 out=io.StringIO()) == 2
     err = capsys.readouterr().err
     assert "PULUMI_CONFIG_PASSPHRASE" in err and "PULUMI_CONFIG_PASSPHRASE_FILE" in err
@@ -284,3 +313,210 @@ def test_policy_pack_configs_follow_the_env_enforcement(edit_env, tmp_path: Path
     assert configs["platform"]["prod-protect-stateful"] == {"enforcementLevel": "disabled"}
     for pack in PACKS:
         assert list(configs[pack]) == [rule.id for rule in rules_of_pack(pack)]
+
+
+# -- stack names: <org>/<project>/<env>, the names StackReferences read ------------------------------
+
+
+def test_on_pulumi_cloud_every_stack_is_created_selected_and_run_as_org_project_env(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")  # Pulumi Cloud encrypts secrets itself
+    edit_env("dev", lambda data: data.update(pulumi_org="acme"))
+    expected = {f"acme/{layer}/dev" for layer in LAYERS}
+    code, output = run(["up", "dev", "--yes"], tmp_path)
+    assert code == 0, output
+    assert fake_cli.stacks_named() == expected
+    inits = [c["args"][2] for c in fake_cli.operations("stack") if c["args"][1] == "init"]
+    assert sorted(inits) == sorted(expected)
+    for argv in (["preview", "dev"], ["refresh", "dev", "--yes"], ["destroy", "dev", "--yes"]):
+        code, output = run(argv, tmp_path)
+        assert code == 0, output
+    assert fake_cli.stacks_named() == expected
+    assert sorted(c["layer"] for c in fake_cli.operations("destroy")) == sorted(LAYERS)
+    runner = AutomationRunner()
+    runner.prepare_read(["network"])
+    (fake_cli.state / "network.dev.outputs.json").write_text(json.dumps({"vpc_id": "vpc-1"}))
+    assert runner.stack_outputs("network", "dev") == {"vpc_id": "vpc-1"}
+    assert fake_cli.stacks_named() == expected
+
+
+def test_consumers_read_exactly_the_stacks_the_orchestrator_creates(edit_env) -> None:
+    from shared.contracts import stack_reference_name
+    from shared.envs import load_env
+
+    edit_env("dev", lambda data: data.update(pulumi_org="acme"))
+    env = load_env("dev")
+    for layer in LAYERS:
+        assert AutomationRunner.stack_name(layer, env) == stack_reference_name("acme", layer, "dev")
+        assert AutomationRunner.stack_name(layer, env) == f"acme/{layer}/dev"
+
+
+def test_every_layer_is_a_project_named_after_it() -> None:
+    stacks = REPO_ROOT / "stacks"
+    assert sorted(p.name for p in stacks.iterdir() if (p / "Pulumi.yaml").is_file()) == sorted(LAYERS)
+    for layer in LAYERS:
+        check_project(stacks, layer)  # raises unless Pulumi.yaml's name is the layer's
+
+
+@pytest.mark.parametrize("backend, org, reason", [
+    ("https://api.pulumi.com", "organization", "is Pulumi Cloud"),
+    ("file://{tmp}/backend", "acme", "accept only the org 'organization'"),
+    ("s3://state-bucket/platform", "acme", "accept only the org 'organization'"),
+])
+def test_an_org_the_backend_does_not_accept_exits_2_before_any_pulumi_call(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env,
+        capsys: pytest.CaptureFixture[str], backend: str, org: str, reason: str) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", backend.format(tmp=tmp_path))
+    edit_env("dev", lambda data: data.update(pulumi_org=org))
+    assert main(["preview", "dev"], runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"),
+                out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert "dev.yaml: pulumi_org:" in err and reason in err
+    assert fake_cli.calls() == []
+
+
+def _backend_with(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "backend"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("files, legacy_var, named", [
+    ({".pulumi/meta.yaml": "version: 0\n"}, None, "meta.yaml: version"),
+    ({".pulumi/stacks/dev.json": "{}"}, None, "dev.json directly in .pulumi/stacks"),
+    ({".pulumi/stacks/dev.json.gz": ""}, None, "dev.json.gz"),
+    ({}, "PULUMI_DIY_BACKEND_LEGACY_LAYOUT", "PULUMI_DIY_BACKEND_LEGACY_LAYOUT"),
+])
+def test_a_legacy_layout_file_backend_is_refused_with_the_upgrade_hint(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        files: dict[str, str], legacy_var: str | None, named: str) -> None:
+    root = _backend_with(tmp_path, files)
+    if legacy_var:
+        monkeypatch.setenv(legacy_var, "true")
+    assert main(["preview", "dev"], runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"),
+                out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert named in err and str(root) in err
+    assert "pulumi state upgrade" in err or legacy_var
+    assert fake_cli.calls() == []
+
+
+@pytest.mark.parametrize("files", [
+    {".pulumi/meta.yaml": "version: 1\n", ".pulumi/stacks/network/dev.json": "{}"},  # project-scoped
+    {},  # empty: the CLI creates it project-scoped (version 1)
+])
+def test_a_project_scoped_or_new_file_backend_is_used(fake_cli: FakeCli, tmp_path: Path,
+                                                      files: dict[str, str]) -> None:
+    _backend_with(tmp_path, files)
+    code, output = run(["preview", "dev", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    assert fake_cli.stacks_named() == {"organization/network/dev"}
+
+
+def test_a_damaged_meta_yaml_is_named(tmp_path: Path) -> None:
+    _backend_with(tmp_path, {".pulumi/meta.yaml": "layout: 1\n"})
+    with pytest.raises(ConfigError) as error:
+        check_layout(Backend((tmp_path / "backend").as_uri(), "test"), {})
+    assert error.value.key == "version" and "meta.yaml" in error.value.file
+
+
+def test_a_cloud_storage_backend_gets_a_note_since_its_layout_cannot_be_read_here() -> None:
+    backend = Backend("s3://state-bucket/platform?region=eu-west-1", "PULUMI_BACKEND_URL")
+    note = check_layout(backend, {})
+    assert note is not None and "project-scoped" in note and "pulumi state upgrade" in note
+    with pytest.raises(ConfigError) as error:
+        check_layout(backend, {"PULUMI_SELF_MANAGED_STATE_LEGACY_LAYOUT": "1"})
+    assert error.value.key == "PULUMI_SELF_MANAGED_STATE_LEGACY_LAYOUT"
+    assert check_layout(Backend("https://api.pulumi.com", "PULUMI_BACKEND_URL"), {}) is None
+
+
+# -- durable state -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [
+    ["up", "staging", "--yes"],
+    ["up", "staging", "--yes", "--local-state"],
+    ["destroy", "prod", "--yes", "--local-state"],
+    ["refresh", "prod", "--yes"],
+])
+def test_staging_and_prod_never_write_local_state_and_no_pulumi_is_called(
+        fake_cli: FakeCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        argv: list[str]) -> None:
+    monkeypatch.delenv("PULUMI_BACKEND_URL")  # no backend configured: the repo's .pulumi-state
+    monkeypatch.chdir(tmp_path)
+    runner = AutomationRunner(repo_root=tmp_path / "repo", policy_config_dir=tmp_path / "cfg")
+    assert main(argv, runner=runner, out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert "state.backend_url" in err and "never runs on local state" in err and "Pulumi Cloud" in err
+    assert fake_cli.calls() == []
+    assert not (tmp_path / "repo").exists()  # not even the state folder was created
+
+
+def test_the_up_session_refuses_staging_on_local_state_before_any_pulumi_call(fake_cli: FakeCli) -> None:
+    # exactly what `nox -s up -- staging --yes` runs (noxfile: python -m shared.orchestrate up ARGS)
+    env = {k: v for k, v in os.environ.items() if k != "PULUMI_BACKEND_URL"}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    done = subprocess.run([sys.executable, "-m", "shared.orchestrate", "up", "staging", "--yes"], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "never runs on local state" in done.stderr
+    assert fake_cli.calls() == []
+
+
+def test_writing_local_state_needs_local_state_and_preview_does_not(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run(["up", "dev", "--yes", "--layers", "network"], tmp_path)
+    assert code == 2
+    assert "--local-state" in capsys.readouterr().err
+    assert fake_cli.calls() == []
+    for argv in (["preview", "staging", "--layers", "network"],
+                 ["refresh", "prod", "--preview-only", "--layers", "network"],
+                 ["up", "dev", "--yes", "--local-state", "--layers", "network"]):
+        code, output = run(argv, tmp_path)
+        assert code in (0, 1), output  # refresh of a stack never created fails per layer, not up front
+        assert fake_cli.calls()
+
+
+def test_local_state_with_a_durable_backend_is_a_contradiction(fake_cli: FakeCli, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://state-bucket/platform")
+    code, _ = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2
+    assert "--local-state: the state backend is s3://state-bucket/platform" in capsys.readouterr().err
+    assert fake_cli.calls() == []
+
+
+def test_the_env_file_names_its_backend_and_secrets_provider(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")  # KMS encrypts the secrets: no passphrase needed
+    edit_env("staging", lambda data: data.update(state={
+        "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1",
+        "secrets_provider": "awskms://alias/pulumi-state?region=eu-west-1"}))
+    code, output = run(["up", "staging", "--yes", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    assert "note: the state backend s3://acme-pulumi-state/platform?region=eu-west-1" in output
+    calls = [c for c in fake_cli.calls() if c["args"] != ["version"]]
+    assert {c["backend"] for c in calls} == {"s3://acme-pulumi-state/platform?region=eu-west-1"}
+    (init,) = [c for c in calls if c["args"][:2] == ["stack", "init"]]
+    assert init["args"][2] == "organization/network/staging"
+    assert option_values(init["args"], "--secrets-provider") == ["awskms://alias/pulumi-state?region=eu-west-1"]
+    # PULUMI_BACKEND_URL still wins over the env file
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    edit_env("staging", lambda data: data.update(pulumi_org="acme"))
+    code, output = run(["preview", "staging", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    assert fake_cli.calls()[-1]["backend"] == "https://api.pulumi.com"
+
+
+def test_a_passphrase_is_needed_only_where_it_encrypts() -> None:
+    check_passphrase("s3://bucket", {}, "awskms://alias/state")
+    check_passphrase("https://api.pulumi.com", {}, None)
+    with pytest.raises(ConfigError):
+        check_passphrase("s3://bucket", {}, "passphrase")
+    with pytest.raises(ConfigError):
+        check_passphrase("https://api.pulumi.com", {}, "passphrase")

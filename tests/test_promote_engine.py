@@ -51,7 +51,7 @@ def test_a_target_that_fails_its_own_enforcement_refuses_the_promotion(env_dir: 
 
 
 @pytest.mark.skipif(not (REPO_ROOT / "stacks" / "compute" / "Pulumi.yaml").is_file(),
-                    reason="needs the compute layer (issue 6), where images become task definitions")
+                    reason="needs the compute layer, where images become task definitions")
 def test_a_tag_left_in_the_target_release_fails_ecs_task_image_pinned(env_dir: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     # Promoting only gateway keeps staging's tagged training image; ecs-task-image-pinned is mandatory

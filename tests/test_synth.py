@@ -74,7 +74,7 @@ def test_chained_synth_hands_network_outputs_to_a_downstream_reader() -> None:
 def test_every_downstream_layer_reads_its_upstreams_real_outputs() -> None:
     documents = synth_env("dev")
     network_vpc = documents["network"]["outputs"]["vpc_id"]
-    for layer in ("discovery", "messaging"):
+    for layer in ("discovery", "broker"):
         text = json.dumps(documents[layer]["resources"])
         assert network_vpc in text or any(s in text for s in documents["network"]["outputs"]["private_subnet_ids"]), \
             f"{layer} uses the network layer's synthesized values"
@@ -148,6 +148,63 @@ class TestAnyProgram:
 @pytest.fixture(scope="module")
 def synthesized() -> dict[str, dict[str, Any]]:
     return {env: synth_env(env) for env in ("dev", "staging", "prod")}
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_no_security_group_admits_every_port_from_the_vpc_cidr(
+        env: str, synthesized: dict[str, dict[str, Any]]) -> None:
+    import ipaddress
+
+    vpc = ipaddress.ip_network(synthesized[env]["network"]["outputs"]["vpc_cidr"])
+    resources = [r for document in synthesized[env].values() for r in document["resources"]]
+    entries = []  # (resource name, protocol, from, to, cidrs)
+    for r in resources:
+        inputs = r["inputs"]
+        if r["type"] in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
+            entries += [(r["name"], e["protocol"], e["fromPort"], e["toPort"], e.get("cidrBlocks", []))
+                        for e in inputs.get("ingress", [])]
+        elif r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+            entries.append((r["name"], inputs["ipProtocol"], inputs.get("fromPort", 0), inputs.get("toPort", 65535),
+                            [inputs["cidrIpv4"]] if "cidrIpv4" in inputs else []))
+        else:
+            assert r["type"] != "aws:ec2/securityGroupRule:SecurityGroupRule", "not used by the platform"
+    assert entries, "the platform's security groups admit something"
+    for name, protocol, low, high, cidrs in entries:
+        covers_vpc = any(vpc.subnet_of(ipaddress.ip_network(c)) for c in cidrs)
+        all_ports = str(protocol) == "-1" or (low <= 1 and high >= 65535)
+        assert not (covers_vpc and all_ports), f"{name} admits every port from {cidrs}"
+    assert not any(r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+                   and r["inputs"].get("cidrIpv4") for r in resources), "in-VPC peers are referenced by their SG"
+    # EC2 takes exactly one peer per rule (botocore ec2 model, SecurityGroupRuleRequest).
+    for r in resources:
+        if r["type"].startswith("aws:vpc/securityGroup"):
+            peers = [k for k in ("cidrIpv4", "cidrIpv6", "prefixListId", "referencedSecurityGroupId")
+                     if r["inputs"].get(k)]
+            assert len(peers) == 1, f"{r['name']}: {peers}"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_every_layer_protects_exactly_the_stateful_types_where_the_env_protects_state(
+        env: str, synthesized: dict[str, dict[str, Any]]) -> None:
+    from shared.envs import load_env
+    from shared.protect import STATEFUL_TYPES
+
+    protects = load_env(env).protect
+    assert protects is (env == "prod")
+    resources = [r for document in synthesized[env].values() for r in document["resources"]]
+    wrong = sorted(f"{r['type']} {r['name']}" for r in resources
+                   if r["protect"] is not (protects and r["type"] in STATEFUL_TYPES))
+    assert wrong == []
+    by_type = {r["type"] for r in resources}
+    for stateless in ("aws:ec2/route:Route", "aws:ec2/routeTableAssociation:RouteTableAssociation"):
+        assert stateless in by_type and not any(r["protect"] for r in resources if r["type"] == stateless)
+    if protects:
+        for stateful in ("aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:mq/broker:Broker",
+                         "rabbitmq:index/queue:Queue", "aws:secretsmanager/secret:Secret", "aws:kms/key:Key",
+                         "aws:ecr/repository:Repository", "aws:cloudwatch/logGroup:LogGroup",
+                         "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"):
+            matching = [r for r in resources if r["type"] == stateful]
+            assert matching and all(r["protect"] for r in matching), stateful
 
 
 @pytest.mark.parametrize("layer", order())

@@ -2,26 +2,33 @@
 
 Two modes, chosen by ``messaging.broker`` in the env file:
 
-- ``amazon-mq``: an Amazon MQ for RabbitMQ broker in the env's private subnets, never publicly
-  accessible, reachable on AMQPS (5671) and the management API (443) from inside the VPC only,
-  general logs to CloudWatch, admin credentials generated (or taken from secret config).
-- ``external``: a broker that already exists; its endpoints come from the env file and its admin
-  credentials from the stack's secret config (``messaging:adminUsername`` / ``messaging:adminPassword``,
-  set with ``pulumi config set --secret``).
+- ``amazon-mq`` (broker layer): an Amazon MQ for RabbitMQ broker in the env's private subnets, never
+  publicly accessible, AMQPS (5671) from the services' security group and the management API (443)
+  from the deploy runner's only, general logs to CloudWatch, a generated admin credential kept in
+  Secrets Manager.
+- ``external``: a broker that already exists; the broker layer exports its endpoints from the env file
+  and the messaging layer takes its admin credentials from the messaging stack's secret config
+  (``messaging:adminUsername`` / ``messaging:adminPassword``, set with ``pulumi config set --secret``).
 
-Either way the result is a :class:`BrokerAccess`: what the topology's explicit ``pulumi_rabbitmq``
-provider and the services' connection secrets are built from.
+The messaging layer turns the broker layer's contract into a :class:`BrokerAccess` (:func:`broker_access`):
+what the topology's explicit ``pulumi_rabbitmq`` provider and the services' connection secrets are built from.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from shared.components.broker_logs import BrokerLogGroup
+from shared.components.compute_iam import customer_key_policy
+from shared.contracts import Upstream
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 
@@ -43,6 +50,10 @@ class BrokerAccess:
     admin_username: pulumi.Output[str]
     admin_password: pulumi.Output[str]
     security_group_id: pulumi.Output[str] | None
+    #: PEM bundle the provider verifies the management API with (``messaging.management.ca_file``)
+    ca_file: str | None = None
+    #: proxy for the management API only (``messaging.management.proxy``), e.g. socks5://localhost:1080
+    proxy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,12 @@ class AmazonMqBrokerArgs:
     instance_type: str
     deployment_mode: str
     protect: bool
+    region: str
+    account_id: str
+    log_retention_days: int
+    kms_encrypted_logs: bool
+    admin_username: str = DEFAULT_ADMIN_USERNAME
+    partition: str = "aws"
 
     @classmethod
     def from_env(cls, env: EnvConfig) -> AmazonMqBrokerArgs:
@@ -61,9 +78,18 @@ class AmazonMqBrokerArgs:
             raise ConfigError(str(env_path(env.name)), "messaging.deployment_mode",
                               f"CLUSTER_MULTI_AZ needs private subnets in at least 2 AZs, but network.az_count is "
                               f"{env.network.az_count}")
+        version = messaging.engine_version
+        if not re.fullmatch(r"\d+\.\d+", version) or not auto_minor_version_upgrade(version):
+            # Amazon MQ for RabbitMQ 3.13 and later are chosen by major.minor; AWS applies the patch
+            # versions itself (auto_minor_version_upgrade), so a pinned patch would drift on every run.
+            raise ConfigError(str(env_path(env.name)), "messaging.engine_version",
+                              f"{version!r}: give RabbitMQ 3.13 or later as major.minor (3.13, or 4.2 on mq.m7g); "
+                              "Amazon MQ applies patch versions itself")
         return cls(env_name=env.name, engine_version=messaging.engine_version,
                    instance_type=messaging.instance_type, deployment_mode=messaging.deployment_mode,
-                   protect=env.protect)
+                   protect=env.protect, region=env.region, account_id=env.account_id,
+                   log_retention_days=messaging.broker_log_retention_days,
+                   kms_encrypted_logs=env.compute.kms_encrypted_logs)
 
 
 def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[str]:
@@ -73,8 +99,40 @@ def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[
     return private_subnet_ids[:1] if deployment_mode == "SINGLE_INSTANCE" else list(private_subnet_ids)
 
 
+def admin_secret_name(env_name: str) -> str:
+    return f"platform/{env_name}/broker/admin"
+
+
+#: Amazon MQ for RabbitMQ user names: letters, digits, '-', '.', '_' (no '~'), 2-100 characters, never
+#: ``guest`` (botocore mq model, ``User.Username``).
+_ADMIN_USERNAME = re.compile(r"^[A-Za-z0-9._-]{2,100}$")
+
+
+def check_admin_username(username: str) -> str:
+    if not _ADMIN_USERNAME.match(username) or username == "guest":
+        raise ValueError(f"{username!r} is not an Amazon MQ for RabbitMQ user name (letters, digits, '-', '.', '_', "
+                         "2-100 characters, not 'guest')")
+    return username
+
+
+def check_admin_password(password: str) -> str:
+    """Amazon MQ's rule for broker passwords (botocore mq model, ``User.Password``): at least 12
+    characters, at least 4 distinct ones, none of ``,:=``."""
+    if len(password) < 12 or len(set(password)) < 4 or set(password) & set(",:="):
+        raise ValueError("an Amazon MQ password needs 12+ characters, 4+ distinct ones and none of ',:='")
+    return password
+
+
+def auto_minor_version_upgrade(engine_version: str) -> bool:
+    """RabbitMQ 3.13 and later on Amazon MQ are versioned ``major.minor`` and patched by AWS: CreateBroker
+    requires AutoMinorVersionUpgrade=true for them (botocore mq model, ``AutoMinorVersionUpgrade``)."""
+    major, minor = (int(part) for part in engine_version.split(".")[:2])
+    return (major, minor) >= (3, 13)
+
+
 class AmazonMqBroker(pulumi.ComponentResource):
-    """An Amazon MQ for RabbitMQ broker: private, VPC-only security group, logs on, generated admin."""
+    """An Amazon MQ for RabbitMQ broker: private, SG-referenced ingress only, logs on, generated admin
+    kept in Secrets Manager (break-glass), ``users`` ignored after creation."""
 
     def __init__(
         self,
@@ -82,57 +140,74 @@ class AmazonMqBroker(pulumi.ComponentResource):
         args: AmazonMqBrokerArgs,
         *,
         vpc_id: pulumi.Input[str],
-        vpc_cidr: pulumi.Input[str],
         private_subnet_ids: pulumi.Input[list[str]],
-        config: pulumi.Config | None = None,
+        service_security_group_id: pulumi.Input[str],
+        runner_security_group_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("mlplatform:messaging:AmazonMqBroker", name, None, opts)
+        super().__init__("mlplatform:broker:AmazonMqBroker", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         env = args.env_name
-        config = config or pulumi.Config(CONFIG_NAMESPACE)
 
-        cidr = pulumi.Output.from_input(vpc_cidr)
-        # Clients are the ECS tasks in this VPC; nothing outside the VPC (and nothing on 5672, the
-        # plaintext AMQP port) may reach the broker. No egress rule: the broker never initiates
-        # connections into the VPC, and security groups are stateful for the replies.
+        # Security-group references, not CIDRs: AMQPS only from the services' security group (the
+        # network layer's), the management API only from the deploy runner's. No egress rule: the
+        # broker never initiates connections into the VPC, and security groups are stateful.
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=vpc_id,
-            description=f"RabbitMQ broker of {env}: AMQPS and management API from inside the VPC only",
+            description=f"RabbitMQ broker of {env}: AMQPS from the services, management API from the deploy runner",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp", from_port=AMQPS_PORT, to_port=AMQPS_PORT, cidr_blocks=[cidr],
-                    description="AMQPS (TLS) from services inside the VPC"),
+                    protocol="tcp", from_port=AMQPS_PORT, to_port=AMQPS_PORT,
+                    security_groups=[service_security_group_id],
+                    description="AMQPS (TLS) from the platform's services"),
                 aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp", from_port=MANAGEMENT_PORT, to_port=MANAGEMENT_PORT, cidr_blocks=[cidr],
-                    description="RabbitMQ management API (HTTPS) from inside the VPC, for provisioning"),
+                    protocol="tcp", from_port=MANAGEMENT_PORT, to_port=MANAGEMENT_PORT,
+                    security_groups=[runner_security_group_id],
+                    description="RabbitMQ management API (HTTPS) from the deploy runner, for provisioning"),
             ],
             egress=[],
             tags={"Name": f"{env}-broker"},
             opts=child,
         )
 
-        self.admin_username: pulumi.Output[str] = pulumi.Output.from_input(
-            config.get(ADMIN_USERNAME_KEY) or DEFAULT_ADMIN_USERNAME)
-        configured_password = config.get_secret(ADMIN_PASSWORD_KEY)
-        if configured_password is not None:
-            self.admin_password: pulumi.Output[str] = pulumi.Output.secret(configured_password)
-        else:
-            # Amazon MQ wants 12-250 characters, at least 4 distinct, and no commas, colons or '=':
-            # letters and digits only satisfy that and never need escaping in an AMQP URL.
-            generated = random.RandomPassword(
-                f"{name}-admin-password", length=32, special=False, min_lower=4, min_upper=4, min_numeric=4,
-                opts=child)
-            self.admin_password = pulumi.Output.secret(generated.result)
+        self.admin_username: pulumi.Output[str] = pulumi.Output.from_input(check_admin_username(args.admin_username))
+        # Letters and digits only: satisfies Amazon MQ's password rule (no ',:=') and never needs escaping
+        # in a URL; min_* guarantee three character classes, 32 characters make 4+ distinct ones certain
+        # in practice.
+        generated = random.RandomPassword(
+            f"{name}-admin-password", length=32, special=False, min_lower=4, min_upper=4, min_numeric=4,
+            opts=child)
+        self.admin_password: pulumi.Output[str] = pulumi.Output.secret(generated.result)
+
+        # Break-glass copy of the admin credential, and its only source after creation: the messaging
+        # layer reads it from here, and a rotation (through the management API) updates it here.
+        self.admin_secret = aws.secretsmanager.Secret(
+            f"{name}-admin",
+            name=admin_secret_name(env),
+            description=f"Break-glass administrator of the {env} RabbitMQ broker (rotate via the management API)",
+            recovery_window_in_days=30 if args.protect else 0,
+            opts=stateful,
+        )
+        admin_json: pulumi.Output[str] = pulumi.Output.all(self.admin_username, self.admin_password).apply(
+            lambda values: json.dumps({"username": values[0], "password": check_admin_password(values[1])},
+                                      sort_keys=True))
+        secret_string: pulumi.Output[str] = pulumi.Output.secret(admin_json)
+        aws.secretsmanager.SecretVersion(
+            f"{name}-admin",
+            secret_id=self.admin_secret.id,
+            secret_string=secret_string,
+            # After a rotation the secret holds a newer version; never write the first one back over it.
+            opts=pulumi.ResourceOptions(parent=self.admin_secret, ignore_changes=["secretString"]),
+        )
 
         self.broker = aws.mq.Broker(
             f"{name}-broker",
             broker_name=f"ml-{env}",
             engine_type="RabbitMQ",
             engine_version=args.engine_version,
-            # Amazon MQ requires automatic minor upgrades for RabbitMQ 3.13 and later.
-            auto_minor_version_upgrade=True,
+            auto_minor_version_upgrade=auto_minor_version_upgrade(args.engine_version),
             host_instance_type=args.instance_type,
             deployment_mode=args.deployment_mode,
             subnet_ids=pulumi.Output.from_input(private_subnet_ids).apply(
@@ -144,25 +219,47 @@ class AmazonMqBroker(pulumi.ComponentResource):
             maintenance_window_start_time=aws.mq.BrokerMaintenanceWindowStartTimeArgs(
                 day_of_week="SUNDAY", time_of_day="03:00", time_zone="UTC"),
             tags={"Name": f"ml-{env}"},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            # For RabbitMQ, Amazon MQ creates the one admin user when the broker is first provisioned and
+            # every later user through the RabbitMQ API (botocore mq model, CreateBrokerRequest.Users);
+            # a change to `users` would recreate the broker and lose its queues. The admin is rotated
+            # through the management API and the secret above instead.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, ignore_changes=["users"]),
         )
 
         instance = self.broker.instances.apply(_first_instance)
         self.amqps_endpoint: pulumi.Output[str] = instance.apply(_amqps_endpoint)
         self.management_endpoint: pulumi.Output[str] = instance.apply(lambda i: str(i["console_url"]))
+        # Where Amazon MQ writes the broker's general logs (Amazon MQ developer guide, logging). Amazon MQ
+        # creates this group itself while it creates the broker, so it cannot be pre-created under a name
+        # known only afterwards: BrokerLogGroup adopts it (see shared.components.broker_logs).
+        self.log_group_name: pulumi.Output[str] = self.broker.id.apply(broker_log_group_name)
+        self.logs_key: aws.kms.Key | None = None
+        if args.kms_encrypted_logs:
+            log_group_arn = self.log_group_name.apply(
+                lambda group: f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:{group}")
+            self.logs_key = aws.kms.Key(
+                f"{name}-logs", description=f"RabbitMQ broker logs ({env})", enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=log_group_arn.apply(lambda arn: json.dumps(customer_key_policy(
+                    partition=args.partition, account_id=args.account_id, region=args.region,
+                    logs_arn_pattern=arn), sort_keys=True)),
+                opts=stateful)
+            aws.kms.Alias(f"{name}-logs", name=f"alias/ml-platform/{env}/broker-logs",
+                          target_key_id=self.logs_key.key_id, opts=pulumi.ResourceOptions(parent=self.logs_key))
+        self.log_group = BrokerLogGroup(
+            f"{name}-logs", log_group_name=self.log_group_name, region=args.region, account_id=args.account_id,
+            retention_in_days=args.log_retention_days, kms_key_arn=self.logs_key.arn if self.logs_key else None,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.register_outputs({
             "amqps_endpoint": self.amqps_endpoint,
             "management_endpoint": self.management_endpoint,
             "security_group_id": self.security_group.id,
+            "admin_secret_arn": self.admin_secret.arn,
         })
 
-    @property
-    def access(self) -> BrokerAccess:
-        return BrokerAccess(
-            mode="amazon-mq", amqps_endpoint=self.amqps_endpoint, management_endpoint=self.management_endpoint,
-            admin_username=self.admin_username, admin_password=self.admin_password,
-            security_group_id=self.security_group.id,
-        )
+
+def broker_log_group_name(broker_id: str) -> str:
+    return f"/aws/amazonmq/broker/{broker_id}/general"
 
 
 def _first_instance(instances: Any) -> dict[str, Any]:
@@ -182,21 +279,88 @@ def _amqps_endpoint(instance: dict[str, Any]) -> str:
     raise ValueError(f"the broker reports no amqps:// endpoint (got {instance.get('endpoints')})")
 
 
-def external_broker(env: EnvConfig, config: pulumi.Config | None = None) -> BrokerAccess:
-    """An existing broker: endpoints from the env file, admin credentials from secret stack config.
-
-    ``require_secret`` fails the program (``pulumi up`` and offline synth alike) when the stack
-    config lacks either key, so a missing credential is never replaced by a default.
-    """
+def external_endpoints(env: EnvConfig) -> tuple[str, str]:
+    """(amqps_endpoint, management_endpoint) of an ``external`` broker, from the env file."""
     external = env.messaging.external
     if external is None:  # the env schema already guarantees this; kept for the type checker
         raise ConfigError(str(env_path(env.name)), "messaging.external", "required for broker 'external'")
-    config = config or pulumi.Config(CONFIG_NAMESPACE)
-    return BrokerAccess(
-        mode="external",
-        amqps_endpoint=pulumi.Output.from_input(external.amqps_endpoint),
-        management_endpoint=pulumi.Output.from_input(external.management_endpoint),
-        admin_username=config.require_secret(ADMIN_USERNAME_KEY),
-        admin_password=config.require_secret(ADMIN_PASSWORD_KEY),
-        security_group_id=None,
-    )
+    return external.amqps_endpoint, external.management_endpoint
+
+
+def admin_password_from_secret(secret_string: str) -> str:
+    try:
+        value = json.loads(secret_string)
+        return str(value["password"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("the broker admin secret is not JSON with a 'password' key (see README, "
+                         "\"Rotate the broker admin\")") from None
+
+
+def broker_access(env: EnvConfig, broker: Upstream, *, aws_provider: pulumi.ProviderResource,
+                  config: pulumi.Config | None = None) -> BrokerAccess:
+    """How the messaging layer administers the broker the broker layer describes.
+
+    ``amazon-mq``: the admin credential is read from its Secrets Manager secret at deploy time (so a
+    rotated password is picked up); ``external``: from the messaging stack's secret config
+    (``messaging:adminUsername`` / ``messaging:adminPassword``); ``require_secret`` fails the program when
+    either key is missing, so a missing credential is never replaced by a default.
+    ``messaging.management.endpoint`` (a tunnel) replaces the broker's own management endpoint.
+    """
+    management = env.messaging.management
+    endpoint = provider_endpoint(env, broker["management_endpoint"])
+    if env.messaging.broker == "external":
+        config = config or pulumi.Config(CONFIG_NAMESPACE)
+        username: pulumi.Output[str] = config.require_secret(ADMIN_USERNAME_KEY)
+        password: pulumi.Output[str] = config.require_secret(ADMIN_PASSWORD_KEY)
+    else:
+        username = broker["admin_username"]
+        secret = aws.secretsmanager.get_secret_version_output(
+            secret_id=broker["admin_secret_arn"], opts=pulumi.InvokeOutputOptions(provider=aws_provider))
+        password = pulumi.Output.secret(secret.secret_string.apply(admin_password_from_secret))
+    return BrokerAccess(mode=env.messaging.broker, amqps_endpoint=broker["amqps_endpoint"],
+                        management_endpoint=endpoint, admin_username=username, admin_password=password,
+                        security_group_id=None, ca_file=management.ca_file, proxy=management.proxy)
+
+
+_LOOPBACK = ("localhost", "127.", "::1", "[::1]")
+
+
+def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
+    """The URL the RabbitMQ provider calls (and a reachability probe should try), TLS verification on.
+
+    The provider (pulumi_rabbitmq, from terraform-provider-rabbitmq) has ``endpoint``, ``cacert_file``,
+    ``proxy`` and ``insecure`` but no way to set the TLS server name: it checks the certificate against
+    the endpoint's own hostname. So a tunnel works by name, not by overriding verification:
+
+    - ``tls_server_name`` set: ``https://<tls_server_name>:<port of endpoint>``; the operator maps that
+      name to 127.0.0.1 (``/etc/hosts``) while the tunnel listens on that port, and the broker's
+      certificate matches because the name is the broker's own;
+    - ``proxy`` set (no endpoint): the broker's own endpoint, reached through the proxy (e.g. SOCKS over
+      an SSM session), which needs no name mapping at all;
+    - ``endpoint`` alone on a loopback address is refused (ConfigError): verification would fail on the name.
+
+    ``broker_endpoint`` is the broker layer's ``management_endpoint`` (None when not known yet: the
+    result is then None unless the env file decides it alone).
+    """
+    management = env.messaging.management
+    if management.tls_server_name:
+        port = urlsplit(management.endpoint).port if management.endpoint else None
+        return f"https://{management.tls_server_name}" + (f":{port}" if port else "")
+    if management.endpoint:
+        host = urlsplit(management.endpoint).hostname or ""
+        if host.startswith(_LOOPBACK) or host == "::1":
+            raise ConfigError(str(env_path(env.name)), "messaging.management.tls_server_name",
+                              f"endpoint {management.endpoint} is a loopback tunnel: the RabbitMQ provider checks "
+                              "the broker's certificate against the endpoint's hostname and cannot override it; set "
+                              "tls_server_name to the broker's hostname and map it to 127.0.0.1 in /etc/hosts "
+                              "(README, \"Reaching the management API\")")
+        return management.endpoint
+    return broker_endpoint
+
+
+def provider_endpoint(env: EnvConfig, broker_endpoint: pulumi.Input[str]) -> pulumi.Output[str]:
+    """:func:`management_url` for the program: decided by the env file alone, or the broker's endpoint."""
+    decided = management_url(env, None)  # raises at once on a loopback endpoint without a server name
+    if decided is not None:
+        return pulumi.Output.from_input(decided)
+    return pulumi.Output.from_input(broker_endpoint)

@@ -18,7 +18,8 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog, catalog_path
-from shared.components.compute_containers import fargate_size_problem, partition_of
+from shared.components.broker_egress import BrokerTarget, services_to_broker
+from shared.components.compute_containers import ENVOY_IMAGE, fargate_size_problem, partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_service import (
     ComputeSettings,
@@ -71,21 +72,25 @@ class ComputeArgs:
     kms_encrypted_logs: bool
     public_gateway: bool
     certificate_arn: str | None
+    broker: BrokerTarget
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> ComputeArgs:
         settings = ComputeSettings(
             env_name=env.name, region=env.region, account_id=env.account_id, partition=partition_of(env.region),
             mesh_provider=env.mesh.provider, log_retention_days=env.compute.log_retention_days, protect=env.protect,
+            envoy_image=env.mesh.envoy_image or ENVOY_IMAGE,
         )
         return cls(
             settings=settings,
-            services=tuple(plan_service(env, catalog, name) for name in catalog.names()),
+            # Callees before callers: each ECS service is created after the services it calls.
+            services=tuple(plan_service(env, catalog, name) for name in catalog.creation_order()),
             container_insights=env.compute.container_insights,
             ecr_keep_last_images=env.compute.ecr_keep_last_images,
             kms_encrypted_logs=env.compute.kms_encrypted_logs,
             public_gateway=env.compute.public_gateway,
             certificate_arn=env.compute.certificate_arn,
+            broker=BrokerTarget.from_env(env),
         )
 
 
@@ -103,8 +108,11 @@ class ComputePlatform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Every reader of the mesh contract sees it only once it matched the env's provider, so a mesh
         # stack of the other provider fails with that reason, not a missing-field symptom.
-        upstreams = dataclasses.replace(upstreams, mesh=pulumi.Output.from_input(upstreams.mesh).apply(
-            lambda mesh: check_mesh_provider(settings, mesh)))
+        checked_mesh = pulumi.Output.from_input(upstreams.mesh).apply(lambda mesh: check_mesh_provider(settings, mesh))
+        # The discovery layer's per-service entries depend on the provider too (App Mesh envs only): read
+        # only after the provider check, so a mismatch is reported as such.
+        checked_discovery = pulumi.Output.all(checked_mesh, upstreams.discovery).apply(lambda values: values[1])
+        upstreams = dataclasses.replace(upstreams, mesh=checked_mesh, discovery=checked_discovery)
 
         self.ecr_key = self._key(name, "ecr", settings, "ECR images of the ML platform")
         self.logs_key = (self._key(name, "logs", settings, "Logs of the ML platform's services")
@@ -123,12 +131,20 @@ class ComputePlatform(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The tasks' AMQPS egress (their security group has no other way to the broker).
+        self.broker_egress = services_to_broker(
+            name, args.broker, service_security_group_id=upstreams.service_security_group_id,
+            broker_security_group_id=upstreams.broker_security_group_id, opts=child)
+
         self.repositories: dict[str, ServiceRepository] = {}
         #: catalog service -> its ECS service(s): one, or one per canary version (in the env's order)
         self.services: dict[str, list[FargateService]] = {}
         self.gateways: dict[str, PublicGateway] = {}
+        #: the plans handled so far (callees come first: ComputeArgs orders them)
+        self.plans: dict[str, ServicePlan] = {}
         for plan in args.services:
             service = plan.name
+            self.plans[service] = plan
             repository = ServiceRepository(
                 f"{service}-repo",
                 ServiceRepositoryArgs(service=service, keep_last_images=args.ecr_keep_last_images,
@@ -148,13 +164,25 @@ class ComputePlatform(pulumi.ComponentResource):
                     PublicGatewayArgs(
                         env_name=settings.env_name, service=service, port=plan.spec.port,
                         health_path=plan.spec.health_path, certificate_arn=args.certificate_arn,
-                        vpc_id=upstreams.vpc_id, vpc_cidr=upstreams.vpc_cidr,
+                        vpc_id=upstreams.vpc_id, service_security_group_id=upstreams.service_security_group_id,
                         public_subnet_ids=upstreams.public_subnet_ids, protect=settings.protect),
                     opts=child,
                 )
                 self.gateways[service] = gateway
                 target_group_arn = gateway.target_group.arn
             service_upstreams = upstreams.for_service(service, plan.spec.calls)
+            # A Service Connect client resolves only the endpoints that existed when its task started (ECS
+            # guide, "Service Connect components": add dependsOn from each client service to the services it
+            # connects to), so every ECS service is created after those of the services it calls.
+            callees: list[pulumi.Resource] = []
+            for callee in plan.spec.calls:
+                if callee not in self.plans:
+                    raise ValueError(f"{service} calls {callee}, which the compute plan creates later or not at all")
+                if callee not in self.services:
+                    pulumi.log.warn(f"{service} calls {callee}, which has no image in the {settings.env_name} release "
+                                    f"yet; redeploy {service} once {callee} runs, or it will not resolve it",
+                                    resource=repository)
+                callees.extend(unit.service for unit in self.services.get(callee, []))
             self.services[service] = [
                 FargateService(
                     f"{service}-{version}" if version else service,
@@ -164,13 +192,12 @@ class ComputePlatform(pulumi.ComponentResource):
                         repository_url=repository.repository.repository_url,
                         repository_arn=repository.repository.arn,
                         logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
-                        target_group_arn=target_group_arn, version=version,
+                        target_group_arn=target_group_arn, version=version, start_after=tuple(callees),
                     ),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
                 )
                 for version in (plan.versions or (None,))
             ]
-        self.plans = {plan.name: plan for plan in args.services}
         self.register_outputs({"cluster_arn": self.cluster.arn})
 
     def _key(self, name: str, purpose: str, settings: ComputeSettings, description: str) -> aws.kms.Key:

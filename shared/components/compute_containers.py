@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.envs import is_digest
 from shared.fargate import FARGATE_SIZES
 
-#: The App Mesh Envoy proxy, pinned by digest (a tag can be re-pointed; a digest cannot). This is the
-#: digest `public.ecr.aws/appmesh/aws-appmesh-envoy:v1.27.0.0-prod` resolved to when pulled (as seen in
-#: a published `kubectl describe pod` of an App Mesh sidecar). The public gallery needs no ECR
-#: permissions on the execution role; tasks reach it through the NAT. To move to a newer Envoy, pull the
-#: new `vX.Y.Z.W-prod` tag and copy its digest here.
+#: The App Mesh Envoy proxy when the env names none (``mesh.envoy_image``), pinned by digest (a tag can
+#: be re-pointed; a digest cannot). Provenance: the digest `public.ecr.aws/appmesh/aws-appmesh-envoy:
+#: v1.27.0.0-prod` resolved to on 2023-10-25, as recorded in a published `kubectl describe pod` of an
+#: App Mesh sidecar; it was not re-resolved here (no registry access). An env that runs App Mesh should
+#: set ``mesh.envoy_image`` to a digest it resolved itself, e.g. ``crane digest
+#: public.ecr.aws/appmesh/aws-appmesh-envoy:vX.Y.Z.W-prod``. The public gallery needs no ECR permissions
+#: on the execution role; tasks reach it through the NAT.
 ENVOY_IMAGE = (
     "public.ecr.aws/appmesh/aws-appmesh-envoy"
     "@sha256:e962021573bec151ba648cd20d9fa898abda97ece28074749c1c83d078ccbbe4"
@@ -29,11 +32,31 @@ ENVOY_EGRESS_PORT = 15001
 ENVOY_ADMIN_PORT = 9901
 #: The task metadata endpoint and the instance metadata service must bypass the proxy.
 ENVOY_EGRESS_IGNORED_IPS = "169.254.170.2,169.254.169.254"
+#: Amazon MQ's AMQPS port: the broker is outside the mesh, so its TLS connections bypass Envoy.
+AMQPS_PORT = 5671
 
 #: Application containers run as this uid:gid; images must not need root (ecs-task-non-root-user).
 APP_USER = "10001:10001"
 TMP_VOLUME = "tmp"
 ENVOY_TMP_VOLUME = "envoy-tmp"
+
+#: The init container that makes the scratch volumes writable for the users that mount them: Fargate
+#: creates a task bind mount root-owned, mode 0755 (ECS guide "Use bind mounts";
+#: aws/containers-roadmap#938), so a non-root app (and Envoy, aws/aws-app-mesh-roadmap#433) with a
+#: read-only root could not write its /tmp.
+SCRATCH_INIT_CONTAINER = "scratch-init"
+SCRATCH_INIT_MOUNT = "/scratch-init"
+#: Linux capabilities the ECS API accepts (botocore ``ecs`` KernelCapabilities).
+LINUX_CAPABILITIES = (
+    "AUDIT_CONTROL", "AUDIT_WRITE", "BLOCK_SUSPEND", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID",
+    "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN",
+    "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN", "SYS_BOOT",
+    "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME",
+    "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM",
+)
+#: Fargate only supports *adding* SYS_PTRACE (KernelCapabilities.add), so "drop ALL, add CHOWN" is not
+#: available: the init container drops every capability except CHOWN, the one `chown` needs.
+SCRATCH_INIT_DROPPED_CAPABILITIES = tuple(cap for cap in LINUX_CAPABILITIES if cap != "CHOWN")
 
 
 def fargate_size_problem(cpu: int, memory: int) -> str | None:
@@ -76,6 +99,7 @@ class ContainerWiring:
     #: the virtual node Envoy serves, for App Mesh envs; None for Service Connect
     appmesh_resource_arn: str | None = None
     health_start_period: int = 60
+    envoy_image: str = ENVOY_IMAGE
 
 
 def _log_configuration(wiring: ContainerWiring, prefix: str) -> dict[str, Any]:
@@ -125,11 +149,49 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
         "stopTimeout": 30,
         "dockerLabels": {"platform.service": wiring.service},
     }
+    # Its /tmp is writable only once the init container handed it to the app's user.
+    container["dependsOn"] = [{"containerName": SCRATCH_INIT_CONTAINER, "condition": "SUCCESS"}]
     if wiring.appmesh_resource_arn:
         # Traffic is redirected through Envoy from the first packet: the app must not start before
         # the proxy is ready, or its first calls fail.
-        container["dependsOn"] = [{"containerName": ENVOY_CONTAINER, "condition": "HEALTHY"}]
+        container["dependsOn"].append({"containerName": ENVOY_CONTAINER, "condition": "HEALTHY"})
     return container
+
+
+def scratch_owners(wiring: ContainerWiring) -> dict[str, str]:
+    """Scratch volume -> the ``uid[:gid]`` that must own it: the app's /tmp, and Envoy's in App Mesh envs."""
+    owners = {TMP_VOLUME: APP_USER}
+    if wiring.appmesh_resource_arn:
+        owners[ENVOY_TMP_VOLUME] = ENVOY_UID
+    return owners
+
+
+def scratch_init_container(wiring: ContainerWiring) -> dict[str, Any]:
+    """A short, non-essential root container that chowns the scratch volumes, then exits 0.
+
+    It runs the service's own image (already pulled, pinned by the release digest, scanned on push:
+    no third-party image and no second digest to keep current), with the image's entry point replaced
+    by ``/bin/sh -c 'chown ...'``. The image must ship ``/bin/sh`` (its health check already runs in
+    it) and ``chown``. Root only for this, with every capability but CHOWN dropped, a read-only root,
+    no ports, no secrets, no environment.
+    """
+    owners = scratch_owners(wiring)
+    script = " && ".join(f"chown {owner} {SCRATCH_INIT_MOUNT}/{volume}" for volume, owner in owners.items())
+    return {
+        "name": SCRATCH_INIT_CONTAINER,
+        "image": wiring.image,
+        "essential": False,
+        "entryPoint": ["/bin/sh", "-c"],
+        "command": [script],
+        "user": "0",
+        "privileged": False,
+        "readonlyRootFilesystem": True,
+        "mountPoints": [{"sourceVolume": volume, "containerPath": f"{SCRATCH_INIT_MOUNT}/{volume}", "readOnly": False}
+                        for volume in owners],
+        "linuxParameters": {"capabilities": {"drop": list(SCRATCH_INIT_DROPPED_CAPABILITIES)}},
+        "logConfiguration": _log_configuration(wiring, SCRATCH_INIT_CONTAINER),
+        "dockerLabels": {"platform.service": wiring.service},
+    }
 
 
 def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
@@ -137,7 +199,7 @@ def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
         raise ValueError(f"{wiring.service}: the Envoy sidecar needs the virtual node ARN")
     return {
         "name": ENVOY_CONTAINER,
-        "image": ENVOY_IMAGE,
+        "image": wiring.envoy_image,
         "essential": True,
         # Envoy learns its listeners, routes and clusters from App Mesh for exactly this node.
         "environment": _name_value({"APPMESH_RESOURCE_ARN": wiring.appmesh_resource_arn,
@@ -150,8 +212,10 @@ def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
         "user": ENVOY_UID,
         "privileged": False,
         "readonlyRootFilesystem": True,
-        # Envoy writes its bootstrap configuration and admin log under /tmp.
+        # Envoy writes its bootstrap configuration under /tmp (mktemp), as uid 1337: the init container
+        # hands the volume to that uid first (aws/aws-app-mesh-roadmap#433).
         "mountPoints": [{"sourceVolume": ENVOY_TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
+        "dependsOn": [{"containerName": SCRATCH_INIT_CONTAINER, "condition": "SUCCESS"}],
         "ulimits": [{"name": "nofile", "softLimit": 15000, "hardLimit": 15000}],
         "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
         "logConfiguration": _log_configuration(wiring, ENVOY_CONTAINER),
@@ -160,18 +224,30 @@ def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
 
 
 def container_definitions(wiring: ContainerWiring) -> list[dict[str, Any]]:
-    """The task's containers: the app, plus the Envoy sidecar in App Mesh envs."""
-    containers = [app_container(wiring)]
+    """The task's containers: the app, the scratch init container, plus the Envoy sidecar in App Mesh envs."""
+    containers = [app_container(wiring), scratch_init_container(wiring)]
     if wiring.appmesh_resource_arn:
         containers.append(envoy_container(wiring))
     return containers
 
 
-def appmesh_proxy_properties(app_port: int) -> dict[str, str]:
-    """The APPMESH proxy configuration: which traffic ECS redirects through Envoy."""
+def amqps_port(endpoint: str) -> int:
+    """The port of an ``amqps://host[:port]`` endpoint (AMQPS's 5671 when it names none)."""
+    port = urlsplit(endpoint).port
+    return port if port is not None else AMQPS_PORT
+
+
+def appmesh_proxy_properties(app_port: int, broker_port: int = AMQPS_PORT) -> dict[str, str]:
+    """The APPMESH proxy configuration: which traffic ECS redirects through Envoy.
+
+    Everything else leaves through Envoy, AWS API calls included (the mesh's DROP_ALL egress filter
+    lets ``*.amazonaws.com`` through, per the App Mesh EgressFilter docs). The broker's AMQPS port is
+    ignored: the broker is no mesh backend, and its long-lived TLS connections need no proxy.
+    """
     return {
         "AppPorts": str(app_port),
         "EgressIgnoredIPs": ENVOY_EGRESS_IGNORED_IPS,
+        "EgressIgnoredPorts": str(broker_port),
         "IgnoredUID": ENVOY_UID,
         "ProxyEgressPort": str(ENVOY_EGRESS_PORT),
         "ProxyIngressPort": str(ENVOY_INGRESS_PORT),

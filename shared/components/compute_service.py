@@ -19,9 +19,11 @@ import pulumi_aws as aws
 from shared.catalog import ServiceSpec
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
+    ENVOY_IMAGE,
     ENVOY_TMP_VOLUME,
     TMP_VOLUME,
     ContainerWiring,
+    amqps_port,
     appmesh_proxy_properties,
     appmesh_virtual_node_arn,
     container_definitions,
@@ -52,6 +54,8 @@ class ComputeSettings:
     mesh_provider: str
     log_retention_days: int
     protect: bool
+    #: the App Mesh Envoy image (env ``mesh.envoy_image``, else the platform's pinned default)
+    envoy_image: str = ENVOY_IMAGE
 
     def log_group_name(self, service: str) -> str:
         return f"/platform/{self.env_name}/compute/{service}"
@@ -107,6 +111,8 @@ class ComputeUpstreams:
     #: MessagingContract fields: amqps_endpoint, vhost, requests_exchange, events_exchange, queues,
     #: service_secret_arns
     messaging: pulumi.Input[dict[str, Any]]
+    #: BrokerContract.broker_security_group_id (None with an external broker): the tasks' AMQPS egress
+    broker_security_group_id: pulumi.Input[str | None]
 
     @classmethod
     def from_upstreams(cls, upstreams: dict[str, Upstream]) -> ComputeUpstreams:
@@ -121,6 +127,7 @@ class ComputeUpstreams:
             mesh=_fields(upstreams["mesh"], "provider", "mesh_name", "service_connect_namespace_arn", "services"),
             messaging=_fields(upstreams["messaging"], "amqps_endpoint", "vhost", "requests_exchange",
                               "events_exchange", "queues", "service_secret_arns"),
+            broker_security_group_id=upstreams["broker"]["broker_security_group_id"],
         )
 
     def for_service(self, service: str, calls: tuple[str, ...]) -> ComputeUpstreams:
@@ -260,6 +267,7 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         environment=service_environment(plan, settings, discovery, mesh, messaging, version),
         secrets=credential_secrets(str(secret_arn)),
         appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name, version) if appmesh else None,
+        envoy_image=settings.envoy_image,
     )
 
 
@@ -277,6 +285,8 @@ class FargateServiceArgs:
     target_group_arn: pulumi.Input[str] | None = None
     #: the canary version this ECS service runs (App Mesh canaries), None for the service itself
     version: str | None = None
+    #: the ECS services of the services this one calls: created (and replaced) before this one
+    start_after: tuple[pulumi.Resource, ...] = ()
 
     @property
     def unit(self) -> str:
@@ -349,12 +359,18 @@ class FargateService(pulumi.ComponentResource):
         ).apply(lambda values: service_wiring(plan, settings, version=version, **values))
         self.image: pulumi.Output[str] = self.wiring.apply(lambda wiring: wiring.image)
 
+        # Task bind mounts (scratch space on the task's ephemeral storage), made writable for their
+        # users by the scratch init container.
         volumes = [aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)]
         proxy = None
         if appmesh:
             volumes.append(aws.ecs.TaskDefinitionVolumeArgs(name=ENVOY_TMP_VOLUME))
+            broker_port = pulumi.Output.from_input(upstreams.messaging).apply(
+                lambda messaging: amqps_port(str(messaging["amqps_endpoint"])))
             proxy = aws.ecs.TaskDefinitionProxyConfigurationArgs(
-                type="APPMESH", container_name=ENVOY_CONTAINER, properties=appmesh_proxy_properties(plan.spec.port))
+                type="APPMESH", container_name=ENVOY_CONTAINER,
+                properties=broker_port.apply(lambda port: appmesh_proxy_properties(plan.spec.port, port)))
+        storage = plan.spec.ephemeral_storage_gib
         self.task_definition = aws.ecs.TaskDefinition(
             name,
             family=f"{settings.env_name}-{unit}",
@@ -370,6 +386,9 @@ class FargateService(pulumi.ComponentResource):
                 lambda wiring: json.dumps(container_definitions(wiring), sort_keys=True)),
             volumes=volumes,
             proxy_configuration=proxy,
+            # More than Fargate's default 20 GiB where the catalog asks (model caches, scratch files).
+            ephemeral_storage=aws.ecs.TaskDefinitionEphemeralStorageArgs(size_in_gib=storage)
+            if storage is not None else None,
             tags=tags,
             # The execution role must be able to pull and log before ECS tries to start a task.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.execution_policy]),
@@ -405,7 +424,8 @@ class FargateService(pulumi.ComponentResource):
             wait_for_steady_state=False,
             tags=tags,
             # Autoscaling owns the running count after the first deployment.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCount"]),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCount"],
+                                        depends_on=list(args.start_after)),
         )
 
         self.scaling_target = aws.appautoscaling.Target(

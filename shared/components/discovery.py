@@ -1,12 +1,17 @@
-"""Service discovery of one environment: AWS Cloud Map namespaces and one Cloud Map service per
-catalog service.
+"""Service discovery of one environment: AWS Cloud Map namespaces, and in App Mesh envs one Cloud Map
+service per catalog service.
 
 Two namespaces, because they serve different clients:
 
-* the **private DNS namespace** (``<env>.ml.internal``, a Route 53 private hosted zone in the VPC) holds
-  one Cloud Map service per catalog service. ECS registers each task there (``serviceRegistries``), so
-  anything in the VPC resolves ``<service>.<namespace>`` to healthy task IPs, and App Mesh virtual nodes
-  find their endpoints through it;
+* the **private DNS namespace** (``<env>.ml.internal``, a Route 53 private hosted zone in the VPC). In
+  App Mesh envs it holds one Cloud Map service per catalog service; ECS registers each task there
+  (``serviceRegistries``), so anything in the VPC resolves ``<service>.<namespace>`` to healthy task
+  IPs, and the virtual nodes find their endpoints through it. In Service Connect envs it holds no
+  service: ECS registers Service Connect tasks only in the Service Connect namespace, and the ECS API
+  documents no use of ``serviceRegistries`` beside ``serviceConnectConfiguration``, so such services
+  would stay empty and their names would resolve to nothing. There, ``<service>.<namespace>`` is a
+  Service Connect client alias: it resolves inside the env's ECS tasks only (their Service Connect
+  proxy answers it);
 * the **HTTP namespace** (``<env>-ml-api``) is API-only discovery (``DiscoverInstances``, no DNS). It is
   the namespace ECS Service Connect uses: Service Connect creates and owns its own Cloud Map services,
   named after each service's discovery name, in the namespace it is given. Keeping those out of the DNS
@@ -21,7 +26,11 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog, ServiceSpec
-from shared.envs import EnvConfig, StaticInstance
+from shared.envs import EnvConfig, StaticInstance, env_path
+from shared.errors import ConfigError
+
+#: Cloud Map always uses 1 for custom health checks; sent so the provider keeps the block (see below).
+CUSTOM_HEALTH_FAILURE_THRESHOLD = 1
 
 
 @dataclass(frozen=True)
@@ -36,11 +45,19 @@ class ServiceDiscoveryArgs:
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> ServiceDiscoveryArgs:
+        dns_services = env.mesh.provider == "appmesh"
+        if env.discovery.static_instances and not dns_services:
+            # Refused rather than ignored: Service Connect reaches only tasks of ECS services.
+            raise ConfigError(
+                str(env_path(env.name)), "discovery.static_instances",
+                f"instances outside ECS are discovered through the DNS namespace's per-service Cloud Map services, "
+                f"which only App Mesh envs have; mesh.provider {env.mesh.provider} reaches only ECS tasks")
         return cls(
             env_name=env.name,
             namespace=env.namespace,
             http_namespace=http_namespace_name(env.name),
-            services=tuple(catalog),
+            # Only App Mesh envs register tasks in the DNS namespace (see the module docstring).
+            services=tuple(catalog) if dns_services else (),
             dns_ttl_seconds=env.discovery.dns_ttl_seconds,
             static_instances=env.discovery.static_instances,
             protect=env.protect,
@@ -58,8 +75,8 @@ def service_dns_name(service: str, namespace: str) -> str:
 
 
 class ServiceDiscovery(pulumi.ComponentResource):
-    """The private DNS namespace in the VPC, the HTTP namespace, one Cloud Map service per catalog
-    service and the statically registered instances the env declares."""
+    """The private DNS namespace in the VPC, the HTTP namespace and, in App Mesh envs, one Cloud Map
+    service per catalog service and the statically registered instances the env declares."""
 
     def __init__(
         self,
@@ -109,8 +126,11 @@ class ServiceDiscovery(pulumi.ComponentResource):
                 ),
                 # Custom health checks: ECS reports each task's container health to Cloud Map, so an
                 # unhealthy task stops being returned. (Route 53 health checks cannot reach private IPs.)
-                # failure_threshold is not set: AWS ignores it (always 1) and the provider deprecates it.
-                health_check_custom_config=aws.servicediscovery.ServiceHealthCheckCustomConfigArgs(),
+                # failure_threshold=1 (the only value AWS uses) must be sent: pulumi-aws drops an empty
+                # block, so no check would exist, and the upstream provider then plans a replacement on
+                # every run (pulumi/pulumi-aws#6289, hashicorp/terraform-provider-aws#44285). A plain
+                # dict, not the Args class, so its deprecation warning does not fire once per service.
+                health_check_custom_config={"failure_threshold": CUSTOM_HEALTH_FAILURE_THRESHOLD},
                 # Lets `destroy` remove a service ECS still has instances registered in.
                 force_destroy=not args.protect,
                 tags={"Name": service_dns_name(spec.name, args.namespace), "service": spec.name},
@@ -142,6 +162,8 @@ class ServiceDiscovery(pulumi.ComponentResource):
 
     def contract_services(self) -> pulumi.Output[dict[str, dict[str, str]]]:
         """``DiscoveryContract.services``: per catalog service its Cloud Map service id, ARN and name."""
+        if not self.services:
+            return pulumi.Output.from_input({})
         return pulumi.Output.all(**{
             svc: pulumi.Output.all(id=resource.id, arn=resource.arn, name=resource.name)
             for svc, resource in self.services.items()

@@ -9,28 +9,52 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.envs import DIGEST_RE
+
 #: Untagged images (superseded pushes, failed builds) are garbage after this many days.
 UNTAGGED_EXPIRY_DAYS = 3
 REPOSITORY_PREFIX = "ml-platform"
+#: Every image an env's release pins carries ``release-<digest hex>`` in that env's repository
+#: (``shared.release_tags`` adds it); the lifecycle policy never expires an image with such a tag.
+RELEASE_TAG_PREFIX = "release-"
+#: The "keep" rule's count: ECR has no keep action, only expire. An image that matches the tag
+#: selection of a higher-priority rule cannot be expired by a lower-priority rule (ECR user guide,
+#: "Lifecycle policy evaluation rules"), so a first rule that selects release tags and expires only
+#: beyond this many of them shields every released image from the later rules.
+RELEASE_IMAGES_KEPT = 9999
 
 
 def repository_name(service: str) -> str:
     return f"{REPOSITORY_PREFIX}/{service}"
 
 
-def lifecycle_policy(keep_last_images: int) -> dict[str, Any]:
-    """Expire untagged images after a few days, then keep only the newest ``keep_last_images``.
+def release_tag(digest: str) -> str:
+    """The tag a released image carries: one per digest, so it never has to move (tags are IMMUTABLE)."""
+    if not DIGEST_RE.match(digest):
+        raise ValueError(f"{digest!r} is not an image digest (sha256:<64 hex>)")
+    return RELEASE_TAG_PREFIX + digest.removeprefix("sha256:")
 
-    ECR evaluates rules by priority and a ``tagStatus: any`` rule must have the highest number. The
-    count should cover every release still in use somewhere (promotion runs the same digest in the
-    next env's own repository, so this env's count only covers its own rollback window).
+
+def lifecycle_policy(keep_last_images: int) -> dict[str, Any]:
+    """Keep every released image; expire untagged images after a few days; of the rest keep the newest
+    ``keep_last_images``.
+
+    Rules apply lowest ``rulePriority`` first and the ``tagStatus: any`` rule must have the highest.
+    A released image is shielded by rule 1 whether it was pushed with a tag or copied by digest only
+    (promotion copies digests): what matters is its ``release-`` tag. ``keep_last_images`` counts
+    every image (released ones too), so it bounds the rollback window of unreleased builds.
     """
     return {"rules": [
-        {"rulePriority": 1, "description": f"Expire untagged images after {UNTAGGED_EXPIRY_DAYS} days",
+        {"rulePriority": 1,
+         "description": f"Keep released images (tag {RELEASE_TAG_PREFIX}<digest>): no later rule can expire them",
+         "selection": {"tagStatus": "tagged", "tagPrefixList": [RELEASE_TAG_PREFIX],
+                       "countType": "imageCountMoreThan", "countNumber": RELEASE_IMAGES_KEPT},
+         "action": {"type": "expire"}},
+        {"rulePriority": 2, "description": f"Expire untagged images after {UNTAGGED_EXPIRY_DAYS} days",
          "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
                        "countNumber": UNTAGGED_EXPIRY_DAYS},
          "action": {"type": "expire"}},
-        {"rulePriority": 2, "description": f"Keep the last {keep_last_images} images",
+        {"rulePriority": 3, "description": f"Keep the last {keep_last_images} images",
          "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_last_images},
          "action": {"type": "expire"}},
     ]}
@@ -53,7 +77,8 @@ class ServiceRepository(pulumi.ComponentResource):
             name,
             name=repository_name(args.service),
             # A tag can never be re-pointed at other bytes: the release pins digests anyway, and
-            # immutability keeps `v1.2.3` meaning one image forever.
+            # immutability keeps `v1.2.3` meaning one image forever (release tags are per digest, so
+            # they never need to move).
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(

@@ -19,7 +19,8 @@ class PublicGatewayArgs:
     health_path: str
     certificate_arn: str
     vpc_id: pulumi.Input[str]
-    vpc_cidr: pulumi.Input[str]
+    #: the ECS tasks' security group (network layer): the ALB reaches the tasks by reference to it
+    service_security_group_id: pulumi.Input[str]
     public_subnet_ids: pulumi.Input[list[str]]
     protect: bool
 
@@ -37,12 +38,25 @@ class PublicGateway(pulumi.ComponentResource):
             ingress=[aws.ec2.SecurityGroupIngressArgs(
                 protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"], ipv6_cidr_blocks=["::/0"],
                 description="HTTPS from the internet (the only open port)")],
+            # Forwarded requests and target health checks both go to the service port of the tasks'
+            # group, nowhere else. Inline rules: nothing else adds rules to this group.
             egress=[aws.ec2.SecurityGroupEgressArgs(
-                protocol="tcp", from_port=args.port, to_port=args.port, cidr_blocks=[args.vpc_cidr],
-                description=f"To {args.service} tasks inside the VPC")],
+                protocol="tcp", from_port=args.port, to_port=args.port,
+                security_groups=[args.service_security_group_id],
+                description=f"To {args.service} tasks on their service port")],
             # security-group-no-open-ingress accepts 0.0.0.0/0 on 443 only for SGs declared public.
             tags={"Name": f"{args.env_name}-{args.service}-alb", "exposure": "public"},
             opts=child,
+        )
+        # The tasks' side: their group takes rules as separate resources (the network layer owns the
+        # group and its other rules), this one admitting the ALB on the service port only.
+        self.task_ingress = aws.vpc.SecurityGroupIngressRule(
+            f"{args.service}-alb-to-tasks",
+            security_group_id=args.service_security_group_id,
+            referenced_security_group_id=self.security_group.id,
+            ip_protocol="tcp", from_port=args.port, to_port=args.port,
+            description=f"{args.service} requests and health checks from its public ALB",
+            opts=pulumi.ResourceOptions(parent=self.security_group),
         )
         self.load_balancer = aws.lb.LoadBalancer(
             f"{args.service}-alb",

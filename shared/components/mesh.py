@@ -129,9 +129,10 @@ class AppMesh(pulumi.ComponentResource):
             f"{name}-mesh",
             name=args.mesh_name,
             spec=aws.appmesh.MeshSpecArgs(
-                # DROP_ALL: a proxy only reaches the mesh's own virtual services; nothing leaves the mesh
-                # to an undeclared destination (AWS APIs are reached past Envoy, see compute's egress
-                # ignores). ALLOW_ALL only where the env says so (dev experiments).
+                # DROP_ALL: a proxy only reaches the mesh's own virtual services and *.amazonaws.com (AWS
+                # API calls do go through Envoy; App Mesh EgressFilter docs); nothing else leaves the mesh.
+                # Only the metadata endpoints and the broker's AMQPS port bypass Envoy (compute's proxy
+                # configuration). ALLOW_ALL only where the env says so (dev experiments).
                 egress_filter=aws.appmesh.MeshSpecEgressFilterArgs(type=args.egress_filter),
             ),
             tags={"Name": args.mesh_name},

@@ -290,7 +290,8 @@ class RabbitTopology(pulumi.ComponentResource):
         self.plan = plan
 
         # Explicit provider: the management API of *this* env's broker with its admin credentials.
-        # insecure=False is set on purpose so an ambient RABBITMQ_INSECURE cannot turn TLS checks off.
+        # insecure=False is set on purpose so an ambient RABBITMQ_INSECURE cannot turn TLS checks off;
+        # a tunnel keeps verification on (see shared.components.broker.provider_endpoint).
         admin_password: pulumi.Output[str] = pulumi.Output.secret(broker.admin_password)
         self.provider = rabbitmq.Provider(
             f"{name}-rabbitmq",
@@ -298,6 +299,8 @@ class RabbitTopology(pulumi.ComponentResource):
             username=broker.admin_username,
             password=admin_password,
             insecure=False,
+            cacert_file=broker.ca_file,
+            proxy=broker.proxy,
             opts=pulumi.ResourceOptions(parent=self),
         )
         managed = pulumi.ResourceOptions(parent=self, provider=self.provider)

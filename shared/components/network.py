@@ -10,10 +10,22 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from shared.catalog import Catalog
+from shared.components.compute_containers import partition_of
+from shared.components.compute_iam import customer_key_policy
 from shared.envs import EnvConfig
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+KEY_DELETION_WINDOW_DAYS = 30
+HTTPS_PORT = 443
+
+
+def called_service_ports(catalog: Catalog) -> dict[str, int]:
+    """Service -> port, for every catalog service some other service calls (the service-to-service
+    ports; a service nobody calls is reached only by its load balancer, if any)."""
+    called = {callee for spec in catalog for callee in spec.calls}
+    return {spec.name: spec.port for spec in sorted(catalog, key=lambda spec: spec.name) if spec.name in called}
 
 
 @dataclass(frozen=True)
@@ -52,16 +64,35 @@ class VpcNetworkArgs:
     nat: NatStrategy
     endpoints: tuple[str, ...]
     flow_log_retention_days: int
-    protect: bool
+    account_id: str
+    #: called service -> its port (the services' security group admits itself on these ports only)
+    service_ports: dict[str, int]
+    #: encrypt the flow-log group with a customer managed key (the env's ``compute.kms_encrypted_logs``,
+    #: which asks for every platform log group to be KMS-encrypted)
+    kms_encrypted_logs: bool
 
     @classmethod
-    def from_env(cls, env: EnvConfig) -> VpcNetworkArgs:
+    def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
         return cls(
             env_name=env.name, region=env.region, cidr=env.network.cidr,
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
-            protect=env.protect,
+            account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
+            service_ports=called_service_ports(catalog),
         )
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    @property
+    def flow_log_group_name(self) -> str:
+        return f"/platform/{self.env_name}/vpc-flow-logs"
+
+    @property
+    def flow_log_group_arn(self) -> str:
+        return (f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:"
+                f"{self.flow_log_group_name}")
 
 
 class VpcNetwork(pulumi.ComponentResource):
@@ -78,7 +109,7 @@ class VpcNetwork(pulumi.ComponentResource):
             enable_dns_support=True,
             enable_dns_hostnames=True,  # Cloud Map private DNS and interface endpoints need both
             tags={"Name": f"{env}-vpc"},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         vpc_child = pulumi.ResourceOptions(parent=self.vpc)
 
@@ -155,20 +186,22 @@ class VpcNetwork(pulumi.ComponentResource):
 
         self._flow_logs(name, args, vpc_child)
 
+        # The ECS tasks' group. Its rules are separate rule resources (never inline ``ingress``/``egress``,
+        # which would fight them): the compute layer adds its own (load balancer in, broker out) to it.
+        # The provider removes AWS's default allow-all egress when it creates a group (pulumi-aws
+        # ec2.SecurityGroup, "NOTE on Egress rules"), so only the rules below exist. The description is
+        # kept as it was: changing it replaces the group, which fails while tasks still use it. A group
+        # deployed with the former inline rules keeps them (removing inline arguments does not revoke
+        # them: same docstring, "Removing All Ingress and Egress Rules"); the README says how to revoke.
         self.service_security_group = aws.ec2.SecurityGroup(
             f"{name}-services",
             vpc_id=self.vpc.id,
             description=f"ECS services of {env}: reachable only from inside the VPC",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=0, to_port=65535, cidr_blocks=[str(args.cidr)],
-                description="Service-to-service and load balancer traffic from inside the VPC")],
-            egress=[aws.ec2.SecurityGroupEgressArgs(
-                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
-                description="AWS APIs, the broker and other services (through NAT or endpoints)")],
             tags={"Name": f"{env}-services"},
             opts=vpc_child,
         )
         self._endpoints(name, args, vpc_child)
+        self._service_rules(name, args)
         self.register_outputs({
             "vpc_id": self.vpc.id,
             "private_subnet_ids": [s.id for s in self.private_subnets],
@@ -177,12 +210,36 @@ class VpcNetwork(pulumi.ComponentResource):
 
     def _flow_logs(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
         """All VPC traffic to CloudWatch Logs, for incident response (CIS 3.9, AwsSolutions-VPC7)."""
+        self.flow_log_key: aws.kms.Key | None = None
+        if args.kms_encrypted_logs:
+            # CloudWatch Logs calls KMS as logs.<region>.amazonaws.com, so the key policy itself must let
+            # it use the key, pinned by encryption context to this one log group (CloudWatch Logs guide,
+            # "Encrypt log data in CloudWatch Logs using AWS KMS").
+            policy = customer_key_policy(partition=args.partition, account_id=args.account_id, region=args.region,
+                                         logs_arn_pattern=args.flow_log_group_arn)
+            self.flow_log_key = aws.kms.Key(
+                f"{name}-flow-logs", description=f"VPC flow logs of the ML platform ({args.env_name})",
+                enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+                policy=json.dumps(policy, sort_keys=True),
+                opts=opts)
+            aws.kms.Alias(f"{name}-flow-logs", name=f"alias/ml-platform/{args.env_name}/vpc-flow-logs",
+                          target_key_id=self.flow_log_key.key_id,
+                          opts=pulumi.ResourceOptions(parent=self.flow_log_key))
         self.flow_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs", name=f"/platform/{args.env_name}/vpc-flow-logs",
-            retention_in_days=args.flow_log_retention_days, opts=opts)
+            f"{name}-flow-logs", name=args.flow_log_group_name,
+            retention_in_days=args.flow_log_retention_days,
+            kms_key_id=self.flow_log_key.arn if self.flow_log_key else None, opts=opts)
+        # Only VPC Flow Logs acting for this account's flow logs may assume the role (the confused-deputy
+        # guard of the VPC guide, "IAM role for publishing flow logs to CloudWatch Logs"; the flow log's
+        # id is not known before the role exists, hence the wildcard the guide allows).
         assume = json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]})
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": args.account_id},
+                "ArnLike": {"aws:SourceArn":
+                            f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"},
+            }}]})
         self.flow_log_role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=assume,
                                           description="Lets VPC Flow Logs write to its log group", opts=opts)
         aws.iam.RolePolicy(
@@ -202,6 +259,7 @@ class VpcNetwork(pulumi.ComponentResource):
         """Private paths to AWS APIs so tasks in private subnets pull images, ship logs and read
         secrets without a NAT (and without crossing the internet)."""
         self.endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        self.endpoint_security_group: aws.ec2.SecurityGroup | None = None
         if "s3" in args.endpoints:
             # ECR stores image layers in S3: the gateway endpoint is free and carries the bulk bytes.
             self.endpoints["s3"] = aws.ec2.VpcEndpoint(
@@ -214,9 +272,12 @@ class VpcNetwork(pulumi.ComponentResource):
         self.endpoint_security_group = aws.ec2.SecurityGroup(
             f"{name}-endpoints", vpc_id=self.vpc.id,
             description=f"Interface endpoints of {args.env_name}: HTTPS from inside the VPC",
+            # Only the platform's tasks call AWS APIs from inside the VPC. Inline rules: nothing else
+            # adds rules to this group.
             ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(args.cidr)],
-                description="HTTPS to AWS APIs from inside the VPC")],
+                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                security_groups=[self.service_security_group.id],
+                description="HTTPS to AWS APIs from the platform's ECS tasks")],
             tags={"Name": f"{args.env_name}-endpoints"}, opts=opts)
         for service in interface:
             self.endpoints[service] = aws.ec2.VpcEndpoint(
@@ -225,3 +286,49 @@ class VpcNetwork(pulumi.ComponentResource):
                 private_dns_enabled=True, subnet_ids=[s.id for s in self.private_subnets],
                 security_group_ids=[self.endpoint_security_group.id],
                 tags={"Name": f"{args.env_name}-{service}"}, opts=opts)
+
+    def _service_rules(self, name: str, args: VpcNetworkArgs) -> None:
+        """What the tasks may send and receive, by security-group reference wherever the peer has one.
+
+        Traffic to the Amazon DNS server, the ECS task metadata endpoint and the Time Sync service is
+        never filtered by security groups (VPC guide, "Security group rules"), so it needs no rule.
+        With Service Connect (and App Mesh's Envoy) the server-side proxy listens on the service's own
+        container port in awsvpc mode (ECS API reference, ServiceConnectService.ingressPortOverride),
+        so the called services' ports are all that service-to-service traffic needs.
+        """
+        # One peer per rule resource: EC2 takes exactly one of CIDR v4/v6, prefix list or referenced
+        # group per rule (botocore ec2 model, SecurityGroupRuleRequest).
+        group = self.service_security_group
+        rule_opts = pulumi.ResourceOptions(parent=group)
+        self.service_rules: list[aws.vpc.SecurityGroupIngressRule | aws.vpc.SecurityGroupEgressRule] = []
+        for service, port in args.service_ports.items():
+            self.service_rules.append(aws.vpc.SecurityGroupIngressRule(
+                f"{name}-services-in-{service}", security_group_id=group.id, referenced_security_group_id=group.id,
+                ip_protocol="tcp", from_port=port, to_port=port,
+                description=f"Platform services calling {service} on its service port", opts=rule_opts))
+            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-services-out-{service}", security_group_id=group.id, referenced_security_group_id=group.id,
+                ip_protocol="tcp", from_port=port, to_port=port,
+                description=f"Calls to {service} on its service port", opts=rule_opts))
+        # Fargate (platform 1.4+) pulls images, fetches secrets and ships logs through the task's own
+        # network interface, so these egress rules carry the task start-up too.
+        if self.endpoint_security_group is not None:
+            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-services-out-endpoints", security_group_id=group.id,
+                referenced_security_group_id=self.endpoint_security_group.id,
+                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                description="HTTPS to the interface VPC endpoints (ECR, logs, Secrets Manager)", opts=rule_opts))
+        if "s3" in self.endpoints:
+            # ECR image layers come from S3 through the gateway endpoint: its prefix list is S3's ranges.
+            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-services-out-s3", security_group_id=group.id,
+                prefix_list_id=self.endpoints["s3"].prefix_list_id,
+                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                description="HTTPS to S3 through the gateway endpoint (ECR image layers)", opts=rule_opts))
+        if self.nat_gateways:
+            # AWS APIs without an endpoint here (in dev: ECR, logs, Secrets Manager too) are public HTTPS
+            # endpoints reached through the NAT; their addresses are not the platform's to pin.
+            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-services-out-https", security_group_id=group.id, cidr_ipv4="0.0.0.0/0",
+                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                description="HTTPS through the NAT to AWS APIs without a VPC endpoint", opts=rule_opts))

@@ -1,27 +1,36 @@
 """The real runner: Pulumi Automation API over the projects in ``stacks/<layer>``.
 
-Each layer is its own Pulumi project; its stack for an environment is named after the environment
-(``dev``, ``staging``, ``prod``), so StackReferences read ``<org>/<layer>/<env>``.
+Each layer is its own Pulumi project, named after the layer. Every stack is created and selected
+fully qualified, ``<org>/<project>/<env>`` (org = the env's ``pulumi_org``): exactly the name the
+consumers' StackReferences read (:func:`shared.contracts.stack_reference_name`). A bare ``<env>``
+would land in the token's default org on Pulumi Cloud, where no StackReference looks.
 
-State lives in a self-managed file backend inside the repo (``.pulumi-state/``, git-ignored) unless
-``PULUMI_BACKEND_URL`` names another backend. Self-managed backends (``file://``, ``s3://``,
-``gs://``, ``azblob://``) encrypt stack secrets with a passphrase, so one is required for them; the
-Pulumi Cloud backend (``https://...``) encrypts secrets itself and needs none.
+The state backend is ``PULUMI_BACKEND_URL``, else the env file's ``state.backend_url``, else a
+local file backend inside the repo (``.pulumi-state/``, git-ignored). A local file backend is lost
+with the machine (an ephemeral CI runner), so runs that write state (``up``, ``destroy``,
+``refresh``) need ``--local-state`` there, and staging and prod refuse it outright. Self-managed
+(DIY) backends encrypt stack secrets with a passphrase unless the env names a KMS-style
+``state.secrets_provider`` (passed to ``pulumi stack init``); Pulumi Cloud encrypts them itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from pulumi import automation as auto
 
 from shared import REPO_ROOT
-from shared.envs import EnvConfig
-from shared.errors import ConfigError, PlatformError
+from shared.contracts import stack_reference_name
+from shared.envs import EnvConfig, env_path, load_env
+from shared.errors import ConfigError, PlatformError, UsageError
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.policy_catalog import PACKS
@@ -52,9 +61,45 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
     return path
 
 
+DIY_ORG = "organization"
+"""The only org a self-managed (DIY) backend accepts in ``<org>/<project>/<stack>``."""
+LEGACY_LAYOUT_VARS = ("PULUMI_DIY_BACKEND_LEGACY_LAYOUT", "PULUMI_SELF_MANAGED_STATE_LEGACY_LAYOUT")
+STATE_UPGRADE_HINT = ("`pulumi state upgrade` (run once with PULUMI_BACKEND_URL pointing at it) moves its stacks "
+                      "to the project-scoped layout; older CLIs cannot read the upgraded backend")
+STATE_WRITING_HINT = ("Use a durable backend instead: Pulumi Cloud (PULUMI_BACKEND_URL=https://api.pulumi.com "
+                      "with PULUMI_ACCESS_TOKEN) or a versioned, encrypted S3 bucket (state.backend_url: "
+                      "s3://<bucket>/<prefix> with state.secrets_provider: awskms://alias/<key>); see the README, "
+                      "section \"Where state lives\"")
+
+
+@dataclass(frozen=True)
+class Backend:
+    url: str
+    source: str
+    """Where the URL came from, for messages: an environment variable, an env-file key or the default."""
+
+    @property
+    def is_cloud(self) -> bool:
+        """Pulumi Cloud (or a self-hosted Pulumi Cloud): it has orgs and encrypts secrets itself."""
+        return self.url.startswith(("https://", "http://"))
+
+    @property
+    def is_local_file(self) -> bool:
+        return self.url.startswith("file://")
+
+
+def resolve_backend(env: EnvConfig | None, environ: Mapping[str, str], repo_root: Path = REPO_ROOT) -> Backend:
+    """``PULUMI_BACKEND_URL``, else the env's ``state.backend_url``, else ``<repo>/.pulumi-state``."""
+    if environ.get("PULUMI_BACKEND_URL"):
+        return Backend(environ["PULUMI_BACKEND_URL"], "PULUMI_BACKEND_URL")
+    if env is not None and env.state.backend_url:
+        return Backend(env.state.backend_url, f"state.backend_url in {env_path(env.name)}")
+    return Backend((repo_root / ".pulumi-state").as_uri(), "the default (no PULUMI_BACKEND_URL, no state.backend_url)")
+
+
 def backend_url(environ: Mapping[str, str], repo_root: Path = REPO_ROOT) -> str:
     """``PULUMI_BACKEND_URL`` if set, else the file backend in ``<repo>/.pulumi-state``."""
-    return environ.get("PULUMI_BACKEND_URL") or (repo_root / ".pulumi-state").as_uri()
+    return resolve_backend(None, environ, repo_root).url
 
 
 def backend_encrypts_secrets(url: str) -> bool:
@@ -62,9 +107,16 @@ def backend_encrypts_secrets(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-def check_passphrase(url: str, environ: Mapping[str, str]) -> None:
-    """A self-managed backend needs the passphrase that encrypts its stacks' secrets; ConfigError if unset."""
-    if backend_encrypts_secrets(url):
+def uses_passphrase(url: str, secrets_provider: str | None) -> bool:
+    """Whether stacks on this backend encrypt secrets with a passphrase (DIY backend, no KMS-style provider)."""
+    if secrets_provider not in (None, "default", "passphrase"):
+        return False  # awskms://, gcpkms://, azurekeyvault://, hashivault://: the key service encrypts
+    return secrets_provider == "passphrase" or not backend_encrypts_secrets(url)
+
+
+def check_passphrase(url: str, environ: Mapping[str, str], secrets_provider: str | None = None) -> None:
+    """A passphrase-encrypted backend needs the passphrase of its stacks' secrets; ConfigError if unset."""
+    if not uses_passphrase(url, secrets_provider):
         return
     if "PULUMI_CONFIG_PASSPHRASE" in environ:  # an empty passphrase is a valid (if weak) choice
         return
@@ -79,8 +131,107 @@ def check_passphrase(url: str, environ: Mapping[str, str]) -> None:
         f"the state backend {url} keeps stack secrets encrypted with a passphrase, and neither "
         "PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE (a file holding it) is set; set one, and "
         "keep the same passphrase for every run (it decrypts the secrets already stored). A Pulumi Cloud "
-        "backend (PULUMI_BACKEND_URL=https://api.pulumi.com) needs no passphrase.",
+        "backend (PULUMI_BACKEND_URL=https://api.pulumi.com) or a KMS secrets provider (state.secrets_provider: "
+        "awskms://...) needs no passphrase.",
     )
+
+
+def check_org(env: EnvConfig, backend: Backend) -> None:
+    """``pulumi_org`` must be one the backend accepts, or the stacks and their StackReferences disagree."""
+    file = str(env_path(env.name))
+    if backend.is_cloud:
+        if env.pulumi_org == DIY_ORG:
+            raise ConfigError(file, "pulumi_org", (
+                f"is {DIY_ORG!r} (the default, which only self-managed backends use), but the state backend "
+                f"{backend.url} (from {backend.source}) is Pulumi Cloud: stacks would go to an org named "
+                f"{DIY_ORG!r} instead of yours. Set pulumi_org to your Pulumi Cloud org (or user name), the org "
+                "every stack of this env is created in and every StackReference reads."))
+        return
+    if env.pulumi_org != DIY_ORG:
+        # Pulumi's DIY backend accepts only "organization" as the org of <org>/<project>/<stack> (pulumi/pulumi
+        # pkg/backend/diy/store.go ParseReference; docstring of pulumi.automation.fully_qualified_stack_name).
+        raise ConfigError(file, "pulumi_org", (
+            f"is {env.pulumi_org!r}, but the state backend {backend.url} (from {backend.source}) is self-managed, and "
+            f"self-managed backends accept only the org {DIY_ORG!r} in <org>/<project>/<stack>. Remove pulumi_org "
+            f"(it defaults to {DIY_ORG!r}) or use Pulumi Cloud (PULUMI_BACKEND_URL=https://api.pulumi.com)."))
+
+
+def _file_backend_root(url: str) -> Path:
+    parts = urlsplit(url)
+    raw = unquote(parts.netloc + parts.path)
+    return Path(raw).expanduser()
+
+
+def check_layout(backend: Backend, environ: Mapping[str, str]) -> str | None:
+    """Refuse a legacy-layout DIY backend (it has no ``<org>/<project>/<stack>`` names); a note when unknowable.
+
+    Pulumi marks the layout in ``.pulumi/meta.yaml`` (``version: 1`` = project-scoped stacks); a backend
+    without that file is legacy if it already holds stacks directly in ``.pulumi/stacks/``, else the CLI
+    creates it as version 1 unless a legacy-layout variable asks otherwise (pkg/backend/diy/meta.go,
+    ensurePulumiMeta).
+    """
+    if backend.is_cloud:
+        return None
+    legacy_vars = [name for name in LEGACY_LAYOUT_VARS
+                   if environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")]
+    where = f"the state backend {backend.url} (from {backend.source})"
+    if not backend.is_local_file:
+        if legacy_vars:
+            raise ConfigError("environment variables", legacy_vars[0], (
+                f"asks Pulumi to lay a new self-managed backend out in the legacy layout, which has no "
+                f"<org>/<project>/<stack> stack names; unset it. If {where} is already legacy, {STATE_UPGRADE_HINT}."))
+        return (f"{where} is cloud storage, whose layout cannot be read without its credentials: it must use "
+                "Pulumi's project-scoped layout (.pulumi/meta.yaml says version: 1); a legacy backend fails at the "
+                f"first `stack select` with a stack-name error. If it is legacy, {STATE_UPGRADE_HINT}.")
+    root = _file_backend_root(backend.url)
+    meta = root / ".pulumi" / "meta.yaml"
+    if meta.is_file():
+        from shared.yamlio import load_yaml_mapping
+
+        version = load_yaml_mapping(meta).get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ConfigError(str(meta), "version", f"is {version!r}; Pulumi needs an integer layout version here "
+                                                    "(a damaged state backend: restore it from a backup)")
+        if version < 1:
+            raise ConfigError(str(meta), "version", (
+                f"is {version}: {where} uses Pulumi's legacy layout, which does not support the "
+                f"<org>/<project>/<stack> names every stack of this platform has. {STATE_UPGRADE_HINT}."))
+        return None
+    stacks = root / ".pulumi" / "stacks"
+    legacy_stacks = sorted(path.name for path in stacks.glob("*") if path.is_file()
+                           and path.name.removesuffix(".gz").removesuffix(".zst").endswith((".json", ".yaml", ".yml")))
+    if legacy_stacks:
+        raise ConfigError(str(stacks), "(layout)", (
+            f"{where} holds stacks in Pulumi's legacy layout ({', '.join(legacy_stacks)} directly in .pulumi/stacks, "
+            f"no .pulumi/meta.yaml), which does not support <org>/<project>/<stack> names. {STATE_UPGRADE_HINT}."))
+    if legacy_vars:
+        raise ConfigError("environment variables", legacy_vars[0], (
+            f"asks Pulumi to create {where} in the legacy layout, which has no <org>/<project>/<stack> stack "
+            "names; unset it."))
+    return None
+
+
+def check_local_state(env: EnvConfig, backend: Backend, operation: Operation) -> None:
+    """A run that writes state to a local file backend needs ``--local-state``; staging and prod never get it."""
+    if not backend.is_local_file:
+        if operation.local_state:
+            raise UsageError(f"--local-state: the state backend is {backend.url} (from {backend.source}), not a "
+                             "local file backend; drop the flag")
+        return
+    if not operation.changes_infrastructure:
+        return  # preview, refresh/destroy --preview-only: nothing is written to the state
+    if env.baseline in ("staging", "prod"):
+        raise ConfigError(str(env_path(env.name)), "state.backend_url", (
+            f"{operation.label} of {env.name} (baseline {env.baseline}) would keep its state in the local file "
+            f"backend {backend.url} (from {backend.source}), which disappears with this machine or CI runner; the "
+            f"next run would then try to create every named resource again and orphan the existing ones. "
+            f"{env.baseline} never runs on local state, not even with --local-state. {STATE_WRITING_HINT}."))
+    if not operation.local_state:
+        raise UsageError(
+            f"{operation.label} of {env.name} would keep its state in the local file backend {backend.url} (from "
+            f"{backend.source}), which is lost with this machine or CI runner, after which the next run collides "
+            f"with the named resources it created. Pass --local-state if this machine's state is what you want "
+            f"(a personal dev env), or configure a durable backend. {STATE_WRITING_HINT}.")
 
 
 def check_project(stacks_dir: Path, layer: str) -> Path:
@@ -116,6 +267,8 @@ class AutomationRunner:
         self._environ = environ
         self._which = which
         self._env_vars: dict[str, str] = {}
+        self._secrets_provider: str | None = None
+        self._backend_env: str | None = None  # the env whose backend _env_vars point at
         self._policy_packs: list[str] = []
         self._policy_configs: list[str] = []
 
@@ -123,27 +276,40 @@ class AutomationRunner:
     def environ(self) -> Mapping[str, str]:
         return os.environ if self._environ is None else self._environ
 
-    def prepare_read(self, layers: Sequence[str]) -> None:
-        """What any command on these layers' stacks needs: the CLI, the backend and its passphrase,
-        the projects. Enough for :meth:`stack_outputs`."""
-        require_cli(self._which)
-        url = backend_url(self.environ, self.repo_root)
-        check_passphrase(url, self.environ)
-        for layer in layers:
-            check_project(self.stacks_dir, layer)
-        if not self.environ.get("PULUMI_BACKEND_URL"):
+    def _prepare_backend(self, env: EnvConfig) -> str | None:
+        """Resolve and check ``env``'s backend, org and layout; a note when something cannot be checked here."""
+        backend = resolve_backend(env, self.environ, self.repo_root)
+        check_org(env, backend)
+        check_passphrase(backend.url, self.environ, env.state.secrets_provider)
+        note = check_layout(backend, self.environ)
+        if backend.source.startswith("the default"):
             # The file backend wants its folder to exist; only ever create our own default one.
             (self.repo_root / ".pulumi-state").mkdir(exist_ok=True)
         python_path = [str(self.repo_root), *filter(None, [self.environ.get("PYTHONPATH")])]
         self._env_vars = {
-            "PULUMI_BACKEND_URL": url,
+            "PULUMI_BACKEND_URL": backend.url,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             # Layer programs and policy packs import the `shared` package from the repo root.
             "PYTHONPATH": os.pathsep.join(python_path),
         }
+        self._secrets_provider = env.state.secrets_provider
+        self._backend_env = env.name
+        return note
 
-    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
-        self.prepare_read(layers)
+    def prepare_read(self, layers: Sequence[str], env: EnvConfig | None = None) -> list[str]:
+        """What any command on these layers' stacks needs: the CLI, the projects and, given ``env``, its
+        backend (passphrase, org, layout). Enough for :meth:`stack_outputs`. Returns notes for the user."""
+        require_cli(self._which)
+        for layer in layers:
+            check_project(self.stacks_dir, layer)
+        note = self._prepare_backend(env) if env is not None else None
+        return [note] if note else []
+
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        require_cli(self._which)
+        # Where state would go is decided before any `pulumi` call: a refused backend gets none.
+        check_local_state(env, resolve_backend(env, self.environ, self.repo_root), operation)
+        notes = self.prepare_read(layers, env)
         self._policy_packs, self._policy_configs = [], []
         if operation.action in (Action.PREVIEW, Action.UP):
             for pack in PACKS:
@@ -153,12 +319,20 @@ class AutomationRunner:
             pairs = write_pack_configs(env.name, self.policy_config_dir / env.name, self.policies_dir)
             self._policy_packs = [str(pack_dir) for pack_dir, _ in pairs]
             self._policy_configs = [str(config) for _, config in pairs]
+        return notes
 
     def _options(self) -> auto.LocalWorkspaceOptions:
-        return auto.LocalWorkspaceOptions(env_vars=dict(self._env_vars))
+        # secrets_provider only matters when a stack is created (`pulumi stack init --secrets-provider`);
+        # an existing stack keeps the provider it was created with.
+        return auto.LocalWorkspaceOptions(env_vars=dict(self._env_vars), secrets_provider=self._secrets_provider)
 
     def _work_dir(self, layer: str) -> str:
         return str(self.stacks_dir / layer)
+
+    @staticmethod
+    def stack_name(layer: str, env: EnvConfig) -> str:
+        """``<org>/<project>/<env>``; the project is named after the layer (:func:`check_project`)."""
+        return stack_reference_name(env.pulumi_org, layer, env.name)
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         streams: dict[str, Any] = {"on_output": on_output, "on_error": on_output, "color": "never",
@@ -166,9 +340,10 @@ class AutomationRunner:
         policies: dict[str, Any] = {"policy_packs": self._policy_packs,
                                     "policy_pack_configs": self._policy_configs}
         action = operation.action
+        name = self.stack_name(layer, env)
         changes: Mapping[Any, int] | None
         if action in (Action.PREVIEW, Action.UP):
-            stack = auto.create_or_select_stack(stack_name=env.name, work_dir=self._work_dir(layer),
+            stack = auto.create_or_select_stack(stack_name=name, work_dir=self._work_dir(layer),
                                                 opts=self._options())
             if action is Action.PREVIEW:
                 changes = stack.preview(**streams, **policies).change_summary
@@ -178,12 +353,12 @@ class AutomationRunner:
         # refresh and destroy act on what exists: creating an empty stack to refresh or destroy it
         # would only leave litter in the backend.
         try:
-            stack = auto.select_stack(stack_name=env.name, work_dir=self._work_dir(layer), opts=self._options())
+            stack = auto.select_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
         except auto.StackNotFoundError:
             if action is Action.DESTROY:
-                return LayerResult(layer, Status.SUCCEEDED, detail=f"no stack {env.name!r}: nothing to destroy")
+                return LayerResult(layer, Status.SUCCEEDED, detail=f"no stack {name!r}: nothing to destroy")
             return LayerResult(layer, Status.FAILED,
-                               detail=f"no stack {env.name!r} yet: run `nox -s up -- {env.name}` first")
+                               detail=f"no stack {name!r} yet: run `nox -s up -- {env.name}` first")
         if action is Action.REFRESH:
             if operation.preview_only:
                 changes = stack.preview_refresh(**streams).change_summary
@@ -195,13 +370,43 @@ class AutomationRunner:
             changes = stack.destroy(**streams).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
-    def stack_outputs(self, layer: str, env_name: str) -> dict[str, Any] | None:
-        """The outputs of ``layer``'s stack ``env_name`` (None when that stack does not exist).
+    def interrupt(self) -> None:
+        """SIGINT to every ``pulumi`` process this one started: the CLI then cancels its update
+        cleanly (finishes in-flight resource operations, writes state, releases the stack lock) as
+        on Ctrl-C in a terminal, where it gets the signal itself. SIGTERM or SIGHUP (a CI job
+        cancelled, a closed session) reach only this process, hence the relay."""
+        for pid in pulumi_children(os.getpid()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
+
+    def stack_outputs(self, layer: str, env: EnvConfig | str) -> dict[str, Any] | None:
+        """The outputs of ``layer``'s stack ``<org>/<layer>/<env>`` (None when that stack does not exist).
 
         Call :meth:`prepare_read` (or :meth:`prepare`) first.
         """
+        env = load_env(env) if isinstance(env, str) else env
+        if self._backend_env != env.name:
+            self._prepare_backend(env)
         try:
-            stack = auto.select_stack(stack_name=env_name, work_dir=self._work_dir(layer), opts=self._options())
+            stack = auto.select_stack(stack_name=self.stack_name(layer, env), work_dir=self._work_dir(layer),
+                                      opts=self._options())
         except auto.StackNotFoundError:
             return None
         return {name: output.value for name, output in stack.outputs().items()}
+
+
+def pulumi_children(parent: int) -> list[int]:
+    """Pids of the live ``pulumi`` processes whose parent is ``parent`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == str(parent) and fields.get("Name", "").strip().startswith("pulumi") \
+                and not fields.get("State", "").startswith("Z"):
+            found.append(int(entry.name))
+    return sorted(found)

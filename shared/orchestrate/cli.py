@@ -1,20 +1,24 @@
-"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b] [--parallel N] [--yes]``."""
+"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b] [--parallel N] [--yes] ...``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from shared.cli import UsageParser
 from shared.envs import load_env
 from shared.errors import PlatformError, UsageError
-from shared.orchestrate.model import Action, LayerRunner, Operation, Status
+from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan
+from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
 from shared.orchestrate.report import print_summary
-from shared.orchestrate.scheduler import Progress, execute
+from shared.orchestrate.scheduler import Interruption, Progress, execute
 
 DEFAULT_PARALLEL = 4
 
@@ -31,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--yes", action="store_true", help="do not ask before changing infrastructure")
     parser.add_argument("--preview-only", action="store_true",
                         help="refresh: report drift per layer; destroy: show what would be deleted")
+    parser.add_argument("--local-state", action="store_true",
+                        help="up/destroy/refresh: accept the local file state backend (never for staging/prod)")
     return parser
 
 
@@ -41,7 +47,7 @@ def _operation(args: argparse.Namespace) -> Operation:
         raise UsageError(f"--preview-only applies to refresh and destroy only ({hint})")
     if args.parallel < 1:
         raise UsageError(f"--parallel: must be at least 1, not {args.parallel}")
-    return Operation(action, preview_only=args.preview_only)
+    return Operation(action, preview_only=args.preview_only, local_state=args.local_state)
 
 
 def _requested_layers(value: str | None) -> list[str] | None:
@@ -71,9 +77,31 @@ def _ask_on_terminal(prompt: str) -> bool:
     return input(f"{prompt} [y/N] ").strip().lower() in ("y", "yes")
 
 
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) and SIGHUP (a closed session) interrupt the run like Ctrl-C, as
+    :class:`RunInterrupted` so the runner passes them on to the ``pulumi`` processes. Only in the
+    main thread (where Python delivers signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise RunInterrupted(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
-         confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic) -> int:
-    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup."""
+         confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
+         probe: Probe = tcp_probe) -> int:
+    """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup
+    (including a layer whose endpoint inside the VPC does not answer from here)."""
     out = out or sys.stdout
     try:
         args = build_parser().parse_args(argv)
@@ -85,7 +113,10 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             from shared.orchestrate.automation import AutomationRunner
 
             runner = AutomationRunner()
-        runner.prepare(env, plan.layers, operation)
+        for note in runner.prepare(env, plan.layers, operation) or ():
+            out.write(f"note: {note}\n")
+        reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)
+        reach.preflight()
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "
                            f"({', '.join(plan.layers)}); continue?"):
@@ -94,7 +125,23 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
     except PlatformError as error:
         sys.stderr.write(f"error: {error}\n")
         return error.exit_code
-    results = execute(plan, env, operation, runner, Progress(out, plan.layers), parallel=args.parallel,
-                      clock=clock)
+    progress = Progress(out, plan.layers)
+    interruption = Interruption(runner, progress)
+    with _signals_interrupt():
+        try:
+            results = execute(plan, env, operation, runner, progress, parallel=args.parallel,
+                              clock=clock, gate=reach.before_level, interruption=interruption)
+        except KeyboardInterrupt:  # between levels, before anything of the next one started
+            interruption.interrupted = True
+            results = [interruption.results.get(layer) or
+                       LayerResult(layer, Status.NOT_RUN, detail="not started: the run was interrupted")
+                       for layer in plan.layers]
     print_summary(results, operation, env.name, out)
+    if interruption.interrupted:
+        sys.stderr.write(f"interrupted: {operation.label} {env.name} stopped; see the table for what ran\n")
+        return 130
+    if reach.refusals:
+        for refusal in reach.refusals:
+            sys.stderr.write(f"error: {refusal}\n")
+        return ReachError.exit_code
     return 1 if any(result.status is not Status.SUCCEEDED for result in results) else 0

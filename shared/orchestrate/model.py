@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.envs import EnvConfig
 
@@ -28,6 +28,8 @@ class Status(str, Enum):
     """Not run because a layer it needs (or, for destroy, a layer that still uses it) failed."""
     NOT_RUN = "not-run"
     """Independent of the failure, but not started: the run stops scheduling work after a failure."""
+    INTERRUPTED = "interrupted"
+    """Running when the run was interrupted (Ctrl-C, SIGTERM, SIGHUP); its ``pulumi`` was told to cancel."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Operation:
     action: Action
     preview_only: bool = False
     """``refresh``/``destroy`` only: report what would change (drift, deletions) and change nothing."""
+    local_state: bool = False
+    """``--local-state``: the operator accepts a local file state backend for a run that writes state."""
 
     @property
     def changes_infrastructure(self) -> bool:
@@ -48,6 +52,13 @@ class Operation:
     @property
     def label(self) -> str:
         return f"{self.action.value} --preview-only" if self.preview_only else self.action.value
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP received: unlike Ctrl-C in a terminal, the ``pulumi`` processes did not get
+    the signal themselves, so the runner must pass the interrupt on (``relay``)."""
+
+    relay = True
 
 
 @dataclass(frozen=True)
@@ -67,8 +78,15 @@ OutputSink = Callable[[str], None]
 class LayerRunner(Protocol):
     """Runs one Pulumi operation on one layer's stack; the seam between scheduling and Pulumi."""
 
-    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
-        """Check everything the runs need before the first one starts (bad setup: exit-2 errors)."""
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> Sequence[str] | None:
+        """Check everything the runs need before the first one starts (bad setup: exit-2 errors); returns
+        notes for the user about what could not be checked."""
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
-        """Run ``operation`` on ``layer``'s stack named ``env.name``; raise or return FAILED on failure."""
+        """Run ``operation`` on ``layer``'s stack for ``env``; raise or return FAILED on failure."""
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        """The outputs of ``layer``'s stack for ``env`` (None when that stack does not exist)."""
+
+    def interrupt(self) -> None:
+        """Ask every running operation to cancel cleanly (the run was interrupted); must not block."""

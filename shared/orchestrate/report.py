@@ -13,7 +13,7 @@ from shared.orchestrate.model import Action, LayerResult, Operation, Status
 # The order Pulumi's own summaries use; anything else (import, discard, ...) follows alphabetically.
 _OP_ORDER = ("create", "update", "replace", "delete", "read", "refresh", "same")
 _STATUS_STYLE = {Status.SUCCEEDED: "green", Status.FAILED: "bold red", Status.SKIPPED: "yellow",
-                 Status.NOT_RUN: "dim"}
+                 Status.NOT_RUN: "dim", Status.INTERRUPTED: "bold magenta"}
 
 
 def _sorted_ops(changes: Mapping[str, int]) -> list[tuple[str, int]]:
@@ -58,7 +58,7 @@ def print_summary(results: Sequence[LayerResult], operation: Operation, env_name
     table.add_column("changes")
     table.add_column("duration", justify="right")
     for result in results:
-        ran = result.status in (Status.SUCCEEDED, Status.FAILED)
+        ran = result.status in (Status.SUCCEEDED, Status.FAILED, Status.INTERRUPTED)
         if result.status is Status.SUCCEEDED:
             changes = describe_changes(result.changes, operation)
             changes = f"{changes}; {result.detail}" if result.detail else changes

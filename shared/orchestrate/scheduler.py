@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import TextIO
@@ -53,21 +53,66 @@ def _run_one(runner: LayerRunner, layer: str, env: EnvConfig, operation: Operati
     return result
 
 
+LevelGate = Callable[[list[str]], Mapping[str, str]]
+"""Asked before a level starts, with the layers about to run: layer -> why it must not run."""
+
+
+class Interruption:
+    """Whether the run was interrupted; the first interrupt asks the runner to cancel what runs."""
+
+    def __init__(self, runner: LayerRunner, progress: Progress) -> None:
+        self.interrupted = False
+        self.results: dict[str, LayerResult] = {}
+        """What finished so far (kept here so an interrupt outside the wait loses none of it)."""
+        self._runner = runner
+        self._progress = progress
+
+    def record(self, error: KeyboardInterrupt, running: list[str]) -> None:
+        first = not self.interrupted
+        self.interrupted = True
+        if first:
+            for layer in running:
+                self._progress.line(layer, "interrupted: waiting for pulumi to cancel cleanly (state stays consistent)")
+        if getattr(error, "relay", False):  # SIGTERM/SIGHUP: the pulumi processes did not get it themselves
+            interrupt = getattr(self._runner, "interrupt", None)
+            if interrupt is not None:
+                interrupt()
+
+
 def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunner, progress: Progress, *,
-            parallel: int, clock: Callable[[], float] = time.monotonic) -> list[LayerResult]:
-    """Run every layer of ``plan``; the results come back in plan order, one per layer."""
-    results: dict[str, LayerResult] = {}
+            parallel: int, clock: Callable[[], float] = time.monotonic,
+            gate: LevelGate | None = None, interruption: Interruption | None = None) -> list[LayerResult]:
+    """Run every layer of ``plan``; the results come back in plan order, one per layer.
+
+    A layer ``gate`` refuses is not run (SKIPPED with the reason), and the run stops as after a failure.
+    Interrupted (KeyboardInterrupt, or :class:`~shared.orchestrate.model.RunInterrupted` for
+    SIGTERM/SIGHUP): nothing new starts, running layers are asked to cancel and are waited for (a
+    Pulumi update killed mid-way leaves pending operations in its state), and they end INTERRUPTED.
+    """
+    interruption = interruption or Interruption(runner, progress)
+    results = interruption.results
     blocked: dict[str, str] = {}  # layer -> why it must not run
     stopped = False
     for level in plan.levels:
         runnable = []
         for layer in level:
-            if layer in blocked:
+            if interruption.interrupted:
+                results[layer] = LayerResult(layer, Status.NOT_RUN, detail="not started: the run was interrupted")
+            elif layer in blocked:
                 results[layer] = LayerResult(layer, Status.SKIPPED, detail=blocked[layer])
             elif stopped:
                 results[layer] = LayerResult(layer, Status.NOT_RUN, detail="the run stopped after a failure")
             else:
                 runnable.append(layer)
+        if runnable and gate is not None:
+            refused = gate(list(runnable))
+            for layer, why in refused.items():
+                results[layer] = LayerResult(layer, Status.SKIPPED, detail=why)
+                progress.line(layer, f"not run: {why}")
+                stopped = True
+                for dependent in blocked_by_failure(layer, operation):
+                    blocked.setdefault(dependent, f"needs {layer}, which was not run")
+            runnable = [layer for layer in runnable if layer not in refused]
         if not runnable:
             continue
         queued = list(runnable)
@@ -78,15 +123,24 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                 # Start work only while nothing has failed: siblings already running finish
                 # (interrupting a Pulumi update mid-way leaves pending operations in the state),
                 # those still queued never start.
-                while queued and len(running) < parallel and not stopped:
+                while queued and len(running) < parallel and not stopped and not interruption.interrupted:
                     layer = queued.pop(0)
                     running[pool.submit(_run_one, runner, layer, env, operation, progress, clock)] = layer
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as error:
+                    interruption.record(error, list(running.values()))
+                    continue
                 for future in done:
                     layer = running.pop(future)
-                    result = results[layer] = future.result()
+                    result = future.result()
+                    if interruption.interrupted:
+                        result = replace(result, status=Status.INTERRUPTED,
+                                         detail=f"interrupted ({result.status.value}"
+                                                + (f": {result.detail})" if result.detail else ")"))
+                    results[layer] = result
                     if result.status is Status.FAILED:
                         stopped = True
                         why = (f"{layer} failed to destroy and still reads it" if operation.reverse
@@ -94,5 +148,6 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                         for dependent in blocked_by_failure(layer, operation):
                             blocked.setdefault(dependent, why)
         for layer in queued:
-            results[layer] = LayerResult(layer, Status.NOT_RUN, detail="not started: a layer of its level failed")
+            why = "the run was interrupted" if interruption.interrupted else "a layer of its level failed"
+            results[layer] = LayerResult(layer, Status.NOT_RUN, detail=f"not started: {why}")
     return [results[layer] for layer in plan.layers]

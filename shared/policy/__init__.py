@@ -5,7 +5,7 @@
 - :mod:`shared.policy.engine` starts the packs as processes and talks the Analyzer protocol to them
   (``evaluate_documents``, ``evaluate_envs``, ``PolicyEngine``, ``pack_config``);
 - :mod:`shared.policy.enforcement` computes each rule's level per env and applies suppressions;
-- :mod:`shared.policy.findings` holds ``Finding`` (the findings JSON of interfaces.md) and ``PolicyResult``;
+- :mod:`shared.policy.findings` holds ``Finding`` (the findings JSON: README, File formats) and ``PolicyResult``;
 - :mod:`shared.policy.reporting` renders findings (table, JSON, SARIF 2.1.0);
 - :mod:`shared.policy.taggable` generates the list of AWS types ``tags-required`` checks;
 - ``python -m shared.policy`` is the command line behind ``nox -s policy``.

@@ -12,7 +12,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from shared.cli import UsageParser, console, exit_now, run_main
+from shared.cli import UsageParser, check_output_path, console, exit_now, run_main
 from shared.errors import UsageError
 from shared.policy.engine import PolicyEngine, evaluate_documents_result, evaluate_envs
 from shared.policy.findings import PolicyResult
@@ -64,6 +64,11 @@ def main(argv: list[str]) -> int:
             load_env(name)
     elif args.env:
         load_env(args.env)
+    # Outputs are checked before any work: a PASS followed by a crash on --json would read as a failure.
+    if args.json_file:
+        check_output_path(args.json_file, "--json")
+    if args.sarif_file:
+        check_output_path(args.sarif_file, "--sarif")
 
     # The packs boot while the synth runs; one process per pack for the whole run.
     with PolicyEngine() as engine:

@@ -43,6 +43,7 @@ from pulumi.runtime.proto import analyzer_pb2, plugin_pb2
 
 from shared import REPO_ROOT
 from shared.errors import ConfigError, PlatformError
+from shared.patch_guard import OFFLINE_ENGINE_ENV
 from shared.policy.enforcement import Enforcement, enforcement_for
 from shared.policy.fast_analyzer import BATCH_FAILED, BATCH_METHOD, decode_responses, encode_requests
 from shared.policy.findings import STACK_TYPE, Finding, NotApplicable, PolicyResult
@@ -100,7 +101,7 @@ def _document_label(document: dict[str, Any]) -> str:
 
 
 def validate_document(document: Any, label: str | None = None) -> None:
-    """ConfigError unless ``document`` has the synth-JSON shape of ``interfaces.md``."""
+    """ConfigError unless ``document`` has the synth-JSON shape (README, File formats)."""
     label = label or (_document_label(document) if isinstance(document, dict) else "<synth document>")
     if not isinstance(document, dict):
         raise ConfigError(label, "(top level)", "a synth document must be a JSON object")
@@ -330,6 +331,7 @@ class PackProcess:
         env = {k: v for k, v in os.environ.items()
                if k not in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_PROJECT", "PULUMI_STACK",
                             "PULUMI_DRY_RUN", "PULUMI_ORGANIZATION")}
+        env[OFFLINE_ENGINE_ENV] = "1"  # the pack may install the analyzer speed-up (never under the CLI)
         self.process = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."],
             cwd=self.directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env,

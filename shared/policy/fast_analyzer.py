@@ -1,4 +1,4 @@
-"""Throughput for pulumi_policy's analyzer server; every pack's ``__main__`` installs it (issue 8).
+"""Throughput for pulumi_policy's analyzer server, installed in packs the offline engine starts.
 
 pulumi_policy's ``Analyze`` converts a resource's properties (and its provider's) from protobuf to
 Python, wraps them in an eager unknown-checking proxy and builds the options and provider objects
@@ -22,8 +22,9 @@ It also serves one extra method beside the Analyzer service, :data:`BATCH_METHOD
 engine uses it to avoid a gRPC round trip per resource and pack; the ``pulumi`` CLI never calls it.
 
 Besides the standard library, grpc/protobuf and pulumi_policy it imports only
-``shared.policy_support`` (which the rules import anyway): this runs inside packs started by the
-real CLI too.
+``shared.policy_support`` (which the rules import anyway). Packs install it only when the offline
+engine started them and the installed versions are the pinned ones (``shared.patch_guard``): under
+the real CLI a pack is plain pulumi_policy.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What an evaluation produces: findings (violations) and not-applicable records.
 
-A :class:`Finding` serializes to exactly the findings JSON of ``interfaces.md``; that shape is a
+A :class:`Finding` serializes to exactly the findings JSON (README, File formats); that shape is a
 public interface (CI, suppressions and outside checks read it), so fields are only ever added to the
-dataclass, never to :meth:`Finding.to_json` without updating the design doc.
+dataclass, never to :meth:`Finding.to_json` without updating the README.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Used by ``policies/<pack>/__main__.py`` under the real ``pulumi`` CLI as well as under the offline
 engine, so it imports nothing but the standard library, ``pulumi_policy``, the policy catalog and
-(to serve) :mod:`shared.policy.fast_analyzer`.
+(to serve, offline only) :mod:`shared.policy.fast_analyzer`.
 """
 
 from __future__ import annotations
@@ -83,15 +83,20 @@ def serve(pack_dir: Path) -> None:
     Which rules exist, their ids and descriptions come from ``rules/<rule-id>.py`` and
     ``policies/catalog.yaml``.
 
-    The analyzer speed-up is installed first (each resource converted once, not once per rule; the
-    ``AnalyzeBatch`` method). Every rule is advisory unless configured: the offline engine, or a
+    The analyzer speed-up (each resource converted once, not once per rule; the ``AnalyzeBatch``
+    method) is installed only when the offline engine started this process and the installed
+    ``pulumi_policy`` is the tested one (:mod:`shared.patch_guard`); under the ``pulumi`` CLI the pack
+    is plain ``pulumi_policy``. Every rule is advisory unless configured: the offline engine, or a
     ``--policy-pack-config`` file written from ``shared.policy.engine.pack_config()``, sets each rule's
     level for the env.
     """
     from pulumi_policy import EnforcementLevel, PolicyPack
 
-    from shared.policy.fast_analyzer import install
+    from shared.patch_guard import ANALYZER_PATCHED, patches_allowed, started_by_offline_engine
 
-    install()
+    if started_by_offline_engine() and patches_allowed("the policy packs' analyzer speed-up", ANALYZER_PATCHED):
+        from shared.policy.fast_analyzer import install
+
+        install()
     PolicyPack(name=pack_name(pack_dir.name), policies=load_policies(pack_dir),
                enforcement_level=EnforcementLevel.ADVISORY)

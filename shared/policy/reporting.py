@@ -29,7 +29,7 @@ _SARIF_LEVEL = {"mandatory": "error", "advisory": "warning", "disabled": "none"}
 
 
 def findings_json(findings: Sequence[Finding]) -> str:
-    """The findings JSON of ``interfaces.md``: an array of finding objects, stable order and bytes."""
+    """The findings JSON (README, File formats): an array of finding objects, stable order and bytes."""
     return json.dumps([finding.to_json() for finding in findings], indent=2, ensure_ascii=False) + "\n"
 
 
@@ -174,10 +174,49 @@ def render_table(result: PolicyResult, console: Console | None = None) -> None:
             # Messages quote code (``settings=[...]``): plain Text, never parsed as rich markup.
             table.add_row(rule_cell, _status(finding), Text(resource), Text(finding.message))
         console.print(table)
-    blocking = len(result.blocking)
+    _render_summary(result, console)
+
+
+def unused_suppressions(result: PolicyResult) -> list[tuple[str, str, str]]:
+    """(env, rule, resource pattern) of each env suppression that matched no finding of this run:
+    a stale suppression would silently hide the next real finding of that rule."""
+    from shared.policy.enforcement import enforcement_for
+
+    unused: list[tuple[str, str, str]] = []
+    for env in result.envs:
+        for suppression in enforcement_for(env).suppressions:
+            if not any(finding.env == env and suppression.matches(finding) for finding in result.findings):
+                unused.append((env, suppression.rule, suppression.resource))
+    return unused
+
+
+def _render_summary(result: PolicyResult, console: Console) -> None:
+    """Every env with its counts (also those with no finding), then the blocking findings, then the
+    verdict naming them: the last lines of a CI log say what failed and where."""
+    if result.envs:
+        table = Table(title="summary per env", title_justify="left")
+        for column in ("env", "mandatory (unsuppressed)", "advisory", "suppressed"):
+            table.add_column(column)
+        for env in result.envs:
+            mine = [finding for finding in result.findings if finding.env == env]
+            table.add_row(env, str(sum(1 for f in mine if f.blocking)),
+                          str(sum(1 for f in mine if not f.suppressed and f.enforcement == "advisory")),
+                          str(sum(1 for f in mine if f.suppressed)))
+        console.print(table)
+    for env, rule, resource in unused_suppressions(result):
+        console.print(Text(f"warning: env {env}: suppression of {rule} for {resource!r} matched no finding; "
+                           "remove it from policy.suppressions", style="yellow"))
+    blocking = result.blocking
+    if blocking:
+        console.print("[bold red]blocking findings:[/bold red]")
+        for finding in blocking:
+            where = f"{finding.env}/{finding.layer}" if finding.env else "program"
+            console.print(Text(f"  {finding.rule} [{where}] {finding.resource_name}: {finding.message}"))
     suppressed = sum(1 for finding in result.findings if finding.suppressed)
     advisory = sum(1 for finding in result.findings if not finding.suppressed and finding.enforcement == "advisory")
     verdict = "[bold red]FAIL[/bold red]" if blocking else "[bold green]PASS[/bold green]"
-    console.print(f"{verdict}: {len(result.findings)} finding(s) -- {blocking} unsuppressed mandatory, "
+    rules = sorted({finding.rule for finding in blocking})
+    named = f" ({', '.join(rules)})" if rules else ""
+    console.print(f"{verdict}: {len(result.findings)} finding(s) -- {len(blocking)} unsuppressed mandatory{named}, "
                   f"{advisory} advisory, {suppressed} suppressed -- over {result.resources} resources in "
                   f"{result.documents} stack(s)")

@@ -7,10 +7,21 @@ started: the message says why); 2 bad input (unknown env, invalid env file or ca
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 
 from shared.cli import console as shared_console
 from shared.errors import PlatformError, display_path
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (how CI cancels a job) or SIGHUP (a closed terminal), raised where the program is so
+    every ``with`` block -- the broker's above all -- cleans up as on Ctrl-C."""
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                     "every route and every refusal with each service's own credentials.")
     parser.add_argument("env", help="environment name (environments/<env>.yaml)")
     args = parser.parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupted)
     console = shared_console()  # logs and CI: do not squeeze the matrix into 80 columns
     try:
         from shared.catalog import load_catalog
@@ -37,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except PlatformError as error:
         print(f"rehearse: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt as interrupt:
+        # The broker, its epmd and its temporary folder are gone by now (LocalBroker's __exit__).
+        print(f"rehearse: interrupted ({interrupt or 'SIGINT'}); the local broker was stopped", file=sys.stderr)
+        return 130
     print_report(report, console)
     return 0 if report.ok else 1
 

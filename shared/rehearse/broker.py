@@ -10,6 +10,7 @@ the processes it started (by their pids) and checks that none of them survived.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -119,15 +120,20 @@ class LocalBroker:
             try:
                 self._start_once()
                 return
-            except BrokerUnavailable as error:
+            except BaseException as error:
+                self.stop()  # whatever the first steps made (folder, epmd) goes, also on Ctrl-C / SIGTERM
+                if not isinstance(error, BrokerUnavailable):
+                    raise
                 if "eaddrinuse" not in str(error) or attempt == 2:
                     raise
 
     def _start_once(self) -> None:
         ensure_rabbitmq()
         _become_subreaper()
-        self.directory = Path(tempfile.mkdtemp(prefix="rehearse-rabbitmq-"))
+        sweep_abandoned_directories()
+        self.directory = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
         directory = self.directory
+        (directory / OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
         for sub in ("home", "mnesia", "log"):
             (directory / sub).mkdir()
         self.amqp_port, dist_port, epmd_port = free_port(), free_port(), free_port()
@@ -180,12 +186,13 @@ class LocalBroker:
             # finds it through ERL_EPMD_PORT instead of starting a daemon that would outlive us.
             self._epmd = subprocess.Popen(
                 [shutil.which("epmd") or "epmd", "-port", str(epmd_port), "-address", "127.0.0.1"],
-                env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_die_with_parent)
             self._wait_for_port(epmd_port, 10.0, "epmd")
             with open(directory / "server.out", "wb") as out:
                 self._server = subprocess.Popen(
                     [str(RABBITMQ_BIN / "rabbitmq-server")], env=self._env, cwd=directory, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
             self._wait_until_up()
         except BaseException:
             self.stop()
@@ -349,6 +356,50 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
         pass
 
 
+DIR_PREFIX = "rehearse-rabbitmq-"
+OWNER_FILE = "owner.pid"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the rehearsal dies, even by SIGKILL (which no handler
+    sees; nox kills a session's process that way on a second Ctrl-C). Linux PR_SET_PDEATHSIG."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_abandoned_directories() -> list[Path]:
+    """Remove the temporary folders of rehearsals whose process no longer exists (killed by SIGKILL,
+    before it could clean up), with any broker process still naming them. Never another live one's."""
+    removed = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"):
+        try:
+            owner = int((directory / OWNER_FILE).read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            continue  # not ours to judge (an older layout, or still being created)
+        if _alive(owner):
+            continue
+        for pid in processes_using(directory):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(directory)
+    return removed
+
+
 _ERLANG_HELPERS = {"inet_gethost", "erl_child_setup", "epmd", "beam.smp", "erl"}
 
 
@@ -388,7 +439,10 @@ def _reap_erlang_orphans() -> None:
 
 
 def processes_using(directory: Path) -> list[int]:
-    """Pids whose command line or environment names ``directory`` (ours: nobody else knows the path)."""
+    """Pids whose command line or environment names ``directory`` (ours: nobody else knows the path).
+
+    The environment matters for an ``epmd -daemon`` that a node or rabbitmqctl may start on its own
+    when ours has gone: its command line names nothing, but it inherited HOME and RABBITMQ_* paths."""
     marker = str(directory).encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -403,4 +457,10 @@ def processes_using(directory: Path) -> list[int]:
             continue  # already dead, waiting to be reaped
         if marker in cmdline:
             found.append(int(entry.name))
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue  # another user's process: not one of ours
     return sorted(found)

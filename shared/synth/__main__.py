@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from shared import REPO_ROOT
-from shared.cli import UsageParser, exit_now, run_main, write_atomically
+from shared.cli import UsageParser, check_output_path, exit_now, run_main, write_atomically
 from shared.cli import console as shared_console
 from shared.errors import UsageError
 from shared.synth.engine import dumps, synth_env, synth_program
@@ -59,19 +60,27 @@ def main(argv: list[str]) -> int:
             env = load_env(args.env)
             kwargs = {"stack": env.name, "env": None, "account_id": env.account_id, "region": env.region,
                       "organization": env.pulumi_org}
-        document = synth_program(args.program, **kwargs)
         out_dir = args.out or args.build_dir / "programs"
+        check_output_path(out_dir, "--out" if args.out else "build folder", directory=True)
+        document = synth_program(args.program, **kwargs)
         path = out_dir / f"{document['project']}.json"
+        if not [r for r in document["resources"] if r["custom"]]:
+            console.print(Text(f"warning: {args.program} declared no cloud resources; is this the right program "
+                               "(and does its __main__.py create them at import)?", style="yellow"))
         write_atomically({path: dumps(document)})
         console.print(_summary(f"synth of {args.program}", {document["project"]: document}))
         console.print(f"wrote {_shown(path)}")
         return 0
     if not args.envs:
         raise UsageError("synth: name an environment (e.g. `nox -s synth -- dev`) or use --program DIR")
+    for option, value in (("--out", args.out), ("--env", args.env)):
+        if value is not None:
+            raise UsageError(f"synth: {option} only applies with --program; env runs write build/<ENV>/<layer>.json")
     from shared.envs import load_env
 
     for name in args.envs:  # validate every env before any work, so nothing is half-written
         load_env(name)
+        check_output_path(args.build_dir / name, "build folder", directory=True)
     for name in args.envs:
         documents = synth_env(name)
         paths = {layer: args.build_dir / name / f"{layer}.json" for layer in documents}

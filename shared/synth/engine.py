@@ -17,6 +17,7 @@ import json
 import os
 import runpy
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from shared import REPO_ROOT
 from shared.errors import ConfigError, PlatformError
+from shared.patch_guard import SYNTH_PATCHED, patches_allowed
 from shared.synth.mocks import PlatformMocks
 from shared.synth.speedups import sdk_fast_paths
 from shared.yamlio import safe_load
@@ -54,7 +56,7 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
 
     The SDK's version waits on every pending output with ``asyncio.wait(FIRST_COMPLETED)`` and
     re-arms all of them after each completion: quadratic in the number of outputs, which made the
-    synth of a 200-service catalog take minutes (issue 8). Here each round gathers all pending
+    synth of a 200-service catalog take minutes. Here each round gathers all pending
     outputs once, then picks up outputs created meanwhile; errors are re-raised as in the SDK.
     """
     rpc_manager = pulumi_settings._get_rpc_manager()
@@ -106,7 +108,7 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 @contextlib.contextmanager
 def _fast_runtime() -> Iterator[None]:
-    """The mock runtime tuned for throughput (issue 8): the linear output wait above, the monitor
+    """The mock runtime tuned for throughput: the linear output wait above, the monitor
     answering inline, the SDK fast paths of :mod:`shared.synth.speedups`, a short GIL switch
     interval for whatever still hops threads, and the cyclic garbage collector paused.
 
@@ -115,30 +117,62 @@ def _fast_runtime() -> Iterator[None]:
     200-service catalog, growing faster than the catalog. Paused, the program's cyclic garbage
     (~30 MB for 200 services) waits for the collector's next run after the synth.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # public API: stays whatever the SDK's version
+    patched = patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED)
     original_wait = pulumi_stack.wait_for_rpcs
     original_interval = sys.getswitchinterval()
-    loop = pulumi_sync_await._ensure_event_loop()
+    loop = pulumi_sync_await._ensure_event_loop() if patched else None
     original_executor = getattr(loop, "_default_executor", None)
-    collecting = gc.isenabled()
-    gc.disable()
-    pulumi_stack.wait_for_rpcs = _wait_for_rpcs
+    if loop is not None:
+        pulumi_stack.wait_for_rpcs = _wait_for_rpcs
+        loop.set_default_executor(_InlineExecutor())
     sys.setswitchinterval(0.001)
-    loop.set_default_executor(_InlineExecutor())
     try:
-        with sdk_fast_paths():
+        with sdk_fast_paths() if patched else contextlib.nullcontext():
             yield
     finally:
-        loop._default_executor = original_executor  # type: ignore[attr-defined]
-        pulumi_stack.wait_for_rpcs = original_wait
+        if loop is not None:
+            loop._default_executor = original_executor  # type: ignore[attr-defined]
+            pulumi_stack.wait_for_rpcs = original_wait
         sys.setswitchinterval(original_interval)
         if collecting:
             gc.enable()
 
 
 class SynthError(PlatformError):
-    """The program itself failed under the mock runtime (its exception is the cause)."""
+    """The program itself failed under the mock runtime (its exception is the cause). Exit 2: the
+    program (or the input it read) is wrong; 1 stays the code of a policy or gate failure."""
 
-    exit_code = 1
+    exit_code = 2
+
+
+_LIBRARY_PARTS = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python3")
+
+
+def program_frames(error: BaseException) -> list[str]:
+    """``file:line in function`` (and the source line) of the frames that belong to the program and
+    to this repo's code it calls, innermost last; the SDK's, the engine's and the stdlib's left out.
+    Follows ``__cause__``/``__context__`` so an error re-raised by the runtime still shows its origin."""
+    engine_dir = Path(__file__).resolve().parent
+    seen: set[int] = set()
+    lines: list[str] = []
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for frame in traceback.extract_tb(current.__traceback__):
+            path = Path(frame.filename)
+            if any(part in frame.filename for part in _LIBRARY_PARTS) or not path.is_absolute():
+                continue
+            if path.resolve().is_relative_to(engine_dir):
+                continue
+            text = f"{frame.filename}:{frame.lineno} in {frame.name}"
+            if frame.line:
+                text += f"\n      {frame.line.strip()}"
+            if text not in lines:
+                lines.append(text)
+        current = current.__cause__ or current.__context__
+    return lines
 
 
 def _plain(value: Any) -> tuple[Any, bool]:
@@ -362,7 +396,10 @@ def _stack_config(program_dir: Path, project_name: str, stack: str) -> tuple[dic
     path = program_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         return {}, []
-    data = safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(str(path), "(file)", f"YAML error: {error}") from None
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (data.get("config") or {}).items():
@@ -422,7 +459,7 @@ def synth_program(
     organization: str = "organization",
     env_vars: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Synthesize one Pulumi Python program; returns the synth JSON document (interfaces.md)."""
+    """Synthesize one Pulumi Python program; returns the synth JSON document (README, File formats)."""
     program_dir = Path(program_dir).resolve()
     project_data = _read_project(program_dir)
     project = str(project_data["name"])
@@ -451,8 +488,10 @@ def synth_program(
         except PlatformError:
             raise
         except Exception as error:
+            frames = program_frames(error)
+            where = ("\n  " + "\n  ".join(frames)) if frames else ""
             raise SynthError(f"{program_dir}: the program failed under the mock runtime: "
-                             f"{type(error).__name__}: {error}") from error
+                             f"{type(error).__name__}: {error}{where}") from error
         finally:
             pulumi_settings.ROOT.set(None)
 

@@ -360,6 +360,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
             name = call_args.get("name", "example.internal")
             return {"id": f"Z0{h[:19].upper()}", "zoneId": f"Z0{h[:19].upper()}", "name": name,
                     "arn": f"arn:aws:route53:::hostedzone/Z0{h[:19].upper()}"}
+        if token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            # A stand-in value in the common {"username", "password"} shape of credential secrets (the
+            # real value is another stack's, unknown offline).
+            secret_id = str(call_args.get("secretId", "secret"))
+            password = "".join(c for c in _digest(h, "secret-value") if c.isalnum())[:32]
+            return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_id, "secretId": secret_id,
+                    "versionId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}", "versionStages": ["AWSCURRENT"],
+                    "secretString": json.dumps({"username": "synth-stand-in", "password": password}, sort_keys=True)}
         if token == "aws:secretsmanager/getSecret:getSecret":
             name = call_args.get("name", "secret")
             return {"id": name, "name": name, "arn": f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-{h[:6]}"}

@@ -1,4 +1,4 @@
-"""Faster equivalents of five Pulumi SDK hot spots, in place only while a synth runs (issue 8).
+"""Faster equivalents of five Pulumi SDK hot spots, in place only while a synth runs.
 
 Profiling the synth of a 200-service catalog (~5,000 resources) showed the SDK spending most of its
 time on bookkeeping whose result the offline synth either never sees or gets the same way faster:

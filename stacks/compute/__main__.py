@@ -21,8 +21,8 @@ compute = ComputePlatform(
     ComputeUpstreams.from_upstreams(layer.upstreams),
     opts=layer.opts,
 )
-# Alarms next to what they watch; the topic is the messaging layer's.
-MetricAlarms("alarms", compute_alarms(layer.env, compute), layer.upstream("messaging")["alarm_topic_arn"],
+# Alarms next to what they watch; the topic is the broker layer's.
+MetricAlarms("alarms", compute_alarms(layer.env, compute), layer.upstream("broker")["alarm_topic_arn"],
              opts=pulumi.ResourceOptions(parent=compute))
 
 layer.export(

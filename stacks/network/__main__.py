@@ -8,11 +8,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pulumi
 
+from shared.catalog import load_catalog
 from shared.components.network import VpcNetwork, VpcNetworkArgs
 from shared.layer import Layer
 
 layer = Layer("network")
-network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env), opts=layer.opts)
+network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env, load_catalog()), opts=layer.opts)
 
 layer.export(
     vpc_id=network.vpc.id,

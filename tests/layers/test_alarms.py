@@ -33,7 +33,7 @@ LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 
 @cache
 def layers(env: str) -> dict[str, dict[str, Any]]:
-    return synth_env(env, ["messaging", "compute"])
+    return synth_env(env, ["broker", "messaging", "compute"])
 
 
 def alarms(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -41,7 +41,8 @@ def alarms(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def all_alarms(env: str) -> dict[str, dict[str, Any]]:
-    return {**alarms(layers(env)["messaging"]), **alarms(layers(env)["compute"])}
+    return {name: inputs for layer in ("broker", "messaging", "compute")
+            for name, inputs in alarms(layers(env)[layer]).items()}
 
 
 @cache
@@ -116,7 +117,9 @@ def test_metrics_and_dimensions_are_the_documented_ones(env: str) -> None:
     found = all_alarms(env)
     messaging = layers(env)["messaging"]
     vhost = messaging["outputs"]["vhost"]
-    broker = next(r for r in messaging["resources"] if r["type"] == "aws:mq/broker:Broker")["inputs"]["brokerName"]
+    broker = next(r for r in layers(env)["broker"]["resources"]
+                  if r["type"] == "aws:mq/broker:Broker")["inputs"]["brokerName"]
+    assert layers(env)["broker"]["outputs"]["broker_name"] == broker
     depth = found[f"{env}-ml-queue-depth-training"]
     assert (depth["namespace"], depth["metricName"]) == ("AWS/AmazonMQ", "MessageCount")
     assert depth["dimensions"] == {"Broker": broker, "VirtualHost": vhost, "Queue": "training.work"}
@@ -150,8 +153,9 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_alarm_notifies_the_envs_topic_on_alarm_and_ok(env: str) -> None:
-    topic_arn = layers(env)["messaging"]["outputs"]["alarm_topic_arn"]
-    (topic,) = of_type(layers(env)["messaging"], TOPIC)
+    topic_arn = layers(env)["broker"]["outputs"]["alarm_topic_arn"]
+    (topic,) = of_type(layers(env)["broker"], TOPIC)
+    assert of_type(layers(env)["messaging"], TOPIC) == of_type(layers(env)["compute"], TOPIC) == []
     assert topic["inputs"]["name"] == f"{env}-ml-alarms"
     for name, inputs in all_alarms(env).items():
         assert inputs["alarmActions"] == [topic_arn] and inputs["okActions"] == [topic_arn], name
@@ -159,7 +163,7 @@ def test_every_alarm_notifies_the_envs_topic_on_alarm_and_ok(env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_the_topic_is_encrypted_with_a_key_cloudwatch_may_use_for_these_alarms_only(env: str) -> None:
-    messaging = layers(env)["messaging"]
+    messaging = layers(env)["broker"]
     (topic,) = of_type(messaging, TOPIC)
     assert topic["inputs"]["kmsMasterKeyId"].startswith("arn:aws:kms:"), "a customer managed key, not aws/sns"
     (key_urn,) = topic["property_dependencies"]["kmsMasterKeyId"]
@@ -186,12 +190,12 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
         "email": ["oncall@example.com"],
         "subscriptions": [{"protocol": "https", "endpoint": "https://events.pagerduty.example/integration/x"}],
         "queue_depth": 250, "dead_letter_depth": 5, "broker_memory_percent": 70, "evaluation_periods": 3}))
-    documents = synth_env("dev", ["messaging", "compute"])
+    documents = synth_env("dev", ["broker", "messaging", "compute"])
     subscriptions = {(s["inputs"]["protocol"], s["inputs"]["endpoint"])
-                     for s in of_type(documents["messaging"], SUBSCRIPTION)}
+                     for s in of_type(documents["broker"], SUBSCRIPTION)}
     assert subscriptions == {("email", "oncall@example.com"),
                              ("https", "https://events.pagerduty.example/integration/x")}
-    found = {**alarms(documents["messaging"]), **alarms(documents["compute"])}
+    found = {**alarms(documents["broker"]), **alarms(documents["messaging"]), **alarms(documents["compute"])}
     assert found["dev-ml-queue-depth-training"]["threshold"] == 250
     assert found["dev-ml-dlq-depth-training"]["threshold"] == 5
     assert found["dev-ml-broker-memory"]["threshold"] == 70
@@ -199,7 +203,7 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
 
 
 def test_no_subscription_by_default() -> None:
-    assert of_type(layers("dev")["messaging"], SUBSCRIPTION) == []
+    assert of_type(layers("dev")["broker"], SUBSCRIPTION) == []
 
 
 @pytest.mark.parametrize(("alarms_section", "key"), [
@@ -248,14 +252,16 @@ def test_an_external_broker_has_no_amazon_mq_alarms_but_the_topic_stays(tmp_path
 
     document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
                                                      "messaging:adminPassword": {"secure": "v1:BBBB"}})
-    assert alarms(document) == {} and len(of_type(document, TOPIC)) == 1
-    assert document["outputs"]["alarm_topic_arn"]
+    assert alarms(document) == {}, "no queue alarms without Amazon MQ metrics"
+    broker = synth_env("dev", ["broker"])["broker"]  # the env file is the external one now
+    assert alarms(broker) == {} and len(of_type(broker, TOPIC)) == 1
+    assert broker["outputs"]["alarm_topic_arn"] and broker["outputs"].get("broker_name") is None
 
 
 def test_alarm_synth_is_deterministic() -> None:
-    again = synth_env("dev", ["messaging", "compute"])
-    assert dumps(again["compute"]) == dumps(layers("dev")["compute"])
-    assert dumps(again["messaging"]) == dumps(layers("dev")["messaging"])
+    again = synth_env("dev", ["broker", "messaging", "compute"])
+    for layer in ("broker", "messaging", "compute"):
+        assert dumps(again[layer]) == dumps(layers("dev")[layer])
 
 
 # -- the spec's own guards (what PutMetricAlarm would refuse) -------------------------------------------

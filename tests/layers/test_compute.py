@@ -12,7 +12,7 @@ import pytest
 from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.components.compute_service import AMQP_SECRET_KEYS
-from shared.components.ecr import UNTAGGED_EXPIRY_DAYS
+from shared.components.ecr import RELEASE_IMAGES_KEPT, UNTAGGED_EXPIRY_DAYS
 from shared.contracts import ComputeContract
 from shared.envs import load_env
 from shared.errors import ContractError
@@ -22,7 +22,9 @@ from tests.layers.compute_helpers import (
     ENVS,
     KEY,
     LIFECYCLE,
+    LOG_GROUP,
     REPOSITORY,
+    SERVICE,
     container,
     environment,
     platform,
@@ -43,9 +45,10 @@ def outputs(env: str, layer: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_compute_reads_all_four_upstream_layers_of_its_env(env: str) -> None:
+def test_compute_reads_its_five_upstream_layers_of_its_env(env: str) -> None:
+    """The broker for the tasks' AMQPS egress to its security group; the rest for wiring."""
     assert compute(env)["stack_references"] == [f"organization/{layer}/{env}"
-                                                for layer in ("discovery", "mesh", "messaging", "network")]
+                                                for layer in ("broker", "discovery", "mesh", "messaging", "network")]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -86,13 +89,17 @@ def test_every_service_has_a_scanned_immutable_kms_encrypted_repository_with_a_l
         rules = json.loads(lifecycle["inputs"]["policy"])["rules"]
         assert [(r["selection"]["tagStatus"], r["selection"]["countType"], r["selection"]["countNumber"])
                 for r in sorted(rules, key=lambda r: r["rulePriority"])] == [
+            ("tagged", "imageCountMoreThan", RELEASE_IMAGES_KEPT),
             ("untagged", "sinceImagePushed", UNTAGGED_EXPIRY_DAYS), ("any", "imageCountMoreThan", keep_last)]
 
 
-def test_repositories_and_keys_are_protected_in_prod_only() -> None:
+def test_repositories_keys_and_log_groups_are_protected_in_prod_only() -> None:
     for env in ENVS:
-        protected = {r["name"] for r in compute(env)["resources"] if r["protect"]}
-        expected = {f"{s}-repo" for s in SERVICES} | {"compute-ecr"} | ({"compute-logs"} if env == "prod" else set())
+        doc = compute(env)
+        protected = {(r["type"], r["name"]) for r in doc["resources"] if r["protect"]}
+        # Lifecycle policies, aliases, roles, task definitions and services are re-created without loss.
+        expected = ({(REPOSITORY, f"{s}-repo") for s in SERVICES} | {(KEY, "compute-ecr"), (KEY, "compute-logs")}
+                    | {(LOG_GROUP, r["name"]) for r in of_type(doc, LOG_GROUP)})
         assert protected == (expected if env == "prod" else set()), env
 
 
@@ -164,6 +171,22 @@ def test_services_join_the_mesh_layers_service_connect_namespace_under_its_names
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_every_callers_ecs_service_is_created_after_its_callees(env: str) -> None:
+    # A Service Connect client resolves only the endpoints that existed when its task started.
+    doc = compute(env)
+    edges = [(spec.name, callee) for spec in load_catalog() for callee in spec.calls]
+    assert edges
+    for caller, callee in edges:
+        caller_service, callee_service = unit(doc, caller)["service"], unit(doc, callee)["service"]
+        assert callee_service["urn"] in caller_service["dependencies"], (caller, callee)
+    # ... and nothing else: a service that calls nobody waits for no other service.
+    services = {r["urn"] for r in of_type(doc, SERVICE)}
+    for spec in load_catalog():
+        waits_for = set(unit(doc, spec.name)["service"]["dependencies"]) & services
+        assert waits_for == {unit(doc, callee)["service"]["urn"] for callee in spec.calls}, spec.name
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_task_definitions_are_fargate_awsvpc_with_the_catalog_size_overridden_by_the_env(env: str) -> None:
     config = load_env(env)
     for spec in load_catalog():
@@ -195,7 +218,8 @@ def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str)
             "awslogs-stream-prefix": spec.name}}
         assert app["healthCheck"]["command"] == [
             "CMD-SHELL", f"curl -fsS -o /dev/null http://127.0.0.1:{spec.port}{spec.health_path} || exit 1"]
-        assert "dependsOn" not in app and len(json.loads(task["inputs"]["containerDefinitions"])) == 1
+        # Only the scratch init container besides the app in Service Connect envs (ECS adds its proxy).
+        assert [c["name"] for c in json.loads(task["inputs"]["containerDefinitions"])] == [spec.name, "scratch-init"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -287,8 +311,36 @@ def test_every_resource_belongs_to_the_compute_component_and_uses_the_layers_aws
 def test_a_service_missing_from_an_upstream_contract_is_refused_naming_it() -> None:
     # e.g. a catalog entry added, compute re-run before messaging: the credentials do not exist yet.
     stack_outputs = {f"organization/{layer}/dev": json.loads(json.dumps(platform("dev")[layer]["outputs"]))
-                     for layer in ("network", "discovery", "mesh", "messaging")}
+                     for layer in ("network", "discovery", "mesh", "broker", "messaging")}
     del stack_outputs["organization/messaging/dev"]["service_secret_arns"]["inference"]
     with pytest.raises(ContractError, match=r"messaging\.service_secret_arns\['inference'\]"):
         synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
                       account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_tasks_reach_the_amazon_mq_broker_by_its_security_group_on_amqps_only(env: str) -> None:
+    docs = platform(env)
+    rules = [r for r in of_type(docs["compute"], "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+             if r["name"] == "compute-tasks-to-broker"]
+    assert len(rules) == 1
+    rule = rules[0]["inputs"]
+    assert rule["securityGroupId"] == docs["network"]["outputs"]["service_security_group_id"]
+    assert rule["referencedSecurityGroupId"] == docs["broker"]["outputs"]["broker_security_group_id"]
+    assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 5671, 5671)
+    assert "cidrIpv4" not in rule
+
+
+@pytest.mark.parametrize(("endpoint", "cidr", "port"), [
+    ("amqps://rabbit.example.org:5671", "0.0.0.0/0", 5671),
+    ("amqps://10.99.0.7:15671", "10.99.0.7/32", 15671),
+])
+def test_an_external_brokers_amqps_egress_is_its_port_and_known_address(
+        edit_env: Any, endpoint: str, cidr: str, port: int) -> None:
+    from shared.components.broker_egress import BrokerTarget
+
+    external = {"amqps_endpoint": endpoint, "management_endpoint": "https://rabbit.example.org"}
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    target = BrokerTarget.from_env(load_env("dev"))
+    assert (target.mode, target.cidr_ipv4, target.port) == ("external", cidr, port)
+    assert BrokerTarget.from_env(load_env("prod")) == BrokerTarget(mode="amazon-mq", port=5671, cidr_ipv4=None)

@@ -61,7 +61,7 @@ def test_appmesh_tasks_run_envoy_pointed_at_the_mesh_layers_virtual_node(appmesh
         assert envoy["logConfiguration"]["options"]["awslogs-stream-prefix"] == "envoy"
         assert "LIVE" in envoy["healthCheck"]["command"][1]
         # The app starts only once its proxy is ready, since all its traffic goes through it.
-        assert container(task, spec.name)["dependsOn"] == [{"containerName": "envoy", "condition": "HEALTHY"}]
+        assert {"containerName": "envoy", "condition": "HEALTHY"} in container(task, spec.name)["dependsOn"]
         proxy = task["inputs"]["proxyConfiguration"]
         assert proxy["type"] == "APPMESH" and proxy["containerName"] == "envoy"
         assert proxy["properties"]["AppPorts"] == str(spec.port)
@@ -105,7 +105,7 @@ def test_appmesh_wiring_holds_in_every_env(edit_env: Any, env: str) -> None:
     assert set(contract.services) == set(load_catalog().names())
     for spec in load_catalog():
         task = unit(docs["compute"], spec.name)["task"]
-        assert [c["name"] for c in containers(task)] == [spec.name, "envoy"]
+        assert [c["name"] for c in containers(task)] == [spec.name, "scratch-init", "envoy"]
 
 
 def test_a_canary_runs_one_ecs_service_per_version_each_with_its_own_node(edit_env: Any) -> None:
@@ -131,6 +131,20 @@ def test_a_canary_runs_one_ecs_service_per_version_each_with_its_own_node(edit_e
         {"stable": "inference-stable", "canary": "inference-canary"}
 
 
+def test_callers_are_created_after_every_version_of_a_canaried_callee(edit_env: Any) -> None:
+    doc = appmesh(edit_env, canaries={"inference": CANARY})["compute"]
+    versions = {unit(doc, f"inference-{v}")["service"]["urn"] for v in ("stable", "canary")}
+    for caller in (spec.name for spec in load_catalog() if "inference" in spec.calls):
+        assert versions <= set(unit(doc, caller)["service"]["dependencies"]), caller
+
+
+def test_each_version_of_a_canaried_caller_is_created_after_its_callees(edit_env: Any) -> None:
+    doc = appmesh(edit_env, canaries={"gateway": CANARY})["compute"]
+    for version in ("stable", "canary"):
+        dependencies = set(unit(doc, f"gateway-{version}")["service"]["dependencies"])
+        assert {unit(doc, callee)["service"]["urn"] for callee in load_catalog()["gateway"].calls} <= dependencies
+
+
 def test_the_public_gateway_sits_behind_an_https_only_alb_in_the_public_subnets(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
     docs = fresh("dev")
@@ -141,8 +155,16 @@ def test_the_public_gateway_sits_behind_an_https_only_alb_in_the_public_subnets(
     sg = by_name(doc, "aws:ec2/securityGroup:SecurityGroup", "gateway-alb")["inputs"]
     assert sg["tags"]["exposure"] == "public" and sg["vpcId"] == network["vpc_id"]
     assert [(r["fromPort"], r["toPort"]) for r in sg["ingress"]] == [(443, 443)]
-    assert sg["egress"] == [{"cidrBlocks": [network["vpc_cidr"]], "description": "To gateway tasks inside the VPC",
-                             "fromPort": 8080, "protocol": "tcp", "toPort": 8080}]
+    # The ALB reaches the tasks' group on the service port, and that group admits the ALB's group on it.
+    assert sg["egress"] == [{"description": "To gateway tasks on their service port", "fromPort": 8080,
+                             "protocol": "tcp", "securityGroups": [network["service_security_group_id"]],
+                             "toPort": 8080}]
+    alb_sg = by_name(doc, "aws:ec2/securityGroup:SecurityGroup", "gateway-alb")
+    task_ingress = by_name(doc, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "gateway-alb-to-tasks")
+    assert task_ingress["inputs"]["securityGroupId"] == network["service_security_group_id"]
+    assert (task_ingress["inputs"]["ipProtocol"], task_ingress["inputs"]["fromPort"],
+            task_ingress["inputs"]["toPort"]) == ("tcp", 8080, 8080)
+    assert task_ingress["property_dependencies"]["referencedSecurityGroupId"] == [alb_sg["urn"]]
     listener = by_name(doc, "aws:lb/listener:Listener", "gateway-https")["inputs"]
     assert (listener["port"], listener["protocol"], listener["certificateArn"]) == (443, "HTTPS", CERTIFICATE)
     target_group = by_name(doc, "aws:lb/targetGroup:TargetGroup", "gateway-tasks")["inputs"]

@@ -44,6 +44,8 @@ def request(task: dict[str, Any]) -> dict[str, Any]:
         "executionRoleArn": inputs["executionRoleArn"], "taskRoleArn": inputs["taskRoleArn"],
         "volumes": inputs.get("volumes", []), "runtimePlatform": inputs["runtimePlatform"],
     }
+    if "ephemeralStorage" in inputs:
+        body["ephemeralStorage"] = {"sizeInGiB": inputs["ephemeralStorage"]["sizeInGib"]}
     if "proxyConfiguration" in inputs:
         proxy = inputs["proxyConfiguration"]
         body["proxyConfiguration"] = {"type": proxy["type"], "containerName": proxy["containerName"],
@@ -71,7 +73,21 @@ def test_appmesh_container_definitions_with_envoy_validate_against_the_ecs_api_m
     edit_env(env, lambda data: data["mesh"].update(provider="appmesh", canaries={"training": canary}))
     doc = fresh(env)["compute"]
     assert assert_valid(doc) == len(load_catalog().names()) + 1
-    assert all(len(containers(task)) == 2 for task in of_type(doc, TASK))
+    assert all(len(containers(task)) == 3 for task in of_type(doc, TASK))
+
+
+def test_a_task_with_more_ephemeral_storage_validates_against_the_ecs_api_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data["services"]["inference"]["ephemeral_storage_gib"] = 200
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
+    doc = fresh("dev")["compute"]
+    (task,) = [t for t in of_type(doc, TASK) if t["name"] == "inference"]
+    assert request(task)["ephemeralStorage"] == {"sizeInGiB": 200}
+    assert assert_valid(doc) == len(load_catalog().names())
 
 
 def test_the_validation_catches_what_the_ecs_api_would_refuse() -> None:

@@ -55,9 +55,18 @@ def test_an_http_namespace_serves_api_only_discovery() -> None:
     assert "vpc" not in namespace["inputs"]
 
 
+def appmesh(edit_env: Any, env: str, **discovery_settings: Any) -> dict[str, Any]:
+    """The discovery layer of ``env`` switched to App Mesh (with extra ``discovery`` settings)."""
+    edit_env(env, lambda data: (data["mesh"].update(provider="appmesh"),
+                                data.setdefault("discovery", {}).update(discovery_settings)))
+    return synth_env(env, ["discovery"])["discovery"]
+
+
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_one_cloud_map_service_per_catalog_service_in_the_private_namespace(env: str) -> None:
-    doc = discovery(env)
+def test_appmesh_envs_have_one_cloud_map_service_per_catalog_service_in_the_private_namespace(
+    edit_env: Any, env: str,
+) -> None:
+    doc = appmesh(edit_env, env)
     services = of_type(doc, CLOUD_MAP_SERVICE)
     assert sorted(s["inputs"]["name"] for s in services) == sorted(load_catalog().names())
     private_id = doc["outputs"]["private_namespace_id"]
@@ -68,13 +77,42 @@ def test_one_cloud_map_service_per_catalog_service_in_the_private_namespace(env:
         assert dns["routingPolicy"] == "MULTIVALUE"
         assert sorted(dns["dnsRecords"], key=lambda r: r["type"]) == [{"ttl": ttl, "type": "A"},
                                                                       {"ttl": ttl, "type": "SRV"}]
-        assert "healthCheckCustomConfig" in service["inputs"], "ECS reports task health through a custom check"
+        # ECS reports task health through a custom check; an empty block would be dropped by the provider.
+        assert service["inputs"]["healthCheckCustomConfig"] == {"failureThreshold": 1}
         assert "healthCheckConfig" not in service["inputs"], "Route 53 checks cannot reach private task IPs"
 
 
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_service_connect_envs_keep_no_per_service_cloud_map_services(env: str) -> None:
+    # No task would ever be registered in them: Service Connect registers tasks in its own namespace.
+    assert load_env(env).mesh.provider == "service-connect"
+    assert of_type(discovery(env), CLOUD_MAP_SERVICE) == []
+    assert discovery(env)["outputs"]["services"] == {}
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_dns_namespace_holds_services_only_where_every_ecs_service_registers_in_them(
+    edit_env: Any, env: str,
+) -> None:
+    for provider in ("service-connect", "appmesh"):
+        edit_env(env, lambda data, provider=provider: data["mesh"].update(provider=provider))
+        docs = synth_env(env)
+        cloud_map = {r["urn"]: r for r in of_type(docs["discovery"], CLOUD_MAP_SERVICE)}
+        arns = {entry["arn"]: name for name, entry in docs["discovery"]["outputs"]["services"].items()}
+        ecs_services = of_type(docs["compute"], "aws:ecs/service:Service")
+        assert ecs_services
+        if not cloud_map:
+            assert provider == "service-connect"
+            assert all("serviceRegistries" not in s["inputs"] for s in ecs_services)
+            continue
+        assert set(arns.values()) == {r["inputs"]["name"] for r in cloud_map.values()}
+        for ecs_service in ecs_services:
+            registry = ecs_service["inputs"]["serviceRegistries"]
+            assert arns[registry["registryArn"]] == registry["containerName"], ecs_service["name"]
+
+
 def test_dns_ttl_comes_from_the_env(edit_env: Any) -> None:
-    edit_env("dev", lambda data: data.setdefault("discovery", {}).update(dns_ttl_seconds=42))
-    doc = synth_env("dev", ["discovery"])["discovery"]
+    doc = appmesh(edit_env, "dev", dns_ttl_seconds=42)
     ttls = {r["ttl"] for s in of_type(doc, CLOUD_MAP_SERVICE) for r in s["inputs"]["dnsConfig"]["dnsRecords"]}
     assert ttls == {42}
 
@@ -85,12 +123,14 @@ def test_the_env_may_name_its_namespace(edit_env: Any) -> None:
     assert doc["outputs"]["private_namespace_name"] == "ml.dev.example.internal"
 
 
+@pytest.mark.parametrize("provider", ["service-connect", "appmesh"])
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_exports_exactly_the_discovery_contract(env: str) -> None:
-    doc = discovery(env)
+def test_exports_exactly_the_discovery_contract(edit_env: Any, env: str, provider: str) -> None:
+    edit_env(env, lambda data: data["mesh"].update(provider=provider))
+    doc = synth_env(env, ["discovery"])["discovery"]
     contract = DiscoveryContract.model_validate(doc["outputs"])
     resources = {r["inputs"]["name"]: r for r in of_type(doc, CLOUD_MAP_SERVICE)}
-    assert set(contract.services) == set(load_catalog().names())
+    assert set(contract.services) == (set(load_catalog().names()) if provider == "appmesh" else set())
     for name, service in contract.services.items():
         assert service.name == resources[name]["inputs"]["name"] == name
         assert service.id.startswith("srv-") and service.arn.endswith(f":service/{service.id}")
@@ -107,8 +147,7 @@ def test_namespaces_are_protected_where_the_env_protects_state(env: str, protect
 
 def test_static_instances_register_their_ip_and_port_in_their_service(edit_env: Any) -> None:
     instance = {"service": "training", "instance_id": "gpu-box-1", "ipv4": "10.10.5.4", "port": 9000}
-    edit_env("dev", lambda data: data.setdefault("discovery", {}).update(static_instances=[instance]))
-    doc = synth_env("dev", ["discovery"])["discovery"]
+    doc = appmesh(edit_env, "dev", static_instances=[instance])
     (registered,) = of_type(doc, INSTANCE)
     assert registered["inputs"]["instanceId"] == "gpu-box-1"
     assert registered["inputs"]["serviceId"] == doc["outputs"]["services"]["training"]["id"]
@@ -132,9 +171,19 @@ def test_a_bad_static_instance_stops_synth_naming_the_key(edit_env: Any, instanc
     assert caught.value.key == key and caught.value.file.endswith("dev.yaml")
 
 
+def test_static_instances_are_refused_where_service_connect_could_not_reach_them(edit_env: Any) -> None:
+    instance = {"service": "training", "instance_id": "gpu-box-1", "ipv4": "10.10.5.4", "port": 9000}
+    path = edit_env("dev", lambda data: data.setdefault("discovery", {}).update(static_instances=[instance]))
+    with pytest.raises(ConfigError) as caught:
+        synth_env("dev", ["discovery"])
+    assert caught.value.key == "discovery.static_instances" and Path(caught.value.file).name == path.name
+    assert "service-connect" in caught.value.reason
+
+
 def test_a_service_added_to_the_catalog_gets_its_cloud_map_service(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any,
 ) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
     data = yaml.safe_load(CATALOG_FILE.read_text())
     data["services"]["embeddings"] = {"port": 8090, "health_path": "/healthz"}
     catalog = tmp_path / "catalog.yaml"

@@ -15,7 +15,7 @@ import yaml
 
 from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
-from shared.components.broker import broker_subnets
+from shared.components.broker import admin_password_from_secret, management_url
 from shared.components.messaging import NOTHING, exact_names, plan_topology, policy_apply_to
 from shared.contracts import MessagingContract
 from shared.envs import load_env
@@ -39,6 +39,17 @@ SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 PASSWORD = "random:index/randomPassword:RandomPassword"
 POLICY = "rabbitmq:index/policy:Policy"
 OPERATOR_POLICY = "rabbitmq:index/operatorPolicy:OperatorPolicy"
+
+
+def secret_versions_read(document: dict[str, Any]) -> list[str]:
+    """The secret strings the synth's Secrets Manager lookup answered (the mock's stand-in value)."""
+    from shared.synth.mocks import PlatformMocks
+
+    broker = layers("dev")["broker"]["outputs"]
+    mocks = PlatformMocks(project="messaging", stack="dev", account_id="111111111111", region="eu-west-1")
+    call = type("Call", (), {"token": "aws:secretsmanager/getSecretVersion:getSecretVersion",
+                             "args": {"secretId": broker["admin_secret_arn"]}})()
+    return [mocks.call(call)["secretString"]]
 
 
 @cache
@@ -74,76 +85,83 @@ def secret_services(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return result
 
 
-# -- broker --------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("env", "mode", "subnets"), [("dev", "SINGLE_INSTANCE", 1), ("staging", "SINGLE_INSTANCE", 1),
-                                                      ("prod", "CLUSTER_MULTI_AZ", 3)])
-def test_the_broker_is_private_rabbitmq_in_the_private_subnets(env: str, mode: str, subnets: int) -> None:
-    broker = one(messaging(env), BROKER)["inputs"]
-    network = layers(env)["network"]["outputs"]
-    settings = load_env(env).messaging
-    assert broker["engineType"] == "RabbitMQ"
-    assert (broker["engineVersion"], broker["hostInstanceType"]) == (settings.engine_version, settings.instance_type)
-    assert broker["deploymentMode"] == mode
-    assert broker["publiclyAccessible"] is False
-    assert broker["logs"] == {"general": True}
-    assert broker["subnetIds"] == network["private_subnet_ids"][:subnets]
-    assert not set(broker["subnetIds"]) & set(network["public_subnet_ids"])
-
-
-@pytest.mark.parametrize("env", ENVS)
-def test_the_broker_security_group_admits_amqps_and_management_from_the_vpc_only(env: str) -> None:
-    document = messaging(env)
-    group = one(document, SG)
-    vpc_cidr = layers(env)["network"]["outputs"]["vpc_cidr"]
-    rules = {(r["protocol"], r["fromPort"], r["toPort"], tuple(r["cidrBlocks"])) for r in group["inputs"]["ingress"]}
-    assert rules == {("tcp", 5671, 5671, (vpc_cidr,)), ("tcp", 443, 443, (vpc_cidr,))}
-    assert all(r["description"] for r in group["inputs"]["ingress"])
-    assert group["inputs"]["egress"] == []
-    assert group["inputs"]["vpcId"] == layers(env)["network"]["outputs"]["vpc_id"]
-    broker = one(document, BROKER)["inputs"]
-    assert broker["securityGroups"] == [document["outputs"]["broker_security_group_id"]]
-
-
-@pytest.mark.parametrize("env", ENVS)
-def test_the_broker_admin_password_is_generated_and_secret(env: str) -> None:
-    document = messaging(env)
-    broker = one(document, BROKER)
-    assert "users" in broker["secret_inputs"]
-    (admin,) = broker["inputs"]["users"]
-    generated = [p for p in of_type(document, PASSWORD) if p["name"] == "broker-admin-password"]
-    assert len(generated) == 1 and generated[0]["inputs"]["length"] >= 12
-    assert broker["urn"] and generated[0]["urn"] in broker["dependencies"]
-    assert admin["username"] and "," not in admin["password"] and ":" not in admin["password"]
-
-
-def test_cluster_multi_az_needs_more_than_one_availability_zone(edit_env: Any) -> None:
-    edit_env("prod", lambda data: data["network"].update(az_count=1, nat="single"))
-    with pytest.raises(ConfigError) as error:
-        synth_env("prod", ["messaging"])
-    assert error.value.key == "messaging.deployment_mode" and "az_count" in error.value.reason
-
-
-def test_broker_subnets_single_instance_takes_one_cluster_takes_all() -> None:
-    assert broker_subnets("SINGLE_INSTANCE", ["a", "b", "c"]) == ["a"]
-    assert broker_subnets("CLUSTER_MULTI_AZ", ["a", "b", "c"]) == ["a", "b", "c"]
-    with pytest.raises(ValueError):
-        broker_subnets("SINGLE_INSTANCE", [])
-
-
 # -- provider ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("env", ENVS)
 def test_every_rabbitmq_resource_uses_the_explicit_provider_of_this_broker(env: str) -> None:
     document = messaging(env)
+    broker = layers(env)["broker"]["outputs"]
     provider = one(document, PROVIDER)  # exactly one: no default (ambient) rabbitmq provider exists
     assert not provider["name"].startswith("default")
-    assert provider["inputs"]["endpoint"] == document["outputs"]["management_endpoint"]
+    assert provider["inputs"]["endpoint"] == broker["management_endpoint"]
     assert provider["inputs"]["endpoint"].startswith("https://")
     assert provider["inputs"]["insecure"] in ("false", False)
     assert "password" in provider["secret_inputs"]
-    admin = one(document, BROKER)["inputs"]["users"][0]
-    assert (provider["inputs"]["username"], provider["inputs"]["password"]) == (admin["username"], admin["password"])
+    assert provider["inputs"]["username"] == broker["admin_username"]
+    assert "cacertFile" not in provider["inputs"] and "proxy" not in provider["inputs"]
     rabbit = [r for r in document["resources"] if r["type"].startswith("rabbitmq:")]
     assert rabbit and {r["provider"] for r in rabbit} == {provider["urn"]}
+
+
+def test_the_admin_password_is_read_from_the_broker_layers_secret_at_deploy_time() -> None:
+    # Secrets Manager is the admin credential's one source after creation (a rotation updates it there),
+    # so the provider's password comes from the secret the broker layer names, not from its stack outputs.
+    document = messaging("dev")
+    provider = one(document, PROVIDER)
+    assert provider["inputs"]["password"] == admin_password_from_secret(
+        next(iter(secret_versions_read(document))))
+    assert provider["property_dependencies"]["password"], "derived, never written in clear"
+
+
+def test_no_project_holds_both_a_broker_and_a_rabbitmq_provider() -> None:
+    for env in ENVS:
+        documents = synth_env(env)
+        for layer, document in documents.items():
+            types = {r["type"] for r in document["resources"]}
+            assert not ({BROKER, PROVIDER} <= types), f"{env}/{layer} holds a broker and a RabbitMQ provider"
+        assert of_type(documents["broker"], BROKER) and of_type(documents["messaging"], PROVIDER)
+
+
+# -- management access (tunnels) ------------------------------------------------------------------
+def provider_for(edit_env: Any, management: dict[str, Any]) -> dict[str, Any]:
+    edit_env("dev", lambda data: data["messaging"].update(management=management))
+    return one(synth_env("dev", ["messaging"])["messaging"], PROVIDER)
+
+
+def test_a_ca_file_and_a_proxy_reach_the_provider_with_verification_on(edit_env: Any) -> None:
+    provider = provider_for(edit_env, {"ca_file": "/etc/ssl/broker-ca.pem", "proxy": "socks5://localhost:1080"})
+    inputs = provider["inputs"]
+    assert (inputs["cacertFile"], inputs["proxy"]) == ("/etc/ssl/broker-ca.pem", "socks5://localhost:1080")
+    assert inputs["insecure"] in ("false", False)
+    assert inputs["endpoint"] == layers("dev")["broker"]["outputs"]["management_endpoint"]
+
+
+def test_a_tunnel_to_localhost_connects_by_the_brokers_name_with_verification_on(edit_env: Any) -> None:
+    host = layers("dev")["broker"]["outputs"]["management_endpoint"].removeprefix("https://")
+    provider = provider_for(edit_env, {"endpoint": "https://localhost:15671", "tls_server_name": host})
+    # The provider cannot override the TLS server name: it calls the broker's own name on the tunnel's
+    # port (mapped to 127.0.0.1 in /etc/hosts), so the certificate is checked against that name.
+    assert provider["inputs"]["endpoint"] == f"https://{host}:15671"
+    assert provider["inputs"]["insecure"] in ("false", False)
+
+
+def test_a_loopback_endpoint_without_a_tls_server_name_is_refused(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(management={"endpoint": "https://127.0.0.1:15671"}))
+    with pytest.raises(ConfigError) as error:
+        synth_env("dev", ["messaging"])
+    assert error.value.key == "messaging.management.tls_server_name" and "/etc/hosts" in error.value.reason
+
+
+def test_a_non_loopback_management_endpoint_replaces_the_brokers_own(edit_env: Any) -> None:
+    provider = provider_for(edit_env, {"endpoint": "https://rabbit-admin.vpn.example.com"})
+    assert provider["inputs"]["endpoint"] == "https://rabbit-admin.vpn.example.com"
+
+
+def test_management_url_is_what_a_reachability_probe_would_try(edit_env: Any) -> None:
+    own = "https://b-1.mq.eu-west-1.on.aws"
+    assert management_url(load_env("dev"), own) == own
+    edit_env("dev", lambda data: data["messaging"].update(
+        management={"endpoint": "https://localhost:15671", "tls_server_name": "b-1.mq.eu-west-1.on.aws"}))
+    assert management_url(load_env("dev"), own) == "https://b-1.mq.eu-west-1.on.aws:15671"
 
 
 # -- topology ------------------------------------------------------------------------------------
@@ -372,14 +390,15 @@ def test_the_layer_exports_exactly_its_contract(env: str) -> None:
     outputs = messaging(env)["outputs"]
     contract = MessagingContract.model_validate(outputs)
     assert contract.broker_mode == "amazon-mq"
+    assert contract.amqps_endpoint == layers(env)["broker"]["outputs"]["amqps_endpoint"]
     assert contract.amqps_endpoint.startswith("amqps://") and contract.amqps_endpoint.endswith(":5671")
     assert set(outputs) == set(MessagingContract.model_fields)
 
 
 @pytest.mark.parametrize(("env", "protected"), [("dev", False), ("staging", False), ("prod", True)])
-def test_broker_vhost_and_queues_are_protected_where_the_env_protects_state(env: str, protected: bool) -> None:
+def test_vhost_and_queues_are_protected_where_the_env_protects_state(env: str, protected: bool) -> None:
     document = messaging(env)
-    for type_ in (BROKER, VHOST, QUEUE):
+    for type_ in (VHOST, QUEUE):
         assert {r["protect"] for r in of_type(document, type_)} == {protected}, type_
 
 
@@ -415,9 +434,9 @@ def external_program(tmp_path: Path, edit_env: Any, config: dict[str, Any] | Non
     shutil.copytree(REPO_ROOT / "stacks" / "messaging", program, ignore=shutil.ignore_patterns("Pulumi.*.yaml"))
     if config is not None:
         (program / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": config}))
-    network = synth_env("dev", ["network"])["network"]["outputs"]
+    broker = synth_env("dev", ["broker"])["broker"]["outputs"]
     return synth_program(program, stack="dev", layer="messaging", env="dev", account_id="111111111111",
-                         region="eu-west-1", stack_outputs={"organization/network/dev": network})
+                         region="eu-west-1", stack_outputs={"organization/broker/dev": broker})
 
 
 def test_an_external_broker_is_administered_with_secret_stack_config(tmp_path: Path, edit_env: Any) -> None:
@@ -430,7 +449,6 @@ def test_an_external_broker_is_administered_with_secret_stack_config(tmp_path: P
     assert sorted(provider["secret_inputs"]) == ["password", "username"]
     outputs = document["outputs"]
     assert outputs["broker_mode"] == "external" and outputs["amqps_endpoint"] == "amqps://rabbit.example.internal:5671"
-    assert outputs.get("broker_security_group_id") is None
     assert {v["host"] for v in secret_services(document).values()} == {"rabbit.example.internal"}
     assert len(of_type(document, QUEUE)) == 2 * len([s for s in load_catalog() if s.consumes])
 

@@ -97,13 +97,116 @@ def test_vpc_has_dns_and_flow_logs_and_a_closed_default_sg() -> None:
     assert default_sg["inputs"].get("ingress", []) == [] and default_sg["inputs"].get("egress", []) == []
 
 
-def test_service_security_group_admits_only_the_vpc() -> None:
-    doc = network("staging")
-    sg = next(r for r in of_type(doc, "aws:ec2/securityGroup:SecurityGroup")
-              if r["inputs"]["tags"]["Name"] == "staging-services")
-    for rule in sg["inputs"]["ingress"]:
-        assert rule["cidrBlocks"] == ["10.20.0.0/16"]
-    assert sg["name"] and doc["outputs"]["service_security_group_id"].startswith("sg-")
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_flow_log_group_is_kms_encrypted_where_the_env_asks_for_encrypted_logs(env: str) -> None:
+    import json
+
+    doc = network(env)
+    config = load_env(env)
+    (log_group,) = of_type(doc, "aws:cloudwatch/logGroup:LogGroup")
+    keys = of_type(doc, "aws:kms/key:Key")
+    assert ("kmsKeyId" in log_group["inputs"]) is config.compute.kms_encrypted_logs is (env == "prod")
+    if not config.compute.kms_encrypted_logs:
+        assert keys == []
+        return
+    (key,) = keys
+    assert key["inputs"]["enableKeyRotation"] is True
+    assert key["urn"] in log_group["dependencies"]
+    assert log_group["inputs"]["kmsKeyId"].startswith(f"arn:aws:kms:{config.region}:{config.account_id}:key/")
+    statements = json.loads(key["inputs"]["policy"])["Statement"]
+    (logs,) = [s for s in statements if s["Principal"] == {"Service": f"logs.{config.region}.amazonaws.com"}]
+    group_arn = f"arn:aws:logs:{config.region}:{config.account_id}:log-group:{log_group['inputs']['name']}"
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == group_arn
+    assert {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"} <= set(logs["Action"])
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_flow_log_role_trusts_only_this_accounts_flow_logs(env: str) -> None:
+    import json
+
+    config = load_env(env)
+    (role,) = of_type(network(env), "aws:iam/role:Role")
+    (statement,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": config.account_id}
+    assert statement["Condition"]["ArnLike"] == {
+        "aws:SourceArn": f"arn:aws:ec2:{config.region}:{config.account_id}:vpc-flow-log/*"}
+
+
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+
+
+def group(document: dict[str, Any], name: str) -> dict[str, Any]:
+    (match,) = [r for r in of_type(document, SECURITY_GROUP) if r["inputs"]["tags"]["Name"] == name]
+    return match
+
+
+def rules_of(document: dict[str, Any], type_: str, group_id: str) -> list[dict[str, Any]]:
+    return [r["inputs"] for r in of_type(document, type_) if r["inputs"]["securityGroupId"] == group_id]
+
+
+def called_ports() -> set[int]:
+    from shared.catalog import load_catalog
+
+    catalog = load_catalog()
+    return {catalog[callee].port for spec in catalog for callee in spec.calls}
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_services_admit_only_each_other_and_only_on_the_called_services_ports(env: str) -> None:
+    doc = network(env)
+    services = group(doc, f"{env}-services")
+    sg_id = doc["outputs"]["service_security_group_id"]
+    assert "ingress" not in services["inputs"] and "egress" not in services["inputs"], \
+        "rule resources only: inline rules would fight them"
+    ingress = rules_of(doc, INGRESS_RULE, sg_id)
+    assert ingress and all(rule["referencedSecurityGroupId"] == sg_id and rule["ipProtocol"] == "tcp"
+                           and rule["fromPort"] == rule["toPort"] for rule in ingress)
+    assert {rule["fromPort"] for rule in ingress} == called_ports() == {8081, 8082}
+    assert all("cidrIpv4" not in rule and "cidrIpv6" not in rule for rule in ingress)
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_services_egress_is_named_ports_to_named_peers(env: str) -> None:
+    doc = network(env)
+    config = load_env(env)
+    sg_id = doc["outputs"]["service_security_group_id"]
+    egress = rules_of(doc, EGRESS_RULE, sg_id)
+    assert all(rule["ipProtocol"] == "tcp" and rule["fromPort"] == rule["toPort"] for rule in egress)
+    to_services = {rule["fromPort"] for rule in egress if rule.get("referencedSecurityGroupId") == sg_id}
+    assert to_services == called_ports()
+    endpoints = of_type(doc, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    (s3,) = [e for e in endpoints if e["inputs"]["vpcEndpointType"] == "Gateway"]
+    (to_s3,) = [r for r in of_type(doc, EGRESS_RULE) if "prefixListId" in r["inputs"]]
+    assert to_s3["inputs"]["prefixListId"].startswith("pl-") and to_s3["inputs"]["fromPort"] == 443
+    assert to_s3["property_dependencies"]["prefixListId"] == [s3["urn"]], "the S3 gateway endpoint's prefix list"
+    endpoint_groups = {g for e in endpoints if e["inputs"]["vpcEndpointType"] == "Interface"
+                       for g in e["inputs"]["securityGroupIds"]}
+    to_endpoints = [(rule["referencedSecurityGroupId"], rule["fromPort"]) for rule in egress
+                    if rule.get("referencedSecurityGroupId") not in (None, sg_id)]
+    assert to_endpoints == [(group_id, 443) for group_id in endpoint_groups]
+    assert bool(endpoint_groups) is (env != "dev")
+    world = [(rule["cidrIpv4"], rule["fromPort"]) for rule in egress if "cidrIpv4" in rule]
+    assert world == ([("0.0.0.0/0", 443)] if config.network.nat != "none" else [])
+    assert not any("cidrIpv6" in rule for rule in egress)
+
+
+def test_without_a_nat_the_services_have_no_egress_to_the_internet(edit_env: Any) -> None:
+    edit_env("staging", lambda data: data["network"].update(nat="none"))
+    doc = synth_env("staging", ["network"])["network"]
+    egress = rules_of(doc, EGRESS_RULE, doc["outputs"]["service_security_group_id"])
+    assert egress and not any("cidrIpv4" in rule or "cidrIpv6" in rule for rule in egress)
+    assert sorted(rule["fromPort"] for rule in egress if rule.get("prefixListId")) == [443]
+
+
+def test_interface_endpoints_admit_only_the_services_on_https() -> None:
+    doc = network("prod")
+    endpoints_sg = group(doc, "prod-endpoints")["inputs"]
+    assert endpoints_sg["ingress"] == [{
+        "description": "HTTPS to AWS APIs from the platform's ECS tasks", "fromPort": 443, "protocol": "tcp",
+        "securityGroups": [doc["outputs"]["service_security_group_id"]], "toPort": 443}]
 
 
 @pytest.mark.parametrize(("env", "expected"), [
@@ -132,6 +235,21 @@ def test_every_aws_resource_gets_the_required_tags_from_the_provider() -> None:
 def test_prod_protects_the_vpc_and_dev_does_not() -> None:
     assert of_type(network("prod"), "aws:ec2/vpc:Vpc")[0]["protect"] is True
     assert of_type(network("dev"), "aws:ec2/vpc:Vpc")[0]["protect"] is False
+
+
+def test_prod_protects_only_what_holds_data_or_identity() -> None:
+    from shared.protect import STATEFUL_TYPES
+
+    doc = network("prod")
+    protected = {r["type"] for r in doc["resources"] if r["protect"]}
+    assert protected == {"aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:cloudwatch/logGroup:LogGroup",
+                         "aws:kms/key:Key"}
+    for type_ in (ROUTE, "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/routeTable:RouteTable",
+                  "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/vpcEndpoint:VpcEndpoint", NAT, "aws:ec2/eip:Eip",
+                  "aws:ec2/flowLog:FlowLog", "aws:iam/role:Role", "aws:kms/alias:Alias"):
+        resources = of_type(doc, type_)
+        assert resources and not any(r["protect"] for r in resources), type_
+    assert all(r["protect"] is (r["type"] in STATEFUL_TYPES) for r in doc["resources"])
 
 
 def test_exports_exactly_the_network_contract() -> None:

@@ -1,4 +1,4 @@
-"""Builders of synth-JSON resources for rule tests (the shape of ``interfaces.md``).
+"""Builders of synth-JSON resources for rule tests (the synth JSON of README, File formats).
 
 ``res(type, name, inputs, **opts)`` is one resource; URNs are filled in by :func:`document` (so the
 same resource dicts work under any stack name) and references to other resources -- ``provider``,

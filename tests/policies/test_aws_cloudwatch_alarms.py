@@ -100,7 +100,7 @@ def test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable(pol
 def test_the_synthesized_alarms_of_every_layer_are_decided_and_pass(policy_findings, policy_not_applicable):
     from shared.synth.engine import synth_env
 
-    documents = synth_env("staging", ["messaging", "compute"])
+    documents = synth_env("staging", ["broker", "messaging", "compute"])
     alarms = [res(ALARM, r["name"], {**r["inputs"], "tags": GOOD_TAGS})
               for document in documents.values() for r in document["resources"] if r["type"] == ALARM]
     assert len(alarms) >= 10

@@ -204,6 +204,57 @@ def test_ecs_task_non_root_user(policy_findings, user, violates):
     assert bool(messages(policy_findings([definition]), "ecs-task-non-root-user", "inference")) is violates
 
 
+ALL_BUT_CHOWN = ["AUDIT_WRITE", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "NET_RAW",
+                 "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT", "SYS_ADMIN"]
+
+
+def init_container(**overrides: Any) -> dict[str, Any]:
+    """A root container that only chowns a scratch volume, then exits (the compliant shape)."""
+    shape: dict[str, Any] = {
+        "name": "scratch-init", "essential": False, "user": "0", "portMappings": None, "secrets": None,
+        "environment": None, "entryPoint": ["/bin/sh", "-c"], "command": ["chown 1000:1000 /scratch-init/tmp"],
+        "linuxParameters": {"capabilities": {"drop": ALL_BUT_CHOWN}}}
+    return good_container(**{**shape, **overrides})
+
+
+def app_waiting_for(condition: str = "SUCCESS") -> dict[str, Any]:
+    return good_container(dependsOn=[{"containerName": "scratch-init", "condition": condition}])
+
+
+@pytest.mark.parametrize(("init", "app", "violation"), [
+    (init_container(), app_waiting_for(), None),
+    (init_container(), app_waiting_for("COMPLETE"), None),
+    (init_container(linuxParameters={"capabilities": {"drop": ["ALL"], "add": ["CHOWN", "FOWNER"]}}),
+     app_waiting_for(), None),
+    (init_container(linuxParameters={"capabilities": {"drop": ["ALL"]}}), app_waiting_for(), None),
+    (init_container(), app_waiting_for("START"), "no container waits for it to exit"),
+    (init_container(), good_container(), "no container waits for it to exit"),
+    (init_container(essential=True), app_waiting_for(), "'scratch-init' (user '0')"),
+    (init_container(linuxParameters={"capabilities": {"drop": ["NET_RAW"]}}), app_waiting_for(),
+     "it keeps capabilities AUDIT_WRITE, DAC_OVERRIDE, FSETID"),
+    (init_container(linuxParameters=None), app_waiting_for(), "it keeps capabilities"),
+    (init_container(linuxParameters={"capabilities": {"drop": ["ALL"], "add": ["CHOWN", "SYS_PTRACE"]}}),
+     app_waiting_for(), "it keeps capabilities SYS_PTRACE"),
+    (init_container(privileged=True), app_waiting_for(), "it is privileged"),
+    (init_container(readonlyRootFilesystem=False), app_waiting_for(), "its root filesystem is writable"),
+    (init_container(portMappings=[{"containerPort": 9000}]), app_waiting_for(), "it maps ports"),
+    (init_container(secrets=[{"name": "TOKEN", "valueFrom": "arn:aws:secretsmanager:eu-west-1:1:secret:t"}]),
+     app_waiting_for(), "it receives secrets"),
+    (init_container(user=None), app_waiting_for(), None),
+], ids=["chown-only", "complete", "drop-all-add-chown-fowner", "drop-all", "start-is-no-wait", "nobody-waits",
+        "essential", "default-capabilities", "no-linux-parameters", "ptrace", "privileged", "writable-root",
+        "ports", "secrets", "unset-user"])
+def test_a_root_init_container_passes_only_when_it_can_do_nothing_but_fix_ownership(
+    policy_findings, init, app, violation,
+):
+    found = messages(policy_findings([task([app, init])]), "ecs-task-non-root-user", "inference")
+    if violation is None:
+        assert found == []
+    else:
+        (message,) = found
+        assert violation in message and "'scratch-init'" in message
+
+
 @pytest.mark.parametrize(("log_configuration", "violates"), [
     ({"logDriver": "awsfirelens", "options": {"Name": "cloudwatch"}}, False),
     (None, True),

@@ -245,7 +245,8 @@ def test_security_group_rule_description(policy_findings, type_, description, vi
 
 
 @pytest.mark.parametrize(("health", "violates"), [
-    ({"healthCheckCustomConfig": {}}, False),  # the empty block ECS needs
+    # An empty block is dropped by the provider: no check exists and every run plans a replacement.
+    ({"healthCheckCustomConfig": {}}, True),
     ({"healthCheckCustomConfig": {"failureThreshold": 1}}, False),
     ({"healthCheckConfig": {"type": "HTTP", "resourcePath": "/health"}}, False),
     ({}, True),
@@ -326,3 +327,52 @@ def test_appmesh_virtual_node_health_check(policy_findings, listeners, violates)
     assert bool(found) is violates
     if violates:
         assert "port 9090" in found[0] or "port 8080" in found[0]
+
+
+# --- security-group-no-all-ports-from-cidr -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ingress", "violates"), [
+    ([{"protocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["10.20.0.0/16"]}], True),
+    ([{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["10.0.0.0/8"]}], True),
+    ([{"protocol": "udp", "fromPort": 1, "toPort": 65535, "ipv6CidrBlocks": ["2001:db8::/56"]}], True),
+    ([{"protocol": "tcp", "fromPort": 8080, "toPort": 8083, "cidrBlocks": ["10.20.0.0/16"]}], False),
+    ([{"protocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["10.20.1.0/24"]}], False),
+    ([{"protocol": "tcp", "fromPort": 0, "toPort": 65535, "securityGroups": ["sg-0123"]}], False),
+    ([{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}], False),
+], ids=["tcp-all-from-vpc", "all-traffic-from-10/8", "udp-all-v6-/56", "named-ports", "small-range", "sg-reference",
+        "self"])
+def test_inline_ingress_of_all_ports_from_a_wide_range(policy_findings, ingress, violates):
+    found = messages(policy_findings([sg("services", ingress)]), "security-group-no-all-ports-from-cidr", "services")
+    assert bool(found) is violates
+
+
+def test_all_ports_message_names_the_range_ports_and_fix(policy_findings):
+    ingress = [{"protocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["10.20.0.0/16"],
+                "description": "everything from the vpc"}]
+    found = messages(policy_findings([sg("services", ingress)]), "security-group-no-all-ports-from-cidr", "services")
+    assert found == ["security group 'services' admits tcp 0-65535 from 10.20.0.0/16; name the ports the peers need "
+                     "and, inside a VPC, reference the peer's security group (referenced_security_group_id) instead "
+                     "of an address range."]
+    [finding] = [f for f in policy_findings([sg("services", ingress)], env="dev")
+                 if f["rule"] == "security-group-no-all-ports-from-cidr"]
+    assert finding["enforcement"] == "mandatory"
+
+
+@pytest.mark.parametrize(("type_", "inputs", "violates"), [
+    (INGRESS_RULE, {"ipProtocol": "-1", "cidrIpv4": "10.20.0.0/16"}, True),
+    (INGRESS_RULE, {"ipProtocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrIpv4": "172.16.0.0/12"}, True),
+    (INGRESS_RULE, {"ipProtocol": "tcp", "fromPort": 8081, "toPort": 8081, "referencedSecurityGroupId": "sg-0s"},
+     False),
+    (INGRESS_RULE, {"ipProtocol": "-1", "referencedSecurityGroupId": "sg-0s"}, False),
+    (INGRESS_RULE, {"ipProtocol": "tcp", "fromPort": 0, "toPort": 65535, "prefixListId": "pl-0123"}, False),
+    (INGRESS_RULE, {"ipProtocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrIpv4": "10.20.3.4/32"}, False),
+    (SG_RULE, {"type": "ingress", "protocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["10.20.0.0/16"]},
+     True),
+    (SG_RULE, {"type": "egress", "protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}, False),
+    (EGRESS_RULE, {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0"}, False),
+], ids=["vpc-rule-all-traffic", "vpc-rule-tcp-all-/12", "vpc-rule-port-sg", "vpc-rule-all-sg", "vpc-rule-prefix-list",
+        "vpc-rule-host", "sg-rule-ingress", "sg-rule-egress", "egress-rule"])
+def test_rule_resources_admitting_all_ports_from_a_wide_range(policy_findings, type_, inputs, violates):
+    rule = res(type_, "rule", {"securityGroupId": "sg-0123", "description": "a test rule", **inputs})
+    assert bool(messages(policy_findings([rule]), "security-group-no-all-ports-from-cidr", "rule")) is violates

@@ -187,3 +187,32 @@ def test_protected_stateful_and_stateless_resources_pass(policy_findings):
                  res("aws:ecs/cluster:Cluster", "ml", {})]
     assert "prod-protect-stateful" not in rule_ids(policy_findings(resources, env="prod"))
 
+
+@pytest.mark.parametrize("type_", ["aws:ec2/subnet:Subnet", "aws:secretsmanager/secret:Secret", "aws:kms/key:Key",
+                                   "aws:cloudwatch/logGroup:LogGroup"])
+def test_subnets_secrets_keys_and_log_groups_hold_state_too(policy_findings, type_):
+    [finding] = of_rule(policy_findings([res(type_, "x", {})], env="prod"), "prod-protect-stateful")
+    assert finding["enforcement"] == "mandatory"
+
+
+# -- protect-only-stateful --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("type_", ["aws:ec2/route:Route", "aws:ec2/routeTableAssociation:RouteTableAssociation",
+                                   "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/natGateway:NatGateway",
+                                   "aws:ec2/eip:Eip", "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:kms/alias:Alias"])
+def test_a_protected_stateless_resource_is_mandatory_everywhere(policy_findings, env, type_):
+    route = res(type_, "r", {}, protect=True)
+    [finding] = of_rule(policy_findings([route], env=env), "protect-only-stateful")
+    assert finding["enforcement"] == "mandatory"
+    assert "protect" in finding["message"] and "'r'" in finding["message"]
+
+
+def test_protected_stateful_and_unprotected_stateless_resources_pass_protect_only_stateful(policy_findings):
+    resources = [res(VPC, "main", {"cidrBlock": "10.30.0.0/16"}, protect=True),
+                 res("rabbitmq:index/queue:Queue", "q", {"name": "q.work", "vhost": "prod"}, protect=True),
+                 res("aws:ec2/route:Route", "default", {}, protect=False),
+                 res("aws:ec2/securityGroup:SecurityGroup", "services", {})]
+    assert "protect-only-stateful" not in rule_ids(policy_findings(resources, env="prod"))
+

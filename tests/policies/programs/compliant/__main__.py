@@ -62,7 +62,7 @@ discovery = aws.servicediscovery.Service(
         dns_records=[aws.servicediscovery.ServiceDnsConfigDnsRecordArgs(type="A", ttl=10)],
         routing_policy="MULTIVALUE",
     ),
-    health_check_custom_config=aws.servicediscovery.ServiceHealthCheckCustomConfigArgs(),
+    health_check_custom_config={"failure_threshold": 1},  # an empty block is dropped by the provider
     opts=opts,
 )
 

@@ -1,0 +1,107 @@
+"""No security group ingress of every port (or every protocol) from an address range.
+
+Checks inline ``ingress`` of ``aws:ec2/securityGroup`` and ``aws:ec2/defaultSecurityGroup``, standalone
+``aws:ec2/securityGroupRule`` of type ``ingress`` (``cidrBlocks``/``ipv6CidrBlocks``) and
+``aws:vpc/securityGroupIngressRule`` (``cidrIpv4``/``cidrIpv6``). A violation is an entry that admits
+all traffic (protocol ``-1``) or a TCP/UDP range from port 0 or 1 to 65535, from an IPv4 range wider
+than a /24 or an IPv6 range wider than a /64. A source that is a security group or a prefix list is not
+an address range and is not checked; neither are single hosts and small ranges (/24 and narrower).
+
+Why: "everything from the VPC CIDR" admits every subnet of the VPC, public ones included, on every
+port: one compromised host anywhere in the range reaches every listener. Name the ports and, inside
+a VPC, reference the peer's security group. Complements ``security-group-no-open-ingress`` (which
+covers the whole internet on any port); the common scanners' port checks (CIS AWS Foundations, cdk-nag
+AwsSolutions-EC23) look only at ``0.0.0.0/0`` and ``::/0``, not at internal ranges.
+"""
+
+import ipaddress
+from typing import Any
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from policies.aws.support import (
+    applies_to,
+    as_int,
+    as_list,
+    contains_unknown,
+    describe_ports,
+    plain,
+    protocol_name,
+    undecidable,
+)
+from shared.policy_support import rule_description, rule_id
+
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+VPC_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+#: the widest ranges a rule may open every port to: a /24 (IPv4), a /64 (IPv6)
+NARROWEST_ALLOWED = {4: 24, 6: 64}
+
+
+def _all_ports(protocol: Any, from_port: Any, to_port: Any) -> bool:
+    name = protocol_name(protocol)
+    if name == "-1":
+        return True
+    low, high = as_int(from_port), as_int(to_port)
+    return name in ("tcp", "udp") and low is not None and high is not None and low <= 1 and high >= 65535
+
+
+def _wide(cidr: Any) -> bool:
+    if not isinstance(cidr, str):
+        return False
+    try:
+        network = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return False
+    return network.prefixlen < NARROWEST_ALLOWED[network.version]
+
+
+def _finding(what: str, name: str, cidrs: list[str], ports: str) -> str:
+    return (f"{what} '{name}' admits {ports} from {', '.join(cidrs)}; name the ports the peers need and, inside a "
+            "VPC, reference the peer's security group (referenced_security_group_id) instead of an address range.")
+
+
+@applies_to(SECURITY_GROUP, DEFAULT_SECURITY_GROUP, SECURITY_GROUP_RULE, VPC_INGRESS_RULE)
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    if args.resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
+        entries = as_list(props.get("ingress")) if not contains_unknown(props.get("ingress")) else None
+        if entries is None:
+            undecidable(args, f"security group '{args.name}': ingress")
+        undecided: list[str] = []
+        for index, entry in enumerate(entries):
+            if contains_unknown(entry) or not isinstance(entry, dict):
+                undecided.append(f"ingress[{index}]")
+                continue
+            protocol, low, high = entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")
+            cidrs = [c for c in as_list(entry.get("cidrBlocks")) + as_list(entry.get("ipv6CidrBlocks")) if _wide(c)]
+            if cidrs and _all_ports(protocol, low, high):
+                report_violation(_finding("security group", args.name, cidrs, describe_ports(protocol, low, high)))
+        if undecided:
+            undecidable(args, f"security group '{args.name}': {', '.join(undecided)}")
+        return
+
+    if args.resource_type == SECURITY_GROUP_RULE:
+        rule_type = props.get("type")
+        if contains_unknown(rule_type):
+            undecidable(args, f"security group rule '{args.name}': type")
+        if str(rule_type).lower() != "ingress":
+            return
+        cidr_props, protocol_prop = ("cidrBlocks", "ipv6CidrBlocks"), "protocol"
+    else:
+        cidr_props, protocol_prop = ("cidrIpv4", "cidrIpv6"), "ipProtocol"
+    protocol, low, high = props.get(protocol_prop), props.get("fromPort"), props.get("toPort")
+    if contains_unknown([protocol, low, high]):
+        undecidable(args, f"security group rule '{args.name}': ports")
+    if not _all_ports(protocol, low, high):
+        return
+    unknown = [key for key in cidr_props if contains_unknown(props.get(key))]
+    if unknown:
+        undecidable(args, f"security group rule '{args.name}': {', '.join(unknown)}")
+    cidrs = [c for key in cidr_props for c in as_list(props.get(key)) if _wide(c)]
+    if cidrs:
+        report_violation(_finding("security group rule", args.name, cidrs, describe_ports(protocol, low, high)))
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

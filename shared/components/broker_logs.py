@@ -1,0 +1,99 @@
+"""The Amazon MQ broker's own log group, with the env's retention and (where asked) KMS.
+
+Amazon MQ writes a RabbitMQ broker's general logs to ``/aws/amazonmq/broker/<broker-id>/general``
+(Amazon MQ developer guide, logging; the id is ``b-<uuid>``). It creates that group itself, with no
+retention, when the broker is created or rebooted by an identity allowed ``logs:CreateLogGroup``
+(same guide, "Add the CreateLogGroup permission"). The id exists only once CreateBroker has returned,
+and Pulumi sees it only when the broker is RUNNING, by when Amazon MQ has already created the group:
+an ``aws.cloudwatch.LogGroup`` registered after the broker fails with ResourceAlreadyExistsException on
+the first ``up``, and one registered before cannot know the name. Amazon MQ offers no setting for
+another group (terraform-provider-aws #39545).
+
+What works is adoption: :class:`BrokerLogGroup` creates the group when it is absent and takes it over
+when Amazon MQ already made it (either order of the race ends the same), then puts the retention
+policy and associates the KMS key (CloudWatch Logs ``PutRetentionPolicy``/``AssociateKmsKey`` apply to
+an existing group). It is a Pulumi dynamic resource (boto3, shipped in the platform's dependencies),
+so it needs the package importable where the provider runs (the README's ``pip install -e .``).
+Deleting it leaves the group in place: its retention expires the logs, and a broker's last logs stay
+readable after the broker is gone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+
+RETENTION_KEY = "retention_in_days"
+KMS_KEY = "kms_key_arn"
+
+
+def _client(service: str, region: str) -> Any:
+    import boto3  # imported where the provider runs, not when the program only declares the resource
+
+    return boto3.client(service, region_name=region)
+
+
+def ensure_log_group(props: dict[str, Any], *, adopt: bool = True) -> dict[str, Any]:
+    """Create the group or adopt the existing one, then apply retention and KMS; returns the outputs."""
+    region, name, account = str(props["region"]), str(props["log_group_name"]), str(props["account_id"])
+    # The same guard as the AWS provider's allowed_account_ids: never touch another account.
+    caller = _client("sts", region).get_caller_identity()["Account"]
+    if caller != account:
+        raise RuntimeError(f"credentials are for account {caller}, but this env's account is {account}")
+    logs = _client("logs", region)
+    kms = props.get(KMS_KEY) or None
+    adopted = False
+    try:
+        logs.create_log_group(logGroupName=name, **({"kmsKeyId": kms} if kms else {}))
+    except logs.exceptions.ResourceAlreadyExistsException:
+        if not adopt:
+            raise
+        adopted = True  # Amazon MQ created it first: take it over
+    logs.put_retention_policy(logGroupName=name, retentionInDays=int(props[RETENTION_KEY]))
+    if kms and adopted:
+        logs.associate_kms_key(logGroupName=name, kmsKeyId=kms)
+    partition = str(props.get("partition") or "aws")
+    return {**props, "arn": f"arn:{partition}:logs:{region}:{account}:log-group:{name}", "adopted": adopted}
+
+
+class BrokerLogGroupProvider(pulumi.dynamic.ResourceProvider):
+    serialize_as_secret_always = False  # it carries no credential: boto3 takes the deployer's own
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        outs = ensure_log_group(props)
+        return pulumi.dynamic.CreateResult(id_=str(props["log_group_name"]), outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        replaces = [key for key in ("log_group_name", "region", "account_id") if olds.get(key) != news.get(key)]
+        changed = [key for key in (RETENTION_KEY, KMS_KEY) if olds.get(key) != news.get(key)]
+        return pulumi.dynamic.DiffResult(changes=bool(replaces or changed), replaces=replaces,
+                                         delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        logs = _client("logs", str(news["region"]))
+        name = str(news["log_group_name"])
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(news[RETENTION_KEY]))
+        if news.get(KMS_KEY) and news.get(KMS_KEY) != olds.get(KMS_KEY):
+            logs.associate_kms_key(logGroupName=name, kmsKeyId=news[KMS_KEY])
+        elif olds.get(KMS_KEY) and not news.get(KMS_KEY):
+            logs.disassociate_kms_key(logGroupName=name)
+        return pulumi.dynamic.UpdateResult(outs={**olds, **news})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # kept: retention expires it (see the module docstring)
+
+
+class BrokerLogGroup(pulumi.dynamic.Resource):
+    """``/aws/amazonmq/broker/<broker-id>/general`` with retention (and KMS), whoever created it."""
+
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, *, log_group_name: pulumi.Input[str], region: str, account_id: str,
+                 retention_in_days: int, kms_key_arn: pulumi.Input[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(BrokerLogGroupProvider(), name, {
+            "log_group_name": log_group_name, "region": region, "account_id": account_id,
+            RETENTION_KEY: retention_in_days, KMS_KEY: kms_key_arn, "arn": None, "adopted": None,
+        }, opts)

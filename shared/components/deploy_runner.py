@@ -1,0 +1,215 @@
+"""The platform's deploy runner: an AWS CodeBuild project inside the env's VPC.
+
+The messaging layer's RabbitMQ provider talks to the broker's management API, which answers only
+inside the VPC. The runner is the supported way in: a CodeBuild project in the private subnets, with
+its own security group (which the broker admits on 443), its own service role and its own log group.
+
+Least privilege: the service role may only do what CodeBuild needs to run a build in a VPC (create
+and delete the build's network interface in these subnets, write the build's log group) and assume
+one deploy role. The deploy itself runs as that deploy role (``deploy_role_name`` in the env file),
+which exists before the platform does (a stack cannot create the role it is deployed with).
+
+With ``messaging.deploy_runner.github_repository`` set, the project's source is that repository and a
+webhook on ``WORKFLOW_JOB_QUEUED`` makes it a CodeBuild-hosted GitHub Actions runner (jobs select it with
+``runs-on: codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.components.compute_iam import customer_key_policy
+from shared.envs import EnvConfig
+
+HTTPS_PORT = 443
+#: CodeBuild's managed Amazon Linux image (Python 3, AWS CLI v2, git); see the CodeBuild user guide,
+#: "Docker images provided by CodeBuild".
+BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+#: Exactly what the CodeBuild user guide ("Allow CodeBuild access to AWS services required to create a
+#: VPC network interface") lists; these EC2 actions have no resource-level permissions.
+VPC_ACTIONS = (
+    "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeDhcpOptions",
+    "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs",
+)
+
+BUILDSPEC = """\
+version: 0.2
+env:
+  shell: bash
+phases:
+  install:
+    commands:
+      - curl -fsSL https://get.pulumi.com | sh
+      - export PATH="$HOME/.pulumi/bin:$PATH"
+      - python3 -m pip install --quiet nox==2026.10.20
+  build:
+    commands:
+      # The build's own credentials (the service role) may only assume the deploy role.
+      - aws configure set profile.deploy.role_arn "$DEPLOY_ROLE_ARN"
+      - aws configure set profile.deploy.credential_source EcsContainer
+      - export AWS_PROFILE=deploy
+      - python3 -m nox -s "${PLATFORM_COMMAND:-up}" -- "$PLATFORM_ENV" --yes
+"""
+
+
+def project_name(env_name: str) -> str:
+    # botocore codebuild ProjectName: [A-Za-z0-9][A-Za-z0-9\-_]{1,149}
+    return f"ml-platform-{env_name}-deploy"
+
+
+def log_group_name(env_name: str) -> str:
+    return f"/aws/codebuild/{project_name(env_name)}"
+
+
+@dataclass(frozen=True)
+class DeployRunnerArgs:
+    env_name: str
+    region: str
+    account_id: str
+    deploy_role_name: str
+    github_repository: str | None
+    compute_type: str
+    timeout_minutes: int
+    log_retention_days: int
+    kms_encrypted_logs: bool
+    protect: bool
+    partition: str = "aws"
+
+    @classmethod
+    def from_env(cls, env: EnvConfig) -> DeployRunnerArgs:
+        runner = env.messaging.deploy_runner
+        return cls(env_name=env.name, region=env.region, account_id=env.account_id,
+                   deploy_role_name=runner.deploy_role_name, github_repository=runner.github_repository,
+                   compute_type=runner.compute_type, timeout_minutes=runner.timeout_minutes,
+                   log_retention_days=runner.log_retention_days,
+                   kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect)
+
+    @property
+    def deploy_role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:role/{self.deploy_role_name}"
+
+    @property
+    def project_arn(self) -> str:
+        return f"arn:{self.partition}:codebuild:{self.region}:{self.account_id}:project/{project_name(self.env_name)}"
+
+
+def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
+    """CodeBuild may assume the role for this project only (confused-deputy guard, CodeBuild user guide
+    "Cross-service confused deputy prevention")."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id},
+                      "ArnLike": {"aws:SourceArn": args.project_arn}},
+    }]}
+
+
+def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_ids: list[str]) -> dict[str, Any]:
+    subnet_arns = sorted(f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:subnet/{subnet}"
+                         for subnet in subnet_ids)
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "WriteOwnBuildLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"]},
+        {"Sid": "BuildNetworkInterface", "Effect": "Allow", "Action": list(VPC_ACTIONS), "Resource": "*"},
+        {"Sid": "BuildNetworkInterfaceInPrivateSubnets", "Effect": "Allow",
+         "Action": "ec2:CreateNetworkInterfacePermission",
+         "Resource": f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:network-interface/*",
+         "Condition": {"StringEquals": {"ec2:Subnet": subnet_arns,
+                                        "ec2:AuthorizedService": "codebuild.amazonaws.com"}}},
+        {"Sid": "AssumeDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": args.deploy_role_arn},
+    ]}
+
+
+class DeployRunner(pulumi.ComponentResource):
+    """CodeBuild project in the private subnets + its security group, service role and log group."""
+
+    def __init__(self, name: str, args: DeployRunnerArgs, *, vpc_id: pulumi.Input[str],
+                 private_subnet_ids: pulumi.Input[list[str]], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:broker:DeployRunner", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        env = args.env_name
+
+        # No ingress: nothing connects to a build. Egress HTTPS only: AWS APIs, the Pulumi backend,
+        # package registries, GitHub and the broker's management API (all 443).
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=vpc_id,
+            description=f"Deploy runner of {env} (CodeBuild): HTTPS out only, nothing in",
+            ingress=[],
+            egress=[aws.ec2.SecurityGroupEgressArgs(
+                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT, cidr_blocks=["0.0.0.0/0"],
+                description="HTTPS to AWS APIs, the state backend, registries and the broker management API")],
+            tags={"Name": f"{env}-deploy-runner"}, opts=child)
+
+        # Build logs can hold deploy output: encrypted with the runner's own key where the env asks for
+        # encrypted logs (compute.kms_encrypted_logs), usable by CloudWatch Logs for this log group only.
+        self.logs_key: aws.kms.Key | None = None
+        if args.kms_encrypted_logs:
+            self.logs_key = aws.kms.Key(
+                f"{name}-logs", description=f"Deploy runner build logs ({env})", enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=json.dumps(customer_key_policy(
+                    partition=args.partition, account_id=args.account_id, region=args.region,
+                    logs_arn_pattern=f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:"
+                                     f"{log_group_name(env)}"), sort_keys=True),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+            aws.kms.Alias(f"{name}-logs", name=f"alias/ml-platform/{env}/deploy-runner-logs",
+                          target_key_id=self.logs_key.key_id, opts=pulumi.ResourceOptions(parent=self.logs_key))
+
+        # Pre-created so retention (and KMS where the env asks) apply from the first build; CodeBuild
+        # would otherwise create it on first use with no retention.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=log_group_name(env), retention_in_days=args.log_retention_days,
+            kms_key_id=self.logs_key.arn if self.logs_key else None,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+
+        self.role = aws.iam.Role(
+            f"{name}-role", name=f"ml-platform-{env}-deploy-runner",
+            description=f"CodeBuild service role of the {env} deploy runner: VPC build, own logs, deploy role",
+            assume_role_policy=json.dumps(trust_policy(args), sort_keys=True), opts=child)
+        self.role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy", role=self.role.id,
+            policy=pulumi.Output.all(self.log_group.arn, private_subnet_ids).apply(
+                lambda values: json.dumps(service_role_policy(args, log_group_arn=values[0], subnet_ids=values[1]),
+                                          sort_keys=True)),
+            opts=pulumi.ResourceOptions(parent=self.role))
+
+        github = args.github_repository
+        self.project = aws.codebuild.Project(
+            f"{name}-project", name=project_name(env),
+            description=f"Runs `nox -s up -- {env}` from inside the {env} VPC (and GitHub Actions jobs)",
+            service_role=self.role.arn,
+            build_timeout=args.timeout_minutes,
+            artifacts=aws.codebuild.ProjectArtifactsArgs(type="NO_ARTIFACTS"),
+            environment=aws.codebuild.ProjectEnvironmentArgs(
+                compute_type=args.compute_type, image=BUILD_IMAGE, type="LINUX_CONTAINER",
+                image_pull_credentials_type="CODEBUILD",
+                environment_variables=[
+                    aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name="PLATFORM_ENV", value=env),
+                    aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(
+                        name="DEPLOY_ROLE_ARN", value=args.deploy_role_arn),
+                ]),
+            source=aws.codebuild.ProjectSourceArgs(type="GITHUB", location=github, buildspec=BUILDSPEC,
+                                                   git_clone_depth=1)
+            if github else aws.codebuild.ProjectSourceArgs(type="NO_SOURCE", buildspec=BUILDSPEC),
+            # botocore codebuild VpcConfig: vpcId, subnets (max 16), securityGroupIds (max 5).
+            vpc_config=aws.codebuild.ProjectVpcConfigArgs(
+                vpc_id=vpc_id, subnets=private_subnet_ids, security_group_ids=[self.security_group.id]),
+            logs_config=aws.codebuild.ProjectLogsConfigArgs(
+                cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(
+                    status="ENABLED", group_name=self.log_group.name)),
+            tags={"Name": project_name(env)},
+            # CodeBuild validates the VPC configuration with the role when the project is created, so the
+            # role's permissions must exist first (aws-cdk #2662 hit exactly this).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy]),
+        )
+        if github:
+            aws.codebuild.Webhook(
+                f"{name}-github-actions", project_name=self.project.name, build_type="BUILD",
+                filter_groups=[aws.codebuild.WebhookFilterGroupArgs(filters=[
+                    aws.codebuild.WebhookFilterGroupFilterArgs(type="EVENT", pattern="WORKFLOW_JOB_QUEUED")])],
+                opts=pulumi.ResourceOptions(parent=self.project))
+        self.register_outputs({"project_name": self.project.name, "security_group_id": self.security_group.id})

@@ -1,0 +1,236 @@
+"""Reach into the VPC: probe the broker's management API before a layer that needs it runs.
+
+The layers in :data:`shared.dag.NEEDS_VPC_REACH` configure a provider (``pulumi_rabbitmq``) against
+the RabbitMQ management API, which an Amazon MQ broker without public accessibility only answers
+inside its VPC. Run from outside (a laptop, a hosted CI runner), such a layer would wait for the
+provider's HTTP timeouts on its first resource, after every earlier layer was deployed. So before the
+layer runs, the orchestrator opens a TCP connection to the endpoint (a few seconds) and, when
+nothing answers, stops with exit 2 naming the layer, the endpoint and the ways in, before the layer
+creates anything.
+
+Which endpoint, first match wins:
+
+1. ``messaging.management.endpoint`` in the env file (an operator's tunnel, e.g. SSM port forwarding);
+2. ``messaging.external.management_endpoint`` for an ``external`` broker;
+3. the ``management_endpoint`` output of the stack of the layer that declares it in its contract (the
+   broker layer, ``<org>/broker/<env>``), read through the Automation API.
+
+With ``messaging.management.proxy`` set, the provider connects through the proxy, so the proxy is
+what is probed (and the output says so). When the endpoint is unknown because the broker layer runs
+earlier in the same run (the first ``up`` of an env), the probe happens once that level is done,
+before the next level starts.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from shared.contracts import CONTRACTS, stack_reference_name
+from shared.dag import NEEDS_VPC_REACH, upstream_closure
+from shared.envs import EnvConfig, env_path
+from shared.errors import PlatformError
+from shared.orchestrate.model import Action, Operation
+from shared.orchestrate.plan import Plan
+from shared.orchestrate.report import failure_detail
+
+ENDPOINT_OUTPUT = "management_endpoint"
+PROBE_TIMEOUT_S = 5.0
+DEFAULT_PORTS = {"https": 443, "http": 80, "socks5": 1080, "socks5h": 1080}
+
+Probe = Callable[[str, int, float], str | None]
+"""(host, port, timeout in seconds) -> None when a TCP connection opens, else why it did not."""
+
+OutputsReader = Callable[[str, EnvConfig], Mapping[str, Any] | None]
+"""(layer, env) -> that layer's stack outputs, None when the stack does not exist."""
+
+
+class ReachError(PlatformError):
+    """A layer's provider cannot reach its endpoint from here (exit 2: that layer did not run)."""
+
+    exit_code = 2
+
+
+def tcp_probe(host: str, port: int, timeout_s: float) -> str | None:
+    """Open (and close) a TCP connection; None on success, else the reason."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except TimeoutError:
+        return f"no answer within {timeout_s:g}s"
+    except OSError as error:
+        return error.strerror or str(error) or type(error).__name__
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host")
+    return parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme, 443)
+
+
+def endpoint_layer(layer: str) -> str:
+    """The layer whose stack output names ``layer``'s management endpoint: the nearest upstream whose
+    contract declares ``management_endpoint`` (the broker layer), else ``layer`` itself."""
+    upstreams = [up for up in reversed(upstream_closure([layer])) if up != layer]
+    for upstream in upstreams:
+        if ENDPOINT_OUTPUT in CONTRACTS[upstream].model_fields:
+            return upstream
+    return layer
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str
+    source: str
+    proxy: str | None = None
+
+    @property
+    def probed(self) -> str:
+        return self.proxy or self.endpoint
+
+
+def ways_in(env: EnvConfig) -> str:
+    return (
+        "Ways in: run the deploy from the platform's deploy runner inside the env's VPC (README, section "
+        "\"Reaching the broker's management API\"), or open an SSM port-forwarding tunnel to the broker's "
+        f"management host on 443 and set messaging.management in {env_path(env.name)} (endpoint: "
+        "https://localhost:<local port>, tls_server_name: the broker's host name, so TLS is still verified; or "
+        "proxy: the proxy that reaches the VPC)")
+
+
+class ReachCheck:
+    """The probes of one run: :meth:`preflight` before anything runs, :meth:`before_level` between levels."""
+
+    def __init__(self, env: EnvConfig, operation: Operation, plan: Plan, read_outputs: OutputsReader, *,
+                 probe: Probe = tcp_probe, timeout_s: float = PROBE_TIMEOUT_S, out: TextIO | None = None,
+                 endpoint_layer_of: Callable[[str], str] = endpoint_layer,
+                 needs_reach: frozenset[str] = NEEDS_VPC_REACH) -> None:
+        self.env = env
+        self.operation = operation
+        self.plan = plan
+        self.read_outputs = read_outputs
+        self.probe = probe
+        self.timeout_s = timeout_s
+        self.out = out
+        self.endpoint_layer_of = endpoint_layer_of
+        self.layers = [layer for layer in plan.layers if layer in needs_reach]
+        self.pending: dict[str, str] = {}
+        """layer -> the earlier layer of this run after whose level its endpoint is known and probed."""
+        self.refusals: list[str] = []
+
+    def _say(self, text: str) -> None:
+        if self.out is not None:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def resolve(self, layer: str) -> Target | None:
+        """Where ``layer``'s provider connects, or None when no one knows yet; ReachError if unreadable."""
+        try:
+            return self._resolve(layer)
+        except PlatformError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is reported, not a traceback
+            source_layer = self.endpoint_layer_of(layer)
+            name = stack_reference_name(self.env.pulumi_org, source_layer, self.env.name)
+            raise ReachError(f"{layer} needs the RabbitMQ management API, and reading its endpoint (output "
+                             f"{ENDPOINT_OUTPUT} of stack {name}) failed: {failure_detail(error)}. Nothing was run "
+                             f"in {layer}.") from None
+
+    def _resolve(self, layer: str) -> Target | None:
+        messaging = self.env.messaging
+        proxy = messaging.management.proxy
+        if messaging.management.endpoint:
+            return Target(messaging.management.endpoint,
+                          f"messaging.management.endpoint in {env_path(self.env.name)}", proxy)
+        if messaging.broker == "external" and messaging.external is not None:
+            return Target(messaging.external.management_endpoint,
+                          f"messaging.external.management_endpoint in {env_path(self.env.name)}", proxy)
+        source_layer = self.endpoint_layer_of(layer)
+        outputs = self.read_outputs(source_layer, self.env) or {}
+        value = outputs.get(ENDPOINT_OUTPUT)
+        if not isinstance(value, str) or not value:
+            return None
+        name = stack_reference_name(self.env.pulumi_org, source_layer, self.env.name)
+        return Target(value, f"output {ENDPOINT_OUTPUT} of stack {name}", proxy)
+
+    def _runs_before(self, upstream: str, layer: str) -> bool:
+        """Whether ``upstream`` runs in an earlier level of this run than ``layer``."""
+        index = {name: i for i, level in enumerate(self.plan.levels) for name in level}
+        return upstream in index and layer in index and index[upstream] < index[layer]
+
+    def _check(self, layer: str, target: Target) -> str | None:
+        """Probe ``target``; the refusal message when it does not answer."""
+        try:
+            host, port = host_port(target.probed)
+        except ValueError as error:
+            return (f"{layer} needs the RabbitMQ management API, and its endpoint {target.endpoint!r} (from "
+                    f"{target.source}) is not a URL with a host ({error}). Nothing was run in {layer}.")
+        started = time.monotonic()
+        why = self.probe(host, port, self.timeout_s)
+        what = f"the proxy {target.proxy} (the provider connects through it)" if target.proxy else target.endpoint
+        if why is None:
+            self._say(f"reach {layer}: {what} answers on {host}:{port} "
+                      f"({time.monotonic() - started:.2f}s; endpoint from {target.source})")
+            return None
+        return (f"{layer} cannot run from here: its provider talks to the RabbitMQ management API at "
+                f"{target.endpoint} (from {target.source}), and a TCP connection to {what} at {host}:{port} failed "
+                f"({why}). An Amazon MQ broker that is not publicly accessible answers only inside the env's VPC. "
+                f"{ways_in(self.env)}. Nothing was created in {layer}.")
+
+    def preflight(self) -> None:
+        """Probe every endpoint known now; ReachError (exit 2) when one does not answer."""
+        for layer in self.layers:
+            target = self.resolve(layer)
+            source_layer = self.endpoint_layer_of(layer)
+            later = (source_layer != layer and not self.operation.reverse
+                     and self._runs_before(source_layer, layer))
+            if target is not None:
+                refusal = self._check(layer, target)
+                if refusal:
+                    raise ReachError(refusal)
+            if later:
+                # The broker layer runs first in this run and may create or replace the broker: probe
+                # (again) with what its stack says once its level is done.
+                self.pending[layer] = source_layer
+                if target is None:
+                    self._say(f"reach {layer}: the management endpoint is not known yet ({source_layer} has no "
+                              f"{ENDPOINT_OUTPUT} output); probed once {source_layer} is done")
+            elif target is None:
+                self._say(f"reach {layer}: not probed, the management endpoint is unknown ({source_layer} has no "
+                          f"{ENDPOINT_OUTPUT} output and does not run before it)")
+
+    def before_level(self, layers: list[str]) -> dict[str, str]:
+        """For the layers about to start: layer -> why it must not run (its endpoint does not answer)."""
+        refused: dict[str, str] = {}
+        for layer in layers:
+            source_layer = self.pending.pop(layer, None)
+            if source_layer is None:
+                continue
+            try:
+                target = self.resolve(layer)
+            except ReachError as error:
+                refused[layer] = str(error)
+                continue
+            if target is None:
+                if self.operation.action is Action.UP:
+                    name = stack_reference_name(self.env.pulumi_org, source_layer, self.env.name)
+                    refused[layer] = (
+                        f"{layer} cannot run: {source_layer} finished, but its stack {name} has no "
+                        f"{ENDPOINT_OUTPUT} output, so the management API {layer} talks to is unknown. Nothing "
+                        f"was created in {layer}.")
+                else:
+                    # preview: the broker was only previewed, so it has no endpoint yet; the layer's
+                    # preview reads it the same way and reports that itself.
+                    self._say(f"reach {layer}: not probed, {source_layer} has no {ENDPOINT_OUTPUT} output yet")
+                continue
+            refusal = self._check(layer, target)
+            if refusal:
+                refused[layer] = refusal
+        self.refusals.extend(refused.values())
+        return refused
+

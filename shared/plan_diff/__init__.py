@@ -1,0 +1,159 @@
+"""Offline plan diff: a fresh synth of an env against the accepted baseline (``tests/snapshots``).
+
+``nox -s diff -- ENV`` prints per layer the resources that a ``pulumi up`` would add, delete, update
+or replace, and exits 1 when a ``protect``ed resource would be replaced or deleted -- the change a
+2,000-line snapshot diff hides (a renamed component moves every child's URN: delete + create).
+
+How a change is classified, resource by resource (matched by URN):
+
+* URN only in the fresh synth: **add**; only in the baseline: **delete** (a rename shows as both);
+* same URN, an input differs: **replace** when the input is one the provider cannot change in place
+  (:data:`REPLACE_ON_CHANGE`, from the provider documentation: "Changing this forces a new
+  resource"; the Python SDKs ship no schema to derive it from), else **update**;
+* a ``protect``ed resource in the baseline that would be replaced or deleted is **blocked**: the
+  real ``up`` would stop there.
+
+Inputs unknown at synth time are never compared (they are unknown in both).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared import REPO_ROOT
+
+BASELINE_DIR = REPO_ROOT / "tests" / "snapshots"
+
+# type -> inputs whose change forces a new resource (Pulumi Registry / upstream Terraform provider
+# docs for each resource, "Forces new resource"; pulumi_rabbitmq: every queue/exchange/vhost argument).
+REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
+    "aws:ec2/vpc:Vpc": frozenset({"cidrBlock", "instanceTenancy", "ipv4IpamPoolId"}),
+    "aws:ec2/subnet:Subnet": frozenset({"vpcId", "cidrBlock", "availabilityZone", "availabilityZoneId",
+                                        "ipv6Native", "outpostArn"}),
+    "aws:ec2/securityGroup:SecurityGroup": frozenset({"name", "namePrefix", "description", "vpcId"}),
+    "aws:ec2/natGateway:NatGateway": frozenset({"subnetId", "allocationId", "connectivityType", "privateIp"}),
+    "aws:ec2/eip:Eip": frozenset({"domain", "vpc", "publicIpv4Pool", "networkBorderGroup", "address"}),
+    "aws:ec2/route:Route": frozenset({"routeTableId", "destinationCidrBlock", "destinationIpv6CidrBlock",
+                                      "destinationPrefixListId"}),
+    "aws:ec2/routeTable:RouteTable": frozenset({"vpcId"}),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": frozenset({"subnetId", "gatewayId"}),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": frozenset({"vpcId", "serviceName", "vpcEndpointType"}),
+    "aws:ec2/flowLog:FlowLog": frozenset({"vpcId", "subnetId", "trafficType", "logDestination",
+                                          "logDestinationType", "logFormat", "iamRoleArn",
+                                          "maxAggregationInterval"}),
+    "aws:mq/broker:Broker": frozenset({"brokerName", "engineType", "deploymentMode", "publiclyAccessible",
+                                       "subnetIds", "storageType", "encryptionOptions", "authenticationStrategy"}),
+    "aws:ecr/repository:Repository": frozenset({"name", "encryptionConfigurations"}),
+    "aws:secretsmanager/secret:Secret": frozenset({"name", "namePrefix"}),
+    "aws:kms/key:Key": frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"}),
+    "aws:kms/alias:Alias": frozenset({"name", "namePrefix"}),
+    "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
+    "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": frozenset({"name", "vpc"}),
+    "aws:servicediscovery/httpNamespace:HttpNamespace": frozenset({"name"}),
+    "aws:servicediscovery/service:Service": frozenset({"name", "namespaceId", "healthCheckCustomConfig", "type"}),
+    "aws:ecs/cluster:Cluster": frozenset({"name"}),
+    "aws:ecs/service:Service": frozenset({"name", "cluster", "launchType", "schedulingStrategy",
+                                          "serviceRegistries"}),
+    "aws:ecs/taskDefinition:TaskDefinition": frozenset({"family", "containerDefinitions", "cpu", "memory",
+                                                        "networkMode", "executionRoleArn", "taskRoleArn",
+                                                        "volumes", "requiresCompatibilities", "ephemeralStorage",
+                                                        "runtimePlatform", "proxyConfiguration"}),
+    "aws:appmesh/mesh:Mesh": frozenset({"name"}),
+    "aws:appmesh/virtualNode:VirtualNode": frozenset({"name", "meshName"}),
+    "aws:appmesh/virtualService:VirtualService": frozenset({"name", "meshName"}),
+    "aws:appmesh/virtualRouter:VirtualRouter": frozenset({"name", "meshName"}),
+    "rabbitmq:index/vHost:VHost": frozenset({"name"}),
+    "rabbitmq:index/queue:Queue": frozenset({"name", "vhost", "settings"}),
+    "rabbitmq:index/exchange:Exchange": frozenset({"name", "vhost", "settings"}),
+    "rabbitmq:index/binding:Binding": frozenset({"source", "vhost", "destination", "destinationType",
+                                                "routingKey", "arguments"}),
+    "rabbitmq:index/user:User": frozenset({"name"}),
+    "rabbitmq:index/permissions:Permissions": frozenset({"user", "vhost"}),
+    "rabbitmq:index/topicPermissions:TopicPermissions": frozenset({"user", "vhost"}),
+    "rabbitmq:index/policy:Policy": frozenset({"name", "vhost"}),
+    "rabbitmq:index/operatorPolicy:OperatorPolicy": frozenset({"name", "vhost"}),
+}
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # add | delete | update | replace
+    urn: str
+    type: str
+    inputs: tuple[str, ...] = ()  # the changed inputs (update/replace)
+    protected: bool = False
+
+    @property
+    def blocked(self) -> bool:
+        """A protected resource that the ``up`` would have to delete: it stops there."""
+        return self.protected and self.action in ("delete", "replace")
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1]
+
+
+@dataclass
+class LayerDiff:
+    layer: str
+    changes: list[Change] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+
+def _by_urn(document: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {resource["urn"]: resource for resource in (document or {}).get("resources", [])}
+
+
+def _differs(old: Any, new: Any) -> bool:
+    if old == new:
+        return False
+    return UNKNOWN not in json.dumps([old, new])  # unknown on either side: a preview cannot tell
+
+
+def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str, Any] | None) -> LayerDiff:
+    """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer)."""
+    old, new = _by_urn(baseline), _by_urn(fresh)
+    result = LayerDiff(layer)
+    for urn in sorted(set(old) | set(new)):
+        before, after = old.get(urn), new.get(urn)
+        if before is None:
+            assert after is not None
+            result.changes.append(Change("add", urn, after["type"]))
+            continue
+        if after is None:
+            result.changes.append(Change("delete", urn, before["type"], protected=bool(before.get("protect"))))
+            continue
+        if not before.get("custom", True):
+            continue  # a component has no inputs of its own in the cloud
+        before_inputs, after_inputs = before.get("inputs", {}), after.get("inputs", {})
+        changed = tuple(sorted(key for key in set(before_inputs) | set(after_inputs)
+                               if _differs(before_inputs.get(key), after_inputs.get(key))))
+        if not changed:
+            continue
+        forcing = REPLACE_ON_CHANGE.get(after["type"], frozenset())
+        action = "replace" if forcing.intersection(changed) else "update"
+        result.changes.append(Change(action, urn, after["type"], changed, protected=bool(before.get("protect"))))
+    return result
+
+
+def load_baseline(env: str, layer: str, baseline_dir: Path = BASELINE_DIR) -> dict[str, Any] | None:
+    path = baseline_dir / env / f"{layer}.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def diff_env(env: str, fresh: dict[str, dict[str, Any]], baseline_dir: Path = BASELINE_DIR) -> list[LayerDiff]:
+    """One :class:`LayerDiff` per layer of the fresh synth and of the baseline, in DAG order."""
+    from shared.dag import LAYERS
+
+    layers = [layer for layer in LAYERS if layer in fresh or (baseline_dir / env / f"{layer}.json").is_file()]
+    return [diff_documents(layer, load_baseline(env, layer, baseline_dir), fresh.get(layer)) for layer in layers]

@@ -1,0 +1,67 @@
+"""``python -m shared.plan_diff ENV [ENV ...]``: the offline plan diff (``nox -s diff``).
+
+Exit codes: 0 nothing protected would be replaced or deleted (changes may exist); 1 a protected
+resource would be replaced or deleted; 2 bad input.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from shared.cli import UsageParser, console, exit_now, run_main
+from shared.plan_diff import BASELINE_DIR, LayerDiff, diff_env
+
+ACTIONS = ("add", "delete", "update", "replace")
+
+
+def render(env: str, diffs: list[LayerDiff], out: Console) -> None:
+    table = Table(title=f"plan diff of {env} against the accepted snapshots", title_justify="left")
+    for column in ("layer", *ACTIONS, "blocked"):
+        table.add_column(column)
+    for layer_diff in diffs:
+        table.add_row(layer_diff.layer, *(str(layer_diff.count(action)) for action in ACTIONS),
+                      str(sum(1 for change in layer_diff.changes if change.blocked)))
+    out.print(table)
+    for layer_diff in diffs:
+        for change in layer_diff.changes:
+            if change.action in ("delete", "replace") or change.blocked:
+                detail = f" ({', '.join(change.inputs)})" if change.inputs else ""
+                flag = "BLOCKED (protected) " if change.blocked else ""
+                out.print(Text(f"  {flag}{change.action} {layer_diff.layer}: {change.name} [{change.type}]{detail}",
+                               style="bold red" if change.blocked else ""))
+
+
+def main(argv: list[str]) -> int:
+    parser = UsageParser(prog="nox -s diff --", label="diff",
+                         description="Fresh synth vs the accepted snapshots: what an up would add, delete, "
+                                     "update or replace; exit 1 when a protected resource would be replaced.")
+    parser.add_argument("envs", nargs="+", metavar="ENV")
+    parser.add_argument("--baseline", type=Path, default=BASELINE_DIR, help="folder of <env>/<layer>.json")
+    args = parser.parse_args(argv)
+    from shared.envs import load_env
+    from shared.synth.engine import synth_env
+
+    for name in args.envs:
+        load_env(name)
+    shown = console()
+    blocked = 0
+    for name in args.envs:
+        diffs = diff_env(name, synth_env(name), args.baseline)
+        render(name, diffs, shown)
+        blocked += sum(1 for layer_diff in diffs for change in layer_diff.changes if change.blocked)
+    if blocked:
+        shown.print(f"[bold red]FAIL[/bold red]: {blocked} protected resource(s) would be replaced or deleted; "
+                    "keep their URNs (aliases) and replace-on-change inputs, or unprotect them deliberately")
+        return 1
+    shown.print("[bold green]OK[/bold green]: no protected resource would be replaced or deleted")
+    return 0
+
+
+if __name__ == "__main__":
+    gc.disable()
+    exit_now(run_main(main))

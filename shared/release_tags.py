@@ -1,0 +1,141 @@
+"""Release tags: ``python -m shared.release_tags ENV [--check]``.
+
+Every image an env's ``release.images`` pins gets the tag ``release-<digest hex>`` in that env's own
+ECR repository (``ml-platform/<service>`` in the env's account and region). The repositories'
+lifecycle policy (:func:`shared.components.ecr.lifecycle_policy`) never expires an image with that
+tag, so neither "keep the last N images" nor the untagged-image rule can delete what an env runs --
+including an image copied into the repository by digest only, which has no tag until this runs.
+
+The tag is derived from the digest, so it is written once and never moves (the repositories' tags
+are IMMUTABLE). Adding it is ECR's documented retag: ``BatchGetImage`` reads the manifest and
+``PutImage`` stores the same manifest under the new tag (no layer is copied). A release that names
+a tag (allowed by the env schema outside staging/prod) is resolved to the digest it points at.
+
+Run it wherever images reach the env's repositories -- after promotion copied them, before
+``nox -s up`` -- with credentials for the env's account: the untagged rule expires an untagged copy
+after ``UNTAGGED_EXPIRY_DAYS`` days. ``--check`` changes nothing and exits 1 when an image lacks its
+tag. Exit codes: 0 every pinned image carries its tag, 1 an image is missing or untagged (named),
+2 bad input (unknown env, credentials for another account).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared.cli import UsageParser
+from shared.components.ecr import release_tag, repository_name
+from shared.envs import is_digest, load_env
+from shared.errors import ConfigError, PlatformError
+
+#: What BatchGetImage may return; a multi-architecture index must come back as itself, or PutImage
+#: would store a different digest under the tag.
+MANIFEST_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+Action = Literal["tagged", "already-tagged", "untagged", "missing"]
+
+
+@dataclass(frozen=True)
+class TagResult:
+    service: str
+    repository: str
+    #: the release's reference (digest or tag) and the digest it resolved to (None: not in the repository)
+    reference: str
+    digest: str | None
+    tag: str | None
+    action: Action
+
+    @property
+    def ok(self) -> bool:
+        return self.action in ("tagged", "already-tagged")
+
+    def describe(self) -> str:
+        if self.action == "missing":
+            return f"{self.service}: {self.repository} has no image {self.reference}"
+        if self.action == "untagged":
+            return f"{self.service}: {self.repository}@{self.digest} lacks its tag {self.tag}"
+        return f"{self.service}: {self.repository}@{self.digest} {self.action} {self.tag}"
+
+
+def _error_code(error: Exception) -> str:
+    response: Any = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _describe(ecr: Any, repository: str, reference: str) -> dict[str, Any] | None:
+    image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
+    try:
+        details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])["imageDetails"]
+    except Exception as error:  # botocore's ClientError; its code says what happened
+        if _error_code(error) == "ImageNotFoundException":
+            return None
+        raise
+    return details[0] if details else None
+
+
+def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False) -> list[TagResult]:
+    """Give each pinned image (service -> digest or tag) its release tag in ``ml-platform/<service>``."""
+    results: list[TagResult] = []
+    for service in sorted(images):
+        reference, repository = images[service], repository_name(service)
+        detail = _describe(ecr, repository, reference)
+        if detail is None:
+            results.append(TagResult(service, repository, reference, None, None, "missing"))
+            continue
+        digest = str(detail["imageDigest"])
+        tag = release_tag(digest)
+        if tag in (detail.get("imageTags") or []):
+            results.append(TagResult(service, repository, reference, digest, tag, "already-tagged"))
+            continue
+        if check:
+            results.append(TagResult(service, repository, reference, digest, tag, "untagged"))
+            continue
+        (image,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}],
+                                       acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES))["images"]
+        request: dict[str, Any] = {"repositoryName": repository, "imageManifest": image["imageManifest"],
+                                   "imageTag": tag, "imageDigest": digest}
+        if image.get("imageManifestMediaType"):
+            request["imageManifestMediaType"] = image["imageManifestMediaType"]
+        try:
+            ecr.put_image(**request)
+        except Exception as error:
+            # Tagged meanwhile by another run: the same tag on the same digest is the wanted state.
+            if _error_code(error) != "ImageAlreadyExistsException":
+                raise
+        results.append(TagResult(service, repository, reference, digest, tag, "tagged"))
+    return results
+
+
+def main(argv: Sequence[str] | None = None, *, session: Any = None) -> int:
+    parser = UsageParser(prog="python -m shared.release_tags", description=__doc__.split("\n\n")[0])
+    parser.add_argument("env", metavar="ENV")
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when an image lacks its tag")
+    try:
+        args = parser.parse_args(argv)
+        env = load_env(args.env)
+        if session is None:
+            import boto3
+
+            session = boto3.Session(region_name=env.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        if account != env.account_id:
+            raise ConfigError(f"environments/{env.name}.yaml", "account_id",
+                              f"the credentials in use are for account {account}, not {env.account_id}")
+        results = tag_release(session.client("ecr", region_name=env.region), env.release.images, check=args.check)
+    except PlatformError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return error.exit_code
+    for result in results:
+        print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if all(result.ok for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Given an env, the synthesized broker layer has a private Amazon MQ broker that only the services
+(AMQPS) and the deploy runner (management API) reach, a generated admin kept in Secrets Manager, and a
+least-privilege CodeBuild deploy runner in the private subnets. It holds no RabbitMQ provider."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+
+from shared.components.broker import (
+    auto_minor_version_upgrade,
+    broker_subnets,
+    check_admin_password,
+    check_admin_username,
+)
+from shared.components.deploy_runner import BUILDSPEC, VPC_ACTIONS
+from shared.contracts import BrokerContract
+from shared.envs import load_env
+from shared.errors import ConfigError
+from shared.synth import engine
+from shared.synth.engine import dumps, synth_env
+from tests.synth_helpers import by_urn, of_type
+
+ENVS = ["dev", "staging", "prod"]
+BROKER = "aws:mq/broker:Broker"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+PROJECT = "aws:codebuild/project:Project"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+KMS_KEY = "aws:kms/key:Key"
+WEBHOOK = "aws:codebuild/webhook:Webhook"
+
+
+@cache
+def layers(env: str) -> dict[str, dict[str, Any]]:
+    return synth_env(env, ["broker"])
+
+
+def broker_layer(env: str) -> dict[str, Any]:
+    return layers(env)["broker"]
+
+
+def one(document: dict[str, Any], type_: str, name: str | None = None) -> dict[str, Any]:
+    resources = [r for r in of_type(document, type_) if name is None or r["name"] == name]
+    assert len(resources) == 1, f"expected one {type_} {name or ''}, found {len(resources)}"
+    return resources[0]
+
+
+# -- the broker ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("env", "mode", "subnets"), [("dev", "SINGLE_INSTANCE", 1), ("staging", "SINGLE_INSTANCE", 1),
+                                                      ("prod", "CLUSTER_MULTI_AZ", 3)])
+def test_the_broker_is_private_rabbitmq_in_the_private_subnets(env: str, mode: str, subnets: int) -> None:
+    broker = one(broker_layer(env), BROKER)["inputs"]
+    network = layers(env)["network"]["outputs"]
+    settings = load_env(env).messaging
+    assert broker["engineType"] == "RabbitMQ"
+    assert (broker["engineVersion"], broker["hostInstanceType"]) == (settings.engine_version, settings.instance_type)
+    assert broker["autoMinorVersionUpgrade"] is True
+    assert broker["deploymentMode"] == mode
+    assert broker["publiclyAccessible"] is False
+    assert broker["logs"] == {"general": True}
+    assert broker["subnetIds"] == network["private_subnet_ids"][:subnets]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_broker_admits_amqps_from_the_services_and_management_from_the_runner_only(env: str) -> None:
+    document = broker_layer(env)
+    outputs = document["outputs"]
+    group = one(document, SG, "broker-sg")["inputs"]
+    network = layers(env)["network"]["outputs"]
+    rules = {(r["protocol"], r["fromPort"], r["toPort"], tuple(r["securityGroups"])) for r in group["ingress"]}
+    assert rules == {("tcp", 5671, 5671, (network["service_security_group_id"],)),
+                     ("tcp", 443, 443, (outputs["deploy_runner_security_group_id"],))}
+    assert all(not r.get("cidrBlocks") for r in group["ingress"]), "security-group references, never CIDRs"
+    assert all(r["description"] for r in group["ingress"]) and group["egress"] == []
+    assert one(document, BROKER)["inputs"]["securityGroups"] == [outputs["broker_security_group_id"]]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_admin_is_generated_and_kept_in_secrets_manager(env: str) -> None:
+    document = broker_layer(env)
+    broker = one(document, BROKER)
+    assert "users" in broker["secret_inputs"]
+    (admin,) = broker["inputs"]["users"]
+    generated = one(document, PASSWORD, "broker-admin-password")
+    # Amazon MQ's rules (botocore mq model, User): letters/digits only, 12+ characters, 4+ distinct.
+    assert generated["inputs"]["special"] is False and generated["inputs"]["length"] >= 12
+    assert check_admin_password(admin["password"]) and check_admin_username(admin["username"])
+    assert generated["urn"] in broker["dependencies"]
+    secret = one(document, SECRET, "broker-admin")
+    assert secret["inputs"]["name"] == f"platform/{env}/broker/admin"
+    (version,) = [v for v in of_type(document, SECRET_VERSION) if v["parent"] == secret["urn"]]
+    assert version["secret_inputs"] == ["secretString"]
+    assert json.loads(version["inputs"]["secretString"]) == {"username": admin["username"],
+                                                             "password": admin["password"]}
+    outputs = document["outputs"]
+    assert outputs["admin_secret_arn"].startswith(
+        f"arn:aws:secretsmanager:eu-west-1:{load_env(env).account_id}:secret:platform/{env}/broker/admin-")
+    assert outputs["admin_username"] == admin["username"]
+    assert document["secret_outputs"] == [], "the contract names the secret, it never carries the password"
+
+
+def test_the_broker_ignores_later_changes_to_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A change to a RabbitMQ broker's `users` would recreate it (queues lost): the broker ignores it, and
+    # the admin secret's first version is never written back over a rotated one.
+    seen: dict[tuple[str, str], list[str]] = {}
+    original = engine.RecordingMonitor.RegisterResource
+
+    def recording(self: engine.RecordingMonitor, request: Any) -> Any:
+        seen[(request.type, request.name)] = list(request.ignoreChanges)
+        return original(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    synth_env("dev", ["broker"])
+    assert seen[(BROKER, "broker-broker")] == ["users"]
+    assert seen[(SECRET_VERSION, "broker-admin")] == ["secretString"]
+
+
+def test_the_admin_username_and_password_rules_of_amazon_mq() -> None:
+    for bad in ("guest", "a", "has~tilde", "has space", "x" * 101):
+        with pytest.raises(ValueError):
+            check_admin_username(bad)
+    for bad in ("short1A", "aaaaaaaaaaaaaaaa", "has,comma12345", "has:colon12345", "has=equal12345"):
+        with pytest.raises(ValueError):
+            check_admin_password(bad)
+    assert check_admin_password("Abcd1234efgh") == "Abcd1234efgh"
+
+
+def test_engine_versions_are_major_minor_with_automatic_patches(edit_env: Any) -> None:
+    assert auto_minor_version_upgrade("3.13") and auto_minor_version_upgrade("4.2")
+    edit_env("dev", lambda data: data["messaging"].update(engine_version="3.13.7"))
+    with pytest.raises(ConfigError) as error:
+        synth_env("dev", ["broker"])
+    assert error.value.key == "messaging.engine_version" and "major.minor" in error.value.reason
+
+
+def test_rabbitmq_4_2_on_m7g_is_synthesized_as_given(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(engine_version="4.2", instance_type="mq.m7g.medium"))
+    broker = one(synth_env("dev", ["broker"])["broker"], BROKER)["inputs"]
+    assert (broker["engineVersion"], broker["hostInstanceType"], broker["autoMinorVersionUpgrade"]) == (
+        "4.2", "mq.m7g.medium", True)
+
+
+def test_cluster_multi_az_needs_more_than_one_availability_zone(edit_env: Any) -> None:
+    edit_env("prod", lambda data: data["network"].update(az_count=1, nat="single"))
+    with pytest.raises(ConfigError) as error:
+        synth_env("prod", ["broker"])
+    assert error.value.key == "messaging.deployment_mode" and "az_count" in error.value.reason
+
+
+def test_broker_subnets_single_instance_takes_one_cluster_takes_all() -> None:
+    assert broker_subnets("SINGLE_INSTANCE", ["a", "b", "c"]) == ["a"]
+    assert broker_subnets("CLUSTER_MULTI_AZ", ["a", "b", "c"]) == ["a", "b", "c"]
+    with pytest.raises(ValueError):
+        broker_subnets("SINGLE_INSTANCE", [])
+
+
+@pytest.mark.parametrize(("env", "protected"), [("dev", False), ("staging", False), ("prod", True)])
+def test_broker_and_admin_secret_are_protected_where_the_env_protects_state(env: str, protected: bool) -> None:
+    document = broker_layer(env)
+    assert one(document, BROKER)["protect"] is protected
+    assert one(document, SECRET, "broker-admin")["protect"] is protected
+    assert one(document, SECRET, "broker-admin")["inputs"]["recoveryWindowInDays"] == (30 if protected else 0)
+
+
+# -- the deploy runner -----------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_the_runner_is_a_codebuild_project_in_the_private_subnets_with_its_own_group(env: str) -> None:
+    document = broker_layer(env)
+    network = layers(env)["network"]["outputs"]
+    project = one(document, PROJECT)["inputs"]
+    vpc = project["vpcConfig"]
+    assert vpc["vpcId"] == network["vpc_id"]
+    assert vpc["subnets"] == network["private_subnet_ids"] and len(vpc["subnets"]) <= 16  # botocore VpcConfig
+    runner_sg = one(document, SG, "deploy-runner-sg")
+    assert vpc["securityGroupIds"] == [document["outputs"]["deploy_runner_security_group_id"]]
+    assert runner_sg["inputs"]["ingress"] == []
+    assert [(r["protocol"], r["fromPort"], r["toPort"]) for r in runner_sg["inputs"]["egress"]] == [("tcp", 443, 443)]
+    assert project["name"] == document["outputs"]["deploy_runner_project_name"] == f"ml-platform-{env}-deploy"
+    assert project["source"]["type"] == "NO_SOURCE" and project["source"]["buildspec"] == BUILDSPEC
+    assert 5 <= project["buildTimeout"] <= 2160
+    variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
+    assert variables == {"PLATFORM_ENV": env,
+                         "DEPLOY_ROLE_ARN": f"arn:aws:iam::{load_env(env).account_id}:role/ml-platform-deployer"}
+    logs = one(document, LOG_GROUP)
+    assert project["logsConfig"]["cloudwatchLogs"] == {"status": "ENABLED", "groupName": logs["inputs"]["name"]}
+    assert logs["inputs"]["retentionInDays"] == load_env(env).messaging.deploy_runner.log_retention_days
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_runner_role_is_least_privilege(env: str) -> None:
+    document = broker_layer(env)
+    resources = by_urn(document)
+    role = one(document, ROLE)
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"].endswith(f":project/ml-platform-{env}-deploy")
+    policy = json.loads(one(document, ROLE_POLICY)["inputs"]["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(statements) == {"WriteOwnBuildLogs", "BuildNetworkInterface", "BuildNetworkInterfaceInPrivateSubnets",
+                               "AssumeDeployRole"}
+    log_group_arn = one(document, LOG_GROUP)["inputs"]["name"]
+    assert all(log_group_arn in resource for resource in statements["WriteOwnBuildLogs"]["Resource"])
+    assert statements["BuildNetworkInterface"]["Action"] == list(VPC_ACTIONS)
+    condition = statements["BuildNetworkInterfaceInPrivateSubnets"]["Condition"]["StringEquals"]
+    assert condition["ec2:AuthorizedService"] == "codebuild.amazonaws.com"
+    assert sorted(s.rsplit("/", 1)[1] for s in condition["ec2:Subnet"]) == sorted(
+        layers(env)["network"]["outputs"]["private_subnet_ids"])
+    assert statements["AssumeDeployRole"]["Resource"].endswith(":role/ml-platform-deployer")
+    project = one(document, PROJECT)
+    assert one(document, ROLE_POLICY)["urn"] in project["dependencies"], "the role can act before CodeBuild checks it"
+    assert resources[project["parent"]]["type"] == "mlplatform:broker:DeployRunner"
+
+
+@pytest.mark.parametrize(("env", "encrypted"), [("dev", False), ("staging", False), ("prod", True)])
+def test_runner_logs_use_a_key_where_the_env_asks_for_encrypted_logs(env: str, encrypted: bool) -> None:
+    document = broker_layer(env)
+    logs = one(document, LOG_GROUP)["inputs"]
+    assert ("kmsKeyId" in logs) is encrypted
+    if encrypted:
+        key = one(document, KMS_KEY, "deploy-runner-logs")
+        assert logs["kmsKeyId"].startswith("arn:aws:kms:") and key["inputs"]["enableKeyRotation"] is True
+        statement = json.loads(key["inputs"]["policy"])["Statement"][1]
+        assert statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].endswith(logs["name"])
+
+
+def test_a_github_repository_makes_the_runner_a_github_actions_runner(edit_env: Any) -> None:
+    repository = "https://github.com/acme/ml-platform"
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"github_repository": repository}))
+    document = synth_env("dev", ["broker"])["broker"]
+    source = one(document, PROJECT)["inputs"]["source"]
+    assert (source["type"], source["location"]) == ("GITHUB", repository)
+    webhook = one(document, WEBHOOK)["inputs"]
+    assert webhook["filterGroups"] == [{"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]}]
+
+
+# -- contract, external brokers ----------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_the_layer_exports_exactly_its_contract_and_holds_no_rabbitmq_provider(env: str) -> None:
+    document = broker_layer(env)
+    contract = BrokerContract.model_validate(document["outputs"])
+    assert contract.broker_mode == "amazon-mq" and contract.amqps_endpoint.endswith(":5671")
+    assert contract.broker_log_group_name == f"/aws/amazonmq/broker/{contract.broker_id}/general"
+    assert not [r for r in document["resources"] if r["type"].startswith(("rabbitmq:", "pulumi:providers:rabbitmq"))]
+
+
+def test_an_external_broker_exports_its_endpoints_so_messaging_reads_one_shape(edit_env: Any) -> None:
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    document = synth_env("dev", ["broker"])["broker"]
+    assert of_type(document, BROKER) == [] and of_type(document, SECRET) == []
+    outputs = document["outputs"]
+    assert (outputs["broker_mode"], outputs["amqps_endpoint"], outputs["management_endpoint"]) == (
+        "external", external["amqps_endpoint"], external["management_endpoint"])
+    assert "admin_secret_arn" not in outputs and outputs["deploy_runner_project_name"] == "ml-platform-dev-deploy"
+
+
+def test_synth_is_deterministic() -> None:
+    assert dumps(synth_env("dev", ["broker"])["broker"]) == dumps(broker_layer("dev"))

@@ -1,0 +1,123 @@
+"""The broker's log group gets the env's retention (and KMS) whichever side of the race created it:
+Amazon MQ while creating the broker, or the platform (boto3 flows on moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from shared.components import broker_logs
+from shared.components.broker_logs import BrokerLogGroupProvider, ensure_log_group
+from shared.synth.engine import synth_env
+from tests.synth_helpers import of_type
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's account
+NAME = "/aws/amazonmq/broker/b-1234a5b6-78cd-901e-2fgh-3i45j6k178l9/general"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+class KmsRecordingLogs:
+    """moto's CloudWatch Logs client, plus the KMS association calls moto does not implement."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.associated: list[tuple[str, str]] = []
+        self.disassociated: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def associate_kms_key(self, *, logGroupName: str, kmsKeyId: str) -> None:
+        self.associated.append((logGroupName, kmsKeyId))
+
+    def disassociate_kms_key(self, *, logGroupName: str) -> None:
+        self.disassociated.append(logGroupName)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[KmsRecordingLogs]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        logs = KmsRecordingLogs(boto3.client("logs", region_name=REGION))
+        sts = boto3.client("sts", region_name=REGION)
+        monkeypatch.setattr(broker_logs, "_client", lambda service, region: logs if service == "logs" else sts)
+        yield logs
+
+
+def props(**overrides: Any) -> dict[str, Any]:
+    return {"log_group_name": NAME, "region": REGION, "account_id": ACCOUNT, "retention_in_days": 30,
+            "kms_key_arn": None, **overrides}
+
+
+def group(logs: KmsRecordingLogs) -> dict[str, Any]:
+    (found,) = logs.describe_log_groups(logGroupNamePrefix=NAME)["logGroups"]
+    return dict(found)
+
+
+def test_amazon_mq_created_the_group_first_it_is_adopted_and_gets_retention_and_kms(aws: KmsRecordingLogs) -> None:
+    aws.create_log_group(logGroupName=NAME)  # what Amazon MQ does while it creates the broker
+    assert "retentionInDays" not in group(aws)
+    outs = ensure_log_group(props(kms_key_arn=KEY))
+    assert outs["adopted"] is True and outs["arn"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{NAME}"
+    assert group(aws)["retentionInDays"] == 30
+    assert aws.associated == [(NAME, KEY)]
+
+
+def test_the_platform_first_creates_the_group_with_retention_and_kms(aws: KmsRecordingLogs) -> None:
+    outs = ensure_log_group(props(kms_key_arn=KEY, retention_in_days=365))
+    assert outs["adopted"] is False
+    found = group(aws)
+    assert found["retentionInDays"] == 365 and found.get("kmsKeyId") == KEY
+    assert aws.associated == [], "created with the key, nothing to associate"
+
+
+def test_another_accounts_credentials_touch_nothing(aws: KmsRecordingLogs) -> None:
+    with pytest.raises(RuntimeError, match="111111111111"):
+        ensure_log_group(props(account_id="111111111111"))
+    assert aws.describe_log_groups(logGroupNamePrefix=NAME)["logGroups"] == []
+
+
+def test_a_second_up_with_no_change_changes_nothing_and_a_retention_change_updates_in_place(
+        aws: KmsRecordingLogs) -> None:
+    provider = BrokerLogGroupProvider()
+    created = provider.create(props())
+    assert created.id == NAME
+    same = provider.diff(NAME, dict(created.outs or {}), props())
+    assert same.changes is False and same.replaces == []
+    changed = provider.diff(NAME, dict(created.outs or {}), props(retention_in_days=90))
+    assert changed.changes is True and changed.replaces == []
+    provider.update(NAME, dict(created.outs or {}), props(retention_in_days=90))
+    assert group(aws)["retentionInDays"] == 90
+    moved = provider.diff(NAME, dict(created.outs or {}), props(log_group_name=NAME.replace("b-1", "b-2")))
+    assert moved.replaces == ["log_group_name"], "a new broker (new id) gets its own group"
+    provider.delete(NAME, dict(created.outs or {}))
+    assert group(aws)["retentionInDays"] == 90, "kept on delete: retention expires it"
+
+
+@pytest.mark.parametrize(("env", "encrypted"), [("dev", False), ("prod", True)])
+def test_the_broker_layer_manages_the_brokers_own_log_group(env: str, encrypted: bool) -> None:
+    document = synth_env(env, ["broker"])["broker"]
+    (resource,) = of_type(document, DYNAMIC)
+    (broker,) = of_type(document, "aws:mq/broker:Broker")
+    inputs = resource["inputs"]
+    assert inputs["log_group_name"] == f"/aws/amazonmq/broker/{document['outputs']['broker_id']}/general"
+    assert inputs["log_group_name"] == document["outputs"]["broker_log_group_name"]
+    assert inputs["retention_in_days"] == 30 and broker["urn"] in resource["dependencies"]
+    # Never protected: its delete keeps the group (retention expires it), so no data goes with it; and
+    # protect follows the resource type alone (shared.protect), which is a dynamic resource here.
+    assert resource["protect"] is False
+    assert ("kms_key_arn" in inputs) is encrypted
+    if encrypted:
+        (key,) = [k for k in of_type(document, "aws:kms/key:Key") if k["name"] == "broker-logs"]
+        condition = json.loads(key["inputs"]["policy"])["Statement"][1]["Condition"]["ArnLike"]
+        assert condition["kms:EncryptionContext:aws:logs:arn"].endswith(f"log-group:{inputs['log_group_name']}")
+        assert key["protect"] is True

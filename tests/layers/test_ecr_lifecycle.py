@@ -1,0 +1,158 @@
+"""The ECR lifecycle policy never expires an image an env's release pins, and still prunes the rest.
+
+The policy JSON is checked against ECR's documented grammar and evaluated with ECR's documented
+evaluation rules (ECR user guide, "Lifecycle policy properties" and "Lifecycle policy evaluation
+rules"): rules apply lowest priority first; an image that matches the tag selection of a higher-priority
+rule cannot be expired by a lower-priority rule; count rules keep the newest images.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from shared.components.ecr import RELEASE_TAG_PREFIX, UNTAGGED_EXPIRY_DAYS, lifecycle_policy, release_tag
+from shared.envs import load_env
+from tests.layers.compute_helpers import ENVS, LIFECYCLE, platform
+from tests.synth_helpers import of_type
+
+
+@dataclass(frozen=True)
+class Image:
+    digest: str
+    tags: tuple[str, ...]
+    age_days: float
+
+
+def digest(n: int) -> str:
+    return f"sha256:{n:064x}"
+
+
+def grammar_problems(policy: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    rules = policy["rules"]
+    priorities = [rule["rulePriority"] for rule in rules]
+    if len(set(priorities)) != len(priorities):
+        problems.append("rulePriority values must be unique")
+    for rule in rules:
+        selection, priority = rule["selection"], rule["rulePriority"]
+        if not isinstance(priority, int) or priority < 1:
+            problems.append(f"rule {priority}: rulePriority is a positive integer")
+        status = selection["tagStatus"]
+        lists = [key for key in ("tagPrefixList", "tagPatternList") if key in selection]
+        if status == "tagged" and len(lists) != 1:
+            problems.append(f"rule {priority}: tagged needs exactly one of tagPrefixList / tagPatternList")
+        if status in ("untagged", "any") and lists:
+            problems.append(f"rule {priority}: {status} takes no tag list")
+        if any(pattern.count("*") > 4 for pattern in selection.get("tagPatternList", [])):
+            problems.append(f"rule {priority}: at most four wildcards per pattern")
+        if status == "any" and priority != max(priorities):
+            problems.append(f"rule {priority}: the tagStatus any rule must have the highest rulePriority")
+        if selection["countType"] == "imageCountMoreThan" and "countUnit" in selection:
+            problems.append(f"rule {priority}: imageCountMoreThan takes no countUnit")
+        if selection["countType"] == "sinceImagePushed" and selection.get("countUnit") != "days":
+            problems.append(f"rule {priority}: sinceImagePushed counts days")
+        if not isinstance(selection["countNumber"], int) or selection["countNumber"] < 1:
+            problems.append(f"rule {priority}: countNumber is a positive integer")
+        if rule["action"] != {"type": "expire"}:
+            problems.append(f"rule {priority}: action must be expire")
+    if sum(rule["selection"]["tagStatus"] == "untagged" for rule in rules) > 1:
+        problems.append("only one rule may select untagged images")
+    return problems
+
+
+def _selects(selection: dict[str, Any], image: Image) -> bool:
+    status = selection["tagStatus"]
+    if status == "any":
+        return True
+    if status == "untagged":
+        return not image.tags
+    if not image.tags:
+        return False
+    if "tagPrefixList" in selection:
+        return all(any(tag.startswith(prefix) for tag in image.tags) for prefix in selection["tagPrefixList"])
+    return all(any(fnmatch.fnmatchcase(tag, pattern) for tag in image.tags) for pattern in selection["tagPatternList"])
+
+
+def expired(policy: dict[str, Any], images: list[Image]) -> set[str]:
+    """The digests ECR's documented evaluation expires."""
+    claimed: set[str] = set()
+    gone: set[str] = set()
+    for rule in sorted(policy["rules"], key=lambda r: r["rulePriority"]):
+        selection = rule["selection"]
+        matches = [image for image in images if _selects(selection, image)]
+        if selection["countType"] == "imageCountMoreThan":
+            candidates = sorted(matches, key=lambda image: image.age_days)[selection["countNumber"]:]
+        else:
+            candidates = [image for image in matches if image.age_days > selection["countNumber"]]
+        gone.update(image.digest for image in candidates if image.digest not in claimed)
+        claimed.update(image.digest for image in matches)
+    return gone
+
+
+@pytest.mark.parametrize("keep", [1, 10, 20, 1000])
+def test_the_policy_follows_ecrs_grammar(keep: int) -> None:
+    assert grammar_problems(lifecycle_policy(keep)) == []
+
+
+def test_the_grammar_check_catches_what_ecr_refuses() -> None:
+    broken = lifecycle_policy(10)
+    broken["rules"][0]["selection"].pop("tagPrefixList")
+    broken["rules"][0]["rulePriority"] = 9
+    problems = grammar_problems(broken)
+    assert any("exactly one of tagPrefixList" in p for p in problems)
+    assert any("must have the highest rulePriority" in p for p in problems)
+
+
+def history(released: list[Image], *, builds: int = 50, untagged: int = 5) -> list[Image]:
+    newer_builds = [Image(digest(1000 + n), (f"build-{n}",), age_days=n * 0.5) for n in range(builds)]
+    leftovers = [Image(digest(2000 + n), (), age_days=10 + n) for n in range(untagged)]
+    return released + newer_builds + leftovers
+
+
+def test_a_released_image_older_than_the_last_n_and_copied_by_digest_is_never_expired() -> None:
+    keep = 10
+    # Promotion copied it by digest (no tag of its own); the release tag is its only tag.
+    pinned = Image(digest(1), (release_tag(digest(1)),), age_days=200)
+    # An older release, still pinned by a later env, pushed with a build tag and release-tagged.
+    older = Image(digest(2), ("build-old", release_tag(digest(2))), age_days=400)
+    images = history([pinned, older])
+    gone = expired(lifecycle_policy(keep), images)
+    assert pinned.digest not in gone and older.digest not in gone
+    # The rest is still pruned: every untagged leftover, and the tagged builds beyond the newest `keep`.
+    assert {digest(2000 + n) for n in range(5)} <= gone
+    builds = {image.digest for image in images if image.tags and image not in (pinned, older)}
+    kept_builds = builds - gone
+    assert len(kept_builds) <= keep and digest(1000) in kept_builds
+
+
+def test_an_untagged_copy_is_expired_until_it_carries_its_release_tag() -> None:
+    # Why the tag must be added within UNTAGGED_EXPIRY_DAYS of the copy.
+    copy = Image(digest(1), (), age_days=UNTAGGED_EXPIRY_DAYS + 1)
+    assert copy.digest in expired(lifecycle_policy(10), [copy])
+    tagged = Image(copy.digest, (release_tag(copy.digest),), copy.age_days)
+    assert tagged.digest not in expired(lifecycle_policy(10), [tagged])
+
+
+def test_release_tags_are_one_per_digest_and_fit_an_ecr_tag() -> None:
+    tag = release_tag(digest(7))
+    assert tag == RELEASE_TAG_PREFIX + f"{7:064x}" and len(tag) <= 128
+    assert release_tag(digest(8)) != tag
+    with pytest.raises(ValueError, match="not an image digest"):
+        release_tag("v1.2.3")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_repository_gets_the_release_keeping_policy(env: str) -> None:
+    keep = load_env(env).compute.ecr_keep_last_images
+    policies = of_type(platform(env)["compute"], LIFECYCLE)
+    assert policies
+    for resource in policies:
+        policy = json.loads(resource["inputs"]["policy"])
+        assert policy == lifecycle_policy(keep) and grammar_problems(policy) == []
+        first = min(policy["rules"], key=lambda rule: rule["rulePriority"])
+        assert first["selection"]["tagPrefixList"] == [RELEASE_TAG_PREFIX]

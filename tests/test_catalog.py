@@ -1,0 +1,90 @@
+"""The service catalog: call cycles are refused when it is loaded (exit 2, naming the cycle), and the
+creation order puts every service after the services it calls."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared import REPO_ROOT
+from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.errors import ConfigError
+
+
+def write_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Any) -> Path:
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    change(data["services"])
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    return path
+
+
+def test_the_committed_catalog_is_created_callees_first() -> None:
+    catalog = load_catalog()
+    order = catalog.creation_order()
+    assert sorted(order) == sorted(catalog.names())
+    for spec in catalog:
+        for callee in spec.calls:
+            assert order.index(callee) < order.index(spec.name), (spec.name, callee)
+
+
+def test_creation_order_keeps_catalog_order_where_calls_allow() -> None:
+    # gateway calls preprocess and inference, preprocess calls inference; training calls nobody.
+    assert load_catalog().creation_order() == ["inference", "preprocess", "gateway", "training"]
+
+
+def test_a_call_cycle_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["inference"].update(calls=["gateway"]))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    error = raised.value
+    assert Path(error.file) == path
+    assert error.key.startswith("services.") and error.key.endswith(".calls")
+    cycle = error.reason.split("call cycle ", 1)[1].split(";", 1)[0].split(" -> ")
+    # A closed walk along `calls` edges through the services of the cycle.
+    assert cycle[0] == cycle[-1] and set(cycle) == {"gateway", "inference"} | ({"preprocess"} & set(cycle))
+    services = load_catalog_raw(path)
+    for caller, callee in itertools.pairwise(cycle):
+        assert callee in services[caller].get("calls", []), (caller, callee)
+
+
+def load_catalog_raw(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())["services"]
+
+
+def test_a_two_service_cycle_names_both_in_call_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def change(services: dict[str, Any]) -> None:
+        services["training"]["calls"] = ["preprocess"]
+        services["preprocess"]["calls"] = ["training"]
+
+    write_catalog(tmp_path, monkeypatch, change)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert raised.value.reason.split(";")[0] in ("call cycle training -> preprocess -> training",
+                                                 "call cycle preprocess -> training -> preprocess")
+    assert raised.value.key in ("services.training.calls", "services.preprocess.calls")
+
+
+def test_an_unknown_callee_names_the_callers_calls_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update(calls=["billing"]))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (raised.value.key, raised.value.reason) == ("services.training.calls", "unknown service 'billing'")
+
+
+def test_a_cyclic_catalog_stops_synth_with_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["inference"].update(calls=["preprocess"]))
+    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, CATALOG_ENV_VAR: str(path), "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert "services.inference.calls" in result.stderr or "services.preprocess.calls" in result.stderr
+    assert "call cycle" in result.stderr

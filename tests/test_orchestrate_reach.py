@@ -1,0 +1,295 @@
+"""The VPC-reach probe: a layer whose provider talks to the broker's management API runs only when
+that API answers from here. Every probe here is a real TCP connection on loopback: a listener that
+accepts (reachable) or a port nothing listens on (refused)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.dag import LAYERS, NEEDS_VPC_REACH
+from shared.envs import EnvConfig, load_env
+from shared.orchestrate.cli import main
+from shared.orchestrate.model import Action, Operation, Status
+from shared.orchestrate.plan import Plan
+from shared.orchestrate.reach import PROBE_TIMEOUT_S, ReachCheck, ReachError, endpoint_layer, host_port, tcp_probe
+from shared.orchestrate.scheduler import Progress, execute
+from tests.loopback import Listener, closed_port
+from tests.test_orchestrate import RecordingRunner
+from tests.test_orchestrate_automation import ENDPOINT_LAYER, FakeCli, install_fake_cli
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    with Listener() as server:
+        yield server
+
+
+class StackRunner(RecordingRunner):
+    """A RecordingRunner whose stacks' outputs are given per layer (None: the stack does not exist)."""
+
+    def __init__(self, outputs: Mapping[str, Mapping[str, Any] | None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.outputs = dict(outputs or {})
+        self.reads: list[str] = []
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        self.reads.append(layer)
+        return self.outputs.get(layer)
+
+
+def run_cli(argv: list[str], runner: RecordingRunner) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(argv, runner=runner, out=out, confirm=lambda prompt: True), out.getvalue()
+
+
+# -- the probe itself -------------------------------------------------------------------------------
+
+
+def test_tcp_probe_connects_for_real(listener: Listener) -> None:
+    assert tcp_probe("127.0.0.1", listener.port, PROBE_TIMEOUT_S) is None
+    assert listener.accepted >= 0  # the connection was opened (accept runs on its own thread)
+    why = tcp_probe("127.0.0.1", closed_port(), PROBE_TIMEOUT_S)
+    assert why is not None and "refused" in why.lower()
+
+
+def test_endpoints_and_proxies_default_their_ports() -> None:
+    assert host_port("https://b-1.mq.eu-west-1.amazonaws.com") == ("b-1.mq.eu-west-1.amazonaws.com", 443)
+    assert host_port("https://localhost:15671/") == ("localhost", 15671)
+    assert host_port("http://proxy.corp") == ("proxy.corp", 80)
+    assert host_port("socks5h://127.0.0.1") == ("127.0.0.1", 1080)
+
+
+def test_the_layers_that_need_reach_read_their_endpoint_from_the_layer_that_exports_it() -> None:
+    assert NEEDS_VPC_REACH <= set(LAYERS)
+    from shared.contracts import CONTRACTS
+
+    for layer in NEEDS_VPC_REACH:
+        assert "management_endpoint" in CONTRACTS[endpoint_layer(layer)].model_fields
+
+
+# -- before anything runs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["up", "dev", "--yes"], ["preview", "dev"], ["refresh", "dev", "--yes"],
+                                  ["destroy", "dev", "--yes"], ["refresh", "dev", "--preview-only"]])
+def test_an_unreachable_management_api_exits_2_before_any_layer_runs(
+        argv: list[str], edit_env, capsys: pytest.CaptureFixture[str]) -> None:
+    endpoint = f"https://127.0.0.1:{closed_port()}"
+    edit_env("dev", lambda data: data["messaging"].update(management={"endpoint": endpoint}))
+    runner = RecordingRunner()
+    code, _ = run_cli(argv, runner)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: messaging cannot run from here")
+    assert endpoint in err and "messaging.management.endpoint" in err  # the endpoint and where it came from
+    assert "deploy runner inside the env's VPC" in err and "SSM port-forwarding" in err  # the ways in
+    assert "tls_server_name" in err and "Nothing was created in messaging" in err
+    assert len(err.strip().splitlines()) == 1  # one paragraph
+    assert runner.started() == []
+
+
+def test_a_reachable_override_lets_the_run_go_and_says_what_answered(edit_env, listener: Listener) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(
+        management={"endpoint": listener.url, "tls_server_name": "b-1.mq.eu-west-1.amazonaws.com"}))
+    runner = StackRunner()  # no stack has an output: only the override can make this pass
+    code, output = run_cli(["up", "dev", "--yes"], runner)
+    assert code == 0, output
+    assert f"reach messaging: {listener.url} answers on 127.0.0.1:{listener.port}" in output
+    assert "messaging" in runner.started()
+
+
+def test_with_a_proxy_the_proxy_is_probed_and_named(edit_env, listener: Listener,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # the broker host itself is never dialled: the provider goes through the proxy
+    edit_env("dev", lambda data: data["messaging"].update(
+        management={"endpoint": "https://b-1.mq.eu-west-1.amazonaws.com", "proxy": f"http://127.0.0.1:{listener.port}"}))
+    code, output = run_cli(["preview", "dev"], RecordingRunner())
+    assert code == 0, output
+    assert f"the proxy http://127.0.0.1:{listener.port} (the provider connects through it) answers" in output
+    dead_proxy = f"socks5h://127.0.0.1:{closed_port()}"
+    edit_env("dev", lambda data: data["messaging"]["management"].update(proxy=dead_proxy))
+    runner = RecordingRunner()
+    code, _ = run_cli(["preview", "dev"], runner)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"the proxy {dead_proxy}" in err and "https://b-1.mq.eu-west-1.amazonaws.com" in err
+    assert runner.started() == []
+
+
+def test_an_external_broker_is_probed_at_its_own_endpoint(edit_env, listener: Listener,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    def external(endpoint: str) -> Any:
+        return lambda data: data["messaging"].update(
+            broker="external", external={"amqps_endpoint": "amqps://127.0.0.1:5671", "management_endpoint": endpoint},
+            instance_type="mq.m5.large")
+
+    edit_env("dev", external(listener.url))
+    runner = StackRunner()
+    code, output = run_cli(["up", "dev", "--yes"], runner)
+    assert code == 0, output
+    assert "endpoint from messaging.external.management_endpoint" in output
+    assert runner.reads == []  # nothing to read from a stack
+    edit_env("dev", external(f"https://127.0.0.1:{closed_port()}"))
+    code, _ = run_cli(["up", "dev", "--yes"], StackRunner())
+    assert code == 2
+    assert "messaging.external.management_endpoint" in capsys.readouterr().err
+
+
+def test_the_endpoint_comes_from_the_broker_stack_output(capsys: pytest.CaptureFixture[str]) -> None:
+    endpoint = f"https://127.0.0.1:{closed_port()}"
+    runner = StackRunner({ENDPOINT_LAYER: {"management_endpoint": endpoint}})
+    code, _ = run_cli(["destroy", "dev", "--yes", "--layers", "messaging"], runner)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{endpoint} (from output management_endpoint of stack organization/{ENDPOINT_LAYER}/dev)" in err
+    assert runner.started() == []  # not even compute, which destroy would have run first
+
+
+# -- after the broker's level, on the first up ------------------------------------------------------
+
+
+BROKER_PLAN = Plan(levels=(("network",), ("broker",), ("messaging",), ("compute",)), requested=())
+
+
+class FirstUpRunner(StackRunner):
+    """The broker stack exists (with its endpoint) only once `broker` has run."""
+
+    def __init__(self, endpoint: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.endpoint_after_up = endpoint
+
+    def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: Any) -> Any:
+        result = super().run(layer, env, operation, on_output)
+        if layer == "broker":
+            self.outputs["broker"] = ({} if self.endpoint_after_up is None
+                                      else {"management_endpoint": self.endpoint_after_up})
+        return result
+
+
+def first_up(endpoint: str | None, action: Action = Action.UP) -> tuple[FirstUpRunner, ReachCheck, list[Any], str]:
+    env = load_env("dev")
+    runner = FirstUpRunner(endpoint)
+    out = io.StringIO()
+    operation = Operation(action)
+    reach = ReachCheck(env, operation, BROKER_PLAN, runner.stack_outputs, out=out,
+                       endpoint_layer_of=lambda layer: "broker")
+    reach.preflight()
+    results = execute(BROKER_PLAN, env, operation, runner, Progress(out, list(BROKER_PLAN.layers)), parallel=2,
+                      gate=reach.before_level)
+    return runner, reach, results, out.getvalue()
+
+
+def test_first_up_probes_after_the_broker_level_and_stops_before_messaging() -> None:
+    endpoint = f"https://127.0.0.1:{closed_port()}"
+    runner, reach, results, output = first_up(endpoint)
+    assert "the management endpoint is not known yet (broker has no management_endpoint output)" in output
+    assert runner.started() == ["network", "broker"]
+    by_layer = {result.layer: result for result in results}
+    assert by_layer["messaging"].status is Status.SKIPPED and endpoint in by_layer["messaging"].detail
+    assert by_layer["compute"].status is Status.SKIPPED and "needs messaging" in by_layer["compute"].detail
+    (refusal,) = reach.refusals
+    assert refusal.startswith("messaging cannot run from here") and "output management_endpoint of stack" in refusal
+
+
+def test_first_up_runs_messaging_once_the_new_broker_answers(listener: Listener) -> None:
+    runner, reach, results, output = first_up(listener.url)
+    assert runner.started() == ["network", "broker", "messaging", "compute"]
+    assert all(result.status is Status.SUCCEEDED for result in results)
+    assert reach.refusals == []
+    assert f"reach messaging: {listener.url} answers" in output
+    answered = output.index(f"reach messaging: {listener.url} answers")
+    assert output.index("[broker   ] succeeded") < answered < output.index("[messaging] up dev: started")
+
+
+def test_a_broker_that_exports_no_endpoint_stops_up_but_not_preview() -> None:
+    runner, reach, _, _ = first_up(None)
+    assert "messaging" not in runner.started()
+    assert "has no management_endpoint output" in reach.refusals[0]
+    runner, reach, _, output = first_up(None, Action.PREVIEW)
+    assert "messaging" in runner.started() and reach.refusals == []
+    assert "reach messaging: not probed, broker has no management_endpoint output yet" in output
+
+
+def test_a_known_endpoint_is_probed_up_front_and_again_after_the_broker_level(listener: Listener) -> None:
+    env = load_env("dev")
+    runner = FirstUpRunner(listener.url, outputs={"broker": {"management_endpoint": listener.url}})
+    reach = ReachCheck(env, Operation(Action.UP), BROKER_PLAN, runner.stack_outputs, out=io.StringIO(),
+                       endpoint_layer_of=lambda layer: "broker")
+    reach.preflight()
+    assert reach.pending == {"messaging": "broker"}
+    dead = f"https://127.0.0.1:{closed_port()}"
+    runner.outputs["broker"] = {"management_endpoint": dead}  # e.g. the broker was replaced
+    assert reach.before_level(["network"]) == {}
+    refused = reach.before_level(["messaging"])
+    assert dead in refused["messaging"]
+
+
+def test_a_failing_read_of_the_endpoint_is_an_exit_2_message_not_a_traceback() -> None:
+    class Broken(StackRunner):
+        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+            raise RuntimeError("code: 255\n stdout: \n stderr: error: could not reach the backend")
+
+    reach = ReachCheck(load_env("dev"), Operation(Action.UP), BROKER_PLAN, Broken().stack_outputs,
+                       endpoint_layer_of=lambda layer: "broker")
+    with pytest.raises(ReachError) as error:
+        reach.preflight()
+    assert "could not reach the backend" in str(error.value) and "organization/broker/dev" in str(error.value)
+
+
+@pytest.mark.skipif("broker" not in LAYERS, reason="the broker layer is not part of the DAG on this branch yet")
+def test_first_up_through_the_cli_stops_before_messaging_when_the_new_broker_does_not_answer(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    endpoint = f"https://127.0.0.1:{closed_port()}"
+    runner = FirstUpRunner(endpoint)
+    code, _ = run_cli(["up", "dev", "--yes"], runner)
+    assert code == 2
+    assert "broker" in runner.started() and "messaging" not in runner.started()
+    assert endpoint in capsys.readouterr().err
+
+
+# -- through the Automation API and the fake CLI ---------------------------------------------------
+
+
+@pytest.fixture
+def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli:
+    return install_fake_cli(tmp_path, monkeypatch)
+
+
+def test_the_real_runner_reads_the_endpoint_from_the_stack_and_refuses_before_any_destroy(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from shared.orchestrate.automation import AutomationRunner
+
+    fake_cli.create_stacks("dev", (ENDPOINT_LAYER, "messaging", "compute"))
+    endpoint = f"https://127.0.0.1:{closed_port()}"
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps({"management_endpoint": endpoint}))
+    runner = AutomationRunner(policy_config_dir=tmp_path / "cfg")
+    code = main(["destroy", "dev", "--yes", "--local-state", "--layers", "messaging"], runner=runner,
+                out=io.StringIO())
+    assert code == 2
+    assert f"{endpoint} (from output management_endpoint of stack organization/{ENDPOINT_LAYER}/dev)" in \
+        capsys.readouterr().err
+    outputs = [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "output"]]
+    assert {(c["layer"], c["stack"]) for c in outputs} == {(ENDPOINT_LAYER, f"organization/{ENDPOINT_LAYER}/dev")}
+    assert not fake_cli.operations("destroy")
+
+
+def test_the_probe_is_injectable_and_gets_the_tunnel_end_and_the_timeout(edit_env) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(management={
+        "endpoint": "https://localhost:15671", "tls_server_name": "b-1a2b3c4d.mq.eu-west-1.amazonaws.com"}))
+    dialled: list[tuple[str, int, float]] = []
+
+    def probe(host: str, port: int, timeout_s: float) -> str | None:
+        dialled.append((host, port, timeout_s))
+        return "connection refused"
+
+    runner = RecordingRunner()
+    code = main(["preview", "dev"], runner=runner, out=io.StringIO(), probe=probe)
+    assert code == 2
+    assert dialled == [("localhost", 15671, PROBE_TIMEOUT_S)]
+    assert runner.started() == []

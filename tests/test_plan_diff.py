@@ -1,0 +1,120 @@
+"""The offline plan diff: what an ``up`` would do, judged against the accepted snapshots."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import REPO_ROOT
+from shared.envs import env_names
+from shared.plan_diff import BASELINE_DIR, diff_documents, diff_env
+from shared.synth.engine import synth_env
+
+VPC = "urn:pulumi:prod::network::mlplatform:network:Network$aws:ec2/vpc:Vpc::vpc"
+ROUTE = "urn:pulumi:prod::network::aws:ec2/route:Route::default"
+
+
+def _resource(urn: str, type_: str, inputs: dict[str, Any], protect: bool = False) -> dict[str, Any]:
+    return {"urn": urn, "type": type_, "name": urn.rsplit("::", 1)[-1], "custom": True, "inputs": inputs,
+            "protect": protect}
+
+
+def _doc(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resources": list(resources)}
+
+
+BASE = _doc(_resource(VPC, "aws:ec2/vpc:Vpc", {"cidrBlock": "10.30.0.0/16", "tags": {"a": "1"}}, protect=True),
+            _resource(ROUTE, "aws:ec2/route:Route", {"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "n-1"}))
+
+
+def _actions(baseline: dict[str, Any], fresh: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    return [(c.action, c.name, c.blocked) for c in diff_documents("network", baseline, fresh).changes]
+
+
+def test_nothing_changed_is_no_change() -> None:
+    assert _actions(BASE, copy.deepcopy(BASE)) == []
+
+
+def test_a_new_resource_is_an_add() -> None:
+    fresh = copy.deepcopy(BASE)
+    fresh["resources"].append(_resource("urn:pulumi:prod::network::aws:ec2/eip:Eip::nat", "aws:ec2/eip:Eip", {}))
+    assert _actions(BASE, fresh) == [("add", "nat", False)]
+
+
+def test_a_vanished_resource_is_a_delete() -> None:
+    fresh = _doc(BASE["resources"][0])
+    assert _actions(BASE, fresh) == [("delete", "default", False)]
+
+
+def test_a_changed_in_place_input_is_an_update() -> None:
+    fresh = copy.deepcopy(BASE)
+    fresh["resources"][0]["inputs"]["tags"] = {"a": "2"}
+    assert _actions(BASE, fresh) == [("update", "vpc", False)]
+
+
+def test_a_replace_on_change_input_is_a_replace() -> None:
+    fresh = copy.deepcopy(BASE)
+    fresh["resources"][1]["inputs"]["destinationCidrBlock"] = "10.0.0.0/8"
+    assert _actions(BASE, fresh) == [("replace", "default", False)]
+
+
+def test_a_protected_resource_that_would_be_replaced_is_blocked() -> None:
+    fresh = copy.deepcopy(BASE)
+    fresh["resources"][0]["inputs"]["cidrBlock"] = "10.31.0.0/16"
+    assert _actions(BASE, fresh) == [("replace", "vpc", True)]
+
+
+def test_a_renamed_protected_resource_is_a_blocked_delete_plus_an_add() -> None:
+    fresh = copy.deepcopy(BASE)
+    fresh["resources"][0]["urn"] = VPC.replace("::vpc", "::main-vpc")
+    assert sorted(_actions(BASE, fresh)) == [("add", "main-vpc", False), ("delete", "vpc", True)]
+
+
+def test_inputs_unknown_at_synth_time_are_not_compared() -> None:
+    fresh = copy.deepcopy(BASE)
+    fresh["resources"][1]["inputs"]["natGatewayId"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    assert _actions(BASE, fresh) == []
+
+
+@pytest.mark.parametrize("env", env_names())
+def test_every_protected_resource_keeps_its_urn_and_is_not_replaced(env: str) -> None:
+    """URN stability: against the accepted snapshots, nothing protected would be replaced or deleted."""
+    blocked = [(d.layer, c.action, c.urn) for d in diff_env(env, synth_env(env)) for c in d.changes if c.blocked]
+    assert blocked == []
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shared.plan_diff", *args], capture_output=True, text=True,
+                          cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
+
+
+def test_the_command_exits_0_on_an_unchanged_tree() -> None:
+    result = _cli("dev")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout
+
+
+def test_the_command_exits_1_when_a_protected_resource_would_be_replaced(tmp_path: Path) -> None:
+    baseline = tmp_path / "snapshots"
+    shutil.copytree(BASELINE_DIR / "prod", baseline / "prod")
+    network = baseline / "prod" / "network.json"
+    document = json.loads(network.read_text())
+    vpc = next(r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
+    assert vpc["protect"], "prod protects its VPC"
+    vpc["inputs"]["cidrBlock"] = "10.99.0.0/16"  # the accepted state had another CIDR: the fresh one replaces it
+    network.write_text(json.dumps(document))
+    result = _cli("prod", "--baseline", str(baseline))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "BLOCKED (protected) replace network" in result.stdout and "cidrBlock" in result.stdout
+
+
+def test_an_unknown_env_exits_2() -> None:
+    assert _cli("nope").returncode == 2

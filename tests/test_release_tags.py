@@ -1,0 +1,115 @@
+"""``python -m shared.release_tags ENV`` gives every image an env's release pins its ``release-<digest>`` tag
+in the env's own ECR repositories (moto's ECR), idempotently, and refuses the wrong account."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from shared.components.ecr import release_tag, repository_name
+from shared.release_tags import main, tag_release
+
+REGION = "eu-west-1"
+MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+MOTO_ACCOUNT = "123456789012"
+
+
+def manifest(seed: str) -> str:
+    return json.dumps({"schemaVersion": 2, "mediaType": MEDIA_TYPE, "layers": [], "config": {
+        "mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+        "digest": "sha256:" + hashlib.sha256(seed.encode()).hexdigest()}})
+
+
+def push(ecr: Any, service: str, seed: str, tag: str | None = None) -> str:
+    """An image pushed (or copied) into ``ml-platform/<service>``, by digest only unless ``tag``."""
+    body = manifest(seed)
+    digest = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+    request: dict[str, Any] = {"repositoryName": repository_name(service), "imageManifest": body,
+                               "imageManifestMediaType": MEDIA_TYPE}
+    request.update({"imageTag": tag} if tag else {"imageDigest": digest})
+    # The digest the registry reports (moto derives it differently for some tagged pushes).
+    return str(ecr.put_image(**request)["image"]["imageId"]["imageDigest"])
+
+
+def tags(ecr: Any, service: str, digest: str) -> list[str]:
+    (detail,) = ecr.describe_images(repositoryName=repository_name(service),
+                                    imageIds=[{"imageDigest": digest}])["imageDetails"]
+    return sorted(detail.get("imageTags") or [])
+
+
+@pytest.fixture
+def ecr() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("ecr", region_name=REGION)
+        for service in ("gateway", "inference"):
+            client.create_repository(repositoryName=repository_name(service), imageTagMutability="IMMUTABLE")
+        yield client
+
+
+def test_a_digest_copied_without_a_tag_gets_its_release_tag_once(ecr: Any) -> None:
+    copied = push(ecr, "gateway", "g1")
+    assert tags(ecr, "gateway", copied) == []
+    (result,) = tag_release(ecr, {"gateway": copied})
+    assert (result.action, result.tag) == ("tagged", release_tag(copied))
+    assert tags(ecr, "gateway", copied) == [release_tag(copied)]
+    # Idempotent: a second run finds the tag and writes nothing (the tag is immutable anyway).
+    (again,) = tag_release(ecr, {"gateway": copied})
+    assert again.action == "already-tagged" and tags(ecr, "gateway", copied) == [release_tag(copied)]
+
+
+def test_a_release_tag_resolves_to_its_digest_and_keeps_the_build_tag(ecr: Any) -> None:
+    built = push(ecr, "inference", "i1", tag="v1.4.2")
+    (result,) = tag_release(ecr, {"inference": "v1.4.2"})
+    assert result.digest == built and result.action == "tagged"
+    assert tags(ecr, "inference", built) == sorted(["v1.4.2", release_tag(built)])
+
+
+def test_check_changes_nothing_and_a_missing_image_is_named(ecr: Any) -> None:
+    copied = push(ecr, "gateway", "g2")
+    absent = "sha256:" + "f" * 64
+    results = {r.service: r for r in tag_release(ecr, {"gateway": copied, "inference": absent}, check=True)}
+    assert results["gateway"].action == "untagged" and not results["gateway"].ok
+    assert tags(ecr, "gateway", copied) == []
+    assert results["inference"].action == "missing"
+    assert results["inference"].describe() == f"inference: ml-platform/inference has no image {absent}"
+
+
+def write_env(env_dir: Any, name: str, account: str, images: dict[str, str]) -> None:
+    path = env_dir / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["account_id"] = account
+    data["release"]["images"] = images
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_the_cli_tags_the_envs_release_and_exits_1_while_one_is_missing(
+    ecr: Any, env_dir: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    gateway = push(ecr, "gateway", "g3")
+    absent = "sha256:" + "e" * 64
+    write_env(env_dir, "dev", MOTO_ACCOUNT, {"gateway": gateway, "inference": absent})
+    session = boto3.Session(region_name=REGION)
+    assert main(["dev"], session=session) == 1
+    assert "inference: ml-platform/inference has no image" in capsys.readouterr().err
+    assert tags(ecr, "gateway", gateway) == [release_tag(gateway)]
+    inference = push(ecr, "inference", "i3")
+    write_env(env_dir, "dev", MOTO_ACCOUNT, {"gateway": gateway, "inference": inference})
+    assert main(["dev", "--check"], session=session) == 1
+    assert main(["dev"], session=session) == 0
+    assert main(["dev", "--check"], session=session) == 0
+
+
+def test_credentials_of_another_account_are_refused_before_anything_is_tagged(
+    ecr: Any, env_dir: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    gateway = push(ecr, "gateway", "g4")
+    write_env(env_dir, "dev", "111111111111", {"gateway": gateway})
+    assert main(["dev"], session=boto3.Session(region_name=REGION)) == 2
+    assert "account_id" in capsys.readouterr().err and tags(ecr, "gateway", gateway) == []

@@ -1,0 +1,109 @@
+"""Every YAML the platform reads refuses duplicate keys, and every file it writes keeps its mode.
+
+A duplicated key is not a style problem: PyYAML keeps the last value silently, so a second
+``region:`` in an env file would synthesize (and deploy) the env in the wrong region.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared import REPO_ROOT
+from shared.catalog import load_catalog_file
+from shared.cli import write_atomically
+from shared.errors import ConfigError
+from shared.promote import main as promote_main
+from shared.yamlio import load_yaml_mapping, safe_load
+
+
+def test_a_duplicate_key_names_the_file_the_line_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "dev.yaml"
+    path.write_text("region: eu-west-1\ntags:\n  team: a\nregion: us-east-1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_yaml_mapping(path)
+    message = str(caught.value)
+    assert str(path) in message and "line 4" in message and "'region'" in message and "line 1" in message
+
+
+def test_a_duplicate_nested_key_is_refused_too() -> None:
+    with pytest.raises(Exception, match="duplicate key 'cidr'"):
+        safe_load("network:\n  cidr: 10.0.0.0/16\n  cidr: 10.1.0.0/16\n")
+
+
+def test_the_same_key_in_sibling_mappings_is_fine() -> None:
+    assert safe_load("a: {x: 1}\nb: {x: 2}\n") == {"a": {"x": 1}, "b": {"x": 2}}
+
+
+def test_a_duplicated_catalog_service_is_named(tmp_path: Path) -> None:
+    text = (REPO_ROOT / "shared" / "catalog.yaml").read_text()
+    path = tmp_path / "catalog.yaml"
+    # the first service entry, appended again at the end of the services mapping
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("  ") and not line.startswith("   ")
+                 and line.rstrip().endswith(":") and i > 0 and lines[i - 1].rstrip() in ("services:",))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("  ") and not lines[i].startswith("   "))
+    path.write_text(text.rstrip("\n") + "\n" + "".join(lines[start:end]))
+    name = lines[start].strip().rstrip(":")
+    with pytest.raises(ConfigError, match="duplicate key") as caught:
+        load_catalog_file(path)
+    assert f"'{name}'" in str(caught.value)
+
+
+def _env_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "environments"
+    folder.mkdir(parents=True)
+    for source in (REPO_ROOT / "environments").glob("*.yaml"):
+        (folder / source.name).write_text(source.read_text())
+    return folder
+
+
+def test_synth_of_an_env_with_a_second_region_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    env_dir = _env_copy(tmp_path / "copy")
+    dev = env_dir / "dev.yaml"
+    dev.write_text(dev.read_text() + "region: us-east-1\n")
+    build = tmp_path / "build"
+    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(build)],
+                            capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+                            env={**os.environ, "PLATFORM_ENV_DIR": str(env_dir), "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert "dev.yaml" in result.stderr and "'region'" in result.stderr and "Traceback" not in result.stderr
+    assert not (build / "dev").exists()
+
+
+def test_promotion_into_a_file_with_a_duplicate_key_exits_2_and_writes_nothing(env_dir: Path) -> None:
+    staging = env_dir / "staging.yaml"
+    before = staging.read_text() + 'account_id: "222222222222"\n'
+    staging.write_text(before)
+    code = promote_main(["dev", "staging"], out=io.StringIO(), policy_check=lambda target, folder: [],
+                        deployed_digests=lambda source: None)
+    assert code == 2
+    assert staging.read_text() == before
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "staging.yaml"
+    path.write_text("old\n")
+    path.chmod(0o644)
+    write_atomically({path: "new\n"})
+    assert path.read_text() == "new\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_new_file_follows_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "dev.json"
+    previous = os.umask(0o027)
+    try:
+        # the writer read the umask when it was imported; a new process sees this one
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from shared.cli import "
+                        "write_atomically; write_atomically({Path(sys.argv[1]): 'x'})", str(path)],
+                       check=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
