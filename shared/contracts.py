@@ -108,11 +108,15 @@ class BrokerContract(Contract):
     admin_secret_arn: str | None = None
     broker_id: str | None = None
     broker_arn: str | None = None
+    #: the Broker dimension of its AWS/AmazonMQ metrics (the queue alarms of messaging use it)
+    broker_name: str | None = None
     broker_security_group_id: str | None = None
     broker_log_group_name: str | None = None
     #: the in-VPC deploy runner (CodeBuild) and its security group, which the broker admits on 443
     deploy_runner_project_name: str
     deploy_runner_security_group_id: str
+    #: the env's SNS topic for alarm notifications (created here: the first layer with alarms)
+    alarm_topic_arn: str
 
 
 class MessagingContract(Contract):

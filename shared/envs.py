@@ -201,8 +201,10 @@ class MessagingConfig(_Strict):
     instance_type: str = Field(default=DEFAULT_INSTANCE_TYPE, pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
     external: ExternalBroker | None = None
+    # Queue settings, applied as RabbitMQ policies (changeable in place; see shared/components/messaging.py).
     message_ttl_ms: int | None = Field(default=None, ge=1000)
-    max_length: int | None = Field(default=None, ge=1)
+    max_length: int = Field(default=100_000, ge=1, description="length limit of each work queue (operator policy)")
+    dead_letter_max_length: int = Field(default=100_000, ge=1, description="length limit of each DLQ (operator policy)")
     delivery_limit: int = Field(default=5, ge=1, le=100)
 
     @field_validator("broker_log_retention_days")
@@ -263,6 +265,55 @@ class ComputeConfig(_Strict):
         return self
 
 
+class AlarmSubscription(_Strict):
+    protocol: Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
+    endpoint: str = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> AlarmSubscription:
+        patterns = {"email": r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "email-json": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                    "https": r"^https://\S+$", "sqs": r"^arn:aws[a-z-]*:sqs:", "lambda": r"^arn:aws[a-z-]*:lambda:",
+                    "sms": r"^\+[1-9]\d{6,14}$"}
+        if not re.match(patterns[self.protocol], self.endpoint):
+            raise ValueError(f"{self.endpoint!r} is not a {self.protocol} endpoint")
+        return self
+
+
+class AlarmsConfig(_Strict):
+    """Where alarm notifications go (one SNS topic per env) and when the alarms fire."""
+
+    email: tuple[str, ...] = Field(default=(), strict=False, description="shorthand for email subscriptions")
+    subscriptions: tuple[AlarmSubscription, ...] = Field(default=(), strict=False)
+    period_seconds: int = Field(default=60, ge=60, le=3600, multiple_of=60)
+    evaluation_periods: int = Field(default=5, ge=1, le=60)
+    queue_depth: int = Field(default=1000, ge=1, description="messages in a work queue")
+    dead_letter_depth: int = Field(default=1, ge=1, description="messages in a DLQ")
+    broker_memory_percent: int = Field(default=80, ge=1, le=100, description="of the broker's memory limit")
+    broker_disk_free_ratio: float = Field(default=2.0, gt=1.0, description="free disk / the broker's disk limit")
+    gateway_5xx: int = Field(default=10, ge=1, description="5xx responses per period at the load balancer")
+
+    @field_validator("email")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @model_validator(mode="after")
+    def _evaluation_window(self) -> AlarmsConfig:
+        # PutMetricAlarm: period x evaluation periods <= 1 day below a 1-hour period (7 days at most).
+        window = self.period_seconds * self.evaluation_periods
+        if self.period_seconds < 3600 and window > 86_400:
+            raise ValueError(f"period_seconds x evaluation_periods = {window} s; CloudWatch allows at most 86400 s "
+                             "(one day) for periods under one hour")
+        return self
+
+    def all_subscriptions(self) -> list[AlarmSubscription]:
+        listed = [AlarmSubscription(protocol="email", endpoint=address) for address in self.email]
+        return list(dict.fromkeys([*listed, *self.subscriptions]))
+
+
 class Suppression(_Strict):
     rule: str
     resource: str = Field(min_length=1, description="resource name, URN, or fnmatch pattern of either")
@@ -321,6 +372,7 @@ class EnvConfig(_Strict):
     policy: PolicySettings = PolicySettings()
     release: Release = Release()
     state: StateConfig = StateConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
 
     @field_validator("region")
     @classmethod

@@ -115,13 +115,40 @@ def test_a_missing_binding_is_reported_as_the_route_it_breaks(broker: LocalBroke
                                   "training.work, delivered to no queue")
 
 
-def test_a_queue_without_dead_lettering_is_reported(broker: LocalBroker, topology: Topology) -> None:
+def test_a_queue_whose_policy_does_not_dead_letter_is_reported(broker: LocalBroker, topology: Topology) -> None:
     broken = variant(topology, "no-dlx")
-    broken = replace(broken, queues=tuple(
-        replace(q, arguments={"x-queue-type": "quorum"}) if q.name == "training.work" else q for q in broken.queues))
+    broken = replace(broken, policies=tuple(
+        replace(p, definition={k: v for k, v in p.definition.items() if not k.startswith("dead-letter")})
+        if p.name == "queue-training.work" else p for p in broken.policies))
     failures = rehearse("dev", broker=broker, topology=broken).failures()
     assert failures == ["dead-lettering broke: a message training rejected from training.work: "
                         "it did not land in training.dlq (messages are in: no queue)"]
+
+
+def test_changing_ttl_and_limit_applies_to_the_existing_queue_and_keeps_its_messages(report: RehearsalReport) -> None:
+    (change,) = report.policy_changes
+    assert change.ok, change.problem
+    assert change.queue == next(spec.queue for spec in load_catalog() if spec.queue)
+    assert change.kept == 3
+    assert "message-ttl 3600000 -> 7200000" in change.change and "max-length 100000 -> 3" in change.change
+
+
+def test_settings_as_queue_arguments_are_reported_as_a_policy_change_that_cannot_apply(
+    broker: LocalBroker, topology: Topology,
+) -> None:
+    """The layout before policies: TTL, limit and dead-lettering as arguments of the queue, no policy."""
+    broken = variant(topology, "arguments")
+    old_style = {"x-queue-type": "quorum", "x-message-ttl": 3600000, "x-max-length": 100000,
+                 "x-dead-letter-exchange": "ml.dead-letter", "x-dead-letter-routing-key": "gateway.work"}
+    broken = replace(broken, queues=tuple(replace(q, arguments=old_style) if q.name == "gateway.work" else q
+                                          for q in broken.queues),
+                     policies=tuple(p for p in broken.policies if p.name != "queue-gateway.work"))
+    failures = rehearse("dev", broker=broker, topology=broken).failures()
+    assert failures == ["policy change broke: gateway.work (-): no policy applies to it"]
+    with_policy = replace(broken, policies=topology.with_vhost("ml-dev-arguments").policies)
+    failures = rehearse("dev", broker=broker, topology=variant(with_policy, "arguments-2")).failures()
+    assert len(failures) == 1 and failures[0].startswith("policy change broke: gateway.work (message-ttl")
+    assert "its arguments fix x-dead-letter-exchange" in failures[0]
 
 
 def test_a_catalog_route_the_deployed_topology_lacks_is_reported(
@@ -166,16 +193,33 @@ def test_the_cli_rehearses_dev_prints_the_matrix_writes_definitions_and_leaves_n
 
 
 def _rehearsal_processes() -> list[int]:
-    """Pids of any process whose command line names a rehearsal broker directory."""
+    """Pids of our descendants whose command line names a rehearsal broker directory.
+
+    Only descendants: other sessions on the machine run rehearsal brokers of their own. The broker
+    fixture made this process a child subreaper, so whatever the CLI leaves behind is re-parented here.
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"rehearse-rabbitmq-" in (entry / "cmdline").read_bytes():
+                if b"rehearse-rabbitmq-" in (entry / "cmdline").read_bytes() and _descends_from_us(int(entry.name)):
                     found.append(int(entry.name))
             except OSError:
                 continue
     return found
+
+
+def _descends_from_us(pid: int) -> bool:
+    me = os.getpid()
+    while pid > 1:
+        if pid == me:
+            return True
+        try:
+            status = (Path("/proc") / str(pid) / "status").read_text()
+        except OSError:
+            return False
+        pid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    return False
 
 
 def test_stopping_the_broker_ends_every_process_it_started() -> None:

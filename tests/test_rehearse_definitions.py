@@ -6,22 +6,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from functools import cache
 from pathlib import Path
 
 import pytest
 
 from shared.catalog import load_catalog
+from shared.envs import load_env
 from shared.rehearse import broker as broker_module
 from shared.rehearse import local_credentials, synthesized_topology, write_artifacts
 from shared.rehearse.__main__ import main
-from shared.rehearse.broker import BrokerUnavailable, ensure_rabbitmq
+from shared.rehearse.broker import BrokerUnavailable, ensure_rabbitmq, for_version
 from shared.rehearse.definitions import (
     HASHING_ALGORITHM,
     Topology,
     TopologyError,
     dumps_definitions,
     password_hash,
+    provider_value,
     to_definitions,
     topology_from_synth,
 )
@@ -50,11 +53,42 @@ def test_definitions_describe_the_synthesized_vhost_objects_and_users() -> None:
     assert not any(u.password in json.dumps(definitions) for u in topology().users)
 
 
-def test_queue_arguments_keep_their_json_types() -> None:
-    work = next(q for q in to_definitions(topology())["queues"] if q["name"] == "training.work")
-    assert work["arguments"]["x-queue-type"] == "quorum"
-    assert isinstance(work["arguments"]["x-delivery-limit"], int)
-    assert isinstance(work["arguments"]["x-message-ttl"], int)
+def test_queues_carry_only_their_type_and_policies_carry_the_rest_as_the_provider_sends_it() -> None:
+    definitions = to_definitions(topology())
+    assert {json.dumps(q["arguments"]) for q in definitions["queues"]} == {'{"x-queue-type": "quorum"}'}
+    policy = next(p for p in definitions["policies"] if re.search(p["pattern"], "training.work"))
+    assert policy["vhost"] == "ml-dev" and policy["apply-to"] == "quorum_queues"
+    definition = policy["definition"]
+    assert definition["dead-letter-exchange"] == "ml.dead-letter"
+    assert definition["dead-letter-routing-key"] == "training.work"
+    # The provider's inputs are strings; it sends integer strings as integers, and so do the definitions.
+    assert isinstance(definition["delivery-limit"], int) and isinstance(definition["message-ttl"], int)
+    # Operator policies are runtime parameters of the operator_policy component (RabbitMQ's own export).
+    limits = {p["name"]: p["value"] for p in definitions["parameters"] if p["component"] == "operator_policy"}
+    assert set(limits) == {"limits-work-queues", "limits-dead-letter-queues"}
+    assert limits["limits-work-queues"]["definition"] == {"max-length": load_env("dev").messaging.max_length}
+    assert re.search(limits["limits-dead-letter-queues"]["pattern"], "training.dlq")
+    assert not re.search(limits["limits-dead-letter-queues"]["pattern"], "training.work")
+
+
+def test_provider_value_sends_integer_strings_as_integers() -> None:
+    assert provider_value("3600000") == 3600000 and provider_value("reject-publish") == "reject-publish"
+    assert provider_value("training.work") == "training.work" and provider_value(5) == 5
+
+
+def test_an_older_local_broker_gets_queues_for_apply_to_and_nothing_else_changes() -> None:
+    definitions = to_definitions(topology())
+    old = for_version(definitions, (3, 10, 8))
+    assert {p["apply-to"] for p in old["policies"]} == {"queues"}
+    assert {p["value"]["apply-to"] for p in old["parameters"]} == {"queues"}
+    assert old["queues"] == definitions["queues"] and old["users"] == definitions["users"]
+    assert for_version(definitions, (3, 13, 7)) is definitions
+    assert {p["apply-to"] for p in definitions["policies"]} == {"quorum_queues"}, "the input is untouched"
+
+
+def test_with_vhost_moves_the_policies_too() -> None:
+    moved = topology().with_vhost("ml-dev-copy")
+    assert {p.vhost for p in moved.policies} == {"ml-dev-copy"} and len(moved.policies) == len(topology().policies)
 
 
 def test_the_definitions_file_is_byte_stable() -> None:

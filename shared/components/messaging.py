@@ -10,6 +10,11 @@ broker):
 
 - one vhost per env, never the default ``/``;
 - durable exchanges; durable quorum work queues that dead-letter into a per-queue DLQ;
+- queue settings that may change later (dead-lettering, TTL, delivery limit, overflow, length
+  limits) are RabbitMQ policies and operator policies, never queue arguments: the provider replaces a
+  queue whose arguments change (all its settings are ForceNew) and RabbitMQ refuses a redeclare with
+  other arguments (406 PRECONDITION_FAILED), whereas a policy is updated in place and applies to the
+  existing queue and its messages at once. Only ``x-queue-type`` stays an argument (it cannot change);
 - one user per service, no tags (so no management or administrator access), and permissions that
   name only its own objects: configure nothing (``^$``: the topology is Pulumi's, not the
   services'), write only the exchanges it publishes to, read only its own work queue; on the topic
@@ -79,6 +84,21 @@ class QueuePlan:
     owner: str
     kind: str  # "work" or "dead-letter"
     arguments: dict[str, Any]
+    """Only what can never change (``x-queue-type``); everything else is in :attr:`policies`."""
+    policies: tuple[str, ...] = ()
+    """Names of the policies and operator policies that apply to this queue."""
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    """A RabbitMQ policy (``operator=False``) or operator policy of the env's vhost."""
+
+    name: str
+    pattern: str
+    definition: dict[str, str | int]
+    operator: bool
+    apply_to: str
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,30 +129,92 @@ class TopologyPlan:
     bindings: list[BindingPlan]
     users: list[UserPlan]
     protect: bool
+    policies: list[PolicyPlan] = field(default_factory=list)
 
     def work_queue(self, service: str) -> str | None:
         return next((q.name for q in self.queues if q.owner == service and q.kind == "work"), None)
 
+    def queue_pairs(self) -> dict[str, tuple[str, str]]:
+        """service -> (work queue, dead-letter queue), for the services that consume."""
+        pairs: dict[str, tuple[str, str]] = {}
+        for queue in self.queues:
+            if queue.kind == "work":
+                dead_letter = next(q.name for q in self.queues if q.owner == queue.owner and q.kind == "dead-letter")
+                pairs[queue.owner] = (queue.name, dead_letter)
+        return pairs
 
-def work_queue_arguments(env: EnvConfig, queue: str) -> dict[str, Any]:
+
+QUEUE_ARGUMENTS: dict[str, Any] = {
+    # Quorum queues replicate across the cluster's nodes (Raft) and count redeliveries, so a poison
+    # message is dead-lettered after the delivery limit instead of looping forever. The type is the
+    # one queue argument: it can never change, unlike everything the policies below carry.
+    "x-queue-type": "quorum",
+}
+
+#: Above Amazon MQ's own default policies (priority 0 single-instance, 1 cluster), should someone copy
+#: them into this vhost: "To create your own custom policy for clusters, assign a priority value
+#: greater than 1" (Amazon MQ developer guide, "Amazon MQ for RabbitMQ broker defaults").
+POLICY_PRIORITY = 10
+
+
+def policy_apply_to(engine_version: str) -> str:
+    """``quorum_queues`` where RabbitMQ knows it (3.12+): Amazon MQ requires it for a policy meant for
+    quorum queues ("Policy configurations for quorum queues for Amazon MQ for RabbitMQ"); older
+    brokers only know ``queues`` (the same queues here: every queue of the vhost is a quorum queue)."""
+    parts = tuple(int(part) for part in re.findall(r"\d+", engine_version)[:2])
+    return "quorum_queues" if parts >= (3, 12) else "queues"
+
+
+def queue_policy_name(queue: str) -> str:
+    return f"queue-{queue}"
+
+
+WORK_LIMITS_POLICY = "limits-work-queues"
+DEAD_LETTER_LIMITS_POLICY = "limits-dead-letter-queues"
+
+
+def work_queue_policy(env: EnvConfig, queue: str) -> PolicyPlan:
+    """The user policy of one work queue: dead-lettering, delivery limit, TTL and overflow.
+
+    One policy per queue because RabbitMQ applies exactly one policy (the highest priority match) to
+    a queue, and each queue dead-letters with its own name as routing key (into its own DLQ).
+    Keys quorum queues support as policy (RabbitMQ 3.10+, 3.13, 4.x): dead-letter-exchange,
+    dead-letter-routing-key, delivery-limit, message-ttl, overflow (drop-head | reject-publish). Amazon
+    MQ's "Policy configurations for quorum queues": no ``ha-*`` or ``queue-mode`` keys and no
+    ``overflow: reject-publish-dlx`` in a quorum-queue policy.
+    """
     messaging = env.messaging
-    arguments: dict[str, Any] = {
-        # Quorum queues replicate across the cluster's nodes (Raft) and count redeliveries, so a
-        # poison message is dead-lettered after delivery_limit attempts instead of looping forever.
-        "x-queue-type": "quorum",
-        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+    definition: dict[str, str | int] = {
+        "dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         # Routed by the queue's own name, so each queue's dead letters land in its own DLQ.
-        "x-dead-letter-routing-key": queue,
-        "x-delivery-limit": messaging.delivery_limit,
+        "dead-letter-routing-key": queue,
+        "delivery-limit": messaging.delivery_limit,
+        # When full (the operator policy's max-length), push back on publishers (their confirms are
+        # nacked) rather than dead-lettering the oldest work (drop-head, the default): the backlog
+        # signal reaches whoever can slow down.
+        "overflow": "reject-publish",
     }
     if messaging.message_ttl_ms is not None:
-        arguments["x-message-ttl"] = messaging.message_ttl_ms  # expired work is dead-lettered, not lost
-    if messaging.max_length is not None:
-        arguments["x-max-length"] = messaging.max_length
-        # When full, push back on publishers (their confirms are nacked) rather than dead-lettering the
-        # oldest work (drop-head, the default): the backlog signal reaches whoever can slow down.
-        arguments["x-overflow"] = "reject-publish"
-    return arguments
+        definition["message-ttl"] = messaging.message_ttl_ms  # expired work is dead-lettered, not lost
+    return PolicyPlan(name=queue_policy_name(queue), pattern=exact_names([queue]), definition=definition,
+                      operator=False, apply_to=policy_apply_to(messaging.engine_version),
+                      priority=POLICY_PRIORITY)
+
+
+def limit_policies(env: EnvConfig, work_queues: list[str], dead_letter_queues: list[str]) -> list[PolicyPlan]:
+    """Operator policies bounding every queue's length (RabbitMQ combines them with the user policy,
+    the lower limit wins). Amazon MQ applies its default limits to the ``/`` vhost only ("Amazon MQ
+    applies vhost limits only to the default (/) vhost", broker defaults guide), so the platform's
+    vhost gets its own. A DLQ keeps the default overflow (drop-head): a dead letter that a full DLQ
+    refused would be dropped anyway, so the newest ones are kept (its depth alarm fires long before)."""
+    apply_to = policy_apply_to(env.messaging.engine_version)
+    policies = []
+    for name, queues, limit in ((WORK_LIMITS_POLICY, work_queues, env.messaging.max_length),
+                                (DEAD_LETTER_LIMITS_POLICY, dead_letter_queues, env.messaging.dead_letter_max_length)):
+        if queues:
+            policies.append(PolicyPlan(name=name, pattern=exact_names(queues), definition={"max-length": limit},
+                                       operator=True, apply_to=apply_to, priority=POLICY_PRIORITY))
+    return policies
 
 
 def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
@@ -140,13 +222,18 @@ def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
     queues: list[QueuePlan] = []
     bindings: list[BindingPlan] = []
     users: list[UserPlan] = []
+    policies: list[PolicyPlan] = []
     for spec in catalog:
         if not (spec.publishes or spec.consumes):
             continue  # a service that does no messaging gets no broker identity at all
         queue, dead_letter_queue = spec.queue, spec.dead_letter_queue
         if queue and dead_letter_queue:
-            queues.append(QueuePlan(queue, spec.name, "work", work_queue_arguments(env, queue)))
-            queues.append(QueuePlan(dead_letter_queue, spec.name, "dead-letter", {"x-queue-type": "quorum"}))
+            policy = work_queue_policy(env, queue)
+            policies.append(policy)
+            queues.append(QueuePlan(queue, spec.name, "work", dict(QUEUE_ARGUMENTS),
+                                    (policy.name, WORK_LIMITS_POLICY)))
+            queues.append(QueuePlan(dead_letter_queue, spec.name, "dead-letter", dict(QUEUE_ARGUMENTS),
+                                    (DEAD_LETTER_LIMITS_POLICY,)))
             for exchange, key in spec.consumes.items():
                 bindings.append(BindingPlan(exchange_name(exchange), queue, key))
             bindings.append(BindingPlan(DEAD_LETTER_EXCHANGE, dead_letter_queue, queue))
@@ -165,8 +252,10 @@ def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
         ))
     exchanges = {exchange_name(exchange): EXCHANGE_TYPES[exchange] for exchange in EXCHANGES}
     exchanges[DEAD_LETTER_EXCHANGE] = DEAD_LETTER_EXCHANGE_TYPE
+    policies += limit_policies(env, [q.name for q in queues if q.kind == "work"],
+                               [q.name for q in queues if q.kind == "dead-letter"])
     return TopologyPlan(env_name=env.name, vhost=vhost_name(env.name), exchanges=exchanges, queues=queues,
-                        bindings=bindings, users=users, protect=env.protect)
+                        bindings=bindings, users=users, protect=env.protect, policies=policies)
 
 
 def _resource_suffix(text: str) -> str:
@@ -193,7 +282,7 @@ def connection_secret(username: str, password: str, amqps_endpoint: str, vhost: 
 
 
 class RabbitTopology(pulumi.ComponentResource):
-    """Vhost, exchanges, quorum queues with DLQs, bindings, per-service users and their secrets."""
+    """Vhost, exchanges, policies, quorum queues with DLQs, bindings, per-service users and their secrets."""
 
     def __init__(self, name: str, plan: TopologyPlan, broker: BrokerAccess,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -230,14 +319,34 @@ class RabbitTopology(pulumi.ComponentResource):
                 opts=managed)
             for exchange, kind in plan.exchanges.items()
         }
+        # Policies hold no data: an update is in place (the provider's policy block is not ForceNew), and
+        # numeric values go as strings, which the provider sends as integers (terraform-provider-rabbitmq
+        # resource_policy.go / resource_operator_policy.go, putPolicy: "special case for integers").
+        self.policies: dict[str, rabbitmq.Policy | rabbitmq.OperatorPolicy] = {}
+        for policy in plan.policies:
+            definition = {key: str(value) for key, value in sorted(policy.definition.items())}
+            if policy.operator:
+                self.policies[policy.name] = rabbitmq.OperatorPolicy(
+                    f"{name}-operator-policy-{_resource_suffix(policy.name)}", name=policy.name, vhost=vhost,
+                    policy=rabbitmq.OperatorPolicyPolicyArgs(pattern=policy.pattern, priority=policy.priority,
+                                                             apply_to=policy.apply_to, definition=definition),
+                    opts=managed)
+            else:
+                self.policies[policy.name] = rabbitmq.Policy(
+                    f"{name}-policy-{_resource_suffix(policy.name)}", name=policy.name, vhost=vhost,
+                    policy=rabbitmq.PolicyPolicyArgs(pattern=policy.pattern, priority=policy.priority,
+                                                     apply_to=policy.apply_to, definition=definition),
+                    opts=managed)
+        # A queue comes after its policies, so it never exists (on the first up) without dead-lettering
+        # and limits. Its settings carry x-queue-type only: a later change of any env key is a policy update.
         self.queues: dict[str, rabbitmq.Queue] = {
             queue.name: rabbitmq.Queue(
                 f"{name}-queue-{_resource_suffix(queue.name)}", name=queue.name, vhost=vhost,
                 settings=rabbitmq.QueueSettingsArgs(
                     durable=True, auto_delete=False,
-                    # arguments_json keeps numbers numbers (x-delivery-limit, x-message-ttl must be ints).
                     arguments_json=json.dumps(queue.arguments, sort_keys=True)),
-                opts=stateful)
+                opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(
+                    depends_on=[self.policies[p] for p in queue.policies])))
             for queue in plan.queues
         }
         for binding in plan.bindings:
@@ -256,6 +365,7 @@ class RabbitTopology(pulumi.ComponentResource):
         self.register_outputs({
             "vhost": vhost,
             "queues": [queue.name for queue in plan.queues],
+            "policies": [policy.name for policy in plan.policies],
             "service_secret_arns": {service: secret.arn for service, secret in self.secrets.items()},
         })
 

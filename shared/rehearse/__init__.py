@@ -8,7 +8,8 @@
    ``build/ENV/rabbitmq-credentials.json``: they are the synth's stand-in passwords, never real ones);
 3. start a throwaway RabbitMQ on loopback (:class:`~shared.rehearse.broker.LocalBroker`), import the
    definitions, and run the checks (:mod:`shared.rehearse.checks`) with each service's own
-   credentials; 4. print the route table and the access matrix, stop the broker, exit 0 or 1.
+   credentials, including an in-place change of a work queue's policies through the management API;
+   4. print the route table, the access matrix and the policy change, stop the broker, exit 0 or 1.
 
 Locally the services connect with plain AMQP on 127.0.0.1 (no TLS); everything else -- users,
 passwords, vhost, permissions, objects -- is what the layer would create on the real broker.

@@ -9,9 +9,11 @@ the processes it started (by their pids) and checks that none of them survived.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -19,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,7 @@ class LocalBroker:
         self.admin_password = secrets.token_urlsafe(24)
         self.directory: Path | None = None
         self.amqp_port = 0
+        self.management_port = 0
         self.node_name = ""
         self._server: subprocess.Popen[bytes] | None = None
         self._epmd: subprocess.Popen[bytes] | None = None
@@ -133,6 +137,7 @@ class LocalBroker:
         for sub in ("home", "mnesia", "log"):
             (directory / sub).mkdir()
         self.amqp_port, dist_port, epmd_port = free_port(), free_port(), free_port()
+        self.management_port = free_port()
         self.node_name = f"rehearse-{os.getpid()}-{self.amqp_port}@localhost"
 
         # The node's own administrator and vhost, loaded at boot; only this process knows the password.
@@ -146,10 +151,17 @@ class LocalBroker:
         (directory / "rabbitmq.conf").write_text(
             f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
             f"load_definitions = {directory / 'boot-definitions.json'}\n"
+            # The management API: what the Pulumi provider (and the rehearsal's in-place policy change) talks to.
+            "management.tcp.ip = 127.0.0.1\n"
+            f"management.tcp.port = {self.management_port}\n"
+            # Queue stats (messages, effective policy) reach the management API every 0.5 s, not 5 s.
+            "collect_statistics_interval = 500\n"
             "log.console = false\n"
             "log.file.level = info\n",
             encoding="utf-8")
-        (directory / "enabled_plugins").write_text("[].\n", encoding="utf-8")
+        # Quorum queues report their stats (messages, effective policy) on each tick: 1 s instead of 5 s.
+        (directory / "advanced.config").write_text("[{rabbit, [{quorum_tick_interval, 1000}]}].\n", encoding="utf-8")
+        (directory / "enabled_plugins").write_text("[rabbitmq_management].\n", encoding="utf-8")
         (directory / "rabbitmq-env.conf").write_text("", encoding="utf-8")
 
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
@@ -204,6 +216,7 @@ class LocalBroker:
                                         f"{self.log_tail()}")
             try:
                 self.admin_connection().close()
+                self.management_api("GET", "/api/overview")
                 return
             except (pika.exceptions.AMQPConnectionError, OSError):
                 time.sleep(0.25)
@@ -260,6 +273,26 @@ class LocalBroker:
     def admin_connection(self, vhost: str = ADMIN_VHOST) -> pika.BlockingConnection:
         return self.connect(ADMIN_USER, self.admin_password, vhost)
 
+    def management_api(self, method: str, path: str, body: Any = None) -> Any:
+        """One call to the node's management HTTP API as its administrator (JSON in, JSON or None out).
+
+        ``path`` is the API path with each name already quoted (``/api/policies/<vhost>/<name>``).
+        Raises OSError (urllib.error.URLError/HTTPError) when the node refuses or is not there.
+        """
+        url = f"http://127.0.0.1:{self.management_port}{path}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers={
+            "Authorization": "Basic " + base64.b64encode(f"{ADMIN_USER}:{self.admin_password}".encode()).decode(),
+            "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def version(self) -> tuple[int, ...]:
+        """The node's RabbitMQ version, e.g. (3, 10, 8)."""
+        text = str(self.management_api("GET", "/api/overview")["rabbitmq_version"])
+        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
     def rabbitmqctl(self, *args: str, timeout: float = 60.0) -> str:
         result = subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node_name, *args], env=self._env,
                                 capture_output=True, text=True, timeout=timeout, check=False)
@@ -275,10 +308,33 @@ class LocalBroker:
         # The administrator manages every vhost it imports (it verifies queue contents and cleans up).
         admin = [{"user": ADMIN_USER, "vhost": vhost["name"], "configure": ".*", "write": ".*", "read": ".*"}
                  for vhost in definitions.get("vhosts", [])]
+        definitions = for_version(definitions, self.version())
         document = {**definitions, "permissions": [*definitions.get("permissions", []), *admin]}
         path = self.directory / f"definitions-{time.monotonic_ns()}.json"
         path.write_text(json.dumps(document), encoding="utf-8")
         self.rabbitmqctl("import_definitions", str(path))
+
+
+QUEUE_TYPE_APPLY_TO = ("quorum_queues", "classic_queues", "streams")
+
+
+def for_version(definitions: dict[str, Any], version: tuple[int, ...]) -> dict[str, Any]:
+    """``definitions`` as a node of ``version`` accepts them: ``apply-to`` by queue type
+    (``quorum_queues``...) exists from RabbitMQ 3.12 on; an older node (Debian's 3.10 here) knows only
+    ``queues``, which matches the same queues in a vhost whose queues are all quorum queues. Nothing
+    else changes: the written definitions file keeps what the layer deploys."""
+    if version >= (3, 12):
+        return definitions
+
+    def adapt(value: dict[str, Any]) -> dict[str, Any]:
+        return {**value, "apply-to": "queues"} if value.get("apply-to") in QUEUE_TYPE_APPLY_TO else value
+
+    return {
+        **definitions,
+        "policies": [adapt(p) for p in definitions.get("policies", [])],
+        "parameters": [{**p, "value": adapt(p["value"])} if p.get("component") == "operator_policy" else p
+                       for p in definitions.get("parameters", [])],
+    }
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:

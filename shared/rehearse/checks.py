@@ -9,18 +9,27 @@ the catalog disagree, in either direction:
   it publishes to) and is refused (``ACCESS_REFUSED``) everything else: reading other queues,
   writing other exchanges (the default exchange included), undeclared routing keys on the topic
   exchange, declaring or deleting objects, binding its queue elsewhere;
-- **dead-letters**: a message its consumer rejects lands in the queue's dead-letter queue.
+- **dead-letters**: a message its consumer rejects lands in the queue's dead-letter queue (the
+  dead-letter exchange and routing key come from the queue's policy, not from queue arguments);
+- **policy changes**: changing a work queue's TTL and length limit through the management API (what
+  the Pulumi provider does on a later ``up``) takes effect on the existing queue: its effective policy
+  shows the new values, publishes past the new limit are refused, and the messages it held are all
+  still there. A redeclare with the new value as a queue argument is refused (406
+  PRECONDITION_FAILED): that is why these settings are policies.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
+import urllib.error
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pika
 import pika.exceptions
@@ -28,7 +37,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from shared.catalog import Catalog
 from shared.rehearse.broker import ADMIN_USER, LocalBroker
-from shared.rehearse.definitions import Topology
+from shared.rehearse.definitions import PolicyDef, Topology
 
 ACCESS_REFUSED = 403
 PROBE_KEY = "rehearsal.probe"
@@ -100,6 +109,23 @@ class DeadLetterResult:
         return f"dead-lettering broke: a message {self.service} rejected from {self.queue}: {self.problem}"
 
 
+@dataclass(frozen=True)
+class PolicyChangeResult:
+    queue: str
+    change: str
+    """What was changed, e.g. ``message-ttl 3600000 -> 7200000, max-length 100000 -> 3``."""
+    kept: int
+    """Messages the queue held before the change and still holds after it."""
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def failure(self) -> str:
+        return f"policy change broke: {self.queue} ({self.change}): {self.problem}"
+
+
 @dataclass
 class RehearsalReport:
     env: str
@@ -107,6 +133,7 @@ class RehearsalReport:
     routes: list[RouteResult] = field(default_factory=list)
     access: list[AccessResult] = field(default_factory=list)
     dead_letters: list[DeadLetterResult] = field(default_factory=list)
+    policy_changes: list[PolicyChangeResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     """Problems that are not one route or probe (missing credentials, failed logins...)."""
 
@@ -116,6 +143,7 @@ class RehearsalReport:
             *(r.failure() for r in self.routes if not r.ok),
             *(a.failure() for a in self.access if not a.ok),
             *(d.failure() for d in self.dead_letters if not d.ok),
+            *(c.failure() for c in self.policy_changes if not c.ok),
         ]
 
     @property
@@ -237,6 +265,7 @@ class Rehearsal:
             self._check_credentials()
             self.check_routes()
             self.check_dead_letters()
+            self.check_policy_change()
             self.check_access()
         finally:
             self.close()
@@ -368,6 +397,155 @@ class Rehearsal:
         if first.get("reason") != "rejected" or first.get("queue") != queue:
             return f"x-death says {first.get('reason')!r} from {first.get('queue')!r}, not 'rejected' from {queue}"
         return None
+
+    # -- policies ----------------------------------------------------------------------------
+    def policy_for(self, queue: str, operator: bool) -> PolicyDef | None:
+        """The policy RabbitMQ applies to ``queue``: the highest-priority match (one per kind)."""
+        matches = [p for p in self.topology.policies
+                   if p.operator == operator and p.vhost == self.topology.vhost
+                   and p.apply_to in ("queues", "quorum_queues", "all") and re.search(p.pattern, queue)]
+        return max(matches, key=lambda p: p.priority, default=None)
+
+    def _put_policy(self, policy: PolicyDef, definition: dict[str, Any]) -> None:
+        """PUT the whole policy, as the provider's update does (management API)."""
+        kind = "operator-policies" if policy.operator else "policies"
+        self.broker.management_api(
+            "PUT", f"/api/{kind}/{quote(policy.vhost, safe='')}/{quote(policy.name, safe='')}",
+            {"pattern": policy.pattern, "apply-to": self._apply_to(policy), "priority": policy.priority,
+             "definition": definition})
+
+    def _apply_to(self, policy: PolicyDef) -> str:
+        from shared.rehearse.broker import for_version
+
+        adapted = for_version({"policies": [{"apply-to": policy.apply_to}]}, self.broker.version())
+        return str(adapted["policies"][0]["apply-to"])
+
+    def _queue_info(self, queue: str) -> dict[str, Any]:
+        return dict(self.broker.management_api(
+            "GET", f"/api/queues/{quote(self.topology.vhost, safe='')}/{quote(queue, safe='')}"))
+
+    def _wait_for_effective(self, queue: str, expected: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """The queue's management view once its effective policy shows ``expected`` (or at ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        info = self._queue_info(queue)
+        while time.monotonic() < deadline:
+            effective = info.get("effective_policy_definition") or {}
+            if all(effective.get(k) == v for k, v in expected.items()) and info.get("messages") is not None:
+                break
+            time.sleep(0.25)
+            info = self._queue_info(queue)
+        return info
+
+    def check_policy_change(self, messages: int = 3) -> None:
+        """Change the first work queue's TTL and length limit in place; its messages must stay."""
+        queue = next((spec.queue for spec in self.catalog if spec.queue), None)
+        if queue is None:
+            return
+        user, operator = self.policy_for(queue, operator=False), self.policy_for(queue, operator=True)
+        if user is None or operator is None:
+            missing = "policy" if user is None else "operator policy"
+            self.report.policy_changes.append(PolicyChangeResult(queue, "-", 0, f"no {missing} applies to it"))
+            return
+        old_ttl, old_limit = user.definition.get("message-ttl"), operator.definition.get("max-length")
+        new_ttl = 2 * int(old_ttl) if isinstance(old_ttl, int) else 600_000
+        change = f"message-ttl {old_ttl} -> {new_ttl}, max-length {old_limit} -> {messages}"
+        self.purge_all()
+        declared = dict(next(q.arguments for q in self.topology.queues
+                             if q.name == queue and q.vhost == self.topology.vhost))
+        ids = [uuid.uuid4().hex for _ in range(messages)]
+        channel = self.admin()
+        channel.confirm_delivery()
+        for message_id in ids:
+            channel.basic_publish(DEFAULT_EXCHANGE, queue, b'{"rehearsal": "keep me"}',
+                                  pika.BasicProperties(message_id=message_id, delivery_mode=2))
+        channel.close()
+        problem: str | None = None
+        try:
+            before = self._wait_for_effective(queue, {"message-ttl": old_ttl, "max-length": old_limit})
+            self._put_policy(user, {**user.definition, "message-ttl": new_ttl})
+            self._put_policy(operator, {**operator.definition, "max-length": messages})
+            after = self._wait_for_effective(queue, {"message-ttl": new_ttl, "max-length": messages})
+            problem = self._judge_change(queue, declared, before, after, ids, new_ttl)
+        except (OSError, pika.exceptions.AMQPError) as error:  # urllib errors are OSErrors
+            detail = error.read().decode(errors="replace") if isinstance(error, urllib.error.HTTPError) else ""
+            problem = f"{type(error).__name__} {error} {detail}".strip()
+        finally:
+            try:  # put the deployed policies back for the checks that follow
+                self._put_policy(user, dict(user.definition))
+                self._put_policy(operator, dict(operator.definition))
+            except OSError as error:
+                problem = problem or f"could not restore the policies: {error}"
+        self.report.policy_changes.append(PolicyChangeResult(queue, change, messages if problem is None else 0,
+                                                             problem))
+        self.purge_all()
+
+    def _judge_change(self, queue: str, declared: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
+                      ids: list[str], new_ttl: int) -> str | None:
+        effective = after.get("effective_policy_definition") or {}
+        if effective.get("message-ttl") != new_ttl or effective.get("max-length") != len(ids):
+            return (f"its effective policy is {effective}, not message-ttl {new_ttl} and max-length {len(ids)} "
+                    f"(policy {after.get('policy')!r}, operator policy {after.get('operator_policy')!r})")
+        fixed = sorted(set(declared) & {"x-message-ttl", "x-max-length", "x-overflow", "x-delivery-limit",
+                                        "x-dead-letter-exchange", "x-dead-letter-routing-key"})
+        if fixed:
+            return f"its arguments fix {', '.join(fixed)}, which no policy change can undo (only a redeclare)"
+        if after.get("arguments") != declared or before.get("arguments") != declared:
+            return f"its arguments changed from {declared} to {after.get('arguments')} (was it redeclared?)"
+        if after.get("messages") != len(ids):
+            return f"it held {before.get('messages')} messages before the change and {after.get('messages')} after"
+        refused = self._publish_until_refused(queue, attempts=3)
+        if not refused:
+            return f"publishes past the new limit of {len(ids)} were all confirmed"
+        redeclare = self.attempt_admin(lambda channel: channel.queue_declare(
+            queue, durable=True, arguments={**declared, "x-message-ttl": new_ttl}))
+        if redeclare is None or redeclare != 406:
+            return f"a redeclare with x-message-ttl was not refused with 406 PRECONDITION_FAILED (got {redeclare})"
+        kept = self._drain_ids(queue)
+        missing = [message_id for message_id in ids if message_id not in kept]
+        if missing:
+            return f"{len(missing)} of the {len(ids)} messages it held before the change are gone"
+        return None
+
+    def _publish_until_refused(self, queue: str, attempts: int) -> bool:
+        """Publish (confirmed) into ``queue`` until the broker nacks one; whether one was nacked."""
+        channel = self.admin()
+        channel.confirm_delivery()
+        try:
+            for _ in range(attempts):
+                try:
+                    channel.basic_publish(DEFAULT_EXCHANGE, queue, b'{"rehearsal": "over the limit"}',
+                                          pika.BasicProperties(delivery_mode=2))
+                except pika.exceptions.NackError:
+                    return True
+                time.sleep(0.2)  # a quorum queue notices it is over its limit after the enqueue
+            return False
+        finally:
+            if channel.is_open:
+                channel.close()
+
+    def attempt_admin(self, operation: Callable[[BlockingChannel], Any]) -> int | None:
+        """Run ``operation`` as the administrator; the reply code if the broker closed the channel."""
+        channel = self.admin()
+        try:
+            operation(channel)
+            return None
+        except pika.exceptions.ChannelClosedByBroker as error:
+            return int(error.reply_code)
+        finally:
+            if channel.is_open:
+                channel.close()
+
+    def _drain_ids(self, queue: str) -> set[str]:
+        channel = self.admin()
+        found: set[str] = set()
+        while True:
+            method, properties, _ = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                break
+            if properties.message_id:
+                found.add(properties.message_id)
+        channel.close()
+        return found
 
     def check_access(self) -> None:
         queues = self.topology.queue_names()

@@ -21,6 +21,8 @@ BINDING = "rabbitmq:index/binding:Binding"
 USER = "rabbitmq:index/user:User"
 PERMISSIONS = "rabbitmq:index/permissions:Permissions"
 TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
+POLICY = "rabbitmq:index/policy:Policy"
+OPERATOR_POLICY = "rabbitmq:index/operatorPolicy:OperatorPolicy"
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 
@@ -55,6 +57,19 @@ class QueueDef:
     durable: bool
     auto_delete: bool
     arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyDef:
+    """A policy (``operator=False``) or operator policy, its definition as the provider sends it."""
+
+    name: str
+    vhost: str
+    pattern: str
+    apply_to: str
+    priority: int
+    definition: dict[str, Any]
+    operator: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ class Topology:
     credentials: dict[str, ServiceCredentials]
     outputs: dict[str, Any]
     """The layer's contract outputs (exchange and queue names as compute sees them)."""
+    policies: tuple[PolicyDef, ...] = ()
 
     @property
     def vhost(self) -> str:
@@ -143,6 +159,7 @@ class Topology:
             bindings=tuple(replace(b, vhost=move(b.vhost)) for b in self.bindings),
             permissions=tuple(replace(p, vhost=move(p.vhost)) for p in self.permissions),
             topic_permissions=tuple(replace(p, vhost=move(p.vhost)) for p in self.topic_permissions),
+            policies=tuple(replace(p, vhost=move(p.vhost)) for p in self.policies),
             credentials={k: replace(c, vhost=move(c.vhost)) for k, c in self.credentials.items()},
             outputs={**self.outputs, "vhost": vhost},
         )
@@ -153,6 +170,26 @@ def _queue_arguments(settings: dict[str, Any]) -> dict[str, Any]:
     if settings.get("argumentsJson"):
         arguments.update(json.loads(settings["argumentsJson"]))
     return arguments
+
+
+def provider_value(value: Any) -> Any:
+    """A policy definition value as the RabbitMQ provider sends it to the management API: the inputs are
+    strings, and one that parses as an integer goes as an integer (terraform-provider-rabbitmq putPolicy /
+    putOperatorPolicy, "special case for integers")."""
+    if isinstance(value, str):
+        try:
+            return int(value, 10)
+        except ValueError:
+            return value
+    return value
+
+
+def _policy(inputs: dict[str, Any], operator: bool) -> PolicyDef:
+    policy = inputs["policy"]
+    return PolicyDef(name=inputs["name"], vhost=inputs["vhost"], pattern=policy["pattern"],
+                     apply_to=policy["applyTo"], priority=int(policy.get("priority", 0)),
+                     definition={k: provider_value(v) for k, v in sorted((policy.get("definition") or {}).items())},
+                     operator=operator)
 
 
 def topology_from_synth(document: dict[str, Any]) -> Topology:
@@ -192,6 +229,8 @@ def topology_from_synth(document: dict[str, Any]) -> Topology:
     topic_permissions = tuple(
         TopicPermissionDef(user=i["user"], vhost=i["vhost"], exchange=p["exchange"], write=p["write"], read=p["read"])
         for i in inputs(TOPIC_PERMISSIONS) for p in i["permissions"])
+    policies = (*(_policy(i, operator=False) for i in inputs(POLICY)),
+                *(_policy(i, operator=True) for i in inputs(OPERATOR_POLICY)))
 
     credentials: dict[str, ServiceCredentials] = {}
     for version in by_type.get(SECRET_VERSION, []):
@@ -210,7 +249,7 @@ def topology_from_synth(document: dict[str, Any]) -> Topology:
         raise TopologyError("the messaging synth document declares no vhost")
     return Topology(vhosts=vhosts, exchanges=exchanges, queues=queues, bindings=bindings, users=users,
                     permissions=permissions, topic_permissions=topic_permissions, credentials=credentials,
-                    outputs=outputs)
+                    outputs=outputs, policies=policies)
 
 
 def password_hash(password: str, salt: bytes) -> str:
@@ -261,7 +300,17 @@ def to_definitions(topology: Topology) -> dict[str, Any]:
             {"source": b.source, "vhost": b.vhost, "destination": b.destination,
              "destination_type": b.destination_type, "routing_key": b.routing_key, "arguments": {}}
             for b in topology.bindings],
+        "policies": [_policy_value(p) | {"vhost": p.vhost, "name": p.name}
+                     for p in topology.policies if not p.operator],
+        # RabbitMQ keeps (and exports) operator policies as runtime parameters of this component.
+        "parameters": [{"vhost": p.vhost, "component": "operator_policy", "name": p.name, "value": _policy_value(p)}
+                       for p in topology.policies if p.operator],
     }
+
+
+def _policy_value(policy: PolicyDef) -> dict[str, Any]:
+    return {"pattern": policy.pattern, "apply-to": policy.apply_to, "priority": policy.priority,
+            "definition": dict(policy.definition)}
 
 
 def dumps_definitions(definitions: dict[str, Any]) -> str:

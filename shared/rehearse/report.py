@@ -55,14 +55,26 @@ def dead_letter_table(report: RehearsalReport) -> Table:
     return table
 
 
+def policy_change_table(report: RehearsalReport) -> Table:
+    table = Table(title="Queue settings changed in place (policy + operator policy through the management API)")
+    for column in ("queue", "change", "messages kept", ""):
+        table.add_column(column)
+    for result in report.policy_changes:
+        table.add_row(result.queue, result.change, str(result.kept),
+                      f"{PASS} applied to the existing queue, no redeclare" if result.ok
+                      else f"{FAIL} {result.problem}")
+    return table
+
+
 def print_report(report: RehearsalReport, console: Console | None = None) -> None:
     console = console or Console()
     console.print(routes_table(report))
     console.print(access_matrix(report))
     console.print(dead_letter_table(report))
+    console.print(policy_change_table(report))
     failures = report.failures()
     counts = (f"{len(report.routes)} routes, {len(report.access)} access probes, "
-              f"{len(report.dead_letters)} dead-letter checks")
+              f"{len(report.dead_letters)} dead-letter checks, {len(report.policy_changes)} in-place policy changes")
     if not failures:
         console.print(f"[bold green]rehearsal of {report.env} passed[/bold green]: {counts}")
         return

@@ -235,7 +235,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if type_ == "aws:servicediscovery/httpNamespace:HttpNamespace":
             return {"httpName": n}
         if type_ == "aws:lb/loadBalancer:LoadBalancer":
-            return {"dnsName": f"{n}-{int(h[:8], 16)}.{region}.elb.amazonaws.com", "zoneId": "Z32O12XQLNTSW2"}
+            # arnSuffix: the LoadBalancer dimension of its CloudWatch metrics, app/<name>/<id>.
+            return {"dnsName": f"{n}-{int(h[:8], 16)}.{region}.elb.amazonaws.com", "zoneId": "Z32O12XQLNTSW2",
+                    "arnSuffix": f"app/{n}/{h[:16]}"}
         if type_ == "aws:kms/key:Key":
             return {"keyId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"}
         if type_ == "aws:iam/role:Role":

@@ -3,9 +3,12 @@
 import sys
 from pathlib import Path
 
+import pulumi
+
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from shared.components.alarms import AlarmTopic, AlarmTopicArgs, MetricAlarms, broker_alarms
 from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs, external_endpoints
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
 from shared.layer import Layer
@@ -15,8 +18,10 @@ network = layer.upstream("network")
 
 runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc_id=network["vpc_id"],
                       private_subnet_ids=network["private_subnet_ids"], opts=layer.opts)
+# The env's alarm topic: this is the first layer with alarms (messaging and compute read its ARN).
+alarm_topic = AlarmTopic("alarms", AlarmTopicArgs.from_env(layer.env), opts=layer.opts)
 runner_outputs = dict(deploy_runner_project_name=runner.project.name,
-                      deploy_runner_security_group_id=runner.security_group.id)
+                      deploy_runner_security_group_id=runner.security_group.id, alarm_topic_arn=alarm_topic.arn)
 
 if layer.env.messaging.broker == "amazon-mq":
     broker = AmazonMqBroker(
@@ -24,6 +29,8 @@ if layer.env.messaging.broker == "amazon-mq":
         private_subnet_ids=network["private_subnet_ids"],
         service_security_group_id=network["service_security_group_id"],
         runner_security_group_id=runner.security_group.id, opts=layer.opts)
+    MetricAlarms("broker-alarms", broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name),
+                 alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))
     layer.export(
         broker_mode="amazon-mq",
         amqps_endpoint=broker.amqps_endpoint,
@@ -32,6 +39,7 @@ if layer.env.messaging.broker == "amazon-mq":
         admin_secret_arn=broker.admin_secret.arn,
         broker_id=broker.broker.id,
         broker_arn=broker.broker.arn,
+        broker_name=broker.broker.broker_name,
         broker_security_group_id=broker.security_group.id,
         broker_log_group_name=broker.log_group_name,
         **runner_outputs,
@@ -40,6 +48,6 @@ else:
     amqps_endpoint, management_endpoint = external_endpoints(layer.env)
     layer.export(
         broker_mode="external", amqps_endpoint=amqps_endpoint, management_endpoint=management_endpoint,
-        admin_username=None, admin_secret_arn=None, broker_id=None, broker_arn=None,
+        admin_username=None, admin_secret_arn=None, broker_id=None, broker_arn=None, broker_name=None,
         broker_security_group_id=None, broker_log_group_name=None, **runner_outputs,
     )

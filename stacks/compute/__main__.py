@@ -3,10 +3,13 @@
 import sys
 from pathlib import Path
 
+import pulumi
+
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.catalog import load_catalog
+from shared.components.alarms import MetricAlarms, compute_alarms
 from shared.components.compute import ComputeArgs, ComputePlatform
 from shared.components.compute_service import ComputeUpstreams
 from shared.layer import Layer
@@ -18,6 +21,9 @@ compute = ComputePlatform(
     ComputeUpstreams.from_upstreams(layer.upstreams),
     opts=layer.opts,
 )
+# Alarms next to what they watch; the topic is the broker layer's.
+MetricAlarms("alarms", compute_alarms(layer.env, compute), layer.upstream("broker")["alarm_topic_arn"],
+             opts=pulumi.ResourceOptions(parent=compute))
 
 layer.export(
     cluster_name=compute.cluster.name,

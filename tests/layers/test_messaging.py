@@ -16,7 +16,7 @@ import yaml
 from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.components.broker import admin_password_from_secret, management_url
-from shared.components.messaging import NOTHING, exact_names, plan_topology
+from shared.components.messaging import NOTHING, exact_names, plan_topology, policy_apply_to
 from shared.contracts import MessagingContract
 from shared.envs import load_env
 from shared.errors import ConfigError
@@ -37,6 +37,8 @@ TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 PASSWORD = "random:index/randomPassword:RandomPassword"
+POLICY = "rabbitmq:index/policy:Policy"
+OPERATOR_POLICY = "rabbitmq:index/operatorPolicy:OperatorPolicy"
 
 
 def secret_versions_read(document: dict[str, Any]) -> list[str]:
@@ -184,6 +186,16 @@ def test_exchanges_are_durable_direct_for_requests_topic_for_events_plus_a_dead_
     assert all(s["durable"] is True and s["autoDelete"] is False for s in exchanges.values())
 
 
+def policies_by_name(document: dict[str, Any], type_: str = POLICY) -> dict[str, dict[str, Any]]:
+    return {p["inputs"]["name"]: p for p in of_type(document, type_)}
+
+
+def applying(document: dict[str, Any], queue: str, type_: str) -> dict[str, Any] | None:
+    """The policy (or operator policy) RabbitMQ applies to ``queue``: the highest-priority match."""
+    matches = [p["inputs"] for p in of_type(document, type_) if re.search(p["inputs"]["policy"]["pattern"], queue)]
+    return max(matches, key=lambda p: p["policy"]["priority"], default=None)
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_each_consuming_service_has_a_durable_quorum_queue_that_dead_letters_into_its_dlq(env: str) -> None:
     document = messaging(env)
@@ -198,23 +210,77 @@ def test_each_consuming_service_has_a_durable_quorum_queue_that_dead_letters_int
             assert queue["inputs"]["settings"]["durable"] is True
             assert queue["inputs"]["settings"]["autoDelete"] is False
             assert queue_arguments(queue)["x-queue-type"] == "quorum"
-        arguments = queue_arguments(work)
-        assert arguments["x-dead-letter-exchange"] == document["outputs"]["dead_letter_exchange"]
-        assert arguments["x-dead-letter-routing-key"] == spec.queue
-        assert arguments["x-delivery-limit"] == settings.delivery_limit
-        assert arguments.get("x-message-ttl") == settings.message_ttl_ms
-        assert "x-max-length" not in arguments  # no env sets max_length
-        assert "x-dead-letter-exchange" not in queue_arguments(dlq), "a DLQ does not dead-letter again"
+        policy = applying(document, spec.queue, POLICY)
+        assert policy is not None, f"no policy applies to {spec.queue}"
+        definition = policy["policy"]["definition"]
+        assert definition["dead-letter-exchange"] == document["outputs"]["dead_letter_exchange"]
+        assert definition["dead-letter-routing-key"] == spec.queue
+        # Values are strings on the provider's input; it sends integer strings as integers.
+        assert definition["delivery-limit"] == str(settings.delivery_limit)
+        assert definition.get("message-ttl") == (str(settings.message_ttl_ms) if settings.message_ttl_ms else None)
+        assert definition["overflow"] == "reject-publish"
+        assert applying(document, spec.dead_letter_queue, POLICY) is None, "a DLQ does not dead-letter again"
 
 
-def test_a_length_limit_in_the_env_bounds_every_work_queue(edit_env: Any) -> None:
-    edit_env("dev", lambda data: data["messaging"].update(max_length=10000, message_ttl_ms=None, delivery_limit=3))
-    queues = queues_by_name(synth_env("dev", ["messaging"])["messaging"])
+@pytest.mark.parametrize("env", ENVS)
+def test_no_queue_argument_carries_a_setting_that_may_change_policies_do(env: str) -> None:
+    """A queue's arguments are ForceNew in the provider and fixed at declaration in RabbitMQ (a redeclare
+    with others is PRECONDITION_FAILED): only the queue type may be one. TTL, limits and dead-lettering
+    are (operator) policies, which the provider and RabbitMQ change in place."""
+    document = messaging(env)
+    settings = load_env(env).messaging
+    for queue in of_type(document, QUEUE):
+        assert queue_arguments(queue) == {"x-queue-type": "quorum"}, queue["inputs"]["name"]
+        assert "arguments" not in queue["inputs"]["settings"]
+    apply_to = {p["inputs"]["policy"]["applyTo"] for t in (POLICY, OPERATOR_POLICY) for p in of_type(document, t)}
+    assert apply_to == {"quorum_queues"}, "Amazon MQ: a policy for quorum queues must apply to quorum_queues"
+    for spec in load_catalog():
+        if not spec.queue:
+            continue
+        work_limit = applying(document, spec.queue, OPERATOR_POLICY)
+        dlq_limit = applying(document, spec.dead_letter_queue, OPERATOR_POLICY)
+        assert work_limit and work_limit["policy"]["definition"] == {"max-length": str(settings.max_length)}
+        assert dlq_limit and dlq_limit["policy"]["definition"] == {"max-length": str(settings.dead_letter_max_length)}
+        # Above Amazon MQ's default policies (priority 0 / 1 on clusters).
+        assert min(work_limit["policy"]["priority"], applying(document, spec.queue, POLICY)["policy"]["priority"]) > 1
+    for policy in [*of_type(document, POLICY), *of_type(document, OPERATOR_POLICY)]:
+        assert policy["inputs"]["vhost"] == document["outputs"]["vhost"]
+        # Amazon MQ: a quorum-queue policy has no ha-*/queue-mode keys and no reject-publish-dlx overflow.
+        definition = policy["inputs"]["policy"]["definition"]
+        assert not [k for k in definition if k.startswith("ha-") or k == "queue-mode"]
+        assert definition.get("overflow") in (None, "reject-publish", "drop-head")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_queue_is_created_after_the_policies_that_apply_to_it(env: str) -> None:
+    document = messaging(env)
+    urns = {p["inputs"]["name"]: p["urn"] for t in (POLICY, OPERATOR_POLICY) for p in of_type(document, t)}
+    for name, queue in queues_by_name(document).items():
+        applied = [p for t in (POLICY, OPERATOR_POLICY) if (p := applying(document, name, t))]
+        assert applied and {urns[p["name"]] for p in applied} <= set(queue["dependencies"]), name
+
+
+def test_env_keys_change_policies_not_queues(edit_env: Any) -> None:
+    before = messaging("dev")
+    edit_env("dev", lambda data: data["messaging"].update(max_length=10000, dead_letter_max_length=500,
+                                                          message_ttl_ms=None, delivery_limit=3))
+    after = synth_env("dev", ["messaging"])["messaging"]
+    assert {n: q["inputs"] for n, q in queues_by_name(after).items()} == {
+        n: q["inputs"] for n, q in queues_by_name(before).items()}, "the queues themselves do not change"
     for spec in load_catalog():
         if spec.queue:
-            arguments = queue_arguments(queues[spec.queue])
-            assert arguments["x-max-length"] == 10000 and arguments["x-overflow"] == "reject-publish"
-            assert arguments["x-delivery-limit"] == 3 and "x-message-ttl" not in arguments
+            definition = applying(after, spec.queue, POLICY)["policy"]["definition"]
+            assert definition["delivery-limit"] == "3" and "message-ttl" not in definition
+            assert applying(after, spec.queue, OPERATOR_POLICY)["policy"]["definition"] == {"max-length": "10000"}
+            assert applying(after, spec.dead_letter_queue, OPERATOR_POLICY)["policy"]["definition"] == {
+                "max-length": "500"}
+    # Same resource names (URNs) before and after: the provider updates the policies in place.
+    assert set(policies_by_name(after)) == set(policies_by_name(before))
+
+
+def test_policy_apply_to_follows_the_engine_version() -> None:
+    assert policy_apply_to("3.13") == "quorum_queues" and policy_apply_to("4.2") == "quorum_queues"
+    assert policy_apply_to("3.11.20") == "queues"
 
 
 @pytest.mark.parametrize("env", ENVS)

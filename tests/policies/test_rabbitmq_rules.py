@@ -32,11 +32,21 @@ def of_rule(findings: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
 
 
 def work_queue(name: str = "inference.work", **settings: Any) -> dict[str, Any]:
-    arguments = {"x-queue-type": "quorum", "x-dead-letter-exchange": "ml.dead-letter",
-                 "x-dead-letter-routing-key": "inference.dlq", "x-delivery-limit": 5}
-    base = {"durable": True, "autoDelete": False, "argumentsJson": json.dumps(arguments)}
+    """A queue the way the platform writes it: its type as the only argument, the rest in policies."""
+    base = {"durable": True, "autoDelete": False, "argumentsJson": json.dumps({"x-queue-type": "quorum"})}
     base.update(settings)
     return res(QUEUE, name.replace(".", "-"), {"name": name, "vhost": "dev", "settings": base})
+
+
+def queue_policy(queue: str = "inference.work", *, vhost: str = "dev", pattern: str | None = None,
+                 priority: int = 10, apply_to: str = "quorum_queues", **definition: str) -> dict[str, Any]:
+    """A rabbitmq.Policy for ``queue`` (definition keys with '_' for '-'); dead-lettering by default."""
+    values = {key.replace("_", "-"): value for key, value in definition.items()} or {
+        "dead-letter-exchange": "ml.dead-letter", "dead-letter-routing-key": queue, "delivery-limit": "5"}
+    name = f"queue-{queue}-{priority}-{vhost}"
+    return res(POLICY, name.replace(".", "-"), {"name": name, "vhost": vhost, "policy": {
+        "pattern": pattern if pattern is not None else "^" + queue.replace(".", "\\.") + "$",
+        "priority": priority, "applyTo": apply_to, "definition": values}})
 
 
 # -- rabbitmq-no-admin-users ----------------------------------------------------------------------
@@ -175,32 +185,93 @@ def test_unknown_durability_is_not_applicable(policy_findings, policy_not_applic
     assert any(na["rule"] == "rabbitmq-queue-durable" for na in policy_not_applicable([queue]))
 
 
-# -- rabbitmq-queue-dead-letter -----------------------------------------------------------------------
+# -- rabbitmq-queue-dead-letter (stack rule) --------------------------------------------------------------
 
 
-def test_work_queue_without_dead_letter_exchange_is_reported_advisory_in_dev_mandatory_in_staging(policy_findings):
-    queue = res(QUEUE, "w", {"name": "inference.work", "vhost": "dev",
-                             "settings": {"durable": True, "arguments": {"x-queue-type": "quorum"}}})
+def test_work_queue_without_a_dead_lettering_policy_is_reported_advisory_in_dev_mandatory_in_staging(
+        policy_findings):
+    queue = work_queue()
     [dev] = of_rule(policy_findings([queue], env="dev"), "rabbitmq-queue-dead-letter")
     [staging] = of_rule(policy_findings([queue], env="staging"), "rabbitmq-queue-dead-letter")
     assert (dev["enforcement"], staging["enforcement"]) == ("advisory", "mandatory")
-    assert "x-dead-letter-exchange" in dev["message"] and "inference.dlq" in dev["message"]
+    assert dev["urn"].endswith("::inference-work")
+    assert "dead-letter-exchange" in dev["message"] and "inference.dlq" in dev["message"]
+    assert "rabbitmq.Policy" in dev["message"]
 
 
-@pytest.mark.parametrize("settings", [
-    {"durable": True, "arguments": {"x-dead-letter-exchange": "ml.dead-letter"}},
-    {"durable": True, "argumentsJson": json.dumps({"x-dead-letter-exchange": "ml.dead-letter"})},
+def test_work_queue_with_a_dead_lettering_policy_passes(policy_findings):
+    findings = policy_findings([work_queue(), queue_policy(), work_queue("inference.dlq")])
+    assert "rabbitmq-queue-dead-letter" not in rule_ids(findings)
+
+
+@pytest.mark.parametrize(("policy", "why"), [
+    (queue_policy(vhost="other"), "another vhost"),
+    (queue_policy(pattern="^training\\.work$"), "a pattern that does not match"),
+    (queue_policy(apply_to="exchanges"), "applies to exchanges"),
+    (queue_policy(message_ttl="60000"), "no dead-letter-exchange in its definition"),
 ])
-def test_work_queue_with_dead_letter_exchange_passes(policy_findings, settings):
-    queue = res(QUEUE, "w", {"name": "inference.work", "vhost": "dev", "settings": settings})
-    assert "rabbitmq-queue-dead-letter" not in rule_ids(policy_findings([queue]))
+def test_a_policy_that_does_not_dead_letter_this_queue_does_not_count(policy_findings, policy, why):
+    findings = of_rule(policy_findings([work_queue(), policy]), "rabbitmq-queue-dead-letter")
+    assert len(findings) == 1, why
 
 
-def test_dead_letter_queue_itself_is_not_applicable(policy_findings, policy_not_applicable):
+def test_only_the_highest_priority_matching_policy_applies(policy_findings):
+    # RabbitMQ applies one policy per queue: a broader, higher-priority policy hides the queue's own.
+    broad = queue_policy(pattern=".*", priority=20, max_length="1000")
+    [finding] = of_rule(policy_findings([work_queue(), queue_policy(priority=10), broad]),
+                        "rabbitmq-queue-dead-letter")
+    assert "queue-inference.work-20-dev" in finding["message"] and "highest priority" in finding["message"]
+    lower = queue_policy(pattern=".*", priority=1, max_length="1000")
+    assert "rabbitmq-queue-dead-letter" not in rule_ids(policy_findings([work_queue(), queue_policy(), lower]))
+
+
+def test_a_dead_letter_exchange_queue_argument_counts_here(policy_findings):
+    legacy = work_queue(argumentsJson=json.dumps({"x-queue-type": "quorum",
+                                                  "x-dead-letter-exchange": "ml.dead-letter"}))
+    findings = policy_findings([legacy])
+    assert "rabbitmq-queue-dead-letter" not in rule_ids(findings)
+    assert "rabbitmq-queue-settings-by-policy" in rule_ids(findings), "the argument itself is reported there"
+
+
+def test_a_dead_letter_queue_needs_no_dead_lettering(policy_findings):
     dlq = res(QUEUE, "dlq", {"name": "inference.dlq", "vhost": "dev", "settings": {"durable": True}})
     assert "rabbitmq-queue-dead-letter" not in rule_ids(policy_findings([dlq]))
-    assert any(na["rule"] == "rabbitmq-queue-dead-letter" and "dead-letter queue" in na["reason"]
-               for na in policy_not_applicable([dlq]))
+
+
+def test_an_unknown_policy_pattern_is_not_applicable(policy_findings, policy_not_applicable):
+    unknown = queue_policy(pattern=UNKNOWN_STRING)
+    assert "rabbitmq-queue-dead-letter" not in rule_ids(policy_findings([work_queue(), unknown]))
+    assert any(na["rule"] == "rabbitmq-queue-dead-letter" and "pattern" in na["reason"]
+               for na in policy_not_applicable([work_queue(), unknown]))
+
+
+# -- rabbitmq-queue-settings-by-policy -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arguments", [
+    {"x-queue-type": "quorum", "x-message-ttl": 3600000},
+    {"x-queue-type": "quorum", "x-max-length": 1000, "x-overflow": "reject-publish"},
+    {"x-queue-type": "quorum", "x-delivery-limit": 5, "x-dead-letter-exchange": "ml.dead-letter"},
+])
+def test_settings_that_may_change_as_queue_arguments_are_reported(policy_findings, arguments):
+    [finding] = of_rule(policy_findings([work_queue(argumentsJson=json.dumps(arguments))]),
+                        "rabbitmq-queue-settings-by-policy")
+    assert finding["enforcement"] == "mandatory"
+    for key in arguments:
+        if key != "x-queue-type":
+            assert key in finding["message"] and f"'{key[2:]}'" in finding["message"]
+    assert "rabbitmq.Policy" in finding["message"] and "PRECONDITION_FAILED" in finding["message"]
+
+
+def test_string_arguments_are_checked_too(policy_findings):
+    queue = res(QUEUE, "q", {"name": "a.work", "vhost": "dev", "settings": {
+        "durable": True, "arguments": {"x-queue-type": "quorum", "x-max-length": "10"}}})
+    [finding] = of_rule(policy_findings([queue]), "rabbitmq-queue-settings-by-policy")
+    assert "OperatorPolicy" in finding["message"]
+
+
+def test_a_queue_with_only_its_type_as_argument_passes(policy_findings):
+    assert "rabbitmq-queue-settings-by-policy" not in rule_ids(policy_findings([work_queue()], env="prod"))
 
 
 # -- rabbitmq-queue-quorum ---------------------------------------------------------------------------

@@ -1,35 +1,123 @@
-"""rabbitmq-queue-dead-letter: work queues name a dead-letter exchange.
+"""rabbitmq-queue-dead-letter: every work queue dead-letters (the policy that applies to it names a DLX).
 
-Why: without ``x-dead-letter-exchange`` a message that is rejected, expires (``x-message-ttl``) or
-exceeds the quorum queue ``x-delivery-limit`` is dropped -- a poison message is either lost or
-redelivered forever. With it, such messages land in the service's dead-letter queue
-(``<service>.dlq`` in the catalog) where they can be inspected and replayed.
+A stack rule: it matches queues against the stack's policies.
 
-A work queue is any queue that is not itself a dead-letter queue (names ending in ``.dlq``, ``-dlq``,
-``.dead-letter`` or ``.dlx``). The argument is read from ``settings.arguments`` or
-``settings.argumentsJson``. A dead-letter exchange set by a broker policy is not visible to a
-resource policy; the platform declares it on the queue so it is reviewable in code.
-Resource: ``rabbitmq:index/queue:Queue``. No cdk-nag/checkov equivalent (RabbitMQ dead lettering:
-https://www.rabbitmq.com/docs/dlx).
+Why: without a dead-letter exchange a message that is rejected, expires (``message-ttl``) or exceeds
+the quorum queue ``delivery-limit`` is dropped -- a poison message is either lost or redelivered
+forever. With one, such messages land in the service's dead-letter queue (``<service>.dlq`` in the
+catalog) where they can be inspected and replayed.
+
+How it decides: a work queue is any ``rabbitmq:index/queue:Queue`` that is not itself a dead-letter
+queue (names ending in ``.dlq``, ``-dlq``, ``_dlq``, ``.dead-letter`` or ``.dlx``). RabbitMQ applies
+exactly one policy to a queue: among the ``rabbitmq:index/policy:Policy`` resources of the queue's
+vhost whose ``apply-to`` covers queues (``queues``, ``quorum_queues``, ``all``) and whose ``pattern``
+(a regular expression) matches the queue name, the one with the highest ``priority``. That policy's
+``definition`` must set ``dead-letter-exchange``. An ``x-dead-letter-exchange`` queue argument also
+counts here (``rabbitmq-queue-settings-by-policy`` reports the argument itself). A queue whose name,
+vhost or candidate policies are unknown during preview makes the rule not applicable.
+No cdk-nag/checkov equivalent (RabbitMQ dead lettering: https://www.rabbitmq.com/docs/dlx; policies:
+https://www.rabbitmq.com/docs/policies).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+import re
+from typing import Any
 
-from shared.policy_support import get, known, rabbitmq_queue_arguments, resource_policy
+from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy.proxy import UnknownValueError
+
+from shared.policy_support import Unknown, get, is_unknown, rabbitmq_queue_arguments, rule_description, rule_id
 
 QUEUE = "rabbitmq:index/queue:Queue"
+POLICY_TYPE = "rabbitmq:index/policy:Policy"
 DEAD_LETTER_SUFFIXES = (".dlq", "-dlq", "_dlq", ".dead-letter", ".dlx")
+APPLIES_TO_QUEUES = ("queues", "quorum_queues", "all")
 
 
-def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    name = known(get(args.props, "name", default=args.name), "name")
-    if str(name).lower().endswith(DEAD_LETTER_SUFFIXES):
-        args.not_applicable(f"'{name}' is a dead-letter queue")
-    dlx = rabbitmq_queue_arguments(args.props).get("x-dead-letter-exchange")
-    if dlx is None:
-        report(f"RabbitMQ work queue '{name}' names no dead-letter exchange, so rejected or expired messages are "
-               "dropped; add settings.arguments={'x-dead-letter-exchange': '<dlx>', 'x-dead-letter-routing-key': "
-               f"'{str(name).rsplit('.', 1)[0]}.dlq'}} and bind a '<service>.dlq' queue to it.")
+class _Undecidable(Exception):
+    """A value the decision needs is unknown during preview."""
 
 
-POLICY = resource_policy(__file__, check, types=[QUEUE])
+def _known(value: Any, what: str) -> Any:
+    if is_unknown(value):
+        raise _Undecidable(what)
+    return value
+
+
+def _policy_view(policy: PolicyResource) -> tuple[str, str, int, str, dict[str, Any]] | None:
+    """(vhost, pattern, priority, apply-to, definition) of a policy; None when it cannot match anything."""
+    props = policy.props
+    vhost = _known(get(props, "vhost"), f"policy '{policy.name}' vhost")
+    pattern = _known(get(props, "policy", "pattern"), f"policy '{policy.name}' pattern")
+    apply_to = _known(get(props, "policy", "applyTo"), f"policy '{policy.name}' applyTo")
+    priority = _known(get(props, "policy", "priority", default=0), f"policy '{policy.name}' priority")
+    definition = get(props, "policy", "definition", default={}) or {}
+    if vhost is None or pattern is None or apply_to not in APPLIES_TO_QUEUES:
+        return None
+    return str(vhost), str(pattern), int(priority), str(apply_to), dict(definition)
+
+
+def applying_policy(policies: list[PolicyResource], vhost: str, queue: str) -> tuple[str, dict[str, Any]] | None:
+    """(name, definition) of the policy RabbitMQ applies to ``queue`` in ``vhost``, or None."""
+    best: tuple[int, str, dict[str, Any]] | None = None
+    for policy in policies:
+        view = _policy_view(policy)
+        if view is None or view[0] != vhost:
+            continue
+        try:
+            matches = re.search(view[1], queue) is not None
+        except re.error:
+            continue  # RabbitMQ refuses an invalid pattern: this policy applies to nothing
+        if matches and (best is None or view[2] > best[0]):
+            name = _known(get(policy.props, "name", default=policy.name), f"policy '{policy.name}' name")
+            best = (view[2], str(name), view[4])
+    return None if best is None else (best[1], best[2])
+
+
+def _check(queue: PolicyResource, policies: list[PolicyResource]) -> str | None:
+    """The violation message for ``queue``, or None when it dead-letters (or is a DLQ)."""
+    name = str(_known(get(queue.props, "name", default=queue.name), f"queue '{queue.name}' name"))
+    if name.lower().endswith(DEAD_LETTER_SUFFIXES):
+        return None
+    vhost = str(_known(get(queue.props, "vhost", default="/"), f"queue '{name}' vhost"))
+    try:
+        if rabbitmq_queue_arguments(queue.props).get("x-dead-letter-exchange"):
+            return None
+    except Unknown as error:
+        raise _Undecidable(error.what) from None
+    applied = applying_policy(policies, vhost, name)
+    dlq = f"{name.rsplit('.', 1)[0]}.dlq"
+    fix = (f"add rabbitmq.Policy(vhost='{vhost}', policy={{'pattern': '^{re.escape(name)}$', 'apply_to': "
+           f"'quorum_queues', 'priority': 10, 'definition': {{'dead-letter-exchange': '<dlx>', "
+           f"'dead-letter-routing-key': '{name}'}}}}) and bind a '{dlq}' queue to the exchange")
+    if applied is None:
+        return f"RabbitMQ work queue '{name}' has no policy that names a dead-letter exchange, so rejected or " \
+               f"expired messages are dropped; {fix}."
+    policy_name, definition = applied
+    if not definition.get("dead-letter-exchange"):
+        return (f"RabbitMQ work queue '{name}': the policy that applies to it, '{policy_name}' (highest priority "
+                "match), sets no dead-letter-exchange, so rejected or expired messages are dropped; add "
+                "'dead-letter-exchange' (and 'dead-letter-routing-key') to its definition.")
+    return None
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    queues = [r for r in args.resources if r.resource_type == QUEUE]
+    if not queues:
+        args.not_applicable("the stack has no RabbitMQ queue")
+    policies = [r for r in args.resources if r.resource_type == POLICY_TYPE]
+    undecided: list[str] = []
+    violations = 0
+    for queue in queues:
+        try:
+            message = _check(queue, policies)
+        except (_Undecidable, UnknownValueError) as error:
+            undecided.append(str(getattr(error, "message", None) or error))
+            continue
+        if message:
+            violations += 1
+            report_violation(message, queue.urn)
+    if undecided and not violations:
+        args.not_applicable(f"cannot decide: {undecided[0]} is not known during preview")
+
+
+POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

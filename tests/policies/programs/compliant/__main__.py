@@ -148,11 +148,21 @@ exchange = rabbitmq.Exchange(
 dead_letters = rabbitmq.Exchange(
     "dead-letters", name="ml.dead-letter", vhost=vhost.name,
     settings=rabbitmq.ExchangeSettingsArgs(type="direct", durable=True, auto_delete=False), opts=ropts)
+# Settings that may change are a policy (updated in place), not queue arguments (fixed at declaration).
+rabbitmq.Policy(
+    "inference-work", name="queue-inference.work", vhost=vhost.name,
+    policy=rabbitmq.PolicyPolicyArgs(pattern="^inference\\.work$", priority=10, apply_to="quorum_queues", definition={
+        "dead-letter-exchange": "ml.dead-letter", "dead-letter-routing-key": "inference.work", "delivery-limit": "5"}),
+    opts=ropts)
+rabbitmq.OperatorPolicy(
+    "limits", name="limits", vhost=vhost.name,
+    policy=rabbitmq.OperatorPolicyPolicyArgs(pattern="^inference\\.(work|dlq)$", priority=10,
+                                             apply_to="quorum_queues", definition={"max-length": "100000"}),
+    opts=ropts)
 rabbitmq.Queue(
     "inference-work", name="inference.work", vhost=vhost.name,
-    settings=rabbitmq.QueueSettingsArgs(durable=True, auto_delete=False, arguments_json=json.dumps({
-        "x-queue-type": "quorum", "x-dead-letter-exchange": "ml.dead-letter",
-        "x-dead-letter-routing-key": "inference.dlq", "x-delivery-limit": 5})),
+    settings=rabbitmq.QueueSettingsArgs(durable=True, auto_delete=False,
+                                        arguments_json=json.dumps({"x-queue-type": "quorum"})),
     opts=ropts)
 rabbitmq.Queue(
     "inference-dlq", name="inference.dlq", vhost=vhost.name,

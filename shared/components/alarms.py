@@ -1,0 +1,348 @@
+"""CloudWatch alarms of an env and the one SNS topic they notify.
+
+:class:`AlarmTopic` is the env's notification topic (KMS-encrypted with its own key, subscriptions
+from ``alarms`` in the env file). The alarm specs are pure functions of names and thresholds
+(:func:`queue_alarms`, :func:`broker_alarms`, :func:`service_alarms`, :func:`gateway_alarms`), and
+:class:`MetricAlarms` turns specs into ``aws.cloudwatch.MetricAlarm`` resources. Each layer builds
+the alarms of the resources it owns, next to them, so alarms move with their resources.
+
+Alarm names are deterministic, ``<env>-ml-<what>-<subject>`` (unique per region, as CloudWatch
+requires), and every alarm notifies the topic on ALARM and on OK. Constraints from CloudWatch's
+PutMetricAlarm (botocore ``cloudwatch`` service-2.json): a period is 10, 20, 30 or a multiple of 60; a
+metric-math alarm names no metric itself and exactly one of its queries has ``ReturnData`` (query
+ids start with a lower-case letter); at most 5 actions per state; names 1-255 characters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.components.compute_containers import partition_of
+from shared.components.compute_iam import customer_key_policy
+from shared.envs import AlarmsConfig, EnvConfig
+
+if TYPE_CHECKING:
+    from shared.components.compute import ComputePlatform
+
+KEY_DELETION_WINDOW_DAYS = 30
+
+AMAZON_MQ = "AWS/AmazonMQ"
+CONTAINER_INSIGHTS = "ECS/ContainerInsights"
+APPLICATION_ELB = "AWS/ApplicationELB"
+_QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
+_ALARM_NAME = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of a metric-math alarm: a metric (``metric`` set) or an expression over other ids."""
+
+    id: str
+    label: str
+    namespace: str | None = None
+    metric: str | None = None
+    dimensions: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    stat: str = "Maximum"
+    expression: str | None = None
+    return_data: bool = False
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    name: str
+    description: str
+    comparison: str
+    threshold: float
+    treat_missing_data: str
+    """Chosen per alarm: what silence from the metric means for that resource (see each builder)."""
+    period: int
+    evaluation_periods: int
+    namespace: str | None = None
+    metric: str | None = None
+    statistic: str | None = None
+    dimensions: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    queries: tuple[Query, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _ALARM_NAME.match(self.name):
+            raise ValueError(f"alarm name {self.name!r} must be 1-255 characters of [A-Za-z0-9._-]")
+        if self.treat_missing_data not in ("breaching", "notBreaching", "ignore", "missing"):
+            raise ValueError(f"{self.name}: treat_missing_data {self.treat_missing_data!r}")
+        if self.period not in (10, 20, 30) and self.period % 60:
+            raise ValueError(f"{self.name}: period {self.period} is not 10, 20, 30 or a multiple of 60")
+        window = self.period * self.evaluation_periods
+        if window > 604_800 or (self.period < 3600 and window > 86_400):
+            raise ValueError(f"{self.name}: period x evaluation periods = {window} s is longer than CloudWatch allows "
+                             "(one day below a one-hour period, seven days at most)")
+        if bool(self.queries) == bool(self.metric):
+            raise ValueError(f"{self.name}: either one metric or metric-math queries, not both or neither")
+        if self.queries:
+            if sum(query.return_data for query in self.queries) != 1:
+                raise ValueError(f"{self.name}: exactly one query must return data")
+            ids = [query.id for query in self.queries]
+            if len(set(ids)) != len(ids) or not all(_QUERY_ID.match(i) for i in ids):
+                raise ValueError(f"{self.name}: query ids must be unique and match {_QUERY_ID.pattern}")
+
+
+def alarm_name(env_name: str, what: str, subject: str) -> str:
+    return f"{env_name}-ml-{what}-{subject}".replace("/", "-")
+
+
+# -- the alarms, resource by resource ------------------------------------------------------------------
+def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str], vhost: str,
+                 queues: dict[str, tuple[str, str]]) -> list[AlarmSpec]:
+    """Depth of each work queue and of its DLQ (``queues``: service -> (work queue, DLQ)).
+
+    Amazon MQ's RabbitMQ queue metrics: ``AWS/AmazonMQ`` ``MessageCount`` (ready + unacknowledged)
+    with dimensions Broker, VirtualHost, Queue (Amazon MQ developer guide, "Available CloudWatch
+    metrics for Amazon MQ for RabbitMQ brokers"). Missing data is notBreaching: no data point means
+    no backlog was reported, and a silent broker is the broker alarms' business.
+    """
+    specs = []
+    for service, (work, dead_letter) in sorted(queues.items()):
+        for queue, what, threshold, description in (
+            (work, "queue-depth", settings.queue_depth,
+             f"{work} holds {settings.queue_depth}+ messages: {service} is not keeping up (or not consuming)"),
+            (dead_letter, "dlq-depth", settings.dead_letter_depth,
+             f"{dead_letter} holds {settings.dead_letter_depth}+ dead letters: messages {service} rejected, "
+             "that expired or exceeded the delivery limit; inspect and replay or drop them"),
+        ):
+            specs.append(AlarmSpec(
+                name=alarm_name(env_name, what, service), description=description,
+                comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
+                period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
+                namespace=AMAZON_MQ, metric="MessageCount", statistic="Maximum",
+                dimensions={"Broker": broker_name, "VirtualHost": vhost, "Queue": queue}))
+    return specs
+
+
+def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str]) -> list[AlarmSpec]:
+    """Broker memory and disk against the limits at which RabbitMQ blocks every publisher.
+
+    ``RabbitMQMemUsed`` / ``RabbitMQMemLimit`` and ``RabbitMQDiskFree`` / ``RabbitMQDiskFreeLimit``
+    (bytes) with dimension Broker; for a cluster each is the sum over its nodes (Amazon MQ developer
+    guide, RabbitMQ broker metrics; the high-memory and disk-limit alarms of its troubleshooting guide).
+    Ratios by metric math. Missing data is breaching: a broker that stops reporting its own memory
+    and disk is down or unreachable, which is worth a notification too.
+    """
+    period, periods = settings.period_seconds, settings.evaluation_periods
+
+    def metric(query_id: str, name: str) -> Query:
+        return Query(id=query_id, label=name, namespace=AMAZON_MQ, metric=name, dimensions={"Broker": broker_name},
+                     stat="Maximum")
+
+    return [
+        AlarmSpec(
+            name=alarm_name(env_name, "broker", "memory"),
+            description=f"the {env_name} RabbitMQ broker uses {settings.broker_memory_percent}%+ of its memory "
+                        "limit; at 100% it blocks every publisher",
+            comparison="GreaterThanOrEqualToThreshold", threshold=settings.broker_memory_percent,
+            treat_missing_data="breaching", period=period, evaluation_periods=periods,
+            queries=(metric("used", "RabbitMQMemUsed"), metric("limit", "RabbitMQMemLimit"),
+                     Query(id="percent", label="memory used (% of limit)", expression="100 * used / limit",
+                           return_data=True))),
+        AlarmSpec(
+            name=alarm_name(env_name, "broker", "disk"),
+            description=f"the {env_name} RabbitMQ broker has less than {settings.broker_disk_free_ratio}x its disk "
+                        "limit free; below the limit it blocks every publisher",
+            comparison="LessThanThreshold", threshold=settings.broker_disk_free_ratio,
+            treat_missing_data="breaching", period=period, evaluation_periods=periods,
+            queries=(metric("free", "RabbitMQDiskFree"), metric("limit", "RabbitMQDiskFreeLimit"),
+                     Query(id="headroom", label="free disk / disk limit", expression="free / limit",
+                           return_data=True))),
+    ]
+
+
+def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.Input[str],
+                   services: dict[str, pulumi.Input[str]], container_insights: bool = True) -> list[AlarmSpec]:
+    """Each ECS service running fewer tasks than it wants (``services``: alarm subject -> ECS service name).
+
+    Container Insights publishes ``ECS/ContainerInsights`` ``RunningTaskCount`` and
+    ``DesiredTaskCount`` per ClusterName + ServiceName (the platform turns Container Insights on:
+    rule ``ecs-cluster-container-insights``). ``desired - running > 0`` over every evaluation period,
+    so a rolling deployment does not page. Missing data is breaching: Container Insights reports a
+    running service every minute, so silence means the service (or its metrics) is gone. Where the
+    env turns Container Insights off there are no such metrics: the alarm stays INSUFFICIENT_DATA
+    (``missing``) instead of firing for ever.
+    """
+    specs = []
+    for subject, service_name in sorted(services.items()):
+        dimensions = {"ClusterName": cluster_name, "ServiceName": service_name}
+        specs.append(AlarmSpec(
+            name=alarm_name(env_name, "tasks-below-desired", subject),
+            description=f"ECS service {subject} runs fewer tasks than desired for "
+                        f"{settings.evaluation_periods * settings.period_seconds // 60} minutes (crash loop, "
+                        "failing health checks, no capacity or image pull errors)",
+            comparison="GreaterThanThreshold", threshold=0,
+            treat_missing_data="breaching" if container_insights else "missing",
+            period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
+            queries=(
+                Query(id="desired", label="DesiredTaskCount", namespace=CONTAINER_INSIGHTS,
+                      metric="DesiredTaskCount", dimensions=dimensions, stat="Average"),
+                Query(id="running", label="RunningTaskCount", namespace=CONTAINER_INSIGHTS,
+                      metric="RunningTaskCount", dimensions=dimensions, stat="Average"),
+                Query(id="missing", label="tasks missing", expression="desired - running", return_data=True),
+            )))
+    return specs
+
+
+def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
+                   load_balancer: pulumi.Input[str]) -> list[AlarmSpec]:
+    """5xx at the gateway's load balancer: from the targets and from the load balancer itself.
+
+    ``AWS/ApplicationELB`` ``HTTPCode_Target_5XX_Count`` and ``HTTPCode_ELB_5XX_Count`` (Sum) with
+    dimension LoadBalancer (the ARN suffix ``app/<name>/<id>``). The load balancer reports these only
+    when there are such responses, so missing data is notBreaching and each missing point counts 0
+    (``FILL``) in the sum.
+    """
+    dimensions = {"LoadBalancer": load_balancer}
+    return [AlarmSpec(
+        name=alarm_name(env_name, "gateway-5xx", service),
+        description=f"the {service} load balancer answered {settings.gateway_5xx}+ 5xx responses in "
+                    f"{settings.period_seconds} s (targets' 5xx plus the load balancer's own, e.g. no healthy target)",
+        comparison="GreaterThanOrEqualToThreshold", threshold=settings.gateway_5xx, treat_missing_data="notBreaching",
+        period=settings.period_seconds, evaluation_periods=1,
+        queries=(
+            Query(id="target", label="HTTPCode_Target_5XX_Count", namespace=APPLICATION_ELB,
+                  metric="HTTPCode_Target_5XX_Count", dimensions=dimensions, stat="Sum"),
+            Query(id="elb", label="HTTPCode_ELB_5XX_Count", namespace=APPLICATION_ELB,
+                  metric="HTTPCode_ELB_5XX_Count", dimensions=dimensions, stat="Sum"),
+            Query(id="errors", label="5xx responses", expression="FILL(target, 0) + FILL(elb, 0)", return_data=True),
+        ))]
+
+
+def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
+    """The compute layer's alarms: every ECS service (each canary version its own), each public gateway."""
+    services: dict[str, pulumi.Input[str]] = {}
+    for service, units in compute.services.items():
+        versions: tuple[str | None, ...] = tuple(compute.plans[service].versions) or (None,)
+        for version, unit in zip(versions, units, strict=True):
+            services[f"{service}-{version}" if version else service] = unit.service.name
+    specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights)
+    for service, gateway in sorted(compute.gateways.items()):
+        specs += gateway_alarms(env.name, env.alarms, service, gateway.load_balancer.arn_suffix)
+    return specs
+
+
+# -- resources ---------------------------------------------------------------------------------------
+def topic_key_policy(partition: str, account_id: str, region: str, env_name: str) -> dict[str, Any]:
+    """The platform's customer key policy (account administration through IAM) plus CloudWatch -- this
+    account's ``<env>-ml-*`` alarms only -- publishing to the encrypted topic: "Enable compatibility
+    between event sources from AWS services and encrypted topics" (Amazon SNS developer guide); the
+    AWS managed ``aws/sns`` key cannot grant that, so the topic has a key of its own."""
+    policy = customer_key_policy(partition=partition, account_id=account_id, region=region)
+    policy["Statement"].append({
+        "Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+        "Condition": alarm_source_condition(partition, account_id, region, env_name)})
+    return policy
+
+
+def alarm_source_condition(partition: str, account_id: str, region: str, env_name: str) -> dict[str, Any]:
+    """Only this account's alarms named ``<env>-ml-*`` (confused-deputy guard for the service principal)."""
+    return {"StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{env_name}-ml-*"}}
+
+
+def topic_policy(topic_arn: str, args: AlarmTopicArgs) -> dict[str, Any]:
+    """The account manages the topic; CloudWatch publishes for this env's alarms only."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountManagesTheTopic", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:{args.partition}:iam::{args.account_id}:root"},
+         "Action": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe", "sns:Publish",
+                    "sns:ListSubscriptionsByTopic", "sns:DeleteTopic"], "Resource": topic_arn},
+        {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": alarm_source_condition(args.partition, args.account_id, args.region, args.env_name)},
+    ]}
+
+
+def topic_name(env_name: str) -> str:
+    return f"{env_name}-ml-alarms"
+
+
+@dataclass(frozen=True)
+class AlarmTopicArgs:
+    env_name: str
+    account_id: str
+    region: str
+    settings: AlarmsConfig
+    partition: str = "aws"
+    protect: bool = False
+
+    @classmethod
+    def from_env(cls, env: EnvConfig) -> AlarmTopicArgs:
+        return cls(env_name=env.name, account_id=env.account_id, region=env.region, settings=env.alarms,
+                   partition=partition_of(env.region), protect=env.protect)
+
+
+class AlarmTopic(pulumi.ComponentResource):
+    """The env's alarm notification topic, its KMS key, its policy and its subscriptions."""
+
+    def __init__(self, name: str, args: AlarmTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:alarms:AlarmTopic", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.key = aws.kms.Key(
+            f"{name}-key", description=f"Alarm notifications of the ML platform ({args.env_name})",
+            enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+            policy=json.dumps(topic_key_policy(args.partition, args.account_id, args.region, args.env_name),
+                              sort_keys=True),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        aws.kms.Alias(f"{name}-key", name=f"alias/ml-platform/{args.env_name}/alarms", target_key_id=self.key.key_id,
+                      opts=pulumi.ResourceOptions(parent=self.key))
+        self.topic = aws.sns.Topic(f"{name}-topic", name=topic_name(args.env_name), kms_master_key_id=self.key.arn,
+                                   opts=child)
+        aws.sns.TopicPolicy(
+            f"{name}-topic", arn=self.topic.arn,
+            policy=self.topic.arn.apply(lambda arn: json.dumps(topic_policy(arn, args), sort_keys=True)),
+            opts=pulumi.ResourceOptions(parent=self.topic))
+        # Email (and https) subscriptions stay "pending confirmation" until the recipient confirms.
+        for subscription in args.settings.all_subscriptions():
+            suffix = re.sub(r"[^A-Za-z0-9]+", "-", subscription.endpoint).strip("-").lower()[:60]
+            aws.sns.TopicSubscription(
+                f"{name}-{subscription.protocol}-{suffix}", topic=self.topic.arn, protocol=subscription.protocol,
+                endpoint=subscription.endpoint, opts=pulumi.ResourceOptions(parent=self.topic))
+        self.arn: pulumi.Output[str] = self.topic.arn
+        self.register_outputs({"topic_arn": self.topic.arn})
+
+
+class MetricAlarms(pulumi.ComponentResource):
+    """One ``aws.cloudwatch.MetricAlarm`` per spec, notifying ``topic_arn`` on ALARM and OK."""
+
+    def __init__(self, name: str, specs: list[AlarmSpec], topic_arn: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:alarms:MetricAlarms", name, None, opts)
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate alarm names in {name}: {sorted(n for n in names if names.count(n) > 1)}")
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        for spec in specs:
+            self.alarms[spec.name] = aws.cloudwatch.MetricAlarm(
+                spec.name, name=spec.name, alarm_description=spec.description,
+                comparison_operator=spec.comparison, threshold=spec.threshold,
+                evaluation_periods=spec.evaluation_periods, datapoints_to_alarm=spec.evaluation_periods,
+                treat_missing_data=spec.treat_missing_data,
+                namespace=spec.namespace, metric_name=spec.metric, statistic=spec.statistic,
+                dimensions=spec.dimensions or None, period=spec.period if spec.metric else None,
+                metric_queries=[_query(query, spec.period) for query in spec.queries] or None,
+                alarm_actions=[topic_arn], ok_actions=[topic_arn],
+                opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"alarms": sorted(self.alarms)})
+
+
+def _query(query: Query, period: int) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    if query.expression is not None:
+        return aws.cloudwatch.MetricAlarmMetricQueryArgs(id=query.id, label=query.label, expression=query.expression,
+                                                         return_data=query.return_data)
+    assert query.metric is not None and query.namespace is not None
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=query.id, label=query.label, return_data=query.return_data,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=query.namespace, metric_name=query.metric, dimensions=query.dimensions, stat=query.stat,
+            period=period))

@@ -1,0 +1,291 @@
+"""Given an env, the synthesized layers alarm on queue and DLQ depth, broker memory and disk, ECS services
+running fewer tasks than desired and the gateway's 5xx, and notify one KMS-encrypted SNS topic per env."""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore
+import pytest
+from botocore.model import ServiceModel
+from botocore.validate import ParamValidator
+
+from shared.catalog import load_catalog
+from shared.components.alarms import AlarmSpec, Query
+from shared.envs import load_env
+from shared.errors import ConfigError
+from shared.synth.engine import dumps, synth_env
+from tests.synth_helpers import of_type
+
+ENVS = ["dev", "staging", "prod"]
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+KEY = "aws:kms/key:Key"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+
+
+@cache
+def layers(env: str) -> dict[str, dict[str, Any]]:
+    return synth_env(env, ["broker", "messaging", "compute"])
+
+
+def alarms(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["inputs"]["name"]: a["inputs"] for a in of_type(document, ALARM)}
+
+
+def all_alarms(env: str) -> dict[str, dict[str, Any]]:
+    return {name: inputs for layer in ("broker", "messaging", "compute")
+            for name, inputs in alarms(layers(env)[layer]).items()}
+
+
+@cache
+def put_metric_alarm_shape() -> Any:
+    directory = Path(botocore.__file__).parent / "data" / "cloudwatch"
+    (path,) = sorted(directory.glob("*/service-2.json.gz"))[-1:]
+    with gzip.open(path) as handle:
+        return ServiceModel(json.load(handle)).operation_model("PutMetricAlarm").input_shape
+
+
+def put_metric_alarm_params(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The PutMetricAlarm request the provider makes from these inputs (engine names -> API names)."""
+    params: dict[str, Any] = {
+        "AlarmName": inputs["name"], "AlarmDescription": inputs["alarmDescription"],
+        "ComparisonOperator": inputs["comparisonOperator"], "Threshold": float(inputs["threshold"]),
+        "EvaluationPeriods": inputs["evaluationPeriods"], "DatapointsToAlarm": inputs["datapointsToAlarm"],
+        "TreatMissingData": inputs["treatMissingData"], "AlarmActions": inputs["alarmActions"],
+        "OKActions": inputs["okActions"],
+    }
+    if "metricName" in inputs:
+        params.update(MetricName=inputs["metricName"], Namespace=inputs["namespace"], Statistic=inputs["statistic"],
+                      Period=inputs["period"],
+                      Dimensions=[{"Name": k, "Value": v} for k, v in sorted(inputs["dimensions"].items())])
+    for query in inputs.get("metricQueries", []):
+        entry: dict[str, Any] = {"Id": query["id"], "Label": query["label"], "ReturnData": query["returnData"]}
+        if "expression" in query:
+            entry["Expression"] = query["expression"]
+        else:
+            metric = query["metric"]
+            entry["MetricStat"] = {"Metric": {"Namespace": metric["namespace"], "MetricName": metric["metricName"],
+                                              "Dimensions": [{"Name": k, "Value": v}
+                                                             for k, v in sorted(metric["dimensions"].items())]},
+                                   "Period": metric["period"], "Stat": metric["stat"]}
+        params.setdefault("Metrics", []).append(entry)
+    return params
+
+
+# -- what exists --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env", ENVS)
+def test_every_env_alarms_on_every_service_queue_dlq_and_the_broker(env: str) -> None:
+    names = set(all_alarms(env))
+    released = [spec.name for spec in load_catalog() if spec.name in load_env(env).release.images]
+    assert released
+    for service in released:
+        assert f"{env}-ml-tasks-below-desired-{service}" in names, service
+    for spec in load_catalog():
+        if spec.queue:
+            assert {f"{env}-ml-queue-depth-{spec.name}", f"{env}-ml-dlq-depth-{spec.name}"} <= names
+    assert {f"{env}-ml-broker-memory", f"{env}-ml-broker-disk"} <= names
+    assert all(name.startswith(f"{env}-ml-") for name in names), "deterministic <env>-ml-<what>-<subject> names"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_alarm_is_a_valid_put_metric_alarm_request(env: str) -> None:
+    validator = ParamValidator()
+    for name, inputs in all_alarms(env).items():
+        report = validator.validate(put_metric_alarm_params(inputs), put_metric_alarm_shape())
+        assert not report.has_errors(), f"{name}: {report.generate_report()}"
+        queries = inputs.get("metricQueries", [])
+        if queries:
+            # PutMetricAlarm: a metric-math alarm names no metric itself, and exactly one query returns data.
+            assert not {"metricName", "namespace", "statistic", "period", "dimensions"} & set(inputs), name
+            assert sum(q["returnData"] is True for q in queries) == 1, name
+            assert all(q["metric"]["period"] % 60 == 0 for q in queries if "metric" in q), name
+        else:
+            assert inputs["period"] % 60 == 0
+        assert inputs["datapointsToAlarm"] <= inputs["evaluationPeriods"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_metrics_and_dimensions_are_the_documented_ones(env: str) -> None:
+    found = all_alarms(env)
+    messaging = layers(env)["messaging"]
+    vhost = messaging["outputs"]["vhost"]
+    broker = next(r for r in layers(env)["broker"]["resources"]
+                  if r["type"] == "aws:mq/broker:Broker")["inputs"]["brokerName"]
+    assert layers(env)["broker"]["outputs"]["broker_name"] == broker
+    depth = found[f"{env}-ml-queue-depth-training"]
+    assert (depth["namespace"], depth["metricName"]) == ("AWS/AmazonMQ", "MessageCount")
+    assert depth["dimensions"] == {"Broker": broker, "VirtualHost": vhost, "Queue": "training.work"}
+    assert found[f"{env}-ml-dlq-depth-training"]["dimensions"]["Queue"] == "training.dlq"
+    memory = {q["id"]: q for q in found[f"{env}-ml-broker-memory"]["metricQueries"]}
+    assert {q["metric"]["metricName"] for q in memory.values() if "metric" in q} == {"RabbitMQMemUsed",
+                                                                                    "RabbitMQMemLimit"}
+    disk = {q["id"]: q for q in found[f"{env}-ml-broker-disk"]["metricQueries"]}
+    assert {q["metric"]["metricName"] for q in disk.values() if "metric" in q} == {"RabbitMQDiskFree",
+                                                                                  "RabbitMQDiskFreeLimit"}
+    assert all(q["metric"]["dimensions"] == {"Broker": broker} for q in [*memory.values(), *disk.values()]
+               if "metric" in q)
+    tasks = found[f"{env}-ml-tasks-below-desired-inference"]["metricQueries"]
+    cluster = layers(env)["compute"]["outputs"]["cluster_name"]
+    ecs_name = layers(env)["compute"]["outputs"]["services"]["inference"]["ecs_service_name"]
+    assert {q["metric"]["metricName"] for q in tasks if "metric" in q} == {"RunningTaskCount", "DesiredTaskCount"}
+    assert {q["metric"]["namespace"] for q in tasks if "metric" in q} == {"ECS/ContainerInsights"}
+    assert all(q["metric"]["dimensions"] == {"ClusterName": cluster, "ServiceName": ecs_name}
+               for q in tasks if "metric" in q)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_missing_data_is_chosen_per_alarm(env: str) -> None:
+    by_kind: dict[str, set[str]] = {}
+    for name, inputs in all_alarms(env).items():
+        kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
+        by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
+    assert by_kind == {"queue-depth": {"notBreaching"}, "dlq-depth": {"notBreaching"}, "broker": {"breaching"},
+                       "tasks-below-desired": {"breaching"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_alarm_notifies_the_envs_topic_on_alarm_and_ok(env: str) -> None:
+    topic_arn = layers(env)["broker"]["outputs"]["alarm_topic_arn"]
+    (topic,) = of_type(layers(env)["broker"], TOPIC)
+    assert of_type(layers(env)["messaging"], TOPIC) == of_type(layers(env)["compute"], TOPIC) == []
+    assert topic["inputs"]["name"] == f"{env}-ml-alarms"
+    for name, inputs in all_alarms(env).items():
+        assert inputs["alarmActions"] == [topic_arn] and inputs["okActions"] == [topic_arn], name
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_topic_is_encrypted_with_a_key_cloudwatch_may_use_for_these_alarms_only(env: str) -> None:
+    messaging = layers(env)["broker"]
+    (topic,) = of_type(messaging, TOPIC)
+    assert topic["inputs"]["kmsMasterKeyId"].startswith("arn:aws:kms:"), "a customer managed key, not aws/sns"
+    (key_urn,) = topic["property_dependencies"]["kmsMasterKeyId"]
+    (key,) = [k for k in of_type(messaging, KEY) if k["urn"] == key_urn]
+    assert key["inputs"]["enableKeyRotation"] is True
+    assert key["protect"] is load_env(env).protect
+    settings = load_env(env)
+    (topic_policy,) = of_type(messaging, TOPIC_POLICY)
+    policies = [json.loads(key["inputs"]["policy"]), json.loads(topic_policy["inputs"]["policy"])]
+    for policy in policies:
+        (statement,) = [s for s in policy["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+        assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": settings.account_id}
+        pattern = statement["Condition"]["ArnLike"]["aws:SourceArn"]
+        for name in all_alarms(env):
+            assert fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{settings.region}:{settings.account_id}:alarm:{name}",
+                                       pattern), name
+    key_statement = json.loads(key["inputs"]["policy"])["Statement"][-1]
+    assert set(key_statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+# -- from the env file --------------------------------------------------------------------------------
+def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data.update(alarms={
+        "email": ["oncall@example.com"],
+        "subscriptions": [{"protocol": "https", "endpoint": "https://events.pagerduty.example/integration/x"}],
+        "queue_depth": 250, "dead_letter_depth": 5, "broker_memory_percent": 70, "evaluation_periods": 3}))
+    documents = synth_env("dev", ["broker", "messaging", "compute"])
+    subscriptions = {(s["inputs"]["protocol"], s["inputs"]["endpoint"])
+                     for s in of_type(documents["broker"], SUBSCRIPTION)}
+    assert subscriptions == {("email", "oncall@example.com"),
+                             ("https", "https://events.pagerduty.example/integration/x")}
+    found = {**alarms(documents["broker"]), **alarms(documents["messaging"]), **alarms(documents["compute"])}
+    assert found["dev-ml-queue-depth-training"]["threshold"] == 250
+    assert found["dev-ml-dlq-depth-training"]["threshold"] == 5
+    assert found["dev-ml-broker-memory"]["threshold"] == 70
+    assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name} == {3}
+
+
+def test_no_subscription_by_default() -> None:
+    assert of_type(layers("dev")["broker"], SUBSCRIPTION) == []
+
+
+@pytest.mark.parametrize(("alarms_section", "key"), [
+    ({"email": ["not-an-address"]}, "alarms.email"),
+    ({"subscriptions": [{"protocol": "https", "endpoint": "http://plain.example"}]}, "alarms.subscriptions.0"),
+    ({"period_seconds": 90}, "alarms.period_seconds"),
+    ({"period_seconds": 1800, "evaluation_periods": 60}, "alarms"),
+    ({"broker_memory_percent": 120}, "alarms.broker_memory_percent"),
+    ({"pager": "x"}, "alarms.pager"),
+])
+def test_bad_alarm_settings_are_bad_input_naming_the_key(edit_env: Any, alarms_section: dict[str, Any],
+                                                         key: str) -> None:
+    edit_env("dev", lambda data: data.update(alarms=alarms_section))
+    with pytest.raises(ConfigError) as error:
+        load_env("dev")
+    assert error.value.key == key and error.value.exit_code == 2
+
+
+def test_a_public_gateway_gets_a_5xx_alarm_on_its_load_balancer(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data.setdefault("compute", {}).update(
+        public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/abc"))
+    compute = synth_env("dev", ["compute"])["compute"]
+    found = alarms(compute)
+    gateways = [s.name for s in load_catalog() if s.public]
+    assert gateways and {f"dev-ml-gateway-5xx-{g}" for g in gateways} == {n for n in found if "5xx" in n}
+    (load_balancer,) = of_type(compute, LOAD_BALANCER)
+    queries = {q["id"]: q for q in found[f"dev-ml-gateway-5xx-{gateways[0]}"]["metricQueries"]}
+    assert {q["metric"]["metricName"] for q in queries.values() if "metric" in q} == {
+        "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"}
+    assert {q["metric"]["namespace"] for q in queries.values() if "metric" in q} == {"AWS/ApplicationELB"}
+    suffixes = {q["metric"]["dimensions"]["LoadBalancer"] for q in queries.values() if "metric" in q}
+    # The load balancer's arnSuffix (app/<name>/<id>), the dimension its metrics carry.
+    assert len(suffixes) == 1 and suffixes.pop().startswith("app/")
+    (alarm,) = [a for a in of_type(compute, ALARM) if "5xx" in a["name"]]
+    assert load_balancer["urn"] in alarm["property_dependencies"]["metricQueries"]
+    assert found[f"dev-ml-gateway-5xx-{gateways[0]}"]["treatMissingData"] == "notBreaching"
+    assert "FILL(" in next(q["expression"] for q in queries.values() if q.get("returnData"))
+
+
+def test_without_a_public_gateway_there_is_no_5xx_alarm() -> None:
+    assert not [n for n in alarms(layers("dev")["compute"]) if "5xx" in n]
+
+
+def test_an_external_broker_has_no_amazon_mq_alarms_but_the_topic_stays(tmp_path: Path, edit_env: Any) -> None:
+    from tests.layers.test_messaging import external_program
+
+    document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
+                                                     "messaging:adminPassword": {"secure": "v1:BBBB"}})
+    assert alarms(document) == {}, "no queue alarms without Amazon MQ metrics"
+    broker = synth_env("dev", ["broker"])["broker"]  # the env file is the external one now
+    assert alarms(broker) == {} and len(of_type(broker, TOPIC)) == 1
+    assert broker["outputs"]["alarm_topic_arn"] and broker["outputs"].get("broker_name") is None
+
+
+def test_alarm_synth_is_deterministic() -> None:
+    again = synth_env("dev", ["broker", "messaging", "compute"])
+    for layer in ("broker", "messaging", "compute"):
+        assert dumps(again[layer]) == dumps(layers("dev")[layer])
+
+
+# -- the spec's own guards (what PutMetricAlarm would refuse) -------------------------------------------
+def _spec(**changes: Any) -> AlarmSpec:
+    base: dict[str, Any] = dict(
+        name="dev-ml-x-y", description="d", comparison="GreaterThanThreshold", threshold=0,
+        treat_missing_data="missing", period=60, evaluation_periods=1,
+        queries=(Query(id="a", label="a", namespace="N", metric="M"), Query(id="e", label="e", expression="a",
+                                                                             return_data=True)))
+    base.update(changes)
+    return AlarmSpec(**base)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"queries": (Query(id="a", label="a", namespace="N", metric="M", return_data=True),
+                  Query(id="e", label="e", expression="a", return_data=True))}, "exactly one"),
+    ({"queries": (Query(id="a", label="a", namespace="N", metric="M"),)}, "exactly one"),
+    ({"queries": (Query(id="A", label="a", namespace="N", metric="M", return_data=True),)}, "query ids"),
+    ({"period": 90}, "period"),
+    ({"treat_missing_data": "zero"}, "treat_missing_data"),
+    ({"name": "has space"}, "alarm name"),
+    ({"period": 600, "evaluation_periods": 145}, "longer than CloudWatch allows"),
+    ({"metric": "M", "namespace": "N"}, "not both"),
+])
+def test_invalid_alarm_specs_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _spec(**changes)
