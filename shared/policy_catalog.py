@@ -102,9 +102,23 @@ class RuleInfo(BaseModel):
     summary: str
     levels: Levels
     meta: RuleMeta
+    #: Per baseline, the values a rule reads from its policy config (e.g. a retention floor): sent with
+    #: the rule's level (``shared.policy.engine.pack_config``). Either absent or one entry per baseline.
+    parameters: dict[str, dict[str, int | str | bool]] = Field(default_factory=dict)
+
+    @field_validator("parameters")
+    @classmethod
+    def _every_baseline(cls, value: dict[str, dict[str, int | str | bool]]) -> dict[str, dict[str, int | str | bool]]:
+        if value and (set(value) != set(BASELINES) or len({frozenset(v) for v in value.values()}) != 1):
+            raise ValueError(f"give the same parameter names for each of {', '.join(BASELINES)}")
+        return value
 
     def level_for(self, baseline: str) -> Level:
         return getattr(self.levels, baseline)
+
+    def parameters_for(self, baseline: str) -> dict[str, int | str | bool]:
+        """The rule's parameters for ``baseline`` (empty for a rule without any)."""
+        return dict(self.parameters.get(baseline, {}))
 
     @property
     def path(self) -> Path:

@@ -213,3 +213,13 @@ def type_label(resource_type: str) -> str:
     package, module, kind = parts
     module = module.split("/", 1)[0]
     return f"{package}.{kind}" if module == "index" else f"{package}.{module}.{kind}"
+
+
+def rule_parameter(args: Any, module_file: str, name: str) -> Any:
+    """The rule's parameter ``name`` for this run: from its policy config (the env's baseline, sent by
+    ``shared.policy.engine.pack_config``), else -- a real CLI run without ``--policy-pack-config`` --
+    the catalog's prod value, the strictest."""
+    config = dict(args.get_config() or {})
+    if name in config:
+        return config[name]
+    return load_rules()[rule_id(module_file)].parameters["prod"][name]

@@ -295,3 +295,28 @@ def referenced_targets(
     if value is UNKNOWN:
         return None
     return []
+
+
+# --- resource and trust policies: who is the principal? -------------------------------------------
+
+
+def principal_values(statement: Mapping[str, Any]) -> list[Any]:
+    """Every principal a statement names (``Principal: "*"`` or ``{"AWS": [...], "Service": ...}``)."""
+    principal = statement.get("Principal")
+    if isinstance(principal, dict):
+        return [value for values in principal.values() for value in as_list(values)]
+    return as_list(principal)
+
+
+def is_public_statement(statement: Mapping[str, Any]) -> bool:
+    """An ``Allow`` whose principal is anyone (``*``, ``{"AWS": "*"}``) and that has no ``Condition``.
+
+    A condition (``aws:PrincipalOrgID``, ``aws:SourceAccount``, ``aws:SourceArn``...) is how a policy
+    that must name ``*`` narrows it to known callers; the rules accept any condition, as AWS Config's
+    and checkov's public-access checks do for resource policies.
+    """
+    if str(statement.get("Effect", "")).lower() != "allow" or statement.get("Condition"):
+        return False
+    if statement.get("NotPrincipal") is not None:
+        return True  # Allow with NotPrincipal: everyone but the listed principals
+    return any(isinstance(value, str) and value.strip() == "*" for value in principal_values(statement))

@@ -61,7 +61,9 @@ def _catalog_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Any) ->
      "metadata.ecr-scan-on-push.equivalents.checkov", "not a checkov id"),
     (lambda d: d["metadata"]["ecr-scan-on-push"].__setitem__("docs", "docs.aws.amazon.com/ecr"),
      "metadata.ecr-scan-on-push.docs", "pattern"),
-], ids=["missing", "stray", "severity", "checkov-id", "docs-not-https"])
+    (lambda d: d["rules"]["logs-retention-floor"]["parameters"].pop("staging"),
+     "rules.logs-retention-floor.parameters", "same parameter names"),
+], ids=["missing", "stray", "severity", "checkov-id", "docs-not-https", "parameters-per-baseline"])
 def test_the_catalog_refuses_bad_metadata_naming_the_key(tmp_path, monkeypatch, edit, key, reason):
     import shared.policy_catalog as catalog
 
