@@ -333,3 +333,21 @@ def test_an_ingress_security_group_rule_is_not_judged_by_the_egress_rule(policy_
     rule = res(SG_RULE, "r", {"type": "ingress", "protocol": "-1", "fromPort": 0, "toPort": 0,
                               "cidrBlocks": ["0.0.0.0/0"], "securityGroupId": "sg-1"})
     assert not judged(policy_findings([rule], env="prod"), "security-group-no-open-egress")
+
+
+@pytest.mark.parametrize(("name", "value", "fails"), [
+    ("DB_PWD", "hunter2", True),
+    ("BASIC_AUTH", "app:hunter2", True),
+    ("ECS_ENGINE_AUTH_DATA", '{"https://index.docker.io/v1/": {"auth": "x"}}', True),
+    ("STRIPE_KEY", "sk_test_abc", True),
+    ("AWS_ACCESS_KEY_ID", "AKIA" + "ABCDEFGHIJKLMNOP", True),  # by its value
+    ("AWS_ACCESS_KEY_ID", "", False),
+    ("ROUTING_KEY", "inference.request", False),
+    ("PARTITION_KEY", "user_id", False),
+    ("AUTH_URL", "https://auth.example", False),
+])
+def test_credential_names_of_security_hub_ecs8(policy_findings, name, value, fails):
+    container = {"name": "app", "image": "app@sha256:" + "a" * 64, "essential": True,
+                 "environment": [{"name": name, "value": value}]}
+    definition = res(TASK, "r", {"containerDefinitions": json.dumps([container]), "networkMode": "awsvpc"})
+    assert bool(judged(policy_findings([definition], env="prod"), "ecs-task-no-plaintext-secrets")) is fails
