@@ -351,3 +351,34 @@ def test_credential_names_of_security_hub_ecs8(policy_findings, name, value, fai
                  "environment": [{"name": name, "value": value}]}
     definition = res(TASK, "r", {"containerDefinitions": json.dumps([container]), "networkMode": "awsvpc"})
     assert bool(judged(policy_findings([definition], env="prod"), "ecs-task-no-plaintext-secrets")) is fails
+
+
+def test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails(policy_result):
+    # cloudmap-instance-valid is a stack rule: it reads the instance's service for what is required.
+    instance = res("aws:servicediscovery/instance:Instance", "r", {"serviceId": "srv-1", "attributes": {
+        "AWS_INSTANCE_IPV4": UNKNOWN_STRING, "AWS_INSTANCE_PORT": "70000"}})
+    result = policy_result([instance], env="prod")
+    assert next(f.message for f in result.findings if f.rule == "cloudmap-instance-valid").count("70000") == 1
+    reasons = [na.reason for na in result.not_applicable if na.rule == "cloudmap-instance-valid"]
+    assert any("AWS_INSTANCE_IPV4" in reason for reason in reasons)
+
+
+@pytest.mark.parametrize(("same_role", "violates"), [(True, True), (False, False)], ids=["same-role", "two-roles"])
+def test_separate_roles_compares_the_role_resources_behind_unknown_arns(policy_findings, same_role, violates):
+    task_role = res(ROLE, "task-role", {"assumeRolePolicy": doc(ECS_TRUST)})
+    execution_role = task_role if same_role else res(ROLE, "exec-role", {"assumeRolePolicy": doc(ECS_TRUST)})
+    definition = res(TASK, "r", {"taskRoleArn": UNKNOWN_STRING, "executionRoleArn": UNKNOWN_STRING},
+                     property_dependencies={"taskRoleArn": [task_role], "executionRoleArn": [execution_role]})
+    roles = [task_role] if same_role else [task_role, execution_role]
+    found = judged(policy_findings([*roles, definition], env="prod"), "ecs-task-separate-roles")
+    assert bool(found) is violates
+    if violates:
+        assert "uses the same role (task-role)" in found[0]
+
+
+def test_separate_roles_without_traceable_unknown_arns_is_not_applicable(policy_result):
+    definition = res(TASK, "r", {"taskRoleArn": UNKNOWN_STRING, "executionRoleArn": UNKNOWN_STRING})
+    result = policy_result([definition], env="prod")
+    assert not [f for f in result.findings if f.rule == "ecs-task-separate-roles"]
+    assert any(na.rule == "ecs-task-separate-roles" and "taskRoleArn/executionRoleArn" in na.reason
+               for na in result.not_applicable)
