@@ -188,3 +188,12 @@ def test_the_readme_rule_table_is_the_generated_one():
 def test_render_refuses_a_readme_without_markers():
     with pytest.raises(ValueError, match="markers"):
         ruledocs.render("# no table here\n")
+
+
+@pytest.mark.parametrize("rule_id", ["ecr-kms-encryption", "security-group-described", "mq-broker-not-public",
+                                     "mq-broker-activemq-cmk"])
+def test_settings_chosen_only_at_creation_are_mandatory_in_every_baseline(rule_id):
+    # Changing them later replaces the resource (an ECR repository with its images, a security group
+    # every ENI uses, a broker with its messages): a dev-only exception would reach prod as a replacement.
+    rule = load_rules()[rule_id]
+    assert (rule.levels.dev, rule.levels.staging, rule.levels.prod) == ("mandatory",) * 3

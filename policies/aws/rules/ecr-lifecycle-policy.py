@@ -1,8 +1,8 @@
 """Every ECR repository in the stack has a lifecycle policy (stack rule).
 
 Why: without one, every pushed image is kept forever -- storage cost grows without bound and old,
-vulnerable images stay pullable. No cdk-nag/checkov equivalent (cdk-nag has none for ECR; checkov has
-none for aws_ecr_lifecycle_policy).
+vulnerable images stay pullable. Matches Security Hub ECR.3; no cdk-nag/checkov equivalent (cdk-nag has
+none for ECR lifecycles; checkov has none for aws_ecr_lifecycle_policy).
 
 How a policy is matched to its repository: ``LifecyclePolicy.repository`` is the repository *name*,
 an output of the repository. Stack validation only sees input properties, so the reference is resolved
