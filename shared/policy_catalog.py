@@ -160,5 +160,32 @@ def load_rules() -> dict[str, RuleInfo]:
     return result
 
 
+@lru_cache(maxsize=1)
+def anchors_not_covered() -> dict[tuple[str, str], str]:
+    """(rule set, control id) -> why no rule covers it: the catalog's ``anchors_not_covered``."""
+    from shared.yamlio import load_yaml_mapping
+
+    data = load_yaml_mapping(CATALOG_FILE).get("anchors_not_covered") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(CATALOG_FILE), "anchors_not_covered",
+                          "must be a mapping of '<rule set> <id>' to a reason")
+    covered = {(rule_set, control) for rule in load_rules().values()
+               for rule_set in EQUIVALENT_ID for control in getattr(rule.meta.equivalents, rule_set)}
+    result: dict[tuple[str, str], str] = {}
+    for key, reason in data.items():
+        rule_set, _, control = str(key).partition(" ")
+        pattern = EQUIVALENT_ID.get(rule_set)
+        if pattern is None or not pattern.match(control):
+            raise ConfigError(str(CATALOG_FILE), f"anchors_not_covered.{key}",
+                              f"expected '<rule set> <id>' with rule set one of {', '.join(EQUIVALENT_ID)}")
+        if (rule_set, control) in covered:
+            raise ConfigError(str(CATALOG_FILE), f"anchors_not_covered.{key}",
+                              "is an equivalent of a rule in the metadata section: it is covered")
+        if not isinstance(reason, str) or len(reason) < 20:
+            raise ConfigError(str(CATALOG_FILE), f"anchors_not_covered.{key}", "needs a reason (20+ characters)")
+        result[(rule_set, control)] = reason
+    return result
+
+
 def rules_of_pack(pack: str) -> list[RuleInfo]:
     return [rule for rule in load_rules().values() if rule.pack == pack]

@@ -213,6 +213,14 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [res("aws:cloudwatch/logGroup:LogGroup", "r", {"kmsKeyId": "arn:aws:kms:eu-west-1:1:key/k"})],
      [res("aws:cloudwatch/logGroup:LogGroup", "r", {})], "not encrypted with a customer-managed key",
      [res("aws:cloudwatch/logGroup:LogGroup", "r", {"kmsKeyId": UNKNOWN_STRING})], "kmsKeyId"),
+    ("lb-desync-mitigation",
+     [res(LB, "r", ALB_GOOD)],
+     [res(LB, "r", {**ALB_GOOD, "desyncMitigationMode": "monitor"})], "desync_mitigation_mode='monitor'",
+     [res(LB, "r", {**ALB_GOOD, "desyncMitigationMode": UNKNOWN_STRING})], "desyncMitigationMode"),
+    ("lb-multi-az",
+     [res(LB, "r", {**ALB_GOOD, "subnets": ["subnet-a", "subnet-b"]})],
+     [res(LB, "r", {**ALB_GOOD, "loadBalancerType": "network", "subnets": ["subnet-a"]})], "in 1 subnet(s)",
+     [res(LB, "r", {**ALB_GOOD, "subnets": UNKNOWN_ARRAY})], "subnets"),
 ]
 # The WAF association in the compliant case refers to the ALB through its dependencies.
 CASES[[c[0] for c in CASES].index("lb-waf-associated")][1][1]["dependencies"] = [

@@ -197,3 +197,38 @@ def test_settings_chosen_only_at_creation_are_mandatory_in_every_baseline(rule_i
     # every ENI uses, a broker with its messages): a dev-only exception would reach prod as a replacement.
     rule = load_rules()[rule_id]
     assert (rule.levels.dev, rule.levels.staging, rule.levels.prod) == ("mandatory",) * 3
+
+
+@pytest.mark.parametrize(("edit", "key", "reason"), [
+    (lambda d: d["anchors_not_covered"].__setitem__("checkov CKV_AWS_7", "rotation is not something we check"),
+     "anchors_not_covered.checkov CKV_AWS_7", "it is covered"),
+    (lambda d: d["anchors_not_covered"].__setitem__("tfsec aws-ecr-1", "a rule set the catalog does not name"),
+     "anchors_not_covered.tfsec aws-ecr-1", "rule set one of"),
+    (lambda d: d["anchors_not_covered"].__setitem__("checkov CKV_AWS_999", "short"),
+     "anchors_not_covered.checkov CKV_AWS_999", "needs a reason"),
+], ids=["covered-and-not", "unknown-rule-set", "no-reason"])
+def test_the_catalog_refuses_bad_anchor_entries(tmp_path, monkeypatch, edit, key, reason):
+    import shared.policy_catalog as catalog
+
+    _catalog_with(tmp_path, monkeypatch, edit)
+    catalog.anchors_not_covered.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as error:
+            catalog.anchors_not_covered()
+        assert key in str(error.value) and reason in str(error.value)
+    finally:
+        monkeypatch.undo()
+        catalog.load_rules.cache_clear()
+        catalog.anchors_not_covered.cache_clear()
+
+
+def test_the_anchor_table_names_every_equivalent_and_every_uncovered_control():
+    table = ruledocs.anchor_table()
+    for rule_id, rule in load_rules().items():
+        for label in rule.meta.equivalents.labelled():
+            rule_set, control = label.rsplit(" ", 1)
+            assert re.search(rf"\| {re.escape(rule_set)} \| {re.escape(control)} \| [^\n]*`{rule_id}`", table), label
+    from shared.policy_catalog import anchors_not_covered
+
+    for (_, control), reason in anchors_not_covered().items():
+        assert f"| {control} |" in table and reason.split(";")[0][:40] in table
