@@ -390,3 +390,38 @@ def test_separate_roles_without_traceable_unknown_arns_is_not_applicable(policy_
     assert not [f for f in result.findings if f.rule == "ecs-task-separate-roles"]
     assert any(na.rule == "ecs-task-separate-roles" and "taskRoleArn/executionRoleArn" in na.reason
                for na in result.not_applicable)
+
+
+# -- unknown-at-preview cases of the older rules that had none -------------------------------------
+
+OLDER_UNKNOWN_CASES = [
+    ("rabbitmq-exchange-durable", [res("rabbitmq:index/exchange:Exchange", "r", {
+        "name": "ml.events", "vhost": "dev", "settings": {"type": "topic", "durable": UNKNOWN_BOOL}})], "durable"),
+    ("rabbitmq-queue-dead-letter", [res("rabbitmq:index/queue:Queue", "r", {
+        "name": "a.work", "vhost": "dev", "settings": {"durable": True, "arguments": UNKNOWN_OBJECT}})], "arguments"),
+    ("rabbitmq-no-default-vhost", [res("rabbitmq:index/queue:Queue", "r", {
+        "name": "a.work", "vhost": UNKNOWN_STRING, "settings": {"durable": True}})], "vhost"),
+    ("vpc-default-security-group-closed", [
+        res("aws:ec2/vpc:Vpc", "v", {"cidrBlock": "10.0.0.0/16"}),
+        res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "r", {"vpcId": UNKNOWN_STRING, "ingress": [],
+                                                                        "egress": []})], "vpcId"),
+    ("ecr-lifecycle-policy", [
+        res("aws:ecr/repository:Repository", "r", {}), res("aws:ecr/repository:Repository", "r2", {}),
+        res("aws:ecr/lifecyclePolicy:LifecyclePolicy", "lp", {"repository": UNKNOWN_STRING, "policy": "{}"})], "'lp'"),
+]
+
+
+@pytest.mark.parametrize(("rule", "resources", "what"), OLDER_UNKNOWN_CASES, ids=[c[0] for c in OLDER_UNKNOWN_CASES])
+def test_older_rules_are_not_applicable_on_unknown_values(policy_result, rule, resources, what):
+    result = policy_result(resources, env="prod")
+    assert not [f for f in result.findings if f.rule == rule]
+    assert any(na.rule == rule and what in na.reason for na in result.not_applicable)
+
+
+@pytest.mark.parametrize(("rule", "resource"), [
+    ("appmesh-discontinued", res("aws:appmesh/mesh:Mesh", "r", {"name": UNKNOWN_STRING})),
+    ("prod-protect-stateful", res("aws:ecr/repository:Repository", "r", {"name": UNKNOWN_STRING})),
+])
+def test_rules_that_read_no_input_value_decide_even_when_every_input_is_unknown(policy_findings, rule, resource):
+    # appmesh-discontinued judges the type, prod-protect-stateful the protect option: no unknown can stop them.
+    assert judged(policy_findings([resource], env="prod"), rule)

@@ -62,7 +62,7 @@ STAR_ONLY = frozenset({
     "logs:createlogdelivery", "logs:updatelogdelivery", "logs:deletelogdelivery", "logs:putresourcepolicy",
     "logs:deleteresourcepolicy", "servicediscovery:discoverinstances", "servicediscovery:discoverinstancesrevision",
     "sts:getcalleridentity", "kms:createkey", "kms:generaterandom", "secretsmanager:getrandompassword",
-    "ecs:registertaskdefinition", "ecs:deregistertaskdefinition", "ec2:createnetworkinterface",
+    "ecs:registertaskdefinition", "ecs:deregistertaskdefinition",
 })
 
 
