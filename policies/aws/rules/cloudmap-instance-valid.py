@@ -27,8 +27,16 @@ from typing import Any
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.aws.support import UNKNOWN, as_list, contains_unknown, get, plain, referenced_targets
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    as_list,
+    contains_unknown,
+    get,
+    plain,
+    referenced_targets,
+    rule_description,
+    rule_id,
+)
 
 INSTANCE = "aws:servicediscovery/instance:Instance"
 SERVICE = "aws:servicediscovery/service:Service"

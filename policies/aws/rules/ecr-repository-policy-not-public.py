@@ -11,7 +11,7 @@ lets anyone replace them. Matches cdk-nag AwsSolutions-ECR1 / ECROpenAccess, che
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import (
+from shared.policy_support import (
     UNKNOWN,
     applies_to,
     contains_unknown,
@@ -19,9 +19,10 @@ from policies.aws.support import (
     parse_json,
     plain,
     policy_statements,
+    rule_description,
+    rule_id,
     undecidable,
 )
-from shared.policy_support import rule_description, rule_id
 
 
 @applies_to("aws:ecr/repositoryPolicy:RepositoryPolicy")

@@ -13,8 +13,7 @@ asks a customer-managed key for the session). No cdk-nag equivalent.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import applies_to, contains_unknown, get, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import applies_to, contains_unknown, get, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:ecs/cluster:Cluster")

@@ -13,8 +13,17 @@ version passes here and must be moved on when AWS releases the next one). No cdk
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, contains_unknown, get, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_list,
+    contains_unknown,
+    get,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 #: The newest platform version of each OS family (ECS developer guide, "Fargate platform versions").
 CURRENT = {"1.4.0", "1.0.0"}

@@ -17,8 +17,15 @@ import re
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import applies_to, as_list, container_definitions, container_label, plain
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    applies_to,
+    as_list,
+    container_definitions,
+    container_label,
+    plain,
+    rule_description,
+    rule_id,
+)
 
 OPTION = re.compile(
     r"^--?(?:require-?pass|pass(?:word|wd|phrase)?|pwd|secret|token|api-?key|access-?key|secret-?key|auth(?:-?token)?"

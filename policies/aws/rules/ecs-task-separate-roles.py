@@ -16,8 +16,7 @@ Matches checkov CKV_AWS_249 (execution and task role ARNs differ); no cdk-nag eq
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.aws.support import UNKNOWN
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, rule_description, rule_id
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 ROLE = "aws:iam/role:Role"

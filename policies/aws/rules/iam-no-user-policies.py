@@ -10,8 +10,7 @@ cdk-nag IAMUserNoPolicies (NIST/HIPAA packs), checkov CKV_AWS_40.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
 
 USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 USER_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"

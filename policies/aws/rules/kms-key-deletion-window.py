@@ -12,8 +12,16 @@ cdk-nag/checkov equivalent.
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_int, plain, undecidable
-from shared.policy_support import rule_description, rule_id, rule_parameter
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_int,
+    plain,
+    rule_description,
+    rule_id,
+    rule_parameter,
+    undecidable,
+)
 
 AWS_DEFAULT_DAYS = 30
 

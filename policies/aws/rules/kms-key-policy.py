@@ -16,15 +16,16 @@ from typing import Any
 from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.aws.support import (
+from shared.policy_support import (
     contains_unknown,
     is_public_statement,
     parse_json,
     plain,
     policy_statements,
     referenced_targets,
+    rule_description,
+    rule_id,
 )
-from shared.policy_support import rule_description, rule_id
 
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"

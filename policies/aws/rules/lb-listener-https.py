@@ -12,8 +12,17 @@ ELBTlsHttpsListenersOnly, checkov CKV_AWS_2 and CKV2_AWS_20.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, contains_unknown, get, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_list,
+    contains_unknown,
+    get,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 
 @applies_to("aws:lb/listener:Listener", "aws:alb/listener:Listener")

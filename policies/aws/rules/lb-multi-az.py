@@ -12,8 +12,7 @@ cdk-nag/checkov equivalent for ALB/NLB (cdk-nag ELB4 is Classic only).
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")

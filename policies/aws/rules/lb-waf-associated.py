@@ -13,8 +13,7 @@ a service. Matches Security Hub ELB.16, cdk-nag ALBWAFEnabled, checkov CKV2_AWS_
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.aws.support import is_true, referenced_targets
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import is_true, referenced_targets, rule_description, rule_id
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"

@@ -12,8 +12,7 @@ to the broker's stored messages. Matches checkov CKV_AWS_209 (ActiveMQ only).
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, get, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:mq/broker:Broker")

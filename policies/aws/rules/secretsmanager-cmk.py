@@ -11,8 +11,7 @@ checkov CKV_AWS_149, cdk-nag SecretsManagerUsingKMSKey (NIST/HIPAA packs).
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:secretsmanager/secret:Secret")

@@ -33,8 +33,16 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.aws.support import UNKNOWN, as_int, get, plain, referenced_targets
-from shared.policy_support import rule_description, rule_id, rule_parameter
+from shared.policy_support import (
+    UNKNOWN,
+    as_int,
+    get,
+    plain,
+    referenced_targets,
+    rule_description,
+    rule_id,
+    rule_parameter,
+)
 
 SECRET = "aws:secretsmanager/secret:Secret"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"

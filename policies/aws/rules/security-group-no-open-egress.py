@@ -15,7 +15,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import (
+from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_int,
@@ -24,9 +24,10 @@ from policies.aws.support import (
     is_world,
     plain,
     protocol_name,
+    rule_description,
+    rule_id,
     undecidable,
 )
-from shared.policy_support import rule_description, rule_id
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"

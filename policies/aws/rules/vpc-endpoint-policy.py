@@ -15,7 +15,7 @@ equivalent for the endpoint policy.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import (
+from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_list,
@@ -24,9 +24,10 @@ from policies.aws.support import (
     plain,
     policy_statements,
     principal_values,
+    rule_description,
+    rule_id,
     undecidable,
 )
-from shared.policy_support import rule_description, rule_id
 
 
 def _wide_open(statement: dict[str, object]) -> bool:
