@@ -32,10 +32,16 @@ HTTPS_PORT = 443
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 #: Exactly what the CodeBuild user guide ("Allow CodeBuild access to AWS services required to create a
 #: VPC network interface") lists; these EC2 actions have no resource-level permissions.
-VPC_ACTIONS = (
-    "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeDhcpOptions",
-    "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs",
+# What CodeBuild needs to run a build in a VPC (CodeBuild user guide, "Allow CodeBuild to access AWS
+# services required to create a VPC network interface"). The Describe calls support only Resource "*"
+# (Service Authorization Reference, EC2); creating and deleting the build's interface are scoped to
+# interfaces, the private subnets and security groups of this account and region.
+DESCRIBE_ACTIONS = (
+    "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets", "ec2:DescribeVpcs",
 )
+ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface")
+VPC_ACTIONS = ENI_ACTIONS + DESCRIBE_ACTIONS
 
 BUILDSPEC = """\
 version: 0.2
@@ -114,7 +120,11 @@ def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_id
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "WriteOwnBuildLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"]},
-        {"Sid": "BuildNetworkInterface", "Effect": "Allow", "Action": list(VPC_ACTIONS), "Resource": "*"},
+        {"Sid": "BuildNetworkInterface", "Effect": "Allow", "Action": list(DESCRIBE_ACTIONS), "Resource": "*"},
+        {"Sid": "ManageBuildNetworkInterface", "Effect": "Allow", "Action": list(ENI_ACTIONS),
+         "Resource": [f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:network-interface/*",
+                      f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:security-group/*",
+                      *subnet_arns]},
         {"Sid": "BuildNetworkInterfaceInPrivateSubnets", "Effect": "Allow",
          "Action": "ec2:CreateNetworkInterfacePermission",
          "Resource": f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:network-interface/*",

@@ -1,4 +1,5 @@
-"""``python -m shared.policy [ENV ...] [--program DIR [--env ENV]] [--json FILE] [--sarif FILE]``.
+"""``python -m shared.policy [ENV ...] [--program DIR [--env ENV]] [--json FILE] [--sarif FILE]``
+or ``python -m shared.policy --explain RULE``.
 
 The command behind ``nox -s policy``: synthesizes every layer of each env (default: all envs), or one
 program, evaluates every CrossGuard pack over the Analyzer protocol, prints the findings grouped by
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--env", help="with --program: use this env's enforcement levels (default dev)")
     parser.add_argument("--json", type=Path, dest="json_file", metavar="FILE", help="write the findings as JSON")
     parser.add_argument("--sarif", type=Path, dest="sarif_file", metavar="FILE", help="write SARIF 2.1.0")
+    parser.add_argument("--explain", metavar="RULE", help="print a rule's documentation and exit")
     return parser
 
 
@@ -48,8 +50,25 @@ def _program(program: Path, env_name: str | None, engine: PolicyEngine) -> Polic
     return evaluate_documents_result([document], env_name=env_name, engine=engine)
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from shared.policy.reporting import explain
+    from shared.policy_catalog import load_rules
+
+    others = [flag for flag, given in (("ENV", args.envs), ("--program", args.program), ("--env", args.env),
+                                       ("--json", args.json_file), ("--sarif", args.sarif_file)) if given]
+    if others:
+        raise UsageError(f"policy: --explain takes no other argument (got {', '.join(others)})")
+    if args.explain not in load_rules():
+        raise UsageError(f"policy: --explain {args.explain}: no such rule in policies/catalog.yaml "
+                         "(`nox -s policy -- --explain RULE`, RULE as in policies/README.md)")
+    console().print(explain(args.explain), markup=False, highlight=False, soft_wrap=True, end="")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.explain is not None:
+        return _explain(args)
     from shared.envs import env_names, load_env, load_envs
 
     if args.program is not None and args.envs:

@@ -240,6 +240,7 @@ def pack_config(enforcement: Enforcement, pack: str, documents: Sequence[dict[st
         if rule.pack != pack:
             continue
         entry: dict[str, Any] = {"enforcementLevel": enforcement.levels[rule_id]}
+        entry.update(rule.parameters_for(enforcement.baseline))
         if rule_id == SECRETS_RULE and documents:
             entry["secretInputs"] = secret_inputs(documents)
             entry["literalInputs"] = literal_inputs(documents)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.dag import LAYERS
+from shared.policy_catalog import load_rules
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -34,6 +35,13 @@ class Finding:
     message: str
     suppressed: bool = False
     reason: str | None = None
+    #: The rule's severity from the catalog's metadata (filled in when not given).
+    severity: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.severity:
+            rule = load_rules().get(self.rule)
+            object.__setattr__(self, "severity", rule.meta.severity if rule is not None else "")
 
     @property
     def blocking(self) -> bool:
@@ -56,6 +64,7 @@ class Finding:
             "message": self.message,
             "suppressed": self.suppressed,
             "reason": self.reason,
+            "severity": self.severity,
         }
 
     def sort_key(self) -> tuple[Any, ...]:

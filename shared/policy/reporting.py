@@ -52,22 +52,50 @@ def rule_help(rule_id: str) -> str:
     return (ast.get_docstring(tree) or rule.summary).strip()
 
 
+def explain(rule_id: str) -> str:
+    """A rule's documentation for people (``nox -s policy -- --explain RULE``): summary, severity,
+    levels, equivalents, remediation, link, then the rule module's docstring."""
+    rule = load_rules()[rule_id]
+    meta = rule.meta
+    lines = [
+        f"{rule_id} ({rule.pack} pack): {rule.summary}",
+        f"severity:     {meta.severity}",
+        f"levels:       dev {rule.levels.dev}, staging {rule.levels.staging}, prod {rule.levels.prod}",
+        f"equivalents:  {', '.join(meta.equivalents.labelled()) or 'none in the anchor rule sets'}",
+        f"remediation:  {meta.remediation}",
+        f"docs:         {meta.docs}",
+        f"source:       {rule.path.relative_to(REPO_ROOT).as_posix()}",
+        "",
+        rule_help(rule_id),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _rule_descriptor(rule_id: str) -> dict[str, Any]:
     rule = load_rules()[rule_id]
+    meta = rule.meta
     help_text = rule_help(rule_id)
+    equivalents = meta.equivalents.labelled()
+    markdown = (f"{help_text}\n\n**Remediation:** {meta.remediation}\n\n**Severity:** {meta.severity}"
+                + (f"\n\n**Equivalents:** {', '.join(equivalents)}" if equivalents else "")
+                + f"\n\n[Documentation]({meta.docs})")
     return {
         "id": rule_id,
         "name": rule_id,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": help_text.split("\n\n", 1)[0].replace("\n", " ")},
-        "help": {"text": help_text},
+        "helpUri": meta.docs,
+        "help": {"text": f"{help_text}\n\nRemediation: {meta.remediation}", "markdown": markdown},
         # The level a rule has where every rule applies at its strictest (prod); each result
         # carries the level that applied in its env.
         "defaultConfiguration": {"level": _SARIF_LEVEL[rule.levels.prod]},
         "properties": {
             "pack": rule.pack,
             "levels": {"dev": rule.levels.dev, "staging": rule.levels.staging, "prod": rule.levels.prod},
-            "tags": ["policy", rule.pack],
+            # GitHub code scanning shows a rule's security-severity only for rules tagged "security".
+            "tags": ["security", "policy", rule.pack, *equivalents],
+            "security-severity": meta.security_severity,
+            "severity": meta.severity,
         },
     }
 

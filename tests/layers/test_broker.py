@@ -204,11 +204,16 @@ def test_the_runner_role_is_least_privilege(env: str) -> None:
     assert trust["Condition"]["ArnLike"]["aws:SourceArn"].endswith(f":project/ml-platform-{env}-deploy")
     policy = json.loads(one(document, ROLE_POLICY)["inputs"]["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
-    assert set(statements) == {"WriteOwnBuildLogs", "BuildNetworkInterface", "BuildNetworkInterfaceInPrivateSubnets",
-                               "AssumeDeployRole"}
+    assert set(statements) == {"WriteOwnBuildLogs", "BuildNetworkInterface", "ManageBuildNetworkInterface",
+                               "BuildNetworkInterfaceInPrivateSubnets", "AssumeDeployRole"}
     log_group_arn = one(document, LOG_GROUP)["inputs"]["name"]
     assert all(log_group_arn in resource for resource in statements["WriteOwnBuildLogs"]["Resource"])
-    assert statements["BuildNetworkInterface"]["Action"] == list(VPC_ACTIONS)
+    assert set(statements["BuildNetworkInterface"]["Action"] + statements["ManageBuildNetworkInterface"]["Action"]) \
+        == set(VPC_ACTIONS)
+    assert statements["BuildNetworkInterface"]["Action"] == [a for a in VPC_ACTIONS if ":Describe" in a], \
+        "only Describe calls, which support no resource-level permission, on *"
+    eni_resources = statements["ManageBuildNetworkInterface"]["Resource"]
+    assert "*" not in eni_resources and any(r.endswith(":network-interface/*") for r in eni_resources)
     condition = statements["BuildNetworkInterfaceInPrivateSubnets"]["Condition"]["StringEquals"]
     assert condition["ec2:AuthorizedService"] == "codebuild.amazonaws.com"
     assert sorted(s.rsplit("/", 1)[1] for s in condition["ec2:Subnet"]) == sorted(

@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from shared.components import broker_logs
 from shared.components.broker_logs import BrokerLogGroupProvider, ensure_log_group
+from shared.envs import load_env
 from shared.synth.engine import synth_env
 from tests.synth_helpers import of_type
 
@@ -111,7 +112,8 @@ def test_the_broker_layer_manages_the_brokers_own_log_group(env: str, encrypted:
     inputs = resource["inputs"]
     assert inputs["log_group_name"] == f"/aws/amazonmq/broker/{document['outputs']['broker_id']}/general"
     assert inputs["log_group_name"] == document["outputs"]["broker_log_group_name"]
-    assert inputs["retention_in_days"] == 30 and broker["urn"] in resource["dependencies"]
+    assert inputs["retention_in_days"] == load_env(env).messaging.broker_log_retention_days
+    assert broker["urn"] in resource["dependencies"]
     # Never protected: its delete keeps the group (retention expires it), so no data goes with it; and
     # protect follows the resource type alone (shared.protect), which is a dynamic resource here.
     assert resource["protect"] is False

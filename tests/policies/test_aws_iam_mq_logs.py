@@ -84,7 +84,12 @@ def test_iam_role_with_scoped_inline_policies_passes(policy_findings):
     ("arn:aws:iam::aws:policy/PowerUserAccess", True),
     ("arn:aws:iam::aws:policy/IAMFullAccess", True),
     ("arn:aws-us-gov:iam::aws:policy/AdministratorAccess", True),
-], ids=["execution-policy", "customer-policy", "admin", "power-user", "iam-full", "gov-partition"])
+    ("arn:aws:iam::aws:policy/AmazonS3FullAccess", True),  # matched by pattern, not a fixed list
+    ("arn:aws:iam::aws:policy/AWSLambda_FullAccess", True),
+    ("arn:aws:iam::aws:policy/AdministratorAccess-Amplify", True),
+    ("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess", False),
+], ids=["execution-policy", "customer-policy", "admin", "power-user", "iam-full", "gov-partition", "s3-full",
+        "lambda-full", "admin-amplify", "s3-read-only"])
 @pytest.mark.parametrize("type_", [ROLE_ATTACHMENT, POLICY_ATTACHMENT])
 def test_iam_admin_attachments(policy_findings, type_, arn, violates):
     attachment = res(type_, "attach", {"role": "inference-task", "roles": ["inference-task"], "policyArn": arn})

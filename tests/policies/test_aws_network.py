@@ -264,6 +264,11 @@ def test_cloudmap_service_health_check(policy_findings, health, violates):
 # --- cloudmap-instance-valid -------------------------------------------------------------------
 
 
+def cloudmap_service(*record_types: str, **inputs: Any) -> dict[str, Any]:
+    return res("aws:servicediscovery/service:Service", "legacy-svc", {"name": "legacy", "dnsConfig": {
+        "namespaceId": "ns-0123", "dnsRecords": [{"ttl": 10, "type": t} for t in record_types]}, **inputs})
+
+
 @pytest.mark.parametrize(("attributes", "violates"), [
     ({"AWS_INSTANCE_IPV4": "10.20.1.15", "AWS_INSTANCE_PORT": "8080"}, False),
     ({"AWS_INSTANCE_IPV4": "10.20.1.256", "AWS_INSTANCE_PORT": "8080"}, True),
@@ -272,11 +277,35 @@ def test_cloudmap_service_health_check(policy_findings, health, violates):
     ({"AWS_INSTANCE_IPV4": "0.0.0.0", "AWS_INSTANCE_PORT": "8080"}, True),
     ({"AWS_INSTANCE_IPV4": "inference.local", "AWS_INSTANCE_PORT": "http"}, True),
     ({"AWS_INSTANCE_PORT": "8080"}, True),
-], ids=["valid", "octet-256", "port-too-big", "port-zero", "unspecified", "names", "no-ipv4"])
+    ({"AWS_INSTANCE_IPV4": "10.20.1.15"}, True),  # the service has an SRV record: the port is required
+], ids=["valid", "octet-256", "port-too-big", "port-zero", "unspecified", "names", "no-ipv4", "no-port-srv"])
 def test_cloudmap_instance(policy_findings, attributes, violates):
+    service = cloudmap_service("A", "SRV")
     instance = res(CLOUDMAP_INSTANCE, "legacy", {"instanceId": "legacy-1", "serviceId": "srv-0123",
-                                                 "attributes": attributes})
-    assert bool(messages(policy_findings([instance]), "cloudmap-instance-valid", "legacy")) is violates
+                                                 "attributes": attributes},
+                   property_dependencies={"serviceId": [service]})
+    assert bool(messages(policy_findings([service, instance]), "cloudmap-instance-valid", "legacy")) is violates
+
+
+@pytest.mark.parametrize(("records", "attributes", "violates"), [
+    (("A",), {"AWS_INSTANCE_IPV4": "10.20.1.15"}, False),  # an A-record-only service needs no port
+    (("A",), {}, True),
+    (("AAAA", "SRV"), {"AWS_INSTANCE_IPV6": "2001:db8::1", "AWS_INSTANCE_PORT": "8080"}, False),
+    (("A",), {"AWS_EC2_INSTANCE_ID": "i-0123456789abcdef0"}, False),  # AWS fills the address
+    (("A",), {"AWS_EC2_INSTANCE_ID": "i-0123456789abcdef0", "AWS_INSTANCE_IPV4": "10.20.1.15"}, True),
+], ids=["a-only-no-port", "a-only-no-ipv4", "ipv6-srv", "ec2-instance-id", "ec2-id-and-ipv4"])
+def test_cloudmap_instance_requirements_follow_the_services_records(policy_findings, records, attributes, violates):
+    service = cloudmap_service(*records)
+    instance = res(CLOUDMAP_INSTANCE, "legacy", {"instanceId": "legacy-1", "serviceId": "srv-0123",
+                                                 "attributes": attributes},
+                   property_dependencies={"serviceId": [service]})
+    assert bool(messages(policy_findings([service, instance]), "cloudmap-instance-valid", "legacy")) is violates
+
+
+def test_cloudmap_instance_of_a_service_outside_the_stack_is_judged_on_its_values_only(policy_findings):
+    instance = res(CLOUDMAP_INSTANCE, "legacy", {"instanceId": "legacy-1", "serviceId": "srv-0123",
+                                                 "attributes": {"AWS_INSTANCE_IPV4": "10.20.1.15"}})
+    assert not messages(policy_findings([instance]), "cloudmap-instance-valid", "legacy")
 
 
 def test_cloudmap_instance_message_names_both_problems(policy_findings):

@@ -47,8 +47,6 @@ CASES = [
      "description"),
     ("cloudmap-service-health-check", res("aws:servicediscovery/service:Service", "r",
                                           {"healthCheckCustomConfig": UNKNOWN_OBJECT}), "health check"),
-    ("cloudmap-instance-valid", res("aws:servicediscovery/instance:Instance", "r", {"attributes": {
-        "AWS_INSTANCE_IPV4": UNKNOWN_STRING, "AWS_INSTANCE_PORT": "8080"}}), "AWS_INSTANCE_IPV4"),
     ("appmesh-egress-filter-drop-all", res("aws:appmesh/mesh:Mesh", "r", {"spec": {"egressFilter": {
         "type": UNKNOWN_STRING}}}), "egressFilter"),
     ("appmesh-virtual-node-health-check", res("aws:appmesh/virtualNode:VirtualNode", "r", {"spec": {
@@ -57,8 +55,6 @@ CASES = [
         {"name": "containerInsights", "value": UNKNOWN_STRING}]}), "containerInsights"),
     ("ecs-task-awsvpc", res("aws:ecs/taskDefinition:TaskDefinition", "r", {"networkMode": UNKNOWN_STRING}),
      "networkMode"),
-    ("ecs-task-separate-roles", res("aws:ecs/taskDefinition:TaskDefinition", "r", {
-        "taskRoleArn": UNKNOWN_STRING, "executionRoleArn": UNKNOWN_STRING}), "taskRoleArn"),
     ("ecs-task-fargate-size-valid", res("aws:ecs/taskDefinition:TaskDefinition", "r", {
         "requiresCompatibilities": ["FARGATE"], "cpu": UNKNOWN_STRING, "memory": "1024"}), "cpu"),
     ("ecs-service-no-public-ip", res("aws:ecs/service:Service", "r", {"networkConfiguration": {

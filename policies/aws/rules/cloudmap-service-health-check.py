@@ -10,8 +10,7 @@ hashicorp/terraform-provider-aws#44285). No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, get, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:servicediscovery/service:Service")

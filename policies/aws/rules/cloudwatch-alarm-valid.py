@@ -19,7 +19,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import (
+from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_int,
@@ -27,9 +27,10 @@ from policies.aws.support import (
     contains_unknown,
     is_true,
     plain,
+    rule_description,
+    rule_id,
     undecidable,
 )
-from shared.policy_support import rule_description, rule_id
 
 QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")

@@ -7,8 +7,7 @@ passes. Matches checkov CKV_AWS_136.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, get, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:ecr/repository:Repository")

@@ -1,12 +1,12 @@
 """Every ECR repository in the stack has a lifecycle policy (stack rule).
 
 Why: without one, every pushed image is kept forever -- storage cost grows without bound and old,
-vulnerable images stay pullable. No cdk-nag/checkov equivalent (cdk-nag has none for ECR; checkov has
-none for aws_ecr_lifecycle_policy).
+vulnerable images stay pullable. Matches Security Hub ECR.3; no cdk-nag/checkov equivalent (cdk-nag has
+none for ECR lifecycles; checkov has none for aws_ecr_lifecycle_policy).
 
 How a policy is matched to its repository: ``LifecyclePolicy.repository`` is the repository *name*,
 an output of the repository. Stack validation only sees input properties, so the reference is resolved
-by ``policies.aws.support.referenced_targets``: the property's recorded dependencies first (the engine
+by ``shared.policy_support.referenced_targets``: the property's recorded dependencies first (the engine
 and the CLI fill ``property_dependencies``), then value equality with the repository's explicit
 ``name`` (or ``id`` where the CLI reports it), then a dependency on exactly one repository. A policy
 whose repository cannot be determined makes the rule not applicable for the repositories it could
@@ -15,8 +15,7 @@ cover, rather than failing them.
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from policies.aws.support import referenced_targets
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import referenced_targets, rule_description, rule_id
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"

@@ -7,8 +7,16 @@ rule; the cluster says so itself. Matches cdk-nag AwsSolutions-ECS4 / checkov CK
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, contains_unknown, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_list,
+    contains_unknown,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 
 @applies_to("aws:ecs/cluster:Cluster")

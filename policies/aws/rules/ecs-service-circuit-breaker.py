@@ -10,8 +10,17 @@ working task definition on its own. No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, contains_unknown, get, is_true, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    contains_unknown,
+    get,
+    is_true,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 
 @applies_to("aws:ecs/service:Service")

@@ -7,8 +7,7 @@ Matches checkov CKV_AWS_333; no cdk-nag equivalent.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, get, is_true, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:ecs/service:Service")

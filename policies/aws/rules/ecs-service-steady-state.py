@@ -12,8 +12,17 @@ resource's custom timeout. No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, contains_unknown, get, is_true, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    contains_unknown,
+    get,
+    is_true,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 
 @applies_to("aws:ecs/service:Service")

@@ -20,8 +20,16 @@ from typing import Any
 from botocore.model import Shape
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, contains_unknown, parse_json, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    contains_unknown,
+    parse_json,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 MAX_ERRORS_SHOWN = 5
 

@@ -22,9 +22,8 @@ import re
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, get, plain, undecidable
 from shared.fargate import FARGATE_SIZES, WINDOWS_MIN_CPU
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
 
 
 def _cpu_units(value: object) -> int | None:

@@ -11,8 +11,7 @@ No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import applies_to, container_definitions, container_label, plain
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import applies_to, container_definitions, container_label, plain, rule_description, rule_id
 
 
 def _problem(image: object) -> str | None:

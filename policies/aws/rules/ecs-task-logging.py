@@ -6,8 +6,15 @@ instance's Docker daemon on EC2): a crash leaves no trace. Matches cdk-nag AwsSo
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import applies_to, container_definitions, container_label, get, plain
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    applies_to,
+    container_definitions,
+    container_label,
+    get,
+    plain,
+    rule_description,
+    rule_id,
+)
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")

@@ -1,7 +1,9 @@
 """No credential in a container's plain ``environment``; credentials go in ``secrets``.
 
-A variable is flagged when its *name* says credential (a word such as PASSWORD, PASSWD, PASS, SECRET,
-TOKEN, CREDENTIAL(S), APIKEY, or the pairs API_KEY, ACCESS_KEY, SECRET_KEY, PRIVATE_KEY, CLIENT_SECRET --
+A variable is flagged when its *name* says credential (a word such as PASSWORD, PASSWD, PASS, PWD, SECRET,
+TOKEN, CREDENTIAL(S), AUTH, APIKEY, a last word KEY -- except key kinds that are not secrets, such as
+ROUTING_KEY, PARTITION_KEY, CACHE_KEY --, the ECS agent's ECS_ENGINE_AUTH_DATA, or the pairs API_KEY,
+ACCESS_KEY, SECRET_KEY, PRIVATE_KEY, CLIENT_SECRET --
 matched on whole words split at ``_``/``-``/``.`` and camelCase humps, so ``dbPassword`` counts while
 ``BYPASS_CACHE`` and ``TOKENIZER_MODEL`` do not), unless its value is a reference
 rather than the secret (an ARN, an absolute file path, or empty) or the last word marks metadata
@@ -12,7 +14,9 @@ regardless of name when its *value* looks like a credential: a URL with ``user:p
 
 Why: ``environment`` values are stored in clear in the task definition, readable by anyone with
 ``ecs:DescribeTaskDefinition`` and kept forever in every revision; ``secrets`` are resolved from
-Secrets Manager/SSM at start. Matches cdk-nag AwsSolutions-ECS2 (which flags every env var).
+Secrets Manager/SSM at start. Matches Security Hub ECS.8 (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ECS_ENGINE_AUTH_DATA: the key id is caught by its value) and cdk-nag AwsSolutions-ECS2 (which flags
+every env var).
 """
 
 import itertools
@@ -20,13 +24,23 @@ import re
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import applies_to, as_list, container_definitions, container_label, plain
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    applies_to,
+    as_list,
+    container_definitions,
+    container_label,
+    plain,
+    rule_description,
+    rule_id,
+)
 
 CREDENTIAL_WORDS = {
     "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY",
-    "PRIVATEKEY", "ACCESSKEY", "SECRETKEY",
+    "PRIVATEKEY", "ACCESSKEY", "SECRETKEY", "PWD", "AUTH",
 }  # fmt: skip
+#: A name ending in KEY is a credential unless the word before says what kind of non-secret key it is.
+NON_SECRET_KEYS = {"ROUTING", "PARTITION", "SORT", "CACHE", "PRIMARY", "FOREIGN", "HASH", "RANGE", "IDEMPOTENCY",
+                   "OBJECT", "S3", "MAP", "LOOKUP", "DEDUP", "DEDUPLICATION", "GROUP", "SHARD", "CURSOR", "PUBLIC"}
 CREDENTIAL_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("SECRET", "KEY"), ("PRIVATE", "KEY"), ("CLIENT", "SECRET")}
 METADATA_SUFFIXES = {
     "ARN", "ID", "NAME", "FILE", "PATH", "URL", "URI", "ENDPOINT", "TTL", "SECONDS", "EXPIRY", "LENGTH", "HEADER",
@@ -48,6 +62,8 @@ def _credential_name(name: str) -> bool:
     if not words or words[-1] in METADATA_SUFFIXES:
         return False
     if any(w in CREDENTIAL_WORDS for w in words):
+        return True
+    if words[-1] == "KEY" and (len(words) == 1 or words[-2] not in NON_SECRET_KEYS):
         return True
     return any(pair in CREDENTIAL_PAIRS for pair in itertools.pairwise(words))
 

@@ -2,21 +2,26 @@
 
 Why: a privileged container, or one that sees the host's processes (``pid_mode='host'``) or shared
 memory (``ipc_mode='host'``), can take over the instance and every other task on it.
-Matches checkov CKV_AWS_334 (privileged) and CKV_AWS_335 (host PID); no cdk-nag equivalent.
+Matches Security Hub ECS.4 (privileged) and ECS.3 (host PID). checkov names CKV_AWS_334 (privileged)
+and CKV_AWS_335 (host PID) for the same controls, but in checkov's source (3.3.x) CKV_AWS_334 reads a
+container key ``privilege`` (ECS's key is ``privileged``) and CKV_AWS_335 reads ``pidMode`` inside each
+container (it is a task definition setting, ``pid_mode``): both pass a privileged container and a
+``pid_mode='host'`` task. No cdk-nag equivalent.
 """
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import (
+from shared.policy_support import (
     UNKNOWN,
     applies_to,
     container_definitions,
     container_label,
     is_true,
     plain,
+    rule_description,
+    rule_id,
     undecidable,
 )
-from shared.policy_support import rule_description, rule_id
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")

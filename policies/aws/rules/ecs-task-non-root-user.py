@@ -24,8 +24,17 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import applies_to, as_list, container_definitions, container_label, get, is_true, plain
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    applies_to,
+    as_list,
+    container_definitions,
+    container_label,
+    get,
+    is_true,
+    plain,
+    rule_description,
+    rule_id,
+)
 
 #: The capabilities Docker (and so ECS) gives a container unless dropped (moby's default set).
 DOCKER_DEFAULT_CAPABILITIES = frozenset({

@@ -6,8 +6,15 @@ scratch space is declared explicitly as a volume. Matches checkov CKV_AWS_336; n
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import applies_to, container_definitions, container_label, is_true, plain
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    applies_to,
+    container_definitions,
+    container_label,
+    is_true,
+    plain,
+    rule_description,
+    rule_id,
+)
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")

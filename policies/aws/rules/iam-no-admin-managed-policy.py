@@ -1,21 +1,25 @@
-"""No attachment of the AWS managed policies AdministratorAccess, PowerUserAccess or IAMFullAccess.
+"""No attachment of an AWS managed policy that grants full or administrator access.
+
+Matched by name pattern, not a fixed list: ``AdministratorAccess`` (and its variants such as
+``AdministratorAccess-Amplify``), ``PowerUserAccess``, any ``...FullAccess`` (``IAMFullAccess``,
+``AmazonS3FullAccess``, ``AWSLambda_FullAccess``...) and any ``...AdminAccess``.
 
 Checks ``policyArn`` of ``aws:iam/rolePolicyAttachment``, ``userPolicyAttachment``,
 ``groupPolicyAttachment`` and ``policyAttachment``, ``policyArns`` of
 ``aws:iam/rolePolicyAttachmentsExclusive`` and ``managedPolicyArns`` of ``aws:iam/role``, in every
 partition (``arn:aws``, ``arn:aws-cn``, ``arn:aws-us-gov``...).
 
-Why: each of the three is account-wide control (IAMFullAccess can grant itself the rest); no workload
-role needs them, and a human needs them only through a break-glass path, not a stack.
-Matches checkov CKV_AWS_274; related to cdk-nag AwsSolutions-IAM4 (any AWS managed policy).
+Why: each is account- or service-wide control (IAMFullAccess can grant itself the rest; a service's
+FullAccess includes deleting all of it); no workload role needs them, and a human needs them only
+through a break-glass path, not a stack. Matches checkov CKV_AWS_274 (AdministratorAccess only);
+related to cdk-nag AwsSolutions-IAM4 (any AWS managed policy).
 """
 
 import re
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
 
 SINGLE_ARN = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "policyArn",
@@ -28,7 +32,8 @@ ARN_LISTS = {
     "aws:iam/role:Role": "managedPolicyArns",
 }
 ADMIN_POLICY = re.compile(
-    r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*(AdministratorAccess|PowerUserAccess|IAMFullAccess)$"
+    r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*"
+    r"(AdministratorAccess[\w+=,.@-]*|PowerUserAccess|[\w+=,.@-]*FullAccess[\w+=,.@-]*|[\w+=,.@-]*AdminAccess)$"
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import (
+from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_list,
@@ -24,9 +24,10 @@ from policies.aws.support import (
     parse_json,
     plain,
     policy_statements,
+    rule_description,
+    rule_id,
     undecidable,
 )
-from shared.policy_support import rule_description, rule_id
 
 ROLE = "aws:iam/role:Role"
 POLICY_DOCUMENT_TYPES = (

@@ -9,9 +9,8 @@ sources (Amazon MQ developer guide) are in ``shared/amazonmq.py``. No cdk-nag/ch
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, plain, undecidable
 from shared.amazonmq import broker_problems
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:mq/broker:Broker")

@@ -9,8 +9,7 @@ and every service behind it stops with it. No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
 
 
 @applies_to("aws:mq/broker:Broker")

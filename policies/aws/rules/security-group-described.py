@@ -17,8 +17,16 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, as_list, contains_unknown, plain, undecidable
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_list,
+    contains_unknown,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 RULES = (

@@ -19,7 +19,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import (
+from shared.policy_support import (
     applies_to,
     as_int,
     as_list,
@@ -27,9 +27,10 @@ from policies.aws.support import (
     describe_ports,
     plain,
     protocol_name,
+    rule_description,
+    rule_id,
     undecidable,
 )
-from shared.policy_support import rule_description, rule_id
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"

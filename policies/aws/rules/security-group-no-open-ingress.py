@@ -16,19 +16,21 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import (
+from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_int,
     as_list,
     contains_unknown,
     describe_ports,
+    effective_tags,
     is_world,
     plain,
     protocol_name,
+    rule_description,
+    rule_id,
     undecidable,
 )
-from shared.policy_support import effective_tags, rule_description, rule_id
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"

@@ -8,8 +8,16 @@ Matches checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from policies.aws.support import UNKNOWN, applies_to, is_true, plain, undecidable
-from shared.policy_support import effective_tags, rule_description, rule_id
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    effective_tags,
+    is_true,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 
 @applies_to("aws:ec2/subnet:Subnet")

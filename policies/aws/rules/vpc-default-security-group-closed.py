@@ -8,14 +8,13 @@ VPCDefaultSecurityGroupClosed (NIST 800-53 packs) / checkov CKV2_AWS_12.
 Findings: a VPC without a managed default SG; a DefaultSecurityGroup with inline rules; a standalone
 rule (``aws:ec2/securityGroupRule``, ``aws:vpc/securityGroupIngressRule``/``EgressRule``) attached to a
 default SG. ``DefaultSecurityGroup.vpcId`` and a rule's ``securityGroupId`` are outputs, so they are
-resolved with ``policies.aws.support.referenced_targets`` (recorded property dependencies, then value,
+resolved with ``shared.policy_support.referenced_targets`` (recorded property dependencies, then value,
 then a unique dependency); what cannot be attributed makes the rule not applicable instead of failing.
 """
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from policies.aws.support import UNKNOWN, as_list, plain, referenced_targets
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, as_list, plain, referenced_targets, rule_description, rule_id
 
 VPC = "aws:ec2/vpc:Vpc"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"

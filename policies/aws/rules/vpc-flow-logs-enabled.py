@@ -5,7 +5,7 @@ an incident or a blocked connection with. Flow logs on single subnets or ENIs do
 Matches cdk-nag AwsSolutions-VPC7 / checkov CKV2_AWS_11.
 
 How a flow log is matched to its VPC: ``FlowLog.vpcId`` is the VPC's id, an output the VPC's input
-properties never contain. ``policies.aws.support.referenced_targets`` resolves it from the recorded
+properties never contain. ``shared.policy_support.referenced_targets`` resolves it from the recorded
 ``property_dependencies`` of ``vpcId`` first, then by value (the VPC's ``id`` where the CLI reports
 it), then from ``dependencies`` naming exactly one VPC. A flow log that cannot be attributed makes the
 rule not applicable for the uncovered VPCs instead of failing them.
@@ -14,8 +14,7 @@ rule not applicable for the uncovered VPCs instead of failing them.
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.aws.support import UNKNOWN, referenced_targets
-from shared.policy_support import rule_description, rule_id
+from shared.policy_support import UNKNOWN, referenced_targets, rule_description, rule_id
 
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"

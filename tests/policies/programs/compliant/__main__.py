@@ -21,7 +21,15 @@ opts = pulumi.ResourceOptions(provider=provider)
 vpc = aws.ec2.Vpc("main", cidr_block="10.40.0.0/16", enable_dns_hostnames=True, enable_dns_support=True,
                   opts=opts)
 aws.ec2.DefaultSecurityGroup("default", vpc_id=vpc.id, ingress=[], egress=[], opts=opts)
-flow_log_group = aws.cloudwatch.LogGroup("flow-logs", retention_in_days=30, opts=opts)
+logs_key = aws.kms.Key("logs", description="log encryption", enable_key_rotation=True, opts=opts,
+                       policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                           {"Sid": "Account", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+                            "Action": "kms:*", "Resource": "*"},
+                           {"Sid": "CloudWatchLogs", "Effect": "Allow",
+                            "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+                            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                                       "kms:Describe*"], "Resource": "*"}]}))
+flow_log_group = aws.cloudwatch.LogGroup("flow-logs", retention_in_days=30, kms_key_id=logs_key.arn, opts=opts)
 flow_log_role = aws.iam.Role(
     "flow-logs",
     assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
@@ -67,7 +75,10 @@ discovery = aws.servicediscovery.Service(
 )
 
 # -- images: an ECR repository done right -----------------------------------------------------------
-key = aws.kms.Key("ecr", description="ECR image encryption", enable_key_rotation=True, opts=opts)
+key_policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Sid": "AccountAdministersThroughIam", "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "kms:*", "Resource": "*"}]})
+key = aws.kms.Key("ecr", description="ECR image encryption", enable_key_rotation=True, policy=key_policy, opts=opts)
 repo = aws.ecr.Repository(
     "inference",
     image_tag_mutability="IMMUTABLE",
@@ -89,7 +100,7 @@ aws.ecr.LifecyclePolicy(
 # -- compute: a Fargate service in private subnets --------------------------------------------------
 cluster = aws.ecs.Cluster("ml", settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
                           opts=opts)
-logs = aws.cloudwatch.LogGroup("inference", retention_in_days=14, opts=opts)
+logs = aws.cloudwatch.LogGroup("inference", retention_in_days=14, kms_key_id=logs_key.arn, opts=opts)
 assume_ecs_tasks = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})
 execution_role = aws.iam.Role("inference-execution", assume_role_policy=assume_ecs_tasks, opts=opts)

@@ -1,0 +1,46 @@
+"""ECR repository policies do not let anyone (``*``) in without a condition.
+
+Checks ``policy`` of ``aws:ecr/repositoryPolicy:RepositoryPolicy``: an ``Allow`` statement whose
+principal is ``*`` / ``{"AWS": "*"}`` (or that uses ``NotPrincipal``) and has no ``Condition`` makes the
+repository's images pullable -- or pushable -- by every AWS account. A condition such as
+``aws:PrincipalOrgID`` narrows it and passes.
+
+Why: a public repository leaks the images (code, baked-in configuration) and, with push actions,
+lets anyone replace them. Matches cdk-nag AwsSolutions-ECR1 / ECROpenAccess, checkov CKV_AWS_32.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    contains_unknown,
+    is_public_statement,
+    parse_json,
+    plain,
+    policy_statements,
+    rule_description,
+    rule_id,
+    undecidable,
+)
+
+
+@applies_to("aws:ecr/repositoryPolicy:RepositoryPolicy")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    raw = plain(args.props).get("policy")
+    if raw is UNKNOWN or contains_unknown(raw):
+        undecidable(args, f"ECR repository policy '{args.name}': policy")
+    try:
+        document = parse_json(raw)
+    except ValueError:
+        report_violation(f"ECR repository policy '{args.name}' is not valid JSON; fix the policy document.")
+        return
+    public = [f"statement {s.get('Sid') or i}" for i, s in enumerate(policy_statements(document))
+              if is_public_statement(s)]
+    if public:
+        report_violation(f"ECR repository policy '{args.name}': {', '.join(public)} allows any principal without a "
+                         "condition; name the accounts or roles that pull, or add a condition such as "
+                         "aws:PrincipalOrgID.")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

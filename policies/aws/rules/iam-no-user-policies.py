@@ -1,0 +1,40 @@
+"""No IAM policy is given to a user directly: users get permissions through groups (or roles).
+
+Checks ``aws:iam/userPolicy:UserPolicy`` (an inline policy of a user), ``aws:iam/userPolicyAttachment``
+and the ``users`` of ``aws:iam/policyAttachment``. Policies on groups and roles pass.
+
+Why: permissions pinned to individual users drift apart, outlive the person's role and are missed in
+reviews; a platform's workloads use roles, and humans belong to groups. Matches Security Hub IAM.2,
+cdk-nag IAMUserNoPolicies (NIST/HIPAA packs), checkov CKV_AWS_40.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
+
+USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+USER_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"
+POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+
+
+@applies_to(USER_POLICY, USER_ATTACHMENT, POLICY_ATTACHMENT)
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    fix = "put the policy on a group the user belongs to (aws.iam.GroupPolicy / GroupPolicyAttachment)"
+    if args.resource_type == USER_POLICY:
+        report_violation(f"UserPolicy '{args.name}' gives a user an inline policy; {fix}.")
+        return
+    if args.resource_type == USER_ATTACHMENT:
+        report_violation(f"UserPolicyAttachment '{args.name}' attaches a policy to a user; {fix}.")
+        return
+    users = plain(args.props).get("users")
+    if users is UNKNOWN:
+        undecidable(args, f"PolicyAttachment '{args.name}': users")
+    named = [u for u in as_list(users) if u is not UNKNOWN and u]
+    if named:
+        report_violation(f"PolicyAttachment '{args.name}' attaches a policy to user(s) "
+                         f"{', '.join(map(str, named))}; {fix}.")
+    elif UNKNOWN in as_list(users):
+        undecidable(args, f"PolicyAttachment '{args.name}': an entry of users")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,44 @@
+"""KMS keys wait at least the env's floor of days between a scheduled deletion and the deletion.
+
+Checks ``deletionWindowInDays`` of ``aws:kms/key:Key`` (AWS: 7-30, default 30) against the rule's
+``minimumDays`` parameter, per baseline in ``policies/catalog.yaml`` (sent with the rule's level; a
+real CLI run without ``--policy-pack-config`` uses the prod value). An unset window is AWS's 30.
+
+Why: deleting a KMS key makes every ciphertext under it unreadable for good; the waiting period is
+the only time in which a mistaken ``pulumi destroy`` or a compromised admin can be undone
+(``CancelKeyDeletion``). Related: Security Hub KMS.3 (keys not unintentionally deleted). No
+cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_int,
+    plain,
+    rule_description,
+    rule_id,
+    rule_parameter,
+    undecidable,
+)
+
+AWS_DEFAULT_DAYS = 30
+
+
+@applies_to("aws:kms/key:Key")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    window = plain(args.props).get("deletionWindowInDays")
+    if window is UNKNOWN:
+        undecidable(args, f"KMS key '{args.name}': deletionWindowInDays")
+    days = AWS_DEFAULT_DAYS if window is None else as_int(window)
+    minimum = int(rule_parameter(args, __file__, "minimumDays"))
+    if days is None or days < minimum:
+        report_violation(f"KMS key '{args.name}' has deletion_window_in_days={window}; this env requires at least "
+                         f"{minimum} days (AWS accepts 7-30): set deletion_window_in_days={max(minimum, 7)} or more.")
+
+
+POLICY = ResourceValidationPolicy(
+    name=rule_id(__file__), description=rule_description(__file__), validate=_validate,
+    config_schema=PolicyConfigSchema(properties={"minimumDays": {"type": "integer", "minimum": 7, "maximum": 30}}),
+)

@@ -1,0 +1,91 @@
+"""KMS keys have an explicit key policy, and no statement of it lets anyone (``*``) in unconditionally.
+
+Checks ``aws:kms/key:Key`` (``policy``) and ``aws:kms/keyPolicy:KeyPolicy`` (``policy``) as a stack rule:
+a key without ``policy`` passes only if an ``aws.kms.KeyPolicy`` of the same stack sets its policy
+(found through ``keyId``'s property dependencies, its value or the dependencies). A statement is
+public when it ``Allow``s ``Principal: "*"`` / ``{"AWS": "*"}`` (or uses ``NotPrincipal``) with no
+``Condition``; a condition such as ``kms:CallerAccount`` or ``aws:PrincipalOrgID`` narrows it.
+
+Why: without a policy AWS applies its default key policy, which nobody reviewed in the program; a
+wildcard principal without a condition lets any AWS account use (or administer) the key. Matches
+checkov CKV2_AWS_64 (policy defined) and CKV_AWS_33 (no wildcard principal); no cdk-nag equivalent.
+"""
+
+from typing import Any
+
+from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy.proxy import UnknownValueError
+
+from shared.policy_support import (
+    contains_unknown,
+    is_public_statement,
+    parse_json,
+    plain,
+    policy_statements,
+    referenced_targets,
+    rule_description,
+    rule_id,
+)
+
+KEY = "aws:kms/key:Key"
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+
+
+def _public_statements(raw: Any) -> list[str] | None:
+    """Labels of the public statements; ``None`` when the document is unknown or not JSON."""
+    if contains_unknown(raw):
+        return None
+    try:
+        document = parse_json(raw)
+    except ValueError:
+        return ["the policy is not valid JSON"]
+    return [f"statement {s.get('Sid') or i}" for i, s in enumerate(policy_statements(document))
+            if is_public_statement(s)]
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    keys = [r for r in args.resources if r.resource_type == KEY]
+    key_policies = [r for r in args.resources if r.resource_type == KEY_POLICY]
+    if not keys and not key_policies:
+        args.not_applicable("the stack has no KMS key or key policy")
+    undecided: list[str] = []
+    covered: set[str] = set()
+    coverage_unknown = False
+    for key_policy in key_policies:
+        targets = referenced_targets(key_policy, "keyId", keys, identity_keys=("id", "arn", "keyId"))
+        if targets is None:
+            undecided.append(f"key policy '{key_policy.name}': keyId")
+            coverage_unknown = True
+        else:
+            covered.update(t.urn for t in targets)
+        found = _public_statements(plain(key_policy.props).get("policy"))
+        if found is None:
+            undecided.append(f"key policy '{key_policy.name}': policy")
+        elif found:
+            report_violation(f"key policy '{key_policy.name}': {', '.join(found)} allows any principal without a "
+                             "condition; name the account's principals or add a condition (e.g. kms:CallerAccount).",
+                             key_policy.urn)
+    for key in keys:
+        try:
+            raw = key.props.get("policy")
+        except UnknownValueError:
+            undecided.append(f"KMS key '{key.name}': policy")
+            continue
+        if raw is None or raw == "":
+            if coverage_unknown:
+                undecided.append(f"KMS key '{key.name}': whether a key policy covers it")
+            elif key.urn not in covered:
+                report_violation(f"KMS key '{key.name}' has no key policy (AWS applies its default one); set policy= "
+                                 "to a reviewed document that names the key's administrators and users.", key.urn)
+            continue
+        found = _public_statements(plain(raw))
+        if found is None:
+            undecided.append(f"KMS key '{key.name}': policy")
+        elif found:
+            report_violation(f"KMS key '{key.name}': {', '.join(found)} allows any principal without a condition; "
+                             "name the account's principals or add a condition (e.g. kms:CallerAccount).", key.urn)
+    if undecided:
+        args.not_applicable(f"{', '.join(undecided)} is unknown until deployment; the rule decides once it is known")
+
+
+POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

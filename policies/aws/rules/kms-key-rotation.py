@@ -1,0 +1,33 @@
+"""Customer-managed symmetric KMS keys rotate their key material automatically.
+
+Checks ``enableKeyRotation`` of ``aws:kms/key:Key`` (default ``false``). AWS rotates only symmetric
+encryption keys whose material AWS generated: asymmetric and HMAC keys (``customerMasterKeySpec`` /
+``keySpec`` other than ``SYMMETRIC_DEFAULT``) cannot rotate automatically and are not applicable
+(KMS developer guide, "Rotate AWS KMS keys"). ``rotationPeriodInDays`` (90-2560) is AWS's to accept.
+
+Why: a key that never rotates keeps every ciphertext of its lifetime behind the same material;
+rotation limits what one compromised backing key decrypts. Matches Security Hub KMS.4, cdk-nag
+AwsSolutions-KMS5 / KMSBackingKeyRotationEnabled, checkov CKV_AWS_7.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+
+
+@applies_to("aws:kms/key:Key")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    spec = props.get("keySpec") or props.get("customerMasterKeySpec")
+    if spec is UNKNOWN:
+        undecidable(args, f"KMS key '{args.name}': keySpec")
+    if spec not in (None, "SYMMETRIC_DEFAULT"):
+        args.not_applicable(f"KMS key '{args.name}' is a {spec} key: AWS rotates only symmetric encryption keys")
+    rotation = props.get("enableKeyRotation")
+    if rotation is UNKNOWN:
+        undecidable(args, f"KMS key '{args.name}': enableKeyRotation")
+    if not is_true(rotation):
+        report_violation(f"KMS key '{args.name}' does not rotate its key material; set enable_key_rotation=True.")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,32 @@
+"""Application Load Balancers mitigate HTTP desync in ``defensive`` or ``strictest`` mode.
+
+Checks ``desyncMitigationMode`` of ``aws:lb/loadBalancer:LoadBalancer`` / ``aws:alb/loadBalancer:LoadBalancer``
+of type ``application`` (unset is ``defensive``, which passes); ``monitor`` forwards ambiguous requests
+and fails. Network and gateway load balancers do not parse HTTP and are not applicable.
+
+Why: requests that the load balancer and the target frame differently (request smuggling) let an
+attacker prepend their request to another user's. Matches Security Hub ELB.12, checkov CKV_AWS_328;
+no cdk-nag equivalent.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+
+
+@applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    kind, mode = props.get("loadBalancerType"), props.get("desyncMitigationMode")
+    if kind is UNKNOWN:
+        undecidable(args, f"load balancer '{args.name}': loadBalancerType")
+    if str(kind or "application").lower() != "application":
+        args.not_applicable(f"load balancer '{args.name}' is a {kind} load balancer (no HTTP parsing)")
+    if mode is UNKNOWN:
+        undecidable(args, f"load balancer '{args.name}': desyncMitigationMode")
+    if str(mode or "defensive").lower() not in ("defensive", "strictest"):
+        report_violation(f"load balancer '{args.name}' has desync_mitigation_mode={mode!r}; set 'defensive' (the "
+                         "default) or 'strictest'.")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

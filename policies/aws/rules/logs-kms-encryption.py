@@ -1,0 +1,26 @@
+"""CloudWatch log groups are encrypted with a customer-managed KMS key.
+
+Checks ``kmsKeyId`` of ``aws:cloudwatch/logGroup:LogGroup`` (unset: CloudWatch's own service key).
+
+Why: logs carry request data, identifiers and sometimes what a service should never have logged;
+with a customer-managed key, reading them also needs ``kms:Decrypt`` on a key whose policy the
+platform owns, and the key can be disabled. Matches checkov CKV_AWS_158, cdk-nag
+CloudWatchLogGroupEncrypted (NIST/HIPAA packs).
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+
+
+@applies_to("aws:cloudwatch/logGroup:LogGroup")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    key = plain(args.props).get("kmsKeyId")
+    if key is UNKNOWN:
+        undecidable(args, f"log group '{args.name}': kmsKeyId")
+    if not key:
+        report_violation(f"log group '{args.name}' is not encrypted with a customer-managed key; set kms_key_id to "
+                         "a key whose policy lets logs.<region>.amazonaws.com use it for this log group.")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,44 @@
+"""CloudWatch log groups keep their logs at least the env's floor of days.
+
+Checks ``retentionInDays`` of ``aws:cloudwatch/logGroup:LogGroup`` against the rule's ``minimumDays``
+parameter, per baseline in ``policies/catalog.yaml`` (sent with the rule's level; a real CLI run
+without ``--policy-pack-config`` uses the prod value). Unset or 0 is "never expire", which keeps
+them: that is ``logs-retention-set``'s finding, not this rule's.
+
+Why: a 1-day retention satisfies "a retention is set" and leaves nothing for an incident that is
+noticed a week later; audit and incident response need a minimum. Matches checkov CKV_AWS_338 (at
+least one year, the prod floor); no cdk-nag equivalent.
+"""
+
+from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_int,
+    plain,
+    rule_description,
+    rule_id,
+    rule_parameter,
+    undecidable,
+)
+
+
+@applies_to("aws:cloudwatch/logGroup:LogGroup")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    retention = plain(args.props).get("retentionInDays")
+    if retention is UNKNOWN:
+        undecidable(args, f"log group '{args.name}': retentionInDays")
+    days = as_int(retention)
+    if not days:
+        args.not_applicable(f"log group '{args.name}' never expires its logs (see logs-retention-set)")
+    minimum = int(rule_parameter(args, __file__, "minimumDays"))
+    if days < minimum:
+        report_violation(f"log group '{args.name}' keeps its logs {days} day(s); this env requires at least "
+                         f"{minimum}: set retention_in_days={minimum} or more.")
+
+
+POLICY = ResourceValidationPolicy(
+    name=rule_id(__file__), description=rule_description(__file__), validate=_validate,
+    config_schema=PolicyConfigSchema(properties={"minimumDays": {"type": "integer", "minimum": 1}}),
+)

@@ -1,0 +1,36 @@
+"""ActiveMQ brokers encrypt their data with a customer-managed KMS key.
+
+Checks ``encryptionOptions`` of ``aws:mq/broker:Broker`` with ``engineType`` ActiveMQ: it must set
+``useAwsOwnedKey: false`` and a ``kmsKeyId`` (unset means an AWS-owned key). RabbitMQ brokers are
+not applicable: AWS documents that customer-managed keys for encryption at rest "does not apply to
+RabbitMQ brokers" (Amazon MQ developer guide, encryption at rest), so checkov CKV_AWS_209, which
+asks it of every broker, is a false positive there.
+
+Why: with an AWS-owned key there are no key-usage records in CloudTrail and no way to revoke access
+to the broker's stored messages. Matches checkov CKV_AWS_209 (ActiveMQ only).
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+
+
+@applies_to("aws:mq/broker:Broker")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    engine = props.get("engineType")
+    if engine is UNKNOWN:
+        undecidable(args, f"broker '{args.name}': engineType")
+    if str(engine).lower() != "activemq":
+        args.not_applicable(f"broker '{args.name}' is {engine}: customer-managed keys for encryption at rest do "
+                            "not apply to RabbitMQ brokers")
+    options = props.get("encryptionOptions")
+    aws_owned, key = get(options, "useAwsOwnedKey"), get(options, "kmsKeyId")
+    if UNKNOWN in (options, aws_owned, key):
+        undecidable(args, f"broker '{args.name}': encryptionOptions")
+    if aws_owned is not False or not key:
+        report_violation(f"ActiveMQ broker '{args.name}' is encrypted with an AWS-owned key; set "
+                         "encryption_options={'use_aws_owned_key': False, 'kms_key_id': <key arn>} (creation-only).")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

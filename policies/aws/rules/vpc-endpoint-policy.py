@@ -1,0 +1,69 @@
+"""VPC endpoints carry a policy that narrows them, not AWS's default "full access".
+
+Checks ``policy`` of ``aws:ec2/vpcEndpoint:VpcEndpoint`` of type ``Interface`` or ``Gateway`` (the
+default type is Gateway): unset means AWS's default policy, which allows every action on every
+resource to every principal; an explicit policy whose ``Allow`` statements all name ``*`` as principal,
+action and resource without a ``Condition`` is that same default and fails too. A policy that narrows
+the principal (``aws:PrincipalAccount``/``aws:PrincipalOrgID`` condition), the actions or the
+resources passes. ``GatewayLoadBalancer`` endpoints do not support policies and are not applicable.
+
+Why: the endpoint is a way out of the VPC that bypasses the NAT's egress controls; with the default
+policy a compromised task can use it to write to any account's S3 bucket or read any account's ECR
+repository. Related: Security Hub EC2.55-EC2.60 ask for endpoints to exist; no cdk-nag/checkov
+equivalent for the endpoint policy.
+"""
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_list,
+    contains_unknown,
+    parse_json,
+    plain,
+    policy_statements,
+    principal_values,
+    rule_description,
+    rule_id,
+    undecidable,
+)
+
+
+def _wide_open(statement: dict[str, object]) -> bool:
+    if str(statement.get("Effect", "")).lower() != "allow" or statement.get("Condition"):
+        return False
+    everyone = any(v == "*" for v in principal_values(statement)) or statement.get("Principal") is None
+    every_action = any(a in ("*", "*:*") for a in as_list(statement.get("Action")))
+    every_resource = "*" in as_list(statement.get("Resource"))
+    return everyone and every_action and every_resource
+
+
+@applies_to("aws:ec2/vpcEndpoint:VpcEndpoint")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = plain(args.props)
+    kind = props.get("vpcEndpointType")
+    if kind is UNKNOWN:
+        undecidable(args, f"VPC endpoint '{args.name}': vpcEndpointType")
+    if str(kind or "Gateway").lower() == "gatewayloadbalancer":
+        args.not_applicable(f"VPC endpoint '{args.name}' is a Gateway Load Balancer endpoint (no endpoint policy)")
+    raw = props.get("policy")
+    if raw is UNKNOWN or contains_unknown(raw):
+        undecidable(args, f"VPC endpoint '{args.name}': policy")
+    fix = ("set policy= to a document that allows only the platform's principals (condition aws:PrincipalAccount) "
+           "and the actions/resources it uses through this endpoint")
+    if raw is None or raw == "":
+        report_violation(f"VPC endpoint '{args.name}' has AWS's default full-access policy; {fix}.")
+        return
+    try:
+        statements = policy_statements(parse_json(raw))
+    except ValueError:
+        report_violation(f"VPC endpoint '{args.name}': policy is not valid JSON; {fix}.")
+        return
+    allows = [s for s in statements if str(s.get("Effect", "")).lower() == "allow"]
+    if allows and all(_wide_open(s) for s in allows):
+        report_violation(f"VPC endpoint '{args.name}' has a full-access policy (anyone, any action, any resource); "
+                         f"{fix}.")
+
+
+POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -1,0 +1,56 @@
+"""The one rule-authoring helper module, ``shared.policy_support``: ``get``/``as_list`` behave the same
+on CrossGuard's proxies and on plain data, and every rule imports it (there is no second module)."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+from shared import REPO_ROOT
+from shared.policy_support import UNKNOWN, Unknown, as_list, get, plain
+
+SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def test_get_on_plain_data():
+    data = {"a": {"b": [10, {"c": UNKNOWN}]}, "s": "text", "n": None}
+    assert get(data, "a", "b", 0) == 10
+    assert get(data, "a", "b", 1, "c") is UNKNOWN
+    assert get(data, "a", "b", 1, "c", "deeper") is UNKNOWN  # an unknown on the way stays unknown
+    assert get(data, "a", "missing") is None and get(data, "a", "missing", default=3) == 3
+    assert get(data, "a", "b", 5) is None  # out of range
+    assert get(data, "s", 0) is None  # a string is not a list
+    assert get(data, "n", default="d") == "d"
+    with pytest.raises(Unknown):
+        get({"x": SENTINEL}, "x")
+
+
+def test_get_on_a_crossguard_proxy_raises_for_unknown_values():
+    proxy = unknown_checking_proxy({"known": {"v": 1}, "unknown": SENTINEL})
+    assert get(proxy, "known", "v") == 1
+    with pytest.raises(UnknownValueError):
+        get(proxy, "unknown")
+    assert plain(proxy) == {"known": {"v": 1}, "unknown": UNKNOWN}
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, []), ("one", ["one"]), ({"k": 1}, [{"k": 1}]), ([1, 2], [1, 2]), (3, [3]), (UNKNOWN, [UNKNOWN]),
+])
+def test_as_list(value, expected):
+    assert list(as_list(value)) == expected
+
+
+def test_as_list_of_an_unknown_sentinel_raises():
+    with pytest.raises(Unknown):
+        as_list(SENTINEL)
+
+
+def test_every_rule_imports_the_one_helper_module():
+    rules = sorted((REPO_ROOT / "policies").glob("*/rules/*.py"))
+    assert rules
+    assert not (REPO_ROOT / "policies" / "aws" / "support.py").exists(), "one helper module, not two"
+    for path in rules:
+        imports = [node.module for node in ast.parse(path.read_text()).body if isinstance(node, ast.ImportFrom)]
+        assert not any(module and module.startswith("policies.") for module in imports), path.name
