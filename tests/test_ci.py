@@ -428,3 +428,15 @@ def test_ci_tests_the_oldest_and_newest_supported_python() -> None:
     action = load(REPO_ROOT / ".github" / "actions" / "setup-platform" / "action.yml")
     default = tuple(int(part) for part in action["inputs"]["python-version"]["default"].split("."))
     assert default in venvcheck.SUPPORTED
+
+
+def test_the_promotion_reads_each_env_with_its_own_role() -> None:
+    """The deployed gate reads FROM's ECS, the images gate TO's ECR: one session per env, another
+    account's credentials are refused, so the workflow assumes both read roles and names TO's profile."""
+    job = load(workflows.WORKFLOW_DIR / "promote.yml")["jobs"]["promote"]
+    assumed = [step["with"]["role-to-assume"] for step in steps_of(job)
+               if "aws-actions/configure-aws-credentials" in step.get("uses", "")]
+    assert assumed == ["${{ steps.to.outputs.role }}", "${{ steps.target.outputs.role }}"], \
+        "TO's role first (kept as a profile), FROM's last (the default chain)"
+    gates = next(step for step in steps_of(job) if step.get("name") == "gates")
+    assert 'PLATFORM_AWS_PROFILE_${TO_ENV^^}=promote-target' in gates["run"]
