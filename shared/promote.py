@@ -22,7 +22,10 @@ prod only through the env before it. The AWS gates run with each env's own crede
 
 A refused promotion writes nothing. A passed one rewrites TO's file with ruamel.yaml's round trip
 (comments, key order and quoting kept), records ``release.promoted_from``/``promoted_at`` and
-prints the unified diff. ``--check`` writes nothing and exits 1 when TO lacks some of FROM's images.
+prints the unified diff. ``--check`` is a dry run through every gate: it prints the diff it would write
+and writes nothing (0: every gate passed or nothing to promote; 1: a gate refused). One promotion runs
+at a time per env folder (a lock), and TO's file is compared with what the gates judged right before
+it is replaced: an edit made meanwhile stops the promotion (exit 1, nothing written).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,7 +51,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from shared import REPO_ROOT
 from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
-from shared.errors import ConfigError, PlatformError, UsageError
+from shared.errors import ConfigError, PlatformError, UsageError, display_path
 from shared.images import (
     ClientFactory,
     MissingImage,
@@ -284,18 +288,64 @@ def plan_promotion(source_name: str, target_name: str, services: Sequence[str] |
     return Promotion(source=source, target=target, images=images, pending=pending)
 
 
+LOCK_WAIT_S = 30.0
+
+
+class PromotionRaced(GateRefused):
+    """Another promotion holds the target, or the target file changed while the gates ran (exit 1)."""
+
+
+@contextlib.contextmanager
+def target_lock(folder: Path, target: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """One promotion at a time per env folder: an exclusive ``flock`` on the folder itself (no lock
+    file to leave behind; the kernel drops it when the process ends, also on a crash)."""
+    import fcntl
+
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise PromotionRaced("lock", f"another promotion into {folder} is running (waited "
+                                                 f"{wait_s:.0f}s); run this one again when it has finished") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def promote(source_name: str, target_name: str, *, services: Sequence[str] | None = None, check: bool = False,
             allow_skip: bool = False, out: TextIO | None = None,
             now: Callable[[], datetime] = lambda: datetime.now(UTC),
             policy_check: PolicyCheck = engine_policy_check, clients: ClientFactory = boto3_clients,
-            deployed_images: DeployedImages | None = None, registry_images: RegistryImages | None = None) -> int:
-    """Run one promotion; returns the exit code (errors of bad input raise PlatformError subclasses)."""
+            deployed_images: DeployedImages | None = None, registry_images: RegistryImages | None = None,
+            lock_wait_s: float = LOCK_WAIT_S) -> int:
+    """Run one promotion; returns the exit code (errors of bad input raise PlatformError subclasses).
+
+    ``check``: a dry run through every gate; prints what would be written and writes nothing.
+    """
     out = out or sys.stdout
+    with target_lock(env_dir(), target_name, lock_wait_s):
+        return _promote_locked(source_name, target_name, services=services, check=check, allow_skip=allow_skip,
+                               out=out, now=now, policy_check=policy_check, clients=clients,
+                               deployed_images=deployed_images, registry_images=registry_images)
+
+
+def _promote_locked(source_name: str, target_name: str, *, services: Sequence[str] | None, check: bool,
+                    allow_skip: bool, out: TextIO, now: Callable[[], datetime], policy_check: PolicyCheck,
+                    clients: ClientFactory, deployed_images: DeployedImages | None,
+                    registry_images: RegistryImages | None) -> int:
     promotion = plan_promotion(source_name, target_name, services)
     if allow_skip and promotion.target.baseline == "prod":
         raise UsageError(f"--allow-skip: {target_name} follows the prod baseline; a release reaches it only "
                          f"through every env before it in the order {' -> '.join(PROMOTION_ORDER)}, never by a skip")
     path = env_path(target_name)
+    # What the gates judge is this text: the file is compared with it again right before the write.
+    old_text = path.read_text(encoding="utf-8")
     # The direction is checked first: a backwards or skipping request is refused even when the
     # images happen to match (and --check answers for a promotion that could actually run).
     skipped = check_order(source_name, target_name, allow_skip)
@@ -305,10 +355,6 @@ def promote(source_name: str, target_name: str, *, services: Sequence[str] | Non
         out.write(f"{target_name} already runs {source_name}'s images for "
                   f"{', '.join(promotion.images)}; nothing to promote\n")
         return 0
-    if check:
-        out.write(f"promotion pending: {source_name} -> {target_name} ({len(promotion.pending)} service(s)); "
-                  "--check wrote nothing\n")
-        return 1
 
     check_digests(promotion.images, source_name)
     out.write("gate digest: ok (every promoted image is pinned by digest)\n")
@@ -318,11 +364,18 @@ def promote(source_name: str, target_name: str, *, services: Sequence[str] | Non
     check_deployed(promotion.images, promotion.source, read_deployed(promotion.source, list(promotion.images)), out)
     read_registry = registry_images or ecr_registry_images(clients)
     check_registry(promotion.target, read_registry(promotion.target, promotion.images), out)
-    old_text = path.read_text(encoding="utf-8")
     promoted_at = now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     new_text = render_candidate(old_text, promotion.images, source_name, promoted_at, skipped)
     check_policy(target_name, new_text, policy_check, out)
 
+    if check:
+        out.write(unified_diff(old_text, new_text, path))
+        out.write(f"--check: every gate passed; would promote {', '.join(promotion.pending)} from {source_name} "
+                  f"to {target_name}; nothing written\n")
+        return 0
+    if path.read_text(encoding="utf-8") != old_text:
+        raise PromotionRaced("write", f"{display_path(str(path))} changed while the gates ran; nothing written. "
+                                      "Review the change and promote again")
     write_atomically({path: new_text})  # never a half-written env file
     out.write(unified_diff(old_text, new_text, path))
     out.write(f"promoted {', '.join(promotion.pending)} from {source_name} to {target_name}\n")
@@ -334,7 +387,8 @@ def main(argv: Sequence[str] | None = None, **injected: Any) -> int:
     parser.add_argument("source", metavar="FROM")
     parser.add_argument("target", metavar="TO")
     parser.add_argument("--services", help="comma-separated services to promote (default: all of FROM's release)")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a promotion is pending")
+    parser.add_argument("--check", action="store_true",
+                        help="dry run through every gate: print what would be written, write nothing")
     parser.add_argument("--allow-skip", action="store_true", help="allow skipping an env of the order (recorded)")
     try:
         args = parser.parse_args(argv)

@@ -284,14 +284,94 @@ def test_the_images_gate_refuses_a_digest_the_target_registry_lacks(env_dir: Pat
 # -- --check -----------------------------------------------------------------------------------------
 
 
-def test_check_exits_1_when_a_promotion_is_pending_and_writes_nothing(env_dir: Path) -> None:
+def test_check_runs_every_gate_prints_the_diff_and_writes_nothing(env_dir: Path) -> None:
     set_image(env_dir, "dev", "gateway", NEW)
     staging = env_dir / "staging.yaml"
     before = staging.read_bytes()
     code, output = promote(["dev", "staging", "--check"])
-    assert code == 1
-    assert f"gateway: staging {GATEWAY_STAGING} -> {NEW}" in output
+    assert code == 0
+    for gate in ("digest", "order", "deployed", "images", "policy"):
+        assert f"gate {gate}: ok" in output, gate
+    assert f"+    gateway: {NEW}" in output and "nothing written" in output
     assert staging.read_bytes() == before
+
+
+def test_check_is_refused_by_a_gate_like_a_promotion(env_dir: Path) -> None:
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+    before = staging.read_bytes()
+    code, _ = promote(["dev", "staging", "--check"], policy_check=lambda target, folder: ["a blocking finding"])
+    assert code == 1 and staging.read_bytes() == before
+
+
+# -- concurrent promotions and edits ----------------------------------------------------------------
+
+
+def test_an_edit_to_the_target_while_the_gates_run_stops_the_promotion(env_dir: Path) -> None:
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+
+    def someone_edits_meanwhile(target: str, folder: Path) -> list[str]:
+        staging.write_text(staging.read_text() + "# a reviewer's note\n")
+        return []
+
+    code, output = promote(["dev", "staging"], policy_check=someone_edits_meanwhile)
+    assert code == 1
+    assert staging.read_text().endswith("# a reviewer's note\n") and NEW not in staging.read_text()
+    assert "promoted gateway" not in output
+
+
+def test_a_second_promotion_waits_for_the_first_and_gives_up_with_exit_1(env_dir: Path) -> None:
+    import threading
+
+    from shared.promote import target_lock
+
+    set_image(env_dir, "dev", "gateway", NEW)
+    held, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with target_lock(env_dir, "staging"):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert held.wait(10)
+        code, _ = promote(["dev", "staging"], lock_wait_s=0.3)
+        assert code == 1
+        assert NEW not in (env_dir / "staging.yaml").read_text()
+    finally:
+        release.set()
+        thread.join()
+    assert promote(["dev", "staging"])[0] == 0, "once the first is done, the next one runs"
+
+
+def test_two_concurrent_promotions_of_different_services_both_land(env_dir: Path) -> None:
+    """Serialized by the lock, each reads the file the other wrote: no change is lost."""
+    import subprocess
+    import sys
+
+    set_image(env_dir, "dev", "gateway", NEW)
+    set_image(env_dir, "dev", "training", OTHER)
+    script = (
+        "import sys\n"
+        "from shared.promote import main\n"
+        "from tests.test_promote import all_in_registry, clean_policy, runs_the_release\n"
+        "sys.exit(main([sys.argv[1], sys.argv[2], '--services', sys.argv[3]], policy_check=clean_policy,\n"
+        "              deployed_images=runs_the_release, registry_images=all_in_registry))\n")
+    import os
+
+    from shared import REPO_ROOT
+
+    environment = {**os.environ, "PLATFORM_ENV_DIR": str(env_dir), "PYTHONPATH": str(REPO_ROOT)}
+    runs = [subprocess.Popen([sys.executable, "-c", script, "dev", "staging", service], cwd=REPO_ROOT,
+                             env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for service in ("gateway", "training")]
+    results = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    text = (env_dir / "staging.yaml").read_text()
+    assert f"gateway: {NEW}" in text and f"training: {OTHER}" in text
 
 
 def test_check_exits_0_when_the_target_has_the_release(env_dir: Path) -> None:
