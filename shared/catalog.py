@@ -148,6 +148,23 @@ class Catalog(BaseModel):
         """Services whose work queue is bound to ``routing_key`` on ``exchange``."""
         return [s for s in self if routing_key in getattr(s.consumes, exchange)]
 
+    def warnings(self) -> list[str]:
+        """What is valid but almost surely a mistake: a published routing key no queue receives (the
+        broker drops those messages silently), or a consumed one nobody publishes (a queue that waits
+        for nothing)."""
+        found = []
+        for publisher, exchange, key, queues in self.routes():
+            if not queues:
+                found.append(f"services.{publisher}.publishes.{exchange}: {key!r} is consumed by no service; "
+                             "RabbitMQ drops what is published with it")
+        published = {(exchange, key) for spec in self for exchange, key in spec.publishes.items()}
+        for spec in self:
+            for exchange, key in spec.consumes.items():
+                if (exchange, key) not in published:
+                    found.append(f"services.{spec.name}.consumes.{exchange}: {key!r} is published by no service "
+                                 "of the catalog")
+        return found
+
     def routes(self) -> list[tuple[str, Exchange, str, list[str]]]:
         """Every declared (publisher, exchange, routing key, receiving queues) route."""
         result = []

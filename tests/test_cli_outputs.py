@@ -130,3 +130,24 @@ def test_an_error_in_a_program_shows_its_own_file_and_line(tmp_path: Path) -> No
     assert f"{program / 'settings.py'}:2 in lookup" in result.stderr
     assert f"{program / '__main__.py'}:6" in result.stderr
     assert "site-packages" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_routing_key_nobody_consumes_is_a_warning(tmp_path: Path) -> None:
+    from shared.catalog import CATALOG_ENV_VAR
+
+    catalog = tmp_path / "catalog.yaml"
+    text = (REPO_ROOT / "shared" / "catalog.yaml").read_text()
+    catalog.write_text(text.replace("      requests: [inference.request]\n",
+                                    "      requests: [inference.request, inference.batch]\n", 1))
+    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(tmp_path / "b")],
+                            capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), CATALOG_ENV_VAR: str(catalog)})
+    assert result.returncode == 0, result.stderr
+    shown = " ".join(result.stdout.split())  # rich wraps long lines
+    assert "services.preprocess.publishes.requests: 'inference.batch' is consumed by no service" in shown
+
+
+def test_the_shipped_catalog_has_no_warnings() -> None:
+    from shared.catalog import load_catalog
+
+    assert load_catalog().warnings() == []

@@ -88,6 +88,10 @@ def main(argv: list[str]) -> int:
     if args.sarif_file:
         check_output_path(args.sarif_file, "--sarif")
 
+    if args.program is None:
+        from shared.synth.__main__ import warn_about_catalog
+
+        warn_about_catalog(console())
     # The packs boot while the synth runs; one process per pack for the whole run.
     with PolicyEngine() as engine:
         if args.program is not None:

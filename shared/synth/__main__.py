@@ -11,13 +11,14 @@ import gc
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from shared import REPO_ROOT
 from shared.cli import UsageParser, check_output_path, exit_now, run_main, write_atomically
 from shared.cli import console as shared_console
-from shared.errors import UsageError
+from shared.errors import UsageError, display_path
 from shared.synth.engine import dumps, synth_env, synth_program
 
 
@@ -41,6 +42,14 @@ def _summary(title: str, documents: dict[str, dict[str, Any]]) -> Table:
         table.add_row(key, str(len(resources)), str(sum(1 for r in resources if r["custom"])),
                       str(len(document["outputs"])), reads)
     return table
+
+
+def warn_about_catalog(console: Console) -> None:
+    """Print the catalog's warnings (valid, but almost surely a mistake), naming the file."""
+    from shared.catalog import catalog_path, load_catalog
+
+    for warning in load_catalog().warnings():
+        console.print(Text(f"warning: {display_path(str(catalog_path()))}: {warning}", style="yellow"))
 
 
 def _shown(path: Path) -> str:
@@ -81,6 +90,7 @@ def main(argv: list[str]) -> int:
     load_envs(args.envs)  # validate every env before any work (all problems at once): nothing half-written
     for name in args.envs:
         check_output_path(args.build_dir / name, "build folder", directory=True)
+    warn_about_catalog(console)
     for name in args.envs:
         documents = synth_env(name)
         paths = {layer: args.build_dir / name / f"{layer}.json" for layer in documents}
