@@ -19,6 +19,7 @@ from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
 from shared.images import MissingImage, RunningImage
+from shared.release_tags import TagResult
 
 
 class MotoAccounts:
@@ -106,4 +107,7 @@ class ReleasedEverywhere:
         return [RunningImage(service, service, env.release.images[service]) for service in services]
 
     def registry_targets(self, env: EnvConfig) -> list[str]:
+        return []
+
+    def tag_release(self, env: EnvConfig) -> list[TagResult]:
         return []

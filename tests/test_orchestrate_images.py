@@ -157,6 +157,13 @@ def test_once_the_images_arrive_step_2_runs_the_full_update_and_ecs_is_checked(
     assert "step 2 of 2: the full update" in output
     assert "ecs: every service runs its released digest (4 checked)" in output
     assert "create 7" in output  # both steps' changes in the summary
+    # The replicated copies arrived untagged; before the services pin them they get their release tag,
+    # which the lifecycle policy keeps (the untagged rule would expire them).
+    ecr = MotoAccounts()(staging, "ecr")
+    for service, digest in staging.release.images.items():
+        (detail,) = ecr.describe_images(repositoryName=f"ml-platform/{service}",
+                                        imageIds=[{"imageDigest": digest}])["imageDetails"]
+        assert f"release-{digest.removeprefix('sha256:')}" in detail.get("imageTags", []), service
 
 
 def test_with_every_image_in_place_compute_is_one_ordinary_update(moto_aws: None,

@@ -39,6 +39,7 @@ from shared.images import (
     verify_account,
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
+from shared.release_tags import TagResult, tag_release
 
 LAYER = "compute"
 REGISTRY_TYPES = (
@@ -123,6 +124,9 @@ class ImageChecks(Protocol):
     def registry_targets(self, env: EnvConfig) -> list[str]:
         """The URNs step 1 updates."""
 
+    def tag_release(self, env: EnvConfig) -> list[TagResult]:
+        """Give every released image its ``release-<digest>`` tag in the env's registry (idempotent)."""
+
 
 class AwsImageChecks:
     """boto3 with each env's credentials (:mod:`shared.images`) and the offline synth."""
@@ -141,6 +145,9 @@ class AwsImageChecks:
 
     def registry_targets(self, env: EnvConfig) -> list[str]:
         return synth_registry_targets(env)
+
+    def tag_release(self, env: EnvConfig) -> list[TagResult]:
+        return tag_release(self.clients(env, "ecr"), env.release.images)
 
 
 # -- the runner ------------------------------------------------------------------------------------------
@@ -215,6 +222,11 @@ class ImageGatedRunner:
                 return LayerResult(layer, Status.INTERRUPTED, first.changes,
                                    detail="interrupted after step 1 (the registry); the services were not started")
             on_output("images: every released image is in the registry; step 2 of 2: the full update")
+        # Before the services pin them: the lifecycle policy keeps release-tagged images only, and a
+        # replicated copy arrives untagged (it would expire with the untagged rule).
+        for tagged in self.checks.tag_release(env):
+            if tagged.action == "tagged":
+                on_output(f"images: {tagged.describe()}")
         result = self.inner.run(layer, env, operation, on_output)
         if first is not None:
             result = replace(result, changes=_merged(first.changes, result.changes))
