@@ -353,7 +353,7 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
                               f"endpoint {management.endpoint} is a loopback tunnel: the RabbitMQ provider checks "
                               "the broker's certificate against the endpoint's hostname and cannot override it; set "
                               "tls_server_name to the broker's hostname and map it to 127.0.0.1 in /etc/hosts "
-                              "(README, \"Reaching the management API\")")
+                              "(README, \"Ways into the VPC: the deploy runner and tunnels\")")
         return management.endpoint
     return broker_endpoint
 
