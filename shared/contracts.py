@@ -30,6 +30,9 @@ class NetworkContract(Contract):
     public_subnet_ids: list[str]
     private_subnet_ids: list[str]
     service_security_group_id: str
+    #: the deploy runner's group (its CodeBuild project is the broker layer's); the interface endpoints
+    #: and the broker's management API admit it
+    deploy_runner_security_group_id: str
 
 
 class DiscoveryService(Contract):

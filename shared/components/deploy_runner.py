@@ -27,9 +27,13 @@ from shared.components.compute_iam import customer_key_policy
 from shared.envs import EnvConfig
 
 HTTPS_PORT = 443
-#: CodeBuild's managed Amazon Linux image (Python 3, AWS CLI v2, git); see the CodeBuild user guide,
-#: "Docker images provided by CodeBuild".
-BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+#: CodeBuild's managed Ubuntu image (AWS CLI v2, git, Python 3.11/3.12 as runtime versions; CodeBuild user
+#: guide, "Docker images provided by CodeBuild"). Ubuntu, not Amazon Linux: as a CodeBuild-hosted GitHub
+#: Actions runner its jobs run actions/setup-python, which has no builds for Amazon Linux 2023
+#: (actions/setup-python #460).
+BUILD_IMAGE = "aws/codebuild/standard:7.0"
+#: The build's Python (the platform supports 3.11-3.13; CodeBuild's standard:7.0 offers 3.11 and 3.12).
+BUILD_PYTHON = "3.11"
 #: Exactly what the CodeBuild user guide ("Allow CodeBuild access to AWS services required to create a
 #: VPC network interface") lists; these EC2 actions have no resource-level permissions.
 # What CodeBuild needs to run a build in a VPC (CodeBuild user guide, "Allow CodeBuild to access AWS
@@ -43,14 +47,24 @@ DESCRIBE_ACTIONS = (
 ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface")
 VPC_ACTIONS = ENI_ACTIONS + DESCRIBE_ACTIONS
 
-BUILDSPEC = """\
+def _pin(package: str) -> str:
+    """The version ``pyproject.toml`` pins (the one place versions are chosen)."""
+    from shared.patch_guard import pinned_versions
+
+    return pinned_versions()[package]
+
+
+BUILDSPEC = f"""\
 version: 0.2
 env:
   shell: bash
 phases:
   install:
+    runtime-versions:
+      python: "{BUILD_PYTHON}"
     commands:
-      - curl -fsSL https://get.pulumi.com | sh
+      # The CLI at the SDK's pinned version (the installer's default is the latest release).
+      - curl -fsSL https://get.pulumi.com | sh -s -- --version {_pin("pulumi")}
       - export PATH="$HOME/.pulumi/bin:$PATH"
       - python3 -m pip install --quiet nox==2026.10.20
   build:
@@ -59,7 +73,7 @@ phases:
       - aws configure set profile.deploy.role_arn "$DEPLOY_ROLE_ARN"
       - aws configure set profile.deploy.credential_source EcsContainer
       - export AWS_PROFILE=deploy
-      - python3 -m nox -s "${PLATFORM_COMMAND:-up}" -- "$PLATFORM_ENV" --yes
+      - python3 -m nox -s "${{PLATFORM_COMMAND:-up}}" -- "$PLATFORM_ENV" --yes
 """
 
 
@@ -138,21 +152,14 @@ class DeployRunner(pulumi.ComponentResource):
     """CodeBuild project in the private subnets + its security group, service role and log group."""
 
     def __init__(self, name: str, args: DeployRunnerArgs, *, vpc_id: pulumi.Input[str],
-                 private_subnet_ids: pulumi.Input[list[str]], opts: pulumi.ResourceOptions | None = None) -> None:
+                 private_subnet_ids: pulumi.Input[list[str]], security_group_id: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:broker:DeployRunner", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         env = args.env_name
 
-        # No ingress: nothing connects to a build. Egress HTTPS only: AWS APIs, the Pulumi backend,
-        # package registries, GitHub and the broker's management API (all 443).
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=vpc_id,
-            description=f"Deploy runner of {env} (CodeBuild): HTTPS out only, nothing in",
-            ingress=[],
-            egress=[aws.ec2.SecurityGroupEgressArgs(
-                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT, cidr_blocks=["0.0.0.0/0"],
-                description="HTTPS to AWS APIs, the state backend, registries and the broker management API")],
-            tags={"Name": f"{env}-deploy-runner"}, opts=child)
+        # The runner's security group is the network layer's (the interface endpoints admit it there).
+        self.security_group_id = security_group_id
 
         # Build logs can hold deploy output: encrypted with the runner's own key where the env asks for
         # encrypted logs (compute.kms_encrypted_logs), usable by CloudWatch Logs for this log group only.
@@ -207,7 +214,7 @@ class DeployRunner(pulumi.ComponentResource):
             if github else aws.codebuild.ProjectSourceArgs(type="NO_SOURCE", buildspec=BUILDSPEC),
             # botocore codebuild VpcConfig: vpcId, subnets (max 16), securityGroupIds (max 5).
             vpc_config=aws.codebuild.ProjectVpcConfigArgs(
-                vpc_id=vpc_id, subnets=private_subnet_ids, security_group_ids=[self.security_group.id]),
+                vpc_id=vpc_id, subnets=private_subnet_ids, security_group_ids=[security_group_id]),
             logs_config=aws.codebuild.ProjectLogsConfigArgs(
                 cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(
                     status="ENABLED", group_name=self.log_group.name)),
@@ -222,4 +229,4 @@ class DeployRunner(pulumi.ComponentResource):
                 filter_groups=[aws.codebuild.WebhookFilterGroupArgs(filters=[
                     aws.codebuild.WebhookFilterGroupFilterArgs(type="EVENT", pattern="WORKFLOW_JOB_QUEUED")])],
                 opts=pulumi.ResourceOptions(parent=self.project))
-        self.register_outputs({"project_name": self.project.name, "security_group_id": self.security_group.id})
+        self.register_outputs({"project_name": self.project.name, "security_group_id": security_group_id})

@@ -200,6 +200,19 @@ class VpcNetwork(pulumi.ComponentResource):
             tags={"Name": f"{env}-services"},
             opts=vpc_child,
         )
+        # The deploy runner's group (its CodeBuild project lives in the broker layer): created here, with
+        # the VPC's other groups, so the interface endpoints below can admit it -- inside a VPC with
+        # private DNS on, AWS API names resolve to those endpoints, for the runner as for the tasks.
+        # No ingress: nothing connects to a build. Egress HTTPS only: AWS APIs, the Pulumi backend,
+        # package registries, GitHub and the broker's management API (all 443).
+        self.deploy_runner_security_group = aws.ec2.SecurityGroup(
+            f"{name}-deploy-runner", vpc_id=self.vpc.id,
+            description=f"Deploy runner of {env} (CodeBuild): HTTPS out only, nothing in",
+            ingress=[],
+            egress=[aws.ec2.SecurityGroupEgressArgs(
+                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT, cidr_blocks=["0.0.0.0/0"],
+                description="HTTPS to AWS APIs, the state backend, registries and the broker management API")],
+            tags={"Name": f"{env}-deploy-runner"}, opts=vpc_child)
         self._endpoints(name, args, vpc_child)
         self._service_rules(name, args)
         self.register_outputs({
@@ -272,12 +285,16 @@ class VpcNetwork(pulumi.ComponentResource):
         self.endpoint_security_group = aws.ec2.SecurityGroup(
             f"{name}-endpoints", vpc_id=self.vpc.id,
             description=f"Interface endpoints of {args.env_name}: HTTPS from inside the VPC",
-            # Only the platform's tasks call AWS APIs from inside the VPC. Inline rules: nothing else
-            # adds rules to this group.
+            # Only the platform's tasks and its deploy runner call AWS APIs from inside the VPC. Inline
+            # rules: nothing else adds rules to this group.
             ingress=[aws.ec2.SecurityGroupIngressArgs(
                 protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
                 security_groups=[self.service_security_group.id],
-                description="HTTPS to AWS APIs from the platform's ECS tasks")],
+                description="HTTPS to AWS APIs from the platform's ECS tasks"),
+                aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                security_groups=[self.deploy_runner_security_group.id],
+                description="HTTPS to AWS APIs from the deploy runner (CodeBuild)")],
             tags={"Name": f"{args.env_name}-endpoints"}, opts=opts)
         for service in interface:
             self.endpoints[service] = aws.ec2.VpcEndpoint(

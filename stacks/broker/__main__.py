@@ -17,18 +17,19 @@ layer = Layer("broker")
 network = layer.upstream("network")
 
 runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc_id=network["vpc_id"],
-                      private_subnet_ids=network["private_subnet_ids"], opts=layer.opts)
+                      private_subnet_ids=network["private_subnet_ids"],
+                      security_group_id=network["deploy_runner_security_group_id"], opts=layer.opts)
 # The env's alarm topic: this is the first layer with alarms (messaging and compute read its ARN).
 alarm_topic = AlarmTopic("alarms", AlarmTopicArgs.from_env(layer.env), opts=layer.opts)
 runner_outputs = dict(deploy_runner_project_name=runner.project.name,
-                      deploy_runner_security_group_id=runner.security_group.id, alarm_topic_arn=alarm_topic.arn)
+                      deploy_runner_security_group_id=runner.security_group_id, alarm_topic_arn=alarm_topic.arn)
 
 if layer.env.messaging.broker == "amazon-mq":
     broker = AmazonMqBroker(
         "broker", AmazonMqBrokerArgs.from_env(layer.env), vpc_id=network["vpc_id"],
         private_subnet_ids=network["private_subnet_ids"],
         service_security_group_id=network["service_security_group_id"],
-        runner_security_group_id=runner.security_group.id, opts=layer.opts)
+        runner_security_group_id=runner.security_group_id, opts=layer.opts)
     MetricAlarms("broker-alarms", broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name),
                  alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))
     layer.export(

@@ -22,4 +22,5 @@ layer.export(
     public_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.public_subnets]),
     private_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.private_subnets]),
     service_security_group_id=network.service_security_group.id,
+    deploy_runner_security_group_id=network.deploy_runner_security_group.id,
 )

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 import pytest
+import yaml
 
 from shared.components.broker import (
     auto_minor_version_upgrade,
@@ -20,6 +21,7 @@ from shared.components.deploy_runner import BUILDSPEC, VPC_ACTIONS
 from shared.contracts import BrokerContract
 from shared.envs import load_env
 from shared.errors import ConfigError
+from shared.patch_guard import pinned_versions
 from shared.synth import engine
 from shared.synth.engine import dumps, synth_env
 from tests.synth_helpers import by_urn, of_type
@@ -179,12 +181,21 @@ def test_the_runner_is_a_codebuild_project_in_the_private_subnets_with_its_own_g
     vpc = project["vpcConfig"]
     assert vpc["vpcId"] == network["vpc_id"]
     assert vpc["subnets"] == network["private_subnet_ids"] and len(vpc["subnets"]) <= 16  # botocore VpcConfig
-    runner_sg = one(document, SG, "deploy-runner-sg")
-    assert vpc["securityGroupIds"] == [document["outputs"]["deploy_runner_security_group_id"]]
+    # The runner's group is the network layer's (the interface endpoints admit it there).
+    runner_sg = one(layers(env)["network"], SG, "network-deploy-runner")
+    assert vpc["securityGroupIds"] == [document["outputs"]["deploy_runner_security_group_id"]] \
+        == [network["deploy_runner_security_group_id"]]
     assert runner_sg["inputs"]["ingress"] == []
     assert [(r["protocol"], r["fromPort"], r["toPort"]) for r in runner_sg["inputs"]["egress"]] == [("tcp", 443, 443)]
     assert project["name"] == document["outputs"]["deploy_runner_project_name"] == f"ml-platform-{env}-deploy"
     assert project["source"]["type"] == "NO_SOURCE" and project["source"]["buildspec"] == BUILDSPEC
+    # Ubuntu: a CodeBuild-hosted GitHub Actions job on it runs actions/setup-python, which has no builds
+    # for Amazon Linux; the CLI at the pinned SDK version; a Python the platform supports.
+    assert project["environment"]["image"] == "aws/codebuild/standard:7.0"
+    spec = yaml.safe_load(BUILDSPEC)
+    assert spec["phases"]["install"]["runtime-versions"]["python"] in ("3.11", "3.12")
+    pulumi_pin = pinned_versions()["pulumi"]
+    assert f"get.pulumi.com | sh -s -- --version {pulumi_pin}" in spec["phases"]["install"]["commands"][0]
     assert 5 <= project["buildTimeout"] <= 2160
     variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
     assert variables == {"PLATFORM_ENV": env,

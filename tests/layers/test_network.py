@@ -201,12 +201,16 @@ def test_without_a_nat_the_services_have_no_egress_to_the_internet(edit_env: Any
     assert sorted(rule["fromPort"] for rule in egress if rule.get("prefixListId")) == [443]
 
 
-def test_interface_endpoints_admit_only_the_services_on_https() -> None:
+def test_interface_endpoints_admit_only_the_services_and_the_deploy_runner_on_https() -> None:
+    """With private DNS on, AWS API names resolve to the endpoints for everything in the VPC: the deploy
+    runner (secrets, logs, ECR, the broker's log group) must be let in, or every in-VPC deploy times out."""
     doc = network("prod")
     endpoints_sg = group(doc, "prod-endpoints")["inputs"]
     assert endpoints_sg["ingress"] == [{
         "description": "HTTPS to AWS APIs from the platform's ECS tasks", "fromPort": 443, "protocol": "tcp",
-        "securityGroups": [doc["outputs"]["service_security_group_id"]], "toPort": 443}]
+        "securityGroups": [doc["outputs"]["service_security_group_id"]], "toPort": 443}, {
+        "description": "HTTPS to AWS APIs from the deploy runner (CodeBuild)", "fromPort": 443, "protocol": "tcp",
+        "securityGroups": [doc["outputs"]["deploy_runner_security_group_id"]], "toPort": 443}]
 
 
 @pytest.mark.parametrize(("env", "expected"), [
