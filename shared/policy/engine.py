@@ -216,6 +216,8 @@ def literal_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
             for name in names:
                 if name not in inputs or _mentions(inputs[name], SECURE_CONFIG_PLACEHOLDER):
                     continue
+                if name in (resource.get("lookup_inputs") or ()):  # read from a data source (--program runs)
+                    continue
                 if isinstance(property_dependencies, dict):
                     derived = bool(property_dependencies.get(name))
                 else:

@@ -284,6 +284,32 @@ def _preview_hooks(sites: ProgramSites, patched: bool) -> Iterator[None]:
         restore()
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """The string leaves of a lookup's answer long enough to be a credential or an identifier."""
+    if isinstance(value, str):
+        if len(value) >= 8:
+            yield value
+            if value[:1] in "{[":  # a secret's JSON document: its fields are what programs pass on
+                with contextlib.suppress(ValueError):
+                    yield from _strings(json.loads(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _mentions_any(value: Any, strings: set[str]) -> bool:
+    if isinstance(value, str):
+        return value in strings
+    if isinstance(value, dict):
+        return any(_mentions_any(item, strings) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions_any(item, strings) for item in value)
+    return False
+
+
 def _unknown_if_derived(value: Any) -> Any:
     """A mock-computed value built from an unknown input (``f"{name}.example"`` with the name unknown)
     is itself unknown, as the engine would report it."""
@@ -380,6 +406,7 @@ class _Recorded:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     location: dict[str, Any] | None = None
+    lookup_inputs: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -394,6 +421,8 @@ class _Recorded:
             document["custom_timeouts"] = self.custom_timeouts
         if self.location is not None:  # --program runs: where the program created the resource
             document["location"] = self.location
+        if self.lookup_inputs:  # --program runs: inputs carrying a value a data source returned
+            document["lookup_inputs"] = self.lookup_inputs
         return document
 
 
@@ -411,6 +440,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.sites = sites
         self.unanswered: dict[tuple[str, str], bool] = {}  # (token, file:line) -> plain invoke
         self.remote: dict[str, list[str]] = {}  # component type -> names
+        self.unreadable: dict[str, str] = {}  # stack reference -> file:line
+        self.lookup_strings: set[str] = set()  # string values answered lookups returned
 
     @property
     def warnings(self) -> list[str]:
@@ -421,6 +452,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                       "call the provider)" if plain else "its result is unknown, so what depends on it is "
                       "undecided")
             lines.append(f"{where}: lookup {token} is not answered offline; {effect}")
+        for reference, where in self.unreadable.items():
+            lines.append(f"{where}: stack reference {reference} is not available offline; its outputs are unknown")
         if self.remote:
             kinds = ", ".join(f"{kind} ({', '.join(names)})" for kind, names in self.remote.items())
             lines.append(f"not judged offline: components of multi-language packages, whose resources only "
@@ -460,6 +493,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                                    for key, value in sorted(request.propertyDependencies.items()) if value.urns},
             custom_timeouts=_custom_timeouts(request),
             location=self._location(request) if self.sites is not None else None,
+            lookup_inputs=sorted(key for key, value in inputs.items() if _mentions_any(value, self.lookup_strings))
+            if self.lookup_strings else [],
         ))
         if request.remote and self.sites is not None:
             self.remote.setdefault(request.type, []).append(request.name)
@@ -473,6 +508,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         resource_id = resource_id or ""
         if self.sites is not None:
             state = _unknown_if_derived(state)
+            # Assets and archives come back as the program gave them (the recorded inputs only name them).
+            raw = json_format.MessageToDict(request.object)
+            state.update({key: value for key, value in raw.items()
+                          if isinstance(value, dict) and value.get(SIG_KEY) in (ASSET_SIG, ARCHIVE_SIG)})
         # As the engine does: secret inputs stay secret in the state, and so do the outputs the
         # resource declares secret (e.g. RandomPassword.result), so values derived from them are too.
         for key in dict.fromkeys([*secret_inputs, *request.additionalSecretOutputs]):
@@ -521,6 +560,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 # The engine's answer to an invoke it cannot serve during a preview: wholly unknown.
                 self.unanswered.setdefault((request.tok, site.where if site else "(unknown site)"), False)
                 return resource_pb2.ResourceInvokeResponse(unknown=True)
+        if self.sites is not None:
+            self.lookup_strings.update(_strings(result))
         return resource_pb2.ResourceInvokeResponse(**{"return": _struct(result)})
 
     def ReadResource(self, request: Any) -> Any:
@@ -528,6 +569,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         resource_id, state = self.mocks.new_resource(pulumi_mocks.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.id))
+        if (self.sites is not None and request.type == "pulumi:pulumi:StackReference"
+                and request.id not in self.mocks.stack_outputs):
+            # Another project's stack, not available offline: its outputs are unknown, as in a preview
+            # that cannot read them (get_output/require_output give unknowns instead of KeyError).
+            state = {key: value for key, value in state.items() if key != "outputs"}
+            location = self._location(request)
+            self.unreadable.setdefault(request.id, f"{location['path']}:{location['line']}" if location
+                                       else self.sites.where())
         urn = self.make_urn(request.parent, request.type, request.name)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
         response = resource_pb2.ReadResourceResponse(urn=urn, properties=_struct(state))
