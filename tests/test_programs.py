@@ -179,7 +179,8 @@ def test_a_failing_program_exits_2_and_still_writes_json_and_sarif(tmp_path: Pat
     program = tmp_path / "broken"
     program.mkdir()
     (program / "Pulumi.yaml").write_text("name: broken\nruntime: python\n")
-    (program / "__main__.py").write_text("import pulumi_aws as aws\n\naws.s3.BucketV2('data')\nraise ValueError('boom')\n")
+    (program / "__main__.py").write_text(
+        "import pulumi_aws as aws\n\naws.s3.BucketV2('data')\nraise ValueError('boom')\n")
     out, sarif_file = tmp_path / "findings.json", tmp_path / "out.sarif"
     code = run_main(policy_main, ["--program", str(program), "--json", str(out), "--sarif", str(sarif_file)])
     stderr = capsys.readouterr().err

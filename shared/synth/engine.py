@@ -570,7 +570,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.id))
         if (self.sites is not None and request.type == "pulumi:pulumi:StackReference"
-                and request.id not in self.mocks.stack_outputs):
+                and request.id not in getattr(self.mocks, "stack_outputs", {})):
             # Another project's stack, not available offline: its outputs are unknown, as in a preview
             # that cannot read them (get_output/require_output give unknowns instead of KeyError).
             state = {key: value for key, value in state.items() if key != "outputs"}

@@ -313,7 +313,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"url": f"https://sqs.{region}.amazonaws.com/{account}/{n}"}
         if type_ == "aws:lambda/function:Function":
             arn = f"arn:{self.partition}:lambda:{region}:{account}:function:{n}"
-            return {"invokeArn": f"arn:{self.partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+            invoke = f"arn:{self.partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+            return {"invokeArn": invoke,
                     "qualifiedArn": f"{arn}:$LATEST", "version": "$LATEST"}
         if type_ == "random:index/randomPassword:RandomPassword":
             alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"

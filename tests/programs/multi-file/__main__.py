@@ -1,7 +1,6 @@
 """The entry point only wires the modules together."""
 
 import pulumi
-
 from infra import network, service
 
 net = network.Network("app", cidr="10.20.0.0/16")
