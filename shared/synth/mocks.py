@@ -5,7 +5,9 @@ values on every run and on every machine, and they are well-formed (``vpc-0123�
 ``arn:aws:ecs:eu-west-1:111111111111:cluster/…``) so that inputs built from them look like what
 a real deployment would send. Computed outputs that programs commonly read (``arn``,
 ``repositoryUrl``, broker endpoints, ``defaultSecurityGroupId``…) get plausible values, so inputs
-built from them are known rather than unknown.
+built from them are known rather than unknown. The lookups answered (``call``/``_lookup``) are listed
+in the README (Offline synth, "Any program"); any other lookup answers None, which the recording
+monitor turns into an unknown result and a warning in ``--program`` runs.
 """
 
 from __future__ import annotations
