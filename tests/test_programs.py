@@ -38,6 +38,7 @@ EXPECTED: dict[str, tuple[set[str], int]] = {
     "mq-public": ({"mq-broker-logging", "mq-broker-multi-az", "mq-broker-not-public", "tags-required"}, 1),
     "multi-file": ({"security-group-described", "security-group-no-open-ingress", "subnet-no-public-ip-on-launch",
                     "tags-required", "vpc-default-security-group-closed", "vpc-flow-logs-enabled"}, 1),
+    "plain-lookup": ({"tags-required"}, 0),
     "rabbitmq-classic": ({"rabbitmq-queue-dead-letter", "rabbitmq-queue-quorum"}, 0),
     "rds-fargate": ({"ecs-task-image-pinned", "logs-kms-encryption", "tags-required"}, 0),
     "remote-component": ({"tags-required"}, 0),
@@ -114,6 +115,17 @@ def test_unanswered_lookups_are_unknown_and_warned_with_their_line(judged: dict[
     assert any(na.rule == "ecs-task-image-pinned" for na in result.not_applicable if na.urn == task["urn"])
     # Answered lookups (the documented table) give plausible values and no warning.
     assert judged["rds-fargate"][0]["warnings"] == []
+
+
+def test_an_unanswered_plain_lookup_gives_unknown_text_not_made_up_values(judged: dict[str, Any]) -> None:
+    document, result = judged["plain-lookup"]
+    assert document["warnings"] == ["__main__.py:9: lookup aws:ecr/getImage:getImage is not answered offline; its "
+                                    "text fields are unknown and its other fields None (a plain invoke returns "
+                                    "values, not Outputs)"]
+    (task,) = of_type(document, "aws:ecs/taskDefinition:TaskDefinition")
+    # json.dumps of a definition holding the unknown digest is unknown as a whole, as in a preview.
+    assert task["inputs"]["containerDefinitions"] == UNKNOWN and document["outputs"]["image"] == UNKNOWN
+    assert any(na.rule == "ecs-task-image-pinned" for na in result.not_applicable if na.urn == task["urn"])
 
 
 def test_a_secret_read_from_secrets_manager_is_not_written_in_clear(judged: dict[str, Any]) -> None:

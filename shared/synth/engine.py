@@ -201,6 +201,8 @@ class _InvokeSite:
 
     where: str
     plain: bool
+    #: Set by the monitor when no table entry answered this invoke.
+    unanswered: list[bool] = field(default_factory=list)
 
 
 # Set while a data-source function runs; the task that performs the invoke copies the context, so
@@ -258,11 +260,18 @@ def _preview_hooks(sites: ProgramSites, patched: bool) -> Iterator[None]:
     original_invoke, original_output = module.invoke, module.invoke_output
 
     def invoke(*args: Any, **kwargs: Any) -> Any:
-        token = _INVOKE_SITE.set(_InvokeSite(sites.where(), plain=True))
+        site = _InvokeSite(sites.where(), plain=True)
+        token = _INVOKE_SITE.set(site)
         try:
-            return original_invoke(*args, **kwargs)
+            result = original_invoke(*args, **kwargs)
         finally:
             _INVOKE_SITE.reset(token)
+        typ = kwargs.get("typ", args[3] if len(args) > 3 else None)
+        if site.unanswered and typ is not None:
+            unknown = _unknown_result(typ)
+            if unknown is not None:
+                return type(result)(unknown, is_secret=False)
+        return result
 
     def invoke_output(*args: Any, **kwargs: Any) -> Any:
         token = _INVOKE_SITE.set(_InvokeSite(sites.where(), plain=False))
@@ -282,6 +291,24 @@ def _preview_hooks(sites: ProgramSites, patched: bool) -> Iterator[None]:
         yield
     finally:
         restore()
+
+
+def _unknown_result(typ: type) -> Any:
+    """An unanswered plain invoke's result type (``GetImageResult``...) with every text field the
+    engine's unknown sentinel and every other field None: a plain invoke returns values, not Outputs,
+    and the generated result types accept only these; a resource input built from such a text is
+    recorded as unknown (the rules then cannot decide) instead of as a made-up value."""
+    from pulumi import _types
+
+    fields: dict[str, Any] = {}
+    for python_name, _pulumi_name, prop in _types._py_properties(typ):
+        annotation = str(getattr(prop.fget, "__annotations__", {}).get("return", ""))
+        text = annotation.replace("_builtins.", "").replace("builtins.", "").replace("<class 'str'>", "str")
+        fields[python_name] = UNKNOWN if text in ("str", "Optional[str]") else None
+    try:
+        return typ(**fields)
+    except TypeError:  # not a generated result type: keep the SDK's answer
+        return None
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -448,9 +475,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         """What a --program run could not judge or answer offline, in the order it happened."""
         lines = []
         for (token, where), plain in self.unanswered.items():
-            effect = ("its fields are None here (a plain invoke cannot return unknowns; a deployment would "
-                      "call the provider)" if plain else "its result is unknown, so what depends on it is "
-                      "undecided")
+            effect = ("its text fields are unknown and its other fields None (a plain invoke returns values, "
+                      "not Outputs)" if plain else "its result is unknown, so what depends on it is undecided")
             lines.append(f"{where}: lookup {token} is not answered offline; {effect}")
         for reference, where in self.unreadable.items():
             lines.append(f"{where}: stack reference {reference} is not available offline; its outputs are unknown")
@@ -481,6 +507,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return resource_pb2.RegisterResourceResponse(urn=urn)
         pulumi_mocks._ensure_event_loop()
         inputs, secret_inputs = _struct_to_plain(request.object)
+        if self.sites is not None:  # text built from an unknown (f"{image}:tag", json.dumps(...)) is unknown
+            inputs = _unknown_if_derived(inputs)
         provider = _provider_urn(request.provider)
         if provider is None and request.custom and not request.type.startswith("pulumi:"):
             provider = self._default_provider(request.type.split(":", 1)[0], request.version)
@@ -555,6 +583,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 result = {}
             elif site is not None and site.plain:
                 self.unanswered.setdefault((request.tok, site.where), True)
+                site.unanswered.append(True)
                 result = {}
             else:
                 # The engine's answer to an invoke it cannot serve during a preview: wholly unknown.
@@ -593,6 +622,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn and request.urn == self.stack_urn:
             self.stack_outputs, self.secret_outputs = _struct_to_plain(request.outputs)
+            if self.sites is not None:
+                self.stack_outputs = _unknown_if_derived(self.stack_outputs)
         return super().RegisterResourceOutputs(request)
 
 
