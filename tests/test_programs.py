@@ -152,6 +152,14 @@ def test_fix_hints_name_platform_settings_only_for_platform_layers(engine: Polic
     assert all("env.common_tags(layer)" in f.message for f in as_layer.findings if f.rule == "tags-required")
 
 
+def test_prod_levels_for_a_program_speak_of_its_own_code(engine: PolicyEngine, judged: dict[str, Any]) -> None:
+    document, _result = judged["log-groups"]
+    prod = evaluate_documents_result([document], env_name="prod", engine=engine)
+    (unprotected, *_) = [f for f in prod.findings if f.rule == "prod-protect-stateful"]
+    assert "pulumi.ResourceOptions(protect=True)" in unprotected.message and "shared." not in unprotected.message
+    assert not [f.message for f in prod.findings if "shared." in f.message or "env file" in f.message]
+
+
 def test_locations_point_into_each_module(judged: dict[str, Any]) -> None:
     _document, result = judged["multi-file"]
     where = {(f.rule, f.resource_name): f.location for f in result.findings}
