@@ -521,3 +521,16 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
     if statement.get("NotPrincipal") is not None:
         return True  # Allow with NotPrincipal: everyone but the listed principals
     return any(isinstance(value, str) and value.strip() == "*" for value in principal_values(statement))
+
+
+# -- fix hints that name the platform's own settings ----------------------------------------------
+
+#: Stack tag the offline engine sends (ConfigureStack) for the platform's own layers: its value is the
+#: layer. Any other program (``nox -s policy -- --program DIR``) has no such tag.
+PLATFORM_LAYER_TAG = "ml-platform:layer"
+
+
+def platform_hint(args: ResourceValidationArgs | StackValidationArgs, hint: str) -> str:
+    """``hint`` (text naming this platform's env file or helpers, starting with a space) for the
+    platform's layers; empty for any other program, whose owners have none of those."""
+    return hint if getattr(args, "stack_tags", {}).get(PLATFORM_LAYER_TAG) else ""

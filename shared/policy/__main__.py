@@ -46,8 +46,10 @@ def _program(program: Path, env_name: str | None, engine: PolicyEngine) -> Polic
         # findings carry env/layer null (a program is not a layer of an env).
         kwargs = {"stack": env.name, "env": None, "account_id": env.account_id, "region": env.region,
                   "organization": env.pulumi_org}
-    document = synth_program(program, **kwargs)
-    return evaluate_documents_result([document], env_name=env_name, engine=engine)
+    document = synth_program(program, preview=True, **kwargs)
+    result = evaluate_documents_result([document], env_name=env_name, engine=engine)
+    result.warnings = list(document.get("warnings") or [])
+    return result
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -95,14 +97,24 @@ def main(argv: list[str]) -> int:
     # The packs boot while the synth runs; one process per pack for the whole run.
     with PolicyEngine() as engine:
         if args.program is not None:
-            result = _program(args.program, args.env, engine)
+            from shared.synth.engine import SynthError
+
+            try:
+                result = _program(args.program, args.env, engine)
+            except SynthError as error:
+                # Exit 2 with the program's frames (run_main), and the requested files still say why.
+                if args.json_file:
+                    write_json(args.json_file, [], error=error, program_dir=args.program)
+                if args.sarif_file:
+                    write_sarif(args.sarif_file, [], program_dir=args.program, error=error)
+                raise
         else:
             result = evaluate_envs(names, engine=engine)
     render_table(result, console())
     if args.json_file:
         write_json(args.json_file, result.findings)
     if args.sarif_file:
-        write_sarif(args.sarif_file, result.findings, program_dir=args.program)
+        write_sarif(args.sarif_file, result.findings, program_dir=args.program, warnings=result.warnings)
     return result.exit_code
 
 

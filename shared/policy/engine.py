@@ -49,7 +49,7 @@ from shared.policy.fast_analyzer import BATCH_FAILED, BATCH_METHOD, decode_respo
 from shared.policy.findings import STACK_TYPE, Finding, NotApplicable, PolicyResult
 from shared.policy.packs import pack_name
 from shared.policy_catalog import PACKS, load_rules
-from shared.policy_support import CREDENTIAL_INPUTS
+from shared.policy_support import CREDENTIAL_INPUTS, PLATFORM_LAYER_TAG
 
 POLICIES_DIR = REPO_ROOT / "policies"
 # Placeholder for the engine address the CLI passes; ``pulumi.policy`` parses but never dials it.
@@ -216,6 +216,8 @@ def literal_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
             for name in names:
                 if name not in inputs or _mentions(inputs[name], SECURE_CONFIG_PLACEHOLDER):
                     continue
+                if name in (resource.get("lookup_inputs") or ()):  # read from a data source (--program runs)
+                    continue
                 if isinstance(property_dependencies, dict):
                     derived = bool(property_dependencies.get(name))
                 else:
@@ -270,6 +272,7 @@ class _PreparedStack:
     stack_configure: bytes
     types: dict[str, str]
     stack_urn: str
+    locations: dict[str, tuple[str, int]]
 
 
 def _prepare(document: dict[str, Any], enforcement: Enforcement) -> _PreparedStack:
@@ -296,9 +299,12 @@ def _prepare(document: dict[str, Any], enforcement: Enforcement) -> _PreparedSta
                 for key, urns in (resource.get("property_dependencies") or {}).items() if urns
             },
         ))
+    # A platform layer says so in a stack tag: rules may then name the platform's own settings in
+    # their fix hints (policy_support.platform_hint); for any other program they speak of its code.
+    tags = {PLATFORM_LAYER_TAG: str(document["layer"])} if document.get("layer") else {}
     stack_configure = analyzer_pb2.AnalyzerStackConfigureRequest(
         stack=str(document.get("stack") or ""), project=str(document.get("project") or ""),
-        organization=str(document.get("organization") or "organization"), dry_run=True,
+        organization=str(document.get("organization") or "organization"), dry_run=True, tags=tags,
     ).SerializeToString()
     return _PreparedStack(
         document=document, enforcement=enforcement, analyze=analyze,
@@ -306,6 +312,8 @@ def _prepare(document: dict[str, Any], enforcement: Enforcement) -> _PreparedSta
         stack_configure=stack_configure,
         types={resource["urn"]: resource["type"] for resource in resources},
         stack_urn=stack_urn(document),
+        locations={resource["urn"]: (str(resource["location"]["path"]), int(resource["location"]["line"]))
+                   for resource in resources if isinstance(resource.get("location"), dict)},
     )
 
 
@@ -648,7 +656,7 @@ class PolicyEngine:
                 enforcement=_PROTO_TO_LEVEL.get(diagnostic.enforcementLevel, "advisory"),
                 env=env, layer=layer, urn=target,
                 resource_type=stack.types.get(target, STACK_TYPE if target == stack.stack_urn else None),
-                message=message.strip(),
+                message=message.strip(), location=stack.locations.get(target),
             )
             result.findings.append(stack.enforcement.apply_suppressions(finding))
 

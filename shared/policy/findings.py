@@ -37,6 +37,9 @@ class Finding:
     reason: str | None = None
     #: The rule's severity from the catalog's metadata (filled in when not given).
     severity: str = ""
+    #: ``(path, line)`` where a ``--program`` run's program created the resource (path relative to the
+    #: program directory); None for the platform's layers and for resources no program line created.
+    location: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.severity:
@@ -65,6 +68,8 @@ class Finding:
             "suppressed": self.suppressed,
             "reason": self.reason,
             "severity": self.severity,
+            # Added for --program runs only (absent elsewhere, so layer findings keep their bytes).
+            **({"location": {"path": self.location[0], "line": self.location[1]}} if self.location else {}),
         }
 
     def sort_key(self) -> tuple[Any, ...]:
@@ -97,6 +102,8 @@ class PolicyResult:
     resources: int = 0
     documents: int = 0
     envs: list[str] = field(default_factory=list)
+    #: What a --program run could not judge or answer offline (the synth document's ``warnings``).
+    warnings: list[str] = field(default_factory=list)
     _not_applicable: list[_NotApplicablePart] = field(default_factory=list, repr=False)
 
     @property

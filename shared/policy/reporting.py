@@ -5,10 +5,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +20,9 @@ from shared import REPO_ROOT
 from shared.policy.findings import Finding, PolicyResult
 from shared.policy_catalog import load_rules
 
+if TYPE_CHECKING:
+    from shared.synth.engine import SynthError
+
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_NAME = "ml-platform-policy"
 TOOL_VERSION = "1.0.0"
@@ -28,14 +32,47 @@ _SARIF_LEVEL = {"mandatory": "error", "advisory": "warning", "disabled": "none"}
 # -- JSON -----------------------------------------------------------------------------------------
 
 
-def findings_json(findings: Sequence[Finding]) -> str:
-    """The findings JSON (README, File formats): an array of finding objects, stable order and bytes."""
-    return json.dumps([finding.to_json() for finding in findings], indent=2, ensure_ascii=False) + "\n"
+def findings_json(findings: Sequence[Finding], error: SynthError | None = None,
+                  program_dir: Path | None = None) -> str:
+    """The findings JSON (README, File formats): an array of finding objects, stable order and bytes;
+    for a program that failed, one error record instead."""
+    records = [finding.to_json() for finding in findings]
+    if error is not None:
+        records.append(error_record(error, program_dir))
+    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_json(path: Path, findings: Sequence[Finding]) -> None:
+def write_json(path: Path, findings: Sequence[Finding], error: SynthError | None = None,
+               program_dir: Path | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(findings_json(findings), encoding="utf-8")
+    path.write_text(findings_json(findings, error, program_dir), encoding="utf-8")
+
+
+_FRAME = re.compile(r"^(?P<path>.+):(?P<line>\d+) in ")
+
+
+def _frame_location(frame: str) -> tuple[str, int] | None:
+    match = _FRAME.match(frame.split("\n", 1)[0])
+    return (match["path"], int(match["line"])) if match else None
+
+
+def error_record(error: SynthError, program_dir: Path | None = None) -> dict[str, Any]:
+    """The findings-JSON record of a program that failed under the mock runtime: the keys of a finding
+    (``rule`` null, ``enforcement`` "error") plus ``error`` (the exception, the program's frames
+    innermost last, the warnings noticed before) and ``location`` (the innermost frame)."""
+    innermost = _frame_location(error.frames[-1]) if error.frames else None
+    record: dict[str, Any] = {
+        "rule": None, "pack": None, "enforcement": "error", "env": None, "layer": None, "urn": None,
+        "resource_type": None, "message": f"the program failed under the mock runtime: {error.error}",
+        "suppressed": False, "reason": None, "severity": "",
+        "error": {"exception": error.error, "frames": error.frames, "warnings": error.warnings},
+    }
+    if innermost is not None:
+        path, line = innermost
+        if program_dir is not None and Path(path).is_relative_to(program_dir.resolve()):
+            path = Path(path).relative_to(program_dir.resolve()).as_posix()
+        record["location"] = {"path": path, "line": line}
+    return record
 
 
 # -- SARIF ----------------------------------------------------------------------------------------
@@ -100,20 +137,56 @@ def _rule_descriptor(rule_id: str) -> dict[str, Any]:
     }
 
 
+def _uri(path: Path) -> str:
+    """A path relative to the repo when inside it (code scanning's checkout), else a file URI."""
+    path = path.resolve()
+    try:
+        return path.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return path.as_uri()
+
+
 def _artifact(finding: Finding, program_dir: Path | None) -> str:
     if program_dir is not None:
-        base = program_dir.resolve()
-        try:
-            return (base / "__main__.py").relative_to(REPO_ROOT).as_posix()
-        except ValueError:
-            return (base / "__main__.py").as_uri()
+        relative = finding.location[0] if finding.location else "__main__.py"
+        return _uri(program_dir / relative)
     if finding.layer:
         return f"stacks/{finding.layer}/__main__.py"
     return "Pulumi.yaml"
 
 
-def sarif(findings: Sequence[Finding], program_dir: Path | None = None) -> dict[str, Any]:
-    """A SARIF 2.1.0 log: one run, every catalog rule as a descriptor, one result per finding."""
+def _physical(finding: Finding, program_dir: Path | None) -> dict[str, Any]:
+    """The artifact and, for --program runs, the line that created the resource (line 1 of the main
+    file for what no program line created: the stack itself, default providers)."""
+    location: dict[str, Any] = {"artifactLocation": {"uri": _artifact(finding, program_dir)}}
+    if program_dir is not None:
+        location["region"] = {"startLine": finding.location[1] if finding.location else 1}
+    return location
+
+
+def _invocation(error: SynthError | None, warnings: Sequence[str], program_dir: Path | None) -> dict[str, Any]:
+    """SARIF ``invocations[0]`` of a --program run: whether it ran, and what it could not judge."""
+    notifications: list[dict[str, Any]] = [{"level": "warning", "message": {"text": text}} for text in warnings]
+    if error is not None:
+        notifications.extend({"level": "warning", "message": {"text": text}} for text in error.warnings)
+        failure: dict[str, Any] = {
+            "level": "error",
+            "message": {"text": f"the program failed under the mock runtime: {error.error}"
+                                + "".join(f"\n  {frame}" for frame in error.frames)},
+        }
+        innermost = _frame_location(error.frames[-1]) if error.frames else None
+        if innermost is not None:
+            failure["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": _uri(Path(innermost[0]))},
+                                                          "region": {"startLine": innermost[1]}}}]
+        notifications.append(failure)
+    return {"executionSuccessful": error is None, "toolExecutionNotifications": notifications}
+
+
+def sarif(findings: Sequence[Finding], program_dir: Path | None = None, error: SynthError | None = None,
+          warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """A SARIF 2.1.0 log: one run, every catalog rule as a descriptor, one result per finding; a
+    --program run also says in ``invocations`` whether the program ran (and why not) and what it
+    could not judge offline."""
     rule_ids = list(load_rules())
     index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
     results: list[dict[str, Any]] = []
@@ -124,7 +197,7 @@ def sarif(findings: Sequence[Finding], program_dir: Path | None = None) -> dict[
             "level": _SARIF_LEVEL.get(finding.enforcement, "warning"),
             "message": {"text": finding.message},
             "locations": [{
-                "physicalLocation": {"artifactLocation": {"uri": _artifact(finding, program_dir)}},
+                "physicalLocation": _physical(finding, program_dir),
                 "logicalLocations": [{
                     "name": finding.resource_name or "",
                     "fullyQualifiedName": finding.urn or "",
@@ -148,25 +221,26 @@ def sarif(findings: Sequence[Finding], program_dir: Path | None = None) -> dict[
             result["suppressions"] = [{"kind": "external", "status": "accepted",
                                        "justification": finding.reason or ""}]
         results.append(result)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": TOOL_NAME,
-                "version": TOOL_VERSION,
-                "informationUri": "https://www.pulumi.com/docs/iac/packages-and-automation/crossguard/",
-                "rules": [_rule_descriptor(rule_id) for rule_id in rule_ids],
-            }},
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
+    run: dict[str, Any] = {
+        "tool": {"driver": {
+            "name": TOOL_NAME,
+            "version": TOOL_VERSION,
+            "informationUri": "https://www.pulumi.com/docs/iac/packages-and-automation/crossguard/",
+            "rules": [_rule_descriptor(rule_id) for rule_id in rule_ids],
+        }},
+        "columnKind": "unicodeCodePoints",
+        "results": results,
     }
+    if program_dir is not None or error is not None or warnings:
+        run["invocations"] = [_invocation(error, warnings, program_dir)]
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
-def write_sarif(path: Path, findings: Sequence[Finding], program_dir: Path | None = None) -> None:
+def write_sarif(path: Path, findings: Sequence[Finding], program_dir: Path | None = None,
+                error: SynthError | None = None, warnings: Sequence[str] = ()) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(sarif(findings, program_dir), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(sarif(findings, program_dir, error, warnings), indent=2, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
 
 
 # -- table ----------------------------------------------------------------------------------------
@@ -199,9 +273,13 @@ def render_table(result: PolicyResult, console: Console | None = None) -> None:
             previous = finding.rule
             resource = f"{finding.resource_name} ({finding.resource_type})" if finding.resource_type else \
                 (finding.resource_name or "")
+            if finding.location:
+                resource += f" at {finding.location[0]}:{finding.location[1]}"
             # Messages quote code (``settings=[...]``): plain Text, never parsed as rich markup.
             table.add_row(rule_cell, _status(finding), Text(resource), Text(finding.message))
         console.print(table)
+    for line in result.warnings:
+        console.print(Text(f"warning: {line}", style="yellow"))
     _render_summary(result, console)
 
 

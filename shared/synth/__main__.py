@@ -71,7 +71,9 @@ def main(argv: list[str]) -> int:
                       "organization": env.pulumi_org}
         out_dir = args.out or args.build_dir / "programs"
         check_output_path(out_dir, "--out" if args.out else "build folder", directory=True)
-        document = synth_program(args.program, **kwargs)
+        document = synth_program(args.program, preview=True, **kwargs)
+        for line in document.get("warnings", []):
+            console.print(Text(f"warning: {line}", style="yellow"))
         path = out_dir / f"{document['project']}.json"
         if not [r for r in document["resources"] if r["custom"]]:
             console.print(Text(f"warning: {args.program} declared no cloud resources; is this the right program "

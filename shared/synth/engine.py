@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import gc
 import json
 import os
@@ -28,11 +29,12 @@ import pulumi
 import yaml
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime import sync_await as pulumi_sync_await
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.rpc import wrap_rpc_secret
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
@@ -40,6 +42,7 @@ from pulumi.runtime.sync_await import _sync_await
 from shared import REPO_ROOT
 from shared.errors import ConfigError, PlatformError
 from shared.patch_guard import SYNTH_PATCHED, patches_allowed
+from shared.patching import replace_attributes
 from shared.synth.mocks import PlatformMocks
 from shared.synth.speedups import sdk_fast_paths
 from shared.yamlio import safe_load
@@ -143,9 +146,21 @@ def _fast_runtime() -> Iterator[None]:
 
 class SynthError(PlatformError):
     """The program itself failed under the mock runtime (its exception is the cause). Exit 2: the
-    program (or the input it read) is wrong; 1 stays the code of a policy or gate failure."""
+    program (or the input it read) is wrong; 1 stays the code of a policy or gate failure.
+
+    ``error`` is the program's exception as ``Type: text``, ``frames`` its own frames (``file:line in
+    function`` and the source line, innermost last), ``warnings`` what the run noticed before it
+    failed (unanswered lookups often explain the failure): the policy command writes them into
+    ``--json``/``--sarif`` as an error record."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, error: str = "", frames: list[str] | None = None,
+                 warnings: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.frames = frames or []
+        self.warnings = warnings or []
 
 
 _LIBRARY_PARTS = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python3")
@@ -174,6 +189,164 @@ def program_frames(error: BaseException) -> list[str]:
                 lines.append(text)
         current = current.__cause__ or current.__context__
     return lines
+
+
+# -- preview semantics for --program runs ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _InvokeSite:
+    """Where the program called a data source, and whether it used the plain form (values) or the
+    ``*_output`` form (an Output)."""
+
+    where: str
+    plain: bool
+    #: Set by the monitor when no table entry answered this invoke.
+    unanswered: list[bool] = field(default_factory=list)
+
+
+# Set while a data-source function runs; the task that performs the invoke copies the context, so
+# the monitor reads it when the request arrives (also for ``*_output`` invokes that run later).
+_INVOKE_SITE: contextvars.ContextVar[_InvokeSite | None] = contextvars.ContextVar("synth_invoke_site", default=None)
+
+
+class ProgramSites:
+    """The program's innermost frame on the Python stack: the line that created a resource or called
+    a data source. Walks frame objects (nothing is formatted), so it costs microseconds per call."""
+
+    def __init__(self, program_dir: Path) -> None:
+        self.program_dir = program_dir
+        self.prefix = str(program_dir) + os.sep
+        self._relative: dict[str, str | None] = {}
+
+    def relative(self, filename: str) -> str | None:
+        """``filename`` relative to the program dir; None outside it or inside a virtualenv kept there."""
+        if filename not in self._relative:
+            rel: str | None = None
+            if filename.startswith(self.prefix):
+                rel = Path(filename[len(self.prefix):]).as_posix()
+                if any(part in f"/{rel}" for part in ("site-packages", "dist-packages", "/lib/python3")):
+                    rel = None
+            self._relative[filename] = rel
+        return self._relative[filename]
+
+    def site(self) -> tuple[str, int] | None:
+        frame = sys._getframe(1)
+        while frame is not None:
+            rel = self.relative(frame.f_code.co_filename)
+            if rel is not None:
+                return rel, frame.f_lineno
+            frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+    def where(self) -> str:
+        found = self.site()
+        return f"{found[0]}:{found[1]}" if found else "(outside the program's files)"
+
+    def stack_trace(self) -> source_pb2.StackTrace:
+        """What the SDK's ``_get_stack_trace`` sends the engine, cut to the program's own frame."""
+        found = self.site()
+        if found is None:
+            return source_pb2.StackTrace()
+        position = source_pb2.SourcePosition(uri=found[0], line=found[1])
+        return source_pb2.StackTrace(frames=[source_pb2.StackFrame(pc=position)])
+
+
+@contextlib.contextmanager
+def _preview_hooks(sites: ProgramSites, patched: bool) -> Iterator[None]:
+    """Call sites for resources (the stack trace the SDK sends with each registration) and for
+    invokes (a context variable the monitor reads), for the duration of a ``--program`` run."""
+    module = sys.modules["pulumi.runtime.invoke"]
+    original_invoke, original_output = module.invoke, module.invoke_output
+
+    def invoke(*args: Any, **kwargs: Any) -> Any:
+        site = _InvokeSite(sites.where(), plain=True)
+        token = _INVOKE_SITE.set(site)
+        try:
+            result = original_invoke(*args, **kwargs)
+        finally:
+            _INVOKE_SITE.reset(token)
+        typ = kwargs.get("typ", args[3] if len(args) > 3 else None)
+        if site.unanswered and typ is not None:
+            unknown = _unknown_result(typ)
+            if unknown is not None:
+                return type(result)(unknown, is_secret=False)
+        return result
+
+    def invoke_output(*args: Any, **kwargs: Any) -> Any:
+        token = _INVOKE_SITE.set(_InvokeSite(sites.where(), plain=False))
+        try:
+            return original_output(*args, **kwargs)
+        finally:
+            _INVOKE_SITE.reset(token)
+
+    replacements: list[tuple[Any, str, Any]] = [
+        (module, "invoke", invoke), (module, "invoke_output", invoke_output),
+        (pulumi.runtime, "invoke", invoke), (pulumi.runtime, "invoke_output", invoke_output),
+    ]
+    if patched:  # else the SDK's own full stack trace is sent; the monitor finds the program's frame in it
+        replacements.append((pulumi_resource, "_get_stack_trace", sites.stack_trace))
+    restore = replace_attributes(replacements)
+    try:
+        yield
+    finally:
+        restore()
+
+
+def _unknown_result(typ: type) -> Any:
+    """An unanswered plain invoke's result type (``GetImageResult``...) with every text field the
+    engine's unknown sentinel and every other field None: a plain invoke returns values, not Outputs,
+    and the generated result types accept only these; a resource input built from such a text is
+    recorded as unknown (the rules then cannot decide) instead of as a made-up value."""
+    from pulumi import _types
+
+    fields: dict[str, Any] = {}
+    for python_name, _pulumi_name, prop in _types._py_properties(typ):
+        annotation = str(getattr(prop.fget, "__annotations__", {}).get("return", ""))
+        text = annotation.replace("_builtins.", "").replace("builtins.", "").replace("<class 'str'>", "str")
+        fields[python_name] = UNKNOWN if text in ("str", "Optional[str]") else None
+    try:
+        return typ(**fields)
+    except TypeError:  # not a generated result type: keep the SDK's answer
+        return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """The string leaves of a lookup's answer long enough to be a credential or an identifier."""
+    if isinstance(value, str):
+        if len(value) >= 8:
+            yield value
+            if value[:1] in "{[":  # a secret's JSON document: its fields are what programs pass on
+                with contextlib.suppress(ValueError):
+                    yield from _strings(json.loads(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _mentions_any(value: Any, strings: set[str]) -> bool:
+    if isinstance(value, str):
+        return value in strings
+    if isinstance(value, dict):
+        return any(_mentions_any(item, strings) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions_any(item, strings) for item in value)
+    return False
+
+
+def _unknown_if_derived(value: Any) -> Any:
+    """A mock-computed value built from an unknown input (``f"{name}.example"`` with the name unknown)
+    is itself unknown, as the engine would report it."""
+    if isinstance(value, str):
+        return UNKNOWN if UNKNOWN in value else value
+    if isinstance(value, dict):
+        return {key: _unknown_if_derived(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unknown_if_derived(item) for item in value]
+    return value
 
 
 def _plain(value: Any) -> tuple[Any, bool]:
@@ -259,6 +432,8 @@ class _Recorded:
     protect: bool
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    location: dict[str, Any] | None = None
+    lookup_inputs: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -271,19 +446,59 @@ class _Recorded:
         }
         if self.custom_timeouts:  # only where a program set them (ResourceOptions.custom_timeouts)
             document["custom_timeouts"] = self.custom_timeouts
+        if self.location is not None:  # --program runs: where the program created the resource
+            document["location"] = self.location
+        if self.lookup_inputs:  # --program runs: inputs carrying a value a data source returned
+            document["lookup_inputs"] = self.lookup_inputs
         return document
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """Pulumi's MockMonitor, keeping each registration as the engine would receive it."""
 
-    def __init__(self, mocks: PlatformMocks) -> None:
+    def __init__(self, mocks: PlatformMocks, sites: ProgramSites | None = None) -> None:
         super().__init__(mocks)
         self.recorded: list[_Recorded] = []
         self.stack_outputs: dict[str, Any] = {}
         self.secret_outputs: list[str] = []
         self.stack_urn: str | None = None
         self._default_providers: dict[str, bool] = {}
+        # A --program run (preview semantics): call sites, unanswered lookups, remote components.
+        self.sites = sites
+        self.unanswered: dict[tuple[str, str], bool] = {}  # (token, file:line) -> plain invoke
+        self.remote: dict[str, list[str]] = {}  # component type -> names
+        self.unreadable: dict[str, str] = {}  # stack reference -> file:line
+        self.lookup_strings: set[str] = set()  # string values answered lookups returned
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a --program run could not judge or answer offline, in the order it happened."""
+        lines = []
+        for (token, where), plain in self.unanswered.items():
+            effect = ("its text fields are unknown and its other fields None (a plain invoke returns values, "
+                      "not Outputs)" if plain else "its result is unknown, so what depends on it is undecided")
+            lines.append(f"{where}: lookup {token} is not answered offline; {effect}")
+        for reference, where in self.unreadable.items():
+            lines.append(f"{where}: stack reference {reference} is not available offline; its outputs are unknown")
+        if self.remote:
+            kinds = ", ".join(f"{kind} ({', '.join(names)})" for kind, names in self.remote.items())
+            lines.append(f"not judged offline: components of multi-language packages, whose resources only "
+                         f"their provider plugin creates: {kinds}")
+        return lines
+
+    def _location(self, request: Any) -> dict[str, Any] | None:
+        """The program's file:line in the request's stack trace (``ProgramSites.stack_trace`` sends only
+        that frame; the SDK's own trace has file:// URIs of every frame)."""
+        assert self.sites is not None
+        for frame in request.stackTrace.frames:
+            uri = frame.pc.uri
+            if uri.startswith("file://"):
+                from urllib.parse import unquote, urlparse
+
+                uri = self.sites.relative(unquote(urlparse(uri).path)) or ""
+            if uri and frame.pc.line:
+                return {"path": uri, "line": int(frame.pc.line)}
+        return None
 
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -292,6 +507,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return resource_pb2.RegisterResourceResponse(urn=urn)
         pulumi_mocks._ensure_event_loop()
         inputs, secret_inputs = _struct_to_plain(request.object)
+        if self.sites is not None:  # text built from an unknown (f"{image}:tag", json.dumps(...)) is unknown
+            inputs = _unknown_if_derived(inputs)
         provider = _provider_urn(request.provider)
         if provider is None and request.custom and not request.type.startswith("pulumi:"):
             provider = self._default_provider(request.type.split(":", 1)[0], request.version)
@@ -303,7 +520,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             property_dependencies={key: sorted(set(value.urns))
                                    for key, value in sorted(request.propertyDependencies.items()) if value.urns},
             custom_timeouts=_custom_timeouts(request),
+            location=self._location(request) if self.sites is not None else None,
+            lookup_inputs=sorted(key for key, value in inputs.items() if _mentions_any(value, self.lookup_strings))
+            if self.lookup_strings else [],
         ))
+        if request.remote and self.sites is not None:
+            self.remote.setdefault(request.type, []).append(request.name)
         if not request.custom:
             return resource_pb2.RegisterResourceResponse(urn=urn)
         args = pulumi_mocks.MockResourceArgs(
@@ -312,6 +534,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         resource_id, state = self.mocks.new_resource(args)
         resource_id = resource_id or ""
+        if self.sites is not None:
+            state = _unknown_if_derived(state)
+            # Assets and archives come back as the program gave them (the recorded inputs only name them).
+            raw = json_format.MessageToDict(request.object)
+            state.update({key: value for key, value in raw.items()
+                          if isinstance(value, dict) and value.get(SIG_KEY) in (ASSET_SIG, ARCHIVE_SIG)})
         # As the engine does: secret inputs stay secret in the state, and so do the outputs the
         # resource declares secret (e.g. RandomPassword.result), so values derived from them are too.
         for key in dict.fromkeys([*secret_inputs, *request.additionalSecretOutputs]):
@@ -349,6 +577,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         result: Any = self.mocks.call(call)
         if isinstance(result, tuple):  # the Mocks API also allows (outputs, failures)
             result = result[0]
+        if result is None:  # not in the table of answered lookups (shared/synth/mocks.py)
+            site = _INVOKE_SITE.get()
+            if self.sites is None:
+                result = {}
+            elif site is not None and site.plain:
+                self.unanswered.setdefault((request.tok, site.where), True)
+                site.unanswered.append(True)
+                result = {}
+            else:
+                # The engine's answer to an invoke it cannot serve during a preview: wholly unknown.
+                self.unanswered.setdefault((request.tok, site.where if site else "(unknown site)"), False)
+                return resource_pb2.ResourceInvokeResponse(unknown=True)
+        if self.sites is not None:
+            self.lookup_strings.update(_strings(result))
         return resource_pb2.ResourceInvokeResponse(**{"return": _struct(result)})
 
     def ReadResource(self, request: Any) -> Any:
@@ -356,6 +598,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         resource_id, state = self.mocks.new_resource(pulumi_mocks.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.id))
+        if (self.sites is not None and request.type == "pulumi:pulumi:StackReference"
+                and request.id not in getattr(self.mocks, "stack_outputs", {})):
+            # Another project's stack, not available offline: its outputs are unknown, as in a preview
+            # that cannot read them (get_output/require_output give unknowns instead of KeyError).
+            state = {key: value for key, value in state.items() if key != "outputs"}
+            location = self._location(request)
+            self.unreadable.setdefault(request.id, f"{location['path']}:{location['line']}" if location
+                                       else self.sites.where())
         urn = self.make_urn(request.parent, request.type, request.name)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id or "", state)
         response = resource_pb2.ReadResourceResponse(urn=urn, properties=_struct(state))
@@ -372,6 +622,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn and request.urn == self.stack_urn:
             self.stack_outputs, self.secret_outputs = _struct_to_plain(request.outputs)
+            if self.sites is not None:
+                self.stack_outputs = _unknown_if_derived(self.stack_outputs)
         return super().RegisterResourceOutputs(request)
 
 
@@ -469,22 +721,35 @@ def synth_program(
     stack_outputs: dict[str, dict[str, Any]] | None = None,
     organization: str = "organization",
     env_vars: dict[str, str] | None = None,
+    preview: bool = False,
 ) -> dict[str, Any]:
-    """Synthesize one Pulumi Python program; returns the synth JSON document (README, File formats)."""
+    """Synthesize one Pulumi Python program; returns the synth JSON document (README, File formats).
+
+    ``preview`` (``--program`` runs) runs it as ``pulumi preview`` would: the SDK's dry run, so an
+    output the mocks do not compute is unknown (never None) and ``apply`` callbacks do not run on
+    it; the program's own ``aws:region`` config wins over ``region``; each resource carries the
+    file:line that created it (``location``) and the document lists ``warnings`` (lookups not
+    answered offline, multi-language components not judged). The platform's layers run without
+    it: their synth output stays as it is.
+    """
     program_dir = Path(program_dir).resolve()
     project_data = _read_project(program_dir)
     project = str(project_data["name"])
     main = _main_file(program_dir, project_data)
     config, secret_keys = _stack_config(program_dir, project, stack)
-    region = region or config.get("aws:region") or "us-east-1"
+    if preview:
+        region = config.get("aws:region") or region or "us-east-1"
+    else:
+        region = region or config.get("aws:region") or "us-east-1"
     mocks = PlatformMocks(project=project, stack=stack, account_id=account_id, region=region,
                           stack_outputs=stack_outputs or {})
-    monitor = RecordingMonitor(mocks)
+    sites = ProgramSites(program_dir) if preview else None
+    monitor = RecordingMonitor(mocks, sites)
     settings = pulumi_mocks.MockSettings(
         monitor=monitor,
         monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
         engine=pulumi_mocks.MockEngine(None),
-        project=project, stack=stack, dry_run=False, organization=organization, callbacks=None,
+        project=project, stack=stack, dry_run=preview, organization=organization, callbacks=None,
     )
     pulumi_settings.ROOT.set(None)
     pulumi_settings.configure(settings)
@@ -493,7 +758,9 @@ def synth_program(
     def program() -> None:
         runpy.run_path(str(main), run_name="__main__")
 
-    with _program_context(program_dir, env_vars or {}), _fast_runtime():
+    hooks = (_preview_hooks(sites, patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED))
+             if sites is not None else contextlib.nullcontext())
+    with _program_context(program_dir, env_vars or {}), _fast_runtime(), hooks:
         try:
             _sync_await(run_in_stack(program))
         except PlatformError:
@@ -501,14 +768,17 @@ def synth_program(
         except Exception as error:
             frames = program_frames(error)
             where = ("\n  " + "\n  ".join(frames)) if frames else ""
+            noticed = monitor.warnings
+            hint = ("\n  " + "\n  ".join(f"warning: {line}" for line in noticed)) if noticed else ""
             raise SynthError(f"{program_dir}: the program failed under the mock runtime: "
-                             f"{type(error).__name__}: {error}{where}") from error
+                             f"{type(error).__name__}: {error}{where}{hint}",
+                             error=f"{type(error).__name__}: {error}", frames=frames, warnings=noticed) from error
         finally:
             pulumi_settings.ROOT.set(None)
 
     resources = sorted((r.as_json() for r in monitor.recorded), key=lambda r: r["urn"])
     references = sorted(r["inputs"].get("name", "") for r in resources if r["type"] == "pulumi:pulumi:StackReference")
-    return {
+    document: dict[str, Any] = {
         "project": project,
         "stack": stack,
         "layer": layer,
@@ -518,6 +788,9 @@ def synth_program(
         "secret_outputs": sorted(monitor.secret_outputs),
         "stack_references": references,
     }
+    if preview:
+        document["warnings"] = monitor.warnings
+    return document
 
 
 def layer_dir(layer: str) -> Path:

@@ -5,7 +5,9 @@ values on every run and on every machine, and they are well-formed (``vpc-0123�
 ``arn:aws:ecs:eu-west-1:111111111111:cluster/…``) so that inputs built from them look like what
 a real deployment would send. Computed outputs that programs commonly read (``arn``,
 ``repositoryUrl``, broker endpoints, ``defaultSecurityGroupId``…) get plausible values, so inputs
-built from them are known rather than unknown.
+built from them are known rather than unknown. The lookups answered (``call``/``_lookup``) are listed
+in the README (Offline synth, "Any program"); any other lookup answers None, which the recording
+monitor turns into an unknown result and a warning in ``--program`` runs.
 """
 
 from __future__ import annotations
@@ -72,7 +74,28 @@ _ARN_RESOURCE: dict[str, str] = {
     "aws:lb/targetGroup:TargetGroup": "targetgroup/{name}/{hex16}",
     "aws:lb/listener:Listener": "listener/app/{name}/{hex16}",
     "aws:appautoscaling/policy:Policy": "scalingPolicy:{uuid}:resource/{name}",
+    "aws:rds/instance:Instance": "db:{identifier}",
+    "aws:rds/cluster:Cluster": "cluster:{identifier}",
+    "aws:rds/subnetGroup:SubnetGroup": "subgrp:{name}",
+    "aws:sqs/queue:Queue": "{name}",
+    "aws:lambda/function:Function": "function:{name}",
+    "aws:dynamodb/table:Table": "table/{name}",
+    "aws:elasticache/replicationGroup:ReplicationGroup": "replicationgroup:{id}",
 }
+
+# Default port of each RDS / Aurora engine when the program sets none (the RDS API reference, CreateDBInstance
+# and CreateDBCluster "Port": MySQL/MariaDB/Aurora MySQL 3306, PostgreSQL/Aurora PostgreSQL 5432,
+# Oracle 1521, SQL Server 1433, Db2 50000).
+_DB_PORTS = (("aurora-postgresql", 5432), ("postgres", 5432), ("aurora-mysql", 3306), ("aurora", 3306),
+             ("mysql", 3306), ("mariadb", 3306), ("oracle", 1521), ("sqlserver", 1433), ("db2", 50000))
+
+
+def default_db_port(engine: Any) -> int | None:
+    """The port an RDS engine listens on by default; None for an engine unknown here (or at synth time)."""
+    for prefix, port in _DB_PORTS:
+        if isinstance(engine, str) and engine.startswith(prefix):
+            return port
+    return None
 
 # Types whose physical id is their name (AWS identifies them by name).
 _ID_IS_NAME = {
@@ -90,6 +113,14 @@ _AUTONAMED = {
     "aws:appautoscaling/policy:Policy", "aws:kms/alias:Alias",
     "rabbitmq:index/vHost:VHost", "rabbitmq:index/exchange:Exchange", "rabbitmq:index/queue:Queue",
     "rabbitmq:index/user:User",
+    "aws:sqs/queue:Queue", "aws:lambda/function:Function", "aws:dynamodb/table:Table",
+    "aws:rds/subnetGroup:SubnetGroup",
+}
+# Types whose identifier (not ``name``) Pulumi auto-names, by the property that holds it.
+_AUTONAMED_BY = {
+    "aws:rds/instance:Instance": "identifier", "aws:rds/cluster:Cluster": "clusterIdentifier",
+    "aws:s3/bucket:Bucket": "bucket", "aws:s3/bucketV2:BucketV2": "bucket",
+    "aws:elasticache/replicationGroup:ReplicationGroup": "replicationGroupId",
 }
 
 
@@ -165,6 +196,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return f"{prefix}-0{h[:16]}"
         if type_ in _ID_IS_NAME:
             return str(state.get("name", name))
+        if type_ in _AUTONAMED_BY:
+            return str(state.get(_AUTONAMED_BY[type_], name))
+        if type_ == "aws:sqs/queue:Queue":
+            return str(state.get("url"))
         if type_ == "aws:ecs/cluster:Cluster" or type_ == "aws:ecs/service:Service":
             return str(state.get("arn"))
         if type_.startswith("rabbitmq:"):
@@ -185,6 +220,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         fields = {
             "id": rid, "name": state.get("name", name), "family": state.get("family", name),
             "cluster": str(state.get("cluster", "default")).rsplit("/", 1)[-1],
+            "identifier": state.get("identifier", state.get("clusterIdentifier", name)),
             "suffix6": h[:6], "hex16": h[:16], "uuid": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
         }
         if module == "iam":
@@ -199,6 +235,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             if kind == "Route":
                 return f"{base}/{mesh}/virtualRouter/{state.get('virtualRouterName')}/route/{fields['name']}"
             return f"{base}/{mesh}/{kind[0].lower() + kind[1:]}/{fields['name']}"
+        if module == "s3" and type_ in _AUTONAMED_BY:
+            return f"arn:{self.partition}:s3:::{state.get('bucket', name)}"
         template = _ARN_RESOURCE.get(type_, _camel_to_kebab(type_.rsplit(":", 1)[-1]) + "/{id}")
         resource = template.format(**fields)
         region = "" if service in ("s3",) else self.region
@@ -247,6 +285,39 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"dnsEntries": [{"dnsName": f"vpce-0{h[:16]}.{service}.{region}.vpce.amazonaws.com",
                                     "hostedZoneId": "Z7HUB22UULQXV"}],
                     "prefixListId": f"pl-{h[:8]}" if inputs.get("vpcEndpointType") == "Gateway" else None}
+        if type_ in ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster"):
+            cluster = type_ == "aws:rds/cluster:Cluster"
+            identifier = inputs.get("clusterIdentifier" if cluster else "identifier", name)
+            port = inputs.get("port") or default_db_port(inputs.get("engine", "mysql" if cluster else None))
+            host = f"{identifier}.{'cluster-' if cluster else ''}c{h[:11]}.{region}.rds.amazonaws.com"
+            values: dict[str, Any] = {"hostedZoneId": "Z2R2ITUGPM61AM", "resourceId": f"db-{h[:26].upper()}"}
+            if cluster:
+                values.update(endpoint=host, readerEndpoint=host.replace(".cluster-", ".cluster-ro-", 1),
+                              clusterResourceId=f"cluster-{h[:26].upper()}")
+            else:
+                values["address"] = host
+            if port is not None:  # else unknown, as an engine this table does not know
+                values["port"] = port
+                if not cluster:
+                    values["endpoint"] = f"{host}:{port}"
+            return values
+        if type_ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            group = inputs.get("replicationGroupId", name)
+            short = "".join(part[:1] for part in region.split("-")[:-1]) + region.split("-")[-1]
+            return {"primaryEndpointAddress": f"master.{group}.{h[:6]}.{short}.cache.amazonaws.com",
+                    "readerEndpointAddress": f"replica.{group}.{h[:6]}.{short}.cache.amazonaws.com",
+                    "port": inputs.get("port") or (11211 if inputs.get("engine") == "memcached" else 6379)}
+        if type_ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+            bucket = inputs.get("bucket", name)
+            return {"bucketDomainName": f"{bucket}.s3.amazonaws.com", "region": region,
+                    "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com", "hostedZoneId": "Z3AQBSTGFYJSTF"}
+        if type_ == "aws:sqs/queue:Queue":
+            return {"url": f"https://sqs.{region}.amazonaws.com/{account}/{n}"}
+        if type_ == "aws:lambda/function:Function":
+            arn = f"arn:{self.partition}:lambda:{region}:{account}:function:{n}"
+            invoke = f"arn:{self.partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+            return {"invokeArn": invoke,
+                    "qualifiedArn": f"{arn}:$LATEST", "version": "$LATEST"}
         if type_ == "random:index/randomPassword:RandomPassword":
             alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
             length = int(inputs.get("length", 32))
@@ -273,6 +344,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state["name"] = f"{name}-{self._hex(type_, name, 'autoname')[:7]}"
         if type_.startswith("aws:appmesh/") and "name" not in state:
             state["name"] = name
+        if type_ in _AUTONAMED_BY and _AUTONAMED_BY[type_] not in state:
+            state[_AUTONAMED_BY[type_]] = f"{name}-{self._hex(type_, name, 'autoname')[:7]}"
         if type_ == "aws:ecs/taskDefinition:TaskDefinition":
             state.setdefault("family", name)
         state.update({k: v for k, v in self.computed(type_, name, state).items() if k not in state})
@@ -286,7 +359,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.setdefault("tagsAll", state["tags"])
         return rid, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any] | None:  # type: ignore[override]
         token, call_args = args.token, dict(args.args)
         account, region = self.account_id, self.region
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
@@ -314,7 +387,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"id": key, "arn": f"arn:aws:kms:{region}:{account}:{key}", "keyId": key}
         return self._lookup(token, call_args)
 
-    def _lookup(self, token: str, call_args: dict[str, Any]) -> dict[str, Any]:
+    def _lookup(self, token: str, call_args: dict[str, Any]) -> dict[str, Any] | None:
         """Plausible answers for the data sources programs commonly read (looked up, not created)."""
         account, region = self.account_id, self.region
         h = self._hex(token, json.dumps(call_args, sort_keys=True))
@@ -371,4 +444,4 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:secretsmanager/getSecret:getSecret":
             name = call_args.get("name", "secret")
             return {"id": name, "name": name, "arn": f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-{h[:6]}"}
-        return {}
+        return None  # not answered: the monitor makes it unknown (and a warning) in --program runs

@@ -14,7 +14,8 @@ time on bookkeeping whose result the offline synth either never sees or gets the
   for scalars instead of a recursive generator: same answer, including for shared and cyclic values;
 * ``_get_stack_trace`` formats the Python stack of every resource registration for the engine's
   error messages; the recording monitor never reads it, so the synth sends an empty trace (the SDK's
-  own answer when it cannot find the frames);
+  own answer when it cannot find the frames) -- ``--program`` runs replace it again with the one
+  program frame that created the resource (shared.synth.engine.ProgramSites, no formatting);
 * ``pulumi.log.debug`` builds and sends a log request per registration step that the mock engine
   drops unless the root logger has DEBUG enabled; it is skipped exactly when it would be dropped.
 

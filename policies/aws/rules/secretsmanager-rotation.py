@@ -38,6 +38,7 @@ from shared.policy_support import (
     as_int,
     get,
     plain,
+    platform_hint,
     referenced_targets,
     rule_description,
     rule_id,
@@ -111,7 +112,8 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         report_violation(
             f"secret '{secret.name}' {detail}; add an aws.secretsmanager.SecretRotation with "
             f"rotation_rules={{'automatically_after_days': {max_days}}}, or generate the value with a "
-            "random.RandomPassword whose keepers carry a rotation epoch ({'rotation_epoch': <from the env file>}).",
+            "random.RandomPassword whose keepers carry a rotation epoch ({'rotation_epoch': "
+            f"<{platform_hint(args, 'from the env file') or 'a date you change to rotate'}>}}).",
             secret.urn)
     if undecided:
         args.not_applicable(f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")

@@ -12,15 +12,17 @@ https://docs.aws.amazon.com/app-mesh/latest/userguide/what-is-app-mesh.html).
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from shared.policy_support import resource_policy, type_label
+from shared.policy_support import platform_hint, resource_policy, type_label
 
 
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if not args.resource_type.startswith("aws:appmesh/"):
         args.not_applicable(f"{args.resource_type} is not a resource type this rule checks")
     kind = type_label(args.resource_type)
+    hint = platform_hint(args, " (set mesh.provider: service-connect in the env file)") or (
+        " (the ECS service's service_connect_configuration)")
     report(f"{kind} '{args.name}': AWS ends App Mesh support on 2026-09-30; plan the move to ECS "
-           "Service Connect (set mesh.provider: service-connect in the env file).")
+           f"Service Connect{hint}.")
 
 
 POLICY = resource_policy(__file__, check)

@@ -14,16 +14,20 @@ Pulumi's ``protect`` is the IaC-level equivalent for any resource. Its counterpa
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from shared.policy_support import resource_policy, type_label
+from shared.policy_support import platform_hint, resource_policy, type_label
 from shared.protect import STATEFUL_TYPES
 
 
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if not args.opts.protect:
         kind = type_label(args.resource_type)
-        report(f"{kind} '{args.name}' holds state but is not protected; create it in a layer program "
-               "(shared.layer.Layer protects the types of shared.protect.STATEFUL_TYPES where the env protects "
-               "state) so a destroy or URN change cannot delete it.")
+        fix = platform_hint(args, PLATFORM_FIX) or "set opts=pulumi.ResourceOptions(protect=True)"
+        report(f"{kind} '{args.name}' holds state but is not protected; {fix} so a destroy or URN change cannot "
+               "delete it.")
+
+
+PLATFORM_FIX = ("create it in a layer program (shared.layer.Layer protects the types of "
+                "shared.protect.STATEFUL_TYPES where the env protects state)")
 
 
 POLICY = resource_policy(__file__, check, types=sorted(STATEFUL_TYPES))

@@ -11,7 +11,7 @@ is wrong wherever it appears.
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from shared.policy_support import resource_policy, type_label
+from shared.policy_support import platform_hint, resource_policy, type_label
 from shared.protect import is_stateful
 
 
@@ -19,8 +19,11 @@ def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.opts.protect and not is_stateful(args.resource_type):
         kind = type_label(args.resource_type)
         report(f"{kind} '{args.name}' is protected but holds no data or identity, so protect only blocks its "
-               "replacement; drop protect (shared.layer.Layer sets it by type, see shared/protect.py), or add the "
-               "type to shared.protect.STATEFUL_TYPES if deleting it loses data.")
+               f"replacement; drop protect{platform_hint(args, PLATFORM_FIX)}.")
+
+
+PLATFORM_FIX = (" (shared.layer.Layer sets it by type, see shared/protect.py), or add the type to "
+                "shared.protect.STATEFUL_TYPES if deleting it loses data")
 
 
 POLICY = resource_policy(__file__, check)

@@ -13,7 +13,7 @@ pulumi_aws). No cdk-nag or built-in checkov id: both leave required tags to cust
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
 from shared.policy.taggable import load_taggable
-from shared.policy_support import REQUIRED_TAGS, effective_tags, known, resource_policy, type_label
+from shared.policy_support import REQUIRED_TAGS, effective_tags, known, platform_hint, resource_policy, type_label
 
 TAGGABLE = load_taggable()
 
@@ -24,7 +24,8 @@ def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
                if not (isinstance(known(tags.get(key), f"tags.{key}"), str) and tags[key].strip())]
     if missing:
         report(f"{type_label(args.resource_type)} '{args.name}' lacks the tag(s) {', '.join(missing)}; set them "
-               "in the AWS provider's default_tags (env.common_tags(layer)) or in the resource's tags.")
+               f"in the AWS provider's default_tags{platform_hint(args, ' (env.common_tags(layer))')} or in the "
+               "resource's tags.")
 
 
 POLICY = resource_policy(__file__, check, types=TAGGABLE)
