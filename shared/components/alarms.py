@@ -95,15 +95,35 @@ def alarm_name(env_name: str, what: str, subject: str) -> str:
 
 
 # -- the alarms, resource by resource ------------------------------------------------------------------
+def publishes_queue_metrics(engine_version: str) -> bool:
+    """Amazon MQ publishes per-queue CloudWatch metrics for RabbitMQ 3.x only: "Amazon MQ will not vend
+    RabbitMQ queue metrics for RabbitMQ 4 brokers through AWS CloudWatch" (Amazon MQ developer guide,
+    "Amazon MQ for RabbitMQ 4"); it recommends Prometheus for per-node and per-queue metrics there."""
+    return int(engine_version.split(".", 1)[0]) < 4
+
+
 def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str], vhost: str,
-                 queues: dict[str, tuple[str, str]]) -> list[AlarmSpec]:
-    """Depth of each work queue and of its DLQ (``queues``: service -> (work queue, DLQ)).
+                 queues: dict[str, tuple[str, str]], engine_version: str = "3.13") -> list[AlarmSpec]:
+    """Depth of each work queue and of its DLQ (``queues``: service -> (work queue, DLQ)); on RabbitMQ 4,
+    which publishes no per-queue metric, the broker's ready messages instead (one alarm, ``backlog``).
 
     Amazon MQ's RabbitMQ queue metrics: ``AWS/AmazonMQ`` ``MessageCount`` (ready + unacknowledged)
     with dimensions Broker, VirtualHost, Queue (Amazon MQ developer guide, "Available CloudWatch
     metrics for Amazon MQ for RabbitMQ brokers"). Missing data is notBreaching: no data point means
     no backlog was reported, and a silent broker is the broker alarms' business.
     """
+    if not publishes_queue_metrics(engine_version):
+        # A per-queue alarm would never get a data point and stay OK forever. The broker-level count is
+        # published (Broker dimension); missing data is "missing" so a gap shows instead of a green alarm.
+        # Dead letters of one queue cannot be told apart here: README, Alarms.
+        return [AlarmSpec(
+            name=alarm_name(env_name, "backlog", "broker"),
+            description=f"{settings.queue_depth}+ messages are ready but not consumed across the broker's queues "
+                        "(RabbitMQ 4 publishes no per-queue metric: look at the queues in the management API)",
+            comparison="GreaterThanOrEqualToThreshold", threshold=settings.queue_depth, treat_missing_data="missing",
+            period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
+            namespace=AMAZON_MQ, metric="MessageReadyCount", statistic="Maximum",
+            dimensions={"Broker": broker_name})]
     specs = []
     for service, (work, dead_letter) in sorted(queues.items()):
         for queue, what, threshold, description in (

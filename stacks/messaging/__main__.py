@@ -22,7 +22,7 @@ plan = plan_topology(layer.env, load_catalog())
 topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
 if layer.env.messaging.broker == "amazon-mq":  # an external broker publishes no AWS/AmazonMQ metrics
     MetricAlarms("queue-alarms", queue_alarms(layer.env.name, layer.env.alarms, broker_layer["broker_name"],
-                                              plan.vhost, plan.queue_pairs()),
+                                              plan.vhost, plan.queue_pairs(), layer.env.messaging.engine_version),
                  broker_layer["alarm_topic_arn"], opts=pulumi.ResourceOptions(parent=topology))
 
 layer.export(

@@ -88,9 +88,11 @@ def test_every_env_alarms_on_every_service_queue_dlq_and_the_broker(env: str) ->
     assert released
     for service in released:
         assert f"{env}-ml-tasks-below-desired-{service}" in names, service
-    for spec in load_catalog():
-        if spec.queue:
-            assert {f"{env}-ml-queue-depth-{spec.name}", f"{env}-ml-dlq-depth-{spec.name}"} <= names
+    # RabbitMQ 4 (every shipped env): Amazon MQ publishes no per-queue metric, so one broker-level backlog
+    # alarm stands for the queues (a per-queue alarm would stay OK forever without data).
+    assert load_env(env).messaging.engine_version == "4.2"
+    assert f"{env}-ml-backlog-broker" in names
+    assert not any("queue-depth" in name or "dlq-depth" in name for name in names)
     assert {f"{env}-ml-broker-memory", f"{env}-ml-broker-disk"} <= names
     assert all(name.startswith(f"{env}-ml-") for name in names), "deterministic <env>-ml-<what>-<subject> names"
 
@@ -120,10 +122,10 @@ def test_metrics_and_dimensions_are_the_documented_ones(env: str) -> None:
     broker = next(r for r in layers(env)["broker"]["resources"]
                   if r["type"] == "aws:mq/broker:Broker")["inputs"]["brokerName"]
     assert layers(env)["broker"]["outputs"]["broker_name"] == broker
-    depth = found[f"{env}-ml-queue-depth-training"]
-    assert (depth["namespace"], depth["metricName"]) == ("AWS/AmazonMQ", "MessageCount")
-    assert depth["dimensions"] == {"Broker": broker, "VirtualHost": vhost, "Queue": "training.work"}
-    assert found[f"{env}-ml-dlq-depth-training"]["dimensions"]["Queue"] == "training.dlq"
+    del vhost  # per-queue dimensions only on RabbitMQ 3.x (test_rabbitmq_3_alarms_per_queue_and_dlq)
+    backlog = found[f"{env}-ml-backlog-broker"]
+    assert (backlog["namespace"], backlog["metricName"]) == ("AWS/AmazonMQ", "MessageReadyCount")
+    assert backlog["dimensions"] == {"Broker": broker}
     memory = {q["id"]: q for q in found[f"{env}-ml-broker-memory"]["metricQueries"]}
     assert {q["metric"]["metricName"] for q in memory.values() if "metric" in q} == {"RabbitMQMemUsed",
                                                                                     "RabbitMQMemLimit"}
@@ -147,8 +149,7 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     for name, inputs in all_alarms(env).items():
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
-    assert by_kind == {"queue-depth": {"notBreaching"}, "dlq-depth": {"notBreaching"}, "broker": {"breaching"},
-                       "tasks-below-desired": {"breaching"}}
+    assert by_kind == {"backlog": {"missing"}, "broker": {"breaching"}, "tasks-below-desired": {"breaching"}}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -196,8 +197,7 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     assert subscriptions == {("email", "oncall@example.com"),
                              ("https", "https://events.pagerduty.example/integration/x")}
     found = {**alarms(documents["broker"]), **alarms(documents["messaging"]), **alarms(documents["compute"])}
-    assert found["dev-ml-queue-depth-training"]["threshold"] == 250
-    assert found["dev-ml-dlq-depth-training"]["threshold"] == 5
+    assert found["dev-ml-backlog-broker"]["threshold"] == 250
     assert found["dev-ml-broker-memory"]["threshold"] == 70
     assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name} == {3}
 
@@ -289,3 +289,22 @@ def _spec(**changes: Any) -> AlarmSpec:
 def test_invalid_alarm_specs_are_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _spec(**changes)
+
+
+def test_rabbitmq_3_alarms_per_queue_and_dlq(edit_env: Any) -> None:
+    """On 3.x Amazon MQ publishes MessageCount per Broker/VirtualHost/Queue: one alarm per work queue and
+    per DLQ, thresholds from the env file."""
+    edit_env("dev", lambda data: (data["messaging"].update(engine_version="3.13"),
+                                  data.update(alarms={"queue_depth": 250, "dead_letter_depth": 5})))
+    documents = synth_env("dev", ["broker", "messaging"])
+    found = alarms(documents["messaging"])
+    broker = documents["broker"]["outputs"]["broker_name"]
+    vhost = documents["messaging"]["outputs"]["vhost"]
+    for spec in load_catalog():
+        if spec.queue:
+            depth, dlq = found[f"dev-ml-queue-depth-{spec.name}"], found[f"dev-ml-dlq-depth-{spec.name}"]
+            assert (depth["namespace"], depth["metricName"]) == ("AWS/AmazonMQ", "MessageCount")
+            assert depth["dimensions"] == {"Broker": broker, "VirtualHost": vhost, "Queue": spec.queue}
+            assert dlq["dimensions"]["Queue"] == spec.dead_letter_queue
+            assert (depth["threshold"], dlq["threshold"]) == (250, 5)
+    assert "dev-ml-backlog-broker" not in found
