@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -31,7 +32,14 @@ from shared.components.compute_containers import (
     image_reference,
 )
 from shared.components.compute_iam import ecs_tasks_trust_policy, execution_role_policy, task_role_statements
-from shared.contracts import Upstream
+from shared.contracts import (
+    Contract,
+    DiscoveryContract,
+    MeshContract,
+    MessagingContract,
+    NetworkOutputs,
+    Upstream,
+)
 from shared.envs import is_digest
 from shared.errors import ContractError
 
@@ -93,43 +101,26 @@ class ServicePlan:
         return self.release_ref if self.release_ref and is_digest(self.release_ref) else None
 
 
-def _fields(upstream: Upstream, *names: str) -> pulumi.Output[dict[str, Any]]:
-    return pulumi.Output.all(**{name: upstream[name] for name in names})
-
-
 @dataclass(frozen=True)
 class ComputeUpstreams:
-    """The contract values compute reads from network, discovery, mesh and messaging."""
+    """The contracts compute reads: the network's fields one by one, discovery, mesh and messaging as
+    whole validated contract models (their per-service entries are read together)."""
 
-    vpc_id: pulumi.Input[str]
-    vpc_cidr: pulumi.Input[str]
-    private_subnet_ids: pulumi.Input[list[str]]
-    public_subnet_ids: pulumi.Input[list[str]]
-    service_security_group_id: pulumi.Input[str]
-    #: DiscoveryContract fields: private_namespace_name, http_namespace_name, services
-    discovery: pulumi.Input[dict[str, Any]]
-    #: MeshContract fields: provider, mesh_name, service_connect_namespace_arn, services
-    mesh: pulumi.Input[dict[str, Any]]
-    #: MessagingContract fields: amqps_endpoint, vhost, requests_exchange, events_exchange, queues,
-    #: service_secret_arns
-    messaging: pulumi.Input[dict[str, Any]]
+    network: NetworkOutputs
+    discovery: pulumi.Output[DiscoveryContract]
+    mesh: pulumi.Output[MeshContract]
+    messaging: pulumi.Output[MessagingContract]
     #: BrokerContract.broker_security_group_id (None with an external broker): the tasks' AMQPS egress
-    broker_security_group_id: pulumi.Input[str | None]
+    broker_security_group_id: pulumi.Output[str | None]
 
     @classmethod
     def from_upstreams(cls, upstreams: dict[str, Upstream]) -> ComputeUpstreams:
-        network = upstreams["network"]
         return cls(
-            vpc_id=network["vpc_id"],
-            vpc_cidr=network["vpc_cidr"],
-            private_subnet_ids=network["private_subnet_ids"],
-            public_subnet_ids=network["public_subnet_ids"],
-            service_security_group_id=network["service_security_group_id"],
-            discovery=_fields(upstreams["discovery"], "private_namespace_name", "http_namespace_name", "services"),
-            mesh=_fields(upstreams["mesh"], "provider", "mesh_name", "service_connect_namespace_arn", "services"),
-            messaging=_fields(upstreams["messaging"], "amqps_endpoint", "vhost", "requests_exchange",
-                              "events_exchange", "queues", "service_secret_arns"),
-            broker_security_group_id=upstreams["broker"]["broker_security_group_id"],
+            network=upstreams["network"].contract(NetworkOutputs),
+            discovery=upstreams["discovery"].resolved(DiscoveryContract),
+            mesh=upstreams["mesh"].resolved(MeshContract),
+            messaging=upstreams["messaging"].resolved(MessagingContract),
+            broker_security_group_id=upstreams["broker"].field("broker_security_group_id"),
         )
 
     def for_service(self, service: str, calls: tuple[str, ...]) -> ComputeUpstreams:
@@ -147,24 +138,24 @@ class ComputeUpstreams:
 PER_SERVICE_FIELDS = ("services", "queues", "service_secret_arns")
 
 
-def contract_slice(contract: dict[str, Any], services: set[str]) -> dict[str, Any]:
+ContractT = TypeVar("ContractT", bound=Contract)
+EntryT = TypeVar("EntryT")
+
+
+def contract_slice(contract: ContractT, services: set[str]) -> ContractT:
     """``contract`` with its per-service maps cut down to ``services``."""
-    return {key: {name: entry for name, entry in value.items() if name in services}
-            if key in PER_SERVICE_FIELDS and isinstance(value, dict) else value
-            for key, value in contract.items()}
+    return contract.model_copy(update={
+        key: {name: entry for name, entry in getattr(contract, key).items() if name in services}
+        for key in PER_SERVICE_FIELDS if key in type(contract).model_fields})
 
 
-def _slice_output(value: pulumi.Input[dict[str, Any]], services: set[str]) -> pulumi.Output[dict[str, Any]]:
-    # ``apply`` on the whole contract returns only the slice. Passing the whole contract into
-    # ``Output.all`` instead would deep-copy it into nested Outputs once per service: quadratic in the
-    # catalog size (issue 8).
-    # (Output.from_input on an Output deep-walks its value too, so it is only used for plain values.)
-    source = value if isinstance(value, pulumi.Output) else pulumi.Output.from_input(value)
-    return source.apply(lambda contract: contract_slice(contract, services))
+def _slice_output(value: pulumi.Output[ContractT], services: set[str]) -> pulumi.Output[ContractT]:
+    # ``apply`` on the whole contract returns only the slice: passing the whole contract into
+    # ``Output.all`` once per service would copy it per service (quadratic in the catalog size).
+    return value.apply(lambda contract: contract_slice(contract, services))
 
 
-def _entry(layer: str, contract: dict[str, Any], key: str, service: str) -> Any:
-    entries = contract.get(key) or {}
+def _entry(layer: str, entries: Mapping[str, EntryT], key: str, service: str) -> EntryT:
     if service not in entries:
         raise ContractError(
             f"compute needs {layer}.{key}[{service!r}] for catalog service {service!r}, but the {layer} layer "
@@ -173,51 +164,53 @@ def _entry(layer: str, contract: dict[str, Any], key: str, service: str) -> Any:
     return entries[service]
 
 
-def check_mesh_provider(settings: ComputeSettings, mesh: dict[str, Any]) -> dict[str, Any]:
-    """``mesh`` (the MeshContract values) if it was deployed for the env's provider."""
-    if mesh.get("provider") != settings.mesh_provider:
+def check_mesh_provider(settings: ComputeSettings, mesh: MeshContract) -> MeshContract:
+    """``mesh`` if it was deployed for the env's provider."""
+    if mesh.provider != settings.mesh_provider:
         raise ContractError(
             f"env {settings.env_name!r} says mesh.provider {settings.mesh_provider!r} but the mesh layer exports "
-            f"provider {mesh.get('provider')!r}; deploy the mesh layer before compute")
-    if settings.mesh_provider == "appmesh" and not mesh.get("mesh_name"):
+            f"provider {mesh.provider!r}; deploy the mesh layer before compute")
+    if settings.mesh_provider == "appmesh" and not mesh.mesh_name:
         raise ContractError("the mesh layer exports no mesh_name, which App Mesh tasks need for their virtual node")
-    if settings.mesh_provider == "service-connect" and not mesh.get("service_connect_namespace_arn"):
+    if settings.mesh_provider == "service-connect" and not mesh.service_connect_namespace_arn:
         raise ContractError("the mesh layer exports no service_connect_namespace_arn, which Service Connect needs")
     return mesh
 
 
-def virtual_node_arn(settings: ComputeSettings, mesh: dict[str, Any], service: str, version: str | None = None) -> str:
+def virtual_node_arn(settings: ComputeSettings, mesh: MeshContract, service: str, version: str | None = None) -> str:
     """The ARN of the virtual node Envoy serves: the service's node, or one canary version's node."""
-    entry = _entry("mesh", mesh, "services", service)
+    entry = _entry("mesh", mesh.services, "services", service)
     if version is not None:
-        versions = entry.get("versions") or {}
+        versions = entry.versions
         if version not in versions:
             raise ContractError(
                 f"env canaries {service!r} version {version!r}, but the mesh layer exports versions "
                 f"{', '.join(sorted(versions)) or 'none'} for it; deploy the mesh layer before compute")
-        node = versions[version].get("virtual_node_name")
+        node: str | None = versions[version].virtual_node_name
     else:
-        node = entry.get("virtual_node_name")
+        node = entry.virtual_node_name
     if not node:
         raise ContractError(f"the mesh layer exports no virtual_node_name for {service!r} in an App Mesh env")
-    return appmesh_virtual_node_arn(settings.partition, settings.region, settings.account_id, mesh["mesh_name"], node)
+    assert mesh.mesh_name is not None, "check_mesh_provider refuses an App Mesh contract without mesh_name"
+    return appmesh_virtual_node_arn(settings.partition, settings.region, settings.account_id, mesh.mesh_name, node)
 
 
-def ecs_service_name(mesh: dict[str, Any], service: str, version: str | None) -> str:
+def ecs_service_name(mesh: MeshContract, service: str, version: str | None) -> str:
     """The ECS service's name: the catalog name, or for a canary version the name the mesh layer's
     virtual node selects tasks by (ECS registers it as the ECS_SERVICE_NAME Cloud Map attribute)."""
     if version is None:
         return service
-    attributes = (_entry("mesh", mesh, "services", service).get("versions") or {}).get(version, {}).get(
-        "cloud_map_attributes") or {}
+    versions = _entry("mesh", mesh.services, "services", service).versions
+    attributes = versions[version].cloud_map_attributes if version in versions else {}
     if "ECS_SERVICE_NAME" not in attributes:
         raise ContractError(f"the mesh layer exports no ECS_SERVICE_NAME attribute for {service!r} version "
                             f"{version!r}, which its virtual node selects the version's tasks by")
     return str(attributes["ECS_SERVICE_NAME"])
 
 
-def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery: dict[str, Any],
-                        mesh: dict[str, Any], messaging: dict[str, Any], version: str | None = None) -> dict[str, str]:
+def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery: DiscoveryContract,
+                        mesh: MeshContract, messaging: MessagingContract,
+                        version: str | None = None) -> dict[str, str]:
     """Plain configuration: where the service's callees and its broker objects are. No credentials."""
     spec = plan.spec
     environment = {
@@ -225,22 +218,21 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
         **({"SERVICE_VERSION": version} if version else {}),
         "PLATFORM_ENV": settings.env_name,
         "PORT": str(spec.port),
-        "DISCOVERY_NAMESPACE": str(discovery["private_namespace_name"]),
-        "AMQP_ENDPOINT": str(messaging["amqps_endpoint"]),
-        "AMQP_VHOST": str(messaging["vhost"]),
-        "AMQP_REQUESTS_EXCHANGE": str(messaging["requests_exchange"]),
-        "AMQP_EVENTS_EXCHANGE": str(messaging["events_exchange"]),
+        "DISCOVERY_NAMESPACE": discovery.private_namespace_name,
+        "AMQP_ENDPOINT": messaging.amqps_endpoint,
+        "AMQP_VHOST": messaging.vhost,
+        "AMQP_REQUESTS_EXCHANGE": messaging.requests_exchange,
+        "AMQP_EVENTS_EXCHANGE": messaging.events_exchange,
     }
-    queue = (messaging.get("queues") or {}).get(spec.name)
+    queue = messaging.queues.get(spec.name)
     if queue:
         environment["AMQP_QUEUE"] = str(queue)
     for callee in spec.calls:
         # Callees are reached by their mesh name (Service Connect client alias or App Mesh virtual
         # service), so traffic goes through the proxy that applies retries, TLS and routing.
-        entry = _entry("mesh", mesh, "services", callee)
-        # Numbers come back from a StackReference as floats: 8082.0 would be a broken URL.
-        port = int(entry["client_alias_port"])
-        environment[env_var_name(callee, "URL")] = f"http://{entry['client_alias_dns']}:{port}"
+        entry = _entry("mesh", mesh.services, "services", callee)
+        # A StackReference returns numbers as floats; the contract model reads 8082.0 back as the int 8082.
+        environment[env_var_name(callee, "URL")] = f"http://{entry.client_alias_dns}:{entry.client_alias_port}"
     return environment
 
 
@@ -251,12 +243,12 @@ def credential_secrets(secret_arn: str) -> dict[str, str]:
 
 
 def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_url: str, log_group: str,
-                   discovery: dict[str, Any], mesh: dict[str, Any], messaging: dict[str, Any],
+                   discovery: DiscoveryContract, mesh: MeshContract, messaging: MessagingContract,
                    version: str | None = None) -> ContainerWiring:
     """Resolve one service's (or canary version's) container wiring from the upstream contracts' values."""
     assert plan.release_ref is not None, "only released services get a task definition"
-    entry = _entry("mesh", mesh, "services", plan.name)
-    secret_arn = _entry("messaging", messaging, "service_secret_arns", plan.name)
+    entry = _entry("mesh", mesh.services, "services", plan.name)
+    secret_arn = _entry("messaging", messaging.service_secret_arns, "service_secret_arns", plan.name)
     appmesh = settings.mesh_provider == "appmesh"
     return ContainerWiring(
         service=plan.name,
@@ -265,9 +257,9 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         image=image_reference(repository_url, plan.release_ref),
         region=settings.region,
         log_group=log_group,
-        port_name=str(entry["port_name"]),
+        port_name=entry.port_name,
         environment=service_environment(plan, settings, discovery, mesh, messaging, version),
-        secrets=credential_secrets(str(secret_arn)),
+        secrets=credential_secrets(secret_arn),
         appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name, version) if appmesh else None,
         envoy_image=settings.envoy_image,
     )
@@ -324,8 +316,8 @@ class FargateService(pulumi.ComponentResource):
             assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=False), sort_keys=True),
             description=f"ECS starts {unit} tasks: pull its image, write its logs, read its secret",
             tags=tags, opts=child)
-        secret_arn = pulumi.Output.from_input(upstreams.messaging).apply(
-            lambda messaging: str(_entry("messaging", messaging, "service_secret_arns", service)))
+        secret_arn = upstreams.messaging.apply(
+            lambda messaging: _entry("messaging", messaging.service_secret_arns, "service_secret_arns", service))
         self.execution_policy = aws.iam.RolePolicy(
             f"{name}-execution",
             role=self.execution_role.id,
@@ -342,7 +334,7 @@ class FargateService(pulumi.ComponentResource):
             tags=tags, opts=child)
         task_statements = pulumi.Output.all(upstreams.discovery, upstreams.mesh).apply(
             lambda values: task_role_statements(
-                discovery_namespaces=[values[0]["private_namespace_name"], values[0]["http_namespace_name"]]
+                discovery_namespaces=[values[0].private_namespace_name, values[0].http_namespace_name]
                 if plan.spec.calls else [],
                 appmesh_virtual_node_arn=virtual_node_arn(settings, values[1], service, version) if appmesh else None))
         # A role without statements gets no policy at all (an empty policy document is invalid).
@@ -367,8 +359,7 @@ class FargateService(pulumi.ComponentResource):
         proxy = None
         if appmesh:
             volumes.append(aws.ecs.TaskDefinitionVolumeArgs(name=ENVOY_TMP_VOLUME))
-            broker_port = pulumi.Output.from_input(upstreams.messaging).apply(
-                lambda messaging: amqps_port(str(messaging["amqps_endpoint"])))
+            broker_port = upstreams.messaging.apply(lambda messaging: amqps_port(messaging.amqps_endpoint))
             proxy = aws.ecs.TaskDefinitionProxyConfigurationArgs(
                 type="APPMESH", container_name=ENVOY_CONTAINER,
                 properties=broker_port.apply(lambda port: appmesh_proxy_properties(plan.spec.port, port)))
@@ -398,15 +389,15 @@ class FargateService(pulumi.ComponentResource):
 
         self.service = aws.ecs.Service(
             name,
-            name=pulumi.Output.from_input(upstreams.mesh).apply(lambda mesh: ecs_service_name(mesh, service, version))
+            name=upstreams.mesh.apply(lambda mesh: ecs_service_name(mesh, service, version))
             if version else service,
             cluster=args.cluster_arn,
             task_definition=self.task_definition.arn,
             launch_type="FARGATE",
             desired_count=plan.desired_count,
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                subnets=upstreams.private_subnet_ids,
-                security_groups=[upstreams.service_security_group_id],
+                subnets=upstreams.network.private_subnet_ids,
+                security_groups=[upstreams.network.service_security_group_id],
                 # Tasks are private; they reach AWS APIs through VPC endpoints or the NAT.
                 assign_public_ip=False,
             ),
@@ -471,8 +462,8 @@ class FargateService(pulumi.ComponentResource):
         """App Mesh envs: ECS registers each task in the discovery layer's Cloud Map service, which the
         virtual node discovers its endpoints from. The service has SRV records, so ECS needs the
         container and port to put in them."""
-        registry_arn = pulumi.Output.from_input(upstreams.discovery).apply(
-            lambda discovery: str(_entry("discovery", discovery, "services", plan.name)["arn"]))
+        registry_arn = upstreams.discovery.apply(
+            lambda discovery: _entry("discovery", discovery.services, "services", plan.name).arn)
         return aws.ecs.ServiceServiceRegistriesArgs(
             registry_arn=registry_arn, container_name=plan.name, container_port=plan.spec.port)
 
@@ -481,17 +472,17 @@ class FargateService(pulumi.ComponentResource):
                          unit: str) -> aws.ecs.ServiceServiceConnectConfigurationArgs:
         """Service Connect envs: the service serves its named port under its discovery name and
         client alias in the mesh layer's namespace; ECS runs the proxy and registers the tasks."""
-        mesh = pulumi.Output.from_input(upstreams.mesh)
-        entry = mesh.apply(lambda values: _entry("mesh", values, "services", plan.name))
+        mesh = upstreams.mesh
+        entry = mesh.apply(lambda values: _entry("mesh", values.services, "services", plan.name))
         return aws.ecs.ServiceServiceConnectConfigurationArgs(
             enabled=True,
-            namespace=mesh.apply(lambda values: values["service_connect_namespace_arn"]),
+            namespace=mesh.apply(lambda values: values.service_connect_namespace_arn),
             services=[aws.ecs.ServiceServiceConnectConfigurationServiceArgs(
-                port_name=entry.apply(lambda e: str(e["port_name"])),
-                discovery_name=entry.apply(lambda e: str(e["discovery_name"])),
+                port_name=entry.apply(lambda e: e.port_name),
+                discovery_name=entry.apply(lambda e: e.discovery_name),
                 client_alias=[aws.ecs.ServiceServiceConnectConfigurationServiceClientAliasArgs(
-                    dns_name=entry.apply(lambda e: str(e["client_alias_dns"])),
-                    port=entry.apply(lambda e: int(e["client_alias_port"])),
+                    dns_name=entry.apply(lambda e: e.client_alias_dns),
+                    port=entry.apply(lambda e: e.client_alias_port),
                 )],
             )],
             # The Service Connect proxy logs next to the app, in the service's own log group.
