@@ -21,14 +21,9 @@ from shared.catalog import Catalog, catalog_path
 from shared.components.broker_egress import BrokerTarget, services_to_broker
 from shared.components.compute_containers import ENVOY_IMAGE, partition_of
 from shared.components.compute_iam import customer_key_policy
-from shared.components.compute_service import (
-    ComputeSettings,
-    ComputeUpstreams,
-    FargateService,
-    FargateServiceArgs,
-    ServicePlan,
-    check_mesh_provider,
-)
+from shared.components.compute_plan import ComputeSettings, ServicePlan
+from shared.components.compute_service import FargateService, FargateServiceArgs
+from shared.components.compute_wiring import ComputeUpstreams, check_mesh_provider
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs
 from shared.components.image_replication import ImageReplication, ImageReplicationArgs

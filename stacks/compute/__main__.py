@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from shared.catalog import load_catalog
 from shared.components.alarms import MetricAlarms, compute_alarms
 from shared.components.compute import ComputeArgs, ComputePlatform
-from shared.components.compute_service import ComputeUpstreams
+from shared.components.compute_wiring import ComputeUpstreams
 from shared.contracts import BrokerOutputs
 from shared.layer import Layer
 
