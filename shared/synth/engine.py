@@ -38,7 +38,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from shared import REPO_ROOT
-from shared.errors import ConfigError, PlatformError
+from shared.errors import ConfigError, ContractError, PlatformError
 from shared.patch_guard import SYNTH_PATCHED, patches_allowed
 from shared.synth.mocks import PlatformMocks
 from shared.synth.speedups import sdk_fast_paths
@@ -139,6 +139,16 @@ def _fast_runtime() -> Iterator[None]:
         sys.setswitchinterval(original_interval)
         if collecting:
             gc.enable()
+
+
+def _generic_hint(mocks: PlatformMocks) -> str:
+    """Why a value the program read may be missing offline: types the mocks answer only generically."""
+    if not mocks.generic_types:
+        return ""
+    return (f"\n  if a value the program read is missing offline: these resource types get generic mock answers "
+            f"only (no computed outputs such as a URL): "
+            f"{', '.join(sorted(mocks.generic_types))}; register their answers with "
+            "shared.synth.mocks.register_mock beside the component that creates them (README, \"Add a layer\")")
 
 
 class SynthError(PlatformError):
@@ -496,13 +506,17 @@ def synth_program(
     with _program_context(program_dir, env_vars or {}), _fast_runtime():
         try:
             _sync_await(run_in_stack(program))
+        except ContractError as error:
+            if mocks.generic_types:
+                raise ContractError(f"{error}{_generic_hint(mocks)}") from error
+            raise
         except PlatformError:
             raise
         except Exception as error:
             frames = program_frames(error)
             where = ("\n  " + "\n  ".join(frames)) if frames else ""
             raise SynthError(f"{program_dir}: the program failed under the mock runtime: "
-                             f"{type(error).__name__}: {error}{where}") from error
+                             f"{type(error).__name__}: {error}{where}{_generic_hint(mocks)}") from error
         finally:
             pulumi_settings.ROOT.set(None)
 
