@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import pulumi
+
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -15,13 +17,17 @@ layer = Layer("mesh")
 discovery = layer.upstream("discovery").contract(DiscoveryOutputs)
 args = MeshArgs.from_env(layer.env, load_catalog())
 
+
+
+def cloud_map_name(service: str) -> pulumi.Output[str]:
+    return discovery.services.apply(lambda services: services[service].name)
+
+
 if args.provider == "appmesh":
     # Virtual nodes find their tasks in the discovery layer's Cloud Map services, by the names it exports.
     cloud_map = {
-        spec.name: CloudMapService(
-            namespace_name=discovery.private_namespace_name,
-            service_name=discovery.services.apply(lambda services, svc=spec.name: services[svc].name),
-        )
+        spec.name: CloudMapService(namespace_name=discovery.private_namespace_name,
+                                   service_name=cloud_map_name(spec.name))
         for spec in args.services
     }
     mesh = AppMesh("mesh", args, cloud_map, opts=layer.opts)

@@ -9,10 +9,11 @@ Why: a public repository leaks the images (code, baked-in configuration) and, wi
 lets anyone replace them. Matches cdk-nag AwsSolutions-ECR1 / ECROpenAccess, checkov CKV_AWS_32.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     contains_unknown,
     is_public_statement,

@@ -5,10 +5,11 @@ on, or to explain an OOM-killed task afterwards. An account-level default is not
 rule; the cluster says so itself. Matches cdk-nag AwsSolutions-ECS4 / checkov CKV_AWS_65.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,

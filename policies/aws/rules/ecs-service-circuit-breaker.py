@@ -8,10 +8,11 @@ Why: without it, a deployment whose tasks never become healthy keeps replacing t
 working task definition on its own. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     contains_unknown,
     get,

@@ -11,10 +11,11 @@ Matches Security Hub ECS.10, checkov CKV_AWS_332 (which accepts only ``LATEST``;
 version passes here and must be moved on when AWS releases the next one). No cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,

@@ -10,10 +10,11 @@ while ECS is still failing or rolling back. With it the provider waits like
 resource's custom timeout. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     contains_unknown,
     get,

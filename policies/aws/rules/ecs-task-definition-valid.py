@@ -18,10 +18,11 @@ from functools import lru_cache
 from typing import Any
 
 from botocore.model import Shape
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     contains_unknown,
     parse_json,

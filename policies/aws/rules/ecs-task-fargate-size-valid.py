@@ -20,10 +20,20 @@ Why: any other combination is rejected by RegisterTaskDefinition at deploy time 
 
 import re
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.fargate import FARGATE_SIZES, WINDOWS_MIN_CPU
-from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    UNKNOWN,
+    ReportViolation,
+    applies_to,
+    as_list,
+    get,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 
 
 def _cpu_units(value: object) -> int | None:

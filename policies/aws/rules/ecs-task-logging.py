@@ -4,9 +4,10 @@ Why: without ``logConfiguration`` a container's stdout/stderr goes nowhere on Fa
 instance's Docker daemon on EC2): a crash leaves no trace. Matches cdk-nag AwsSolutions-ECS7.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
+    ReportViolation,
     applies_to,
     container_definitions,
     container_label,

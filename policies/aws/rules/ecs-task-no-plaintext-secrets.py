@@ -22,9 +22,10 @@ every env var).
 import itertools
 import re
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
+    ReportViolation,
     applies_to,
     as_list,
     container_definitions,

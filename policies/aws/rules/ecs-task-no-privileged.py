@@ -9,10 +9,11 @@ container (it is a task definition setting, ``pid_mode``): both pass a privilege
 ``pid_mode='host'`` task. No cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     container_definitions,
     container_label,

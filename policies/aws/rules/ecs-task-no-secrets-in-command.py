@@ -15,9 +15,10 @@ check in ``environment``; no checkov equivalent.
 
 import re
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
+    ReportViolation,
     applies_to,
     as_list,
     container_definitions,

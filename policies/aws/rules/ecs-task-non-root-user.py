@@ -22,9 +22,10 @@ is much harder. Matches the AWS Config rule ecs-task-definition-nonroot-user; no
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
+    ReportViolation,
     applies_to,
     as_list,
     container_definitions,

@@ -4,9 +4,10 @@ Why: an attacker who gets code execution cannot drop tools or modify the image's
 scratch space is declared explicitly as a volume. Matches checkov CKV_AWS_336; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
+    ReportViolation,
     applies_to,
     container_definitions,
     container_label,

@@ -20,10 +20,11 @@ CKV_AWS_355 (restrictable actions on ``*``) and CKV_AWS_290 (write access withou
 import re
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,

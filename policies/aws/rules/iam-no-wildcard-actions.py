@@ -14,10 +14,11 @@ Matches cdk-nag AwsSolutions-IAM5 / checkov CKV_AWS_63 (and CKV_AWS_49 for polic
 import re
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,

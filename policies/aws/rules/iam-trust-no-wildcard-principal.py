@@ -9,10 +9,11 @@ Why: the role's permissions become everyone's. Matches checkov CKV_AWS_60 (only 
 principals may assume) and CKV_AWS_61 (no assume-role across all principals); no cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     contains_unknown,
     is_public_statement,

@@ -10,10 +10,11 @@ the only time in which a mistaken ``pulumi destroy`` or a compromised admin can 
 cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     as_int,
     plain,

@@ -9,10 +9,11 @@ what it answered. Matches Security Hub ELB.5, cdk-nag AwsSolutions-ELB2 / ELBLog
 CKV_AWS_91.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     contains_unknown,
     get,

@@ -10,10 +10,11 @@ serving content in clear. Matches Security Hub ELB.1, cdk-nag ALBHttpToHttpsRedi
 ELBTlsHttpsListenersOnly, checkov CKV_AWS_2 and CKV2_AWS_20.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,

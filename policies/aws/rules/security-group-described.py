@@ -15,10 +15,11 @@ Matches cdk-nag AwsSolutions-EC27 / checkov CKV_AWS_23.
 import re
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,

@@ -6,10 +6,11 @@ NAT gateways) say so with the ``tier=public`` tag (resource or provider default 
 Matches checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 800-53 packs).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     effective_tags,
     is_true,

@@ -13,10 +13,11 @@ repository. Related: Security Hub EC2.55-EC2.60 ask for endpoints to exist; no c
 equivalent for the endpoint policy.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
+    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,

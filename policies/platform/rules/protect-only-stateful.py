@@ -9,9 +9,9 @@ is not in ``shared.protect.STATEFUL_TYPES`` (the list ``prod-protect-stateful`` 
 is wrong wherever it appears.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import resource_policy, type_label
+from shared.policy_support import ReportViolation, resource_policy, type_label
 from shared.protect import is_stateful
 
 
