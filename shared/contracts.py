@@ -291,6 +291,16 @@ class ContractOutputs:
         for name in self.model.model_fields:
             setattr(self, name, upstream.field(name))
 
+    @classmethod
+    def of(cls: type[V], contract: Contract) -> V:
+        """The view of known contract values (a component run alone, without a StackReference)."""
+        if type(contract) is not cls.model:
+            raise ContractError(f"{cls.__name__} views {cls.model.__name__}, not {type(contract).__name__}")
+        view = cls.__new__(cls)
+        for name in cls.model.model_fields:
+            setattr(view, name, pulumi.Output.from_input(getattr(contract, name)))
+        return view
+
 
 class NetworkOutputs(ContractOutputs):
     model = NetworkContract

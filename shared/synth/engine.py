@@ -486,9 +486,35 @@ def synth_program(
     project = str(project_data["name"])
     main = _main_file(program_dir, project_data)
     config, secret_keys = _stack_config(program_dir, project, stack)
-    region = region or config.get("aws:region") or "us-east-1"
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    document = _synth(program, str(program_dir), _program_context(program_dir, env_vars or {}), project=project,
+                      stack=stack, account_id=account_id, region=region or config.get("aws:region") or "us-east-1",
+                      stack_outputs=stack_outputs or {}, organization=organization, config=config,
+                      secret_keys=secret_keys)
+    return {"project": project, "stack": stack, "layer": layer, "env": env, **document}
+
+
+def synth_function(build: Callable[[], None], *, project: str = "component", stack: str = "dev",
+                   account_id: str = "123456789012", region: str = "us-east-1",
+                   config: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``build`` as the whole program of a throwaway stack under the mock runtime (a component alone,
+    with its args: ``synth_function(lambda: VpcNetwork("network", args))``); the synth JSON document
+    with ``layer`` and ``env`` None. ``config`` is namespaced (``aws:region``)."""
+    document = _synth(build, getattr(build, "__qualname__", "program"), contextlib.nullcontext(), project=project,
+                      stack=stack, account_id=account_id, region=region, stack_outputs={},
+                      organization="organization", config=config or {}, secret_keys=[])
+    return {"project": project, "stack": stack, "layer": None, "env": None, **document}
+
+
+def _synth(program: Callable[[], None], label: str, context: contextlib.AbstractContextManager[Any], *,
+           project: str, stack: str, account_id: str, region: str, stack_outputs: dict[str, dict[str, Any]],
+           organization: str, config: dict[str, str], secret_keys: list[str]) -> dict[str, Any]:
+    """Run ``program`` under the mock runtime; the document's resources, outputs and references."""
     mocks = PlatformMocks(project=project, stack=stack, account_id=account_id, region=region,
-                          stack_outputs=stack_outputs or {})
+                          stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks)
     settings = pulumi_mocks.MockSettings(
         monitor=monitor,
@@ -500,10 +526,7 @@ def synth_program(
     pulumi_settings.configure(settings)
     set_all_config(config, secret_keys)
 
-    def program() -> None:
-        runpy.run_path(str(main), run_name="__main__")
-
-    with _program_context(program_dir, env_vars or {}), _fast_runtime():
+    with context, _fast_runtime():
         try:
             _sync_await(run_in_stack(program))
         except ContractError as error:
@@ -515,7 +538,7 @@ def synth_program(
         except Exception as error:
             frames = program_frames(error)
             where = ("\n  " + "\n  ".join(frames)) if frames else ""
-            raise SynthError(f"{program_dir}: the program failed under the mock runtime: "
+            raise SynthError(f"{label}: the program failed under the mock runtime: "
                              f"{type(error).__name__}: {error}{where}{_generic_hint(mocks)}") from error
         finally:
             pulumi_settings.ROOT.set(None)
@@ -523,10 +546,6 @@ def synth_program(
     resources = sorted((r.as_json() for r in monitor.recorded), key=lambda r: r["urn"])
     references = sorted(r["inputs"].get("name", "") for r in resources if r["type"] == "pulumi:pulumi:StackReference")
     return {
-        "project": project,
-        "stack": stack,
-        "layer": layer,
-        "env": env,
         "resources": resources,
         "outputs": monitor.stack_outputs,
         "secret_outputs": sorted(monitor.secret_outputs),
