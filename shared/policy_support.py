@@ -21,7 +21,7 @@ import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, cast
+from typing import Any, NoReturn
 
 from pulumi_policy import (
     PolicyResource,
@@ -29,10 +29,15 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     StackValidationArgs,
 )
-from pulumi_policy import ReportViolation as SdkReportViolation
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_catalog import load_rules
+from shared.policy_typing import (
+    ResourceCheck,
+    SdkReportViolation,
+    SdkResourceValidation,
+    as_report,
+)
 
 #: Tags every taggable AWS resource must carry (resource tags or the provider's defaultTags).
 REQUIRED_TAGS = ("env", "layer", "team", "cost-center")
@@ -138,33 +143,6 @@ def _not_applicable_on_unknown(args: Any, call: Callable[[], Any]) -> Any:
     return None
 
 
-class ReportViolation(Protocol):
-    """How pulumi_policy's report callback is called: ``(message)`` or ``(message, urn)``.
-
-    pulumi_policy's own ``ReportViolation`` alias makes the URN a required argument, but the callback
-    it passes (``PolicyPack._create_report_violation``) defaults it to None; rules take this type, so
-    their one-argument calls type-check.
-    """
-
-    def __call__(self, message: str, urn: str | None = None) -> None: ...
-
-
-ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation], None]
-StackCheck = Callable[[StackValidationArgs, ReportViolation], None]
-SdkStackValidation = Callable[[StackValidationArgs, SdkReportViolation], None]
-#: a resource check as ``ResourceValidationPolicy(validate=...)`` declares it
-SdkResourceValidation = Callable[[ResourceValidationArgs, SdkReportViolation], None]
-
-
-def _report(report: SdkReportViolation) -> ReportViolation:
-    return cast(ReportViolation, report)  # the same callback, typed as it is called (see ReportViolation)
-
-
-def stack_check(check: StackCheck) -> SdkStackValidation:
-    """``check`` (the same function) typed the way ``StackValidationPolicy(validate=...)`` declares it."""
-    return cast(SdkStackValidation, check)
-
-
 RESOURCE_TYPES_ATTRIBUTE = "resource_types"
 """Set on a rule's validate function to the frozenset of resource types it checks; for any other
 type the function's first act is ``args.not_applicable(other_type_reason(type))``. The packs'
@@ -194,7 +172,7 @@ def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[s
     def validate(args: ResourceValidationArgs, report: SdkReportViolation) -> None:
         if type_set is not None and args.resource_type not in type_set:
             args.not_applicable(other_type_reason(args.resource_type))
-        _not_applicable_on_unknown(args, lambda: check(args, _report(report)))
+        _not_applicable_on_unknown(args, lambda: check(args, as_report(report)))
 
     return ResourceValidationPolicy(
         name=rule_id(module_file),
@@ -351,7 +329,7 @@ def applies_to(*resource_types: str) -> Callable[[ResourceCheck], SdkResourceVal
             if args.resource_type not in resource_types:
                 args.not_applicable(other_type_reason(args.resource_type))
             try:
-                check(args, _report(report_violation))
+                check(args, as_report(report_violation))
             except UnknownValueError as error:
                 path = ".".join(str(step) for step in error.props)
                 undecidable(args, f"{args.resource_type} '{args.name}': {path}")

@@ -29,7 +29,6 @@ from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     as_list,
     contains_unknown,
     get,
@@ -37,8 +36,8 @@ from shared.policy_support import (
     referenced_targets,
     rule_description,
     rule_id,
-    stack_check,
 )
+from shared.policy_typing import ReportViolation, stack_check
 
 INSTANCE = "aws:servicediscovery/instance:Instance"
 SERVICE = "aws:servicediscovery/service:Service"

@@ -10,16 +10,8 @@ hashicorp/terraform-provider-aws#44285). No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import (
-    UNKNOWN,
-    ReportViolation,
-    applies_to,
-    get,
-    plain,
-    rule_description,
-    rule_id,
-    undecidable,
-)
+from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:servicediscovery/service:Service")

@@ -21,7 +21,6 @@ from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     applies_to,
     as_int,
     as_list,
@@ -32,6 +31,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")

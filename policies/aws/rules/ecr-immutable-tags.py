@@ -7,7 +7,8 @@ excluded tags be overwritten, so only ``IMMUTABLE`` passes. Matches checkov CKV_
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, ReportViolation, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")

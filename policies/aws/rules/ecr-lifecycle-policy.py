@@ -15,7 +15,8 @@ cover, rather than failing them.
 
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 
-from shared.policy_support import ReportViolation, referenced_targets, rule_description, rule_id, stack_check
+from shared.policy_support import referenced_targets, rule_description, rule_id
+from shared.policy_typing import ReportViolation, stack_check
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"

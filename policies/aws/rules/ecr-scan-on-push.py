@@ -7,17 +7,8 @@ A registry-wide ``aws.ecr.RegistryScanningConfiguration`` is not seen by this pe
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import (
-    UNKNOWN,
-    ReportViolation,
-    applies_to,
-    get,
-    is_true,
-    plain,
-    rule_description,
-    rule_id,
-    undecidable,
-)
+from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")

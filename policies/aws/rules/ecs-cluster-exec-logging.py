@@ -13,16 +13,8 @@ asks a customer-managed key for the session). No cdk-nag equivalent.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import (
-    ReportViolation,
-    applies_to,
-    contains_unknown,
-    get,
-    plain,
-    rule_description,
-    rule_id,
-    undecidable,
-)
+from shared.policy_support import applies_to, contains_unknown, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/cluster:Cluster")

@@ -15,7 +15,6 @@ from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,
@@ -25,6 +24,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 #: The newest platform version of each OS family (ECS developer guide, "Fargate platform versions").
 CURRENT = {"1.4.0", "1.0.0"}

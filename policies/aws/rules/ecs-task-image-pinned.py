@@ -11,15 +11,8 @@ No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import (
-    ReportViolation,
-    applies_to,
-    container_definitions,
-    container_label,
-    plain,
-    rule_description,
-    rule_id,
-)
+from shared.policy_support import applies_to, container_definitions, container_label, plain, rule_description, rule_id
+from shared.policy_typing import ReportViolation
 
 
 def _problem(image: object) -> str | None:

@@ -18,7 +18,6 @@ import re
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    ReportViolation,
     applies_to,
     as_list,
     container_definitions,
@@ -27,6 +26,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation
 
 OPTION = re.compile(
     r"^--?(?:require-?pass|pass(?:word|wd|phrase)?|pwd|secret|token|api-?key|access-?key|secret-?key|auth(?:-?token)?"

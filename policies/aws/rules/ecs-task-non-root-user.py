@@ -25,7 +25,6 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    ReportViolation,
     applies_to,
     as_list,
     container_definitions,
@@ -36,6 +35,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation
 
 #: The capabilities Docker (and so ECS) gives a container unless dropped (moby's default set).
 DOCKER_DEFAULT_CAPABILITIES = frozenset({

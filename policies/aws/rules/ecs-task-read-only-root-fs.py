@@ -7,7 +7,6 @@ scratch space is declared explicitly as a volume. Matches checkov CKV_AWS_336; n
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    ReportViolation,
     applies_to,
     container_definitions,
     container_label,
@@ -16,6 +15,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")

@@ -16,7 +16,8 @@ Matches checkov CKV_AWS_249 (execution and task role ARNs differ); no cdk-nag eq
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, ReportViolation, rule_description, rule_id, stack_check
+from shared.policy_support import UNKNOWN, rule_description, rule_id
+from shared.policy_typing import ReportViolation, stack_check
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 ROLE = "aws:iam/role:Role"

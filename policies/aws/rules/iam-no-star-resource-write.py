@@ -24,7 +24,6 @@ from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,
@@ -35,6 +34,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 ROLE = "aws:iam/role:Role"
 POLICY_DOCUMENT_TYPES = (

@@ -10,16 +10,8 @@ cdk-nag IAMUserNoPolicies (NIST/HIPAA packs), checkov CKV_AWS_40.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import (
-    UNKNOWN,
-    ReportViolation,
-    applies_to,
-    as_list,
-    plain,
-    rule_description,
-    rule_id,
-    undecidable,
-)
+from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 USER_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"

@@ -14,7 +14,6 @@ from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceVa
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     applies_to,
     as_int,
     plain,
@@ -23,6 +22,7 @@ from shared.policy_support import (
     rule_parameter,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 AWS_DEFAULT_DAYS = 30
 

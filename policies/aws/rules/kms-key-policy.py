@@ -17,7 +17,6 @@ from pulumi_policy import StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
-    ReportViolation,
     contains_unknown,
     is_public_statement,
     parse_json,
@@ -26,8 +25,8 @@ from shared.policy_support import (
     referenced_targets,
     rule_description,
     rule_id,
-    stack_check,
 )
+from shared.policy_typing import ReportViolation, stack_check
 
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"

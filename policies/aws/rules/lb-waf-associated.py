@@ -13,7 +13,8 @@ a service. Matches Security Hub ELB.16, cdk-nag ALBWAFEnabled, checkov CKV2_AWS_
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import ReportViolation, is_true, referenced_targets, rule_description, rule_id, stack_check
+from shared.policy_support import is_true, referenced_targets, rule_description, rule_id
+from shared.policy_typing import ReportViolation, stack_check
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"

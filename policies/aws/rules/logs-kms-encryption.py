@@ -10,7 +10,8 @@ CloudWatchLogGroupEncrypted (NIST/HIPAA packs).
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, ReportViolation, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")

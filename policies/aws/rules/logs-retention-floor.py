@@ -14,7 +14,6 @@ from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceVa
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     applies_to,
     as_int,
     not_applicable,
@@ -24,6 +23,7 @@ from shared.policy_support import (
     rule_parameter,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")

@@ -12,16 +12,8 @@ to the broker's stored messages. Matches checkov CKV_AWS_209 (ActiveMQ only).
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import (
-    UNKNOWN,
-    ReportViolation,
-    applies_to,
-    get,
-    plain,
-    rule_description,
-    rule_id,
-    undecidable,
-)
+from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")

@@ -10,7 +10,8 @@ sources (Amazon MQ developer guide) are in ``shared/amazonmq.py``. No cdk-nag/ch
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.amazonmq import broker_problems
-from shared.policy_support import UNKNOWN, ReportViolation, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")

@@ -11,7 +11,8 @@ checkov CKV_AWS_149, cdk-nag SecretsManagerUsingKMSKey (NIST/HIPAA packs).
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, ReportViolation, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:secretsmanager/secret:Secret")

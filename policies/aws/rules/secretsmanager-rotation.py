@@ -29,7 +29,6 @@ from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     as_int,
     get,
     plain,
@@ -37,8 +36,8 @@ from shared.policy_support import (
     rule_description,
     rule_id,
     rule_parameter,
-    stack_check,
 )
+from shared.policy_typing import ReportViolation, stack_check
 
 SECRET = "aws:secretsmanager/secret:Secret"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"

@@ -10,7 +10,6 @@ from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     applies_to,
     effective_tags,
     is_true,
@@ -19,6 +18,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ec2/subnet:Subnet")

@@ -14,16 +14,8 @@ then a unique dependency); what cannot be attributed makes the rule not applicab
 
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 
-from shared.policy_support import (
-    UNKNOWN,
-    ReportViolation,
-    as_list,
-    plain,
-    referenced_targets,
-    rule_description,
-    rule_id,
-    stack_check,
-)
+from shared.policy_support import UNKNOWN, as_list, plain, referenced_targets, rule_description, rule_id
+from shared.policy_typing import ReportViolation, stack_check
 
 VPC = "aws:ec2/vpc:Vpc"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"

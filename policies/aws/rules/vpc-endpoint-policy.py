@@ -17,7 +17,6 @@ from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
-    ReportViolation,
     applies_to,
     as_list,
     contains_unknown,
@@ -29,6 +28,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 def _wide_open(statement: dict[str, object]) -> bool:

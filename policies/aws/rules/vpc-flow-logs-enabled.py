@@ -14,7 +14,8 @@ rule not applicable for the uncovered VPCs instead of failing them.
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, ReportViolation, referenced_targets, rule_description, rule_id, stack_check
+from shared.policy_support import UNKNOWN, referenced_targets, rule_description, rule_id
+from shared.policy_typing import ReportViolation, stack_check
 
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"

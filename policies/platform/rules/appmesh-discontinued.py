@@ -12,7 +12,8 @@ https://docs.aws.amazon.com/app-mesh/latest/userguide/what-is-app-mesh.html).
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, resource_policy, type_label
+from shared.policy_support import resource_policy, type_label
+from shared.policy_typing import ReportViolation
 
 
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -24,7 +24,8 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
-from shared.policy_support import CREDENTIAL_INPUTS, ReportViolation, not_applicable, resource_policy, type_label
+from shared.policy_support import CREDENTIAL_INPUTS, not_applicable, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 
 NO_CONFIG = ("secretness is not visible to policies under the pulumi CLI (CrossGuard unwraps secrets); run "
              "`nox -s policy`, or pass secretInputs with --policy-pack-config (shared.policy.engine.pack_config)")

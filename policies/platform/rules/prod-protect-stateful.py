@@ -14,7 +14,8 @@ Pulumi's ``protect`` is the IaC-level equivalent for any resource. Its counterpa
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, resource_policy, type_label
+from shared.policy_support import resource_policy, type_label
+from shared.policy_typing import ReportViolation
 from shared.protect import STATEFUL_TYPES
 
 

@@ -11,7 +11,8 @@ is wrong wherever it appears.
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, resource_policy, type_label
+from shared.policy_support import resource_policy, type_label
+from shared.policy_typing import ReportViolation
 from shared.protect import is_stateful
 
 

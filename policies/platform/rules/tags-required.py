@@ -13,7 +13,8 @@ pulumi_aws). No cdk-nag or built-in checkov id: both leave required tags to cust
 from pulumi_policy import ResourceValidationArgs
 
 from shared.policy.taggable import load_taggable
-from shared.policy_support import REQUIRED_TAGS, ReportViolation, effective_tags, known, resource_policy, type_label
+from shared.policy_support import REQUIRED_TAGS, effective_tags, known, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 
 TAGGABLE = load_taggable()
 

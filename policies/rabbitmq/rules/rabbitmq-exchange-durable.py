@@ -10,7 +10,8 @@ cdk-nag/checkov equivalent (RabbitMQ exchanges: https://www.rabbitmq.com/docs/ex
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, get, resource_policy
+from shared.policy_support import get, resource_policy
+from shared.policy_typing import ReportViolation
 
 EXCHANGE = "rabbitmq:index/exchange:Exchange"
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, as_list, get, known, resource_policy
+from shared.policy_support import as_list, get, known, resource_policy
+from shared.policy_typing import ReportViolation
 
 PERMISSIONS = "rabbitmq:index/permissions:Permissions"
 TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"

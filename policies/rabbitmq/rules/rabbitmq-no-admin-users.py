@@ -12,7 +12,8 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, as_list, get, known, resource_policy
+from shared.policy_support import as_list, get, known, resource_policy
+from shared.policy_typing import ReportViolation
 
 USER = "rabbitmq:index/user:User"
 

@@ -14,7 +14,8 @@ fails too. No cdk-nag/checkov equivalent (RabbitMQ vhosts: https://www.rabbitmq.
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, get, resource_policy, type_label
+from shared.policy_support import get, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 
 # type -> whether the provider defaults an omitted vhost to "/"
 TYPES: dict[str, bool] = {

@@ -25,16 +25,8 @@ from typing import Any
 from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import (
-    ReportViolation,
-    Unknown,
-    get,
-    is_unknown,
-    rabbitmq_queue_arguments,
-    rule_description,
-    rule_id,
-    stack_check,
-)
+from shared.policy_support import Unknown, get, is_unknown, rabbitmq_queue_arguments, rule_description, rule_id
+from shared.policy_typing import ReportViolation, stack_check
 
 QUEUE = "rabbitmq:index/queue:Queue"
 POLICY_TYPE = "rabbitmq:index/policy:Policy"

@@ -11,7 +11,8 @@ cdk-nag/checkov equivalent (RabbitMQ queues: https://www.rabbitmq.com/docs/queue
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, get, resource_policy
+from shared.policy_support import get, resource_policy
+from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
 

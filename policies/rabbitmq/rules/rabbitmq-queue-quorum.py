@@ -14,7 +14,8 @@ Amazon MQ best practice: https://docs.aws.amazon.com/amazon-mq/latest/developer-
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, get, known, rabbitmq_queue_arguments, resource_policy
+from shared.policy_support import get, known, rabbitmq_queue_arguments, resource_policy
+from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
 

@@ -20,7 +20,8 @@ How it decides: the arguments of a ``rabbitmq:index/queue:Queue`` (``settings.ar
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import ReportViolation, get, known, rabbitmq_queue_arguments, resource_policy
+from shared.policy_support import get, known, rabbitmq_queue_arguments, resource_policy
+from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
 
