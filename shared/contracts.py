@@ -270,7 +270,7 @@ class Upstream:
             raise ContractError(f"layer {self.consumer!r} reads {self.layer!r} as {model.__name__}, but its "
                                 f"contract is {self.model.__name__}")
 
-    def _parse(self, field: str, parse: typing.Callable[[], C | Any]) -> Any:
+    def _parse(self, field: str, parse: typing.Callable[[], Any]) -> Any:
         try:
             return parse()
         except ValidationError as error:
@@ -378,8 +378,8 @@ VIEWS: dict[str, type[ContractOutputs]] = {
 def view_mismatches(view: type[ContractOutputs]) -> list[str]:
     """How ``view``'s declared fields differ from its contract model's (empty: they match)."""
     hints = {name: hint for name, hint in typing.get_type_hints(view).items() if name != "model"}
-    wanted = {name: pulumi.Output[field.annotation]  # type: ignore[name-defined]
-              for name, field in view.model.model_fields.items()}
+    output: Any = pulumi.Output  # subscripted with runtime annotations, which mypy cannot follow
+    wanted = {name: output[field.annotation] for name, field in view.model.model_fields.items()}
     return sorted({*hints, *wanted} - {name for name in hints if hints[name] == wanted.get(name)})
 
 
