@@ -10,10 +10,10 @@ once they resolve. A consumer reads upstream outputs only through :class:`Upstre
 from __future__ import annotations
 
 import typing
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from shared.dag import LAYER_UPSTREAMS
 from shared.errors import ContractError
@@ -206,8 +206,26 @@ def stack_reference_name(org: str, layer: str, env: str) -> str:
     return f"{org}/{layer}/{env}"
 
 
+C = TypeVar("C", bound=Contract)
+V = TypeVar("V", bound="ContractOutputs")
+T = TypeVar("T")
+
+
+def required(value: T | None, field: str, reason: str) -> T:
+    """``value`` of an optional contract field that the consumer's case needs: None fails naming it."""
+    if value is None:
+        raise ContractError(f"{field} is not set, but {reason}")
+    return value
+
+
 class Upstream:
-    """A typed view of one upstream layer's stack outputs."""
+    """One upstream layer's stack outputs, read through its contract.
+
+    ``contract(NetworkOutputs)`` is the typed view consumers use: each field a ``pulumi.Output`` of the
+    contract's type (nested entries as contract models), so ``network.vpc_id`` is checked by mypy.
+    ``resolved(MeshContract)`` is the whole contract as one validated model, for code that reads
+    several fields together. ``upstream["name"]`` is the raw, untyped output.
+    """
 
     def __init__(self, consumer: str, layer: str, org: str, env: str) -> None:
         if layer not in LAYER_UPSTREAMS.get(consumer, ()):
@@ -217,20 +235,165 @@ class Upstream:
             )
         self.consumer = consumer
         self.layer = layer
-        self.contract = CONTRACTS[layer]
+        self.model = CONTRACTS[layer]
         self.reference = pulumi.StackReference(stack_reference_name(org, layer, env))
 
     def __getitem__(self, name: str) -> pulumi.Output[Any]:
-        if name not in self.contract.model_fields:
+        if name not in self.model.model_fields:
             raise ContractError(
                 f"layer {self.consumer!r} reads {name!r} from {self.layer!r}, which its contract "
-                f"{self.contract.__name__} does not declare (declared: {', '.join(self.contract.model_fields)})"
+                f"{self.model.__name__} does not declare (declared: {', '.join(self.model.model_fields)})"
             )
-        if _nullable(self.contract, name):
+        if _nullable(self.model, name):
             # A null stack output is dropped by the engine (it is absent, not null, downstream), so a
             # field the contract declares optional reads as None when absent instead of failing.
             return self.reference.get_output(name)
         return self.reference.require_output(name)
+
+
+    def field(self, name: str) -> pulumi.Output[Any]:
+        """Output ``name``, its value checked against (and parsed into) the contract's field type."""
+        adapter: TypeAdapter[Any] = TypeAdapter(self.model.model_fields[name].annotation)
+        return self[name].apply(lambda value: self._parse(name, lambda: adapter.validate_python(value)))
+
+    def contract(self, view: type[V]) -> V:
+        """The typed view ``view`` (e.g. :class:`NetworkOutputs`) of this upstream's contract."""
+        self._expect(view.model)
+        return view(self)
+
+    def resolved(self, model: type[C]) -> pulumi.Output[C]:
+        """The whole contract as one validated ``model`` instance (every field read)."""
+        self._expect(model)
+        values = {name: self[name] for name in model.model_fields}
+        return pulumi.Output.all(**values).apply(
+            lambda resolved: self._parse("", lambda: model.model_validate(resolved)))
+
+    def _expect(self, model: type[Contract]) -> None:
+        if model is not self.model:
+            raise ContractError(f"layer {self.consumer!r} reads {self.layer!r} as {model.__name__}, but its "
+                                f"contract is {self.model.__name__}")
+
+    def _parse(self, field: str, parse: typing.Callable[[], Any]) -> Any:
+        try:
+            return parse()
+        except ValidationError as error:
+            first = error.errors()[0]
+            key = ".".join(str(p) for p in (field, *first["loc"]) if p != "")
+            raise ContractError(f"layer {self.consumer!r} reads {self.layer}.{key}, which breaks "
+                                f"{self.model.__name__}: {first['msg']} (re-run the {self.layer} layer)") from None
+
+
+class ContractOutputs:
+    """A consumer's typed view of one contract: one ``pulumi.Output`` attribute per contract field,
+    typed ``pulumi.Output[<the field's type>]``. The class body declares the fields; the check at the
+    end of this module refuses a view whose fields differ from its contract model's."""
+
+    model: ClassVar[type[Contract]]
+
+    def __init__(self, upstream: Upstream) -> None:
+        for name in self.model.model_fields:
+            setattr(self, name, upstream.field(name))
+
+    @classmethod
+    def of(cls: type[V], contract: Contract) -> V:
+        """The view of known contract values (a component run alone, without a StackReference)."""
+        if type(contract) is not cls.model:
+            raise ContractError(f"{cls.__name__} views {cls.model.__name__}, not {type(contract).__name__}")
+        view = cls.__new__(cls)
+        for name in cls.model.model_fields:
+            setattr(view, name, pulumi.Output.from_input(getattr(contract, name)))
+        return view
+
+
+class NetworkOutputs(ContractOutputs):
+    model = NetworkContract
+    vpc_id: pulumi.Output[str]
+    vpc_cidr: pulumi.Output[str]
+    availability_zones: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+    private_subnet_ids: pulumi.Output[list[str]]
+    service_security_group_id: pulumi.Output[str]
+    deploy_runner_security_group_id: pulumi.Output[str]
+
+
+class DiscoveryOutputs(ContractOutputs):
+    model = DiscoveryContract
+    private_namespace_id: pulumi.Output[str]
+    private_namespace_arn: pulumi.Output[str]
+    private_namespace_name: pulumi.Output[str]
+    http_namespace_id: pulumi.Output[str]
+    http_namespace_arn: pulumi.Output[str]
+    http_namespace_name: pulumi.Output[str]
+    services: pulumi.Output[dict[str, DiscoveryService]]
+
+
+class MeshOutputs(ContractOutputs):
+    model = MeshContract
+    provider: pulumi.Output[str]
+    mesh_name: pulumi.Output[str | None]
+    service_connect_namespace_arn: pulumi.Output[str | None]
+    services: pulumi.Output[dict[str, MeshService]]
+
+
+class BrokerOutputs(ContractOutputs):
+    model = BrokerContract
+    broker_mode: pulumi.Output[str]
+    amqps_endpoint: pulumi.Output[str]
+    management_endpoint: pulumi.Output[str]
+    admin_username: pulumi.Output[str | None]
+    admin_secret_arn: pulumi.Output[str | None]
+    broker_id: pulumi.Output[str | None]
+    broker_arn: pulumi.Output[str | None]
+    broker_name: pulumi.Output[str | None]
+    broker_security_group_id: pulumi.Output[str | None]
+    broker_log_group_name: pulumi.Output[str | None]
+    deploy_runner_project_name: pulumi.Output[str]
+    deploy_runner_security_group_id: pulumi.Output[str]
+    alarm_topic_arn: pulumi.Output[str]
+
+
+class MessagingOutputs(ContractOutputs):
+    model = MessagingContract
+    broker_mode: pulumi.Output[str]
+    amqps_endpoint: pulumi.Output[str]
+    vhost: pulumi.Output[str]
+    requests_exchange: pulumi.Output[str]
+    events_exchange: pulumi.Output[str]
+    dead_letter_exchange: pulumi.Output[str]
+    queues: pulumi.Output[dict[str, str]]
+    service_secret_arns: pulumi.Output[dict[str, str]]
+
+
+class ComputeOutputs(ContractOutputs):
+    model = ComputeContract
+    cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
+    services: pulumi.Output[dict[str, ComputeService]]
+    repository_urls: pulumi.Output[dict[str, str]]
+
+
+#: layer -> the typed view its consumers read it through
+VIEWS: dict[str, type[ContractOutputs]] = {
+    "network": NetworkOutputs, "discovery": DiscoveryOutputs, "mesh": MeshOutputs, "broker": BrokerOutputs,
+    "messaging": MessagingOutputs, "compute": ComputeOutputs,
+}
+
+
+def view_mismatches(view: type[ContractOutputs]) -> list[str]:
+    """How ``view``'s declared fields differ from its contract model's (empty: they match)."""
+    hints = {name: hint for name, hint in typing.get_type_hints(view).items() if name != "model"}
+    output: Any = pulumi.Output  # subscripted with runtime annotations, which mypy cannot follow
+    wanted = {name: output[field.annotation] for name, field in view.model.model_fields.items()}
+    return sorted({*hints, *wanted} - {name for name in hints if hints[name] == wanted.get(name)})
+
+
+def _check_views() -> None:
+    if set(VIEWS) != set(CONTRACTS):
+        raise ContractError(f"every contract needs a typed view: {sorted(set(CONTRACTS) ^ set(VIEWS))}")
+    for layer, view in VIEWS.items():
+        if view.model is not CONTRACTS[layer] or (wrong := view_mismatches(view)):
+            raise ContractError(f"{view.__name__} does not mirror {CONTRACTS[layer].__name__}: "
+                                f"{', '.join(wrong) if view.model is CONTRACTS[layer] else 'wrong model'}")
 
 
 def _nullable(model: type[Contract], name: str) -> bool:
@@ -241,3 +404,6 @@ def _nullable(model: type[Contract], name: str) -> bool:
 def read_upstreams(consumer: str, org: str, env: str) -> dict[str, Upstream]:
     """Every upstream layer ``consumer`` reads, per the DAG."""
     return {layer: Upstream(consumer, layer, org, env) for layer in LAYER_UPSTREAMS[consumer]}
+
+
+_check_views()

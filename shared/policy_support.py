@@ -25,7 +25,6 @@ from typing import Any, NoReturn
 
 from pulumi_policy import (
     PolicyResource,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -33,6 +32,12 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_catalog import load_rules
+from shared.policy_typing import (
+    ResourceCheck,
+    SdkReportViolation,
+    SdkResourceValidation,
+    as_report,
+)
 
 #: Tags every taggable AWS resource must carry (resource tags or the provider's defaultTags).
 REQUIRED_TAGS = ("env", "layer", "team", "cost-center")
@@ -138,8 +143,6 @@ def _not_applicable_on_unknown(args: Any, call: Callable[[], Any]) -> Any:
     return None
 
 
-ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation], None]
-
 RESOURCE_TYPES_ATTRIBUTE = "resource_types"
 """Set on a rule's validate function to the frozenset of resource types it checks; for any other
 type the function's first act is ``args.not_applicable(other_type_reason(type))``. The packs'
@@ -151,7 +154,7 @@ def other_type_reason(resource_type: str) -> str:
     return f"{resource_type} is not a resource type this rule checks"
 
 
-def limit_to_types(validate: ResourceCheck, types: frozenset[str]) -> ResourceCheck:
+def limit_to_types(validate: SdkResourceValidation, types: frozenset[str]) -> SdkResourceValidation:
     """Declare that ``validate`` starts with the type check described at :data:`RESOURCE_TYPES_ATTRIBUTE`."""
     setattr(validate, RESOURCE_TYPES_ATTRIBUTE, types)
     return validate
@@ -166,10 +169,10 @@ def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[s
     """
     type_set = frozenset(types) if types is not None else None
 
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: SdkReportViolation) -> None:
         if type_set is not None and args.resource_type not in type_set:
             args.not_applicable(other_type_reason(args.resource_type))
-        _not_applicable_on_unknown(args, lambda: check(args, report))
+        _not_applicable_on_unknown(args, lambda: check(args, as_report(report)))
 
     return ResourceValidationPolicy(
         name=rule_id(module_file),
@@ -301,26 +304,32 @@ def contains_unknown(value: Any) -> bool:
     return False
 
 
+def not_applicable(args: ResourceValidationArgs | StackValidationArgs, reason: str) -> NoReturn:
+    """``args.not_applicable(reason)``, typed as what it does (it raises; the SDK does not say so)."""
+    args.not_applicable(reason)
+    raise AssertionError("not_applicable returned")  # pragma: no cover - not_applicable always raises
+
+
 def undecidable(args: ResourceValidationArgs | StackValidationArgs, what: str) -> NoReturn:
     """Mark the rule not-applicable because ``what`` is unknown until the resources exist."""
     args.not_applicable(f"{what} is unknown until deployment; the rule decides once it is known")
     raise AssertionError("not_applicable returned")  # pragma: no cover - not_applicable always raises
 
 
-def applies_to(*resource_types: str) -> Callable[[ResourceCheck], ResourceCheck]:
+def applies_to(*resource_types: str) -> Callable[[ResourceCheck], SdkResourceValidation]:
     """Run the decorated check only for ``resource_types``; other types are reported not applicable.
 
     Any value the check touches that is unknown during preview makes the rule *not applicable* for
     that resource (with the property path as reason) instead of failing the whole policy run.
     """
 
-    def decorate(check: ResourceCheck) -> ResourceCheck:
+    def decorate(check: ResourceCheck) -> SdkResourceValidation:
         @functools.wraps(check)
-        def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        def validate(args: ResourceValidationArgs, report_violation: SdkReportViolation) -> None:
             if args.resource_type not in resource_types:
                 args.not_applicable(other_type_reason(args.resource_type))
             try:
-                check(args, report_violation)
+                check(args, as_report(report_violation))
             except UnknownValueError as error:
                 path = ".".join(str(step) for step in error.props)
                 undecidable(args, f"{args.resource_type} '{args.name}': {path}")

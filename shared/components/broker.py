@@ -28,7 +28,7 @@ import pulumi_random as random
 
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.compute_iam import customer_key_policy
-from shared.contracts import Upstream
+from shared.contracts import BrokerOutputs, required
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 
@@ -296,7 +296,7 @@ def admin_password_from_secret(secret_string: str) -> str:
                          "\"Rotate the broker admin\")") from None
 
 
-def broker_access(env: EnvConfig, broker: Upstream, *, aws_provider: pulumi.ProviderResource,
+def broker_access(env: EnvConfig, broker: BrokerOutputs, *, aws_provider: pulumi.ProviderResource,
                   config: pulumi.Config | None = None) -> BrokerAccess:
     """How the messaging layer administers the broker the broker layer describes.
 
@@ -307,17 +307,18 @@ def broker_access(env: EnvConfig, broker: Upstream, *, aws_provider: pulumi.Prov
     ``messaging.management.endpoint`` (a tunnel) replaces the broker's own management endpoint.
     """
     management = env.messaging.management
-    endpoint = provider_endpoint(env, broker["management_endpoint"])
+    endpoint = provider_endpoint(env, broker.management_endpoint)
     if env.messaging.broker == "external":
         config = config or pulumi.Config(CONFIG_NAMESPACE)
         username: pulumi.Output[str] = config.require_secret(ADMIN_USERNAME_KEY)
         password: pulumi.Output[str] = config.require_secret(ADMIN_PASSWORD_KEY)
     else:
-        username = broker["admin_username"]
+        username = broker.admin_username.apply(
+            lambda name: required(name, "broker.admin_username", "an amazon-mq broker has an admin"))
         secret = aws.secretsmanager.get_secret_version_output(
-            secret_id=broker["admin_secret_arn"], opts=pulumi.InvokeOutputOptions(provider=aws_provider))
+            secret_id=broker.admin_secret_arn, opts=pulumi.InvokeOutputOptions(provider=aws_provider))
         password = pulumi.Output.secret(secret.secret_string.apply(admin_password_from_secret))
-    return BrokerAccess(mode=env.messaging.broker, amqps_endpoint=broker["amqps_endpoint"],
+    return BrokerAccess(mode=env.messaging.broker, amqps_endpoint=broker.amqps_endpoint,
                         management_endpoint=endpoint, admin_username=username, admin_password=password,
                         security_group_id=None, ca_file=management.ca_file, proxy=management.proxy)
 

@@ -21,17 +21,13 @@ from shared.catalog import Catalog, catalog_path
 from shared.components.broker_egress import BrokerTarget, services_to_broker
 from shared.components.compute_containers import ENVOY_IMAGE, partition_of
 from shared.components.compute_iam import customer_key_policy
-from shared.components.compute_service import (
-    ComputeSettings,
-    ComputeUpstreams,
-    FargateService,
-    FargateServiceArgs,
-    ServicePlan,
-    check_mesh_provider,
-)
+from shared.components.compute_plan import ComputeSettings, ServicePlan
+from shared.components.compute_service import FargateService, FargateServiceArgs
+from shared.components.compute_wiring import ComputeUpstreams, check_mesh_provider
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs
 from shared.components.image_replication import ImageReplication, ImageReplicationArgs
+from shared.contracts import required
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
@@ -118,7 +114,7 @@ class ComputePlatform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Every reader of the mesh contract sees it only once it matched the env's provider, so a mesh
         # stack of the other provider fails with that reason, not a missing-field symptom.
-        checked_mesh = pulumi.Output.from_input(upstreams.mesh).apply(lambda mesh: check_mesh_provider(settings, mesh))
+        checked_mesh = upstreams.mesh.apply(lambda mesh: check_mesh_provider(settings, mesh))
         # The discovery layer's per-service entries depend on the provider too (App Mesh envs only): read
         # only after the provider check, so a mismatch is reported as such.
         checked_discovery = pulumi.Output.all(checked_mesh, upstreams.discovery).apply(lambda values: values[1])
@@ -135,15 +131,16 @@ class ComputePlatform(pulumi.ComponentResource):
                 name="containerInsights", value="enabled" if args.container_insights else "disabled")],
             # New Service Connect services default to the mesh layer's namespace.
             service_connect_defaults=aws.ecs.ClusterServiceConnectDefaultsArgs(
-                namespace=pulumi.Output.from_input(upstreams.mesh).apply(
-                    lambda mesh: mesh["service_connect_namespace_arn"]),
+                namespace=upstreams.mesh.apply(lambda mesh: required(
+                    mesh.service_connect_namespace_arn, "mesh.service_connect_namespace_arn",
+                    "Service Connect needs it")),
             ) if settings.mesh_provider == "service-connect" else None,
             opts=child,
         )
 
         # The tasks' AMQPS egress (their security group has no other way to the broker).
         self.broker_egress = services_to_broker(
-            name, args.broker, service_security_group_id=upstreams.service_security_group_id,
+            name, args.broker, service_security_group_id=upstreams.network.service_security_group_id,
             broker_security_group_id=upstreams.broker_security_group_id, opts=child)
         # Replication settings of this env's registry: where its images come from / go to.
         self.image_replication = ImageReplication(f"{name}-images", args.replication, opts=child)
@@ -176,8 +173,9 @@ class ComputePlatform(pulumi.ComponentResource):
                     PublicGatewayArgs(
                         env_name=settings.env_name, service=service, port=plan.spec.port,
                         health_path=plan.spec.health_path, certificate_arn=args.certificate_arn,
-                        vpc_id=upstreams.vpc_id, service_security_group_id=upstreams.service_security_group_id,
-                        public_subnet_ids=upstreams.public_subnet_ids, protect=settings.protect),
+                        vpc_id=upstreams.network.vpc_id,
+                        service_security_group_id=upstreams.network.service_security_group_id,
+                        public_subnet_ids=upstreams.network.public_subnet_ids, protect=settings.protect),
                     opts=child,
                 )
                 self.gateways[service] = gateway

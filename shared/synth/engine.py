@@ -40,7 +40,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from shared import REPO_ROOT
-from shared.errors import ConfigError, PlatformError
+from shared.errors import ConfigError, ContractError, PlatformError
 from shared.patch_guard import SYNTH_PATCHED, patches_allowed
 from shared.patching import replace_attributes
 from shared.synth.mocks import PlatformMocks
@@ -142,6 +142,16 @@ def _fast_runtime() -> Iterator[None]:
         sys.setswitchinterval(original_interval)
         if collecting:
             gc.enable()
+
+
+def _generic_hint(mocks: PlatformMocks) -> str:
+    """Why a value the program read may be missing offline: types the mocks answer only generically."""
+    if not mocks.generic_types:
+        return ""
+    return (f"\n  if a value the program read is missing offline: these resource types get generic mock answers "
+            f"only (no computed outputs such as a URL): "
+            f"{', '.join(sorted(mocks.generic_types))}; register their answers with "
+            "shared.synth.mocks.register_mock beside the component that creates them (README, \"Add a layer\")")
 
 
 class SynthError(PlatformError):
@@ -741,9 +751,39 @@ def synth_program(
         region = config.get("aws:region") or region or "us-east-1"
     else:
         region = region or config.get("aws:region") or "us-east-1"
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    document = _synth(program, str(program_dir), _program_context(program_dir, env_vars or {}), project=project,
+                      stack=stack, account_id=account_id, region=region, stack_outputs=stack_outputs or {},
+                      organization=organization, config=config, secret_keys=secret_keys,
+                      sites=ProgramSites(program_dir) if preview else None)
+    return {"project": project, "stack": stack, "layer": layer, "env": env, **document}
+
+
+def synth_function(build: Callable[[], None], *, project: str = "component", stack: str = "dev",
+                   account_id: str = "123456789012", region: str = "us-east-1",
+                   config: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``build`` as the whole program of a throwaway stack under the mock runtime (a component alone,
+    with its args: ``synth_function(lambda: VpcNetwork("network", args))``); the synth JSON document
+    with ``layer`` and ``env`` None. ``config`` is namespaced (``aws:region``)."""
+    document = _synth(build, getattr(build, "__qualname__", "program"), contextlib.nullcontext(), project=project,
+                      stack=stack, account_id=account_id, region=region, stack_outputs={},
+                      organization="organization", config=config or {}, secret_keys=[], sites=None)
+    return {"project": project, "stack": stack, "layer": None, "env": None, **document}
+
+
+def _synth(program: Callable[[], None], label: str, context: contextlib.AbstractContextManager[Any], *,
+           project: str, stack: str, account_id: str, region: str, stack_outputs: dict[str, dict[str, Any]],
+           organization: str, config: dict[str, str], secret_keys: list[str],
+           sites: ProgramSites | None) -> dict[str, Any]:
+    """Run ``program`` under the mock runtime; the document's resources, outputs and references.
+
+    ``sites`` (``--program`` runs): a preview -- the SDK's dry run, resource locations, ``warnings``."""
+    preview = sites is not None
     mocks = PlatformMocks(project=project, stack=stack, account_id=account_id, region=region,
-                          stack_outputs=stack_outputs or {})
-    sites = ProgramSites(program_dir) if preview else None
+                          stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks, sites)
     settings = pulumi_mocks.MockSettings(
         monitor=monitor,
@@ -755,14 +795,15 @@ def synth_program(
     pulumi_settings.configure(settings)
     set_all_config(config, secret_keys)
 
-    def program() -> None:
-        runpy.run_path(str(main), run_name="__main__")
-
     hooks = (_preview_hooks(sites, patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED))
              if sites is not None else contextlib.nullcontext())
-    with _program_context(program_dir, env_vars or {}), _fast_runtime(), hooks:
+    with context, _fast_runtime(), hooks:
         try:
             _sync_await(run_in_stack(program))
+        except ContractError as error:
+            if mocks.generic_types:
+                raise ContractError(f"{error}{_generic_hint(mocks)}") from error
+            raise
         except PlatformError:
             raise
         except Exception as error:
@@ -770,8 +811,8 @@ def synth_program(
             where = ("\n  " + "\n  ".join(frames)) if frames else ""
             noticed = monitor.warnings
             hint = ("\n  " + "\n  ".join(f"warning: {line}" for line in noticed)) if noticed else ""
-            raise SynthError(f"{program_dir}: the program failed under the mock runtime: "
-                             f"{type(error).__name__}: {error}{where}{hint}",
+            raise SynthError(f"{label}: the program failed under the mock runtime: "
+                             f"{type(error).__name__}: {error}{where}{hint}{_generic_hint(mocks)}",
                              error=f"{type(error).__name__}: {error}", frames=frames, warnings=noticed) from error
         finally:
             pulumi_settings.ROOT.set(None)
@@ -779,10 +820,6 @@ def synth_program(
     resources = sorted((r.as_json() for r in monitor.recorded), key=lambda r: r["urn"])
     references = sorted(r["inputs"].get("name", "") for r in resources if r["type"] == "pulumi:pulumi:StackReference")
     document: dict[str, Any] = {
-        "project": project,
-        "stack": stack,
-        "layer": layer,
-        "env": env,
         "resources": resources,
         "outputs": monitor.stack_outputs,
         "secret_outputs": sorted(monitor.secret_outputs),

@@ -8,6 +8,12 @@ a real deployment would send. Computed outputs that programs commonly read (``ar
 built from them are known rather than unknown. The lookups answered (``call``/``_lookup``) are listed
 in the README (Offline synth, "Any program"); any other lookup answers None, which the recording
 monitor turns into an unknown result and a warning in ``--program`` runs.
+
+The tables below answer the resource types the platform's components create. A component that
+creates a type they do not know registers its answers beside itself with :func:`register_mock`
+(README, "Add a layer"); nothing here needs editing for a new layer. A type nobody answers gets
+generic values (id ``<name>-<hash>``, ARN ``…:<kind>/<id>``, no computed outputs), and when a
+program then fails, the synth error names those types.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -124,6 +132,70 @@ _AUTONAMED_BY = {
 }
 
 
+@dataclass(frozen=True)
+class MockRequest:
+    """What a registered ``computed`` function gets: the resource and the account it is created in."""
+
+    name: str
+    inputs: dict[str, Any]
+    #: a hex digest of (project, stack, type, name): derive ids from it, never from randomness
+    digest: str
+    region: str
+    account_id: str
+    partition: str
+
+
+@dataclass(frozen=True)
+class ResourceMock:
+    """The offline answers for one resource type (see the tables below for the built-in ones).
+
+    ``arn`` is the ARN's resource part, a template over ``{id}``, ``{name}``, ``{family}``,
+    ``{cluster}``, ``{suffix6}``, ``{hex16}`` and ``{uuid}``; ``computed`` returns the outputs AWS
+    computes that programs read (e.g. a queue's ``url``).
+    """
+
+    id_prefix: str | None = None
+    arn: str | None = None
+    id_is_name: bool = False
+    autonamed: bool = False
+    computed: Callable[[MockRequest], dict[str, Any]] | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        origin = (self.computed.__module__, self.computed.__qualname__) if self.computed else None
+        return (self.id_prefix, self.arn, self.id_is_name, self.autonamed, origin)
+
+
+_REGISTERED: dict[str, ResourceMock] = {}
+
+
+def register_mock(type_token: str, mock: ResourceMock) -> None:
+    """Answer ``type_token`` offline with ``mock``; called beside the component that creates the type.
+
+    Registering the same answers again (a module imported twice) is a no-op; different answers for a
+    type already answered, here or by the built-in tables, are refused so there is one source per type.
+    """
+    if _builtin(type_token):
+        raise ValueError(f"{type_token} is answered by the built-in tables of shared/synth/mocks.py")
+    known = _REGISTERED.get(type_token)
+    if known is not None and known.key != mock.key:
+        raise ValueError(f"{type_token} already has different registered mock answers ({known.key})")
+    _REGISTERED[type_token] = mock
+
+
+def registered_mock(type_token: str) -> ResourceMock | None:
+    return _REGISTERED.get(type_token)
+
+
+def unregister_mock(type_token: str) -> None:
+    """Forget ``type_token``'s registered answers (tests that register throwaway ones)."""
+    _REGISTERED.pop(type_token, None)
+
+
+def _builtin(type_token: str) -> bool:
+    return any(type_token in table for table in (_ID_PREFIX, _ARN_RESOURCE, _ID_IS_NAME, _AUTONAMED))
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -182,6 +254,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         self.region = region
         self.stack_outputs = stack_outputs or {}
         self.partition = "aws"
+        #: types created that got generic answers only (no table entry, no registration, nothing computed)
+        self.generic_types: set[str] = set()
 
     # -- helpers ----------------------------------------------------------------------------
     def _hex(self, *parts: str) -> str:
@@ -189,6 +263,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def physical_id(self, type_: str, name: str, state: dict[str, Any]) -> str:
         h = self._hex(type_, name)
+        registered = _REGISTERED.get(type_)
+        if registered is not None and registered.id_prefix:
+            return f"{registered.id_prefix}-0{h[:16]}"
+        if registered is not None and registered.id_is_name:
+            return str(state.get("name", name))
         if type_ in _ID_PREFIX:
             prefix = _ID_PREFIX[type_]
             if prefix == "b":  # Amazon MQ broker ids are b-<uuid>
@@ -237,7 +316,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return f"{base}/{mesh}/{kind[0].lower() + kind[1:]}/{fields['name']}"
         if module == "s3" and type_ in _AUTONAMED_BY:
             return f"arn:{self.partition}:s3:::{state.get('bucket', name)}"
-        template = _ARN_RESOURCE.get(type_, _camel_to_kebab(type_.rsplit(":", 1)[-1]) + "/{id}")
+        registered = _REGISTERED.get(type_)
+        template = (registered.arn if registered is not None and registered.arn else
+                    _ARN_RESOURCE.get(type_, _camel_to_kebab(type_.rsplit(":", 1)[-1]) + "/{id}"))
         resource = template.format(**fields)
         region = "" if service in ("s3",) else self.region
         return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"
@@ -246,6 +327,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
         """Outputs AWS computes, for the types whose computed outputs programs commonly read."""
         h = self._hex(type_, name)
         region, account = self.region, self.account_id
+        registered = _REGISTERED.get(type_)
+        if registered is not None and registered.computed is not None:
+            return registered.computed(MockRequest(name=name, inputs=inputs, digest=h, region=region,
+                                                   account_id=account, partition=self.partition))
         n = inputs.get("name", name)
         if type_ == "aws:ec2/vpc:Vpc":
             return {"defaultSecurityGroupId": f"sg-0{_digest(h, 'sg')[:16]}",
@@ -340,7 +425,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             outputs = self.stack_outputs.get(ref, {})
             return ref, {"name": ref, "outputs": outputs, "secretOutputNames": []}
         state = dict(inputs)
-        if type_ in _AUTONAMED and "name" not in state and not type_.startswith("aws:appmesh/"):
+        registered = _REGISTERED.get(type_)
+        autonamed = type_ in _AUTONAMED or (registered is not None and registered.autonamed)
+        if autonamed and "name" not in state and not type_.startswith("aws:appmesh/"):
             state["name"] = f"{name}-{self._hex(type_, name, 'autoname')[:7]}"
         if type_.startswith("aws:appmesh/") and "name" not in state:
             state["name"] = name
@@ -348,7 +435,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state[_AUTONAMED_BY[type_]] = f"{name}-{self._hex(type_, name, 'autoname')[:7]}"
         if type_ == "aws:ecs/taskDefinition:TaskDefinition":
             state.setdefault("family", name)
-        state.update({k: v for k, v in self.computed(type_, name, state).items() if k not in state})
+        computed = self.computed(type_, name, state)
+        state.update({k: v for k, v in computed.items() if k not in state})
+        if type_.startswith("aws:") and not computed and registered is None and not _builtin(type_):
+            self.generic_types.add(type_)
         if type_ == "aws:ecs/cluster:Cluster" or type_ == "aws:ecs/service:Service":
             state.setdefault("arn", self.arn(type_, name, "", state))
         rid = self.physical_id(type_, name, state)

@@ -11,14 +11,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from shared.components.alarms import AlarmTopic, AlarmTopicArgs, MetricAlarms, broker_alarms
 from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs, external_endpoints
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
+from shared.contracts import NetworkOutputs
 from shared.layer import Layer
 
 layer = Layer("broker")
-network = layer.upstream("network")
+network = layer.upstream("network").contract(NetworkOutputs)
 
-runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc_id=network["vpc_id"],
-                      private_subnet_ids=network["private_subnet_ids"],
-                      security_group_id=network["deploy_runner_security_group_id"], opts=layer.opts)
+runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc_id=network.vpc_id,
+                      private_subnet_ids=network.private_subnet_ids,
+                      security_group_id=network.deploy_runner_security_group_id, opts=layer.opts)
 # The env's alarm topic: this is the first layer with alarms (messaging and compute read its ARN).
 alarm_topic = AlarmTopic("alarms", AlarmTopicArgs.from_env(layer.env), opts=layer.opts)
 runner_outputs = dict(deploy_runner_project_name=runner.project.name,
@@ -26,9 +27,9 @@ runner_outputs = dict(deploy_runner_project_name=runner.project.name,
 
 if layer.env.messaging.broker == "amazon-mq":
     broker = AmazonMqBroker(
-        "broker", AmazonMqBrokerArgs.from_env(layer.env), vpc_id=network["vpc_id"],
-        private_subnet_ids=network["private_subnet_ids"],
-        service_security_group_id=network["service_security_group_id"],
+        "broker", AmazonMqBrokerArgs.from_env(layer.env), vpc_id=network.vpc_id,
+        private_subnet_ids=network.private_subnet_ids,
+        service_security_group_id=network.service_security_group_id,
         runner_security_group_id=runner.security_group_id, opts=layer.opts)
     MetricAlarms("broker-alarms", broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name),
                  alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))

@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from shared.catalog import load_catalog
 from shared.components.alarms import MetricAlarms, compute_alarms
 from shared.components.compute import ComputeArgs, ComputePlatform
-from shared.components.compute_service import ComputeUpstreams
+from shared.components.compute_wiring import ComputeUpstreams
+from shared.contracts import BrokerOutputs
 from shared.layer import Layer
 
 layer = Layer("compute")
@@ -22,7 +23,8 @@ compute = ComputePlatform(
     opts=layer.opts,
 )
 # Alarms next to what they watch; the topic is the broker layer's.
-MetricAlarms("alarms", compute_alarms(layer.env, compute), layer.upstream("broker")["alarm_topic_arn"],
+broker = layer.upstream("broker").contract(BrokerOutputs)
+MetricAlarms("alarms", compute_alarms(layer.env, compute), broker.alarm_topic_arn,
              opts=pulumi.ResourceOptions(parent=compute))
 
 layer.export(

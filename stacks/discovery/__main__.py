@@ -8,12 +8,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.catalog import load_catalog
 from shared.components.discovery import ServiceDiscovery, ServiceDiscoveryArgs
+from shared.contracts import NetworkOutputs
 from shared.layer import Layer
 
 layer = Layer("discovery")
-network = layer.upstream("network")
+network = layer.upstream("network").contract(NetworkOutputs)
 discovery = ServiceDiscovery(
-    "discovery", ServiceDiscoveryArgs.from_env(layer.env, load_catalog()), vpc_id=network["vpc_id"], opts=layer.opts,
+    "discovery", ServiceDiscoveryArgs.from_env(layer.env, load_catalog()), vpc_id=network.vpc_id, opts=layer.opts,
 )
 
 layer.export(

@@ -12,18 +12,21 @@ from shared.catalog import load_catalog
 from shared.components.alarms import MetricAlarms, queue_alarms
 from shared.components.broker import broker_access
 from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology
+from shared.contracts import BrokerOutputs, required
 from shared.layer import Layer
 
 layer = Layer("messaging")
-broker_layer = layer.upstream("broker")
+broker_layer = layer.upstream("broker").contract(BrokerOutputs)
 broker = broker_access(layer.env, broker_layer, aws_provider=layer.aws)
 
 plan = plan_topology(layer.env, load_catalog())
 topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
 if layer.env.messaging.broker == "amazon-mq":  # an external broker publishes no AWS/AmazonMQ metrics
-    MetricAlarms("queue-alarms", queue_alarms(layer.env.name, layer.env.alarms, broker_layer["broker_name"],
-                                              plan.vhost, plan.queue_pairs(), layer.env.messaging.engine_version),
-                 broker_layer["alarm_topic_arn"], opts=pulumi.ResourceOptions(parent=topology))
+    broker_name = broker_layer.broker_name.apply(
+        lambda name: required(name, "broker.broker_name", "an amazon-mq broker has a name"))
+    MetricAlarms("queue-alarms", queue_alarms(layer.env.name, layer.env.alarms, broker_name, plan.vhost,
+                                              plan.queue_pairs(), layer.env.messaging.engine_version),
+                 broker_layer.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=topology))
 
 layer.export(
     broker_mode=broker.mode,

@@ -11,7 +11,7 @@ import pytest
 
 from shared import REPO_ROOT
 from shared.catalog import load_catalog
-from shared.components.compute_service import AMQP_SECRET_KEYS
+from shared.components.compute_wiring import AMQP_SECRET_KEYS
 from shared.components.ecr import RELEASE_IMAGES_KEPT, UNTAGGED_EXPIRY_DAYS
 from shared.contracts import ComputeContract
 from shared.envs import load_env

@@ -8,9 +8,10 @@ sidecar; with ``DROP_ALL`` every dependency must be a declared virtual service, 
 traffic graph reviewable. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:appmesh/mesh:Mesh")

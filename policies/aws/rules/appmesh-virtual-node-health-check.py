@@ -5,9 +5,10 @@ without ``health_check`` keeps receiving traffic after the app behind it has hun
 without listeners (a pure client) is not applicable. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:appmesh/virtualNode:VirtualNode")

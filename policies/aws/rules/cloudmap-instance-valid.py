@@ -24,7 +24,7 @@ an outage that only shows up at resolution time. No cdk-nag/checkov equivalent.
 import ipaddress
 from typing import Any
 
-from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
@@ -37,6 +37,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation, stack_check
 
 INSTANCE = "aws:servicediscovery/instance:Instance"
 SERVICE = "aws:servicediscovery/service:Service"
@@ -126,4 +127,5 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
+                               validate=stack_check(_validate))

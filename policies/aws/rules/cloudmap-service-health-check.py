@@ -8,9 +8,10 @@ custom check and the provider then plans a forced replacement on every run (pulu
 hashicorp/terraform-provider-aws#44285). No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:servicediscovery/service:Service")

@@ -17,7 +17,7 @@ cdk-nag/checkov equivalent.
 import re
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -31,6 +31,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")

@@ -5,9 +5,10 @@ was scanned, reviewed and promoted is not what runs. ``IMMUTABLE_WITH_EXCLUSION`
 excluded tags be overwritten, so only ``IMMUTABLE`` passes. Matches checkov CKV_AWS_51.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")

@@ -5,9 +5,10 @@ gives key-usage logs and a kill switch. ``KMS`` without ``kms_key`` (the AWS-man
 passes. Matches checkov CKV_AWS_136.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")

@@ -13,9 +13,10 @@ whose repository cannot be determined makes the rule not applicable for the repo
 cover, rather than failing them.
 """
 
-from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
 
 from shared.policy_support import referenced_targets, rule_description, rule_id
+from shared.policy_typing import ReportViolation, stack_check
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -45,4 +46,5 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         )
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
+                               validate=stack_check(_validate))

@@ -9,7 +9,7 @@ Why: a public repository leaks the images (code, baked-in configuration) and, wi
 lets anyone replace them. Matches cdk-nag AwsSolutions-ECR1 / ECROpenAccess, checkov CKV_AWS_32.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -23,6 +23,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repositoryPolicy:RepositoryPolicy")

@@ -5,9 +5,10 @@ runs it; scan-on-push is off by default. Matches checkov CKV_AWS_163 (no cdk-nag
 A registry-wide ``aws.ecr.RegistryScanningConfiguration`` is not seen by this per-repository rule.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")

@@ -5,7 +5,7 @@ on, or to explain an OOM-killed task afterwards. An account-level default is not
 rule; the cluster says so itself. Matches cdk-nag AwsSolutions-ECS4 / checkov CKV_AWS_65.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -17,6 +17,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/cluster:Cluster")

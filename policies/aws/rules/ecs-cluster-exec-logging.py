@@ -11,9 +11,10 @@ afterwards what was run. Matches checkov CKV_AWS_223 (ECS Exec logging); related
 asks a customer-managed key for the session). No cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import applies_to, contains_unknown, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/cluster:Cluster")

@@ -9,9 +9,10 @@ subnet is reachable from the internet the same way, only less often looked at. M
 Security Hub ECS.2 / checkov CKV_AWS_333 for tasks outside services; no anchor checks these targets.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 SCHEDULE = "aws:scheduler/schedule:Schedule"

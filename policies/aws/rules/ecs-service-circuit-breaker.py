@@ -8,7 +8,7 @@ Why: without it, a deployment whose tasks never become healthy keeps replacing t
 working task definition on its own. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -21,6 +21,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/service:Service")

@@ -11,7 +11,7 @@ Matches Security Hub ECS.10, checkov CKV_AWS_332 (which accepts only ``LATEST``;
 version passes here and must be moved on when AWS releases the next one). No cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -24,6 +24,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 #: The newest platform version of each OS family (ECS developer guide, "Fargate platform versions").
 CURRENT = {"1.4.0", "1.0.0"}

@@ -5,9 +5,10 @@ bypassing the load balancer; tasks in private subnets reach AWS APIs through NAT
 Matches checkov CKV_AWS_333; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/service:Service")

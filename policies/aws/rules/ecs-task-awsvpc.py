@@ -5,9 +5,10 @@ apply per task; ``bridge`` (the default on EC2) and ``host`` share the instance'
 Fargate accepts nothing else. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from botocore.model import Shape
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -30,6 +30,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 MAX_ERRORS_SHOWN = 5
 

@@ -20,10 +20,11 @@ Why: any other combination is rejected by RegisterTaskDefinition at deploy time 
 
 import re
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.fargate import FARGATE_SIZES, WINDOWS_MIN_CPU
 from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 def _cpu_units(value: object) -> int | None:

@@ -9,9 +9,10 @@ two scale-outs), a rollback does not roll back, and what was scanned is not nece
 No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import applies_to, container_definitions, container_label, plain, rule_description, rule_id
+from shared.policy_typing import ReportViolation
 
 
 def _problem(image: object) -> str | None:

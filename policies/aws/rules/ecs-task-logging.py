@@ -4,7 +4,7 @@ Why: without ``logConfiguration`` a container's stdout/stderr goes nowhere on Fa
 instance's Docker daemon on EC2): a crash leaves no trace. Matches cdk-nag AwsSolutions-ECS7.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     applies_to,
@@ -15,6 +15,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")

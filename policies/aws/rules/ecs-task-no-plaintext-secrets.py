@@ -22,7 +22,7 @@ every env var).
 import itertools
 import re
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     applies_to,
@@ -33,6 +33,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation
 
 CREDENTIAL_WORDS = {
     "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY",

@@ -9,7 +9,7 @@ container (it is a task definition setting, ``pid_mode``): both pass a privilege
 ``pid_mode='host'`` task. No cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -22,6 +22,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")

@@ -15,7 +15,7 @@ check in ``environment``; no checkov equivalent.
 
 import re
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     applies_to,
@@ -26,6 +26,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation
 
 OPTION = re.compile(
     r"^--?(?:require-?pass|pass(?:word|wd|phrase)?|pwd|secret|token|api-?key|access-?key|secret-?key|auth(?:-?token)?"

@@ -22,7 +22,7 @@ is much harder. Matches the AWS Config rule ecs-task-definition-nonroot-user; no
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     applies_to,
@@ -35,6 +35,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation
 
 #: The capabilities Docker (and so ECS) gives a container unless dropped (moby's default set).
 DOCKER_DEFAULT_CAPABILITIES = frozenset({

@@ -4,7 +4,7 @@ Why: an attacker who gets code execution cannot drop tools or modify the image's
 scratch space is declared explicitly as a volume. Matches checkov CKV_AWS_336; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     applies_to,
@@ -15,6 +15,7 @@ from shared.policy_support import (
     rule_description,
     rule_id,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")

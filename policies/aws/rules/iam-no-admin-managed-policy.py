@@ -17,9 +17,10 @@ related to cdk-nag AwsSolutions-IAM4 (any AWS managed policy).
 
 import re
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 SINGLE_ARN = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "policyArn",

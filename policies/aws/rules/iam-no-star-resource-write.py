@@ -20,7 +20,7 @@ CKV_AWS_355 (restrictable actions on ``*``) and CKV_AWS_290 (write access withou
 import re
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -34,6 +34,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 ROLE = "aws:iam/role:Role"
 POLICY_DOCUMENT_TYPES = (

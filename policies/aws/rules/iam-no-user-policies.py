@@ -8,9 +8,10 @@ reviews; a platform's workloads use roles, and humans belong to groups. Matches 
 cdk-nag IAMUserNoPolicies (NIST/HIPAA packs), checkov CKV_AWS_40.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 USER_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"

@@ -14,7 +14,7 @@ Matches cdk-nag AwsSolutions-IAM5 / checkov CKV_AWS_63 (and CKV_AWS_49 for polic
 import re
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -28,6 +28,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 ROLE = "aws:iam/role:Role"
 POLICY_DOCUMENT_TYPES = (

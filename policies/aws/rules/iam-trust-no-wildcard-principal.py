@@ -9,7 +9,7 @@ Why: the role's permissions become everyone's. Matches checkov CKV_AWS_60 (only 
 principals may assume) and CKV_AWS_61 (no assume-role across all principals); no cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -23,6 +23,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:iam/role:Role")

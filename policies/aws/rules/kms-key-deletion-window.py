@@ -10,7 +10,7 @@ the only time in which a mistaken ``pulumi destroy`` or a compromised admin can 
 cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -22,6 +22,7 @@ from shared.policy_support import (
     rule_parameter,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 AWS_DEFAULT_DAYS = 30
 

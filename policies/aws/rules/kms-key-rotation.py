@@ -10,9 +10,10 @@ rotation limits what one compromised backing key decrypts. Matches Security Hub 
 AwsSolutions-KMS5 / KMSBackingKeyRotationEnabled, checkov CKV_AWS_7.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:kms/key:Key")

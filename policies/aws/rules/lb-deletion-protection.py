@@ -9,9 +9,10 @@ of Pulumi's ``protect``). Matches Security Hub ELB.6, cdk-nag ELBDeletionProtect
 CKV_AWS_150.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")

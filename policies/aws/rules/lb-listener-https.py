@@ -10,7 +10,7 @@ serving content in clear. Matches Security Hub ELB.1, cdk-nag ALBHttpToHttpsRedi
 ELBTlsHttpsListenersOnly, checkov CKV_AWS_2 and CKV2_AWS_20.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -23,6 +23,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:lb/listener:Listener", "aws:alb/listener:Listener")

@@ -10,9 +10,10 @@ Why: the entry point is the one component every request crosses. Matches Securit
 cdk-nag/checkov equivalent for ALB/NLB (cdk-nag ELB4 is Classic only).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")

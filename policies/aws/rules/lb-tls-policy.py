@@ -14,9 +14,10 @@ every client negotiates. Matches Security Hub ELB.17, checkov CKV_AWS_103 (TLS 1
 
 import re
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 MODERN = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-.+|FS-1-2-.+)$")
 

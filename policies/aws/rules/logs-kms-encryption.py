@@ -8,9 +8,10 @@ platform owns, and the key can be disabled. Matches checkov CKV_AWS_158, cdk-nag
 CloudWatchLogGroupEncrypted (NIST/HIPAA packs).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")

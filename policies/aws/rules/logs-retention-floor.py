@@ -10,18 +10,20 @@ noticed a week later; audit and incident response need a minimum. Matches checko
 least one year, the prod floor); no cdk-nag equivalent.
 """
 
-from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_int,
+    not_applicable,
     plain,
     rule_description,
     rule_id,
     rule_parameter,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")
@@ -31,7 +33,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         undecidable(args, f"log group '{args.name}': retentionInDays")
     days = as_int(retention)
     if not days:
-        args.not_applicable(f"log group '{args.name}' never expires its logs (see logs-retention-set)")
+        not_applicable(args, f"log group '{args.name}' never expires its logs (see logs-retention-set)")
     minimum = int(rule_parameter(args, __file__, "minimumDays"))
     if days < minimum:
         report_violation(f"log group '{args.name}' keeps its logs {days} day(s); this env requires at least "

@@ -8,9 +8,10 @@ a deliberate retention is both a cost and a compliance decision. Matches checkov
 CloudWatchLogGroupRetentionPeriod (NIST 800-53 packs).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, as_int, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 ALLOWED_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,

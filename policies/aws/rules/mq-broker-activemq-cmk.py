@@ -10,9 +10,10 @@ Why: with an AWS-owned key there are no key-usage records in CloudTrail and no w
 to the broker's stored messages. Matches checkov CKV_AWS_209 (ActiveMQ only).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")

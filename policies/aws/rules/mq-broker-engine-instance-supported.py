@@ -7,10 +7,11 @@ deployed; the env loader refuses the same for env runs, this rule for any progra
 sources (Amazon MQ developer guide) are in ``shared/amazonmq.py``. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.amazonmq import broker_problems
 from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")

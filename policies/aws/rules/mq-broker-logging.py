@@ -5,9 +5,10 @@ log; without ``logs.general`` there is nothing to investigate them with. (Rabbit
 only general logs, so that is what is required.) Matches checkov CKV_AWS_48.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")

@@ -5,9 +5,10 @@ password stands between an attacker and every queue; clients in the VPC reach a 
 directly. Matches checkov CKV_AWS_69; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")

@@ -9,9 +9,10 @@ the AWS-managed key, whose policy nobody can change; a customer-managed key adds
 checkov CKV_AWS_149, cdk-nag SecretsManagerUsingKMSKey (NIST/HIPAA packs).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:secretsmanager/secret:Secret")

@@ -24,13 +24,7 @@ CKV_AWS_304 (rotation within 90 days).
 import re
 from typing import Any
 
-from pulumi_policy import (
-    PolicyConfigSchema,
-    PolicyResource,
-    ReportViolation,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import PolicyConfigSchema, PolicyResource, StackValidationArgs, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
@@ -44,6 +38,7 @@ from shared.policy_support import (
     rule_id,
     rule_parameter,
 )
+from shared.policy_typing import ReportViolation, stack_check
 
 SECRET = "aws:secretsmanager/secret:Secret"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
@@ -120,6 +115,6 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
 
 
 POLICY = StackValidationPolicy(
-    name=rule_id(__file__), description=rule_description(__file__), validate=_validate,
+    name=rule_id(__file__), description=rule_description(__file__), validate=stack_check(_validate),
     config_schema=PolicyConfigSchema(properties={"maxDays": {"type": "integer", "minimum": 1}}),
 )

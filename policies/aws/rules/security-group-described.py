@@ -15,7 +15,7 @@ Matches cdk-nag AwsSolutions-EC27 / checkov CKV_AWS_23.
 import re
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -27,6 +27,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 RULES = (

@@ -17,7 +17,7 @@ AwsSolutions-EC23) look only at ``0.0.0.0/0`` and ``::/0``, not at internal rang
 import ipaddress
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     applies_to,
@@ -31,6 +31,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -76,7 +77,8 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                 undecided.append(f"ingress[{index}]")
                 continue
             protocol, low, high = entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")
-            cidrs = [c for c in as_list(entry.get("cidrBlocks")) + as_list(entry.get("ipv6CidrBlocks")) if _wide(c)]
+            blocks = [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
+            cidrs = [c for c in blocks if _wide(c)]
             if cidrs and _all_ports(protocol, low, high):
                 report_violation(_finding("security group", args.name, cidrs, describe_ports(protocol, low, high)))
         if undecided:

@@ -13,7 +13,7 @@ APIs and registries, 5671 to the broker). Matches checkov CKV_AWS_382; no cdk-na
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -28,6 +28,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -56,7 +57,8 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             if contains_unknown(entry) or not isinstance(entry, dict):
                 undecided.append(f"egress[{index}]")
                 continue
-            cidrs = [c for c in as_list(entry.get("cidrBlocks")) + as_list(entry.get("ipv6CidrBlocks")) if is_world(c)]
+            blocks = [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
+            cidrs = [c for c in blocks if is_world(c)]
             if cidrs and _all_ports(entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")):
                 report_violation(f"security group '{args.name}' allows egress to {', '.join(cidrs)} on all ports "
                                  f"(egress[{index}]); {FIX}.")

@@ -14,7 +14,7 @@ for HTTP(S). Matches cdk-nag AwsSolutions-EC23 / checkov CKV_AWS_24, CKV_AWS_25,
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -31,6 +31,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -69,7 +70,8 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             if contains_unknown(entry) or not isinstance(entry, dict):
                 undecided.append(f"ingress[{index}]")
                 continue
-            cidrs = [c for c in as_list(entry.get("cidrBlocks")) + as_list(entry.get("ipv6CidrBlocks")) if is_world(c)]
+            blocks = [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
+            cidrs = [c for c in blocks if is_world(c)]
             protocol, low, high = entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")
             if cidrs and not (_is_public(args) and _web_only(protocol, low, high)):
                 report_violation(_finding(args, "security group", cidrs, describe_ports(protocol, low, high), True))

@@ -6,7 +6,7 @@ NAT gateways) say so with the ``tier=public`` tag (resource or provider default 
 Matches checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 800-53 packs).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -18,6 +18,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ec2/subnet:Subnet")

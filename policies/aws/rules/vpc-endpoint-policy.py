@@ -13,7 +13,7 @@ repository. Related: Security Hub EC2.55-EC2.60 ask for endpoints to exist; no c
 equivalent for the endpoint policy.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     UNKNOWN,
@@ -28,6 +28,7 @@ from shared.policy_support import (
     rule_id,
     undecidable,
 )
+from shared.policy_typing import ReportViolation
 
 
 def _wide_open(statement: dict[str, object]) -> bool:

@@ -10,9 +10,10 @@ Resources: every ``aws:appmesh/*`` type. No cdk-nag/checkov id (an AWS lifecycle
 https://docs.aws.amazon.com/app-mesh/latest/userguide/what-is-app-mesh.html).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import platform_hint, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 
 
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:

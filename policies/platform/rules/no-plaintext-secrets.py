@@ -22,9 +22,10 @@ never passes or fails blind.
 
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ReportViolation, ResourceValidationArgs
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
-from shared.policy_support import CREDENTIAL_INPUTS, resource_policy, type_label
+from shared.policy_support import CREDENTIAL_INPUTS, not_applicable, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 
 NO_CONFIG = ("secretness is not visible to policies under the pulumi CLI (CrossGuard unwraps secrets); run "
              "`nox -s policy`, or pass secretInputs with --policy-pack-config (shared.policy.engine.pack_config)")
@@ -38,10 +39,10 @@ def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
     config: dict[str, Any] = dict(args.get_config())
     secret_map = config.get("secretInputs")
     if not isinstance(secret_map, dict):
-        args.not_applicable(NO_CONFIG)
+        not_applicable(args, NO_CONFIG)
     secret = secret_map.get(args.urn)
     if not isinstance(secret, list):
-        args.not_applicable(f"the policy config carries no secretness for {args.urn}")
+        not_applicable(args, f"the policy config carries no secretness for {args.urn}")
     literal = (config.get("literalInputs") or {}).get(args.urn) or []
     kind = type_label(args.resource_type)
     for name in present:

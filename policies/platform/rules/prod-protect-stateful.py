@@ -12,9 +12,10 @@ Pulumi's ``protect`` is the IaC-level equivalent for any resource. Its counterpa
 ``protect-only-stateful`` keeps everything else unprotected.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import platform_hint, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 from shared.protect import STATEFUL_TYPES
 
 

@@ -9,9 +9,10 @@ is not in ``shared.protect.STATEFUL_TYPES`` (the list ``prod-protect-stateful`` 
 is wrong wherever it appears.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import platform_hint, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 from shared.protect import is_stateful
 
 

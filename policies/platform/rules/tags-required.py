@@ -10,10 +10,11 @@ default tags apply to (``policies/platform/data/taggable-aws-types.txt``, genera
 pulumi_aws). No cdk-nag or built-in checkov id: both leave required tags to custom checks/Aspects.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy.taggable import load_taggable
 from shared.policy_support import REQUIRED_TAGS, effective_tags, known, platform_hint, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 
 TAGGABLE = load_taggable()
 

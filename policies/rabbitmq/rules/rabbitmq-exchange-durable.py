@@ -8,9 +8,10 @@ fails this rule. Resource: ``rabbitmq:index/exchange:Exchange`` (``settings.dura
 cdk-nag/checkov equivalent (RabbitMQ exchanges: https://www.rabbitmq.com/docs/exchanges#durability).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import get, resource_policy
+from shared.policy_typing import ReportViolation
 
 EXCHANGE = "rabbitmq:index/exchange:Exchange"
 

@@ -18,9 +18,10 @@ No cdk-nag/checkov equivalent (RabbitMQ access-control docs: https://www.rabbitm
 import re
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import as_list, get, known, resource_policy
+from shared.policy_typing import ReportViolation
 
 PERMISSIONS = "rabbitmq:index/permissions:Permissions"
 TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"

@@ -10,9 +10,10 @@ own access-control guidance: https://www.rabbitmq.com/docs/access-control).
 
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import as_list, get, known, resource_policy
+from shared.policy_typing import ReportViolation
 
 USER = "rabbitmq:index/user:User"
 

@@ -12,9 +12,10 @@ Queue, Permissions and TopicPermissions an omitted ``vhost`` means ``/`` (the pr
 fails too. No cdk-nag/checkov equivalent (RabbitMQ vhosts: https://www.rabbitmq.com/docs/vhosts).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import get, resource_policy, type_label
+from shared.policy_typing import ReportViolation
 
 # type -> whether the provider defaults an omitted vhost to "/"
 TYPES: dict[str, bool] = {

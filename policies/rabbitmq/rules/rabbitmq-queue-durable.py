@@ -9,9 +9,10 @@ Resource: ``rabbitmq:index/queue:Queue`` (``settings.durable``, ``settings.autoD
 cdk-nag/checkov equivalent (RabbitMQ queues: https://www.rabbitmq.com/docs/queues#durability).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import get, resource_policy
+from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
 

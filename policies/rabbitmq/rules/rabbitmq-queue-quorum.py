@@ -12,9 +12,10 @@ No cdk-nag/checkov equivalent (RabbitMQ quorum queues: https://www.rabbitmq.com/
 Amazon MQ best practice: https://docs.aws.amazon.com/amazon-mq/latest/developer-guide/quorum-queues.html).
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import get, known, rabbitmq_queue_arguments, resource_policy
+from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
 

@@ -18,9 +18,10 @@ How it decides: the arguments of a ``rabbitmq:index/queue:Queue`` (``settings.ar
 (``x-queue-type``, which can never change, is fine). No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import get, known, rabbitmq_queue_arguments, resource_policy
+from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
 

@@ -1,0 +1,60 @@
+"""What the compute layer runs, as plain data: the env-wide settings and one plan per catalog service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.catalog import ServiceSpec
+from shared.components.compute_containers import ENVOY_IMAGE
+from shared.envs import is_digest
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    """Env-wide facts every service of the compute layer shares."""
+
+    env_name: str
+    region: str
+    account_id: str
+    partition: str
+    mesh_provider: str
+    log_retention_days: int
+    protect: bool
+    #: the App Mesh Envoy image (env ``mesh.envoy_image``, else the platform's pinned default)
+    envoy_image: str = ENVOY_IMAGE
+    #: how long the provider waits for an ECS service's steady state (a Pulumi duration, e.g. "30m")
+    steady_state_timeout: str = "30m"
+
+    def log_group_name(self, service: str) -> str:
+        return f"/platform/{self.env_name}/compute/{service}"
+
+    @property
+    def log_group_arn_pattern(self) -> str:
+        return (f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:"
+                f"/platform/{self.env_name}/compute/*")
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """One catalog service as this env runs it (catalog + env overrides + release)."""
+
+    spec: ServiceSpec
+    cpu: int
+    memory: int
+    desired_count: int
+    min_count: int
+    max_count: int
+    cpu_target_percent: int
+    #: the release's image digest (``sha256:...``) or tag; None = not released yet (repo only)
+    release_ref: str | None
+    #: App Mesh canary versions (env ``mesh.canaries``): one ECS service per version; empty = one service
+    versions: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def image_digest(self) -> str | None:
+        return self.release_ref if self.release_ref and is_digest(self.release_ref) else None
+

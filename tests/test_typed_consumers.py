@@ -1,0 +1,93 @@
+"""Consumers read upstream contracts as typed objects: a typed view per contract (each field a
+``pulumi.Output`` of the contract's type, checked by mypy) or the whole contract as one validated model.
+A value that breaks the contract, or a missing one, fails at synth naming the layer and field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pulumi
+import pytest
+
+from shared import REPO_ROOT
+from shared.contracts import VIEWS, ContractOutputs, NetworkContract, NetworkOutputs, view_mismatches
+from shared.errors import ContractError
+from shared.synth.engine import SynthError, synth_program
+from tests.layers.compute_helpers import platform
+
+UPSTREAMS = ("network", "discovery", "mesh", "broker", "messaging")
+
+
+def compute_with(edit: Any) -> dict[str, Any]:
+    """Synthesize dev's compute layer on the committed upstream outputs, after ``edit(outputs)``."""
+    outputs = {layer: json.loads(json.dumps(platform("dev")[layer]["outputs"])) for layer in UPSTREAMS}
+    edit(outputs)
+    return synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
+                         account_id="111111111111", region="eu-west-1",
+                         stack_outputs={f"organization/{layer}/dev": values for layer, values in outputs.items()})
+
+
+def test_every_view_mirrors_its_contract_field_for_field() -> None:
+    for view in VIEWS.values():
+        assert view_mismatches(view) == []
+
+
+def test_a_view_that_drifts_from_its_contract_is_named() -> None:
+    class Drifted(ContractOutputs):
+        model = NetworkContract
+        vpc_id: pulumi.Output[int]  # wrong type; every other field missing
+
+    wrong = view_mismatches(Drifted)
+    assert "vpc_id" in wrong and "private_subnet_ids" in wrong
+
+
+def test_a_value_of_the_wrong_type_fails_at_synth_naming_layer_and_field() -> None:
+    def break_port(outputs: dict[str, Any]) -> None:
+        outputs["mesh"]["services"]["inference"]["client_alias_port"] = "eighty"
+
+    with pytest.raises(ContractError, match=r"mesh\.services\.inference\.client_alias_port.*MeshContract"):
+        compute_with(break_port)
+
+
+def test_a_missing_network_field_fails_at_synth_naming_it() -> None:
+    with pytest.raises(SynthError, match="private_subnet_ids"):
+        compute_with(lambda outputs: outputs["network"].pop("private_subnet_ids"))
+
+
+def test_float_ports_from_a_stack_reference_read_back_as_ints() -> None:
+    # A StackReference hands numbers back as floats; the contract model makes them ints again.
+    def floats(outputs: dict[str, Any]) -> None:
+        for entry in outputs["mesh"]["services"].values():
+            entry["client_alias_port"] = float(entry["client_alias_port"])
+
+    as_floats = {r["urn"]: r["inputs"] for r in compute_with(floats)["resources"]}
+    assert as_floats == {r["urn"]: r["inputs"] for r in platform("dev")["compute"]["resources"]}
+
+
+def test_mypy_checks_the_field_names_a_consumer_reads(tmp_path: Any) -> None:
+    program = tmp_path / "consumer.py"
+    program.write_text(
+        "from shared.contracts import NetworkOutputs, Upstream\n"
+        "def read(upstream: Upstream) -> None:\n"
+        "    network = upstream.contract(NetworkOutputs)\n"
+        "    network.vpc_idd\n"
+        "    subnets: int = network.private_subnet_ids\n")
+    result = subprocess.run([sys.executable, "-m", "mypy", "--follow-imports=silent", "--ignore-missing-imports",
+                             "--no-incremental", str(program)], capture_output=True, text=True, cwd=REPO_ROOT,
+                            check=False)
+    assert result.returncode == 1, result.stdout
+    assert '"NetworkOutputs" has no attribute "vpc_idd"' in result.stdout
+    assert 'expression has type "Output[list[str]]", variable has type "int"' in result.stdout
+
+
+def test_a_view_of_another_layers_contract_is_refused() -> None:
+    from shared.contracts import DiscoveryOutputs, Upstream
+
+    upstream = Upstream.__new__(Upstream)
+    upstream.consumer, upstream.layer, upstream.model = "compute", "network", NetworkContract
+    with pytest.raises(ContractError, match="reads 'network' as DiscoveryContract"):
+        upstream.contract(DiscoveryOutputs)
+    assert NetworkOutputs.model is NetworkContract
