@@ -224,7 +224,7 @@ def test_the_runner_role_is_least_privilege(env: str) -> None:
     assert resources[project["parent"]]["type"] == "mlplatform:broker:DeployRunner"
 
 
-@pytest.mark.parametrize(("env", "encrypted"), [("dev", False), ("staging", False), ("prod", True)])
+@pytest.mark.parametrize(("env", "encrypted"), [("dev", True), ("staging", True), ("prod", True)])  # every env file
 def test_runner_logs_use_a_key_where_the_env_asks_for_encrypted_logs(env: str, encrypted: bool) -> None:
     document = broker_layer(env)
     logs = one(document, LOG_GROUP)["inputs"]

@@ -116,7 +116,7 @@ def test_each_service_has_its_log_group_with_the_env_retention_and_kms_in_prod(e
     doc = compute(env)
     config = load_env(env).compute
     keys = {k["name"]: k for k in of_type(doc, KEY)}
-    assert ("compute-logs" in keys) is config.kms_encrypted_logs is (env == "prod")
+    assert ("compute-logs" in keys) is config.kms_encrypted_logs is True  # every env file encrypts its logs
     for service in SERVICES:
         log_group = unit(doc, service)["log_group"]["inputs"]
         assert log_group["name"] == f"/platform/{env}/compute/{service}"

@@ -105,7 +105,7 @@ def test_flow_log_group_is_kms_encrypted_where_the_env_asks_for_encrypted_logs(e
     config = load_env(env)
     (log_group,) = of_type(doc, "aws:cloudwatch/logGroup:LogGroup")
     keys = of_type(doc, "aws:kms/key:Key")
-    assert ("kmsKeyId" in log_group["inputs"]) is config.compute.kms_encrypted_logs is (env == "prod")
+    assert ("kmsKeyId" in log_group["inputs"]) is config.compute.kms_encrypted_logs is True  # every env file
     if not config.compute.kms_encrypted_logs:
         assert keys == []
         return
