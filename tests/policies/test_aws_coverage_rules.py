@@ -337,6 +337,20 @@ def test_egress_shapes(policy_findings, entry, fails):
     assert bool(judged(policy_findings([group], env="prod"), "security-group-no-open-egress")) is fails
 
 
+@pytest.mark.parametrize(("protocol", "from_port", "to_port", "fails"), [
+    ("tcp", 443, 443, False),   # the services SG: HTTPS through the NAT to AWS APIs without an endpoint
+    ("-1", None, None, True),
+    ("tcp", 0, 65535, True),
+])
+def test_standalone_egress_rule_to_the_world_fails_only_on_all_ports(policy_findings, protocol, from_port, to_port,
+                                                                      fails):
+    props: dict[str, Any] = {"securityGroupId": "sg-1", "ipProtocol": protocol, "cidrIpv4": "0.0.0.0/0",
+                             "description": "egress"}
+    props.update({k: v for k, v in (("fromPort", from_port), ("toPort", to_port)) if v is not None})
+    found = policy_findings([res(EGRESS_RULE, "r", props)], env="prod")
+    assert bool(judged(found, "security-group-no-open-egress")) is fails
+
+
 def test_an_ingress_security_group_rule_is_not_judged_by_the_egress_rule(policy_findings):
     rule = res(SG_RULE, "r", {"type": "ingress", "protocol": "-1", "fromPort": 0, "toPort": 0,
                               "cidrBlocks": ["0.0.0.0/0"], "securityGroupId": "sg-1"})
