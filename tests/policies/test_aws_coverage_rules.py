@@ -53,8 +53,10 @@ def task(command: list[str] | None = None, entry_point: list[str] | None = None)
     return res(TASK, "r", {"containerDefinitions": json.dumps([container]), "networkMode": "awsvpc"})
 
 
-def secret_with_version(keepers: dict[str, str] | None) -> list[dict[str, Any]]:
-    secret = res(SECRET, "r", {"name": "platform/dev/messaging/app"})
+def secret_with_version(keepers: dict[str, str] | None, tags: Any = None) -> list[dict[str, Any]]:
+    inputs: dict[str, Any] = {"name": "platform/dev/messaging/app"}
+    inputs.update({"tags": tags if tags is not None else {"rotation-max-age-days": "90"}} if tags != {} else {})
+    secret = res(SECRET, "r", inputs)
     password = res(PASSWORD, "pw", {"length": 32, **({"keepers": keepers} if keepers is not None else {})})
     version = res(SECRET_VERSION, "v", {"secretId": "arn:secret", "secretString": UNKNOWN_STRING},
                   property_dependencies={"secretId": [secret], "secretString": [password]},
@@ -293,6 +295,27 @@ def test_a_rotation_schedule_within_max_days_passes(policy_findings, rules, fail
     assert bool(found) is fails
     if fails:
         assert "rotates only every 180 days (at most 90)" in found[0]
+
+
+@pytest.mark.parametrize(("tags", "message"), [
+    ({"rotation-max-age-days": "90"}, None),
+    ({"rotation-max-age-days": "180"}, "declares rotation-max-age-days=180"),  # prod: at most 90
+    ({}, "declares no positive rotation-max-age-days"),
+    ({"rotation-max-age-days": "0"}, "declares no positive rotation-max-age-days"),
+])
+def test_an_epoch_rotated_secret_declares_a_max_age_within_max_days(policy_findings, tags, message):
+    found = judged(policy_findings(secret_with_version({"rotation_epoch": "2026-11-01"}, tags), env="prod"),
+                   "secretsmanager-rotation")
+    if message is None:
+        assert not found
+    else:
+        assert found and message in found[0]
+
+
+def test_an_epoch_rotated_secret_with_unknown_tags_is_decided_later(policy_not_applicable):
+    resources = secret_with_version({"rotation_epoch": "2026-11-01"}, UNKNOWN_OBJECT)
+    reasons = [r["reason"] for r in policy_not_applicable(resources) if r["rule"] == "secretsmanager-rotation"]
+    assert reasons and "secret 'r': tags" in reasons[0]
 
 
 def test_a_generated_password_without_epoch_keeper_does_not_count_as_rotation(policy_findings):
