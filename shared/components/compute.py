@@ -177,7 +177,9 @@ class ComputePlatform(pulumi.ComponentResource):
                         env_name=settings.env_name, service=service, port=plan.spec.port,
                         health_path=plan.spec.health_path, certificate_arn=args.certificate_arn,
                         vpc_id=upstreams.vpc_id, service_security_group_id=upstreams.service_security_group_id,
-                        public_subnet_ids=upstreams.public_subnet_ids, protect=settings.protect),
+                        public_subnet_ids=upstreams.public_subnet_ids, protect=settings.protect,
+                        account_id=settings.account_id, region=settings.region, partition=settings.partition,
+                        log_retention_days=settings.log_retention_days),
                     opts=child,
                 )
                 self.gateways[service] = gateway
