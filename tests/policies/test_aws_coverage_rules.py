@@ -458,7 +458,9 @@ def test_older_rules_are_not_applicable_on_unknown_values(policy_result, rule, r
 @pytest.mark.parametrize(("rule", "resource"), [
     ("appmesh-discontinued", res("aws:appmesh/mesh:Mesh", "r", {"name": UNKNOWN_STRING})),
     ("prod-protect-stateful", res("aws:ecr/repository:Repository", "r", {"name": UNKNOWN_STRING})),
+    ("protect-only-stateful", res("aws:ec2/route:Route", "r", {"routeTableId": UNKNOWN_STRING}, protect=True)),
 ])
 def test_rules_that_read_no_input_value_decide_even_when_every_input_is_unknown(policy_findings, rule, resource):
-    # appmesh-discontinued judges the type, prod-protect-stateful the protect option: no unknown can stop them.
+    # appmesh-discontinued judges the type, prod-protect-stateful and protect-only-stateful the protect
+    # option: no unknown can stop them.
     assert judged(policy_findings([resource], env="prod"), rule)
