@@ -420,6 +420,15 @@ def test_a_new_epoch_changes_every_service_password_and_nothing_is_replaced_but_
     assert {s["urn"]: s["inputs"]["name"] for s in of_type(document, SECRET)} == before, "same secrets, same names"
 
 
+def test_a_new_max_age_only_retags_the_secrets_and_keeps_every_password(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(credentials_rotation={"epoch": "2026-11-01",
+                                                                                "max_age_days": 30}))
+    document = synth_env("dev", ["messaging"])["messaging"]
+    before = [p["inputs"] for p in of_type(messaging("dev"), PASSWORD)]
+    assert [p["inputs"] for p in of_type(document, PASSWORD)] == before, "no password is replaced"
+    assert {s["inputs"]["tags"]["rotation-due"] for s in of_type(document, SECRET)} == {"2026-12-01"}
+
+
 def test_without_credentials_rotation_passwords_have_no_keeper(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["messaging"].pop("credentials_rotation"))
     document = synth_env("dev", ["messaging"])["messaging"]
