@@ -24,6 +24,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Collection, Iterator
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -191,6 +192,38 @@ class DeployRunnerConfig(_Strict):
         return value
 
 
+class CredentialsRotation(_Strict):
+    """When the platform's generated broker credentials last rotated, and how old they may get.
+
+    ``epoch`` (a YAML date, ``2026-11-01``) is the keeper of every generated service password: changing
+    it makes the next ``up`` generate new passwords, update the RabbitMQ users and the Secrets Manager
+    secrets in place. ``max_age_days`` is the longest the env lets an epoch stand; the policy rule
+    ``secretsmanager-rotation`` holds it to the env's baseline (``maxDays``), and each secret carries
+    the due date (``epoch + max_age_days``) in its ``rotation-due`` tag. Whether that date has passed is
+    not part of validation or policy (their verdict would change with the calendar, not with a change).
+    """
+
+    epoch: date
+    max_age_days: int = Field(ge=1, le=365)
+
+    @field_validator("epoch", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> date:
+        # YAML gives a date for an unquoted 2026-11-01; a quoted one is accepted in the same form only.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+
+    @property
+    def due(self) -> date:
+        return self.epoch + timedelta(days=self.max_age_days)
+
+
 class MessagingConfig(_Strict):
     broker: Literal["amazon-mq", "external"]
     management: ManagementAccess = ManagementAccess()
@@ -206,6 +239,8 @@ class MessagingConfig(_Strict):
     max_length: int = Field(default=100_000, ge=1, description="length limit of each work queue (operator policy)")
     dead_letter_max_length: int = Field(default=100_000, ge=1, description="length limit of each DLQ (operator policy)")
     delivery_limit: int = Field(default=5, ge=1, le=100)
+    #: rotation of the generated service credentials (unset: they never rotate; policy flags it)
+    credentials_rotation: CredentialsRotation | None = None
 
     @field_validator("broker_log_retention_days")
     @classmethod

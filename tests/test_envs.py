@@ -402,3 +402,29 @@ def test_a_public_gateway_with_two_azs_and_a_local_certificate_is_accepted(edit_
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
                                                         certificate_arn=CERTIFICATE.format(region="eu-west-1")))
     assert load_env("dev").compute.public_gateway
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ({"epoch": "2026-13-01", "max_age_days": 90}, "'2026-13-01' is not a date (YYYY-MM-DD)"),
+    ({"epoch": 20261101, "max_age_days": 90}, "20261101 is not a date (YYYY-MM-DD)"),
+    ({"epoch": "2026-11-01", "max_age_days": 400}, "less than or equal to 365"),
+    ({"epoch": "2026-11-01"}, "max_age_days"),
+])
+def test_credentials_rotation_is_a_date_and_a_bounded_age(edit_env: Any, value: dict[str, Any], reason: str) -> None:
+    from shared.errors import ConfigError
+
+    edit_env("dev", lambda data: data["messaging"].update(credentials_rotation=value))
+    with pytest.raises(ConfigError) as raised:  # one problem: exactly one ConfigError
+        load_env("dev")
+    problem = raised.value
+    assert Path(problem.file).name == "dev.yaml" and problem.key.startswith("messaging.credentials_rotation")
+    assert reason in str(problem)
+
+
+def test_credentials_rotation_accepts_a_yaml_date_or_its_quoted_form(edit_env: Any) -> None:
+    import datetime
+
+    edit_env("dev", lambda data: data["messaging"].update(credentials_rotation={"epoch": "2027-02-01",
+                                                                                "max_age_days": 30}))
+    rotation = load_env("dev").messaging.credentials_rotation
+    assert rotation is not None and rotation.due == datetime.date(2027, 3, 3)

@@ -183,11 +183,23 @@ class AmazonMqBroker(pulumi.ComponentResource):
 
         # Break-glass copy of the admin credential, and its only source after creation: the messaging
         # layer reads it from here, and a rotation (through the management API) updates it here.
+        # Its own customer-managed key: the policy delegates use to IAM, so only principals whose IAM
+        # policy allows kms:Decrypt on it (the deployer) read the admin credential, and each use is logged.
+        self.secrets_key = aws.kms.Key(
+            f"{name}-secrets", description=f"RabbitMQ broker administrator credential ({env})",
+            enable_key_rotation=True, deletion_window_in_days=30,
+            policy=json.dumps(customer_key_policy(partition=args.partition, account_id=args.account_id,
+                                                  region=args.region), sort_keys=True),
+            opts=stateful)
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/ml-platform/{env}/broker-secrets",
+                      target_key_id=self.secrets_key.key_id, opts=pulumi.ResourceOptions(parent=self.secrets_key))
         self.admin_secret = aws.secretsmanager.Secret(
             f"{name}-admin",
             name=admin_secret_name(env),
             description=f"Break-glass administrator of the {env} RabbitMQ broker (rotate via the management API)",
             recovery_window_in_days=30 if args.protect else 0,
+            # A new key is an in-place UpdateSecret; Secrets Manager re-encrypts the current versions.
+            kms_key_id=self.secrets_key.arn,
             opts=stateful,
         )
         admin_json: pulumi.Output[str] = pulumi.Output.all(self.admin_username, self.admin_password).apply(

@@ -175,7 +175,9 @@ class ComputePlatform(pulumi.ComponentResource):
                         health_path=plan.spec.health_path, certificate_arn=args.certificate_arn,
                         vpc_id=upstreams.network.vpc_id,
                         service_security_group_id=upstreams.network.service_security_group_id,
-                        public_subnet_ids=upstreams.network.public_subnet_ids, protect=settings.protect),
+                        public_subnet_ids=upstreams.network.public_subnet_ids, protect=settings.protect,
+                        account_id=settings.account_id, region=settings.region, partition=settings.partition,
+                        log_retention_days=settings.log_retention_days),
                     opts=child,
                 )
                 self.gateways[service] = gateway

@@ -68,7 +68,26 @@ def execution_role_policy(*, repository_arn: str, log_group_arn: str, secret_arn
     if secret_arns:
         statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                            "Resource": sorted(set(secret_arns))})
+        statements.append(secrets_key_statement(secret_arns))
     return document(*statements)
+
+
+def secrets_key_statement(secret_arns: list[str]) -> dict[str, Any]:
+    """``kms:Decrypt`` for the secrets' customer-managed key, usable only through Secrets Manager.
+
+    ECS needs it to inject a secret encrypted with a customer key (ECS developer guide, "Required IAM
+    permissions for Amazon ECS secrets": kms:Decrypt "only if your key uses a custom KMS key"). The key
+    lives in the messaging layer, whose contract does not name it; ``kms:ViaService`` keeps the grant to
+    decryptions Secrets Manager makes for this role, i.e. for the secrets the statement before allows,
+    and the resource to keys of the secrets' own account and region.
+    """
+    places = sorted({tuple(arn.split(":")[1:5]) for arn in secret_arns})
+    if len(places) != 1 or len(places[0]) != 4 or places[0][1] != "secretsmanager":
+        raise ValueError(f"secret ARNs of one account and region expected, got {sorted(set(secret_arns))}")
+    partition, _, region, account_id = places[0]
+    return {"Sid": "DecryptOwnSecretsThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
+            "Resource": f"arn:{partition}:kms:{region}:{account_id}:key/*",
+            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}}
 
 
 def task_role_statements(

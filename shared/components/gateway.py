@@ -1,14 +1,56 @@
-"""The public entry of a `public: true` service: an internet-facing ALB speaking HTTPS only."""
+"""The public entry of a `public: true` service: an internet-facing ALB speaking HTTPS only, writing
+access logs to a bucket of its own."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 #: TLS 1.2+ with TLS 1.3 preferred; the ELB default policy still allows TLS 1.0.
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+#: Where in the bucket the ALB writes (ELB adds ``/AWSLogs/<account>/elasticloadbalancing/...``).
+ACCESS_LOG_PREFIX = "alb"
+#: The Elastic Load Balancing account that delivers access logs in each Region opened before August
+#: 2022 (ELB guide, "Enable access logs for your Application Load Balancer", step "Attach a policy to
+#: your S3 bucket"; the same table as the AWS provider's aws.elb.get_service_account). Regions opened
+#: since then take the service principal LOG_DELIVERY_PRINCIPAL instead. Every region an env may pick
+#: (shared/regions.py) is in this table (a test keeps it so).
+ELB_LOG_DELIVERY_ACCOUNTS: dict[str, str] = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "ca-central-1": "985666609251", "sa-east-1": "507241528517",
+    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-west-3": "009996457667",
+    "eu-central-1": "054676820928", "eu-north-1": "897822967062", "eu-south-1": "635631232127",
+    "ap-south-1": "718504428378", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864", "ap-northeast-2": "600734575887", "ap-northeast-3": "383597477331",
+    "ap-east-1": "754344448648", "af-south-1": "098369216593", "me-south-1": "076674570225",
+}
+LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+
+def access_log_bucket_name(env_name: str, service: str, account_id: str) -> str:
+    name = f"ml-{env_name}-{service}-alb-logs-{account_id}"
+    if len(name) > 63:  # S3 bucket names are 3-63 characters (S3 user guide, bucket naming rules)
+        raise ValueError(f"access-log bucket name {name!r} is longer than S3's 63 characters")
+    return name
+
+
+def access_log_bucket_policy(*, bucket: str, partition: str, region: str, account_id: str) -> dict[str, Any]:
+    """ELB may put objects under the platform's prefix for this account only; nothing is readable
+    over plain HTTP."""
+    account = ELB_LOG_DELIVERY_ACCOUNTS.get(region)
+    principal = ({"AWS": f"arn:{partition}:iam::{account}:root"} if account
+                 else {"Service": LOG_DELIVERY_PRINCIPAL})
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ElbDeliversAccessLogs", "Effect": "Allow", "Principal": principal, "Action": "s3:PutObject",
+         "Resource": f"{bucket_arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_id}/*"},
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]}
 
 
 @dataclass(frozen=True)
@@ -23,6 +65,11 @@ class PublicGatewayArgs:
     service_security_group_id: pulumi.Input[str]
     public_subnet_ids: pulumi.Input[list[str]]
     protect: bool
+    account_id: str
+    region: str
+    partition: str
+    #: days the access logs are kept (the env's compute.log_retention_days)
+    log_retention_days: int
 
 
 class PublicGateway(pulumi.ComponentResource):
@@ -58,6 +105,7 @@ class PublicGateway(pulumi.ComponentResource):
             description=f"{args.service} requests and health checks from its public ALB",
             opts=pulumi.ResourceOptions(parent=self.security_group),
         )
+        self._access_log_bucket(args, child)
         self.load_balancer = aws.lb.LoadBalancer(
             f"{args.service}-alb",
             load_balancer_type="application",
@@ -67,8 +115,11 @@ class PublicGateway(pulumi.ComponentResource):
             # Requests with malformed headers are a request-smuggling vector; drop them at the edge.
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.protect,
+            # ELB checks that it may write to the bucket when logging is turned on, so the policy comes first.
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(
+                bucket=self.access_log_bucket.bucket, prefix=ACCESS_LOG_PREFIX, enabled=True),
             tags={"Name": f"{args.env_name}-{args.service}", "exposure": "public"},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.access_log_policy]),
         )
         self.target_group = aws.lb.TargetGroup(
             f"{args.service}-tasks",
@@ -95,3 +146,39 @@ class PublicGateway(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self.load_balancer),
         )
         self.register_outputs({"dns_name": self.load_balancer.dns_name})
+
+    def _access_log_bucket(self, args: PublicGatewayArgs, child: pulumi.ResourceOptions) -> None:
+        """The ALB's access-log bucket: private, owner-enforced, SSE-S3 (the only server-side
+        encryption ELB access logs support: ELB guide, access-log bucket requirements), expiring
+        logs after the env's log retention."""
+        name = access_log_bucket_name(args.env_name, args.service, args.account_id)
+        self.access_log_bucket = aws.s3.Bucket(
+            f"{args.service}-alb-logs", bucket=name,
+            tags={"Name": name, "service": args.service}, opts=child)
+        bucket_child = pulumi.ResourceOptions(parent=self.access_log_bucket)
+        block = aws.s3.BucketPublicAccessBlock(
+            f"{args.service}-alb-logs", bucket=self.access_log_bucket.id, block_public_acls=True,
+            block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=bucket_child)
+        aws.s3.BucketOwnershipControls(
+            f"{args.service}-alb-logs", bucket=self.access_log_bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=bucket_child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{args.service}-alb-logs", bucket=self.access_log_bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.
+                BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"))],
+            opts=bucket_child)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{args.service}-alb-logs", bucket=self.access_log_bucket.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-access-logs", status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{ACCESS_LOG_PREFIX}/"),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.log_retention_days))],
+            opts=bucket_child)
+        self.access_log_policy = aws.s3.BucketPolicy(
+            f"{args.service}-alb-logs", bucket=self.access_log_bucket.id,
+            policy=json.dumps(access_log_bucket_policy(bucket=name, partition=args.partition, region=args.region,
+                                                       account_id=args.account_id), sort_keys=True),
+            # S3 refuses a policy while the public access block is being written (409 conflicts).
+            opts=pulumi.ResourceOptions(parent=self.access_log_bucket, depends_on=[block]))

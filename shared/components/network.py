@@ -21,6 +21,41 @@ KEY_DELETION_WINDOW_DAYS = 30
 HTTPS_PORT = 443
 
 
+#: What the S3 gateway endpoint lets the private subnets' workloads (and the deploy runner) do with the
+#: env account's own buckets (the Pulumi state backend, for instance): objects and listings, nothing that
+#: changes a bucket's configuration or policy.
+OWN_BUCKET_ACTIONS = ("s3:DeleteObject", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket", "s3:PutObject")
+
+
+def endpoint_policy(service: str, *, partition: str, region: str, account_id: str) -> dict[str, object]:
+    """The endpoint policy of the env's VPC endpoint for ``service`` (``s3`` or an interface service).
+
+    An endpoint policy does not grant anything; it narrows what may pass through the endpoint (AWS
+    PrivateLink guide, "Control access to VPC endpoints using endpoint policies"). Here only the env
+    account's principals may use an interface endpoint, so stolen credentials of another account cannot
+    use it to move data out. The S3 gateway endpoint carries every regional S3 request of the private
+    subnets, so it admits ECR's image-layer bucket (read only; ECR user guide, "Amazon ECR interface VPC
+    endpoints", minimum Amazon S3 bucket permissions: ``prod-<region>-starport-layer-bucket``) and, for
+    the account's own principals, the account's own buckets; no other account's bucket is reachable.
+    """
+    account = {"aws:PrincipalAccount": account_id}
+    if service == "s3":
+        return {"Version": "2012-10-17", "Statement": [
+            # Fargate pulls layers from the URLs ECR hands out; AWS documents this statement without a
+            # principal condition.
+            {"Sid": "EcrImageLayers", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+             "Resource": f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket/*"},
+            {"Sid": "OwnAccountBuckets", "Effect": "Allow", "Principal": "*", "Action": list(OWN_BUCKET_ACTIONS),
+             "Resource": "*",
+             "Condition": {"StringEquals": {**account, "aws:ResourceAccount": account_id}}},
+        ]}
+    prefix = service.split(".", 1)[0]  # ecr.api and ecr.dkr are both the ecr API's IAM namespace
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "OwnAccountPrincipals", "Effect": "Allow", "Principal": "*", "Action": f"{prefix}:*",
+         "Resource": "*", "Condition": {"StringEquals": account}},
+    ]}
+
+
 def called_service_ports(catalog: Catalog) -> dict[str, int]:
     """Service -> port, for every catalog service some other service calls (the service-to-service
     ports; a service nobody calls is reached only by its load balancer, if any)."""
@@ -278,6 +313,7 @@ class VpcNetwork(pulumi.ComponentResource):
             self.endpoints["s3"] = aws.ec2.VpcEndpoint(
                 f"{name}-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{args.region}.s3",
                 vpc_endpoint_type="Gateway", route_table_ids=[t.id for t in self.private_route_tables],
+                policy=self._endpoint_policy_json("s3", args),
                 tags={"Name": f"{args.env_name}-s3"}, opts=opts)
         interface = [service for service in INTERFACE_ENDPOINTS if service in args.endpoints]
         if not interface:
@@ -302,7 +338,14 @@ class VpcNetwork(pulumi.ComponentResource):
                 service_name=f"com.amazonaws.{args.region}.{service}", vpc_endpoint_type="Interface",
                 private_dns_enabled=True, subnet_ids=[s.id for s in self.private_subnets],
                 security_group_ids=[self.endpoint_security_group.id],
+                policy=self._endpoint_policy_json(service, args),
                 tags={"Name": f"{args.env_name}-{service}"}, opts=opts)
+
+    @staticmethod
+    def _endpoint_policy_json(service: str, args: VpcNetworkArgs) -> str:
+        # A policy change is an in-place ModifyVpcEndpoint (botocore ec2 model, PolicyDocument).
+        return json.dumps(endpoint_policy(service, partition=args.partition, region=args.region,
+                                          account_id=args.account_id), sort_keys=True)
 
     def _service_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """What the tasks may send and receive, by security-group reference wherever the peer has one.

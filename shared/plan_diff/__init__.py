@@ -48,6 +48,9 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
                                        "subnetIds", "storageType", "encryptionOptions", "authenticationStrategy"}),
     "aws:ecr/repository:Repository": frozenset({"name", "encryptionConfigurations"}),
     "aws:secretsmanager/secret:Secret": frozenset({"name", "namePrefix"}),
+    # pulumi_random: "keepers: Arbitrary map of values that, when changed, will trigger recreation".
+    "random:index/randomPassword:RandomPassword": frozenset({"keepers", "length", "special", "minLower",
+                                                            "minUpper", "minNumeric", "minSpecial"}),
     "aws:kms/key:Key": frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"}),
     "aws:kms/alias:Alias": frozenset({"name", "namePrefix"}),
     "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),

@@ -98,6 +98,10 @@ def test_the_admin_is_generated_and_kept_in_secrets_manager(env: str) -> None:
     assert generated["urn"] in broker["dependencies"]
     secret = one(document, SECRET, "broker-admin")
     assert secret["inputs"]["name"] == f"platform/{env}/broker/admin"
+    # on the layer's own customer-managed key, not aws/secretsmanager
+    key = one(document, KMS_KEY, "broker-secrets")
+    assert key["inputs"]["enableKeyRotation"] is True and key["protect"] is load_env(env).protect
+    assert secret["inputs"]["kmsKeyId"].startswith("arn:aws:kms:") and key["urn"] in secret["dependencies"]
     (version,) = [v for v in of_type(document, SECRET_VERSION) if v["parent"] == secret["urn"]]
     assert version["secret_inputs"] == ["secretString"]
     assert json.loads(version["inputs"]["secretString"]) == {"username": admin["username"],
@@ -235,7 +239,7 @@ def test_the_runner_role_is_least_privilege(env: str) -> None:
     assert resources[project["parent"]]["type"] == "mlplatform:broker:DeployRunner"
 
 
-@pytest.mark.parametrize(("env", "encrypted"), [("dev", False), ("staging", False), ("prod", True)])
+@pytest.mark.parametrize(("env", "encrypted"), [("dev", True), ("staging", True), ("prod", True)])  # every env file
 def test_runner_logs_use_a_key_where_the_env_asks_for_encrypted_logs(env: str, encrypted: bool) -> None:
     document = broker_layer(env)
     logs = one(document, LOG_GROUP)["inputs"]

@@ -104,7 +104,7 @@ def test_a_second_up_with_no_change_changes_nothing_and_a_retention_change_updat
     assert group(aws)["retentionInDays"] == 90, "kept on delete: retention expires it"
 
 
-@pytest.mark.parametrize(("env", "encrypted"), [("dev", False), ("prod", True)])
+@pytest.mark.parametrize(("env", "encrypted"), [("dev", True), ("prod", True)])  # every env file encrypts logs
 def test_the_broker_layer_manages_the_brokers_own_log_group(env: str, encrypted: bool) -> None:
     document = synth_env(env, ["broker"])["broker"]
     (resource,) = of_type(document, DYNAMIC)
@@ -122,4 +122,4 @@ def test_the_broker_layer_manages_the_brokers_own_log_group(env: str, encrypted:
         (key,) = [k for k in of_type(document, "aws:kms/key:Key") if k["name"] == "broker-logs"]
         condition = json.loads(key["inputs"]["policy"])["Statement"][1]["Condition"]["ArnLike"]
         assert condition["kms:EncryptionContext:aws:logs:arn"].endswith(f"log-group:{inputs['log_group_name']}")
-        assert key["protect"] is True
+        assert key["protect"] is load_env(env).protect

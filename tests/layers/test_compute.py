@@ -116,7 +116,7 @@ def test_each_service_has_its_log_group_with_the_env_retention_and_kms_in_prod(e
     doc = compute(env)
     config = load_env(env).compute
     keys = {k["name"]: k for k in of_type(doc, KEY)}
-    assert ("compute-logs" in keys) is config.kms_encrypted_logs is (env == "prod")
+    assert ("compute-logs" in keys) is config.kms_encrypted_logs is True  # every env file encrypts its logs
     for service in SERVICES:
         log_group = unit(doc, service)["log_group"]["inputs"]
         assert log_group["name"] == f"/platform/{env}/compute/{service}"
@@ -236,6 +236,13 @@ def test_rabbitmq_credentials_come_from_the_messaging_layers_secret_never_from_e
         # ... and the execution role may read that one secret, nothing else in Secrets Manager.
         (read,) = [s for s in statements(resources["execution_policy"]) if s["Sid"] == "ReadOwnSecrets"]
         assert read["Resource"] == [secret_arns[service]]
+        # The secret is on the messaging layer's customer-managed key: ECS needs kms:Decrypt, only
+        # through Secrets Manager, on keys of the secret's own account and region.
+        (decrypt,) = [s for s in statements(resources["execution_policy"]) if s["Action"] == "kms:Decrypt"]
+        config = load_env(env)
+        assert decrypt["Resource"] == f"arn:aws:kms:{config.region}:{config.account_id}:key/*"
+        via = f"secretsmanager.{config.region}.amazonaws.com"
+        assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": via}}
 
 
 def test_the_secret_keys_compute_selects_are_the_ones_the_messaging_layer_writes() -> None:

@@ -178,6 +178,46 @@ def test_the_public_gateway_sits_behind_an_https_only_alb_in_the_public_subnets(
     assert all("loadBalancers" not in unit(doc, s)["service"]["inputs"] for s in ("preprocess", "inference"))
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_public_gateways_alb_writes_access_logs_to_a_private_bucket_elb_may_write(
+        edit_env: Any, env: str) -> None:
+    from shared.envs import load_env
+
+    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    doc = fresh(env)["compute"]
+    config = load_env(env)
+    bucket = by_name(doc, "aws:s3/bucket:Bucket", "gateway-alb-logs")
+    name = f"ml-{env}-gateway-alb-logs-{config.account_id}"
+    assert bucket["inputs"]["bucket"] == name
+    alb = by_name(doc, "aws:lb/loadBalancer:LoadBalancer", "gateway-alb")
+    assert alb["inputs"]["accessLogs"] == {"bucket": name, "prefix": "alb", "enabled": True}
+    policy = by_name(doc, "aws:s3/bucketPolicy:BucketPolicy", "gateway-alb-logs")
+    assert policy["urn"] in alb["dependencies"], "ELB checks its write access when logging is turned on"
+    (deliver, deny) = json.loads(policy["inputs"]["policy"])["Statement"]
+    # eu-west-1 opened before August 2022: its ELB account delivers (ELB guide, access-log bucket policy).
+    assert deliver["Principal"] == {"AWS": "arn:aws:iam::156460612806:root"} and deliver["Action"] == "s3:PutObject"
+    assert deliver["Resource"] == f"arn:aws:s3:::{name}/alb/AWSLogs/{config.account_id}/*"
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    block = by_name(doc, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "gateway-alb-logs")["inputs"]
+    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                          "restrictPublicBuckets"))
+    sse = by_name(doc, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                  "gateway-alb-logs")["inputs"]
+    assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"  # SSE-KMS unsupported
+    lifecycle = by_name(doc, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                        "gateway-alb-logs")["inputs"]
+    assert lifecycle["rules"][0]["expiration"]["days"] == config.compute.log_retention_days
+
+
+def test_every_region_an_env_may_pick_has_its_elb_log_delivery_principal() -> None:
+    from shared.components.gateway import ELB_LOG_DELIVERY_ACCOUNTS, access_log_bucket_policy
+    from shared.regions import REGION_AZS
+
+    assert set(REGION_AZS) <= set(ELB_LOG_DELIVERY_ACCOUNTS), "add the region's ELB account (or decide: principal)"
+    newer = access_log_bucket_policy(bucket="b", partition="aws", region="ap-southeast-4", account_id="1")
+    assert newer["Statement"][0]["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+
+
 def test_a_service_not_yet_in_the_release_gets_only_its_repository(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["release"]["images"].pop("training"))
     doc = fresh("dev")["compute"]

@@ -66,7 +66,8 @@ def test_execution_roles_reach_only_their_own_repository_and_log_group(env: str)
     for service in SERVICES:
         resources = unit(doc, service)
         by_sid = {s["Sid"]: s for s in statements(resources["execution_policy"])}
-        assert set(by_sid) == {"EcrLogin", "PullOwnImage", "WriteOwnLogs", "ReadOwnSecrets"}
+        assert set(by_sid) == {"EcrLogin", "PullOwnImage", "WriteOwnLogs", "ReadOwnSecrets",
+                               "DecryptOwnSecretsThroughSecretsManager"}
         # GetAuthorizationToken has no resource-level permission: "*" as resource, never as action.
         assert (by_sid["EcrLogin"]["Action"], by_sid["EcrLogin"]["Resource"]) == ("ecr:GetAuthorizationToken", "*")
         repo = by_name(doc, REPOSITORY, f"{service}-repo")["inputs"]["name"]
@@ -76,7 +77,11 @@ def test_execution_roles_reach_only_their_own_repository_and_log_group(env: str)
         assert sorted(by_sid["WriteOwnLogs"]["Action"]) == sorted(LOG_WRITE_ACTIONS)
         assert by_sid["WriteOwnLogs"]["Resource"] == [log_arn, f"{log_arn}:log-stream:*"]
         assert actions(resources["execution_policy"]) == {
-            "ecr:GetAuthorizationToken", *ECR_PULL_ACTIONS, *LOG_WRITE_ACTIONS, "secretsmanager:GetSecretValue"}
+            "ecr:GetAuthorizationToken", *ECR_PULL_ACTIONS, *LOG_WRITE_ACTIONS, "secretsmanager:GetSecretValue",
+            "kms:Decrypt"}
+        # kms:Decrypt only as Secrets Manager's caller: the secrets' customer-managed key, for its own secret.
+        assert by_sid["DecryptOwnSecretsThroughSecretsManager"]["Condition"] == {
+            "StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
 
 
 @pytest.mark.parametrize("env", ENVS)

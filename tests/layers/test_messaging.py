@@ -384,6 +384,58 @@ def test_secrets_are_deleted_at_once_outside_protected_envs(env: str, window: in
     assert {s["inputs"]["recoveryWindowInDays"] for s in of_type(messaging(env), SECRET)} == {window}
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_service_secrets_use_the_layers_customer_managed_key(env: str) -> None:
+    document = messaging(env)
+    config = load_env(env)
+    (key,) = [k for k in of_type(document, "aws:kms/key:Key") if k["name"] == "messaging-secrets"]
+    assert key["inputs"]["enableKeyRotation"] is True and key["inputs"]["deletionWindowInDays"] == 30
+    assert key["protect"] is config.protect
+    (admin,) = json.loads(key["inputs"]["policy"])["Statement"]
+    assert admin["Principal"] == {"AWS": f"arn:aws:iam::{config.account_id}:root"}, "use is delegated to IAM"
+    secrets = of_type(document, SECRET)
+    assert secrets and all(s["inputs"]["kmsKeyId"].startswith(f"arn:aws:kms:{config.region}:") for s in secrets)
+    assert all(key["urn"] in s["dependencies"] for s in secrets)
+
+
+@pytest.mark.parametrize(("env", "max_age"), [("dev", 180), ("staging", 90), ("prod", 90)])
+def test_service_passwords_rotate_with_the_env_files_epoch(env: str, max_age: int) -> None:
+    document = messaging(env)
+    passwords = of_type(document, PASSWORD)
+    assert passwords and all(p["inputs"]["keepers"] == {"rotation_epoch": "2026-11-01"} for p in passwords)
+    due = {"dev": "2027-04-30", "staging": "2027-01-30", "prod": "2027-01-30"}[env]
+    for secret in of_type(document, SECRET):
+        tags = secret["inputs"]["tags"]
+        assert (tags["rotation-epoch"], tags["rotation-max-age-days"], tags["rotation-due"]) == (
+            "2026-11-01", str(max_age), due)
+
+
+def test_a_new_epoch_changes_every_service_password_and_nothing_is_replaced_but_them(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(credentials_rotation={"epoch": "2027-01-15",
+                                                                                "max_age_days": 180}))
+    document = synth_env("dev", ["messaging"])["messaging"]
+    assert {json.dumps(p["inputs"]["keepers"]) for p in of_type(document, PASSWORD)} == {
+        '{"rotation_epoch": "2027-01-15"}'}
+    before = {s["urn"]: s["inputs"]["name"] for s in of_type(messaging("dev"), SECRET)}
+    assert {s["urn"]: s["inputs"]["name"] for s in of_type(document, SECRET)} == before, "same secrets, same names"
+
+
+def test_a_new_max_age_only_retags_the_secrets_and_keeps_every_password(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(credentials_rotation={"epoch": "2026-11-01",
+                                                                                "max_age_days": 30}))
+    document = synth_env("dev", ["messaging"])["messaging"]
+    before = [p["inputs"] for p in of_type(messaging("dev"), PASSWORD)]
+    assert [p["inputs"] for p in of_type(document, PASSWORD)] == before, "no password is replaced"
+    assert {s["inputs"]["tags"]["rotation-due"] for s in of_type(document, SECRET)} == {"2026-12-01"}
+
+
+def test_without_credentials_rotation_passwords_have_no_keeper(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].pop("credentials_rotation"))
+    document = synth_env("dev", ["messaging"])["messaging"]
+    assert all("keepers" not in p["inputs"] for p in of_type(document, PASSWORD))
+    assert all("rotation-epoch" not in s["inputs"]["tags"] for s in of_type(document, SECRET))
+
+
 # -- contract, protection, determinism -----------------------------------------------------------
 @pytest.mark.parametrize("env", ENVS)
 def test_the_layer_exports_exactly_its_contract(env: str) -> None:

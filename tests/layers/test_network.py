@@ -105,7 +105,7 @@ def test_flow_log_group_is_kms_encrypted_where_the_env_asks_for_encrypted_logs(e
     config = load_env(env)
     (log_group,) = of_type(doc, "aws:cloudwatch/logGroup:LogGroup")
     keys = of_type(doc, "aws:kms/key:Key")
-    assert ("kmsKeyId" in log_group["inputs"]) is config.compute.kms_encrypted_logs is (env == "prod")
+    assert ("kmsKeyId" in log_group["inputs"]) is config.compute.kms_encrypted_logs is True  # every env file
     if not config.compute.kms_encrypted_logs:
         assert keys == []
         return
@@ -221,6 +221,31 @@ def test_vpc_endpoints_are_the_ones_the_env_asks_for(env: str, expected: set[str
     endpoints = of_type(network(env), "aws:ec2/vpcEndpoint:VpcEndpoint")
     services = {e["inputs"]["serviceName"].split(f"{load_env(env).region}.", 1)[1] for e in endpoints}
     assert services == expected
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_vpc_endpoints_admit_only_the_accounts_principals_and_ecr_layers(env: str) -> None:
+    import json
+
+    config = load_env(env)
+    account = {"aws:PrincipalAccount": config.account_id}
+    for endpoint in of_type(network(env), "aws:ec2/vpcEndpoint:VpcEndpoint"):
+        service = endpoint["inputs"]["serviceName"].split(f"{config.region}.", 1)[1]
+        statements = json.loads(endpoint["inputs"]["policy"])["Statement"]
+        assert all(s["Effect"] == "Allow" for s in statements), service
+        if service == "s3":
+            # ECR user guide, VPC endpoints: Fargate's layer downloads need this AWS-owned bucket.
+            (layers,) = [s for s in statements if "Condition" not in s]
+            assert layers == {"Sid": "EcrImageLayers", "Effect": "Allow", "Principal": "*",
+                              "Action": "s3:GetObject",
+                              "Resource": f"arn:aws:s3:::prod-{config.region}-starport-layer-bucket/*"}
+            (own,) = [s for s in statements if "Condition" in s]
+            assert own["Condition"] == {"StringEquals": {**account, "aws:ResourceAccount": config.account_id}}
+            assert "s3:PutBucketPolicy" not in own["Action"] and all(not a.endswith("*") for a in own["Action"])
+        else:
+            (statement,) = statements
+            assert statement["Condition"] == {"StringEquals": account}, service
+            assert statement["Action"] == f"{service.split('.')[0]}:*", service
 
 
 def test_every_aws_resource_gets_the_required_tags_from_the_provider() -> None:

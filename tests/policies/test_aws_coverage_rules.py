@@ -53,8 +53,10 @@ def task(command: list[str] | None = None, entry_point: list[str] | None = None)
     return res(TASK, "r", {"containerDefinitions": json.dumps([container]), "networkMode": "awsvpc"})
 
 
-def secret_with_version(keepers: dict[str, str] | None) -> list[dict[str, Any]]:
-    secret = res(SECRET, "r", {"name": "platform/dev/messaging/app"})
+def secret_with_version(keepers: dict[str, str] | None, tags: Any = None) -> list[dict[str, Any]]:
+    inputs: dict[str, Any] = {"name": "platform/dev/messaging/app"}
+    inputs.update({"tags": tags if tags is not None else {"rotation-max-age-days": "90"}} if tags != {} else {})
+    secret = res(SECRET, "r", inputs)
     password = res(PASSWORD, "pw", {"length": 32, **({"keepers": keepers} if keepers is not None else {})})
     version = res(SECRET_VERSION, "v", {"secretId": "arn:secret", "secretString": UNKNOWN_STRING},
                   property_dependencies={"secretId": [secret], "secretString": [password]},
@@ -295,6 +297,27 @@ def test_a_rotation_schedule_within_max_days_passes(policy_findings, rules, fail
         assert "rotates only every 180 days (at most 90)" in found[0]
 
 
+@pytest.mark.parametrize(("tags", "message"), [
+    ({"rotation-max-age-days": "90"}, None),
+    ({"rotation-max-age-days": "180"}, "declares rotation-max-age-days=180"),  # prod: at most 90
+    ({}, "declares no positive rotation-max-age-days"),
+    ({"rotation-max-age-days": "0"}, "declares no positive rotation-max-age-days"),
+])
+def test_an_epoch_rotated_secret_declares_a_max_age_within_max_days(policy_findings, tags, message):
+    found = judged(policy_findings(secret_with_version({"rotation_epoch": "2026-11-01"}, tags), env="prod"),
+                   "secretsmanager-rotation")
+    if message is None:
+        assert not found
+    else:
+        assert found and message in found[0]
+
+
+def test_an_epoch_rotated_secret_with_unknown_tags_is_decided_later(policy_not_applicable):
+    resources = secret_with_version({"rotation_epoch": "2026-11-01"}, UNKNOWN_OBJECT)
+    reasons = [r["reason"] for r in policy_not_applicable(resources) if r["rule"] == "secretsmanager-rotation"]
+    assert reasons and "secret 'r': tags" in reasons[0]
+
+
 def test_a_generated_password_without_epoch_keeper_does_not_count_as_rotation(policy_findings):
     found = judged(policy_findings(secret_with_version({"length": "32"}), env="prod"), "secretsmanager-rotation")
     assert found and "never rotates" in found[0]
@@ -335,6 +358,20 @@ def test_command_secret_shapes(policy_findings, argument, fails):
 def test_egress_shapes(policy_findings, entry, fails):
     group = res(SG, "r", {"description": "egress test", "egress": [entry]})
     assert bool(judged(policy_findings([group], env="prod"), "security-group-no-open-egress")) is fails
+
+
+@pytest.mark.parametrize(("protocol", "from_port", "to_port", "fails"), [
+    ("tcp", 443, 443, False),   # the services SG: HTTPS through the NAT to AWS APIs without an endpoint
+    ("-1", None, None, True),
+    ("tcp", 0, 65535, True),
+])
+def test_standalone_egress_rule_to_the_world_fails_only_on_all_ports(policy_findings, protocol, from_port, to_port,
+                                                                      fails):
+    props: dict[str, Any] = {"securityGroupId": "sg-1", "ipProtocol": protocol, "cidrIpv4": "0.0.0.0/0",
+                             "description": "egress"}
+    props.update({k: v for k, v in (("fromPort", from_port), ("toPort", to_port)) if v is not None})
+    found = policy_findings([res(EGRESS_RULE, "r", props)], env="prod")
+    assert bool(judged(found, "security-group-no-open-egress")) is fails
 
 
 def test_an_ingress_security_group_rule_is_not_judged_by_the_egress_rule(policy_findings):
@@ -421,7 +458,9 @@ def test_older_rules_are_not_applicable_on_unknown_values(policy_result, rule, r
 @pytest.mark.parametrize(("rule", "resource"), [
     ("appmesh-discontinued", res("aws:appmesh/mesh:Mesh", "r", {"name": UNKNOWN_STRING})),
     ("prod-protect-stateful", res("aws:ecr/repository:Repository", "r", {"name": UNKNOWN_STRING})),
+    ("protect-only-stateful", res("aws:ec2/route:Route", "r", {"routeTableId": UNKNOWN_STRING}, protect=True)),
 ])
 def test_rules_that_read_no_input_value_decide_even_when_every_input_is_unknown(policy_findings, rule, resource):
-    # appmesh-discontinued judges the type, prod-protect-stateful the protect option: no unknown can stop them.
+    # appmesh-discontinued judges the type, prod-protect-stateful and protect-only-stateful the protect
+    # option: no unknown can stop them.
     assert judged(policy_findings([resource], env="prod"), rule)

@@ -19,6 +19,7 @@ SUBNET = "aws:ec2/subnet:Subnet"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 CLOUDMAP_SERVICE = "aws:servicediscovery/service:Service"
 CLOUDMAP_INSTANCE = "aws:servicediscovery/instance:Instance"
@@ -405,3 +406,15 @@ def test_all_ports_message_names_the_range_ports_and_fix(policy_findings):
 def test_rule_resources_admitting_all_ports_from_a_wide_range(policy_findings, type_, inputs, violates):
     rule = res(type_, "rule", {"securityGroupId": "sg-0123", "description": "a test rule", **inputs})
     assert bool(messages(policy_findings([rule]), "security-group-no-all-ports-from-cidr", "rule")) is violates
+
+
+@pytest.mark.parametrize(("type_", "inputs", "what"), [
+    (INGRESS_RULE, {"ipProtocol": "-1", "cidrIpv4": UNKNOWN_STRING}, "cidrIpv4"),
+    (INGRESS_RULE, {"ipProtocol": UNKNOWN_STRING, "cidrIpv4": "10.20.0.0/16"}, "ports"),
+])
+def test_an_unknown_range_or_protocol_leaves_the_all_ports_rule_undecided(policy_result, type_, inputs, what):
+    rule = res(type_, "rule", {"securityGroupId": "sg-0123", "description": "a test rule", **inputs})
+    result = policy_result([rule])
+    assert not [f for f in result.findings if f.rule == "security-group-no-all-ports-from-cidr"]
+    assert any(na.rule == "security-group-no-all-ports-from-cidr" and what in na.reason
+               for na in result.not_applicable), [na.reason for na in result.not_applicable]

@@ -294,3 +294,13 @@ def test_unknown_queue_arguments_are_not_applicable(policy_findings, policy_not_
                              "settings": {"durable": True, "arguments": {"x-queue-type": UNKNOWN_STRING}}})
     assert "rabbitmq-queue-quorum" not in rule_ids(policy_findings([queue]))
     assert any(na["rule"] == "rabbitmq-queue-quorum" for na in policy_not_applicable([queue]))
+
+
+@pytest.mark.parametrize("settings", [
+    {"argumentsJson": UNKNOWN_STRING},
+    {"arguments": {"x-message-ttl": UNKNOWN_STRING}},
+])
+def test_unknown_queue_arguments_leave_settings_by_policy_undecided(policy_findings, policy_not_applicable, settings):
+    queue = work_queue(**settings)
+    assert "rabbitmq-queue-settings-by-policy" not in rule_ids(policy_findings([queue]))
+    assert any(na["rule"] == "rabbitmq-queue-settings-by-policy" for na in policy_not_applicable([queue]))

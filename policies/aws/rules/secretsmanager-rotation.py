@@ -11,10 +11,13 @@ A stack rule over ``aws:secretsmanager/secret:Secret``. A secret passes when eit
   a rotation epoch (a key ``rotation_epoch``, ``rotation-epoch`` or ``rotationEpoch``): changing the
   epoch in the env file replaces the password on the next ``up``, and every consumer of the
   ``RandomPassword`` (the broker user, the secret) moves with it. A rotation Lambda would instead
-  change a value that the next ``up`` sets back.
+  change a value that the next ``up`` sets back. Such a secret declares how old its epoch may get
+  in its tag ``rotation-max-age-days``, which must be at most ``maxDays`` (the platform copies it
+  from ``messaging.credentials_rotation.max_age_days``, with the due date in ``rotation-due``).
 
-``maxDays`` is a per-baseline parameter (``policies/catalog.yaml``). How old an epoch may get is the
-env file's business (a date compared with today is not something a deterministic check can know).
+``maxDays`` is a per-baseline parameter (``policies/catalog.yaml``). Whether today is past an epoch's
+due date is not checked: the verdict of a policy run must depend on the resources, not the calendar
+(a clean commit would start failing CI on a date); the ``rotation-due`` tag shows it instead.
 
 Why: a credential that never changes stays valid for whoever copied it once. Matches Security Hub
 SecretsManager.1, cdk-nag AwsSolutions-SMG4 / SecretsManagerRotationEnabled, checkov CKV2_AWS_57 and
@@ -45,6 +48,7 @@ ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 GENERATED = ("random:index/randomPassword:RandomPassword",)
 EPOCH_KEYS = ("rotation_epoch", "rotation-epoch", "rotationEpoch")
+MAX_AGE_TAG = "rotation-max-age-days"
 RATE_DAYS = re.compile(r"^rate\(\s*(\d+)\s+days?\s*\)$")
 
 
@@ -68,6 +72,20 @@ def _has_epoch(resource: PolicyResource) -> bool:
     except UnknownValueError:
         return False
     return isinstance(keepers, dict) and any(key in keepers for key in EPOCH_KEYS)
+
+
+def _declared_max_age(secret: PolicyResource) -> Any:
+    """The secret's ``rotation-max-age-days`` tag as an int; None when absent or not a positive
+    number; UNKNOWN when the tags are unknown."""
+    try:
+        tags = plain(secret.props).get("tags")
+    except UnknownValueError:
+        return UNKNOWN
+    value = get(tags, MAX_AGE_TAG)
+    if UNKNOWN in (tags, value):
+        return UNKNOWN
+    days = as_int(value)
+    return days if days and days > 0 else None
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -95,6 +113,16 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             epoch.update(t.urn for t in targets)
     for secret in secrets:
         if secret.urn in epoch:
+            max_age = _declared_max_age(secret)
+            if max_age is UNKNOWN:
+                undecided.append(f"secret '{secret.name}': tags")
+            elif max_age is None or max_age > max_days:
+                have = (f"declares {MAX_AGE_TAG}={max_age}" if max_age is not None
+                        else f"declares no positive {MAX_AGE_TAG}")
+                report_violation(
+                    f"secret '{secret.name}' rotates through its generated value's rotation epoch but {have}; "
+                    f"tag it {MAX_AGE_TAG} <= {max_days} (the baseline's maxDays) and set a new epoch before "
+                    "that many days have passed.", secret.urn)
             continue
         periods = rotated.get(secret.urn, [])
         if any(p is None or (isinstance(p, int) and 0 < p <= max_days) for p in periods):

@@ -1,0 +1,68 @@
+"""Every rule of the catalog has an unknown-at-preview case that runs through the real pack process:
+a row of one of the shared case tables, or a named test for rules whose unknowns need their own setup.
+A new rule without such a case fails here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.policy_catalog import load_rules
+from tests.policies import (
+    test_aws_cloudwatch_alarms,
+    test_aws_coverage_rules,
+    test_aws_network,
+    test_aws_unknowns,
+    test_platform_rules,
+    test_rabbitmq_rules,
+)
+
+#: rule -> the test that feeds it an unknown value (for rules outside the case tables)
+NAMED: dict[str, Callable[..., Any]] = {
+    "cloudmap-instance-valid":
+        test_aws_coverage_rules.test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails,
+    "cloudwatch-alarm-valid":
+        test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
+    "ecs-task-separate-roles":
+        test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
+    "no-plaintext-secrets": test_platform_rules.test_unknown_credential_value_is_still_decided_by_secretness,
+    "tags-required": test_platform_rules.test_unknown_tags_are_not_applicable,
+    "rabbitmq-least-privilege": test_rabbitmq_rules.test_unknown_permission_is_not_applicable,
+    "rabbitmq-no-admin-users": test_rabbitmq_rules.test_unknown_tags_are_not_applicable,
+    "rabbitmq-queue-durable": test_rabbitmq_rules.test_unknown_durability_is_not_applicable,
+    "rabbitmq-queue-quorum": test_rabbitmq_rules.test_unknown_queue_arguments_are_not_applicable,
+    "rabbitmq-queue-settings-by-policy":
+        test_rabbitmq_rules.test_unknown_queue_arguments_leave_settings_by_policy_undecided,
+    "security-group-no-all-ports-from-cidr":
+        test_aws_network.test_an_unknown_range_or_protocol_leaves_the_all_ports_rule_undecided,
+    "vpc-flow-logs-enabled": test_aws_unknowns.test_an_unattributable_flow_log_makes_the_vpc_rule_not_applicable,
+}
+
+
+def _parametrized_rules(test: Callable[..., Any]) -> set[str]:
+    marks = [m for m in getattr(test, "pytestmark", []) if m.name == "parametrize"]
+    return {row[0] if isinstance(row, tuple) else row for mark in marks for row in mark.args[1]}
+
+
+def covered() -> set[str]:
+    tables = [row[0] for table in (test_aws_unknowns.CASES, test_aws_coverage_rules.CASES,
+                                   test_aws_coverage_rules.OLDER_UNKNOWN_CASES) for row in table]
+    parametrized = [
+        test_aws_unknowns.test_unknown_container_definitions_make_every_container_rule_not_applicable,
+        test_aws_coverage_rules.test_rules_that_read_no_input_value_decide_even_when_every_input_is_unknown,
+    ]
+    return set(tables).union(*(_parametrized_rules(test) for test in parametrized)) | set(NAMED)
+
+
+def test_every_catalog_rule_has_an_unknown_at_preview_case() -> None:
+    rules = set(load_rules())
+    assert sorted(rules - covered()) == [], "add an unknown-at-preview case for these rules"
+    assert sorted(set(NAMED) - rules) == [], "NAMED lists rules the catalog does not have"
+
+
+def test_the_named_tests_use_the_real_pack_fixtures() -> None:
+    import inspect
+
+    fixtures = {"policy_findings", "policy_not_applicable", "policy_result"}
+    for rule, test in NAMED.items():
+        assert fixtures & set(inspect.signature(test).parameters), rule
