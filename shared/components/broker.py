@@ -235,7 +235,12 @@ class AmazonMqBroker(pulumi.ComponentResource):
             # every later user through the RabbitMQ API (botocore mq model, CreateBrokerRequest.Users);
             # a change to `users` would recreate the broker and lose its queues. The admin is rotated
             # through the management API and the secret above instead.
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, ignore_changes=["users"]),
+            # Delete before replace: a replacement (a new subnet set, deployment mode or name) cannot be
+            # created beside the old broker, whose name must be unique in the account (botocore mq
+            # CreateBroker, BrokerName). Replacing loses the broker's queues: prod protects it, and the
+            # README says what to run after a replacement elsewhere.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, ignore_changes=["users"],
+                                        delete_before_replace=True),
         )
 
         instance = self.broker.instances.apply(_first_instance)

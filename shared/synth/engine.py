@@ -442,6 +442,7 @@ class _Recorded:
     protect: bool
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    delete_before_replace: bool = False
     location: dict[str, Any] | None = None
     lookup_inputs: list[str] = field(default_factory=list)
 
@@ -456,6 +457,8 @@ class _Recorded:
         }
         if self.custom_timeouts:  # only where a program set them (ResourceOptions.custom_timeouts)
             document["custom_timeouts"] = self.custom_timeouts
+        if self.delete_before_replace:  # only where a program set it (ResourceOptions.delete_before_replace)
+            document["delete_before_replace"] = True
         if self.location is not None:  # --program runs: where the program created the resource
             document["location"] = self.location
         if self.lookup_inputs:  # --program runs: inputs carrying a value a data source returned
@@ -530,6 +533,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             property_dependencies={key: sorted(set(value.urns))
                                    for key, value in sorted(request.propertyDependencies.items()) if value.urns},
             custom_timeouts=_custom_timeouts(request),
+            delete_before_replace=bool(request.deleteBeforeReplace),
             location=self._location(request) if self.sites is not None else None,
             lookup_inputs=sorted(key for key, value in inputs.items() if _mentions_any(value, self.lookup_strings))
             if self.lookup_strings else [],

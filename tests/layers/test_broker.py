@@ -285,3 +285,12 @@ def test_an_external_broker_exports_its_endpoints_so_messaging_reads_one_shape(e
 
 def test_synth_is_deterministic() -> None:
     assert dumps(synth_env("dev", ["broker"])["broker"]) == dumps(broker_layer("dev"))
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_a_broker_replacement_deletes_the_old_one_first(env: str) -> None:
+    """Create-before-delete can never succeed: the broker's name must be unique in the account (botocore
+    mq CreateBroker, BrokerName), and a subnet, mode or name change forces a new broker."""
+    broker = one(broker_layer(env), "aws:mq/broker:Broker")
+    assert broker.get("delete_before_replace") is True
+    assert broker["protect"] is (env == "prod"), "prod refuses the replacement outright (its queues would go)"
