@@ -532,6 +532,23 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
     return any(isinstance(value, str) and value.strip() == "*" for value in principal_values(statement))
 
 
+def public_statements(args: ResourceValidationArgs, prop: str, label: str,
+                      report_violation: Callable[..., None], invalid_json: str) -> list[str]:
+    """``statement <Sid or index>`` of each public statement (:func:`is_public_statement`) of the policy
+    document in input ``prop``; undecidable while it is unknown, ``invalid_json`` reported (and nothing
+    returned) when it does not parse. ``label`` names the property for the not-applicable reason."""
+    raw = plain(args.props).get(prop)
+    if raw is UNKNOWN or contains_unknown(raw):
+        undecidable(args, label)
+    try:
+        document = parse_json(raw)
+    except ValueError:
+        report_violation(invalid_json)
+        return []
+    return [f"statement {s.get('Sid') or i}" for i, s in enumerate(policy_statements(document))
+            if is_public_statement(s)]
+
+
 # -- fix hints that name the platform's own settings ----------------------------------------------
 
 #: Stack tag the offline engine sends (ConfigureStack) for the platform's own layers: its value is the

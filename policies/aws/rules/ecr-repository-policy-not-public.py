@@ -11,33 +11,14 @@ lets anyone replace them. Matches cdk-nag AwsSolutions-ECR1 / ECROpenAccess, che
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import (
-    UNKNOWN,
-    applies_to,
-    contains_unknown,
-    is_public_statement,
-    parse_json,
-    plain,
-    policy_statements,
-    rule_description,
-    rule_id,
-    undecidable,
-)
+from shared.policy_support import applies_to, public_statements, rule_description, rule_id
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repositoryPolicy:RepositoryPolicy")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    raw = plain(args.props).get("policy")
-    if raw is UNKNOWN or contains_unknown(raw):
-        undecidable(args, f"ECR repository policy '{args.name}': policy")
-    try:
-        document = parse_json(raw)
-    except ValueError:
-        report_violation(f"ECR repository policy '{args.name}' is not valid JSON; fix the policy document.")
-        return
-    public = [f"statement {s.get('Sid') or i}" for i, s in enumerate(policy_statements(document))
-              if is_public_statement(s)]
+    public = public_statements(args, "policy", f"ECR repository policy '{args.name}': policy", report_violation,
+                               f"ECR repository policy '{args.name}' is not valid JSON; fix the policy document.")
     if public:
         report_violation(f"ECR repository policy '{args.name}': {', '.join(public)} allows any principal without a "
                          "condition; name the accounts or roles that pull, or add a condition such as "
