@@ -549,6 +549,35 @@ def public_statements(args: ResourceValidationArgs, prop: str, label: str,
             if is_public_statement(s)]
 
 
+IAM_ROLE = "aws:iam/role:Role"
+IAM_POLICY_DOCUMENT_TYPES = (
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+    "aws:iam/policy:Policy",
+)
+"""Resource types whose ``policy`` input is an IAM policy document (a role carries inline ones)."""
+
+
+def iam_policy_documents(args: ResourceValidationArgs) -> tuple[str, list[tuple[str, Any]]]:
+    """``(what, [(label, raw document)])`` of an IAM role (its inline policies) or of a policy resource
+    (its ``policy``): what the IAM rules read. Undecidable when a role's inline policies are unknown."""
+    props = plain(args.props)
+    documents: list[tuple[str, Any]] = []
+    if args.resource_type == IAM_ROLE:
+        inline = props.get("inlinePolicies")
+        if inline is UNKNOWN:
+            undecidable(args, f"IAM role '{args.name}': inlinePolicies")
+        for index, entry in enumerate(as_list(inline)):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            label = f"inline policy '{name}'" if isinstance(name, str) and name else f"inline policy #{index}"
+            documents.append((label, entry.get("policy") if isinstance(entry, dict) else None))
+        return f"IAM role '{args.name}'", documents
+    documents.append(("policy", props.get("policy")))
+    kind = args.resource_type.split(":")[-1]
+    return f"IAM {'managed policy' if kind == 'Policy' else kind} '{args.name}'", documents
+
+
 # -- fix hints that name the platform's own settings ----------------------------------------------
 
 #: Stack tag the offline engine sends (ConfigureStack) for the platform's own layers: its value is the

@@ -17,12 +17,13 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    UNKNOWN,
+    IAM_POLICY_DOCUMENT_TYPES,
+    IAM_ROLE,
     applies_to,
     as_list,
     contains_unknown,
+    iam_policy_documents,
     parse_json,
-    plain,
     policy_statements,
     rule_description,
     rule_id,
@@ -30,13 +31,6 @@ from shared.policy_support import (
 )
 from shared.policy_typing import ReportViolation
 
-ROLE = "aws:iam/role:Role"
-POLICY_DOCUMENT_TYPES = (
-    "aws:iam/rolePolicy:RolePolicy",
-    "aws:iam/userPolicy:UserPolicy",
-    "aws:iam/groupPolicy:GroupPolicy",
-    "aws:iam/policy:Policy",
-)
 WILDCARD = re.compile(r"^(\*+|[A-Za-z0-9*-]+:\*+)$")
 
 
@@ -54,24 +48,9 @@ def _findings(document: Any) -> list[str]:
     return findings
 
 
-@applies_to(ROLE, *POLICY_DOCUMENT_TYPES)
+@applies_to(IAM_ROLE, *IAM_POLICY_DOCUMENT_TYPES)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    documents: list[tuple[str, Any]] = []
-    if args.resource_type == ROLE:
-        inline = props.get("inlinePolicies")
-        if inline is UNKNOWN:
-            undecidable(args, f"IAM role '{args.name}': inlinePolicies")
-        for index, entry in enumerate(as_list(inline)):
-            name = entry.get("name") if isinstance(entry, dict) else None
-            label = f"inline policy '{name}'" if isinstance(name, str) and name else f"inline policy #{index}"
-            documents.append((label, entry.get("policy") if isinstance(entry, dict) else None))
-        what = f"IAM role '{args.name}'"
-    else:
-        documents.append(("policy", props.get("policy")))
-        kind = args.resource_type.split(":")[-1]
-        what = f"IAM {'managed policy' if kind == 'Policy' else kind} '{args.name}'"
-
+    what, documents = iam_policy_documents(args)
     unknown: list[str] = []
     for label, raw in documents:
         if raw is None or raw == "":
