@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -314,6 +314,35 @@ def undecidable(args: ResourceValidationArgs | StackValidationArgs, what: str) -
     """Mark the rule not-applicable because ``what`` is unknown until the resources exist."""
     args.not_applicable(f"{what} is unknown until deployment; the rule decides once it is known")
     raise AssertionError("not_applicable returned")  # pragma: no cover - not_applicable always raises
+
+
+def ecs_controller_service_props(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The plain inputs of an ECS service deployed by the ECS controller (rolling updates); a service on
+    CODE_DEPLOY or EXTERNAL is not-applicable (those controllers own rollouts and their safeguards)."""
+    props = plain(args.props)
+    controller = get(props, "deploymentController", "type")
+    if controller is UNKNOWN:
+        undecidable(args, f"ECS service '{args.name}': deploymentController.type")
+    if controller is not None and str(controller).upper() != "ECS":
+        args.not_applicable(f"ECS service '{args.name}' uses the {controller} deployment controller")
+    return props
+
+
+def inline_rule_entries(args: ResourceValidationArgs, key: str) -> Iterator[tuple[int, dict[str, Any], list[Any]]]:
+    """``(index, entry, its IPv4 and IPv6 CIDR blocks)`` of each inline ``ingress``/``egress`` (``key``)
+    entry of a security group. An unknown list is undecidable at once; an unknown entry is skipped and,
+    once every known one was yielded (and judged), makes the rule undecidable naming it."""
+    entries = plain(args.props).get(key)
+    if entries is UNKNOWN:
+        undecidable(args, f"security group '{args.name}': {key}")
+    undecided: list[str] = []
+    for index, entry in enumerate(as_list(entries)):
+        if contains_unknown(entry) or not isinstance(entry, dict):
+            undecided.append(f"{key}[{index}]")
+            continue
+        yield index, entry, [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
+    if undecided:
+        undecidable(args, f"security group '{args.name}': {', '.join(undecided)}")
 
 
 def applies_to(*resource_types: str) -> Callable[[ResourceCheck], SdkResourceValidation]:

@@ -11,12 +11,11 @@ working task definition on its own. No cdk-nag/checkov equivalent.
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     contains_unknown,
+    ecs_controller_service_props,
     get,
     is_true,
-    plain,
     rule_description,
     rule_id,
     undecidable,
@@ -26,12 +25,7 @@ from shared.policy_typing import ReportViolation
 
 @applies_to("aws:ecs/service:Service")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    controller = get(props, "deploymentController", "type")
-    if controller is UNKNOWN:
-        undecidable(args, f"ECS service '{args.name}': deploymentController.type")
-    if controller is not None and str(controller).upper() != "ECS":
-        args.not_applicable(f"ECS service '{args.name}' uses the {controller} deployment controller")
+    props = ecs_controller_service_props(args)
     breaker = props.get("deploymentCircuitBreaker")
     if contains_unknown(breaker):
         undecidable(args, f"ECS service '{args.name}': deploymentCircuitBreaker")

@@ -21,6 +21,7 @@ from shared.policy_support import (
     as_int,
     as_list,
     contains_unknown,
+    inline_rule_entries,
     is_world,
     plain,
     protocol_name,
@@ -49,21 +50,11 @@ def _all_ports(protocol: Any, from_port: Any, to_port: Any) -> bool:
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
     if args.resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
-        entries = props.get("egress")
-        if entries is UNKNOWN:
-            undecidable(args, f"security group '{args.name}': egress")
-        undecided: list[str] = []
-        for index, entry in enumerate(as_list(entries)):
-            if contains_unknown(entry) or not isinstance(entry, dict):
-                undecided.append(f"egress[{index}]")
-                continue
-            blocks = [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
+        for index, entry, blocks in inline_rule_entries(args, "egress"):
             cidrs = [c for c in blocks if is_world(c)]
             if cidrs and _all_ports(entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")):
                 report_violation(f"security group '{args.name}' allows egress to {', '.join(cidrs)} on all ports "
                                  f"(egress[{index}]); {FIX}.")
-        if undecided:
-            undecidable(args, f"security group '{args.name}': {', '.join(undecided)}")
         return
 
     if args.resource_type == SECURITY_GROUP_RULE:

@@ -24,6 +24,7 @@ from shared.policy_support import (
     contains_unknown,
     describe_ports,
     effective_tags,
+    inline_rule_entries,
     is_world,
     plain,
     protocol_name,
@@ -62,21 +63,11 @@ def _finding(args: ResourceValidationArgs, what: str, cidrs: list[str], ports: s
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
     if args.resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
-        entries = props.get("ingress")
-        if entries is UNKNOWN:
-            undecidable(args, f"security group '{args.name}': ingress")
-        undecided: list[str] = []
-        for index, entry in enumerate(as_list(entries)):
-            if contains_unknown(entry) or not isinstance(entry, dict):
-                undecided.append(f"ingress[{index}]")
-                continue
-            blocks = [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
+        for _index, entry, blocks in inline_rule_entries(args, "ingress"):
             cidrs = [c for c in blocks if is_world(c)]
             protocol, low, high = entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")
             if cidrs and not (_is_public(args) and _web_only(protocol, low, high)):
                 report_violation(_finding(args, "security group", cidrs, describe_ports(protocol, low, high), True))
-        if undecided:
-            undecidable(args, f"security group '{args.name}': {', '.join(undecided)}")
         return
 
     if args.resource_type == SECURITY_GROUP_RULE:
