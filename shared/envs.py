@@ -595,6 +595,26 @@ def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
                                                 f"or import one in {env.region}")
 
 
+def _rule_private_egress(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Private subnets reach AWS APIs through a NAT gateway or interface endpoints; without a NAT nothing
+    in them reaches the internet."""
+    if env.network.nat != "none":
+        return
+    # The deploy runner (broker layer, always present) downloads the Pulumi CLI and the Python packages
+    # and checks out GitHub sources: it needs internet egress, which only a NAT gateway gives a private subnet.
+    yield path, "network.nat", ("'none' leaves the private subnets without internet egress, but the deploy "
+                                "runner downloads the Pulumi CLI and packages through a NAT gateway; use "
+                                "'single' (or 'per-az')")
+    missing = [service for service in ENDPOINT_SERVICES if service not in env.network.endpoints]
+    if missing:
+        # ECS guide, "Amazon ECS interface VPC endpoints": a Fargate task in a subnet without a NAT pulls
+        # from ECR through ecr.api + ecr.dkr + the s3 gateway, logs through logs, secrets through
+        # secretsmanager; without them the task never starts (CannotPullContainerError).
+        yield path, "network.endpoints", (f"with network.nat 'none', Fargate tasks reach ECR, S3, CloudWatch Logs "
+                                          f"and Secrets Manager only through VPC endpoints; add "
+                                          f"{', '.join(missing)}")
+
+
 def _rule_catalog_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     for section, names in (("services", env.services), ("release.images", env.release.images),
                            ("mesh.canaries", env.mesh.canaries)):
@@ -678,6 +698,7 @@ Rule = Callable[[Path, EnvConfig, "Catalog"], Iterator[Problem]]
 RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
     (_rule_azs_in_region, ("region", "network")),
+    (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
     (_rule_canaries_need_appmesh, ("mesh",)),
     (_rule_appmesh_acknowledged, ("mesh",)),

@@ -10,10 +10,11 @@ from shared.components.network import NatStrategy, VpcNetwork, VpcNetworkArgs
 from tests.components.harness import ACCOUNT, REGION, of_type, root_of, run_component
 
 
-def args(nat: NatStrategy = "single", azs: int = 2, kms: bool = False) -> VpcNetworkArgs:
+def args(nat: NatStrategy = "single", azs: int = 2, kms: bool = False,
+         endpoints: tuple[str, ...] = ()) -> VpcNetworkArgs:
     return VpcNetworkArgs(
         env_name="unit", region=REGION, cidr=ipaddress.IPv4Network("10.42.0.0/16"),
-        availability_zones=[f"{REGION}{letter}" for letter in "abc"[:azs]], nat=nat, endpoints=(),
+        availability_zones=[f"{REGION}{letter}" for letter in "abc"[:azs]], nat=nat, endpoints=endpoints,
         flow_log_retention_days=30, account_id=ACCOUNT, service_ports={"inference": 8080},
         kms_encrypted_logs=kms)
 
@@ -43,3 +44,16 @@ def test_the_flow_log_group_is_kms_encrypted_only_when_asked(kms: bool) -> None:
     (group,) = of_type(document, "aws:cloudwatch/logGroup:LogGroup")
     assert ("kmsKeyId" in group["inputs"]) is kms
     assert len(of_type(document, "aws:kms/key:Key")) == int(kms)
+
+
+def test_without_a_nat_private_subnets_have_no_default_route_and_services_no_internet_egress() -> None:
+    """The component supports ``nat='none'`` (endpoint-only subnets); the env loader refuses it for the
+    platform's own envs because the deploy runner needs internet egress."""
+    everything = ("s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager")
+    document = run_component(lambda: VpcNetwork("network", args("none", endpoints=everything)))
+    assert of_type(document, "aws:ec2/natGateway:NatGateway") == []
+    assert [r for r in of_type(document, "aws:ec2/route:Route") if "natGatewayId" in r["inputs"]] == []
+    egress = [r["inputs"] for r in of_type(document, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+              if r["parent"].endswith("::network-services")]
+    assert egress and not any("cidrIpv4" in rule or "cidrIpv6" in rule for rule in egress)
+    assert sorted(rule["fromPort"] for rule in egress if rule.get("prefixListId")) == [443]

@@ -72,13 +72,6 @@ def test_dev_private_subnets_share_the_single_nat() -> None:
     assert len(routes) == 2 and len({r["inputs"]["natGatewayId"] for r in routes}) == 1
 
 
-def test_no_nat_means_no_default_route_from_private_subnets(edit_env: Any) -> None:
-    edit_env("dev", lambda data: data["network"].update(nat="none"))
-    doc = synth_env("dev", ["network"])["network"]
-    assert of_type(doc, NAT) == []
-    assert [r for r in of_type(doc, ROUTE) if "natGatewayId" in r["inputs"]] == []
-
-
 def test_public_subnets_route_to_the_internet_gateway() -> None:
     routes = [r for r in of_type(network("dev"), ROUTE) if "gatewayId" in r["inputs"]]
     assert len(routes) == 1 and routes[0]["inputs"]["destinationCidrBlock"] == "0.0.0.0/0"
@@ -193,12 +186,19 @@ def test_services_egress_is_named_ports_to_named_peers(env: str) -> None:
     assert not any("cidrIpv6" in rule for rule in egress)
 
 
-def test_without_a_nat_the_services_have_no_egress_to_the_internet(edit_env: Any) -> None:
-    edit_env("staging", lambda data: data["network"].update(nat="none"))
-    doc = synth_env("staging", ["network"])["network"]
-    egress = rules_of(doc, EGRESS_RULE, doc["outputs"]["service_security_group_id"])
-    assert egress and not any("cidrIpv4" in rule or "cidrIpv6" in rule for rule in egress)
-    assert sorted(rule["fromPort"] for rule in egress if rule.get("prefixListId")) == [443]
+def test_an_env_without_a_nat_is_refused_naming_what_it_lacks(edit_env: Any) -> None:
+    """Without a NAT gateway the deploy runner cannot download the CLI, and Fargate tasks start only if
+    every AWS API they use has an endpoint: the env loader says so before anything runs."""
+    from shared.envs import load_env
+    from shared.errors import ConfigErrors
+
+    edit_env("dev", lambda data: data["network"].update(nat="none"))
+    with pytest.raises(ConfigErrors) as raised:
+        load_env("dev")
+    text = str(raised.value)
+    assert "network.nat: 'none' leaves the private subnets without internet egress" in text
+    assert "network.endpoints: with network.nat 'none'" in text
+    assert "add ecr.api, ecr.dkr, logs, secretsmanager" in text  # dev has only the s3 gateway endpoint
 
 
 def test_interface_endpoints_admit_only_the_services_and_the_deploy_runner_on_https() -> None:
