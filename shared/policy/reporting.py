@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from rich.console import Console
 from rich.markup import escape
@@ -138,10 +139,11 @@ def _rule_descriptor(rule_id: str) -> dict[str, Any]:
 
 
 def _uri(path: Path) -> str:
-    """A path relative to the repo when inside it (code scanning's checkout), else a file URI."""
+    """A path relative to the repo when inside it (code scanning's checkout), else a file URI; either
+    percent-encoded (SARIF's artifactLocation.uri is a "uri-reference": no spaces, no ``<>``)."""
     path = path.resolve()
     try:
-        return path.relative_to(REPO_ROOT).as_posix()
+        return quote(path.relative_to(REPO_ROOT).as_posix(), safe="/")
     except ValueError:
         return path.as_uri()
 

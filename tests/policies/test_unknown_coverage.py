@@ -11,6 +11,8 @@ from shared.policy_catalog import load_rules
 from tests.policies import (
     test_aws_cloudwatch_alarms,
     test_aws_coverage_rules,
+    test_aws_lb_certificate,
+    test_aws_nacl,
     test_aws_network,
     test_aws_unknowns,
     test_platform_rules,
@@ -25,6 +27,8 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
     "ecs-task-separate-roles":
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
+    "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
+    "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
     "no-plaintext-secrets": test_platform_rules.test_unknown_credential_value_is_still_decided_by_secretness,
     "tags-required": test_platform_rules.test_unknown_tags_are_not_applicable,
     "rabbitmq-least-privilege": test_rabbitmq_rules.test_unknown_permission_is_not_applicable,
