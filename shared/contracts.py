@@ -131,6 +131,9 @@ class MessagingContract(Contract):
     dead_letter_exchange: str
     queues: dict[str, str]
     service_secret_arns: dict[str, str]
+    #: service -> version id of its secret's current value (ECS valueFrom pins it, so a rotation rolls the
+    #: tasks); None (absent) from a messaging stack last deployed before this field existed
+    service_secret_versions: dict[str, str] | None = None
 
 
 class ComputeVersion(Contract):
@@ -362,6 +365,7 @@ class MessagingOutputs(ContractOutputs):
     dead_letter_exchange: pulumi.Output[str]
     queues: pulumi.Output[dict[str, str]]
     service_secret_arns: pulumi.Output[dict[str, str]]
+    service_secret_versions: pulumi.Output[dict[str, str] | None]
 
 
 class ComputeOutputs(ContractOutputs):

@@ -173,7 +173,8 @@ def test_a_level_really_runs_concurrently_through_the_cli(fake_cli: FakeCli, tmp
     span = {}
     for layer in ("discovery", "broker"):
         start = next(c["time"] for c in fake_cli.calls() if c["layer"] == layer and c["args"][:1] == ["up"])
-        end = next(c["time"] for c in fake_cli.calls() if c["layer"] == layer and c["event"] == "end")
+        end = next(c["time"] for c in fake_cli.calls()
+                   if c["layer"] == layer and c["event"] == "end" and c["args"][:1] == ["up"])
         span[layer] = (start, end)
     assert span["discovery"][0] < span["broker"][1] and span["broker"][0] < span["discovery"][1]
 
@@ -521,3 +522,98 @@ def test_a_passphrase_is_needed_only_where_it_encrypts() -> None:
         check_passphrase("s3://bucket", {}, "passphrase")
     with pytest.raises(ConfigError):
         check_passphrase("https://api.pulumi.com", {}, "passphrase")
+
+
+# -- no stateful resource is replaced or deleted unless named; messaging refreshes -----------------
+
+BROKER = "aws:mq/broker:Broker"
+BROKER_URN = f"urn:pulumi:dev::broker::mlplatform:broker:AmazonMqBroker${BROKER}::broker"
+REPLACE_STEPS = ("delete-replaced", "replace", "create-replacement")  # delete_before_replace's order
+
+
+def preview_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, steps: dict[str, list[dict[str, str]]]) -> None:
+    path = tmp_path / "preview-steps.json"
+    path.write_text(json.dumps(steps))
+    monkeypatch.setenv("FAKE_PULUMI_PREVIEW_STEPS", str(path))
+
+
+def replaced(urn: str, type_: str) -> list[dict[str, str]]:
+    return [{"op": op, "urn": urn, "type": type_} for op in REPLACE_STEPS]
+
+
+def test_an_up_that_would_replace_the_broker_is_refused_with_yes_naming_the_urn(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # e.g. messaging.deployment_mode changed in a dev or staging env, where nothing is `protect`-ed
+    preview_steps(monkeypatch, tmp_path, {"broker": replaced(BROKER_URN, BROKER)})
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 1
+    assert f"replace {BROKER} {BROKER_URN}" in output and f"--allow-replace '{BROKER_URN}'" in output
+    assert "Nothing was changed" in output
+    # previewed, never updated; what reads the broker never ran; the rest of the env did
+    assert [c["layer"] for c in fake_cli.operations("preview")].count("broker") == 1
+    ups = {c["layer"] for c in fake_cli.operations("up")}
+    assert "broker" not in ups and not {"messaging", "compute"} & ups
+    assert {"network", "discovery"} <= ups
+
+
+def test_allow_replace_names_the_urn_the_refusal_gave_and_the_up_goes_on(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    preview_steps(monkeypatch, tmp_path, {"broker": replaced(BROKER_URN, BROKER)})
+    code, output = run(["up", "dev", "--yes", "--local-state", "--allow-replace", BROKER_URN], tmp_path)
+    assert code == 0, output
+    assert f"allowed by --allow-replace: replace {BROKER} {BROKER_URN}" in output
+    assert sorted(c["layer"] for c in fake_cli.operations("up")) == sorted(LAYERS)
+
+
+def test_replacing_what_holds_no_data_needs_no_permission(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    group = "aws:ec2/securityGroup:SecurityGroup"
+    role_deleted = {"op": "delete", "urn": "urn:pulumi:dev::broker::aws:iam/role:Role::x", "type": "aws:iam/role:Role"}
+    preview_steps(monkeypatch, tmp_path,
+                  {"broker": [*replaced(f"urn:pulumi:dev::broker::{group}::broker", group), role_deleted]})
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
+    assert "refused" not in output
+    assert "broker" in {c["layer"] for c in fake_cli.operations("up")}
+
+
+def test_deleting_a_queue_is_refused_too_and_an_allowance_for_another_resource_does_not_cover_it(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = "rabbitmq:index/queue:Queue"
+    urn = f"urn:pulumi:dev::messaging::mlplatform:messaging:RabbitTopology${queue}::messaging-queue-ml-old"
+    preview_steps(monkeypatch, tmp_path, {"messaging": [{"op": "delete", "urn": urn, "type": queue}]})
+    code, output = run(["up", "dev", "--yes", "--local-state", "--allow-replace", BROKER_URN], tmp_path)
+    assert code == 1
+    assert f"delete {queue} {urn}" in output
+    assert f"note: --allow-replace {BROKER_URN}: the preview neither replaces nor deletes it" in output
+    assert "messaging" not in {c["layer"] for c in fake_cli.operations("up")}
+
+
+def test_messaging_previews_and_updates_with_a_refresh_through_the_programs_provider(
+        fake_cli: FakeCli, tmp_path: Path) -> None:
+    """After a broker replacement the new broker is empty: the refresh drops the vanished vhost, queues and
+    users from messaging's state so the same up recreates them (through the new broker's endpoint)."""
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
+    for verb in ("preview", "up"):
+        for call in fake_cli.operations(verb):
+            refreshed = "--refresh" in call["args"] and "--run-program=true" in call["args"]
+            assert refreshed == (call["layer"] == "messaging"), (verb, call["layer"], call["args"])
+    code, output = run(["preview", "dev", "--layers", "messaging"], tmp_path)
+    assert code == 0, output
+    (preview,) = [c for c in fake_cli.operations("preview") if c["layer"] == "messaging"][-1:]
+    assert "--refresh" in preview["args"] and "--run-program=true" in preview["args"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["up", "dev", "--yes", "--allow-replace", "broker"], "not a Pulumi URN"),
+    (["up", "dev", "--yes", "--allow-replace", BROKER_URN.replace(":dev::", ":prod::")], "names stack 'prod'"),
+    (["up", "dev", "--yes", "--layers", "network", "--allow-replace", BROKER_URN], "names layer 'broker'"),
+    (["preview", "dev", "--allow-replace", BROKER_URN], "applies to up only"),
+])
+def test_an_allow_replace_that_cannot_match_is_refused_before_any_pulumi_call(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, _ = run([*argv, "--local-state"] if argv[0] == "up" else argv, tmp_path)
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert fake_cli.calls() == []

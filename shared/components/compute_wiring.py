@@ -31,7 +31,8 @@ from shared.errors import ContractError
 
 #: env var -> key of the JSON document the messaging layer stores in each service's Secrets Manager
 #: secret (see shared.components.messaging.connection_secret). ECS injects each key's value at task
-#: start (``valueFrom`` = ``<secret ARN>:<json key>::``), so no credential is in the task definition.
+#: start (``valueFrom`` = ``<secret ARN>:<json key>::<version id>``), so no credential is in the task
+#: definition.
 AMQP_SECRET_KEYS = {"AMQP_URL": "amqps_url", "AMQP_USERNAME": "username", "AMQP_PASSWORD": "password"}
 
 
@@ -53,7 +54,7 @@ class ComputeUpstreams:
             network=upstreams["network"].contract(NetworkOutputs),
             discovery=upstreams["discovery"].resolved(DiscoveryContract),
             mesh=upstreams["mesh"].resolved(MeshContract),
-            messaging=upstreams["messaging"].resolved(MessagingContract),
+            messaging=upstreams["messaging"].resolved(MessagingContract).apply(warn_if_unversioned),
             broker_security_group_id=upstreams["broker"].field("broker_security_group_id"),
         )
 
@@ -69,7 +70,22 @@ class ComputeUpstreams:
 
 
 #: Contract fields keyed by catalog service: a service's slice keeps only its own and its callees' entries.
-PER_SERVICE_FIELDS = ("services", "queues", "service_secret_arns")
+PER_SERVICE_FIELDS = ("services", "queues", "service_secret_arns", "service_secret_versions")
+
+UNVERSIONED_WARNING = (
+    "the messaging stack exports no service_secret_versions (it was last deployed before that output existed): "
+    "the tasks read their credentials' current version, and a later password rotation would not roll them. "
+    "Run up of messaging first; compute then pins each task to its secret's version.")
+
+
+def warn_if_unversioned(messaging: MessagingContract) -> MessagingContract:
+    """``messaging``, warning once when it comes from a stack older than ``service_secret_versions``.
+
+    Compute then falls back to unpinned ``valueFrom`` (what tasks had before): nothing breaks, and the
+    next ``up`` of messaging exports the versions, so no rotation can happen without them."""
+    if messaging.service_secret_versions is None:
+        pulumi.log.warn(UNVERSIONED_WARNING)
+    return messaging
 
 
 ContractT = TypeVar("ContractT", bound=Contract)
@@ -80,7 +96,8 @@ def contract_slice(contract: ContractT, services: set[str]) -> ContractT:
     """``contract`` with its per-service maps cut down to ``services``."""
     return contract.model_copy(update={
         key: {name: entry for name, entry in getattr(contract, key).items() if name in services}
-        for key in PER_SERVICE_FIELDS if key in type(contract).model_fields})
+        for key in PER_SERVICE_FIELDS
+        if key in type(contract).model_fields and getattr(contract, key) is not None})
 
 
 def _slice_output(value: pulumi.Output[ContractT], services: set[str]) -> pulumi.Output[ContractT]:
@@ -170,10 +187,15 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
     return environment
 
 
-def credential_secrets(secret_arn: str) -> dict[str, str]:
-    """ECS ``secrets`` entries selecting the JSON keys of the service's messaging secret (the empty
-    version-stage and version-id fields mean AWSCURRENT)."""
-    return {var: f"{secret_arn}:{key}::" for var, key in AMQP_SECRET_KEYS.items()}
+def credential_secrets(secret_arn: str, version_id: str | None) -> dict[str, str]:
+    """ECS ``secrets`` entries selecting the JSON keys of one version of the service's messaging secret.
+
+    ``arn:...:secret:<name>:<json-key>:<version-stage>:<version-id>``, the stage empty when the id is
+    given (ECS guide, "Pass Secrets Manager secrets through Amazon ECS environment variables"). ECS reads a
+    secret only when a task starts, so a running task keeps a rotated password; naming the version makes
+    each rotation a new task definition, which the ECS service rolls out. ``version_id`` None (an older
+    messaging stack): both fields empty, i.e. AWSCURRENT, unpinned."""
+    return {var: f"{secret_arn}:{key}::{version_id or ''}" for var, key in AMQP_SECRET_KEYS.items()}
 
 
 def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_url: str, log_group: str,
@@ -183,6 +205,9 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
     assert plan.release_ref is not None, "only released services get a task definition"
     entry = contract_entry("mesh", mesh.services, "services", plan.name)
     secret_arn = contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", plan.name)
+    versions = messaging.service_secret_versions
+    version_id = (None if versions is None
+                  else contract_entry("messaging", versions, "service_secret_versions", plan.name))
     appmesh = settings.mesh_provider == "appmesh"
     return ContainerWiring(
         service=plan.name,
@@ -193,7 +218,7 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         log_group=log_group,
         port_name=entry.port_name,
         environment=service_environment(plan, settings, discovery, mesh, messaging, version),
-        secrets=credential_secrets(secret_arn),
+        secrets=credential_secrets(secret_arn, version_id),
         appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name, version) if appmesh else None,
         envoy_image=settings.envoy_image,
     )

@@ -29,6 +29,7 @@ broker):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from shared.components.broker import BrokerAccess
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import CredentialsRotation, EnvConfig
+from shared.synth.mocks import MockRequest, ResourceMock, register_mock
 
 NOTHING = "^$"
 """The permission regex that matches no object name."""
@@ -307,6 +309,20 @@ def connection_secret(username: str, password: str, amqps_endpoint: str, vhost: 
     }, sort_keys=True)
 
 
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+
+
+def _secret_version_answers(request: MockRequest) -> dict[str, Any]:
+    """Offline ``versionId``: a UUID (what Secrets Manager returns) derived from the resource and its
+    value, so a new secret string (a rotated password) is a new version, and the same one is not."""
+    value = json.dumps([request.inputs.get("secretString"), request.inputs.get("secretBinary")], sort_keys=True)
+    h = hashlib.sha256("\x1f".join((request.digest, value)).encode()).hexdigest()
+    return {"versionId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}", "versionStages": ["AWSCURRENT"]}
+
+
+register_mock(SECRET_VERSION, ResourceMock(computed=_secret_version_answers))
+
+
 class RabbitTopology(pulumi.ComponentResource):
     """Vhost, exchanges, policies, quorum queues with DLQs, bindings, per-service users and their secrets."""
 
@@ -396,6 +412,8 @@ class RabbitTopology(pulumi.ComponentResource):
                       target_key_id=self.secrets_key.key_id, opts=pulumi.ResourceOptions(parent=self.secrets_key))
         self.users: dict[str, rabbitmq.User] = {}
         self.secrets: dict[str, aws.secretsmanager.Secret] = {}
+        #: service -> the secret's version holding its current password (compute pins its tasks to it)
+        self.secret_versions: dict[str, aws.secretsmanager.SecretVersion] = {}
         for user in plan.users:
             self._service_identity(name, user, broker, vhost, managed)
 
@@ -404,6 +422,8 @@ class RabbitTopology(pulumi.ComponentResource):
             "queues": [queue.name for queue in plan.queues],
             "policies": [policy.name for policy in plan.policies],
             "service_secret_arns": {service: secret.arn for service, secret in self.secrets.items()},
+            "service_secret_versions": {service: version.version_id
+                                        for service, version in self.secret_versions.items()},
         })
 
     def _service_identity(self, name: str, user: UserPlan, broker: BrokerAccess, vhost: pulumi.Output[str],
@@ -447,7 +467,10 @@ class RabbitTopology(pulumi.ComponentResource):
         secret_string: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(rabbit_user.name, password, broker.amqps_endpoint, vhost).apply(
                 lambda values: connection_secret(*values)))
-        aws.secretsmanager.SecretVersion(
+        # A new password is a new version with a new version_id (Secrets Manager PutSecretValue). Compute
+        # names that id in its tasks' valueFrom, so a rotation changes the task definitions and ECS
+        # replaces the running tasks, which would otherwise keep the password they started with.
+        self.secret_versions[service] = aws.secretsmanager.SecretVersion(
             f"{name}-secret-{service}",
             secret_id=secret.id,
             secret_string=secret_string,

@@ -33,6 +33,7 @@ from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
+from shared.orchestrate.replacements import ReplacementGuard, judge
 from shared.policy_catalog import PACKS
 
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -258,6 +259,23 @@ def _target_options(operation: Operation) -> dict[str, Any]:
     return {"target": list(operation.targets), "target_dependents": False} if operation.targets else {}
 
 
+#: Layers whose ``up`` (and the preview before it) refreshes first. messaging's resources (vhost,
+#: exchanges, queues, users, policies) live on the broker, which the broker layer may replace: a new
+#: broker is empty, but messaging's state still lists them, so without a refresh nothing would be
+#: recreated. Refreshing on every up is simpler than detecting a new broker (its id would have to be
+#: recorded by messaging and compared across stacks), also catches objects lost any other way (deleted
+#: by hand), and costs one management-API read per object. ``run_program``: the refresh then uses the
+#: provider the program builds now (the new broker's endpoint); the default reads through the provider
+#: stored in the state, whose endpoint is the deleted broker's and no longer answers (``--run-program``
+#: on preview/up: Pulumi CLI 3.169, changelog "Add --run-program to preview and up for use with --refresh").
+#: The preview before the up refreshes the same way, so a replacement that drift would cause is gated too.
+REFRESHED_LAYERS = frozenset({"messaging"})
+
+
+def _refresh_options(layer: str) -> dict[str, Any]:
+    return {"refresh": True, "run_program": True} if layer in REFRESHED_LAYERS else {}
+
+
 class AutomationRunner:
     """Runs layers with ``pulumi.automation``; every check that can fail happens in :meth:`prepare`."""
 
@@ -351,9 +369,24 @@ class AutomationRunner:
             stack = auto.create_or_select_stack(stack_name=name, work_dir=self._work_dir(layer),
                                                 opts=self._options())
             if action is Action.PREVIEW:
-                changes = stack.preview(**streams, **policies).change_summary
-            else:
-                changes = stack.up(**streams, **policies, **_target_options(operation)).summary.resource_changes
+                changes = stack.preview(**streams, **policies, **_refresh_options(layer)).change_summary
+                return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
+            # The same update previewed first: a stateful resource it would replace or delete stops it
+            # here, before anything changed, unless the user named it (shared.orchestrate.replacements).
+            guard = ReplacementGuard()
+            stack.preview(**streams, **policies, **_target_options(operation), **_refresh_options(layer),
+                          on_event=guard.on_event)
+            verdict = judge(guard.destructions(), operation.allow_replace, layer)
+            for item in verdict.allowed:
+                on_output(f"allowed by --allow-replace: {item.describe()}")
+            for urn in verdict.unused:
+                on_output(f"note: --allow-replace {urn}: the preview neither replaces nor deletes it")
+            if verdict.refused:
+                for item in verdict.refused:
+                    on_output(f"refused: {item.describe()}")
+                return LayerResult(layer, Status.FAILED, detail=verdict.refusal(layer, env.name))
+            changes = stack.up(**streams, **policies, **_target_options(operation),
+                               **_refresh_options(layer)).summary.resource_changes
             return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
         # refresh and destroy act on what exists: creating an empty stack to refresh or destroy it
         # would only leave litter in the backend.

@@ -1,4 +1,5 @@
-"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b [--exact]] [--parallel N] [--yes]``."""
+"""``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b [--exact]] [--parallel N] [--yes]
+[--allow-replace URN ...]``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan
 from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
+from shared.orchestrate.replacements import check_allowed
 from shared.orchestrate.report import print_summary
 from shared.orchestrate.scheduler import Interruption, Progress, execute
 
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refresh: report drift per layer; destroy: show what would be deleted")
     parser.add_argument("--local-state", action="store_true",
                         help="up/destroy/refresh: accept the local file state backend (never for staging/prod)")
+    parser.add_argument("--allow-replace", action="append", default=[], metavar="URN",
+                        help="up: accept that this stateful resource (its URN, as the refusal names it) is replaced "
+                             "or deleted; repeatable. Without it, such an up is refused (exit 1), also with --yes")
     return parser
 
 
@@ -51,7 +56,10 @@ def _operation(args: argparse.Namespace) -> Operation:
         raise UsageError(f"--preview-only applies to refresh and destroy only ({hint})")
     if args.parallel < 1:
         raise UsageError(f"--parallel: must be at least 1, not {args.parallel}")
-    return Operation(action, preview_only=args.preview_only, local_state=args.local_state)
+    if args.allow_replace and action is not Action.UP:
+        raise UsageError("--allow-replace applies to up only (the only action that replaces resources)")
+    return Operation(action, preview_only=args.preview_only, local_state=args.local_state,
+                     allow_replace=tuple(dict.fromkeys(args.allow_replace)))
 
 
 def _requested_layers(value: str | None) -> list[str] | None:
@@ -117,6 +125,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
         plan = make_plan(operation, _requested_layers(args.layers), exact=args.exact)
+        check_allowed(operation.allow_replace, env.name, plan.layers)
         _describe_plan(plan, operation, env.name, out)
         if runner is None:
             from shared.orchestrate.automation import AutomationRunner

@@ -41,6 +41,9 @@ class Operation:
     """``--local-state``: the operator accepts a local file state backend for a run that writes state."""
     targets: tuple[str, ...] = ()
     """``up`` only: update just these resource URNs, not their dependents (empty: everything)."""
+    allow_replace: tuple[str, ...] = ()
+    """``up`` only: stateful resources (URNs) the user accepts to see replaced or deleted
+    (:mod:`shared.orchestrate.replacements`)."""
 
     @property
     def changes_infrastructure(self) -> bool:

@@ -406,7 +406,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if type_ == "random:index/randomPassword:RandomPassword":
             alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
             length = int(inputs.get("length", 32))
-            stream = _digest(h, "password") + _digest(h, "password2")
+            # New keepers replace the resource (ForceNew in pulumi_random), so a new value: they are part
+            # of the seed (without keepers, the seed is the URN's alone).
+            keepers = inputs.get("keepers")
+            seed = _digest(h, "keepers", json.dumps(keepers, sort_keys=True)) if keepers else h
+            stream = _digest(seed, "password") + _digest(seed, "password2")
             result = "".join(alphabet[int(stream[i * 2:i * 2 + 2], 16) % len(alphabet)] for i in range(length))
             return {"result": result, "bcryptHash": "$2a$10$" + _digest(result)[:53]}
         if type_ == "random:index/randomString:RandomString":

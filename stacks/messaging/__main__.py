@@ -37,4 +37,5 @@ layer.export(
     dead_letter_exchange=DEAD_LETTER_EXCHANGE,
     queues={user.service: queue for user in plan.users if (queue := plan.work_queue(user.service))},
     service_secret_arns={service: secret.arn for service, secret in topology.secrets.items()},
+    service_secret_versions={service: version.version_id for service, version in topology.secret_versions.items()},
 )

@@ -27,6 +27,7 @@ from tests.layers.compute_helpers import (
     SERVICE,
     container,
     environment,
+    fresh,
     platform,
     statements,
     unit,
@@ -225,11 +226,13 @@ def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str)
 @pytest.mark.parametrize("env", ENVS)
 def test_rabbitmq_credentials_come_from_the_messaging_layers_secret_never_from_environment(env: str) -> None:
     secret_arns = outputs(env, "messaging")["service_secret_arns"]
+    versions = outputs(env, "messaging")["service_secret_versions"]
     for service in SERVICES:
         resources = unit(compute(env), service)
         app = container(resources["task"], service)
+        # <arn>:<json key>:<version stage, empty>:<version id>: pinned to the version messaging last wrote
         assert {s["name"]: s["valueFrom"] for s in app["secrets"]} == {
-            var: f"{secret_arns[service]}:{key}::" for var, key in AMQP_SECRET_KEYS.items()}
+            var: f"{secret_arns[service]}:{key}::{versions[service]}" for var, key in AMQP_SECRET_KEYS.items()}
         plain = environment(app)
         assert not {"AMQP_URL", "AMQP_USERNAME", "AMQP_PASSWORD"} & set(plain)
         assert not any(other_arn in json.dumps(app) for other, other_arn in secret_arns.items() if other != service)
@@ -321,6 +324,76 @@ def test_a_service_missing_from_an_upstream_contract_is_refused_naming_it() -> N
                      for layer in ("network", "discovery", "mesh", "broker", "messaging")}
     del stack_outputs["organization/messaging/dev"]["service_secret_arns"]["inference"]
     with pytest.raises(ContractError, match=r"messaging\.service_secret_arns\['inference'\]"):
+        synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
+                      account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
+
+
+def _secrets_and_policies(docs: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """service -> its app container's ``secrets``, its whole container definitions, its execution policy."""
+    doc = docs["compute"]
+    secrets, definitions, policies = {}, {}, {}
+    for service in SERVICES:
+        resources = unit(doc, service)
+        secrets[service] = json.dumps(container(resources["task"], service)["secrets"])
+        definitions[service] = resources["task"]["inputs"]["containerDefinitions"]
+        policies[service] = resources["execution_policy"]["inputs"]["policy"]
+    return secrets, definitions, policies
+
+
+def test_a_new_rotation_epoch_changes_the_task_definitions_so_ecs_rolls_the_tasks(edit_env: Any) -> None:
+    """ECS reads a secret only at task start: the rotated password reaches the services only through new
+    tasks, which a changed task definition makes the ECS service start (in the same `up`)."""
+    before_secrets, before_definitions, before_policies = _secrets_and_policies(platform("dev"))
+    edit_env("dev", lambda data: data["messaging"].update(credentials_rotation={"epoch": "2027-01-15",
+                                                                                "max_age_days": 180}))
+    docs = fresh("dev")
+    after_secrets, after_definitions, after_policies = _secrets_and_policies(docs)
+    versions = docs["messaging"]["outputs"]["service_secret_versions"]
+    old_versions = outputs("dev", "messaging")["service_secret_versions"]
+    for service in SERVICES:
+        assert versions[service] != old_versions[service], service
+        assert after_secrets[service] != before_secrets[service], service
+        # only the version id changed in the container definitions ...
+        assert after_definitions[service] == before_definitions[service].replace(
+            old_versions[service], versions[service]), service
+        # ... and the execution role still reads the secret by its ARN (GetSecretValue of any of its versions)
+        assert after_policies[service] == before_policies[service], service
+
+
+def test_without_a_new_epoch_the_task_definitions_stay_byte_identical(edit_env: Any) -> None:
+    # A change that concerns no password (the rotation's max age) writes no new secret version.
+    edit_env("dev", lambda data: data["messaging"].update(credentials_rotation={"epoch": "2026-11-01",
+                                                                                "max_age_days": 30}))
+    docs = fresh("dev")
+    assert docs["messaging"]["outputs"]["service_secret_versions"] == \
+        outputs("dev", "messaging")["service_secret_versions"]
+    assert _secrets_and_policies(docs) == _secrets_and_policies(platform("dev"))
+
+
+def test_a_messaging_stack_older_than_secret_versions_falls_back_to_the_current_version_with_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A stack deployed before the output existed: compute keeps working unpinned (what it did before)
+    # and says to run up of messaging, whose next up exports the versions.
+    stack_outputs = {f"organization/{layer}/dev": json.loads(json.dumps(platform("dev")[layer]["outputs"]))
+                     for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+    del stack_outputs["organization/messaging/dev"]["service_secret_versions"]
+    secret_arns = stack_outputs["organization/messaging/dev"]["service_secret_arns"]
+    with caplog.at_level("WARNING"):
+        doc = synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
+                            account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
+    for service in SERVICES:
+        app = container(unit(doc, service)["task"], service)
+        assert {s["name"]: s["valueFrom"] for s in app["secrets"]} == {
+            var: f"{secret_arns[service]}:{key}::" for var, key in AMQP_SECRET_KEYS.items()}
+    warnings = [r.getMessage() for r in caplog.records if "service_secret_versions" in r.getMessage()]
+    assert len(warnings) == 1 and "Run up of messaging first" in warnings[0]
+
+
+def test_a_service_missing_from_the_secret_versions_is_refused_naming_it() -> None:
+    stack_outputs = {f"organization/{layer}/dev": json.loads(json.dumps(platform("dev")[layer]["outputs"]))
+                     for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+    del stack_outputs["organization/messaging/dev"]["service_secret_versions"]["inference"]
+    with pytest.raises(ContractError, match=r"messaging\.service_secret_versions\['inference'\]"):
         synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
                       account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
 

@@ -418,6 +418,11 @@ def test_a_new_epoch_changes_every_service_password_and_nothing_is_replaced_but_
         '{"rotation_epoch": "2027-01-15"}'}
     before = {s["urn"]: s["inputs"]["name"] for s in of_type(messaging("dev"), SECRET)}
     assert {s["urn"]: s["inputs"]["name"] for s in of_type(document, SECRET)} == before, "same secrets, same names"
+    # every secret gets a new version, whose id compute pins its tasks to (so they are replaced)
+    old_versions = messaging("dev")["outputs"]["service_secret_versions"]
+    new_versions = document["outputs"]["service_secret_versions"]
+    assert set(new_versions) == set(old_versions) == set(document["outputs"]["service_secret_arns"])
+    assert all(new_versions[service] != old_versions[service] for service in old_versions)
 
 
 def test_a_new_max_age_only_retags_the_secrets_and_keeps_every_password(edit_env: Any) -> None:
@@ -426,6 +431,7 @@ def test_a_new_max_age_only_retags_the_secrets_and_keeps_every_password(edit_env
     document = synth_env("dev", ["messaging"])["messaging"]
     before = [p["inputs"] for p in of_type(messaging("dev"), PASSWORD)]
     assert [p["inputs"] for p in of_type(document, PASSWORD)] == before, "no password is replaced"
+    assert document["outputs"]["service_secret_versions"] == messaging("dev")["outputs"]["service_secret_versions"]
     assert {s["inputs"]["tags"]["rotation-due"] for s in of_type(document, SECRET)} == {"2026-12-01"}
 
 
