@@ -31,6 +31,7 @@ from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, required
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
+from shared.rotation.broker_admin import check_admin_password  # Amazon MQ's rule, shared with the rotation
 
 AMQPS_PORT = 5671
 MANAGEMENT_PORT = 443
@@ -113,14 +114,6 @@ def check_admin_username(username: str) -> str:
         raise ValueError(f"{username!r} is not an Amazon MQ for RabbitMQ user name (letters, digits, '-', '.', '_', "
                          "2-100 characters, not 'guest')")
     return username
-
-
-def check_admin_password(password: str) -> str:
-    """Amazon MQ's rule for broker passwords (botocore mq model, ``User.Password``): at least 12
-    characters, at least 4 distinct ones, none of ``,:=``."""
-    if len(password) < 12 or len(set(password)) < 4 or set(password) & set(",:="):
-        raise ValueError("an Amazon MQ password needs 12+ characters, 4+ distinct ones and none of ',:='")
-    return password
 
 
 def auto_minor_version_upgrade(engine_version: str) -> bool:
