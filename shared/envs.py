@@ -558,6 +558,19 @@ def _rule_cluster_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[
             "SINGLE_INSTANCE)")
 
 
+def _rule_broker_rotation_reaches_secrets_manager(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The broker admin's rotation function (private subnets, broker layer) calls Secrets Manager: through
+    its interface endpoint or through a NAT. Without either it would fail every rotation."""
+    messaging, network = env.messaging, env.network
+    if messaging.broker != "amazon-mq" or messaging.credentials_rotation is None:
+        return
+    if network.nat == "none" and "secretsmanager" not in network.endpoints:
+        yield path, "network.endpoints", (
+            "the broker admin rotates every messaging.credentials_rotation.max_age_days through a function in the "
+            "private subnets, which reaches Secrets Manager only through a 'secretsmanager' interface endpoint or a "
+            "NAT; add secretsmanager to network.endpoints or set network.nat (README, \"Broker admin rotation\")")
+
+
 def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """Each service's cpu/memory (env override, else catalog default) must be a pair Fargate offers."""
     from shared.catalog import catalog_path
@@ -683,6 +696,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
     (_rule_cluster_azs, ("messaging", "network")),
+    (_rule_broker_rotation_reaches_secrets_manager, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_public_gateway, ("compute", "network", "region")),
     (_rule_policy_ids, ("name", "policy")),

@@ -158,7 +158,7 @@ class BrokerAdminRotation(pulumi.ComponentResource):
             f"{name}-to-broker", security_group_id=security_group_id,
             referenced_security_group_id=broker_security_group_id, ip_protocol="tcp",
             from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-            description="RabbitMQ management API (HTTPS) of the env's broker", opts=child)
+            description="RabbitMQ management API (HTTPS) of the env broker", opts=child)
 
         self.logs_key: aws.kms.Key | None = None
         if args.kms_encrypted_logs:

@@ -73,7 +73,8 @@ def test_dev_private_subnets_share_the_single_nat() -> None:
 
 
 def test_no_nat_means_no_default_route_from_private_subnets(edit_env: Any) -> None:
-    edit_env("dev", lambda data: data["network"].update(nat="none"))
+    # (the broker admin's rotation function then reaches Secrets Manager through its endpoint)
+    edit_env("dev", lambda data: data["network"].update(nat="none", endpoints=["s3", "secretsmanager"]))
     doc = synth_env("dev", ["network"])["network"]
     assert of_type(doc, NAT) == []
     assert [r for r in of_type(doc, ROUTE) if "natGatewayId" in r["inputs"]] == []
@@ -201,16 +202,19 @@ def test_without_a_nat_the_services_have_no_egress_to_the_internet(edit_env: Any
     assert sorted(rule["fromPort"] for rule in egress if rule.get("prefixListId")) == [443]
 
 
-def test_interface_endpoints_admit_only_the_services_and_the_deploy_runner_on_https() -> None:
+def test_interface_endpoints_admit_only_the_services_the_deploy_runner_and_the_rotation_on_https() -> None:
     """With private DNS on, AWS API names resolve to the endpoints for everything in the VPC: the deploy
-    runner (secrets, logs, ECR, the broker's log group) must be let in, or every in-VPC deploy times out."""
+    runner (secrets, logs, ECR, the broker's log group) must be let in, or every in-VPC deploy times out, and
+    so must the broker admin's rotation function (Secrets Manager), or every rotation does."""
     doc = network("prod")
     endpoints_sg = group(doc, "prod-endpoints")["inputs"]
     assert endpoints_sg["ingress"] == [{
         "description": "HTTPS to AWS APIs from the platform's ECS tasks", "fromPort": 443, "protocol": "tcp",
         "securityGroups": [doc["outputs"]["service_security_group_id"]], "toPort": 443}, {
         "description": "HTTPS to AWS APIs from the deploy runner (CodeBuild)", "fromPort": 443, "protocol": "tcp",
-        "securityGroups": [doc["outputs"]["deploy_runner_security_group_id"]], "toPort": 443}]
+        "securityGroups": [doc["outputs"]["deploy_runner_security_group_id"]], "toPort": 443}, {
+        "description": "HTTPS to Secrets Manager from the broker admin rotation function (Lambda)", "fromPort": 443,
+        "protocol": "tcp", "securityGroups": [doc["outputs"]["broker_rotation_security_group_id"]], "toPort": 443}]
 
 
 @pytest.mark.parametrize(("env", "expected"), [
