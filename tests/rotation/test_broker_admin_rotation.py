@@ -287,3 +287,37 @@ def test_a_pending_user_without_the_administrator_tag_fails_the_test_step(
     with pytest.raises(rotation.RotationError, match="not as the administrator"):
         invoke(rotation, secrets, arn, token, "testSecret", environ)
     assert value(secrets, arn, "AWSCURRENT")["password"] == old
+
+
+@pytest.mark.broker
+def test_the_configuration_test_at_creation_passes_and_changes_nothing(
+        rotation: types.ModuleType, broker: LocalBroker, admin: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The component creates the schedule with rotate_immediately off: Secrets Manager then only runs the
+    testSecret step on a pending copy of the current version (moto's RotateSecret does the same)."""
+    import io
+    import zipfile
+
+    from moto import mock_aws
+
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    name, old = admin
+    with mock_aws(config={"lambda": {"use_docker": False}}):  # moto only records the invocation
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="rotation", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr(f"{HANDLER_MODULE}.py", rotation_source())
+        function = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="rotation", Runtime="python3.13", Role=role, Handler=f"{HANDLER_MODULE}.handler",
+            Code={"ZipFile": archive.getvalue()})["FunctionArn"]
+        client = boto3.client("secretsmanager", region_name=REGION)
+        arn = new_secret(client, name, old)
+        client.rotate_secret(SecretId=arn, RotationLambdaARN=function, RotationRules={"AutomaticallyAfterDays": 90},
+                             RotateImmediately=False)
+        (token,) = [v for v, s in stages(client, arn).items() if s == ["AWSPENDING"]]
+        invoke(rotation, client, arn, token, "testSecret", local_environ(broker))
+        assert value(client, arn, "AWSCURRENT")["password"] == old and accepted(broker, name, old)
