@@ -236,7 +236,8 @@ def test_the_runner_role_is_least_privilege(env: str) -> None:
         layers(env)["network"]["outputs"]["private_subnet_ids"])
     assert statements["AssumeDeployRole"]["Resource"].endswith(":role/ml-platform-deployer")
     project = one(document, PROJECT)
-    assert one(document, ROLE_POLICY, "deploy-runner-role-policy")["urn"] in project["dependencies"], "the role can act before CodeBuild checks it"
+    role_policy = one(document, ROLE_POLICY, "deploy-runner-role-policy")
+    assert role_policy["urn"] in project["dependencies"], "the role can act before CodeBuild checks it"
     assert resources[project["parent"]]["type"] == "mlplatform:broker:DeployRunner"
 
 
