@@ -40,6 +40,9 @@ CONFIG_NAMESPACE = "messaging"
 ADMIN_USERNAME_KEY = "adminUsername"
 ADMIN_PASSWORD_KEY = "adminPassword"
 DEFAULT_ADMIN_USERNAME = "platform-admin"
+#: A staging label the admin secret's first version keeps (a version without labels is deprecated and
+#: eventually removed by Secrets Manager); botocore secretsmanager SecretVersionStageType: 1-256 characters.
+INITIAL_STAGE = "platform-initial"
 
 
 @dataclass(frozen=True)
@@ -252,18 +255,26 @@ class AmazonMqBroker(pulumi.ComponentResource):
                                         delete_before_replace=True),
         )
 
-        # The secret's first version, written once the broker holds that password. ignore_changes: after a
-        # rotation the secret holds a newer version, and the first one is never written back over it... except
-        # when the broker is replaced: a new broker starts with the generated password again (its `users`), so
-        # the version is replaced with it (replace_with) and becomes AWSCURRENT, which the messaging layer and
-        # the rotation function then use. (replace_with: Pulumi ResourceOptions, "this resource will also be
-        # replaced whenever any of the provided resources are replaced".)
+        # The secret's first version, written once the broker holds that password.
+        # - ignore_changes: after a rotation the secret holds a newer version (AWSCURRENT moved), and neither
+        #   the first value nor its labels are ever written back over it;
+        # - INITIAL_STAGE keeps a label on it for good: Secrets Manager removes unlabelled versions beyond the
+        #   100 most recent (botocore secretsmanager, PutSecretValue), and the provider drops a version it can
+        #   no longer read from the state, so the next `up` would put the first password back as AWSCURRENT;
+        # - replace_with: a replaced broker starts with the generated password again (its `users`), so the
+        #   version is written again with it and becomes AWSCURRENT (PutSecretValue moves both labels), which
+        #   the messaging layer and the rotation function then use (Pulumi ResourceOptions.replace_with:
+        #   "replaced whenever any of the provided resources are replaced");
+        # - retain_on_delete: the replaced version is left to Secrets Manager; the provider's delete would try
+        #   to take labels off it that have moved on (AWSPREVIOUS, INITIAL_STAGE) and fail.
         self.admin_version = aws.secretsmanager.SecretVersion(
             f"{name}-admin",
             secret_id=self.admin_secret.id,
             secret_string=secret_string,
-            opts=pulumi.ResourceOptions(parent=self.admin_secret, ignore_changes=["secretString"],
-                                        depends_on=[self.broker], replace_with=[self.broker]),
+            version_stages=["AWSCURRENT", INITIAL_STAGE],
+            opts=pulumi.ResourceOptions(parent=self.admin_secret, ignore_changes=["secretString", "versionStages"],
+                                        depends_on=[self.broker], replace_with=[self.broker],
+                                        retain_on_delete=True),
         )
 
         instance = self.broker.instances.apply(_first_instance)

@@ -127,7 +127,7 @@ def test_the_broker_ignores_later_changes_to_users(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
     synth_env("dev", ["broker"])
     assert seen[(BROKER, "broker-broker")] == ["users"]
-    assert seen[(SECRET_VERSION, "broker-admin")] == ["secretString"]
+    assert seen[(SECRET_VERSION, "broker-admin")] == ["secretString", "versionStages"]
 
 
 def test_the_admin_username_and_password_rules_of_amazon_mq() -> None:

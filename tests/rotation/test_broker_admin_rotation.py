@@ -25,6 +25,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import secretsmanager_backends
 
+from shared.components.broker import INITIAL_STAGE
 from shared.components.broker_rotation import HANDLER_MODULE, rotation_source
 from shared.rehearse.broker import LocalBroker
 
@@ -46,8 +47,12 @@ def secrets(moto_aws: None) -> Any:
 
 
 def new_secret(client: Any, username: str, password: str) -> str:
-    return str(client.create_secret(Name=f"platform/test/broker/{uuid.uuid4().hex[:8]}",
-                                    SecretString=json.dumps({"password": password, "username": username}))["ARN"])
+    """The admin secret as the broker component leaves it: one version, AWSCURRENT and INITIAL_STAGE."""
+    created = client.create_secret(Name=f"platform/test/broker/{uuid.uuid4().hex[:8]}",
+                                   SecretString=json.dumps({"password": password, "username": username}))
+    client.update_secret_version_stage(SecretId=created["ARN"], VersionStage=INITIAL_STAGE,
+                                       MoveToVersionId=created["VersionId"])
+    return str(created["ARN"])
 
 
 def start_rotation(arn: str) -> str:
@@ -185,7 +190,8 @@ def test_a_rotation_changes_the_admins_password_on_the_broker(
     assert new != old and value(secrets, arn, "AWSCURRENT")["username"] == name
     assert accepted(broker, name, new) and not accepted(broker, name, old)
     assert "AWSCURRENT" in stages(secrets, arn)[token]
-    assert stages(secrets, arn)[before] == ["AWSPREVIOUS"] and value(secrets, arn, "AWSPREVIOUS")["password"] == old
+    assert stages(secrets, arn)[before] == sorted(["AWSPREVIOUS", INITIAL_STAGE])
+    assert value(secrets, arn, "AWSPREVIOUS")["password"] == old
     user = broker.management_api("GET", f"/api/users/{name}")
     assert rotation.user_tags(user) == ["administrator"]
 
