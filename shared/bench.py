@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import keyword
 import os
 import re
 import shutil
@@ -143,6 +144,8 @@ def resource_modules(build: Path) -> list[str]:
             if package is None or "/" not in rest:
                 continue
             module, file = rest.split(":")[0].split("/", 1)
+            if keyword.iskeyword(module):  # the SDK's package for a Python keyword: aws:lambda -> pulumi_aws.lambda_
+                module += "_"
             name = f"{package}.{_snake(file)}" if module == "index" else f"{package}.{module}.{_snake(file)}"
             if importlib.util.find_spec(name) is not None:
                 modules.add(name)

@@ -33,6 +33,9 @@ class NetworkContract(Contract):
     #: the deploy runner's group (its CodeBuild project is the broker layer's); the interface endpoints
     #: and the broker's management API admit it
     deploy_runner_security_group_id: str
+    #: the broker admin rotation function's group (its Lambda function is the broker layer's); None where
+    #: the admin does not rotate (an external broker, or no messaging.credentials_rotation)
+    broker_rotation_security_group_id: str | None = None
 
 
 class DiscoveryService(Contract):
@@ -317,6 +320,7 @@ class NetworkOutputs(ContractOutputs):
     private_subnet_ids: pulumi.Output[list[str]]
     service_security_group_id: pulumi.Output[str]
     deploy_runner_security_group_id: pulumi.Output[str]
+    broker_rotation_security_group_id: pulumi.Output[str | None]
 
 
 class DiscoveryOutputs(ContractOutputs):

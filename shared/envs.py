@@ -606,7 +606,7 @@ def _rule_private_egress(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
                                 "runner downloads the Pulumi CLI and packages through a NAT gateway; use "
                                 "'single' (or 'per-az')")
     missing = [service for service in ENDPOINT_SERVICES if service not in env.network.endpoints]
-    if missing:
+    if missing:  # (the broker admin's rotation function, too, reaches Secrets Manager by endpoint or NAT)
         # ECS guide, "Amazon ECS interface VPC endpoints": a Fargate task in a subnet without a NAT pulls
         # from ECR through ecr.api + ecr.dkr + the s3 gateway, logs through logs, secrets through
         # secretsmanager; without them the task never starts (CannotPullContainerError).

@@ -27,10 +27,12 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from shared.components.broker_logs import BrokerLogGroup
+from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, required
 from shared.envs import EnvConfig, env_path
-from shared.errors import ConfigError
+from shared.errors import ConfigError, ContractError
+from shared.rotation.broker_admin import check_admin_password  # Amazon MQ's rule, shared with the rotation
 
 AMQPS_PORT = 5671
 MANAGEMENT_PORT = 443
@@ -38,6 +40,9 @@ CONFIG_NAMESPACE = "messaging"
 ADMIN_USERNAME_KEY = "adminUsername"
 ADMIN_PASSWORD_KEY = "adminPassword"
 DEFAULT_ADMIN_USERNAME = "platform-admin"
+#: A staging label the admin secret's first version keeps (a version without labels is deprecated and
+#: eventually removed by Secrets Manager); botocore secretsmanager SecretVersionStageType: 1-256 characters.
+INITIAL_STAGE = "platform-initial"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class AmazonMqBrokerArgs:
     kms_encrypted_logs: bool
     admin_username: str = DEFAULT_ADMIN_USERNAME
     partition: str = "aws"
+    #: days between rotations of the admin by its Secrets Manager rotation function; None: no rotation
+    #: (shared.components.broker_rotation.rotation_days)
+    admin_rotation_days: int | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig) -> AmazonMqBrokerArgs:
@@ -89,7 +97,7 @@ class AmazonMqBrokerArgs:
                    instance_type=messaging.instance_type, deployment_mode=messaging.deployment_mode,
                    protect=env.protect, region=env.region, account_id=env.account_id,
                    log_retention_days=messaging.broker_log_retention_days,
-                   kms_encrypted_logs=env.compute.kms_encrypted_logs)
+                   kms_encrypted_logs=env.compute.kms_encrypted_logs, admin_rotation_days=rotation_days(env))
 
 
 def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[str]:
@@ -115,14 +123,6 @@ def check_admin_username(username: str) -> str:
     return username
 
 
-def check_admin_password(password: str) -> str:
-    """Amazon MQ's rule for broker passwords (botocore mq model, ``User.Password``): at least 12
-    characters, at least 4 distinct ones, none of ``,:=``."""
-    if len(password) < 12 or len(set(password)) < 4 or set(password) & set(",:="):
-        raise ValueError("an Amazon MQ password needs 12+ characters, 4+ distinct ones and none of ',:='")
-    return password
-
-
 def auto_minor_version_upgrade(engine_version: str) -> bool:
     """RabbitMQ 3.13 and later on Amazon MQ are versioned ``major.minor`` and patched by AWS: CreateBroker
     requires AutoMinorVersionUpgrade=true for them (botocore mq model, ``AutoMinorVersionUpgrade``)."""
@@ -130,9 +130,17 @@ def auto_minor_version_upgrade(engine_version: str) -> bool:
     return (major, minor) >= (3, 13)
 
 
+def _require_rotation_group(group_id: str | None) -> str:
+    if not group_id:
+        raise ContractError("layer 'broker' rotates the broker admin but 'network' exports no "
+                            "broker_rotation_security_group_id (deploy the network layer first)")
+    return group_id
+
+
 class AmazonMqBroker(pulumi.ComponentResource):
     """An Amazon MQ for RabbitMQ broker: private, SG-referenced ingress only, logs on, generated admin
-    kept in Secrets Manager (break-glass), ``users`` ignored after creation."""
+    kept in Secrets Manager and rotated there by a rotation function (where ``admin_rotation_days`` is
+    set), ``users`` ignored after creation."""
 
     def __init__(
         self,
@@ -143,16 +151,25 @@ class AmazonMqBroker(pulumi.ComponentResource):
         private_subnet_ids: pulumi.Input[list[str]],
         service_security_group_id: pulumi.Input[str],
         runner_security_group_id: pulumi.Input[str],
+        rotation_security_group_id: pulumi.Input[str | None] = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:broker:AmazonMqBroker", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         env = args.env_name
+        rotation_group: pulumi.Output[str] | None = None
+        if args.admin_rotation_days is not None:
+            rotation_group = pulumi.Output.from_input(rotation_security_group_id).apply(_require_rotation_group)
 
         # Security-group references, not CIDRs: AMQPS only from the services' security group (the
-        # network layer's), the management API only from the deploy runner's. No egress rule: the
-        # broker never initiates connections into the VPC, and security groups are stateful.
+        # network layer's), the management API only from the deploy runner's (and the admin's rotation
+        # function's, where it rotates). No egress rule: the broker never initiates connections into the
+        # VPC, and security groups are stateful.
+        rotation_ingress = [aws.ec2.SecurityGroupIngressArgs(
+            protocol="tcp", from_port=MANAGEMENT_PORT, to_port=MANAGEMENT_PORT, security_groups=[rotation_group],
+            description="RabbitMQ management API (HTTPS) from the broker admin rotation function (Lambda)",
+        )] if rotation_group is not None else []
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=vpc_id,
@@ -166,6 +183,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
                     protocol="tcp", from_port=MANAGEMENT_PORT, to_port=MANAGEMENT_PORT,
                     security_groups=[runner_security_group_id],
                     description="RabbitMQ management API (HTTPS) from the deploy runner, for provisioning"),
+                *rotation_ingress,
             ],
             egress=[],
             tags={"Name": f"{env}-broker"},
@@ -181,8 +199,8 @@ class AmazonMqBroker(pulumi.ComponentResource):
             opts=child)
         self.admin_password: pulumi.Output[str] = pulumi.Output.secret(generated.result)
 
-        # Break-glass copy of the admin credential, and its only source after creation: the messaging
-        # layer reads it from here, and a rotation (through the management API) updates it here.
+        # The admin credential's only source after creation: the messaging layer reads AWSCURRENT from
+        # here, and the rotation function (through the management API) writes each new password here.
         # Its own customer-managed key: the policy delegates use to IAM, so only principals whose IAM
         # policy allows kms:Decrypt on it (the deployer) read the admin credential, and each use is logged.
         self.secrets_key = aws.kms.Key(
@@ -196,7 +214,8 @@ class AmazonMqBroker(pulumi.ComponentResource):
         self.admin_secret = aws.secretsmanager.Secret(
             f"{name}-admin",
             name=admin_secret_name(env),
-            description=f"Break-glass administrator of the {env} RabbitMQ broker (rotate via the management API)",
+            description=f"Administrator of the {env} RabbitMQ broker (rotated by Secrets Manager where the env rotates "
+                        "credentials; README, Broker admin rotation)",
             recovery_window_in_days=30 if args.protect else 0,
             # A new key is an in-place UpdateSecret; Secrets Manager re-encrypts the current versions.
             kms_key_id=self.secrets_key.arn,
@@ -206,13 +225,6 @@ class AmazonMqBroker(pulumi.ComponentResource):
             lambda values: json.dumps({"username": values[0], "password": check_admin_password(values[1])},
                                       sort_keys=True))
         secret_string: pulumi.Output[str] = pulumi.Output.secret(admin_json)
-        aws.secretsmanager.SecretVersion(
-            f"{name}-admin",
-            secret_id=self.admin_secret.id,
-            secret_string=secret_string,
-            # After a rotation the secret holds a newer version; never write the first one back over it.
-            opts=pulumi.ResourceOptions(parent=self.admin_secret, ignore_changes=["secretString"]),
-        )
 
         self.broker = aws.mq.Broker(
             f"{name}-broker",
@@ -243,6 +255,28 @@ class AmazonMqBroker(pulumi.ComponentResource):
                                         delete_before_replace=True),
         )
 
+        # The secret's first version, written once the broker holds that password.
+        # - ignore_changes: after a rotation the secret holds a newer version (AWSCURRENT moved), and neither
+        #   the first value nor its labels are ever written back over it;
+        # - INITIAL_STAGE keeps a label on it for good: Secrets Manager removes unlabelled versions beyond the
+        #   100 most recent (botocore secretsmanager, PutSecretValue), and the provider drops a version it can
+        #   no longer read from the state, so the next `up` would put the first password back as AWSCURRENT;
+        # - replace_with: a replaced broker starts with the generated password again (its `users`), so the
+        #   version is written again with it and becomes AWSCURRENT (PutSecretValue moves both labels), which
+        #   the messaging layer and the rotation function then use (Pulumi ResourceOptions.replace_with:
+        #   "replaced whenever any of the provided resources are replaced");
+        # - retain_on_delete: the replaced version is left to Secrets Manager; the provider's delete would try
+        #   to take labels off it that have moved on (AWSPREVIOUS, INITIAL_STAGE) and fail.
+        self.admin_version = aws.secretsmanager.SecretVersion(
+            f"{name}-admin",
+            secret_id=self.admin_secret.id,
+            secret_string=secret_string,
+            version_stages=["AWSCURRENT", INITIAL_STAGE],
+            opts=pulumi.ResourceOptions(parent=self.admin_secret, ignore_changes=["secretString", "versionStages"],
+                                        depends_on=[self.broker], replace_with=[self.broker],
+                                        retain_on_delete=True),
+        )
+
         instance = self.broker.instances.apply(_first_instance)
         self.amqps_endpoint: pulumi.Output[str] = instance.apply(_amqps_endpoint)
         self.management_endpoint: pulumi.Output[str] = instance.apply(lambda i: str(i["console_url"]))
@@ -267,6 +301,19 @@ class AmazonMqBroker(pulumi.ComponentResource):
             f"{name}-logs", log_group_name=self.log_group_name, region=args.region, account_id=args.account_id,
             retention_in_days=args.log_retention_days, kms_key_arn=self.logs_key.arn if self.logs_key else None,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        self.admin_rotation: BrokerAdminRotation | None = None
+        if args.admin_rotation_days is not None and rotation_group is not None:
+            self.admin_rotation = BrokerAdminRotation(
+                f"{name}-admin-rotation",
+                BrokerAdminRotationArgs(env_name=env, region=args.region, account_id=args.account_id,
+                                        rotation_days=args.admin_rotation_days,
+                                        log_retention_days=args.log_retention_days,
+                                        kms_encrypted_logs=args.kms_encrypted_logs, protect=args.protect,
+                                        partition=args.partition),
+                secret_arn=self.admin_secret.arn, secrets_key_arn=self.secrets_key.arn,
+                management_endpoint=self.management_endpoint, private_subnet_ids=private_subnet_ids,
+                security_group_id=rotation_group, broker_security_group_id=self.security_group.id,
+                ready=[self.admin_version, self.broker], opts=child)
         self.register_outputs({
             "amqps_endpoint": self.amqps_endpoint,
             "management_endpoint": self.management_endpoint,

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog
+from shared.components.broker_rotation import rotation_days
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import EnvConfig
@@ -105,6 +106,9 @@ class VpcNetworkArgs:
     #: encrypt the flow-log group with a customer managed key (the env's ``compute.kms_encrypted_logs``,
     #: which asks for every platform log group to be KMS-encrypted)
     kms_encrypted_logs: bool
+    #: the broker admin's rotation function runs in the private subnets (broker layer): its security group
+    #: is made here, so the Secrets Manager interface endpoint can admit it
+    broker_rotation: bool = False
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
@@ -113,7 +117,7 @@ class VpcNetworkArgs:
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
             account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
-            service_ports=called_service_ports(catalog),
+            service_ports=called_service_ports(catalog), broker_rotation=rotation_days(env) is not None,
         )
 
     @property
@@ -248,8 +252,18 @@ class VpcNetwork(pulumi.ComponentResource):
                 protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT, cidr_blocks=["0.0.0.0/0"],
                 description="HTTPS to AWS APIs, the state backend, registries and the broker management API")],
             tags={"Name": f"{env}-deploy-runner"}, opts=vpc_child)
+        # The broker admin's rotation function (a Lambda function of the broker layer), likewise: the
+        # Secrets Manager endpoint admits it here. No ingress (nothing connects to a function); egress as
+        # separate rules (_broker_rotation_rules here, the broker's management API in the broker layer).
+        self.broker_rotation_security_group: aws.ec2.SecurityGroup | None = None
+        if args.broker_rotation:
+            self.broker_rotation_security_group = aws.ec2.SecurityGroup(
+                f"{name}-broker-rotation", vpc_id=self.vpc.id,
+                description=f"Broker admin rotation function of {env} (Lambda): HTTPS to broker and Secrets Manager",
+                tags={"Name": f"{env}-broker-rotation"}, opts=vpc_child)
         self._endpoints(name, args, vpc_child)
         self._service_rules(name, args)
+        self._broker_rotation_rules(name, args)
         self.register_outputs({
             "vpc_id": self.vpc.id,
             "private_subnet_ids": [s.id for s in self.private_subnets],
@@ -330,7 +344,8 @@ class VpcNetwork(pulumi.ComponentResource):
                 aws.ec2.SecurityGroupIngressArgs(
                 protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
                 security_groups=[self.deploy_runner_security_group.id],
-                description="HTTPS to AWS APIs from the deploy runner (CodeBuild)")],
+                description="HTTPS to AWS APIs from the deploy runner (CodeBuild)"),
+                *self._rotation_endpoint_ingress(interface)],
             tags={"Name": f"{args.env_name}-endpoints"}, opts=opts)
         for service in interface:
             self.endpoints[service] = aws.ec2.VpcEndpoint(
@@ -340,6 +355,39 @@ class VpcNetwork(pulumi.ComponentResource):
                 security_group_ids=[self.endpoint_security_group.id],
                 policy=self._endpoint_policy_json(service, args),
                 tags={"Name": f"{args.env_name}-{service}"}, opts=opts)
+
+    def _rotation_endpoint_ingress(self, interface: list[str]) -> list[aws.ec2.SecurityGroupIngressArgs]:
+        if self.broker_rotation_security_group is None or "secretsmanager" not in interface:
+            return []
+        return [aws.ec2.SecurityGroupIngressArgs(
+            protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+            security_groups=[self.broker_rotation_security_group.id],
+            description="HTTPS to Secrets Manager from the broker admin rotation function (Lambda)")]
+
+    def _broker_rotation_rules(self, name: str, args: VpcNetworkArgs) -> None:
+        """The rotation function's way to Secrets Manager: the interface endpoint where the env has one
+        (private DNS resolves the API's name to it), else the NAT; nothing else leaves the group here."""
+        group = self.broker_rotation_security_group
+        self.broker_rotation_rules: list[aws.vpc.SecurityGroupEgressRule] = []
+        if group is None:
+            return
+        rule_opts = pulumi.ResourceOptions(parent=group)
+        if "secretsmanager" in self.endpoints and self.endpoint_security_group is not None:
+            self.broker_rotation_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-broker-rotation-out-endpoints", security_group_id=group.id,
+                referenced_security_group_id=self.endpoint_security_group.id,
+                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                description="HTTPS to the Secrets Manager interface endpoint", opts=rule_opts))
+        elif self.nat_gateways:
+            # Secrets Manager's public endpoint through the NAT; its addresses are not the platform's to pin.
+            self.broker_rotation_rules.append(aws.vpc.SecurityGroupEgressRule(
+                f"{name}-broker-rotation-out-https", security_group_id=group.id, cidr_ipv4="0.0.0.0/0",
+                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                description="HTTPS through the NAT to Secrets Manager (no interface endpoint in this env)",
+                opts=rule_opts))
+        else:  # the env loader refuses this env first (shared.envs, broker admin rotation)
+            raise ValueError(f"{args.env_name}: the broker admin rotation function has no way to Secrets Manager "
+                             "(no secretsmanager endpoint, no NAT)")
 
     @staticmethod
     def _endpoint_policy_json(service: str, args: VpcNetworkArgs) -> str:

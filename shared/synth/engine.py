@@ -550,10 +550,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         resource_id = resource_id or ""
         if self.sites is not None:
             state = _unknown_if_derived(state)
-            # Assets and archives come back as the program gave them (the recorded inputs only name them).
-            raw = json_format.MessageToDict(request.object)
-            state.update({key: value for key, value in raw.items()
-                          if isinstance(value, dict) and value.get(SIG_KEY) in (ASSET_SIG, ARCHIVE_SIG)})
+        # Assets and archives come back as the program gave them (the recorded inputs only name them): the
+        # SDK checks an output such as a Lambda function's `code` is an Archive again.
+        raw = json_format.MessageToDict(request.object)
+        state.update({key: value for key, value in raw.items()
+                      if isinstance(value, dict) and value.get(SIG_KEY) in (ASSET_SIG, ARCHIVE_SIG)})
         # As the engine does: secret inputs stay secret in the state, and so do the outputs the
         # resource declares secret (e.g. RandomPassword.result), so values derived from them are too.
         for key in dict.fromkeys([*secret_inputs, *request.additionalSecretOutputs]):

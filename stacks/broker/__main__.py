@@ -30,7 +30,8 @@ if layer.env.messaging.broker == "amazon-mq":
         "broker", AmazonMqBrokerArgs.from_env(layer.env), vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
         service_security_group_id=network.service_security_group_id,
-        runner_security_group_id=runner.security_group_id, opts=layer.opts)
+        runner_security_group_id=runner.security_group_id,
+        rotation_security_group_id=network.broker_rotation_security_group_id, opts=layer.opts)
     MetricAlarms("broker-alarms", broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name),
                  alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))
     layer.export(

@@ -44,3 +44,38 @@ def test_the_broker_and_its_admin_secret_are_protected_when_asked(protect: bool)
         (resource,) = of_type(document, type_)
         assert resource["protect"] is protect
         assert root_of(document, resource)["type"] == "mlplatform:broker:AmazonMqBroker"
+
+
+def rotating_broker(rotation_group: str | None) -> dict[str, Any]:
+    args = AmazonMqBrokerArgs(env_name="unit", engine_version="3.13", instance_type="mq.m7g.medium",
+                              deployment_mode="SINGLE_INSTANCE", protect=False, region=REGION, account_id=ACCOUNT,
+                              log_retention_days=30, kms_encrypted_logs=False, admin_rotation_days=30)
+    return run_component(lambda: AmazonMqBroker(
+        "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS, service_security_group_id="sg-services",
+        runner_security_group_id="sg-runner", rotation_security_group_id=rotation_group))
+
+
+def test_a_rotating_broker_admits_the_rotation_function_and_rotates_its_admin_secret() -> None:
+    document = rotating_broker("sg-rotation")
+    (group,) = of_type(document, "aws:ec2/securityGroup:SecurityGroup")
+    rules = {(r["fromPort"], tuple(r["securityGroups"])) for r in group["inputs"]["ingress"]}
+    assert rules == {(5671, ("sg-services",)), (443, ("sg-runner",)), (443, ("sg-rotation",))}
+    (rotation,) = of_type(document, "aws:secretsmanager/secretRotation:SecretRotation")
+    assert rotation["inputs"]["rotationRules"] == {"automaticallyAfterDays": 30}
+    (function,) = of_type(document, "aws:lambda/function:Function")
+    assert function["inputs"]["vpcConfig"] == {"subnetIds": SUBNETS, "securityGroupIds": ["sg-rotation"]}
+    # no key for the function's logs where the env does not ask for encrypted logs
+    (logs,) = [g for g in of_type(document, "aws:cloudwatch/logGroup:LogGroup") if "rotation" in g["name"]]
+    assert "kmsKeyId" not in logs["inputs"]
+    assert root_of(document, rotation)["type"] == "mlplatform:broker:AmazonMqBroker"
+
+
+def test_a_rotating_broker_without_the_rotation_group_fails_naming_the_network_layer() -> None:
+    with pytest.raises(Exception, match="broker_rotation_security_group_id"):
+        rotating_broker(None)
+
+
+def test_without_rotation_days_nothing_rotates() -> None:
+    document = broker()
+    assert of_type(document, "aws:secretsmanager/secretRotation:SecretRotation") == []
+    assert of_type(document, "aws:lambda/function:Function") == []

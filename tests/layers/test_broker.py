@@ -72,14 +72,15 @@ def test_the_broker_is_private_rabbitmq_in_the_private_subnets(env: str, mode: s
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_broker_admits_amqps_from_the_services_and_management_from_the_runner_only(env: str) -> None:
+def test_the_broker_admits_amqps_from_the_services_and_management_from_the_runner_and_rotation_only(env: str) -> None:
     document = broker_layer(env)
     outputs = document["outputs"]
     group = one(document, SG, "broker-sg")["inputs"]
     network = layers(env)["network"]["outputs"]
     rules = {(r["protocol"], r["fromPort"], r["toPort"], tuple(r["securityGroups"])) for r in group["ingress"]}
     assert rules == {("tcp", 5671, 5671, (network["service_security_group_id"],)),
-                     ("tcp", 443, 443, (outputs["deploy_runner_security_group_id"],))}
+                     ("tcp", 443, 443, (outputs["deploy_runner_security_group_id"],)),
+                     ("tcp", 443, 443, (network["broker_rotation_security_group_id"],))}
     assert all(not r.get("cidrBlocks") for r in group["ingress"]), "security-group references, never CIDRs"
     assert all(r["description"] for r in group["ingress"]) and group["egress"] == []
     assert one(document, BROKER)["inputs"]["securityGroups"] == [outputs["broker_security_group_id"]]
@@ -126,7 +127,7 @@ def test_the_broker_ignores_later_changes_to_users(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
     synth_env("dev", ["broker"])
     assert seen[(BROKER, "broker-broker")] == ["users"]
-    assert seen[(SECRET_VERSION, "broker-admin")] == ["secretString"]
+    assert seen[(SECRET_VERSION, "broker-admin")] == ["secretString", "versionStages"]
 
 
 def test_the_admin_username_and_password_rules_of_amazon_mq() -> None:
@@ -204,7 +205,7 @@ def test_the_runner_is_a_codebuild_project_in_the_private_subnets_with_its_own_g
     variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
     assert variables == {"PLATFORM_ENV": env,
                          "DEPLOY_ROLE_ARN": f"arn:aws:iam::{load_env(env).account_id}:role/ml-platform-deployer"}
-    logs = one(document, LOG_GROUP)
+    logs = one(document, LOG_GROUP, "deploy-runner-logs")
     assert project["logsConfig"]["cloudwatchLogs"] == {"status": "ENABLED", "groupName": logs["inputs"]["name"]}
     assert logs["inputs"]["retentionInDays"] == load_env(env).messaging.deploy_runner.log_retention_days
 
@@ -213,15 +214,15 @@ def test_the_runner_is_a_codebuild_project_in_the_private_subnets_with_its_own_g
 def test_the_runner_role_is_least_privilege(env: str) -> None:
     document = broker_layer(env)
     resources = by_urn(document)
-    role = one(document, ROLE)
+    role = one(document, ROLE, "deploy-runner-role")
     trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "codebuild.amazonaws.com"}
     assert trust["Condition"]["ArnLike"]["aws:SourceArn"].endswith(f":project/ml-platform-{env}-deploy")
-    policy = json.loads(one(document, ROLE_POLICY)["inputs"]["policy"])
+    policy = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert set(statements) == {"WriteOwnBuildLogs", "BuildNetworkInterface", "ManageBuildNetworkInterface",
                                "BuildNetworkInterfaceInPrivateSubnets", "AssumeDeployRole"}
-    log_group_arn = one(document, LOG_GROUP)["inputs"]["name"]
+    log_group_arn = one(document, LOG_GROUP, "deploy-runner-logs")["inputs"]["name"]
     assert all(log_group_arn in resource for resource in statements["WriteOwnBuildLogs"]["Resource"])
     assert set(statements["BuildNetworkInterface"]["Action"] + statements["ManageBuildNetworkInterface"]["Action"]) \
         == set(VPC_ACTIONS)
@@ -235,14 +236,15 @@ def test_the_runner_role_is_least_privilege(env: str) -> None:
         layers(env)["network"]["outputs"]["private_subnet_ids"])
     assert statements["AssumeDeployRole"]["Resource"].endswith(":role/ml-platform-deployer")
     project = one(document, PROJECT)
-    assert one(document, ROLE_POLICY)["urn"] in project["dependencies"], "the role can act before CodeBuild checks it"
+    role_policy = one(document, ROLE_POLICY, "deploy-runner-role-policy")
+    assert role_policy["urn"] in project["dependencies"], "the role can act before CodeBuild checks it"
     assert resources[project["parent"]]["type"] == "mlplatform:broker:DeployRunner"
 
 
 @pytest.mark.parametrize(("env", "encrypted"), [("dev", True), ("staging", True), ("prod", True)])  # every env file
 def test_runner_logs_use_a_key_where_the_env_asks_for_encrypted_logs(env: str, encrypted: bool) -> None:
     document = broker_layer(env)
-    logs = one(document, LOG_GROUP)["inputs"]
+    logs = one(document, LOG_GROUP, "deploy-runner-logs")["inputs"]
     assert ("kmsKeyId" in logs) is encrypted
     if encrypted:
         key = one(document, KMS_KEY, "deploy-runner-logs")

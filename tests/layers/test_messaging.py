@@ -514,3 +514,22 @@ def test_an_external_broker_is_administered_with_secret_stack_config(tmp_path: P
 def test_an_external_broker_without_admin_credentials_in_config_fails(tmp_path: Path, edit_env: Any) -> None:
     with pytest.raises(SynthError, match="messaging:adminUsername"):
         external_program(tmp_path, edit_env, None)
+
+
+def test_messaging_reads_the_admin_secrets_current_version_at_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker admin's secret rotates (its rotation function moves AWSCURRENT): messaging must ask for
+    the current version, never a pinned one, so each `up` after a rotation authenticates with the new password."""
+    from shared.synth import engine
+
+    asked: list[dict[str, Any]] = []
+    original = engine.RecordingMonitor.Invoke
+
+    def recording(self: engine.RecordingMonitor, request: Any) -> Any:
+        if request.tok == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            asked.append(engine._struct_to_plain(request.args)[0])
+        return original(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "Invoke", recording)
+    outputs = synth_env("dev", ["messaging"])
+    assert asked == [{"secretId": outputs["broker"]["outputs"]["admin_secret_arn"]}], \
+        "no versionId/versionStage: the provider reads AWSCURRENT"

@@ -1,0 +1,219 @@
+"""Secrets Manager rotation of the Amazon MQ broker's RabbitMQ administrator (broker layer).
+
+Amazon MQ takes the RabbitMQ administrator only when it creates the broker (later ``users`` are
+ignored), so the credential rotates the way Secrets Manager rotates any credential its service cannot
+rotate itself: a rotation function (``shared/rotation/broker_admin.py``, shipped inline: standard library
+and boto3 only) changes the password through the broker's management API and moves ``AWSCURRENT``.
+
+What this component creates, all named ``ml-platform-<env>-broker-admin-rotation``:
+
+- the function (Python 3.13) in the env's private subnets with the network layer's rotation security
+  group, whose egress to the broker's group on 443 is added here (the broker's group admits it);
+- its execution role: the rotation actions on this secret only, ``kms:Decrypt``/``kms:GenerateDataKey`` on
+  the broker's secrets key through Secrets Manager only, its network interfaces, its own log group;
+- its log group (retention, KMS where the env asks for encrypted logs), pre-created;
+- Secrets Manager's permission to invoke it (this account only) and the rotation schedule
+  (``messaging.credentials_rotation.max_age_days``), without rotating at creation (see
+  :class:`BrokerAdminRotation`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.components.compute_iam import customer_key_policy
+from shared.envs import EnvConfig
+
+HTTPS_PORT = 443
+#: The file the function's code is made of, and the module Lambda imports it as.
+SOURCE_PATH = Path(__file__).resolve().parents[1] / "rotation" / "broker_admin.py"
+HANDLER_MODULE = "broker_admin"
+#: A runtime Lambda supports (botocore lambda model ``Runtime``; Lambda.2 of Security Hub) whose boto3 and
+#: standard library are all the function uses.
+RUNTIME = "python3.13"
+TIMEOUT_SECONDS = 60  # each step makes a few 10 s-bounded calls to the broker and Secrets Manager
+MEMORY_MB = 128
+#: What Lambda needs to attach the function to the VPC (Lambda developer guide, "Giving Lambda functions
+#: access to resources in an Amazon VPC", the actions of AWSLambdaVPCAccessExecutionRole). The Describe
+#: calls support only Resource "*" (Service Authorization Reference, EC2).
+ENI_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
+ENI_MANAGE_ACTIONS = ("ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
+#: The steps' calls (Secrets Manager user guide, "Lambda rotation function execution role permissions").
+SECRET_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                  "secretsmanager:UpdateSecretVersionStage")
+KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+def rotation_source() -> str:
+    """The function's code: the rotation module's text, as is."""
+    return SOURCE_PATH.read_text(encoding="utf-8")
+
+
+def rotation_days(env: EnvConfig) -> int | None:
+    """Days between rotations of the broker admin, or None where it does not rotate: an ``external``
+    broker (its admin is not the platform's), or an env without ``messaging.credentials_rotation`` (no
+    platform credential rotates there; policy ``secretsmanager-rotation`` reports it)."""
+    messaging = env.messaging
+    if messaging.broker != "amazon-mq" or messaging.credentials_rotation is None:
+        return None
+    return messaging.credentials_rotation.max_age_days
+
+
+def function_name(env_name: str) -> str:
+    # botocore lambda FunctionName: up to 64 characters for a plain name
+    return f"ml-platform-{env_name}-broker-admin-rotation"
+
+
+def log_group_name(env_name: str) -> str:
+    # Lambda's default group for the function (Lambda developer guide, "Sending Lambda function logs to
+    # CloudWatch Logs"), also named in the function's logging_config.
+    return f"/aws/lambda/{function_name(env_name)}"
+
+
+@dataclass(frozen=True)
+class BrokerAdminRotationArgs:
+    env_name: str
+    region: str
+    account_id: str
+    #: days between rotations (``messaging.credentials_rotation.max_age_days``)
+    rotation_days: int
+    log_retention_days: int
+    kms_encrypted_logs: bool
+    protect: bool
+    partition: str = "aws"
+
+    @property
+    def log_group_arn(self) -> str:
+        return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{log_group_name(self.env_name)}"
+
+
+def trust_policy() -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn: str, subnet_ids: list[str],
+                     security_group_id: str) -> dict[str, Any]:
+    """The rotation function's permissions, each statement on named resources where the action allows it."""
+    ec2 = f"arn:{args.partition}:ec2:{args.region}:{args.account_id}"
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "RotateTheBrokerAdminSecret", "Effect": "Allow", "Action": list(SECRET_ACTIONS),
+         "Resource": secret_arn},
+        # GetRandomPassword takes no resource (Service Authorization Reference, Secrets Manager).
+        {"Sid": "GeneratePasswords", "Effect": "Allow", "Action": "secretsmanager:GetRandomPassword", "Resource": "*"},
+        # The secret's key delegates use to IAM (customer_key_policy); the function may use it only through
+        # Secrets Manager, which serves it only the secret above.
+        {"Sid": "UseTheSecretsKeyThroughSecretsManager", "Effect": "Allow", "Action": list(KEY_ACTIONS),
+         "Resource": key_arn,
+         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}}},
+        {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [args.log_group_arn, f"{args.log_group_arn}:log-stream:*"]},
+        {"Sid": "DescribeNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_DESCRIBE_ACTIONS), "Resource": "*"},
+        {"Sid": "CreateOwnNetworkInterfaces", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",
+         "Resource": [f"{ec2}:network-interface/*", f"{ec2}:security-group/{security_group_id}",
+                      *sorted(f"{ec2}:subnet/{subnet}" for subnet in subnet_ids)]},
+        {"Sid": "ManageOwnNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_MANAGE_ACTIONS),
+         "Resource": f"{ec2}:network-interface/*"},
+    ]}
+
+
+class BrokerAdminRotation(pulumi.ComponentResource):
+    """The rotation function of the broker admin's secret and its schedule.
+
+    First ``up``: the schedule is created after the secret's first version, the broker (which the provider
+    creates only once it is RUNNING) and the network path (the function's egress rule, the broker's
+    ingress), with ``rotate_immediately`` off: the first password is brand new, and a rotation racing the
+    messaging layer's first ``up`` (which reads ``AWSCURRENT``) could leave it holding a password the broker
+    no longer accepts. Secrets Manager then only tests the function (its testSecret step) and rotates first
+    after ``rotation_days``. A later ``up`` with no change changes nothing here; a new
+    ``max_age_days`` is an in-place update of the schedule.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        args: BrokerAdminRotationArgs,
+        *,
+        secret_arn: pulumi.Input[str],
+        secrets_key_arn: pulumi.Input[str],
+        management_endpoint: pulumi.Input[str],
+        private_subnet_ids: pulumi.Input[list[str]],
+        security_group_id: pulumi.Input[str],
+        broker_security_group_id: pulumi.Input[str],
+        ready: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlplatform:broker:BrokerAdminRotation", name, None, opts)
+        env = args.env_name
+        child = pulumi.ResourceOptions(parent=self)
+
+        # The function's side of the management API path; the broker's group admits the function's group.
+        self.broker_egress = aws.vpc.SecurityGroupEgressRule(
+            f"{name}-to-broker", security_group_id=security_group_id,
+            referenced_security_group_id=broker_security_group_id, ip_protocol="tcp",
+            from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+            description="RabbitMQ management API (HTTPS) of the env broker", opts=child)
+
+        self.logs_key: aws.kms.Key | None = None
+        if args.kms_encrypted_logs:
+            self.logs_key = aws.kms.Key(
+                f"{name}-logs", description=f"Broker admin rotation function logs ({env})", enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=json.dumps(customer_key_policy(partition=args.partition, account_id=args.account_id,
+                                                      region=args.region, logs_arn_pattern=args.log_group_arn),
+                                  sort_keys=True),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+            aws.kms.Alias(f"{name}-logs", name=f"alias/ml-platform/{env}/broker-admin-rotation-logs",
+                          target_key_id=self.logs_key.key_id, opts=pulumi.ResourceOptions(parent=self.logs_key))
+        # Pre-created so retention (and KMS) apply from the first invocation; Lambda would otherwise create
+        # it on first use with no retention.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=log_group_name(env), retention_in_days=args.log_retention_days,
+            kms_key_id=self.logs_key.arn if self.logs_key else None,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+
+        self.role = aws.iam.Role(
+            f"{name}-role", name=function_name(env),
+            description=f"Rotation function of the {env} broker admin secret: that secret, its key, its logs, its ENIs",
+            assume_role_policy=json.dumps(trust_policy(), sort_keys=True), opts=child)
+        self.role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy", role=self.role.id,
+            policy=pulumi.Output.all(secret_arn, secrets_key_arn, private_subnet_ids, security_group_id).apply(
+                lambda values: json.dumps(execution_policy(args, secret_arn=values[0], key_arn=values[1],
+                                                           subnet_ids=values[2], security_group_id=values[3]),
+                                          sort_keys=True)),
+            opts=pulumi.ResourceOptions(parent=self.role))
+
+        self.function = aws.lambda_.Function(
+            f"{name}-function", name=function_name(env),
+            description=f"Rotates the {env} RabbitMQ broker admin through its management API (Secrets Manager)",
+            runtime=RUNTIME, handler=f"{HANDLER_MODULE}.handler", role=self.role.arn,
+            code=pulumi.AssetArchive({f"{HANDLER_MODULE}.py": pulumi.StringAsset(rotation_source())}),
+            timeout=TIMEOUT_SECONDS, memory_size=MEMORY_MB,
+            # Every private subnet: one per AZ the env has (Security Hub Lambda.5, multi-AZ).
+            vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=private_subnet_ids,
+                                                         security_group_ids=[security_group_id]),
+            # The broker's own console URL (public certificate: the runtime's trust store verifies it); never
+            # the deployer's tunnel of messaging.management, which only the deployer's machine has.
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables={"MANAGEMENT_ENDPOINT": management_endpoint}),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
+            tags={"Name": function_name(env)},
+            # Lambda checks the role's network-interface permissions when it attaches the function to the VPC.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy, self.log_group]))
+        self.permission = aws.lambda_.Permission(
+            f"{name}-invoke", action="lambda:InvokeFunction", function=self.function.name,
+            principal="secretsmanager.amazonaws.com", source_account=args.account_id,
+            opts=pulumi.ResourceOptions(parent=self.function))
+        self.rotation = aws.secretsmanager.SecretRotation(
+            f"{name}-schedule", secret_id=secret_arn, rotation_lambda_arn=self.function.arn,
+            rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                automatically_after_days=args.rotation_days),
+            rotate_immediately=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission, self.broker_egress, *ready]))
+        self.register_outputs({"function_name": self.function.name, "rotation_days": args.rotation_days})

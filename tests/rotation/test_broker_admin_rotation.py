@@ -1,0 +1,329 @@
+"""The broker admin's rotation function, run the way Lambda runs it, against moto's Secrets Manager and a
+real RabbitMQ (management plugin, plain http on loopback, allowed by the test-only variable).
+
+The function is loaded from the source text the broker component ships (:func:`rotation_source`), as a
+module of its own, so these tests also prove that text runs without the rest of the repository.
+Secrets Manager's own part of a rotation (RotateSecret: enable rotation, attach ``AWSPENDING`` to an empty
+version named by the token, then invoke the four steps) is played by :func:`start_rotation` and
+:func:`rotate`; moto cannot run the function itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+import time
+import types
+import urllib.error
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.secretsmanager.models import secretsmanager_backends
+
+from shared.components.broker import INITIAL_STAGE
+from shared.components.broker_rotation import HANDLER_MODULE, rotation_source
+from shared.rehearse.broker import LocalBroker
+
+REGION = "eu-west-1"
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+
+
+@pytest.fixture(scope="module")
+def rotation() -> types.ModuleType:
+    """The shipped source, executed as Lambda would import it (module ``broker_admin``, nothing of ``shared``)."""
+    module = types.ModuleType(HANDLER_MODULE)
+    exec(compile(rotation_source(), f"{HANDLER_MODULE}.py", "exec"), module.__dict__)
+    return module
+
+
+@pytest.fixture
+def secrets(moto_aws: None) -> Any:
+    return boto3.client("secretsmanager", region_name=REGION)
+
+
+def new_secret(client: Any, username: str, password: str) -> str:
+    """The admin secret as the broker component leaves it: one version, AWSCURRENT and INITIAL_STAGE."""
+    created = client.create_secret(Name=f"platform/test/broker/{uuid.uuid4().hex[:8]}",
+                                   SecretString=json.dumps({"password": password, "username": username}))
+    client.update_secret_version_stage(SecretId=created["ARN"], VersionStage=INITIAL_STAGE,
+                                       MoveToVersionId=created["VersionId"])
+    return str(created["ARN"])
+
+
+def start_rotation(arn: str) -> str:
+    """What RotateSecret does before it invokes the function: rotation on, ``AWSPENDING`` on a new, empty
+    version whose id is the token the function receives."""
+    secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[arn]
+    secret.rotation_requested = secret.rotation_enabled = True
+    secret.rotation_lambda_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:rotation"
+    secret.auto_rotate_after_days = 30
+    token = str(uuid.uuid4())
+    secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+    secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+    return token
+
+
+def invoke(rotation: types.ModuleType, client: Any, arn: str, token: str, step: str, environ: dict[str, str]) -> None:
+    rotation.handler({"SecretId": arn, "ClientRequestToken": token, "Step": step}, None, client=client, environ=environ)
+
+
+def value(client: Any, arn: str, stage: str) -> dict[str, str]:
+    return dict(json.loads(client.get_secret_value(SecretId=arn, VersionStage=stage)["SecretString"]))
+
+
+def stages(client: Any, arn: str) -> dict[str, list[str]]:
+    return {v: sorted(s) for v, s in client.describe_secret(SecretId=arn)["VersionIdsToStages"].items()}
+
+
+# -- without a broker --------------------------------------------------------------------------------
+def test_the_shipped_source_imports_only_the_standard_library_and_boto3() -> None:
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(rotation_source())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported - {"boto3", "__future__"} <= set(sys.stdlib_module_names), imported
+
+
+@pytest.mark.parametrize(("environ", "reason"), [
+    ({}, "must be the broker's management URL"),
+    ({"MANAGEMENT_ENDPOINT": "http://127.0.0.1:15672"}, "plain http"),
+    ({"MANAGEMENT_ENDPOINT": "http://b-1.mq.eu-west-1.on.aws", "ROTATION_TEST_ONLY_ALLOW_HTTP": "1"}, "plain http"),
+    ({"MANAGEMENT_ENDPOINT": "ftp://b-1.mq.eu-west-1.on.aws"}, "not an https URL"),
+])
+def test_the_management_endpoint_must_be_https(rotation: types.ModuleType, environ: dict[str, str],
+                                               reason: str) -> None:
+    with pytest.raises(rotation.RotationError, match=reason):
+        rotation.ManagementApi.from_environment(environ)
+
+
+def test_https_verifies_the_certificate_with_the_default_trust_store(rotation: types.ModuleType) -> None:
+    import ssl
+
+    api = rotation.ManagementApi.from_environment({"MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws/"})
+    assert api.endpoint == "https://b-1.mq.eu-west-1.on.aws"
+    assert api.context.verify_mode == ssl.CERT_REQUIRED and api.context.check_hostname
+
+
+def test_create_secret_stores_one_pending_password_meeting_amazon_mqs_rule(
+        rotation: types.ModuleType, secrets: Any) -> None:
+    arn = new_secret(secrets, "platform-admin", "initial-password-0")
+    token = start_rotation(arn)
+    environ = {"MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws"}
+    invoke(rotation, secrets, arn, token, "createSecret", environ)
+    pending = json.loads(secrets.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+                         ["SecretString"])
+    assert pending["username"] == "platform-admin"
+    assert rotation.check_admin_password(pending["password"]) and pending["password"].isalnum()
+    assert len(pending["password"]) == 32
+    invoke(rotation, secrets, arn, token, "createSecret", environ)  # Secrets Manager retried the step
+    again = json.loads(secrets.get_secret_value(SecretId=arn, VersionId=token)["SecretString"])
+    assert again == pending
+    assert value(secrets, arn, "AWSCURRENT")["password"] == "initial-password-0"
+
+
+def test_a_token_that_is_not_pending_is_refused(rotation: types.ModuleType, secrets: Any) -> None:
+    arn = new_secret(secrets, "platform-admin", "initial-password-0")
+    start_rotation(arn)
+    current = next(v for v, s in stages(secrets, arn).items() if "AWSCURRENT" in s)
+    with pytest.raises(rotation.RotationError, match="no stage for rotation"):
+        invoke(rotation, secrets, arn, str(uuid.uuid4()), "createSecret", {})
+    invoke(rotation, secrets, arn, current, "setSecret", {})  # already AWSCURRENT: nothing to do
+
+
+# -- on a real RabbitMQ ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def broker() -> Iterator[LocalBroker]:
+    with LocalBroker() as started:
+        yield started
+
+
+@pytest.fixture
+def admin(broker: LocalBroker) -> Iterator[tuple[str, str]]:
+    """A fresh administrator on the broker (the Amazon MQ admin's stand-in): (name, password)."""
+    name, password = f"platform-admin-{uuid.uuid4().hex[:6]}", "Initial-Password-0"
+    broker.management_api("PUT", f"/api/users/{name}", {"password": password, "tags": "administrator"})
+    yield name, password
+    broker.management_api("DELETE", f"/api/users/{name}")
+
+
+def local_environ(broker: LocalBroker) -> dict[str, str]:
+    return {"MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{broker.management_port}", "ROTATION_TEST_ONLY_ALLOW_HTTP": "1"}
+
+
+def accepted(broker: LocalBroker, username: str, password: str) -> bool:
+    """Whether the broker's management API authenticates the user with this password."""
+    import base64
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{broker.management_port}/api/whoami", headers={
+        "Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()})
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return True
+    except urllib.error.HTTPError as error:
+        assert error.code == 401
+        return False
+
+
+def rotate(rotation: types.ModuleType, client: Any, arn: str, environ: dict[str, str]) -> str:
+    token = start_rotation(arn)
+    for step in STEPS:
+        invoke(rotation, client, arn, token, step, environ)
+    return token
+
+
+@pytest.mark.broker
+def test_a_rotation_changes_the_admins_password_on_the_broker(
+        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+    name, old = admin
+    arn = new_secret(secrets, name, old)
+    before = next(v for v, s in stages(secrets, arn).items() if "AWSCURRENT" in s)
+    token = rotate(rotation, secrets, arn, local_environ(broker))
+    new = value(secrets, arn, "AWSCURRENT")["password"]
+    assert new != old and value(secrets, arn, "AWSCURRENT")["username"] == name
+    assert accepted(broker, name, new) and not accepted(broker, name, old)
+    assert "AWSCURRENT" in stages(secrets, arn)[token]
+    assert stages(secrets, arn)[before] == sorted(["AWSPREVIOUS", INITIAL_STAGE])
+    assert value(secrets, arn, "AWSPREVIOUS")["password"] == old
+    user = broker.management_api("GET", f"/api/users/{name}")
+    assert rotation.user_tags(user) == ["administrator"]
+
+
+@pytest.mark.broker
+def test_every_step_can_run_again(
+        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+    name, old = admin
+    arn = new_secret(secrets, name, old)
+    environ = local_environ(broker)
+    token = start_rotation(arn)
+    for step in STEPS:  # Secrets Manager retries a step it saw fail even when the step had done its work
+        invoke(rotation, secrets, arn, token, step, environ)
+        invoke(rotation, secrets, arn, token, step, environ)
+    new = value(secrets, arn, "AWSCURRENT")["password"]
+    assert new != old and accepted(broker, name, new) and not accepted(broker, name, old)
+    assert value(secrets, arn, "AWSPREVIOUS")["password"] == old
+    for step in STEPS:  # a late retry of the finished rotation changes nothing
+        invoke(rotation, secrets, arn, token, step, environ)
+    assert value(secrets, arn, "AWSCURRENT")["password"] == new and accepted(broker, name, new)
+
+
+@pytest.mark.broker
+def test_a_retried_rotation_whose_set_step_already_ran_finishes(
+        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+    """setSecret changed the broker, then the invocation died: the retry from createSecret completes it."""
+    name, old = admin
+    arn = new_secret(secrets, name, old)
+    environ = local_environ(broker)
+    token = start_rotation(arn)
+    invoke(rotation, secrets, arn, token, "createSecret", environ)
+    invoke(rotation, secrets, arn, token, "setSecret", environ)
+    pending = json.loads(secrets.get_secret_value(SecretId=arn, VersionId=token)["SecretString"])["password"]
+    assert accepted(broker, name, pending) and value(secrets, arn, "AWSCURRENT")["password"] == old
+    for step in STEPS:
+        invoke(rotation, secrets, arn, token, step, environ)
+    assert value(secrets, arn, "AWSCURRENT")["password"] == pending
+
+
+@pytest.mark.broker
+def test_a_failing_set_step_leaves_the_current_version_and_the_broker_alone(
+        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+    name, old = admin
+    arn = new_secret(secrets, name, old)
+    # Someone changed the password on the broker without the secret: neither stored password works.
+    broker.management_api("PUT", f"/api/users/{name}", {"password": "Changed-Out-Of-Band-1", "tags": "administrator"})
+    environ = local_environ(broker)
+    token = start_rotation(arn)
+    invoke(rotation, secrets, arn, token, "createSecret", environ)
+    with pytest.raises(rotation.RotationError, match="accepts neither the current nor the previous"):
+        invoke(rotation, secrets, arn, token, "setSecret", environ)
+    assert value(secrets, arn, "AWSCURRENT")["password"] == old
+    assert "AWSCURRENT" not in stages(secrets, arn)[token]
+    assert accepted(broker, name, "Changed-Out-Of-Band-1")
+    with pytest.raises(rotation.RotationError, match="refuses the pending password"):
+        invoke(rotation, secrets, arn, token, "testSecret", environ)
+
+
+@pytest.mark.broker
+def test_an_unreachable_broker_fails_the_set_step_and_changes_nothing(
+        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+    from shared.rehearse.broker import free_port
+
+    name, old = admin
+    arn = new_secret(secrets, name, old)
+    token = start_rotation(arn)
+    unreachable = {"MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{free_port()}", "ROTATION_TEST_ONLY_ALLOW_HTTP": "1"}
+    invoke(rotation, secrets, arn, token, "createSecret", unreachable)
+    with pytest.raises(urllib.error.URLError):
+        invoke(rotation, secrets, arn, token, "setSecret", unreachable)
+    assert value(secrets, arn, "AWSCURRENT")["password"] == old and accepted(broker, name, old)
+
+
+@pytest.mark.broker
+def test_the_previous_password_still_sets_the_new_one(
+        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+    """The broker holds the AWSPREVIOUS password (e.g. restored from before the last rotation)."""
+    name, old = admin
+    arn = new_secret(secrets, name, old)
+    environ = local_environ(broker)
+    rotate(rotation, secrets, arn, environ)
+    broker.management_api("PUT", f"/api/users/{name}", {"password": old, "tags": "administrator"})
+    rotate(rotation, secrets, arn, environ)
+    newest = value(secrets, arn, "AWSCURRENT")["password"]
+    assert accepted(broker, name, newest) and not accepted(broker, name, old)
+
+
+@pytest.mark.broker
+def test_a_pending_user_without_the_administrator_tag_fails_the_test_step(
+        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+    name, old = admin
+    arn = new_secret(secrets, name, old)
+    environ = local_environ(broker)
+    token = start_rotation(arn)
+    for step in STEPS[:2]:
+        invoke(rotation, secrets, arn, token, step, environ)
+    pending = json.loads(secrets.get_secret_value(SecretId=arn, VersionId=token)["SecretString"])["password"]
+    broker.management_api("PUT", f"/api/users/{name}", {"password": pending, "tags": "management"})
+    with pytest.raises(rotation.RotationError, match="not as the administrator"):
+        invoke(rotation, secrets, arn, token, "testSecret", environ)
+    assert value(secrets, arn, "AWSCURRENT")["password"] == old
+
+
+@pytest.mark.broker
+def test_the_configuration_test_at_creation_passes_and_changes_nothing(
+        rotation: types.ModuleType, broker: LocalBroker, admin: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The component creates the schedule with rotate_immediately off: Secrets Manager then only runs the
+    testSecret step on a pending copy of the current version (moto's RotateSecret does the same)."""
+    import io
+    import zipfile
+
+    from moto import mock_aws
+
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    name, old = admin
+    with mock_aws(config={"lambda": {"use_docker": False}}):  # moto only records the invocation
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="rotation", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr(f"{HANDLER_MODULE}.py", rotation_source())
+        function = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="rotation", Runtime="python3.13", Role=role, Handler=f"{HANDLER_MODULE}.handler",
+            Code={"ZipFile": archive.getvalue()})["FunctionArn"]
+        client = boto3.client("secretsmanager", region_name=REGION)
+        arn = new_secret(client, name, old)
+        client.rotate_secret(SecretId=arn, RotationLambdaARN=function, RotationRules={"AutomaticallyAfterDays": 90},
+                             RotateImmediately=False)
+        (token,) = [v for v, s in stages(client, arn).items() if s == ["AWSPENDING"]]
+        invoke(rotation, client, arn, token, "testSecret", local_environ(broker))
+        assert value(client, arn, "AWSCURRENT")["password"] == old and accepted(broker, name, old)
