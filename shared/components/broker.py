@@ -178,7 +178,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
                 aws.ec2.SecurityGroupIngressArgs(
                     protocol="tcp", from_port=AMQPS_PORT, to_port=AMQPS_PORT,
                     security_groups=[service_security_group_id],
-                    description="AMQPS (TLS) from the platform's services"),
+                    description="AMQPS (TLS) from the platform services"),
                 aws.ec2.SecurityGroupIngressArgs(
                     protocol="tcp", from_port=MANAGEMENT_PORT, to_port=MANAGEMENT_PORT,
                     security_groups=[runner_security_group_id],

@@ -61,7 +61,7 @@ def services_to_broker(
             f"{name}-tasks-to-broker", security_group_id=service_security_group_id,
             referenced_security_group_id=pulumi.Output.from_input(broker_security_group_id).apply(_require_group),
             ip_protocol="tcp", from_port=target.port, to_port=target.port,
-            description="AMQPS (TLS) to the env's Amazon MQ broker", opts=opts)
+            description="AMQPS (TLS) to the Amazon MQ broker of the env", opts=opts)
     return aws.vpc.SecurityGroupEgressRule(
         f"{name}-tasks-to-broker", security_group_id=service_security_group_id, cidr_ipv4=target.cidr_ipv4,
         ip_protocol="tcp", from_port=target.port, to_port=target.port,

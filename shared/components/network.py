@@ -340,7 +340,7 @@ class VpcNetwork(pulumi.ComponentResource):
             ingress=[aws.ec2.SecurityGroupIngressArgs(
                 protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
                 security_groups=[self.service_security_group.id],
-                description="HTTPS to AWS APIs from the platform's ECS tasks"),
+                description="HTTPS to AWS APIs from the platform ECS tasks"),
                 aws.ec2.SecurityGroupIngressArgs(
                 protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
                 security_groups=[self.deploy_runner_security_group.id],

@@ -208,7 +208,7 @@ def test_interface_endpoints_admit_only_the_services_the_deploy_runner_and_the_r
     doc = network("prod")
     endpoints_sg = group(doc, "prod-endpoints")["inputs"]
     assert endpoints_sg["ingress"] == [{
-        "description": "HTTPS to AWS APIs from the platform's ECS tasks", "fromPort": 443, "protocol": "tcp",
+        "description": "HTTPS to AWS APIs from the platform ECS tasks", "fromPort": 443, "protocol": "tcp",
         "securityGroups": [doc["outputs"]["service_security_group_id"]], "toPort": 443}, {
         "description": "HTTPS to AWS APIs from the deploy runner (CodeBuild)", "fromPort": 443, "protocol": "tcp",
         "securityGroups": [doc["outputs"]["deploy_runner_security_group_id"]], "toPort": 443}, {
