@@ -20,6 +20,7 @@ import functools
 import ipaddress
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -316,6 +317,36 @@ def undecidable(args: ResourceValidationArgs | StackValidationArgs, what: str) -
     raise AssertionError("not_applicable returned")  # pragma: no cover - not_applicable always raises
 
 
+def known_input(args: ResourceValidationArgs, label: str, path: str, props: Mapping[str, Any] | None = None) -> Any:
+    """The input at ``path`` (dotted for a nested one: ``logs.general``) of the resource being checked, as
+    plain data (``None`` when unset). While it is unknown the rule is undecidable for the resource, the
+    reason naming ``label``, the resource and the path: ``broker 'b': autoMinorVersionUpgrade``.
+    ``props`` is the rule's own ``plain(args.props)`` where it reads more than this input."""
+    value = get(plain(args.props) if props is None else props, *path.split("."))
+    if value is UNKNOWN:
+        undecidable(args, f"{label} '{args.name}': {path}")
+    return value
+
+
+def application_load_balancer_props(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The plain inputs of an application load balancer; a network or gateway load balancer is not
+    applicable (it does not parse HTTP, so the HTTP settings the calling rule checks do not exist)."""
+    props = plain(args.props)
+    kind = known_input(args, "load balancer", "loadBalancerType", props)
+    if str(kind or "application").lower() != "application":
+        args.not_applicable(f"load balancer '{args.name}' is a {kind} load balancer (no HTTP parsing)")
+    return props
+
+
+def rabbitmq_broker_props(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The plain inputs of an Amazon MQ broker running RabbitMQ; an ActiveMQ broker is not applicable."""
+    props = plain(args.props)
+    engine = known_input(args, "MQ broker", "engineType", props)
+    if str(engine).lower() != "rabbitmq":
+        args.not_applicable(f"MQ broker '{args.name}' runs {engine}, not RabbitMQ")
+    return props
+
+
 def ecs_controller_service_props(args: ResourceValidationArgs) -> dict[str, Any]:
     """The plain inputs of an ECS service deployed by the ECS controller (rolling updates); a service on
     CODE_DEPLOY or EXTERNAL is not-applicable (those controllers own rollouts and their safeguards)."""
@@ -343,6 +374,69 @@ def inline_rule_entries(args: ResourceValidationArgs, key: str) -> Iterator[tupl
         yield index, entry, [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
     if undecided:
         undecidable(args, f"security group '{args.name}': {', '.join(undecided)}")
+
+
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SECURITY_GROUPS = (SECURITY_GROUP, DEFAULT_SECURITY_GROUP)
+"""The security group types whose rules are inline ``ingress``/``egress`` entries (:func:`inline_rule_entries`)."""
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+VPC_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+VPC_EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+
+
+@dataclass(frozen=True)
+class StandaloneRule:
+    """The inputs of one standalone security group rule and where its type keeps addresses and protocol:
+    ``aws:ec2/securityGroupRule`` in ``cidrBlocks``/``ipv6CidrBlocks`` and ``protocol``,
+    ``aws:vpc/securityGroup{Ingress,Egress}Rule`` in ``cidrIpv4``/``cidrIpv6`` and ``ipProtocol``."""
+
+    props: dict[str, Any]
+    cidr_props: tuple[str, str]
+    protocol_prop: str
+
+    def cidrs(self, keep: Callable[[Any], bool]) -> list[Any]:
+        """The known address ranges of the rule that ``keep`` selects (e.g. :func:`is_world`)."""
+        return [c for key in self.cidr_props for c in as_list(self.props.get(key)) if keep(c)]
+
+    def require_known_cidrs(self, args: ResourceValidationArgs) -> None:
+        """Undecidable while an address input is (or holds) an unknown."""
+        unknown = [key for key in self.cidr_props if contains_unknown(self.props.get(key))]
+        if unknown:
+            undecidable(args, f"security group rule '{args.name}': {', '.join(unknown)}")
+
+    def ports(self, args: ResourceValidationArgs) -> tuple[Any, Any, Any]:
+        """``(protocol, fromPort, toPort)``; undecidable while any of them is unknown."""
+        protocol, low, high = self.props.get(self.protocol_prop), self.props.get("fromPort"), self.props.get("toPort")
+        if contains_unknown([protocol, low, high]):
+            undecidable(args, f"security group rule '{args.name}': ports")
+        return protocol, low, high
+
+
+def standalone_rule(args: ResourceValidationArgs, direction: str) -> StandaloneRule | None:
+    """The standalone security group rule being checked, for a rule about ``direction`` (``ingress`` or
+    ``egress``): ``None`` for an ``aws:ec2/securityGroupRule`` whose ``type`` is the other direction
+    (undecidable while that type is unknown). A ``aws:vpc`` rule's type is its direction."""
+    props = plain(args.props)
+    if args.resource_type != SECURITY_GROUP_RULE:
+        return StandaloneRule(props, ("cidrIpv4", "cidrIpv6"), "ipProtocol")
+    rule_type = props.get("type")
+    if contains_unknown(rule_type):
+        undecidable(args, f"security group rule '{args.name}': type")
+    if str(rule_type).lower() != direction:
+        return None
+    return StandaloneRule(props, ("cidrBlocks", "ipv6CidrBlocks"), "protocol")
+
+
+def world_open(args: ResourceValidationArgs, rule: StandaloneRule) -> tuple[list[Any], tuple[Any, Any, Any]] | None:
+    """The whole-internet ranges (:func:`is_world`) a standalone rule opens, with its ports; ``None`` when it
+    opens none. Undecidable when no known range is the world but one is unknown, or when the world is
+    opened on unknown ports."""
+    cidrs = rule.cidrs(is_world)
+    if not cidrs:
+        rule.require_known_cidrs(args)
+        return None
+    return cidrs, rule.ports(args)
 
 
 def applies_to(*resource_types: str) -> Callable[[ResourceCheck], SdkResourceValidation]:

@@ -7,15 +7,22 @@ without listeners (a pure client) is not applicable. No cdk-nag/checkov equivale
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_list,
+    get,
+    known_input,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:appmesh/virtualNode:VirtualNode")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    listeners = get(plain(args.props), "spec", "listeners")
-    if listeners is UNKNOWN:
-        undecidable(args, f"virtual node '{args.name}': spec.listeners")
+    listeners = known_input(args, "virtual node", "spec.listeners")
     listeners = as_list(listeners)
     if not listeners:
         args.not_applicable(f"virtual node '{args.name}' has no listeners")

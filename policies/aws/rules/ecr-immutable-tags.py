@@ -7,15 +7,13 @@ excluded tags be overwritten, so only ``IMMUTABLE`` passes. Matches checkov CKV_
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, rule_description, rule_id
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    mutability = plain(args.props).get("imageTagMutability")
-    if mutability is UNKNOWN:
-        undecidable(args, f"ECR repository '{args.name}': imageTagMutability")
+    mutability = known_input(args, "ECR repository", "imageTagMutability")
     setting = str(mutability or "MUTABLE").upper()  # the provider default is MUTABLE
     if setting == "IMMUTABLE":
         return

@@ -7,15 +7,19 @@ A registry-wide ``aws.ecr.RegistryScanningConfiguration`` is not seen by this pe
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    applies_to,
+    is_true,
+    known_input,
+    rule_description,
+    rule_id,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    scan_on_push = get(plain(args.props), "imageScanningConfiguration", "scanOnPush")
-    if scan_on_push is UNKNOWN:
-        undecidable(args, f"ECR repository '{args.name}': imageScanningConfiguration.scanOnPush")
+    scan_on_push = known_input(args, "ECR repository", "imageScanningConfiguration.scanOnPush")
     if not is_true(scan_on_push):
         report_violation(
             f"ECR repository '{args.name}' does not scan images on push; "

@@ -12,7 +12,7 @@ from shared.policy_support import (
     applies_to,
     as_list,
     contains_unknown,
-    plain,
+    known_input,
     rule_description,
     rule_id,
     undecidable,
@@ -22,9 +22,7 @@ from shared.policy_typing import ReportViolation
 
 @applies_to("aws:ecs/cluster:Cluster")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    settings = plain(args.props).get("settings")
-    if settings is UNKNOWN:
-        undecidable(args, f"ECS cluster '{args.name}': settings")
+    settings = known_input(args, "ECS cluster", "settings")
     value = None
     for setting in as_list(settings):
         if isinstance(setting, dict) and setting.get("name") == "containerInsights":

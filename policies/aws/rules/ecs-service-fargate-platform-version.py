@@ -19,6 +19,7 @@ from shared.policy_support import (
     as_list,
     contains_unknown,
     get,
+    known_input,
     plain,
     rule_description,
     rule_id,
@@ -39,9 +40,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     providers = {str(get(item, "capacityProvider") or "").upper() for item in as_list(strategy)}
     if str(launch_type or "").upper() != "FARGATE" and not providers & {"FARGATE", "FARGATE_SPOT"}:
         args.not_applicable(f"service '{args.name}' does not run on Fargate")
-    version = props.get("platformVersion")
-    if version is UNKNOWN:
-        undecidable(args, f"service '{args.name}': platformVersion")
+    version = known_input(args, "service", "platformVersion", props)
     text = str(version or "LATEST").strip()
     if text.upper() != "LATEST" and text not in CURRENT:
         report_violation(f"service '{args.name}' is pinned to Fargate platform version {text}; set "

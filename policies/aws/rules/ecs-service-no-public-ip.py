@@ -7,15 +7,19 @@ Matches checkov CKV_AWS_333; no cdk-nag equivalent.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    applies_to,
+    is_true,
+    known_input,
+    rule_description,
+    rule_id,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/service:Service")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    assign_public_ip = get(plain(args.props), "networkConfiguration", "assignPublicIp")
-    if assign_public_ip is UNKNOWN:
-        undecidable(args, f"ECS service '{args.name}': networkConfiguration.assignPublicIp")
+    assign_public_ip = known_input(args, "ECS service", "networkConfiguration.assignPublicIp")
     if is_true(assign_public_ip):
         report_violation(
             f"ECS service '{args.name}' assigns public IPs to its tasks; set network_configuration.assign_public_ip="

@@ -14,22 +14,18 @@ from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
     applies_to,
-    contains_unknown,
     ecs_controller_service_props,
     is_true,
+    known_input,
     rule_description,
     rule_id,
-    undecidable,
 )
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/service:Service")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = ecs_controller_service_props(args)
-    wait = props.get("waitForSteadyState")
-    if contains_unknown(wait):
-        undecidable(args, f"ECS service '{args.name}': waitForSteadyState")
+    wait = known_input(args, "ECS service", "waitForSteadyState", ecs_controller_service_props(args))
     if not is_true(wait):
         report_violation(
             f"ECS service '{args.name}' lets `pulumi up` succeed before any task is healthy; set "

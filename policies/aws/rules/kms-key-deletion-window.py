@@ -13,14 +13,12 @@ cdk-nag/checkov equivalent.
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     as_int,
-    plain,
+    known_input,
     rule_description,
     rule_id,
     rule_parameter,
-    undecidable,
 )
 from shared.policy_typing import ReportViolation
 
@@ -29,9 +27,7 @@ AWS_DEFAULT_DAYS = 30
 
 @applies_to("aws:kms/key:Key")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    window = plain(args.props).get("deletionWindowInDays")
-    if window is UNKNOWN:
-        undecidable(args, f"KMS key '{args.name}': deletionWindowInDays")
+    window = known_input(args, "KMS key", "deletionWindowInDays")
     days = AWS_DEFAULT_DAYS if window is None else as_int(window)
     minimum = int(rule_parameter(args, __file__, "minimumDays"))
     if days is None or days < minimum:

@@ -12,7 +12,16 @@ AwsSolutions-KMS5 / KMSBackingKeyRotationEnabled, checkov CKV_AWS_7.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    is_true,
+    known_input,
+    plain,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 from shared.policy_typing import ReportViolation
 
 
@@ -24,9 +33,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         undecidable(args, f"KMS key '{args.name}': keySpec")
     if spec not in (None, "SYMMETRIC_DEFAULT"):
         args.not_applicable(f"KMS key '{args.name}' is a {spec} key: AWS rotates only symmetric encryption keys")
-    rotation = props.get("enableKeyRotation")
-    if rotation is UNKNOWN:
-        undecidable(args, f"KMS key '{args.name}': enableKeyRotation")
+    rotation = known_input(args, "KMS key", "enableKeyRotation", props)
     if not is_true(rotation):
         report_violation(f"KMS key '{args.name}' does not rotate its key material; set enable_key_rotation=True.")
 

@@ -12,11 +12,11 @@ CKV_AWS_91.
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     contains_unknown,
     get,
     is_true,
+    known_input,
     plain,
     rule_description,
     rule_id,
@@ -28,9 +28,7 @@ from shared.policy_typing import ReportViolation
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    kind = props.get("loadBalancerType")
-    if kind is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': loadBalancerType")
+    kind = known_input(args, "load balancer", "loadBalancerType", props)
     if str(kind or "application").lower() == "gateway":
         args.not_applicable(f"load balancer '{args.name}' is a gateway load balancer (no access logs)")
     logs = props.get("accessLogs")

@@ -11,15 +11,19 @@ CKV_AWS_150.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    applies_to,
+    is_true,
+    known_input,
+    rule_description,
+    rule_id,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    value = plain(args.props).get("enableDeletionProtection")
-    if value is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': enableDeletionProtection")
+    value = known_input(args, "load balancer", "enableDeletionProtection")
     if not is_true(value):
         report_violation(f"load balancer '{args.name}' can be deleted without warning; set "
                          "enable_deletion_protection=True.")

@@ -11,21 +11,21 @@ ALBHttpDropInvalidHeaderEnabled, checkov CKV_AWS_131.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    application_load_balancer_props,
+    applies_to,
+    is_true,
+    known_input,
+    rule_description,
+    rule_id,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    kind = props.get("loadBalancerType")
-    if kind is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': loadBalancerType")
-    if str(kind or "application").lower() != "application":
-        args.not_applicable(f"load balancer '{args.name}' is a {kind} load balancer (no HTTP parsing)")
-    value = props.get("dropInvalidHeaderFields")
-    if value is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': dropInvalidHeaderFields")
+    props = application_load_balancer_props(args)
+    value = known_input(args, "load balancer", "dropInvalidHeaderFields", props)
     if not is_true(value):
         report_violation(f"load balancer '{args.name}' forwards invalid HTTP header fields; set "
                          "drop_invalid_header_fields=True.")

@@ -13,11 +13,11 @@ ELBTlsHttpsListenersOnly, checkov CKV_AWS_2 and CKV2_AWS_20.
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     as_list,
     contains_unknown,
     get,
+    known_input,
     plain,
     rule_description,
     rule_id,
@@ -29,9 +29,7 @@ from shared.policy_typing import ReportViolation
 @applies_to("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    protocol = props.get("protocol")
-    if protocol is UNKNOWN:
-        undecidable(args, f"listener '{args.name}': protocol")
+    protocol = known_input(args, "listener", "protocol", props)
     name = str(protocol or "HTTP").upper()
     if name in ("HTTPS", "TLS"):
         return

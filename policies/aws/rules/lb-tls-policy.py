@@ -16,7 +16,7 @@ import re
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, plain, rule_description, rule_id
 from shared.policy_typing import ReportViolation
 
 MODERN = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-.+|FS-1-2-.+)$")
@@ -25,13 +25,10 @@ MODERN = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-.+|FS-1-2-.+)$")
 @applies_to("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    protocol, policy = props.get("protocol"), props.get("sslPolicy")
-    if protocol is UNKNOWN:
-        undecidable(args, f"listener '{args.name}': protocol")
+    protocol = known_input(args, "listener", "protocol", props)
     if str(protocol or "HTTP").upper() not in ("HTTPS", "TLS"):
         args.not_applicable(f"listener '{args.name}' does not terminate TLS")
-    if policy is UNKNOWN:
-        undecidable(args, f"listener '{args.name}': sslPolicy")
+    policy = known_input(args, "listener", "sslPolicy", props)
     if not (isinstance(policy, str) and MODERN.match(policy.strip())):
         current = policy or "ELBSecurityPolicy-2016-08 (the default)"
         report_violation(f"listener '{args.name}' uses TLS policy {current}; "

@@ -13,24 +13,20 @@ least one year, the prod floor); no cdk-nag equivalent.
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     as_int,
+    known_input,
     not_applicable,
-    plain,
     rule_description,
     rule_id,
     rule_parameter,
-    undecidable,
 )
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    retention = plain(args.props).get("retentionInDays")
-    if retention is UNKNOWN:
-        undecidable(args, f"log group '{args.name}': retentionInDays")
+    retention = known_input(args, "log group", "retentionInDays")
     days = as_int(retention)
     if not days:
         not_applicable(args, f"log group '{args.name}' never expires its logs (see logs-retention-set)")

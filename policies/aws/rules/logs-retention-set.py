@@ -10,7 +10,13 @@ CloudWatchLogGroupRetentionPeriod (NIST 800-53 packs).
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, as_int, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    applies_to,
+    as_int,
+    known_input,
+    rule_description,
+    rule_id,
+)
 from shared.policy_typing import ReportViolation
 
 ALLOWED_DAYS = (
@@ -20,9 +26,7 @@ ALLOWED_DAYS = (
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    retention = plain(args.props).get("retentionInDays")
-    if retention is UNKNOWN:
-        undecidable(args, f"log group '{args.name}': retentionInDays")
+    retention = known_input(args, "log group", "retentionInDays")
     days = as_int(retention)
     if not days:
         report_violation(

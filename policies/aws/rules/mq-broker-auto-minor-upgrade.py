@@ -10,15 +10,19 @@ CKV_AWS_207; no cdk-nag equivalent.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    applies_to,
+    is_true,
+    known_input,
+    rule_description,
+    rule_id,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    value = plain(args.props).get("autoMinorVersionUpgrade")
-    if value is UNKNOWN:
-        undecidable(args, f"broker '{args.name}': autoMinorVersionUpgrade")
+    value = known_input(args, "broker", "autoMinorVersionUpgrade")
     if not is_true(value):
         report_violation(f"broker '{args.name}' does not upgrade minor versions automatically; set "
                          "auto_minor_version_upgrade=True and a maintenance_window_start_time.")

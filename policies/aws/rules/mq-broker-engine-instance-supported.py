@@ -10,18 +10,20 @@ sources (Amazon MQ developer guide) are in ``shared/amazonmq.py``. No cdk-nag/ch
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.amazonmq import broker_problems
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    rabbitmq_broker_props,
+    rule_description,
+    rule_id,
+    undecidable,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    engine = props.get("engineType")
-    if engine is UNKNOWN:
-        undecidable(args, f"MQ broker '{args.name}': engineType")
-    if str(engine).lower() != "rabbitmq":
-        args.not_applicable(f"MQ broker '{args.name}' runs {engine}, not RabbitMQ")
+    props = rabbitmq_broker_props(args)
     for key in ("engineVersion", "hostInstanceType", "deploymentMode"):
         if props.get(key) is UNKNOWN:
             undecidable(args, f"MQ broker '{args.name}': {key}")

@@ -7,15 +7,19 @@ only general logs, so that is what is required.) Matches checkov CKV_AWS_48.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    applies_to,
+    is_true,
+    known_input,
+    rule_description,
+    rule_id,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    general = get(plain(args.props), "logs", "general")
-    if general is UNKNOWN:
-        undecidable(args, f"MQ broker '{args.name}': logs.general")
+    general = known_input(args, "MQ broker", "logs.general")
     if not is_true(general):
         report_violation(f"MQ broker '{args.name}' does not ship general logs; set logs={{'general': True}}.")
 

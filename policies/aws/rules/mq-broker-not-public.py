@@ -7,15 +7,19 @@ directly. Matches checkov CKV_AWS_69; no cdk-nag equivalent.
 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    applies_to,
+    is_true,
+    known_input,
+    rule_description,
+    rule_id,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    public = plain(args.props).get("publiclyAccessible")
-    if public is UNKNOWN:
-        undecidable(args, f"MQ broker '{args.name}': publiclyAccessible")
+    public = known_input(args, "MQ broker", "publiclyAccessible")
     if is_true(public):
         report_violation(
             f"MQ broker '{args.name}' is publicly accessible; set publicly_accessible=False and place it in "

@@ -22,6 +22,7 @@ from shared.policy_support import (
     applies_to,
     as_list,
     contains_unknown,
+    known_input,
     plain,
     rule_description,
     rule_id,
@@ -68,9 +69,7 @@ def _is_real(description: Any) -> bool:
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
     if args.resource_type in RULES:
-        description = props.get("description")
-        if description is UNKNOWN:
-            undecidable(args, f"security group rule '{args.name}': description")
+        description = known_input(args, "security group rule", "description", props)
         if not _is_real(description):
             shown = f"description {description!r}" if description else "no description"
             report_violation(

@@ -9,23 +9,19 @@ Matches checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     effective_tags,
     is_true,
-    plain,
+    known_input,
     rule_description,
     rule_id,
-    undecidable,
 )
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ec2/subnet:Subnet")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    map_public_ip = plain(args.props).get("mapPublicIpOnLaunch")
-    if map_public_ip is UNKNOWN:
-        undecidable(args, f"subnet '{args.name}': mapPublicIpOnLaunch")
+    map_public_ip = known_input(args, "subnet", "mapPublicIpOnLaunch")
     if not is_true(map_public_ip):
         return
     if str(effective_tags(args).get("tier", "")).lower() == "public":

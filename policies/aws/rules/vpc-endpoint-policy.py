@@ -20,6 +20,7 @@ from shared.policy_support import (
     applies_to,
     as_list,
     contains_unknown,
+    known_input,
     parse_json,
     plain,
     policy_statements,
@@ -43,9 +44,7 @@ def _wide_open(statement: dict[str, object]) -> bool:
 @applies_to("aws:ec2/vpcEndpoint:VpcEndpoint")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    kind = props.get("vpcEndpointType")
-    if kind is UNKNOWN:
-        undecidable(args, f"VPC endpoint '{args.name}': vpcEndpointType")
+    kind = known_input(args, "VPC endpoint", "vpcEndpointType", props)
     if str(kind or "Gateway").lower() == "gatewayloadbalancer":
         args.not_applicable(f"VPC endpoint '{args.name}' is a Gateway Load Balancer endpoint (no endpoint policy)")
     raw = props.get("policy")
