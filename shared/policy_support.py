@@ -25,19 +25,24 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pulumi_policy import (
+    PolicyConfigSchema,
     PolicyResource,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_catalog import load_rules
 from shared.policy_typing import (
+    ReportViolation,
     ResourceCheck,
     SdkReportViolation,
     SdkResourceValidation,
+    StackCheck,
     as_report,
+    stack_check,
 )
 
 #: Tags every taggable AWS resource must carry (resource tags or the provider's defaultTags).
@@ -159,6 +164,20 @@ def limit_to_types(validate: SdkResourceValidation, types: frozenset[str]) -> Sd
     """Declare that ``validate`` starts with the type check described at :data:`RESOURCE_TYPES_ATTRIBUTE`."""
     setattr(validate, RESOURCE_TYPES_ATTRIBUTE, types)
     return validate
+
+
+def rule_policy(module_file: str, validate: SdkResourceValidation, *,
+                config_schema: PolicyConfigSchema | None = None) -> ResourceValidationPolicy:
+    """The ``POLICY`` of a resource rule module with its own validate function (usually :func:`applies_to`):
+    id from the file name, description from the catalog."""
+    return ResourceValidationPolicy(name=rule_id(module_file), description=rule_description(module_file),
+                                    validate=validate, config_schema=config_schema)
+
+
+def stack_rule_policy(module_file: str, check: StackCheck) -> StackValidationPolicy:
+    """The ``POLICY`` of a stack rule module: id from the file name, description from the catalog."""
+    return StackValidationPolicy(name=rule_id(module_file), description=rule_description(module_file),
+                                 validate=stack_check(check))
 
 
 def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[str] | None = None,
@@ -326,6 +345,27 @@ def known_input(args: ResourceValidationArgs, label: str, path: str, props: Mapp
     if value is UNKNOWN:
         undecidable(args, f"{label} '{args.name}': {path}")
     return value
+
+
+def boolean_setting_rule(module_file: str, *resource_types: str, label: str, setting: str, required: bool,
+                         finding: str, inputs: Callable[[ResourceValidationArgs], Mapping[str, Any]] | None = None,
+                         ) -> ResourceValidationPolicy:
+    """The ``POLICY`` of a rule that checks one on/off input (the shape of checkov's value checks).
+
+    ``setting`` (dotted for a nested input) must be on (``required=True``) or off (``required=False``); unset
+    is off, the AWS default of these inputs. Otherwise the rule reports ``<label> '<name>' <finding>``.
+    The input is read with :func:`known_input`: unknown during preview is undecidable. ``inputs`` reads the
+    resource's inputs where the rule is about only some resources of its types and reports the others not
+    applicable (e.g. :func:`application_load_balancer_props`).
+    """
+
+    @applies_to(*resource_types)
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        value = known_input(args, label, setting, inputs(args) if inputs is not None else None)
+        if is_true(value) != required:
+            report_violation(f"{label} '{args.name}' {finding}")
+
+    return rule_policy(module_file, validate)
 
 
 def application_load_balancer_props(args: ResourceValidationArgs) -> dict[str, Any]:

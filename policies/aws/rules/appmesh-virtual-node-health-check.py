@@ -5,7 +5,7 @@ without ``health_check`` keeps receiving traffic after the app behind it has hun
 without listeners (a pure client) is not applicable. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -13,8 +13,7 @@ from shared.policy_support import (
     as_list,
     get,
     known_input,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -45,4 +44,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         undecidable(args, f"virtual node '{args.name}': health check of {', '.join(unknown)}")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

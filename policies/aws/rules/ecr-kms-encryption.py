@@ -5,7 +5,7 @@ gives key-usage logs and a kill switch. ``KMS`` without ``kms_key`` (the AWS-man
 passes. Matches checkov CKV_AWS_136.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -13,8 +13,7 @@ from shared.policy_support import (
     as_list,
     get,
     known_input,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -33,4 +32,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

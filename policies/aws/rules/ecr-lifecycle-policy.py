@@ -13,10 +13,10 @@ whose repository cannot be determined makes the rule not applicable for the repo
 cover, rather than failing them.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 
-from shared.policy_support import referenced_targets, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import referenced_targets, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -46,5 +46,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         )
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

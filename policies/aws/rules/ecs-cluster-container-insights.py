@@ -5,7 +5,7 @@ on, or to explain an OOM-killed task afterwards. An account-level default is not
 rule; the cluster says so itself. Matches cdk-nag AwsSolutions-ECS4 / checkov CKV_AWS_65.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -13,8 +13,7 @@ from shared.policy_support import (
     as_list,
     contains_unknown,
     known_input,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -37,4 +36,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -11,7 +11,7 @@ Matches Security Hub ECS.10, checkov CKV_AWS_332 (which accepts only ``LATEST``;
 version passes here and must be moved on when AWS releases the next one). No cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -21,8 +21,7 @@ from shared.policy_support import (
     get,
     known_input,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -47,4 +46,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "platform_version='LATEST' (or leave it unset).")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

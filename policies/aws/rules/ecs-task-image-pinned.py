@@ -9,9 +9,9 @@ two scale-outs), a rollback does not roll back, and what was scanned is not nece
 No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, container_definitions, container_label, plain, rule_description, rule_id
+from shared.policy_support import applies_to, container_definitions, container_label, plain, rule_policy
 from shared.policy_typing import ReportViolation
 
 
@@ -44,4 +44,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

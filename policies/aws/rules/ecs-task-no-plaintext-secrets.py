@@ -22,7 +22,7 @@ every env var).
 import itertools
 import re
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
@@ -30,8 +30,7 @@ from shared.policy_support import (
     container_definitions,
     container_label,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -102,4 +101,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -15,7 +15,7 @@ check in ``environment``; no checkov equivalent.
 
 import re
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
@@ -23,8 +23,7 @@ from shared.policy_support import (
     container_definitions,
     container_label,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -83,4 +82,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                     "'valueFrom': <Secrets Manager ARN>}] and read $X in a shell (sh -c '... \"$X\"').")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -22,7 +22,7 @@ is much harder. Matches the AWS Config rule ecs-task-definition-nonroot-user; no
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
@@ -32,8 +32,7 @@ from shared.policy_support import (
     get,
     is_true,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -113,4 +112,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

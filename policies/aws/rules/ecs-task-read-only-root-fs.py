@@ -4,7 +4,7 @@ Why: an attacker who gets code execution cannot drop tools or modify the image's
 scratch space is declared explicitly as a volume. Matches checkov CKV_AWS_336; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
@@ -12,8 +12,7 @@ from shared.policy_support import (
     container_label,
     is_true,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -31,4 +30,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

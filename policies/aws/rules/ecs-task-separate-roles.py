@@ -13,11 +13,11 @@ unset either breaks ``secrets``/private pulls or leaves the app with no identity
 Matches checkov CKV_AWS_249 (execution and task role ARNs differ); no cdk-nag equivalent.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import UNKNOWN, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 ROLE = "aws:iam/role:Role"
@@ -71,5 +71,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                             "resource; the rule decides once it is known")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

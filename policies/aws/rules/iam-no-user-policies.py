@@ -8,15 +8,14 @@ reviews; a platform's workloads use roles, and humans belong to groups. Matches 
 cdk-nag IAMUserNoPolicies (NIST/HIPAA packs), checkov CKV_AWS_40.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_list,
     known_input,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -44,4 +43,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         undecidable(args, f"PolicyAttachment '{args.name}': an entry of users")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -10,15 +10,14 @@ the only time in which a mistaken ``pulumi destroy`` or a compromised admin can 
 cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
     as_int,
     known_input,
-    rule_description,
-    rule_id,
     rule_parameter,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -35,7 +34,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          f"{minimum} days (AWS accepts 7-30): set deletion_window_in_days={max(minimum, 7)} or more.")
 
 
-POLICY = ResourceValidationPolicy(
-    name=rule_id(__file__), description=rule_description(__file__), validate=_validate,
+POLICY = rule_policy(
+    __file__, _validate,
     config_schema=PolicyConfigSchema(properties={"minimumDays": {"type": "integer", "minimum": 7, "maximum": 30}}),
 )

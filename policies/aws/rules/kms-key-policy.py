@@ -13,7 +13,7 @@ checkov CKV2_AWS_64 (policy defined) and CKV_AWS_33 (no wildcard principal); no 
 
 from typing import Any
 
-from pulumi_policy import StackValidationArgs, StackValidationPolicy
+from pulumi_policy import StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
@@ -23,10 +23,9 @@ from shared.policy_support import (
     plain,
     policy_statements,
     referenced_targets,
-    rule_description,
-    rule_id,
+    stack_rule_policy,
 )
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_typing import ReportViolation
 
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
@@ -89,5 +88,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"{', '.join(undecided)} is unknown until deployment; the rule decides once it is known")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

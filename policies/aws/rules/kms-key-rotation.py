@@ -10,7 +10,7 @@ rotation limits what one compromised backing key decrypts. Matches Security Hub 
 AwsSolutions-KMS5 / KMSBackingKeyRotationEnabled, checkov CKV_AWS_7.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -18,8 +18,7 @@ from shared.policy_support import (
     is_true,
     known_input,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -38,4 +37,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         report_violation(f"KMS key '{args.name}' does not rotate its key material; set enable_key_rotation=True.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

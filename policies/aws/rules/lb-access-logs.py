@@ -9,7 +9,7 @@ what it answered. Matches Security Hub ELB.5, cdk-nag AwsSolutions-ELB2 / ELBLog
 CKV_AWS_91.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
@@ -18,8 +18,7 @@ from shared.policy_support import (
     is_true,
     known_input,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -39,4 +38,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "'bucket': <log bucket>, 'prefix': ...}.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -9,24 +9,10 @@ of Pulumi's ``protect``). Matches Security Hub ELB.6, cdk-nag ELBDeletionProtect
 CKV_AWS_150.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import boolean_setting_rule
 
-from shared.policy_support import (
-    applies_to,
-    is_true,
-    known_input,
-    rule_description,
-    rule_id,
+POLICY = boolean_setting_rule(
+    __file__, "aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer",
+    label="load balancer", setting="enableDeletionProtection", required=True,
+    finding="can be deleted without warning; set enable_deletion_protection=True.",
 )
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    value = known_input(args, "load balancer", "enableDeletionProtection")
-    if not is_true(value):
-        report_violation(f"load balancer '{args.name}' can be deleted without warning; set "
-                         "enable_deletion_protection=True.")
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -9,14 +9,13 @@ attacker prepend their request to another user's. Matches Security Hub ELB.12, c
 no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     application_load_balancer_props,
     applies_to,
     known_input,
-    rule_description,
-    rule_id,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -30,4 +29,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "default) or 'strictest'.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

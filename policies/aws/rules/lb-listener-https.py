@@ -10,7 +10,7 @@ serving content in clear. Matches Security Hub ELB.1, cdk-nag ALBHttpToHttpsRedi
 ELBTlsHttpsListenersOnly, checkov CKV_AWS_2 and CKV2_AWS_20.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
@@ -19,8 +19,7 @@ from shared.policy_support import (
     get,
     known_input,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -45,4 +44,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "make its default action a redirect to HTTPS (status HTTP_301).")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -14,9 +14,9 @@ every client negotiates. Matches Security Hub ELB.17, checkov CKV_AWS_103 (TLS 1
 
 import re
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, known_input, plain, rule_description, rule_id
+from shared.policy_support import applies_to, known_input, plain, rule_policy
 from shared.policy_typing import ReportViolation
 
 MODERN = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-.+|FS-1-2-.+)$")
@@ -35,4 +35,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "set ssl_policy='ELBSecurityPolicy-TLS13-1-2-2021-06' (or a newer TLS13 policy).")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

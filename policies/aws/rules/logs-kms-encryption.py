@@ -8,9 +8,9 @@ platform owns, and the key can be disabled. Matches checkov CKV_AWS_158, cdk-nag
 CloudWatchLogGroupEncrypted (NIST/HIPAA packs).
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, known_input, rule_description, rule_id
+from shared.policy_support import applies_to, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 
@@ -22,4 +22,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "a key whose policy lets logs.<region>.amazonaws.com use it for this log group.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

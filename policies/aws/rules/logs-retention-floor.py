@@ -10,16 +10,15 @@ noticed a week later; audit and incident response need a minimum. Matches checko
 least one year, the prod floor); no cdk-nag equivalent.
 """
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
     as_int,
     known_input,
     not_applicable,
-    rule_description,
-    rule_id,
     rule_parameter,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -36,7 +35,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          f"{minimum}: set retention_in_days={minimum} or more.")
 
 
-POLICY = ResourceValidationPolicy(
-    name=rule_id(__file__), description=rule_description(__file__), validate=_validate,
+POLICY = rule_policy(
+    __file__, _validate,
     config_schema=PolicyConfigSchema(properties={"minimumDays": {"type": "integer", "minimum": 1}}),
 )

@@ -7,15 +7,14 @@ deployed; the env loader refuses the same for env runs, this rule for any progra
 sources (Amazon MQ developer guide) are in ``shared/amazonmq.py``. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.amazonmq import broker_problems
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
     rabbitmq_broker_props,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -33,4 +32,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         report_violation(f"RabbitMQ broker '{args.name}' ({version}, {instance}, {mode}): {key}: {reason}.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -7,14 +7,13 @@ Why: a single-instance broker is down for every maintenance window and lost with
 and every service behind it stops with it. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
     known_input,
     rabbitmq_broker_props,
-    rule_description,
-    rule_id,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -29,4 +28,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -9,9 +9,9 @@ the AWS-managed key, whose policy nobody can change; a customer-managed key adds
 checkov CKV_AWS_149, cdk-nag SecretsManagerUsingKMSKey (NIST/HIPAA packs).
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, known_input, rule_description, rule_id
+from shared.policy_support import applies_to, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 
@@ -23,4 +23,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "kms_key_id to a customer-managed key whose policy grants kms:Decrypt only to its readers.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

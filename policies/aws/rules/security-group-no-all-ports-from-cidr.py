@@ -17,7 +17,7 @@ AwsSolutions-EC23) look only at ``0.0.0.0/0`` and ``::/0``, not at internal rang
 import ipaddress
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     SECURITY_GROUP_RULE,
@@ -30,8 +30,7 @@ from shared.policy_support import (
     inline_rule_entries,
     plain,
     protocol_name,
-    rule_description,
-    rule_id,
+    rule_policy,
     standalone_rule,
     undecidable,
 )
@@ -89,4 +88,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         report_violation(_finding("security group rule", args.name, cidrs, describe_ports(protocol, low, high)))
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -13,7 +13,7 @@ APIs and registries, 5671 to the broker). Matches checkov CKV_AWS_382; no cdk-na
 
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     SECURITY_GROUP_RULE,
@@ -25,8 +25,7 @@ from shared.policy_support import (
     is_world,
     not_applicable,
     protocol_name,
-    rule_description,
-    rule_id,
+    rule_policy,
     standalone_rule,
     world_open,
 )
@@ -62,4 +61,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          f"{FIX}.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -14,7 +14,7 @@ for HTTP(S). Matches cdk-nag AwsSolutions-EC23 / checkov CKV_AWS_24, CKV_AWS_25,
 
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     SECURITY_GROUP_RULE,
@@ -27,8 +27,7 @@ from shared.policy_support import (
     inline_rule_entries,
     is_world,
     protocol_name,
-    rule_description,
-    rule_id,
+    rule_policy,
     standalone_rule,
     world_open,
 )
@@ -77,4 +76,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     report_violation(_finding(args, "security group rule", cidrs, describe_ports(protocol, low, high), taggable))
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

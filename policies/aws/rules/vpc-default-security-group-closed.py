@@ -12,10 +12,10 @@ resolved with ``shared.policy_support.referenced_targets`` (recorded property de
 then a unique dependency); what cannot be attributed makes the rule not applicable instead of failing.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 
-from shared.policy_support import UNKNOWN, as_list, plain, referenced_targets, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import UNKNOWN, as_list, plain, referenced_targets, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 VPC = "aws:ec2/vpc:Vpc"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -83,5 +83,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"cannot decide {', '.join(undecided)} before deployment")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

@@ -13,7 +13,7 @@ repository. Related: Security Hub EC2.55-EC2.60 ask for endpoints to exist; no c
 equivalent for the endpoint policy.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -25,8 +25,7 @@ from shared.policy_support import (
     plain,
     policy_statements,
     principal_values,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -66,4 +65,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          f"{fix}.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

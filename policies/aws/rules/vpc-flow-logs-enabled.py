@@ -11,11 +11,11 @@ it), then from ``dependencies`` naming exactly one VPC. A flow log that cannot b
 rule not applicable for the uncovered VPCs instead of failing them.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, referenced_targets, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import UNKNOWN, referenced_targets, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
@@ -51,5 +51,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         )
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)
