@@ -566,6 +566,13 @@ def container_label(container: Mapping[str, Any], index: int) -> str:
     return f"'{name}'" if isinstance(name, str) and name else f"#{index}"
 
 
+def task_containers(args: ResourceValidationArgs) -> list[tuple[str, dict[str, Any]]]:
+    """``(label, container)`` of each container of the task definition being checked, as the container
+    rules name them in messages (:func:`container_label`); not applicable as :func:`container_definitions`."""
+    containers = container_definitions(args, plain(args.props))
+    return [(container_label(container, index), container) for index, container in enumerate(containers)]
+
+
 # --- IAM policy documents -------------------------------------------------------------------------
 
 
@@ -606,7 +613,26 @@ def describe_ports(protocol: Any, from_port: Any, to_port: Any) -> str:
     return f"{name} {low}-{high}"
 
 
+def opens_all_ports(protocol: Any, from_port: Any, to_port: Any, lowest: int = 0) -> bool:
+    """All traffic (protocol ``-1``), or TCP/UDP from port ``lowest`` (or below) up to 65535."""
+    name = protocol_name(protocol)
+    if name == "-1":
+        return True
+    low, high = as_int(from_port), as_int(to_port)
+    return name in ("tcp", "udp") and low is not None and high is not None and low <= lowest and high >= 65535
+
+
 # --- stack rules: which resource does a reference point at? ---------------------------------------
+
+
+def stack_resources(args: StackValidationArgs, *resource_types: str,
+                    none_reason: str | None = None) -> list[PolicyResource]:
+    """The stack's resources of ``resource_types``, in stack order. With ``none_reason`` the rule is not
+    applicable, for that reason, to a stack that has none."""
+    resources = [r for r in args.resources if r.resource_type in resource_types]
+    if not resources and none_reason is not None:
+        not_applicable(args, none_reason)
+    return resources
 
 
 def identity_values(resource: PolicyResource, keys: Iterable[str]) -> set[str]:
@@ -739,6 +765,24 @@ def iam_policy_documents(args: ResourceValidationArgs) -> tuple[str, list[tuple[
     documents.append(("policy", props.get("policy")))
     kind = args.resource_type.split(":")[-1]
     return f"IAM {'managed policy' if kind == 'Policy' else kind} '{args.name}'", documents
+
+
+def known_iam_documents(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
+    """``(subject, raw document)`` of each set policy document of the IAM role or policy being checked
+    (:func:`iam_policy_documents`), ``subject`` naming it for messages (``IAM role 'r': inline policy 'p'``).
+    Unset documents are skipped; unknown ones, once every known one was yielded (and judged), make the
+    rule undecidable naming them."""
+    what, documents = iam_policy_documents(args)
+    unknown: list[str] = []
+    for label, raw in documents:
+        if raw is None or raw == "":
+            continue
+        if contains_unknown(raw):
+            unknown.append(label)
+            continue
+        yield f"{what}: {label}", raw
+    if unknown:
+        undecidable(args, f"{what}: {', '.join(unknown)}")
 
 
 # -- fix hints that name the platform's own settings ----------------------------------------------

@@ -34,6 +34,7 @@ from shared.policy_support import (
     get,
     plain,
     referenced_targets,
+    stack_resources,
     stack_rule_policy,
 )
 from shared.policy_typing import ReportViolation
@@ -93,10 +94,8 @@ def _problems(attributes: dict[str, Any], needs: tuple[set[str], bool] | None) -
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    instances = [r for r in args.resources if r.resource_type == INSTANCE]
-    if not instances:
-        args.not_applicable("the stack has no manually registered Cloud Map instance")
-    services = [r for r in args.resources if r.resource_type == SERVICE]
+    instances = stack_resources(args, INSTANCE, none_reason="the stack has no manually registered Cloud Map instance")
+    services = stack_resources(args, SERVICE)
     undecided: list[str] = []
     for instance in instances:
         try:

@@ -15,7 +15,7 @@ cover, rather than failing them.
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
-from shared.policy_support import referenced_targets, stack_rule_policy
+from shared.policy_support import referenced_targets, stack_resources, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
 REPOSITORY = "aws:ecr/repository:Repository"
@@ -23,12 +23,10 @@ LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    repositories = [r for r in args.resources if r.resource_type == REPOSITORY]
-    if not repositories:
-        args.not_applicable("the stack has no ECR repository")
+    repositories = stack_resources(args, REPOSITORY, none_reason="the stack has no ECR repository")
     covered: set[str] = set()
     unattributed: list[PolicyResource] = []
-    for policy in (r for r in args.resources if r.resource_type == LIFECYCLE_POLICY):
+    for policy in stack_resources(args, LIFECYCLE_POLICY):
         targets = referenced_targets(policy, "repository", repositories, identity_keys=("name", "id"))
         if targets is None:
             unattributed.append(policy)

@@ -8,21 +8,19 @@ from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
-    container_definitions,
-    container_label,
     get,
-    plain,
     rule_policy,
+    task_containers,
 )
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = container_definitions(args, plain(args.props))
+    containers = task_containers(args)
     if not containers:
         args.not_applicable(f"task definition '{args.name}' has no containers")
-    silent = [container_label(c, i) for i, c in enumerate(containers) if not get(c, "logConfiguration", "logDriver")]
+    silent = [label for label, c in containers if not get(c, "logConfiguration", "logDriver")]
     if silent:
         report_violation(
             f"task definition '{args.name}' has container(s) without logging: {', '.join(silent)}; set "

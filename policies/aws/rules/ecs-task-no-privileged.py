@@ -14,11 +14,10 @@ from pulumi_policy import ResourceValidationArgs
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
-    container_definitions,
-    container_label,
     is_true,
     plain,
     rule_policy,
+    task_containers,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -37,8 +36,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                 f"task definition '{args.name}' shares the host's {mode[:3].upper()} namespace; "
                 f"remove {setting}='host' (or use 'task')."
             )
-    containers = container_definitions(args, props)
-    privileged = [container_label(c, i) for i, c in enumerate(containers) if is_true(c.get("privileged"))]
+    privileged = [label for label, c in task_containers(args) if is_true(c.get("privileged"))]
     if privileged:
         report_violation(
             f"task definition '{args.name}' runs privileged container(s) {', '.join(privileged)}; remove "

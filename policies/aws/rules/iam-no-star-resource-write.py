@@ -27,12 +27,10 @@ from shared.policy_support import (
     IAM_ROLE,
     applies_to,
     as_list,
-    contains_unknown,
-    iam_policy_documents,
+    known_iam_documents,
     parse_json,
     policy_statements,
     rule_policy,
-    undecidable,
 )
 from shared.policy_typing import ReportViolation
 
@@ -98,23 +96,14 @@ def _findings(document: Any) -> list[str]:
 
 @applies_to(IAM_ROLE, *IAM_POLICY_DOCUMENT_TYPES)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    what, documents = iam_policy_documents(args)
-    unknown: list[str] = []
-    for label, raw in documents:
-        if raw is None or raw == "":
-            continue
-        if contains_unknown(raw):
-            unknown.append(label)
-            continue
+    for subject, raw in known_iam_documents(args):
         try:
             findings = _findings(parse_json(raw))
         except ValueError:
             continue  # invalid JSON is iam-no-wildcard-actions' finding
         if findings:
-            report_violation(f"{what}: {label} {'; '.join(findings)}; name the ARNs the workload writes (its own "
+            report_violation(f"{subject} {'; '.join(findings)}; name the ARNs the workload writes (its own "
                              "queue, log group, secret) in Resource.")
-    if unknown:
-        undecidable(args, f"{what}: {', '.join(unknown)}")
 
 
 POLICY = rule_policy(__file__, _validate)

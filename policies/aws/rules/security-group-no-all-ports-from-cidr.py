@@ -24,12 +24,11 @@ from shared.policy_support import (
     SECURITY_GROUPS,
     VPC_INGRESS_RULE,
     applies_to,
-    as_int,
     contains_unknown,
     describe_ports,
     inline_rule_entries,
+    opens_all_ports,
     plain,
-    protocol_name,
     rule_policy,
     standalone_rule,
     undecidable,
@@ -38,14 +37,6 @@ from shared.policy_typing import ReportViolation
 
 #: the widest ranges a rule may open every port to: a /24 (IPv4), a /64 (IPv6)
 NARROWEST_ALLOWED = {4: 24, 6: 64}
-
-
-def _all_ports(protocol: Any, from_port: Any, to_port: Any) -> bool:
-    name = protocol_name(protocol)
-    if name == "-1":
-        return True
-    low, high = as_int(from_port), as_int(to_port)
-    return name in ("tcp", "udp") and low is not None and high is not None and low <= 1 and high >= 65535
 
 
 def _wide(cidr: Any) -> bool:
@@ -72,7 +63,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         for _index, entry, blocks in inline_rule_entries(args, "ingress"):
             protocol, low, high = entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")
             cidrs = [c for c in blocks if _wide(c)]
-            if cidrs and _all_ports(protocol, low, high):
+            if cidrs and opens_all_ports(protocol, low, high, lowest=1):
                 report_violation(_finding("security group", args.name, cidrs, describe_ports(protocol, low, high)))
         return
 
@@ -80,7 +71,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if rule is None:
         return
     protocol, low, high = rule.ports(args)
-    if not _all_ports(protocol, low, high):
+    if not opens_all_ports(protocol, low, high, lowest=1):
         return
     rule.require_known_cidrs(args)
     cidrs = rule.cidrs(_wide)

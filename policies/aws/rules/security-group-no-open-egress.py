@@ -11,7 +11,6 @@ and command-and-control need nothing else. Egress names the ports the workload c
 APIs and registries, 5671 to the broker). Matches checkov CKV_AWS_382; no cdk-nag equivalent.
 """
 
-from typing import Any
 
 from pulumi_policy import ResourceValidationArgs
 
@@ -20,11 +19,10 @@ from shared.policy_support import (
     SECURITY_GROUPS,
     VPC_EGRESS_RULE,
     applies_to,
-    as_int,
     inline_rule_entries,
     is_world,
     not_applicable,
-    protocol_name,
+    opens_all_ports,
     rule_policy,
     standalone_rule,
     world_open,
@@ -34,20 +32,12 @@ from shared.policy_typing import ReportViolation
 FIX = "name the destination ports the workload calls (e.g. tcp 443) or the destination security group"
 
 
-def _all_ports(protocol: Any, from_port: Any, to_port: Any) -> bool:
-    name = protocol_name(protocol)
-    if name == "-1":
-        return True
-    low, high = as_int(from_port), as_int(to_port)
-    return name in ("tcp", "udp") and low is not None and high is not None and low <= 0 and high >= 65535
-
-
 @applies_to(*SECURITY_GROUPS, SECURITY_GROUP_RULE, VPC_EGRESS_RULE)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type in SECURITY_GROUPS:
         for index, entry, blocks in inline_rule_entries(args, "egress"):
             cidrs = [c for c in blocks if is_world(c)]
-            if cidrs and _all_ports(entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")):
+            if cidrs and opens_all_ports(entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")):
                 report_violation(f"security group '{args.name}' allows egress to {', '.join(cidrs)} on all ports "
                                  f"(egress[{index}]); {FIX}.")
         return
@@ -56,7 +46,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if rule is None:
         not_applicable(args, f"security group rule '{args.name}' is an ingress rule")
     opened = world_open(args, rule)
-    if opened is not None and _all_ports(*opened[1]):
+    if opened is not None and opens_all_ports(*opened[1]):
         report_violation(f"security group rule '{args.name}' allows egress to {', '.join(opened[0])} on all ports; "
                          f"{FIX}.")
 

@@ -14,7 +14,7 @@ rule not applicable for the uncovered VPCs instead of failing them.
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, referenced_targets, stack_rule_policy
+from shared.policy_support import UNKNOWN, referenced_targets, stack_resources, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
 VPC = "aws:ec2/vpc:Vpc"
@@ -22,12 +22,10 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    vpcs = [r for r in args.resources if r.resource_type == VPC]
-    if not vpcs:
-        args.not_applicable("the stack has no VPC")
+    vpcs = stack_resources(args, VPC, none_reason="the stack has no VPC")
     covered: set[str] = set()
     unattributed: list[PolicyResource] = []
-    for flow_log in (r for r in args.resources if r.resource_type == FLOW_LOG):
+    for flow_log in stack_resources(args, FLOW_LOG):
         try:
             vpc_id = flow_log.props.get("vpcId")
         except UnknownValueError:

@@ -30,6 +30,7 @@ from shared.policy_support import (
     get,
     is_unknown,
     rabbitmq_queue_arguments,
+    stack_resources,
     stack_rule_policy,
 )
 from shared.policy_typing import ReportViolation
@@ -108,10 +109,8 @@ def _check(queue: PolicyResource, policies: list[PolicyResource]) -> str | None:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    queues = [r for r in args.resources if r.resource_type == QUEUE]
-    if not queues:
-        args.not_applicable("the stack has no RabbitMQ queue")
-    policies = [r for r in args.resources if r.resource_type == POLICY_TYPE]
+    queues = stack_resources(args, QUEUE, none_reason="the stack has no RabbitMQ queue")
+    policies = stack_resources(args, POLICY_TYPE)
     undecided: list[str] = []
     violations = 0
     for queue in queues:
