@@ -21,8 +21,7 @@ from shared.policy_typing import ReportViolation
 
 @applies_to("aws:appmesh/virtualNode:VirtualNode")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    listeners = known_input(args, "virtual node", "spec.listeners")
-    listeners = as_list(listeners)
+    listeners = as_list(known_input(args, "virtual node", "spec.listeners"))
     if not listeners:
         args.not_applicable(f"virtual node '{args.name}' has no listeners")
     missing, unknown = [], []
