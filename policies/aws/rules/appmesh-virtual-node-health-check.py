@@ -7,15 +7,7 @@ without listeners (a pure client) is not applicable. No cdk-nag/checkov equivale
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import (
-    UNKNOWN,
-    applies_to,
-    as_list,
-    get,
-    known_input,
-    rule_policy,
-    undecidable,
-)
+from shared.policy_support import UNKNOWN, applies_to, as_list, get, known_input, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 

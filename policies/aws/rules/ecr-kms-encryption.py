@@ -7,15 +7,7 @@ passes. Matches checkov CKV_AWS_136.
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import (
-    UNKNOWN,
-    applies_to,
-    as_list,
-    get,
-    known_input,
-    rule_policy,
-    undecidable,
-)
+from shared.policy_support import UNKNOWN, applies_to, as_list, get, known_input, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 

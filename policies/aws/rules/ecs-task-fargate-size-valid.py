@@ -23,15 +23,7 @@ import re
 from pulumi_policy import ResourceValidationArgs
 
 from shared.fargate import FARGATE_SIZES, WINDOWS_MIN_CPU
-from shared.policy_support import (
-    UNKNOWN,
-    applies_to,
-    as_list,
-    get,
-    plain,
-    rule_policy,
-    undecidable,
-)
+from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 

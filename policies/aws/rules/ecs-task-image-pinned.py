@@ -11,11 +11,7 @@ No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import (
-    applies_to,
-    rule_policy,
-    task_containers,
-)
+from shared.policy_support import applies_to, rule_policy, task_containers
 from shared.policy_typing import ReportViolation
 
 

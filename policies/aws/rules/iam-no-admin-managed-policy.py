@@ -19,14 +19,7 @@ import re
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import (
-    UNKNOWN,
-    applies_to,
-    as_list,
-    plain,
-    rule_policy,
-    undecidable,
-)
+from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 SINGLE_ARN = {

@@ -10,12 +10,7 @@ CloudWatchLogGroupRetentionPeriod (NIST 800-53 packs).
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import (
-    applies_to,
-    as_int,
-    known_input,
-    rule_policy,
-)
+from shared.policy_support import applies_to, as_int, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 ALLOWED_DAYS = (

@@ -9,12 +9,7 @@ and every service behind it stops with it. No cdk-nag/checkov equivalent.
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import (
-    applies_to,
-    known_input,
-    rabbitmq_broker_props,
-    rule_policy,
-)
+from shared.policy_support import applies_to, known_input, rabbitmq_broker_props, rule_policy
 from shared.policy_typing import ReportViolation
 
 

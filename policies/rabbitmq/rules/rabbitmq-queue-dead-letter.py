@@ -25,14 +25,7 @@ from typing import Any
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import (
-    Unknown,
-    get,
-    is_unknown,
-    rabbitmq_queue_arguments,
-    stack_resources,
-    stack_rule_policy,
-)
+from shared.policy_support import Unknown, get, is_unknown, rabbitmq_queue_arguments, stack_resources, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
