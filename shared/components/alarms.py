@@ -90,6 +90,12 @@ class AlarmSpec:
                 raise ValueError(f"{self.name}: query ids must be unique and match {_QUERY_ID.pattern}")
 
 
+def metric_query(query_id: str, namespace: str, name: str, dimensions: dict[str, pulumi.Input[str]],
+                 stat: str) -> Query:
+    """A metric-math query of one metric, labelled with the metric's name."""
+    return Query(id=query_id, label=name, namespace=namespace, metric=name, dimensions=dimensions, stat=stat)
+
+
 def alarm_name(env_name: str, what: str, subject: str) -> str:
     return f"{env_name}-ml-{what}-{subject}".replace("/", "-")
 
@@ -154,8 +160,7 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
     period, periods = settings.period_seconds, settings.evaluation_periods
 
     def metric(query_id: str, name: str) -> Query:
-        return Query(id=query_id, label=name, namespace=AMAZON_MQ, metric=name, dimensions={"Broker": broker_name},
-                     stat="Maximum")
+        return metric_query(query_id, AMAZON_MQ, name, {"Broker": broker_name}, "Maximum")
 
     def against_limit(resource: str, description: str, comparison: str, threshold: float, measured: Query,
                       limit_metric: str, result: tuple[str, str, str]) -> AlarmSpec:
@@ -206,10 +211,8 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
             treat_missing_data="breaching" if container_insights else "missing",
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
             queries=(
-                Query(id="desired", label="DesiredTaskCount", namespace=CONTAINER_INSIGHTS,
-                      metric="DesiredTaskCount", dimensions=dimensions, stat="Average"),
-                Query(id="running", label="RunningTaskCount", namespace=CONTAINER_INSIGHTS,
-                      metric="RunningTaskCount", dimensions=dimensions, stat="Average"),
+                metric_query("desired", CONTAINER_INSIGHTS, "DesiredTaskCount", dimensions, "Average"),
+                metric_query("running", CONTAINER_INSIGHTS, "RunningTaskCount", dimensions, "Average"),
                 Query(id="missing", label="tasks missing", expression="desired - running", return_data=True),
             )))
     return specs
@@ -232,10 +235,8 @@ def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
         comparison="GreaterThanOrEqualToThreshold", threshold=settings.gateway_5xx, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1,
         queries=(
-            Query(id="target", label="HTTPCode_Target_5XX_Count", namespace=APPLICATION_ELB,
-                  metric="HTTPCode_Target_5XX_Count", dimensions=dimensions, stat="Sum"),
-            Query(id="elb", label="HTTPCode_ELB_5XX_Count", namespace=APPLICATION_ELB,
-                  metric="HTTPCode_ELB_5XX_Count", dimensions=dimensions, stat="Sum"),
+            metric_query("target", APPLICATION_ELB, "HTTPCode_Target_5XX_Count", dimensions, "Sum"),
+            metric_query("elb", APPLICATION_ELB, "HTTPCode_ELB_5XX_Count", dimensions, "Sum"),
             Query(id="errors", label="5xx responses", expression="FILL(target, 0) + FILL(elb, 0)", return_data=True),
         ))]
 
