@@ -566,10 +566,13 @@ def container_label(container: Mapping[str, Any], index: int) -> str:
     return f"'{name}'" if isinstance(name, str) and name else f"#{index}"
 
 
-def task_containers(args: ResourceValidationArgs) -> list[tuple[str, dict[str, Any]]]:
+def task_containers(args: ResourceValidationArgs, *, at_least_one: bool = False) -> list[tuple[str, dict[str, Any]]]:
     """``(label, container)`` of each container of the task definition being checked, as the container
-    rules name them in messages (:func:`container_label`); not applicable as :func:`container_definitions`."""
+    rules name them in messages (:func:`container_label`); not applicable as :func:`container_definitions`,
+    and with ``at_least_one`` when there is no container (a rule about what every container does)."""
     containers = container_definitions(args, plain(args.props))
+    if at_least_one and not containers:
+        args.not_applicable(f"task definition '{args.name}' has no containers")
     return [(container_label(container, index), container) for index, container in enumerate(containers)]
 
 

@@ -17,10 +17,8 @@ from shared.policy_typing import ReportViolation
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = task_containers(args)
-    if not containers:
-        args.not_applicable(f"task definition '{args.name}' has no containers")
-    silent = [label for label, c in containers if not get(c, "logConfiguration", "logDriver")]
+    silent = [label for label, c in task_containers(args, at_least_one=True)
+              if not get(c, "logConfiguration", "logDriver")]
     if silent:
         report_violation(
             f"task definition '{args.name}' has container(s) without logging: {', '.join(silent)}; set "

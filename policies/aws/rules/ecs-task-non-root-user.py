@@ -27,12 +27,10 @@ from pulumi_policy import ResourceValidationArgs
 from shared.policy_support import (
     applies_to,
     as_list,
-    container_definitions,
-    container_label,
     get,
     is_true,
-    plain,
     rule_policy,
+    task_containers,
 )
 from shared.policy_typing import ReportViolation
 
@@ -92,11 +90,10 @@ def _init_problems(container: Mapping[str, Any], containers: list[dict[str, Any]
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = container_definitions(args, plain(args.props))
-    if not containers:
-        args.not_applicable(f"task definition '{args.name}' has no containers")
+    labelled = task_containers(args, at_least_one=True)
+    containers = [container for _label, container in labelled]
     root = []
-    for index, container in enumerate(containers):
+    for label, container in labelled:
         if not _is_root(container.get("user")):
             continue
         problems = _init_problems(container, containers)
@@ -104,7 +101,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             continue  # a root init container that can only fix ownership
         who = f"user {container['user']!r}" if container.get("user") else "no user"
         why = f"; not a root init container: {', '.join(problems)}" if container.get("essential") is False else ""
-        root.append(f"{container_label(container, index)} ({who}{why})")
+        root.append(f"{label} ({who}{why})")
     if root:
         report_violation(
             f"task definition '{args.name}' has container(s) that run as root: {', '.join(root)}; "

@@ -17,10 +17,8 @@ from shared.policy_typing import ReportViolation
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = task_containers(args)
-    if not containers:
-        args.not_applicable(f"task definition '{args.name}' has no containers")
-    writable = [label for label, c in containers if not is_true(c.get("readonlyRootFilesystem"))]
+    writable = [label for label, c in task_containers(args, at_least_one=True)
+                if not is_true(c.get("readonlyRootFilesystem"))]
     if writable:
         report_violation(
             f"task definition '{args.name}' has container(s) with a writable root filesystem: {', '.join(writable)}; "
