@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -57,6 +58,16 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2557, 2922, 3288, 3653)
 
 
+def _log_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{value} is not a CloudWatch Logs retention period ({LOG_RETENTION_DAYS})")
+    return value
+
+
+#: days a CloudWatch log group keeps its events: one of the values CloudWatch Logs accepts
+LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
+
+
 class _Strict(BaseModel):
     # strict: "1", "yes" or "off" in quotes stay strings (an error where a number or boolean is due).
     # Lists in YAML become tuples, so tuple fields opt out of strict (their items stay strict).
@@ -69,7 +80,7 @@ class NetworkConfig(_Strict):
     nat: Literal["none", "single", "per-az"]
     endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager"], ...] = Field(
         default=(), strict=False)
-    flow_log_retention_days: int = 30
+    flow_log_retention_days: LogRetentionDays = 30
 
     @field_validator("cidr", mode="before")
     @classmethod
@@ -86,13 +97,6 @@ class NetworkConfig(_Strict):
         if not network.is_private:
             raise ValueError(f"{value} is not a private (RFC 1918) range")
         return network
-
-    @field_validator("flow_log_retention_days")
-    @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention period ({LOG_RETENTION_DAYS})")
-        return value
 
 
 class StaticInstance(_Strict):
@@ -182,14 +186,7 @@ class DeployRunnerConfig(_Strict):
     compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
         "BUILD_GENERAL1_SMALL")
     timeout_minutes: int = Field(default=120, ge=5, le=2160)  # botocore codebuild BuildTimeOut: 5-2160
-    log_retention_days: int = 30
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention period ({LOG_RETENTION_DAYS})")
-        return value
+    log_retention_days: LogRetentionDays = 30
 
 
 class CredentialsRotation(_Strict):
@@ -229,7 +226,7 @@ class MessagingConfig(_Strict):
     management: ManagementAccess = ManagementAccess()
     deploy_runner: DeployRunnerConfig = DeployRunnerConfig()
     #: retention of the broker's own general log group (KMS-encrypted where compute.kms_encrypted_logs)
-    broker_log_retention_days: int = 30
+    broker_log_retention_days: LogRetentionDays = 30
     engine_version: str = DEFAULT_ENGINE_VERSION
     instance_type: str = Field(default=DEFAULT_INSTANCE_TYPE, pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
     deployment_mode: Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"] = "SINGLE_INSTANCE"
@@ -241,13 +238,6 @@ class MessagingConfig(_Strict):
     delivery_limit: int = Field(default=5, ge=1, le=100)
     #: rotation of the generated service credentials (unset: they never rotate; policy flags it)
     credentials_rotation: CredentialsRotation | None = None
-
-    @field_validator("broker_log_retention_days")
-    @classmethod
-    def _broker_retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention period ({LOG_RETENTION_DAYS})")
-        return value
 
     @model_validator(mode="after")
     def _external_needs_endpoint(self) -> MessagingConfig:
@@ -275,7 +265,7 @@ class ServiceSettings(_Strict):
 
 class ComputeConfig(_Strict):
     container_insights: bool = True
-    log_retention_days: int = 30
+    log_retention_days: LogRetentionDays = 30
     ecr_keep_last_images: int = Field(default=20, ge=1, le=1000)
     kms_encrypted_logs: bool = False
     public_gateway: bool = False
@@ -285,13 +275,6 @@ class ComputeConfig(_Strict):
     #: the env whose ECR registry replicates its images into this env's registry (None: images are
     #: pushed here directly, as in dev)
     image_source: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$")
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention period")
-        return value
 
     @model_validator(mode="after")
     def _alb_needs_certificate(self) -> ComputeConfig:

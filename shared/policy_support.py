@@ -20,23 +20,29 @@ import functools
 import ipaddress
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pulumi_policy import (
+    PolicyConfigSchema,
     PolicyResource,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_catalog import load_rules
 from shared.policy_typing import (
+    ReportViolation,
     ResourceCheck,
     SdkReportViolation,
     SdkResourceValidation,
+    StackCheck,
     as_report,
+    stack_check,
 )
 
 #: Tags every taggable AWS resource must carry (resource tags or the provider's defaultTags).
@@ -158,6 +164,20 @@ def limit_to_types(validate: SdkResourceValidation, types: frozenset[str]) -> Sd
     """Declare that ``validate`` starts with the type check described at :data:`RESOURCE_TYPES_ATTRIBUTE`."""
     setattr(validate, RESOURCE_TYPES_ATTRIBUTE, types)
     return validate
+
+
+def rule_policy(module_file: str, validate: SdkResourceValidation, *,
+                config_schema: PolicyConfigSchema | None = None) -> ResourceValidationPolicy:
+    """The ``POLICY`` of a resource rule module with its own validate function (usually :func:`applies_to`):
+    id from the file name, description from the catalog."""
+    return ResourceValidationPolicy(name=rule_id(module_file), description=rule_description(module_file),
+                                    validate=validate, config_schema=config_schema)
+
+
+def stack_rule_policy(module_file: str, check: StackCheck) -> StackValidationPolicy:
+    """The ``POLICY`` of a stack rule module: id from the file name, description from the catalog."""
+    return StackValidationPolicy(name=rule_id(module_file), description=rule_description(module_file),
+                                 validate=stack_check(check))
 
 
 def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[str] | None = None,
@@ -316,6 +336,57 @@ def undecidable(args: ResourceValidationArgs | StackValidationArgs, what: str) -
     raise AssertionError("not_applicable returned")  # pragma: no cover - not_applicable always raises
 
 
+def known_input(args: ResourceValidationArgs, label: str, path: str, props: Mapping[str, Any] | None = None) -> Any:
+    """The input at ``path`` (dotted for a nested one: ``logs.general``) of the resource being checked, as
+    plain data (``None`` when unset). While it is unknown the rule is undecidable for the resource, the
+    reason naming ``label``, the resource and the path: ``broker 'b': autoMinorVersionUpgrade``.
+    ``props`` is the rule's own ``plain(args.props)`` where it reads more than this input."""
+    value = get(plain(args.props) if props is None else props, *path.split("."))
+    if value is UNKNOWN:
+        undecidable(args, f"{label} '{args.name}': {path}")
+    return value
+
+
+def boolean_setting_rule(module_file: str, *resource_types: str, label: str, setting: str, required: bool,
+                         finding: str, inputs: Callable[[ResourceValidationArgs], Mapping[str, Any]] | None = None,
+                         ) -> ResourceValidationPolicy:
+    """The ``POLICY`` of a rule that checks one on/off input (the shape of checkov's value checks).
+
+    ``setting`` (dotted for a nested input) must be on (``required=True``) or off (``required=False``); unset
+    is off, the AWS default of these inputs. Otherwise the rule reports ``<label> '<name>' <finding>``.
+    The input is read with :func:`known_input`: unknown during preview is undecidable. ``inputs`` reads the
+    resource's inputs where the rule is about only some resources of its types and reports the others not
+    applicable (e.g. :func:`application_load_balancer_props`).
+    """
+
+    @applies_to(*resource_types)
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        value = known_input(args, label, setting, inputs(args) if inputs is not None else None)
+        if is_true(value) != required:
+            report_violation(f"{label} '{args.name}' {finding}")
+
+    return rule_policy(module_file, validate)
+
+
+def application_load_balancer_props(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The plain inputs of an application load balancer; a network or gateway load balancer is not
+    applicable (it does not parse HTTP, so the HTTP settings the calling rule checks do not exist)."""
+    props = plain(args.props)
+    kind = known_input(args, "load balancer", "loadBalancerType", props)
+    if str(kind or "application").lower() != "application":
+        args.not_applicable(f"load balancer '{args.name}' is a {kind} load balancer (no HTTP parsing)")
+    return props
+
+
+def rabbitmq_broker_props(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The plain inputs of an Amazon MQ broker running RabbitMQ; an ActiveMQ broker is not applicable."""
+    props = plain(args.props)
+    engine = known_input(args, "MQ broker", "engineType", props)
+    if str(engine).lower() != "rabbitmq":
+        args.not_applicable(f"MQ broker '{args.name}' runs {engine}, not RabbitMQ")
+    return props
+
+
 def ecs_controller_service_props(args: ResourceValidationArgs) -> dict[str, Any]:
     """The plain inputs of an ECS service deployed by the ECS controller (rolling updates); a service on
     CODE_DEPLOY or EXTERNAL is not-applicable (those controllers own rollouts and their safeguards)."""
@@ -343,6 +414,69 @@ def inline_rule_entries(args: ResourceValidationArgs, key: str) -> Iterator[tupl
         yield index, entry, [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
     if undecided:
         undecidable(args, f"security group '{args.name}': {', '.join(undecided)}")
+
+
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SECURITY_GROUPS = (SECURITY_GROUP, DEFAULT_SECURITY_GROUP)
+"""The security group types whose rules are inline ``ingress``/``egress`` entries (:func:`inline_rule_entries`)."""
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+VPC_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+VPC_EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+
+
+@dataclass(frozen=True)
+class StandaloneRule:
+    """The inputs of one standalone security group rule and where its type keeps addresses and protocol:
+    ``aws:ec2/securityGroupRule`` in ``cidrBlocks``/``ipv6CidrBlocks`` and ``protocol``,
+    ``aws:vpc/securityGroup{Ingress,Egress}Rule`` in ``cidrIpv4``/``cidrIpv6`` and ``ipProtocol``."""
+
+    props: dict[str, Any]
+    cidr_props: tuple[str, str]
+    protocol_prop: str
+
+    def cidrs(self, keep: Callable[[Any], bool]) -> list[Any]:
+        """The known address ranges of the rule that ``keep`` selects (e.g. :func:`is_world`)."""
+        return [c for key in self.cidr_props for c in as_list(self.props.get(key)) if keep(c)]
+
+    def require_known_cidrs(self, args: ResourceValidationArgs) -> None:
+        """Undecidable while an address input is (or holds) an unknown."""
+        unknown = [key for key in self.cidr_props if contains_unknown(self.props.get(key))]
+        if unknown:
+            undecidable(args, f"security group rule '{args.name}': {', '.join(unknown)}")
+
+    def ports(self, args: ResourceValidationArgs) -> tuple[Any, Any, Any]:
+        """``(protocol, fromPort, toPort)``; undecidable while any of them is unknown."""
+        protocol, low, high = self.props.get(self.protocol_prop), self.props.get("fromPort"), self.props.get("toPort")
+        if contains_unknown([protocol, low, high]):
+            undecidable(args, f"security group rule '{args.name}': ports")
+        return protocol, low, high
+
+
+def standalone_rule(args: ResourceValidationArgs, direction: str) -> StandaloneRule | None:
+    """The standalone security group rule being checked, for a rule about ``direction`` (``ingress`` or
+    ``egress``): ``None`` for an ``aws:ec2/securityGroupRule`` whose ``type`` is the other direction
+    (undecidable while that type is unknown). A ``aws:vpc`` rule's type is its direction."""
+    props = plain(args.props)
+    if args.resource_type != SECURITY_GROUP_RULE:
+        return StandaloneRule(props, ("cidrIpv4", "cidrIpv6"), "ipProtocol")
+    rule_type = props.get("type")
+    if contains_unknown(rule_type):
+        undecidable(args, f"security group rule '{args.name}': type")
+    if str(rule_type).lower() != direction:
+        return None
+    return StandaloneRule(props, ("cidrBlocks", "ipv6CidrBlocks"), "protocol")
+
+
+def world_open(args: ResourceValidationArgs, rule: StandaloneRule) -> tuple[list[Any], tuple[Any, Any, Any]] | None:
+    """The whole-internet ranges (:func:`is_world`) a standalone rule opens, with its ports; ``None`` when it
+    opens none. Undecidable when no known range is the world but one is unknown, or when the world is
+    opened on unknown ports."""
+    cidrs = rule.cidrs(is_world)
+    if not cidrs:
+        rule.require_known_cidrs(args)
+        return None
+    return cidrs, rule.ports(args)
 
 
 def applies_to(*resource_types: str) -> Callable[[ResourceCheck], SdkResourceValidation]:
@@ -432,6 +566,16 @@ def container_label(container: Mapping[str, Any], index: int) -> str:
     return f"'{name}'" if isinstance(name, str) and name else f"#{index}"
 
 
+def task_containers(args: ResourceValidationArgs, *, at_least_one: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """``(label, container)`` of each container of the task definition being checked, as the container
+    rules name them in messages (:func:`container_label`); not applicable as :func:`container_definitions`,
+    and with ``at_least_one`` when there is no container (a rule about what every container does)."""
+    containers = container_definitions(args, plain(args.props))
+    if at_least_one and not containers:
+        args.not_applicable(f"task definition '{args.name}' has no containers")
+    return [(container_label(container, index), container) for index, container in enumerate(containers)]
+
+
 # --- IAM policy documents -------------------------------------------------------------------------
 
 
@@ -472,7 +616,26 @@ def describe_ports(protocol: Any, from_port: Any, to_port: Any) -> str:
     return f"{name} {low}-{high}"
 
 
+def opens_all_ports(protocol: Any, from_port: Any, to_port: Any, lowest: int = 0) -> bool:
+    """All traffic (protocol ``-1``), or TCP/UDP from port ``lowest`` (or below) up to 65535."""
+    name = protocol_name(protocol)
+    if name == "-1":
+        return True
+    low, high = as_int(from_port), as_int(to_port)
+    return name in ("tcp", "udp") and low is not None and high is not None and low <= lowest and high >= 65535
+
+
 # --- stack rules: which resource does a reference point at? ---------------------------------------
+
+
+def stack_resources(args: StackValidationArgs, *resource_types: str,
+                    none_reason: str | None = None) -> list[PolicyResource]:
+    """The stack's resources of ``resource_types``, in stack order. With ``none_reason`` the rule is not
+    applicable, for that reason, to a stack that has none."""
+    resources = [r for r in args.resources if r.resource_type in resource_types]
+    if not resources and none_reason is not None:
+        not_applicable(args, none_reason)
+    return resources
 
 
 def identity_values(resource: PolicyResource, keys: Iterable[str]) -> set[str]:
@@ -605,6 +768,24 @@ def iam_policy_documents(args: ResourceValidationArgs) -> tuple[str, list[tuple[
     documents.append(("policy", props.get("policy")))
     kind = args.resource_type.split(":")[-1]
     return f"IAM {'managed policy' if kind == 'Policy' else kind} '{args.name}'", documents
+
+
+def known_iam_documents(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
+    """``(subject, raw document)`` of each set policy document of the IAM role or policy being checked
+    (:func:`iam_policy_documents`), ``subject`` naming it for messages (``IAM role 'r': inline policy 'p'``).
+    Unset documents are skipped; unknown ones, once every known one was yielded (and judged), make the
+    rule undecidable naming them."""
+    what, documents = iam_policy_documents(args)
+    unknown: list[str] = []
+    for label, raw in documents:
+        if raw is None or raw == "":
+            continue
+        if contains_unknown(raw):
+            unknown.append(label)
+            continue
+        yield f"{what}: {label}", raw
+    if unknown:
+        undecidable(args, f"{what}: {', '.join(unknown)}")
 
 
 # -- fix hints that name the platform's own settings ----------------------------------------------

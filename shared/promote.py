@@ -52,16 +52,8 @@ from shared import REPO_ROOT
 from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
 from shared.errors import ConfigError, PlatformError, UsageError, display_path
-from shared.images import (
-    ClientFactory,
-    MissingImage,
-    RunningImage,
-    boto3_clients,
-    missing_images,
-    rollout_mismatches,
-    running_images,
-    verify_account,
-)
+from shared.images import ClientFactory, MissingImage, RunningImage, boto3_clients, rollout_mismatches
+from shared.orchestrate.images import AwsImageChecks
 
 PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
 """The one declaration of the path a release takes."""
@@ -169,9 +161,11 @@ def engine_policy_check(target: str, folder: Path) -> list[str]:
 def ecs_deployed_images(clients: ClientFactory) -> DeployedImages:
     """The deployed gate's reader: ECS in FROM's account (refused when the credentials are another's)."""
 
+    aws = AwsImageChecks(clients)
+
     def read(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
-        verify_account(source, clients)
-        return running_images(source, services, clients)
+        aws.verify(source)
+        return aws.running(source, services)
 
     return read
 
@@ -179,9 +173,11 @@ def ecs_deployed_images(clients: ClientFactory) -> DeployedImages:
 def ecr_registry_images(clients: ClientFactory) -> RegistryImages:
     """The images gate's reader: ECR in TO's account and region."""
 
+    aws = AwsImageChecks(clients)
+
     def read(target: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
-        verify_account(target, clients)
-        return missing_images(target, images, clients)
+        aws.verify(target)
+        return aws.missing(target, images)
 
     return read
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
+
+from shared.synth.engine import synth_env
+
+
+@cache
+def synth_layers(env: str, *layers: str) -> dict[str, dict[str, Any]]:
+    """The synth documents of ``layers`` of ``env`` and of the layers they read, synthesized once per test run
+    (tests read them, never change them)."""
+    return synth_env(env, list(layers))
 
 
 def of_type(document: dict[str, Any], type_: str) -> list[dict[str, Any]]:

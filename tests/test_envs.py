@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,14 +179,20 @@ def _assert_lists_every_problem(stderr: str, expected: list[tuple[str, str]]) ->
     assert "Traceback" not in stderr
 
 
-def test_synth_lists_every_cross_layer_problem_and_writes_nothing(
-        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
-    edit_env("dev", _three_cross_layer_problems)
+def _assert_dev_synth_refused(edit_env: Any, env_dir: Path, tmp_path: Path,
+                              change: Callable[[dict[str, Any]], None], expected: list[tuple[str, str]]) -> None:
+    """Synth of dev, its env file edited by ``change``, exits 2 listing exactly ``expected`` and writes nothing."""
+    edit_env("dev", change)
     build = tmp_path / "build"
     result = synth_cli("dev", build_dir=build, env_dir=env_dir)
     assert result.returncode == 2, result.stderr
-    _assert_lists_every_problem(result.stderr, CROSS_LAYER)
+    _assert_lists_every_problem(result.stderr, expected)
     assert not build.exists(), "nothing written to build/"
+
+
+def test_synth_lists_every_cross_layer_problem_and_writes_nothing(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    _assert_dev_synth_refused(edit_env, env_dir, tmp_path, _three_cross_layer_problems, CROSS_LAYER)
 
 
 def test_up_lists_every_cross_layer_problem_before_any_pulumi_call(
@@ -243,16 +250,12 @@ def test_schema_errors_are_all_listed_and_strings_are_never_coerced(
         data["compute"]["container_insights"] = "yes"
         data["protect_stateful"] = "off"
         data["services"]["gateway"]["desired_count"] = "1"
-    edit_env("dev", quoted)
-    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
-    assert result.returncode == 2, result.stderr
-    _assert_lists_every_problem(result.stderr, [
+    _assert_dev_synth_refused(edit_env, env_dir, tmp_path, quoted, [
         ("network.az_count", "valid integer (got str '1')"),
         ("compute.container_insights", "valid boolean (got str 'yes')"),
         ("protect_stateful", "valid boolean (got str 'off')"),
         ("services.gateway.desired_count", "valid integer (got str '1')"),
     ])
-    assert not (tmp_path / "build").exists()
 
 
 def test_yaml_native_integers_and_booleans_are_accepted(edit_env: Any) -> None:
@@ -371,10 +374,7 @@ def test_a_schema_error_does_not_hide_the_rules_the_other_sections_break(
         data["mesh"]["provider"] = "appmesh"  # rule: no acknowledgement
         data["network"]["az_count"] = "2"  # schema; the cluster rule reads network, so it stays silent
         data["messaging"]["deployment_mode"] = "CLUSTER_MULTI_AZ"
-    edit_env("dev", change)
-    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
-    assert result.returncode == 2, result.stderr
-    _assert_lists_every_problem(result.stderr, [
+    _assert_dev_synth_refused(edit_env, env_dir, tmp_path, change, [
         ("network.az_count", "valid integer (got str '2')"),
         ("compute.log_retention_days", "valid integer (got str '14')"),
         ("mesh.appmesh_end_of_support_acknowledged", "must be true"),

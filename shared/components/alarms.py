@@ -90,6 +90,12 @@ class AlarmSpec:
                 raise ValueError(f"{self.name}: query ids must be unique and match {_QUERY_ID.pattern}")
 
 
+def metric_query(query_id: str, namespace: str, name: str, dimensions: dict[str, pulumi.Input[str]],
+                 stat: str) -> Query:
+    """A metric-math query of one metric, labelled with the metric's name."""
+    return Query(id=query_id, label=name, namespace=namespace, metric=name, dimensions=dimensions, stat=stat)
+
+
 def alarm_name(env_name: str, what: str, subject: str) -> str:
     return f"{env_name}-ml-{what}-{subject}".replace("/", "-")
 
@@ -154,28 +160,30 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
     period, periods = settings.period_seconds, settings.evaluation_periods
 
     def metric(query_id: str, name: str) -> Query:
-        return Query(id=query_id, label=name, namespace=AMAZON_MQ, metric=name, dimensions={"Broker": broker_name},
-                     stat="Maximum")
+        return metric_query(query_id, AMAZON_MQ, name, {"Broker": broker_name}, "Maximum")
+
+    def against_limit(resource: str, description: str, comparison: str, threshold: float, measured: Query,
+                      limit_metric: str, result: tuple[str, str, str]) -> AlarmSpec:
+        """The alarm on ``result`` (id, label, expression), metric math over the ``measured`` metric and the
+        broker's ``limit_metric`` for it."""
+        result_id, label, expression = result
+        return AlarmSpec(
+            name=alarm_name(env_name, "broker", resource), description=description, comparison=comparison,
+            threshold=threshold, treat_missing_data="breaching", period=period, evaluation_periods=periods,
+            queries=(measured, metric("limit", limit_metric),
+                     Query(id=result_id, label=label, expression=expression, return_data=True)))
 
     return [
-        AlarmSpec(
-            name=alarm_name(env_name, "broker", "memory"),
-            description=f"the {env_name} RabbitMQ broker uses {settings.broker_memory_percent}%+ of its memory "
-                        "limit; at 100% it blocks every publisher",
-            comparison="GreaterThanOrEqualToThreshold", threshold=settings.broker_memory_percent,
-            treat_missing_data="breaching", period=period, evaluation_periods=periods,
-            queries=(metric("used", "RabbitMQMemUsed"), metric("limit", "RabbitMQMemLimit"),
-                     Query(id="percent", label="memory used (% of limit)", expression="100 * used / limit",
-                           return_data=True))),
-        AlarmSpec(
-            name=alarm_name(env_name, "broker", "disk"),
-            description=f"the {env_name} RabbitMQ broker has less than {settings.broker_disk_free_ratio}x its disk "
-                        "limit free; below the limit it blocks every publisher",
-            comparison="LessThanThreshold", threshold=settings.broker_disk_free_ratio,
-            treat_missing_data="breaching", period=period, evaluation_periods=periods,
-            queries=(metric("free", "RabbitMQDiskFree"), metric("limit", "RabbitMQDiskFreeLimit"),
-                     Query(id="headroom", label="free disk / disk limit", expression="free / limit",
-                           return_data=True))),
+        against_limit("memory", f"the {env_name} RabbitMQ broker uses {settings.broker_memory_percent}%+ of its "
+                      "memory limit; at 100% it blocks every publisher",
+                      "GreaterThanOrEqualToThreshold", settings.broker_memory_percent,
+                      metric("used", "RabbitMQMemUsed"), "RabbitMQMemLimit",
+                      ("percent", "memory used (% of limit)", "100 * used / limit")),
+        against_limit("disk", f"the {env_name} RabbitMQ broker has less than {settings.broker_disk_free_ratio}x "
+                      "its disk limit free; below the limit it blocks every publisher",
+                      "LessThanThreshold", settings.broker_disk_free_ratio,
+                      metric("free", "RabbitMQDiskFree"), "RabbitMQDiskFreeLimit",
+                      ("headroom", "free disk / disk limit", "free / limit")),
     ]
 
 
@@ -203,10 +211,8 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
             treat_missing_data="breaching" if container_insights else "missing",
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
             queries=(
-                Query(id="desired", label="DesiredTaskCount", namespace=CONTAINER_INSIGHTS,
-                      metric="DesiredTaskCount", dimensions=dimensions, stat="Average"),
-                Query(id="running", label="RunningTaskCount", namespace=CONTAINER_INSIGHTS,
-                      metric="RunningTaskCount", dimensions=dimensions, stat="Average"),
+                metric_query("desired", CONTAINER_INSIGHTS, "DesiredTaskCount", dimensions, "Average"),
+                metric_query("running", CONTAINER_INSIGHTS, "RunningTaskCount", dimensions, "Average"),
                 Query(id="missing", label="tasks missing", expression="desired - running", return_data=True),
             )))
     return specs
@@ -229,10 +235,8 @@ def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
         comparison="GreaterThanOrEqualToThreshold", threshold=settings.gateway_5xx, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1,
         queries=(
-            Query(id="target", label="HTTPCode_Target_5XX_Count", namespace=APPLICATION_ELB,
-                  metric="HTTPCode_Target_5XX_Count", dimensions=dimensions, stat="Sum"),
-            Query(id="elb", label="HTTPCode_ELB_5XX_Count", namespace=APPLICATION_ELB,
-                  metric="HTTPCode_ELB_5XX_Count", dimensions=dimensions, stat="Sum"),
+            metric_query("target", APPLICATION_ELB, "HTTPCode_Target_5XX_Count", dimensions, "Sum"),
+            metric_query("elb", APPLICATION_ELB, "HTTPCode_ELB_5XX_Count", dimensions, "Sum"),
             Query(id="errors", label="5xx responses", expression="FILL(target, 0) + FILL(elb, 0)", return_data=True),
         ))]
 

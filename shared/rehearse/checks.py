@@ -44,18 +44,24 @@ PROBE_KEY = "rehearsal.probe"
 DEFAULT_EXCHANGE = ""
 
 
+class _ProblemOrOk:
+    """A check's result that passed when it found no ``problem``."""
+
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
 @dataclass(frozen=True)
-class RouteResult:
+class RouteResult(_ProblemOrOk):
     publisher: str
     exchange: str
     routing_key: str
     expected: tuple[str, ...]
     delivered: tuple[str, ...]
     problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
 
     def failure(self) -> str:
         return (f"route broke: {self.publisher} -> {self.exchange} '{self.routing_key}': the catalog says "
@@ -95,32 +101,24 @@ class AccessResult:
 
 
 @dataclass(frozen=True)
-class DeadLetterResult:
+class DeadLetterResult(_ProblemOrOk):
     service: str
     queue: str
     dead_letter_queue: str
     problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
 
     def failure(self) -> str:
         return f"dead-lettering broke: a message {self.service} rejected from {self.queue}: {self.problem}"
 
 
 @dataclass(frozen=True)
-class PolicyChangeResult:
+class PolicyChangeResult(_ProblemOrOk):
     queue: str
     change: str
     """What was changed, e.g. ``message-ttl 3600000 -> 7200000, max-length 100000 -> 3``."""
     kept: int
     """Messages the queue held before the change and still holds after it."""
     problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
 
     def failure(self) -> str:
         return f"policy change broke: {self.queue} ({self.change}): {self.problem}"

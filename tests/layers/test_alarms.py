@@ -20,20 +20,12 @@ from shared.components.alarms import AlarmSpec, Query
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
-from tests.synth_helpers import of_type
-
-ENVS = ["dev", "staging", "prod"]
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-TOPIC = "aws:sns/topic:Topic"
-TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-KEY = "aws:kms/key:Key"
-LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+from tests.layers.resource_types import ALARM, ENVS, KMS_KEY, LOAD_BALANCER, SUBSCRIPTION, TOPIC, TOPIC_POLICY
+from tests.synth_helpers import of_type, synth_layers
 
 
-@cache
 def layers(env: str) -> dict[str, dict[str, Any]]:
-    return synth_env(env, ["broker", "messaging", "compute"])
+    return synth_layers(env, "broker", "messaging", "compute")
 
 
 def alarms(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -168,7 +160,7 @@ def test_the_topic_is_encrypted_with_a_key_cloudwatch_may_use_for_these_alarms_o
     (topic,) = of_type(messaging, TOPIC)
     assert topic["inputs"]["kmsMasterKeyId"].startswith("arn:aws:kms:"), "a customer managed key, not aws/sns"
     (key_urn,) = topic["property_dependencies"]["kmsMasterKeyId"]
-    (key,) = [k for k in of_type(messaging, KEY) if k["urn"] == key_urn]
+    (key,) = [k for k in of_type(messaging, KMS_KEY) if k["urn"] == key_urn]
     assert key["inputs"]["enableKeyRotation"] is True
     assert key["protect"] is load_env(env).protect
     settings = load_env(env)

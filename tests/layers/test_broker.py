@@ -5,7 +5,6 @@ least-privilege CodeBuild deploy runner in the private subnets. It holds no Rabb
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 import pytest
@@ -24,25 +23,25 @@ from shared.errors import ConfigError
 from shared.patch_guard import pinned_versions
 from shared.synth import engine
 from shared.synth.engine import dumps, synth_env
-from tests.synth_helpers import by_urn, of_type
+from tests.layers.resource_types import (
+    BROKER,
+    ENVS,
+    KMS_KEY,
+    LOG_GROUP,
+    PASSWORD,
+    PROJECT,
+    ROLE,
+    ROLE_POLICY,
+    SECRET,
+    SECRET_VERSION,
+    SG,
+    WEBHOOK,
+)
+from tests.synth_helpers import by_urn, of_type, synth_layers
 
-ENVS = ["dev", "staging", "prod"]
-BROKER = "aws:mq/broker:Broker"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-PASSWORD = "random:index/randomPassword:RandomPassword"
-PROJECT = "aws:codebuild/project:Project"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-KMS_KEY = "aws:kms/key:Key"
-WEBHOOK = "aws:codebuild/webhook:Webhook"
 
-
-@cache
 def layers(env: str) -> dict[str, dict[str, Any]]:
-    return synth_env(env, ["broker"])
+    return synth_layers(env, "broker")
 
 
 def broker_layer(env: str) -> dict[str, Any]:

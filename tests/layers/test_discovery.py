@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +13,12 @@ from shared.contracts import DiscoveryContract
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import layer_dir, synth_env, synth_program
-from tests.synth_helpers import by_urn, of_type
-
-PRIVATE_NS = "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"
-HTTP_NS = "aws:servicediscovery/httpNamespace:HttpNamespace"
-CLOUD_MAP_SERVICE = "aws:servicediscovery/service:Service"
-INSTANCE = "aws:servicediscovery/instance:Instance"
+from tests.layers.resource_types import CLOUD_MAP_SERVICE, HTTP_NS, INSTANCE, PRIVATE_NS
+from tests.synth_helpers import by_urn, of_type, synth_layers
 
 
-@cache
 def layers(env: str) -> dict[str, dict[str, Any]]:
-    return synth_env(env, ["discovery"])
+    return synth_layers(env, "discovery")
 
 
 def discovery(env: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,9 @@ from shared.contracts import MessagingContract
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import SynthError, dumps, synth_env, synth_program
-from tests.synth_helpers import by_urn, of_type
+from tests.layers.resource_types import BROKER, ENVS, PASSWORD, SECRET, SECRET_VERSION, SG
+from tests.synth_helpers import by_urn, of_type, synth_layers
 
-ENVS = ["dev", "staging", "prod"]
-BROKER = "aws:mq/broker:Broker"
-SG = "aws:ec2/securityGroup:SecurityGroup"
 PROVIDER = "pulumi:providers:rabbitmq"
 VHOST = "rabbitmq:index/vHost:VHost"
 EXCHANGE = "rabbitmq:index/exchange:Exchange"
@@ -34,9 +31,6 @@ BINDING = "rabbitmq:index/binding:Binding"
 USER = "rabbitmq:index/user:User"
 PERMISSIONS = "rabbitmq:index/permissions:Permissions"
 TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-PASSWORD = "random:index/randomPassword:RandomPassword"
 POLICY = "rabbitmq:index/policy:Policy"
 OPERATOR_POLICY = "rabbitmq:index/operatorPolicy:OperatorPolicy"
 
@@ -52,9 +46,8 @@ def secret_versions_read(document: dict[str, Any]) -> list[str]:
     return [mocks.call(call)["secretString"]]
 
 
-@cache
 def layers(env: str) -> dict[str, dict[str, Any]]:
-    return synth_env(env, ["messaging"])
+    return synth_layers(env, "messaging")
 
 
 def messaging(env: str) -> dict[str, Any]:

@@ -4,12 +4,13 @@ on CrossGuard's proxies and on plain data, and every rule imports it (there is n
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 import pytest
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from shared import REPO_ROOT
-from shared.policy_support import UNKNOWN, Unknown, as_list, get, plain
+from shared.policy_support import UNKNOWN, Unknown, as_list, get, known_input, opens_all_ports, plain
 
 SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
@@ -54,3 +55,36 @@ def test_every_rule_imports_the_one_helper_module():
     for path in rules:
         imports = [node.module for node in ast.parse(path.read_text()).body if isinstance(node, ast.ImportFrom)]
         assert not any(module and module.startswith("policies.") for module in imports), path.name
+
+
+@pytest.mark.parametrize(("protocol", "low", "high", "lowest", "expected"), [
+    ("-1", 0, 0, 0, True), ("all", None, None, 0, True), ("tcp", 0.0, 65535.0, 0, True),
+    ("tcp", 1, 65535, 0, False), ("tcp", 1, 65535, 1, True), ("6", "0", "65535", 0, True),
+    ("udp", 0, 65534, 0, False), ("icmp", 0, 65535, 0, False), ("tcp", None, 65535, 0, False),
+])
+def test_opens_all_ports(protocol: object, low: object, high: object, lowest: int, expected: bool) -> None:
+    assert opens_all_ports(protocol, low, high, lowest=lowest) is expected
+
+
+class _Undecided(Exception):
+    pass
+
+
+class _Args:
+    """What known_input reads of CrossGuard's ResourceValidationArgs; not_applicable raises as the SDK's does."""
+
+    name = "res"
+
+    def __init__(self, props: dict[str, object]) -> None:
+        self.props = unknown_checking_proxy(props)
+
+    def not_applicable(self, reason: str) -> None:
+        raise _Undecided(reason)
+
+
+def test_known_input_reads_a_dotted_path_and_names_it_while_unknown() -> None:
+    args: Any = _Args({"logs": {"general": True}, "spec": {"listeners": SENTINEL}})
+    assert known_input(args, "broker", "logs.general") is True
+    assert known_input(args, "broker", "logs.audit") is None
+    with pytest.raises(_Undecided, match=r"^virtual node 'res': spec\.listeners is unknown until deployment"):
+        known_input(args, "virtual node", "spec.listeners")

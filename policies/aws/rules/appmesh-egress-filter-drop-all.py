@@ -8,17 +8,15 @@ sidecar; with ``DROP_ALL`` every dependency must be a declared virtual service, 
 traffic graph reviewable. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:appmesh/mesh:Mesh")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    egress_type = get(plain(args.props), "spec", "egressFilter", "type")
-    if egress_type is UNKNOWN:
-        undecidable(args, f"mesh '{args.name}': spec.egressFilter.type")
+    egress_type = known_input(args, "mesh", "spec.egressFilter.type")
     if str(egress_type or "DROP_ALL").upper() != "DROP_ALL":
         report_violation(
             f"mesh '{args.name}' allows egress to any destination ({egress_type}); set "
@@ -26,4 +24,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -5,18 +5,15 @@ without ``health_check`` keeps receiving traffic after the app behind it has hun
 without listeners (a pure client) is not applicable. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, as_list, get, known_input, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:appmesh/virtualNode:VirtualNode")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    listeners = get(plain(args.props), "spec", "listeners")
-    if listeners is UNKNOWN:
-        undecidable(args, f"virtual node '{args.name}': spec.listeners")
-    listeners = as_list(listeners)
+    listeners = as_list(known_input(args, "virtual node", "spec.listeners"))
     if not listeners:
         args.not_applicable(f"virtual node '{args.name}' has no listeners")
     missing, unknown = [], []
@@ -38,4 +35,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         undecidable(args, f"virtual node '{args.name}': health check of {', '.join(unknown)}")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -24,7 +24,7 @@ an outage that only shows up at resolution time. No cdk-nag/checkov equivalent.
 import ipaddress
 from typing import Any
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
@@ -34,10 +34,10 @@ from shared.policy_support import (
     get,
     plain,
     referenced_targets,
-    rule_description,
-    rule_id,
+    stack_resources,
+    stack_rule_policy,
 )
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_typing import ReportViolation
 
 INSTANCE = "aws:servicediscovery/instance:Instance"
 SERVICE = "aws:servicediscovery/service:Service"
@@ -94,10 +94,8 @@ def _problems(attributes: dict[str, Any], needs: tuple[set[str], bool] | None) -
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    instances = [r for r in args.resources if r.resource_type == INSTANCE]
-    if not instances:
-        args.not_applicable("the stack has no manually registered Cloud Map instance")
-    services = [r for r in args.resources if r.resource_type == SERVICE]
+    instances = stack_resources(args, INSTANCE, none_reason="the stack has no manually registered Cloud Map instance")
+    services = stack_resources(args, SERVICE)
     undecided: list[str] = []
     for instance in instances:
         try:
@@ -127,5 +125,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

@@ -8,9 +8,9 @@ custom check and the provider then plans a forced replacement on every run (pulu
 hashicorp/terraform-provider-aws#44285). No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 
@@ -40,4 +40,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -17,7 +17,7 @@ cdk-nag/checkov equivalent.
 import re
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -27,8 +27,7 @@ from shared.policy_support import (
     contains_unknown,
     is_true,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -110,4 +109,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         report_violation(f"CloudWatch alarm '{args.name}': {problem}; PutMetricAlarm refuses it, so `up` would fail.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -5,17 +5,15 @@ was scanned, reviewed and promoted is not what runs. ``IMMUTABLE_WITH_EXCLUSION`
 excluded tags be overwritten, so only ``IMMUTABLE`` passes. Matches checkov CKV_AWS_51.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    mutability = plain(args.props).get("imageTagMutability")
-    if mutability is UNKNOWN:
-        undecidable(args, f"ECR repository '{args.name}': imageTagMutability")
+    mutability = known_input(args, "ECR repository", "imageTagMutability")
     setting = str(mutability or "MUTABLE").upper()  # the provider default is MUTABLE
     if setting == "IMMUTABLE":
         return
@@ -28,4 +26,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     report_violation(f"ECR repository '{args.name}' allows tag overwrites; set image_tag_mutability=IMMUTABLE.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

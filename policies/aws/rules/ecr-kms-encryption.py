@@ -5,17 +5,15 @@ gives key-usage logs and a kill switch. ``KMS`` without ``kms_key`` (the AWS-man
 passes. Matches checkov CKV_AWS_136.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, as_list, get, known_input, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repository:Repository")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    configurations = plain(args.props).get("encryptionConfigurations")
-    if configurations is UNKNOWN:
-        undecidable(args, f"ECR repository '{args.name}': encryptionConfigurations")
+    configurations = known_input(args, "ECR repository", "encryptionConfigurations")
     encryption_type = get(as_list(configurations), 0, "encryptionType")
     if encryption_type is UNKNOWN:
         undecidable(args, f"ECR repository '{args.name}': encryptionConfigurations[0].encryptionType")
@@ -26,4 +24,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

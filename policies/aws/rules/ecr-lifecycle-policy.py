@@ -13,22 +13,20 @@ whose repository cannot be determined makes the rule not applicable for the repo
 cover, rather than failing them.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 
-from shared.policy_support import referenced_targets, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import referenced_targets, stack_resources, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    repositories = [r for r in args.resources if r.resource_type == REPOSITORY]
-    if not repositories:
-        args.not_applicable("the stack has no ECR repository")
+    repositories = stack_resources(args, REPOSITORY, none_reason="the stack has no ECR repository")
     covered: set[str] = set()
     unattributed: list[PolicyResource] = []
-    for policy in (r for r in args.resources if r.resource_type == LIFECYCLE_POLICY):
+    for policy in stack_resources(args, LIFECYCLE_POLICY):
         targets = referenced_targets(policy, "repository", repositories, identity_keys=("name", "id"))
         if targets is None:
             unattributed.append(policy)
@@ -46,5 +44,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         )
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

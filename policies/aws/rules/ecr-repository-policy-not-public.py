@@ -9,9 +9,9 @@ Why: a public repository leaks the images (code, baked-in configuration) and, wi
 lets anyone replace them. Matches cdk-nag AwsSolutions-ECR1 / ECROpenAccess, checkov CKV_AWS_32.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, public_statements, rule_description, rule_id
+from shared.policy_support import applies_to, public_statements, rule_policy
 from shared.policy_typing import ReportViolation
 
 
@@ -25,4 +25,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "aws:PrincipalOrgID.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

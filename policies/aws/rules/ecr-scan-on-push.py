@@ -5,22 +5,10 @@ runs it; scan-on-push is off by default. Matches checkov CKV_AWS_163 (no cdk-nag
 A registry-wide ``aws.ecr.RegistryScanningConfiguration`` is not seen by this per-repository rule.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import boolean_setting_rule
 
-from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:ecr/repository:Repository")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    scan_on_push = get(plain(args.props), "imageScanningConfiguration", "scanOnPush")
-    if scan_on_push is UNKNOWN:
-        undecidable(args, f"ECR repository '{args.name}': imageScanningConfiguration.scanOnPush")
-    if not is_true(scan_on_push):
-        report_violation(
-            f"ECR repository '{args.name}' does not scan images on push; "
-            "set image_scanning_configuration={'scan_on_push': True}."
-        )
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = boolean_setting_rule(
+    __file__, "aws:ecr/repository:Repository",
+    label="ECR repository", setting="imageScanningConfiguration.scanOnPush", required=True,
+    finding="does not scan images on push; set image_scanning_configuration={'scan_on_push': True}.",
+)

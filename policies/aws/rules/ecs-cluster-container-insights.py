@@ -5,16 +5,15 @@ on, or to explain an OOM-killed task afterwards. An account-level default is not
 rule; the cluster says so itself. Matches cdk-nag AwsSolutions-ECS4 / checkov CKV_AWS_65.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_list,
     contains_unknown,
-    plain,
-    rule_description,
-    rule_id,
+    known_input,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -22,9 +21,7 @@ from shared.policy_typing import ReportViolation
 
 @applies_to("aws:ecs/cluster:Cluster")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    settings = plain(args.props).get("settings")
-    if settings is UNKNOWN:
-        undecidable(args, f"ECS cluster '{args.name}': settings")
+    settings = known_input(args, "ECS cluster", "settings")
     value = None
     for setting in as_list(settings):
         if isinstance(setting, dict) and setting.get("name") == "containerInsights":
@@ -39,4 +36,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

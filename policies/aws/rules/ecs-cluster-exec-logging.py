@@ -11,9 +11,9 @@ afterwards what was run. Matches checkov CKV_AWS_223 (ECS Exec logging); related
 asks a customer-managed key for the session). No cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, contains_unknown, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, contains_unknown, get, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 
@@ -32,4 +32,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "log_configuration={'cloud_watch_log_group_name': ...} (or an S3 bucket).")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -9,9 +9,9 @@ subnet is reachable from the internet the same way, only less often looked at. M
 Security Hub ECS.2 / checkov CKV_AWS_333 for tasks outside services; no anchor checks these targets.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
@@ -35,4 +35,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "{'assign_public_ip': False, 'subnets': <private subnets>}.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -11,7 +11,7 @@ Matches Security Hub ECS.10, checkov CKV_AWS_332 (which accepts only ``LATEST``;
 version passes here and must be moved on when AWS releases the next one). No cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -19,9 +19,9 @@ from shared.policy_support import (
     as_list,
     contains_unknown,
     get,
+    known_input,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -39,13 +39,11 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     providers = {str(get(item, "capacityProvider") or "").upper() for item in as_list(strategy)}
     if str(launch_type or "").upper() != "FARGATE" and not providers & {"FARGATE", "FARGATE_SPOT"}:
         args.not_applicable(f"service '{args.name}' does not run on Fargate")
-    version = props.get("platformVersion")
-    if version is UNKNOWN:
-        undecidable(args, f"service '{args.name}': platformVersion")
+    version = known_input(args, "service", "platformVersion", props)
     text = str(version or "LATEST").strip()
     if text.upper() != "LATEST" and text not in CURRENT:
         report_violation(f"service '{args.name}' is pinned to Fargate platform version {text}; set "
                          "platform_version='LATEST' (or leave it unset).")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -5,22 +5,11 @@ bypassing the load balancer; tasks in private subnets reach AWS APIs through NAT
 Matches checkov CKV_AWS_333; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import boolean_setting_rule
 
-from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:ecs/service:Service")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    assign_public_ip = get(plain(args.props), "networkConfiguration", "assignPublicIp")
-    if assign_public_ip is UNKNOWN:
-        undecidable(args, f"ECS service '{args.name}': networkConfiguration.assignPublicIp")
-    if is_true(assign_public_ip):
-        report_violation(
-            f"ECS service '{args.name}' assigns public IPs to its tasks; set network_configuration.assign_public_ip="
-            "False and run the tasks in private subnets (egress through NAT or VPC endpoints)."
-        )
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = boolean_setting_rule(
+    __file__, "aws:ecs/service:Service",
+    label="ECS service", setting="networkConfiguration.assignPublicIp", required=False,
+    finding="assigns public IPs to its tasks; set network_configuration.assign_public_ip=False and run the tasks in "
+            "private subnets (egress through NAT or VPC endpoints).",
+)

@@ -10,31 +10,11 @@ while ECS is still failing or rolling back. With it the provider waits like
 resource's custom timeout. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import boolean_setting_rule, ecs_controller_service_props
 
-from shared.policy_support import (
-    applies_to,
-    contains_unknown,
-    ecs_controller_service_props,
-    is_true,
-    rule_description,
-    rule_id,
-    undecidable,
+POLICY = boolean_setting_rule(
+    __file__, "aws:ecs/service:Service",
+    label="ECS service", setting="waitForSteadyState", required=True, inputs=ecs_controller_service_props,
+    finding="lets `pulumi up` succeed before any task is healthy; set wait_for_steady_state=True (and a custom "
+            "timeout for create/update).",
 )
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:ecs/service:Service")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = ecs_controller_service_props(args)
-    wait = props.get("waitForSteadyState")
-    if contains_unknown(wait):
-        undecidable(args, f"ECS service '{args.name}': waitForSteadyState")
-    if not is_true(wait):
-        report_violation(
-            f"ECS service '{args.name}' lets `pulumi up` succeed before any task is healthy; set "
-            "wait_for_steady_state=True (and a custom timeout for create/update)."
-        )
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)

@@ -5,17 +5,15 @@ apply per task; ``bridge`` (the default on EC2) and ``host`` share the instance'
 Fargate accepts nothing else. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    network_mode = plain(args.props).get("networkMode")
-    if network_mode is UNKNOWN:
-        undecidable(args, f"task definition '{args.name}': networkMode")
+    network_mode = known_input(args, "task definition", "networkMode")
     if network_mode != "awsvpc":
         shown = repr(network_mode) if network_mode else "unset (bridge on EC2)"
         report_violation(
@@ -24,4 +22,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from botocore.model import Shape
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
@@ -26,8 +26,7 @@ from shared.policy_support import (
     contains_unknown,
     parse_json,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -121,4 +120,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -20,10 +20,10 @@ Why: any other combination is rejected by RegisterTaskDefinition at deploy time 
 
 import re
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.fargate import FARGATE_SIZES, WINDOWS_MIN_CPU
-from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 
@@ -84,4 +84,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -9,9 +9,9 @@ two scale-outs), a rollback does not roll back, and what was scanned is not nece
 No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, container_definitions, container_label, plain, rule_description, rule_id
+from shared.policy_support import applies_to, rule_policy, task_containers
 from shared.policy_typing import ReportViolation
 
 
@@ -31,12 +31,8 @@ def _problem(image: object) -> str | None:
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = container_definitions(args, plain(args.props))
-    problems = [
-        f"container {container_label(c, i)}: {problem}"
-        for i, c in enumerate(containers)
-        if (problem := _problem(c.get("image")))
-    ]
+    problems = [f"container {label}: {problem}" for label, c in task_containers(args)
+                if (problem := _problem(c.get("image")))]
     if problems:
         report_violation(
             f"task definition '{args.name}' does not pin its images: {'; '.join(problems)}; pin by digest, "
@@ -44,4 +40,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

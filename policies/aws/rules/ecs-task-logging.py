@@ -4,26 +4,21 @@ Why: without ``logConfiguration`` a container's stdout/stderr goes nowhere on Fa
 instance's Docker daemon on EC2): a crash leaves no trace. Matches cdk-nag AwsSolutions-ECS7.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
-    container_definitions,
-    container_label,
     get,
-    plain,
-    rule_description,
-    rule_id,
+    rule_policy,
+    task_containers,
 )
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = container_definitions(args, plain(args.props))
-    if not containers:
-        args.not_applicable(f"task definition '{args.name}' has no containers")
-    silent = [container_label(c, i) for i, c in enumerate(containers) if not get(c, "logConfiguration", "logDriver")]
+    silent = [label for label, c in task_containers(args, at_least_one=True)
+              if not get(c, "logConfiguration", "logDriver")]
     if silent:
         report_violation(
             f"task definition '{args.name}' has container(s) without logging: {', '.join(silent)}; set "
@@ -32,4 +27,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

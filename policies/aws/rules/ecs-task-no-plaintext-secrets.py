@@ -22,16 +22,13 @@ every env var).
 import itertools
 import re
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
     as_list,
-    container_definitions,
-    container_label,
-    plain,
-    rule_description,
-    rule_id,
+    rule_policy,
+    task_containers,
 )
 from shared.policy_typing import ReportViolation
 
@@ -82,8 +79,7 @@ def _credential_value(value: str) -> str | None:
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = container_definitions(args, plain(args.props))
-    for index, container in enumerate(containers):
+    for label, container in task_containers(args):
         findings: list[str] = []
         for variable in as_list(container.get("environment")):
             if not isinstance(variable, dict):
@@ -96,10 +92,10 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                 findings.append(f"{name} (credential-like name)")
         if findings:
             report_violation(
-                f"task definition '{args.name}', container {container_label(container, index)} has credentials in "
+                f"task definition '{args.name}', container {label} has credentials in "
                 f"plain environment variables: {', '.join(findings)}; move them to "
                 "secrets=[{'name': ..., 'valueFrom': <Secrets Manager or SSM parameter ARN>}]."
             )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -9,17 +9,15 @@ container (it is a task definition setting, ``pid_mode``): both pass a privilege
 ``pid_mode='host'`` task. No cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
-    container_definitions,
-    container_label,
     is_true,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
+    task_containers,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -38,8 +36,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                 f"task definition '{args.name}' shares the host's {mode[:3].upper()} namespace; "
                 f"remove {setting}='host' (or use 'task')."
             )
-    containers = container_definitions(args, props)
-    privileged = [container_label(c, i) for i, c in enumerate(containers) if is_true(c.get("privileged"))]
+    privileged = [label for label, c in task_containers(args) if is_true(c.get("privileged"))]
     if privileged:
         report_violation(
             f"task definition '{args.name}' runs privileged container(s) {', '.join(privileged)}; remove "
@@ -47,4 +44,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -15,16 +15,13 @@ check in ``environment``; no checkov equivalent.
 
 import re
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
     as_list,
-    container_definitions,
-    container_label,
-    plain,
-    rule_description,
-    rule_id,
+    rule_policy,
+    task_containers,
 )
 from shared.policy_typing import ReportViolation
 
@@ -72,15 +69,15 @@ def _findings(arguments: list[str]) -> list[str]:
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    for index, container in enumerate(container_definitions(args, plain(args.props))):
+    for label, container in task_containers(args):
         for field in ("entryPoint", "command"):
             arguments = [str(a) for a in as_list(container.get(field)) if a is not None]
             findings = _findings(arguments)
             if findings:
                 report_violation(
-                    f"task definition '{args.name}', container {container_label(container, index)} has a secret in "
+                    f"task definition '{args.name}', container {label} has a secret in "
                     f"{field}: {', '.join(dict.fromkeys(findings))}; pass it through secrets=[{{'name': 'X', "
                     "'valueFrom': <Secrets Manager ARN>}] and read $X in a shell (sh -c '... \"$X\"').")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -22,18 +22,15 @@ is much harder. Matches the AWS Config rule ecs-task-definition-nonroot-user; no
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
     as_list,
-    container_definitions,
-    container_label,
     get,
     is_true,
-    plain,
-    rule_description,
-    rule_id,
+    rule_policy,
+    task_containers,
 )
 from shared.policy_typing import ReportViolation
 
@@ -93,11 +90,10 @@ def _init_problems(container: Mapping[str, Any], containers: list[dict[str, Any]
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = container_definitions(args, plain(args.props))
-    if not containers:
-        args.not_applicable(f"task definition '{args.name}' has no containers")
+    labelled = task_containers(args, at_least_one=True)
+    containers = [container for _label, container in labelled]
     root = []
-    for index, container in enumerate(containers):
+    for label, container in labelled:
         if not _is_root(container.get("user")):
             continue
         problems = _init_problems(container, containers)
@@ -105,7 +101,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             continue  # a root init container that can only fix ownership
         who = f"user {container['user']!r}" if container.get("user") else "no user"
         why = f"; not a root init container: {', '.join(problems)}" if container.get("essential") is False else ""
-        root.append(f"{container_label(container, index)} ({who}{why})")
+        root.append(f"{label} ({who}{why})")
     if root:
         report_violation(
             f"task definition '{args.name}' has container(s) that run as root: {', '.join(root)}; "
@@ -113,4 +109,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

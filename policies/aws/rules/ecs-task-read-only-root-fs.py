@@ -4,26 +4,21 @@ Why: an attacker who gets code execution cannot drop tools or modify the image's
 scratch space is declared explicitly as a volume. Matches checkov CKV_AWS_336; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
-    container_definitions,
-    container_label,
     is_true,
-    plain,
-    rule_description,
-    rule_id,
+    rule_policy,
+    task_containers,
 )
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    containers = container_definitions(args, plain(args.props))
-    if not containers:
-        args.not_applicable(f"task definition '{args.name}' has no containers")
-    writable = [container_label(c, i) for i, c in enumerate(containers) if not is_true(c.get("readonlyRootFilesystem"))]
+    writable = [label for label, c in task_containers(args, at_least_one=True)
+                if not is_true(c.get("readonlyRootFilesystem"))]
     if writable:
         report_violation(
             f"task definition '{args.name}' has container(s) with a writable root filesystem: {', '.join(writable)}; "
@@ -31,4 +26,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -13,11 +13,11 @@ unset either breaks ``secrets``/private pulls or leaves the app with no identity
 Matches checkov CKV_AWS_249 (execution and task role ARNs differ); no cdk-nag equivalent.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import UNKNOWN, stack_resources, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 ROLE = "aws:iam/role:Role"
@@ -36,9 +36,7 @@ def _roles(resource: PolicyResource, key: str) -> set[str]:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    definitions = [r for r in args.resources if r.resource_type == TASK_DEFINITION]
-    if not definitions:
-        args.not_applicable("the stack has no ECS task definition")
+    definitions = stack_resources(args, TASK_DEFINITION, none_reason="the stack has no ECS task definition")
     undecided: list[str] = []
     for definition in definitions:
         task_role, execution_role = _value(definition, "taskRoleArn"), _value(definition, "executionRoleArn")
@@ -71,5 +69,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                             "resource; the rule decides once it is known")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

@@ -17,9 +17,9 @@ related to cdk-nag AwsSolutions-IAM4 (any AWS managed policy).
 
 import re
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 SINGLE_ARN = {
@@ -55,4 +55,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         undecidable(args, f"{args.resource_type.split(':')[-1]} '{args.name}': an entry of {prop}")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

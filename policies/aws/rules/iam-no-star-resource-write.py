@@ -20,20 +20,17 @@ CKV_AWS_355 (restrictable actions on ``*``) and CKV_AWS_290 (write access withou
 import re
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     IAM_POLICY_DOCUMENT_TYPES,
     IAM_ROLE,
     applies_to,
     as_list,
-    contains_unknown,
-    iam_policy_documents,
+    known_iam_documents,
     parse_json,
     policy_statements,
-    rule_description,
-    rule_id,
-    undecidable,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -99,23 +96,14 @@ def _findings(document: Any) -> list[str]:
 
 @applies_to(IAM_ROLE, *IAM_POLICY_DOCUMENT_TYPES)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    what, documents = iam_policy_documents(args)
-    unknown: list[str] = []
-    for label, raw in documents:
-        if raw is None or raw == "":
-            continue
-        if contains_unknown(raw):
-            unknown.append(label)
-            continue
+    for subject, raw in known_iam_documents(args):
         try:
             findings = _findings(parse_json(raw))
         except ValueError:
             continue  # invalid JSON is iam-no-wildcard-actions' finding
         if findings:
-            report_violation(f"{what}: {label} {'; '.join(findings)}; name the ARNs the workload writes (its own "
+            report_violation(f"{subject} {'; '.join(findings)}; name the ARNs the workload writes (its own "
                              "queue, log group, secret) in Resource.")
-    if unknown:
-        undecidable(args, f"{what}: {', '.join(unknown)}")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -8,9 +8,16 @@ reviews; a platform's workloads use roles, and humans belong to groups. Matches 
 cdk-nag IAMUserNoPolicies (NIST/HIPAA packs), checkov CKV_AWS_40.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    as_list,
+    known_input,
+    rule_policy,
+    undecidable,
+)
 from shared.policy_typing import ReportViolation
 
 USER_POLICY = "aws:iam/userPolicy:UserPolicy"
@@ -27,9 +34,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if args.resource_type == USER_ATTACHMENT:
         report_violation(f"UserPolicyAttachment '{args.name}' attaches a policy to a user; {fix}.")
         return
-    users = plain(args.props).get("users")
-    if users is UNKNOWN:
-        undecidable(args, f"PolicyAttachment '{args.name}': users")
+    users = known_input(args, "PolicyAttachment", "users")
     named = [u for u in as_list(users) if u is not UNKNOWN and u]
     if named:
         report_violation(f"PolicyAttachment '{args.name}' attaches a policy to user(s) "
@@ -38,4 +43,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         undecidable(args, f"PolicyAttachment '{args.name}': an entry of users")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

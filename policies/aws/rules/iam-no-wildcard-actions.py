@@ -14,20 +14,17 @@ Matches cdk-nag AwsSolutions-IAM5 / checkov CKV_AWS_63 (and CKV_AWS_49 for polic
 import re
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     IAM_POLICY_DOCUMENT_TYPES,
     IAM_ROLE,
     applies_to,
     as_list,
-    contains_unknown,
-    iam_policy_documents,
+    known_iam_documents,
     parse_json,
     policy_statements,
-    rule_description,
-    rule_id,
-    undecidable,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -50,27 +47,18 @@ def _findings(document: Any) -> list[str]:
 
 @applies_to(IAM_ROLE, *IAM_POLICY_DOCUMENT_TYPES)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    what, documents = iam_policy_documents(args)
-    unknown: list[str] = []
-    for label, raw in documents:
-        if raw is None or raw == "":
-            continue
-        if contains_unknown(raw):
-            unknown.append(label)
-            continue
+    for subject, raw in known_iam_documents(args):
         try:
             document = parse_json(raw)
         except ValueError:
-            report_violation(f"{what}: {label} is not valid JSON; fix the policy document.")
+            report_violation(f"{subject} is not valid JSON; fix the policy document.")
             continue
         findings = _findings(document)
         if findings:
             report_violation(
-                f"{what}: {label} {'; '.join(findings)}; list the specific actions the workload calls "
+                f"{subject} {'; '.join(findings)}; list the specific actions the workload calls "
                 "(e.g. 'sqs:SendMessage') instead of wildcards."
             )
-    if unknown:
-        undecidable(args, f"{what}: {', '.join(unknown)}")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -9,9 +9,9 @@ Why: the role's permissions become everyone's. Matches checkov CKV_AWS_60 (only 
 principals may assume) and CKV_AWS_61 (no assume-role across all principals); no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, public_statements, rule_description, rule_id
+from shared.policy_support import applies_to, public_statements, rule_policy
 from shared.policy_typing import ReportViolation
 
 
@@ -26,4 +26,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "aws:PrincipalOrgID or sts:ExternalId.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

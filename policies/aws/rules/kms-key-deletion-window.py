@@ -10,17 +10,14 @@ the only time in which a mistaken ``pulumi destroy`` or a compromised admin can 
 cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     as_int,
-    plain,
-    rule_description,
-    rule_id,
+    known_input,
     rule_parameter,
-    undecidable,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
@@ -29,9 +26,7 @@ AWS_DEFAULT_DAYS = 30
 
 @applies_to("aws:kms/key:Key")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    window = plain(args.props).get("deletionWindowInDays")
-    if window is UNKNOWN:
-        undecidable(args, f"KMS key '{args.name}': deletionWindowInDays")
+    window = known_input(args, "KMS key", "deletionWindowInDays")
     days = AWS_DEFAULT_DAYS if window is None else as_int(window)
     minimum = int(rule_parameter(args, __file__, "minimumDays"))
     if days is None or days < minimum:
@@ -39,7 +34,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          f"{minimum} days (AWS accepts 7-30): set deletion_window_in_days={max(minimum, 7)} or more.")
 
 
-POLICY = ResourceValidationPolicy(
-    name=rule_id(__file__), description=rule_description(__file__), validate=_validate,
+POLICY = rule_policy(
+    __file__, _validate,
     config_schema=PolicyConfigSchema(properties={"minimumDays": {"type": "integer", "minimum": 7, "maximum": 30}}),
 )

@@ -13,7 +13,7 @@ checkov CKV2_AWS_64 (policy defined) and CKV_AWS_33 (no wildcard principal); no 
 
 from typing import Any
 
-from pulumi_policy import StackValidationArgs, StackValidationPolicy
+from pulumi_policy import StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
@@ -23,10 +23,11 @@ from shared.policy_support import (
     plain,
     policy_statements,
     referenced_targets,
-    rule_description,
-    rule_id,
+    stack_resources,
+    stack_rule_policy,
+    undecidable,
 )
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_typing import ReportViolation
 
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
@@ -45,8 +46,7 @@ def _public_statements(raw: Any) -> list[str] | None:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    keys = [r for r in args.resources if r.resource_type == KEY]
-    key_policies = [r for r in args.resources if r.resource_type == KEY_POLICY]
+    keys, key_policies = stack_resources(args, KEY), stack_resources(args, KEY_POLICY)
     if not keys and not key_policies:
         args.not_applicable("the stack has no KMS key or key policy")
     undecided: list[str] = []
@@ -86,8 +86,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             report_violation(f"KMS key '{key.name}': {', '.join(found)} allows any principal without a condition; "
                              "name the account's principals or add a condition (e.g. kms:CallerAccount).", key.urn)
     if undecided:
-        args.not_applicable(f"{', '.join(undecided)} is unknown until deployment; the rule decides once it is known")
+        undecidable(args, ", ".join(undecided))
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

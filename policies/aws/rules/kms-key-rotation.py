@@ -10,25 +10,26 @@ rotation limits what one compromised backing key decrypts. Matches Security Hub 
 AwsSolutions-KMS5 / KMSBackingKeyRotationEnabled, checkov CKV_AWS_7.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from typing import Any
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
-from shared.policy_typing import ReportViolation
+from pulumi_policy import ResourceValidationArgs
+
+from shared.policy_support import UNKNOWN, boolean_setting_rule, plain, undecidable
 
 
-@applies_to("aws:kms/key:Key")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+def _symmetric_key_props(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The inputs of a symmetric encryption key; asymmetric and HMAC keys are not applicable."""
     props = plain(args.props)
     spec = props.get("keySpec") or props.get("customerMasterKeySpec")
     if spec is UNKNOWN:
         undecidable(args, f"KMS key '{args.name}': keySpec")
     if spec not in (None, "SYMMETRIC_DEFAULT"):
         args.not_applicable(f"KMS key '{args.name}' is a {spec} key: AWS rotates only symmetric encryption keys")
-    rotation = props.get("enableKeyRotation")
-    if rotation is UNKNOWN:
-        undecidable(args, f"KMS key '{args.name}': enableKeyRotation")
-    if not is_true(rotation):
-        report_violation(f"KMS key '{args.name}' does not rotate its key material; set enable_key_rotation=True.")
+    return props
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = boolean_setting_rule(
+    __file__, "aws:kms/key:Key",
+    label="KMS key", setting="enableKeyRotation", required=True, inputs=_symmetric_key_props,
+    finding="does not rotate its key material; set enable_key_rotation=True.",
+)

@@ -9,17 +9,16 @@ what it answered. Matches Security Hub ELB.5, cdk-nag AwsSolutions-ELB2 / ELBLog
 CKV_AWS_91.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     contains_unknown,
     get,
     is_true,
+    known_input,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -28,9 +27,7 @@ from shared.policy_typing import ReportViolation
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    kind = props.get("loadBalancerType")
-    if kind is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': loadBalancerType")
+    kind = known_input(args, "load balancer", "loadBalancerType", props)
     if str(kind or "application").lower() == "gateway":
         args.not_applicable(f"load balancer '{args.name}' is a gateway load balancer (no access logs)")
     logs = props.get("accessLogs")
@@ -41,4 +38,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "'bucket': <log bucket>, 'prefix': ...}.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

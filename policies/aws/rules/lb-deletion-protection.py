@@ -9,20 +9,10 @@ of Pulumi's ``protect``). Matches Security Hub ELB.6, cdk-nag ELBDeletionProtect
 CKV_AWS_150.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import boolean_setting_rule
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    value = plain(args.props).get("enableDeletionProtection")
-    if value is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': enableDeletionProtection")
-    if not is_true(value):
-        report_violation(f"load balancer '{args.name}' can be deleted without warning; set "
-                         "enable_deletion_protection=True.")
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = boolean_setting_rule(
+    __file__, "aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer",
+    label="load balancer", setting="enableDeletionProtection", required=True,
+    finding="can be deleted without warning; set enable_deletion_protection=True.",
+)

@@ -9,25 +9,24 @@ attacker prepend their request to another user's. Matches Security Hub ELB.12, c
 no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    application_load_balancer_props,
+    applies_to,
+    known_input,
+    rule_policy,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    kind, mode = props.get("loadBalancerType"), props.get("desyncMitigationMode")
-    if kind is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': loadBalancerType")
-    if str(kind or "application").lower() != "application":
-        args.not_applicable(f"load balancer '{args.name}' is a {kind} load balancer (no HTTP parsing)")
-    if mode is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': desyncMitigationMode")
+    props = application_load_balancer_props(args)
+    mode = known_input(args, "load balancer", "desyncMitigationMode", props)
     if str(mode or "defensive").lower() not in ("defensive", "strictest"):
         report_violation(f"load balancer '{args.name}' has desync_mitigation_mode={mode!r}; set 'defensive' (the "
                          "default) or 'strictest'.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

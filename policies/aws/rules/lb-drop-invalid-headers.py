@@ -9,26 +9,10 @@ request smuggling and header injection. Matches Security Hub ELB.4, cdk-nag
 ALBHttpDropInvalidHeaderEnabled, checkov CKV_AWS_131.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import application_load_balancer_props, boolean_setting_rule
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    kind = props.get("loadBalancerType")
-    if kind is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': loadBalancerType")
-    if str(kind or "application").lower() != "application":
-        args.not_applicable(f"load balancer '{args.name}' is a {kind} load balancer (no HTTP parsing)")
-    value = props.get("dropInvalidHeaderFields")
-    if value is UNKNOWN:
-        undecidable(args, f"load balancer '{args.name}': dropInvalidHeaderFields")
-    if not is_true(value):
-        report_violation(f"load balancer '{args.name}' forwards invalid HTTP header fields; set "
-                         "drop_invalid_header_fields=True.")
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = boolean_setting_rule(
+    __file__, "aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer",
+    label="load balancer", setting="dropInvalidHeaderFields", required=True, inputs=application_load_balancer_props,
+    finding="forwards invalid HTTP header fields; set drop_invalid_header_fields=True.",
+)

@@ -10,17 +10,16 @@ serving content in clear. Matches Security Hub ELB.1, cdk-nag ALBHttpToHttpsRedi
 ELBTlsHttpsListenersOnly, checkov CKV_AWS_2 and CKV2_AWS_20.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     as_list,
     contains_unknown,
     get,
+    known_input,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -29,9 +28,7 @@ from shared.policy_typing import ReportViolation
 @applies_to("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    protocol = props.get("protocol")
-    if protocol is UNKNOWN:
-        undecidable(args, f"listener '{args.name}': protocol")
+    protocol = known_input(args, "listener", "protocol", props)
     name = str(protocol or "HTTP").upper()
     if name in ("HTTPS", "TLS"):
         return
@@ -47,4 +44,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "make its default action a redirect to HTTPS (status HTTP_301).")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -10,9 +10,9 @@ Why: the entry point is the one component every request crosses. Matches Securit
 cdk-nag/checkov equivalent for ALB/NLB (cdk-nag ELB4 is Classic only).
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, as_list, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 
@@ -28,4 +28,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "least two Availability Zones.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

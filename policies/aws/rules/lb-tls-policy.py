@@ -14,9 +14,9 @@ every client negotiates. Matches Security Hub ELB.17, checkov CKV_AWS_103 (TLS 1
 
 import re
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, plain, rule_policy
 from shared.policy_typing import ReportViolation
 
 MODERN = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-.+|FS-1-2-.+)$")
@@ -25,17 +25,14 @@ MODERN = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-.+|FS-1-2-.+)$")
 @applies_to("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    protocol, policy = props.get("protocol"), props.get("sslPolicy")
-    if protocol is UNKNOWN:
-        undecidable(args, f"listener '{args.name}': protocol")
+    protocol = known_input(args, "listener", "protocol", props)
     if str(protocol or "HTTP").upper() not in ("HTTPS", "TLS"):
         args.not_applicable(f"listener '{args.name}' does not terminate TLS")
-    if policy is UNKNOWN:
-        undecidable(args, f"listener '{args.name}': sslPolicy")
+    policy = known_input(args, "listener", "sslPolicy", props)
     if not (isinstance(policy, str) and MODERN.match(policy.strip())):
         current = policy or "ELBSecurityPolicy-2016-08 (the default)"
         report_violation(f"listener '{args.name}' uses TLS policy {current}; "
                          "set ssl_policy='ELBSecurityPolicy-TLS13-1-2-2021-06' (or a newer TLS13 policy).")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -10,11 +10,11 @@ Why: a WAF in front of the entry point blocks the common exploit payloads and bo
 a service. Matches Security Hub ELB.16, cdk-nag ALBWAFEnabled, checkov CKV2_AWS_28.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import is_true, referenced_targets, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import is_true, referenced_targets, stack_resources, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -29,14 +29,14 @@ def _internet_facing_alb(resource: PolicyResource) -> bool | None:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    candidates = [r for r in args.resources if r.resource_type in LOAD_BALANCERS]
+    candidates = stack_resources(args, *LOAD_BALANCERS)
     decided = {r.urn: _internet_facing_alb(r) for r in candidates}
     albs = [r for r in candidates if decided[r.urn]]
     undecided = [f"load balancer '{r.name}': loadBalancerType/internal" for r in candidates if decided[r.urn] is None]
     if not albs and not undecided:
         args.not_applicable("the stack has no internet-facing Application Load Balancer")
     covered: set[str] = set()
-    for association in (r for r in args.resources if r.resource_type == ASSOCIATION):
+    for association in stack_resources(args, ASSOCIATION):
         targets = referenced_targets(association, "resourceArn", candidates)
         if targets is None:
             undecided.append(f"web ACL association '{association.name}': resourceArn")
@@ -53,5 +53,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

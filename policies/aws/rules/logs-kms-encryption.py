@@ -8,20 +8,18 @@ platform owns, and the key can be disabled. Matches checkov CKV_AWS_158, cdk-nag
 CloudWatchLogGroupEncrypted (NIST/HIPAA packs).
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    key = plain(args.props).get("kmsKeyId")
-    if key is UNKNOWN:
-        undecidable(args, f"log group '{args.name}': kmsKeyId")
+    key = known_input(args, "log group", "kmsKeyId")
     if not key:
         report_violation(f"log group '{args.name}' is not encrypted with a customer-managed key; set kms_key_id to "
                          "a key whose policy lets logs.<region>.amazonaws.com use it for this log group.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

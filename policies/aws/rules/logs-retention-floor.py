@@ -10,27 +10,22 @@ noticed a week later; audit and incident response need a minimum. Matches checko
 least one year, the prod floor); no cdk-nag equivalent.
 """
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     as_int,
+    known_input,
     not_applicable,
-    plain,
-    rule_description,
-    rule_id,
     rule_parameter,
-    undecidable,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    retention = plain(args.props).get("retentionInDays")
-    if retention is UNKNOWN:
-        undecidable(args, f"log group '{args.name}': retentionInDays")
+    retention = known_input(args, "log group", "retentionInDays")
     days = as_int(retention)
     if not days:
         not_applicable(args, f"log group '{args.name}' never expires its logs (see logs-retention-set)")
@@ -40,7 +35,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          f"{minimum}: set retention_in_days={minimum} or more.")
 
 
-POLICY = ResourceValidationPolicy(
-    name=rule_id(__file__), description=rule_description(__file__), validate=_validate,
+POLICY = rule_policy(
+    __file__, _validate,
     config_schema=PolicyConfigSchema(properties={"minimumDays": {"type": "integer", "minimum": 1}}),
 )

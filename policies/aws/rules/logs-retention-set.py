@@ -8,9 +8,9 @@ a deliberate retention is both a cost and a compliance decision. Matches checkov
 CloudWatchLogGroupRetentionPeriod (NIST 800-53 packs).
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, as_int, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, as_int, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 ALLOWED_DAYS = (
@@ -20,9 +20,7 @@ ALLOWED_DAYS = (
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    retention = plain(args.props).get("retentionInDays")
-    if retention is UNKNOWN:
-        undecidable(args, f"log group '{args.name}': retentionInDays")
+    retention = known_input(args, "log group", "retentionInDays")
     days = as_int(retention)
     if not days:
         report_violation(
@@ -35,4 +33,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -10,18 +10,16 @@ Why: with an AWS-owned key there are no key-usage records in CloudTrail and no w
 to the broker's stored messages. Matches checkov CKV_AWS_209 (ActiveMQ only).
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, get, plain, rule_description, rule_id, undecidable
+from shared.policy_support import UNKNOWN, applies_to, get, known_input, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    engine = props.get("engineType")
-    if engine is UNKNOWN:
-        undecidable(args, f"broker '{args.name}': engineType")
+    engine = known_input(args, "broker", "engineType", props)
     if str(engine).lower() != "activemq":
         args.not_applicable(f"broker '{args.name}' is {engine}: customer-managed keys for encryption at rest do "
                             "not apply to RabbitMQ brokers")
@@ -34,4 +32,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          "encryption_options={'use_aws_owned_key': False, 'kms_key_id': <key arn>} (creation-only).")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -8,20 +8,11 @@ its known vulnerabilities until someone remembers to upgrade it. Matches Securit
 CKV_AWS_207; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import boolean_setting_rule
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:mq/broker:Broker")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    value = plain(args.props).get("autoMinorVersionUpgrade")
-    if value is UNKNOWN:
-        undecidable(args, f"broker '{args.name}': autoMinorVersionUpgrade")
-    if not is_true(value):
-        report_violation(f"broker '{args.name}' does not upgrade minor versions automatically; set "
-                         "auto_minor_version_upgrade=True and a maintenance_window_start_time.")
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = boolean_setting_rule(
+    __file__, "aws:mq/broker:Broker",
+    label="broker", setting="autoMinorVersionUpgrade", required=True,
+    finding="does not upgrade minor versions automatically; set auto_minor_version_upgrade=True and a "
+            "maintenance_window_start_time.",
+)

@@ -7,21 +7,22 @@ deployed; the env loader refuses the same for env runs, this rule for any progra
 sources (Amazon MQ developer guide) are in ``shared/amazonmq.py``. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.amazonmq import broker_problems
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import (
+    UNKNOWN,
+    applies_to,
+    rabbitmq_broker_props,
+    rule_policy,
+    undecidable,
+)
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    engine = props.get("engineType")
-    if engine is UNKNOWN:
-        undecidable(args, f"MQ broker '{args.name}': engineType")
-    if str(engine).lower() != "rabbitmq":
-        args.not_applicable(f"MQ broker '{args.name}' runs {engine}, not RabbitMQ")
+    props = rabbitmq_broker_props(args)
     for key in ("engineVersion", "hostInstanceType", "deploymentMode"):
         if props.get(key) is UNKNOWN:
             undecidable(args, f"MQ broker '{args.name}': {key}")
@@ -31,4 +32,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         report_violation(f"RabbitMQ broker '{args.name}' ({version}, {instance}, {mode}): {key}: {reason}.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

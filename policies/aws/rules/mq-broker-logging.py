@@ -5,19 +5,10 @@ log; without ``logs.general`` there is nothing to investigate them with. (Rabbit
 only general logs, so that is what is required.) Matches checkov CKV_AWS_48.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import boolean_setting_rule
 
-from shared.policy_support import UNKNOWN, applies_to, get, is_true, plain, rule_description, rule_id, undecidable
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:mq/broker:Broker")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    general = get(plain(args.props), "logs", "general")
-    if general is UNKNOWN:
-        undecidable(args, f"MQ broker '{args.name}': logs.general")
-    if not is_true(general):
-        report_violation(f"MQ broker '{args.name}' does not ship general logs; set logs={{'general': True}}.")
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = boolean_setting_rule(
+    __file__, "aws:mq/broker:Broker",
+    label="MQ broker", setting="logs.general", required=True,
+    finding="does not ship general logs; set logs={'general': True}.",
+)

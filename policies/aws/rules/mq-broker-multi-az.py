@@ -7,22 +7,15 @@ Why: a single-instance broker is down for every maintenance window and lost with
 and every service behind it stops with it. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, rabbitmq_broker_props, rule_policy
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    engine, mode = props.get("engineType"), props.get("deploymentMode")
-    if engine is UNKNOWN:
-        undecidable(args, f"MQ broker '{args.name}': engineType")
-    if str(engine).lower() != "rabbitmq":
-        args.not_applicable(f"MQ broker '{args.name}' runs {engine}, not RabbitMQ")
-    if mode is UNKNOWN:
-        undecidable(args, f"MQ broker '{args.name}': deploymentMode")
+    mode = known_input(args, "MQ broker", "deploymentMode", rabbitmq_broker_props(args))
     if str(mode or "SINGLE_INSTANCE").upper() != "CLUSTER_MULTI_AZ":
         report_violation(
             f"RabbitMQ broker '{args.name}' runs as {mode or 'SINGLE_INSTANCE (the default)'}; set "
@@ -30,4 +23,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -5,22 +5,11 @@ password stands between an attacker and every queue; clients in the VPC reach a 
 directly. Matches checkov CKV_AWS_69; no cdk-nag equivalent.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from shared.policy_support import boolean_setting_rule
 
-from shared.policy_support import UNKNOWN, applies_to, is_true, plain, rule_description, rule_id, undecidable
-from shared.policy_typing import ReportViolation
-
-
-@applies_to("aws:mq/broker:Broker")
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    public = plain(args.props).get("publiclyAccessible")
-    if public is UNKNOWN:
-        undecidable(args, f"MQ broker '{args.name}': publiclyAccessible")
-    if is_true(public):
-        report_violation(
-            f"MQ broker '{args.name}' is publicly accessible; set publicly_accessible=False and place it in "
-            "private subnets with a security group that admits only the services' security groups."
-        )
-
-
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = boolean_setting_rule(
+    __file__, "aws:mq/broker:Broker",
+    label="MQ broker", setting="publiclyAccessible", required=False,
+    finding="is publicly accessible; set publicly_accessible=False and place it in private subnets with a security "
+            "group that admits only the services' security groups.",
+)

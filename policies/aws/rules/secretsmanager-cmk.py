@@ -9,20 +9,18 @@ the AWS-managed key, whose policy nobody can change; a customer-managed key adds
 checkov CKV_AWS_149, cdk-nag SecretsManagerUsingKMSKey (NIST/HIPAA packs).
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_description, rule_id, undecidable
+from shared.policy_support import applies_to, known_input, rule_policy
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:secretsmanager/secret:Secret")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    key = plain(args.props).get("kmsKeyId")
-    if key is UNKNOWN:
-        undecidable(args, f"secret '{args.name}': kmsKeyId")
+    key = known_input(args, "secret", "kmsKeyId")
     if not key or str(key).strip().endswith("alias/aws/secretsmanager"):
         report_violation(f"secret '{args.name}' is encrypted with the AWS-managed key aws/secretsmanager; set "
                          "kms_key_id to a customer-managed key whose policy grants kms:Decrypt only to its readers.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

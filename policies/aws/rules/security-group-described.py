@@ -15,16 +15,16 @@ Matches cdk-nag AwsSolutions-EC27 / checkov CKV_AWS_23.
 import re
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_list,
     contains_unknown,
+    known_input,
     plain,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -68,9 +68,7 @@ def _is_real(description: Any) -> bool:
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
     if args.resource_type in RULES:
-        description = props.get("description")
-        if description is UNKNOWN:
-            undecidable(args, f"security group rule '{args.name}': description")
+        description = known_input(args, "security group rule", "description", props)
         if not _is_real(description):
             shown = f"description {description!r}" if description else "no description"
             report_violation(
@@ -110,4 +108,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         undecidable(args, f"security group '{args.name}': {', '.join(unknown)}")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -17,36 +17,26 @@ AwsSolutions-EC23) look only at ``0.0.0.0/0`` and ``::/0``, not at internal rang
 import ipaddress
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
+    SECURITY_GROUP_RULE,
+    SECURITY_GROUPS,
+    VPC_INGRESS_RULE,
     applies_to,
-    as_int,
-    as_list,
     contains_unknown,
     describe_ports,
+    inline_rule_entries,
+    opens_all_ports,
     plain,
-    protocol_name,
-    rule_description,
-    rule_id,
+    rule_policy,
+    standalone_rule,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
 
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
-SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-VPC_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 #: the widest ranges a rule may open every port to: a /24 (IPv4), a /64 (IPv6)
 NARROWEST_ALLOWED = {4: 24, 6: 64}
-
-
-def _all_ports(protocol: Any, from_port: Any, to_port: Any) -> bool:
-    name = protocol_name(protocol)
-    if name == "-1":
-        return True
-    low, high = as_int(from_port), as_int(to_port)
-    return name in ("tcp", "udp") and low is not None and high is not None and low <= 1 and high >= 65535
 
 
 def _wide(cidr: Any) -> bool:
@@ -64,47 +54,29 @@ def _finding(what: str, name: str, cidrs: list[str], ports: str) -> str:
             "VPC, reference the peer's security group (referenced_security_group_id) instead of an address range.")
 
 
-@applies_to(SECURITY_GROUP, DEFAULT_SECURITY_GROUP, SECURITY_GROUP_RULE, VPC_INGRESS_RULE)
+@applies_to(*SECURITY_GROUPS, SECURITY_GROUP_RULE, VPC_INGRESS_RULE)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    if args.resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
-        entries = as_list(props.get("ingress")) if not contains_unknown(props.get("ingress")) else None
-        if entries is None:
+    if args.resource_type in SECURITY_GROUPS:
+        # any unknown in the list, even in one entry, leaves the whole group undecided
+        if contains_unknown(plain(args.props).get("ingress")):
             undecidable(args, f"security group '{args.name}': ingress")
-        undecided: list[str] = []
-        for index, entry in enumerate(entries):
-            if contains_unknown(entry) or not isinstance(entry, dict):
-                undecided.append(f"ingress[{index}]")
-                continue
+        for _index, entry, blocks in inline_rule_entries(args, "ingress"):
             protocol, low, high = entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")
-            blocks = [*as_list(entry.get("cidrBlocks")), *as_list(entry.get("ipv6CidrBlocks"))]
             cidrs = [c for c in blocks if _wide(c)]
-            if cidrs and _all_ports(protocol, low, high):
+            if cidrs and opens_all_ports(protocol, low, high, lowest=1):
                 report_violation(_finding("security group", args.name, cidrs, describe_ports(protocol, low, high)))
-        if undecided:
-            undecidable(args, f"security group '{args.name}': {', '.join(undecided)}")
         return
 
-    if args.resource_type == SECURITY_GROUP_RULE:
-        rule_type = props.get("type")
-        if contains_unknown(rule_type):
-            undecidable(args, f"security group rule '{args.name}': type")
-        if str(rule_type).lower() != "ingress":
-            return
-        cidr_props, protocol_prop = ("cidrBlocks", "ipv6CidrBlocks"), "protocol"
-    else:
-        cidr_props, protocol_prop = ("cidrIpv4", "cidrIpv6"), "ipProtocol"
-    protocol, low, high = props.get(protocol_prop), props.get("fromPort"), props.get("toPort")
-    if contains_unknown([protocol, low, high]):
-        undecidable(args, f"security group rule '{args.name}': ports")
-    if not _all_ports(protocol, low, high):
+    rule = standalone_rule(args, "ingress")
+    if rule is None:
         return
-    unknown = [key for key in cidr_props if contains_unknown(props.get(key))]
-    if unknown:
-        undecidable(args, f"security group rule '{args.name}': {', '.join(unknown)}")
-    cidrs = [c for key in cidr_props for c in as_list(props.get(key)) if _wide(c)]
+    protocol, low, high = rule.ports(args)
+    if not opens_all_ports(protocol, low, high, lowest=1):
+        return
+    rule.require_known_cidrs(args)
+    cidrs = rule.cidrs(_wide)
     if cidrs:
         report_violation(_finding("security group rule", args.name, cidrs, describe_ports(protocol, low, high)))
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

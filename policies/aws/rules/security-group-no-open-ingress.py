@@ -14,30 +14,25 @@ for HTTP(S). Matches cdk-nag AwsSolutions-EC23 / checkov CKV_AWS_24, CKV_AWS_25,
 
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
-    UNKNOWN,
+    SECURITY_GROUP_RULE,
+    SECURITY_GROUPS,
+    VPC_INGRESS_RULE,
     applies_to,
     as_int,
-    as_list,
-    contains_unknown,
     describe_ports,
     effective_tags,
     inline_rule_entries,
     is_world,
-    plain,
     protocol_name,
-    rule_description,
-    rule_id,
-    undecidable,
+    rule_policy,
+    standalone_rule,
+    world_open,
 )
 from shared.policy_typing import ReportViolation
 
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
-SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-VPC_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 PUBLIC_PORTS = (80, 443)
 
 
@@ -59,10 +54,9 @@ def _finding(args: ResourceValidationArgs, what: str, cidrs: list[str], ports: s
     return f"{what} '{args.name}' allows ingress from {', '.join(cidrs)} on {ports}; {fix}."
 
 
-@applies_to(SECURITY_GROUP, DEFAULT_SECURITY_GROUP, SECURITY_GROUP_RULE, VPC_INGRESS_RULE)
+@applies_to(*SECURITY_GROUPS, SECURITY_GROUP_RULE, VPC_INGRESS_RULE)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    if args.resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
+    if args.resource_type in SECURITY_GROUPS:
         for _index, entry, blocks in inline_rule_entries(args, "ingress"):
             cidrs = [c for c in blocks if is_world(c)]
             protocol, low, high = entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")
@@ -70,31 +64,16 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                 report_violation(_finding(args, "security group", cidrs, describe_ports(protocol, low, high), True))
         return
 
-    if args.resource_type == SECURITY_GROUP_RULE:
-        rule_type = props.get("type")
-        if rule_type is UNKNOWN:
-            undecidable(args, f"security group rule '{args.name}': type")
-        if str(rule_type).lower() != "ingress":
-            return
-        cidr_props = ("cidrBlocks", "ipv6CidrBlocks")
-        protocol_prop, taggable = "protocol", False
-    else:
-        cidr_props = ("cidrIpv4", "cidrIpv6")
-        protocol_prop, taggable = "ipProtocol", True
-
-    relevant = {key: props.get(key) for key in (*cidr_props, protocol_prop, "fromPort", "toPort")}
-    cidrs = [c for key in cidr_props for c in as_list(relevant[key]) if is_world(c)]
-    if not cidrs:
-        unknown = [key for key in cidr_props if contains_unknown(relevant[key])]
-        if unknown:
-            undecidable(args, f"security group rule '{args.name}': {', '.join(unknown)}")
+    rule = standalone_rule(args, "ingress")
+    opened = world_open(args, rule) if rule is not None else None
+    if opened is None:
         return
-    protocol, low, high = relevant[protocol_prop], relevant["fromPort"], relevant["toPort"]
-    if contains_unknown([protocol, low, high]):
-        undecidable(args, f"security group rule '{args.name}': ports")
+    cidrs, (protocol, low, high) = opened
+    # an aws:ec2/securityGroupRule has no tags: only an aws:vpc rule can be the tagged exception
+    taggable = args.resource_type == VPC_INGRESS_RULE
     if taggable and _is_public(args) and _web_only(protocol, low, high):
         return
     report_violation(_finding(args, "security group rule", cidrs, describe_ports(protocol, low, high), taggable))
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

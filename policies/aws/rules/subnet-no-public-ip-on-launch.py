@@ -6,26 +6,21 @@ NAT gateways) say so with the ``tier=public`` tag (resource or provider default 
 Matches checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 800-53 packs).
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
-    UNKNOWN,
     applies_to,
     effective_tags,
     is_true,
-    plain,
-    rule_description,
-    rule_id,
-    undecidable,
+    known_input,
+    rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ec2/subnet:Subnet")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    map_public_ip = plain(args.props).get("mapPublicIpOnLaunch")
-    if map_public_ip is UNKNOWN:
-        undecidable(args, f"subnet '{args.name}': mapPublicIpOnLaunch")
+    map_public_ip = known_input(args, "subnet", "mapPublicIpOnLaunch")
     if not is_true(map_public_ip):
         return
     if str(effective_tags(args).get("tier", "")).lower() == "public":
@@ -36,4 +31,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     )
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

@@ -12,10 +12,10 @@ resolved with ``shared.policy_support.referenced_targets`` (recorded property de
 then a unique dependency); what cannot be attributed makes the rule not applicable instead of failing.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 
-from shared.policy_support import UNKNOWN, as_list, plain, referenced_targets, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import UNKNOWN, as_list, plain, referenced_targets, stack_resources, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 VPC = "aws:ec2/vpc:Vpc"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -27,8 +27,7 @@ STANDALONE_RULES = (
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    vpcs = [r for r in args.resources if r.resource_type == VPC]
-    default_sgs = [r for r in args.resources if r.resource_type == DEFAULT_SG]
+    vpcs, default_sgs = stack_resources(args, VPC), stack_resources(args, DEFAULT_SG)
     if not vpcs and not default_sgs:
         args.not_applicable("the stack has no VPC and no default security group")
     undecided: list[str] = []
@@ -50,7 +49,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                 sg.urn,
             )
 
-    for rule in (r for r in args.resources if r.resource_type in STANDALONE_RULES):
+    for rule in stack_resources(args, *STANDALONE_RULES):
         targets = referenced_targets(rule, "securityGroupId", default_sgs)
         if targets is None:
             undecided.append(f"'{rule.name}'.securityGroupId")
@@ -83,5 +82,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"cannot decide {', '.join(undecided)} before deployment")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

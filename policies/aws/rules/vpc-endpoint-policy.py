@@ -13,19 +13,19 @@ repository. Related: Security Hub EC2.55-EC2.60 ask for endpoints to exist; no c
 equivalent for the endpoint policy.
 """
 
-from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
     as_list,
     contains_unknown,
+    known_input,
     parse_json,
     plain,
     policy_statements,
     principal_values,
-    rule_description,
-    rule_id,
+    rule_policy,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
@@ -43,9 +43,7 @@ def _wide_open(statement: dict[str, object]) -> bool:
 @applies_to("aws:ec2/vpcEndpoint:VpcEndpoint")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    kind = props.get("vpcEndpointType")
-    if kind is UNKNOWN:
-        undecidable(args, f"VPC endpoint '{args.name}': vpcEndpointType")
+    kind = known_input(args, "VPC endpoint", "vpcEndpointType", props)
     if str(kind or "Gateway").lower() == "gatewayloadbalancer":
         args.not_applicable(f"VPC endpoint '{args.name}' is a Gateway Load Balancer endpoint (no endpoint policy)")
     raw = props.get("policy")
@@ -67,4 +65,4 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          f"{fix}.")
 
 
-POLICY = ResourceValidationPolicy(name=rule_id(__file__), description=rule_description(__file__), validate=_validate)
+POLICY = rule_policy(__file__, _validate)

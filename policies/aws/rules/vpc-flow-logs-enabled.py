@@ -11,23 +11,21 @@ it), then from ``dependencies`` naming exactly one VPC. A flow log that cannot b
 rule not applicable for the uncovered VPCs instead of failing them.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, referenced_targets, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import UNKNOWN, referenced_targets, stack_resources, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    vpcs = [r for r in args.resources if r.resource_type == VPC]
-    if not vpcs:
-        args.not_applicable("the stack has no VPC")
+    vpcs = stack_resources(args, VPC, none_reason="the stack has no VPC")
     covered: set[str] = set()
     unattributed: list[PolicyResource] = []
-    for flow_log in (r for r in args.resources if r.resource_type == FLOW_LOG):
+    for flow_log in stack_resources(args, FLOW_LOG):
         try:
             vpc_id = flow_log.props.get("vpcId")
         except UnknownValueError:
@@ -51,5 +49,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         )
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

@@ -22,11 +22,11 @@ https://www.rabbitmq.com/docs/policies).
 import re
 from typing import Any
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import Unknown, get, is_unknown, rabbitmq_queue_arguments, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import Unknown, get, is_unknown, rabbitmq_queue_arguments, stack_resources, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
 POLICY_TYPE = "rabbitmq:index/policy:Policy"
@@ -102,10 +102,8 @@ def _check(queue: PolicyResource, policies: list[PolicyResource]) -> str | None:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    queues = [r for r in args.resources if r.resource_type == QUEUE]
-    if not queues:
-        args.not_applicable("the stack has no RabbitMQ queue")
-    policies = [r for r in args.resources if r.resource_type == POLICY_TYPE]
+    queues = stack_resources(args, QUEUE, none_reason="the stack has no RabbitMQ queue")
+    policies = stack_resources(args, POLICY_TYPE)
     undecided: list[str] = []
     violations = 0
     for queue in queues:
@@ -121,5 +119,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"cannot decide: {undecided[0]} is not known during preview")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

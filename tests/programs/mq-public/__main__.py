@@ -1,4 +1,5 @@
-"""A RabbitMQ broker the way a first try looks: public, one instance, generated password."""
+"""A RabbitMQ broker the way a first try looks: public, a generated password, the deployment mode left to
+its default (one instance)."""
 
 import pulumi
 import pulumi_aws as aws
@@ -10,9 +11,8 @@ broker = aws.mq.Broker(
     engine_type="RabbitMQ",
     engine_version="3.13",
     host_instance_type="mq.t3.micro",
-    deployment_mode="SINGLE_INSTANCE",
     publicly_accessible=True,
-    auto_minor_version_upgrade=True,
+    auto_minor_version_upgrade=True,  # RabbitMQ 3.13+ brokers must take minor versions automatically
     users=[aws.mq.BrokerUserArgs(username="admin", password=password.result)],
 )
 pulumi.export("console", broker.instances.apply(lambda instances: instances[0].console_url))
