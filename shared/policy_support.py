@@ -479,6 +479,55 @@ def world_open(args: ResourceValidationArgs, rule: StandaloneRule) -> tuple[list
     return cidrs, rule.ports(args)
 
 
+#: inputs by which a security group rule names another group or a prefix list (EC2's UserIdGroupPair /
+#: PrefixListId, whose descriptions take a narrower character set than an address range's)
+SECURITY_GROUP_REFERENCE_KEYS = ("referencedSecurityGroupId", "sourceSecurityGroupId", "prefixListId",
+                                 "prefixListIds", "securityGroups", "self")
+
+
+@dataclass(frozen=True)
+class GroupDescription:
+    """One description a security group resource sets: the group's own (``where`` is ``description``), an
+    inline entry's (``ingress[0]``...), or a standalone rule's; ``references`` when its rule names another
+    group or a prefix list."""
+
+    where: str
+    text: Any
+    references: bool
+
+
+def security_group_descriptions(args: ResourceValidationArgs) -> tuple[list[GroupDescription], list[str]]:
+    """The known descriptions of the security group or standalone security group rule being checked, and
+    the paths of those still unknown (for :func:`undecidable` once the known ones are judged)."""
+    props = plain(args.props)
+
+    def references(entry: Mapping[str, Any]) -> bool:
+        return any(entry.get(key) not in (None, False, [], ()) for key in SECURITY_GROUP_REFERENCE_KEYS)
+
+    if args.resource_type != SECURITY_GROUP:
+        description = known_input(args, "security group rule", "description", props)
+        return [GroupDescription("description", description, references(props))], []
+    known: list[GroupDescription] = []
+    unknown: list[str] = []
+    if props.get("description") is UNKNOWN:
+        unknown.append("description")
+    else:
+        known.append(GroupDescription("description", props.get("description"), False))
+    for direction in ("ingress", "egress"):
+        entries = props.get(direction)
+        if entries is UNKNOWN:
+            unknown.append(direction)
+            continue
+        for index, entry in enumerate(as_list(entries)):
+            text = entry.get("description") if isinstance(entry, dict) else entry
+            if contains_unknown(text):
+                unknown.append(f"{direction}[{index}].description")
+            else:
+                known.append(GroupDescription(f"{direction}[{index}]", text,
+                                              isinstance(entry, dict) and references(entry)))
+    return known, unknown
+
+
 def applies_to(*resource_types: str) -> Callable[[ResourceCheck], SdkResourceValidation]:
     """Run the decorated check only for ``resource_types``; other types are reported not applicable.
 

@@ -242,6 +242,46 @@ def test_security_group_rule_description(policy_findings, type_, description, vi
     assert bool(found) is violates
 
 
+# --- security-group-description-valid ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("inputs", "violates"), [
+    ({"description": "inference tasks: traffic from the gateway only (8080) & health checks",
+      "ingress": [{"protocol": "tcp", "fromPort": 8080, "toPort": 8080, "cidrBlocks": ["10.0.0.0/8"],
+                   "description": "HTTP from the VPC: [gateway] {probes} = ok; #1 @ 100 !$*+,"}]}, False),
+    ({"description": "AMQPS (TLS) from the platform's services"}, True),  # what the broker once shipped
+    ({"description": "tasks", "egress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443,
+                                          "cidrBlocks": ["0.0.0.0/0"],
+                                          "description": "HTTPS to the \"world\""}]}, True),
+    ({"description": "tasks", "ingress": [{"protocol": "tcp", "fromPort": 80, "toPort": 80,
+                                           "securityGroups": ["sg-0gw"], "description": "ALB & gateway"}]}, True),
+    ({"description": "tasks", "ingress": [{"protocol": "tcp", "fromPort": 80, "toPort": 80,
+                                           "cidrBlocks": ["10.0.0.0/8"], "description": "ALB & gateway"}]}, False),
+    ({"description": "x" * 256}, True),
+    ({"description": "Ünicode tasks"}, True),
+    ({}, False),  # no description: security-group-described's concern, EC2 accepts it
+], ids=["all-allowed-characters", "apostrophe", "quotes", "ampersand-with-group-reference",
+        "ampersand-with-cidr", "too-long", "accent", "none"])
+def test_security_group_description_characters(policy_findings, inputs, violates):
+    group = res(SG, "tasks", {"vpcId": "vpc-0a1b2c3d4e5f60718", **inputs})
+    assert bool(messages(policy_findings([group]), "security-group-description-valid", "tasks")) is violates
+
+
+@pytest.mark.parametrize(("type_", "extra", "description", "violates"), [
+    (INGRESS_RULE, {"cidrIpv4": "10.0.0.0/8"}, "HTTPS from the public ALB", False),
+    (EGRESS_RULE, {"referencedSecurityGroupId": "sg-0b"}, "AMQPS (TLS) to the env's Amazon MQ broker", True),
+    (EGRESS_RULE, {"prefixListId": "pl-0123"}, "S3 & ECR layers", True),
+    (INGRESS_RULE, {"cidrIpv4": "10.0.0.0/8"}, "line one\nline two", True),
+], ids=["ok", "apostrophe", "ampersand-prefix-list", "newline"])
+def test_security_group_rule_description_characters(policy_findings, type_, extra, description, violates):
+    inputs = {"securityGroupId": "sg-0123", "ipProtocol": "tcp", "fromPort": 443, "toPort": 443,
+              "description": description, **extra}
+    found = messages(policy_findings([res(type_, "rule", inputs)]), "security-group-description-valid", "rule")
+    assert bool(found) is violates
+    if violates:
+        assert "which EC2 refuses" in found[0] and "use only letters, digits, spaces" in found[0]
+
+
 # --- cloudmap-service-health-check -------------------------------------------------------------
 
 

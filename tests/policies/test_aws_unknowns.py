@@ -45,6 +45,9 @@ CASES = [
         "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": UNKNOWN_STRING}), "cidrIpv4"),
     ("security-group-described", res("aws:ec2/securityGroup:SecurityGroup", "r", {"description": UNKNOWN_STRING}),
      "description"),
+    ("security-group-description-valid", res("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "r", {
+        "ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "10.0.0.0/8",
+        "description": UNKNOWN_STRING}), "description"),
     ("cloudmap-service-health-check", res("aws:servicediscovery/service:Service", "r",
                                           {"healthCheckCustomConfig": UNKNOWN_OBJECT}), "health check"),
     ("appmesh-egress-filter-drop-all", res("aws:appmesh/mesh:Mesh", "r", {"spec": {"egressFilter": {

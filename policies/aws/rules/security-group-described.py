@@ -18,23 +18,17 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
-    UNKNOWN,
+    SECURITY_GROUP,
+    SECURITY_GROUP_RULE,
+    VPC_EGRESS_RULE,
+    VPC_INGRESS_RULE,
     applies_to,
-    as_list,
-    contains_unknown,
-    known_input,
-    plain,
     rule_policy,
+    security_group_descriptions,
     undecidable,
 )
 from shared.policy_typing import ReportViolation
 
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-RULES = (
-    "aws:ec2/securityGroupRule:SecurityGroupRule",
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
-)
 PLACEHOLDERS = {
     "managed by pulumi",
     "managed by terraform",
@@ -64,11 +58,11 @@ def _is_real(description: Any) -> bool:
     return text not in PLACEHOLDERS and len(re.findall(r"[a-z0-9]+", text)) >= 2
 
 
-@applies_to(SECURITY_GROUP, *RULES)
+@applies_to(SECURITY_GROUP, SECURITY_GROUP_RULE, VPC_INGRESS_RULE, VPC_EGRESS_RULE)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    if args.resource_type in RULES:
-        description = known_input(args, "security group rule", "description", props)
+    descriptions, unknown = security_group_descriptions(args)
+    if args.resource_type != SECURITY_GROUP:
+        (description,) = (d.text for d in descriptions)
         if not _is_real(description):
             shown = f"description {description!r}" if description else "no description"
             report_violation(
@@ -76,29 +70,14 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                 "(e.g. 'HTTPS from the public ALB')."
             )
         return
-
-    unknown: list[str] = []
-    description = props.get("description")
-    if description is UNKNOWN:
-        unknown.append("description")
-    elif not _is_real(description):
-        shown = repr(description) if description else "the provider default 'Managed by Pulumi'"
+    own = [d.text for d in descriptions if d.where == "description"]
+    if own and not _is_real(own[0]):
+        shown = repr(own[0]) if own[0] else "the provider default 'Managed by Pulumi'"
         report_violation(
             f"security group '{args.name}' has description {shown}; set description to what the group "
             "protects (e.g. 'inference tasks: traffic from the gateway only')."
         )
-    vague: list[str] = []
-    for direction in ("ingress", "egress"):
-        entries = props.get(direction)
-        if entries is UNKNOWN:
-            unknown.append(direction)
-            continue
-        for index, entry in enumerate(as_list(entries)):
-            entry_description = entry.get("description") if isinstance(entry, dict) else entry
-            if contains_unknown(entry_description):
-                unknown.append(f"{direction}[{index}].description")
-            elif not _is_real(entry_description):
-                vague.append(f"{direction}[{index}]")
+    vague = [d.where for d in descriptions if d.where != "description" and not _is_real(d.text)]
     if vague:
         report_violation(
             f"security group '{args.name}' has rules without a real description ({', '.join(vague)}); "
