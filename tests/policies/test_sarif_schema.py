@@ -76,8 +76,13 @@ def _sarif_of(argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_every_env_with_a_suppressed_finding(edit_env, tmp_path, capsys):
     # dev's single-instance broker is an advisory mq-broker-multi-az finding: acknowledged here.
-    edit_env("dev", lambda data: data["policy"]["suppressions"].append(
-        {"rule": "mq-broker-multi-az", "resource": "*", "reason": "dev runs one broker instance on purpose"}))
+    # prod passes every rule, so it gets the same single-instance broker and suppression to show up too.
+    def single_broker(data):
+        data["messaging"]["deployment_mode"] = "SINGLE_INSTANCE"
+        data["policy"]["suppressions"].append(
+            {"rule": "mq-broker-multi-az", "resource": "*", "reason": "one broker instance on purpose"})
+    edit_env("dev", single_broker)
+    edit_env("prod", single_broker)
     run = assert_valid(_sarif_of([], tmp_path, capsys, 0))
     envs = {result["properties"]["env"] for result in run["results"]}
     assert envs == {"dev", "staging", "prod"}
