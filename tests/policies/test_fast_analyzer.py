@@ -219,6 +219,49 @@ def test_a_rule_is_not_called_for_a_type_it_declared_it_does_not_check():
         ("bucket-rule", "aws:sqs/queue:Queue is not a resource type this rule checks")]
 
 
+def test_each_stack_rule_gets_its_own_resources_linked_as_pulumi_policy_links_them():
+    """AnalyzeStack reads the request once for all stack rules, yet every rule gets fresh
+    PolicyResource objects (what one rule changes, the next does not see) whose parent and
+    dependencies are objects of that rule's own list."""
+    from pulumi_policy import StackValidationPolicy
+
+    seen: list[list[tuple[str, str | None, list[str], dict[str, list[str]]]]] = []
+    identities: list[set[int]] = []
+    kept: list[Any] = []
+
+    def validate(args: Any, report: Any) -> None:
+        own = {id(r) for r in args.resources}
+        assert all(id(r.parent) in own for r in args.resources if r.parent is not None)
+        assert all(id(d) in own for r in args.resources for d in r.dependencies)
+        assert all(id(d) in own for r in args.resources for ds in r.property_dependencies.values() for d in ds)
+        identities.append(own)
+        kept.append(args.resources)  # alive to the end, so no id is reused by a later run
+        seen.append([(r.urn, r.parent.urn if r.parent else None, [d.urn for d in r.dependencies],
+                      {k: [d.urn for d in v] for k, v in r.property_dependencies.items()}) for r in args.resources])
+        for resource in args.resources:  # a careless rule: the next one must not see this
+            resource.dependencies.append(resource)
+            resource.parent = None
+        report(f"{len(args.resources)} resources", args.resources[1].urn)
+
+    policies = [StackValidationPolicy(name=f"stack-{i}", description="d", validate=validate) for i in range(2)]
+    servicer = pulumi_policy_module._PolicyAnalyzerServicer("pack", "0.0.1", policies, EnforcementLevel.MANDATORY)
+    resources = [analyzer_pb2.AnalyzerResource(type="t:m:A", urn="urn:a", name="a"),
+                 analyzer_pb2.AnalyzerResource(
+                     type="t:m:B", urn="urn:b", name="b", parent="urn:a", dependencies=["urn:a", "urn:gone"],
+                     propertyDependencies={"x": analyzer_pb2.AnalyzerPropertyDependencies(urns=["urn:a"])})]
+    request = analyzer_pb2.AnalyzeStackRequest(resources=resources)
+    plain = servicer.AnalyzeStack(request, None).SerializeToString(deterministic=True)
+    undo = fast_analyzer.patch()
+    try:
+        fast = servicer.AnalyzeStack(request, None).SerializeToString(deterministic=True)
+    finally:
+        undo()
+    assert fast == plain
+    expected = [("urn:a", None, [], {}), ("urn:b", "urn:a", ["urn:a"], {"x": ["urn:a"]})]
+    assert seen == [expected] * 4
+    assert len(set.union(*identities)) == 8  # two rules x two runs x two resources, none shared
+
+
 def test_packs_run_at_the_lowest_priority_so_the_synth_keeps_the_cpu():
     import os
 
