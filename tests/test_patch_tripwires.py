@@ -35,6 +35,7 @@ UPSTREAM_SOURCES = {
     ("pulumi.runtime.rpc", "_add_dependency"): "4566782211f464dc",
     ("pulumi.runtime.resource", "_get_stack_trace"): "3943b22730169251",
     ("pulumi.log", "debug"): "381cd6115cca6ca1",
+    ("pulumi._types", "unwrap_type"): "6ccd35036cb0b3d4",
     ("pulumi.runtime.resource_cycle_breaker", "declare_dependency"): "8acf8b90a08af64a",
     ("pulumi.runtime.resource_cycle_breaker", "_reachable"): "b3a7a15d8dbf4db2",
     ("pulumi.runtime.resource_cycle_breaker", "_with_transitive_deps"): "b88d68c4472c6ab8",

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import typing
 from typing import Any
 
 import pulumi
 import pytest
+from pulumi import _types as pulumi_types
 from pulumi import log as pulumi_log
 from pulumi.output import UNKNOWN
 from pulumi.runtime import resource as pulumi_resource
@@ -188,3 +190,21 @@ def test_declare_dependency_falls_back_to_the_sdk_for_edges_it_did_not_record(mo
     assert speedups.declare_dependency(a, c) is False  # a <- b <- c: would close a cycle
     assert speedups._Counters.untracked is True
     assert speedups.declare_dependency(c, a) is True
+
+
+# The spellings the providers' generated code uses (typing.Optional/Union), hence the noqa.
+@pytest.mark.parametrize("annotation", [
+    str, int, dict, pulumi.Output[str], pulumi.Input[str], pulumi.Input[int], str | None,
+    typing.Optional[str],  # noqa: UP045
+    pulumi.Input[typing.Sequence[pulumi.Input[str]]],
+    typing.Optional[pulumi.Input[typing.Mapping[str, str]]],  # noqa: UP045
+    typing.Union[str, None],  # noqa: UP007
+    typing.Annotated[int, {"unhashable": []}],
+])
+def test_unwrap_type_answers_what_the_sdk_answers(annotation):
+    expected = pulumi_types.unwrap_type(annotation)
+    with speedups.sdk_fast_paths():
+        assert pulumi_types.unwrap_type is speedups.unwrap_type
+        assert pulumi_types.unwrap_type(annotation) == expected
+        assert pulumi_types.unwrap_type(annotation) == expected  # the remembered answer
+    assert pulumi_types.unwrap_type is not speedups.unwrap_type
