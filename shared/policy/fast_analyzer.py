@@ -272,30 +272,58 @@ def _declared_types(policy: Any) -> frozenset[str] | None:
     return types if isinstance(types, frozenset) else None
 
 
-def _analyze(self: Any, request: Any, _context: Any) -> Any:
-    """pulumi_policy's ``Analyze``, line for line, plus one shortcut: a rule that declared its
-    resource types (``limit_to_types``) is answered not-applicable for any other type without
-    building its arguments -- the answer its validate function would give. For a 32-rule pack most
-    rules check a handful of types, so that was most of the work per resource."""
-    self._configure_runtime_settings()
+_PLANS = "_fast_analyzer_plans"
+
+
+def _plan(self: Any, resource_type: str) -> list[Any]:
+    """What ``Analyze`` does per rule for a resource of ``resource_type``, in rule order: a ready
+    not-applicable answer (a disabled rule is left out), or ``(policy, enforcement level)`` to run.
+
+    It depends only on the type and the levels ``Configure`` set, so it is worked out once per type
+    and configuration: ``Configure`` replaces the levels dict, and a plan is reused only while the
+    dict it was made for is still the servicer's (the entry holds it, so its identity is stable)."""
+    levels = self._PolicyAnalyzerServicer__policy_pack_config_enforcement_level
+    plans: dict[str, tuple[Any, list[Any]]] = self.__dict__.setdefault(_PLANS, {})
+    entry = plans.get(resource_type)
+    if entry is not None and entry[0] is levels:
+        return entry[1]
     proto = _policy.proto
     level_disabled, level_remediate = _policy.EnforcementLevel.DISABLED, _policy.EnforcementLevel.REMEDIATE
-    response = proto.AnalyzeResponse()
+    plan: list[Any] = []
     for policy in self._PolicyAnalyzerServicer__policies:
         enforcement_level = self._get_enforcement_level(policy)
         if enforcement_level == level_disabled or not isinstance(policy, _policy.ResourceValidationPolicy):
             continue
         types = _declared_types(policy)
-        if types is not None and request.type not in types:
-            response.not_applicable.append(proto.PolicyNotApplicable(
-                policy_name=policy.name, reason=other_type_reason(request.type)))
+        if types is not None and resource_type not in types:
+            plan.append(proto.PolicyNotApplicable(policy_name=policy.name, reason=other_type_reason(resource_type)))
             continue
         if not policy.has_validation():
-            response.not_applicable.append(proto.PolicyNotApplicable(
-                policy_name=policy.name, reason="Policy does not implement validate"))
+            plan.append(proto.PolicyNotApplicable(policy_name=policy.name, reason="Policy does not implement validate"))
             continue
         if enforcement_level == level_remediate:
             enforcement_level = _policy.EnforcementLevel.MANDATORY
+        plan.append((policy, enforcement_level))
+    plans[resource_type] = (levels, plan)
+    return plan
+
+
+def _analyze(self: Any, request: Any, _context: Any) -> Any:
+    """pulumi_policy's ``Analyze``, line for line, plus two shortcuts: a rule that declared its
+    resource types (``limit_to_types``) is answered not-applicable for any other type without
+    building its arguments -- the answer its validate function would give (for a 32-rule pack most
+    rules check a handful of types, so that was most of the work per resource); and which rules
+    run, at which level, and the not-applicable answers of the others are worked out once per
+    resource type and configuration (:func:`_plan`), not for every resource."""
+    self._configure_runtime_settings()
+    proto = _policy.proto
+    response = proto.AnalyzeResponse()
+    not_applicable = response.not_applicable
+    for step in _plan(self, request.type):
+        if type(step) is not tuple:
+            not_applicable.append(step)
+            continue
+        policy, enforcement_level = step
 
         report_violation = self._create_report_violation(response, policy.name, policy.description,
                                                          enforcement_level, policy.severity)

@@ -43,6 +43,37 @@ def _answers(pack: str, documents: list[dict[str, Any]]) -> list[bytes]:
     return answers
 
 
+def _answers_across_configurations(pack: str, doc: dict[str, Any]) -> list[bytes]:
+    """Analyze responses for ``doc`` under a sequence of configurations (levels change, a rule is
+    disabled then enabled again), from one in-process servicer."""
+    servicer = pulumi_policy_module._PolicyAnalyzerServicer(
+        pack_name(pack), "0.0.1", load_policies(REPO_ROOT / "policies" / pack), EnforcementLevel.ADVISORY)
+    resource_rule = {"aws": "ecs-task-logging", "rabbitmq": "rabbitmq-queue-durable", "platform": "tags-required"}[pack]
+    answers = []
+    for settings in (enforcement_for("dev"), enforcement_for("prod"),
+                     enforcement_for("dev", {resource_rule: "disabled"}), enforcement_for("dev")):
+        config = _configure_request(pack_config(settings, pack, [doc]))
+        servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest.FromString(config), None)
+        for _urn, _type, body in _prepare(doc, settings).analyze:
+            response = servicer.Analyze(analyzer_pb2.AnalyzeRequest.FromString(body), None)
+            answers.append(response.SerializeToString(deterministic=True))
+    return answers
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_answers_follow_each_new_configuration_as_plain_pulumi_policy(pack):
+    doc = json.loads((SNAPSHOTS / "prod" / ("messaging.json" if pack == "rabbitmq" else "compute.json")).read_text())
+    plain = _answers_across_configurations(pack, doc)
+    undo = fast_analyzer.patch()
+    try:
+        fast = _answers_across_configurations(pack, doc)
+    finally:
+        undo()
+    assert fast == plain
+    per_configuration = len(plain) // 4
+    assert plain[:per_configuration] != plain[2 * per_configuration:3 * per_configuration]  # the disabled rule
+
+
 def _with_unknowns(doc: dict[str, Any]) -> dict[str, Any]:
     """The document with every other leaf value unknown (as during a preview)."""
     counter = iter(range(10**9))
