@@ -334,29 +334,37 @@ def _analyze(self: Any, request: Any, _context: Any) -> Any:
         config = self._get_policy_config(policy.name)
         args = _policy.ResourceValidationArgs(request.type, props, request.urn, request.name, opts, provider,
                                               config, self._PolicyAnalyzerServicer__stack_tags)
-        try:
-            result = policy.validate(args, report_violation)
-            if isawaitable(result):
-                loop = asyncio.new_event_loop()
-                task = asyncio.Task(result, loop=loop)  # type: ignore[arg-type,var-annotated]
-                loop.run_until_complete(task)
-                loop.close()
-        except _proxy.UnknownValueError as e:
-            name = self._PolicyAnalyzerServicer__policy_pack_name
-            version = self._PolicyAnalyzerServicer__policy_pack_version
-            response.diagnostics.append(proto.AnalyzeDiagnostic(
-                policyName=policy.name,
-                policyPackName=name,
-                policyPackVersion=version,
-                message=(f"can't run policy '{policy.name}' from policy pack "
-                         f"'{name}@v{version}' during preview: {e.message}"),
-                urn="",
-                description=policy.description,
-                enforcementLevel=self._map_enforcement_level(_policy.EnforcementLevel.ADVISORY),
-            ))
-        except _policy._NotApplicableError as e:
-            response.not_applicable.append(proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or ""))
+        _validate(self, policy, args, report_violation, response)
     return response
+
+
+def _validate(self: Any, policy: Any, args: Any, report_violation: Any, response: Any) -> None:
+    """What pulumi_policy's ``Analyze`` and ``AnalyzeStack`` both do with one rule's arguments: run
+    it (awaiting a coroutine), a read of an unknown value becomes the advisory "can't run policy"
+    diagnostic, ``args.not_applicable`` a not-applicable answer."""
+    proto = _policy.proto
+    try:
+        result = policy.validate(args, report_violation)
+        if isawaitable(result):
+            loop = asyncio.new_event_loop()
+            task = asyncio.Task(result, loop=loop)  # type: ignore[arg-type,var-annotated]
+            loop.run_until_complete(task)
+            loop.close()
+    except _proxy.UnknownValueError as e:
+        name = self._PolicyAnalyzerServicer__policy_pack_name
+        version = self._PolicyAnalyzerServicer__policy_pack_version
+        response.diagnostics.append(proto.AnalyzeDiagnostic(
+            policyName=policy.name,
+            policyPackName=name,
+            policyPackVersion=version,
+            message=(f"can't run policy '{policy.name}' from policy pack "
+                     f"'{name}@v{version}' during preview: {e.message}"),
+            urn="",
+            description=policy.description,
+            enforcementLevel=self._map_enforcement_level(_policy.EnforcementLevel.ADVISORY),
+        ))
+    except _policy._NotApplicableError as e:
+        response.not_applicable.append(proto.PolicyNotApplicable(policy_name=policy.name, reason=e.reason or ""))
 
 
 def _analyze_stack(self: Any, request: Any, _context: Any) -> Any:
@@ -413,31 +421,7 @@ def _analyze_stack(self: Any, request: Any, _context: Any) -> Any:
         config = self._get_policy_config(policy.name)
         args = _policy.StackValidationArgs(resources, config, self._PolicyAnalyzerServicer__stack_tags)
 
-        try:
-            result = policy.validate(args, report_violation)
-            if isawaitable(result):
-                loop = asyncio.new_event_loop()
-                task = asyncio.Task(result, loop=loop)  # type: ignore[arg-type,var-annotated]
-                loop.run_until_complete(task)
-                loop.close()
-        except _proxy.UnknownValueError as e:
-            name = self._PolicyAnalyzerServicer__policy_pack_name
-            version = self._PolicyAnalyzerServicer__policy_pack_version
-            response.diagnostics.append(proto.AnalyzeDiagnostic(
-                policyName=policy.name,
-                policyPackName=name,
-                policyPackVersion=version,
-                message=(f"can't run policy '{policy.name}' from policy pack "
-                         f"'{name}@v{version}' during preview: {e.message}"),
-                urn="",
-                description=policy.description,
-                enforcementLevel=self._map_enforcement_level(_policy.EnforcementLevel.ADVISORY),
-            ))
-        except _policy._NotApplicableError as e:
-            response.not_applicable.append(proto.PolicyNotApplicable(
-                policy_name=policy.name,
-                reason=e.reason or "",
-            ))
+        _validate(self, policy, args, report_violation, response)
 
     return response
 

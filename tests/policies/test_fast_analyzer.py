@@ -60,15 +60,20 @@ def _answers_across_configurations(pack: str, doc: dict[str, Any]) -> list[bytes
     return answers
 
 
+def _plain_and_fast(answers: Any, *args: Any) -> tuple[list[bytes], list[bytes]]:
+    """``answers(*args)`` from plain pulumi_policy, then with the speed-up installed."""
+    plain = answers(*args)
+    undo = fast_analyzer.patch()
+    try:
+        return plain, answers(*args)
+    finally:
+        undo()
+
+
 @pytest.mark.parametrize("pack", PACKS)
 def test_answers_follow_each_new_configuration_as_plain_pulumi_policy(pack):
     doc = json.loads((SNAPSHOTS / "prod" / ("messaging.json" if pack == "rabbitmq" else "compute.json")).read_text())
-    plain = _answers_across_configurations(pack, doc)
-    undo = fast_analyzer.patch()
-    try:
-        fast = _answers_across_configurations(pack, doc)
-    finally:
-        undo()
+    plain, fast = _plain_and_fast(_answers_across_configurations, pack, doc)
     assert fast == plain
     per_configuration = len(plain) // 4
     assert plain[:per_configuration] != plain[2 * per_configuration:3 * per_configuration]  # the disabled rule
@@ -96,12 +101,7 @@ def dev_documents() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("pack", PACKS)
 def test_every_pack_answers_byte_for_byte_as_plain_pulumi_policy(pack, dev_documents):
-    plain = _answers(pack, dev_documents)
-    undo = fast_analyzer.patch()
-    try:
-        fast = _answers(pack, dev_documents)
-    finally:
-        undo()
+    plain, fast = _plain_and_fast(_answers, pack, dev_documents)
     assert fast == plain
     # the unknowns were exercised: rules turned them into not-applicable answers
     assert any(b"unknown until deployment" in answer or b"cannot decide" in answer for answer in plain)
