@@ -36,6 +36,23 @@ def test_import_floor_covers_every_resource_type_the_layers_use(tmp_path: Path) 
 
 def test_targets_are_the_issue_s_ratios() -> None:
     figures = {"import_floor_s": 1.0, "policy_all_envs_s": 2.5, "per_stack_process_s": 10.0,
-               "services_50_s": 2.0, "services_200_s": 9.0}
+               "services_50_s": 2.0, "services_200_s": 9.0, "program_import_floor_s": 1.0, "program_100_s": 1.5}
     assert all(check(figures) for check in TARGETS.values())
     assert not TARGETS["policy_all_envs_s <= 2.5 x import_floor_s"]({**figures, "policy_all_envs_s": 2.6})
+
+
+def test_the_generated_program_has_at_most_100_resources_of_pulumi_aws(tmp_path: Path) -> None:
+    from shared.bench import generated_program
+    from shared.synth.engine import synth_program
+
+    document = synth_program(generated_program(tmp_path), preview=True)
+    types = [resource["type"] for resource in document["resources"]]
+    assert 90 <= len(types) <= 100
+    assert {t.split(":")[0] for t in types} == {"aws", "pulumi"}
+    assert types.count("aws:ecs/service:Service") == 8
+
+
+def test_the_program_target_is_twice_its_own_floor() -> None:
+    check = TARGETS["program_100_s <= 2 x program_import_floor_s"]
+    assert check({"program_100_s": 2.0, "program_import_floor_s": 1.0})
+    assert not check({"program_100_s": 2.1, "program_import_floor_s": 1.0})

@@ -6,14 +6,17 @@ These pin the behaviour the synth relies on: run them when pulumi is upgraded.
 from __future__ import annotations
 
 import asyncio
+import random
+import typing
 from typing import Any
 
 import pulumi
 import pytest
+from pulumi import _types as pulumi_types
 from pulumi import log as pulumi_log
 from pulumi.output import UNKNOWN
 from pulumi.runtime import resource as pulumi_resource
-from pulumi.runtime import rpc
+from pulumi.runtime import resource_cycle_breaker, rpc
 from pulumi.runtime import settings as pulumi_settings
 
 from shared.synth import speedups
@@ -112,12 +115,13 @@ def test_an_output_of_a_plain_dict_is_lifted_once_with_its_own_flags(loop):
 
 def test_the_sdk_is_restored_after_the_synth():
     before = (pulumi.Output.__dict__["from_input"], rpc.contains_unknowns, pulumi_resource._get_stack_trace,
-              pulumi_log.debug)
+              pulumi_log.debug, rpc.declare_dependency)
     with speedups.sdk_fast_paths():
         assert rpc.contains_unknowns is speedups.contains_unknowns
         assert pulumi_resource._get_stack_trace() == pulumi_resource.source_pb2.StackTrace()
+        assert rpc.declare_dependency is speedups.declare_dependency
     after = (pulumi.Output.__dict__["from_input"], rpc.contains_unknowns, pulumi_resource._get_stack_trace,
-             pulumi_log.debug)
+             pulumi_log.debug, rpc.declare_dependency)
     assert after == before
 
 
@@ -152,3 +156,55 @@ def test_transfer_properties_fails_like_the_sdk(loop):
             _resolve(res.name)
         failures.append(str(raised.value))
     assert failures == ["engine said no", "engine said no"]
+
+
+def _edge_sequences() -> list[list[tuple[int, int]]]:
+    """Edge requests (dependent, dependency) over small graphs: random ones (dense enough to form
+    cycles), chains declared in both directions, and a diamond closed into a cycle."""
+    rng = random.Random(20261130)
+    sequences = [[(rng.randrange(12), rng.randrange(12)) for _ in range(60)] for _ in range(200)]
+    sequences.append([(i + 1, i) for i in range(30)] + [(0, 30)])  # a chain, then the edge closing it
+    sequences.append([(i, i + 1) for i in range(30)] + [(30, 0)])  # the same, declared top-down
+    sequences.append([(1, 0), (2, 0), (3, 1), (3, 2), (0, 3), (4, 3), (0, 4), (4, 4)])
+    return sequences
+
+
+@pytest.mark.parametrize("sequence", _edge_sequences())
+def test_declare_dependency_answers_and_records_what_the_sdk_does(sequence):
+    """Same answer for every request (False when the edge would close a cycle) and the same
+    dependency sets, whatever order the edges come in (the order forces re-orderings)."""
+    graphs = []
+    for declare in (resource_cycle_breaker.declare_dependency, speedups.declare_dependency):
+        nodes = [_Resource() for _ in range(31)]
+        answers = [declare(nodes[a], nodes[b]) for a, b in sequence]
+        deps = [{nodes.index(d) for d in resource_cycle_breaker._deps(node)} for node in nodes]
+        graphs.append((answers, deps))
+    assert graphs[0] == graphs[1]
+
+
+def test_declare_dependency_falls_back_to_the_sdk_for_edges_it_did_not_record(monkeypatch):
+    monkeypatch.setattr(speedups._Counters, "untracked", False)
+    a, b, c = _Resource(), _Resource(), _Resource()
+    resource_cycle_breaker.declare_dependency(b, a)  # recorded by the SDK's own function
+    resource_cycle_breaker.declare_dependency(c, b)
+    assert speedups.declare_dependency(a, c) is False  # a <- b <- c: would close a cycle
+    assert speedups._Counters.untracked is True
+    assert speedups.declare_dependency(c, a) is True
+
+
+# The spellings the providers' generated code uses (typing.Optional/Union), hence the noqa.
+@pytest.mark.parametrize("annotation", [
+    str, int, dict, pulumi.Output[str], pulumi.Input[str], pulumi.Input[int], str | None,
+    typing.Optional[str],  # noqa: UP045
+    pulumi.Input[typing.Sequence[pulumi.Input[str]]],
+    typing.Optional[pulumi.Input[typing.Mapping[str, str]]],  # noqa: UP045
+    typing.Union[str, None],  # noqa: UP007
+    typing.Annotated[int, {"unhashable": []}],
+])
+def test_unwrap_type_answers_what_the_sdk_answers(annotation):
+    expected = pulumi_types.unwrap_type(annotation)
+    with speedups.sdk_fast_paths():
+        assert pulumi_types.unwrap_type is speedups.unwrap_type
+        assert pulumi_types.unwrap_type(annotation) == expected
+        assert pulumi_types.unwrap_type(annotation) == expected  # the remembered answer
+    assert pulumi_types.unwrap_type is not speedups.unwrap_type

@@ -94,8 +94,9 @@ def main(argv: list[str]) -> int:
         from shared.synth.__main__ import warn_about_catalog
 
         warn_about_catalog(console())
-    # The packs boot while the synth runs; one process per pack for the whole run.
-    with PolicyEngine() as engine:
+    # The packs boot while the synth runs; one process per pack for the whole run, forked from this
+    # one (nothing has run yet but imports: shared.policy.packfork).
+    with PolicyEngine(fork=True) as engine:
         if args.program is not None:
             from shared.synth.engine import SynthError
 

@@ -4,7 +4,9 @@ What the ``pulumi`` CLI does with ``--policy-pack policies/<pack>``, without the
 
 * each pack is started the way the CLI's ``pulumi-analyzer-policy-python`` shim starts it --
   ``python -u -m pulumi.policy <engine-address> .`` with the pack directory as working directory --
-  and prints the port of its gRPC server on stdout;
+  and prints the port of its gRPC server on stdout (``fork=True``, the one-shot command: forked from
+  this process after the imports it shares with the packs, then the same ``__main__``:
+  :mod:`shared.policy.packfork`);
 * the engine calls ``Handshake`` (tolerating UNIMPLEMENTED, as the CLI does), ``GetAnalyzerInfo``,
   ``Configure`` (every rule's enforcement level for the env, plus the secretness of inputs for
   ``no-plaintext-secrets``), ``ConfigureStack``, then ``Analyze`` for every resource (type, name,
@@ -47,6 +49,7 @@ from shared.patch_guard import OFFLINE_ENGINE_ENV
 from shared.policy.enforcement import Enforcement, enforcement_for
 from shared.policy.fast_analyzer import BATCH_FAILED, BATCH_METHOD, decode_responses, encode_requests
 from shared.policy.findings import STACK_TYPE, Finding, NotApplicable, PolicyResult
+from shared.policy.packfork import ForkedPack, can_fork, note_grpc_use
 from shared.policy.packs import pack_name
 from shared.policy_catalog import PACKS, load_rules
 from shared.policy_support import CREDENTIAL_INPUTS, PLATFORM_LAYER_TAG
@@ -323,10 +326,11 @@ def _prepare(document: dict[str, Any], enforcement: Enforcement) -> _PreparedSta
 class PackProcess:
     """``policies/<pack>`` running as its own process, reached over gRPC."""
 
-    def __init__(self, pack: str, policies_dir: Path = POLICIES_DIR) -> None:
+    def __init__(self, pack: str, policies_dir: Path = POLICIES_DIR, fork: bool = False) -> None:
         self.pack = pack
         self.directory = policies_dir / pack
-        self.process: subprocess.Popen[bytes] | None = None
+        self.fork = fork  # start by forking this process (shared.policy.packfork) when it is safe
+        self.process: subprocess.Popen[bytes] | ForkedPack | None = None
         self.channel: grpc.Channel | None = None
         self.info: analyzer_pb2.AnalyzerInfo | None = None
         self._stderr = tempfile.TemporaryFile()
@@ -341,6 +345,9 @@ class PackProcess:
                if k not in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS", "PULUMI_PROJECT", "PULUMI_STACK",
                             "PULUMI_DRY_RUN", "PULUMI_ORGANIZATION")}
         env[OFFLINE_ENGINE_ENV] = "1"  # the pack may install the analyzer speed-up (never under the CLI)
+        if self.fork and can_fork():
+            self.process = ForkedPack([ENGINE_ADDRESS, "."], self.directory, env, self._stderr, PACK_NICENESS)
+            return
         self.process = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."],
             cwd=self.directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
@@ -387,6 +394,7 @@ class PackProcess:
             raise self._fail(f"printed {line!r} instead of its port") from None
         # Drain anything the pack prints later, so a chatty rule can never block on a full pipe.
         threading.Thread(target=self._drain, daemon=True, name=f"policy-{self.pack}-stdout").start()
+        note_grpc_use()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_CHANNEL_OPTIONS)
         grpc.channel_ready_future(self.channel).result(timeout=START_TIMEOUT_S)
         self._analyze = self.channel.unary_unary(
@@ -509,8 +517,10 @@ class PolicyEngine:
     """The three packs as processes, reused for every stack of a run. Use as a context manager."""
 
     def __init__(self, packs: Sequence[str] = PACKS, policies_dir: Path = POLICIES_DIR,
-                 carry_secretness: bool = True) -> None:
-        self.packs = {pack: PackProcess(pack, policies_dir) for pack in packs}
+                 carry_secretness: bool = True, fork: bool = False) -> None:
+        # fork: the packs are forked from this process (the one-shot policy command, before its
+        # synth: shared.policy.packfork) instead of started as fresh interpreters.
+        self.packs = {pack: PackProcess(pack, policies_dir, fork=fork) for pack in packs}
         # False reproduces the pulumi CLI without --policy-pack-config: rules get levels only.
         self.carry_secretness = carry_secretness
         self._started = False

@@ -43,6 +43,42 @@ def _answers(pack: str, documents: list[dict[str, Any]]) -> list[bytes]:
     return answers
 
 
+def _answers_across_configurations(pack: str, doc: dict[str, Any]) -> list[bytes]:
+    """Analyze responses for ``doc`` under a sequence of configurations (levels change, a rule is
+    disabled then enabled again), from one in-process servicer."""
+    servicer = pulumi_policy_module._PolicyAnalyzerServicer(
+        pack_name(pack), "0.0.1", load_policies(REPO_ROOT / "policies" / pack), EnforcementLevel.ADVISORY)
+    resource_rule = {"aws": "ecs-task-logging", "rabbitmq": "rabbitmq-queue-durable", "platform": "tags-required"}[pack]
+    answers = []
+    for settings in (enforcement_for("dev"), enforcement_for("prod"),
+                     enforcement_for("dev", {resource_rule: "disabled"}), enforcement_for("dev")):
+        config = _configure_request(pack_config(settings, pack, [doc]))
+        servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest.FromString(config), None)
+        for _urn, _type, body in _prepare(doc, settings).analyze:
+            response = servicer.Analyze(analyzer_pb2.AnalyzeRequest.FromString(body), None)
+            answers.append(response.SerializeToString(deterministic=True))
+    return answers
+
+
+def _plain_and_fast(answers: Any, *args: Any) -> tuple[list[bytes], list[bytes]]:
+    """``answers(*args)`` from plain pulumi_policy, then with the speed-up installed."""
+    plain = answers(*args)
+    undo = fast_analyzer.patch()
+    try:
+        return plain, answers(*args)
+    finally:
+        undo()
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_answers_follow_each_new_configuration_as_plain_pulumi_policy(pack):
+    doc = json.loads((SNAPSHOTS / "prod" / ("messaging.json" if pack == "rabbitmq" else "compute.json")).read_text())
+    plain, fast = _plain_and_fast(_answers_across_configurations, pack, doc)
+    assert fast == plain
+    per_configuration = len(plain) // 4
+    assert plain[:per_configuration] != plain[2 * per_configuration:3 * per_configuration]  # the disabled rule
+
+
 def _with_unknowns(doc: dict[str, Any]) -> dict[str, Any]:
     """The document with every other leaf value unknown (as during a preview)."""
     counter = iter(range(10**9))
@@ -65,12 +101,7 @@ def dev_documents() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("pack", PACKS)
 def test_every_pack_answers_byte_for_byte_as_plain_pulumi_policy(pack, dev_documents):
-    plain = _answers(pack, dev_documents)
-    undo = fast_analyzer.patch()
-    try:
-        fast = _answers(pack, dev_documents)
-    finally:
-        undo()
+    plain, fast = _plain_and_fast(_answers, pack, dev_documents)
     assert fast == plain
     # the unknowns were exercised: rules turned them into not-applicable answers
     assert any(b"unknown until deployment" in answer or b"cannot decide" in answer for answer in plain)
@@ -217,6 +248,49 @@ def test_a_rule_is_not_called_for_a_type_it_declared_it_does_not_check():
     other = analyzer_pb2.AnalyzeResponse.FromString(fast[1])
     assert [(n.policy_name, n.reason) for n in other.not_applicable] == [
         ("bucket-rule", "aws:sqs/queue:Queue is not a resource type this rule checks")]
+
+
+def test_each_stack_rule_gets_its_own_resources_linked_as_pulumi_policy_links_them():
+    """AnalyzeStack reads the request once for all stack rules, yet every rule gets fresh
+    PolicyResource objects (what one rule changes, the next does not see) whose parent and
+    dependencies are objects of that rule's own list."""
+    from pulumi_policy import StackValidationPolicy
+
+    seen: list[list[tuple[str, str | None, list[str], dict[str, list[str]]]]] = []
+    identities: list[set[int]] = []
+    kept: list[Any] = []
+
+    def validate(args: Any, report: Any) -> None:
+        own = {id(r) for r in args.resources}
+        assert all(id(r.parent) in own for r in args.resources if r.parent is not None)
+        assert all(id(d) in own for r in args.resources for d in r.dependencies)
+        assert all(id(d) in own for r in args.resources for ds in r.property_dependencies.values() for d in ds)
+        identities.append(own)
+        kept.append(args.resources)  # alive to the end, so no id is reused by a later run
+        seen.append([(r.urn, r.parent.urn if r.parent else None, [d.urn for d in r.dependencies],
+                      {k: [d.urn for d in v] for k, v in r.property_dependencies.items()}) for r in args.resources])
+        for resource in args.resources:  # a careless rule: the next one must not see this
+            resource.dependencies.append(resource)
+            resource.parent = None
+        report(f"{len(args.resources)} resources", args.resources[1].urn)
+
+    policies = [StackValidationPolicy(name=f"stack-{i}", description="d", validate=validate) for i in range(2)]
+    servicer = pulumi_policy_module._PolicyAnalyzerServicer("pack", "0.0.1", policies, EnforcementLevel.MANDATORY)
+    resources = [analyzer_pb2.AnalyzerResource(type="t:m:A", urn="urn:a", name="a"),
+                 analyzer_pb2.AnalyzerResource(
+                     type="t:m:B", urn="urn:b", name="b", parent="urn:a", dependencies=["urn:a", "urn:gone"],
+                     propertyDependencies={"x": analyzer_pb2.AnalyzerPropertyDependencies(urns=["urn:a"])})]
+    request = analyzer_pb2.AnalyzeStackRequest(resources=resources)
+    plain = servicer.AnalyzeStack(request, None).SerializeToString(deterministic=True)
+    undo = fast_analyzer.patch()
+    try:
+        fast = servicer.AnalyzeStack(request, None).SerializeToString(deterministic=True)
+    finally:
+        undo()
+    assert fast == plain
+    expected = [("urn:a", None, [], {}), ("urn:b", "urn:a", ["urn:a"], {"x": ["urn:a"]})]
+    assert seen == [expected] * 4
+    assert len(set.union(*identities)) == 8  # two rules x two runs x two resources, none shared
 
 
 def test_packs_run_at_the_lowest_priority_so_the_synth_keeps_the_cpu():

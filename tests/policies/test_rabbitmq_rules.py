@@ -245,6 +245,23 @@ def test_an_unknown_policy_pattern_is_not_applicable(policy_findings, policy_not
                for na in policy_not_applicable([work_queue(), unknown]))
 
 
+def test_every_queue_is_matched_against_every_policy_of_the_stack(policy_findings):
+    """The policies are read once per stack: each queue still gets the policy that applies to it."""
+    queues = [work_queue(f"svc{i}.work") for i in range(4)]
+    policies = [queue_policy(f"svc{i}.work") for i in (0, 2)] + [queue_policy("svc3.work", message_ttl="60000")]
+    findings = of_rule(policy_findings([*queues, *policies]), "rabbitmq-queue-dead-letter")
+    assert sorted((f["urn"].rsplit("::", 1)[1], "sets no dead-letter-exchange" in f["message"]) for f in findings) == [
+        ("svc1-work", False), ("svc3-work", True)]
+
+
+def test_an_unknown_policy_makes_every_queue_that_reaches_it_undecided(policy_findings, policy_not_applicable):
+    resources = [work_queue("a.work"), work_queue("b.work"), queue_policy("a.work"),
+                 queue_policy("x", pattern=UNKNOWN_STRING), work_queue("c.dlq")]
+    assert "rabbitmq-queue-dead-letter" not in rule_ids(policy_findings(resources))
+    [reason] = [na["reason"] for na in policy_not_applicable(resources) if na["rule"] == "rabbitmq-queue-dead-letter"]
+    assert ".policy.pattern" in reason
+
+
 # -- rabbitmq-queue-settings-by-policy -------------------------------------------------------------------
 
 
