@@ -12,13 +12,12 @@ import pulumi_aws as aws
 
 from shared.catalog import Catalog
 from shared.components.broker_rotation import rotation_days
+from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
-from shared.components.compute_iam import customer_key_policy
 from shared.envs import EnvConfig
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
-KEY_DELETION_WINDOW_DAYS = 30
 HTTPS_PORT = 443
 
 
@@ -127,11 +126,6 @@ class VpcNetworkArgs:
     @property
     def flow_log_group_name(self) -> str:
         return f"/platform/{self.env_name}/vpc-flow-logs"
-
-    @property
-    def flow_log_group_arn(self) -> str:
-        return (f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:"
-                f"{self.flow_log_group_name}")
 
 
 class VpcNetwork(pulumi.ComponentResource):
@@ -272,25 +266,11 @@ class VpcNetwork(pulumi.ComponentResource):
 
     def _flow_logs(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
         """All VPC traffic to CloudWatch Logs, for incident response (CIS 3.9, AwsSolutions-VPC7)."""
-        self.flow_log_key: aws.kms.Key | None = None
-        if args.kms_encrypted_logs:
-            # CloudWatch Logs calls KMS as logs.<region>.amazonaws.com, so the key policy itself must let
-            # it use the key, pinned by encryption context to this one log group (CloudWatch Logs guide,
-            # "Encrypt log data in CloudWatch Logs using AWS KMS").
-            policy = customer_key_policy(partition=args.partition, account_id=args.account_id, region=args.region,
-                                         logs_arn_pattern=args.flow_log_group_arn)
-            self.flow_log_key = aws.kms.Key(
-                f"{name}-flow-logs", description=f"VPC flow logs of the ML platform ({args.env_name})",
-                enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
-                policy=json.dumps(policy, sort_keys=True),
-                opts=opts)
-            aws.kms.Alias(f"{name}-flow-logs", name=f"alias/ml-platform/{args.env_name}/vpc-flow-logs",
-                          target_key_id=self.flow_log_key.key_id,
-                          opts=pulumi.ResourceOptions(parent=self.flow_log_key))
-        self.flow_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs", name=args.flow_log_group_name,
-            retention_in_days=args.flow_log_retention_days,
-            kms_key_id=self.flow_log_key.arn if self.flow_log_key else None, opts=opts)
+        self.flow_log_key, self.flow_log_group = log_group_with_key(
+            f"{name}-flow-logs", group_name=args.flow_log_group_name, retention_days=args.flow_log_retention_days,
+            encrypted=args.kms_encrypted_logs, key_description=f"VPC flow logs of the ML platform ({args.env_name})",
+            key_alias=f"{args.env_name}/vpc-flow-logs", partition=args.partition, region=args.region,
+            account_id=args.account_id, opts=opts)
         # Only VPC Flow Logs acting for this account's flow logs may assume the role (the confused-deputy
         # guard of the VPC guide, "IAM role for publishing flow logs to CloudWatch Logs"; the flow log's
         # id is not known before the role exists, hence the wildcard the guide allows).
@@ -302,16 +282,15 @@ class VpcNetwork(pulumi.ComponentResource):
                 "ArnLike": {"aws:SourceArn":
                             f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"},
             }}]})
-        self.flow_log_role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=assume,
-                                          description="Lets VPC Flow Logs write to its log group", opts=opts)
-        aws.iam.RolePolicy(
-            f"{name}-flow-logs", role=self.flow_log_role.id,
+        self.flow_log_role, _ = role_with_policy(
+            f"{name}-flow-logs", policy_resource_name=f"{name}-flow-logs", assume_role_policy=assume,
+            description="Lets VPC Flow Logs write to its log group",
             policy=self.flow_log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
                            "logs:DescribeLogStreams"],
                 "Resource": [arn, f"{arn}:*"]}]})),
-            opts=pulumi.ResourceOptions(parent=self.flow_log_role))
+            opts=opts)
         self.flow_log = aws.ec2.FlowLog(
             f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
             log_destination=self.flow_log_group.arn, iam_role_arn=self.flow_log_role.arn,
