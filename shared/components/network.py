@@ -56,6 +56,23 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
     ]}
 
 
+def https_from(group_id: pulumi.Input[str], description: str) -> aws.ec2.SecurityGroupIngressArgs:
+    """An inline rule: HTTPS in from the members of one security group."""
+    return aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                                            security_groups=[group_id], description=description)
+
+
+def https_egress(resource_name: str, group: aws.ec2.SecurityGroup, *, description: str,
+                 referenced_security_group_id: pulumi.Input[str] | None = None, cidr_ipv4: str | None = None,
+                 prefix_list_id: pulumi.Input[str] | None = None) -> aws.vpc.SecurityGroupEgressRule:
+    """HTTPS out of ``group`` to one peer (EC2 takes exactly one of CIDR, prefix list or referenced group per
+    rule: botocore ec2 model, SecurityGroupRuleRequest); the rule is a child of the group."""
+    return aws.vpc.SecurityGroupEgressRule(
+        resource_name, security_group_id=group.id, referenced_security_group_id=referenced_security_group_id,
+        cidr_ipv4=cidr_ipv4, prefix_list_id=prefix_list_id, ip_protocol="tcp", from_port=HTTPS_PORT,
+        to_port=HTTPS_PORT, description=description, opts=pulumi.ResourceOptions(parent=group))
+
+
 def called_service_ports(catalog: Catalog) -> dict[str, int]:
     """Service -> port, for every catalog service some other service calls (the service-to-service
     ports; a service nobody calls is reached only by its load balancer, if any)."""
@@ -316,15 +333,10 @@ class VpcNetwork(pulumi.ComponentResource):
             description=f"Interface endpoints of {args.env_name}: HTTPS from inside the VPC",
             # Only the platform's tasks and its deploy runner call AWS APIs from inside the VPC. Inline
             # rules: nothing else adds rules to this group.
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                security_groups=[self.service_security_group.id],
-                description="HTTPS to AWS APIs from the platform ECS tasks"),
-                aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                security_groups=[self.deploy_runner_security_group.id],
-                description="HTTPS to AWS APIs from the deploy runner (CodeBuild)"),
-                *self._rotation_endpoint_ingress(interface)],
+            ingress=[https_from(self.service_security_group.id, "HTTPS to AWS APIs from the platform ECS tasks"),
+                     https_from(self.deploy_runner_security_group.id,
+                                "HTTPS to AWS APIs from the deploy runner (CodeBuild)"),
+                     *self._rotation_endpoint_ingress(interface)],
             tags={"Name": f"{args.env_name}-endpoints"}, opts=opts)
         for service in interface:
             self.endpoints[service] = aws.ec2.VpcEndpoint(
@@ -338,10 +350,8 @@ class VpcNetwork(pulumi.ComponentResource):
     def _rotation_endpoint_ingress(self, interface: list[str]) -> list[aws.ec2.SecurityGroupIngressArgs]:
         if self.broker_rotation_security_group is None or "secretsmanager" not in interface:
             return []
-        return [aws.ec2.SecurityGroupIngressArgs(
-            protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-            security_groups=[self.broker_rotation_security_group.id],
-            description="HTTPS to Secrets Manager from the broker admin rotation function (Lambda)")]
+        return [https_from(self.broker_rotation_security_group.id,
+                           "HTTPS to Secrets Manager from the broker admin rotation function (Lambda)")]
 
     def _broker_rotation_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """The rotation function's way to Secrets Manager: the interface endpoint where the env has one
@@ -350,20 +360,16 @@ class VpcNetwork(pulumi.ComponentResource):
         self.broker_rotation_rules: list[aws.vpc.SecurityGroupEgressRule] = []
         if group is None:
             return
-        rule_opts = pulumi.ResourceOptions(parent=group)
         if "secretsmanager" in self.endpoints and self.endpoint_security_group is not None:
-            self.broker_rotation_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-broker-rotation-out-endpoints", security_group_id=group.id,
+            self.broker_rotation_rules.append(https_egress(
+                f"{name}-broker-rotation-out-endpoints", group,
                 referenced_security_group_id=self.endpoint_security_group.id,
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS to the Secrets Manager interface endpoint", opts=rule_opts))
+                description="HTTPS to the Secrets Manager interface endpoint"))
         elif self.nat_gateways:
             # Secrets Manager's public endpoint through the NAT; its addresses are not the platform's to pin.
-            self.broker_rotation_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-broker-rotation-out-https", security_group_id=group.id, cidr_ipv4="0.0.0.0/0",
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS through the NAT to Secrets Manager (no interface endpoint in this env)",
-                opts=rule_opts))
+            self.broker_rotation_rules.append(https_egress(
+                f"{name}-broker-rotation-out-https", group, cidr_ipv4="0.0.0.0/0",
+                description="HTTPS through the NAT to Secrets Manager (no interface endpoint in this env)"))
         else:  # the env loader refuses this env first (shared.envs, broker admin rotation)
             raise ValueError(f"{args.env_name}: the broker admin rotation function has no way to Secrets Manager "
                              "(no secretsmanager endpoint, no NAT)")
@@ -400,22 +406,17 @@ class VpcNetwork(pulumi.ComponentResource):
         # Fargate (platform 1.4+) pulls images, fetches secrets and ships logs through the task's own
         # network interface, so these egress rules carry the task start-up too.
         if self.endpoint_security_group is not None:
-            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-services-out-endpoints", security_group_id=group.id,
-                referenced_security_group_id=self.endpoint_security_group.id,
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS to the interface VPC endpoints (ECR, logs, Secrets Manager)", opts=rule_opts))
+            self.service_rules.append(https_egress(
+                f"{name}-services-out-endpoints", group, referenced_security_group_id=self.endpoint_security_group.id,
+                description="HTTPS to the interface VPC endpoints (ECR, logs, Secrets Manager)"))
         if "s3" in self.endpoints:
             # ECR image layers come from S3 through the gateway endpoint: its prefix list is S3's ranges.
-            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-services-out-s3", security_group_id=group.id,
-                prefix_list_id=self.endpoints["s3"].prefix_list_id,
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS to S3 through the gateway endpoint (ECR image layers)", opts=rule_opts))
+            self.service_rules.append(https_egress(
+                f"{name}-services-out-s3", group, prefix_list_id=self.endpoints["s3"].prefix_list_id,
+                description="HTTPS to S3 through the gateway endpoint (ECR image layers)"))
         if self.nat_gateways:
             # AWS APIs without an endpoint here (in dev: ECR, logs, Secrets Manager too) are public HTTPS
             # endpoints reached through the NAT; their addresses are not the platform's to pin.
-            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-services-out-https", security_group_id=group.id, cidr_ipv4="0.0.0.0/0",
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS through the NAT to AWS APIs without a VPC endpoint", opts=rule_opts))
+            self.service_rules.append(https_egress(
+                f"{name}-services-out-https", group, cidr_ipv4="0.0.0.0/0",
+                description="HTTPS through the NAT to AWS APIs without a VPC endpoint"))
