@@ -27,7 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.components.building_blocks import log_group_arn, log_group_with_key, role_with_policy
+from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.envs import EnvConfig
 
 HTTPS_PORT = 443
@@ -161,11 +161,10 @@ class BrokerAdminRotation(pulumi.ComponentResource):
             description="RabbitMQ management API (HTTPS) of the env broker", opts=child)
 
         # Pre-created so retention (and KMS) apply from the first invocation.
-        self.logs_key, self.log_group = log_group_with_key(
-            f"{name}-logs", group_name=log_group_name(env), retention_days=args.log_retention_days,
-            encrypted=args.kms_encrypted_logs, key_description=f"Broker admin rotation function logs ({env})",
-            key_alias=f"{env}/broker-admin-rotation-logs", partition=args.partition, region=args.region,
-            account_id=args.account_id, opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        self.logs_key, self.log_group = own_log_group(
+            self, f"{name}-logs", args, group_name=log_group_name(env),
+            key_description=f"Broker admin rotation function logs ({env})",
+            key_alias=f"{env}/broker-admin-rotation-logs")
 
         self.role, self.role_policy = role_with_policy(
             f"{name}-role", role_name=function_name(env),

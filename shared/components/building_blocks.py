@@ -1,7 +1,7 @@
 """What several components make the same way: customer managed KMS keys, the log groups they pre-create
 (with a key of their own where the env encrypts logs), and service roles with one inline policy.
 
-Every key is rotated yearly, has the 30-day deletion window (the longest KMS allows: a key scheduled for
+Every key is rotated (yearly, KMS's default period), has a 30-day deletion window (a key scheduled for
 deletion by mistake can be recovered for that long) and an alias ``alias/ml-platform/<env>/<purpose>``,
 a child of the key. Its policy is the caller's (``customer_key_policy`` or its own).
 """
@@ -9,11 +9,16 @@ a child of the key. Its policy is the caller's (``customer_key_policy`` or its o
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
 
 from shared.components.compute_iam import customer_key_policy
+
+if TYPE_CHECKING:
+    from shared.components.broker_rotation import BrokerAdminRotationArgs
+    from shared.components.deploy_runner import DeployRunnerArgs
 
 KEY_DELETION_WINDOW_DAYS = 30
 
@@ -52,6 +57,18 @@ def log_group_with_key(name: str, *, group_name: str, retention_days: int, encry
     group = aws.cloudwatch.LogGroup(name, name=group_name, retention_in_days=retention_days,
                                     kms_key_id=key.arn if key else None, opts=opts)
     return key, group
+
+
+def own_log_group(component: pulumi.ComponentResource, name: str, args: BrokerAdminRotationArgs | DeployRunnerArgs,
+                  *, group_name: str, key_description: str,
+                  key_alias: str) -> tuple[aws.kms.Key | None, aws.cloudwatch.LogGroup]:
+    """:func:`log_group_with_key` as the args of a component with a log group of its own ask (retention,
+    encryption, account), the key and the group children of ``component``, protected where the env
+    protects state."""
+    return log_group_with_key(
+        name, group_name=group_name, retention_days=args.log_retention_days, encrypted=args.kms_encrypted_logs,
+        key_description=key_description, key_alias=key_alias, partition=args.partition, region=args.region,
+        account_id=args.account_id, opts=pulumi.ResourceOptions(parent=component, protect=args.protect))
 
 
 def role_with_policy(name: str, *, assume_role_policy: str, policy: pulumi.Input[str], description: str,

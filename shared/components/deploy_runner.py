@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.components.building_blocks import log_group_with_key, role_with_policy
+from shared.components.building_blocks import own_log_group, role_with_policy
 from shared.envs import EnvConfig
 
 HTTPS_PORT = 443
@@ -164,11 +164,9 @@ class DeployRunner(pulumi.ComponentResource):
         # Build logs can hold deploy output: encrypted with the runner's own key where the env asks for
         # encrypted logs (compute.kms_encrypted_logs), usable by CloudWatch Logs for this log group only.
         # Pre-created so retention (and KMS) apply from the first build.
-        self.logs_key, self.log_group = log_group_with_key(
-            f"{name}-logs", group_name=log_group_name(env), retention_days=args.log_retention_days,
-            encrypted=args.kms_encrypted_logs, key_description=f"Deploy runner build logs ({env})",
-            key_alias=f"{env}/deploy-runner-logs", partition=args.partition, region=args.region,
-            account_id=args.account_id, opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        self.logs_key, self.log_group = own_log_group(
+            self, f"{name}-logs", args, group_name=log_group_name(env),
+            key_description=f"Deploy runner build logs ({env})", key_alias=f"{env}/deploy-runner-logs")
 
         self.role, self.role_policy = role_with_policy(
             f"{name}-role", role_name=f"ml-platform-{env}-deploy-runner",
