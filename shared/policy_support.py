@@ -368,14 +368,24 @@ def boolean_setting_rule(module_file: str, *resource_types: str, label: str, set
     return rule_policy(module_file, validate)
 
 
+def props_of_kind(args: ResourceValidationArgs, label: str, path: str, *, default: str, judged: Callable[[str], bool],
+                  otherwise: Callable[[str], str]) -> dict[str, Any]:
+    """The plain inputs of a resource whose kind (the input at ``path``, ``default`` when unset) is one the
+    calling rule judges (``judged`` of the kind in lower case); another kind is not applicable, the reason
+    ``<label> '<name>' <otherwise(kind)>``. An unknown kind is undecidable (:func:`known_input`)."""
+    props = plain(args.props)
+    kind = str(known_input(args, label, path, props) or default)
+    if not judged(kind.lower()):
+        args.not_applicable(f"{label} '{args.name}' {otherwise(kind)}")
+    return props
+
+
 def application_load_balancer_props(args: ResourceValidationArgs) -> dict[str, Any]:
     """The plain inputs of an application load balancer; a network or gateway load balancer is not
     applicable (it does not parse HTTP, so the HTTP settings the calling rule checks do not exist)."""
-    props = plain(args.props)
-    kind = known_input(args, "load balancer", "loadBalancerType", props)
-    if str(kind or "application").lower() != "application":
-        args.not_applicable(f"load balancer '{args.name}' is a {kind} load balancer (no HTTP parsing)")
-    return props
+    return props_of_kind(args, "load balancer", "loadBalancerType", default="application",
+                         judged=lambda kind: kind == "application",
+                         otherwise=lambda kind: f"is a {kind} load balancer (no HTTP parsing)")
 
 
 def rabbitmq_broker_props(args: ResourceValidationArgs) -> dict[str, Any]:
@@ -635,6 +645,14 @@ def policy_statements(document: Any) -> list[dict[str, Any]]:
     return [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
 
 
+def allow_statements(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The ``Allow`` statements of an IAM policy document, each with the label findings name it by:
+    ``statement <Sid>``, or its position when it has none."""
+    for index, statement in enumerate(policy_statements(document)):
+        if str(statement.get("Effect", "")).lower() == "allow":
+            yield f"statement {statement.get('Sid') or index}", statement
+
+
 # --- security groups ------------------------------------------------------------------------------
 
 def is_world(cidr: Any) -> bool:
@@ -835,6 +853,29 @@ def known_iam_documents(args: ResourceValidationArgs) -> Iterator[tuple[str, Any
         yield f"{what}: {label}", raw
     if unknown:
         undecidable(args, f"{what}: {', '.join(unknown)}")
+
+
+def iam_document_rule(module_file: str, findings: Callable[[Any], list[str]], *, fix: str,
+                      invalid_json: str | None) -> ResourceValidationPolicy:
+    """The ``POLICY`` of a rule that judges each set permission policy document of IAM roles and policies
+    (:func:`known_iam_documents`): ``findings`` of the parsed document, reported together as
+    ``<subject> <finding>; <finding>; <fix>``. A document that is not JSON is reported
+    ``<subject> is not valid JSON; <invalid_json>``, or left to the rule that reports it (``None``)."""
+
+    @applies_to(IAM_ROLE, *IAM_POLICY_DOCUMENT_TYPES)
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for subject, raw in known_iam_documents(args):
+            try:
+                document = parse_json(raw)
+            except ValueError:
+                if invalid_json is not None:
+                    report_violation(f"{subject} is not valid JSON; {invalid_json}")
+                continue
+            found = findings(document)
+            if found:
+                report_violation(f"{subject} {'; '.join(found)}; {fix}")
+
+    return rule_policy(module_file, validate)
 
 
 # -- fix hints that name the platform's own settings ----------------------------------------------

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import AlarmsConfig, EnvConfig
@@ -30,7 +31,6 @@ from shared.envs import AlarmsConfig, EnvConfig
 if TYPE_CHECKING:
     from shared.components.compute import ComputePlatform
 
-KEY_DELETION_WINDOW_DAYS = 30
 
 AMAZON_MQ = "AWS/AmazonMQ"
 CONTAINER_INSIGHTS = "ECS/ContainerInsights"
@@ -312,14 +312,12 @@ class AlarmTopic(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:alarms:AlarmTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.key = aws.kms.Key(
+        self.key = customer_key(
             f"{name}-key", description=f"Alarm notifications of the ML platform ({args.env_name})",
-            enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+            alias=f"{args.env_name}/alarms",
             policy=json.dumps(topic_key_policy(args.partition, args.account_id, args.region, args.env_name),
                               sort_keys=True),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
-        aws.kms.Alias(f"{name}-key", name=f"alias/ml-platform/{args.env_name}/alarms", target_key_id=self.key.key_id,
-                      opts=pulumi.ResourceOptions(parent=self.key))
         self.topic = aws.sns.Topic(f"{name}-topic", name=topic_name(args.env_name), kms_master_key_id=self.key.arn,
                                    opts=child)
         aws.sns.TopicPolicy(

@@ -27,7 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.components.compute_iam import customer_key_policy
+from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.envs import EnvConfig
 
 HTTPS_PORT = 443
@@ -90,7 +90,7 @@ class BrokerAdminRotationArgs:
 
     @property
     def log_group_arn(self) -> str:
-        return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{log_group_name(self.env_name)}"
+        return log_group_arn(self.partition, self.region, self.account_id, log_group_name(self.env_name))
 
 
 def trust_policy() -> dict[str, Any]:
@@ -160,35 +160,21 @@ class BrokerAdminRotation(pulumi.ComponentResource):
             from_port=HTTPS_PORT, to_port=HTTPS_PORT,
             description="RabbitMQ management API (HTTPS) of the env broker", opts=child)
 
-        self.logs_key: aws.kms.Key | None = None
-        if args.kms_encrypted_logs:
-            self.logs_key = aws.kms.Key(
-                f"{name}-logs", description=f"Broker admin rotation function logs ({env})", enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=json.dumps(customer_key_policy(partition=args.partition, account_id=args.account_id,
-                                                      region=args.region, logs_arn_pattern=args.log_group_arn),
-                                  sort_keys=True),
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
-            aws.kms.Alias(f"{name}-logs", name=f"alias/ml-platform/{env}/broker-admin-rotation-logs",
-                          target_key_id=self.logs_key.key_id, opts=pulumi.ResourceOptions(parent=self.logs_key))
-        # Pre-created so retention (and KMS) apply from the first invocation; Lambda would otherwise create
-        # it on first use with no retention.
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=log_group_name(env), retention_in_days=args.log_retention_days,
-            kms_key_id=self.logs_key.arn if self.logs_key else None,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        # Pre-created so retention (and KMS) apply from the first invocation.
+        self.logs_key, self.log_group = own_log_group(
+            self, f"{name}-logs", args, group_name=log_group_name(env),
+            key_description=f"Broker admin rotation function logs ({env})",
+            key_alias=f"{env}/broker-admin-rotation-logs")
 
-        self.role = aws.iam.Role(
-            f"{name}-role", name=function_name(env),
+        self.role, self.role_policy = role_with_policy(
+            f"{name}-role", role_name=function_name(env),
             description=f"Rotation function of the {env} broker admin secret: that secret, its key, its logs, its ENIs",
-            assume_role_policy=json.dumps(trust_policy(), sort_keys=True), opts=child)
-        self.role_policy = aws.iam.RolePolicy(
-            f"{name}-role-policy", role=self.role.id,
+            assume_role_policy=json.dumps(trust_policy(), sort_keys=True),
             policy=pulumi.Output.all(secret_arn, secrets_key_arn, private_subnet_ids, security_group_id).apply(
                 lambda values: json.dumps(execution_policy(args, secret_arn=values[0], key_arn=values[1],
                                                            subnet_ids=values[2], security_group_id=values[3]),
                                           sort_keys=True)),
-            opts=pulumi.ResourceOptions(parent=self.role))
+            opts=child)
 
         self.function = aws.lambda_.Function(
             f"{name}-function", name=function_name(env),

@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from shared.catalog import Catalog, catalog_path
 from shared.components.broker_egress import BrokerTarget, services_to_broker
+from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import ENVOY_IMAGE, partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_plan import ComputeSettings, ServicePlan
@@ -31,8 +32,6 @@ from shared.contracts import required
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
-
-KEY_DELETION_WINDOW_DAYS = 30
 
 
 def cluster_name(env_name: str) -> str:
@@ -217,18 +216,11 @@ class ComputePlatform(pulumi.ComponentResource):
         policy = customer_key_policy(
             partition=settings.partition, account_id=settings.account_id, region=settings.region,
             logs_arn_pattern=settings.log_group_arn_pattern if purpose == "logs" else None)
-        key = aws.kms.Key(
-            f"{name}-{purpose}",
-            description=f"{description} ({settings.env_name})",
-            enable_key_rotation=True,
-            deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
-            policy=json.dumps(policy, sort_keys=True),
+        return customer_key(
+            f"{name}-{purpose}", description=f"{description} ({settings.env_name})",
+            alias=f"{settings.env_name}/{purpose}", policy=json.dumps(policy, sort_keys=True),
             # Losing the key loses what it encrypted: protected wherever stateful resources are.
-            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect),
-        )
-        aws.kms.Alias(f"{name}-{purpose}", name=f"alias/ml-platform/{settings.env_name}/{purpose}",
-                      target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=key))
-        return key
+            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect))
 
     # -- the contract ------------------------------------------------------------------------------
     def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:

@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.components.compute_iam import customer_key_policy
+from shared.components.building_blocks import own_log_group, role_with_policy
 from shared.envs import EnvConfig
 
 HTTPS_PORT = 443
@@ -163,36 +163,19 @@ class DeployRunner(pulumi.ComponentResource):
 
         # Build logs can hold deploy output: encrypted with the runner's own key where the env asks for
         # encrypted logs (compute.kms_encrypted_logs), usable by CloudWatch Logs for this log group only.
-        self.logs_key: aws.kms.Key | None = None
-        if args.kms_encrypted_logs:
-            self.logs_key = aws.kms.Key(
-                f"{name}-logs", description=f"Deploy runner build logs ({env})", enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=json.dumps(customer_key_policy(
-                    partition=args.partition, account_id=args.account_id, region=args.region,
-                    logs_arn_pattern=f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:"
-                                     f"{log_group_name(env)}"), sort_keys=True),
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
-            aws.kms.Alias(f"{name}-logs", name=f"alias/ml-platform/{env}/deploy-runner-logs",
-                          target_key_id=self.logs_key.key_id, opts=pulumi.ResourceOptions(parent=self.logs_key))
+        # Pre-created so retention (and KMS) apply from the first build.
+        self.logs_key, self.log_group = own_log_group(
+            self, f"{name}-logs", args, group_name=log_group_name(env),
+            key_description=f"Deploy runner build logs ({env})", key_alias=f"{env}/deploy-runner-logs")
 
-        # Pre-created so retention (and KMS where the env asks) apply from the first build; CodeBuild
-        # would otherwise create it on first use with no retention.
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=log_group_name(env), retention_in_days=args.log_retention_days,
-            kms_key_id=self.logs_key.arn if self.logs_key else None,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
-
-        self.role = aws.iam.Role(
-            f"{name}-role", name=f"ml-platform-{env}-deploy-runner",
+        self.role, self.role_policy = role_with_policy(
+            f"{name}-role", role_name=f"ml-platform-{env}-deploy-runner",
             description=f"CodeBuild service role of the {env} deploy runner: VPC build, own logs, deploy role",
-            assume_role_policy=json.dumps(trust_policy(args), sort_keys=True), opts=child)
-        self.role_policy = aws.iam.RolePolicy(
-            f"{name}-role-policy", role=self.role.id,
+            assume_role_policy=json.dumps(trust_policy(args), sort_keys=True),
             policy=pulumi.Output.all(self.log_group.arn, private_subnet_ids).apply(
                 lambda values: json.dumps(service_role_policy(args, log_group_arn=values[0], subnet_ids=values[1]),
                                           sort_keys=True)),
-            opts=pulumi.ResourceOptions(parent=self.role))
+            opts=child)
 
         github = args.github_repository
         self.project = aws.codebuild.Project(

@@ -43,6 +43,7 @@ import pulumi_random as random
 
 from shared.catalog import EXCHANGES, Catalog, Exchange
 from shared.components.broker import BrokerAccess
+from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import CredentialsRotation, EnvConfig
@@ -402,14 +403,12 @@ class RabbitTopology(pulumi.ComponentResource):
         # The services' credentials get a key of their own: its policy delegates use to IAM, so only the
         # roles whose policies name it (the ECS execution roles, shared/components/compute_iam.py) read them.
         partition = partition_of(plan.region)
-        self.secrets_key = aws.kms.Key(
+        self.secrets_key = customer_key(
             f"{name}-secrets", description=f"RabbitMQ credentials of the platform's services ({plan.env_name})",
-            enable_key_rotation=True, deletion_window_in_days=30,
+            alias=f"{plan.env_name}/messaging-secrets",
             policy=json.dumps(customer_key_policy(partition=partition, account_id=plan.account_id,
                                                   region=plan.region), sort_keys=True),
             opts=pulumi.ResourceOptions(parent=self, protect=plan.protect))
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/ml-platform/{plan.env_name}/messaging-secrets",
-                      target_key_id=self.secrets_key.key_id, opts=pulumi.ResourceOptions(parent=self.secrets_key))
         self.users: dict[str, rabbitmq.User] = {}
         self.secrets: dict[str, aws.secretsmanager.Secret] = {}
         #: service -> the secret's version holding its current password (compute pins its tasks to it)

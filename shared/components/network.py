@@ -12,13 +12,12 @@ import pulumi_aws as aws
 
 from shared.catalog import Catalog
 from shared.components.broker_rotation import rotation_days
+from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
-from shared.components.compute_iam import customer_key_policy
 from shared.envs import EnvConfig
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
-KEY_DELETION_WINDOW_DAYS = 30
 HTTPS_PORT = 443
 
 
@@ -55,6 +54,23 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
         {"Sid": "OwnAccountPrincipals", "Effect": "Allow", "Principal": "*", "Action": f"{prefix}:*",
          "Resource": "*", "Condition": {"StringEquals": account}},
     ]}
+
+
+def https_from(group_id: pulumi.Input[str], description: str) -> aws.ec2.SecurityGroupIngressArgs:
+    """An inline rule: HTTPS in from the members of one security group."""
+    return aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+                                            security_groups=[group_id], description=description)
+
+
+def https_egress(resource_name: str, group: aws.ec2.SecurityGroup, *, description: str,
+                 referenced_security_group_id: pulumi.Input[str] | None = None, cidr_ipv4: str | None = None,
+                 prefix_list_id: pulumi.Input[str] | None = None) -> aws.vpc.SecurityGroupEgressRule:
+    """HTTPS out of ``group`` to one peer (EC2 takes exactly one of CIDR, prefix list or referenced group per
+    rule: botocore ec2 model, SecurityGroupRuleRequest); the rule is a child of the group."""
+    return aws.vpc.SecurityGroupEgressRule(
+        resource_name, security_group_id=group.id, referenced_security_group_id=referenced_security_group_id,
+        cidr_ipv4=cidr_ipv4, prefix_list_id=prefix_list_id, ip_protocol="tcp", from_port=HTTPS_PORT,
+        to_port=HTTPS_PORT, description=description, opts=pulumi.ResourceOptions(parent=group))
 
 
 def called_service_ports(catalog: Catalog) -> dict[str, int]:
@@ -127,11 +143,6 @@ class VpcNetworkArgs:
     @property
     def flow_log_group_name(self) -> str:
         return f"/platform/{self.env_name}/vpc-flow-logs"
-
-    @property
-    def flow_log_group_arn(self) -> str:
-        return (f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:"
-                f"{self.flow_log_group_name}")
 
 
 class VpcNetwork(pulumi.ComponentResource):
@@ -272,25 +283,11 @@ class VpcNetwork(pulumi.ComponentResource):
 
     def _flow_logs(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
         """All VPC traffic to CloudWatch Logs, for incident response (CIS 3.9, AwsSolutions-VPC7)."""
-        self.flow_log_key: aws.kms.Key | None = None
-        if args.kms_encrypted_logs:
-            # CloudWatch Logs calls KMS as logs.<region>.amazonaws.com, so the key policy itself must let
-            # it use the key, pinned by encryption context to this one log group (CloudWatch Logs guide,
-            # "Encrypt log data in CloudWatch Logs using AWS KMS").
-            policy = customer_key_policy(partition=args.partition, account_id=args.account_id, region=args.region,
-                                         logs_arn_pattern=args.flow_log_group_arn)
-            self.flow_log_key = aws.kms.Key(
-                f"{name}-flow-logs", description=f"VPC flow logs of the ML platform ({args.env_name})",
-                enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
-                policy=json.dumps(policy, sort_keys=True),
-                opts=opts)
-            aws.kms.Alias(f"{name}-flow-logs", name=f"alias/ml-platform/{args.env_name}/vpc-flow-logs",
-                          target_key_id=self.flow_log_key.key_id,
-                          opts=pulumi.ResourceOptions(parent=self.flow_log_key))
-        self.flow_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs", name=args.flow_log_group_name,
-            retention_in_days=args.flow_log_retention_days,
-            kms_key_id=self.flow_log_key.arn if self.flow_log_key else None, opts=opts)
+        self.flow_log_key, self.flow_log_group = log_group_with_key(
+            f"{name}-flow-logs", group_name=args.flow_log_group_name, retention_days=args.flow_log_retention_days,
+            encrypted=args.kms_encrypted_logs, key_description=f"VPC flow logs of the ML platform ({args.env_name})",
+            key_alias=f"{args.env_name}/vpc-flow-logs", partition=args.partition, region=args.region,
+            account_id=args.account_id, opts=opts)
         # Only VPC Flow Logs acting for this account's flow logs may assume the role (the confused-deputy
         # guard of the VPC guide, "IAM role for publishing flow logs to CloudWatch Logs"; the flow log's
         # id is not known before the role exists, hence the wildcard the guide allows).
@@ -302,16 +299,15 @@ class VpcNetwork(pulumi.ComponentResource):
                 "ArnLike": {"aws:SourceArn":
                             f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"},
             }}]})
-        self.flow_log_role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=assume,
-                                          description="Lets VPC Flow Logs write to its log group", opts=opts)
-        aws.iam.RolePolicy(
-            f"{name}-flow-logs", role=self.flow_log_role.id,
+        self.flow_log_role, _ = role_with_policy(
+            f"{name}-flow-logs", policy_resource_name=f"{name}-flow-logs", assume_role_policy=assume,
+            description="Lets VPC Flow Logs write to its log group",
             policy=self.flow_log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
                            "logs:DescribeLogStreams"],
                 "Resource": [arn, f"{arn}:*"]}]})),
-            opts=pulumi.ResourceOptions(parent=self.flow_log_role))
+            opts=opts)
         self.flow_log = aws.ec2.FlowLog(
             f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
             log_destination=self.flow_log_group.arn, iam_role_arn=self.flow_log_role.arn,
@@ -337,15 +333,10 @@ class VpcNetwork(pulumi.ComponentResource):
             description=f"Interface endpoints of {args.env_name}: HTTPS from inside the VPC",
             # Only the platform's tasks and its deploy runner call AWS APIs from inside the VPC. Inline
             # rules: nothing else adds rules to this group.
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                security_groups=[self.service_security_group.id],
-                description="HTTPS to AWS APIs from the platform ECS tasks"),
-                aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                security_groups=[self.deploy_runner_security_group.id],
-                description="HTTPS to AWS APIs from the deploy runner (CodeBuild)"),
-                *self._rotation_endpoint_ingress(interface)],
+            ingress=[https_from(self.service_security_group.id, "HTTPS to AWS APIs from the platform ECS tasks"),
+                     https_from(self.deploy_runner_security_group.id,
+                                "HTTPS to AWS APIs from the deploy runner (CodeBuild)"),
+                     *self._rotation_endpoint_ingress(interface)],
             tags={"Name": f"{args.env_name}-endpoints"}, opts=opts)
         for service in interface:
             self.endpoints[service] = aws.ec2.VpcEndpoint(
@@ -359,10 +350,8 @@ class VpcNetwork(pulumi.ComponentResource):
     def _rotation_endpoint_ingress(self, interface: list[str]) -> list[aws.ec2.SecurityGroupIngressArgs]:
         if self.broker_rotation_security_group is None or "secretsmanager" not in interface:
             return []
-        return [aws.ec2.SecurityGroupIngressArgs(
-            protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-            security_groups=[self.broker_rotation_security_group.id],
-            description="HTTPS to Secrets Manager from the broker admin rotation function (Lambda)")]
+        return [https_from(self.broker_rotation_security_group.id,
+                           "HTTPS to Secrets Manager from the broker admin rotation function (Lambda)")]
 
     def _broker_rotation_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """The rotation function's way to Secrets Manager: the interface endpoint where the env has one
@@ -371,20 +360,16 @@ class VpcNetwork(pulumi.ComponentResource):
         self.broker_rotation_rules: list[aws.vpc.SecurityGroupEgressRule] = []
         if group is None:
             return
-        rule_opts = pulumi.ResourceOptions(parent=group)
         if "secretsmanager" in self.endpoints and self.endpoint_security_group is not None:
-            self.broker_rotation_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-broker-rotation-out-endpoints", security_group_id=group.id,
+            self.broker_rotation_rules.append(https_egress(
+                f"{name}-broker-rotation-out-endpoints", group,
                 referenced_security_group_id=self.endpoint_security_group.id,
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS to the Secrets Manager interface endpoint", opts=rule_opts))
+                description="HTTPS to the Secrets Manager interface endpoint"))
         elif self.nat_gateways:
             # Secrets Manager's public endpoint through the NAT; its addresses are not the platform's to pin.
-            self.broker_rotation_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-broker-rotation-out-https", security_group_id=group.id, cidr_ipv4="0.0.0.0/0",
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS through the NAT to Secrets Manager (no interface endpoint in this env)",
-                opts=rule_opts))
+            self.broker_rotation_rules.append(https_egress(
+                f"{name}-broker-rotation-out-https", group, cidr_ipv4="0.0.0.0/0",
+                description="HTTPS through the NAT to Secrets Manager (no interface endpoint in this env)"))
         else:  # the env loader refuses this env first (shared.envs, broker admin rotation)
             raise ValueError(f"{args.env_name}: the broker admin rotation function has no way to Secrets Manager "
                              "(no secretsmanager endpoint, no NAT)")
@@ -421,22 +406,17 @@ class VpcNetwork(pulumi.ComponentResource):
         # Fargate (platform 1.4+) pulls images, fetches secrets and ships logs through the task's own
         # network interface, so these egress rules carry the task start-up too.
         if self.endpoint_security_group is not None:
-            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-services-out-endpoints", security_group_id=group.id,
-                referenced_security_group_id=self.endpoint_security_group.id,
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS to the interface VPC endpoints (ECR, logs, Secrets Manager)", opts=rule_opts))
+            self.service_rules.append(https_egress(
+                f"{name}-services-out-endpoints", group, referenced_security_group_id=self.endpoint_security_group.id,
+                description="HTTPS to the interface VPC endpoints (ECR, logs, Secrets Manager)"))
         if "s3" in self.endpoints:
             # ECR image layers come from S3 through the gateway endpoint: its prefix list is S3's ranges.
-            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-services-out-s3", security_group_id=group.id,
-                prefix_list_id=self.endpoints["s3"].prefix_list_id,
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS to S3 through the gateway endpoint (ECR image layers)", opts=rule_opts))
+            self.service_rules.append(https_egress(
+                f"{name}-services-out-s3", group, prefix_list_id=self.endpoints["s3"].prefix_list_id,
+                description="HTTPS to S3 through the gateway endpoint (ECR image layers)"))
         if self.nat_gateways:
             # AWS APIs without an endpoint here (in dev: ECR, logs, Secrets Manager too) are public HTTPS
             # endpoints reached through the NAT; their addresses are not the platform's to pin.
-            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-services-out-https", security_group_id=group.id, cidr_ipv4="0.0.0.0/0",
-                ip_protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-                description="HTTPS through the NAT to AWS APIs without a VPC endpoint", opts=rule_opts))
+            self.service_rules.append(https_egress(
+                f"{name}-services-out-https", group, cidr_ipv4="0.0.0.0/0",
+                description="HTTPS through the NAT to AWS APIs without a VPC endpoint"))

@@ -4,6 +4,7 @@ ENVS = ["dev", "staging", "prod"]
 
 BROKER = "aws:mq/broker:Broker"
 SG = "aws:ec2/securityGroup:SecurityGroup"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 PASSWORD = "random:index/randomPassword:RandomPassword"
@@ -25,3 +26,7 @@ PRIVATE_NS = "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"
 HTTP_NS = "aws:servicediscovery/httpNamespace:HttpNamespace"
 CLOUD_MAP_SERVICE = "aws:servicediscovery/service:Service"
 INSTANCE = "aws:servicediscovery/instance:Instance"
+
+FUNCTION = "aws:lambda/function:Function"
+PERMISSION = "aws:lambda/permission:Permission"
+ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"

@@ -21,17 +21,18 @@ from shared.envs import load_env
 from shared.errors import ConfigErrors
 from shared.synth import engine
 from shared.synth.engine import synth_env
+from tests.layers.resource_types import (
+    EGRESS,
+    ENVS,
+    FUNCTION,
+    KMS_KEY,
+    LOG_GROUP,
+    PERMISSION,
+    ROLE_POLICY,
+    ROTATION,
+    SG,
+)
 from tests.synth_helpers import by_name, by_urn, of_type
-
-ENVS = ["dev", "staging", "prod"]
-FUNCTION = "aws:lambda/function:Function"
-ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
-PERMISSION = "aws:lambda/permission:Permission"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-KMS_KEY = "aws:kms/key:Key"
 
 
 @cache

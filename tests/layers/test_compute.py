@@ -318,14 +318,24 @@ def test_every_resource_belongs_to_the_compute_component_and_uses_the_layers_aws
             assert top["type"] == "mlplatform:compute:ComputePlatform", resource["name"]
 
 
+def upstream_outputs() -> dict[str, dict[str, Any]]:
+    """A copy (for a test to edit) of dev's upstream stacks' outputs, keyed by stack reference."""
+    return {f"organization/{layer}/dev": json.loads(json.dumps(platform("dev")[layer]["outputs"]))
+            for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+
+
+def synth_compute(stack_outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Dev's compute layer synthesized against ``stack_outputs``."""
+    return synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
+                         account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
+
+
 def test_a_service_missing_from_an_upstream_contract_is_refused_naming_it() -> None:
     # e.g. a catalog entry added, compute re-run before messaging: the credentials do not exist yet.
-    stack_outputs = {f"organization/{layer}/dev": json.loads(json.dumps(platform("dev")[layer]["outputs"]))
-                     for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+    stack_outputs = upstream_outputs()
     del stack_outputs["organization/messaging/dev"]["service_secret_arns"]["inference"]
     with pytest.raises(ContractError, match=r"messaging\.service_secret_arns\['inference'\]"):
-        synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
-                      account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
+        synth_compute(stack_outputs)
 
 
 def _secrets_and_policies(docs: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -374,13 +384,11 @@ def test_a_messaging_stack_older_than_secret_versions_falls_back_to_the_current_
         caplog: pytest.LogCaptureFixture) -> None:
     # A stack deployed before the output existed: compute keeps working unpinned (what it did before)
     # and says to run up of messaging, whose next up exports the versions.
-    stack_outputs = {f"organization/{layer}/dev": json.loads(json.dumps(platform("dev")[layer]["outputs"]))
-                     for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+    stack_outputs = upstream_outputs()
     del stack_outputs["organization/messaging/dev"]["service_secret_versions"]
     secret_arns = stack_outputs["organization/messaging/dev"]["service_secret_arns"]
     with caplog.at_level("WARNING"):
-        doc = synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
-                            account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
+        doc = synth_compute(stack_outputs)
     for service in SERVICES:
         app = container(unit(doc, service)["task"], service)
         assert {s["name"]: s["valueFrom"] for s in app["secrets"]} == {
@@ -390,12 +398,10 @@ def test_a_messaging_stack_older_than_secret_versions_falls_back_to_the_current_
 
 
 def test_a_service_missing_from_the_secret_versions_is_refused_naming_it() -> None:
-    stack_outputs = {f"organization/{layer}/dev": json.loads(json.dumps(platform("dev")[layer]["outputs"]))
-                     for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+    stack_outputs = upstream_outputs()
     del stack_outputs["organization/messaging/dev"]["service_secret_versions"]["inference"]
     with pytest.raises(ContractError, match=r"messaging\.service_secret_versions\['inference'\]"):
-        synth_program(REPO_ROOT / "stacks/compute", stack="dev", layer="compute", env="dev",
-                      account_id="111111111111", region="eu-west-1", stack_outputs=stack_outputs)
+        synth_compute(stack_outputs)
 
 
 @pytest.mark.parametrize("env", ENVS)

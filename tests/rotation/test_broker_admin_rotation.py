@@ -18,6 +18,7 @@ import types
 import urllib.error
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -179,120 +180,135 @@ def rotate(rotation: types.ModuleType, client: Any, arn: str, environ: dict[str,
     return token
 
 
-@pytest.mark.broker
-def test_a_rotation_changes_the_admins_password_on_the_broker(
-        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+@dataclass(frozen=True)
+class Rotating:
+    """A fresh admin on the local broker, its secret as the broker component leaves it, and the function's
+    environment that reaches this broker."""
+
+    rotation: types.ModuleType
+    client: Any
+    broker: LocalBroker
+    name: str
+    old: str
+    arn: str
+    environ: dict[str, str]
+
+    def run(self, token: str, *steps: str, environ: dict[str, str] | None = None) -> None:
+        """Invoke the function for each step in turn (``environ``: another one than the broker's)."""
+        for step in steps:
+            invoke(self.rotation, self.client, self.arn, token, step, self.environ if environ is None else environ)
+
+    def rotate(self) -> str:
+        return rotate(self.rotation, self.client, self.arn, self.environ)
+
+    def password(self, stage: str = "AWSCURRENT") -> str:
+        return value(self.client, self.arn, stage)["password"]
+
+    def pending(self, token: str) -> str:
+        """The password the version ``token`` holds (before it is AWSCURRENT)."""
+        return str(json.loads(self.client.get_secret_value(SecretId=self.arn, VersionId=token)["SecretString"])
+                   ["password"])
+
+    def accepts(self, password: str) -> bool:
+        return accepted(self.broker, self.name, password)
+
+
+@pytest.fixture
+def rotating(rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> Rotating:
     name, old = admin
-    arn = new_secret(secrets, name, old)
-    before = next(v for v, s in stages(secrets, arn).items() if "AWSCURRENT" in s)
-    token = rotate(rotation, secrets, arn, local_environ(broker))
-    new = value(secrets, arn, "AWSCURRENT")["password"]
-    assert new != old and value(secrets, arn, "AWSCURRENT")["username"] == name
-    assert accepted(broker, name, new) and not accepted(broker, name, old)
-    assert "AWSCURRENT" in stages(secrets, arn)[token]
-    assert stages(secrets, arn)[before] == sorted(["AWSPREVIOUS", INITIAL_STAGE])
-    assert value(secrets, arn, "AWSPREVIOUS")["password"] == old
-    user = broker.management_api("GET", f"/api/users/{name}")
-    assert rotation.user_tags(user) == ["administrator"]
+    return Rotating(rotation, secrets, broker, name, old, new_secret(secrets, name, old), local_environ(broker))
 
 
 @pytest.mark.broker
-def test_every_step_can_run_again(
-        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
-    name, old = admin
-    arn = new_secret(secrets, name, old)
-    environ = local_environ(broker)
-    token = start_rotation(arn)
+def test_a_rotation_changes_the_admins_password_on_the_broker(rotating: Rotating) -> None:
+    r = rotating
+    before = next(v for v, s in stages(r.client, r.arn).items() if "AWSCURRENT" in s)
+    token = r.rotate()
+    new = r.password()
+    assert new != r.old and value(r.client, r.arn, "AWSCURRENT")["username"] == r.name
+    assert r.accepts(new) and not r.accepts(r.old)
+    assert "AWSCURRENT" in stages(r.client, r.arn)[token]
+    assert stages(r.client, r.arn)[before] == sorted(["AWSPREVIOUS", INITIAL_STAGE])
+    assert r.password("AWSPREVIOUS") == r.old
+    user = r.broker.management_api("GET", f"/api/users/{r.name}")
+    assert r.rotation.user_tags(user) == ["administrator"]
+
+
+@pytest.mark.broker
+def test_every_step_can_run_again(rotating: Rotating) -> None:
+    r = rotating
+    token = start_rotation(r.arn)
     for step in STEPS:  # Secrets Manager retries a step it saw fail even when the step had done its work
-        invoke(rotation, secrets, arn, token, step, environ)
-        invoke(rotation, secrets, arn, token, step, environ)
-    new = value(secrets, arn, "AWSCURRENT")["password"]
-    assert new != old and accepted(broker, name, new) and not accepted(broker, name, old)
-    assert value(secrets, arn, "AWSPREVIOUS")["password"] == old
-    for step in STEPS:  # a late retry of the finished rotation changes nothing
-        invoke(rotation, secrets, arn, token, step, environ)
-    assert value(secrets, arn, "AWSCURRENT")["password"] == new and accepted(broker, name, new)
+        r.run(token, step, step)
+    new = r.password()
+    assert new != r.old and r.accepts(new) and not r.accepts(r.old)
+    assert r.password("AWSPREVIOUS") == r.old
+    r.run(token, *STEPS)  # a late retry of the finished rotation changes nothing
+    assert r.password() == new and r.accepts(new)
 
 
 @pytest.mark.broker
-def test_a_retried_rotation_whose_set_step_already_ran_finishes(
-        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+def test_a_retried_rotation_whose_set_step_already_ran_finishes(rotating: Rotating) -> None:
     """setSecret changed the broker, then the invocation died: the retry from createSecret completes it."""
-    name, old = admin
-    arn = new_secret(secrets, name, old)
-    environ = local_environ(broker)
-    token = start_rotation(arn)
-    invoke(rotation, secrets, arn, token, "createSecret", environ)
-    invoke(rotation, secrets, arn, token, "setSecret", environ)
-    pending = json.loads(secrets.get_secret_value(SecretId=arn, VersionId=token)["SecretString"])["password"]
-    assert accepted(broker, name, pending) and value(secrets, arn, "AWSCURRENT")["password"] == old
-    for step in STEPS:
-        invoke(rotation, secrets, arn, token, step, environ)
-    assert value(secrets, arn, "AWSCURRENT")["password"] == pending
+    r = rotating
+    token = start_rotation(r.arn)
+    r.run(token, "createSecret", "setSecret")
+    pending = r.pending(token)
+    assert r.accepts(pending) and r.password() == r.old
+    r.run(token, *STEPS)
+    assert r.password() == pending
 
 
 @pytest.mark.broker
-def test_a_failing_set_step_leaves_the_current_version_and_the_broker_alone(
-        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
-    name, old = admin
-    arn = new_secret(secrets, name, old)
+def test_a_failing_set_step_leaves_the_current_version_and_the_broker_alone(rotating: Rotating) -> None:
+    r = rotating
     # Someone changed the password on the broker without the secret: neither stored password works.
-    broker.management_api("PUT", f"/api/users/{name}", {"password": "Changed-Out-Of-Band-1", "tags": "administrator"})
-    environ = local_environ(broker)
-    token = start_rotation(arn)
-    invoke(rotation, secrets, arn, token, "createSecret", environ)
-    with pytest.raises(rotation.RotationError, match="accepts neither the current nor the previous"):
-        invoke(rotation, secrets, arn, token, "setSecret", environ)
-    assert value(secrets, arn, "AWSCURRENT")["password"] == old
-    assert "AWSCURRENT" not in stages(secrets, arn)[token]
-    assert accepted(broker, name, "Changed-Out-Of-Band-1")
-    with pytest.raises(rotation.RotationError, match="refuses the pending password"):
-        invoke(rotation, secrets, arn, token, "testSecret", environ)
+    r.broker.management_api("PUT", f"/api/users/{r.name}", {"password": "Changed-Out-Of-Band-1",
+                                                            "tags": "administrator"})
+    token = start_rotation(r.arn)
+    r.run(token, "createSecret")
+    with pytest.raises(r.rotation.RotationError, match="accepts neither the current nor the previous"):
+        r.run(token, "setSecret")
+    assert r.password() == r.old
+    assert "AWSCURRENT" not in stages(r.client, r.arn)[token]
+    assert r.accepts("Changed-Out-Of-Band-1")
+    with pytest.raises(r.rotation.RotationError, match="refuses the pending password"):
+        r.run(token, "testSecret")
 
 
 @pytest.mark.broker
-def test_an_unreachable_broker_fails_the_set_step_and_changes_nothing(
-        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+def test_an_unreachable_broker_fails_the_set_step_and_changes_nothing(rotating: Rotating) -> None:
     from shared.rehearse.broker import free_port
 
-    name, old = admin
-    arn = new_secret(secrets, name, old)
-    token = start_rotation(arn)
+    r = rotating
+    token = start_rotation(r.arn)
     unreachable = {"MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{free_port()}", "ROTATION_TEST_ONLY_ALLOW_HTTP": "1"}
-    invoke(rotation, secrets, arn, token, "createSecret", unreachable)
+    r.run(token, "createSecret", environ=unreachable)
     with pytest.raises(urllib.error.URLError):
-        invoke(rotation, secrets, arn, token, "setSecret", unreachable)
-    assert value(secrets, arn, "AWSCURRENT")["password"] == old and accepted(broker, name, old)
+        r.run(token, "setSecret", environ=unreachable)
+    assert r.password() == r.old and r.accepts(r.old)
 
 
 @pytest.mark.broker
-def test_the_previous_password_still_sets_the_new_one(
-        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
+def test_the_previous_password_still_sets_the_new_one(rotating: Rotating) -> None:
     """The broker holds the AWSPREVIOUS password (e.g. restored from before the last rotation)."""
-    name, old = admin
-    arn = new_secret(secrets, name, old)
-    environ = local_environ(broker)
-    rotate(rotation, secrets, arn, environ)
-    broker.management_api("PUT", f"/api/users/{name}", {"password": old, "tags": "administrator"})
-    rotate(rotation, secrets, arn, environ)
-    newest = value(secrets, arn, "AWSCURRENT")["password"]
-    assert accepted(broker, name, newest) and not accepted(broker, name, old)
+    r = rotating
+    r.rotate()
+    r.broker.management_api("PUT", f"/api/users/{r.name}", {"password": r.old, "tags": "administrator"})
+    r.rotate()
+    newest = r.password()
+    assert r.accepts(newest) and not r.accepts(r.old)
 
 
 @pytest.mark.broker
-def test_a_pending_user_without_the_administrator_tag_fails_the_test_step(
-        rotation: types.ModuleType, secrets: Any, broker: LocalBroker, admin: tuple[str, str]) -> None:
-    name, old = admin
-    arn = new_secret(secrets, name, old)
-    environ = local_environ(broker)
-    token = start_rotation(arn)
-    for step in STEPS[:2]:
-        invoke(rotation, secrets, arn, token, step, environ)
-    pending = json.loads(secrets.get_secret_value(SecretId=arn, VersionId=token)["SecretString"])["password"]
-    broker.management_api("PUT", f"/api/users/{name}", {"password": pending, "tags": "management"})
-    with pytest.raises(rotation.RotationError, match="not as the administrator"):
-        invoke(rotation, secrets, arn, token, "testSecret", environ)
-    assert value(secrets, arn, "AWSCURRENT")["password"] == old
+def test_a_pending_user_without_the_administrator_tag_fails_the_test_step(rotating: Rotating) -> None:
+    r = rotating
+    token = start_rotation(r.arn)
+    r.run(token, *STEPS[:2])
+    r.broker.management_api("PUT", f"/api/users/{r.name}", {"password": r.pending(token), "tags": "management"})
+    with pytest.raises(r.rotation.RotationError, match="not as the administrator"):
+        r.run(token, "testSecret")
+    assert r.password() == r.old
 
 
 @pytest.mark.broker

@@ -20,19 +20,7 @@ CKV_AWS_355 (restrictable actions on ``*``) and CKV_AWS_290 (write access withou
 import re
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs
-
-from shared.policy_support import (
-    IAM_POLICY_DOCUMENT_TYPES,
-    IAM_ROLE,
-    applies_to,
-    as_list,
-    known_iam_documents,
-    parse_json,
-    policy_statements,
-    rule_policy,
-)
-from shared.policy_typing import ReportViolation
+from shared.policy_support import allow_statements, as_list, iam_document_rule
 
 WRITE_VERBS = (
     "Create", "Delete", "Put", "Update", "Modify", "Attach", "Detach", "Associate", "Disassociate", "Set", "Add",
@@ -82,28 +70,16 @@ def _risky(action: str) -> bool:
 
 def _findings(document: Any) -> list[str]:
     findings: list[str] = []
-    for index, statement in enumerate(policy_statements(document)):
-        if str(statement.get("Effect", "")).lower() != "allow":
-            continue
+    for label, statement in allow_statements(document):
         resources = [r.strip() for r in as_list(statement.get("Resource")) if isinstance(r, str)]
         if "*" not in resources:
             continue
         risky = [a for a in as_list(statement.get("Action")) if isinstance(a, str) and _risky(a)]
         if risky:
-            findings.append(f"statement {statement.get('Sid') or index} allows {', '.join(map(repr, risky))} on '*'")
+            findings.append(f"{label} allows {', '.join(map(repr, risky))} on '*'")
     return findings
 
 
-@applies_to(IAM_ROLE, *IAM_POLICY_DOCUMENT_TYPES)
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    for subject, raw in known_iam_documents(args):
-        try:
-            findings = _findings(parse_json(raw))
-        except ValueError:
-            continue  # invalid JSON is iam-no-wildcard-actions' finding
-        if findings:
-            report_violation(f"{subject} {'; '.join(findings)}; name the ARNs the workload writes (its own "
-                             "queue, log group, secret) in Resource.")
-
-
-POLICY = rule_policy(__file__, _validate)
+POLICY = iam_document_rule(
+    __file__, _findings, fix="name the ARNs the workload writes (its own queue, log group, secret) in Resource.",
+    invalid_json=None)  # invalid JSON is iam-no-wildcard-actions' finding

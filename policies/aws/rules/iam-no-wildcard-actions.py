@@ -14,29 +14,14 @@ Matches cdk-nag AwsSolutions-IAM5 / checkov CKV_AWS_63 (and CKV_AWS_49 for polic
 import re
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs
-
-from shared.policy_support import (
-    IAM_POLICY_DOCUMENT_TYPES,
-    IAM_ROLE,
-    applies_to,
-    as_list,
-    known_iam_documents,
-    parse_json,
-    policy_statements,
-    rule_policy,
-)
-from shared.policy_typing import ReportViolation
+from shared.policy_support import allow_statements, as_list, iam_document_rule
 
 WILDCARD = re.compile(r"^(\*+|[A-Za-z0-9*-]+:\*+)$")
 
 
 def _findings(document: Any) -> list[str]:
     findings: list[str] = []
-    for index, statement in enumerate(policy_statements(document)):
-        if str(statement.get("Effect", "")).lower() != "allow":
-            continue
-        label = f"statement {statement.get('Sid') or index}"
+    for label, statement in allow_statements(document):
         wildcards = [a for a in as_list(statement.get("Action")) if isinstance(a, str) and WILDCARD.match(a.strip())]
         if wildcards:
             findings.append(f"{label} allows {', '.join(repr(w) for w in wildcards)}")
@@ -45,20 +30,7 @@ def _findings(document: Any) -> list[str]:
     return findings
 
 
-@applies_to(IAM_ROLE, *IAM_POLICY_DOCUMENT_TYPES)
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    for subject, raw in known_iam_documents(args):
-        try:
-            document = parse_json(raw)
-        except ValueError:
-            report_violation(f"{subject} is not valid JSON; fix the policy document.")
-            continue
-        findings = _findings(document)
-        if findings:
-            report_violation(
-                f"{subject} {'; '.join(findings)}; list the specific actions the workload calls "
-                "(e.g. 'sqs:SendMessage') instead of wildcards."
-            )
-
-
-POLICY = rule_policy(__file__, _validate)
+POLICY = iam_document_rule(
+    __file__, _findings,
+    fix="list the specific actions the workload calls (e.g. 'sqs:SendMessage') instead of wildcards.",
+    invalid_json="fix the policy document.")

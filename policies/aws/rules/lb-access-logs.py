@@ -16,8 +16,7 @@ from shared.policy_support import (
     contains_unknown,
     get,
     is_true,
-    known_input,
-    plain,
+    props_of_kind,
     rule_policy,
     undecidable,
 )
@@ -26,10 +25,9 @@ from shared.policy_typing import ReportViolation
 
 @applies_to("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    kind = known_input(args, "load balancer", "loadBalancerType", props)
-    if str(kind or "application").lower() == "gateway":
-        args.not_applicable(f"load balancer '{args.name}' is a gateway load balancer (no access logs)")
+    props = props_of_kind(args, "load balancer", "loadBalancerType", default="application",
+                          judged=lambda kind: kind != "gateway",
+                          otherwise=lambda _: "is a gateway load balancer (no access logs)")
     logs = props.get("accessLogs")
     if contains_unknown(logs):
         undecidable(args, f"load balancer '{args.name}': accessLogs")

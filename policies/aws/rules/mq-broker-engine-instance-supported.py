@@ -10,24 +10,16 @@ sources (Amazon MQ developer guide) are in ``shared/amazonmq.py``. No cdk-nag/ch
 from pulumi_policy import ResourceValidationArgs
 
 from shared.amazonmq import broker_problems
-from shared.policy_support import (
-    UNKNOWN,
-    applies_to,
-    rabbitmq_broker_props,
-    rule_policy,
-    undecidable,
-)
+from shared.policy_support import applies_to, known_input, rabbitmq_broker_props, rule_policy
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:mq/broker:Broker")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = rabbitmq_broker_props(args)
-    for key in ("engineVersion", "hostInstanceType", "deploymentMode"):
-        if props.get(key) is UNKNOWN:
-            undecidable(args, f"MQ broker '{args.name}': {key}")
-    version, instance = str(props.get("engineVersion")), str(props.get("hostInstanceType"))
-    mode = str(props.get("deploymentMode") or "SINGLE_INSTANCE")
+    version, instance, mode = (known_input(args, "MQ broker", key, props)
+                               for key in ("engineVersion", "hostInstanceType", "deploymentMode"))
+    version, instance, mode = str(version), str(instance), str(mode or "SINGLE_INSTANCE")
     for key, reason in broker_problems(version, instance, mode):
         report_violation(f"RabbitMQ broker '{args.name}' ({version}, {instance}, {mode}): {key}: {reason}.")
 

@@ -17,14 +17,13 @@ from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
+    allow_statements,
     applies_to,
     as_list,
     contains_unknown,
-    known_input,
     parse_json,
-    plain,
-    policy_statements,
     principal_values,
+    props_of_kind,
     rule_policy,
     undecidable,
 )
@@ -42,10 +41,9 @@ def _wide_open(statement: dict[str, object]) -> bool:
 
 @applies_to("aws:ec2/vpcEndpoint:VpcEndpoint")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    props = plain(args.props)
-    kind = known_input(args, "VPC endpoint", "vpcEndpointType", props)
-    if str(kind or "Gateway").lower() == "gatewayloadbalancer":
-        args.not_applicable(f"VPC endpoint '{args.name}' is a Gateway Load Balancer endpoint (no endpoint policy)")
+    props = props_of_kind(args, "VPC endpoint", "vpcEndpointType", default="Gateway",
+                          judged=lambda kind: kind != "gatewayloadbalancer",
+                          otherwise=lambda _: "is a Gateway Load Balancer endpoint (no endpoint policy)")
     raw = props.get("policy")
     if raw is UNKNOWN or contains_unknown(raw):
         undecidable(args, f"VPC endpoint '{args.name}': policy")
@@ -55,11 +53,10 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         report_violation(f"VPC endpoint '{args.name}' has AWS's default full-access policy; {fix}.")
         return
     try:
-        statements = policy_statements(parse_json(raw))
+        allows = [statement for _, statement in allow_statements(parse_json(raw))]
     except ValueError:
         report_violation(f"VPC endpoint '{args.name}': policy is not valid JSON; {fix}.")
         return
-    allows = [s for s in statements if str(s.get("Effect", "")).lower() == "allow"]
     if allows and all(_wide_open(s) for s in allows):
         report_violation(f"VPC endpoint '{args.name}' has a full-access policy (anyone, any action, any resource); "
                          f"{fix}.")
