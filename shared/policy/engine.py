@@ -45,6 +45,7 @@ from pulumi.runtime.proto import analyzer_pb2, plugin_pb2
 
 from shared import REPO_ROOT
 from shared.errors import ConfigError, PlatformError
+from shared.jsonwalk import any_string
 from shared.patch_guard import OFFLINE_ENGINE_ENV
 from shared.policy.enforcement import Enforcement, enforcement_for
 from shared.policy.fast_analyzer import BATCH_FAILED, BATCH_METHOD, decode_responses, encode_requests
@@ -188,16 +189,6 @@ def secret_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     return result
 
 
-def _mentions(value: Any, needle: str) -> bool:
-    if isinstance(value, str):
-        return needle in value
-    if isinstance(value, dict):
-        return any(_mentions(item, needle) for item in value.values())
-    if isinstance(value, list):
-        return any(_mentions(item, needle) for item in value)
-    return False
-
-
 def literal_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     """``{urn: [credential inputs written in clear]}`` -- the ``literalInputs`` config of no-plaintext-secrets.
 
@@ -217,7 +208,7 @@ def literal_inputs(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
             property_dependencies = resource.get("property_dependencies")
             literal = []
             for name in names:
-                if name not in inputs or _mentions(inputs[name], SECURE_CONFIG_PLACEHOLDER):
+                if name not in inputs or any_string(inputs[name], lambda text: SECURE_CONFIG_PLACEHOLDER in text):
                     continue
                 if name in (resource.get("lookup_inputs") or ()):  # read from a data source (--program runs)
                     continue

@@ -41,6 +41,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from shared import REPO_ROOT
 from shared.errors import ConfigError, ContractError, PlatformError
+from shared.jsonwalk import any_string
 from shared.patch_guard import SYNTH_PATCHED, patches_allowed
 from shared.patching import replace_attributes
 from shared.synth.mocks import PlatformMocks
@@ -337,16 +338,6 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def _mentions_any(value: Any, strings: set[str]) -> bool:
-    if isinstance(value, str):
-        return value in strings
-    if isinstance(value, dict):
-        return any(_mentions_any(item, strings) for item in value.values())
-    if isinstance(value, list):
-        return any(_mentions_any(item, strings) for item in value)
-    return False
-
-
 def _unknown_if_derived(value: Any) -> Any:
     """A mock-computed value built from an unknown input (``f"{name}.example"`` with the name unknown)
     is itself unknown, as the engine would report it."""
@@ -535,7 +526,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom_timeouts=_custom_timeouts(request),
             delete_before_replace=bool(request.deleteBeforeReplace),
             location=self._location(request) if self.sites is not None else None,
-            lookup_inputs=sorted(key for key, value in inputs.items() if _mentions_any(value, self.lookup_strings))
+            lookup_inputs=sorted(key for key, value in inputs.items()
+                                 if any_string(value, self.lookup_strings.__contains__))
             if self.lookup_strings else [],
         ))
         if request.remote and self.sites is not None:
