@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,18 +182,20 @@ class LocalBroker:
             "ERL_EPMD_PORT": str(epmd_port),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
         }
+        epmd_args, epmd_preexec = _dying_with_parent(
+            [shutil.which("epmd") or "epmd", "-port", str(epmd_port), "-address", "127.0.0.1"])
+        server_args, server_preexec = _dying_with_parent([str(RABBITMQ_BIN / "rabbitmq-server")])
         try:
             # Our own epmd in the foreground (our child, so we can stop and reap it by pid); the node
             # finds it through ERL_EPMD_PORT instead of starting a daemon that would outlive us.
             self._epmd = subprocess.Popen(
-                [shutil.which("epmd") or "epmd", "-port", str(epmd_port), "-address", "127.0.0.1"],
-                env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                preexec_fn=_die_with_parent)
-            self._wait_for_port(epmd_port, 10.0, "epmd")
+                epmd_args, preexec_fn=epmd_preexec,
+                env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            self._wait_for_port(epmd_port, 60.0, "epmd")
             with open(directory / "server.out", "wb") as out:
                 self._server = subprocess.Popen(
-                    [str(RABBITMQ_BIN / "rabbitmq-server")], env=self._env, cwd=directory, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+                    server_args, preexec_fn=server_preexec, env=self._env, cwd=directory,
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             self._wait_until_up()
         except BaseException:
             self.stop()
@@ -361,6 +364,20 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
 
 DIR_PREFIX = "rehearse-rabbitmq-"
 OWNER_FILE = "owner.pid"
+
+
+def _dying_with_parent(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """``(args, preexec_fn)`` for Popen that start ``argv`` so it gets SIGTERM when the rehearsal dies.
+
+    util-linux's ``setpriv --pdeathsig`` sets it in the child and execs ``argv`` (same pid, so the death
+    signal still names this process): no Python runs between fork and exec, which a ``preexec_fn``
+    would need. In a process with threads (gRPC's, once a policy pack was spoken to) code after fork
+    can deadlock on a lock another thread held (an import) or trip gRPC's fork handlers, which
+    aborted rabbitmq-server under load. Without setpriv, the ``preexec_fn`` does it."""
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "TERM", "--", *argv], None
+    return argv, _die_with_parent
 
 
 def _die_with_parent() -> None:
