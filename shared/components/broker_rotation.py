@@ -195,6 +195,9 @@ class BrokerAdminRotation(pulumi.ComponentResource):
         self.permission = aws.lambda_.Permission(
             f"{name}-invoke", action="lambda:InvokeFunction", function=self.function.name,
             principal="secretsmanager.amazonaws.com", source_account=args.account_id,
+            # only Secrets Manager rotating this secret (confused deputy: Secrets Manager user guide,
+            # "Permissions for rotation": aws:SourceArn is the secret's ARN)
+            source_arn=secret_arn,
             opts=pulumi.ResourceOptions(parent=self.function))
         self.rotation = aws.secretsmanager.SecretRotation(
             f"{name}-schedule", secret_id=secret_arn, rotation_lambda_arn=self.function.arn,

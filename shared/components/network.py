@@ -11,7 +11,6 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog
-from shared.components.broker_rotation import rotation_days
 from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
 from shared.envs import EnvConfig
@@ -122,9 +121,6 @@ class VpcNetworkArgs:
     #: encrypt the flow-log group with a customer managed key (the env's ``compute.kms_encrypted_logs``,
     #: which asks for every platform log group to be KMS-encrypted)
     kms_encrypted_logs: bool
-    #: the broker admin's rotation function runs in the private subnets (broker layer): its security group
-    #: is made here, so the Secrets Manager interface endpoint can admit it
-    broker_rotation: bool = False
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
@@ -133,7 +129,7 @@ class VpcNetworkArgs:
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
             account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
-            service_ports=called_service_ports(catalog), broker_rotation=rotation_days(env) is not None,
+            service_ports=called_service_ports(catalog),
         )
 
     @property
@@ -188,7 +184,10 @@ class VpcNetwork(pulumi.ComponentResource):
                 f"{name}-private-{suffix}", vpc_id=self.vpc.id, cidr_block=planned.private_cidr,
                 availability_zone=planned.availability_zone, map_public_ip_on_launch=False,
                 tags={"Name": f"{env}-private-{planned.availability_zone}", "tier": "private"},
-                opts=vpc_child,
+                # a deleted Lambda function's network interfaces linger here for up to ~20 minutes
+                # (pulumi-aws#2642); the provider's delete waits for them within this timeout
+                opts=pulumi.ResourceOptions.merge(vpc_child, pulumi.ResourceOptions(
+                    custom_timeouts=pulumi.CustomTimeouts(delete="45m"))),
             ))
 
         self.internet_gateway = aws.ec2.InternetGateway(
@@ -266,12 +265,18 @@ class VpcNetwork(pulumi.ComponentResource):
         # The broker admin's rotation function (a Lambda function of the broker layer), likewise: the
         # Secrets Manager endpoint admits it here. No ingress (nothing connects to a function); egress as
         # separate rules (_broker_rotation_rules here, the broker's management API in the broker layer).
-        self.broker_rotation_security_group: aws.ec2.SecurityGroup | None = None
-        if args.broker_rotation:
-            self.broker_rotation_security_group = aws.ec2.SecurityGroup(
-                f"{name}-broker-rotation", vpc_id=self.vpc.id,
-                description=f"Broker admin rotation function of {env} (Lambda): HTTPS to broker and Secrets Manager",
-                tags={"Name": f"{env}-broker-rotation"}, opts=vpc_child)
+        # Made in every env, whether or not the broker layer runs a function in it: network deploys before
+        # broker, so a group made only while the admin rotates would be deleted (turning rotation off, an
+        # external broker) while the broker's group and the function's network interfaces still use it,
+        # and EC2 refuses that (DeleteSecurityGroup: DependencyViolation). An unused group costs nothing.
+        # Lambda keeps a deleted function's network interfaces for up to ~20 minutes (pulumi-aws#2642); the
+        # provider's delete waits for and removes them within its timeout, so destroy gets 45 minutes.
+        self.broker_rotation_security_group = aws.ec2.SecurityGroup(
+            f"{name}-broker-rotation", vpc_id=self.vpc.id,
+            description=f"Broker admin rotation function of {env} (Lambda): HTTPS to broker and Secrets Manager",
+            tags={"Name": f"{env}-broker-rotation"},
+            opts=pulumi.ResourceOptions.merge(vpc_child, pulumi.ResourceOptions(
+                custom_timeouts=pulumi.CustomTimeouts(delete="45m"))))
         self._endpoints(name, args, vpc_child)
         self._service_rules(name, args)
         self._broker_rotation_rules(name, args)
@@ -348,7 +353,7 @@ class VpcNetwork(pulumi.ComponentResource):
                 tags={"Name": f"{args.env_name}-{service}"}, opts=opts)
 
     def _rotation_endpoint_ingress(self, interface: list[str]) -> list[aws.ec2.SecurityGroupIngressArgs]:
-        if self.broker_rotation_security_group is None or "secretsmanager" not in interface:
+        if "secretsmanager" not in interface:
             return []
         return [https_from(self.broker_rotation_security_group.id,
                            "HTTPS to Secrets Manager from the broker admin rotation function (Lambda)")]
@@ -358,8 +363,6 @@ class VpcNetwork(pulumi.ComponentResource):
         (private DNS resolves the API's name to it), else the NAT; nothing else leaves the group here."""
         group = self.broker_rotation_security_group
         self.broker_rotation_rules: list[aws.vpc.SecurityGroupEgressRule] = []
-        if group is None:
-            return
         if "secretsmanager" in self.endpoints and self.endpoint_security_group is not None:
             self.broker_rotation_rules.append(https_egress(
                 f"{name}-broker-rotation-out-endpoints", group,
@@ -370,9 +373,8 @@ class VpcNetwork(pulumi.ComponentResource):
             self.broker_rotation_rules.append(https_egress(
                 f"{name}-broker-rotation-out-https", group, cidr_ipv4="0.0.0.0/0",
                 description="HTTPS through the NAT to Secrets Manager (no interface endpoint in this env)"))
-        else:  # the env loader refuses this env first (shared.envs, broker admin rotation)
-            raise ValueError(f"{args.env_name}: the broker admin rotation function has no way to Secrets Manager "
-                             "(no secretsmanager endpoint, no NAT)")
+        # else (no NAT, no secretsmanager endpoint): no way out; the env loader refuses such an env
+        # (shared.envs, private egress), and a component used alone gets a group a function could not use.
 
     @staticmethod
     def _endpoint_policy_json(service: str, args: VpcNetworkArgs) -> str:

@@ -23,6 +23,5 @@ layer.export(
     private_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.private_subnets]),
     service_security_group_id=network.service_security_group.id,
     deploy_runner_security_group_id=network.deploy_runner_security_group.id,
-    broker_rotation_security_group_id=(network.broker_rotation_security_group.id
-                                       if network.broker_rotation_security_group else None),
+    broker_rotation_security_group_id=network.broker_rotation_security_group.id,
 )

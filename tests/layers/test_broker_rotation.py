@@ -107,7 +107,8 @@ def test_only_secrets_manager_in_this_account_may_invoke_it(env: str) -> None:
     (permission,) = of_type(layers(env)["broker"], PERMISSION)
     assert permission["inputs"] == {"action": "lambda:InvokeFunction", "function": function(env)["inputs"]["name"],
                                     "principal": "secretsmanager.amazonaws.com",
-                                    "sourceAccount": load_env(env).account_id}
+                                    "sourceAccount": load_env(env).account_id,
+                                    "sourceArn": layers(env)["broker"]["outputs"]["admin_secret_arn"]}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -186,9 +187,7 @@ def test_the_functions_group_reaches_the_broker_and_secrets_manager_only(env: st
 def test_without_credentials_rotation_nothing_of_the_rotation_exists(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["messaging"].pop("credentials_rotation"))
     documents = synth_env("dev", ["broker"])
-    for doc in documents.values():
-        assert not [r for r in doc["resources"] if "rotation" in r["name"]]
-    assert "broker_rotation_security_group_id" not in documents["network"]["outputs"]
+    assert not [r for r in documents["broker"]["resources"] if "rotation" in r["name"]]
     group = by_name(documents["broker"], SG, "broker-sg")["inputs"]
     assert len(group["ingress"]) == 2
 
@@ -198,8 +197,23 @@ def test_an_external_broker_has_no_rotation_of_the_platforms_own(edit_env: Any) 
                 "management_endpoint": "https://rabbit.example.internal:15671"}
     edit_env("dev", lambda data: data["messaging"].update(broker="external", external=external))
     documents = synth_env("dev", ["broker"])
-    for doc in documents.values():
-        assert not [r for r in doc["resources"] if "rotation" in r["name"]]
+    assert not [r for r in documents["broker"]["resources"] if "rotation" in r["name"]]
+
+
+@pytest.mark.parametrize("change", ["no-rotation", "external-broker"])
+def test_the_network_keeps_the_rotation_group_whether_or_not_a_function_uses_it(edit_env: Any, change: str) -> None:
+    """network deploys before broker: a group that vanished with the rotation would be deleted while the
+    broker's group and the function's network interfaces still use it (EC2: DependencyViolation)."""
+    before = {r["urn"] for r in layers("dev")["network"]["resources"]}
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: data["messaging"].pop("credentials_rotation") if change == "no-rotation"
+             else data["messaging"].update(broker="external", external=external))
+    network = synth_env("dev", ["network"])["network"]
+    assert {r["urn"] for r in network["resources"]} == before
+    assert network["outputs"]["broker_rotation_security_group_id"].startswith("sg-")
+    (group,) = [r for r in of_type(network, SG) if r["name"] == "network-broker-rotation"]
+    assert group["custom_timeouts"] == {"delete": "45m"}  # Lambda's network interfaces linger after a delete
 
 
 def test_an_env_with_no_way_to_secrets_manager_is_refused(edit_env: Any) -> None:
