@@ -587,7 +587,8 @@ def _rule_private_egress(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
     # and checks out GitHub sources: it needs internet egress, which only a NAT gateway gives a private subnet.
     yield path, "network.nat", ("'none' leaves the private subnets without internet egress, but the deploy "
                                 "runner downloads the Pulumi CLI and packages through a NAT gateway; use "
-                                "'single' (or 'per-az')")
+                                "'single' (or 'per-az'); an env deployed with 'none' can still be refreshed "
+                                "or destroyed after that edit, since neither creates anything")
     missing = [service for service in ENDPOINT_SERVICES if service not in env.network.endpoints]
     if missing:  # (the broker admin's rotation function, too, reaches Secrets Manager by endpoint or NAT)
         # ECS guide, "Amazon ECS interface VPC endpoints": a Fargate task in a subnet without a NAT pulls
