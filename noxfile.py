@@ -106,7 +106,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the repo, mypy over shared, stacks and policies, actionlint + zizmor over the workflows, and
+    """ruff over the repo, mypy over shared, stacks, policies and tests, actionlint + zizmor over the workflows, and
     the generated workflows equal to what shared/dag.py generates."""
     _exit_with(session, "-m", "ruff", "check", ".")
     _exit_with(session, "-m", "mypy")

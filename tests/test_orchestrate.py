@@ -55,6 +55,7 @@ class RecordingRunner:
         self.active = 0
         self.max_active = 0
         self.prepared: tuple[str, list[str], Operation] | None = None
+        self.interrupts = 0
 
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
         self.prepared = (env.name, list(layers), operation)
@@ -84,6 +85,9 @@ class RecordingRunner:
                 self.events.append(("end", layer))
             if layer in self.fail:
                 self.failed.set()
+
+    def interrupt(self) -> None:
+        self.interrupts += 1
 
     def started(self) -> list[str]:
         return [layer for kind, layer in self.events if kind == "start"]
@@ -291,8 +295,13 @@ def test_a_broken_env_file_stops_everything_before_any_runner(edit_env, capsys: 
 def test_changing_infrastructure_asks_first_and_a_no_runs_nothing() -> None:
     runner = RecordingRunner()
     prompts: list[str] = []
+
+    def answer_no(prompt: str) -> bool:
+        prompts.append(prompt)
+        return False
+
     out = io.StringIO()
-    code = main(["destroy", "dev"], runner=runner, out=out, confirm=lambda p: prompts.append(p) or False)
+    code = main(["destroy", "dev"], runner=runner, out=out, confirm=answer_no)
     assert code == 1
     assert runner.started() == []
     assert "destroy changes real infrastructure of dev" in prompts[0]

@@ -1,6 +1,6 @@
 """The real runner (Pulumi Automation API) up to the `pulumi` CLI, and what it needs before it starts.
 
-No test here needs the real CLI: a fake `pulumi` (tests/fixtures/fake-pulumi/pulumi.py) on PATH
+No test here needs the real CLI: a fake `pulumi` (tests/fixtures/fake-pulumi/fake_pulumi.py) on PATH
 records every call the Automation API makes and answers just enough for it to carry on.
 """
 
@@ -36,7 +36,7 @@ from shared.policy_catalog import PACKS, rules_of_pack
 from tests.aws_helpers import ReleasedEverywhere
 from tests.loopback import Listener
 
-FAKE_CLI = Path(__file__).parent / "fixtures" / "fake-pulumi" / "pulumi.py"
+FAKE_CLI = Path(__file__).parent / "fixtures" / "fake-pulumi" / "fake_pulumi.py"
 ENDPOINT_LAYER = endpoint_layer("messaging")  # the broker layer (messaging itself before the broker had one)
 
 

@@ -268,9 +268,12 @@ def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_upd
 
 def test_an_interrupt_after_step_1_starts_no_step_2(moto_aws: None) -> None:
     staging = load_env("staging")
-    gate = ImageGatedRunner(Recorder(on_targeted=lambda env: [push_image(env, s, d)
-                                                             for s, d in env.release.images.items()]),
-                            AwsImageChecks(MotoAccounts()))
+
+    def push_the_release(env: EnvConfig) -> None:
+        for service, digest in env.release.images.items():
+            push_image(env, service, digest)
+
+    gate = ImageGatedRunner(Recorder(on_targeted=push_the_release), AwsImageChecks(MotoAccounts()))
     gate.prepare(staging, ["compute"], Operation(Action.UP))
     gate.interrupt()  # arrives while step 1 runs
     result = gate.run("compute", staging, Operation(Action.UP), lambda line: None)

@@ -157,7 +157,8 @@ def test_no_security_group_admits_every_port_from_the_vpc_cidr(
         env: str, synthesized: dict[str, dict[str, Any]]) -> None:
     import ipaddress
 
-    vpc = ipaddress.ip_network(synthesized[env]["network"]["outputs"]["vpc_cidr"])
+    # IPv4 both: a VPC's primary CIDR and the cidrBlocks/cidrIpv4 peers (IPv6 peers have fields of their own)
+    vpc = ipaddress.IPv4Network(synthesized[env]["network"]["outputs"]["vpc_cidr"])
     resources = [r for document in synthesized[env].values() for r in document["resources"]]
     entries = []  # (resource name, protocol, from, to, cidrs)
     for r in resources:
@@ -172,7 +173,7 @@ def test_no_security_group_admits_every_port_from_the_vpc_cidr(
             assert r["type"] != "aws:ec2/securityGroupRule:SecurityGroupRule", "not used by the platform"
     assert entries, "the platform's security groups admit something"
     for name, protocol, low, high, cidrs in entries:
-        covers_vpc = any(vpc.subnet_of(ipaddress.ip_network(c)) for c in cidrs)
+        covers_vpc = any(vpc.subnet_of(ipaddress.IPv4Network(c)) for c in cidrs)
         all_ports = str(protocol) == "-1" or (low <= 1 and high >= 65535)
         assert not (covers_vpc and all_ports), f"{name} admits every port from {cidrs}"
     assert not any(r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

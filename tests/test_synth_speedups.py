@@ -192,12 +192,16 @@ def test_declare_dependency_falls_back_to_the_sdk_for_edges_it_did_not_record(mo
     assert speedups.declare_dependency(c, a) is True
 
 
+# pulumi.Input is a generic Union alias: mypy subscripts it in annotations only, and these are runtime objects.
+INPUT: Any = pulumi.Input
+
+
 # The spellings the providers' generated code uses (typing.Optional/Union), hence the noqa.
 @pytest.mark.parametrize("annotation", [
-    str, int, dict, pulumi.Output[str], pulumi.Input[str], pulumi.Input[int], str | None,
+    str, int, dict, pulumi.Output[str], INPUT[str], INPUT[int], str | None,
     typing.Optional[str],  # noqa: UP045
-    pulumi.Input[typing.Sequence[pulumi.Input[str]]],
-    typing.Optional[pulumi.Input[typing.Mapping[str, str]]],  # noqa: UP045
+    INPUT[typing.Sequence[INPUT[str]]],
+    typing.Optional[INPUT[typing.Mapping[str, str]]],  # noqa: UP045
     typing.Union[str, None],  # noqa: UP007
     typing.Annotated[int, {"unhashable": []}],
 ])

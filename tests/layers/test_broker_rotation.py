@@ -235,7 +235,7 @@ def test_a_replaced_broker_gets_the_first_password_back_in_the_secret(monkeypatc
     """A new broker starts with the generated password (its `users`), not the rotated one: the secret's
     first version is replaced with the broker (so AWSCURRENT is what the new broker accepts) and written
     only once the broker exists; otherwise it is never written back (ignore_changes)."""
-    seen: dict[str, Any] = {}
+    seen: dict[tuple[str, str], Any] = {}
     original = engine.RecordingMonitor.RegisterResource
 
     def recording(self: engine.RecordingMonitor, request: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi.runtime import MockCallArgs
 
 from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
@@ -41,9 +42,11 @@ def secret_versions_read(document: dict[str, Any]) -> list[str]:
 
     broker = layers("dev")["broker"]["outputs"]
     mocks = PlatformMocks(project="messaging", stack="dev", account_id="111111111111", region="eu-west-1")
-    call = type("Call", (), {"token": "aws:secretsmanager/getSecretVersion:getSecretVersion",
-                             "args": {"secretId": broker["admin_secret_arn"]}})()
-    return [mocks.call(call)["secretString"]]
+    call = MockCallArgs("aws:secretsmanager/getSecretVersion:getSecretVersion",
+                        {"secretId": broker["admin_secret_arn"]}, provider="")
+    answer = mocks.call(call)
+    assert answer is not None, "the mocks answer the Secrets Manager lookup"
+    return [answer["secretString"]]
 
 
 def layers(env: str) -> dict[str, dict[str, Any]]:
@@ -189,6 +192,13 @@ def applying(document: dict[str, Any], queue: str, type_: str) -> dict[str, Any]
     return max(matches, key=lambda p: p["policy"]["priority"], default=None)
 
 
+def applied(document: dict[str, Any], queue: str, type_: str) -> dict[str, Any]:
+    """The policy of ``type_`` that must apply to ``queue`` (a failed assertion names both when none does)."""
+    policy = applying(document, queue, type_)
+    assert policy is not None, f"no {type_} applies to {queue}"
+    return policy
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_each_consuming_service_has_a_durable_quorum_queue_that_dead_letters_into_its_dlq(env: str) -> None:
     document = messaging(env)
@@ -235,7 +245,7 @@ def test_no_queue_argument_carries_a_setting_that_may_change_policies_do(env: st
         assert work_limit and work_limit["policy"]["definition"] == {"max-length": str(settings.max_length)}
         assert dlq_limit and dlq_limit["policy"]["definition"] == {"max-length": str(settings.dead_letter_max_length)}
         # Above Amazon MQ's default policies (priority 0 / 1 on clusters).
-        assert min(work_limit["policy"]["priority"], applying(document, spec.queue, POLICY)["policy"]["priority"]) > 1
+        assert min(work_limit["policy"]["priority"], applied(document, spec.queue, POLICY)["policy"]["priority"]) > 1
     for policy in [*of_type(document, POLICY), *of_type(document, OPERATOR_POLICY)]:
         assert policy["inputs"]["vhost"] == document["outputs"]["vhost"]
         # Amazon MQ: a quorum-queue policy has no ha-*/queue-mode keys and no reject-publish-dlx overflow.
@@ -262,10 +272,10 @@ def test_env_keys_change_policies_not_queues(edit_env: Any) -> None:
         n: q["inputs"] for n, q in queues_by_name(before).items()}, "the queues themselves do not change"
     for spec in load_catalog():
         if spec.queue:
-            definition = applying(after, spec.queue, POLICY)["policy"]["definition"]
+            definition = applied(after, spec.queue, POLICY)["policy"]["definition"]
             assert definition["delivery-limit"] == "3" and "message-ttl" not in definition
-            assert applying(after, spec.queue, OPERATOR_POLICY)["policy"]["definition"] == {"max-length": "10000"}
-            assert applying(after, spec.dead_letter_queue, OPERATOR_POLICY)["policy"]["definition"] == {
+            assert applied(after, spec.queue, OPERATOR_POLICY)["policy"]["definition"] == {"max-length": "10000"}
+            assert applied(after, spec.dead_letter_queue, OPERATOR_POLICY)["policy"]["definition"] == {
                 "max-length": "500"}
     # Same resource names (URNs) before and after: the provider updates the policies in place.
     assert set(policies_by_name(after)) == set(policies_by_name(before))

@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.secretsmanager.models import secretsmanager_backends
+from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
 from shared.components.broker import INITIAL_STAGE
 from shared.components.broker_rotation import HANDLER_MODULE, rotation_source
@@ -60,6 +60,7 @@ def start_rotation(arn: str) -> str:
     """What RotateSecret does before it invokes the function: rotation on, ``AWSPENDING`` on a new, empty
     version whose id is the token the function receives."""
     secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[arn]
+    assert isinstance(secret, FakeSecret), "a primary secret, not a replica"
     secret.rotation_requested = secret.rotation_enabled = True
     secret.rotation_lambda_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:rotation"
     secret.auto_rotate_after_days = 30
