@@ -28,6 +28,7 @@ import pulumi_random as random
 
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
+from shared.components.building_blocks import customer_key, log_group_arn
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, required
 from shared.envs import EnvConfig, env_path
@@ -203,14 +204,12 @@ class AmazonMqBroker(pulumi.ComponentResource):
         # here, and the rotation function (through the management API) writes each new password here.
         # Its own customer-managed key: the policy delegates use to IAM, so only principals whose IAM
         # policy allows kms:Decrypt on it (the deployer) read the admin credential, and each use is logged.
-        self.secrets_key = aws.kms.Key(
+        self.secrets_key = customer_key(
             f"{name}-secrets", description=f"RabbitMQ broker administrator credential ({env})",
-            enable_key_rotation=True, deletion_window_in_days=30,
+            alias=f"{env}/broker-secrets",
             policy=json.dumps(customer_key_policy(partition=args.partition, account_id=args.account_id,
                                                   region=args.region), sort_keys=True),
             opts=stateful)
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/ml-platform/{env}/broker-secrets",
-                      target_key_id=self.secrets_key.key_id, opts=pulumi.ResourceOptions(parent=self.secrets_key))
         self.admin_secret = aws.secretsmanager.Secret(
             f"{name}-admin",
             name=admin_secret_name(env),
@@ -286,17 +285,13 @@ class AmazonMqBroker(pulumi.ComponentResource):
         self.log_group_name: pulumi.Output[str] = self.broker.id.apply(broker_log_group_name)
         self.logs_key: aws.kms.Key | None = None
         if args.kms_encrypted_logs:
-            log_group_arn = self.log_group_name.apply(
-                lambda group: f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:{group}")
-            self.logs_key = aws.kms.Key(
-                f"{name}-logs", description=f"RabbitMQ broker logs ({env})", enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=log_group_arn.apply(lambda arn: json.dumps(customer_key_policy(
+            self.logs_key = customer_key(
+                f"{name}-logs", description=f"RabbitMQ broker logs ({env})", alias=f"{env}/broker-logs",
+                policy=self.log_group_name.apply(lambda group: json.dumps(customer_key_policy(
                     partition=args.partition, account_id=args.account_id, region=args.region,
-                    logs_arn_pattern=arn), sort_keys=True)),
+                    logs_arn_pattern=log_group_arn(args.partition, args.region, args.account_id, group)),
+                    sort_keys=True)),
                 opts=stateful)
-            aws.kms.Alias(f"{name}-logs", name=f"alias/ml-platform/{env}/broker-logs",
-                          target_key_id=self.logs_key.key_id, opts=pulumi.ResourceOptions(parent=self.logs_key))
         self.log_group = BrokerLogGroup(
             f"{name}-logs", log_group_name=self.log_group_name, region=args.region, account_id=args.account_id,
             retention_in_days=args.log_retention_days, kms_key_arn=self.logs_key.arn if self.logs_key else None,
