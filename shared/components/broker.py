@@ -55,7 +55,6 @@ class BrokerAccess:
     management_endpoint: pulumi.Output[str]
     admin_username: pulumi.Output[str]
     admin_password: pulumi.Output[str]
-    security_group_id: pulumi.Output[str] | None
     #: PEM bundle the provider verifies the management API with (``messaging.management.ca_file``)
     ca_file: str | None = None
     #: proxy for the management API only (``messaging.management.proxy``), e.g. socks5://localhost:1080
@@ -379,7 +378,7 @@ def broker_access(env: EnvConfig, broker: BrokerOutputs, *, aws_provider: pulumi
         password = pulumi.Output.secret(secret.secret_string.apply(admin_password_from_secret))
     return BrokerAccess(mode=env.messaging.broker, amqps_endpoint=broker.amqps_endpoint,
                         management_endpoint=endpoint, admin_username=username, admin_password=password,
-                        security_group_id=None, ca_file=management.ca_file, proxy=management.proxy)
+                        ca_file=management.ca_file, proxy=management.proxy)
 
 
 _LOOPBACK = ("localhost", "127.", "::1", "[::1]")
