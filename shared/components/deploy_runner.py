@@ -26,7 +26,6 @@ import pulumi_aws as aws
 from shared.components.building_blocks import own_log_group, role_with_policy
 from shared.envs import EnvConfig
 
-HTTPS_PORT = 443
 #: CodeBuild's managed Ubuntu image (AWS CLI v2, git, Python 3.11/3.12 as runtime versions; CodeBuild user
 #: guide, "Docker images provided by CodeBuild"). Ubuntu, not Amazon Linux: as a CodeBuild-hosted GitHub
 #: Actions runner its jobs run actions/setup-python, which has no builds for Amazon Linux 2023
@@ -34,8 +33,6 @@ HTTPS_PORT = 443
 BUILD_IMAGE = "aws/codebuild/standard:7.0"
 #: The build's Python (the platform supports 3.11-3.13; CodeBuild's standard:7.0 offers 3.11 and 3.12).
 BUILD_PYTHON = "3.11"
-#: Exactly what the CodeBuild user guide ("Allow CodeBuild access to AWS services required to create a
-#: VPC network interface") lists; these EC2 actions have no resource-level permissions.
 # What CodeBuild needs to run a build in a VPC (CodeBuild user guide, "Allow CodeBuild to access AWS
 # services required to create a VPC network interface"). The Describe calls support only Resource "*"
 # (Service Authorization Reference, EC2); creating and deleting the build's interface are scoped to
@@ -46,6 +43,7 @@ DESCRIBE_ACTIONS = (
 )
 ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface")
 VPC_ACTIONS = ENI_ACTIONS + DESCRIBE_ACTIONS
+
 
 def _pin(package: str) -> str:
     """The version ``pyproject.toml`` pins (the one place versions are chosen)."""
