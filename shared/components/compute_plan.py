@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.catalog import ServiceSpec
+from shared.components.building_blocks import log_group_arn
 from shared.components.compute_containers import ENVOY_IMAGE
 from shared.envs import is_digest
 
@@ -30,8 +31,7 @@ class ComputeSettings:
 
     @property
     def log_group_arn_pattern(self) -> str:
-        return (f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:"
-                f"/platform/{self.env_name}/compute/*")
+        return log_group_arn(self.partition, self.region, self.account_id, self.log_group_name("*"))
 
 
 @dataclass(frozen=True)
