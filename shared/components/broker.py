@@ -24,11 +24,10 @@ from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
-from shared.components.building_blocks import customer_key, log_group_arn
+from shared.components.building_blocks import customer_key, generated_password, log_group_arn
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, required
 from shared.envs import EnvConfig, env_path
@@ -191,13 +190,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
         )
 
         self.admin_username: pulumi.Output[str] = pulumi.Output.from_input(check_admin_username(args.admin_username))
-        # Letters and digits only: satisfies Amazon MQ's password rule (no ',:=') and never needs escaping
-        # in a URL; min_* guarantee three character classes, 32 characters make 4+ distinct ones certain
-        # in practice.
-        generated = random.RandomPassword(
-            f"{name}-admin-password", length=32, special=False, min_lower=4, min_upper=4, min_numeric=4,
-            opts=child)
-        self.admin_password: pulumi.Output[str] = pulumi.Output.secret(generated.result)
+        self.admin_password: pulumi.Output[str] = generated_password(f"{name}-admin-password", opts=child)
 
         # The admin credential's only source after creation: the messaging layer reads AWSCURRENT from
         # here, and the rotation function (through the management API) writes each new password here.

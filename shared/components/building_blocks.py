@@ -1,5 +1,6 @@
 """What several components make the same way: customer managed KMS keys, the log groups they pre-create
-(with a key of their own where the env encrypts logs), and service roles with one inline policy.
+(with a key of their own where the env encrypts logs), service roles with one inline policy, and the
+generated RabbitMQ passwords.
 
 Every key is rotated (yearly, KMS's default period), has a 30-day deletion window (a key scheduled for
 deletion by mistake can be recovered for that long) and an alias ``alias/ml-platform/<env>/<purpose>``,
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from shared.components.compute_iam import customer_key_policy
 
@@ -82,3 +84,14 @@ def role_with_policy(name: str, *, assume_role_policy: str, policy: pulumi.Input
     role_policy = aws.iam.RolePolicy(policy_resource_name or f"{name}-policy", role=role.id, policy=policy,
                                      opts=pulumi.ResourceOptions(parent=role))
     return role, role_policy
+
+
+def generated_password(name: str, *, opts: pulumi.ResourceOptions,
+                       keepers: pulumi.Input[dict[str, str]] | None = None) -> pulumi.Output[str]:
+    """A generated RabbitMQ password (resource ``name``), as a secret: 32 letters and digits. Letters and
+    digits only satisfy Amazon MQ's password rule (no ',:=') and never need escaping in a URL; min_* guarantee
+    three character classes, 32 characters make 4+ distinct ones certain in practice. A change of ``keepers``
+    generates a new one."""
+    generated = random.RandomPassword(name, length=32, special=False, min_lower=4, min_upper=4, min_numeric=4,
+                                      keepers=keepers, opts=opts)
+    return pulumi.Output.secret(generated.result)

@@ -39,11 +39,10 @@ from urllib.parse import quote
 import pulumi
 import pulumi_aws as aws
 import pulumi_rabbitmq as rabbitmq
-import pulumi_random as random
 
 from shared.catalog import EXCHANGES, Catalog, Exchange
 from shared.components.broker import BrokerAccess
-from shared.components.building_blocks import customer_key
+from shared.components.building_blocks import customer_key, generated_password
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import CredentialsRotation, EnvConfig
@@ -428,11 +427,8 @@ class RabbitTopology(pulumi.ComponentResource):
     def _service_identity(self, name: str, user: UserPlan, broker: BrokerAccess, vhost: pulumi.Output[str],
                           managed: pulumi.ResourceOptions) -> None:
         service = user.service
-        generated = random.RandomPassword(
-            f"{name}-password-{service}", length=32, special=False, min_lower=4, min_upper=4, min_numeric=4,
-            keepers=rotation_keepers(self.plan.credentials_rotation),
-            opts=pulumi.ResourceOptions(parent=self))
-        password: pulumi.Output[str] = pulumi.Output.secret(generated.result)
+        password = generated_password(f"{name}-password-{service}", opts=pulumi.ResourceOptions(parent=self),
+                                      keepers=rotation_keepers(self.plan.credentials_rotation))
         # No tags: a service account needs neither the management UI nor administrator rights.
         rabbit_user = rabbitmq.User(f"{name}-user-{service}", name=user.name, password=password, tags=[],
                                     opts=managed)
