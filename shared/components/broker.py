@@ -374,7 +374,8 @@ def broker_access(env: EnvConfig, broker: BrokerOutputs, *, aws_provider: pulumi
                         ca_file=management.ca_file, proxy=management.proxy)
 
 
-_LOOPBACK = ("localhost", "127.", "::1", "[::1]")
+#: prefixes of a loopback host as urlsplit(...).hostname gives it (IPv6 without brackets)
+_LOOPBACK = ("localhost", "127.", "::1")
 
 
 def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
@@ -400,7 +401,7 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
         return f"https://{management.tls_server_name}" + (f":{port}" if port else "")
     if management.endpoint:
         host = urlsplit(management.endpoint).hostname or ""
-        if host.startswith(_LOOPBACK) or host == "::1":
+        if host.startswith(_LOOPBACK):
             raise ConfigError(str(env_path(env.name)), "messaging.management.tls_server_name",
                               f"endpoint {management.endpoint} is a loopback tunnel: the RabbitMQ provider checks "
                               "the broker's certificate against the endpoint's hostname and cannot override it; set "
