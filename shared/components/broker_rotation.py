@@ -28,6 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
+from shared.components.compute_iam import write_own_logs
 from shared.envs import EnvConfig
 
 HTTPS_PORT = 443
@@ -112,8 +113,7 @@ def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn:
         {"Sid": "UseTheSecretsKeyThroughSecretsManager", "Effect": "Allow", "Action": list(KEY_ACTIONS),
          "Resource": key_arn,
          "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}}},
-        {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": [args.log_group_arn, f"{args.log_group_arn}:log-stream:*"]},
+        write_own_logs(args.log_group_arn),
         {"Sid": "DescribeNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_DESCRIBE_ACTIONS), "Resource": "*"},
         {"Sid": "CreateOwnNetworkInterfaces", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",
          "Resource": [f"{ec2}:network-interface/*", f"{ec2}:security-group/{security_group_id}",

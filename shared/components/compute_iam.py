@@ -37,6 +37,12 @@ def document(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": VERSION, "Statement": list(statements)}
 
 
+def write_own_logs(log_group_arn: str, sid: str = "WriteOwnLogs") -> dict[str, Any]:
+    """The statement that lets a role write its own log group's streams, and nothing else in CloudWatch Logs."""
+    return {"Sid": sid, "Effect": "Allow", "Action": list(LOG_WRITE_ACTIONS),
+            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"]}
+
+
 def ecs_tasks_trust_policy(partition: str, region: str, account_id: str, *, source_conditions: bool) -> dict[str, Any]:
     """Trust for ECS tasks. ``source_conditions`` (for task roles, as the ECS task IAM role guide shows)
     limits it to tasks of this account and region, the confused-deputy guard. Execution roles are
@@ -62,8 +68,7 @@ def execution_role_policy(*, repository_arn: str, log_group_arn: str, secret_arn
         # and what can be pulled with it is limited by the next statement.
         {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
         {"Sid": "PullOwnImage", "Effect": "Allow", "Action": list(ECR_PULL_ACTIONS), "Resource": repository_arn},
-        {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": list(LOG_WRITE_ACTIONS),
-         "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"]},
+        write_own_logs(log_group_arn),
     ]
     if secret_arns:
         statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",

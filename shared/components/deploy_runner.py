@@ -24,6 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.components.building_blocks import own_log_group, role_with_policy
+from shared.components.compute_iam import write_own_logs
 from shared.envs import EnvConfig
 
 #: CodeBuild's managed Ubuntu image (AWS CLI v2, git, Python 3.11/3.12 as runtime versions; CodeBuild user
@@ -130,8 +131,7 @@ def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_id
     subnet_arns = sorted(f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:subnet/{subnet}"
                          for subnet in subnet_ids)
     return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "WriteOwnBuildLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"]},
+        write_own_logs(log_group_arn, sid="WriteOwnBuildLogs"),
         {"Sid": "BuildNetworkInterface", "Effect": "Allow", "Action": list(DESCRIBE_ACTIONS), "Resource": "*"},
         {"Sid": "ManageBuildNetworkInterface", "Effect": "Allow", "Action": list(ENI_ACTIONS),
          "Resource": [f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:network-interface/*",
