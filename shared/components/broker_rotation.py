@@ -28,7 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
-from shared.components.compute_iam import write_own_logs
+from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
 
 HTTPS_PORT = 443
@@ -92,11 +92,6 @@ class BrokerAdminRotationArgs:
     @property
     def log_group_arn(self) -> str:
         return log_group_arn(self.partition, self.region, self.account_id, log_group_name(self.env_name))
-
-
-def trust_policy() -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
 
 def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn: str, subnet_ids: list[str],
@@ -169,7 +164,7 @@ class BrokerAdminRotation(pulumi.ComponentResource):
         self.role, self.role_policy = role_with_policy(
             f"{name}-role", role_name=function_name(env),
             description=f"Rotation function of the {env} broker admin secret: that secret, its key, its logs, its ENIs",
-            assume_role_policy=json.dumps(trust_policy(), sort_keys=True),
+            assume_role_policy=json.dumps(service_trust_policy("lambda.amazonaws.com"), sort_keys=True),
             policy=pulumi.Output.all(secret_arn, secrets_key_arn, private_subnet_ids, security_group_id).apply(
                 lambda values: json.dumps(execution_policy(args, secret_arn=values[0], key_arn=values[1],
                                                            subnet_ids=values[2], security_group_id=values[3]),

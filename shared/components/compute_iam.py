@@ -43,21 +43,35 @@ def write_own_logs(log_group_arn: str, sid: str = "WriteOwnLogs") -> dict[str, A
             "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"]}
 
 
+def service_trust_policy(service: str, *, source_account: str | None = None,
+                         source_arn: str | None = None) -> dict[str, Any]:
+    """Trust for the AWS service principal ``service`` (e.g. ``lambda.amazonaws.com``). With
+    ``source_account`` and ``source_arn`` (an ARN pattern) the service may assume the role only when acting
+    for those resources of that account: the confused-deputy guard (IAM user guide, "The confused deputy
+    problem")."""
+    if (source_account is None) != (source_arn is None):
+        raise ValueError("the confused-deputy guard needs both source_account and source_arn")
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_arn is not None:
+        statement["Condition"] = {
+            "StringEquals": {"aws:SourceAccount": source_account},
+            "ArnLike": {"aws:SourceArn": source_arn},
+        }
+    return document(statement)
+
+
 def ecs_tasks_trust_policy(partition: str, region: str, account_id: str, *, source_conditions: bool) -> dict[str, Any]:
     """Trust for ECS tasks. ``source_conditions`` (for task roles, as the ECS task IAM role guide shows)
     limits it to tasks of this account and region, the confused-deputy guard. Execution roles are
     assumed by the ECS/Fargate agent, for which AWS documents no such keys, so they get the plain trust."""
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-    }
-    if source_conditions:
-        statement["Condition"] = {
-            "StringEquals": {"aws:SourceAccount": account_id},
-            "ArnLike": {"aws:SourceArn": f"arn:{partition}:ecs:{region}:{account_id}:*"},
-        }
-    return document(statement)
+    if not source_conditions:
+        return service_trust_policy("ecs-tasks.amazonaws.com")
+    return service_trust_policy("ecs-tasks.amazonaws.com", source_account=account_id,
+                                source_arn=f"arn:{partition}:ecs:{region}:{account_id}:*")
 
 
 def execution_role_policy(*, repository_arn: str, log_group_arn: str, secret_arns: list[str]) -> dict[str, Any]:

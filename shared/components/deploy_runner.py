@@ -24,7 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.components.building_blocks import own_log_group, role_with_policy
-from shared.components.compute_iam import write_own_logs
+from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
 
 #: CodeBuild's managed Ubuntu image (AWS CLI v2, git, Python 3.11/3.12 as runtime versions; CodeBuild user
@@ -120,11 +120,8 @@ class DeployRunnerArgs:
 def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
     """CodeBuild may assume the role for this project only (confused-deputy guard, CodeBuild user guide
     "Cross-service confused deputy prevention")."""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id},
-                      "ArnLike": {"aws:SourceArn": args.project_arn}},
-    }]}
+    return service_trust_policy("codebuild.amazonaws.com", source_account=args.account_id,
+                                source_arn=args.project_arn)
 
 
 def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_ids: list[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 from shared.catalog import Catalog
 from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
+from shared.components.compute_iam import service_trust_policy
 from shared.envs import EnvConfig
 
 NatStrategy = Literal["none", "single", "per-az"]
@@ -296,14 +297,9 @@ class VpcNetwork(pulumi.ComponentResource):
         # Only VPC Flow Logs acting for this account's flow logs may assume the role (the confused-deputy
         # guard of the VPC guide, "IAM role for publishing flow logs to CloudWatch Logs"; the flow log's
         # id is not known before the role exists, hence the wildcard the guide allows).
-        assume = json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": args.account_id},
-                "ArnLike": {"aws:SourceArn":
-                            f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"},
-            }}]})
+        assume = json.dumps(service_trust_policy(
+            "vpc-flow-logs.amazonaws.com", source_account=args.account_id,
+            source_arn=f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"))
         self.flow_log_role, _ = role_with_policy(
             f"{name}-flow-logs", policy_resource_name=f"{name}-flow-logs", assume_role_policy=assume,
             description="Lets VPC Flow Logs write to its log group",
