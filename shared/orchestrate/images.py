@@ -187,9 +187,7 @@ class ImageGatedRunner:
 
     def interrupt(self) -> None:
         self._interrupted = True  # no step 2 after an interrupted step 1
-        interrupt = getattr(self.inner, "interrupt", None)  # as the scheduler asks: optional for test runners
-        if interrupt is not None:
-            interrupt()
+        self.inner.interrupt()
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if not (layer == LAYER and operation.action is Action.UP):
