@@ -71,14 +71,27 @@ def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
             signal.signal(signum, handler)
 
 
-def _exit_with(session: nox.Session, *args: str, tool: str | None = None) -> None:
-    """Run ``python args`` (or the .venv tool ``tool`` with ``args``) and end the session with its exit code."""
+_prepared = False
+"""Whether :func:`_prepare` ran in this nox process."""
+
+
+def _prepare(session: nox.Session, env: dict[str, str]) -> None:
+    """.venv usable and the repo byte-compiled, once per nox process (``lint`` runs five commands)."""
+    global _prepared
+    if _prepared:
+        return
     _ensure_venv(session)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # Byte-compile the repo once (incremental): some machines set PYTHONDONTWRITEBYTECODE, and then
     # every process -- the CLI and each policy pack -- would recompile the same modules on each run.
     subprocess.call([_python(), "-m", "compileall", "-q", "shared", "policies", "stacks"], cwd=ROOT, env=env,
                     stdout=subprocess.DEVNULL)
+    _prepared = True
+
+
+def _exit_with(session: nox.Session, *args: str, tool: str | None = None) -> None:
+    """Run ``python args`` (or the .venv tool ``tool`` with ``args``) and end the session with its exit code."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    _prepare(session, env)
     command = [str(VENV / "bin" / tool), *args] if tool else [_python(), *args]
     code = _run_forwarding_signals(command, env)
     if code != 0:

@@ -41,8 +41,8 @@ from typing import Any
 import yaml
 
 from shared import REPO_ROOT
+from shared.cli import check_output_path, run_main
 from shared.cli import console as shared_console
-from shared.cli import run_main
 from shared.errors import PlatformError, UsageError
 
 ENVS = ("dev", "staging", "prod")
@@ -348,8 +348,6 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         raise UsageError("--repeat must be at least 1")
-    from shared.cli import check_output_path
-
     check_output_path(args.out, "--out")  # before minutes of measuring, not after
     report = run_bench(args.repeat, args.out)
     return 1 if args.strict and not all(report["targets"].values()) else 0

@@ -58,7 +58,8 @@ def _aws_errors() -> tuple[type[BaseException], ...]:
     return (BotoCoreError, ClientError)
 
 
-def _error_code(error: BaseException) -> str:
+def aws_error_code(error: BaseException) -> str:
+    """The ``Error.Code`` of a botocore ClientError (empty for any other exception)."""
     response = getattr(error, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
 
@@ -135,7 +136,7 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
             details = ecr.describe_images(registryId=env.account_id, repositoryName=repository,
                                           imageIds=[image_id])["imageDetails"]
         except _aws_errors() as error:
-            code = _error_code(error)
+            code = aws_error_code(error)
             if code == "RepositoryNotFoundException":
                 reason = "the repository does not exist yet"
             elif code == "ImageNotFoundException":
@@ -198,7 +199,7 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
             answer = ecs.describe_services(cluster=cluster, services=names[start:start + DESCRIBE_SERVICES_LIMIT])
             described.update({item["serviceName"]: item for item in answer.get("services", [])})
     except _aws_errors() as error:
-        if _error_code(error) == "ClusterNotFoundException":
+        if aws_error_code(error) == "ClusterNotFoundException":
             return [RunningImage(service, name, None, f"no ECS cluster {cluster}: compute of {env.name} is not "
                                                       "deployed") for service, name in wanted]
         raise AwsAccessError(f"{env.name}: ECS DescribeServices in {cluster} failed ({error})") from None

@@ -29,6 +29,7 @@ from shared.cli import UsageParser
 from shared.components.ecr import release_tag, repository_name
 from shared.envs import is_digest, load_env
 from shared.errors import ConfigError, PlatformError
+from shared.images import aws_error_code
 
 #: What BatchGetImage may return; a multi-architecture index must come back as itself, or PutImage
 #: would store a different digest under the tag.
@@ -64,17 +65,12 @@ class TagResult:
         return f"{self.service}: {self.repository}@{self.digest} {self.action} {self.tag}"
 
 
-def _error_code(error: Exception) -> str:
-    response: Any = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def _describe(ecr: Any, repository: str, reference: str) -> dict[str, Any] | None:
     image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
     try:
         details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])["imageDetails"]
     except Exception as error:  # botocore's ClientError; its code says what happened
-        if _error_code(error) == "ImageNotFoundException":
+        if aws_error_code(error) == "ImageNotFoundException":
             return None
         raise
     return details[0] if details else None
@@ -107,7 +103,7 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False) -> 
             ecr.put_image(**request)
         except Exception as error:
             # Tagged meanwhile by another run: the same tag on the same digest is the wanted state.
-            if _error_code(error) != "ImageAlreadyExistsException":
+            if aws_error_code(error) != "ImageAlreadyExistsException":
                 raise
         results.append(TagResult(service, repository, reference, digest, tag, "tagged"))
     return results

@@ -91,7 +91,7 @@ def vpc_runner_expression(env: str) -> str:
 # -- generated workflows ------------------------------------------------------------------------------
 
 
-def _setup_steps(indent: str) -> list[str]:
+def _setup_steps(indent: str, cli_version: str) -> list[str]:
     return [
         f"{indent}- uses: {uses('actions/checkout')}",
         f"{indent}  with:",
@@ -100,7 +100,7 @@ def _setup_steps(indent: str) -> list[str]:
         f"{indent}- name: Pulumi CLI",
         f"{indent}  uses: {uses('pulumi/actions')}",
         f"{indent}  with:",
-        f"{indent}    pulumi-version: {pulumi_version()}",
+        f"{indent}    pulumi-version: {cli_version}",
     ]
 
 
@@ -138,6 +138,7 @@ def render_deploy_dev(env: str = "dev") -> str:
     from shared.envs import env_dir
 
     others = sorted(path.name for path in env_dir().glob("*.yaml") if path.stem != env)
+    cli_version = pulumi_version()  # read pyproject.toml once, not once per job
     lines = [
         GENERATED_HEADER.rstrip("\n"),
         f"name: deploy {env}",
@@ -177,7 +178,7 @@ def render_deploy_dev(env: str = "dev") -> str:
             "      contents: read  # checkout",
             "      id-token: write  # OIDC: the env's deploy role",
             "    steps:",
-            *_setup_steps("      "),
+            *_setup_steps("      ", cli_version),
             *_credential_steps("      ", env, f"up-{env}-{layer}"),
             f"      - name: up {env} {layer}",
             f"        run: python3 -m nox -s up -- {env} --layers {layer} --exact --yes",
@@ -192,6 +193,7 @@ def render_deploy_promoted() -> str:
     from shared.promote import PROMOTION_ORDER
 
     targets = PROMOTION_ORDER[1:]
+    cli_version = pulumi_version()
     lines = [
         GENERATED_HEADER.rstrip("\n"),
         "name: deploy promoted envs",
@@ -251,7 +253,7 @@ def render_deploy_promoted() -> str:
             "      contents: read  # checkout",
             "      id-token: write  # OIDC: the env's deploy role",
             "    steps:",
-            *_setup_steps("      "),
+            *_setup_steps("      ", cli_version),
             *_credential_steps("      ", env, f"up-{env}"),
             f"      - name: up {env}",
             f"        run: python3 -m nox -s up -- {env} --yes",

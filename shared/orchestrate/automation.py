@@ -82,25 +82,20 @@ class Backend:
     @property
     def is_cloud(self) -> bool:
         """Pulumi Cloud (or a self-hosted Pulumi Cloud): it has orgs and encrypts secrets itself."""
-        return self.url.startswith(("https://", "http://"))
+        return backend_encrypts_secrets(self.url)
 
     @property
     def is_local_file(self) -> bool:
         return self.url.startswith("file://")
 
 
-def resolve_backend(env: EnvConfig | None, environ: Mapping[str, str], repo_root: Path = REPO_ROOT) -> Backend:
+def resolve_backend(env: EnvConfig, environ: Mapping[str, str], repo_root: Path = REPO_ROOT) -> Backend:
     """``PULUMI_BACKEND_URL``, else the env's ``state.backend_url``, else ``<repo>/.pulumi-state``."""
     if environ.get("PULUMI_BACKEND_URL"):
         return Backend(environ["PULUMI_BACKEND_URL"], "PULUMI_BACKEND_URL")
-    if env is not None and env.state.backend_url:
+    if env.state.backend_url:
         return Backend(env.state.backend_url, f"state.backend_url in {env_path(env.name)}")
     return Backend((repo_root / ".pulumi-state").as_uri(), "the default (no PULUMI_BACKEND_URL, no state.backend_url)")
-
-
-def backend_url(environ: Mapping[str, str], repo_root: Path = REPO_ROOT) -> str:
-    """``PULUMI_BACKEND_URL`` if set, else the file backend in ``<repo>/.pulumi-state``."""
-    return resolve_backend(None, environ, repo_root).url
 
 
 def backend_encrypts_secrets(url: str) -> bool:

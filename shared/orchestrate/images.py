@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.envs import EnvConfig, is_digest
 from shared.images import (
@@ -39,7 +39,11 @@ from shared.images import (
     verify_account,
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
-from shared.release_tags import TagResult, tag_release
+
+if TYPE_CHECKING:
+    # shared.release_tags imports pulumi and pulumi_aws (through shared.components.ecr): imported when a
+    # release is tagged, not by every importer of this module (promote reads ECS and ECR through it).
+    from shared.release_tags import TagResult
 
 LAYER = "compute"
 REGISTRY_TYPES = (
@@ -147,6 +151,8 @@ class AwsImageChecks:
         return synth_registry_targets(env)
 
     def tag_release(self, env: EnvConfig) -> list[TagResult]:
+        from shared.release_tags import tag_release
+
         return tag_release(self.clients(env, "ecr"), env.release.images)
 
 
@@ -187,9 +193,7 @@ class ImageGatedRunner:
 
     def interrupt(self) -> None:
         self._interrupted = True  # no step 2 after an interrupted step 1
-        interrupt = getattr(self.inner, "interrupt", None)  # as the scheduler asks: optional for test runners
-        if interrupt is not None:
-            interrupt()
+        self.inner.interrupt()
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if not (layer == LAYER and operation.action is Action.UP):

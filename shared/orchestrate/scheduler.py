@@ -74,9 +74,7 @@ class Interruption:
             for layer in running:
                 self._progress.line(layer, "interrupted: waiting for pulumi to cancel cleanly (state stays consistent)")
         if getattr(error, "relay", False):  # SIGTERM/SIGHUP: the pulumi processes did not get it themselves
-            interrupt = getattr(self._runner, "interrupt", None)
-            if interrupt is not None:
-                interrupt()
+            self._runner.interrupt()
 
 
 def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunner, progress: Progress, *,
