@@ -791,6 +791,12 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
     return any(isinstance(value, str) and value.strip() == "*" for value in principal_values(statement))
 
 
+def public_statement_labels(document: Any) -> list[str]:
+    """``statement <Sid or index>`` (as :func:`allow_statements` labels them) of each public statement
+    (:func:`is_public_statement`) of a parsed policy document."""
+    return [label for label, statement in allow_statements(document) if is_public_statement(statement)]
+
+
 def public_statements(args: ResourceValidationArgs, prop: str, label: str,
                       report_violation: Callable[..., None], invalid_json: str) -> list[str]:
     """``statement <Sid or index>`` of each public statement (:func:`is_public_statement`) of the policy
@@ -804,8 +810,7 @@ def public_statements(args: ResourceValidationArgs, prop: str, label: str,
     except ValueError:
         report_violation(invalid_json)
         return []
-    return [f"statement {s.get('Sid') or i}" for i, s in enumerate(policy_statements(document))
-            if is_public_statement(s)]
+    return public_statement_labels(document)
 
 
 IAM_ROLE = "aws:iam/role:Role"

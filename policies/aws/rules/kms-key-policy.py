@@ -18,10 +18,9 @@ from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
     contains_unknown,
-    is_public_statement,
     parse_json,
     plain,
-    policy_statements,
+    public_statement_labels,
     referenced_targets,
     stack_resources,
     stack_rule_policy,
@@ -41,8 +40,7 @@ def _public_statements(raw: Any) -> list[str] | None:
         document = parse_json(raw)
     except ValueError:
         return ["the policy is not valid JSON"]
-    return [f"statement {s.get('Sid') or i}" for i, s in enumerate(policy_statements(document))
-            if is_public_statement(s)]
+    return public_statement_labels(document)
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
