@@ -174,10 +174,11 @@ def rule_policy(module_file: str, validate: SdkResourceValidation, *,
                                     validate=validate, config_schema=config_schema)
 
 
-def stack_rule_policy(module_file: str, check: StackCheck) -> StackValidationPolicy:
+def stack_rule_policy(module_file: str, check: StackCheck, *,
+                      config_schema: PolicyConfigSchema | None = None) -> StackValidationPolicy:
     """The ``POLICY`` of a stack rule module: id from the file name, description from the catalog."""
     return StackValidationPolicy(name=rule_id(module_file), description=rule_description(module_file),
-                                 validate=stack_check(check))
+                                 validate=stack_check(check), config_schema=config_schema)
 
 
 def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[str] | None = None,

@@ -27,7 +27,7 @@ CKV_AWS_304 (rotation within 90 days).
 import re
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyConfigSchema, PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
@@ -37,11 +37,11 @@ from shared.policy_support import (
     plain,
     platform_hint,
     referenced_targets,
-    rule_description,
-    rule_id,
     rule_parameter,
+    stack_resources,
+    stack_rule_policy,
 )
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_typing import ReportViolation
 
 SECRET = "aws:secretsmanager/secret:Secret"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
@@ -89,9 +89,7 @@ def _declared_max_age(secret: PolicyResource) -> Any:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    secrets = [r for r in args.resources if r.resource_type == SECRET]
-    if not secrets:
-        args.not_applicable("the stack has no Secrets Manager secret")
+    secrets = stack_resources(args, SECRET, none_reason="the stack has no Secrets Manager secret")
     max_days = int(rule_parameter(args, __file__, "maxDays"))
     by_urn = {r.urn: r for r in args.resources}
     rotated: dict[str, list[object]] = {}
@@ -142,7 +140,5 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
 
 
-POLICY = StackValidationPolicy(
-    name=rule_id(__file__), description=rule_description(__file__), validate=stack_check(_validate),
-    config_schema=PolicyConfigSchema(properties={"maxDays": {"type": "integer", "minimum": 1}}),
-)
+POLICY = stack_rule_policy(
+    __file__, _validate, config_schema=PolicyConfigSchema(properties={"maxDays": {"type": "integer", "minimum": 1}}))
