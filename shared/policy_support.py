@@ -706,14 +706,20 @@ def stack_resources(args: StackValidationArgs, *resource_types: str,
     return resources
 
 
+def resource_input(resource: PolicyResource, key: str) -> Any:
+    """Input ``key`` of a stack's resource as plain data (:func:`plain`; ``None`` when unset), :data:`UNKNOWN`
+    while it is unknown. Converts that input only, not the resource's every input."""
+    try:
+        return plain(resource.props.get(key))
+    except UnknownValueError:
+        return UNKNOWN
+
+
 def identity_values(resource: PolicyResource, keys: Iterable[str]) -> set[str]:
     """Known string values of ``keys`` on ``resource`` (e.g. its ``id`` under the real CLI, its name)."""
     values: set[str] = set()
     for key in keys:
-        try:
-            value = resource.props.get(key)
-        except UnknownValueError:
-            continue
+        value = resource_input(resource, key)
         if isinstance(value, str) and value:
             values.add(value)
     return values
@@ -745,10 +751,7 @@ def referenced_targets(
     if prop_deps:
         return [target_urns[d.urn] for d in prop_deps if d.urn in target_urns]
 
-    try:
-        value = resource.props.get(prop)
-    except UnknownValueError:
-        value = UNKNOWN
+    value = resource_input(resource, prop)
     if value is None:
         return []
     identity_keys = tuple(identity_keys)

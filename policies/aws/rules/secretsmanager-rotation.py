@@ -28,15 +28,14 @@ import re
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
     UNKNOWN,
     as_int,
     get,
-    plain,
     platform_hint,
     referenced_targets,
+    resource_input,
     rule_parameter,
     stack_resources,
     stack_rule_policy,
@@ -54,7 +53,7 @@ RATE_DAYS = re.compile(r"^rate\(\s*(\d+)\s+days?\s*\)$")
 
 def _period(rotation: PolicyResource) -> Any:
     """Days between rotations; ``None`` for a cron schedule (accepted); UNKNOWN when unknown."""
-    rules = plain(rotation.props).get("rotationRules")
+    rules = resource_input(rotation, "rotationRules")
     days, expression = get(rules, "automaticallyAfterDays"), get(rules, "scheduleExpression")
     if UNKNOWN in (rules, days, expression):
         return UNKNOWN
@@ -67,20 +66,14 @@ def _period(rotation: PolicyResource) -> Any:
 
 
 def _has_epoch(resource: PolicyResource) -> bool:
-    try:
-        keepers = plain(resource.props).get("keepers")
-    except UnknownValueError:
-        return False
+    keepers = resource_input(resource, "keepers")
     return isinstance(keepers, dict) and any(key in keepers for key in EPOCH_KEYS)
 
 
 def _declared_max_age(secret: PolicyResource) -> Any:
     """The secret's ``rotation-max-age-days`` tag as an int; None when absent or not a positive
     number; UNKNOWN when the tags are unknown."""
-    try:
-        tags = plain(secret.props).get("tags")
-    except UnknownValueError:
-        return UNKNOWN
+    tags = resource_input(secret, "tags")
     value = get(tags, MAX_AGE_TAG)
     if UNKNOWN in (tags, value):
         return UNKNOWN
