@@ -410,11 +410,13 @@ def ecs_controller_service_props(args: ResourceValidationArgs) -> dict[str, Any]
     return props
 
 
-def inline_rule_entries(args: ResourceValidationArgs, key: str) -> Iterator[tuple[int, dict[str, Any], list[Any]]]:
+def inline_rule_entries(args: ResourceValidationArgs, key: str, props: Mapping[str, Any] | None = None,
+                        ) -> Iterator[tuple[int, dict[str, Any], list[Any]]]:
     """``(index, entry, its IPv4 and IPv6 CIDR blocks)`` of each inline ``ingress``/``egress`` (``key``)
     entry of a security group. An unknown list is undecidable at once; an unknown entry is skipped and,
-    once every known one was yielded (and judged), makes the rule undecidable naming it."""
-    entries = plain(args.props).get(key)
+    once every known one was yielded (and judged), makes the rule undecidable naming it. ``props`` is
+    the rule's own ``plain(args.props)`` where it reads more than these entries."""
+    entries = (plain(args.props) if props is None else props).get(key)
     if entries is UNKNOWN:
         undecidable(args, f"security group '{args.name}': {key}")
     undecided: list[str] = []
