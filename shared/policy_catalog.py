@@ -148,16 +148,19 @@ def load_rules() -> dict[str, RuleInfo]:
         try:
             meta = RuleMeta.model_validate(metadata[rule_id] or {})
         except ValidationError as error:
-            first = error.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(str(CATALOG_FILE), f"metadata.{rule_id}.{key}", first["msg"]) from None
+            raise _catalog_error(f"metadata.{rule_id}", error) from None
         try:
             result[rule_id] = RuleInfo.model_validate({"id": rule_id, **(entry or {}), "meta": meta})
         except ValidationError as error:
-            first = error.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(str(CATALOG_FILE), f"rules.{rule_id}.{key}", first["msg"]) from None
+            raise _catalog_error(f"rules.{rule_id}", error) from None
     return result
+
+
+def _catalog_error(where: str, error: ValidationError) -> ConfigError:
+    """The catalog error naming the key (``<where>.<field path>``) of the first validation error."""
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    return ConfigError(str(CATALOG_FILE), f"{where}.{key}", first["msg"])
 
 
 @lru_cache(maxsize=1)

@@ -174,10 +174,11 @@ def rule_policy(module_file: str, validate: SdkResourceValidation, *,
                                     validate=validate, config_schema=config_schema)
 
 
-def stack_rule_policy(module_file: str, check: StackCheck) -> StackValidationPolicy:
+def stack_rule_policy(module_file: str, check: StackCheck, *,
+                      config_schema: PolicyConfigSchema | None = None) -> StackValidationPolicy:
     """The ``POLICY`` of a stack rule module: id from the file name, description from the catalog."""
     return StackValidationPolicy(name=rule_id(module_file), description=rule_description(module_file),
-                                 validate=stack_check(check))
+                                 validate=stack_check(check), config_schema=config_schema)
 
 
 def resource_policy(module_file: str, check: ResourceCheck, *, types: Iterable[str] | None = None,
@@ -409,11 +410,13 @@ def ecs_controller_service_props(args: ResourceValidationArgs) -> dict[str, Any]
     return props
 
 
-def inline_rule_entries(args: ResourceValidationArgs, key: str) -> Iterator[tuple[int, dict[str, Any], list[Any]]]:
+def inline_rule_entries(args: ResourceValidationArgs, key: str, props: Mapping[str, Any] | None = None,
+                        ) -> Iterator[tuple[int, dict[str, Any], list[Any]]]:
     """``(index, entry, its IPv4 and IPv6 CIDR blocks)`` of each inline ``ingress``/``egress`` (``key``)
     entry of a security group. An unknown list is undecidable at once; an unknown entry is skipped and,
-    once every known one was yielded (and judged), makes the rule undecidable naming it."""
-    entries = plain(args.props).get(key)
+    once every known one was yielded (and judged), makes the rule undecidable naming it. ``props`` is
+    the rule's own ``plain(args.props)`` where it reads more than these entries."""
+    entries = (plain(args.props) if props is None else props).get(key)
     if entries is UNKNOWN:
         undecidable(args, f"security group '{args.name}': {key}")
     undecided: list[str] = []
@@ -705,14 +708,20 @@ def stack_resources(args: StackValidationArgs, *resource_types: str,
     return resources
 
 
+def resource_input(resource: PolicyResource, key: str) -> Any:
+    """Input ``key`` of a stack's resource as plain data (:func:`plain`; ``None`` when unset), :data:`UNKNOWN`
+    while it is unknown. Converts that input only, not the resource's every input."""
+    try:
+        return plain(resource.props.get(key))
+    except UnknownValueError:
+        return UNKNOWN
+
+
 def identity_values(resource: PolicyResource, keys: Iterable[str]) -> set[str]:
     """Known string values of ``keys`` on ``resource`` (e.g. its ``id`` under the real CLI, its name)."""
     values: set[str] = set()
     for key in keys:
-        try:
-            value = resource.props.get(key)
-        except UnknownValueError:
-            continue
+        value = resource_input(resource, key)
         if isinstance(value, str) and value:
             values.add(value)
     return values
@@ -744,10 +753,7 @@ def referenced_targets(
     if prop_deps:
         return [target_urns[d.urn] for d in prop_deps if d.urn in target_urns]
 
-    try:
-        value = resource.props.get(prop)
-    except UnknownValueError:
-        value = UNKNOWN
+    value = resource_input(resource, prop)
     if value is None:
         return []
     identity_keys = tuple(identity_keys)
@@ -791,6 +797,12 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
     return any(isinstance(value, str) and value.strip() == "*" for value in principal_values(statement))
 
 
+def public_statement_labels(document: Any) -> list[str]:
+    """``statement <Sid or index>`` (as :func:`allow_statements` labels them) of each public statement
+    (:func:`is_public_statement`) of a parsed policy document."""
+    return [label for label, statement in allow_statements(document) if is_public_statement(statement)]
+
+
 def public_statements(args: ResourceValidationArgs, prop: str, label: str,
                       report_violation: Callable[..., None], invalid_json: str) -> list[str]:
     """``statement <Sid or index>`` of each public statement (:func:`is_public_statement`) of the policy
@@ -804,8 +816,7 @@ def public_statements(args: ResourceValidationArgs, prop: str, label: str,
     except ValueError:
         report_violation(invalid_json)
         return []
-    return [f"statement {s.get('Sid') or i}" for i, s in enumerate(policy_statements(document))
-            if is_public_statement(s)]
+    return public_statement_labels(document)
 
 
 IAM_ROLE = "aws:iam/role:Role"

@@ -52,19 +52,26 @@ def write_json(path: Path, findings: Sequence[Finding], error: SynthError | None
 _FRAME = re.compile(r"^(?P<path>.+):(?P<line>\d+) in ")
 
 
-def _frame_location(frame: str) -> tuple[str, int] | None:
-    match = _FRAME.match(frame.split("\n", 1)[0])
+def _innermost_location(error: SynthError) -> tuple[str, int] | None:
+    """``(path, line)`` of the program's innermost frame (the last one), if the error has frames."""
+    if not error.frames:
+        return None
+    match = _FRAME.match(error.frames[-1].split("\n", 1)[0])
     return (match["path"], int(match["line"])) if match else None
+
+
+def _failure_message(error: SynthError) -> str:
+    return f"the program failed under the mock runtime: {error.error}"
 
 
 def error_record(error: SynthError, program_dir: Path | None = None) -> dict[str, Any]:
     """The findings-JSON record of a program that failed under the mock runtime: the keys of a finding
     (``rule`` null, ``enforcement`` "error") plus ``error`` (the exception, the program's frames
     innermost last, the warnings noticed before) and ``location`` (the innermost frame)."""
-    innermost = _frame_location(error.frames[-1]) if error.frames else None
+    innermost = _innermost_location(error)
     record: dict[str, Any] = {
         "rule": None, "pack": None, "enforcement": "error", "env": None, "layer": None, "urn": None,
-        "resource_type": None, "message": f"the program failed under the mock runtime: {error.error}",
+        "resource_type": None, "message": _failure_message(error),
         "suppressed": False, "reason": None, "severity": "",
         "error": {"exception": error.error, "frames": error.frames, "warnings": error.warnings},
     }
@@ -173,10 +180,10 @@ def _invocation(error: SynthError | None, warnings: Sequence[str], program_dir: 
         notifications.extend({"level": "warning", "message": {"text": text}} for text in error.warnings)
         failure: dict[str, Any] = {
             "level": "error",
-            "message": {"text": f"the program failed under the mock runtime: {error.error}"
+            "message": {"text": _failure_message(error)
                                 + "".join(f"\n  {frame}" for frame in error.frames)},
         }
-        innermost = _frame_location(error.frames[-1]) if error.frames else None
+        innermost = _innermost_location(error)
         if innermost is not None:
             failure["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": _uri(Path(innermost[0]))},
                                                           "region": {"startLine": innermost[1]}}}]

@@ -25,7 +25,6 @@ import ipaddress
 from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
     UNKNOWN,
@@ -34,6 +33,7 @@ from shared.policy_support import (
     get,
     plain,
     referenced_targets,
+    resource_input,
     stack_resources,
     stack_rule_policy,
 )
@@ -98,10 +98,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     services = stack_resources(args, SERVICE)
     undecided: list[str] = []
     for instance in instances:
-        try:
-            attributes = plain(instance.props).get("attributes")
-        except UnknownValueError:
-            attributes = UNKNOWN
+        attributes = resource_input(instance, "attributes")
         if attributes is UNKNOWN:
             undecided.append(f"Cloud Map instance '{instance.name}': attributes")
             continue

@@ -14,20 +14,12 @@ Matches checkov CKV_AWS_249 (execution and task role ARNs differ); no cdk-nag eq
 """
 
 from pulumi_policy import PolicyResource, StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, stack_resources, stack_rule_policy
+from shared.policy_support import UNKNOWN, resource_input, stack_resources, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 ROLE = "aws:iam/role:Role"
-
-
-def _value(resource: PolicyResource, key: str) -> object:
-    try:
-        return resource.props.get(key)
-    except UnknownValueError:
-        return UNKNOWN
 
 
 def _roles(resource: PolicyResource, key: str) -> set[str]:
@@ -39,7 +31,8 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     definitions = stack_resources(args, TASK_DEFINITION, none_reason="the stack has no ECS task definition")
     undecided: list[str] = []
     for definition in definitions:
-        task_role, execution_role = _value(definition, "taskRoleArn"), _value(definition, "executionRoleArn")
+        task_role = resource_input(definition, "taskRoleArn")
+        execution_role = resource_input(definition, "executionRoleArn")
         missing = [setting for setting, value in (("task_role_arn", task_role), ("execution_role_arn", execution_role))
                    if value is None or value == ""]
         if missing:

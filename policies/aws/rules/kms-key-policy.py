@@ -14,15 +14,14 @@ checkov CKV2_AWS_64 (policy defined) and CKV_AWS_33 (no wildcard principal); no 
 from typing import Any
 
 from pulumi_policy import StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
 
 from shared.policy_support import (
+    UNKNOWN,
     contains_unknown,
-    is_public_statement,
     parse_json,
-    plain,
-    policy_statements,
+    public_statement_labels,
     referenced_targets,
+    resource_input,
     stack_resources,
     stack_rule_policy,
     undecidable,
@@ -41,8 +40,7 @@ def _public_statements(raw: Any) -> list[str] | None:
         document = parse_json(raw)
     except ValueError:
         return ["the policy is not valid JSON"]
-    return [f"statement {s.get('Sid') or i}" for i, s in enumerate(policy_statements(document))
-            if is_public_statement(s)]
+    return public_statement_labels(document)
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -59,7 +57,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             coverage_unknown = True
         else:
             covered.update(t.urn for t in targets)
-        found = _public_statements(plain(key_policy.props).get("policy"))
+        found = _public_statements(resource_input(key_policy, "policy"))
         if found is None:
             undecided.append(f"key policy '{key_policy.name}': policy")
         elif found:
@@ -67,9 +65,8 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                              "condition; name the account's principals or add a condition (e.g. kms:CallerAccount).",
                              key_policy.urn)
     for key in keys:
-        try:
-            raw = key.props.get("policy")
-        except UnknownValueError:
+        raw = resource_input(key, "policy")
+        if raw is UNKNOWN:
             undecided.append(f"KMS key '{key.name}': policy")
             continue
         if raw is None or raw == "":
@@ -79,7 +76,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                 report_violation(f"KMS key '{key.name}' has no key policy (AWS applies its default one); set policy= "
                                  "to a reviewed document that names the key's administrators and users.", key.urn)
             continue
-        found = _public_statements(plain(raw))
+        found = _public_statements(raw)
         if found is None:
             undecided.append(f"KMS key '{key.name}': policy")
         elif found:

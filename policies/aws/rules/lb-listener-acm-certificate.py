@@ -21,10 +21,10 @@ ELBv2ACMCertificateRequired; no Security Hub or checkov equivalent.
 
 import re
 
-from pulumi_policy import PolicyResource, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyResource, StackValidationArgs
 
-from shared.policy_support import UNKNOWN, plain, rule_description, rule_id
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_support import UNKNOWN, plain, stack_rule_policy
+from shared.policy_typing import ReportViolation
 
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 LISTENER_CERTIFICATES = ("aws:lb/listenerCertificate:ListenerCertificate",
@@ -93,5 +93,4 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable("the stack has no HTTPS/TLS listener and no listener certificate")
 
 
-POLICY = StackValidationPolicy(name=rule_id(__file__), description=rule_description(__file__),
-                               validate=stack_check(_validate))
+POLICY = stack_rule_policy(__file__, _validate)

@@ -11,9 +11,15 @@ a service. Matches Security Hub ELB.16, cdk-nag ALBWAFEnabled, checkov CKV2_AWS_
 """
 
 from pulumi_policy import PolicyResource, StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import is_true, referenced_targets, stack_resources, stack_rule_policy
+from shared.policy_support import (
+    UNKNOWN,
+    is_true,
+    referenced_targets,
+    resource_input,
+    stack_resources,
+    stack_rule_policy,
+)
 from shared.policy_typing import ReportViolation
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
@@ -21,9 +27,8 @@ ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 
 
 def _internet_facing_alb(resource: PolicyResource) -> bool | None:
-    try:
-        kind, internal = resource.props.get("loadBalancerType"), resource.props.get("internal")
-    except UnknownValueError:
+    kind, internal = resource_input(resource, "loadBalancerType"), resource_input(resource, "internal")
+    if kind is UNKNOWN or internal is UNKNOWN:
         return None
     return str(kind or "application").lower() == "application" and not is_true(internal)
 

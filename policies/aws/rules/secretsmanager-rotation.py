@@ -27,21 +27,20 @@ CKV_AWS_304 (rotation within 90 days).
 import re
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, PolicyResource, StackValidationArgs, StackValidationPolicy
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy import PolicyConfigSchema, PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
     as_int,
     get,
-    plain,
     platform_hint,
     referenced_targets,
-    rule_description,
-    rule_id,
+    resource_input,
     rule_parameter,
+    stack_resources,
+    stack_rule_policy,
 )
-from shared.policy_typing import ReportViolation, stack_check
+from shared.policy_typing import ReportViolation
 
 SECRET = "aws:secretsmanager/secret:Secret"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
@@ -54,7 +53,7 @@ RATE_DAYS = re.compile(r"^rate\(\s*(\d+)\s+days?\s*\)$")
 
 def _period(rotation: PolicyResource) -> Any:
     """Days between rotations; ``None`` for a cron schedule (accepted); UNKNOWN when unknown."""
-    rules = plain(rotation.props).get("rotationRules")
+    rules = resource_input(rotation, "rotationRules")
     days, expression = get(rules, "automaticallyAfterDays"), get(rules, "scheduleExpression")
     if UNKNOWN in (rules, days, expression):
         return UNKNOWN
@@ -67,20 +66,14 @@ def _period(rotation: PolicyResource) -> Any:
 
 
 def _has_epoch(resource: PolicyResource) -> bool:
-    try:
-        keepers = plain(resource.props).get("keepers")
-    except UnknownValueError:
-        return False
+    keepers = resource_input(resource, "keepers")
     return isinstance(keepers, dict) and any(key in keepers for key in EPOCH_KEYS)
 
 
 def _declared_max_age(secret: PolicyResource) -> Any:
     """The secret's ``rotation-max-age-days`` tag as an int; None when absent or not a positive
     number; UNKNOWN when the tags are unknown."""
-    try:
-        tags = plain(secret.props).get("tags")
-    except UnknownValueError:
-        return UNKNOWN
+    tags = resource_input(secret, "tags")
     value = get(tags, MAX_AGE_TAG)
     if UNKNOWN in (tags, value):
         return UNKNOWN
@@ -89,9 +82,7 @@ def _declared_max_age(secret: PolicyResource) -> Any:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    secrets = [r for r in args.resources if r.resource_type == SECRET]
-    if not secrets:
-        args.not_applicable("the stack has no Secrets Manager secret")
+    secrets = stack_resources(args, SECRET, none_reason="the stack has no Secrets Manager secret")
     max_days = int(rule_parameter(args, __file__, "maxDays"))
     by_urn = {r.urn: r for r in args.resources}
     rotated: dict[str, list[object]] = {}
@@ -142,7 +133,5 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         args.not_applicable(f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
 
 
-POLICY = StackValidationPolicy(
-    name=rule_id(__file__), description=rule_description(__file__), validate=stack_check(_validate),
-    config_schema=PolicyConfigSchema(properties={"maxDays": {"type": "integer", "minimum": 1}}),
-)
+POLICY = stack_rule_policy(
+    __file__, _validate, config_schema=PolicyConfigSchema(properties={"maxDays": {"type": "integer", "minimum": 1}}))

@@ -57,10 +57,11 @@ def _finding(what: str, name: str, cidrs: list[str], ports: str) -> str:
 @applies_to(*SECURITY_GROUPS, SECURITY_GROUP_RULE, VPC_INGRESS_RULE)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type in SECURITY_GROUPS:
+        props = plain(args.props)
         # any unknown in the list, even in one entry, leaves the whole group undecided
-        if contains_unknown(plain(args.props).get("ingress")):
+        if contains_unknown(props.get("ingress")):
             undecidable(args, f"security group '{args.name}': ingress")
-        for _index, entry, blocks in inline_rule_entries(args, "ingress"):
+        for _index, entry, blocks in inline_rule_entries(args, "ingress", props):
             protocol, low, high = entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")
             cidrs = [c for c in blocks if _wide(c)]
             if cidrs and opens_all_ports(protocol, low, high, lowest=1):

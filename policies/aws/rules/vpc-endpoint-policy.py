@@ -31,7 +31,8 @@ from shared.policy_typing import ReportViolation
 
 
 def _wide_open(statement: dict[str, object]) -> bool:
-    if str(statement.get("Effect", "")).lower() != "allow" or statement.get("Condition"):
+    """Whether an ``Allow`` statement (one of :func:`allow_statements`) is AWS's default full access."""
+    if statement.get("Condition"):
         return False
     everyone = any(v == "*" for v in principal_values(statement)) or statement.get("Principal") is None
     every_action = any(a in ("*", "*:*") for a in as_list(statement.get("Action")))

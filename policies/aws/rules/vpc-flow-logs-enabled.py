@@ -12,9 +12,8 @@ rule not applicable for the uncovered VPCs instead of failing them.
 """
 
 from pulumi_policy import PolicyResource, StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import UNKNOWN, referenced_targets, stack_resources, stack_rule_policy
+from shared.policy_support import referenced_targets, resource_input, stack_resources, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
 VPC = "aws:ec2/vpc:Vpc"
@@ -26,11 +25,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     covered: set[str] = set()
     unattributed: list[PolicyResource] = []
     for flow_log in stack_resources(args, FLOW_LOG):
-        try:
-            vpc_id = flow_log.props.get("vpcId")
-        except UnknownValueError:
-            vpc_id = UNKNOWN
-        if vpc_id is None:
+        if resource_input(flow_log, "vpcId") is None:
             continue  # a subnet/ENI/transit gateway flow log: not a VPC flow log
         targets = referenced_targets(flow_log, "vpcId", vpcs)
         if targets is None:

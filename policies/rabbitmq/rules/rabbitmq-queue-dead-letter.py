@@ -26,7 +26,7 @@ from typing import Any
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from shared.policy_support import Unknown, get, is_unknown, rabbitmq_queue_arguments, stack_resources, stack_rule_policy
+from shared.policy_support import Unknown, get, known, rabbitmq_queue_arguments, stack_resources, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
@@ -35,23 +35,13 @@ DEAD_LETTER_SUFFIXES = (".dlq", "-dlq", "_dlq", ".dead-letter", ".dlx")
 APPLIES_TO_QUEUES = ("queues", "quorum_queues", "all")
 
 
-class _Undecidable(Exception):
-    """A value the decision needs is unknown during preview."""
-
-
-def _known(value: Any, what: str) -> Any:
-    if is_unknown(value):
-        raise _Undecidable(what)
-    return value
-
-
 def _policy_view(policy: PolicyResource) -> tuple[str, str, int, str, dict[str, Any]] | None:
     """(vhost, pattern, priority, apply-to, definition) of a policy; None when it cannot match anything."""
     props = policy.props
-    vhost = _known(get(props, "vhost"), f"policy '{policy.name}' vhost")
-    pattern = _known(get(props, "policy", "pattern"), f"policy '{policy.name}' pattern")
-    apply_to = _known(get(props, "policy", "applyTo"), f"policy '{policy.name}' applyTo")
-    priority = _known(get(props, "policy", "priority", default=0), f"policy '{policy.name}' priority")
+    vhost = known(get(props, "vhost"), f"policy '{policy.name}' vhost")
+    pattern = known(get(props, "policy", "pattern"), f"policy '{policy.name}' pattern")
+    apply_to = known(get(props, "policy", "applyTo"), f"policy '{policy.name}' applyTo")
+    priority = known(get(props, "policy", "priority", default=0), f"policy '{policy.name}' priority")
     definition = get(props, "policy", "definition", default={}) or {}
     if vhost is None or pattern is None or apply_to not in APPLIES_TO_QUEUES:
         return None
@@ -97,22 +87,19 @@ def applying_policy(policies: list[PolicyResource] | _Views, vhost: str,
         except re.error:
             continue  # RabbitMQ refuses an invalid pattern: this policy applies to nothing
         if matches and (best is None or view[2] > best[0]):
-            name = _known(get(policy.props, "name", default=policy.name), f"policy '{policy.name}' name")
+            name = known(get(policy.props, "name", default=policy.name), f"policy '{policy.name}' name")
             best = (view[2], str(name), view[4])
     return None if best is None else (best[1], best[2])
 
 
 def _check(queue: PolicyResource, policies: _Views) -> str | None:
     """The violation message for ``queue``, or None when it dead-letters (or is a DLQ)."""
-    name = str(_known(get(queue.props, "name", default=queue.name), f"queue '{queue.name}' name"))
+    name = str(known(get(queue.props, "name", default=queue.name), f"queue '{queue.name}' name"))
     if name.lower().endswith(DEAD_LETTER_SUFFIXES):
         return None
-    vhost = str(_known(get(queue.props, "vhost", default="/"), f"queue '{name}' vhost"))
-    try:
-        if rabbitmq_queue_arguments(queue.props).get("x-dead-letter-exchange"):
-            return None
-    except Unknown as error:
-        raise _Undecidable(error.what) from None
+    vhost = str(known(get(queue.props, "vhost", default="/"), f"queue '{name}' vhost"))
+    if rabbitmq_queue_arguments(queue.props).get("x-dead-letter-exchange"):
+        return None
     applied = applying_policy(policies, vhost, name)
     dlq = f"{name.rsplit('.', 1)[0]}.dlq"
     fix = (f"add rabbitmq.Policy(vhost='{vhost}', policy={{'pattern': '^{re.escape(name)}$', 'apply_to': "
@@ -137,7 +124,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     for queue in queues:
         try:
             message = _check(queue, policies)
-        except (_Undecidable, UnknownValueError) as error:
+        except (Unknown, UnknownValueError) as error:
             undecided.append(str(getattr(error, "message", None) or error))
             continue
         if message:
