@@ -387,7 +387,11 @@ def _plain(value: Any) -> tuple[Any, bool]:
 
 
 def _struct_to_plain(struct: Any) -> tuple[dict[str, Any], list[str]]:
-    raw = json_format.MessageToDict(struct)
+    return _raw_to_plain(json_format.MessageToDict(struct))
+
+
+def _raw_to_plain(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """:func:`_struct_to_plain` of a struct already converted by ``MessageToDict``."""
     inputs: dict[str, Any] = {}
     secrets: list[str] = []
     for key in sorted(raw):
@@ -510,7 +514,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.stack_urn = urn
             return resource_pb2.RegisterResourceResponse(urn=urn)
         pulumi_mocks._ensure_event_loop()
-        inputs, secret_inputs = _struct_to_plain(request.object)
+        raw = json_format.MessageToDict(request.object)  # once per resource: the inputs and the assets below
+        inputs, secret_inputs = _raw_to_plain(raw)
         if self.sites is not None:  # text built from an unknown (f"{image}:tag", json.dumps(...)) is unknown
             inputs = _unknown_if_derived(inputs)
         provider = _provider_urn(request.provider)
@@ -544,7 +549,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             state = _unknown_if_derived(state)
         # Assets and archives come back as the program gave them (the recorded inputs only name them): the
         # SDK checks an output such as a Lambda function's `code` is an Archive again.
-        raw = json_format.MessageToDict(request.object)
         state.update({key: value for key, value in raw.items()
                       if isinstance(value, dict) and value.get(SIG_KEY) in (ASSET_SIG, ARCHIVE_SIG)})
         # As the engine does: secret inputs stay secret in the state, and so do the outputs the
