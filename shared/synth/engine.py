@@ -112,10 +112,11 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 @contextlib.contextmanager
-def _fast_runtime() -> Iterator[None]:
+def _fast_runtime(patched: bool) -> Iterator[None]:
     """The mock runtime tuned for throughput: the linear output wait above, the monitor
     answering inline, the SDK fast paths of :mod:`shared.synth.speedups`, a short GIL switch
-    interval for whatever still hops threads, and the cyclic garbage collector paused.
+    interval for whatever still hops threads, and the cyclic garbage collector paused. ``patched``
+    (:func:`shared.patch_guard.patches_allowed`): whether the parts that replace SDK internals apply.
 
     The SDK keeps every resource, Output and future of a program alive until the program ends, so
     each full collection re-scanned a heap that only grows: more than half of the synth time of a
@@ -124,7 +125,6 @@ def _fast_runtime() -> Iterator[None]:
     """
     collecting = gc.isenabled()
     gc.disable()  # public API: stays whatever the SDK's version
-    patched = patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED)
     original_wait = pulumi_stack.wait_for_rpcs
     original_interval = sys.getswitchinterval()
     loop = pulumi_sync_await._ensure_event_loop() if patched else None
@@ -796,9 +796,9 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
     pulumi_settings.configure(settings)
     set_all_config(config, secret_keys)
 
-    hooks = (_preview_hooks(sites, patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED))
-             if sites is not None else contextlib.nullcontext())
-    with context, _fast_runtime(), hooks:
+    patched = patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED)  # decided once per run
+    hooks = _preview_hooks(sites, patched) if sites is not None else contextlib.nullcontext()
+    with context, _fast_runtime(patched), hooks:
         try:
             _sync_await(run_in_stack(program))
         except ContractError as error:
