@@ -43,7 +43,7 @@ from pydantic import (
 
 from shared import REPO_ROOT
 from shared.amazonmq import CLUSTER_AZS, DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems
-from shared.errors import ConfigError, raise_all
+from shared.errors import ConfigError, ConfigErrors, raise_all
 from shared.regions import REGION_AZS
 
 if TYPE_CHECKING:
@@ -742,8 +742,6 @@ def load_env(name: str) -> EnvConfig:
 
 def load_envs(names: list[str]) -> list[EnvConfig]:
     """:func:`load_env` for each name, every problem of every file reported together."""
-    from shared.errors import ConfigErrors
-
     envs: list[EnvConfig] = []
     problems: list[ConfigError] = []
     for name in names:
