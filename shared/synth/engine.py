@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pulumi
 import yaml
@@ -501,8 +502,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         for frame in request.stackTrace.frames:
             uri = frame.pc.uri
             if uri.startswith("file://"):
-                from urllib.parse import unquote, urlparse
-
                 uri = self.sites.relative(unquote(urlparse(uri).path)) or ""
             if uri and frame.pc.line:
                 return {"path": uri, "line": int(frame.pc.line)}
