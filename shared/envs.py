@@ -43,7 +43,7 @@ from pydantic import (
 
 from shared import REPO_ROOT
 from shared.amazonmq import CLUSTER_AZS, DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems
-from shared.errors import ConfigError, raise_all
+from shared.errors import ConfigError, ConfigErrors, raise_all
 from shared.regions import REGION_AZS
 
 if TYPE_CHECKING:
@@ -283,16 +283,20 @@ class ComputeConfig(_Strict):
         return self
 
 
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: what an SNS subscription endpoint of each protocol looks like
+_SUBSCRIPTION_ENDPOINTS = {"email": _EMAIL, "email-json": _EMAIL, "https": r"^https://\S+$",
+                           "sqs": r"^arn:aws[a-z-]*:sqs:", "lambda": r"^arn:aws[a-z-]*:lambda:",
+                           "sms": r"^\+[1-9]\d{6,14}$"}
+
+
 class AlarmSubscription(_Strict):
     protocol: Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
     endpoint: str = Field(min_length=3)
 
     @model_validator(mode="after")
     def _endpoint_fits_protocol(self) -> AlarmSubscription:
-        patterns = {"email": r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "email-json": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-                    "https": r"^https://\S+$", "sqs": r"^arn:aws[a-z-]*:sqs:", "lambda": r"^arn:aws[a-z-]*:lambda:",
-                    "sms": r"^\+[1-9]\d{6,14}$"}
-        if not re.match(patterns[self.protocol], self.endpoint):
+        if not re.match(_SUBSCRIPTION_ENDPOINTS[self.protocol], self.endpoint):
             raise ValueError(f"{self.endpoint!r} is not a {self.protocol} endpoint")
         return self
 
@@ -314,7 +318,7 @@ class AlarmsConfig(_Strict):
     @classmethod
     def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for address in value:
-            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
+            if not re.match(_EMAIL, address):
                 raise ValueError(f"{address!r} is not an email address")
         return value
 
@@ -738,8 +742,6 @@ def load_env(name: str) -> EnvConfig:
 
 def load_envs(names: list[str]) -> list[EnvConfig]:
     """:func:`load_env` for each name, every problem of every file reported together."""
-    from shared.errors import ConfigErrors
-
     envs: list[EnvConfig] = []
     problems: list[ConfigError] = []
     for name in names:

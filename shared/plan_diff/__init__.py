@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import REPO_ROOT
+from shared.synth.engine import UNKNOWN
 
 BASELINE_DIR = REPO_ROOT / "tests" / "snapshots"
 
@@ -80,9 +81,6 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "rabbitmq:index/policy:Policy": frozenset({"name", "vhost"}),
     "rabbitmq:index/operatorPolicy:OperatorPolicy": frozenset({"name", "vhost"}),
 }
-
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
 
 @dataclass(frozen=True)
 class Change:

@@ -321,16 +321,21 @@ class LocalBroker:
 QUEUE_TYPE_APPLY_TO = ("quorum_queues", "classic_queues", "streams")
 
 
+def apply_to_for_version(apply_to: str, version: tuple[int, ...]) -> str:
+    """A policy's ``apply-to`` as a node of ``version`` accepts it: by queue type (``quorum_queues``...)
+    exists from RabbitMQ 3.12 on; an older node (Debian's 3.10 here) knows only ``queues``, which
+    matches the same queues in a vhost whose queues are all quorum queues."""
+    return "queues" if version < (3, 12) and apply_to in QUEUE_TYPE_APPLY_TO else apply_to
+
+
 def for_version(definitions: dict[str, Any], version: tuple[int, ...]) -> dict[str, Any]:
-    """``definitions`` as a node of ``version`` accepts them: ``apply-to`` by queue type
-    (``quorum_queues``...) exists from RabbitMQ 3.12 on; an older node (Debian's 3.10 here) knows only
-    ``queues``, which matches the same queues in a vhost whose queues are all quorum queues. Nothing
+    """``definitions`` as a node of ``version`` accepts them (:func:`apply_to_for_version`). Nothing
     else changes: the written definitions file keeps what the layer deploys."""
     if version >= (3, 12):
         return definitions
 
     def adapt(value: dict[str, Any]) -> dict[str, Any]:
-        return {**value, "apply-to": "queues"} if value.get("apply-to") in QUEUE_TYPE_APPLY_TO else value
+        return {**value, "apply-to": apply_to_for_version(value["apply-to"], version)} if "apply-to" in value else value
 
     return {
         **definitions,

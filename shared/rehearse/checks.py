@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +37,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from shared.catalog import Catalog
-from shared.rehearse.broker import ADMIN_USER, LocalBroker
+from shared.rehearse.broker import ADMIN_USER, LocalBroker, apply_to_for_version
 from shared.rehearse.definitions import PolicyDef, Topology
 
 ACCESS_REFUSED = 403
@@ -404,19 +405,18 @@ class Rehearsal:
                    and p.apply_to in ("queues", "quorum_queues", "all") and re.search(p.pattern, queue)]
         return max(matches, key=lambda p: p.priority, default=None)
 
+    @cached_property
+    def _node_version(self) -> tuple[int, ...]:
+        """The broker's RabbitMQ version, asked once (an error is not cached: the next use asks again)."""
+        return self.broker.version()
+
     def _put_policy(self, policy: PolicyDef, definition: dict[str, Any]) -> None:
         """PUT the whole policy, as the provider's update does (management API)."""
         kind = "operator-policies" if policy.operator else "policies"
         self.broker.management_api(
             "PUT", f"/api/{kind}/{quote(policy.vhost, safe='')}/{quote(policy.name, safe='')}",
-            {"pattern": policy.pattern, "apply-to": self._apply_to(policy), "priority": policy.priority,
-             "definition": definition})
-
-    def _apply_to(self, policy: PolicyDef) -> str:
-        from shared.rehearse.broker import for_version
-
-        adapted = for_version({"policies": [{"apply-to": policy.apply_to}]}, self.broker.version())
-        return str(adapted["policies"][0]["apply-to"])
+            {"pattern": policy.pattern, "apply-to": apply_to_for_version(policy.apply_to, self._node_version),
+             "priority": policy.priority, "definition": definition})
 
     def _queue_info(self, queue: str) -> dict[str, Any]:
         return dict(self.broker.management_api(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pulumi
 import yaml
@@ -112,10 +113,11 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 @contextlib.contextmanager
-def _fast_runtime() -> Iterator[None]:
+def _fast_runtime(patched: bool) -> Iterator[None]:
     """The mock runtime tuned for throughput: the linear output wait above, the monitor
     answering inline, the SDK fast paths of :mod:`shared.synth.speedups`, a short GIL switch
-    interval for whatever still hops threads, and the cyclic garbage collector paused.
+    interval for whatever still hops threads, and the cyclic garbage collector paused. ``patched``
+    (:func:`shared.patch_guard.patches_allowed`): whether the parts that replace SDK internals apply.
 
     The SDK keeps every resource, Output and future of a program alive until the program ends, so
     each full collection re-scanned a heap that only grows: more than half of the synth time of a
@@ -124,7 +126,6 @@ def _fast_runtime() -> Iterator[None]:
     """
     collecting = gc.isenabled()
     gc.disable()  # public API: stays whatever the SDK's version
-    patched = patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED)
     original_wait = pulumi_stack.wait_for_rpcs
     original_interval = sys.getswitchinterval()
     loop = pulumi_sync_await._ensure_event_loop() if patched else None
@@ -387,7 +388,11 @@ def _plain(value: Any) -> tuple[Any, bool]:
 
 
 def _struct_to_plain(struct: Any) -> tuple[dict[str, Any], list[str]]:
-    raw = json_format.MessageToDict(struct)
+    return _raw_to_plain(json_format.MessageToDict(struct))
+
+
+def _raw_to_plain(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """:func:`_struct_to_plain` of a struct already converted by ``MessageToDict``."""
     inputs: dict[str, Any] = {}
     secrets: list[str] = []
     for key in sorted(raw):
@@ -497,8 +502,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         for frame in request.stackTrace.frames:
             uri = frame.pc.uri
             if uri.startswith("file://"):
-                from urllib.parse import unquote, urlparse
-
                 uri = self.sites.relative(unquote(urlparse(uri).path)) or ""
             if uri and frame.pc.line:
                 return {"path": uri, "line": int(frame.pc.line)}
@@ -510,7 +513,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.stack_urn = urn
             return resource_pb2.RegisterResourceResponse(urn=urn)
         pulumi_mocks._ensure_event_loop()
-        inputs, secret_inputs = _struct_to_plain(request.object)
+        raw = json_format.MessageToDict(request.object)  # once per resource: the inputs and the assets below
+        inputs, secret_inputs = _raw_to_plain(raw)
         if self.sites is not None:  # text built from an unknown (f"{image}:tag", json.dumps(...)) is unknown
             inputs = _unknown_if_derived(inputs)
         provider = _provider_urn(request.provider)
@@ -544,7 +548,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             state = _unknown_if_derived(state)
         # Assets and archives come back as the program gave them (the recorded inputs only name them): the
         # SDK checks an output such as a Lambda function's `code` is an Archive again.
-        raw = json_format.MessageToDict(request.object)
         state.update({key: value for key, value in raw.items()
                       if isinstance(value, dict) and value.get(SIG_KEY) in (ASSET_SIG, ARCHIVE_SIG)})
         # As the engine does: secret inputs stay secret in the state, and so do the outputs the
@@ -792,9 +795,9 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
     pulumi_settings.configure(settings)
     set_all_config(config, secret_keys)
 
-    hooks = (_preview_hooks(sites, patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED))
-             if sites is not None else contextlib.nullcontext())
-    with context, _fast_runtime(), hooks:
+    patched = patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED)  # decided once per run
+    hooks = _preview_hooks(sites, patched) if sites is not None else contextlib.nullcontext()
+    with context, _fast_runtime(patched), hooks:
         try:
             _sync_await(run_in_stack(program))
         except ContractError as error:

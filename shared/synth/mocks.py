@@ -183,10 +183,6 @@ def register_mock(type_token: str, mock: ResourceMock) -> None:
     _REGISTERED[type_token] = mock
 
 
-def registered_mock(type_token: str) -> ResourceMock | None:
-    return _REGISTERED.get(type_token)
-
-
 def unregister_mock(type_token: str) -> None:
     """Forget ``type_token``'s registered answers (tests that register throwaway ones)."""
     _REGISTERED.pop(type_token, None)
