@@ -165,6 +165,8 @@ class ComputePlatform(pulumi.ComponentResource):
                                 "repository is created", resource=repository)
                 continue
             target_group_arn = None
+            # what the ECS service is created after: its callees' ECS services and, behind a gateway, the listener
+            start_after: list[pulumi.Resource] = []
             if plan.spec.public and args.public_gateway:
                 assert args.certificate_arn is not None, "the env schema requires it with public_gateway"
                 gateway = PublicGateway(
@@ -181,11 +183,14 @@ class ComputePlatform(pulumi.ComponentResource):
                 )
                 self.gateways[service] = gateway
                 target_group_arn = gateway.target_group.arn
+                # CreateService refuses a target group that no listener attaches to a load balancer yet
+                # (InvalidParameterException "... does not have an associated load balancer"), and the
+                # service reads only the group's ARN: it waits for the listener explicitly.
+                start_after.append(gateway.listener)
             service_upstreams = upstreams.for_service(service, plan.spec.calls)
             # A Service Connect client resolves only the endpoints that existed when its task started (ECS
             # guide, "Service Connect components": add dependsOn from each client service to the services it
             # connects to), so every ECS service is created after those of the services it calls.
-            callees: list[pulumi.Resource] = []
             for callee in plan.spec.calls:
                 if callee not in self.plans:
                     raise ValueError(f"{service} calls {callee}, which the compute plan creates later or not at all")
@@ -193,7 +198,7 @@ class ComputePlatform(pulumi.ComponentResource):
                     pulumi.log.warn(f"{service} calls {callee}, which has no image in the {settings.env_name} release "
                                     f"yet; redeploy {service} once {callee} runs, or it will not resolve it",
                                     resource=repository)
-                callees.extend(unit.service for unit in self.services.get(callee, []))
+                start_after.extend(unit.service for unit in self.services.get(callee, []))
             self.services[service] = [
                 FargateService(
                     f"{service}-{version}" if version else service,
@@ -203,7 +208,7 @@ class ComputePlatform(pulumi.ComponentResource):
                         repository_url=repository.repository.repository_url,
                         repository_arn=repository.repository.arn,
                         logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
-                        target_group_arn=target_group_arn, version=version, start_after=tuple(callees),
+                        target_group_arn=target_group_arn, version=version, start_after=tuple(start_after),
                     ),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
                 )

@@ -55,7 +55,8 @@ class FargateServiceArgs:
     target_group_arn: pulumi.Input[str] | None = None
     #: the canary version this ECS service runs (App Mesh canaries), None for the service itself
     version: str | None = None
-    #: the ECS services of the services this one calls: created (and replaced) before this one
+    #: created (and replaced) before this ECS service: the ECS services of the services it calls and,
+    #: behind a public gateway, the listener that attaches its target group to the load balancer
     start_after: tuple[pulumi.Resource, ...] = ()
 
     @property
@@ -215,7 +216,8 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         tags=args.tags,
         # Autoscaling owns the running count after the first deployment. The wait is bounded by the
         # env's compute.steady_state_timeout_minutes (the provider's own default is 20 minutes).
-        # Callees first: a Service Connect client resolves only endpoints that exist when it starts.
+        # Callees first: a Service Connect client resolves only endpoints that exist when it starts; the
+        # gateway's listener first: ECS refuses a target group not yet attached to a load balancer.
         opts=pulumi.ResourceOptions(
             parent=parent, ignore_changes=["desiredCount"], depends_on=list(args.start_after),
             custom_timeouts=pulumi.CustomTimeouts(create=settings.steady_state_timeout,

@@ -254,3 +254,16 @@ def test_container_definitions_are_deterministic_json(appmesh_dev: dict[str, Any
     for task in of_type(again, "aws:ecs/taskDefinition:TaskDefinition"):
         text = task["inputs"]["containerDefinitions"]
         assert text == json.dumps(json.loads(text), sort_keys=True)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_public_services_ecs_service_is_created_after_the_listener_attaching_its_target_group(
+        edit_env: Any, env: str) -> None:
+    # CreateService refuses a target group no listener attaches to a load balancer yet ("The target group
+    # ... does not have an associated load balancer", InvalidParameterException): the first `up` of a
+    # public gateway must create the listener before the ECS service that registers tasks in the group.
+    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    doc = fresh(env)["compute"]
+    listener = by_name(doc, "aws:lb/listener:Listener", "gateway-https")
+    service = unit(doc, "gateway")["service"]
+    assert listener["urn"] in service["dependencies"]
