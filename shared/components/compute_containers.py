@@ -101,6 +101,16 @@ def _log_configuration(wiring: ContainerWiring, prefix: str) -> dict[str, Any]:
     }
 
 
+def dropped_capabilities(dropped: tuple[str, ...]) -> dict[str, list[str]]:
+    """KernelCapabilities dropping ``dropped`` and adding none, in the shape ECS returns it.
+
+    DescribeTaskDefinition returns both lists, ``add: []`` included when only ``drop`` was sent, and the
+    AWS provider compares the two sides' ``capabilities`` as they are (its container-definition reduce
+    normalises top-level fields only): without ``"add": []`` every ``up`` would replace the task
+    definition and roll the service's tasks."""
+    return {"add": [], "drop": list(dropped)}
+
+
 def _name_value(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": values[name]} for name in sorted(values)]
 
@@ -132,7 +142,7 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
         "privileged": False,
         # An init process reaps zombies and forwards SIGTERM; no Linux capabilities are needed to
         # serve HTTP on a port above 1024.
-        "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
+        "linuxParameters": {"initProcessEnabled": True, "capabilities": dropped_capabilities(("ALL",))},
         "logConfiguration": _log_configuration(wiring, wiring.service),
         "stopTimeout": 30,
         "dockerLabels": {"platform.service": wiring.service},
@@ -176,7 +186,7 @@ def scratch_init_container(wiring: ContainerWiring) -> dict[str, Any]:
         "readonlyRootFilesystem": True,
         "mountPoints": [{"sourceVolume": volume, "containerPath": f"{SCRATCH_INIT_MOUNT}/{volume}", "readOnly": False}
                         for volume in owners],
-        "linuxParameters": {"capabilities": {"drop": list(SCRATCH_INIT_DROPPED_CAPABILITIES)}},
+        "linuxParameters": {"capabilities": dropped_capabilities(SCRATCH_INIT_DROPPED_CAPABILITIES)},
         "logConfiguration": _log_configuration(wiring, SCRATCH_INIT_CONTAINER),
         "dockerLabels": {"platform.service": wiring.service},
     }
@@ -205,7 +215,7 @@ def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
         "mountPoints": [{"sourceVolume": ENVOY_TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
         "dependsOn": [{"containerName": SCRATCH_INIT_CONTAINER, "condition": "SUCCESS"}],
         "ulimits": [{"name": "nofile", "softLimit": 15000, "hardLimit": 15000}],
-        "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
+        "linuxParameters": {"initProcessEnabled": True, "capabilities": dropped_capabilities(("ALL",))},
         "logConfiguration": _log_configuration(wiring, ENVOY_CONTAINER),
         "stopTimeout": 30,
     }

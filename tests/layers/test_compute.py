@@ -213,7 +213,7 @@ def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str)
         assert {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False} in app["mountPoints"]
         assert {"name": "tmp"} in task["inputs"]["volumes"]
         assert app["user"] == "10001:10001" and app["privileged"] is False
-        assert app["linuxParameters"]["capabilities"] == {"drop": ["ALL"]}
+        assert app["linuxParameters"]["capabilities"] == {"add": [], "drop": ["ALL"]}
         assert app["logConfiguration"] == {"logDriver": "awslogs", "options": {
             "awslogs-group": f"/platform/{env}/compute/{spec.name}", "awslogs-region": "eu-west-1",
             "awslogs-stream-prefix": spec.name}}

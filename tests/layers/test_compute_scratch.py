@@ -74,8 +74,8 @@ def test_each_app_owns_its_tmp_before_it_starts(env: str) -> None:
         # Runs once, as root, with nothing but CHOWN, from the service's own pinned image.
         assert init["essential"] is False and init["user"] == "0" and init["privileged"] is False
         assert init["readonlyRootFilesystem"] is True
-        assert init["linuxParameters"] == {"capabilities": {"drop": list(SCRATCH_INIT_DROPPED_CAPABILITIES)}}
-        assert "add" not in init["linuxParameters"]["capabilities"]
+        assert init["linuxParameters"] == {"capabilities": {
+            "add": [], "drop": list(SCRATCH_INIT_DROPPED_CAPABILITIES)}}
         assert init["image"] == app["image"] == f"{urls[spec.name]}@{release[spec.name]}"
         assert not {"portMappings", "secrets", "environment", "healthCheck"} & set(init)
         assert init["logConfiguration"]["options"]["awslogs-stream-prefix"] == INIT
