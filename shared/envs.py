@@ -572,6 +572,13 @@ def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
         # least two Availability Zones.
         yield path, "compute.public_gateway", (f"the gateway's Application Load Balancer needs subnets in at least 2 "
                                                f"availability zones, but network.az_count is {env.network.az_count}")
+    from shared.catalog import catalog_path
+    from shared.gateway_names import gateway_name_problems
+
+    for spec in catalog:
+        if spec.public:
+            for problem in gateway_name_problems(env.name, spec.name, env.account_id):
+                yield catalog_path(), f"services.{spec.name}", problem
     arn = env.compute.certificate_arn or ""
     parts = arn.split(":")
     if len(parts) > 3 and parts[3] != env.region:

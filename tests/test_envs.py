@@ -428,3 +428,45 @@ def test_credentials_rotation_accepts_a_yaml_date_or_its_quoted_form(edit_env: A
                                                                                 "max_age_days": 30}))
     rotation = load_env("dev").messaging.credentials_rotation
     assert rotation is not None and rotation.due == datetime.date(2027, 3, 3)
+
+
+@pytest.mark.parametrize(("service", "limit"), [("public-inference-api", 18), ("public-inference-api-v2", 18)])
+def test_a_public_service_whose_gateway_names_would_not_fit_is_refused_naming_the_catalog(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str, limit: int) -> None:
+    # Pulumi auto-names the target group "<service>-tasks-" plus 7 random characters and fails the `up` past
+    # ELB's 32 characters; the catalog allows 32-character names, so the env rules refuse it before any run.
+    import yaml
+
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.errors import ConfigError, ConfigErrors
+
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog["services"][service] = {"port": 8099, "health_path": "/healthz", "public": True}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
+                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    with pytest.raises((ConfigError, ConfigErrors)) as raised:
+        load_env("dev")
+    error = raised.value
+    found = error.problems if isinstance(error, ConfigErrors) else [error]
+    assert {(Path(p.file).name, p.key) for p in found} == {("catalog.yaml", f"services.{service}")}
+    reasons = " / ".join(p.reason for p in found)
+    assert f"'{service}-tasks' plus 8 characters" in reasons and f"has at most {limit} characters" in reasons
+
+
+def test_a_public_service_of_18_characters_gets_its_gateway(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog["services"]["public-inference-a"] = {"port": 8099, "health_path": "/healthz", "public": True}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
+                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    assert load_env("dev").compute.public_gateway

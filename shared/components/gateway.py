@@ -10,6 +10,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.gateway_names import (
+    BUCKET_NAME_MAX,
+    access_log_bucket_candidate,
+    load_balancer_resource_name,
+    target_group_resource_name,
+)
+
 #: TLS 1.2+ with TLS 1.3 preferred; the ELB default policy still allows TLS 1.0.
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 #: Where in the bucket the ALB writes (ELB adds ``/AWSLogs/<account>/elasticloadbalancing/...``).
@@ -32,9 +39,9 @@ LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
 def access_log_bucket_name(env_name: str, service: str, account_id: str) -> str:
-    name = f"ml-{env_name}-{service}-alb-logs-{account_id}"
-    if len(name) > 63:  # S3 bucket names are 3-63 characters (S3 user guide, bucket naming rules)
-        raise ValueError(f"access-log bucket name {name!r} is longer than S3's 63 characters")
+    name = access_log_bucket_candidate(env_name, service, account_id)
+    if len(name) > BUCKET_NAME_MAX:  # the env rules refuse such a service or env first (gateway_name_problems)
+        raise ValueError(f"access-log bucket name {name!r} is longer than S3's {BUCKET_NAME_MAX} characters")
     return name
 
 
@@ -107,7 +114,7 @@ class PublicGateway(pulumi.ComponentResource):
         )
         self._access_log_bucket(args, child)
         self.load_balancer = aws.lb.LoadBalancer(
-            f"{args.service}-alb",
+            load_balancer_resource_name(args.service),
             load_balancer_type="application",
             internal=False,
             subnets=args.public_subnet_ids,
@@ -122,7 +129,7 @@ class PublicGateway(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.access_log_policy]),
         )
         self.target_group = aws.lb.TargetGroup(
-            f"{args.service}-tasks",
+            target_group_resource_name(args.service),
             # awsvpc tasks register by IP.
             target_type="ip",
             protocol="HTTP",

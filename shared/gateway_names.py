@@ -1,0 +1,39 @@
+"""The names of a public service's gateway resources and the limits they must fit: one place for the
+compute layer (``shared.components.gateway``) and the env rules, which check them without the Pulumi SDK."""
+
+from __future__ import annotations
+
+#: A load balancer's or target group's name has at most 32 characters (botocore elbv2 CreateLoadBalancer.Name,
+#: CreateTargetGroup.Name). Pulumi auto-names both "<resource name>-" plus 7 random characters and fails the
+#: `up` when that is longer ("name '...' plus 7 random chars is longer than maximum length 32").
+ELB_NAME_MAX = 32
+AUTONAME_SUFFIX = len("-") + 7
+#: S3 bucket names are 3-63 characters (S3 user guide, bucket naming rules).
+BUCKET_NAME_MAX = 63
+
+
+def load_balancer_resource_name(service: str) -> str:
+    return f"{service}-alb"
+
+
+def target_group_resource_name(service: str) -> str:
+    return f"{service}-tasks"
+
+
+def access_log_bucket_candidate(env_name: str, service: str, account_id: str) -> str:
+    return f"ml-{env_name}-{service}-alb-logs-{account_id}"
+
+
+def gateway_name_problems(env_name: str, service: str, account_id: str) -> list[str]:
+    """Why the public gateway of ``service`` cannot be named in ``env_name`` (empty: it can)."""
+    problems = [
+        f"its gateway's {what} is auto-named {resource!r} plus {AUTONAME_SUFFIX} characters, longer than the "
+        f"{ELB_NAME_MAX} characters Elastic Load Balancing allows: a public service's name has at most "
+        f"{ELB_NAME_MAX - AUTONAME_SUFFIX - (len(resource) - len(service))} characters"
+        for what, resource in (("load balancer", load_balancer_resource_name(service)),
+                               ("target group", target_group_resource_name(service)))
+        if len(resource) + AUTONAME_SUFFIX > ELB_NAME_MAX]
+    bucket = access_log_bucket_candidate(env_name, service, account_id)
+    if len(bucket) > BUCKET_NAME_MAX:
+        problems.append(f"its gateway's access-log bucket {bucket!r} is longer than S3's {BUCKET_NAME_MAX} characters")
+    return problems
