@@ -11,8 +11,9 @@ and timeout defaulted, ``protocol: tcp`` dropped, ``hostPort`` set to ``containe
 the container's top-level empty lists (``mountPoints``, ``volumesFrom``, ``portMappings``, ...) dropped.
 Nothing else: nested values must already match what ECS returns. ECS returns a container's
 ``linuxParameters.capabilities`` with both of KernelCapabilities' lists, ``add: []`` included when only
-``drop`` was sent (the read-back shape reported in braintrustdata/terraform-aws-braintrust-data-plane#335,
-where a definition without ``add`` was replaced on every plan).
+``drop`` was sent (the read-back reported in braintrustdata/terraform-aws-braintrust-data-plane#335, where a
+definition without ``add`` was replaced on every plan, and by a live RegisterTaskDefinition with
+``initProcessEnabled`` and ``drop: [ALL]`` that came back with ``add: []`` added).
 """
 
 from __future__ import annotations
@@ -100,9 +101,9 @@ def test_a_second_up_finds_the_app_mesh_task_definitions_unchanged(edit_env: Any
 
 
 def test_the_comparison_sees_a_real_change() -> None:
-    sent = [{"name": "app", "image": "repo@sha256:" + "a" * 64, "linuxParameters": {
-        "capabilities": {"add": [], "drop": ["ALL"]}}}]
-    changed = copy.deepcopy(sent)
-    changed[0]["linuxParameters"]["capabilities"]["add"] = ["SYS_PTRACE"]
+    def definition(added: list[str]) -> list[dict[str, Any]]:
+        return [{"name": "app", "image": "repo@sha256:" + "a" * 64, "linuxParameters": {
+            "capabilities": {"add": added, "drop": ["ALL"]}}}]
+    sent, changed = definition([]), definition(["SYS_PTRACE"])
     assert reduced(described(sent)) == reduced(sent)
     assert reduced(described(changed)) != reduced(sent)
