@@ -11,6 +11,7 @@ from shared.policy_catalog import load_rules
 from tests.policies import (
     test_aws_cloudwatch_alarms,
     test_aws_coverage_rules,
+    test_aws_ecs_service_after_listener,
     test_aws_lb_certificate,
     test_aws_nacl,
     test_aws_network,
@@ -25,6 +26,8 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_coverage_rules.test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails,
     "cloudwatch-alarm-valid":
         test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
+    "ecs-service-after-listener":
+        test_aws_ecs_service_after_listener.test_unknown_load_balancers_leave_the_rule_undecided,
     "ecs-task-separate-roles":
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
