@@ -49,10 +49,21 @@ def _start() -> subprocess.Popen[str]:
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
 
 
-def _wait_for_new_folder(before: set[Path], timeout: float, needs: str | None = None) -> Path:
+def _owned_by(folder: Path, pid: int) -> bool:
+    try:
+        return (folder / OWNER_FILE).read_text(encoding="utf-8").strip() == str(pid)
+    except OSError:
+        return False  # not written yet, or gone
+
+
+def _wait_for_new_folder(before: set[Path], timeout: float, owner: int, needs: str | None = None) -> Path:
+    """The folder of the rehearsal ``owner``: other rehearsals on the machine (another checkout's tests)
+    make folders of their own at the same time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for folder in _folders() - before:
+            if not _owned_by(folder, owner):
+                continue
             if needs is None:
                 return folder
             logs = [*folder.glob("log/*.log"), folder / "server.out"]
@@ -74,12 +85,12 @@ def test_an_interrupted_rehearsal_leaves_nothing_behind(signum: int, point: str)
     process = _start()
     try:
         if point == "folder":
-            folder = _wait_for_new_folder(folders_before, 120)
+            folder = _wait_for_new_folder(folders_before, 120, process.pid)
         elif point == "booting":
-            folder = _wait_for_new_folder(folders_before, 120, needs="")
+            folder = _wait_for_new_folder(folders_before, 120, process.pid, needs="")
             time.sleep(1.0)
         else:
-            folder = _wait_for_new_folder(folders_before, 180, needs="Server startup complete")
+            folder = _wait_for_new_folder(folders_before, 180, process.pid, needs="Server startup complete")
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=120)
     finally:
@@ -96,7 +107,7 @@ def test_a_killed_rehearsal_takes_its_broker_with_it_and_its_folder_is_swept() -
     folders_before = _folders()
     process = _start()
     try:
-        folder = _wait_for_new_folder(folders_before, 180, needs="Server startup complete")
+        folder = _wait_for_new_folder(folders_before, 180, process.pid, needs="Server startup complete")
         assert _processes_of(folder)
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=30)
