@@ -502,6 +502,14 @@ def _rule_baseline(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Pro
                                         "follows (dev, staging or prod)")
 
 
+def _rule_env_name_lengths(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The broker layer names AWS resources after the env (shared.broker_names); AWS caps their lengths."""
+    from shared.broker_names import name_problems
+
+    for reason in name_problems(env.name):
+        yield path, "name", reason
+
+
 def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     available = len(REGION_AZS[env.region])
     if env.network.az_count > available:
@@ -685,6 +693,7 @@ Rule = Callable[[Path, EnvConfig, "Catalog"], Iterator[Problem]]
 #: Every rule of the second pass with the top-level sections it reads, in the order problems are listed.
 RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
+    (_rule_env_name_lengths, ("name",)),
     (_rule_azs_in_region, ("region", "network")),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),

@@ -428,3 +428,37 @@ def test_credentials_rotation_accepts_a_yaml_date_or_its_quoted_form(edit_env: A
                                                                                 "max_age_days": 30}))
     rotation = load_env("dev").messaging.credentials_rotation
     assert rotation is not None and rotation.due == datetime.date(2027, 3, 3)
+
+
+# -- names the broker layer derives from the env's name ---------------------------------------------------
+
+
+def _new_env(env_dir: Path, name: str) -> None:
+    """A copy of dev named ``name`` that breaks no other rule (its own CIDR, the dev policy column)."""
+    import yaml
+
+    data = yaml.safe_load((env_dir / "dev.yaml").read_text())
+    data["network"]["cidr"] = "10.40.0.0/16"
+    data["policy"]["baseline"] = "dev"
+    (env_dir / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_an_env_name_too_long_for_the_broker_layers_aws_names_exits_2_before_anything_runs(
+        env_dir: Path, tmp_path: Path) -> None:
+    # botocore: a plain Lambda function name and an IAM role name are at most 64 characters; the rotation
+    # function and its role are ml-platform-<env>-broker-admin-rotation (34 + len(env)), so 31 is one too many.
+    name = "customer-analytics-sandbox-eu-1"
+    _new_env(env_dir, name)
+    result = synth_cli(name, build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert f"{name}.yaml: name: env name '{name}' (31 characters) makes the Lambda function name" in result.stderr
+    assert f"'ml-platform-{name}-broker-admin-rotation' 65 characters long, over AWS's 64" in result.stderr
+    assert "IAM role name of the broker admin rotation" in result.stderr
+    assert "name the env with at most 30 characters" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_an_env_name_that_fits_every_derived_aws_name_is_accepted(env_dir: Path) -> None:
+    name = "customer-analytics-sandbox-eu1"  # 30 characters: the rotation function's name is exactly 64
+    _new_env(env_dir, name)
+    assert load_env(name).name == name

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_aws as aws
 
+from shared.broker_names import broker_name
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
@@ -219,7 +220,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
 
         self.broker = aws.mq.Broker(
             f"{name}-broker",
-            broker_name=f"ml-{env}",
+            broker_name=broker_name(env),  # its length is checked with the env (shared.broker_names)
             engine_type="RabbitMQ",
             engine_version=args.engine_version,
             auto_minor_version_upgrade=auto_minor_version_upgrade(args.engine_version),
@@ -233,7 +234,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
             users=[aws.mq.BrokerUserArgs(username=self.admin_username, password=self.admin_password)],
             maintenance_window_start_time=aws.mq.BrokerMaintenanceWindowStartTimeArgs(
                 day_of_week="SUNDAY", time_of_day="03:00", time_zone="UTC"),
-            tags={"Name": f"ml-{env}"},
+            tags={"Name": broker_name(env)},
             # For RabbitMQ, Amazon MQ creates the one admin user when the broker is first provisioned and
             # every later user through the RabbitMQ API (botocore mq model, CreateBrokerRequest.Users);
             # a change to `users` would recreate the broker and lose its queues. The admin is rotated
