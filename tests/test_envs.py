@@ -462,3 +462,22 @@ def test_an_env_name_that_fits_every_derived_aws_name_is_accepted(env_dir: Path)
     name = "customer-analytics-sandbox-eu1"  # 30 characters: the rotation function's name is exactly 64
     _new_env(env_dir, name)
     assert load_env(name).name == name
+
+
+def test_a_relative_ca_file_missing_from_the_repository_exits_2_before_anything_runs(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    # The RabbitMQ provider would fail on it only at messaging's up, after network and broker were deployed.
+    edit_env("dev", lambda data: data["messaging"].update(management={"ca_file": "certs/broker-ca.pem"}))
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert "dev.yaml: messaging.management.ca_file: certs/broker-ca.pem is not a file" in result.stderr
+    assert "relative to the repository root" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_ca_file_in_the_repository_or_an_absolute_one_is_accepted(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(management={"ca_file": "tests/fixtures/broker-ca.pem"}))
+    assert load_env("dev").messaging.management.ca_file == "tests/fixtures/broker-ca.pem"
+    # an absolute path is the deploying machine's own (e.g. its system trust store): not checked here
+    edit_env("dev", lambda data: data["messaging"].update(management={"ca_file": "/etc/ssl/broker-ca.pem"}))
+    assert load_env("dev").messaging.management.ca_file == "/etc/ssl/broker-ca.pem"
