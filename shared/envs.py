@@ -170,7 +170,8 @@ class ManagementAccess(_Strict):
                                  description="e.g. https://localhost:15671 through an SSM port-forwarding tunnel")
     tls_server_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+$",
                                         description="hostname the certificate is checked against (tunnels)")
-    ca_file: str | None = Field(default=None, min_length=1, description="PEM bundle to verify the broker with")
+    ca_file: str | None = Field(default=None, min_length=1, description="PEM bundle to verify the broker with: "
+                                "a file of the repository (path relative to its root) or an absolute path")
     proxy: str | None = Field(default=None, pattern=r"^(https?|socks5h?)://[^\s]+$")
 
 
@@ -502,6 +503,24 @@ def _rule_baseline(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Pro
                                         "follows (dev, staging or prod)")
 
 
+def _rule_env_name_lengths(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The broker layer names AWS resources after the env (shared.broker_names); AWS caps their lengths."""
+    from shared.broker_names import name_problems
+
+    for reason in name_problems(env.name):
+        yield path, "name", reason
+
+
+def _rule_management_ca_file(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A relative ``messaging.management.ca_file`` is a file of the repository (the RabbitMQ provider reads it
+    only at messaging's up, after the layers before it were deployed). An absolute one is the deploying
+    machine's own and is not checked here."""
+    ca_file = env.messaging.management.ca_file
+    if ca_file and not Path(ca_file).is_absolute() and not (REPO_ROOT / ca_file).is_file():
+        yield path, "messaging.management.ca_file", (f"{ca_file} is not a file of the repository (a relative path "
+                                                     f"is relative to the repository root, {REPO_ROOT})")
+
+
 def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     available = len(REGION_AZS[env.region])
     if env.network.az_count > available:
@@ -692,12 +711,14 @@ Rule = Callable[[Path, EnvConfig, "Catalog"], Iterator[Problem]]
 #: Every rule of the second pass with the top-level sections it reads, in the order problems are listed.
 RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
+    (_rule_env_name_lengths, ("name",)),
     (_rule_azs_in_region, ("region", "network")),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
     (_rule_canaries_need_appmesh, ("mesh",)),
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
+    (_rule_management_ca_file, ("messaging",)),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_public_gateway, ("compute", "network", "region")),

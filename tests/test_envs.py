@@ -470,3 +470,56 @@ def test_a_public_service_of_18_characters_gets_its_gateway(
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
                                                         certificate_arn=CERTIFICATE.format(region="eu-west-1")))
     assert load_env("dev").compute.public_gateway
+
+
+# -- names the broker layer derives from the env's name ---------------------------------------------------
+
+
+def _new_env(env_dir: Path, name: str) -> None:
+    """A copy of dev named ``name`` that breaks no other rule (its own CIDR, the dev policy column)."""
+    import yaml
+
+    data = yaml.safe_load((env_dir / "dev.yaml").read_text())
+    data["network"]["cidr"] = "10.40.0.0/16"
+    data["policy"]["baseline"] = "dev"
+    (env_dir / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_an_env_name_too_long_for_the_broker_layers_aws_names_exits_2_before_anything_runs(
+        env_dir: Path, tmp_path: Path) -> None:
+    # botocore: a plain Lambda function name and an IAM role name are at most 64 characters; the rotation
+    # function and its role are ml-platform-<env>-broker-admin-rotation (34 + len(env)), so 31 is one too many.
+    name = "customer-analytics-sandbox-eu-1"
+    _new_env(env_dir, name)
+    result = synth_cli(name, build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert f"{name}.yaml: name: env name '{name}' (31 characters) makes the Lambda function name" in result.stderr
+    assert f"'ml-platform-{name}-broker-admin-rotation' 65 characters long, over AWS's 64" in result.stderr
+    assert "IAM role name of the broker admin rotation" in result.stderr
+    assert "name the env with at most 30 characters" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_an_env_name_that_fits_every_derived_aws_name_is_accepted(env_dir: Path) -> None:
+    name = "customer-analytics-sandbox-eu1"  # 30 characters: the rotation function's name is exactly 64
+    _new_env(env_dir, name)
+    assert load_env(name).name == name
+
+
+def test_a_relative_ca_file_missing_from_the_repository_exits_2_before_anything_runs(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    # The RabbitMQ provider would fail on it only at messaging's up, after network and broker were deployed.
+    edit_env("dev", lambda data: data["messaging"].update(management={"ca_file": "certs/broker-ca.pem"}))
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert "dev.yaml: messaging.management.ca_file: certs/broker-ca.pem is not a file" in result.stderr
+    assert "relative to the repository root" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_ca_file_in_the_repository_or_an_absolute_one_is_accepted(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(management={"ca_file": "tests/fixtures/broker-ca.pem"}))
+    assert load_env("dev").messaging.management.ca_file == "tests/fixtures/broker-ca.pem"
+    # an absolute path is the deploying machine's own (e.g. its system trust store): not checked here
+    edit_env("dev", lambda data: data["messaging"].update(management={"ca_file": "/etc/ssl/broker-ca.pem"}))
+    assert load_env("dev").messaging.management.ca_file == "/etc/ssl/broker-ca.pem"

@@ -17,14 +17,18 @@ what the topology's explicit ``pulumi_rabbitmq`` provider and the services' conn
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
 
+from shared import REPO_ROOT
+from shared.broker_names import broker_name
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
@@ -219,7 +223,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
 
         self.broker = aws.mq.Broker(
             f"{name}-broker",
-            broker_name=f"ml-{env}",
+            broker_name=broker_name(env),  # its length is checked with the env (shared.broker_names)
             engine_type="RabbitMQ",
             engine_version=args.engine_version,
             auto_minor_version_upgrade=auto_minor_version_upgrade(args.engine_version),
@@ -233,7 +237,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
             users=[aws.mq.BrokerUserArgs(username=self.admin_username, password=self.admin_password)],
             maintenance_window_start_time=aws.mq.BrokerMaintenanceWindowStartTimeArgs(
                 day_of_week="SUNDAY", time_of_day="03:00", time_zone="UTC"),
-            tags={"Name": f"ml-{env}"},
+            tags={"Name": broker_name(env)},
             # For RabbitMQ, Amazon MQ creates the one admin user when the broker is first provisioned and
             # every later user through the RabbitMQ API (botocore mq model, CreateBrokerRequest.Users);
             # a change to `users` would recreate the broker and lose its queues. The admin is rotated
@@ -371,7 +375,22 @@ def broker_access(env: EnvConfig, broker: BrokerOutputs, *, aws_provider: pulumi
         password = pulumi.Output.secret(secret.secret_string.apply(admin_password_from_secret))
     return BrokerAccess(mode=env.messaging.broker, amqps_endpoint=broker.amqps_endpoint,
                         management_endpoint=endpoint, admin_username=username, admin_password=password,
-                        ca_file=management.ca_file, proxy=management.proxy)
+                        ca_file=provider_ca_file(management.ca_file), proxy=management.proxy)
+
+
+#: The RabbitMQ provider's working directory: Pulumi starts a provider plugin in the project's folder.
+MESSAGING_PROJECT_DIR = REPO_ROOT / "stacks" / "messaging"
+
+
+def provider_ca_file(ca_file: str | None) -> str | None:
+    """``messaging.management.ca_file`` as the provider must get it. An env file's relative path is relative to
+    the repository root (where nox runs; the env loader checks the file is there), but the provider opens
+    ``cacert_file`` from its own working directory, so the path is re-based on the messaging project's folder.
+    Kept relative, it is the same on every checkout (a CodeBuild source folder differs from build to build), so
+    the provider's configuration does not change from one run to the next. An absolute path is kept as is."""
+    if ca_file is None or Path(ca_file).is_absolute():
+        return ca_file
+    return os.path.relpath(REPO_ROOT / ca_file, MESSAGING_PROJECT_DIR)
 
 
 #: prefixes of a loopback host as urlsplit(...).hostname gives it (IPv6 without brackets)

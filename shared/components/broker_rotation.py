@@ -27,6 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.broker_names import rotation_function_name
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
@@ -67,8 +68,9 @@ def rotation_days(env: EnvConfig) -> int | None:
 
 
 def function_name(env_name: str) -> str:
-    # botocore lambda FunctionName: up to 64 characters for a plain name
-    return f"ml-platform-{env_name}-broker-admin-rotation"
+    # botocore lambda FunctionName: up to 64 characters for a plain name (checked with the env:
+    # shared.broker_names)
+    return rotation_function_name(env_name)
 
 
 def log_group_name(env_name: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.broker_names import deploy_project_name, deploy_runner_role_name
 from shared.components.building_blocks import own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
@@ -77,8 +78,8 @@ phases:
 
 
 def project_name(env_name: str) -> str:
-    # botocore codebuild ProjectName: [A-Za-z0-9][A-Za-z0-9\-_]{1,149}
-    return f"ml-platform-{env_name}-deploy"
+    # botocore codebuild ProjectName: [A-Za-z0-9][A-Za-z0-9\-_]{1,149} (checked with the env: shared.broker_names)
+    return deploy_project_name(env_name)
 
 
 def log_group_name(env_name: str) -> str:
@@ -164,7 +165,7 @@ class DeployRunner(pulumi.ComponentResource):
             key_description=f"Deploy runner build logs ({env})", key_alias=f"{env}/deploy-runner-logs")
 
         self.role, self.role_policy = role_with_policy(
-            f"{name}-role", role_name=f"ml-platform-{env}-deploy-runner",
+            f"{name}-role", role_name=deploy_runner_role_name(env),
             description=f"CodeBuild service role of the {env} deploy runner: VPC build, own logs, deploy role",
             assume_role_policy=json.dumps(trust_policy(args), sort_keys=True),
             policy=pulumi.Output.all(self.log_group.arn, private_subnet_ids).apply(

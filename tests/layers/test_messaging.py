@@ -131,6 +131,17 @@ def test_a_ca_file_and_a_proxy_reach_the_provider_with_verification_on(edit_env:
     assert inputs["endpoint"] == layers("dev")["broker"]["outputs"]["management_endpoint"]
 
 
+def test_a_relative_ca_file_is_the_repository_roots_file_wherever_the_provider_runs(edit_env: Any) -> None:
+    # Env-file paths are relative to the repository root (where nox runs). The provider reads cacert_file
+    # relative to its own working directory, the messaging project's folder (Pulumi starts a provider
+    # plugin in the project's directory), so the path is re-based there; relative, it is the same on every
+    # checkout (a CodeBuild source folder differs per build), so the provider's config never drifts.
+    provider = provider_for(edit_env, {"ca_file": "tests/fixtures/broker-ca.pem"})
+    path = provider["inputs"]["cacertFile"]
+    assert not Path(path).is_absolute()
+    assert (REPO_ROOT / "stacks" / "messaging" / path).resolve() == REPO_ROOT / "tests" / "fixtures" / "broker-ca.pem"
+
+
 def test_a_tunnel_to_localhost_connects_by_the_brokers_name_with_verification_on(edit_env: Any) -> None:
     host = layers("dev")["broker"]["outputs"]["management_endpoint"].removeprefix("https://")
     provider = provider_for(edit_env, {"endpoint": "https://localhost:15671", "tls_server_name": host})
