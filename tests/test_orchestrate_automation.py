@@ -53,9 +53,17 @@ class FakeCli:
     def operations(self, verb: str) -> list[dict[str, Any]]:
         return [c for c in self.calls() if c["event"] == "call" and c["args"][:1] == [verb]]
 
-    def create_stacks(self, env: str, layers: tuple[str, ...] = LAYERS, org: str = "organization") -> None:
+    def create_stacks(self, env: str, layers: tuple[str, ...] = LAYERS, org: str = "organization",
+                      secrets_provider: str | None = None) -> None:
+        """Stacks created elsewhere (an earlier CI job): in the backend, without a config file on this machine."""
         for layer in layers:
             (self.state / f"{layer}.{env}").write_text(org)
+            if secrets_provider:
+                (self.state / f"{layer}.{env}.secrets").write_text(secrets_provider)
+
+    def secrets_provider(self, layer: str, env: str) -> str:
+        """The secrets provider the stack's state records."""
+        return (self.state / f"{layer}.{env}.secrets").read_text()
 
     def stacks_named(self) -> set[str]:
         """Every stack name any call selected, created or ran (`stack init NAME`, `--stack NAME`)."""
@@ -513,6 +521,31 @@ def test_the_env_file_names_its_backend_and_secrets_provider(
     code, output = run(["preview", "staging", "--layers", "network"], tmp_path)
     assert code == 0, output
     assert fake_cli.calls()[-1]["backend"] == "https://api.pulumi.com"
+
+
+KMS = "awskms://alias/pulumi-state?region=eu-west-1"
+
+
+@pytest.mark.parametrize("passphrase", [None, ""])  # "": what CI's ${{ secrets.X }} gives for an unset secret
+def test_a_kms_stack_created_elsewhere_keeps_its_secrets_provider(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env, passphrase: str | None) -> None:
+    """Pulumi.<stack>.yaml (the KMS data key, or a passphrase salt) is written where the stack was created; a
+    CI runner loses it. Without PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true the CLI then builds the
+    backend's default secrets manager (a passphrase, self-managed): no passphrase fails every layer, an
+    empty one silently re-encrypts the stack's secrets with it (pulumi/pulumi PR 17236; CLI docs,
+    "Environment variables")."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    if passphrase is not None:
+        monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", passphrase)
+    edit_env("staging", lambda data: data.update(state={"secrets_provider": KMS}))
+    fake_cli.create_stacks("staging", ("network",), secrets_provider=KMS)
+    for argv in (["preview", "staging", "--layers", "network"], ["up", "staging", "--yes", "--layers", "network"],
+                 ["refresh", "staging", "--yes", "--layers", "network"]):
+        code, output = run(argv, tmp_path)
+        assert code == 0, output
+        assert fake_cli.secrets_provider("network", "staging") == KMS
+    assert not [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "init"]]
 
 
 def test_a_passphrase_is_needed_only_where_it_encrypts() -> None:

@@ -11,6 +11,8 @@ with the machine (an ephemeral CI runner), so runs that write state (``up``, ``d
 ``refresh``) need ``--local-state`` there, and staging and prod refuse it outright. Self-managed
 (DIY) backends encrypt stack secrets with a passphrase unless the env names a KMS-style
 ``state.secrets_provider`` (passed to ``pulumi stack init``); Pulumi Cloud encrypts them itself.
+Every command runs with ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true``, so a stack created on
+another machine (whose ``Pulumi.<env>.yaml`` this checkout lacks) keeps the provider its state records.
 """
 
 from __future__ import annotations
@@ -306,6 +308,12 @@ class AutomationRunner:
         python_path = [str(self.repo_root), *filter(None, [self.environ.get("PYTHONPATH")])]
         self._env_vars = {
             "PULUMI_BACKEND_URL": backend.url,
+            # A stack's secrets provider (its KMS data key, or its passphrase salt) is written to
+            # stacks/<layer>/Pulumi.<env>.yaml on the machine that created the stack; a CI runner
+            # loses it. Without this the CLI then builds the backend's default secrets manager (a
+            # passphrase on S3), fails without PULUMI_CONFIG_PASSPHRASE, or re-encrypts the stack's
+            # secrets with whatever passphrase is set (CLI docs, "Environment variables").
+            "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true",
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             # Layer programs and policy packs import the `shared` package from the repo root.
             "PYTHONPATH": os.pathsep.join(python_path),
