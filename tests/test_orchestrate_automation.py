@@ -280,6 +280,19 @@ def test_a_passphrase_file_that_does_not_exist_is_named(tmp_path: Path) -> None:
     check_passphrase("file:///state", {"PULUMI_CONFIG_PASSPHRASE_FILE": str(missing)})
 
 
+def test_a_relative_passphrase_file_is_found_by_every_layer(fake_cli: FakeCli, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check reads the file relative to where the run starts; each `pulumi` runs in stacks/<layer> and
+    reads it relative to that (os.ReadFile), so the runner hands it on as an absolute path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "passphrase.txt").write_text("correct horse battery staple\n")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "passphrase.txt")
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    assert [c["layer"] for c in fake_cli.operations("up")] == ["network"]
+
+
 def test_self_managed_backends_need_a_passphrase_pulumi_cloud_does_not() -> None:
     for url in ("file:///repo/.pulumi-state", "s3://bucket/state", "gs://bucket", "azblob://container"):
         with pytest.raises(ConfigError):

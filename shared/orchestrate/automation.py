@@ -318,6 +318,11 @@ class AutomationRunner:
             # Layer programs and policy packs import the `shared` package from the repo root.
             "PYTHONPATH": os.pathsep.join(python_path),
         }
+        passphrase_file = self.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        if passphrase_file:
+            # check_passphrase found it from here; each `pulumi` runs in stacks/<layer> and resolves a
+            # relative path from there (filepath.Abs in the CLI's readPassphrase).
+            self._env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"] = os.path.abspath(passphrase_file)
         self._secrets_provider = env.state.secrets_provider
         self._backend_env = env.name
         return note
