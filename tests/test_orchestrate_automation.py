@@ -231,6 +231,22 @@ def test_refresh_and_destroy_never_create_a_stack(fake_cli: FakeCli, tmp_path: P
     assert not [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "init"]]
 
 
+def test_a_destroy_that_meets_a_protected_resource_deletes_nothing(fake_cli: FakeCli, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine refuses a protected resource's delete only when that step runs, and the Automation API's
+    destroy passes --skip-preview: without a preview first, prod's compute lost its services, load balancer
+    and roles before its protected repositories stopped the destroy."""
+    fake_cli.create_stacks("dev")
+    monkeypatch.setenv("FAKE_PULUMI_PROTECTED", "compute")
+    code, output = run(["destroy", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 1, output
+    assert not [c for c in fake_cli.calls() if c["event"] == "deleted-unprotected"]
+    assert "nothing of compute was deleted" in output and "marked for protection" in output
+    # compute went first (it reads every other layer), so nothing else was destroyed either
+    assert not [c for c in fake_cli.operations("destroy") if "--preview-only" not in c["args"]]
+    assert "compute failed to destroy and still reads it" in output
+
+
 def test_stack_outputs_come_from_the_stack(fake_cli: FakeCli) -> None:
     fake_cli.create_stacks("dev", ("compute",))
     (fake_cli.state / "compute.dev.outputs.json").write_text(json.dumps({"cluster_name": "ml-dev"}))
@@ -356,7 +372,8 @@ def test_on_pulumi_cloud_every_stack_is_created_selected_and_run_as_org_project_
         code, output = run(argv, tmp_path)
         assert code == 0, output
     assert fake_cli.stacks_named() == expected
-    assert sorted(c["layer"] for c in fake_cli.operations("destroy")) == sorted(LAYERS)
+    destroys = [c for c in fake_cli.operations("destroy") if "--preview-only" not in c["args"]]
+    assert sorted(c["layer"] for c in destroys) == sorted(LAYERS)
     runner = AutomationRunner()
     runner.prepare_read(["network"])
     (fake_cli.state / "network.dev.outputs.json").write_text(json.dumps({"vpc_id": "vpc-1"}))

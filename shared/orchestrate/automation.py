@@ -36,6 +36,7 @@ from shared.errors import ConfigError, PlatformError, UsageError
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.replacements import ReplacementGuard, judge
+from shared.orchestrate.report import failure_detail
 from shared.policy_catalog import PACKS
 
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -413,6 +414,17 @@ class AutomationRunner:
         elif operation.preview_only:
             changes = stack.preview_destroy(**streams).change_summary
         else:
+            # The engine refuses a protected resource's delete only when that step runs (DeleteStep.Apply),
+            # and the Automation API's destroy passes --skip-preview: every delete scheduled before it (in
+            # prod: the services, load balancer and roles around a protected repository) would already be
+            # done. The preview runs the same check on every step and deletes nothing.
+            try:
+                stack.preview_destroy(**streams)
+            except auto.CommandError as error:
+                return LayerResult(layer, Status.FAILED, detail=(
+                    f"nothing of {layer} was deleted: its destroy preview failed ({failure_detail(error)}). A "
+                    "resource marked protect stops a destroy here; `pulumi state unprotect '<URN>'` releases one "
+                    "that is really meant to go"))
             changes = stack.destroy(**streams).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
