@@ -268,6 +268,21 @@ def test_without_the_cli_up_exits_2_saying_what_to_install(tmp_path: Path, monke
     assert "nox -s synth" in err and "nox -s policy" in err
 
 
+def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """messaging's preview and up pass --run-program (CLI 3.169); with an older CLI the run deployed network,
+    discovery, broker and mesh and then failed on messaging with "unknown flag"."""
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.160.0")
+    code, _ = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "3.160.0" in err and "3.169.0" in err and INSTALL_URL in err
+    assert not fake_cli.operations("up") and not fake_cli.operations("preview")
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.169.0")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
+
+
 def test_the_module_entry_point_exits_2_without_the_cli(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run([sys.executable, "-m", "shared.orchestrate", "up", "dev", "--yes"], cwd=REPO_ROOT,

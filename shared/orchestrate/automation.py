@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +65,31 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
             "and `nox -s policy -- ENV` (offline policy checks) work with nothing but Python."
         )
     return path
+
+
+MIN_CLI_VERSION = (3, 169, 0)
+"""The oldest ``pulumi`` CLI a run works with: ``preview``/``up --run-program`` (messaging's refresh, CLI
+changelog 3.169) and ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
+
+
+def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) -> None:
+    """PreflightError (exit 2) when ``pulumi version`` is older than :data:`MIN_CLI_VERSION`; with an older
+    CLI the layers before messaging would be deployed and messaging would then fail on an unknown flag."""
+    def version_of(command: list[str]) -> str:
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False).stdout
+
+    output = (run or version_of)([path, "version"]).strip()
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", output)
+    if match is None:
+        return  # a build that does not say: the Automation API checks what it needs itself
+    found = tuple(int(part) for part in match.groups())
+    if found < MIN_CLI_VERSION:
+        needed = ".".join(map(str, MIN_CLI_VERSION))
+        raise PreflightError(
+            f"The Pulumi CLI at {path} is {'.'.join(map(str, found))}; real runs need {needed} or later (messaging's "
+            f"preview and up refresh with --run-program, and stacks created elsewhere keep their secrets provider "
+            f"only with PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER). Nothing was run. Upgrade it from {INSTALL_URL} "
+            f"(CI installs the version pinned in pyproject.toml).")
 
 
 DIY_ORG = "organization"
@@ -292,6 +319,7 @@ class AutomationRunner:
         self._backend_env: str | None = None  # the env whose backend _env_vars point at
         self._policy_packs: list[str] = []
         self._policy_configs: list[str] = []
+        self._checked_clis: set[str] = set()
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -331,10 +359,13 @@ class AutomationRunner:
     def prepare_read(self, layers: Sequence[str], env: EnvConfig | None = None) -> list[str]:
         """What any command on these layers' stacks needs: the CLI, the projects and, given ``env``, its
         backend (passphrase, org, layout). Enough for :meth:`stack_outputs`. Returns notes for the user."""
-        require_cli(self._which)
+        cli = require_cli(self._which)
         for layer in layers:
             check_project(self.stacks_dir, layer)
         note = self._prepare_backend(env) if env is not None else None
+        if cli not in self._checked_clis:  # the first `pulumi` call, once every check without one passed
+            check_cli_version(cli)
+            self._checked_clis.add(cli)
         return [note] if note else []
 
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
