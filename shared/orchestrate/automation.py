@@ -76,7 +76,10 @@ def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) 
     """PreflightError (exit 2) when ``pulumi version`` is older than :data:`MIN_CLI_VERSION`; with an older
     CLI the layers before messaging would be deployed and messaging would then fail on an unknown flag."""
     def version_of(command: list[str]) -> str:
-        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False).stdout
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""  # the Automation API runs `pulumi version` again and reports a CLI that cannot answer
 
     output = (run or version_of)([path, "version"]).strip()
     match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", output)
