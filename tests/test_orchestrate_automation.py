@@ -324,6 +324,27 @@ def test_a_relative_passphrase_file_is_found_by_every_layer(fake_cli: FakeCli, t
     assert [c["layer"] for c in fake_cli.operations("up")] == ["network"]
 
 
+def test_a_relative_file_backend_is_one_folder_for_every_layer(fake_cli: FakeCli, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    """The CLI makes a file:// path absolute against its own working directory (massageBlobPath,
+    filepath.Abs), which is stacks/<layer>: each layer would get a state folder of its own, and no
+    StackReference would find the stack it reads. The runner hands pulumi one absolute URL."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "file://rel-state")
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "discovery"], tmp_path)
+    assert code == 0, output
+    assert {c["backend"] for c in fake_cli.calls() if c["args"] != ["version"]} == {f"file://{tmp_path}/rel-state"}
+    # an env file's state.backend_url is relative to the repo root
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    edit_env("dev", lambda data: data.update(state={"backend_url": "file://./state?no_tmp_dir=false"}))
+    repo = tmp_path / "repo"
+    runner = AutomationRunner(repo_root=repo, policy_config_dir=tmp_path / "cfg")
+    code = main(["preview", "dev", "--layers", "network"], runner=runner, out=io.StringIO(),
+                images=ReleasedEverywhere())
+    assert code == 0
+    assert fake_cli.calls()[-1]["backend"] == f"file://{repo}/state?no_tmp_dir=false"
+
+
 def test_self_managed_backends_need_a_passphrase_pulumi_cloud_does_not() -> None:
     for url in ("file:///repo/.pulumi-state", "s3://bucket/state", "gs://bucket", "azblob://container"):
         with pytest.raises(ConfigError):

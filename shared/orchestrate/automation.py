@@ -122,12 +122,28 @@ class Backend:
         return self.url.startswith("file://")
 
 
+def absolute_file_url(url: str, base: Path) -> str:
+    """A ``file://`` URL with a relative path made absolute against ``base``; any other URL unchanged.
+
+    The CLI resolves a relative one against its own working directory (``massageBlobPath``:
+    ``filepath.Abs``), which is each layer's ``stacks/<layer>``: every layer would keep its stacks in
+    a folder of its own, where no other layer's StackReference looks."""
+    if not url.startswith("file://"):
+        return url
+    path, separator, query = url.removeprefix("file://").partition("?")
+    if not path or path.startswith(("/", "~")):
+        return url
+    return f"file://{os.path.abspath(base / path)}{separator}{query}"
+
+
 def resolve_backend(env: EnvConfig, environ: Mapping[str, str], repo_root: Path = REPO_ROOT) -> Backend:
-    """``PULUMI_BACKEND_URL``, else the env's ``state.backend_url``, else ``<repo>/.pulumi-state``."""
+    """``PULUMI_BACKEND_URL`` (a relative ``file://`` path: from the current directory), else the env's
+    ``state.backend_url`` (from the repo root), else ``<repo>/.pulumi-state``."""
     if environ.get("PULUMI_BACKEND_URL"):
-        return Backend(environ["PULUMI_BACKEND_URL"], "PULUMI_BACKEND_URL")
+        return Backend(absolute_file_url(environ["PULUMI_BACKEND_URL"], Path.cwd()), "PULUMI_BACKEND_URL")
     if env.state.backend_url:
-        return Backend(env.state.backend_url, f"state.backend_url in {env_path(env.name)}")
+        return Backend(absolute_file_url(env.state.backend_url, repo_root),
+                       f"state.backend_url in {env_path(env.name)}")
     return Backend((repo_root / ".pulumi-state").as_uri(), "the default (no PULUMI_BACKEND_URL, no state.backend_url)")
 
 
