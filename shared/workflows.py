@@ -16,7 +16,8 @@ Repository variables (names upper-case, ``<ENV>`` is the env name upper-cased):
 role for previews and promotion gates), ``VPC_RUNNER_PROJECT_<ENV>`` (CodeBuild project serving the
 env's in-VPC runner), ``PULUMI_BACKEND_URL`` (state, unless the env file's ``state.backend_url``).
 GitHub environment ``<env>``: variable ``AWS_ROLE_ARN`` (deploy role), secret
-``PULUMI_CONFIG_PASSPHRASE`` (unless the backend or secrets provider needs none).
+``PULUMI_CONFIG_PASSPHRASE`` (unless the backend or secrets provider needs none). Secret
+``PULUMI_ACCESS_TOKEN`` (repository or environment) when the backend is Pulumi Cloud.
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def _deploy_env_block(indent: str) -> list[str]:
     return [
         f"{indent}env:",
         f"{indent}  PULUMI_BACKEND_URL: ${{{{ steps.target.outputs.backend_url }}}}",
+        # Pulumi Cloud: the CLI cannot log in non-interactively without it; self-managed backends ignore it
+        f"{indent}  PULUMI_ACCESS_TOKEN: ${{{{ secrets.PULUMI_ACCESS_TOKEN }}}}",
         f"{indent}  PULUMI_CONFIG_PASSPHRASE: ${{{{ secrets.PULUMI_CONFIG_PASSPHRASE }}}}",
     ]
 

@@ -151,6 +151,18 @@ def test_pull_requests_upload_the_policy_findings_as_sarif() -> None:
     assert job["permissions"]["security-events"] == "write"
 
 
+def test_every_step_that_runs_pulumi_can_log_in_to_pulumi_cloud() -> None:
+    """With a Pulumi Cloud backend the Automation API's first `pulumi stack select --non-interactive`
+    fails with "PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions" unless the
+    token is in the step's environment (a secret is never one by itself); a self-managed backend ignores it."""
+    steps = [(path.name, step) for path in WORKFLOW_FILES for job in load(path)["jobs"].values()
+             for step in steps_of(job) if re.search(r"nox -s (up|preview|destroy|refresh)\b", step.get("run", ""))]
+    assert len(steps) >= len(dag.LAYERS) + 3  # deploy-dev's layers, staging, prod, the pull-request preview
+    for name, step in steps:
+        assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}", (name, step["run"])
+        assert "PULUMI_BACKEND_URL" in step["env"], (name, step["run"])
+
+
 def test_the_pulumi_cli_of_every_workflow_is_the_pinned_sdk_version() -> None:
     versions = set()
     for path in WORKFLOW_FILES:

@@ -53,9 +53,17 @@ class FakeCli:
     def operations(self, verb: str) -> list[dict[str, Any]]:
         return [c for c in self.calls() if c["event"] == "call" and c["args"][:1] == [verb]]
 
-    def create_stacks(self, env: str, layers: tuple[str, ...] = LAYERS, org: str = "organization") -> None:
+    def create_stacks(self, env: str, layers: tuple[str, ...] = LAYERS, org: str = "organization",
+                      secrets_provider: str | None = None) -> None:
+        """Stacks created elsewhere (an earlier CI job): in the backend, without a config file on this machine."""
         for layer in layers:
             (self.state / f"{layer}.{env}").write_text(org)
+            if secrets_provider:
+                (self.state / f"{layer}.{env}.secrets").write_text(secrets_provider)
+
+    def secrets_provider(self, layer: str, env: str) -> str:
+        """The secrets provider the stack's state records."""
+        return (self.state / f"{layer}.{env}.secrets").read_text()
 
     def stacks_named(self) -> set[str]:
         """Every stack name any call selected, created or ran (`stack init NAME`, `--stack NAME`)."""
@@ -223,6 +231,22 @@ def test_refresh_and_destroy_never_create_a_stack(fake_cli: FakeCli, tmp_path: P
     assert not [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "init"]]
 
 
+def test_a_destroy_that_meets_a_protected_resource_deletes_nothing(fake_cli: FakeCli, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine refuses a protected resource's delete only when that step runs, and the Automation API's
+    destroy passes --skip-preview: without a preview first, prod's compute lost its services, load balancer
+    and roles before its protected repositories stopped the destroy."""
+    fake_cli.create_stacks("dev")
+    monkeypatch.setenv("FAKE_PULUMI_PROTECTED", "compute")
+    code, output = run(["destroy", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 1, output
+    assert not [c for c in fake_cli.calls() if c["event"] == "deleted-unprotected"]
+    assert "nothing of compute was deleted" in output and "marked for protection" in output
+    # compute went first (it reads every other layer), so nothing else was destroyed either
+    assert not [c for c in fake_cli.operations("destroy") if "--preview-only" not in c["args"]]
+    assert "compute failed to destroy and still reads it" in output
+
+
 def test_stack_outputs_come_from_the_stack(fake_cli: FakeCli) -> None:
     fake_cli.create_stacks("dev", ("compute",))
     (fake_cli.state / "compute.dev.outputs.json").write_text(json.dumps({"cluster_name": "ml-dev"}))
@@ -242,6 +266,21 @@ def test_without_the_cli_up_exits_2_saying_what_to_install(tmp_path: Path, monke
     err = capsys.readouterr().err
     assert "Pulumi CLI" in err and INSTALL_URL in err
     assert "nox -s synth" in err and "nox -s policy" in err
+
+
+def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """messaging's preview and up pass --run-program (CLI 3.169); with an older CLI the run deployed network,
+    discovery, broker and mesh and then failed on messaging with "unknown flag"."""
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.160.0")
+    code, _ = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "3.160.0" in err and "3.169.0" in err and INSTALL_URL in err
+    assert not fake_cli.operations("up") and not fake_cli.operations("preview")
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.169.0")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
 
 
 def test_the_module_entry_point_exits_2_without_the_cli(tmp_path: Path) -> None:
@@ -270,6 +309,40 @@ def test_a_passphrase_file_that_does_not_exist_is_named(tmp_path: Path) -> None:
     assert error.value.key == "PULUMI_CONFIG_PASSPHRASE_FILE" and str(missing) in error.value.reason
     missing.write_text("secret\n")
     check_passphrase("file:///state", {"PULUMI_CONFIG_PASSPHRASE_FILE": str(missing)})
+
+
+def test_a_relative_passphrase_file_is_found_by_every_layer(fake_cli: FakeCli, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check reads the file relative to where the run starts; each `pulumi` runs in stacks/<layer> and
+    reads it relative to that (os.ReadFile), so the runner hands it on as an absolute path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "passphrase.txt").write_text("correct horse battery staple\n")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "passphrase.txt")
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    assert [c["layer"] for c in fake_cli.operations("up")] == ["network"]
+
+
+def test_a_relative_file_backend_is_one_folder_for_every_layer(fake_cli: FakeCli, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    """The CLI makes a file:// path absolute against its own working directory (massageBlobPath,
+    filepath.Abs), which is stacks/<layer>: each layer would get a state folder of its own, and no
+    StackReference would find the stack it reads. The runner hands pulumi one absolute URL."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "file://rel-state")
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "discovery"], tmp_path)
+    assert code == 0, output
+    assert {c["backend"] for c in fake_cli.calls() if c["args"] != ["version"]} == {f"file://{tmp_path}/rel-state"}
+    # an env file's state.backend_url is relative to the repo root
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    edit_env("dev", lambda data: data.update(state={"backend_url": "file://./state?no_tmp_dir=false"}))
+    repo = tmp_path / "repo"
+    runner = AutomationRunner(repo_root=repo, policy_config_dir=tmp_path / "cfg")
+    code = main(["preview", "dev", "--layers", "network"], runner=runner, out=io.StringIO(),
+                images=ReleasedEverywhere())
+    assert code == 0
+    assert fake_cli.calls()[-1]["backend"] == f"file://{repo}/state?no_tmp_dir=false"
 
 
 def test_self_managed_backends_need_a_passphrase_pulumi_cloud_does_not() -> None:
@@ -335,7 +408,8 @@ def test_on_pulumi_cloud_every_stack_is_created_selected_and_run_as_org_project_
         code, output = run(argv, tmp_path)
         assert code == 0, output
     assert fake_cli.stacks_named() == expected
-    assert sorted(c["layer"] for c in fake_cli.operations("destroy")) == sorted(LAYERS)
+    destroys = [c for c in fake_cli.operations("destroy") if "--preview-only" not in c["args"]]
+    assert sorted(c["layer"] for c in destroys) == sorted(LAYERS)
     runner = AutomationRunner()
     runner.prepare_read(["network"])
     (fake_cli.state / "network.dev.outputs.json").write_text(json.dumps({"vpc_id": "vpc-1"}))
@@ -513,6 +587,31 @@ def test_the_env_file_names_its_backend_and_secrets_provider(
     code, output = run(["preview", "staging", "--layers", "network"], tmp_path)
     assert code == 0, output
     assert fake_cli.calls()[-1]["backend"] == "https://api.pulumi.com"
+
+
+KMS = "awskms://alias/pulumi-state?region=eu-west-1"
+
+
+@pytest.mark.parametrize("passphrase", [None, ""])  # "": what CI's ${{ secrets.X }} gives for an unset secret
+def test_a_kms_stack_created_elsewhere_keeps_its_secrets_provider(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env, passphrase: str | None) -> None:
+    """Pulumi.<stack>.yaml (the KMS data key, or a passphrase salt) is written where the stack was created; a
+    CI runner loses it. Without PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true the CLI then builds the
+    backend's default secrets manager (a passphrase, self-managed): no passphrase fails every layer, an
+    empty one silently re-encrypts the stack's secrets with it (pulumi/pulumi PR 17236; CLI docs,
+    "Environment variables")."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    if passphrase is not None:
+        monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", passphrase)
+    edit_env("staging", lambda data: data.update(state={"secrets_provider": KMS}))
+    fake_cli.create_stacks("staging", ("network",), secrets_provider=KMS)
+    for argv in (["preview", "staging", "--layers", "network"], ["up", "staging", "--yes", "--layers", "network"],
+                 ["refresh", "staging", "--yes", "--layers", "network"]):
+        code, output = run(argv, tmp_path)
+        assert code == 0, output
+        assert fake_cli.secrets_provider("network", "staging") == KMS
+    assert not [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "init"]]
 
 
 def test_a_passphrase_is_needed_only_where_it_encrypts() -> None:

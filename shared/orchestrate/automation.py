@@ -11,14 +11,18 @@ with the machine (an ephemeral CI runner), so runs that write state (``up``, ``d
 ``refresh``) need ``--local-state`` there, and staging and prod refuse it outright. Self-managed
 (DIY) backends encrypt stack secrets with a passphrase unless the env names a KMS-style
 ``state.secrets_provider`` (passed to ``pulumi stack init``); Pulumi Cloud encrypts them itself.
+Every command runs with ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true``, so a stack created on
+another machine (whose ``Pulumi.<env>.yaml`` this checkout lacks) keeps the provider its state records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,7 @@ from shared.errors import ConfigError, PlatformError, UsageError
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.replacements import ReplacementGuard, judge
+from shared.orchestrate.report import failure_detail
 from shared.policy_catalog import PACKS
 
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -60,6 +65,34 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
             "and `nox -s policy -- ENV` (offline policy checks) work with nothing but Python."
         )
     return path
+
+
+MIN_CLI_VERSION = (3, 169, 0)
+"""The oldest ``pulumi`` CLI a run works with: ``preview``/``up --run-program`` (messaging's refresh, CLI
+changelog 3.169) and ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
+
+
+def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) -> None:
+    """PreflightError (exit 2) when ``pulumi version`` is older than :data:`MIN_CLI_VERSION`; with an older
+    CLI the layers before messaging would be deployed and messaging would then fail on an unknown flag."""
+    def version_of(command: list[str]) -> str:
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""  # the Automation API runs `pulumi version` again and reports a CLI that cannot answer
+
+    output = (run or version_of)([path, "version"]).strip()
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", output)
+    if match is None:
+        return  # a build that does not say: the Automation API checks what it needs itself
+    found = tuple(int(part) for part in match.groups())
+    if found < MIN_CLI_VERSION:
+        needed = ".".join(map(str, MIN_CLI_VERSION))
+        raise PreflightError(
+            f"The Pulumi CLI at {path} is {'.'.join(map(str, found))}; real runs need {needed} or later (messaging's "
+            f"preview and up refresh with --run-program, and stacks created elsewhere keep their secrets provider "
+            f"only with PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER). Nothing was run. Upgrade it from {INSTALL_URL} "
+            f"(CI installs the version pinned in pyproject.toml).")
 
 
 DIY_ORG = "organization"
@@ -89,12 +122,28 @@ class Backend:
         return self.url.startswith("file://")
 
 
+def absolute_file_url(url: str, base: Path) -> str:
+    """A ``file://`` URL with a relative path made absolute against ``base``; any other URL unchanged.
+
+    The CLI resolves a relative one against its own working directory (``massageBlobPath``:
+    ``filepath.Abs``), which is each layer's ``stacks/<layer>``: every layer would keep its stacks in
+    a folder of its own, where no other layer's StackReference looks."""
+    if not url.startswith("file://"):
+        return url
+    path, separator, query = url.removeprefix("file://").partition("?")
+    if not path or path.startswith(("/", "~")):
+        return url
+    return f"file://{os.path.abspath(base / path)}{separator}{query}"
+
+
 def resolve_backend(env: EnvConfig, environ: Mapping[str, str], repo_root: Path = REPO_ROOT) -> Backend:
-    """``PULUMI_BACKEND_URL``, else the env's ``state.backend_url``, else ``<repo>/.pulumi-state``."""
+    """``PULUMI_BACKEND_URL`` (a relative ``file://`` path: from the current directory), else the env's
+    ``state.backend_url`` (from the repo root), else ``<repo>/.pulumi-state``."""
     if environ.get("PULUMI_BACKEND_URL"):
-        return Backend(environ["PULUMI_BACKEND_URL"], "PULUMI_BACKEND_URL")
+        return Backend(absolute_file_url(environ["PULUMI_BACKEND_URL"], Path.cwd()), "PULUMI_BACKEND_URL")
     if env.state.backend_url:
-        return Backend(env.state.backend_url, f"state.backend_url in {env_path(env.name)}")
+        return Backend(absolute_file_url(env.state.backend_url, repo_root),
+                       f"state.backend_url in {env_path(env.name)}")
     return Backend((repo_root / ".pulumi-state").as_uri(), "the default (no PULUMI_BACKEND_URL, no state.backend_url)")
 
 
@@ -289,6 +338,7 @@ class AutomationRunner:
         self._backend_env: str | None = None  # the env whose backend _env_vars point at
         self._policy_packs: list[str] = []
         self._policy_configs: list[str] = []
+        self._checked_clis: set[str] = set()
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -306,10 +356,21 @@ class AutomationRunner:
         python_path = [str(self.repo_root), *filter(None, [self.environ.get("PYTHONPATH")])]
         self._env_vars = {
             "PULUMI_BACKEND_URL": backend.url,
+            # A stack's secrets provider (its KMS data key, or its passphrase salt) is written to
+            # stacks/<layer>/Pulumi.<env>.yaml on the machine that created the stack; a CI runner
+            # loses it. Without this the CLI then builds the backend's default secrets manager (a
+            # passphrase on S3), fails without PULUMI_CONFIG_PASSPHRASE, or re-encrypts the stack's
+            # secrets with whatever passphrase is set (CLI docs, "Environment variables").
+            "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true",
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             # Layer programs and policy packs import the `shared` package from the repo root.
             "PYTHONPATH": os.pathsep.join(python_path),
         }
+        passphrase_file = self.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        if passphrase_file:
+            # check_passphrase found it from here; each `pulumi` runs in stacks/<layer> and resolves a
+            # relative path from there (filepath.Abs in the CLI's readPassphrase).
+            self._env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"] = os.path.abspath(passphrase_file)
         self._secrets_provider = env.state.secrets_provider
         self._backend_env = env.name
         return note
@@ -317,10 +378,13 @@ class AutomationRunner:
     def prepare_read(self, layers: Sequence[str], env: EnvConfig | None = None) -> list[str]:
         """What any command on these layers' stacks needs: the CLI, the projects and, given ``env``, its
         backend (passphrase, org, layout). Enough for :meth:`stack_outputs`. Returns notes for the user."""
-        require_cli(self._which)
+        cli = require_cli(self._which)
         for layer in layers:
             check_project(self.stacks_dir, layer)
         note = self._prepare_backend(env) if env is not None else None
+        if cli not in self._checked_clis:  # the first `pulumi` call, once every check without one passed
+            check_cli_version(cli)
+            self._checked_clis.add(cli)
         return [note] if note else []
 
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
@@ -400,6 +464,17 @@ class AutomationRunner:
         elif operation.preview_only:
             changes = stack.preview_destroy(**streams).change_summary
         else:
+            # The engine refuses a protected resource's delete only when that step runs (DeleteStep.Apply),
+            # and the Automation API's destroy passes --skip-preview: every delete scheduled before it (in
+            # prod: the services, load balancer and roles around a protected repository) would already be
+            # done. The preview runs the same check on every step and deletes nothing.
+            try:
+                stack.preview_destroy(**streams)
+            except auto.CommandError as error:
+                return LayerResult(layer, Status.FAILED, detail=(
+                    f"nothing of {layer} was deleted: its destroy preview failed ({failure_detail(error)}). A "
+                    "resource marked protect stops a destroy here; `pulumi state unprotect '<URN>'` releases one "
+                    "that is really meant to go"))
             changes = stack.destroy(**streams).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
