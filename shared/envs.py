@@ -589,6 +589,17 @@ def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
                                                 f"or import one in {env.region}")
 
 
+def _rule_discovery_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The private DNS namespace and the names below it must be ones Cloud Map, Route 53 and (Service Connect)
+    ECS accept; the schema's pattern checks the characters, not the lengths (shared.mesh_names)."""
+    from shared.mesh_names import namespace_problems
+
+    default = "" if env.discovery.namespace else (" (the default, made from the env name; set discovery.namespace "
+                                                  "to a shorter name)")
+    for problem in namespace_problems(env.namespace, catalog.names(), env.mesh.provider):
+        yield path, "discovery.namespace", problem + default
+
+
 def _rule_private_egress(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """Private subnets reach AWS APIs through a NAT gateway or interface endpoints; without a NAT nothing
     in them reaches the internet."""
@@ -701,6 +712,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_public_gateway, ("compute", "network", "region")),
+    (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),
     (_rule_image_source, ("compute",)),

@@ -28,6 +28,7 @@ import pulumi_aws as aws
 from shared.catalog import Catalog, ServiceSpec
 from shared.envs import EnvConfig, StaticInstance, env_path
 from shared.errors import ConfigError
+from shared.mesh_names import service_dns_name
 
 #: Cloud Map always uses 1 for custom health checks; sent so the provider keeps the block (see below).
 CUSTOM_HEALTH_FAILURE_THRESHOLD = 1
@@ -67,11 +68,6 @@ class ServiceDiscoveryArgs:
 def http_namespace_name(env_name: str) -> str:
     """The API-only (HTTP) namespace of an env; ECS Service Connect's namespace."""
     return f"{env_name}-ml-api"
-
-
-def service_dns_name(service: str, namespace: str) -> str:
-    """The name a service answers to inside the VPC, whatever the mesh provider."""
-    return f"{service}.{namespace}"
 
 
 class ServiceDiscovery(pulumi.ComponentResource):

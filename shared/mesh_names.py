@@ -1,0 +1,67 @@
+"""The names discovery, mesh and compute give a service, and the limits AWS puts on them: one place for the
+components and the env rules (``shared.envs``), which check them without the Pulumi SDK.
+
+Limits, from botocore's API models:
+
+* ECS ``ServiceConnectClientAlias.dnsName``: up to 127 characters, lowercase letters, digits, ``_``, ``-``
+  and ``.``, not starting with ``-`` ("must be a valid DNS name");
+* ECS ``ServiceConnectService.discoveryName`` and ``PortMapping.name`` (the ``portName``): up to 64
+  characters, lowercase letters, digits, ``_`` and ``-``, not starting with ``-``;
+* Cloud Map ``CreatePrivateDnsNamespace.Name`` (``NamespaceNamePrivate``): 1-253 printable characters, not
+  ``arn:``. The namespace is also a Route 53 private hosted zone: each label of it has at most 63
+  characters and every name in it (``<service>.<namespace>``) at most 253 (RFC 1035 2.3.4, 255 octets);
+* Cloud Map ``CreateHttpNamespace.Name`` (``NamespaceNameHttp``): 1-1024 printable characters, not ``arn:``
+  (``<env>-ml-api`` fits for any env name the loader accepts);
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+SERVICE_CONNECT_DNS_NAME_MAX = 127
+SERVICE_CONNECT_NAME_MAX = 64  # discoveryName and portName
+PRIVATE_NAMESPACE_MAX = 253
+DNS_NAME_MAX = 253
+DNS_LABEL_MAX = 63
+
+
+def port_name(service: str) -> str:
+    """The container port mapping name (Service Connect refers to the port by this name)."""
+    return f"{service}-http"
+
+
+def discovery_name(service: str) -> str:
+    """The Cloud Map service ECS Service Connect creates for the service in the HTTP namespace."""
+    return service
+
+
+def service_dns_name(service: str, namespace: str) -> str:
+    """The name a service answers to inside the VPC, whatever the mesh provider (the Service Connect client
+    alias, the App Mesh virtual service and the Cloud Map A/SRV record name)."""
+    return f"{service}.{namespace}"
+
+
+def namespace_problems(namespace: str, services: Iterable[str], provider: str) -> list[str]:
+    """Why the private DNS namespace ``namespace`` (or a name below it) cannot be created (empty: it can)."""
+    problems = []
+    if len(namespace) > PRIVATE_NAMESPACE_MAX:
+        problems.append(f"{namespace!r} has {len(namespace)} characters; Cloud Map accepts a private DNS namespace "
+                        f"of at most {PRIVATE_NAMESPACE_MAX}")
+    long_labels = [label for label in namespace.split(".") if len(label) > DNS_LABEL_MAX]
+    if long_labels:
+        problems.append(f"{namespace!r} has a label of {max(map(len, long_labels))} characters; the namespace is a "
+                        f"Route 53 private hosted zone, whose labels have at most {DNS_LABEL_MAX}")
+    names = sorted(services, key=lambda name: (-len(name), name))
+    if not names:
+        return problems
+    longest = service_dns_name(names[0], namespace)
+    if provider == "service-connect" and len(longest) > SERVICE_CONNECT_DNS_NAME_MAX:
+        problems.append(
+            f"the Service Connect client alias {longest!r} has {len(longest)} characters; ECS accepts at most "
+            f"{SERVICE_CONNECT_DNS_NAME_MAX}, so with the catalog's longest service name ({names[0]!r}) the "
+            f"namespace has at most {SERVICE_CONNECT_DNS_NAME_MAX - len(names[0]) - 1} characters")
+    elif len(longest) > DNS_NAME_MAX:
+        problems.append(f"the DNS name {longest!r} has {len(longest)} characters, more than DNS allows "
+                        f"({DNS_NAME_MAX}); with the catalog's longest service name ({names[0]!r}) the namespace "
+                        f"has at most {DNS_NAME_MAX - len(names[0]) - 1} characters")
+    return problems
