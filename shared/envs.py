@@ -600,6 +600,17 @@ def _rule_discovery_names(path: Path, env: EnvConfig, catalog: Catalog) -> Itera
         yield path, "discovery.namespace", problem + default
 
 
+def _rule_canary_role_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Each canary version runs as its own ECS service "<service>-<version>", whose IAM roles Pulumi auto-names
+    from it; the catalog (32) and version (16) limits allow names IAM refuses (shared.mesh_names)."""
+    from shared.mesh_names import role_name_problems, unit_name
+
+    for service, versions in env.mesh.canaries.items():
+        for version in versions:
+            for problem in role_name_problems(unit_name(service, version.version)):
+                yield path, f"mesh.canaries.{service}", problem
+
+
 def _rule_private_egress(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """Private subnets reach AWS APIs through a NAT gateway or interface endpoints; without a NAT nothing
     in them reaches the internet."""
@@ -707,6 +718,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
     (_rule_canaries_need_appmesh, ("mesh",)),
+    (_rule_canary_role_names, ("mesh",)),
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
     (_rule_cluster_azs, ("messaging", "network")),

@@ -12,6 +12,10 @@ Limits, from botocore's API models:
   characters and every name in it (``<service>.<namespace>``) at most 253 (RFC 1035 2.3.4, 255 octets);
 * Cloud Map ``CreateHttpNamespace.Name`` (``NamespaceNameHttp``): 1-1024 printable characters, not ``arn:``
   (``<env>-ml-api`` fits for any env name the loader accepts);
+* IAM ``CreateRole.RoleName`` (``roleNameType``): 1-64 characters. Pulumi auto-names each ECS service's
+  roles ``<resource name>-`` plus 7 random characters and fails the ``up`` when that is longer ("... plus 7
+  random chars is longer than maximum length 64"); the random part keeps the names unique in an account
+  that holds several envs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ SERVICE_CONNECT_NAME_MAX = 64  # discoveryName and portName
 PRIVATE_NAMESPACE_MAX = 253
 DNS_NAME_MAX = 253
 DNS_LABEL_MAX = 63
+IAM_ROLE_NAME_MAX = 64
+#: what Pulumi appends to a resource name it auto-names: "-" plus 7 random characters
+AUTONAME_SUFFIX = len("-") + 7
 
 
 def port_name(service: str) -> str:
@@ -39,6 +46,30 @@ def service_dns_name(service: str, namespace: str) -> str:
     """The name a service answers to inside the VPC, whatever the mesh provider (the Service Connect client
     alias, the App Mesh virtual service and the Cloud Map A/SRV record name)."""
     return f"{service}.{namespace}"
+
+
+def unit_name(service: str, version: str | None) -> str:
+    """What one ECS service (a service, or one canary version of it) is called in resource names."""
+    return f"{service}-{version}" if version else service
+
+
+def execution_role_resource_name(unit: str) -> str:
+    return f"{unit}-execution"
+
+
+def task_role_resource_name(unit: str) -> str:
+    return f"{unit}-task"
+
+
+def role_name_problems(unit: str) -> list[str]:
+    """Why Pulumi cannot auto-name the IAM roles of the ECS service ``unit`` (empty: it can)."""
+    return [f"the IAM {what} role of {unit!r} is auto-named {resource!r} plus {AUTONAME_SUFFIX} characters, "
+            f"{len(resource) + AUTONAME_SUFFIX} in all, more than the {IAM_ROLE_NAME_MAX} IAM allows: the service "
+            f"and version names together have at most "
+            f"{IAM_ROLE_NAME_MAX - AUTONAME_SUFFIX - (len(resource) - len(unit)) - 1} characters"
+            for what, resource in (("execution", execution_role_resource_name(unit)),
+                                   ("task", task_role_resource_name(unit)))
+            if len(resource) + AUTONAME_SUFFIX > IAM_ROLE_NAME_MAX]
 
 
 def namespace_problems(namespace: str, services: Iterable[str], provider: str) -> list[str]:

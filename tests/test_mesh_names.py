@@ -120,3 +120,58 @@ def test_the_default_namespace_of_a_long_env_name_is_refused_naming_the_key_to_s
         load_env(name)
     found = [p for p in _problems(raised.value) if p.key == "discovery.namespace"]
     assert len(found) == 1 and "the default, made from the env name" in found[0].reason
+
+
+# -- canary versions: their ECS services' IAM roles must fit IAM's 64 characters -----------------------------
+
+LONG_SERVICE = "feature-store-online-embeddings1"  # 32 characters, the longest the catalog allows
+DIGEST = "sha256:" + "c" * 64
+
+
+@pytest.fixture
+def long_service_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    # It publishes, so the messaging layer gives it credentials (compute wires every service's secret in).
+    catalog["services"][LONG_SERVICE] = {"port": 8099, "health_path": "/healthz",
+                                         "publishes": {"events": ["inference.completed"]}}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    assert len(LONG_SERVICE) == 32
+    return LONG_SERVICE
+
+
+def _canary(edit_env: Any, service: str, *versions: str) -> None:
+    weights = [100 - 10 * (len(versions) - 1)] + [10] * (len(versions) - 1)
+    edit_env("dev", lambda data: (
+        data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True, canaries={
+            service: [{"version": version, "weight": weight} for version, weight in zip(versions, weights)]}),
+        data["release"]["images"].update({service: DIGEST})))
+
+
+def test_a_canary_whose_execution_role_name_iam_would_refuse_exits_2_naming_the_canary(
+        edit_env: Any, env_dir: Path, tmp_path: Path, long_service_catalog: str) -> None:
+    # 32 + "-" + 16 + "-execution" + "-" and 7 random characters: 67 > 64.
+    _canary(edit_env, long_service_catalog, "stable-version-1", "s")
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert f"dev.yaml: mesh.canaries.{long_service_catalog}:" in result.stderr
+    assert f"'{long_service_catalog}-stable-version-1-execution' plus 8 characters, 67 in all" in result.stderr
+    assert "at most 45 characters" in result.stderr
+    assert "'s-execution'" not in result.stderr and not (tmp_path / "build").exists()
+
+
+def test_canary_roles_at_iams_limit_are_synthesized_with_names_of_64_characters(
+        edit_env: Any, long_service_catalog: str) -> None:
+    from shared.mesh_names import AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX
+    from shared.synth.engine import synth_env
+    from tests.synth_helpers import of_type
+
+    _canary(edit_env, long_service_catalog, "stable-000001", "canary-000002")  # 32 + 13 = 45
+    load_env("dev")
+    # The synth document holds each role's resource name; Pulumi auto-names the role from it plus 8 characters.
+    roles = [role["name"] for role in of_type(synth_env("dev")["compute"], "aws:iam/role:Role")]
+    assert f"{long_service_catalog}-canary-000002-execution" in roles
+    assert max(len(role) + AUTONAME_SUFFIX for role in roles) == IAM_ROLE_NAME_MAX
