@@ -4,12 +4,12 @@ ECS Service Connect creates one Cloud Map service per ECS service in the namespa
 ecs ``ServiceConnectService.discoveryName``: "the name of the new Cloud Map service that Amazon ECS
 creates"); the platform does not own them. Cloud Map refuses to delete a namespace that still holds a
 service (botocore servicediscovery ``DeleteNamespace``: "If the namespace still contains one or more
-services, the request fails", ``ResourceInUse``). ECS removes those services itself, but not when the
-ECS service's deletion returns: AWS's own Service Connect sample (aws-samples/
-ecs-service-connect-yelb-sample-app, ``scripts/remove-service-connect.sh``) turns Service Connect off and
-then polls ``ListServices`` on the namespace every 15 s until it is empty before it deletes the stack that
-holds the namespace. ``destroy`` runs compute before discovery, seconds apart, so the namespace's deletion
-would race ECS's clean-up and fail.
+services, the request fails", ``ResourceInUse``). ECS removes those services itself, asynchronously:
+AWS's own Service Connect sample (aws-samples/ecs-service-connect-yelb-sample-app,
+``scripts/remove-service-connect.sh``) turns Service Connect off on its ECS services, then polls
+``ListServices`` on the namespace every 15 s until it is empty, and only then deletes the stack that holds
+the namespace. No AWS document says the clean-up is done when DeleteService returns, and ``destroy`` runs
+compute before discovery seconds apart, so the namespace's deletion would race ECS's clean-up.
 
 :class:`ServiceConnectDrain` is a Pulumi dynamic resource that depends on the HTTP namespace, so Pulumi
 deletes it first. Its creation does nothing; its deletion waits, polling the same way, until the namespace
