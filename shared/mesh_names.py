@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared.gateway_names import AUTONAME_SUFFIX  # what Pulumi appends when it auto-names: "-" + 7 characters
+
 SERVICE_CONNECT_DNS_NAME_MAX = 127
 SERVICE_CONNECT_NAME_MAX = 64  # discoveryName and portName
 PRIVATE_NAMESPACE_MAX = 253
 DNS_NAME_MAX = 253
 DNS_LABEL_MAX = 63
 IAM_ROLE_NAME_MAX = 64
-#: what Pulumi appends to a resource name it auto-names: "-" plus 7 random characters
-AUTONAME_SUFFIX = len("-") + 7
 
 
 def port_name(service: str) -> str:
@@ -63,13 +63,16 @@ def task_role_resource_name(unit: str) -> str:
 
 def role_name_problems(unit: str) -> list[str]:
     """Why Pulumi cannot auto-name the IAM roles of the ECS service ``unit`` (empty: it can)."""
-    return [f"the IAM {what} role of {unit!r} is auto-named {resource!r} plus {AUTONAME_SUFFIX} characters, "
-            f"{len(resource) + AUTONAME_SUFFIX} in all, more than the {IAM_ROLE_NAME_MAX} IAM allows: the service "
-            f"and version names together have at most "
-            f"{IAM_ROLE_NAME_MAX - AUTONAME_SUFFIX - (len(resource) - len(unit)) - 1} characters"
-            for what, resource in (("execution", execution_role_resource_name(unit)),
-                                   ("task", task_role_resource_name(unit)))
-            if len(resource) + AUTONAME_SUFFIX > IAM_ROLE_NAME_MAX]
+    problems = []
+    for what, resource in (("execution", execution_role_resource_name(unit)), ("task", task_role_resource_name(unit))):
+        length = len(resource) + AUTONAME_SUFFIX
+        if length <= IAM_ROLE_NAME_MAX:
+            continue
+        room = IAM_ROLE_NAME_MAX - AUTONAME_SUFFIX - (len(resource) - len(unit)) - 1  # less the "-" between them
+        problems.append(f"the IAM {what} role of {unit!r} is auto-named {resource!r} plus {AUTONAME_SUFFIX} "
+                        f"characters, {length} in all, more than the {IAM_ROLE_NAME_MAX} IAM allows: the service and "
+                        f"version names together have at most {room} characters")
+    return problems
 
 
 def namespace_problems(namespace: str, services: Iterable[str], provider: str) -> list[str]:

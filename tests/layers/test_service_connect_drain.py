@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from shared.components import service_connect_drain
 from shared.components.service_connect_drain import (
@@ -25,14 +24,10 @@ DYNAMIC = "pulumi-python:dynamic:Resource"
 
 
 @pytest.fixture
-def cloud_map(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        client = boto3.client("servicediscovery", region_name=REGION)
-        monkeypatch.setattr(service_connect_drain, "_client", lambda service, region: client)
-        yield client
+def cloud_map(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    client = boto3.client("servicediscovery", region_name=REGION)
+    monkeypatch.setattr(service_connect_drain, "_client", lambda service, region: client)
+    yield client
 
 
 def namespace(client: Any, name: str) -> str:
