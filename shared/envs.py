@@ -608,6 +608,28 @@ def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
                                                 f"or import one in {env.region}")
 
 
+def _rule_discovery_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The private DNS namespace and the names below it must be ones Cloud Map, Route 53 and (Service Connect)
+    ECS accept; the schema's pattern checks the characters, not the lengths (shared.mesh_names)."""
+    from shared.mesh_names import namespace_problems
+
+    default = "" if env.discovery.namespace else (" (the default, made from the env name; set discovery.namespace "
+                                                  "to a shorter name)")
+    for problem in namespace_problems(env.namespace, catalog.names(), env.mesh.provider):
+        yield path, "discovery.namespace", problem + default
+
+
+def _rule_canary_role_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Each canary version runs as its own ECS service "<service>-<version>", whose IAM roles Pulumi auto-names
+    from it; the catalog (32) and version (16) limits allow names IAM refuses (shared.mesh_names)."""
+    from shared.mesh_names import role_name_problems, unit_name
+
+    for service, versions in env.mesh.canaries.items():
+        for version in versions:
+            for problem in role_name_problems(unit_name(service, version.version)):
+                yield path, f"mesh.canaries.{service}", problem
+
+
 def _rule_private_egress(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """Private subnets reach AWS APIs through a NAT gateway or interface endpoints; without a NAT nothing
     in them reaches the internet."""
@@ -716,12 +738,14 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
     (_rule_canaries_need_appmesh, ("mesh",)),
+    (_rule_canary_role_names, ("mesh",)),
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
     (_rule_management_ca_file, ("messaging",)),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_public_gateway, ("compute", "network", "region")),
+    (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),
     (_rule_image_source, ("compute",)),

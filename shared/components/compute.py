@@ -32,6 +32,7 @@ from shared.contracts import required
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
+from shared.mesh_names import unit_name
 
 
 def cluster_name(env_name: str) -> str:
@@ -201,7 +202,7 @@ class ComputePlatform(pulumi.ComponentResource):
                 start_after.extend(unit.service for unit in self.services.get(callee, []))
             self.services[service] = [
                 FargateService(
-                    f"{service}-{version}" if version else service,
+                    unit_name(service, version),
                     FargateServiceArgs(
                         plan=plan, settings=settings, upstreams=service_upstreams,
                         cluster_arn=self.cluster.arn, cluster_name=cluster_name(settings.env_name),

@@ -36,6 +36,7 @@ from shared.components.compute_wiring import (
     service_wiring,
     virtual_node_arn,
 )
+from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name
 
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
@@ -62,7 +63,7 @@ class FargateServiceArgs:
     @property
     def unit(self) -> str:
         """What this ECS service is called in resource, log group and task family names."""
-        return f"{self.plan.name}-{self.version}" if self.version else self.plan.name
+        return unit_name(self.plan.name, self.version)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -102,8 +103,9 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
     trust_args = (settings.partition, settings.region, settings.account_id)
     # Two roles on purpose (ecs-task-separate-roles): the execution role is used by ECS to start
     # the task, the task role by the application; neither can do the other's job.
+    # Auto-named "<name>-execution-" plus 7 characters: the env rules hold canary units to IAM's 64.
     execution_role = aws.iam.Role(
-        f"{name}-execution",
+        execution_role_resource_name(name),
         assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=False), sort_keys=True),
         description=f"ECS starts {unit} tasks: pull its image, write its logs, read its secret",
         tags=tags, opts=child)
@@ -119,7 +121,7 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
     )
 
     task_role = aws.iam.Role(
-        f"{name}-task",
+        task_role_resource_name(name),
         assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=True), sort_keys=True),
         description=f"What the {unit} application itself may call",
         tags=tags, opts=child)

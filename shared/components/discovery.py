@@ -15,7 +15,9 @@ Two namespaces, because they serve different clients:
 * the **HTTP namespace** (``<env>-ml-api``) is API-only discovery (``DiscoverInstances``, no DNS). It is
   the namespace ECS Service Connect uses: Service Connect creates and owns its own Cloud Map services,
   named after each service's discovery name, in the namespace it is given. Keeping those out of the DNS
-  namespace means they never collide with the services this layer creates there.
+  namespace means they never collide with the services this layer creates there. ECS removes them
+  some time after the ECS services are deleted, so the namespace's destroy waits for that
+  (:mod:`shared.components.service_connect_drain`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog, ServiceSpec
+from shared.components.service_connect_drain import ServiceConnectDrain
 from shared.envs import EnvConfig, StaticInstance, env_path
 from shared.errors import ConfigError
+from shared.mesh_names import service_dns_name
 
 #: Cloud Map always uses 1 for custom health checks; sent so the provider keeps the block (see below).
 CUSTOM_HEALTH_FAILURE_THRESHOLD = 1
@@ -36,6 +40,7 @@ CUSTOM_HEALTH_FAILURE_THRESHOLD = 1
 @dataclass(frozen=True)
 class ServiceDiscoveryArgs:
     env_name: str
+    region: str
     namespace: str
     http_namespace: str
     services: tuple[ServiceSpec, ...]
@@ -54,6 +59,7 @@ class ServiceDiscoveryArgs:
                 f"which only App Mesh envs have; mesh.provider {env.mesh.provider} reaches only ECS tasks")
         return cls(
             env_name=env.name,
+            region=env.region,
             namespace=env.namespace,
             http_namespace=http_namespace_name(env.name),
             # Only App Mesh envs register tasks in the DNS namespace (see the module docstring).
@@ -67,11 +73,6 @@ class ServiceDiscoveryArgs:
 def http_namespace_name(env_name: str) -> str:
     """The API-only (HTTP) namespace of an env; ECS Service Connect's namespace."""
     return f"{env_name}-ml-api"
-
-
-def service_dns_name(service: str, namespace: str) -> str:
-    """The name a service answers to inside the VPC, whatever the mesh provider."""
-    return f"{service}.{namespace}"
 
 
 class ServiceDiscovery(pulumi.ComponentResource):
@@ -106,6 +107,11 @@ class ServiceDiscovery(pulumi.ComponentResource):
             tags={"Name": args.http_namespace},
             opts=namespace_opts,
         )
+        # ECS removes its Service Connect services from the namespace some time after compute's destroy;
+        # this is deleted first and waits for that (shared.components.service_connect_drain).
+        self.service_connect_drain = ServiceConnectDrain(
+            f"{name}-http-drain", namespace_id=self.http_namespace.id, namespace_name=self.http_namespace.name,
+            region=args.region, opts=pulumi.ResourceOptions(parent=self.http_namespace))
 
         self.services: dict[str, aws.servicediscovery.Service] = {}
         for spec in args.services:

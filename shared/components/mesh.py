@@ -21,9 +21,9 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog, ServiceSpec
-from shared.components.discovery import service_dns_name
 from shared.envs import CanaryVersion, EnvConfig, env_path
 from shared.errors import ConfigError
+from shared.mesh_names import discovery_name, port_name, service_dns_name
 
 MeshProvider = Literal["service-connect", "appmesh"]
 
@@ -59,11 +59,6 @@ class MeshArgs:
 
 
 # -- names compute wires Envoy / Service Connect with (one place, so both layers agree) --------------
-def port_name(service: str) -> str:
-    """The container port mapping name (Service Connect refers to the port by this name)."""
-    return f"{service}-http"
-
-
 def virtual_node_name(service: str, version: str | None = None) -> str:
     return f"{service}-{version}" if version else service
 
@@ -93,7 +88,7 @@ def _wiring(spec: ServiceSpec, namespace: str) -> dict[str, Any]:
     """The MeshContract fields that do not depend on the provider."""
     return {
         "port_name": port_name(spec.name),
-        "discovery_name": spec.name,
+        "discovery_name": discovery_name(spec.name),
         "client_alias_dns": service_dns_name(spec.name, namespace),
         "client_alias_port": spec.port,
     }

@@ -60,8 +60,9 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:servicediscovery/httpNamespace:HttpNamespace": frozenset({"name"}),
     "aws:servicediscovery/service:Service": frozenset({"name", "namespaceId", "healthCheckCustomConfig", "type"}),
     "aws:ecs/cluster:Cluster": frozenset({"name"}),
-    "aws:ecs/service:Service": frozenset({"name", "cluster", "launchType", "schedulingStrategy",
-                                          "serviceRegistries"}),
+    # serviceRegistries and serviceConnectConfiguration change in place (ECS UpdateService takes both since
+    # 2022; the provider's schema forces neither, and sends serviceRegistries: [] when the block goes).
+    "aws:ecs/service:Service": frozenset({"name", "cluster", "launchType", "schedulingStrategy", "iamRole"}),
     "aws:ecs/taskDefinition:TaskDefinition": frozenset({"family", "containerDefinitions", "cpu", "memory",
                                                         "networkMode", "executionRoleArn", "taskRoleArn",
                                                         "volumes", "requiresCompatibilities", "ephemeralStorage",

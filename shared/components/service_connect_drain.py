@@ -1,0 +1,95 @@
+"""Destroying the HTTP namespace waits until ECS has removed its Service Connect services from it.
+
+ECS Service Connect creates one Cloud Map service per ECS service in the namespace it is given (botocore
+ecs ``ServiceConnectService.discoveryName``: "the name of the new Cloud Map service that Amazon ECS
+creates"); the platform does not own them. Cloud Map refuses to delete a namespace that still holds a
+service (botocore servicediscovery ``DeleteNamespace``: "If the namespace still contains one or more
+services, the request fails", ``ResourceInUse``). ECS removes those services itself, asynchronously:
+AWS's own Service Connect sample (aws-samples/ecs-service-connect-yelb-sample-app,
+``scripts/remove-service-connect.sh``) turns Service Connect off on its ECS services, then polls
+``ListServices`` on the namespace every 15 s until it is empty, and only then deletes the stack that holds
+the namespace. No AWS document says the clean-up is done when DeleteService returns, and ``destroy`` runs
+compute before discovery seconds apart, so the namespace's deletion would race ECS's clean-up.
+
+:class:`ServiceConnectDrain` is a Pulumi dynamic resource that depends on the HTTP namespace, so Pulumi
+deletes it first. Its creation does nothing; its deletion waits, polling the same way, until the namespace
+holds no service, and fails after :data:`DRAIN_TIMEOUT_SECONDS` naming what is left and the command that
+deletes it. It deletes nothing itself: a service still there may belong to an ECS service that still runs.
+It needs the package importable where the provider runs (the README's ``pip install -e .``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+
+#: how long the destroy waits for ECS to empty the namespace, and how often it looks (as AWS's sample does)
+DRAIN_TIMEOUT_SECONDS = 600
+POLL_SECONDS = 15
+
+
+def _client(service: str, region: str) -> Any:
+    import boto3  # imported where the provider runs, not when the program only declares the resource
+
+    return boto3.client(service, region_name=region)
+
+
+def namespace_services(client: Any, namespace_id: str) -> list[dict[str, Any]]:
+    """The Cloud Map services in the namespace ``namespace_id``."""
+    paginator = client.get_paginator("list_services")
+    pages = paginator.paginate(Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace_id], "Condition": "EQ"}])
+    return [service for page in pages for service in page.get("Services", [])]
+
+
+def wait_until_empty(props: dict[str, Any], *, timeout: float = DRAIN_TIMEOUT_SECONDS,
+                     interval: float = POLL_SECONDS, sleep: Callable[[float], None] = time.sleep,
+                     clock: Callable[[], float] = time.monotonic) -> None:
+    """Return once the namespace holds no Cloud Map service; RuntimeError after ``timeout`` seconds."""
+    namespace_id, region = str(props["namespace_id"]), str(props["region"])
+    client = _client("servicediscovery", region)
+    deadline = clock() + timeout
+    while True:
+        left = namespace_services(client, namespace_id)
+        if not left:
+            return
+        if clock() >= deadline:
+            listed = ", ".join(f"{service.get('Name')} ({service['Id']})" for service in left)
+            raise RuntimeError(
+                f"the Service Connect namespace {props.get('namespace_name', namespace_id)} ({namespace_id}) still "
+                f"holds Cloud Map services after {int(timeout)} s: {listed}. ECS removes the one it created for "
+                "an ECS service once that service is gone: destroy compute first (nox -s destroy does). If its "
+                "ECS services are gone, delete what is left with `aws servicediscovery delete-service --region "
+                f"{region} --id <id>` and run the destroy again")
+        sleep(interval)
+
+
+class ServiceConnectDrainProvider(pulumi.dynamic.ResourceProvider):
+    serialize_as_secret_always = False  # it carries no credential: boto3 takes the deployer's own
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        return pulumi.dynamic.CreateResult(id_=str(props["namespace_id"]), outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        replaces = [key for key in ("namespace_id", "region") if olds.get(key) != news.get(key)]
+        changed = bool(replaces) or olds.get("namespace_name") != news.get("namespace_name")
+        return pulumi.dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        return pulumi.dynamic.UpdateResult(outs={**olds, **news})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        wait_until_empty(props)
+
+
+class ServiceConnectDrain(pulumi.dynamic.Resource):
+    """Deleted before the namespace it names; its deletion waits until ECS has emptied that namespace."""
+
+    def __init__(self, name: str, *, namespace_id: pulumi.Input[str], namespace_name: pulumi.Input[str],
+                 region: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(ServiceConnectDrainProvider(), name, {
+            "namespace_id": namespace_id, "namespace_name": namespace_name, "region": region,
+        }, opts)

@@ -1,0 +1,115 @@
+"""Destroying the discovery layer waits until ECS has removed its Service Connect services from the HTTP
+namespace, which Cloud Map refuses to delete while it holds any (boto3 flows on moto)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from shared.components import service_connect_drain
+from shared.components.service_connect_drain import (
+    DRAIN_TIMEOUT_SECONDS,
+    ServiceConnectDrainProvider,
+    wait_until_empty,
+)
+from shared.envs import load_env
+from shared.synth.engine import synth_env
+from tests.synth_helpers import by_name, of_type
+
+REGION = "eu-west-1"
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+@pytest.fixture
+def cloud_map(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    client = boto3.client("servicediscovery", region_name=REGION)
+    monkeypatch.setattr(service_connect_drain, "_client", lambda service, region: client)
+    yield client
+
+
+def namespace(client: Any, name: str) -> str:
+    client.create_http_namespace(Name=name)
+    (found,) = [ns for ns in client.list_namespaces()["Namespaces"] if ns["Name"] == name]
+    return str(found["Id"])
+
+
+def props(namespace_id: str) -> dict[str, Any]:
+    return {"namespace_id": namespace_id, "namespace_name": "dev-ml-api", "region": REGION}
+
+
+class Clock:
+    """A fake monotonic clock that ``sleep`` advances; ``on_sleep`` plays ECS between two polls."""
+
+    def __init__(self, on_sleep: Any = None) -> None:
+        self.now, self.sleeps, self.on_sleep = 0.0, 0, on_sleep
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+        if self.on_sleep is not None:
+            self.on_sleep(self.sleeps)
+
+
+def test_an_empty_namespace_is_deleted_at_once(cloud_map: Any) -> None:
+    # (moto ignores ListServices' NAMESPACE_ID filter, so other namespaces' services are not set up here)
+    clock = Clock()
+    wait_until_empty(props(namespace(cloud_map, "dev-ml-api")), sleep=clock.sleep, clock=clock)
+    assert clock.sleeps == 0
+
+
+def test_the_destroy_waits_until_ecs_has_removed_its_service_connect_services(cloud_map: Any) -> None:
+    ns = namespace(cloud_map, "dev-ml-api")
+    ids = [cloud_map.create_service(Name=name, NamespaceId=ns)["Service"]["Id"] for name in ("inference", "gateway")]
+
+    def ecs_cleans_up(polls: int) -> None:  # ECS removes one service, then the other, a few polls later
+        if polls in (2, 4):
+            cloud_map.delete_service(Id=ids.pop())
+
+    clock = Clock(ecs_cleans_up)
+    wait_until_empty(props(ns), sleep=clock.sleep, clock=clock)
+    assert clock.sleeps == 4 and not ids
+
+
+def test_services_ecs_never_removes_fail_the_destroy_naming_them_and_the_way_out(cloud_map: Any) -> None:
+    ns = namespace(cloud_map, "dev-ml-api")
+    service_id = cloud_map.create_service(Name="inference", NamespaceId=ns)["Service"]["Id"]
+    clock = Clock()
+    with pytest.raises(RuntimeError) as raised:
+        wait_until_empty(props(ns), sleep=clock.sleep, clock=clock)
+    message = str(raised.value)
+    assert f"inference ({service_id})" in message and "dev-ml-api" in message
+    assert f"aws servicediscovery delete-service --region {REGION} --id <id>" in message
+    assert clock.now >= DRAIN_TIMEOUT_SECONDS
+    assert cloud_map.list_services()["Services"], "it deletes nothing itself"
+
+
+def test_the_provider_creates_nothing_and_waits_on_delete(cloud_map: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ns = namespace(cloud_map, "dev-ml-api")
+    provider = ServiceConnectDrainProvider()
+    created = provider.create(props(ns))
+    assert created.id == ns and not cloud_map.list_services()["Services"]
+    assert provider.diff(ns, props(ns), props(ns)).changes is False
+    assert provider.diff(ns, props(ns), props("ns-other")).replaces == ["namespace_id"]
+    waited: list[dict[str, Any]] = []
+    monkeypatch.setattr(service_connect_drain, "wait_until_empty", waited.append)
+    provider.delete(ns, props(ns))
+    assert waited == [props(ns)]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_discovery_layer_deletes_the_drain_before_the_http_namespace(env: str) -> None:
+    document = synth_env(env, ["discovery"])["discovery"]
+    namespace_resource = by_name(document, "aws:servicediscovery/httpNamespace:HttpNamespace", "discovery-http")
+    (drain,) = of_type(document, DYNAMIC)
+    # Pulumi deletes a resource before the resources it depends on: the drain goes first.
+    assert drain["dependencies"] == [namespace_resource["urn"]]
+    assert drain["inputs"]["namespace_name"] == document["outputs"]["http_namespace_name"] == f"{env}-ml-api"
+    assert drain["inputs"]["namespace_id"] == document["outputs"]["http_namespace_id"]
+    assert drain["inputs"]["region"] == load_env(env).region
+    assert drain["protect"] is False  # holds nothing; the namespace itself is what prod protects
