@@ -70,6 +70,11 @@ class ServiceSpec(BaseModel):
     consumes: Routes = Routes()
 
     @property
+    def uses_messaging(self) -> bool:
+        """Whether it publishes or consumes: only then has it a broker user and a credentials secret."""
+        return bool(self.publishes or self.consumes)
+
+    @property
     def queue(self) -> str | None:
         """The service's own durable work queue, if it consumes anything."""
         return f"{self.name}.work" if self.consumes else None

@@ -133,9 +133,7 @@ def long_service_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str
     from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 
     catalog = yaml.safe_load(CATALOG_FILE.read_text())
-    # It publishes, so the messaging layer gives it credentials (compute wires every service's secret in).
-    catalog["services"][LONG_SERVICE] = {"port": 8099, "health_path": "/healthz",
-                                         "publishes": {"events": ["inference.completed"]}}
+    catalog["services"][LONG_SERVICE] = {"port": 8099, "health_path": "/healthz"}
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog))
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))

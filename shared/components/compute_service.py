@@ -109,14 +109,16 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
         assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=False), sort_keys=True),
         description=f"ECS starts {unit} tasks: pull its image, write its logs, read its secret",
         tags=tags, opts=child)
-    secret_arn = upstreams.messaging.apply(
-        lambda messaging: contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", service))
+    # Only a service that publishes or consumes has a broker user, hence a credentials secret to read.
+    secret_arns: pulumi.Output[list[str]] = upstreams.messaging.apply(
+        lambda messaging: [contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", service)]
+        if plan.spec.uses_messaging else [])
     execution_policy = aws.iam.RolePolicy(
         f"{name}-execution",
         role=execution_role.id,
-        policy=pulumi.Output.all(args.repository_arn, log_group.arn, secret_arn).apply(
+        policy=pulumi.Output.all(args.repository_arn, log_group.arn, secret_arns).apply(
             lambda values: json.dumps(execution_role_policy(
-                repository_arn=values[0], log_group_arn=values[1], secret_arns=[values[2]]), sort_keys=True)),
+                repository_arn=values[0], log_group_arn=values[1], secret_arns=values[2]), sort_keys=True)),
         opts=pulumi.ResourceOptions(parent=execution_role),
     )
 

@@ -170,11 +170,14 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
         "PLATFORM_ENV": settings.env_name,
         "PORT": str(spec.port),
         "DISCOVERY_NAMESPACE": discovery.private_namespace_name,
-        "AMQP_ENDPOINT": messaging.amqps_endpoint,
-        "AMQP_VHOST": messaging.vhost,
-        "AMQP_REQUESTS_EXCHANGE": messaging.requests_exchange,
-        "AMQP_EVENTS_EXCHANGE": messaging.events_exchange,
     }
+    if spec.uses_messaging:  # a service that neither publishes nor consumes has no broker identity
+        environment.update({
+            "AMQP_ENDPOINT": messaging.amqps_endpoint,
+            "AMQP_VHOST": messaging.vhost,
+            "AMQP_REQUESTS_EXCHANGE": messaging.requests_exchange,
+            "AMQP_EVENTS_EXCHANGE": messaging.events_exchange,
+        })
     queue = messaging.queues.get(spec.name)
     if queue:
         environment["AMQP_QUEUE"] = str(queue)
@@ -204,10 +207,13 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
     """Resolve one service's (or canary version's) container wiring from the upstream contracts' values."""
     assert plan.release_ref is not None, "only released services get a task definition"
     entry = contract_entry("mesh", mesh.services, "services", plan.name)
-    secret_arn = contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", plan.name)
-    versions = messaging.service_secret_versions
-    version_id = (None if versions is None
-                  else contract_entry("messaging", versions, "service_secret_versions", plan.name))
+    secrets: dict[str, str] = {}
+    if plan.spec.uses_messaging:  # only then has the messaging layer made it a user and a secret
+        secret_arn = contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", plan.name)
+        versions = messaging.service_secret_versions
+        version_id = (None if versions is None
+                      else contract_entry("messaging", versions, "service_secret_versions", plan.name))
+        secrets = credential_secrets(secret_arn, version_id)
     appmesh = settings.mesh_provider == "appmesh"
     return ContainerWiring(
         service=plan.name,
@@ -218,7 +224,7 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         log_group=log_group,
         port_name=entry.port_name,
         environment=service_environment(plan, settings, discovery, mesh, messaging, version),
-        secrets=credential_secrets(secret_arn, version_id),
+        secrets=secrets,
         appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name, version) if appmesh else None,
         envoy_image=settings.envoy_image,
     )

@@ -236,7 +236,7 @@ def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
     users: list[UserPlan] = []
     policies: list[PolicyPlan] = []
     for spec in catalog:
-        if not (spec.publishes or spec.consumes):
+        if not spec.uses_messaging:
             continue  # a service that does no messaging gets no broker identity at all
         queue, dead_letter_queue = spec.queue, spec.dead_letter_queue
         if queue and dead_letter_queue:

@@ -273,7 +273,7 @@ class Rehearsal:
 
     def _check_credentials(self) -> None:
         for spec in self.catalog:
-            if not (spec.publishes or spec.consumes):
+            if not spec.uses_messaging:
                 continue
             try:
                 self.connection(spec.name)
@@ -551,7 +551,7 @@ class Rehearsal:
         topic_exchanges = {e.name for e in self.topology.exchanges if e.type == "topic"}
         events = self.topology.exchange_for("events")
         for spec in self.catalog:
-            if not (spec.publishes or spec.consumes):
+            if not spec.uses_messaging:
                 continue
             service = spec.name
             own_queue = spec.queue

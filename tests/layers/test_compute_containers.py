@@ -4,6 +4,7 @@ and key that set them otherwise."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from shared.components.compute_containers import image_reference
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.fargate import FARGATE_SIZES, fargate_size_problem
-from tests.layers.compute_helpers import ENVS, TASK, containers, fresh, platform
+from tests.layers.compute_helpers import ENVS, TASK, container, containers, environment, fresh, platform, unit
 from tests.synth_helpers import of_type
 
 
@@ -133,3 +134,27 @@ def test_image_references_use_the_digest_separator_for_digests_and_the_tag_separ
     digest = "sha256:" + "ab" * 32
     assert image_reference("1.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/x", digest).endswith(f"/x@{digest}")
     assert image_reference("1.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/x", "v2").endswith("/x:v2")
+
+
+def test_a_service_without_messaging_runs_with_no_broker_credentials(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The messaging layer gives a broker user and a secret only to a service that publishes or consumes;
+    # compute must not ask the messaging contract for a secret such a service does not have.
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data["services"]["feature-store"] = {"port": 8099, "health_path": "/healthz"}
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
+    edit_env("dev", lambda env: env["release"]["images"].update({"feature-store": "sha256:" + "d" * 64}))
+    layers = fresh("dev")
+    assert not any("feature-store" in r["name"] for r in layers["messaging"]["resources"])
+    resources = unit(layers["compute"], "feature-store")
+    app = container(resources["task"], "feature-store")
+    assert "secrets" not in app or app["secrets"] == []
+    assert not [name for name in environment(app) if name.startswith("AMQP_")]
+    statements = json.loads(resources["execution_policy"]["inputs"]["policy"])["Statement"]
+    assert not [s for s in statements if "secretsmanager" in json.dumps(s) or s["Action"] == "kms:Decrypt"]
+    assert_valid(layers["compute"])
+    # a service that does messaging keeps its credentials and broker settings
+    inference = container(unit(layers["compute"], "inference")["task"], "inference")
+    assert {item["name"] for item in inference["secrets"]} and "AMQP_ENDPOINT" in environment(inference)
