@@ -464,3 +464,15 @@ def test_rules_that_read_no_input_value_decide_even_when_every_input_is_unknown(
     # appmesh-discontinued judges the type, prod-protect-stateful and protect-only-stateful the protect
     # option: no unknown can stop them.
     assert judged(policy_findings([resource], env="prod"), rule)
+
+
+@pytest.mark.parametrize(("action", "fails"), [
+    ("sqs:sendmessage", True),  # IAM action names are case-insensitive (IAM user guide, "Action" element)
+    ("SQS:SendMessage", True),
+    ("secretsmanager:getsecretvalue", True),
+    ("ECR:getauthorizationtoken", False),  # supports only '*' in any spelling
+    ("ec2:describeinstances", False),
+])
+def test_star_resource_actions_are_matched_whatever_their_case(policy_findings, action, fails):
+    policy = res(ROLE_POLICY, "r", {"role": "t", "policy": doc({"Effect": "Allow", "Action": action, "Resource": "*"})})
+    assert bool(judged(policy_findings([policy], env="prod"), "iam-no-star-resource-write")) is fails
