@@ -287,6 +287,9 @@ def test_a_rabbitmq_broker_is_not_applicable_to_the_activemq_cmk_rule_with_awss_
 @pytest.mark.parametrize(("rules", "fails"), [
     ({"automaticallyAfterDays": 30}, False),
     ({"scheduleExpression": "rate(10 days)"}, False),
+    ({"scheduleExpression": "rate(12 hours)"}, False),  # Secrets Manager rotates as often as every four hours
+    ({"scheduleExpression": "rate(4 hours)"}, False),
+    ({"scheduleExpression": "rate(4320 hours)"}, True),  # 180 days
     ({"scheduleExpression": "cron(0 4 1 * ? *)"}, False),
     ({"automaticallyAfterDays": 180}, True),  # prod: at most 90
 ])
