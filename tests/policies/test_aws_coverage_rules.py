@@ -479,3 +479,17 @@ def test_rules_that_read_no_input_value_decide_even_when_every_input_is_unknown(
 def test_star_resource_actions_are_matched_whatever_their_case(policy_findings, action, fails):
     policy = res(ROLE_POLICY, "r", {"role": "t", "policy": doc({"Effect": "Allow", "Action": action, "Resource": "*"})})
     assert bool(judged(policy_findings([policy], env="prod"), "iam-no-star-resource-write")) is fails
+
+
+def test_a_gateway_load_balancer_listener_is_not_judged_as_plain_http(policy_findings, policy_not_applicable):
+    # a GWLB listener has neither protocol nor port (pulumi_aws lb.Listener: "Not valid for Gateway Load
+    # Balancers"); it forwards GENEVE-encapsulated packets to appliances, it does not serve HTTP
+    gateway = res(LISTENER, "r", {"loadBalancerArn": "arn:gwlb",
+                                  "defaultActions": [{"type": "forward", "targetGroupArn": "arn:geneve-tg"}]})
+    assert not judged(policy_findings([gateway], env="prod"), "lb-listener-https")
+    assert any(na["rule"] == "lb-listener-https" and "Gateway Load Balancer" in na["reason"]
+               for na in policy_not_applicable([gateway], env="prod"))
+    # an ALB listener that leaves protocol unset is HTTP (the provider's default) and still judged
+    alb = res(LISTENER, "r", {"loadBalancerArn": "arn:alb", "port": 80,
+                              "defaultActions": [{"type": "forward", "targetGroupArn": "arn:tg"}]})
+    assert judged(policy_findings([alb], env="prod"), "lb-listener-https")
