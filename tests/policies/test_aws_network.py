@@ -130,6 +130,18 @@ def test_subnet_public_ip_on_launch(policy_findings, inputs, provider_tags, viol
         assert "map_public_ip_on_launch=False" in found[0]
 
 
+@pytest.mark.parametrize(("inputs", "violates"), [
+    ({"availabilityZone": "eu-west-1a"}, True),  # a default subnet maps public IPs unless told otherwise
+    ({"availabilityZone": "eu-west-1a", "mapPublicIpOnLaunch": False}, False),
+    ({"availabilityZone": "eu-west-1a", "tags": {"tier": "public"}}, False),
+])
+def test_an_adopted_default_subnet_maps_public_ips_by_default(policy_findings, inputs, violates):
+    # pulumi_aws ec2.DefaultSubnet: "The default value for map_public_ip_on_launch is true"
+    subnet = res("aws:ec2/defaultSubnet:DefaultSubnet", "app-a", inputs)
+    found = messages(policy_findings([subnet]), "subnet-no-public-ip-on-launch", "app-a")
+    assert bool(found) is violates
+
+
 # --- security-group-no-open-ingress -----------------------------------------------------------
 
 
