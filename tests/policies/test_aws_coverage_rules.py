@@ -493,3 +493,23 @@ def test_a_gateway_load_balancer_listener_is_not_judged_as_plain_http(policy_fin
     alb = res(LISTENER, "r", {"loadBalancerArn": "arn:alb", "port": 80,
                               "defaultActions": [{"type": "forward", "targetGroupArn": "arn:tg"}]})
     assert judged(policy_findings([alb], env="prod"), "lb-listener-https")
+
+
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+PARTNER_SERVICE = "com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0"
+
+
+def test_an_endpoint_to_an_endpoint_service_is_not_held_to_a_policy(policy_findings, policy_not_applicable):
+    # AWS allows full access to an endpoint of an endpoint service other than an AWS service and refuses any
+    # other policy ("Service com.amazonaws.vpce...vpce-svc-... only supports the full-access endpoint policy")
+    partner = res(VPC_ENDPOINT, "r", {"vpcId": "vpc-1", "vpcEndpointType": "Interface", "serviceName": PARTNER_SERVICE})
+    assert not judged(policy_findings([partner], env="prod"), "vpc-endpoint-policy")
+    assert any(na["rule"] == "vpc-endpoint-policy" and "endpoint service" in na["reason"]
+               for na in policy_not_applicable([partner], env="prod"))
+    # an unknown service name (a VpcEndpointService of the same stack) with no policy waits for the name
+    unknown = res(VPC_ENDPOINT, "r", {"vpcId": "vpc-1", "vpcEndpointType": "Interface", "serviceName": UNKNOWN_STRING})
+    assert not judged(policy_findings([unknown], env="prod"), "vpc-endpoint-policy")
+    # an AWS service's endpoint is still judged
+    aws_service = res(VPC_ENDPOINT, "r", {"vpcId": "vpc-1", "vpcEndpointType": "Interface",
+                                          "serviceName": "com.amazonaws.eu-west-1.ecr.api"})
+    assert judged(policy_findings([aws_service], env="prod"), "vpc-endpoint-policy")
