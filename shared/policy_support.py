@@ -628,6 +628,19 @@ def container_label(container: Mapping[str, Any], index: int) -> str:
     return f"'{name}'" if isinstance(name, str) and name else f"#{index}"
 
 
+def require_linux_task(args: ResourceValidationArgs, setting: str) -> None:
+    """Not applicable to a task definition of Windows containers (``runtimePlatform.operatingSystemFamily``
+    ``WINDOWS_*``) for a rule about ``setting``, a container parameter the ECS API documents as "not supported
+    for Windows containers" (botocore's ecs model, ContainerDefinition). Undecidable while the family is unknown;
+    an unset family (EC2 tasks may leave it out) is judged as Linux."""
+    family = get(plain(args.props), "runtimePlatform", "operatingSystemFamily")
+    if family is UNKNOWN:
+        undecidable(args, f"task definition '{args.name}': runtimePlatform.operatingSystemFamily")
+    if str(family or "").upper().startswith("WINDOWS"):
+        args.not_applicable(f"task definition '{args.name}' runs Windows containers ({family}), which do not "
+                            f"support {setting}")
+
+
 def task_containers(args: ResourceValidationArgs, *, at_least_one: bool = False) -> list[tuple[str, dict[str, Any]]]:
     """``(label, container)`` of each container of the task definition being checked, as the container
     rules name them in messages (:func:`container_label`); not applicable as :func:`container_definitions`,

@@ -417,3 +417,17 @@ def test_ecs_service_steady_state(policy_findings, inputs, violates):
     assert bool(found) is violates
     if violates:
         assert "wait_for_steady_state=True" in found[0]
+
+
+@pytest.mark.parametrize("rule", ["ecs-task-non-root-user", "ecs-task-read-only-root-fs"])
+def test_windows_containers_are_not_held_to_linux_only_settings(policy_findings, policy_not_applicable, rule):
+    # ECS ContainerDefinition (botocore model): user and readonlyRootFilesystem are "not supported for
+    # Windows containers", so a Windows task could never pass
+    windows = task([good_container(user=None, readonlyRootFilesystem=None)], cpu="1024", memory="2048",
+                   runtimePlatform={"operatingSystemFamily": "WINDOWS_SERVER_2022_CORE", "cpuArchitecture": "X86_64"})
+    assert not messages(policy_findings([windows], env="prod"), rule, "inference")
+    assert any(na["rule"] == rule and "Windows" in na["reason"]
+               for na in policy_not_applicable([windows], env="prod"))
+    linux = task([good_container(user=None, readonlyRootFilesystem=None)],
+                 runtimePlatform={"operatingSystemFamily": "LINUX", "cpuArchitecture": "ARM64"})
+    assert messages(policy_findings([linux], env="prod"), rule, "inference")
