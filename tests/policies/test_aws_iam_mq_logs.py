@@ -109,6 +109,28 @@ def test_iam_role_managed_policy_arns(policy_findings):
     assert not messages(findings, "iam-no-admin-managed-policy", "scoped")
 
 
+@pytest.mark.parametrize("type_", ["aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive",
+                                   "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive"])
+def test_exclusive_user_and_group_attachments_are_attachments_too(policy_findings, type_):
+    # pulumi_aws iam.{User,Group}PolicyAttachmentsExclusive attach the listed policies (and detach the others)
+    admin = res(type_, "admin", {"userName": "alice", "groupName": "ops",
+                                 "policyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]})
+    scoped = res(type_, "scoped", {"userName": "alice", "groupName": "ops",
+                                   "policyArns": ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]})
+    findings = policy_findings([admin, scoped])
+    assert messages(findings, "iam-no-admin-managed-policy", "admin")
+    assert not messages(findings, "iam-no-admin-managed-policy", "scoped")
+
+
+def test_exclusive_user_attachments_attach_policies_to_a_user(policy_findings):
+    exclusive = "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive"
+    attached = res(exclusive, "attached", {"userName": "alice", "policyArns": ["arn:aws:iam::111111111111:policy/p"]})
+    emptied = res(exclusive, "emptied", {"userName": "alice", "policyArns": []})  # detaches every policy
+    findings = policy_findings([attached, emptied])
+    assert messages(findings, "iam-no-user-policies", "attached")
+    assert not messages(findings, "iam-no-user-policies", "emptied")
+
+
 # --- Amazon MQ ----------------------------------------------------------------------------------
 
 
