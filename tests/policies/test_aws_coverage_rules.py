@@ -513,3 +513,12 @@ def test_an_endpoint_to_an_endpoint_service_is_not_held_to_a_policy(policy_findi
     aws_service = res(VPC_ENDPOINT, "r", {"vpcId": "vpc-1", "vpcEndpointType": "Interface",
                                           "serviceName": "com.amazonaws.eu-west-1.ecr.api"})
     assert judged(policy_findings([aws_service], env="prod"), "vpc-endpoint-policy")
+
+
+@pytest.mark.parametrize("type_", ["aws:kms/replicaKey:ReplicaKey", "aws:kms/externalKey:ExternalKey"])
+def test_replica_and_imported_keys_keep_the_deletion_window_floor(policy_findings, type_):
+    # multi-Region replica keys and keys of imported material are KMS keys with their own deletion window
+    # (pulumi_aws kms.ReplicaKey / kms.ExternalKey: deletion_window_in_days, 7-30, default 30)
+    short = res(type_, "r", {"deletionWindowInDays": 7})
+    assert judged(policy_findings([short], env="prod"), "kms-key-deletion-window")
+    assert not judged(policy_findings([res(type_, "r", {})], env="prod"), "kms-key-deletion-window")
