@@ -389,6 +389,16 @@ def application_load_balancer_props(args: ResourceValidationArgs) -> dict[str, A
                          otherwise=lambda kind: f"is a {kind} load balancer (no HTTP parsing)")
 
 
+def retained_log_group_props(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The plain inputs of a CloudWatch log group whose retention the program sets; a ``DELIVERY``-class group
+    is not applicable: CloudWatch Logs keeps its events one day whatever ``retentionInDays`` says (botocore's
+    logs model, CreateLogGroup ``logGroupClass``; the provider forces the input to 2)."""
+    return props_of_kind(args, "log group", "logGroupClass", default="STANDARD",
+                         judged=lambda kind: kind != "delivery",
+                         otherwise=lambda kind: f"is of the {kind} class, whose events AWS keeps one day (for "
+                                                "delivery to S3 or Firehose) whatever its retention says")
+
+
 def rabbitmq_broker_props(args: ResourceValidationArgs) -> dict[str, Any]:
     """The plain inputs of an Amazon MQ broker running RabbitMQ; an ActiveMQ broker is not applicable."""
     props = plain(args.props)

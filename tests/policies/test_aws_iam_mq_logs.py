@@ -214,3 +214,20 @@ def test_logs_retention_set(policy_findings, retention, expected):
         assert not found
     else:
         assert len(found) == 1 and expected in found[0]
+
+
+@pytest.mark.parametrize("inputs", [{}, {"retentionInDays": 1}])
+def test_a_delivery_class_log_group_is_not_held_to_a_retention(policy_findings, policy_not_applicable, inputs):
+    # CloudWatch Logs keeps the events of a DELIVERY-class log group one day whatever retention_in_days says
+    # (botocore logs model, CreateLogGroup.logGroupClass; pulumi_aws LogGroup: "retention_in_days is forcibly
+    # set to 2"): neither "keeps its logs forever" nor a floor can apply
+    group = res(LOG_GROUP, "delivery", {"name": "/aws/lambda/export", "logGroupClass": "DELIVERY", **inputs})
+    findings = policy_findings([group], env="prod")
+    assert not messages(findings, "logs-retention-set", "delivery")
+    assert not messages(findings, "logs-retention-floor", "delivery")
+    reasons = [na["reason"] for na in policy_not_applicable([group], env="prod")
+               if na["rule"] in ("logs-retention-set", "logs-retention-floor")]
+    assert len(reasons) == 2 and all("DELIVERY" in reason for reason in reasons)
+    standard = res(LOG_GROUP, "standard", {"name": "/ml/inference", "logGroupClass": "STANDARD", **inputs})
+    assert messages(policy_findings([standard], env="prod"), "logs-retention-set", "standard") or messages(
+        policy_findings([standard], env="prod"), "logs-retention-floor", "standard")
