@@ -522,3 +522,15 @@ def test_replica_and_imported_keys_keep_the_deletion_window_floor(policy_finding
     short = res(type_, "r", {"deletionWindowInDays": 7})
     assert judged(policy_findings([short], env="prod"), "kms-key-deletion-window")
     assert not judged(policy_findings([res(type_, "r", {})], env="prod"), "kms-key-deletion-window")
+
+
+@pytest.mark.parametrize(("key", "fails"), [
+    ("arn:aws:kms:eu-west-1:111111111111:key/0d6a1c2e-1111-2222-3333-444455556666", False),
+    ("arn:aws:kms:eu-west-1:111111111111:alias/broker", False),  # a customer alias names a customer key
+    ("alias/aws/mq", True),  # Amazon MQ's AWS-managed key, whose policy nobody can change
+    ("arn:aws:kms:eu-west-1:111111111111:alias/aws/mq", True),
+])
+def test_an_activemq_broker_on_the_aws_managed_key_is_not_on_a_customer_key(policy_findings, key, fails):
+    broker = res("aws:mq/broker:Broker", "r", {"engineType": "ActiveMQ",
+                                                "encryptionOptions": {"useAwsOwnedKey": False, "kmsKeyId": key}})
+    assert bool(judged(policy_findings([broker], env="prod"), "mq-broker-activemq-cmk")) is fails
