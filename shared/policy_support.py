@@ -608,8 +608,40 @@ def parse_json(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1)
+def _container_definition_shape() -> Any:
+    import botocore.session  # imported lazily: loading the ECS model costs ~0.1 s, only when a task exists
+
+    return botocore.session.get_session().get_service_model("ecs").shape_for("ContainerDefinition")
+
+
+def _member_keys(value: Any, shape: Any) -> Any:
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = {name.lower(): name for name in shape.members}
+        spelled: dict[Any, Any] = {}
+        for key, item in value.items():
+            name = members.get(key.lower()) if isinstance(key, str) else None
+            if name is None:
+                spelled[key] = item  # no member: the provider drops it (ecs-task-definition-valid reports it)
+            else:
+                spelled[name] = _member_keys(item, shape.members[name])
+        return spelled
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_member_keys(item, shape.member) for item in value]
+    return value  # a map's keys (dockerLabels, log options) are data and keep their spelling
+
+
+def provider_container_keys(containers: list[Any]) -> list[Any]:
+    """Container definitions with each key spelled as the ECS model's member it stands for, as the AWS provider
+    reads them: terraform-provider-aws decodes ``containerDefinitions`` with Go's ``encoding/json`` into the AWS
+    SDK's ``ContainerDefinition``, whose fields carry no JSON names, so a key matches its member whatever its
+    case (``readOnlyRootFilesystem`` sets ``readonlyRootFilesystem``). Keys that match no member are kept."""
+    return [_member_keys(container, _container_definition_shape()) for container in containers]
+
+
 def container_definitions(args: ResourceValidationArgs, props: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The containers of an ``aws:ecs/taskDefinition:TaskDefinition`` (``containerDefinitions`` JSON).
+    """The containers of an ``aws:ecs/taskDefinition:TaskDefinition`` (``containerDefinitions`` JSON), keys
+    spelled as the provider reads them (:func:`provider_container_keys`).
 
     Unknown or unparsable definitions make the calling rule not applicable: whether they are valid at
     all is ``ecs-task-definition-valid``'s finding, not every container rule's.
@@ -630,7 +662,7 @@ def container_definitions(args: ResourceValidationArgs, props: Mapping[str, Any]
         )
     if contains_unknown(containers):
         undecidable(args, f"task definition '{args.name}': part of containerDefinitions")
-    return containers
+    return provider_container_keys(containers)
 
 
 def container_label(container: Mapping[str, Any], index: int) -> str:
