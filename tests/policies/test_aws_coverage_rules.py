@@ -534,3 +534,13 @@ def test_an_activemq_broker_on_the_aws_managed_key_is_not_on_a_customer_key(poli
     broker = res("aws:mq/broker:Broker", "r", {"engineType": "ActiveMQ",
                                                 "encryptionOptions": {"useAwsOwnedKey": False, "kmsKeyId": key}})
     assert bool(judged(policy_findings([broker], env="prod"), "mq-broker-activemq-cmk")) is fails
+
+
+def test_a_waf_classic_regional_association_protects_the_alb_too(policy_findings):
+    # Security Hub ELB.16 accepts an AWS WAF Classic (regional) or an AWS WAF web ACL
+    alb = res(LB, "r", ALB_GOOD)
+    classic = res("aws:wafregional/webAclAssociation:WebAclAssociation", "waf",
+                  {"resourceArn": UNKNOWN_STRING, "webAclId": "acl-1"},
+                  property_dependencies={"resourceArn": [alb]}, dependencies=[alb])
+    assert not judged(policy_findings([alb, classic], env="prod"), "lb-waf-associated")
+    assert judged(policy_findings([res(LB, "r", ALB_GOOD)], env="prod"), "lb-waf-associated")
