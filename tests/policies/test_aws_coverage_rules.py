@@ -367,6 +367,9 @@ def test_egress_shapes(policy_findings, entry, fails):
     ("tcp", 443, 443, False),   # the services SG: HTTPS through the NAT to AWS APIs without an endpoint
     ("-1", None, None, True),
     ("tcp", 0, 65535, True),
+    ("tcp", 1, 65535, True),  # every usable TCP port: port 0 is reserved, as the ingress all-ports rule counts it
+    ("udp", 1, 65535, True),
+    ("tcp", 1024, 65535, False),
 ])
 def test_standalone_egress_rule_to_the_world_fails_only_on_all_ports(policy_findings, protocol, from_port, to_port,
                                                                       fails):
