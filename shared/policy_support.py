@@ -389,6 +389,16 @@ def application_load_balancer_props(args: ResourceValidationArgs) -> dict[str, A
                          otherwise=lambda kind: f"is a {kind} load balancer (no HTTP parsing)")
 
 
+def retained_log_group_props(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The plain inputs of a CloudWatch log group whose retention the program sets; a ``DELIVERY``-class group
+    is not applicable: CloudWatch Logs keeps its events one day whatever ``retentionInDays`` says (botocore's
+    logs model, CreateLogGroup ``logGroupClass``; the provider forces the input to 2)."""
+    return props_of_kind(args, "log group", "logGroupClass", default="STANDARD",
+                         judged=lambda kind: kind != "delivery",
+                         otherwise=lambda kind: f"is of the {kind} class, whose events AWS keeps one day (for "
+                                                "delivery to S3 or Firehose) whatever its retention says")
+
+
 def rabbitmq_broker_props(args: ResourceValidationArgs) -> dict[str, Any]:
     """The plain inputs of an Amazon MQ broker running RabbitMQ; an ActiveMQ broker is not applicable."""
     props = plain(args.props)
@@ -598,8 +608,40 @@ def parse_json(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1)
+def _container_definition_shape() -> Any:
+    import botocore.session  # imported lazily: loading the ECS model costs ~0.1 s, only when a task exists
+
+    return botocore.session.get_session().get_service_model("ecs").shape_for("ContainerDefinition")
+
+
+def _member_keys(value: Any, shape: Any) -> Any:
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = {name.lower(): name for name in shape.members}
+        spelled: dict[Any, Any] = {}
+        for key, item in value.items():
+            name = members.get(key.lower()) if isinstance(key, str) else None
+            if name is None:
+                spelled[key] = item  # no member: the provider drops it (ecs-task-definition-valid reports it)
+            else:
+                spelled[name] = _member_keys(item, shape.members[name])
+        return spelled
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_member_keys(item, shape.member) for item in value]
+    return value  # a map's keys (dockerLabels, log options) are data and keep their spelling
+
+
+def provider_container_keys(containers: list[Any]) -> list[Any]:
+    """Container definitions with each key spelled as the ECS model's member it stands for, as the AWS provider
+    reads them: terraform-provider-aws decodes ``containerDefinitions`` with Go's ``encoding/json`` into the AWS
+    SDK's ``ContainerDefinition``, whose fields carry no JSON names, so a key matches its member whatever its
+    case (``readOnlyRootFilesystem`` sets ``readonlyRootFilesystem``). Keys that match no member are kept."""
+    return [_member_keys(container, _container_definition_shape()) for container in containers]
+
+
 def container_definitions(args: ResourceValidationArgs, props: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The containers of an ``aws:ecs/taskDefinition:TaskDefinition`` (``containerDefinitions`` JSON).
+    """The containers of an ``aws:ecs/taskDefinition:TaskDefinition`` (``containerDefinitions`` JSON), keys
+    spelled as the provider reads them (:func:`provider_container_keys`).
 
     Unknown or unparsable definitions make the calling rule not applicable: whether they are valid at
     all is ``ecs-task-definition-valid``'s finding, not every container rule's.
@@ -620,12 +662,25 @@ def container_definitions(args: ResourceValidationArgs, props: Mapping[str, Any]
         )
     if contains_unknown(containers):
         undecidable(args, f"task definition '{args.name}': part of containerDefinitions")
-    return containers
+    return provider_container_keys(containers)
 
 
 def container_label(container: Mapping[str, Any], index: int) -> str:
     name = container.get("name")
     return f"'{name}'" if isinstance(name, str) and name else f"#{index}"
+
+
+def require_linux_task(args: ResourceValidationArgs, setting: str) -> None:
+    """Not applicable to a task definition of Windows containers (``runtimePlatform.operatingSystemFamily``
+    ``WINDOWS_*``) for a rule about ``setting``, a container parameter the ECS API documents as "not supported
+    for Windows containers" (botocore's ecs model, ContainerDefinition). Undecidable while the family is unknown;
+    an unset family (EC2 tasks may leave it out) is judged as Linux."""
+    family = get(plain(args.props), "runtimePlatform", "operatingSystemFamily")
+    if family is UNKNOWN:
+        undecidable(args, f"task definition '{args.name}': runtimePlatform.operatingSystemFamily")
+    if str(family or "").upper().startswith("WINDOWS"):
+        args.not_applicable(f"task definition '{args.name}' runs Windows containers ({family}), which do not "
+                            f"support {setting}")
 
 
 def task_containers(args: ResourceValidationArgs, *, at_least_one: bool = False) -> list[tuple[str, dict[str, Any]]]:

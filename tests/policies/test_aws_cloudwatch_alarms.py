@@ -106,3 +106,31 @@ def test_the_synthesized_alarms_of_every_layer_are_decided_and_pass(policy_findi
     assert len(alarms) >= 7  # per ECS service, broker memory and disk, the broker backlog
     assert RULE not in rule_ids(policy_findings(alarms))
     assert not [na for na in policy_not_applicable(alarms) if na["rule"] == RULE]
+
+
+def anomaly_alarm(band_returns: bool = True, metric_returns: bool = True, **changes: Any) -> dict[str, Any]:
+    """An anomaly-detection alarm as the provider's own acceptance test writes it: the band expression and
+    the metric it models both return data, ``threshold_metric_id`` names the band."""
+    inputs: dict[str, Any] = {
+        "comparisonOperator": "GreaterThanUpperThreshold", "evaluationPeriods": 2, "thresholdMetricId": "e1",
+        "alarmActions": [TOPIC], "tags": GOOD_TAGS,
+        "metricQueries": [
+            {"id": "e1", "expression": "ANOMALY_DETECTION_BAND(m1)", "returnData": band_returns},
+            {"id": "m1", "returnData": metric_returns,
+             "metric": {"namespace": "AWS/EC2", "metricName": "CPUUtilization", "period": 120, "stat": "Average"}},
+        ],
+    }
+    inputs.update(changes)
+    return res(ALARM, "alarm", inputs)
+
+
+def test_an_anomaly_detection_alarm_returns_two_queries(policy_findings):
+    # PutMetricAlarm with a ThresholdMetricId: "Exactly two elements of the metrics list should return data"
+    # (the band and the metric it models; terraform-provider-aws's anomaly-detection acceptance test)
+    assert RULE not in rule_ids(policy_findings([anomaly_alarm()]))
+    [finding] = findings_of(policy_findings, anomaly_alarm(metric_returns=False))
+    assert "exactly two metric queries" in finding["message"] and "not 1" in finding["message"]
+    [finding] = findings_of(policy_findings, anomaly_alarm(band_returns=False))
+    assert "threshold_metric_id 'e1'" in finding["message"]
+    [finding] = findings_of(policy_findings, anomaly_alarm(thresholdMetricId="band"))
+    assert "threshold_metric_id 'band'" in finding["message"]

@@ -317,7 +317,7 @@ def test_fargate_size_rule_ignores_ec2_task_definitions(policy_findings):
 
 @pytest.mark.parametrize(("definitions", "expected"), [
     ([good_container()], None),
-    ([good_container(readOnlyRootFilesystem=True)], "did you mean 'readonlyRootFilesystem'?"),
+    ([good_container(readonlyRootFS=True)], "did you mean 'readonlyRootFilesystem'?"),
     ([good_container(cpu="256")], "wrong type of containerDefinitions[0].cpu"),
     ([good_container(portMappings=[{"containerPort": "8080"}])], "containerDefinitions[0].portMappings[0]"),
     ([good_container(image=None)], "containerDefinitions[0] has no image"),
@@ -417,3 +417,37 @@ def test_ecs_service_steady_state(policy_findings, inputs, violates):
     assert bool(found) is violates
     if violates:
         assert "wait_for_steady_state=True" in found[0]
+
+
+@pytest.mark.parametrize("rule", ["ecs-task-non-root-user", "ecs-task-read-only-root-fs"])
+def test_windows_containers_are_not_held_to_linux_only_settings(policy_findings, policy_not_applicable, rule):
+    # ECS ContainerDefinition (botocore model): user and readonlyRootFilesystem are "not supported for
+    # Windows containers", so a Windows task could never pass
+    windows = task([good_container(user=None, readonlyRootFilesystem=None)], cpu="1024", memory="2048",
+                   runtimePlatform={"operatingSystemFamily": "WINDOWS_SERVER_2022_CORE", "cpuArchitecture": "X86_64"})
+    assert not messages(policy_findings([windows], env="prod"), rule, "inference")
+    assert any(na["rule"] == rule and "Windows" in na["reason"]
+               for na in policy_not_applicable([windows], env="prod"))
+    linux = task([good_container(user=None, readonlyRootFilesystem=None)],
+                 runtimePlatform={"operatingSystemFamily": "LINUX", "cpuArchitecture": "ARM64"})
+    assert messages(policy_findings([linux], env="prod"), rule, "inference")
+
+
+def test_keys_are_matched_as_the_provider_decodes_them_whatever_their_case(policy_findings):
+    # pulumi-aws hands containerDefinitions to terraform-provider-aws, which decodes the JSON with Go's
+    # encoding/json into the AWS SDK's ContainerDefinition (no JSON tags): a key matches its member whatever
+    # its case, so "readOnlyRootFilesystem" (the Kubernetes spelling) sets readonlyRootFilesystem
+    log = {"LogDriver": "awslogs", "Options": {"awslogs-group": "/ml/inference", "awslogs-region": "eu-west-1",
+                                               "awslogs-stream-prefix": "inference"}}
+    spelled = task([good_container(readonlyRootFilesystem=None, readOnlyRootFilesystem=True, logConfiguration=log,
+                                   user=None, User="1000:1000")])
+    findings = policy_findings([spelled], env="prod")
+    for rule in ("ecs-task-definition-valid", "ecs-task-read-only-root-fs", "ecs-task-logging",
+                 "ecs-task-non-root-user"):
+        assert not messages(findings, rule, "inference"), rule
+    privileged = task([good_container(Privileged=True)])
+    assert messages(policy_findings([privileged], env="prod"), "ecs-task-no-privileged", "inference")
+    # map keys are data, not members: a log option keeps its spelling
+    shouted = dict(log, Options={"AWSLOGS-GROUP": "/ml/inference"})
+    assert not messages(policy_findings([task([good_container(logConfiguration=shouted)])], env="prod"),
+                        "ecs-task-definition-valid", "inference")

@@ -287,6 +287,9 @@ def test_a_rabbitmq_broker_is_not_applicable_to_the_activemq_cmk_rule_with_awss_
 @pytest.mark.parametrize(("rules", "fails"), [
     ({"automaticallyAfterDays": 30}, False),
     ({"scheduleExpression": "rate(10 days)"}, False),
+    ({"scheduleExpression": "rate(12 hours)"}, False),  # Secrets Manager rotates as often as every four hours
+    ({"scheduleExpression": "rate(4 hours)"}, False),
+    ({"scheduleExpression": "rate(4320 hours)"}, True),  # 180 days
     ({"scheduleExpression": "cron(0 4 1 * ? *)"}, False),
     ({"automaticallyAfterDays": 180}, True),  # prod: at most 90
 ])
@@ -364,6 +367,9 @@ def test_egress_shapes(policy_findings, entry, fails):
     ("tcp", 443, 443, False),   # the services SG: HTTPS through the NAT to AWS APIs without an endpoint
     ("-1", None, None, True),
     ("tcp", 0, 65535, True),
+    ("tcp", 1, 65535, True),  # every usable TCP port: port 0 is reserved, as the ingress all-ports rule counts it
+    ("udp", 1, 65535, True),
+    ("tcp", 1024, 65535, False),
 ])
 def test_standalone_egress_rule_to_the_world_fails_only_on_all_ports(policy_findings, protocol, from_port, to_port,
                                                                       fails):
@@ -464,3 +470,80 @@ def test_rules_that_read_no_input_value_decide_even_when_every_input_is_unknown(
     # appmesh-discontinued judges the type, prod-protect-stateful and protect-only-stateful the protect
     # option: no unknown can stop them.
     assert judged(policy_findings([resource], env="prod"), rule)
+
+
+@pytest.mark.parametrize(("action", "fails"), [
+    ("sqs:sendmessage", True),  # IAM action names are case-insensitive (IAM user guide, "Action" element)
+    ("SQS:SendMessage", True),
+    ("secretsmanager:getsecretvalue", True),
+    ("ECR:getauthorizationtoken", False),  # supports only '*' in any spelling
+    ("ec2:describeinstances", False),
+])
+def test_star_resource_actions_are_matched_whatever_their_case(policy_findings, action, fails):
+    policy = res(ROLE_POLICY, "r", {"role": "t", "policy": doc({"Effect": "Allow", "Action": action, "Resource": "*"})})
+    assert bool(judged(policy_findings([policy], env="prod"), "iam-no-star-resource-write")) is fails
+
+
+def test_a_gateway_load_balancer_listener_is_not_judged_as_plain_http(policy_findings, policy_not_applicable):
+    # a GWLB listener has neither protocol nor port (pulumi_aws lb.Listener: "Not valid for Gateway Load
+    # Balancers"); it forwards GENEVE-encapsulated packets to appliances, it does not serve HTTP
+    gateway = res(LISTENER, "r", {"loadBalancerArn": "arn:gwlb",
+                                  "defaultActions": [{"type": "forward", "targetGroupArn": "arn:geneve-tg"}]})
+    assert not judged(policy_findings([gateway], env="prod"), "lb-listener-https")
+    assert any(na["rule"] == "lb-listener-https" and "Gateway Load Balancer" in na["reason"]
+               for na in policy_not_applicable([gateway], env="prod"))
+    # an ALB listener that leaves protocol unset is HTTP (the provider's default) and still judged
+    alb = res(LISTENER, "r", {"loadBalancerArn": "arn:alb", "port": 80,
+                              "defaultActions": [{"type": "forward", "targetGroupArn": "arn:tg"}]})
+    assert judged(policy_findings([alb], env="prod"), "lb-listener-https")
+
+
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+PARTNER_SERVICE = "com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0"
+
+
+def test_an_endpoint_to_an_endpoint_service_is_not_held_to_a_policy(policy_findings, policy_not_applicable):
+    # AWS allows full access to an endpoint of an endpoint service other than an AWS service and refuses any
+    # other policy ("Service com.amazonaws.vpce...vpce-svc-... only supports the full-access endpoint policy")
+    partner = res(VPC_ENDPOINT, "r", {"vpcId": "vpc-1", "vpcEndpointType": "Interface", "serviceName": PARTNER_SERVICE})
+    assert not judged(policy_findings([partner], env="prod"), "vpc-endpoint-policy")
+    assert any(na["rule"] == "vpc-endpoint-policy" and "endpoint service" in na["reason"]
+               for na in policy_not_applicable([partner], env="prod"))
+    # an unknown service name (a VpcEndpointService of the same stack) with no policy waits for the name
+    unknown = res(VPC_ENDPOINT, "r", {"vpcId": "vpc-1", "vpcEndpointType": "Interface", "serviceName": UNKNOWN_STRING})
+    assert not judged(policy_findings([unknown], env="prod"), "vpc-endpoint-policy")
+    # an AWS service's endpoint is still judged
+    aws_service = res(VPC_ENDPOINT, "r", {"vpcId": "vpc-1", "vpcEndpointType": "Interface",
+                                          "serviceName": "com.amazonaws.eu-west-1.ecr.api"})
+    assert judged(policy_findings([aws_service], env="prod"), "vpc-endpoint-policy")
+
+
+@pytest.mark.parametrize("type_", ["aws:kms/replicaKey:ReplicaKey", "aws:kms/externalKey:ExternalKey"])
+def test_replica_and_imported_keys_keep_the_deletion_window_floor(policy_findings, type_):
+    # multi-Region replica keys and keys of imported material are KMS keys with their own deletion window
+    # (pulumi_aws kms.ReplicaKey / kms.ExternalKey: deletion_window_in_days, 7-30, default 30)
+    short = res(type_, "r", {"deletionWindowInDays": 7})
+    assert judged(policy_findings([short], env="prod"), "kms-key-deletion-window")
+    assert not judged(policy_findings([res(type_, "r", {})], env="prod"), "kms-key-deletion-window")
+
+
+@pytest.mark.parametrize(("key", "fails"), [
+    ("arn:aws:kms:eu-west-1:111111111111:key/0d6a1c2e-1111-2222-3333-444455556666", False),
+    ("arn:aws:kms:eu-west-1:111111111111:alias/broker", False),  # a customer alias names a customer key
+    ("alias/aws/mq", True),  # Amazon MQ's AWS-managed key, whose policy nobody can change
+    ("arn:aws:kms:eu-west-1:111111111111:alias/aws/mq", True),
+])
+def test_an_activemq_broker_on_the_aws_managed_key_is_not_on_a_customer_key(policy_findings, key, fails):
+    broker = res("aws:mq/broker:Broker", "r", {"engineType": "ActiveMQ",
+                                                "encryptionOptions": {"useAwsOwnedKey": False, "kmsKeyId": key}})
+    assert bool(judged(policy_findings([broker], env="prod"), "mq-broker-activemq-cmk")) is fails
+
+
+def test_a_waf_classic_regional_association_protects_the_alb_too(policy_findings):
+    # Security Hub ELB.16 accepts an AWS WAF Classic (regional) or an AWS WAF web ACL
+    alb = res(LB, "r", ALB_GOOD)
+    classic = res("aws:wafregional/webAclAssociation:WebAclAssociation", "waf",
+                  {"resourceArn": UNKNOWN_STRING, "webAclId": "acl-1"},
+                  property_dependencies={"resourceArn": [alb]}, dependencies=[alb])
+    assert not judged(policy_findings([alb, classic], env="prod"), "lb-waf-associated")
+    assert judged(policy_findings([res(LB, "r", ALB_GOOD)], env="prod"), "lb-waf-associated")

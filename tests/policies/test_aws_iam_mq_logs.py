@@ -109,6 +109,28 @@ def test_iam_role_managed_policy_arns(policy_findings):
     assert not messages(findings, "iam-no-admin-managed-policy", "scoped")
 
 
+@pytest.mark.parametrize("type_", ["aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive",
+                                   "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive"])
+def test_exclusive_user_and_group_attachments_are_attachments_too(policy_findings, type_):
+    # pulumi_aws iam.{User,Group}PolicyAttachmentsExclusive attach the listed policies (and detach the others)
+    admin = res(type_, "admin", {"userName": "alice", "groupName": "ops",
+                                 "policyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]})
+    scoped = res(type_, "scoped", {"userName": "alice", "groupName": "ops",
+                                   "policyArns": ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]})
+    findings = policy_findings([admin, scoped])
+    assert messages(findings, "iam-no-admin-managed-policy", "admin")
+    assert not messages(findings, "iam-no-admin-managed-policy", "scoped")
+
+
+def test_exclusive_user_attachments_attach_policies_to_a_user(policy_findings):
+    exclusive = "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive"
+    attached = res(exclusive, "attached", {"userName": "alice", "policyArns": ["arn:aws:iam::111111111111:policy/p"]})
+    emptied = res(exclusive, "emptied", {"userName": "alice", "policyArns": []})  # detaches every policy
+    findings = policy_findings([attached, emptied])
+    assert messages(findings, "iam-no-user-policies", "attached")
+    assert not messages(findings, "iam-no-user-policies", "emptied")
+
+
 # --- Amazon MQ ----------------------------------------------------------------------------------
 
 
@@ -192,3 +214,20 @@ def test_logs_retention_set(policy_findings, retention, expected):
         assert not found
     else:
         assert len(found) == 1 and expected in found[0]
+
+
+@pytest.mark.parametrize("inputs", [{}, {"retentionInDays": 1}])
+def test_a_delivery_class_log_group_is_not_held_to_a_retention(policy_findings, policy_not_applicable, inputs):
+    # CloudWatch Logs keeps the events of a DELIVERY-class log group one day whatever retention_in_days says
+    # (botocore logs model, CreateLogGroup.logGroupClass; pulumi_aws LogGroup: "retention_in_days is forcibly
+    # set to 2"): neither "keeps its logs forever" nor a floor can apply
+    group = res(LOG_GROUP, "delivery", {"name": "/aws/lambda/export", "logGroupClass": "DELIVERY", **inputs})
+    findings = policy_findings([group], env="prod")
+    assert not messages(findings, "logs-retention-set", "delivery")
+    assert not messages(findings, "logs-retention-floor", "delivery")
+    reasons = [na["reason"] for na in policy_not_applicable([group], env="prod")
+               if na["rule"] in ("logs-retention-set", "logs-retention-floor")]
+    assert len(reasons) == 2 and all("DELIVERY" in reason for reason in reasons)
+    standard = res(LOG_GROUP, "standard", {"name": "/ml/inference", "logGroupClass": "STANDARD", **inputs})
+    assert messages(policy_findings([standard], env="prod"), "logs-retention-set", "standard") or messages(
+        policy_findings([standard], env="prod"), "logs-retention-floor", "standard")

@@ -69,6 +69,18 @@ def test_subnet_flow_logs_do_not_count_as_vpc_flow_logs(policy_findings):
     assert messages(policy_findings([main, subnet_log]), "vpc-flow-logs-enabled", "main")
 
 
+@pytest.mark.parametrize(("traffic", "covers"), [("ALL", True), ("REJECT", True), ("ACCEPT", False)])
+def test_a_flow_log_must_record_rejected_traffic(policy_findings, traffic, covers):
+    # Security Hub EC2.6 (trafficType REJECT) and CIS ask for rejected packets; an ACCEPT-only log has none
+    main = vpc()
+    log = res(FLOW_LOG, "main-flow-log", {"vpcId": "vpc-0a1b2c3d4e5f60718", "trafficType": traffic},
+              dependencies=[main])
+    found = messages(policy_findings([main, log]), "vpc-flow-logs-enabled", "main")
+    assert bool(found) is not covers
+    if found:
+        assert "records only accepted traffic" in found[0]
+
+
 def test_flow_log_matched_by_value_when_the_vpc_reports_its_id(policy_findings):
     # Under the real CLI a created VPC's properties carry its id; a flow log naming it is attributed.
     main = res(VPC, "main", {"cidrBlock": "10.20.0.0/16", "id": "vpc-0feedbeef"})
@@ -128,6 +140,18 @@ def test_subnet_public_ip_on_launch(policy_findings, inputs, provider_tags, viol
     assert bool(found) is violates
     if violates:
         assert "map_public_ip_on_launch=False" in found[0]
+
+
+@pytest.mark.parametrize(("inputs", "violates"), [
+    ({"availabilityZone": "eu-west-1a"}, True),  # a default subnet maps public IPs unless told otherwise
+    ({"availabilityZone": "eu-west-1a", "mapPublicIpOnLaunch": False}, False),
+    ({"availabilityZone": "eu-west-1a", "tags": {"tier": "public"}}, False),
+])
+def test_an_adopted_default_subnet_maps_public_ips_by_default(policy_findings, inputs, violates):
+    # pulumi_aws ec2.DefaultSubnet: "The default value for map_public_ip_on_launch is true"
+    subnet = res("aws:ec2/defaultSubnet:DefaultSubnet", "app-a", inputs)
+    found = messages(policy_findings([subnet]), "subnet-no-public-ip-on-launch", "app-a")
+    assert bool(found) is violates
 
 
 # --- security-group-no-open-ingress -----------------------------------------------------------

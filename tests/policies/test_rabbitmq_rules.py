@@ -225,6 +225,22 @@ def test_only_the_highest_priority_matching_policy_applies(policy_findings):
     assert "rabbitmq-queue-dead-letter" not in rule_ids(policy_findings([work_queue(), queue_policy(), lower]))
 
 
+@pytest.mark.parametrize(("queue_type", "apply_to", "dead_letters"), [
+    ("quorum", "quorum_queues", True),
+    ("classic", "classic_queues", True),  # RabbitMQ 3.12+: apply-to classic_queues, quorum_queues, streams
+    ("classic", "quorum_queues", False),  # a quorum-queue policy never applies to a classic queue
+    ("quorum", "classic_queues", False),
+    ("stream", "streams", True),
+    (None, "classic_queues", True),  # no x-queue-type: the vhost's default type decides, unseen here
+])
+def test_a_policy_for_one_queue_type_applies_only_to_queues_of_that_type(policy_findings, queue_type, apply_to,
+                                                                         dead_letters):
+    arguments = {"x-queue-type": queue_type} if queue_type else {}
+    queue = work_queue(argumentsJson=json.dumps(arguments))
+    findings = policy_findings([queue, queue_policy(apply_to=apply_to)], env="staging")
+    assert ("rabbitmq-queue-dead-letter" not in rule_ids(findings)) is dead_letters
+
+
 def test_a_dead_letter_exchange_queue_argument_counts_here(policy_findings):
     legacy = work_queue(argumentsJson=json.dumps({"x-queue-type": "quorum",
                                                   "x-dead-letter-exchange": "ml.dead-letter"}))

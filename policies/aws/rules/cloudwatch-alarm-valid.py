@@ -3,12 +3,13 @@
 What CloudWatch refuses at deploy time (botocore ``cloudwatch`` service-2.json, ``PutMetricAlarm``):
 a metric-math alarm (``metric_queries``) that also names a metric, namespace, statistic, period or
 dimensions of its own; metric math where not exactly one query returns data (the provider sends
-``return_data = false`` for a query that omits it); query ids that are not unique or do not start
-with a lower-case letter (``^[a-z][a-zA-Z0-9_]*$``); a query with both or neither of ``metric`` and
-``expression``; a period other than 10, 20, 30 or a multiple of 60; more than 5 actions per state;
-``datapoints_to_alarm`` above ``evaluation_periods``; period x evaluation periods over one day
-(below a one-hour period) or seven days; a ``treat_missing_data`` other than
-breaching / notBreaching / ignore / missing.
+``return_data = false`` for a query that omits it) -- an anomaly-detection alarm
+(``threshold_metric_id``) returns exactly two, the band its threshold id names and the metric the
+band models; query ids that are not unique or do not start with a lower-case letter
+(``^[a-z][a-zA-Z0-9_]*$``); a query with both or neither of ``metric`` and ``expression``; a period
+other than 10, 20, 30 or a multiple of 60; more than 5 actions per state; ``datapoints_to_alarm``
+above ``evaluation_periods``; period x evaluation periods over one day (below a one-hour period) or
+seven days; a ``treat_missing_data`` other than breaching / notBreaching / ignore / missing.
 
 Why: each of these passes ``pulumi preview`` and fails ``pulumi up`` halfway through a layer. No
 cdk-nag/checkov equivalent.
@@ -53,7 +54,18 @@ def problems(props: dict[str, Any]) -> list[str]:
         if own:
             found.append(f"a metric-math alarm cannot also set {', '.join(own)}")
         returning = [q.get("id") for q in queries if is_true(q.get("returnData"))]
-        if len(returning) != 1:
+        band = props.get("thresholdMetricId")
+        if band:
+            # anomaly detection: PutMetricAlarm wants the band and the metric it models to return data
+            # ("Exactly two elements of the metrics list should return data"; terraform-provider-aws's
+            # anomaly-detection acceptance test sets return_data on both)
+            if band not in returning:
+                found.append(f"threshold_metric_id {band!r} must name a metric query with return_data=True (the "
+                             "ANOMALY_DETECTION_BAND expression)")
+            elif len(returning) != 2:
+                found.append("an anomaly-detection alarm needs exactly two metric queries with return_data=True "
+                             f"(the band and the metric it models), not {len(returning)}")
+        elif len(returning) != 1:
             found.append(f"exactly one metric query must have return_data=True, not {len(returning)}")
         ids = [q.get("id") for q in queries]
         bad = [i for i in ids if not isinstance(i, str) or not QUERY_ID.match(i)]
@@ -94,7 +106,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     props = plain(args.props)
     checked = {key: props.get(key) for key in ("metricQueries", *OWN_METRIC, "alarmActions", "okActions",
                                                "insufficientDataActions", "evaluationPeriods", "datapointsToAlarm",
-                                               "treatMissingData")}
+                                               "treatMissingData", "thresholdMetricId")}
     # Dimension values and action ARNs may be unknown during preview; their shape still decides.
     structural = {k: v for k, v in checked.items() if k not in ("dimensions", "alarmActions", "okActions",
                                                                  "insufficientDataActions")}

@@ -3,12 +3,16 @@
 ``containerDefinitions`` is a JSON string that neither Pulumi nor the provider checks before calling
 ``RegisterTaskDefinition``. This rule validates it with botocore's ``ParamValidator`` against the
 ``containerDefinitions`` member of the ECS service model's RegisterTaskDefinition input -- the same
-model the AWS SDKs are generated from -- so a misspelt key (``readOnlyRootFilesystem``), a wrong type
-(``"cpu": "256"``) or a malformed structure is found at preview. On top of the model it enforces the
-API's server-side rules the model does not encode: every container has a ``name`` and an ``image``,
-names are unique, at least one container is essential (``essential`` defaults to true).
+model the AWS SDKs are generated from -- so a misspelt key (``readonlyRootFS``), a wrong type
+(``"cpu": "256"``) or a malformed structure is found at preview. Keys are read as the provider reads
+them: it decodes the JSON with Go's ``encoding/json`` into the SDK's ``ContainerDefinition``, which
+matches a key to its member whatever its case, so ``readOnlyRootFilesystem`` is
+``readonlyRootFilesystem`` (:func:`shared.policy_support.provider_container_keys`). On top of the model it
+enforces the API's server-side rules the model does not encode: every container has a ``name`` and an
+``image``, names are unique, at least one container is essential (``essential`` defaults to true).
 
-Why: otherwise these errors surface halfway through ``pulumi up``, after other resources changed.
+Why: otherwise these errors surface halfway through ``pulumi up``, after other resources changed, or a
+misspelt key is dropped without a word (the provider ignores what matches no member).
 No cdk-nag/checkov equivalent.
 """
 
@@ -26,6 +30,7 @@ from shared.policy_support import (
     contains_unknown,
     parse_json,
     plain,
+    provider_container_keys,
     rule_policy,
     undecidable,
 )
@@ -110,6 +115,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             f"task definition '{args.name}': containerDefinitions must be a non-empty JSON list of container objects."
         )
         return
+    containers = provider_container_keys(containers)  # a key's case does not matter to the provider
     errors = _model_errors(containers) + _api_errors(containers)
     if errors:
         shown = "; ".join(errors[:MAX_ERRORS_SHOWN])

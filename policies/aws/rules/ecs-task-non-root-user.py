@@ -15,6 +15,8 @@ needs one to hand its scratch volume over. Root passes for a container that is a
   ``ALL`` or every other capability of Docker's default set; Fargate cannot ``add`` any but SYS_PTRACE);
 * not privileged, with a read-only root filesystem, no port mappings and no ``secrets``.
 
+Windows containers do not support ``user`` (ECS ContainerDefinition) and are not applicable.
+
 Why: root in the container is root on the host's kernel; a container escape from a non-root process
 is much harder. Matches the AWS Config rule ecs-task-definition-nonroot-user; no cdk-nag/checkov id.
 """
@@ -29,6 +31,7 @@ from shared.policy_support import (
     as_list,
     get,
     is_true,
+    require_linux_task,
     rule_policy,
     task_containers,
 )
@@ -90,6 +93,7 @@ def _init_problems(container: Mapping[str, Any], containers: list[dict[str, Any]
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    require_linux_task(args, "user")
     labelled = task_containers(args, at_least_one=True)
     containers = [container for _label, container in labelled]
     root = []

@@ -6,7 +6,8 @@ Matched by name pattern, not a fixed list: ``AdministratorAccess`` (and its vari
 
 Checks ``policyArn`` of ``aws:iam/rolePolicyAttachment``, ``userPolicyAttachment``,
 ``groupPolicyAttachment`` and ``policyAttachment``, ``policyArns`` of
-``aws:iam/rolePolicyAttachmentsExclusive`` and ``managedPolicyArns`` of ``aws:iam/role``, in every
+``aws:iam/{role,user,group}PolicyAttachmentsExclusive`` (which attach what they list) and
+``managedPolicyArns`` of ``aws:iam/role``, in every
 partition (``arn:aws``, ``arn:aws-cn``, ``arn:aws-us-gov``...).
 
 Why: each is account- or service-wide control (IAMFullAccess can grant itself the rest; a service's
@@ -30,6 +31,8 @@ SINGLE_ARN = {
 }
 ARN_LISTS = {
     "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive": "policyArns",
+    "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive": "policyArns",
+    "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive": "policyArns",
     "aws:iam/role:Role": "managedPolicyArns",
 }
 ADMIN_POLICY = re.compile(

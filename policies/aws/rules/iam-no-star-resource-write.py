@@ -61,7 +61,8 @@ def _risky(action: str) -> bool:
     if "*" not in text and "?" not in text:
         if lowered in STAR_ONLY:
             return False
-        return lowered in SENSITIVE_READS or any(verb.startswith(v) for v in WRITE_VERBS)
+        # action names are case-insensitive (IAM user guide, "IAM JSON policy elements: Action")
+        return lowered in SENSITIVE_READS or any(verb.lower().startswith(v.lower()) for v in WRITE_VERBS)
     pattern = _pattern(text)
     samples = [f"{service}:{v}Resource".lower() for v in WRITE_VERBS]
     samples += [s for s in SENSITIVE_READS if s.startswith(service.lower() + ":")]

@@ -1,8 +1,10 @@
 """KMS keys wait at least the env's floor of days between a scheduled deletion and the deletion.
 
-Checks ``deletionWindowInDays`` of ``aws:kms/key:Key`` (AWS: 7-30, default 30) against the rule's
-``minimumDays`` parameter, per baseline in ``policies/catalog.yaml`` (sent with the rule's level; a
-real CLI run without ``--policy-pack-config`` uses the prod value). An unset window is AWS's 30.
+Checks ``deletionWindowInDays`` (AWS: 7-30, default 30) of ``aws:kms/key:Key``,
+``aws:kms/replicaKey:ReplicaKey`` (a multi-Region replica) and ``aws:kms/externalKey:ExternalKey`` (imported
+key material) against the rule's ``minimumDays`` parameter, per baseline in ``policies/catalog.yaml``
+(sent with the rule's level; a real CLI run without ``--policy-pack-config`` uses the prod value). An
+unset window is AWS's 30.
 
 Why: deleting a KMS key makes every ciphertext under it unreadable for good; the waiting period is
 the only time in which a mistaken ``pulumi destroy`` or a compromised admin can be undone
@@ -24,7 +26,7 @@ from shared.policy_typing import ReportViolation
 AWS_DEFAULT_DAYS = 30
 
 
-@applies_to("aws:kms/key:Key")
+@applies_to("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey", "aws:kms/externalKey:ExternalKey")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     window = known_input(args, "KMS key", "deletionWindowInDays")
     days = AWS_DEFAULT_DAYS if window is None else as_int(window)

@@ -3,7 +3,9 @@
 Checks ``aws:lb/listener:Listener`` / ``aws:alb/listener:Listener``: ``protocol`` HTTPS or TLS passes; an
 HTTP listener passes only when its default action redirects to HTTPS (``defaultActions[*].type ==
 redirect`` with ``redirect.protocol == HTTPS``). TCP/UDP listeners (NLB pass-through) are not
-applicable: the target terminates TLS. Unset ``protocol`` is HTTP for an ALB listener.
+applicable: the target terminates TLS. Unset ``protocol`` is HTTP for an ALB listener; a listener with
+neither ``protocol`` nor ``port`` is a Gateway Load Balancer's (both are "not valid" there) and is not
+applicable.
 
 Why: plain HTTP exposes tokens and payloads on the way; a redirect keeps old links working without
 serving content in clear. Matches Security Hub ELB.1, cdk-nag ALBHttpToHttpsRedirection /
@@ -29,6 +31,10 @@ from shared.policy_typing import ReportViolation
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
     protocol = known_input(args, "listener", "protocol", props)
+    if protocol is None and known_input(args, "listener", "port", props) is None:
+        # protocol and port are "Not valid for Gateway Load Balancers" (pulumi_aws lb.Listener)
+        args.not_applicable(f"listener '{args.name}' has no protocol and no port: a Gateway Load Balancer listener "
+                            "(GENEVE to appliances, no HTTP)")
     name = str(protocol or "HTTP").upper()
     if name in ("HTTPS", "TLS"):
         return

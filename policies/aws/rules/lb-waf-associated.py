@@ -1,7 +1,8 @@
 """Internet-facing Application Load Balancers are protected by an AWS WAF web ACL (advisory).
 
 A stack rule: every ``aws:lb/loadBalancer`` / ``aws:alb/loadBalancer`` of type ``application`` that is not
-``internal`` needs an ``aws:wafv2/webAclAssociation:WebAclAssociation`` whose ``resourceArn`` refers to it
+``internal`` needs an ``aws:wafv2/webAclAssociation:WebAclAssociation`` (or an AWS WAF Classic
+``aws:wafregional/webAclAssociation:WebAclAssociation``) whose ``resourceArn`` refers to it
 (property dependencies, value, or dependencies: see ``referenced_targets``). Internal ALBs and other
 load balancer types are not applicable. A web ACL attached outside the stack (Firewall Manager) is
 invisible here: that is why the rule is advisory by default.
@@ -23,7 +24,8 @@ from shared.policy_support import (
 from shared.policy_typing import ReportViolation
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
-ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+#: AWS WAF and AWS WAF Classic (regional) associations: Security Hub ELB.16 accepts either web ACL
+ASSOCIATIONS = ("aws:wafv2/webAclAssociation:WebAclAssociation", "aws:wafregional/webAclAssociation:WebAclAssociation")
 
 
 def _internet_facing_alb(resource: PolicyResource) -> bool | None:
@@ -41,7 +43,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     if not albs and not undecided:
         args.not_applicable("the stack has no internet-facing Application Load Balancer")
     covered: set[str] = set()
-    for association in stack_resources(args, ASSOCIATION):
+    for association in stack_resources(args, *ASSOCIATIONS):
         targets = referenced_targets(association, "resourceArn", candidates)
         if targets is None:
             undecided.append(f"web ACL association '{association.name}': resourceArn")

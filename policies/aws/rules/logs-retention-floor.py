@@ -3,7 +3,8 @@
 Checks ``retentionInDays`` of ``aws:cloudwatch/logGroup:LogGroup`` against the rule's ``minimumDays``
 parameter, per baseline in ``policies/catalog.yaml`` (sent with the rule's level; a real CLI run
 without ``--policy-pack-config`` uses the prod value). Unset or 0 is "never expire", which keeps
-them: that is ``logs-retention-set``'s finding, not this rule's.
+them: that is ``logs-retention-set``'s finding, not this rule's. A ``DELIVERY``-class log group is not
+applicable: AWS keeps its events one day, for delivery to S3 or Firehose, whatever its retention says.
 
 Why: a 1-day retention satisfies "a retention is set" and leaves nothing for an incident that is
 noticed a week later; audit and incident response need a minimum. Matches checkov CKV_AWS_338 (at
@@ -17,6 +18,7 @@ from shared.policy_support import (
     as_int,
     known_input,
     not_applicable,
+    retained_log_group_props,
     rule_parameter,
     rule_policy,
 )
@@ -25,7 +27,7 @@ from shared.policy_typing import ReportViolation
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    retention = known_input(args, "log group", "retentionInDays")
+    retention = known_input(args, "log group", "retentionInDays", retained_log_group_props(args))
     days = as_int(retention)
     if not days:
         not_applicable(args, f"log group '{args.name}' never expires its logs (see logs-retention-set)")

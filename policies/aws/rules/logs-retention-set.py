@@ -1,7 +1,8 @@
 """CloudWatch log groups set a retention period CloudWatch accepts.
 
 Unset (or 0) means "never expire". The value must be one of CloudWatch's allowed periods (1, 3, 5, 7,
-14, 30, 60, 90, ... 3653 days); anything else is rejected by the API at deploy time.
+14, 30, 60, 90, ... 3653 days); anything else is rejected by the API at deploy time. A ``DELIVERY``-class
+log group is not applicable: AWS keeps its events one day whatever its retention says.
 
 Why: logs kept forever cost money every month and keep personal data longer than any policy allows;
 a deliberate retention is both a cost and a compliance decision. Matches checkov CKV_AWS_66 / cdk-nag
@@ -10,7 +11,7 @@ CloudWatchLogGroupRetentionPeriod (NIST 800-53 packs).
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, as_int, known_input, rule_policy
+from shared.policy_support import applies_to, as_int, known_input, retained_log_group_props, rule_policy
 from shared.policy_typing import ReportViolation
 
 ALLOWED_DAYS = (
@@ -20,7 +21,7 @@ ALLOWED_DAYS = (
 
 @applies_to("aws:cloudwatch/logGroup:LogGroup")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    retention = known_input(args, "log group", "retentionInDays")
+    retention = known_input(args, "log group", "retentionInDays", retained_log_group_props(args))
     days = as_int(retention)
     if not days:
         report_violation(

@@ -3,8 +3,9 @@
 Checks inline ``egress`` of ``aws:ec2/securityGroup`` and ``aws:ec2/defaultSecurityGroup``, standalone
 ``aws:ec2/securityGroupRule`` of type ``egress`` (``cidrBlocks``/``ipv6CidrBlocks``) and
 ``aws:vpc/securityGroupEgressRule`` (``cidrIpv4``/``cidrIpv6``). "All ports" is protocol ``-1`` (all
-traffic) or TCP/UDP 0-65535; a world-open rule on named ports (e.g. tcp 443 to AWS APIs through a
-NAT) passes. Ingress is ``security-group-no-open-ingress``'s.
+traffic) or TCP/UDP from port 0 or 1 (0 is reserved) to 65535, as ``security-group-no-all-ports-from-cidr``
+counts; a world-open rule on named ports (e.g. tcp 443 to AWS APIs through a NAT) passes. Ingress is
+``security-group-no-open-ingress``'s.
 
 Why: an "allow everything out" rule lets a compromised task reach any host on any port -- exfiltration
 and command-and-control need nothing else. Egress names the ports the workload calls (443 to AWS
@@ -37,7 +38,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if args.resource_type in SECURITY_GROUPS:
         for index, entry, blocks in inline_rule_entries(args, "egress"):
             cidrs = [c for c in blocks if is_world(c)]
-            if cidrs and opens_all_ports(entry.get("protocol"), entry.get("fromPort"), entry.get("toPort")):
+            if cidrs and opens_all_ports(entry.get("protocol"), entry.get("fromPort"), entry.get("toPort"), lowest=1):
                 report_violation(f"security group '{args.name}' allows egress to {', '.join(cidrs)} on all ports "
                                  f"(egress[{index}]); {FIX}.")
         return
@@ -46,7 +47,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if rule is None:
         not_applicable(args, f"security group rule '{args.name}' is an ingress rule")
     opened = world_open(args, rule)
-    if opened is not None and opens_all_ports(*opened[1]):
+    if opened is not None and opens_all_ports(*opened[1], lowest=1):
         report_violation(f"security group rule '{args.name}' allows egress to {', '.join(opened[0])} on all ports; "
                          f"{FIX}.")
 

@@ -2,8 +2,10 @@
 
 Why: with ``map_public_ip_on_launch`` every ENI started in the subnet (tasks, instances, endpoints) is
 reachable from the internet as soon as a security group allows it. Public subnets (load balancers,
-NAT gateways) say so with the ``tier=public`` tag (resource or provider default tags).
-Matches checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 800-53 packs).
+NAT gateways) say so with the ``tier=public`` tag (resource or provider default tags). Checks
+``aws:ec2/subnet`` (unset is ``false``) and ``aws:ec2/defaultSubnet``, an adopted default subnet, where
+unset is ``true``: AWS's default subnets map public IPs, and Security Hub EC2.15 fails them too.
+Matches Security Hub EC2.15, checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 800-53 packs).
 """
 
 from pulumi_policy import ResourceValidationArgs
@@ -17,10 +19,15 @@ from shared.policy_support import (
 )
 from shared.policy_typing import ReportViolation
 
+DEFAULT_SUBNET = "aws:ec2/defaultSubnet:DefaultSubnet"
 
-@applies_to("aws:ec2/subnet:Subnet")
+
+@applies_to("aws:ec2/subnet:Subnet", DEFAULT_SUBNET)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     map_public_ip = known_input(args, "subnet", "mapPublicIpOnLaunch")
+    if map_public_ip is None:
+        # unset: a new subnet does not map public IPs; an adopted default subnet does (pulumi_aws DefaultSubnet)
+        map_public_ip = args.resource_type == DEFAULT_SUBNET
     if not is_true(map_public_ip):
         return
     if str(effective_tags(args).get("tier", "")).lower() == "public":

@@ -5,13 +5,17 @@ default type is Gateway): unset means AWS's default policy, which allows every a
 resource to every principal; an explicit policy whose ``Allow`` statements all name ``*`` as principal,
 action and resource without a ``Condition`` is that same default and fails too. A policy that narrows
 the principal (``aws:PrincipalAccount``/``aws:PrincipalOrgID`` condition), the actions or the
-resources passes. ``GatewayLoadBalancer`` endpoints do not support policies and are not applicable.
+resources passes. ``GatewayLoadBalancer`` endpoints do not support policies and are not applicable, nor
+are endpoints of an endpoint service other than an AWS service (``com.amazonaws.vpce.<region>.vpce-svc-...``):
+AWS gives them full access and refuses any other policy.
 
 Why: the endpoint is a way out of the VPC that bypasses the NAT's egress controls; with the default
 policy a compromised task can use it to write to any account's S3 bucket or read any account's ECR
 repository. Related: Security Hub EC2.55-EC2.60 ask for endpoints to exist; no cdk-nag/checkov
 equivalent for the endpoint policy.
 """
+
+import re
 
 from pulumi_policy import ResourceValidationArgs
 
@@ -28,6 +32,11 @@ from shared.policy_support import (
     undecidable,
 )
 from shared.policy_typing import ReportViolation
+
+#: the service name of an endpoint service other than an AWS service (PrivateLink partners, other accounts):
+#: AWS allows full access to its endpoints and refuses any other policy (EC2: "Service ... only supports the
+#: full-access endpoint policy"; Amazon VPC guide, "Control access to VPC endpoints using endpoint policies")
+ENDPOINT_SERVICE = re.compile(r"^com\.amazonaws\.vpce\.[a-z0-9-]+\.vpce-svc-[0-9a-f]+$")
 
 
 def _wide_open(statement: dict[str, object]) -> bool:
@@ -48,6 +57,12 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     raw = props.get("policy")
     if raw is UNKNOWN or contains_unknown(raw):
         undecidable(args, f"VPC endpoint '{args.name}': policy")
+    service = props.get("serviceName")
+    if isinstance(service, str) and ENDPOINT_SERVICE.match(service.strip()):
+        args.not_applicable(f"VPC endpoint '{args.name}' connects to an endpoint service ({service}), which takes "
+                            "only the full-access policy")
+    if service is UNKNOWN and (raw is None or raw == ""):
+        undecidable(args, f"VPC endpoint '{args.name}': serviceName")
     fix = ("set policy= to a document that allows only the platform's principals (condition aws:PrincipalAccount) "
            "and the actions/resources it uses through this endpoint")
     if raw is None or raw == "":

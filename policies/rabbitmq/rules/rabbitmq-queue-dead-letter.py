@@ -10,7 +10,8 @@ catalog) where they can be inspected and replayed.
 How it decides: a work queue is any ``rabbitmq:index/queue:Queue`` that is not itself a dead-letter
 queue (names ending in ``.dlq``, ``-dlq``, ``_dlq``, ``.dead-letter`` or ``.dlx``). RabbitMQ applies
 exactly one policy to a queue: among the ``rabbitmq:index/policy:Policy`` resources of the queue's
-vhost whose ``apply-to`` covers queues (``queues``, ``quorum_queues``, ``all``) and whose ``pattern``
+vhost whose ``apply-to`` covers the queue (``queues``, ``all``, or the queue's own type: ``classic_queues``,
+``quorum_queues``, ``streams`` by its ``x-queue-type``; any of them when it declares none) and whose ``pattern``
 (a regular expression) matches the queue name, the one with the highest ``priority``. That policy's
 ``definition`` must set ``dead-letter-exchange``. An ``x-dead-letter-exchange`` queue argument also
 counts here (``rabbitmq-queue-settings-by-policy`` reports the argument itself). A queue whose name,
@@ -32,7 +33,9 @@ from shared.policy_typing import ReportViolation
 QUEUE = "rabbitmq:index/queue:Queue"
 POLICY_TYPE = "rabbitmq:index/policy:Policy"
 DEAD_LETTER_SUFFIXES = (".dlq", "-dlq", "_dlq", ".dead-letter", ".dlx")
-APPLIES_TO_QUEUES = ("queues", "quorum_queues", "all")
+APPLIES_TO_QUEUES = ("queues", "all", "classic_queues", "quorum_queues", "streams")
+#: apply-to of a policy for one queue type only (RabbitMQ 3.12+, "Policies": apply-to) -> that type
+TYPED_APPLY_TO = {"classic_queues": "classic", "quorum_queues": "quorum", "streams": "stream"}
 
 
 def _policy_view(policy: PolicyResource) -> tuple[str, str, int, str, dict[str, Any]] | None:
@@ -75,12 +78,17 @@ class _Views:
             yield policy, view
 
 
-def applying_policy(policies: list[PolicyResource] | _Views, vhost: str,
-                    queue: str) -> tuple[str, dict[str, Any]] | None:
-    """(name, definition) of the policy RabbitMQ applies to ``queue`` in ``vhost``, or None."""
+def applying_policy(policies: list[PolicyResource] | _Views, vhost: str, queue: str,
+                    queue_type: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """(name, definition) of the policy RabbitMQ applies to ``queue`` in ``vhost``, or None. A policy for one
+    queue type applies only to queues of that type; ``queue_type`` None (not declared: the vhost's default
+    decides) lets it apply."""
     best: tuple[int, str, dict[str, Any]] | None = None
     for policy, view in (policies if isinstance(policies, _Views) else _Views(policies)):
         if view is None or view[0] != vhost:
+            continue
+        typed = TYPED_APPLY_TO.get(view[3])
+        if typed is not None and queue_type is not None and typed != queue_type:
             continue
         try:
             matches = re.search(view[1], queue) is not None
@@ -98,9 +106,11 @@ def _check(queue: PolicyResource, policies: _Views) -> str | None:
     if name.lower().endswith(DEAD_LETTER_SUFFIXES):
         return None
     vhost = str(known(get(queue.props, "vhost", default="/"), f"queue '{name}' vhost"))
-    if rabbitmq_queue_arguments(queue.props).get("x-dead-letter-exchange"):
+    arguments = rabbitmq_queue_arguments(queue.props)
+    if arguments.get("x-dead-letter-exchange"):
         return None
-    applied = applying_policy(policies, vhost, name)
+    queue_type = arguments.get("x-queue-type")
+    applied = applying_policy(policies, vhost, name, str(queue_type).lower() if queue_type else None)
     dlq = f"{name.rsplit('.', 1)[0]}.dlq"
     fix = (f"add rabbitmq.Policy(vhost='{vhost}', policy={{'pattern': '^{re.escape(name)}$', 'apply_to': "
            f"'quorum_queues', 'priority': 10, 'definition': {{'dead-letter-exchange': '<dlx>', "
