@@ -334,6 +334,18 @@ def test_kms_key_without_policy_passes_when_a_key_policy_resource_sets_it(policy
     assert judged(policy_findings([res(KEY, "r", {"enableKeyRotation": True})], env="prod"), "kms-key-policy")
 
 
+@pytest.mark.parametrize("key_type", ["aws:kms/replicaKey:ReplicaKey", "aws:kms/externalKey:ExternalKey"])
+def test_replica_and_imported_keys_are_held_to_the_key_policy_rule(policy_findings, key_type):
+    # Both carry a key policy of their own (pulumi_aws kms.ReplicaKey / kms.ExternalKey ``policy``): a replica
+    # does not inherit its primary's policy, and AWS's default policy applies where none is set.
+    assert not judged(policy_findings([res(key_type, "r", {"policy": doc(ACCOUNT_ADMIN)})], env="prod"),
+                      "kms-key-policy")
+    public = judged(policy_findings([res(key_type, "r", {"policy": doc(ACCOUNT_ADMIN, PUBLIC)})], env="prod"),
+                    "kms-key-policy")
+    assert public and "allows any principal" in public[0]
+    assert judged(policy_findings([res(key_type, "r", {})], env="prod"), "kms-key-policy")
+
+
 @pytest.mark.parametrize(("spec", "applies"), [("SYMMETRIC_DEFAULT", True), ("RSA_2048", False), ("HMAC_256", False)])
 def test_only_symmetric_keys_must_rotate(policy_findings, spec, applies):
     found = judged(policy_findings([res(KEY, "r", {"keySpec": spec})], env="prod"), "kms-key-rotation")

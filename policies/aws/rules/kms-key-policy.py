@@ -1,6 +1,8 @@
 """KMS keys have an explicit key policy, and no statement of it lets anyone (``*``) in unconditionally.
 
-Checks ``aws:kms/key:Key`` (``policy``) and ``aws:kms/keyPolicy:KeyPolicy`` (``policy``) as a stack rule:
+Checks ``aws:kms/key:Key``, ``aws:kms/replicaKey:ReplicaKey`` (a multi-Region replica) and
+``aws:kms/externalKey:ExternalKey`` (imported key material), each with a ``policy`` of its own, and
+``aws:kms/keyPolicy:KeyPolicy`` (``policy``) as a stack rule:
 a key without ``policy`` passes only if an ``aws.kms.KeyPolicy`` of the same stack sets its policy
 (found through ``keyId``'s property dependencies, its value or the dependencies). A statement is
 public when it ``Allow``s ``Principal: "*"`` / ``{"AWS": "*"}`` (or uses ``NotPrincipal``) with no
@@ -28,7 +30,8 @@ from shared.policy_support import (
 )
 from shared.policy_typing import ReportViolation
 
-KEY = "aws:kms/key:Key"
+#: every KMS key resource with a key policy of its own (pulumi_aws kms.Key, kms.ReplicaKey, kms.ExternalKey)
+KEYS = ("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey", "aws:kms/externalKey:ExternalKey")
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 
 
@@ -44,7 +47,7 @@ def _public_statements(raw: Any) -> list[str] | None:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    keys, key_policies = stack_resources(args, KEY), stack_resources(args, KEY_POLICY)
+    keys, key_policies = stack_resources(args, *KEYS), stack_resources(args, KEY_POLICY)
     if not keys and not key_policies:
         args.not_applicable("the stack has no KMS key or key policy")
     undecided: list[str] = []
