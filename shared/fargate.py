@@ -16,7 +16,11 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     8192: tuple(range(16384, 61440 + 1, 4096)),
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
+#: Windows containers on Fargate: at least 1 vCPU (ECS guide, "Amazon ECS task definition differences for
+#: Fargate"), and at most 4: the 8 and 16 vCPU sizes require the Linux platform 1.4.0 or later (ECS guide,
+#: "Amazon ECS task definition parameters for Fargate", task size).
 WINDOWS_MIN_CPU = 1024
+WINDOWS_MAX_CPU = 4096
 
 
 def fargate_size_problem(cpu: int, memory: int) -> str | None:

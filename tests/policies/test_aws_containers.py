@@ -305,6 +305,19 @@ def test_ecs_task_fargate_size(policy_findings, cpu, memory, violates):
     assert bool(messages(policy_findings([definition]), "ecs-task-fargate-size-valid", "inference")) is violates
 
 
+@pytest.mark.parametrize(("cpu", "memory", "violates"), [
+    ("512", "1024", True), ("1024", "2048", False), ("4096", "8192", False), ("8192", "16384", True),
+    ("16384", "32768", True)], ids=lambda v: str(v))
+def test_windows_fargate_tasks_take_1_to_4_vcpu(policy_findings, cpu, memory, violates):
+    # 8 and 16 vCPU need the Linux platform 1.4.0 (ECS task size table); Windows starts at 1 vCPU
+    windows = task(cpu=cpu, memory=memory, runtimePlatform={"operatingSystemFamily": "WINDOWS_SERVER_2022_CORE",
+                                                            "cpuArchitecture": "X86_64"})
+    found = messages(policy_findings([windows]), "ecs-task-fargate-size-valid", "inference")
+    assert bool(found) is violates
+    if violates:
+        assert "for Windows; use one of 1024, 2048, 4096" in found[0]
+
+
 def test_fargate_size_message_lists_the_valid_memory(policy_findings):
     (message,) = messages(policy_findings([task(cpu="512", memory="512")]), "ecs-task-fargate-size-valid", "inference")
     assert "with cpu 512 use memory 1024, 2048, 3072, 4096 (MiB)" in message

@@ -11,7 +11,8 @@ combinations (cpu units: memory MiB):
 * 8192: 16384-61440 in 4096 steps
 * 16384: 32768-122880 in 8192 steps
 
-Windows tasks start at 1024 cpu. ``cpu`` may be written as units (``"512"``) or vCPU (``"0.5 vCPU"``),
+Windows tasks take 1024 to 4096 cpu (8 and 16 vCPU are Linux only). ``cpu`` may be written as units
+(``"512"``) or vCPU (``"0.5 vCPU"``),
 ``memory`` as MiB (``"1024"``) or GB (``"1 GB"``), as the ECS API allows.
 
 Why: any other combination is rejected by RegisterTaskDefinition at deploy time -- halfway through a
@@ -22,7 +23,7 @@ import re
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.fargate import FARGATE_SIZES, WINDOWS_MIN_CPU
+from shared.fargate import FARGATE_SIZES, WINDOWS_MAX_CPU, WINDOWS_MIN_CPU
 from shared.policy_support import UNKNOWN, applies_to, as_list, get, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
@@ -70,8 +71,9 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         return
     cpu, memory = _cpu_units(raw_cpu), _memory_mib(raw_memory)
     windows = str(get(props, "runtimePlatform", "operatingSystemFamily") or "").upper().startswith("WINDOWS")
-    table = ", ".join(str(c) for c in FARGATE_SIZES if not windows or c >= WINDOWS_MIN_CPU)
-    if cpu not in FARGATE_SIZES or (windows and cpu < WINDOWS_MIN_CPU):
+    offered = [c for c in FARGATE_SIZES if not windows or WINDOWS_MIN_CPU <= c <= WINDOWS_MAX_CPU]
+    table = ", ".join(str(c) for c in offered)
+    if cpu not in offered:
         report_violation(
             f"Fargate task definition '{args.name}' has cpu={raw_cpu!r}, which Fargate does not offer"
             f"{' for Windows' if windows else ''}; use one of {table}."
