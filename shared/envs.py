@@ -751,7 +751,8 @@ def load_envs(names: list[str]) -> list[EnvConfig]:
             problems.extend(errors.problems)
         except ConfigError as error:
             problems.append(error)
-    raise_all(problems)
+    unique = {str(problem): problem for problem in problems}  # a catalog problem stops every env: list it once
+    raise_all(list(unique.values()))
     return envs
 
 

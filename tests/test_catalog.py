@@ -88,3 +88,44 @@ def test_a_cyclic_catalog_stops_synth_with_exit_2(tmp_path: Path, monkeypatch: p
     assert result.returncode == 2, result.stderr
     assert "services.inference.calls" in result.stderr or "services.preprocess.calls" in result.stderr
     assert "call cycle" in result.stderr
+
+
+def test_a_misspelt_key_is_named_as_unknown_with_every_other_problem(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # `healthpath` for `health_path`: the user must see the key they wrote, not only the one now missing
+    def change(services: dict[str, Any]) -> None:
+        services["training"]["healthpath"] = services["training"].pop("health_path")
+        services["inference"]["port"] = "eighty"
+
+    path = write_catalog(tmp_path, monkeypatch, change)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    problems = [(p.key, p.reason) for p in getattr(raised.value, "problems", [raised.value])]
+    assert ("services.training.healthpath", "unknown key") in problems
+    assert ("services.training.health_path", "required key is missing") in problems
+    assert any(key == "services.inference.port" for key, _ in problems)
+    assert all(Path(p.file) == path for p in getattr(raised.value, "problems", [raised.value]))
+
+
+def test_a_shared_port_names_both_services_and_the_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def change(services: dict[str, Any]) -> None:
+        services["training"]["port"] = services["inference"]["port"]
+
+    write_catalog(tmp_path, monkeypatch, change)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    port = load_catalog_raw(tmp_path / "catalog.yaml")["inference"]["port"]
+    assert raised.value.key == "services.training.port"
+    assert "inference" in raised.value.reason and str(port) in raised.value.reason
+
+
+def test_a_catalog_problem_is_listed_once_for_a_command_over_every_env(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["training"].pop("port"))
+    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "staging", "prod",
+                             "--build-dir", str(tmp_path / "build")], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, CATALOG_ENV_VAR: str(path), "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("services.training.port") == 1, result.stderr
+    assert not (tmp_path / "build").exists()
