@@ -563,10 +563,31 @@ def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
             yield catalog_path(), f"services.{spec.name}.cpu", problem
 
 
+#: The longest AWS name built from an env's name: the broker admin's rotation function and its role,
+#: ``ml-platform-<env>-broker-admin-rotation`` (botocore lambda FunctionName and iam RoleName: 64 at most).
+ENV_NAME_MAX = 64 - len("ml-platform--broker-admin-rotation")
+
+
+def _rule_env_name_length(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    if len(env.name) > ENV_NAME_MAX:
+        yield path, "(file)", (f"the env name {env.name!r} (the file's name) has {len(env.name)} characters, at most "
+                               f"{ENV_NAME_MAX}: AWS names built from it, such as the IAM role and Lambda function "
+                               f"'ml-platform-{env.name}-broker-admin-rotation', have at most 64")
+
+
 def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
     if not env.compute.public_gateway or not any(spec.public for spec in catalog):
         return
+    for spec in catalog:
+        # the ALB's access-log bucket, as shared.components.gateway.access_log_bucket_name builds it; S3 bucket
+        # names have 3-63 characters (S3 user guide, "General purpose bucket naming rules")
+        bucket = f"ml-{env.name}-{spec.name}-alb-logs-{env.account_id}"
+        if spec.public and len(bucket) > 63:
+            yield path, "compute.public_gateway", (
+                f"the access-log bucket of public service {spec.name}, {bucket!r}, would have {len(bucket)} "
+                f"characters and S3 allows 63: shorten the env's or the service's name (together at most "
+                f"{63 - len(bucket) + len(env.name) + len(spec.name)} characters)")
     if env.network.az_count < 2:
         # botocore elbv2 CreateLoadBalancer.Subnets: an Application Load Balancer needs subnets in at
         # least two Availability Zones.
@@ -685,6 +706,7 @@ Rule = Callable[[Path, EnvConfig, "Catalog"], Iterator[Problem]]
 #: Every rule of the second pass with the top-level sections it reads, in the order problems are listed.
 RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
+    (_rule_env_name_length, ("name",)),
     (_rule_azs_in_region, ("region", "network")),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
@@ -693,7 +715,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_broker_matrix, ("messaging",)),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
-    (_rule_public_gateway, ("compute", "network", "region")),
+    (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),
     (_rule_image_source, ("compute",)),

@@ -428,3 +428,62 @@ def test_credentials_rotation_accepts_a_yaml_date_or_its_quoted_form(edit_env: A
                                                                                 "max_age_days": 30}))
     rotation = load_env("dev").messaging.credentials_rotation
     assert rotation is not None and rotation.due == datetime.date(2027, 3, 3)
+
+
+# -- names AWS limits: refused by the loader, not by the first `up` of the layer that builds them ---------------
+
+
+def _new_env(env_dir: Path, name: str) -> None:
+    """README, "Add an environment": a copy of staging with its own CIDR and a policy baseline."""
+    text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    (env_dir / f"{name}.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1))
+
+
+def test_an_env_name_too_long_for_the_aws_names_built_from_it_is_refused(env_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    longest = ("loadtest" * 4)[:30]
+    _new_env(env_dir, longest)
+    accepted = synth_cli(longest, build_dir=tmp_path / "build", env_dir=env_dir)
+    assert accepted.returncode == 0, accepted.stderr
+    # IAM RoleName and Lambda FunctionName: at most 64 characters (botocore iam and lambda models)
+    names = [resource["inputs"]["name"] for layer in (tmp_path / "build" / longest).glob("*.json")
+             for resource in json.loads(layer.read_text())["resources"]
+             if resource["type"] in ("aws:iam/role:Role", "aws:lambda/function:Function")
+             and isinstance(resource["inputs"].get("name"), str)]
+    assert names and max(len(name) for name in names) == 64, names  # the limit is exactly what the names allow
+
+    (env_dir / f"{longest}.yaml").rename(env_dir / f"{longest}x.yaml")
+    refused = synth_cli(f"{longest}x", build_dir=tmp_path / "refused", env_dir=env_dir)
+    assert refused.returncode == 2, refused.stderr
+    assert f"{longest}x.yaml: (file):" in refused.stderr and "at most 30" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "refused").exists()
+
+
+def test_a_public_service_whose_access_log_bucket_s3_would_refuse_is_refused(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.components.gateway import access_log_bucket_name
+    from shared.errors import ConfigError
+
+    public = "gateway-for-external-api-clients"  # 32 characters: a valid catalog name
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog["services"][public] = catalog["services"].pop("gateway")
+    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(tmp_path / "catalog.yaml"))
+
+    def change(data: dict[str, Any]) -> None:
+        for section in (data["services"], data["release"]["images"]):
+            section[public] = section.pop("gateway")
+        data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE.format(region="eu-west-1"))
+    edit_env("staging", change)
+    with pytest.raises(ValueError) as component:  # what the compute layer would raise at its synth / up
+        access_log_bucket_name("staging", public, "222222222222")
+    with pytest.raises(ConfigError) as raised:
+        load_env("staging")
+    problems = getattr(raised.value, "problems", [raised.value])
+    (problem,) = [p for p in problems if p.key == "compute.public_gateway"]
+    assert f"ml-staging-{public}-alb-logs-222222222222" in problem.reason and public in str(component.value)
+    assert "63" in problem.reason
