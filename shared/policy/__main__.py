@@ -93,6 +93,13 @@ def main(argv: list[str]) -> int:
     if args.sarif_file:
         check_output_path(args.sarif_file, "--sarif")
 
+    # A rule file without its catalog entry (or the reverse) stops here, named, not in a pack's traceback.
+    from shared.policy import engine as policy_engine
+    from shared.policy.packs import rule_files
+    from shared.policy_catalog import PACKS
+
+    for pack in PACKS:
+        rule_files(policy_engine.POLICIES_DIR / pack)
     if args.program is None:
         from shared.synth.__main__ import warn_about_catalog
 
