@@ -135,8 +135,9 @@ def test_a_top_level_list_is_refused(env_dir: Path, tmp_path: Path) -> None:
 
 
 def test_a_new_env_names_the_policy_column_it_follows(env_dir: Path, tmp_path: Path) -> None:
-    """README, "Add an environment": copy staging, give it its own CIDR and a policy baseline."""
+    """README, "Add an environment": copy staging, give it its own account, CIDR and a policy baseline."""
     text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    text = text.replace('account_id: "222222222222"', 'account_id: "444444444444"')
     (env_dir / "qa.yaml").write_text(text)
     refused = synth_cli("qa", build_dir=tmp_path / "refused", env_dir=env_dir)
     assert refused.returncode == 2 and "qa.yaml: policy.baseline: required" in refused.stderr
@@ -434,8 +435,9 @@ def test_credentials_rotation_accepts_a_yaml_date_or_its_quoted_form(edit_env: A
 
 
 def _new_env(env_dir: Path, name: str) -> None:
-    """README, "Add an environment": a copy of staging with its own CIDR and a policy baseline."""
+    """README, "Add an environment": a copy of staging with its own account, CIDR and a policy baseline."""
     text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    text = text.replace('account_id: "222222222222"', 'account_id: "444444444444"')
     (env_dir / f"{name}.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1))
 
 
@@ -487,3 +489,20 @@ def test_a_public_service_whose_access_log_bucket_s3_would_refuse_is_refused(
     (problem,) = [p for p in problems if p.key == "compute.public_gateway"]
     assert f"ml-staging-{public}-alb-logs-222222222222" in problem.reason and public in str(component.value)
     assert "63" in problem.reason
+
+
+def test_two_envs_in_one_account_and_region_are_refused(env_dir: Path, tmp_path: Path) -> None:
+    # ECR repositories are named ml-platform/<service> and the registry's policy is one per account and
+    # region: the second env's compute layer would fail (RepositoryAlreadyExistsException) or overwrite the
+    # first's policy, after its other layers were deployed
+    text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    (env_dir / "perf.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1))
+    refused = synth_cli("perf", build_dir=tmp_path / "refused", env_dir=env_dir)
+    assert refused.returncode == 2, refused.stderr
+    assert "perf.yaml: account_id:" in refused.stderr and "staging.yaml" in refused.stderr
+    assert not (tmp_path / "refused").exists()
+    # the same account in another region is fine (README, Images)
+    (env_dir / "perf.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1)
+                                       .replace("region: eu-west-1", "region: eu-central-1"))
+    accepted = synth_cli("perf", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert accepted.returncode == 0, accepted.stderr
