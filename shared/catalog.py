@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, raise_all
 
 CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
 CATALOG_ENV_VAR = "PLATFORM_CATALOG"
@@ -110,9 +110,12 @@ class Catalog(BaseModel):
                     raise ValueError(f"services.{name}.calls: unknown service {callee!r}")
                 if callee == name:
                     raise ValueError(f"services.{name}.calls: a service does not call itself")
-        ports = [spec.port for spec in self.services.values()]
-        if len(set(ports)) != len(ports):
-            raise ValueError("services: two services share a port")
+        owners: dict[int, str] = {}
+        for name, spec in self.services.items():
+            if spec.port in owners:
+                raise ValueError(f"services.{name}.port: {spec.port} is already the port of {owners[spec.port]}; "
+                                 "each service listens on a port of its own")
+            owners[spec.port] = name
         try:
             graphlib.TopologicalSorter({name: spec.calls for name, spec in self.services.items()}).prepare()
         except graphlib.CycleError as error:
@@ -183,14 +186,21 @@ class Catalog(BaseModel):
 _GRAPH_ERROR = re.compile(r"^Value error, (services(?:\.[^:\s]+)?): (.+)$", re.DOTALL)
 
 
-def _format_error(path: Path, error: ValidationError) -> ConfigError:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    # Whole-catalog checks name the key they are about at the start of their message.
-    graph = _GRAPH_ERROR.match(first["msg"]) if not first["loc"] else None
-    if graph:
-        return ConfigError(str(path), graph.group(1), graph.group(2))
-    return ConfigError(str(path), key, first["msg"])
+_REASONS = {"extra_forbidden": "unknown key", "missing": "required key is missing"}  # the env loader's words
+
+
+def _format_errors(path: Path, error: ValidationError) -> list[ConfigError]:
+    """Every problem pydantic found (a misspelt key shows as itself, unknown, next to the key it lacks)."""
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        # Whole-catalog checks name the key they are about at the start of their message.
+        graph = _GRAPH_ERROR.match(item["msg"]) if not item["loc"] else None
+        if graph:
+            problems.append(ConfigError(str(path), graph.group(1), graph.group(2)))
+        else:
+            problems.append(ConfigError(str(path), key, _REASONS.get(item["type"], item["msg"])))
+    return problems
 
 
 def load_catalog_file(path: Path) -> Catalog:
@@ -200,7 +210,8 @@ def load_catalog_file(path: Path) -> Catalog:
     try:
         return Catalog.model_validate(data)
     except ValidationError as error:
-        raise _format_error(path, error) from None
+        raise_all(_format_errors(path, error))
+        raise  # unreachable: a ValidationError always carries at least one error
 
 
 @lru_cache(maxsize=8)

@@ -696,6 +696,26 @@ def _rule_cidr_overlap(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator
             yield path, "network.cidr", f"{env.network.cidr} overlaps {other_net} of {other.name}"
 
 
+def _rule_own_registry(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """One env per account and region: compute names its ECR repositories ``ml-platform/<service>`` and owns
+    the registry's policy or replication configuration, one of each per account and region (ECR user
+    guide, "Private registry settings"), so a second env there fails on its first ``up`` of compute."""
+    from shared.yamlio import load_yaml_mapping
+
+    for other in sorted(path.parent.glob("*.yaml")):
+        if other == path:
+            continue
+        try:
+            data = load_yaml_mapping(other)
+        except ConfigError:
+            continue  # that file's own validation reports its problems
+        if str(data.get("account_id")) == env.account_id and data.get("region") == env.region:
+            yield path, "account_id", (f"{other.name} already deploys to account {env.account_id} in {env.region}; "
+                                       "each env needs an account (or a region) of its own: the ECR repositories "
+                                       "ml-platform/<service> and the registry's policy and replication settings "
+                                       "exist once per account and region")
+
+
 def _rule_image_source(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """``compute.image_source`` names another env, whose registry is not this one's and which has its
     images pushed to it (replication copies pushes, one hop: shared.components.image_replication)."""
@@ -744,11 +764,12 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_management_ca_file, ("messaging",)),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
-    (_rule_public_gateway, ("compute", "network", "region")),
+    (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),
     (_rule_image_source, ("compute",)),
+    (_rule_own_registry, ("account_id", "region")),
 )
 
 
@@ -803,7 +824,8 @@ def load_envs(names: list[str]) -> list[EnvConfig]:
             problems.extend(errors.problems)
         except ConfigError as error:
             problems.append(error)
-    raise_all(problems)
+    unique = {str(problem): problem for problem in problems}  # a catalog problem stops every env: list it once
+    raise_all(list(unique.values()))
     return envs
 
 

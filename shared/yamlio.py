@@ -55,6 +55,10 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(str(path), "(file)", f"cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[:error.start].count(b"\n") + 1
+        raise ConfigError(str(path), f"line {line}",
+                          f"not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the file as UTF-8") from None
     try:
         data = safe_load(text)
     except DuplicateKeyError as error:

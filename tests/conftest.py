@@ -14,12 +14,18 @@ from moto import mock_aws
 from shared import REPO_ROOT
 from shared.envs import ENV_DIR_VAR
 
+SHIPPED_ENVS = ("dev", "staging", "prod")
+
 
 @pytest.fixture
 def env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A scratch copy of environments/, active through PLATFORM_ENV_DIR for this test."""
+    """A scratch copy of the shipped envs (dev, staging, prod), active through PLATFORM_ENV_DIR for this test.
+    Only those: the tests specify them, and an env a user adds (README, "Add an environment") must not
+    change what a test's edits mean (its CIDR, its image_source)."""
     target = tmp_path / "environments"
-    shutil.copytree(REPO_ROOT / "environments", target)
+    target.mkdir()
+    for name in SHIPPED_ENVS:
+        shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", target)
     monkeypatch.setenv(ENV_DIR_VAR, str(target))
     yield target
 

@@ -37,8 +37,11 @@ def test_the_committed_catalog_is_created_callees_first() -> None:
 
 
 def test_creation_order_keeps_catalog_order_where_calls_allow() -> None:
-    # gateway calls preprocess and inference, preprocess calls inference; training calls nobody.
-    assert load_catalog().creation_order() == ["inference", "preprocess", "gateway", "training"]
+    # gateway calls preprocess and inference, preprocess calls inference; training calls nobody. (A service
+    # added after them by the README's "Add a service" comes later and leaves their order alone.)
+    shipped = ("gateway", "preprocess", "inference", "training")
+    order = [name for name in load_catalog().creation_order() if name in shipped]
+    assert order == ["inference", "preprocess", "gateway", "training"]
 
 
 def test_a_call_cycle_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,3 +91,44 @@ def test_a_cyclic_catalog_stops_synth_with_exit_2(tmp_path: Path, monkeypatch: p
     assert result.returncode == 2, result.stderr
     assert "services.inference.calls" in result.stderr or "services.preprocess.calls" in result.stderr
     assert "call cycle" in result.stderr
+
+
+def test_a_misspelt_key_is_named_as_unknown_with_every_other_problem(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # `healthpath` for `health_path`: the user must see the key they wrote, not only the one now missing
+    def change(services: dict[str, Any]) -> None:
+        services["training"]["healthpath"] = services["training"].pop("health_path")
+        services["inference"]["port"] = "eighty"
+
+    path = write_catalog(tmp_path, monkeypatch, change)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    problems = [(p.key, p.reason) for p in getattr(raised.value, "problems", [raised.value])]
+    assert ("services.training.healthpath", "unknown key") in problems
+    assert ("services.training.health_path", "required key is missing") in problems
+    assert any(key == "services.inference.port" for key, _ in problems)
+    assert all(Path(p.file) == path for p in getattr(raised.value, "problems", [raised.value]))
+
+
+def test_a_shared_port_names_both_services_and_the_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def change(services: dict[str, Any]) -> None:
+        services["training"]["port"] = services["inference"]["port"]
+
+    write_catalog(tmp_path, monkeypatch, change)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    port = load_catalog_raw(tmp_path / "catalog.yaml")["inference"]["port"]
+    assert raised.value.key == "services.training.port"
+    assert "inference" in raised.value.reason and str(port) in raised.value.reason
+
+
+def test_a_catalog_problem_is_listed_once_for_a_command_over_every_env(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["training"].pop("port"))
+    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "staging", "prod",
+                             "--build-dir", str(tmp_path / "build")], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, CATALOG_ENV_VAR: str(path), "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("services.training.port") == 1, result.stderr
+    assert not (tmp_path / "build").exists()

@@ -4,6 +4,7 @@ report ends with what a CI log reader needs: every env's counts and the blocking
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -82,6 +83,19 @@ def test_a_program_with_no_resources_is_a_warning(tmp_path: Path) -> None:
     result = run("shared.synth", "--program", str(program), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "declared no cloud resources" in result.stdout
+
+
+def test_policy_over_a_program_with_no_resources_warns_too(tmp_path: Path) -> None:
+    # a PASS over 0 resources (a wrong folder, resources behind `if __name__ == "__main__"`) must not look clean
+    program = tmp_path / "empty"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text("name: empty\nruntime: python\n")
+    (program / "__main__.py").write_text("import pulumi\npulumi.export('x', 1)\n")
+    result = run("shared.policy", "--program", str(program), "--sarif", str(tmp_path / "out.sarif"))
+    assert result.returncode == 0, result.stderr
+    assert "declared no cloud resources" in result.stdout
+    (invocation,) = json.loads((tmp_path / "out.sarif").read_text())["runs"][0]["invocations"]
+    assert any("declared no cloud resources" in n["message"]["text"] for n in invocation["toolExecutionNotifications"])
 
 
 def _finding(env: str, rule: str, enforcement: str, suppressed: bool = False) -> Finding:

@@ -135,8 +135,9 @@ def test_a_top_level_list_is_refused(env_dir: Path, tmp_path: Path) -> None:
 
 
 def test_a_new_env_names_the_policy_column_it_follows(env_dir: Path, tmp_path: Path) -> None:
-    """README, "Add an environment": copy staging, give it its own CIDR and a policy baseline."""
+    """README, "Add an environment": copy staging, give it its own account, CIDR and a policy baseline."""
     text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    text = text.replace('account_id: "222222222222"', 'account_id: "444444444444"')
     (env_dir / "qa.yaml").write_text(text)
     refused = synth_cli("qa", build_dir=tmp_path / "refused", env_dir=env_dir)
     assert refused.returncode == 2 and "qa.yaml: policy.baseline: required" in refused.stderr
@@ -476,13 +477,10 @@ def test_a_public_service_of_18_characters_gets_its_gateway(
 
 
 def _new_env(env_dir: Path, name: str) -> None:
-    """A copy of dev named ``name`` that breaks no other rule (its own CIDR, the dev policy column)."""
-    import yaml
-
-    data = yaml.safe_load((env_dir / "dev.yaml").read_text())
-    data["network"]["cidr"] = "10.40.0.0/16"
-    data["policy"]["baseline"] = "dev"
-    (env_dir / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    """README, "Add an environment": a copy of staging with its own account, CIDR and a policy baseline."""
+    text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    text = text.replace('account_id: "222222222222"', 'account_id: "444444444444"')
+    (env_dir / f"{name}.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1))
 
 
 def test_an_env_name_too_long_for_the_broker_layers_aws_names_exits_2_before_anything_runs(
@@ -523,3 +521,48 @@ def test_a_ca_file_in_the_repository_or_an_absolute_one_is_accepted(edit_env: An
     # an absolute path is the deploying machine's own (e.g. its system trust store): not checked here
     edit_env("dev", lambda data: data["messaging"].update(management={"ca_file": "/etc/ssl/broker-ca.pem"}))
     assert load_env("dev").messaging.management.ca_file == "/etc/ssl/broker-ca.pem"
+
+
+def test_a_public_service_whose_access_log_bucket_s3_would_refuse_is_refused(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.components.gateway import access_log_bucket_name
+    from shared.errors import ConfigError
+
+    public = "gateway-for-external-api-clients"  # 32 characters: a valid catalog name
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog["services"][public] = catalog["services"].pop("gateway")
+    (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(tmp_path / "catalog.yaml"))
+
+    def change(data: dict[str, Any]) -> None:
+        for section in (data["services"], data["release"]["images"]):
+            section[public] = section.pop("gateway")
+        data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE.format(region="eu-west-1"))
+    edit_env("staging", change)
+    with pytest.raises(ValueError) as component:  # what the compute layer would raise at its synth / up
+        access_log_bucket_name("staging", public, "222222222222")
+    with pytest.raises(ConfigError) as raised:
+        load_env("staging")
+    problems = getattr(raised.value, "problems", [raised.value])
+    reasons = [p.reason for p in problems if p.key == f"services.{public}" and Path(p.file).name == "catalog.yaml"]
+    assert any(f"ml-staging-{public}-alb-logs-222222222222" in reason and "S3's 63" in reason for reason in reasons)
+    assert public in str(component.value)
+
+def test_two_envs_in_one_account_and_region_are_refused(env_dir: Path, tmp_path: Path) -> None:
+    # ECR repositories are named ml-platform/<service> and the registry's policy is one per account and
+    # region: the second env's compute layer would fail (RepositoryAlreadyExistsException) or overwrite the
+    # first's policy, after its other layers were deployed
+    text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")
+    (env_dir / "perf.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1))
+    refused = synth_cli("perf", build_dir=tmp_path / "refused", env_dir=env_dir)
+    assert refused.returncode == 2, refused.stderr
+    assert "perf.yaml: account_id:" in refused.stderr and "staging.yaml" in refused.stderr
+    assert not (tmp_path / "refused").exists()
+    # the same account in another region is fine (README, Images)
+    (env_dir / "perf.yaml").write_text(text.replace("policy:\n", "policy:\n  baseline: staging\n", 1)
+                                       .replace("region: eu-west-1", "region: eu-central-1"))
+    accepted = synth_cli("perf", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert accepted.returncode == 0, accepted.stderr

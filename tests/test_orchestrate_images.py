@@ -155,7 +155,7 @@ def test_once_the_images_arrive_step_2_runs_the_full_update_and_ecs_is_checked(
     step1, step2 = runner.compute_runs()
     assert step1.targets and step2 == Operation(Action.UP)
     assert "step 2 of 2: the full update" in output
-    assert "ecs: every service runs its released digest (4 checked)" in output
+    assert f"ecs: every service runs its released digest ({len(staging.release.images)} checked)" in output
     assert "create 7" in output  # both steps' changes in the summary
     # The replicated copies arrived untagged; before the services pin them they get their release tag,
     # which the lifecycle policy keeps (the untagged rule would expire them).

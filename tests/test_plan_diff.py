@@ -96,6 +96,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
 
 
+def test_a_baseline_folder_that_does_not_exist_exits_2_instead_of_showing_everything_as_added(tmp_path: Path) -> None:
+    result = _cli("dev", "--baseline", str(tmp_path / "snapshtos"))
+    assert result.returncode == 2, result.stdout
+    assert "--baseline" in result.stderr and "snapshtos" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_the_command_exits_0_on_an_unchanged_tree() -> None:
     result = _cli("dev")
     assert result.returncode == 0, result.stdout + result.stderr

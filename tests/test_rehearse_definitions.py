@@ -133,3 +133,16 @@ def test_without_rabbitmq_and_without_root_the_message_says_how_to_install(monke
 def test_an_unknown_env_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["nowhere"]) == 2
     assert "unknown environment 'nowhere'" in capsys.readouterr().err
+
+
+def test_a_build_path_that_cannot_hold_the_definitions_exits_2_before_any_broker_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import shared.rehearse
+
+    blocker = tmp_path / "build"
+    blocker.write_text("a file where the build folder goes\n")
+    monkeypatch.setattr(shared.rehearse, "build_dir", lambda env: blocker / env)
+    started: list[str] = []
+    monkeypatch.setattr(shared.rehearse, "rehearse", lambda *args, **kwargs: started.append("broker"))
+    assert main(["dev"]) == 2
+    assert "is a file" in capsys.readouterr().err and not started

@@ -77,6 +77,21 @@ def test_synth_of_an_env_with_a_second_region_exits_2_and_writes_nothing(tmp_pat
     assert not (build / "dev").exists()
 
 
+def test_an_env_file_that_is_not_utf8_exits_2_naming_the_file_and_line_and_writes_nothing(tmp_path: Path) -> None:
+    # e.g. saved as Latin-1 by an editor: a clear refusal, not a UnicodeDecodeError traceback
+    env_dir = _env_copy(tmp_path / "copy")
+    dev = env_dir / "dev.yaml"
+    dev.write_bytes(dev.read_bytes().replace(b"team: ml-platform", b"team: ml-plattform-\xe9quipe"))
+    build = tmp_path / "build"
+    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(build)],
+                            capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+                            env={**os.environ, "PLATFORM_ENV_DIR": str(env_dir), "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "dev.yaml" in result.stderr and "UTF-8" in result.stderr
+    assert "line 5" in result.stderr  # the line of the bad byte
+    assert not (build / "dev").exists()
+
+
 def test_promotion_into_a_file_with_a_duplicate_key_exits_2_and_writes_nothing(env_dir: Path) -> None:
     staging = env_dir / "staging.yaml"
     before = staging.read_text() + 'account_id: "222222222222"\n'

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.cli import UsageParser, console, exit_now, run_main
+from shared.errors import UsageError
 from shared.plan_diff import BASELINE_DIR, LayerDiff, diff_env
 
 ACTIONS = ("add", "delete", "update", "replace")
@@ -43,6 +44,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("envs", nargs="+", metavar="ENV")
     parser.add_argument("--baseline", type=Path, default=BASELINE_DIR, help="folder of <env>/<layer>.json")
     args = parser.parse_args(argv)
+    if not args.baseline.is_dir():  # a mistyped folder would show every resource as added, exit 0
+        raise UsageError(f"diff: --baseline {args.baseline}: not a folder (of <env>/<layer>.json snapshots)")
     from shared.envs import load_env
     from shared.synth.engine import synth_env
 

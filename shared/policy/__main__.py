@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _program(program: Path, env_name: str | None, engine: PolicyEngine) -> PolicyResult:
+    from shared.synth.__main__ import declares_resources, no_resources_warning
     from shared.synth.engine import synth_program
 
     if not program.is_dir():
@@ -49,6 +50,8 @@ def _program(program: Path, env_name: str | None, engine: PolicyEngine) -> Polic
     document = synth_program(program, preview=True, **kwargs)
     result = evaluate_documents_result([document], env_name=env_name, engine=engine)
     result.warnings = list(document.get("warnings") or [])
+    if not declares_resources(document):  # a PASS over nothing must not read as a clean program
+        result.warnings.append(no_resources_warning(program))
     return result
 
 
@@ -90,6 +93,13 @@ def main(argv: list[str]) -> int:
     if args.sarif_file:
         check_output_path(args.sarif_file, "--sarif")
 
+    # A rule file without its catalog entry (or the reverse) stops here, named, not in a pack's traceback.
+    from shared.policy import engine as policy_engine
+    from shared.policy.packs import rule_files
+    from shared.policy_catalog import PACKS
+
+    for pack in PACKS:
+        rule_files(policy_engine.POLICIES_DIR / pack)
     if args.program is None:
         from shared.synth.__main__ import warn_about_catalog
 

@@ -13,11 +13,15 @@ from types import ModuleType
 
 from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
 
+from shared.errors import PlatformError
 from shared.policy_catalog import PACKS, rules_of_pack
 
 
-class PackDefinitionError(Exception):
-    """A pack's rule files and ``policies/catalog.yaml`` disagree, or a rule module is malformed."""
+class PackDefinitionError(PlatformError):
+    """A pack's rule files and ``policies/catalog.yaml`` disagree, or a rule module is malformed
+    (bad input of the repo: exit 2 where a command checks it before starting the packs)."""
+
+    exit_code = 2
 
 
 def _load_module(pack: str, path: Path) -> ModuleType:
@@ -32,12 +36,10 @@ def _load_module(pack: str, path: Path) -> ModuleType:
     return module
 
 
-def load_policies(pack_dir: Path) -> list[Policy]:
-    """Every ``POLICY`` of ``<pack_dir>/rules/*.py``, in catalog order.
-
-    Refuses to build a pack whose rule files are not exactly the catalog's ids for that pack, so a
-    rule can neither be forgotten nor exist outside the catalog.
-    """
+def rule_files(pack_dir: Path) -> dict[str, Path]:
+    """rule id -> ``<pack_dir>/rules/<id>.py``, in catalog order; PackDefinitionError unless the rule
+    files are exactly the catalog's ids for that pack (a rule can neither be forgotten nor exist
+    outside the catalog)."""
     pack_dir = Path(pack_dir).resolve()
     pack = pack_dir.name
     if pack not in PACKS:
@@ -53,6 +55,14 @@ def load_policies(pack_dir: Path) -> list[Policy]:
         if extra:
             parts.append(f"rule files not in policies/catalog.yaml: {', '.join(extra)}")
         raise PackDefinitionError(f"pack {pack!r} ({pack_dir / 'rules'}): " + "; ".join(parts))
+    return {rule_id: files[rule_id] for rule_id in expected}
+
+
+def load_policies(pack_dir: Path) -> list[Policy]:
+    """Every ``POLICY`` of ``<pack_dir>/rules/*.py``, in catalog order (see :func:`rule_files`)."""
+    files = rule_files(pack_dir)
+    pack = Path(pack_dir).resolve().name
+    expected = list(files)
     policies: list[Policy] = []
     for rule_id in expected:
         module = _load_module(pack, files[rule_id])

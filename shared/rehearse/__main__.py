@@ -11,6 +11,7 @@ import signal
 import sys
 from types import FrameType
 
+from shared.cli import check_output_path
 from shared.cli import console as shared_console
 from shared.errors import PlatformError, display_path
 
@@ -50,11 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from shared.catalog import load_catalog
         from shared.envs import load_env
-        from shared.rehearse import rehearse, synthesized_topology, write_artifacts
+        from shared.rehearse import build_dir, rehearse, synthesized_topology, write_artifacts
         from shared.rehearse.report import print_report
 
         env = load_env(args.env)
         catalog = load_catalog()
+        check_output_path(build_dir(env.name), "build folder", directory=True)  # exit 2 before any work
         topology = synthesized_topology(env.name)
         path = write_artifacts(env.name, topology)
         console.print(f"definitions: {display_path(str(path))}")

@@ -22,6 +22,16 @@ from shared.errors import UsageError, display_path
 from shared.synth.engine import dumps, synth_env, synth_program
 
 
+def declares_resources(document: dict[str, Any]) -> bool:
+    """Whether a synthesized program created any cloud (custom) resource."""
+    return any(resource["custom"] for resource in document["resources"])
+
+
+def no_resources_warning(program: Path) -> str:
+    return (f"{program} declared no cloud resources; is this the right program "
+            "(and does its __main__.py create them at import)?")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = UsageParser(prog="nox -s synth --", label="synth", description="Offline synth of the platform's layers.")
     parser.add_argument("envs", nargs="*", help="environments to synthesize (all layers of each)")
@@ -75,9 +85,8 @@ def main(argv: list[str]) -> int:
         for line in document.get("warnings", []):
             console.print(Text(f"warning: {line}", style="yellow"))
         path = out_dir / f"{document['project']}.json"
-        if not [r for r in document["resources"] if r["custom"]]:
-            console.print(Text(f"warning: {args.program} declared no cloud resources; is this the right program "
-                               "(and does its __main__.py create them at import)?", style="yellow"))
+        if not declares_resources(document):
+            console.print(Text(f"warning: {no_resources_warning(args.program)}", style="yellow"))
         write_atomically({path: dumps(document)})
         console.print(_summary(f"synth of {args.program}", {document["project"]: document}))
         console.print(f"wrote {_shown(path)}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.envs import load_env
+from shared.envs import env_names, load_env
 from shared.errors import ConfigError
 from tests.layers.compute_helpers import ENVS, SERVICE, fresh, platform
 from tests.synth_helpers import of_type
@@ -54,7 +54,9 @@ def test_dev_replicates_the_platform_repositories_to_every_env_that_reads_from_i
     (replication,) = of_type(compute("dev"), REPLICATION)
     (rule,) = replication["inputs"]["replicationConfiguration"]["rules"]
     assert rule["repositoryFilters"] == [{"filter": "ml-platform/", "filterType": "PREFIX_MATCH"}]
-    expected = [{"region": load_env(env).region, "registryId": load_env(env).account_id} for env in ("prod", "staging")]
+    readers = [env for env in env_names() if load_env(env).compute.image_source == "dev"]  # by name: prod, staging
+    assert {"prod", "staging"} <= set(readers)
+    expected = [{"region": load_env(env).region, "registryId": load_env(env).account_id} for env in readers]
     assert rule["destinations"] == expected
     assert not of_type(compute("dev"), REGISTRY_POLICY)  # dev receives nothing
 

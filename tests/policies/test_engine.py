@@ -101,6 +101,26 @@ def test_a_rule_file_outside_the_catalog_refuses_to_load(tmp_path):
         load_policies(pack_dir)
 
 
+def test_nox_policy_refuses_rule_files_the_catalog_lacks_with_exit_2_before_starting_a_pack(tmp_path, monkeypatch,
+                                                                                            capsys):
+    # README, "Add a rule": a rule file written before its catalog entry is named, not a pack's traceback
+    import shared.policy.engine
+    from shared.cli import run_main
+    from shared.policy.__main__ import main
+
+    for pack in ("aws", "platform"):
+        _pack_copy(tmp_path, pack)
+    pack_dir = _pack_copy(tmp_path, "rabbitmq")
+    shutil.copy(pack_dir / "rules" / "rabbitmq-queue-quorum.py", pack_dir / "rules" / "rabbitmq-queue-fast.py")
+    monkeypatch.setattr(shared.policy.engine, "POLICIES_DIR", tmp_path / "policies")
+    started = []
+    monkeypatch.setattr(shared.policy.engine.PolicyEngine, "__enter__", lambda self: started.append(self))
+    assert run_main(main, ["dev"]) == 2
+    err = capsys.readouterr().err
+    assert "rabbitmq-queue-fast" in err and "policies/catalog.yaml" in err and "Traceback" not in err
+    assert not started
+
+
 def test_a_pack_that_fails_to_start_is_an_engine_error_with_its_output(tmp_path, monkeypatch):
     pack_dir = _pack_copy(tmp_path)
     (pack_dir / "rules" / "rabbitmq-queue-quorum.py").unlink()
