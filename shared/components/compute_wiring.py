@@ -178,9 +178,9 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
             "AMQP_REQUESTS_EXCHANGE": messaging.requests_exchange,
             "AMQP_EVENTS_EXCHANGE": messaging.events_exchange,
         })
-    queue = messaging.queues.get(spec.name)
-    if queue:
-        environment["AMQP_QUEUE"] = str(queue)
+        queue = messaging.queues.get(spec.name)
+        if queue:
+            environment["AMQP_QUEUE"] = str(queue)
     for callee in spec.calls:
         # Callees are reached by their mesh name (Service Connect client alias or App Mesh virtual
         # service), so traffic goes through the proxy that applies retries, TLS and routing.

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from shared.catalog import ServiceSpec
+from shared.catalog import Routes, ServiceSpec
 from shared.components.compute_plan import ComputeSettings, ServicePlan
 from shared.components.compute_service import FargateService, FargateServiceArgs
 from shared.components.compute_wiring import ComputeUpstreams
@@ -55,8 +55,13 @@ def upstreams(secret_for: tuple[str, ...] = ("inference",)) -> ComputeUpstreams:
                             broker_security_group_id=pulumi.Output.from_input("sg-broker"))
 
 
-def service(calls: tuple[str, ...] = ("embeddings",), wiring: ComputeUpstreams | None = None) -> dict[str, Any]:
-    spec = ServiceSpec(name="inference", port=8080, health_path="/health", calls=calls)
+CONSUMES = Routes(requests=("inference.request",))
+
+
+def service(calls: tuple[str, ...] = ("embeddings",), wiring: ComputeUpstreams | None = None,
+            consumes: Routes = CONSUMES) -> dict[str, Any]:
+    # It consumes, so the messaging layer has given it a user, a secret and its work queue.
+    spec = ServiceSpec(name="inference", port=8080, health_path="/health", calls=calls, consumes=consumes)
     plan = ServicePlan(spec=spec, cpu=512, memory=1024, desired_count=2, min_count=2, max_count=4,
                        cpu_target_percent=60, release_ref=DIGEST)
     settings = ComputeSettings(env_name="unit", region=REGION, account_id=ACCOUNT, partition="aws",
@@ -105,3 +110,10 @@ def test_a_service_that_calls_nothing_in_service_connect_gets_no_task_policy() -
 def test_a_missing_secret_entry_fails_naming_it() -> None:
     with pytest.raises((ContractError, SynthError), match=r"messaging\.service_secret_arns\['inference'\]"):
         service(wiring=upstreams(secret_for=("embeddings",)))
+
+
+def test_a_service_that_neither_publishes_nor_consumes_needs_no_secret_entry() -> None:
+    document = service(wiring=upstreams(secret_for=()), consumes=Routes())
+    (task,) = of_type(document, "aws:ecs/taskDefinition:TaskDefinition")
+    (app,) = [c for c in json.loads(task["inputs"]["containerDefinitions"]) if c["name"] == "inference"]
+    assert not app.get("secrets") and not [e for e in app.get("environment", []) if e["name"].startswith("AMQP_")]
