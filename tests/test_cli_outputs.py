@@ -75,23 +75,24 @@ def test_synth_refuses_program_options_for_env_runs(option: list[str], tmp_path:
     assert not (tmp_path / "b").exists()
 
 
-def test_a_program_with_no_resources_is_a_warning(tmp_path: Path) -> None:
+def empty_program(tmp_path: Path) -> Path:
+    """A program that exports a value and declares no resource."""
     program = tmp_path / "empty"
     program.mkdir()
     (program / "Pulumi.yaml").write_text("name: empty\nruntime: python\n")
     (program / "__main__.py").write_text("import pulumi\npulumi.export('x', 1)\n")
-    result = run("shared.synth", "--program", str(program), "--out", str(tmp_path / "out"))
+    return program
+
+
+def test_a_program_with_no_resources_is_a_warning(tmp_path: Path) -> None:
+    result = run("shared.synth", "--program", str(empty_program(tmp_path)), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "declared no cloud resources" in result.stdout
 
 
 def test_policy_over_a_program_with_no_resources_warns_too(tmp_path: Path) -> None:
     # a PASS over 0 resources (a wrong folder, resources behind `if __name__ == "__main__"`) must not look clean
-    program = tmp_path / "empty"
-    program.mkdir()
-    (program / "Pulumi.yaml").write_text("name: empty\nruntime: python\n")
-    (program / "__main__.py").write_text("import pulumi\npulumi.export('x', 1)\n")
-    result = run("shared.policy", "--program", str(program), "--sarif", str(tmp_path / "out.sarif"))
+    result = run("shared.policy", "--program", str(empty_program(tmp_path)), "--sarif", str(tmp_path / "out.sarif"))
     assert result.returncode == 0, result.stderr
     assert "declared no cloud resources" in result.stdout
     (invocation,) = json.loads((tmp_path / "out.sarif").read_text())["runs"][0]["invocations"]
