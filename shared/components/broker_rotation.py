@@ -27,7 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.broker_names import rotation_function_name
+from shared.broker_names import rotation_function_name, rotation_log_group_name
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
@@ -67,18 +67,6 @@ def rotation_days(env: EnvConfig) -> int | None:
     return messaging.credentials_rotation.max_age_days
 
 
-def function_name(env_name: str) -> str:
-    # botocore lambda FunctionName: up to 64 characters for a plain name (checked with the env:
-    # shared.broker_names)
-    return rotation_function_name(env_name)
-
-
-def log_group_name(env_name: str) -> str:
-    # Lambda's default group for the function (Lambda developer guide, "Sending Lambda function logs to
-    # CloudWatch Logs"), also named in the function's logging_config.
-    return f"/aws/lambda/{function_name(env_name)}"
-
-
 @dataclass(frozen=True)
 class BrokerAdminRotationArgs:
     env_name: str
@@ -93,7 +81,7 @@ class BrokerAdminRotationArgs:
 
     @property
     def log_group_arn(self) -> str:
-        return log_group_arn(self.partition, self.region, self.account_id, log_group_name(self.env_name))
+        return log_group_arn(self.partition, self.region, self.account_id, rotation_log_group_name(self.env_name))
 
 
 def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn: str, subnet_ids: list[str],
@@ -159,12 +147,12 @@ class BrokerAdminRotation(pulumi.ComponentResource):
 
         # Pre-created so retention (and KMS) apply from the first invocation.
         self.logs_key, self.log_group = own_log_group(
-            self, f"{name}-logs", args, group_name=log_group_name(env),
+            self, f"{name}-logs", args, group_name=rotation_log_group_name(env),
             key_description=f"Broker admin rotation function logs ({env})",
             key_alias=f"{env}/broker-admin-rotation-logs")
 
         self.role, self.role_policy = role_with_policy(
-            f"{name}-role", role_name=function_name(env),
+            f"{name}-role", role_name=rotation_function_name(env),
             description=f"Rotation function of the {env} broker admin secret: that secret, its key, its logs, its ENIs",
             assume_role_policy=json.dumps(service_trust_policy("lambda.amazonaws.com"), sort_keys=True),
             policy=pulumi.Output.all(secret_arn, secrets_key_arn, private_subnet_ids, security_group_id).apply(
@@ -174,7 +162,7 @@ class BrokerAdminRotation(pulumi.ComponentResource):
             opts=child)
 
         self.function = aws.lambda_.Function(
-            f"{name}-function", name=function_name(env),
+            f"{name}-function", name=rotation_function_name(env),
             description=f"Rotates the {env} RabbitMQ broker admin through its management API (Secrets Manager)",
             runtime=RUNTIME, handler=f"{HANDLER_MODULE}.handler", role=self.role.arn,
             code=pulumi.AssetArchive({f"{HANDLER_MODULE}.py": pulumi.StringAsset(rotation_source())}),
@@ -186,7 +174,7 @@ class BrokerAdminRotation(pulumi.ComponentResource):
             # the deployer's tunnel of messaging.management, which only the deployer's machine has.
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={"MANAGEMENT_ENDPOINT": management_endpoint}),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
-            tags={"Name": function_name(env)},
+            tags={"Name": rotation_function_name(env)},
             # Lambda checks the role's network-interface permissions when it attaches the function to the VPC.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy, self.log_group]))
         self.permission = aws.lambda_.Permission(

@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.broker_names import deploy_project_name, deploy_runner_role_name
+from shared.broker_names import deploy_log_group_name, deploy_project_name, deploy_runner_role_name
 from shared.components.building_blocks import own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
@@ -77,15 +77,6 @@ phases:
 """
 
 
-def project_name(env_name: str) -> str:
-    # botocore codebuild ProjectName: [A-Za-z0-9][A-Za-z0-9\-_]{1,149} (checked with the env: shared.broker_names)
-    return deploy_project_name(env_name)
-
-
-def log_group_name(env_name: str) -> str:
-    return f"/aws/codebuild/{project_name(env_name)}"
-
-
 @dataclass(frozen=True)
 class DeployRunnerArgs:
     env_name: str
@@ -115,7 +106,8 @@ class DeployRunnerArgs:
 
     @property
     def project_arn(self) -> str:
-        return f"arn:{self.partition}:codebuild:{self.region}:{self.account_id}:project/{project_name(self.env_name)}"
+        project = deploy_project_name(self.env_name)
+        return f"arn:{self.partition}:codebuild:{self.region}:{self.account_id}:project/{project}"
 
 
 def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
@@ -161,7 +153,7 @@ class DeployRunner(pulumi.ComponentResource):
         # encrypted logs (compute.kms_encrypted_logs), usable by CloudWatch Logs for this log group only.
         # Pre-created so retention (and KMS) apply from the first build.
         self.logs_key, self.log_group = own_log_group(
-            self, f"{name}-logs", args, group_name=log_group_name(env),
+            self, f"{name}-logs", args, group_name=deploy_log_group_name(env),
             key_description=f"Deploy runner build logs ({env})", key_alias=f"{env}/deploy-runner-logs")
 
         self.role, self.role_policy = role_with_policy(
@@ -175,7 +167,7 @@ class DeployRunner(pulumi.ComponentResource):
 
         github = args.github_repository
         self.project = aws.codebuild.Project(
-            f"{name}-project", name=project_name(env),
+            f"{name}-project", name=deploy_project_name(env),
             description=f"Runs `nox -s up -- {env}` from inside the {env} VPC (and GitHub Actions jobs)",
             service_role=self.role.arn,
             build_timeout=args.timeout_minutes,
@@ -197,7 +189,7 @@ class DeployRunner(pulumi.ComponentResource):
             logs_config=aws.codebuild.ProjectLogsConfigArgs(
                 cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(
                     status="ENABLED", group_name=self.log_group.name)),
-            tags={"Name": project_name(env)},
+            tags={"Name": deploy_project_name(env)},
             # CodeBuild validates the VPC configuration with the role when the project is created, so the
             # role's permissions must exist first (aws-cdk #2662 hit exactly this).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy]),
