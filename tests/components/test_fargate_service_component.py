@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from shared.catalog import ServiceSpec
+from shared.catalog import Routes, ServiceSpec
 from shared.components.compute_plan import ComputeSettings, ServicePlan
 from shared.components.compute_service import FargateService, FargateServiceArgs
 from shared.components.compute_wiring import ComputeUpstreams
@@ -55,8 +55,9 @@ def upstreams(secret_for: tuple[str, ...] = ("inference",)) -> ComputeUpstreams:
                             broker_security_group_id=pulumi.Output.from_input("sg-broker"))
 
 
-def service(calls: tuple[str, ...] = ("embeddings",), wiring: ComputeUpstreams | None = None) -> dict[str, Any]:
-    spec = ServiceSpec(name="inference", port=8080, health_path="/health", calls=calls)
+def service(calls: tuple[str, ...] = ("embeddings",), wiring: ComputeUpstreams | None = None,
+            consumes: Routes = Routes()) -> dict[str, Any]:
+    spec = ServiceSpec(name="inference", port=8080, health_path="/health", calls=calls, consumes=consumes)
     plan = ServicePlan(spec=spec, cpu=512, memory=1024, desired_count=2, min_count=2, max_count=4,
                        cpu_target_percent=60, release_ref=DIGEST)
     settings = ComputeSettings(env_name="unit", region=REGION, account_id=ACCOUNT, partition="aws",
@@ -103,5 +104,6 @@ def test_a_service_that_calls_nothing_in_service_connect_gets_no_task_policy() -
 
 
 def test_a_missing_secret_entry_fails_naming_it() -> None:
+    # Only a service that publishes or consumes has a broker user and secret (ServiceSpec.uses_messaging).
     with pytest.raises((ContractError, SynthError), match=r"messaging\.service_secret_arns\['inference'\]"):
-        service(wiring=upstreams(secret_for=("embeddings",)))
+        service(wiring=upstreams(secret_for=("embeddings",)), consumes=Routes(requests=("inference.request",)))
