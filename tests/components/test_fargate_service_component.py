@@ -56,8 +56,8 @@ def upstreams(secret_for: tuple[str, ...] = ("inference",)) -> ComputeUpstreams:
 
 
 def service(calls: tuple[str, ...] = ("embeddings",), wiring: ComputeUpstreams | None = None,
-            consumes: Routes = Routes()) -> dict[str, Any]:
-    spec = ServiceSpec(name="inference", port=8080, health_path="/health", calls=calls, consumes=consumes)
+            consumes: Routes | None = None) -> dict[str, Any]:
+    spec = ServiceSpec(name="inference", port=8080, health_path="/health", calls=calls, consumes=consumes or Routes())
     plan = ServicePlan(spec=spec, cpu=512, memory=1024, desired_count=2, min_count=2, max_count=4,
                        cpu_target_percent=60, release_ref=DIGEST)
     settings = ComputeSettings(env_name="unit", region=REGION, account_id=ACCOUNT, partition="aws",
