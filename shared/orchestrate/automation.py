@@ -67,9 +67,12 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
     return path
 
 
-MIN_CLI_VERSION = (3, 169, 0)
-"""The oldest ``pulumi`` CLI a run works with: ``preview``/``up --run-program`` (messaging's refresh, CLI
-changelog 3.169) and ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
+MIN_CLI_VERSION = (3, 187, 0)
+"""The oldest ``pulumi`` CLI a run works with: messaging's ``up --refresh --run-program`` after a broker
+replacement (CLI changelog: the flag came to preview/up in 3.169, but ``up`` ignored it until 3.172 "Fix
+`up --refresh --run-program` to use the new program based refresh logic", and the engine panicked on a
+refreshed resource found deleted until 3.186 and with dependent resources until 3.187) and
+``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
 
 
 def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) -> None:
@@ -311,7 +314,8 @@ def _target_options(operation: Operation) -> dict[str, Any]:
 #: by hand), and costs one management-API read per object. ``run_program``: the refresh then uses the
 #: provider the program builds now (the new broker's endpoint); the default reads through the provider
 #: stored in the state, whose endpoint is the deleted broker's and no longer answers (``--run-program``
-#: on preview/up: Pulumi CLI 3.169, changelog "Add --run-program to preview and up for use with --refresh").
+#: on preview/up: Pulumi CLI 3.169; ``up`` honours it from 3.172 and survives deleted objects from 3.187,
+#: see :data:`MIN_CLI_VERSION`).
 #: The preview before the up refreshes the same way, so a replacement that drift would cause is gated too.
 REFRESHED_LAYERS = frozenset({"messaging"})
 
