@@ -356,6 +356,24 @@ def test_self_managed_backends_need_a_passphrase_pulumi_cloud_does_not() -> None
     check_passphrase("https://api.pulumi.com", {})
 
 
+def test_an_empty_passphrase_from_an_unset_ci_secret_or_shadowing_a_file_is_refused(tmp_path: Path) -> None:
+    # pulumi reads PULUMI_CONFIG_PASSPHRASE, even empty, before PULUMI_CONFIG_PASSPHRASE_FILE; a GitHub secret
+    # that does not exist reaches the step as ""; either way the stacks' secrets would use an empty passphrase
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("correct horse battery staple\n")
+    with pytest.raises(ConfigError, match="would be ignored"):
+        check_passphrase("s3://bucket/state", {"PULUMI_CONFIG_PASSPHRASE": "",
+                                               "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase)})
+    with pytest.raises(ConfigError, match="secret PULUMI_CONFIG_PASSPHRASE is not set"):
+        check_passphrase("s3://bucket/state", {"PULUMI_CONFIG_PASSPHRASE": "", "GITHUB_ACTIONS": "true"})
+    check_passphrase("s3://bucket/state", {"PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase), "GITHUB_ACTIONS": "true"})
+    check_passphrase("s3://bucket/state", {"PULUMI_CONFIG_PASSPHRASE": "s3cret", "GITHUB_ACTIONS": "true"})
+    # where no passphrase is used, the empty variable the workflows always set is harmless
+    check_passphrase("https://api.pulumi.com", {"PULUMI_CONFIG_PASSPHRASE": "", "GITHUB_ACTIONS": "true"})
+    check_passphrase("s3://bucket/state", {"PULUMI_CONFIG_PASSPHRASE": "", "GITHUB_ACTIONS": "true"},
+                     "awskms://alias/state")
+
+
 def test_the_default_backend_is_a_state_folder_inside_the_repo(fake_cli: FakeCli, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PULUMI_BACKEND_URL")

@@ -166,9 +166,22 @@ def check_passphrase(url: str, environ: Mapping[str, str], secrets_provider: str
     """A passphrase-encrypted backend needs the passphrase of its stacks' secrets; ConfigError if unset."""
     if not uses_passphrase(url, secrets_provider):
         return
-    if "PULUMI_CONFIG_PASSPHRASE" in environ:  # an empty passphrase is a valid (if weak) choice
-        return
     passphrase_file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if environ.get("PULUMI_CONFIG_PASSPHRASE") == "":
+        # The CLI takes PULUMI_CONFIG_PASSPHRASE whenever it is set, even empty, before the file (its
+        # readPassphrase), and a GitHub secret that was never created reaches a step as "": both would
+        # silently encrypt (new stacks) or fail to decrypt (existing ones) with an empty passphrase.
+        if passphrase_file:
+            raise ConfigError("environment variables", "PULUMI_CONFIG_PASSPHRASE",
+                              "is set but empty, and pulumi reads it before PULUMI_CONFIG_PASSPHRASE_FILE, so "
+                              f"{passphrase_file} would be ignored; unset PULUMI_CONFIG_PASSPHRASE")
+        if environ.get("GITHUB_ACTIONS") == "true":
+            raise ConfigError("environment variables", "PULUMI_CONFIG_PASSPHRASE",
+                              "is empty in a GitHub Actions job: the repository or environment secret "
+                              "PULUMI_CONFIG_PASSPHRASE is not set (an unset secret arrives as an empty string); "
+                              f"set it to the passphrase of the stacks on {url}, or use a KMS secrets provider")
+    if "PULUMI_CONFIG_PASSPHRASE" in environ:  # set by hand, even empty, it is the user's (if weak) choice
+        return
     if passphrase_file:
         if not Path(passphrase_file).is_file():
             raise ConfigError("environment variables", "PULUMI_CONFIG_PASSPHRASE_FILE",
