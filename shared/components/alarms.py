@@ -27,6 +27,7 @@ from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import AlarmsConfig, EnvConfig
+from shared.mesh_names import unit_name
 
 if TYPE_CHECKING:
     from shared.components.compute import ComputePlatform
@@ -247,7 +248,7 @@ def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
     for service, units in compute.services.items():
         versions: tuple[str | None, ...] = tuple(compute.plans[service].versions) or (None,)
         for version, unit in zip(versions, units, strict=True):
-            services[f"{service}-{version}" if version else service] = unit.service.name
+            services[unit_name(service, version)] = unit.service.name
     specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights)
     for service, gateway in sorted(compute.gateways.items()):
         specs += gateway_alarms(env.name, env.alarms, service, gateway.load_balancer.arn_suffix)

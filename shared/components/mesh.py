@@ -23,7 +23,7 @@ import pulumi_aws as aws
 from shared.catalog import Catalog, ServiceSpec
 from shared.envs import CanaryVersion, EnvConfig, env_path
 from shared.errors import ConfigError
-from shared.mesh_names import discovery_name, port_name, service_dns_name
+from shared.mesh_names import discovery_name, port_name, service_dns_name, unit_name
 
 MeshProvider = Literal["service-connect", "appmesh"]
 
@@ -60,7 +60,7 @@ class MeshArgs:
 
 # -- names compute wires Envoy / Service Connect with (one place, so both layers agree) --------------
 def virtual_node_name(service: str, version: str | None = None) -> str:
-    return f"{service}-{version}" if version else service
+    return unit_name(service, version)
 
 
 def virtual_router_name(service: str) -> str:
@@ -73,7 +73,7 @@ def route_name(service: str) -> str:
 
 def version_ecs_service_name(service: str, version: str) -> str:
     """The ECS service running one canary version; its tasks carry this name as a Cloud Map attribute."""
-    return f"{service}-{version}"
+    return unit_name(service, version)
 
 
 @dataclass(frozen=True)
