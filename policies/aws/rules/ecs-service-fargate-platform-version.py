@@ -12,7 +12,7 @@ to either current version passes (a Linux service pinned to ``1.0.0`` is then no
 
 Why: platform versions carry the Fargate runtime's security fixes and features (1.4.0: ephemeral
 storage encryption, the task metadata v4 endpoint); an old pin keeps tasks on an unpatched runtime. Linux
-and Windows number their platform versions independently: Linux ``1.0.0`` is the retired 2017 runtime,
+and Windows number their platform versions independently: Linux ``1.0.0`` is the first Linux runtime (2017),
 not Windows' current ``1.0.0`` (ECS developer guide, "Fargate platform versions for Amazon ECS").
 Matches Security Hub ECS.10, checkov CKV_AWS_332 (which accepts only ``LATEST``; a pin to the current
 version passes here and must be moved on when AWS releases the next one). No cdk-nag equivalent.
