@@ -13,13 +13,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
+from pulumi.automation import errors as auto_errors
+from pulumi.automation._cmd import CommandResult
 
 from shared.dag import LAYER_UPSTREAMS, LAYERS
 from shared.envs import EnvConfig
 from shared.orchestrate.cli import main
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.plan import make_plan
-from shared.orchestrate.report import describe_changes
+from shared.orchestrate.report import DETAIL_LIMIT, describe_changes, failure_detail
 from tests.aws_helpers import ReleasedEverywhere
 from tests.loopback import Listener
 
@@ -335,3 +337,68 @@ def test_refresh_preview_reports_drift_in_words() -> None:
     assert describe_changes({"update": 2, "delete": 1, "same": 9}, drift) == "drift: update 2, delete 1"
     assert describe_changes({"create": 1, "same": 3}, Operation(Action.UP)) == "create 1, same 3"
     assert describe_changes({}, Operation(Action.PREVIEW)) == "no changes"
+
+
+def command_error(stdout: str, stderr: str, code: int = 255) -> auto_errors.CommandError:
+    """What the Automation API raises when `pulumi` exits non-zero (it classifies by the text, too)."""
+    return auto_errors.create_command_error(CommandResult(stdout=stdout, stderr=stderr, code=code))
+
+
+DIAGNOSTICS = ("Updating (organization/compute/dev)\n\n"
+               "Diagnostics:\n  pulumi:pulumi:Stack (compute-dev):\n    error: update failed\n\n"
+               "  aws:ecs:Service (api):\n    error: creating ECS Service (api): InvalidParameterException: "
+               "The specified platform does not satisfy the task definition's required capabilities.\n\n"
+               "Resources:\n    12 unchanged\n\nDuration: 14s\n")
+
+
+def test_a_failure_the_cli_wrote_only_to_stdout_is_described_by_its_telling_error_line() -> None:
+    detail = failure_detail(command_error(DIAGNOSTICS, ""))
+    assert detail == ("CommandError: error: creating ECS Service (api): InvalidParameterException: The specified "
+                      "platform does not satisfy the task definition's required capabilities.")
+
+
+def test_stderr_error_lines_come_first_and_the_last_two_are_kept() -> None:
+    stderr = "warning: A new version of Pulumi is available\nerror: first\nerror: second\nerror: third\n"
+    assert failure_detail(command_error(DIAGNOSTICS, stderr)) == "CommandError: error: second | error: third"
+    # the CLI's generic closing line on stderr says less than the diagnostics on stdout
+    generic = failure_detail(command_error(DIAGNOSTICS, "error: update failed\n"))
+    assert "InvalidParameterException" in generic
+    # nothing but generic words anywhere: those are still better than the class name
+    assert failure_detail(command_error("", "error: preview failed\n")) == "CommandError: error: preview failed"
+
+
+def test_a_failure_without_error_lines_falls_back_to_the_last_line_then_the_exit_code() -> None:
+    assert failure_detail(command_error("Previewing...\nconnection reset by peer\n", "")) == \
+        "CommandError: connection reset by peer"
+    assert failure_detail(command_error("", "", code=137)) == \
+        "CommandError: pulumi exited with code 137 and printed nothing"
+    assert failure_detail(RuntimeError("boom\nthe end")) == "RuntimeError: the end"
+
+
+def test_the_failure_detail_is_bounded_and_carries_no_secret() -> None:
+    stdout = ("Diagnostics:\n    error: " + "x" * 5000 + "\n")
+    detail = failure_detail(command_error(stdout, ""))
+    assert len(detail) == DETAIL_LIMIT and detail.endswith("\u2026")
+    environ = {"PULUMI_CONFIG_PASSPHRASE": "correct horse battery", "HOME": "/home/ci"}
+    leaky = ("    error: program failed: passphrase correct horse battery rejected for /home/ci\n"
+             "    error: bad config rabbitmq:password=hunter2 url=amqps://admin:pw123@b-1.mq.example.com:5671 "
+             "secure value v1:AbCdEfGh12345678:ZYXWvuts98765432+/=\n")
+    detail = failure_detail(command_error(leaky, ""), environ=environ)
+    for secret in ("correct horse battery", "hunter2", "pw123", "AbCdEfGh12345678"):
+        assert secret not in detail, detail
+    assert "/home/ci" in detail and "amqps://[redacted]@b-1.mq.example.com:5671" in detail
+
+
+def test_the_summary_table_shows_a_bracketed_detail_as_written() -> None:
+    """rich reads "[secret]" as markup and dropped it from the table."""
+    runner = RecordingRunner(fail=["network"])
+    runner_run = runner.run
+
+    def run_layer(layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        if layer == "network":
+            raise command_error("    error: vpc cidr [secret] overlaps\n", "")
+        return runner_run(layer, env, operation, on_output)
+
+    runner.run = run_layer  # type: ignore[method-assign]
+    _, output = run(["up", "dev", "--yes"], runner)
+    assert "CommandError: error: vpc cidr [secret] overlaps" in summary_rows(output)["network"]

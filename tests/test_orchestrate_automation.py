@@ -85,6 +85,7 @@ def install_fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCli
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "correct horse battery staple")
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
     monkeypatch.delenv("FAKE_PULUMI_FAIL", raising=False)
+    monkeypatch.delenv("FAKE_PULUMI_FAIL_STDOUT", raising=False)
     monkeypatch.delenv("FAKE_PULUMI_DELAY", raising=False)
     return FakeCli(state)
 
@@ -196,6 +197,35 @@ def test_a_failing_layer_stops_its_dependents_before_the_cli_is_called_for_them(
     assert touched == {"network", "discovery", "broker"}
     assert "discovery failed on purpose" in output
     assert "needs discovery, which failed" in output
+
+
+def summary_cells(output: str, layer: str) -> str:
+    """The summary table's "changes" cell of ``layer``, its wrapped lines joined."""
+    rows = [line.split("\u2502") for line in output[output.rindex("\u2503 layer"):].splitlines()
+            if line.count("\u2502") == 5]
+    cells: list[str] = []
+    for row in rows:
+        if row[1].strip() == layer or (cells and not row[1].strip()):
+            cells.append(row[3].strip())
+        elif cells:
+            break
+    return " ".join(cells)
+
+
+def test_a_layer_whose_cli_writes_its_error_only_to_stdout_shows_that_error_in_the_summary(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pulumi` prints a resource's error in the Diagnostics section of stdout and leaves stderr empty: the
+    summary said only "CommandError". It shows the telling error line now, the broker password redacted."""
+    monkeypatch.setenv("FAKE_PULUMI_FAIL_STDOUT", "discovery")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 1, output
+    cell = summary_cells(output, "discovery")
+    assert cell.startswith("CommandError: error: creating vhost ml: dial tcp: lookup"), output
+    assert "no such host" in cell and "amqps://[redacted]@b-1.mq.example.com" in cell
+    assert "update failed" not in cell  # the CLI's closing words say nothing a reader can act on
+    failed = [line for line in output.splitlines() if "FAILED after" in line]
+    assert len(failed) == 1 and "error: creating vhost ml" in failed[0]
+    assert "s3cret-pw" not in summary_cells(output, "discovery") + failed[0]
 
 
 def test_preview_reads_the_change_summary_from_the_engine_event_stream(fake_cli: FakeCli, tmp_path: Path) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.orchestrate.model import Action, LayerResult, Operation, Status
@@ -40,14 +43,77 @@ def describe_changes(changes: Mapping[str, int], operation: Operation) -> str:
     return ", ".join(f"{op} {count}" for op, count in ops)
 
 
-def failure_detail(error: BaseException) -> str:
-    """One line saying why a layer failed (the full output was already streamed live)."""
-    text = str(error).strip()
-    if "stderr:" in text:  # an Automation API CommandError: "code: N\n stdout: ...\n stderr: ..."
-        text = text.rsplit("stderr:", 1)[1]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    last = lines[-1] if lines else ""
-    return f"{type(error).__name__}: {last}" if last else type(error).__name__
+DETAIL_LIMIT = 300
+"""The most characters a failure detail keeps (the summary table's row, the progress line)."""
+
+# `pulumi` prints the engine's diagnostics (a resource's provider error, a program's exception, a mandatory
+# policy violation) in the "Diagnostics:" section of its stdout and then exits non-zero having written
+# little or nothing to stderr, so the Automation API's CommandError ("code: N / stdout: ... / stderr: ...")
+# often has an empty stderr: the useful line is then the last "error:" line of stdout.
+_COMMAND_RESULT = re.compile(r"\A\s*code: (?P<code>-?\d+)\n stdout: (?P<stdout>.*)\n stderr: (?P<stderr>.*)\Z",
+                             re.DOTALL)
+_ERROR_LINE = re.compile(r"^error:\s*\S", re.IGNORECASE)
+# The CLI's closing words after the diagnostics; a line naming the cause says more.
+_GENERIC_ERRORS = re.compile(r"^error:\s*(?:(?:update|preview|refresh|destroy|import) failed|an error occurred)\.?$",
+                             re.IGNORECASE)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_SECRET_NAME = re.compile(r"PASSPHRASE|PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_KEY", re.IGNORECASE)
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?P<name>[\w.:-]*(?:passphrase|password|passwd|secret|token|credential|api_?key|private_?key)[\w.-]*"
+    r"[\"']?\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|\S+)", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]+@", re.IGNORECASE)
+_CIPHERTEXT = re.compile(r"\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}")  # a `secure:` config value, encrypted
+REDACTED = "[redacted]"
+
+
+def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` without anything that may be a secret or a config value: the values of secret-looking
+    environment variables (a passphrase, a token), ``password=...``-style assignments, credentials in a
+    URL and encrypted ``secure:`` config values. Pulumi itself masks a secret output as ``[secret]``."""
+    environ = os.environ if environ is None else environ
+    for name, value in environ.items():
+        if _SECRET_NAME.search(name) and len(value) >= 4:
+            text = text.replace(value, REDACTED)
+    text = _SECRET_ASSIGNMENT.sub(lambda match: match["name"] + REDACTED, text)
+    text = _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
+    return _CIPHERTEXT.sub(REDACTED, text)
+
+
+def _clean_lines(text: str) -> list[str]:
+    text = _ANSI.sub("", text)
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
+def _telling_lines(lines: list[str]) -> list[str]:
+    """The last two distinct ``error:`` lines, the CLI's generic closing ones only when nothing else says more."""
+    errors = [line for line in lines if _ERROR_LINE.match(line)]
+    specific = [line for line in errors if not _GENERIC_ERRORS.match(line)]
+    chosen = list(dict.fromkeys(specific or errors))
+    return chosen[-2:]
+
+
+def failure_detail(error: BaseException, environ: Mapping[str, str] | None = None) -> str:
+    """At most :data:`DETAIL_LIMIT` characters saying why a layer failed (the full output was streamed live).
+
+    For a ``pulumi`` CommandError: the last ``error:`` lines of its stderr, else of its stdout (where the CLI
+    prints the diagnostics), else the last line of either, else the exit code; secrets redacted."""
+    text = str(error).strip("\n")
+    match = _COMMAND_RESULT.match(text)
+    if match is None:
+        lines = _clean_lines(text)
+        said = lines[-1] if lines else ""
+    else:
+        stderr, stdout = _clean_lines(match["stderr"]), _clean_lines(match["stdout"])
+        telling = _telling_lines(stderr)
+        if not telling or all(_GENERIC_ERRORS.match(line) for line in telling):
+            telling = _telling_lines(stdout) or telling
+        if not telling:
+            last = (stderr or stdout)[-1:]
+            telling = last
+        said = " | ".join(telling) if telling else f"pulumi exited with code {match['code']} and printed nothing"
+    said = redact(said, environ)
+    detail = f"{type(error).__name__}: {said}" if said else type(error).__name__
+    return detail if len(detail) <= DETAIL_LIMIT else detail[:DETAIL_LIMIT - 1] + "\u2026"
 
 
 def print_summary(results: Sequence[LayerResult], operation: Operation, env_name: str, stream: TextIO) -> None:
@@ -61,9 +127,9 @@ def print_summary(results: Sequence[LayerResult], operation: Operation, env_name
         ran = result.status in (Status.SUCCEEDED, Status.FAILED, Status.INTERRUPTED)
         if result.status is Status.SUCCEEDED:
             changes = describe_changes(result.changes, operation)
-            changes = f"{changes}; {result.detail}" if result.detail else changes
+            changes = f"{changes}; {escape(result.detail)}" if result.detail else changes
         else:
-            changes = result.detail
+            changes = escape(result.detail)  # rich markup would swallow "[secret]", "[redacted]", "[mandatory]"
         table.add_row(result.layer, f"[{_STATUS_STYLE[result.status]}]{result.status.value}[/]", changes,
                       f"{result.duration_s:.1f}s" if ran else "-")
     console.print(table)

@@ -28,6 +28,7 @@ from typing import Any
 
 import pika
 import pika.exceptions
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from shared.errors import PlatformError
 from shared.rehearse.definitions import user_definition
@@ -43,6 +44,16 @@ class BrokerUnavailable(PlatformError):
     """RabbitMQ cannot be installed or started here; the message says what to do."""
 
     exit_code = 1
+
+
+class PortTaken(BrokerUnavailable):
+    """A port chosen free was taken by another process before the node (or its epmd) bound it."""
+
+
+#: What the node writes when a port it was given is in use: Erlang distribution (RabbitMQ's prelaunch
+#: check of RABBITMQ_DIST_PORT), and a Ranch/Cowboy listener (AMQP, management) failing to bind.
+PORT_IN_USE_MARKERS = ("dist_port_already_used", "eaddrinuse", "address already in use")
+START_ATTEMPTS = 3
 
 
 #: Ports the broker listens on come from below Linux's ephemeral range (32768-60999): a port the
@@ -95,9 +106,15 @@ def ensure_rabbitmq(install: bool = True, log: Any = print) -> None:
 class LocalBroker:
     """One RabbitMQ node: ``with LocalBroker() as broker: broker.import_definitions(...)``."""
 
-    def __init__(self, *, start_timeout: float = 90.0, keep_dir: bool = False) -> None:
+    def __init__(self, *, start_timeout: float = 90.0, keep_dir: bool = False,
+                 port_chooser: Callable[[], int] | None = None, attempts: int = START_ATTEMPTS) -> None:
         self.start_timeout = start_timeout
         self.keep_dir = keep_dir
+        self.port_chooser = port_chooser or free_port
+        """Called for each port of an attempt, in this order: AMQP, distribution, epmd, management."""
+        self.attempts = attempts
+        self.failed_attempts: list[tuple[Path, str]] = []
+        """(folder, why) of each start attempt given up because a port was taken; the folder is gone."""
         self.admin_password = secrets.token_urlsafe(24)
         self.directory: Path | None = None
         self.amqp_port = 0
@@ -116,17 +133,19 @@ class LocalBroker:
         self.stop()
 
     def start(self) -> None:
-        """Start the node; a port taken between choosing and binding it is retried with new ports."""
-        for attempt in range(3):
+        """Start the node. A port taken by another process between choosing and binding it (the node
+        exits on ``dist_port_already_used`` or ``eaddrinuse``, our epmd exits) is retried with fresh
+        ports, at most :attr:`attempts` times; each failed attempt is stopped and its folder removed first."""
+        for attempt in range(1, self.attempts + 1):
             try:
                 self._start_once()
                 return
             except BaseException as error:
                 self.stop()  # whatever the first steps made (folder, epmd) goes, also on Ctrl-C / SIGTERM
-                if not isinstance(error, BrokerUnavailable):
+                if not isinstance(error, PortTaken) or attempt == self.attempts:
                     raise
-                if "eaddrinuse" not in str(error) or attempt == 2:
-                    raise
+                if self.directory is not None:
+                    self.failed_attempts.append((self.directory, str(error).splitlines()[0]))
 
     def _start_once(self) -> None:
         ensure_rabbitmq()
@@ -137,8 +156,7 @@ class LocalBroker:
         (directory / OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
         for sub in ("home", "mnesia", "log"):
             (directory / sub).mkdir()
-        self.amqp_port, dist_port, epmd_port = free_port(), free_port(), free_port()
-        self.management_port = free_port()
+        self.amqp_port, dist_port, epmd_port, self.management_port = self._choose_ports(4)
         self.node_name = f"rehearse-{os.getpid()}-{self.amqp_port}@localhost"
 
         # The node's own administrator and vhost, loaded at boot; only this process knows the password.
@@ -191,29 +209,65 @@ class LocalBroker:
             self._epmd = subprocess.Popen(
                 epmd_args, preexec_fn=epmd_preexec,
                 env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            self._wait_for_port(epmd_port, 60.0, "epmd")
+            self._wait_for_epmd(epmd_port, 60.0)
             with open(directory / "server.out", "wb") as out:
                 self._server = subprocess.Popen(
                     server_args, preexec_fn=server_preexec, env=self._env, cwd=directory,
                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             self._wait_until_up()
+        except BrokerUnavailable as error:
+            taken = self._port_in_use_marker()
+            self.stop()
+            if taken is not None and not isinstance(error, PortTaken):
+                raise PortTaken(f"a port of the node was taken before it bound it ({taken!r} in its log): {error}") \
+                    from error
+            raise
         except BaseException:
             self.stop()
             raise
 
-    def _wait_for_port(self, port: int, timeout: float, what: str) -> None:
+    def _choose_ports(self, count: int) -> list[int]:
+        """``count`` distinct ports from :attr:`port_chooser`."""
+        ports: list[int] = []
+        for _ in range(count * 50):
+            port = self.port_chooser()
+            if port not in ports:
+                ports.append(port)
+            if len(ports) == count:
+                return ports
+        raise BrokerUnavailable(f"the port chooser gave fewer than {count} distinct ports: {ports}")
+
+    def _port_in_use_marker(self) -> str | None:
+        """The first :data:`PORT_IN_USE_MARKERS` entry the node's output or logs hold (the whole files:
+        the line can be far from the end), or None."""
+        if self.directory is None:
+            return None
+        # not erl_crash.dump: megabytes, and the node's log already says it
+        paths = [self.directory / "server.out", *sorted((self.directory / "log").glob("*.log"))]
+        text = "\n".join(path.read_text(errors="replace").lower() for path in paths if path.is_file())
+        return next((marker for marker in PORT_IN_USE_MARKERS if marker in text), None)
+
+    def _wait_for_epmd(self, port: int, timeout: float) -> None:
+        """Until our epmd listens on ``port``. A port someone else holds answers a connect as well; epmd
+        then exits (status 0, silently), so its own listening socket is what counts."""
         deadline = time.monotonic() + timeout
+        epmd = self._epmd
         while time.monotonic() < deadline:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.settimeout(0.5)
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    return
+            if epmd is None or epmd.poll() is not None:
+                raise PortTaken(f"epmd exited ({None if epmd is None else epmd.returncode}) instead of listening on "
+                                f"127.0.0.1:{port}: another process holds that port")
+            if listening_inodes(port) & socket_inodes(epmd.pid):
+                return
             time.sleep(0.05)
-        raise BrokerUnavailable(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+        raise BrokerUnavailable(f"epmd did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
+            taken = self._port_in_use_marker()
+            if taken is not None:  # a listener failed to bind: the node may keep booting without it
+                raise PortTaken(f"a port of the node was taken before it bound it ({taken!r} in its log):\n"
+                                f"{self.log_tail()}")
             if self._server is not None and self._server.poll() is not None:
                 raise BrokerUnavailable(f"rabbitmq-server exited with {self._server.returncode} while starting:\n"
                                         f"{self.log_tail()}")
@@ -221,7 +275,8 @@ class LocalBroker:
                 self.admin_connection().close()
                 self.management_api("GET", "/api/overview")
                 return
-            except (pika.exceptions.AMQPConnectionError, OSError):
+            # AMQPConnectorException: a handshake timeout, e.g. against another process's listener on our port
+            except (pika.exceptions.AMQPConnectionError, AMQPConnectorException, OSError):
                 time.sleep(0.25)
         raise BrokerUnavailable(f"RabbitMQ did not accept connections within {self.start_timeout:.0f}s:\n"
                                 f"{self.log_tail()}")
@@ -496,3 +551,34 @@ def processes_using(directory: Path) -> list[int]:
         except OSError:
             continue  # another user's process: not one of ours
     return sorted(found)
+
+
+def listening_inodes(port: int) -> set[int]:
+    """Socket inodes listening on TCP ``port`` of 127.0.0.1 or any address (Linux /proc/net/tcp)."""
+    found: set[int] = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        try:
+            rows = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            address, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(address.rsplit(":", 1)[1], 16) == port:  # 0A: TCP_LISTEN
+                found.add(int(inode))
+    return found
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """Inodes of the sockets process ``pid`` holds open."""
+    found: set[int] = set()
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return found
+    for descriptor in descriptors:
+        with contextlib.suppress(OSError):
+            target = os.readlink(descriptor)
+            if target.startswith("socket:["):
+                found.add(int(target[len("socket:["):-1]))
+    return found
