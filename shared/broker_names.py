@@ -21,22 +21,18 @@ def rotation_function_name(env_name: str) -> str:
     return f"ml-platform-{env_name}-broker-admin-rotation"
 
 
-def rotation_log_group_name(env_name: str) -> str:
-    # Lambda's default group for the function (Lambda developer guide, "Sending Lambda function logs to
-    # CloudWatch Logs"), also named in the function's logging_config.
-    return f"/aws/lambda/{rotation_function_name(env_name)}"
-
-
 def deploy_project_name(env_name: str) -> str:
     return f"ml-platform-{env_name}-deploy"
 
 
-def deploy_log_group_name(env_name: str) -> str:
-    return f"/aws/codebuild/{deploy_project_name(env_name)}"
-
-
 def deploy_runner_role_name(env_name: str) -> str:
     return f"ml-platform-{env_name}-deploy-runner"
+
+
+def default_log_group_name(service: str, resource_name: str) -> str:
+    """The group AWS ``service`` writes a named resource's logs to by default, ``/aws/<service>/<name>``
+    (Lambda developer guide, "Sending Lambda function logs to CloudWatch Logs"; CodeBuild's build logs)."""
+    return f"/aws/{service}/{resource_name}"
 
 
 class NameLimit(NamedTuple):

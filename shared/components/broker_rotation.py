@@ -27,7 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.broker_names import rotation_function_name, rotation_log_group_name
+from shared.broker_names import default_log_group_name, rotation_function_name
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
@@ -81,7 +81,8 @@ class BrokerAdminRotationArgs:
 
     @property
     def log_group_arn(self) -> str:
-        return log_group_arn(self.partition, self.region, self.account_id, rotation_log_group_name(self.env_name))
+        group = default_log_group_name("lambda", rotation_function_name(self.env_name))
+        return log_group_arn(self.partition, self.region, self.account_id, group)
 
 
 def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn: str, subnet_ids: list[str],
@@ -147,7 +148,7 @@ class BrokerAdminRotation(pulumi.ComponentResource):
 
         # Pre-created so retention (and KMS) apply from the first invocation.
         self.logs_key, self.log_group = own_log_group(
-            self, f"{name}-logs", args, group_name=rotation_log_group_name(env),
+            self, f"{name}-logs", args, group_name=default_log_group_name("lambda", rotation_function_name(env)),
             key_description=f"Broker admin rotation function logs ({env})",
             key_alias=f"{env}/broker-admin-rotation-logs")
 

@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.broker_names import deploy_log_group_name, deploy_project_name, deploy_runner_role_name
+from shared.broker_names import default_log_group_name, deploy_project_name, deploy_runner_role_name
 from shared.components.building_blocks import own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
@@ -153,7 +153,7 @@ class DeployRunner(pulumi.ComponentResource):
         # encrypted logs (compute.kms_encrypted_logs), usable by CloudWatch Logs for this log group only.
         # Pre-created so retention (and KMS) apply from the first build.
         self.logs_key, self.log_group = own_log_group(
-            self, f"{name}-logs", args, group_name=deploy_log_group_name(env),
+            self, f"{name}-logs", args, group_name=default_log_group_name("codebuild", deploy_project_name(env)),
             key_description=f"Deploy runner build logs ({env})", key_alias=f"{env}/deploy-runner-logs")
 
         self.role, self.role_policy = role_with_policy(
