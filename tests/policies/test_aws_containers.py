@@ -274,6 +274,9 @@ def test_ecs_task_logging(policy_findings, log_configuration, violates):
     ({"name": "API_KEY_FILE", "value": "/run/secrets/api-key"}, False),
     ({"name": "BYPASS_CACHE", "value": "true"}, False),
     ({"name": "TOKENIZER_MODEL", "value": "bert-base-uncased"}, False),
+    ({"name": "AUTH_MODE", "value": "oauth"}, False),
+    ({"name": "authType", "value": "oidc"}, False),
+    ({"name": "AUTH", "value": "Basic dXNlcjpwYXNz"}, True),
     ({"name": "BROKER_PASSWORD", "value": "hunter2"}, True),
     ({"name": "api-key", "value": "abc123"}, True),
     ({"name": "dbPassword", "value": "abc123"}, True),
@@ -282,7 +285,8 @@ def test_ecs_task_logging(policy_findings, log_configuration, violates):
     ({"name": "BROKER_URL", "value": "amqps://inference:s3cr3t@b-1.mq.eu-west-1.amazonaws.com:5671"}, True),
     ({"name": "SOME_ID", "value": "AKIAIOSFODNN7EXAMPLE"}, True),
     ({"name": "TLS", "value": "-----BEGIN PRIVATE KEY-----\nMIIE..."}, True),
-], ids=["plain", "token-url", "secret-arn", "key-file-path", "bypass", "tokenizer", "password", "api-key",
+], ids=["plain", "token-url", "secret-arn", "key-file-path", "bypass", "tokenizer", "auth-mode", "auth-type",
+        "auth-header", "password", "api-key",
         "camel-case", "pass", "aws-secret", "amqp-url-with-password", "access-key-value", "pem"])
 def test_ecs_task_no_plaintext_secrets(policy_findings, variable, violates):
     definition = task([good_container(environment=[{"name": "LOG_LEVEL", "value": "info"}, variable])])

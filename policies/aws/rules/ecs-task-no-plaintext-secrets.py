@@ -7,7 +7,8 @@ ACCESS_KEY, SECRET_KEY, PRIVATE_KEY, CLIENT_SECRET --
 matched on whole words split at ``_``/``-``/``.`` and camelCase humps, so ``dbPassword`` counts while
 ``BYPASS_CACHE`` and ``TOKENIZER_MODEL`` do not), unless its value is a reference
 rather than the secret (an ARN, an absolute file path, or empty) or the last word marks metadata
-(``..._ARN``, ``..._ID``, ``..._FILE``, ``..._PATH``, ``..._URL``, ``..._TTL``...). It is flagged
+(``..._ARN``, ``..._ID``, ``..._FILE``, ``..._PATH``, ``..._URL``, ``..._TTL``...) or a kind of
+authentication (``AUTH_MODE``, ``AUTH_TYPE``, ``..._METHOD``, ``..._PROVIDER``...). It is flagged
 regardless of name when its *value* looks like a credential: a URL with ``user:password@`` (e.g.
 ``amqps://app:hunter2@broker``), an AWS access key id (``AKIA``/``ASIA`` + 16), a PEM block
 (``-----BEGIN``), a GitHub/Slack/Stripe token.
@@ -43,6 +44,8 @@ CREDENTIAL_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("SECRET", "KEY"), ("PRIV
 METADATA_SUFFIXES = {
     "ARN", "ID", "NAME", "FILE", "PATH", "URL", "URI", "ENDPOINT", "TTL", "SECONDS", "EXPIRY", "LENGTH", "HEADER",
     "REGION", "ENABLED",
+    # which kind of authentication, not a credential: AUTH_MODE=oauth, AUTH_TYPE=oidc, TOKEN_METHOD=jwt
+    "MODE", "TYPE", "METHOD", "SCHEME", "PROVIDER", "STRATEGY",
 }  # fmt: skip
 VALUE_PATTERNS = (
     ("a URL with an embedded password", re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)),
