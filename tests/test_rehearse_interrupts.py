@@ -149,3 +149,26 @@ def _node_processes(folder: Path) -> set[int]:
         except OSError:
             continue  # ended meanwhile
     return found
+
+
+def test_an_interrupt_whose_cleanup_had_to_kill_processes_still_reports_the_interrupt(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # A node interrupted mid-boot can leave processes that LocalBroker.stop kills (and then says so with
+    # BrokerUnavailable, raised from its __exit__ in place of the interrupt): the run was still interrupted.
+    import shared.rehearse
+    import shared.rehearse.__main__ as cli
+    from shared.rehearse.broker import BrokerUnavailable
+
+    def interrupted_boot(*_: object, **__: object) -> None:
+        cli._received.append("SIGINT")
+        raise BrokerUnavailable("had to kill left-over broker processes [4242]")
+
+    monkeypatch.setattr(cli, "_received", [])
+    monkeypatch.setattr(cli.signal, "signal", lambda *_: None)
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    monkeypatch.setattr(shared.rehearse, "synthesized_topology", lambda env: None)
+    monkeypatch.setattr(shared.rehearse, "write_artifacts", lambda env, topology: Path("build/dev/x.json"))
+    monkeypatch.setattr(shared.rehearse, "rehearse", interrupted_boot)
+    assert cli.main(["dev"]) == 130
+    stderr = capsys.readouterr().err
+    assert "interrupted (SIGINT); the local broker was stopped" in stderr and "[4242]" in stderr

@@ -63,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         console.print("starting a throwaway RabbitMQ on loopback...")
         report = rehearse(env.name, topology=topology, catalog=catalog)
     except PlatformError as error:
+        if _received:
+            # Stopping a node interrupted mid-boot can take a SIGKILL of processes it had started (the
+            # "had to kill left-over broker processes" error of LocalBroker.stop): it is stopped all the same.
+            print(f"rehearse: interrupted ({_received[0]}); the local broker was stopped ({error})", file=sys.stderr)
+            return 130
         print(f"rehearse: {error}", file=sys.stderr)
-        return 130 if _received else error.exit_code
+        return error.exit_code
     except KeyboardInterrupt as interrupt:
         # The broker, its epmd and its temporary folder are gone by now (LocalBroker's __exit__).
         print(f"rehearse: interrupted ({interrupt or 'SIGINT'}); the local broker was stopped", file=sys.stderr)
