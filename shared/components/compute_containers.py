@@ -37,6 +37,8 @@ AMQPS_PORT = 5671
 #: Application containers run as this uid:gid; images must not need root (ecs-task-non-root-user).
 APP_USER = "10001:10001"
 TMP_VOLUME = "tmp"
+#: Where the app's scratch volume is mounted: its only writable path (read-only root).
+APP_SCRATCH_PATH = "/tmp"
 ENVOY_TMP_VOLUME = "envoy-tmp"
 
 #: The init container that makes the scratch volumes writable for the users that mount them: Fargate
@@ -125,7 +127,11 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
         # reports HTTP metrics for it.
         "portMappings": [{"name": wiring.port_name, "containerPort": wiring.port, "protocol": "tcp",
                           "appProtocol": "http"}],
-        "environment": _name_value(wiring.environment),
+        # HOME on the scratch volume: Docker derives HOME from the user's /etc/passwd entry and uses "/" for a
+        # uid the image does not list (Docker run reference, "Environment variables"), and with a read-only
+        # root neither "/" nor an image's home directory is writable, so anything writing under ~ (pip,
+        # model and framework caches in ~/.cache, ~/.config) would fail with EROFS at run time.
+        "environment": _name_value({**wiring.environment, "HOME": APP_SCRATCH_PATH}),
         # Credentials come from Secrets Manager at task start, so they never appear in the task
         # definition, the console or `describe-task-definition` output.
         "secrets": [{"name": name, "valueFrom": wiring.secrets[name]} for name in sorted(wiring.secrets)],
@@ -137,7 +143,7 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
             "startPeriod": wiring.health_start_period,
         },
         "readonlyRootFilesystem": True,
-        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
+        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": APP_SCRATCH_PATH, "readOnly": False}],
         "user": APP_USER,
         "privileged": False,
         # An init process reaps zombies and forwards SIGTERM; no Linux capabilities are needed to
