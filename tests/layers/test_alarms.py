@@ -300,3 +300,24 @@ def test_rabbitmq_3_alarms_per_queue_and_dlq(edit_env: Any) -> None:
             assert dlq["dimensions"]["Queue"] == spec.dead_letter_queue
             assert (depth["threshold"], dlq["threshold"]) == (250, 5)
     assert "dev-ml-backlog-broker" not in found
+
+
+@pytest.mark.parametrize("engine_version", ["3.13", "4.2"])
+def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str) -> None:
+    # Each metric every builder emits, against the table of published series (shared/cloudwatch_metrics.py):
+    # a name or dimension set AWS does not publish would deploy and never receive a data point.
+    from shared.cloudwatch_metrics import metric_problems
+    from shared.components.alarms import broker_alarms, gateway_alarms, queue_alarms, service_alarms
+
+    settings = load_env("prod").alarms
+    specs = [*queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
+                           engine_version),
+             *broker_alarms("prod", settings, "ml-prod"),
+             *service_alarms("prod", settings, "prod-ml-platform", {"inference": "inference"}),
+             *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188")]
+    metrics = [(s.namespace, s.metric, s.dimensions) for s in specs if s.metric] + [
+        (q.namespace, q.metric, q.dimensions) for s in specs for q in s.queries if q.metric]
+    assert len(metrics) >= 9
+    for namespace, metric, dimensions in metrics:
+        assert namespace is not None and metric is not None
+        assert metric_problems(namespace, metric, dimensions) == [], (namespace, metric, dimensions)

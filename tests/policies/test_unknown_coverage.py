@@ -10,6 +10,7 @@ from typing import Any
 from shared.policy_catalog import load_rules
 from tests.policies import (
     test_aws_cloudwatch_alarms,
+    test_aws_cloudwatch_metric_published,
     test_aws_coverage_rules,
     test_aws_ecs_service_after_listener,
     test_aws_lb_certificate,
@@ -24,6 +25,8 @@ from tests.policies import (
 NAMED: dict[str, Callable[..., Any]] = {
     "cloudmap-instance-valid":
         test_aws_coverage_rules.test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails,
+    "cloudwatch-alarm-metric-published":
+        test_aws_cloudwatch_metric_published.test_unknown_values_still_decide_unknown_names_are_not_applicable,
     "cloudwatch-alarm-valid":
         test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
     "ecs-service-after-listener":
