@@ -16,6 +16,7 @@ from tests.policies import (
     test_aws_lb_certificate,
     test_aws_nacl,
     test_aws_network,
+    test_aws_sns_alarm_topic_subscribed,
     test_aws_unknowns,
     test_platform_rules,
     test_rabbitmq_rules,
@@ -36,6 +37,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
     "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
     "no-plaintext-secrets": test_platform_rules.test_unknown_credential_value_is_still_decided_by_secretness,
+    "sns-alarm-topic-subscribed":
+        test_aws_sns_alarm_topic_subscribed.test_a_subscription_of_an_unknown_topic_leaves_the_rule_undecided,
     "tags-required": test_platform_rules.test_unknown_tags_are_not_applicable,
     "rabbitmq-least-privilege": test_rabbitmq_rules.test_unknown_permission_is_not_applicable,
     "rabbitmq-no-admin-users": test_rabbitmq_rules.test_unknown_tags_are_not_applicable,
