@@ -164,6 +164,9 @@ VALUE_SHAPES: dict[tuple[str, str], tuple[re.Pattern[str], str]] = {
 }
 #: Dimensions whose value is a name, never an ARN.
 NAME_DIMENSIONS = frozenset({"Broker", "ClusterName", "ServiceName", "FunctionName", "Queue", "VirtualHost"})
+#: Amazon MQ publishes no metric of a vhost or queue whose name holds a blank, a tab or another non-ASCII
+#: character (Amazon MQ guide, "Dimensions for RabbitMQ queue metrics").
+UNPUBLISHED_NAME = re.compile(r"[^\x21-\x7e]")
 #: An Amazon MQ broker id (``b-<uuid>``): the Broker dimension is the broker's name (Amazon MQ guide).
 BROKER_ID = re.compile(r"^b-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -202,6 +205,9 @@ def metric_problems(namespace: str, metric: str, dimensions: Mapping[str, object
             problems.append(f"dimension {name}={value!r} is not {shape[1]}")
         elif name in NAME_DIMENSIONS and value.startswith("arn:"):
             problems.append(f"dimension {name}={value!r} is an ARN; {namespace} names the resource by its name")
+        elif namespace == "AWS/AmazonMQ" and name in ("Queue", "VirtualHost") and UNPUBLISHED_NAME.search(value):
+            problems.append(f"dimension {name}={value!r} holds a blank or non-ASCII character; Amazon MQ publishes no "
+                            "metric of such a queue or vhost")
         elif namespace == "AWS/AmazonMQ" and name == "Broker" and BROKER_ID.match(value):
             problems.append(f"dimension Broker={value!r} is the broker's id; Amazon MQ's Broker dimension is its name")
     return problems

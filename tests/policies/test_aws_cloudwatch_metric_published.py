@@ -64,6 +64,8 @@ def test_series_aws_publishes_pass(policy_findings, resource):
      "is the broker's id"),
     (alarm("AWS/ECS", "MemoryUtilization", {"ClusterName": "arn:aws:ecs:eu-west-1:111111111111:cluster/c"}),
      "is an ARN"),
+    (alarm("AWS/AmazonMQ", "MessageCount", {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "infé rence"}),
+     "holds a blank or non-ASCII character"),
 ])
 def test_series_aws_does_not_publish_are_reported(policy_findings, resource, says):
     mandatory = [f["message"] for f in findings_of(policy_findings, resource) if f["enforcement"] == "mandatory"]

@@ -1,7 +1,8 @@
 """CloudWatch metric alarms watch series AWS publishes: the metric's name in its namespace, spelled as AWS
 spells it, with a set of dimension names AWS publishes it with, and dimension values in the form AWS
 uses (an ALB's LoadBalancer is ``app/<name>/<id>``, the ARN suffix; a name, never an ARN; Amazon MQ's
-Broker is the broker's name, not its id).
+Broker is the broker's name, not its id; Amazon MQ publishes nothing for a queue or vhost whose name
+holds a blank or a non-ASCII character).
 
 Why: PutMetricAlarm accepts any namespace, metric and dimensions, published or not. Such an alarm
 deploys, never receives a data point and never notifies (or, treating missing data as breaching,
