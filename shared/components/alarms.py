@@ -158,7 +158,9 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
     (bytes) with dimension Broker; for a cluster each is the sum over its nodes (Amazon MQ developer
     guide, RabbitMQ broker metrics; the high-memory and disk-limit alarms of its troubleshooting guide).
     Ratios by metric math. Missing data is breaching: a broker that stops reporting its own memory
-    and disk is down or unreachable, which is worth a notification too.
+    and disk is down or unreachable, which is worth a notification too. On a cluster the sums can hide
+    one node past its limit behind the others' headroom; the per-node series (dimensions Broker, Node)
+    are named after hosts known only once the broker runs, so no alarm can name them here.
     """
     period, periods = settings.period_seconds, settings.evaluation_periods
 
