@@ -1,0 +1,48 @@
+"""Containers that log with the ``awslogs`` driver name the log group and the Region, on Fargate a stream
+prefix too, and a delivery ``mode`` ECS knows (``blocking`` or ``non-blocking``).
+
+Why: RegisterTaskDefinition stores the options as free text, so a task definition missing one of them
+deploys, and its tasks then fail to start (CannotStartContainerError) or, in the ECS service, roll back
+through the circuit breaker. The requirements are the ECS API's own (botocore ``ecs`` model,
+LogConfiguration.options: ``awslogs-group`` and ``awslogs-region`` "Required: Yes",
+``awslogs-stream-prefix`` "Required: Yes, when using Fargate", ``mode`` "Valid values: non-blocking |
+blocking"). No cdk-nag/checkov equivalent (``ecs-task-logging`` only asks for some log configuration).
+"""
+
+from typing import Any
+
+from pulumi_policy import ResourceValidationArgs
+
+from shared.policy_support import applies_to, as_list, get, known_input, rule_policy, task_containers
+from shared.policy_typing import ReportViolation
+
+MODES = ("blocking", "non-blocking")
+
+
+def awslogs_problems(options: dict[str, Any], fargate: bool) -> list[str]:
+    """What the ``awslogs`` ``options`` of one container lack or get wrong."""
+    required = ["awslogs-group", "awslogs-region"] + (["awslogs-stream-prefix"] if fargate else [])
+    problems = [f"{key} is required{' on Fargate' if key == 'awslogs-stream-prefix' else ''}"
+                for key in required if not options.get(key)]
+    if options.get("mode", MODES[0]) not in MODES:
+        problems.append(f"mode {options['mode']!r} is not blocking or non-blocking")
+    return problems
+
+
+@applies_to("aws:ecs/taskDefinition:TaskDefinition")
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    containers = task_containers(args)
+    if not any(get(c, "logConfiguration", "logDriver") == "awslogs" for _, c in containers):
+        args.not_applicable(f"task definition '{args.name}' has no container logging with awslogs")
+    fargate = "FARGATE" in as_list(known_input(args, "task definition", "requiresCompatibilities"))
+    for label, container in containers:
+        if get(container, "logConfiguration", "logDriver") != "awslogs":
+            continue
+        options = get(container, "logConfiguration", "options")
+        for problem in awslogs_problems(options if isinstance(options, dict) else {}, fargate):
+            report_violation(f"task definition '{args.name}', container {label}: awslogs {problem}; the task would "
+                             "register and then fail to start its container. Set options awslogs-group, "
+                             "awslogs-region, awslogs-stream-prefix (and mode blocking or non-blocking).")
+
+
+POLICY = rule_policy(__file__, _validate)
