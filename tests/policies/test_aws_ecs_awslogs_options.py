@@ -41,6 +41,7 @@ def test_the_platforms_awslogs_options_pass(policy_findings):
     (without("awslogs-region"), "awslogs awslogs-region is required"),
     (without("awslogs-stream-prefix"), "awslogs awslogs-stream-prefix is required on Fargate"),
     ({**without("mode"), "mode": "nonblocking"}, "mode 'nonblocking' is not blocking or non-blocking"),
+    ({**without("mode"), "awslogs-create-group": "false"}, "awslogs-create-group 'false' must be 'true' or left out"),
 ])
 def test_awslogs_options_ecs_cannot_start_with_are_reported(policy_findings, options, says):
     definition = task([good_container(), good_container(name="sidecar", logConfiguration=logging(options))])

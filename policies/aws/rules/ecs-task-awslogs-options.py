@@ -1,12 +1,15 @@
 """Containers that log with the ``awslogs`` driver name the log group and the Region, on Fargate a stream
-prefix too, and a delivery ``mode`` ECS knows (``blocking`` or ``non-blocking``).
+prefix too, a delivery ``mode`` ECS knows (``blocking`` or ``non-blocking``), and ``awslogs-create-group``
+only as ``true``.
 
-Why: RegisterTaskDefinition stores the options as free text, so a task definition missing one of them
-deploys, and its tasks then fail to start (CannotStartContainerError) or, in the ECS service, roll back
-through the circuit breaker. The requirements are the ECS API's own (botocore ``ecs`` model,
-LogConfiguration.options: ``awslogs-group`` and ``awslogs-region`` "Required: Yes",
-``awslogs-stream-prefix`` "Required: Yes, when using Fargate", ``mode`` "Valid values: non-blocking |
-blocking"). No cdk-nag/checkov equivalent (``ecs-task-logging`` only asks for some log configuration).
+Why: each passes ``pulumi preview`` and fails ``pulumi up`` in the middle of the compute layer, where
+RegisterTaskDefinition refuses it ("Log driver awslogs requires options: awslogs-region, awslogs-group";
+"option 'awslogs-create-group' should only be set to 'true', else omit option", as reported by users of
+the AWS provider and CloudFormation), or a container of the registered definition cannot start. The
+requirements are the ECS API's (botocore ``ecs`` model, LogConfiguration.options: ``awslogs-group`` and
+``awslogs-region`` "Required: Yes", ``awslogs-stream-prefix`` "Required: Yes, when using Fargate",
+``mode`` "Valid values: non-blocking | blocking"). No cdk-nag/checkov equivalent (``ecs-task-logging``
+only asks for some log configuration).
 """
 
 from typing import Any
@@ -26,6 +29,8 @@ def awslogs_problems(options: dict[str, Any], fargate: bool) -> list[str]:
                 for key in required if not options.get(key)]
     if options.get("mode", MODES[0]) not in MODES:
         problems.append(f"mode {options['mode']!r} is not blocking or non-blocking")
+    if options.get("awslogs-create-group", "true") != "true":
+        problems.append(f"awslogs-create-group {options['awslogs-create-group']!r} must be 'true' or left out")
     return problems
 
 
@@ -40,8 +45,8 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             continue
         options = get(container, "logConfiguration", "options")
         for problem in awslogs_problems(options if isinstance(options, dict) else {}, fargate):
-            report_violation(f"task definition '{args.name}', container {label}: awslogs {problem}; the task would "
-                             "register and then fail to start its container. Set options awslogs-group, "
+            report_violation(f"task definition '{args.name}', container {label}: awslogs {problem}; ECS refuses the "
+                             "task definition or cannot start the container. Set options awslogs-group, "
                              "awslogs-region, awslogs-stream-prefix (and mode blocking or non-blocking).")
 
 
