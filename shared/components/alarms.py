@@ -2,7 +2,8 @@
 
 :class:`AlarmTopic` is the env's notification topic (KMS-encrypted with its own key, subscriptions
 from ``alarms`` in the env file). The alarm specs are pure functions of names and thresholds
-(:func:`queue_alarms`, :func:`broker_alarms`, :func:`service_alarms`, :func:`gateway_alarms`), and
+(:func:`queue_alarms`, :func:`broker_alarms`, :func:`rotation_alarms`, :func:`service_alarms`,
+:func:`gateway_alarms`), and
 :class:`MetricAlarms` turns specs into ``aws.cloudwatch.MetricAlarm`` resources. Each layer builds
 the alarms of the resources it owns, next to them, so alarms move with their resources.
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 AMAZON_MQ = "AWS/AmazonMQ"
 CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 APPLICATION_ELB = "AWS/ApplicationELB"
+LAMBDA = "AWS/Lambda"
 _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 _ALARM_NAME = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 
@@ -156,7 +158,9 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
     (bytes) with dimension Broker; for a cluster each is the sum over its nodes (Amazon MQ developer
     guide, RabbitMQ broker metrics; the high-memory and disk-limit alarms of its troubleshooting guide).
     Ratios by metric math. Missing data is breaching: a broker that stops reporting its own memory
-    and disk is down or unreachable, which is worth a notification too.
+    and disk is down or unreachable, which is worth a notification too. On a cluster the sums can hide
+    one node past its limit behind the others' headroom; the per-node series (dimensions Broker, Node)
+    are named after hosts known only once the broker runs, so no alarm can name them here.
     """
     period, periods = settings.period_seconds, settings.evaluation_periods
 
@@ -186,6 +190,25 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
                       metric("free", "RabbitMQDiskFree"), "RabbitMQDiskFreeLimit",
                       ("headroom", "free disk / disk limit", "free / limit")),
     ]
+
+
+def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi.Input[str]) -> list[AlarmSpec]:
+    """The broker admin's rotation function failing a step (the password then stays as it was, and the
+    secret's ``max_age_days`` promise is broken without anyone hearing of it).
+
+    ``AWS/Lambda`` ``Errors`` (Sum) with dimension FunctionName: invocations that ended in a function
+    error, timeouts included (Lambda developer guide, "Types of metrics for Lambda functions"). Secrets
+    Manager invokes the function only while it rotates (each step, and again when it retries a failed
+    rotation), so the metric is silent in between: missing data is notBreaching, and one error in one
+    period notifies.
+    """
+    return [AlarmSpec(
+        name=alarm_name(env_name, "admin-rotation-errors", "broker"),
+        description=f"the {env_name} broker admin's rotation function failed: its log group names the step and "
+                    "why (README, Broker admin rotation, Break-glass)",
+        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
+        period=settings.period_seconds, evaluation_periods=1,
+        namespace=LAMBDA, metric="Errors", statistic="Sum", dimensions={"FunctionName": function_name})]
 
 
 def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.Input[str],

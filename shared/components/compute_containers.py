@@ -92,15 +92,32 @@ class ContainerWiring:
     envoy_image: str = ENVOY_IMAGE
 
 
-def _log_configuration(wiring: ContainerWiring, prefix: str) -> dict[str, Any]:
+#: The awslogs delivery mode, stated rather than left to the account: without ``mode`` ECS takes the
+#: Region's ``defaultLogDriverMode`` account setting, which may say ``blocking`` -- then a container whose
+#: logs cannot reach CloudWatch Logs (throttling, an endpoint or NAT outage) blocks on every write to
+#: stdout/stderr and fails its health check (botocore ``ecs`` LogConfiguration.options, ``mode``).
+AWSLOGS_MODE = "non-blocking"
+#: The in-memory buffer of non-blocking delivery (ECS default 10m); lines past it are lost while CloudWatch
+#: Logs is out of reach. 25m as in the AWS CDK's awslogs example; sizing: AWS Containers blog
+#: "Preventing log loss with non-blocking mode in the AWSLogs container log driver".
+AWSLOGS_MAX_BUFFER_SIZE = "25m"
+
+
+def awslogs_options(log_group: str, region: str, prefix: str) -> dict[str, str]:
+    """The awslogs driver options of every container and proxy of the platform: the service's
+    pre-created (retention, KMS) group -- no ``awslogs-create-group``, so a typo fails the task's start
+    instead of creating an unencrypted group that never expires -- and an explicit delivery mode."""
     return {
-        "logDriver": "awslogs",
-        "options": {
-            "awslogs-group": wiring.log_group,
-            "awslogs-region": wiring.region,
-            "awslogs-stream-prefix": prefix,
-        },
+        "awslogs-group": log_group,
+        "awslogs-region": region,
+        "awslogs-stream-prefix": prefix,
+        "mode": AWSLOGS_MODE,
+        "max-buffer-size": AWSLOGS_MAX_BUFFER_SIZE,
     }
+
+
+def _log_configuration(wiring: ContainerWiring, prefix: str) -> dict[str, Any]:
+    return {"logDriver": "awslogs", "options": awslogs_options(wiring.log_group, wiring.region, prefix)}
 
 
 def dropped_capabilities(dropped: tuple[str, ...]) -> dict[str, list[str]]:

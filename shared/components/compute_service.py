@@ -25,6 +25,7 @@ from shared.components.compute_containers import (
     ContainerWiring,
     amqps_port,
     appmesh_proxy_properties,
+    awslogs_options,
     container_definitions,
 )
 from shared.components.compute_iam import ecs_tasks_trust_policy, execution_role_policy, task_role_statements
@@ -259,8 +260,7 @@ def service_connect(plan: ServicePlan, settings: ComputeSettings, upstreams: Com
         # The Service Connect proxy logs next to the app, in the service's own log group.
         log_configuration=aws.ecs.ServiceServiceConnectConfigurationLogConfigurationArgs(
             log_driver="awslogs",
-            options={"awslogs-group": settings.log_group_name(unit), "awslogs-region": settings.region,
-                     "awslogs-stream-prefix": "service-connect"},
+            options=awslogs_options(settings.log_group_name(unit), settings.region, "service-connect"),
         ),
     )
 

@@ -141,7 +141,22 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     for name, inputs in all_alarms(env).items():
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
-    assert by_kind == {"backlog": {"missing"}, "broker": {"breaching"}, "tasks-below-desired": {"breaching"}}
+    assert by_kind == {"backlog": {"missing"}, "broker": {"breaching"}, "tasks-below-desired": {"breaching"},
+                       "admin-rotation-errors": {"notBreaching"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_failing_broker_admin_rotation_notifies(env: str) -> None:
+    # Secrets Manager reports a failed rotation nowhere by itself: the function's Lambda Errors metric
+    # (FunctionName = the function's name) is the signal, silent between rotations.
+    broker = layers(env)["broker"]
+    (function,) = [r for r in broker["resources"] if r["type"] == "aws:lambda/function:Function"]
+    alarm = alarms(broker)[f"{env}-ml-admin-rotation-errors-broker"]
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert alarm["dimensions"] == {"FunctionName": function["inputs"]["name"]}
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 1
+    assert alarm["treatMissingData"] == "notBreaching"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -191,7 +206,8 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     found = {**alarms(documents["broker"]), **alarms(documents["messaging"]), **alarms(documents["compute"])}
     assert found["dev-ml-backlog-broker"]["threshold"] == 250
     assert found["dev-ml-broker-memory"]["threshold"] == 70
-    assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name} == {3}
+    # the gateway's 5xx and a failed rotation are events: one period is enough for them
+    assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name} == {3}
 
 
 def test_no_subscription_by_default() -> None:
@@ -300,3 +316,25 @@ def test_rabbitmq_3_alarms_per_queue_and_dlq(edit_env: Any) -> None:
             assert dlq["dimensions"]["Queue"] == spec.dead_letter_queue
             assert (depth["threshold"], dlq["threshold"]) == (250, 5)
     assert "dev-ml-backlog-broker" not in found
+
+
+@pytest.mark.parametrize("engine_version", ["3.13", "4.2"])
+def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str) -> None:
+    # Each metric every builder emits, against the table of published series (shared/cloudwatch_metrics.py):
+    # a name or dimension set AWS does not publish would deploy and never receive a data point.
+    from shared.cloudwatch_metrics import metric_problems
+    from shared.components.alarms import broker_alarms, gateway_alarms, queue_alarms, rotation_alarms, service_alarms
+
+    settings = load_env("prod").alarms
+    specs = [*queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
+                           engine_version),
+             *broker_alarms("prod", settings, "ml-prod"),
+             *rotation_alarms("prod", settings, "ml-platform-prod-broker-admin-rotation"),
+             *service_alarms("prod", settings, "prod-ml-platform", {"inference": "inference"}),
+             *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188")]
+    metrics = [(s.namespace, s.metric, s.dimensions) for s in specs if s.metric] + [
+        (q.namespace, q.metric, q.dimensions) for s in specs for q in s.queries if q.metric]
+    assert len(metrics) >= 10
+    for namespace, metric, dimensions in metrics:
+        assert namespace is not None and metric is not None
+        assert metric_problems(namespace, metric, dimensions) == [], (namespace, metric, dimensions)
