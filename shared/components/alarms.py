@@ -212,7 +212,8 @@ def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi
 
 
 def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.Input[str],
-                   services: dict[str, pulumi.Input[str]], container_insights: bool = True) -> list[AlarmSpec]:
+                   services: dict[str, pulumi.Input[str]], container_insights: bool = True,
+                   may_run_none: frozenset[str] = frozenset()) -> list[AlarmSpec]:
     """Each ECS service running fewer tasks than it wants (``services``: alarm subject -> ECS service name).
 
     Container Insights publishes ``ECS/ContainerInsights`` ``RunningTaskCount`` and
@@ -222,6 +223,12 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
     running service every minute, so silence means the service (or its metrics) is gone. Where the
     env turns Container Insights off there are no such metrics: the alarm stays INSUFFICIENT_DATA
     (``missing``) instead of firing for ever.
+
+    Container Insights builds these metrics from its performance events, and a service with no task
+    emits none, so its silence cannot be told apart from a service that scaled to zero on purpose. A
+    subject in ``may_run_none`` (its ``min_count`` is 0) therefore treats missing data as not
+    breaching; otherwise a service idle at zero tasks would page for ever. ``running`` is filled with
+    0 so that minutes with a desired count but no running task still count as tasks missing.
     """
     specs = []
     for subject, service_name in sorted(services.items()):
@@ -232,12 +239,14 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
                         f"{settings.evaluation_periods * settings.period_seconds // 60} minutes (crash loop, "
                         "failing health checks, no capacity or image pull errors)",
             comparison="GreaterThanThreshold", threshold=0,
-            treat_missing_data="breaching" if container_insights else "missing",
+            treat_missing_data=("missing" if not container_insights else
+                                "notBreaching" if subject in may_run_none else "breaching"),
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
             queries=(
                 metric_query("desired", CONTAINER_INSIGHTS, "DesiredTaskCount", dimensions, "Average"),
                 metric_query("running", CONTAINER_INSIGHTS, "RunningTaskCount", dimensions, "Average"),
-                Query(id="missing", label="tasks missing", expression="desired - running", return_data=True),
+                Query(id="missing", label="tasks missing", expression="desired - FILL(running, 0)",
+                      return_data=True),
             )))
     return specs
 
@@ -268,11 +277,16 @@ def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
 def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
     """The compute layer's alarms: every ECS service (each canary version its own), each public gateway."""
     services: dict[str, pulumi.Input[str]] = {}
+    may_run_none: set[str] = set()
     for service, units in compute.services.items():
-        versions: tuple[str | None, ...] = tuple(compute.plans[service].versions) or (None,)
+        plan = compute.plans[service]
+        versions: tuple[str | None, ...] = tuple(plan.versions) or (None,)
         for version, unit in zip(versions, units, strict=True):
             services[unit_name(service, version)] = unit.service.name
-    specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights)
+            if plan.min_count == 0:
+                may_run_none.add(unit_name(service, version))
+    specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights,
+                           frozenset(may_run_none))
     for service, gateway in sorted(compute.gateways.items()):
         specs += gateway_alarms(env.name, env.alarms, service, gateway.load_balancer.arn_suffix)
     return specs

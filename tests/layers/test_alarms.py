@@ -145,6 +145,24 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
                        "admin-rotation-errors": {"notBreaching"}}
 
 
+def test_a_service_allowed_to_run_no_task_does_not_page_while_it_runs_none(edit_env: Any) -> None:
+    # Container Insights emits no RunningTaskCount/DesiredTaskCount for a service with no task (they are
+    # built from its tasks' performance events), so "breaching" would page for ever on a service idle at 0.
+    service = sorted(s.name for s in load_catalog())[0]
+    edit_env("dev", lambda data: data.setdefault("services", {}).update(
+        {service: {"desired_count": 0, "min_count": 0, "max_count": 2}}))
+    found = alarms(synth_env("dev", ["compute"])["compute"])
+    missing = {name.removeprefix("dev-ml-tasks-below-desired-"): inputs["treatMissingData"]
+               for name, inputs in found.items() if "tasks-below-desired" in name}
+    assert missing.pop(service) == "notBreaching"
+    assert set(missing.values()) == {"breaching"}
+    # A minute with a desired count but no running-task datapoint counts as every task missing.
+    for inputs in (found[f"dev-ml-tasks-below-desired-{service}"], *found.values()):
+        if "tasks-below-desired" in inputs["name"]:
+            (result,) = [q for q in inputs["metricQueries"] if q["returnData"]]
+            assert result["expression"] == "desired - FILL(running, 0)"
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_a_failing_broker_admin_rotation_notifies(env: str) -> None:
     # Secrets Manager reports a failed rotation nowhere by itself: the function's Lambda Errors metric
