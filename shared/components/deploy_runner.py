@@ -6,9 +6,10 @@ its own security group (which the broker admits on 443), its own service role an
 
 Least privilege: the service role may only do what CodeBuild needs to run a build in a VPC (create
 and delete the build's network interface in these subnets, write the build's log group, read the Pulumi
-passphrase secret ``messaging.deploy_runner.passphrase_secret`` where the env names one) and assume one
-deploy role. The deploy itself runs as that deploy role (``deploy_role_name`` in the env file),
-which exists before the platform does (a stack cannot create the role it is deployed with).
+passphrase secret ``messaging.deploy_runner.passphrase_secret`` and use the GitHub App connection
+``messaging.deploy_runner.github_connection_arn`` where the env names them) and assume one deploy role.
+The deploy itself runs as that deploy role (``deploy_role_name`` in the env file), which exists before
+the platform does (a stack cannot create the role it is deployed with).
 
 With ``messaging.deploy_runner.github_repository`` set, the project's source is that repository and a
 webhook on ``WORKFLOW_JOB_QUEUED`` makes it a CodeBuild-hosted GitHub Actions runner (jobs select it with
@@ -93,6 +94,8 @@ class DeployRunnerArgs:
     partition: str = "aws"
     #: ``messaging.deploy_runner.passphrase_secret``: the secret CodeBuild reads PULUMI_CONFIG_PASSPHRASE from
     passphrase_secret: str | None = None
+    #: ``messaging.deploy_runner.github_connection_arn``: the GitHub App connection the source is checked out with
+    github_connection_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig) -> DeployRunnerArgs:
@@ -102,7 +105,7 @@ class DeployRunnerArgs:
                    compute_type=runner.compute_type, timeout_minutes=runner.timeout_minutes,
                    log_retention_days=runner.log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect,
-                   passphrase_secret=runner.passphrase_secret)
+                   passphrase_secret=runner.passphrase_secret, github_connection_arn=runner.github_connection_arn)
 
     @property
     def deploy_role_arn(self) -> str:
@@ -148,7 +151,21 @@ def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_id
                                         "ec2:AuthorizedService": "codebuild.amazonaws.com"}}},
         {"Sid": "AssumeDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": args.deploy_role_arn},
         *passphrase_statements(args),
+        *connection_statements(args),
     ]}
+
+
+def connection_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
+    """What CodeBuild needs to check the repository out through a GitHub App connection: the project's
+    service role gets the connection's GitHub token (CodeBuild user guide, "GitHub App connections", step 2:
+    ``GetConnectionToken`` and ``GetConnection`` on the connection). The actions' prefix is the ARN's service:
+    a connection made before the rename is ``codestar-connections``, a newer one ``codeconnections``."""
+    arn = args.github_connection_arn
+    if arn is None:
+        return []
+    service = arn.split(":")[2]
+    return [{"Sid": "UseGitHubConnection", "Effect": "Allow",
+             "Action": [f"{service}:GetConnection", f"{service}:GetConnectionToken"], "Resource": arn}]
 
 
 def passphrase_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
@@ -226,8 +243,11 @@ class DeployRunner(pulumi.ComponentResource):
                 compute_type=args.compute_type, image=BUILD_IMAGE, type="LINUX_CONTAINER",
                 image_pull_credentials_type="CODEBUILD",
                 environment_variables=environment_variables(args)),
-            source=aws.codebuild.ProjectSourceArgs(type="GITHUB", location=github, buildspec=BUILDSPEC,
-                                                   git_clone_depth=1)
+            source=aws.codebuild.ProjectSourceArgs(
+                type="GITHUB", location=github, buildspec=BUILDSPEC, git_clone_depth=1,
+                # botocore codebuild SourceAuth: type CODECONNECTIONS, resource the connection's ARN
+                auth=aws.codebuild.ProjectSourceAuthArgs(type="CODECONNECTIONS", resource=args.github_connection_arn)
+                if args.github_connection_arn else None)
             if github else aws.codebuild.ProjectSourceArgs(type="NO_SOURCE", buildspec=BUILDSPEC),
             # botocore codebuild VpcConfig: vpcId, subnets (max 16), securityGroupIds (max 5).
             vpc_config=aws.codebuild.ProjectVpcConfigArgs(

@@ -296,6 +296,38 @@ def test_a_passphrase_secret_that_is_no_secret_name_is_bad_input(edit_env: Any, 
     assert error.value.key == "messaging.deploy_runner.passphrase_secret" and error.value.exit_code == 2
 
 
+@pytest.mark.parametrize("service", ["codeconnections", "codestar-connections"])
+def test_a_github_app_connection_checks_the_repository_out_with_the_runner_role(edit_env: Any, service: str) -> None:
+    """CodeBuild fetches the connection's GitHub token with the project's service role (CodeBuild user guide,
+    "GitHub App connections", step 2), so that role may get that one connection's token."""
+    account = load_env("dev").account_id
+    connection = f"arn:aws:{service}:eu-west-1:{account}:connection/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={
+        "github_repository": "https://github.com/acme/ml-platform", "github_connection_arn": connection}))
+    document = synth_env("dev", ["broker"])["broker"]
+    source = one(document, PROJECT)["inputs"]["source"]
+    assert source["auth"] == {"type": "CODECONNECTIONS", "resource": connection}
+    policy = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert statements["UseGitHubConnection"]["Action"] == [f"{service}:GetConnection", f"{service}:GetConnectionToken"]
+    assert statements["UseGitHubConnection"]["Resource"] == connection
+
+
+@pytest.mark.parametrize(("runner", "key"), [
+    ({"github_connection_arn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/"
+                               "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"}, "messaging.deploy_runner"),
+    ({"github_repository": "https://github.com/acme/ml-platform",
+      "github_connection_arn": "arn:aws:secretsmanager:eu-west-1:111111111111:secret:github-token"},
+     "messaging.deploy_runner.github_connection_arn"),
+])
+def test_a_github_connection_without_a_repository_or_that_is_no_connection_is_bad_input(
+        edit_env: Any, runner: dict[str, str], key: str) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner=runner))
+    with pytest.raises(ConfigError) as error:
+        load_env("dev")
+    assert error.value.key == key and error.value.exit_code == 2
+
+
 # -- contract, external brokers ----------------------------------------------------------------------
 @pytest.mark.parametrize("env", ENVS)
 def test_the_layer_exports_exactly_its_contract_and_holds_no_rabbitmq_provider(env: str) -> None:
