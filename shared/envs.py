@@ -192,18 +192,11 @@ class DeployRunnerConfig(_Strict):
     #: state backend whose stack secrets are passphrase-encrypted: CodeBuild puts it in PULUMI_CONFIG_PASSPHRASE
     #: and reads it with the runner's service role (Secrets Manager secret names: 1-512 of these characters)
     passphrase_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-    #: the AWS CodeConnections (formerly CodeStar Connections) GitHub App connection the project checks
-    #: github_repository out with; unset: the account's default CodeBuild source credential (a token)
+    #: the AWS CodeConnections (formerly CodeStar Connections) GitHub App connection builds check GitHub out
+    #: with (github_repository, or a start-build source override); unset: a token credential of CodeBuild
     github_connection_arn: str | None = Field(
         default=None,
         pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
-
-    @model_validator(mode="after")
-    def _connection_needs_repository(self) -> DeployRunnerConfig:
-        if self.github_connection_arn and not self.github_repository:
-            raise ValueError("github_connection_arn is the connection github_repository is checked out with: "
-                             "set github_repository too, or remove github_connection_arn")
-        return self
 
 
 class CredentialsRotation(_Strict):

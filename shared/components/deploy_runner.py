@@ -156,10 +156,11 @@ def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_id
 
 
 def connection_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
-    """What CodeBuild needs to check the repository out through a GitHub App connection: the project's
-    service role gets the connection's GitHub token (CodeBuild user guide, "GitHub App connections", step 2:
-    ``GetConnectionToken`` and ``GetConnection`` on the connection). The actions' prefix is the ARN's service:
-    a connection made before the rename is ``codestar-connections``, a newer one ``codeconnections``."""
+    """What CodeBuild needs to check GitHub out through a GitHub App connection (the project's repository, or
+    a start-build source override with the account's default credential or ``--source-auth-override``): the
+    project's service role gets the connection's GitHub token (CodeBuild user guide, "GitHub App connections",
+    step 2: ``GetConnectionToken`` and ``GetConnection`` on the connection). The actions' prefix is the ARN's
+    service: a connection made before the rename is ``codestar-connections``, a newer one ``codeconnections``."""
     arn = args.github_connection_arn
     if arn is None:
         return []

@@ -313,19 +313,26 @@ def test_a_github_app_connection_checks_the_repository_out_with_the_runner_role(
     assert statements["UseGitHubConnection"]["Resource"] == connection
 
 
-@pytest.mark.parametrize(("runner", "key"), [
-    ({"github_connection_arn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/"
-                               "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"}, "messaging.deploy_runner"),
-    ({"github_repository": "https://github.com/acme/ml-platform",
-      "github_connection_arn": "arn:aws:secretsmanager:eu-west-1:111111111111:secret:github-token"},
-     "messaging.deploy_runner.github_connection_arn"),
-])
-def test_a_github_connection_without_a_repository_or_that_is_no_connection_is_bad_input(
-        edit_env: Any, runner: dict[str, str], key: str) -> None:
-    edit_env("dev", lambda data: data["messaging"].update(deploy_runner=runner))
+def test_a_github_app_connection_serves_start_build_overrides_without_a_repository(edit_env: Any) -> None:
+    """Without github_repository builds take GitHub as a start-build source override, which CodeBuild checks out
+    with the account's default credential or ``--source-auth-override``: the role may use the connection."""
+    connection = f"arn:aws:codeconnections:eu-west-1:{load_env('dev').account_id}:connection/" \
+                 "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"github_connection_arn": connection}))
+    document = synth_env("dev", ["broker"])["broker"]
+    assert one(document, PROJECT)["inputs"]["source"]["type"] == "NO_SOURCE"
+    assert "auth" not in one(document, PROJECT)["inputs"]["source"]
+    policy = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])
+    assert {s["Sid"]: s["Resource"] for s in policy["Statement"]}["UseGitHubConnection"] == connection
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:secretsmanager:eu-west-1:111111111111:secret:github-token",
+                                 "arn:aws:codeconnections:eu-west-1:111111111111:host/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b"])
+def test_a_github_connection_that_is_no_connection_is_bad_input(edit_env: Any, arn: str) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"github_connection_arn": arn}))
     with pytest.raises(ConfigError) as error:
         load_env("dev")
-    assert error.value.key == key and error.value.exit_code == 2
+    assert error.value.key == "messaging.deploy_runner.github_connection_arn" and error.value.exit_code == 2
 
 
 # -- contract, external brokers ----------------------------------------------------------------------
