@@ -329,6 +329,13 @@ def topic_name(env_name: str) -> str:
     return f"{env_name}-ml-alarms"
 
 
+def lambda_in(function_arn: str, account_id: str, region: str) -> bool:
+    """Whether ``function_arn`` (``arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]``) is a
+    function of this account and region: the only ones whose resource policy the env's stack can add to."""
+    parts = function_arn.split(":")
+    return len(parts) >= 7 and parts[2] == "lambda" and parts[3] == region and parts[4] == account_id
+
+
 @dataclass(frozen=True)
 class AlarmTopicArgs:
     env_name: str
@@ -365,9 +372,20 @@ class AlarmTopic(pulumi.ComponentResource):
         # Email (and https) subscriptions stay "pending confirmation" until the recipient confirms.
         for subscription in args.settings.all_subscriptions():
             suffix = re.sub(r"[^A-Za-z0-9]+", "-", subscription.endpoint).strip("-").lower()[:60]
+            resource_name = f"{name}-{subscription.protocol}-{suffix}"
+            permission = None
+            if subscription.protocol == "lambda" and lambda_in(subscription.endpoint, args.account_id, args.region):
+                # SNS invokes the function as sns.amazonaws.com: without a statement in the function's resource
+                # policy every delivery is refused and the subscription looks fine (Lambda developer guide,
+                # "Invoking Lambda functions with Amazon SNS notifications": add-permission, source ARN the topic).
+                permission = aws.lambda_.Permission(
+                    resource_name, action="lambda:InvokeFunction", function=subscription.endpoint,
+                    principal="sns.amazonaws.com", source_arn=self.topic.arn,
+                    opts=pulumi.ResourceOptions(parent=self.topic))
             aws.sns.TopicSubscription(
-                f"{name}-{subscription.protocol}-{suffix}", topic=self.topic.arn, protocol=subscription.protocol,
-                endpoint=subscription.endpoint, opts=pulumi.ResourceOptions(parent=self.topic))
+                resource_name, topic=self.topic.arn, protocol=subscription.protocol,
+                endpoint=subscription.endpoint,
+                opts=pulumi.ResourceOptions(parent=self.topic, depends_on=[permission] if permission else None))
         self.arn: pulumi.Output[str] = self.topic.arn
         self.register_outputs({"topic_arn": self.topic.arn})
 

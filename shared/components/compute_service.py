@@ -177,8 +177,11 @@ def task_definition(name: str, args: FargateServiceArgs, roles: ServiceRoles,
         ephemeral_storage=aws.ecs.TaskDefinitionEphemeralStorageArgs(size_in_gib=storage)
         if storage is not None else None,
         tags=args.tags,
-        # The execution role must be able to pull and log before ECS tries to start a task.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[roles.execution_policy]),
+        # The execution role must be able to pull and log before ECS tries to start a task, and the task role
+        # hold its statements before the application makes its first call (an AccessDenied at start-up crashes
+        # the task, and on the first deployment the circuit breaker fails the `up`).
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[
+            roles.execution_policy, *([roles.task_policy] if roles.task_policy is not None else [])]),
     )
 
 

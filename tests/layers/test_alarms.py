@@ -228,6 +228,26 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name} == {3}
 
 
+def test_a_lambda_subscription_of_the_envs_account_may_be_invoked_by_sns_for_this_topic(edit_env: Any) -> None:
+    """SNS delivers to a Lambda subscription as sns.amazonaws.com: the function's resource policy must allow it
+    (for this topic only), or every notification is refused while the subscription looks confirmed."""
+    account, region = load_env("dev").account_id, load_env("dev").region
+    own = f"arn:aws:lambda:{region}:{account}:function:pager"
+    elsewhere = f"arn:aws:lambda:{region}:999999999999:function:pager"
+    edit_env("dev", lambda data: data.update(alarms={"subscriptions": [
+        {"protocol": "lambda", "endpoint": own}, {"protocol": "lambda", "endpoint": elsewhere}]}))
+    broker = synth_env("dev", ["broker"])["broker"]
+    (topic,) = of_type(broker, TOPIC)
+    # the broker admin rotation's permission (Secrets Manager) aside, one for SNS, on the env account's function
+    (permission,) = [p for p in of_type(broker, "aws:lambda/permission:Permission")
+                     if p["inputs"]["principal"] == "sns.amazonaws.com"]
+    assert (permission["inputs"]["function"], permission["inputs"]["action"]) == (own, "lambda:InvokeFunction")
+    assert permission["property_dependencies"]["sourceArn"] == [topic["urn"]]
+    subscriptions = {s["inputs"]["endpoint"]: s for s in of_type(broker, SUBSCRIPTION)}
+    assert set(subscriptions) == {own, elsewhere}
+    assert permission["urn"] in subscriptions[own]["dependencies"]
+
+
 def test_no_subscription_by_default() -> None:
     assert of_type(layers("dev")["broker"], SUBSCRIPTION) == []
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.policy_catalog import load_rules
 from tests.policies import (
+    test_aws_alarm_topic,
     test_aws_cloudwatch_alarms,
     test_aws_cloudwatch_metric_published,
     test_aws_coverage_rules,
@@ -30,6 +31,7 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_cloudwatch_metric_published.test_unknown_values_still_decide_unknown_names_are_not_applicable,
     "cloudwatch-alarm-valid":
         test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
+    "cloudwatch-alarm-topic-publishable": test_aws_alarm_topic.test_unknown_policies_or_names_leave_the_rule_undecided,
     "ecs-service-after-listener":
         test_aws_ecs_service_after_listener.test_unknown_load_balancers_leave_the_rule_undecided,
     "ecs-task-separate-roles":
