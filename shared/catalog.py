@@ -25,6 +25,15 @@ EXCHANGES: tuple[Exchange, ...] = ("requests", "events")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ROUTING_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
+#: What Service Connect's proxy waits for a response when nothing is configured (ECS guide, "Service Connect
+#: components": perRequestTimeout defaults to 15 s; App Mesh's HttpTimeout.perRequest default is 15 s too).
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 15
+#: The largest value ECS takes for a Service Connect timeout (botocore ecs model: Duration, 0..2147483647).
+ECS_DURATION_MAX = 2147483647
+#: A public service's request timeout is its ALB's idle timeout (aws.lb.LoadBalancer idle_timeout, 1-4000 s)
+#: and its target group's deregistration delay (0-3600 s: in-flight requests finish while a task leaves).
+PUBLIC_REQUEST_TIMEOUT_MAX = 3600
+
 
 class Routes(BaseModel):
     """Routing keys per exchange."""
@@ -68,6 +77,20 @@ class ServiceSpec(BaseModel):
     calls: tuple[str, ...] = ()
     publishes: Routes = Routes()
     consumes: Routes = Routes()
+    #: the longest a caller waits for one response of this service: its Service Connect proxy's
+    #: per-request timeout, its App Mesh listener and route timeouts, and, when public, its ALB's idle timeout
+    request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+
+    @field_validator("request_timeout_seconds")
+    @classmethod
+    def _a_bounded_wait(cls, seconds: int) -> int:
+        if seconds == 0:
+            # ECS reads 0 as "no timeout" (TimeoutConfiguration); no load balancer can wait without limit.
+            raise ValueError("0 would turn the timeout off and let a caller wait forever; give the longest "
+                             f"wait in seconds, 1 to {ECS_DURATION_MAX}")
+        if not 1 <= seconds <= ECS_DURATION_MAX:
+            raise ValueError(f"{seconds} is outside ECS's Service Connect timeout range (1 to {ECS_DURATION_MAX} s)")
+        return seconds
 
     @property
     def uses_messaging(self) -> bool:
@@ -126,6 +149,20 @@ class Catalog(BaseModel):
                 f"services.{cycle[0]}.calls: call cycle {' -> '.join(cycle)}; services are started callees first "
                 "(a client only reaches services that existed when it started), so calls must not form a cycle"
             ) from None
+        for name, spec in self.services.items():
+            for callee in spec.calls:
+                waited = self.services[callee].request_timeout_seconds
+                if spec.request_timeout_seconds < waited:
+                    # A service answers its callers only after its callees answered it: its own callers
+                    # (and, when public, its load balancer) would give up while it still legitimately waits.
+                    raise ValueError(
+                        f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is shorter than "
+                        f"the {waited} s {name} may wait for {callee}, which it calls; give {name} at least {waited}")
+            if spec.public and spec.request_timeout_seconds > PUBLIC_REQUEST_TIMEOUT_MAX:
+                raise ValueError(
+                    f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is longer than a "
+                    f"public service's load balancer can wait ({PUBLIC_REQUEST_TIMEOUT_MAX} s: the ALB's idle "
+                    "timeout goes up to 4000 s, its target group's deregistration delay up to 3600 s)")
         return self
 
     def __iter__(self):  # type: ignore[override]
@@ -199,7 +236,8 @@ def _format_errors(path: Path, error: ValidationError) -> list[ConfigError]:
         if graph:
             problems.append(ConfigError(str(path), graph.group(1), graph.group(2)))
         else:
-            problems.append(ConfigError(str(path), key, _REASONS.get(item["type"], item["msg"])))
+            reason = _REASONS.get(item["type"], item["msg"])
+            problems.append(ConfigError(str(path), key, reason.removeprefix("Value error, ")))
     return problems
 
 
