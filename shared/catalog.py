@@ -25,8 +25,9 @@ EXCHANGES: tuple[Exchange, ...] = ("requests", "events")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ROUTING_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
-#: What Service Connect's proxy waits for a response when nothing is configured (ECS guide, "Service Connect
-#: components": perRequestTimeout defaults to 15 s; App Mesh's HttpTimeout.perRequest default is 15 s too).
+#: What both mesh proxies wait for a response when nothing is configured: Service Connect keeps Envoy's 15 s
+#: route timeout (its requests carry X-Envoy-Expected-Rq-Timeout-Ms: 15000, aws/containers-roadmap#1958), and
+#: App Mesh documents 15 s as HttpTimeout.perRequest's default (App Mesh API reference).
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 15
 #: The largest value ECS takes for a Service Connect timeout (botocore ecs model: Duration, 0..2147483647).
 ECS_DURATION_MAX = 2147483647
