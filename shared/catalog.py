@@ -34,6 +34,9 @@ ECS_DURATION_MAX = 2147483647
 #: A public service's request timeout is its ALB's idle timeout (aws.lb.LoadBalancer idle_timeout, 1-4000 s)
 #: and its target group's deregistration delay (0-3600 s: in-flight requests finish while a task leaves).
 PUBLIC_REQUEST_TIMEOUT_MAX = 3600
+#: Fargate's bounds and default for a container's stopTimeout, the time between SIGTERM and SIGKILL (botocore ecs
+#: ContainerDefinition.stopTimeout: "The valid values for Fargate are 2-120 seconds", 30 when unset).
+FARGATE_STOP_TIMEOUT_MIN, FARGATE_STOP_TIMEOUT_MAX, FARGATE_STOP_TIMEOUT_DEFAULT = 2, 120, 30
 
 
 class Routes(BaseModel):
@@ -81,6 +84,26 @@ class ServiceSpec(BaseModel):
     #: the longest a caller waits for one response of this service: its Service Connect proxy's
     #: per-request timeout, its App Mesh listener and route timeouts, and, when public, its ALB's idle timeout
     request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    #: seconds between the SIGTERM ECS sends the app (deploy, scale-in) and its SIGKILL; unset = long enough for
+    #: a request in flight (request_timeout_seconds), at least Fargate's 30 and at most its 120 (see stop_timeout)
+    stop_timeout_seconds: int | None = None
+
+    @field_validator("stop_timeout_seconds")
+    @classmethod
+    def _a_fargate_stop_timeout(cls, seconds: int | None) -> int | None:
+        if seconds is not None and not FARGATE_STOP_TIMEOUT_MIN <= seconds <= FARGATE_STOP_TIMEOUT_MAX:
+            raise ValueError(f"{seconds} is outside the stopTimeout Fargate allows ({FARGATE_STOP_TIMEOUT_MIN} to "
+                             f"{FARGATE_STOP_TIMEOUT_MAX} s); work longer than that needs task scale-in protection "
+                             "(README, \"Add a service\")")
+        return seconds
+
+    @property
+    def stop_timeout(self) -> int:
+        """The app container's stopTimeout: the catalog's, else time for an in-flight request to finish (its
+        callers wait up to request_timeout_seconds) within Fargate's 30 s default and 120 s maximum."""
+        if self.stop_timeout_seconds is not None:
+            return self.stop_timeout_seconds
+        return min(FARGATE_STOP_TIMEOUT_MAX, max(FARGATE_STOP_TIMEOUT_DEFAULT, self.request_timeout_seconds))
 
     @field_validator("request_timeout_seconds")
     @classmethod
@@ -196,13 +219,19 @@ class Catalog(BaseModel):
 
     def warnings(self) -> list[str]:
         """What is valid but almost surely a mistake: a published routing key no queue receives (the
-        broker drops those messages silently), or a consumed one nobody publishes (a queue that waits
-        for nothing)."""
+        broker drops those messages silently), a consumed one nobody publishes (a queue that waits
+        for nothing), or a stop timeout shorter than a request in flight may need."""
         found = []
         for publisher, exchange, key, queues in self.routes():
             if not queues:
                 found.append(f"services.{publisher}.publishes.{exchange}: {key!r} is consumed by no service; "
                              "RabbitMQ drops what is published with it")
+        for spec in self:
+            in_flight = min(spec.request_timeout_seconds, FARGATE_STOP_TIMEOUT_MAX)
+            if spec.stop_timeout_seconds is not None and spec.stop_timeout_seconds < in_flight:
+                found.append(f"services.{spec.name}.stop_timeout_seconds: {spec.stop_timeout_seconds} s is shorter "
+                             f"than the {in_flight} s a request in flight may still need; ECS kills the app "
+                             "mid-request on a deploy or scale-in")
         published = {(exchange, key) for spec in self for exchange, key in spec.publishes.items()}
         for spec in self:
             for exchange, key in spec.consumes.items():

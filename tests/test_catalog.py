@@ -188,3 +188,23 @@ def test_a_bad_request_timeout_stops_synth_with_exit_2_and_writes_nothing(tmp_pa
     assert result.returncode == 2, result.stderr
     assert "services.gateway.request_timeout_seconds" in result.stderr and str(path) in result.stderr
     assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize("value", [1, 121, 300])
+def test_a_stop_timeout_fargate_cannot_take_is_refused_naming_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: int) -> None:
+    path = write_catalog(tmp_path, monkeypatch,
+                         lambda services: services["training"].update(stop_timeout_seconds=value))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (Path(raised.value.file), raised.value.key) == (path, "services.training.stop_timeout_seconds")
+    assert "2 to 120 s" in raised.value.reason and "scale-in protection" in raised.value.reason
+
+
+def test_a_stop_timeout_shorter_than_a_request_in_flight_is_a_warning(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, lambda services: services["inference"].update(stop_timeout_seconds=40))
+    catalog = load_catalog()
+    assert catalog["inference"].stop_timeout == 40
+    (warning,) = [w for w in catalog.warnings() if "stop_timeout_seconds" in w]
+    assert warning.startswith("services.inference.stop_timeout_seconds: 40 s") and "120 s" in warning

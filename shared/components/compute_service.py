@@ -139,14 +139,21 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
             discovery_namespaces=[values[0].private_namespace_name, values[0].http_namespace_name]
             if plan.spec.calls else [],
             appmesh_virtual_node_arn=virtual_node_arn(settings, values[1], service, version) if args.appmesh
-            else None))
+            else None,
+            task_protection_tasks_arn=cluster_tasks_arn(settings, args.cluster_name) if plan.spec.consumes else None))
     # A role without statements gets no policy at all (an empty policy document is invalid).
     task_policy = aws.iam.RolePolicy(
         f"{name}-task", role=task_role.id,
         policy=task_statements.apply(
             lambda statements: json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)),
-        opts=pulumi.ResourceOptions(parent=task_role)) if plan.spec.calls or args.appmesh else None
+        opts=pulumi.ResourceOptions(parent=task_role)) if plan.spec.calls or args.appmesh or plan.spec.consumes \
+        else None
     return ServiceRoles(execution_role, execution_policy, task_role, task_policy)
+
+
+def cluster_tasks_arn(settings: ComputeSettings, cluster_name: str) -> str:
+    """Every task of the env's cluster, as task-level IAM permissions name them."""
+    return f"arn:{settings.partition}:ecs:{settings.region}:{settings.account_id}:task/{cluster_name}/*"
 
 
 def task_definition(name: str, args: FargateServiceArgs, roles: ServiceRoles,
