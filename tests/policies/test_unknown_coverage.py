@@ -15,6 +15,7 @@ from tests.policies import (
     test_aws_lb_certificate,
     test_aws_nacl,
     test_aws_network,
+    test_aws_service_connect_timeout,
     test_aws_unknowns,
     test_platform_rules,
     test_rabbitmq_rules,
@@ -28,6 +29,8 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
     "ecs-service-after-listener":
         test_aws_ecs_service_after_listener.test_unknown_load_balancers_leave_the_rule_undecided,
+    "ecs-service-connect-timeout":
+        test_aws_service_connect_timeout.test_a_timeout_unknown_at_preview_leaves_the_rule_undecided,
     "ecs-task-separate-roles":
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
