@@ -25,6 +25,19 @@ EXCHANGES: tuple[Exchange, ...] = ("requests", "events")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ROUTING_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
+#: What both mesh proxies wait for a response when nothing is configured: Service Connect keeps Envoy's 15 s
+#: route timeout (its requests carry X-Envoy-Expected-Rq-Timeout-Ms: 15000, aws/containers-roadmap#1958), and
+#: App Mesh documents 15 s as HttpTimeout.perRequest's default (App Mesh API reference).
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 15
+#: The largest value ECS takes for a Service Connect timeout (botocore ecs model: Duration, 0..2147483647).
+ECS_DURATION_MAX = 2147483647
+#: A public service's request timeout is its ALB's idle timeout (aws.lb.LoadBalancer idle_timeout, 1-4000 s)
+#: and its target group's deregistration delay (0-3600 s: in-flight requests finish while a task leaves).
+PUBLIC_REQUEST_TIMEOUT_MAX = 3600
+#: Fargate's bounds and default for a container's stopTimeout, the time between SIGTERM and SIGKILL (botocore ecs
+#: ContainerDefinition.stopTimeout: "The valid values for Fargate are 2-120 seconds", 30 when unset).
+FARGATE_STOP_TIMEOUT_MIN, FARGATE_STOP_TIMEOUT_MAX, FARGATE_STOP_TIMEOUT_DEFAULT = 2, 120, 30
+
 
 class Routes(BaseModel):
     """Routing keys per exchange."""
@@ -68,6 +81,40 @@ class ServiceSpec(BaseModel):
     calls: tuple[str, ...] = ()
     publishes: Routes = Routes()
     consumes: Routes = Routes()
+    #: the longest a caller waits for one response of this service: its Service Connect proxy's
+    #: per-request timeout, its App Mesh listener and route timeouts, and, when public, its ALB's idle timeout
+    request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    #: seconds between the SIGTERM ECS sends the app (deploy, scale-in) and its SIGKILL; unset = long enough for
+    #: a request in flight (request_timeout_seconds), at least Fargate's 30 and at most its 120 (see stop_timeout)
+    stop_timeout_seconds: int | None = None
+
+    @field_validator("stop_timeout_seconds")
+    @classmethod
+    def _a_fargate_stop_timeout(cls, seconds: int | None) -> int | None:
+        if seconds is not None and not FARGATE_STOP_TIMEOUT_MIN <= seconds <= FARGATE_STOP_TIMEOUT_MAX:
+            raise ValueError(f"{seconds} is outside the stopTimeout Fargate allows ({FARGATE_STOP_TIMEOUT_MIN} to "
+                             f"{FARGATE_STOP_TIMEOUT_MAX} s); work longer than that needs task scale-in protection "
+                             "(README, \"Add a service\")")
+        return seconds
+
+    @property
+    def stop_timeout(self) -> int:
+        """The app container's stopTimeout: the catalog's, else time for an in-flight request to finish (its
+        callers wait up to request_timeout_seconds) within Fargate's 30 s default and 120 s maximum."""
+        if self.stop_timeout_seconds is not None:
+            return self.stop_timeout_seconds
+        return min(FARGATE_STOP_TIMEOUT_MAX, max(FARGATE_STOP_TIMEOUT_DEFAULT, self.request_timeout_seconds))
+
+    @field_validator("request_timeout_seconds")
+    @classmethod
+    def _a_bounded_wait(cls, seconds: int) -> int:
+        if seconds == 0:
+            # ECS reads 0 as "no timeout" (TimeoutConfiguration); no load balancer can wait without limit.
+            raise ValueError("0 would turn the timeout off and let a caller wait forever; give the longest "
+                             f"wait in seconds, 1 to {ECS_DURATION_MAX}")
+        if not 1 <= seconds <= ECS_DURATION_MAX:
+            raise ValueError(f"{seconds} is outside ECS's Service Connect timeout range (1 to {ECS_DURATION_MAX} s)")
+        return seconds
 
     @property
     def uses_messaging(self) -> bool:
@@ -126,6 +173,20 @@ class Catalog(BaseModel):
                 f"services.{cycle[0]}.calls: call cycle {' -> '.join(cycle)}; services are started callees first "
                 "(a client only reaches services that existed when it started), so calls must not form a cycle"
             ) from None
+        for name, spec in self.services.items():
+            for callee in spec.calls:
+                waited = self.services[callee].request_timeout_seconds
+                if spec.request_timeout_seconds < waited:
+                    # A service answers its callers only after its callees answered it: its own callers
+                    # (and, when public, its load balancer) would give up while it still legitimately waits.
+                    raise ValueError(
+                        f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is shorter than "
+                        f"the {waited} s {name} may wait for {callee}, which it calls; give {name} at least {waited}")
+            if spec.public and spec.request_timeout_seconds > PUBLIC_REQUEST_TIMEOUT_MAX:
+                raise ValueError(
+                    f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is longer than a "
+                    f"public service's load balancer can wait ({PUBLIC_REQUEST_TIMEOUT_MAX} s: the ALB's idle "
+                    "timeout goes up to 4000 s, its target group's deregistration delay up to 3600 s)")
         return self
 
     def __iter__(self):  # type: ignore[override]
@@ -158,13 +219,19 @@ class Catalog(BaseModel):
 
     def warnings(self) -> list[str]:
         """What is valid but almost surely a mistake: a published routing key no queue receives (the
-        broker drops those messages silently), or a consumed one nobody publishes (a queue that waits
-        for nothing)."""
+        broker drops those messages silently), a consumed one nobody publishes (a queue that waits
+        for nothing), or a stop timeout shorter than a request in flight may need."""
         found = []
         for publisher, exchange, key, queues in self.routes():
             if not queues:
                 found.append(f"services.{publisher}.publishes.{exchange}: {key!r} is consumed by no service; "
                              "RabbitMQ drops what is published with it")
+        for spec in self:
+            in_flight = min(spec.request_timeout_seconds, FARGATE_STOP_TIMEOUT_MAX)
+            if spec.stop_timeout_seconds is not None and spec.stop_timeout_seconds < in_flight:
+                found.append(f"services.{spec.name}.stop_timeout_seconds: {spec.stop_timeout_seconds} s is shorter "
+                             f"than the {in_flight} s a request in flight may still need; ECS kills the app "
+                             "mid-request on a deploy or scale-in")
         published = {(exchange, key) for spec in self for exchange, key in spec.publishes.items()}
         for spec in self:
             for exchange, key in spec.consumes.items():
@@ -199,7 +266,8 @@ def _format_errors(path: Path, error: ValidationError) -> list[ConfigError]:
         if graph:
             problems.append(ConfigError(str(path), graph.group(1), graph.group(2)))
         else:
-            problems.append(ConfigError(str(path), key, _REASONS.get(item["type"], item["msg"])))
+            reason = _REASONS.get(item["type"], item["msg"])
+            problems.append(ConfigError(str(path), key, reason.removeprefix("Value error, ")))
     return problems
 
 

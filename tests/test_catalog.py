@@ -132,3 +132,79 @@ def test_a_catalog_problem_is_listed_once_for_a_command_over_every_env(tmp_path:
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("services.training.port") == 1, result.stderr
     assert not (tmp_path / "build").exists()
+
+
+def test_a_caller_waiting_less_than_a_service_it_calls_is_refused_naming_both(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # preprocess would give up on inference (and its own callers on it) before inference may answer.
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["preprocess"].update(
+        request_timeout_seconds=services["inference"]["request_timeout_seconds"] - 1))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    inference = load_catalog_raw(path)["inference"]["request_timeout_seconds"]
+    assert Path(raised.value.file) == path
+    assert raised.value.key == "services.preprocess.request_timeout_seconds"
+    assert "inference" in raised.value.reason and f"at least {inference}" in raised.value.reason
+
+
+def test_an_omitted_request_timeout_is_the_mesh_proxies_15_s_default(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def change(services: dict[str, Any]) -> None:
+        for spec in services.values():
+            spec.pop("request_timeout_seconds", None)
+
+    write_catalog(tmp_path, monkeypatch, change)
+    assert {spec.request_timeout_seconds for spec in load_catalog()} == {15}
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    (0, "wait forever"), (-5, "outside ECS's Service Connect timeout range"),
+    (2147483648, "outside ECS's Service Connect timeout range"), ("soon", "valid integer")])
+def test_a_request_timeout_ecs_cannot_take_is_refused_naming_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: object, words: str) -> None:
+    # training calls nobody and nobody calls it: only the value itself can be wrong.
+    write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update(request_timeout_seconds=value))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert raised.value.key == "services.training.request_timeout_seconds"
+    assert words in raised.value.reason and not raised.value.reason.startswith("Value error")
+
+
+def test_a_public_service_waiting_longer_than_its_load_balancer_can_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, lambda services: services["gateway"].update(request_timeout_seconds=3601))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert raised.value.key == "services.gateway.request_timeout_seconds"
+    assert "3600" in raised.value.reason and "ALB" in raised.value.reason
+
+
+def test_a_bad_request_timeout_stops_synth_with_exit_2_and_writes_nothing(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["gateway"].update(request_timeout_seconds=30))
+    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(tmp_path / "build")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, CATALOG_ENV_VAR: str(path), "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert "services.gateway.request_timeout_seconds" in result.stderr and str(path) in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize("value", [1, 121, 300])
+def test_a_stop_timeout_fargate_cannot_take_is_refused_naming_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: int) -> None:
+    path = write_catalog(tmp_path, monkeypatch,
+                         lambda services: services["training"].update(stop_timeout_seconds=value))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (Path(raised.value.file), raised.value.key) == (path, "services.training.stop_timeout_seconds")
+    assert "2 to 120 s" in raised.value.reason and "scale-in protection" in raised.value.reason
+
+
+def test_a_stop_timeout_shorter_than_a_request_in_flight_is_a_warning(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, lambda services: services["inference"].update(stop_timeout_seconds=40))
+    catalog = load_catalog()
+    assert catalog["inference"].stop_timeout == 40
+    (warning,) = [w for w in catalog.warnings() if "stop_timeout_seconds" in w]
+    assert warning.startswith("services.inference.stop_timeout_seconds: 40 s") and "120 s" in warning

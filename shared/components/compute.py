@@ -179,7 +179,8 @@ class ComputePlatform(pulumi.ComponentResource):
                         service_security_group_id=upstreams.network.service_security_group_id,
                         public_subnet_ids=upstreams.network.public_subnet_ids, protect=settings.protect,
                         account_id=settings.account_id, region=settings.region, partition=settings.partition,
-                        log_retention_days=settings.log_retention_days),
+                        log_retention_days=settings.log_retention_days,
+                        request_timeout_seconds=plan.spec.request_timeout_seconds),
                     opts=child,
                 )
                 self.gateways[service] = gateway

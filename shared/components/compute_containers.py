@@ -90,6 +90,8 @@ class ContainerWiring:
     appmesh_resource_arn: str | None = None
     health_start_period: int = 60
     envoy_image: str = ENVOY_IMAGE
+    #: seconds from the app's SIGTERM to its SIGKILL (the catalog's ServiceSpec.stop_timeout; Fargate: 2-120)
+    stop_timeout: int = 30
 
 
 #: The awslogs delivery mode, stated rather than left to the account: without ``mode`` ECS takes the
@@ -167,7 +169,9 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
         # serve HTTP on a port above 1024.
         "linuxParameters": {"initProcessEnabled": True, "capabilities": dropped_capabilities(("ALL",))},
         "logConfiguration": _log_configuration(wiring, wiring.service),
-        "stopTimeout": 30,
+        # On a deploy or scale-in ECS sends SIGTERM, then SIGKILL after this long: the app stops taking
+        # work, finishes (or hands back) what it holds, and exits (README, "Add a service").
+        "stopTimeout": wiring.stop_timeout,
         "dockerLabels": {"platform.service": wiring.service},
     }
     # Its /tmp is writable only once the init container handed it to the app's user.

@@ -113,13 +113,15 @@ def task_role_statements(
     *,
     discovery_namespaces: list[str],
     appmesh_virtual_node_arn: str | None,
+    task_protection_tasks_arn: str | None = None,
 ) -> list[dict[str, Any]]:
     """What the application (and its Envoy) may call: only what the service needs.
 
     ``discovery_namespaces`` is non-empty for services that call others: they may look instances up
     in the platform's Cloud Map namespaces (DiscoverInstances has no resource-level permissions, so
     the namespace is pinned with its condition key). In App Mesh envs Envoy fetches its own node's
-    configuration and nothing else.
+    configuration and nothing else. A consumer (``task_protection_tasks_arn``) may set its task's
+    scale-in protection.
     """
     statements: list[dict[str, Any]] = []
     if discovery_namespaces:
@@ -131,7 +133,18 @@ def task_role_statements(
     if appmesh_virtual_node_arn:
         statements.append({"Sid": "EnvoyOwnVirtualNode", "Effect": "Allow",
                            "Action": "appmesh:StreamAggregatedResources", "Resource": appmesh_virtual_node_arn})
+    if task_protection_tasks_arn:
+        statements.append(task_protection_statement(task_protection_tasks_arn))
     return statements
+
+
+def task_protection_statement(tasks_arn: str) -> dict[str, Any]:
+    """A consumer protects its own task from scale-in while it holds work: it PUTs
+    ``$ECS_AGENT_URI/task-protection/v1/state`` and the ECS agent calls Get/UpdateTaskProtection with the task
+    role (ECS guide, "Task scale-in protection": IAM permissions required). The actions take task ARNs, so the
+    grant is held to the tasks of the env's cluster (``arn:...:task/<cluster>/*``)."""
+    return {"Sid": "ProtectOwnTaskFromScaleIn", "Effect": "Allow",
+            "Action": ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"], "Resource": tasks_arn}
 
 
 def customer_key_policy(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from shared.catalog import ECS_DURATION_MAX
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
     ENVOY_TMP_VOLUME,
@@ -41,6 +42,12 @@ from shared.mesh_names import execution_role_resource_name, task_role_resource_n
 
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
+#: Service Connect's idle timeout for HTTP when unset (ECS TimeoutConfiguration: 5 minutes).
+SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS = 300
+#: How much longer than the request timeout an idle connection stays open: longer than any wait for one
+#: response, and longer than a public service's ALB idle timeout (= its request timeout), since a proxy
+#: that closes a kept-alive connection first makes the ALB answer 502 (ELB guide, "HTTP 502").
+IDLE_TIMEOUT_MARGIN_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -133,14 +140,21 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
             discovery_namespaces=[values[0].private_namespace_name, values[0].http_namespace_name]
             if plan.spec.calls else [],
             appmesh_virtual_node_arn=virtual_node_arn(settings, values[1], service, version) if args.appmesh
-            else None))
+            else None,
+            task_protection_tasks_arn=cluster_tasks_arn(settings, args.cluster_name) if plan.spec.consumes else None))
     # A role without statements gets no policy at all (an empty policy document is invalid).
     task_policy = aws.iam.RolePolicy(
         f"{name}-task", role=task_role.id,
         policy=task_statements.apply(
             lambda statements: json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)),
-        opts=pulumi.ResourceOptions(parent=task_role)) if plan.spec.calls or args.appmesh else None
+        opts=pulumi.ResourceOptions(parent=task_role)) if plan.spec.calls or args.appmesh or plan.spec.consumes \
+        else None
     return ServiceRoles(execution_role, execution_policy, task_role, task_policy)
+
+
+def cluster_tasks_arn(settings: ComputeSettings, cluster_name: str) -> str:
+    """Every task of the env's cluster, as task-level IAM permissions name them."""
+    return f"arn:{settings.partition}:ecs:{settings.region}:{settings.account_id}:task/{cluster_name}/*"
 
 
 def task_definition(name: str, args: FargateServiceArgs, roles: ServiceRoles,
@@ -259,6 +273,7 @@ def service_connect(plan: ServicePlan, settings: ComputeSettings, upstreams: Com
                 dns_name=entry.apply(lambda e: e.client_alias_dns),
                 port=entry.apply(lambda e: e.client_alias_port),
             )],
+            timeout=service_connect_timeout(plan.spec.request_timeout_seconds),
         )],
         # The Service Connect proxy logs next to the app, in the service's own log group.
         log_configuration=aws.ecs.ServiceServiceConnectConfigurationLogConfigurationArgs(
@@ -266,6 +281,27 @@ def service_connect(plan: ServicePlan, settings: ComputeSettings, upstreams: Com
             options=awslogs_options(settings.log_group_name(unit), settings.region, "service-connect"),
         ),
     )
+
+
+def service_connect_timeouts(request_timeout_seconds: int) -> tuple[int, int]:
+    """(perRequestTimeoutSeconds, idleTimeoutSeconds) of a service's Service Connect endpoint.
+
+    The timeout sits on the callee's ``services`` entry (the ECS ServiceConnectService that serves the
+    endpoint; callers only name the namespace) and bounds how long its callers' proxies wait: without it
+    they answer 504 after Service Connect's 15 s default. Both are always sent: the AWS provider sends an
+    unset field as 0 (terraform-provider-aws ecs ``expandTimeout``), and 0 turns that timeout off. The
+    idle timeout is never below the per-request one, which it would otherwise cut short (ECS
+    TimeoutConfiguration), nor below the 5-minute HTTP default.
+    """
+    idle = max(SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS, request_timeout_seconds + IDLE_TIMEOUT_MARGIN_SECONDS)
+    return request_timeout_seconds, min(idle, ECS_DURATION_MAX)
+
+
+def service_connect_timeout(
+        request_timeout_seconds: int) -> aws.ecs.ServiceServiceConnectConfigurationServiceTimeoutArgs:
+    per_request, idle = service_connect_timeouts(request_timeout_seconds)
+    return aws.ecs.ServiceServiceConnectConfigurationServiceTimeoutArgs(
+        per_request_timeout_seconds=per_request, idle_timeout_seconds=idle)
 
 
 def autoscaling(name: str, args: FargateServiceArgs,

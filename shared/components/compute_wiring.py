@@ -227,5 +227,6 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         secrets=secrets,
         appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name, version) if appmesh else None,
         envoy_image=settings.envoy_image,
+        stop_timeout=plan.spec.stop_timeout,
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS
 from shared.gateway_names import (
     BUCKET_NAME_MAX,
     access_log_bucket_candidate,
@@ -77,6 +78,9 @@ class PublicGatewayArgs:
     partition: str
     #: days the access logs are kept (the env's compute.log_retention_days)
     log_retention_days: int
+    #: the catalog's request_timeout_seconds of the service: how long the ALB waits for one response, and
+    #: how long in-flight requests may take to finish while a task leaves (the catalog keeps it <= 3600)
+    request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
 
 
 class PublicGateway(pulumi.ComponentResource):
@@ -121,6 +125,9 @@ class PublicGateway(pulumi.ComponentResource):
             security_groups=[self.security_group.id],
             # Requests with malformed headers are a request-smuggling vector; drop them at the edge.
             drop_invalid_header_fields=True,
+            # The ALB closes a connection on which nothing arrived for this long (default 60 s, 1-4000 s):
+            # it must wait as long as the service may take to answer, its callees' answers included.
+            idle_timeout=args.request_timeout_seconds,
             enable_deletion_protection=args.protect,
             # ELB checks that it may write to the bucket when logging is turned on, so the policy comes first.
             access_logs=aws.lb.LoadBalancerAccessLogsArgs(
@@ -135,7 +142,10 @@ class PublicGateway(pulumi.ComponentResource):
             protocol="HTTP",
             port=args.port,
             vpc_id=args.vpc_id,
-            deregistration_delay=30,
+            # A leaving task (deploy, scale-in) gets this long to finish its in-flight requests before ECS stops
+            # it; ELB ends the wait early once the target has neither in-flight requests nor open connections
+            # (ELB guide, "Deregistration delay").
+            deregistration_delay=args.request_timeout_seconds,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, path=args.health_path, matcher="200-399", interval=15, timeout=5,
                 healthy_threshold=2, unhealthy_threshold=3),

@@ -184,6 +184,14 @@ class AppMesh(pulumi.ComponentResource):
                     port_mapping=aws.appmesh.VirtualNodeSpecListenerPortMappingArgs(port=spec.port, protocol="http"),
                     health_check=aws.appmesh.VirtualNodeSpecListenerHealthCheckArgs(
                         protocol="http", path=spec.health_path, port=spec.port, **HEALTH_CHECK),
+                    # App Mesh's per-request default is 15 s, and a longer wait must be set on every
+                    # resource of the conversation: the caller's and the callee's nodes and the route
+                    # (App Mesh API, HttpTimeout.perRequest). Each node's is its own catalog value, and the
+                    # catalog keeps a caller's at least its callees'.
+                    timeout=aws.appmesh.VirtualNodeSpecListenerTimeoutArgs(
+                        http=aws.appmesh.VirtualNodeSpecListenerTimeoutHttpArgs(
+                            per_request=aws.appmesh.VirtualNodeSpecListenerTimeoutHttpPerRequestArgs(
+                                unit="s", value=spec.request_timeout_seconds))),
                 )],
                 # Endpoints come from the discovery layer's Cloud Map service, where ECS registers only
                 # healthy tasks; a canary version's node keeps only its own ECS service's tasks.
@@ -234,6 +242,10 @@ class AppMesh(pulumi.ComponentResource):
                         virtual_node=nodes[v.version].name, weight=v.weight)
                     for v in versions
                 ]),
+                # The route waits as long as the service's nodes (see _node).
+                timeout=aws.appmesh.RouteSpecHttpRouteTimeoutArgs(
+                    per_request=aws.appmesh.RouteSpecHttpRouteTimeoutPerRequestArgs(
+                        unit="s", value=spec.request_timeout_seconds)),
             )),
             tags={"service": spec.name},
             opts=pulumi.ResourceOptions(parent=router),

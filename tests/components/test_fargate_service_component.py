@@ -102,9 +102,19 @@ def test_the_service_runs_the_digest_in_the_private_subnets_and_serves_its_mesh_
     assert connect["services"][0]["clientAlias"][0] == {"dnsName": "inference.unit", "port": 8080}
 
 
-def test_a_service_that_calls_nothing_in_service_connect_gets_no_task_policy() -> None:
-    policies = of_type(service(calls=()), "aws:iam/rolePolicy:RolePolicy")
+def test_a_service_that_calls_and_consumes_nothing_in_service_connect_gets_no_task_policy() -> None:
+    policies = of_type(service(calls=(), consumes=Routes(), wiring=upstreams(secret_for=())),
+                       "aws:iam/rolePolicy:RolePolicy")
     assert [p["name"] for p in policies] == ["inference-execution"]
+
+
+def test_a_consumer_that_calls_nothing_may_protect_its_task_of_its_cluster_from_scale_in() -> None:
+    policies = of_type(service(calls=()), "aws:iam/rolePolicy:RolePolicy")
+    (policy,) = [p for p in policies if p["name"] == "inference-task"]
+    (statement,) = json.loads(policy["inputs"]["policy"])["Statement"]
+    assert statement == {"Sid": "ProtectOwnTaskFromScaleIn", "Effect": "Allow",
+                         "Action": ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"],
+                         "Resource": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/unit/*"}
 
 
 def test_a_missing_secret_entry_fails_naming_it() -> None:

@@ -162,6 +162,8 @@ def test_services_join_the_mesh_layers_service_connect_namespace_under_its_names
         assert connect["services"] == [{
             "portName": wiring["port_name"], "discoveryName": wiring["discovery_name"],
             "clientAlias": [{"dnsName": wiring["client_alias_dns"], "port": spec.port}],
+            "timeout": {"perRequestTimeoutSeconds": spec.request_timeout_seconds,
+                        "idleTimeoutSeconds": max(300, spec.request_timeout_seconds + 60)},
         }]
         assert connect["logConfiguration"]["options"]["awslogs-group"] == f"/platform/{env}/compute/{spec.name}"
         # The port Service Connect serves is the container's port mapping of that name.

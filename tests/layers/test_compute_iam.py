@@ -4,6 +4,7 @@ and no managed policy anywhere."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -90,15 +91,35 @@ def test_task_roles_may_discover_services_only_where_the_service_calls_others(en
     discovery = docs["discovery"]["outputs"]
     for spec in load_catalog():
         policy = task_policy(docs["compute"], spec.name)
-        if not spec.calls:
-            # Service Connect needs no task permissions: nothing for a service that calls nobody.
+        if not spec.calls and not spec.consumes:
+            # Service Connect needs no task permissions: nothing for a service that calls and consumes nothing.
             assert policy is None, spec.name
             continue
         assert policy is not None
-        (statement,) = statements(policy)
-        assert statement["Action"] == "servicediscovery:DiscoverInstances"
-        assert statement["Condition"] == {"StringEquals": {"servicediscovery:NamespaceName": sorted(
-            [discovery["private_namespace_name"], discovery["http_namespace_name"]])}}
+        by_sid = {statement["Sid"]: statement for statement in statements(policy)}
+        assert set(by_sid) == ({"DiscoverPlatformServices"} if spec.calls else set()) | (
+            {"ProtectOwnTaskFromScaleIn"} if spec.consumes else set()), spec.name
+        if spec.calls:
+            statement = by_sid["DiscoverPlatformServices"]
+            assert statement["Action"] == "servicediscovery:DiscoverInstances"
+            assert statement["Condition"] == {"StringEquals": {"servicediscovery:NamespaceName": sorted(
+                [discovery["private_namespace_name"], discovery["http_namespace_name"]])}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_consumers_may_set_scale_in_protection_of_their_clusters_tasks_only(env: str) -> None:
+    docs = platform(env)
+    cluster = docs["compute"]["outputs"]["cluster_name"]
+    consumers = [spec for spec in load_catalog() if spec.consumes]
+    assert "training" in {spec.name for spec in consumers}
+    for spec in consumers:
+        policy = task_policy(docs["compute"], spec.name)
+        assert policy is not None
+        (statement,) = [s for s in statements(policy) if s["Sid"] == "ProtectOwnTaskFromScaleIn"]
+        # What the ECS agent calls with the task role when the app uses $ECS_AGENT_URI/task-protection/v1/state.
+        assert statement["Action"] == ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
+        assert statement["Effect"] == "Allow"
+        assert re.fullmatch(rf"arn:aws:ecs:eu-west-1:\d{{12}}:task/{cluster}/\*", statement["Resource"])
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -130,7 +151,8 @@ def test_appmesh_task_roles_add_only_their_envoy_node(edit_env: Any) -> None:
         policy = task_policy(doc, spec.name)
         assert policy is not None
         expected = {"appmesh:StreamAggregatedResources"} | ({"servicediscovery:DiscoverInstances"} if spec.calls
-                                                           else set())
+                                                           else set()) | (
+            {"ecs:GetTaskProtection", "ecs:UpdateTaskProtection"} if spec.consumes else set())
         assert actions(policy) == expected
 
 

@@ -17,6 +17,7 @@ from tests.policies import (
     test_aws_lb_certificate,
     test_aws_nacl,
     test_aws_network,
+    test_aws_service_connect_timeout,
     test_aws_sns_alarm_topic_subscribed,
     test_aws_unknowns,
     test_platform_rules,
@@ -34,6 +35,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "cloudwatch-alarm-topic-publishable": test_aws_alarm_topic.test_unknown_policies_or_names_leave_the_rule_undecided,
     "ecs-service-after-listener":
         test_aws_ecs_service_after_listener.test_unknown_load_balancers_leave_the_rule_undecided,
+    "ecs-service-connect-timeout":
+        test_aws_service_connect_timeout.test_a_timeout_unknown_at_preview_leaves_the_rule_undecided,
     "ecs-task-separate-roles":
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,

@@ -1,0 +1,85 @@
+"""A service's callers wait as long as its catalog entry's ``request_timeout_seconds`` says, on every hop a
+request takes: the Service Connect proxy of each caller (the timeout on the callee's endpoint), App Mesh's
+listeners and routes, and the public gateway's ALB, whose idle timeout and deregistration delay follow the
+public service's wait. Without these, Service Connect and App Mesh answer 504 after their 15 s default and the
+ALB closes a request idle for its 60 s default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, load_catalog
+from shared.components.compute_service import SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS, service_connect_timeouts
+from tests.layers.compute_helpers import ENVS, fresh, platform, unit
+from tests.synth_helpers import by_name, of_type
+
+CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+NODE = "aws:appmesh/virtualNode:VirtualNode"
+ROUTE = "aws:appmesh/route:Route"
+
+
+def endpoint_timeout(doc: dict[str, Any], service: str) -> dict[str, int]:
+    (entry,) = unit(doc, service)["service"]["inputs"]["serviceConnectConfiguration"]["services"]
+    timeout: dict[str, int] = entry["timeout"]
+    return timeout
+
+
+def test_the_shipped_catalog_lets_inference_answer_after_the_proxies_15_s_default() -> None:
+    catalog = load_catalog()
+    assert catalog["inference"].request_timeout_seconds > DEFAULT_REQUEST_TIMEOUT_SECONDS
+    # Each caller waits at least as long as what it calls waits: gateway -> preprocess -> inference.
+    for spec in catalog:
+        for callee in spec.calls:
+            assert spec.request_timeout_seconds >= catalog[callee].request_timeout_seconds, (spec.name, callee)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_service_connect_endpoint_carries_its_catalog_request_timeout(env: str) -> None:
+    doc = platform(env)["compute"]
+    for spec in load_catalog():
+        timeout = endpoint_timeout(doc, spec.name)
+        assert timeout["perRequestTimeoutSeconds"] == spec.request_timeout_seconds
+        # Both fields are sent (the provider would send a missing one as 0, which turns it off), and the
+        # idle timeout never cuts a request short: ECS closes at the idle timeout when it is the smaller.
+        assert timeout["idleTimeoutSeconds"] > timeout["perRequestTimeoutSeconds"]
+        assert timeout["idleTimeoutSeconds"] >= SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS
+
+
+def test_the_idle_timeout_stays_in_ecs_range_for_the_longest_request_timeout() -> None:
+    per_request, idle = service_connect_timeouts(2147483647)
+    assert per_request == idle == 2147483647
+    assert service_connect_timeouts(15) == (15, SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS)
+    assert service_connect_timeouts(600) == (600, 660)
+
+
+def test_the_public_gateways_alb_waits_as_long_as_the_gateway_and_drains_that_long(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    doc = fresh("dev")["compute"]
+    gateway = load_catalog()["gateway"]
+    alb = by_name(doc, "aws:lb/loadBalancer:LoadBalancer", "gateway-alb")["inputs"]
+    assert alb["idleTimeout"] == gateway.request_timeout_seconds
+    # ... which covers the longest chain behind it (the catalog keeps a caller's wait >= its callees').
+    assert alb["idleTimeout"] >= max(load_catalog()[callee].request_timeout_seconds for callee in gateway.calls)
+    assert 1 <= alb["idleTimeout"] <= 4000
+    target_group = by_name(doc, "aws:lb/targetGroup:TargetGroup", "gateway-tasks")["inputs"]
+    assert target_group["deregistrationDelay"] == gateway.request_timeout_seconds <= 3600
+
+
+def test_app_mesh_listeners_and_canary_routes_wait_the_catalog_request_timeout(edit_env: Any) -> None:
+    canary = [{"version": "stable", "weight": 90}, {"version": "canary", "weight": 10}]
+    edit_env("dev", lambda data: data["mesh"].update(
+        provider="appmesh", appmesh_end_of_support_acknowledged=True, canaries={"inference": canary}))
+    mesh = fresh("dev")["mesh"]
+    catalog = load_catalog()
+    nodes = of_type(mesh, NODE)
+    assert {n["inputs"]["name"] for n in nodes} >= {"gateway", "preprocess", "inference-stable", "inference-canary"}
+    for node in nodes:
+        service = node["inputs"]["tags"]["service"]
+        (listener,) = node["inputs"]["spec"]["listeners"]
+        assert listener["timeout"] == {"http": {"perRequest": {
+            "unit": "s", "value": catalog[service].request_timeout_seconds}}}
+    (route,) = of_type(mesh, ROUTE)
+    assert route["inputs"]["spec"]["httpRoute"]["timeout"] == {"perRequest": {
+        "unit": "s", "value": catalog["inference"].request_timeout_seconds}}
