@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,18 @@ def env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", target)
     monkeypatch.setenv(ENV_DIR_VAR, str(target))
     yield target
+
+
+@pytest.fixture
+def own_tempdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A temporary directory of this test's own for the rehearsal broker it starts (TMPDIR) and for what the
+    test looks at (tempfile.gettempdir): a rehearsal another session runs on the machine at the same time
+    makes folders in /tmp too, and its start sweeps a killed rehearsal's folder there."""
+    base = Path(tempfile.mkdtemp(prefix="rh-"))  # short: the broker's paths live below it
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    monkeypatch.setenv("TMPDIR", str(base))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 EnvEditor = Callable[[str, Callable[[dict[str, Any]], None]], Path]

@@ -6,13 +6,11 @@ with it, and its folder is swept by the next rehearsal."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +18,7 @@ import pytest
 from shared import REPO_ROOT
 from shared.rehearse.broker import DIR_PREFIX, OWNER_FILE, sweep_abandoned_directories
 
-pytestmark = pytest.mark.broker
-
-
-@pytest.fixture(autouse=True)
-def own_tempdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A temporary directory of this test's own for the rehearsal it starts (TMPDIR) and for what the test
-    looks at (tempfile.gettempdir): a rehearsal another session runs on the machine at the same time
-    makes folders in /tmp too, and its start sweeps a killed rehearsal's folder there."""
-    base = Path(tempfile.mkdtemp(prefix="rh-"))  # short: the broker's paths live below it
-    monkeypatch.setattr(tempfile, "tempdir", str(base))
-    monkeypatch.setenv("TMPDIR", str(base))
-    yield base
-    shutil.rmtree(base, ignore_errors=True)
+pytestmark = [pytest.mark.broker, pytest.mark.usefixtures("own_tempdir")]
 
 
 def _folders() -> set[Path]:

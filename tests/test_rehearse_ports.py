@@ -14,7 +14,7 @@ import pytest
 from shared.rehearse import broker as broker_module
 from shared.rehearse.broker import DIR_PREFIX, BrokerUnavailable, LocalBroker, PortTaken, free_port, processes_using
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.usefixtures("own_tempdir")]
 
 PORT_ROLES = ("amqp", "distribution", "epmd", "management")
 """The order in which an attempt asks the port chooser (LocalBroker.port_chooser)."""
