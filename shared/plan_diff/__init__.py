@@ -45,10 +45,29 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:ec2/flowLog:FlowLog": frozenset({"vpcId", "subnetId", "trafficType", "logDestination",
                                           "logDestinationType", "logFormat", "iamRoleArn",
                                           "maxAggregationInterval"}),
+    # terraform-provider-aws mq/broker.go: ForceNew broker_name, deployment_mode, encryption_options, engine_type,
+    # ldap_server_metadata, publicly_accessible, subnet_ids, data_replication_primary_broker_arn; storage_type is
+    # not in botocore's UpdateBrokerRequest (no update exists); authentication_strategy is (changes in place).
     "aws:mq/broker:Broker": frozenset({"brokerName", "engineType", "deploymentMode", "publiclyAccessible",
-                                       "subnetIds", "storageType", "encryptionOptions", "authenticationStrategy"}),
+                                       "subnetIds", "storageType", "encryptionOptions", "ldapServerMetadata",
+                                       "dataReplicationPrimaryBrokerArn"}),
     "aws:ecr/repository:Repository": frozenset({"name", "encryptionConfigurations"}),
     "aws:secretsmanager/secret:Secret": frozenset({"name", "namePrefix"}),
+    # terraform-provider-aws secretsmanager/secret_version.go: secret_id, secret_string, secret_binary are ForceNew
+    # (a new value is a new version: PutSecretValue); only version_stages changes in place.
+    "aws:secretsmanager/secretVersion:SecretVersion": frozenset({"secretId", "secretString", "secretBinary",
+                                                                "secretStringWoVersion"}),
+    # terraform-provider-aws secretsmanager/secret_rotation.go: secret_id is ForceNew.
+    "aws:secretsmanager/secretRotation:SecretRotation": frozenset({"secretId"}),
+    # terraform-provider-aws lambda/permission.go: no update at all, every argument is ForceNew.
+    "aws:lambda/permission:Permission": frozenset({"action", "eventSourceToken", "function", "functionUrlAuthType",
+                                                   "invokedViaFunctionUrl", "principal", "principalOrgId",
+                                                   "qualifier", "sourceAccount", "sourceArn", "statementId",
+                                                   "statementIdPrefix"}),
+    # terraform-provider-aws sns/topic_policy.go: arn is ForceNew (the policy itself is put in place).
+    "aws:sns/topicPolicy:TopicPolicy": frozenset({"arn"}),
+    # terraform-provider-aws ecr/lifecycle_policy.go: no update, policy and repository are ForceNew.
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": frozenset({"policy", "repository"}),
     # pulumi_random: "keepers: Arbitrary map of values that, when changed, will trigger recreation".
     "random:index/randomPassword:RandomPassword": frozenset({"keepers", "length", "special", "minLower",
                                                             "minUpper", "minNumeric", "minSpecial"}),
@@ -81,6 +100,10 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "rabbitmq:index/topicPermissions:TopicPermissions": frozenset({"user", "vhost"}),
     "rabbitmq:index/policy:Policy": frozenset({"name", "vhost"}),
     "rabbitmq:index/operatorPolicy:OperatorPolicy": frozenset({"name", "vhost"}),
+    # The platform's dynamic resources replace where their providers' diff() says so: the broker's log group on
+    # log_group_name/region/account_id (shared/components/broker_logs.py), the Service Connect drain on
+    # namespace_id/region (shared/components/service_connect_drain.py). One type for both: the union.
+    "pulumi-python:dynamic:Resource": frozenset({"log_group_name", "region", "account_id", "namespace_id"}),
 }
 
 @dataclass(frozen=True)

@@ -1,0 +1,112 @@
+"""The plan diff's replace-on-change table against the providers, for the inputs the platform sets.
+
+Each case is one input of one resource type, changed between an accepted and a fresh synth, and what
+the provider does with that change (its schema: ``ForceNew`` in terraform-provider-aws, which pulumi-aws
+bridges, or in terraform-provider-rabbitmq; the platform's own dynamic providers' ``diff``). A missing
+entry makes the offline diff call a replacement an update, and a protected resource's replacement then
+passes ``nox -s diff`` unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.components.broker_logs import BrokerLogGroupProvider
+from shared.components.service_connect_drain import ServiceConnectDrainProvider
+from shared.plan_diff import REPLACE_ON_CHANGE, diff_documents
+
+
+def _action(type_: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    urn = f"urn:pulumi:prod::layer::{type_}::thing"
+
+    def document(inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"resources": [{"urn": urn, "type": type_, "name": "thing", "custom": True, "inputs": inputs,
+                               "protect": False}]}
+
+    changes = diff_documents("layer", document(before), document(after)).changes
+    assert len(changes) == 1, changes
+    return changes[0].action
+
+
+ARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:platform/dev/broker/admin-AbCdEf"
+OTHER_ARN = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:platform/dev/broker/admin-AbCdEf"
+ROTATION = {"secretId": ARN, "rotationRules": {"automaticallyAfterDays": 90}}
+PERMISSION = {"action": "lambda:InvokeFunction", "function": "f", "principal": "secretsmanager.amazonaws.com",
+              "sourceArn": ARN, "sourceAccount": "111111111111"}
+
+#: (type, unchanged inputs, the input that changes, its new value, what the provider does)
+CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
+    # terraform-provider-aws secretsmanager/secret_version.go: secret_string is ForceNew (a new value is a
+    # new version); version_stages is the only argument it updates.
+    ("aws:secretsmanager/secretVersion:SecretVersion", {"secretId": ARN, "secretString": "{}"},
+     "secretString", '{"password": "new"}', "replace"),
+    ("aws:secretsmanager/secretVersion:SecretVersion", {"secretId": ARN, "secretString": "{}"},
+     "secretId", OTHER_ARN, "replace"),
+    ("aws:secretsmanager/secretVersion:SecretVersion", {"secretId": ARN, "secretString": "{}",
+                                                        "versionStages": ["AWSCURRENT"]},
+     "versionStages", ["AWSCURRENT", "mine"], "update"),
+    # secretsmanager/secret_rotation.go: secret_id is ForceNew; the rules and the function update in place.
+    ("aws:secretsmanager/secretRotation:SecretRotation", ROTATION, "secretId", OTHER_ARN, "replace"),
+    ("aws:secretsmanager/secretRotation:SecretRotation", ROTATION, "rotationRules", {"automaticallyAfterDays": 30},
+     "update"),
+    # lambda/permission.go: no Update at all, every argument ForceNew.
+    ("aws:lambda/permission:Permission", PERMISSION, "sourceArn", OTHER_ARN, "replace"),
+    ("aws:lambda/permission:Permission", PERMISSION, "sourceAccount", "222222222222", "replace"),
+    # sns/topic_policy.go: arn is ForceNew; the policy is put in place.
+    ("aws:sns/topicPolicy:TopicPolicy", {"arn": "arn:aws:sns:eu-west-1:111111111111:alarms", "policy": "{}"},
+     "arn", "arn:aws:sns:eu-west-1:222222222222:alarms", "replace"),
+    ("aws:sns/topicPolicy:TopicPolicy", {"arn": "arn:aws:sns:eu-west-1:111111111111:alarms", "policy": "{}"},
+     "policy", '{"Statement": []}', "update"),
+    # ecr/lifecycle_policy.go: no Update, policy and repository ForceNew.
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", {"repository": "ml-platform/gateway", "policy": '{"rules": []}'},
+     "policy", '{"rules": [{"rulePriority": 1}]}', "replace"),
+    # mq/broker.go: authentication_strategy is not ForceNew (UpdateBroker takes it); ldap_server_metadata is.
+    ("aws:mq/broker:Broker", {"brokerName": "b", "authenticationStrategy": "simple"},
+     "authenticationStrategy", "config_managed", "update"),
+    ("aws:mq/broker:Broker", {"brokerName": "b", "ldapServerMetadata": {"hosts": ["a"]}},
+     "ldapServerMetadata", {"hosts": ["b"]}, "replace"),
+    ("aws:mq/broker:Broker", {"brokerName": "b", "hostInstanceType": "mq.m7g.large"},
+     "hostInstanceType", "mq.m7g.xlarge", "update"),
+    ("aws:mq/broker:Broker", {"brokerName": "b", "deploymentMode": "SINGLE_INSTANCE"},
+     "deploymentMode", "CLUSTER_MULTI_AZ", "replace"),
+    # terraform-provider-rabbitmq resource_policy.go / resource_operator_policy.go / resource_user.go: the
+    # policy body and a user's password change in place.
+    ("rabbitmq:index/policy:Policy", {"name": "p", "vhost": "/", "policy": {"priority": 0}},
+     "policy", {"priority": 1}, "update"),
+    ("rabbitmq:index/operatorPolicy:OperatorPolicy", {"name": "p", "vhost": "/", "policy": {"priority": 0}},
+     "policy", {"priority": 1}, "update"),
+    ("rabbitmq:index/user:User", {"name": "gateway", "password": "a"}, "password", "b", "update"),
+    ("rabbitmq:index/queue:Queue", {"name": "q", "vhost": "/", "settings": {"durable": True}},
+     "settings", {"durable": True, "arguments": {"x-queue-type": "quorum"}}, "replace"),
+]
+
+
+@pytest.mark.parametrize(("type_", "inputs", "key", "value", "expected"), CASES,
+                         ids=[f"{case[0].rsplit(':', 1)[-1]}.{case[2]}->{case[4]}" for case in CASES])
+def test_a_changed_input_is_classified_as_the_provider_does(type_: str, inputs: dict[str, Any], key: str, value: Any,
+                                                            expected: str) -> None:
+    assert _action(type_, inputs, {**inputs, key: value}) == expected
+
+
+BROKER_LOGS = {"log_group_name": "/aws/amazonmq/broker/b-1/general", "region": "eu-west-1",
+               "account_id": "111111111111", "retention_in_days": 30, "kms_key_arn": "arn:aws:kms:eu-west-1:1:key/k"}
+DRAIN = {"namespace_id": "ns-1", "namespace_name": "dev-ml-api", "region": "eu-west-1"}
+CHANGED = {"log_group_name": "/aws/amazonmq/broker/b-2/general", "region": "eu-central-1",
+           "account_id": "222222222222", "retention_in_days": 365, "kms_key_arn": None,
+           "namespace_id": "ns-2", "namespace_name": "dev2-ml-api"}
+
+
+@pytest.mark.parametrize(("provider", "inputs"), [(BrokerLogGroupProvider(), BROKER_LOGS),
+                                                  (ServiceConnectDrainProvider(), DRAIN)],
+                         ids=["broker-logs", "service-connect-drain"])
+def test_the_dynamic_resources_replace_where_their_providers_diff_says(provider: Any, inputs: dict[str, Any]) -> None:
+    """The platform's dynamic providers decide for themselves (their ``diff``); the table, which knows one type
+    for all of them, must agree input by input."""
+    for key in inputs:
+        news = {**inputs, key: CHANGED[key]}
+        replaces = bool(provider.diff("id", inputs, news).replaces)
+        expected = "replace" if replaces else "update"
+        assert _action("pulumi-python:dynamic:Resource", inputs, news) == expected, key
+        assert (key in REPLACE_ON_CHANGE["pulumi-python:dynamic:Resource"]) == replaces, key
