@@ -41,7 +41,7 @@ import shared.synth.engine as engine
 from shared import REPO_ROOT
 from shared.envs import ENV_DIR_VAR, EnvConfig, load_env
 from shared.errors import ConfigError, ConfigErrors
-from shared.plan_diff import Change, diff_documents
+from shared.plan_diff import Change, diff_layers
 from shared.protect import is_stateful
 
 Edit = Callable[[dict[str, Any]], None]
@@ -153,7 +153,7 @@ MATRIX: tuple[KeyChange, ...] = (
     # -- network ------------------------------------------------------------------------------------
     KeyChange("network.cidr", "prod", set_("network.cidr", "10.40.0.0/16"), STATEFUL,
               "a new VPC and new subnets, and with them everything placed in them (the broker, endpoints, "
-              "tasks): in effect a new env", stateful=_types(VPC, SUBNET)),
+              "tasks): in effect a new env", stateful=_types(VPC, SUBNET, BROKER, NAMESPACE)),
     KeyChange("network.az_count", "staging", set_("network.az_count", 2), STATEFUL,
               "deletes the dropped AZs' subnets (and their route tables); tasks move to the remaining AZs. A "
               "CLUSTER_MULTI_AZ broker needs 3 (the loader refuses fewer)", detail="fewer",
@@ -438,10 +438,8 @@ def _apply(case: KeyChange) -> Result:
     components = {r["urn"] for document in (*before.values(), *after.values())
                   for r in document["resources"] if not r.get("custom", True)}
     result = Result()
-    for layer in after:
-        for change in diff_documents(layer, before.get(layer), after[layer]).changes:
-            if change.urn not in components:
-                result.changes.append((layer, change))
+    for layer_diff in diff_layers(dict(before), dict(after), list(after)):
+        result.changes += [(layer_diff.layer, change) for change in layer_diff.changes if change.urn not in components]
     return result
 
 

@@ -110,3 +110,39 @@ def test_the_dynamic_resources_replace_where_their_providers_diff_says(provider:
         expected = "replace" if replaces else "update"
         assert _action("pulumi-python:dynamic:Resource", inputs, news) == expected, key
         assert (key in REPLACE_ON_CHANGE["pulumi-python:dynamic:Resource"]) == replaces, key
+
+
+def _layer(project: str, *resources: dict[str, Any]) -> dict[str, Any]:
+    return {"project": project, "stack": "prod", "resources": list(resources)}
+
+
+def _res(project: str, type_: str, name: str, inputs: dict[str, Any], protect: bool = False) -> dict[str, Any]:
+    return {"urn": f"urn:pulumi:prod::{project}::{type_}::{name}", "type": type_, "name": name, "custom": True,
+            "inputs": inputs, "protect": protect}
+
+
+def test_what_reads_a_replaced_resource_is_replaced_where_that_input_forces_it() -> None:
+    """A subnet's new CIDR replaces the subnet; the broker in it (another layer, subnet_ids ForceNew) goes with
+    it, while a VPC endpoint in it only updates (subnet_ids changes in place). The mocks give the replacement
+    the same id; the diff still knows the real one will differ."""
+    from shared.plan_diff import diff_layers
+    from shared.synth.mocks import PlatformMocks
+
+    subnet_type, broker_type = "aws:ec2/subnet:Subnet", "aws:mq/broker:Broker"
+    subnet_id = PlatformMocks(project="network", stack="prod").physical_id(subnet_type, "private-a", {})
+    endpoint = _res("network", "aws:ec2/vpcEndpoint:VpcEndpoint", "logs", {"subnetIds": [subnet_id]})
+    broker = _res("broker", broker_type, "broker", {"subnetIds": [subnet_id], "hostInstanceType": "mq.m7g.large"},
+                  protect=True)
+    unrelated = _res("broker", "aws:sns/topic:Topic", "alarms", {"name": "alarms"})
+
+    def network(cidr: str) -> dict[str, Any]:
+        return _layer("network", _res("network", subnet_type, "private-a", {"cidrBlock": cidr}, protect=True),
+                      endpoint)
+
+    baseline = {"network": network("10.30.0.0/20"), "broker": _layer("broker", broker, unrelated)}
+    fresh = {"network": network("10.40.0.0/20"), "broker": _layer("broker", broker, unrelated)}
+    diffs = diff_layers(dict(baseline), dict(fresh), ["network", "broker"])
+    actions = {change.name: (change.action, change.inputs, change.blocked) for d in diffs for change in d.changes}
+    assert actions == {"private-a": ("replace", ("cidrBlock",), True),
+                       "logs": ("update", ("subnetIds",), False),
+                       "broker": ("replace", ("subnetIds",), True)}

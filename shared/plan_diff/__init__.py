@@ -10,6 +10,11 @@ How a change is classified, resource by resource (matched by URN):
 * same URN, an input differs: **replace** when the input is one the provider cannot change in place
   (:data:`REPLACE_ON_CHANGE`, from the provider documentation: "Changing this forces a new
   resource"; the Python SDKs ship no schema to derive it from), else **update**;
+* what reads a replaced resource (its id, ARN or generated name, in this layer or a later one) gets a
+  new value for that input: **replace** again when the input is a replace-on-change one (a subnet's
+  replacement replaces the broker in it), else **update**. The engine does the same: the replaced
+  resource's outputs are unknown until it exists, and the provider plans an unknown replace-on-change
+  input as a replacement;
 * a ``protect``ed resource in the baseline that would be replaced or deleted is **blocked**: the
   real ``up`` would stop there.
 
@@ -19,6 +24,7 @@ Inputs unknown at synth time are never compared (they are unknown in both).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,6 +175,64 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
     return result
 
 
+def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) -> None:
+    """Add what reading a replaced resource does to its readers, in place, until nothing more changes."""
+    from shared.synth.mocks import generated_tokens
+
+    texts: dict[tuple[str, str], str] = {}  # (urn, input) -> its JSON text, dumped once
+
+    def text(urn: str, key: str, value: Any) -> str:
+        if (urn, key) not in texts:
+            texts[(urn, key)] = json.dumps(value)
+        return texts[(urn, key)]
+
+    while True:
+        tokens: dict[str, str] = {}  # generated token -> the URN of the replaced resource it belongs to
+        for layer_diff in diffs:
+            document = fresh.get(layer_diff.layer) or {}
+            resources = _by_urn(document)
+            for change in layer_diff.changes:
+                if change.action == "replace" and change.urn in resources:
+                    resource = resources[change.urn]
+                    for token in generated_tokens(document["project"], document["stack"], resource["type"],
+                                                  resource["name"]):
+                        tokens[token] = change.urn
+        grown = False
+        for layer_diff in diffs:
+            known = {change.urn: index for index, change in enumerate(layer_diff.changes)}
+            for resource in (fresh.get(layer_diff.layer) or {}).get("resources", []):
+                urn = resource["urn"]
+                existing = layer_diff.changes[known[urn]] if urn in known else None
+                if not resource.get("custom", True) or (existing and existing.action != "update"):
+                    continue
+                foreign = [token for token, owner in tokens.items() if owner != urn]
+                pattern = re.compile("|".join(foreign)) if foreign else None
+                hits = {key for key, value in resource.get("inputs", {}).items()
+                        if pattern is not None and pattern.search(text(urn, key, value))}
+                inputs = set(existing.inputs if existing else ()) | hits
+                if not hits or (existing and inputs == set(existing.inputs)):
+                    continue
+                forcing = REPLACE_ON_CHANGE.get(resource["type"], frozenset())
+                change = Change("replace" if forcing & inputs else "update", urn, resource["type"],
+                                tuple(sorted(inputs)), protected=bool(resource.get("protect")))
+                if existing:
+                    layer_diff.changes[known[urn]] = change
+                else:
+                    layer_diff.changes.append(change)
+                grown = True
+            layer_diff.changes.sort(key=lambda change: change.urn)
+        if not grown:
+            return
+
+
+def diff_layers(baseline: dict[str, dict[str, Any] | None], fresh: dict[str, dict[str, Any] | None],
+                layers: list[str]) -> list[LayerDiff]:
+    """What ``up`` would do to each of ``layers`` (in DAG order), replacements carried to their readers."""
+    diffs = [diff_documents(layer, baseline.get(layer), fresh.get(layer)) for layer in layers]
+    _cascade(diffs, fresh)
+    return diffs
+
+
 def load_baseline(env: str, layer: str, baseline_dir: Path = BASELINE_DIR) -> dict[str, Any] | None:
     path = baseline_dir / env / f"{layer}.json"
     if not path.is_file():
@@ -181,4 +245,5 @@ def diff_env(env: str, fresh: dict[str, dict[str, Any]], baseline_dir: Path = BA
     from shared.dag import LAYERS
 
     layers = [layer for layer in LAYERS if layer in fresh or (baseline_dir / env / f"{layer}.json").is_file()]
-    return [diff_documents(layer, load_baseline(env, layer, baseline_dir), fresh.get(layer)) for layer in layers]
+    baseline = {layer: load_baseline(env, layer, baseline_dir) for layer in layers}
+    return diff_layers(baseline, dict(fresh), layers)
