@@ -288,6 +288,9 @@ MATRIX: tuple[KeyChange, ...] = (
     KeyChange("compute.kms_encrypted_logs", "dev", set_("compute.kms_encrypted_logs", False), STATEFUL,
               "as in prod (not protected there, still refused by `up`)", detail="true to false, unprotected",
               stateful=_types(KEY)),
+    KeyChange("compute.kms_encrypted_logs", "dev", set_("compute.kms_encrypted_logs", True), IN_PLACE,
+              "creates the keys and associates them with the log groups (events already written stay as they "
+              "are)", detail="false to true", given=("without", set_("compute.kms_encrypted_logs", False))),
     KeyChange("compute.public_gateway", "staging", GATEWAY, IN_PLACE,
               "adds the load balancer, listener, target group and access-log bucket; the service registers "
               "with it"),
