@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,8 +118,6 @@ def _apply_edits(data: dict[str, Any], edits: Edits) -> None:
 @contextmanager
 def _env_files(*edits: Edits, env: str) -> Iterator[None]:
     """The shipped env files in a scratch folder with ``edits`` applied to ``env``, active for the block."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "environments"
         folder.mkdir()
@@ -147,8 +146,6 @@ def _messaging_stack_config(env: str, wanted: bool) -> Iterator[None]:
     if not wanted:
         yield
         return
-    import tempfile
-
     with tempfile.TemporaryDirectory() as scratch:
         program = Path(scratch) / "messaging"
         shutil.copytree(REPO_ROOT / "stacks" / "messaging", program, ignore=shutil.ignore_patterns("Pulumi.*.yaml"))
@@ -177,6 +174,7 @@ def _baseline(case: KeyChange) -> dict[str, dict[str, Any]]:
 @dataclass
 class Result:
     refused: ConfigError | None = None
+    protects: bool = False  #: whether the changed env protects its stateful resources
     changes: list[tuple[str, Change]] = field(default_factory=list)  # (layer, change) of cloud resources
 
     @property
@@ -193,13 +191,13 @@ def _apply(case: KeyChange) -> Result:
     before = _baseline(case)
     with _env_files(case.given_edits, case.set, env=case.env), _messaging_stack_config(case.env, case.stack_config):
         try:
-            load_env(case.env)
+            protects = load_env(case.env).protect
         except ConfigError as error:
             return Result(refused=error)
         after = engine.synth_env(case.env)
     components = {r["urn"] for document in (*before.values(), *after.values())
                   for r in document["resources"] if not r.get("custom", True)}
-    result = Result()
+    result = Result(protects=protects)
     for layer_diff in diff_layers(dict(before), dict(after), list(after)):
         result.changes += [(layer_diff.layer, change) for change in layer_diff.changes if change.urn not in components]
     return result
@@ -240,9 +238,9 @@ def test_what_a_change_of_the_key_does(case: KeyChange) -> None:
         assert Path(result.refused.file).name == f"{case.env}.yaml"
     if case.outcome == STATEFUL:
         assert result.stateful == case.stateful, _describe(result)
-        protects = load_env(case.env).protect
         # Where the env protects state, each stateful loss is also blocked by `protect` (and by `nox -s diff`).
-        assert all(c.blocked == protects for _, c in result.destroyed if is_stateful(c.type)), _describe(result)
+        assert all(c.blocked == result.protects for _, c in result.destroyed if is_stateful(c.type)), \
+            _describe(result)
 
 
 def test_the_matrix_file_is_well_formed() -> None:
