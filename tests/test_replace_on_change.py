@@ -36,6 +36,9 @@ ROTATION = {"secretId": ARN, "rotationRules": {"automaticallyAfterDays": 90}}
 PERMISSION = {"action": "lambda:InvokeFunction", "function": "f", "principal": "secretsmanager.amazonaws.com",
               "sourceArn": ARN, "sourceAccount": "111111111111"}
 
+CLOUD_MAP_DNS = {"namespaceId": "ns-0aaaaaaaaaaaaaaaa", "routingPolicy": "MULTIVALUE",
+                 "dnsRecords": [{"ttl": 10, "type": "A"}, {"ttl": 10, "type": "SRV"}]}
+
 #: (type, unchanged inputs, the input that changes, its new value, what the provider does)
 CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
     # terraform-provider-aws secretsmanager/secret_version.go: secret_string is ForceNew (a new value is a
@@ -80,6 +83,16 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
     ("rabbitmq:index/user:User", {"name": "gateway", "password": "a"}, "password", "b", "update"),
     ("rabbitmq:index/queue:Queue", {"name": "q", "vhost": "/", "settings": {"durable": True}},
      "settings", {"durable": True, "arguments": {"x-queue-type": "quorum"}}, "replace"),
+    # servicediscovery/service.go: inside dns_config, namespace_id, routing_policy and a record's type are ForceNew,
+    # a record's TTL is not.
+    ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},
+     "dnsConfig", {**CLOUD_MAP_DNS, "namespaceId": "ns-0bbbbbbbbbbbbbbbb"}, "replace"),
+    ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},
+     "dnsConfig", {**CLOUD_MAP_DNS, "dnsRecords": [{"ttl": 10, "type": "A"}, {"ttl": 10, "type": "AAAA"}]},
+     "replace"),
+    ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},
+     "dnsConfig", {**CLOUD_MAP_DNS, "dnsRecords": [{"ttl": 30, "type": "A"}, {"ttl": 30, "type": "SRV"}]},
+     "update"),
 ]
 
 
@@ -146,3 +159,22 @@ def test_what_reads_a_replaced_resource_is_replaced_where_that_input_forces_it()
     assert actions == {"private-a": ("replace", ("cidrBlock",), True),
                        "logs": ("update", ("subnetIds",), False),
                        "broker": ("replace", ("subnetIds",), True)}
+
+
+def test_a_cloud_map_service_in_a_replaced_namespace_is_replaced_with_it() -> None:
+    """The namespace's id sits inside the service's dns_config (ForceNew there): a new namespace, new services."""
+    from shared.plan_diff import diff_layers
+    from shared.synth.mocks import PlatformMocks
+
+    namespace_type = "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"
+    namespace_id = PlatformMocks(project="discovery", stack="prod").physical_id(namespace_type, "private", {})
+    service = _res("discovery", "aws:servicediscovery/service:Service", "gateway",
+                   {"name": "gateway", "dnsConfig": {**CLOUD_MAP_DNS, "namespaceId": namespace_id}})
+
+    def discovery(name: str) -> dict[str, Any]:
+        return _layer("discovery", _res("discovery", namespace_type, "private", {"name": name}), service)
+
+    diffs = diff_layers({"discovery": discovery("prod.ml.internal")}, {"discovery": discovery("prod.ml.example")},
+                        ["discovery"])
+    assert {change.name: (change.action, change.inputs) for change in diffs[0].changes} == {
+        "private": ("replace", ("name",)), "gateway": ("replace", ("dnsConfig",))}

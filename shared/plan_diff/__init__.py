@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,11 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": frozenset({"name", "vpc"}),
     "aws:servicediscovery/httpNamespace:HttpNamespace": frozenset({"name"}),
-    "aws:servicediscovery/service:Service": frozenset({"name", "namespaceId", "healthCheckCustomConfig", "type"}),
+    # terraform-provider-aws servicediscovery/service.go: also dns_config's namespace_id, routing_policy and each
+    # record's type are ForceNew (a record's TTL is not); a dotted entry is an input nested in a block.
+    "aws:servicediscovery/service:Service": frozenset({"name", "namespaceId", "healthCheckCustomConfig", "type",
+                                                       "dnsConfig.namespaceId", "dnsConfig.routingPolicy",
+                                                       "dnsConfig.dnsRecords.type"}),
     "aws:ecs/cluster:Cluster": frozenset({"name"}),
     # serviceRegistries and serviceConnectConfiguration change in place (ECS UpdateService takes both since
     # 2022; the provider's schema forces neither, and sends serviceRegistries: [] when the block goes).
@@ -149,6 +154,25 @@ def _differs(old: Any, new: Any) -> bool:
     return UNKNOWN not in json.dumps([old, new])  # unknown on either side: a preview cannot tell
 
 
+def _at(value: Any, path: str) -> Any:
+    """The value at ``path`` (dotted) inside an input; through a list, the list of each item's."""
+    if not path:
+        return value
+    if isinstance(value, list):
+        return [_at(item, path) for item in value]
+    key, _, rest = path.partition(".")
+    return _at(value.get(key), rest) if isinstance(value, dict) else None
+
+
+def _entries(type_: str, inputs: Collection[str]) -> Iterator[tuple[str, str]]:
+    """(input, path inside it, "" for the whole input) of each replace-on-change entry about ``inputs``; a
+    dotted entry names something nested in a block."""
+    for entry in sorted(REPLACE_ON_CHANGE.get(type_, frozenset())):
+        head, _, rest = entry.partition(".")
+        if head in inputs:
+            yield head, rest
+
+
 def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str, Any] | None) -> LayerDiff:
     """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer)."""
     old, new = _by_urn(baseline), _by_urn(fresh)
@@ -169,9 +193,10 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
                                if _differs(before_inputs.get(key), after_inputs.get(key))))
         if not changed:
             continue
-        forcing = REPLACE_ON_CHANGE.get(after["type"], frozenset())
-        action = "replace" if forcing.intersection(changed) else "update"
-        result.changes.append(Change(action, urn, after["type"], changed, protected=bool(before.get("protect"))))
+        forced = any(not path or _differs(_at(before_inputs.get(key), path), _at(after_inputs.get(key), path))
+                     for key, path in _entries(after["type"], changed))
+        result.changes.append(Change("replace" if forced else "update", urn, after["type"], changed,
+                                     protected=bool(before.get("protect"))))
     return result
 
 
@@ -209,11 +234,15 @@ def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) ->
                 pattern = re.compile("|".join(foreign)) if foreign else None
                 hits = {key for key, value in resource.get("inputs", {}).items()
                         if pattern is not None and pattern.search(text(urn, key, value))}
-                inputs = set(existing.inputs if existing else ()) | hits
-                if not hits or (existing and inputs == set(existing.inputs)):
+                if pattern is None or not hits:
                     continue
-                forcing = REPLACE_ON_CHANGE.get(resource["type"], frozenset())
-                change = Change("replace" if forcing & inputs else "update", urn, resource["type"],
+                values = resource.get("inputs", {})
+                forced = any(not path or pattern.search(json.dumps(_at(values.get(key), path)))
+                             for key, path in _entries(resource["type"], hits))
+                inputs = set(existing.inputs if existing else ()) | hits
+                if existing and inputs == set(existing.inputs) and not forced:
+                    continue
+                change = Change("replace" if forced else "update", urn, resource["type"],
                                 tuple(sorted(inputs)), protected=bool(resource.get("protect")))
                 if existing:
                     layer_diff.changes[known[urn]] = change
