@@ -83,6 +83,20 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
     ("rabbitmq:index/user:User", {"name": "gateway", "password": "a"}, "password", "b", "update"),
     ("rabbitmq:index/queue:Queue", {"name": "q", "vhost": "/", "settings": {"durable": True}},
      "settings", {"durable": True, "arguments": {"x-queue-type": "quorum"}}, "replace"),
+    # iam/role_policy.go, cloudwatch/metric_alarm.go, appautoscaling/target.go: names and what is scaled are
+    # ForceNew, the documents, thresholds and capacities are not.
+    ("aws:iam/rolePolicy:RolePolicy", {"role": "gateway-task-1a2b3c4", "policy": "{}"}, "role", "gateway-task-5d6e7f8",
+     "replace"),
+    ("aws:iam/rolePolicy:RolePolicy", {"role": "gateway-task-1a2b3c4", "policy": "{}"}, "policy", '{"Statement": []}',
+     "update"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"name": "prod-ml-broker-disk", "threshold": 2}, "name",
+     "prod-ml-broker-disk-free", "replace"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"name": "prod-ml-broker-disk", "threshold": 2}, "threshold", 3,
+     "update"),
+    ("aws:appautoscaling/target:Target", {"resourceId": "service/c/gateway", "maxCapacity": 4}, "resourceId",
+     "service/c/gateway-v1", "replace"),
+    ("aws:appautoscaling/target:Target", {"resourceId": "service/c/gateway", "maxCapacity": 4}, "maxCapacity", 9,
+     "update"),
     # servicediscovery/service.go: inside dns_config, namespace_id, routing_policy and a record's type are ForceNew,
     # a record's TTL is not.
     ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},

@@ -82,6 +82,13 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:kms/alias:Alias": frozenset({"name", "namePrefix"}),
     "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
     "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
+    # terraform-provider-aws iam/role_policy.go: name, name_prefix and role are ForceNew (the policy is put in place).
+    "aws:iam/rolePolicy:RolePolicy": frozenset({"name", "namePrefix", "role"}),
+    # cloudwatch/metric_alarm.go: alarm_name is ForceNew (PutMetricAlarm updates everything else).
+    "aws:cloudwatch/metricAlarm:MetricAlarm": frozenset({"name"}),
+    # appautoscaling/target.go and policy.go: what the target scales (and the policy's name) is ForceNew.
+    "aws:appautoscaling/target:Target": frozenset({"resourceId", "scalableDimension", "serviceNamespace"}),
+    "aws:appautoscaling/policy:Policy": frozenset({"name", "resourceId", "scalableDimension", "serviceNamespace"}),
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": frozenset({"name", "vpc"}),
     "aws:servicediscovery/httpNamespace:HttpNamespace": frozenset({"name"}),
     # terraform-provider-aws servicediscovery/service.go: also dns_config's namespace_id, routing_policy and each
