@@ -36,6 +36,8 @@ ROTATION = {"secretId": ARN, "rotationRules": {"automaticallyAfterDays": 90}}
 PERMISSION = {"action": "lambda:InvokeFunction", "function": "f", "principal": "secretsmanager.amazonaws.com",
               "sourceArn": ARN, "sourceAccount": "111111111111"}
 
+SG_RULE = {"securityGroupId": "sg-0aaaaaaaaaaaaaaaa", "referencedSecurityGroupId": "sg-0dddddddddddddddd",
+           "ipProtocol": "tcp", "fromPort": 5671, "toPort": 5671}
 CLOUD_MAP_DNS = {"namespaceId": "ns-0aaaaaaaaaaaaaaaa", "routingPolicy": "MULTIVALUE",
                  "dnsRecords": [{"ttl": 10, "type": "A"}, {"ttl": 10, "type": "SRV"}]}
 
@@ -97,6 +99,14 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
      "service/c/gateway-v1", "replace"),
     ("aws:appautoscaling/target:Target", {"resourceId": "service/c/gateway", "maxCapacity": 4}, "maxCapacity", 9,
      "update"),
+    # ec2/vpc_security_group_egress_rule.go: the group is RequiresReplace, and so is a switch of the rule's source
+    # kind (ModifyPlan); another CIDR or another referenced group is modified in place.
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", SG_RULE, "securityGroupId", "sg-0bbbbbbbbbbbbbbbb",
+     "replace"),
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", SG_RULE, "referencedSecurityGroupId",
+     "sg-0cccccccccccccccc", "update"),
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", {**SG_RULE, "referencedSecurityGroupId": None},
+     "cidrIpv4", "10.30.0.0/16", "replace"),
     # servicediscovery/service.go: inside dns_config, namespace_id, routing_policy and a record's type are ForceNew,
     # a record's TTL is not.
     ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},

@@ -108,6 +108,10 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:appmesh/virtualNode:VirtualNode": frozenset({"name", "meshName"}),
     "aws:appmesh/virtualService:VirtualService": frozenset({"name", "meshName"}),
     "aws:appmesh/virtualRouter:VirtualRouter": frozenset({"name", "meshName"}),
+    # terraform-provider-aws ec2/vpc_security_group_{ingress,egress}_rule.go: security_group_id RequiresReplace
+    # (a change of the rule's source kind is one too: ONE_OF_KIND below).
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": frozenset({"securityGroupId"}),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": frozenset({"securityGroupId"}),
     "rabbitmq:index/vHost:VHost": frozenset({"name"}),
     "rabbitmq:index/queue:Queue": frozenset({"name", "vhost", "settings"}),
     "rabbitmq:index/exchange:Exchange": frozenset({"name", "vhost", "settings"}),
@@ -123,6 +127,20 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # namespace_id/region (shared/components/service_connect_drain.py). One type for both: the union.
     "pulumi-python:dynamic:Resource": frozenset({"log_group_name", "region", "account_id", "namespace_id"}),
 }
+
+#: type -> inputs of which a resource sets exactly one: switching to another forces a new resource, changing the
+#: value of the same one does not (the SG rules' ModifyPlan: "you cannot change the rule's source type").
+ONE_OF_KIND: dict[str, frozenset[str]] = {
+    rule: frozenset({"cidrIpv4", "cidrIpv6", "prefixListId", "referencedSecurityGroupId"})
+    for rule in ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                 "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+}
+
+
+def _kind_changes(type_: str, before: dict[str, Any], after: dict[str, Any]) -> bool:
+    kinds = ONE_OF_KIND.get(type_, frozenset())
+    return {k for k in kinds if before.get(k)} != {k for k in kinds if after.get(k)}
+
 
 @dataclass(frozen=True)
 class Change:
@@ -200,8 +218,9 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
                                if _differs(before_inputs.get(key), after_inputs.get(key))))
         if not changed:
             continue
-        forced = any(not path or _differs(_at(before_inputs.get(key), path), _at(after_inputs.get(key), path))
-                     for key, path in _entries(after["type"], changed))
+        forced = _kind_changes(after["type"], before_inputs, after_inputs) or any(
+            not path or _differs(_at(before_inputs.get(key), path), _at(after_inputs.get(key), path))
+            for key, path in _entries(after["type"], changed))
         result.changes.append(Change("replace" if forced else "update", urn, after["type"], changed,
                                      protected=bool(before.get("protect"))))
     return result
