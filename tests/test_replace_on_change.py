@@ -107,6 +107,11 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
      "sg-0cccccccccccccccc", "update"),
     ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", {**SG_RULE, "referencedSecurityGroupId": None},
      "cidrIpv4", "10.30.0.0/16", "replace"),
+    # elbv2/target_group.go: a target group's port or VPC forces a new one, its health check does not.
+    ("aws:lb/targetGroup:TargetGroup", {"port": 8080, "vpcId": "vpc-0aaaaaaaaaaaaaaaa", "healthCheck": {"path": "/"}},
+     "vpcId", "vpc-0bbbbbbbbbbbbbbbb", "replace"),
+    ("aws:lb/targetGroup:TargetGroup", {"port": 8080, "vpcId": "vpc-0aaaaaaaaaaaaaaaa", "healthCheck": {"path": "/"}},
+     "healthCheck", {"path": "/healthz"}, "update"),
     # servicediscovery/service.go: inside dns_config, namespace_id, routing_policy and a record's type are ForceNew,
     # a record's TTL is not.
     ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},

@@ -112,6 +112,10 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # (a change of the rule's source kind is one too: ONE_OF_KIND below).
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": frozenset({"securityGroupId"}),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": frozenset({"securityGroupId"}),
+    # terraform-provider-aws elbv2/target_group.go: name, port, protocol (and its version), target type, VPC and
+    # address type are ForceNew; the health check and deregistration delay are not.
+    "aws:lb/targetGroup:TargetGroup": frozenset({"name", "namePrefix", "port", "protocol", "protocolVersion",
+                                                 "targetType", "vpcId", "ipAddressType"}),
     "rabbitmq:index/vHost:VHost": frozenset({"name"}),
     "rabbitmq:index/queue:Queue": frozenset({"name", "vhost", "settings"}),
     "rabbitmq:index/exchange:Exchange": frozenset({"name", "vhost", "settings"}),
