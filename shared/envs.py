@@ -188,6 +188,15 @@ class DeployRunnerConfig(_Strict):
         "BUILD_GENERAL1_SMALL")
     timeout_minutes: int = Field(default=120, ge=5, le=2160)  # botocore codebuild BuildTimeOut: 5-2160
     log_retention_days: LogRetentionDays = 30
+    #: name of a Secrets Manager secret (this env's account and region) holding the Pulumi passphrase, for a
+    #: state backend whose stack secrets are passphrase-encrypted: CodeBuild puts it in PULUMI_CONFIG_PASSPHRASE
+    #: and reads it with the runner's service role (Secrets Manager secret names: 1-512 of these characters)
+    passphrase_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+    #: the AWS CodeConnections (formerly CodeStar Connections) GitHub App connection builds check GitHub out
+    #: with (github_repository, or a start-build source override); unset: a token credential of CodeBuild
+    github_connection_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
 
 
 class CredentialsRotation(_Strict):

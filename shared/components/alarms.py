@@ -2,7 +2,8 @@
 
 :class:`AlarmTopic` is the env's notification topic (KMS-encrypted with its own key, subscriptions
 from ``alarms`` in the env file). The alarm specs are pure functions of names and thresholds
-(:func:`queue_alarms`, :func:`broker_alarms`, :func:`service_alarms`, :func:`gateway_alarms`), and
+(:func:`queue_alarms`, :func:`broker_alarms`, :func:`rotation_alarms`, :func:`service_alarms`,
+:func:`gateway_alarms`), and
 :class:`MetricAlarms` turns specs into ``aws.cloudwatch.MetricAlarm`` resources. Each layer builds
 the alarms of the resources it owns, next to them, so alarms move with their resources.
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 AMAZON_MQ = "AWS/AmazonMQ"
 CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 APPLICATION_ELB = "AWS/ApplicationELB"
+LAMBDA = "AWS/Lambda"
 _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 _ALARM_NAME = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 
@@ -156,7 +158,9 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
     (bytes) with dimension Broker; for a cluster each is the sum over its nodes (Amazon MQ developer
     guide, RabbitMQ broker metrics; the high-memory and disk-limit alarms of its troubleshooting guide).
     Ratios by metric math. Missing data is breaching: a broker that stops reporting its own memory
-    and disk is down or unreachable, which is worth a notification too.
+    and disk is down or unreachable, which is worth a notification too. On a cluster the sums can hide
+    one node past its limit behind the others' headroom; the per-node series (dimensions Broker, Node)
+    are named after hosts known only once the broker runs, so no alarm can name them here.
     """
     period, periods = settings.period_seconds, settings.evaluation_periods
 
@@ -188,8 +192,28 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
     ]
 
 
+def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi.Input[str]) -> list[AlarmSpec]:
+    """The broker admin's rotation function failing a step (the password then stays as it was, and the
+    secret's ``max_age_days`` promise is broken without anyone hearing of it).
+
+    ``AWS/Lambda`` ``Errors`` (Sum) with dimension FunctionName: invocations that ended in a function
+    error, timeouts included (Lambda developer guide, "Types of metrics for Lambda functions"). Secrets
+    Manager invokes the function only while it rotates (each step, and again when it retries a failed
+    rotation), so the metric is silent in between: missing data is notBreaching, and one error in one
+    period notifies.
+    """
+    return [AlarmSpec(
+        name=alarm_name(env_name, "admin-rotation-errors", "broker"),
+        description=f"the {env_name} broker admin's rotation function failed: its log group names the step and "
+                    "why (README, Broker admin rotation, Break-glass)",
+        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
+        period=settings.period_seconds, evaluation_periods=1,
+        namespace=LAMBDA, metric="Errors", statistic="Sum", dimensions={"FunctionName": function_name})]
+
+
 def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.Input[str],
-                   services: dict[str, pulumi.Input[str]], container_insights: bool = True) -> list[AlarmSpec]:
+                   services: dict[str, pulumi.Input[str]], container_insights: bool = True,
+                   may_run_none: frozenset[str] = frozenset()) -> list[AlarmSpec]:
     """Each ECS service running fewer tasks than it wants (``services``: alarm subject -> ECS service name).
 
     Container Insights publishes ``ECS/ContainerInsights`` ``RunningTaskCount`` and
@@ -199,6 +223,12 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
     running service every minute, so silence means the service (or its metrics) is gone. Where the
     env turns Container Insights off there are no such metrics: the alarm stays INSUFFICIENT_DATA
     (``missing``) instead of firing for ever.
+
+    Container Insights builds these metrics from its performance events, and a service with no task
+    emits none, so its silence cannot be told apart from a service that scaled to zero on purpose. A
+    subject in ``may_run_none`` (its ``min_count`` is 0) therefore treats missing data as not
+    breaching; otherwise a service idle at zero tasks would page for ever. ``running`` is filled with
+    0 so that minutes with a desired count but no running task still count as tasks missing.
     """
     specs = []
     for subject, service_name in sorted(services.items()):
@@ -209,12 +239,14 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
                         f"{settings.evaluation_periods * settings.period_seconds // 60} minutes (crash loop, "
                         "failing health checks, no capacity or image pull errors)",
             comparison="GreaterThanThreshold", threshold=0,
-            treat_missing_data="breaching" if container_insights else "missing",
+            treat_missing_data=("missing" if not container_insights else
+                                "notBreaching" if subject in may_run_none else "breaching"),
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
             queries=(
                 metric_query("desired", CONTAINER_INSIGHTS, "DesiredTaskCount", dimensions, "Average"),
                 metric_query("running", CONTAINER_INSIGHTS, "RunningTaskCount", dimensions, "Average"),
-                Query(id="missing", label="tasks missing", expression="desired - running", return_data=True),
+                Query(id="missing", label="tasks missing", expression="desired - FILL(running, 0)",
+                      return_data=True),
             )))
     return specs
 
@@ -245,11 +277,16 @@ def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
 def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
     """The compute layer's alarms: every ECS service (each canary version its own), each public gateway."""
     services: dict[str, pulumi.Input[str]] = {}
+    may_run_none: set[str] = set()
     for service, units in compute.services.items():
-        versions: tuple[str | None, ...] = tuple(compute.plans[service].versions) or (None,)
+        plan = compute.plans[service]
+        versions: tuple[str | None, ...] = tuple(plan.versions) or (None,)
         for version, unit in zip(versions, units, strict=True):
             services[unit_name(service, version)] = unit.service.name
-    specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights)
+            if plan.min_count == 0:
+                may_run_none.add(unit_name(service, version))
+    specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights,
+                           frozenset(may_run_none))
     for service, gateway in sorted(compute.gateways.items()):
         specs += gateway_alarms(env.name, env.alarms, service, gateway.load_balancer.arn_suffix)
     return specs
@@ -292,6 +329,13 @@ def topic_name(env_name: str) -> str:
     return f"{env_name}-ml-alarms"
 
 
+def lambda_in(function_arn: str, account_id: str, region: str) -> bool:
+    """Whether ``function_arn`` (``arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]``) is a
+    function of this account and region: the only ones whose resource policy the env's stack can add to."""
+    parts = function_arn.split(":")
+    return len(parts) >= 7 and parts[2] == "lambda" and parts[3] == region and parts[4] == account_id
+
+
 @dataclass(frozen=True)
 class AlarmTopicArgs:
     env_name: str
@@ -328,9 +372,20 @@ class AlarmTopic(pulumi.ComponentResource):
         # Email (and https) subscriptions stay "pending confirmation" until the recipient confirms.
         for subscription in args.settings.all_subscriptions():
             suffix = re.sub(r"[^A-Za-z0-9]+", "-", subscription.endpoint).strip("-").lower()[:60]
+            resource_name = f"{name}-{subscription.protocol}-{suffix}"
+            permission = None
+            if subscription.protocol == "lambda" and lambda_in(subscription.endpoint, args.account_id, args.region):
+                # SNS invokes the function as sns.amazonaws.com: without a statement in the function's resource
+                # policy every delivery is refused and the subscription looks fine (Lambda developer guide,
+                # "Invoking Lambda functions with Amazon SNS notifications": add-permission, source ARN the topic).
+                permission = aws.lambda_.Permission(
+                    resource_name, action="lambda:InvokeFunction", function=subscription.endpoint,
+                    principal="sns.amazonaws.com", source_arn=self.topic.arn,
+                    opts=pulumi.ResourceOptions(parent=self.topic))
             aws.sns.TopicSubscription(
-                f"{name}-{subscription.protocol}-{suffix}", topic=self.topic.arn, protocol=subscription.protocol,
-                endpoint=subscription.endpoint, opts=pulumi.ResourceOptions(parent=self.topic))
+                resource_name, topic=self.topic.arn, protocol=subscription.protocol,
+                endpoint=subscription.endpoint,
+                opts=pulumi.ResourceOptions(parent=self.topic, depends_on=[permission] if permission else None))
         self.arn: pulumi.Output[str] = self.topic.arn
         self.register_outputs({"topic_arn": self.topic.arn})
 

@@ -37,6 +37,8 @@ AMQPS_PORT = 5671
 #: Application containers run as this uid:gid; images must not need root (ecs-task-non-root-user).
 APP_USER = "10001:10001"
 TMP_VOLUME = "tmp"
+#: Where the app's scratch volume is mounted: its only writable path (read-only root).
+APP_SCRATCH_PATH = "/tmp"
 ENVOY_TMP_VOLUME = "envoy-tmp"
 
 #: The init container that makes the scratch volumes writable for the users that mount them: Fargate
@@ -90,15 +92,32 @@ class ContainerWiring:
     envoy_image: str = ENVOY_IMAGE
 
 
-def _log_configuration(wiring: ContainerWiring, prefix: str) -> dict[str, Any]:
+#: The awslogs delivery mode, stated rather than left to the account: without ``mode`` ECS takes the
+#: Region's ``defaultLogDriverMode`` account setting, which may say ``blocking`` -- then a container whose
+#: logs cannot reach CloudWatch Logs (throttling, an endpoint or NAT outage) blocks on every write to
+#: stdout/stderr and fails its health check (botocore ``ecs`` LogConfiguration.options, ``mode``).
+AWSLOGS_MODE = "non-blocking"
+#: The in-memory buffer of non-blocking delivery (ECS default 10m); lines past it are lost while CloudWatch
+#: Logs is out of reach. 25m as in the AWS CDK's awslogs example; sizing: AWS Containers blog
+#: "Preventing log loss with non-blocking mode in the AWSLogs container log driver".
+AWSLOGS_MAX_BUFFER_SIZE = "25m"
+
+
+def awslogs_options(log_group: str, region: str, prefix: str) -> dict[str, str]:
+    """The awslogs driver options of every container and proxy of the platform: the service's
+    pre-created (retention, KMS) group -- no ``awslogs-create-group``, so a typo fails the task's start
+    instead of creating an unencrypted group that never expires -- and an explicit delivery mode."""
     return {
-        "logDriver": "awslogs",
-        "options": {
-            "awslogs-group": wiring.log_group,
-            "awslogs-region": wiring.region,
-            "awslogs-stream-prefix": prefix,
-        },
+        "awslogs-group": log_group,
+        "awslogs-region": region,
+        "awslogs-stream-prefix": prefix,
+        "mode": AWSLOGS_MODE,
+        "max-buffer-size": AWSLOGS_MAX_BUFFER_SIZE,
     }
+
+
+def _log_configuration(wiring: ContainerWiring, prefix: str) -> dict[str, Any]:
+    return {"logDriver": "awslogs", "options": awslogs_options(wiring.log_group, wiring.region, prefix)}
 
 
 def dropped_capabilities(dropped: tuple[str, ...]) -> dict[str, list[str]]:
@@ -125,7 +144,11 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
         # reports HTTP metrics for it.
         "portMappings": [{"name": wiring.port_name, "containerPort": wiring.port, "protocol": "tcp",
                           "appProtocol": "http"}],
-        "environment": _name_value(wiring.environment),
+        # HOME on the scratch volume: Docker derives HOME from the user's /etc/passwd entry and uses "/" for a
+        # uid the image does not list (Docker run reference, "Environment variables"), and with a read-only
+        # root neither "/" nor an image's home directory is writable, so anything writing under ~ (pip,
+        # model and framework caches in ~/.cache, ~/.config) would fail with EROFS at run time.
+        "environment": _name_value({**wiring.environment, "HOME": APP_SCRATCH_PATH}),
         # Credentials come from Secrets Manager at task start, so they never appear in the task
         # definition, the console or `describe-task-definition` output.
         "secrets": [{"name": name, "valueFrom": wiring.secrets[name]} for name in sorted(wiring.secrets)],
@@ -137,7 +160,7 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
             "startPeriod": wiring.health_start_period,
         },
         "readonlyRootFilesystem": True,
-        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
+        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": APP_SCRATCH_PATH, "readOnly": False}],
         "user": APP_USER,
         "privileged": False,
         # An init process reaps zombies and forwards SIGTERM; no Linux capabilities are needed to

@@ -25,6 +25,7 @@ from shared.components.compute_containers import (
     ContainerWiring,
     amqps_port,
     appmesh_proxy_properties,
+    awslogs_options,
     container_definitions,
 )
 from shared.components.compute_iam import ecs_tasks_trust_policy, execution_role_policy, task_role_statements
@@ -176,8 +177,11 @@ def task_definition(name: str, args: FargateServiceArgs, roles: ServiceRoles,
         ephemeral_storage=aws.ecs.TaskDefinitionEphemeralStorageArgs(size_in_gib=storage)
         if storage is not None else None,
         tags=args.tags,
-        # The execution role must be able to pull and log before ECS tries to start a task.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[roles.execution_policy]),
+        # The execution role must be able to pull and log before ECS tries to start a task, and the task role
+        # hold its statements before the application makes its first call (an AccessDenied at start-up crashes
+        # the task, and on the first deployment the circuit breaker fails the `up`).
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[
+            roles.execution_policy, *([roles.task_policy] if roles.task_policy is not None else [])]),
     )
 
 
@@ -259,8 +263,7 @@ def service_connect(plan: ServicePlan, settings: ComputeSettings, upstreams: Com
         # The Service Connect proxy logs next to the app, in the service's own log group.
         log_configuration=aws.ecs.ServiceServiceConnectConfigurationLogConfigurationArgs(
             log_driver="awslogs",
-            options={"awslogs-group": settings.log_group_name(unit), "awslogs-region": settings.region,
-                     "awslogs-stream-prefix": "service-connect"},
+            options=awslogs_options(settings.log_group_name(unit), settings.region, "service-connect"),
         ),
     )
 

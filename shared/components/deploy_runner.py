@@ -5,9 +5,11 @@ inside the VPC. The runner is the supported way in: a CodeBuild project in the p
 its own security group (which the broker admits on 443), its own service role and its own log group.
 
 Least privilege: the service role may only do what CodeBuild needs to run a build in a VPC (create
-and delete the build's network interface in these subnets, write the build's log group) and assume
-one deploy role. The deploy itself runs as that deploy role (``deploy_role_name`` in the env file),
-which exists before the platform does (a stack cannot create the role it is deployed with).
+and delete the build's network interface in these subnets, write the build's log group, read the Pulumi
+passphrase secret ``messaging.deploy_runner.passphrase_secret`` and use the GitHub App connection
+``messaging.deploy_runner.github_connection_arn`` where the env names them) and assume one deploy role.
+The deploy itself runs as that deploy role (``deploy_role_name`` in the env file), which exists before
+the platform does (a stack cannot create the role it is deployed with).
 
 With ``messaging.deploy_runner.github_repository`` set, the project's source is that repository and a
 webhook on ``WORKFLOW_JOB_QUEUED`` makes it a CodeBuild-hosted GitHub Actions runner (jobs select it with
@@ -90,6 +92,10 @@ class DeployRunnerArgs:
     kms_encrypted_logs: bool
     protect: bool
     partition: str = "aws"
+    #: ``messaging.deploy_runner.passphrase_secret``: the secret CodeBuild reads PULUMI_CONFIG_PASSPHRASE from
+    passphrase_secret: str | None = None
+    #: ``messaging.deploy_runner.github_connection_arn``: the GitHub App connection the source is checked out with
+    github_connection_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig) -> DeployRunnerArgs:
@@ -98,7 +104,8 @@ class DeployRunnerArgs:
                    deploy_role_name=runner.deploy_role_name, github_repository=runner.github_repository,
                    compute_type=runner.compute_type, timeout_minutes=runner.timeout_minutes,
                    log_retention_days=runner.log_retention_days,
-                   kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect)
+                   kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect,
+                   passphrase_secret=runner.passphrase_secret, github_connection_arn=runner.github_connection_arn)
 
     @property
     def deploy_role_arn(self) -> str:
@@ -108,6 +115,16 @@ class DeployRunnerArgs:
     def project_arn(self) -> str:
         project = deploy_project_name(self.env_name)
         return f"arn:{self.partition}:codebuild:{self.region}:{self.account_id}:project/{project}"
+
+    @property
+    def passphrase_secret_arn(self) -> str | None:
+        """The passphrase secret's ARN as IAM matches a secret named but not yet known by its full ARN: Secrets
+        Manager appends ``-`` and 6 random characters to every secret's name (Secrets Manager user guide,
+        "ARN of a secret": use ``<name>-??????`` in a policy)."""
+        if self.passphrase_secret is None:
+            return None
+        return (f"arn:{self.partition}:secretsmanager:{self.region}:{self.account_id}:secret:"
+                f"{self.passphrase_secret}-??????")
 
 
 def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
@@ -133,7 +150,58 @@ def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_id
          "Condition": {"StringEquals": {"ec2:Subnet": subnet_arns,
                                         "ec2:AuthorizedService": "codebuild.amazonaws.com"}}},
         {"Sid": "AssumeDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": args.deploy_role_arn},
+        *passphrase_statements(args),
+        *connection_statements(args),
     ]}
+
+
+def connection_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
+    """What CodeBuild needs to check GitHub out through a GitHub App connection (the project's repository, or
+    a start-build source override with the account's default credential or ``--source-auth-override``): the
+    project's service role gets the connection's GitHub token (CodeBuild user guide, "GitHub App connections",
+    step 2: ``GetConnectionToken`` and ``GetConnection`` on the connection). The actions' prefix is the ARN's
+    service: a connection made before the rename is ``codestar-connections``, a newer one ``codeconnections``."""
+    arn = args.github_connection_arn
+    if arn is None:
+        return []
+    service = arn.split(":")[2]
+    return [{"Sid": "UseGitHubConnection", "Effect": "Allow",
+             "Action": [f"{service}:GetConnection", f"{service}:GetConnectionToken"], "Resource": arn}]
+
+
+def passphrase_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
+    """What CodeBuild needs to put the passphrase secret in PULUMI_CONFIG_PASSPHRASE before the build starts.
+
+    CodeBuild resolves a SECRETS_MANAGER environment variable itself, with the project's service role, not
+    with the deploy role the build assumes later (CodeBuild user guide, buildspec reference,
+    ``env/secrets-manager``: the service role needs ``secretsmanager:GetSecretValue``); without it every build
+    fails before its first command. A secret on a customer managed key also needs ``kms:Decrypt`` on it: only
+    through Secrets Manager, and only for this secret (Secrets Manager's encryption context ``SecretARN``).
+    """
+    secret_arn = args.passphrase_secret_arn
+    if secret_arn is None:
+        return []
+    return [
+        {"Sid": "ReadPulumiPassphrase", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": secret_arn},
+        {"Sid": "DecryptPulumiPassphraseThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
+         "Resource": f"arn:{args.partition}:kms:{args.region}:{args.account_id}:key/*",
+         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"},
+                       "ArnLike": {"kms:EncryptionContext:SecretARN": secret_arn}}},
+    ]
+
+
+def environment_variables(args: DeployRunnerArgs) -> list[aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs]:
+    """The build's variables: the env, the deploy role, and the Pulumi passphrase by reference to its secret
+    (type SECRETS_MANAGER: CodeBuild masks it in the logs, and the project shows only the secret's name)."""
+    variables = [
+        aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name="PLATFORM_ENV", value=args.env_name),
+        aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name="DEPLOY_ROLE_ARN", value=args.deploy_role_arn),
+    ]
+    if args.passphrase_secret is not None:
+        variables.append(aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(
+            name="PULUMI_CONFIG_PASSPHRASE", value=args.passphrase_secret, type="SECRETS_MANAGER"))
+    return variables
 
 
 class DeployRunner(pulumi.ComponentResource):
@@ -175,13 +243,12 @@ class DeployRunner(pulumi.ComponentResource):
             environment=aws.codebuild.ProjectEnvironmentArgs(
                 compute_type=args.compute_type, image=BUILD_IMAGE, type="LINUX_CONTAINER",
                 image_pull_credentials_type="CODEBUILD",
-                environment_variables=[
-                    aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name="PLATFORM_ENV", value=env),
-                    aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(
-                        name="DEPLOY_ROLE_ARN", value=args.deploy_role_arn),
-                ]),
-            source=aws.codebuild.ProjectSourceArgs(type="GITHUB", location=github, buildspec=BUILDSPEC,
-                                                   git_clone_depth=1)
+                environment_variables=environment_variables(args)),
+            source=aws.codebuild.ProjectSourceArgs(
+                type="GITHUB", location=github, buildspec=BUILDSPEC, git_clone_depth=1,
+                # botocore codebuild SourceAuth: type CODECONNECTIONS, resource the connection's ARN
+                auth=aws.codebuild.ProjectSourceAuthArgs(type="CODECONNECTIONS", resource=args.github_connection_arn)
+                if args.github_connection_arn else None)
             if github else aws.codebuild.ProjectSourceArgs(type="NO_SOURCE", buildspec=BUILDSPEC),
             # botocore codebuild VpcConfig: vpcId, subnets (max 16), securityGroupIds (max 5).
             vpc_config=aws.codebuild.ProjectVpcConfigArgs(

@@ -300,7 +300,7 @@ class VpcNetwork(pulumi.ComponentResource):
         assume = json.dumps(service_trust_policy(
             "vpc-flow-logs.amazonaws.com", source_account=args.account_id,
             source_arn=f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"))
-        self.flow_log_role, _ = role_with_policy(
+        self.flow_log_role, self.flow_log_role_policy = role_with_policy(
             f"{name}-flow-logs", policy_resource_name=f"{name}-flow-logs", assume_role_policy=assume,
             description="Lets VPC Flow Logs write to its log group",
             policy=self.flow_log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
@@ -312,7 +312,10 @@ class VpcNetwork(pulumi.ComponentResource):
         self.flow_log = aws.ec2.FlowLog(
             f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
             log_destination=self.flow_log_group.arn, iam_role_arn=self.flow_log_role.arn,
-            max_aggregation_interval=60, tags={"Name": f"{args.env_name}-flow-log"}, opts=opts)
+            max_aggregation_interval=60, tags={"Name": f"{args.env_name}-flow-log"},
+            # Flow Logs writes with the role from its first delivery on: created before the role's policy, those
+            # deliveries are denied (DeliverLogsStatus FAILED, "Access error") until IAM has the policy.
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.flow_log_role_policy])))
 
     def _endpoints(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
         """Private paths to AWS APIs so tasks in private subnets pull images, ship logs and read

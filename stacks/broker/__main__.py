@@ -8,7 +8,7 @@ import pulumi
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.components.alarms import AlarmTopic, AlarmTopicArgs, MetricAlarms, broker_alarms
+from shared.components.alarms import AlarmTopic, AlarmTopicArgs, MetricAlarms, broker_alarms, rotation_alarms
 from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs, external_endpoints
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
 from shared.contracts import NetworkOutputs
@@ -32,8 +32,10 @@ if layer.env.messaging.broker == "amazon-mq":
         service_security_group_id=network.service_security_group_id,
         runner_security_group_id=runner.security_group_id,
         rotation_security_group_id=network.broker_rotation_security_group_id, opts=layer.opts)
-    MetricAlarms("broker-alarms", broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name),
-                 alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))
+    specs = broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name)
+    if broker.admin_rotation is not None:
+        specs += rotation_alarms(layer.env.name, layer.env.alarms, broker.admin_rotation.function.name)
+    MetricAlarms("broker-alarms", specs, alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))
     layer.export(
         broker_mode="amazon-mq",
         amqps_endpoint=broker.amqps_endpoint,

@@ -141,7 +141,40 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     for name, inputs in all_alarms(env).items():
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
-    assert by_kind == {"backlog": {"missing"}, "broker": {"breaching"}, "tasks-below-desired": {"breaching"}}
+    assert by_kind == {"backlog": {"missing"}, "broker": {"breaching"}, "tasks-below-desired": {"breaching"},
+                       "admin-rotation-errors": {"notBreaching"}}
+
+
+def test_a_service_allowed_to_run_no_task_does_not_page_while_it_runs_none(edit_env: Any) -> None:
+    # Container Insights emits no RunningTaskCount/DesiredTaskCount for a service with no task (they are
+    # built from its tasks' performance events), so "breaching" would page for ever on a service idle at 0.
+    service = sorted(s.name for s in load_catalog())[0]
+    edit_env("dev", lambda data: data.setdefault("services", {}).update(
+        {service: {"desired_count": 0, "min_count": 0, "max_count": 2}}))
+    found = alarms(synth_env("dev", ["compute"])["compute"])
+    missing = {name.removeprefix("dev-ml-tasks-below-desired-"): inputs["treatMissingData"]
+               for name, inputs in found.items() if "tasks-below-desired" in name}
+    assert missing.pop(service) == "notBreaching"
+    assert set(missing.values()) == {"breaching"}
+    # A minute with a desired count but no running-task datapoint counts as every task missing.
+    for inputs in (found[f"dev-ml-tasks-below-desired-{service}"], *found.values()):
+        if "tasks-below-desired" in inputs["name"]:
+            (result,) = [q for q in inputs["metricQueries"] if q["returnData"]]
+            assert result["expression"] == "desired - FILL(running, 0)"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_failing_broker_admin_rotation_notifies(env: str) -> None:
+    # Secrets Manager reports a failed rotation nowhere by itself: the function's Lambda Errors metric
+    # (FunctionName = the function's name) is the signal, silent between rotations.
+    broker = layers(env)["broker"]
+    (function,) = [r for r in broker["resources"] if r["type"] == "aws:lambda/function:Function"]
+    alarm = alarms(broker)[f"{env}-ml-admin-rotation-errors-broker"]
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert alarm["dimensions"] == {"FunctionName": function["inputs"]["name"]}
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 1
+    assert alarm["treatMissingData"] == "notBreaching"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -191,7 +224,28 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     found = {**alarms(documents["broker"]), **alarms(documents["messaging"]), **alarms(documents["compute"])}
     assert found["dev-ml-backlog-broker"]["threshold"] == 250
     assert found["dev-ml-broker-memory"]["threshold"] == 70
-    assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name} == {3}
+    # the gateway's 5xx and a failed rotation are events: one period is enough for them
+    assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name} == {3}
+
+
+def test_a_lambda_subscription_of_the_envs_account_may_be_invoked_by_sns_for_this_topic(edit_env: Any) -> None:
+    """SNS delivers to a Lambda subscription as sns.amazonaws.com: the function's resource policy must allow it
+    (for this topic only), or every notification is refused while the subscription looks confirmed."""
+    account, region = load_env("dev").account_id, load_env("dev").region
+    own = f"arn:aws:lambda:{region}:{account}:function:pager"
+    elsewhere = f"arn:aws:lambda:{region}:999999999999:function:pager"
+    edit_env("dev", lambda data: data.update(alarms={"subscriptions": [
+        {"protocol": "lambda", "endpoint": own}, {"protocol": "lambda", "endpoint": elsewhere}]}))
+    broker = synth_env("dev", ["broker"])["broker"]
+    (topic,) = of_type(broker, TOPIC)
+    # the broker admin rotation's permission (Secrets Manager) aside, one for SNS, on the env account's function
+    (permission,) = [p for p in of_type(broker, "aws:lambda/permission:Permission")
+                     if p["inputs"]["principal"] == "sns.amazonaws.com"]
+    assert (permission["inputs"]["function"], permission["inputs"]["action"]) == (own, "lambda:InvokeFunction")
+    assert permission["property_dependencies"]["sourceArn"] == [topic["urn"]]
+    subscriptions = {s["inputs"]["endpoint"]: s for s in of_type(broker, SUBSCRIPTION)}
+    assert set(subscriptions) == {own, elsewhere}
+    assert permission["urn"] in subscriptions[own]["dependencies"]
 
 
 def test_no_subscription_by_default() -> None:
@@ -300,3 +354,25 @@ def test_rabbitmq_3_alarms_per_queue_and_dlq(edit_env: Any) -> None:
             assert dlq["dimensions"]["Queue"] == spec.dead_letter_queue
             assert (depth["threshold"], dlq["threshold"]) == (250, 5)
     assert "dev-ml-backlog-broker" not in found
+
+
+@pytest.mark.parametrize("engine_version", ["3.13", "4.2"])
+def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str) -> None:
+    # Each metric every builder emits, against the table of published series (shared/cloudwatch_metrics.py):
+    # a name or dimension set AWS does not publish would deploy and never receive a data point.
+    from shared.cloudwatch_metrics import metric_problems
+    from shared.components.alarms import broker_alarms, gateway_alarms, queue_alarms, rotation_alarms, service_alarms
+
+    settings = load_env("prod").alarms
+    specs = [*queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
+                           engine_version),
+             *broker_alarms("prod", settings, "ml-prod"),
+             *rotation_alarms("prod", settings, "ml-platform-prod-broker-admin-rotation"),
+             *service_alarms("prod", settings, "prod-ml-platform", {"inference": "inference"}),
+             *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188")]
+    metrics = [(s.namespace, s.metric, s.dimensions) for s in specs if s.metric] + [
+        (q.namespace, q.metric, q.dimensions) for s in specs for q in s.queries if q.metric]
+    assert len(metrics) >= 10
+    for namespace, metric, dimensions in metrics:
+        assert namespace is not None and metric is not None
+        assert metric_problems(namespace, metric, dimensions) == [], (namespace, metric, dimensions)

@@ -4,6 +4,7 @@ least-privilege CodeBuild deploy runner in the private subnets. It holds no Rabb
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -260,6 +261,78 @@ def test_a_github_repository_makes_the_runner_a_github_actions_runner(edit_env: 
     assert (source["type"], source["location"]) == ("GITHUB", repository)
     webhook = one(document, WEBHOOK)["inputs"]
     assert webhook["filterGroups"] == [{"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]}]
+
+
+def test_a_passphrase_secret_reaches_the_build_through_the_runner_role(edit_env: Any) -> None:
+    """CodeBuild resolves a SECRETS_MANAGER variable with the project's service role before the first command,
+    so that role (not the deploy role) must read the secret, and decrypt it only through Secrets Manager."""
+    name = "ml-platform/dev/pulumi-passphrase"
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"passphrase_secret": name}))
+    document = synth_env("dev", ["broker"])["broker"]
+    variables = {v["name"]: v for v in one(document, PROJECT)["inputs"]["environment"]["environmentVariables"]}
+    assert variables["PULUMI_CONFIG_PASSPHRASE"] == {"name": "PULUMI_CONFIG_PASSPHRASE", "type": "SECRETS_MANAGER",
+                                                     "value": name}
+    policy = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    account = load_env("dev").account_id
+    # Secrets Manager names a secret's ARN <name>-<6 random characters>; IAM's ? matches one character.
+    secret_arn = f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-Ab1Cd2"
+    read = statements["ReadPulumiPassphrase"]
+    assert read["Action"] == "secretsmanager:GetSecretValue"
+    assert fnmatch.fnmatchcase(secret_arn, read["Resource"])
+    assert not fnmatch.fnmatchcase(f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-old-Ab1Cd2",
+                                   read["Resource"]), "another secret whose name starts with this one"
+    decrypt = statements["DecryptPulumiPassphraseThroughSecretsManager"]
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == f"arn:aws:kms:eu-west-1:{account}:key/*"
+    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
+    assert fnmatch.fnmatchcase(secret_arn, decrypt["Condition"]["ArnLike"]["kms:EncryptionContext:SecretARN"])
+
+
+@pytest.mark.parametrize("name", ["", "pulumi passphrase", "a" * 513, "arn:aws:secretsmanager:x"])
+def test_a_passphrase_secret_that_is_no_secret_name_is_bad_input(edit_env: Any, name: str) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"passphrase_secret": name}))
+    with pytest.raises(ConfigError) as error:
+        load_env("dev")
+    assert error.value.key == "messaging.deploy_runner.passphrase_secret" and error.value.exit_code == 2
+
+
+@pytest.mark.parametrize("service", ["codeconnections", "codestar-connections"])
+def test_a_github_app_connection_checks_the_repository_out_with_the_runner_role(edit_env: Any, service: str) -> None:
+    """CodeBuild fetches the connection's GitHub token with the project's service role (CodeBuild user guide,
+    "GitHub App connections", step 2), so that role may get that one connection's token."""
+    account = load_env("dev").account_id
+    connection = f"arn:aws:{service}:eu-west-1:{account}:connection/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={
+        "github_repository": "https://github.com/acme/ml-platform", "github_connection_arn": connection}))
+    document = synth_env("dev", ["broker"])["broker"]
+    source = one(document, PROJECT)["inputs"]["source"]
+    assert source["auth"] == {"type": "CODECONNECTIONS", "resource": connection}
+    policy = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert statements["UseGitHubConnection"]["Action"] == [f"{service}:GetConnection", f"{service}:GetConnectionToken"]
+    assert statements["UseGitHubConnection"]["Resource"] == connection
+
+
+def test_a_github_app_connection_serves_start_build_overrides_without_a_repository(edit_env: Any) -> None:
+    """Without github_repository builds take GitHub as a start-build source override, which CodeBuild checks out
+    with the account's default credential or ``--source-auth-override``: the role may use the connection."""
+    connection = f"arn:aws:codeconnections:eu-west-1:{load_env('dev').account_id}:connection/" \
+                 "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"github_connection_arn": connection}))
+    document = synth_env("dev", ["broker"])["broker"]
+    assert one(document, PROJECT)["inputs"]["source"]["type"] == "NO_SOURCE"
+    assert "auth" not in one(document, PROJECT)["inputs"]["source"]
+    policy = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])
+    assert {s["Sid"]: s["Resource"] for s in policy["Statement"]}["UseGitHubConnection"] == connection
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:secretsmanager:eu-west-1:111111111111:secret:github-token",
+                                 "arn:aws:codeconnections:eu-west-1:111111111111:host/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b"])
+def test_a_github_connection_that_is_no_connection_is_bad_input(edit_env: Any, arn: str) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"github_connection_arn": arn}))
+    with pytest.raises(ConfigError) as error:
+        load_env("dev")
+    assert error.value.key == "messaging.deploy_runner.github_connection_arn" and error.value.exit_code == 2
 
 
 # -- contract, external brokers ----------------------------------------------------------------------

@@ -216,11 +216,32 @@ def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str)
         assert app["linuxParameters"]["capabilities"] == {"add": [], "drop": ["ALL"]}
         assert app["logConfiguration"] == {"logDriver": "awslogs", "options": {
             "awslogs-group": f"/platform/{env}/compute/{spec.name}", "awslogs-region": "eu-west-1",
-            "awslogs-stream-prefix": spec.name}}
+            "awslogs-stream-prefix": spec.name, "mode": "non-blocking", "max-buffer-size": "25m"}}
         assert app["healthCheck"]["command"] == [
             "CMD-SHELL", f"curl -fsS -o /dev/null http://127.0.0.1:{spec.port}{spec.health_path} || exit 1"]
         # Only the scratch init container besides the app in Service Connect envs (ECS adds its proxy).
         assert [c["name"] for c in json.loads(task["inputs"]["containerDefinitions"])] == [spec.name, "scratch-init"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_awslogs_configuration_names_its_delivery_mode_and_the_services_own_group(env: str) -> None:
+    # Without ``mode`` ECS takes the account's defaultLogDriverMode, which may be ``blocking``: a container
+    # then hangs on stdout while CloudWatch Logs is out of reach. Every container and the Service Connect
+    # proxy say non-blocking with a stated buffer, and log to the pre-created group (never create one).
+    seen = 0
+    for spec in load_catalog():
+        resources = unit(compute(env), spec.name)
+        definitions = json.loads(resources["task"]["inputs"]["containerDefinitions"])
+        configurations = [c["logConfiguration"] for c in definitions]
+        configurations.append(resources["service"]["inputs"]["serviceConnectConfiguration"]["logConfiguration"])
+        for configuration in configurations:
+            seen += 1
+            options = configuration["options"]
+            assert configuration["logDriver"] == "awslogs"
+            assert (options["mode"], options["max-buffer-size"]) == ("non-blocking", "25m"), options
+            assert options["awslogs-group"] == f"/platform/{env}/compute/{spec.name}"
+            assert "awslogs-create-group" not in options
+    assert seen == 3 * len(SERVICES)
 
 
 @pytest.mark.parametrize("env", ENVS)

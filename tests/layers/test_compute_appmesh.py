@@ -60,6 +60,7 @@ def test_appmesh_tasks_run_envoy_pointed_at_the_mesh_layers_virtual_node(appmesh
         assert envoy["essential"] is True and envoy["user"] == "1337" and envoy["privileged"] is False
         assert envoy["readonlyRootFilesystem"] is True
         assert envoy["logConfiguration"]["options"]["awslogs-stream-prefix"] == "envoy"
+        assert envoy["logConfiguration"]["options"]["mode"] == "non-blocking"
         assert "LIVE" in envoy["healthCheck"]["command"][1]
         # The app starts only once its proxy is ready, since all its traffic goes through it.
         assert {"containerName": "envoy", "condition": "HEALTHY"} in container(task, spec.name)["dependsOn"]

@@ -101,6 +101,20 @@ def test_task_roles_may_discover_services_only_where_the_service_calls_others(en
             [discovery["private_namespace_name"], discovery["http_namespace_name"]])}}
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_tasks_start_only_once_both_roles_hold_their_statements(env: str) -> None:
+    """ECS starts a task with the execution role's permissions and the application calls AWS with the task
+    role's from its first second: the task definition (hence the service) waits for both role policies."""
+    doc = platform(env)["compute"]
+    for spec in load_catalog():
+        resources = unit(doc, spec.name)
+        waits_for = set(resources["task"]["dependencies"])
+        assert resources["execution_policy"]["urn"] in waits_for, spec.name
+        policy = task_policy(doc, spec.name)
+        assert policy is None or policy["urn"] in waits_for, spec.name
+        assert resources["task"]["urn"] in resources["service"]["dependencies"], spec.name
+
+
 def test_task_roles_trust_only_this_accounts_ecs_tasks() -> None:
     doc = platform("prod")["compute"]
     for service in SERVICES:

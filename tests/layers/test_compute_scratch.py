@@ -21,7 +21,7 @@ from shared.components.compute_containers import ENVOY_IMAGE, SCRATCH_INIT_DROPP
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import synth_program
-from tests.layers.compute_helpers import ENVS, container, containers, fresh, platform, unit
+from tests.layers.compute_helpers import ENVS, container, containers, environment, fresh, platform, unit
 
 INIT = "scratch-init"
 
@@ -80,6 +80,19 @@ def test_each_app_owns_its_tmp_before_it_starts(env: str) -> None:
         assert not {"portMappings", "secrets", "environment", "healthCheck"} & set(init)
         assert init["logConfiguration"]["options"]["awslogs-stream-prefix"] == INIT
         assert "ephemeralStorage" not in task["inputs"]  # the catalog asks for none
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_apps_home_is_its_writable_scratch_volume(env: str) -> None:
+    # A uid the image does not list gets HOME=/ from Docker, read-only here like the rest of the root:
+    # whatever the app writes under ~ (pip, framework and model caches) must land on the scratch volume.
+    for spec in load_catalog():
+        task = unit(platform(env)["compute"], spec.name)["task"]
+        app = container(task, spec.name)
+        home = environment(app).get("HOME")
+        assert home is not None, f"{spec.name}: no HOME, so ~ is / on a read-only root"
+        volume, user = mounted_owner(task, spec.name, home)
+        assert chowned(task)[volume] == user == app["user"]
 
 
 def compute_outputs(env: str) -> dict[str, Any]:

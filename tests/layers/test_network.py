@@ -126,6 +126,23 @@ def test_flow_log_role_trusts_only_this_accounts_flow_logs(env: str) -> None:
         "aws:SourceArn": f"arn:aws:ec2:{config.region}:{config.account_id}:vpc-flow-log/*"}
 
 
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_flow_log_is_created_after_its_role_may_write_the_group(env: str) -> None:
+    """Flow Logs assumes the role for every delivery: the role's policy must exist before the flow log does."""
+    import json
+
+    doc = network(env)
+    (flow_log,) = of_type(doc, "aws:ec2/flowLog:FlowLog")
+    (role_policy,) = of_type(doc, "aws:iam/rolePolicy:RolePolicy")
+    (log_group,) = of_type(doc, "aws:cloudwatch/logGroup:LogGroup")
+    assert role_policy["urn"] in flow_log["dependencies"]
+    (statement,) = json.loads(role_policy["inputs"]["policy"])["Statement"]
+    assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= set(statement["Action"])
+    group_arn = flow_log["inputs"]["logDestination"]
+    assert group_arn.endswith(f":log-group:{log_group['inputs']['name']}")
+    assert statement["Resource"] == [group_arn, f"{group_arn}:*"]
+
+
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"

@@ -9,12 +9,15 @@ from typing import Any
 
 from shared.policy_catalog import load_rules
 from tests.policies import (
+    test_aws_alarm_topic,
     test_aws_cloudwatch_alarms,
+    test_aws_cloudwatch_metric_published,
     test_aws_coverage_rules,
     test_aws_ecs_service_after_listener,
     test_aws_lb_certificate,
     test_aws_nacl,
     test_aws_network,
+    test_aws_sns_alarm_topic_subscribed,
     test_aws_unknowns,
     test_platform_rules,
     test_rabbitmq_rules,
@@ -24,8 +27,11 @@ from tests.policies import (
 NAMED: dict[str, Callable[..., Any]] = {
     "cloudmap-instance-valid":
         test_aws_coverage_rules.test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails,
+    "cloudwatch-alarm-metric-published":
+        test_aws_cloudwatch_metric_published.test_unknown_values_still_decide_unknown_names_are_not_applicable,
     "cloudwatch-alarm-valid":
         test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
+    "cloudwatch-alarm-topic-publishable": test_aws_alarm_topic.test_unknown_policies_or_names_leave_the_rule_undecided,
     "ecs-service-after-listener":
         test_aws_ecs_service_after_listener.test_unknown_load_balancers_leave_the_rule_undecided,
     "ecs-task-separate-roles":
@@ -33,6 +39,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
     "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
     "no-plaintext-secrets": test_platform_rules.test_unknown_credential_value_is_still_decided_by_secretness,
+    "sns-alarm-topic-subscribed":
+        test_aws_sns_alarm_topic_subscribed.test_a_subscription_of_an_unknown_topic_leaves_the_rule_undecided,
     "tags-required": test_platform_rules.test_unknown_tags_are_not_applicable,
     "rabbitmq-least-privilege": test_rabbitmq_rules.test_unknown_permission_is_not_applicable,
     "rabbitmq-no-admin-users": test_rabbitmq_rules.test_unknown_tags_are_not_applicable,

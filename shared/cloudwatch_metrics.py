@@ -1,0 +1,213 @@
+"""Which AWS metrics exist, under which dimensions: the table behind the rule ``cloudwatch-alarm-metric-published``.
+
+CloudWatch accepts an alarm on any namespace, metric name and dimensions, published or not: an alarm
+on a series AWS never publishes deploys fine and never leaves INSUFFICIENT_DATA (or, with
+``treat_missing_data=breaching``, alarms for ever). A series is the exact set of dimension *names*
+the service publishes with, so ``RabbitMQMemUsed`` with ``{Broker, VirtualHost}`` or
+``UnHealthyHostCount`` with ``{LoadBalancer}`` alone match nothing.
+
+For each namespace below, each metric maps to the dimension-name sets AWS publishes it with, or to
+``None`` where the metric exists but its sets are not pinned down here (then only its spelling is
+judged). Sources, one per namespace:
+
+- ``AWS/AmazonMQ``: Amazon MQ developer guide, "Available CloudWatch metrics for Amazon MQ for RabbitMQ
+  brokers" (broker metrics: Broker; for a cluster the sum over its nodes. Node metrics: Broker, Node,
+  the count metrics from RabbitMQ 4.2. Queue metrics: Broker, VirtualHost, Queue, RabbitMQ 3.x only)
+  and "Available CloudWatch metrics for Amazon MQ for ActiveMQ brokers" (broker metrics: Broker;
+  destination metrics: Broker with Queue or Topic).
+- ``ECS/ContainerInsights``: CloudWatch user guide, "Amazon ECS Container Insights metrics" (the task
+  counts of a service: ClusterName, ServiceName; ServiceCount: ClusterName).
+- ``AWS/ECS``: Amazon ECS developer guide, "Amazon ECS CloudWatch metrics" (CPUUtilization and
+  MemoryUtilization: ClusterName, or ClusterName + ServiceName) and "Service Connect metrics".
+- ``AWS/ApplicationELB``: Elastic Load Balancing guide, "CloudWatch metrics for your Application Load
+  Balancer" (each metric's dimension sets; LoadBalancer is ``app/<name>/<id>``, TargetGroup
+  ``targetgroup/<name>/<id>``, the ARNs' final portions).
+- ``AWS/Lambda``: Lambda developer guide, "Types of metrics for Lambda functions" (FunctionName,
+  Resource, ExecutedVersion, or none for the account's aggregate; the sets as the AWS CDK's
+  generated LambdaMetrics spell them).
+
+A namespace not listed (custom metrics included) is not judged, nor is a metric a listed namespace
+does not name, unless it is a listed metric spelled in another case (CloudWatch names are
+case-sensitive) or one that lives in another listed namespace (``RunningTaskCount`` is Container
+Insights', not ``AWS/ECS``'s).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+DimensionSets = frozenset[frozenset[str]] | None
+
+
+def _sets(*sets: Iterable[str]) -> frozenset[frozenset[str]]:
+    return frozenset(frozenset(dimensions) for dimensions in sets)
+
+
+def _same(names: str, dimensions: DimensionSets) -> dict[str, DimensionSets]:
+    return dict.fromkeys(names.split(), dimensions)
+
+
+def _merge(*tables: dict[str, DimensionSets]) -> dict[str, DimensionSets]:
+    """Metrics named in several tables take the union of their dimension sets (None wins: unpinned)."""
+    merged: dict[str, DimensionSets] = {}
+    for table in tables:
+        for metric, dimensions in table.items():
+            if metric in merged:
+                before = merged[metric]
+                merged[metric] = None if before is None or dimensions is None else before | dimensions
+            else:
+                merged[metric] = dimensions
+    return merged
+
+
+AMAZON_MQ: dict[str, DimensionSets] = _merge(
+    # RabbitMQ broker metrics (Broker); the node metrics (Broker, Node) are the same names
+    _same("ExchangeCount QueueCount ConnectionCount ChannelCount ConsumerCount MessageCount MessageReadyCount "
+          "MessageUnacknowledgedCount PublishRate ConfirmRate AckRate SystemCpuUtilization RabbitMQMemLimit "
+          "RabbitMQMemUsed RabbitMQDiskFreeLimit RabbitMQDiskFree RabbitMQFdUsed RabbitMQIOReadAverageTime "
+          "RabbitMQIOWriteAverageTime NetworkIn NetworkOut", _sets(("Broker",))),
+    _same("SystemCpuUtilization RabbitMQMemLimit RabbitMQMemUsed RabbitMQDiskFreeLimit RabbitMQDiskFree "
+          "RabbitMQFdUsed ExchangeCount QueueCount ConnectionCount ChannelCount ConsumerCount MessageCount "
+          "MessageReadyCount MessageUnacknowledgedCount", _sets(("Broker", "Node"))),
+    # RabbitMQ queue metrics (RabbitMQ 3.x brokers)
+    _same("ConsumerCount MessageReadyCount MessageUnacknowledgedCount MessageCount",
+          _sets(("Broker", "VirtualHost", "Queue"))),
+    # ActiveMQ broker metrics (Broker, the name with -1 / -2)
+    _same("AmqpMaximumConnections BurstBalance CpuCreditBalance CpuUtilization CurrentConnectionsCount "
+          "EstablishedConnectionsCount HeapUsage InactiveDurableTopicSubscribersCount JobSchedulerStorePercentUsage "
+          "JournalFilesForFastRecovery JournalFilesForFullRecovery MqttMaximumConnections "
+          "NetworkConnectorConnectionCount OpenTransactionCount OpenwireMaximumConnections StompMaximumConnections "
+          "StorePercentUsage TempPercentUsage TotalConsumerCount TotalMessageCount TotalProducerCount VolumeReadOps "
+          "VolumeWriteOps WsMaximumConnections", _sets(("Broker",))),
+    # ActiveMQ destination metrics (Broker with Queue or Topic); a duplex network connector's: not pinned
+    _same("ConsumerCount EnqueueCount EnqueueTime ExpiredCount DispatchCount DequeueCount InFlightCount "
+          "MemoryUsage ProducerCount QueueSize TotalEnqueueCount TotalDequeueCount",
+          _sets(("Broker", "Queue"), ("Broker", "Topic"))),
+    _same("ReceiveCount", None),
+)
+
+_SERVICE = ("ClusterName", "ServiceName")
+CONTAINER_INSIGHTS: dict[str, DimensionSets] = _merge(
+    _same("DesiredTaskCount RunningTaskCount PendingTaskCount DeploymentCount", _sets(_SERVICE)),
+    _same("ServiceCount", _sets(("ClusterName",))),
+    # per cluster, service, task family (and task / container with enhanced observability)
+    _same("CpuUtilized CpuReserved MemoryUtilized MemoryReserved NetworkRxBytes NetworkTxBytes StorageReadBytes "
+          "StorageWriteBytes EphemeralStorageReserved EphemeralStorageUtilized TaskCount TaskSetCount "
+          "ContainerInstanceCount", None),
+)
+
+ECS: dict[str, DimensionSets] = _merge(
+    _same("CPUUtilization MemoryUtilization", _sets(("ClusterName",), _SERVICE)),
+    _same("CPUReservation MemoryReservation GPUReservation EBSFilesystemUtilization", None),
+    # Service Connect's proxy metrics (ClusterName, ServiceName with DiscoveryName or TargetDiscoveryName)
+    _same("ActiveConnectionCount NewConnectionCount ProcessedBytes RequestCount GrpcRequestCount "
+          "HTTPCode_Target_2XX_Count HTTPCode_Target_3XX_Count HTTPCode_Target_4XX_Count HTTPCode_Target_5XX_Count "
+          "RequestCountPerTarget TargetProcessedBytes TargetResponseTime ClientTLSNegotiationErrorCount "
+          "TargetTLSNegotiationErrorCount", None),
+)
+
+_LB = ("LoadBalancer",)
+_LB_AZ = ("AvailabilityZone", "LoadBalancer")
+_LB_TG = ("LoadBalancer", "TargetGroup")
+_LB_TG_AZ = ("AvailabilityZone", "LoadBalancer", "TargetGroup")
+APPLICATION_ELB: dict[str, DimensionSets] = _merge(
+    _same("ActiveConnectionCount AppCookieNonStickinessCount ClientTLSNegotiationErrorCount "
+          "DesyncMitigationMode_NonCompliant_Request_Count ExcessiveLowReputationPackets HTTP_Fixed_Response_Count "
+          "HTTP_Redirect_Count HTTP_Redirect_Url_Limit_Exceeded_Count HTTPCode_ELB_3XX_Count HTTPCode_ELB_4XX_Count "
+          "HTTPCode_ELB_5XX_Count HTTPCode_ELB_500_Count HTTPCode_ELB_502_Count HTTPCode_ELB_503_Count "
+          "HTTPCode_ELB_504_Count IPv6ProcessedBytes IPv6RequestCount LowReputationPacketsDropped "
+          "LowReputationRequestsDenied NewConnectionCount NonStickyRequestCount ProcessedBytes RejectedConnectionCount "
+          "ELBAuthError ELBAuthFailure ELBAuthLatency ELBAuthRefreshTokenSuccess ELBAuthSuccess "
+          "ELBAuthUserClaimsSizeExceeded TargetControlRequestCount TargetControlRequestRejectCount "
+          "TargetControlActiveChannelCount TargetControlNewChannelCount TargetControlChannelErrorCount "
+          "TargetControlWorkQueueLength TargetControlProcessedBytes", _sets(_LB, _LB_AZ)),
+    _same("DroppedInvalidHeaderRequestCount ForwardedInvalidHeaderRequestCount", _sets(_LB_AZ)),
+    _same("RuleEvaluations ConsumedLCUs PeakLCUs ReservedLCUs CapacityUtilization LambdaTargetProcessedBytes",
+          _sets(_LB)),
+    _same("BYoIPUtilPercentage AnomalousHostCount HealthyHostCount UnHealthyHostCount MitigatedHostCount "
+          "ActiveZonalShiftHostCount HealthyStateDNS HealthyStateRouting UnhealthyRoutingRequestCount "
+          "UnhealthyStateDNS UnhealthyStateRouting", _sets(_LB_TG, _LB_TG_AZ)),
+    _same("HTTPCode_Target_2XX_Count HTTPCode_Target_3XX_Count HTTPCode_Target_4XX_Count HTTPCode_Target_5XX_Count "
+          "TargetConnectionErrorCount TargetResponseTime TargetTLSNegotiationErrorCount",
+          _sets(_LB, _LB_AZ, _LB_TG, _LB_TG_AZ)),
+    _same("RequestCount", _sets(_LB, _LB_AZ, _LB_TG, _LB_TG_AZ)),
+    _same("GrpcRequestCount", _sets(_LB_TG, _LB_TG_AZ, ("TargetGroup",), ("AvailabilityZone", "TargetGroup"))),
+    _same("RequestCountPerTarget", _sets(("TargetGroup",), ("AvailabilityZone", "TargetGroup"), _LB_TG, _LB_TG_AZ)),
+    _same("LambdaInternalError LambdaUserError", _sets(("TargetGroup",), _LB_TG)),
+)
+
+LAMBDA: dict[str, DimensionSets] = _merge(
+    _same("Invocations Errors Throttles Duration DeadLetterErrors DestinationDeliveryFailures ConcurrentExecutions "
+          "IteratorAge", _sets((), ("FunctionName",), ("FunctionName", "Resource"),
+                               ("ExecutedVersion", "FunctionName", "Resource"))),
+    _same("UnreservedConcurrentExecutions ProvisionedConcurrentExecutions ProvisionedConcurrencyInvocations "
+          "ProvisionedConcurrencySpilloverInvocations ProvisionedConcurrencyUtilization PostRuntimeExtensionsDuration "
+          "RecursiveInvocationsDropped ClaimedAccountConcurrency AsyncEventsReceived AsyncEventAge "
+          "AsyncEventsDropped", None),
+)
+
+PUBLISHED: dict[str, dict[str, DimensionSets]] = {
+    "AWS/AmazonMQ": AMAZON_MQ,
+    "ECS/ContainerInsights": CONTAINER_INSIGHTS,
+    "AWS/ECS": ECS,
+    "AWS/ApplicationELB": APPLICATION_ELB,
+    "AWS/Lambda": LAMBDA,
+}
+
+#: Dimension values that must be the final portion of an ARN (ELB guide, metric dimensions).
+VALUE_SHAPES: dict[tuple[str, str], tuple[re.Pattern[str], str]] = {
+    ("AWS/ApplicationELB", "LoadBalancer"): (re.compile(r"^app/[^/]+/[0-9a-f]+$"),
+                                             "app/<name>/<id>, the load balancer's arn_suffix"),
+    ("AWS/ApplicationELB", "TargetGroup"): (re.compile(r"^targetgroup/[^/]+/[0-9a-f]+$"),
+                                            "targetgroup/<name>/<id>, the target group's arn_suffix"),
+}
+#: Dimensions whose value is a name, never an ARN.
+NAME_DIMENSIONS = frozenset({"Broker", "ClusterName", "ServiceName", "FunctionName", "Queue", "VirtualHost"})
+#: Amazon MQ publishes no metric of a vhost or queue whose name holds a blank, a tab or another non-ASCII
+#: character (Amazon MQ guide, "Dimensions for RabbitMQ queue metrics").
+UNPUBLISHED_NAME = re.compile(r"[^\x21-\x7e]")
+#: An Amazon MQ broker id (``b-<uuid>``): the Broker dimension is the broker's name (Amazon MQ guide).
+BROKER_ID = re.compile(r"^b-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _shown(dimensions: Iterable[str]) -> str:
+    return "{" + ", ".join(sorted(dimensions)) + "}"
+
+
+def metric_problems(namespace: str, metric: str, dimensions: Mapping[str, object]) -> list[str]:
+    """Why ``namespace``/``metric`` with ``dimensions`` (name -> value; a value that is not a ``str`` is
+    not judged, e.g. unknown during preview) is a series AWS does not publish; empty when it is, or when
+    the table cannot tell."""
+    table = PUBLISHED.get(namespace)
+    if table is None:
+        return []
+    problems: list[str] = []
+    if metric not in table:
+        spelled = [known for known in table if known.lower() == metric.lower()]
+        elsewhere = sorted(ns for ns, other in PUBLISHED.items() if ns != namespace and metric in other)
+        if spelled:
+            problems.append(f"{namespace} publishes {spelled[0]!r}, not {metric!r} (metric names are case-sensitive)")
+        elif elsewhere:
+            problems.append(f"{metric!r} is published in {' and '.join(elsewhere)}, not in {namespace}")
+        return problems
+    allowed = table[metric]
+    names = frozenset(dimensions)
+    if allowed is not None and names not in allowed:
+        sets = " or ".join(_shown(s) if s else "no dimension" for s in sorted(allowed, key=sorted))
+        problems.append(f"{namespace} publishes {metric} with {sets}; {_shown(names) if names else 'no dimension'} "
+                        "matches no series")
+    for name, value in sorted(dimensions.items()):
+        if not isinstance(value, str):
+            continue
+        shape = VALUE_SHAPES.get((namespace, name))
+        if shape and not shape[0].match(value):
+            problems.append(f"dimension {name}={value!r} is not {shape[1]}")
+        elif name in NAME_DIMENSIONS and value.startswith("arn:"):
+            problems.append(f"dimension {name}={value!r} is an ARN; {namespace} names the resource by its name")
+        elif namespace == "AWS/AmazonMQ" and name in ("Queue", "VirtualHost") and UNPUBLISHED_NAME.search(value):
+            problems.append(f"dimension {name}={value!r} holds a blank or non-ASCII character; Amazon MQ publishes no "
+                            "metric of such a queue or vhost")
+        elif namespace == "AWS/AmazonMQ" and name == "Broker" and BROKER_ID.match(value):
+            problems.append(f"dimension Broker={value!r} is the broker's id; Amazon MQ's Broker dimension is its name")
+    return problems
