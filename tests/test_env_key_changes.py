@@ -243,6 +243,21 @@ def test_what_a_change_of_the_key_does(case: KeyChange) -> None:
             _describe(result)
 
 
+def test_unprotecting_prod_is_refused_by_its_mandatory_policy(tmp_path: Path) -> None:
+    """The row "protect_stateful (true to false)": no resource changes, the policy run (and `up`'s) fails."""
+    import subprocess
+    import sys
+
+    with _env_files({"protect_stateful": False}, env="prod"):
+        result = subprocess.run([sys.executable, "-m", "shared.policy", "prod", "--json", str(tmp_path / "f.json")],
+                                capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    findings = yaml.safe_load((tmp_path / "f.json").read_text(encoding="utf-8"))
+    assert any(f["rule"] == "prod-protect-stateful" and f["enforcement"] == "mandatory" and not f["suppressed"]
+               for f in findings)
+
+
 def test_the_matrix_file_is_well_formed() -> None:
     for case in MATRIX:
         assert case.env in SHIPPED and case.outcome in OUTCOMES, case
