@@ -561,6 +561,23 @@ def _rule_broker_matrix(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
         yield path, f"messaging.{key}", reason
 
 
+def static_instances_problem(env: EnvConfig) -> str | None:
+    """Why ``discovery.static_instances`` cannot be registered (None: they can): instances outside ECS are
+    found through the DNS namespace's per-service Cloud Map services, which only App Mesh envs create."""
+    if not env.discovery.static_instances or env.mesh.provider == "appmesh":
+        return None
+    return (f"instances outside ECS are discovered through the DNS namespace's per-service Cloud Map services, "
+            f"which only App Mesh envs have; mesh.provider {env.mesh.provider} reaches only ECS tasks")
+
+
+def _rule_static_instances(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The discovery layer would refuse them only after network was deployed (and, on a later move to
+    Service Connect, after the env already ran with them)."""
+    problem = static_instances_problem(env)
+    if problem:
+        yield path, "discovery.static_instances", problem
+
+
 def _rule_cluster_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     messaging = env.messaging
     if messaging.broker == "amazon-mq" and messaging.deployment_mode == "CLUSTER_MULTI_AZ" \
@@ -771,6 +788,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
     (_rule_management_ca_file, ("messaging",)),
+    (_rule_static_instances, ("discovery", "mesh")),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),

@@ -28,6 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared import REPO_ROOT
+from shared.amazonmq import CLUSTER_AZS
 from shared.broker_names import broker_name
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
@@ -104,10 +105,13 @@ class AmazonMqBrokerArgs:
 
 
 def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[str]:
-    """Amazon MQ takes exactly one subnet for SINGLE_INSTANCE and one per AZ for a cluster."""
+    """One subnet for SINGLE_INSTANCE, the first three AZs' for a cluster (three nodes in three AZs).
+
+    Always the first ones: subnet_ids forces a new broker (terraform-provider-aws mq/broker.go, ForceNew), so
+    raising network.az_count in a region with more AZs must not add a subnet to a running cluster."""
     if not private_subnet_ids:
         raise ValueError("the network layer exports no private subnets")
-    return private_subnet_ids[:1] if deployment_mode == "SINGLE_INSTANCE" else list(private_subnet_ids)
+    return private_subnet_ids[:1] if deployment_mode == "SINGLE_INSTANCE" else private_subnet_ids[:CLUSTER_AZS]
 
 
 def admin_secret_name(env_name: str) -> str:

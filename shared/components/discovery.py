@@ -29,7 +29,7 @@ import pulumi_aws as aws
 
 from shared.catalog import Catalog, ServiceSpec
 from shared.components.service_connect_drain import ServiceConnectDrain
-from shared.envs import EnvConfig, StaticInstance, env_path
+from shared.envs import EnvConfig, StaticInstance, env_path, static_instances_problem
 from shared.errors import ConfigError
 from shared.mesh_names import service_dns_name
 
@@ -51,12 +51,9 @@ class ServiceDiscoveryArgs:
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> ServiceDiscoveryArgs:
         dns_services = env.mesh.provider == "appmesh"
-        if env.discovery.static_instances and not dns_services:
-            # Refused rather than ignored: Service Connect reaches only tasks of ECS services.
-            raise ConfigError(
-                str(env_path(env.name)), "discovery.static_instances",
-                f"instances outside ECS are discovered through the DNS namespace's per-service Cloud Map services, "
-                f"which only App Mesh envs have; mesh.provider {env.mesh.provider} reaches only ECS tasks")
+        problem = static_instances_problem(env)
+        if problem:  # refused rather than ignored (defensive: the env loader refuses it first)
+            raise ConfigError(str(env_path(env.name)), "discovery.static_instances", problem)
         return cls(
             env_name=env.name,
             region=env.region,

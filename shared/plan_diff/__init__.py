@@ -10,6 +10,11 @@ How a change is classified, resource by resource (matched by URN):
 * same URN, an input differs: **replace** when the input is one the provider cannot change in place
   (:data:`REPLACE_ON_CHANGE`, from the provider documentation: "Changing this forces a new
   resource"; the Python SDKs ship no schema to derive it from), else **update**;
+* what reads a replaced resource (its id, ARN or generated name, in this layer or a later one) gets a
+  new value for that input: **replace** again when the input is a replace-on-change one (a subnet's
+  replacement replaces the broker in it), else **update**. The engine does the same: the replaced
+  resource's outputs are unknown until it exists, and the provider plans an unknown replace-on-change
+  input as a replacement;
 * a ``protect``ed resource in the baseline that would be replaced or deleted is **blocked**: the
   real ``up`` would stop there.
 
@@ -19,6 +24,8 @@ Inputs unknown at synth time are never compared (they are unknown in both).
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +52,29 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:ec2/flowLog:FlowLog": frozenset({"vpcId", "subnetId", "trafficType", "logDestination",
                                           "logDestinationType", "logFormat", "iamRoleArn",
                                           "maxAggregationInterval"}),
+    # terraform-provider-aws mq/broker.go: ForceNew broker_name, deployment_mode, encryption_options, engine_type,
+    # ldap_server_metadata, publicly_accessible, subnet_ids, data_replication_primary_broker_arn; storage_type is
+    # not in botocore's UpdateBrokerRequest (no update exists); authentication_strategy is (changes in place).
     "aws:mq/broker:Broker": frozenset({"brokerName", "engineType", "deploymentMode", "publiclyAccessible",
-                                       "subnetIds", "storageType", "encryptionOptions", "authenticationStrategy"}),
+                                       "subnetIds", "storageType", "encryptionOptions", "ldapServerMetadata",
+                                       "dataReplicationPrimaryBrokerArn"}),
     "aws:ecr/repository:Repository": frozenset({"name", "encryptionConfigurations"}),
     "aws:secretsmanager/secret:Secret": frozenset({"name", "namePrefix"}),
+    # terraform-provider-aws secretsmanager/secret_version.go: secret_id, secret_string, secret_binary are ForceNew
+    # (a new value is a new version: PutSecretValue); only version_stages changes in place.
+    "aws:secretsmanager/secretVersion:SecretVersion": frozenset({"secretId", "secretString", "secretBinary",
+                                                                "secretStringWoVersion"}),
+    # terraform-provider-aws secretsmanager/secret_rotation.go: secret_id is ForceNew.
+    "aws:secretsmanager/secretRotation:SecretRotation": frozenset({"secretId"}),
+    # terraform-provider-aws lambda/permission.go: no update at all, every argument is ForceNew.
+    "aws:lambda/permission:Permission": frozenset({"action", "eventSourceToken", "function", "functionUrlAuthType",
+                                                   "invokedViaFunctionUrl", "principal", "principalOrgId",
+                                                   "qualifier", "sourceAccount", "sourceArn", "statementId",
+                                                   "statementIdPrefix"}),
+    # terraform-provider-aws sns/topic_policy.go: arn is ForceNew (the policy itself is put in place).
+    "aws:sns/topicPolicy:TopicPolicy": frozenset({"arn"}),
+    # terraform-provider-aws ecr/lifecycle_policy.go: no update, policy and repository are ForceNew.
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": frozenset({"policy", "repository"}),
     # pulumi_random: "keepers: Arbitrary map of values that, when changed, will trigger recreation".
     "random:index/randomPassword:RandomPassword": frozenset({"keepers", "length", "special", "minLower",
                                                             "minUpper", "minNumeric", "minSpecial"}),
@@ -56,9 +82,20 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:kms/alias:Alias": frozenset({"name", "namePrefix"}),
     "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
     "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
+    # terraform-provider-aws iam/role_policy.go: name, name_prefix and role are ForceNew (the policy is put in place).
+    "aws:iam/rolePolicy:RolePolicy": frozenset({"name", "namePrefix", "role"}),
+    # cloudwatch/metric_alarm.go: alarm_name is ForceNew (PutMetricAlarm updates everything else).
+    "aws:cloudwatch/metricAlarm:MetricAlarm": frozenset({"name"}),
+    # appautoscaling/target.go and policy.go: what the target scales (and the policy's name) is ForceNew.
+    "aws:appautoscaling/target:Target": frozenset({"resourceId", "scalableDimension", "serviceNamespace"}),
+    "aws:appautoscaling/policy:Policy": frozenset({"name", "resourceId", "scalableDimension", "serviceNamespace"}),
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": frozenset({"name", "vpc"}),
     "aws:servicediscovery/httpNamespace:HttpNamespace": frozenset({"name"}),
-    "aws:servicediscovery/service:Service": frozenset({"name", "namespaceId", "healthCheckCustomConfig", "type"}),
+    # terraform-provider-aws servicediscovery/service.go: also dns_config's namespace_id, routing_policy and each
+    # record's type are ForceNew (a record's TTL is not); a dotted entry is an input nested in a block.
+    "aws:servicediscovery/service:Service": frozenset({"name", "namespaceId", "healthCheckCustomConfig", "type",
+                                                       "dnsConfig.namespaceId", "dnsConfig.routingPolicy",
+                                                       "dnsConfig.dnsRecords.type"}),
     "aws:ecs/cluster:Cluster": frozenset({"name"}),
     # serviceRegistries and serviceConnectConfiguration change in place (ECS UpdateService takes both since
     # 2022; the provider's schema forces neither, and sends serviceRegistries: [] when the block goes).
@@ -71,6 +108,14 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:appmesh/virtualNode:VirtualNode": frozenset({"name", "meshName"}),
     "aws:appmesh/virtualService:VirtualService": frozenset({"name", "meshName"}),
     "aws:appmesh/virtualRouter:VirtualRouter": frozenset({"name", "meshName"}),
+    # terraform-provider-aws ec2/vpc_security_group_{ingress,egress}_rule.go: security_group_id RequiresReplace
+    # (a change of the rule's source kind is one too: ONE_OF_KIND below).
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": frozenset({"securityGroupId"}),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": frozenset({"securityGroupId"}),
+    # terraform-provider-aws elbv2/target_group.go: name, port, protocol (and its version), target type, VPC and
+    # address type are ForceNew; the health check and deregistration delay are not.
+    "aws:lb/targetGroup:TargetGroup": frozenset({"name", "namePrefix", "port", "protocol", "protocolVersion",
+                                                 "targetType", "vpcId", "ipAddressType"}),
     "rabbitmq:index/vHost:VHost": frozenset({"name"}),
     "rabbitmq:index/queue:Queue": frozenset({"name", "vhost", "settings"}),
     "rabbitmq:index/exchange:Exchange": frozenset({"name", "vhost", "settings"}),
@@ -81,7 +126,25 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "rabbitmq:index/topicPermissions:TopicPermissions": frozenset({"user", "vhost"}),
     "rabbitmq:index/policy:Policy": frozenset({"name", "vhost"}),
     "rabbitmq:index/operatorPolicy:OperatorPolicy": frozenset({"name", "vhost"}),
+    # The platform's dynamic resources replace where their providers' diff() says so: the broker's log group on
+    # log_group_name/region/account_id (shared/components/broker_logs.py), the Service Connect drain on
+    # namespace_id/region (shared/components/service_connect_drain.py). One type for both: the union.
+    "pulumi-python:dynamic:Resource": frozenset({"log_group_name", "region", "account_id", "namespace_id"}),
 }
+
+#: type -> inputs of which a resource sets exactly one: switching to another forces a new resource, changing the
+#: value of the same one does not (the SG rules' ModifyPlan: "you cannot change the rule's source type").
+ONE_OF_KIND: dict[str, frozenset[str]] = {
+    rule: frozenset({"cidrIpv4", "cidrIpv6", "prefixListId", "referencedSecurityGroupId"})
+    for rule in ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                 "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+}
+
+
+def _kind_changes(type_: str, before: dict[str, Any], after: dict[str, Any]) -> bool:
+    kinds = ONE_OF_KIND.get(type_, frozenset())
+    return {k for k in kinds if before.get(k)} != {k for k in kinds if after.get(k)}
+
 
 @dataclass(frozen=True)
 class Change:
@@ -120,6 +183,25 @@ def _differs(old: Any, new: Any) -> bool:
     return UNKNOWN not in json.dumps([old, new])  # unknown on either side: a preview cannot tell
 
 
+def _at(value: Any, path: str) -> Any:
+    """The value at ``path`` (dotted) inside an input; through a list, the list of each item's."""
+    if not path:
+        return value
+    if isinstance(value, list):
+        return [_at(item, path) for item in value]
+    key, _, rest = path.partition(".")
+    return _at(value.get(key), rest) if isinstance(value, dict) else None
+
+
+def _entries(type_: str, inputs: Collection[str]) -> Iterator[tuple[str, str]]:
+    """(input, path inside it, "" for the whole input) of each replace-on-change entry about ``inputs``; a
+    dotted entry names something nested in a block."""
+    for entry in sorted(REPLACE_ON_CHANGE.get(type_, frozenset())):
+        head, _, rest = entry.partition(".")
+        if head in inputs:
+            yield head, rest
+
+
 def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str, Any] | None) -> LayerDiff:
     """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer)."""
     old, new = _by_urn(baseline), _by_urn(fresh)
@@ -140,10 +222,74 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
                                if _differs(before_inputs.get(key), after_inputs.get(key))))
         if not changed:
             continue
-        forcing = REPLACE_ON_CHANGE.get(after["type"], frozenset())
-        action = "replace" if forcing.intersection(changed) else "update"
-        result.changes.append(Change(action, urn, after["type"], changed, protected=bool(before.get("protect"))))
+        forced = _kind_changes(after["type"], before_inputs, after_inputs) or any(
+            not path or _differs(_at(before_inputs.get(key), path), _at(after_inputs.get(key), path))
+            for key, path in _entries(after["type"], changed))
+        result.changes.append(Change("replace" if forced else "update", urn, after["type"], changed,
+                                     protected=bool(before.get("protect"))))
     return result
+
+
+def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) -> None:
+    """Add what reading a replaced resource does to its readers, in place, until nothing more changes."""
+    from shared.synth.mocks import generated_tokens
+
+    texts: dict[tuple[str, str], str] = {}  # (urn, input) -> its JSON text, dumped once
+
+    def text(urn: str, key: str, value: Any) -> str:
+        if (urn, key) not in texts:
+            texts[(urn, key)] = json.dumps(value)
+        return texts[(urn, key)]
+
+    while True:
+        tokens: dict[str, str] = {}  # generated token -> the URN of the replaced resource it belongs to
+        for layer_diff in diffs:
+            document = fresh.get(layer_diff.layer) or {}
+            resources = _by_urn(document)
+            for change in layer_diff.changes:
+                if change.action == "replace" and change.urn in resources:
+                    resource = resources[change.urn]
+                    for token in generated_tokens(document["project"], document["stack"], resource["type"],
+                                                  resource["name"]):
+                        tokens[token] = change.urn
+        grown = False
+        for layer_diff in diffs:
+            known = {change.urn: index for index, change in enumerate(layer_diff.changes)}
+            for resource in (fresh.get(layer_diff.layer) or {}).get("resources", []):
+                urn = resource["urn"]
+                existing = layer_diff.changes[known[urn]] if urn in known else None
+                if not resource.get("custom", True) or (existing and existing.action != "update"):
+                    continue
+                foreign = [token for token, owner in tokens.items() if owner != urn]
+                pattern = re.compile("|".join(foreign)) if foreign else None
+                hits = {key for key, value in resource.get("inputs", {}).items()
+                        if pattern is not None and pattern.search(text(urn, key, value))}
+                if pattern is None or not hits:
+                    continue
+                values = resource.get("inputs", {})
+                forced = any(not path or pattern.search(json.dumps(_at(values.get(key), path)))
+                             for key, path in _entries(resource["type"], hits))
+                inputs = set(existing.inputs if existing else ()) | hits
+                if existing and inputs == set(existing.inputs) and not forced:
+                    continue
+                change = Change("replace" if forced else "update", urn, resource["type"],
+                                tuple(sorted(inputs)), protected=bool(resource.get("protect")))
+                if existing:
+                    layer_diff.changes[known[urn]] = change
+                else:
+                    layer_diff.changes.append(change)
+                grown = True
+            layer_diff.changes.sort(key=lambda change: change.urn)
+        if not grown:
+            return
+
+
+def diff_layers(baseline: dict[str, dict[str, Any] | None], fresh: dict[str, dict[str, Any] | None],
+                layers: list[str]) -> list[LayerDiff]:
+    """What ``up`` would do to each of ``layers`` (in DAG order), replacements carried to their readers."""
+    diffs = [diff_documents(layer, baseline.get(layer), fresh.get(layer)) for layer in layers]
+    _cascade(diffs, fresh)
+    return diffs
 
 
 def load_baseline(env: str, layer: str, baseline_dir: Path = BASELINE_DIR) -> dict[str, Any] | None:
@@ -158,4 +304,5 @@ def diff_env(env: str, fresh: dict[str, dict[str, Any]], baseline_dir: Path = BA
     from shared.dag import LAYERS
 
     layers = [layer for layer in LAYERS if layer in fresh or (baseline_dir / env / f"{layer}.json").is_file()]
-    return [diff_documents(layer, load_baseline(env, layer, baseline_dir), fresh.get(layer)) for layer in layers]
+    baseline = {layer: load_baseline(env, layer, baseline_dir) for layer in layers}
+    return diff_layers(baseline, dict(fresh), layers)

@@ -196,6 +196,14 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def generated_tokens(project: str, stack: str, type_: str, name: str) -> tuple[str, str]:
+    """What every id, ARN or auto-name the mocks generate for one resource contains: the first 8 hex digits of
+    its digest (``<prefix>-0<hex16>``, ``b-<uuid>``, ``key/<uuid>``, ``<name>-<hex8>``) and the 7 of its
+    auto-name suffix. A real replacement gets new ones; the mocks, keyed by URN, give the same again, so the
+    plan diff finds what referenced a replaced resource by these (shared.plan_diff)."""
+    return _digest(project, stack, type_, name)[:8], _digest(project, stack, type_, name, "autoname")[:7]
+
+
 def _camel_to_kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 

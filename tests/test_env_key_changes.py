@@ -1,0 +1,309 @@
+"""What a later change of each env key does to a deployed env: the change matrix, as a specification.
+
+The rows are data, ``tests/fixtures/env_key_changes.yaml``. Each changes one key of one shipped env
+file (from its value there, or from the shape ``given`` sets up on both sides) to another valid value,
+synthesizes the env with and without the change, and runs the offline plan diff (:mod:`shared.plan_diff`)
+between the two. The row states the class of the outcome, and the test fails when the code changes it:
+
+* ``refused by the loader``: the env loader stops the change (exit 2) before any layer runs;
+* ``no resource change``: nothing in any layer's synth changes (orchestration or policy settings);
+* ``in place``: resources are only added or updated;
+* ``replaces stateless only``: resources are replaced or deleted, none of a type in
+  :data:`shared.protect.STATEFUL_TYPES` (nothing that holds data is lost);
+* ``replaces stateful: gated``: a resource holding data would be replaced or deleted; ``nox -s up``
+  refuses it unless the URN is named with ``--allow-replace`` (:mod:`shared.orchestrate.replacements`
+  judges by the same type list), and where the env protects state (prod) the resource is ``protect``-ed
+  as well (the diff marks it blocked). The row names the stateful types;
+* ``identity: a new env``: the loader accepts the change (it cannot know the deployed value), but it
+  points the env at other cloud resources or other stacks; README says not to change it.
+
+Every row is also a line of README's "What a change of each key does" table (same key, same outcome),
+so the table users read cannot drift from what the code does; and every leaf key of the env schema has a
+row, so a key added later needs one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+import shared.synth.engine as engine
+from shared import REPO_ROOT
+from shared.envs import ENV_DIR_VAR, EnvConfig, load_env
+from shared.errors import ConfigError, ConfigErrors
+from shared.plan_diff import Change, diff_layers
+from shared.protect import is_stateful
+
+REFUSED = "refused by the loader"
+NO_CHANGE = "no resource change"
+IN_PLACE = "in place"
+STATELESS = "replaces stateless only"
+STATEFUL = "replaces stateful: gated"
+IDENTITY = "identity: a new env"
+OUTCOMES = (REFUSED, NO_CHANGE, IN_PLACE, STATELESS, STATEFUL, IDENTITY)
+
+#: Engine objects that are not cloud resources: a StackReference is a read, a provider a configuration (a
+#: provider's changed default tags still update every resource in place).
+NOT_CLOUD_RESOURCES = ("pulumi:pulumi:StackReference", "pulumi:providers:")
+
+SHIPPED = ("dev", "staging", "prod")
+MATRIX_FILE = REPO_ROOT / "tests" / "fixtures" / "env_key_changes.yaml"
+README = REPO_ROOT / "README.md"
+TABLE_START = "<!-- env-key-changes: start (tests/test_env_key_changes.py) -->"
+TABLE_END = "<!-- env-key-changes: end -->"
+
+ADMIN_CONFIG = {"messaging:adminUsername": {"secure": "v1:AAAA"}, "messaging:adminPassword": {"secure": "v1:BBBB"}}
+
+Edits = dict[str, Any]  # dotted path -> new value
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    key: str                      #: the key's path in the env schema (``<service>`` for a service name)
+    env: str                      #: the shipped env it is changed in
+    set: Edits                    #: the change
+    outcome: str
+    effect: str                   #: what the change does, for README's table
+    detail: str = ""              #: which change of the key, when the key has rows for several
+    stateful: frozenset[str] = frozenset()  #: the stateful types a STATEFUL row replaces or deletes
+    given: str | None = None      #: the shape applied to both sides first
+    given_edits: Edits = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.key} ({self.detail})" if self.detail else self.key
+
+    @property
+    def stack_config(self) -> bool:
+        """An external broker's messaging program reads its admin from stack config (README, Messaging)."""
+        return "external" in (self.given_edits.get("messaging.broker"), self.set.get("messaging.broker"))
+
+
+def _load_matrix() -> tuple[KeyChange, ...]:
+    data = yaml.safe_load(MATRIX_FILE.read_text(encoding="utf-8"))
+    shapes: dict[str, Edits] = data["shapes"]
+    rows = []
+    for row in data["rows"]:
+        change, given = row.pop("set"), row.get("given")
+        rows.append(KeyChange(**{**row, "stateful": frozenset(row.get("stateful", ()))},
+                              set=shapes[change] if isinstance(change, str) else change,
+                              given_edits=shapes[given] if given else {}))
+    return tuple(rows)
+
+
+MATRIX = _load_matrix()
+
+
+def _apply_edits(data: dict[str, Any], edits: Edits) -> None:
+    for path, value in edits.items():
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = copy.deepcopy(value)
+
+
+# -- the harness ------------------------------------------------------------------------------------
+@contextmanager
+def _env_files(*edits: Edits, env: str) -> Iterator[None]:
+    """The shipped env files in a scratch folder with ``edits`` applied to ``env``, active for the block."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "environments"
+        folder.mkdir()
+        for name in SHIPPED:
+            shutil.copy2(REPO_ROOT / "environments" / f"{name}.yaml", folder)
+        path = folder / f"{env}.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for edit in edits:
+            _apply_edits(data, edit)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        saved = os.environ.get(ENV_DIR_VAR)
+        os.environ[ENV_DIR_VAR] = str(folder)
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop(ENV_DIR_VAR, None)
+            else:
+                os.environ[ENV_DIR_VAR] = saved
+
+
+@contextmanager
+def _messaging_stack_config(env: str, wanted: bool) -> Iterator[None]:
+    """An external broker's messaging program reads its admin from stack config (README, Messaging): a scratch
+    copy of the program with that config stands in for stacks/messaging."""
+    if not wanted:
+        yield
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        program = Path(scratch) / "messaging"
+        shutil.copytree(REPO_ROOT / "stacks" / "messaging", program, ignore=shutil.ignore_patterns("Pulumi.*.yaml"))
+        (program / f"Pulumi.{env}.yaml").write_text(yaml.safe_dump({"config": ADMIN_CONFIG}), encoding="utf-8")
+        original = engine.layer_dir
+        engine.layer_dir = lambda layer: program if layer == "messaging" else original(layer)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            engine.layer_dir = original  # type: ignore[assignment]
+
+
+_BASELINES: dict[tuple[str, str, bool], dict[str, dict[str, Any]]] = {}
+
+
+def _baseline(case: KeyChange) -> dict[str, dict[str, Any]]:
+    """The env before the change (its ``given`` shape), synthesized once per shape."""
+    key = (case.env, case.given or "", case.stack_config)
+    if key not in _BASELINES:
+        with _env_files(case.given_edits, env=case.env), \
+                _messaging_stack_config(case.env, case.stack_config):
+            _BASELINES[key] = engine.synth_env(case.env)
+    return _BASELINES[key]
+
+
+@dataclass
+class Result:
+    refused: ConfigError | None = None
+    protects: bool = False  #: whether the changed env protects its stateful resources
+    changes: list[tuple[str, Change]] = field(default_factory=list)  # (layer, change) of cloud resources
+
+    @property
+    def destroyed(self) -> list[tuple[str, Change]]:
+        return [(layer, c) for layer, c in self.changes
+                if c.action in ("replace", "delete") and not c.type.startswith(NOT_CLOUD_RESOURCES)]
+
+    @property
+    def stateful(self) -> frozenset[str]:
+        return frozenset(c.type for _, c in self.destroyed if is_stateful(c.type))
+
+
+def _apply(case: KeyChange) -> Result:
+    before = _baseline(case)
+    with _env_files(case.given_edits, case.set, env=case.env), _messaging_stack_config(case.env, case.stack_config):
+        try:
+            protects = load_env(case.env).protect
+        except ConfigError as error:
+            return Result(refused=error)
+        after = engine.synth_env(case.env)
+    components = {r["urn"] for document in (*before.values(), *after.values())
+                  for r in document["resources"] if not r.get("custom", True)}
+    result = Result(protects=protects)
+    for layer_diff in diff_layers(dict(before), dict(after), list(after)):
+        result.changes += [(layer_diff.layer, change) for change in layer_diff.changes if change.urn not in components]
+    return result
+
+
+def _outcome(result: Result) -> str:
+    if result.refused is not None:
+        return REFUSED
+    if not result.changes:
+        return NO_CHANGE
+    if result.stateful:
+        return STATEFUL
+    return STATELESS if result.destroyed else IN_PLACE
+
+
+def _describe(result: Result) -> str:
+    if result.refused is not None:
+        return str(result.refused)
+    return "\n".join(f"  {layer}: {c.action} {c.type} {c.name} {', '.join(c.inputs)}" for layer, c in result.changes)
+
+
+# -- the specification --------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", MATRIX, ids=[f"{case.label}@{case.env}" for case in MATRIX])
+def test_what_a_change_of_the_key_does(case: KeyChange) -> None:
+    result = _apply(case)
+    if case.outcome == IDENTITY:
+        # The loader accepts it (it cannot know what was deployed); README says what it means.
+        assert result.refused is None, str(result.refused)
+        return
+    actual = _outcome(result)
+    assert actual == case.outcome, (f"{case.label} in {case.env}: expected {case.outcome}, got {actual}\n"
+                                    f"{_describe(result)}")
+    if case.outcome == REFUSED:
+        assert result.refused is not None
+        keys = [p.key for p in result.refused.problems] if isinstance(result.refused, ConfigErrors) else \
+            [result.refused.key]
+        assert any(key.startswith(case.key.split(" ")[0]) for key in keys), keys
+        assert Path(result.refused.file).name == f"{case.env}.yaml"
+    if case.outcome == STATEFUL:
+        assert result.stateful == case.stateful, _describe(result)
+        # Where the env protects state, each stateful loss is also blocked by `protect` (and by `nox -s diff`).
+        assert all(c.blocked == result.protects for _, c in result.destroyed if is_stateful(c.type)), \
+            _describe(result)
+
+
+def test_unprotecting_prod_is_refused_by_its_mandatory_policy(tmp_path: Path) -> None:
+    """The row "protect_stateful (true to false)": no resource changes, the policy run (and `up`'s) fails."""
+    import subprocess
+    import sys
+
+    with _env_files({"protect_stateful": False}, env="prod"):
+        result = subprocess.run([sys.executable, "-m", "shared.policy", "prod", "--json", str(tmp_path / "f.json")],
+                                capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    findings = yaml.safe_load((tmp_path / "f.json").read_text(encoding="utf-8"))
+    assert any(f["rule"] == "prod-protect-stateful" and f["enforcement"] == "mandatory" and not f["suppressed"]
+               for f in findings)
+
+
+def test_the_matrix_file_is_well_formed() -> None:
+    for case in MATRIX:
+        assert case.env in SHIPPED and case.outcome in OUTCOMES, case
+        assert bool(case.stateful) == (case.outcome == STATEFUL), f"{case.label}: stateful types iff {STATEFUL!r}"
+    labels = [(case.label, case.env) for case in MATRIX]
+    assert len(labels) == len(set(labels)), "a row is listed twice"
+
+
+def _leaf_keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{info.alias or name}"
+        annotation = info.annotation
+        candidates = [annotation, *get_args(annotation)]
+        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if get_origin(annotation) is dict:
+            value = get_args(annotation)[1]
+            if isinstance(value, type) and issubclass(value, BaseModel):
+                yield from _leaf_keys(value, f"{key}.<service>.")
+                continue
+            yield key
+        elif nested is not None and get_origin(annotation) is not tuple:
+            yield from _leaf_keys(nested, f"{key}.")
+        else:
+            yield key
+
+
+def test_every_key_of_the_env_schema_has_a_row() -> None:
+    covered = {case.key for case in MATRIX}
+    missing = sorted(key for key in _leaf_keys(EnvConfig) if key not in covered)
+    assert missing == [], f"env keys without a row in the change matrix: {missing}"
+
+
+def readme_table() -> str:
+    """README's table, as the matrix writes it."""
+    lines = ["| key (change) | env | outcome | what it does |", "|---|---|---|---|"]
+    for case in MATRIX:
+        given = f", {case.given}" if case.given else ""
+        stateful = f" ({', '.join(sorted(t.rsplit(':', 1)[-1] for t in case.stateful))})" if case.stateful else ""
+        lines.append(f"| `{case.key}`{f' ({case.detail})' if case.detail else ''} | {case.env}{given} | "
+                     f"{case.outcome}{stateful} | {case.effect} |")
+    return "\n".join(lines)
+
+
+def test_readme_tells_the_user_what_each_change_does() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert TABLE_START in text and TABLE_END in text, f"README lacks the table markers {TABLE_START!r}"
+    shown = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
+    assert shown == readme_table(), ("README's env-key table differs from the matrix; replace it with:\n"
+                                     + readme_table())

@@ -1,0 +1,209 @@
+"""The plan diff's replace-on-change table against the providers, for the inputs the platform sets.
+
+Each case is one input of one resource type, changed between an accepted and a fresh synth, and what
+the provider does with that change (its schema: ``ForceNew`` in terraform-provider-aws, which pulumi-aws
+bridges, or in terraform-provider-rabbitmq; the platform's own dynamic providers' ``diff``). A missing
+entry makes the offline diff call a replacement an update, and a protected resource's replacement then
+passes ``nox -s diff`` unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.components.broker_logs import BrokerLogGroupProvider
+from shared.components.service_connect_drain import ServiceConnectDrainProvider
+from shared.plan_diff import REPLACE_ON_CHANGE, diff_documents
+
+
+def _action(type_: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    urn = f"urn:pulumi:prod::layer::{type_}::thing"
+
+    def document(inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"resources": [{"urn": urn, "type": type_, "name": "thing", "custom": True, "inputs": inputs,
+                               "protect": False}]}
+
+    changes = diff_documents("layer", document(before), document(after)).changes
+    assert len(changes) == 1, changes
+    return changes[0].action
+
+
+ARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:platform/dev/broker/admin-AbCdEf"
+OTHER_ARN = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:platform/dev/broker/admin-AbCdEf"
+ROTATION = {"secretId": ARN, "rotationRules": {"automaticallyAfterDays": 90}}
+PERMISSION = {"action": "lambda:InvokeFunction", "function": "f", "principal": "secretsmanager.amazonaws.com",
+              "sourceArn": ARN, "sourceAccount": "111111111111"}
+
+SG_RULE = {"securityGroupId": "sg-0aaaaaaaaaaaaaaaa", "referencedSecurityGroupId": "sg-0dddddddddddddddd",
+           "ipProtocol": "tcp", "fromPort": 5671, "toPort": 5671}
+CLOUD_MAP_DNS = {"namespaceId": "ns-0aaaaaaaaaaaaaaaa", "routingPolicy": "MULTIVALUE",
+                 "dnsRecords": [{"ttl": 10, "type": "A"}, {"ttl": 10, "type": "SRV"}]}
+
+#: (type, unchanged inputs, the input that changes, its new value, what the provider does)
+CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
+    # terraform-provider-aws secretsmanager/secret_version.go: secret_string is ForceNew (a new value is a
+    # new version); version_stages is the only argument it updates.
+    ("aws:secretsmanager/secretVersion:SecretVersion", {"secretId": ARN, "secretString": "{}"},
+     "secretString", '{"password": "new"}', "replace"),
+    ("aws:secretsmanager/secretVersion:SecretVersion", {"secretId": ARN, "secretString": "{}"},
+     "secretId", OTHER_ARN, "replace"),
+    ("aws:secretsmanager/secretVersion:SecretVersion", {"secretId": ARN, "secretString": "{}",
+                                                        "versionStages": ["AWSCURRENT"]},
+     "versionStages", ["AWSCURRENT", "mine"], "update"),
+    # secretsmanager/secret_rotation.go: secret_id is ForceNew; the rules and the function update in place.
+    ("aws:secretsmanager/secretRotation:SecretRotation", ROTATION, "secretId", OTHER_ARN, "replace"),
+    ("aws:secretsmanager/secretRotation:SecretRotation", ROTATION, "rotationRules", {"automaticallyAfterDays": 30},
+     "update"),
+    # lambda/permission.go: no Update at all, every argument ForceNew.
+    ("aws:lambda/permission:Permission", PERMISSION, "sourceArn", OTHER_ARN, "replace"),
+    ("aws:lambda/permission:Permission", PERMISSION, "sourceAccount", "222222222222", "replace"),
+    # sns/topic_policy.go: arn is ForceNew; the policy is put in place.
+    ("aws:sns/topicPolicy:TopicPolicy", {"arn": "arn:aws:sns:eu-west-1:111111111111:alarms", "policy": "{}"},
+     "arn", "arn:aws:sns:eu-west-1:222222222222:alarms", "replace"),
+    ("aws:sns/topicPolicy:TopicPolicy", {"arn": "arn:aws:sns:eu-west-1:111111111111:alarms", "policy": "{}"},
+     "policy", '{"Statement": []}', "update"),
+    # ecr/lifecycle_policy.go: no Update, policy and repository ForceNew.
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", {"repository": "ml-platform/gateway", "policy": '{"rules": []}'},
+     "policy", '{"rules": [{"rulePriority": 1}]}', "replace"),
+    # mq/broker.go: authentication_strategy is not ForceNew (UpdateBroker takes it); ldap_server_metadata is.
+    ("aws:mq/broker:Broker", {"brokerName": "b", "authenticationStrategy": "simple"},
+     "authenticationStrategy", "config_managed", "update"),
+    ("aws:mq/broker:Broker", {"brokerName": "b", "ldapServerMetadata": {"hosts": ["a"]}},
+     "ldapServerMetadata", {"hosts": ["b"]}, "replace"),
+    ("aws:mq/broker:Broker", {"brokerName": "b", "hostInstanceType": "mq.m7g.large"},
+     "hostInstanceType", "mq.m7g.xlarge", "update"),
+    ("aws:mq/broker:Broker", {"brokerName": "b", "deploymentMode": "SINGLE_INSTANCE"},
+     "deploymentMode", "CLUSTER_MULTI_AZ", "replace"),
+    # terraform-provider-rabbitmq resource_policy.go / resource_operator_policy.go / resource_user.go: the
+    # policy body and a user's password change in place.
+    ("rabbitmq:index/policy:Policy", {"name": "p", "vhost": "/", "policy": {"priority": 0}},
+     "policy", {"priority": 1}, "update"),
+    ("rabbitmq:index/operatorPolicy:OperatorPolicy", {"name": "p", "vhost": "/", "policy": {"priority": 0}},
+     "policy", {"priority": 1}, "update"),
+    ("rabbitmq:index/user:User", {"name": "gateway", "password": "a"}, "password", "b", "update"),
+    ("rabbitmq:index/queue:Queue", {"name": "q", "vhost": "/", "settings": {"durable": True}},
+     "settings", {"durable": True, "arguments": {"x-queue-type": "quorum"}}, "replace"),
+    # iam/role_policy.go, cloudwatch/metric_alarm.go, appautoscaling/target.go: names and what is scaled are
+    # ForceNew, the documents, thresholds and capacities are not.
+    ("aws:iam/rolePolicy:RolePolicy", {"role": "gateway-task-1a2b3c4", "policy": "{}"}, "role", "gateway-task-5d6e7f8",
+     "replace"),
+    ("aws:iam/rolePolicy:RolePolicy", {"role": "gateway-task-1a2b3c4", "policy": "{}"}, "policy", '{"Statement": []}',
+     "update"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"name": "prod-ml-broker-disk", "threshold": 2}, "name",
+     "prod-ml-broker-disk-free", "replace"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"name": "prod-ml-broker-disk", "threshold": 2}, "threshold", 3,
+     "update"),
+    ("aws:appautoscaling/target:Target", {"resourceId": "service/c/gateway", "maxCapacity": 4}, "resourceId",
+     "service/c/gateway-v1", "replace"),
+    ("aws:appautoscaling/target:Target", {"resourceId": "service/c/gateway", "maxCapacity": 4}, "maxCapacity", 9,
+     "update"),
+    # ec2/vpc_security_group_egress_rule.go: the group is RequiresReplace, and so is a switch of the rule's source
+    # kind (ModifyPlan); another CIDR or another referenced group is modified in place.
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", SG_RULE, "securityGroupId", "sg-0bbbbbbbbbbbbbbbb",
+     "replace"),
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", SG_RULE, "referencedSecurityGroupId",
+     "sg-0cccccccccccccccc", "update"),
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", {**SG_RULE, "referencedSecurityGroupId": None},
+     "cidrIpv4", "10.30.0.0/16", "replace"),
+    # elbv2/target_group.go: a target group's port or VPC forces a new one, its health check does not.
+    ("aws:lb/targetGroup:TargetGroup", {"port": 8080, "vpcId": "vpc-0aaaaaaaaaaaaaaaa", "healthCheck": {"path": "/"}},
+     "vpcId", "vpc-0bbbbbbbbbbbbbbbb", "replace"),
+    ("aws:lb/targetGroup:TargetGroup", {"port": 8080, "vpcId": "vpc-0aaaaaaaaaaaaaaaa", "healthCheck": {"path": "/"}},
+     "healthCheck", {"path": "/healthz"}, "update"),
+    # servicediscovery/service.go: inside dns_config, namespace_id, routing_policy and a record's type are ForceNew,
+    # a record's TTL is not.
+    ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},
+     "dnsConfig", {**CLOUD_MAP_DNS, "namespaceId": "ns-0bbbbbbbbbbbbbbbb"}, "replace"),
+    ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},
+     "dnsConfig", {**CLOUD_MAP_DNS, "dnsRecords": [{"ttl": 10, "type": "A"}, {"ttl": 10, "type": "AAAA"}]},
+     "replace"),
+    ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},
+     "dnsConfig", {**CLOUD_MAP_DNS, "dnsRecords": [{"ttl": 30, "type": "A"}, {"ttl": 30, "type": "SRV"}]},
+     "update"),
+]
+
+
+@pytest.mark.parametrize(("type_", "inputs", "key", "value", "expected"), CASES,
+                         ids=[f"{case[0].rsplit(':', 1)[-1]}.{case[2]}->{case[4]}" for case in CASES])
+def test_a_changed_input_is_classified_as_the_provider_does(type_: str, inputs: dict[str, Any], key: str, value: Any,
+                                                            expected: str) -> None:
+    assert _action(type_, inputs, {**inputs, key: value}) == expected
+
+
+BROKER_LOGS = {"log_group_name": "/aws/amazonmq/broker/b-1/general", "region": "eu-west-1",
+               "account_id": "111111111111", "retention_in_days": 30, "kms_key_arn": "arn:aws:kms:eu-west-1:1:key/k"}
+DRAIN = {"namespace_id": "ns-1", "namespace_name": "dev-ml-api", "region": "eu-west-1"}
+CHANGED = {"log_group_name": "/aws/amazonmq/broker/b-2/general", "region": "eu-central-1",
+           "account_id": "222222222222", "retention_in_days": 365, "kms_key_arn": None,
+           "namespace_id": "ns-2", "namespace_name": "dev2-ml-api"}
+
+
+@pytest.mark.parametrize(("provider", "inputs"), [(BrokerLogGroupProvider(), BROKER_LOGS),
+                                                  (ServiceConnectDrainProvider(), DRAIN)],
+                         ids=["broker-logs", "service-connect-drain"])
+def test_the_dynamic_resources_replace_where_their_providers_diff_says(provider: Any, inputs: dict[str, Any]) -> None:
+    """The platform's dynamic providers decide for themselves (their ``diff``); the table, which knows one type
+    for all of them, must agree input by input."""
+    for key in inputs:
+        news = {**inputs, key: CHANGED[key]}
+        replaces = bool(provider.diff("id", inputs, news).replaces)
+        expected = "replace" if replaces else "update"
+        assert _action("pulumi-python:dynamic:Resource", inputs, news) == expected, key
+        assert (key in REPLACE_ON_CHANGE["pulumi-python:dynamic:Resource"]) == replaces, key
+
+
+def _layer(project: str, *resources: dict[str, Any]) -> dict[str, Any]:
+    return {"project": project, "stack": "prod", "resources": list(resources)}
+
+
+def _res(project: str, type_: str, name: str, inputs: dict[str, Any], protect: bool = False) -> dict[str, Any]:
+    return {"urn": f"urn:pulumi:prod::{project}::{type_}::{name}", "type": type_, "name": name, "custom": True,
+            "inputs": inputs, "protect": protect}
+
+
+def test_what_reads_a_replaced_resource_is_replaced_where_that_input_forces_it() -> None:
+    """A subnet's new CIDR replaces the subnet; the broker in it (another layer, subnet_ids ForceNew) goes with
+    it, while a VPC endpoint in it only updates (subnet_ids changes in place). The mocks give the replacement
+    the same id; the diff still knows the real one will differ."""
+    from shared.plan_diff import diff_layers
+    from shared.synth.mocks import PlatformMocks
+
+    subnet_type, broker_type = "aws:ec2/subnet:Subnet", "aws:mq/broker:Broker"
+    subnet_id = PlatformMocks(project="network", stack="prod").physical_id(subnet_type, "private-a", {})
+    endpoint = _res("network", "aws:ec2/vpcEndpoint:VpcEndpoint", "logs", {"subnetIds": [subnet_id]})
+    broker = _res("broker", broker_type, "broker", {"subnetIds": [subnet_id], "hostInstanceType": "mq.m7g.large"},
+                  protect=True)
+    unrelated = _res("broker", "aws:sns/topic:Topic", "alarms", {"name": "alarms"})
+
+    def network(cidr: str) -> dict[str, Any]:
+        return _layer("network", _res("network", subnet_type, "private-a", {"cidrBlock": cidr}, protect=True),
+                      endpoint)
+
+    baseline = {"network": network("10.30.0.0/20"), "broker": _layer("broker", broker, unrelated)}
+    fresh = {"network": network("10.40.0.0/20"), "broker": _layer("broker", broker, unrelated)}
+    diffs = diff_layers(dict(baseline), dict(fresh), ["network", "broker"])
+    actions = {change.name: (change.action, change.inputs, change.blocked) for d in diffs for change in d.changes}
+    assert actions == {"private-a": ("replace", ("cidrBlock",), True),
+                       "logs": ("update", ("subnetIds",), False),
+                       "broker": ("replace", ("subnetIds",), True)}
+
+
+def test_a_cloud_map_service_in_a_replaced_namespace_is_replaced_with_it() -> None:
+    """The namespace's id sits inside the service's dns_config (ForceNew there): a new namespace, new services."""
+    from shared.plan_diff import diff_layers
+    from shared.synth.mocks import PlatformMocks
+
+    namespace_type = "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"
+    namespace_id = PlatformMocks(project="discovery", stack="prod").physical_id(namespace_type, "private", {})
+    service = _res("discovery", "aws:servicediscovery/service:Service", "gateway",
+                   {"name": "gateway", "dnsConfig": {**CLOUD_MAP_DNS, "namespaceId": namespace_id}})
+
+    def discovery(name: str) -> dict[str, Any]:
+        return _layer("discovery", _res("discovery", namespace_type, "private", {"name": name}), service)
+
+    diffs = diff_layers({"discovery": discovery("prod.ml.internal")}, {"discovery": discovery("prod.ml.example")},
+                        ["discovery"])
+    assert {change.name: (change.action, change.inputs) for change in diffs[0].changes} == {
+        "private": ("replace", ("name",)), "gateway": ("replace", ("dnsConfig",))}
