@@ -32,7 +32,7 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 15
 #: The largest value ECS takes for a Service Connect timeout (botocore ecs model: Duration, 0..2147483647).
 ECS_DURATION_MAX = 2147483647
 #: A public service's request timeout is its ALB's idle timeout (aws.lb.LoadBalancer idle_timeout, 1-4000 s)
-#: and its target group's deregistration delay (0-3600 s: in-flight requests finish while a task leaves).
+#: and bounds its target group's deregistration delay (0-3600 s: the request timeout less the stop timeout).
 PUBLIC_REQUEST_TIMEOUT_MAX = 3600
 #: Fargate's bounds and default for a container's stopTimeout, the time between SIGTERM and SIGKILL (botocore ecs
 #: ContainerDefinition.stopTimeout: "The valid values for Fargate are 2-120 seconds", 30 when unset).

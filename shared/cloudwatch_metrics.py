@@ -164,8 +164,8 @@ VALUE_SHAPES: dict[tuple[str, str], tuple[re.Pattern[str], str]] = {
 }
 #: Dimensions whose value is a name, never an ARN.
 NAME_DIMENSIONS = frozenset({"Broker", "ClusterName", "ServiceName", "FunctionName", "Queue", "VirtualHost"})
-#: Amazon MQ publishes no metric of a vhost or queue whose name holds a blank, a tab or another non-ASCII
-#: character (Amazon MQ guide, "Dimensions for RabbitMQ queue metrics").
+#: Amazon MQ publishes no metric of a RabbitMQ vhost or queue whose name holds a blank, a tab or another
+#: non-ASCII character (Amazon MQ guide, "Dimensions for RabbitMQ queue metrics").
 UNPUBLISHED_NAME = re.compile(r"[^\x21-\x7e]")
 #: An Amazon MQ broker id (``b-<uuid>``): the Broker dimension is the broker's name (Amazon MQ guide).
 BROKER_ID = re.compile(r"^b-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -205,7 +205,10 @@ def metric_problems(namespace: str, metric: str, dimensions: Mapping[str, object
             problems.append(f"dimension {name}={value!r} is not {shape[1]}")
         elif name in NAME_DIMENSIONS and value.startswith("arn:"):
             problems.append(f"dimension {name}={value!r} is an ARN; {namespace} names the resource by its name")
-        elif namespace == "AWS/AmazonMQ" and name in ("Queue", "VirtualHost") and UNPUBLISHED_NAME.search(value):
+        elif (namespace == "AWS/AmazonMQ" and name in ("Queue", "VirtualHost") and "VirtualHost" in dimensions
+              and UNPUBLISHED_NAME.search(value)):
+            # RabbitMQ's queue series only (they carry VirtualHost): the guide says it of RabbitMQ queues and
+            # vhosts, not of an ActiveMQ destination (Broker with Queue or Topic)
             problems.append(f"dimension {name}={value!r} holds a blank or non-ASCII character; Amazon MQ publishes no "
                             "metric of such a queue or vhost")
         elif namespace == "AWS/AmazonMQ" and name == "Broker" and BROKER_ID.match(value):

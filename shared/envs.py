@@ -198,6 +198,17 @@ class DeployRunnerConfig(_Strict):
         default=None,
         pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
 
+    @field_validator("passphrase_secret")
+    @classmethod
+    def _not_a_partial_arn(cls, name: str | None) -> str | None:
+        # botocore secretsmanager CreateSecret Name: "Do not end your secret name with a hyphen followed by six
+        # characters": the ARN's own suffix looks so, and a name (what CodeBuild resolves) that ends so can be
+        # taken for a partial ARN of another secret.
+        if name is not None and re.search(r"-[A-Za-z0-9]{6}$", name):
+            raise ValueError(f"{name!r} ends with a hyphen and six characters, which Secrets Manager may take for "
+                             "the random suffix of a partial ARN; name the secret otherwise")
+        return name
+
 
 class CredentialsRotation(_Strict):
     """When the platform's generated broker credentials last rotated, and how old they may get.

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS
+from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, FARGATE_STOP_TIMEOUT_DEFAULT
 from shared.gateway_names import (
     BUCKET_NAME_MAX,
     access_log_bucket_candidate,
@@ -81,6 +81,25 @@ class PublicGatewayArgs:
     #: the catalog's request_timeout_seconds of the service: how long the ALB waits for one response, and
     #: how long in-flight requests may take to finish while a task leaves (the catalog keeps it <= 3600)
     request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    #: the app container's stopTimeout (the catalog's ServiceSpec.stop_timeout): the part of that finishing
+    #: time the task spends after its SIGTERM, which the deregistration delay need not wait out too
+    stop_timeout_seconds: int = FARGATE_STOP_TIMEOUT_DEFAULT
+
+
+#: The shortest drain before ECS sends a leaving task SIGTERM: the pre-session 30 s, so that a request routed
+#: as the deregistration starts is not cut off by an app that stops listening at once.
+MIN_DEREGISTRATION_DELAY_SECONDS = 30
+
+
+def deregistration_delay(request_timeout_seconds: int, stop_timeout_seconds: int) -> int:
+    """The target group's deregistration delay: ECS deregisters a leaving task, waits this long, and only then
+    sends SIGTERM, SIGKILL following ``stop_timeout_seconds`` later (ECS developer guide, "Optimize load balancer
+    connection draining parameters"). A request in flight when the drain starts thus has delay + stop timeout to
+    finish, since the app finishes the requests it serves on SIGTERM (README, image contract): the delay only
+    needs to make up what the stop timeout lacks. Waiting the whole request timeout (180 s for the gateway)
+    instead would add that much to every deploy and scale-in for no request. 0-3600 s (ELB target group
+    attributes); the catalog keeps a public request timeout <= 3600."""
+    return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds - stop_timeout_seconds)
 
 
 class PublicGateway(pulumi.ComponentResource):
@@ -142,10 +161,9 @@ class PublicGateway(pulumi.ComponentResource):
             protocol="HTTP",
             port=args.port,
             vpc_id=args.vpc_id,
-            # A leaving task (deploy, scale-in) gets this long to finish its in-flight requests before ECS stops
-            # it; ELB ends the wait early once the target has neither in-flight requests nor open connections
-            # (ELB guide, "Deregistration delay").
-            deregistration_delay=args.request_timeout_seconds,
+            # A leaving task (deploy, scale-in) drains this long before ECS sends it SIGTERM; with the stop
+            # timeout after it, a request in flight gets its whole request timeout (deregistration_delay).
+            deregistration_delay=deregistration_delay(args.request_timeout_seconds, args.stop_timeout_seconds),
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, path=args.health_path, matcher="200-399", interval=15, timeout=5,
                 healthy_threshold=2, unhealthy_threshold=3),

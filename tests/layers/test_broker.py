@@ -288,7 +288,8 @@ def test_a_passphrase_secret_reaches_the_build_through_the_runner_role(edit_env:
     assert fnmatch.fnmatchcase(secret_arn, decrypt["Condition"]["ArnLike"]["kms:EncryptionContext:SecretARN"])
 
 
-@pytest.mark.parametrize("name", ["", "pulumi passphrase", "a" * 513, "arn:aws:secretsmanager:x"])
+# the last: a hyphen and six characters, what Secrets Manager appends to a name in its ARN (CreateSecret: not so)
+@pytest.mark.parametrize("name", ["", "pulumi passphrase", "a" * 513, "arn:aws:secretsmanager:x", "dev/pulumi-secret"])
 def test_a_passphrase_secret_that_is_no_secret_name_is_bad_input(edit_env: Any, name: str) -> None:
     edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"passphrase_secret": name}))
     with pytest.raises(ConfigError) as error:

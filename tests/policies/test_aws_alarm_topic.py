@@ -17,6 +17,7 @@ COMPOSITE = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 KEY = "aws:kms/key:Key"
+KEY_POLICY_TYPE = "aws:kms/keyPolicy:KeyPolicy"
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ACCOUNT = "111111111111"
 ALARM_NAME = "dev-ml-broker-memory"
@@ -43,16 +44,23 @@ TOPIC_DOC = policy(cloudwatch("sns:Publish"))
 
 
 def stack(key_policy: str | None = KEY_POLICY, topic_policy: str | None = TOPIC_DOC, *, alarm_name: str = ALARM_NAME,
-          key_id: str | None = None, alarm_type: str = ALARM) -> list[dict[str, Any]]:
+          key_id: str | None = None, alarm_type: str = ALARM, key_policy_resource: str | None = None,
+          own_topic_policy: str | None = None) -> list[dict[str, Any]]:
     """An alarm notifying (ALARM and OK) a topic of the stack, encrypted with a key of the stack, with a topic
-    policy: the broker layer's shape. ``key_id`` replaces the reference to the stack's key by a value."""
+    policy: the broker layer's shape. ``key_id`` replaces the reference to the stack's key by a value;
+    ``key_policy_resource`` adds an aws.kms.KeyPolicy for the key, ``own_topic_policy`` the topic's policy input."""
     key = res(KEY, "alarms-key", {"policy": key_policy} if key_policy is not None else {})
-    topic = res(TOPIC, "alarms-topic", {"name": "dev-ml-alarms", "kmsMasterKeyId": key_id or UNKNOWN_STRING},
+    topic = res(TOPIC, "alarms-topic", {"name": "dev-ml-alarms", "kmsMasterKeyId": key_id or UNKNOWN_STRING,
+                                        **({"policy": own_topic_policy} if own_topic_policy is not None else {})},
                 dependencies=[] if key_id else [key], property_dependencies={} if key_id else {"kmsMasterKeyId": [key]})
     actions = {"alarmActions": [UNKNOWN_STRING], "okActions": [UNKNOWN_STRING]}
     alarm = res(alarm_type, "alarm", {"name": alarm_name, **actions}, dependencies=[topic],
                 property_dependencies={"alarmActions": [topic], "okActions": [topic]})
     resources = [key, topic, alarm]
+    if key_policy_resource is not None:
+        resources.append(res(KEY_POLICY_TYPE, "alarms-key-policy",
+                             {"keyId": UNKNOWN_STRING, "policy": key_policy_resource},
+                             dependencies=[key], property_dependencies={"keyId": [key]}))
     if topic_policy is not None:
         resources.append(res(TOPIC_POLICY, "alarms-topic", {"arn": UNKNOWN_STRING, "policy": topic_policy},
                              dependencies=[topic], property_dependencies={"arn": [topic], "policy": [topic]}))
@@ -75,7 +83,17 @@ def judged(findings: list[dict[str, Any]]) -> list[str]:
         "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*:*:*"}}))),
     # a key of another stack (by ARN) cannot be read: not judged
     stack(key_policy=None, key_id=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
-], ids=["platform", "composite", "default-topic-policy", "unconditioned", "exact-arns", "any-alarm", "other-stack-key"])
+    # StringLike matches the whole ARN: its * spans the region and account (IAM, string condition operators)
+    stack(key_policy=policy(ADMIN, cloudwatch(["kms:Decrypt", "kms:GenerateDataKey*"], condition={
+        "StringLike": {"aws:SourceArn": "arn:aws:cloudwatch:*:alarm:dev-ml-*"}}))),
+    stack(topic_policy=policy(cloudwatch("sns:Publish", condition={
+        "StringLike": {"aws:SourceArn": f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:*"}}))),
+    # the key's policy written through aws.kms.KeyPolicy, the key's own input left unset
+    stack(key_policy=None, key_policy_resource=KEY_POLICY),
+    # the topic's policy written as its own input rather than an aws.sns.TopicPolicy
+    stack(topic_policy=None, own_topic_policy=TOPIC_DOC),
+], ids=["platform", "composite", "default-topic-policy", "unconditioned", "exact-arns", "any-alarm", "other-stack-key",
+        "string-like-spanning-colons", "string-like-topic", "key-policy-resource", "own-topic-policy"])
 def test_alarms_that_can_publish_pass(policy_findings, resources):
     assert judged(policy_findings(resources)) == []
 
@@ -92,8 +110,17 @@ def test_alarms_that_can_publish_pass(policy_findings, resources):
      "its topic policy 'alarms-topic' does not let cloudwatch.amazonaws.com call sns:Publish"),
     (stack(key_policy=None, key_id="alias/aws/sns"), "the AWS managed key alias/aws/sns"),
     (stack(key_policy=None, key_id=f"arn:aws:kms:eu-west-1:{ACCOUNT}:alias/aws/sns"), "alias/aws/sns"),
+    (stack(key_policy=policy(ADMIN, cloudwatch(["kms:Decrypt", "kms:GenerateDataKey*"], condition={
+        "StringLike": {"aws:SourceArn": "arn:aws:cloudwatch:*:alarm:prod-*"}}))), "does not let"),
+    # an aws.kms.KeyPolicy replaces the key's own policy input
+    (stack(key_policy_resource=policy(ADMIN)),
+     "its KMS key 'alarms-key' (key policy 'alarms-key-policy') does not let"),
+    (stack(topic_policy=None, own_topic_policy=policy({
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sns:Publish",
+        "Resource": "*"})), "its policy input does not let cloudwatch.amazonaws.com call sns:Publish"),
 ], ids=["no-cloudwatch", "default-key-policy", "decrypt-only", "pattern-misses", "other-service-arn",
-        "topic-policy-account-only", "aws-managed-key", "aws-managed-key-arn"])
+        "topic-policy-account-only", "aws-managed-key", "aws-managed-key-arn", "string-like-misses",
+        "key-policy-resource-without-cloudwatch", "own-topic-policy-account-only"])
 def test_alarms_that_cannot_publish_are_reported(policy_findings, resources, says):
     found = judged(policy_findings(resources))
     # one finding per policy that keeps CloudWatch out (a name the patterns miss: the key's and the topic's)
@@ -114,6 +141,8 @@ def test_an_alarm_notifying_another_stacks_topic_is_not_judged(policy_findings, 
     (stack(key_policy=UNKNOWN_STRING), "KMS key 'alarms-key': policy"),
     (stack(topic_policy=UNKNOWN_STRING), "topic policy 'alarms-topic': policy"),
     (stack(alarm_name=UNKNOWN_STRING), "alarm 'alarm': name"),
+    (stack(key_policy_resource=UNKNOWN_STRING), "key policy 'alarms-key-policy': policy"),
+    (stack(topic_policy=None, own_topic_policy=UNKNOWN_STRING), "topic 'alarms-topic': policy"),
 ])
 def test_unknown_policies_or_names_leave_the_rule_undecided(policy_findings, policy_not_applicable, resources, reason):
     assert judged(policy_findings(resources)) == []

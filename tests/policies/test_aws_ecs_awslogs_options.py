@@ -36,6 +36,23 @@ def test_the_platforms_awslogs_options_pass(policy_findings):
     assert RULE not in rule_ids(policy_findings([definition]))
 
 
+@pytest.mark.parametrize("extra", [
+    {"awslogs-create-group": "true"},
+    {"awslogs-datetime-format": "%Y-%m-%d %H:%M:%S"},
+    {"awslogs-multiline-pattern": "^\\d{4}-\\d{2}-\\d{2}"},
+    {"awslogs-endpoint": "https://logs.eu-west-1.amazonaws.com"},
+    {"mode": "blocking"},
+    {"mode": "non-blocking"},  # without max-buffer-size: ECS's 10m default
+    {"max-buffer-size": "4m"},
+], ids=["create-group-true", "datetime-format", "multiline-pattern", "endpoint", "blocking", "no-buffer-size",
+        "buffer-size"])
+def test_optional_options_ecs_documents_pass(policy_findings, extra):
+    # the options the ECS API's LogConfiguration lists as optional, and mode with or without max-buffer-size
+    options = {k: v for k, v in without("mode").items() if k != "max-buffer-size"}
+    definition = task([good_container(logConfiguration=logging({**options, **extra}))])
+    assert findings_of(policy_findings, definition) == []
+
+
 @pytest.mark.parametrize(("options", "says"), [
     (without("awslogs-group"), "awslogs awslogs-group is required"),
     (without("awslogs-region"), "awslogs awslogs-region is required"),

@@ -51,6 +51,10 @@ def test_a_timeout_block_setting_one_timeout_fails_naming_the_other(policy_findi
     found = messages(policy_findings([service(timeout)], env="prod"))
     assert len(found) == 1, found
     assert f"sets no {unset}" in found[0] and "'inference-http'" in found[0] and "as 0" in found[0]
+    # an idle timeout alone is what a tcp port would want, but the provider sends the per-request one as 0, which
+    # ECS refuses there: the finding says to drop the block rather than to add a per-request timeout
+    tcp_hint = "on a tcp port" in found[0] and "drop the timeout block" in found[0]
+    assert tcp_hint == (unset == "perRequestTimeoutSeconds")
 
 
 def test_an_idle_timeout_below_the_per_request_one_fails(policy_findings: Any) -> None:

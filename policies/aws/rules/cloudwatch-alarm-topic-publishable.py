@@ -8,15 +8,19 @@ stack:
   CloudWatch use it;
 - a topic encrypted with a key of the stack needs a key policy statement that allows the
   ``cloudwatch.amazonaws.com`` service principal ``kms:Decrypt`` and ``kms:GenerateDataKey*`` (a key without
-  a policy gets AWS's default one, which only the account's IAM principals can use);
-- a topic with an ``aws:sns/topicPolicy:TopicPolicy`` of the stack needs a statement that allows that
-  principal ``sns:Publish``.
+  a policy gets AWS's default one, which only the account's IAM principals can use). The key policy is the
+  key's ``policy`` input, or that of an ``aws:kms/keyPolicy:KeyPolicy`` of the stack for the key, which
+  replaces it;
+- a topic with a policy, its own ``policy`` input or an ``aws:sns/topicPolicy:TopicPolicy`` of the stack
+  (which replaces it), needs a statement that allows that principal ``sns:Publish``; a topic without one has
+  SNS's default policy, which lets the account's services publish.
 
 A statement conditioned on ``aws:SourceArn`` (``ArnLike``/``ArnEquals``/``StringLike``/``StringEquals``, the
-confused-deputy guard) counts only if one of its ARNs matches the alarm's name. Other conditions are
-accepted as written. A topic or key the alarm's action cannot be traced to in the stack (another stack's,
-by stack reference) is not judged; an unknown policy, key reference or alarm name makes the rule not
-applicable.
+confused-deputy guard) counts only if one of its ARNs matches the alarm's name: an ARN operator matches the
+six colon-delimited parts one by one, a ``StringLike`` pattern the whole ARN, its ``*`` spanning colons.
+Other conditions are accepted as written. A topic or key the alarm's action cannot be traced to in the
+stack (another stack's, by stack reference) is not judged; an unknown policy, key reference or alarm name
+makes the rule not applicable.
 
 Why: CloudWatch publishes an alarm's notification as the service principal and encrypts it with the
 topic's key itself (Amazon SNS developer guide, "Enable compatibility between event sources from AWS
@@ -51,6 +55,7 @@ ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAla
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 KEY = "aws:kms/key:Key"
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 ACTION_INPUTS = ("alarmActions", "okActions", "insufficientDataActions")
 #: what CloudWatch calls on the topic's key (the SNS guide's key policy statement for AWS services)
 KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
@@ -80,8 +85,8 @@ def _names_cloudwatch(statement: dict[str, Any]) -> bool:
                for p in principals)
 
 
-def _source_arn_patterns(statement: dict[str, Any]) -> Iterator[tuple[list[Any], bool]]:
-    """Each ``aws:SourceArn`` condition of the statement: its values and whether they are patterns."""
+def _source_arn_patterns(statement: dict[str, Any]) -> Iterator[tuple[list[Any], str]]:
+    """Each ``aws:SourceArn`` condition of the statement: its values and its operator (lower case)."""
     condition = statement.get("Condition")
     if not isinstance(condition, dict):
         return
@@ -90,20 +95,34 @@ def _source_arn_patterns(statement: dict[str, Any]) -> Iterator[tuple[list[Any],
             continue
         for key, values in clauses.items():
             if str(key).lower() == "aws:sourcearn":
-                yield list(as_list(values)), str(operator).lower().endswith("like")
+                yield list(as_list(values)), str(operator).lower()
 
 
 def _admits_alarm(statement: dict[str, Any], alarm_name: str) -> bool:
-    """Every ``aws:SourceArn`` condition names an ARN the alarm's matches. An ARN's six colon-delimited parts
-    are matched one by one, the last being ``alarm:<name>`` (IAM user guide, "Amazon Resource Name (ARN)
-    condition operators"); region and account are taken as written: the rule cannot see them."""
-    def admits(value: Any, wildcards: bool) -> bool:
-        parts = value.split(":", 5) if isinstance(value, str) else []
+    """Every ``aws:SourceArn`` condition names an ARN the alarm's matches. The ARN operators match its six
+    colon-delimited parts one by one, the last being ``alarm:<name>``; ``StringLike`` matches the whole string,
+    a ``*`` spanning colons too (IAM user guide, "Amazon Resource Name (ARN) condition operators", "String
+    condition operators"). Partition, region and account are taken as written: the rule cannot see them."""
+    def admits(value: Any, operator: str) -> bool:
+        if not isinstance(value, str):
+            return False
+        if operator == "stringlike":
+            return any(_matches(value, arn, True) for arn in _candidate_arns(value, alarm_name))
+        wildcards = operator.endswith("like")
+        parts = value.split(":", 5)
         return (len(parts) == 6 and _matches(parts[2], "cloudwatch", wildcards)
                 and _matches(parts[5], f"alarm:{alarm_name}", wildcards))
 
-    return all(any(admits(value, wildcards) for value in values)
-               for values, wildcards in _source_arn_patterns(statement))
+    return all(any(admits(value, operator) for value in values)
+               for values, operator in _source_arn_patterns(statement))
+
+
+def _candidate_arns(pattern: str, alarm_name: str) -> list[str]:
+    """The alarm's ARN with the partition, region and account a ``StringLike`` pattern may mean: those it
+    writes where it has six parts (a ``*`` there matches itself), else any that a ``*`` can stand for."""
+    parts = pattern.split(":", 5)
+    written = [f"arn:{parts[1]}:cloudwatch:{parts[3]}:{parts[4]}:alarm:{alarm_name}"] if len(parts) == 6 else []
+    return [*written, f"arn:*:cloudwatch:*:*:alarm:{alarm_name}"]
 
 
 def _grants(document: Any, actions: tuple[str, ...], alarm_name: str) -> bool:
@@ -132,8 +151,15 @@ def _targets(resource: PolicyResource, prop: str, candidates: list[PolicyResourc
     return targets
 
 
-def _problems(alarm: PolicyResource, topic: PolicyResource, topics: list[PolicyResource], keys: list[PolicyResource],
-              topic_policies: list[PolicyResource]) -> Iterator[str]:
+def _attached(target: PolicyResource, attached: list[PolicyResource], prop: str, candidates: list[PolicyResource],
+              what: str, identity_keys: tuple[str, ...]) -> list[PolicyResource]:
+    """The policy resources of the stack (``aws.sns.TopicPolicy``, ``aws.kms.KeyPolicy``) whose ``prop`` refers
+    to ``target``: each replaces the target's own ``policy`` input."""
+    return [policy for policy in attached
+            if target.urn in {t.urn for t in _targets(policy, prop, candidates, what, identity_keys)}]
+
+
+def _problems(alarm: PolicyResource, topic: PolicyResource, stack: dict[str, list[PolicyResource]]) -> Iterator[str]:
     name = resource_input(alarm, "name")
     if not isinstance(name, str):
         raise Undecided(f"alarm '{alarm.name}': name")
@@ -143,31 +169,36 @@ def _problems(alarm: PolicyResource, topic: PolicyResource, topics: list[PolicyR
                "may not use; encrypt it with a customer managed key whose policy lets cloudwatch.amazonaws.com "
                "call kms:Decrypt and kms:GenerateDataKey*")
     elif key_id is not None:
-        for key in _targets(topic, "kmsMasterKeyId", keys, f"topic '{topic.name}'", ("arn", "id", "keyId")):
-            document = _document(key, "KMS key")
-            if not _grants(document, KEY_ACTIONS, name):
-                yield (f"topic '{topic.name}': its KMS key '{key.name}' does not let cloudwatch.amazonaws.com call "
-                       f"kms:Decrypt and kms:GenerateDataKey* for alarm '{name}' (an aws:SourceArn condition must "
-                       "match the alarm's ARN)")
+        for key in _targets(topic, "kmsMasterKeyId", stack[KEY], f"topic '{topic.name}'", ("arn", "id", "keyId")):
+            key_policies = _attached(key, stack[KEY_POLICY], "keyId", stack[KEY], "key policy", ("arn", "id", "keyId"))
+            for policy in key_policies or [key]:
+                if not _grants(_document(policy, "key policy" if key_policies else "KMS key"), KEY_ACTIONS, name):
+                    where = f" (key policy '{policy.name}')" if key_policies else ""
+                    yield (f"topic '{topic.name}': its KMS key '{key.name}'{where} does not let "
+                           f"cloudwatch.amazonaws.com call kms:Decrypt and kms:GenerateDataKey* for alarm '{name}' "
+                           "(an aws:SourceArn condition must match the alarm's ARN)")
+    topic_policies = _attached(topic, stack[TOPIC_POLICY], "arn", stack[TOPIC], "topic policy", ("arn", "id"))
     for topic_policy in topic_policies:
-        if topic.urn not in {t.urn for t in _targets(topic_policy, "arn", topics, "topic policy", ("arn", "id"))}:
-            continue
         if not _grants(_document(topic_policy, "topic policy"), ("sns:Publish",), name):
             yield (f"topic '{topic.name}': its topic policy '{topic_policy.name}' does not let "
                    f"cloudwatch.amazonaws.com call sns:Publish for alarm '{name}'")
+    own = None if topic_policies else _document(topic, "topic")
+    if own is not None and not _grants(own, ("sns:Publish",), name):
+        yield (f"topic '{topic.name}': its policy input does not let cloudwatch.amazonaws.com call sns:Publish "
+               f"for alarm '{name}'")
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     alarms = stack_resources(args, *ALARMS, none_reason="the stack has no CloudWatch alarm")
     topics = stack_resources(args, TOPIC, none_reason="the stack has no SNS topic an alarm could notify")
-    keys, topic_policies = stack_resources(args, KEY), stack_resources(args, TOPIC_POLICY)
+    stack = {TOPIC: topics, **{kind: stack_resources(args, kind) for kind in (KEY, KEY_POLICY, TOPIC_POLICY)}}
     undecided: list[str] = []
     for alarm in alarms:
         try:
             notified = {t.urn: t for prop in ACTION_INPUTS
                         for t in _targets(alarm, prop, topics, f"alarm '{alarm.name}'", ("arn", "id"))}
             problems = [problem for topic in notified.values()
-                        for problem in _problems(alarm, topic, topics, keys, topic_policies)]
+                        for problem in _problems(alarm, topic, stack)]
         except Undecided as reason:
             undecided.append(str(reason))
             continue

@@ -4,10 +4,12 @@ Checks each ``serviceConnectConfiguration.services[*].timeout`` of an ``aws:ecs/
 that sets only one of ``idleTimeoutSeconds`` and ``perRequestTimeoutSeconds`` is flagged: the AWS provider
 sends the other as 0 (terraform-provider-aws ecs ``expandTimeout`` reads an unset integer as 0), and ECS
 reads 0 as "no timeout" (ECS API, TimeoutConfiguration), so the service silently loses that timeout. A
-block whose idle timeout is shorter than its per-request timeout is flagged too: ECS closes the
-connection when the idle timeout is reached and not the per-request one (same reference), so the longer
-request wait never takes effect. No ``timeout`` block at all passes (ECS's defaults apply). No
-cdk-nag/checkov equivalent.
+block on a ``tcp`` port (no ``appProtocol``) cannot carry a timeout at all through the provider: ECS takes no
+per-request timeout there, and refuses the 0 sent for an unset one (pulumi_aws docstring: "Can only be set
+when appProtocol isn't TCP"); the finding says so. A block whose idle timeout is shorter than its per-request
+timeout is flagged too: ECS closes the connection when the idle timeout is reached and not the per-request one
+(same reference), so the longer request wait never takes effect. No ``timeout`` block at all passes (ECS's
+defaults apply). No cdk-nag/checkov equivalent.
 """
 
 from typing import Any
@@ -24,8 +26,13 @@ def _problem(timeout: dict[str, Any]) -> str | None:
     idle, per_request = (timeout.get(field) for field in FIELDS)
     if (idle is None) != (per_request is None):
         unset = FIELDS[0] if idle is None else FIELDS[1]
+        # A port whose appProtocol is tcp (or unset) takes no per-request timeout, 0 included ("Per request
+        # timeout 0 can't be set for tcp application", as users of the provider report): there an idle timeout
+        # cannot be sent alone, and the block must go (the rule cannot see the task definition's appProtocol).
+        tcp = (" (on a tcp port, which ECS refuses any per-request timeout, 0 included, drop the timeout block: "
+               "the provider cannot send an idle timeout alone)" if per_request is None else "")
         return (f"sets no {unset}: the AWS provider sends it as 0, which turns that timeout off; set both "
-                "idle_timeout_seconds and per_request_timeout_seconds")
+                f"idle_timeout_seconds and per_request_timeout_seconds{tcp}")
     if idle is not None and per_request is not None and 0 < int(idle) < int(per_request):
         # Numbers reach the pack as floats; the API takes whole seconds.
         return (f"has idleTimeoutSeconds {int(idle)} below perRequestTimeoutSeconds {int(per_request)}: ECS closes the "
