@@ -12,19 +12,19 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.components.broker import (
     auto_minor_version_upgrade,
     broker_subnets,
     check_admin_password,
     check_admin_username,
 )
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.components.deploy_runner import BUILDSPEC, VPC_ACTIONS
 from shared.contracts import BrokerContract
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.patch_guard import pinned_versions
-from shared.plan_diff import diff_layers
+from shared.plan_diff import LayerDiff, diff_layers
 from shared.synth import engine
 from shared.synth.engine import dumps, synth_env
 from tests.layers.resource_types import (
@@ -437,6 +437,14 @@ def test_a_replaced_configuration_is_left_to_the_broker_that_still_runs_it(monke
     assert seen[(BROKER, "broker-broker")] is False
 
 
+def _broker_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> LayerDiff:
+    """What `up` would do to the broker layer (replacements carried to what reads them)."""
+    old: dict[str, dict[str, Any] | None] = dict(before)
+    new: dict[str, dict[str, Any] | None] = dict(after)
+    (diff,) = [d for d in diff_layers(old, new, list(before)) if d.layer == "broker"]
+    return diff
+
+
 def _catalog_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **jobs: int | None) -> None:
     data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
     for service, seconds in jobs.items():
@@ -466,7 +474,7 @@ def test_a_longer_job_is_a_new_revision_in_place_never_a_new_broker(env: str, tm
     _catalog_with(tmp_path, monkeypatch, training=43200)
     after = synth_env(env, ["broker"])
     assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == "consumer_timeout = 43200000\n"
-    (diff,) = [d for d in diff_layers(before, after, list(before)) if d.layer == "broker"]
+    diff = _broker_diff(before, after)
     assert [(c.action, c.type, c.inputs) for c in diff.changes] == [("update", MQ_CONFIGURATION, ("data",))]
 
 
@@ -475,7 +483,7 @@ def test_a_new_engine_version_replaces_the_configuration_and_moves_the_broker_in
     before = synth_env("prod", ["broker"])
     edit_env("prod", lambda data: data["messaging"].update(engine_version="4.2", instance_type="mq.m7g.large"))
     after = synth_env("prod", ["broker"])
-    (diff,) = [d for d in diff_layers(before, after, list(before)) if d.layer == "broker"]
+    diff = _broker_diff(before, after)
     actions = {(c.type, c.action) for c in diff.changes if c.type in (MQ_CONFIGURATION, BROKER)}
     assert actions == {(MQ_CONFIGURATION, "replace"), (BROKER, "update")}
     assert not [c for c in diff.changes if c.blocked]
