@@ -272,6 +272,8 @@ class AmazonMqBroker(pulumi.ComponentResource):
         # (terraform-provider-aws mq/configuration.go, ForceNew); the broker then moves to the new one in place.
         # retain_on_delete: a replaced configuration is still the broker's current one until that reboot, so it is
         # left in the account (configurations cost nothing) rather than deleted under the broker.
+        # authentication_strategy is left unset here and on the broker: both take Amazon MQ's default, simple
+        # (botocore mq CreateConfigurationRequest and CreateBrokerRequest, AuthenticationStrategy), so they agree.
         self.configuration = aws.mq.Configuration(
             f"{name}-config",
             name=configuration_name(env, args.engine_version),

@@ -483,6 +483,8 @@ def test_a_new_engine_version_replaces_the_configuration_and_moves_the_broker_in
     before = synth_env("prod", ["broker"])
     edit_env("prod", lambda data: data["messaging"].update(engine_version="4.2", instance_type="mq.m7g.large"))
     after = synth_env("prod", ["broker"])
+    assert one(before["broker"], MQ_CONFIGURATION)["inputs"]["name"] == "ml-prod-rabbitmq-3.13"
+    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["engineVersion"] == "4.2"
     diff = _broker_diff(before, after)
     actions = {(c.type, c.action) for c in diff.changes if c.type in (MQ_CONFIGURATION, BROKER)}
     assert actions == {(MQ_CONFIGURATION, "replace"), (BROKER, "update")}
