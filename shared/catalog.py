@@ -37,6 +37,14 @@ PUBLIC_REQUEST_TIMEOUT_MAX = 3600
 #: Fargate's bounds and default for a container's stopTimeout, the time between SIGTERM and SIGKILL (botocore ecs
 #: ContainerDefinition.stopTimeout: "The valid values for Fargate are 2-120 seconds", 30 when unset).
 FARGATE_STOP_TIMEOUT_MIN, FARGATE_STOP_TIMEOUT_MAX, FARGATE_STOP_TIMEOUT_DEFAULT = 2, 120, 30
+#: RabbitMQ's ``consumer_timeout`` on Amazon MQ: default 1,800,000 ms (30 minutes), at most 2,147,483,647 ms
+#: (Amazon MQ developer guide, "Configurable values for RabbitMQ on Amazon MQ"). A consumer that holds a delivery
+#: unacked for longer has its channel closed and the delivery requeued (redelivered, then dead-lettered at the
+#: queue's delivery limit).
+CONSUMER_TIMEOUT_DEFAULT_MS = 1_800_000
+CONSUMER_TIMEOUT_MAX_MS = 2_147_483_647
+#: The longest job a catalog entry may declare: what fits in consumer_timeout's milliseconds.
+MAX_JOB_SECONDS_MAX = CONSUMER_TIMEOUT_MAX_MS // 1000
 
 
 class Routes(BaseModel):
@@ -87,6 +95,21 @@ class ServiceSpec(BaseModel):
     #: seconds between the SIGTERM ECS sends the app (deploy, scale-in) and its SIGKILL; unset = long enough for
     #: a request in flight (request_timeout_seconds), at least Fargate's 30 and at most its 120 (see stop_timeout)
     stop_timeout_seconds: int | None = None
+    #: the longest a consumer holds one delivery unacked (its longest job), in seconds; the env's broker gets a
+    #: ``consumer_timeout`` that covers the longest of the catalog (:meth:`Catalog.consumer_timeout_ms`)
+    max_job_seconds: int | None = None
+
+    @field_validator("max_job_seconds")
+    @classmethod
+    def _a_bounded_job(cls, seconds: int | None) -> int | None:
+        if seconds is not None and seconds < 1:
+            # consumer_timeout 0 turns the check off: a consumer that hangs would hold its delivery for good.
+            raise ValueError(f"{seconds} is no job length; give the longest a job may take, 1 to "
+                             f"{MAX_JOB_SECONDS_MAX} s (the broker then takes back a delivery held longer)")
+        if seconds is not None and seconds > MAX_JOB_SECONDS_MAX:
+            raise ValueError(f"{seconds} is longer than the broker's consumer_timeout can be ({MAX_JOB_SECONDS_MAX} s: "
+                             f"{CONSUMER_TIMEOUT_MAX_MS} ms, Amazon MQ's maximum)")
+        return seconds
 
     @field_validator("stop_timeout_seconds")
     @classmethod
@@ -182,6 +205,10 @@ class Catalog(BaseModel):
                     raise ValueError(
                         f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is shorter than "
                         f"the {waited} s {name} may wait for {callee}, which it calls; give {name} at least {waited}")
+            if spec.max_job_seconds is not None and not spec.consumes:
+                raise ValueError(
+                    f"services.{name}.max_job_seconds: {name} consumes nothing, so it never holds a delivery; "
+                    "declare how long a job may take on the service that consumes its requests")
             if spec.public and spec.request_timeout_seconds > PUBLIC_REQUEST_TIMEOUT_MAX:
                 raise ValueError(
                     f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is longer than a "
@@ -212,6 +239,13 @@ class Catalog(BaseModel):
         for name in self.services:
             visit(name)
         return order
+
+    def consumer_timeout_ms(self) -> int:
+        """The broker's ``consumer_timeout``: the longest ``max_job_seconds`` of the catalog, in ms, never below
+        Amazon MQ's default (30 minutes), which a catalog without long jobs keeps. One broker serves every
+        service, so the value covers the longest job of any of them."""
+        longest = max((spec.max_job_seconds for spec in self if spec.max_job_seconds is not None), default=0)
+        return max(CONSUMER_TIMEOUT_DEFAULT_MS, longest * 1000)
 
     def consumers_of(self, exchange: Exchange, routing_key: str) -> list[ServiceSpec]:
         """Services whose work queue is bound to ``routing_key`` on ``exchange``."""

@@ -208,3 +208,50 @@ def test_a_stop_timeout_shorter_than_a_request_in_flight_is_a_warning(tmp_path: 
     assert catalog["inference"].stop_timeout == 40
     (warning,) = [w for w in catalog.warnings() if "stop_timeout_seconds" in w]
     assert warning.startswith("services.inference.stop_timeout_seconds: 40 s") and "120 s" in warning
+
+
+def test_the_broker_consumer_timeout_covers_the_longest_job_of_the_catalog(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_catalog()["training"].max_job_seconds == 21600  # training runs for hours
+    assert load_catalog().consumer_timeout_ms() == 21_600_000
+
+    def two_long_jobs(services: dict[str, Any]) -> None:
+        services["training"]["max_job_seconds"] = 7200
+        services["preprocess"]["max_job_seconds"] = 9000
+
+    write_catalog(tmp_path, monkeypatch, two_long_jobs)
+    assert load_catalog().consumer_timeout_ms() == 9_000_000
+
+
+def test_a_catalog_without_long_jobs_keeps_amazon_mqs_30_minutes(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def short_jobs(services: dict[str, Any]) -> None:
+        services["training"].pop("max_job_seconds", None)
+        services["preprocess"]["max_job_seconds"] = 600  # shorter than the default: the default stays
+
+    write_catalog(tmp_path, monkeypatch, short_jobs)
+    assert load_catalog().consumer_timeout_ms() == 1_800_000
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    (0, "no job length"), (-1, "no job length"), (2147484, "2147483 s"), ("hours", "valid integer")])
+def test_a_job_length_the_broker_cannot_cover_is_refused_naming_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: object, words: str) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update(max_job_seconds=value))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (Path(raised.value.file), raised.value.key) == (path, "services.training.max_job_seconds")
+    assert words in raised.value.reason and not raised.value.reason.startswith("Value error")
+
+
+def test_a_job_length_on_a_service_that_consumes_nothing_is_refused(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def on_a_publisher(services: dict[str, Any]) -> None:
+        services["gateway"]["consumes"] = {}
+        services["gateway"]["max_job_seconds"] = 3600
+
+    path = write_catalog(tmp_path, monkeypatch, on_a_publisher)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (Path(raised.value.file), raised.value.key) == (path, "services.gateway.max_job_seconds")
+    assert "consumes nothing" in raised.value.reason

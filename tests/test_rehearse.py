@@ -30,7 +30,7 @@ pytestmark = pytest.mark.broker
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[LocalBroker]:
-    with LocalBroker() as started:
+    with LocalBroker(consumer_timeout_ms=load_catalog().consumer_timeout_ms()) as started:
         yield started
 
 
@@ -232,3 +232,30 @@ def test_stopping_the_broker_ends_every_process_it_started() -> None:
     local.stop()
     assert server.poll() is not None and epmd.poll() is not None
     assert processes_using(directory) == [] and not directory.exists()
+
+
+def test_the_local_broker_runs_with_the_consumer_timeout_the_env_broker_gets(broker: LocalBroker) -> None:
+    # RabbitMQ 3.10 knows the broker-wide consumer_timeout of rabbitmq.conf, the key Amazon MQ's configuration sets.
+    assert broker.running_consumer_timeout_ms() == load_catalog().consumer_timeout_ms() == 21_600_000
+
+
+def test_a_rehearsal_on_its_own_broker_starts_it_with_the_catalogs_consumer_timeout(
+        monkeypatch: pytest.MonkeyPatch, topology: Topology) -> None:
+    import shared.rehearse as rehearsal
+
+    started: list[int | None] = []
+
+    class Recorder:
+        def __init__(self, *, consumer_timeout_ms: int | None = None) -> None:
+            started.append(consumer_timeout_ms)
+
+        def __enter__(self) -> LocalBroker:
+            raise RuntimeError("not started in this test")
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(rehearsal, "LocalBroker", Recorder)
+    with pytest.raises(RuntimeError, match="not started"):
+        rehearse("dev", topology=topology)
+    assert started == [21_600_000]

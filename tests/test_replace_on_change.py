@@ -38,6 +38,8 @@ PERMISSION = {"action": "lambda:InvokeFunction", "function": "f", "principal": "
 
 SG_RULE = {"securityGroupId": "sg-0aaaaaaaaaaaaaaaa", "referencedSecurityGroupId": "sg-0dddddddddddddddd",
            "ipProtocol": "tcp", "fromPort": 5671, "toPort": 5671}
+MQ_CONFIGURATION = {"name": "ml-dev-rabbitmq-3.13", "engineType": "RabbitMQ", "engineVersion": "3.13",
+                    "data": "consumer_timeout = 1800000\n"}
 CLOUD_MAP_DNS = {"namespaceId": "ns-0aaaaaaaaaaaaaaaa", "routingPolicy": "MULTIVALUE",
                  "dnsRecords": [{"ttl": 10, "type": "A"}, {"ttl": 10, "type": "SRV"}]}
 
@@ -76,6 +78,14 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
      "hostInstanceType", "mq.m7g.xlarge", "update"),
     ("aws:mq/broker:Broker", {"brokerName": "b", "deploymentMode": "SINGLE_INSTANCE"},
      "deploymentMode", "CLUSTER_MULTI_AZ", "replace"),
+    # mq/configuration.go: engine_type, engine_version and name are ForceNew; data (a new revision) is not; the
+    # broker's configuration block is not ForceNew (UpdateBroker takes a configuration id and revision).
+    ("aws:mq/configuration:Configuration", MQ_CONFIGURATION, "engineVersion", "4.2", "replace"),
+    ("aws:mq/configuration:Configuration", MQ_CONFIGURATION, "name", "ml-dev-rabbitmq-4.2", "replace"),
+    ("aws:mq/configuration:Configuration", MQ_CONFIGURATION, "engineType", "ActiveMQ", "replace"),
+    ("aws:mq/configuration:Configuration", MQ_CONFIGURATION, "data", "consumer_timeout = 7200000\n", "update"),
+    ("aws:mq/broker:Broker", {"brokerName": "b", "configuration": {"id": "c-1", "revision": 2}},
+     "configuration", {"id": "c-1", "revision": 3}, "update"),
     # terraform-provider-rabbitmq resource_policy.go / resource_operator_policy.go / resource_user.go: the
     # policy body and a user's password change in place.
     ("rabbitmq:index/policy:Policy", {"name": "p", "vhost": "/", "policy": {"priority": 0}},

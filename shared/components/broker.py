@@ -30,6 +30,7 @@ import pulumi_aws as aws
 from shared import REPO_ROOT
 from shared.amazonmq import CLUSTER_AZS
 from shared.broker_names import broker_name
+from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, CONSUMER_TIMEOUT_MAX_MS, load_catalog
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
@@ -38,6 +39,7 @@ from shared.contracts import BrokerOutputs, required
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError, ContractError
 from shared.rotation.broker_admin import check_admin_password  # Amazon MQ's rule, shared with the rotation
+from shared.synth.mocks import MockRequest, ResourceMock, register_mock
 
 AMQPS_PORT = 5671
 MANAGEMENT_PORT = 443
@@ -81,6 +83,9 @@ class AmazonMqBrokerArgs:
     #: days between rotations of the admin by its Secrets Manager rotation function; None: no rotation
     #: (shared.components.broker_rotation.rotation_days)
     admin_rotation_days: int | None = None
+    #: RabbitMQ's consumer_timeout (ms): how long a consumer may hold a delivery unacked before the broker closes
+    #: its channel; the catalog's longest max_job_seconds (shared.catalog.Catalog.consumer_timeout_ms)
+    consumer_timeout_ms: int = CONSUMER_TIMEOUT_DEFAULT_MS
 
     @classmethod
     def from_env(cls, env: EnvConfig) -> AmazonMqBrokerArgs:
@@ -101,7 +106,8 @@ class AmazonMqBrokerArgs:
                    instance_type=messaging.instance_type, deployment_mode=messaging.deployment_mode,
                    protect=env.protect, region=env.region, account_id=env.account_id,
                    log_retention_days=messaging.broker_log_retention_days,
-                   kms_encrypted_logs=env.compute.kms_encrypted_logs, admin_rotation_days=rotation_days(env))
+                   kms_encrypted_logs=env.compute.kms_encrypted_logs, admin_rotation_days=rotation_days(env),
+                   consumer_timeout_ms=load_catalog().consumer_timeout_ms())
 
 
 def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[str]:
@@ -135,6 +141,39 @@ def auto_minor_version_upgrade(engine_version: str) -> bool:
     requires AutoMinorVersionUpgrade=true for them (botocore mq model, ``AutoMinorVersionUpgrade``)."""
     major, minor = (int(part) for part in engine_version.split(".")[:2])
     return (major, minor) >= (3, 13)
+
+
+CONFIGURATION_TYPE = "aws:mq/configuration:Configuration"
+
+
+def _configuration_answers(request: MockRequest) -> dict[str, Any]:
+    # The provider creates the configuration (revision 1, Amazon MQ's defaults), then writes `data` as
+    # revision 2 (terraform-provider-aws mq/configuration.go: CreateConfiguration, then UpdateConfiguration).
+    return {"latestRevision": 2}
+
+
+# Offline answers for the synth: Amazon MQ configuration ids are c-<uuid>, ARNs ...:configuration:<id>.
+register_mock(CONFIGURATION_TYPE, ResourceMock(id_prefix="c", arn="configuration:{id}",
+                                               computed=_configuration_answers))
+
+
+def configuration_name(env_name: str, engine_version: str) -> str:
+    """The broker configuration's name (1-150 of letters, digits, '-', '.', '_', '~': botocore mq
+    CreateConfigurationRequest.Name). It names the engine version: a configuration belongs to one engine
+    version (a new one replaces it), and the replacement is created beside the old one before the broker moves."""
+    return f"{broker_name(env_name)}-rabbitmq-{engine_version}"
+
+
+def rabbitmq_conf(consumer_timeout_ms: int) -> str:
+    """The broker configuration's data: rabbitmq.conf (Cuttlefish) lines, as Amazon MQ stores and returns them.
+
+    Only keys Amazon MQ lets a configuration set (Amazon MQ developer guide, "Configurable values for RabbitMQ on
+    Amazon MQ": consumer_timeout, 0 to 2,147,483,647 ms, all versions). One ``key = value`` line ending in a
+    newline: the form the provider's own RabbitMQ configuration test applies and reads back unchanged, so a
+    second ``up`` finds no difference (a difference would make a new revision on every run)."""
+    if not 1 <= consumer_timeout_ms <= CONSUMER_TIMEOUT_MAX_MS:
+        raise ValueError(f"consumer_timeout {consumer_timeout_ms} ms is outside 1 to {CONSUMER_TIMEOUT_MAX_MS} ms")
+    return f"consumer_timeout = {consumer_timeout_ms}\n"
 
 
 def _require_rotation_group(group_id: str | None) -> str:
@@ -225,6 +264,27 @@ class AmazonMqBroker(pulumi.ComponentResource):
                                       sort_keys=True))
         secret_string: pulumi.Output[str] = pulumi.Output.secret(admin_json)
 
+        # The broker's RabbitMQ settings: how long a consumer may hold a delivery unacked (consumer_timeout, the
+        # catalog's longest job). A new value is a new revision of the same configuration (UpdateConfiguration),
+        # which the broker is pointed at in place (UpdateBroker); Amazon MQ applies it at the broker's next reboot,
+        # its maintenance window or `aws mq reboot-broker` (Amazon MQ developer guide, "Amazon MQ broker
+        # configuration lifecycle"). engine_type, engine_version and name force a new configuration
+        # (terraform-provider-aws mq/configuration.go, ForceNew); the broker then moves to the new one in place.
+        # retain_on_delete: a replaced configuration is still the broker's current one until that reboot, so it is
+        # left in the account (configurations cost nothing) rather than deleted under the broker.
+        # authentication_strategy is left unset here and on the broker: both take Amazon MQ's default, simple
+        # (botocore mq CreateConfigurationRequest and CreateBrokerRequest, AuthenticationStrategy), so they agree.
+        self.configuration = aws.mq.Configuration(
+            f"{name}-config",
+            name=configuration_name(env, args.engine_version),
+            description=f"RabbitMQ settings of the {env} broker (consumer_timeout: the service catalog's longest job)",
+            engine_type="RabbitMQ",
+            engine_version=args.engine_version,
+            data=rabbitmq_conf(args.consumer_timeout_ms),
+            tags={"Name": configuration_name(env, args.engine_version)},
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+
         self.broker = aws.mq.Broker(
             f"{name}-broker",
             broker_name=broker_name(env),  # its length is checked with the env (shared.broker_names)
@@ -238,6 +298,10 @@ class AmazonMqBroker(pulumi.ComponentResource):
             security_groups=[self.security_group.id],
             publicly_accessible=False,
             logs=aws.mq.BrokerLogsArgs(general=True),
+            # In place (UpdateBroker); no apply_immediately: a new revision waits for the maintenance window
+            # instead of rebooting the broker during `up` (README, "Changing the broker").
+            configuration=aws.mq.BrokerConfigurationArgs(id=self.configuration.id,
+                                                         revision=self.configuration.latest_revision),
             users=[aws.mq.BrokerUserArgs(username=self.admin_username, password=self.admin_password)],
             maintenance_window_start_time=aws.mq.BrokerMaintenanceWindowStartTimeArgs(
                 day_of_week="SUNDAY", time_of_day="03:00", time_zone="UTC"),
@@ -344,6 +408,14 @@ def external_endpoints(env: EnvConfig) -> tuple[str, str]:
     if external is None:  # the env schema already guarantees this; kept for the type checker
         raise ConfigError(str(env_path(env.name)), "messaging.external", "required for broker 'external'")
     return external.amqps_endpoint, external.management_endpoint
+
+
+def external_consumer_timeout_warning(env: EnvConfig) -> str:
+    """What an ``external`` broker's operator must set: the platform configures only the brokers it creates."""
+    needed = load_catalog().consumer_timeout_ms()
+    return (f"{env.name}: messaging.broker is external: set consumer_timeout to at least {needed} ms (the "
+            "catalog's longest max_job_seconds) in that broker's rabbitmq.conf, or a consumer holding a delivery "
+            "longer than the broker's timeout loses its channel and the job starts over (README, \"Add a service\")")
 
 
 def admin_password_from_secret(secret_string: str) -> str:

@@ -58,6 +58,9 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:mq/broker:Broker": frozenset({"brokerName", "engineType", "deploymentMode", "publiclyAccessible",
                                        "subnetIds", "storageType", "encryptionOptions", "ldapServerMetadata",
                                        "dataReplicationPrimaryBrokerArn"}),
+    # terraform-provider-aws mq/configuration.go: ForceNew engine_type, engine_version, name; data and description
+    # make a new revision in place (UpdateConfiguration), which the broker's `configuration` follows in place.
+    "aws:mq/configuration:Configuration": frozenset({"engineType", "engineVersion", "name"}),
     "aws:ecr/repository:Repository": frozenset({"name", "encryptionConfigurations"}),
     "aws:secretsmanager/secret:Secret": frozenset({"name", "namePrefix"}),
     # terraform-provider-aws secretsmanager/secret_version.go: secret_id, secret_string, secret_binary are ForceNew

@@ -70,6 +70,7 @@ def rehearse(env: str, *, broker: LocalBroker | None = None, topology: Topology 
     if broker is not None:
         broker.import_definitions(to_definitions(topology))
         return run_checks(broker, topology, catalog, env)
-    with LocalBroker() as own_broker:
+    # The node runs with the consumer timeout the env's Amazon MQ broker gets (shared.components.broker).
+    with LocalBroker(consumer_timeout_ms=catalog.consumer_timeout_ms()) as own_broker:
         own_broker.import_definitions(to_definitions(topology))
         return run_checks(own_broker, topology, catalog, env)

@@ -107,8 +107,11 @@ class LocalBroker:
     """One RabbitMQ node: ``with LocalBroker() as broker: broker.import_definitions(...)``."""
 
     def __init__(self, *, start_timeout: float = 90.0, keep_dir: bool = False,
-                 port_chooser: Callable[[], int] | None = None, attempts: int = START_ATTEMPTS) -> None:
+                 port_chooser: Callable[[], int] | None = None, attempts: int = START_ATTEMPTS,
+                 consumer_timeout_ms: int | None = None) -> None:
         self.start_timeout = start_timeout
+        self.consumer_timeout_ms = consumer_timeout_ms
+        """rabbitmq.conf's consumer_timeout (what the env's Amazon MQ broker runs with); None: RabbitMQ's default."""
         self.keep_dir = keep_dir
         self.port_chooser = port_chooser or free_port
         """Called for each port of an attempt, in this order: AMQP, distribution, epmd, management."""
@@ -176,7 +179,9 @@ class LocalBroker:
             # Queue stats (messages, effective policy) reach the management API every 0.5 s, not 5 s.
             "collect_statistics_interval = 500\n"
             "log.console = false\n"
-            "log.file.level = info\n",
+            "log.file.level = info\n"
+            # The broker-wide consumer timeout, as the env's broker configuration sets it (RabbitMQ 3.8.15+).
+            + (f"consumer_timeout = {self.consumer_timeout_ms}\n" if self.consumer_timeout_ms is not None else ""),
             encoding="utf-8")
         # Quorum queues report their stats (messages, effective policy) on each tick: 1 s instead of 5 s.
         (directory / "advanced.config").write_text("[{rabbit, [{quorum_tick_interval, 1000}]}].\n", encoding="utf-8")
@@ -358,6 +363,12 @@ class LocalBroker:
             raise BrokerUnavailable(f"rabbitmqctl {' '.join(args)} failed ({result.returncode}): "
                                     f"{(result.stderr or result.stdout).strip()[-2000:]}")
         return result.stdout
+
+    def running_consumer_timeout_ms(self) -> int | None:
+        """The consumer_timeout the running node applies (None: none configured)."""
+        text = self.rabbitmqctl("eval", "application:get_env(rabbit, consumer_timeout).").strip()
+        found = re.fullmatch(r"\{ok,\s*(\d+)\}", text)
+        return int(found.group(1)) if found else None
 
     def import_definitions(self, definitions: dict[str, Any]) -> None:
         """Load a definitions document into the running node (users, vhosts, permissions, topology)."""

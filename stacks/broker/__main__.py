@@ -9,7 +9,12 @@ import pulumi
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.components.alarms import AlarmTopic, AlarmTopicArgs, MetricAlarms, broker_alarms, rotation_alarms
-from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs, external_endpoints
+from shared.components.broker import (
+    AmazonMqBroker,
+    AmazonMqBrokerArgs,
+    external_consumer_timeout_warning,
+    external_endpoints,
+)
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
 from shared.contracts import NetworkOutputs
 from shared.layer import Layer
@@ -51,6 +56,7 @@ if layer.env.messaging.broker == "amazon-mq":
     )
 else:
     amqps_endpoint, management_endpoint = external_endpoints(layer.env)
+    pulumi.log.warn(external_consumer_timeout_warning(layer.env))  # not ours to configure: its operator's
     layer.export(
         broker_mode="external", amqps_endpoint=amqps_endpoint, management_endpoint=management_endpoint,
         admin_username=None, admin_secret_arn=None, broker_id=None, broker_arn=None, broker_name=None,

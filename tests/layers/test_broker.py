@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.components.broker import (
     auto_minor_version_upgrade,
     broker_subnets,
@@ -22,6 +24,7 @@ from shared.contracts import BrokerContract
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.patch_guard import pinned_versions
+from shared.plan_diff import LayerDiff, diff_layers
 from shared.synth import engine
 from shared.synth.engine import dumps, synth_env
 from tests.layers.resource_types import (
@@ -391,3 +394,111 @@ def test_the_names_the_env_loader_checks_are_the_names_the_layer_gives(env: str)
     }
     assert given == {limit.what: limit.name(env) for limit in NAME_LIMITS}
     assert all(len(given[limit.what]) <= limit.max_length for limit in NAME_LIMITS)
+
+
+# -- the consumer timeout: how long a consumer may hold a delivery ------------------------------------
+MQ_CONFIGURATION = "aws:mq/configuration:Configuration"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_broker_runs_with_a_consumer_timeout_covering_the_catalogs_longest_job(env: str) -> None:
+    """Amazon MQ's default consumer_timeout (30 minutes) would close the channel of a training job that runs
+    for hours: its delivery is redelivered, the job starts over, and at the delivery limit it is dead-lettered.
+    The broker gets a RabbitMQ configuration with the catalog's longest job (training: 6 hours) and runs with it."""
+    document = broker_layer(env)
+    configuration = one(document, MQ_CONFIGURATION)
+    engine_version = load_env(env).messaging.engine_version
+    assert configuration["inputs"]["data"] == "consumer_timeout = 21600000\n"
+    assert (configuration["inputs"]["engineType"], configuration["inputs"]["engineVersion"]) == (
+        "RabbitMQ", engine_version)
+    assert configuration["inputs"]["name"] == f"ml-{env}-rabbitmq-{engine_version}"
+    broker = one(document, BROKER)
+    # The configuration's id, and the revision the provider wrote `data` as (revision 1 is Amazon MQ's
+    # defaults): the broker runs that one.
+    assert broker["property_dependencies"]["configuration"] == [configuration["urn"]]
+    assert broker["inputs"]["configuration"]["id"].startswith("c-")
+    assert broker["inputs"]["configuration"]["revision"] == 2
+    # No reboot during `up`: a new revision waits for the maintenance window (README, "Changing the broker").
+    assert "applyImmediately" not in broker["inputs"]
+
+
+def test_a_replaced_configuration_is_left_to_the_broker_that_still_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A new engine version replaces the configuration; the old one stays the broker's current configuration
+    # until its next reboot, so it is never deleted under it (retain_on_delete).
+    seen: dict[tuple[str, str], bool] = {}
+    original = engine.RecordingMonitor.RegisterResource
+
+    def recording(self: engine.RecordingMonitor, request: Any) -> Any:
+        seen[(request.type, request.name)] = request.retainOnDelete
+        return original(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    synth_env("dev", ["broker"])
+    assert seen[(MQ_CONFIGURATION, "broker-config")] is True
+    assert seen[(BROKER, "broker-broker")] is False
+
+
+def _broker_diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> LayerDiff:
+    """What `up` would do to the broker layer (replacements carried to what reads them)."""
+    old: dict[str, dict[str, Any] | None] = dict(before)
+    new: dict[str, dict[str, Any] | None] = dict(after)
+    (diff,) = [d for d in diff_layers(old, new, list(before)) if d.layer == "broker"]
+    return diff
+
+
+def _catalog_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **jobs: int | None) -> None:
+    data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    for service, seconds in jobs.items():
+        if seconds is None:
+            data["services"][service].pop("max_job_seconds", None)
+        else:
+            data["services"][service]["max_job_seconds"] = seconds
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+
+
+def test_a_catalog_without_long_jobs_keeps_amazon_mqs_default_explicitly(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _catalog_with(tmp_path, monkeypatch, training=None)
+    configuration = one(synth_env("dev", ["broker"])["broker"], MQ_CONFIGURATION)
+    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_a_longer_job_is_a_new_revision_in_place_never_a_new_broker(env: str, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new consumer_timeout is a new revision of the same configuration (UpdateConfiguration) and an in-place
+    broker update; nothing is replaced, so prod's protected broker and its queues stay. (A real preview also shows
+    the broker's configuration revision as unknown, an update; the offline mocks keep it at 2.)"""
+    before = synth_env(env, ["broker"])
+    _catalog_with(tmp_path, monkeypatch, training=43200)
+    after = synth_env(env, ["broker"])
+    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == "consumer_timeout = 43200000\n"
+    diff = _broker_diff(before, after)
+    assert [(c.action, c.type, c.inputs) for c in diff.changes] == [("update", MQ_CONFIGURATION, ("data",))]
+
+
+def test_a_new_engine_version_replaces_the_configuration_and_moves_the_broker_in_place(edit_env: Any) -> None:
+    edit_env("prod", lambda data: data["messaging"].update(engine_version="3.13", instance_type="mq.m5.large"))
+    before = synth_env("prod", ["broker"])
+    edit_env("prod", lambda data: data["messaging"].update(engine_version="4.2", instance_type="mq.m7g.large"))
+    after = synth_env("prod", ["broker"])
+    assert one(before["broker"], MQ_CONFIGURATION)["inputs"]["name"] == "ml-prod-rabbitmq-3.13"
+    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["engineVersion"] == "4.2"
+    diff = _broker_diff(before, after)
+    actions = {(c.type, c.action) for c in diff.changes if c.type in (MQ_CONFIGURATION, BROKER)}
+    assert actions == {(MQ_CONFIGURATION, "replace"), (BROKER, "update")}
+    assert not [c for c in diff.changes if c.blocked]
+
+
+def test_an_external_broker_is_its_operators_to_configure_and_the_layer_says_so(
+        edit_env: Any, caplog: pytest.LogCaptureFixture) -> None:
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    with caplog.at_level("WARNING"):
+        document = synth_env("dev", ["broker"])["broker"]
+    assert of_type(document, MQ_CONFIGURATION) == []
+    warnings = [r.getMessage() for r in caplog.records if "consumer_timeout" in r.getMessage()]
+    assert len(warnings) == 1 and "at least 21600000 ms" in warnings[0] and "external" in warnings[0]
