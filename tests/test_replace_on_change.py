@@ -43,16 +43,19 @@ CLOUD_MAP_DNS = {"namespaceId": "ns-0aaaaaaaaaaaaaaaa", "routingPolicy": "MULTIV
 
 LB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/gateway-alb/0123456789abcdef"
 CERT_ARN = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-ALB = {"name": "gateway-alb", "internal": False, "loadBalancerType": "application",
-       "subnets": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"], "securityGroups": ["sg-0aaaaaaaaaaaaaaaa"],
-       "accessLogs": {"bucket": "ml-prod-gateway-alb-logs-111111111111", "prefix": "alb", "enabled": True}}
+ALB: dict[str, Any] = {
+    "name": "gateway-alb", "internal": False, "loadBalancerType": "application",
+    "subnets": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"], "securityGroups": ["sg-0aaaaaaaaaaaaaaaa"],
+    "accessLogs": {"bucket": "ml-prod-gateway-alb-logs-111111111111", "prefix": "alb", "enabled": True}}
 LISTENER = {"loadBalancerArn": LB_ARN, "port": 443, "protocol": "HTTPS", "certificateArn": CERT_ARN,
             "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
 BUCKET = {"bucket": "ml-prod-gateway-alb-logs-111111111111", "tags": {"service": "gateway"}}
 OWNERSHIP = {"bucket": "b", "rule": {"objectOwnership": "BucketOwnerEnforced"}}
 SSE = {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}
-LIFECYCLE = {"bucket": "b", "rules": [{"id": "expire-access-logs", "status": "Enabled", "filter": {"prefix": "alb/"},
-                                       "expiration": {"days": 30}}]}
+LIFECYCLE: dict[str, Any] = {
+    "bucket": "b",
+    "rules": [{"id": "expire-access-logs", "status": "Enabled", "filter": {"prefix": "alb/"},
+               "expiration": {"days": 30}}]}
 ECS_SERVICE = {"name": "gateway", "cluster": "arn:aws:ecs:eu-west-1:111111111111:cluster/ml", "launchType": "FARGATE",
                "taskDefinition": "gateway:7", "desiredCount": 1}
 TASK = {"family": "prod-gateway", "cpu": "256", "memory": "512", "networkMode": "awsvpc",
