@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -531,6 +532,40 @@ def _rule_env_name_lengths(path: Path, env: EnvConfig, catalog: Catalog) -> Iter
         yield path, "name", reason
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` (and ``*.localhost``, RFC 6761), 127.0.0.0/8, ``::1`` and an IPv4-mapped 127.x address."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def management_endpoint_problem(management: ManagementAccess) -> str | None:
+    """Why ``messaging.management`` cannot reach the broker with TLS verified (None: it can). The RabbitMQ
+    provider checks the broker's certificate against the endpoint's own host name and has no setting to
+    check it against another, so a tunnel on loopback needs ``tls_server_name`` (the URL is then built on
+    that name: shared.components.broker.management_url). One rule for the env loader and the messaging layer."""
+    endpoint = management.endpoint
+    if management.tls_server_name or not endpoint or not is_loopback_host(urlsplit(endpoint).hostname or ""):
+        return None
+    return (f"required with the loopback endpoint {endpoint} (a tunnel): TLS to the broker's host name cannot "
+            "verify against localhost, because the RabbitMQ provider checks the broker's certificate against the "
+            "endpoint's host name and cannot override it; set tls_server_name to the broker's host name and map "
+            "it to 127.0.0.1 in /etc/hosts (README, \"Ways into the VPC: the deploy runner and tunnels\")")
+
+
+def _rule_management_endpoint(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The messaging layer would refuse it only after network and broker were deployed."""
+    problem = management_endpoint_problem(env.messaging.management)
+    if problem:
+        yield path, "messaging.management.tls_server_name", problem
+
+
 def _rule_management_ca_file(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A relative ``messaging.management.ca_file`` is a file of the repository (the RabbitMQ provider reads it
     only at messaging's up, after the layers before it were deployed). An absolute one is the deploying
@@ -799,6 +834,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
     (_rule_management_ca_file, ("messaging",)),
+    (_rule_management_endpoint, ("messaging",)),
     (_rule_static_instances, ("discovery", "mesh")),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),

@@ -523,6 +523,48 @@ def test_a_ca_file_in_the_repository_or_an_absolute_one_is_accepted(edit_env: An
     assert load_env("dev").messaging.management.ca_file == "/etc/ssl/broker-ca.pem"
 
 
+@pytest.mark.parametrize("endpoint", ["https://localhost:15671", "https://127.0.0.1:15671", "https://127.9.9.9",
+                                      "https://[::1]:15671", "https://[::ffff:127.0.0.1]:8443",
+                                      "https://tunnel.localhost:15671"])
+def test_a_loopback_management_endpoint_without_a_tls_server_name_exits_2_before_anything_runs(
+        endpoint: str, edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    # The messaging layer would refuse it only after network and broker were deployed.
+    edit_env("dev", lambda data: data["messaging"].update(management={"endpoint": endpoint}))
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert f"dev.yaml: messaging.management.tls_server_name: required with the loopback endpoint {endpoint}" \
+        in result.stderr
+    assert "TLS to the broker's host name cannot verify against localhost" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize("management", [
+    {"endpoint": "https://localhost:15671", "tls_server_name": "b-1.mq.eu-west-1.on.aws"},
+    {"endpoint": "https://rabbit-admin.vpn.example.com"},  # not loopback: verified against its own name
+    {"endpoint": "https://127.example.com"},  # a name that merely starts like a loopback address
+    {"proxy": "socks5h://localhost:1080"},  # the proxy is on loopback, the endpoint is the broker's own
+])
+def test_a_management_endpoint_that_verifies_by_name_is_accepted(management: dict[str, str], edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(management=management))
+    assert load_env("dev").messaging.management.endpoint == management.get("endpoint")
+
+
+def test_the_messaging_layer_refuses_it_with_the_loaders_rule() -> None:
+    from shared.components.broker import management_url
+    from shared.envs import EnvConfig, ManagementAccess, management_endpoint_problem
+    from shared.errors import ConfigError
+
+    env = load_env("dev")
+    management = ManagementAccess(endpoint="https://localhost:15671")
+    # an env built without the loader (as a program could): the layer says exactly what the loader says
+    unchecked = EnvConfig.model_construct(**{**dict(env), "messaging": env.messaging.model_copy(
+        update={"management": management})})
+    with pytest.raises(ConfigError) as error:
+        management_url(unchecked, None)
+    assert error.value.key == "messaging.management.tls_server_name"
+    assert error.value.reason == management_endpoint_problem(management)
+
+
 def test_a_public_service_whose_access_log_bucket_s3_would_refuse_is_refused(
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml

@@ -739,6 +739,27 @@ def test_deleting_a_queue_is_refused_too_and_an_allowance_for_another_resource_d
     assert "messaging" not in {c["layer"] for c in fake_cli.operations("up")}
 
 
+def test_replacing_the_gateways_access_log_bucket_is_refused_and_its_settings_are_not(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    # The ALB's access logs are audit evidence: the bucket is gated like a log group (its name, bucket, forces a
+    # new one). Its public access block holds nothing and is replaced freely. URNs as the synth gives them.
+    from shared.synth.engine import synth_env
+    from tests.synth_helpers import by_name
+
+    edit_env("dev", lambda data: data["compute"].update(
+        public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/one"))
+    compute = synth_env("dev")["compute"]
+    bucket = by_name(compute, "aws:s3/bucket:Bucket", "gateway-alb-logs")
+    block = by_name(compute, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "gateway-alb-logs")
+    preview_steps(monkeypatch, tmp_path, {"compute": replaced(block["urn"], block["type"])})
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 0 and "refused" not in output, output
+    preview_steps(monkeypatch, tmp_path, {"compute": replaced(bucket["urn"], bucket["type"])})
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 1
+    assert f"replace {bucket['type']} {bucket['urn']}" in output and f"--allow-replace '{bucket['urn']}'" in output
+
+
 def test_messaging_previews_and_updates_with_a_refresh_through_the_programs_provider(
         fake_cli: FakeCli, tmp_path: Path) -> None:
     """After a broker replacement the new broker is empty: the refresh drops the vanished vhost, queues and

@@ -81,8 +81,9 @@ def test_the_layers_that_need_reach_read_their_endpoint_from_the_layer_that_expo
                                   ["destroy", "dev", "--yes"], ["refresh", "dev", "--preview-only"]])
 def test_an_unreachable_management_api_exits_2_before_any_layer_runs(
         argv: list[str], edit_env, capsys: pytest.CaptureFixture[str]) -> None:
-    endpoint = f"https://127.0.0.1:{closed_port()}"
-    edit_env("dev", lambda data: data["messaging"].update(management={"endpoint": endpoint}))
+    endpoint = f"https://127.0.0.1:{closed_port()}"  # a tunnel that is not open
+    edit_env("dev", lambda data: data["messaging"].update(
+        management={"endpoint": endpoint, "tls_server_name": "b-1.mq.eu-west-1.amazonaws.com"}))
     runner = RecordingRunner()
     code, _ = run_cli(argv, runner)
     assert code == 2

@@ -43,6 +43,26 @@ MQ_CONFIGURATION = {"name": "ml-dev-rabbitmq-3.13", "engineType": "RabbitMQ", "e
 CLOUD_MAP_DNS = {"namespaceId": "ns-0aaaaaaaaaaaaaaaa", "routingPolicy": "MULTIVALUE",
                  "dnsRecords": [{"ttl": 10, "type": "A"}, {"ttl": 10, "type": "SRV"}]}
 
+LB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/gateway-alb/0123456789abcdef"
+CERT_ARN = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+ALB: dict[str, Any] = {
+    "name": "gateway-alb", "internal": False, "loadBalancerType": "application",
+    "subnets": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"], "securityGroups": ["sg-0aaaaaaaaaaaaaaaa"],
+    "accessLogs": {"bucket": "ml-prod-gateway-alb-logs-111111111111", "prefix": "alb", "enabled": True}}
+LISTENER = {"loadBalancerArn": LB_ARN, "port": 443, "protocol": "HTTPS", "certificateArn": CERT_ARN,
+            "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
+BUCKET = {"bucket": "ml-prod-gateway-alb-logs-111111111111", "tags": {"service": "gateway"}}
+OWNERSHIP = {"bucket": "b", "rule": {"objectOwnership": "BucketOwnerEnforced"}}
+SSE = {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}
+LIFECYCLE: dict[str, Any] = {
+    "bucket": "b",
+    "rules": [{"id": "expire-access-logs", "status": "Enabled", "filter": {"prefix": "alb/"},
+               "expiration": {"days": 30}}]}
+ECS_SERVICE = {"name": "gateway", "cluster": "arn:aws:ecs:eu-west-1:111111111111:cluster/ml", "launchType": "FARGATE",
+               "taskDefinition": "gateway:7", "desiredCount": 1}
+TASK = {"family": "prod-gateway", "cpu": "256", "memory": "512", "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"], "tags": {"service": "gateway"}}
+
 #: (type, unchanged inputs, the input that changes, its new value, what the provider does)
 CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
     # terraform-provider-aws secretsmanager/secret_version.go: secret_string is ForceNew (a new value is a
@@ -122,6 +142,56 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
      "vpcId", "vpc-0bbbbbbbbbbbbbbbb", "replace"),
     ("aws:lb/targetGroup:TargetGroup", {"port": 8080, "vpcId": "vpc-0aaaaaaaaaaaaaaaa", "healthCheck": {"path": "/"}},
      "healthCheck", {"path": "/healthz"}, "update"),
+    # elbv2/load_balancer.go: internal (the scheme), the type and the name are ForceNew; an ALB's subnets, security
+    # groups and access logs change in place.
+    ("aws:lb/loadBalancer:LoadBalancer", ALB, "internal", True, "replace"),
+    ("aws:lb/loadBalancer:LoadBalancer", ALB, "loadBalancerType", "network", "replace"),
+    ("aws:lb/loadBalancer:LoadBalancer", ALB, "name", "gateway-alb-2", "replace"),
+    ("aws:lb/loadBalancer:LoadBalancer", ALB, "subnets", ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0cccccccccccccccc"],
+     "update"),
+    ("aws:lb/loadBalancer:LoadBalancer", ALB, "accessLogs", {**ALB["accessLogs"], "enabled": False}, "update"),
+    # elbv2/listener.go: moving a listener to another load balancer forces a new one; its certificate does not.
+    ("aws:lb/listener:Listener", LISTENER, "loadBalancerArn", f"{LB_ARN}-2", "replace"),
+    ("aws:lb/listener:Listener", LISTENER, "certificateArn", f"{CERT_ARN}-2", "update"),
+    ("aws:lb/listener:Listener", LISTENER, "sslPolicy", "ELBSecurityPolicy-TLS13-1-3-2021-06", "update"),
+    # s3/bucket.go: the name is ForceNew, tags are not; each configuration resource is ForceNew on its bucket only.
+    ("aws:s3/bucket:Bucket", BUCKET, "bucket", "ml-prod-gateway-alb-logs-222222222222", "replace"),
+    ("aws:s3/bucket:Bucket", BUCKET, "objectLockEnabled", True, "replace"),
+    ("aws:s3/bucket:Bucket", BUCKET, "bucketNamespace", "account-regional", "replace"),
+    ("aws:s3/bucket:Bucket", BUCKET, "tags", {"service": "gateway", "team": "ml"}, "update"),
+    ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", {"bucket": "b", "blockPublicAcls": True}, "bucket",
+     "b2", "replace"),
+    ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", {"bucket": "b", "blockPublicAcls": True},
+     "blockPublicAcls", False, "update"),
+    ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", OWNERSHIP, "bucket", "b2", "replace"),
+    ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", OWNERSHIP, "rule",
+     {"objectOwnership": "BucketOwnerPreferred"}, "update"),
+    ("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": "{}"}, "bucket", "b2", "replace"),
+    ("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": "{}"}, "policy", '{"Statement": []}', "update"),
+    ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", SSE, "bucket", "b2",
+     "replace"),
+    ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", SSE,
+     "expectedBucketOwner", "222222222222", "replace"),
+    ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", SSE, "rules",
+     [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}], "update"),
+    ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LIFECYCLE, "bucket", "b2", "replace"),
+    ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LIFECYCLE, "rules",
+     [{**LIFECYCLE["rules"][0], "expiration": {"days": 90}}], "update"),
+    # ecs/service.go: name, cluster, launch_type, scheduling_strategy and iam_role are ForceNew; load balancers,
+    # the task definition and the network configuration change in place (UpdateService).
+    ("aws:ecs/service:Service", ECS_SERVICE, "launchType", "EC2", "replace"),
+    ("aws:ecs/service:Service", ECS_SERVICE, "cluster", "arn:aws:ecs:eu-west-1:111111111111:cluster/other", "replace"),
+    ("aws:ecs/service:Service", ECS_SERVICE, "loadBalancers",
+     [{"containerName": "gateway", "containerPort": 8080, "targetGroupArn": f"{LB_ARN}-tg"}], "update"),
+    ("aws:ecs/service:Service", ECS_SERVICE, "taskDefinition", "gateway:8", "update"),
+    # ecs/task_definition.go: a revision is immutable; every argument but tags is ForceNew.
+    ("aws:ecs/taskDefinition:TaskDefinition", TASK, "pidMode", "task", "replace"),
+    ("aws:ecs/taskDefinition:TaskDefinition", TASK, "ipcMode", "none", "replace"),
+    ("aws:ecs/taskDefinition:TaskDefinition", TASK, "placementConstraints",
+     [{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}], "replace"),
+    ("aws:ecs/taskDefinition:TaskDefinition", TASK, "enableFaultInjection", True, "replace"),
+    ("aws:ecs/taskDefinition:TaskDefinition", TASK, "cpu", "512", "replace"),
+    ("aws:ecs/taskDefinition:TaskDefinition", TASK, "tags", {"service": "gateway", "team": "ml"}, "update"),
     # servicediscovery/service.go: inside dns_config, namespace_id, routing_policy and a record's type are ForceNew,
     # a record's TTL is not.
     ("aws:servicediscovery/service:Service", {"name": "gateway", "dnsConfig": CLOUD_MAP_DNS},

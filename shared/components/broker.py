@@ -36,7 +36,7 @@ from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRo
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, required
-from shared.envs import EnvConfig, env_path
+from shared.envs import EnvConfig, env_path, management_endpoint_problem
 from shared.errors import ConfigError, ContractError
 from shared.rotation.broker_admin import check_admin_password  # Amazon MQ's rule, shared with the rotation
 from shared.synth.mocks import MockRequest, ResourceMock, register_mock
@@ -469,10 +469,6 @@ def provider_ca_file(ca_file: str | None) -> str | None:
     return os.path.relpath(REPO_ROOT / ca_file, MESSAGING_PROJECT_DIR)
 
 
-#: prefixes of a loopback host as urlsplit(...).hostname gives it (IPv6 without brackets)
-_LOOPBACK = ("localhost", "127.", "::1")
-
-
 def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
     """The URL the RabbitMQ provider calls (and a reachability probe should try), TLS verification on.
 
@@ -485,7 +481,8 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
       certificate matches because the name is the broker's own;
     - ``proxy`` set (no endpoint): the broker's own endpoint, reached through the proxy (e.g. SOCKS over
       an SSM session), which needs no name mapping at all;
-    - ``endpoint`` alone on a loopback address is refused (ConfigError): verification would fail on the name.
+    - ``endpoint`` alone on a loopback address is refused (ConfigError): verification would fail on the name
+      (the env loader's rule, :func:`shared.envs.management_endpoint_problem`, refuses it before any layer runs).
 
     ``broker_endpoint`` is the broker layer's ``management_endpoint`` (None when not known yet: the
     result is then None unless the env file decides it alone).
@@ -495,13 +492,9 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
         port = urlsplit(management.endpoint).port if management.endpoint else None
         return f"https://{management.tls_server_name}" + (f":{port}" if port else "")
     if management.endpoint:
-        host = urlsplit(management.endpoint).hostname or ""
-        if host.startswith(_LOOPBACK):
-            raise ConfigError(str(env_path(env.name)), "messaging.management.tls_server_name",
-                              f"endpoint {management.endpoint} is a loopback tunnel: the RabbitMQ provider checks "
-                              "the broker's certificate against the endpoint's hostname and cannot override it; set "
-                              "tls_server_name to the broker's hostname and map it to 127.0.0.1 in /etc/hosts "
-                              "(README, \"Ways into the VPC: the deploy runner and tunnels\")")
+        problem = management_endpoint_problem(management)  # the env loader's rule (refused there first)
+        if problem:
+            raise ConfigError(str(env_path(env.name)), "messaging.management.tls_server_name", problem)
         return management.endpoint
     return broker_endpoint
 

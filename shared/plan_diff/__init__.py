@@ -103,10 +103,14 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # serviceRegistries and serviceConnectConfiguration change in place (ECS UpdateService takes both since
     # 2022; the provider's schema forces neither, and sends serviceRegistries: [] when the block goes).
     "aws:ecs/service:Service": frozenset({"name", "cluster", "launchType", "schedulingStrategy", "iamRole"}),
+    # ecs/task_definition.go: a revision is immutable, every argument but tags, skip_destroy and track_latest is
+    # ForceNew (also ipc_mode, pid_mode, placement_constraints, inference_accelerator, enable_fault_injection).
     "aws:ecs/taskDefinition:TaskDefinition": frozenset({"family", "containerDefinitions", "cpu", "memory",
                                                         "networkMode", "executionRoleArn", "taskRoleArn",
                                                         "volumes", "requiresCompatibilities", "ephemeralStorage",
-                                                        "runtimePlatform", "proxyConfiguration"}),
+                                                        "runtimePlatform", "proxyConfiguration", "ipcMode",
+                                                        "pidMode", "placementConstraints", "inferenceAccelerators",
+                                                        "enableFaultInjection"}),
     "aws:appmesh/mesh:Mesh": frozenset({"name"}),
     "aws:appmesh/virtualNode:VirtualNode": frozenset({"name", "meshName"}),
     "aws:appmesh/virtualService:VirtualService": frozenset({"name", "meshName"}),
@@ -119,6 +123,23 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # address type are ForceNew; the health check and deregistration delay are not.
     "aws:lb/targetGroup:TargetGroup": frozenset({"name", "namePrefix", "port", "protocol", "protocolVersion",
                                                  "targetType", "vpcId", "ipAddressType"}),
+    # elbv2/load_balancer.go: name, name_prefix, internal, load_balancer_type and customer_owned_ipv4_pool are
+    # ForceNew; an ALB's subnets, security groups, access logs and attributes change in place.
+    "aws:lb/loadBalancer:LoadBalancer": frozenset({"name", "namePrefix", "internal", "loadBalancerType",
+                                                   "customerOwnedIpv4Pool"}),
+    # elbv2/listener.go: only load_balancer_arn is ForceNew (port, protocol, certificate, SSL policy, actions update).
+    "aws:lb/listener:Listener": frozenset({"loadBalancerArn"}),
+    # s3/bucket.go: bucket, bucket_prefix and object_lock_enabled are ForceNew; the namespace is set by CreateBucket
+    # only (botocore s3 model: BucketNamespace is in no other operation).
+    "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix", "objectLockEnabled", "bucketNamespace"}),
+    # s3/bucket_{public_access_block,ownership_controls,policy}.go: bucket is ForceNew, the settings are put in place.
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": frozenset({"bucket"}),
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": frozenset({"bucket"}),
+    "aws:s3/bucketPolicy:BucketPolicy": frozenset({"bucket"}),
+    # s3/bucket_{server_side_encryption,lifecycle}_configuration.go: bucket and expected_bucket_owner are ForceNew.
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+        frozenset({"bucket", "expectedBucketOwner"}),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": frozenset({"bucket", "expectedBucketOwner"}),
     "rabbitmq:index/vHost:VHost": frozenset({"name"}),
     "rabbitmq:index/queue:Queue": frozenset({"name", "vhost", "settings"}),
     "rabbitmq:index/exchange:Exchange": frozenset({"name", "vhost", "settings"}),
