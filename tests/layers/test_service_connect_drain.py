@@ -176,3 +176,11 @@ def test_every_ecs_service_depends_on_computes_drain_of_its_discovery_names(env:
     assert drain["inputs"]["namespace_name"] == discovery["http_namespace_name"] == f"{env}-ml-api"
     assert drain["inputs"]["region"] == load_env(env).region
     assert drain["protect"] is False
+
+
+def test_an_app_mesh_env_has_no_service_connect_drain_in_compute(edit_env: Any) -> None:
+    # App Mesh tasks register in the discovery layer's own Cloud Map services, which ECS does not create
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
+    compute = synth_env("dev")["compute"]
+    assert of_type(compute, "aws:ecs/service:Service")
+    assert not of_type(compute, DYNAMIC)
