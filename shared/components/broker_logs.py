@@ -14,8 +14,11 @@ when Amazon MQ already made it (either order of the race ends the same), then pu
 policy and associates the KMS key (CloudWatch Logs ``PutRetentionPolicy``/``AssociateKmsKey`` apply to
 an existing group). It is a Pulumi dynamic resource (boto3, shipped in the platform's dependencies),
 so it needs the package importable where the provider runs (the README's ``pip install -e .``).
-Deleting it leaves the group in place: its retention expires the logs, and a broker's last logs stay
-readable after the broker is gone.
+Deleting it leaves the group in place: its retention expires the logs (the empty group stays), and a
+broker's last logs stay readable after the broker is gone, where encrypted only while the key is not
+scheduled for deletion (KMS ScheduleKeyDeletion: a key pending deletion "can't be used in any cryptographic
+operations"), which the same destroy does (README, what a destroy leaves behind). A re-created broker has a
+new id, so a new group: nothing collides.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ class BrokerLogGroupProvider(pulumi.dynamic.ResourceProvider):
         return pulumi.dynamic.UpdateResult(outs={**olds, **news})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        return None  # kept: retention expires it (see the module docstring)
+        return None  # kept: retention expires its events (see the module docstring)
 
 
 class BrokerLogGroup(pulumi.dynamic.Resource):

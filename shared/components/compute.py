@@ -24,10 +24,11 @@ from shared.components.compute_containers import ENVOY_IMAGE, partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.compute_plan import ComputeSettings, ServicePlan
 from shared.components.compute_service import FargateService, FargateServiceArgs
-from shared.components.compute_wiring import ComputeUpstreams, check_mesh_provider
+from shared.components.compute_wiring import ComputeUpstreams, check_mesh_provider, contract_entry
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs
 from shared.components.image_replication import ImageReplication, ImageReplicationArgs
+from shared.components.service_connect_drain import ServiceConnectDrain
 from shared.contracts import required
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
@@ -124,6 +125,9 @@ class ComputePlatform(pulumi.ComponentResource):
         self.logs_key = (self._key(name, "logs", settings, "Logs of the ML platform's services")
                          if args.kms_encrypted_logs else None)
 
+        namespace_arn = upstreams.mesh.apply(lambda mesh: required(
+            mesh.service_connect_namespace_arn, "mesh.service_connect_namespace_arn",
+            "Service Connect needs it")) if settings.mesh_provider == "service-connect" else None
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             name=cluster_name(settings.env_name),
@@ -131,12 +135,27 @@ class ComputePlatform(pulumi.ComponentResource):
                 name="containerInsights", value="enabled" if args.container_insights else "disabled")],
             # New Service Connect services default to the mesh layer's namespace.
             service_connect_defaults=aws.ecs.ClusterServiceConnectDefaultsArgs(
-                namespace=upstreams.mesh.apply(lambda mesh: required(
-                    mesh.service_connect_namespace_arn, "mesh.service_connect_namespace_arn",
-                    "Service Connect needs it")),
-            ) if settings.mesh_provider == "service-connect" else None,
+                namespace=namespace_arn,
+            ) if namespace_arn is not None else None,
             opts=child,
         )
+        # `destroy --layers compute` keeps discovery's namespace, from which ECS removes the Cloud Map services
+        # of deleted ECS services only later, and a discovery name must be unique in it (botocore ecs
+        # ServiceConnectService.discoveryName): every ECS service depends on this drain, deleted after them,
+        # which waits for their names to be gone so the next `up` can create them (service_connect_drain).
+        self.service_connect_drain: ServiceConnectDrain | None = None
+        if namespace_arn is not None:
+            released = [plan.name for plan in args.services if plan.release_ref is not None]
+            self.service_connect_drain = ServiceConnectDrain(
+                f"{name}-service-connect-drain",
+                # ListServices' NAMESPACE_ID filter takes "one namespace ID or ARN" (botocore servicediscovery)
+                namespace_id=namespace_arn,
+                namespace_name=upstreams.discovery.apply(lambda discovery: discovery.http_namespace_name),
+                region=settings.region,
+                service_names=upstreams.mesh.apply(lambda mesh: sorted(
+                    contract_entry("mesh", mesh.services, "services", service).discovery_name
+                    for service in released)),
+                opts=child)
 
         # The tasks' AMQPS egress (their security group has no other way to the broker).
         self.broker_egress = services_to_broker(
@@ -167,7 +186,7 @@ class ComputePlatform(pulumi.ComponentResource):
                 continue
             target_group_arn = None
             # what the ECS service is created after: its callees' ECS services and, behind a gateway, the listener
-            start_after: list[pulumi.Resource] = []
+            start_after: list[pulumi.Resource] = [self.service_connect_drain] if self.service_connect_drain else []
             if plan.spec.public and args.public_gateway:
                 assert args.certificate_arn is not None, "the env schema requires it with public_gateway"
                 gateway = PublicGateway(

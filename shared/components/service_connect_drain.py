@@ -16,6 +16,12 @@ deletes it first. Its creation does nothing; its deletion waits, polling the sam
 holds no service, and fails after :data:`DRAIN_TIMEOUT_SECONDS` naming what is left and the command that
 deletes it. It deletes nothing itself: a service still there may belong to an ECS service that still runs.
 It needs the package importable where the provider runs (the README's ``pip install -e .``).
+
+The compute layer holds one too, naming its ECS services' discovery names (``service_names``), which its
+ECS services depend on: deleted after them, it waits only until those names are gone. A discovery name
+"must be unique within the Cloud Map namespace" (same botocore field), and ``nox -s destroy -- ENV
+--layers compute`` keeps the namespace, so an ``up`` right after it would otherwise race ECS's clean-up
+and fail to create the ECS services while ECS still holds the old Cloud Map services.
 """
 
 from __future__ import annotations
@@ -48,20 +54,25 @@ def namespace_services(client: Any, namespace_id: str) -> list[dict[str, Any]]:
 def wait_until_empty(props: dict[str, Any], *, timeout: float = DRAIN_TIMEOUT_SECONDS,
                      interval: float = POLL_SECONDS, sleep: Callable[[float], None] = time.sleep,
                      clock: Callable[[], float] = time.monotonic) -> None:
-    """Return once the namespace holds no Cloud Map service; RuntimeError after ``timeout`` seconds."""
+    """Return once the namespace holds no Cloud Map service (with ``service_names`` in ``props``: none of
+    those names); RuntimeError after ``timeout`` seconds."""
     namespace_id, region = str(props["namespace_id"]), str(props["region"])
+    names = props.get("service_names")
+    wanted = None if names is None else {str(name) for name in names}
     client = _client("servicediscovery", region)
     deadline = clock() + timeout
     while True:
-        left = namespace_services(client, namespace_id)
+        left = [service for service in namespace_services(client, namespace_id)
+                if wanted is None or service.get("Name") in wanted]
         if not left:
             return
         if clock() >= deadline:
             listed = ", ".join(f"{service.get('Name')} ({service['Id']})" for service in left)
+            first = "" if wanted is not None else "destroy compute first (nox -s destroy does). "
             raise RuntimeError(
                 f"the Service Connect namespace {props.get('namespace_name', namespace_id)} ({namespace_id}) still "
                 f"holds Cloud Map services after {int(timeout)} s: {listed}. ECS removes the one it created for "
-                "an ECS service once that service is gone: destroy compute first (nox -s destroy does). If its "
+                f"an ECS service once that service is gone: {first}If its "
                 "ECS services are gone, delete what is left with `aws servicediscovery delete-service --region "
                 f"{region} --id <id>` and run the destroy again")
         sleep(interval)
@@ -75,7 +86,7 @@ class ServiceConnectDrainProvider(pulumi.dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
         replaces = [key for key in ("namespace_id", "region") if olds.get(key) != news.get(key)]
-        changed = bool(replaces) or olds.get("namespace_name") != news.get("namespace_name")
+        changed = bool(replaces) or any(olds.get(key) != news.get(key) for key in ("namespace_name", "service_names"))
         return pulumi.dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
@@ -86,10 +97,13 @@ class ServiceConnectDrainProvider(pulumi.dynamic.ResourceProvider):
 
 
 class ServiceConnectDrain(pulumi.dynamic.Resource):
-    """Deleted before the namespace it names; its deletion waits until ECS has emptied that namespace."""
+    """Deleted before the namespace it names (in compute: after its ECS services); its deletion waits until
+    ECS has emptied that namespace (of ``service_names``, where given)."""
 
     def __init__(self, name: str, *, namespace_id: pulumi.Input[str], namespace_name: pulumi.Input[str],
-                 region: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(ServiceConnectDrainProvider(), name, {
-            "namespace_id": namespace_id, "namespace_name": namespace_name, "region": region,
-        }, opts)
+                 region: str, service_names: pulumi.Input[list[str]] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        props: dict[str, Any] = {"namespace_id": namespace_id, "namespace_name": namespace_name, "region": region}
+        if service_names is not None:  # absent: the whole namespace (the discovery layer's drain)
+            props["service_names"] = service_names
+        super().__init__(ServiceConnectDrainProvider(), name, props, opts)

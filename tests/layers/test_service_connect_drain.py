@@ -113,3 +113,74 @@ def test_the_discovery_layer_deletes_the_drain_before_the_http_namespace(env: st
     assert drain["inputs"]["namespace_id"] == document["outputs"]["http_namespace_id"]
     assert drain["inputs"]["region"] == load_env(env).region
     assert drain["protect"] is False  # holds nothing; the namespace itself is what prod protects
+
+
+# -- compute: `destroy --layers compute` then `up` ------------------------------------------------------------
+# discovery keeps the namespace; ECS removes its Cloud Map services only after DeleteService, and a discovery
+# name must be unique in the namespace, so compute's own drain waits for its names before the destroy ends.
+
+def test_a_named_drain_waits_only_for_its_names(cloud_map: Any) -> None:
+    ns = namespace(cloud_map, "dev-ml-api")
+    other = cloud_map.create_service(Name="not-ours", NamespaceId=ns)["Service"]["Id"]
+    ours = cloud_map.create_service(Name="inference", NamespaceId=ns)["Service"]["Id"]
+
+    def ecs_cleans_up(polls: int) -> None:
+        if polls == 3:
+            cloud_map.delete_service(Id=ours)
+
+    clock = Clock(ecs_cleans_up)
+    wait_until_empty({**props(ns), "service_names": ["inference", "gateway"]}, sleep=clock.sleep, clock=clock)
+    assert clock.sleeps == 3
+    assert [service["Id"] for service in cloud_map.list_services()["Services"]] == [other]
+
+
+def test_a_named_drain_fails_naming_what_ecs_left_and_not_the_other_services(cloud_map: Any) -> None:
+    ns = namespace(cloud_map, "dev-ml-api")
+    cloud_map.create_service(Name="not-ours", NamespaceId=ns)
+    ours = cloud_map.create_service(Name="gateway", NamespaceId=ns)["Service"]["Id"]
+    clock = Clock()
+    with pytest.raises(RuntimeError) as raised:
+        wait_until_empty({**props(ns), "service_names": ["gateway"]}, sleep=clock.sleep, clock=clock)
+    message = str(raised.value)
+    assert f"gateway ({ours})" in message and "not-ours" not in message
+    assert "destroy compute first" not in message  # this is compute's own destroy
+    assert f"aws servicediscovery delete-service --region {REGION} --id <id>" in message
+
+
+def test_a_change_of_names_is_an_in_place_update() -> None:
+    provider = ServiceConnectDrainProvider()
+    olds = {**props("ns-1"), "service_names": ["gateway"]}
+    news = {**props("ns-1"), "service_names": ["gateway", "inference"]}
+    diff = provider.diff("ns-1", olds, news)
+    assert diff.changes is True and not diff.replaces
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_ecs_service_depends_on_computes_drain_of_its_discovery_names(env: str) -> None:
+    documents = synth_env(env, ["compute"])
+    compute, mesh, discovery = documents["compute"], documents["mesh"]["outputs"], documents["discovery"]["outputs"]
+    (drain,) = of_type(compute, DYNAMIC)
+    assert drain["name"] == "compute-service-connect-drain"
+    services = of_type(compute, "aws:ecs/service:Service")
+    assert services
+    for service in services:
+        # Pulumi deletes a resource before those it depends on: every ECS service goes before the drain.
+        assert drain["urn"] in service["dependencies"], service["name"]
+    discovery_names = sorted(entry["serviceConnectConfiguration"]["services"][0]["discoveryName"]
+                             for entry in (service["inputs"] for service in services))
+    assert drain["inputs"]["service_names"] == discovery_names
+    assert drain["inputs"]["service_names"] == sorted(entry["discovery_name"] for entry in mesh["services"].values())
+    # the namespace the ECS services name (ListServices' NAMESPACE_ID filter takes an ID or an ARN)
+    namespaces = {entry["serviceConnectConfiguration"]["namespace"] for entry in (s["inputs"] for s in services)}
+    assert namespaces == {drain["inputs"]["namespace_id"]} == {mesh["service_connect_namespace_arn"]}
+    assert drain["inputs"]["namespace_name"] == discovery["http_namespace_name"] == f"{env}-ml-api"
+    assert drain["inputs"]["region"] == load_env(env).region
+    assert drain["protect"] is False
+
+
+def test_an_app_mesh_env_has_no_service_connect_drain_in_compute(edit_env: Any) -> None:
+    # App Mesh tasks register in the discovery layer's own Cloud Map services, which ECS does not create
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
+    compute = synth_env("dev")["compute"]
+    assert of_type(compute, "aws:ecs/service:Service")
+    assert not of_type(compute, DYNAMIC)
