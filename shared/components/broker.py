@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -479,6 +479,10 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
     - ``tls_server_name`` set: ``https://<tls_server_name>:<port of endpoint>``; the operator maps that
       name to 127.0.0.1 (``/etc/hosts``) while the tunnel listens on that port, and the broker's
       certificate matches because the name is the broker's own;
+    - ``tls_server_name`` set without ``endpoint`` (with ``proxy``, or a tunnel on the broker's own port): the
+      broker's management endpoint with only its host name replaced, so its port (and path) are kept: 443 for
+      Amazon MQ (its console URL names none), an ``external`` broker's own (RabbitMQ's default for the
+      management API over TLS is 15671);
     - ``proxy`` set (no endpoint): the broker's own endpoint, reached through the proxy (e.g. SOCKS over
       an SSM session), which needs no name mapping at all;
     - ``endpoint`` alone on a loopback address is refused (ConfigError): verification would fail on the name
@@ -488,9 +492,14 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
     result is then None unless the env file decides it alone).
     """
     management = env.messaging.management
-    if management.tls_server_name:
-        port = urlsplit(management.endpoint).port if management.endpoint else None
+    if management.tls_server_name and management.endpoint:
+        port = urlsplit(management.endpoint).port
         return f"https://{management.tls_server_name}" + (f":{port}" if port else "")
+    if management.tls_server_name:
+        external = env.messaging.external
+        own = broker_endpoint or (external.management_endpoint if env.messaging.broker == "external" and external
+                                  else None)  # an external broker's endpoint is the env file's (external_endpoints)
+        return _renamed(own, management.tls_server_name) if own else None
     if management.endpoint:
         problem = management_endpoint_problem(management)  # the env loader's rule (refused there first)
         if problem:
@@ -499,9 +508,15 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
     return broker_endpoint
 
 
+def _renamed(url: str, host: str) -> str:
+    """``url`` with its host name replaced by ``host``; scheme, port and path kept."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+
+
 def provider_endpoint(env: EnvConfig, broker_endpoint: pulumi.Input[str]) -> pulumi.Output[str]:
-    """:func:`management_url` for the program: decided by the env file alone, or the broker's endpoint."""
+    """:func:`management_url` for the program: decided by the env file alone, or from the broker's endpoint."""
     decided = management_url(env, None)  # raises at once on a loopback endpoint without a server name
     if decided is not None:
         return pulumi.Output.from_input(decided)
-    return pulumi.Output.from_input(broker_endpoint)
+    return pulumi.Output.from_input(broker_endpoint).apply(lambda own: management_url(env, own) or own)
