@@ -28,7 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared import REPO_ROOT
-from shared.amazonmq import CLUSTER_AZS
+from shared.amazonmq import CLUSTER_AZS, broker_problems, cluster_zones_problem
 from shared.broker_names import broker_name
 from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, CONSUMER_TIMEOUT_MAX_MS, load_catalog
 from shared.components.broker_logs import BrokerLogGroup
@@ -87,21 +87,17 @@ class AmazonMqBrokerArgs:
     #: its channel; the catalog's longest max_job_seconds (shared.catalog.Catalog.consumer_timeout_ms)
     consumer_timeout_ms: int = CONSUMER_TIMEOUT_DEFAULT_MS
 
+    def __post_init__(self) -> None:
+        # The env loader's rule (shared.amazonmq.broker_problems: engine version as major.minor, instance type,
+        # deployment mode), so args built without an env file are refused for the same reasons.
+        problems = broker_problems(self.engine_version, self.instance_type, self.deployment_mode)
+        if problems:
+            raise ValueError("; ".join(f"AmazonMqBrokerArgs.{key}: {reason}" for key, reason in problems))
+
     @classmethod
     def from_env(cls, env: EnvConfig) -> AmazonMqBrokerArgs:
+        """The args of a loaded env: the loader has refused every broker its rules reject (file, key, reason)."""
         messaging = env.messaging
-        if messaging.deployment_mode == "CLUSTER_MULTI_AZ" and env.network.az_count < 3:
-            # Defensive (the env loader refuses it first): a RabbitMQ cluster is three nodes over three AZs.
-            raise ConfigError(str(env_path(env.name)), "messaging.deployment_mode",
-                              f"CLUSTER_MULTI_AZ needs private subnets in 3 AZs, but network.az_count is "
-                              f"{env.network.az_count}")
-        version = messaging.engine_version
-        if not re.fullmatch(r"\d+\.\d+", version) or not auto_minor_version_upgrade(version):
-            # Amazon MQ for RabbitMQ 3.13 and later are chosen by major.minor; AWS applies the patch
-            # versions itself (auto_minor_version_upgrade), so a pinned patch would drift on every run.
-            raise ConfigError(str(env_path(env.name)), "messaging.engine_version",
-                              f"{version!r}: give RabbitMQ 3.13 or later as major.minor (3.13, or 4.2 on mq.m7g); "
-                              "Amazon MQ applies patch versions itself")
         return cls(env_name=env.name, engine_version=messaging.engine_version,
                    instance_type=messaging.instance_type, deployment_mode=messaging.deployment_mode,
                    protect=env.protect, region=env.region, account_id=env.account_id,
@@ -117,6 +113,9 @@ def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[
     raising network.az_count in a region with more AZs must not add a subnet to a running cluster."""
     if not private_subnet_ids:
         raise ValueError("the network layer exports no private subnets")
+    problem = cluster_zones_problem(deployment_mode, len(private_subnet_ids), "the number of private subnets")
+    if problem:  # the env loader's rule (on network.az_count, one private subnet per AZ)
+        raise ValueError(problem)
     return private_subnet_ids[:1] if deployment_mode == "SINGLE_INSTANCE" else private_subnet_ids[:CLUSTER_AZS]
 
 
