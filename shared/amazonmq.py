@@ -83,3 +83,13 @@ def broker_problems(engine_version: str, instance_type: str, deployment_mode: st
                          f"{instance_type} is offered only as {', '.join(RABBITMQ_INSTANCE_TYPES[instance_type])}; "
                          f"a {deployment_mode} broker on RabbitMQ {engine_version} needs one of: {', '.join(valid)}"))
     return problems
+
+
+def cluster_zones_problem(deployment_mode: str, zones: int, counted: str) -> str | None:
+    """Why a broker of ``deployment_mode`` cannot be placed in ``zones`` availability zones, one private subnet
+    each (None: it can); ``counted`` names what gave the number. One rule for the env loader (network.az_count)
+    and the broker component (its private subnets)."""
+    if deployment_mode != "CLUSTER_MULTI_AZ" or zones >= CLUSTER_AZS:
+        return None
+    return (f"CLUSTER_MULTI_AZ runs three nodes in {CLUSTER_AZS} availability zones and needs a private subnet in "
+            f"each, but {counted} is {zones} (raise it to {CLUSTER_AZS}, or use SINGLE_INSTANCE)")

@@ -43,7 +43,7 @@ from pydantic import (
 )
 
 from shared import REPO_ROOT
-from shared.amazonmq import CLUSTER_AZS, DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems
+from shared.amazonmq import DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems, cluster_zones_problem
 from shared.errors import ConfigError, ConfigErrors, raise_all
 from shared.regions import REGION_AZS
 
@@ -626,14 +626,11 @@ def _rule_static_instances(path: Path, env: EnvConfig, catalog: Catalog) -> Iter
 
 def _rule_cluster_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     messaging = env.messaging
-    if messaging.broker == "amazon-mq" and messaging.deployment_mode == "CLUSTER_MULTI_AZ" \
-            and env.network.az_count < CLUSTER_AZS:
-        # Amazon MQ best practices: a cluster is three nodes distributed across three AZs; the broker
-        # takes one private subnet per AZ of the env.
-        yield path, "messaging.deployment_mode", (
-            f"CLUSTER_MULTI_AZ runs three nodes in {CLUSTER_AZS} availability zones and needs a private subnet in "
-            f"each, but network.az_count is {env.network.az_count} (raise it to {CLUSTER_AZS}, or use "
-            "SINGLE_INSTANCE)")
+    # Amazon MQ best practices: a cluster is three nodes distributed across three AZs; the broker
+    # takes one private subnet per AZ of the env.
+    problem = cluster_zones_problem(messaging.deployment_mode, env.network.az_count, "network.az_count")
+    if messaging.broker == "amazon-mq" and problem:
+        yield path, "messaging.deployment_mode", problem
 
 
 def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:

@@ -22,13 +22,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pulumi
 import pulumi_aws as aws
 
 from shared import REPO_ROOT
-from shared.amazonmq import CLUSTER_AZS
+from shared.amazonmq import CLUSTER_AZS, broker_problems, cluster_zones_problem
 from shared.broker_names import broker_name
 from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, CONSUMER_TIMEOUT_MAX_MS, load_catalog
 from shared.components.broker_logs import BrokerLogGroup
@@ -87,21 +87,17 @@ class AmazonMqBrokerArgs:
     #: its channel; the catalog's longest max_job_seconds (shared.catalog.Catalog.consumer_timeout_ms)
     consumer_timeout_ms: int = CONSUMER_TIMEOUT_DEFAULT_MS
 
+    def __post_init__(self) -> None:
+        # The env loader's rule (shared.amazonmq.broker_problems: engine version as major.minor, instance type,
+        # deployment mode), so args built without an env file are refused for the same reasons.
+        problems = broker_problems(self.engine_version, self.instance_type, self.deployment_mode)
+        if problems:
+            raise ValueError("; ".join(f"AmazonMqBrokerArgs.{key}: {reason}" for key, reason in problems))
+
     @classmethod
     def from_env(cls, env: EnvConfig) -> AmazonMqBrokerArgs:
+        """The args of a loaded env: the loader has refused every broker its rules reject (file, key, reason)."""
         messaging = env.messaging
-        if messaging.deployment_mode == "CLUSTER_MULTI_AZ" and env.network.az_count < 3:
-            # Defensive (the env loader refuses it first): a RabbitMQ cluster is three nodes over three AZs.
-            raise ConfigError(str(env_path(env.name)), "messaging.deployment_mode",
-                              f"CLUSTER_MULTI_AZ needs private subnets in 3 AZs, but network.az_count is "
-                              f"{env.network.az_count}")
-        version = messaging.engine_version
-        if not re.fullmatch(r"\d+\.\d+", version) or not auto_minor_version_upgrade(version):
-            # Amazon MQ for RabbitMQ 3.13 and later are chosen by major.minor; AWS applies the patch
-            # versions itself (auto_minor_version_upgrade), so a pinned patch would drift on every run.
-            raise ConfigError(str(env_path(env.name)), "messaging.engine_version",
-                              f"{version!r}: give RabbitMQ 3.13 or later as major.minor (3.13, or 4.2 on mq.m7g); "
-                              "Amazon MQ applies patch versions itself")
         return cls(env_name=env.name, engine_version=messaging.engine_version,
                    instance_type=messaging.instance_type, deployment_mode=messaging.deployment_mode,
                    protect=env.protect, region=env.region, account_id=env.account_id,
@@ -117,6 +113,9 @@ def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[
     raising network.az_count in a region with more AZs must not add a subnet to a running cluster."""
     if not private_subnet_ids:
         raise ValueError("the network layer exports no private subnets")
+    problem = cluster_zones_problem(deployment_mode, len(private_subnet_ids), "the number of private subnets")
+    if problem:  # the env loader's rule (on network.az_count, one private subnet per AZ)
+        raise ValueError(problem)
     return private_subnet_ids[:1] if deployment_mode == "SINGLE_INSTANCE" else private_subnet_ids[:CLUSTER_AZS]
 
 
@@ -479,6 +478,10 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
     - ``tls_server_name`` set: ``https://<tls_server_name>:<port of endpoint>``; the operator maps that
       name to 127.0.0.1 (``/etc/hosts``) while the tunnel listens on that port, and the broker's
       certificate matches because the name is the broker's own;
+    - ``tls_server_name`` set without ``endpoint`` (with ``proxy``, or a tunnel on the broker's own port): the
+      broker's management endpoint with only its host name replaced, so its port (and path) are kept: 443 for
+      Amazon MQ (its console URL names none), an ``external`` broker's own (RabbitMQ's default for the
+      management API over TLS is 15671);
     - ``proxy`` set (no endpoint): the broker's own endpoint, reached through the proxy (e.g. SOCKS over
       an SSM session), which needs no name mapping at all;
     - ``endpoint`` alone on a loopback address is refused (ConfigError): verification would fail on the name
@@ -488,9 +491,14 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
     result is then None unless the env file decides it alone).
     """
     management = env.messaging.management
-    if management.tls_server_name:
-        port = urlsplit(management.endpoint).port if management.endpoint else None
+    if management.tls_server_name and management.endpoint:
+        port = urlsplit(management.endpoint).port
         return f"https://{management.tls_server_name}" + (f":{port}" if port else "")
+    if management.tls_server_name:
+        external = env.messaging.external
+        own = broker_endpoint or (external.management_endpoint if env.messaging.broker == "external" and external
+                                  else None)  # an external broker's endpoint is the env file's (external_endpoints)
+        return _renamed(own, management.tls_server_name) if own else None
     if management.endpoint:
         problem = management_endpoint_problem(management)  # the env loader's rule (refused there first)
         if problem:
@@ -499,9 +507,15 @@ def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
     return broker_endpoint
 
 
+def _renamed(url: str, host: str) -> str:
+    """``url`` with its host name replaced by ``host``; scheme, port and path kept."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+
+
 def provider_endpoint(env: EnvConfig, broker_endpoint: pulumi.Input[str]) -> pulumi.Output[str]:
-    """:func:`management_url` for the program: decided by the env file alone, or the broker's endpoint."""
+    """:func:`management_url` for the program: decided by the env file alone, or from the broker's endpoint."""
     decided = management_url(env, None)  # raises at once on a loopback endpoint without a server name
     if decided is not None:
         return pulumi.Output.from_input(decided)
-    return pulumi.Output.from_input(broker_endpoint)
+    return pulumi.Output.from_input(broker_endpoint).apply(lambda own: management_url(env, own) or own)

@@ -79,3 +79,40 @@ def test_without_rotation_days_nothing_rotates() -> None:
     document = broker()
     assert of_type(document, "aws:secretsmanager/secretRotation:SecretRotation") == []
     assert of_type(document, "aws:lambda/function:Function") == []
+
+
+def args_of(**changes: Any) -> AmazonMqBrokerArgs:
+    settings: dict[str, Any] = {"env_name": "unit", "engine_version": "3.13", "instance_type": "mq.m7g.medium",
+                                "deployment_mode": "SINGLE_INSTANCE", "protect": False, "region": REGION,
+                                "account_id": ACCOUNT, "log_retention_days": 30, "kms_encrypted_logs": False}
+    return AmazonMqBrokerArgs(**{**settings, **changes})
+
+
+@pytest.mark.parametrize(("changes", "key", "words"), [
+    ({"engine_version": "3.13.7"}, "engine_version", "major.minor"),  # a pinned patch: Amazon MQ applies patches
+    ({"engine_version": "3.12"}, "engine_version", "3.13"),  # before 3.13: not offered to a new broker
+    ({"instance_type": "mq.m6.large"}, "instance_type", "mq.m7g.medium"),
+    ({"instance_type": "mq.t3.micro", "deployment_mode": "CLUSTER_MULTI_AZ"}, "deployment_mode", "SINGLE_INSTANCE"),
+])
+def test_args_built_without_an_env_file_are_refused_by_the_loaders_rule(
+        changes: dict[str, Any], key: str, words: str) -> None:
+    # A component used alone gets no env loader in front of it: its args refuse what the loader refuses,
+    # with the loader's own reason (shared.amazonmq.broker_problems), naming the argument.
+    from shared.amazonmq import broker_problems
+
+    bad = {"engine_version": "3.13", "instance_type": "mq.m7g.medium", "deployment_mode": "SINGLE_INSTANCE",
+           **changes}
+    reasons = dict(broker_problems(bad["engine_version"], bad["instance_type"], bad["deployment_mode"]))
+    with pytest.raises(ValueError) as error:
+        args_of(**changes)
+    assert f"AmazonMqBrokerArgs.{key}: {reasons[key]}" in str(error.value) and words in reasons[key]
+
+
+def test_a_cluster_given_fewer_than_three_private_subnets_is_refused() -> None:
+    # Taking the two it was given would place three nodes in two AZs (or fail at CreateBroker).
+    args = args_of(instance_type="mq.m7g.large", deployment_mode="CLUSTER_MULTI_AZ")
+    with pytest.raises(Exception, match=r"CLUSTER_MULTI_AZ runs three nodes in 3 availability zones .* the number "
+                                        r"of private subnets is 2"):
+        run_component(lambda: AmazonMqBroker(
+            "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS[:2],
+            service_security_group_id="sg-services", runner_security_group_id="sg-runner"))

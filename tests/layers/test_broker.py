@@ -14,6 +14,7 @@ import yaml
 
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.components.broker import (
+    AmazonMqBrokerArgs,
     auto_minor_version_upgrade,
     broker_subnets,
     check_admin_password,
@@ -163,6 +164,23 @@ def test_cluster_multi_az_needs_more_than_one_availability_zone(edit_env: Any) -
     with pytest.raises(ConfigError) as error:
         synth_env("prod", ["broker"])
     assert error.value.key == "messaging.deployment_mode" and "az_count" in error.value.reason
+
+
+def test_the_broker_args_refuse_an_unloaded_env_with_the_loaders_reason(edit_env: Any) -> None:
+    # One rule: an env that skipped the loader (built in a program) is refused by the component for the reason
+    # the loader gives, not by a second copy of the rule with its own wording.
+    from shared.envs import EnvConfig
+
+    env = load_env("dev")
+    edit_env("dev", lambda data: data["messaging"].update(engine_version="3.13.7"))
+    with pytest.raises(ConfigError) as loaded:
+        synth_env("dev", ["broker"])
+    unchecked = EnvConfig.model_construct(**{**dict(env), "messaging": env.messaging.model_copy(
+        update={"engine_version": "3.13.7"})})
+    with pytest.raises(ValueError) as error:
+        AmazonMqBrokerArgs.from_env(unchecked)
+    assert loaded.value.key == "messaging.engine_version"
+    assert str(error.value) == f"AmazonMqBrokerArgs.engine_version: {loaded.value.reason}"
 
 
 def test_broker_subnets_single_instance_takes_one_cluster_takes_all() -> None:

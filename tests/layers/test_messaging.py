@@ -171,6 +171,31 @@ def test_management_url_is_what_a_reachability_probe_would_try(edit_env: Any) ->
     assert management_url(load_env("dev"), own) == "https://b-1.mq.eu-west-1.on.aws:15671"
 
 
+def test_a_tls_server_name_without_an_endpoint_keeps_the_brokers_port(edit_env: Any) -> None:
+    # With no local endpoint (a proxy, or a tunnel on the broker's own port) only the host name is replaced:
+    # an external broker's management API on RabbitMQ's TLS port 15671 is not called on 443.
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: data.update(messaging={
+        "broker": "external", "external": external,
+        "management": {"tls_server_name": "rabbit-admin.example.internal", "proxy": "socks5h://localhost:1080"}}))
+    assert management_url(load_env("dev"), None) == "https://rabbit-admin.example.internal:15671"
+    # Amazon MQ's console URL names no port (443); whatever the broker layer exports, its port is kept.
+    edit_env("dev", lambda data: data.update(messaging={
+        "broker": "amazon-mq", "management": {"tls_server_name": "b-1.mq.eu-west-1.on.aws"}}))
+    assert management_url(load_env("dev"), None) is None  # known only from the broker layer's output
+    assert management_url(load_env("dev"), "https://b-1.mq.eu-west-1.amazonaws.com") == "https://b-1.mq.eu-west-1.on.aws"
+    assert management_url(load_env("dev"), "https://b-1.internal:8443/rmq") == "https://b-1.mq.eu-west-1.on.aws:8443/rmq"
+
+
+def test_an_amazon_mq_broker_reached_by_name_through_a_proxy_is_called_on_its_own_port(edit_env: Any) -> None:
+    own = layers("dev")["broker"]["outputs"]["management_endpoint"]
+    provider = provider_for(edit_env, {"tls_server_name": "broker.example.internal", "proxy": "socks5h://localhost:1080"})
+    # the mock's console URL is Amazon MQ's shape, https://<host> (443): the provider gets the name, no port added
+    assert re.fullmatch(r"https://[a-z0-9.-]+", own), own
+    assert provider["inputs"]["endpoint"] == "https://broker.example.internal"
+
+
 # -- topology ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("env", ENVS)
 def test_one_vhost_per_env_and_everything_lives_in_it(env: str) -> None:
@@ -499,11 +524,13 @@ def test_plan_topology_grows_from_the_catalog(tmp_path: Path, monkeypatch: pytes
 
 
 # -- external broker -----------------------------------------------------------------------------
-def external_program(tmp_path: Path, edit_env: Any, config: dict[str, Any] | None) -> dict[str, Any]:
+def external_program(tmp_path: Path, edit_env: Any, config: dict[str, Any] | None,
+                     management: dict[str, Any] | None = None) -> dict[str, Any]:
     """The messaging program for a dev env with an external broker, with ``config`` as its stack file."""
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external,
+                                                        "management": management or {}}))
     program = tmp_path / "messaging"
     shutil.copytree(REPO_ROOT / "stacks" / "messaging", program, ignore=shutil.ignore_patterns("Pulumi.*.yaml"))
     if config is not None:
@@ -525,6 +552,14 @@ def test_an_external_broker_is_administered_with_secret_stack_config(tmp_path: P
     assert outputs["broker_mode"] == "external" and outputs["amqps_endpoint"] == "amqps://rabbit.example.internal:5671"
     assert {v["host"] for v in secret_services(document).values()} == {"rabbit.example.internal"}
     assert len(of_type(document, QUEUE)) == 2 * len([s for s in load_catalog() if s.consumes])
+
+
+def test_an_external_brokers_management_port_survives_a_tls_server_name(tmp_path: Path, edit_env: Any) -> None:
+    # The provider is pointed at the external broker's own management port (15671), not at 443.
+    document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
+                                                     "messaging:adminPassword": {"secure": "v1:BBBB"}},
+                                {"tls_server_name": "rabbit-admin.example.internal", "proxy": "socks5h://localhost:1080"})
+    assert one(document, PROVIDER)["inputs"]["endpoint"] == "https://rabbit-admin.example.internal:15671"
 
 
 def test_an_external_broker_without_admin_credentials_in_config_fails(tmp_path: Path, edit_env: Any) -> None:
