@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.components.discovery import ServiceDiscoveryArgs
 from shared.contracts import DiscoveryContract
-from shared.envs import load_env
+from shared.envs import StaticInstance, load_env
 from shared.errors import ConfigError
 from shared.synth.engine import layer_dir, synth_env, synth_program
 from tests.layers.resource_types import CLOUD_MAP_SERVICE, HTTP_NS, INSTANCE, PRIVATE_NS
@@ -174,6 +175,20 @@ def test_static_instances_are_refused_where_service_connect_could_not_reach_them
         synth_env("dev", ["discovery"])
     assert caught.value.key == "discovery.static_instances" and Path(caught.value.file).name == path.name
     assert "service-connect" in caught.value.reason
+
+
+def test_the_discovery_component_refuses_static_instances_with_the_loaders_reason(edit_env: Any) -> None:
+    """One rule: args built from an env the loader never checked fail with the reason the loader gives."""
+    instance = {"service": "training", "instance_id": "gpu-box-1", "ipv4": "10.10.5.4", "port": 9000}
+    unchecked = load_env("dev").model_copy(update={"discovery": load_env("dev").discovery.model_copy(
+        update={"static_instances": (StaticInstance.model_validate(instance),)})})
+    with pytest.raises(ConfigError) as from_component:
+        ServiceDiscoveryArgs.from_env(unchecked, load_catalog())
+    edit_env("dev", lambda data: data.setdefault("discovery", {}).update(static_instances=[instance]))
+    with pytest.raises(ConfigError) as from_loader:
+        load_env("dev")
+    assert from_component.value.key == from_loader.value.key == "discovery.static_instances"
+    assert from_component.value.reason == from_loader.value.reason
 
 
 def test_a_service_added_to_the_catalog_gets_its_cloud_map_service(
