@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.catalog import FARGATE_STOP_TIMEOUT_DEFAULT
 from shared.envs import is_digest
 
 #: The App Mesh Envoy proxy when the env names none (``mesh.envoy_image``), pinned by digest (a tag can
@@ -90,8 +91,9 @@ class ContainerWiring:
     appmesh_resource_arn: str | None = None
     health_start_period: int = 60
     envoy_image: str = ENVOY_IMAGE
-    #: seconds from the app's SIGTERM to its SIGKILL (the catalog's ServiceSpec.stop_timeout; Fargate: 2-120)
-    stop_timeout: int = 30
+    #: seconds from the app's SIGTERM to its SIGKILL (the catalog's ServiceSpec.stop_timeout, within Fargate's
+    #: FARGATE_STOP_TIMEOUT_MIN..MAX)
+    stop_timeout: int = FARGATE_STOP_TIMEOUT_DEFAULT
 
 
 #: The awslogs delivery mode, stated rather than left to the account: without ``mode`` ECS takes the
