@@ -439,6 +439,9 @@ def inline_rule_entries(args: ResourceValidationArgs, key: str, props: Mapping[s
         undecidable(args, f"security group '{args.name}': {', '.join(undecided)}")
 
 
+#: The inputs of a CloudWatch alarm that list its actions (the SNS topics it notifies among them), per state.
+ALARM_ACTION_INPUTS = ("alarmActions", "okActions", "insufficientDataActions")
+
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SECURITY_GROUPS = (SECURITY_GROUP, DEFAULT_SECURITY_GROUP)

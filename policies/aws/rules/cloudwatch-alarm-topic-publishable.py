@@ -37,6 +37,7 @@ from typing import Any
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
+    ALARM_ACTION_INPUTS,
     UNKNOWN,
     allow_statements,
     as_list,
@@ -56,7 +57,6 @@ TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
-ACTION_INPUTS = ("alarmActions", "okActions", "insufficientDataActions")
 #: what CloudWatch calls on the topic's key (the SNS guide's key policy statement for AWS services)
 KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 SOURCE_ARN_OPERATORS = ("arnlike", "arnequals", "stringlike", "stringequals")
@@ -195,7 +195,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     undecided: list[str] = []
     for alarm in alarms:
         try:
-            notified = {t.urn: t for prop in ACTION_INPUTS
+            notified = {t.urn: t for prop in ALARM_ACTION_INPUTS
                         for t in _targets(alarm, prop, topics, f"alarm '{alarm.name}'", ("arn", "id"))}
             problems = [problem for topic in notified.values()
                         for problem in _problems(alarm, topic, stack)]

@@ -21,6 +21,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
+    ALARM_ACTION_INPUTS,
     UNKNOWN,
     applies_to,
     as_int,
@@ -81,7 +82,7 @@ def problems(props: dict[str, Any]) -> list[str]:
     elif props.get("metricName"):
         if problem := _period_problem(props.get("period"), "the alarm's"):
             found.append(problem)
-    for key in ("alarmActions", "okActions", "insufficientDataActions"):
+    for key in ALARM_ACTION_INPUTS:
         if len(as_list(props.get(key))) > 5:
             found.append(f"{key} has more than 5 actions")
     evaluation, datapoints = as_int(props.get("evaluationPeriods")), as_int(props.get("datapointsToAlarm"))
@@ -104,12 +105,10 @@ def problems(props: dict[str, Any]) -> list[str]:
 @applies_to("aws:cloudwatch/metricAlarm:MetricAlarm")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
-    checked = {key: props.get(key) for key in ("metricQueries", *OWN_METRIC, "alarmActions", "okActions",
-                                               "insufficientDataActions", "evaluationPeriods", "datapointsToAlarm",
-                                               "treatMissingData", "thresholdMetricId")}
+    checked = {key: props.get(key) for key in ("metricQueries", *OWN_METRIC, *ALARM_ACTION_INPUTS, "evaluationPeriods",
+                                               "datapointsToAlarm", "treatMissingData", "thresholdMetricId")}
     # Dimension values and action ARNs may be unknown during preview; their shape still decides.
-    structural = {k: v for k, v in checked.items() if k not in ("dimensions", "alarmActions", "okActions",
-                                                                 "insufficientDataActions")}
+    structural = {k: v for k, v in checked.items() if k not in ("dimensions", *ALARM_ACTION_INPUTS)}
     for query in as_list(structural.get("metricQueries")):
         query = plain(query)
         if query is UNKNOWN or contains_unknown({k: v for k, v in query.items() if k != "metric"}) \

@@ -12,13 +12,18 @@ stack's business. No cdk-nag/checkov equivalent.
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
-from shared.policy_support import not_applicable, referenced_targets, stack_resources, stack_rule_policy
+from shared.policy_support import (
+    ALARM_ACTION_INPUTS,
+    not_applicable,
+    referenced_targets,
+    stack_resources,
+    stack_rule_policy,
+)
 from shared.policy_typing import ReportViolation
 
 TOPIC = "aws:sns/topic:Topic"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-ACTIONS = ("alarmActions", "okActions", "insufficientDataActions")
 
 
 def _attributed(resources: list[PolicyResource], props: tuple[str, ...],
@@ -39,7 +44,7 @@ def _attributed(resources: list[PolicyResource], props: tuple[str, ...],
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     topics = stack_resources(args, TOPIC, none_reason="the stack has no SNS topic")
-    notified, unknown_alarms = _attributed(stack_resources(args, ALARM), ACTIONS, topics)
+    notified, unknown_alarms = _attributed(stack_resources(args, ALARM), ALARM_ACTION_INPUTS, topics)
     subscribed, unknown_subscriptions = _attributed(stack_resources(args, SUBSCRIPTION), ("topic",), topics)
     silent = [t for t in topics if t.urn in notified and t.urn not in subscribed]
     if not notified and not unknown_alarms:
