@@ -39,6 +39,13 @@ from collections.abc import Iterable, Mapping
 
 DimensionSets = frozenset[frozenset[str]] | None
 
+#: The namespaces the table judges; the platform's own alarms (shared.components.alarms) name them from here.
+AMAZON_MQ_NAMESPACE = "AWS/AmazonMQ"
+CONTAINER_INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
+ECS_NAMESPACE = "AWS/ECS"
+APPLICATION_ELB_NAMESPACE = "AWS/ApplicationELB"
+LAMBDA_NAMESPACE = "AWS/Lambda"
+
 
 def _sets(*sets: Iterable[str]) -> frozenset[frozenset[str]]:
     return frozenset(frozenset(dimensions) for dimensions in sets)
@@ -148,19 +155,19 @@ LAMBDA: dict[str, DimensionSets] = _merge(
 )
 
 PUBLISHED: dict[str, dict[str, DimensionSets]] = {
-    "AWS/AmazonMQ": AMAZON_MQ,
-    "ECS/ContainerInsights": CONTAINER_INSIGHTS,
-    "AWS/ECS": ECS,
-    "AWS/ApplicationELB": APPLICATION_ELB,
-    "AWS/Lambda": LAMBDA,
+    AMAZON_MQ_NAMESPACE: AMAZON_MQ,
+    CONTAINER_INSIGHTS_NAMESPACE: CONTAINER_INSIGHTS,
+    ECS_NAMESPACE: ECS,
+    APPLICATION_ELB_NAMESPACE: APPLICATION_ELB,
+    LAMBDA_NAMESPACE: LAMBDA,
 }
 
 #: Dimension values that must be the final portion of an ARN (ELB guide, metric dimensions).
 VALUE_SHAPES: dict[tuple[str, str], tuple[re.Pattern[str], str]] = {
-    ("AWS/ApplicationELB", "LoadBalancer"): (re.compile(r"^app/[^/]+/[0-9a-f]+$"),
-                                             "app/<name>/<id>, the load balancer's arn_suffix"),
-    ("AWS/ApplicationELB", "TargetGroup"): (re.compile(r"^targetgroup/[^/]+/[0-9a-f]+$"),
-                                            "targetgroup/<name>/<id>, the target group's arn_suffix"),
+    (APPLICATION_ELB_NAMESPACE, "LoadBalancer"): (re.compile(r"^app/[^/]+/[0-9a-f]+$"),
+                                                   "app/<name>/<id>, the load balancer's arn_suffix"),
+    (APPLICATION_ELB_NAMESPACE, "TargetGroup"): (re.compile(r"^targetgroup/[^/]+/[0-9a-f]+$"),
+                                                  "targetgroup/<name>/<id>, the target group's arn_suffix"),
 }
 #: Dimensions whose value is a name, never an ARN.
 NAME_DIMENSIONS = frozenset({"Broker", "ClusterName", "ServiceName", "FunctionName", "Queue", "VirtualHost"})
@@ -205,12 +212,12 @@ def metric_problems(namespace: str, metric: str, dimensions: Mapping[str, object
             problems.append(f"dimension {name}={value!r} is not {shape[1]}")
         elif name in NAME_DIMENSIONS and value.startswith("arn:"):
             problems.append(f"dimension {name}={value!r} is an ARN; {namespace} names the resource by its name")
-        elif (namespace == "AWS/AmazonMQ" and name in ("Queue", "VirtualHost") and "VirtualHost" in dimensions
+        elif (namespace == AMAZON_MQ_NAMESPACE and name in ("Queue", "VirtualHost") and "VirtualHost" in dimensions
               and UNPUBLISHED_NAME.search(value)):
             # RabbitMQ's queue series only (they carry VirtualHost): the guide says it of RabbitMQ queues and
             # vhosts, not of an ActiveMQ destination (Broker with Queue or Topic)
             problems.append(f"dimension {name}={value!r} holds a blank or non-ASCII character; Amazon MQ publishes no "
                             "metric of such a queue or vhost")
-        elif namespace == "AWS/AmazonMQ" and name == "Broker" and BROKER_ID.match(value):
+        elif namespace == AMAZON_MQ_NAMESPACE and name == "Broker" and BROKER_ID.match(value):
             problems.append(f"dimension Broker={value!r} is the broker's id; Amazon MQ's Broker dimension is its name")
     return problems

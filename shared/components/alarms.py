@@ -24,6 +24,12 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.cloudwatch_metrics import (
+    AMAZON_MQ_NAMESPACE,
+    APPLICATION_ELB_NAMESPACE,
+    CONTAINER_INSIGHTS_NAMESPACE,
+    LAMBDA_NAMESPACE,
+)
 from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
@@ -34,10 +40,6 @@ if TYPE_CHECKING:
     from shared.components.compute import ComputePlatform
 
 
-AMAZON_MQ = "AWS/AmazonMQ"
-CONTAINER_INSIGHTS = "ECS/ContainerInsights"
-APPLICATION_ELB = "AWS/ApplicationELB"
-LAMBDA = "AWS/Lambda"
 _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 _ALARM_NAME = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 
@@ -131,7 +133,7 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                         "(RabbitMQ 4 publishes no per-queue metric: look at the queues in the management API)",
             comparison="GreaterThanOrEqualToThreshold", threshold=settings.queue_depth, treat_missing_data="missing",
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
-            namespace=AMAZON_MQ, metric="MessageReadyCount", statistic="Maximum",
+            namespace=AMAZON_MQ_NAMESPACE, metric="MessageReadyCount", statistic="Maximum",
             dimensions={"Broker": broker_name})]
     specs = []
     for service, (work, dead_letter) in sorted(queues.items()):
@@ -146,7 +148,7 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                 name=alarm_name(env_name, what, service), description=description,
                 comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
                 period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
-                namespace=AMAZON_MQ, metric="MessageCount", statistic="Maximum",
+                namespace=AMAZON_MQ_NAMESPACE, metric="MessageCount", statistic="Maximum",
                 dimensions={"Broker": broker_name, "VirtualHost": vhost, "Queue": queue}))
     return specs
 
@@ -165,7 +167,7 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
     period, periods = settings.period_seconds, settings.evaluation_periods
 
     def metric(query_id: str, name: str) -> Query:
-        return metric_query(query_id, AMAZON_MQ, name, {"Broker": broker_name}, "Maximum")
+        return metric_query(query_id, AMAZON_MQ_NAMESPACE, name, {"Broker": broker_name}, "Maximum")
 
     def against_limit(resource: str, description: str, comparison: str, threshold: float, measured: Query,
                       limit_metric: str, result: tuple[str, str, str]) -> AlarmSpec:
@@ -208,7 +210,7 @@ def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi
                     "why (README, Broker admin rotation, Break-glass)",
         comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1,
-        namespace=LAMBDA, metric="Errors", statistic="Sum", dimensions={"FunctionName": function_name})]
+        namespace=LAMBDA_NAMESPACE, metric="Errors", statistic="Sum", dimensions={"FunctionName": function_name})]
 
 
 def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.Input[str],
@@ -243,8 +245,8 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
                                 "notBreaching" if subject in may_run_none else "breaching"),
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
             queries=(
-                metric_query("desired", CONTAINER_INSIGHTS, "DesiredTaskCount", dimensions, "Average"),
-                metric_query("running", CONTAINER_INSIGHTS, "RunningTaskCount", dimensions, "Average"),
+                metric_query("desired", CONTAINER_INSIGHTS_NAMESPACE, "DesiredTaskCount", dimensions, "Average"),
+                metric_query("running", CONTAINER_INSIGHTS_NAMESPACE, "RunningTaskCount", dimensions, "Average"),
                 Query(id="missing", label="tasks missing", expression="desired - FILL(running, 0)",
                       return_data=True),
             )))
@@ -268,8 +270,8 @@ def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
         comparison="GreaterThanOrEqualToThreshold", threshold=settings.gateway_5xx, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1,
         queries=(
-            metric_query("target", APPLICATION_ELB, "HTTPCode_Target_5XX_Count", dimensions, "Sum"),
-            metric_query("elb", APPLICATION_ELB, "HTTPCode_ELB_5XX_Count", dimensions, "Sum"),
+            metric_query("target", APPLICATION_ELB_NAMESPACE, "HTTPCode_Target_5XX_Count", dimensions, "Sum"),
+            metric_query("elb", APPLICATION_ELB_NAMESPACE, "HTTPCode_ELB_5XX_Count", dimensions, "Sum"),
             Query(id="errors", label="5xx responses", expression="FILL(target, 0) + FILL(elb, 0)", return_data=True),
         ))]
 
