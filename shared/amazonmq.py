@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from shared.catalog import CONSUMER_TIMEOUT_MAX_MS
+
 DeploymentMode = Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"]
 _BOTH: tuple[DeploymentMode, ...] = ("SINGLE_INSTANCE", "CLUSTER_MULTI_AZ")
 
@@ -93,3 +95,16 @@ def cluster_zones_problem(deployment_mode: str, zones: int, counted: str) -> str
         return None
     return (f"CLUSTER_MULTI_AZ runs three nodes in {CLUSTER_AZS} availability zones and needs a private subnet in "
             f"each, but {counted} is {zones} (raise it to {CLUSTER_AZS}, or use SINGLE_INSTANCE)")
+
+
+def rabbitmq_conf(consumer_timeout_ms: int) -> str:
+    """The broker configuration's data: rabbitmq.conf (Cuttlefish) lines, as Amazon MQ stores and returns them
+    (the rehearsal's local node runs with the same lines).
+
+    Only keys Amazon MQ lets a configuration set (Amazon MQ developer guide, "Configurable values for RabbitMQ on
+    Amazon MQ": consumer_timeout, 0 to 2,147,483,647 ms, all versions). One ``key = value`` line ending in a
+    newline: the form the provider's own RabbitMQ configuration test applies and reads back unchanged, so a
+    second ``up`` finds no difference (a difference would make a new revision on every run)."""
+    if not 1 <= consumer_timeout_ms <= CONSUMER_TIMEOUT_MAX_MS:
+        raise ValueError(f"consumer_timeout {consumer_timeout_ms} ms is outside 1 to {CONSUMER_TIMEOUT_MAX_MS} ms")
+    return f"consumer_timeout = {consumer_timeout_ms}\n"

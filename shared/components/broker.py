@@ -28,9 +28,9 @@ import pulumi
 import pulumi_aws as aws
 
 from shared import REPO_ROOT
-from shared.amazonmq import CLUSTER_AZS, broker_problems, cluster_zones_problem
+from shared.amazonmq import CLUSTER_AZS, broker_problems, cluster_zones_problem, rabbitmq_conf
 from shared.broker_names import broker_name
-from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, CONSUMER_TIMEOUT_MAX_MS, load_catalog
+from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, load_catalog
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
@@ -161,18 +161,6 @@ def configuration_name(env_name: str, engine_version: str) -> str:
     CreateConfigurationRequest.Name). It names the engine version: a configuration belongs to one engine
     version (a new one replaces it), and the replacement is created beside the old one before the broker moves."""
     return f"{broker_name(env_name)}-rabbitmq-{engine_version}"
-
-
-def rabbitmq_conf(consumer_timeout_ms: int) -> str:
-    """The broker configuration's data: rabbitmq.conf (Cuttlefish) lines, as Amazon MQ stores and returns them.
-
-    Only keys Amazon MQ lets a configuration set (Amazon MQ developer guide, "Configurable values for RabbitMQ on
-    Amazon MQ": consumer_timeout, 0 to 2,147,483,647 ms, all versions). One ``key = value`` line ending in a
-    newline: the form the provider's own RabbitMQ configuration test applies and reads back unchanged, so a
-    second ``up`` finds no difference (a difference would make a new revision on every run)."""
-    if not 1 <= consumer_timeout_ms <= CONSUMER_TIMEOUT_MAX_MS:
-        raise ValueError(f"consumer_timeout {consumer_timeout_ms} ms is outside 1 to {CONSUMER_TIMEOUT_MAX_MS} ms")
-    return f"consumer_timeout = {consumer_timeout_ms}\n"
 
 
 def _require_rotation_group(group_id: str | None) -> str:

@@ -30,6 +30,7 @@ import pika
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
+from shared.amazonmq import rabbitmq_conf
 from shared.errors import PlatformError
 from shared.rehearse.definitions import user_definition
 
@@ -180,8 +181,8 @@ class LocalBroker:
             "collect_statistics_interval = 500\n"
             "log.console = false\n"
             "log.file.level = info\n"
-            # The broker-wide consumer timeout, as the env's broker configuration sets it (RabbitMQ 3.8.15+).
-            + (f"consumer_timeout = {self.consumer_timeout_ms}\n" if self.consumer_timeout_ms is not None else ""),
+            # The broker-wide consumer timeout: the lines the env's broker configuration holds (RabbitMQ 3.8.15+).
+            + (rabbitmq_conf(self.consumer_timeout_ms) if self.consumer_timeout_ms is not None else ""),
             encoding="utf-8")
         # Quorum queues report their stats (messages, effective policy) on each tick: 1 s instead of 5 s.
         (directory / "advanced.config").write_text("[{rabbit, [{quorum_tick_interval, 1000}]}].\n", encoding="utf-8")
