@@ -29,7 +29,7 @@ import pulumi_aws as aws
 
 from shared.broker_names import default_log_group_name, rotation_function_name
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
-from shared.components.compute_iam import service_trust_policy, write_own_logs
+from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
 from shared.envs import EnvConfig
 
 HTTPS_PORT = 443
@@ -98,7 +98,7 @@ def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn:
         # Secrets Manager, which serves it only the secret above.
         {"Sid": "UseTheSecretsKeyThroughSecretsManager", "Effect": "Allow", "Action": list(KEY_ACTIONS),
          "Resource": key_arn,
-         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}}},
+         "Condition": {"StringEquals": via_secrets_manager(args.region)}},
         write_own_logs(args.log_group_arn),
         {"Sid": "DescribeNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_DESCRIBE_ACTIONS), "Resource": "*"},
         {"Sid": "CreateOwnNetworkInterfaces", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",

@@ -91,6 +91,12 @@ def execution_role_policy(*, repository_arn: str, log_group_arn: str, secret_arn
     return document(*statements)
 
 
+def via_secrets_manager(region: str) -> dict[str, str]:
+    """The ``StringEquals`` condition that holds a KMS grant to the calls Secrets Manager makes in ``region`` for
+    the principal (``kms:ViaService``; AWS KMS developer guide, "kms:ViaService")."""
+    return {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+
+
 def secrets_key_statement(secret_arns: list[str]) -> dict[str, Any]:
     """``kms:Decrypt`` for the secrets' customer-managed key, usable only through Secrets Manager.
 
@@ -106,7 +112,7 @@ def secrets_key_statement(secret_arns: list[str]) -> dict[str, Any]:
     partition, _, region, account_id = places[0]
     return {"Sid": "DecryptOwnSecretsThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
             "Resource": f"arn:{partition}:kms:{region}:{account_id}:key/*",
-            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}}
+            "Condition": {"StringEquals": via_secrets_manager(region)}}
 
 
 def task_role_statements(

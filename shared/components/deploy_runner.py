@@ -27,7 +27,7 @@ import pulumi_aws as aws
 
 from shared.broker_names import default_log_group_name, deploy_project_name, deploy_runner_role_name
 from shared.components.building_blocks import own_log_group, role_with_policy
-from shared.components.compute_iam import service_trust_policy, write_own_logs
+from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
 from shared.envs import EnvConfig
 
 #: CodeBuild's managed Ubuntu image (AWS CLI v2, git, Python 3.11/3.12 as runtime versions; CodeBuild user
@@ -186,7 +186,7 @@ def passphrase_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
          "Resource": secret_arn},
         {"Sid": "DecryptPulumiPassphraseThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
          "Resource": f"arn:{args.partition}:kms:{args.region}:{args.account_id}:key/*",
-         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"},
+         "Condition": {"StringEquals": via_secrets_manager(args.region),
                        "ArnLike": {"kms:EncryptionContext:SecretARN": secret_arn}}},
     ]
 
