@@ -86,8 +86,9 @@ class PublicGatewayArgs:
     stop_timeout_seconds: int = FARGATE_STOP_TIMEOUT_DEFAULT
 
 
-#: The shortest drain before ECS sends a leaving task SIGTERM: the pre-session 30 s, so that a request routed
-#: as the deregistration starts is not cut off by an app that stops listening at once.
+#: The shortest drain before ECS sends a leaving task SIGTERM (the value every public service had before the
+#: delay followed its request timeout), so that a request routed as the deregistration starts is not cut off by
+#: an app that stops listening at once.
 MIN_DEREGISTRATION_DELAY_SECONDS = 30
 
 
