@@ -226,6 +226,24 @@ def _entries(type_: str, inputs: Collection[str]) -> Iterator[tuple[str, str]]:
             yield head, rest
 
 
+def _replaced_tokens(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) -> dict[str, str]:
+    """Each generated token (:func:`shared.synth.mocks.generated_tokens`) of a resource the diffs replace -> its
+    URN: what a reader of that resource holds in its inputs."""
+    from shared.synth.mocks import generated_tokens
+
+    tokens: dict[str, str] = {}
+    for layer_diff in diffs:
+        document = fresh.get(layer_diff.layer) or {}
+        resources = _by_urn(document)
+        for change in layer_diff.changes:
+            if change.action == "replace" and change.urn in resources:
+                resource = resources[change.urn]
+                for token in generated_tokens(document["project"], document["stack"], resource["type"],
+                                              resource["name"]):
+                    tokens[token] = change.urn
+    return tokens
+
+
 def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str, Any] | None) -> LayerDiff:
     """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer)."""
     old, new = _by_urn(baseline), _by_urn(fresh)
@@ -256,8 +274,6 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
 
 def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) -> None:
     """Add what reading a replaced resource does to its readers, in place, until nothing more changes."""
-    from shared.synth.mocks import generated_tokens
-
     texts: dict[tuple[str, str], str] = {}  # (urn, input) -> its JSON text, dumped once
 
     def text(urn: str, key: str, value: Any) -> str:
@@ -266,16 +282,7 @@ def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) ->
         return texts[(urn, key)]
 
     while True:
-        tokens: dict[str, str] = {}  # generated token -> the URN of the replaced resource it belongs to
-        for layer_diff in diffs:
-            document = fresh.get(layer_diff.layer) or {}
-            resources = _by_urn(document)
-            for change in layer_diff.changes:
-                if change.action == "replace" and change.urn in resources:
-                    resource = resources[change.urn]
-                    for token in generated_tokens(document["project"], document["stack"], resource["type"],
-                                                  resource["name"]):
-                        tokens[token] = change.urn
+        tokens = _replaced_tokens(diffs, fresh)
         grown = False
         for layer_diff in diffs:
             known = {change.urn: index for index, change in enumerate(layer_diff.changes)}
