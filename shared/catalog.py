@@ -196,6 +196,11 @@ class Catalog(BaseModel):
                 f"services.{cycle[0]}.calls: call cycle {' -> '.join(cycle)}; services are started callees first "
                 "(a client only reaches services that existed when it started), so calls must not form a cycle"
             ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _waits_fit_the_graph(self) -> Catalog:
+        """Request timeouts, job lengths and public waits against the call graph (checked after it is sound)."""
         for name, spec in self.services.items():
             for callee in spec.calls:
                 waited = self.services[callee].request_timeout_seconds
