@@ -255,3 +255,22 @@ def test_a_job_length_on_a_service_that_consumes_nothing_is_refused(tmp_path: Pa
         load_catalog()
     assert (Path(raised.value.file), raised.value.key) == (path, "services.gateway.max_job_seconds")
     assert "consumes nothing" in raised.value.reason
+
+
+def test_readme_lists_every_key_a_catalog_entry_may_set() -> None:
+    """README's "Add a service" table names each key of ServiceSpec (its first column, in backticks; the name is
+    the entry's own key), and no key the model does not have: a key added to the catalog must be documented."""
+    from shared.catalog import ServiceSpec
+
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- catalog-keys: start", "<!-- catalog-keys: end -->"
+    assert start in text and end in text, "README lacks the catalog-keys table markers"
+    table = text[text.index(start):text.index(end)]
+    listed: set[str] = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            first_cell = line.split("|")[1]
+            listed.update(part.strip().strip("`") for part in first_cell.split(","))
+    keys = set(ServiceSpec.model_fields) - {"name"}
+    assert keys - listed == set(), f"README's catalog-keys table lacks {sorted(keys - listed)}"
+    assert listed - keys == set(), f"README's catalog-keys table names keys ServiceSpec lacks: {sorted(listed - keys)}"
