@@ -549,7 +549,7 @@ def management_endpoint_problem(management: ManagementAccess) -> str | None:
     """Why ``messaging.management`` cannot reach the broker with TLS verified (None: it can). The RabbitMQ
     provider checks the broker's certificate against the endpoint's own host name and has no setting to
     check it against another, so a tunnel on loopback needs ``tls_server_name`` (the URL is then built on
-    that name: shared.components.broker.management_url). One rule for the env loader and the messaging layer."""
+    that name: shared.management_api.management_url). One rule for the env loader and the messaging layer."""
     endpoint = management.endpoint
     if management.tls_server_name or not endpoint or not is_loopback_host(urlsplit(endpoint).hostname or ""):
         return None

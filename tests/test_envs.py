@@ -550,9 +550,9 @@ def test_a_management_endpoint_that_verifies_by_name_is_accepted(management: dic
 
 
 def test_the_messaging_layer_refuses_it_with_the_loaders_rule() -> None:
-    from shared.components.broker import management_url
     from shared.envs import EnvConfig, ManagementAccess, management_endpoint_problem
     from shared.errors import ConfigError
+    from shared.management_api import management_url
 
     env = load_env("dev")
     management = ManagementAccess(endpoint="https://localhost:15671")

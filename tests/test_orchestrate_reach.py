@@ -14,6 +14,7 @@ import pytest
 
 from shared.dag import LAYERS, NEEDS_VPC_REACH
 from shared.envs import EnvConfig, load_env
+from shared.management_api import management_url
 from shared.orchestrate.cli import main
 from shared.orchestrate.model import Action, Operation, Status
 from shared.orchestrate.plan import Plan
@@ -81,9 +82,10 @@ def test_the_layers_that_need_reach_read_their_endpoint_from_the_layer_that_expo
                                   ["destroy", "dev", "--yes"], ["refresh", "dev", "--preview-only"]])
 def test_an_unreachable_management_api_exits_2_before_any_layer_runs(
         argv: list[str], edit_env, capsys: pytest.CaptureFixture[str]) -> None:
-    endpoint = f"https://127.0.0.1:{closed_port()}"  # a tunnel that is not open
+    port = closed_port()  # a tunnel that is not open; "localhost" stands for the broker's name mapped in /etc/hosts
     edit_env("dev", lambda data: data["messaging"].update(
-        management={"endpoint": endpoint, "tls_server_name": "b-1.mq.eu-west-1.amazonaws.com"}))
+        management={"endpoint": f"https://127.0.0.1:{port}", "tls_server_name": "localhost"}))
+    endpoint = f"https://localhost:{port}"  # what the provider calls
     runner = RecordingRunner()
     code, _ = run_cli(argv, runner)
     assert code == 2
@@ -98,11 +100,11 @@ def test_an_unreachable_management_api_exits_2_before_any_layer_runs(
 
 def test_a_reachable_override_lets_the_run_go_and_says_what_answered(edit_env, listener: Listener) -> None:
     edit_env("dev", lambda data: data["messaging"].update(
-        management={"endpoint": listener.url, "tls_server_name": "b-1.mq.eu-west-1.amazonaws.com"}))
+        management={"endpoint": listener.url, "tls_server_name": "localhost"}))
     runner = StackRunner()  # no stack has an output: only the override can make this pass
     code, output = run_cli(["up", "dev", "--yes"], runner)
     assert code == 0, output
-    assert f"reach messaging: {listener.url} answers on 127.0.0.1:{listener.port}" in output
+    assert f"reach messaging: https://localhost:{listener.port} answers on localhost:{listener.port}" in output
     assert "messaging" in runner.started()
 
 
@@ -281,7 +283,7 @@ def test_the_real_runner_reads_the_endpoint_from_the_stack_and_refuses_before_an
     assert not fake_cli.operations("destroy")
 
 
-def test_the_probe_is_injectable_and_gets_the_tunnel_end_and_the_timeout(edit_env) -> None:
+def test_the_probe_is_injectable_and_gets_the_name_the_provider_calls_and_the_timeout(edit_env) -> None:
     edit_env("dev", lambda data: data["messaging"].update(management={
         "endpoint": "https://localhost:15671", "tls_server_name": "b-1a2b3c4d.mq.eu-west-1.amazonaws.com"}))
     dialled: list[tuple[str, int, float]] = []
@@ -293,5 +295,51 @@ def test_the_probe_is_injectable_and_gets_the_tunnel_end_and_the_timeout(edit_en
     runner = RecordingRunner()
     code = main(["preview", "dev"], runner=runner, out=io.StringIO(), probe=probe)
     assert code == 2
-    assert dialled == [("localhost", 15671, PROBE_TIMEOUT_S)]
+    # the provider calls https://<tls_server_name>:15671 (mapped to the tunnel in /etc/hosts): that is dialled
+    assert dialled == [("b-1a2b3c4d.mq.eu-west-1.amazonaws.com", 15671, PROBE_TIMEOUT_S)]
     assert runner.started() == []
+
+
+def recording_probe(dialled: list[tuple[str, int]]) -> Any:
+    def probe(host: str, port: int, timeout_s: float) -> str | None:
+        dialled.append((host, port))
+        return "connection refused"
+
+    return probe
+
+
+@pytest.mark.parametrize("proxy", [None, "socks5h://127.0.0.1:1080"])
+def test_an_external_broker_with_a_server_name_is_probed_where_the_provider_calls(
+        edit_env, proxy: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    # tls_server_name without endpoint: the provider calls the name on the external broker's own port (15671)
+    management: dict[str, str] = {"tls_server_name": "rabbit-admin.example.internal"}
+    if proxy:
+        management["proxy"] = proxy
+    edit_env("dev", lambda data: data["messaging"].update(
+        broker="external", instance_type="mq.m5.large", management=management,
+        external={"amqps_endpoint": "amqps://10.0.0.7:5671", "management_endpoint": "https://10.0.0.7:15671"}))
+    env = load_env("dev")
+    called = management_url(env, None)
+    assert called == "https://rabbit-admin.example.internal:15671"
+    dialled: list[tuple[str, int]] = []
+    code = main(["preview", "dev"], runner=RecordingRunner(), out=io.StringIO(), probe=recording_probe(dialled))
+    assert code == 2
+    # with a proxy the proxy is dialled (the provider connects through it), else what the provider calls
+    assert dialled == [host_port(proxy or called)]
+    err = capsys.readouterr().err
+    assert called in err and "messaging.external.management_endpoint" in err and "tls_server_name" in err
+
+
+def test_the_broker_output_is_probed_under_the_server_name_on_its_own_port(edit_env) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(management={"tls_server_name": "b-1.mq.eu-west-1.on.aws"}))
+    env = load_env("dev")
+    own = "https://b-1.mq.eu-west-1.amazonaws.com"
+    dialled: list[tuple[str, int]] = []
+    reach = ReachCheck(env, Operation(Action.PREVIEW), BROKER_PLAN,
+                       StackRunner({"broker": {"management_endpoint": own}}).stack_outputs,
+                       probe=recording_probe(dialled), endpoint_layer_of=lambda layer: "broker")
+    target = reach.resolve("messaging")
+    assert target is not None and target.endpoint == management_url(env, own) == "https://b-1.mq.eu-west-1.on.aws"
+    with pytest.raises(ReachError):
+        reach.preflight()
+    assert dialled == [("b-1.mq.eu-west-1.on.aws", 443)]

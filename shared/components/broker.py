@@ -22,7 +22,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -36,8 +35,9 @@ from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRo
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, required
-from shared.envs import EnvConfig, env_path, management_endpoint_problem
+from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError, ContractError
+from shared.management_api import management_url
 from shared.rotation.broker_admin import check_admin_password  # Amazon MQ's rule, shared with the rotation
 from shared.synth.mocks import MockRequest, ResourceMock, register_mock
 
@@ -454,51 +454,6 @@ def provider_ca_file(ca_file: str | None) -> str | None:
     if ca_file is None or Path(ca_file).is_absolute():
         return ca_file
     return os.path.relpath(REPO_ROOT / ca_file, MESSAGING_PROJECT_DIR)
-
-
-def management_url(env: EnvConfig, broker_endpoint: str | None) -> str | None:
-    """The URL the RabbitMQ provider calls (and a reachability probe should try), TLS verification on.
-
-    The provider (pulumi_rabbitmq, from terraform-provider-rabbitmq) has ``endpoint``, ``cacert_file``,
-    ``proxy`` and ``insecure`` but no way to set the TLS server name: it checks the certificate against
-    the endpoint's own hostname. So a tunnel works by name, not by overriding verification:
-
-    - ``tls_server_name`` set: ``https://<tls_server_name>:<port of endpoint>``; the operator maps that
-      name to 127.0.0.1 (``/etc/hosts``) while the tunnel listens on that port, and the broker's
-      certificate matches because the name is the broker's own;
-    - ``tls_server_name`` set without ``endpoint`` (with ``proxy``, or a tunnel on the broker's own port): the
-      broker's management endpoint with only its host name replaced, so its port (and path) are kept: 443 for
-      Amazon MQ (its console URL names none), an ``external`` broker's own (RabbitMQ's default for the
-      management API over TLS is 15671);
-    - ``proxy`` set (no endpoint): the broker's own endpoint, reached through the proxy (e.g. SOCKS over
-      an SSM session), which needs no name mapping at all;
-    - ``endpoint`` alone on a loopback address is refused (ConfigError): verification would fail on the name
-      (the env loader's rule, :func:`shared.envs.management_endpoint_problem`, refuses it before any layer runs).
-
-    ``broker_endpoint`` is the broker layer's ``management_endpoint`` (None when not known yet: the
-    result is then None unless the env file decides it alone).
-    """
-    management = env.messaging.management
-    if management.tls_server_name and management.endpoint:
-        port = urlsplit(management.endpoint).port
-        return f"https://{management.tls_server_name}" + (f":{port}" if port else "")
-    if management.tls_server_name:
-        external = env.messaging.external
-        own = broker_endpoint or (external.management_endpoint if env.messaging.broker == "external" and external
-                                  else None)  # an external broker's endpoint is the env file's (external_endpoints)
-        return _renamed(own, management.tls_server_name) if own else None
-    if management.endpoint:
-        problem = management_endpoint_problem(management)  # the env loader's rule (refused there first)
-        if problem:
-            raise ConfigError(str(env_path(env.name)), "messaging.management.tls_server_name", problem)
-        return management.endpoint
-    return broker_endpoint
-
-
-def _renamed(url: str, host: str) -> str:
-    """``url`` with its host name replaced by ``host``; scheme, port and path kept."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
 def provider_endpoint(env: EnvConfig, broker_endpoint: pulumi.Input[str]) -> pulumi.Output[str]:

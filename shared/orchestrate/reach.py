@@ -15,6 +15,11 @@ Which endpoint, first match wins:
 3. the ``management_endpoint`` output of the stack of the layer that declares it in its contract (the
    broker layer, ``<org>/broker/<env>``), read through the Automation API.
 
+The URL probed is the one the messaging layer's provider calls, built by the same function
+(:func:`shared.management_api.management_url`): with ``messaging.management.tls_server_name`` set, that
+name (on the endpoint's port, or the broker's own port without an endpoint), which the operator maps to
+the tunnel in ``/etc/hosts``; so a missing mapping fails here, not in the provider.
+
 With ``messaging.management.proxy`` set, the provider connects through the proxy, so the proxy is
 what is probed (and the output says so). When the endpoint is unknown because the broker layer runs
 earlier in the same run (the first ``up`` of an env), the probe happens once that level is done,
@@ -34,6 +39,7 @@ from shared.contracts import CONTRACTS, stack_reference_name
 from shared.dag import NEEDS_VPC_REACH, upstream_closure
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
+from shared.management_api import management_url
 from shared.orchestrate.model import Action, Operation
 from shared.orchestrate.plan import Plan
 from shared.orchestrate.report import failure_detail
@@ -142,21 +148,27 @@ class ReachCheck:
                              f"in {layer}.") from None
 
     def _resolve(self, layer: str) -> Target | None:
-        messaging = self.env.messaging
+        # The URL is management_url's, the function the messaging layer builds its provider's endpoint with,
+        # so the probe dials what the provider then calls (e.g. tls_server_name on the broker's own port).
+        env = self.env
+        messaging = env.messaging
         proxy = messaging.management.proxy
+        named = " (host: messaging.management.tls_server_name)" if messaging.management.tls_server_name else ""
         if messaging.management.endpoint:
-            return Target(messaging.management.endpoint,
-                          f"messaging.management.endpoint in {env_path(self.env.name)}", proxy)
+            url = management_url(env, None)
+            source = f"messaging.management.endpoint in {env_path(env.name)}"
+            return Target(url, source + named, proxy) if url else None
         if messaging.broker == "external" and messaging.external is not None:
-            return Target(messaging.external.management_endpoint,
-                          f"messaging.external.management_endpoint in {env_path(self.env.name)}", proxy)
-        source_layer = self.endpoint_layer_of(layer)
-        outputs = self.read_outputs(source_layer, self.env) or {}
-        value = outputs.get(ENDPOINT_OUTPUT)
-        if not isinstance(value, str) or not value:
-            return None
-        name = stack_reference_name(self.env.pulumi_org, source_layer, self.env.name)
-        return Target(value, f"output {ENDPOINT_OUTPUT} of stack {name}", proxy)
+            own = messaging.external.management_endpoint
+            source = f"messaging.external.management_endpoint in {env_path(env.name)}"
+        else:
+            source_layer = self.endpoint_layer_of(layer)
+            value = (self.read_outputs(source_layer, env) or {}).get(ENDPOINT_OUTPUT)
+            if not isinstance(value, str) or not value:
+                return None
+            own = value
+            source = f"output {ENDPOINT_OUTPUT} of stack {stack_reference_name(env.pulumi_org, source_layer, env.name)}"
+        return Target(management_url(env, own) or own, source + named, proxy)
 
     def _runs_before(self, upstream: str, layer: str) -> bool:
         """Whether ``upstream`` runs in an earlier level of this run than ``layer``."""

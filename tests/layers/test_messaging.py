@@ -15,11 +15,12 @@ from pulumi.runtime import MockCallArgs
 
 from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
-from shared.components.broker import admin_password_from_secret, management_url
+from shared.components.broker import admin_password_from_secret
 from shared.components.messaging import NOTHING, exact_names, plan_topology, policy_apply_to
 from shared.contracts import MessagingContract
 from shared.envs import load_env
 from shared.errors import ConfigError
+from shared.management_api import management_url
 from shared.synth.engine import SynthError, dumps, synth_env, synth_program
 from tests.layers.resource_types import BROKER, ENVS, PASSWORD, SECRET, SECRET_VERSION, SG
 from tests.synth_helpers import by_urn, of_type, synth_layers
