@@ -830,6 +830,33 @@ def referenced_targets(
     return []
 
 
+#: Both kinds of CloudWatch alarm: each notifies through :data:`ALARM_ACTION_INPUTS`.
+CLOUDWATCH_ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
+#: What an alarm action is compared with: an action is an ARN (PutMetricAlarm/PutCompositeAlarm's AlarmActions),
+#: which is a topic's ``arn`` and, for pulumi_aws's Topic, its ``id``; a topic's ``name`` is never an action.
+ALARM_TOPIC_IDENTITY = ("arn", "id")
+
+
+def alarm_topics(alarm: PolicyResource, topics: Sequence[PolicyResource]) -> list[PolicyResource] | None:
+    """The topics among ``topics`` that ``alarm`` (metric or composite) notifies in any state, in ``topics``'
+    order; ``None`` when an action's topic cannot be told. At preview a new topic's ARN is unknown, so the
+    engine's property dependencies (the topic's URN) decide first (:func:`referenced_targets`)."""
+    notified: set[str] = set()
+    for prop in ALARM_ACTION_INPUTS:
+        actions = resource_input(alarm, prop)
+        if (not alarm.property_dependencies.get(prop) and isinstance(actions, list)
+                and all(isinstance(action, str) for action in actions)):
+            # known ARNs: each names its topic (one not among ``topics`` is another stack's)
+            targets: list[PolicyResource] | None = [t for t in topics
+                                                    if identity_values(t, ALARM_TOPIC_IDENTITY) & set(actions)]
+        else:
+            targets = referenced_targets(alarm, prop, topics, identity_keys=ALARM_TOPIC_IDENTITY)
+        if targets is None:
+            return None
+        notified.update(t.urn for t in targets)
+    return [t for t in topics if t.urn in notified]
+
+
 # --- resource and trust policies: who is the principal? -------------------------------------------
 
 

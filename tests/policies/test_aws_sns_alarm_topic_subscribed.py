@@ -80,3 +80,37 @@ def test_the_synthesized_broker_layer(policy_findings, edit_env, subscribed):
                      property_dependencies=r.get("property_dependencies", {}))
                  for r in broker["resources"] if r["type"] in (TOPIC, ALARM, SUBSCRIPTION)]
     assert bool(findings_of(policy_findings, resources)) is not subscribed
+
+
+COMPOSITE = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
+
+
+def composite(target: dict[str, Any], prop: str) -> dict[str, Any]:
+    """A composite alarm whose ``prop`` names ``target`` (at preview: its ARN unknown, the engine's dependency)."""
+    alarm = res(COMPOSITE, "service-down", {"alarmName": "dev-ml-service-down", "alarmRule": 'ALARM("dev-ml-a")',
+                                            "tags": GOOD_TAGS, prop: ["04da6b54-80e4-46f7-96ec-b56ff0331ba9"]})
+    alarm["property_dependencies"] = {prop: [target]}
+    alarm["dependencies"] = [target]
+    return alarm
+
+
+@pytest.mark.parametrize("prop", ["alarmActions", "okActions", "insufficientDataActions"])
+def test_a_composite_alarm_topic_needs_a_subscription_too(policy_findings, prop):
+    alarms = topic()
+    [finding] = findings_of(policy_findings, [alarms, composite(alarms, prop)])
+    assert "'alarms-topic'" in finding["message"] and "has no subscription" in finding["message"]
+    assert RULE not in rule_ids(policy_findings([alarms, composite(alarms, prop), subscription(alarms)], env="prod"))
+
+
+def test_an_action_is_matched_by_the_topics_arn_not_its_name(policy_findings, policy_not_applicable):
+    # an alarm action is an ARN: a string equal to the topic's name is not that topic
+    alarms = res(TOPIC, "alarms-topic", {"name": "dev-ml-alarms", "tags": GOOD_TAGS,
+                                         "arn": "arn:aws:sns:eu-west-1:111111111111:dev-ml-alarms"})
+    by_name = res(COMPOSITE, "service-down", {"alarmName": "dev-ml-service-down", "alarmRule": 'ALARM("dev-ml-a")',
+                                              "tags": GOOD_TAGS, "alarmActions": ["dev-ml-alarms"]})
+    assert RULE not in rule_ids(policy_findings([alarms, by_name], env="prod"))
+    assert any(na["rule"] == RULE and "no alarm of the stack notifies" in na["reason"]
+               for na in policy_not_applicable([alarms, by_name], env="prod"))
+    by_arn = res(COMPOSITE, "service-down", {"alarmName": "dev-ml-service-down", "alarmRule": 'ALARM("dev-ml-a")',
+                                             "tags": GOOD_TAGS, "alarmActions": [alarms["inputs"]["arn"]]})
+    assert RULE in rule_ids(policy_findings([alarms, by_arn], env="prod"))

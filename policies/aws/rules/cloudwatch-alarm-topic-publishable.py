@@ -37,8 +37,9 @@ from typing import Any
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
-    ALARM_ACTION_INPUTS,
+    CLOUDWATCH_ALARMS,
     UNKNOWN,
+    alarm_topics,
     allow_statements,
     as_list,
     contains_unknown,
@@ -52,7 +53,6 @@ from shared.policy_support import (
 )
 from shared.policy_typing import ReportViolation
 
-ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 KEY = "aws:kms/key:Key"
@@ -189,15 +189,16 @@ def _problems(alarm: PolicyResource, topic: PolicyResource, stack: dict[str, lis
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    alarms = stack_resources(args, *ALARMS, none_reason="the stack has no CloudWatch alarm")
+    alarms = stack_resources(args, *CLOUDWATCH_ALARMS, none_reason="the stack has no CloudWatch alarm")
     topics = stack_resources(args, TOPIC, none_reason="the stack has no SNS topic an alarm could notify")
     stack = {TOPIC: topics, **{kind: stack_resources(args, kind) for kind in (KEY, KEY_POLICY, TOPIC_POLICY)}}
     undecided: list[str] = []
     for alarm in alarms:
         try:
-            notified = {t.urn: t for prop in ALARM_ACTION_INPUTS
-                        for t in _targets(alarm, prop, topics, f"alarm '{alarm.name}'", ("arn", "id"))}
-            problems = [problem for topic in notified.values()
+            notified = alarm_topics(alarm, topics)
+            if notified is None:
+                raise Undecided(f"alarm '{alarm.name}': alarmActions/okActions/insufficientDataActions")
+            problems = [problem for topic in notified
                         for problem in _problems(alarm, topic, stack)]
         except Undecided as reason:
             undecided.append(str(reason))

@@ -1,5 +1,5 @@
-"""Every SNS topic of the stack that a CloudWatch alarm of the stack notifies has a subscription in the
-stack (stack rule).
+"""Every SNS topic of the stack that a CloudWatch alarm of the stack (metric or composite) notifies has a
+subscription in the stack (stack rule).
 
 Why: CloudWatch publishes an alarm's state change to its topic whether anyone listens or not; a topic
 without a subscription swallows every ALARM and OK, so the alarm "works" and nobody is ever told. The
@@ -13,7 +13,8 @@ stack's business. No cdk-nag/checkov equivalent.
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
-    ALARM_ACTION_INPUTS,
+    CLOUDWATCH_ALARMS,
+    alarm_topics,
     not_applicable,
     referenced_targets,
     stack_resources,
@@ -22,30 +23,34 @@ from shared.policy_support import (
 from shared.policy_typing import ReportViolation
 
 TOPIC = "aws:sns/topic:Topic"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 
 
-def _attributed(resources: list[PolicyResource], props: tuple[str, ...],
+def _subscribed(subscriptions: list[PolicyResource],
                 topics: list[PolicyResource]) -> tuple[set[str], list[PolicyResource]]:
-    """The URNs of the topics ``resources`` refer to through ``props``, and the resources whose topic
-    cannot be told."""
+    """The URNs of the topics ``subscriptions`` belong to, and the subscriptions whose topic cannot be told."""
     found: set[str] = set()
     unknown: list[PolicyResource] = []
-    for resource in resources:
-        for prop in props:
-            targets = referenced_targets(resource, prop, topics, identity_keys=("arn", "id", "name"))
-            if targets is None:
-                unknown.append(resource)
-            else:
-                found.update(t.urn for t in targets)
+    for subscription in subscriptions:
+        targets = referenced_targets(subscription, "topic", topics, identity_keys=("arn", "id", "name"))
+        if targets is None:
+            unknown.append(subscription)
+        else:
+            found.update(t.urn for t in targets)
     return found, unknown
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     topics = stack_resources(args, TOPIC, none_reason="the stack has no SNS topic")
-    notified, unknown_alarms = _attributed(stack_resources(args, ALARM), ALARM_ACTION_INPUTS, topics)
-    subscribed, unknown_subscriptions = _attributed(stack_resources(args, SUBSCRIPTION), ("topic",), topics)
+    notified: set[str] = set()
+    unknown_alarms: list[PolicyResource] = []
+    for alarm in stack_resources(args, *CLOUDWATCH_ALARMS):  # metric and composite alarms alike
+        targets = alarm_topics(alarm, topics)
+        if targets is None:
+            unknown_alarms.append(alarm)
+        else:
+            notified.update(t.urn for t in targets)
+    subscribed, unknown_subscriptions = _subscribed(stack_resources(args, SUBSCRIPTION), topics)
     silent = [t for t in topics if t.urn in notified and t.urn not in subscribed]
     if not notified and not unknown_alarms:
         not_applicable(args, "no alarm of the stack notifies an SNS topic of the stack")
