@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -704,6 +705,13 @@ def policy_statements(document: Any) -> list[dict[str, Any]]:
     if not isinstance(document, dict):
         return []
     return [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
+
+
+def iam_wildcard(pattern: str) -> re.Pattern[str]:
+    """An IAM policy wildcard as a regular expression to ``fullmatch``: ``*`` any run of characters (colons
+    too), ``?`` one character (IAM user guide, "IAM JSON policy elements: Action" and "String condition
+    operators"). Case is the caller's: action names are compared in lower case, ARNs as written."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 def allow_statements(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:

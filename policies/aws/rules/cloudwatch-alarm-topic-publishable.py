@@ -43,6 +43,7 @@ from shared.policy_support import (
     allow_statements,
     as_list,
     contains_unknown,
+    iam_wildcard,
     parse_json,
     principal_values,
     referenced_targets,
@@ -70,8 +71,7 @@ class Undecided(Exception):
 def _matches(pattern: str, value: str, wildcards: bool) -> bool:
     if not wildcards:
         return pattern == value
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+    return iam_wildcard(pattern).fullmatch(value) is not None
 
 
 def _allows_action(statement: dict[str, Any], action: str) -> bool:

@@ -17,10 +17,9 @@ account, not the one it owns. Matches cdk-nag AwsSolutions-IAM5 (resource part),
 CKV_AWS_355 (restrictable actions on ``*``) and CKV_AWS_290 (write access without constraints).
 """
 
-import re
 from typing import Any
 
-from shared.policy_support import allow_statements, as_list, iam_document_rule
+from shared.policy_support import allow_statements, as_list, iam_document_rule, iam_wildcard
 
 WRITE_VERBS = (
     "Create", "Delete", "Put", "Update", "Modify", "Attach", "Detach", "Associate", "Disassociate", "Set", "Add",
@@ -47,10 +46,6 @@ STAR_ONLY = frozenset({
 })
 
 
-def _pattern(action: str) -> re.Pattern[str]:
-    return re.compile("^" + re.escape(action.lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$")
-
-
 def _risky(action: str) -> bool:
     """Whether ``action`` (possibly a wildcard) can name a write or sensitive action that takes a resource."""
     text = action.strip()
@@ -63,10 +58,10 @@ def _risky(action: str) -> bool:
             return False
         # action names are case-insensitive (IAM user guide, "IAM JSON policy elements: Action")
         return lowered in SENSITIVE_READS or any(verb.lower().startswith(v.lower()) for v in WRITE_VERBS)
-    pattern = _pattern(text)
+    pattern = iam_wildcard(lowered)
     samples = [f"{service}:{v}Resource".lower() for v in WRITE_VERBS]
     samples += [s for s in SENSITIVE_READS if s.startswith(service.lower() + ":")]
-    return any(pattern.match(sample) and sample not in STAR_ONLY for sample in samples)
+    return any(pattern.fullmatch(sample) and sample not in STAR_ONLY for sample in samples)
 
 
 def _findings(document: Any) -> list[str]:
