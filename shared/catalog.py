@@ -121,12 +121,18 @@ class ServiceSpec(BaseModel):
         return seconds
 
     @property
+    def in_flight_seconds(self) -> int:
+        """How long a request in flight at SIGTERM may still need: its callers wait up to
+        request_timeout_seconds, and no stopTimeout on Fargate is longer than 120 s."""
+        return min(self.request_timeout_seconds, FARGATE_STOP_TIMEOUT_MAX)
+
+    @property
     def stop_timeout(self) -> int:
-        """The app container's stopTimeout: the catalog's, else time for an in-flight request to finish (its
-        callers wait up to request_timeout_seconds) within Fargate's 30 s default and 120 s maximum."""
+        """The app container's stopTimeout: the catalog's, else time for an in-flight request to finish, at
+        least Fargate's 30 s default."""
         if self.stop_timeout_seconds is not None:
             return self.stop_timeout_seconds
-        return min(FARGATE_STOP_TIMEOUT_MAX, max(FARGATE_STOP_TIMEOUT_DEFAULT, self.request_timeout_seconds))
+        return max(FARGATE_STOP_TIMEOUT_DEFAULT, self.in_flight_seconds)
 
     @field_validator("request_timeout_seconds")
     @classmethod
@@ -266,7 +272,7 @@ class Catalog(BaseModel):
                 found.append(f"services.{publisher}.publishes.{exchange}: {key!r} is consumed by no service; "
                              "RabbitMQ drops what is published with it")
         for spec in self:
-            in_flight = min(spec.request_timeout_seconds, FARGATE_STOP_TIMEOUT_MAX)
+            in_flight = spec.in_flight_seconds
             if spec.stop_timeout_seconds is not None and spec.stop_timeout_seconds < in_flight:
                 found.append(f"services.{spec.name}.stop_timeout_seconds: {spec.stop_timeout_seconds} s is shorter "
                              f"than the {in_flight} s a request in flight may still need; ECS kills the app "
