@@ -16,9 +16,10 @@ Sources (Amazon MQ developer guide):
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from shared.catalog import CONSUMER_TIMEOUT_MAX_MS
+from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, CONSUMER_TIMEOUT_MAX_MS, Catalog
 
 DeploymentMode = Literal["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"]
 _BOTH: tuple[DeploymentMode, ...] = ("SINGLE_INSTANCE", "CLUSTER_MULTI_AZ")
@@ -108,3 +109,32 @@ def rabbitmq_conf(consumer_timeout_ms: int) -> str:
     if not 1 <= consumer_timeout_ms <= CONSUMER_TIMEOUT_MAX_MS:
         raise ValueError(f"consumer_timeout {consumer_timeout_ms} ms is outside 1 to {CONSUMER_TIMEOUT_MAX_MS} ms")
     return f"consumer_timeout = {consumer_timeout_ms}\n"
+
+
+#: The first RabbitMQ release whose queues take a ``consumer-timeout`` policy key (and ``x-consumer-timeout``
+#: argument): 3.11.15 (rabbitmq-server pull request 7981, "Allow setting consumer timeout via queue policy/arg",
+#: shipped in 3.11.15 and 3.12.0). An older node refuses the key ("not recognised policy settings").
+PER_QUEUE_CONSUMER_TIMEOUT_SINCE = (3, 11, 15)
+
+
+def engine_tuple(engine_version: str) -> tuple[int, ...]:
+    """``"4.2"`` -> ``(4, 2)``, ``"3.11.15"`` -> ``(3, 11, 15)``: the numbers of a version string."""
+    return tuple(int(part) for part in re.findall(r"\d+", engine_version)[:3])
+
+
+def per_queue_consumer_timeout(engine_version: str) -> bool:
+    """Whether a broker of ``engine_version`` applies a queue's ``consumer-timeout`` policy key. A major.minor
+    version stands for its oldest patch, so ``3.11`` says no (only 3.11.15 on has it); every Amazon MQ version
+    (3.13, 4.2) says yes. On those brokers the queue's value replaces the broker-wide ``consumer_timeout``, longer
+    or shorter (rabbit_channel ``get_queue_consumer_timeout``: the queue's policy/argument, else the global)."""
+    version = engine_tuple(engine_version)
+    return (*version, 0, 0, 0)[:3] >= PER_QUEUE_CONSUMER_TIMEOUT_SINCE
+
+
+def broker_consumer_timeout_ms(catalog: Catalog, engine_version: str) -> int:
+    """The broker-wide ``consumer_timeout`` an env's broker needs: Amazon MQ's default (30 minutes), the bound of
+    the short jobs, where each work queue carries its own timeout (:func:`per_queue_consumer_timeout`); the
+    catalog's longest job where the engine cannot (then one value covers every service)."""
+    if per_queue_consumer_timeout(engine_version):
+        return CONSUMER_TIMEOUT_DEFAULT_MS
+    return catalog.consumer_timeout_ms()

@@ -95,8 +95,8 @@ class ServiceSpec(BaseModel):
     #: seconds between the SIGTERM ECS sends the app (deploy, scale-in) and its SIGKILL; unset = long enough for
     #: a request in flight (request_timeout_seconds), at least Fargate's 30 and at most its 120 (see stop_timeout)
     stop_timeout_seconds: int | None = None
-    #: the longest a consumer holds one delivery unacked (its longest job), in seconds; the env's broker gets a
-    #: ``consumer_timeout`` that covers the longest of the catalog (:meth:`Catalog.consumer_timeout_ms`)
+    #: the longest a consumer holds one delivery unacked (its longest job), in seconds: its work queue's own
+    #: ``consumer-timeout`` (:attr:`queue_consumer_timeout_ms`, a policy key)
     max_job_seconds: int | None = None
 
     @field_validator("max_job_seconds")
@@ -119,6 +119,12 @@ class ServiceSpec(BaseModel):
                              f"{FARGATE_STOP_TIMEOUT_MAX} s); work longer than that needs task scale-in protection "
                              "(README, \"Add a service\")")
         return seconds
+
+    @property
+    def queue_consumer_timeout_ms(self) -> int:
+        """How long the broker lets a consumer of this service's work queue hold one delivery unacked: its
+        ``max_job_seconds``, or Amazon MQ's default (30 minutes) for a service that declares none."""
+        return CONSUMER_TIMEOUT_DEFAULT_MS if self.max_job_seconds is None else self.max_job_seconds * 1000
 
     @property
     def in_flight_seconds(self) -> int:
@@ -252,9 +258,9 @@ class Catalog(BaseModel):
         return order
 
     def consumer_timeout_ms(self) -> int:
-        """The broker's ``consumer_timeout``: the longest ``max_job_seconds`` of the catalog, in ms, never below
-        Amazon MQ's default (30 minutes), which a catalog without long jobs keeps. One broker serves every
-        service, so the value covers the longest job of any of them."""
+        """A broker-wide ``consumer_timeout`` that covers every job: the longest ``max_job_seconds`` of the
+        catalog, in ms, never below Amazon MQ's default (30 minutes). What a broker needs that cannot take a
+        timeout per queue (older than RabbitMQ 3.11.15; :func:`shared.amazonmq.broker_consumer_timeout_ms`)."""
         longest = max((spec.max_job_seconds for spec in self if spec.max_job_seconds is not None), default=0)
         return max(CONSUMER_TIMEOUT_DEFAULT_MS, longest * 1000)
 

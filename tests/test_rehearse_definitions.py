@@ -17,7 +17,13 @@ from shared.envs import load_env
 from shared.rehearse import broker as broker_module
 from shared.rehearse import local_credentials, synthesized_topology, write_artifacts
 from shared.rehearse.__main__ import main
-from shared.rehearse.broker import BrokerUnavailable, ensure_rabbitmq, for_version
+from shared.rehearse.broker import (
+    BrokerUnavailable,
+    definition_for_version,
+    ensure_rabbitmq,
+    for_version,
+    version_divergences,
+)
 from shared.rehearse.definitions import (
     HASHING_ALGORITHM,
     Topology,
@@ -84,6 +90,26 @@ def test_an_older_local_broker_gets_queues_for_apply_to_and_nothing_else_changes
     assert old["queues"] == definitions["queues"] and old["users"] == definitions["users"]
     assert for_version(definitions, (3, 13, 7)) is definitions
     assert {p["apply-to"] for p in definitions["policies"]} == {"quorum_queues"}, "the input is untouched"
+
+
+def test_an_older_local_broker_gets_no_consumer_timeout_and_the_rehearsal_lists_what_it_left_out() -> None:
+    # RabbitMQ before 3.11.15 refuses the policy key ("not recognised policy settings"): it is left out on such a
+    # node, and each key left out is a line of the report, never a silent difference.
+    definitions = to_definitions(topology())
+    timeouts = {p["name"]: p["definition"]["consumer-timeout"] for p in definitions["policies"]
+                if "consumer-timeout" in p["definition"]}
+    assert timeouts["queue-training.work"] == 21_600_000 and len(timeouts) == 4
+    old = for_version(definitions, (3, 10, 8))
+    assert not [p for p in old["policies"] if "consumer-timeout" in p["definition"]]
+    assert {p["name"]: p["definition"]["delivery-limit"] for p in old["policies"]} == {
+        p["name"]: p["definition"]["delivery-limit"] for p in definitions["policies"]}, "the rest stays"
+    lines = version_divergences(definitions, (3, 10, 8))
+    assert len(lines) == 4 and lines[-1] == (
+        "policy queue-training.work: consumer-timeout 21600000 left out: RabbitMQ 3.10.8 refuses the key (known "
+        "from 3.11.15; the deployed broker applies it)")
+    assert version_divergences(definitions, (3, 11, 15)) == [] and version_divergences(definitions, (4, 2, 1)) == []
+    assert for_version(definitions, (4, 2, 1)) is definitions
+    assert definition_for_version({"consumer-timeout": 5, "message-ttl": 1}, (3, 10, 8)) == {"message-ttl": 1}
 
 
 def test_with_vhost_moves_the_policies_too() -> None:

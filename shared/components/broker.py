@@ -27,7 +27,14 @@ import pulumi
 import pulumi_aws as aws
 
 from shared import REPO_ROOT
-from shared.amazonmq import CLUSTER_AZS, broker_problems, cluster_zones_problem, rabbitmq_conf
+from shared.amazonmq import (
+    CLUSTER_AZS,
+    broker_consumer_timeout_ms,
+    broker_problems,
+    cluster_zones_problem,
+    per_queue_consumer_timeout,
+    rabbitmq_conf,
+)
 from shared.broker_names import broker_name
 from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, load_catalog
 from shared.components.broker_logs import BrokerLogGroup
@@ -83,8 +90,9 @@ class AmazonMqBrokerArgs:
     #: days between rotations of the admin by its Secrets Manager rotation function; None: no rotation
     #: (shared.components.broker_rotation.rotation_days)
     admin_rotation_days: int | None = None
-    #: RabbitMQ's consumer_timeout (ms): how long a consumer may hold a delivery unacked before the broker closes
-    #: its channel; the catalog's longest max_job_seconds (shared.catalog.Catalog.consumer_timeout_ms)
+    #: RabbitMQ's broker-wide consumer_timeout (ms): how long a consumer may hold a delivery unacked before the
+    #: broker closes its channel, for queues without their own consumer-timeout policy key (the work queues have
+    #: one: shared.amazonmq.broker_consumer_timeout_ms)
     consumer_timeout_ms: int = CONSUMER_TIMEOUT_DEFAULT_MS
 
     def __post_init__(self) -> None:
@@ -103,7 +111,7 @@ class AmazonMqBrokerArgs:
                    protect=env.protect, region=env.region, account_id=env.account_id,
                    log_retention_days=messaging.broker_log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, admin_rotation_days=rotation_days(env),
-                   consumer_timeout_ms=load_catalog().consumer_timeout_ms())
+                   consumer_timeout_ms=broker_consumer_timeout_ms(load_catalog(), messaging.engine_version))
 
 
 def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[str]:
@@ -251,12 +259,13 @@ class AmazonMqBroker(pulumi.ComponentResource):
                                       sort_keys=True))
         secret_string: pulumi.Output[str] = pulumi.Output.secret(admin_json)
 
-        # The broker's RabbitMQ settings: how long a consumer may hold a delivery unacked (consumer_timeout, the
-        # catalog's longest job). A new value is a new revision of the same configuration (UpdateConfiguration),
-        # which the broker is pointed at in place (UpdateBroker); Amazon MQ applies it at the broker's next reboot,
-        # its maintenance window or `aws mq reboot-broker` (Amazon MQ developer guide, "Amazon MQ broker
-        # configuration lifecycle"). engine_type, engine_version and name force a new configuration
-        # (terraform-provider-aws mq/configuration.go, ForceNew); the broker then moves to the new one in place.
+        # The broker's RabbitMQ settings: how long a consumer may hold a delivery unacked (consumer_timeout: the bound
+        # of the short jobs; each work queue's policy carries its own, the catalog's max_job_seconds). A new value is
+        # a new revision of the same configuration (UpdateConfiguration), which the broker is pointed at in place
+        # (UpdateBroker); Amazon MQ applies it at the broker's next reboot, its maintenance window or
+        # `aws mq reboot-broker` (Amazon MQ developer guide, "Amazon MQ broker configuration lifecycle").
+        # engine_type, engine_version and name force a new configuration (terraform-provider-aws
+        # mq/configuration.go, ForceNew); the broker then moves to the new one in place.
         # retain_on_delete: a replaced configuration is still the broker's current one until that reboot, so it is
         # left in the account (configurations cost nothing) rather than deleted under the broker.
         # authentication_strategy is left unset here and on the broker: both take Amazon MQ's default, simple
@@ -264,7 +273,9 @@ class AmazonMqBroker(pulumi.ComponentResource):
         self.configuration = aws.mq.Configuration(
             f"{name}-config",
             name=configuration_name(env, args.engine_version),
-            description=f"RabbitMQ settings of the {env} broker (consumer_timeout: the service catalog's longest job)",
+            # In place (botocore mq UpdateConfigurationRequest: Description, Data).
+            description=f"RabbitMQ settings of the {env} broker (consumer_timeout: for queues without their own "
+                        "consumer-timeout policy)",
             engine_type="RabbitMQ",
             engine_version=args.engine_version,
             data=rabbitmq_conf(args.consumer_timeout_ms),
@@ -399,10 +410,20 @@ def external_endpoints(env: EnvConfig) -> tuple[str, str]:
 
 def external_consumer_timeout_warning(env: EnvConfig) -> str:
     """What an ``external`` broker's operator must set: the platform configures only the brokers it creates."""
-    needed = load_catalog().consumer_timeout_ms()
-    return (f"{env.name}: messaging.broker is external: set consumer_timeout to at least {needed} ms (the "
-            "catalog's longest max_job_seconds) in that broker's rabbitmq.conf, or a consumer holding a delivery "
-            "longer than the broker's timeout loses its channel and the job starts over (README, \"Add a service\")")
+    catalog = load_catalog()
+    version = env.messaging.engine_version
+    if per_queue_consumer_timeout(version):
+        longest = max((spec.queue_consumer_timeout_ms for spec in catalog if spec.queue), default=0)
+        return (f"{env.name}: messaging.broker is external: each work queue's policy carries its consumer-timeout "
+                f"(the catalog's max_job_seconds, up to {longest} ms), which RabbitMQ 3.11.15 and later apply instead "
+                f"of the broker-wide consumer_timeout; run that broker on RabbitMQ {version} "
+                "(messaging.engine_version) or later: an older one refuses the policy key, and `up` fails on the "
+                "messaging layer (README, \"Add a service\")")
+    needed = broker_consumer_timeout_ms(catalog, version)
+    return (f"{env.name}: messaging.broker is external on RabbitMQ {version}, which has no per-queue consumer "
+            f"timeout: set consumer_timeout to at least {needed} ms (the catalog's longest max_job_seconds) in that "
+            "broker's rabbitmq.conf, or a consumer holding a delivery longer than the broker's timeout loses its "
+            "channel and the job starts over (README, \"Add a service\")")
 
 
 def admin_password_from_secret(secret_string: str) -> str:

@@ -10,7 +10,7 @@ broker):
 
 - one vhost per env, never the default ``/``;
 - durable exchanges; durable quorum work queues that dead-letter into a per-queue DLQ;
-- queue settings that may change later (dead-lettering, TTL, delivery limit, overflow, length
+- queue settings that may change later (dead-lettering, TTL, delivery limit, overflow, consumer timeout, length
   limits) are RabbitMQ policies and operator policies, never queue arguments: the provider replaces a
   queue whose arguments change (all its settings are ForceNew) and RabbitMQ refuses a redeclare with
   other arguments (406 PRECONDITION_FAILED), whereas a policy is updated in place and applies to the
@@ -40,6 +40,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_rabbitmq as rabbitmq
 
+from shared.amazonmq import engine_tuple, per_queue_consumer_timeout
 from shared.catalog import EXCHANGES, Catalog, Exchange
 from shared.components.broker import BrokerAccess
 from shared.components.building_blocks import customer_key, generated_password
@@ -173,8 +174,7 @@ def policy_apply_to(engine_version: str) -> str:
     """``quorum_queues`` where RabbitMQ knows it (3.12+): Amazon MQ requires it for a policy meant for
     quorum queues ("Policy configurations for quorum queues for Amazon MQ for RabbitMQ"); older
     brokers only know ``queues`` (the same queues here: every queue of the vhost is a quorum queue)."""
-    parts = tuple(int(part) for part in re.findall(r"\d+", engine_version)[:2])
-    return "quorum_queues" if parts >= (3, 12) else "queues"
+    return "quorum_queues" if engine_tuple(engine_version)[:2] >= (3, 12) else "queues"
 
 
 def queue_policy_name(queue: str) -> str:
@@ -185,15 +185,21 @@ WORK_LIMITS_POLICY = "limits-work-queues"
 DEAD_LETTER_LIMITS_POLICY = "limits-dead-letter-queues"
 
 
-def work_queue_policy(env: EnvConfig, queue: str) -> PolicyPlan:
-    """The user policy of one work queue: dead-lettering, delivery limit, TTL and overflow.
+def work_queue_policy(env: EnvConfig, queue: str, consumer_timeout_ms: int | None = None) -> PolicyPlan:
+    """The user policy of one work queue: dead-lettering, delivery limit, TTL, overflow and consumer timeout.
 
     One policy per queue because RabbitMQ applies exactly one policy (the highest priority match) to
     a queue, and each queue dead-letters with its own name as routing key (into its own DLQ).
     Keys quorum queues support as policy (RabbitMQ 3.10+, 3.13, 4.x): dead-letter-exchange,
-    dead-letter-routing-key, delivery-limit, message-ttl, overflow (drop-head | reject-publish). Amazon
-    MQ's "Policy configurations for quorum queues": no ``ha-*`` or ``queue-mode`` keys and no
-    ``overflow: reject-publish-dlx`` in a quorum-queue policy.
+    dead-letter-routing-key, delivery-limit, message-ttl, overflow (drop-head | reject-publish), and from
+    3.11.15 consumer-timeout. Amazon MQ's "Policy configurations for quorum queues": no ``ha-*`` or
+    ``queue-mode`` keys and no ``overflow: reject-publish-dlx`` in a quorum-queue policy (policy rule
+    rabbitmq-policy-keys-supported).
+
+    ``consumer_timeout_ms``: how long a consumer may hold one delivery unacked (the catalog's
+    ``max_job_seconds``), where the engine applies it per queue (:func:`per_queue_consumer_timeout`); it then
+    replaces the broker-wide ``consumer_timeout`` for this queue. A policy key, not ``x-consumer-timeout``: a
+    queue argument never changes (a new value would replace the queue and lose its messages).
     """
     messaging = env.messaging
     definition: dict[str, str | int] = {
@@ -208,6 +214,8 @@ def work_queue_policy(env: EnvConfig, queue: str) -> PolicyPlan:
     }
     if messaging.message_ttl_ms is not None:
         definition["message-ttl"] = messaging.message_ttl_ms  # expired work is dead-lettered, not lost
+    if consumer_timeout_ms is not None and per_queue_consumer_timeout(messaging.engine_version):
+        definition["consumer-timeout"] = consumer_timeout_ms
     return PolicyPlan(name=queue_policy_name(queue), pattern=exact_names([queue]), definition=definition,
                       operator=False, apply_to=policy_apply_to(messaging.engine_version),
                       priority=POLICY_PRIORITY)
@@ -240,7 +248,7 @@ def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
             continue  # a service that does no messaging gets no broker identity at all
         queue, dead_letter_queue = spec.queue, spec.dead_letter_queue
         if queue and dead_letter_queue:
-            policy = work_queue_policy(env, queue)
+            policy = work_queue_policy(env, queue, spec.queue_consumer_timeout_ms)
             policies.append(policy)
             queues.append(QueuePlan(queue, spec.name, "work", dict(QUEUE_ARGUMENTS),
                                     (policy.name, WORK_LIMITS_POLICY)))

@@ -9,7 +9,9 @@
 3. start a throwaway RabbitMQ on loopback (:class:`~shared.rehearse.broker.LocalBroker`), import the
    definitions, and run the checks (:mod:`shared.rehearse.checks`) with each service's own
    credentials, including an in-place change of a work queue's policies through the management API;
-   4. print the route table, the access matrix and the policy change, stop the broker, exit 0 or 1.
+   a policy key the local node refuses (``consumer-timeout`` before RabbitMQ 3.11.15: Debian's 3.10 here) is
+   left out on that node and listed in the report as not proven, never dropped silently;
+4. print the route table, the access matrix and the policy change, stop the broker, exit 0 or 1.
 
 Locally the services connect with plain AMQP on 127.0.0.1 (no TLS); everything else -- users,
 passwords, vhost, permissions, objects -- is what the layer would create on the real broker.
@@ -22,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from shared import REPO_ROOT
+from shared.amazonmq import broker_consumer_timeout_ms
 from shared.catalog import Catalog, load_catalog
+from shared.envs import load_env
 from shared.rehearse.broker import LocalBroker
 from shared.rehearse.checks import RehearsalReport, run_checks
 from shared.rehearse.definitions import Topology, dumps_definitions, to_definitions, topology_from_synth
@@ -70,7 +74,9 @@ def rehearse(env: str, *, broker: LocalBroker | None = None, topology: Topology 
     if broker is not None:
         broker.import_definitions(to_definitions(topology))
         return run_checks(broker, topology, catalog, env)
-    # The node runs with the consumer timeout the env's Amazon MQ broker gets (shared.components.broker).
-    with LocalBroker(consumer_timeout_ms=catalog.consumer_timeout_ms()) as own_broker:
+    # The node runs with the broker-wide consumer timeout the env's Amazon MQ broker gets (shared.components.broker);
+    # the work queues' own consumer-timeout keys are in their policies (left out on a node that refuses them).
+    engine_version = load_env(env).messaging.engine_version
+    with LocalBroker(consumer_timeout_ms=broker_consumer_timeout_ms(catalog, engine_version)) as own_broker:
         own_broker.import_definitions(to_definitions(topology))
         return run_checks(own_broker, topology, catalog, env)

@@ -30,7 +30,7 @@ import pika
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-from shared.amazonmq import rabbitmq_conf
+from shared.amazonmq import PER_QUEUE_CONSUMER_TIMEOUT_SINCE, rabbitmq_conf
 from shared.errors import PlatformError
 from shared.rehearse.definitions import user_definition
 
@@ -387,6 +387,10 @@ class LocalBroker:
 
 QUEUE_TYPE_APPLY_TO = ("quorum_queues", "classic_queues", "streams")
 
+#: Policy keys an older node refuses (import and management API alike: "... are not recognised policy settings"),
+#: with the first version that knows each. The rehearsal leaves them out on such a node and says so in its report.
+POLICY_KEYS_SINCE: dict[str, tuple[int, ...]] = {"consumer-timeout": PER_QUEUE_CONSUMER_TIMEOUT_SINCE}
+
 
 def apply_to_for_version(apply_to: str, version: tuple[int, ...]) -> str:
     """A policy's ``apply-to`` as a node of ``version`` accepts it: by queue type (``quorum_queues``...)
@@ -395,13 +399,44 @@ def apply_to_for_version(apply_to: str, version: tuple[int, ...]) -> str:
     return "queues" if version < (3, 12) and apply_to in QUEUE_TYPE_APPLY_TO else apply_to
 
 
+def unknown_policy_keys(version: tuple[int, ...]) -> list[str]:
+    """The policy keys the deployed definitions may hold that a node of ``version`` refuses."""
+    return sorted(key for key, since in POLICY_KEYS_SINCE.items() if version < since)
+
+
+def definition_for_version(definition: dict[str, Any], version: tuple[int, ...]) -> dict[str, Any]:
+    """A policy definition without the keys a node of ``version`` refuses (:data:`POLICY_KEYS_SINCE`)."""
+    unknown = unknown_policy_keys(version)
+    return {key: value for key, value in definition.items() if key not in unknown}
+
+
+def version_divergences(definitions: dict[str, Any], version: tuple[int, ...]) -> list[str]:
+    """What a node of ``version`` runs differently from the deployed definitions (:func:`for_version`), one line
+    per policy key left out: the rehearsal does not prove those on this node."""
+    unknown = unknown_policy_keys(version)
+    node = ".".join(str(part) for part in version)
+    lines = []
+    values = [*definitions.get("policies", []),
+              *(p["value"] | {"name": p["name"]} for p in definitions.get("parameters", [])
+                if p.get("component") == "operator_policy")]
+    for policy in sorted(values, key=lambda p: str(p["name"])):
+        for key in unknown:
+            if key in policy.get("definition", {}):
+                since = ".".join(str(part) for part in POLICY_KEYS_SINCE[key])
+                lines.append(f"policy {policy['name']}: {key} {policy['definition'][key]} left out: RabbitMQ {node} "
+                             f"refuses the key (known from {since}; the deployed broker applies it)")
+    return lines
+
+
 def for_version(definitions: dict[str, Any], version: tuple[int, ...]) -> dict[str, Any]:
-    """``definitions`` as a node of ``version`` accepts them (:func:`apply_to_for_version`). Nothing
-    else changes: the written definitions file keeps what the layer deploys."""
-    if version >= (3, 12):
+    """``definitions`` as a node of ``version`` accepts them: :func:`apply_to_for_version` and
+    :func:`definition_for_version` (each key left out is one of :func:`version_divergences`). Nothing else
+    changes: the written definitions file keeps what the layer deploys."""
+    if version >= (3, 12) and not unknown_policy_keys(version):
         return definitions
 
     def adapt(value: dict[str, Any]) -> dict[str, Any]:
+        value = {**value, "definition": definition_for_version(value.get("definition", {}), version)}
         return {**value, "apply-to": apply_to_for_version(value["apply-to"], version)} if "apply-to" in value else value
 
     return {

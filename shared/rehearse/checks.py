@@ -11,6 +11,10 @@ the catalog disagree, in either direction:
   exchange, declaring or deleting objects, binding its queue elsewhere;
 - **dead-letters**: a message its consumer rejects lands in the queue's dead-letter queue (the
   dead-letter exchange and routing key come from the queue's policy, not from queue arguments);
+- **consumer timeouts**: each work queue's policy carries the ``consumer-timeout`` of its consumer's
+  ``max_job_seconds`` (Amazon MQ's 30 minutes without one), and the node applies it (its effective policy
+  shows it) -- on a node that knows the key (RabbitMQ 3.11.15 on). An older node (Debian's 3.10) refuses it,
+  so the key is left out there and the report lists it under what this node runs differently;
 - **policy changes**: changing a work queue's TTL and length limit through the management API (what
   the Pulumi provider does on a later ``up``) takes effect on the existing queue: its effective policy
   shows the new values, publishes past the new limit are refused, and the messages it held are all
@@ -36,9 +40,17 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
+from shared.amazonmq import per_queue_consumer_timeout
 from shared.catalog import Catalog
-from shared.rehearse.broker import ADMIN_USER, LocalBroker, apply_to_for_version
-from shared.rehearse.definitions import PolicyDef, Topology
+from shared.rehearse.broker import (
+    ADMIN_USER,
+    LocalBroker,
+    apply_to_for_version,
+    definition_for_version,
+    unknown_policy_keys,
+    version_divergences,
+)
+from shared.rehearse.definitions import PolicyDef, Topology, to_definitions
 
 ACCESS_REFUSED = 403
 PROBE_KEY = "rehearsal.probe"
@@ -125,6 +137,22 @@ class PolicyChangeResult(_ProblemOrOk):
         return f"policy change broke: {self.queue} ({self.change}): {self.problem}"
 
 
+@dataclass(frozen=True)
+class ConsumerTimeoutResult(_ProblemOrOk):
+    service: str
+    queue: str
+    expected: int | None
+    """The catalog's timeout for the queue (ms); None: the env's engine takes none per queue."""
+    declared: int | None
+    """``consumer-timeout`` of the policy that applies to the queue."""
+    applied: int | None
+    """What the node applies (its effective policy); None where the node does not know the key."""
+    problem: str | None = None
+
+    def failure(self) -> str:
+        return f"consumer timeout broke: {self.service}'s {self.queue}: {self.problem}"
+
+
 @dataclass
 class RehearsalReport:
     env: str
@@ -133,6 +161,9 @@ class RehearsalReport:
     access: list[AccessResult] = field(default_factory=list)
     dead_letters: list[DeadLetterResult] = field(default_factory=list)
     policy_changes: list[PolicyChangeResult] = field(default_factory=list)
+    consumer_timeouts: list[ConsumerTimeoutResult] = field(default_factory=list)
+    divergences: list[str] = field(default_factory=list)
+    """What this node runs differently from the deployed broker (keys it refuses): not proven here."""
     problems: list[str] = field(default_factory=list)
     """Problems that are not one route or probe (missing credentials, failed logins...)."""
 
@@ -143,6 +174,7 @@ class RehearsalReport:
             *(a.failure() for a in self.access if not a.ok),
             *(d.failure() for d in self.dead_letters if not d.ok),
             *(c.failure() for c in self.policy_changes if not c.ok),
+            *(t.failure() for t in self.consumer_timeouts if not t.ok),
         ]
 
     @property
@@ -264,6 +296,7 @@ class Rehearsal:
             self._check_credentials()
             self.check_routes()
             self.check_dead_letters()
+            self.check_consumer_timeouts()
             self.check_policy_change()
             self.check_access()
         finally:
@@ -416,7 +449,7 @@ class Rehearsal:
         self.broker.management_api(
             "PUT", f"/api/{kind}/{quote(policy.vhost, safe='')}/{quote(policy.name, safe='')}",
             {"pattern": policy.pattern, "apply-to": apply_to_for_version(policy.apply_to, self._node_version),
-             "priority": policy.priority, "definition": definition})
+             "priority": policy.priority, "definition": definition_for_version(definition, self._node_version)})
 
     def _queue_info(self, queue: str) -> dict[str, Any]:
         return dict(self.broker.management_api(
@@ -433,6 +466,33 @@ class Rehearsal:
             time.sleep(0.25)
             info = self._queue_info(queue)
         return info
+
+    def check_consumer_timeouts(self) -> None:
+        """Each work queue's policy carries its consumer's timeout, and the node applies it where it can."""
+        from shared.envs import load_env
+
+        per_queue = per_queue_consumer_timeout(load_env(self.report.env).messaging.engine_version)
+        node_knows = "consumer-timeout" not in unknown_policy_keys(self._node_version)
+        self.report.divergences = version_divergences(to_definitions(self.topology), self._node_version)
+        for spec in self.catalog:
+            if not spec.queue:
+                continue
+            expected = spec.queue_consumer_timeout_ms if per_queue else None
+            policy = self.policy_for(spec.queue, operator=False)
+            declared = policy.definition.get("consumer-timeout") if policy else None
+            applied: int | None = None
+            problem: str | None = None
+            if declared != expected:
+                problem = (f"the policy that applies to it ({policy.name if policy else 'none'}) declares "
+                           f"consumer-timeout {declared}, the catalog says {expected} (max_job_seconds, or Amazon "
+                           "MQ's 30 minutes without one)")
+            elif node_knows and expected is not None:
+                info = self._wait_for_effective(spec.queue, {"consumer-timeout": expected}, timeout=10.0)
+                applied = (info.get("effective_policy_definition") or {}).get("consumer-timeout")
+                if applied != expected:
+                    problem = f"the node applies consumer-timeout {applied}, not the declared {expected}"
+            self.report.consumer_timeouts.append(
+                ConsumerTimeoutResult(spec.name, spec.queue, expected, declared, applied, problem))
 
     def check_policy_change(self, messages: int = 3) -> None:
         """Change the first work queue's TTL and length limit in place; its messages must stay."""

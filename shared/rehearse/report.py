@@ -1,4 +1,5 @@
-"""The rehearsal's tables: routes, the access (refusal) matrix, dead-lettering, and the verdict."""
+"""The rehearsal's tables: routes, the access (refusal) matrix, dead-lettering, consumer timeouts, what the
+node runs differently from the deployed broker, and the verdict."""
 
 from __future__ import annotations
 
@@ -66,15 +67,38 @@ def policy_change_table(report: RehearsalReport) -> Table:
     return table
 
 
+def _ms(value: int | None) -> str:
+    return "-" if value is None else f"{value} ms"
+
+
+def consumer_timeout_table(report: RehearsalReport) -> Table:
+    table = Table(title="Consumer timeouts (each work queue's policy: its consumer's max_job_seconds)")
+    for column in ("service", "work queue", "catalog", "policy", "node applies", ""):
+        table.add_column(column)
+    for result in report.consumer_timeouts:
+        applied = _ms(result.applied) if result.applied is not None else "[yellow]not on this node[/yellow]"
+        table.add_row(result.service, result.queue, _ms(result.expected), _ms(result.declared),
+                      applied if result.expected is not None else "-",
+                      PASS if result.ok else f"{FAIL} {result.problem}")
+    return table
+
+
 def print_report(report: RehearsalReport, console: Console | None = None) -> None:
     console = console or Console()
     console.print(routes_table(report))
     console.print(access_matrix(report))
     console.print(dead_letter_table(report))
     console.print(policy_change_table(report))
+    console.print(consumer_timeout_table(report))
+    if report.divergences:
+        console.print("[yellow]This node runs differently from the deployed broker (not proven here):[/yellow]")
+        for line in report.divergences:
+            console.print(f"  - {line}", markup=False, highlight=False)
     failures = report.failures()
     counts = (f"{len(report.routes)} routes, {len(report.access)} access probes, "
-              f"{len(report.dead_letters)} dead-letter checks, {len(report.policy_changes)} in-place policy changes")
+              f"{len(report.dead_letters)} dead-letter checks, {len(report.policy_changes)} in-place policy changes, "
+              f"{len(report.consumer_timeouts)} consumer timeouts, {len(report.divergences)} divergences from the "
+              "deployed broker")
     if not failures:
         console.print(f"[bold green]rehearsal of {report.env} passed[/bold green]: {counts}")
         return

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+from shared.amazonmq import broker_consumer_timeout_ms, per_queue_consumer_timeout, rabbitmq_conf
+from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.components.broker import (
     AmazonMqBrokerArgs,
     auto_minor_version_upgrade,
@@ -419,14 +420,15 @@ MQ_CONFIGURATION = "aws:mq/configuration:Configuration"
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_broker_runs_with_a_consumer_timeout_covering_the_catalogs_longest_job(env: str) -> None:
-    """Amazon MQ's default consumer_timeout (30 minutes) would close the channel of a training job that runs
-    for hours: its delivery is redelivered, the job starts over, and at the delivery limit it is dead-lettered.
-    The broker gets a RabbitMQ configuration with the catalog's longest job (training: 6 hours) and runs with it."""
+def test_the_broker_wide_consumer_timeout_bounds_the_short_jobs_and_the_long_ones_are_per_queue(env: str) -> None:
+    """Every shipped env runs RabbitMQ 4.2, which applies a queue's own consumer-timeout (its policy) instead of the
+    broker-wide one: the broker keeps Amazon MQ's 30 minutes, so a hung inference consumer no longer holds its
+    delivery for the 6 hours a training job may take (the training queue's policy says 6 hours: messaging tests)."""
     document = broker_layer(env)
     configuration = one(document, MQ_CONFIGURATION)
     engine_version = load_env(env).messaging.engine_version
-    assert configuration["inputs"]["data"] == "consumer_timeout = 21600000\n"
+    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n"
+    assert "queues without their own consumer-timeout" in configuration["inputs"]["description"]
     assert (configuration["inputs"]["engineType"], configuration["inputs"]["engineVersion"]) == (
         "RabbitMQ", engine_version)
     assert configuration["inputs"]["name"] == f"ml-{env}-rabbitmq-{engine_version}"
@@ -438,6 +440,16 @@ def test_the_broker_runs_with_a_consumer_timeout_covering_the_catalogs_longest_j
     assert broker["inputs"]["configuration"]["revision"] == 2
     # No reboot during `up`: a new revision waits for the maintenance window (README, "Changing the broker").
     assert "applyImmediately" not in broker["inputs"]
+
+
+def test_per_queue_consumer_timeouts_exist_from_rabbitmq_3_11_15() -> None:
+    catalog = load_catalog()
+    assert per_queue_consumer_timeout("4.2") and per_queue_consumer_timeout("3.13")
+    assert per_queue_consumer_timeout("3.11.15") and per_queue_consumer_timeout("3.12")
+    assert not per_queue_consumer_timeout("3.11") and not per_queue_consumer_timeout("3.10")
+    # A broker without them needs one broker-wide value that covers the longest job.
+    assert broker_consumer_timeout_ms(catalog, "3.10") == catalog.consumer_timeout_ms() == 21_600_000
+    assert broker_consumer_timeout_ms(catalog, "4.2") == 1_800_000
 
 
 def test_a_replaced_configuration_is_left_to_the_broker_that_still_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -484,17 +496,21 @@ def test_a_catalog_without_long_jobs_keeps_amazon_mqs_default_explicitly(tmp_pat
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_a_longer_job_is_a_new_revision_in_place_never_a_new_broker(env: str, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """A new consumer_timeout is a new revision of the same configuration (UpdateConfiguration) and an in-place
-    broker update; nothing is replaced, so prod's protected broker and its queues stay. (A real preview also shows
-    the broker's configuration revision as unknown, an update; the offline mocks keep it at 2.)"""
+def test_a_longer_job_leaves_the_broker_alone(env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new max_job_seconds is its queue's policy (updated in place by the messaging layer, at once): the broker's
+    configuration, whose revisions wait for a reboot, does not change."""
     before = synth_env(env, ["broker"])
     _catalog_with(tmp_path, monkeypatch, training=43200)
     after = synth_env(env, ["broker"])
-    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == "consumer_timeout = 43200000\n"
-    diff = _broker_diff(before, after)
-    assert [(c.action, c.type, c.inputs) for c in diff.changes] == [("update", MQ_CONFIGURATION, ("data",))]
+    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == "consumer_timeout = 1800000\n"
+    assert _broker_diff(before, after).changes == []
+
+
+def test_a_broker_without_per_queue_timeouts_would_cover_the_longest_job() -> None:
+    # No Amazon MQ version lacks them (3.13, 4.2); the args keep the rule for any other version they are given.
+    args = AmazonMqBrokerArgs.from_env(load_env("dev"))
+    assert args.consumer_timeout_ms == 1_800_000
+    assert rabbitmq_conf(broker_consumer_timeout_ms(load_catalog(), "3.10")) == "consumer_timeout = 21600000\n"
 
 
 def test_a_new_engine_version_replaces_the_configuration_and_moves_the_broker_in_place(edit_env: Any) -> None:
@@ -519,4 +535,18 @@ def test_an_external_broker_is_its_operators_to_configure_and_the_layer_says_so(
         document = synth_env("dev", ["broker"])["broker"]
     assert of_type(document, MQ_CONFIGURATION) == []
     warnings = [r.getMessage() for r in caplog.records if "consumer_timeout" in r.getMessage()]
-    assert len(warnings) == 1 and "at least 21600000 ms" in warnings[0] and "external" in warnings[0]
+    # Its work queues carry their own timeouts (RabbitMQ 3.11.15+): the operator runs a recent enough broker.
+    assert len(warnings) == 1 and "up to 21600000 ms" in warnings[0] and "external" in warnings[0]
+    assert "RabbitMQ 4.2 (messaging.engine_version) or later" in warnings[0]
+
+
+def test_an_external_broker_without_per_queue_timeouts_must_cover_the_longest_job(
+        edit_env: Any, caplog: pytest.LogCaptureFixture) -> None:
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external,
+                                                        "engine_version": "3.10"}))
+    with caplog.at_level("WARNING"):
+        synth_env("dev", ["broker"])
+    warnings = [r.getMessage() for r in caplog.records if "consumer_timeout" in r.getMessage()]
+    assert len(warnings) == 1 and "at least 21600000 ms" in warnings[0] and "RabbitMQ 3.10" in warnings[0]

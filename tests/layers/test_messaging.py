@@ -16,7 +16,7 @@ from pulumi.runtime import MockCallArgs
 from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.components.broker import admin_password_from_secret
-from shared.components.messaging import NOTHING, exact_names, plan_topology, policy_apply_to
+from shared.components.messaging import NOTHING, exact_names, plan_topology, policy_apply_to, work_queue_policy
 from shared.contracts import MessagingContract
 from shared.envs import load_env
 from shared.errors import ConfigError
@@ -316,6 +316,50 @@ def test_env_keys_change_policies_not_queues(edit_env: Any) -> None:
                 "max-length": "500"}
     # Same resource names (URNs) before and after: the provider updates the policies in place.
     assert set(policies_by_name(after)) == set(policies_by_name(before))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_work_queue_carries_its_consumers_timeout_in_its_own_policy(env: str) -> None:
+    """RabbitMQ 4.2 applies a queue's consumer-timeout policy key instead of the broker-wide consumer_timeout: the
+    training queue may hold a delivery for its 6-hour jobs, every other work queue for Amazon MQ's 30 minutes.
+    In the queue's one policy (the highest priority wins, so a second policy would drop its dead-lettering), as an
+    integer string the provider sends as an integer, never as an x-consumer-timeout argument (fixed for good)."""
+    document = messaging(env)
+    timeouts = {}
+    for spec in load_catalog():
+        if spec.queue:
+            definition = applied(document, spec.queue, POLICY)["policy"]["definition"]
+            assert definition["dead-letter-exchange"] and definition["delivery-limit"], "the same policy"
+            timeouts[spec.queue] = definition["consumer-timeout"]
+    assert timeouts == {"gateway.work": "1800000", "preprocess.work": "1800000", "inference.work": "1800000",
+                        "training.work": "21600000"}
+    assert all("x-consumer-timeout" not in queue_arguments(q) for q in of_type(document, QUEUE))
+
+
+def test_a_new_max_job_seconds_updates_its_queues_policy_in_place(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    before = messaging("dev")
+    data = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    data["services"]["training"]["max_job_seconds"] = 43200
+    data["services"]["inference"]["max_job_seconds"] = 300
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    after = synth_env("dev", ["messaging"])["messaging"]
+    assert applied(after, "training.work", POLICY)["policy"]["definition"]["consumer-timeout"] == "43200000"
+    assert applied(after, "inference.work", POLICY)["policy"]["definition"]["consumer-timeout"] == "300000"
+    assert {n: q["inputs"] for n, q in queues_by_name(after).items()} == {
+        n: q["inputs"] for n, q in queues_by_name(before).items()}, "the queues themselves do not change"
+    assert set(policies_by_name(after)) == set(policies_by_name(before)), "the same policies, updated"
+
+
+def test_an_engine_without_per_queue_timeouts_gets_no_consumer_timeout_key(tmp_path: Path, edit_env: Any) -> None:
+    # An external broker older than RabbitMQ 3.11.15 refuses the key ("not recognised policy settings"): its
+    # operator sets the broker-wide value instead (the broker layer's warning).
+    assert "consumer-timeout" not in work_queue_policy(
+        load_env("dev").model_copy(update={"messaging": load_env("dev").messaging.model_copy(
+            update={"engine_version": "3.10"})}), "training.work", 21_600_000).definition
+    assert work_queue_policy(load_env("dev"), "training.work", 21_600_000).definition["consumer-timeout"] == 21_600_000
 
 
 def test_policy_apply_to_follows_the_engine_version() -> None:
