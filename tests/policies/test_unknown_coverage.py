@@ -21,6 +21,7 @@ from tests.policies import (
     test_aws_sns_alarm_topic_subscribed,
     test_aws_unknowns,
     test_platform_rules,
+    test_rabbitmq_policy_keys,
     test_rabbitmq_rules,
 )
 
@@ -47,6 +48,7 @@ NAMED: dict[str, Callable[..., Any]] = {
     "tags-required": test_platform_rules.test_unknown_tags_are_not_applicable,
     "rabbitmq-least-privilege": test_rabbitmq_rules.test_unknown_permission_is_not_applicable,
     "rabbitmq-no-admin-users": test_rabbitmq_rules.test_unknown_tags_are_not_applicable,
+    "rabbitmq-policy-keys-supported": test_rabbitmq_policy_keys.test_an_unknown_value_is_not_applicable,
     "rabbitmq-queue-durable": test_rabbitmq_rules.test_unknown_durability_is_not_applicable,
     "rabbitmq-queue-quorum": test_rabbitmq_rules.test_unknown_queue_arguments_are_not_applicable,
     "rabbitmq-queue-settings-by-policy":
