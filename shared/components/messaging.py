@@ -9,7 +9,8 @@ Security properties (what a review signs, and what ``python -m shared.rehearse``
 broker):
 
 - one vhost per env, never the default ``/``;
-- durable exchanges; durable quorum work queues that dead-letter into a per-queue DLQ;
+- durable exchanges; durable quorum work queues that dead-letter into a per-queue DLQ, every quorum queue with
+  an explicit delivery limit (RabbitMQ 4's default of 20 would drop a DLQ's dead letters);
 - queue settings that may change later (dead-lettering, TTL, delivery limit, overflow, consumer timeout, length
   limits) are RabbitMQ policies and operator policies, never queue arguments: the provider replaces a
   queue whose arguments change (all its settings are ForceNew) and RabbitMQ refuses a redeclare with
@@ -183,6 +184,15 @@ def queue_policy_name(queue: str) -> str:
 
 WORK_LIMITS_POLICY = "limits-work-queues"
 DEAD_LETTER_LIMITS_POLICY = "limits-dead-letter-queues"
+DEAD_LETTER_POLICY = "dead-letter-queues"
+
+#: The DLQs' delivery limit. A quorum queue without one gets 20 from RabbitMQ 4.0 on ("QQ: introduce a default
+#: delivery limit", 4.0 release notes), and on 4.0 to 4.2 every return counts towards it (a nack or reject with
+#: requeue, a consumer's channel or connection closing: each "Get messages" with requeue in the management UI). A
+#: DLQ has no dead-letter exchange, so a dead letter returned 20 times would be dropped for good. A bound, not
+#: ``-1`` (unlimited on 4.x only: RabbitMQ 3.x reads a negative limit as 0, dropping at the first return), so the
+#: value means the same on 3.13 and 4.2 and a client stuck requeueing one dead letter still stops some day.
+DEAD_LETTER_DELIVERY_LIMIT = 1000
 
 
 def work_queue_policy(env: EnvConfig, queue: str, consumer_timeout_ms: int | None = None) -> PolicyPlan:
@@ -237,6 +247,14 @@ def limit_policies(env: EnvConfig, work_queues: list[str], dead_letter_queues: l
     return policies
 
 
+def dead_letter_policy(env: EnvConfig, dead_letter_queues: list[str]) -> PolicyPlan:
+    """The DLQs' user policy: an explicit delivery limit (:data:`DEAD_LETTER_DELIVERY_LIMIT`) and nothing else (no
+    dead-letter exchange: a DLQ's dead letters stay where they are)."""
+    return PolicyPlan(name=DEAD_LETTER_POLICY, pattern=exact_names(dead_letter_queues),
+                      definition={"delivery-limit": DEAD_LETTER_DELIVERY_LIMIT}, operator=False,
+                      apply_to=policy_apply_to(env.messaging.engine_version), priority=POLICY_PRIORITY)
+
+
 def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
     """The env's RabbitMQ objects and permissions, from the catalog's publish/consume lists."""
     queues: list[QueuePlan] = []
@@ -253,7 +271,7 @@ def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
             queues.append(QueuePlan(queue, spec.name, "work", dict(QUEUE_ARGUMENTS),
                                     (policy.name, WORK_LIMITS_POLICY)))
             queues.append(QueuePlan(dead_letter_queue, spec.name, "dead-letter", dict(QUEUE_ARGUMENTS),
-                                    (DEAD_LETTER_LIMITS_POLICY,)))
+                                    (DEAD_LETTER_POLICY, DEAD_LETTER_LIMITS_POLICY)))
             for exchange, key in spec.consumes.items():
                 bindings.append(BindingPlan(exchange_name(exchange), queue, key))
             bindings.append(BindingPlan(DEAD_LETTER_EXCHANGE, dead_letter_queue, queue))
@@ -272,8 +290,10 @@ def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
         ))
     exchanges = {exchange_name(exchange): EXCHANGE_TYPES[exchange] for exchange in EXCHANGES}
     exchanges[DEAD_LETTER_EXCHANGE] = DEAD_LETTER_EXCHANGE_TYPE
-    policies += limit_policies(env, [q.name for q in queues if q.kind == "work"],
-                               [q.name for q in queues if q.kind == "dead-letter"])
+    dead_letter_queues = [q.name for q in queues if q.kind == "dead-letter"]
+    if dead_letter_queues:
+        policies.append(dead_letter_policy(env, dead_letter_queues))
+    policies += limit_policies(env, [q.name for q in queues if q.kind == "work"], dead_letter_queues)
     return TopologyPlan(env_name=env.name, vhost=vhost_name(env.name), exchanges=exchanges, queues=queues,
                         bindings=bindings, users=users, protect=env.protect, policies=policies,
                         account_id=env.account_id, region=env.region,

@@ -259,7 +259,8 @@ def test_each_consuming_service_has_a_durable_quorum_queue_that_dead_letters_int
         assert definition["delivery-limit"] == str(settings.delivery_limit)
         assert definition.get("message-ttl") == (str(settings.message_ttl_ms) if settings.message_ttl_ms else None)
         assert definition["overflow"] == "reject-publish"
-        assert applying(document, spec.dead_letter_queue, POLICY) is None, "a DLQ does not dead-letter again"
+        dlq_policy = applied(document, spec.dead_letter_queue, POLICY)["policy"]["definition"]
+        assert "dead-letter-exchange" not in dlq_policy, "a DLQ does not dead-letter again"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -334,6 +335,26 @@ def test_each_work_queue_carries_its_consumers_timeout_in_its_own_policy(env: st
     assert timeouts == {"gateway.work": "1800000", "preprocess.work": "1800000", "inference.work": "1800000",
                         "training.work": "21600000"}
     assert all("x-consumer-timeout" not in queue_arguments(q) for q in of_type(document, QUEUE))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_quorum_queue_has_an_explicit_delivery_limit_and_a_dlq_keeps_its_dead_letters(env: str) -> None:
+    """From RabbitMQ 4.0 a quorum queue without a delivery limit gets 20, and on 4.0-4.2 every return counts (a
+    requeue, a consumer's connection closing): a DLQ, which has no dead-letter exchange, would drop a dead letter
+    returned 20 times. Each queue's one policy names its limit: the env's for work queues, a high bound for DLQs,
+    which never dead-letter (no loop) and carry no consumer timeout."""
+    document = messaging(env)
+    for spec in load_catalog():
+        if not spec.queue:
+            continue
+        work = applied(document, spec.queue, POLICY)["policy"]["definition"]
+        assert work["delivery-limit"] == str(load_env(env).messaging.delivery_limit)
+        dlq = applied(document, spec.dead_letter_queue, POLICY)
+        assert dlq["name"] == "dead-letter-queues"
+        assert dlq["policy"]["definition"] == {"delivery-limit": "1000"}
+        assert dlq["policy"]["priority"] == 10 and dlq["policy"]["applyTo"] == "quorum_queues"
+    for queue in of_type(document, QUEUE):
+        assert applying(document, queue["inputs"]["name"], POLICY), f"{queue['inputs']['name']}: no policy"
 
 
 def test_a_new_max_job_seconds_updates_its_queues_policy_in_place(tmp_path: Path,
