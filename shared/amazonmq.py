@@ -112,8 +112,9 @@ def rabbitmq_conf(consumer_timeout_ms: int) -> str:
 
 
 #: The first RabbitMQ release whose queues take a ``consumer-timeout`` policy key (and ``x-consumer-timeout``
-#: argument): 3.11.15 (rabbitmq-server pull request 7981, "Allow setting consumer timeout via queue policy/arg",
-#: shipped in 3.11.15 and 3.12.0). An older node refuses the key ("not recognised policy settings").
+#: argument): 3.11.15 (RabbitMQ's change "Allow setting consumer timeout via queue policy/arg", shipped in 3.11.15
+#: and 3.12.0; RabbitMQ guide "Consumers", delivery acknowledgement timeout). An older node refuses the key
+#: ("... are not recognised policy settings": Debian's 3.10 answers the management API's PUT so).
 PER_QUEUE_CONSUMER_TIMEOUT_SINCE = (3, 11, 15)
 
 

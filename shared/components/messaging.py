@@ -190,8 +190,8 @@ DEAD_LETTER_POLICY = "dead-letter-queues"
 #: delivery limit", 4.0 release notes), and on 4.0 to 4.2 every return counts towards it (a nack or reject with
 #: requeue, a consumer's channel or connection closing: each "Get messages" with requeue in the management UI). A
 #: DLQ has no dead-letter exchange, so a dead letter returned 20 times would be dropped for good. A bound, not
-#: ``-1`` (unlimited on 4.x only: RabbitMQ 3.x reads a negative limit as 0, dropping at the first return), so the
-#: value means the same on 3.13 and 4.2 and a client stuck requeueing one dead letter still stops some day.
+#: ``-1`` (no limit on 4.x only; RabbitMQ 3.x has no negative limit), so the value means the same on 3.13 and 4.2
+#: and a client stuck requeueing one dead letter still stops some day.
 DEAD_LETTER_DELIVERY_LIMIT = 1000
 
 
