@@ -7,8 +7,10 @@ service). The orchestrator runs with the recording runner of test_orchestrate.py
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from shared import REPO_ROOT
 from shared.dag import LAYERS
 from shared.envs import EnvConfig, load_env
 from shared.images import AwsAccessError
@@ -359,3 +362,17 @@ def test_without_credentials_up_stops_quickly_and_preview_goes_on(monkeypatch: p
         AwsAccountCheck(preflight_clients).check(load_env("dev"), ["compute"])
     code, out, runner = up(["preview", "dev"], AwsAccountCheck(preflight_clients))
     assert code == 0 and "note: account not checked: dev: cannot tell which AWS account" in out
+
+
+# -- the command ------------------------------------------------------------------------------------------
+
+
+def test_nox_preflight_runs_the_account_check_and_the_readme_lists_every_session() -> None:
+    tree = ast.parse((REPO_ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    sessions = {node.name: ast.unparse(node) for node in tree.body if isinstance(node, ast.FunctionDef)
+                and any(ast.unparse(decorator) == "nox.session" for decorator in node.decorator_list)}
+    assert "'-m', 'shared.orchestrate.account', *session.posargs" in sessions["preflight"]
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    commands = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    listed = {name for group in re.findall(r"`nox -s ([a-z|\\]+)", commands) for name in group.split("\\|")}
+    assert set(sessions) <= listed, f"sessions missing from the README's Commands: {sorted(set(sessions) - listed)}"
