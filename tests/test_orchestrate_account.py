@@ -22,7 +22,14 @@ from shared import REPO_ROOT
 from shared.dag import LAYERS
 from shared.envs import EnvConfig, load_env
 from shared.images import AwsAccessError
-from shared.orchestrate.account import AccountError, AwsAccountCheck, linked_roles, preflight_clients, quota_needs
+from shared.orchestrate.account import (
+    ROLE_SETTLE_S,
+    AccountError,
+    AwsAccountCheck,
+    linked_roles,
+    preflight_clients,
+    quota_needs,
+)
 from shared.orchestrate.account import main as account_main
 from shared.orchestrate.cli import main
 from tests.aws_helpers import MotoAccounts, ReleasedEverywhere
@@ -140,6 +147,11 @@ class Clients:
         return self.moto(env, service)
 
 
+def checker(clients: Clients, sleeps: list[float] | None = None) -> AwsAccountCheck:
+    """The real check on ``clients``; its waits recorded in ``sleeps`` instead of slept."""
+    return AwsAccountCheck(clients, sleep=(sleeps if sleeps is not None else []).append)
+
+
 def roles_in(env: EnvConfig) -> set[str]:
     iam = MotoAccounts.client(env.account_id, env.region, "iam")
     return {role["RoleName"] for role in iam.list_roles(PathPrefix="/aws-service-role/")["Roles"]}
@@ -210,34 +222,37 @@ def test_a_fresh_account_gets_its_roles_before_the_first_layer(moto_aws: None) -
             return super().run(layer, env, operation, on_output)
 
     runner = Watching()
-    code, out, _ = up(["up", "dev", "--yes"], AwsAccountCheck(Clients(roomy())), runner)
+    sleeps: list[float] = []
+    code, out, _ = up(["up", "dev", "--yes"], checker(Clients(roomy()), sleeps), runner)
     assert code == 0, out
     assert runner.seen == set(FRESH_DEV_ROLES)
+    assert sleeps == [ROLE_SETTLE_S]  # once, after creating, for IAM's eventual consistency
     assert f"account dev: {ECS_ROLE}: created (aws iam create-service-linked-role --aws-service-name " \
            "ecs.amazonaws.com)" in out
 
-    # the second `up`: everything is there, nothing is created again
-    code, out, _ = up(["up", "dev", "--yes"], AwsAccountCheck(Clients(roomy())))
+    # the second `up`: everything is there, nothing is created again, nothing is waited for
+    code, out, _ = up(["up", "dev", "--yes"], checker(Clients(roomy()), sleeps))
     assert code == 0, out
+    assert sleeps == [ROLE_SETTLE_S]
     assert f"account dev: {ECS_ROLE}: present" in out and "created" not in out
 
 
 def test_preview_and_dry_only_report(moto_aws: None) -> None:
     dev = load_env("dev")
-    code, out, runner = up(["preview", "dev"], AwsAccountCheck(Clients(roomy())))
+    code, out, runner = up(["preview", "dev"], checker(Clients(roomy())))
     assert code == 0, out
     assert roles_in(dev) == set()
     assert f"note: up creates the service-linked role {ECS_ROLE} first" in out
     assert sorted(runner.started()) == sorted(LAYERS)
 
     out_io = io.StringIO()
-    assert account_main(["dev", "--dry"], check=AwsAccountCheck(Clients(roomy())), out=out_io) == 0
+    assert account_main(["dev", "--dry"], check=checker(Clients(roomy())), out=out_io) == 0
     assert roles_in(dev) == set()
     assert "would create AWSServiceRoleForAmazonMQ: `aws iam create-service-linked-role --aws-service-name " \
            "mq.amazonaws.com`" in out_io.getvalue()
 
     out_io = io.StringIO()
-    assert account_main(["dev", "--layers", "broker"], check=AwsAccountCheck(Clients(roomy())), out=out_io) == 0
+    assert account_main(["dev", "--layers", "broker"], check=checker(Clients(roomy())), out=out_io) == 0
     assert roles_in(dev) == {"AWSServiceRoleForAmazonMQ"}  # broker and what it reads (network): MQ's role only
     assert "account dev: ready for network, broker" in out_io.getvalue()
 
@@ -248,16 +263,16 @@ def test_a_role_made_meanwhile_by_someone_else_counts_as_present(moto_aws: None)
     # IAM's answer when the role exists: InvalidInput "... has been taken in this account"
     taken = DenyingIam(moto_iam, "InvalidInput",
                        f"Service role name {ECS_ROLE} has been taken in this account, please try a different suffix.")
-    check = AwsAccountCheck(Clients(roomy(), iam=taken))
+    check = checker(Clients(roomy(), iam=taken))
     lines = check.create(dev, linked_roles(dev, ["compute"])[:1])
     assert lines == [f"{ECS_ROLE}: present (created meanwhile by someone else)"]
     # moto's answer for the same race (EntityAlreadyExists) is the same to the preflight
     moto_iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
-    check = AwsAccountCheck(Clients(roomy(), iam=moto_iam))
+    check = checker(Clients(roomy(), iam=moto_iam))
     assert check.create(dev, linked_roles(dev, ["compute"])[:1]) == [
         f"{ECS_ROLE}: present (created meanwhile by someone else)"]
     # and through AWS's names: the second create of the same role is "has been taken", i.e. present
-    check = AwsAccountCheck(Clients(roomy()))
+    check = checker(Clients(roomy()))
     assert check.create(dev, linked_roles(dev, ["broker"])) == [
         "AWSServiceRoleForAmazonMQ: created (aws iam create-service-linked-role --aws-service-name mq.amazonaws.com)"]
     assert check.create(dev, linked_roles(dev, ["broker"])) == [
@@ -267,20 +282,20 @@ def test_a_role_made_meanwhile_by_someone_else_counts_as_present(moto_aws: None)
 def test_credentials_that_may_not_create_a_role_stop_up_before_any_layer(moto_aws: None) -> None:
     dev = load_env("dev")
     denying = DenyingIam(MotoAccounts.client(dev.account_id, dev.region, "iam"))
-    code, out, runner = up(["up", "dev", "--yes"], AwsAccountCheck(Clients(roomy(), iam=denying)))
+    code, out, runner = up(["up", "dev", "--yes"], checker(Clients(roomy(), iam=denying)))
     assert code == 2, out
     assert runner.started() == []
     assert denying.attempts == ["mq.amazonaws.com"]  # stops at the first refusal
     command = r"`aws iam create-service-linked-role --aws-service-name mq\.amazonaws\.com`"
     with pytest.raises(AccountError, match=r"may not iam:CreateServiceLinkedRole\. No layer has run\. .*" + command):
-        AwsAccountCheck(Clients(roomy(), iam=denying)).create(dev, linked_roles(dev, ["broker"]))
+        checker(Clients(roomy(), iam=denying)).create(dev, linked_roles(dev, ["broker"]))
 
 
 def test_a_declined_up_creates_nothing(moto_aws: None) -> None:
     dev = load_env("dev")
     out = io.StringIO()
     code = main(["up", "dev"], runner=RecordingRunner(), out=out, confirm=lambda prompt: False,
-                images=ReleasedEverywhere(), account=AwsAccountCheck(Clients(roomy())))
+                images=ReleasedEverywhere(), account=checker(Clients(roomy())))
     assert code == 1
     assert roles_in(dev) == set()
     assert f"account dev: {ECS_ROLE} is created before the first layer" in out.getvalue()
@@ -288,7 +303,7 @@ def test_a_declined_up_creates_nothing(moto_aws: None) -> None:
 
 def test_credentials_of_another_account_create_nothing(moto_aws: None) -> None:
     dev = load_env("dev")
-    code, out, runner = up(["up", "dev", "--yes"], AwsAccountCheck(Clients(roomy(), caller="999999999999")))
+    code, out, runner = up(["up", "dev", "--yes"], checker(Clients(roomy(), caller="999999999999")))
     assert code == 2 and runner.started() == [], out
     assert roles_in(dev) == set()
     assert MotoAccounts.client("999999999999", dev.region, "iam").list_roles(
@@ -301,21 +316,21 @@ def test_credentials_of_another_account_create_nothing(moto_aws: None) -> None:
 def test_up_is_refused_when_the_desired_tasks_exceed_the_fargate_quota(moto_aws: None) -> None:
     # a new account's Fargate quota can be a handful of vCPUs; prod's desired tasks need 10.25
     quotas = FakeQuotas({FARGATE: 8, ("AWSCloudMap", "L-0FE3F50E"): 50, ("ec2", "L-0263D0A3"): 5})
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], AwsAccountCheck(Clients(quotas)))
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(quotas)))
     assert code == 2, out
     assert runner.started() == []
     assert roles_in(load_env("prod")) == set()  # refused before anything was created
     assert "Fargate On-Demand vCPU resource count (fargate L-3032A538): prod needs 10.25, quota 8 (applied)" in out
 
     # the same run as a preview: reported, and the layers preview
-    code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], AwsAccountCheck(Clients(quotas)))
+    code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(quotas)))
     assert code == 0 and runner.started() == ["compute"]
     assert "note: up would be refused: compute cannot succeed in account 333333333333" in out
 
 
 def test_a_peak_above_the_quota_is_a_note(moto_aws: None) -> None:
     quotas = FakeQuotas({FARGATE: 16})
-    code, out, _ = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], AwsAccountCheck(Clients(quotas)))
+    code, out, _ = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(quotas)))
     assert code == 0, out
     assert "not for the peak 73.50" in out
     assert "--service-code fargate --quota-code L-3032A538 --desired-value 74" in out
@@ -323,19 +338,19 @@ def test_a_peak_above_the_quota_is_a_note(moto_aws: None) -> None:
 
 def test_the_default_quota_answers_when_none_is_applied_and_unreadable_ones_are_notes(moto_aws: None) -> None:
     dev = load_env("dev")
-    check = AwsAccountCheck(Clients(FakeQuotas({FARGATE: "AccessDeniedException"})))
+    check = checker(Clients(FakeQuotas({FARGATE: "AccessDeniedException"})))
     report = check.check(dev, ["compute"])
     assert report.refusals == []
     assert any("Fargate On-Demand vCPU resource count (fargate L-3032A538): unknown, not allowed to read it" in note
                for note in report.notes)
 
-    report = AwsAccountCheck(Clients(FakeQuotas({}, defaults={FARGATE: 1}))).check(dev, ["compute"])
+    report = checker(Clients(FakeQuotas({}, defaults={FARGATE: 1}))).check(dev, ["compute"])
     assert "Fargate On-Demand vCPU resource count (fargate L-3032A538): dev needs 3.75, quota 1 (AWS default)" \
         in report.lines  # dev's desired tasks: 0.25 + 0.5 + 1 + 2
     assert report.refusals[0].startswith("compute cannot succeed in account 111111111111 (eu-west-1): Fargate")
 
     # moto knows the VPC quotas (5 VPCs per Region): network fits; Cloud Map is not known there: a note
-    report = AwsAccountCheck(Clients()).check(dev, ["network", "discovery"])
+    report = checker(Clients()).check(dev, ["network", "discovery"])
     assert report.refusals == []
     assert "VPCs per Region (vpc L-F678F1CE): dev needs 1, quota 5 (applied)" in report.lines
     assert any(note.startswith("quota Namespaces per Region (AWSCloudMap L-0FE3F50E): unknown, Service Quotas "

@@ -43,6 +43,10 @@ MAX_ATTEMPTS = 2
 #: How long a created role is waited for in IAM's reads (eventually consistent) before the first layer runs.
 ROLE_VISIBLE_ATTEMPTS = 10
 ROLE_VISIBLE_SLEEP_S = 2.0
+#: After a role was created, before the first layer: IAM reads the role back before every service can assume it
+#: (IAM user guide, "Troubleshoot IAM": changes are eventually consistent), and a service that cannot assume
+#: it yet fails as if it were missing.
+ROLE_SETTLE_S = 10.0
 #: Fargate task cpu units per vCPU (ECS task definition cpu: "1024 CPU units = 1 vCPU").
 CPU_UNITS_PER_VCPU = 1024
 #: A rolling deployment may run this share of the desired count (compute_service: deployment_maximum_percent).
@@ -302,6 +306,7 @@ class AwsAccountCheck:
             return []
         iam = self.clients(env, "iam")
         done: list[str] = []
+        created = False
         for role in roles:
             try:
                 name = str(iam.create_service_linked_role(AWSServiceName=role.service)["Role"]["RoleName"])
@@ -311,15 +316,18 @@ class AwsAccountCheck:
                 if code == "EntityAlreadyExists" or (code == "InvalidInput" and "has been taken" in message):
                     done.append(f"{role.role_name}: present (created meanwhile by someone else)")
                     continue
-                created = f" {', '.join(done)}." if done else ""
+                so_far = f" {'; '.join(done)}." if done else ""
                 reason = ("the credentials may not iam:CreateServiceLinkedRole" if code in DENIED_CODES
                           else message)
                 raise AccountError(
                     f"{env.name}: creating the service-linked role {role.role_name} ({role.layer}: {role.why}) "
-                    f"failed: {reason}. No layer has run.{created} Someone allowed to should run once, in "
+                    f"failed: {reason}. No layer has run.{so_far} Someone allowed to should run once, in "
                     f"account {env.account_id}: `{role.command}`") from None
             self._wait_visible(iam, name)
+            created = True
             done.append(f"{name}: created ({role.command})")
+        if created:
+            self.sleep(ROLE_SETTLE_S)
         return done
 
     def _wait_visible(self, iam: Any, name: str) -> None:
