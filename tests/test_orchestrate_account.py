@@ -352,9 +352,32 @@ def test_the_default_quota_answers_when_none_is_applied_and_unreadable_ones_are_
     # moto knows the VPC quotas (5 VPCs per Region): network fits; Cloud Map is not known there: a note
     report = checker(Clients()).check(dev, ["network", "discovery"])
     assert report.refusals == []
-    assert "VPCs per Region (vpc L-F678F1CE): dev needs 1, quota 5 (applied)" in report.lines
+    # moto's region has its default VPC
+    assert "VPCs per Region (vpc L-F678F1CE): dev needs 1 (the account holds 1, 0 of them dev's), quota 5 " \
+           "(applied)" in report.lines
     assert any(note.startswith("quota Namespaces per Region (AWSCloudMap L-0FE3F50E): unknown, Service Quotas "
                                "does not know it here") for note in report.notes)
+
+
+def test_what_the_account_already_holds_counts_except_the_envs_own(moto_aws: None) -> None:
+    dev = load_env("dev")
+    ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
+    for index in range(4):  # with moto's default VPC: five, the default quota
+        ec2.create_vpc(CidrBlock=f"10.{100 + index}.0.0/16")
+    addresses = [ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(5)]
+    quotas = FakeQuotas({("vpc", "L-F678F1CE"): 5, ("ec2", "L-0263D0A3"): 5})
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(quotas)))
+    assert code == 2 and runner.started() == [], out
+    assert "VPCs per Region (vpc L-F678F1CE): dev needs 1 (the account holds 5, 0 of them dev's), quota 5" in out
+    assert "EC2-VPC Elastic IPs (ec2 L-0263D0A3): dev needs 1 (the account holds 5, 0 of them dev's)" in out
+
+    # the second `up`: dev's own VPC and NAT address are among them, nothing more is needed
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.100.0.0/16"]}])["Vpcs"][0]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": "dev-vpc"}])
+    ec2.create_tags(Resources=[addresses[0]], Tags=[{"Key": "Name", "Value": "dev-nat-eu-west-1a"}])
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(quotas)))
+    assert code == 0 and runner.started() == ["network"], out
+    assert "dev needs 1 (the account holds 5, 1 of them dev's), quota 5" in out
 
 
 # -- without credentials -------------------------------------------------------------------------------------

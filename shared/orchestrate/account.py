@@ -138,6 +138,17 @@ class QuotaNeed:
     peak: float
     """What the env may need later (scale-out, a rolling deployment): above the quota, a note."""
     what: str
+    counted: str | None = None
+    """A key of :data:`USAGE`: the account's resources of this quota are counted too (the env's own, found by
+    their ``Name`` tag, are not needed again)."""
+
+
+#: What the account already holds of a quota, read with EC2 (key -> (describe call, list key, the env's own
+#: ``Name`` tag prefix)); the network layer names its VPC ``<env>-vpc`` and its NAT addresses ``<env>-nat-<az>``.
+USAGE: dict[str, tuple[str, str, str]] = {
+    "vpcs": ("describe_vpcs", "Vpcs", "{env}-vpc"),
+    "elastic-ips": ("describe_addresses", "Addresses", "{env}-nat-"),
+}
 
 
 def _vcpus(cpu_units: int, count: int) -> float:
@@ -152,13 +163,14 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
         nats = {"none": 0, "single": 1, "per-az": env.network.az_count}[env.network.nat]
         interface = [name for name in env.network.endpoints if name != "s3"]  # s3 is a Gateway endpoint
         # Amazon VPC user guide, "Amazon VPC quotas" (codes as listed by Service Quotas for service "vpc").
-        needs.append(QuotaNeed("vpc", "L-F678F1CE", "VPCs per Region", "network", 1, 1, "the env's VPC"))
+        needs.append(QuotaNeed("vpc", "L-F678F1CE", "VPCs per Region", "network", 1, 1, "the env's VPC",
+                               counted="vpcs"))
         needs.append(QuotaNeed("vpc", "L-A4707A72", "Internet gateways per Region", "network", 1, 1,
                                "the VPC's internet gateway"))
         if nats:
             # "Elastic IP addresses per Region" of the VPC guide is Service Quotas' ec2 "EC2-VPC Elastic IPs".
             needs.append(QuotaNeed("ec2", "L-0263D0A3", "EC2-VPC Elastic IPs", "network", nats, nats,
-                                   f"one per NAT gateway (network.nat: {env.network.nat})"))
+                                   f"one per NAT gateway (network.nat: {env.network.nat})", counted="elastic-ips"))
             needs.append(QuotaNeed("vpc", "L-FE5A380F", "NAT gateways per Availability Zone", "network", 1, 1,
                                    "one NAT gateway per AZ at most"))
         if interface:
@@ -280,6 +292,22 @@ class AwsAccountCheck:
                 why = "Service Quotas does not know it here" if code == "NoSuchResourceException" else str(error)
         return None, why
 
+    def _usage(self, env: EnvConfig, need: QuotaNeed, report: AccountReport) -> tuple[int, int] | None:
+        """(held in the account and region, of which the env's own) for a counted quota; None when unreadable."""
+        if need.counted is None:
+            return None
+        call, key, own_name = USAGE[need.counted]
+        own_name = own_name.format(env=env.name)
+        try:
+            items = getattr(self.clients(env, "ec2"), call)()[key]
+        except _aws_errors() as error:
+            report.notes.append(f"{need.name}: what the account holds is unknown ({call}: {error})")
+            return None
+        own = sum(1 for item in items
+                  if any(tag.get("Key") == "Name" and str(tag.get("Value", "")).startswith(own_name)
+                         for tag in item.get("Tags") or []))
+        return len(items), own
+
     def _check_quota(self, env: EnvConfig, quotas: Any, need: QuotaNeed, report: AccountReport) -> None:
         label = f"{need.name} ({need.service_code} {need.quota_code})"
         value, source = self._quota_value(quotas, need)
@@ -287,15 +315,22 @@ class AwsAccountCheck:
             report.notes.append(f"quota {label}: unknown, {source}; {env.name} needs {_fmt(need.need)} "
                                 f"({need.what})")
             return
-        report.lines.append(f"{label}: {env.name} needs {_fmt(need.need)}, quota {_fmt(value)} ({source})")
+        usage = self._usage(env, need, report)
+        total, held = need.need, ""
+        if usage is not None:
+            existing, own = usage
+            # what the account holds, plus what the env still has to create (its own are already counted)
+            total = existing + max(0.0, need.need - own)
+            held = f" (the account holds {existing}, {own} of them {env.name}'s)"
+        report.lines.append(f"{label}: {env.name} needs {_fmt(need.need)}{held}, quota {_fmt(value)} ({source})")
         request = (f"aws service-quotas request-service-quota-increase --region {env.region} --service-code "
                    f"{need.service_code} --quota-code {need.quota_code} --desired-value "
-                   f"{math.ceil(max(need.peak, need.need))}")
-        if need.need > value:
+                   f"{math.ceil(max(need.peak, total))}")
+        if total > value:
             report.refusals.append(
                 f"{need.layer} cannot succeed in account {env.account_id} ({env.region}): {label} is {_fmt(value)}, "
-                f"and {env.name} needs {_fmt(need.need)} ({need.what}). Ask for more (`{request}`) or lower the "
-                f"need in {env_path(env.name)}. Nothing was run.")
+                f"and {env.name} needs {_fmt(need.need)} ({need.what}){held}. Ask for more (`{request}`), free "
+                f"some, or lower the need in {env_path(env.name)}. Nothing was run.")
         elif need.peak > value:
             report.notes.append(f"quota {label} is {_fmt(value)}: enough for the first up ({_fmt(need.need)}), "
                                 f"not for the peak {_fmt(need.peak)} ({need.what}); what goes beyond it is not "
