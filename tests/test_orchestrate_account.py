@@ -206,6 +206,39 @@ def test_the_needs_come_from_the_env_and_the_catalog() -> None:
     assert dev["L-0263D0A3"].need == 1 and "L-29B6F2EB" not in dev  # one NAT, only the s3 gateway endpoint
 
 
+def resources(env_name: str, layer: str, type_: str) -> list[dict[str, Any]]:
+    """The accepted synth of ``layer`` (tests/snapshots): the resources of ``type_``."""
+    document = json.loads((REPO_ROOT / "tests" / "snapshots" / env_name / f"{layer}.json").read_text(encoding="utf-8"))
+    return [resource for resource in document["resources"] if resource["type"] == type_]
+
+
+@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+def test_the_needs_are_what_the_synthesized_stacks_create(env_name: str) -> None:
+    env = load_env(env_name)
+    needs = {need.quota_code: need for need in quota_needs(env, LAYERS)}
+    vpcs = resources(env_name, "network", "aws:ec2/vpc:Vpc")
+    eips = resources(env_name, "network", "aws:ec2/eip:Eip")
+    assert needs["L-F678F1CE"].need == len(vpcs) == 1
+    assert needs["L-0263D0A3"].need == len(eips)
+    # what the account's count subtracts as the env's own: the Name tags the network layer gives them
+    assert [vpc["inputs"]["tags"]["Name"] for vpc in vpcs] == [f"{env_name}-vpc"]
+    assert all(eip["inputs"]["tags"]["Name"].startswith(f"{env_name}-nat-") for eip in eips)
+    interface = [e for e in resources(env_name, "network", "aws:ec2/vpcEndpoint:VpcEndpoint")
+                 if e["inputs"]["vpcEndpointType"] == "Interface"]
+    assert (needs["L-29B6F2EB"].need if "L-29B6F2EB" in needs else 0) == len(interface)
+    namespaces = (resources(env_name, "discovery", "aws:servicediscovery/httpNamespace:HttpNamespace")
+                  + resources(env_name, "discovery", "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"))
+    assert needs["L-0FE3F50E"].need == len(namespaces)
+    cpu = {task["inputs"]["family"]: int(task["inputs"]["cpu"])
+           for task in resources(env_name, "compute", "aws:ecs/taskDefinition:TaskDefinition")}
+    vcpus = sum(cpu[service["inputs"]["taskDefinition"].rsplit("/", 1)[1].rsplit(":", 1)[0]]
+                * service["inputs"]["desiredCount"] / 1024
+                for service in resources(env_name, "compute", "aws:ecs/service:Service"))
+    assert needs["L-3032A538"].need == pytest.approx(vcpus)
+    albs = resources(env_name, "compute", "aws:lb/loadBalancer:LoadBalancer")
+    assert (needs["L-53DA6B97"].need if "L-53DA6B97" in needs else 0) == len(albs)
+
+
 # -- service-linked roles ---------------------------------------------------------------------------------
 
 
