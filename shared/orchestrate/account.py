@@ -16,7 +16,8 @@ A brand-new account fails a first ``up`` in two ways no layer can prevent by its
   certainly exceeds its quota (e.g. the Fargate vCPUs of every service at its desired count) refuses
   ``up`` with exit 2 before any layer; a later peak above it (every service at ``max_count``, or a
   rolling deployment at 200 %) is a note, as is a quota that cannot be read (AccessDenied, no such
-  quota). Other resources of the account share each quota: the preflight compares the env's own need.
+  quota). VPCs and Elastic IPs count what the region already holds (less the env's own, by ``Name`` tag);
+  the other quotas are compared with the env's own need, though other resources of the account share them.
 
 Credentials: those of :mod:`shared.images` (``PLATFORM_AWS_PROFILE_<ENV>`` or the default chain), refused
 (exit 2) when they are not of the env's ``account_id`` -- before anything is created. Every call has
@@ -43,9 +44,9 @@ MAX_ATTEMPTS = 2
 #: How long a created role is waited for in IAM's reads (eventually consistent) before the first layer runs.
 ROLE_VISIBLE_ATTEMPTS = 10
 ROLE_VISIBLE_SLEEP_S = 2.0
-#: After a role was created, before the first layer: IAM reads the role back before every service can assume it
-#: (IAM user guide, "Troubleshoot IAM": changes are eventually consistent), and a service that cannot assume
-#: it yet fails as if it were missing.
+#: After a role was created, before the first layer: IAM is eventually consistent, so the role reads back before
+#: every service can assume it (the AWS provider retries its own resources' IAM eventual-consistency errors for
+#: the same reason), and a service that cannot assume it yet fails as if it were missing.
 ROLE_SETTLE_S = 10.0
 #: Fargate task cpu units per vCPU (ECS task definition cpu: "1024 CPU units = 1 vCPU").
 CPU_UNITS_PER_VCPU = 1024
@@ -228,8 +229,8 @@ class AccountCheck(Protocol):
     """The orchestrator's view of the preflight (:class:`AwsAccountCheck` in real runs)."""
 
     def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
-        """Read-only: which roles are missing, which quotas are too low (AccountError when the credentials
-        are of another account or none can be found)."""
+        """Read-only: which roles are missing, which quotas are too low (:class:`~shared.images.AwsAccessError`,
+        exit 2, when the credentials are of another account or none can be found)."""
 
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
         """Create ``roles`` (idempotent); what was done, one line each; AccountError when it cannot."""
