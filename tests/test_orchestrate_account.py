@@ -94,7 +94,8 @@ class AwsNamedIam:
     NAMES = {"ecs.amazonaws.com": ECS_ROLE, "mq.amazonaws.com": "AWSServiceRoleForAmazonMQ",
              "ecs.application-autoscaling.amazonaws.com": "AWSServiceRoleForApplicationAutoScaling_ECSService",
              "replication.ecr.amazonaws.com": "AWSServiceRoleForECRReplication",
-             "elasticloadbalancing.amazonaws.com": "AWSServiceRoleForElasticLoadBalancing"}
+             "elasticloadbalancing.amazonaws.com": "AWSServiceRoleForElasticLoadBalancing",
+             "appmesh.amazonaws.com": "AWSServiceRoleForAppMesh"}
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -183,6 +184,13 @@ def test_the_roles_follow_the_layers_and_the_env() -> None:
     assert [role.role_name for role in linked_roles(staging, ["compute"])] == [
         ECS_ROLE, "AWSServiceRoleForApplicationAutoScaling_ECSService"]
     assert linked_roles(dev, ["network", "discovery", "mesh", "messaging"]) == []
+
+
+def test_an_app_mesh_env_needs_the_app_mesh_role(edit_env: Any) -> None:
+    edit_env("staging", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
+    staging = load_env("staging")
+    assert [(role.role_name, role.service) for role in linked_roles(staging, ["network", "discovery", "mesh"])] == [
+        ("AWSServiceRoleForAppMesh", "appmesh.amazonaws.com")]
 
 
 def test_a_public_gateway_needs_the_load_balancing_role_and_an_alb(edit_env: Any) -> None:

@@ -108,6 +108,10 @@ def linked_roles(env: EnvConfig, layers: Iterable[str]) -> list[LinkedRole]:
         # interfaces and VPC endpoints are managed through AWSServiceRoleForAmazonMQ.
         roles.append(LinkedRole("mq.amazonaws.com", "AWSServiceRoleForAmazonMQ", "broker",
                                 "the Amazon MQ broker"))
+    if "mesh" in chosen and env.mesh.provider == "appmesh":
+        # App Mesh user guide, "Using service-linked roles for App Mesh" (it discovers Cloud Map instances).
+        roles.append(LinkedRole("appmesh.amazonaws.com", "AWSServiceRoleForAppMesh", "mesh",
+                                "the App Mesh mesh and its virtual nodes"))
     if "compute" in chosen:
         # ECS API reference, CreateCluster: ECS only attempts to create it; a CreateService right after can
         # still fail "Unable to assume the service linked role".
