@@ -342,6 +342,15 @@ def test_a_declined_up_creates_nothing(moto_aws: None) -> None:
     assert f"account dev: {ECS_ROLE} is created before the first layer" in out.getvalue()
 
 
+def test_ctrl_c_while_the_roles_are_created_stops_before_the_first_layer(moto_aws: None) -> None:
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt  # during the wait after the first role was created
+
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           AwsAccountCheck(Clients(roomy()), sleep=interrupted))
+    assert code == 130 and runner.started() == [], out
+
+
 def test_credentials_of_another_account_create_nothing(moto_aws: None) -> None:
     dev = load_env("dev")
     code, out, runner = up(["up", "dev", "--yes"], checker(Clients(roomy(), caller="999999999999")))

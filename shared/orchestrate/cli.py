@@ -181,8 +181,13 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
                            f"({', '.join(plan.layers)}); continue?"):
                 out.write("declined; nothing was run\n")
                 return 1
-        for line in account_check.create(env, found.missing):  # account-wide, idempotent; after the confirmation
-            out.write(f"account {env.name}: {line}\n")
+        try:
+            for line in account_check.create(env, found.missing):  # account-wide, idempotent; after the confirmation
+                out.write(f"account {env.name}: {line}\n")
+        except KeyboardInterrupt:
+            sys.stderr.write(f"interrupted: {operation.label} {env.name} stopped before its first layer (a service-"
+                             "linked role already created stays: it is the account's, and the next run finds it)\n")
+            return 130
     except PlatformError as error:
         sys.stderr.write(f"error: {error}\n")
         return error.exit_code
