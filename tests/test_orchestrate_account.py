@@ -230,6 +230,9 @@ def test_the_needs_are_what_the_synthesized_stacks_create(env_name: str) -> None
     assert needs["L-0263D0A3"].need == len(eips)
     # what the account's count subtracts as the env's own: the Name tags the network layer gives them
     assert [vpc["inputs"]["tags"]["Name"] for vpc in vpcs] == [f"{env_name}-vpc"]
+    gateways = resources(env_name, "network", "aws:ec2/internetGateway:InternetGateway")
+    assert needs["L-A4707A72"].need == len(gateways) == 1
+    assert [gateway["inputs"]["tags"]["Name"] for gateway in gateways] == [f"{env_name}-igw"]
     assert all(eip["inputs"]["tags"]["Name"].startswith(f"{env_name}-nat-") for eip in eips)
     interface = [e for e in resources(env_name, "network", "aws:ec2/vpcEndpoint:VpcEndpoint")
                  if e["inputs"]["vpcEndpointType"] == "Interface"]
@@ -415,9 +418,12 @@ def test_what_the_account_already_holds_counts_except_the_envs_own(moto_aws: Non
     for index in range(4):  # with moto's default VPC: five, the default quota
         ec2.create_vpc(CidrBlock=f"10.{100 + index}.0.0/16")
     addresses = [ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(5)]
-    quotas = FakeQuotas({("vpc", "L-F678F1CE"): 5, ("ec2", "L-0263D0A3"): 5})
+    quotas = FakeQuotas({("vpc", "L-F678F1CE"): 5, ("ec2", "L-0263D0A3"): 5, ("vpc", "L-A4707A72"): 5})
     code, out, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(quotas)))
     assert code == 2 and runner.started() == [], out
+    held_igws = len(ec2.describe_internet_gateways()["InternetGateways"])
+    assert f"Internet gateways per Region (vpc L-A4707A72): dev needs 1 (the account holds {held_igws}, 0 of them " \
+           "dev's), quota 5" in out
     assert "VPCs per Region (vpc L-F678F1CE): dev needs 1 (the account holds 5, 0 of them dev's), quota 5" in out
     assert "EC2-VPC Elastic IPs (ec2 L-0263D0A3): dev needs 1 (the account holds 5, 0 of them dev's)" in out
 

@@ -16,8 +16,9 @@ A brand-new account fails a first ``up`` in two ways no layer can prevent by its
   certainly exceeds its quota (e.g. the Fargate vCPUs of every service at its desired count) refuses
   ``up`` with exit 2 before any layer; a later peak above it (every service at ``max_count``, or a
   rolling deployment at 200 %) is a note, as is a quota that cannot be read (AccessDenied, no such
-  quota). VPCs and Elastic IPs count what the region already holds (less the env's own, by ``Name`` tag);
-  the other quotas are compared with the env's own need, though other resources of the account share them.
+  quota). VPCs, internet gateways and Elastic IPs count what the region already holds (less the env's
+  own, by ``Name`` tag); the other quotas are compared with the env's own need, though other resources
+  of the account share them.
 
 Credentials: those of :mod:`shared.images` (``PLATFORM_AWS_PROFILE_<ENV>`` or the default chain), refused
 (exit 2) when they are not of the env's ``account_id`` -- before anything is created. Every call has
@@ -149,9 +150,11 @@ class QuotaNeed:
 
 
 #: What the account already holds of a quota, read with EC2 (key -> (describe call, list key, the env's own
-#: ``Name`` tag prefix)); the network layer names its VPC ``<env>-vpc`` and its NAT addresses ``<env>-nat-<az>``.
+#: ``Name`` tag prefix)); the network layer names its VPC ``<env>-vpc``, its internet gateway ``<env>-igw``
+#: and its NAT addresses ``<env>-nat-<az>``.
 USAGE: dict[str, tuple[str, str, str]] = {
     "vpcs": ("describe_vpcs", "Vpcs", "{env}-vpc"),
+    "internet-gateways": ("describe_internet_gateways", "InternetGateways", "{env}-igw"),
     "elastic-ips": ("describe_addresses", "Addresses", "{env}-nat-"),
 }
 
@@ -173,7 +176,7 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
         needs.append(QuotaNeed("vpc", "L-F678F1CE", "VPCs per Region", "network", 1, 1, "the env's VPC",
                                counted="vpcs"))
         needs.append(QuotaNeed("vpc", "L-A4707A72", "Internet gateways per Region", "network", 1, 1,
-                               "the VPC's internet gateway"))
+                               "the VPC's internet gateway", counted="internet-gateways"))
         if nats:
             # "Elastic IP addresses per Region" of the VPC guide is Service Quotas' ec2 "EC2-VPC Elastic IPs".
             needs.append(QuotaNeed("ec2", "L-0263D0A3", "EC2-VPC Elastic IPs", "network", nats, nats,
