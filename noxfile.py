@@ -151,6 +151,13 @@ def up(session: nox.Session) -> None:
 
 
 @nox.session
+def preflight(session: nox.Session) -> None:
+    """`-- ENV [--layers a,b] [--dry]`: the account check `up` runs first, alone: creates the missing service-linked
+    roles (not with --dry) and compares the env's needs with the account's service quotas."""
+    _exit_with(session, "-m", "shared.orchestrate.account", *session.posargs)
+
+
+@nox.session
 def destroy(session: nox.Session) -> None:
     """`-- ENV [--layers a,b] [--parallel N] [--yes] [--preview-only]`: destroy in reverse DAG order."""
     _orchestrate(session, "destroy")

@@ -19,6 +19,7 @@ from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
 from shared.images import MissingImage, RunningImage
+from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
 
 
@@ -110,4 +111,16 @@ class ReleasedEverywhere:
         return []
 
     def tag_release(self, env: EnvConfig) -> list[TagResult]:
+        return []
+
+
+class AccountReady:
+    """An orchestrator ``AccountCheck`` for runs that are not about the account: every service-linked role is
+    there and every quota fits (conftest.py makes it the default, so no test reaches real AWS)."""
+
+    def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        return AccountReport()
+
+    def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
+        assert not roles, "AccountReady reported no missing role"
         return []

@@ -60,6 +60,15 @@ def edit_env(env_dir: Path) -> EnvEditor:
     return edit
 
 
+@pytest.fixture(autouse=True)
+def account_ready_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The orchestrator's account preflight (shared/orchestrate/account.py) would ask real AWS, and on `up`
+    create IAM roles: every test that does not inject its own ``account=`` gets an account that is ready."""
+    from tests.aws_helpers import AccountReady
+
+    monkeypatch.setattr("shared.orchestrate.cli.default_account_check", AccountReady)
+
+
 @pytest.fixture
 def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto for one test: boto3 answers offline, no real credentials can leak in (tests/aws_helpers.py)."""

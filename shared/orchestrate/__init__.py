@@ -6,6 +6,8 @@
 - :mod:`~shared.orchestrate.replacements` -- the preview before each `up`: no stateful resource replaced or
   deleted unless named with ``--allow-replace``;
 - :mod:`~shared.orchestrate.images` -- compute's `up` in two steps when its images are missing, ECS read after it;
+- :mod:`~shared.orchestrate.account` -- before any layer: the account's service-linked roles (created by `up`) and
+  service quotas against the env's needs (``nox -s preflight`` alone);
 - :mod:`~shared.orchestrate.policy_config` -- each env's enforcement as ``--policy-pack-config`` files;
 - :mod:`~shared.orchestrate.cli` -- the command line (``python -m shared.orchestrate``).
 """

@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from shared.cli import UsageParser
-from shared.envs import load_env
+from shared.envs import EnvConfig, load_env
 from shared.errors import PlatformError, UsageError
+from shared.images import AwsAccessError
+from shared.orchestrate.account import AccountCheck, AccountError, AccountReport, AwsAccountCheck, print_report
 from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan
@@ -109,13 +111,48 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def default_account_check() -> AccountCheck:
+    """The real account preflight (boto3); the test suite replaces it (conftest.py) so no test reaches AWS."""
+    return AwsAccountCheck()
+
+
+def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
+                       out: TextIO) -> AccountReport:
+    """The account preflight of ``up`` and ``preview`` (:mod:`shared.orchestrate.account`): read-only here.
+    ``up`` refuses a quota the env certainly exceeds and credentials of another account (exit 2); ``preview``
+    reports both."""
+    if operation.action not in (Action.UP, Action.PREVIEW) or operation.preview_only:
+        return AccountReport()
+    try:
+        report = check.check(env, layers)
+    except AwsAccessError as error:
+        if operation.action is Action.UP:
+            raise
+        out.write(f"note: account not checked: {error}\n")
+        return AccountReport()
+    print_report(report, env, out)
+    if operation.action is Action.PREVIEW:
+        for refusal in report.refusals:
+            out.write(f"note: up would be refused: {refusal}\n")
+        for role in report.missing:
+            out.write(f"note: up creates the service-linked role {role.role_name} first (`{role.command}`)\n")
+        return AccountReport()
+    if report.refusals:
+        raise AccountError("\n".join(report.refusals))
+    for role in report.missing:
+        out.write(f"account {env.name}: {role.role_name} is created before the first layer ({role.why})\n")
+    return report
+
+
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
          confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
-         probe: Probe = tcp_probe, images: ImageChecks | None = None) -> int:
+         probe: Probe = tcp_probe, images: ImageChecks | None = None, account: AccountCheck | None = None) -> int:
     """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup
-    (including a layer whose endpoint inside the VPC does not answer from here).
+    (including a layer whose endpoint inside the VPC does not answer from here, a service quota the env
+    certainly exceeds, a service-linked role that cannot be created).
 
-    ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`).
+    ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`);
+    ``account`` is the account preflight (default: AWS, :class:`~shared.orchestrate.account.AwsAccountCheck`).
     """
     out = out or sys.stdout
     try:
@@ -135,6 +172,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         runner = ImageGatedRunner(runner, images)
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
+        account_check = account if account is not None else default_account_check()
+        found = _account_preflight(account_check, env, operation, plan.layers, out)
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:
@@ -142,6 +181,13 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
                            f"({', '.join(plan.layers)}); continue?"):
                 out.write("declined; nothing was run\n")
                 return 1
+        try:
+            for line in account_check.create(env, found.missing):  # account-wide, idempotent; after the confirmation
+                out.write(f"account {env.name}: {line}\n")
+        except KeyboardInterrupt:
+            sys.stderr.write(f"interrupted: {operation.label} {env.name} stopped before its first layer (a service-"
+                             "linked role already created stays: it is the account's, and the next run finds it)\n")
+            return 130
     except PlatformError as error:
         sys.stderr.write(f"error: {error}\n")
         return error.exit_code

@@ -1,0 +1,439 @@
+"""Is the AWS account ready for what a run creates? Service-linked roles and service quotas, before any layer.
+
+A brand-new account fails a first ``up`` in two ways no layer can prevent by itself:
+
+- **Service-linked roles** are per account, not per env, so no stack may own one (an
+  ``aws.iam.ServiceLinkedRole`` fails with "has been taken" wherever the role already exists). The
+  services create theirs on first use with the caller's ``iam:CreateServiceLinkedRole``, but ECS does
+  so in CreateCluster without waiting for it, and the first CreateService after it can fail with
+  "Unable to assume the service linked role" (ECS API reference, CreateCluster: "Amazon ECS attempts
+  to create the Amazon ECS service-linked role"; a re-run then works). So the preflight reads each role
+  the run's layers need (IAM GetRole) and, for ``up``, creates the missing ones
+  (CreateServiceLinkedRole; "has been taken" means another run made it meanwhile) after the run was
+  confirmed and before the first layer. ``preview`` and ``--dry`` only report.
+- **Service quotas**: the env's need, computed from the env file and the catalog, against the quota
+  applied to the account (Service Quotas GetServiceQuota, else GetAWSDefaultServiceQuota). A need that
+  certainly exceeds its quota (e.g. the Fargate vCPUs of every service at its desired count) refuses
+  ``up`` with exit 2 before any layer; a later peak above it (every service at ``max_count``, or a
+  rolling deployment at 200 %) is a note, as is a quota that cannot be read (AccessDenied, no such
+  quota). VPCs, internet gateways and Elastic IPs count what the region already holds (less the env's
+  own, by ``Name`` tag); the other quotas are compared with the env's own need, though other resources
+  of the account share them.
+
+Credentials: those of :mod:`shared.images` (``PLATFORM_AWS_PROFILE_<ENV>`` or the default chain), refused
+(exit 2) when they are not of the env's ``account_id`` -- before anything is created. Every call has
+short timeouts and one retry, so a machine without credentials or network gets an answer within seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+from shared.envs import EnvConfig, env_path
+from shared.errors import PlatformError
+from shared.images import ClientFactory, aws_error_code, profile_var, verify_account
+
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 10
+MAX_ATTEMPTS = 2
+#: How long a created role is waited for in IAM's reads (eventually consistent) before the first layer runs.
+ROLE_VISIBLE_ATTEMPTS = 10
+ROLE_VISIBLE_SLEEP_S = 2.0
+#: After a role was created, before the first layer: IAM is eventually consistent, so the role reads back before
+#: every service can assume it (the AWS provider retries its own resources' IAM eventual-consistency errors for
+#: the same reason), and a service that cannot assume it yet fails as if it were missing.
+ROLE_SETTLE_S = 10.0
+#: Fargate task cpu units per vCPU (ECS task definition cpu: "1024 CPU units = 1 vCPU").
+CPU_UNITS_PER_VCPU = 1024
+#: A rolling deployment may run this share of the desired count (compute_service: deployment_maximum_percent).
+DEPLOYMENT_MAXIMUM_PERCENT = 200
+
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+
+
+class AccountError(PlatformError):
+    """The account cannot take what the run creates (a quota, a role that cannot be created): exit 2."""
+
+    exit_code = 2
+
+
+def preflight_clients(env: EnvConfig, service: str) -> Any:
+    """boto3 clients in the env's region and credentials (as :func:`shared.images.boto3_clients`) with short
+    timeouts and one retry: the preflight must answer quickly where AWS cannot be reached."""
+    import boto3
+    from botocore.config import Config
+
+    profile = os.environ.get(profile_var(env.name)) or None
+    config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                    retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+    return boto3.session.Session(profile_name=profile, region_name=env.region).client(service, config=config)
+
+
+def _aws_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+# -- what the layers need -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkedRole:
+    service: str
+    """The AWS service principal (``aws iam create-service-linked-role --aws-service-name``)."""
+    role_name: str
+    layer: str
+    why: str
+
+    @property
+    def command(self) -> str:
+        return f"aws iam create-service-linked-role --aws-service-name {self.service}"
+
+
+def linked_roles(env: EnvConfig, layers: Iterable[str]) -> list[LinkedRole]:
+    """The service-linked roles the resources of ``layers`` need in ``env``'s account, in layer order."""
+    from shared.catalog import load_catalog
+    from shared.components.image_replication import replica_registries
+
+    chosen = set(layers)
+    roles: list[LinkedRole] = []
+    if "broker" in chosen and env.messaging.broker == "amazon-mq":
+        # Amazon MQ developer guide, "Using service-linked roles for Amazon MQ": the broker's network
+        # interfaces and VPC endpoints are managed through AWSServiceRoleForAmazonMQ.
+        roles.append(LinkedRole("mq.amazonaws.com", "AWSServiceRoleForAmazonMQ", "broker",
+                                "the Amazon MQ broker"))
+    if "mesh" in chosen and env.mesh.provider == "appmesh":
+        # App Mesh user guide, "Using service-linked roles for App Mesh" (it discovers Cloud Map instances).
+        roles.append(LinkedRole("appmesh.amazonaws.com", "AWSServiceRoleForAppMesh", "mesh",
+                                "the App Mesh mesh and its virtual nodes"))
+    if "compute" in chosen:
+        # ECS API reference, CreateCluster: ECS only attempts to create it; a CreateService right after can
+        # still fail "Unable to assume the service linked role".
+        roles.append(LinkedRole("ecs.amazonaws.com", "AWSServiceRoleForECS", "compute",
+                                "the ECS cluster and its Fargate services (Service Connect)"))
+        # Application Auto Scaling user guide, "Amazon ECS and Application Auto Scaling".
+        roles.append(LinkedRole("ecs.application-autoscaling.amazonaws.com",
+                                "AWSServiceRoleForApplicationAutoScaling_ECSService", "compute",
+                                "the ECS services' scalable targets"))
+        if env.compute.public_gateway and any(spec.public for spec in load_catalog().services.values()):
+            # Elastic Load Balancing user guide, "Elastic Load Balancing service-linked role".
+            roles.append(LinkedRole("elasticloadbalancing.amazonaws.com", "AWSServiceRoleForElasticLoadBalancing",
+                                    "compute", "the internet-facing ALB of a public service"))
+        if replica_registries(env):
+            # Amazon ECR user guide, "Amazon ECR service-linked role for replication".
+            roles.append(LinkedRole("replication.ecr.amazonaws.com", "AWSServiceRoleForECRReplication",
+                                    "compute", "the registry's replication to the envs reading from it"))
+    return roles
+
+
+@dataclass(frozen=True)
+class QuotaNeed:
+    service_code: str
+    quota_code: str
+    name: str
+    layer: str
+    need: float
+    """What the run certainly needs: above the quota, the layer cannot succeed."""
+    peak: float
+    """What the env may need later (scale-out, a rolling deployment): above the quota, a note."""
+    what: str
+    counted: str | None = None
+    """A key of :data:`USAGE`: the account's resources of this quota are counted too (the env's own, found by
+    their ``Name`` tag, are not needed again)."""
+
+
+#: What the account already holds of a quota, read with EC2 (key -> (describe call, list key, the env's own
+#: ``Name`` tag prefix)); the network layer names its VPC ``<env>-vpc``, its internet gateway ``<env>-igw``
+#: and its NAT addresses ``<env>-nat-<az>``.
+USAGE: dict[str, tuple[str, str, str]] = {
+    "vpcs": ("describe_vpcs", "Vpcs", "{env}-vpc"),
+    "internet-gateways": ("describe_internet_gateways", "InternetGateways", "{env}-igw"),
+    "elastic-ips": ("describe_addresses", "Addresses", "{env}-nat-"),
+}
+
+
+def _vcpus(cpu_units: int, count: int) -> float:
+    return cpu_units * count / CPU_UNITS_PER_VCPU
+
+
+def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
+    """The env's need of each quota its ``layers`` draw on, from the env file and the catalog."""
+    from shared.components.network import nat_gateway_count
+
+    chosen = set(layers)
+    needs: list[QuotaNeed] = []
+    if "network" in chosen:
+        nats = nat_gateway_count(env.network.nat, env.network.az_count)
+        interface = [name for name in env.network.endpoints if name != "s3"]  # s3 is a Gateway endpoint
+        # Amazon VPC user guide, "Amazon VPC quotas" (codes as listed by Service Quotas for service "vpc").
+        needs.append(QuotaNeed("vpc", "L-F678F1CE", "VPCs per Region", "network", 1, 1, "the env's VPC",
+                               counted="vpcs"))
+        needs.append(QuotaNeed("vpc", "L-A4707A72", "Internet gateways per Region", "network", 1, 1,
+                               "the VPC's internet gateway", counted="internet-gateways"))
+        if nats:
+            # "Elastic IP addresses per Region" of the VPC guide is Service Quotas' ec2 "EC2-VPC Elastic IPs".
+            needs.append(QuotaNeed("ec2", "L-0263D0A3", "EC2-VPC Elastic IPs", "network", nats, nats,
+                                   f"one per NAT gateway (network.nat: {env.network.nat})", counted="elastic-ips"))
+            needs.append(QuotaNeed("vpc", "L-FE5A380F", "NAT gateways per Availability Zone", "network", 1, 1,
+                                   "one NAT gateway per AZ at most"))
+        if interface:
+            needs.append(QuotaNeed("vpc", "L-29B6F2EB", "Interface VPC endpoints per VPC", "network",
+                                   len(interface), len(interface), f"network.endpoints {', '.join(interface)}"))
+    if "discovery" in chosen:
+        # AWS Cloud Map developer guide, "AWS Cloud Map service quotas" (Service Quotas service "AWSCloudMap").
+        needs.append(QuotaNeed("AWSCloudMap", "L-0FE3F50E", "Namespaces per Region", "discovery", 2, 2,
+                               "the private DNS namespace and the HTTP (Service Connect) namespace"))
+    if "compute" in chosen:
+        needs.extend(_compute_needs(env))
+    return needs
+
+
+def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
+    from shared.catalog import load_catalog
+    from shared.components.compute import plan_service
+
+    catalog = load_catalog()
+    plans = [plan_service(env, catalog, name) for name in catalog.creation_order()]
+    running = [(plan, max(1, len(plan.versions))) for plan in plans if plan.release_ref is not None]
+    desired = sum(_vcpus(plan.cpu, plan.desired_count * units) for plan, units in running)
+    peak = sum(_vcpus(plan.cpu, plan.max_count * units) for plan, units in running) * DEPLOYMENT_MAXIMUM_PERCENT / 100
+    parts = ", ".join(f"{plan.name} {plan.cpu / CPU_UNITS_PER_VCPU:g} x {plan.desired_count * units}"
+                      f" (max {plan.max_count * units})" for plan, units in running)
+    # ECS developer guide, "Amazon ECS service quotas" (Fargate): quota code L-3032A538, service "fargate".
+    needs = [QuotaNeed("fargate", "L-3032A538", "Fargate On-Demand vCPU resource count", "compute", desired, peak,
+                       f"vCPU x desired count of each released service: {parts}; peak: every service at "
+                       f"max_count during a rolling deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)")]
+    public = [plan.name for plan, _ in running if plan.spec.public] if env.compute.public_gateway else []
+    if public:
+        # Elastic Load Balancing, "Quotas for your Application Load Balancers" (Service Quotas code L-53DA6B97).
+        needs.append(QuotaNeed("elasticloadbalancing", "L-53DA6B97", "Application Load Balancers per Region",
+                               "compute", len(public), len(public), f"one per public service: {', '.join(public)}"))
+    return needs
+
+
+# -- asking AWS -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AccountReport:
+    """What the preflight found: roles to create, quota refusals, notes for the user."""
+
+    missing: list[LinkedRole] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    """What was checked and found in order (printed as ``account:`` lines)."""
+
+
+class AccountCheck(Protocol):
+    """The orchestrator's view of the preflight (:class:`AwsAccountCheck` in real runs)."""
+
+    def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        """Read-only: which roles are missing, which quotas are too low (:class:`~shared.images.AwsAccessError`,
+        exit 2, when the credentials are of another account or none can be found)."""
+
+    def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
+        """Create ``roles`` (idempotent); what was done, one line each; AccountError when it cannot."""
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}" if value == int(value) else f"{value:.2f}"
+
+
+class AwsAccountCheck:
+    """:class:`AccountCheck` with boto3 (IAM, Service Quotas, STS) through a :data:`ClientFactory`."""
+
+    def __init__(self, clients: ClientFactory = preflight_clients, *,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.clients = clients
+        self.sleep = sleep
+
+    def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
+        report = AccountReport()
+        roles = linked_roles(env, layers)
+        needs = quota_needs(env, layers)
+        if not roles and not needs:
+            return report
+        verify_account(env, self.clients)  # never create anything in another account
+        iam = self.clients(env, "iam") if roles else None
+        for role in roles:
+            self._check_role(iam, role, report)
+        quotas = self.clients(env, "service-quotas") if needs else None
+        for need in needs:
+            self._check_quota(env, quotas, need, report)
+        return report
+
+    @staticmethod
+    def _check_role(iam: Any, role: LinkedRole, report: AccountReport) -> None:
+        try:
+            iam.get_role(RoleName=role.role_name)
+        except _aws_errors() as error:
+            code = aws_error_code(error)
+            if code == "NoSuchEntity":
+                report.missing.append(role)
+                report.lines.append(f"{role.role_name}: missing ({role.layer}: {role.why})")
+                return
+            what = "not allowed to read it (iam:GetRole)" if code in DENIED_CODES else f"could not read it ({error})"
+            report.notes.append(f"service-linked role {role.role_name} ({role.layer}: {role.why}): unknown, "
+                                f"{what}; if {role.layer} fails on it, create it once: `{role.command}`")
+            return
+        report.lines.append(f"{role.role_name}: present")
+
+    @staticmethod
+    def _quota_value(quotas: Any, need: QuotaNeed) -> tuple[float | None, str]:
+        """The applied quota (else AWS's default) and where it came from; None and why when unreadable."""
+        why = ""
+        for call, source in ((quotas.get_service_quota, "applied"),
+                             (quotas.get_aws_default_service_quota, "AWS default")):
+            try:
+                value = call(ServiceCode=need.service_code, QuotaCode=need.quota_code)["Quota"]["Value"]
+                return float(value), source
+            except _aws_errors() as error:
+                code = aws_error_code(error)
+                if code in DENIED_CODES:
+                    return None, "not allowed to read it (servicequotas:GetServiceQuota)"
+                why = "Service Quotas does not know it here" if code == "NoSuchResourceException" else str(error)
+        return None, why
+
+    def _usage(self, env: EnvConfig, need: QuotaNeed, report: AccountReport) -> tuple[int, int] | None:
+        """(held in the account and region, of which the env's own) for a counted quota; None when unreadable."""
+        if need.counted is None:
+            return None
+        call, key, own_name = USAGE[need.counted]
+        own_name = own_name.format(env=env.name)
+        try:
+            items = getattr(self.clients(env, "ec2"), call)()[key]
+        except _aws_errors() as error:
+            report.notes.append(f"{need.name}: what the account holds is unknown ({call}: {error})")
+            return None
+        own = sum(1 for item in items
+                  if any(tag.get("Key") == "Name" and str(tag.get("Value", "")).startswith(own_name)
+                         for tag in item.get("Tags") or []))
+        return len(items), own
+
+    def _check_quota(self, env: EnvConfig, quotas: Any, need: QuotaNeed, report: AccountReport) -> None:
+        label = f"{need.name} ({need.service_code} {need.quota_code})"
+        value, source = self._quota_value(quotas, need)
+        if value is None:
+            report.notes.append(f"quota {label}: unknown, {source}; {env.name} needs {_fmt(need.need)} "
+                                f"({need.what})")
+            return
+        usage = self._usage(env, need, report)
+        total, held = need.need, ""
+        if usage is not None:
+            existing, own = usage
+            # what the account holds, plus what the env still has to create (its own are already counted)
+            total = existing + max(0.0, need.need - own)
+            held = f" (the account holds {existing}, {own} of them {env.name}'s)"
+        report.lines.append(f"{label}: {env.name} needs {_fmt(need.need)}{held}, quota {_fmt(value)} ({source})")
+        request = (f"aws service-quotas request-service-quota-increase --region {env.region} --service-code "
+                   f"{need.service_code} --quota-code {need.quota_code} --desired-value "
+                   f"{math.ceil(max(need.peak, total))}")
+        if total > value:
+            report.refusals.append(
+                f"{need.layer} cannot succeed in account {env.account_id} ({env.region}): {label} is {_fmt(value)}, "
+                f"and {env.name} needs {_fmt(need.need)} ({need.what}){held}. Ask for more (`{request}`), free "
+                f"some, or lower the need in {env_path(env.name)}. Nothing was run.")
+        elif need.peak > value:
+            report.notes.append(f"quota {label} is {_fmt(value)}: enough for the first up ({_fmt(need.need)}), "
+                                f"not for the peak {_fmt(need.peak)} ({need.what}); what goes beyond it is not "
+                                f"started. `{request}`")
+
+    def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
+        if not roles:
+            return []
+        iam = self.clients(env, "iam")
+        done: list[str] = []
+        created = False
+        for role in roles:
+            try:
+                name = str(iam.create_service_linked_role(AWSServiceName=role.service)["Role"]["RoleName"])
+            except _aws_errors() as error:
+                code = aws_error_code(error)
+                message = str(error)
+                if code == "EntityAlreadyExists" or (code == "InvalidInput" and "has been taken" in message):
+                    done.append(f"{role.role_name}: present (created meanwhile by someone else)")
+                    continue
+                so_far = f" {'; '.join(done)}." if done else ""
+                reason = ("the credentials may not iam:CreateServiceLinkedRole" if code in DENIED_CODES
+                          else message)
+                raise AccountError(
+                    f"{env.name}: creating the service-linked role {role.role_name} ({role.layer}: {role.why}) "
+                    f"failed: {reason}. No layer has run.{so_far} Someone allowed to should run once, in "
+                    f"account {env.account_id}: `{role.command}`") from None
+            self._wait_visible(iam, name)
+            created = True
+            done.append(f"{name}: created ({role.command})")
+        if created:
+            self.sleep(ROLE_SETTLE_S)
+        return done
+
+    def _wait_visible(self, iam: Any, name: str) -> None:
+        """IAM is eventually consistent: wait (bounded) until the new role reads back."""
+        for _ in range(ROLE_VISIBLE_ATTEMPTS):
+            try:
+                iam.get_role(RoleName=name)
+                return
+            except _aws_errors() as error:
+                if aws_error_code(error) != "NoSuchEntity":
+                    return
+            self.sleep(ROLE_VISIBLE_SLEEP_S)
+
+
+# -- the standalone command --------------------------------------------------------------------------------
+
+
+def print_report(report: AccountReport, env: EnvConfig, out: TextIO) -> None:
+    for line in report.lines:
+        out.write(f"account {env.name}: {line}\n")
+    for note in report.notes:
+        out.write(f"note: {note}\n")
+    out.flush()
+
+
+def main(argv: Sequence[str] | None = None, *, check: AccountCheck | None = None, out: TextIO | None = None) -> int:
+    """``python -m shared.orchestrate.account ENV [--layers a,b] [--dry]``: exit 0 ready (roles created unless
+    --dry), 2 a quota the env certainly exceeds, a role that cannot be created, or credentials of another account."""
+    from shared.cli import UsageParser
+    from shared.envs import load_env
+    from shared.orchestrate.model import Action, Operation
+    from shared.orchestrate.plan import make_plan
+
+    out = out or sys.stdout
+    parser = UsageParser(prog="python -m shared.orchestrate.account",
+                         description="The account preflight of `up` alone: service-linked roles and service quotas.")
+    parser.add_argument("env")
+    parser.add_argument("--layers", help="comma-separated layers (with what they read, as `up` expands them)")
+    parser.add_argument("--dry", action="store_true", help="report only: create no service-linked role")
+    try:
+        args = parser.parse_args(argv)
+        env = load_env(args.env)
+        requested = [part.strip() for part in args.layers.split(",") if part.strip()] if args.layers else None
+        layers = make_plan(Operation(Action.UP), requested).layers
+        check = check if check is not None else AwsAccountCheck()
+        report = check.check(env, layers)
+        print_report(report, env, out)
+        if report.refusals:
+            raise AccountError("\n".join(report.refusals))
+        if args.dry:
+            for role in report.missing:
+                out.write(f"account {env.name}: would create {role.role_name}: `{role.command}`\n")
+            return 0
+        for line in check.create(env, report.missing):
+            out.write(f"account {env.name}: {line}\n")
+    except PlatformError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return error.exit_code
+    out.write(f"account {env.name}: ready for {', '.join(layers)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,472 @@
+"""The account preflight (shared/orchestrate/account.py): service-linked roles and service quotas, before any layer.
+
+IAM and STS are moto's (a fresh account has no service-linked role); Service Quotas is moto's for the
+VPC quotas it knows and an injected fake for the others (moto answers NoSuchResource for every other
+service). The orchestrator runs with the recording runner of test_orchestrate.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from shared import REPO_ROOT
+from shared.dag import LAYERS
+from shared.envs import EnvConfig, load_env
+from shared.images import AwsAccessError
+from shared.orchestrate.account import (
+    ROLE_SETTLE_S,
+    AccountError,
+    AwsAccountCheck,
+    linked_roles,
+    preflight_clients,
+    quota_needs,
+)
+from shared.orchestrate.account import main as account_main
+from shared.orchestrate.cli import main
+from tests.aws_helpers import MotoAccounts, ReleasedEverywhere
+from tests.test_orchestrate import RecordingRunner, management_api
+
+__all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
+
+ECS_ROLE = "AWSServiceRoleForECS"
+FRESH_DEV_ROLES = ["AWSServiceRoleForAmazonMQ", ECS_ROLE, "AWSServiceRoleForApplicationAutoScaling_ECSService",
+                   "AWSServiceRoleForECRReplication"]
+
+
+def client_error(code: str, message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+class FakeQuotas:
+    """Service Quotas: (service, code) -> the applied value, an error code, or absent (NoSuchResource)."""
+
+    def __init__(self, applied: Mapping[tuple[str, str], float | str], defaults: Mapping[tuple[str, str], float] = {}):
+        self.applied = dict(applied)
+        self.defaults = dict(defaults)
+
+    def _answer(self, table: Mapping[tuple[str, str], float | str], operation: str, ServiceCode: str,
+                QuotaCode: str) -> dict[str, Any]:
+        value = table.get((ServiceCode, QuotaCode))
+        if value is None:
+            raise client_error("NoSuchResourceException", "no such quota", operation)
+        if isinstance(value, str):
+            raise client_error(value, "denied", operation)
+        return {"Quota": {"ServiceCode": ServiceCode, "QuotaCode": QuotaCode, "Value": value}}
+
+    def get_service_quota(self, ServiceCode: str, QuotaCode: str) -> dict[str, Any]:
+        return self._answer(self.applied, "GetServiceQuota", ServiceCode, QuotaCode)
+
+    def get_aws_default_service_quota(self, ServiceCode: str, QuotaCode: str) -> dict[str, Any]:
+        return self._answer(self.defaults, "GetAWSDefaultServiceQuota", ServiceCode, QuotaCode)
+
+
+class DenyingIam:
+    """moto's IAM, except that CreateServiceLinkedRole answers ``code`` (AccessDenied, or "has been taken")."""
+
+    def __init__(self, inner: Any, code: str = "AccessDenied", message: str = "not authorized") -> None:
+        self.inner = inner
+        self.code = code
+        self.message = message
+        self.attempts: list[str] = []
+
+    def get_role(self, RoleName: str) -> Any:
+        return self.inner.get_role(RoleName=RoleName)
+
+    def create_service_linked_role(self, AWSServiceName: str) -> Any:
+        self.attempts.append(AWSServiceName)
+        raise client_error(self.code, self.message, "CreateServiceLinkedRole")
+
+
+class AwsNamedIam:
+    """moto's IAM with AWS's own service-linked roles: moto names the role of ecs.amazonaws.com
+    "AWSServiceRoleForecs" where IAM creates AWSServiceRoleForECS (each service's guide names its role), and
+    answers an existing one with EntityAlreadyExists where IAM says InvalidInput "... has been taken"."""
+
+    NAMES = {"ecs.amazonaws.com": ECS_ROLE, "mq.amazonaws.com": "AWSServiceRoleForAmazonMQ",
+             "ecs.application-autoscaling.amazonaws.com": "AWSServiceRoleForApplicationAutoScaling_ECSService",
+             "replication.ecr.amazonaws.com": "AWSServiceRoleForECRReplication",
+             "elasticloadbalancing.amazonaws.com": "AWSServiceRoleForElasticLoadBalancing",
+             "appmesh.amazonaws.com": "AWSServiceRoleForAppMesh"}
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def get_role(self, RoleName: str) -> Any:
+        return self.inner.get_role(RoleName=RoleName)
+
+    def create_service_linked_role(self, AWSServiceName: str) -> Any:
+        name = self.NAMES[AWSServiceName]
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": AWSServiceName}, "Action": "sts:AssumeRole"}]})
+        try:
+            return self.inner.create_role(RoleName=name, Path=f"/aws-service-role/{AWSServiceName}/",
+                                          AssumeRolePolicyDocument=trust)
+        except self.inner.exceptions.EntityAlreadyExistsException:
+            raise client_error("InvalidInput", f"Service role name {name} has been taken in this account, please "
+                                               "try a different suffix.", "CreateServiceLinkedRole") from None
+
+
+class MotoQuotas:
+    """moto's Service Quotas (the VPC quotas only) with GetAWSDefaultServiceQuota, which moto lacks, answered
+    from moto's ListAWSDefaultServiceQuotas."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def get_service_quota(self, ServiceCode: str, QuotaCode: str) -> Any:
+        return self.inner.get_service_quota(ServiceCode=ServiceCode, QuotaCode=QuotaCode)
+
+    def get_aws_default_service_quota(self, ServiceCode: str, QuotaCode: str) -> Any:
+        for quota in self.inner.list_aws_default_service_quotas(ServiceCode=ServiceCode)["Quotas"]:
+            if quota["QuotaCode"] == QuotaCode:
+                return {"Quota": quota}
+        raise client_error("NoSuchResourceException", "no such quota", "GetAWSDefaultServiceQuota")
+
+
+class Clients:
+    """moto in each env's own account, with Service Quotas and IAM replaceable."""
+
+    def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None) -> None:
+        self.moto = MotoAccounts(caller)
+        self.quotas = quotas
+        self.iam = iam
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        if service == "service-quotas":
+            return self.quotas if self.quotas is not None else MotoQuotas(self.moto(env, service))
+        if service == "iam":
+            return self.iam if self.iam is not None else AwsNamedIam(self.moto(env, service))
+        return self.moto(env, service)
+
+
+def checker(clients: Clients, sleeps: list[float] | None = None) -> AwsAccountCheck:
+    """The real check on ``clients``; its waits recorded in ``sleeps`` instead of slept."""
+    return AwsAccountCheck(clients, sleep=(sleeps if sleeps is not None else []).append)
+
+
+def roles_in(env: EnvConfig) -> set[str]:
+    iam = MotoAccounts.client(env.account_id, env.region, "iam")
+    return {role["RoleName"] for role in iam.list_roles(PathPrefix="/aws-service-role/")["Roles"]}
+
+
+def up(argv: list[str], check: AwsAccountCheck,
+       runner: RecordingRunner | None = None) -> tuple[int, str, RecordingRunner]:
+    runner = runner or RecordingRunner()
+    out = io.StringIO()
+    code = main(argv, runner=runner, out=out, confirm=lambda prompt: True, images=ReleasedEverywhere(), account=check)
+    return code, out.getvalue(), runner
+
+
+FARGATE = ("fargate", "L-3032A538")
+
+
+def roomy() -> FakeQuotas:
+    return FakeQuotas({FARGATE: 4000, ("AWSCloudMap", "L-0FE3F50E"): 50, ("ec2", "L-0263D0A3"): 5})
+
+
+# -- what each layer needs ----------------------------------------------------------------------------
+
+
+def test_the_roles_follow_the_layers_and_the_env() -> None:
+    dev, staging = load_env("dev"), load_env("staging")
+    # dev: an Amazon MQ broker, ECS with autoscaling, and the source of staging's and prod's replication
+    assert [role.role_name for role in linked_roles(dev, LAYERS)] == FRESH_DEV_ROLES
+    # staging receives images, replicates nothing; without public_gateway no ALB
+    assert [role.role_name for role in linked_roles(staging, ["compute"])] == [
+        ECS_ROLE, "AWSServiceRoleForApplicationAutoScaling_ECSService"]
+    assert linked_roles(dev, ["network", "discovery", "mesh", "messaging"]) == []
+
+
+def test_an_app_mesh_env_needs_the_app_mesh_role(edit_env: Any) -> None:
+    edit_env("staging", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
+    staging = load_env("staging")
+    assert [(role.role_name, role.service) for role in linked_roles(staging, ["network", "discovery", "mesh"])] == [
+        ("AWSServiceRoleForAppMesh", "appmesh.amazonaws.com")]
+
+
+def test_a_public_gateway_needs_the_load_balancing_role_and_an_alb(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["compute"].update(
+        public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/abc"))
+    dev = load_env("dev")
+    assert "AWSServiceRoleForElasticLoadBalancing" in [role.role_name for role in linked_roles(dev, ["compute"])]
+    albs = [need for need in quota_needs(dev, ["compute"]) if need.quota_code == "L-53DA6B97"]
+    assert [(need.need, need.layer) for need in albs] == [(1, "compute")]
+
+
+def test_the_needs_come_from_the_env_and_the_catalog() -> None:
+    prod = {need.quota_code: need for need in quota_needs(load_env("prod"), LAYERS)}
+    # per-az NAT in 3 AZs: three Elastic IPs; four interface endpoints (s3 is a gateway endpoint)
+    assert prod["L-0263D0A3"].need == 3 and prod["L-29B6F2EB"].need == 4
+    # catalog cpu (gateway 256, preprocess 512, training 2048) and prod's inference override (2048), desired 3/3/3/1
+    assert prod["L-3032A538"].need == pytest.approx(0.25 * 3 + 0.5 * 3 + 2 * 3 + 2 * 1)
+    # every service at max_count (9, 9, 12, 3), doubled by a rolling deployment
+    assert prod["L-3032A538"].peak == pytest.approx((0.25 * 9 + 0.5 * 9 + 2 * 12 + 2 * 3) * 2)
+    dev = {need.quota_code: need for need in quota_needs(load_env("dev"), ["network"])}
+    assert dev["L-0263D0A3"].need == 1 and "L-29B6F2EB" not in dev  # one NAT, only the s3 gateway endpoint
+
+
+def resources(env_name: str, layer: str, type_: str) -> list[dict[str, Any]]:
+    """The accepted synth of ``layer`` (tests/snapshots): the resources of ``type_``."""
+    document = json.loads((REPO_ROOT / "tests" / "snapshots" / env_name / f"{layer}.json").read_text(encoding="utf-8"))
+    return [resource for resource in document["resources"] if resource["type"] == type_]
+
+
+@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+def test_the_needs_are_what_the_synthesized_stacks_create(env_name: str) -> None:
+    env = load_env(env_name)
+    needs = {need.quota_code: need for need in quota_needs(env, LAYERS)}
+    vpcs = resources(env_name, "network", "aws:ec2/vpc:Vpc")
+    eips = resources(env_name, "network", "aws:ec2/eip:Eip")
+    assert needs["L-F678F1CE"].need == len(vpcs) == 1
+    assert needs["L-0263D0A3"].need == len(eips)
+    # what the account's count subtracts as the env's own: the Name tags the network layer gives them
+    assert [vpc["inputs"]["tags"]["Name"] for vpc in vpcs] == [f"{env_name}-vpc"]
+    gateways = resources(env_name, "network", "aws:ec2/internetGateway:InternetGateway")
+    assert needs["L-A4707A72"].need == len(gateways) == 1
+    assert [gateway["inputs"]["tags"]["Name"] for gateway in gateways] == [f"{env_name}-igw"]
+    assert all(eip["inputs"]["tags"]["Name"].startswith(f"{env_name}-nat-") for eip in eips)
+    interface = [e for e in resources(env_name, "network", "aws:ec2/vpcEndpoint:VpcEndpoint")
+                 if e["inputs"]["vpcEndpointType"] == "Interface"]
+    assert (needs["L-29B6F2EB"].need if "L-29B6F2EB" in needs else 0) == len(interface)
+    namespaces = (resources(env_name, "discovery", "aws:servicediscovery/httpNamespace:HttpNamespace")
+                  + resources(env_name, "discovery", "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"))
+    assert needs["L-0FE3F50E"].need == len(namespaces)
+    cpu = {task["inputs"]["family"]: int(task["inputs"]["cpu"])
+           for task in resources(env_name, "compute", "aws:ecs/taskDefinition:TaskDefinition")}
+    vcpus = sum(cpu[service["inputs"]["taskDefinition"].rsplit("/", 1)[1].rsplit(":", 1)[0]]
+                * service["inputs"]["desiredCount"] / 1024
+                for service in resources(env_name, "compute", "aws:ecs/service:Service"))
+    assert needs["L-3032A538"].need == pytest.approx(vcpus)
+    albs = resources(env_name, "compute", "aws:lb/loadBalancer:LoadBalancer")
+    assert (needs["L-53DA6B97"].need if "L-53DA6B97" in needs else 0) == len(albs)
+
+
+# -- service-linked roles ---------------------------------------------------------------------------------
+
+
+def test_a_fresh_account_gets_its_roles_before_the_first_layer(moto_aws: None) -> None:
+    dev = load_env("dev")
+    assert roles_in(dev) == set()
+
+    class Watching(RecordingRunner):
+        seen: set[str] | None = None
+
+        def run(self, layer: str, env: EnvConfig, operation: Any, on_output: Any) -> Any:
+            if self.seen is None:
+                self.seen = roles_in(env)  # what the account has when the first layer starts
+            return super().run(layer, env, operation, on_output)
+
+    runner = Watching()
+    sleeps: list[float] = []
+    code, out, _ = up(["up", "dev", "--yes"], checker(Clients(roomy()), sleeps), runner)
+    assert code == 0, out
+    assert runner.seen == set(FRESH_DEV_ROLES)
+    assert sleeps == [ROLE_SETTLE_S]  # once, after creating, for IAM's eventual consistency
+    assert f"account dev: {ECS_ROLE}: created (aws iam create-service-linked-role --aws-service-name " \
+           "ecs.amazonaws.com)" in out
+
+    # the second `up`: everything is there, nothing is created again, nothing is waited for
+    code, out, _ = up(["up", "dev", "--yes"], checker(Clients(roomy()), sleeps))
+    assert code == 0, out
+    assert sleeps == [ROLE_SETTLE_S]
+    assert f"account dev: {ECS_ROLE}: present" in out and "created" not in out
+
+
+def test_preview_and_dry_only_report(moto_aws: None) -> None:
+    dev = load_env("dev")
+    code, out, runner = up(["preview", "dev"], checker(Clients(roomy())))
+    assert code == 0, out
+    assert roles_in(dev) == set()
+    assert f"note: up creates the service-linked role {ECS_ROLE} first" in out
+    assert sorted(runner.started()) == sorted(LAYERS)
+
+    out_io = io.StringIO()
+    assert account_main(["dev", "--dry"], check=checker(Clients(roomy())), out=out_io) == 0
+    assert roles_in(dev) == set()
+    assert "would create AWSServiceRoleForAmazonMQ: `aws iam create-service-linked-role --aws-service-name " \
+           "mq.amazonaws.com`" in out_io.getvalue()
+
+    out_io = io.StringIO()
+    assert account_main(["dev", "--layers", "broker"], check=checker(Clients(roomy())), out=out_io) == 0
+    assert roles_in(dev) == {"AWSServiceRoleForAmazonMQ"}  # broker and what it reads (network): MQ's role only
+    assert "account dev: ready for network, broker" in out_io.getvalue()
+
+
+def test_a_role_made_meanwhile_by_someone_else_counts_as_present(moto_aws: None) -> None:
+    dev = load_env("dev")
+    moto_iam = MotoAccounts.client(dev.account_id, dev.region, "iam")
+    # IAM's answer when the role exists: InvalidInput "... has been taken in this account"
+    taken = DenyingIam(moto_iam, "InvalidInput",
+                       f"Service role name {ECS_ROLE} has been taken in this account, please try a different suffix.")
+    check = checker(Clients(roomy(), iam=taken))
+    lines = check.create(dev, linked_roles(dev, ["compute"])[:1])
+    assert lines == [f"{ECS_ROLE}: present (created meanwhile by someone else)"]
+    # moto's answer for the same race (EntityAlreadyExists) is the same to the preflight
+    moto_iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
+    check = checker(Clients(roomy(), iam=moto_iam))
+    assert check.create(dev, linked_roles(dev, ["compute"])[:1]) == [
+        f"{ECS_ROLE}: present (created meanwhile by someone else)"]
+    # and through AWS's names: the second create of the same role is "has been taken", i.e. present
+    check = checker(Clients(roomy()))
+    assert check.create(dev, linked_roles(dev, ["broker"])) == [
+        "AWSServiceRoleForAmazonMQ: created (aws iam create-service-linked-role --aws-service-name mq.amazonaws.com)"]
+    assert check.create(dev, linked_roles(dev, ["broker"])) == [
+        "AWSServiceRoleForAmazonMQ: present (created meanwhile by someone else)"]
+
+
+def test_credentials_that_may_not_create_a_role_stop_up_before_any_layer(moto_aws: None) -> None:
+    dev = load_env("dev")
+    denying = DenyingIam(MotoAccounts.client(dev.account_id, dev.region, "iam"))
+    code, out, runner = up(["up", "dev", "--yes"], checker(Clients(roomy(), iam=denying)))
+    assert code == 2, out
+    assert runner.started() == []
+    assert denying.attempts == ["mq.amazonaws.com"]  # stops at the first refusal
+    command = r"`aws iam create-service-linked-role --aws-service-name mq\.amazonaws\.com`"
+    with pytest.raises(AccountError, match=r"may not iam:CreateServiceLinkedRole\. No layer has run\. .*" + command):
+        checker(Clients(roomy(), iam=denying)).create(dev, linked_roles(dev, ["broker"]))
+
+
+def test_a_declined_up_creates_nothing(moto_aws: None) -> None:
+    dev = load_env("dev")
+    out = io.StringIO()
+    code = main(["up", "dev"], runner=RecordingRunner(), out=out, confirm=lambda prompt: False,
+                images=ReleasedEverywhere(), account=checker(Clients(roomy())))
+    assert code == 1
+    assert roles_in(dev) == set()
+    assert f"account dev: {ECS_ROLE} is created before the first layer" in out.getvalue()
+
+
+def test_ctrl_c_while_the_roles_are_created_stops_before_the_first_layer(moto_aws: None) -> None:
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt  # during the wait after the first role was created
+
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           AwsAccountCheck(Clients(roomy()), sleep=interrupted))
+    assert code == 130 and runner.started() == [], out
+
+
+def test_credentials_of_another_account_create_nothing(moto_aws: None) -> None:
+    dev = load_env("dev")
+    code, out, runner = up(["up", "dev", "--yes"], checker(Clients(roomy(), caller="999999999999")))
+    assert code == 2 and runner.started() == [], out
+    assert roles_in(dev) == set()
+    assert MotoAccounts.client("999999999999", dev.region, "iam").list_roles(
+        PathPrefix="/aws-service-role/")["Roles"] == []
+
+
+# -- quotas ------------------------------------------------------------------------------------------------
+
+
+def test_up_is_refused_when_the_desired_tasks_exceed_the_fargate_quota(moto_aws: None) -> None:
+    # a new account's Fargate quota can be a handful of vCPUs; prod's desired tasks need 10.25
+    quotas = FakeQuotas({FARGATE: 8, ("AWSCloudMap", "L-0FE3F50E"): 50, ("ec2", "L-0263D0A3"): 5})
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(quotas)))
+    assert code == 2, out
+    assert runner.started() == []
+    assert roles_in(load_env("prod")) == set()  # refused before anything was created
+    assert "Fargate On-Demand vCPU resource count (fargate L-3032A538): prod needs 10.25, quota 8 (applied)" in out
+
+    # the same run as a preview: reported, and the layers preview
+    code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(quotas)))
+    assert code == 0 and runner.started() == ["compute"]
+    assert "note: up would be refused: compute cannot succeed in account 333333333333" in out
+
+
+def test_a_peak_above_the_quota_is_a_note(moto_aws: None) -> None:
+    quotas = FakeQuotas({FARGATE: 16})
+    code, out, _ = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(quotas)))
+    assert code == 0, out
+    assert "not for the peak 73.50" in out
+    assert "--service-code fargate --quota-code L-3032A538 --desired-value 74" in out
+
+
+def test_the_default_quota_answers_when_none_is_applied_and_unreadable_ones_are_notes(moto_aws: None) -> None:
+    dev = load_env("dev")
+    check = checker(Clients(FakeQuotas({FARGATE: "AccessDeniedException"})))
+    report = check.check(dev, ["compute"])
+    assert report.refusals == []
+    assert any("Fargate On-Demand vCPU resource count (fargate L-3032A538): unknown, not allowed to read it" in note
+               for note in report.notes)
+
+    report = checker(Clients(FakeQuotas({}, defaults={FARGATE: 1}))).check(dev, ["compute"])
+    assert "Fargate On-Demand vCPU resource count (fargate L-3032A538): dev needs 3.75, quota 1 (AWS default)" \
+        in report.lines  # dev's desired tasks: 0.25 + 0.5 + 1 + 2
+    assert report.refusals[0].startswith("compute cannot succeed in account 111111111111 (eu-west-1): Fargate")
+
+    # moto knows the VPC quotas (5 VPCs per Region): network fits; Cloud Map is not known there: a note
+    report = checker(Clients()).check(dev, ["network", "discovery"])
+    assert report.refusals == []
+    # moto's region has its default VPC
+    assert "VPCs per Region (vpc L-F678F1CE): dev needs 1 (the account holds 1, 0 of them dev's), quota 5 " \
+           "(applied)" in report.lines
+    assert any(note.startswith("quota Namespaces per Region (AWSCloudMap L-0FE3F50E): unknown, Service Quotas "
+                               "does not know it here") for note in report.notes)
+
+
+def test_what_the_account_already_holds_counts_except_the_envs_own(moto_aws: None) -> None:
+    dev = load_env("dev")
+    ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
+    for index in range(4):  # with moto's default VPC: five, the default quota
+        ec2.create_vpc(CidrBlock=f"10.{100 + index}.0.0/16")
+    addresses = [ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(5)]
+    quotas = FakeQuotas({("vpc", "L-F678F1CE"): 5, ("ec2", "L-0263D0A3"): 5, ("vpc", "L-A4707A72"): 5})
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(quotas)))
+    assert code == 2 and runner.started() == [], out
+    held_igws = len(ec2.describe_internet_gateways()["InternetGateways"])
+    assert f"Internet gateways per Region (vpc L-A4707A72): dev needs 1 (the account holds {held_igws}, 0 of them " \
+           "dev's), quota 5" in out
+    assert "VPCs per Region (vpc L-F678F1CE): dev needs 1 (the account holds 5, 0 of them dev's), quota 5" in out
+    assert "EC2-VPC Elastic IPs (ec2 L-0263D0A3): dev needs 1 (the account holds 5, 0 of them dev's)" in out
+
+    # the second `up`: dev's own VPC and NAT address are among them, nothing more is needed
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.100.0.0/16"]}])["Vpcs"][0]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": "dev-vpc"}])
+    ec2.create_tags(Resources=[addresses[0]], Tags=[{"Key": "Name", "Value": "dev-nat-eu-west-1a"}])
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(quotas)))
+    assert code == 0 and runner.started() == ["network"], out
+    assert "dev needs 1 (the account holds 5, 1 of them dev's), quota 5" in out
+
+
+# -- without credentials -------------------------------------------------------------------------------------
+
+
+def test_without_credentials_up_stops_quickly_and_preview_goes_on(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Any) -> None:
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_WEB_IDENTITY_TOKEN_FILE", "PLATFORM_AWS_PROFILE_DEV"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    started = time.monotonic()
+    code, out, runner = up(["up", "dev", "--yes"], AwsAccountCheck(preflight_clients))
+    assert code == 2 and runner.started() == []
+    assert time.monotonic() - started < 20
+    with pytest.raises(AwsAccessError, match="cannot tell which AWS account the credentials belong to"):
+        AwsAccountCheck(preflight_clients).check(load_env("dev"), ["compute"])
+    code, out, runner = up(["preview", "dev"], AwsAccountCheck(preflight_clients))
+    assert code == 0 and "note: account not checked: dev: cannot tell which AWS account" in out
+
+
+# -- the command ------------------------------------------------------------------------------------------
+
+
+def test_nox_preflight_runs_the_account_check_and_the_readme_lists_every_session() -> None:
+    tree = ast.parse((REPO_ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    sessions = {node.name: ast.unparse(node) for node in tree.body if isinstance(node, ast.FunctionDef)
+                and any(ast.unparse(decorator) == "nox.session" for decorator in node.decorator_list)}
+    assert "'-m', 'shared.orchestrate.account', *session.posargs" in sessions["preflight"]
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    commands = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    listed = {name for group in re.findall(r"`nox -s ([a-z|\\]+)", commands) for name in group.split("\\|")}
+    assert set(sessions) <= listed, f"sessions missing from the README's Commands: {sorted(set(sessions) - listed)}"
