@@ -179,14 +179,17 @@ def test_a_public_service_waiting_longer_than_its_load_balancer_can_is_refused(
     assert "3600" in raised.value.reason and "ALB" in raised.value.reason
 
 
-def test_a_bad_request_timeout_stops_synth_with_exit_2_and_writes_nothing(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_catalog(tmp_path, monkeypatch, lambda services: services["gateway"].update(request_timeout_seconds=30))
+@pytest.mark.parametrize(("service", "change", "said"), [
+    ("gateway", {"request_timeout_seconds": 30}, "services.gateway.request_timeout_seconds"),
+    ("training", {"artifacts": "rw"}, "services.training.artifacts: 'rw' is no artifact access")])
+def test_a_bad_catalog_value_stops_synth_with_exit_2_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str, change: dict[str, Any], said: str) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services[service].update(change))
     result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(tmp_path / "build")],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
                             env={**os.environ, CATALOG_ENV_VAR: str(path), "PYTHONPATH": str(REPO_ROOT)})
     assert result.returncode == 2, result.stderr
-    assert "services.gateway.request_timeout_seconds" in result.stderr and str(path) in result.stderr
+    assert said in result.stderr and str(path) in result.stderr
     assert not (tmp_path / "build").exists()
 
 
@@ -273,17 +276,6 @@ def test_an_artifact_access_other_than_read_or_write_is_refused_naming_the_key(
     assert (Path(raised.value.file), raised.value.key) == (path, "services.inference.artifacts")
     assert "'read'" in raised.value.reason and "'write'" in raised.value.reason
     assert "leave the key out for none" in raised.value.reason and not raised.value.reason.startswith("Value error")
-
-
-def test_a_bad_artifact_access_stops_synth_with_exit_2_and_writes_nothing(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update(artifacts="rw"))
-    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(tmp_path / "build")],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, CATALOG_ENV_VAR: str(path), "PYTHONPATH": str(REPO_ROOT)})
-    assert result.returncode == 2, result.stderr
-    assert "services.training.artifacts: 'rw' is no artifact access" in result.stderr and str(path) in result.stderr
-    assert not (tmp_path / "build").exists()
 
 
 def test_artifact_readers_without_a_writer_are_a_warning_and_no_key_means_no_store(
