@@ -2,8 +2,8 @@
 
 Only resources that hold data or identity are protected: deleting them loses messages, images, logs
 (log groups, the gateway's access-log bucket), trained models (the model-artifact bucket), keys or credentials,
-or renumbers what everything else resolves through. Everything that can be re-created from the program without loss (routes, route-table
-associations, security groups and their rules, endpoints, EIPs, NAT gateways, IAM roles, ECS services,
+or renumbers what everything else resolves through. Everything that can be re-created from the program without
+loss (routes, route-table associations, security groups and their rules, endpoints, EIPs, NAT gateways, IAM roles, ECS services,
 a bucket's policy and settings...) is never protected, so replacing it (a changed description, a moved
 route) simply happens.
 
