@@ -3,9 +3,9 @@
 Only resources that hold data or identity are protected: deleting them loses messages, images, logs
 (log groups, the gateway's access-log bucket), trained models (the model-artifact bucket), keys or credentials,
 or renumbers what everything else resolves through. Everything that can be re-created from the program without
-loss (routes, route-table associations, security groups and their rules, endpoints, EIPs, NAT gateways, IAM roles, ECS services,
-a bucket's policy and settings...) is never protected, so replacing it (a changed description, a moved
-route) simply happens.
+loss (routes, route-table associations, security groups and their rules, endpoints, EIPs, NAT gateways, IAM
+roles, ECS services, a bucket's policy and settings...) is never protected, so replacing it (a changed
+description, a moved route) simply happens.
 
 Components do not choose: :class:`shared.layer.Layer` registers :func:`protect_stateful_only` as a
 stack transformation, which sets ``protect`` on every resource of the layer from its type alone,
