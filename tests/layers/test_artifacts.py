@@ -190,6 +190,17 @@ def test_the_s3_endpoint_passes_every_request_the_task_roles_may_make_on_the_buc
     assert not _endpoint_allows(endpoint, "s3:DeleteObjectVersion", f"arn:aws:s3:::{name}/training/x", account)
 
 
+def s3_egress_description(network: dict[str, Any]) -> str:
+    rule = by_name(network, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "network-services-out-s3")
+    return str(rule["inputs"]["description"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_tasks_s3_egress_rule_says_it_carries_model_artifacts(env: str) -> None:
+    assert s3_egress_description(platform(env)["network"]) == \
+        "HTTPS to S3 through the gateway endpoint (ECR image layers, model artifacts)"
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_services_are_told_the_bucket_and_a_writer_its_prefix(env: str) -> None:
     compute = platform(env)["compute"]
@@ -214,6 +225,7 @@ def test_a_catalog_without_artifacts_has_no_bucket_no_grants_and_no_endpoint_sta
     assert not [r for r in docs["compute"]["resources"] if r["type"].startswith("aws:s3/")]
     assert {k["name"] for k in of_type(docs["compute"], KEY)} == {"compute-ecr", "compute-logs"}
     assert "ModelArtifacts" not in {s["Sid"] for s in s3_endpoint_statements(docs["network"])}
+    assert s3_egress_description(docs["network"]) == "HTTPS to S3 through the gateway endpoint (ECR image layers)"
     for spec in load_catalog():
         assert artifact_statements(docs["compute"], spec.name) == {}, spec.name
 
