@@ -21,6 +21,7 @@ from shared.components.compute_iam import (
     service_trust_policy,
 )
 from shared.envs import EnvConfig
+from shared.gateway_names import access_log_bucket_candidate
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
@@ -34,7 +35,8 @@ OWN_BUCKET_ACTIONS = ("s3:DeleteObject", "s3:GetBucketLocation", "s3:GetObject",
 
 
 def endpoint_policy(service: str, *, partition: str, region: str, account_id: str,
-                    artifact_bucket: str | None = None) -> dict[str, object]:
+                    artifact_bucket: str | None = None, platform_buckets: tuple[str, ...] = (),
+                    deploy_role_arn: str | None = None) -> dict[str, object]:
     """The endpoint policy of the env's VPC endpoint for ``service`` (``s3`` or an interface service).
 
     An endpoint policy does not grant anything; it narrows what may pass through the endpoint (AWS
@@ -46,7 +48,8 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
     the account's own principals, the account's own buckets; no other account's bucket is reachable.
     ``artifact_bucket`` (the env's model-artifact bucket, where the catalog has ``artifacts`` services) passes for
     the account's principals with exactly the actions the task roles are granted on it (versions and multipart
-    aborts included, which the own-bucket statement does not carry).
+    aborts included, which the own-bucket statement does not carry). ``platform_buckets`` (the buckets the layers
+    create) pass for ``deploy_role_arn`` with every S3 action (:func:`deploy_bucket_statement`).
     """
     account = {"aws:PrincipalAccount": account_id}
     if service == "s3":
@@ -60,6 +63,9 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
              "Condition": {"StringEquals": {**account, "aws:ResourceAccount": account_id}}},
             *([artifact_endpoint_statement(artifact_bucket, partition=partition, account_id=account_id)]
               if artifact_bucket else []),
+            *([deploy_bucket_statement(platform_buckets, partition=partition, account_id=account_id,
+                                       deploy_role_arn=deploy_role_arn)]
+              if platform_buckets and deploy_role_arn else []),
         ]}
     prefix = service.split(".", 1)[0]  # ecr.api and ecr.dkr are both the ecr API's IAM namespace
     return {"Version": "2012-10-17", "Statement": [
@@ -75,6 +81,21 @@ def artifact_endpoint_statement(bucket: str, *, partition: str, account_id: str)
     return {"Sid": "ModelArtifacts", "Effect": "Allow", "Principal": "*",
             "Action": sorted({*ARTIFACT_BUCKET_ACTIONS, *ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS}),
             "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
+
+
+def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account_id: str,
+                            deploy_role_arn: str) -> dict[str, object]:
+    """The deploy role manages the buckets the layers create through the S3 gateway endpoint: staging's and prod's
+    `up` runs every layer on the in-VPC runner (CodeBuild in these private subnets, as the env's deploy role), so
+    the AWS provider's bucket calls (CreateBucket, Put/GetBucket* of each setting, force_destroy's version deletes)
+    pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only, that role
+    only (``aws:PrincipalArn`` of an assumed role is the role's ARN: IAM user guide, "AWS global condition context
+    keys")."""
+    arns = [arn for bucket in sorted(buckets) for arn in (artifact_bucket_arn(partition, bucket),
+                                                          f"{artifact_bucket_arn(partition, bucket)}/*")]
+    return {"Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+            "Resource": arns,
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id, "aws:PrincipalArn": deploy_role_arn}}}
 
 
 def https_from(group_id: pulumi.Input[str], description: str) -> aws.ec2.SecurityGroupIngressArgs:
@@ -146,17 +167,26 @@ class VpcNetworkArgs:
     #: the env's model-artifact bucket (shared.artifact_names), where the catalog has ``artifacts`` services: the
     #: S3 gateway endpoint lets it through (compute creates it, after this layer)
     artifact_bucket: str | None = None
+    #: the buckets the layers create (the artifact bucket, the public gateway's access-log buckets) and the env's
+    #: deploy role, which manages them through the S3 gateway endpoint from the in-VPC runner
+    platform_buckets: tuple[str, ...] = ()
+    deploy_role_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
+        artifact = artifact_bucket_name(env.name, env.account_id, env.region) if catalog.uses_artifacts else None
         return cls(
             env_name=env.name, region=env.region, cidr=env.network.cidr,
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
             account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
             service_ports=called_service_ports(catalog),
-            artifact_bucket=artifact_bucket_name(env.name, env.account_id, env.region) if catalog.uses_artifacts
-            else None,
+            artifact_bucket=artifact, platform_buckets=(
+                *([artifact] if artifact else []),
+                *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
+                  for spec in catalog if spec.public and env.compute.public_gateway)),
+            deploy_role_arn=f"arn:{partition_of(env.region)}:iam::{env.account_id}:role/"
+                            f"{env.messaging.deploy_runner.deploy_role_name}",
         )
 
     @property
@@ -405,8 +435,9 @@ class VpcNetwork(pulumi.ComponentResource):
     def _endpoint_policy_json(service: str, args: VpcNetworkArgs) -> str:
         # A policy change is an in-place ModifyVpcEndpoint (botocore ec2 model, PolicyDocument).
         return json.dumps(endpoint_policy(service, partition=args.partition, region=args.region,
-                                          account_id=args.account_id, artifact_bucket=args.artifact_bucket),
-                          sort_keys=True)
+                                          account_id=args.account_id, artifact_bucket=args.artifact_bucket,
+                                          platform_buckets=args.platform_buckets,
+                                          deploy_role_arn=args.deploy_role_arn), sort_keys=True)
 
     def _service_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """What the tasks may send and receive, by security-group reference wherever the peer has one.

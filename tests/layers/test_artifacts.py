@@ -272,3 +272,39 @@ def test_a_service_using_artifacts_starts_only_once_the_bucket_is_encrypted_vers
     for spec in load_catalog():
         waits_for = set(by_name(compute, "aws:ecs/service:Service", spec.name)["dependencies"])
         assert (ready <= waits_for) is (spec.artifacts is not None), spec.name
+
+
+def deploy_statement(network: dict[str, Any]) -> dict[str, Any]:
+    (statement,) = [s for s in s3_endpoint_statements(network) if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
+    return statement
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_deploy_role_manages_the_bucket_through_the_s3_endpoint_and_no_task_can(env: str) -> None:
+    """staging's and prod's `up` runs on the in-VPC runner, whose S3 calls pass the gateway endpoint: the AWS
+    provider's bucket calls (CreateBucket, PutBucketPolicy, GetBucketAcl...) must pass it for the deploy role."""
+    account = load_env(env).account_id
+    arn = f"arn:aws:s3:::{bucket_of(env)['inputs']['bucket']}"
+    assert deploy_statement(platform(env)["network"]) == {
+        "Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": account,
+                                       "aws:PrincipalArn": f"arn:aws:iam::{account}:role/ml-platform-deployer"}}}
+    endpoint = s3_endpoint_statements(platform(env)["network"])
+    # any other principal of the account (a task role): objects only, never the bucket's configuration
+    for action in ("s3:CreateBucket", "s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutLifecycleConfiguration"):
+        assert not _endpoint_allows(endpoint, action, arn, account), action
+
+
+def test_the_deploy_roles_statement_follows_its_name_and_the_access_log_buckets(edit_env: Any) -> None:
+    def public_gateway(data: dict[str, Any]) -> None:
+        data["compute"].update(public_gateway=True, certificate_arn=(
+            "arn:aws:acm:eu-west-1:222222222222:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"))
+        data["messaging"]["deploy_runner"] = {"deploy_role_name": "ci-deployer"}
+
+    edit_env("staging", public_gateway)
+    statement = deploy_statement(synth_env("staging", ["network"])["network"])
+    artifacts = f"arn:aws:s3:::{artifact_bucket_name('staging', '222222222222', 'eu-west-1')}"
+    logs = "arn:aws:s3:::ml-staging-gateway-alb-logs-222222222222"
+    assert statement["Resource"] == sorted([artifacts, f"{artifacts}/*", logs, f"{logs}/*"])
+    assert statement["Condition"]["StringEquals"]["aws:PrincipalArn"] == "arn:aws:iam::222222222222:role/ci-deployer"
