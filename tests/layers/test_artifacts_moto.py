@@ -5,6 +5,7 @@ included) and reads any version, inference only reads, nobody deletes, and an ov
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -36,7 +37,8 @@ def api_shape(value: Any) -> Any:
 
 
 def inputs(type_: str) -> dict[str, Any]:
-    return dict(by_name(platform(ENV)["compute"], f"aws:s3/{type_}", STORE)["inputs"])
+    """A copy of a resource's inputs: the synth documents are cached for the whole test run, never edited."""
+    return copy.deepcopy(by_name(platform(ENV)["compute"], f"aws:s3/{type_}", STORE)["inputs"])
 
 
 @pytest.fixture
