@@ -21,6 +21,9 @@ CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
 CATALOG_ENV_VAR = "PLATFORM_CATALOG"
 
 Exchange = Literal["requests", "events"]
+#: What a service may do in the env's model-artifact bucket (catalog ``artifacts``; unset: nothing, no grant at all).
+ArtifactAccess = Literal["read", "write"]
+ARTIFACT_ACCESS: tuple[ArtifactAccess, ...] = ("read", "write")
 EXCHANGES: tuple[Exchange, ...] = ("requests", "events")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ROUTING_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -98,6 +101,17 @@ class ServiceSpec(BaseModel):
     #: the longest a consumer holds one delivery unacked (its longest job), in seconds: its work queue's own
     #: ``consumer-timeout`` (:attr:`queue_consumer_timeout_ms`, a policy key)
     max_job_seconds: int | None = None
+    #: the env's model-artifact bucket: "read" (get any object or version, list the bucket), "write" (also put
+    #: objects under ``<service>/``); unset = no access (README, "Add a service": model artifacts)
+    artifacts: ArtifactAccess | None = None
+
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _an_artifact_access(cls, value: object) -> object:
+        if value is not None and value not in ARTIFACT_ACCESS:
+            raise ValueError(f"{value!r} is no artifact access: 'read' (get objects and their versions, list the "
+                             "bucket) or 'write' (read, and put objects under <service>/); leave the key out for none")
+        return value
 
     @field_validator("max_job_seconds")
     @classmethod
@@ -257,6 +271,11 @@ class Catalog(BaseModel):
             visit(name)
         return order
 
+    @property
+    def uses_artifacts(self) -> bool:
+        """Whether any service reads or writes model artifacts: only then has the env an artifact bucket."""
+        return any(spec.artifacts for spec in self)
+
     def consumer_timeout_ms(self) -> int:
         """A broker-wide ``consumer_timeout`` that covers every job: the longest ``max_job_seconds`` of the
         catalog, in ms, never below Amazon MQ's default (30 minutes). What a broker needs that cannot take a
@@ -271,7 +290,8 @@ class Catalog(BaseModel):
     def warnings(self) -> list[str]:
         """What is valid but almost surely a mistake: a published routing key no queue receives (the
         broker drops those messages silently), a consumed one nobody publishes (a queue that waits
-        for nothing), or a stop timeout shorter than a request in flight may need."""
+        for nothing), a stop timeout shorter than a request in flight may need, or a service that reads model
+        artifacts no service writes."""
         found = []
         for publisher, exchange, key, queues in self.routes():
             if not queues:
@@ -283,6 +303,9 @@ class Catalog(BaseModel):
                 found.append(f"services.{spec.name}.stop_timeout_seconds: {spec.stop_timeout_seconds} s is shorter "
                              f"than the {in_flight} s a request in flight may still need; ECS kills the app "
                              "mid-request on a deploy or scale-in")
+        if not any(spec.artifacts == "write" for spec in self):
+            found.extend(f"services.{spec.name}.artifacts: reads model artifacts, but no service of the catalog "
+                         "writes any" for spec in self if spec.artifacts == "read")
         published = {(exchange, key) for spec in self for exchange, key in spec.publishes.items()}
         for spec in self:
             for exchange, key in spec.consumes.items():

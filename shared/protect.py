@@ -1,11 +1,11 @@
 """What an env that protects state (``EnvConfig.protect``, on in prod) marks ``protect``: one type list.
 
 Only resources that hold data or identity are protected: deleting them loses messages, images, logs
-(log groups, the gateway's access-log bucket), keys or credentials, or renumbers what everything else
-resolves through. Everything that can be re-created from the program without loss (routes, route-table
-associations, security groups and their rules, endpoints, EIPs, NAT gateways, IAM roles, ECS services,
-a bucket's policy and settings...) is never protected, so replacing it (a changed description, a moved
-route) simply happens.
+(log groups, the gateway's access-log bucket), trained models (the model-artifact bucket), keys or credentials,
+or renumbers what everything else resolves through. Everything that can be re-created from the program without
+loss (routes, route-table associations, security groups and their rules, endpoints, EIPs, NAT gateways, IAM
+roles, ECS services, a bucket's policy and settings...) is never protected, so replacing it (a changed
+description, a moved route) simply happens.
 
 Components do not choose: :class:`shared.layer.Layer` registers :func:`protect_stateful_only` as a
 stack transformation, which sets ``protect`` on every resource of the layer from its type alone,
@@ -29,8 +29,9 @@ STATEFUL_TYPES: frozenset[str] = frozenset({
     "aws:kms/key:Key",
     "aws:ecr/repository:Repository",
     "aws:cloudwatch/logGroup:LogGroup",
-    # the public gateway's ALB access logs (audit evidence, like a log group's events); its configuration
-    # resources (policy, public access block, encryption, lifecycle) hold none and are re-created freely
+    # the public gateway's ALB access logs (audit evidence, like a log group's events) and the env's model-artifact
+    # bucket (trained models); their configuration resources (policy, public access block, encryption, versioning,
+    # lifecycle) hold none and are re-created freely
     "aws:s3/bucket:Bucket",
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace",
     "aws:servicediscovery/publicDnsNamespace:PublicDnsNamespace",

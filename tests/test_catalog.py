@@ -179,14 +179,17 @@ def test_a_public_service_waiting_longer_than_its_load_balancer_can_is_refused(
     assert "3600" in raised.value.reason and "ALB" in raised.value.reason
 
 
-def test_a_bad_request_timeout_stops_synth_with_exit_2_and_writes_nothing(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_catalog(tmp_path, monkeypatch, lambda services: services["gateway"].update(request_timeout_seconds=30))
+@pytest.mark.parametrize(("service", "change", "said"), [
+    ("gateway", {"request_timeout_seconds": 30}, "services.gateway.request_timeout_seconds"),
+    ("training", {"artifacts": "rw"}, "services.training.artifacts: 'rw' is no artifact access")])
+def test_a_bad_catalog_value_stops_synth_with_exit_2_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str, change: dict[str, Any], said: str) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services[service].update(change))
     result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(tmp_path / "build")],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
                             env={**os.environ, CATALOG_ENV_VAR: str(path), "PYTHONPATH": str(REPO_ROOT)})
     assert result.returncode == 2, result.stderr
-    assert "services.gateway.request_timeout_seconds" in result.stderr and str(path) in result.stderr
+    assert said in result.stderr and str(path) in result.stderr
     assert not (tmp_path / "build").exists()
 
 
@@ -255,6 +258,41 @@ def test_a_job_length_on_a_service_that_consumes_nothing_is_refused(tmp_path: Pa
         load_catalog()
     assert (Path(raised.value.file), raised.value.key) == (path, "services.gateway.max_job_seconds")
     assert "consumes nothing" in raised.value.reason
+
+
+def test_the_shipped_catalog_has_training_write_and_inference_read_model_artifacts() -> None:
+    catalog = load_catalog()
+    assert {spec.name: spec.artifacts for spec in catalog} == {
+        "gateway": None, "preprocess": None, "inference": "read", "training": "write"}
+    assert catalog.uses_artifacts
+
+
+@pytest.mark.parametrize("value", ["readwrite", "Write", True, "", ["read"]])
+def test_an_artifact_access_other_than_read_or_write_is_refused_naming_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: object) -> None:
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["inference"].update(artifacts=value))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (Path(raised.value.file), raised.value.key) == (path, "services.inference.artifacts")
+    assert "'read'" in raised.value.reason and "'write'" in raised.value.reason
+    assert "leave the key out for none" in raised.value.reason and not raised.value.reason.startswith("Value error")
+
+
+def test_artifact_readers_without_a_writer_are_a_warning_and_no_key_means_no_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, lambda services: services["training"].pop("artifacts"))
+    catalog = load_catalog()
+    (warning,) = [w for w in catalog.warnings() if "artifacts" in w]
+    assert warning == "services.inference.artifacts: reads model artifacts, but no service of the catalog writes any"
+    assert catalog.uses_artifacts
+
+    def none_at_all(services: dict[str, Any]) -> None:
+        for spec in services.values():
+            spec.pop("artifacts", None)
+
+    write_catalog(tmp_path, monkeypatch, none_at_all)
+    catalog = load_catalog()
+    assert not catalog.uses_artifacts and not [w for w in catalog.warnings() if "artifacts" in w]
 
 
 def test_readme_lists_every_key_a_catalog_entry_may_set() -> None:

@@ -58,6 +58,7 @@ LIFECYCLE: dict[str, Any] = {
     "bucket": "b",
     "rules": [{"id": "expire-access-logs", "status": "Enabled", "filter": {"prefix": "alb/"},
                "expiration": {"days": 30}}]}
+VERSIONING = {"bucket": "b", "versioningConfiguration": {"status": "Enabled"}}
 ECS_SERVICE = {"name": "gateway", "cluster": "arn:aws:ecs:eu-west-1:111111111111:cluster/ml", "launchType": "FARGATE",
                "taskDefinition": "gateway:7", "desiredCount": 1}
 TASK = {"family": "prod-gateway", "cpu": "256", "memory": "512", "networkMode": "awsvpc",
@@ -177,6 +178,13 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
     ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LIFECYCLE, "bucket", "b2", "replace"),
     ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LIFECYCLE, "rules",
      [{**LIFECYCLE["rules"][0], "expiration": {"days": 90}}], "update"),
+    # s3/bucket_versioning.go: bucket and expected_bucket_owner ForceNew, the versioning status and mfa in place; the
+    # bucket's force_destroy is the provider's own flag (no AWS call).
+    ("aws:s3/bucketVersioning:BucketVersioning", VERSIONING, "bucket", "b2", "replace"),
+    ("aws:s3/bucketVersioning:BucketVersioning", VERSIONING, "expectedBucketOwner", "222222222222", "replace"),
+    ("aws:s3/bucketVersioning:BucketVersioning", VERSIONING, "versioningConfiguration", {"status": "Suspended"},
+     "update"),
+    ("aws:s3/bucket:Bucket", {**BUCKET, "forceDestroy": True}, "forceDestroy", False, "update"),
     # ecs/service.go: name, cluster, launch_type, scheduling_strategy and iam_role are ForceNew; load balancers,
     # the task definition and the network configuration change in place (UpdateService).
     ("aws:ecs/service:Service", ECS_SERVICE, "launchType", "EC2", "replace"),

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog, catalog_path
+from shared.components.artifacts import ArtifactStore, ArtifactStoreArgs
 from shared.components.broker_egress import BrokerTarget, services_to_broker
 from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import ENVOY_IMAGE, partition_of
@@ -78,6 +79,8 @@ class ComputeArgs:
     certificate_arn: str | None
     broker: BrokerTarget
     replication: ImageReplicationArgs
+    #: the env's model-artifact store, where a catalog service reads or writes artifacts (None: no service does)
+    artifacts: ArtifactStoreArgs | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> ComputeArgs:
@@ -98,6 +101,9 @@ class ComputeArgs:
             certificate_arn=env.compute.certificate_arn,
             broker=BrokerTarget.from_env(env),
             replication=ImageReplicationArgs.from_env(env, settings.partition),
+            artifacts=ArtifactStoreArgs(env_name=env.name, account_id=env.account_id, region=env.region,
+                                        partition=settings.partition, protect=env.protect)
+            if catalog.uses_artifacts else None,
         )
 
 
@@ -124,6 +130,9 @@ class ComputePlatform(pulumi.ComponentResource):
         self.ecr_key = self._key(name, "ecr", settings, "ECR images of the ML platform")
         self.logs_key = (self._key(name, "logs", settings, "Logs of the ML platform's services")
                          if args.kms_encrypted_logs else None)
+
+        # Where the services keep trained models (catalog `artifacts`): the bucket and its key.
+        self.artifacts = ArtifactStore(f"{name}-artifacts", args.artifacts, opts=child) if args.artifacts else None
 
         namespace_arn = upstreams.mesh.apply(lambda mesh: required(
             mesh.service_connect_namespace_arn, "mesh.service_connect_namespace_arn",
@@ -209,6 +218,8 @@ class ComputePlatform(pulumi.ComponentResource):
                 # (InvalidParameterException "... does not have an associated load balancer"), and the
                 # service reads only the group's ARN: it waits for the listener explicitly.
                 start_after.append(gateway.listener)
+            if plan.spec.artifacts and self.artifacts:
+                start_after.extend(self.artifacts.ready)  # its first write finds the bucket encrypted and versioned
             service_upstreams = upstreams.for_service(service, plan.spec.calls)
             # A Service Connect client resolves only the endpoints that existed when its task started (ECS
             # guide, "Service Connect components": add dependsOn from each client service to the services it
@@ -230,6 +241,7 @@ class ComputePlatform(pulumi.ComponentResource):
                         repository_url=repository.repository.repository_url,
                         repository_arn=repository.repository.arn,
                         logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
+                        artifacts_key_arn=self.artifacts.key.arn if self.artifacts and plan.spec.artifacts else None,
                         target_group_arn=target_group_arn, version=version, start_after=tuple(start_after),
                     ),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),

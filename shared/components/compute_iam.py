@@ -31,6 +31,16 @@ LOGS_KEY_ACTIONS = (
 )
 ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+#: What ``artifacts: read`` allows on the env's model-artifact bucket: any object and any earlier version of one
+#: (GetObject with a versionId needs s3:GetObjectVersion: S3 API reference, GetObject, "Permissions").
+ARTIFACT_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+#: ``artifacts: write`` adds these, under the service's own prefix: PutObject also covers the multipart upload's
+#: CreateMultipartUpload, UploadPart and CompleteMultipartUpload; AbortMultipartUpload is an action of its own (S3
+#: user guide, "Multipart upload API and permissions"). No DeleteObject: versioning keeps what an overwrite replaced,
+#: and only a person (not a task) removes a model.
+ARTIFACT_WRITE_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject")
+#: On the bucket itself: a reader lists keys, and with it a GetObject of a missing key answers 404, not 403.
+ARTIFACT_BUCKET_ACTIONS = ("s3:ListBucket",)
 
 
 def document(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +107,36 @@ def via_secrets_manager(region: str) -> dict[str, str]:
     return {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
 
 
+def via_s3(region: str) -> dict[str, str]:
+    """The ``StringEquals`` condition that holds a KMS grant to the calls S3 makes in ``region`` for the principal
+    (``kms:ViaService``; S3 user guide, "Using server-side encryption with AWS KMS keys (SSE-KMS)")."""
+    return {"kms:ViaService": f"s3.{region}.amazonaws.com"}
+
+
+def artifact_statements(access: str, *, bucket_arn: str, key_arn: str, region: str,
+                        prefix: str) -> list[dict[str, Any]]:
+    """A task role's grants on the env's model-artifact bucket (catalog ``artifacts``): ``read`` lists the bucket
+    and gets any object or version; ``write`` also puts objects (and aborts its multipart uploads) under
+    ``prefix`` only, so one writer cannot overwrite another's models. The bucket's key through S3 only: Decrypt to
+    read, GenerateDataKey to write (a multipart upload needs both: S3 user guide, "Multipart upload API and
+    permissions")."""
+    if access not in ("read", "write"):
+        raise ValueError(f"artifact access is 'read' or 'write', not {access!r}")
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ListArtifacts", "Effect": "Allow", "Action": list(ARTIFACT_BUCKET_ACTIONS), "Resource": bucket_arn},
+        {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": list(ARTIFACT_READ_ACTIONS),
+         "Resource": f"{bucket_arn}/*"},
+    ]
+    key_actions = ["kms:Decrypt"]
+    if access == "write":
+        statements.append({"Sid": "WriteOwnArtifacts", "Effect": "Allow", "Action": list(ARTIFACT_WRITE_ACTIONS),
+                           "Resource": f"{bucket_arn}/{prefix}*"})
+        key_actions.append("kms:GenerateDataKey")
+    statements.append({"Sid": "ArtifactKeyThroughS3", "Effect": "Allow", "Action": key_actions, "Resource": key_arn,
+                       "Condition": {"StringEquals": via_s3(region)}})
+    return statements
+
+
 def secrets_key_statement(secret_arns: list[str]) -> dict[str, Any]:
     """``kms:Decrypt`` for the secrets' customer-managed key, usable only through Secrets Manager.
 
@@ -120,6 +160,7 @@ def task_role_statements(
     discovery_namespaces: list[str],
     appmesh_virtual_node_arn: str | None,
     task_protection_tasks_arn: str | None = None,
+    artifacts: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """What the application (and its Envoy) may call: only what the service needs.
 
@@ -127,7 +168,7 @@ def task_role_statements(
     in the platform's Cloud Map namespaces (DiscoverInstances has no resource-level permissions, so
     the namespace is pinned with its condition key). In App Mesh envs Envoy fetches its own node's
     configuration and nothing else. A consumer (``task_protection_tasks_arn``) may set its task's
-    scale-in protection.
+    scale-in protection. ``artifacts`` are its grants on the model-artifact bucket (:func:`artifact_statements`).
     """
     statements: list[dict[str, Any]] = []
     if discovery_namespaces:
@@ -141,6 +182,7 @@ def task_role_statements(
                            "Action": "appmesh:StreamAggregatedResources", "Resource": appmesh_virtual_node_arn})
     if task_protection_tasks_arn:
         statements.append(task_protection_statement(task_protection_tasks_arn))
+    statements.extend(artifacts or ())
     return statements
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from shared.artifact_names import artifact_bucket_arn, artifact_bucket_name, artifact_prefix
 from shared.catalog import ECS_DURATION_MAX
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
@@ -29,7 +30,12 @@ from shared.components.compute_containers import (
     awslogs_options,
     container_definitions,
 )
-from shared.components.compute_iam import ecs_tasks_trust_policy, execution_role_policy, task_role_statements
+from shared.components.compute_iam import (
+    artifact_statements,
+    ecs_tasks_trust_policy,
+    execution_role_policy,
+    task_role_statements,
+)
 from shared.components.compute_plan import ComputeSettings, ServicePlan
 from shared.components.compute_wiring import (
     ComputeUpstreams,
@@ -60,6 +66,8 @@ class FargateServiceArgs:
     repository_url: pulumi.Input[str]
     repository_arn: pulumi.Input[str]
     logs_kms_key_arn: pulumi.Input[str] | None = None
+    #: the env's model-artifact bucket's key (compute's ArtifactStore), for a service with catalog ``artifacts``
+    artifacts_key_arn: pulumi.Input[str] | None = None
     #: the public gateway's target group, for `public` services in envs with a public gateway
     target_group_arn: pulumi.Input[str] | None = None
     #: the canary version this ECS service runs (App Mesh canaries), None for the service itself
@@ -135,20 +143,27 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
         assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=True), sort_keys=True),
         description=f"What the {unit} application itself may call",
         tags=tags, opts=child)
-    task_statements = pulumi.Output.all(upstreams.discovery, upstreams.mesh).apply(
+    access = plan.spec.artifacts
+    if access and args.artifacts_key_arn is None:
+        raise ValueError(f"{service} has catalog artifacts {access!r}, but no artifact bucket key was given")
+    bucket_arn = artifact_bucket_arn(settings.partition, artifact_bucket_name(
+        settings.env_name, settings.account_id, settings.region)) if access else ""
+    task_statements = pulumi.Output.all(upstreams.discovery, upstreams.mesh, args.artifacts_key_arn).apply(
         lambda values: task_role_statements(
             discovery_namespaces=[values[0].private_namespace_name, values[0].http_namespace_name]
             if plan.spec.calls else [],
             appmesh_virtual_node_arn=virtual_node_arn(settings, values[1], service, version) if args.appmesh
             else None,
-            task_protection_tasks_arn=cluster_tasks_arn(settings, args.cluster_name) if plan.spec.consumes else None))
+            task_protection_tasks_arn=cluster_tasks_arn(settings, args.cluster_name) if plan.spec.consumes else None,
+            artifacts=artifact_statements(access, bucket_arn=bucket_arn, key_arn=values[2], region=settings.region,
+                                          prefix=artifact_prefix(service)) if access else None))
     # A role without statements gets no policy at all (an empty policy document is invalid).
     task_policy = aws.iam.RolePolicy(
         f"{name}-task", role=task_role.id,
         policy=task_statements.apply(
             lambda statements: json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)),
-        opts=pulumi.ResourceOptions(parent=task_role)) if plan.spec.calls or args.appmesh or plan.spec.consumes \
-        else None
+        opts=pulumi.ResourceOptions(parent=task_role)) \
+        if plan.spec.calls or args.appmesh or plan.spec.consumes or access else None
     return ServiceRoles(execution_role, execution_policy, task_role, task_policy)
 
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import pulumi
 
+from shared.artifact_names import artifact_bucket_name, artifact_prefix
 from shared.components.compute_containers import (
     ContainerWiring,
     appmesh_virtual_node_arn,
@@ -181,6 +182,11 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
         queue = messaging.queues.get(spec.name)
         if queue:
             environment["AMQP_QUEUE"] = str(queue)
+    if spec.artifacts:
+        # Where models live (README, "Add a service"): the bucket, and for a writer the prefix its grants hold it to.
+        environment["ARTIFACTS_BUCKET"] = artifact_bucket_name(settings.env_name, settings.account_id, settings.region)
+        if spec.artifacts == "write":
+            environment["ARTIFACTS_PREFIX"] = artifact_prefix(spec.name)
     for callee in spec.calls:
         # Callees are reached by their mesh name (Service Connect client alias or App Mesh virtual
         # service), so traffic goes through the proxy that applies retries, TLS and routing.

@@ -10,11 +10,18 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from shared.artifact_names import artifact_bucket_arn, artifact_bucket_name
 from shared.catalog import Catalog
 from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
-from shared.components.compute_iam import service_trust_policy
+from shared.components.compute_iam import (
+    ARTIFACT_BUCKET_ACTIONS,
+    ARTIFACT_READ_ACTIONS,
+    ARTIFACT_WRITE_ACTIONS,
+    service_trust_policy,
+)
 from shared.envs import EnvConfig
+from shared.gateway_names import access_log_bucket_candidate
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
@@ -27,7 +34,9 @@ HTTPS_PORT = 443
 OWN_BUCKET_ACTIONS = ("s3:DeleteObject", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket", "s3:PutObject")
 
 
-def endpoint_policy(service: str, *, partition: str, region: str, account_id: str) -> dict[str, object]:
+def endpoint_policy(service: str, *, partition: str, region: str, account_id: str,
+                    artifact_bucket: str | None = None, platform_buckets: tuple[str, ...] = (),
+                    deploy_role_arn: str | None = None) -> dict[str, object]:
     """The endpoint policy of the env's VPC endpoint for ``service`` (``s3`` or an interface service).
 
     An endpoint policy does not grant anything; it narrows what may pass through the endpoint (AWS
@@ -37,6 +46,10 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
     subnets, so it admits ECR's image-layer bucket (read only; ECR user guide, "Amazon ECR interface VPC
     endpoints", minimum Amazon S3 bucket permissions: ``prod-<region>-starport-layer-bucket``) and, for
     the account's own principals, the account's own buckets; no other account's bucket is reachable.
+    ``artifact_bucket`` (the env's model-artifact bucket, where the catalog has ``artifacts`` services) passes for
+    the account's principals with exactly the actions the task roles are granted on it (versions and multipart
+    aborts included, which the own-bucket statement does not carry). ``platform_buckets`` (the buckets the layers
+    create) pass for ``deploy_role_arn`` with every S3 action (:func:`deploy_bucket_statement`).
     """
     account = {"aws:PrincipalAccount": account_id}
     if service == "s3":
@@ -48,12 +61,41 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
             {"Sid": "OwnAccountBuckets", "Effect": "Allow", "Principal": "*", "Action": list(OWN_BUCKET_ACTIONS),
              "Resource": "*",
              "Condition": {"StringEquals": {**account, "aws:ResourceAccount": account_id}}},
+            *([artifact_endpoint_statement(artifact_bucket, partition=partition, account_id=account_id)]
+              if artifact_bucket else []),
+            *([deploy_bucket_statement(platform_buckets, partition=partition, account_id=account_id,
+                                       deploy_role_arn=deploy_role_arn)]
+              if platform_buckets and deploy_role_arn else []),
         ]}
     prefix = service.split(".", 1)[0]  # ecr.api and ecr.dkr are both the ecr API's IAM namespace
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "OwnAccountPrincipals", "Effect": "Allow", "Principal": "*", "Action": f"{prefix}:*",
          "Resource": "*", "Condition": {"StringEquals": account}},
     ]}
+
+
+def artifact_endpoint_statement(bucket: str, *, partition: str, account_id: str) -> dict[str, object]:
+    """The S3 gateway endpoint's statement for the model-artifact bucket: what any task role may be granted on it
+    (compute_iam's ARTIFACT_* actions, one source), for the account's own principals only."""
+    arn = artifact_bucket_arn(partition, bucket)
+    return {"Sid": "ModelArtifacts", "Effect": "Allow", "Principal": "*",
+            "Action": sorted({*ARTIFACT_BUCKET_ACTIONS, *ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS}),
+            "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
+
+
+def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account_id: str,
+                            deploy_role_arn: str) -> dict[str, object]:
+    """The deploy role manages the buckets the layers create through the S3 gateway endpoint: staging's and prod's
+    `up` runs every layer on the in-VPC runner (CodeBuild in these private subnets, as the env's deploy role), so
+    the AWS provider's bucket calls (CreateBucket, Put/GetBucket* of each setting, force_destroy's version deletes)
+    pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only, that role
+    only (``aws:PrincipalArn`` of an assumed role is the role's ARN: IAM user guide, "AWS global condition context
+    keys")."""
+    arns = [arn for bucket in sorted(buckets) for arn in (artifact_bucket_arn(partition, bucket),
+                                                          f"{artifact_bucket_arn(partition, bucket)}/*")]
+    return {"Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+            "Resource": arns,
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id, "aws:PrincipalArn": deploy_role_arn}}}
 
 
 def https_from(group_id: pulumi.Input[str], description: str) -> aws.ec2.SecurityGroupIngressArgs:
@@ -122,15 +164,29 @@ class VpcNetworkArgs:
     #: encrypt the flow-log group with a customer managed key (the env's ``compute.kms_encrypted_logs``,
     #: which asks for every platform log group to be KMS-encrypted)
     kms_encrypted_logs: bool
+    #: the env's model-artifact bucket (shared.artifact_names), where the catalog has ``artifacts`` services: the
+    #: S3 gateway endpoint lets it through (compute creates it, after this layer)
+    artifact_bucket: str | None = None
+    #: the buckets the layers create (the artifact bucket, the public gateway's access-log buckets) and the env's
+    #: deploy role, which manages them through the S3 gateway endpoint from the in-VPC runner
+    platform_buckets: tuple[str, ...] = ()
+    deploy_role_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
+        artifact = artifact_bucket_name(env.name, env.account_id, env.region) if catalog.uses_artifacts else None
         return cls(
             env_name=env.name, region=env.region, cidr=env.network.cidr,
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
             account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
             service_ports=called_service_ports(catalog),
+            artifact_bucket=artifact, platform_buckets=(
+                *([artifact] if artifact else []),
+                *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
+                  for spec in catalog if spec.public and env.compute.public_gateway)),
+            deploy_role_arn=f"arn:{partition_of(env.region)}:iam::{env.account_id}:role/"
+                            f"{env.messaging.deploy_runner.deploy_role_name}",
         )
 
     @property
@@ -379,7 +435,9 @@ class VpcNetwork(pulumi.ComponentResource):
     def _endpoint_policy_json(service: str, args: VpcNetworkArgs) -> str:
         # A policy change is an in-place ModifyVpcEndpoint (botocore ec2 model, PolicyDocument).
         return json.dumps(endpoint_policy(service, partition=args.partition, region=args.region,
-                                          account_id=args.account_id), sort_keys=True)
+                                          account_id=args.account_id, artifact_bucket=args.artifact_bucket,
+                                          platform_buckets=args.platform_buckets,
+                                          deploy_role_arn=args.deploy_role_arn), sort_keys=True)
 
     def _service_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """What the tasks may send and receive, by security-group reference wherever the peer has one.
@@ -411,10 +469,12 @@ class VpcNetwork(pulumi.ComponentResource):
                 f"{name}-services-out-endpoints", group, referenced_security_group_id=self.endpoint_security_group.id,
                 description="HTTPS to the interface VPC endpoints (ECR, logs, Secrets Manager)"))
         if "s3" in self.endpoints:
-            # ECR image layers come from S3 through the gateway endpoint: its prefix list is S3's ranges.
+            # ECR image layers (and the model-artifact bucket) are S3, through the gateway endpoint: its prefix list
+            # is S3's ranges. A new description is modified in place (only the group is ForceNew).
+            uses = "ECR image layers, model artifacts" if args.artifact_bucket else "ECR image layers"
             self.service_rules.append(https_egress(
                 f"{name}-services-out-s3", group, prefix_list_id=self.endpoints["s3"].prefix_list_id,
-                description="HTTPS to S3 through the gateway endpoint (ECR image layers)"))
+                description=f"HTTPS to S3 through the gateway endpoint ({uses})"))
         if self.nat_gateways:
             # AWS APIs without an endpoint here (in dev: ECR, logs, Secrets Manager too) are public HTTPS
             # endpoints reached through the NAT; their addresses are not the platform's to pin.

@@ -140,6 +140,9 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
         frozenset({"bucket", "expectedBucketOwner"}),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": frozenset({"bucket", "expectedBucketOwner"}),
+    # s3/bucket_versioning.go: bucket and expected_bucket_owner are ForceNew; the status (and mfa) are put in place. Its
+    # delete only suspends versioning: the versions already kept stay in the bucket.
+    "aws:s3/bucketVersioning:BucketVersioning": frozenset({"bucket", "expectedBucketOwner"}),
     "rabbitmq:index/vHost:VHost": frozenset({"name"}),
     "rabbitmq:index/queue:Queue": frozenset({"name", "vhost", "settings"}),
     "rabbitmq:index/exchange:Exchange": frozenset({"name", "vhost", "settings"}),

@@ -29,6 +29,12 @@ from tests.layers.compute_helpers import (
 from tests.synth_helpers import by_name, of_type
 
 SERVICES = load_catalog().names()
+#: a task role's statements and actions on the model-artifact bucket and its key, per catalog `artifacts`
+ARTIFACT_SIDS = {"read": {"ListArtifacts", "ReadArtifacts", "ArtifactKeyThroughS3"},
+                 "write": {"ListArtifacts", "ReadArtifacts", "WriteOwnArtifacts", "ArtifactKeyThroughS3"}}
+ARTIFACT_ACTIONS = {"read": {"s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt"},
+                    "write": {"s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
+                              "s3:AbortMultipartUpload", "kms:Decrypt", "kms:GenerateDataKey"}}
 
 
 def arn_of(doc: dict[str, Any], type_: str, physical: str) -> str:
@@ -91,14 +97,16 @@ def test_task_roles_may_discover_services_only_where_the_service_calls_others(en
     discovery = docs["discovery"]["outputs"]
     for spec in load_catalog():
         policy = task_policy(docs["compute"], spec.name)
-        if not spec.calls and not spec.consumes:
-            # Service Connect needs no task permissions: nothing for a service that calls and consumes nothing.
+        if not spec.calls and not spec.consumes and not spec.artifacts:
+            # Service Connect needs no task permissions: nothing for a service that calls, consumes and stores
+            # nothing.
             assert policy is None, spec.name
             continue
         assert policy is not None
         by_sid = {statement["Sid"]: statement for statement in statements(policy)}
         assert set(by_sid) == ({"DiscoverPlatformServices"} if spec.calls else set()) | (
-            {"ProtectOwnTaskFromScaleIn"} if spec.consumes else set()), spec.name
+            {"ProtectOwnTaskFromScaleIn"} if spec.consumes else set()) | (
+            ARTIFACT_SIDS[spec.artifacts] if spec.artifacts else set()), spec.name
         if spec.calls:
             statement = by_sid["DiscoverPlatformServices"]
             assert statement["Action"] == "servicediscovery:DiscoverInstances"
@@ -152,14 +160,15 @@ def test_appmesh_task_roles_add_only_their_envoy_node(edit_env: Any) -> None:
         assert policy is not None
         expected = {"appmesh:StreamAggregatedResources"} | ({"servicediscovery:DiscoverInstances"} if spec.calls
                                                            else set()) | (
-            {"ecs:GetTaskProtection", "ecs:UpdateTaskProtection"} if spec.consumes else set())
+            {"ecs:GetTaskProtection", "ecs:UpdateTaskProtection"} if spec.consumes else set()) | (
+            ARTIFACT_ACTIONS[spec.artifacts] if spec.artifacts else set())
         assert actions(policy) == expected
 
 
 def test_key_policies_let_the_account_administer_through_iam_and_logs_use_only_the_logs_key() -> None:
     doc = platform("prod")["compute"]
     keys = {k["name"]: k for k in of_type(doc, KEY)}
-    assert set(keys) == {"compute-ecr", "compute-logs"}
+    assert set(keys) == {"compute-ecr", "compute-logs", "compute-artifacts"}
     for key in keys.values():
         assert key["inputs"]["enableKeyRotation"] is True
         admin = statements(key)[0]
@@ -167,4 +176,4 @@ def test_key_policies_let_the_account_administer_through_iam_and_logs_use_only_t
         assert {"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CreateGrant"} <= set(admin["Action"])
     services = {s.get("Principal", {}).get("Service") for k in keys.values() for s in statements(k)}
     assert services == {None, "logs.eu-west-1.amazonaws.com"}
-    assert len(statements(keys["compute-ecr"])) == 1
+    assert len(statements(keys["compute-ecr"])) == len(statements(keys["compute-artifacts"])) == 1

@@ -259,7 +259,7 @@ def test_vpc_endpoints_admit_only_the_accounts_principals_and_ecr_layers(env: st
             assert layers == {"Sid": "EcrImageLayers", "Effect": "Allow", "Principal": "*",
                               "Action": "s3:GetObject",
                               "Resource": f"arn:aws:s3:::prod-{config.region}-starport-layer-bucket/*"}
-            (own,) = [s for s in statements if "Condition" in s]
+            (own,) = [s for s in statements if s["Sid"] == "OwnAccountBuckets"]
             assert own["Condition"] == {"StringEquals": {**account, "aws:ResourceAccount": config.account_id}}
             assert "s3:PutBucketPolicy" not in own["Action"] and all(not a.endswith("*") for a in own["Action"])
         else:

@@ -1,0 +1,49 @@
+"""The env's model-artifact bucket: its name, the one source for the compute layer (which creates it), the network
+layer (whose S3 gateway endpoint lets it through, deployed before compute, so without a StackReference) and the
+services' ``ARTIFACTS_BUCKET``. No Pulumi SDK here.
+
+The bucket lives in the account's **account regional namespace** (S3 user guide, "Namespaces for general purpose
+buckets"): its name ends in ``-<account id>-<region>-an`` and no other account can create a bucket with that
+suffix. A deterministic name in the shared global namespace could be taken by anyone while it does not exist (before
+the first ``up``, and after every ``destroy``), and the tasks would then write models into a stranger's bucket.
+
+The whole name has at most 63 characters (S3's bucket naming rules), the suffix up to 31 of them (a 14-character
+region), so for the longest env names (30 characters) the prefix ``ml-artifacts-<env>`` is cut to what is left: the
+env loader lets no two envs share an account and region, and the suffix holds both, so the name stays the env's own.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.gateway_names import BUCKET_NAME_MAX
+
+#: The namespace the bucket is created in (aws.s3.Bucket bucket_namespace; botocore s3 CreateBucket
+#: x-amz-bucket-namespace, "account-regional" or "global"). Every region an env may pick (shared/regions.py) offers it
+#: (all but Middle East (Bahrain) and (UAE): S3 user guide, "Namespaces for general purpose buckets").
+ARTIFACT_BUCKET_NAMESPACE = "account-regional"
+#: S3's bucket naming rules: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def account_regional_suffix(account_id: str, region: str) -> str:
+    return f"-{account_id}-{region}-an"
+
+
+def artifact_bucket_name(env_name: str, account_id: str, region: str) -> str:
+    """``ml-artifacts-<env>-<account id>-<region>-an``, the prefix cut to fit S3's 63 characters."""
+    suffix = account_regional_suffix(account_id, region)
+    prefix = f"ml-artifacts-{env_name}"[:BUCKET_NAME_MAX - len(suffix)].rstrip("-.")
+    name = prefix + suffix
+    if not _BUCKET_NAME.match(name) or ".." in name:
+        raise ValueError(f"the model-artifact bucket {name!r} breaks S3's bucket naming rules")
+    return name
+
+
+def artifact_bucket_arn(partition: str, bucket: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}"
+
+
+def artifact_prefix(service: str) -> str:
+    """Where a writing service puts its objects (and the only place its grants let it write): ``<service>/``."""
+    return f"{service}/"

@@ -1,0 +1,127 @@
+"""The env's model-artifact store: one S3 bucket where the services the catalog lets write (``artifacts: write``)
+put trained models and the ones it lets read (``read``) load them.
+
+In the compute layer, next to the other stores the services' tasks use (ECR repositories, log groups): the bucket's
+readers and writers are compute's task roles, and nothing before compute needs the bucket itself. The network layer,
+which deploys first, only needs its name for the S3 gateway endpoint's policy, and takes it from
+:mod:`shared.artifact_names`, the one source of the name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE, artifact_bucket_arn, artifact_bucket_name
+from shared.components.building_blocks import customer_key
+from shared.components.compute_iam import customer_key_policy, document
+
+#: Days an overwritten (or deleted) object's earlier version stays recoverable before S3 expires it (lifecycle
+#: NoncurrentVersionExpiration): long enough to notice a bad model and roll back to the one before.
+NONCURRENT_VERSION_DAYS = 30
+#: Days after which S3 aborts a multipart upload that was never completed (a training task stopped mid-upload),
+#: whose parts would otherwise be stored, and billed, forever.
+ABORT_INCOMPLETE_UPLOAD_DAYS = 7
+
+
+def artifact_bucket_policy(bucket_arn: str) -> dict[str, Any]:
+    """Nothing in the bucket is reachable over plain HTTP (S3 user guide, "Amazon S3 bucket policy examples":
+    aws:SecureTransport). Access itself comes from the task roles' IAM grants: the bucket allows no one."""
+    return document({
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+
+
+def artifact_lifecycle_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """Every object of the bucket (an empty filter: pulumi_aws s3.BucketLifecycleConfiguration): earlier versions
+    expire NONCURRENT_VERSION_DAYS after they were replaced, stale multipart uploads are aborted, and a delete marker
+    whose versions all expired, which marks nothing any more, is removed (botocore s3
+    LifecycleExpiration.ExpiredObjectDeleteMarker, never with Days in the same expiration)."""
+    s3 = aws.s3
+    return s3.BucketLifecycleConfigurationRuleArgs(
+        id="artifact-versions", status="Enabled", filter=s3.BucketLifecycleConfigurationRuleFilterArgs(),
+        noncurrent_version_expiration=s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+            noncurrent_days=NONCURRENT_VERSION_DAYS),
+        abort_incomplete_multipart_upload=s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+            days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS),
+        expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True))
+
+
+@dataclass(frozen=True)
+class ArtifactStoreArgs:
+    env_name: str
+    account_id: str
+    region: str
+    partition: str
+    #: the env protects state (prod): no force_destroy, and (by the layer's type list) the bucket and key protected
+    protect: bool
+
+    @property
+    def bucket_name(self) -> str:
+        return artifact_bucket_name(self.env_name, self.account_id, self.region)
+
+
+class ArtifactStore(pulumi.ComponentResource):
+    """A private, versioned bucket encrypted with a customer managed key of its own (SSE-KMS with an S3 Bucket
+    Key), as every other store of the platform (ECR images, logs, secrets) is."""
+
+    def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:compute:ArtifactStore", name, None, opts)
+        bucket_name = args.bucket_name
+        policy = customer_key_policy(partition=args.partition, account_id=args.account_id, region=args.region)
+        # The task roles use the key only through S3 (their grants carry kms:ViaService): the key policy only
+        # delegates to IAM, like the ECR key's.
+        self.key = customer_key(
+            name, description=f"Model artifacts of the ML platform ({args.env_name})",
+            alias=f"{args.env_name}/artifacts", policy=json.dumps(policy, sort_keys=True),
+            opts=pulumi.ResourceOptions(parent=self))
+        self.bucket = aws.s3.Bucket(
+            name, bucket=bucket_name,
+            # Only this account can create a bucket with its account regional suffix (shared.artifact_names): the
+            # name the tasks write to cannot belong to anyone else, not even after a destroy.
+            bucket_namespace=ARTIFACT_BUCKET_NAMESPACE,
+            # Where the env does not protect state (dev's nightly destroy), destroy deletes the bucket with every
+            # object and version in it: S3 refuses to delete a bucket that holds any (BucketNotEmpty), which would
+            # stop the destroy every night. Where it does (prod), destroy stops at the non-empty bucket instead.
+            # The provider applies the flag only once an `up` has stored it (pulumi_aws s3.Bucket force_destroy).
+            force_destroy=not args.protect,
+            tags={"Name": bucket_name, "purpose": "model-artifacts"},
+            opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self.bucket)
+        self.public_access_block = aws.s3.BucketPublicAccessBlock(
+            name, bucket=self.bucket.id, block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
+            restrict_public_buckets=True, opts=child)
+        # ACLs off: every object belongs to the bucket's account, whoever wrote it.
+        self.ownership = aws.s3.BucketOwnershipControls(
+            name, bucket=self.bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
+        # A Bucket Key lets S3 ask KMS for a data key per bucket and period instead of per object (S3 user guide,
+        # "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys"): fewer KMS calls for multi-part model uploads.
+        by_default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms", kms_master_key_id=self.key.arn)
+        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            name, bucket=self.bucket.id, opts=child, rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=by_default, bucket_key_enabled=True)])
+        # An overwritten or deleted model stays recoverable (its earlier versions) until the lifecycle expires them.
+        self.versioning = aws.s3.BucketVersioning(
+            name, bucket=self.bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"), opts=child)
+        self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+            name, bucket=self.bucket.id, rules=[artifact_lifecycle_rule()],
+            # noncurrent-version rules act on a versioned bucket (the provider's versioning example orders them so)
+            opts=pulumi.ResourceOptions(parent=self.bucket, depends_on=[self.versioning]))
+        self.policy = aws.s3.BucketPolicy(
+            name, bucket=self.bucket.id,
+            policy=json.dumps(artifact_bucket_policy(artifact_bucket_arn(args.partition, bucket_name)),
+                              sort_keys=True),
+            # S3 refuses a policy while the public access block is being written (409 conflicts).
+            opts=pulumi.ResourceOptions(parent=self.bucket, depends_on=[self.public_access_block]))
+        #: what a service's first write relies on: an ECS service that reads or writes artifacts starts after these
+        #: (an object written before the default encryption is in place would be SSE-S3, before versioning unversioned)
+        self.ready: tuple[pulumi.Resource, ...] = (self.public_access_block, self.ownership, self.encryption,
+                                                   self.versioning, self.policy)
+        self.register_outputs({"bucket": self.bucket.bucket, "key_arn": self.key.arn})

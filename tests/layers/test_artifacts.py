@@ -1,0 +1,310 @@
+"""The model-artifact store: one bucket per env (compute layer), the task roles' grants per catalog `artifacts`,
+the S3 gateway endpoint that lets exactly those requests through (network layer), and the services' environment."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.artifact_names import artifact_bucket_name
+from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.envs import load_env
+from shared.regions import REGION_AZS
+from shared.synth.engine import synth_env
+from tests.layers.compute_helpers import (
+    ENVS,
+    KEY,
+    TASK,
+    as_list,
+    container,
+    environment,
+    platform,
+    statements,
+    task_policy,
+)
+from tests.synth_helpers import by_name, of_type
+
+BUCKET = "aws:s3/bucket:Bucket"
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+STORE = "compute-artifacts"
+
+
+def bucket_of(env: str) -> dict[str, Any]:
+    return by_name(platform(env)["compute"], BUCKET, STORE)
+
+
+def setting(env: str, type_: str) -> dict[str, Any]:
+    return by_name(platform(env)["compute"], f"aws:s3/{type_[0].lower()}{type_[1:]}:{type_}", STORE)
+
+
+def s3_endpoint_statements(network: dict[str, Any]) -> list[dict[str, Any]]:
+    (endpoint,) = [e for e in of_type(network, ENDPOINT) if e["inputs"]["serviceName"].endswith(".s3")]
+    return statements(endpoint)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_env_has_one_artifact_bucket_in_its_account_regional_namespace(env: str) -> None:
+    config = load_env(env)
+    (bucket,) = [b for b in of_type(platform(env)["compute"], BUCKET) if b["name"] == STORE]
+    name = bucket["inputs"]["bucket"]
+    # Only the account can create names with its own suffix (S3 "account regional namespace"): nobody can take the
+    # deterministic name while it does not exist (before the first up, after a destroy).
+    assert name == f"ml-artifacts-{env}-{config.account_id}-{config.region}-an"
+    assert bucket["inputs"]["bucketNamespace"] == "account-regional"
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", name)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_bucket_is_private_owner_enforced_kms_encrypted_versioned_and_tls_only(env: str) -> None:
+    compute = platform(env)["compute"]
+    name = bucket_of(env)["inputs"]["bucket"]
+    block = setting(env, "BucketPublicAccessBlock")["inputs"]
+    assert block == {"bucket": name, "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
+                     "restrictPublicBuckets": True}
+    assert setting(env, "BucketOwnershipControls")["inputs"]["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    (rule,) = setting(env, "BucketServerSideEncryptionConfiguration")["inputs"]["rules"]
+    key = by_name(compute, KEY, STORE)
+    # SSE-KMS with the store's own customer managed key (rotated), and an S3 Bucket Key
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    assert re.fullmatch(rf"arn:aws:kms:eu-west-1:{load_env(env).account_id}:key/.+",
+                        rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"])
+    assert rule["bucketKeyEnabled"] is True
+    assert key["inputs"]["enableKeyRotation"] is True and key["inputs"]["deletionWindowInDays"] == 30
+    assert setting(env, "BucketVersioning")["inputs"] == {"bucket": name,
+                                                          "versioningConfiguration": {"status": "Enabled"}}
+    (policy,) = statements(setting(env, "BucketPolicy"))
+    assert policy == {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                      "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                      "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    # S3 refuses a bucket policy while the public access block is being written
+    assert setting(env, "BucketPublicAccessBlock")["urn"] in setting(env, "BucketPolicy")["dependencies"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_old_versions_expire_after_30_days_and_stale_uploads_after_7(env: str) -> None:
+    lifecycle = setting(env, "BucketLifecycleConfiguration")
+    (rule,) = lifecycle["inputs"]["rules"]
+    assert rule == {"id": "artifact-versions", "status": "Enabled", "filter": {},
+                    "noncurrentVersionExpiration": {"noncurrentDays": 30},
+                    "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7},
+                    # never with Days in one expiration (botocore s3 LifecycleExpiration)
+                    "expiration": {"expiredObjectDeleteMarker": True}}
+    assert setting(env, "BucketVersioning")["urn"] in lifecycle["dependencies"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_prod_protects_the_bucket_and_key_and_only_unprotected_envs_force_destroy(env: str) -> None:
+    """dev's destroy deletes the models with the bucket (S3 refuses a non-empty bucket, which would stop every
+    destroy); prod's bucket and key are protected and its destroy stops at a non-empty bucket."""
+    compute = platform(env)["compute"]
+    protects = load_env(env).protect
+    assert protects is (env == "prod")
+    assert bucket_of(env)["inputs"]["forceDestroy"] is (not protects)
+    assert bucket_of(env)["protect"] is protects and by_name(compute, KEY, STORE)["protect"] is protects
+    for type_ in ("BucketPublicAccessBlock", "BucketOwnershipControls", "BucketServerSideEncryptionConfiguration",
+                  "BucketVersioning", "BucketLifecycleConfiguration", "BucketPolicy"):
+        assert setting(env, type_)["protect"] is False, type_
+
+
+def artifact_statements(doc: dict[str, Any], service: str) -> dict[str, dict[str, Any]]:
+    policy = task_policy(doc, service)
+    found = statements(policy) if policy is not None else []
+    return {s["Sid"]: s for s in found if any(a.startswith(("s3:", "kms:")) for a in as_list(s["Action"]))}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_task_roles_get_the_bucket_as_their_catalog_key_says(env: str) -> None:
+    compute = platform(env)["compute"]
+    name = bucket_of(env)["inputs"]["bucket"]
+    arn = f"arn:aws:s3:::{name}"
+    (sse,) = setting(env, "BucketServerSideEncryptionConfiguration")["inputs"]["rules"]
+    key_arn = sse["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    via_s3 = {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    read = {
+        "ListArtifacts": {"Sid": "ListArtifacts", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": arn},
+        "ReadArtifacts": {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                          "Resource": f"{arn}/*"},
+    }
+    for spec in load_catalog():
+        found = artifact_statements(compute, spec.name)
+        if spec.artifacts is None:
+            assert found == {}, spec.name
+        elif spec.artifacts == "read":
+            assert found == {**read, "ArtifactKeyThroughS3": {
+                "Sid": "ArtifactKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": key_arn,
+                "Condition": via_s3}}, spec.name
+        else:
+            # writes only under its own prefix, and deletes nothing (versioning keeps what an overwrite replaced)
+            assert found == {**read, "WriteOwnArtifacts": {
+                "Sid": "WriteOwnArtifacts", "Effect": "Allow", "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+                "Resource": f"{arn}/{spec.name}/*"}, "ArtifactKeyThroughS3": {
+                "Sid": "ArtifactKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn, "Condition": via_s3}}, spec.name
+    assert {spec.name for spec in load_catalog() if spec.artifacts} == {"inference", "training"}
+
+
+def _endpoint_allows(endpoint: list[dict[str, Any]], action: str, resource: str, account: str) -> bool:
+    """Whether an Allow of the endpoint policy passes ``action`` on ``resource`` for a principal of ``account``
+    (the conditions the platform's endpoint policies use: the principal's and the resource's account)."""
+    for statement in endpoint:
+        if statement["Effect"] != "Allow":
+            continue
+        conditions = statement.get("Condition", {}).get("StringEquals", {})
+        if any(value != account for value in conditions.values()):
+            continue
+        if any(fnmatch.fnmatchcase(action, a) for a in as_list(statement["Action"])) and \
+                any(fnmatch.fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_s3_endpoint_passes_every_request_the_task_roles_may_make_on_the_bucket(env: str) -> None:
+    """The tasks' S3 requests leave the private subnets through the gateway endpoint: whatever a task role is
+    granted on the bucket must pass its policy too (GetObject of a version, AbortMultipartUpload: the account's
+    own-bucket statement carries neither), or the request is denied at the endpoint."""
+    docs = platform(env)
+    account = load_env(env).account_id
+    endpoint = s3_endpoint_statements(docs["network"])
+    name = bucket_of(env)["inputs"]["bucket"]
+    checked = 0
+    for spec in load_catalog():
+        for statement in artifact_statements(docs["compute"], spec.name).values():
+            for action in as_list(statement["Action"]):
+                if action.startswith("s3:"):
+                    resource = statement["Resource"].replace("*", "models/model.tar")
+                    assert _endpoint_allows(endpoint, action, resource, account), (spec.name, action, resource)
+                    checked += 1
+    assert checked >= 7
+    # ...and nothing else: the bucket's own statement, not S3 at large
+    (artifacts,) = [s for s in endpoint if s["Sid"] == "ModelArtifacts"]
+    assert artifacts["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
+    assert artifacts["Condition"] == {"StringEquals": {"aws:PrincipalAccount": account}}
+    assert not _endpoint_allows(endpoint, "s3:GetObjectVersion", "arn:aws:s3:::someone-elses-bucket/x", account)
+    assert not _endpoint_allows(endpoint, "s3:DeleteObjectVersion", f"arn:aws:s3:::{name}/training/x", account)
+
+
+def s3_egress_description(network: dict[str, Any]) -> str:
+    rule = by_name(network, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "network-services-out-s3")
+    return str(rule["inputs"]["description"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_tasks_s3_egress_rule_says_it_carries_model_artifacts(env: str) -> None:
+    assert s3_egress_description(platform(env)["network"]) == \
+        "HTTPS to S3 through the gateway endpoint (ECR image layers, model artifacts)"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_services_are_told_the_bucket_and_a_writer_its_prefix(env: str) -> None:
+    compute = platform(env)["compute"]
+    name = bucket_of(env)["inputs"]["bucket"]
+    for spec in load_catalog():
+        variables = environment(container(by_name(compute, TASK, spec.name), spec.name))
+        artifacts = {k: v for k, v in variables.items() if k.startswith("ARTIFACTS_")}
+        expected = ({} if spec.artifacts is None else {"ARTIFACTS_BUCKET": name}) | (
+            {"ARTIFACTS_PREFIX": f"{spec.name}/"} if spec.artifacts == "write" else {})
+        assert artifacts == expected, spec.name
+
+
+def test_a_catalog_without_artifacts_has_no_bucket_no_grants_and_no_endpoint_statement(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    for spec in data["services"].values():
+        spec.pop("artifacts", None)
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    docs = synth_env("dev", ["network", "compute"])
+    assert not [r for r in docs["compute"]["resources"] if r["type"].startswith("aws:s3/")]
+    assert {k["name"] for k in of_type(docs["compute"], KEY)} == {"compute-ecr", "compute-logs"}
+    assert "ModelArtifacts" not in {s["Sid"] for s in s3_endpoint_statements(docs["network"])}
+    assert s3_egress_description(docs["network"]) == "HTTPS to S3 through the gateway endpoint (ECR image layers)"
+    for spec in load_catalog():
+        assert artifact_statements(docs["compute"], spec.name) == {}, spec.name
+
+
+def test_a_writer_writes_under_its_own_prefix_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data["services"]["preprocess"]["artifacts"] = "write"  # features next to training's models
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    compute = synth_env("dev", ["compute"])["compute"]
+    prefixes = {service: artifact_statements(compute, service)["WriteOwnArtifacts"]["Resource"].split(":::", 1)[1]
+                for service in ("preprocess", "training")}
+    bucket = artifact_bucket_name("dev", "111111111111", "eu-west-1")
+    assert prefixes == {"preprocess": f"{bucket}/preprocess/*", "training": f"{bucket}/training/*"}
+    assert len(of_type(compute, BUCKET)) == 1  # still one store for the env
+
+
+@pytest.mark.parametrize("region", sorted(REGION_AZS))
+def test_the_name_fits_s3_for_the_longest_env_name_in_every_region(region: str) -> None:
+    suffix = f"-123456789012-{region}-an"
+    longest = artifact_bucket_name("customer-analytics-sandbox-eu1", "123456789012", region)  # 30 characters
+    assert len(longest) <= 63 and longest.endswith(suffix) and longest.startswith("ml-artifacts-customer")
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", longest) and "--" not in longest.removesuffix(suffix)
+    assert artifact_bucket_name("dev", "123456789012", region) == f"ml-artifacts-dev{suffix}"
+
+
+def test_the_network_and_compute_layers_name_the_same_bucket() -> None:
+    """Network deploys first and cannot read compute's outputs: both derive the name from the env alone."""
+    docs = platform("prod")
+    (artifacts,) = [s for s in s3_endpoint_statements(docs["network"]) if s["Sid"] == "ModelArtifacts"]
+    assert artifacts["Resource"][0] == f"arn:aws:s3:::{bucket_of('prod')['inputs']['bucket']}"
+    assert not [u for u in docs["network"]["stack_references"] if "compute" in u]
+    assert json.dumps(artifacts).count("ml-artifacts-prod-") == 2
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_service_using_artifacts_starts_only_once_the_bucket_is_encrypted_versioned_and_tls_only(env: str) -> None:
+    """On the first `up` the bucket is created in the same run as the services' new revisions: a model written
+    before the default encryption (or versioning) is in place would be SSE-S3 (or unversioned)."""
+    compute = platform(env)["compute"]
+    ready = {setting(env, t)["urn"] for t in ("BucketServerSideEncryptionConfiguration", "BucketVersioning",
+                                              "BucketPolicy", "BucketPublicAccessBlock", "BucketOwnershipControls")}
+    for spec in load_catalog():
+        waits_for = set(by_name(compute, "aws:ecs/service:Service", spec.name)["dependencies"])
+        assert (ready <= waits_for) is (spec.artifacts is not None), spec.name
+
+
+def deploy_statement(network: dict[str, Any]) -> dict[str, Any]:
+    (statement,) = [s for s in s3_endpoint_statements(network) if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
+    return statement
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_deploy_role_manages_the_bucket_through_the_s3_endpoint_and_no_task_can(env: str) -> None:
+    """staging's and prod's `up` runs on the in-VPC runner, whose S3 calls pass the gateway endpoint: the AWS
+    provider's bucket calls (CreateBucket, PutBucketPolicy, GetBucketAcl...) must pass it for the deploy role."""
+    account = load_env(env).account_id
+    arn = f"arn:aws:s3:::{bucket_of(env)['inputs']['bucket']}"
+    assert deploy_statement(platform(env)["network"]) == {
+        "Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": account,
+                                       "aws:PrincipalArn": f"arn:aws:iam::{account}:role/ml-platform-deployer"}}}
+    endpoint = s3_endpoint_statements(platform(env)["network"])
+    # any other principal of the account (a task role): objects only, never the bucket's configuration
+    for action in ("s3:CreateBucket", "s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutLifecycleConfiguration"):
+        assert not _endpoint_allows(endpoint, action, arn, account), action
+
+
+def test_the_deploy_roles_statement_follows_its_name_and_the_access_log_buckets(edit_env: Any) -> None:
+    def public_gateway(data: dict[str, Any]) -> None:
+        data["compute"].update(public_gateway=True, certificate_arn=(
+            "arn:aws:acm:eu-west-1:222222222222:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"))
+        data["messaging"]["deploy_runner"] = {"deploy_role_name": "ci-deployer"}
+
+    edit_env("staging", public_gateway)
+    statement = deploy_statement(synth_env("staging", ["network"])["network"])
+    artifacts = f"arn:aws:s3:::{artifact_bucket_name('staging', '222222222222', 'eu-west-1')}"
+    logs = "arn:aws:s3:::ml-staging-gateway-alb-logs-222222222222"
+    assert statement["Resource"] == sorted([artifacts, f"{artifacts}/*", logs, f"{logs}/*"])
+    assert statement["Condition"]["StringEquals"]["aws:PrincipalArn"] == "arn:aws:iam::222222222222:role/ci-deployer"

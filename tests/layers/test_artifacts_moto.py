@@ -1,0 +1,147 @@
+"""The synthesized artifact store against moto, with moto's IAM evaluation on: the bucket's settings as real S3
+requests (botocore validates each against the S3 model first), then each service's synthesized task-role policy as
+the only thing that lets it act. Proves what the grants mean: training writes under training/ (multipart uploads
+included) and reads any version, inference only reads, nobody deletes, and an overwritten model stays readable."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto.core import enable_iam_authentication
+
+from shared.envs import load_env
+from tests.aws_helpers import MotoAccounts
+from tests.layers.compute_helpers import platform, task_policy
+from tests.synth_helpers import by_name
+
+ENV = "dev"
+STORE = "compute-artifacts"
+#: the synth's input names that are not the S3 API's member name with its first letter upper-cased
+API_NAMES = {"id": "ID", "kmsMasterKeyId": "KMSMasterKeyID", "sseAlgorithm": "SSEAlgorithm"}
+
+
+def api_shape(value: Any) -> Any:
+    """Synth inputs (the engine's camelCase) as the S3 API's members, mechanically: botocore's validator refuses
+    any member the S3 model does not have, so a setting the API would not take fails here."""
+    if isinstance(value, dict):
+        return {API_NAMES.get(k, k[:1].upper() + k[1:]): api_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [api_shape(v) for v in value]
+    return value
+
+
+def inputs(type_: str) -> dict[str, Any]:
+    """A copy of a resource's inputs: the synth documents are cached for the whole test run, never edited."""
+    return copy.deepcopy(by_name(platform(ENV)["compute"], f"aws:s3/{type_}", STORE)["inputs"])
+
+
+@pytest.fixture
+def store(moto_aws: None) -> Iterator[dict[str, Any]]:
+    """The bucket as compute creates it, in the dev account, and an S3 client per service role."""
+    env = load_env(ENV)
+    region = env.region
+    s3 = MotoAccounts.client(env.account_id, region, "s3")
+    kms = MotoAccounts.client(env.account_id, region, "kms")
+    iam = MotoAccounts.client(env.account_id, region, "iam")
+    key_arn = kms.create_key(Description="artifacts")["KeyMetadata"]["Arn"]
+    bucket = inputs("bucket:Bucket")["bucket"]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    encryption = inputs("bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    synth_key = encryption["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    encryption["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] = key_arn
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": api_shape(encryption["rules"])})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=api_shape(
+        inputs("bucketVersioning:BucketVersioning")["versioningConfiguration"]))
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={
+        "Rules": api_shape(inputs("bucketLifecycleConfiguration:BucketLifecycleConfiguration")["rules"])})
+    block = inputs("bucketPublicAccessBlock:BucketPublicAccessBlock")
+    block.pop("bucket")
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=api_shape(block))
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [api_shape(
+        inputs("bucketOwnershipControls:BucketOwnershipControls")["rule"])]})
+    s3.put_bucket_policy(Bucket=bucket, Policy=inputs("bucketPolicy:BucketPolicy")["policy"])
+    # moto knows no aws:SecureTransport and answers a bucket-policy statement whose condition it cannot match with
+    # Deny, so the TLS-only policy would deny every request here; its meaning is checked on the synth (test_artifacts).
+    s3.delete_bucket_policy(Bucket=bucket)
+    clients = {}
+    sts = MotoAccounts.client(env.account_id, region, "sts")
+    for service in ("training", "inference", "gateway"):
+        role = iam.create_role(RoleName=f"{service}-task", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"}}]}))
+        policy = task_policy(platform(ENV)["compute"], service)
+        if policy is not None:  # gateway: no task policy at all, so no S3 either
+            iam.put_role_policy(RoleName=f"{service}-task", PolicyName="task",
+                                PolicyDocument=policy["inputs"]["policy"].replace(synth_key, key_arn))
+        credentials = sts.assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName=service)["Credentials"]
+        clients[service] = boto3.client("s3", region_name=region, aws_access_key_id=credentials["AccessKeyId"],
+                                        aws_secret_access_key=credentials["SecretAccessKey"],
+                                        aws_session_token=credentials["SessionToken"])
+    yield {"bucket": bucket, "admin": s3, **clients}
+
+
+def denied(call: Any, **kwargs: Any) -> bool:
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        return error.response["Error"]["Code"] == "AccessDenied"
+    return False
+
+
+def test_the_synthesized_settings_are_requests_s3_takes(store: dict[str, Any]) -> None:
+    admin, bucket = store["admin"], store["bucket"]  # the fixture applied every setting; read them back
+    assert admin.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    (rule,) = admin.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms" and rule["BucketKeyEnabled"]
+    (lifecycle,) = admin.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert lifecycle["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert lifecycle["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+
+
+@enable_iam_authentication()
+def test_training_writes_models_under_its_prefix_and_an_overwrite_stays_readable(store: dict[str, Any]) -> None:
+    training, bucket = store["training"], store["bucket"]
+    key = "training/churn/model.tar"
+    first = training.put_object(Bucket=bucket, Key=key, Body=b"model v1")["VersionId"]
+    training.put_object(Bucket=bucket, Key=key, Body=b"model v2")
+    assert training.get_object(Bucket=bucket, Key=key)["Body"].read() == b"model v2"
+    # the version named in model.trained still reads as it was (s3:GetObjectVersion)
+    assert training.get_object(Bucket=bucket, Key=key, VersionId=first)["Body"].read() == b"model v1"
+    # a large model: a multipart upload, and one it gives up
+    upload = training.create_multipart_upload(Bucket=bucket, Key="training/big/model.tar")["UploadId"]
+    part = training.upload_part(Bucket=bucket, Key="training/big/model.tar", UploadId=upload, PartNumber=1,
+                                Body=b"x" * 1024)
+    training.complete_multipart_upload(Bucket=bucket, Key="training/big/model.tar", UploadId=upload,
+                                       MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+    stale = training.create_multipart_upload(Bucket=bucket, Key="training/stale/model.tar")["UploadId"]
+    training.abort_multipart_upload(Bucket=bucket, Key="training/stale/model.tar", UploadId=stale)
+    # nowhere else, and never a delete
+    assert denied(training.put_object, Bucket=bucket, Key="inference/model.tar", Body=b"x")
+    assert denied(training.put_object, Bucket=bucket, Key="model.tar", Body=b"x")
+    assert denied(training.delete_object, Bucket=bucket, Key=key)
+    assert denied(training.delete_object, Bucket=bucket, Key=key, VersionId=first)
+
+
+@enable_iam_authentication()
+def test_inference_reads_any_version_and_writes_nothing_and_gateway_nothing_at_all(store: dict[str, Any]) -> None:
+    bucket = store["bucket"]
+    key = "training/churn/model.tar"
+    first = store["training"].put_object(Bucket=bucket, Key=key, Body=b"model v1")["VersionId"]
+    store["training"].put_object(Bucket=bucket, Key=key, Body=b"model v2")
+    inference = store["inference"]
+    assert [o["Key"] for o in inference.list_objects_v2(Bucket=bucket, Prefix="training/")["Contents"]] == [key]
+    assert inference.get_object(Bucket=bucket, Key=key, VersionId=first)["Body"].read() == b"model v1"
+    assert inference.head_object(Bucket=bucket, Key=key)["ContentLength"] == len(b"model v2")
+    assert denied(inference.put_object, Bucket=bucket, Key="inference/cache.bin", Body=b"x")
+    assert denied(inference.put_object, Bucket=bucket, Key=key, Body=b"poisoned")
+    assert denied(inference.delete_object, Bucket=bucket, Key=key)
+    gateway = store["gateway"]
+    assert denied(gateway.get_object, Bucket=bucket, Key=key)
+    assert denied(gateway.list_objects_v2, Bucket=bucket)
