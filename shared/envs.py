@@ -651,6 +651,25 @@ def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
             yield catalog_path(), f"services.{spec.name}.cpu", problem
 
 
+def scale_from_zero_problem(service: str) -> str:
+    """Why ``services.<service>.min_count`` cannot be 0: autoscaling would never start a task again. One
+    reason for the env loader and the compute layer (shared.components.compute_service.autoscaling)."""
+    # ECS developer guide, "Use a target metric to scale Amazon ECS services": a target tracking policy
+    # "does not perform scaling when the specified metric has insufficient data"; a service with no task
+    # publishes no ECSServiceAverageCPUUtilization, its only scaling metric.
+    return (f"0 would let autoscaling stop every {service} task for good: its only scaling policy tracks the "
+            "tasks' average CPU, which a service with no task does not publish, and target tracking does not "
+            "scale on insufficient data; set min_count to 1 or more")
+
+
+def _rule_min_count_wakes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A service scaled in to 0 tasks must have a metric that can scale it out again; the compute layer would
+    deploy it, and it would sit at 0 (its queue filling, its callers failing) without an error anywhere."""
+    for service, settings in env.services.items():
+        if service in catalog.services and settings.min_count == 0:
+            yield path, f"services.{service}.min_count", scale_from_zero_problem(service)
+
+
 def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
     if not env.compute.public_gateway or not any(spec.public for spec in catalog):
@@ -835,6 +854,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_static_instances, ("discovery", "mesh")),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
+    (_rule_min_count_wakes, ("services",)),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),

@@ -88,6 +88,10 @@ MALFORMED = [
      "policy.suppressions.0.reason", "at least 10 characters"),
     ("unknown rule id", _set("policy.enforcement", {"no-such-rule": "mandatory"}), "policy.enforcement.no-such-rule",
      "unknown rule id"),
+    # CPU target tracking does not scale on insufficient data, and a service with no task has no CPU metric.
+    ("min_count 0 with nothing to wake it", _set("services.training", {"desired_count": 0, "min_count": 0,
+                                                                       "max_count": 1}),
+     "services.training.min_count", "target tracking does not scale on insufficient data"),
 ]
 
 

@@ -30,7 +30,7 @@ from shared.components.gateway import PublicGateway, PublicGatewayArgs
 from shared.components.image_replication import ImageReplication, ImageReplicationArgs
 from shared.components.service_connect_drain import ServiceConnectDrain
 from shared.contracts import required
-from shared.envs import EnvConfig, env_path
+from shared.envs import EnvConfig, env_path, scale_from_zero_problem
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
 from shared.mesh_names import unit_name
@@ -55,6 +55,8 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
             key = f"services.{service}.{'cpu' if settings.cpu is not None else 'memory'}"
             raise ConfigError(str(env_path(env.name)), key, problem)
         raise ConfigError(str(catalog_path()), f"services.{service}.cpu", problem)
+    if settings.min_count == 0:  # the env loader refuses it first (shared.envs, _rule_min_count_wakes)
+        raise ConfigError(str(env_path(env.name)), f"services.{service}.min_count", scale_from_zero_problem(service))
     return ServicePlan(
         spec=spec, cpu=cpu, memory=memory,
         desired_count=settings.desired_count, min_count=settings.min_count, max_count=settings.max_count,
