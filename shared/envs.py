@@ -54,7 +54,7 @@ ENV_DIR = REPO_ROOT / "environments"
 ENV_DIR_VAR = "PLATFORM_ENV_DIR"
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-ENDPOINT_SERVICES = ("s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager")
+ENDPOINT_SERVICES = ("s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
 
@@ -79,7 +79,7 @@ class NetworkConfig(_Strict):
     cidr: ipaddress.IPv4Network
     az_count: int = Field(ge=1, description="how many AZs the subnets spread over")
     nat: Literal["none", "single", "per-az"]
-    endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager"], ...] = Field(
+    endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring"], ...] = Field(
         default=(), strict=False)
     flow_log_retention_days: LogRetentionDays = 30
 

@@ -213,6 +213,35 @@ def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi
         namespace=LAMBDA_NAMESPACE, metric="Errors", statistic="Sum", dimensions={"FunctionName": function_name})]
 
 
+def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi.Input[str]) -> list[AlarmSpec]:
+    """The queue metrics publisher failing, or not running (shared.components.queue_metrics): consumers then
+    stop scaling on their backlog and the queue alarms go silent, so either notifies.
+
+    ``AWS/Lambda`` ``Errors`` (Sum, FunctionName) in every evaluation period: one failed run (a broker restart,
+    a password rotating between the user and the secret) does not page, a publisher that keeps failing does.
+    ``Invocations`` (Sum) below 1 in every evaluation period: EventBridge invokes it every minute, and Lambda
+    publishes Invocations only for a function that ran, so missing data is breaching here (a deleted schedule,
+    a throttled account); the first ``up`` creates the schedule with the function, so the alarm leaves
+    INSUFFICIENT_DATA within a minute.
+    """
+    minutes = settings.period_seconds * settings.evaluation_periods // 60
+
+    def on(what: str, metric: str, comparison: str, missing: str, description: str) -> AlarmSpec:
+        return AlarmSpec(name=alarm_name(env_name, what, "publisher"), description=description, comparison=comparison,
+                         threshold=1, treat_missing_data=missing, period=settings.period_seconds,
+                         evaluation_periods=settings.evaluation_periods, namespace=LAMBDA_NAMESPACE, metric=metric,
+                         statistic="Sum", dimensions={"FunctionName": function_name})
+
+    return [
+        on("queue-metrics-errors", "Errors", "GreaterThanOrEqualToThreshold", "notBreaching",
+           f"the {env_name} queue metrics publisher failed every run for {minutes} minutes: consumers no longer "
+           "scale on their backlog; its log group says why (README, Autoscaling)"),
+        on("queue-metrics-silent", "Invocations", "LessThanThreshold", "breaching",
+           f"the {env_name} queue metrics publisher has not run for {minutes} minutes (its EventBridge rule is gone "
+           "or disabled, or Lambda throttles it): consumers no longer scale on their backlog"),
+    ]
+
+
 def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.Input[str],
                    services: dict[str, pulumi.Input[str]], container_insights: bool = True,
                    may_run_none: frozenset[str] = frozenset()) -> list[AlarmSpec]:

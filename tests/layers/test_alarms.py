@@ -142,7 +142,8 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
     assert by_kind == {"backlog": {"missing"}, "broker": {"breaching"}, "tasks-below-desired": {"breaching"},
-                       "admin-rotation-errors": {"notBreaching"}}
+                       "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
+                       "queue-metrics-silent": {"breaching"}}
 
 
 def test_a_service_allowed_to_run_no_task_does_not_page_while_it_runs_none() -> None:
