@@ -251,6 +251,10 @@ class Catalog(BaseModel):
             visit(name)
         return order
 
+    def callers(self, service: str) -> list[str]:
+        """The services that call ``service`` over HTTP (catalog ``calls``)."""
+        return [spec.name for spec in self if service in spec.calls]
+
     def consumer_timeout_ms(self) -> int:
         """The broker's ``consumer_timeout``: the longest ``max_job_seconds`` of the catalog, in ms, never below
         Amazon MQ's default (30 minutes), which a catalog without long jobs keeps. One broker serves every

@@ -48,7 +48,7 @@ from shared.errors import ConfigError, ConfigErrors, raise_all
 from shared.regions import REGION_AZS
 
 if TYPE_CHECKING:
-    from shared.catalog import Catalog
+    from shared.catalog import Catalog, ServiceSpec
 
 ENV_DIR = REPO_ROOT / "environments"
 ENV_DIR_VAR = "PLATFORM_ENV_DIR"
@@ -651,23 +651,51 @@ def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
             yield catalog_path(), f"services.{spec.name}.cpu", problem
 
 
-def scale_from_zero_problem(service: str) -> str:
-    """Why ``services.<service>.min_count`` cannot be 0: autoscaling would never start a task again. One
-    reason for the env loader and the compute layer (shared.components.compute_service.autoscaling)."""
+def publishes_queue_metrics(env: EnvConfig) -> bool:
+    """Whether the env's messaging layer runs the queue metrics publisher (shared.components.queue_metrics): every
+    ``amazon-mq`` env; an ``external`` broker is not the platform's to reach from its subnets."""
+    return env.messaging.broker == "amazon-mq"
+
+
+def backlog_wakes(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> bool:
+    """Whether the service scales out of zero tasks on its queue's backlog: it consumes, the env publishes its
+    queue's figures (``queue_metrics``: shared.components.queue_metrics.runs_publisher), and no HTTP request
+    reaches it (not ``public``, called by no service), since nothing starts a task for a request."""
+    return bool(spec.consumes) and queue_metrics and not spec.public and not catalog.callers(spec.name)
+
+
+def scale_from_zero_problem(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> str | None:
+    """Why ``services.<service>.min_count`` cannot be 0 (None: it can): autoscaling would never start a task
+    again. One rule for the env loader and the compute layer (shared.components.compute.plan_service)."""
+    if backlog_wakes(spec, catalog, queue_metrics):
+        return None
     # ECS developer guide, "Use a target metric to scale Amazon ECS services": a target tracking policy
     # "does not perform scaling when the specified metric has insufficient data"; a service with no task
-    # publishes no ECSServiceAverageCPUUtilization, its only scaling metric.
-    return (f"0 would let autoscaling stop every {service} task for good: its only scaling policy tracks the "
-            "tasks' average CPU, which a service with no task does not publish, and target tracking does not "
-            "scale on insufficient data; set min_count to 1 or more")
+    # publishes no ECSServiceAverageCPUUtilization.
+    cpu = ("its CPU target tracking cannot scale out from 0 tasks (a service with no task publishes no CPU "
+           "metric, and target tracking does not scale on insufficient data)")
+    callers = catalog.callers(spec.name)
+    if spec.public or callers:
+        reached_by = "the load balancer" if spec.public else ", ".join(callers)
+        why = (f"HTTP requests from {reached_by} would fail while it has no task, and nothing starts a task for a "
+               f"request: {cpu}")
+    elif not spec.consumes:
+        why = f"it consumes no queue whose backlog could start a task, and {cpu}"
+    else:
+        why = (f"this env publishes no per-queue metric to scale it on its backlog (messaging.broker external: no "
+               f"queue metrics publisher), and {cpu}")
+    return f"0 would let autoscaling stop every {spec.name} task for good: {why}; set min_count to 1 or more"
 
 
 def _rule_min_count_wakes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A service scaled in to 0 tasks must have a metric that can scale it out again; the compute layer would
     deploy it, and it would sit at 0 (its queue filling, its callers failing) without an error anywhere."""
     for service, settings in env.services.items():
-        if service in catalog.services and settings.min_count == 0:
-            yield path, f"services.{service}.min_count", scale_from_zero_problem(service)
+        if service not in catalog.services or settings.min_count != 0:
+            continue
+        problem = scale_from_zero_problem(catalog[service], catalog, publishes_queue_metrics(env))
+        if problem:
+            yield path, f"services.{service}.min_count", problem
 
 
 def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
@@ -854,7 +882,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_static_instances, ("discovery", "mesh")),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
-    (_rule_min_count_wakes, ("services",)),
+    (_rule_min_count_wakes, ("services", "messaging")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),

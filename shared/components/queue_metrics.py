@@ -50,7 +50,7 @@ from shared.components.broker_rotation import ManagementFunctionSpec, management
 from shared.components.building_blocks import generated_password, log_group_arn
 from shared.components.compute_iam import via_secrets_manager, write_own_logs
 from shared.components.messaging import rotation_keepers, rotation_tags
-from shared.envs import CredentialsRotation, EnvConfig
+from shared.envs import CredentialsRotation, EnvConfig, publishes_queue_metrics
 
 METRICS_NAMESPACE = QUEUE_METRICS_NAMESPACE
 #: The file the function's code is made of, and the module Lambda imports it as.
@@ -89,7 +89,7 @@ def monitor_secret_name(env_name: str) -> str:
 
 def runs_publisher(env: EnvConfig) -> bool:
     """Whether the env runs the publisher: every ``amazon-mq`` env (see the module's docstring for external)."""
-    return env.messaging.broker == "amazon-mq"
+    return publishes_queue_metrics(env)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,12 @@ def layers(env: str) -> dict[str, dict[str, Any]]:
 
 
 def alarms(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {a["inputs"]["name"]: a["inputs"] for a in of_type(document, ALARM)}
+    """The notifying alarms (the ones that run a scaling policy instead: tests/layers/test_autoscaling.py)."""
+    return {a["inputs"]["name"]: a["inputs"] for a in of_type(document, ALARM) if not scales(a["inputs"])}
+
+
+def scales(inputs: dict[str, Any]) -> bool:
+    return any(":scalingPolicy:" in action for action in inputs.get("alarmActions", []))
 
 
 def all_alarms(env: str) -> dict[str, dict[str, Any]]:
@@ -38,11 +43,16 @@ def all_alarms(env: str) -> dict[str, dict[str, Any]]:
 
 
 @cache
-def put_metric_alarm_shape() -> Any:
-    directory = Path(botocore.__file__).parent / "data" / "cloudwatch"
+def input_shape(service: str, operation: str) -> Any:
+    """The request shape of ``operation`` in botocore's newest model of ``service``."""
+    directory = Path(botocore.__file__).parent / "data" / service
     (path,) = sorted(directory.glob("*/service-2.json.gz"))[-1:]
     with gzip.open(path) as handle:
-        return ServiceModel(json.load(handle)).operation_model("PutMetricAlarm").input_shape
+        return ServiceModel(json.load(handle)).operation_model(operation).input_shape
+
+
+def put_metric_alarm_shape() -> Any:
+    return input_shape("cloudwatch", "PutMetricAlarm")
 
 
 def put_metric_alarm_params(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +62,7 @@ def put_metric_alarm_params(inputs: dict[str, Any]) -> dict[str, Any]:
         "ComparisonOperator": inputs["comparisonOperator"], "Threshold": float(inputs["threshold"]),
         "EvaluationPeriods": inputs["evaluationPeriods"], "DatapointsToAlarm": inputs["datapointsToAlarm"],
         "TreatMissingData": inputs["treatMissingData"], "AlarmActions": inputs["alarmActions"],
-        "OKActions": inputs["okActions"],
+        "OKActions": inputs.get("okActions", []),
     }
     if "metricName" in inputs:
         params.update(MetricName=inputs["metricName"], Namespace=inputs["namespace"], Statistic=inputs["statistic"],

@@ -462,9 +462,12 @@ def test_compute_refuses_a_service_that_could_never_scale_out_of_zero_tasks() ->
     from shared.errors import ConfigError
 
     env = load_env("dev")
-    idle = ServiceSettings.model_construct(cpu=None, memory=None, desired_count=0, min_count=0, max_count=1,
+    idle = ServiceSettings.model_construct(cpu=None, memory=None, desired_count=0, min_count=0, max_count=2,
                                            cpu_target_percent=60)
-    bypassed = env.model_copy(update={"services": {**env.services, "training": idle}})
+    bypassed = env.model_copy(update={"services": {**env.services, "inference": idle}})
     with pytest.raises(ConfigError, match="insufficient data") as error:
-        plan_service(bypassed, load_catalog(), "training")
-    assert error.value.key == "services.training.min_count" and error.value.file.endswith("dev.yaml")
+        plan_service(bypassed, load_catalog(), "inference")
+    assert error.value.key == "services.inference.min_count" and error.value.file.endswith("dev.yaml")
+    # a consumer no request reaches wakes on its published backlog
+    rests = env.model_copy(update={"services": {**env.services, "training": idle}})
+    assert plan_service(rests, load_catalog(), "training").wakes_on_backlog
