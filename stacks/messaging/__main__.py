@@ -13,7 +13,7 @@ from shared.components.alarms import MetricAlarms, publisher_alarms, queue_alarm
 from shared.components.broker import broker_access
 from shared.components.compute_containers import partition_of
 from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology
-from shared.components.queue_metrics import QueueMetricsArgs, QueueMetricsPublisher, runs_publisher
+from shared.components.queue_metrics import METRICS_NAMESPACE, QueueMetricsArgs, QueueMetricsPublisher, runs_publisher
 from shared.contracts import BrokerOutputs, NetworkOutputs, required
 from shared.layer import Layer
 
@@ -45,7 +45,8 @@ if layer.env.messaging.broker == "amazon-mq":  # an external broker publishes no
     broker_name = broker_layer.broker_name.apply(
         lambda name: required(name, "broker.broker_name", "an amazon-mq broker has a name"))
     MetricAlarms("queue-alarms", queue_alarms(layer.env.name, layer.env.alarms, broker_name, plan.vhost,
-                                              plan.queue_pairs(), layer.env.messaging.engine_version),
+                                              plan.queue_pairs(), layer.env.messaging.engine_version,
+                                              METRICS_NAMESPACE if runs_publisher(layer.env) else None),
                  broker_layer.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=topology))
 
 layer.export(

@@ -16,7 +16,7 @@ from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
 from shared.catalog import load_catalog
-from shared.components.alarms import AlarmSpec, Query, service_alarms
+from shared.components.alarms import AlarmSpec, Query, queue_alarms, service_alarms
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
@@ -90,11 +90,13 @@ def test_every_env_alarms_on_every_service_queue_dlq_and_the_broker(env: str) ->
     assert released
     for service in released:
         assert f"{env}-ml-tasks-below-desired-{service}" in names, service
-    # RabbitMQ 4 (every shipped env): Amazon MQ publishes no per-queue metric, so one broker-level backlog
-    # alarm stands for the queues (a per-queue alarm would stay OK forever without data).
+    # RabbitMQ 4 (every shipped env): Amazon MQ publishes no per-queue metric; the queue metrics publisher does,
+    # so each work queue and DLQ has its alarm, and no broker-wide stand-in is left.
     assert load_env(env).messaging.engine_version == "4.2"
-    assert f"{env}-ml-backlog-broker" in names
-    assert not any("queue-depth" in name or "dlq-depth" in name for name in names)
+    for spec in load_catalog():
+        if spec.consumes:
+            assert {f"{env}-ml-queue-depth-{spec.name}", f"{env}-ml-dlq-depth-{spec.name}"} <= names
+    assert f"{env}-ml-backlog-broker" not in names
     assert {f"{env}-ml-broker-memory", f"{env}-ml-broker-disk"} <= names
     assert all(name.startswith(f"{env}-ml-") for name in names), "deterministic <env>-ml-<what>-<subject> names"
 
@@ -124,10 +126,13 @@ def test_metrics_and_dimensions_are_the_documented_ones(env: str) -> None:
     broker = next(r for r in layers(env)["broker"]["resources"]
                   if r["type"] == "aws:mq/broker:Broker")["inputs"]["brokerName"]
     assert layers(env)["broker"]["outputs"]["broker_name"] == broker
-    del vhost  # per-queue dimensions only on RabbitMQ 3.x (test_rabbitmq_3_alarms_per_queue_and_dlq)
-    backlog = found[f"{env}-ml-backlog-broker"]
-    assert (backlog["namespace"], backlog["metricName"]) == ("AWS/AmazonMQ", "MessageReadyCount")
-    assert backlog["dimensions"] == {"Broker": broker}
+    for spec in load_catalog():
+        if spec.queue:
+            depth, dlq = found[f"{env}-ml-queue-depth-{spec.name}"], found[f"{env}-ml-dlq-depth-{spec.name}"]
+            for alarm, queue in ((depth, spec.queue), (dlq, spec.dead_letter_queue)):
+                assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+                    "MLPlatform/RabbitMQ", "MessagesReady", "Maximum")
+                assert alarm["dimensions"] == {"VirtualHost": vhost, "Queue": queue}
     memory = {q["id"]: q for q in found[f"{env}-ml-broker-memory"]["metricQueries"]}
     assert {q["metric"]["metricName"] for q in memory.values() if "metric" in q} == {"RabbitMQMemUsed",
                                                                                     "RabbitMQMemLimit"}
@@ -151,7 +156,8 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     for name, inputs in all_alarms(env).items():
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
-    assert by_kind == {"backlog": {"missing"}, "broker": {"breaching"}, "tasks-below-desired": {"breaching"},
+    assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "broker": {"breaching"},
+                       "tasks-below-desired": {"breaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
                        "queue-metrics-silent": {"breaching"}}
 
@@ -230,7 +236,8 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     assert subscriptions == {("email", "oncall@example.com"),
                              ("https", "https://events.pagerduty.example/integration/x")}
     found = {**alarms(documents["broker"]), **alarms(documents["messaging"]), **alarms(documents["compute"])}
-    assert found["dev-ml-backlog-broker"]["threshold"] == 250
+    assert (found["dev-ml-queue-depth-training"]["threshold"], found["dev-ml-dlq-depth-training"]["threshold"]) == (
+        250, 5)
     assert found["dev-ml-broker-memory"]["threshold"] == 70
     # the gateway's 5xx and a failed rotation are events: one period is enough for them
     assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name} == {3}
@@ -345,27 +352,39 @@ def test_invalid_alarm_specs_are_refused(changes: dict[str, Any], message: str) 
         _spec(**changes)
 
 
-def test_rabbitmq_3_alarms_per_queue_and_dlq(edit_env: Any) -> None:
-    """On 3.x Amazon MQ publishes MessageCount per Broker/VirtualHost/Queue: one alarm per work queue and
-    per DLQ, thresholds from the env file."""
+def test_rabbitmq_3_alarms_on_the_same_published_series(edit_env: Any) -> None:
+    """On 3.x Amazon MQ publishes its own per-queue MessageCount, but the publisher runs for every amazon-mq env:
+    the alarms read the one series autoscaling reads, whatever the engine."""
     edit_env("dev", lambda data: (data["messaging"].update(engine_version="3.13"),
                                   data.update(alarms={"queue_depth": 250, "dead_letter_depth": 5})))
     documents = synth_env("dev", ["broker", "messaging"])
     found = alarms(documents["messaging"])
-    broker = documents["broker"]["outputs"]["broker_name"]
     vhost = documents["messaging"]["outputs"]["vhost"]
     for spec in load_catalog():
         if spec.queue:
             depth, dlq = found[f"dev-ml-queue-depth-{spec.name}"], found[f"dev-ml-dlq-depth-{spec.name}"]
-            assert (depth["namespace"], depth["metricName"]) == ("AWS/AmazonMQ", "MessageCount")
-            assert depth["dimensions"] == {"Broker": broker, "VirtualHost": vhost, "Queue": spec.queue}
+            assert (depth["namespace"], depth["metricName"]) == ("MLPlatform/RabbitMQ", "MessagesReady")
+            assert depth["dimensions"] == {"VirtualHost": vhost, "Queue": spec.queue}
             assert dlq["dimensions"]["Queue"] == spec.dead_letter_queue
             assert (depth["threshold"], dlq["threshold"]) == (250, 5)
     assert "dev-ml-backlog-broker" not in found
 
 
-@pytest.mark.parametrize("engine_version", ["3.13", "4.2"])
-def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str) -> None:
+def test_without_the_publisher_rabbitmq_3_alarms_on_amazon_mqs_queue_series_and_4_on_the_broker() -> None:
+    settings = load_env("prod").alarms
+    pairs = {"inference": ("inference.work", "inference.dlq")}
+    three = {spec.name: spec for spec in queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "3.13")}
+    depth = three["prod-ml-queue-depth-inference"]
+    assert (depth.namespace, depth.metric, depth.dimensions) == (
+        "AWS/AmazonMQ", "MessageCount", {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "inference.work"})
+    (backlog,) = queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "4.2")
+    assert (backlog.name, backlog.metric, backlog.dimensions) == (
+        "prod-ml-backlog-broker", "MessageReadyCount", {"Broker": "ml-prod"})
+
+
+@pytest.mark.parametrize(("engine_version", "published"), [("3.13", None), ("4.2", None),
+                                                          ("4.2", "MLPlatform/RabbitMQ")])
+def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str, published: str | None) -> None:
     # Each metric every builder emits, against the table of published series (shared/cloudwatch_metrics.py):
     # a name or dimension set AWS does not publish would deploy and never receive a data point.
     from shared.cloudwatch_metrics import metric_problems
@@ -373,7 +392,7 @@ def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str)
 
     settings = load_env("prod").alarms
     specs = [*queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
-                           engine_version),
+                           engine_version, published),
              *broker_alarms("prod", settings, "ml-prod"),
              *rotation_alarms("prod", settings, "ml-platform-prod-broker-admin-rotation"),
              *service_alarms("prod", settings, "prod-ml-platform", {"inference": "inference"}),
