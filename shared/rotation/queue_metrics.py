@@ -14,9 +14,9 @@ management HTTP API (``GET /api/queues/<vhost>``, only the columns it needs) and
 It signs in as the messaging layer's read-only user (tag ``management``, vhost permissions matching
 nothing: it sees the vhost's queues and cannot publish, consume or configure), whose credentials are the
 Secrets Manager secret ``SECRET_ARN`` (JSON ``username``/``password``), read on each run so a rotated
-password is picked up. A queue named in ``QUEUES`` that the broker does not list, a refused sign-in or an
-unreachable broker fail the run (Lambda ``Errors``, which an alarm watches) after publishing whatever it
-could: a queue that is missing publishes no data point rather than a false 0.
+password is picked up. A queue named in ``QUEUES`` that the broker does not list (or lists without its
+figures), a refused sign-in or an unreachable broker fail the run (Lambda ``Errors``, which an alarm watches)
+after publishing whatever it could: such a queue gets no data point rather than a false 0.
 
 Standard library and boto3 only: the file ships as the function's code as is (no packaging step).
 Configuration comes from the function's environment (set by the messaging layer): ``MANAGEMENT_ENDPOINT``
@@ -119,22 +119,28 @@ def read_queues(settings: Settings, credentials: dict[str, str]) -> dict[str, di
 
 
 def metric_data(settings: Settings, listed: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The data points of the queues of ``settings`` found in ``listed``, and the queues not found.
+    """The data points of the queues of ``settings`` found in ``listed`` with their figures, and the problems of
+    the others (not listed, or listed without figures).
 
-    A queue whose figures the broker has not computed yet (a fresh queue lists its name only until the next
-    statistics interval) counts its absent fields as 0: the queue exists and holds nothing reported."""
+    A queue listed without its figures gets no data point, never a 0 that would scale its consumer in: the
+    broker lists a fresh queue's name only until its next statistics interval, and none at all where its
+    management metrics collection is turned off (``management_agent.disable_metrics_collector``)."""
     data: list[dict[str, Any]] = []
     missing: list[str] = []
     for queue in settings.queues:
         found = listed.get(queue)
         if found is None:
-            missing.append(queue)
+            missing.append(f"no queue {queue}")
+            continue
+        unreported = [field for field in METRICS.values() if not isinstance(found.get(field), int)]
+        if unreported:
+            missing.append(f"{queue} without {', '.join(unreported)}")
             continue
         dimensions = [{"Name": name, "Value": value} for name, value in zip(DIMENSIONS, (settings.vhost, queue),
                                                                               strict=True)]
         for metric, field in METRICS.items():
             data.append({"MetricName": metric, "Dimensions": dimensions, "Unit": "Count",
-                         "Value": float(found.get(field) or 0), "StorageResolution": 60})
+                         "Value": float(found[field]), "StorageResolution": 60})
     return data, missing
 
 
@@ -160,5 +166,5 @@ def handler(event: dict[str, Any], context: Any, *, secrets: Any = None, cloudwa
     logger.info("published %d data points of %d queues of %s", len(data), len(settings.queues) - len(missing),
                 settings.vhost)
     if missing:
-        raise PublishError(f"the broker lists no queue {', '.join(missing)} in vhost {settings.vhost}")
+        raise PublishError(f"the broker lists {'; '.join(missing)} in vhost {settings.vhost}")
     return {"published": len(data)}

@@ -79,6 +79,20 @@ def test_a_setting_left_out_is_named(publisher: types.ModuleType) -> None:
         publisher.Settings.from_environment({"MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws"})
 
 
+def test_a_queue_listed_without_figures_gets_no_data_point_never_a_false_zero(publisher: types.ModuleType) -> None:
+    """A fresh queue until the broker's next statistics interval, or every queue of a broker whose management
+    metrics collection is off: a 0 there would scale its consumer in (or never out)."""
+    settings = publisher.Settings.from_environment({**COMPLETE, "QUEUES": "a.work,b.work",
+                                                    "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"})
+    listed = {"a.work": {"name": "a.work", "messages_ready": 7, "messages_unacknowledged": 1, "consumers": 2},
+              "b.work": {"name": "b.work"}}
+    data, problems = publisher.metric_data(settings, listed)
+    assert {(d["MetricName"], d["Value"]) for d in data} == {
+        ("MessagesReady", 7.0), ("MessagesUnacknowledged", 1.0), ("Consumers", 2.0)}
+    assert {d["Dimensions"][1]["Value"] for d in data} == {"a.work"}
+    assert problems == ["b.work without messages_ready, messages_unacknowledged, consumers"]
+
+
 def test_https_verifies_the_certificate(publisher: types.ModuleType) -> None:
     import ssl
 
@@ -171,7 +185,8 @@ def test_a_queue_the_broker_does_not_list_fails_the_run_after_the_others_are_pub
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
     env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,gone.work")
-    with pytest.raises(publisher.PublishError, match=r"no queue gone\.work"):
+    wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
+    with pytest.raises(publisher.PublishError, match=r"lists no queue gone\.work in vhost"):
         publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
     assert {queue for _, queue in published(cloudwatch)} == {"a.work"}, "no false 0 for the missing queue"
 
