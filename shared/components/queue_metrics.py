@@ -29,8 +29,9 @@ What it creates, all named after ``ml-platform-<env>-queue-metrics``:
 - the function in the private subnets, its role (that secret, its key through Secrets Manager,
   ``cloudwatch:PutMetricData`` held to the namespace, its log group, its network interfaces), its log group
   (retention, KMS where the env encrypts logs), pre-created;
-- an EventBridge rule ``rate(1 minute)`` invoking it, created last: after the user, its permissions and the
-  secret's value exist and the network path is open, so the first run on the first ``up`` succeeds.
+- an EventBridge rule ``rate(1 minute)`` and its target, the function; the target (what makes EventBridge
+  invoke it) is created last: after the user, its permissions, the secret's value and the queues exist and the
+  network path is open, so the first run on the first ``up`` succeeds.
 """
 
 from __future__ import annotations
