@@ -271,6 +271,10 @@ class Catalog(BaseModel):
             visit(name)
         return order
 
+    def callers(self, service: str) -> list[str]:
+        """The services that call ``service`` over HTTP (catalog ``calls``)."""
+        return [spec.name for spec in self if service in spec.calls]
+
     @property
     def uses_artifacts(self) -> bool:
         """Whether any service reads or writes model artifacts: only then has the env an artifact bucket."""

@@ -26,7 +26,11 @@ judged). Sources, one per namespace:
   Resource, ExecutedVersion, or none for the account's aggregate; the sets as the AWS CDK's
   generated LambdaMetrics spell them).
 
-A namespace not listed (custom metrics included) is not judged, nor is a metric a listed namespace
+- ``MLPlatform/RabbitMQ``: the platform's own queue metrics publisher (``shared/rotation/queue_metrics.py``,
+  ``METRICS`` with ``DIMENSIONS``): exactly what it writes, read from its source, so an alarm or scaling
+  policy on a series it does not write is refused like one on a series AWS does not publish.
+
+A namespace not listed (other custom metrics) is not judged, nor is a metric a listed namespace
 does not name, unless it is a listed metric spelled in another case (CloudWatch names are
 case-sensitive) or one that lives in another listed namespace (``RunningTaskCount`` is Container
 Insights', not ``AWS/ECS``'s).
@@ -37,6 +41,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from shared.rotation import queue_metrics as publisher
+
 DimensionSets = frozenset[frozenset[str]] | None
 
 #: The namespaces the table judges; the platform's own alarms (shared.components.alarms) name them from here.
@@ -45,6 +51,8 @@ CONTAINER_INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
 ECS_NAMESPACE = "AWS/ECS"
 APPLICATION_ELB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"
+#: The platform's own: the queue metrics publisher's (shared/rotation/queue_metrics.py, METRICS)
+QUEUE_METRICS_NAMESPACE = "MLPlatform/RabbitMQ"
 
 
 def _sets(*sets: Iterable[str]) -> frozenset[frozenset[str]]:
@@ -154,12 +162,15 @@ LAMBDA: dict[str, DimensionSets] = _merge(
           "AsyncEventsDropped", None),
 )
 
+QUEUE_METRICS: dict[str, DimensionSets] = dict.fromkeys(publisher.METRICS, _sets(publisher.DIMENSIONS))
+
 PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     AMAZON_MQ_NAMESPACE: AMAZON_MQ,
     CONTAINER_INSIGHTS_NAMESPACE: CONTAINER_INSIGHTS,
     ECS_NAMESPACE: ECS,
     APPLICATION_ELB_NAMESPACE: APPLICATION_ELB,
     LAMBDA_NAMESPACE: LAMBDA,
+    QUEUE_METRICS_NAMESPACE: QUEUE_METRICS,
 }
 
 #: Dimension values that must be the final portion of an ARN (ELB guide, metric dimensions).

@@ -36,6 +36,9 @@ class NetworkContract(Contract):
     #: the broker admin rotation function's group (its Lambda function is the broker layer's); None where
     #: the admin does not rotate (an external broker, or no messaging.credentials_rotation)
     broker_rotation_security_group_id: str | None = None
+    #: the queue metrics publisher's group (its Lambda function is the messaging layer's); None (absent) from a
+    #: network stack last deployed before this field existed
+    queue_metrics_security_group_id: str | None = None
 
 
 class DiscoveryService(Contract):
@@ -321,6 +324,7 @@ class NetworkOutputs(ContractOutputs):
     service_security_group_id: pulumi.Output[str]
     deploy_runner_security_group_id: pulumi.Output[str]
     broker_rotation_security_group_id: pulumi.Output[str | None]
+    queue_metrics_security_group_id: pulumi.Output[str | None]
 
 
 class DiscoveryOutputs(ContractOutputs):

@@ -14,7 +14,7 @@ LAYER_UPSTREAMS: dict[str, tuple[str, ...]] = {
     "discovery": ("network",),
     "mesh": ("discovery",),
     "broker": ("network",),
-    "messaging": ("broker",),
+    "messaging": ("network", "broker"),
     "compute": ("network", "discovery", "mesh", "broker", "messaging"),
 }
 """layer -> the layers whose stack outputs it reads (through their contracts)."""

@@ -48,13 +48,13 @@ from shared.errors import ConfigError, ConfigErrors, raise_all
 from shared.regions import REGION_AZS
 
 if TYPE_CHECKING:
-    from shared.catalog import Catalog
+    from shared.catalog import Catalog, ServiceSpec
 
 ENV_DIR = REPO_ROOT / "environments"
 ENV_DIR_VAR = "PLATFORM_ENV_DIR"
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-ENDPOINT_SERVICES = ("s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager")
+ENDPOINT_SERVICES = ("s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
 
@@ -79,7 +79,7 @@ class NetworkConfig(_Strict):
     cidr: ipaddress.IPv4Network
     az_count: int = Field(ge=1, description="how many AZs the subnets spread over")
     nat: Literal["none", "single", "per-az"]
-    endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager"], ...] = Field(
+    endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring"], ...] = Field(
         default=(), strict=False)
     flow_log_retention_days: LogRetentionDays = 30
 
@@ -651,6 +651,53 @@ def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
             yield catalog_path(), f"services.{spec.name}.cpu", problem
 
 
+def publishes_queue_metrics(env: EnvConfig) -> bool:
+    """Whether the env's messaging layer runs the queue metrics publisher (shared.components.queue_metrics): every
+    ``amazon-mq`` env; an ``external`` broker is not the platform's to reach from its subnets."""
+    return env.messaging.broker == "amazon-mq"
+
+
+def backlog_wakes(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> bool:
+    """Whether the service scales out of zero tasks on its queue's backlog: it consumes, the env publishes its
+    queue's figures (``queue_metrics``: shared.components.queue_metrics.runs_publisher), and no HTTP request
+    reaches it (not ``public``, called by no service), since nothing starts a task for a request."""
+    return bool(spec.consumes) and queue_metrics and not spec.public and not catalog.callers(spec.name)
+
+
+def scale_from_zero_problem(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> str | None:
+    """Why ``services.<service>.min_count`` cannot be 0 (None: it can): autoscaling would never start a task
+    again. One rule for the env loader and the compute layer (shared.components.compute.plan_service)."""
+    if backlog_wakes(spec, catalog, queue_metrics):
+        return None
+    # ECS developer guide, "Use a target metric to scale Amazon ECS services": a target tracking policy
+    # "does not perform scaling when the specified metric has insufficient data"; a service with no task
+    # publishes no ECSServiceAverageCPUUtilization.
+    cpu = ("its CPU target tracking cannot scale out from 0 tasks (a service with no task publishes no CPU "
+           "metric, and target tracking does not scale on insufficient data)")
+    callers = catalog.callers(spec.name)
+    if spec.public or callers:
+        reached_by = "the load balancer" if spec.public else ", ".join(callers)
+        why = (f"HTTP requests from {reached_by} would fail while it has no task, and nothing starts a task for a "
+               f"request: {cpu}")
+    elif not spec.consumes:
+        why = f"it consumes no queue whose backlog could start a task, and {cpu}"
+    else:
+        why = (f"this env publishes no per-queue metric to scale it on its backlog (messaging.broker external: no "
+               f"queue metrics publisher), and {cpu}")
+    return f"0 would let autoscaling stop every {spec.name} task for good: {why}; set min_count to 1 or more"
+
+
+def _rule_min_count_wakes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A service scaled in to 0 tasks must have a metric that can scale it out again; the compute layer would
+    deploy it, and it would sit at 0 (its queue filling, its callers failing) without an error anywhere."""
+    for service, settings in env.services.items():
+        if service not in catalog.services or settings.min_count != 0:
+            continue
+        problem = scale_from_zero_problem(catalog[service], catalog, publishes_queue_metrics(env))
+        if problem:
+            yield path, f"services.{service}.min_count", problem
+
+
 def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
     if not env.compute.public_gateway or not any(spec.public for spec in catalog):
@@ -835,6 +882,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_static_instances, ("discovery", "mesh")),
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
+    (_rule_min_count_wakes, ("services", "messaging")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),

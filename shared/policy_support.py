@@ -774,6 +774,18 @@ def stack_resources(args: StackValidationArgs, *resource_types: str,
     return resources
 
 
+def depended_on(resource: PolicyResource) -> set[str]:
+    """The URNs ``resource`` depends on, directly or through the resources it depends on."""
+    seen: set[str] = set()
+    pending: list[PolicyResource] = list(resource.dependencies)
+    while pending:
+        current = pending.pop()
+        if current.urn not in seen:
+            seen.add(current.urn)
+            pending.extend(current.dependencies)
+    return seen
+
+
 def resource_input(resource: PolicyResource, key: str) -> Any:
     """Input ``key`` of a stack's resource as plain data (:func:`plain`; ``None`` when unset), :data:`UNKNOWN`
     while it is unknown. Converts that input only, not the resource's every input."""

@@ -26,7 +26,8 @@ def test_up_with_layers_adds_what_they_read() -> None:
 
 
 def test_the_broker_comes_before_messaging_and_needs_no_reach_into_the_vpc() -> None:
-    assert LAYER_UPSTREAMS["broker"] == ("network",) and LAYER_UPSTREAMS["messaging"] == ("broker",)
+    # messaging also reads network: its queue metrics publisher runs in the private subnets
+    assert LAYER_UPSTREAMS["broker"] == ("network",) and LAYER_UPSTREAMS["messaging"] == ("network", "broker")
     assert upstream_closure(["messaging"]) == ["network", "broker", "messaging"]
     # the broker layer creates the broker through AWS APIs only; messaging talks to its management API
     assert "messaging" in NEEDS_VPC_REACH and "broker" not in NEEDS_VPC_REACH

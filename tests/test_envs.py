@@ -88,6 +88,14 @@ MALFORMED = [
      "policy.suppressions.0.reason", "at least 10 characters"),
     ("unknown rule id", _set("policy.enforcement", {"no-such-rule": "mandatory"}), "policy.enforcement.no-such-rule",
      "unknown rule id"),
+    # CPU target tracking does not scale on insufficient data, and a service with no task has no CPU metric; a
+    # service called over HTTP fails its callers at 0 tasks, whatever its backlog (tests/layers/test_autoscaling.py)
+    ("min_count 0 for a service others call", _set("services.inference", {"desired_count": 0, "min_count": 0,
+                                                                           "max_count": 2}),
+     "services.inference.min_count", "HTTP requests from gateway, preprocess would fail while it has no task"),
+    ("min_count 0 for a public service", _set("services.gateway", {"desired_count": 1, "min_count": 0,
+                                                                   "max_count": 2}),
+     "services.gateway.min_count", "HTTP requests from the load balancer would fail"),
 ]
 
 
@@ -608,3 +616,19 @@ def test_two_envs_in_one_account_and_region_are_refused(env_dir: Path, tmp_path:
                                        .replace("region: eu-west-1", "region: eu-central-1"))
     accepted = synth_cli("perf", build_dir=tmp_path / "build", env_dir=env_dir)
     assert accepted.returncode == 0, accepted.stderr
+
+
+def test_an_external_broker_publishes_no_backlog_to_wake_a_consumer_at_zero(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: (data["messaging"].update(broker="external", external=external),
+                                  data["services"]["training"].update(desired_count=0, min_count=0)))
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert "services.training.min_count" in result.stderr and "no queue metrics publisher" in result.stderr
+
+
+def test_a_consumer_no_request_reaches_may_rest_at_zero_where_its_backlog_is_published(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["services"]["training"].update(desired_count=0, min_count=0))
+    assert load_env("dev").service_settings("training").min_count == 0

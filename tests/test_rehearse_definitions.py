@@ -52,9 +52,16 @@ def test_definitions_describe_the_synthesized_vhost_objects_and_users() -> None:
         ("ml.requests", "direct"), ("ml.events", "topic"), ("ml.dead-letter", "direct")}
     assert len(definitions["bindings"]) == len(topology().bindings)
     users = {u["name"] for u in definitions["users"]}
-    assert users == {f"ml-dev-{s.name}" for s in load_catalog() if s.publishes or s.consumes}
+    # the services' users, and the queue metrics publisher's (shared.components.queue_metrics): tag management,
+    # nothing to configure, write or read on the vhost
+    assert users == {f"ml-dev-{s.name}" for s in load_catalog() if s.publishes or s.consumes} | {
+        "ml-dev.queue-metrics"}
     assert {p["user"] for p in definitions["permissions"]} == users
-    assert all(u["tags"] == [] and u["hashing_algorithm"] == HASHING_ALGORITHM for u in definitions["users"])
+    assert {u["name"]: u["tags"] for u in definitions["users"] if u["tags"]} == {
+        "ml-dev.queue-metrics": ["management"]}
+    monitor = next(p for p in definitions["permissions"] if p["user"] == "ml-dev.queue-metrics")
+    assert (monitor["configure"], monitor["write"], monitor["read"]) == ("^$", "^$", "^$")
+    assert all(u["hashing_algorithm"] == HASHING_ALGORITHM for u in definitions["users"])
     assert all("password" not in u for u in definitions["users"]), "only password hashes are written"
     assert not any(u.password in json.dumps(definitions) for u in topology().users)
 

@@ -114,15 +114,39 @@ def publishes_queue_metrics(engine_version: str) -> bool:
 
 
 def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str], vhost: str,
-                 queues: dict[str, tuple[str, str]], engine_version: str = "3.13") -> list[AlarmSpec]:
-    """Depth of each work queue and of its DLQ (``queues``: service -> (work queue, DLQ)); on RabbitMQ 4,
-    which publishes no per-queue metric, the broker's ready messages instead (one alarm, ``backlog``).
+                 queues: dict[str, tuple[str, str]], engine_version: str = "3.13",
+                 published_namespace: str | None = None) -> list[AlarmSpec]:
+    """Depth of each work queue and of its DLQ (``queues``: service -> (work queue, DLQ)).
+
+    Where the env runs the queue metrics publisher (``published_namespace``: every ``amazon-mq`` env), from its
+    ``MessagesReady`` (dimensions VirtualHost, Queue), whatever the engine: messages waiting for a consumer in a
+    work queue, dead letters in a DLQ. Missing data is ``missing``: a gap (the publisher down, which its own
+    alarms report) shows as one, never as a quiet OK. Without it, Amazon MQ's own per-queue metric on RabbitMQ
+    3.x, and on RabbitMQ 4, which publishes none, the broker's ready messages (one alarm, ``backlog``).
 
     Amazon MQ's RabbitMQ queue metrics: ``AWS/AmazonMQ`` ``MessageCount`` (ready + unacknowledged)
     with dimensions Broker, VirtualHost, Queue (Amazon MQ developer guide, "Available CloudWatch
     metrics for Amazon MQ for RabbitMQ brokers"). Missing data is notBreaching: no data point means
     no backlog was reported, and a silent broker is the broker alarms' business.
     """
+    if published_namespace is not None:
+        return [spec for service, (work, dead_letter) in sorted(queues.items()) for spec in (
+            AlarmSpec(name=alarm_name(env_name, "queue-depth", service),
+                      description=f"{work} has {settings.queue_depth}+ messages waiting: {service} is not keeping up "
+                                  "(or not consuming: see its tasks and its backlog scaling)",
+                      comparison="GreaterThanOrEqualToThreshold", threshold=settings.queue_depth,
+                      treat_missing_data="missing", period=settings.period_seconds,
+                      evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
+                      metric="MessagesReady", statistic="Maximum", dimensions={"VirtualHost": vhost, "Queue": work}),
+            AlarmSpec(name=alarm_name(env_name, "dlq-depth", service),
+                      description=f"{dead_letter} holds {settings.dead_letter_depth}+ dead letters: messages {service} "
+                                  "rejected, that expired or exceeded the delivery limit; inspect and replay or drop "
+                                  "them",
+                      comparison="GreaterThanOrEqualToThreshold", threshold=settings.dead_letter_depth,
+                      treat_missing_data="missing", period=settings.period_seconds,
+                      evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
+                      metric="MessagesReady", statistic="Maximum",
+                      dimensions={"VirtualHost": vhost, "Queue": dead_letter}))]
     if not publishes_queue_metrics(engine_version):
         # A per-queue alarm would never get a data point and stay OK forever. The broker-level count is
         # published (Broker dimension); missing data is "missing" so a gap shows instead of a green alarm.
@@ -211,6 +235,35 @@ def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi
         comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1,
         namespace=LAMBDA_NAMESPACE, metric="Errors", statistic="Sum", dimensions={"FunctionName": function_name})]
+
+
+def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi.Input[str]) -> list[AlarmSpec]:
+    """The queue metrics publisher failing, or not running (shared.components.queue_metrics): consumers then
+    stop scaling on their backlog and the queue alarms go silent, so either notifies.
+
+    ``AWS/Lambda`` ``Errors`` (Sum, FunctionName) in every evaluation period: one failed run (a broker restart,
+    a password rotating between the user and the secret) does not page, a publisher that keeps failing does.
+    ``Invocations`` (Sum) below 1 in every evaluation period: EventBridge invokes it every minute, and Lambda
+    publishes Invocations only for a function that ran, so missing data is breaching here (a deleted schedule,
+    a throttled account); the first ``up`` creates the schedule with the function, so the alarm leaves
+    INSUFFICIENT_DATA within a minute.
+    """
+    minutes = settings.period_seconds * settings.evaluation_periods // 60
+
+    def on(what: str, metric: str, comparison: str, missing: str, description: str) -> AlarmSpec:
+        return AlarmSpec(name=alarm_name(env_name, what, "publisher"), description=description, comparison=comparison,
+                         threshold=1, treat_missing_data=missing, period=settings.period_seconds,
+                         evaluation_periods=settings.evaluation_periods, namespace=LAMBDA_NAMESPACE, metric=metric,
+                         statistic="Sum", dimensions={"FunctionName": function_name})
+
+    return [
+        on("queue-metrics-errors", "Errors", "GreaterThanOrEqualToThreshold", "notBreaching",
+           f"the {env_name} queue metrics publisher failed every run for {minutes} minutes: consumers no longer "
+           "scale on their backlog; its log group says why (README, Autoscaling)"),
+        on("queue-metrics-silent", "Invocations", "LessThanThreshold", "breaching",
+           f"the {env_name} queue metrics publisher has not run for {minutes} minutes (its EventBridge rule is gone "
+           "or disabled, or Lambda throttles it): consumers no longer scale on their backlog"),
+    ]
 
 
 def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.Input[str],

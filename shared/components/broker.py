@@ -171,6 +171,13 @@ def configuration_name(env_name: str, engine_version: str) -> str:
     return f"{broker_name(env_name)}-rabbitmq-{engine_version}"
 
 
+def _require_queue_metrics_group(group_id: str | None) -> str:
+    if not group_id:
+        raise ContractError("layer 'broker' admits the queue metrics publisher but 'network' exports no "
+                            "queue_metrics_security_group_id (deploy the network layer first)")
+    return group_id
+
+
 def _require_rotation_group(group_id: str | None) -> str:
     if not group_id:
         raise ContractError("layer 'broker' rotates the broker admin but 'network' exports no "
@@ -193,6 +200,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
         service_security_group_id: pulumi.Input[str],
         runner_security_group_id: pulumi.Input[str],
         rotation_security_group_id: pulumi.Input[str | None] = None,
+        queue_metrics_security_group_id: pulumi.Input[str | None] = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:broker:AmazonMqBroker", name, None, opts)
@@ -225,6 +233,13 @@ class AmazonMqBroker(pulumi.ComponentResource):
                     security_groups=[runner_security_group_id],
                     description="RabbitMQ management API (HTTPS) from the deploy runner, for provisioning"),
                 *rotation_ingress,
+                # The messaging layer's queue metrics publisher reads the queues' figures
+                # (shared.components.queue_metrics).
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=MANAGEMENT_PORT, to_port=MANAGEMENT_PORT,
+                    security_groups=[pulumi.Output.from_input(queue_metrics_security_group_id).apply(
+                        _require_queue_metrics_group)],
+                    description="RabbitMQ management API (HTTPS) from the queue metrics publisher (Lambda)"),
             ],
             egress=[],
             tags={"Name": f"{env}-broker"},

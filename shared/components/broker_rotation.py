@@ -20,9 +20,10 @@ What this component creates, all named ``ml-platform-<env>-broker-admin-rotation
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
@@ -31,6 +32,9 @@ from shared.broker_names import default_log_group_name, rotation_function_name
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
 from shared.envs import EnvConfig
+
+if TYPE_CHECKING:
+    from shared.components.queue_metrics import QueueMetricsArgs
 
 HTTPS_PORT = 443
 #: The file the function's code is made of, and the module Lambda imports it as.
@@ -88,7 +92,6 @@ class BrokerAdminRotationArgs:
 def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn: str, subnet_ids: list[str],
                      security_group_id: str) -> dict[str, Any]:
     """The rotation function's permissions, each statement on named resources where the action allows it."""
-    ec2 = f"arn:{args.partition}:ec2:{args.region}:{args.account_id}"
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "RotateTheBrokerAdminSecret", "Effect": "Allow", "Action": list(SECRET_ACTIONS),
          "Resource": secret_arn},
@@ -100,13 +103,96 @@ def execution_policy(args: BrokerAdminRotationArgs, *, secret_arn: str, key_arn:
          "Resource": key_arn,
          "Condition": {"StringEquals": via_secrets_manager(args.region)}},
         write_own_logs(args.log_group_arn),
+        *vpc_function_statements(args.partition, args.region, args.account_id, subnet_ids=subnet_ids,
+                                 security_group_id=security_group_id),
+    ]}
+
+
+def vpc_function_statements(partition: str, region: str, account_id: str, *, subnet_ids: list[str],
+                            security_group_id: str) -> list[dict[str, Any]]:
+    """What a Lambda function attached to the env's private subnets with one security group needs: its network
+    interfaces, created only in those subnets with that group (the rotation function, the queue metrics one)."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    return [
         {"Sid": "DescribeNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_DESCRIBE_ACTIONS), "Resource": "*"},
         {"Sid": "CreateOwnNetworkInterfaces", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",
          "Resource": [f"{ec2}:network-interface/*", f"{ec2}:security-group/{security_group_id}",
                       *sorted(f"{ec2}:subnet/{subnet}" for subnet in subnet_ids)]},
         {"Sid": "ManageOwnNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_MANAGE_ACTIONS),
          "Resource": f"{ec2}:network-interface/*"},
-    ]}
+    ]
+
+
+@dataclass(frozen=True)
+class ManagementFunctionSpec:
+    """What differs between the platform's functions that call the broker's management API from the VPC."""
+
+    function_name: str
+    description: str
+    role_description: str
+    #: the module's text and the name Lambda imports it as (``<module>.handler``)
+    source: str
+    handler_module: str
+    timeout_seconds: int
+    log_key_description: str
+    log_key_alias: str
+
+
+@dataclass(frozen=True)
+class ManagementFunction:
+    broker_egress: aws.vpc.SecurityGroupEgressRule
+    logs_key: aws.kms.Key | None
+    log_group: aws.cloudwatch.LogGroup
+    role: aws.iam.Role
+    role_policy: aws.iam.RolePolicy
+    function: aws.lambda_.Function
+
+
+def management_function(component: pulumi.ComponentResource, name: str,
+                        args: BrokerAdminRotationArgs | QueueMetricsArgs, spec: ManagementFunctionSpec, *,
+                        execution_policy: Callable[..., dict[str, Any]], secret_arn: pulumi.Input[str],
+                        secrets_key_arn: pulumi.Input[str], variables: dict[str, pulumi.Input[str]],
+                        private_subnet_ids: pulumi.Input[list[str]], security_group_id: pulumi.Input[str],
+                        broker_security_group_id: pulumi.Input[str]) -> ManagementFunction:
+    """A Python function (``spec``) in every private subnet with ``security_group_id``, its egress to the broker's
+    management API, its pre-created log group, its role with ``execution_policy(args, secret_arn=, key_arn=,
+    subnet_ids=, security_group_id=)``; children of ``component``, named ``<name>-to-broker``, ``-logs``,
+    ``-role`` and ``-function``."""
+    child = pulumi.ResourceOptions(parent=component)
+    # The function's side of the management API path; the broker's group admits the function's group.
+    egress = aws.vpc.SecurityGroupEgressRule(
+        f"{name}-to-broker", security_group_id=security_group_id,
+        referenced_security_group_id=broker_security_group_id, ip_protocol="tcp",
+        from_port=HTTPS_PORT, to_port=HTTPS_PORT,
+        description="RabbitMQ management API (HTTPS) of the env broker", opts=child)
+    # Pre-created so retention (and KMS) apply from the first invocation.
+    logs_key, log_group = own_log_group(
+        component, f"{name}-logs", args, group_name=default_log_group_name("lambda", spec.function_name),
+        key_description=spec.log_key_description, key_alias=spec.log_key_alias)
+    role, role_policy = role_with_policy(
+        f"{name}-role", role_name=spec.function_name, description=spec.role_description,
+        assume_role_policy=json.dumps(service_trust_policy("lambda.amazonaws.com"), sort_keys=True),
+        policy=pulumi.Output.all(secret_arn, secrets_key_arn, private_subnet_ids, security_group_id).apply(
+            lambda values: json.dumps(execution_policy(args, secret_arn=values[0], key_arn=values[1],
+                                                       subnet_ids=values[2], security_group_id=values[3]),
+                                      sort_keys=True)),
+        opts=child)
+    function = aws.lambda_.Function(
+        f"{name}-function", name=spec.function_name, description=spec.description,
+        runtime=RUNTIME, handler=f"{spec.handler_module}.handler", role=role.arn,
+        code=pulumi.AssetArchive({f"{spec.handler_module}.py": pulumi.StringAsset(spec.source)}),
+        timeout=spec.timeout_seconds, memory_size=MEMORY_MB,
+        # No reserved concurrency: a fresh account's limit can be 10, all of which Lambda keeps unreserved
+        # (PutFunctionConcurrency refuses to go below it).
+        # Every private subnet: one per AZ the env has (Security Hub Lambda.5, multi-AZ).
+        vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=private_subnet_ids,
+                                                     security_group_ids=[security_group_id]),
+        environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
+        logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
+        tags={"Name": spec.function_name},
+        # Lambda checks the role's network-interface permissions when it attaches the function to the VPC.
+        opts=pulumi.ResourceOptions(parent=component, depends_on=[role_policy, log_group]))
+    return ManagementFunction(egress, logs_key, log_group, role, role_policy, function)
 
 
 class BrokerAdminRotation(pulumi.ComponentResource):
@@ -137,47 +223,21 @@ class BrokerAdminRotation(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlplatform:broker:BrokerAdminRotation", name, None, opts)
         env = args.env_name
-        child = pulumi.ResourceOptions(parent=self)
-
-        # The function's side of the management API path; the broker's group admits the function's group.
-        self.broker_egress = aws.vpc.SecurityGroupEgressRule(
-            f"{name}-to-broker", security_group_id=security_group_id,
-            referenced_security_group_id=broker_security_group_id, ip_protocol="tcp",
-            from_port=HTTPS_PORT, to_port=HTTPS_PORT,
-            description="RabbitMQ management API (HTTPS) of the env broker", opts=child)
-
-        # Pre-created so retention (and KMS) apply from the first invocation.
-        self.logs_key, self.log_group = own_log_group(
-            self, f"{name}-logs", args, group_name=default_log_group_name("lambda", rotation_function_name(env)),
-            key_description=f"Broker admin rotation function logs ({env})",
-            key_alias=f"{env}/broker-admin-rotation-logs")
-
-        self.role, self.role_policy = role_with_policy(
-            f"{name}-role", role_name=rotation_function_name(env),
-            description=f"Rotation function of the {env} broker admin secret: that secret, its key, its logs, its ENIs",
-            assume_role_policy=json.dumps(service_trust_policy("lambda.amazonaws.com"), sort_keys=True),
-            policy=pulumi.Output.all(secret_arn, secrets_key_arn, private_subnet_ids, security_group_id).apply(
-                lambda values: json.dumps(execution_policy(args, secret_arn=values[0], key_arn=values[1],
-                                                           subnet_ids=values[2], security_group_id=values[3]),
-                                          sort_keys=True)),
-            opts=child)
-
-        self.function = aws.lambda_.Function(
-            f"{name}-function", name=rotation_function_name(env),
-            description=f"Rotates the {env} RabbitMQ broker admin through its management API (Secrets Manager)",
-            runtime=RUNTIME, handler=f"{HANDLER_MODULE}.handler", role=self.role.arn,
-            code=pulumi.AssetArchive({f"{HANDLER_MODULE}.py": pulumi.StringAsset(rotation_source())}),
-            timeout=TIMEOUT_SECONDS, memory_size=MEMORY_MB,
-            # Every private subnet: one per AZ the env has (Security Hub Lambda.5, multi-AZ).
-            vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=private_subnet_ids,
-                                                         security_group_ids=[security_group_id]),
+        made = management_function(
+            self, name, args, ManagementFunctionSpec(
+                rotation_function_name(env),
+                f"Rotates the {env} RabbitMQ broker admin through its management API (Secrets Manager)",
+                f"Rotation function of the {env} broker admin secret: that secret, its key, its logs, its ENIs",
+                rotation_source(), HANDLER_MODULE, TIMEOUT_SECONDS, f"Broker admin rotation function logs ({env})",
+                f"{env}/broker-admin-rotation-logs"),
+            execution_policy=execution_policy, secret_arn=secret_arn, secrets_key_arn=secrets_key_arn,
             # The broker's own console URL (public certificate: the runtime's trust store verifies it); never
             # the deployer's tunnel of messaging.management, which only the deployer's machine has.
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables={"MANAGEMENT_ENDPOINT": management_endpoint}),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
-            tags={"Name": rotation_function_name(env)},
-            # Lambda checks the role's network-interface permissions when it attaches the function to the VPC.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy, self.log_group]))
+            variables={"MANAGEMENT_ENDPOINT": management_endpoint},
+            private_subnet_ids=private_subnet_ids, security_group_id=security_group_id,
+            broker_security_group_id=broker_security_group_id)
+        self.broker_egress, self.logs_key, self.log_group = made.broker_egress, made.logs_key, made.log_group
+        self.role, self.role_policy, self.function = made.role, made.role_policy, made.function
         self.permission = aws.lambda_.Permission(
             f"{name}-invoke", action="lambda:InvokeFunction", function=self.function.name,
             principal="secretsmanager.amazonaws.com", source_account=args.account_id,

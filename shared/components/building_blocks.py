@@ -21,6 +21,7 @@ from shared.components.compute_iam import customer_key_policy
 if TYPE_CHECKING:
     from shared.components.broker_rotation import BrokerAdminRotationArgs
     from shared.components.deploy_runner import DeployRunnerArgs
+    from shared.components.queue_metrics import QueueMetricsArgs
 
 KEY_DELETION_WINDOW_DAYS = 30
 
@@ -61,7 +62,8 @@ def log_group_with_key(name: str, *, group_name: str, retention_days: int, encry
     return key, group
 
 
-def own_log_group(component: pulumi.ComponentResource, name: str, args: BrokerAdminRotationArgs | DeployRunnerArgs,
+def own_log_group(component: pulumi.ComponentResource, name: str,
+                  args: BrokerAdminRotationArgs | DeployRunnerArgs | QueueMetricsArgs,
                   *, group_name: str, key_description: str,
                   key_alias: str) -> tuple[aws.kms.Key | None, aws.cloudwatch.LogGroup]:
     """:func:`log_group_with_key` as the args of a component with a log group of its own ask (retention,

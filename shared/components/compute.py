@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import Catalog, catalog_path
+from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
 from shared.components.artifacts import ArtifactStore, ArtifactStoreArgs
 from shared.components.broker_egress import BrokerTarget, services_to_broker
 from shared.components.building_blocks import customer_key
@@ -31,7 +32,7 @@ from shared.components.gateway import PublicGateway, PublicGatewayArgs
 from shared.components.image_replication import ImageReplication, ImageReplicationArgs
 from shared.components.service_connect_drain import ServiceConnectDrain
 from shared.contracts import required
-from shared.envs import EnvConfig, env_path
+from shared.envs import EnvConfig, backlog_wakes, env_path, publishes_queue_metrics, scale_from_zero_problem
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
 from shared.mesh_names import unit_name
@@ -56,11 +57,17 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
             key = f"services.{service}.{'cpu' if settings.cpu is not None else 'memory'}"
             raise ConfigError(str(env_path(env.name)), key, problem)
         raise ConfigError(str(catalog_path()), f"services.{service}.cpu", problem)
+    queue_metrics = publishes_queue_metrics(env)
+    zero = scale_from_zero_problem(spec, catalog, queue_metrics) if settings.min_count == 0 else None
+    if zero:  # the env loader refuses it first (shared.envs, _rule_min_count_wakes)
+        raise ConfigError(str(env_path(env.name)), f"services.{service}.min_count", zero)
     return ServicePlan(
         spec=spec, cpu=cpu, memory=memory,
         desired_count=settings.desired_count, min_count=settings.min_count, max_count=settings.max_count,
         cpu_target_percent=settings.cpu_target_percent,
         release_ref=env.release.images.get(service),
+        backlog_scaling=bool(spec.consumes) and queue_metrics,
+        wakes_on_backlog=backlog_wakes(spec, catalog, queue_metrics),
         # Weighted canaries exist only in App Mesh (the mesh layer refuses them otherwise); each version
         # has its own virtual node, so its own ECS service with its own Envoy.
         versions=tuple(v.version for v in env.mesh.canaries.get(service, ())) if env.mesh.provider == "appmesh"
@@ -89,6 +96,7 @@ class ComputeArgs:
             mesh_provider=env.mesh.provider, log_retention_days=env.compute.log_retention_days, protect=env.protect,
             envoy_image=env.mesh.envoy_image or ENVOY_IMAGE,
             steady_state_timeout=f"{env.compute.steady_state_timeout_minutes}m",
+            queue_metrics_namespace=QUEUE_METRICS_NAMESPACE if publishes_queue_metrics(env) else None,
         )
         return cls(
             settings=settings,

@@ -25,6 +25,9 @@ class ComputeSettings:
     envoy_image: str = ENVOY_IMAGE
     #: how long the provider waits for an ECS service's steady state (a Pulumi duration, e.g. "30m")
     steady_state_timeout: str = "30m"
+    #: the queue metrics publisher's CloudWatch namespace (shared.components.queue_metrics); None where the env
+    #: publishes no per-queue metric (an external broker)
+    queue_metrics_namespace: str | None = None
 
     def log_group_name(self, service: str) -> str:
         return f"/platform/{self.env_name}/compute/{service}"
@@ -49,6 +52,11 @@ class ServicePlan:
     release_ref: str | None
     #: App Mesh canary versions (env ``mesh.canaries``): one ECS service per version; empty = one service
     versions: tuple[str, ...] = ()
+    #: scales out on its work queue's backlog (it consumes, and the env publishes per-queue metrics)
+    backlog_scaling: bool = False
+    #: its backlog alone decides its count, down to min_count (0 allowed): no HTTP request reaches it
+    #: (shared.envs.backlog_wakes); else CPU decides scale-in
+    wakes_on_backlog: bool = False
 
     @property
     def name(self) -> str:

@@ -13,6 +13,7 @@ in App Mesh envs), and the messaging layer's Secrets Manager secret for the serv
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -319,10 +320,35 @@ def service_connect_timeout(
         per_request_timeout_seconds=per_request, idle_timeout_seconds=idle)
 
 
-def autoscaling(name: str, args: FargateServiceArgs,
-                service: aws.ecs.Service) -> tuple[aws.appautoscaling.Target, aws.appautoscaling.Policy]:
-    """CPU target tracking between the plan's min and max task counts."""
-    plan = args.plan
+#: Scale-out steps on a work queue's ready messages (the alarm fires at 1 or more): (lower, upper, tasks added),
+#: the bounds relative to that threshold (Application Auto Scaling StepAdjustment: lower inclusive, upper
+#: exclusive, None = unbounded).
+BACKLOG_OUT_STEPS: tuple[tuple[int, int | None, int], ...] = ((0, 9, 1), (9, 99, 2), (99, None, 4))
+#: Minutes without a ready message before a backlog-driven consumer loses one task (per scale-in cooldown).
+BACKLOG_IDLE_PERIODS = SCALE_IN_COOLDOWN_SECONDS // 60
+BACKLOG_PERIOD_SECONDS = 60  # the publisher writes one data point per queue each minute
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    target: aws.appautoscaling.Target
+    cpu: aws.appautoscaling.Policy
+    #: step policies on the work queue's backlog (consumers in envs that publish per-queue metrics)
+    backlog_out: aws.appautoscaling.Policy | None = None
+    backlog_in: aws.appautoscaling.Policy | None = None
+    alarms: tuple[aws.cloudwatch.MetricAlarm, ...] = ()
+
+
+def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -> Autoscaling:
+    """The scalable target between the plan's min and max task counts, CPU target tracking and, for a consumer
+    where the env publishes per-queue metrics, step scaling on its work queue's ready messages.
+
+    CPU tracking scales out a CPU-bound service; it scales in only a service that also serves HTTP. A consumer no
+    request reaches (``wakes_on_backlog``) scales in on its backlog alone, since low CPU does not mean no work (a
+    training job waits on I/O): scale-in is off in its CPU policy. Step scaling, unlike target tracking, acts on
+    its alarm alone, so it scales out of 0 tasks: the queue's figures are published whether or not a task runs.
+    """
+    plan, settings = args.plan, args.settings
     target = aws.appautoscaling.Target(
         name,
         service_namespace="ecs",
@@ -334,7 +360,7 @@ def autoscaling(name: str, args: FargateServiceArgs,
     )
     tracking = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs
     cpu_metric = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs
-    policy = aws.appautoscaling.Policy(
+    cpu = aws.appautoscaling.Policy(
         f"{name}-cpu",
         policy_type="TargetTrackingScaling",
         resource_id=target.resource_id,
@@ -346,10 +372,64 @@ def autoscaling(name: str, args: FargateServiceArgs,
             # Scale out fast, scale in slowly: a model reload costs more than an idle task.
             scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
             scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+            disable_scale_in=True if plan.wakes_on_backlog else None,
         ),
         opts=pulumi.ResourceOptions(parent=target),
     )
-    return target, policy
+    if not plan.backlog_scaling or settings.queue_metrics_namespace is None:
+        return Autoscaling(target, cpu)
+    messaging = args.upstreams.messaging
+    dimensions = {"VirtualHost": messaging.apply(lambda values: values.vhost),
+                  "Queue": messaging.apply(lambda values: contract_entry("messaging", values.queues, "queues",
+                                                                         plan.name))}
+    out = step_policy(f"{name}-backlog-out", target, SCALE_OUT_COOLDOWN_SECONDS, [
+        aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
+            metric_interval_lower_bound=str(lower), metric_interval_upper_bound=None if upper is None else str(upper),
+            scaling_adjustment=tasks) for lower, upper, tasks in BACKLOG_OUT_STEPS])
+    alarms = [backlog_alarm(
+        f"{settings.env_name}-ml-backlog-out-{args.unit}", settings.queue_metrics_namespace, dimensions,
+        f"{plan.name}.work has messages waiting: add {args.unit} tasks (step scaling, README Autoscaling)",
+        "GreaterThanOrEqualToThreshold", 1, 1, out)]
+    backlog_in = None
+    if plan.wakes_on_backlog:
+        # One task per cooldown; ECS never stops a task that protects itself from scale-in while it holds a job
+        # (ECS developer guide, "Protect your Amazon ECS tasks from being terminated by scale-in events").
+        backlog_in = step_policy(f"{name}-backlog-in", target, SCALE_IN_COOLDOWN_SECONDS, [
+            aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
+                metric_interval_upper_bound="0", scaling_adjustment=-1)])
+        alarms.append(backlog_alarm(
+            f"{settings.env_name}-ml-backlog-in-{args.unit}", settings.queue_metrics_namespace, dimensions,
+            f"{plan.name}.work has had no message waiting for {BACKLOG_IDLE_PERIODS} minutes: remove one idle "
+            f"{args.unit} task (down to min_count)", "LessThanOrEqualToThreshold", 0, BACKLOG_IDLE_PERIODS, backlog_in))
+    return Autoscaling(target, cpu, out, backlog_in, tuple(alarms))
+
+
+def step_policy(name: str, target: aws.appautoscaling.Target, cooldown: int,
+                steps: list[aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs],
+                ) -> aws.appautoscaling.Policy:
+    """A step scaling policy of ``target`` that adds ``steps``' task counts (``ChangeInCapacity``; Application Auto
+    Scaling holds the result within the target's min and max), one activity per ``cooldown``."""
+    return aws.appautoscaling.Policy(
+        name, policy_type="StepScaling", resource_id=target.resource_id,
+        scalable_dimension=target.scalable_dimension, service_namespace=target.service_namespace,
+        step_scaling_policy_configuration=aws.appautoscaling.PolicyStepScalingPolicyConfigurationArgs(
+            adjustment_type="ChangeInCapacity", cooldown=cooldown, metric_aggregation_type="Maximum",
+            step_adjustments=steps),
+        opts=pulumi.ResourceOptions(parent=target))
+
+
+def backlog_alarm(alarm_name: str, namespace: str, dimensions: Mapping[str, pulumi.Input[str]], description: str,
+                  comparison: str, threshold: int, periods: int,
+                  policy: aws.appautoscaling.Policy) -> aws.cloudwatch.MetricAlarm:
+    """The alarm that runs ``policy`` on the work queue's ready messages (the queue metrics publisher's series).
+    Missing data is not breaching: without figures (the publisher failing, which its own alarms report) the
+    service neither grows nor shrinks. No notification: it scales, the queue alarms notify."""
+    return aws.cloudwatch.MetricAlarm(
+        alarm_name, name=alarm_name, alarm_description=description, comparison_operator=comparison,
+        threshold=threshold, evaluation_periods=periods, datapoints_to_alarm=periods,
+        treat_missing_data="notBreaching", namespace=namespace, metric_name="MessagesReady", statistic="Maximum",
+        period=BACKLOG_PERIOD_SECONDS, dimensions=dict(dimensions), alarm_actions=[policy.arn],
+        opts=pulumi.ResourceOptions(parent=policy))
 
 
 class FargateService(pulumi.ComponentResource):
@@ -369,5 +449,6 @@ class FargateService(pulumi.ComponentResource):
         self.image: pulumi.Output[str] = self.wiring.apply(lambda wiring: wiring.image)
         self.task_definition = task_definition(name, args, roles, self.wiring, self)
         self.service = ecs_service(name, args, self.task_definition, self)
-        self.scaling_target, self.scaling_policy = autoscaling(name, args, self.service)
+        self.scaling = autoscaling(name, args, self.service)
+        self.scaling_target, self.scaling_policy = self.scaling.target, self.scaling.cpu
         self.register_outputs({"service_arn": self.service.arn, "image": self.image})

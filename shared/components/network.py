@@ -24,7 +24,11 @@ from shared.envs import EnvConfig
 from shared.gateway_names import access_log_bucket_candidate
 
 NatStrategy = Literal["none", "single", "per-az"]
-INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring")
+#: an interface endpoint's service name -> the IAM namespace of its actions, where they differ (CloudWatch's
+#: API is the endpoint com.amazonaws.<region>.monitoring: AWS PrivateLink guide, "AWS services that integrate
+#: with AWS PrivateLink"; its actions are cloudwatch:*)
+ACTION_NAMESPACES = {"monitoring": "cloudwatch"}
 HTTPS_PORT = 443
 
 
@@ -67,7 +71,8 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
                                        deploy_role_arn=deploy_role_arn)]
               if platform_buckets and deploy_role_arn else []),
         ]}
-    prefix = service.split(".", 1)[0]  # ecr.api and ecr.dkr are both the ecr API's IAM namespace
+    # ecr.api and ecr.dkr are both the ecr API's IAM namespace; monitoring is cloudwatch's
+    prefix = ACTION_NAMESPACES.get(service, service.split(".", 1)[0])
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "OwnAccountPrincipals", "Effect": "Allow", "Principal": "*", "Action": f"{prefix}:*",
          "Resource": "*", "Condition": {"StringEquals": account}},
@@ -113,6 +118,17 @@ def https_egress(resource_name: str, group: aws.ec2.SecurityGroup, *, descriptio
         resource_name, security_group_id=group.id, referenced_security_group_id=referenced_security_group_id,
         cidr_ipv4=cidr_ipv4, prefix_list_id=prefix_list_id, ip_protocol="tcp", from_port=HTTPS_PORT,
         to_port=HTTPS_PORT, description=description, opts=pulumi.ResourceOptions(parent=group))
+
+
+def function_group(resource_name: str, vpc_id: pulumi.Input[str], tag_name: str, description: str,
+                   opts: pulumi.ResourceOptions) -> aws.ec2.SecurityGroup:
+    """A Lambda function's security group, its rules separate resources. Lambda keeps a deleted function's network
+    interfaces for up to ~20 minutes after its deletion; the provider's delete waits for and removes them within
+    its timeout, so destroy gets 45 minutes."""
+    return aws.ec2.SecurityGroup(
+        resource_name, vpc_id=vpc_id, description=description, tags={"Name": tag_name},
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(
+            delete="45m"))))
 
 
 def called_service_ports(catalog: Catalog) -> dict[str, int]:
@@ -326,17 +342,20 @@ class VpcNetwork(pulumi.ComponentResource):
         # broker, so a group made only while the admin rotates would be deleted (turning rotation off, an
         # external broker) while the broker's group and the function's network interfaces still use it,
         # and EC2 refuses that (DeleteSecurityGroup: DependencyViolation). An unused group costs nothing.
-        # Lambda keeps a deleted function's network interfaces for up to ~20 minutes (pulumi-aws#2642); the
-        # provider's delete waits for and removes them within its timeout, so destroy gets 45 minutes.
-        self.broker_rotation_security_group = aws.ec2.SecurityGroup(
-            f"{name}-broker-rotation", vpc_id=self.vpc.id,
-            description=f"Broker admin rotation function of {env} (Lambda): HTTPS to broker and Secrets Manager",
-            tags={"Name": f"{env}-broker-rotation"},
-            opts=pulumi.ResourceOptions.merge(vpc_child, pulumi.ResourceOptions(
-                custom_timeouts=pulumi.CustomTimeouts(delete="45m"))))
+        # (function_group: destroy waits out Lambda's release of the function's network interfaces.)
+        self.broker_rotation_security_group = function_group(
+            f"{name}-broker-rotation", self.vpc.id, f"{env}-broker-rotation",
+            f"Broker admin rotation function of {env} (Lambda): HTTPS to broker and Secrets Manager", vpc_child)
+        # The messaging layer's queue metrics publisher (a Lambda function reading the broker's management API
+        # and writing CloudWatch metrics), likewise made in every env: the interface endpoints admit it here,
+        # its egress is _queue_metrics_rules here and the broker's management API in the messaging layer.
+        self.queue_metrics_security_group = function_group(
+            f"{name}-queue-metrics", self.vpc.id, f"{env}-queue-metrics",
+            f"Queue metrics publisher of {env} (Lambda): HTTPS to broker, Secrets Manager, CloudWatch", vpc_child)
         self._endpoints(name, args, vpc_child)
         self._service_rules(name, args)
         self._broker_rotation_rules(name, args)
+        self._queue_metrics_rules(name)
         self.register_outputs({
             "vpc_id": self.vpc.id,
             "private_subnet_ids": [s.id for s in self.private_subnets],
@@ -396,7 +415,8 @@ class VpcNetwork(pulumi.ComponentResource):
             ingress=[https_from(self.service_security_group.id, "HTTPS to AWS APIs from the platform ECS tasks"),
                      https_from(self.deploy_runner_security_group.id,
                                 "HTTPS to AWS APIs from the deploy runner (CodeBuild)"),
-                     *self._rotation_endpoint_ingress(interface)],
+                     *self._rotation_endpoint_ingress(interface),
+                     *self._queue_metrics_endpoint_ingress(interface)],
             tags={"Name": f"{args.env_name}-endpoints"}, opts=opts)
         for service in interface:
             self.endpoints[service] = aws.ec2.VpcEndpoint(
@@ -412,6 +432,30 @@ class VpcNetwork(pulumi.ComponentResource):
             return []
         return [https_from(self.broker_rotation_security_group.id,
                            "HTTPS to Secrets Manager from the broker admin rotation function (Lambda)")]
+
+    def _queue_metrics_endpoint_ingress(self, interface: list[str]) -> list[aws.ec2.SecurityGroupIngressArgs]:
+        if not {"secretsmanager", "monitoring"} & set(interface):
+            return []
+        return [https_from(self.queue_metrics_security_group.id,
+                           "HTTPS to Secrets Manager and CloudWatch from the queue metrics publisher (Lambda)")]
+
+    def _queue_metrics_rules(self, name: str) -> None:
+        """The publisher's way to Secrets Manager and CloudWatch (``monitoring``): the interface endpoints where
+        the env has both, else the NAT for whichever it lacks (the env loader guarantees a NAT: shared.envs,
+        private egress); the broker's management API is the messaging layer's rule."""
+        group = self.queue_metrics_security_group
+        self.queue_metrics_rules: list[aws.vpc.SecurityGroupEgressRule] = []
+        through_endpoints = [service for service in ("secretsmanager", "monitoring") if service in self.endpoints]
+        if through_endpoints and self.endpoint_security_group is not None:
+            self.queue_metrics_rules.append(https_egress(
+                f"{name}-queue-metrics-out-endpoints", group,
+                referenced_security_group_id=self.endpoint_security_group.id,
+                description=f"HTTPS to the {' and '.join(through_endpoints)} interface endpoints"))
+        if len(through_endpoints) < 2 and self.nat_gateways:
+            # The public API endpoints through the NAT; their addresses are not the platform's to pin.
+            self.queue_metrics_rules.append(https_egress(
+                f"{name}-queue-metrics-out-https", group, cidr_ipv4="0.0.0.0/0",
+                description="HTTPS through the NAT to Secrets Manager or CloudWatch (no interface endpoint)"))
 
     def _broker_rotation_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """The rotation function's way to Secrets Manager: the interface endpoint where the env has one

@@ -74,6 +74,7 @@ _ARN_RESOURCE: dict[str, str] = {
     "aws:ecs/taskDefinition:TaskDefinition": "task-definition/{family}:1",
     "aws:ecr/repository:Repository": "repository/{name}",
     "aws:cloudwatch/logGroup:LogGroup": "log-group:{name}",
+    "aws:cloudwatch/eventRule:EventRule": "rule/{name}",
     "aws:secretsmanager/secret:Secret": "secret:{name}-{suffix6}",
     "aws:mq/broker:Broker": "broker:{name}:{id}",
     "aws:kms/key:Key": "key/{uuid}",
@@ -109,6 +110,7 @@ def default_db_port(engine: Any) -> int | None:
 _ID_IS_NAME = {
     "aws:iam/role:Role", "aws:iam/policy:Policy", "aws:ecr/repository:Repository",
     "aws:cloudwatch/logGroup:LogGroup", "aws:appmesh/mesh:Mesh", "aws:kms/alias:Alias",
+    "aws:cloudwatch/eventRule:EventRule",
 }
 # Types that have a ``name`` property Pulumi auto-names when the program does not set one.
 _AUTONAMED = {
@@ -299,6 +301,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         module = rest.split("/")[0].split(":")[0]
         service = {"cloudwatch": "logs", "vpc": "ec2", "appautoscaling": "autoscaling",
                    "lb": "elasticloadbalancing"}.get(module, module)
+        if type_ == "aws:cloudwatch/eventRule:EventRule":  # EventBridge's, in the cloudwatch module for history
+            service = "events"
         h = self._hex(type_, name)
         fields = {
             "id": rid, "name": state.get("name", name), "family": state.get("family", name),

@@ -36,7 +36,8 @@ if layer.env.messaging.broker == "amazon-mq":
         private_subnet_ids=network.private_subnet_ids,
         service_security_group_id=network.service_security_group_id,
         runner_security_group_id=runner.security_group_id,
-        rotation_security_group_id=network.broker_rotation_security_group_id, opts=layer.opts)
+        rotation_security_group_id=network.broker_rotation_security_group_id,
+        queue_metrics_security_group_id=network.queue_metrics_security_group_id, opts=layer.opts)
     specs = broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name)
     if broker.admin_rotation is not None:
         specs += rotation_alarms(layer.env.name, layer.env.alarms, broker.admin_rotation.function.name)

@@ -9,23 +9,44 @@ import pulumi
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.catalog import load_catalog
-from shared.components.alarms import MetricAlarms, queue_alarms
+from shared.components.alarms import MetricAlarms, publisher_alarms, queue_alarms
 from shared.components.broker import broker_access
+from shared.components.compute_containers import partition_of
 from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology
-from shared.contracts import BrokerOutputs, required
+from shared.components.queue_metrics import METRICS_NAMESPACE, QueueMetricsArgs, QueueMetricsPublisher, runs_publisher
+from shared.contracts import BrokerOutputs, NetworkOutputs, required
 from shared.layer import Layer
 
 layer = Layer("messaging")
 broker_layer = layer.upstream("broker").contract(BrokerOutputs)
+network = layer.upstream("network").contract(NetworkOutputs)
 broker = broker_access(layer.env, broker_layer, aws_provider=layer.aws)
 
 plan = plan_topology(layer.env, load_catalog())
 topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
+if runs_publisher(layer.env):  # the queues' backlog, which Amazon MQ does not publish for RabbitMQ 4
+    publisher = QueueMetricsPublisher(
+        "queue-metrics",
+        QueueMetricsArgs.from_env(layer.env, plan.vhost, tuple(q.name for q in plan.queues),
+                                  partition_of(layer.env.region)),
+        provider=topology.provider, vhost=topology.vhost.name, ready=list(topology.queues.values()),
+        secrets_key_arn=topology.secrets_key.arn,
+        # the broker's own management URL, reached from the private subnets (not the deployer's tunnel)
+        management_endpoint=broker_layer.management_endpoint, private_subnet_ids=network.private_subnet_ids,
+        security_group_id=network.queue_metrics_security_group_id.apply(
+            lambda group: required(group, "network.queue_metrics_security_group_id",
+                                   "the queue metrics publisher needs it (deploy the network layer first)")),
+        broker_security_group_id=broker_layer.broker_security_group_id.apply(
+            lambda group: required(group, "broker.broker_security_group_id", "an amazon-mq broker has a group")),
+        opts=pulumi.ResourceOptions(parent=topology))
+    MetricAlarms("queue-metrics-alarms", publisher_alarms(layer.env.name, layer.env.alarms, publisher.function.name),
+                 broker_layer.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=publisher))
 if layer.env.messaging.broker == "amazon-mq":  # an external broker publishes no AWS/AmazonMQ metrics
     broker_name = broker_layer.broker_name.apply(
         lambda name: required(name, "broker.broker_name", "an amazon-mq broker has a name"))
     MetricAlarms("queue-alarms", queue_alarms(layer.env.name, layer.env.alarms, broker_name, plan.vhost,
-                                              plan.queue_pairs(), layer.env.messaging.engine_version),
+                                              plan.queue_pairs(), layer.env.messaging.engine_version,
+                                              METRICS_NAMESPACE if runs_publisher(layer.env) else None),
                  broker_layer.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=topology))
 
 layer.export(

@@ -24,4 +24,5 @@ layer.export(
     service_security_group_id=network.service_security_group.id,
     deploy_runner_security_group_id=network.deploy_runner_security_group.id,
     broker_rotation_security_group_id=network.broker_rotation_security_group.id,
+    queue_metrics_security_group_id=network.queue_metrics_security_group.id,
 )

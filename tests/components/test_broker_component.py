@@ -18,7 +18,7 @@ def broker(mode: str = "SINGLE_INSTANCE", protect: bool = False) -> dict[str, An
                               log_retention_days=30, kms_encrypted_logs=False)
     return run_component(lambda: AmazonMqBroker(
         "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS, service_security_group_id="sg-services",
-        runner_security_group_id="sg-runner"))
+        runner_security_group_id="sg-runner", queue_metrics_security_group_id="sg-queue-metrics"))
 
 
 @pytest.mark.parametrize(("mode", "subnets"), [("SINGLE_INSTANCE", SUBNETS[:1]), ("CLUSTER_MULTI_AZ", SUBNETS)])
@@ -29,10 +29,10 @@ def test_a_private_broker_in_one_subnet_or_a_cluster_over_all_three(mode: str, s
     assert (inputs["engineType"], inputs["deploymentMode"], inputs["subnetIds"]) == ("RabbitMQ", mode, subnets)
 
 
-def test_its_security_group_admits_the_services_on_amqps_and_the_runner_on_https_only() -> None:
+def test_its_security_group_admits_the_services_on_amqps_and_the_runner_and_publisher_on_https_only() -> None:
     (group,) = of_type(broker(), "aws:ec2/securityGroup:SecurityGroup")
     rules = {(r["fromPort"], r["toPort"], tuple(r["securityGroups"])) for r in group["inputs"]["ingress"]}
-    assert rules == {(5671, 5671, ("sg-services",)), (443, 443, ("sg-runner",))}
+    assert rules == {(5671, 5671, ("sg-services",)), (443, 443, ("sg-runner",)), (443, 443, ("sg-queue-metrics",))}
     assert not any(r.get("cidrBlocks") for r in group["inputs"]["ingress"])
     assert group["inputs"]["vpcId"] == "vpc-unit"
 
@@ -52,14 +52,16 @@ def rotating_broker(rotation_group: str | None) -> dict[str, Any]:
                               log_retention_days=30, kms_encrypted_logs=False, admin_rotation_days=30)
     return run_component(lambda: AmazonMqBroker(
         "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS, service_security_group_id="sg-services",
-        runner_security_group_id="sg-runner", rotation_security_group_id=rotation_group))
+        runner_security_group_id="sg-runner", rotation_security_group_id=rotation_group,
+        queue_metrics_security_group_id="sg-queue-metrics"))
 
 
 def test_a_rotating_broker_admits_the_rotation_function_and_rotates_its_admin_secret() -> None:
     document = rotating_broker("sg-rotation")
     (group,) = of_type(document, "aws:ec2/securityGroup:SecurityGroup")
     rules = {(r["fromPort"], tuple(r["securityGroups"])) for r in group["inputs"]["ingress"]}
-    assert rules == {(5671, ("sg-services",)), (443, ("sg-runner",)), (443, ("sg-rotation",))}
+    assert rules == {(5671, ("sg-services",)), (443, ("sg-runner",)), (443, ("sg-rotation",)),
+                     (443, ("sg-queue-metrics",))}
     (rotation,) = of_type(document, "aws:secretsmanager/secretRotation:SecretRotation")
     assert rotation["inputs"]["rotationRules"] == {"automaticallyAfterDays": 30}
     (function,) = of_type(document, "aws:lambda/function:Function")
@@ -73,6 +75,14 @@ def test_a_rotating_broker_admits_the_rotation_function_and_rotates_its_admin_se
 def test_a_rotating_broker_without_the_rotation_group_fails_naming_the_network_layer() -> None:
     with pytest.raises(Exception, match="broker_rotation_security_group_id"):
         rotating_broker(None)
+
+
+def test_a_broker_without_the_queue_metrics_group_fails_naming_the_network_layer() -> None:
+    args = args_of()
+    with pytest.raises(Exception, match="queue_metrics_security_group_id"):
+        run_component(lambda: AmazonMqBroker(
+            "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS, service_security_group_id="sg-services",
+            runner_security_group_id="sg-runner"))
 
 
 def test_without_rotation_days_nothing_rotates() -> None:
@@ -115,4 +125,5 @@ def test_a_cluster_given_fewer_than_three_private_subnets_is_refused() -> None:
                                         r"of private subnets is 2"):
         run_component(lambda: AmazonMqBroker(
             "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS[:2],
-            service_security_group_id="sg-services", runner_security_group_id="sg-runner"))
+            service_security_group_id="sg-services", runner_security_group_id="sg-runner",
+            queue_metrics_security_group_id="sg-queue-metrics"))

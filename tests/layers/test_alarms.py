@@ -16,7 +16,7 @@ from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
 from shared.catalog import load_catalog
-from shared.components.alarms import AlarmSpec, Query
+from shared.components.alarms import AlarmSpec, Query, queue_alarms, service_alarms
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
@@ -29,7 +29,12 @@ def layers(env: str) -> dict[str, dict[str, Any]]:
 
 
 def alarms(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {a["inputs"]["name"]: a["inputs"] for a in of_type(document, ALARM)}
+    """The notifying alarms (the ones that run a scaling policy instead: tests/layers/test_autoscaling.py)."""
+    return {a["inputs"]["name"]: a["inputs"] for a in of_type(document, ALARM) if not scales(a["inputs"])}
+
+
+def scales(inputs: dict[str, Any]) -> bool:
+    return any(":scalingPolicy:" in action for action in inputs.get("alarmActions", []))
 
 
 def all_alarms(env: str) -> dict[str, dict[str, Any]]:
@@ -38,11 +43,16 @@ def all_alarms(env: str) -> dict[str, dict[str, Any]]:
 
 
 @cache
-def put_metric_alarm_shape() -> Any:
-    directory = Path(botocore.__file__).parent / "data" / "cloudwatch"
+def input_shape(service: str, operation: str) -> Any:
+    """The request shape of ``operation`` in botocore's newest model of ``service``."""
+    directory = Path(botocore.__file__).parent / "data" / service
     (path,) = sorted(directory.glob("*/service-2.json.gz"))[-1:]
     with gzip.open(path) as handle:
-        return ServiceModel(json.load(handle)).operation_model("PutMetricAlarm").input_shape
+        return ServiceModel(json.load(handle)).operation_model(operation).input_shape
+
+
+def put_metric_alarm_shape() -> Any:
+    return input_shape("cloudwatch", "PutMetricAlarm")
 
 
 def put_metric_alarm_params(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +62,7 @@ def put_metric_alarm_params(inputs: dict[str, Any]) -> dict[str, Any]:
         "ComparisonOperator": inputs["comparisonOperator"], "Threshold": float(inputs["threshold"]),
         "EvaluationPeriods": inputs["evaluationPeriods"], "DatapointsToAlarm": inputs["datapointsToAlarm"],
         "TreatMissingData": inputs["treatMissingData"], "AlarmActions": inputs["alarmActions"],
-        "OKActions": inputs["okActions"],
+        "OKActions": inputs.get("okActions", []),
     }
     if "metricName" in inputs:
         params.update(MetricName=inputs["metricName"], Namespace=inputs["namespace"], Statistic=inputs["statistic"],
@@ -80,11 +90,13 @@ def test_every_env_alarms_on_every_service_queue_dlq_and_the_broker(env: str) ->
     assert released
     for service in released:
         assert f"{env}-ml-tasks-below-desired-{service}" in names, service
-    # RabbitMQ 4 (every shipped env): Amazon MQ publishes no per-queue metric, so one broker-level backlog
-    # alarm stands for the queues (a per-queue alarm would stay OK forever without data).
+    # RabbitMQ 4 (every shipped env): Amazon MQ publishes no per-queue metric; the queue metrics publisher does,
+    # so each work queue and DLQ has its alarm, and no broker-wide stand-in is left.
     assert load_env(env).messaging.engine_version == "4.2"
-    assert f"{env}-ml-backlog-broker" in names
-    assert not any("queue-depth" in name or "dlq-depth" in name for name in names)
+    for spec in load_catalog():
+        if spec.consumes:
+            assert {f"{env}-ml-queue-depth-{spec.name}", f"{env}-ml-dlq-depth-{spec.name}"} <= names
+    assert f"{env}-ml-backlog-broker" not in names
     assert {f"{env}-ml-broker-memory", f"{env}-ml-broker-disk"} <= names
     assert all(name.startswith(f"{env}-ml-") for name in names), "deterministic <env>-ml-<what>-<subject> names"
 
@@ -114,10 +126,13 @@ def test_metrics_and_dimensions_are_the_documented_ones(env: str) -> None:
     broker = next(r for r in layers(env)["broker"]["resources"]
                   if r["type"] == "aws:mq/broker:Broker")["inputs"]["brokerName"]
     assert layers(env)["broker"]["outputs"]["broker_name"] == broker
-    del vhost  # per-queue dimensions only on RabbitMQ 3.x (test_rabbitmq_3_alarms_per_queue_and_dlq)
-    backlog = found[f"{env}-ml-backlog-broker"]
-    assert (backlog["namespace"], backlog["metricName"]) == ("AWS/AmazonMQ", "MessageReadyCount")
-    assert backlog["dimensions"] == {"Broker": broker}
+    for spec in load_catalog():
+        if spec.queue:
+            depth, dlq = found[f"{env}-ml-queue-depth-{spec.name}"], found[f"{env}-ml-dlq-depth-{spec.name}"]
+            for alarm, queue in ((depth, spec.queue), (dlq, spec.dead_letter_queue)):
+                assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+                    "MLPlatform/RabbitMQ", "MessagesReady", "Maximum")
+                assert alarm["dimensions"] == {"VirtualHost": vhost, "Queue": queue}
     memory = {q["id"]: q for q in found[f"{env}-ml-broker-memory"]["metricQueries"]}
     assert {q["metric"]["metricName"] for q in memory.values() if "metric" in q} == {"RabbitMQMemUsed",
                                                                                     "RabbitMQMemLimit"}
@@ -141,26 +156,25 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     for name, inputs in all_alarms(env).items():
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
-    assert by_kind == {"backlog": {"missing"}, "broker": {"breaching"}, "tasks-below-desired": {"breaching"},
-                       "admin-rotation-errors": {"notBreaching"}}
+    assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "broker": {"breaching"},
+                       "tasks-below-desired": {"breaching"},
+                       "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
+                       "queue-metrics-silent": {"breaching"}}
 
 
-def test_a_service_allowed_to_run_no_task_does_not_page_while_it_runs_none(edit_env: Any) -> None:
+def test_a_service_allowed_to_run_no_task_does_not_page_while_it_runs_none() -> None:
     # Container Insights emits no RunningTaskCount/DesiredTaskCount for a service with no task (they are
     # built from its tasks' performance events), so "breaching" would page for ever on a service idle at 0.
-    service = sorted(s.name for s in load_catalog())[0]
-    edit_env("dev", lambda data: data.setdefault("services", {}).update(
-        {service: {"desired_count": 0, "min_count": 0, "max_count": 2}}))
-    found = alarms(synth_env("dev", ["compute"])["compute"])
-    missing = {name.removeprefix("dev-ml-tasks-below-desired-"): inputs["treatMissingData"]
-               for name, inputs in found.items() if "tasks-below-desired" in name}
-    assert missing.pop(service) == "notBreaching"
-    assert set(missing.values()) == {"breaching"}
+    # (The env loader admits min_count 0 only where a metric can wake the service: tests/test_envs.py.)
+    services = {"idle": "dev-idle", "busy": "dev-busy"}
+    specs = {spec.name.removeprefix("dev-ml-tasks-below-desired-"): spec for spec in service_alarms(
+        "dev", load_env("dev").alarms, "dev-ml-platform", dict(services), may_run_none=frozenset({"idle"}))}
+    assert {subject: spec.treat_missing_data for subject, spec in specs.items()} == {
+        "idle": "notBreaching", "busy": "breaching"}
     # A minute with a desired count but no running-task datapoint counts as every task missing.
-    for inputs in (found[f"dev-ml-tasks-below-desired-{service}"], *found.values()):
-        if "tasks-below-desired" in inputs["name"]:
-            (result,) = [q for q in inputs["metricQueries"] if q["returnData"]]
-            assert result["expression"] == "desired - FILL(running, 0)"
+    for spec in specs.values():
+        (result,) = [query for query in spec.queries if query.return_data]
+        assert result.expression == "desired - FILL(running, 0)"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -222,7 +236,8 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     assert subscriptions == {("email", "oncall@example.com"),
                              ("https", "https://events.pagerduty.example/integration/x")}
     found = {**alarms(documents["broker"]), **alarms(documents["messaging"]), **alarms(documents["compute"])}
-    assert found["dev-ml-backlog-broker"]["threshold"] == 250
+    assert (found["dev-ml-queue-depth-training"]["threshold"], found["dev-ml-dlq-depth-training"]["threshold"]) == (
+        250, 5)
     assert found["dev-ml-broker-memory"]["threshold"] == 70
     # the gateway's 5xx and a failed rotation are events: one period is enough for them
     assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name} == {3}
@@ -337,27 +352,39 @@ def test_invalid_alarm_specs_are_refused(changes: dict[str, Any], message: str) 
         _spec(**changes)
 
 
-def test_rabbitmq_3_alarms_per_queue_and_dlq(edit_env: Any) -> None:
-    """On 3.x Amazon MQ publishes MessageCount per Broker/VirtualHost/Queue: one alarm per work queue and
-    per DLQ, thresholds from the env file."""
+def test_rabbitmq_3_alarms_on_the_same_published_series(edit_env: Any) -> None:
+    """On 3.x Amazon MQ publishes its own per-queue MessageCount, but the publisher runs for every amazon-mq env:
+    the alarms read the one series autoscaling reads, whatever the engine."""
     edit_env("dev", lambda data: (data["messaging"].update(engine_version="3.13"),
                                   data.update(alarms={"queue_depth": 250, "dead_letter_depth": 5})))
     documents = synth_env("dev", ["broker", "messaging"])
     found = alarms(documents["messaging"])
-    broker = documents["broker"]["outputs"]["broker_name"]
     vhost = documents["messaging"]["outputs"]["vhost"]
     for spec in load_catalog():
         if spec.queue:
             depth, dlq = found[f"dev-ml-queue-depth-{spec.name}"], found[f"dev-ml-dlq-depth-{spec.name}"]
-            assert (depth["namespace"], depth["metricName"]) == ("AWS/AmazonMQ", "MessageCount")
-            assert depth["dimensions"] == {"Broker": broker, "VirtualHost": vhost, "Queue": spec.queue}
+            assert (depth["namespace"], depth["metricName"]) == ("MLPlatform/RabbitMQ", "MessagesReady")
+            assert depth["dimensions"] == {"VirtualHost": vhost, "Queue": spec.queue}
             assert dlq["dimensions"]["Queue"] == spec.dead_letter_queue
             assert (depth["threshold"], dlq["threshold"]) == (250, 5)
     assert "dev-ml-backlog-broker" not in found
 
 
-@pytest.mark.parametrize("engine_version", ["3.13", "4.2"])
-def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str) -> None:
+def test_without_the_publisher_rabbitmq_3_alarms_on_amazon_mqs_queue_series_and_4_on_the_broker() -> None:
+    settings = load_env("prod").alarms
+    pairs = {"inference": ("inference.work", "inference.dlq")}
+    three = {spec.name: spec for spec in queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "3.13")}
+    depth = three["prod-ml-queue-depth-inference"]
+    assert (depth.namespace, depth.metric, depth.dimensions) == (
+        "AWS/AmazonMQ", "MessageCount", {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "inference.work"})
+    (backlog,) = queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "4.2")
+    assert (backlog.name, backlog.metric, backlog.dimensions) == (
+        "prod-ml-backlog-broker", "MessageReadyCount", {"Broker": "ml-prod"})
+
+
+@pytest.mark.parametrize(("engine_version", "published"), [("3.13", None), ("4.2", None),
+                                                          ("4.2", "MLPlatform/RabbitMQ")])
+def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str, published: str | None) -> None:
     # Each metric every builder emits, against the table of published series (shared/cloudwatch_metrics.py):
     # a name or dimension set AWS does not publish would deploy and never receive a data point.
     from shared.cloudwatch_metrics import metric_problems
@@ -365,7 +392,7 @@ def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str)
 
     settings = load_env("prod").alarms
     specs = [*queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
-                           engine_version),
+                           engine_version, published),
              *broker_alarms("prod", settings, "ml-prod"),
              *rotation_alarms("prod", settings, "ml-platform-prod-broker-admin-rotation"),
              *service_alarms("prod", settings, "prod-ml-platform", {"inference": "inference"}),

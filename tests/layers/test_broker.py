@@ -77,7 +77,7 @@ def test_the_broker_is_private_rabbitmq_in_the_private_subnets(env: str, mode: s
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_broker_admits_amqps_from_the_services_and_management_from_the_runner_and_rotation_only(env: str) -> None:
+def test_the_broker_admits_amqps_from_the_services_and_management_from_the_runner_and_functions_only(env: str) -> None:
     document = broker_layer(env)
     outputs = document["outputs"]
     group = one(document, SG, "broker-sg")["inputs"]
@@ -85,7 +85,8 @@ def test_the_broker_admits_amqps_from_the_services_and_management_from_the_runne
     rules = {(r["protocol"], r["fromPort"], r["toPort"], tuple(r["securityGroups"])) for r in group["ingress"]}
     assert rules == {("tcp", 5671, 5671, (network["service_security_group_id"],)),
                      ("tcp", 443, 443, (outputs["deploy_runner_security_group_id"],)),
-                     ("tcp", 443, 443, (network["broker_rotation_security_group_id"],))}
+                     ("tcp", 443, 443, (network["broker_rotation_security_group_id"],)),
+                     ("tcp", 443, 443, (network["queue_metrics_security_group_id"],))}
     assert all(not r.get("cidrBlocks") for r in group["ingress"]), "security-group references, never CIDRs"
     assert all(r["description"] for r in group["ingress"]) and group["egress"] == []
     assert one(document, BROKER)["inputs"]["securityGroups"] == [outputs["broker_security_group_id"]]

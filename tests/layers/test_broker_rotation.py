@@ -189,7 +189,7 @@ def test_without_credentials_rotation_nothing_of_the_rotation_exists(edit_env: A
     documents = synth_env("dev", ["broker"])
     assert not [r for r in documents["broker"]["resources"] if "rotation" in r["name"]]
     group = by_name(documents["broker"], SG, "broker-sg")["inputs"]
-    assert len(group["ingress"]) == 2
+    assert len(group["ingress"]) == 3  # services (AMQPS), deploy runner and queue metrics publisher (443)
 
 
 def test_an_external_broker_has_no_rotation_of_the_platforms_own(edit_env: Any) -> None:

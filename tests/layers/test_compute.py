@@ -455,3 +455,21 @@ def test_an_external_brokers_amqps_egress_is_its_port_and_known_address(
     target = BrokerTarget.from_env(load_env("dev"))
     assert (target.mode, target.cidr_ipv4, target.port) == ("external", cidr, port)
     assert BrokerTarget.from_env(load_env("prod")) == BrokerTarget(mode="amazon-mq", port=5671, cidr_ipv4=None)
+
+
+def test_compute_refuses_a_service_that_could_never_scale_out_of_zero_tasks() -> None:
+    # The loader refuses it first (tests/test_envs.py); compute repeats the reason should it be bypassed.
+    from shared.components.compute import plan_service
+    from shared.envs import ServiceSettings
+    from shared.errors import ConfigError
+
+    env = load_env("dev")
+    idle = ServiceSettings.model_construct(cpu=None, memory=None, desired_count=0, min_count=0, max_count=2,
+                                           cpu_target_percent=60)
+    bypassed = env.model_copy(update={"services": {**env.services, "inference": idle}})
+    with pytest.raises(ConfigError, match="insufficient data") as error:
+        plan_service(bypassed, load_catalog(), "inference")
+    assert error.value.key == "services.inference.min_count" and error.value.file.endswith("dev.yaml")
+    # a consumer no request reaches wakes on its published backlog
+    rests = env.model_copy(update={"services": {**env.services, "training": idle}})
+    assert plan_service(rests, load_catalog(), "training").wakes_on_backlog

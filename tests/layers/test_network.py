@@ -218,10 +218,11 @@ def test_an_env_without_a_nat_is_refused_naming_what_it_lacks(edit_env: Any) -> 
     assert "add ecr.api, ecr.dkr, logs, secretsmanager" in text  # dev has only the s3 gateway endpoint
 
 
-def test_interface_endpoints_admit_only_the_services_the_deploy_runner_and_the_rotation_on_https() -> None:
+def test_interface_endpoints_admit_only_the_services_the_deploy_runner_and_the_functions_on_https() -> None:
     """With private DNS on, AWS API names resolve to the endpoints for everything in the VPC: the deploy
     runner (secrets, logs, ECR, the broker's log group) must be let in, or every in-VPC deploy times out, and
-    so must the broker admin's rotation function (Secrets Manager), or every rotation does."""
+    so must the broker admin's rotation function (Secrets Manager), or every rotation does, and the queue metrics
+    publisher (Secrets Manager, CloudWatch), or consumers stop scaling on their backlog."""
     doc = network("prod")
     endpoints_sg = group(doc, "prod-endpoints")["inputs"]
     assert endpoints_sg["ingress"] == [{
@@ -230,7 +231,10 @@ def test_interface_endpoints_admit_only_the_services_the_deploy_runner_and_the_r
         "description": "HTTPS to AWS APIs from the deploy runner (CodeBuild)", "fromPort": 443, "protocol": "tcp",
         "securityGroups": [doc["outputs"]["deploy_runner_security_group_id"]], "toPort": 443}, {
         "description": "HTTPS to Secrets Manager from the broker admin rotation function (Lambda)", "fromPort": 443,
-        "protocol": "tcp", "securityGroups": [doc["outputs"]["broker_rotation_security_group_id"]], "toPort": 443}]
+        "protocol": "tcp", "securityGroups": [doc["outputs"]["broker_rotation_security_group_id"]], "toPort": 443}, {
+        "description": "HTTPS to Secrets Manager and CloudWatch from the queue metrics publisher (Lambda)",
+        "fromPort": 443, "protocol": "tcp", "securityGroups": [doc["outputs"]["queue_metrics_security_group_id"]],
+        "toPort": 443}]
 
 
 @pytest.mark.parametrize(("env", "expected"), [

@@ -40,10 +40,12 @@ def findings_of(policy_findings: Any, resource: dict[str, Any]) -> list[dict[str
     alarm("AWS/ECS", "CPUUtilization", {"ClusterName": "prod-ml-platform", "ServiceName": "inference"}),
     alarm("AWS/Lambda", "Errors", {"FunctionName": "ml-platform-prod-broker-admin-rotation"}),
     alarm("Platform/Custom", "AnythingAtAll", {"Whatever": "x"}),  # not AWS's: not judged
+    # the platform's own queue metrics publisher (shared/rotation/queue_metrics.py): what it writes
+    alarm("MLPlatform/RabbitMQ", "MessagesReady", {"VirtualHost": "ml-prod", "Queue": "inference.work"}),
     # the blank-name limit is RabbitMQ's (queue series carry VirtualHost), not an ActiveMQ destination's
     alarm("AWS/AmazonMQ", "QueueSize", {"Broker": "ml-prod-1", "Queue": "orders queue"}),
 ], ids=["container-insights-math", "queue-depth", "broker-memory", "node-disk", "alb-5xx", "alb-unhealthy",
-        "ecs-cpu", "lambda-errors", "custom-namespace", "activemq-queue-with-blank"])
+        "ecs-cpu", "lambda-errors", "custom-namespace", "platform-queue-metric", "activemq-queue-with-blank"])
 def test_series_aws_publishes_pass(policy_findings, resource):
     assert RULE not in rule_ids(policy_findings([resource]))
 
@@ -68,6 +70,11 @@ def test_series_aws_publishes_pass(policy_findings, resource):
      "is an ARN"),
     (alarm("AWS/AmazonMQ", "MessageCount", {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "infé rence"}),
      "holds a blank or non-ASCII character"),
+    # the platform's publisher writes VirtualHost and Queue, no Broker; and its names, not Amazon MQ's
+    (alarm("MLPlatform/RabbitMQ", "MessagesReady", {"Broker": "ml-prod", "Queue": "inference.work"}),
+     "MLPlatform/RabbitMQ publishes MessagesReady with {Queue, VirtualHost}"),
+    (alarm("MLPlatform/RabbitMQ", "MessageReadyCount", {"VirtualHost": "ml-prod", "Queue": "inference.work"}),
+     "'MessageReadyCount' is published in AWS/AmazonMQ, not in MLPlatform/RabbitMQ"),
 ])
 def test_series_aws_does_not_publish_are_reported(policy_findings, resource, says):
     mandatory = [f["message"] for f in findings_of(policy_findings, resource) if f["enforcement"] == "mandatory"]

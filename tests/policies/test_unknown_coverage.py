@@ -10,6 +10,7 @@ from typing import Any
 from shared.policy_catalog import load_rules
 from tests.policies import (
     test_aws_alarm_topic,
+    test_aws_appautoscaling_scale_from_zero,
     test_aws_cloudwatch_alarms,
     test_aws_cloudwatch_metric_published,
     test_aws_coverage_rules,
@@ -28,6 +29,8 @@ from tests.policies import (
 
 #: rule -> the test that feeds it an unknown value (for rules outside the case tables)
 NAMED: dict[str, Callable[..., Any]] = {
+    "appautoscaling-scale-from-zero":
+        test_aws_appautoscaling_scale_from_zero.test_an_unknown_min_capacity_leaves_the_rule_undecided,
     "cloudmap-instance-valid":
         test_aws_coverage_rules.test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails,
     "cloudwatch-alarm-metric-published":

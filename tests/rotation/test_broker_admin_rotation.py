@@ -10,9 +10,7 @@ version named by the token, then invoke the four steps) is played by :func:`star
 
 from __future__ import annotations
 
-import ast
 import json
-import sys
 import time
 import types
 import urllib.error
@@ -29,6 +27,7 @@ from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 from shared.components.broker import INITIAL_STAGE
 from shared.components.broker_rotation import HANDLER_MODULE, rotation_source
 from shared.rehearse.broker import LocalBroker
+from tests.rotation.imports import outside_the_runtime
 
 REGION = "eu-west-1"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
@@ -84,13 +83,7 @@ def stages(client: Any, arn: str) -> dict[str, list[str]]:
 
 # -- without a broker --------------------------------------------------------------------------------
 def test_the_shipped_source_imports_only_the_standard_library_and_boto3() -> None:
-    imported: set[str] = set()
-    for node in ast.walk(ast.parse(rotation_source())):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported - {"boto3", "__future__"} <= set(sys.stdlib_module_names), imported
+    assert outside_the_runtime(rotation_source()) == set()
 
 
 @pytest.mark.parametrize(("environ", "reason"), [

@@ -9,8 +9,10 @@ deploys, never receives a data point and never notifies (or, treating missing da
 alarms for ever) -- typically ``RunningTaskCount`` under ``AWS/ECS`` (it is Container Insights'),
 ``UnhealthyHostCount`` (``UnHealthyHostCount``), or an ALB metric keyed by the load balancer's ARN.
 The table of published metrics and its sources (AWS service guides) is ``shared/cloudwatch_metrics.py``;
-other namespaces are not judged. Single-metric alarms and each metric of a metric-math alarm are
-checked. No cdk-nag/checkov equivalent.
+it also holds the platform's own namespace ``MLPlatform/RabbitMQ``, read from the queue metrics
+publisher's source (its metric names with VirtualHost and Queue), so an alarm on a queue series the
+publisher does not write is refused the same way. Other namespaces are not judged. Single-metric
+alarms and each metric of a metric-math alarm are checked. No cdk-nag/checkov equivalent.
 """
 
 from typing import Any

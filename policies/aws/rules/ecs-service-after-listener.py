@@ -17,7 +17,13 @@ from collections.abc import Iterable
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
-from shared.policy_support import not_applicable, referenced_targets, stack_resources, stack_rule_policy
+from shared.policy_support import (
+    depended_on,
+    not_applicable,
+    referenced_targets,
+    stack_resources,
+    stack_rule_policy,
+)
 from shared.policy_typing import ReportViolation
 
 SERVICE = "aws:ecs/service:Service"
@@ -27,18 +33,6 @@ FORWARDERS = {
     "aws:lb/listener:Listener": "defaultActions", "aws:alb/listener:Listener": "defaultActions",
     "aws:lb/listenerRule:ListenerRule": "actions", "aws:alb/listenerRule:ListenerRule": "actions",
 }
-
-
-def _depended_on(resource: PolicyResource) -> set[str]:
-    """The URNs ``resource`` depends on, directly or through the resources it depends on."""
-    seen: set[str] = set()
-    pending: list[PolicyResource] = list(resource.dependencies)
-    while pending:
-        current = pending.pop()
-        if current.urn not in seen:
-            seen.add(current.urn)
-            pending.extend(current.dependencies)
-    return seen
 
 
 def _names(resources: Iterable[PolicyResource]) -> str:
@@ -73,7 +67,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     if not checks:
         not_applicable(args, "no ECS service registers its tasks in a target group of the stack")
     for service, targets in checks:
-        before = _depended_on(service)
+        before = depended_on(service)
         waiting = [group for group in targets if not forwarders[group.urn] & before]
         if waiting:
             report_violation(

@@ -1,0 +1,146 @@
+"""Given an env, each consumer's ECS service scales on its work queue's backlog (the queue metrics publisher's
+``MLPlatform/RabbitMQ`` ``MessagesReady``) with step scaling, which acts on its alarm alone and so scales out of
+0 tasks; a consumer no HTTP request reaches scales in on its backlog only (its CPU policy does not scale in) and
+may rest at 0 tasks; the others keep CPU target tracking for scale-in and may not go to 0."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.validate import ParamValidator
+
+from shared.catalog import load_catalog
+from shared.components.compute import plan_service
+from shared.components.compute_service import BACKLOG_IDLE_PERIODS
+from shared.envs import load_env
+from shared.synth.engine import synth_env
+from tests.layers.resource_types import ALARM, ENVS
+from tests.layers.test_alarms import input_shape, put_metric_alarm_params, put_metric_alarm_shape
+from tests.synth_helpers import by_name, by_urn, of_type, synth_layers
+
+POLICY = "aws:appautoscaling/policy:Policy"
+TARGET = "aws:appautoscaling/target:Target"
+#: the catalog's consumer that no HTTP request reaches (no public flag, no caller)
+BACKLOG_ONLY = "training"
+
+
+def layers(env: str) -> dict[str, dict[str, Any]]:
+    return synth_layers(env, "compute")
+
+
+def scaling(document: dict[str, Any], unit: str) -> dict[str, dict[str, Any]]:
+    """The unit's policies by name suffix (cpu, backlog-out, backlog-in) and their alarms (alarm-<suffix>)."""
+    resources = by_urn(document)
+    found = {r["name"].removeprefix(f"{unit}-"): r for r in of_type(document, POLICY)
+             if r["name"].startswith(f"{unit}-")}
+    for alarm in of_type(document, ALARM):
+        parent = resources.get(alarm["parent"])
+        if parent is not None and parent["type"] == POLICY and parent["name"].startswith(f"{unit}-"):
+            found["alarm-" + parent["name"].removeprefix(f"{unit}-")] = alarm
+    return found
+
+
+def put_scaling_policy_shape() -> Any:
+    return input_shape("application-autoscaling", "PutScalingPolicy")
+
+
+def test_the_catalog_has_a_backlog_only_consumer_and_consumers_others_call() -> None:
+    catalog = load_catalog()
+    assert catalog[BACKLOG_ONLY].consumes and not catalog[BACKLOG_ONLY].public
+    assert catalog.callers(BACKLOG_ONLY) == []
+    assert catalog.callers("inference") and catalog["gateway"].public
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_consumer_scales_out_on_its_queues_ready_messages(env: str) -> None:
+    compute, messaging = layers(env)["compute"], layers(env)["messaging"]["outputs"]
+    for spec in load_catalog():
+        if not spec.consumes:
+            continue
+        found = scaling(compute, spec.name)
+        out, alarm = found["backlog-out"]["inputs"], found["alarm-backlog-out"]["inputs"]
+        assert out["policyType"] == "StepScaling"
+        config = out["stepScalingPolicyConfiguration"]
+        assert (config["adjustmentType"], config["metricAggregationType"]) == ("ChangeInCapacity", "Maximum")
+        steps = config["stepAdjustments"]
+        assert steps[0] == {"metricIntervalLowerBound": "0", "metricIntervalUpperBound": "9", "scalingAdjustment": 1}
+        assert "metricIntervalUpperBound" not in steps[-1], "the last step is unbounded"
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+            "MLPlatform/RabbitMQ", "MessagesReady", "Maximum")
+        assert alarm["dimensions"] == {"VirtualHost": messaging["vhost"], "Queue": messaging["queues"][spec.name]}
+        assert (alarm["comparisonOperator"], alarm["threshold"], alarm["evaluationPeriods"]) == (
+            "GreaterThanOrEqualToThreshold", 1, 1)
+        (action,) = alarm["alarmActions"]
+        assert ":scalingPolicy:" in action and found["backlog-out"]["urn"] in found["alarm-backlog-out"]["dependencies"]
+        assert "okActions" not in alarm, "it scales; the queue alarms notify"
+        # no data (the publisher down: its own alarms notify) neither grows nor shrinks the service
+        assert alarm["treatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_a_consumer_no_request_reaches_scales_in_on_its_backlog_and_not_on_cpu(env: str) -> None:
+    compute = layers(env)["compute"]
+    for spec in load_catalog():
+        found = scaling(compute, spec.name)
+        tracking = found["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]
+        if spec.name == BACKLOG_ONLY:
+            assert tracking["disableScaleIn"] is True, "low CPU is no proof of no work (a job waiting on I/O)"
+            backlog_in = found["backlog-in"]["inputs"]["stepScalingPolicyConfiguration"]
+            # one task per cooldown: ECS stops only tasks not protecting themselves from scale-in
+            assert backlog_in["stepAdjustments"] == [{"metricIntervalUpperBound": "0", "scalingAdjustment": -1}]
+            alarm = found["alarm-backlog-in"]["inputs"]
+            assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanOrEqualToThreshold", 0)
+            assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == BACKLOG_IDLE_PERIODS
+        else:
+            assert "disableScaleIn" not in tracking, f"{spec.name} serves HTTP: CPU scales it in"
+            assert "backlog-in" not in found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_scaling_requests_are_valid_for_the_apis(env: str) -> None:
+    compute = layers(env)["compute"]
+    for policy in of_type(compute, POLICY):
+        inputs = policy["inputs"]
+        if inputs["policyType"] != "StepScaling":
+            continue
+        config = inputs["stepScalingPolicyConfiguration"]
+        params = {"PolicyName": policy["name"], "ServiceNamespace": inputs["serviceNamespace"],
+                  "ResourceId": inputs["resourceId"], "ScalableDimension": inputs["scalableDimension"],
+                  "PolicyType": "StepScaling", "StepScalingPolicyConfiguration": {
+                      "AdjustmentType": config["adjustmentType"], "Cooldown": config["cooldown"],
+                      "MetricAggregationType": config["metricAggregationType"],
+                      "StepAdjustments": [{**({"MetricIntervalLowerBound": float(s["metricIntervalLowerBound"])}
+                                              if "metricIntervalLowerBound" in s else {}),
+                                           **({"MetricIntervalUpperBound": float(s["metricIntervalUpperBound"])}
+                                              if "metricIntervalUpperBound" in s else {}),
+                                           "ScalingAdjustment": s["scalingAdjustment"]}
+                                          for s in config["stepAdjustments"]]}}
+        report = ParamValidator().validate(params, put_scaling_policy_shape())
+        assert not report.has_errors(), report.generate_report()
+    for alarm in of_type(compute, ALARM):
+        if "-ml-backlog-" in alarm["inputs"]["name"]:
+            report = ParamValidator().validate(put_metric_alarm_params(alarm["inputs"]), put_metric_alarm_shape())
+            assert not report.has_errors(), report.generate_report()
+
+
+def test_a_backlog_only_consumer_may_rest_at_zero_tasks_and_does_not_page_there(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["services"][BACKLOG_ONLY].update(desired_count=0, min_count=0, max_count=2))
+    compute = synth_env("dev", ["compute"])["compute"]
+    target = by_name(compute, TARGET, BACKLOG_ONLY)["inputs"]
+    assert (target["minCapacity"], target["maxCapacity"]) == (0, 2)
+    assert by_name(compute, "aws:ecs/service:Service", BACKLOG_ONLY)["inputs"]["desiredCount"] == 0
+    assert "backlog-out" in scaling(compute, BACKLOG_ONLY), "what scales it out of zero"
+    # Container Insights emits nothing for a service with no task: silence there is no alarm
+    (tasks,) = [a["inputs"] for a in of_type(compute, ALARM)
+                if a["inputs"]["name"] == f"dev-ml-tasks-below-desired-{BACKLOG_ONLY}"]
+    assert tasks["treatMissingData"] == "notBreaching"
+
+
+def test_without_published_queue_metrics_no_service_scales_on_its_backlog(edit_env: Any) -> None:
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: data["messaging"].update(broker="external", external=external))
+    env, catalog = load_env("dev"), load_catalog()
+    plans = [plan_service(env, catalog, spec.name) for spec in catalog]
+    assert not any(plan.backlog_scaling or plan.wakes_on_backlog for plan in plans)

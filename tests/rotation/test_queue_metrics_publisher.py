@@ -1,0 +1,245 @@
+"""The queue metrics publisher, run the way Lambda runs it, against moto's Secrets Manager and CloudWatch and a
+real RabbitMQ (management plugin, plain http on loopback, allowed by the test-only variable).
+
+The function is loaded from the source text the messaging component ships (:func:`publisher_source`), as a
+module of its own, so these tests also prove that text runs without the rest of the repository. The broker's
+user is the one the component creates: tag ``management``, permissions on the vhost that match nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+import types
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from shared.components.queue_metrics import (
+    HANDLER_MODULE,
+    METRICS_NAMESPACE,
+    MONITOR_PERMISSIONS,
+    MONITOR_TAGS,
+    publisher_source,
+)
+from shared.rehearse.broker import LocalBroker
+from tests.rotation.imports import outside_the_runtime
+
+REGION = "eu-west-1"
+PASSWORD = "Monitor-Password-01"
+
+
+@pytest.fixture(scope="module")
+def publisher() -> Iterator[types.ModuleType]:
+    """The shipped source, imported as Lambda imports it (module ``queue_metrics``, nothing of ``shared``)."""
+    module = types.ModuleType(HANDLER_MODULE)
+    sys.modules[HANDLER_MODULE] = module  # as an import does: its dataclass resolves its annotations there
+    try:
+        exec(compile(publisher_source(), f"{HANDLER_MODULE}.py", "exec"), module.__dict__)
+        yield module
+    finally:
+        del sys.modules[HANDLER_MODULE]
+
+
+def test_the_shipped_source_imports_only_the_standard_library_and_boto3() -> None:
+    assert outside_the_runtime(publisher_source()) == set()
+
+
+COMPLETE = {"SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x", "VHOST": "ml-dev", "QUEUES": "a.work",
+            "NAMESPACE": METRICS_NAMESPACE}
+
+
+#: MANAGEMENT_ENDPOINT -> why it is refused (the test-only switch is on: it opens plain http to loopback only)
+REFUSED_ENDPOINTS = {
+    "": "must be the broker's management URL",
+    "http://b-1.mq.eu-west-1.on.aws": "plain http",
+    "ftp://b-1.mq.eu-west-1.on.aws": "not an https URL",
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(REFUSED_ENDPOINTS))
+def test_the_endpoint_is_https_or_a_tests_loopback(publisher: types.ModuleType, endpoint: str) -> None:
+    environ = {**COMPLETE, "MANAGEMENT_ENDPOINT": endpoint, "QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP": "1"}
+    with pytest.raises(publisher.PublishError, match=REFUSED_ENDPOINTS[endpoint]):
+        publisher.Settings.from_environment(environ)
+    loopback = {**COMPLETE, "MANAGEMENT_ENDPOINT": "http://127.0.0.1:15672"}
+    with pytest.raises(publisher.PublishError, match="plain http"):  # without the switch, not even loopback
+        publisher.Settings.from_environment(loopback)
+
+
+def test_a_setting_left_out_is_named(publisher: types.ModuleType) -> None:
+    with pytest.raises(publisher.PublishError, match="lacks SECRET_ARN, VHOST, QUEUES, NAMESPACE"):
+        publisher.Settings.from_environment({"MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws"})
+
+
+def test_a_queue_listed_without_figures_gets_no_data_point_never_a_false_zero(publisher: types.ModuleType) -> None:
+    """A fresh queue until the broker's next statistics interval, or every queue of a broker whose management
+    metrics collection is off: a 0 there would scale its consumer in (or never out)."""
+    settings = publisher.Settings.from_environment({**COMPLETE, "QUEUES": "a.work,b.work",
+                                                    "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"})
+    listed = {"a.work": {"name": "a.work", "messages_ready": 7, "messages_unacknowledged": 1, "consumers": 2},
+              "b.work": {"name": "b.work"}}
+    data, problems = publisher.metric_data(settings, listed)
+    assert {(d["MetricName"], d["Value"]) for d in data} == {
+        ("MessagesReady", 7.0), ("MessagesUnacknowledged", 1.0), ("Consumers", 2.0)}
+    assert {d["Dimensions"][1]["Value"] for d in data} == {"a.work"}
+    assert problems == ["b.work without messages_ready, messages_unacknowledged, consumers"]
+
+
+def test_https_verifies_the_certificate(publisher: types.ModuleType) -> None:
+    import ssl
+
+    settings = publisher.Settings.from_environment({**COMPLETE, "MANAGEMENT_ENDPOINT": "https://b-1.on.aws/"})
+    assert settings.endpoint == "https://b-1.on.aws"
+    assert settings.context.verify_mode == ssl.CERT_REQUIRED and settings.context.check_hostname
+
+
+# -- on a real RabbitMQ ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def broker() -> Iterator[LocalBroker]:
+    with LocalBroker() as started:
+        yield started
+
+
+@pytest.fixture
+def vhost(broker: LocalBroker) -> Iterator[str]:
+    """A vhost with two quorum work queues, three messages in the first; the component's user on it."""
+    name = f"ml-{uuid.uuid4().hex[:6]}"
+    broker.management_api("PUT", f"/api/vhosts/{name}", {})
+    for queue in ("a.work", "b.work"):
+        broker.management_api("PUT", f"/api/queues/{name}/{queue}",
+                              {"durable": True, "arguments": {"x-queue-type": "quorum"}})
+    for number in range(3):
+        broker.management_api("POST", f"/api/exchanges/{name}/amq.default/publish", {
+            "properties": {}, "routing_key": "a.work", "payload": f"job {number}", "payload_encoding": "string"})
+    broker.management_api("PUT", f"/api/users/{name}-monitor", {"password": PASSWORD, "tags": ",".join(MONITOR_TAGS)})
+    broker.management_api("PUT", f"/api/permissions/{name}/{name}-monitor", dict(MONITOR_PERMISSIONS))
+    yield name
+    broker.management_api("DELETE", f"/api/vhosts/{name}")
+    broker.management_api("DELETE", f"/api/users/{name}-monitor")
+
+
+@pytest.fixture
+def clients(moto_aws: None) -> tuple[Any, Any]:
+    return boto3.client("secretsmanager", region_name=REGION), boto3.client("cloudwatch", region_name=REGION)
+
+
+def environ(broker: LocalBroker, vhost: str, secret_arn: str, queues: str) -> dict[str, str]:
+    return {"MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{broker.management_port}",
+            "QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP": "1", "SECRET_ARN": secret_arn, "VHOST": vhost, "QUEUES": queues,
+            "NAMESPACE": METRICS_NAMESPACE}
+
+
+def secret(client: Any, username: str, password: str = PASSWORD) -> str:
+    created = client.create_secret(Name=f"platform/test/monitor/{uuid.uuid4().hex[:8]}",
+                                   SecretString=json.dumps({"username": username, "password": password}))
+    return str(created["ARN"])
+
+
+def published(cloudwatch: Any) -> dict[tuple[str, str], float]:
+    """(metric, queue) -> the value moto stored (one run: one data point each)."""
+    values: dict[tuple[str, str], float] = {}
+    for metric in cloudwatch.list_metrics(Namespace=METRICS_NAMESPACE)["Metrics"]:
+        dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+        stats = cloudwatch.get_metric_statistics(
+            Namespace=METRICS_NAMESPACE, MetricName=metric["MetricName"], Dimensions=metric["Dimensions"],
+            StartTime=time.time() - 600, EndTime=time.time() + 60, Period=60, Statistics=["Maximum"])
+        values[(metric["MetricName"], dimensions["Queue"])] = max(p["Maximum"] for p in stats["Datapoints"])
+    return values
+
+
+def wait_for_figures(publisher: types.ModuleType, settings: Any, queue: str, ready: int) -> None:
+    """RabbitMQ computes a queue's figures every statistics interval (5 s by default)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = publisher.read_queues(settings, {"username": f"{settings.vhost}-monitor", "password": PASSWORD})
+        if listed.get(queue, {}).get("messages_ready") == ready:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{queue} never listed {ready} ready messages")
+
+
+def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
+        publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
+    secrets, cloudwatch = clients
+    env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,b.work")
+    wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
+    result = publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
+    assert result == {"published": 6}
+    assert published(cloudwatch) == {
+        ("MessagesReady", "a.work"): 3.0, ("MessagesUnacknowledged", "a.work"): 0.0, ("Consumers", "a.work"): 0.0,
+        ("MessagesReady", "b.work"): 0.0, ("MessagesUnacknowledged", "b.work"): 0.0, ("Consumers", "b.work"): 0.0}
+    (metric, *_) = cloudwatch.list_metrics(Namespace=METRICS_NAMESPACE, MetricName="MessagesReady")["Metrics"]
+    assert {d["Name"] for d in metric["Dimensions"]} == {"VirtualHost", "Queue"}
+    assert {d["Value"] for d in metric["Dimensions"] if d["Name"] == "VirtualHost"} == {vhost}
+
+
+def test_a_queue_the_broker_does_not_list_fails_the_run_after_the_others_are_published(
+        publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
+    secrets, cloudwatch = clients
+    env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,gone.work")
+    wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
+    with pytest.raises(publisher.PublishError, match=r"lists no queue gone\.work in vhost"):
+        publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
+    assert {queue for _, queue in published(cloudwatch)} == {"a.work"}, "no false 0 for the missing queue"
+
+
+def test_refused_credentials_fail_the_run_and_publish_nothing(
+        publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
+    secrets, cloudwatch = clients
+    env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor", "Wrong-Password-01"), "a.work")
+    with pytest.raises(publisher.PublishError, match="answered 401"):
+        publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
+    assert not cloudwatch.list_metrics(Namespace=METRICS_NAMESPACE)["Metrics"]
+
+
+def test_the_user_needs_its_permissions_entry_on_the_vhost(
+        publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
+    # Even the `monitoring` tag lists no queue of a vhost the user has no permissions entry on.
+    secrets, cloudwatch = clients
+    broker.management_api("DELETE", f"/api/permissions/{vhost}/{vhost}-monitor")
+    env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work")
+    with pytest.raises(publisher.PublishError, match="answered 401"):
+        publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
+
+
+def _as_monitor(broker: LocalBroker, vhost: str, method: str, path: str, body: Any = None) -> tuple[int, str]:
+    token = base64.b64encode(f"{vhost}-monitor:{PASSWORD}".encode()).decode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{broker.management_port}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_the_user_reads_figures_but_cannot_take_publish_or_configure(broker: LocalBroker, vhost: str) -> None:
+    """Least privilege: the management API refuses what the user's permissions ("^$") and tag do not allow."""
+    assert _as_monitor(broker, vhost, "GET", f"/api/queues/{vhost}")[0] == 200
+    refused = {
+        "publish": ("POST", f"/api/exchanges/{vhost}/amq.default/publish",
+                    {"properties": {}, "routing_key": "a.work", "payload": "x", "payload_encoding": "string"}),
+        "take": ("POST", f"/api/queues/{vhost}/a.work/get", {"count": 1, "ackmode": "ack_requeue_false",
+                                                             "encoding": "auto"}),
+        "declare": ("PUT", f"/api/queues/{vhost}/c.work", {"durable": True}),
+        "list users": ("GET", "/api/users", None),
+        "see the nodes": ("GET", "/api/nodes", None),  # the management tag, not monitoring
+    }
+    answers = {what: _as_monitor(broker, vhost, *call) for what, call in refused.items()}
+    assert all(status >= 400 for status, _ in answers.values()), answers
+    assert all("ACCESS_REFUSED" in answers[what][1] for what in ("publish", "take")), answers
+    assert "Not monitor user" in answers["see the nodes"][1]
+    queue = broker.management_api("GET", f"/api/queues/{vhost}/a.work")
+    assert queue.get("messages", 3) == 3, "nothing was published or taken"
+    assert broker.management_api("GET", f"/api/queues/{vhost}") and all(
+        q["name"] != "c.work" for q in broker.management_api("GET", f"/api/queues/{vhost}"))
