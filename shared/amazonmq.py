@@ -112,20 +112,21 @@ def rabbitmq_conf(consumer_timeout_ms: int) -> str:
 
 
 #: The first RabbitMQ release whose queues take a ``consumer-timeout`` policy key (and ``x-consumer-timeout``
-#: argument): 3.11.15 (RabbitMQ's change "Allow setting consumer timeout via queue policy/arg", shipped in 3.11.15
-#: and 3.12.0; RabbitMQ guide "Consumers", delivery acknowledgement timeout). An older node refuses the key
-#: ("... are not recognised policy settings": Debian's 3.10 answers the management API's PUT so).
-PER_QUEUE_CONSUMER_TIMEOUT_SINCE = (3, 11, 15)
+#: argument): 3.12.0 (RabbitMQ 3.12.0 release notes, "Delivery acknowledgement timeout now can be configured per
+#: queue (using a policy)"; no 3.11.x release has its policy validator -- rabbit_policies.erl up to v3.11.28 --
+#: although RabbitMQ's "Consumers" guide says 3.11.15). An older node refuses the key ("... are not recognised
+#: policy settings": Debian's 3.10 answers the management API's PUT so), and `up` fails on the messaging layer.
+PER_QUEUE_CONSUMER_TIMEOUT_SINCE = (3, 12, 0)
 
 
 def engine_tuple(engine_version: str) -> tuple[int, ...]:
-    """``"4.2"`` -> ``(4, 2)``, ``"3.11.15"`` -> ``(3, 11, 15)``: the numbers of a version string."""
+    """``"4.2"`` -> ``(4, 2)``, ``"3.12.14"`` -> ``(3, 12, 14)``: the numbers of a version string."""
     return tuple(int(part) for part in re.findall(r"\d+", engine_version)[:3])
 
 
 def per_queue_consumer_timeout(engine_version: str) -> bool:
     """Whether a broker of ``engine_version`` applies a queue's ``consumer-timeout`` policy key. A major.minor
-    version stands for its oldest patch, so ``3.11`` says no (only 3.11.15 on has it); every Amazon MQ version
+    version stands for its oldest patch; ``3.11.x`` says no (3.12.0 on has it); every Amazon MQ version
     (3.13, 4.2) says yes. On those brokers the queue's value replaces the broker-wide ``consumer_timeout``, longer
     or shorter (rabbit_channel ``get_queue_consumer_timeout``: the queue's policy/argument, else the global)."""
     version = engine_tuple(engine_version)

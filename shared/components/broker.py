@@ -415,7 +415,7 @@ def external_consumer_timeout_warning(env: EnvConfig) -> str:
     if per_queue_consumer_timeout(version):
         longest = max((spec.queue_consumer_timeout_ms for spec in catalog if spec.queue), default=0)
         return (f"{env.name}: messaging.broker is external: each work queue's policy carries its consumer-timeout "
-                f"(the catalog's max_job_seconds, up to {longest} ms), which RabbitMQ 3.11.15 and later apply instead "
+                f"(the catalog's max_job_seconds, up to {longest} ms), which RabbitMQ 3.12 and later apply instead "
                 f"of the broker-wide consumer_timeout; run that broker on RabbitMQ {version} "
                 "(messaging.engine_version) or later: an older one refuses the policy key, and `up` fails on the "
                 "messaging layer (README, \"Add a service\")")

@@ -442,11 +442,15 @@ def test_the_broker_wide_consumer_timeout_bounds_the_short_jobs_and_the_long_one
     assert "applyImmediately" not in broker["inputs"]
 
 
-def test_per_queue_consumer_timeouts_exist_from_rabbitmq_3_11_15() -> None:
+def test_per_queue_consumer_timeouts_exist_from_rabbitmq_3_12() -> None:
     catalog = load_catalog()
     assert per_queue_consumer_timeout("4.2") and per_queue_consumer_timeout("3.13")
-    assert per_queue_consumer_timeout("3.11.15") and per_queue_consumer_timeout("3.12")
+    assert per_queue_consumer_timeout("3.12") and per_queue_consumer_timeout("3.12.0")
     assert not per_queue_consumer_timeout("3.11") and not per_queue_consumer_timeout("3.10")
+    # No 3.11 release knows the policy key (RabbitMQ 3.12.0 release notes; rabbit_policies.erl of v3.11.15 to
+    # v3.11.28 has no consumer-timeout validator), so a 3.11.x broker gets the broker-wide value instead.
+    assert not per_queue_consumer_timeout("3.11.15") and not per_queue_consumer_timeout("3.11.28")
+    assert broker_consumer_timeout_ms(catalog, "3.11.28") == 21_600_000
     # A broker without them needs one broker-wide value that covers the longest job.
     assert broker_consumer_timeout_ms(catalog, "3.10") == catalog.consumer_timeout_ms() == 21_600_000
     assert broker_consumer_timeout_ms(catalog, "4.2") == 1_800_000
@@ -535,7 +539,7 @@ def test_an_external_broker_is_its_operators_to_configure_and_the_layer_says_so(
         document = synth_env("dev", ["broker"])["broker"]
     assert of_type(document, MQ_CONFIGURATION) == []
     warnings = [r.getMessage() for r in caplog.records if "consumer_timeout" in r.getMessage()]
-    # Its work queues carry their own timeouts (RabbitMQ 3.11.15+): the operator runs a recent enough broker.
+    # Its work queues carry their own timeouts (RabbitMQ 3.12+): the operator runs a recent enough broker.
     assert len(warnings) == 1 and "up to 21600000 ms" in warnings[0] and "external" in warnings[0]
     assert "RabbitMQ 4.2 (messaging.engine_version) or later" in warnings[0]
 
