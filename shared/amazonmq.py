@@ -111,6 +111,22 @@ def rabbitmq_conf(consumer_timeout_ms: int) -> str:
     return f"consumer_timeout = {consumer_timeout_ms}\n"
 
 
+#: Amazon MQ turns off changes to operator policies through the management API unless the broker's configuration
+#: turns them back on (Amazon MQ developer guide, "Configurable values": management.restrictions.
+#: operator_policy_changes.disabled, default true, all versions; "Configuring operator policies"). Left off, the
+#: broker answers every /api/operator-policies request with 405 ("Broker settings disallow editing of operator
+#: policies": rabbitmq_management rabbit_mgmt_wm_operator_policy), so the messaging layer's first `up` could not
+#: create its length limits (the limits-* operator policies).
+OPERATOR_POLICY_CHANGES = "management.restrictions.operator_policy_changes.disabled = false\n"
+
+
+def amazon_mq_rabbitmq_conf(consumer_timeout_ms: int) -> str:
+    """The Amazon MQ configuration's data: :func:`rabbitmq_conf` and :data:`OPERATOR_POLICY_CHANGES`. Not for the
+    rehearsal's local node: upstream RabbitMQ allows the changes by default, and Debian's 3.10.8 has no such key
+    (its management schema lacks it; an unknown key stops the node)."""
+    return rabbitmq_conf(consumer_timeout_ms) + OPERATOR_POLICY_CHANGES
+
+
 #: The first RabbitMQ release whose queues take a ``consumer-timeout`` policy key (and ``x-consumer-timeout``
 #: argument): 3.12.0 (RabbitMQ 3.12.0 release notes, "Delivery acknowledgement timeout now can be configured per
 #: queue (using a policy)"; no 3.11.x release has its policy validator -- rabbit_policies.erl up to v3.11.28 --

@@ -29,11 +29,11 @@ import pulumi_aws as aws
 from shared import REPO_ROOT
 from shared.amazonmq import (
     CLUSTER_AZS,
+    amazon_mq_rabbitmq_conf,
     broker_consumer_timeout_ms,
     broker_problems,
     cluster_zones_problem,
     per_queue_consumer_timeout,
-    rabbitmq_conf,
 )
 from shared.broker_names import broker_name
 from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, load_catalog
@@ -278,7 +278,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
                         "consumer-timeout policy)",
             engine_type="RabbitMQ",
             engine_version=args.engine_version,
-            data=rabbitmq_conf(args.consumer_timeout_ms),
+            data=amazon_mq_rabbitmq_conf(args.consumer_timeout_ms),  # and lets messaging manage operator policies
             tags={"Name": configuration_name(env, args.engine_version)},
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.amazonmq import broker_consumer_timeout_ms, per_queue_consumer_timeout, rabbitmq_conf
+from shared.amazonmq import (
+    OPERATOR_POLICY_CHANGES,
+    broker_consumer_timeout_ms,
+    per_queue_consumer_timeout,
+    rabbitmq_conf,
+)
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.components.broker import (
     AmazonMqBrokerArgs,
@@ -427,7 +432,7 @@ def test_the_broker_wide_consumer_timeout_bounds_the_short_jobs_and_the_long_one
     document = broker_layer(env)
     configuration = one(document, MQ_CONFIGURATION)
     engine_version = load_env(env).messaging.engine_version
-    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n"
+    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n" + OPERATOR_POLICY_CHANGES
     assert "queues without their own consumer-timeout" in configuration["inputs"]["description"]
     assert (configuration["inputs"]["engineType"], configuration["inputs"]["engineVersion"]) == (
         "RabbitMQ", engine_version)
@@ -492,11 +497,24 @@ def _catalog_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **jobs: int |
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_the_amazon_mq_broker_lets_the_messaging_layer_create_its_operator_policies(env: str) -> None:
+    """Amazon MQ refuses operator-policy changes through the management API by default
+    (management.restrictions.operator_policy_changes.disabled, default true: "Configurable values"); RabbitMQ then
+    answers every /api/operator-policies request with 405, and the messaging layer creates its length limits as
+    operator policies. The configuration turns the changes on, as the line Amazon MQ documents."""
+    data = one(broker_layer(env), MQ_CONFIGURATION)["inputs"]["data"]
+    assert "management.restrictions.operator_policy_changes.disabled = false\n" in data.splitlines(keepends=True)
+    operator_policies = [r for r in synth_env(env, ["messaging"])["messaging"]["resources"]
+                         if r["type"] == "rabbitmq:index/operatorPolicy:OperatorPolicy"]
+    assert operator_policies, "the reason for the line: messaging creates operator policies"
+
+
 def test_a_catalog_without_long_jobs_keeps_amazon_mqs_default_explicitly(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     _catalog_with(tmp_path, monkeypatch, training=None)
     configuration = one(synth_env("dev", ["broker"])["broker"], MQ_CONFIGURATION)
-    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n"
+    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n" + OPERATOR_POLICY_CHANGES
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -506,7 +524,8 @@ def test_a_longer_job_leaves_the_broker_alone(env: str, tmp_path: Path, monkeypa
     before = synth_env(env, ["broker"])
     _catalog_with(tmp_path, monkeypatch, training=43200)
     after = synth_env(env, ["broker"])
-    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == "consumer_timeout = 1800000\n"
+    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == (
+        "consumer_timeout = 1800000\n" + OPERATOR_POLICY_CHANGES)
     assert _broker_diff(before, after).changes == []
 
 
