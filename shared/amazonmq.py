@@ -111,21 +111,38 @@ def rabbitmq_conf(consumer_timeout_ms: int) -> str:
     return f"consumer_timeout = {consumer_timeout_ms}\n"
 
 
+#: Amazon MQ turns off changes to operator policies through the management API unless the broker's configuration
+#: turns them back on (Amazon MQ developer guide, "Configurable values": management.restrictions.
+#: operator_policy_changes.disabled, default true, all versions; "Configuring operator policies"). Left off, the
+#: broker answers every /api/operator-policies request with 405 ("Broker settings disallow editing of operator
+#: policies": rabbitmq_management rabbit_mgmt_wm_operator_policy), so the messaging layer's first `up` could not
+#: create its length limits (the limits-* operator policies).
+OPERATOR_POLICY_CHANGES = "management.restrictions.operator_policy_changes.disabled = false\n"
+
+
+def amazon_mq_rabbitmq_conf(consumer_timeout_ms: int) -> str:
+    """The Amazon MQ configuration's data: :func:`rabbitmq_conf` and :data:`OPERATOR_POLICY_CHANGES`. Not for the
+    rehearsal's local node: upstream RabbitMQ allows the changes by default, and Debian's 3.10.8 has no such key
+    (its management schema lacks it; an unknown key stops the node)."""
+    return rabbitmq_conf(consumer_timeout_ms) + OPERATOR_POLICY_CHANGES
+
+
 #: The first RabbitMQ release whose queues take a ``consumer-timeout`` policy key (and ``x-consumer-timeout``
-#: argument): 3.11.15 (RabbitMQ's change "Allow setting consumer timeout via queue policy/arg", shipped in 3.11.15
-#: and 3.12.0; RabbitMQ guide "Consumers", delivery acknowledgement timeout). An older node refuses the key
-#: ("... are not recognised policy settings": Debian's 3.10 answers the management API's PUT so).
-PER_QUEUE_CONSUMER_TIMEOUT_SINCE = (3, 11, 15)
+#: argument): 3.12.0 (RabbitMQ 3.12.0 release notes, "Delivery acknowledgement timeout now can be configured per
+#: queue (using a policy)"; no 3.11.x release has its policy validator -- rabbit_policies.erl up to v3.11.28 --
+#: although RabbitMQ's "Consumers" guide says 3.11.15). An older node refuses the key ("... are not recognised
+#: policy settings": Debian's 3.10 answers the management API's PUT so), and `up` fails on the messaging layer.
+PER_QUEUE_CONSUMER_TIMEOUT_SINCE = (3, 12, 0)
 
 
 def engine_tuple(engine_version: str) -> tuple[int, ...]:
-    """``"4.2"`` -> ``(4, 2)``, ``"3.11.15"`` -> ``(3, 11, 15)``: the numbers of a version string."""
+    """``"4.2"`` -> ``(4, 2)``, ``"3.12.14"`` -> ``(3, 12, 14)``: the numbers of a version string."""
     return tuple(int(part) for part in re.findall(r"\d+", engine_version)[:3])
 
 
 def per_queue_consumer_timeout(engine_version: str) -> bool:
     """Whether a broker of ``engine_version`` applies a queue's ``consumer-timeout`` policy key. A major.minor
-    version stands for its oldest patch, so ``3.11`` says no (only 3.11.15 on has it); every Amazon MQ version
+    version stands for its oldest patch; ``3.11.x`` says no (3.12.0 on has it); every Amazon MQ version
     (3.13, 4.2) says yes. On those brokers the queue's value replaces the broker-wide ``consumer_timeout``, longer
     or shorter (rabbit_channel ``get_queue_consumer_timeout``: the queue's policy/argument, else the global)."""
     version = engine_tuple(engine_version)

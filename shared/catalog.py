@@ -283,7 +283,7 @@ class Catalog(BaseModel):
     def consumer_timeout_ms(self) -> int:
         """A broker-wide ``consumer_timeout`` that covers every job: the longest ``max_job_seconds`` of the
         catalog, in ms, never below Amazon MQ's default (30 minutes). What a broker needs that cannot take a
-        timeout per queue (older than RabbitMQ 3.11.15; :func:`shared.amazonmq.broker_consumer_timeout_ms`)."""
+        timeout per queue (older than RabbitMQ 3.12; :func:`shared.amazonmq.broker_consumer_timeout_ms`)."""
         longest = max((spec.max_job_seconds for spec in self if spec.max_job_seconds is not None), default=0)
         return max(CONSUMER_TIMEOUT_DEFAULT_MS, longest * 1000)
 

@@ -100,7 +100,7 @@ def test_an_older_local_broker_gets_queues_for_apply_to_and_nothing_else_changes
 
 
 def test_an_older_local_broker_gets_no_consumer_timeout_and_the_rehearsal_lists_what_it_left_out() -> None:
-    # RabbitMQ before 3.11.15 refuses the policy key ("not recognised policy settings"): it is left out on such a
+    # RabbitMQ before 3.12 refuses the policy key ("not recognised policy settings"): it is left out on such a
     # node, and each key left out is a line of the report, never a silent difference.
     definitions = to_definitions(topology())
     timeouts = {p["name"]: p["definition"]["consumer-timeout"] for p in definitions["policies"]
@@ -113,8 +113,10 @@ def test_an_older_local_broker_gets_no_consumer_timeout_and_the_rehearsal_lists_
     lines = version_divergences(definitions, (3, 10, 8))
     assert len(lines) == 4 and lines[-1] == (
         "policy queue-training.work: consumer-timeout 21600000 left out: RabbitMQ 3.10.8 refuses the key (known "
-        "from 3.11.15; the deployed broker applies it)")
-    assert version_divergences(definitions, (3, 11, 15)) == [] and version_divergences(definitions, (4, 2, 1)) == []
+        "from 3.12.0; the deployed broker applies it)")
+    assert version_divergences(definitions, (3, 12, 0)) == [] and version_divergences(definitions, (4, 2, 1)) == []
+    # 3.11.x never got the key (its last release, 3.11.28, has no consumer-timeout policy validator)
+    assert len(version_divergences(definitions, (3, 11, 28))) == 4
     assert for_version(definitions, (4, 2, 1)) is definitions
     assert definition_for_version({"consumer-timeout": 5, "message-ttl": 1}, (3, 10, 8)) == {"message-ttl": 1}
 

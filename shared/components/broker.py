@@ -29,11 +29,11 @@ import pulumi_aws as aws
 from shared import REPO_ROOT
 from shared.amazonmq import (
     CLUSTER_AZS,
+    amazon_mq_rabbitmq_conf,
     broker_consumer_timeout_ms,
     broker_problems,
     cluster_zones_problem,
     per_queue_consumer_timeout,
-    rabbitmq_conf,
 )
 from shared.broker_names import broker_name
 from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, load_catalog
@@ -293,7 +293,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
                         "consumer-timeout policy)",
             engine_type="RabbitMQ",
             engine_version=args.engine_version,
-            data=rabbitmq_conf(args.consumer_timeout_ms),
+            data=amazon_mq_rabbitmq_conf(args.consumer_timeout_ms),  # and lets messaging manage operator policies
             tags={"Name": configuration_name(env, args.engine_version)},
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
@@ -430,7 +430,7 @@ def external_consumer_timeout_warning(env: EnvConfig) -> str:
     if per_queue_consumer_timeout(version):
         longest = max((spec.queue_consumer_timeout_ms for spec in catalog if spec.queue), default=0)
         return (f"{env.name}: messaging.broker is external: each work queue's policy carries its consumer-timeout "
-                f"(the catalog's max_job_seconds, up to {longest} ms), which RabbitMQ 3.11.15 and later apply instead "
+                f"(the catalog's max_job_seconds, up to {longest} ms), which RabbitMQ 3.12 and later apply instead "
                 f"of the broker-wide consumer_timeout; run that broker on RabbitMQ {version} "
                 "(messaging.engine_version) or later: an older one refuses the policy key, and `up` fails on the "
                 "messaging layer (README, \"Add a service\")")

@@ -202,7 +202,7 @@ def work_queue_policy(env: EnvConfig, queue: str, consumer_timeout_ms: int | Non
     a queue, and each queue dead-letters with its own name as routing key (into its own DLQ).
     Keys quorum queues support as policy (RabbitMQ 3.10+, 3.13, 4.x): dead-letter-exchange,
     dead-letter-routing-key, delivery-limit, message-ttl, overflow (drop-head | reject-publish), and from
-    3.11.15 consumer-timeout. Amazon MQ's "Policy configurations for quorum queues": no ``ha-*`` or
+    3.12 consumer-timeout. Amazon MQ's "Policy configurations for quorum queues": no ``ha-*`` or
     ``queue-mode`` keys and no ``overflow: reject-publish-dlx`` in a quorum-queue policy (policy rule
     rabbitmq-policy-keys-supported).
 

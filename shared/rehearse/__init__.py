@@ -9,7 +9,7 @@
 3. start a throwaway RabbitMQ on loopback (:class:`~shared.rehearse.broker.LocalBroker`), import the
    definitions, and run the checks (:mod:`shared.rehearse.checks`) with each service's own
    credentials, including an in-place change of a work queue's policies through the management API;
-   a policy key the local node refuses (``consumer-timeout`` before RabbitMQ 3.11.15: Debian's 3.10 here) is
+   a policy key the local node refuses (``consumer-timeout`` before RabbitMQ 3.12: Debian's 3.10 here) is
    left out on that node and listed in the report as not proven, never dropped silently;
 4. print the route table, the access matrix and the policy change, stop the broker, exit 0 or 1.
 

@@ -13,7 +13,7 @@ the catalog disagree, in either direction:
   dead-letter exchange and routing key come from the queue's policy, not from queue arguments);
 - **consumer timeouts**: each work queue's policy carries the ``consumer-timeout`` of its consumer's
   ``max_job_seconds`` (Amazon MQ's 30 minutes without one), and the node applies it (its effective policy
-  shows it) -- on a node that knows the key (RabbitMQ 3.11.15 on). An older node (Debian's 3.10) refuses it,
+  shows it) -- on a node that knows the key (RabbitMQ 3.12 on). An older node (Debian's 3.10) refuses it,
   so the key is left out there and the report lists it under what this node runs differently;
 - **policy changes**: changing a work queue's TTL and length limit through the management API (what
   the Pulumi provider does on a later ``up``) takes effect on the existing queue: its effective policy

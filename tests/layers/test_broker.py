@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.amazonmq import broker_consumer_timeout_ms, per_queue_consumer_timeout, rabbitmq_conf
+from shared.amazonmq import (
+    OPERATOR_POLICY_CHANGES,
+    broker_consumer_timeout_ms,
+    per_queue_consumer_timeout,
+    rabbitmq_conf,
+)
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.components.broker import (
     AmazonMqBrokerArgs,
@@ -428,7 +433,7 @@ def test_the_broker_wide_consumer_timeout_bounds_the_short_jobs_and_the_long_one
     document = broker_layer(env)
     configuration = one(document, MQ_CONFIGURATION)
     engine_version = load_env(env).messaging.engine_version
-    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n"
+    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n" + OPERATOR_POLICY_CHANGES
     assert "queues without their own consumer-timeout" in configuration["inputs"]["description"]
     assert (configuration["inputs"]["engineType"], configuration["inputs"]["engineVersion"]) == (
         "RabbitMQ", engine_version)
@@ -443,11 +448,15 @@ def test_the_broker_wide_consumer_timeout_bounds_the_short_jobs_and_the_long_one
     assert "applyImmediately" not in broker["inputs"]
 
 
-def test_per_queue_consumer_timeouts_exist_from_rabbitmq_3_11_15() -> None:
+def test_per_queue_consumer_timeouts_exist_from_rabbitmq_3_12() -> None:
     catalog = load_catalog()
     assert per_queue_consumer_timeout("4.2") and per_queue_consumer_timeout("3.13")
-    assert per_queue_consumer_timeout("3.11.15") and per_queue_consumer_timeout("3.12")
+    assert per_queue_consumer_timeout("3.12") and per_queue_consumer_timeout("3.12.0")
     assert not per_queue_consumer_timeout("3.11") and not per_queue_consumer_timeout("3.10")
+    # No 3.11 release knows the policy key (RabbitMQ 3.12.0 release notes; rabbit_policies.erl of v3.11.15 to
+    # v3.11.28 has no consumer-timeout validator), so a 3.11.x broker gets the broker-wide value instead.
+    assert not per_queue_consumer_timeout("3.11.15") and not per_queue_consumer_timeout("3.11.28")
+    assert broker_consumer_timeout_ms(catalog, "3.11.28") == 21_600_000
     # A broker without them needs one broker-wide value that covers the longest job.
     assert broker_consumer_timeout_ms(catalog, "3.10") == catalog.consumer_timeout_ms() == 21_600_000
     assert broker_consumer_timeout_ms(catalog, "4.2") == 1_800_000
@@ -489,11 +498,24 @@ def _catalog_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **jobs: int |
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_the_amazon_mq_broker_lets_the_messaging_layer_create_its_operator_policies(env: str) -> None:
+    """Amazon MQ refuses operator-policy changes through the management API by default
+    (management.restrictions.operator_policy_changes.disabled, default true: "Configurable values"); RabbitMQ then
+    answers every /api/operator-policies request with 405, and the messaging layer creates its length limits as
+    operator policies. The configuration turns the changes on, as the line Amazon MQ documents."""
+    data = one(broker_layer(env), MQ_CONFIGURATION)["inputs"]["data"]
+    assert "management.restrictions.operator_policy_changes.disabled = false\n" in data.splitlines(keepends=True)
+    operator_policies = [r for r in synth_env(env, ["messaging"])["messaging"]["resources"]
+                         if r["type"] == "rabbitmq:index/operatorPolicy:OperatorPolicy"]
+    assert operator_policies, "the reason for the line: messaging creates operator policies"
+
+
 def test_a_catalog_without_long_jobs_keeps_amazon_mqs_default_explicitly(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     _catalog_with(tmp_path, monkeypatch, training=None)
     configuration = one(synth_env("dev", ["broker"])["broker"], MQ_CONFIGURATION)
-    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n"
+    assert configuration["inputs"]["data"] == "consumer_timeout = 1800000\n" + OPERATOR_POLICY_CHANGES
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -503,7 +525,8 @@ def test_a_longer_job_leaves_the_broker_alone(env: str, tmp_path: Path, monkeypa
     before = synth_env(env, ["broker"])
     _catalog_with(tmp_path, monkeypatch, training=43200)
     after = synth_env(env, ["broker"])
-    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == "consumer_timeout = 1800000\n"
+    assert one(after["broker"], MQ_CONFIGURATION)["inputs"]["data"] == (
+        "consumer_timeout = 1800000\n" + OPERATOR_POLICY_CHANGES)
     assert _broker_diff(before, after).changes == []
 
 
@@ -536,7 +559,7 @@ def test_an_external_broker_is_its_operators_to_configure_and_the_layer_says_so(
         document = synth_env("dev", ["broker"])["broker"]
     assert of_type(document, MQ_CONFIGURATION) == []
     warnings = [r.getMessage() for r in caplog.records if "consumer_timeout" in r.getMessage()]
-    # Its work queues carry their own timeouts (RabbitMQ 3.11.15+): the operator runs a recent enough broker.
+    # Its work queues carry their own timeouts (RabbitMQ 3.12+): the operator runs a recent enough broker.
     assert len(warnings) == 1 and "up to 21600000 ms" in warnings[0] and "external" in warnings[0]
     assert "RabbitMQ 4.2 (messaging.engine_version) or later" in warnings[0]
 

@@ -376,11 +376,14 @@ def test_a_new_max_job_seconds_updates_its_queues_policy_in_place(tmp_path: Path
 
 
 def test_an_engine_without_per_queue_timeouts_gets_no_consumer_timeout_key(tmp_path: Path, edit_env: Any) -> None:
-    # An external broker older than RabbitMQ 3.11.15 refuses the key ("not recognised policy settings"): its
+    # An external broker older than RabbitMQ 3.12 refuses the key ("not recognised policy settings"): its
     # operator sets the broker-wide value instead (the broker layer's warning).
     assert "consumer-timeout" not in work_queue_policy(
         load_env("dev").model_copy(update={"messaging": load_env("dev").messaging.model_copy(
             update={"engine_version": "3.10"})}), "training.work", 21_600_000).definition
+    assert "consumer-timeout" not in work_queue_policy(
+        load_env("dev").model_copy(update={"messaging": load_env("dev").messaging.model_copy(
+            update={"engine_version": "3.11.28"})}), "training.work", 21_600_000).definition, "no 3.11 has the key"
     assert work_queue_policy(load_env("dev"), "training.work", 21_600_000).definition["consumer-timeout"] == 21_600_000
 
 
