@@ -470,3 +470,36 @@ def test_nox_preflight_runs_the_account_check_and_the_readme_lists_every_session
     commands = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
     listed = {name for group in re.findall(r"`nox -s ([a-z|\\]+)", commands) for name in group.split("\\|")}
     assert set(sessions) <= listed, f"sessions missing from the README's Commands: {sorted(set(sessions) - listed)}"
+
+
+class _Body:
+    """The raw body of a canned HTTP answer (botocore reads it with ``stream()``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
+
+
+def test_each_preflight_call_is_retried_once_at_most(monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore's Config: ``max_attempts`` counts the retries after the first request, ``total_max_attempts``
+    # every attempt (botocore/config.py). "One retry" is two attempts, not three.
+    from botocore.awsrequest import AWSResponse
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV", raising=False)
+    sts = preflight_clients(load_env("dev"), "sts")
+    attempts: list[str] = []
+
+    def unavailable(request: Any, **_: Any) -> AWSResponse:
+        attempts.append(request.url)
+        return AWSResponse(request.url, 503, {}, _Body(b"<ErrorResponse><Error><Code>ServiceUnavailable</Code>"
+                                                       b"<Message>down</Message></Error></ErrorResponse>"))
+
+    sts.meta.events.register("before-send.sts.GetCallerIdentity", unavailable)
+    with pytest.raises(ClientError, match="ServiceUnavailable"):
+        sts.get_caller_identity()
+    assert len(attempts) == 2

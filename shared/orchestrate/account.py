@@ -41,6 +41,8 @@ from shared.images import ClientFactory, aws_error_code, profile_var, verify_acc
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
+#: Every attempt, the first included: one retry. (botocore Config: ``total_max_attempts`` counts every attempt,
+#: ``max_attempts`` only the retries after the first.)
 MAX_ATTEMPTS = 2
 #: How long a created role is waited for in IAM's reads (eventually consistent) before the first layer runs.
 ROLE_VISIBLE_ATTEMPTS = 10
@@ -71,7 +73,7 @@ def preflight_clients(env: EnvConfig, service: str) -> Any:
 
     profile = os.environ.get(profile_var(env.name)) or None
     config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-                    retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+                    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
     return boto3.session.Session(profile_name=profile, region_name=env.region).client(service, config=config)
 
 
