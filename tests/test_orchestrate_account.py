@@ -503,3 +503,15 @@ def test_each_preflight_call_is_retried_once_at_most(monkeypatch: pytest.MonkeyP
     with pytest.raises(ClientError, match="ServiceUnavailable"):
         sts.get_caller_identity()
     assert len(attempts) == 2
+
+
+@pytest.mark.parametrize("code", ["ServiceException", "TooManyRequestsException", "AccessDeniedException"])
+def test_the_default_stands_in_only_for_a_quota_with_no_applied_value(moto_aws: None, code: str) -> None:
+    # Service Quotas API reference, GetServiceQuota: "If the applied quota value is not available for a quota, the
+    # quota is not retrieved" (NoSuchResourceException): only then is AWS's default the account's quota. A failed
+    # read of an applied quota (a new account's Fargate quota is far below the default) must not pass as the default.
+    dev = load_env("dev")
+    report = checker(Clients(FakeQuotas({FARGATE: code}, defaults={FARGATE: 4000}))).check(dev, ["compute"])
+    assert not any("L-3032A538" in line for line in report.lines), report.lines
+    assert any(note.startswith("quota Fargate On-Demand vCPU resource count (fargate L-3032A538): unknown")
+               for note in report.notes), report.notes

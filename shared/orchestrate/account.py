@@ -290,19 +290,24 @@ class AwsAccountCheck:
 
     @staticmethod
     def _quota_value(quotas: Any, need: QuotaNeed) -> tuple[float | None, str]:
-        """The applied quota (else AWS's default) and where it came from; None and why when unreadable."""
-        why = ""
-        for call, source in ((quotas.get_service_quota, "applied"),
-                             (quotas.get_aws_default_service_quota, "AWS default")):
+        """The applied quota (else AWS's default) and where it came from; None and why when unreadable.
+
+        The default stands in only where Service Quotas has no applied value (GetServiceQuota answers
+        NoSuchResourceException: "If the applied quota value is not available for a quota, the quota is not
+        retrieved", Service Quotas API reference). Any other failure leaves the quota unknown: an account's applied
+        value can be far below the default (a new account's Fargate vCPUs)."""
+        for call, action, source in ((quotas.get_service_quota, "GetServiceQuota", "applied"),
+                                     (quotas.get_aws_default_service_quota, "GetAWSDefaultServiceQuota", "AWS default")):
             try:
                 value = call(ServiceCode=need.service_code, QuotaCode=need.quota_code)["Quota"]["Value"]
                 return float(value), source
             except _aws_errors() as error:
                 code = aws_error_code(error)
                 if code in DENIED_CODES:
-                    return None, "not allowed to read it (servicequotas:GetServiceQuota)"
-                why = "Service Quotas does not know it here" if code == "NoSuchResourceException" else str(error)
-        return None, why
+                    return None, f"not allowed to read it (servicequotas:{action})"
+                if code != "NoSuchResourceException":
+                    return None, f"could not read it ({action}: {error})"
+        return None, "Service Quotas does not know it here"
 
     def _usage(self, env: EnvConfig, need: QuotaNeed, report: AccountReport) -> tuple[int, int] | None:
         """(held in the account and region, of which the env's own) for a counted quota; None when unreadable."""
