@@ -515,3 +515,29 @@ def test_the_default_stands_in_only_for_a_quota_with_no_applied_value(moto_aws: 
     assert not any("L-3032A538" in line for line in report.lines), report.lines
     assert any(note.startswith("quota Fargate On-Demand vCPU resource count (fargate L-3032A538): unknown")
                for note in report.notes), report.notes
+
+
+def test_one_run_assumes_the_env_profile_role_once(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Any) -> None:
+    # A profile with role_arn is assumed by each new boto3 Session (botocore's AssumeRoleProvider, which also asks
+    # for the MFA code of an mfa_serial profile on every assumption, getpass): one session per run, not per call.
+    from moto.sts.models import STSBackend
+
+    config = tmp_path / "config"
+    config.write_text("[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
+                      "[profile dev-deploy]\nrole_arn = arn:aws:iam::111111111111:role/deployer\n"
+                      "source_profile = base\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-deploy")
+    assumed: list[str] = []
+    original = STSBackend.assume_role
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        assumed.append(str(kwargs.get("role_arn", args[0] if args else "")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(STSBackend, "assume_role", counting)
+    # broker: STS (whose account) and IAM (the Amazon MQ role), two clients of the one session
+    report = AwsAccountCheck().check(load_env("dev"), ["broker"])
+    assert [role.role_name for role in report.missing] == ["AWSServiceRoleForAmazonMQ"]
+    assert len(assumed) == 1, assumed

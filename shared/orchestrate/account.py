@@ -65,16 +65,33 @@ class AccountError(PlatformError):
     exit_code = 2
 
 
-def preflight_clients(env: EnvConfig, service: str) -> Any:
-    """boto3 clients in the env's region and credentials (as :func:`shared.images.boto3_clients`) with short
-    timeouts and one retry: the preflight must answer quickly where AWS cannot be reached."""
-    import boto3
-    from botocore.config import Config
+class PreflightClients:
+    """The preflight's :data:`ClientFactory`: boto3 clients in the env's region and credentials (as
+    :func:`shared.images.boto3_clients`) with short timeouts and one retry, so the preflight answers quickly where
+    AWS cannot be reached. One boto3 session per profile and region for the factory's life (one check): each new
+    session resolves its credentials again, and for a profile with ``role_arn`` that is an STS AssumeRole (and a
+    prompt for the MFA code of an ``mfa_serial`` profile; botocore's AssumeRoleProvider) per session."""
 
-    profile = os.environ.get(profile_var(env.name)) or None
-    config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-                    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
-    return boto3.session.Session(profile_name=profile, region_name=env.region).client(service, config=config)
+    def __init__(self) -> None:
+        self._sessions: dict[tuple[str | None, str], Any] = {}
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        profile = os.environ.get(profile_var(env.name)) or None
+        session = self._sessions.get((profile, env.region))
+        if session is None:
+            session = boto3.session.Session(profile_name=profile, region_name=env.region)
+            self._sessions[(profile, env.region)] = session
+        config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+        return session.client(service, config=config)
+
+
+def preflight_clients(env: EnvConfig, service: str) -> Any:
+    """One client as :class:`PreflightClients` makes it, on a session of its own."""
+    return PreflightClients()(env, service)
 
 
 def _aws_errors() -> tuple[type[BaseException], ...]:
@@ -252,9 +269,9 @@ def _fmt(value: float) -> str:
 class AwsAccountCheck:
     """:class:`AccountCheck` with boto3 (IAM, Service Quotas, STS) through a :data:`ClientFactory`."""
 
-    def __init__(self, clients: ClientFactory = preflight_clients, *,
+    def __init__(self, clients: ClientFactory | None = None, *,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.clients = clients
+        self.clients = clients if clients is not None else PreflightClients()
         self.sleep = sleep
 
     def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
@@ -296,8 +313,9 @@ class AwsAccountCheck:
         NoSuchResourceException: "If the applied quota value is not available for a quota, the quota is not
         retrieved", Service Quotas API reference). Any other failure leaves the quota unknown: an account's applied
         value can be far below the default (a new account's Fargate vCPUs)."""
-        for call, action, source in ((quotas.get_service_quota, "GetServiceQuota", "applied"),
-                                     (quotas.get_aws_default_service_quota, "GetAWSDefaultServiceQuota", "AWS default")):
+        reads = ((quotas.get_service_quota, "GetServiceQuota", "applied"),
+                 (quotas.get_aws_default_service_quota, "GetAWSDefaultServiceQuota", "AWS default"))
+        for call, action, source in reads:
             try:
                 value = call(ServiceCode=need.service_code, QuotaCode=need.quota_code)["Quota"]["Value"]
                 return float(value), source
