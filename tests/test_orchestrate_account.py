@@ -361,6 +361,10 @@ def test_credentials_of_another_account_create_nothing(moto_aws: None) -> None:
     assert roles_in(dev) == set()
     assert MotoAccounts.client("999999999999", dev.region, "iam").list_roles(
         PathPrefix="/aws-service-role/")["Roles"] == []
+    # a preview with them goes on with a note (README, First `up` in a new account), and creates nothing either
+    code, out, runner = up(["preview", "dev"], checker(Clients(roomy(), caller="999999999999")))
+    assert code == 0 and "note: account not checked: dev: the AWS credentials belong to account 999999999999" in out
+    assert roles_in(dev) == set()
 
 
 # -- quotas ------------------------------------------------------------------------------------------------
