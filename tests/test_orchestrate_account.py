@@ -545,3 +545,51 @@ def test_one_run_assumes_the_env_profile_role_once(moto_aws: None, monkeypatch: 
     report = AwsAccountCheck().check(load_env("dev"), ["broker"])
     assert [role.role_name for role in report.missing] == ["AWSServiceRoleForAmazonMQ"]
     assert len(assumed) == 1, assumed
+
+
+class SharedVpcEc2:
+    """moto's EC2 in an account that a network account shares one VPC with (AWS RAM, VPC sharing): DescribeVpcs
+    and DescribeInternetGateways list the owner's VPC and gateway too, under the owner's OwnerId."""
+
+    OWNER = "999999999999"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def describe_vpcs(self, **kwargs: Any) -> dict[str, Any]:
+        answer = self.inner.describe_vpcs(**kwargs)
+        return {**answer, "Vpcs": [*answer["Vpcs"], {"VpcId": "vpc-0shared", "OwnerId": self.OWNER,
+                                                      "Tags": [{"Key": "Name", "Value": "network-shared"}]}]}
+
+    def describe_internet_gateways(self, **kwargs: Any) -> dict[str, Any]:
+        answer = self.inner.describe_internet_gateways(**kwargs)
+        return {**answer, "InternetGateways": [*answer["InternetGateways"],
+                                               {"InternetGatewayId": "igw-0shared", "OwnerId": self.OWNER}]}
+
+    def describe_addresses(self, **kwargs: Any) -> dict[str, Any]:
+        return dict(self.inner.describe_addresses(**kwargs))
+
+
+def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
+    # Amazon VPC user guide, VPC sharing, "Responsibilities and permissions for owners and participants": the
+    # owner owns the shared VPC and its internet gateway; what a participant can see of them is not on its quotas.
+    dev = load_env("dev")
+    ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
+    for index in range(4):  # with moto's default VPC: five of the account's own, the default quota
+        ec2.create_vpc(CidrBlock=f"10.{100 + index}.0.0/16")
+    own_vpc = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.100.0.0/16"]}])["Vpcs"][0]["VpcId"]
+    ec2.create_tags(Resources=[own_vpc], Tags=[{"Key": "Name", "Value": "dev-vpc"}])
+    igws = len(ec2.describe_internet_gateways()["InternetGateways"])
+
+    class Shared(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            client = super().__call__(env, service)
+            return SharedVpcEc2(client) if service == "ec2" else client
+
+    quotas = FakeQuotas({("vpc", "L-F678F1CE"): 5, ("ec2", "L-0263D0A3"): 5, ("vpc", "L-A4707A72"): 5})
+    report = checker(Shared(quotas)).check(dev, ["network"])
+    assert report.refusals == [], report.refusals
+    assert "VPCs per Region (vpc L-F678F1CE): dev needs 1 (the account holds 5, 1 of them dev's), quota 5 " \
+           "(applied)" in report.lines
+    assert f"Internet gateways per Region (vpc L-A4707A72): dev needs 1 (the account holds {igws}, 0 of them " \
+           "dev's), quota 5 (applied)" in report.lines

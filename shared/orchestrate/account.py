@@ -334,10 +334,14 @@ class AwsAccountCheck:
         call, key, own_name = USAGE[need.counted]
         own_name = own_name.format(env=env.name)
         try:
-            items = getattr(self.clients(env, "ec2"), call)()[key]
+            listed = getattr(self.clients(env, "ec2"), call)()[key]
         except _aws_errors() as error:
             report.notes.append(f"{need.name}: what the account holds is unknown ({call}: {error})")
             return None
+        # A VPC shared with the account (VPC sharing) is listed with its internet gateway under the owner's OwnerId,
+        # and counts on the owner's quotas (VPC user guide, "Responsibilities and permissions for owners and
+        # participants"). Elastic IPs are never shared (DescribeAddresses has no OwnerId).
+        items = [item for item in listed if str(item.get("OwnerId", env.account_id)) == env.account_id]
         own = sum(1 for item in items
                   if any(tag.get("Key") == "Name" and str(tag.get("Value", "")).startswith(own_name)
                          for tag in item.get("Tags") or []))
