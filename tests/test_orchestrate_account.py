@@ -361,6 +361,10 @@ def test_credentials_of_another_account_create_nothing(moto_aws: None) -> None:
     assert roles_in(dev) == set()
     assert MotoAccounts.client("999999999999", dev.region, "iam").list_roles(
         PathPrefix="/aws-service-role/")["Roles"] == []
+    # a preview with them goes on with a note (README, First `up` in a new account), and creates nothing either
+    code, out, runner = up(["preview", "dev"], checker(Clients(roomy(), caller="999999999999")))
+    assert code == 0 and "note: account not checked: dev: the AWS credentials belong to account 999999999999" in out
+    assert roles_in(dev) == set()
 
 
 # -- quotas ------------------------------------------------------------------------------------------------
@@ -470,3 +474,122 @@ def test_nox_preflight_runs_the_account_check_and_the_readme_lists_every_session
     commands = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
     listed = {name for group in re.findall(r"`nox -s ([a-z|\\]+)", commands) for name in group.split("\\|")}
     assert set(sessions) <= listed, f"sessions missing from the README's Commands: {sorted(set(sessions) - listed)}"
+
+
+class _Body:
+    """The raw body of a canned HTTP answer (botocore reads it with ``stream()``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
+
+
+def test_each_preflight_call_is_retried_once_at_most(monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore's Config: ``max_attempts`` counts the retries after the first request, ``total_max_attempts``
+    # every attempt (botocore/config.py). "One retry" is two attempts, not three.
+    from botocore.awsrequest import AWSResponse
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV", raising=False)
+    sts = preflight_clients(load_env("dev"), "sts")
+    attempts: list[str] = []
+
+    def unavailable(request: Any, **_: Any) -> AWSResponse:
+        attempts.append(request.url)
+        return AWSResponse(request.url, 503, {}, _Body(b"<ErrorResponse><Error><Code>ServiceUnavailable</Code>"
+                                                       b"<Message>down</Message></Error></ErrorResponse>"))
+
+    sts.meta.events.register("before-send.sts.GetCallerIdentity", unavailable)
+    with pytest.raises(ClientError, match="ServiceUnavailable"):
+        sts.get_caller_identity()
+    assert len(attempts) == 2
+
+
+@pytest.mark.parametrize("code", ["ServiceException", "TooManyRequestsException", "AccessDeniedException"])
+def test_the_default_stands_in_only_for_a_quota_with_no_applied_value(moto_aws: None, code: str) -> None:
+    # Service Quotas API reference, GetServiceQuota: "If the applied quota value is not available for a quota, the
+    # quota is not retrieved" (NoSuchResourceException): only then is AWS's default the account's quota. A failed
+    # read of an applied quota (a new account's Fargate quota is far below the default) must not pass as the default.
+    dev = load_env("dev")
+    report = checker(Clients(FakeQuotas({FARGATE: code}, defaults={FARGATE: 4000}))).check(dev, ["compute"])
+    assert not any("L-3032A538" in line for line in report.lines), report.lines
+    assert any(note.startswith("quota Fargate On-Demand vCPU resource count (fargate L-3032A538): unknown")
+               for note in report.notes), report.notes
+
+
+def test_one_run_assumes_the_env_profile_role_once(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Any) -> None:
+    # A profile with role_arn is assumed by each new boto3 Session (botocore's AssumeRoleProvider, which also asks
+    # for the MFA code of an mfa_serial profile on every assumption, getpass): one session per run, not per call.
+    from moto.sts.models import STSBackend
+
+    config = tmp_path / "config"
+    config.write_text("[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
+                      "[profile dev-deploy]\nrole_arn = arn:aws:iam::111111111111:role/deployer\n"
+                      "source_profile = base\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-deploy")
+    assumed: list[str] = []
+    original = STSBackend.assume_role
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        assumed.append(str(kwargs.get("role_arn", args[0] if args else "")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(STSBackend, "assume_role", counting)
+    # broker: STS (whose account) and IAM (the Amazon MQ role), two clients of the one session
+    report = AwsAccountCheck().check(load_env("dev"), ["broker"])
+    assert [role.role_name for role in report.missing] == ["AWSServiceRoleForAmazonMQ"]
+    assert len(assumed) == 1, assumed
+
+
+class SharedVpcEc2:
+    """moto's EC2 in an account that a network account shares one VPC with (AWS RAM, VPC sharing): DescribeVpcs
+    and DescribeInternetGateways list the owner's VPC and gateway too, under the owner's OwnerId."""
+
+    OWNER = "999999999999"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def describe_vpcs(self, **kwargs: Any) -> dict[str, Any]:
+        answer = self.inner.describe_vpcs(**kwargs)
+        return {**answer, "Vpcs": [*answer["Vpcs"], {"VpcId": "vpc-0shared", "OwnerId": self.OWNER,
+                                                      "Tags": [{"Key": "Name", "Value": "network-shared"}]}]}
+
+    def describe_internet_gateways(self, **kwargs: Any) -> dict[str, Any]:
+        answer = self.inner.describe_internet_gateways(**kwargs)
+        return {**answer, "InternetGateways": [*answer["InternetGateways"],
+                                               {"InternetGatewayId": "igw-0shared", "OwnerId": self.OWNER}]}
+
+    def describe_addresses(self, **kwargs: Any) -> dict[str, Any]:
+        return dict(self.inner.describe_addresses(**kwargs))
+
+
+def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
+    # Amazon VPC user guide, VPC sharing, "Responsibilities and permissions for owners and participants": the
+    # owner owns the shared VPC and its internet gateway; what a participant can see of them is not on its quotas.
+    dev = load_env("dev")
+    ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
+    for index in range(4):  # with moto's default VPC: five of the account's own, the default quota
+        ec2.create_vpc(CidrBlock=f"10.{100 + index}.0.0/16")
+    own_vpc = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.100.0.0/16"]}])["Vpcs"][0]["VpcId"]
+    ec2.create_tags(Resources=[own_vpc], Tags=[{"Key": "Name", "Value": "dev-vpc"}])
+    igws = len(ec2.describe_internet_gateways()["InternetGateways"])
+
+    class Shared(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            client = super().__call__(env, service)
+            return SharedVpcEc2(client) if service == "ec2" else client
+
+    quotas = FakeQuotas({("vpc", "L-F678F1CE"): 5, ("ec2", "L-0263D0A3"): 5, ("vpc", "L-A4707A72"): 5})
+    report = checker(Shared(quotas)).check(dev, ["network"])
+    assert report.refusals == [], report.refusals
+    assert "VPCs per Region (vpc L-F678F1CE): dev needs 1 (the account holds 5, 1 of them dev's), quota 5 " \
+           "(applied)" in report.lines
+    assert f"Internet gateways per Region (vpc L-A4707A72): dev needs 1 (the account holds {igws}, 0 of them " \
+           "dev's), quota 5 (applied)" in report.lines

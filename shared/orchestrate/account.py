@@ -41,6 +41,8 @@ from shared.images import ClientFactory, aws_error_code, profile_var, verify_acc
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
+#: Every attempt, the first included: one retry. (botocore Config: ``total_max_attempts`` counts every attempt,
+#: ``max_attempts`` only the retries after the first.)
 MAX_ATTEMPTS = 2
 #: How long a created role is waited for in IAM's reads (eventually consistent) before the first layer runs.
 ROLE_VISIBLE_ATTEMPTS = 10
@@ -63,16 +65,33 @@ class AccountError(PlatformError):
     exit_code = 2
 
 
-def preflight_clients(env: EnvConfig, service: str) -> Any:
-    """boto3 clients in the env's region and credentials (as :func:`shared.images.boto3_clients`) with short
-    timeouts and one retry: the preflight must answer quickly where AWS cannot be reached."""
-    import boto3
-    from botocore.config import Config
+class PreflightClients:
+    """The preflight's :data:`ClientFactory`: boto3 clients in the env's region and credentials (as
+    :func:`shared.images.boto3_clients`) with short timeouts and one retry, so the preflight answers quickly where
+    AWS cannot be reached. One boto3 session per profile and region for the factory's life (one check): each new
+    session resolves its credentials again, and for a profile with ``role_arn`` that is an STS AssumeRole (and a
+    prompt for the MFA code of an ``mfa_serial`` profile; botocore's AssumeRoleProvider) per session."""
 
-    profile = os.environ.get(profile_var(env.name)) or None
-    config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-                    retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"})
-    return boto3.session.Session(profile_name=profile, region_name=env.region).client(service, config=config)
+    def __init__(self) -> None:
+        self._sessions: dict[tuple[str | None, str], Any] = {}
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        profile = os.environ.get(profile_var(env.name)) or None
+        session = self._sessions.get((profile, env.region))
+        if session is None:
+            session = boto3.session.Session(profile_name=profile, region_name=env.region)
+            self._sessions[(profile, env.region)] = session
+        config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+        return session.client(service, config=config)
+
+
+def preflight_clients(env: EnvConfig, service: str) -> Any:
+    """One client as :class:`PreflightClients` makes it, on a session of its own."""
+    return PreflightClients()(env, service)
 
 
 def _aws_errors() -> tuple[type[BaseException], ...]:
@@ -250,9 +269,9 @@ def _fmt(value: float) -> str:
 class AwsAccountCheck:
     """:class:`AccountCheck` with boto3 (IAM, Service Quotas, STS) through a :data:`ClientFactory`."""
 
-    def __init__(self, clients: ClientFactory = preflight_clients, *,
+    def __init__(self, clients: ClientFactory | None = None, *,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.clients = clients
+        self.clients = clients if clients is not None else PreflightClients()
         self.sleep = sleep
 
     def check(self, env: EnvConfig, layers: Sequence[str]) -> AccountReport:
@@ -288,19 +307,25 @@ class AwsAccountCheck:
 
     @staticmethod
     def _quota_value(quotas: Any, need: QuotaNeed) -> tuple[float | None, str]:
-        """The applied quota (else AWS's default) and where it came from; None and why when unreadable."""
-        why = ""
-        for call, source in ((quotas.get_service_quota, "applied"),
-                             (quotas.get_aws_default_service_quota, "AWS default")):
+        """The applied quota (else AWS's default) and where it came from; None and why when unreadable.
+
+        The default stands in only where Service Quotas has no applied value (GetServiceQuota answers
+        NoSuchResourceException: "If the applied quota value is not available for a quota, the quota is not
+        retrieved", Service Quotas API reference). Any other failure leaves the quota unknown: an account's applied
+        value can be far below the default (a new account's Fargate vCPUs)."""
+        reads = ((quotas.get_service_quota, "GetServiceQuota", "applied"),
+                 (quotas.get_aws_default_service_quota, "GetAWSDefaultServiceQuota", "AWS default"))
+        for call, action, source in reads:
             try:
                 value = call(ServiceCode=need.service_code, QuotaCode=need.quota_code)["Quota"]["Value"]
                 return float(value), source
             except _aws_errors() as error:
                 code = aws_error_code(error)
                 if code in DENIED_CODES:
-                    return None, "not allowed to read it (servicequotas:GetServiceQuota)"
-                why = "Service Quotas does not know it here" if code == "NoSuchResourceException" else str(error)
-        return None, why
+                    return None, f"not allowed to read it (servicequotas:{action})"
+                if code != "NoSuchResourceException":
+                    return None, f"could not read it ({action}: {error})"
+        return None, "Service Quotas does not know it here"
 
     def _usage(self, env: EnvConfig, need: QuotaNeed, report: AccountReport) -> tuple[int, int] | None:
         """(held in the account and region, of which the env's own) for a counted quota; None when unreadable."""
@@ -309,10 +334,14 @@ class AwsAccountCheck:
         call, key, own_name = USAGE[need.counted]
         own_name = own_name.format(env=env.name)
         try:
-            items = getattr(self.clients(env, "ec2"), call)()[key]
+            listed = getattr(self.clients(env, "ec2"), call)()[key]
         except _aws_errors() as error:
             report.notes.append(f"{need.name}: what the account holds is unknown ({call}: {error})")
             return None
+        # A VPC shared with the account (VPC sharing) is listed with its internet gateway under the owner's OwnerId,
+        # and counts on the owner's quotas (VPC user guide, "Responsibilities and permissions for owners and
+        # participants"). Elastic IPs are never shared (DescribeAddresses has no OwnerId).
+        items = [item for item in listed if str(item.get("OwnerId", env.account_id)) == env.account_id]
         own = sum(1 for item in items
                   if any(tag.get("Key") == "Name" and str(tag.get("Value", "")).startswith(own_name)
                          for tag in item.get("Tags") or []))
