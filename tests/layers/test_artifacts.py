@@ -327,6 +327,7 @@ def test_the_deploy_role_may_still_delete_the_bucket_once_no_service_uses_artifa
     arn = f"arn:aws:s3:::{artifact_bucket_name('staging', account, 'eu-west-1')}"
     (deploy,) = [s for s in endpoint if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
     assert {arn, f"{arn}/*"} <= set(deploy["Resource"])
-    assert deploy["Condition"]["StringEquals"]["aws:PrincipalArn"] == f"arn:aws:iam::{account}:role/ml-platform-deployer"
+    role = f"arn:aws:iam::{account}:role/ml-platform-deployer"
+    assert deploy["Condition"]["StringEquals"]["aws:PrincipalArn"] == role
     # the tasks' statement goes with the last reader or writer
     assert "ModelArtifacts" not in {s["Sid"] for s in endpoint}
