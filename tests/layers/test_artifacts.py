@@ -331,3 +331,29 @@ def test_the_deploy_role_may_still_delete_the_bucket_once_no_service_uses_artifa
     assert deploy["Condition"]["StringEquals"]["aws:PrincipalArn"] == role
     # the tasks' statement goes with the last reader or writer
     assert "ModelArtifacts" not in {s["Sid"] for s in endpoint}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_buckets_settings_are_written_one_at_a_time(env: str) -> None:
+    """S3 answers a configuration call made while another is in progress on the same bucket with 409
+    OperationAborted ("A conflicting conditional operation is currently in progress"; e.g. a bucket policy written
+    with the ownership controls): every two settings of the bucket are ordered, on create and (reversed) on delete."""
+    types = ("BucketOwnershipControls", "BucketPublicAccessBlock", "BucketServerSideEncryptionConfiguration",
+             "BucketVersioning", "BucketLifecycleConfiguration", "BucketPolicy")
+    settings = {setting(env, t)["urn"]: set(setting(env, t)["dependencies"]) for t in types}
+
+    def before(urn: str) -> set[str]:
+        found: set[str] = set()
+        todo = [urn]
+        while todo:
+            for dependency in settings.get(todo.pop(), set()) - found:
+                found.add(dependency)
+                todo.append(dependency)
+        return found
+
+    for first in settings:
+        for second in settings:
+            if first != second:
+                assert first in before(second) or second in before(first), (first, second)
+    # the policy still comes after the public access block (BlockPublicPolicy being written: 409)
+    assert setting(env, "BucketPublicAccessBlock")["urn"] in before(setting(env, "BucketPolicy")["urn"])
