@@ -91,35 +91,44 @@ class ArtifactStore(pulumi.ComponentResource):
             force_destroy=not args.protect,
             tags={"Name": bucket_name, "purpose": "model-artifacts"},
             opts=pulumi.ResourceOptions(parent=self))
-        child = pulumi.ResourceOptions(parent=self.bucket)
-        self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            name, bucket=self.bucket.id, block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
-            restrict_public_buckets=True, opts=child)
+        # The bucket's settings are written one after the other, each after the one before (and deleted in the
+        # reverse order): S3 answers a configuration call made while another one is in progress on the same bucket
+        # with 409 OperationAborted ("A conflicting conditional operation is currently in progress"; seen with a
+        # policy and ownership controls written together), which fails the `up` wherever the provider does not retry.
+        def after(*previous: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self.bucket, depends_on=list(previous))
+
         # ACLs off: every object belongs to the bucket's account, whoever wrote it.
         self.ownership = aws.s3.BucketOwnershipControls(
             name, bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=pulumi.ResourceOptions(parent=self.bucket))
+        self.public_access_block = aws.s3.BucketPublicAccessBlock(
+            name, bucket=self.bucket.id, block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
+            restrict_public_buckets=True, opts=after(self.ownership))
         # A Bucket Key lets S3 ask KMS for a data key per bucket and period instead of per object (S3 user guide,
         # "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys"): fewer KMS calls for multi-part model uploads.
         by_default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
             sse_algorithm="aws:kms", kms_master_key_id=self.key.arn)
         self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            name, bucket=self.bucket.id, opts=child, rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+            name, bucket=self.bucket.id, opts=after(self.public_access_block),
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                 apply_server_side_encryption_by_default=by_default, bucket_key_enabled=True)])
         # An overwritten or deleted model stays recoverable (its earlier versions) until the lifecycle expires them.
         self.versioning = aws.s3.BucketVersioning(
             name, bucket=self.bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"), opts=child)
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=after(self.encryption))
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             name, bucket=self.bucket.id, rules=[artifact_lifecycle_rule()],
             # noncurrent-version rules act on a versioned bucket (the provider's versioning example orders them so)
-            opts=pulumi.ResourceOptions(parent=self.bucket, depends_on=[self.versioning]))
+            opts=after(self.versioning))
         self.policy = aws.s3.BucketPolicy(
             name, bucket=self.bucket.id,
             policy=json.dumps(artifact_bucket_policy(artifact_bucket_arn(args.partition, bucket_name)),
                               sort_keys=True),
-            # S3 refuses a policy while the public access block is being written (409 conflicts).
-            opts=pulumi.ResourceOptions(parent=self.bucket, depends_on=[self.public_access_block]))
+            # after the public access block too: with BlockPublicPolicy being written S3 refuses the policy (409)
+            opts=after(self.public_access_block, self.lifecycle))
         #: what a service's first write relies on: an ECS service that reads or writes artifacts starts after these
         #: (an object written before the default encryption is in place would be SSE-S3, before versioning unversioned)
         self.ready: tuple[pulumi.Resource, ...] = (self.public_access_block, self.ownership, self.encryption,

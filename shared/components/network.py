@@ -183,22 +183,28 @@ class VpcNetworkArgs:
     #: the env's model-artifact bucket (shared.artifact_names), where the catalog has ``artifacts`` services: the
     #: S3 gateway endpoint lets it through (compute creates it, after this layer)
     artifact_bucket: str | None = None
-    #: the buckets the layers create (the artifact bucket, the public gateway's access-log buckets) and the env's
-    #: deploy role, which manages them through the S3 gateway endpoint from the in-VPC runner
+    #: the buckets the layers create or may still have to delete (the artifact bucket, even where the catalog has
+    #: no ``artifacts`` any more; the public gateway's access-log buckets) and the env's deploy role, which manages
+    #: them through the S3 gateway endpoint from the in-VPC runner
     platform_buckets: tuple[str, ...] = ()
     deploy_role_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
-        artifact = artifact_bucket_name(env.name, env.account_id, env.region) if catalog.uses_artifacts else None
+        store = artifact_bucket_name(env.name, env.account_id, env.region)
+        artifact = store if catalog.uses_artifacts else None
         return cls(
             env_name=env.name, region=env.region, cidr=env.network.cidr,
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
             account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
             service_ports=called_service_ports(catalog),
+            # The deploy role's statement names the artifact bucket whether or not the catalog uses one: on the `up`
+            # that removes the last `artifacts`, this layer updates the endpoint before compute (after it in the
+            # DAG) deletes the bucket (ListObjectVersions, DeleteObjectVersion, DeleteBucket of force_destroy), and
+            # from the in-VPC runner those calls pass this endpoint. The name is in the account's own namespace.
             artifact_bucket=artifact, platform_buckets=(
-                *([artifact] if artifact else []),
+                store,
                 *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
                   for spec in catalog if spec.public and env.compute.public_gateway)),
             deploy_role_arn=f"arn:{partition_of(env.region)}:iam::{env.account_id}:role/"

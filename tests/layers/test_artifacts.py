@@ -308,3 +308,52 @@ def test_the_deploy_roles_statement_follows_its_name_and_the_access_log_buckets(
     logs = "arn:aws:s3:::ml-staging-gateway-alb-logs-222222222222"
     assert statement["Resource"] == sorted([artifacts, f"{artifacts}/*", logs, f"{logs}/*"])
     assert statement["Condition"]["StringEquals"]["aws:PrincipalArn"] == "arn:aws:iam::222222222222:role/ci-deployer"
+
+
+def test_the_deploy_role_may_still_delete_the_bucket_once_no_service_uses_artifacts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `up` that removes the last `artifacts` key runs network (the endpoint policy) before compute, which then
+    deletes the bucket (with --allow-replace; force_destroy's version deletes, DeleteBucket). On staging's in-VPC
+    runner those calls pass the S3 gateway endpoint: its deploy-role statement must still name the bucket, or they
+    are denied there (the own-bucket statement carries no version deletes and no bucket calls)."""
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    for spec in data["services"].values():
+        spec.pop("artifacts", None)
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    account = load_env("staging").account_id
+    endpoint = s3_endpoint_statements(synth_env("staging", ["network"])["network"])
+    arn = f"arn:aws:s3:::{artifact_bucket_name('staging', account, 'eu-west-1')}"
+    (deploy,) = [s for s in endpoint if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
+    assert {arn, f"{arn}/*"} <= set(deploy["Resource"])
+    role = f"arn:aws:iam::{account}:role/ml-platform-deployer"
+    assert deploy["Condition"]["StringEquals"]["aws:PrincipalArn"] == role
+    # the tasks' statement goes with the last reader or writer
+    assert "ModelArtifacts" not in {s["Sid"] for s in endpoint}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_buckets_settings_are_written_one_at_a_time(env: str) -> None:
+    """S3 answers a configuration call made while another is in progress on the same bucket with 409
+    OperationAborted ("A conflicting conditional operation is currently in progress"; e.g. a bucket policy written
+    with the ownership controls): every two settings of the bucket are ordered, on create and (reversed) on delete."""
+    types = ("BucketOwnershipControls", "BucketPublicAccessBlock", "BucketServerSideEncryptionConfiguration",
+             "BucketVersioning", "BucketLifecycleConfiguration", "BucketPolicy")
+    settings = {setting(env, t)["urn"]: set(setting(env, t)["dependencies"]) for t in types}
+
+    def before(urn: str) -> set[str]:
+        found: set[str] = set()
+        todo = [urn]
+        while todo:
+            for dependency in settings.get(todo.pop(), set()) - found:
+                found.add(dependency)
+                todo.append(dependency)
+        return found
+
+    for first in settings:
+        for second in settings:
+            if first != second:
+                assert first in before(second) or second in before(first), (first, second)
+    # the policy still comes after the public access block (BlockPublicPolicy being written: 409)
+    assert setting(env, "BucketPublicAccessBlock")["urn"] in before(setting(env, "BucketPolicy")["urn"])

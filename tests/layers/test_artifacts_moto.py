@@ -50,8 +50,12 @@ def store(moto_aws: None) -> Iterator[dict[str, Any]]:
     kms = MotoAccounts.client(env.account_id, region, "kms")
     iam = MotoAccounts.client(env.account_id, region, "iam")
     key_arn = kms.create_key(Description="artifacts")["KeyMetadata"]["Arn"]
-    bucket = inputs("bucket:Bucket")["bucket"]
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    created = inputs("bucket:Bucket")
+    bucket = created["bucket"]
+    # in the namespace the synth asks for: moto, like S3, refuses an account-regional name whose suffix is not
+    # -<this account>-<this region>-an (InvalidNamespaceHeader)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region},
+                     BucketNamespace=created["bucketNamespace"])
     encryption = inputs("bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     synth_key = encryption["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
     encryption["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] = key_arn
