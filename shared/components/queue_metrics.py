@@ -4,7 +4,7 @@ Amazon MQ publishes no per-queue CloudWatch metric for RabbitMQ 4 (every shipped
 consumer's autoscaling nor a per-queue alarm has a series to use. This component runs a small Lambda
 function (``shared/rotation/queue_metrics.py``, shipped inline: standard library and boto3 only) every
 minute that reads the env vhost's work queues and DLQs from the broker's management API and writes
-``MessagesReady``, ``MessagesUnacknowledged`` and ``Consumers`` per queue to :data:`METRICS_NAMESPACE`
+``MessagesReady``, ``MessagesUnacknowledged``, ``Messages`` and ``Consumers`` per queue to :data:`METRICS_NAMESPACE`
 (dimensions ``VirtualHost``, ``Queue``). It runs for every ``amazon-mq`` env, RabbitMQ 3.13 included, so
 autoscaling and alarms read one series whatever the engine.
 
