@@ -324,7 +324,7 @@ def service_connect_timeout(
 #: the bounds relative to that threshold (Application Auto Scaling StepAdjustment: lower inclusive, upper
 #: exclusive, None = unbounded).
 BACKLOG_OUT_STEPS: tuple[tuple[int, int | None, int], ...] = ((0, 9, 1), (9, 99, 2), (99, None, 4))
-#: Minutes without a ready message before a backlog-driven consumer loses one task (per scale-in cooldown).
+#: Minutes with no message in its queue (ready or unacknowledged) before a backlog-driven consumer loses one task.
 BACKLOG_IDLE_PERIODS = SCALE_IN_COOLDOWN_SECONDS // 60
 BACKLOG_PERIOD_SECONDS = 60  # the publisher writes one data point per queue each minute
 
@@ -344,9 +344,10 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
     where the env publishes per-queue metrics, step scaling on its work queue's ready messages.
 
     CPU tracking scales out a CPU-bound service; it scales in only a service that also serves HTTP. A consumer no
-    request reaches (``wakes_on_backlog``) scales in on its backlog alone, since low CPU does not mean no work (a
-    training job waits on I/O): scale-in is off in its CPU policy. Step scaling, unlike target tracking, acts on
-    its alarm alone, so it scales out of 0 tasks: the queue's figures are published whether or not a task runs.
+    request reaches (``wakes_on_backlog``) scales in on its queue alone (nothing ready or unacknowledged), since
+    low CPU does not mean no work (a training job waits on I/O): scale-in is off in its CPU policy. Step scaling,
+    unlike target tracking, acts on its alarm alone, so it scales out of 0 tasks: the queue's figures are published
+    whether or not a task runs.
     """
     plan, settings = args.plan, args.settings
     target = aws.appautoscaling.Target(
@@ -387,20 +388,25 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
             metric_interval_lower_bound=str(lower), metric_interval_upper_bound=None if upper is None else str(upper),
             scaling_adjustment=tasks) for lower, upper, tasks in BACKLOG_OUT_STEPS])
     alarms = [backlog_alarm(
-        f"{settings.env_name}-ml-backlog-out-{args.unit}", settings.queue_metrics_namespace, dimensions,
+        f"{settings.env_name}-ml-backlog-out-{args.unit}", settings.queue_metrics_namespace, "MessagesReady",
+        dimensions,
         f"{plan.name}.work has messages waiting: add {args.unit} tasks (step scaling, README Autoscaling)",
         "GreaterThanOrEqualToThreshold", 1, 1, out)]
     backlog_in = None
     if plan.wakes_on_backlog:
-        # One task per cooldown; ECS never stops a task that protects itself from scale-in while it holds a job
-        # (ECS developer guide, "Protect your Amazon ECS tasks from being terminated by scale-in events").
+        # One task per cooldown, and only once the queue holds nothing, ready or unacknowledged: ECS picks the task
+        # it stops, so while any task holds a job (MessagesReady 0 but MessagesUnacknowledged > 0) scaling in could
+        # stop that one, its job redelivered and started over, towards the queue's delivery limit. A task that
+        # protects itself from scale-in is never stopped either (ECS developer guide, "Protect your Amazon ECS
+        # tasks from being terminated by scale-in events"); this holds without it.
         backlog_in = step_policy(f"{name}-backlog-in", target, SCALE_IN_COOLDOWN_SECONDS, [
             aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
                 metric_interval_upper_bound="0", scaling_adjustment=-1)])
         alarms.append(backlog_alarm(
-            f"{settings.env_name}-ml-backlog-in-{args.unit}", settings.queue_metrics_namespace, dimensions,
-            f"{plan.name}.work has had no message waiting for {BACKLOG_IDLE_PERIODS} minutes: remove one idle "
-            f"{args.unit} task (down to min_count)", "LessThanOrEqualToThreshold", 0, BACKLOG_IDLE_PERIODS, backlog_in))
+            f"{settings.env_name}-ml-backlog-in-{args.unit}", settings.queue_metrics_namespace, "Messages", dimensions,
+            f"{plan.name}.work has had no message, waiting or in progress, for {BACKLOG_IDLE_PERIODS} minutes: remove "
+            f"one idle {args.unit} task (down to min_count)", "LessThanOrEqualToThreshold", 0, BACKLOG_IDLE_PERIODS,
+            backlog_in))
     return Autoscaling(target, cpu, out, backlog_in, tuple(alarms))
 
 
@@ -418,16 +424,17 @@ def step_policy(name: str, target: aws.appautoscaling.Target, cooldown: int,
         opts=pulumi.ResourceOptions(parent=target))
 
 
-def backlog_alarm(alarm_name: str, namespace: str, dimensions: Mapping[str, pulumi.Input[str]], description: str,
-                  comparison: str, threshold: int, periods: int,
+def backlog_alarm(alarm_name: str, namespace: str, metric: str, dimensions: Mapping[str, pulumi.Input[str]],
+                  description: str, comparison: str, threshold: int, periods: int,
                   policy: aws.appautoscaling.Policy) -> aws.cloudwatch.MetricAlarm:
-    """The alarm that runs ``policy`` on the work queue's ready messages (the queue metrics publisher's series).
+    """The alarm that runs ``policy`` on the work queue's ``metric`` (the queue metrics publisher's series: ready
+    messages to scale out, all messages to scale in).
     Missing data is not breaching: without figures (the publisher failing, which its own alarms report) the
     service neither grows nor shrinks. No notification: it scales, the queue alarms notify."""
     return aws.cloudwatch.MetricAlarm(
         alarm_name, name=alarm_name, alarm_description=description, comparison_operator=comparison,
         threshold=threshold, evaluation_periods=periods, datapoints_to_alarm=periods,
-        treat_missing_data="notBreaching", namespace=namespace, metric_name="MessagesReady", statistic="Maximum",
+        treat_missing_data="notBreaching", namespace=namespace, metric_name=metric, statistic="Maximum",
         period=BACKLOG_PERIOD_SECONDS, dimensions=dict(dimensions), alarm_actions=[policy.arn],
         opts=pulumi.ResourceOptions(parent=policy))
 

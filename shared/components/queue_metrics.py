@@ -4,7 +4,7 @@ Amazon MQ publishes no per-queue CloudWatch metric for RabbitMQ 4 (every shipped
 consumer's autoscaling nor a per-queue alarm has a series to use. This component runs a small Lambda
 function (``shared/rotation/queue_metrics.py``, shipped inline: standard library and boto3 only) every
 minute that reads the env vhost's work queues and DLQs from the broker's management API and writes
-``MessagesReady``, ``MessagesUnacknowledged`` and ``Consumers`` per queue to :data:`METRICS_NAMESPACE`
+``MessagesReady``, ``MessagesUnacknowledged``, ``Messages`` and ``Consumers`` per queue to :data:`METRICS_NAMESPACE`
 (dimensions ``VirtualHost``, ``Queue``). It runs for every ``amazon-mq`` env, RabbitMQ 3.13 included, so
 autoscaling and alarms read one series whatever the engine.
 
@@ -63,6 +63,10 @@ MONITOR_TAGS = ("management",)
 #: Its permissions entry on the vhost: nothing to configure, write or read over AMQP.
 MONITOR_PERMISSIONS = {"configure": "^$", "write": "^$", "read": "^$"}
 SCHEDULE = "rate(1 minute)"
+#: A run is superseded by the next one a minute later: neither EventBridge (RetryPolicy: up to 185 attempts over 24 h
+#: by default) nor Lambda's asynchronous invocation (2 retries, events kept up to 6 h by default) retries or keeps it
+#: (botocore events RetryPolicy and lambda PutFunctionEventInvokeConfig: the least age either takes is 60 s).
+MAX_EVENT_AGE_SECONDS = 60
 #: One run: a secret read, one management API call (10 s bound) and a few PutMetricData calls.
 TIMEOUT_SECONDS = 30
 MANAGEMENT_PORT = 443
@@ -215,6 +219,11 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
         self.schedule = aws.cloudwatch.EventRule(
             f"{name}-schedule", name=publisher_name(env), schedule_expression=SCHEDULE,
             description=f"Runs the {env} queue metrics publisher every minute", opts=child)
+        # A failed or throttled run is counted in Errors (its alarm notifies) and left to the next minute's run:
+        # retries would multiply Errors and pile stale runs up behind a throttled account.
+        self.invoke_config = aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-async", function_name=self.function.name, maximum_retry_attempts=0,
+            maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS, opts=pulumi.ResourceOptions(parent=self.function))
         self.permission = aws.lambda_.Permission(
             f"{name}-invoke", action="lambda:InvokeFunction", function=self.function.name,
             principal="events.amazonaws.com", source_arn=self.schedule.arn,
@@ -222,6 +231,9 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
         # The target is what makes EventBridge invoke the function: last, once it can sign in and reach the broker.
         self.target = aws.cloudwatch.EventTarget(
             f"{name}-schedule", rule=self.schedule.name, arn=self.function.arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_retry_attempts=0, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS),
             opts=pulumi.ResourceOptions(parent=self.schedule, depends_on=[
-                self.permission, self.permissions, self.secret_version, self.broker_egress, *ready]))
+                self.invoke_config, self.permission, self.permissions, self.secret_version, self.broker_egress,
+                *ready]))
         self.register_outputs({"function_name": self.function.name, "namespace": METRICS_NAMESPACE})

@@ -91,6 +91,11 @@ def test_only_a_consumer_no_request_reaches_scales_in_on_its_backlog_and_not_on_
             assert backlog_in["stepAdjustments"] == [{"metricIntervalUpperBound": "0", "scalingAdjustment": -1}]
             alarm = found["alarm-backlog-in"]["inputs"]
             assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanOrEqualToThreshold", 0)
+            # ready + unacknowledged: with no message waiting but a job in progress (MessagesReady 0,
+            # MessagesUnacknowledged > 0) a task still works, and ECS could stop that one
+            assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+                "MLPlatform/RabbitMQ", "Messages", "Maximum")
+            assert alarm["dimensions"] == found["alarm-backlog-out"]["inputs"]["dimensions"]
             assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == BACKLOG_IDLE_PERIODS
         else:
             assert "disableScaleIn" not in tracking, f"{spec.name} serves HTTP: CPU scales it in"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.validate import ParamValidator
 
 from shared.components.network import endpoint_policy
 from shared.components.queue_metrics import (
@@ -23,11 +24,13 @@ from shared.envs import load_env
 from shared.rotation.queue_metrics import DIMENSIONS, METRICS
 from shared.synth.engine import synth_env
 from tests.layers.resource_types import ALARM, EGRESS, ENVS, FUNCTION, LOG_GROUP, PERMISSION, ROLE_POLICY, SECRET, SG
+from tests.layers.test_alarms import input_shape
 from tests.layers.test_messaging import external_program
 from tests.synth_helpers import by_name, by_urn, of_type
 
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 USER = "rabbitmq:index/user:User"
 PERMISSIONS = "rabbitmq:index/permissions:Permissions"
 
@@ -94,6 +97,27 @@ def test_the_schedule_invokes_it_every_minute_only_once_it_can_sign_in_and_reach
     assert (permission["principal"], permission["sourceArn"]) == (
         "events.amazonaws.com",
         f"arn:aws:events:{load_env(env).region}:{load_env(env).account_id}:rule/{rule['inputs']['name']}")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_failed_or_throttled_run_is_left_to_the_next_minute_not_retried(env: str) -> None:
+    messaging = layers(env)["messaging"]
+    target = by_name(messaging, EVENT_TARGET, "queue-metrics-schedule")
+    # EventBridge's RetryPolicy and Lambda's event invoke config: 0 retries, and 60 s, the least age either takes
+    events = input_shape("events", "PutTargets")
+    retry = events.members["Targets"].member.members["RetryPolicy"]
+    assert retry.members["MaximumEventAgeInSeconds"].metadata["min"] == 60
+    assert target["inputs"]["retryPolicy"] == {"maximumRetryAttempts": 0, "maximumEventAgeInSeconds": 60}
+    config = by_name(messaging, INVOKE_CONFIG, "queue-metrics-async")
+    assert config["inputs"]["functionName"] == function(env)["inputs"]["name"]
+    assert (config["inputs"]["maximumRetryAttempts"], config["inputs"]["maximumEventAgeInSeconds"]) == (0, 60)
+    params = {"FunctionName": config["inputs"]["functionName"],
+              "MaximumRetryAttempts": config["inputs"]["maximumRetryAttempts"],
+              "MaximumEventAgeInSeconds": config["inputs"]["maximumEventAgeInSeconds"]}
+    report = ParamValidator().validate(params, input_shape("lambda", "PutFunctionEventInvokeConfig"))
+    assert not report.has_errors(), report.generate_report()
+    # in force before the schedule's first run
+    assert config["urn"] in target["dependencies"]
 
 
 @pytest.mark.parametrize("env", ENVS)

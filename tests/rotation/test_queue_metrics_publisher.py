@@ -84,13 +84,26 @@ def test_a_queue_listed_without_figures_gets_no_data_point_never_a_false_zero(pu
     metrics collection is off: a 0 there would scale its consumer in (or never out)."""
     settings = publisher.Settings.from_environment({**COMPLETE, "QUEUES": "a.work,b.work",
                                                     "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"})
-    listed = {"a.work": {"name": "a.work", "messages_ready": 7, "messages_unacknowledged": 1, "consumers": 2},
+    listed = {"a.work": {"name": "a.work", "messages_ready": 7, "messages_unacknowledged": 1, "messages": 8,
+                         "consumers": 2},
               "b.work": {"name": "b.work"}}
     data, problems = publisher.metric_data(settings, listed)
     assert {(d["MetricName"], d["Value"]) for d in data} == {
-        ("MessagesReady", 7.0), ("MessagesUnacknowledged", 1.0), ("Consumers", 2.0)}
+        ("MessagesReady", 7.0), ("MessagesUnacknowledged", 1.0), ("Messages", 8.0), ("Consumers", 2.0)}
     assert {d["Dimensions"][1]["Value"] for d in data} == {"a.work"}
-    assert problems == ["b.work without messages_ready, messages_unacknowledged, consumers"]
+    assert problems == ["b.work without messages_ready, messages_unacknowledged, messages, consumers"]
+
+
+def test_a_job_in_progress_keeps_the_queue_s_messages_above_zero(publisher: types.ModuleType) -> None:
+    """No message waiting, one held unacknowledged by a working task: MessagesReady is 0, Messages (what a consumer
+    is scaled in on) is not."""
+    settings = publisher.Settings.from_environment({**COMPLETE, "QUEUES": "a.work",
+                                                    "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"})
+    listed = {"a.work": {"name": "a.work", "messages_ready": 0, "messages_unacknowledged": 1, "messages": 1,
+                         "consumers": 1}}
+    data, problems = publisher.metric_data(settings, listed)
+    values = {d["MetricName"]: d["Value"] for d in data}
+    assert (values["MessagesReady"], values["Messages"], problems) == (0.0, 1.0, [])
 
 
 def test_https_verifies_the_certificate(publisher: types.ModuleType) -> None:
@@ -172,10 +185,12 @@ def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
     env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,b.work")
     wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
     result = publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
-    assert result == {"published": 6}
+    assert result == {"published": 8}
     assert published(cloudwatch) == {
-        ("MessagesReady", "a.work"): 3.0, ("MessagesUnacknowledged", "a.work"): 0.0, ("Consumers", "a.work"): 0.0,
-        ("MessagesReady", "b.work"): 0.0, ("MessagesUnacknowledged", "b.work"): 0.0, ("Consumers", "b.work"): 0.0}
+        ("MessagesReady", "a.work"): 3.0, ("MessagesUnacknowledged", "a.work"): 0.0, ("Messages", "a.work"): 3.0,
+        ("Consumers", "a.work"): 0.0,
+        ("MessagesReady", "b.work"): 0.0, ("MessagesUnacknowledged", "b.work"): 0.0, ("Messages", "b.work"): 0.0,
+        ("Consumers", "b.work"): 0.0}
     (metric, *_) = cloudwatch.list_metrics(Namespace=METRICS_NAMESPACE, MetricName="MessagesReady")["Metrics"]
     assert {d["Name"] for d in metric["Dimensions"]} == {"VirtualHost", "Queue"}
     assert {d["Value"] for d in metric["Dimensions"] if d["Name"] == "VirtualHost"} == {vhost}
