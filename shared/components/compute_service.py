@@ -327,6 +327,11 @@ BACKLOG_OUT_STEPS: tuple[tuple[int, int | None, int], ...] = ((0, 9, 1), (9, 99,
 #: Minutes with no message in its queue (ready or unacknowledged) before a backlog-driven consumer loses one task.
 BACKLOG_IDLE_PERIODS = SCALE_IN_COOLDOWN_SECONDS // 60
 BACKLOG_PERIOD_SECONDS = 60  # the publisher writes one data point per queue each minute
+#: The backlog scale-out's cooldown: a new Fargate task pulls an ML image and loads its model before it consumes,
+#: often minutes, and meanwhile the queue still shows its message ready. Within a cooldown a breaching alarm adds
+#: tasks only for a larger step (Application Auto Scaling user guide, step scaling, "Cooldown period"), so 60 s
+#: would add one task a minute up to max_count for one message, and the extras idle until the queue empties.
+BACKLOG_OUT_COOLDOWN_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -383,7 +388,7 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
     dimensions = {"VirtualHost": messaging.apply(lambda values: values.vhost),
                   "Queue": messaging.apply(lambda values: contract_entry("messaging", values.queues, "queues",
                                                                          plan.name))}
-    out = step_policy(f"{name}-backlog-out", target, SCALE_OUT_COOLDOWN_SECONDS, [
+    out = step_policy(f"{name}-backlog-out", target, BACKLOG_OUT_COOLDOWN_SECONDS, [
         aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
             metric_interval_lower_bound=str(lower), metric_interval_upper_bound=None if upper is None else str(upper),
             scaling_adjustment=tasks) for lower, upper, tasks in BACKLOG_OUT_STEPS])

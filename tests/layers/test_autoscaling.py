@@ -66,6 +66,9 @@ def test_every_consumer_scales_out_on_its_queues_ready_messages(env: str) -> Non
         steps = config["stepAdjustments"]
         assert steps[0] == {"metricIntervalLowerBound": "0", "metricIntervalUpperBound": "9", "scalingAdjustment": 1}
         assert "metricIntervalUpperBound" not in steps[-1], "the last step is unbounded"
+        # a task takes minutes to start while its message still waits: a one-minute cooldown would add a task a
+        # minute up to max_count for a single message
+        assert config["cooldown"] >= 300
         assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
             "MLPlatform/RabbitMQ", "MessagesReady", "Maximum")
         assert alarm["dimensions"] == {"VirtualHost": messaging["vhost"], "Queue": messaging["queues"][spec.name]}
