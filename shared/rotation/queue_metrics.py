@@ -47,6 +47,7 @@ QUEUES_VAR = "QUEUES"
 NAMESPACE_VAR = "NAMESPACE"
 ALLOW_HTTP_VAR = "QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP"
 HTTP_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 3
 #: metric name -> the management API's field of a queue object
 METRICS = {"MessagesReady": "messages_ready", "MessagesUnacknowledged": "messages_unacknowledged",
            "Messages": "messages", "Consumers": "consumers"}
@@ -158,10 +159,15 @@ def handler(event: dict[str, Any], context: Any, *, secrets: Any = None, cloudwa
     """The function's entry point (an EventBridge scheduled event; its content is not used)."""
     settings = Settings.from_environment(environ)
     if secrets is None or cloudwatch is None:
-        import boto3  # the Lambda runtime ships boto3
+        import boto3  # the Lambda runtime ships boto3 (and its botocore)
+        from botocore.config import Config
 
-        secrets = secrets or boto3.client("secretsmanager")
-        cloudwatch = cloudwatch or boto3.client("cloudwatch")
+        # botocore's defaults (60 s to connect and to read, 3 attempts) outlast the function's own timeout: a
+        # blocked route to Secrets Manager or CloudWatch would end as a bare "Task timed out", not as its error.
+        config = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=HTTP_TIMEOUT_SECONDS,
+                        retries={"mode": "standard", "total_max_attempts": 2})
+        secrets = secrets or boto3.client("secretsmanager", config=config)
+        cloudwatch = cloudwatch or boto3.client("cloudwatch", config=config)
     data, missing = metric_data(settings, read_queues(settings, _credentials(secrets, settings.secret_arn)))
     for start in range(0, len(data), BATCH):
         cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=data[start:start + BATCH])

@@ -27,6 +27,7 @@ from shared.components.queue_metrics import (
     METRICS_NAMESPACE,
     MONITOR_PERMISSIONS,
     MONITOR_TAGS,
+    TIMEOUT_SECONDS,
     publisher_source,
 )
 from shared.rehearse.broker import LocalBroker
@@ -62,6 +63,26 @@ REFUSED_ENDPOINTS = {
     "http://b-1.mq.eu-west-1.on.aws": "plain http",
     "ftp://b-1.mq.eu-west-1.on.aws": "not an https URL",
 }
+
+
+def test_its_aws_calls_fail_within_the_function_s_timeout(publisher: types.ModuleType,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blocked route to Secrets Manager or CloudWatch ends in that call's error, not in Lambda's bare timeout:
+    botocore's defaults (60 s to connect, 60 s to read, 3 attempts) outlast the function's 30 s."""
+    configs: dict[str, Any] = {}
+
+    def client(service: str, config: Any = None, **_: Any) -> Any:
+        configs[service] = config
+        raise RuntimeError("no AWS here")
+
+    monkeypatch.setattr(boto3, "client", client)
+    env = {**COMPLETE, "MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws"}
+    with pytest.raises(RuntimeError, match="no AWS here"):
+        publisher.handler({}, None, environ=env)
+    config = configs["secretsmanager"]
+    attempts = config.retries["total_max_attempts"]
+    worst = attempts * (config.connect_timeout + config.read_timeout)
+    assert worst < TIMEOUT_SECONDS, f"one AWS call may take {worst} s, the function has {TIMEOUT_SECONDS} s"
 
 
 @pytest.mark.parametrize("endpoint", sorted(REFUSED_ENDPOINTS))
