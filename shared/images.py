@@ -44,12 +44,26 @@ def profile_var(env_name: str) -> str:
     return PROFILE_VAR_PREFIX + env_name.upper().replace("-", "_")
 
 
-def boto3_clients(env: EnvConfig, service: str) -> Any:
-    """The real factory: a session per env (its profile variable, else the default chain), its region."""
-    import boto3
+class SessionClients:
+    """The real :data:`ClientFactory`: clients in the env's region and credentials (its profile variable, else the
+    default chain), made with ``config`` (a ``botocore.config.Config``) when given. One boto3 session per profile
+    and region for the factory's life (one run or check): each new session resolves its credentials again, and for
+    a profile with ``role_arn`` that is an STS AssumeRole (and a prompt for the MFA code of an ``mfa_serial``
+    profile; botocore's AssumeRoleProvider) per session."""
 
-    profile = os.environ.get(profile_var(env.name)) or None
-    return boto3.session.Session(profile_name=profile, region_name=env.region).client(service)
+    def __init__(self, config: Any = None) -> None:
+        self.config = config
+        self._sessions: dict[tuple[str | None, str], Any] = {}
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        import boto3
+
+        profile = os.environ.get(profile_var(env.name)) or None
+        session = self._sessions.get((profile, env.region))
+        if session is None:
+            session = boto3.session.Session(profile_name=profile, region_name=env.region)
+            self._sessions[(profile, env.region)] = session
+        return session.client(service, config=self.config)
 
 
 def _aws_errors() -> tuple[type[BaseException], ...]:

@@ -26,13 +26,13 @@ from shared.orchestrate.account import (
     ROLE_SETTLE_S,
     AccountError,
     AwsAccountCheck,
+    PreflightClients,
     linked_roles,
-    preflight_clients,
     quota_needs,
 )
 from shared.orchestrate.account import main as account_main
 from shared.orchestrate.cli import main
-from tests.aws_helpers import MotoAccounts, ReleasedEverywhere
+from tests.aws_helpers import MotoAccounts, ReleasedEverywhere, count_profile_assumptions
 from tests.test_orchestrate import RecordingRunner, management_api
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
@@ -453,12 +453,12 @@ def test_without_credentials_up_stops_quickly_and_preview_goes_on(monkeypatch: p
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     started = time.monotonic()
-    code, out, runner = up(["up", "dev", "--yes"], AwsAccountCheck(preflight_clients))
+    code, out, runner = up(["up", "dev", "--yes"], AwsAccountCheck(PreflightClients()))
     assert code == 2 and runner.started() == []
     assert time.monotonic() - started < 20
     with pytest.raises(AwsAccessError, match="cannot tell which AWS account the credentials belong to"):
-        AwsAccountCheck(preflight_clients).check(load_env("dev"), ["compute"])
-    code, out, runner = up(["preview", "dev"], AwsAccountCheck(preflight_clients))
+        AwsAccountCheck(PreflightClients()).check(load_env("dev"), ["compute"])
+    code, out, runner = up(["preview", "dev"], AwsAccountCheck(PreflightClients()))
     assert code == 0 and "note: account not checked: dev: cannot tell which AWS account" in out
 
 
@@ -495,7 +495,7 @@ def test_each_preflight_call_is_retried_once_at_most(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV", raising=False)
-    sts = preflight_clients(load_env("dev"), "sts")
+    sts = PreflightClients()(load_env("dev"), "sts")
     attempts: list[str] = []
 
     def unavailable(request: Any, **_: Any) -> AWSResponse:
@@ -523,24 +523,7 @@ def test_the_default_stands_in_only_for_a_quota_with_no_applied_value(moto_aws: 
 
 def test_one_run_assumes_the_env_profile_role_once(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
                                                     tmp_path: Any) -> None:
-    # A profile with role_arn is assumed by each new boto3 Session (botocore's AssumeRoleProvider, which also asks
-    # for the MFA code of an mfa_serial profile on every assumption, getpass): one session per run, not per call.
-    from moto.sts.models import STSBackend
-
-    config = tmp_path / "config"
-    config.write_text("[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
-                      "[profile dev-deploy]\nrole_arn = arn:aws:iam::111111111111:role/deployer\n"
-                      "source_profile = base\n", encoding="utf-8")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-deploy")
-    assumed: list[str] = []
-    original = STSBackend.assume_role
-
-    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        assumed.append(str(kwargs.get("role_arn", args[0] if args else "")))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(STSBackend, "assume_role", counting)
+    assumed = count_profile_assumptions(monkeypatch, tmp_path, "dev")
     # broker: STS (whose account) and IAM (the Amazon MQ role), two clients of the one session
     report = AwsAccountCheck().check(load_env("dev"), ["broker"])
     assert [role.role_name for role in report.missing] == ["AWSServiceRoleForAmazonMQ"]

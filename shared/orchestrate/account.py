@@ -28,7 +28,6 @@ short timeouts and one retry, so a machine without credentials or network gets a
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +36,7 @@ from typing import Any, Protocol, TextIO
 
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
-from shared.images import ClientFactory, aws_error_code, profile_var, verify_account
+from shared.images import ClientFactory, SessionClients, aws_error_code, verify_account
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
@@ -65,33 +64,16 @@ class AccountError(PlatformError):
     exit_code = 2
 
 
-class PreflightClients:
-    """The preflight's :data:`ClientFactory`: boto3 clients in the env's region and credentials (as
-    :func:`shared.images.boto3_clients`) with short timeouts and one retry, so the preflight answers quickly where
-    AWS cannot be reached. One boto3 session per profile and region for the factory's life (one check): each new
-    session resolves its credentials again, and for a profile with ``role_arn`` that is an STS AssumeRole (and a
-    prompt for the MFA code of an ``mfa_serial`` profile; botocore's AssumeRoleProvider) per session."""
+class PreflightClients(SessionClients):
+    """The preflight's :data:`ClientFactory`: :class:`shared.images.SessionClients` (one session per profile and
+    region for the check) with short timeouts and one retry, so the preflight answers quickly where AWS cannot be
+    reached."""
 
     def __init__(self) -> None:
-        self._sessions: dict[tuple[str | None, str], Any] = {}
-
-    def __call__(self, env: EnvConfig, service: str) -> Any:
-        import boto3
         from botocore.config import Config
 
-        profile = os.environ.get(profile_var(env.name)) or None
-        session = self._sessions.get((profile, env.region))
-        if session is None:
-            session = boto3.session.Session(profile_name=profile, region_name=env.region)
-            self._sessions[(profile, env.region)] = session
-        config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-                        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
-        return session.client(service, config=config)
-
-
-def preflight_clients(env: EnvConfig, service: str) -> Any:
-    """One client as :class:`PreflightClients` makes it, on a session of its own."""
-    return PreflightClients()(env, service)
+        super().__init__(Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                                retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}))
 
 
 def _aws_errors() -> tuple[type[BaseException], ...]:
