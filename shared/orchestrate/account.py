@@ -36,7 +36,7 @@ from typing import Any, Protocol, TextIO
 
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
-from shared.images import ClientFactory, SessionClients, aws_error_code, verify_account
+from shared.images import ClientFactory, SessionClients, aws_error_code, aws_errors, verify_account
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
@@ -74,12 +74,6 @@ class PreflightClients(SessionClients):
 
         super().__init__(Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
                                 retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}))
-
-
-def _aws_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError)
 
 
 # -- what the layers need -------------------------------------------------------------------------------
@@ -275,7 +269,7 @@ class AwsAccountCheck:
     def _check_role(iam: Any, role: LinkedRole, report: AccountReport) -> None:
         try:
             iam.get_role(RoleName=role.role_name)
-        except _aws_errors() as error:
+        except aws_errors() as error:
             code = aws_error_code(error)
             if code == "NoSuchEntity":
                 report.missing.append(role)
@@ -301,7 +295,7 @@ class AwsAccountCheck:
             try:
                 value = call(ServiceCode=need.service_code, QuotaCode=need.quota_code)["Quota"]["Value"]
                 return float(value), source
-            except _aws_errors() as error:
+            except aws_errors() as error:
                 code = aws_error_code(error)
                 if code in DENIED_CODES:
                     return None, f"not allowed to read it (servicequotas:{action})"
@@ -317,7 +311,7 @@ class AwsAccountCheck:
         own_name = own_name.format(env=env.name)
         try:
             listed = getattr(self.clients(env, "ec2"), call)()[key]
-        except _aws_errors() as error:
+        except aws_errors() as error:
             report.notes.append(f"{need.name}: what the account holds is unknown ({call}: {error})")
             return None
         # A VPC shared with the account (VPC sharing) is listed with its internet gateway under the owner's OwnerId,
@@ -366,7 +360,7 @@ class AwsAccountCheck:
         for role in roles:
             try:
                 name = str(iam.create_service_linked_role(AWSServiceName=role.service)["Role"]["RoleName"])
-            except _aws_errors() as error:
+            except aws_errors() as error:
                 code = aws_error_code(error)
                 message = str(error)
                 if code == "EntityAlreadyExists" or (code == "InvalidInput" and "has been taken" in message):
@@ -392,7 +386,7 @@ class AwsAccountCheck:
             try:
                 iam.get_role(RoleName=name)
                 return
-            except _aws_errors() as error:
+            except aws_errors() as error:
                 if aws_error_code(error) != "NoSuchEntity":
                     return
             self.sleep(ROLE_VISIBLE_SLEEP_S)
