@@ -16,9 +16,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE, artifact_bucket_arn, artifact_bucket_name
+from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE, artifact_bucket_name
 from shared.components.building_blocks import customer_key
 from shared.components.compute_iam import customer_key_policy, document
+from shared.gateway_names import s3_bucket_arn
 
 #: Days an overwritten (or deleted) object's earlier version stays recoverable before S3 expires it (lifecycle
 #: NoncurrentVersionExpiration): long enough to notice a bad model and roll back to the one before.
@@ -125,7 +126,7 @@ class ArtifactStore(pulumi.ComponentResource):
             opts=after(self.versioning))
         self.policy = aws.s3.BucketPolicy(
             name, bucket=self.bucket.id,
-            policy=json.dumps(artifact_bucket_policy(artifact_bucket_arn(args.partition, bucket_name)),
+            policy=json.dumps(artifact_bucket_policy(s3_bucket_arn(args.partition, bucket_name)),
                               sort_keys=True),
             # after the public access block too: with BlockPublicPolicy being written S3 refuses the policy (409)
             opts=after(self.public_access_block, self.lifecycle))

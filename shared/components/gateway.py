@@ -15,6 +15,7 @@ from shared.gateway_names import (
     BUCKET_NAME_MAX,
     access_log_bucket_candidate,
     load_balancer_resource_name,
+    s3_bucket_arn,
     target_group_resource_name,
 )
 
@@ -52,7 +53,7 @@ def access_log_bucket_policy(*, bucket: str, partition: str, region: str, accoun
     account = ELB_LOG_DELIVERY_ACCOUNTS.get(region)
     principal = ({"AWS": f"arn:{partition}:iam::{account}:root"} if account
                  else {"Service": LOG_DELIVERY_PRINCIPAL})
-    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    bucket_arn = s3_bucket_arn(partition, bucket)
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "ElbDeliversAccessLogs", "Effect": "Allow", "Principal": principal, "Action": "s3:PutObject",
          "Resource": f"{bucket_arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_id}/*"},

@@ -10,7 +10,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import artifact_bucket_arn, artifact_bucket_name
+from shared.artifact_names import artifact_bucket_name
 from shared.catalog import Catalog
 from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
@@ -21,7 +21,7 @@ from shared.components.compute_iam import (
     service_trust_policy,
 )
 from shared.envs import EnvConfig
-from shared.gateway_names import access_log_bucket_candidate
+from shared.gateway_names import access_log_bucket_candidate, s3_bucket_arn
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring")
@@ -82,7 +82,7 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
 def artifact_endpoint_statement(bucket: str, *, partition: str, account_id: str) -> dict[str, object]:
     """The S3 gateway endpoint's statement for the model-artifact bucket: what any task role may be granted on it
     (compute_iam's ARTIFACT_* actions, one source), for the account's own principals only."""
-    arn = artifact_bucket_arn(partition, bucket)
+    arn = s3_bucket_arn(partition, bucket)
     return {"Sid": "ModelArtifacts", "Effect": "Allow", "Principal": "*",
             "Action": sorted({*ARTIFACT_BUCKET_ACTIONS, *ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS}),
             "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
@@ -96,8 +96,8 @@ def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account
     pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only, that role
     only (``aws:PrincipalArn`` of an assumed role is the role's ARN: IAM user guide, "AWS global condition context
     keys")."""
-    arns = [arn for bucket in sorted(buckets) for arn in (artifact_bucket_arn(partition, bucket),
-                                                          f"{artifact_bucket_arn(partition, bucket)}/*")]
+    arns = [arn for bucket in sorted(buckets) for arn in (s3_bucket_arn(partition, bucket),
+                                                          f"{s3_bucket_arn(partition, bucket)}/*")]
     return {"Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
             "Resource": arns,
             "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id, "aws:PrincipalArn": deploy_role_arn}}}
