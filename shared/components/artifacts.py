@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE, artifact_bucket_name
 from shared.components.building_blocks import customer_key
-from shared.components.compute_iam import customer_key_policy, document
+from shared.components.compute_iam import customer_key_policy, deny_insecure_transport, document
 from shared.gateway_names import s3_bucket_arn
 
 #: Days an overwritten (or deleted) object's earlier version stays recoverable before S3 expires it (lifecycle
@@ -32,9 +32,7 @@ ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 def artifact_bucket_policy(bucket_arn: str) -> dict[str, Any]:
     """Nothing in the bucket is reachable over plain HTTP (S3 user guide, "Amazon S3 bucket policy examples":
     aws:SecureTransport). Access itself comes from the task roles' IAM grants: the bucket allows no one."""
-    return document({
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    return document(deny_insecure_transport(bucket_arn))
 
 
 def artifact_lifecycle_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:

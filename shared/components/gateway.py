@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, FARGATE_STOP_TIMEOUT_DEFAULT
+from shared.components.compute_iam import deny_insecure_transport
 from shared.gateway_names import (
     BUCKET_NAME_MAX,
     access_log_bucket_candidate,
@@ -57,8 +58,7 @@ def access_log_bucket_policy(*, bucket: str, partition: str, region: str, accoun
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "ElbDeliversAccessLogs", "Effect": "Allow", "Principal": principal, "Action": "s3:PutObject",
          "Resource": f"{bucket_arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_id}/*"},
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        deny_insecure_transport(bucket_arn),
     ]}
 
 
