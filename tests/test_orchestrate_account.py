@@ -32,7 +32,7 @@ from shared.orchestrate.account import (
 )
 from shared.orchestrate.account import main as account_main
 from shared.orchestrate.cli import main
-from tests.aws_helpers import MotoAccounts, ReleasedEverywhere, count_profile_assumptions
+from tests.aws_helpers import AccountReady, MotoAccounts, ReleasedEverywhere, count_profile_assumptions
 from tests.test_orchestrate import RecordingRunner, management_api
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
@@ -299,6 +299,15 @@ def test_preview_and_dry_only_report(moto_aws: None) -> None:
     assert account_main(["dev", "--layers", "broker"], check=checker(Clients(roomy())), out=out_io) == 0
     assert roles_in(dev) == {"AWSServiceRoleForAmazonMQ"}  # broker and what it reads (network): MQ's role only
     assert "account dev: ready for network, broker" in out_io.getvalue()
+
+
+@pytest.mark.parametrize("layers", ["", " , "])
+def test_the_preflight_command_refuses_an_empty_layers_option_as_up_does(layers: str,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # `up --layers ""` is a usage error (exit 2); the preflight of those layers must not check every layer instead
+    assert main(["up", "dev", "--layers", layers]) == 2
+    assert account_main(["dev", "--layers", layers], check=AccountReady()) == 2
+    assert capsys.readouterr().err.count("--layers: give at least one layer name") == 2
 
 
 def test_a_role_made_meanwhile_by_someone_else_counts_as_present(moto_aws: None) -> None:

@@ -409,7 +409,7 @@ def main(argv: Sequence[str] | None = None, *, check: AccountCheck | None = None
     from shared.cli import UsageParser
     from shared.envs import load_env
     from shared.orchestrate.model import Action, Operation
-    from shared.orchestrate.plan import make_plan
+    from shared.orchestrate.plan import make_plan, requested_layers
 
     out = out or sys.stdout
     parser = UsageParser(prog="python -m shared.orchestrate.account",
@@ -420,8 +420,7 @@ def main(argv: Sequence[str] | None = None, *, check: AccountCheck | None = None
     try:
         args = parser.parse_args(argv)
         env = load_env(args.env)
-        requested = [part.strip() for part in args.layers.split(",") if part.strip()] if args.layers else None
-        layers = make_plan(Operation(Action.UP), requested).layers
+        layers = make_plan(Operation(Action.UP), requested_layers(args.layers)).layers
         check = check if check is not None else AwsAccountCheck()
         report = check.check(env, layers)
         print_report(report, env, out)
