@@ -20,6 +20,7 @@ from shared.components.compute_iam import (
     ARTIFACT_WRITE_ACTIONS,
     service_trust_policy,
 )
+from shared.components.deploy_runner import DeployRunnerArgs
 from shared.envs import EnvConfig
 from shared.gateway_names import access_log_bucket_candidate, s3_bucket_arn
 
@@ -207,8 +208,7 @@ class VpcNetworkArgs:
                 store,
                 *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
                   for spec in catalog if spec.public and env.compute.public_gateway)),
-            deploy_role_arn=f"arn:{partition_of(env.region)}:iam::{env.account_id}:role/"
-                            f"{env.messaging.deploy_runner.deploy_role_name}",
+            deploy_role_arn=DeployRunnerArgs.from_env(env).deploy_role_arn,
         )
 
     @property
