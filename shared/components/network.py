@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -160,6 +161,13 @@ def plan_subnets(cidr: ipaddress.IPv4Network, availability_zones: list[str]) -> 
         SubnetPlan(az, public_cidr=str(blocks[8 + index]), private_cidr=str(blocks[index]))
         for index, az in enumerate(availability_zones)
     ]
+
+
+def interface_endpoints(endpoints: Iterable[str]) -> list[str]:
+    """The interface endpoints among an env's ``network.endpoints``, in :data:`INTERFACE_ENDPOINTS` order (``s3`` is
+    the gateway endpoint: no network interface, no security group, no interface-endpoint quota)."""
+    chosen = set(endpoints)
+    return [service for service in INTERFACE_ENDPOINTS if service in chosen]
 
 
 def nat_gateway_count(strategy: NatStrategy, az_count: int) -> int:
@@ -410,7 +418,7 @@ class VpcNetwork(pulumi.ComponentResource):
                 vpc_endpoint_type="Gateway", route_table_ids=[t.id for t in self.private_route_tables],
                 policy=self._endpoint_policy_json("s3", args),
                 tags={"Name": f"{args.env_name}-s3"}, opts=opts)
-        interface = [service for service in INTERFACE_ENDPOINTS if service in args.endpoints]
+        interface = interface_endpoints(args.endpoints)
         if not interface:
             return
         self.endpoint_security_group = aws.ec2.SecurityGroup(

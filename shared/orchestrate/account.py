@@ -160,13 +160,13 @@ def _vcpus(cpu_units: int, count: int) -> float:
 
 def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
     """The env's need of each quota its ``layers`` draw on, from the env file and the catalog."""
-    from shared.components.network import nat_gateway_count
+    from shared.components.network import interface_endpoints, nat_gateway_count
 
     chosen = set(layers)
     needs: list[QuotaNeed] = []
     if "network" in chosen:
         nats = nat_gateway_count(env.network.nat, env.network.az_count)
-        interface = [name for name in env.network.endpoints if name != "s3"]  # s3 is a Gateway endpoint
+        interface = interface_endpoints(env.network.endpoints)
         # Amazon VPC user guide, "Amazon VPC quotas" (codes as listed by Service Quotas for service "vpc").
         needs.append(QuotaNeed("vpc", "L-F678F1CE", "VPCs per Region", "network", 1, 1, "the env's VPC",
                                counted="vpcs"))
