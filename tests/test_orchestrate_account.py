@@ -32,6 +32,7 @@ from shared.orchestrate.account import (
 )
 from shared.orchestrate.account import main as account_main
 from shared.orchestrate.cli import main
+from shared.synth.engine import synth_env
 from tests.aws_helpers import AccountReady, MotoAccounts, ReleasedEverywhere, count_profile_assumptions
 from tests.test_orchestrate import RecordingRunner, management_api
 
@@ -212,6 +213,16 @@ def test_the_needs_come_from_the_env_and_the_catalog() -> None:
     assert prod["L-3032A538"].peak == pytest.approx((0.25 * 9 + 0.5 * 9 + 2 * 12 + 2 * 3) * 2)
     dev = {need.quota_code: need for need in quota_needs(load_env("dev"), ["network"])}
     assert dev["L-0263D0A3"].need == 1 and "L-29B6F2EB" not in dev  # one NAT, only the s3 gateway endpoint
+
+
+def test_an_endpoint_listed_twice_is_one_endpoint_and_one_of_the_quota(edit_env: Any) -> None:
+    # the env loader takes `endpoints: [s3, logs, logs]`; the network layer makes one logs endpoint of it
+    edit_env("staging", lambda data: data["network"].update(endpoints=["s3", "logs", "logs", "secretsmanager"]))
+    needs = {need.quota_code: need for need in quota_needs(load_env("staging"), ["network"])}
+    network = synth_env("staging", ["network"])["network"]
+    made = [r for r in network["resources"] if r["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint"
+            and r["inputs"]["vpcEndpointType"] == "Interface"]
+    assert needs["L-29B6F2EB"].need == len(made) == 2
 
 
 def resources(env_name: str, layer: str, type_: str) -> list[dict[str, Any]]:
