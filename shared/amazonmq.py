@@ -140,13 +140,18 @@ def engine_tuple(engine_version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", engine_version)[:3])
 
 
+def engine_at_least(engine_version: str, since: tuple[int, ...]) -> bool:
+    """Whether ``engine_version`` is ``since`` or later; a major.minor version stands for its oldest patch
+    (``"3.13"`` is 3.13.0)."""
+    return (*engine_tuple(engine_version), 0, 0, 0)[:3] >= (*since, 0, 0, 0)[:3]
+
+
 def per_queue_consumer_timeout(engine_version: str) -> bool:
     """Whether a broker of ``engine_version`` applies a queue's ``consumer-timeout`` policy key. A major.minor
     version stands for its oldest patch; ``3.11.x`` says no (3.12.0 on has it); every Amazon MQ version
     (3.13, 4.2) says yes. On those brokers the queue's value replaces the broker-wide ``consumer_timeout``, longer
     or shorter (rabbit_channel ``get_queue_consumer_timeout``: the queue's policy/argument, else the global)."""
-    version = engine_tuple(engine_version)
-    return (*version, 0, 0, 0)[:3] >= PER_QUEUE_CONSUMER_TIMEOUT_SINCE
+    return engine_at_least(engine_version, PER_QUEUE_CONSUMER_TIMEOUT_SINCE)
 
 
 def broker_consumer_timeout_ms(catalog: Catalog, engine_version: str) -> int:

@@ -40,10 +40,6 @@ def artifact_bucket_name(env_name: str, account_id: str, region: str) -> str:
     return name
 
 
-def artifact_bucket_arn(partition: str, bucket: str) -> str:
-    return f"arn:{partition}:s3:::{bucket}"
-
-
 def artifact_prefix(service: str) -> str:
     """Where a writing service puts its objects (and the only place its grants let it write): ``<service>/``."""
     return f"{service}/"

@@ -12,6 +12,11 @@ AUTONAME_SUFFIX = len("-") + 7
 BUCKET_NAME_MAX = 63
 
 
+def s3_bucket_arn(partition: str, bucket: str) -> str:
+    """The ARN of an S3 bucket (S3 has no region or account in its ARNs); ``/*`` appended names its objects."""
+    return f"arn:{partition}:s3:::{bucket}"
+
+
 def load_balancer_resource_name(service: str) -> str:
     return f"{service}-alb"
 

@@ -44,15 +44,30 @@ def profile_var(env_name: str) -> str:
     return PROFILE_VAR_PREFIX + env_name.upper().replace("-", "_")
 
 
-def boto3_clients(env: EnvConfig, service: str) -> Any:
-    """The real factory: a session per env (its profile variable, else the default chain), its region."""
-    import boto3
+class SessionClients:
+    """The real :data:`ClientFactory`: clients in the env's region and credentials (its profile variable, else the
+    default chain), made with ``config`` (a ``botocore.config.Config``) when given. One boto3 session per profile
+    and region for the factory's life (one run or check): each new session resolves its credentials again, and for
+    a profile with ``role_arn`` that is an STS AssumeRole (and a prompt for the MFA code of an ``mfa_serial``
+    profile; botocore's AssumeRoleProvider) per session."""
 
-    profile = os.environ.get(profile_var(env.name)) or None
-    return boto3.session.Session(profile_name=profile, region_name=env.region).client(service)
+    def __init__(self, config: Any = None) -> None:
+        self.config = config
+        self._sessions: dict[tuple[str | None, str], Any] = {}
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        import boto3
+
+        profile = os.environ.get(profile_var(env.name)) or None
+        session = self._sessions.get((profile, env.region))
+        if session is None:
+            session = boto3.session.Session(profile_name=profile, region_name=env.region)
+            self._sessions[(profile, env.region)] = session
+        return session.client(service, config=self.config)
 
 
-def _aws_errors() -> tuple[type[BaseException], ...]:
+def aws_errors() -> tuple[type[BaseException], ...]:
+    """What a boto3 call raises when AWS (or the way to it) answers no: ``except aws_errors() as error``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     return (BotoCoreError, ClientError)
@@ -73,7 +88,7 @@ def verify_account(env: EnvConfig, clients: ClientFactory) -> None:
     """STS GetCallerIdentity: the credentials for ``env`` must belong to ``env.account_id`` (exit 2)."""
     try:
         account = str(clients(env, "sts").get_caller_identity()["Account"])
-    except _aws_errors() as error:
+    except aws_errors() as error:
         raise AwsAccessError(f"{env.name}: cannot tell which AWS account the credentials belong to ({error}); "
                              f"{_credentials_hint(env)}") from None
     if account != env.account_id:
@@ -135,7 +150,7 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
         try:
             details = ecr.describe_images(registryId=env.account_id, repositoryName=repository,
                                           imageIds=[image_id])["imageDetails"]
-        except _aws_errors() as error:
+        except aws_errors() as error:
             code = aws_error_code(error)
             if code == "RepositoryNotFoundException":
                 reason = "the repository does not exist yet"
@@ -198,7 +213,7 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
         for start in range(0, len(names), DESCRIBE_SERVICES_LIMIT):
             answer = ecs.describe_services(cluster=cluster, services=names[start:start + DESCRIBE_SERVICES_LIMIT])
             described.update({item["serviceName"]: item for item in answer.get("services", [])})
-    except _aws_errors() as error:
+    except aws_errors() as error:
         if aws_error_code(error) == "ClusterNotFoundException":
             return [RunningImage(service, name, None, f"no ECS cluster {cluster}: compute of {env.name} is not "
                                                       "deployed") for service, name in wanted]
@@ -220,7 +235,7 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
         if arn not in task_definitions:
             try:
                 task_definitions[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-            except _aws_errors() as error:
+            except aws_errors() as error:
                 raise AwsAccessError(f"{env.name}: ECS DescribeTaskDefinition {arn} failed ({error})") from None
         containers = [c for c in task_definitions[arn].get("containerDefinitions", []) if c.get("name") == service]
         digest = _digest_of(str(containers[0].get("image", ""))) if containers else None

@@ -52,7 +52,7 @@ from shared import REPO_ROOT
 from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
 from shared.errors import ConfigError, PlatformError, UsageError, display_path
-from shared.images import ClientFactory, MissingImage, RunningImage, boto3_clients, rollout_mismatches
+from shared.images import ClientFactory, MissingImage, RunningImage, SessionClients, rollout_mismatches
 from shared.orchestrate.images import AwsImageChecks
 
 PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
@@ -317,7 +317,7 @@ def target_lock(folder: Path, target: str, wait_s: float = LOCK_WAIT_S) -> Itera
 def promote(source_name: str, target_name: str, *, services: Sequence[str] | None = None, check: bool = False,
             allow_skip: bool = False, out: TextIO | None = None,
             now: Callable[[], datetime] = lambda: datetime.now(UTC),
-            policy_check: PolicyCheck = engine_policy_check, clients: ClientFactory = boto3_clients,
+            policy_check: PolicyCheck = engine_policy_check, clients: ClientFactory | None = None,
             deployed_images: DeployedImages | None = None, registry_images: RegistryImages | None = None,
             lock_wait_s: float = LOCK_WAIT_S) -> int:
     """Run one promotion; returns the exit code (errors of bad input raise PlatformError subclasses).
@@ -327,7 +327,8 @@ def promote(source_name: str, target_name: str, *, services: Sequence[str] | Non
     out = out or sys.stdout
     with target_lock(env_dir(), target_name, lock_wait_s):
         return _promote_locked(source_name, target_name, services=services, check=check, allow_skip=allow_skip,
-                               out=out, now=now, policy_check=policy_check, clients=clients,
+                               out=out, now=now, policy_check=policy_check,
+                               clients=clients if clients is not None else SessionClients(),
                                deployed_images=deployed_images, registry_images=registry_images)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,9 +19,32 @@ import pytest
 from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
-from shared.images import MissingImage, RunningImage
+from shared.images import MissingImage, RunningImage, profile_var
 from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
+
+
+def count_profile_assumptions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env_name: str) -> list[str]:
+    """Give ``env_name`` a profile with ``role_arn`` (PLATFORM_AWS_PROFILE_<ENV>) and return the list that moto's
+    STS AssumeRole appends the role to, once per call. botocore's AssumeRoleProvider assumes the role for each new
+    boto3 Session (and asks for the MFA code of an ``mfa_serial`` profile each time, getpass)."""
+    from moto.sts.models import STSBackend
+
+    config = tmp_path / "aws-config"
+    config.write_text("[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
+                      f"[profile {env_name}-deploy]\nrole_arn = arn:aws:iam::111111111111:role/deployer\n"
+                      "source_profile = base\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv(profile_var(env_name), f"{env_name}-deploy")
+    assumed: list[str] = []
+    original = STSBackend.assume_role
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        assumed.append(str(kwargs.get("role_arn", args[0] if args else "")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(STSBackend, "assume_role", counting)
+    return assumed
 
 
 class MotoAccounts:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared.envs import load_env
 from shared.images import (
     AwsAccessError,
     RunningImage,
-    boto3_clients,
+    SessionClients,
     missing_images,
     profile_var,
     rollout_mismatches,
     running_images,
     verify_account,
 )
-from tests.aws_helpers import MotoAccounts, create_repositories, push_image, run_service
+from shared.orchestrate.images import AwsImageChecks
+from tests.aws_helpers import (
+    MotoAccounts,
+    count_profile_assumptions,
+    create_repositories,
+    push_image,
+    run_service,
+)
 
 NEW = "sha256:" + "ab" * 32
 OLD = "sha256:" + "cd" * 32
@@ -41,10 +50,24 @@ def test_credentials_of_another_account_are_refused_with_exit_2(moto_aws: None) 
 def test_the_real_factory_uses_the_env_region_and_its_profile_variable(moto_aws: None,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     staging = load_env("staging")
-    assert boto3_clients(staging, "ecr").meta.region_name == staging.region
+    assert SessionClients()(staging, "ecr").meta.region_name == staging.region
     monkeypatch.setenv(profile_var("staging"), "no-such-profile-anywhere")
     with pytest.raises(Exception, match="no-such-profile-anywhere"):
-        boto3_clients(staging, "ecr")
+        SessionClients()(staging, "ecr")
+
+
+def test_the_image_checks_of_one_run_assume_the_env_profile_role_once(moto_aws: None,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    # compute's image gate asks STS (whose account), ECR (the released images) and ECS (what runs) in one run
+    assumed = count_profile_assumptions(monkeypatch, tmp_path, "dev")
+    checks = AwsImageChecks()
+    dev = load_env("dev")
+    checks.verify(dev)
+    assert [m.service for m in checks.missing(dev, {"gateway": NEW})] == ["gateway"]
+    (running,) = checks.running(dev, ["gateway"])
+    assert running.problem == "no ECS cluster dev-ml-platform: compute of dev is not deployed"
+    assert len(assumed) == 1, assumed
 
 
 # -- images in the registry ------------------------------------------------------------------------------

@@ -26,13 +26,14 @@ from shared.orchestrate.account import (
     ROLE_SETTLE_S,
     AccountError,
     AwsAccountCheck,
+    PreflightClients,
     linked_roles,
-    preflight_clients,
     quota_needs,
 )
 from shared.orchestrate.account import main as account_main
 from shared.orchestrate.cli import main
-from tests.aws_helpers import MotoAccounts, ReleasedEverywhere
+from shared.synth.engine import synth_env
+from tests.aws_helpers import AccountReady, MotoAccounts, ReleasedEverywhere, count_profile_assumptions
 from tests.test_orchestrate import RecordingRunner, management_api
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
@@ -214,6 +215,16 @@ def test_the_needs_come_from_the_env_and_the_catalog() -> None:
     assert dev["L-0263D0A3"].need == 1 and "L-29B6F2EB" not in dev  # one NAT, only the s3 gateway endpoint
 
 
+def test_an_endpoint_listed_twice_is_one_endpoint_and_one_of_the_quota(edit_env: Any) -> None:
+    # the env loader takes `endpoints: [s3, logs, logs]`; the network layer makes one logs endpoint of it
+    edit_env("staging", lambda data: data["network"].update(endpoints=["s3", "logs", "logs", "secretsmanager"]))
+    needs = {need.quota_code: need for need in quota_needs(load_env("staging"), ["network"])}
+    network = synth_env("staging", ["network"])["network"]
+    made = [r for r in network["resources"] if r["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint"
+            and r["inputs"]["vpcEndpointType"] == "Interface"]
+    assert needs["L-29B6F2EB"].need == len(made) == 2
+
+
 def resources(env_name: str, layer: str, type_: str) -> list[dict[str, Any]]:
     """The accepted synth of ``layer`` (tests/snapshots): the resources of ``type_``."""
     document = json.loads((REPO_ROOT / "tests" / "snapshots" / env_name / f"{layer}.json").read_text(encoding="utf-8"))
@@ -299,6 +310,15 @@ def test_preview_and_dry_only_report(moto_aws: None) -> None:
     assert account_main(["dev", "--layers", "broker"], check=checker(Clients(roomy())), out=out_io) == 0
     assert roles_in(dev) == {"AWSServiceRoleForAmazonMQ"}  # broker and what it reads (network): MQ's role only
     assert "account dev: ready for network, broker" in out_io.getvalue()
+
+
+@pytest.mark.parametrize("layers", ["", " , "])
+def test_the_preflight_command_refuses_an_empty_layers_option_as_up_does(layers: str,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # `up --layers ""` is a usage error (exit 2); the preflight of those layers must not check every layer instead
+    assert main(["up", "dev", "--layers", layers]) == 2
+    assert account_main(["dev", "--layers", layers], check=AccountReady()) == 2
+    assert capsys.readouterr().err.count("--layers: give at least one layer name") == 2
 
 
 def test_a_role_made_meanwhile_by_someone_else_counts_as_present(moto_aws: None) -> None:
@@ -453,12 +473,12 @@ def test_without_credentials_up_stops_quickly_and_preview_goes_on(monkeypatch: p
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     started = time.monotonic()
-    code, out, runner = up(["up", "dev", "--yes"], AwsAccountCheck(preflight_clients))
+    code, out, runner = up(["up", "dev", "--yes"], AwsAccountCheck(PreflightClients()))
     assert code == 2 and runner.started() == []
     assert time.monotonic() - started < 20
     with pytest.raises(AwsAccessError, match="cannot tell which AWS account the credentials belong to"):
-        AwsAccountCheck(preflight_clients).check(load_env("dev"), ["compute"])
-    code, out, runner = up(["preview", "dev"], AwsAccountCheck(preflight_clients))
+        AwsAccountCheck(PreflightClients()).check(load_env("dev"), ["compute"])
+    code, out, runner = up(["preview", "dev"], AwsAccountCheck(PreflightClients()))
     assert code == 0 and "note: account not checked: dev: cannot tell which AWS account" in out
 
 
@@ -495,7 +515,7 @@ def test_each_preflight_call_is_retried_once_at_most(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV", raising=False)
-    sts = preflight_clients(load_env("dev"), "sts")
+    sts = PreflightClients()(load_env("dev"), "sts")
     attempts: list[str] = []
 
     def unavailable(request: Any, **_: Any) -> AWSResponse:
@@ -523,24 +543,7 @@ def test_the_default_stands_in_only_for_a_quota_with_no_applied_value(moto_aws: 
 
 def test_one_run_assumes_the_env_profile_role_once(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
                                                     tmp_path: Any) -> None:
-    # A profile with role_arn is assumed by each new boto3 Session (botocore's AssumeRoleProvider, which also asks
-    # for the MFA code of an mfa_serial profile on every assumption, getpass): one session per run, not per call.
-    from moto.sts.models import STSBackend
-
-    config = tmp_path / "config"
-    config.write_text("[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
-                      "[profile dev-deploy]\nrole_arn = arn:aws:iam::111111111111:role/deployer\n"
-                      "source_profile = base\n", encoding="utf-8")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-deploy")
-    assumed: list[str] = []
-    original = STSBackend.assume_role
-
-    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        assumed.append(str(kwargs.get("role_arn", args[0] if args else "")))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(STSBackend, "assume_role", counting)
+    assumed = count_profile_assumptions(monkeypatch, tmp_path, "dev")
     # broker: STS (whose account) and IAM (the Amazon MQ role), two clients of the one session
     report = AwsAccountCheck().check(load_env("dev"), ["broker"])
     assert [role.role_name for role in report.missing] == ["AWSServiceRoleForAmazonMQ"]

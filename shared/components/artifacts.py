@@ -16,9 +16,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE, artifact_bucket_arn, artifact_bucket_name
+from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE, artifact_bucket_name
 from shared.components.building_blocks import customer_key
-from shared.components.compute_iam import customer_key_policy, document
+from shared.components.compute_iam import customer_key_policy, deny_insecure_transport, document
+from shared.gateway_names import s3_bucket_arn
 
 #: Days an overwritten (or deleted) object's earlier version stays recoverable before S3 expires it (lifecycle
 #: NoncurrentVersionExpiration): long enough to notice a bad model and roll back to the one before.
@@ -31,9 +32,7 @@ ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 def artifact_bucket_policy(bucket_arn: str) -> dict[str, Any]:
     """Nothing in the bucket is reachable over plain HTTP (S3 user guide, "Amazon S3 bucket policy examples":
     aws:SecureTransport). Access itself comes from the task roles' IAM grants: the bucket allows no one."""
-    return document({
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    return document(deny_insecure_transport(bucket_arn))
 
 
 def artifact_lifecycle_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:
@@ -125,7 +124,7 @@ class ArtifactStore(pulumi.ComponentResource):
             opts=after(self.versioning))
         self.policy = aws.s3.BucketPolicy(
             name, bucket=self.bucket.id,
-            policy=json.dumps(artifact_bucket_policy(artifact_bucket_arn(args.partition, bucket_name)),
+            policy=json.dumps(artifact_bucket_policy(s3_bucket_arn(args.partition, bucket_name)),
                               sort_keys=True),
             # after the public access block too: with BlockPublicPolicy being written S3 refuses the policy (409)
             opts=after(self.public_access_block, self.lifecycle))

@@ -33,6 +33,7 @@ from shared.amazonmq import (
     broker_consumer_timeout_ms,
     broker_problems,
     cluster_zones_problem,
+    engine_at_least,
     per_queue_consumer_timeout,
 )
 from shared.broker_names import broker_name
@@ -146,8 +147,7 @@ def check_admin_username(username: str) -> str:
 def auto_minor_version_upgrade(engine_version: str) -> bool:
     """RabbitMQ 3.13 and later on Amazon MQ are versioned ``major.minor`` and patched by AWS: CreateBroker
     requires AutoMinorVersionUpgrade=true for them (botocore mq model, ``AutoMinorVersionUpgrade``)."""
-    major, minor = (int(part) for part in engine_version.split(".")[:2])
-    return (major, minor) >= (3, 13)
+    return engine_at_least(engine_version, (3, 13))
 
 
 CONFIGURATION_TYPE = "aws:mq/configuration:Configuration"

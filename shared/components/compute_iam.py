@@ -47,6 +47,13 @@ def document(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": VERSION, "Statement": list(statements)}
 
 
+def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:
+    """The bucket-policy statement that refuses every request on the bucket and its objects made without TLS (S3
+    user guide, "Amazon S3 bucket policy examples": aws:SecureTransport; policy rule s3-bucket-tls-only)."""
+    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
 def write_own_logs(log_group_arn: str, sid: str = "WriteOwnLogs") -> dict[str, Any]:
     """The statement that lets a role write its own log group's streams, and nothing else in CloudWatch Logs."""
     return {"Sid": sid, "Effect": "Allow", "Action": list(LOG_WRITE_ACTIONS),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import artifact_bucket_arn, artifact_bucket_name, artifact_prefix
+from shared.artifact_names import artifact_bucket_name, artifact_prefix
 from shared.catalog import ECS_DURATION_MAX
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
@@ -45,6 +45,7 @@ from shared.components.compute_wiring import (
     service_wiring,
     virtual_node_arn,
 )
+from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name
 
 SCALE_IN_COOLDOWN_SECONDS = 300
@@ -147,7 +148,7 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
     access = plan.spec.artifacts
     if access and args.artifacts_key_arn is None:
         raise ValueError(f"{service} has catalog artifacts {access!r}, but no artifact bucket key was given")
-    bucket_arn = artifact_bucket_arn(settings.partition, artifact_bucket_name(
+    bucket_arn = s3_bucket_arn(settings.partition, artifact_bucket_name(
         settings.env_name, settings.account_id, settings.region)) if access else ""
     task_statements = pulumi.Output.all(upstreams.discovery, upstreams.mesh, args.artifacts_key_arn).apply(
         lambda values: task_role_statements(

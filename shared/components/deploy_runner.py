@@ -27,6 +27,7 @@ import pulumi_aws as aws
 
 from shared.broker_names import default_log_group_name, deploy_project_name, deploy_runner_role_name
 from shared.components.building_blocks import own_log_group, role_with_policy
+from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
 from shared.envs import EnvConfig
 
@@ -100,7 +101,7 @@ class DeployRunnerArgs:
     @classmethod
     def from_env(cls, env: EnvConfig) -> DeployRunnerArgs:
         runner = env.messaging.deploy_runner
-        return cls(env_name=env.name, region=env.region, account_id=env.account_id,
+        return cls(env_name=env.name, region=env.region, account_id=env.account_id, partition=partition_of(env.region),
                    deploy_role_name=runner.deploy_role_name, github_repository=runner.github_repository,
                    compute_type=runner.compute_type, timeout_minutes=runner.timeout_minutes,
                    log_retention_days=runner.log_retention_days,

@@ -11,10 +11,12 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, FARGATE_STOP_TIMEOUT_DEFAULT
+from shared.components.compute_iam import deny_insecure_transport
 from shared.gateway_names import (
     BUCKET_NAME_MAX,
     access_log_bucket_candidate,
     load_balancer_resource_name,
+    s3_bucket_arn,
     target_group_resource_name,
 )
 
@@ -52,12 +54,11 @@ def access_log_bucket_policy(*, bucket: str, partition: str, region: str, accoun
     account = ELB_LOG_DELIVERY_ACCOUNTS.get(region)
     principal = ({"AWS": f"arn:{partition}:iam::{account}:root"} if account
                  else {"Service": LOG_DELIVERY_PRINCIPAL})
-    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    bucket_arn = s3_bucket_arn(partition, bucket)
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "ElbDeliversAccessLogs", "Effect": "Allow", "Principal": principal, "Action": "s3:PutObject",
          "Resource": f"{bucket_arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_id}/*"},
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        deny_insecure_transport(bucket_arn),
     ]}
 
 

@@ -41,7 +41,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_rabbitmq as rabbitmq
 
-from shared.amazonmq import engine_tuple, per_queue_consumer_timeout
+from shared.amazonmq import engine_at_least, per_queue_consumer_timeout
 from shared.catalog import EXCHANGES, Catalog, Exchange
 from shared.components.broker import BrokerAccess
 from shared.components.building_blocks import customer_key, generated_password
@@ -175,7 +175,7 @@ def policy_apply_to(engine_version: str) -> str:
     """``quorum_queues`` where RabbitMQ knows it (3.12+): Amazon MQ requires it for a policy meant for
     quorum queues ("Policy configurations for quorum queues for Amazon MQ for RabbitMQ"); older
     brokers only know ``queues`` (the same queues here: every queue of the vhost is a quorum queue)."""
-    return "quorum_queues" if engine_tuple(engine_version)[:2] >= (3, 12) else "queues"
+    return "quorum_queues" if engine_at_least(engine_version, (3, 12)) else "queues"
 
 
 def queue_policy_name(queue: str) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import artifact_bucket_arn, artifact_bucket_name
+from shared.artifact_names import artifact_bucket_name
 from shared.catalog import Catalog
 from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
@@ -20,8 +21,9 @@ from shared.components.compute_iam import (
     ARTIFACT_WRITE_ACTIONS,
     service_trust_policy,
 )
+from shared.components.deploy_runner import DeployRunnerArgs
 from shared.envs import EnvConfig
-from shared.gateway_names import access_log_bucket_candidate
+from shared.gateway_names import access_log_bucket_candidate, s3_bucket_arn
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring")
@@ -82,7 +84,7 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
 def artifact_endpoint_statement(bucket: str, *, partition: str, account_id: str) -> dict[str, object]:
     """The S3 gateway endpoint's statement for the model-artifact bucket: what any task role may be granted on it
     (compute_iam's ARTIFACT_* actions, one source), for the account's own principals only."""
-    arn = artifact_bucket_arn(partition, bucket)
+    arn = s3_bucket_arn(partition, bucket)
     return {"Sid": "ModelArtifacts", "Effect": "Allow", "Principal": "*",
             "Action": sorted({*ARTIFACT_BUCKET_ACTIONS, *ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS}),
             "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
@@ -96,8 +98,8 @@ def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account
     pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only, that role
     only (``aws:PrincipalArn`` of an assumed role is the role's ARN: IAM user guide, "AWS global condition context
     keys")."""
-    arns = [arn for bucket in sorted(buckets) for arn in (artifact_bucket_arn(partition, bucket),
-                                                          f"{artifact_bucket_arn(partition, bucket)}/*")]
+    arns = [arn for bucket in sorted(buckets) for arn in (s3_bucket_arn(partition, bucket),
+                                                          f"{s3_bucket_arn(partition, bucket)}/*")]
     return {"Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
             "Resource": arns,
             "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id, "aws:PrincipalArn": deploy_role_arn}}}
@@ -161,6 +163,13 @@ def plan_subnets(cidr: ipaddress.IPv4Network, availability_zones: list[str]) -> 
     ]
 
 
+def interface_endpoints(endpoints: Iterable[str]) -> list[str]:
+    """The interface endpoints among an env's ``network.endpoints``, in :data:`INTERFACE_ENDPOINTS` order (``s3`` is
+    the gateway endpoint: no network interface, no security group, no interface-endpoint quota)."""
+    chosen = set(endpoints)
+    return [service for service in INTERFACE_ENDPOINTS if service in chosen]
+
+
 def nat_gateway_count(strategy: NatStrategy, az_count: int) -> int:
     return {"none": 0, "single": 1, "per-az": az_count}[strategy]
 
@@ -207,8 +216,7 @@ class VpcNetworkArgs:
                 store,
                 *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
                   for spec in catalog if spec.public and env.compute.public_gateway)),
-            deploy_role_arn=f"arn:{partition_of(env.region)}:iam::{env.account_id}:role/"
-                            f"{env.messaging.deploy_runner.deploy_role_name}",
+            deploy_role_arn=DeployRunnerArgs.from_env(env).deploy_role_arn,
         )
 
     @property
@@ -410,7 +418,7 @@ class VpcNetwork(pulumi.ComponentResource):
                 vpc_endpoint_type="Gateway", route_table_ids=[t.id for t in self.private_route_tables],
                 policy=self._endpoint_policy_json("s3", args),
                 tags={"Name": f"{args.env_name}-s3"}, opts=opts)
-        interface = [service for service in INTERFACE_ENDPOINTS if service in args.endpoints]
+        interface = interface_endpoints(args.endpoints)
         if not interface:
             return
         self.endpoint_security_group = aws.ec2.SecurityGroup(

@@ -28,7 +28,6 @@ short timeouts and one retry, so a machine without credentials or network gets a
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +36,7 @@ from typing import Any, Protocol, TextIO
 
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
-from shared.images import ClientFactory, aws_error_code, profile_var, verify_account
+from shared.images import ClientFactory, SessionClients, aws_error_code, aws_errors, verify_account
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
@@ -65,39 +64,16 @@ class AccountError(PlatformError):
     exit_code = 2
 
 
-class PreflightClients:
-    """The preflight's :data:`ClientFactory`: boto3 clients in the env's region and credentials (as
-    :func:`shared.images.boto3_clients`) with short timeouts and one retry, so the preflight answers quickly where
-    AWS cannot be reached. One boto3 session per profile and region for the factory's life (one check): each new
-    session resolves its credentials again, and for a profile with ``role_arn`` that is an STS AssumeRole (and a
-    prompt for the MFA code of an ``mfa_serial`` profile; botocore's AssumeRoleProvider) per session."""
+class PreflightClients(SessionClients):
+    """The preflight's :data:`ClientFactory`: :class:`shared.images.SessionClients` (one session per profile and
+    region for the check) with short timeouts and one retry, so the preflight answers quickly where AWS cannot be
+    reached."""
 
     def __init__(self) -> None:
-        self._sessions: dict[tuple[str | None, str], Any] = {}
-
-    def __call__(self, env: EnvConfig, service: str) -> Any:
-        import boto3
         from botocore.config import Config
 
-        profile = os.environ.get(profile_var(env.name)) or None
-        session = self._sessions.get((profile, env.region))
-        if session is None:
-            session = boto3.session.Session(profile_name=profile, region_name=env.region)
-            self._sessions[(profile, env.region)] = session
-        config = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-                        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
-        return session.client(service, config=config)
-
-
-def preflight_clients(env: EnvConfig, service: str) -> Any:
-    """One client as :class:`PreflightClients` makes it, on a session of its own."""
-    return PreflightClients()(env, service)
-
-
-def _aws_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError)
+        super().__init__(Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                                retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}))
 
 
 # -- what the layers need -------------------------------------------------------------------------------
@@ -184,13 +160,13 @@ def _vcpus(cpu_units: int, count: int) -> float:
 
 def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
     """The env's need of each quota its ``layers`` draw on, from the env file and the catalog."""
-    from shared.components.network import nat_gateway_count
+    from shared.components.network import interface_endpoints, nat_gateway_count
 
     chosen = set(layers)
     needs: list[QuotaNeed] = []
     if "network" in chosen:
         nats = nat_gateway_count(env.network.nat, env.network.az_count)
-        interface = [name for name in env.network.endpoints if name != "s3"]  # s3 is a Gateway endpoint
+        interface = interface_endpoints(env.network.endpoints)
         # Amazon VPC user guide, "Amazon VPC quotas" (codes as listed by Service Quotas for service "vpc").
         needs.append(QuotaNeed("vpc", "L-F678F1CE", "VPCs per Region", "network", 1, 1, "the env's VPC",
                                counted="vpcs"))
@@ -293,7 +269,7 @@ class AwsAccountCheck:
     def _check_role(iam: Any, role: LinkedRole, report: AccountReport) -> None:
         try:
             iam.get_role(RoleName=role.role_name)
-        except _aws_errors() as error:
+        except aws_errors() as error:
             code = aws_error_code(error)
             if code == "NoSuchEntity":
                 report.missing.append(role)
@@ -319,7 +295,7 @@ class AwsAccountCheck:
             try:
                 value = call(ServiceCode=need.service_code, QuotaCode=need.quota_code)["Quota"]["Value"]
                 return float(value), source
-            except _aws_errors() as error:
+            except aws_errors() as error:
                 code = aws_error_code(error)
                 if code in DENIED_CODES:
                     return None, f"not allowed to read it (servicequotas:{action})"
@@ -335,7 +311,7 @@ class AwsAccountCheck:
         own_name = own_name.format(env=env.name)
         try:
             listed = getattr(self.clients(env, "ec2"), call)()[key]
-        except _aws_errors() as error:
+        except aws_errors() as error:
             report.notes.append(f"{need.name}: what the account holds is unknown ({call}: {error})")
             return None
         # A VPC shared with the account (VPC sharing) is listed with its internet gateway under the owner's OwnerId,
@@ -384,7 +360,7 @@ class AwsAccountCheck:
         for role in roles:
             try:
                 name = str(iam.create_service_linked_role(AWSServiceName=role.service)["Role"]["RoleName"])
-            except _aws_errors() as error:
+            except aws_errors() as error:
                 code = aws_error_code(error)
                 message = str(error)
                 if code == "EntityAlreadyExists" or (code == "InvalidInput" and "has been taken" in message):
@@ -410,7 +386,7 @@ class AwsAccountCheck:
             try:
                 iam.get_role(RoleName=name)
                 return
-            except _aws_errors() as error:
+            except aws_errors() as error:
                 if aws_error_code(error) != "NoSuchEntity":
                     return
             self.sleep(ROLE_VISIBLE_SLEEP_S)
@@ -433,7 +409,7 @@ def main(argv: Sequence[str] | None = None, *, check: AccountCheck | None = None
     from shared.cli import UsageParser
     from shared.envs import load_env
     from shared.orchestrate.model import Action, Operation
-    from shared.orchestrate.plan import make_plan
+    from shared.orchestrate.plan import make_plan, requested_layers
 
     out = out or sys.stdout
     parser = UsageParser(prog="python -m shared.orchestrate.account",
@@ -444,8 +420,7 @@ def main(argv: Sequence[str] | None = None, *, check: AccountCheck | None = None
     try:
         args = parser.parse_args(argv)
         env = load_env(args.env)
-        requested = [part.strip() for part in args.layers.split(",") if part.strip()] if args.layers else None
-        layers = make_plan(Operation(Action.UP), requested).layers
+        layers = make_plan(Operation(Action.UP), requested_layers(args.layers)).layers
         check = check if check is not None else AwsAccountCheck()
         report = check.check(env, layers)
         print_report(report, env, out)

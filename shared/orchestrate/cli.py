@@ -19,7 +19,7 @@ from shared.images import AwsAccessError
 from shared.orchestrate.account import AccountCheck, AccountError, AccountReport, AwsAccountCheck, print_report
 from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
-from shared.orchestrate.plan import Plan, make_plan
+from shared.orchestrate.plan import Plan, make_plan, requested_layers
 from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
 from shared.orchestrate.replacements import check_allowed
 from shared.orchestrate.report import print_summary
@@ -62,15 +62,6 @@ def _operation(args: argparse.Namespace) -> Operation:
         raise UsageError("--allow-replace applies to up only (the only action that replaces resources)")
     return Operation(action, preview_only=args.preview_only, local_state=args.local_state,
                      allow_replace=tuple(dict.fromkeys(args.allow_replace)))
-
-
-def _requested_layers(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    layers = [part.strip() for part in value.split(",") if part.strip()]
-    if not layers:
-        raise UsageError("--layers: give at least one layer name")
-    return layers
 
 
 def _describe_plan(plan: Plan, operation: Operation, env_name: str, out: TextIO) -> None:
@@ -161,7 +152,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         env = load_env(args.env)  # a bad env file stops everything before any CLI is looked for
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
-        plan = make_plan(operation, _requested_layers(args.layers), exact=args.exact)
+        plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)
         check_allowed(operation.allow_replace, env.name, plan.layers)
         _describe_plan(plan, operation, env.name, out)
         if runner is None:

@@ -32,7 +32,7 @@ from shared.images import (
     ClientFactory,
     MissingImage,
     RunningImage,
-    boto3_clients,
+    SessionClients,
     missing_images,
     rollout_mismatches,
     running_images,
@@ -135,8 +135,8 @@ class ImageChecks(Protocol):
 class AwsImageChecks:
     """boto3 with each env's credentials (:mod:`shared.images`) and the offline synth."""
 
-    def __init__(self, clients: ClientFactory = boto3_clients) -> None:
-        self.clients = clients
+    def __init__(self, clients: ClientFactory | None = None) -> None:
+        self.clients: ClientFactory = clients if clients is not None else SessionClients()
 
     def verify(self, env: EnvConfig) -> None:
         verify_account(env, self.clients)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.dag import LAYER_UPSTREAMS, LAYERS, downstream_closure, levels, upstream_closure
+from shared.errors import UsageError
 from shared.orchestrate.model import Operation
 
 
@@ -28,6 +29,16 @@ def _why_added(layer: str, closure: list[str], reverse: bool) -> str:
         return f"{layer} reads {', '.join(read)}, so it is destroyed first"
     readers = [other for other in closure if layer in LAYER_UPSTREAMS[other]]
     return f"{', '.join(readers)} read{'s' if len(readers) == 1 else ''} {layer}'s outputs"
+
+
+def requested_layers(value: str | None) -> list[str] | None:
+    """The layers of a ``--layers`` option (comma-separated; None: the option was not given, every layer)."""
+    if value is None:
+        return None
+    layers = [part.strip() for part in value.split(",") if part.strip()]
+    if not layers:
+        raise UsageError("--layers: give at least one layer name")
+    return layers
 
 
 def make_plan(operation: Operation, requested: list[str] | None, *, exact: bool = False) -> Plan:

@@ -30,7 +30,7 @@ import pika
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-from shared.amazonmq import PER_QUEUE_CONSUMER_TIMEOUT_SINCE, rabbitmq_conf
+from shared.amazonmq import PER_QUEUE_CONSUMER_TIMEOUT_SINCE, engine_tuple, rabbitmq_conf
 from shared.errors import PlatformError
 from shared.rehearse.definitions import user_definition
 
@@ -355,7 +355,7 @@ class LocalBroker:
     def version(self) -> tuple[int, ...]:
         """The node's RabbitMQ version, e.g. (3, 10, 8)."""
         text = str(self.management_api("GET", "/api/overview")["rabbitmq_version"])
-        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+        return engine_tuple(text)
 
     def rabbitmqctl(self, *args: str, timeout: float = 60.0) -> str:
         result = subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node_name, *args], env=self._env,

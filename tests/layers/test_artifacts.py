@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,29 @@ def bucket_of(env: str) -> dict[str, Any]:
 
 def setting(env: str, type_: str) -> dict[str, Any]:
     return by_name(platform(env)["compute"], f"aws:s3/{type_[0].lower()}{type_[1:]}:{type_}", STORE)
+
+
+CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], None]
+
+
+@pytest.fixture
+def edit_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CatalogEditor:
+    """``edit_catalog(change)``: a scratch copy of the shipped catalog, edited by ``change`` and active through
+    CATALOG_ENV_VAR for this test."""
+
+    def edit(change: Callable[[dict[str, Any]], None]) -> None:
+        data = yaml.safe_load(CATALOG_FILE.read_text())
+        change(data)
+        path = tmp_path / "catalog.yaml"
+        path.write_text(yaml.safe_dump(data))
+        monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+
+    return edit
+
+
+def without_artifacts(data: dict[str, Any]) -> None:
+    for spec in data["services"].values():
+        spec.pop("artifacts", None)
 
 
 def s3_endpoint_statements(network: dict[str, Any]) -> list[dict[str, Any]]:
@@ -214,13 +238,8 @@ def test_services_are_told_the_bucket_and_a_writer_its_prefix(env: str) -> None:
 
 
 def test_a_catalog_without_artifacts_has_no_bucket_no_grants_and_no_endpoint_statement(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
-    for spec in data["services"].values():
-        spec.pop("artifacts", None)
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+        edit_catalog: CatalogEditor) -> None:
+    edit_catalog(without_artifacts)
     docs = synth_env("dev", ["network", "compute"])
     assert not [r for r in docs["compute"]["resources"] if r["type"].startswith("aws:s3/")]
     assert {k["name"] for k in of_type(docs["compute"], KEY)} == {"compute-ecr", "compute-logs"}
@@ -230,12 +249,8 @@ def test_a_catalog_without_artifacts_has_no_bucket_no_grants_and_no_endpoint_sta
         assert artifact_statements(docs["compute"], spec.name) == {}, spec.name
 
 
-def test_a_writer_writes_under_its_own_prefix_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
-    data["services"]["preprocess"]["artifacts"] = "write"  # features next to training's models
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+def test_a_writer_writes_under_its_own_prefix_only(edit_catalog: CatalogEditor) -> None:
+    edit_catalog(lambda data: data["services"]["preprocess"].update(artifacts="write"))  # features next to models
     compute = synth_env("dev", ["compute"])["compute"]
     prefixes = {service: artifact_statements(compute, service)["WriteOwnArtifacts"]["Resource"].split(":::", 1)[1]
                 for service in ("preprocess", "training")}
@@ -311,17 +326,12 @@ def test_the_deploy_roles_statement_follows_its_name_and_the_access_log_buckets(
 
 
 def test_the_deploy_role_may_still_delete_the_bucket_once_no_service_uses_artifacts(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        edit_catalog: CatalogEditor) -> None:
     """The `up` that removes the last `artifacts` key runs network (the endpoint policy) before compute, which then
     deletes the bucket (with --allow-replace; force_destroy's version deletes, DeleteBucket). On staging's in-VPC
     runner those calls pass the S3 gateway endpoint: its deploy-role statement must still name the bucket, or they
     are denied there (the own-bucket statement carries no version deletes and no bucket calls)."""
-    data = yaml.safe_load(CATALOG_FILE.read_text())
-    for spec in data["services"].values():
-        spec.pop("artifacts", None)
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    edit_catalog(without_artifacts)
     account = load_env("staging").account_id
     endpoint = s3_endpoint_statements(synth_env("staging", ["network"])["network"])
     arn = f"arn:aws:s3:::{artifact_bucket_name('staging', account, 'eu-west-1')}"

@@ -153,6 +153,7 @@ def test_the_admin_username_and_password_rules_of_amazon_mq() -> None:
 
 def test_engine_versions_are_major_minor_with_automatic_patches(edit_env: Any) -> None:
     assert auto_minor_version_upgrade("3.13") and auto_minor_version_upgrade("4.2")
+    assert not auto_minor_version_upgrade("3.12.14") and not auto_minor_version_upgrade("3.11.20")
     edit_env("dev", lambda data: data["messaging"].update(engine_version="3.13.7"))
     with pytest.raises(ConfigError) as error:
         synth_env("dev", ["broker"])
