@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.amazonmq import engine_at_least
 from shared.cloudwatch_metrics import (
     AMAZON_MQ_NAMESPACE,
     APPLICATION_ELB_NAMESPACE,
@@ -106,11 +107,13 @@ def alarm_name(env_name: str, what: str, subject: str) -> str:
 
 
 # -- the alarms, resource by resource ------------------------------------------------------------------
-def publishes_queue_metrics(engine_version: str) -> bool:
-    """Amazon MQ publishes per-queue CloudWatch metrics for RabbitMQ 3.x only: "Amazon MQ will not vend
-    RabbitMQ queue metrics for RabbitMQ 4 brokers through AWS CloudWatch" (Amazon MQ developer guide,
-    "Amazon MQ for RabbitMQ 4"); it recommends Prometheus for per-node and per-queue metrics there."""
-    return int(engine_version.split(".", 1)[0]) < 4
+def amazon_mq_vends_queue_metrics(engine_version: str) -> bool:
+    """Whether Amazon MQ itself publishes per-queue CloudWatch metrics (``AWS/AmazonMQ``) for a broker of
+    ``engine_version``: RabbitMQ 3.x only, "Amazon MQ will not vend RabbitMQ queue metrics for RabbitMQ 4 brokers
+    through AWS CloudWatch" (Amazon MQ developer guide, "Amazon MQ for RabbitMQ 4"); it recommends Prometheus for
+    per-node and per-queue metrics there. Not whether the env runs the platform's own publisher
+    (shared.envs.publishes_queue_metrics)."""
+    return not engine_at_least(engine_version, (4,))
 
 
 def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str], vhost: str,
@@ -147,7 +150,7 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                       evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
                       metric="MessagesReady", statistic="Maximum",
                       dimensions={"VirtualHost": vhost, "Queue": dead_letter}))]
-    if not publishes_queue_metrics(engine_version):
+    if not amazon_mq_vends_queue_metrics(engine_version):
         # A per-queue alarm would never get a data point and stay OK forever. The broker-level count is
         # published (Broker dimension); missing data is "missing" so a gap shows instead of a green alarm.
         # Dead letters of one queue cannot be told apart here: README, Alarms.

@@ -16,7 +16,7 @@ from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
 from shared.catalog import load_catalog
-from shared.components.alarms import AlarmSpec, Query, queue_alarms, service_alarms
+from shared.components.alarms import AlarmSpec, Query, amazon_mq_vends_queue_metrics, queue_alarms, service_alarms
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
@@ -380,6 +380,12 @@ def test_without_the_publisher_rabbitmq_3_alarms_on_amazon_mqs_queue_series_and_
     (backlog,) = queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "4.2")
     assert (backlog.name, backlog.metric, backlog.dimensions) == (
         "prod-ml-backlog-broker", "MessageReadyCount", {"Broker": "ml-prod"})
+
+
+@pytest.mark.parametrize(("engine_version", "vends"), [("3.11", True), ("3.13", True), ("3.13.7", True),
+                                                       ("4", False), ("4.2", False), ("4.2.1", False)])
+def test_amazon_mq_vends_queue_metrics_for_rabbitmq_3_only(engine_version: str, vends: bool) -> None:
+    assert amazon_mq_vends_queue_metrics(engine_version) is vends
 
 
 @pytest.mark.parametrize(("engine_version", "published"), [("3.13", None), ("4.2", None),
