@@ -659,7 +659,7 @@ def publishes_queue_metrics(env: EnvConfig) -> bool:
 
 def backlog_wakes(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> bool:
     """Whether the service scales out of zero tasks on its queue's backlog: it consumes, the env publishes its
-    queue's figures (``queue_metrics``: shared.components.queue_metrics.runs_publisher), and no HTTP request
+    queue's figures (``queue_metrics``: :func:`publishes_queue_metrics`), and no HTTP request
     reaches it (not ``public``, called by no service), since nothing starts a task for a request."""
     return bool(spec.consumes) and queue_metrics and not spec.public and not catalog.callers(spec.name)
 

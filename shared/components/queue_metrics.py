@@ -51,7 +51,7 @@ from shared.components.broker_rotation import ManagementFunctionSpec, management
 from shared.components.building_blocks import generated_password, log_group_arn
 from shared.components.compute_iam import via_secrets_manager, write_own_logs
 from shared.components.messaging import rotation_keepers, rotation_tags
-from shared.envs import CredentialsRotation, EnvConfig, publishes_queue_metrics
+from shared.envs import CredentialsRotation, EnvConfig
 
 METRICS_NAMESPACE = QUEUE_METRICS_NAMESPACE
 #: The file the function's code is made of, and the module Lambda imports it as.
@@ -90,11 +90,6 @@ def monitor_user_name(env_name: str) -> str:
 
 def monitor_secret_name(env_name: str) -> str:
     return f"platform/{env_name}/messaging-monitor/queue-metrics"
-
-
-def runs_publisher(env: EnvConfig) -> bool:
-    """Whether the env runs the publisher: every ``amazon-mq`` env (see the module's docstring for external)."""
-    return publishes_queue_metrics(env)
 
 
 @dataclass(frozen=True)

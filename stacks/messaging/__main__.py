@@ -13,8 +13,9 @@ from shared.components.alarms import MetricAlarms, publisher_alarms, queue_alarm
 from shared.components.broker import broker_access
 from shared.components.compute_containers import partition_of
 from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology
-from shared.components.queue_metrics import METRICS_NAMESPACE, QueueMetricsArgs, QueueMetricsPublisher, runs_publisher
+from shared.components.queue_metrics import METRICS_NAMESPACE, QueueMetricsArgs, QueueMetricsPublisher
 from shared.contracts import BrokerOutputs, NetworkOutputs, required
+from shared.envs import publishes_queue_metrics
 from shared.layer import Layer
 
 layer = Layer("messaging")
@@ -24,7 +25,7 @@ broker = broker_access(layer.env, broker_layer, aws_provider=layer.aws)
 
 plan = plan_topology(layer.env, load_catalog())
 topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
-if runs_publisher(layer.env):  # the queues' backlog, which Amazon MQ does not publish for RabbitMQ 4
+if publishes_queue_metrics(layer.env):  # the queues' backlog, which Amazon MQ does not publish for RabbitMQ 4
     publisher = QueueMetricsPublisher(
         "queue-metrics",
         QueueMetricsArgs.from_env(layer.env, plan.vhost, tuple(q.name for q in plan.queues),
@@ -46,7 +47,7 @@ if layer.env.messaging.broker == "amazon-mq":  # an external broker publishes no
         lambda name: required(name, "broker.broker_name", "an amazon-mq broker has a name"))
     MetricAlarms("queue-alarms", queue_alarms(layer.env.name, layer.env.alarms, broker_name, plan.vhost,
                                               plan.queue_pairs(), layer.env.messaging.engine_version,
-                                              METRICS_NAMESPACE if runs_publisher(layer.env) else None),
+                                              METRICS_NAMESPACE if publishes_queue_metrics(layer.env) else None),
                  broker_layer.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=topology))
 
 layer.export(
