@@ -163,6 +163,14 @@ LAMBDA: dict[str, DimensionSets] = _merge(
 )
 
 QUEUE_METRICS: dict[str, DimensionSets] = dict.fromkeys(publisher.METRICS, _sets(publisher.DIMENSIONS))
+#: The publisher's metric name for each queue field of RabbitMQ's management API it reads (its ``METRICS``,
+#: inverted). The queue alarms and the backlog scaling name their series from here, so a metric renamed in the
+#: publisher moves them with it instead of leaving them on a series nothing writes.
+QUEUE_METRIC_OF_FIELD: dict[str, str] = {field: metric for metric, field in publisher.METRICS.items()}
+#: messages waiting for a consumer: the backlog (``messages_ready``)
+QUEUE_READY_METRIC = QUEUE_METRIC_OF_FIELD["messages_ready"]
+#: messages ready or unacknowledged: 0 when the queue holds nothing, waiting or in progress (``messages``)
+QUEUE_MESSAGES_METRIC = QUEUE_METRIC_OF_FIELD["messages"]
 
 PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     AMAZON_MQ_NAMESPACE: AMAZON_MQ,

@@ -30,6 +30,7 @@ from shared.cloudwatch_metrics import (
     APPLICATION_ELB_NAMESPACE,
     CONTAINER_INSIGHTS_NAMESPACE,
     LAMBDA_NAMESPACE,
+    QUEUE_READY_METRIC,
 )
 from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
@@ -140,7 +141,7 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                       comparison="GreaterThanOrEqualToThreshold", threshold=settings.queue_depth,
                       treat_missing_data="missing", period=settings.period_seconds,
                       evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
-                      metric="MessagesReady", statistic="Maximum", dimensions={"VirtualHost": vhost, "Queue": work}),
+                      metric=QUEUE_READY_METRIC, statistic="Maximum", dimensions={"VirtualHost": vhost, "Queue": work}),
             AlarmSpec(name=alarm_name(env_name, "dlq-depth", service),
                       description=f"{dead_letter} holds {settings.dead_letter_depth}+ dead letters: messages {service} "
                                   "rejected, that expired or exceeded the delivery limit; inspect and replay or drop "
@@ -148,7 +149,7 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                       comparison="GreaterThanOrEqualToThreshold", threshold=settings.dead_letter_depth,
                       treat_missing_data="missing", period=settings.period_seconds,
                       evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
-                      metric="MessagesReady", statistic="Maximum",
+                      metric=QUEUE_READY_METRIC, statistic="Maximum",
                       dimensions={"VirtualHost": vhost, "Queue": dead_letter}))]
     if not amazon_mq_vends_queue_metrics(engine_version):
         # A per-queue alarm would never get a data point and stay OK forever. The broker-level count is

@@ -21,6 +21,7 @@ import pulumi_aws as aws
 
 from shared.artifact_names import artifact_bucket_name, artifact_prefix
 from shared.catalog import ECS_DURATION_MAX
+from shared.cloudwatch_metrics import QUEUE_MESSAGES_METRIC, QUEUE_READY_METRIC
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
     ENVOY_TMP_VOLUME,
@@ -394,7 +395,7 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
             metric_interval_lower_bound=str(lower), metric_interval_upper_bound=None if upper is None else str(upper),
             scaling_adjustment=tasks) for lower, upper, tasks in BACKLOG_OUT_STEPS])
     alarms = [backlog_alarm(
-        f"{settings.env_name}-ml-backlog-out-{args.unit}", settings.queue_metrics_namespace, "MessagesReady",
+        f"{settings.env_name}-ml-backlog-out-{args.unit}", settings.queue_metrics_namespace, QUEUE_READY_METRIC,
         dimensions,
         f"{plan.name}.work has messages waiting: add {args.unit} tasks (step scaling, README Autoscaling)",
         "GreaterThanOrEqualToThreshold", 1, 1, out)]
@@ -409,7 +410,8 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
             aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
                 metric_interval_upper_bound="0", scaling_adjustment=-1)])
         alarms.append(backlog_alarm(
-            f"{settings.env_name}-ml-backlog-in-{args.unit}", settings.queue_metrics_namespace, "Messages", dimensions,
+            f"{settings.env_name}-ml-backlog-in-{args.unit}", settings.queue_metrics_namespace, QUEUE_MESSAGES_METRIC,
+            dimensions,
             f"{plan.name}.work has had no message, waiting or in progress, for {BACKLOG_IDLE_PERIODS} minutes: remove "
             f"one idle {args.unit} task (down to min_count)", "LessThanOrEqualToThreshold", 0, BACKLOG_IDLE_PERIODS,
             backlog_in))

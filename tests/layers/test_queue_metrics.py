@@ -211,6 +211,12 @@ def test_the_policy_table_knows_exactly_what_the_publisher_writes() -> None:
     assert all(f'"{metric}"' in source for metric in METRICS)
 
 
+def test_the_alarms_and_backlog_scaling_name_the_series_the_publisher_writes_from_ready_and_all_messages() -> None:
+    from shared.cloudwatch_metrics import QUEUE_MESSAGES_METRIC, QUEUE_READY_METRIC
+
+    assert (METRICS[QUEUE_READY_METRIC], METRICS[QUEUE_MESSAGES_METRIC]) == ("messages_ready", "messages")
+
+
 def test_an_external_broker_gets_no_publisher(tmp_path: Path, edit_env: Any) -> None:
     document = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
                                                      "messaging:adminPassword": {"secure": "v1:BBBB"}})
