@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE, artifact_bucket_name
+from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE
 from shared.components.building_blocks import customer_key
 from shared.components.compute_iam import customer_key_policy, deny_insecure_transport, document
 from shared.gateway_names import s3_bucket_arn
@@ -58,10 +58,8 @@ class ArtifactStoreArgs:
     partition: str
     #: the env protects state (prod): no force_destroy, and (by the layer's type list) the bucket and key protected
     protect: bool
-
-    @property
-    def bucket_name(self) -> str:
-        return artifact_bucket_name(self.env_name, self.account_id, self.region)
+    #: the bucket's name (shared.components.compute_plan.ComputeSettings.artifact_bucket_name)
+    bucket_name: str
 
 
 class ArtifactStore(pulumi.ComponentResource):

@@ -110,7 +110,8 @@ class ComputeArgs:
             broker=BrokerTarget.from_env(env),
             replication=ImageReplicationArgs.from_env(env, settings.partition),
             artifacts=ArtifactStoreArgs(env_name=env.name, account_id=env.account_id, region=env.region,
-                                        partition=settings.partition, protect=env.protect)
+                                        partition=settings.partition, protect=env.protect,
+                                        bucket_name=settings.artifact_bucket_name)
             if catalog.uses_artifacts else None,
         )
 

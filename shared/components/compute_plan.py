@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.artifact_names import artifact_bucket_name
 from shared.catalog import ServiceSpec
 from shared.components.building_blocks import log_group_arn
 from shared.components.compute_containers import ENVOY_IMAGE
@@ -35,6 +36,12 @@ class ComputeSettings:
     @property
     def log_group_arn_pattern(self) -> str:
         return log_group_arn(self.partition, self.region, self.account_id, self.log_group_name("*"))
+
+    @property
+    def artifact_bucket_name(self) -> str:
+        """The env's model-artifact bucket (shared.artifact_names): the store's name, the tasks' grants and their
+        ``ARTIFACTS_BUCKET`` all read it from here."""
+        return artifact_bucket_name(self.env_name, self.account_id, self.region)
 
 
 @dataclass(frozen=True)

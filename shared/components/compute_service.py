@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import artifact_bucket_name, artifact_prefix
+from shared.artifact_names import artifact_prefix
 from shared.catalog import ECS_DURATION_MAX
 from shared.cloudwatch_metrics import QUEUE_MESSAGES_METRIC, QUEUE_READY_METRIC
 from shared.components.compute_containers import (
@@ -149,8 +149,7 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
     access = plan.spec.artifacts
     if access and args.artifacts_key_arn is None:
         raise ValueError(f"{service} has catalog artifacts {access!r}, but no artifact bucket key was given")
-    bucket_arn = s3_bucket_arn(settings.partition, artifact_bucket_name(
-        settings.env_name, settings.account_id, settings.region)) if access else ""
+    bucket_arn = s3_bucket_arn(settings.partition, settings.artifact_bucket_name) if access else ""
     task_statements = pulumi.Output.all(upstreams.discovery, upstreams.mesh, args.artifacts_key_arn).apply(
         lambda values: task_role_statements(
             discovery_namespaces=[values[0].private_namespace_name, values[0].http_namespace_name]

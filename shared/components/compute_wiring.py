@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import pulumi
 
-from shared.artifact_names import artifact_bucket_name, artifact_prefix
+from shared.artifact_names import artifact_prefix
 from shared.components.compute_containers import (
     ContainerWiring,
     appmesh_virtual_node_arn,
@@ -184,7 +184,7 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
             environment["AMQP_QUEUE"] = str(queue)
     if spec.artifacts:
         # Where models live (README, "Add a service"): the bucket, and for a writer the prefix its grants hold it to.
-        environment["ARTIFACTS_BUCKET"] = artifact_bucket_name(settings.env_name, settings.account_id, settings.region)
+        environment["ARTIFACTS_BUCKET"] = settings.artifact_bucket_name
         if spec.artifacts == "write":
             environment["ARTIFACTS_PREFIX"] = artifact_prefix(spec.name)
     for callee in spec.calls:

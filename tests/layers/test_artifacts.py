@@ -278,6 +278,18 @@ def test_the_network_and_compute_layers_name_the_same_bucket() -> None:
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_compute_layer_takes_the_bucket_name_from_its_settings(env: str) -> None:
+    """The store's name and the tasks' grants and ARTIFACTS_BUCKET read ComputeSettings.artifact_bucket_name."""
+    from shared.components.compute import ComputeArgs
+
+    config = load_env(env)
+    args = ComputeArgs.from_env(config, load_catalog())
+    assert args.artifacts is not None
+    assert args.artifacts.bucket_name == args.settings.artifact_bucket_name == artifact_bucket_name(
+        config.name, config.account_id, config.region)
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_a_service_using_artifacts_starts_only_once_the_bucket_is_encrypted_versioned_and_tls_only(env: str) -> None:
     """On the first `up` the bucket is created in the same run as the services' new revisions: a model written
     before the default encryption (or versioning) is in place would be SSE-S3 (or unversioned)."""
