@@ -69,7 +69,6 @@ SCHEDULE = "rate(1 minute)"
 MAX_EVENT_AGE_SECONDS = 60
 #: One run: a secret read, one management API call (10 s bound) and a few PutMetricData calls.
 TIMEOUT_SECONDS = 30
-MANAGEMENT_PORT = 443
 
 
 def publisher_source() -> str:
