@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,18 +172,19 @@ def configuration_name(env_name: str, engine_version: str) -> str:
     return f"{broker_name(env_name)}-rabbitmq-{engine_version}"
 
 
-def _require_queue_metrics_group(group_id: str | None) -> str:
-    if not group_id:
-        raise ContractError("layer 'broker' admits the queue metrics publisher but 'network' exports no "
-                            "queue_metrics_security_group_id (deploy the network layer first)")
-    return group_id
+def _network_group(purpose: str, output: str) -> Callable[[str | None], str]:
+    """The check of a network output the broker's security group admits: ``output`` unset fails, naming why
+    (``purpose``) the broker needs it."""
+    def require(group_id: str | None) -> str:
+        if not group_id:
+            raise ContractError(f"layer 'broker' {purpose} but 'network' exports no {output} (deploy the network "
+                                "layer first)")
+        return group_id
+    return require
 
 
-def _require_rotation_group(group_id: str | None) -> str:
-    if not group_id:
-        raise ContractError("layer 'broker' rotates the broker admin but 'network' exports no "
-                            "broker_rotation_security_group_id (deploy the network layer first)")
-    return group_id
+_require_queue_metrics_group = _network_group("admits the queue metrics publisher", "queue_metrics_security_group_id")
+_require_rotation_group = _network_group("rotates the broker admin", "broker_rotation_security_group_id")
 
 
 class AmazonMqBroker(pulumi.ComponentResource):
