@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -457,37 +457,38 @@ class VpcNetwork(pulumi.ComponentResource):
         """The publisher's way to Secrets Manager and CloudWatch (``monitoring``): the interface endpoints where
         the env has both, else the NAT for whichever it lacks (the env loader guarantees a NAT: shared.envs,
         private egress); the broker's management API is the messaging layer's rule."""
-        group = self.queue_metrics_security_group
-        self.queue_metrics_rules: list[aws.vpc.SecurityGroupEgressRule] = []
-        through_endpoints = [service for service in ("secretsmanager", "monitoring") if service in self.endpoints]
-        if through_endpoints and self.endpoint_security_group is not None:
-            self.queue_metrics_rules.append(https_egress(
-                f"{name}-queue-metrics-out-endpoints", group,
-                referenced_security_group_id=self.endpoint_security_group.id,
-                description=f"HTTPS to the {' and '.join(through_endpoints)} interface endpoints"))
-        if len(through_endpoints) < 2 and self.nat_gateways:
+        self.queue_metrics_rules = self._function_egress(
+            f"{name}-queue-metrics", self.queue_metrics_security_group, ("secretsmanager", "monitoring"),
+            lambda through: f"HTTPS to the {' and '.join(through)} interface endpoints",
             # The public API endpoints through the NAT; their addresses are not the platform's to pin.
-            self.queue_metrics_rules.append(https_egress(
-                f"{name}-queue-metrics-out-https", group, cidr_ipv4="0.0.0.0/0",
-                description="HTTPS through the NAT to Secrets Manager or CloudWatch (no interface endpoint)"))
+            "HTTPS through the NAT to Secrets Manager or CloudWatch (no interface endpoint)")
 
     def _broker_rotation_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """The rotation function's way to Secrets Manager: the interface endpoint where the env has one
         (private DNS resolves the API's name to it), else the NAT; nothing else leaves the group here."""
-        group = self.broker_rotation_security_group
-        self.broker_rotation_rules: list[aws.vpc.SecurityGroupEgressRule] = []
-        if "secretsmanager" in self.endpoints and self.endpoint_security_group is not None:
-            self.broker_rotation_rules.append(https_egress(
-                f"{name}-broker-rotation-out-endpoints", group,
-                referenced_security_group_id=self.endpoint_security_group.id,
-                description="HTTPS to the Secrets Manager interface endpoint"))
-        elif self.nat_gateways:
+        self.broker_rotation_rules = self._function_egress(
+            f"{name}-broker-rotation", self.broker_rotation_security_group, ("secretsmanager",),
+            lambda _: "HTTPS to the Secrets Manager interface endpoint",
             # Secrets Manager's public endpoint through the NAT; its addresses are not the platform's to pin.
-            self.broker_rotation_rules.append(https_egress(
-                f"{name}-broker-rotation-out-https", group, cidr_ipv4="0.0.0.0/0",
-                description="HTTPS through the NAT to Secrets Manager (no interface endpoint in this env)"))
+            "HTTPS through the NAT to Secrets Manager (no interface endpoint in this env)")
         # else (no NAT, no secretsmanager endpoint): no way out; the env loader refuses such an env
         # (shared.envs, private egress), and a component used alone gets a group a function could not use.
+
+    def _function_egress(self, prefix: str, group: aws.ec2.SecurityGroup, apis: tuple[str, ...],
+                         endpoint_description: Callable[[list[str]], str],
+                         nat_description: str) -> list[aws.vpc.SecurityGroupEgressRule]:
+        """A Lambda function's egress to the AWS ``apis`` it calls: one rule to the interface endpoints the env has
+        of them (``<prefix>-out-endpoints``), one through the NAT where it lacks any (``<prefix>-out-https``)."""
+        rules: list[aws.vpc.SecurityGroupEgressRule] = []
+        through = [service for service in apis if service in self.endpoints]
+        if through and self.endpoint_security_group is not None:
+            rules.append(https_egress(
+                f"{prefix}-out-endpoints", group, referenced_security_group_id=self.endpoint_security_group.id,
+                description=endpoint_description(through)))
+        if len(through) < len(apis) and self.nat_gateways:
+            rules.append(https_egress(f"{prefix}-out-https", group, cidr_ipv4="0.0.0.0/0",
+                                      description=nat_description))
+        return rules
 
     @staticmethod
     def _endpoint_policy_json(service: str, args: VpcNetworkArgs) -> str:
