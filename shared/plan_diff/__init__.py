@@ -286,6 +286,10 @@ def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) ->
 
     while True:
         tokens = _replaced_tokens(diffs, fresh)
+        if not tokens:
+            return
+        # one pattern for every reader: a replaced resource (the owner of its own tokens) is skipped below
+        pattern = re.compile("|".join(tokens))
         grown = False
         for layer_diff in diffs:
             known = {change.urn: index for index, change in enumerate(layer_diff.changes)}
@@ -294,11 +298,9 @@ def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) ->
                 existing = layer_diff.changes[known[urn]] if urn in known else None
                 if not resource.get("custom", True) or (existing and existing.action != "update"):
                     continue
-                foreign = [token for token, owner in tokens.items() if owner != urn]
-                pattern = re.compile("|".join(foreign)) if foreign else None
                 hits = {key for key, value in resource.get("inputs", {}).items()
-                        if pattern is not None and pattern.search(text(urn, key, value))}
-                if pattern is None or not hits:
+                        if pattern.search(text(urn, key, value))}
+                if not hits:
                     continue
                 values = resource.get("inputs", {})
                 forced = any(not path or pattern.search(json.dumps(_at(values.get(key), path)))
