@@ -57,10 +57,11 @@ PROBE_KEY = "rehearsal.probe"
 DEFAULT_EXCHANGE = ""
 
 
+@dataclass(frozen=True, kw_only=True)
 class _ProblemOrOk:
-    """A check's result that passed when it found no ``problem``."""
+    """A check's result that passed when it found no ``problem`` (a keyword, after each check's own fields)."""
 
-    problem: str | None
+    problem: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,7 +75,6 @@ class RouteResult(_ProblemOrOk):
     routing_key: str
     expected: tuple[str, ...]
     delivered: tuple[str, ...]
-    problem: str | None = None
 
     def failure(self) -> str:
         return (f"route broke: {self.publisher} -> {self.exchange} '{self.routing_key}': the catalog says "
@@ -118,7 +118,6 @@ class DeadLetterResult(_ProblemOrOk):
     service: str
     queue: str
     dead_letter_queue: str
-    problem: str | None = None
 
     def failure(self) -> str:
         return f"dead-lettering broke: a message {self.service} rejected from {self.queue}: {self.problem}"
@@ -131,7 +130,6 @@ class PolicyChangeResult(_ProblemOrOk):
     """What was changed, e.g. ``message-ttl 3600000 -> 7200000, max-length 100000 -> 3``."""
     kept: int
     """Messages the queue held before the change and still holds after it."""
-    problem: str | None = None
 
     def failure(self) -> str:
         return f"policy change broke: {self.queue} ({self.change}): {self.problem}"
@@ -147,7 +145,6 @@ class ConsumerTimeoutResult(_ProblemOrOk):
     """``consumer-timeout`` of the policy that applies to the queue."""
     applied: int | None
     """What the node applies (its effective policy); None where the node does not know the key."""
-    problem: str | None = None
 
     def failure(self) -> str:
         return f"consumer timeout broke: {self.service}'s {self.queue}: {self.problem}"
@@ -364,11 +361,11 @@ class Rehearsal:
             message_id, outcome = self._publish(publisher, exchange_name, key)
             if outcome.unavailable:
                 self.report.routes.append(RouteResult(publisher, exchange_name, key, expected, (),
-                                                      outcome.unavailable))
+                                                      problem=outcome.unavailable))
                 continue
             if not outcome.allowed:
                 self.report.routes.append(RouteResult(publisher, exchange_name, key, expected, (),
-                                                      f"publish refused: {outcome.code} {outcome.text}"))
+                                                      problem=f"publish refused: {outcome.code} {outcome.text}"))
                 continue
             counts = self.wait_for(expected)
             delivered = tuple(sorted(q for q, n in counts.items() if n > 0))
@@ -388,7 +385,7 @@ class Rehearsal:
                 if problem:
                     problems.append(problem)
             self.report.routes.append(RouteResult(publisher, exchange_name, key, expected, delivered,
-                                                  "; ".join(problems) or None))
+                                                  problem="; ".join(problems) or None))
         self.purge_all()
 
     def check_dead_letters(self) -> None:
@@ -411,7 +408,7 @@ class Rehearsal:
                 problem = self._consume_own(spec.name, queue, message_id, reject=True)
             if problem is None:
                 problem = self._dead_lettered(queue, dead_letter_queue, message_id)
-            self.report.dead_letters.append(DeadLetterResult(spec.name, queue, dead_letter_queue, problem))
+            self.report.dead_letters.append(DeadLetterResult(spec.name, queue, dead_letter_queue, problem=problem))
         self.purge_all()
 
     def _dead_lettered(self, queue: str, dead_letter_queue: str, message_id: str) -> str | None:
@@ -492,7 +489,7 @@ class Rehearsal:
                 if applied != expected:
                     problem = f"the node applies consumer-timeout {applied}, not the declared {expected}"
             self.report.consumer_timeouts.append(
-                ConsumerTimeoutResult(spec.name, spec.queue, expected, declared, applied, problem))
+                ConsumerTimeoutResult(spec.name, spec.queue, expected, declared, applied, problem=problem))
 
     def check_policy_change(self, messages: int = 3) -> None:
         """Change the first work queue's TTL and length limit in place; its messages must stay."""
@@ -502,7 +499,7 @@ class Rehearsal:
         user, operator = self.policy_for(queue, operator=False), self.policy_for(queue, operator=True)
         if user is None or operator is None:
             missing = "policy" if user is None else "operator policy"
-            self.report.policy_changes.append(PolicyChangeResult(queue, "-", 0, f"no {missing} applies to it"))
+            self.report.policy_changes.append(PolicyChangeResult(queue, "-", 0, problem=f"no {missing} applies to it"))
             return
         old_ttl, old_limit = user.definition.get("message-ttl"), operator.definition.get("max-length")
         new_ttl = 2 * int(old_ttl) if isinstance(old_ttl, int) else 600_000
@@ -534,7 +531,7 @@ class Rehearsal:
             except OSError as error:
                 problem = problem or f"could not restore the policies: {error}"
         self.report.policy_changes.append(PolicyChangeResult(queue, change, messages if problem is None else 0,
-                                                             problem))
+                                                             problem=problem))
         self.purge_all()
 
     def _judge_change(self, queue: str, declared: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
