@@ -31,6 +31,7 @@ from shared.broker_capacity import (
 )
 from shared.catalog import Catalog, load_catalog
 from shared.envs import load_env
+from shared.errors import ConfigError
 from tests.test_envs import synth_cli
 
 EnvEditor = Callable[[str, Callable[[dict[str, Any]], None]], Path]
@@ -151,17 +152,23 @@ def test_the_same_peak_fits_the_maximum_of_rabbitmq_3(edit_env: EnvEditor) -> No
     assert capacity_problems(env, load_catalog()) == []
 
 
+def _besides_inference(env: str) -> int:
+    """The connections of every service but inference at the env's max_counts."""
+    need = broker_need(load_env(env), load_catalog())
+    return sum(service.connections for service in need.services if service.service != "inference")
+
+
 def test_a_cluster_is_refused_only_past_what_its_three_nodes_hold(edit_env: EnvEditor) -> None:
     # prod: mq.m7g.large CLUSTER_MULTI_AZ on 4.2, 500 connections per node
     limits = broker_limits("4.2", "mq.m7g.large", "CLUSTER_MULTI_AZ")
     assert limits is not None
-    others = 2 * (9 + 9 + 3)  # gateway, preprocess, training at prod's max_count, two connections a task
+    others = _besides_inference("prod")
     fits = (limits.connections * 3 - others) // 2  # inference tasks the three nodes just hold
     edit_env("prod", _max_counts({"inference": fits}))
     assert broker_need(load_env("prod"), load_catalog()).connections > limits.connections, "above one node"
     assert capacity_problems(load_env("prod"), load_catalog()) == []
     edit_env("prod", _max_counts({"inference": fits + 1}))
-    with pytest.raises(Exception, match=r"prod\.yaml: messaging\.instance_type: .*500 AMQP connections per node x "
+    with pytest.raises(ConfigError, match=r"prod\.yaml: messaging\.instance_type: .*500 AMQP connections per node x "
                                         r"3 nodes"):
         load_env("prod")
 
@@ -216,7 +223,7 @@ def test_a_rolling_deployment_past_the_limit_is_a_note(edit_env: EnvEditor) -> N
 def test_a_cluster_is_noted_as_if_one_node_were_down(edit_env: EnvEditor) -> None:
     limits = broker_limits("4.2", "mq.m7g.large", "CLUSTER_MULTI_AZ")
     assert limits is not None
-    others = 2 * (9 + 9 + 3)
+    others = _besides_inference("prod")
     inference = (limits.connections * 2 * NOTE_PERCENT // 100 - others) // 2 + 1  # just above 80% of two nodes
     edit_env("prod", _max_counts({"inference": inference}))
     notes = capacity_notes(load_env("prod"), load_catalog())
@@ -243,3 +250,13 @@ def test_the_readme_states_the_contract_the_need_is_counted_on() -> None:
     contract = " ".join((REPO_ROOT / "README.md").read_text().split())
     assert f"at most {CHANNELS_PER_CONNECTION} channels on each" in contract
     assert CONSUMERS_PER_CHANNEL == 1 and "and one consumer, on its own work queue" in contract
+
+
+def test_a_destroy_says_nothing_of_the_peak(edit_env: EnvEditor) -> None:
+    from shared.orchestrate.cli import main
+    from tests.test_orchestrate import RecordingRunner
+
+    edit_env("dev", _max_counts({"inference": 40}))
+    out = io.StringIO()
+    assert main(["destroy", "dev", "--layers", "compute", "--yes"], runner=RecordingRunner(), out=out) == 0
+    assert "messaging.instance_type" not in out.getvalue()

@@ -152,8 +152,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         args = build_parser().parse_args(argv)
         operation = _operation(args)
         env = load_env(args.env)  # a bad env file stops everything before any CLI is looked for
-        for note in capacity_notes(env, load_catalog()):  # a peak close to the broker's limits (not refused)
-            out.write(f"note: {env_path(env.name)}: {note}\n")
+        if operation.action in (Action.UP, Action.PREVIEW):  # a peak close to the broker's limits (not refused)
+            for note in capacity_notes(env, load_catalog()):
+                out.write(f"note: {env_path(env.name)}: {note}\n")
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)
