@@ -17,9 +17,9 @@ connections, since flow control blocks a publishing connection and would stall t
 clients open none: the RabbitMQ provider (during ``up`` of messaging), the queue metrics publisher and the broker
 admin's rotation function all speak the management HTTP API, which RabbitMQ does not count as client connections
 (RabbitMQ "Limits" guide: ``connection_max`` counts client connections, only ``ranch_connection_max`` counts HTTP
-API ones, and Amazon MQ sets no such limit). Queues: each consuming service's work queue and DLQ (the messaging
-layer declares no other; services declare none, their configure permission is ``^$``), whether released or not.
-Vhosts: the env's own and Amazon MQ's default ``/``.
+API ones, and that one is not among the limits of Amazon MQ's "Resource Limit Configuration"). Queues: each
+consuming service's work queue and DLQ (the messaging layer declares no other; services declare none, their
+configure permission is ``^$``), whether released or not. Vhosts: the env's own and Amazon MQ's default ``/``.
 
 **A cluster.** Connections and channels are limited per node, and clients reach a node through the broker's one
 endpoint, which does not promise an even spread (Amazon MQ's maximum-limits guide: "the exact limit values for a
@@ -33,9 +33,9 @@ platform holds the need against those and does not raise them in the broker's co
 exist (``connection_max``, ``channel_max_per_node``, ``cluster_queue_limit``, ...; "Resource Limit Configuration";
 a value above the maximum fails CreateBroker / UpdateBroker): AWS sizes RabbitMQ 4 brokers on the defaults
 ("sizing guidelines": "Always use the default resource limits on RabbitMQ 4 broker to determine the appropriate
-instance size ... we strongly recommend you test the broker performance with the increased values"), a raised
-limit applies only after a reboot of the broker (so a first ``up`` would run on the defaults anyway), and a broker
-whose limits were raised past what its memory holds fails by memory alarm instead of by a clear refusal. The
+instance size ... we strongly recommend you test the broker performance with the increased values"), and on a
+running broker a raised limit is a new configuration revision, pending until the broker's next reboot (README,
+"Changing the broker"), so the check would have to tell the limits the broker runs from those it will run. The
 resolution is a bigger instance type (the defaults scale with it) or smaller ``max_count``s.
 """
 
