@@ -12,11 +12,15 @@ Sources (Amazon MQ developer guide):
   ``mq.m7g`` sizes in both the single-instance and the cluster tables.
 * "Best practices for broker setup": a cluster deployment is three RabbitMQ nodes distributed across
   three Availability Zones.
+* "Default resource limits" and "Amazon MQ for RabbitMQ maximum resource limit": what a broker holds
+  (connections, channels, queues, consumers per channel, vhosts) per engine major version, deployment mode
+  and instance type; :mod:`shared.broker_capacity` holds an env's peak against them.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, CONSUMER_TIMEOUT_MAX_MS, Catalog
@@ -44,6 +48,87 @@ DEFAULT_INSTANCE_TYPE = "mq.m7g.large"
 
 #: A RabbitMQ cluster is three nodes spread over three AZs: the env needs a private subnet in each.
 CLUSTER_AZS = 3
+
+
+@dataclass(frozen=True)
+class BrokerLimits:
+    """What Amazon MQ lets one RabbitMQ broker hold. ``connections`` and ``channels`` are per node (a cluster has
+    :data:`CLUSTER_AZS` nodes); ``queues`` and ``vhosts`` per broker, a cluster's included (RabbitMQ "Limits"
+    guide: ``cluster_queue_limit`` and ``vhost_max`` are cluster-wide, ``connection_max`` and
+    ``channel_max_per_node`` per node); ``consumers_per_channel`` per channel. ``vhosts`` is None where AWS's
+    table lists none."""
+
+    connections: int
+    channels: int
+    queues: int
+    consumers_per_channel: int
+    vhosts: int | None
+
+
+_S, _C = "SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"
+_M7G = ("medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")
+_M5 = ("large", "xlarge", "2xlarge", "4xlarge")
+
+
+def _table(mode: str, family: str, sizes: tuple[str, ...],
+           rows: tuple[tuple[int, int, int, int, int | None], ...]) -> dict[tuple[str, str], BrokerLimits]:
+    """(mode, instance type) -> limits, from one of AWS's tables: rows of (connections, channels, queues, consumers
+    per channel, vhosts) in ``sizes`` order (``strict``: a row too many or too few is an error)."""
+    return {(mode, f"{family}.{size}"): BrokerLimits(*row) for size, row in zip(sizes, rows, strict=True)}
+
+
+#: The most a RabbitMQ broker of each deployment mode x instance type may be configured to hold: what RabbitMQ 3.x
+#: brokers run with (Amazon MQ developer guide, "Default resource limits": "Amazon MQ for RabbitMQ 3 brokers, the
+#: default is configured with the maximum resource limit" and cannot be overridden), and the bound of RabbitMQ 4's
+#: configurable limits. Amazon MQ developer guide, "Amazon MQ for RabbitMQ maximum resource limit" (m7g and m5 tables;
+#: an m5 cluster's connections and channels per node) and "Amazon MQ for RabbitMQ sizing guidelines" (t3.micro).
+RABBITMQ_MAXIMUM_LIMITS: dict[tuple[str, str], BrokerLimits] = {
+    **_table(_S, "mq.m7g", _M7G, (
+        (300, 900, 2_500, 1_000, 10), (5_000, 15_000, 20_000, 1_000, 1_500), (10_000, 30_000, 30_000, 1_000, 1_500),
+        (20_000, 60_000, 40_000, 1_000, 1_500), (40_000, 120_000, 60_000, 1_000, 1_500),
+        (80_000, 240_000, 80_000, 1_000, 1_500), (120_000, 360_000, 100_000, 1_000, 1_500),
+        (160_000, 480_000, 120_000, 1_000, 1_500))),
+    **_table(_C, "mq.m7g", _M7G, (
+        (300, 900, 500, 1_000, 10), (5_000, 15_000, 10_000, 1_000, 1_500), (10_000, 30_000, 15_000, 1_000, 1_500),
+        (20_000, 60_000, 20_000, 1_000, 1_500), (40_000, 120_000, 30_000, 1_000, 1_500),
+        (80_000, 240_000, 40_000, 1_000, 1_500), (120_000, 360_000, 50_000, 1_000, 1_500),
+        (160_000, 480_000, 60_000, 1_000, 1_500))),
+    **_table(_S, "mq.m5", _M5, (
+        (5_000, 15_000, 30_000, 1_000, 1_500), (10_000, 30_000, 60_000, 1_000, 1_500),
+        (20_000, 60_000, 120_000, 1_000, 1_500), (40_000, 120_000, 240_000, 1_000, 1_000))),
+    **_table(_C, "mq.m5", _M5, (
+        (5_000, 15_000, 10_000, 1_000, None), (10_000, 30_000, 15_000, 1_000, None),
+        (20_000, 60_000, 20_000, 1_000, None), (40_000, 120_000, 30_000, 1_000, None))),
+    **_table(_S, "mq.t3", ("micro",), ((500, 1_500, 2_500, 1_000, None),)),
+}
+
+#: What a RabbitMQ 4 broker of each deployment mode x instance type holds as created: Amazon MQ's default resource
+#: limits, lower than the maximum, raised only by the broker's configuration (``connection_max``,
+#: ``channel_max_per_node``, ``cluster_queue_limit``, ``consumer_max_per_channel``, ``vhost_max``; AWS: "Resource
+#: Limit Configuration"), which the platform does not set (README, "Changing the broker": AWS sizes brokers on
+#: these). Amazon MQ developer guide, "Default resource limits" (RabbitMQ 4.2, m7g single-instance and cluster).
+RABBITMQ4_DEFAULT_LIMITS: dict[tuple[str, str], BrokerLimits] = {
+    **_table(_S, "mq.m7g", _M7G, (
+        (100, 500, 500, 10, 10), (1_500, 4_500, 1_000, 10, 50), (3_000, 9_000, 2_000, 10, 100),
+        (6_000, 18_000, 4_000, 10, 150), (12_000, 36_000, 8_000, 10, 200), (24_000, 72_000, 16_000, 10, 250),
+        (36_000, 108_000, 24_000, 10, 300), (48_000, 144_000, 32_000, 10, 350))),
+    **_table(_C, "mq.m7g", _M7G, (
+        (100, 300, 100, 10, 10), (500, 1_500, 1_000, 10, 50), (1_000, 3_000, 2_000, 10, 100),
+        (2_000, 6_000, 4_000, 10, 150), (4_000, 12_000, 8_000, 10, 200), (8_000, 24_000, 16_000, 10, 250),
+        (12_000, 36_000, 24_000, 10, 300), (16_000, 48_000, 32_000, 10, 350))),
+}
+
+#: RabbitMQ nodes per deployment mode ("Best practices for broker setup": a cluster is three nodes in three AZs).
+BROKER_NODES: dict[str, int] = {_S: 1, _C: 3}
+
+
+def broker_limits(engine_version: str, instance_type: str, deployment_mode: str) -> BrokerLimits | None:
+    """The limits a broker of this engine version, type and mode runs with: RabbitMQ 4's defaults, 3.x's maximum
+    (None: a combination Amazon MQ does not offer, which :func:`broker_problems` names)."""
+    if broker_problems(engine_version, instance_type, deployment_mode):
+        return None
+    table = RABBITMQ4_DEFAULT_LIMITS if engine_at_least(engine_version, (4,)) else RABBITMQ_MAXIMUM_LIMITS
+    return table.get((deployment_mode, instance_type))
 
 
 def family_of(instance_type: str) -> str:

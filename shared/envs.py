@@ -607,6 +607,15 @@ def _rule_broker_matrix(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
         yield path, f"messaging.{key}", reason
 
 
+def _rule_broker_capacity(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The broker would refuse the connections, channels or queues of the services at their peak, and their tasks
+    would fail only once they scaled out (shared.broker_capacity)."""
+    from shared.broker_capacity import capacity_problems
+
+    for key, reason in capacity_problems(env, catalog):
+        yield path, key, reason
+
+
 def static_instances_problem(env: EnvConfig) -> str | None:
     """Why ``discovery.static_instances`` cannot be registered (None: they can): instances outside ECS are
     found through the DNS namespace's per-service Cloud Map services, which only App Mesh envs create."""
@@ -877,6 +886,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_canary_role_names, ("mesh",)),
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
+    (_rule_broker_capacity, ("messaging", "services", "release", "mesh")),
     (_rule_management_ca_file, ("messaging",)),
     (_rule_management_endpoint, ("messaging",)),
     (_rule_static_instances, ("discovery", "mesh")),

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.amazonmq import engine_at_least
+from shared.amazonmq import BROKER_NODES, engine_at_least
+from shared.broker_capacity import NOTE_PERCENT, alarm_thresholds, usable_nodes
 from shared.cloudwatch_metrics import (
     AMAZON_MQ_NAMESPACE,
     APPLICATION_ELB_NAMESPACE,
@@ -220,6 +221,41 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
                       metric("free", "RabbitMQDiskFree"), "RabbitMQDiskFreeLimit",
                       ("headroom", "free disk / disk limit", "free / limit")),
     ]
+
+
+#: What each capacity alarm counts: the ``AWS/AmazonMQ`` broker metric -> the alarm's name part and the noun.
+CAPACITY_METRICS: dict[str, tuple[str, str]] = {
+    "ConnectionCount": ("connections", "AMQP connections"),
+    "ChannelCount": ("channels", "AMQP channels"),
+    "QueueCount": ("queues", "queues"),
+}
+
+
+def capacity_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str], engine_version: str,
+                    instance_type: str, deployment_mode: str) -> list[AlarmSpec]:
+    """The broker's connections, channels and queues approaching what it holds (shared.broker_capacity): past its
+    limits it closes new connections and channels and refuses new queues.
+
+    ``ConnectionCount``, ``ChannelCount`` and ``QueueCount`` (Maximum) with dimension Broker, for a cluster the sum
+    over its nodes (Amazon MQ developer guide, "Available CloudWatch metrics for Amazon MQ for RabbitMQ brokers"),
+    against :func:`shared.broker_capacity.alarm_thresholds`: ``NOTE_PERCENT`` (80) % of the limits the broker runs
+    with (RabbitMQ 4's defaults, 3.x's maximum), connections and channels per node times the nodes a cluster keeps
+    with one down. One node of a cluster can still pass its own limit first where clients spread unevenly; its
+    per-node series (Broker, Node) are named after hosts known only once the broker runs. Missing data is
+    notBreaching: a broker that stops reporting is the memory and disk alarms' business (breaching there), and
+    silence is no sign of clients piling up.
+    """
+    thresholds = alarm_thresholds(engine_version, instance_type, deployment_mode)
+    counted = " with one node down" if usable_nodes(deployment_mode) < BROKER_NODES[deployment_mode] else ""
+    return [AlarmSpec(
+        name=alarm_name(env_name, "broker-capacity", what),
+        description=f"the {env_name} RabbitMQ broker has {threshold}+ {noun}, {NOTE_PERCENT}% of what "
+                    f"{instance_type} {deployment_mode} on RabbitMQ {engine_version} holds{counted}; past the limit it "
+                    "refuses new ones (README, Changing the broker: a bigger instance type, or lower max_count)",
+        comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
+        period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
+        namespace=AMAZON_MQ_NAMESPACE, metric=metric, statistic="Maximum", dimensions={"Broker": broker_name})
+        for metric, threshold in thresholds.items() for what, noun in (CAPACITY_METRICS[metric],)]
 
 
 def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi.Input[str]) -> list[AlarmSpec]:

@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
+from shared.broker_capacity import capacity_notes
+from shared.catalog import load_catalog
 from shared.cli import UsageParser
-from shared.envs import EnvConfig, load_env
+from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import PlatformError, UsageError
 from shared.images import AwsAccessError
 from shared.orchestrate.account import AccountCheck, AccountError, AccountReport, AwsAccountCheck, print_report
@@ -150,6 +152,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         args = build_parser().parse_args(argv)
         operation = _operation(args)
         env = load_env(args.env)  # a bad env file stops everything before any CLI is looked for
+        if operation.action in (Action.UP, Action.PREVIEW):  # a peak close to the broker's limits (not refused)
+            for note in capacity_notes(env, load_catalog()):
+                out.write(f"note: {env_path(env.name)}: {note}\n")
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)

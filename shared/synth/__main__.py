@@ -62,6 +62,18 @@ def warn_about_catalog(console: Console) -> None:
         console.print(Text(f"warning: {display_path(str(catalog_path()))}: {warning}", style="yellow"))
 
 
+def note_about_broker_capacity(console: Console, env_names: list[str]) -> None:
+    """Print each env's broker capacity notes (a peak close to its broker's limits: shared.broker_capacity),
+    naming the env file."""
+    from shared.broker_capacity import capacity_notes
+    from shared.catalog import load_catalog
+    from shared.envs import env_path, load_env
+
+    for name in env_names:
+        for note in capacity_notes(load_env(name), load_catalog()):
+            console.print(Text(f"note: {display_path(str(env_path(name)))}: {note}", style="yellow"))
+
+
 def _shown(path: Path) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
@@ -102,6 +114,7 @@ def main(argv: list[str]) -> int:
     for name in args.envs:
         check_output_path(args.build_dir / name, "build folder", directory=True)
     warn_about_catalog(console)
+    note_about_broker_capacity(console, args.envs)
     for name in args.envs:
         documents = synth_env(name)
         paths = {layer: args.build_dir / name / f"{layer}.json" for layer in documents}

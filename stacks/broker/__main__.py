@@ -8,7 +8,14 @@ import pulumi
 # The repo root, so the program can import our helper package `shared` (the CLI runs it from here).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.components.alarms import AlarmTopic, AlarmTopicArgs, MetricAlarms, broker_alarms, rotation_alarms
+from shared.components.alarms import (
+    AlarmTopic,
+    AlarmTopicArgs,
+    MetricAlarms,
+    broker_alarms,
+    capacity_alarms,
+    rotation_alarms,
+)
 from shared.components.broker import (
     AmazonMqBroker,
     AmazonMqBrokerArgs,
@@ -39,6 +46,9 @@ if layer.env.messaging.broker == "amazon-mq":
         rotation_security_group_id=network.broker_rotation_security_group_id,
         queue_metrics_security_group_id=network.queue_metrics_security_group_id, opts=layer.opts)
     specs = broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name)
+    messaging = layer.env.messaging
+    specs += capacity_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name, messaging.engine_version,
+                             messaging.instance_type, messaging.deployment_mode)
     if broker.admin_rotation is not None:
         specs += rotation_alarms(layer.env.name, layer.env.alarms, broker.admin_rotation.function.name)
     MetricAlarms("broker-alarms", specs, alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))

@@ -157,7 +157,7 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
     assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "broker": {"breaching"},
-                       "tasks-below-desired": {"breaching"},
+                       "broker-capacity": {"notBreaching"}, "tasks-below-desired": {"breaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
                        "queue-metrics-silent": {"breaching"}}
 
@@ -409,3 +409,41 @@ def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str,
     for namespace, metric, dimensions in metrics:
         assert namespace is not None and metric is not None
         assert metric_problems(namespace, metric, dimensions) == [], (namespace, metric, dimensions)
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_the_broker_layer_alarms_at_80_percent_of_what_the_broker_holds(name: str) -> None:
+    from shared.amazonmq import broker_limits
+    from shared.broker_capacity import NOTE_PERCENT, alarm_thresholds
+    from shared.cloudwatch_metrics import metric_problems
+
+    env = load_env(name)
+    messaging = env.messaging
+    limits = broker_limits(messaging.engine_version, messaging.instance_type, messaging.deployment_mode)
+    assert limits is not None
+    found = alarms(layers(name)["broker"])
+    broker = layers(name)["broker"]["outputs"]["broker_name"]
+    nodes = {"SINGLE_INSTANCE": 1, "CLUSTER_MULTI_AZ": 2}[messaging.deployment_mode]  # a cluster less one node
+    for what, metric, limit in (("connections", "ConnectionCount", limits.connections * nodes),
+                                ("channels", "ChannelCount", limits.channels * nodes),
+                                ("queues", "QueueCount", limits.queues)):
+        alarm = found[f"{name}-ml-broker-capacity-{what}"]
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/AmazonMQ", metric, "Maximum")
+        assert alarm["dimensions"] == {"Broker": broker}
+        assert metric_problems(alarm["namespace"], metric, alarm["dimensions"]) == []
+        assert alarm["threshold"] == limit * NOTE_PERCENT // 100
+        assert alarm["comparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["treatMissingData"] == "notBreaching"
+    assert alarm_thresholds("4.2", "mq.m5.large", "SINGLE_INSTANCE") == {}, "no alarm on a broker AWS does not offer"
+
+
+def test_a_new_instance_type_moves_the_capacity_thresholds_in_place() -> None:
+    """The names do not depend on the broker's size, so a change of messaging.instance_type updates each alarm's
+    threshold in place (PutMetricAlarm on the same name) instead of replacing it."""
+    from shared.components.alarms import capacity_alarms
+
+    settings = load_env("prod").alarms
+    large = capacity_alarms("prod", settings, "ml-prod", "4.2", "mq.m7g.large", "CLUSTER_MULTI_AZ")
+    xlarge = capacity_alarms("prod", settings, "ml-prod", "4.2", "mq.m7g.xlarge", "CLUSTER_MULTI_AZ")
+    assert [spec.name for spec in large] == [spec.name for spec in xlarge]
+    assert all(small.threshold < big.threshold for small, big in zip(large, xlarge, strict=True))
