@@ -140,7 +140,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
          probe: Probe = tcp_probe, images: ImageChecks | None = None, account: AccountCheck | None = None) -> int:
     """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup
     (including a layer whose endpoint inside the VPC does not answer from here, a service quota the env
-    certainly exceeds, a service-linked role that cannot be created).
+    certainly exceeds, a service-linked role that cannot be created, an env file whose region or account is not the
+    one its deployed stacks were created with: :mod:`shared.orchestrate.identity`).
 
     ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`);
     ``account`` is the account preflight (default: AWS, :class:`~shared.orchestrate.account.AwsAccountCheck`).
