@@ -162,3 +162,19 @@ def check_identity(env: EnvConfig, layers: Sequence[str], read: IdentityReader, 
     found = mismatches(env, deployed)
     if found:
         raise IdentityError(refusal(env, found, action))
+
+
+def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
+    """Why ``up`` stops when the env's network stack ``stack`` does not exist, yet the account already holds the
+    VPC a network stack of this env deployed (found by the provider's default tags): the stacks that deployed it
+    are elsewhere -- another ``pulumi_org`` or state backend -- or their state was lost. A first ``up`` there would
+    create a second VPC, NAT gateways and addresses beside the first, and stop at the first name that must be unique
+    (the broker, the secrets, the log groups), halfway."""
+    file = display_path(str(env_path(env.name)))
+    return (f"{file}: the env's network is already deployed in account {env.account_id} ({env.region}): VPC "
+            f"{', '.join(vpcs)} carries its tags (env: {env.name}, layer: network, managed-by: pulumi), but the stack "
+            f"{stack} does not exist on this state backend. pulumi_org, state.backend_url or PULUMI_BACKEND_URL "
+            "then name other stacks than the ones that deployed it (or their state was lost), and this up would "
+            "create a second network beside it and stop halfway at the first name that must be unique. Put back "
+            "the org and backend the env was deployed with; to move its stacks, `pulumi stack rename` (another org) "
+            "or `pulumi stack export` / `pulumi stack import` (another backend) each layer's stack first.")
