@@ -31,7 +31,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError, display_path
@@ -118,8 +118,9 @@ def deployed_from_state(deployment: Mapping[str, Any] | None, layer: str, env: E
     return Deployed(layer, stack, region, tuple(accounts) if accounts is not None else None)
 
 
-@dataclass(frozen=True)
-class Mismatch:
+class Mismatch(NamedTuple):
+    """One identity key of the env file that differs from what ``stacks`` were deployed with."""
+
     key: str
     deployed: str
     wanted: str

@@ -11,7 +11,6 @@ version named by the token, then invoke the four steps) is played by :func:`star
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import types
@@ -29,6 +28,7 @@ from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 from shared.components.broker import INITIAL_STAGE
 from shared.components.broker_rotation import HANDLER_MODULE, TIMEOUT_SECONDS, rotation_source
 from shared.rehearse.broker import LocalBroker
+from tests.loopback import Listener
 from tests.rotation.imports import outside_the_runtime
 
 REGION = "eu-west-1"
@@ -165,35 +165,6 @@ def test_its_secrets_manager_calls_give_up_well_within_the_function_s_timeout(
         f"the function has {TIMEOUT_SECONDS} s")
 
 
-class SilentEndpoint:
-    """A TCP server on loopback that accepts connections and never answers (a route that hangs)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._hold, daemon=True)
-        self.thread.start()
-
-    def _hold(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def close(self) -> None:
-        for conn in self.held:
-            conn.close()
-        self.sock.close()
-
-
 def test_a_secrets_manager_that_does_not_answer_fails_the_step_with_its_error_in_time(
         rotation: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real client of the shipped code against an endpoint that accepts and stays silent: the step fails with
@@ -203,8 +174,9 @@ def test_a_secrets_manager_that_does_not_answer_fails_the_step_with_its_error_in
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    silent = SilentEndpoint()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", silent.url)  # botocore's per-service endpoint variable
+    silent = Listener(silent=True)
+    # botocore's per-service endpoint variable; plain http: the read timeout, not a TLS handshake, is what ends it
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{silent.port}")
     outcome: list[BaseException] = []
 
     def step() -> None:
