@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from shared.contracts import Upstream, export_contract, read_upstreams
 from shared.envs import EnvConfig, load_env
+from shared.orchestrate.identity import provider_name
 from shared.protect import protect_stateful_only
 
 
@@ -30,9 +31,10 @@ class Layer:
         pulumi.runtime.register_stack_transformation(protect_stateful_only(self.env.protect))
         # An explicit provider, never ambient config: the region and account are pinned by the env
         # file (allowed_account_ids stops a deploy with the wrong credentials), and the default tags
-        # put env/layer/team/cost-center on every taggable resource.
+        # put env/layer/team/cost-center on every taggable resource. Its name is the one whose recorded
+        # region and account the orchestrator compares with the env file before a run (shared.orchestrate.identity).
         self.aws = aws.Provider(
-            f"aws-{self.env.name}",
+            provider_name(self.env.name),
             region=self.env.region,
             allowed_account_ids=[self.env.account_id],
             default_tags=aws.ProviderDefaultTagsArgs(tags=self.env.common_tags(name)),

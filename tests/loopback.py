@@ -8,14 +8,17 @@ from types import TracebackType
 
 
 class Listener:
-    """A TCP server on 127.0.0.1 that accepts every connection and closes it (what the probe needs)."""
+    """A TCP server on 127.0.0.1 that accepts every connection and closes it (what the probe needs); ``silent``:
+    keeps each one open and never answers (a route that hangs: a client's read timeout is what ends it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, silent: bool = False) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port: int = self.sock.getsockname()[1]
         self.accepted = 0
+        self.silent = silent
+        self.held: list[socket.socket] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -30,9 +33,14 @@ class Listener:
             except OSError:
                 return
             self.accepted += 1
-            conn.close()
+            if self.silent:
+                self.held.append(conn)
+            else:
+                conn.close()
 
     def close(self) -> None:
+        for conn in self.held:
+            conn.close()
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:

@@ -43,7 +43,9 @@ HANDLER_MODULE = "broker_admin"
 #: A runtime Lambda supports (botocore lambda model ``Runtime``; Lambda.2 of Security Hub) whose boto3 and
 #: standard library are all the function uses.
 RUNTIME = "python3.13"
-TIMEOUT_SECONDS = 60  # each step makes a few 10 s-bounded calls to the broker and Secrets Manager
+#: Each step makes a few calls to the broker (10 s each at most) and to Secrets Manager (17 s each at most, retry
+#: included: shared/rotation/broker_admin.py, AWS_CONNECT_TIMEOUT_SECONDS), each failing with its own error.
+TIMEOUT_SECONDS = 60
 MEMORY_MB = 128
 #: What Lambda needs to attach the function to the VPC (Lambda developer guide, "Giving Lambda functions
 #: access to resources in an Amazon VPC", the actions of AWSLambdaVPCAccessExecutionRole). The Describe

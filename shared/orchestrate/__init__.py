@@ -3,6 +3,8 @@
 - :mod:`~shared.orchestrate.plan` -- which layers, in which levels, ``--layers`` expansion;
 - :mod:`~shared.orchestrate.scheduler` -- level by level, a level concurrently, failures stop dependents;
 - :mod:`~shared.orchestrate.automation` -- the real runner (Pulumi Automation API), state and passphrase;
+- :mod:`~shared.orchestrate.identity` -- before any layer: each existing stack's deployed region and account
+  against the env file's (a changed one refuses the run);
 - :mod:`~shared.orchestrate.replacements` -- the preview before each `up`: no stateful resource replaced or
   deleted unless named with ``--allow-replace``;
 - :mod:`~shared.orchestrate.images` -- compute's `up` in two steps when its images are missing, ECS read after it;

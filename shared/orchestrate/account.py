@@ -225,6 +225,10 @@ class AccountReport:
     notes: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     """What was checked and found in order (printed as ``account:`` lines)."""
+    deployed_vpcs: list[str] = field(default_factory=list)
+    """VPCs of the account and region that carry the env's network layer's default tags (``env``, ``layer:
+    network``, ``managed-by: pulumi``): the env's network is deployed, by whatever stack
+    (:func:`shared.orchestrate.identity.stackless_refusal`)."""
 
 
 class AccountCheck(Protocol):
@@ -263,7 +267,22 @@ class AwsAccountCheck:
         quotas = self.clients(env, "service-quotas") if needs else None
         for need in needs:
             self._check_quota(env, quotas, need, report)
+        if "network" in layers:
+            self._find_deployed_network(env, report)
         return report
+
+    def _find_deployed_network(self, env: EnvConfig, report: AccountReport) -> None:
+        """The account's VPCs (its own, in the env's region) tagged as the env's network layer tags its VPC (the
+        provider's default tags, :meth:`shared.envs.EnvConfig.common_tags`) into ``report.deployed_vpcs``."""
+        filters = [{"Name": f"tag:{key}", "Values": [value]}
+                   for key, value in (("env", env.name), ("layer", "network"), ("managed-by", "pulumi"))]
+        try:
+            vpcs = self.clients(env, "ec2").describe_vpcs(Filters=filters)["Vpcs"]
+        except aws_errors() as error:
+            report.notes.append(f"whether {env.name}'s network is deployed already is unknown (DescribeVpcs: {error})")
+            return
+        report.deployed_vpcs = sorted(str(vpc["VpcId"]) for vpc in vpcs
+                                      if str(vpc.get("OwnerId", env.account_id)) == env.account_id)
 
     @staticmethod
     def _check_role(iam: Any, role: LinkedRole, report: AccountReport) -> None:

@@ -35,6 +35,7 @@ from shared import REPO_ROOT
 from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
+from shared.orchestrate.identity import Deployed, IdentityError, UnreadableState, check_identity, deployed_from_state
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.replacements import ReplacementGuard, judge
@@ -418,6 +419,9 @@ class AutomationRunner:
             pairs = write_pack_configs(env.name, self.policy_config_dir / env.name, self.policies_dir)
             self._policy_packs = [str(pack_dir) for pack_dir, _ in pairs]
             self._policy_configs = [str(config) for _, config in pairs]
+        # Last, once the backend is known to be usable: the region and account each existing stack was deployed
+        # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
+        check_identity(env, layers, self.deployed_identity, operation.label)
         return notes
 
     def _options(self) -> auto.LocalWorkspaceOptions:
@@ -494,6 +498,30 @@ class AutomationRunner:
                     "that is really meant to go"))
             changes = stack.destroy(**streams).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
+
+    def deployed_identity(self, layer: str, env: EnvConfig) -> Deployed | None:
+        """The region and account ``layer``'s stack was deployed with (its AWS provider in the state), None when
+        the stack does not exist (a first ``up``) or holds no AWS provider; IdentityError (exit 2) when its state
+        cannot be read. Call :meth:`prepare_read` (or :meth:`prepare`) first."""
+        if self._backend_env != env.name:
+            self._prepare_backend(env)
+        name = self.stack_name(layer, env)
+        try:
+            try:
+                stack = auto.select_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
+            except auto.StackNotFoundError:
+                return None
+            # `pulumi stack export --show-secrets`: the public Automation API call; no secret is kept or shown.
+            deployment = stack.export_stack().deployment
+            return deployed_from_state(deployment, layer, env, name)
+        except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
+            why = failure_detail(error) if isinstance(error, auto.CommandError) else str(error) or repr(error)
+            kind = "has an unexpected shape" if isinstance(error, UnreadableState) else "could not be read"
+            raise IdentityError(
+                f"the state of stack {name} {kind} ({why}), so whether {env_path(env.name)} still names the region "
+                f"and account it was deployed with cannot be checked; nothing was run. Check that the backend and "
+                f"its secrets provider answer (`pulumi stack export --stack {name}` in stacks/{layer}) and run "
+                f"again.") from None
 
     def interrupt(self) -> None:
         """SIGINT to every ``pulumi`` process this one started: the CLI then cancels its update

@@ -19,6 +19,7 @@ from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import PlatformError, UsageError
 from shared.images import AwsAccessError
 from shared.orchestrate.account import AccountCheck, AccountError, AccountReport, AwsAccountCheck, print_report
+from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
@@ -110,10 +111,10 @@ def default_account_check() -> AccountCheck:
 
 
 def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
-                       out: TextIO) -> AccountReport:
+                       out: TextIO, stack_exists: Callable[[str], bool]) -> AccountReport:
     """The account preflight of ``up`` and ``preview`` (:mod:`shared.orchestrate.account`): read-only here.
-    ``up`` refuses a quota the env certainly exceeds and credentials of another account (exit 2); ``preview``
-    reports both."""
+    ``up`` refuses a quota the env certainly exceeds, credentials of another account, and a network stack that
+    does not exist where the account holds the env's deployed VPC (exit 2); ``preview`` reports them."""
     if operation.action not in (Action.UP, Action.PREVIEW) or operation.preview_only:
         return AccountReport()
     try:
@@ -123,6 +124,12 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
             raise
         out.write(f"note: account not checked: {error}\n")
         return AccountReport()
+    if report.deployed_vpcs and "network" in layers and not stack_exists("network"):
+        # another pulumi_org or state backend than the one that deployed the env (shared.orchestrate.identity)
+        from shared.contracts import stack_reference_name
+
+        report.refusals.append(stackless_refusal(env, stack_reference_name(env.pulumi_org, "network", env.name),
+                                                 report.deployed_vpcs))
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
@@ -142,7 +149,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
          probe: Probe = tcp_probe, images: ImageChecks | None = None, account: AccountCheck | None = None) -> int:
     """Exit code: 0 all layers succeeded, 1 a layer failed or the user declined, 2 bad input or setup
     (including a layer whose endpoint inside the VPC does not answer from here, a service quota the env
-    certainly exceeds, a service-linked role that cannot be created).
+    certainly exceeds, a service-linked role that cannot be created, an env file whose region or account is not the
+    one its deployed stacks were created with: :mod:`shared.orchestrate.identity`).
 
     ``images`` answers compute's image questions (default: AWS, :class:`~shared.orchestrate.images.AwsImageChecks`);
     ``account`` is the account preflight (default: AWS, :class:`~shared.orchestrate.account.AwsAccountCheck`).
@@ -169,7 +177,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
         account_check = account if account is not None else default_account_check()
-        found = _account_preflight(account_check, env, operation, plan.layers, out)
+        found = _account_preflight(account_check, env, operation, plan.layers, out,
+                                   lambda layer: runner.stack_outputs(layer, env) is not None)
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:

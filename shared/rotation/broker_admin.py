@@ -44,6 +44,19 @@ PASSWORD_LENGTH = 32
 #: none of these.
 FORBIDDEN_CHARACTERS = ",:="
 HTTP_TIMEOUT_SECONDS = 10
+#: The Secrets Manager client's bounds. botocore's defaults (60 s to connect, 60 s to read, legacy retries: 5
+#: attempts) outlast the function's 60 s (shared/components/broker_rotation.py, TIMEOUT_SECONDS), so a blocked route
+#: to Secrets Manager -- the most common cause of a rotation timeout (Secrets Manager user guide, "Troubleshoot
+#: rotation") -- would end as Lambda's bare "Task timed out" with no word of which call hung. Each step is an
+#: invocation of its own and Secrets Manager retries the whole rotation when a step fails (user guide, "Rotation
+#: by Lambda function"), so a step gives up quickly, with the call's error: one call takes at most
+#: AWS_MAX_ATTEMPTS * (connect + read) plus the standard mode's jittered backoff (under 1 s before the one retry),
+#: 17 s, which leaves a step that waited out one broker call (HTTP_TIMEOUT_SECONDS) more than half its time.
+#: Secrets Manager answers these calls in well under a second when it is reachable.
+AWS_CONNECT_TIMEOUT_SECONDS = 3
+AWS_READ_TIMEOUT_SECONDS = 5
+#: every attempt, the first included (botocore ``total_max_attempts``): one retry of a dropped connection or a 5xx
+AWS_MAX_ATTEMPTS = 2
 _GENERATE_ATTEMPTS = 5
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -226,9 +239,31 @@ def handler(event: dict[str, Any], context: Any, *, client: Any = None, environ:
     if step not in STEPS:
         raise RotationError(f"unknown rotation step {step!r}")
     if client is None:
-        import boto3  # the Lambda runtime ships boto3; imported here so the broker component need not
+        client = secrets_manager_client()
+    from botocore.exceptions import ConnectionError as AwsConnectionError
+    from botocore.exceptions import HTTPClientError
 
-        client = boto3.client("secretsmanager")
+    try:
+        _run_step(client, arn, token, step, environ)
+    except (AwsConnectionError, HTTPClientError) as error:  # connect or read timeouts, refused connections
+        raise RotationError(
+            f"{step}: Secrets Manager did not answer ({error}) within {AWS_MAX_ATTEMPTS} attempts of "
+            f"{AWS_CONNECT_TIMEOUT_SECONDS} s to connect and {AWS_READ_TIMEOUT_SECONDS} s to read; the function "
+            "reaches it from its private subnets through the VPC's secretsmanager endpoint or the NAT gateway "
+            "(network layer). Secrets Manager retries the rotation") from error
+
+
+def secrets_manager_client() -> Any:
+    """The function's Secrets Manager client, bounded as :data:`AWS_CONNECT_TIMEOUT_SECONDS` says."""
+    import boto3  # the Lambda runtime ships boto3 and botocore; imported here so the broker component need not
+    from botocore.config import Config
+
+    return boto3.client("secretsmanager", config=Config(
+        connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS, read_timeout=AWS_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": AWS_MAX_ATTEMPTS}))
+
+
+def _run_step(client: Any, arn: str, token: str, step: str, environ: dict[str, str] | None) -> None:
     metadata = client.describe_secret(SecretId=arn)
     if not metadata.get("RotationEnabled"):
         raise RotationError(f"rotation is not enabled on {arn}")

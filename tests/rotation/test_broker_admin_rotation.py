@@ -11,6 +11,7 @@ version named by the token, then invoke the four steps) is played by :func:`star
 from __future__ import annotations
 
 import json
+import threading
 import time
 import types
 import urllib.error
@@ -25,8 +26,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
 from shared.components.broker import INITIAL_STAGE
-from shared.components.broker_rotation import HANDLER_MODULE, rotation_source
+from shared.components.broker_rotation import HANDLER_MODULE, TIMEOUT_SECONDS, rotation_source
 from shared.rehearse.broker import LocalBroker
+from tests.loopback import Listener
 from tests.rotation.imports import outside_the_runtime
 
 REGION = "eu-west-1"
@@ -130,6 +132,72 @@ def test_a_token_that_is_not_pending_is_refused(rotation: types.ModuleType, secr
     with pytest.raises(rotation.RotationError, match="no stage for rotation"):
         invoke(rotation, secrets, arn, str(uuid.uuid4()), "createSecret", {})
     invoke(rotation, secrets, arn, current, "setSecret", {})  # already AWSCURRENT: nothing to do
+
+
+# -- Secrets Manager that does not answer ------------------------------------------------------------
+#: botocore standard retry mode: the delay before retry n is random, at most 2^(n-1) s (botocore/retries/standard.py,
+#: ExponentialBackoff), so under 1 s before the one retry.
+STANDARD_FIRST_BACKOFF_S = 1.0
+
+
+def test_its_secrets_manager_calls_give_up_well_within_the_function_s_timeout(
+        rotation: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With botocore's defaults (60 s to connect, 60 s to read, 5 legacy attempts) one hung call outlasted the
+    function's 60 s, and the step ended as a bare "Task timed out". Bound: a step that waited out one broker call
+    and then meets a Secrets Manager that does not answer still ends with that call's error, in half its time."""
+    configs: dict[str, Any] = {}
+
+    def client(service: str, config: Any = None, **_: Any) -> Any:
+        configs[service] = config
+        raise RuntimeError("no AWS here")
+
+    monkeypatch.setattr(boto3, "client", client)
+    event = {"SecretId": "arn:aws:secretsmanager:eu-west-1:1:secret:x", "ClientRequestToken": "t", "Step": "setSecret"}
+    with pytest.raises(RuntimeError, match="no AWS here"):
+        rotation.handler(event, None, environ={})
+    config = configs["secretsmanager"]
+    assert config is not None, "the Secrets Manager client runs on botocore's 60 s defaults"
+    attempts = config.retries["total_max_attempts"]
+    assert config.retries["mode"] == "standard"
+    one_call = attempts * (config.connect_timeout + config.read_timeout) + (attempts - 1) * STANDARD_FIRST_BACKOFF_S
+    assert one_call + rotation.HTTP_TIMEOUT_SECONDS <= TIMEOUT_SECONDS / 2, (
+        f"a Secrets Manager call may take {one_call} s after a broker call of {rotation.HTTP_TIMEOUT_SECONDS} s; "
+        f"the function has {TIMEOUT_SECONDS} s")
+
+
+def test_a_secrets_manager_that_does_not_answer_fails_the_step_with_its_error_in_time(
+        rotation: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real client of the shipped code against an endpoint that accepts and stays silent: the step fails with
+    Secrets Manager's read timeout named, within the bound above, not at Lambda's timeout."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    silent = Listener(silent=True)
+    # botocore's per-service endpoint variable; plain http: the read timeout, not a TLS handshake, is what ends it
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{silent.port}")
+    outcome: list[BaseException] = []
+
+    def step() -> None:
+        try:
+            rotation.handler({"SecretId": "arn:aws:secretsmanager:eu-west-1:1:secret:x", "ClientRequestToken": "t",
+                              "Step": "createSecret"}, None, environ={})
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            outcome.append(error)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=step, daemon=True)
+    worker.start()
+    worker.join(timeout=TIMEOUT_SECONDS / 2)
+    elapsed = time.monotonic() - started
+    silent.close()
+    assert not worker.is_alive(), f"the step still waits for Secrets Manager after {elapsed:.0f} s"
+    assert len(outcome) == 1 and isinstance(outcome[0], rotation.RotationError), outcome
+    message = str(outcome[0])
+    assert message.startswith("createSecret: Secrets Manager did not answer") and "Read timeout" in message
+    assert "secretsmanager endpoint or the NAT gateway" in message
+    assert len(silent.held) == rotation.AWS_MAX_ATTEMPTS  # one retry, then the error
 
 
 # -- on a real RabbitMQ ------------------------------------------------------------------------------

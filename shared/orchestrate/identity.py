@@ -1,0 +1,185 @@
+"""Before any layer runs: is the env file still the env its stacks were deployed as? (``region``, ``account_id``)
+
+``region`` and ``account_id`` are an env's identity ("identity: a new env" in the README's table of env keys):
+every layer's explicit AWS provider (:class:`shared.layer.Layer`) is built from them. Edited on a deployed env,
+the provider's ``region`` changes, and the Pulumi AWS provider replaces every resource created through it
+(``region`` is a provider input whose change replaces the provider, and with it each of its resources): copies
+are created in the new region -- where names that are global or account-wide (IAM roles, S3 buckets, ...)
+collide with the originals halfway through -- and only then are the originals deleted. A changed
+``account_id`` makes the provider's ``allowedAccountIds`` name an account the state's resources are not in.
+
+So the runner reads, for every layer of the run whose stack exists, what the stack was deployed with: the
+inputs of the layer's own AWS provider resource (``aws-<env>``) in the stack's state (``pulumi stack export``
+through the Automation API). The state, not the stack outputs, because:
+
+- it is exactly what Pulumi diffs the program's provider against (so what decides a replacement);
+- it is written before the first resource that uses the provider is created, so it is there after a failed
+  first ``up`` too, whose stack has resources but no outputs;
+- every stack this platform ever deployed has it, while no layer contract exports the region or account
+  (adding them would leave every stack deployed before without them).
+
+A stack that does not exist yet (a first ``up``), or holds no such provider (created, never deployed, or
+destroyed), has nothing to compare. A state that cannot be read stops the run too (exit 2): the check
+cannot vouch for it. Every action is refused, ``destroy`` included: ``pulumi destroy`` and ``refresh`` act
+through the provider recorded in the state (they do not run the program), but an env file that disagrees
+with its stacks is a mistake to fix before anything, and a destroy cannot be undone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from shared.envs import EnvConfig, env_path
+from shared.errors import PlatformError, display_path
+
+PROVIDER_TYPE = "pulumi:providers:aws"
+
+
+def provider_name(env_name: str) -> str:
+    """The name of every layer's explicit AWS provider (:class:`shared.layer.Layer`), the resource whose
+    inputs record the region and account a stack was deployed with."""
+    return f"aws-{env_name}"
+
+
+class IdentityError(PlatformError):
+    """The env file's region or account is not the one its stacks were deployed with, or a stack's state cannot
+    be read to tell (exit 2: nothing was run)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What one layer's stack was deployed with (its AWS provider's inputs in the state)."""
+
+    layer: str
+    stack: str
+    region: str | None
+    account_ids: tuple[str, ...] | None
+
+
+#: Reads a layer's :class:`Deployed` for an env; None when its stack does not exist or holds no AWS provider.
+IdentityReader = Callable[[str, EnvConfig], "Deployed | None"]
+
+# The marker of a secret value in Pulumi's state format (``pulumi stack export --show-secrets`` keeps the
+# plaintext next to it, JSON-encoded).
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping) and _SECRET_SIG in value:
+        plaintext = value.get("plaintext")
+        return json.loads(plaintext) if isinstance(plaintext, str) else plaintext
+    return value
+
+
+class UnreadableState(ValueError):
+    """A state whose provider entry does not have the shape Pulumi writes."""
+
+
+def deployed_from_state(deployment: Mapping[str, Any] | None, layer: str, env: EnvConfig,
+                        stack: str) -> Deployed | None:
+    """The :class:`Deployed` of ``layer`` from its exported ``deployment`` (the ``deployment`` of ``pulumi stack
+    export``), or None when the state holds no live ``aws-<env>`` provider (nothing deployed through it).
+
+    A provider marked ``delete`` is an old copy left pending deletion by an interrupted replacement; the live one
+    is what the next run diffs against. pulumi-aws's Python SDK sends ``allowedAccountIds`` JSON-encoded
+    (``pulumi_aws/provider.py``: ``.apply(pulumi.runtime.to_json)``), so the state holds a string; a list is
+    accepted too."""
+    if deployment is None:
+        return None
+    resources = deployment.get("resources") or []
+    if not isinstance(resources, list):
+        raise UnreadableState(f"its resources are a {type(resources).__name__}, not a list")
+    name = provider_name(env.name)
+    live = [resource for resource in resources
+            if isinstance(resource, Mapping) and resource.get("type") == PROVIDER_TYPE
+            and str(resource.get("urn", "")).rsplit("::", 1)[-1] == name and not resource.get("delete")]
+    if not live:
+        return None
+    inputs = live[0].get("inputs") or {}
+    if not isinstance(inputs, Mapping):
+        raise UnreadableState(f"the inputs of its provider {name} are not a mapping")
+    region = _plain(inputs.get("region"))
+    if region is not None and not isinstance(region, str):
+        raise UnreadableState(f"its provider {name} has the region {region!r}, not a string")
+    accounts = _plain(inputs.get("allowedAccountIds"))
+    if isinstance(accounts, str):
+        try:
+            accounts = json.loads(accounts)
+        except json.JSONDecodeError as error:
+            raise UnreadableState(f"its provider {name} has allowedAccountIds {accounts!r}, not JSON") from error
+    if accounts is not None and not (isinstance(accounts, list) and all(isinstance(a, str) for a in accounts)):
+        raise UnreadableState(f"its provider {name} has allowedAccountIds {accounts!r}, not a list of ids")
+    return Deployed(layer, stack, region, tuple(accounts) if accounts is not None else None)
+
+
+class Mismatch(NamedTuple):
+    """One identity key of the env file that differs from what ``stacks`` were deployed with."""
+
+    key: str
+    deployed: str
+    wanted: str
+    stacks: tuple[str, ...]
+
+
+def mismatches(env: EnvConfig, deployed: Iterable[Deployed]) -> list[Mismatch]:
+    """Each identity key whose deployed value differs from the env file's, with the stacks that say so."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for item in deployed:
+        if item.region is not None and item.region != env.region:
+            found.setdefault(("region", item.region), []).append(item.stack)
+        if item.account_ids is not None and env.account_id not in item.account_ids:
+            found.setdefault(("account_id", ", ".join(item.account_ids) or "(none)"), []).append(item.stack)
+    wanted = {"region": env.region, "account_id": env.account_id}
+    return [Mismatch(key, value, wanted[key], tuple(stacks)) for (key, value), stacks in found.items()]
+
+
+def refusal(env: EnvConfig, found: Sequence[Mismatch], action: str) -> str:
+    file = display_path(str(env_path(env.name)))
+    lines = [f"{file}: the env file is not the env its stacks were deployed as; {action} {env.name} refused, "
+             "nothing was run:"]
+    for item in found:
+        lines.append(f"  {item.key}: is {item.wanted!r} in {file}, but {', '.join(item.stacks)} "
+                     f"{'was' if len(item.stacks) == 1 else 'were'} deployed with {item.deployed!r} "
+                     "(the AWS provider in the state)")
+    lines.append(
+        "region and account_id (like pulumi_org) never change on a deployed env: with a new region the AWS provider "
+        "replaces every resource, creating copies whose global names (IAM roles, S3 buckets) collide with the "
+        "deployed ones halfway, then deleting the originals; with a new account the state's resources are in an "
+        "account the provider no longer accepts. Put the deployed value back in the file. To move the env, add a "
+        "new env file with the new region or account (README, \"Add an environment\"), deploy it, move the traffic, "
+        f"then destroy this one with its file as deployed (`nox -s destroy -- {env.name}`).")
+    return "\n".join(lines)
+
+
+def check_identity(env: EnvConfig, layers: Sequence[str], read: IdentityReader, action: str) -> None:
+    """IdentityError (exit 2) when a layer's stack was deployed with another region or account than ``env``
+    names, or when a stack's state cannot be read (the first such layer, in ``layers`` order); nothing when every
+    existing stack agrees. The stacks are read at the same time: each read is two ``pulumi`` commands."""
+    with ThreadPoolExecutor(max_workers=max(1, len(layers))) as pool:
+        read_all = list(pool.map(lambda layer: read(layer, env), layers))
+    deployed = [item for item in read_all if item is not None]
+    found = mismatches(env, deployed)
+    if found:
+        raise IdentityError(refusal(env, found, action))
+
+
+def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
+    """Why ``up`` stops when the env's network stack ``stack`` does not exist, yet the account already holds the
+    VPC a network stack of this env deployed (found by the provider's default tags): the stacks that deployed it
+    are elsewhere -- another ``pulumi_org`` or state backend -- or their state was lost. A first ``up`` there would
+    create a second VPC, NAT gateways and addresses beside the first, and stop at the first name that must be unique
+    (the broker, the secrets, the log groups), halfway."""
+    file = display_path(str(env_path(env.name)))
+    return (f"{file}: the env's network is already deployed in account {env.account_id} ({env.region}): VPC "
+            f"{', '.join(vpcs)} carries its tags (env: {env.name}, layer: network, managed-by: pulumi), but the stack "
+            f"{stack} does not exist on this state backend. pulumi_org, state.backend_url or PULUMI_BACKEND_URL "
+            "then name other stacks than the ones that deployed it (or their state was lost), and this up would "
+            "create a second network beside it and stop halfway at the first name that must be unique. Put back "
+            "the org and backend the env was deployed with; to move its stacks, `pulumi stack rename` (another org) "
+            "or `pulumi stack export` / `pulumi stack import` (another backend) each layer's stack first.")

@@ -1,0 +1,208 @@
+"""The identity guard (shared/orchestrate/identity.py): before any layer runs, the env file's region and account_id
+against what each existing stack was deployed with, read from its state through the Automation API.
+
+The runner is the real one (AutomationRunner) over the fake `pulumi` of test_orchestrate_automation.py, whose
+`stack export` prints the state a test writes. That state is built from the accepted synth snapshots
+(tests/snapshots/<env>/<layer>.json): the resources, and the AWS provider's inputs, exactly as the layer programs
+send them to the engine, under the URNs the engine gives them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import REPO_ROOT
+from shared.dag import LAYERS
+from shared.envs import load_env
+from shared.orchestrate.identity import Deployed, UnreadableState, deployed_from_state, provider_name
+from shared.orchestrate.images import engine_urn
+from tests.conftest import EnvEditor
+from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
+
+__all__ = ["fake_cli", "management_api"]  # fixtures
+
+SNAPSHOTS = REPO_ROOT / "tests" / "snapshots"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def state_as_deployed(env: str, layer: str) -> dict[str, Any]:
+    """The ``pulumi stack export`` of ``layer``'s stack after an `up` of the shipped ``env`` file: every resource
+    of its accepted synth document under its engine URN, inputs as the program sent them."""
+    document = json.loads((SNAPSHOTS / env / f"{layer}.json").read_text())
+    by_urn = {str(r["urn"]): r for r in document["resources"]}
+    resources: list[dict[str, Any]] = [{"urn": f"urn:pulumi:{env}::{layer}::{STACK_TYPE}::{layer}-{env}",
+                                        "custom": False, "type": STACK_TYPE}]
+    for resource in document["resources"]:
+        resources.append({"urn": engine_urn(resource, by_urn), "custom": resource["custom"],
+                          "id": f"id-{len(resources)}", "type": resource["type"],
+                          "inputs": resource["inputs"], "outputs": resource["inputs"]})
+    return {"version": 3, "deployment": {"manifest": {"time": "2026-11-30T00:00:00Z", "magic": "",
+                                                      "version": "v3.272.0"}, "resources": resources}}
+
+
+def deploy(cli: FakeCli, env: str, layers: Sequence[str] = LAYERS) -> None:
+    """``layers`` of ``env`` deployed (elsewhere: the stacks and their state in the backend)."""
+    cli.create_stacks(env, tuple(layers))
+    for layer in layers:
+        (cli.state / f"{layer}.{env}.state.json").write_text(json.dumps(state_as_deployed(env, layer)))
+
+
+def changed_operations(cli: FakeCli) -> list[list[str]]:
+    """Every `pulumi` call that previews or changes infrastructure, or creates a stack."""
+    verbs = (["up"], ["preview"], ["refresh"], ["destroy"])
+    return [c["args"] for c in cli.calls()
+            if c["event"] == "call" and (c["args"][:1] in verbs or c["args"][:2] == ["stack", "init"])]
+
+
+def exported(cli: FakeCli) -> list[str]:
+    return [c["layer"] for c in cli.calls() if c["event"] == "call" and c["args"][:2] == ["stack", "export"]]
+
+
+# -- where the guard reads: the program's own provider -------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_every_layer_records_its_region_and_account_in_the_provider_the_guard_reads(env: str) -> None:
+    config = load_env(env)
+    for layer in LAYERS:
+        deployment = state_as_deployed(env, layer)["deployment"]
+        stack = f"organization/{layer}/{env}"
+        assert deployed_from_state(deployment, layer, config, stack) == \
+            Deployed(layer, stack, config.region, (config.account_id,)), layer
+
+
+def provider(env: str, region: str, accounts: object, **extra: object) -> dict[str, Any]:
+    return {"urn": f"urn:pulumi:{env}::network::pulumi:providers:aws::{provider_name(env)}",
+            "type": "pulumi:providers:aws", "custom": True, "inputs": {"region": region, "allowedAccountIds": accounts},
+            **extra}
+
+
+def test_the_live_provider_counts_not_an_old_copy_pending_deletion_and_a_list_is_read_too() -> None:
+    env = load_env("dev")
+    deployment = {"resources": [provider("dev", "us-east-1", '["999999999999"]', delete=True),
+                                provider("dev", "eu-west-1", ["111111111111"])]}
+    assert deployed_from_state(deployment, "network", env, "s") == Deployed("network", "s", "eu-west-1",
+                                                                            ("111111111111",))
+
+
+def test_a_secret_wrapped_value_is_read_from_its_plaintext() -> None:
+    env = load_env("dev")
+    secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+              "plaintext": json.dumps('["111111111111"]')}
+    found = deployed_from_state({"resources": [provider("dev", "eu-west-1", secret)]}, "network", env, "s")
+    assert found is not None and found.account_ids == ("111111111111",)
+
+
+def test_a_stack_without_the_layers_provider_has_nothing_to_compare() -> None:
+    env = load_env("dev")
+    assert deployed_from_state(None, "network", env, "s") is None
+    assert deployed_from_state({"manifest": {}}, "network", env, "s") is None
+    other = provider("dev", "us-east-1", '["111111111111"]')
+    other["urn"] = "urn:pulumi:dev::network::pulumi:providers:aws::default_7_0_0"
+    assert deployed_from_state({"resources": [other]}, "network", env, "s") is None
+
+
+@pytest.mark.parametrize("accounts", ["[111111111111", '{"a": 1}', 7])
+def test_a_provider_entry_of_another_shape_is_refused_by_name(accounts: object) -> None:
+    with pytest.raises(UnreadableState, match="allowedAccountIds"):
+        deployed_from_state({"resources": [provider("dev", "eu-west-1", accounts)]}, "network", load_env("dev"), "s")
+
+
+# -- the guard in a run ------------------------------------------------------------------------------------
+
+
+def test_an_env_file_as_deployed_runs(fake_cli: FakeCli, tmp_path: Path) -> None:
+    deploy(fake_cli, "dev")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
+    assert sorted(exported(fake_cli)) == sorted(LAYERS)
+    assert len([args for args in changed_operations(fake_cli) if args[0] == "up"]) == len(LAYERS)
+
+
+def test_a_changed_region_is_refused_before_anything_runs(fake_cli: FakeCli, tmp_path: Path, edit_env: EnvEditor,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    deploy(fake_cli, "dev")
+    edit_env("dev", lambda data: data.update(region="eu-central-1"))
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert changed_operations(fake_cli) == []
+    assert "dev.yaml" in error and "region: is 'eu-central-1'" in error and "deployed with 'eu-west-1'" in error
+    assert "organization/network/dev" in error and "organization/compute/dev" in error
+    assert "new env file" in error and "nox -s destroy -- dev" in error
+    assert "Traceback" not in error
+
+
+def test_a_changed_account_is_refused_and_a_preview_too(fake_cli: FakeCli, tmp_path: Path, edit_env: EnvEditor,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    deploy(fake_cli, "dev")
+    edit_env("dev", lambda data: data.update(account_id="444444444444"))
+    code, output = run(["preview", "dev"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert changed_operations(fake_cli) == []
+    assert "account_id: is '444444444444'" in error and "deployed with '111111111111'" in error
+
+
+def test_a_destroy_with_a_changed_region_is_refused(fake_cli: FakeCli, tmp_path: Path, edit_env: EnvEditor,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    deploy(fake_cli, "dev")
+    edit_env("dev", lambda data: data.update(region="eu-central-1"))
+    code, output = run(["destroy", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2, output
+    assert changed_operations(fake_cli) == []
+    assert "destroy dev refused" in capsys.readouterr().err
+
+
+def test_only_the_layers_of_the_run_are_read(fake_cli: FakeCli, tmp_path: Path, edit_env: EnvEditor) -> None:
+    """CI runs one layer per job (--exact): each job checks its own stack."""
+    deploy(fake_cli, "dev", ["network"])
+    code, output = run(["preview", "dev", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert exported(fake_cli) == ["network"]
+
+
+def test_a_first_up_has_no_stack_to_compare_and_runs(fake_cli: FakeCli, tmp_path: Path, edit_env: EnvEditor) -> None:
+    edit_env("dev", lambda data: data.update(region="eu-central-1"))  # never deployed: any region is the first
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
+    assert exported(fake_cli) == []  # no stack to export: `stack select` said so
+    assert len([args for args in changed_operations(fake_cli) if args[0] == "up"]) == len(LAYERS)
+
+
+def test_a_stack_created_but_never_deployed_has_nothing_to_compare(fake_cli: FakeCli, tmp_path: Path,
+                                                                   edit_env: EnvEditor) -> None:
+    fake_cli.create_stacks("dev")  # `stack init` only: the export holds no resources
+    edit_env("dev", lambda data: data.update(region="eu-central-1"))
+    code, output = run(["preview", "dev"], tmp_path)
+    assert code == 0, output
+    assert sorted(exported(fake_cli)) == sorted(LAYERS)
+
+
+def test_a_state_that_cannot_be_read_stops_the_run_with_its_reason(fake_cli: FakeCli, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    deploy(fake_cli, "dev")
+    monkeypatch.setenv("FAKE_PULUMI_EXPORT_FAIL", "broker")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert changed_operations(fake_cli) == []
+    assert "the state of stack organization/broker/dev could not be read" in error and "AccessDenied" in error
+    assert "Traceback" not in error
+
+
+def test_a_state_that_is_not_json_stops_the_run(fake_cli: FakeCli, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    deploy(fake_cli, "dev")
+    (fake_cli.state / "mesh.dev.state.json").write_text("<html>502 Bad Gateway</html>")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert changed_operations(fake_cli) == []
+    assert "the state of stack organization/mesh/dev could not be read" in error and "Traceback" not in error

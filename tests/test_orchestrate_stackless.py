@@ -1,0 +1,77 @@
+"""An env deployed from stacks the env file no longer points at (another ``pulumi_org`` or state backend).
+
+Every stack is then absent, which looks like a first ``up``; but the account already holds the env's network (the
+account preflight, shared/orchestrate/account.py, reads its VPCs and finds the one carrying the network layer's
+default tags), so ``up`` is refused before any layer runs (shared/orchestrate/identity.py, ``stackless_refusal``).
+moto plays the account; the orchestrator runs with the recording runner of test_orchestrate.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from shared.envs import EnvConfig, load_env
+from tests.aws_helpers import MotoAccounts
+from tests.test_orchestrate import RecordingRunner, management_api
+from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+__all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
+
+
+class Stackless(RecordingRunner):
+    """No stack of the env exists on the backend in use."""
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        return None
+
+
+def vpc_in_account(env_name: str, tags: dict[str, str], region: str | None = None) -> str:
+    env = load_env(env_name)
+    ec2 = MotoAccounts.client(env.account_id, region or env.region, "ec2")
+    vpc = str(ec2.create_vpc(CidrBlock="10.10.0.0/16")["Vpc"]["VpcId"])
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
+    return vpc
+
+
+def network_tags(env_name: str) -> dict[str, str]:
+    """What the network layer's VPC carries: the provider's default tags and its Name."""
+    return {**load_env(env_name).common_tags("network"), "Name": f"{env_name}-vpc"}
+
+
+def test_an_up_without_the_network_stack_where_the_env_is_deployed_is_refused(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    vpc = vpc_in_account("dev", network_tags("dev"))
+    code, output, runner = up(["up", "dev", "--yes"], checker(Clients(roomy())), Stackless())
+    error = capsys.readouterr().err
+    assert code == 2 and runner.started() == [], output
+    assert f"VPC {vpc} carries its tags" in error and "stack organization/network/dev does not exist" in error
+    assert "pulumi_org, state.backend_url or PULUMI_BACKEND_URL" in error and "pulumi stack rename" in error
+
+    code, output, runner = up(["preview", "dev"], checker(Clients(roomy())), Stackless())
+    assert code == 0 and "note: up would be refused: environments/dev.yaml" in output and vpc in output
+
+
+def test_a_second_up_through_the_stack_that_deployed_it_runs(moto_aws: None) -> None:
+    vpc_in_account("dev", network_tags("dev"))
+    code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], output
+
+
+@pytest.mark.parametrize("tags", [
+    {"Name": "dev-vpc"},  # named like it, not tagged by the platform
+    {**network_tags("staging"), "Name": "dev-vpc"},  # another env's
+    {**network_tags("dev"), "managed-by": "terraform"},  # another tool's
+])
+def test_a_first_up_beside_vpcs_that_are_not_the_envs_network_runs(moto_aws: None, tags: dict[str, str]) -> None:
+    vpc_in_account("dev", tags)
+    code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())), Stackless())
+    assert code == 0 and runner.started() == ["network"], output
+
+
+def test_the_envs_network_in_another_region_is_not_this_one(moto_aws: None) -> None:
+    vpc_in_account("dev", network_tags("dev"), region="us-east-1")
+    code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())), Stackless())
+    assert code == 0 and runner.started() == ["network"], output
