@@ -176,7 +176,8 @@ def task_role_statements(
     in the platform's Cloud Map namespaces (DiscoverInstances has no resource-level permissions, so
     the namespace is pinned with its condition key). In App Mesh envs Envoy fetches its own node's
     configuration and nothing else. A consumer (``task_protection_tasks_arn``) may set the scale-in
-    protection of its own tasks (those tagged ``task_tags``, see :func:`task_protection_statement`). ``artifacts`` are its grants on the model-artifact bucket (:func:`artifact_statements`).
+    protection of its own tasks (those tagged ``task_tags``, see :func:`task_protection_statement`).
+    ``artifacts`` are its grants on the model-artifact bucket (:func:`artifact_statements`).
     """
     statements: list[dict[str, Any]] = []
     if discovery_namespaces:
