@@ -850,6 +850,30 @@ def referenced_targets(
     return []
 
 
+#: The stack's S3 buckets (the current and the deprecated V2 resource of pulumi_aws).
+S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+
+
+def bucket_companions(args: StackValidationArgs, companion_type: str) -> tuple[
+        list[PolicyResource], dict[str, list[PolicyResource]]]:
+    """The stack's S3 buckets, and per bucket URN the ``companion_type`` resources whose ``bucket`` input names
+    it (``aws.s3.BucketPublicAccessBlock``, ``BucketOwnershipControls``...: one bucket setting per resource).
+    Not applicable to a stack without buckets, or while a companion's bucket cannot be told apart between
+    several (:func:`referenced_targets`); the reason names the companion."""
+    buckets = stack_resources(args, *S3_BUCKETS, none_reason="the stack has no S3 bucket")
+    companions: dict[str, list[PolicyResource]] = {bucket.urn: [] for bucket in buckets}
+    undecided: list[str] = []
+    for companion in stack_resources(args, companion_type):
+        targets = referenced_targets(companion, "bucket", buckets, identity_keys=("id", "bucket"))
+        if targets is None:
+            undecided.append(f"{type_label(companion_type)} '{companion.name}': bucket")
+        for bucket in targets or ():
+            companions[bucket.urn].append(companion)
+    if undecided:
+        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
+    return buckets, companions
+
+
 #: Both kinds of CloudWatch alarm: each notifies through :data:`ALARM_ACTION_INPUTS`.
 CLOUDWATCH_ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
 #: What an alarm action is compared with: an action is an ARN (PutMetricAlarm/PutCompositeAlarm's AlarmActions),
