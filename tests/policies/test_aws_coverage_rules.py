@@ -416,6 +416,40 @@ def test_credential_names_of_security_hub_ecs8(policy_findings, name, value, fai
     assert bool(judged(policy_findings([definition], env="prod"), "ecs-task-no-plaintext-secrets")) is fails
 
 
+def pipe(vpc: dict[str, Any] | None, target: str = "arn:aws:ecs:eu-west-1:1:cluster/c") -> dict[str, Any]:
+    """An EventBridge pipe from a queue to an ECS target (task parameters with ``vpc`` as awsVpcConfiguration)."""
+    ecs: dict[str, Any] = {"taskDefinitionArn": "arn:td", "launchType": "FARGATE"}
+    if vpc is not None:
+        ecs["networkConfiguration"] = {"awsVpcConfiguration": vpc}
+    return res("aws:pipes/pipe:Pipe", "r", {"source": "arn:aws:sqs:eu-west-1:1:q", "target": target,
+                                            "roleArn": "arn:role", "targetParameters": {"ecsTaskParameters": ecs}})
+
+
+@pytest.mark.parametrize(("resource", "fails"), [
+    (pipe({"assignPublicIp": "ENABLED", "subnets": ["s"]}), True),
+    (pipe({"assignPublicIp": "enabled", "subnets": ["s"]}), True),
+    (pipe({"assignPublicIp": "DISABLED", "subnets": ["s"]}), False),
+    (pipe({"subnets": ["s"]}), False),  # the Pipes API's default: DISABLED
+    (pipe(None), False),
+], ids=["enabled", "enabled-lowercase", "disabled", "default", "no-network-configuration"])
+def test_a_pipe_that_starts_ecs_tasks_gets_no_public_ip(policy_findings, resource, fails):
+    messages = judged(policy_findings([resource], env="prod"), "ecs-scheduled-task-no-public-ip")
+    assert bool(messages) is fails
+    if fails:
+        assert "'assign_public_ip': 'DISABLED'" in messages[0]
+
+
+def test_a_pipe_unknown_at_preview_or_without_an_ecs_target_is_not_applicable(policy_result):
+    unknown = pipe({"assignPublicIp": UNKNOWN_STRING, "subnets": ["s"]})
+    lambda_target = res("aws:pipes/pipe:Pipe", "r", {"source": "arn:q", "target": "arn:aws:lambda:f",
+                                                     "roleArn": "arn:role"})
+    for resource, what in ((unknown, "awsVpcConfiguration.assignPublicIp is unknown"),
+                           (lambda_target, "does not start ECS tasks")):
+        result = policy_result([resource], env="prod")
+        assert not [f for f in result.findings if f.rule == "ecs-scheduled-task-no-public-ip"]
+        assert any(na.rule == "ecs-scheduled-task-no-public-ip" and what in na.reason for na in result.not_applicable)
+
+
 def test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails(policy_result):
     # cloudmap-instance-valid is a stack rule: it reads the instance's service for what is required.
     instance = res("aws:servicediscovery/instance:Instance", "r", {"serviceId": "srv-1", "attributes": {
