@@ -199,7 +199,7 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [listener("HTTP", defaultActions=[{"type": "forward", "targetGroupArn": "arn:tg"}])], "serves plain HTTP",
      [listener(UNKNOWN_STRING)], "protocol"),
     ("lb-tls-policy",
-     [listener("HTTPS", sslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificateArn="arn:cert")],
+     [listener("HTTPS", sslPolicy="ELBSecurityPolicy-TLS13-1-2-Res-2021-06", certificateArn="arn:cert")],
      [listener("HTTPS", certificateArn="arn:cert")], "ELBSecurityPolicy-2016-08 (the default)",
      [listener("HTTPS", sslPolicy=UNKNOWN_STRING, certificateArn="arn:cert")], "sslPolicy"),
     ("lb-waf-associated",
@@ -414,6 +414,26 @@ def test_credential_names_of_security_hub_ecs8(policy_findings, name, value, fai
                  "environment": [{"name": name, "value": value}]}
     definition = res(TASK, "r", {"containerDefinitions": json.dumps([container]), "networkMode": "awsvpc"})
     assert bool(judged(policy_findings([definition], env="prod"), "ecs-task-no-plaintext-secrets")) is fails
+
+
+@pytest.mark.parametrize(("policy", "passes"), [
+    # Security Hub ELB.17's fixed list
+    ("ELBSecurityPolicy-TLS13-1-3-2021-06", True),
+    ("ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04", True),
+    ("ELBSecurityPolicy-TLS13-1-2-Res-2021-06", True),
+    ("ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09", True),
+    ("ELBSecurityPolicy-TLS13-1-3-PQ-2025-09", True),
+    # TLS 1.2 with CBC ciphers, or older
+    ("ELBSecurityPolicy-TLS13-1-2-2021-06", False),
+    ("ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06", False),
+    ("ELBSecurityPolicy-FS-1-2-Res-2020-10", False),
+    ("ELBSecurityPolicy-TLS-1-2-2017-01", False),
+    ("ELBSecurityPolicy-2016-08", False),
+])
+def test_tls_policies_are_those_security_hub_elb17_accepts(policy_findings, policy, passes):
+    found = judged(policy_findings([listener("HTTPS", sslPolicy=policy, certificateArn="arn:cert")], env="prod"),
+                   "lb-tls-policy")
+    assert not found if passes else found
 
 
 def pipe(vpc: dict[str, Any] | None, target: str = "arn:aws:ecs:eu-west-1:1:cluster/c") -> dict[str, Any]:
