@@ -948,6 +948,17 @@ def public_statements(args: ResourceValidationArgs, prop: str, label: str,
     return public_statement_labels(document)
 
 
+def report_public_policy(args: ResourceValidationArgs, prop: str, what: str, report_violation: Callable[..., None],
+                         fix: str) -> None:
+    """The check of a resource policy rule (ECR repository, SNS topic...): one violation naming every public
+    statement (:func:`public_statements`) of the policy document in input ``prop`` of ``what`` (``ECR repository
+    policy 'r'``), ending with ``fix``; one naming ``what`` when the document is not JSON."""
+    public = public_statements(args, prop, f"{what}: {prop}", report_violation,
+                               f"{what} is not valid JSON; fix the policy document.")
+    if public:
+        report_violation(f"{what}: {', '.join(public)} allows any principal without a condition; {fix}")
+
+
 IAM_ROLE = "aws:iam/role:Role"
 IAM_POLICY_DOCUMENT_TYPES = (
     "aws:iam/rolePolicy:RolePolicy",

@@ -31,6 +31,7 @@ EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 LB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
 
 
 def doc(*statements: dict[str, Any]) -> str:
@@ -130,6 +131,21 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
          {**PUBLIC, "Action": "ecr:BatchGetImage"})})], "allows any principal without a condition",
      [res("aws:ecr/repositoryPolicy:RepositoryPolicy", "r", {"repository": "app", "policy": UNKNOWN_STRING})],
      "policy"),
+    ("sns-topic-policy-not-public",
+     [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:aws:sns:eu-west-1:1:alarms", "policy": doc(
+         {**PUBLIC, "Action": "sns:Publish", "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}}},
+         {"Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
+          "Resource": "*"})})],
+     [res("aws:sns/topic:Topic", "r", {"name": "alarms", "policy": doc({**PUBLIC, "Action": "sns:Subscribe"})})],
+     "statement Anyone allows any principal without a condition",
+     [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:t", "policy": UNKNOWN_STRING})], "policy"),
+    ("lambda-permission-not-public",
+     [res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f",
+                                   "principal": "events.amazonaws.com", "sourceArn": UNKNOWN_STRING})],
+     [res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", "principal": "*"})],
+     "lets any principal invoke the function",
+     [res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f",
+                                   "principal": UNKNOWN_STRING})], "principal"),
     ("mq-broker-auto-minor-upgrade",
      [res("aws:mq/broker:Broker", "r", {"engineType": "RabbitMQ", "autoMinorVersionUpgrade": True})],
      [res("aws:mq/broker:Broker", "r", {"engineType": "RabbitMQ"})], "auto_minor_version_upgrade=True",
@@ -434,6 +450,33 @@ def test_tls_policies_are_those_security_hub_elb17_accepts(policy_findings, poli
     found = judged(policy_findings([listener("HTTPS", sslPolicy=policy, certificateArn="arn:cert")], env="prod"),
                    "lb-tls-policy")
     assert not found if passes else found
+
+
+@pytest.mark.parametrize(("inputs", "fails"), [
+    ({"principal": "*", "sourceAccount": "111111111111"}, False),
+    ({"principal": "*", "principalOrgId": "o-abc123"}, False),
+    ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:111111111111:rule/r"}, False),
+    ({"principal": "*"}, True),
+    ({"principal": "*", "action": "lambda:InvokeFunctionUrl", "functionUrlAuthType": "NONE",
+      "sourceAccount": "111111111111"}, True),  # a public URL: the narrowing does not apply to its callers
+    ({"principal": "*", "action": "lambda:InvokeFunctionUrl", "functionUrlAuthType": "AWS_IAM",
+      "sourceAccount": "111111111111"}, False),
+    ({"principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads"}, True),  # any account's "uploads"
+    ({"principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111111111111"}, False),
+    ({"principal": "secretsmanager.amazonaws.com"}, False),
+    ({"principal": "arn:aws:iam::111111111111:root"}, False),
+], ids=["star-source-account", "star-org", "star-source-arn", "star", "public-url", "iam-url", "s3-any-account",
+        "s3-own-account", "service", "account"])
+def test_lambda_permission_shapes_of_security_hub_lambda1(policy_findings, inputs, fails):
+    permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
+    assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
+
+
+def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):
+    result = policy_result([res("aws:sns/topic:Topic", "r", {"name": "alarms"})], env="prod")
+    assert not [f for f in result.findings if f.rule == "sns-topic-policy-not-public"]
+    assert any(na.rule == "sns-topic-policy-not-public" and "no inline policy" in na.reason
+               for na in result.not_applicable)
 
 
 def pipe(vpc: dict[str, Any] | None, target: str = "arn:aws:ecs:eu-west-1:1:cluster/c") -> dict[str, Any]:
