@@ -93,7 +93,7 @@ def test_a_stack_without_buckets_is_not_applicable(policy_not_applicable: Any) -
     assert any(na["rule"] == RULE and "no S3 bucket" in na["reason"] for na in policy_not_applicable(resources))
 
 
-@pytest.mark.parametrize("rule", ["s3-bucket-tls-only", "s3-bucket-public-access-block"])
+@pytest.mark.parametrize("rule", ["s3-bucket-tls-only", "s3-bucket-public-access-block", "s3-bucket-acls-disabled"])
 @pytest.mark.parametrize("env", ENVS)
 def test_the_platforms_buckets_pass_in_every_env(edit_env: Any, policy_engine: PolicyEngine, env: str,
                                                  rule: str) -> None:
