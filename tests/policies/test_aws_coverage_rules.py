@@ -32,6 +32,17 @@ LB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+CODEBUILD = "aws:codebuild/project:Project"
+
+
+def codebuild(logsConfig: Any = None, **environment: Any) -> dict[str, Any]:
+    """A CodeBuild project named "r" with ``environment`` inputs (and ``logsConfig`` when given)."""
+    inputs: dict[str, Any] = {"environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                                              "computeType": "BUILD_GENERAL1_SMALL", **environment},
+                              "source": {"type": "NO_SOURCE", "buildspec": "version: 0.2"}}
+    if logsConfig is not None:
+        inputs["logsConfig"] = logsConfig
+    return res(CODEBUILD, "r", inputs)
 
 
 def doc(*statements: dict[str, Any]) -> str:
@@ -131,6 +142,19 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
          {**PUBLIC, "Action": "ecr:BatchGetImage"})})], "allows any principal without a condition",
      [res("aws:ecr/repositoryPolicy:RepositoryPolicy", "r", {"repository": "app", "policy": UNKNOWN_STRING})],
      "policy"),
+    ("codebuild-project-no-aws-credentials",
+     [codebuild(environmentVariables=[{"name": "PLATFORM_ENV", "value": "prod"},
+                                      {"name": "AWS_SECRET_ACCESS_KEY", "value": "ci/key",
+                                       "type": "SECRETS_MANAGER"}])],
+     [codebuild(environmentVariables=[{"name": "AWS_ACCESS_KEY_ID", "value": "AKIA" + "ABCDEFGHIJKLMNOP"},
+                                      {"name": "AWS_SECRET_ACCESS_KEY", "value": "x", "type": "PLAINTEXT"}])],
+     "holds AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY in plaintext",
+     [codebuild(environmentVariables=UNKNOWN_ARRAY)], "environmentVariables"),
+    ("codebuild-project-logging",
+     [codebuild(), res(CODEBUILD, "s3-only", {"environment": {"type": "LINUX_CONTAINER"}, "logsConfig": {
+         "cloudwatchLogs": {"status": "DISABLED"}, "s3Logs": {"status": "ENABLED", "location": "b/p"}}})],
+     [codebuild(logsConfig={"cloudwatchLogs": {"status": "DISABLED"}})], "keeps no build log",
+     [codebuild(logsConfig={"cloudwatchLogs": {"status": UNKNOWN_STRING}})], "cloudwatchLogs.status"),
     ("sns-topic-policy-not-public",
      [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:aws:sns:eu-west-1:1:alarms", "policy": doc(
          {**PUBLIC, "Action": "sns:Publish", "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}}},
@@ -656,3 +680,21 @@ def test_a_waf_classic_regional_association_protects_the_alb_too(policy_findings
                   property_dependencies={"resourceArn": [alb]}, dependencies=[alb])
     assert not judged(policy_findings([alb, classic], env="prod"), "lb-waf-associated")
     assert judged(policy_findings([res(LB, "r", ALB_GOOD)], env="prod"), "lb-waf-associated")
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_platforms_deploy_runner_lambdas_and_topic_pass_the_new_coverage_rules(policy_engine, env):
+    """The deploy runner (CodeBuild), the rotation and queue-metrics functions' permissions and the alarm topic's
+    policy of each shipped env, as synthesized (the snapshots), pass the rules that guard them; each decides."""
+    from shared import REPO_ROOT
+    from shared.policy.engine import evaluate_documents_result
+
+    docs = [json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
+            for layer in ("broker", "messaging")]
+    rules = {"codebuild-project-no-aws-credentials", "codebuild-project-logging", "lambda-permission-not-public",
+             "sns-topic-policy-not-public"}
+    result = evaluate_documents_result(docs, env_name=env, engine=policy_engine)
+    assert [f.to_json() for f in result.findings if f.rule in rules] == []
+    assert [(na.rule, na.urn, na.reason) for na in result.not_applicable
+            if na.rule in rules and "is not a resource type this rule checks" not in na.reason
+            and "has no inline policy" not in na.reason] == []  # the topic's policy is its TopicPolicy
