@@ -850,6 +850,30 @@ def referenced_targets(
     return []
 
 
+#: The stack's S3 buckets (the current and the deprecated V2 resource of pulumi_aws).
+S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+
+
+def bucket_companions(args: StackValidationArgs, companion_type: str) -> tuple[
+        list[PolicyResource], dict[str, list[PolicyResource]]]:
+    """The stack's S3 buckets, and per bucket URN the ``companion_type`` resources whose ``bucket`` input names
+    it (``aws.s3.BucketPublicAccessBlock``, ``BucketOwnershipControls``...: one bucket setting per resource).
+    Not applicable to a stack without buckets, or while a companion's bucket cannot be told apart between
+    several (:func:`referenced_targets`); the reason names the companion."""
+    buckets = stack_resources(args, *S3_BUCKETS, none_reason="the stack has no S3 bucket")
+    companions: dict[str, list[PolicyResource]] = {bucket.urn: [] for bucket in buckets}
+    undecided: list[str] = []
+    for companion in stack_resources(args, companion_type):
+        targets = referenced_targets(companion, "bucket", buckets, identity_keys=("id", "bucket"))
+        if targets is None:
+            undecided.append(f"{type_label(companion_type)} '{companion.name}': bucket")
+        for bucket in targets or ():
+            companions[bucket.urn].append(companion)
+    if undecided:
+        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
+    return buckets, companions
+
+
 #: Both kinds of CloudWatch alarm: each notifies through :data:`ALARM_ACTION_INPUTS`.
 CLOUDWATCH_ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
 #: What an alarm action is compared with: an action is an ARN (PutMetricAlarm/PutCompositeAlarm's AlarmActions),
@@ -922,6 +946,17 @@ def public_statements(args: ResourceValidationArgs, prop: str, label: str,
         report_violation(invalid_json)
         return []
     return public_statement_labels(document)
+
+
+def report_public_policy(args: ResourceValidationArgs, prop: str, what: str, report_violation: Callable[..., None],
+                         fix: str) -> None:
+    """The check of a resource policy rule (ECR repository, SNS topic...): one violation naming every public
+    statement (:func:`public_statements`) of the policy document in input ``prop`` of ``what`` (``ECR repository
+    policy 'r'``), ending with ``fix``; one naming ``what`` when the document is not JSON."""
+    public = public_statements(args, prop, f"{what}: {prop}", report_violation,
+                               f"{what} is not valid JSON; fix the policy document.")
+    if public:
+        report_violation(f"{what}: {', '.join(public)} allows any principal without a condition; {fix}")
 
 
 IAM_ROLE = "aws:iam/role:Role"

@@ -167,6 +167,7 @@ def task_role_statements(
     discovery_namespaces: list[str],
     appmesh_virtual_node_arn: str | None,
     task_protection_tasks_arn: str | None = None,
+    task_tags: dict[str, str] | None = None,
     artifacts: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """What the application (and its Envoy) may call: only what the service needs.
@@ -174,8 +175,9 @@ def task_role_statements(
     ``discovery_namespaces`` is non-empty for services that call others: they may look instances up
     in the platform's Cloud Map namespaces (DiscoverInstances has no resource-level permissions, so
     the namespace is pinned with its condition key). In App Mesh envs Envoy fetches its own node's
-    configuration and nothing else. A consumer (``task_protection_tasks_arn``) may set its task's
-    scale-in protection. ``artifacts`` are its grants on the model-artifact bucket (:func:`artifact_statements`).
+    configuration and nothing else. A consumer (``task_protection_tasks_arn``) may set the scale-in
+    protection of its own tasks (those tagged ``task_tags``, see :func:`task_protection_statement`).
+    ``artifacts`` are its grants on the model-artifact bucket (:func:`artifact_statements`).
     """
     statements: list[dict[str, Any]] = []
     if discovery_namespaces:
@@ -188,18 +190,33 @@ def task_role_statements(
         statements.append({"Sid": "EnvoyOwnVirtualNode", "Effect": "Allow",
                            "Action": "appmesh:StreamAggregatedResources", "Resource": appmesh_virtual_node_arn})
     if task_protection_tasks_arn:
-        statements.append(task_protection_statement(task_protection_tasks_arn))
+        if not task_tags:
+            raise ValueError("task protection is granted only on the tasks of one service: give task_tags")
+        statements.append(task_protection_statement(task_protection_tasks_arn, task_tags))
     statements.extend(artifacts or ())
     return statements
 
 
-def task_protection_statement(tasks_arn: str) -> dict[str, Any]:
+def task_protection_statement(tasks_arn: str, task_tags: dict[str, str]) -> dict[str, Any]:
     """A consumer protects its own task from scale-in while it holds work: it PUTs
     ``$ECS_AGENT_URI/task-protection/v1/state`` and the ECS agent calls Get/UpdateTaskProtection with the task
-    role (ECS guide, "Task scale-in protection": IAM permissions required). The actions take task ARNs, so the
-    grant is held to the tasks of the env's cluster (``arn:...:task/<cluster>/*``)."""
+    role (ECS guide, "Task scale-in protection": IAM permissions required).
+
+    The actions take task ARNs (``arn:...:task/<cluster>/<task id>``), which do not name the service, and their
+    only condition keys are ``aws:ResourceTag/${TagKey}`` and ``ecs:cluster`` (Service Authorization Reference,
+    Amazon ECS: GetTaskProtection, UpdateTaskProtection). So the grant is held to the env's cluster by the ARN
+    and to the service's own tasks by their tags: the ECS service propagates its tags (``service``, and
+    ``version`` for a canary unit) to every task it starts (``propagate_tags="SERVICE"``). A unit without a
+    ``version`` tag must find none on the task (``Null``), so a canary's role cannot protect the stable
+    unit's tasks nor the other way round. The task roles have no ``ecs:TagResource``: no task can re-tag itself
+    into another service's grant."""
+    condition: dict[str, dict[str, str]] = {
+        "StringEquals": {f"aws:ResourceTag/{key}": value for key, value in sorted(task_tags.items())}}
+    if "version" not in task_tags:
+        condition["Null"] = {"aws:ResourceTag/version": "true"}
     return {"Sid": "ProtectOwnTaskFromScaleIn", "Effect": "Allow",
-            "Action": ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"], "Resource": tasks_arn}
+            "Action": ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"], "Resource": tasks_arn,
+            "Condition": condition}
 
 
 def customer_key_policy(

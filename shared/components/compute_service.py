@@ -157,6 +157,7 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
             appmesh_virtual_node_arn=virtual_node_arn(settings, values[1], service, version) if args.appmesh
             else None,
             task_protection_tasks_arn=cluster_tasks_arn(settings, args.cluster_name) if plan.spec.consumes else None,
+            task_tags=args.tags,
             artifacts=artifact_statements(access, bucket_arn=bucket_arn, key_arn=values[2], region=settings.region,
                                           prefix=artifact_prefix(service)) if access else None))
     # A role without statements gets no policy at all (an empty policy document is invalid).
@@ -243,6 +244,8 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
             target_group_arn=args.target_group_arn, container_name=service, container_port=plan.spec.port,
         )] if args.target_group_arn is not None else None,
         health_check_grace_period_seconds=90 if args.target_group_arn is not None else None,
+        # Tasks carry the service's tags: the task role's scale-in protection grant is held to them
+        # (compute_iam.task_protection_statement).
         propagate_tags="SERVICE",
         enable_ecs_managed_tags=True,
         enable_execute_command=False,

@@ -20,8 +20,10 @@ from shared.gateway_names import (
     target_group_resource_name,
 )
 
-#: TLS 1.2+ with TLS 1.3 preferred; the ELB default policy still allows TLS 1.0.
-TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+#: TLS 1.3, and TLS 1.2 with forward-secret AEAD ciphers only: one of the policies Security Hub ELB.17 accepts
+#: (ELBSecurityPolicy-TLS13-1-2-2021-06 also offers TLS 1.2 CBC ciphers and fails it); the ELB default policy still
+#: allows TLS 1.0. A change of policy is an in-place listener update.
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
 #: Where in the bucket the ALB writes (ELB adds ``/AWSLogs/<account>/elasticloadbalancing/...``).
 ACCESS_LOG_PREFIX = "alb"
 #: The Elastic Load Balancing account that delivers access logs in each Region opened before August

@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from shared.catalog import Routes, ServiceSpec
+from shared.components.compute_iam import task_role_statements
 from shared.components.compute_plan import ComputeSettings, ServicePlan
 from shared.components.compute_service import FargateService, FargateServiceArgs
 from shared.components.compute_wiring import ComputeUpstreams
@@ -114,7 +115,22 @@ def test_a_consumer_that_calls_nothing_may_protect_its_task_of_its_cluster_from_
     (statement,) = json.loads(policy["inputs"]["policy"])["Statement"]
     assert statement == {"Sid": "ProtectOwnTaskFromScaleIn", "Effect": "Allow",
                          "Action": ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"],
-                         "Resource": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/unit/*"}
+                         "Resource": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/unit/*",
+                         # its own tasks only: those its ECS service tagged (propagate_tags)
+                         "Condition": {"StringEquals": {"aws:ResourceTag/service": "inference"},
+                                       "Null": {"aws:ResourceTag/version": "true"}}}
+
+
+def test_a_canary_units_protection_grant_names_its_version_and_a_grant_needs_the_tags() -> None:
+    tasks = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/unit/*"
+    (statement,) = task_role_statements(discovery_namespaces=[], appmesh_virtual_node_arn=None,
+                                        task_protection_tasks_arn=tasks,
+                                        task_tags={"service": "inference", "version": "v2"})
+    # the canary's tasks only: not the stable unit's (no version tag) nor another canary's
+    assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/service": "inference",
+                                                       "aws:ResourceTag/version": "v2"}}
+    with pytest.raises(ValueError, match="task_tags"):
+        task_role_statements(discovery_namespaces=[], appmesh_virtual_node_arn=None, task_protection_tasks_arn=tasks)
 
 
 def test_a_missing_secret_entry_fails_naming_it() -> None:

@@ -170,6 +170,8 @@ def test_the_public_gateway_sits_behind_an_https_only_alb_in_the_public_subnets(
     assert task_ingress["property_dependencies"]["referencedSecurityGroupId"] == [alb_sg["urn"]]
     listener = by_name(doc, "aws:lb/listener:Listener", "gateway-https")["inputs"]
     assert (listener["port"], listener["protocol"], listener["certificateArn"]) == (443, "HTTPS", CERTIFICATE)
+    # one of the policies Security Hub ELB.17 accepts (TLS 1.3, TLS 1.2 with AEAD forward-secret ciphers only)
+    assert listener["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
     target_group = by_name(doc, "aws:lb/targetGroup:TargetGroup", "gateway-tasks")["inputs"]
     assert target_group["targetType"] == "ip" and target_group["healthCheck"]["path"] == "/healthz"
     service = unit(doc, "gateway")["service"]["inputs"]

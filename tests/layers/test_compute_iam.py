@@ -115,7 +115,9 @@ def test_task_roles_may_discover_services_only_where_the_service_calls_others(en
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_consumers_may_set_scale_in_protection_of_their_clusters_tasks_only(env: str) -> None:
+def test_consumers_may_set_scale_in_protection_of_their_own_services_tasks_only(env: str) -> None:
+    """The task ARN does not name the service, so the grant is held to the cluster by its ARN and to the
+    service's own tasks by the tags the ECS service propagates to them (the actions' aws:ResourceTag key)."""
     docs = platform(env)
     cluster = docs["compute"]["outputs"]["cluster_name"]
     consumers = [spec for spec in load_catalog() if spec.consumes]
@@ -128,6 +130,12 @@ def test_consumers_may_set_scale_in_protection_of_their_clusters_tasks_only(env:
         assert statement["Action"] == ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
         assert statement["Effect"] == "Allow"
         assert re.fullmatch(rf"arn:aws:ecs:eu-west-1:\d{{12}}:task/{cluster}/\*", statement["Resource"])
+        service = unit(docs["compute"], spec.name)["service"]["inputs"]
+        # the tasks carry the service's tags, and the grant names exactly those of this (non-canary) unit
+        assert service["propagateTags"] == "SERVICE"
+        assert service["tags"] == {"service": spec.name}
+        assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/service": spec.name},
+                                          "Null": {"aws:ResourceTag/version": "true"}}
 
 
 @pytest.mark.parametrize("env", ENVS)

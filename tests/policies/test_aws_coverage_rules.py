@@ -31,6 +31,18 @@ EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 LB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+CODEBUILD = "aws:codebuild/project:Project"
+
+
+def codebuild(logsConfig: Any = None, **environment: Any) -> dict[str, Any]:
+    """A CodeBuild project named "r" with ``environment`` inputs (and ``logsConfig`` when given)."""
+    inputs: dict[str, Any] = {"environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                                              "computeType": "BUILD_GENERAL1_SMALL", **environment},
+                              "source": {"type": "NO_SOURCE", "buildspec": "version: 0.2"}}
+    if logsConfig is not None:
+        inputs["logsConfig"] = logsConfig
+    return res(CODEBUILD, "r", inputs)
 
 
 def doc(*statements: dict[str, Any]) -> str:
@@ -130,6 +142,34 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
          {**PUBLIC, "Action": "ecr:BatchGetImage"})})], "allows any principal without a condition",
      [res("aws:ecr/repositoryPolicy:RepositoryPolicy", "r", {"repository": "app", "policy": UNKNOWN_STRING})],
      "policy"),
+    ("codebuild-project-no-aws-credentials",
+     [codebuild(environmentVariables=[{"name": "PLATFORM_ENV", "value": "prod"},
+                                      {"name": "AWS_SECRET_ACCESS_KEY", "value": "ci/key",
+                                       "type": "SECRETS_MANAGER"}])],
+     [codebuild(environmentVariables=[{"name": "AWS_ACCESS_KEY_ID", "value": "AKIA" + "ABCDEFGHIJKLMNOP"},
+                                      {"name": "AWS_SECRET_ACCESS_KEY", "value": "x", "type": "PLAINTEXT"}])],
+     "holds AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY in plaintext",
+     [codebuild(environmentVariables=UNKNOWN_ARRAY)], "environmentVariables"),
+    ("codebuild-project-logging",
+     [codebuild(), res(CODEBUILD, "s3-only", {"environment": {"type": "LINUX_CONTAINER"}, "logsConfig": {
+         "cloudwatchLogs": {"status": "DISABLED"}, "s3Logs": {"status": "ENABLED", "location": "b/p"}}})],
+     [codebuild(logsConfig={"cloudwatchLogs": {"status": "DISABLED"}})], "keeps no build log",
+     [codebuild(logsConfig={"cloudwatchLogs": {"status": UNKNOWN_STRING}})], "cloudwatchLogs.status"),
+    ("sns-topic-policy-not-public",
+     [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:aws:sns:eu-west-1:1:alarms", "policy": doc(
+         {**PUBLIC, "Action": "sns:Publish", "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}}},
+         {"Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
+          "Resource": "*"})})],
+     [res("aws:sns/topic:Topic", "r", {"name": "alarms", "policy": doc({**PUBLIC, "Action": "sns:Subscribe"})})],
+     "statement Anyone allows any principal without a condition",
+     [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:t", "policy": UNKNOWN_STRING})], "policy"),
+    ("lambda-permission-not-public",
+     [res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f",
+                                   "principal": "events.amazonaws.com", "sourceArn": UNKNOWN_STRING})],
+     [res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", "principal": "*"})],
+     "lets any principal invoke the function",
+     [res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f",
+                                   "principal": UNKNOWN_STRING})], "principal"),
     ("mq-broker-auto-minor-upgrade",
      [res("aws:mq/broker:Broker", "r", {"engineType": "RabbitMQ", "autoMinorVersionUpgrade": True})],
      [res("aws:mq/broker:Broker", "r", {"engineType": "RabbitMQ"})], "auto_minor_version_upgrade=True",
@@ -199,7 +239,7 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [listener("HTTP", defaultActions=[{"type": "forward", "targetGroupArn": "arn:tg"}])], "serves plain HTTP",
      [listener(UNKNOWN_STRING)], "protocol"),
     ("lb-tls-policy",
-     [listener("HTTPS", sslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificateArn="arn:cert")],
+     [listener("HTTPS", sslPolicy="ELBSecurityPolicy-TLS13-1-2-Res-2021-06", certificateArn="arn:cert")],
      [listener("HTTPS", certificateArn="arn:cert")], "ELBSecurityPolicy-2016-08 (the default)",
      [listener("HTTPS", sslPolicy=UNKNOWN_STRING, certificateArn="arn:cert")], "sslPolicy"),
     ("lb-waf-associated",
@@ -416,6 +456,87 @@ def test_credential_names_of_security_hub_ecs8(policy_findings, name, value, fai
     assert bool(judged(policy_findings([definition], env="prod"), "ecs-task-no-plaintext-secrets")) is fails
 
 
+@pytest.mark.parametrize(("policy", "passes"), [
+    # Security Hub ELB.17's fixed list
+    ("ELBSecurityPolicy-TLS13-1-3-2021-06", True),
+    ("ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04", True),
+    ("ELBSecurityPolicy-TLS13-1-2-Res-2021-06", True),
+    ("ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09", True),
+    ("ELBSecurityPolicy-TLS13-1-3-PQ-2025-09", True),
+    # TLS 1.2 with CBC ciphers, or older
+    ("ELBSecurityPolicy-TLS13-1-2-2021-06", False),
+    ("ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06", False),
+    ("ELBSecurityPolicy-FS-1-2-Res-2020-10", False),
+    ("ELBSecurityPolicy-TLS-1-2-2017-01", False),
+    ("ELBSecurityPolicy-2016-08", False),
+])
+def test_tls_policies_are_those_security_hub_elb17_accepts(policy_findings, policy, passes):
+    found = judged(policy_findings([listener("HTTPS", sslPolicy=policy, certificateArn="arn:cert")], env="prod"),
+                   "lb-tls-policy")
+    assert not found if passes else found
+
+
+@pytest.mark.parametrize(("inputs", "fails"), [
+    ({"principal": "*", "sourceAccount": "111111111111"}, False),
+    ({"principal": "*", "principalOrgId": "o-abc123"}, False),
+    ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:111111111111:rule/r"}, False),
+    ({"principal": "*"}, True),
+    ({"principal": "*", "action": "lambda:InvokeFunctionUrl", "functionUrlAuthType": "NONE",
+      "sourceAccount": "111111111111"}, True),  # a public URL: the narrowing does not apply to its callers
+    ({"principal": "*", "action": "lambda:InvokeFunctionUrl", "functionUrlAuthType": "AWS_IAM",
+      "sourceAccount": "111111111111"}, False),
+    ({"principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads"}, True),  # any account's "uploads"
+    ({"principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111111111111"}, False),
+    ({"principal": "secretsmanager.amazonaws.com"}, False),
+    ({"principal": "arn:aws:iam::111111111111:root"}, False),
+], ids=["star-source-account", "star-org", "star-source-arn", "star", "public-url", "iam-url", "s3-any-account",
+        "s3-own-account", "service", "account"])
+def test_lambda_permission_shapes_of_security_hub_lambda1(policy_findings, inputs, fails):
+    permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
+    assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
+
+
+def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):
+    result = policy_result([res("aws:sns/topic:Topic", "r", {"name": "alarms"})], env="prod")
+    assert not [f for f in result.findings if f.rule == "sns-topic-policy-not-public"]
+    assert any(na.rule == "sns-topic-policy-not-public" and "no inline policy" in na.reason
+               for na in result.not_applicable)
+
+
+def pipe(vpc: dict[str, Any] | None, target: str = "arn:aws:ecs:eu-west-1:1:cluster/c") -> dict[str, Any]:
+    """An EventBridge pipe from a queue to an ECS target (task parameters with ``vpc`` as awsVpcConfiguration)."""
+    ecs: dict[str, Any] = {"taskDefinitionArn": "arn:td", "launchType": "FARGATE"}
+    if vpc is not None:
+        ecs["networkConfiguration"] = {"awsVpcConfiguration": vpc}
+    return res("aws:pipes/pipe:Pipe", "r", {"source": "arn:aws:sqs:eu-west-1:1:q", "target": target,
+                                            "roleArn": "arn:role", "targetParameters": {"ecsTaskParameters": ecs}})
+
+
+@pytest.mark.parametrize(("resource", "fails"), [
+    (pipe({"assignPublicIp": "ENABLED", "subnets": ["s"]}), True),
+    (pipe({"assignPublicIp": "enabled", "subnets": ["s"]}), True),
+    (pipe({"assignPublicIp": "DISABLED", "subnets": ["s"]}), False),
+    (pipe({"subnets": ["s"]}), False),  # the Pipes API's default: DISABLED
+    (pipe(None), False),
+], ids=["enabled", "enabled-lowercase", "disabled", "default", "no-network-configuration"])
+def test_a_pipe_that_starts_ecs_tasks_gets_no_public_ip(policy_findings, resource, fails):
+    messages = judged(policy_findings([resource], env="prod"), "ecs-scheduled-task-no-public-ip")
+    assert bool(messages) is fails
+    if fails:
+        assert "'assign_public_ip': 'DISABLED'" in messages[0]
+
+
+def test_a_pipe_unknown_at_preview_or_without_an_ecs_target_is_not_applicable(policy_result):
+    unknown = pipe({"assignPublicIp": UNKNOWN_STRING, "subnets": ["s"]})
+    lambda_target = res("aws:pipes/pipe:Pipe", "r", {"source": "arn:q", "target": "arn:aws:lambda:f",
+                                                     "roleArn": "arn:role"})
+    for resource, what in ((unknown, "awsVpcConfiguration.assignPublicIp is unknown"),
+                           (lambda_target, "does not start ECS tasks")):
+        result = policy_result([resource], env="prod")
+        assert not [f for f in result.findings if f.rule == "ecs-scheduled-task-no-public-ip"]
+        assert any(na.rule == "ecs-scheduled-task-no-public-ip" and what in na.reason for na in result.not_applicable)
+
+
 def test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails(policy_result):
     # cloudmap-instance-valid is a stack rule: it reads the instance's service for what is required.
     instance = res("aws:servicediscovery/instance:Instance", "r", {"serviceId": "srv-1", "attributes": {
@@ -559,3 +680,21 @@ def test_a_waf_classic_regional_association_protects_the_alb_too(policy_findings
                   property_dependencies={"resourceArn": [alb]}, dependencies=[alb])
     assert not judged(policy_findings([alb, classic], env="prod"), "lb-waf-associated")
     assert judged(policy_findings([res(LB, "r", ALB_GOOD)], env="prod"), "lb-waf-associated")
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_platforms_deploy_runner_lambdas_and_topic_pass_the_new_coverage_rules(policy_engine, env):
+    """The deploy runner (CodeBuild), the rotation and queue-metrics functions' permissions and the alarm topic's
+    policy of each shipped env, as synthesized (the snapshots), pass the rules that guard them; each decides."""
+    from shared import REPO_ROOT
+    from shared.policy.engine import evaluate_documents_result
+
+    docs = [json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
+            for layer in ("broker", "messaging")]
+    rules = {"codebuild-project-no-aws-credentials", "codebuild-project-logging", "lambda-permission-not-public",
+             "sns-topic-policy-not-public"}
+    result = evaluate_documents_result(docs, env_name=env, engine=policy_engine)
+    assert [f.to_json() for f in result.findings if f.rule in rules] == []
+    assert [(na.rule, na.urn, na.reason) for na in result.not_applicable
+            if na.rule in rules and "is not a resource type this rule checks" not in na.reason
+            and "has no inline policy" not in na.reason] == []  # the topic's policy is its TopicPolicy

@@ -18,6 +18,8 @@ from tests.policies import (
     test_aws_lb_certificate,
     test_aws_nacl,
     test_aws_network,
+    test_aws_s3_acls_disabled,
+    test_aws_s3_public_access_block,
     test_aws_s3_tls_only,
     test_aws_service_connect_timeout,
     test_aws_sns_alarm_topic_subscribed,
@@ -46,6 +48,10 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
     "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
+    "s3-bucket-acls-disabled":
+        test_aws_s3_acls_disabled.test_an_ownership_unknown_at_preview_leaves_that_bucket_undecided,
+    "s3-bucket-public-access-block":
+        test_aws_s3_public_access_block.test_settings_or_a_bucket_unknown_at_preview_leave_the_rule_undecided,
     "s3-bucket-tls-only": test_aws_s3_tls_only.test_a_policy_unknown_at_preview_leaves_the_rule_undecided,
     "no-plaintext-secrets": test_platform_rules.test_unknown_credential_value_is_still_decided_by_secretness,
     "sns-alarm-topic-subscribed":

@@ -11,18 +11,14 @@ lets anyone replace them. Matches cdk-nag AwsSolutions-ECR1 / ECROpenAccess, che
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, public_statements, rule_policy
+from shared.policy_support import applies_to, report_public_policy, rule_policy
 from shared.policy_typing import ReportViolation
 
 
 @applies_to("aws:ecr/repositoryPolicy:RepositoryPolicy")
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    public = public_statements(args, "policy", f"ECR repository policy '{args.name}': policy", report_violation,
-                               f"ECR repository policy '{args.name}' is not valid JSON; fix the policy document.")
-    if public:
-        report_violation(f"ECR repository policy '{args.name}': {', '.join(public)} allows any principal without a "
-                         "condition; name the accounts or roles that pull, or add a condition such as "
-                         "aws:PrincipalOrgID.")
+    report_public_policy(args, "policy", f"ECR repository policy '{args.name}'", report_violation,
+                         "name the accounts or roles that pull, or add a condition such as aws:PrincipalOrgID.")
 
 
 POLICY = rule_policy(__file__, _validate)

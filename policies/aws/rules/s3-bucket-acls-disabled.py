@@ -1,0 +1,45 @@
+"""Every S3 bucket of the stack has ACLs disabled: object ownership ``BucketOwnerEnforced``.
+
+A stack rule: for every ``aws:s3/bucket:Bucket`` (and ``aws:s3/bucketV2:BucketV2``), an
+``aws:s3/bucketOwnershipControls:BucketOwnershipControls`` whose ``bucket`` names it (found through
+``referenced_targets``, as for the other bucket rules) sets ``rule.objectOwnership`` to ``BucketOwnerEnforced``.
+``BucketOwnerPreferred`` and ``ObjectWriter`` keep ACLs working and fail. An ownership unknown at preview, or
+ownership controls whose bucket cannot yet be told apart between several buckets, leave the rule undecided.
+
+Why: with ``BucketOwnerEnforced`` S3 ignores every ACL and refuses requests that set one other than the
+owner's full control, so access is what the bucket policy and IAM say, and the bucket owner owns every object
+(S3 user guide, "Controlling ownership of objects and disabling ACLs for your bucket"). S3 sets it on new buckets
+by default; declared, a later change is undone by the next ``up``. Matches Security Hub S3.12 and checkov
+CKV2_AWS_65.
+"""
+
+from pulumi_policy import StackValidationArgs
+
+from shared.policy_support import UNKNOWN, bucket_companions, get, not_applicable, resource_input, stack_rule_policy
+from shared.policy_typing import ReportViolation
+
+OWNERSHIP_CONTROLS = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+ENFORCED = "BucketOwnerEnforced"
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    buckets, controls = bucket_companions(args, OWNERSHIP_CONTROLS)
+    undecided = 0
+    for bucket in buckets:
+        ownerships = {get(resource_input(control, "rule"), "objectOwnership") for control in controls[bucket.urn]}
+        if UNKNOWN in ownerships:
+            undecided += 1
+        elif not ownerships:
+            report_violation(
+                f"S3 bucket '{bucket.name}' keeps ACLs: no ownership controls; add an aws.s3.BucketOwnershipControls"
+                f"(bucket=<bucket>.id, rule={{'object_ownership': '{ENFORCED}'}}).", bucket.urn)
+        elif ownerships != {ENFORCED}:
+            others = ", ".join(sorted(str(o or "unset") for o in ownerships - {ENFORCED}))
+            report_violation(
+                f"S3 bucket '{bucket.name}' keeps ACLs: object ownership {others}; set object_ownership to "
+                f"'{ENFORCED}'.", bucket.urn)
+    if undecided == len(buckets):
+        not_applicable(args, "every S3 bucket's object ownership is unknown until deployment")
+
+
+POLICY = stack_rule_policy(__file__, _validate)
