@@ -128,6 +128,21 @@ def test_an_unreleased_service_runs_no_task_but_its_queues_exist(edit_env: EnvEd
     assert need.queues == 2 * sum(1 for spec in load_catalog() if spec.consumes)
 
 
+def test_the_peak_notes_count_a_rolling_deployment_with_the_share_the_ecs_services_run() -> None:
+    """One number for a rolling deployment's share of the tasks: the compute layer's ECS services run it, and the
+    broker capacity note and the account preflight's Fargate vCPU note count their peaks with it."""
+    from shared import broker_capacity, fargate
+    from shared.orchestrate import account
+    from tests.synth_helpers import of_type, synth_layers
+
+    services = of_type(synth_layers("prod", "compute")["compute"], "aws:ecs/service:Service")
+    assert services, "prod runs ECS services"
+    assert {service["inputs"]["deploymentMaximumPercent"] for service in services} == {
+        fargate.DEPLOYMENT_MAXIMUM_PERCENT}
+    assert broker_capacity.DEPLOYMENT_MAXIMUM_PERCENT == account.DEPLOYMENT_MAXIMUM_PERCENT == (
+        fargate.DEPLOYMENT_MAXIMUM_PERCENT)
+
+
 # -- the loader refuses what the broker certainly cannot hold ---------------------------------------------------
 
 
