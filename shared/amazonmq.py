@@ -131,6 +131,20 @@ def broker_limits(engine_version: str, instance_type: str, deployment_mode: str)
     return table.get((deployment_mode, instance_type))
 
 
+#: The largest message a RabbitMQ broker accepts (``max_message_size``, bytes), by engine major version; a bigger
+#: publish closes the channel ("PRECONDITION_FAILED - message size ... is larger than configured max size",
+#: "maximum resource limit", error messages). RabbitMQ 4: Amazon MQ's default, 512 KiB on every m7g row of "Default
+#: resource limits" (the platform does not raise it, as with the other limits); RabbitMQ 3: the maximum, 128 MiB
+#: (the m7g rows of "maximum resource limit"). The image contract states it (README, "What a service's image must
+#: provide").
+RABBITMQ_MAX_MESSAGE_BYTES: dict[int, int] = {4: 524_288, 3: 134_217_728}
+
+
+def max_message_bytes(engine_version: str) -> int:
+    """The largest message a broker of ``engine_version`` accepts (:data:`RABBITMQ_MAX_MESSAGE_BYTES`)."""
+    return RABBITMQ_MAX_MESSAGE_BYTES[4 if engine_at_least(engine_version, (4,)) else 3]
+
+
 def family_of(instance_type: str) -> str:
     """``mq.m7g.large`` -> ``mq.m7g``."""
     return instance_type.rsplit(".", 1)[0]

@@ -287,3 +287,20 @@ def test_the_readme_states_the_contract_the_need_is_counted_on() -> None:
     contract = " ".join((REPO_ROOT / "README.md").read_text().split())
     assert f"at most {CHANNELS_PER_CONNECTION} channels on each" in contract
     assert CONSUMERS_PER_CHANNEL == 1 and "and one consumer, on its own work queue" in contract
+
+
+def test_the_image_contract_states_the_largest_message_the_broker_takes() -> None:
+    """Amazon MQ's RabbitMQ 4.2 brokers refuse a message above 512 KiB by default ("Default resource limits":
+    524,288 bytes on every m7g row), 3.x brokers above 128 MiB ("maximum resource limit"); the image contract, in
+    the README and the catalog's header, gives the default engine's figure."""
+    from shared import REPO_ROOT
+    from shared.amazonmq import DEFAULT_ENGINE_VERSION, RABBITMQ_ENGINE_FAMILIES, max_message_bytes
+    from shared.catalog import catalog_path
+
+    assert {version: max_message_bytes(version) for version in RABBITMQ_ENGINE_FAMILIES} == {
+        "4.2": 524_288, "3.13": 134_217_728}
+    kib = max_message_bytes(DEFAULT_ENGINE_VERSION) // 1024
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert f"It publishes no message larger than {kib} KiB" in readme
+    header = " ".join(catalog_path().read_text().replace("#", " ").split())
+    assert f"no message larger than {kib} KiB" in header
