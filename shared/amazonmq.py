@@ -82,6 +82,9 @@ def _table(mode: str, family: str, sizes: tuple[str, ...],
 #: default is configured with the maximum resource limit" and cannot be overridden), and the bound of RabbitMQ 4's
 #: configurable limits. Amazon MQ developer guide, "Amazon MQ for RabbitMQ maximum resource limit" (m7g and m5 tables;
 #: an m5 cluster's connections and channels per node) and "Amazon MQ for RabbitMQ sizing guidelines" (t3.micro).
+#: The m7g rows are that page's current tables (columns "Connections per Node", "Exchanges", "Message Size"), which
+#: the sizing guidelines now link; an older version of the m7g tables, in the sizing guidelines themselves, gave
+#: mq.m7g.medium 100 connections and 500 channels (a cluster 100 queues), the figures now RabbitMQ 4.2's defaults.
 RABBITMQ_MAXIMUM_LIMITS: dict[tuple[str, str], BrokerLimits] = {
     **_table(_S, "mq.m7g", _M7G, (
         (300, 900, 2_500, 1_000, 10), (5_000, 15_000, 20_000, 1_000, 1_500), (10_000, 30_000, 30_000, 1_000, 1_500),

@@ -65,6 +65,16 @@ def test_rabbitmq_4_runs_the_defaults_and_3_the_maximum() -> None:
     assert micro is not None and (micro.connections, micro.channels, micro.queues) == (500, 1_500, 2_500)
 
 
+def test_the_maximum_of_the_smallest_m7g_is_the_current_table() -> None:
+    """mq.m7g.medium on RabbitMQ 3.13: the current "maximum resource limit" table (300 connections and 900 channels,
+    2,500 queues single, 500 in a cluster), not the older sizing-guidelines version (100 / 500, a cluster 100
+    queues), whose figures are now RabbitMQ 4.2's defaults."""
+    single = broker_limits("3.13", "mq.m7g.medium", "SINGLE_INSTANCE")
+    cluster = broker_limits("3.13", "mq.m7g.medium", "CLUSTER_MULTI_AZ")
+    assert single is not None and (single.connections, single.channels, single.queues) == (300, 900, 2_500)
+    assert cluster is not None and (cluster.connections, cluster.channels, cluster.queues) == (300, 900, 500)
+
+
 def test_no_default_is_above_its_maximum() -> None:
     """A default above the configurable maximum would be a typo in one of the tables."""
     assert set(RABBITMQ4_DEFAULT_LIMITS) <= set(RABBITMQ_MAXIMUM_LIMITS)
