@@ -153,6 +153,18 @@ def test_the_peak_notes_count_a_rolling_deployment_with_the_share_the_ecs_servic
         fargate.DEPLOYMENT_MAXIMUM_PERCENT)
 
 
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_the_queues_and_vhosts_counted_are_every_one_the_layers_declare(name: str) -> None:
+    """The need's queues and vhosts are what the synthesized layers declare on the broker (every layer's RabbitMQ
+    queues; its vhosts and Amazon MQ's own ``/``), so a queue a layer adds is counted or this fails."""
+    from tests.synth_helpers import of_type, synth_layers
+
+    documents = synth_layers(name, "broker", "messaging", "compute").values()
+    need = broker_need(load_env(name), load_catalog())
+    assert need.queues == sum(len(of_type(document, "rabbitmq:index/queue:Queue")) for document in documents) > 0
+    assert need.vhosts == 1 + sum(len(of_type(document, "rabbitmq:index/vHost:VHost")) for document in documents)
+
+
 # -- the loader refuses what the broker certainly cannot hold ---------------------------------------------------
 
 
