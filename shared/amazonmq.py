@@ -82,6 +82,9 @@ def _table(mode: str, family: str, sizes: tuple[str, ...],
 #: default is configured with the maximum resource limit" and cannot be overridden), and the bound of RabbitMQ 4's
 #: configurable limits. Amazon MQ developer guide, "Amazon MQ for RabbitMQ maximum resource limit" (m7g and m5 tables;
 #: an m5 cluster's connections and channels per node) and "Amazon MQ for RabbitMQ sizing guidelines" (t3.micro).
+#: The m7g rows are that page's current tables (columns "Connections per Node", "Exchanges", "Message Size"), which
+#: the sizing guidelines now link; an older version of the m7g tables, in the sizing guidelines themselves, gave
+#: mq.m7g.medium 100 connections and 500 channels (a cluster 100 queues), the figures now RabbitMQ 4.2's defaults.
 RABBITMQ_MAXIMUM_LIMITS: dict[tuple[str, str], BrokerLimits] = {
     **_table(_S, "mq.m7g", _M7G, (
         (300, 900, 2_500, 1_000, 10), (5_000, 15_000, 20_000, 1_000, 1_500), (10_000, 30_000, 30_000, 1_000, 1_500),
@@ -129,6 +132,20 @@ def broker_limits(engine_version: str, instance_type: str, deployment_mode: str)
         return None
     table = RABBITMQ4_DEFAULT_LIMITS if engine_at_least(engine_version, (4,)) else RABBITMQ_MAXIMUM_LIMITS
     return table.get((deployment_mode, instance_type))
+
+
+#: The largest message a RabbitMQ broker accepts (``max_message_size``, bytes), by engine major version; a bigger
+#: publish closes the channel ("PRECONDITION_FAILED - message size ... is larger than configured max size",
+#: "maximum resource limit", error messages). RabbitMQ 4: Amazon MQ's default, 512 KiB on every m7g row of "Default
+#: resource limits" (the platform does not raise it, as with the other limits); RabbitMQ 3: the maximum, 128 MiB
+#: (the m7g rows of "maximum resource limit"). The image contract states it (README, "What a service's image must
+#: provide").
+RABBITMQ_MAX_MESSAGE_BYTES: dict[int, int] = {4: 524_288, 3: 134_217_728}
+
+
+def max_message_bytes(engine_version: str) -> int:
+    """The largest message a broker of ``engine_version`` accepts (:data:`RABBITMQ_MAX_MESSAGE_BYTES`)."""
+    return RABBITMQ_MAX_MESSAGE_BYTES[4 if engine_at_least(engine_version, (4,)) else 3]
 
 
 def family_of(instance_type: str) -> str:

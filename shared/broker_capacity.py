@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from shared.amazonmq import BROKER_NODES, BrokerLimits, broker_limits
 from shared.catalog import Catalog
 from shared.envs import EnvConfig
+from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT  # the old tasks keep their connections until they stop
 
 #: The image contract: channels one AMQP connection of a task opens at most (README, "What a service's image must
 #: provide"): one to publish (with confirms) and one spare, or the one its consumer consumes on.
@@ -57,9 +58,6 @@ CONSUMERS_PER_CHANNEL = 1
 VHOSTS = 2
 #: A peak above this share of what the broker holds is noted (and the broker layer's capacity alarms fire at it).
 NOTE_PERCENT = 80
-#: A rolling deployment may run this share of a service's tasks (shared.components.compute_service:
-#: deployment_maximum_percent): the old tasks keep their connections until they stop.
-DEPLOYMENT_MAXIMUM_PERCENT = 200
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The cpu/memory pairs Fargate accepts: one table for the compute layer and the policy rule.
+"""The cpu/memory pairs Fargate accepts: one table for the compute layer and the policy rule; and the share of
+a service's tasks a rolling deployment runs, one number for the compute layer and the checks that count its peak.
 
 Source: "Task CPU and memory" in the Amazon ECS developer guide; RegisterTaskDefinition refuses any
 other pair (Linux tasks; Windows tasks start at 1024 cpu).
@@ -21,6 +22,11 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 #: "Amazon ECS task definition parameters for Fargate", task size).
 WINDOWS_MIN_CPU = 1024
 WINDOWS_MAX_CPU = 4096
+#: The ECS services' ``deploymentConfiguration.maximumPercent`` (shared.components.compute_service): a rolling
+#: deployment starts the new tasks before it stops the old ones, so a service runs up to this share of its desired
+#: count meanwhile. The Fargate vCPU quota note (shared.orchestrate.account) and the broker capacity note
+#: (shared.broker_capacity) count the peak with it.
+DEPLOYMENT_MAXIMUM_PERCENT = 200
 
 
 def fargate_size_problem(cpu: int, memory: int) -> str | None:

@@ -65,6 +65,16 @@ def test_rabbitmq_4_runs_the_defaults_and_3_the_maximum() -> None:
     assert micro is not None and (micro.connections, micro.channels, micro.queues) == (500, 1_500, 2_500)
 
 
+def test_the_maximum_of_the_smallest_m7g_is_the_current_table() -> None:
+    """mq.m7g.medium on RabbitMQ 3.13: the current "maximum resource limit" table (300 connections and 900 channels,
+    2,500 queues single, 500 in a cluster), not the older sizing-guidelines version (100 / 500, a cluster 100
+    queues), whose figures are now RabbitMQ 4.2's defaults."""
+    single = broker_limits("3.13", "mq.m7g.medium", "SINGLE_INSTANCE")
+    cluster = broker_limits("3.13", "mq.m7g.medium", "CLUSTER_MULTI_AZ")
+    assert single is not None and (single.connections, single.channels, single.queues) == (300, 900, 2_500)
+    assert cluster is not None and (cluster.connections, cluster.channels, cluster.queues) == (300, 900, 500)
+
+
 def test_no_default_is_above_its_maximum() -> None:
     """A default above the configurable maximum would be a typo in one of the tables."""
     assert set(RABBITMQ4_DEFAULT_LIMITS) <= set(RABBITMQ_MAXIMUM_LIMITS)
@@ -126,6 +136,33 @@ def test_an_unreleased_service_runs_no_task_but_its_queues_exist(edit_env: EnvEd
     need = broker_need(load_env("dev"), load_catalog())
     assert "training" not in {service.service for service in need.services}
     assert need.queues == 2 * sum(1 for spec in load_catalog() if spec.consumes)
+
+
+def test_the_peak_notes_count_a_rolling_deployment_with_the_share_the_ecs_services_run() -> None:
+    """One number for a rolling deployment's share of the tasks: the compute layer's ECS services run it, and the
+    broker capacity note and the account preflight's Fargate vCPU note count their peaks with it."""
+    from shared import broker_capacity, fargate
+    from shared.orchestrate import account
+    from tests.synth_helpers import of_type, synth_layers
+
+    services = of_type(synth_layers("prod", "compute")["compute"], "aws:ecs/service:Service")
+    assert services, "prod runs ECS services"
+    assert {service["inputs"]["deploymentMaximumPercent"] for service in services} == {
+        fargate.DEPLOYMENT_MAXIMUM_PERCENT}
+    assert broker_capacity.DEPLOYMENT_MAXIMUM_PERCENT == account.DEPLOYMENT_MAXIMUM_PERCENT == (
+        fargate.DEPLOYMENT_MAXIMUM_PERCENT)
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod"])
+def test_the_queues_and_vhosts_counted_are_every_one_the_layers_declare(name: str) -> None:
+    """The need's queues and vhosts are what the synthesized layers declare on the broker (every layer's RabbitMQ
+    queues; its vhosts and Amazon MQ's own ``/``), so a queue a layer adds is counted or this fails."""
+    from tests.synth_helpers import of_type, synth_layers
+
+    documents = synth_layers(name, "broker", "messaging", "compute").values()
+    need = broker_need(load_env(name), load_catalog())
+    assert need.queues == sum(len(of_type(document, "rabbitmq:index/queue:Queue")) for document in documents) > 0
+    assert need.vhosts == 1 + sum(len(of_type(document, "rabbitmq:index/vHost:VHost")) for document in documents)
 
 
 # -- the loader refuses what the broker certainly cannot hold ---------------------------------------------------
@@ -230,16 +267,38 @@ def test_a_cluster_is_noted_as_if_one_node_were_down(edit_env: EnvEditor) -> Non
     assert any("AMQP connections" in note and "(2 of 3 nodes: one may be down)" in note for note in notes), notes
 
 
-def test_the_orchestrator_prints_the_note_before_it_runs_anything(edit_env: EnvEditor) -> None:
+@pytest.mark.parametrize(("argv", "noted"), [
+    (["preview", "dev", "--layers", "network"], True),
+    (["up", "dev", "--layers", "network", "--yes"], True),
+    (["destroy", "dev", "--layers", "compute", "--yes"], False),
+    (["refresh", "dev", "--layers", "network", "--yes"], False),
+])
+def test_the_orchestrator_notes_a_close_peak_on_up_and_preview_only(
+        edit_env: EnvEditor, argv: list[str], noted: bool) -> None:
+    """up and preview note it before the first layer runs; destroy and refresh, which start no task, do not. The
+    same env, so a run that prints nothing for destroy is not one that would print nothing at all."""
     from shared.orchestrate.cli import main
     from tests.test_orchestrate import RecordingRunner
 
     edit_env("dev", _max_counts({"inference": 40}))
-    out = io.StringIO()
-    runner = RecordingRunner()
-    assert main(["preview", "dev", "--layers", "network"], runner=runner, out=out) == 0
-    assert "note: " in out.getvalue() and "messaging.instance_type: the services at max_count open 90" in \
-        out.getvalue()
+    note = "messaging.instance_type: the services at max_count open 90 AMQP connections"
+
+    def noted_lines(command: list[str]) -> tuple[list[str], list[str]]:
+        out, runner = io.StringIO(), RecordingRunner()
+        assert main(command, runner=runner, out=out) == 0
+        assert runner.events, "a layer ran"
+        lines = out.getvalue().splitlines()
+        return lines, [line for line in lines if note in line]
+
+    if not noted:  # the control: this env's peak is noted, where the orchestrator notes it
+        assert noted_lines(["preview", "dev", "--layers", "network"])[1]
+    lines, printed = noted_lines(argv)
+    assert len(printed) == (1 if noted else 0), lines
+    for line in printed:
+        assert line.startswith("note: ") and line.split(": ")[1].endswith("dev.yaml"), line
+        layer = argv[argv.index("--layers") + 1]
+        assert lines.index(line) < next(i for i, text in enumerate(lines) if layer in text and note not in text), (
+            "the note comes before the plan and its layers")
 
 
 def test_the_readme_states_the_contract_the_need_is_counted_on() -> None:
@@ -252,11 +311,18 @@ def test_the_readme_states_the_contract_the_need_is_counted_on() -> None:
     assert CONSUMERS_PER_CHANNEL == 1 and "and one consumer, on its own work queue" in contract
 
 
-def test_a_destroy_says_nothing_of_the_peak(edit_env: EnvEditor) -> None:
-    from shared.orchestrate.cli import main
-    from tests.test_orchestrate import RecordingRunner
+def test_the_image_contract_states_the_largest_message_the_broker_takes() -> None:
+    """Amazon MQ's RabbitMQ 4.2 brokers refuse a message above 512 KiB by default ("Default resource limits":
+    524,288 bytes on every m7g row), 3.x brokers above 128 MiB ("maximum resource limit"); the image contract, in
+    the README and the catalog's header, gives the default engine's figure."""
+    from shared import REPO_ROOT
+    from shared.amazonmq import DEFAULT_ENGINE_VERSION, RABBITMQ_ENGINE_FAMILIES, max_message_bytes
+    from shared.catalog import catalog_path
 
-    edit_env("dev", _max_counts({"inference": 40}))
-    out = io.StringIO()
-    assert main(["destroy", "dev", "--layers", "compute", "--yes"], runner=RecordingRunner(), out=out) == 0
-    assert "messaging.instance_type" not in out.getvalue()
+    assert {version: max_message_bytes(version) for version in RABBITMQ_ENGINE_FAMILIES} == {
+        "4.2": 524_288, "3.13": 134_217_728}
+    kib = max_message_bytes(DEFAULT_ENGINE_VERSION) // 1024
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert f"It publishes no message larger than {kib} KiB" in readme
+    header = " ".join(catalog_path().read_text().replace("#", " ").split())
+    assert f"no message larger than {kib} KiB" in header

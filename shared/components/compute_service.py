@@ -46,6 +46,7 @@ from shared.components.compute_wiring import (
     service_wiring,
     virtual_node_arn,
 )
+from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
 from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name
 
@@ -237,7 +238,7 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         ),
         deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
         deployment_minimum_healthy_percent=100,
-        deployment_maximum_percent=200,
+        deployment_maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT,
         service_registries=service_registries(plan, upstreams) if args.appmesh else None,
         service_connect_configuration=None if args.appmesh else service_connect(plan, settings, upstreams, args.unit),
         load_balancers=[aws.ecs.ServiceLoadBalancerArgs(

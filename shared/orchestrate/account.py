@@ -36,6 +36,7 @@ from typing import Any, Protocol, TextIO
 
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
+from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
 from shared.images import ClientFactory, SessionClients, aws_error_code, aws_errors, verify_account
 
 CONNECT_TIMEOUT_S = 5
@@ -52,8 +53,6 @@ ROLE_VISIBLE_SLEEP_S = 2.0
 ROLE_SETTLE_S = 10.0
 #: Fargate task cpu units per vCPU (ECS task definition cpu: "1024 CPU units = 1 vCPU").
 CPU_UNITS_PER_VCPU = 1024
-#: A rolling deployment may run this share of the desired count (compute_service: deployment_maximum_percent).
-DEPLOYMENT_MAXIMUM_PERCENT = 200
 
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 
