@@ -169,6 +169,84 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
     return missing
 
 
+# -- repositories compute did not create -------------------------------------------------------------
+
+#: What every repository compute creates has (shared.components.ecr.ServiceRepository); ECR's defaults for a
+#: repository it creates itself -- by replication without a creation template, for one -- are AES256 and
+#: MUTABLE (Amazon ECR user guide, "Templates to control repositories created during a pull through cache or
+#: replication action").
+COMPUTE_ENCRYPTION = "KMS"
+COMPUTE_TAG_MUTABILITY = "IMMUTABLE"
+
+
+@dataclass(frozen=True)
+class ForeignRepository:
+    """A repository of a platform service's name in the env's registry that compute did not create."""
+
+    service: str
+    repository_uri: str
+    settings: str
+    """What differs from compute's repositories, e.g. "encryption AES256, tags MUTABLE"."""
+    origin: str
+    how: str
+
+    def describe(self) -> str:
+        return f"{self.service}: {self.repository_uri} already exists with {self.settings}; {self.origin}; {self.how}"
+
+
+def _foreign_origin(env: EnvConfig) -> str:
+    from shared.components.image_replication import image_source
+
+    source = image_source(env)
+    if source is not None and source.account_id == env.account_id:
+        # Same-account replication needs no registry policy, and the replication service-linked role may
+        # create any repository of its account (ecr:CreateRepository on "*": Amazon ECR user guide, "Amazon
+        # ECR service-linked role for replication"): a push to the source before this env's compute created
+        # its repositories makes ECR create them itself, with its defaults.
+        return (f"most likely ECR replication from {source.env_name} created it (same account {env.account_id}, "
+                f"{source.region} -> {env.region}: the replication role may create repositories) when an image "
+                f"was pushed to {source.env_name} before {env.name}'s compute had created its repositories")
+    return "it was created outside compute (by hand, or by replication that may create repositories)"
+
+
+def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[ForeignRepository]:
+    """The repositories of ``services`` that exist in the env's registry without compute's settings.
+
+    Compute cannot adopt one (its CreateRepository fails with RepositoryAlreadyExistsException, and a
+    repository's encryption is fixed once created: ECR user guide, "Editing a private repository"), so it
+    has to be deleted before compute's `up`. Compute's own repositories (KMS, IMMUTABLE) never match.
+    """
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import Registry
+
+    wanted = {repository_name(service): service for service in services}
+    host = Registry.of(env).host
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        # Listed, not named: DescribeRepositories refuses the whole call when one named repository is missing.
+        for page in clients(env, "ecr").get_paginator("describe_repositories").paginate(registryId=env.account_id):
+            found.update({str(item["repositoryName"]): item for item in page.get("repositories", [])
+                          if item.get("repositoryName") in wanted})
+    except aws_errors() as error:
+        raise AwsAccessError(f"{env.name}: ECR DescribeRepositories failed ({error}); the caller needs "
+                             "ecr:DescribeRepositories in the env's registry") from None
+    foreign = []
+    for name in sorted(found):
+        item = found[name]
+        encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", "AES256"))
+        mutability = str(item.get("imageTagMutability", "MUTABLE"))
+        differences = ([f"encryption {encryption}"] if encryption != COMPUTE_ENCRYPTION else []) + \
+                      ([f"tags {mutability}"] if mutability != COMPUTE_TAG_MUTABILITY else [])
+        if not differences:
+            continue
+        how = (f"compute cannot create or adopt it (a repository's encryption cannot change): delete it, "
+               f"`aws ecr delete-repository --region {env.region} --repository-name {name} --force` (its images "
+               f"can be pushed or replicated again), then run `nox -s up -- {env.name}` right away")
+        foreign.append(ForeignRepository(wanted[name], f"{host}/{name}", ", ".join(differences), _foreign_origin(env),
+                                         how))
+    return foreign
+
+
 # -- what ECS runs ------------------------------------------------------------------------------------
 
 

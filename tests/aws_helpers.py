@@ -19,7 +19,7 @@ import pytest
 from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
-from shared.images import MissingImage, RunningImage, profile_var
+from shared.images import ForeignRepository, MissingImage, RunningImage, profile_var
 from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
 
@@ -78,7 +78,13 @@ def create_repositories(env: EnvConfig, services: list[str]) -> None:
     """What compute's first (targeted) step creates: the env's repositories, empty."""
     ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
     for service in services:
-        ecr.create_repository(repositoryName=repository_name(service))
+        create_repository(ecr, service)
+
+
+def create_repository(ecr: Any, service: str) -> None:
+    """``service``'s repository as compute creates it: KMS-encrypted, tags IMMUTABLE (shared.components.ecr)."""
+    ecr.create_repository(repositoryName=repository_name(service), imageTagMutability="IMMUTABLE",
+                          encryptionConfiguration={"encryptionType": "KMS"})
 
 
 def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None) -> None:
@@ -86,7 +92,7 @@ def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None
     ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
     repository = repository_name(service)
     try:
-        ecr.create_repository(repositoryName=repository)
+        create_repository(ecr, service)
     except ecr.exceptions.RepositoryAlreadyExistsException:
         pass
     ecr.put_image(repositoryName=repository, imageManifest=MANIFEST, imageDigest=digest,
@@ -126,6 +132,9 @@ class ReleasedEverywhere:
         return None
 
     def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+        return []
+
+    def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
         return []
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:

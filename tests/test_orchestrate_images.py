@@ -254,6 +254,42 @@ def test_the_targeted_update_reaches_the_cli_as_target_urns_without_dependents(
     assert len(compute_ups(fake_cli)) == 2 and "--target" not in compute_ups(fake_cli)[1]
 
 
+def create_default_repository(env: EnvConfig, service: str) -> None:
+    """``service``'s repository as ECR creates it itself (replication without a creation template): AES256, MUTABLE."""
+    MotoAccounts.client(env.account_id, env.region, "ecr").create_repository(
+        repositoryName=f"ml-platform/{service}")
+
+
+def test_a_repository_compute_did_not_create_stops_compute_before_any_change(moto_aws: None) -> None:
+    staging = load_env("staging")
+    create_repositories(staging, ["gateway"])  # compute's own (KMS, IMMUTABLE): fine
+    create_default_repository(staging, "inference")
+    runner = Recorder()
+    code, output = up("staging", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    assert runner.compute_runs() == []  # not even step 1: its create of the repository could only fail
+    assert ("inference: 222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference already exists with "
+            "encryption AES256, tags MUTABLE; it was created outside compute") in output
+    assert "aws ecr delete-repository --region eu-west-1 --repository-name ml-platform/inference --force" in output
+    assert [line for line in output.splitlines() if "not compute's:" in line] == [
+        line for line in output.splitlines() if "not compute's: inference:" in line]  # gateway's is compute's
+    assert "registry already holds inference repositories compute did not create" in output
+
+
+def test_same_account_replication_is_named_as_the_likely_creator(moto_aws: None, edit_env: Any) -> None:
+    # staging in dev's account, another region: replication needs no registry policy there, and its
+    # service-linked role creates a missing repository itself, with ECR's defaults.
+    edit_env("staging", lambda data: data.update(account_id="111111111111", region="eu-central-1"))
+    staging = load_env("staging")
+    create_default_repository(staging, "training")
+    runner = Recorder()
+    code, output = up("staging", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1 and runner.compute_runs() == []
+    assert ("training: 111111111111.dkr.ecr.eu-central-1.amazonaws.com/ml-platform/training already exists with "
+            "encryption AES256, tags MUTABLE; most likely ECR replication from dev created it (same account "
+            "111111111111, eu-west-1 -> eu-central-1") in output
+
+
 def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:
     class NoTargets(AwsImageChecks):
         def registry_targets(self, env: EnvConfig) -> list[str]:

@@ -4,6 +4,9 @@ On a fresh account compute's repositories are empty, and an ECS service pinned t
 pushed yet can only fail (CannotPullContainerError, then the circuit breaker stops the deployment,
 and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wraps the real runner:
 
+0. before anything it looks for repositories of the platform's names that compute did not create
+   (:func:`shared.images.foreign_repositories`: ECR's default settings, e.g. made by same-account
+   replication before compute ran): compute could not create them, so it stops, naming each and the fix;
 1. before compute's update it asks the env's registry for every released image
    (:func:`shared.images.missing_images`); all there: one full update, as always;
 2. otherwise **step 1**: a targeted update of the registry alone -- the ECR repositories, their
@@ -30,10 +33,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shared.envs import EnvConfig, is_digest
 from shared.images import (
     ClientFactory,
+    ForeignRepository,
     MissingImage,
     RunningImage,
     SessionClients,
     missing_images,
+    foreign_repositories,
     rollout_mismatches,
     running_images,
     verify_account,
@@ -122,6 +127,9 @@ class ImageChecks(Protocol):
     def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
         """The released images the env's registry cannot serve."""
 
+    def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
+        """The repositories of the catalog's services in the env's registry that compute did not create."""
+
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
 
@@ -143,6 +151,11 @@ class AwsImageChecks:
 
     def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
         return missing_images(env, images, self.clients)
+
+    def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
+        from shared.catalog import load_catalog
+
+        return foreign_repositories(env, load_catalog().names(), self.clients)
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)
@@ -198,6 +211,15 @@ class ImageGatedRunner:
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if not (layer == LAYER and operation.action is Action.UP):
             return self.inner.run(layer, env, operation, on_output)
+        foreign = self.checks.foreign(env)
+        if foreign:
+            # Compute's create of such a repository can only fail (RepositoryAlreadyExistsException), after
+            # whatever came before it in the update: stop before anything changes, saying why and what to do.
+            for item in foreign:
+                on_output(f"images: not compute's: {item.describe()}")
+            return LayerResult(layer, Status.FAILED,
+                               detail=f"{env.name}'s registry already holds {', '.join(f.service for f in foreign)} "
+                                      "repositories compute did not create (what to do: above); nothing was changed")
         images = dict(env.release.images)
         missing = self.checks.missing(env, images)
         first: LayerResult | None = None
