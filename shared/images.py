@@ -122,11 +122,17 @@ def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str) -> s
     if source is None:
         return (f"build the image and push it to {uri} with a tag (`docker push {uri}:<tag>`); its digest must "
                 f"be {reference}")
+    from shared.components.ecr import release_tag
+
     source_uri = f"{source.host}/{repository_name(service)}"
+    # The copy gets its release tag at once: the lifecycle policy never expires a release-tagged image, while
+    # one under another tag counts against "keep the last N" until `up` tags it (and tags are IMMUTABLE, so
+    # a hand-picked one could also block the tag a later replicated push carries).
+    tag = release_tag(reference) if is_digest(reference) else "<tag>"
     return (f"{env.name} receives images by ECR replication from {source.env_name} "
             f"({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
             f"configured and its repositories existed, so push it to {source.env_name} again or copy it once, "
-            f"digest unchanged: `crane copy {source_uri}@{reference} {uri}:<tag>`")
+            f"digest unchanged: `crane copy {source_uri}@{reference} {uri}:{tag}`")
 
 
 def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:

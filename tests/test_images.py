@@ -85,7 +85,9 @@ def test_a_missing_repository_and_a_missing_digest_are_both_named(moto_aws: None
     assert gateway.repository_uri == "222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway"
     # staging receives images from dev: the remedy names dev's repository and keeps the digest
     assert "replication from dev" in gateway.how
-    assert f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW}" in gateway.how
+    assert (f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW} "
+            f"222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway:release-{NEW.removeprefix('sha256:')}`"
+            ) in gateway.how  # the release tag at once: the lifecycle policy keeps the copy from then on
 
 
 def test_in_dev_the_remedy_is_a_push(moto_aws: None) -> None:
