@@ -19,6 +19,7 @@ run the same code on moto.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -173,6 +174,102 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
         if reason:
             missing.append(MissingImage(service, reference, uri, reason, _how_to_provide(env, service, reference, uri)))
     return missing
+
+
+# -- the platform an image runs on ----------------------------------------------------------------------
+
+#: Multi-platform indexes (OCI image index, Docker manifest list): one manifest per platform.
+INDEX_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+#: What BatchGetImage may return; a multi-architecture index must come back as itself (asked without it, ECR
+#: answers with a different manifest, and its digest is not the release's).
+MANIFEST_MEDIA_TYPES = (
+    INDEX_MEDIA_TYPES[0],
+    "application/vnd.oci.image.manifest.v1+json",
+    INDEX_MEDIA_TYPES[1],
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+BlobReader = Callable[[Any, str, str], bytes]
+"""(ECR client, repository, blob digest) -> the blob's bytes."""
+
+
+def read_blob(ecr: Any, repository: str, digest: str) -> bytes:
+    """A blob of the repository (an image config): GetDownloadUrlForLayer answers with a pre-signed URL of it
+    (botocore ecr model: "Retrieves the pre-signed Amazon S3 download URL corresponding to an image layer")."""
+    import urllib.request
+
+    url = str(ecr.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"])
+    if not url.startswith("https://"):
+        raise ValueError(f"ECR answered a download URL that is not https: {url[:40]}")
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return bytes(response.read())
+
+
+@dataclass(frozen=True)
+class WrongPlatform:
+    service: str
+    reference: str
+    repository_uri: str
+    found: str
+    """The platform(s) the image provides, e.g. "linux/arm64"."""
+
+    def describe(self) -> str:
+        from shared.fargate import CPU_ARCHITECTURE, IMAGE_PLATFORM
+
+        wanted = "/".join(IMAGE_PLATFORM)
+        return (f"{self.service}: {self.repository_uri}@{self.reference} is {self.found}, but the task definitions "
+                f"ask Fargate for {CPU_ARCHITECTURE}, which runs {wanted} images only (a task would stop with "
+                f"\"exec format error\" or find no matching manifest); build it for {wanted} "
+                f"(`docker buildx build --platform {wanted} ...`), push it and release its digest")
+
+
+def _platforms(ecr: Any, repository: str, manifest: dict[str, Any], read: BlobReader) -> list[tuple[str, str]]:
+    """The (os, architecture) pairs a manifest runs on: an index's entries, or a single image's config."""
+    if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
+        return [(str(entry["platform"].get("os", "")), str(entry["platform"].get("architecture", "")))
+                for entry in manifest.get("manifests", []) if isinstance(entry.get("platform"), dict)]
+    config = json.loads(read(ecr, repository, str(manifest["config"]["digest"])))
+    return [(str(config.get("os", "")), str(config.get("architecture", "")))]
+
+
+def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory,
+                    read: BlobReader | None = None) -> list[WrongPlatform]:
+    """The images of ``images`` (service -> digest or tag) that Fargate's platform of the task definitions
+    cannot run (:data:`shared.fargate.IMAGE_PLATFORM`), in ``images`` order; an image the registry lacks is
+    :func:`missing_images`' to report, not this function's."""
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import Registry
+    from shared.fargate import IMAGE_PLATFORM
+
+    read = read or read_blob
+    ecr = clients(env, "ecr")
+    host = Registry.of(env).host
+    wrong = []
+    for service, reference in images.items():
+        repository = repository_name(service)
+        image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
+        try:
+            found = ecr.batch_get_image(registryId=env.account_id, repositoryName=repository, imageIds=[image_id],
+                                        acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES)).get("images", [])
+            if not found:
+                continue
+            platforms = _platforms(ecr, repository, json.loads(found[0]["imageManifest"]), read)
+        except aws_errors() as error:
+            if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
+                continue
+            raise AwsAccessError(f"{env.name}: reading the manifest of {repository}@{reference} failed ({error}); "
+                                 "the caller needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the "
+                                 "platform's repositories") from None
+        except (OSError, ValueError, KeyError) as error:  # the config blob's download, or a manifest without one
+            raise AwsAccessError(f"{env.name}: cannot tell the platform of {repository}@{reference} ({error})") \
+                from None
+        if IMAGE_PLATFORM not in platforms:
+            shown = ", ".join(sorted({"/".join(pair) for pair in platforms})) or "an index that names no platform"
+            wrong.append(WrongPlatform(service, reference, f"{host}/{repository}", shown))
+    return wrong
 
 
 # -- repositories compute did not create -------------------------------------------------------------

@@ -29,16 +29,7 @@ from shared.cli import UsageParser
 from shared.components.ecr import release_tag, repository_name
 from shared.envs import is_digest, load_env
 from shared.errors import ConfigError, PlatformError
-from shared.images import aws_error_code
-
-#: What BatchGetImage may return; a multi-architecture index must come back as itself, or PutImage
-#: would store a different digest under the tag.
-MANIFEST_MEDIA_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
+from shared.images import MANIFEST_MEDIA_TYPES, aws_error_code
 
 Action = Literal["tagged", "already-tagged", "untagged", "missing"]
 

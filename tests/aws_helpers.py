@@ -19,7 +19,7 @@ import pytest
 from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
-from shared.images import ForeignRepository, MissingImage, RunningImage, profile_var
+from shared.images import ForeignRepository, MissingImage, RunningImage, WrongPlatform, profile_var
 from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
 
@@ -67,6 +67,15 @@ class MotoAccounts:
                             aws_session_token=credentials["SessionToken"])
 
 
+#: Image configs by digest: what GetDownloadUrlForLayer's pre-signed URL would serve (moto implements neither).
+CONFIGS: dict[str, bytes] = {"sha256:" + "0" * 64: json.dumps({"os": "linux", "architecture": "amd64"}).encode()}
+
+
+def read_config_blob(ecr: Any, repository: str, digest: str) -> bytes:
+    """shared.images.read_blob on moto: the blob of :data:`CONFIGS` (the ``moto_aws`` fixture installs it)."""
+    return CONFIGS[digest]
+
+
 MANIFEST = json.dumps({
     "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
     "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
@@ -87,7 +96,7 @@ def create_repository(ecr: Any, service: str) -> None:
                           encryptionConfiguration={"encryptionType": "KMS"})
 
 
-def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None) -> None:
+def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None, manifest: str = MANIFEST) -> None:
     """An image of ``digest`` in the env's repository for ``service`` (created when missing)."""
     ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
     repository = repository_name(service)
@@ -95,7 +104,7 @@ def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None
         create_repository(ecr, service)
     except ecr.exceptions.RepositoryAlreadyExistsException:
         pass
-    ecr.put_image(repositoryName=repository, imageManifest=MANIFEST, imageDigest=digest,
+    ecr.put_image(repositoryName=repository, imageManifest=manifest, imageDigest=digest,
                   imageTag=tag or f"release-{digest[7:19]}")
 
 
@@ -135,6 +144,9 @@ class ReleasedEverywhere:
         return []
 
     def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
+        return []
+
+    def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         return []
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:

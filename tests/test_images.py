@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,15 @@ def test_an_image_pinned_by_tag_is_reported_as_such() -> None:
     entry = RunningImage("gateway", "gateway", None)
     assert rollout_mismatches(load_env("dev"), {"gateway": NEW}, [entry]) == [
         f"gateway runs an image not pinned by digest, not the release's {NEW}"]
+
+
+def test_an_image_config_is_downloaded_only_over_https() -> None:
+    from shared.images import read_blob
+
+    class Ecr:
+        def get_download_url_for_layer(self, **request: Any) -> dict[str, str]:
+            assert request == {"repositoryName": "ml-platform/inference", "layerDigest": NEW}
+            return {"downloadUrl": "http://prod-eu-west-1-starport-layer-bucket.s3.amazonaws.com/x"}
+
+    with pytest.raises(ValueError, match="not https"):
+        read_blob(Ecr(), "ml-platform/inference", NEW)

@@ -15,7 +15,9 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    dependents not included;
 3. then it asks again: an image still missing stops compute (exit 1) naming the service, the digest
    and how to push or replicate it; nothing else of compute was created. All there: **step 2**, the
-   full update;
+   full update -- unless a released image is not of the platform the task definitions ask Fargate for
+   (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), which stops compute
+   before the services change (checked whether or not step 1 ran);
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
    that does not run its released digest with a completed rollout (a circuit-breaker rollback also
    ends "steady") fails compute.
@@ -37,11 +39,13 @@ from shared.images import (
     MissingImage,
     RunningImage,
     SessionClients,
-    missing_images,
+    WrongPlatform,
     foreign_repositories,
+    missing_images,
     rollout_mismatches,
     running_images,
     verify_account,
+    wrong_platforms,
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
 
@@ -130,6 +134,9 @@ class ImageChecks(Protocol):
     def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
         """The repositories of the catalog's services in the env's registry that compute did not create."""
 
+    def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
+        """The released images Fargate's platform of the task definitions cannot run."""
+
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
 
@@ -156,6 +163,9 @@ class AwsImageChecks:
         from shared.catalog import load_catalog
 
         return foreign_repositories(env, load_catalog().names(), self.clients)
+
+    def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
+        return wrong_platforms(env, images, self.clients)
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)
@@ -215,8 +225,8 @@ class ImageGatedRunner:
         if foreign:
             # Compute's create of such a repository can only fail (RepositoryAlreadyExistsException), after
             # whatever came before it in the update: stop before anything changes, saying why and what to do.
-            for item in foreign:
-                on_output(f"images: not compute's: {item.describe()}")
+            for repository in foreign:
+                on_output(f"images: not compute's: {repository.describe()}")
             return LayerResult(layer, Status.FAILED,
                                detail=f"{env.name}'s registry already holds {', '.join(f.service for f in foreign)} "
                                       "repositories compute did not create (what to do: above); nothing was changed")
@@ -248,6 +258,16 @@ class ImageGatedRunner:
                 return LayerResult(layer, Status.INTERRUPTED, first.changes,
                                    detail="interrupted after step 1 (the registry); the services were not started")
             on_output("images: every released image is in the registry; step 2 of 2: the full update")
+        # Fargate runs what the task definitions' runtime_platform names (X86_64): an image of another
+        # platform would start, fail ("exec format error", or no matching manifest in an index) and be
+        # rolled back by the circuit breaker only after the deployment's retries.
+        wrong = self.checks.wrong_platforms(env, images)
+        if wrong:
+            for image in wrong:
+                on_output(f"images: wrong platform: {image.describe()}")
+            return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
+                               detail=f"{', '.join(w.service for w in wrong)}: the released image is not "
+                                      "linux/amd64 (what to do: above); the services were not updated")
         # Before the services pin them: the lifecycle policy keeps release-tagged images only, and a
         # replicated copy arrives untagged (it would expire with the untagged rule).
         for tagged in self.checks.tag_release(env):
