@@ -132,8 +132,10 @@ def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str) -> s
     tag = release_tag(reference) if is_digest(reference) else "<tag>"
     return (f"{env.name} receives images by ECR replication from {source.env_name} "
             f"({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
-            f"configured and its repositories existed, so push it to {source.env_name} again or copy it once, "
-            f"digest unchanged: `crane copy {source_uri}@{reference} {uri}:{tag}`")
+            f"configured (by {source.env_name}'s compute `up` since environments/{env.name}.yaml named it as "
+            f"image_source with this account and region) and its repositories existed, so push it to "
+            f"{source.env_name} again or copy it once, digest unchanged: `crane copy {source_uri}@{reference} "
+            f"{uri}:{tag}`")
 
 
 def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:

@@ -86,6 +86,8 @@ def test_a_missing_repository_and_a_missing_digest_are_both_named(moto_aws: None
     assert gateway.repository_uri == "222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway"
     # staging receives images from dev: the remedy names dev's repository and keeps the digest
     assert "replication from dev" in gateway.how
+    # replication to staging exists only once dev's compute ran with staging's file naming dev
+    assert "by dev's compute `up` since environments/staging.yaml named it as image_source" in gateway.how
     assert (f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW} "
             f"222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway:release-{NEW.removeprefix('sha256:')}`"
             ) in gateway.how  # the release tag at once: the lifecycle policy keeps the copy from then on
