@@ -347,6 +347,8 @@ def test_an_index_with_linux_amd64_among_its_platforms_runs(moto_aws: None, monk
     assert code == 0, output
     assert runner.compute_runs() == [Operation(Action.UP)]
     assert "wrong platform" not in output
+    # the index got its release tag; the platform manifests it names are not in this (moto) repository: named
+    assert f"images: warning: inference: ml-platform/inference has no image sha256:{'00' * 32}" in output
 
 
 def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:

@@ -273,6 +273,8 @@ class ImageGatedRunner:
         for tagged in self.checks.tag_release(env):
             if tagged.action == "tagged":
                 on_output(f"images: {tagged.describe()}")
+            elif tagged.action == "missing":  # a platform manifest an index names (the index itself is there)
+                on_output(f"images: warning: {tagged.describe()}")
         result = self.inner.run(layer, env, operation, on_output)
         if first is not None:
             result = replace(result, changes=_merged(first.changes, result.changes))
