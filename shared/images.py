@@ -115,11 +115,43 @@ class MissingImage:
         return f"{self.service}: {self.reference} is not in {self.repository_uri} ({self.reason}); {self.how}"
 
 
-def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str) -> str:
+def replication_status(env: EnvConfig, service: str, digest: str, clients: ClientFactory) -> str | None:
+    """What ``env``'s image source says of its replication of ``digest`` to ``env`` (ECR
+    DescribeImageReplicationStatus in the source's registry), described; None when it cannot be asked (no
+    source, or no credentials for the source's account here: this is an explanation, never a gate)."""
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import image_source
+    from shared.envs import load_env
+
+    source = image_source(env)
+    if source is None or not is_digest(digest):
+        return None
+    try:
+        statuses = clients(load_env(source.env_name), "ecr").describe_image_replication_status(
+            registryId=source.account_id, repositoryName=repository_name(service),
+            imageId={"imageDigest": digest})["replicationStatuses"]
+    except aws_errors():
+        return None  # another account's credentials (AccessDenied), or the source lacks the image too
+    mine = [s for s in statuses if s.get("registryId") == env.account_id and s.get("region") == env.region]
+    if not mine:
+        return (f"{source.env_name} reports no replication of it to {env.name}: it was pushed before "
+                f"{source.env_name}'s replication reached {env.name}")
+    status, failure = str(mine[0].get("status", "")), mine[0].get("failureCode")
+    if status == "IN_PROGRESS":
+        return f"{source.env_name}'s replication of it to {env.name} is still IN_PROGRESS: retry in a few minutes"
+    if status == "FAILED":
+        return (f"{source.env_name}'s replication of it to {env.name} FAILED ({failure or 'no failure code'}; "
+                f"{env.name}'s repository and registry policy come from its compute `up`)")
+    return (f"{source.env_name}'s replication of it to {env.name} is {status}, so it was removed from "
+            f"{env.name} since (its release tag keeps it once {env.name}'s `up` has run)")
+
+
+def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clients: ClientFactory) -> str:
     from shared.components.ecr import repository_name
     from shared.components.image_replication import image_source
 
     source = image_source(env)
+    status = replication_status(env, service, reference, clients)
     if source is None:
         return (f"build the image and push it to {uri} with a tag (`docker push {uri}:<tag>`); its digest must "
                 f"be {reference}")
@@ -130,8 +162,8 @@ def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str) -> s
     # one under another tag counts against "keep the last N" until `up` tags it (and tags are IMMUTABLE, so
     # a hand-picked one could also block the tag a later replicated push carries).
     tag = release_tag(reference) if is_digest(reference) else "<tag>"
-    return (f"{env.name} receives images by ECR replication from {source.env_name} "
-            f"({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
+    return (f"{status + '; ' if status else ''}{env.name} receives images by ECR replication from "
+            f"{source.env_name} ({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
             f"configured (by {source.env_name}'s compute `up` since environments/{env.name}.yaml named it as "
             f"image_source with this account and region) and its repositories existed, so push it to "
             f"{source.env_name} again or copy it once, digest unchanged: `crane copy {source_uri}@{reference} "
@@ -174,7 +206,8 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
                 # UpdateImageStorageClass restores an archived image (botocore ecr model, ImageStatus).
                 reason = f"the image is {status}; restore it with `aws ecr update-image-storage-class`"
         if reason:
-            missing.append(MissingImage(service, reference, uri, reason, _how_to_provide(env, service, reference, uri)))
+            how = _how_to_provide(env, service, reference, uri, clients)
+            missing.append(MissingImage(service, reference, uri, reason, how))
     return missing
 
 

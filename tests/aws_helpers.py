@@ -62,9 +62,39 @@ class MotoAccounts:
     def client(account_id: str, region: str, service: str) -> Any:
         credentials = boto3.client("sts", region_name=region).assume_role(
             RoleArn=f"arn:aws:iam::{account_id}:role/deployer", RoleSessionName="platform-tests")["Credentials"]
-        return boto3.client(service, region_name=region, aws_access_key_id=credentials["AccessKeyId"],
-                            aws_secret_access_key=credentials["SecretAccessKey"],
-                            aws_session_token=credentials["SessionToken"])
+        client = boto3.client(service, region_name=region, aws_access_key_id=credentials["AccessKeyId"],
+                              aws_secret_access_key=credentials["SecretAccessKey"],
+                              aws_session_token=credentials["SessionToken"])
+        if service == "ecr":
+            client.meta.events.register("before-call.ecr.DescribeImageReplicationStatus",
+                                        replication_status_answer(account_id, region))
+        return client
+
+
+#: What ECR DescribeImageReplicationStatus answers (moto lacks it): (source account, region, repository, digest)
+#: -> its replicationStatuses; an image not listed has none (it was never replicated).
+REPLICATION_STATUSES: dict[tuple[str, str, str, str], list[dict[str, str]]] = {}
+
+
+class _Answered:
+    status_code = 200
+
+
+def replication_status_answer(account_id: str, region: str) -> Any:
+    """A botocore ``before-call`` handler answering DescribeImageReplicationStatus from REPLICATION_STATUSES
+    (the caller's own registry; another registryId is AccessDenied, as for a real cross-account call)."""
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        request = json.loads(params["body"])
+        if request.get("registryId", account_id) != account_id:
+            return type("Denied", (), {"status_code": 400})(), {
+                "Error": {"Code": "AccessDeniedException", "Message": "not your registry"}}
+        digest = request["imageId"]["imageDigest"]
+        return _Answered(), {"repositoryName": request["repositoryName"], "imageId": request["imageId"],
+                             "replicationStatuses": REPLICATION_STATUSES.get(
+                                 (account_id, region, request["repositoryName"], digest), [])}
+
+    return answer
 
 
 #: Image configs by digest: what GetDownloadUrlForLayer's pre-signed URL would serve (moto implements neither).
