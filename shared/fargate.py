@@ -17,6 +17,12 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     8192: tuple(range(16384, 61440 + 1, 4096)),
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
+#: What the platform's task definitions ask Fargate for (runtime_platform), and the OCI platform of an image
+#: that runs there: os "linux", architecture "amd64" (OCI image spec, "Properties" of the image config: GOARCH
+#: values; ECS RuntimePlatform.cpuArchitecture X86_64 | ARM64 in the botocore ecs model).
+OPERATING_SYSTEM_FAMILY = "LINUX"
+CPU_ARCHITECTURE = "X86_64"
+IMAGE_PLATFORM = ("linux", "amd64")
 #: Windows containers on Fargate: at least 1 vCPU (ECS guide, "Amazon ECS task definition differences for
 #: Fargate"), and at most 4: the 8 and 16 vCPU sizes require the Linux platform 1.4.0 or later (ECS guide,
 #: "Amazon ECS task definition parameters for Fargate", task size).

@@ -19,6 +19,7 @@ run the same code on moto.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -114,19 +115,59 @@ class MissingImage:
         return f"{self.service}: {self.reference} is not in {self.repository_uri} ({self.reason}); {self.how}"
 
 
-def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str) -> str:
+def replication_status(env: EnvConfig, service: str, digest: str, clients: ClientFactory) -> str | None:
+    """What ``env``'s image source says of its replication of ``digest`` to ``env`` (ECR
+    DescribeImageReplicationStatus in the source's registry), described; None when it cannot be asked (no
+    source, or no credentials for the source's account here: this is an explanation, never a gate)."""
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import image_source
+    from shared.envs import load_env
+
+    source = image_source(env)
+    if source is None or not is_digest(digest):
+        return None
+    try:
+        statuses = clients(load_env(source.env_name), "ecr").describe_image_replication_status(
+            registryId=source.account_id, repositoryName=repository_name(service),
+            imageId={"imageDigest": digest})["replicationStatuses"]
+    except aws_errors():
+        return None  # another account's credentials (AccessDenied), or the source lacks the image too
+    mine = [s for s in statuses if s.get("registryId") == env.account_id and s.get("region") == env.region]
+    if not mine:
+        return (f"{source.env_name} reports no replication of it to {env.name}: it was pushed before "
+                f"{source.env_name}'s replication reached {env.name}")
+    status, failure = str(mine[0].get("status", "")), mine[0].get("failureCode")
+    if status == "IN_PROGRESS":
+        return f"{source.env_name}'s replication of it to {env.name} is still IN_PROGRESS: retry in a few minutes"
+    if status == "FAILED":
+        return (f"{source.env_name}'s replication of it to {env.name} FAILED ({failure or 'no failure code'}; "
+                f"{env.name}'s repository and registry policy come from its compute `up`)")
+    return (f"{source.env_name}'s replication of it to {env.name} is {status}, so it was removed from "
+            f"{env.name} since (its release tag keeps it once {env.name}'s `up` has run)")
+
+
+def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clients: ClientFactory) -> str:
     from shared.components.ecr import repository_name
     from shared.components.image_replication import image_source
 
     source = image_source(env)
+    status = replication_status(env, service, reference, clients)
     if source is None:
         return (f"build the image and push it to {uri} with a tag (`docker push {uri}:<tag>`); its digest must "
                 f"be {reference}")
+    from shared.components.ecr import release_tag
+
     source_uri = f"{source.host}/{repository_name(service)}"
-    return (f"{env.name} receives images by ECR replication from {source.env_name} "
-            f"({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
-            f"configured and its repositories existed, so push it to {source.env_name} again or copy it once, "
-            f"digest unchanged: `crane copy {source_uri}@{reference} {uri}:<tag>`")
+    # The copy gets its release tag at once: the lifecycle policy never expires a release-tagged image, while
+    # one under another tag counts against "keep the last N" until `up` tags it (and tags are IMMUTABLE, so
+    # a hand-picked one could also block the tag a later replicated push carries).
+    tag = release_tag(reference) if is_digest(reference) else "<tag>"
+    return (f"{status + '; ' if status else ''}{env.name} receives images by ECR replication from "
+            f"{source.env_name} ({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
+            f"configured (by {source.env_name}'s compute `up` since environments/{env.name}.yaml named it as "
+            f"image_source with this account and region) and its repositories existed, so push it to "
+            f"{source.env_name} again or copy it once, digest unchanged: `crane copy {source_uri}@{reference} "
+            f"{uri}:{tag}`")
 
 
 def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:
@@ -165,8 +206,183 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
                 # UpdateImageStorageClass restores an archived image (botocore ecr model, ImageStatus).
                 reason = f"the image is {status}; restore it with `aws ecr update-image-storage-class`"
         if reason:
-            missing.append(MissingImage(service, reference, uri, reason, _how_to_provide(env, service, reference, uri)))
+            how = _how_to_provide(env, service, reference, uri, clients)
+            missing.append(MissingImage(service, reference, uri, reason, how))
     return missing
+
+
+# -- the platform an image runs on ----------------------------------------------------------------------
+
+#: Multi-platform indexes (OCI image index, Docker manifest list): one manifest per platform.
+INDEX_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+#: What BatchGetImage may return; a multi-architecture index must come back as itself (asked without it, ECR
+#: answers with a different manifest, and its digest is not the release's).
+MANIFEST_MEDIA_TYPES = (
+    INDEX_MEDIA_TYPES[0],
+    "application/vnd.oci.image.manifest.v1+json",
+    INDEX_MEDIA_TYPES[1],
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+BlobReader = Callable[[Any, str, str], bytes]
+"""(ECR client, repository, blob digest) -> the blob's bytes."""
+
+
+def read_blob(ecr: Any, repository: str, digest: str) -> bytes:
+    """A blob of the repository (an image config): GetDownloadUrlForLayer answers with a pre-signed URL of it
+    (botocore ecr model: "Retrieves the pre-signed Amazon S3 download URL corresponding to an image layer")."""
+    import urllib.request
+
+    url = str(ecr.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"])
+    if not url.startswith("https://"):
+        raise ValueError(f"ECR answered a download URL that is not https: {url[:40]}")
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return bytes(response.read())
+
+
+@dataclass(frozen=True)
+class WrongPlatform:
+    service: str
+    reference: str
+    repository_uri: str
+    found: str
+    """The platform(s) the image provides, e.g. "linux/arm64"."""
+
+    def describe(self) -> str:
+        from shared.fargate import CPU_ARCHITECTURE, IMAGE_PLATFORM
+
+        wanted = "/".join(IMAGE_PLATFORM)
+        return (f"{self.service}: {self.repository_uri}@{self.reference} is {self.found}, but the task definitions "
+                f"ask Fargate for {CPU_ARCHITECTURE}, which runs {wanted} images only (a task would stop with "
+                f"\"exec format error\" or find no matching manifest); build it for {wanted} "
+                f"(`docker buildx build --platform {wanted} ...`), push it and release its digest")
+
+
+def _platforms(ecr: Any, repository: str, manifest: dict[str, Any], read: BlobReader) -> list[tuple[str, str]]:
+    """The (os, architecture) pairs a manifest runs on: an index's entries, or a single image's config."""
+    if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
+        return [(str(entry["platform"].get("os", "")), str(entry["platform"].get("architecture", "")))
+                for entry in manifest.get("manifests", []) if isinstance(entry.get("platform"), dict)]
+    config = json.loads(read(ecr, repository, str(manifest["config"]["digest"])))
+    return [(str(config.get("os", "")), str(config.get("architecture", "")))]
+
+
+def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory,
+                    read: BlobReader | None = None) -> list[WrongPlatform]:
+    """The images of ``images`` (service -> digest or tag) that Fargate's platform of the task definitions
+    cannot run (:data:`shared.fargate.IMAGE_PLATFORM`), in ``images`` order; an image the registry lacks is
+    :func:`missing_images`' to report, not this function's."""
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import Registry
+    from shared.fargate import IMAGE_PLATFORM
+
+    read = read or read_blob
+    ecr = clients(env, "ecr")
+    host = Registry.of(env).host
+    wrong = []
+    for service, reference in images.items():
+        repository = repository_name(service)
+        image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
+        try:
+            found = ecr.batch_get_image(registryId=env.account_id, repositoryName=repository, imageIds=[image_id],
+                                        acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES)).get("images", [])
+            if not found:
+                continue
+            platforms = _platforms(ecr, repository, json.loads(found[0]["imageManifest"]), read)
+        except aws_errors() as error:
+            if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
+                continue
+            raise AwsAccessError(f"{env.name}: reading the manifest of {repository}@{reference} failed ({error}); "
+                                 "the caller needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the "
+                                 "platform's repositories") from None
+        except (OSError, ValueError, KeyError) as error:  # the config blob's download, or a manifest without one
+            raise AwsAccessError(f"{env.name}: cannot tell the platform of {repository}@{reference} ({error})") \
+                from None
+        if IMAGE_PLATFORM not in platforms:
+            shown = ", ".join(sorted({"/".join(pair) for pair in platforms})) or "an index that names no platform"
+            wrong.append(WrongPlatform(service, reference, f"{host}/{repository}", shown))
+    return wrong
+
+
+# -- repositories compute did not create -------------------------------------------------------------
+
+#: What every repository compute creates has (shared.components.ecr.ServiceRepository); ECR's defaults for a
+#: repository it creates itself -- by replication without a creation template, for one -- are AES256 and
+#: MUTABLE (Amazon ECR user guide, "Templates to control repositories created during a pull through cache or
+#: replication action").
+COMPUTE_ENCRYPTION = "KMS"
+COMPUTE_TAG_MUTABILITY = "IMMUTABLE"
+
+
+@dataclass(frozen=True)
+class ForeignRepository:
+    """A repository of a platform service's name in the env's registry that compute did not create."""
+
+    service: str
+    repository_uri: str
+    settings: str
+    """What differs from compute's repositories, e.g. "encryption AES256, tags MUTABLE"."""
+    origin: str
+    how: str
+
+    def describe(self) -> str:
+        return f"{self.service}: {self.repository_uri} already exists with {self.settings}; {self.origin}; {self.how}"
+
+
+def _foreign_origin(env: EnvConfig) -> str:
+    from shared.components.image_replication import image_source
+
+    source = image_source(env)
+    if source is not None and source.account_id == env.account_id:
+        # Same-account replication needs no registry policy, and the replication service-linked role may
+        # create any repository of its account (ecr:CreateRepository on "*": Amazon ECR user guide, "Amazon
+        # ECR service-linked role for replication"): a push to the source before this env's compute created
+        # its repositories makes ECR create them itself, with its defaults.
+        return (f"most likely ECR replication from {source.env_name} created it (same account {env.account_id}, "
+                f"{source.region} -> {env.region}: the replication role may create repositories) when an image "
+                f"was pushed to {source.env_name} before {env.name}'s compute had created its repositories")
+    return "it was created outside compute (by hand, or by replication that may create repositories)"
+
+
+def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[ForeignRepository]:
+    """The repositories of ``services`` that exist in the env's registry without compute's settings.
+
+    Compute cannot adopt one (its CreateRepository fails with RepositoryAlreadyExistsException, and a
+    repository's encryption is fixed once created: ECR user guide, "Editing a private repository"), so it
+    has to be deleted before compute's `up`. Compute's own repositories (KMS, IMMUTABLE) never match.
+    """
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import Registry
+
+    wanted = {repository_name(service): service for service in services}
+    host = Registry.of(env).host
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        # Listed, not named: DescribeRepositories refuses the whole call when one named repository is missing.
+        for page in clients(env, "ecr").get_paginator("describe_repositories").paginate(registryId=env.account_id):
+            found.update({str(item["repositoryName"]): item for item in page.get("repositories", [])
+                          if item.get("repositoryName") in wanted})
+    except aws_errors() as error:
+        raise AwsAccessError(f"{env.name}: ECR DescribeRepositories failed ({error}); the caller needs "
+                             "ecr:DescribeRepositories in the env's registry") from None
+    foreign = []
+    for name in sorted(found):
+        item = found[name]
+        encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", "AES256"))
+        mutability = str(item.get("imageTagMutability", "MUTABLE"))
+        differences = ([f"encryption {encryption}"] if encryption != COMPUTE_ENCRYPTION else []) + \
+                      ([f"tags {mutability}"] if mutability != COMPUTE_TAG_MUTABILITY else [])
+        if not differences:
+            continue
+        how = (f"compute cannot create or adopt it (a repository's encryption cannot change): delete it, "
+               f"`aws ecr delete-repository --region {env.region} --repository-name {name} --force` (its images "
+               f"can be pushed or replicated again), then run `nox -s up -- {env.name}` right away")
+        foreign.append(ForeignRepository(wanted[name], f"{host}/{name}", ", ".join(differences), _foreign_origin(env),
+                                         how))
+    return foreign
 
 
 # -- what ECS runs ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ tag. Exit codes: 0 every pinned image carries its tag, 1 an image is missing or 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,16 +30,7 @@ from shared.cli import UsageParser
 from shared.components.ecr import release_tag, repository_name
 from shared.envs import is_digest, load_env
 from shared.errors import ConfigError, PlatformError
-from shared.images import aws_error_code
-
-#: What BatchGetImage may return; a multi-architecture index must come back as itself, or PutImage
-#: would store a different digest under the tag.
-MANIFEST_MEDIA_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
+from shared.images import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, aws_error_code
 
 Action = Literal["tagged", "already-tagged", "untagged", "missing"]
 
@@ -76,8 +68,51 @@ def _describe(ecr: Any, repository: str, reference: str) -> dict[str, Any] | Non
     return details[0] if details else None
 
 
+def _manifest(ecr: Any, repository: str, digest: str) -> dict[str, Any]:
+    """BatchGetImage of ``digest``: its manifest text and media type, an index as itself."""
+    (image,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}],
+                                   acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES))["images"]
+    return dict(image)
+
+
+def _tag(ecr: Any, service: str, repository: str, reference: str, detail: Mapping[str, Any], check: bool,
+         image: Mapping[str, Any] | None = None) -> TagResult:
+    digest = str(detail["imageDigest"])
+    tag = release_tag(digest)
+    if tag in (detail.get("imageTags") or []):
+        return TagResult(service, repository, reference, digest, tag, "already-tagged")
+    if check:
+        return TagResult(service, repository, reference, digest, tag, "untagged")
+    image = image if image is not None else _manifest(ecr, repository, digest)
+    request: dict[str, Any] = {"repositoryName": repository, "imageManifest": image["imageManifest"],
+                               "imageTag": tag, "imageDigest": digest}
+    if image.get("imageManifestMediaType"):
+        request["imageManifestMediaType"] = image["imageManifestMediaType"]
+    try:
+        ecr.put_image(**request)
+    except Exception as error:
+        # Tagged meanwhile by another run: the same tag on the same digest is the wanted state.
+        if aws_error_code(error) != "ImageAlreadyExistsException":
+            raise
+    return TagResult(service, repository, reference, digest, tag, "tagged")
+
+
+def _children(image: Mapping[str, Any]) -> list[str]:
+    """The manifests a multi-platform index references (none for a single image)."""
+    manifest = json.loads(str(image["imageManifest"]))
+    if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
+        return [str(entry["digest"]) for entry in manifest.get("manifests", [])]
+    return []
+
+
 def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False) -> list[TagResult]:
-    """Give each pinned image (service -> digest or tag) its release tag in ``ml-platform/<service>``."""
+    """Give each pinned image (service -> digest or tag) its release tag in ``ml-platform/<service>``.
+
+    A multi-platform index is tagged, and so is every manifest it references (one per platform, and
+    attestations): they are stored as images of their own, untagged, and the untagged rule must not be able
+    to expire the linux/amd64 manifest a task pulls through the index, whatever ECR's lifecycle evaluation
+    makes of references (community reports differ; a release tag on each settles it).
+    """
     results: list[TagResult] = []
     for service in sorted(images):
         reference, repository = images[service], repository_name(service)
@@ -85,27 +120,12 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False) -> 
         if detail is None:
             results.append(TagResult(service, repository, reference, None, None, "missing"))
             continue
-        digest = str(detail["imageDigest"])
-        tag = release_tag(digest)
-        if tag in (detail.get("imageTags") or []):
-            results.append(TagResult(service, repository, reference, digest, tag, "already-tagged"))
-            continue
-        if check:
-            results.append(TagResult(service, repository, reference, digest, tag, "untagged"))
-            continue
-        (image,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}],
-                                       acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES))["images"]
-        request: dict[str, Any] = {"repositoryName": repository, "imageManifest": image["imageManifest"],
-                                   "imageTag": tag, "imageDigest": digest}
-        if image.get("imageManifestMediaType"):
-            request["imageManifestMediaType"] = image["imageManifestMediaType"]
-        try:
-            ecr.put_image(**request)
-        except Exception as error:
-            # Tagged meanwhile by another run: the same tag on the same digest is the wanted state.
-            if aws_error_code(error) != "ImageAlreadyExistsException":
-                raise
-        results.append(TagResult(service, repository, reference, digest, tag, "tagged"))
+        image = _manifest(ecr, repository, str(detail["imageDigest"]))
+        results.append(_tag(ecr, service, repository, reference, detail, check, image))
+        for child in _children(image):
+            child_detail = _describe(ecr, repository, child)
+            results.append(TagResult(service, repository, child, None, None, "missing") if child_detail is None
+                           else _tag(ecr, service, repository, child, child_detail, check))
     return results
 
 

@@ -139,8 +139,17 @@ def render_deploy_dev(env: str = "dev") -> str:
     """The main-branch workflow: ``up`` of ``env``, one job per layer, ``needs:`` = the layers it reads."""
     from shared.dag import LAYER_UPSTREAMS, NEEDS_VPC_REACH, order
     from shared.envs import env_dir
+    from shared.yamlio import load_yaml_mapping
 
-    others = sorted(path.name for path in env_dir().glob("*.yaml") if path.stem != env)
+    def replicates_from(path: Path) -> bool:
+        compute = load_yaml_mapping(path).get("compute")
+        return isinstance(compute, dict) and compute.get("image_source") == env
+
+    # The file of an env that receives its images from ``env`` is not ignored: its account_id, region and
+    # image_source are destinations of ``env``'s ECR replication (shared.components.image_replication), so
+    # changing them changes ``env``'s compute layer. A promotion into such an env deploys ``env`` too (no change).
+    others = sorted(path.name for path in env_dir().glob("*.yaml")
+                    if path.stem != env and not replicates_from(path))
     cli_version = pulumi_version()  # read pyproject.toml once, not once per job
     lines = [
         GENERATED_HEADER.rstrip("\n"),
@@ -148,7 +157,7 @@ def render_deploy_dev(env: str = "dev") -> str:
         "on:",
         "  push:",
         "    branches: [main]",
-        f"    # a change that cannot change {env}: another env's file (a promotion), documentation",
+        f"    # a change that cannot change {env}: documentation, the file of an env that takes no images from {env}",
         "    paths-ignore:",
         *[f"      - environments/{name}" for name in others],
         "      - '**.md'",

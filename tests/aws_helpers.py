@@ -19,7 +19,7 @@ import pytest
 from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
-from shared.images import MissingImage, RunningImage, profile_var
+from shared.images import ForeignRepository, MissingImage, RunningImage, WrongPlatform, profile_var
 from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
 
@@ -62,9 +62,48 @@ class MotoAccounts:
     def client(account_id: str, region: str, service: str) -> Any:
         credentials = boto3.client("sts", region_name=region).assume_role(
             RoleArn=f"arn:aws:iam::{account_id}:role/deployer", RoleSessionName="platform-tests")["Credentials"]
-        return boto3.client(service, region_name=region, aws_access_key_id=credentials["AccessKeyId"],
-                            aws_secret_access_key=credentials["SecretAccessKey"],
-                            aws_session_token=credentials["SessionToken"])
+        client = boto3.client(service, region_name=region, aws_access_key_id=credentials["AccessKeyId"],
+                              aws_secret_access_key=credentials["SecretAccessKey"],
+                              aws_session_token=credentials["SessionToken"])
+        if service == "ecr":
+            client.meta.events.register("before-call.ecr.DescribeImageReplicationStatus",
+                                        replication_status_answer(account_id, region))
+        return client
+
+
+#: What ECR DescribeImageReplicationStatus answers (moto lacks it): (source account, region, repository, digest)
+#: -> its replicationStatuses; an image not listed has none (it was never replicated).
+REPLICATION_STATUSES: dict[tuple[str, str, str, str], list[dict[str, str]]] = {}
+
+
+class _Answered:
+    status_code = 200
+
+
+def replication_status_answer(account_id: str, region: str) -> Any:
+    """A botocore ``before-call`` handler answering DescribeImageReplicationStatus from REPLICATION_STATUSES
+    (the caller's own registry; another registryId is AccessDenied, as for a real cross-account call)."""
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        request = json.loads(params["body"])
+        if request.get("registryId", account_id) != account_id:
+            return type("Denied", (), {"status_code": 400})(), {
+                "Error": {"Code": "AccessDeniedException", "Message": "not your registry"}}
+        digest = request["imageId"]["imageDigest"]
+        return _Answered(), {"repositoryName": request["repositoryName"], "imageId": request["imageId"],
+                             "replicationStatuses": REPLICATION_STATUSES.get(
+                                 (account_id, region, request["repositoryName"], digest), [])}
+
+    return answer
+
+
+#: Image configs by digest: what GetDownloadUrlForLayer's pre-signed URL would serve (moto implements neither).
+CONFIGS: dict[str, bytes] = {"sha256:" + "0" * 64: json.dumps({"os": "linux", "architecture": "amd64"}).encode()}
+
+
+def read_config_blob(ecr: Any, repository: str, digest: str) -> bytes:
+    """shared.images.read_blob on moto: the blob of :data:`CONFIGS` (the ``moto_aws`` fixture installs it)."""
+    return CONFIGS[digest]
 
 
 MANIFEST = json.dumps({
@@ -78,18 +117,24 @@ def create_repositories(env: EnvConfig, services: list[str]) -> None:
     """What compute's first (targeted) step creates: the env's repositories, empty."""
     ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
     for service in services:
-        ecr.create_repository(repositoryName=repository_name(service))
+        create_repository(ecr, service)
 
 
-def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None) -> None:
+def create_repository(ecr: Any, service: str) -> None:
+    """``service``'s repository as compute creates it: KMS-encrypted, tags IMMUTABLE (shared.components.ecr)."""
+    ecr.create_repository(repositoryName=repository_name(service), imageTagMutability="IMMUTABLE",
+                          encryptionConfiguration={"encryptionType": "KMS"})
+
+
+def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None, manifest: str = MANIFEST) -> None:
     """An image of ``digest`` in the env's repository for ``service`` (created when missing)."""
     ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
     repository = repository_name(service)
     try:
-        ecr.create_repository(repositoryName=repository)
+        create_repository(ecr, service)
     except ecr.exceptions.RepositoryAlreadyExistsException:
         pass
-    ecr.put_image(repositoryName=repository, imageManifest=MANIFEST, imageDigest=digest,
+    ecr.put_image(repositoryName=repository, imageManifest=manifest, imageDigest=digest,
                   imageTag=tag or f"release-{digest[7:19]}")
 
 
@@ -126,6 +171,12 @@ class ReleasedEverywhere:
         return None
 
     def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+        return []
+
+    def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
+        return []
+
+    def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         return []
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from shared.images import (
 )
 from shared.orchestrate.images import AwsImageChecks
 from tests.aws_helpers import (
+    REPLICATION_STATUSES,
     MotoAccounts,
     count_profile_assumptions,
     create_repositories,
@@ -85,7 +87,37 @@ def test_a_missing_repository_and_a_missing_digest_are_both_named(moto_aws: None
     assert gateway.repository_uri == "222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway"
     # staging receives images from dev: the remedy names dev's repository and keeps the digest
     assert "replication from dev" in gateway.how
-    assert f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW}" in gateway.how
+    # replication to staging exists only once dev's compute ran with staging's file naming dev
+    assert "by dev's compute `up` since environments/staging.yaml named it as image_source" in gateway.how
+    assert (f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW} "
+            f"222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway:release-{NEW.removeprefix('sha256:')}`"
+            ) in gateway.how  # the release tag at once: the lifecycle policy keeps the copy from then on
+
+
+@pytest.mark.parametrize(("statuses", "said"), [
+    ([], "dev reports no replication of it to staging: it was pushed before dev's replication reached staging"),
+    ([{"region": "eu-west-1", "registryId": "222222222222", "status": "IN_PROGRESS"}],
+     "dev's replication of it to staging is still IN_PROGRESS: retry in a few minutes"),
+    ([{"region": "eu-west-1", "registryId": "222222222222", "status": "FAILED", "failureCode": "AccessDenied"}],
+     "dev's replication of it to staging FAILED (AccessDenied;"),
+    # replicated to prod, never to staging
+    ([{"region": "eu-west-1", "registryId": "333333333333", "status": "COMPLETE"}], "dev reports no replication"),
+    ([{"region": "eu-west-1", "registryId": "222222222222", "status": "COMPLETE"}],
+     "dev's replication of it to staging is COMPLETE, so it was removed from staging since"),
+])
+def test_what_the_source_says_of_its_replication_explains_a_missing_image(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, statuses: list[dict[str, str]], said: str) -> None:
+    # ECR DescribeImageReplicationStatus in dev's registry, with dev's credentials (promotion dev -> staging)
+    monkeypatch.setitem(REPLICATION_STATUSES, ("111111111111", "eu-west-1", "ml-platform/gateway", NEW), statuses)
+    (gateway,) = missing_images(load_env("staging"), {"gateway": NEW}, MotoAccounts())
+    assert gateway.how.startswith(said), gateway.how
+    assert "crane copy" in gateway.how  # the remedy is still there
+
+
+def test_without_credentials_for_the_source_nothing_is_said_of_its_replication(moto_aws: None) -> None:
+    # staging's own `up`: only staging's credentials, so dev's registry answers AccessDenied, which is no error
+    (gateway,) = missing_images(load_env("staging"), {"gateway": NEW}, MotoAccounts(caller="222222222222"))
+    assert gateway.how.startswith("staging receives images by ECR replication from dev"), gateway.how
 
 
 def test_in_dev_the_remedy_is_a_push(moto_aws: None) -> None:
@@ -154,3 +186,15 @@ def test_an_image_pinned_by_tag_is_reported_as_such() -> None:
     entry = RunningImage("gateway", "gateway", None)
     assert rollout_mismatches(load_env("dev"), {"gateway": NEW}, [entry]) == [
         f"gateway runs an image not pinned by digest, not the release's {NEW}"]
+
+
+def test_an_image_config_is_downloaded_only_over_https() -> None:
+    from shared.images import read_blob
+
+    class Ecr:
+        def get_download_url_for_layer(self, **request: Any) -> dict[str, str]:
+            assert request == {"repositoryName": "ml-platform/inference", "layerDigest": NEW}
+            return {"downloadUrl": "http://prod-eu-west-1-starport-layer-bucket.s3.amazonaws.com/x"}
+
+    with pytest.raises(ValueError, match="not https"):
+        read_blob(Ecr(), "ml-platform/inference", NEW)

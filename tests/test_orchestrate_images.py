@@ -24,7 +24,15 @@ from shared.orchestrate.images import (
     synth_registry_targets,
 )
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
-from tests.aws_helpers import MotoAccounts, ReleasedEverywhere, create_repositories, push_image, run_service
+from tests.aws_helpers import (
+    CONFIGS,
+    MANIFEST,
+    MotoAccounts,
+    ReleasedEverywhere,
+    create_repositories,
+    push_image,
+    run_service,
+)
 from tests.layers.compute_helpers import platform
 from tests.loopback import Listener
 from tests.test_orchestrate_automation import ENDPOINT_LAYER, FakeCli, install_fake_cli, option_values
@@ -252,6 +260,95 @@ def test_the_targeted_update_reaches_the_cli_as_target_urns_without_dependents(
                 images=AwsImageChecks(MotoAccounts()))
     assert code == 0, out.getvalue()
     assert len(compute_ups(fake_cli)) == 2 and "--target" not in compute_ups(fake_cli)[1]
+
+
+def create_default_repository(env: EnvConfig, service: str) -> None:
+    """``service``'s repository as ECR creates it itself (replication without a creation template): AES256, MUTABLE."""
+    MotoAccounts.client(env.account_id, env.region, "ecr").create_repository(
+        repositoryName=f"ml-platform/{service}")
+
+
+def test_a_repository_compute_did_not_create_stops_compute_before_any_change(moto_aws: None) -> None:
+    staging = load_env("staging")
+    create_repositories(staging, ["gateway"])  # compute's own (KMS, IMMUTABLE): fine
+    create_default_repository(staging, "inference")
+    runner = Recorder()
+    code, output = up("staging", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    assert runner.compute_runs() == []  # not even step 1: its create of the repository could only fail
+    assert ("inference: 222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference already exists with "
+            "encryption AES256, tags MUTABLE; it was created outside compute") in output
+    assert "aws ecr delete-repository --region eu-west-1 --repository-name ml-platform/inference --force" in output
+    assert [line for line in output.splitlines() if "not compute's:" in line] == [
+        line for line in output.splitlines() if "not compute's: inference:" in line]  # gateway's is compute's
+    assert "registry already holds inference repositories compute did not create" in output
+
+
+def test_same_account_replication_is_named_as_the_likely_creator(moto_aws: None, edit_env: Any) -> None:
+    # staging in dev's account, another region: replication needs no registry policy there, and its
+    # service-linked role creates a missing repository itself, with ECR's defaults.
+    edit_env("staging", lambda data: data.update(account_id="111111111111", region="eu-central-1"))
+    staging = load_env("staging")
+    create_default_repository(staging, "training")
+    runner = Recorder()
+    code, output = up("staging", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1 and runner.compute_runs() == []
+    assert ("training: 111111111111.dkr.ecr.eu-central-1.amazonaws.com/ml-platform/training already exists with "
+            "encryption AES256, tags MUTABLE; most likely ECR replication from dev created it (same account "
+            "111111111111, eu-west-1 -> eu-central-1") in output
+
+
+ARM64_CONFIG = "sha256:" + "a1" * 32
+
+
+def single_manifest(config_digest: str) -> str:
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                                  "digest": config_digest}, "layers": []})
+
+
+def index(*platforms: tuple[str, str]) -> str:
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": "sha256:" + f"{n:02d}" * 32,
+         "platform": {"os": os, "architecture": architecture}} for n, (os, architecture) in enumerate(platforms)]})
+
+
+def push_release(env: EnvConfig, manifests: Mapping[str, str]) -> None:
+    for service, digest in env.release.images.items():
+        push_image(env, service, digest, manifest=manifests.get(service, MANIFEST))
+
+
+def test_an_image_of_another_platform_stops_compute_before_the_services_change(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(CONFIGS, ARM64_CONFIG, json.dumps({"os": "linux", "architecture": "arm64"}).encode())
+    dev = load_env("dev")
+    push_release(dev, {"inference": single_manifest(ARM64_CONFIG), "training": index(("linux", "arm64"))})
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    assert runner.compute_runs() == []  # every image is there: no step 1, and the full update never ran
+    digest = dev.release.images["inference"]
+    assert (f"inference: 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference@{digest} is "
+            "linux/arm64, but the task definitions ask Fargate for X86_64, which runs linux/amd64 images only"
+            ) in output
+    assert "training: " in output and "@" + dev.release.images["training"] + " is linux/arm64," in output
+    assert "docker buildx build --platform linux/amd64" in output
+    assert "inference, training: the released image is not linux/amd64" in output
+
+
+def test_an_index_with_linux_amd64_among_its_platforms_runs(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    # buildx adds attestation manifests with platform unknown/unknown beside the images
+    push_release(dev, {service: index(("linux", "arm64"), ("linux", "amd64"), ("unknown", "unknown"))
+                       for service in dev.release.images})
+    settle_release(dev, monkeypatch)
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert runner.compute_runs() == [Operation(Action.UP)]
+    assert "wrong platform" not in output
+    # the index got its release tag; the platform manifests it names are not in this (moto) repository: named
+    assert f"images: warning: inference: ml-platform/inference has no image sha256:{'00' * 32}" in output
 
 
 def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:

@@ -81,6 +81,47 @@ def test_check_changes_nothing_and_a_missing_image_is_named(ecr: Any) -> None:
     assert results["inference"].describe() == f"inference: ml-platform/inference has no image {absent}"
 
 
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+
+
+def push_index(ecr: Any, service: str, children: list[str], tag: str | None = None) -> str:
+    """A multi-platform index over ``children`` (digests already in the repository)."""
+    body = json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [
+        {"mediaType": MEDIA_TYPE, "size": 1, "digest": child,
+         "platform": {"os": "linux", "architecture": architecture}}
+        for child, architecture in zip(children, ("amd64", "arm64"), strict=True)]})
+    digest = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+    request: dict[str, Any] = {"repositoryName": repository_name(service), "imageManifest": body,
+                               "imageManifestMediaType": INDEX_TYPE}
+    request.update({"imageTag": tag} if tag else {"imageDigest": digest})
+    return str(ecr.put_image(**request)["image"]["imageId"]["imageDigest"])
+
+
+def test_an_index_and_every_manifest_it_references_get_their_release_tags(ecr: Any) -> None:
+    amd64, arm64 = push(ecr, "inference", "amd64"), push(ecr, "inference", "arm64")
+    index = push_index(ecr, "inference", [amd64, arm64], tag="v2.0.0")
+    # untagged, the platform manifests would be what the untagged rule selects; each gets its own release tag
+    assert tags(ecr, "inference", amd64) == [] and tags(ecr, "inference", arm64) == []
+    checked = tag_release(ecr, {"inference": index}, check=True)
+    assert [(r.reference, r.action) for r in checked] == [(index, "untagged"), (amd64, "untagged"),
+                                                           (arm64, "untagged")]
+    results = tag_release(ecr, {"inference": index})
+    assert [(r.digest, r.action) for r in results] == [(index, "tagged"), (amd64, "tagged"), (arm64, "tagged")]
+    assert tags(ecr, "inference", index) == sorted(["v2.0.0", release_tag(index)])
+    assert tags(ecr, "inference", amd64) == [release_tag(amd64)]
+    assert tags(ecr, "inference", arm64) == [release_tag(arm64)]
+    assert all(r.action == "already-tagged" for r in tag_release(ecr, {"inference": index}))
+
+
+def test_a_manifest_an_index_references_but_the_repository_lacks_is_named(ecr: Any) -> None:
+    amd64 = push(ecr, "gateway", "amd64")
+    absent = "sha256:" + "e" * 64
+    index = push_index(ecr, "gateway", [amd64, absent], tag="v3")
+    results = tag_release(ecr, {"gateway": index})
+    assert [(r.reference, r.action) for r in results][-1] == (absent, "missing")
+    assert not all(r.ok for r in results)
+
+
 def write_env(env_dir: Any, name: str, account: str, images: dict[str, str]) -> None:
     path = env_dir / f"{name}.yaml"
     data = yaml.safe_load(path.read_text())

@@ -46,7 +46,7 @@ from shared.components.compute_wiring import (
     service_wiring,
     virtual_node_arn,
 )
-from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
+from shared.fargate import CPU_ARCHITECTURE, DEPLOYMENT_MAXIMUM_PERCENT, OPERATING_SYSTEM_FAMILY
 from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name
 
@@ -199,7 +199,7 @@ def task_definition(name: str, args: FargateServiceArgs, roles: ServiceRoles,
         cpu=str(plan.cpu),
         memory=str(plan.memory),
         runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-            operating_system_family="LINUX", cpu_architecture="X86_64"),
+            operating_system_family=OPERATING_SYSTEM_FAMILY, cpu_architecture=CPU_ARCHITECTURE),
         execution_role_arn=roles.execution_role.arn,
         task_role_arn=roles.task_role.arn,
         container_definitions=wiring.apply(

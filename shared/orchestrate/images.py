@@ -4,6 +4,9 @@ On a fresh account compute's repositories are empty, and an ECS service pinned t
 pushed yet can only fail (CannotPullContainerError, then the circuit breaker stops the deployment,
 and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wraps the real runner:
 
+0. before anything it looks for repositories of the platform's names that compute did not create
+   (:func:`shared.images.foreign_repositories`: ECR's default settings, e.g. made by same-account
+   replication before compute ran): compute could not create them, so it stops, naming each and the fix;
 1. before compute's update it asks the env's registry for every released image
    (:func:`shared.images.missing_images`); all there: one full update, as always;
 2. otherwise **step 1**: a targeted update of the registry alone -- the ECR repositories, their
@@ -12,7 +15,9 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    dependents not included;
 3. then it asks again: an image still missing stops compute (exit 1) naming the service, the digest
    and how to push or replicate it; nothing else of compute was created. All there: **step 2**, the
-   full update;
+   full update -- unless a released image is not of the platform the task definitions ask Fargate for
+   (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), which stops compute
+   before the services change (checked whether or not step 1 ran);
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
    that does not run its released digest with a completed rollout (a circuit-breaker rollback also
    ends "steady") fails compute.
@@ -30,13 +35,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shared.envs import EnvConfig, is_digest
 from shared.images import (
     ClientFactory,
+    ForeignRepository,
     MissingImage,
     RunningImage,
     SessionClients,
+    WrongPlatform,
+    foreign_repositories,
     missing_images,
     rollout_mismatches,
     running_images,
     verify_account,
+    wrong_platforms,
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
 
@@ -122,6 +131,12 @@ class ImageChecks(Protocol):
     def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
         """The released images the env's registry cannot serve."""
 
+    def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
+        """The repositories of the catalog's services in the env's registry that compute did not create."""
+
+    def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
+        """The released images Fargate's platform of the task definitions cannot run."""
+
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
 
@@ -143,6 +158,14 @@ class AwsImageChecks:
 
     def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
         return missing_images(env, images, self.clients)
+
+    def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
+        from shared.catalog import load_catalog
+
+        return foreign_repositories(env, load_catalog().names(), self.clients)
+
+    def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
+        return wrong_platforms(env, images, self.clients)
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)
@@ -198,6 +221,15 @@ class ImageGatedRunner:
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if not (layer == LAYER and operation.action is Action.UP):
             return self.inner.run(layer, env, operation, on_output)
+        foreign = self.checks.foreign(env)
+        if foreign:
+            # Compute's create of such a repository can only fail (RepositoryAlreadyExistsException), after
+            # whatever came before it in the update: stop before anything changes, saying why and what to do.
+            for repository in foreign:
+                on_output(f"images: not compute's: {repository.describe()}")
+            return LayerResult(layer, Status.FAILED,
+                               detail=f"{env.name}'s registry already holds {', '.join(f.service for f in foreign)} "
+                                      "repositories compute did not create (what to do: above); nothing was changed")
         images = dict(env.release.images)
         missing = self.checks.missing(env, images)
         first: LayerResult | None = None
@@ -226,11 +258,23 @@ class ImageGatedRunner:
                 return LayerResult(layer, Status.INTERRUPTED, first.changes,
                                    detail="interrupted after step 1 (the registry); the services were not started")
             on_output("images: every released image is in the registry; step 2 of 2: the full update")
+        # Fargate runs what the task definitions' runtime_platform names (X86_64): an image of another
+        # platform would start, fail ("exec format error", or no matching manifest in an index) and be
+        # rolled back by the circuit breaker only after the deployment's retries.
+        wrong = self.checks.wrong_platforms(env, images)
+        if wrong:
+            for image in wrong:
+                on_output(f"images: wrong platform: {image.describe()}")
+            return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
+                               detail=f"{', '.join(w.service for w in wrong)}: the released image is not "
+                                      "linux/amd64 (what to do: above); the services were not updated")
         # Before the services pin them: the lifecycle policy keeps release-tagged images only, and a
         # replicated copy arrives untagged (it would expire with the untagged rule).
         for tagged in self.checks.tag_release(env):
             if tagged.action == "tagged":
                 on_output(f"images: {tagged.describe()}")
+            elif tagged.action == "missing":  # a platform manifest an index names (the index itself is there)
+                on_output(f"images: warning: {tagged.describe()}")
         result = self.inner.run(layer, env, operation, on_output)
         if first is not None:
             result = replace(result, changes=_merged(first.changes, result.changes))
