@@ -18,6 +18,7 @@ another machine (whose ``Pulumi.<env>.yaml`` this checkout lacks) keeps the prov
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -511,17 +512,14 @@ class AutomationRunner:
                 stack = auto.select_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
             except auto.StackNotFoundError:
                 return None
-            # `pulumi stack export --show-secrets`: the public Automation API call; no secret is kept or shown.
-            deployment = stack.export_stack().deployment
-            return deployed_from_state(deployment, layer, env, name)
+            return deployed_from_state(export_as_stored(stack), layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
             why = failure_detail(error) if isinstance(error, auto.CommandError) else str(error) or repr(error)
             kind = "has an unexpected shape" if isinstance(error, UnreadableState) else "could not be read"
             raise IdentityError(
                 f"the state of stack {name} {kind} ({why}), so whether {env_path(env.name)} still names the region "
-                f"and account it was deployed with cannot be checked; nothing was run. Check that the backend and "
-                f"its secrets provider answer (`pulumi stack export --stack {name}` in stacks/{layer}) and run "
-                f"again.") from None
+                f"and account it was deployed with cannot be checked; nothing was run. Check that the backend answers "
+                f"(`pulumi stack export --stack {name}` in stacks/{layer}) and run again.") from None
 
     def interrupt(self) -> None:
         """SIGINT to every ``pulumi`` process this one started: the CLI then cancels its update
@@ -546,6 +544,22 @@ class AutomationRunner:
         except auto.StackNotFoundError:
             return None
         return {name: output.value for name, output in stack.outputs().items()}
+
+
+def export_as_stored(stack: auto.Stack) -> Any:
+    """The ``deployment`` of ``pulumi stack export`` without ``--show-secrets``: the state as the backend stores it,
+    each secret as ciphertext. The Automation API's ``export_stack`` always passes ``--show-secrets``, with which the
+    CLI decrypts every secret of the state with the stack's secrets provider (pkg/cmd/pulumi/stack/stack_export.go:
+    DeserializeUntypedDeployment, then a secrets-decryption audit event): a reader of non-secret values would need
+    the decrypt right and hold every plaintext secret of the stack. Same CLI, work dir and environment as the
+    workspace's own commands (LocalWorkspace._run_pulumi_cmd_sync)."""
+    workspace = stack.workspace
+    env_vars = {**({"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}), **workspace.env_vars}
+    result = workspace.pulumi_command.run(["stack", "export", "--stack", stack.name], workspace.work_dir, env_vars)
+    exported = json.loads(result.stdout)
+    if not isinstance(exported, dict):
+        raise UnreadableState(f"`pulumi stack export` printed a JSON {type(exported).__name__}, not an object")
+    return exported.get("deployment")
 
 
 def pulumi_children(parent: int) -> list[int]:
