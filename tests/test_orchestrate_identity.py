@@ -20,7 +20,14 @@ from shared import REPO_ROOT
 from shared.dag import LAYERS
 from shared.envs import load_env
 from shared.orchestrate.automation import AutomationRunner
-from shared.orchestrate.identity import Deployed, UnreadableState, deployed_from_state, mismatches, provider_name
+from shared.orchestrate.identity import (
+    Deployed,
+    UnreadableState,
+    check_identity,
+    deployed_from_state,
+    mismatches,
+    provider_name,
+)
 from shared.orchestrate.images import engine_urn
 from tests.conftest import EnvEditor
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
@@ -181,8 +188,25 @@ def test_a_first_up_has_no_stack_to_compare_and_runs(fake_cli: FakeCli, tmp_path
     edit_env("dev", lambda data: data.update(region="eu-central-1"))  # never deployed: any region is the first
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
-    assert exported(fake_cli) == []  # no stack to export: `stack select` said so
+    assert sorted(exported(fake_cli)) == sorted(LAYERS)  # each answered "no stack named ... found"
     assert len([args for args in changed_operations(fake_cli) if args[0] == "up"]) == len(LAYERS)
+
+
+def test_reading_a_stack_costs_one_pulumi_command(fake_cli: FakeCli, tmp_path: Path) -> None:
+    """On every run, before the first layer: one `pulumi stack export` per layer of the run, deployed or not, and at
+    most one `pulumi version` for them all -- not a workspace per stack (`pulumi version`, `pulumi stack select`, then
+    the export: three processes a stack)."""
+    deploy(fake_cli, "dev", ["network", "discovery"])  # the other stacks do not exist
+    env = load_env("dev")
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    runner.prepare_read(LAYERS, env)
+    for _ in range(2):  # a second check (another run of this runner) needs no further `pulumi version`
+        before = len(fake_cli.calls())
+        check_identity(env, LAYERS, runner.deployed_identity, "preview")
+        calls = [c["args"] for c in fake_cli.calls()[before:] if c["event"] == "call"]
+        reads = sorted(args for args in calls if args != ["version"])
+        assert reads == sorted(["stack", "export", "--stack", f"organization/{layer}/dev"] for layer in LAYERS), calls
+        assert calls.count(["version"]) <= (1 if _ == 0 else 0), calls
 
 
 def test_a_stack_created_but_never_deployed_has_nothing_to_compare(fake_cli: FakeCli, tmp_path: Path,

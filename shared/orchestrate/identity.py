@@ -162,7 +162,7 @@ def refusal(env: EnvConfig, found: Sequence[Mismatch], action: str) -> str:
 def check_identity(env: EnvConfig, layers: Sequence[str], read: IdentityReader, action: str) -> None:
     """IdentityError (exit 2) when a layer's stack was deployed with another region or account than ``env``
     names, or when a stack's state cannot be read (the first such layer, in ``layers`` order); nothing when every
-    existing stack agrees. The stacks are read at the same time: each read is two ``pulumi`` commands."""
+    existing stack agrees. The stacks are read at the same time, one ``pulumi stack export`` each."""
     with ThreadPoolExecutor(max_workers=max(1, len(layers))) as pool:
         read_all = list(pool.map(lambda layer: read(layer, env), layers))
     deployed = [item for item in read_all if item is not None]
