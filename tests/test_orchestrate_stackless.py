@@ -50,6 +50,7 @@ def test_an_up_without_the_network_stack_where_the_env_is_deployed_is_refused(
     assert code == 2 and runner.started() == [], output
     assert f"VPC {vpc} carries its tags" in error and "stack organization/network/dev does not exist" in error
     assert "pulumi_org, state.backend_url or PULUMI_BACKEND_URL" in error and "pulumi stack rename" in error
+    assert "leftover" in error and "delete it" in error  # the one case where the VPC itself is what to remove
 
     code, output, runner = up(["preview", "dev"], checker(Clients(roomy())), Stackless())
     assert code == 0 and "note: up would be refused: environments/dev.yaml" in output and vpc in output

@@ -184,4 +184,6 @@ def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
             "then name other stacks than the ones that deployed it (or their state was lost), and this up would "
             "create a second network beside it and stop halfway at the first name that must be unique. Put back "
             "the org and backend the env was deployed with; to move its stacks, `pulumi stack rename` (another org) "
-            "or `pulumi stack export` / `pulumi stack import` (another backend) each layer's stack first.")
+            "or `pulumi stack export` / `pulumi stack import` (another backend) each layer's stack first. If that VPC "
+            "is a leftover whose stacks are gone for good (removed with `pulumi stack rm --force`, the resources "
+            "kept), delete it and what it still holds in the account first: nothing tracks it any more.")
