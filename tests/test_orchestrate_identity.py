@@ -19,7 +19,15 @@ import pytest
 from shared import REPO_ROOT
 from shared.dag import LAYERS
 from shared.envs import load_env
-from shared.orchestrate.identity import Deployed, UnreadableState, deployed_from_state, provider_name
+from shared.orchestrate.automation import AutomationRunner
+from shared.orchestrate.identity import (
+    Deployed,
+    UnreadableState,
+    check_identity,
+    deployed_from_state,
+    mismatches,
+    provider_name,
+)
 from shared.orchestrate.images import engine_urn
 from tests.conftest import EnvEditor
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
@@ -76,7 +84,7 @@ def test_every_layer_records_its_region_and_account_in_the_provider_the_guard_re
             Deployed(layer, stack, config.region, (config.account_id,)), layer
 
 
-def provider(env: str, region: str, accounts: object, **extra: object) -> dict[str, Any]:
+def provider(env: str, region: object, accounts: object, **extra: object) -> dict[str, Any]:
     return {"urn": f"urn:pulumi:{env}::network::pulumi:providers:aws::{provider_name(env)}",
             "type": "pulumi:providers:aws", "custom": True, "inputs": {"region": region, "allowedAccountIds": accounts},
             **extra}
@@ -96,6 +104,15 @@ def test_a_secret_wrapped_value_is_read_from_its_plaintext() -> None:
               "plaintext": json.dumps('["111111111111"]')}
     found = deployed_from_state({"resources": [provider("dev", "eu-west-1", secret)]}, "network", env, "s")
     assert found is not None and found.account_ids == ("111111111111",)
+
+
+def test_a_secret_read_without_its_plaintext_is_not_compared() -> None:
+    """The state as stored (`pulumi stack export` without --show-secrets) holds a secret as ciphertext: unknown."""
+    env = load_env("dev")
+    secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "AAABAJ+x"}
+    found = deployed_from_state({"resources": [provider("dev", secret, secret)]}, "network", env, "s")
+    assert found == Deployed("network", "s", None, None)
+    assert mismatches(env, [found]) == []
 
 
 def test_a_stack_without_the_layers_provider_has_nothing_to_compare() -> None:
@@ -171,8 +188,25 @@ def test_a_first_up_has_no_stack_to_compare_and_runs(fake_cli: FakeCli, tmp_path
     edit_env("dev", lambda data: data.update(region="eu-central-1"))  # never deployed: any region is the first
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
-    assert exported(fake_cli) == []  # no stack to export: `stack select` said so
+    assert sorted(exported(fake_cli)) == sorted(LAYERS)  # each answered "no stack named ... found"
     assert len([args for args in changed_operations(fake_cli) if args[0] == "up"]) == len(LAYERS)
+
+
+def test_reading_a_stack_costs_one_pulumi_command(fake_cli: FakeCli, tmp_path: Path) -> None:
+    """On every run, before the first layer: one `pulumi stack export` per layer of the run, deployed or not, and at
+    most one `pulumi version` for them all -- not a workspace per stack (`pulumi version`, `pulumi stack select`, then
+    the export: three processes a stack)."""
+    deploy(fake_cli, "dev", ["network", "discovery"])  # the other stacks do not exist
+    env = load_env("dev")
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    runner.prepare_read(LAYERS, env)
+    for _ in range(2):  # a second check (another run of this runner) needs no further `pulumi version`
+        before = len(fake_cli.calls())
+        check_identity(env, LAYERS, runner.deployed_identity, "preview")
+        calls = [c["args"] for c in fake_cli.calls()[before:] if c["event"] == "call"]
+        reads = sorted(args for args in calls if args != ["version"])
+        assert reads == sorted(["stack", "export", "--stack", f"organization/{layer}/dev"] for layer in LAYERS), calls
+        assert calls.count(["version"]) <= (1 if _ == 0 else 0), calls
 
 
 def test_a_stack_created_but_never_deployed_has_nothing_to_compare(fake_cli: FakeCli, tmp_path: Path,
@@ -182,6 +216,23 @@ def test_a_stack_created_but_never_deployed_has_nothing_to_compare(fake_cli: Fak
     code, output = run(["preview", "dev"], tmp_path)
     assert code == 0, output
     assert sorted(exported(fake_cli)) == sorted(LAYERS)
+
+
+def test_the_state_is_read_as_stored_without_decrypting_its_secrets(fake_cli: FakeCli, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider's region and allowedAccountIds are not secrets. `pulumi stack export --show-secrets` (the
+    Automation API's export_stack) decrypts every secret of the state (stack_export.go: DeserializeUntypedDeployment
+    with the stack's secrets provider, then a secrets-decryption audit event): the check would need the decrypt right
+    and bring every stack's plaintext secrets into this process on every run. It reads the state as stored."""
+    deploy(fake_cli, "dev", ["network"])
+    env = load_env("dev")
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    runner.prepare_read(["network"], env)
+    monkeypatch.setenv("FAKE_PULUMI_NO_DECRYPT", "1")  # may read the backend, may not decrypt
+    stack = "organization/network/dev"
+    assert runner.deployed_identity("network", env) == Deployed("network", stack, env.region, (env.account_id,))
+    exports = [c["args"] for c in fake_cli.calls() if c["event"] == "call" and c["args"][:2] == ["stack", "export"]]
+    assert exports and all("--show-secrets" not in args for args in exports), exports
 
 
 def test_a_state_that_cannot_be_read_stops_the_run_with_its_reason(fake_cli: FakeCli, tmp_path: Path,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from pulumi import automation as auto
 
 from shared.envs import EnvConfig, load_env
 from tests.aws_helpers import MotoAccounts
@@ -49,6 +50,7 @@ def test_an_up_without_the_network_stack_where_the_env_is_deployed_is_refused(
     assert code == 2 and runner.started() == [], output
     assert f"VPC {vpc} carries its tags" in error and "stack organization/network/dev does not exist" in error
     assert "pulumi_org, state.backend_url or PULUMI_BACKEND_URL" in error and "pulumi stack rename" in error
+    assert "leftover" in error and "delete it" in error  # the one case where the VPC itself is what to remove
 
     code, output, runner = up(["preview", "dev"], checker(Clients(roomy())), Stackless())
     assert code == 0 and "note: up would be refused: environments/dev.yaml" in output and vpc in output
@@ -75,3 +77,28 @@ def test_the_envs_network_in_another_region_is_not_this_one(moto_aws: None) -> N
     vpc_in_account("dev", network_tags("dev"), region="us-east-1")
     code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())), Stackless())
     assert code == 0 and runner.started() == ["network"], output
+
+
+class Unreadable(RecordingRunner):
+    """The network stack's outputs cannot be read (`pulumi stack output --show-secrets` decrypts them)."""
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        raise auto.CommandError(auto.CommandResult(
+            stdout="", code=255, stderr="error: could not deserialize deployment: decrypting secret value: failed to "
+                                        "decrypt with the awskms secrets provider: access denied"))
+
+
+def test_a_network_stack_that_cannot_be_read_stops_the_up_with_its_reason(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Where the account holds the env's network, `up` asks whether its stack exists: a read that fails is the
+    refusal's reason (exit 2, nothing run), not a traceback; `preview` notes it and goes on."""
+    vpc = vpc_in_account("dev", network_tags("dev"))
+    code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())), Unreadable())
+    error = capsys.readouterr().err
+    assert code == 2 and runner.started() == [], output
+    assert "organization/network/dev" in error and vpc in error and "access denied" in error
+    assert "Traceback" not in error
+
+    code, output, runner = up(["preview", "dev", "--layers", "network"], checker(Clients(roomy())), Unreadable())
+    assert code == 0 and runner.started() == ["network"], output
+    assert "note: whether" in output and "organization/network/dev" in output and "access denied" in output

@@ -18,11 +18,13 @@ another machine (whose ``Pulumi.<env>.yaml`` this checkout lacks) keeps the prov
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,6 +359,8 @@ class AutomationRunner:
         self._policy_packs: list[str] = []
         self._policy_configs: list[str] = []
         self._checked_clis: set[str] = set()
+        self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
+        self._cli_lock = threading.Lock()
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -508,20 +512,26 @@ class AutomationRunner:
         name = self.stack_name(layer, env)
         try:
             try:
-                stack = auto.select_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
+                deployment = export_as_stored(self._pulumi_cli(), name, self._work_dir(layer), self._env_vars)
             except auto.StackNotFoundError:
                 return None
-            # `pulumi stack export --show-secrets`: the public Automation API call; no secret is kept or shown.
-            deployment = stack.export_stack().deployment
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
             why = failure_detail(error) if isinstance(error, auto.CommandError) else str(error) or repr(error)
             kind = "has an unexpected shape" if isinstance(error, UnreadableState) else "could not be read"
             raise IdentityError(
                 f"the state of stack {name} {kind} ({why}), so whether {env_path(env.name)} still names the region "
-                f"and account it was deployed with cannot be checked; nothing was run. Check that the backend and "
-                f"its secrets provider answer (`pulumi stack export --stack {name}` in stacks/{layer}) and run "
-                f"again.") from None
+                f"and account it was deployed with cannot be checked; nothing was run. Check that the backend answers "
+                f"(`pulumi stack export --stack {name}` in stacks/{layer}) and run again.") from None
+
+    def _pulumi_cli(self) -> auto.PulumiCommand:
+        """One ``pulumi`` for the runner's own reads (its creation runs ``pulumi version`` once), where each
+        ``select_stack`` would build a workspace (``pulumi version``) and select the stack (``pulumi stack select``)
+        before the one command needed."""
+        with self._cli_lock:
+            if self._cli is None:
+                self._cli = auto.PulumiCommand()
+            return self._cli
 
     def interrupt(self) -> None:
         """SIGINT to every ``pulumi`` process this one started: the CLI then cancels its update
@@ -546,6 +556,21 @@ class AutomationRunner:
         except auto.StackNotFoundError:
             return None
         return {name: output.value for name, output in stack.outputs().items()}
+
+
+def export_as_stored(cli: auto.PulumiCommand, stack: str, work_dir: str, env_vars: Mapping[str, str]) -> Any:
+    """The ``deployment`` of ``pulumi stack export`` without ``--show-secrets``: the state as the backend stores it,
+    each secret as ciphertext. The Automation API's ``export_stack`` always passes ``--show-secrets``, with which the
+    CLI decrypts every secret of the state with the stack's secrets provider (pkg/cmd/pulumi/stack/stack_export.go:
+    DeserializeUntypedDeployment, then a secrets-decryption audit event): a reader of non-secret values would need
+    the decrypt right and hold every plaintext secret of the stack. One command, run as a workspace runs its own
+    (LocalWorkspace._run_pulumi_cmd_sync: the project's folder, the workspace's environment, ``--non-interactive``);
+    a stack that does not exist is the CLI's "no stack named ... found", auto.StackNotFoundError."""
+    result = cli.run(["stack", "export", "--stack", stack], work_dir, dict(env_vars))
+    exported = json.loads(result.stdout)
+    if not isinstance(exported, dict):
+        raise UnreadableState(f"`pulumi stack export` printed a JSON {type(exported).__name__}, not an object")
+    return exported.get("deployment")
 
 
 def pulumi_children(parent: int) -> list[int]:

@@ -16,7 +16,7 @@ from shared.broker_capacity import capacity_notes
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
 from shared.envs import EnvConfig, env_path, load_env
-from shared.errors import PlatformError, UsageError
+from shared.errors import PlatformError, UsageError, display_path
 from shared.images import AwsAccessError
 from shared.orchestrate.account import AccountCheck, AccountError, AccountReport, AwsAccountCheck, print_report
 from shared.orchestrate.identity import stackless_refusal
@@ -25,7 +25,7 @@ from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
 from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
 from shared.orchestrate.replacements import check_allowed
-from shared.orchestrate.report import print_summary
+from shared.orchestrate.report import failure_detail, print_summary
 from shared.orchestrate.scheduler import Interruption, Progress, execute
 
 DEFAULT_PARALLEL = 4
@@ -124,12 +124,25 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
             raise
         out.write(f"note: account not checked: {error}\n")
         return AccountReport()
-    if report.deployed_vpcs and "network" in layers and not stack_exists("network"):
+    if report.deployed_vpcs and "network" in layers:
         # another pulumi_org or state backend than the one that deployed the env (shared.orchestrate.identity)
         from shared.contracts import stack_reference_name
 
-        report.refusals.append(stackless_refusal(env, stack_reference_name(env.pulumi_org, "network", env.name),
-                                                 report.deployed_vpcs))
+        stack = stack_reference_name(env.pulumi_org, "network", env.name)
+        try:
+            exists = stack_exists("network")
+        except PlatformError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+            unknown = (f"whether the stack {stack} exists could not be read ({failure_detail(error)}), while the "
+                       f"account already holds {env.name}'s network (VPC {', '.join(report.deployed_vpcs)})")
+            if operation.action is Action.UP:
+                raise AccountError(f"{display_path(str(env_path(env.name)))}: {unknown}; nothing was run. Check "
+                                   "that the state backend and its secrets provider answer, and run again.") from None
+            out.write(f"note: {unknown}\n")
+            exists = True
+        if not exists:
+            report.refusals.append(stackless_refusal(env, stack, report.deployed_vpcs))
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:

@@ -9,8 +9,9 @@ collide with the originals halfway through -- and only then are the originals de
 ``account_id`` makes the provider's ``allowedAccountIds`` name an account the state's resources are not in.
 
 So the runner reads, for every layer of the run whose stack exists, what the stack was deployed with: the
-inputs of the layer's own AWS provider resource (``aws-<env>``) in the stack's state (``pulumi stack export``
-through the Automation API). The state, not the stack outputs, because:
+inputs of the layer's own AWS provider resource (``aws-<env>``) in the stack's state (``pulumi stack export``,
+without ``--show-secrets``: neither value is a secret, so no secret of the state is decrypted). The state, not the
+stack outputs, because:
 
 - it is exactly what Pulumi diffs the program's provider against (so what decides a replacement);
 - it is written before the first resource that uses the provider is created, so it is there after a failed
@@ -65,8 +66,9 @@ class Deployed:
 #: Reads a layer's :class:`Deployed` for an env; None when its stack does not exist or holds no AWS provider.
 IdentityReader = Callable[[str, EnvConfig], "Deployed | None"]
 
-# The marker of a secret value in Pulumi's state format (``pulumi stack export --show-secrets`` keeps the
-# plaintext next to it, JSON-encoded).
+# The marker of a secret value in Pulumi's state format: the state as stored holds its ``ciphertext`` (what the
+# runner reads: shared.orchestrate.automation.export_as_stored), ``pulumi stack export --show-secrets`` its
+# ``plaintext``, JSON-encoded. Neither input read here is a secret; one that were would be unknown (not compared).
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
@@ -160,7 +162,7 @@ def refusal(env: EnvConfig, found: Sequence[Mismatch], action: str) -> str:
 def check_identity(env: EnvConfig, layers: Sequence[str], read: IdentityReader, action: str) -> None:
     """IdentityError (exit 2) when a layer's stack was deployed with another region or account than ``env``
     names, or when a stack's state cannot be read (the first such layer, in ``layers`` order); nothing when every
-    existing stack agrees. The stacks are read at the same time: each read is two ``pulumi`` commands."""
+    existing stack agrees. The stacks are read at the same time, one ``pulumi stack export`` each."""
     with ThreadPoolExecutor(max_workers=max(1, len(layers))) as pool:
         read_all = list(pool.map(lambda layer: read(layer, env), layers))
     deployed = [item for item in read_all if item is not None]
@@ -182,4 +184,6 @@ def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
             "then name other stacks than the ones that deployed it (or their state was lost), and this up would "
             "create a second network beside it and stop halfway at the first name that must be unique. Put back "
             "the org and backend the env was deployed with; to move its stacks, `pulumi stack rename` (another org) "
-            "or `pulumi stack export` / `pulumi stack import` (another backend) each layer's stack first.")
+            "or `pulumi stack export` / `pulumi stack import` (another backend) each layer's stack first. If that VPC "
+            "is a leftover whose stacks are gone for good (removed with `pulumi stack rm --force`, the resources "
+            "kept), delete it and what it still holds in the account first: nothing tracks it any more.")
