@@ -496,6 +496,25 @@ def test_lambda_permission_shapes_of_security_hub_lambda1(policy_findings, input
     assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
 
 
+@pytest.mark.parametrize(("inputs", "fails"), [
+    # AWS Config's lambda-function-public-access-prohibited (Security Hub Lambda.1): a statement is non-public only
+    # when it grants access to fixed values, without wildcards or policy variables.
+    ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:111111111111:rule/*"}, True),
+    ({"principal": "*", "sourceArn": "arn:aws:sns:eu-west-1:111111111111:alarm?"}, True),
+    ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:${aws:PrincipalAccount}:rule/r"}, True),
+    ({"principal": "*", "sourceArn": "arn:aws:events:*:*:rule/r", "sourceAccount": "111111111111"}, False),
+    # invoked from S3: a bucket ARN names no account, so without source_account any account's bucket of that name
+    ({"principal": "*", "sourceArn": "arn:aws:s3:::uploads"}, True),
+    ({"principal": "*", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111111111111"}, False),
+    ({"principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": UNKNOWN_STRING},
+     False),  # decided at up, when the account is known
+], ids=["star-wildcard-arn", "star-question-mark-arn", "star-variable-arn", "wildcard-arn-fixed-account",
+        "star-s3-any-account", "star-s3-own-account", "s3-unknown-account"])
+def test_lambda_permission_narrowing_counts_only_fixed_values(policy_findings, inputs, fails):
+    permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
+    assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
+
+
 def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):
     result = policy_result([res("aws:sns/topic:Topic", "r", {"name": "alarms"})], env="prod")
     assert not [f for f in result.findings if f.rule == "sns-topic-policy-not-public"]
