@@ -157,7 +157,7 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [codebuild(logsConfig={"cloudwatchLogs": {"status": UNKNOWN_STRING}})], "cloudwatchLogs.status"),
     ("sns-topic-policy-not-public",
      [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:aws:sns:eu-west-1:1:alarms", "policy": doc(
-         {**PUBLIC, "Action": "sns:Publish", "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}}},
+         {**PUBLIC, "Action": "sns:Publish", "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}}},
          {"Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
           "Resource": "*"})})],
      [res("aws:sns/topic:Topic", "r", {"name": "alarms", "policy": doc({**PUBLIC, "Action": "sns:Subscribe"})})],
@@ -513,6 +513,33 @@ def test_lambda_permission_shapes_of_security_hub_lambda1(policy_findings, input
 def test_lambda_permission_narrowing_counts_only_fixed_values(policy_findings, inputs, fails):
     permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
     assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
+
+
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+
+
+@pytest.mark.parametrize(("condition", "fails"), [
+    # AWS Config's sns-topic-no-public-access (Security Hub SNS.4): a non-public policy grants access to fixed values
+    # only (no wildcard, no policy variable); a condition on how (TLS, time, agent) names no caller.
+    ({"StringEquals": {"aws:SourceAccount": "111111111111"}}, False),
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}, False),
+    ({"ArnEquals": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:a"}}, False),
+    ({"StringEquals": {"AWS:SourceOwner": ["111111111111", "222222222222"]}}, False),
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}}, True),
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:*"}}, True),
+    ({"StringLike": {"aws:SourceAccount": "11111111111?"}}, True),
+    ({"StringEquals": {"aws:SourceAccount": "${aws:PrincipalAccount}"}}, True),
+    ({"Bool": {"aws:SecureTransport": "true"}}, True),
+    ({"StringNotEquals": {"aws:SourceAccount": "111111111111"}}, True),
+    ({"StringEqualsIfExists": {"aws:SourceAccount": "111111111111"}}, True),  # absent key: the statement applies
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}, "StringEquals": {"aws:SourceAccount": "111111111111"}},
+     False),  # conditions are ANDed: the fixed account narrows it
+], ids=["source-account", "org", "source-arn", "source-owner-list", "any-cloudwatch-arn", "wildcard-arn",
+        "wildcard-account", "policy-variable", "tls-only", "negated", "if-exists", "wildcard-arn-and-account"])
+def test_sns_topic_policy_narrowing_counts_only_fixed_values(policy_findings, condition, fails):
+    topic_policy = res(TOPIC_POLICY, "r", {"arn": "arn:aws:sns:eu-west-1:111111111111:alarms", "policy": doc(
+        {**PUBLIC, "Action": "sns:Publish", "Condition": condition})})
+    assert bool(judged(policy_findings([topic_policy], env="prod"), "sns-topic-policy-not-public")) is fails
 
 
 def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):

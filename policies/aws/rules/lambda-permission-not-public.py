@@ -20,23 +20,19 @@ checkov CKV_AWS_301 (principal ``*``) and cdk-nag LambdaFunctionPublicAccessProh
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_policy, undecidable
+from shared.policy_support import UNKNOWN, applies_to, fixed_value, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
 #: the inputs that narrow a statement to known callers (a fixed value counts; one unknown at preview too, the rule
 #: judges it again at up when it is known)
 NARROWING = ("sourceAccount", "sourceArn", "principalOrgId")
-#: what makes a condition value match more than one fixed value: IAM wildcards and policy variables
-NOT_FIXED = ("*", "?", "${")
 #: the ARN prefix of an S3 bucket (no Region, no account)
 S3_ARN = ("arn:aws:s3:::", "arn:aws-cn:s3:::", "arn:aws-us-gov:s3:::")
 
 
 def _fixed(value: object) -> bool:
     """A narrowing value that names one caller: set, and unknown or without a wildcard or policy variable."""
-    if value is UNKNOWN:
-        return True
-    return value not in (None, "") and not any(mark in str(value) for mark in NOT_FIXED)
+    return value is UNKNOWN or fixed_value(value)
 
 
 @applies_to("aws:lambda/permission:Permission")
