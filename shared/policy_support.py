@@ -928,11 +928,12 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
 
 #: What makes a policy value match more than one fixed value: IAM wildcards and policy variables.
 NOT_FIXED_MARKS = ("*", "?", "${")
-#: Global condition keys (lower case) that bind a statement to known callers or sources; SNS's aws:SourceOwner too.
+#: Condition keys (lower case) that bind a statement to known callers or sources: global ones, SNS's
+#: aws:SourceOwner and KMS's kms:CallerAccount (kms:ViaService names a service, which any account may call).
 CALLER_CONDITION_KEYS = frozenset({
     "aws:sourceaccount", "aws:sourceowner", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths",
     "aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:principalorgpaths", "aws:sourcevpce",
-    "aws:sourcevpc"})
+    "aws:sourcevpc", "kms:calleraccount"})
 #: Operators (lower case) under which such a key narrows: the key must be in the request and match. Negated ones,
 #: ``...IfExists`` and ``ForAllValues:`` let requests without the key through.
 NARROWING_OPERATORS = frozenset({
@@ -963,8 +964,8 @@ def narrows_to_fixed_callers(statement: Mapping[str, Any]) -> bool:
 
 
 def is_public_unless_fixed(statement: Mapping[str, Any]) -> bool:
-    """:func:`is_public_statement`, held to AWS Config's public-access checks of SNS topics and Lambda functions
-    (sns-topic-no-public-access, lambda-function-public-access-prohibited): a policy is non-public only when it
+    """:func:`is_public_statement`, held to AWS Config's public-access checks of SNS topics and KMS keys
+    (sns-topic-no-public-access, kms-key-policy-no-public-access): a policy is non-public only when it
     grants access to fixed values, so an anyone-``Allow`` passes only when it :func:`narrows_to_fixed_callers`;
     a condition on how (``aws:SecureTransport``) or with a wildcard names no caller."""
     if narrows_to_fixed_callers(statement):

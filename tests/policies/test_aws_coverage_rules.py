@@ -374,6 +374,25 @@ def test_kms_key_without_policy_passes_when_a_key_policy_resource_sets_it(policy
     assert judged(policy_findings([res(KEY, "r", {"enableKeyRotation": True})], env="prod"), "kms-key-policy")
 
 
+@pytest.mark.parametrize(("condition", "fails"), [
+    # AWS Config's kms-key-policy-no-public-access (Security Hub KMS.5): a non-public key policy grants access to
+    # fixed values only (no wildcard, no policy variable)
+    ({"StringEquals": {"kms:CallerAccount": "111111111111"}}, False),
+    ({"StringEquals": {"kms:CallerAccount": "111111111111", "kms:ViaService": "s3.eu-west-1.amazonaws.com"}}, False),
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}, False),
+    ({"StringLike": {"kms:CallerAccount": "*"}}, True),
+    ({"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}, True),  # any account's requests via S3
+    ({"Bool": {"kms:GrantIsForAWSResource": "true"}}, True),
+], ids=["caller-account", "caller-account-via-service", "org", "any-caller-account", "via-service-only",
+        "grant-for-aws-resource"])
+def test_kms_key_policy_narrowing_counts_only_fixed_callers(policy_findings, condition, fails):
+    anyone = {**PUBLIC, "Condition": condition}
+    key = res(KEY, "r", {"policy": doc(ACCOUNT_ADMIN, anyone)})
+    assert bool(judged(policy_findings([key], env="prod"), "kms-key-policy")) is fails
+    key_policy = res(KEY_POLICY, "r", {"keyId": "k", "policy": doc(ACCOUNT_ADMIN, anyone)})
+    assert bool(judged(policy_findings([key_policy], env="prod"), "kms-key-policy")) is fails
+
+
 @pytest.mark.parametrize("key_type", ["aws:kms/replicaKey:ReplicaKey", "aws:kms/externalKey:ExternalKey"])
 def test_replica_and_imported_keys_are_held_to_the_key_policy_rule(policy_findings, key_type):
     # Both carry a key policy of their own (pulumi_aws kms.ReplicaKey / kms.ExternalKey ``policy``): a replica
