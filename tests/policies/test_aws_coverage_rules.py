@@ -561,6 +561,18 @@ def test_sns_topic_policy_narrowing_counts_only_fixed_values(policy_findings, co
     assert bool(judged(policy_findings([topic_policy], env="prod"), "sns-topic-policy-not-public")) is fails
 
 
+@pytest.mark.parametrize("logs", [
+    {"cloudwatchLogs": {"status": "ENABLED"}, "s3Logs": {"status": UNKNOWN_STRING, "location": "b/p"}},
+    {"cloudwatchLogs": {"status": UNKNOWN_STRING}, "s3Logs": {"status": "ENABLED", "location": "b/p"}},
+    {"s3Logs": {"status": UNKNOWN_STRING}},  # CloudWatch Logs on by default
+], ids=["cloudwatch-on", "s3-on", "cloudwatch-default"])
+def test_a_codebuild_project_with_one_known_log_on_is_decided_at_preview(policy_result, logs):
+    """CodeBuild.4 asks for at least one log: one known to be on decides, whatever the other will be."""
+    result = policy_result([codebuild(logsConfig=logs)], env="prod")
+    assert not [f for f in result.findings if f.rule == "codebuild-project-logging"]
+    assert not [na for na in result.not_applicable if na.rule == "codebuild-project-logging"]
+
+
 def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):
     result = policy_result([res("aws:sns/topic:Topic", "r", {"name": "alarms"})], env="prod")
     assert not [f for f in result.findings if f.rule == "sns-topic-policy-not-public"]
