@@ -576,6 +576,23 @@ def _rule_management_ca_file(path: Path, env: EnvConfig, catalog: Catalog) -> It
                                                      f"is relative to the repository root, {REPO_ROOT})")
 
 
+#: Tag keys the platform sets per resource (an ECS service's ``service``, and ``version`` on a canary unit), which
+#: its ECS services propagate to their tasks; each consumer's task role may protect from scale-in only the tasks
+#: carrying its own (shared.components.compute_iam.task_protection_statement).
+PER_RESOURCE_TAG_KEYS = ("service", "version")
+
+
+def _rule_per_resource_tags(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """An env-wide ``version`` (the provider's default tags) lands on every unit's tasks that sets none itself, so
+    a stable unit's tasks carry it and its role's scale-in protection grant (no ``version`` tag) refuses them at
+    run time; an env-wide ``service`` would label every other resource as one service."""
+    for key in PER_RESOURCE_TAG_KEYS:
+        if key in (env.tags.model_extra or {}):
+            yield path, f"tags.{key}", (f"'{key}' is a tag the platform sets per resource and its ECS services pass "
+                                        "to their tasks, where the consumers' scale-in protection grants read it; "
+                                        "an env-wide value would be on tasks it does not describe (use another key)")
+
+
 def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     available = len(REGION_AZS[env.region])
     if env.network.az_count > available:
@@ -880,6 +897,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
     (_rule_env_name_lengths, ("name",)),
     (_rule_azs_in_region, ("region", "network")),
+    (_rule_per_resource_tags, ("tags",)),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
     (_rule_canaries_need_appmesh, ("mesh",)),

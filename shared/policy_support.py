@@ -926,15 +926,63 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
     return any(isinstance(value, str) and value.strip() == "*" for value in principal_values(statement))
 
 
-def public_statement_labels(document: Any) -> list[str]:
+#: What makes a policy value match more than one fixed value: IAM wildcards and policy variables.
+NOT_FIXED_MARKS = ("*", "?", "${")
+#: Condition keys (lower case) that bind a statement to known callers or sources: global ones, SNS's
+#: aws:SourceOwner and KMS's kms:CallerAccount (kms:ViaService names a service, which any account may call).
+CALLER_CONDITION_KEYS = frozenset({
+    "aws:sourceaccount", "aws:sourceowner", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths",
+    "aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:principalorgpaths", "aws:sourcevpce",
+    "aws:sourcevpc", "kms:calleraccount"})
+#: Operators (lower case) under which such a key narrows: the key must be in the request and match. Negated ones,
+#: ``...IfExists`` and ``ForAllValues:`` let requests without the key through.
+NARROWING_OPERATORS = frozenset({
+    "stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike",
+    "foranyvalue:stringequals", "foranyvalue:stringlike"})
+
+
+def fixed_value(value: Any) -> bool:
+    """A policy value that matches one thing: a non-empty string without a wildcard or a policy variable."""
+    return isinstance(value, str) and value.strip() != "" and not any(mark in value for mark in NOT_FIXED_MARKS)
+
+
+def narrows_to_fixed_callers(statement: Mapping[str, Any]) -> bool:
+    """Whether a statement's ``Condition`` holds a caller key (:data:`CALLER_CONDITION_KEYS`) under a narrowing
+    operator (:data:`NARROWING_OPERATORS`) with fixed values only (:func:`fixed_value`); conditions are ANDed, so
+    one such entry narrows the statement whatever the others say."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, Mapping):
+        return False
+    for operator, entries in condition.items():
+        if str(operator).lower() not in NARROWING_OPERATORS or not isinstance(entries, Mapping):
+            continue
+        for key, values in entries.items():
+            listed = as_list(values)
+            if str(key).lower() in CALLER_CONDITION_KEYS and listed and all(fixed_value(v) for v in listed):
+                return True
+    return False
+
+
+def is_public_unless_fixed(statement: Mapping[str, Any]) -> bool:
+    """:func:`is_public_statement`, held to AWS Config's public-access checks of SNS topics and KMS keys
+    (sns-topic-no-public-access, kms-key-policy-no-public-access): a policy is non-public only when it
+    grants access to fixed values, so an anyone-``Allow`` passes only when it :func:`narrows_to_fixed_callers`;
+    a condition on how (``aws:SecureTransport``) or with a wildcard names no caller."""
+    if narrows_to_fixed_callers(statement):
+        return False
+    return is_public_statement({key: value for key, value in statement.items() if key != "Condition"})
+
+
+def public_statement_labels(document: Any, fixed_only: bool = False) -> list[str]:
     """``statement <Sid or index>`` (as :func:`allow_statements` labels them) of each public statement
-    (:func:`is_public_statement`) of a parsed policy document."""
-    return [label for label, statement in allow_statements(document) if is_public_statement(statement)]
+    (:func:`is_public_statement`; with ``fixed_only``, :func:`is_public_unless_fixed`) of a parsed policy document."""
+    public = is_public_unless_fixed if fixed_only else is_public_statement
+    return [label for label, statement in allow_statements(document) if public(statement)]
 
 
 def public_statements(args: ResourceValidationArgs, prop: str, label: str,
-                      report_violation: Callable[..., None], invalid_json: str) -> list[str]:
-    """``statement <Sid or index>`` of each public statement (:func:`is_public_statement`) of the policy
+                      report_violation: Callable[..., None], invalid_json: str, fixed_only: bool = False) -> list[str]:
+    """``statement <Sid or index>`` of each public statement (:func:`public_statement_labels`) of the policy
     document in input ``prop``; undecidable while it is unknown, ``invalid_json`` reported (and nothing
     returned) when it does not parse. ``label`` names the property for the not-applicable reason."""
     raw = plain(args.props).get(prop)
@@ -945,18 +993,19 @@ def public_statements(args: ResourceValidationArgs, prop: str, label: str,
     except ValueError:
         report_violation(invalid_json)
         return []
-    return public_statement_labels(document)
+    return public_statement_labels(document, fixed_only)
 
 
 def report_public_policy(args: ResourceValidationArgs, prop: str, what: str, report_violation: Callable[..., None],
-                         fix: str) -> None:
+                         fix: str, fixed_only: bool = False) -> None:
     """The check of a resource policy rule (ECR repository, SNS topic...): one violation naming every public
-    statement (:func:`public_statements`) of the policy document in input ``prop`` of ``what`` (``ECR repository
-    policy 'r'``), ending with ``fix``; one naming ``what`` when the document is not JSON."""
+    statement (:func:`public_statements`, ``fixed_only`` passed on) of the policy document in input ``prop`` of
+    ``what`` (``ECR repository policy 'r'``), ending with ``fix``; one naming ``what`` when it is not JSON."""
     public = public_statements(args, prop, f"{what}: {prop}", report_violation,
-                               f"{what} is not valid JSON; fix the policy document.")
+                               f"{what} is not valid JSON; fix the policy document.", fixed_only)
     if public:
-        report_violation(f"{what}: {', '.join(public)} allows any principal without a condition; {fix}")
+        without = "a condition naming fixed callers" if fixed_only else "a condition"
+        report_violation(f"{what}: {', '.join(public)} allows any principal without {without}; {fix}")
 
 
 IAM_ROLE = "aws:iam/role:Role"

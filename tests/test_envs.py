@@ -88,6 +88,9 @@ MALFORMED = [
      "policy.suppressions.0.reason", "at least 10 characters"),
     ("unknown rule id", _set("policy.enforcement", {"no-such-rule": "mandatory"}), "policy.enforcement.no-such-rule",
      "unknown rule id"),
+    # an env-wide version tag would reach the stable units' tasks and fail their scale-in protection grant
+    ("env-wide version tag", _set("tags.version", "2"), "tags.version", "a tag the platform sets per resource"),
+    ("env-wide service tag", _set("tags.service", "ml"), "tags.service", "a tag the platform sets per resource"),
     # CPU target tracking does not scale on insufficient data, and a service with no task has no CPU metric; a
     # service called over HTTP fails its callers at 0 tasks, whatever its backlog (tests/layers/test_autoscaling.py)
     ("min_count 0 for a service others call", _set("services.inference", {"desired_count": 0, "min_count": 0,

@@ -157,7 +157,7 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [codebuild(logsConfig={"cloudwatchLogs": {"status": UNKNOWN_STRING}})], "cloudwatchLogs.status"),
     ("sns-topic-policy-not-public",
      [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:aws:sns:eu-west-1:1:alarms", "policy": doc(
-         {**PUBLIC, "Action": "sns:Publish", "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}}},
+         {**PUBLIC, "Action": "sns:Publish", "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}}},
          {"Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
           "Resource": "*"})})],
      [res("aws:sns/topic:Topic", "r", {"name": "alarms", "policy": doc({**PUBLIC, "Action": "sns:Subscribe"})})],
@@ -374,6 +374,25 @@ def test_kms_key_without_policy_passes_when_a_key_policy_resource_sets_it(policy
     assert judged(policy_findings([res(KEY, "r", {"enableKeyRotation": True})], env="prod"), "kms-key-policy")
 
 
+@pytest.mark.parametrize(("condition", "fails"), [
+    # AWS Config's kms-key-policy-no-public-access (Security Hub KMS.5): a non-public key policy grants access to
+    # fixed values only (no wildcard, no policy variable)
+    ({"StringEquals": {"kms:CallerAccount": "111111111111"}}, False),
+    ({"StringEquals": {"kms:CallerAccount": "111111111111", "kms:ViaService": "s3.eu-west-1.amazonaws.com"}}, False),
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}, False),
+    ({"StringLike": {"kms:CallerAccount": "*"}}, True),
+    ({"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}, True),  # any account's requests via S3
+    ({"Bool": {"kms:GrantIsForAWSResource": "true"}}, True),
+], ids=["caller-account", "caller-account-via-service", "org", "any-caller-account", "via-service-only",
+        "grant-for-aws-resource"])
+def test_kms_key_policy_narrowing_counts_only_fixed_callers(policy_findings, condition, fails):
+    anyone = {**PUBLIC, "Condition": condition}
+    key = res(KEY, "r", {"policy": doc(ACCOUNT_ADMIN, anyone)})
+    assert bool(judged(policy_findings([key], env="prod"), "kms-key-policy")) is fails
+    key_policy = res(KEY_POLICY, "r", {"keyId": "k", "policy": doc(ACCOUNT_ADMIN, anyone)})
+    assert bool(judged(policy_findings([key_policy], env="prod"), "kms-key-policy")) is fails
+
+
 @pytest.mark.parametrize("key_type", ["aws:kms/replicaKey:ReplicaKey", "aws:kms/externalKey:ExternalKey"])
 def test_replica_and_imported_keys_are_held_to_the_key_policy_rule(policy_findings, key_type):
     # Both carry a key policy of their own (pulumi_aws kms.ReplicaKey / kms.ExternalKey ``policy``): a replica
@@ -494,6 +513,64 @@ def test_tls_policies_are_those_security_hub_elb17_accepts(policy_findings, poli
 def test_lambda_permission_shapes_of_security_hub_lambda1(policy_findings, inputs, fails):
     permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
     assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
+
+
+@pytest.mark.parametrize(("inputs", "fails"), [
+    # AWS Config's lambda-function-public-access-prohibited (Security Hub Lambda.1): a statement is non-public only
+    # when it grants access to fixed values, without wildcards or policy variables.
+    ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:111111111111:rule/*"}, True),
+    ({"principal": "*", "sourceArn": "arn:aws:sns:eu-west-1:111111111111:alarm?"}, True),
+    ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:${aws:PrincipalAccount}:rule/r"}, True),
+    ({"principal": "*", "sourceArn": "arn:aws:events:*:*:rule/r", "sourceAccount": "111111111111"}, False),
+    # invoked from S3: a bucket ARN names no account, so without source_account any account's bucket of that name
+    ({"principal": "*", "sourceArn": "arn:aws:s3:::uploads"}, True),
+    ({"principal": "*", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": "111111111111"}, False),
+    ({"principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": UNKNOWN_STRING},
+     False),  # decided at up, when the account is known
+], ids=["star-wildcard-arn", "star-question-mark-arn", "star-variable-arn", "wildcard-arn-fixed-account",
+        "star-s3-any-account", "star-s3-own-account", "s3-unknown-account"])
+def test_lambda_permission_narrowing_counts_only_fixed_values(policy_findings, inputs, fails):
+    permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
+    assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
+
+
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+
+
+@pytest.mark.parametrize(("condition", "fails"), [
+    # AWS Config's sns-topic-no-public-access (Security Hub SNS.4): a non-public policy grants access to fixed values
+    # only (no wildcard, no policy variable); a condition on how (TLS, time, agent) names no caller.
+    ({"StringEquals": {"aws:SourceAccount": "111111111111"}}, False),
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}, False),
+    ({"ArnEquals": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:a"}}, False),
+    ({"StringEquals": {"AWS:SourceOwner": ["111111111111", "222222222222"]}}, False),
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}}, True),
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:*"}}, True),
+    ({"StringLike": {"aws:SourceAccount": "11111111111?"}}, True),
+    ({"StringEquals": {"aws:SourceAccount": "${aws:PrincipalAccount}"}}, True),
+    ({"Bool": {"aws:SecureTransport": "true"}}, True),
+    ({"StringNotEquals": {"aws:SourceAccount": "111111111111"}}, True),
+    ({"StringEqualsIfExists": {"aws:SourceAccount": "111111111111"}}, True),  # absent key: the statement applies
+    ({"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*"}, "StringEquals": {"aws:SourceAccount": "111111111111"}},
+     False),  # conditions are ANDed: the fixed account narrows it
+], ids=["source-account", "org", "source-arn", "source-owner-list", "any-cloudwatch-arn", "wildcard-arn",
+        "wildcard-account", "policy-variable", "tls-only", "negated", "if-exists", "wildcard-arn-and-account"])
+def test_sns_topic_policy_narrowing_counts_only_fixed_values(policy_findings, condition, fails):
+    topic_policy = res(TOPIC_POLICY, "r", {"arn": "arn:aws:sns:eu-west-1:111111111111:alarms", "policy": doc(
+        {**PUBLIC, "Action": "sns:Publish", "Condition": condition})})
+    assert bool(judged(policy_findings([topic_policy], env="prod"), "sns-topic-policy-not-public")) is fails
+
+
+@pytest.mark.parametrize("logs", [
+    {"cloudwatchLogs": {"status": "ENABLED"}, "s3Logs": {"status": UNKNOWN_STRING, "location": "b/p"}},
+    {"cloudwatchLogs": {"status": UNKNOWN_STRING}, "s3Logs": {"status": "ENABLED", "location": "b/p"}},
+    {"s3Logs": {"status": UNKNOWN_STRING}},  # CloudWatch Logs on by default
+], ids=["cloudwatch-on", "s3-on", "cloudwatch-default"])
+def test_a_codebuild_project_with_one_known_log_on_is_decided_at_preview(policy_result, logs):
+    """CodeBuild.4 asks for at least one log: one known to be on decides, whatever the other will be."""
+    result = policy_result([codebuild(logsConfig=logs)], env="prod")
+    assert not [f for f in result.findings if f.rule == "codebuild-project-logging"]
+    assert not [na for na in result.not_applicable if na.rule == "codebuild-project-logging"]
 
 
 def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):

@@ -80,6 +80,13 @@ def test_settings_or_a_bucket_unknown_at_preview_leave_the_rule_undecided(policy
                            "it is known"]
 
 
+def test_a_setting_known_off_fails_at_preview_whatever_the_unknown_ones_will_be(policy_findings: Any) -> None:
+    models = bucket()
+    (message,) = messages(policy_findings([models, block(models, blockPublicPolicy=False,
+                                                         ignorePublicAcls=UNKNOWN_BOOL)]))
+    assert "leaves block_public_policy off" in message
+
+
 def test_an_unknown_bucket_is_still_judged_while_another_is_decided(policy_findings: Any) -> None:
     """One bucket's unknown settings do not hide another bucket's missing block."""
     models, logs = bucket(), bucket("logs")

@@ -5,12 +5,17 @@ Checks ``aws:kms/key:Key``, ``aws:kms/replicaKey:ReplicaKey`` (a multi-Region re
 ``aws:kms/keyPolicy:KeyPolicy`` (``policy``) as a stack rule:
 a key without ``policy`` passes only if an ``aws.kms.KeyPolicy`` of the same stack sets its policy
 (found through ``keyId``'s property dependencies, its value or the dependencies). A statement is
-public when it ``Allow``s ``Principal: "*"`` / ``{"AWS": "*"}`` (or uses ``NotPrincipal``) with no
-``Condition``; a condition such as ``kms:CallerAccount`` or ``aws:PrincipalOrgID`` narrows it.
+public when it ``Allow``s ``Principal: "*"`` / ``{"AWS": "*"}`` (or uses ``NotPrincipal``) unless its
+``Condition`` names the callers with fixed values: ``kms:CallerAccount``, ``aws:PrincipalOrgID``,
+``aws:SourceAccount``... under a matching operator, without wildcards or policy variables
+(:func:`shared.policy_support.is_public_unless_fixed`; AWS Config's kms-key-policy-no-public-access, behind
+Security Hub KMS.5, counts fixed values only). ``kms:ViaService`` alone names a service any account may call
+through, not a caller.
 
 Why: without a policy AWS applies its default key policy, which nobody reviewed in the program; a
-wildcard principal without a condition lets any AWS account use (or administer) the key. Matches
-checkov CKV2_AWS_64 (policy defined) and CKV_AWS_33 (no wildcard principal); no cdk-nag equivalent.
+wildcard principal without such a condition lets any AWS account use (or administer) the key. Matches
+Security Hub KMS.5, checkov CKV2_AWS_64 (policy defined) and CKV_AWS_33 (no wildcard principal); no cdk-nag
+equivalent.
 """
 
 from typing import Any
@@ -43,7 +48,7 @@ def _public_statements(raw: Any) -> list[str] | None:
         document = parse_json(raw)
     except ValueError:
         return ["the policy is not valid JSON"]
-    return public_statement_labels(document)
+    return public_statement_labels(document, fixed_only=True)
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -65,7 +70,8 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             undecided.append(f"key policy '{key_policy.name}': policy")
         elif found:
             report_violation(f"key policy '{key_policy.name}': {', '.join(found)} allows any principal without a "
-                             "condition; name the account's principals or add a condition (e.g. kms:CallerAccount).",
+                             "condition naming fixed callers; name the account's principals or add a condition (e.g. "
+                             "kms:CallerAccount with the account's ID).",
                              key_policy.urn)
     for key in keys:
         raw = resource_input(key, "policy")
@@ -83,8 +89,9 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         if found is None:
             undecided.append(f"KMS key '{key.name}': policy")
         elif found:
-            report_violation(f"KMS key '{key.name}': {', '.join(found)} allows any principal without a condition; "
-                             "name the account's principals or add a condition (e.g. kms:CallerAccount).", key.urn)
+            report_violation(f"KMS key '{key.name}': {', '.join(found)} allows any principal without a condition "
+                             "naming fixed callers; name the account's principals or add a condition (e.g. "
+                             "kms:CallerAccount with the account's ID).", key.urn)
     if undecided:
         undecidable(args, ", ".join(undecided))
 

@@ -3,11 +3,13 @@
 Checks ``aws:lambda/permission:Permission`` (one statement of the function's resource-based policy):
 
 * ``principal`` ``*`` (any AWS account, or anyone on the internet through a function URL) fails unless the
-  statement is narrowed by ``source_account``, ``source_arn`` or ``principal_org_id``; a function URL with
-  ``function_url_auth_type`` ``NONE`` is public whatever narrows it, and fails too.
-* ``principal`` ``s3.amazonaws.com`` fails without ``source_account``: a bucket ARN names no account, so a
-  ``source_arn`` alone lets a bucket of that name in any account invoke the function (the case Security Hub
-  Lambda.1 fails explicitly).
+  statement is narrowed by ``source_account``, ``source_arn`` or ``principal_org_id`` with a fixed value: one
+  with a wildcard (``*``, ``?``) or a policy variable (``${...}``) narrows nothing (AWS Config's
+  lambda-function-public-access-prohibited, behind Lambda.1: a non-public policy grants access to fixed values
+  only). A function URL with ``function_url_auth_type`` ``NONE`` is public whatever narrows it, and fails too.
+* ``principal`` ``s3.amazonaws.com``, or ``*`` narrowed by an S3 bucket ARN, fails without ``source_account``: a
+  bucket ARN names no account, so a ``source_arn`` alone lets a bucket of that name in any account invoke the
+  function (the case Security Hub Lambda.1 fails explicitly).
 
 Other service principals (``events.amazonaws.com``, ``secretsmanager.amazonaws.com``, ``sns.amazonaws.com``...)
 and account principals pass. A principal or narrowing value unknown at preview is undecided (not applicable).
@@ -18,11 +20,19 @@ checkov CKV_AWS_301 (principal ``*``) and cdk-nag LambdaFunctionPublicAccessProh
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import UNKNOWN, applies_to, plain, rule_policy, undecidable
+from shared.policy_support import UNKNOWN, applies_to, fixed_value, plain, rule_policy, undecidable
 from shared.policy_typing import ReportViolation
 
-#: the inputs that narrow a statement to known callers (a present value counts, even unknown at preview)
+#: the inputs that narrow a statement to known callers (a fixed value counts; one unknown at preview too, the rule
+#: judges it again at up when it is known)
 NARROWING = ("sourceAccount", "sourceArn", "principalOrgId")
+#: the ARN prefix of an S3 bucket (no Region, no account)
+S3_ARN = ("arn:aws:s3:::", "arn:aws-cn:s3:::", "arn:aws-us-gov:s3:::")
+
+
+def _fixed(value: object) -> bool:
+    """A narrowing value that names one caller: set, and unknown or without a wildcard or policy variable."""
+    return value is UNKNOWN or fixed_value(value)
 
 
 @applies_to("aws:lambda/permission:Permission")
@@ -32,7 +42,9 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     for key, value in (("principal", principal), ("functionUrlAuthType", url_auth)):
         if value is UNKNOWN:
             undecidable(args, f"Lambda permission '{args.name}': {key}")
-    narrowed = [key for key in NARROWING if props.get(key) not in (None, "")]
+    narrowed = [key for key in NARROWING if _fixed(props.get(key))]
+    source_arn = props.get("sourceArn")
+    from_s3 = isinstance(source_arn, str) and source_arn.strip().startswith(S3_ARN)
     principal = str(principal or "").strip().lower()
     if principal == "*" and str(url_auth or "").upper() == "NONE":
         report_violation(f"Lambda permission '{args.name}' makes the function URL public (principal '*', auth type "
@@ -40,8 +52,8 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     elif principal == "*" and not narrowed:
         report_violation(f"Lambda permission '{args.name}' lets any principal invoke the function; name the "
                          "caller's account or service as principal, or set source_account / source_arn / "
-                         "principal_org_id.")
-    elif principal == "s3.amazonaws.com" and "sourceAccount" not in narrowed:
+                         "principal_org_id to a fixed value (no wildcard or policy variable).")
+    elif (principal == "s3.amazonaws.com" or (principal == "*" and from_s3)) and "sourceAccount" not in narrowed:
         report_violation(f"Lambda permission '{args.name}' lets S3 invoke the function for a bucket of any account "
                          "(a bucket ARN names no account); set source_account to the bucket owner's account.")
 

@@ -4,8 +4,9 @@ A stack rule: for every ``aws:s3/bucket:Bucket`` (and ``aws:s3/bucketV2:BucketV2
 ``aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock`` whose ``bucket`` names it (found through
 ``referenced_targets``: the property's dependency, its value, or the one bucket it depends on) sets
 ``blockPublicAcls``, ``blockPublicPolicy``, ``ignorePublicAcls`` and ``restrictPublicBuckets`` to true (the
-provider sends an unset one as false). A setting unknown at preview, or a block whose bucket cannot yet be told
-apart between several buckets, leaves the rule undecided (not applicable) until it is known.
+provider sends an unset one as false). A setting known to be off fails at preview already; otherwise a setting
+unknown at preview, or a block whose bucket cannot yet be told apart between several buckets, leaves the rule
+undecided (not applicable) until it is known.
 
 Why: with the four settings on, no ACL or bucket policy can make the bucket or its objects public, whatever
 a later policy or upload says (S3 user guide, "Blocking public access to your Amazon S3 storage"). S3 turns
@@ -31,7 +32,11 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     judged = 0
     for bucket in buckets:
         values = [{key: resource_input(block, key) for key in SETTINGS} for block in blocks[bucket.urn]]
-        if any(value is UNKNOWN for settings in values for value in settings.values()):
+        # several blocks of one bucket overwrite each other in S3 (PutPublicAccessBlock): each must hold all four;
+        # one known to be off fails whatever the unknown ones will be
+        off = sorted({arg for settings in values for key, arg in SETTINGS.items()
+                      if settings[key] is not True and settings[key] is not UNKNOWN})
+        if not off and any(value is UNKNOWN for settings in values for value in settings.values()):
             continue  # decided once the settings are known
         judged += 1
         if not values:
@@ -40,8 +45,6 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                 "aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id, block_public_acls=True, block_public_policy=True, "
                 "ignore_public_acls=True, restrict_public_buckets=True).", bucket.urn)
             continue
-        # several blocks of one bucket overwrite each other in S3 (PutPublicAccessBlock): each must hold all four
-        off = sorted({arg for settings in values for key, arg in SETTINGS.items() if settings[key] is not True})
         if off:
             report_violation(
                 f"S3 bucket '{bucket.name}': its public access block leaves {', '.join(off)} off (an unset one is "

@@ -1,15 +1,18 @@
 """SNS topic access policies do not let anyone (``*``) in without a condition.
 
 Checks ``policy`` of ``aws:sns/topicPolicy:TopicPolicy`` and the inline ``policy`` of ``aws:sns/topic:Topic``:
-an ``Allow`` statement whose principal is ``*`` / ``{"AWS": "*"}`` (or that uses ``NotPrincipal``) and has no
-``Condition`` lets every AWS account publish to the topic, subscribe endpoints to it or change it, whatever the
-actions. A condition (``aws:SourceArn`` of the alarms that publish, ``aws:SourceAccount``,
-``aws:PrincipalOrgID``) narrows it and passes; a service principal (``cloudwatch.amazonaws.com``) is not anyone.
-A topic without an inline policy has SNS's default one (its own account only) and passes.
+an ``Allow`` statement whose principal is ``*`` / ``{"AWS": "*"}`` (or that uses ``NotPrincipal``) lets every AWS
+account publish to the topic, subscribe endpoints to it or change it, whatever the actions, unless its
+``Condition`` names its callers with fixed values: a caller key (``aws:SourceAccount``, ``aws:SourceOwner``,
+``aws:SourceArn``, ``aws:PrincipalOrgID``...) under a matching operator (``StringEquals``, ``ArnLike``..., not a
+negated or ``...IfExists`` one) with values free of wildcards and policy variables (AWS Config's
+sns-topic-no-public-access, behind Security Hub SNS.4: a non-public policy grants access to fixed values only).
+So ``aws:SourceArn`` ``arn:aws:cloudwatch:*`` (any account's alarms) or ``aws:SecureTransport`` alone fail. A
+service principal (``cloudwatch.amazonaws.com``) is not anyone. A topic without an inline policy has SNS's
+default one (its own account only) and passes.
 
 Why: a public topic accepts messages injected by anyone (false alarms, or alarms drowned in noise) and hands
-its notifications to any subscriber. Matches Security Hub SNS.4 (any condition with fixed values passes it) and
-checkov CKV_AWS_169; no cdk-nag equivalent.
+its notifications to any subscriber. Matches Security Hub SNS.4 and checkov CKV_AWS_169; no cdk-nag equivalent.
 """
 
 from pulumi_policy import ResourceValidationArgs
@@ -27,7 +30,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if args.resource_type == TOPIC and plain(args.props).get("policy") in (None, ""):
         args.not_applicable(f"{what} has no inline policy (SNS's default: its own account only)")
     report_public_policy(args, "policy", what, report_violation, "name the publishing service or account, or add "
-                         "a condition such as aws:SourceArn or aws:SourceAccount.")
+                         "a condition such as aws:SourceAccount or aws:SourceArn with fixed values.", fixed_only=True)
 
 
 POLICY = rule_policy(__file__, _validate)
