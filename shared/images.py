@@ -309,12 +309,10 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
 
 # -- repositories compute did not create -------------------------------------------------------------
 
-#: What every repository compute creates has (shared.components.ecr.ServiceRepository); ECR's defaults for a
-#: repository it creates itself -- by replication without a creation template, for one -- are AES256 and
-#: MUTABLE (Amazon ECR user guide, "Templates to control repositories created during a pull through cache or
-#: replication action").
-COMPUTE_ENCRYPTION = "KMS"
-COMPUTE_TAG_MUTABILITY = "IMMUTABLE"
+#: ECR's defaults for a repository it creates itself -- by replication without a creation template, for one --
+#: are AES256 and MUTABLE (Amazon ECR user guide, "Templates to control repositories created during a pull
+#: through cache or replication action"); compute's are KMS and IMMUTABLE (shared.components.ecr).
+DEFAULT_ENCRYPTION = "AES256"
 
 
 @dataclass(frozen=True)
@@ -348,12 +346,15 @@ def _foreign_origin(env: EnvConfig) -> str:
 
 
 def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[ForeignRepository]:
-    """The repositories of ``services`` that exist in the env's registry without compute's settings.
+    """The repositories of ``services`` that exist in the env's registry without compute's encryption.
 
     Compute cannot adopt one (its CreateRepository fails with RepositoryAlreadyExistsException, and a
     repository's encryption is fixed once created: ECR user guide, "Editing a private repository"), so it
-    has to be deleted before compute's `up`. Compute's own repositories (KMS, IMMUTABLE) never match.
+    has to be deleted before compute's `up`. Compute's own repositories (KMS) never match, whatever their tag
+    mutability has become since.
     """
+    from shared.components.ecr import ENCRYPTION_TYPE as COMPUTE_ENCRYPTION
+    from shared.components.ecr import TAG_MUTABILITY as COMPUTE_TAG_MUTABILITY
     from shared.components.ecr import repository_name
     from shared.components.image_replication import Registry
 
@@ -371,12 +372,17 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
     foreign = []
     for name in sorted(found):
         item = found[name]
-        encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", "AES256"))
-        mutability = str(item.get("imageTagMutability", "MUTABLE"))
-        differences = ([f"encryption {encryption}"] if encryption != COMPUTE_ENCRYPTION else []) + \
-                      ([f"tags {mutability}"] if mutability != COMPUTE_TAG_MUTABILITY else [])
-        if not differences:
+        encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", DEFAULT_ENCRYPTION))
+        # Only the encryption tells: it is set when a repository is created and never changes (ECR user guide,
+        # "Encryption at rest": "set when the repository is created"), and compute has created every one with
+        # KMS. Tag mutability is not evidence: anyone may change it in place on compute's own repository
+        # (PutImageTagMutability; IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION), and a stop on it would
+        # block every `up` of a healthy env with a remedy that deletes what its services pull.
+        if encryption == COMPUTE_ENCRYPTION:
             continue
+        mutability = str(item.get("imageTagMutability", "MUTABLE"))
+        differences = [f"encryption {encryption}"] + ([f"tags {mutability}"] if mutability != COMPUTE_TAG_MUTABILITY
+                                                      else [])
         how = (f"compute cannot create or adopt it (a repository's encryption cannot change): delete it, "
                f"`aws ecr delete-repository --region {env.region} --repository-name {name} --force` (its images "
                f"can be pushed or replicated again), then run `nox -s up -- {env.name}` right away")

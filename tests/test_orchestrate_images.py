@@ -298,6 +298,31 @@ def test_same_account_replication_is_named_as_the_likely_creator(moto_aws: None,
             "111111111111, eu-west-1 -> eu-central-1") in output
 
 
+@pytest.mark.parametrize("mutability", [
+    {"imageTagMutability": "MUTABLE"},
+    {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+     "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": "latest"}]},
+    {"imageTagMutability": "MUTABLE_WITH_EXCLUSION",
+     "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": "release-*"}]},
+])
+def test_compute_s_repository_whose_tag_mutability_was_changed_since_is_still_compute_s(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, mutability: dict[str, Any]) -> None:
+    # Tag mutability is a setting any repository admin changes in place (PutImageTagMutability), e.g. to let
+    # `latest` move; encryption is fixed when the repository is created. A compute-made (KMS) repository
+    # with other tag settings is compute's: stopping here would block every `up` of a healthy env and tell
+    # the operator to delete, with --force, the repository its services pull from.
+    dev = load_env("dev")
+    push_release(dev, {})
+    ecr = MotoAccounts.client(dev.account_id, dev.region, "ecr")
+    ecr.put_image_tag_mutability(repositoryName="ml-platform/inference", **mutability)
+    settle_release(dev, monkeypatch)
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert "not compute's" not in output and "delete-repository" not in output
+    assert runner.compute_runs() == [Operation(Action.UP)]
+
+
 ARM64_CONFIG = "sha256:" + "a1" * 32
 
 
