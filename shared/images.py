@@ -261,11 +261,34 @@ class WrongPlatform:
                 f"(`docker buildx build --platform {wanted} ...`), push it and release its digest")
 
 
-def _platforms(ecr: Any, repository: str, manifest: dict[str, Any], read: BlobReader) -> list[tuple[str, str]]:
+#: How many indexes deep an index entry without a platform is followed (real images nest none).
+_MAX_INDEX_DEPTH = 2
+
+
+def _manifest_of(ecr: Any, registry_id: str, repository: str, image_id: Mapping[str, str]) -> dict[str, Any] | None:
+    """The manifest of one image (BatchGetImage, an index as itself), None when the repository lacks it."""
+    found = ecr.batch_get_image(registryId=registry_id, repositoryName=repository, imageIds=[dict(image_id)],
+                                acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES)).get("images", [])
+    return dict(json.loads(found[0]["imageManifest"])) if found else None
+
+
+def _platforms(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
+               depth: int = 0) -> list[tuple[str, str]]:
     """The (os, architecture) pairs a manifest runs on: an index's entries, or a single image's config."""
     if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
-        return [(str(entry["platform"].get("os", "")), str(entry["platform"].get("architecture", "")))
-                for entry in manifest.get("manifests", []) if isinstance(entry.get("platform"), dict)]
+        pairs: list[tuple[str, str]] = []
+        for entry in manifest.get("manifests", []):
+            platform = entry.get("platform")
+            if isinstance(platform, dict):
+                pairs.append((str(platform.get("os", "")), str(platform.get("architecture", ""))))
+            elif depth < _MAX_INDEX_DEPTH:
+                # The platform is optional in an index entry (OCI image spec, image index); containerd, which
+                # pulls for Fargate, keeps such an entry and matches the platform of its manifest's config
+                # (containerd core/images/image.go, Manifest): so does this check, or it would stop a runnable image.
+                child = _manifest_of(ecr, registry_id, repository, {"imageDigest": str(entry["digest"])})
+                if child is not None:
+                    pairs.extend(_platforms(ecr, registry_id, repository, child, read, depth + 1))
+        return pairs
     config = json.loads(read(ecr, repository, str(manifest["config"]["digest"])))
     return [(str(config.get("os", "")), str(config.get("architecture", "")))]
 
@@ -287,11 +310,10 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
         repository = repository_name(service)
         image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
         try:
-            found = ecr.batch_get_image(registryId=env.account_id, repositoryName=repository, imageIds=[image_id],
-                                        acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES)).get("images", [])
-            if not found:
+            manifest = _manifest_of(ecr, env.account_id, repository, image_id)
+            if manifest is None:
                 continue
-            platforms = _platforms(ecr, repository, json.loads(found[0]["imageManifest"]), read)
+            platforms = _platforms(ecr, env.account_id, repository, manifest, read)
         except aws_errors() as error:
             if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
                 continue
