@@ -261,11 +261,34 @@ class WrongPlatform:
                 f"(`docker buildx build --platform {wanted} ...`), push it and release its digest")
 
 
-def _platforms(ecr: Any, repository: str, manifest: dict[str, Any], read: BlobReader) -> list[tuple[str, str]]:
+#: How many indexes deep an index entry without a platform is followed (real images nest none).
+_MAX_INDEX_DEPTH = 2
+
+
+def _manifest_of(ecr: Any, registry_id: str, repository: str, image_id: Mapping[str, str]) -> dict[str, Any] | None:
+    """The manifest of one image (BatchGetImage, an index as itself), None when the repository lacks it."""
+    found = ecr.batch_get_image(registryId=registry_id, repositoryName=repository, imageIds=[dict(image_id)],
+                                acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES)).get("images", [])
+    return dict(json.loads(found[0]["imageManifest"])) if found else None
+
+
+def _platforms(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
+               depth: int = 0) -> list[tuple[str, str]]:
     """The (os, architecture) pairs a manifest runs on: an index's entries, or a single image's config."""
     if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
-        return [(str(entry["platform"].get("os", "")), str(entry["platform"].get("architecture", "")))
-                for entry in manifest.get("manifests", []) if isinstance(entry.get("platform"), dict)]
+        pairs: list[tuple[str, str]] = []
+        for entry in manifest.get("manifests", []):
+            platform = entry.get("platform")
+            if isinstance(platform, dict):
+                pairs.append((str(platform.get("os", "")), str(platform.get("architecture", ""))))
+            elif depth < _MAX_INDEX_DEPTH:
+                # The platform is optional in an index entry (OCI image spec, image index); containerd, which
+                # pulls for Fargate, keeps such an entry and matches the platform of its manifest's config
+                # (containerd core/images/image.go, Manifest): so does this check, or it would stop a runnable image.
+                child = _manifest_of(ecr, registry_id, repository, {"imageDigest": str(entry["digest"])})
+                if child is not None:
+                    pairs.extend(_platforms(ecr, registry_id, repository, child, read, depth + 1))
+        return pairs
     config = json.loads(read(ecr, repository, str(manifest["config"]["digest"])))
     return [(str(config.get("os", "")), str(config.get("architecture", "")))]
 
@@ -287,11 +310,10 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
         repository = repository_name(service)
         image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
         try:
-            found = ecr.batch_get_image(registryId=env.account_id, repositoryName=repository, imageIds=[image_id],
-                                        acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES)).get("images", [])
-            if not found:
+            manifest = _manifest_of(ecr, env.account_id, repository, image_id)
+            if manifest is None:
                 continue
-            platforms = _platforms(ecr, repository, json.loads(found[0]["imageManifest"]), read)
+            platforms = _platforms(ecr, env.account_id, repository, manifest, read)
         except aws_errors() as error:
             if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
                 continue
@@ -309,12 +331,10 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
 
 # -- repositories compute did not create -------------------------------------------------------------
 
-#: What every repository compute creates has (shared.components.ecr.ServiceRepository); ECR's defaults for a
-#: repository it creates itself -- by replication without a creation template, for one -- are AES256 and
-#: MUTABLE (Amazon ECR user guide, "Templates to control repositories created during a pull through cache or
-#: replication action").
-COMPUTE_ENCRYPTION = "KMS"
-COMPUTE_TAG_MUTABILITY = "IMMUTABLE"
+#: ECR's defaults for a repository it creates itself -- by replication without a creation template, for one --
+#: are AES256 and MUTABLE (Amazon ECR user guide, "Templates to control repositories created during a pull
+#: through cache or replication action"); compute's are KMS and IMMUTABLE (shared.components.ecr).
+DEFAULT_ENCRYPTION = "AES256"
 
 
 @dataclass(frozen=True)
@@ -348,12 +368,15 @@ def _foreign_origin(env: EnvConfig) -> str:
 
 
 def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[ForeignRepository]:
-    """The repositories of ``services`` that exist in the env's registry without compute's settings.
+    """The repositories of ``services`` that exist in the env's registry without compute's encryption.
 
     Compute cannot adopt one (its CreateRepository fails with RepositoryAlreadyExistsException, and a
     repository's encryption is fixed once created: ECR user guide, "Editing a private repository"), so it
-    has to be deleted before compute's `up`. Compute's own repositories (KMS, IMMUTABLE) never match.
+    has to be deleted before compute's `up`. Compute's own repositories (KMS) never match, whatever their tag
+    mutability has become since.
     """
+    from shared.components.ecr import ENCRYPTION_TYPE as COMPUTE_ENCRYPTION
+    from shared.components.ecr import TAG_MUTABILITY as COMPUTE_TAG_MUTABILITY
     from shared.components.ecr import repository_name
     from shared.components.image_replication import Registry
 
@@ -371,12 +394,17 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
     foreign = []
     for name in sorted(found):
         item = found[name]
-        encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", "AES256"))
-        mutability = str(item.get("imageTagMutability", "MUTABLE"))
-        differences = ([f"encryption {encryption}"] if encryption != COMPUTE_ENCRYPTION else []) + \
-                      ([f"tags {mutability}"] if mutability != COMPUTE_TAG_MUTABILITY else [])
-        if not differences:
+        encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", DEFAULT_ENCRYPTION))
+        # Only the encryption tells: it is set when a repository is created and never changes (ECR user guide,
+        # "Encryption at rest": "set when the repository is created"), and compute has created every one with
+        # KMS. Tag mutability is not evidence: anyone may change it in place on compute's own repository
+        # (PutImageTagMutability; IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION), and a stop on it would
+        # block every `up` of a healthy env with a remedy that deletes what its services pull.
+        if encryption == COMPUTE_ENCRYPTION:
             continue
+        mutability = str(item.get("imageTagMutability", "MUTABLE"))
+        differences = [f"encryption {encryption}"] + ([f"tags {mutability}"] if mutability != COMPUTE_TAG_MUTABILITY
+                                                      else [])
         how = (f"compute cannot create or adopt it (a repository's encryption cannot change): delete it, "
                f"`aws ecr delete-repository --region {env.region} --repository-name {name} --force` (its images "
                f"can be pushed or replicated again), then run `nox -s up -- {env.name}` right away")

@@ -298,6 +298,31 @@ def test_same_account_replication_is_named_as_the_likely_creator(moto_aws: None,
             "111111111111, eu-west-1 -> eu-central-1") in output
 
 
+@pytest.mark.parametrize("mutability", [
+    {"imageTagMutability": "MUTABLE"},
+    {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+     "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": "latest"}]},
+    {"imageTagMutability": "MUTABLE_WITH_EXCLUSION",
+     "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": "release-*"}]},
+])
+def test_compute_s_repository_whose_tag_mutability_was_changed_since_is_still_compute_s(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, mutability: dict[str, Any]) -> None:
+    # Tag mutability is a setting any repository admin changes in place (PutImageTagMutability), e.g. to let
+    # `latest` move; encryption is fixed when the repository is created. A compute-made (KMS) repository
+    # with other tag settings is compute's: stopping here would block every `up` of a healthy env and tell
+    # the operator to delete, with --force, the repository its services pull from.
+    dev = load_env("dev")
+    push_release(dev, {})
+    ecr = MotoAccounts.client(dev.account_id, dev.region, "ecr")
+    ecr.put_image_tag_mutability(repositoryName="ml-platform/inference", **mutability)
+    settle_release(dev, monkeypatch)
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert "not compute's" not in output and "delete-repository" not in output
+    assert runner.compute_runs() == [Operation(Action.UP)]
+
+
 ARM64_CONFIG = "sha256:" + "a1" * 32
 
 
@@ -349,6 +374,31 @@ def test_an_index_with_linux_amd64_among_its_platforms_runs(moto_aws: None, monk
     assert "wrong platform" not in output
     # the index got its release tag; the platform manifests it names are not in this (moto) repository: named
     assert f"images: warning: inference: ml-platform/inference has no image sha256:{'00' * 32}" in output
+
+
+@pytest.mark.parametrize(("architecture", "runs"), [("amd64", True), ("arm64", False)])
+def test_an_index_entry_without_a_platform_is_judged_by_its_manifest_s_config(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, architecture: str, runs: bool) -> None:
+    # `platform` is optional in an index entry; containerd (Fargate's runtime) keeps such an entry and matches
+    # the platform its manifest's config names, so the check must read that config rather than stop.
+    config = "sha256:" + "c7" * 32
+    monkeypatch.setitem(CONFIGS, config, json.dumps({"os": "linux", "architecture": architecture}).encode())
+    dev = load_env("dev")
+    child = "sha256:" + "5e" * 32
+    push_image(dev, "inference", child, tag="built-by-hand", manifest=single_manifest(config))
+    unlabelled = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2,
+                                            "digest": child}]})
+    push_release(dev, {"inference": unlabelled})
+    settle_release(dev, monkeypatch)
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    if runs:
+        assert code == 0, output
+        assert runner.compute_runs() == [Operation(Action.UP)]
+    else:
+        assert code == 1 and runner.compute_runs() == []
+        assert f"ml-platform/inference@{dev.release.images['inference']} is linux/arm64, but" in output
 
 
 def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:

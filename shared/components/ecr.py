@@ -22,6 +22,10 @@ RELEASE_TAG_PREFIX = "release-"
 #: "Lifecycle policy evaluation rules"), so a first rule that selects release tags and expires only
 #: beyond this many of them shields every released image from the later rules.
 RELEASE_IMAGES_KEPT = 9999
+#: Every repository compute creates has these (shared.images.foreign_repositories tells compute's repositories
+#: from others by the encryption type, which ECR fixes when a repository is created).
+ENCRYPTION_TYPE = "KMS"
+TAG_MUTABILITY = "IMMUTABLE"
 
 
 def repository_name(service: str) -> str:
@@ -79,10 +83,10 @@ class ServiceRepository(pulumi.ComponentResource):
             # A tag can never be re-pointed at other bytes: the release pins digests anyway, and
             # immutability keeps `v1.2.3` meaning one image forever (release tags are per digest, so
             # they never need to move).
-            image_tag_mutability="IMMUTABLE",
+            image_tag_mutability=TAG_MUTABILITY,
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(
-                encryption_type="KMS", kms_key=args.kms_key_arn)],
+                encryption_type=ENCRYPTION_TYPE, kms_key=args.kms_key_arn)],
             # Deleting a repo with images must be a deliberate act, never a side effect of `destroy`.
             force_delete=False,
             tags={"service": args.service},
