@@ -93,6 +93,8 @@ def vpc_runner_expression(env: str) -> str:
 
 
 def _setup_steps(indent: str, cli_version: str) -> list[str]:
+    # `$/...`: GitHub's dedicated syntax for an action of the workflow's own repository at the workflow's commit
+    # (zizmor's `self-repository` audit asks for it instead of `./...`, which resolves against the checkout).
     return [
         f"{indent}- uses: {uses('actions/checkout')}",
         f"{indent}  with:",

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE
-from shared.components.building_blocks import customer_key
+from shared.components.building_blocks import BUCKET_SETTINGS_OF_THEIR_OWN, customer_key
 from shared.components.compute_iam import customer_key_policy, deny_insecure_transport, document
 from shared.gateway_names import s3_bucket_arn
 
@@ -87,7 +87,7 @@ class ArtifactStore(pulumi.ComponentResource):
             # The provider applies the flag only once an `up` has stored it (pulumi_aws s3.Bucket force_destroy).
             force_destroy=not args.protect,
             tags={"Name": bucket_name, "purpose": "model-artifacts"},
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=list(BUCKET_SETTINGS_OF_THEIR_OWN)))
         # The bucket's settings are written one after the other, each after the one before (and deleted in the
         # reverse order): S3 answers a configuration call made while another one is in progress on the same bucket
         # with 409 OperationAborted ("A conflicting conditional operation is currently in progress"; seen with a

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, FARGATE_STOP_TIMEOUT_DEFAULT
+from shared.components.building_blocks import BUCKET_SETTINGS_OF_THEIR_OWN
 from shared.components.compute_iam import deny_insecure_transport
 from shared.gateway_names import (
     BUCKET_NAME_MAX,
@@ -193,7 +194,9 @@ class PublicGateway(pulumi.ComponentResource):
         name = access_log_bucket_name(args.env_name, args.service, args.account_id)
         self.access_log_bucket = aws.s3.Bucket(
             f"{args.service}-alb-logs", bucket=name,
-            tags={"Name": name, "service": args.service}, opts=child)
+            tags={"Name": name, "service": args.service},
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=list(BUCKET_SETTINGS_OF_THEIR_OWN))))
         bucket_child = pulumi.ResourceOptions(parent=self.access_log_bucket)
         block = aws.s3.BucketPublicAccessBlock(
             f"{args.service}-alb-logs", bucket=self.access_log_bucket.id, block_public_acls=True,

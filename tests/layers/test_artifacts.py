@@ -379,3 +379,52 @@ def test_the_buckets_settings_are_written_one_at_a_time(env: str) -> None:
                 assert first in before(second) or second in before(first), (first, second)
     # the policy still comes after the public access block (BlockPublicPolicy being written: 409)
     assert setting(env, "BucketPublicAccessBlock")["urn"] in before(setting(env, "BucketPolicy")["urn"])
+
+
+#: The bucket property each separate S3 setting resource writes: what `pulumi refresh` reads back into the bucket.
+SETTING_PROPERTY = {
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "lifecycleRules",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+        "serverSideEncryptionConfiguration",
+    "aws:s3/bucketVersioning:BucketVersioning": "versioning",
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "grants",
+    "aws:s3/bucketAcl:BucketAcl": "grants",
+    "aws:s3/bucketLogging:BucketLogging": "logging",
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "replicationConfiguration",
+}
+
+
+def test_a_refresh_then_up_never_takes_a_buckets_settings_away(edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bucket ignores every property a separate setting resource of it writes. Otherwise `pulumi refresh`
+    reads e.g. the lifecycle rules into the bucket's state, and the next `up` sends the bucket without them:
+    the rules are deleted in AWS (pulumi-aws issue 6244)."""
+    from shared.synth import engine
+
+    ignored: dict[str, list[str]] = {}
+    original = engine.RecordingMonitor.RegisterResource
+
+    def recording(self: engine.RecordingMonitor, request: Any) -> Any:
+        if request.type == BUCKET:
+            ignored[request.name] = list(request.ignoreChanges)
+        return original(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    edit_env("prod", lambda data: data["compute"].update(
+        public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:333333333333:certificate/gateway"))
+    compute = synth_env("prod", ["compute"])["compute"]
+    buckets = {resource["urn"]: resource["name"] for resource in of_type(compute, BUCKET)}
+    assert sorted(buckets.values()) == ["compute-artifacts", "gateway-alb-logs"]
+    owned: dict[str, set[str]] = {name: set() for name in buckets.values()}
+    for resource in compute["resources"]:
+        prop = SETTING_PROPERTY.get(resource["type"])
+        parent = buckets.get(resource.get("parent", ""))
+        if resource["type"].startswith("aws:s3/") and resource["type"] != BUCKET:
+            assert prop is not None or "PublicAccessBlock" in resource["type"], \
+                f"{resource['type']}: which bucket property does it write?"
+        if prop and parent:
+            owned[parent].add(prop)
+    assert owned["compute-artifacts"] >= {"lifecycleRules", "serverSideEncryptionConfiguration", "versioning",
+                                          "policy", "grants"}
+    for name, props in owned.items():
+        assert props <= set(ignored[name]), f"{name} would lose {sorted(props - set(ignored[name]))} on refresh + up"
