@@ -244,7 +244,11 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
             target_group_arn=args.target_group_arn, container_name=service, container_port=plan.spec.port,
         )] if args.target_group_arn is not None else None,
-        health_check_grace_period_seconds=90 if args.target_group_arn is not None else None,
+        # Behind the load balancer: its start-up and the target group's passing checks (ServiceSpec.
+        # health_check_grace_seconds). None without one: the container health check's own startPeriod and retries
+        # cover the start-up, and the AWS provider documents the grace period for load-balanced services only.
+        health_check_grace_period_seconds=plan.spec.health_check_grace_seconds
+        if args.target_group_arn is not None else None,
         # Tasks carry the service's tags: the task role's scale-in protection grant is held to them
         # (compute_iam.task_protection_statement).
         propagate_tags="SERVICE",
