@@ -246,7 +246,8 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         )] if args.target_group_arn is not None else None,
         # Behind the load balancer: its start-up and the target group's passing checks (ServiceSpec.
         # health_check_grace_seconds). None without one: the container health check's own startPeriod and retries
-        # cover the start-up, and the AWS provider documents the grace period for load-balanced services only.
+        # cover the start-up; botocore's ecs model now applies the grace period to container health checks too, but
+        # the AWS provider documents it for load-balanced services only and older ECS refused it without one.
         health_check_grace_period_seconds=plan.spec.health_check_grace_seconds
         if args.target_group_arn is not None else None,
         # Tasks carry the service's tags: the task role's scale-in protection grant is held to them
