@@ -7,6 +7,7 @@ this to synthesize a platform of hundreds of services; nothing else should need 
 from __future__ import annotations
 
 import graphlib
+import math
 import os
 import re
 from functools import lru_cache
@@ -48,6 +49,39 @@ CONSUMER_TIMEOUT_DEFAULT_MS = 1_800_000
 CONSUMER_TIMEOUT_MAX_MS = 2_147_483_647
 #: The longest job a catalog entry may declare: what fits in consumer_timeout's milliseconds.
 MAX_JOB_SECONDS_MAX = CONSUMER_TIMEOUT_MAX_MS // 1000
+#: An app container's health check (botocore ecs HealthCheck): startPeriod 0-300 s, interval 5-300 s, retries
+#: 1-10, timeout 2-60 s. Failures within startPeriod do not count; after it, ``retries`` failures in a row make the
+#: container UNHEALTHY and ECS replaces the task (an essential container).
+HEALTH_START_PERIOD_MAX = 300
+HEALTH_INTERVAL, HEALTH_INTERVAL_MAX = 30, 300
+HEALTH_RETRIES, HEALTH_RETRIES_MAX = 3, 10
+HEALTH_TIMEOUT = 5
+#: The platform's start-up allowance when an entry states none (the health check's startPeriod before the key).
+DEFAULT_STARTUP_SECONDS = 60
+#: The longest start-up a health check can wait for: the longest startPeriod, then retries-1 failed checks at the
+#: longest interval (the first counted check may come right after the start period).
+STARTUP_SECONDS_MAX = HEALTH_START_PERIOD_MAX + (HEALTH_RETRIES_MAX - 1) * HEALTH_INTERVAL_MAX
+#: A public service's target group health check (shared/components/gateway.py): a new target takes
+#: TARGET_HEALTHY_THRESHOLD passing checks TARGET_HEALTH_INTERVAL_SECONDS apart to turn healthy (ELB guide,
+#: "Health checks for Application Load Balancer target groups").
+TARGET_HEALTH_INTERVAL_SECONDS = 15
+TARGET_HEALTHY_THRESHOLD = 2
+
+
+def container_health_timing(startup_seconds: int) -> tuple[int, int, int]:
+    """(startPeriod, interval, retries) of a container health check that lets the app answer its first check
+    ``startup_seconds`` after its start: startPeriod covers up to ECS's 300 s; a longer start-up is covered by the
+    failures the check tolerates after it (at least retries-1 intervals), first more retries (up to 10, the
+    interval staying 30 s), then a longer interval (up to 300 s)."""
+    if startup_seconds <= HEALTH_START_PERIOD_MAX:
+        return startup_seconds, HEALTH_INTERVAL, HEALTH_RETRIES
+    rest = startup_seconds - HEALTH_START_PERIOD_MAX
+    retries = max(HEALTH_RETRIES, min(HEALTH_RETRIES_MAX, 1 + math.ceil(rest / HEALTH_INTERVAL)))
+    interval = max(HEALTH_INTERVAL, math.ceil(rest / (retries - 1)))
+    if interval > HEALTH_INTERVAL_MAX:
+        raise ValueError(f"{startup_seconds} s of start-up is more than an ECS container health check can wait "
+                         f"({STARTUP_SECONDS_MAX} s)")
+    return HEALTH_START_PERIOD_MAX, interval, retries
 
 
 class Routes(BaseModel):
@@ -104,6 +138,37 @@ class ServiceSpec(BaseModel):
     #: the env's model-artifact bucket: "read" (get any object or version, list the bucket), "write" (also put
     #: objects under ``<service>/``); unset = no access (README, "Add a service": model artifacts)
     artifacts: ArtifactAccess | None = None
+    #: the longest the app takes from its container's start to a healthy answer on health_path (loading a model,
+    #: preparing data), in seconds: its container health check's startPeriod (then retries x interval beyond
+    #: ECS's 300 s) and, when public, its ECS service's health check grace period
+    startup_seconds: int = DEFAULT_STARTUP_SECONDS
+
+    @field_validator("startup_seconds")
+    @classmethod
+    def _a_coverable_startup(cls, seconds: int) -> int:
+        if seconds < 0:
+            raise ValueError(f"{seconds} is no start-up time; give the longest the app takes from its start to a "
+                             f"healthy answer on its health_path, 0 to {STARTUP_SECONDS_MAX} s")
+        if seconds > STARTUP_SECONDS_MAX:
+            raise ValueError(
+                f"{seconds} s is longer than an ECS container health check can wait for a first healthy answer "
+                f"({STARTUP_SECONDS_MAX} s: a startPeriod of at most {HEALTH_START_PERIOD_MAX} s, then at most "
+                f"{HEALTH_RETRIES_MAX} retries at most {HEALTH_INTERVAL_MAX} s apart); answer /health while the "
+                "model still loads (and report readiness elsewhere), or load less at start")
+        return seconds
+
+    @property
+    def health_check_timing(self) -> tuple[int, int, int]:
+        """Its app container health check's (startPeriod, interval, retries): :func:`container_health_timing`."""
+        return container_health_timing(self.startup_seconds)
+
+    @property
+    def health_check_grace_seconds(self) -> int:
+        """The ECS service's health check grace period behind a load balancer: its start-up, then the passing
+        target group checks a new target needs to turn healthy (90 s at the default 60 s start-up). ECS ignores
+        the load balancer's and the container's health checks that long after a task starts (botocore ecs
+        CreateService.healthCheckGracePeriodSeconds)."""
+        return self.startup_seconds + TARGET_HEALTHY_THRESHOLD * TARGET_HEALTH_INTERVAL_SECONDS
 
     @field_validator("artifacts", mode="before")
     @classmethod

@@ -677,6 +677,34 @@ def _rule_fargate_sizes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
             yield catalog_path(), f"services.{spec.name}.cpu", problem
 
 
+#: What a deployment takes besides the app's start-up and the old task's stop: placing the task, pulling the image,
+#: the scratch-init container (a rough allowance, so that `up` does not give up on a deployment ECS completes).
+DEPLOY_OVERHEAD_SECONDS = 120
+
+
+def deployment_seconds(spec: ServiceSpec, public: bool) -> int:
+    """The least time a rolling deployment of ``spec`` takes to end steady: a new task starts and turns healthy
+    (behind a load balancer, its grace period), then an old one drains (its request timeout, deregistration delay
+    and stop timeout together) or stops (its stop timeout), with :data:`DEPLOY_OVERHEAD_SECONDS` on top."""
+    started = spec.health_check_grace_seconds if public else spec.startup_seconds
+    stopped = max(spec.request_timeout_seconds, spec.stop_timeout) if public else spec.stop_timeout
+    return started + stopped + DEPLOY_OVERHEAD_SECONDS
+
+
+def _rule_steady_state_covers_startup(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """`up` waits compute.steady_state_timeout_minutes for each ECS service: a slow starter (catalog
+    ``startup_seconds``) must fit, or every deploy of it fails the `up` while ECS is still rolling it out."""
+    timeout = env.compute.steady_state_timeout_minutes * 60
+    for spec in catalog:
+        needed = deployment_seconds(spec, spec.public and env.compute.public_gateway)
+        if needed > timeout:
+            yield path, "compute.steady_state_timeout_minutes", (
+                f"{env.compute.steady_state_timeout_minutes} minutes is shorter than a deployment of {spec.name} "
+                f"takes (at least {needed} s: its catalog startup_seconds {spec.startup_seconds} s, the old task's "
+                f"drain and stop, {DEPLOY_OVERHEAD_SECONDS} s to place and pull); give at least "
+                f"{-(-needed // 60)} minutes")
+
+
 def publishes_queue_metrics(env: EnvConfig) -> bool:
     """Whether the env's messaging layer runs the queue metrics publisher (shared.components.queue_metrics): every
     ``amazon-mq`` env; an ``external`` broker is not the platform's to reach from its subnets."""
@@ -912,6 +940,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_fargate_sizes, ("services",)),
     (_rule_min_count_wakes, ("services", "messaging")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
+    (_rule_steady_state_covers_startup, ("compute",)),
     (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),

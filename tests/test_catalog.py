@@ -181,7 +181,8 @@ def test_a_public_service_waiting_longer_than_its_load_balancer_can_is_refused(
 
 @pytest.mark.parametrize(("service", "change", "said"), [
     ("gateway", {"request_timeout_seconds": 30}, "services.gateway.request_timeout_seconds"),
-    ("training", {"artifacts": "rw"}, "services.training.artifacts: 'rw' is no artifact access")])
+    ("training", {"artifacts": "rw"}, "services.training.artifacts: 'rw' is no artifact access"),
+    ("inference", {"startup_seconds": 3001}, "services.inference.startup_seconds: 3001 s is longer than an ECS")])
 def test_a_bad_catalog_value_stops_synth_with_exit_2_and_writes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str, change: dict[str, Any], said: str) -> None:
     path = write_catalog(tmp_path, monkeypatch, lambda services: services[service].update(change))

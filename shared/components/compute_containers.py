@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared.catalog import FARGATE_STOP_TIMEOUT_DEFAULT
+from shared.catalog import (
+    DEFAULT_STARTUP_SECONDS,
+    FARGATE_STOP_TIMEOUT_DEFAULT,
+    HEALTH_INTERVAL,
+    HEALTH_RETRIES,
+    HEALTH_TIMEOUT,
+)
 from shared.envs import is_digest
 
 #: The App Mesh Envoy proxy when the env names none (``mesh.envoy_image``), pinned by digest (a tag can
@@ -89,7 +95,10 @@ class ContainerWiring:
     secrets: dict[str, str]
     #: the virtual node Envoy serves, for App Mesh envs; None for Service Connect
     appmesh_resource_arn: str | None = None
-    health_start_period: int = 60
+    #: the app's container health check timing (the catalog's ServiceSpec.health_check_timing)
+    health_start_period: int = DEFAULT_STARTUP_SECONDS
+    health_interval: int = HEALTH_INTERVAL
+    health_retries: int = HEALTH_RETRIES
     envoy_image: str = ENVOY_IMAGE
     #: seconds from the app's SIGTERM to its SIGKILL (the catalog's ServiceSpec.stop_timeout, within Fargate's
     #: FARGATE_STOP_TIMEOUT_MIN..MAX)
@@ -159,8 +168,9 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
         "healthCheck": {
             # The image must ship curl (or provide a `curl` shim); the check runs inside the container.
             "command": ["CMD-SHELL", f"curl -fsS -o /dev/null {url} || exit 1"],
-            "interval": 30, "timeout": 5, "retries": 3,
-            # Model-serving containers load weights before they answer.
+            # Model-serving containers load weights before they answer: failures count only after startPeriod
+            # (the catalog's startup_seconds, at most ECS's 300), and a longer start-up within retries x interval.
+            "interval": wiring.health_interval, "timeout": HEALTH_TIMEOUT, "retries": wiring.health_retries,
             "startPeriod": wiring.health_start_period,
         },
         "readonlyRootFilesystem": True,

@@ -244,7 +244,12 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
             target_group_arn=args.target_group_arn, container_name=service, container_port=plan.spec.port,
         )] if args.target_group_arn is not None else None,
-        health_check_grace_period_seconds=90 if args.target_group_arn is not None else None,
+        # Behind the load balancer: its start-up and the target group's passing checks (ServiceSpec.
+        # health_check_grace_seconds). None without one: the container health check's own startPeriod and retries
+        # cover the start-up; botocore's ecs model now applies the grace period to container health checks too, but
+        # the AWS provider documents it for load-balanced services only and older ECS refused it without one.
+        health_check_grace_period_seconds=plan.spec.health_check_grace_seconds
+        if args.target_group_arn is not None else None,
         # Tasks carry the service's tags: the task role's scale-in protection grant is held to them
         # (compute_iam.task_protection_statement).
         propagate_tags="SERVICE",

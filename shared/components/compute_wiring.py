@@ -221,6 +221,7 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
                       else contract_entry("messaging", versions, "service_secret_versions", plan.name))
         secrets = credential_secrets(secret_arn, version_id)
     appmesh = settings.mesh_provider == "appmesh"
+    start_period, interval, retries = plan.spec.health_check_timing
     return ContainerWiring(
         service=plan.name,
         port=plan.spec.port,
@@ -234,5 +235,8 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name, version) if appmesh else None,
         envoy_image=settings.envoy_image,
         stop_timeout=plan.spec.stop_timeout,
+        health_start_period=start_period,
+        health_interval=interval,
+        health_retries=retries,
     )
 

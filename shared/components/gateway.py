@@ -10,7 +10,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, FARGATE_STOP_TIMEOUT_DEFAULT
+from shared.catalog import (
+    DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    FARGATE_STOP_TIMEOUT_DEFAULT,
+    TARGET_HEALTH_INTERVAL_SECONDS,
+    TARGET_HEALTHY_THRESHOLD,
+)
 from shared.components.building_blocks import BUCKET_SETTINGS_OF_THEIR_OWN
 from shared.components.compute_iam import deny_insecure_transport
 from shared.gateway_names import (
@@ -170,8 +175,8 @@ class PublicGateway(pulumi.ComponentResource):
             # timeout after it, a request in flight gets its whole request timeout (deregistration_delay).
             deregistration_delay=deregistration_delay(args.request_timeout_seconds, args.stop_timeout_seconds),
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True, path=args.health_path, matcher="200-399", interval=15, timeout=5,
-                healthy_threshold=2, unhealthy_threshold=3),
+                enabled=True, path=args.health_path, matcher="200-399", interval=TARGET_HEALTH_INTERVAL_SECONDS,
+                timeout=5, healthy_threshold=TARGET_HEALTHY_THRESHOLD, unhealthy_threshold=3),
             tags={"Name": f"{args.env_name}-{args.service}"},
             opts=pulumi.ResourceOptions(parent=self.load_balancer),
         )

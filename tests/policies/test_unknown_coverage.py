@@ -15,6 +15,7 @@ from tests.policies import (
     test_aws_cloudwatch_metric_published,
     test_aws_coverage_rules,
     test_aws_ecs_service_after_listener,
+    test_aws_ecs_service_grace_period,
     test_aws_lb_certificate,
     test_aws_nacl,
     test_aws_network,
@@ -42,6 +43,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "cloudwatch-alarm-topic-publishable": test_aws_alarm_topic.test_unknown_policies_or_names_leave_the_rule_undecided,
     "ecs-service-after-listener":
         test_aws_ecs_service_after_listener.test_unknown_load_balancers_leave_the_rule_undecided,
+    "ecs-service-grace-covers-start-period":
+        test_aws_ecs_service_grace_period.test_an_unknown_grace_period_or_container_definitions_leave_the_rule_undecided,
     "ecs-service-connect-timeout":
         test_aws_service_connect_timeout.test_a_timeout_unknown_at_preview_leaves_the_rule_undecided,
     "ecs-task-separate-roles":

@@ -1,0 +1,135 @@
+"""Slow starters (catalog ``startup_seconds``): the container health check, the load-balanced service's grace
+period and `up`'s steady-state wait all let a service take that long before it answers its health check."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import botocore.loaders
+import pytest
+import yaml
+
+from shared.catalog import (
+    CATALOG_ENV_VAR,
+    CATALOG_FILE,
+    STARTUP_SECONDS_MAX,
+    container_health_timing,
+    load_catalog,
+)
+from shared.envs import load_env
+from shared.errors import ConfigError
+from shared.synth.engine import synth_env
+from tests.layers.compute_helpers import SERVICE, TASK, container
+from tests.synth_helpers import by_name, of_type
+
+CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/slow-start"
+CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], Path]
+
+
+@pytest.fixture
+def edit_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CatalogEditor:
+    def edit(change: Callable[[dict[str, Any]], None]) -> Path:
+        data = yaml.safe_load(CATALOG_FILE.read_text())
+        change(data["services"])
+        path = tmp_path / "catalog.yaml"
+        path.write_text(yaml.safe_dump(data))
+        monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+        return path
+
+    return edit
+
+
+def ecs_health_check_ranges() -> dict[str, tuple[int, int]]:
+    """The ranges botocore's ECS model documents for a container HealthCheck ("between X and Y")."""
+    model = botocore.loaders.Loader().load_service_model("ecs", "service-2")
+    members = model["shapes"]["HealthCheck"]["members"]
+    ranges = {}
+    for key in ("interval", "timeout", "retries", "startPeriod"):
+        found = re.search(r"between (\d+) and (\d+)", members[key]["documentation"])
+        assert found, key
+        ranges[key] = (int(found.group(1)), int(found.group(2)))
+    return ranges
+
+
+def test_the_health_check_lets_every_allowed_start_up_through_within_ecs_ranges() -> None:
+    ranges = ecs_health_check_ranges()
+    assert ranges["startPeriod"] == (0, 300)  # the model still says so: the cap the key works around
+    for startup in range(0, STARTUP_SECONDS_MAX + 1):
+        start_period, interval, retries = container_health_timing(startup)
+        for key, value in (("startPeriod", start_period), ("interval", interval), ("retries", retries)):
+            low, high = ranges[key]
+            assert low <= value <= high, (startup, key, value)
+        # After startPeriod the first counted failure may come at once; the container turns UNHEALTHY at the
+        # retries-th failure in a row, so retries-1 intervals are sure to pass before it.
+        assert start_period + (retries - 1) * interval >= startup, startup
+
+
+def test_the_default_keeps_todays_health_check_and_grace_period() -> None:
+    spec = load_catalog()["inference"]
+    assert spec.health_check_timing == (60, 30, 3)
+    assert spec.health_check_grace_seconds == 90
+
+
+@pytest.mark.parametrize(("value", "said"), [(STARTUP_SECONDS_MAX + 1, "longer than an ECS container health check"),
+                                             (-1, "no start-up time")])
+def test_a_start_up_no_health_check_can_wait_for_is_refused_naming_the_key(
+        edit_catalog: CatalogEditor, value: int, said: str) -> None:
+    path = edit_catalog(lambda services: services["inference"].update(startup_seconds=value))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (Path(raised.value.file), raised.value.key) == (path, "services.inference.startup_seconds")
+    assert said in raised.value.reason
+
+
+def app_health_check(compute: dict[str, Any], service: str) -> dict[str, Any]:
+    health: dict[str, Any] = container(by_name(compute, TASK, service), service)["healthCheck"]
+    return health
+
+
+@pytest.mark.parametrize(("startup", "expected"), [
+    (240, {"startPeriod": 240, "interval": 30, "retries": 3}),
+    (900, {"startPeriod": 300, "interval": 67, "retries": 10}),
+])
+def test_the_app_container_health_check_follows_the_key(edit_catalog: CatalogEditor, startup: int,
+                                                        expected: dict[str, int]) -> None:
+    edit_catalog(lambda services: services["inference"].update(startup_seconds=startup))
+    compute = synth_env("dev", ["compute"])["compute"]
+    health = app_health_check(compute, "inference")
+    assert {key: health[key] for key in expected} == expected and health["timeout"] == 5
+    # The others keep today's check.
+    assert {key: app_health_check(compute, "training")[key] for key in expected} == {
+        "startPeriod": 60, "interval": 30, "retries": 3}
+
+
+def test_a_public_slow_starter_gets_a_grace_period_covering_its_start_up(edit_catalog: CatalogEditor,
+                                                                        edit_env: Any) -> None:
+    edit_catalog(lambda services: services["gateway"].update(startup_seconds=240))
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    compute = synth_env("dev", ["compute"])["compute"]
+    services = {s["name"]: s["inputs"] for s in of_type(compute, SERVICE)}
+    # ECS ignores the load balancer's (and the container's) health checks that long after a task starts: the
+    # app's start-up, then the target group's two passing checks 15 s apart.
+    assert services["gateway"]["healthCheckGracePeriodSeconds"] == 240 + 2 * 15
+    assert services["gateway"]["healthCheckGracePeriodSeconds"] >= app_health_check(compute, "gateway")["startPeriod"]
+    # Without a load balancer none is set (the container check's own startPeriod and retries cover the start-up).
+    assert "healthCheckGracePeriodSeconds" not in services["inference"]
+    target_group = json.dumps([r["inputs"] for r in of_type(compute, "aws:lb/targetGroup:TargetGroup")])
+    assert '"interval": 15' in target_group and '"healthyThreshold": 2' in target_group
+
+
+def test_a_steady_state_wait_shorter_than_a_deployment_of_a_slow_starter_is_refused(
+        edit_catalog: CatalogEditor, edit_env: Any) -> None:
+    edit_catalog(lambda services: services["inference"].update(startup_seconds=900))
+    path = edit_env("dev", lambda data: data["compute"].update(steady_state_timeout_minutes=10))
+    with pytest.raises(ConfigError) as raised:
+        load_env("dev")
+    assert raised.value.key == "compute.steady_state_timeout_minutes" and raised.value.file.endswith(path.name)
+    # 900 s start-up, inference's 120 s stop timeout, 120 s to place and pull.
+    assert "inference" in raised.value.reason and "at least 1140 s" in raised.value.reason
+    assert "19 minutes" in raised.value.reason
+    edit_env("dev", lambda data: data["compute"].update(steady_state_timeout_minutes=19))
+    assert load_env("dev").compute.steady_state_timeout_minutes == 19

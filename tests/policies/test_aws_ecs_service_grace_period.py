@@ -1,0 +1,102 @@
+"""``ecs-service-grace-covers-start-period`` through the real pack: a load-balanced ECS service's health check
+grace period covers the startPeriod of the container it registers -- compliant, non-compliant, unknown at
+preview, and the platform's public gateway (a slow starter included) in every env."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+from shared.policy.engine import PolicyEngine, evaluate_documents_result
+from tests.layers.compute_helpers import ENVS, fresh
+from tests.policies.resources import res
+
+RULE = "ecs-service-grace-covers-start-period"
+SERVICE = "aws:ecs/service:Service"
+TASK = "aws:ecs/taskDefinition:TaskDefinition"
+TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/web/50dc6c495c0c9188"
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+
+def task(start_period: int | None = 240, name: str = "web") -> dict[str, Any]:
+    health: dict[str, Any] = {"command": ["CMD-SHELL", "curl -f http://127.0.0.1:8080/health || exit 1"],
+                              "interval": 30, "timeout": 5, "retries": 3}
+    if start_period is not None:
+        health["startPeriod"] = start_period
+    containers = [{"name": "web", "image": "repo@sha256:" + "a" * 64, "essential": True, "healthCheck": health}]
+    return res(TASK, name, {"family": name, "containerDefinitions": json.dumps(containers)})
+
+
+def service(definition: dict[str, Any], grace: Any = None, balanced: bool = True) -> dict[str, Any]:
+    inputs: dict[str, Any] = {"name": "web", "launchType": "FARGATE", "taskDefinition": UNKNOWN_STRING}
+    if balanced:
+        inputs["loadBalancers"] = [{"targetGroupArn": TG_ARN, "containerName": "web", "containerPort": 8080}]
+    if grace is not None:
+        inputs["healthCheckGracePeriodSeconds"] = grace
+    return res(SERVICE, "web", inputs, dependencies=[definition],
+               property_dependencies={"taskDefinition": [definition]})
+
+
+def messages(findings: list[dict[str, Any]]) -> list[str]:
+    return [f["message"] for f in findings if f["rule"] == RULE]
+
+
+def reasons(not_applicable: list[dict[str, Any]]) -> list[str]:
+    return [na["reason"] for na in not_applicable if na["rule"] == RULE]
+
+
+@pytest.mark.parametrize("grace", [240, 270])
+def test_a_grace_period_covering_the_start_period_passes(policy_findings: Any, grace: int) -> None:
+    definition = task(240)
+    assert messages(policy_findings([definition, service(definition, grace)])) == []
+
+
+@pytest.mark.parametrize(("grace", "said"), [(90, "for 90 s"), (None, "for 0 s")])
+def test_a_grace_period_shorter_than_the_start_period_fails(policy_findings: Any, grace: int | None,
+                                                             said: str) -> None:
+    definition = task(240)
+    (message,) = messages(policy_findings([definition, service(definition, grace)]))
+    assert f"ECS service 'web' ignores its load balancer's health checks {said}" in message
+    assert "container 'web''s health check startPeriod of 240 s" in message and "at least 240" in message
+
+
+def test_a_service_without_load_balancer_or_start_period_is_not_applicable(
+        policy_findings: Any, policy_not_applicable: Any) -> None:
+    definition = task(240)
+    for resources in ([definition, service(definition, balanced=False)], [task(None), service(task(None))]):
+        assert messages(policy_findings(resources)) == []
+        assert any("no load-balanced ECS service" in reason for reason in reasons(policy_not_applicable(resources)))
+
+
+def test_an_unknown_grace_period_or_container_definitions_leave_the_rule_undecided(
+        policy_findings: Any, policy_not_applicable: Any) -> None:
+    definition = task(240)
+    unknown_grace = [definition, service(definition, UNKNOWN_STRING)]
+    assert messages(policy_findings(unknown_grace)) == []
+    (reason,) = reasons(policy_not_applicable(unknown_grace))
+    assert "ECS service 'web': healthCheckGracePeriodSeconds unknown until deployment" in reason
+    pending = res(TASK, "web", {"family": "web", "containerDefinitions": UNKNOWN_STRING})
+    unknown_containers = [pending, service(pending, 90)]
+    assert messages(policy_findings(unknown_containers)) == []
+    (reason,) = reasons(policy_not_applicable(unknown_containers))
+    assert "task definition 'web': containerDefinitions unknown until deployment" in reason
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_platforms_public_gateway_passes_in_every_env_also_as_a_slow_starter(
+        edit_env: Any, policy_engine: PolicyEngine, env: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    data["services"]["gateway"]["startup_seconds"] = 240  # a constant 90 s grace would stop it
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
+    edit_env(env, lambda doc: doc["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    doc = fresh(env)["compute"]
+    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
+    assert [f.to_json() for f in result.findings if f.rule == RULE] == []
+    assert not [na for na in result.not_applicable if na.rule == RULE]
