@@ -227,6 +227,13 @@ MANIFEST_MEDIA_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 
+
+def is_index(manifest: Mapping[str, Any]) -> bool:
+    """Whether a parsed manifest is a multi-platform index (its ``manifests`` name one manifest per platform); an
+    index may omit ``mediaType`` (OCI image spec, image index: the property is optional), so its list tells too."""
+    return manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest
+
+
 BlobReader = Callable[[Any, str, str], bytes]
 """(ECR client, repository, blob digest) -> the blob's bytes."""
 
@@ -275,7 +282,7 @@ def _manifest_of(ecr: Any, registry_id: str, repository: str, image_id: Mapping[
 def _platforms(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
                depth: int = 0) -> list[tuple[str, str]]:
     """The (os, architecture) pairs a manifest runs on: an index's entries, or a single image's config."""
-    if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
+    if is_index(manifest):
         pairs: list[tuple[str, str]] = []
         for entry in manifest.get("manifests", []):
             platform = entry.get("platform")

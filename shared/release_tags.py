@@ -30,7 +30,7 @@ from shared.cli import UsageParser
 from shared.components.ecr import release_tag, repository_name
 from shared.envs import is_digest, load_env
 from shared.errors import ConfigError, PlatformError
-from shared.images import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, aws_error_code
+from shared.images import MANIFEST_MEDIA_TYPES, aws_error_code, is_index
 
 Action = Literal["tagged", "already-tagged", "untagged", "missing"]
 
@@ -100,7 +100,7 @@ def _tag(ecr: Any, service: str, repository: str, reference: str, detail: Mappin
 def _children(image: Mapping[str, Any]) -> list[str]:
     """The manifests a multi-platform index references (none for a single image)."""
     manifest = json.loads(str(image["imageManifest"]))
-    if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
+    if is_index(manifest):
         return [str(entry["digest"]) for entry in manifest.get("manifests", [])]
     return []
 
