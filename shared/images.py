@@ -170,6 +170,15 @@ def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clie
             f"{uri}:{tag}`")
 
 
+def _how_to_restore(env: EnvConfig, repository: str, digest: str, status: str) -> str:
+    if status == "ACTIVATING":
+        return (f"it is being restored from the archive: run `nox -s up -- {env.name}` again once "
+                f"`aws ecr describe-images` shows it ACTIVE")
+    return (f"restore it: `aws ecr update-image-storage-class --region {env.region} --repository-name {repository} "
+            f"--image-id imageDigest={digest} --target-storage-class STANDARD`, then run `nox -s up -- {env.name}` "
+            "again once it is ACTIVE")
+
+
 def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:
     """Which of ``images`` (service -> digest or tag) the env's registry cannot serve, in ``images`` order.
 
@@ -187,7 +196,7 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
         repository = repository_name(service)
         uri = f"{host}/{repository}"
         image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
-        reason = ""
+        reason, how = "", ""
         try:
             details = ecr.describe_images(registryId=env.account_id, repositoryName=repository,
                                           imageIds=[image_id])["imageDetails"]
@@ -201,12 +210,16 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
                 raise AwsAccessError(f"{env.name}: ECR DescribeImages on {repository} failed ({error}); the caller "
                                      "needs ecr:DescribeImages on the platform's repositories") from None
         else:
-            status = details[0].get("imageStatus", "ACTIVE") if details else "absent"
-            if status != "ACTIVE":
-                # UpdateImageStorageClass restores an archived image (botocore ecr model, ImageStatus).
-                reason = f"the image is {status}; restore it with `aws ecr update-image-storage-class`"
+            status = str(details[0].get("imageStatus", "ACTIVE")) if details else ""
+            if not details:
+                reason = "no such image"
+            elif status != "ACTIVE":
+                # The image is there, in the archive storage class: restored in place, not pushed or replicated
+                # again (botocore ecr model: ImageStatus ACTIVE | ARCHIVED | ACTIVATING, UpdateImageStorageClass).
+                reason = f"the image is {status}"
+                how = _how_to_restore(env, repository, str(details[0].get("imageDigest", reference)), status)
         if reason:
-            how = _how_to_provide(env, service, reference, uri, clients)
+            how = how or _how_to_provide(env, service, reference, uri, clients)
             missing.append(MissingImage(service, reference, uri, reason, how))
     return missing
 
