@@ -147,16 +147,14 @@ def replication_status(env: EnvConfig, service: str, digest: str, clients: Clien
 
 
 def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clients: ClientFactory) -> str:
-    from shared.components.ecr import repository_name
+    from shared.components.ecr import release_tag, repository_name
     from shared.components.image_replication import image_source
 
     source = image_source(env)
-    status = replication_status(env, service, reference, clients)
     if source is None:
         return (f"build the image and push it to {uri} with a tag (`docker push {uri}:<tag>`); its digest must "
                 f"be {reference}")
-    from shared.components.ecr import release_tag
-
+    status = replication_status(env, service, reference, clients)
     source_uri = f"{source.host}/{repository_name(service)}"
     # The copy gets its release tag at once: the lifecycle policy never expires a release-tagged image, while
     # one under another tag counts against "keep the last N" until `up` tags it (and tags are IMMUTABLE, so
