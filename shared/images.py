@@ -409,7 +409,7 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
     except aws_errors() as error:
         raise AwsAccessError(f"{env.name}: ECR DescribeRepositories failed ({error}); the caller needs "
                              "ecr:DescribeRepositories in the env's registry") from None
-    foreign = []
+    foreign, origin = [], _foreign_origin(env)
     for name in sorted(found):
         item = found[name]
         encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", DEFAULT_ENCRYPTION))
@@ -426,8 +426,7 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
         how = (f"compute cannot create or adopt it (a repository's encryption cannot change): delete it, "
                f"`aws ecr delete-repository --region {env.region} --repository-name {name} --force` (its images "
                f"can be pushed or replicated again), then run `nox -s up -- {env.name}` right away")
-        foreign.append(ForeignRepository(wanted[name], f"{host}/{name}", ", ".join(differences), _foreign_origin(env),
-                                         how))
+        foreign.append(ForeignRepository(wanted[name], f"{host}/{name}", ", ".join(differences), origin, how))
     return foreign
 
 
