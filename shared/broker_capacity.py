@@ -135,9 +135,9 @@ def _what(env: EnvConfig) -> str:
     return f"{messaging.instance_type} {messaging.deployment_mode} on RabbitMQ {messaging.engine_version}"
 
 
-def _fix(env: EnvConfig) -> str:
-    return ("choose a bigger messaging.instance_type (its limits grow with its size) or lower the services' "
-            "max_count (README, \"Changing the broker\")")
+#: What resolves a peak past (or close to) the broker's connections or channels.
+_FIX = ("choose a bigger messaging.instance_type (its limits grow with its size) or lower the services' "
+        "max_count (README, \"Changing the broker\")")
 
 
 def capacity_problems(env: EnvConfig, catalog: Catalog) -> list[tuple[str, str]]:
@@ -156,7 +156,7 @@ def capacity_problems(env: EnvConfig, catalog: Catalog) -> list[tuple[str, str]]
             problems.append(("messaging.instance_type", (
                 f"{_what(env)} holds {limit} AMQP {what}{per_node}, but the services at max_count open {needed} "
                 f"({need.breakdown(what)}; the image contract: one connection to publish and one to consume per "
-                f"task, {CHANNELS_PER_CONNECTION} channels each); {_fix(env)}")))
+                f"task, {CHANNELS_PER_CONNECTION} channels each); {_FIX}")))
     if need.queues > limits.queues:
         problems.append(("messaging.instance_type", (
             f"{_what(env)} holds {limits.queues} queues, but the catalog's consumers need {need.queues} (a work "
@@ -189,11 +189,11 @@ def capacity_notes(env: EnvConfig, catalog: Catalog) -> list[str]:
         deploying = math.ceil(needed * DEPLOYMENT_MAXIMUM_PERCENT / 100)
         if needed * 100 > holds * NOTE_PERCENT:
             notes.append(f"messaging.instance_type: the services at max_count open {needed} AMQP {what}, "
-                         f"{needed * 100 // holds}% of the {holds} {_what(env)} holds{counted}; {_fix(env)}")
+                         f"{needed * 100 // holds}% of the {holds} {_what(env)} holds{counted}; {_FIX}")
         elif deploying > holds:
             notes.append(f"messaging.instance_type: a rolling deployment with the services at max_count opens up to "
                          f"{deploying} AMQP {what} ({DEPLOYMENT_MAXIMUM_PERCENT}% of the tasks), above the {holds} "
-                         f"{_what(env)} holds{counted}; {_fix(env)}")
+                         f"{_what(env)} holds{counted}; {_FIX}")
     if need.queues * 100 > limits.queues * NOTE_PERCENT:
         notes.append(f"messaging.instance_type: the catalog's consumers need {need.queues} queues, "
                      f"{need.queues * 100 // limits.queues}% of the {limits.queues} {_what(env)} holds")

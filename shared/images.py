@@ -147,16 +147,14 @@ def replication_status(env: EnvConfig, service: str, digest: str, clients: Clien
 
 
 def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clients: ClientFactory) -> str:
-    from shared.components.ecr import repository_name
+    from shared.components.ecr import release_tag, repository_name
     from shared.components.image_replication import image_source
 
     source = image_source(env)
-    status = replication_status(env, service, reference, clients)
     if source is None:
         return (f"build the image and push it to {uri} with a tag (`docker push {uri}:<tag>`); its digest must "
                 f"be {reference}")
-    from shared.components.ecr import release_tag
-
+    status = replication_status(env, service, reference, clients)
     source_uri = f"{source.host}/{repository_name(service)}"
     # The copy gets its release tag at once: the lifecycle policy never expires a release-tagged image, while
     # one under another tag counts against "keep the last N" until `up` tags it (and tags are IMMUTABLE, so
@@ -168,6 +166,15 @@ def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clie
             f"image_source with this account and region) and its repositories existed, so push it to "
             f"{source.env_name} again or copy it once, digest unchanged: `crane copy {source_uri}@{reference} "
             f"{uri}:{tag}`")
+
+
+def _how_to_restore(env: EnvConfig, repository: str, digest: str, status: str) -> str:
+    if status == "ACTIVATING":
+        return (f"it is being restored from the archive: run `nox -s up -- {env.name}` again once "
+                f"`aws ecr describe-images` shows it ACTIVE")
+    return (f"restore it: `aws ecr update-image-storage-class --region {env.region} --repository-name {repository} "
+            f"--image-id imageDigest={digest} --target-storage-class STANDARD`, then run `nox -s up -- {env.name}` "
+            "again once it is ACTIVE")
 
 
 def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:
@@ -187,7 +194,7 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
         repository = repository_name(service)
         uri = f"{host}/{repository}"
         image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
-        reason = ""
+        reason, how = "", ""
         try:
             details = ecr.describe_images(registryId=env.account_id, repositoryName=repository,
                                           imageIds=[image_id])["imageDetails"]
@@ -201,12 +208,16 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
                 raise AwsAccessError(f"{env.name}: ECR DescribeImages on {repository} failed ({error}); the caller "
                                      "needs ecr:DescribeImages on the platform's repositories") from None
         else:
-            status = details[0].get("imageStatus", "ACTIVE") if details else "absent"
-            if status != "ACTIVE":
-                # UpdateImageStorageClass restores an archived image (botocore ecr model, ImageStatus).
-                reason = f"the image is {status}; restore it with `aws ecr update-image-storage-class`"
+            status = str(details[0].get("imageStatus", "ACTIVE")) if details else ""
+            if not details:
+                reason = "no such image"
+            elif status != "ACTIVE":
+                # The image is there, in the archive storage class: restored in place, not pushed or replicated
+                # again (botocore ecr model: ImageStatus ACTIVE | ARCHIVED | ACTIVATING, UpdateImageStorageClass).
+                reason = f"the image is {status}"
+                how = _how_to_restore(env, repository, str(details[0].get("imageDigest", reference)), status)
         if reason:
-            how = _how_to_provide(env, service, reference, uri, clients)
+            how = how or _how_to_provide(env, service, reference, uri, clients)
             missing.append(MissingImage(service, reference, uri, reason, how))
     return missing
 
@@ -226,6 +237,13 @@ MANIFEST_MEDIA_TYPES = (
     INDEX_MEDIA_TYPES[1],
     "application/vnd.docker.distribution.manifest.v2+json",
 )
+
+
+def is_index(manifest: Mapping[str, Any]) -> bool:
+    """Whether a parsed manifest is a multi-platform index (its ``manifests`` name one manifest per platform); an
+    index may omit ``mediaType`` (OCI image spec, image index: the property is optional), so its list tells too."""
+    return manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest
+
 
 BlobReader = Callable[[Any, str, str], bytes]
 """(ECR client, repository, blob digest) -> the blob's bytes."""
@@ -275,7 +293,7 @@ def _manifest_of(ecr: Any, registry_id: str, repository: str, image_id: Mapping[
 def _platforms(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
                depth: int = 0) -> list[tuple[str, str]]:
     """The (os, architecture) pairs a manifest runs on: an index's entries, or a single image's config."""
-    if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
+    if is_index(manifest):
         pairs: list[tuple[str, str]] = []
         for entry in manifest.get("manifests", []):
             platform = entry.get("platform")
@@ -391,7 +409,7 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
     except aws_errors() as error:
         raise AwsAccessError(f"{env.name}: ECR DescribeRepositories failed ({error}); the caller needs "
                              "ecr:DescribeRepositories in the env's registry") from None
-    foreign = []
+    foreign, origin = [], _foreign_origin(env)
     for name in sorted(found):
         item = found[name]
         encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", DEFAULT_ENCRYPTION))
@@ -408,8 +426,7 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
         how = (f"compute cannot create or adopt it (a repository's encryption cannot change): delete it, "
                f"`aws ecr delete-repository --region {env.region} --repository-name {name} --force` (its images "
                f"can be pushed or replicated again), then run `nox -s up -- {env.name}` right away")
-        foreign.append(ForeignRepository(wanted[name], f"{host}/{name}", ", ".join(differences), _foreign_origin(env),
-                                         how))
+        foreign.append(ForeignRepository(wanted[name], f"{host}/{name}", ", ".join(differences), origin, how))
     return foreign
 
 

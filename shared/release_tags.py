@@ -15,7 +15,7 @@ Run it wherever images reach the env's repositories -- after promotion copied th
 ``nox -s up`` -- with credentials for the env's account: the untagged rule expires an untagged copy
 after ``UNTAGGED_EXPIRY_DAYS`` days. ``--check`` changes nothing and exits 1 when an image lacks its
 tag. Exit codes: 0 every pinned image carries its tag, 1 an image is missing or untagged (named),
-2 bad input (unknown env, credentials for another account).
+2 bad input or credentials (unknown env; credentials missing, of another account, or not allowed the ECR calls).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from shared.cli import UsageParser
 from shared.components.ecr import release_tag, repository_name
 from shared.envs import is_digest, load_env
 from shared.errors import ConfigError, PlatformError
-from shared.images import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, aws_error_code
+from shared.images import MANIFEST_MEDIA_TYPES, AwsAccessError, aws_error_code, aws_errors, is_index
 
 Action = Literal["tagged", "already-tagged", "untagged", "missing"]
 
@@ -62,8 +62,8 @@ def _describe(ecr: Any, repository: str, reference: str) -> dict[str, Any] | Non
     try:
         details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])["imageDetails"]
     except Exception as error:  # botocore's ClientError; its code says what happened
-        if aws_error_code(error) == "ImageNotFoundException":
-            return None
+        if aws_error_code(error) in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            return None  # a repository compute has not created yet holds no image either
         raise
     return details[0] if details else None
 
@@ -100,7 +100,7 @@ def _tag(ecr: Any, service: str, repository: str, reference: str, detail: Mappin
 def _children(image: Mapping[str, Any]) -> list[str]:
     """The manifests a multi-platform index references (none for a single image)."""
     manifest = json.loads(str(image["imageManifest"]))
-    if manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in manifest:
+    if is_index(manifest):
         return [str(entry["digest"]) for entry in manifest.get("manifests", [])]
     return []
 
@@ -140,11 +140,17 @@ def main(argv: Sequence[str] | None = None, *, session: Any = None) -> int:
             import boto3
 
             session = boto3.Session(region_name=env.region)
-        account = session.client("sts").get_caller_identity()["Account"]
-        if account != env.account_id:
-            raise ConfigError(f"environments/{env.name}.yaml", "account_id",
-                              f"the credentials in use are for account {account}, not {env.account_id}")
-        results = tag_release(session.client("ecr", region_name=env.region), env.release.images, check=args.check)
+        try:
+            account = session.client("sts").get_caller_identity()["Account"]
+            if account != env.account_id:
+                raise ConfigError(f"environments/{env.name}.yaml", "account_id",
+                                  f"the credentials in use are for account {account}, not {env.account_id}")
+            results = tag_release(session.client("ecr", region_name=env.region), env.release.images,
+                                  check=args.check)
+        except aws_errors() as error:  # no credentials, or a call they may not make: a message, not a traceback
+            raise AwsAccessError(f"{env.name}: {error}; the credentials for account {env.account_id} need "
+                                 "sts:GetCallerIdentity and, on its ml-platform/* repositories, ecr:DescribeImages, "
+                                 "ecr:BatchGetImage and (without --check) ecr:PutImage") from None
     except PlatformError as error:
         sys.stderr.write(f"error: {error}\n")
         return error.exit_code

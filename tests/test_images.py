@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.envs import load_env
+from shared.envs import EnvConfig, load_env
 from shared.images import (
     AwsAccessError,
     RunningImage,
@@ -118,6 +118,34 @@ def test_without_credentials_for_the_source_nothing_is_said_of_its_replication(m
     # staging's own `up`: only staging's credentials, so dev's registry answers AccessDenied, which is no error
     (gateway,) = missing_images(load_env("staging"), {"gateway": NEW}, MotoAccounts(caller="222222222222"))
     assert gateway.how.startswith("staging receives images by ECR replication from dev"), gateway.how
+
+
+@pytest.mark.parametrize(("status", "said"), [
+    ("ARCHIVED", "restore it: `aws ecr update-image-storage-class --region eu-west-1 --repository-name "
+                 f"ml-platform/gateway --image-id imageDigest={NEW} --target-storage-class STANDARD`"),
+    ("ACTIVATING", "it is being restored from the archive: run `nox -s up -- staging` again once"),
+])
+def test_an_archived_image_is_restored_in_place_not_pushed_or_replicated_again(
+        moto_aws: None, status: str, said: str) -> None:
+    # The image is in staging's registry, in the archive storage class (moto knows none: DescribeImages' answer
+    # gets the status ECR would report). A push or a replication of the same digest is not the remedy.
+    staging = load_env("staging")
+    push_image(staging, "gateway", NEW)
+    accounts = MotoAccounts()
+
+    def archived(parsed: dict[str, Any], **_: Any) -> None:
+        for detail in parsed.get("imageDetails", []):
+            detail["imageStatus"] = status
+
+    def clients(env: EnvConfig, service: str) -> Any:
+        client = accounts(env, service)
+        client.meta.events.register("after-call.ecr.DescribeImages", archived)
+        return client
+
+    (gateway,) = missing_images(staging, {"gateway": NEW}, clients)
+    assert gateway.reason == f"the image is {status}"
+    assert gateway.how.startswith(said), gateway.how
+    assert "crane copy" not in gateway.how and "replication" not in gateway.how
 
 
 def test_in_dev_the_remedy_is_a_push(moto_aws: None) -> None:

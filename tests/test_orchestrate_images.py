@@ -126,6 +126,15 @@ def up(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
     return main(["up", env, "--yes"], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
 
 
+def up_dev_in_one_update() -> str:
+    """`up dev` on moto: it must succeed with one ordinary update of compute (no step 1); its output."""
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert runner.compute_runs() == [Operation(Action.UP)]
+    return output
+
+
 def settle_release(env: EnvConfig, monkeypatch: pytest.MonkeyPatch, running: dict[str, str] | None = None) -> None:
     for service, digest in env.release.images.items():
         run_service(env, service, (running or {}).get(service, digest), monkeypatch=monkeypatch)
@@ -180,10 +189,7 @@ def test_with_every_image_in_place_compute_is_one_ordinary_update(moto_aws: None
     for service, digest in dev.release.images.items():
         push_image(dev, service, digest)
     settle_release(dev, monkeypatch)
-    runner = Recorder()
-    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
-    assert code == 0, output
-    assert runner.compute_runs() == [Operation(Action.UP)]
+    output = up_dev_in_one_update()
     assert "step 1" not in output
 
 
@@ -316,11 +322,8 @@ def test_compute_s_repository_whose_tag_mutability_was_changed_since_is_still_co
     ecr = MotoAccounts.client(dev.account_id, dev.region, "ecr")
     ecr.put_image_tag_mutability(repositoryName="ml-platform/inference", **mutability)
     settle_release(dev, monkeypatch)
-    runner = Recorder()
-    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
-    assert code == 0, output
+    output = up_dev_in_one_update()
     assert "not compute's" not in output and "delete-repository" not in output
-    assert runner.compute_runs() == [Operation(Action.UP)]
 
 
 ARM64_CONFIG = "sha256:" + "a1" * 32
@@ -367,10 +370,7 @@ def test_an_index_with_linux_amd64_among_its_platforms_runs(moto_aws: None, monk
     push_release(dev, {service: index(("linux", "arm64"), ("linux", "amd64"), ("unknown", "unknown"))
                        for service in dev.release.images})
     settle_release(dev, monkeypatch)
-    runner = Recorder()
-    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
-    assert code == 0, output
-    assert runner.compute_runs() == [Operation(Action.UP)]
+    output = up_dev_in_one_update()
     assert "wrong platform" not in output
     # the index got its release tag; the platform manifests it names are not in this (moto) repository: named
     assert f"images: warning: inference: ml-platform/inference has no image sha256:{'00' * 32}" in output

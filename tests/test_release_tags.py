@@ -154,3 +154,31 @@ def test_credentials_of_another_account_are_refused_before_anything_is_tagged(
     write_env(env_dir, "dev", "111111111111", {"gateway": gateway})
     assert main(["dev"], session=boto3.Session(region_name=REGION)) == 2
     assert "account_id" in capsys.readouterr().err and tags(ecr, "gateway", gateway) == []
+
+
+def test_a_repository_compute_has_not_created_yet_holds_no_image(
+    ecr: Any, env_dir: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    absent = "sha256:" + "e" * 64
+    write_env(env_dir, "dev", MOTO_ACCOUNT, {"training": absent})  # the fixture creates no ml-platform/training
+    assert main(["dev", "--check"], session=boto3.Session(region_name=REGION)) == 1
+    assert f"training: ml-platform/training has no image {absent}" in capsys.readouterr().err
+
+
+def test_an_ecr_call_the_credentials_may_not_make_is_a_message_not_a_traceback(
+    ecr: Any, env_dir: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    gateway = push(ecr, "gateway", "g5")
+    write_env(env_dir, "dev", MOTO_ACCOUNT, {"gateway": gateway})
+    session = boto3.Session(region_name=REGION)
+
+    def denied(**_: Any) -> tuple[Any, dict[str, Any]]:
+        return type("Denied", (), {"status_code": 400})(), {
+            "Error": {"Code": "AccessDeniedException", "Message": "not allowed ecr:BatchGetImage"}}
+
+    session.events.register("before-call.ecr.BatchGetImage", denied)
+    assert main(["dev"], session=session) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: dev: An error occurred (AccessDeniedException)"), error
+    assert "ecr:BatchGetImage" in error
+    assert tags(ecr, "gateway", gateway) == []

@@ -247,15 +247,19 @@ def capacity_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.I
     """
     thresholds = alarm_thresholds(engine_version, instance_type, deployment_mode)
     counted = " with one node down" if usable_nodes(deployment_mode) < BROKER_NODES[deployment_mode] else ""
-    return [AlarmSpec(
-        name=alarm_name(env_name, "broker-capacity", what),
-        description=f"the {env_name} RabbitMQ broker has {threshold}+ {noun}, {NOTE_PERCENT}% of what "
-                    f"{instance_type} {deployment_mode} on RabbitMQ {engine_version} holds{counted}; past the limit it "
-                    "refuses new ones (README, Changing the broker: a bigger instance type, or lower max_count)",
-        comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
-        period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
-        namespace=AMAZON_MQ_NAMESPACE, metric=metric, statistic="Maximum", dimensions={"Broker": broker_name})
-        for metric, threshold in thresholds.items() for what, noun in (CAPACITY_METRICS[metric],)]
+    specs = []
+    for metric, threshold in thresholds.items():
+        what, noun = CAPACITY_METRICS[metric]
+        specs.append(AlarmSpec(
+            name=alarm_name(env_name, "broker-capacity", what),
+            description=f"the {env_name} RabbitMQ broker has {threshold}+ {noun}, {NOTE_PERCENT}% of what "
+                        f"{instance_type} {deployment_mode} on RabbitMQ {engine_version} holds{counted}; past the "
+                        "limit it refuses new ones (README, Changing the broker: a bigger instance type, or lower "
+                        "max_count)",
+            comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
+            period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
+            namespace=AMAZON_MQ_NAMESPACE, metric=metric, statistic="Maximum", dimensions={"Broker": broker_name}))
+    return specs
 
 
 def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi.Input[str]) -> list[AlarmSpec]:

@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.envs import EnvConfig, is_digest
+from shared.fargate import IMAGE_PLATFORM
 from shared.images import (
     ClientFactory,
     ForeignRepository,
@@ -267,7 +268,8 @@ class ImageGatedRunner:
                 on_output(f"images: wrong platform: {image.describe()}")
             return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
                                detail=f"{', '.join(w.service for w in wrong)}: the released image is not "
-                                      "linux/amd64 (what to do: above); the services were not updated")
+                                      f"{'/'.join(IMAGE_PLATFORM)} (what to do: above); the services were not "
+                                      "updated")
         # Before the services pin them: the lifecycle policy keeps release-tagged images only, and a
         # replicated copy arrives untagged (it would expire with the untagged rule).
         for tagged in self.checks.tag_release(env):
