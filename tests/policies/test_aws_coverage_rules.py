@@ -534,6 +534,28 @@ def test_lambda_permission_narrowing_counts_only_fixed_values(policy_findings, i
     assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
 
 
+@pytest.mark.parametrize(("inputs", "undecided"), [
+    ({"principal": "*", "sourceArn": UNKNOWN_STRING}, "sourceArn"),  # may be a wildcard, or a bucket's ARN
+    ({"principal": "*", "principalOrgId": "o-abc123", "sourceArn": UNKNOWN_STRING}, "sourceArn"),  # a bucket's?
+    ({"principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": UNKNOWN_STRING},
+     "sourceAccount"),
+    ({"principal": "*", "sourceAccount": "111111111111", "sourceArn": UNKNOWN_STRING}, None),  # narrowed anyway
+    ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:111111111111:rule/r", "principalOrgId":
+      UNKNOWN_STRING}, None),
+], ids=["star-unknown-arn", "star-org-unknown-arn", "s3-unknown-account", "star-account-unknown-arn",
+        "star-arn-unknown-org"])
+def test_a_lambda_permission_narrowing_unknown_at_preview_is_undecided_where_it_decides(policy_result, inputs,
+                                                                                         undecided):
+    permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
+    result = policy_result([permission], env="prod")
+    assert not [f for f in result.findings if f.rule == "lambda-permission-not-public"]
+    reasons = [na.reason for na in result.not_applicable if na.rule == "lambda-permission-not-public"]
+    if undecided is None:
+        assert not reasons
+    else:
+        assert any(f"{undecided} is unknown until deployment" in reason for reason in reasons), reasons
+
+
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 
 
