@@ -595,6 +595,21 @@ def test_a_codebuild_project_with_one_known_log_on_is_decided_at_preview(policy_
     assert not [na for na in result.not_applicable if na.rule == "codebuild-project-logging"]
 
 
+@pytest.mark.parametrize(("variables", "fails", "undecided"), [
+    ([{"name": "AWS_ACCESS_KEY_ID", "value": "AKIA" + "ABCDEFGHIJKLMNOP"}, {"name": UNKNOWN_STRING, "value": "x"}],
+     True, False),  # a known plaintext key fails whatever the unknown variable will be
+    ([{"name": "PLATFORM_ENV", "value": "prod", "type": UNKNOWN_STRING}], False, False),  # not a key, whatever type
+    ([{"name": "AWS_SECRET_ACCESS_KEY", "value": "ci/key", "type": UNKNOWN_STRING}], False, True),
+    ([{"name": UNKNOWN_STRING, "value": "x"}], False, True),
+], ids=["known-key-and-unknown-name", "unknown-type-of-other", "unknown-type-of-key", "unknown-name"])
+def test_a_codebuild_variable_unknown_at_preview_is_undecided_only_where_it_decides(policy_result, variables, fails,
+                                                                                     undecided):
+    result = policy_result([codebuild(environmentVariables=variables)], env="prod")
+    assert bool([f for f in result.findings if f.rule == "codebuild-project-no-aws-credentials"]) is fails
+    assert any(na.rule == "codebuild-project-no-aws-credentials" and "environmentVariables[" in na.reason
+               for na in result.not_applicable) is undecided
+
+
 def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):
     result = policy_result([res("aws:sns/topic:Topic", "r", {"name": "alarms"})], env="prod")
     assert not [f for f in result.findings if f.rule == "sns-topic-policy-not-public"]
