@@ -542,10 +542,13 @@ def test_lambda_permission_narrowing_counts_only_fixed_values(policy_findings, i
     ({"principal": "*", "sourceAccount": "111111111111", "sourceArn": UNKNOWN_STRING}, None),  # narrowed anyway
     ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:111111111111:rule/r", "principalOrgId":
       UNKNOWN_STRING}, None),
+    ({"principal": "*", "sourceAccount": "111111111111", "functionUrlAuthType": UNKNOWN_STRING},
+     "functionUrlAuthType"),  # NONE would make the URL public whatever narrows it
+    ({"principal": "events.amazonaws.com", "functionUrlAuthType": UNKNOWN_STRING}, None),  # a service: no URL
 ], ids=["star-unknown-arn", "star-org-unknown-arn", "s3-unknown-account", "star-account-unknown-arn",
-        "star-arn-unknown-org"])
-def test_a_lambda_permission_narrowing_unknown_at_preview_is_undecided_where_it_decides(policy_result, inputs,
-                                                                                         undecided):
+        "star-arn-unknown-org", "star-unknown-auth-type", "service-unknown-auth-type"])
+def test_a_lambda_permission_input_unknown_at_preview_is_undecided_only_where_it_decides(policy_result, inputs,
+                                                                                        undecided):
     permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
     result = policy_result([permission], env="prod")
     assert not [f for f in result.findings if f.rule == "lambda-permission-not-public"]
