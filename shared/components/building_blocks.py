@@ -26,11 +26,11 @@ if TYPE_CHECKING:
 KEY_DELETION_WINDOW_DAYS = 30
 
 
-#: The settings of an ``aws.s3.Bucket`` the platform writes through resources of their own (lifecycle, encryption,
-#: versioning, policy, ownership/ACL): ignored on the bucket itself. A ``pulumi refresh`` reads them into the
-#: bucket's state and the next ``up`` would send the bucket without them, deleting e.g. its lifecycle rules in AWS
-#: (pulumi/pulumi-aws issue 6244, "unintended lifecycle rule deletion after pulumi refresh + pulumi up when
-#: lifecycle is managed by a separate" resource; the same for settings of other separate resources, issue 2577).
+#: The settings of an ``aws.s3.Bucket`` that resources of their own write, ignored on the bucket itself: those the
+#: platform writes so (lifecycle, encryption, versioning, policy, ownership controls -> ``acl``/``grants``) and
+#: logging and replication, should a bucket get a ``BucketLogging``/``BucketReplicationConfig``. A ``pulumi
+#: refresh`` reads them into the bucket's state and the next ``up`` would send the bucket without them, deleting
+#: e.g. its lifecycle rules in AWS (a known pulumi-aws behaviour when a setting is managed by a separate resource).
 BUCKET_SETTINGS_OF_THEIR_OWN = ("acl", "grants", "lifecycleRules", "logging", "policy", "replicationConfiguration",
                                 "serverSideEncryptionConfiguration", "versioning")
 

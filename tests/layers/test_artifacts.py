@@ -398,7 +398,7 @@ SETTING_PROPERTY = {
 def test_a_refresh_then_up_never_takes_a_buckets_settings_away(edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bucket ignores every property a separate setting resource of it writes. Otherwise `pulumi refresh`
     reads e.g. the lifecycle rules into the bucket's state, and the next `up` sends the bucket without them:
-    the rules are deleted in AWS (pulumi-aws issue 6244)."""
+    the rules are deleted in AWS."""
     from shared.synth import engine
 
     ignored: dict[str, list[str]] = {}

@@ -534,6 +534,31 @@ def test_lambda_permission_narrowing_counts_only_fixed_values(policy_findings, i
     assert bool(judged(policy_findings([permission], env="prod"), "lambda-permission-not-public")) is fails
 
 
+@pytest.mark.parametrize(("inputs", "undecided"), [
+    ({"principal": "*", "sourceArn": UNKNOWN_STRING}, "sourceArn"),  # may be a wildcard, or a bucket's ARN
+    ({"principal": "*", "principalOrgId": "o-abc123", "sourceArn": UNKNOWN_STRING}, "sourceArn"),  # a bucket's?
+    ({"principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads", "sourceAccount": UNKNOWN_STRING},
+     "sourceAccount"),
+    ({"principal": "*", "sourceAccount": "111111111111", "sourceArn": UNKNOWN_STRING}, None),  # narrowed anyway
+    ({"principal": "*", "sourceArn": "arn:aws:events:eu-west-1:111111111111:rule/r", "principalOrgId":
+      UNKNOWN_STRING}, None),
+    ({"principal": "*", "sourceAccount": "111111111111", "functionUrlAuthType": UNKNOWN_STRING},
+     "functionUrlAuthType"),  # NONE would make the URL public whatever narrows it
+    ({"principal": "events.amazonaws.com", "functionUrlAuthType": UNKNOWN_STRING}, None),  # a service: no URL
+], ids=["star-unknown-arn", "star-org-unknown-arn", "s3-unknown-account", "star-account-unknown-arn",
+        "star-arn-unknown-org", "star-unknown-auth-type", "service-unknown-auth-type"])
+def test_a_lambda_permission_input_unknown_at_preview_is_undecided_only_where_it_decides(policy_result, inputs,
+                                                                                        undecided):
+    permission = res(LAMBDA_PERMISSION, "r", {"action": "lambda:InvokeFunction", "function": "f", **inputs})
+    result = policy_result([permission], env="prod")
+    assert not [f for f in result.findings if f.rule == "lambda-permission-not-public"]
+    reasons = [na.reason for na in result.not_applicable if na.rule == "lambda-permission-not-public"]
+    if undecided is None:
+        assert not reasons
+    else:
+        assert any(f"{undecided} is unknown until deployment" in reason for reason in reasons), reasons
+
+
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 
 
@@ -571,6 +596,21 @@ def test_a_codebuild_project_with_one_known_log_on_is_decided_at_preview(policy_
     result = policy_result([codebuild(logsConfig=logs)], env="prod")
     assert not [f for f in result.findings if f.rule == "codebuild-project-logging"]
     assert not [na for na in result.not_applicable if na.rule == "codebuild-project-logging"]
+
+
+@pytest.mark.parametrize(("variables", "fails", "undecided"), [
+    ([{"name": "AWS_ACCESS_KEY_ID", "value": "AKIA" + "ABCDEFGHIJKLMNOP"}, {"name": UNKNOWN_STRING, "value": "x"}],
+     True, False),  # a known plaintext key fails whatever the unknown variable will be
+    ([{"name": "PLATFORM_ENV", "value": "prod", "type": UNKNOWN_STRING}], False, False),  # not a key, whatever type
+    ([{"name": "AWS_SECRET_ACCESS_KEY", "value": "ci/key", "type": UNKNOWN_STRING}], False, True),
+    ([{"name": UNKNOWN_STRING, "value": "x"}], False, True),
+], ids=["known-key-and-unknown-name", "unknown-type-of-other", "unknown-type-of-key", "unknown-name"])
+def test_a_codebuild_variable_unknown_at_preview_is_undecided_only_where_it_decides(policy_result, variables, fails,
+                                                                                     undecided):
+    result = policy_result([codebuild(environmentVariables=variables)], env="prod")
+    assert bool([f for f in result.findings if f.rule == "codebuild-project-no-aws-credentials"]) is fails
+    assert any(na.rule == "codebuild-project-no-aws-credentials" and "environmentVariables[" in na.reason
+               for na in result.not_applicable) is undecided
 
 
 def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):

@@ -58,3 +58,12 @@ def test_an_ownership_unknown_at_preview_leaves_that_bucket_undecided(policy_fin
     # another bucket's missing controls are still found
     (message,) = findings_of(policy_findings, [*unknown, logs])
     assert message.startswith("S3 bucket 'logs' keeps ACLs")
+
+
+def test_an_ownership_known_to_keep_acls_fails_whatever_an_unknown_one_will_be(policy_findings: Any) -> None:
+    """Two ownership controls of one bucket overwrite each other in S3; as for the public access block, one known
+    to keep ACLs decides at preview."""
+    models = bucket("models")
+    resources = [models, controls(models, UNKNOWN_STRING), controls(models, "ObjectWriter", name="models-2")]
+    (message,) = findings_of(policy_findings, resources)
+    assert message.startswith("S3 bucket 'models' keeps ACLs: object ownership ObjectWriter")

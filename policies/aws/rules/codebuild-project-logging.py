@@ -21,7 +21,8 @@ from shared.policy_typing import ReportViolation
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     logs = get(plain(args.props), "logsConfig")
     statuses = {kind: get(logs, kind, "status") for kind in ("cloudwatchLogs", "s3Logs")}
-    unknown = [kind for kind, status in statuses.items() if status is UNKNOWN or logs is UNKNOWN]
+    # get() returns UNKNOWN for a status under an unknown logsConfig too
+    unknown = [kind for kind, status in statuses.items() if status is UNKNOWN]
     cloudwatch = "cloudwatchLogs" not in unknown and str(statuses["cloudwatchLogs"] or "ENABLED").upper() == "ENABLED"
     s3 = "s3Logs" not in unknown and str(statuses["s3Logs"] or "DISABLED").upper() == "ENABLED"
     if cloudwatch or s3:

@@ -2,8 +2,9 @@
 
 Checks ``environment.environmentVariables`` of ``aws:codebuild/project:Project``: a variable named
 ``AWS_ACCESS_KEY_ID`` or ``AWS_SECRET_ACCESS_KEY`` of type ``PLAINTEXT`` (the type when unset) fails, whatever its
-value; one of type ``PARAMETER_STORE`` or ``SECRETS_MANAGER`` holds a reference, not the key, and passes. A
-variable list or name unknown at preview is undecided (not applicable).
+value; one of type ``PARAMETER_STORE`` or ``SECRETS_MANAGER`` holds a reference, not the key, and passes. The
+variable list, a variable's name or a key variable's type unknown at preview leaves the rule undecided (not
+applicable), unless a known plaintext key already fails it.
 
 Why: a plaintext variable is readable by anyone who may read the project (``codebuild:BatchGetProjects``), in the
 console and in the stack's state; a build gets its AWS credentials from the project's service role. Matches
@@ -24,12 +25,17 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if variables is UNKNOWN:
         undecidable(args, f"CodeBuild project '{args.name}': environment.environmentVariables")
     found: list[str] = []
+    unknown: list[str] = []
     for index, variable in enumerate(as_list(variables)):
         name, kind = get(variable, "name"), get(variable, "type")
+        if name is not UNKNOWN and str(name).strip() not in CREDENTIAL_NAMES:
+            continue  # not a credential, whatever its type
         if name is UNKNOWN or kind is UNKNOWN:
-            undecidable(args, f"CodeBuild project '{args.name}': environment.environmentVariables[{index}]")
-        if str(name).strip() in CREDENTIAL_NAMES and str(kind or "PLAINTEXT").upper() == "PLAINTEXT":
+            unknown.append(f"environment.environmentVariables[{index}]")
+        elif str(kind or "PLAINTEXT").upper() == "PLAINTEXT":
             found.append(str(name).strip())
+    if unknown and not found:  # one known plaintext key fails whatever the unknown ones will be
+        undecidable(args, f"CodeBuild project '{args.name}': {', '.join(unknown)}")
     if found:
         report_violation(f"CodeBuild project '{args.name}' holds {', '.join(found)} in plaintext environment "
                          "variables; give the project a service role with the permissions the build needs and "

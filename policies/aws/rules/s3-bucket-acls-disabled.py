@@ -3,8 +3,9 @@
 A stack rule: for every ``aws:s3/bucket:Bucket`` (and ``aws:s3/bucketV2:BucketV2``), an
 ``aws:s3/bucketOwnershipControls:BucketOwnershipControls`` whose ``bucket`` names it (found through
 ``referenced_targets``, as for the other bucket rules) sets ``rule.objectOwnership`` to ``BucketOwnerEnforced``.
-``BucketOwnerPreferred`` and ``ObjectWriter`` keep ACLs working and fail. An ownership unknown at preview, or
-ownership controls whose bucket cannot yet be told apart between several buckets, leave the rule undecided.
+``BucketOwnerPreferred`` and ``ObjectWriter`` keep ACLs working and fail. An ownership known to be another one
+fails at preview already; otherwise an ownership unknown at preview, or ownership controls whose bucket cannot yet
+be told apart between several buckets, leave the rule undecided.
 
 Why: with ``BucketOwnerEnforced`` S3 ignores every ACL and refuses requests that set one other than the
 owner's full control, so access is what the bucket policy and IAM say, and the bucket owner owns every object
@@ -27,14 +28,16 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     undecided = 0
     for bucket in buckets:
         ownerships = {get(resource_input(control, "rule"), "objectOwnership") for control in controls[bucket.urn]}
-        if UNKNOWN in ownerships:
+        # several controls of one bucket overwrite each other in S3: one known to be other than enforced fails
+        # whatever the unknown ones will be
+        others = ", ".join(sorted(str(o or "unset") for o in ownerships - {ENFORCED, UNKNOWN}))
+        if not others and UNKNOWN in ownerships:
             undecided += 1
         elif not ownerships:
             report_violation(
                 f"S3 bucket '{bucket.name}' keeps ACLs: no ownership controls; add an aws.s3.BucketOwnershipControls"
                 f"(bucket=<bucket>.id, rule={{'object_ownership': '{ENFORCED}'}}).", bucket.urn)
-        elif ownerships != {ENFORCED}:
-            others = ", ".join(sorted(str(o or "unset") for o in ownerships - {ENFORCED}))
+        elif others:
             report_violation(
                 f"S3 bucket '{bucket.name}' keeps ACLs: object ownership {others}; set object_ownership to "
                 f"'{ENFORCED}'.", bucket.urn)
