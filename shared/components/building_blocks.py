@@ -30,7 +30,7 @@ KEY_DELETION_WINDOW_DAYS = 30
 #: platform writes so (lifecycle, encryption, versioning, policy, ownership controls -> ``acl``/``grants``) and
 #: logging and replication, should a bucket get a ``BucketLogging``/``BucketReplicationConfig``. A ``pulumi
 #: refresh`` reads them into the bucket's state and the next ``up`` would send the bucket without them, deleting
-#: e.g. its lifecycle rules in AWS (a known pulumi-aws behaviour when a setting is managed by a separate resource).
+#: e.g. its lifecycle rules in AWS (pulumi/pulumi-aws#6244; the same for other separate settings: #2577).
 BUCKET_SETTINGS_OF_THEIR_OWN = ("acl", "grants", "lifecycleRules", "logging", "policy", "replicationConfiguration",
                                 "serverSideEncryptionConfiguration", "versioning")
 
