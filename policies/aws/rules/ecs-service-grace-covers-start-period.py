@@ -85,19 +85,22 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         periods = _start_periods(provider_container_keys(list(as_list(containers))), names)
         if periods:
             decided.append((service, periods, as_int(grace) or 0))
-    if undecided:
-        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
-    if not decided:
-        not_applicable(args, "no load-balanced ECS service of the stack registers a container with a health check "
-                             "start period in a task definition of the stack")
+    reported = 0
     for service, periods, grace in decided:
         name, start = max(periods.items(), key=lambda item: item[1])
         if grace < start:
+            reported += 1
             report_violation(
                 f"ECS service '{service.name}' ignores its load balancer's health checks for {grace} s "
                 f"(healthCheckGracePeriodSeconds), less than container '{name}''s health check startPeriod of "
                 f"{start} s: ECS stops the task while it may still be starting; set health_check_grace_period_"
                 f"seconds to at least {start} (plus the target group's healthy threshold x interval).", service.urn)
+    # A service that was judged keeps its finding while another one is still unknown at preview.
+    if undecided and not reported:
+        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
+    if not decided:
+        not_applicable(args, "no load-balanced ECS service of the stack registers a container with a health check "
+                             "start period in a task definition of the stack")
 
 
 POLICY = stack_rule_policy(__file__, _validate)
