@@ -25,19 +25,16 @@ from shared.policy_support import (
     as_int,
     as_list,
     contains_unknown,
+    ecs_services_and_task_definitions,
     get,
     not_applicable,
     parse_json,
     provider_container_keys,
     referenced_targets,
     resource_input,
-    stack_resources,
     stack_rule_policy,
 )
 from shared.policy_typing import ReportViolation
-
-SERVICE = "aws:ecs/service:Service"
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 
 def _start_periods(containers: Any, names: set[str]) -> dict[str, int]:
@@ -52,8 +49,8 @@ def _start_periods(containers: Any, names: set[str]) -> dict[str, int]:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    services = stack_resources(args, SERVICE, none_reason="the stack has no ECS service")
-    tasks = stack_resources(args, TASK_DEFINITION, none_reason="the stack has no ECS task definition")
+    services, tasks = ecs_services_and_task_definitions(
+        args, tasks_none_reason="the stack has no ECS task definition")
     undecided: list[str] = []
     checks: list[tuple[Any, Any, set[str], Any]] = []
     for service in services:
