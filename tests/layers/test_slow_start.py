@@ -11,11 +11,8 @@ from typing import Any
 
 import botocore.loaders
 import pytest
-import yaml
 
 from shared.catalog import (
-    CATALOG_ENV_VAR,
-    CATALOG_FILE,
     STARTUP_SECONDS_MAX,
     container_health_timing,
     load_catalog,
@@ -23,6 +20,7 @@ from shared.catalog import (
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import synth_env
+from tests.catalog_helpers import write_catalog
 from tests.layers.compute_helpers import SERVICE, TASK, container
 from tests.synth_helpers import by_name, of_type
 
@@ -33,12 +31,7 @@ CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], Path]
 @pytest.fixture
 def edit_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CatalogEditor:
     def edit(change: Callable[[dict[str, Any]], None]) -> Path:
-        data = yaml.safe_load(CATALOG_FILE.read_text())
-        change(data["services"])
-        path = tmp_path / "catalog.yaml"
-        path.write_text(yaml.safe_dump(data))
-        monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
-        return path
+        return write_catalog(tmp_path, monkeypatch, change)
 
     return edit
 
