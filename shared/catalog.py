@@ -67,6 +67,22 @@ STARTUP_SECONDS_MAX = HEALTH_START_PERIOD_MAX + (HEALTH_RETRIES_MAX - 1) * HEALT
 TARGET_HEALTH_INTERVAL_SECONDS = 15
 TARGET_HEALTHY_THRESHOLD = 2
 
+#: The shortest drain before ECS sends a leaving task SIGTERM (what every public service had before the delay
+#: followed its request timeout), so that a request routed as the deregistration starts is not cut off by
+#: an app that stops listening at once.
+MIN_DEREGISTRATION_DELAY_SECONDS = 30
+
+
+def deregistration_delay(request_timeout_seconds: int, stop_timeout_seconds: int) -> int:
+    """The target group's deregistration delay: ECS deregisters a leaving task, waits this long, and only then
+    sends SIGTERM, SIGKILL following ``stop_timeout_seconds`` later (ECS developer guide, "Optimize load balancer
+    connection draining parameters"). A request in flight when the drain starts thus has delay + stop timeout to
+    finish, since the app finishes the requests it serves on SIGTERM (README, image contract): the delay only
+    needs to make up what the stop timeout lacks. Waiting the whole request timeout (180 s for the gateway)
+    instead would add that much to every deploy and scale-in for no request. 0-3600 s (ELB target group
+    attributes); the catalog keeps a public request timeout <= 3600."""
+    return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds - stop_timeout_seconds)
+
 
 def container_health_timing(startup_seconds: int) -> tuple[int, int, int]:
     """(startPeriod, interval, retries) of a container health check that lets the app answer its first check
