@@ -61,11 +61,28 @@ DEFAULT_STARTUP_SECONDS = 60
 #: The longest start-up a health check can wait for: the longest startPeriod, then retries-1 failed checks at the
 #: longest interval (the first counted check may come right after the start period).
 STARTUP_SECONDS_MAX = HEALTH_START_PERIOD_MAX + (HEALTH_RETRIES_MAX - 1) * HEALTH_INTERVAL_MAX
-#: A public service's target group health check (shared/components/gateway.py): a new target takes
-#: TARGET_HEALTHY_THRESHOLD passing checks TARGET_HEALTH_INTERVAL_SECONDS apart to turn healthy (ELB guide,
-#: "Health checks for Application Load Balancer target groups").
+#: A public service's target group health check (shared/components/gateway.py), a check every
+#: TARGET_HEALTH_INTERVAL_SECONDS. A new target turns healthy on its first passing check, but one that failed 3
+#: checks (45 s, as a slow starter does) is unhealthy and needs TARGET_HEALTHY_THRESHOLD passing checks in a row
+#: (ELB guide, "Health checks for Application Load Balancer target groups").
 TARGET_HEALTH_INTERVAL_SECONDS = 15
 TARGET_HEALTHY_THRESHOLD = 2
+
+#: The shortest drain before ECS sends a leaving task SIGTERM (what every public service had before the delay
+#: followed its request timeout), so that a request routed as the deregistration starts is not cut off by
+#: an app that stops listening at once.
+MIN_DEREGISTRATION_DELAY_SECONDS = 30
+
+
+def deregistration_delay(request_timeout_seconds: int, stop_timeout_seconds: int) -> int:
+    """The target group's deregistration delay: ECS deregisters a leaving task, waits this long, and only then
+    sends SIGTERM, SIGKILL following ``stop_timeout_seconds`` later (ECS developer guide, "Optimize load balancer
+    connection draining parameters"). A request in flight when the drain starts thus has delay + stop timeout to
+    finish, since the app finishes the requests it serves on SIGTERM (README, image contract): the delay only
+    needs to make up what the stop timeout lacks. Waiting the whole request timeout (180 s for the gateway)
+    instead would add that much to every deploy and scale-in for no request. 0-3600 s (ELB target group
+    attributes); the catalog keeps a public request timeout <= 3600."""
+    return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds - stop_timeout_seconds)
 
 
 def container_health_timing(startup_seconds: int) -> tuple[int, int, int]:
@@ -165,7 +182,8 @@ class ServiceSpec(BaseModel):
     @property
     def health_check_grace_seconds(self) -> int:
         """The ECS service's health check grace period behind a load balancer: its start-up, then the passing
-        target group checks a new target needs to turn healthy (90 s at the default 60 s start-up). ECS ignores
+        target group checks an unhealthy target needs to turn healthy (90 s at the default 60 s start-up; the last
+        check's own response time is not added). ECS ignores
         the load balancer's and the container's health checks that long after a task starts (botocore ecs
         CreateService.healthCheckGracePeriodSeconds)."""
         return self.startup_seconds + TARGET_HEALTHY_THRESHOLD * TARGET_HEALTH_INTERVAL_SECONDS

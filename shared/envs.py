@@ -684,10 +684,14 @@ DEPLOY_OVERHEAD_SECONDS = 120
 
 def deployment_seconds(spec: ServiceSpec, public: bool) -> int:
     """The least time a rolling deployment of ``spec`` takes to end steady: a new task starts and turns healthy
-    (behind a load balancer, its grace period), then an old one drains (its request timeout, deregistration delay
-    and stop timeout together) or stops (its stop timeout), with :data:`DEPLOY_OVERHEAD_SECONDS` on top."""
+    (behind a load balancer, its grace period), then an old one drains (behind a load balancer, its target group's
+    deregistration delay, then its stop timeout) or stops (its stop timeout), with :data:`DEPLOY_OVERHEAD_SECONDS`
+    on top."""
+    from shared.catalog import deregistration_delay
+
     started = spec.health_check_grace_seconds if public else spec.startup_seconds
-    stopped = max(spec.request_timeout_seconds, spec.stop_timeout) if public else spec.stop_timeout
+    stopped = spec.stop_timeout + (deregistration_delay(spec.request_timeout_seconds, spec.stop_timeout)
+                                   if public else 0)
     return started + stopped + DEPLOY_OVERHEAD_SECONDS
 
 

@@ -850,6 +850,20 @@ def referenced_targets(
     return []
 
 
+#: ECS services and the task definitions their ``taskDefinition`` input refers to (pulumi_aws types).
+ECS_SERVICE = "aws:ecs/service:Service"
+ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def ecs_services_and_task_definitions(args: StackValidationArgs, *, tasks_none_reason: str | None = None) -> tuple[
+        list[PolicyResource], list[PolicyResource]]:
+    """The stack's ECS services (a stack without one: not applicable) and its ECS task definitions, which a
+    service's ``taskDefinition`` is resolved against (:func:`referenced_targets`); with ``tasks_none_reason`` a
+    stack without a task definition is not applicable too, for that reason."""
+    services = stack_resources(args, ECS_SERVICE, none_reason="the stack has no ECS service")
+    return services, stack_resources(args, ECS_TASK_DEFINITION, none_reason=tasks_none_reason)
+
+
 #: The stack's S3 buckets (the current and the deprecated V2 resource of pulumi_aws).
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 

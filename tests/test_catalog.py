@@ -14,17 +14,9 @@ import pytest
 import yaml
 
 from shared import REPO_ROOT
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.errors import ConfigError
-
-
-def write_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Any) -> Path:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
-    change(data["services"])
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
-    return path
+from tests.catalog_helpers import write_catalog
 
 
 def test_the_committed_catalog_is_created_callees_first() -> None:

@@ -15,6 +15,7 @@ from shared.catalog import (
     FARGATE_STOP_TIMEOUT_DEFAULT,
     TARGET_HEALTH_INTERVAL_SECONDS,
     TARGET_HEALTHY_THRESHOLD,
+    deregistration_delay,
 )
 from shared.components.building_blocks import BUCKET_SETTINGS_OF_THEIR_OWN
 from shared.components.compute_iam import deny_insecure_transport
@@ -93,23 +94,6 @@ class PublicGatewayArgs:
     #: the app container's stopTimeout (the catalog's ServiceSpec.stop_timeout): the part of that finishing
     #: time the task spends after its SIGTERM, which the deregistration delay need not wait out too
     stop_timeout_seconds: int = FARGATE_STOP_TIMEOUT_DEFAULT
-
-
-#: The shortest drain before ECS sends a leaving task SIGTERM (the value every public service had before the
-#: delay followed its request timeout), so that a request routed as the deregistration starts is not cut off by
-#: an app that stops listening at once.
-MIN_DEREGISTRATION_DELAY_SECONDS = 30
-
-
-def deregistration_delay(request_timeout_seconds: int, stop_timeout_seconds: int) -> int:
-    """The target group's deregistration delay: ECS deregisters a leaving task, waits this long, and only then
-    sends SIGTERM, SIGKILL following ``stop_timeout_seconds`` later (ECS developer guide, "Optimize load balancer
-    connection draining parameters"). A request in flight when the drain starts thus has delay + stop timeout to
-    finish, since the app finishes the requests it serves on SIGTERM (README, image contract): the delay only
-    needs to make up what the stop timeout lacks. Waiting the whole request timeout (180 s for the gateway)
-    instead would add that much to every deploy and scale-in for no request. 0-3600 s (ELB target group
-    attributes); the catalog keeps a public request timeout <= 3600."""
-    return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds - stop_timeout_seconds)
 
 
 class PublicGateway(pulumi.ComponentResource):

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, load_catalog
+from shared.catalog import DEFAULT_REQUEST_TIMEOUT_SECONDS, deregistration_delay, load_catalog
 from shared.components.compute_service import SERVICE_CONNECT_IDLE_TIMEOUT_SECONDS, service_connect_timeouts
-from shared.components.gateway import deregistration_delay
 from tests.layers.compute_helpers import ENVS, container, fresh, platform, unit
 from tests.synth_helpers import by_name, of_type
 

@@ -11,18 +11,17 @@ from typing import Any
 
 import botocore.loaders
 import pytest
-import yaml
 
 from shared.catalog import (
-    CATALOG_ENV_VAR,
-    CATALOG_FILE,
     STARTUP_SECONDS_MAX,
     container_health_timing,
+    deregistration_delay,
     load_catalog,
 )
-from shared.envs import load_env
+from shared.envs import DEPLOY_OVERHEAD_SECONDS, deployment_seconds, load_env
 from shared.errors import ConfigError
 from shared.synth.engine import synth_env
+from tests.catalog_helpers import write_catalog
 from tests.layers.compute_helpers import SERVICE, TASK, container
 from tests.synth_helpers import by_name, of_type
 
@@ -33,12 +32,7 @@ CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], Path]
 @pytest.fixture
 def edit_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CatalogEditor:
     def edit(change: Callable[[dict[str, Any]], None]) -> Path:
-        data = yaml.safe_load(CATALOG_FILE.read_text())
-        change(data["services"])
-        path = tmp_path / "catalog.yaml"
-        path.write_text(yaml.safe_dump(data))
-        monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
-        return path
+        return write_catalog(tmp_path, monkeypatch, change)
 
     return edit
 
@@ -133,3 +127,19 @@ def test_a_steady_state_wait_shorter_than_a_deployment_of_a_slow_starter_is_refu
     assert "19 minutes" in raised.value.reason
     edit_env("dev", lambda data: data["compute"].update(steady_state_timeout_minutes=19))
     assert load_env("dev").compute.steady_state_timeout_minutes == 19
+
+
+@pytest.mark.parametrize(("service", "change"), [
+    ("gateway", {}),  # 180 s request timeout, 120 s stop: a 60 s deregistration delay
+    ("inference", {"public": True}),  # 120 s request and stop timeouts: the 30 s least deregistration delay
+    ("inference", {"public": True, "request_timeout_seconds": 15, "stop_timeout_seconds": 10}),
+])
+def test_a_public_deployment_waits_the_target_groups_deregistration_delay_and_the_stop_timeout(
+        service: str, change: dict[str, Any]) -> None:
+    # ECS deregisters a leaving task, waits the target group's deregistration delay, then sends SIGTERM and waits
+    # up to the stop timeout: the old task of a public service is gone only after both.
+    spec = load_catalog()[service].model_copy(update=change)
+    drain = deregistration_delay(spec.request_timeout_seconds, spec.stop_timeout) + spec.stop_timeout
+    assert deployment_seconds(spec, True) == (
+        spec.health_check_grace_seconds + drain + DEPLOY_OVERHEAD_SECONDS)
+    assert deployment_seconds(spec, False) == spec.startup_seconds + spec.stop_timeout + DEPLOY_OVERHEAD_SECONDS

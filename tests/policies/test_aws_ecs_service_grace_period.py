@@ -100,3 +100,16 @@ def test_the_platforms_public_gateway_passes_in_every_env_also_as_a_slow_starter
     result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
     assert [f.to_json() for f in result.findings if f.rule == RULE] == []
     assert not [na for na in result.not_applicable if na.rule == RULE]
+
+
+def test_a_short_grace_period_is_reported_even_when_another_service_is_undecided(
+        policy_findings: Any, policy_not_applicable: Any) -> None:
+    # One service's grace period is unknown at preview: the other's, known too short, is still a finding.
+    definition, other = task(240), task(240, name="api")
+    undecided = service(definition, UNKNOWN_STRING)
+    short = res(SERVICE, "api", {**service(other, 90)["inputs"], "name": "api"}, dependencies=[other],
+                property_dependencies={"taskDefinition": [other]})
+    resources = [definition, other, undecided, short]
+    (message,) = messages(policy_findings(resources))
+    assert "ECS service 'api' ignores its load balancer's health checks for 90 s" in message
+    assert reasons(policy_not_applicable(resources)) == []

@@ -24,17 +24,15 @@ from shared.policy_support import (
     UNKNOWN,
     as_list,
     contains_unknown,
+    ecs_services_and_task_definitions,
     get,
     not_applicable,
     referenced_targets,
     resource_input,
-    stack_resources,
     stack_rule_policy,
 )
 from shared.policy_typing import ReportViolation
 
-SERVICE = "aws:ecs/service:Service"
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 #: The newest platform version of each OS family (ECS developer guide, "Fargate platform versions for Amazon ECS").
 CURRENT = {"Linux": "1.4.0", "Windows": "1.0.0"}
 
@@ -58,8 +56,7 @@ def _service_family(service: PolicyResource, tasks: list[PolicyResource]) -> tup
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    services = stack_resources(args, SERVICE, none_reason="the stack has no ECS service")
-    tasks = stack_resources(args, TASK_DEFINITION)
+    services, tasks = ecs_services_and_task_definitions(args)
     undecided: list[str] = []
     fargate = 0
     reported: list[str] = []

@@ -25,19 +25,16 @@ from shared.policy_support import (
     as_int,
     as_list,
     contains_unknown,
+    ecs_services_and_task_definitions,
     get,
     not_applicable,
     parse_json,
     provider_container_keys,
     referenced_targets,
     resource_input,
-    stack_resources,
     stack_rule_policy,
 )
 from shared.policy_typing import ReportViolation
-
-SERVICE = "aws:ecs/service:Service"
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 
 def _start_periods(containers: Any, names: set[str]) -> dict[str, int]:
@@ -52,8 +49,8 @@ def _start_periods(containers: Any, names: set[str]) -> dict[str, int]:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    services = stack_resources(args, SERVICE, none_reason="the stack has no ECS service")
-    tasks = stack_resources(args, TASK_DEFINITION, none_reason="the stack has no ECS task definition")
+    services, tasks = ecs_services_and_task_definitions(
+        args, tasks_none_reason="the stack has no ECS task definition")
     undecided: list[str] = []
     checks: list[tuple[Any, Any, set[str], Any]] = []
     for service in services:
@@ -85,19 +82,22 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         periods = _start_periods(provider_container_keys(list(as_list(containers))), names)
         if periods:
             decided.append((service, periods, as_int(grace) or 0))
-    if undecided:
-        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
-    if not decided:
-        not_applicable(args, "no load-balanced ECS service of the stack registers a container with a health check "
-                             "start period in a task definition of the stack")
+    reported = 0
     for service, periods, grace in decided:
         name, start = max(periods.items(), key=lambda item: item[1])
         if grace < start:
+            reported += 1
             report_violation(
                 f"ECS service '{service.name}' ignores its load balancer's health checks for {grace} s "
                 f"(healthCheckGracePeriodSeconds), less than container '{name}''s health check startPeriod of "
                 f"{start} s: ECS stops the task while it may still be starting; set health_check_grace_period_"
                 f"seconds to at least {start} (plus the target group's healthy threshold x interval).", service.urn)
+    # A service that was judged keeps its finding while another one is still unknown at preview.
+    if undecided and not reported:
+        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
+    if not decided:
+        not_applicable(args, "no load-balanced ECS service of the stack registers a container with a health check "
+                             "start period in a task definition of the stack")
 
 
 POLICY = stack_rule_policy(__file__, _validate)
