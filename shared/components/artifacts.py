@@ -167,9 +167,10 @@ class ArtifactStore(pulumi.ComponentResource):
 
     def _access_logs(self, name: str, args: ArtifactStoreArgs) -> None:
         """The log bucket: created, configured and deleted as the artifact bucket is (namespace, force_destroy,
-        settings one at a time, settings ignored on the bucket itself), but SSE-S3: S3 user guide, "Enabling Amazon S3
-        server access logging", the target bucket's default encryption may be SSE-S3 (SSE-KMS is not supported
-        there), and unversioned: each log object is written once under a new key and expires with the lifecycle."""
+        settings one at a time, settings ignored on the bucket itself), but SSE-S3, the target default encryption S3's
+        guide ("Enabling Amazon S3 server access logging") has always documented for log delivery (it long excluded
+        SSE-KMS; with a KMS key the logging service would also need the key policy's grant), and unversioned: each
+        log object is written once under a new key and expires with the lifecycle."""
         log_name = args.log_bucket_name
         self.log_bucket = aws.s3.Bucket(
             f"{name}-logs", bucket=log_name, bucket_namespace=ARTIFACT_BUCKET_NAMESPACE, force_destroy=not args.protect,
