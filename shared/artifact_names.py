@@ -10,6 +10,10 @@ the first ``up``, and after every ``destroy``), and the tasks would then write m
 The whole name has at most 63 characters (S3's bucket naming rules), the suffix up to 31 of them (a 14-character
 region), so for the longest env names (30 characters) the prefix ``ml-artifacts-<env>`` is cut to what is left: the
 env loader lets no two envs share an account and region, and the suffix holds both, so the name stays the env's own.
+
+The bucket's S3 server access logs go to a second bucket of the env, ``ml-artifact-logs-<env>-<account id>-<region>-an``
+(:func:`artifact_log_bucket_name`), in the same namespace, named (and cut) the same way: S3 delivers server access
+logs only to a bucket of the same account and Region (S3 user guide, "Enabling Amazon S3 server access logging").
 """
 
 from __future__ import annotations
@@ -30,14 +34,24 @@ def account_regional_suffix(account_id: str, region: str) -> str:
     return f"-{account_id}-{region}-an"
 
 
+def _account_regional_name(what: str, prefix: str, account_id: str, region: str) -> str:
+    """``<prefix>-<account id>-<region>-an``, the prefix cut to fit S3's 63 characters."""
+    suffix = account_regional_suffix(account_id, region)
+    name = prefix[:BUCKET_NAME_MAX - len(suffix)].rstrip("-.") + suffix
+    if not _BUCKET_NAME.match(name) or ".." in name:
+        raise ValueError(f"the {what} bucket {name!r} breaks S3's bucket naming rules")
+    return name
+
+
 def artifact_bucket_name(env_name: str, account_id: str, region: str) -> str:
     """``ml-artifacts-<env>-<account id>-<region>-an``, the prefix cut to fit S3's 63 characters."""
-    suffix = account_regional_suffix(account_id, region)
-    prefix = f"ml-artifacts-{env_name}"[:BUCKET_NAME_MAX - len(suffix)].rstrip("-.")
-    name = prefix + suffix
-    if not _BUCKET_NAME.match(name) or ".." in name:
-        raise ValueError(f"the model-artifact bucket {name!r} breaks S3's bucket naming rules")
-    return name
+    return _account_regional_name("model-artifact", f"ml-artifacts-{env_name}", account_id, region)
+
+
+def artifact_log_bucket_name(env_name: str, account_id: str, region: str) -> str:
+    """The model-artifact bucket's server-access-log bucket: ``ml-artifact-logs-<env>-<account id>-<region>-an``, the
+    prefix cut to fit S3's 63 characters."""
+    return _account_regional_name("model-artifact log", f"ml-artifact-logs-{env_name}", account_id, region)
 
 
 def artifact_prefix(service: str) -> str:

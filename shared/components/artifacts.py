@@ -5,6 +5,12 @@ In the compute layer, next to the other stores the services' tasks use (ECR repo
 readers and writers are compute's task roles, and nothing before compute needs the bucket itself. The network layer,
 which deploys first, only needs its name for the S3 gateway endpoint's policy, and takes it from
 :mod:`shared.artifact_names`, the one source of the name.
+
+S3 server access logging (Security Hub S3.9) records every request made to the bucket into a second bucket of the
+store, the log bucket: same account, Region and namespace (S3 delivers the logs nowhere else), private,
+owner-enforced, SSE-S3, written by S3's logging service only, its logs expiring after the env's log retention.
+The log bucket itself is not logged (a log of the log writes; S3 user guide, "Enabling Amazon S3 server access
+logging": the target bucket should not have server access logging enabled).
 """
 
 from __future__ import annotations
@@ -27,12 +33,27 @@ NONCURRENT_VERSION_DAYS = 30
 #: Days after which S3 aborts a multipart upload that was never completed (a training task stopped mid-upload),
 #: whose parts would otherwise be stored, and billed, forever.
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7
+#: Where in the log bucket S3 writes the artifact bucket's server access logs (the key prefix of every log object).
+ACCESS_LOG_PREFIX = "s3-access-logs/"
 
 
 def artifact_bucket_policy(bucket_arn: str) -> dict[str, Any]:
     """Nothing in the bucket is reachable over plain HTTP (S3 user guide, "Amazon S3 bucket policy examples":
     aws:SecureTransport). Access itself comes from the task roles' IAM grants: the bucket allows no one."""
     return document(deny_insecure_transport(bucket_arn))
+
+
+def access_log_bucket_policy(*, log_bucket_arn: str, artifact_bucket_arn: str, account_id: str) -> dict[str, Any]:
+    """S3's logging service (``logging.s3.amazonaws.com``) may put objects under :data:`ACCESS_LOG_PREFIX`, for the
+    artifact bucket of this account only: the policy of the S3 user guide, "Enabling Amazon S3 server access logging",
+    permissions for log delivery (a BucketOwnerEnforced target takes no ACL grant). And the TLS-only deny: the
+    logging service delivers over TLS, so the deny (on aws:SecureTransport false only) does not stop it."""
+    return document(
+        {"Sid": "S3ServerAccessLogsPolicy", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+         "Action": "s3:PutObject", "Resource": f"{log_bucket_arn}/{ACCESS_LOG_PREFIX}*",
+         "Condition": {"ArnLike": {"aws:SourceArn": artifact_bucket_arn},
+                       "StringEquals": {"aws:SourceAccount": account_id}}},
+        deny_insecure_transport(log_bucket_arn))
 
 
 def artifact_lifecycle_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:
@@ -60,6 +81,10 @@ class ArtifactStoreArgs:
     protect: bool
     #: the bucket's name (shared.components.compute_plan.ComputeSettings.artifact_bucket_name)
     bucket_name: str
+    #: the bucket its server access logs go to (shared.artifact_names.artifact_log_bucket_name)
+    log_bucket_name: str
+    #: days S3 keeps the access logs (the env's compute.log_retention_days)
+    log_retention_days: int
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -130,4 +155,55 @@ class ArtifactStore(pulumi.ComponentResource):
         #: (an object written before the default encryption is in place would be SSE-S3, before versioning unversioned)
         self.ready: tuple[pulumi.Resource, ...] = (self.public_access_block, self.ownership, self.encryption,
                                                    self.versioning, self.policy)
-        self.register_outputs({"bucket": self.bucket.bucket, "key_arn": self.key.arn})
+        self._access_logs(name, args)
+        # S3 server access logging (Security Hub S3.9), the bucket's last setting: after its policy (409 otherwise)
+        # and after the log bucket's policy, which lets S3's logging service write there (pulumi_aws
+        # s3.BucketLogging's own example orders the two so).
+        self.logging = aws.s3.BucketLogging(
+            name, bucket=self.bucket.id, target_bucket=self.log_bucket.bucket, target_prefix=ACCESS_LOG_PREFIX,
+            opts=after(self.policy, self.log_policy))
+        self.register_outputs({"bucket": self.bucket.bucket, "key_arn": self.key.arn,
+                               "log_bucket": self.log_bucket.bucket})
+
+    def _access_logs(self, name: str, args: ArtifactStoreArgs) -> None:
+        """The log bucket: created, configured and deleted as the artifact bucket is (namespace, force_destroy,
+        settings one at a time, settings ignored on the bucket itself), but SSE-S3, the target default encryption S3's
+        guide ("Enabling Amazon S3 server access logging") has always documented for log delivery (it long excluded
+        SSE-KMS; with a KMS key the logging service would also need the key policy's grant), and unversioned: each
+        log object is written once under a new key and expires with the lifecycle."""
+        log_name = args.log_bucket_name
+        self.log_bucket = aws.s3.Bucket(
+            f"{name}-logs", bucket=log_name, bucket_namespace=ARTIFACT_BUCKET_NAMESPACE, force_destroy=not args.protect,
+            tags={"Name": log_name, "purpose": "model-artifact-access-logs"},
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=list(BUCKET_SETTINGS_OF_THEIR_OWN)))
+
+        def after(*previous: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self.log_bucket, depends_on=list(previous))
+
+        s3 = aws.s3
+        ownership = s3.BucketOwnershipControls(
+            f"{name}-logs", bucket=self.log_bucket.id,
+            rule=s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=pulumi.ResourceOptions(parent=self.log_bucket))
+        block = s3.BucketPublicAccessBlock(
+            f"{name}-logs", bucket=self.log_bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=after(ownership))
+        encryption = s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-logs", bucket=self.log_bucket.id, opts=after(block),
+            rules=[s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=(
+                    s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256")))])
+        lifecycle = s3.BucketLifecycleConfiguration(
+            f"{name}-logs", bucket=self.log_bucket.id, opts=after(encryption),
+            rules=[s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-access-logs", status="Enabled",
+                filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=ACCESS_LOG_PREFIX),
+                expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.log_retention_days))])
+        self.log_policy = s3.BucketPolicy(
+            f"{name}-logs", bucket=self.log_bucket.id,
+            policy=json.dumps(access_log_bucket_policy(
+                log_bucket_arn=s3_bucket_arn(args.partition, log_name),
+                artifact_bucket_arn=s3_bucket_arn(args.partition, args.bucket_name), account_id=args.account_id),
+                sort_keys=True),
+            opts=after(block, lifecycle))

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from shared.artifact_names import artifact_log_bucket_name
 from shared.catalog import Catalog, catalog_path
 from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
 from shared.components.artifacts import ArtifactStore, ArtifactStoreArgs
@@ -111,7 +112,9 @@ class ComputeArgs:
             replication=ImageReplicationArgs.from_env(env, settings.partition),
             artifacts=ArtifactStoreArgs(env_name=env.name, account_id=env.account_id, region=env.region,
                                         partition=settings.partition, protect=env.protect,
-                                        bucket_name=settings.artifact_bucket_name)
+                                        bucket_name=settings.artifact_bucket_name,
+                                        log_bucket_name=artifact_log_bucket_name(env.name, env.account_id, env.region),
+                                        log_retention_days=env.compute.log_retention_days)
             if catalog.uses_artifacts else None,
         )
 

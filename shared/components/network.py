@@ -11,7 +11,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import artifact_bucket_name
+from shared.artifact_names import artifact_bucket_name, artifact_log_bucket_name
 from shared.catalog import Catalog
 from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
@@ -212,8 +212,12 @@ class VpcNetworkArgs:
             # that removes the last `artifacts`, this layer updates the endpoint before compute (after it in the
             # DAG) deletes the bucket (ListObjectVersions, DeleteObjectVersion, DeleteBucket of force_destroy), and
             # from the in-VPC runner those calls pass this endpoint. The name is in the account's own namespace.
+            # The store's access-log bucket likewise (created and deleted with the store, on the same runner). S3's
+            # logging service writes the logs from inside S3, not through this endpoint, whose policy applies only to
+            # requests sent through it (AWS PrivateLink guide, "Control access to VPC endpoints using endpoint
+            # policies").
             artifact_bucket=artifact, platform_buckets=(
-                store,
+                store, artifact_log_bucket_name(env.name, env.account_id, env.region),
                 *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
                   for spec in catalog if spec.public and env.compute.public_gateway)),
             deploy_role_arn=DeployRunnerArgs.from_env(env).deploy_role_arn,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.artifact_names import artifact_bucket_name
+from shared.artifact_names import artifact_bucket_name, artifact_log_bucket_name
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.envs import load_env
 from shared.regions import REGION_AZS
@@ -34,14 +34,15 @@ from tests.synth_helpers import by_name, of_type
 BUCKET = "aws:s3/bucket:Bucket"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 STORE = "compute-artifacts"
+LOGS = "compute-artifacts-logs"
 
 
 def bucket_of(env: str) -> dict[str, Any]:
     return by_name(platform(env)["compute"], BUCKET, STORE)
 
 
-def setting(env: str, type_: str) -> dict[str, Any]:
-    return by_name(platform(env)["compute"], f"aws:s3/{type_[0].lower()}{type_[1:]}:{type_}", STORE)
+def setting(env: str, type_: str, bucket: str = STORE) -> dict[str, Any]:
+    return by_name(platform(env)["compute"], f"aws:s3/{type_[0].lower()}{type_[1:]}:{type_}", bucket)
 
 
 CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], None]
@@ -256,7 +257,7 @@ def test_a_writer_writes_under_its_own_prefix_only(edit_catalog: CatalogEditor) 
                 for service in ("preprocess", "training")}
     bucket = artifact_bucket_name("dev", "111111111111", "eu-west-1")
     assert prefixes == {"preprocess": f"{bucket}/preprocess/*", "training": f"{bucket}/training/*"}
-    assert len(of_type(compute, BUCKET)) == 1  # still one store for the env
+    assert sorted(b["name"] for b in of_type(compute, BUCKET)) == [STORE, LOGS]  # still one store for the env
 
 
 @pytest.mark.parametrize("region", sorted(REGION_AZS))
@@ -266,6 +267,10 @@ def test_the_name_fits_s3_for_the_longest_env_name_in_every_region(region: str) 
     assert len(longest) <= 63 and longest.endswith(suffix) and longest.startswith("ml-artifacts-customer")
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", longest) and "--" not in longest.removesuffix(suffix)
     assert artifact_bucket_name("dev", "123456789012", region) == f"ml-artifacts-dev{suffix}"
+    logs = artifact_log_bucket_name("customer-analytics-sandbox-eu1", "123456789012", region)
+    assert len(logs) <= 63 and logs.endswith(suffix) and logs.startswith("ml-artifact-logs-customer")
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", logs) and "--" not in logs.removesuffix(suffix)
+    assert artifact_log_bucket_name("dev", "123456789012", region) == f"ml-artifact-logs-dev{suffix}"
 
 
 def test_the_network_and_compute_layers_name_the_same_bucket() -> None:
@@ -312,15 +317,18 @@ def test_the_deploy_role_manages_the_bucket_through_the_s3_endpoint_and_no_task_
     provider's bucket calls (CreateBucket, PutBucketPolicy, GetBucketAcl...) must pass it for the deploy role."""
     account = load_env(env).account_id
     arn = f"arn:aws:s3:::{bucket_of(env)['inputs']['bucket']}"
+    # ...and its access-log bucket, created and deleted with it on the same runner
+    logs = f"arn:aws:s3:::{by_name(platform(env)['compute'], BUCKET, LOGS)['inputs']['bucket']}"
     assert deploy_statement(platform(env)["network"]) == {
         "Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
-        "Resource": [arn, f"{arn}/*"],
+        "Resource": sorted([arn, f"{arn}/*", logs, f"{logs}/*"]),
         "Condition": {"StringEquals": {"aws:PrincipalAccount": account,
                                        "aws:PrincipalArn": f"arn:aws:iam::{account}:role/ml-platform-deployer"}}}
     endpoint = s3_endpoint_statements(platform(env)["network"])
     # any other principal of the account (a task role): objects only, never the bucket's configuration
     for action in ("s3:CreateBucket", "s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutLifecycleConfiguration"):
         assert not _endpoint_allows(endpoint, action, arn, account), action
+        assert not _endpoint_allows(endpoint, action, logs, account), action
 
 
 def test_the_deploy_roles_statement_follows_its_name_and_the_access_log_buckets(edit_env: Any) -> None:
@@ -332,8 +340,10 @@ def test_the_deploy_roles_statement_follows_its_name_and_the_access_log_buckets(
     edit_env("staging", public_gateway)
     statement = deploy_statement(synth_env("staging", ["network"])["network"])
     artifacts = f"arn:aws:s3:::{artifact_bucket_name('staging', '222222222222', 'eu-west-1')}"
+    artifact_logs = f"arn:aws:s3:::{artifact_log_bucket_name('staging', '222222222222', 'eu-west-1')}"
     logs = "arn:aws:s3:::ml-staging-gateway-alb-logs-222222222222"
-    assert statement["Resource"] == sorted([artifacts, f"{artifacts}/*", logs, f"{logs}/*"])
+    assert statement["Resource"] == sorted([artifacts, f"{artifacts}/*", artifact_logs, f"{artifact_logs}/*", logs,
+                                            f"{logs}/*"])
     assert statement["Condition"]["StringEquals"]["aws:PrincipalArn"] == "arn:aws:iam::222222222222:role/ci-deployer"
 
 
@@ -347,8 +357,9 @@ def test_the_deploy_role_may_still_delete_the_bucket_once_no_service_uses_artifa
     account = load_env("staging").account_id
     endpoint = s3_endpoint_statements(synth_env("staging", ["network"])["network"])
     arn = f"arn:aws:s3:::{artifact_bucket_name('staging', account, 'eu-west-1')}"
+    logs = f"arn:aws:s3:::{artifact_log_bucket_name('staging', account, 'eu-west-1')}"
     (deploy,) = [s for s in endpoint if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
-    assert {arn, f"{arn}/*"} <= set(deploy["Resource"])
+    assert {arn, f"{arn}/*", logs, f"{logs}/*"} <= set(deploy["Resource"])
     role = f"arn:aws:iam::{account}:role/ml-platform-deployer"
     assert deploy["Condition"]["StringEquals"]["aws:PrincipalArn"] == role
     # the tasks' statement goes with the last reader or writer
@@ -361,24 +372,31 @@ def test_the_buckets_settings_are_written_one_at_a_time(env: str) -> None:
     OperationAborted ("A conflicting conditional operation is currently in progress"; e.g. a bucket policy written
     with the ownership controls): every two settings of the bucket are ordered, on create and (reversed) on delete."""
     types = ("BucketOwnershipControls", "BucketPublicAccessBlock", "BucketServerSideEncryptionConfiguration",
-             "BucketVersioning", "BucketLifecycleConfiguration", "BucketPolicy")
+             "BucketVersioning", "BucketLifecycleConfiguration", "BucketPolicy", "BucketLogging")
     settings = {setting(env, t)["urn"]: set(setting(env, t)["dependencies"]) for t in types}
+    log_types = ("BucketOwnershipControls", "BucketPublicAccessBlock", "BucketServerSideEncryptionConfiguration",
+                 "BucketLifecycleConfiguration", "BucketPolicy")
+    log_settings = {setting(env, t, LOGS)["urn"]: set(setting(env, t, LOGS)["dependencies"]) for t in log_types}
+    all_settings = {**settings, **log_settings}
 
     def before(urn: str) -> set[str]:
         found: set[str] = set()
         todo = [urn]
         while todo:
-            for dependency in settings.get(todo.pop(), set()) - found:
+            for dependency in all_settings.get(todo.pop(), set()) - found:
                 found.add(dependency)
                 todo.append(dependency)
         return found
 
-    for first in settings:
-        for second in settings:
-            if first != second:
-                assert first in before(second) or second in before(first), (first, second)
+    for group in (settings, log_settings):
+        for first in group:
+            for second in group:
+                if first != second:
+                    assert first in before(second) or second in before(first), (first, second)
     # the policy still comes after the public access block (BlockPublicPolicy being written: 409)
-    assert setting(env, "BucketPublicAccessBlock")["urn"] in before(setting(env, "BucketPolicy")["urn"])
+    for bucket in (STORE, LOGS):
+        assert setting(env, "BucketPublicAccessBlock", bucket)["urn"] in before(
+            setting(env, "BucketPolicy", bucket)["urn"]), bucket
 
 
 #: The bucket property each separate S3 setting resource writes: what `pulumi refresh` reads back into the bucket.
@@ -414,7 +432,7 @@ def test_a_refresh_then_up_never_takes_a_buckets_settings_away(edit_env: Any, mo
         public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:333333333333:certificate/gateway"))
     compute = synth_env("prod", ["compute"])["compute"]
     buckets = {resource["urn"]: resource["name"] for resource in of_type(compute, BUCKET)}
-    assert sorted(buckets.values()) == ["compute-artifacts", "gateway-alb-logs"]
+    assert sorted(buckets.values()) == ["compute-artifacts", "compute-artifacts-logs", "gateway-alb-logs"]
     owned: dict[str, set[str]] = {name: set() for name in buckets.values()}
     for resource in compute["resources"]:
         prop = SETTING_PROPERTY.get(resource["type"])
@@ -425,6 +443,81 @@ def test_a_refresh_then_up_never_takes_a_buckets_settings_away(edit_env: Any, mo
         if prop and parent:
             owned[parent].add(prop)
     assert owned["compute-artifacts"] >= {"lifecycleRules", "serverSideEncryptionConfiguration", "versioning",
-                                          "policy", "grants"}
+                                          "policy", "grants", "logging"}
+    assert owned["compute-artifacts-logs"] >= {"lifecycleRules", "serverSideEncryptionConfiguration", "policy",
+                                               "grants"}
     for name, props in owned.items():
         assert props <= set(ignored[name]), f"{name} would lose {sorted(props - set(ignored[name]))} on refresh + up"
+
+
+def log_bucket_of(env: str) -> dict[str, Any]:
+    return by_name(platform(env)["compute"], BUCKET, LOGS)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_bucket_logs_its_requests_to_a_private_sse_s3_log_bucket_of_the_env(env: str) -> None:
+    """Security Hub S3.9: S3 server access logging, delivered to a bucket of the same account and Region (S3 delivers
+    nowhere else), in the account regional namespace like the store, SSE-S3 (the target's default encryption S3 server
+    access logging takes), owner-enforced (no ACL grant: the bucket policy lets the logging service write)."""
+    config = load_env(env)
+    bucket = log_bucket_of(env)
+    name = bucket["inputs"]["bucket"]
+    assert name == f"ml-artifact-logs-{env}-{config.account_id}-{config.region}-an"
+    assert bucket["inputs"]["bucketNamespace"] == "account-regional"
+    assert setting(env, "BucketPublicAccessBlock", LOGS)["inputs"] == {
+        "bucket": name, "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
+        "restrictPublicBuckets": True}
+    assert setting(env, "BucketOwnershipControls", LOGS)["inputs"]["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    assert setting(env, "BucketServerSideEncryptionConfiguration", LOGS)["inputs"]["rules"] == [
+        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    # the logs expire after the env's log retention
+    assert setting(env, "BucketLifecycleConfiguration", LOGS)["inputs"]["rules"] == [
+        {"id": "expire-access-logs", "status": "Enabled", "filter": {"prefix": "s3-access-logs/"},
+         "expiration": {"days": config.compute.log_retention_days}}]
+    # destroyed like the store: force_destroy where the env does not protect state, protected where it does
+    assert bucket["inputs"]["forceDestroy"] is (not config.protect)
+    assert bucket["protect"] is config.protect
+    for type_ in ("BucketPublicAccessBlock", "BucketOwnershipControls", "BucketServerSideEncryptionConfiguration",
+                  "BucketLifecycleConfiguration", "BucketPolicy"):
+        assert setting(env, type_, LOGS)["protect"] is False, type_
+    # the log bucket itself is not logged (S3 user guide: a target bucket should not have server access logging)
+    assert [r["inputs"]["bucket"] for r in of_type(platform(env)["compute"], "aws:s3/bucketLogging:BucketLogging")] \
+        == [bucket_of(env)["inputs"]["bucket"]]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_s3s_logging_service_writes_the_logs_and_only_for_the_env_store(env: str) -> None:
+    """The S3 user guide's policy for log delivery (aws:SourceArn the source bucket, aws:SourceAccount its account),
+    next to the TLS-only deny, which names aws:SecureTransport false alone and so does not stop the (TLS) delivery."""
+    account = load_env(env).account_id
+    name = log_bucket_of(env)["inputs"]["bucket"]
+    allow, deny = statements(setting(env, "BucketPolicy", LOGS))
+    assert allow == {
+        "Sid": "S3ServerAccessLogsPolicy", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/s3-access-logs/*",
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket_of(env)['inputs']['bucket']}"},
+                      "StringEquals": {"aws:SourceAccount": account}}}
+    assert deny == {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_logging_is_turned_on_only_once_the_log_bucket_lets_s3_write(env: str) -> None:
+    """First `up` in an empty account: the log bucket and its policy exist before PutBucketLogging names it, and the
+    store's own settings are not written at the same time (409 OperationAborted)."""
+    logging = setting(env, "BucketLogging")
+    assert logging["inputs"] == {"bucket": bucket_of(env)["inputs"]["bucket"],
+                                 "targetBucket": log_bucket_of(env)["inputs"]["bucket"],
+                                 "targetPrefix": "s3-access-logs/"}
+    assert logging["parent"] == bucket_of(env)["urn"]
+    assert {setting(env, "BucketPolicy", LOGS)["urn"], setting(env, "BucketPolicy")["urn"],
+            log_bucket_of(env)["urn"]} <= set(logging["dependencies"])
+
+
+def test_a_change_of_log_retention_moves_the_log_expiry(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["compute"].update(log_retention_days=30))
+    compute = synth_env("dev", ["compute"])["compute"]
+    (rule,) = by_name(compute, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LOGS)["inputs"][
+        "rules"]
+    assert rule["expiration"] == {"days": 30}

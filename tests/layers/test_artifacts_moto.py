@@ -22,6 +22,7 @@ from tests.synth_helpers import by_name
 
 ENV = "dev"
 STORE = "compute-artifacts"
+LOGS = "compute-artifacts-logs"
 #: the synth's input names that are not the S3 API's member name with its first letter upper-cased
 API_NAMES = {"id": "ID", "kmsMasterKeyId": "KMSMasterKeyID", "sseAlgorithm": "SSEAlgorithm"}
 
@@ -36,9 +37,9 @@ def api_shape(value: Any) -> Any:
     return value
 
 
-def inputs(type_: str) -> dict[str, Any]:
+def inputs(type_: str, name: str = STORE) -> dict[str, Any]:
     """A copy of a resource's inputs: the synth documents are cached for the whole test run, never edited."""
-    return copy.deepcopy(by_name(platform(ENV)["compute"], f"aws:s3/{type_}", STORE)["inputs"])
+    return copy.deepcopy(by_name(platform(ENV)["compute"], f"aws:s3/{type_}", name)["inputs"])
 
 
 @pytest.fixture
@@ -149,3 +150,37 @@ def test_inference_reads_any_version_and_writes_nothing_and_gateway_nothing_at_a
     gateway = store["gateway"]
     assert denied(gateway.get_object, Bucket=bucket, Key=key)
     assert denied(gateway.list_objects_v2, Bucket=bucket)
+
+
+def test_logging_needs_the_log_buckets_policy_first_and_then_s3_takes_it(moto_aws: None) -> None:
+    """The first `up` in an empty account, as S3 requests in the synth's order: the log bucket and each of its
+    settings, then PutBucketLogging on the store. S3 (and moto) refuses logging into a bucket whose policy does not
+    yet let logging.s3.amazonaws.com put objects under the prefix (InvalidTargetBucketForLogging): the policy must
+    come first, as BucketLogging's dependencies say (test_artifacts)."""
+    env = load_env(ENV)
+    s3 = MotoAccounts.client(env.account_id, env.region, "s3")
+    for name in (STORE, LOGS):
+        created = inputs("bucket:Bucket", name)
+        s3.create_bucket(Bucket=created["bucket"], CreateBucketConfiguration={"LocationConstraint": env.region},
+                         BucketNamespace=created["bucketNamespace"])
+    logging = inputs("bucketLogging:BucketLogging")
+    status = {"LoggingEnabled": {"TargetBucket": logging["targetBucket"], "TargetPrefix": logging["targetPrefix"]}}
+    log_bucket = inputs("bucket:Bucket", LOGS)["bucket"]
+    s3.put_bucket_ownership_controls(Bucket=log_bucket, OwnershipControls={"Rules": [api_shape(
+        inputs("bucketOwnershipControls:BucketOwnershipControls", LOGS)["rule"])]})
+    block = inputs("bucketPublicAccessBlock:BucketPublicAccessBlock", LOGS)
+    block.pop("bucket")
+    s3.put_public_access_block(Bucket=log_bucket, PublicAccessBlockConfiguration=api_shape(block))
+    s3.put_bucket_encryption(Bucket=log_bucket, ServerSideEncryptionConfiguration={"Rules": api_shape(
+        inputs("bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", LOGS)["rules"])})
+    s3.put_bucket_lifecycle_configuration(Bucket=log_bucket, LifecycleConfiguration={"Rules": api_shape(
+        inputs("bucketLifecycleConfiguration:BucketLifecycleConfiguration", LOGS)["rules"])})
+    with pytest.raises(ClientError, match="InvalidTargetBucketForLogging"):
+        s3.put_bucket_logging(Bucket=logging["bucket"], BucketLoggingStatus=status)
+    s3.put_bucket_policy(Bucket=log_bucket, Policy=inputs("bucketPolicy:BucketPolicy", LOGS)["policy"])
+    s3.put_bucket_logging(Bucket=logging["bucket"], BucketLoggingStatus=status)
+    assert s3.get_bucket_logging(Bucket=logging["bucket"])["LoggingEnabled"] == status["LoggingEnabled"]
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=log_bucket)["Rules"]
+    assert rule["Expiration"] == {"Days": env.compute.log_retention_days}
+    (sse,) = s3.get_bucket_encryption(Bucket=log_bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert sse["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}

@@ -101,8 +101,10 @@ def test_repositories_keys_and_log_groups_are_protected_in_prod_only() -> None:
         # Lifecycle policies, aliases, roles, task definitions and services are re-created without loss.
         expected = ({(REPOSITORY, f"{s}-repo") for s in SERVICES} | {(KEY, "compute-ecr"), (KEY, "compute-logs")}
                     | {(LOG_GROUP, r["name"]) for r in of_type(doc, LOG_GROUP)}
-                    # the model-artifact bucket and its key (not the bucket's settings: re-created without loss)
-                    | {(KEY, "compute-artifacts"), ("aws:s3/bucket:Bucket", "compute-artifacts")})
+                    # the model-artifact bucket, its key and its access-log bucket (not the buckets' settings:
+                    # re-created without loss)
+                    | {(KEY, "compute-artifacts"), ("aws:s3/bucket:Bucket", "compute-artifacts"),
+                       ("aws:s3/bucket:Bucket", "compute-artifacts-logs")})
         assert protected == (expected if env == "prod" else set()), env
 
 

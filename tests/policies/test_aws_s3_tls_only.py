@@ -97,11 +97,12 @@ def test_a_stack_without_buckets_is_not_applicable(policy_not_applicable: Any) -
 @pytest.mark.parametrize("env", ENVS)
 def test_the_platforms_buckets_pass_in_every_env(edit_env: Any, policy_engine: PolicyEngine, env: str,
                                                  rule: str) -> None:
-    """The model-artifact bucket, and the public gateway's access-log bucket where an env turns it on, pass the
-    stack rules on S3 buckets (each decides: none is left not applicable)."""
+    """The model-artifact bucket and its server-access-log bucket, and the public gateway's access-log bucket where
+    an env turns it on, pass the stack rules on S3 buckets (each decides: none is left not applicable)."""
     edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
     doc = fresh(env)["compute"]
-    assert {r["name"] for r in doc["resources"] if r["type"] == BUCKET} == {"compute-artifacts", "gateway-alb-logs"}
+    assert {r["name"] for r in doc["resources"] if r["type"] == BUCKET} == {
+        "compute-artifacts", "compute-artifacts-logs", "gateway-alb-logs"}
     result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
     assert [f.to_json() for f in result.findings if f.rule == rule] == []
     assert not [na for na in result.not_applicable if na.rule == rule]
