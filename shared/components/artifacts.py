@@ -46,8 +46,10 @@ def artifact_bucket_policy(bucket_arn: str) -> dict[str, Any]:
 def access_log_bucket_policy(*, log_bucket_arn: str, artifact_bucket_arn: str, account_id: str) -> dict[str, Any]:
     """S3's logging service (``logging.s3.amazonaws.com``) may put objects under :data:`ACCESS_LOG_PREFIX`, for the
     artifact bucket of this account only: the policy of the S3 user guide, "Enabling Amazon S3 server access logging",
-    permissions for log delivery (a BucketOwnerEnforced target takes no ACL grant). And the TLS-only deny: the
-    logging service delivers over TLS, so the deny (on aws:SecureTransport false only) does not stop it."""
+    permissions for log delivery (a BucketOwnerEnforced target takes no ACL grant). And the TLS-only deny, kept: it
+    names aws:SecureTransport false only, and AWS's own log buckets pair it with service log delivery (AWS Control
+    Tower user guide, "Amazon S3 bucket policy in the audit account": AllowSSLRequestsOnly next to the services'
+    PutObject grants); the S3 guide's log-delivery permissions name no exception for it."""
     return document(
         {"Sid": "S3ServerAccessLogsPolicy", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
          "Action": "s3:PutObject", "Resource": f"{log_bucket_arn}/{ACCESS_LOG_PREFIX}*",
@@ -170,7 +172,10 @@ class ArtifactStore(pulumi.ComponentResource):
         settings one at a time, settings ignored on the bucket itself), but SSE-S3, the target default encryption S3's
         guide ("Enabling Amazon S3 server access logging") has always documented for log delivery (it long excluded
         SSE-KMS; with a KMS key the logging service would also need the key policy's grant), and unversioned: each
-        log object is written once under a new key and expires with the lifecycle."""
+        log object is written once under a new key and expires with the lifecycle. S3 delivers logs late (best effort,
+        up to hours), so a log object may land after a destroy emptied the bucket: the provider's force_destroy then
+        meets BucketNotEmpty, empties the bucket again and retries the delete (pulumi_aws s3.Bucket, bridged from the
+        Terraform AWS provider's bucket delete, which recurses until the bucket is empty)."""
         log_name = args.log_bucket_name
         self.log_bucket = aws.s3.Bucket(
             f"{name}-logs", bucket=log_name, bucket_namespace=ARTIFACT_BUCKET_NAMESPACE, force_destroy=not args.protect,
