@@ -108,6 +108,11 @@ def generated_catalog(count: int) -> dict[str, Any]:
     return {"services": services}
 
 
+#: The broker of the generated envs: on RabbitMQ 4.2 its default limits (6,000 connections a node, 4,000 queues)
+#: hold the largest scenario (200 services x 2 tasks x 2 connections, 400 queues) in either deployment mode.
+BENCH_BROKER_INSTANCE_TYPE = "mq.m7g.2xlarge"
+
+
 def _scenario_dir(count: int, root: Path) -> tuple[Path, Path]:
     """A catalog of ``count`` services and a copy of environments/ whose dev releases all of them."""
     catalog = root / f"catalog-{count}.yaml"
@@ -121,6 +126,11 @@ def _scenario_dir(count: int, root: Path) -> tuple[Path, Path]:
         data["services"] = {}
         data.setdefault("mesh", {})["canaries"] = {}
         data.setdefault("discovery", {})["static_instances"] = []
+        messaging = data.get("messaging") or {}
+        if messaging.get("broker") == "amazon-mq":
+            # A broker that holds the generated services at their peak (the loader refuses one that cannot:
+            # shared.broker_capacity); the shipped dev's mq.m7g.medium holds 100 connections, 200 services open 800.
+            messaging["instance_type"] = BENCH_BROKER_INSTANCE_TYPE
         path.write_text(yaml.safe_dump(data, sort_keys=False))
     return catalog, env_dir
 

@@ -56,3 +56,20 @@ def test_the_program_target_is_twice_its_own_floor() -> None:
     check = TARGETS["program_100_s <= 2 x program_import_floor_s"]
     assert check({"program_100_s": 2.0, "program_import_floor_s": 1.0})
     assert not check({"program_100_s": 2.1, "program_import_floor_s": 1.0})
+
+
+@pytest.mark.parametrize("count", [50, 200])
+def test_the_generated_envs_pass_the_loader_with_every_service_released(
+        count: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nox -s bench` synthesizes and judges these envs: each must load, its broker holding the generated services
+    at their peak (the loader refuses a broker that cannot), and release all of them."""
+    from shared.bench import _scenario_dir
+    from shared.catalog import CATALOG_ENV_VAR
+    from shared.envs import ENV_DIR_VAR, load_env
+
+    catalog, env_dir = _scenario_dir(count, tmp_path)
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
+    monkeypatch.setenv(ENV_DIR_VAR, str(env_dir))
+    for path in sorted(env_dir.glob("*.yaml")):
+        env = load_env(path.stem)
+        assert len(env.release.images) == count, path.name
