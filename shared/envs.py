@@ -45,6 +45,7 @@ from pydantic import (
 from shared import REPO_ROOT
 from shared.amazonmq import DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems, cluster_zones_problem
 from shared.errors import ConfigError, ConfigErrors, raise_all
+from shared.mesh_names import SERVICE_TAG, VERSION_TAG
 from shared.regions import REGION_AZS
 
 if TYPE_CHECKING:
@@ -579,7 +580,7 @@ def _rule_management_ca_file(path: Path, env: EnvConfig, catalog: Catalog) -> It
 #: Tag keys the platform sets per resource (an ECS service's ``service``, and ``version`` on a canary unit), which
 #: its ECS services propagate to their tasks; each consumer's task role may protect from scale-in only the tasks
 #: carrying its own (shared.components.compute_iam.task_protection_statement).
-PER_RESOURCE_TAG_KEYS = ("service", "version")
+PER_RESOURCE_TAG_KEYS = (SERVICE_TAG, VERSION_TAG)
 
 
 def _rule_per_resource_tags(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:

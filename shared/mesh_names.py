@@ -48,6 +48,19 @@ def service_dns_name(service: str, namespace: str) -> str:
     return f"{service}.{namespace}"
 
 
+#: The tag keys each unit's ECS service carries and propagates to its tasks: the service, and a canary's version.
+#: The consumers' scale-in protection grants read them (shared.components.compute_iam.task_protection_statement),
+#: so the env loader refuses them as env-wide tags (shared.envs.PER_RESOURCE_TAG_KEYS).
+SERVICE_TAG = "service"
+VERSION_TAG = "version"
+
+
+def unit_tags(service: str, version: str | None) -> dict[str, str]:
+    """The tags of one unit (a service, or one canary version of it): :data:`SERVICE_TAG`, and :data:`VERSION_TAG`
+    for a canary."""
+    return {SERVICE_TAG: service, **({VERSION_TAG: version} if version else {})}
+
+
 def unit_name(service: str, version: str | None) -> str:
     """What one ECS service (a service, or one canary version of it) is called in resource names."""
     return f"{service}-{version}" if version else service

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.mesh_names import VERSION_TAG
+
 VERSION = "2012-10-17"
 
 #: Account administration of a customer managed key, delegated to IAM (the AWS default key policy
@@ -212,8 +214,8 @@ def task_protection_statement(tasks_arn: str, task_tags: dict[str, str]) -> dict
     into another service's grant."""
     condition: dict[str, dict[str, str]] = {
         "StringEquals": {f"aws:ResourceTag/{key}": value for key, value in sorted(task_tags.items())}}
-    if "version" not in task_tags:
-        condition["Null"] = {"aws:ResourceTag/version": "true"}
+    if VERSION_TAG not in task_tags:
+        condition["Null"] = {f"aws:ResourceTag/{VERSION_TAG}": "true"}
     return {"Sid": "ProtectOwnTaskFromScaleIn", "Effect": "Allow",
             "Action": ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"], "Resource": tasks_arn,
             "Condition": condition}

@@ -48,7 +48,7 @@ from shared.components.compute_wiring import (
 )
 from shared.fargate import CPU_ARCHITECTURE, DEPLOYMENT_MAXIMUM_PERCENT, OPERATING_SYSTEM_FAMILY
 from shared.gateway_names import s3_bucket_arn
-from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name
+from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name, unit_tags
 
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
@@ -87,7 +87,7 @@ class FargateServiceArgs:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {"service": self.plan.name, **({"version": self.version} if self.version else {})}
+        return unit_tags(self.plan.name, self.version)
 
     @property
     def appmesh(self) -> bool:
