@@ -144,9 +144,10 @@ def capacity_problems(env: EnvConfig, catalog: Catalog) -> list[tuple[str, str]]
     """``(key, reason)`` for each limit of the env's broker its need certainly exceeds (empty: none, or an
     external broker, or a broker Amazon MQ does not offer, which :func:`shared.amazonmq.broker_problems` names)."""
     limits = _limits(env)
-    if limits is None:
-        return []
-    need = broker_need(env, catalog)
+    return [] if limits is None else _problems(env, limits, broker_need(env, catalog))
+
+
+def _problems(env: EnvConfig, limits: BrokerLimits, need: BrokerNeed) -> list[tuple[str, str]]:
     nodes = BROKER_NODES[env.messaging.deployment_mode]
     per_node = f" per node x {nodes} nodes" if nodes > 1 else ""
     problems: list[tuple[str, str]] = []
@@ -176,9 +177,11 @@ def capacity_notes(env: EnvConfig, catalog: Catalog) -> list[str]:
     of what the broker holds (a cluster counted with one node down), or a rolling deployment of every service at
     ``max_count`` (:data:`DEPLOYMENT_MAXIMUM_PERCENT`) above it."""
     limits = _limits(env)
-    if limits is None or capacity_problems(env, catalog):
+    if limits is None:
         return []
     need = broker_need(env, catalog)
+    if _problems(env, limits, need):
+        return []
     usable = usable_nodes(env.messaging.deployment_mode)
     counted = f" ({usable} of {BROKER_NODES[env.messaging.deployment_mode]} nodes: one may be down)" if (
         usable > 1) else ""
