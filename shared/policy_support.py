@@ -926,24 +926,11 @@ def principal_values(statement: Mapping[str, Any]) -> list[Any]:
     return list(as_list(principal))
 
 
-def is_public_statement(statement: Mapping[str, Any]) -> bool:
-    """An ``Allow`` whose principal is anyone (``*``, ``{"AWS": "*"}``) and that has no ``Condition``.
-
-    A condition (``aws:PrincipalOrgID``, ``aws:SourceAccount``, ``aws:SourceArn``...) is how a policy
-    that must name ``*`` narrows it to known callers; the rules accept any condition, as AWS Config's
-    and checkov's public-access checks do for resource policies.
-    """
-    if str(statement.get("Effect", "")).lower() != "allow" or statement.get("Condition"):
-        return False
-    if statement.get("NotPrincipal") is not None:
-        return True  # Allow with NotPrincipal: everyone but the listed principals
-    return any(isinstance(value, str) and value.strip() == "*" for value in principal_values(statement))
-
-
 #: What makes a policy value match more than one fixed value: IAM wildcards and policy variables.
 NOT_FIXED_MARKS = ("*", "?", "${")
 #: Condition keys (lower case) that bind a statement to known callers or sources: global ones, SNS's
 #: aws:SourceOwner and KMS's kms:CallerAccount (kms:ViaService names a service, which any account may call).
+#: sts:ExternalId is not one: it names no caller, and anyone who learns the value passes.
 CALLER_CONDITION_KEYS = frozenset({
     "aws:sourceaccount", "aws:sourceowner", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths",
     "aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:principalorgpaths", "aws:sourcevpce",
@@ -977,25 +964,30 @@ def narrows_to_fixed_callers(statement: Mapping[str, Any]) -> bool:
     return False
 
 
-def is_public_unless_fixed(statement: Mapping[str, Any]) -> bool:
-    """:func:`is_public_statement`, held to AWS Config's public-access checks of SNS topics and KMS keys
-    (sns-topic-no-public-access, kms-key-policy-no-public-access): a policy is non-public only when it
-    grants access to fixed values, so an anyone-``Allow`` passes only when it :func:`narrows_to_fixed_callers`;
-    a condition on how (``aws:SecureTransport``) or with a wildcard names no caller."""
-    if narrows_to_fixed_callers(statement):
+def is_public_statement(statement: Mapping[str, Any]) -> bool:
+    """An ``Allow`` whose principal is anyone (``*``, ``{"AWS": "*"}``, or ``NotPrincipal``) unless its
+    ``Condition`` :func:`narrows_to_fixed_callers`.
+
+    AWS Config's public-access checks (sns-topic-no-public-access, kms-key-policy-no-public-access, behind
+    Security Hub SNS.4 and KMS.5) call a policy non-public only when it grants access to fixed values, and every
+    resource and trust policy rule holds to that: a condition on how (``aws:SecureTransport``), on a shared value
+    (``sts:ExternalId``) or with a wildcard (``aws:PrincipalOrgID`` ``o-*``) names no caller.
+    """
+    if str(statement.get("Effect", "")).lower() != "allow" or narrows_to_fixed_callers(statement):
         return False
-    return is_public_statement({key: value for key, value in statement.items() if key != "Condition"})
+    if statement.get("NotPrincipal") is not None:
+        return True  # Allow with NotPrincipal: everyone but the listed principals
+    return any(isinstance(value, str) and value.strip() == "*" for value in principal_values(statement))
 
 
-def public_statement_labels(document: Any, fixed_only: bool = False) -> list[str]:
+def public_statement_labels(document: Any) -> list[str]:
     """``statement <Sid or index>`` (as :func:`allow_statements` labels them) of each public statement
-    (:func:`is_public_statement`; with ``fixed_only``, :func:`is_public_unless_fixed`) of a parsed policy document."""
-    public = is_public_unless_fixed if fixed_only else is_public_statement
-    return [label for label, statement in allow_statements(document) if public(statement)]
+    (:func:`is_public_statement`) of a parsed policy document."""
+    return [label for label, statement in allow_statements(document) if is_public_statement(statement)]
 
 
 def public_statements(args: ResourceValidationArgs, prop: str, label: str,
-                      report_violation: Callable[..., None], invalid_json: str, fixed_only: bool = False) -> list[str]:
+                      report_violation: Callable[..., None], invalid_json: str) -> list[str]:
     """``statement <Sid or index>`` of each public statement (:func:`public_statement_labels`) of the policy
     document in input ``prop``; undecidable while it is unknown, ``invalid_json`` reported (and nothing
     returned) when it does not parse. ``label`` names the property for the not-applicable reason."""
@@ -1007,19 +999,19 @@ def public_statements(args: ResourceValidationArgs, prop: str, label: str,
     except ValueError:
         report_violation(invalid_json)
         return []
-    return public_statement_labels(document, fixed_only)
+    return public_statement_labels(document)
 
 
 def report_public_policy(args: ResourceValidationArgs, prop: str, what: str, report_violation: Callable[..., None],
-                         fix: str, fixed_only: bool = False) -> None:
+                         fix: str) -> None:
     """The check of a resource policy rule (ECR repository, SNS topic...): one violation naming every public
-    statement (:func:`public_statements`, ``fixed_only`` passed on) of the policy document in input ``prop`` of
-    ``what`` (``ECR repository policy 'r'``), ending with ``fix``; one naming ``what`` when it is not JSON."""
+    statement (:func:`public_statements`) of the policy document in input ``prop`` of ``what`` (``ECR repository
+    policy 'r'``), ending with ``fix``; one naming ``what`` when it is not JSON."""
     public = public_statements(args, prop, f"{what}: {prop}", report_violation,
-                               f"{what} is not valid JSON; fix the policy document.", fixed_only)
+                               f"{what} is not valid JSON; fix the policy document.")
     if public:
-        without = "a condition naming fixed callers" if fixed_only else "a condition"
-        report_violation(f"{what}: {', '.join(public)} allows any principal without {without}; {fix}")
+        report_violation(f"{what}: {', '.join(public)} allows any principal without a condition naming fixed "
+                         f"callers; {fix}")
 
 
 IAM_ROLE = "aws:iam/role:Role"

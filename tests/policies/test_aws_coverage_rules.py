@@ -586,6 +586,34 @@ def test_sns_topic_policy_narrowing_counts_only_fixed_values(policy_findings, co
     assert bool(judged(policy_findings([topic_policy], env="prod"), "sns-topic-policy-not-public")) is fails
 
 
+def ecr_repository_policy(condition: dict[str, Any]) -> dict[str, Any]:
+    return res("aws:ecr/repositoryPolicy:RepositoryPolicy", "r", {"repository": "app", "policy": doc(
+        {**PUBLIC, "Action": "ecr:BatchGetImage", "Condition": condition})})
+
+
+def role_trusting_anyone(condition: dict[str, Any]) -> dict[str, Any]:
+    return res(ROLE, "r", {"assumeRolePolicy": doc({"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                    "Action": "sts:AssumeRole", "Condition": condition})})
+
+
+@pytest.mark.parametrize(("rule", "resource"), [
+    ("ecr-repository-policy-not-public", ecr_repository_policy),
+    ("iam-trust-no-wildcard-principal", role_trusting_anyone),
+], ids=["ecr", "iam-trust"])
+@pytest.mark.parametrize(("condition", "fails"), [
+    # The ECR and trust rules hold to the same meaning of "public" as the SNS and KMS ones: only a condition that
+    # names the callers with fixed values narrows an anyone-Allow.
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}, False),
+    ({"StringEquals": {"aws:PrincipalAccount": ["111111111111", "222222222222"]}}, False),
+    ({"StringLike": {"aws:PrincipalOrgID": "o-*"}}, True),  # every organization
+    ({"StringEquals": {"sts:ExternalId": "shared-value"}}, True),  # a shared value, not a caller
+    ({"Bool": {"aws:SecureTransport": "true"}}, True),
+    ({"StringNotEquals": {"aws:PrincipalAccount": "111111111111"}}, True),
+], ids=["org", "accounts", "any-org", "external-id-only", "tls-only", "negated"])
+def test_ecr_and_trust_policies_are_narrowed_only_by_fixed_callers(policy_findings, rule, resource, condition, fails):
+    assert bool(judged(policy_findings([resource(condition)], env="prod"), rule)) is fails
+
+
 @pytest.mark.parametrize("logs", [
     {"cloudwatchLogs": {"status": "ENABLED"}, "s3Logs": {"status": UNKNOWN_STRING, "location": "b/p"}},
     {"cloudwatchLogs": {"status": UNKNOWN_STRING}, "s3Logs": {"status": "ENABLED", "location": "b/p"}},

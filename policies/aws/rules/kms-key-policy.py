@@ -8,7 +8,7 @@ a key without ``policy`` passes only if an ``aws.kms.KeyPolicy`` of the same sta
 public when it ``Allow``s ``Principal: "*"`` / ``{"AWS": "*"}`` (or uses ``NotPrincipal``) unless its
 ``Condition`` names the callers with fixed values: ``kms:CallerAccount``, ``aws:PrincipalOrgID``,
 ``aws:SourceAccount``... under a matching operator, without wildcards or policy variables
-(:func:`shared.policy_support.is_public_unless_fixed`; AWS Config's kms-key-policy-no-public-access, behind
+(:func:`shared.policy_support.is_public_statement`; AWS Config's kms-key-policy-no-public-access, behind
 Security Hub KMS.5, counts fixed values only). ``kms:ViaService`` alone names a service any account may call
 through, not a caller.
 
@@ -48,7 +48,7 @@ def _public_statements(raw: Any) -> list[str] | None:
         document = parse_json(raw)
     except ValueError:
         return ["the policy is not valid JSON"]
-    return public_statement_labels(document, fixed_only=True)
+    return public_statement_labels(document)
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:

@@ -30,7 +30,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if args.resource_type == TOPIC and plain(args.props).get("policy") in (None, ""):
         args.not_applicable(f"{what} has no inline policy (SNS's default: its own account only)")
     report_public_policy(args, "policy", what, report_violation, "name the publishing service or account, or add "
-                         "a condition such as aws:SourceAccount or aws:SourceArn with fixed values.", fixed_only=True)
+                         "a condition such as aws:SourceAccount or aws:SourceArn with fixed values.")
 
 
 POLICY = rule_policy(__file__, _validate)
