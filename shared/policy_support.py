@@ -986,20 +986,27 @@ def public_statement_labels(document: Any) -> list[str]:
     return [label for label, statement in allow_statements(document) if is_public_statement(statement)]
 
 
-def public_statements(args: ResourceValidationArgs, prop: str, label: str,
-                      report_violation: Callable[..., None], invalid_json: str) -> list[str]:
-    """``statement <Sid or index>`` of each public statement (:func:`public_statement_labels`) of the policy
-    document in input ``prop``; undecidable while it is unknown, ``invalid_json`` reported (and nothing
-    returned) when it does not parse. ``label`` names the property for the not-applicable reason."""
+def known_policy_document(args: ResourceValidationArgs, prop: str, label: str,
+                          report_violation: Callable[..., None], invalid_json: str) -> Any:
+    """The parsed policy document in input ``prop``: undecidable while any of it is unknown, ``invalid_json``
+    reported (and None returned) when it does not parse. ``label`` names the property for the not-applicable
+    reason."""
     raw = plain(args.props).get(prop)
     if raw is UNKNOWN or contains_unknown(raw):
         undecidable(args, label)
     try:
-        document = parse_json(raw)
+        return parse_json(raw)
     except ValueError:
         report_violation(invalid_json)
-        return []
-    return public_statement_labels(document)
+        return None
+
+
+def public_statements(args: ResourceValidationArgs, prop: str, label: str,
+                      report_violation: Callable[..., None], invalid_json: str) -> list[str]:
+    """``statement <Sid or index>`` of each public statement (:func:`public_statement_labels`) of the policy
+    document in input ``prop`` (:func:`known_policy_document`)."""
+    document = known_policy_document(args, prop, label, report_violation, invalid_json)
+    return [] if document is None else public_statement_labels(document)
 
 
 def report_public_policy(args: ResourceValidationArgs, prop: str, what: str, report_violation: Callable[..., None],

@@ -56,6 +56,18 @@ PUBLIC_IN_ORG = {**PUBLIC, "Condition": {"StringEquals": {"aws:PrincipalOrgID": 
 ECS_TRUST = {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
 
 
+GITHUB_PROVIDER = "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
+GITHUB_SUB = "token.actions.githubusercontent.com:sub"
+GITHUB_AUD = "token.actions.githubusercontent.com:aud"
+
+
+def github_trust(condition: dict[str, Any] | None, provider: str = GITHUB_PROVIDER) -> dict[str, Any]:
+    """A trust statement for GitHub Actions' OIDC provider (or ``provider``) with ``condition``."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Federated": provider},
+                                 "Action": "sts:AssumeRoleWithWebIdentity"}
+    return {**statement, "Condition": condition} if condition is not None else statement
+
+
 def task(command: list[str] | None = None, entry_point: list[str] | None = None) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "cache", "image": "redis@sha256:" + "a" * 64, "essential": True}
     if command is not None:
@@ -128,6 +140,12 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [res(ROLE, "r", {"assumeRolePolicy": doc(ECS_TRUST)})],
      [res(ROLE, "r", {"assumeRolePolicy": doc({"Effect": "Allow", "Principal": {"AWS": "*"},
                                                 "Action": "sts:AssumeRole"})})], "lets any principal assume",
+     [res(ROLE, "r", {"assumeRolePolicy": UNKNOWN_STRING})], "assumeRolePolicy"),
+    ("iam-trust-oidc-subject",
+     [res(ROLE, "r", {"assumeRolePolicy": doc(github_trust(
+         {"StringEquals": {GITHUB_AUD: "sts.amazonaws.com", GITHUB_SUB: "repo:acme/ml-platform:environment:prod"}}))})],
+     [res(ROLE, "r", {"assumeRolePolicy": doc(github_trust({"StringEquals": {GITHUB_AUD: "sts.amazonaws.com"}}))})],
+     "without a condition on token.actions.githubusercontent.com:sub",
      [res(ROLE, "r", {"assumeRolePolicy": UNKNOWN_STRING})], "assumeRolePolicy"),
     ("iam-no-user-policies",
      [res("aws:iam/policyAttachment:PolicyAttachment", "r", {"policyArn": "arn:p", "roles": ["app"]})],
@@ -612,6 +630,42 @@ def role_trusting_anyone(condition: dict[str, Any]) -> dict[str, Any]:
 ], ids=["org", "accounts", "any-org", "external-id-only", "tls-only", "negated"])
 def test_ecr_and_trust_policies_are_narrowed_only_by_fixed_callers(policy_findings, rule, resource, condition, fails):
     assert bool(judged(policy_findings([resource(condition)], env="prod"), rule)) is fails
+
+
+EKS_PROVIDER = "arn:aws:iam::111111111111:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+EKS_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"
+
+
+@pytest.mark.parametrize(("statement", "fails"), [
+    (github_trust({"StringEquals": {GITHUB_SUB: "repo:acme/ml-platform:environment:prod"}}), False),
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/ml-platform:*"}}), False),  # any ref of one repository
+    (github_trust({"StringEquals": {GITHUB_SUB: ["repo:acme@1/ml@2:ref:refs/heads/main"]}}), False),  # GitHub ids
+    (github_trust({"StringEquals": {GITHUB_SUB: "repository_owner_id:1:repository_id:2"}}), False),  # fixed custom
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/*"}}), True),  # every repository of the organization
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:*"}}), True),
+    (github_trust({"StringLike": {GITHUB_SUB: "*"}}), True),
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:${aws:PrincipalTag/o}/x:*"}}), True),
+    (github_trust({"StringLike": {GITHUB_SUB: "repository_owner_id:1:*"}}), True),  # custom format, a pattern
+    (github_trust({"StringNotEquals": {GITHUB_SUB: "repo:evil/x:ref:refs/heads/main"}}), True),  # names no subject
+    (github_trust({"StringEqualsIfExists": {GITHUB_SUB: "repo:acme/ml:ref:refs/heads/main"}}), True),
+    (github_trust(None), True),
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:*"}, "StringEquals": {GITHUB_SUB: "repo:acme/ml:pull_request"}}),
+     False),  # ANDed: the fixed entry holds it to one repository
+    (github_trust({"StringEquals": {GITHUB_SUB: "repo:acme/ml:ref:refs/heads/main"}},
+                  provider=GITHUB_PROVIDER + "/acme-enterprise"), True),  # another issuer's claim names nothing
+    (github_trust({"StringEquals": {EKS_SUB: "system:serviceaccount:ml:trainer"}}, provider=EKS_PROVIDER), False),
+    (github_trust({"StringLike": {EKS_SUB: "system:serviceaccount:ml:*"}}, provider=EKS_PROVIDER), False),
+    (github_trust({"StringLike": {EKS_SUB: "*"}}, provider=EKS_PROVIDER), True),
+    (github_trust({"StringEquals": {f"{EKS_PROVIDER.split('/', 1)[1]}:aud": "sts.amazonaws.com"}},
+                  provider=EKS_PROVIDER), True),
+    (ECS_TRUST, False),  # a service principal is no OIDC provider
+], ids=["environment", "any-ref", "immutable-ids", "custom-fixed", "whole-org", "any-repo", "bare-wildcard",
+        "policy-variable", "custom-pattern", "negated", "if-exists", "no-condition", "anded-fixed",
+        "enterprise-issuer-needs-its-own-key", "eks-service-account", "eks-namespace", "eks-anyone", "eks-aud-only",
+        "service-principal"])
+def test_a_role_trusting_an_oidc_provider_names_its_subjects(policy_findings, statement, fails):
+    role = res(ROLE, "r", {"assumeRolePolicy": doc(statement)})
+    assert bool(judged(policy_findings([role], env="prod"), "iam-trust-oidc-subject")) is fails
 
 
 @pytest.mark.parametrize("logs", [
