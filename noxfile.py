@@ -119,10 +119,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the repo, mypy over shared, stacks, policies and tests, actionlint + zizmor over the workflows, and
-    the generated workflows equal to what shared/dag.py generates."""
+    """ruff over the repo, mypy over shared, stacks, policies and tests (and each program of tests/programs alone),
+    actionlint + zizmor over the workflows, and the generated workflows equal to what shared/dag.py generates."""
     _exit_with(session, "-m", "ruff", "check", ".")
     _exit_with(session, "-m", "mypy")
+    _exit_with(session, "-m", "shared.typecheck_programs")
     _exit_with(session, tool="actionlint")
     _exit_with(session, "--offline", "--min-severity", "low", ".github", tool="zizmor")
     _exit_with(session, "-m", "shared.workflows", "check")
