@@ -62,10 +62,12 @@ DEFAULT_STARTUP_SECONDS = 60
 #: longest interval (the first counted check may come right after the start period).
 STARTUP_SECONDS_MAX = HEALTH_START_PERIOD_MAX + (HEALTH_RETRIES_MAX - 1) * HEALTH_INTERVAL_MAX
 #: A public service's target group health check (shared/components/gateway.py), a check every
-#: TARGET_HEALTH_INTERVAL_SECONDS. A new target turns healthy on its first passing check, but one that failed 3
-#: checks (45 s, as a slow starter does) is unhealthy and needs TARGET_HEALTHY_THRESHOLD passing checks in a row
-#: (ELB guide, "Health checks for Application Load Balancer target groups").
+#: TARGET_HEALTH_INTERVAL_SECONDS, each passing when its answer arrives within TARGET_HEALTH_TIMEOUT_SECONDS. A new
+#: target turns healthy on its first passing check, but one that failed 3 checks (45 s, as a slow starter does) is
+#: unhealthy and needs TARGET_HEALTHY_THRESHOLD passing checks in a row (ELB guide, "Health checks for Application
+#: Load Balancer target groups": checks start every interval whatever the answer's time, which the timeout bounds).
 TARGET_HEALTH_INTERVAL_SECONDS = 15
+TARGET_HEALTH_TIMEOUT_SECONDS = 5
 TARGET_HEALTHY_THRESHOLD = 2
 
 #: The shortest drain before ECS sends a leaving task SIGTERM (what every public service had before the delay
@@ -182,11 +184,14 @@ class ServiceSpec(BaseModel):
     @property
     def health_check_grace_seconds(self) -> int:
         """The ECS service's health check grace period behind a load balancer: its start-up, then the passing
-        target group checks an unhealthy target needs to turn healthy (90 s at the default 60 s start-up; the last
-        check's own response time is not added). ECS ignores
-        the load balancer's and the container's health checks that long after a task starts (botocore ecs
-        CreateService.healthCheckGracePeriodSeconds)."""
-        return self.startup_seconds + TARGET_HEALTHY_THRESHOLD * TARGET_HEALTH_INTERVAL_SECONDS
+        target group checks an unhealthy target needs to turn healthy, the last one's answer included (95 s at the
+        default 60 s start-up). At worst the app answers just after a failed check was sent: the next checks leave
+        one and two intervals later and the second passes only when its answer arrives, up to the check's timeout
+        later. ECS ignores the load balancer's and the container's health checks that long after a task starts
+        (botocore ecs CreateService.healthCheckGracePeriodSeconds) and stops a task whose target is still
+        unhealthy after it."""
+        return (self.startup_seconds + TARGET_HEALTHY_THRESHOLD * TARGET_HEALTH_INTERVAL_SECONDS
+                + TARGET_HEALTH_TIMEOUT_SECONDS)
 
     @field_validator("artifacts", mode="before")
     @classmethod

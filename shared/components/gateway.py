@@ -14,6 +14,7 @@ from shared.catalog import (
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
     FARGATE_STOP_TIMEOUT_DEFAULT,
     TARGET_HEALTH_INTERVAL_SECONDS,
+    TARGET_HEALTH_TIMEOUT_SECONDS,
     TARGET_HEALTHY_THRESHOLD,
     deregistration_delay,
 )
@@ -160,7 +161,8 @@ class PublicGateway(pulumi.ComponentResource):
             deregistration_delay=deregistration_delay(args.request_timeout_seconds, args.stop_timeout_seconds),
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, path=args.health_path, matcher="200-399", interval=TARGET_HEALTH_INTERVAL_SECONDS,
-                timeout=5, healthy_threshold=TARGET_HEALTHY_THRESHOLD, unhealthy_threshold=3),
+                timeout=TARGET_HEALTH_TIMEOUT_SECONDS, healthy_threshold=TARGET_HEALTHY_THRESHOLD,
+                unhealthy_threshold=3),
             tags={"Name": f"{args.env_name}-{args.service}"},
             opts=pulumi.ResourceOptions(parent=self.load_balancer),
         )

@@ -13,7 +13,7 @@ that time too, and once the service's grace period is over ECS stops a task whos
 (botocore ecs CreateService.healthCheckGracePeriodSeconds): a grace period shorter than the start period stops
 a slow starter (a model still loading) before it can answer, its replacement starts over, and the deployment
 circuit breaker rolls back. Keep the grace period at least the start period, better plus the target group's
-healthy threshold x interval. No Security Hub, cdk-nag or checkov equivalent.
+healthy threshold x interval and its timeout. No Security Hub, cdk-nag or checkov equivalent.
 """
 
 from typing import Any
@@ -91,7 +91,8 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                 f"ECS service '{service.name}' ignores its load balancer's health checks for {grace} s "
                 f"(healthCheckGracePeriodSeconds), less than container '{name}''s health check startPeriod of "
                 f"{start} s: ECS stops the task while it may still be starting; set health_check_grace_period_"
-                f"seconds to at least {start} (plus the target group's healthy threshold x interval).", service.urn)
+                f"seconds to at least {start} (plus the target group's healthy threshold x interval and its "
+                "timeout).", service.urn)
     # A service that was judged keeps its finding while another one is still unknown at preview.
     if undecided and not reported:
         not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
