@@ -36,7 +36,7 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 15
 #: The largest value ECS takes for a Service Connect timeout (botocore ecs model: Duration, 0..2147483647).
 ECS_DURATION_MAX = 2147483647
 #: A public service's request timeout is its ALB's idle timeout (aws.lb.LoadBalancer idle_timeout, 1-4000 s)
-#: and bounds its target group's deregistration delay (0-3600 s: the request timeout less the stop timeout).
+#: and its target group's deregistration delay (0-3600 s: in-flight requests finish while a task leaves).
 PUBLIC_REQUEST_TIMEOUT_MAX = 3600
 #: Fargate's bounds and default for a container's stopTimeout, the time between SIGTERM and SIGKILL (botocore ecs
 #: ContainerDefinition.stopTimeout: "The valid values for Fargate are 2-120 seconds", 30 when unset).
@@ -76,15 +76,15 @@ TARGET_HEALTHY_THRESHOLD = 2
 MIN_DEREGISTRATION_DELAY_SECONDS = 30
 
 
-def deregistration_delay(request_timeout_seconds: int, stop_timeout_seconds: int) -> int:
-    """The target group's deregistration delay: ECS deregisters a leaving task, waits this long, and only then
-    sends SIGTERM, SIGKILL following ``stop_timeout_seconds`` later (ECS developer guide, "Optimize load balancer
-    connection draining parameters"). A request in flight when the drain starts thus has delay + stop timeout to
-    finish, since the app finishes the requests it serves on SIGTERM (README, image contract): the delay only
-    needs to make up what the stop timeout lacks. Waiting the whole request timeout (180 s for the gateway)
-    instead would add that much to every deploy and scale-in for no request. 0-3600 s (ELB target group
+def deregistration_delay(request_timeout_seconds: int) -> int:
+    """The target group's deregistration delay: ECS deregisters a leaving task (deploy, scale-in) and the load
+    balancer sends it no new request but lets the ones in flight finish for this long, then breaks their
+    connections (ECS developer guide, "Optimize load balancer connection draining parameters"; ELB guide,
+    "Deregistration delay"); ECS sends SIGTERM only after it. So a request in flight when the drain starts has
+    the delay, not the delay plus the app's stop timeout, to finish: the whole request timeout. ELB ends the
+    drain early once the target has neither requests in flight nor open connections. 0-3600 s (ELB target group
     attributes); the catalog keeps a public request timeout <= 3600."""
-    return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds - stop_timeout_seconds)
+    return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds)
 
 
 def container_health_timing(startup_seconds: int) -> tuple[int, int, int]:

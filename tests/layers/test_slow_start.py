@@ -135,8 +135,8 @@ def test_a_steady_state_wait_shorter_than_a_deployment_of_a_slow_starter_is_refu
 
 
 @pytest.mark.parametrize(("service", "change"), [
-    ("gateway", {}),  # 180 s request timeout, 120 s stop: a 60 s deregistration delay
-    ("inference", {"public": True}),  # 120 s request and stop timeouts: the 30 s least deregistration delay
+    ("gateway", {}),  # 180 s request timeout: a 180 s deregistration delay, then its 120 s stop timeout
+    ("inference", {"public": True}),  # 120 s request and stop timeouts
     ("inference", {"public": True, "request_timeout_seconds": 15, "stop_timeout_seconds": 10}),
 ])
 def test_a_public_deployment_waits_the_target_groups_deregistration_delay_and_the_stop_timeout(
@@ -144,7 +144,7 @@ def test_a_public_deployment_waits_the_target_groups_deregistration_delay_and_th
     # ECS deregisters a leaving task, waits the target group's deregistration delay, then sends SIGTERM and waits
     # up to the stop timeout: the old task of a public service is gone only after both.
     spec = load_catalog()[service].model_copy(update=change)
-    drain = deregistration_delay(spec.request_timeout_seconds, spec.stop_timeout) + spec.stop_timeout
+    drain = deregistration_delay(spec.request_timeout_seconds) + spec.stop_timeout
     assert deployment_seconds(spec, True) == (
         spec.health_check_grace_seconds + drain + DEPLOY_OVERHEAD_SECONDS)
     assert deployment_seconds(spec, False) == spec.startup_seconds + spec.stop_timeout + DEPLOY_OVERHEAD_SECONDS
