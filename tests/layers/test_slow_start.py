@@ -134,6 +134,20 @@ def test_a_steady_state_wait_shorter_than_a_deployment_of_a_slow_starter_is_refu
     assert load_env("dev").compute.steady_state_timeout_minutes == 19
 
 
+def test_deleting_a_public_service_waits_for_its_drain(edit_catalog: CatalogEditor, edit_env: Any) -> None:
+    # A public service with a long request timeout drains that long, then gets its stop timeout; the provider waits
+    # for INACTIVE on delete (destroy, a service leaving the release) 20 minutes unless told otherwise.
+    edit_catalog(lambda services: services["gateway"].update(request_timeout_seconds=1800))
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE,
+                                                        steady_state_timeout_minutes=40))
+    compute = synth_env("dev", ["compute"])["compute"]
+    target_group = of_type(compute, "aws:lb/targetGroup:TargetGroup")[0]["inputs"]
+    drain = target_group["deregistrationDelay"] + container(by_name(compute, TASK, "gateway"), "gateway")["stopTimeout"]
+    assert drain == 1800 + 120 > 20 * 60
+    timeouts = by_name(compute, SERVICE, "gateway")["custom_timeouts"]
+    assert timeouts["delete"] == "40m" and 40 * 60 >= drain
+
+
 @pytest.mark.parametrize(("service", "change"), [
     ("gateway", {}),  # 180 s request timeout: a 180 s deregistration delay, then its 120 s stop timeout
     ("inference", {"public": True}),  # 120 s request and stop timeouts
