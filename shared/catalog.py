@@ -36,7 +36,7 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 15
 #: The largest value ECS takes for a Service Connect timeout (botocore ecs model: Duration, 0..2147483647).
 ECS_DURATION_MAX = 2147483647
 #: A public service's request timeout is its ALB's idle timeout (aws.lb.LoadBalancer idle_timeout, 1-4000 s)
-#: and bounds its target group's deregistration delay (0-3600 s: the request timeout less the stop timeout).
+#: and its target group's deregistration delay (0-3600 s: in-flight requests finish while a task leaves).
 PUBLIC_REQUEST_TIMEOUT_MAX = 3600
 #: Fargate's bounds and default for a container's stopTimeout, the time between SIGTERM and SIGKILL (botocore ecs
 #: ContainerDefinition.stopTimeout: "The valid values for Fargate are 2-120 seconds", 30 when unset).
@@ -62,10 +62,12 @@ DEFAULT_STARTUP_SECONDS = 60
 #: longest interval (the first counted check may come right after the start period).
 STARTUP_SECONDS_MAX = HEALTH_START_PERIOD_MAX + (HEALTH_RETRIES_MAX - 1) * HEALTH_INTERVAL_MAX
 #: A public service's target group health check (shared/components/gateway.py), a check every
-#: TARGET_HEALTH_INTERVAL_SECONDS. A new target turns healthy on its first passing check, but one that failed 3
-#: checks (45 s, as a slow starter does) is unhealthy and needs TARGET_HEALTHY_THRESHOLD passing checks in a row
-#: (ELB guide, "Health checks for Application Load Balancer target groups").
+#: TARGET_HEALTH_INTERVAL_SECONDS, each passing when its answer arrives within TARGET_HEALTH_TIMEOUT_SECONDS. A new
+#: target turns healthy on its first passing check, but one that failed 3 checks (45 s, as a slow starter does) is
+#: unhealthy and needs TARGET_HEALTHY_THRESHOLD passing checks in a row (ELB guide, "Health checks for Application
+#: Load Balancer target groups": checks start every interval whatever the answer's time, which the timeout bounds).
 TARGET_HEALTH_INTERVAL_SECONDS = 15
+TARGET_HEALTH_TIMEOUT_SECONDS = 5
 TARGET_HEALTHY_THRESHOLD = 2
 
 #: The shortest drain before ECS sends a leaving task SIGTERM (what every public service had before the delay
@@ -74,15 +76,15 @@ TARGET_HEALTHY_THRESHOLD = 2
 MIN_DEREGISTRATION_DELAY_SECONDS = 30
 
 
-def deregistration_delay(request_timeout_seconds: int, stop_timeout_seconds: int) -> int:
-    """The target group's deregistration delay: ECS deregisters a leaving task, waits this long, and only then
-    sends SIGTERM, SIGKILL following ``stop_timeout_seconds`` later (ECS developer guide, "Optimize load balancer
-    connection draining parameters"). A request in flight when the drain starts thus has delay + stop timeout to
-    finish, since the app finishes the requests it serves on SIGTERM (README, image contract): the delay only
-    needs to make up what the stop timeout lacks. Waiting the whole request timeout (180 s for the gateway)
-    instead would add that much to every deploy and scale-in for no request. 0-3600 s (ELB target group
+def deregistration_delay(request_timeout_seconds: int) -> int:
+    """The target group's deregistration delay: ECS deregisters a leaving task (deploy, scale-in) and the load
+    balancer sends it no new request but lets the ones in flight finish for this long, then breaks their
+    connections (ECS developer guide, "Optimize load balancer connection draining parameters"; ELB guide,
+    "Deregistration delay"); ECS sends SIGTERM only after it. So a request in flight when the drain starts has
+    the delay, not the delay plus the app's stop timeout, to finish: the whole request timeout. ELB ends the
+    drain early once the target has neither requests in flight nor open connections. 0-3600 s (ELB target group
     attributes); the catalog keeps a public request timeout <= 3600."""
-    return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds - stop_timeout_seconds)
+    return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds)
 
 
 def container_health_timing(startup_seconds: int) -> tuple[int, int, int]:
@@ -182,11 +184,14 @@ class ServiceSpec(BaseModel):
     @property
     def health_check_grace_seconds(self) -> int:
         """The ECS service's health check grace period behind a load balancer: its start-up, then the passing
-        target group checks an unhealthy target needs to turn healthy (90 s at the default 60 s start-up; the last
-        check's own response time is not added). ECS ignores
-        the load balancer's and the container's health checks that long after a task starts (botocore ecs
-        CreateService.healthCheckGracePeriodSeconds)."""
-        return self.startup_seconds + TARGET_HEALTHY_THRESHOLD * TARGET_HEALTH_INTERVAL_SECONDS
+        target group checks an unhealthy target needs to turn healthy, the last one's answer included (95 s at the
+        default 60 s start-up). At worst the app answers just after a failed check was sent: the next checks leave
+        one and two intervals later and the second passes only when its answer arrives, up to the check's timeout
+        later. ECS ignores the load balancer's and the container's health checks that long after a task starts
+        (botocore ecs CreateService.healthCheckGracePeriodSeconds) and stops a task whose target is still
+        unhealthy after it."""
+        return (self.startup_seconds + TARGET_HEALTHY_THRESHOLD * TARGET_HEALTH_INTERVAL_SECONDS
+                + TARGET_HEALTH_TIMEOUT_SECONDS)
 
     @field_validator("artifacts", mode="before")
     @classmethod

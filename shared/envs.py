@@ -691,7 +691,7 @@ def deployment_seconds(spec: ServiceSpec, public: bool) -> int:
     from shared.catalog import deregistration_delay
 
     started = spec.health_check_grace_seconds if public else spec.startup_seconds
-    stopped = spec.stop_timeout + (deregistration_delay(spec.request_timeout_seconds, spec.stop_timeout)
+    stopped = spec.stop_timeout + (deregistration_delay(spec.request_timeout_seconds)
                                    if public else 0)
     return started + stopped + DEPLOY_OVERHEAD_SECONDS
 

@@ -220,8 +220,7 @@ class ComputePlatform(pulumi.ComponentResource):
                         public_subnet_ids=upstreams.network.public_subnet_ids, protect=settings.protect,
                         account_id=settings.account_id, region=settings.region, partition=settings.partition,
                         log_retention_days=settings.log_retention_days,
-                        request_timeout_seconds=plan.spec.request_timeout_seconds,
-                        stop_timeout_seconds=plan.spec.stop_timeout),
+                        request_timeout_seconds=plan.spec.request_timeout_seconds),
                     opts=child,
                 )
                 self.gateways[service] = gateway

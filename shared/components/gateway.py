@@ -12,8 +12,8 @@ import pulumi_aws as aws
 
 from shared.catalog import (
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
-    FARGATE_STOP_TIMEOUT_DEFAULT,
     TARGET_HEALTH_INTERVAL_SECONDS,
+    TARGET_HEALTH_TIMEOUT_SECONDS,
     TARGET_HEALTHY_THRESHOLD,
     deregistration_delay,
 )
@@ -91,9 +91,6 @@ class PublicGatewayArgs:
     #: the catalog's request_timeout_seconds of the service: how long the ALB waits for one response, and
     #: how long in-flight requests may take to finish while a task leaves (the catalog keeps it <= 3600)
     request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
-    #: the app container's stopTimeout (the catalog's ServiceSpec.stop_timeout): the part of that finishing
-    #: time the task spends after its SIGTERM, which the deregistration delay need not wait out too
-    stop_timeout_seconds: int = FARGATE_STOP_TIMEOUT_DEFAULT
 
 
 class PublicGateway(pulumi.ComponentResource):
@@ -155,12 +152,13 @@ class PublicGateway(pulumi.ComponentResource):
             protocol="HTTP",
             port=args.port,
             vpc_id=args.vpc_id,
-            # A leaving task (deploy, scale-in) drains this long before ECS sends it SIGTERM; with the stop
-            # timeout after it, a request in flight gets its whole request timeout (deregistration_delay).
-            deregistration_delay=deregistration_delay(args.request_timeout_seconds, args.stop_timeout_seconds),
+            # A leaving task (deploy, scale-in) drains this long before ECS sends it SIGTERM: a request in flight
+            # gets its whole request timeout before the ALB breaks its connection (deregistration_delay).
+            deregistration_delay=deregistration_delay(args.request_timeout_seconds),
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, path=args.health_path, matcher="200-399", interval=TARGET_HEALTH_INTERVAL_SECONDS,
-                timeout=5, healthy_threshold=TARGET_HEALTHY_THRESHOLD, unhealthy_threshold=3),
+                timeout=TARGET_HEALTH_TIMEOUT_SECONDS, healthy_threshold=TARGET_HEALTHY_THRESHOLD,
+                unhealthy_threshold=3),
             tags={"Name": f"{args.env_name}-{args.service}"},
             opts=pulumi.ResourceOptions(parent=self.load_balancer),
         )

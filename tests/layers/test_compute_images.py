@@ -31,13 +31,14 @@ def test_every_ecs_service_waits_for_steady_state_within_the_env_timeout(env: st
     assert services
     for service in services:
         assert service["inputs"]["waitForSteadyState"] is True, service["name"]
-        assert service["custom_timeouts"] == {"create": f"{minutes}m", "update": f"{minutes}m"}, service["name"]
+        assert service["custom_timeouts"] == {"create": f"{minutes}m", "update": f"{minutes}m",
+                                              "delete": f"{minutes}m"}, service["name"]
 
 
 def test_the_steady_state_timeout_follows_the_env_key(edit_env: Any) -> None:
     edit_env("staging", lambda data: data["compute"].update(steady_state_timeout_minutes=45))
     for service in of_type(fresh("staging")["compute"], SERVICE):
-        assert service["custom_timeouts"] == {"create": "45m", "update": "45m"}
+        assert service["custom_timeouts"] == {"create": "45m", "update": "45m", "delete": "45m"}
 
 
 def test_a_timeout_outside_the_allowed_range_is_refused(edit_env: Any) -> None:

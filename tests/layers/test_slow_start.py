@@ -3,7 +3,6 @@ period and `up`'s steady-state wait all let a service take that long before it a
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -62,10 +61,11 @@ def test_the_health_check_lets_every_allowed_start_up_through_within_ecs_ranges(
         assert start_period + (retries - 1) * interval >= startup, startup
 
 
-def test_the_default_keeps_todays_health_check_and_grace_period() -> None:
+def test_the_default_health_check_and_grace_period() -> None:
     spec = load_catalog()["inference"]
     assert spec.health_check_timing == (60, 30, 3)
-    assert spec.health_check_grace_seconds == 90
+    # 60 s start-up, two passing target group checks 15 s apart, the second one's 5 s answer.
+    assert spec.health_check_grace_seconds == 95
 
 
 @pytest.mark.parametrize(("value", "said"), [(STARTUP_SECONDS_MAX + 1, "longer than an ECS container health check"),
@@ -105,14 +105,19 @@ def test_a_public_slow_starter_gets_a_grace_period_covering_its_start_up(edit_ca
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
     compute = synth_env("dev", ["compute"])["compute"]
     services = {s["name"]: s["inputs"] for s in of_type(compute, SERVICE)}
-    # ECS ignores the load balancer's (and the container's) health checks that long after a task starts: the
-    # app's start-up, then the target group's two passing checks 15 s apart.
-    assert services["gateway"]["healthCheckGracePeriodSeconds"] == 240 + 2 * 15
+    # ECS ignores the load balancer's (and the container's) health checks that long after a task starts, and stops
+    # a task whose target is still unhealthy after it. At worst the app answers just after a failed check was sent:
+    # the target group's next healthyThreshold checks start one interval apart, and the last one passes when its
+    # answer arrives, up to its timeout later (ELB guide, "Health checks for Application Load Balancer target
+    # groups"). Read from the target group as synthesized, so a change of its checks is held to the grace period.
+    (target_group,) = [r["inputs"] for r in of_type(compute, "aws:lb/targetGroup:TargetGroup")]
+    check = target_group["healthCheck"]
+    healthy_at = 240 + check["healthyThreshold"] * check["interval"] + check["timeout"]
+    assert services["gateway"]["healthCheckGracePeriodSeconds"] >= healthy_at
+    assert services["gateway"]["healthCheckGracePeriodSeconds"] == 240 + 2 * 15 + 5  # and no longer than that
     assert services["gateway"]["healthCheckGracePeriodSeconds"] >= app_health_check(compute, "gateway")["startPeriod"]
     # Without a load balancer none is set (the container check's own startPeriod and retries cover the start-up).
     assert "healthCheckGracePeriodSeconds" not in services["inference"]
-    target_group = json.dumps([r["inputs"] for r in of_type(compute, "aws:lb/targetGroup:TargetGroup")])
-    assert '"interval": 15' in target_group and '"healthyThreshold": 2' in target_group
 
 
 def test_a_steady_state_wait_shorter_than_a_deployment_of_a_slow_starter_is_refused(
@@ -129,9 +134,23 @@ def test_a_steady_state_wait_shorter_than_a_deployment_of_a_slow_starter_is_refu
     assert load_env("dev").compute.steady_state_timeout_minutes == 19
 
 
+def test_deleting_a_public_service_waits_for_its_drain(edit_catalog: CatalogEditor, edit_env: Any) -> None:
+    # A public service with a long request timeout drains that long, then gets its stop timeout; the provider waits
+    # for INACTIVE on delete (destroy, a service leaving the release) 20 minutes unless told otherwise.
+    edit_catalog(lambda services: services["gateway"].update(request_timeout_seconds=1800))
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE,
+                                                        steady_state_timeout_minutes=40))
+    compute = synth_env("dev", ["compute"])["compute"]
+    target_group = of_type(compute, "aws:lb/targetGroup:TargetGroup")[0]["inputs"]
+    drain = target_group["deregistrationDelay"] + container(by_name(compute, TASK, "gateway"), "gateway")["stopTimeout"]
+    assert drain == 1800 + 120 > 20 * 60
+    timeouts = by_name(compute, SERVICE, "gateway")["custom_timeouts"]
+    assert timeouts["delete"] == "40m" and 40 * 60 >= drain
+
+
 @pytest.mark.parametrize(("service", "change"), [
-    ("gateway", {}),  # 180 s request timeout, 120 s stop: a 60 s deregistration delay
-    ("inference", {"public": True}),  # 120 s request and stop timeouts: the 30 s least deregistration delay
+    ("gateway", {}),  # 180 s request timeout: a 180 s deregistration delay, then its 120 s stop timeout
+    ("inference", {"public": True}),  # 120 s request and stop timeouts
     ("inference", {"public": True, "request_timeout_seconds": 15, "stop_timeout_seconds": 10}),
 ])
 def test_a_public_deployment_waits_the_target_groups_deregistration_delay_and_the_stop_timeout(
@@ -139,7 +158,7 @@ def test_a_public_deployment_waits_the_target_groups_deregistration_delay_and_th
     # ECS deregisters a leaving task, waits the target group's deregistration delay, then sends SIGTERM and waits
     # up to the stop timeout: the old task of a public service is gone only after both.
     spec = load_catalog()[service].model_copy(update=change)
-    drain = deregistration_delay(spec.request_timeout_seconds, spec.stop_timeout) + spec.stop_timeout
+    drain = deregistration_delay(spec.request_timeout_seconds) + spec.stop_timeout
     assert deployment_seconds(spec, True) == (
         spec.health_check_grace_seconds + drain + DEPLOY_OVERHEAD_SECONDS)
     assert deployment_seconds(spec, False) == spec.startup_seconds + spec.stop_timeout + DEPLOY_OVERHEAD_SECONDS

@@ -18,6 +18,10 @@ from tests.policies.resources import res
 RULE = "ecs-service-grace-covers-start-period"
 SERVICE = "aws:ecs/service:Service"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
+TG = "aws:lb/targetGroup:TargetGroup"
+#: the platform's public gateway's target group check (shared/components/gateway.py)
+GATEWAY_CHECK = {"enabled": True, "path": "/healthz", "matcher": "200-399", "interval": 15, "timeout": 5,
+                 "healthyThreshold": 2, "unhealthyThreshold": 3}
 TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/web/50dc6c495c0c9188"
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -32,14 +36,24 @@ def task(start_period: int | None = 240, name: str = "web") -> dict[str, Any]:
     return res(TASK, name, {"family": name, "containerDefinitions": json.dumps(containers)})
 
 
-def service(definition: dict[str, Any], grace: Any = None, balanced: bool = True) -> dict[str, Any]:
+def service(definition: dict[str, Any], grace: Any = None, balanced: bool = True,
+            target_group: dict[str, Any] | None = None) -> dict[str, Any]:
     inputs: dict[str, Any] = {"name": "web", "launchType": "FARGATE", "taskDefinition": UNKNOWN_STRING}
     if balanced:
         inputs["loadBalancers"] = [{"targetGroupArn": TG_ARN, "containerName": "web", "containerPort": 8080}]
     if grace is not None:
         inputs["healthCheckGracePeriodSeconds"] = grace
-    return res(SERVICE, "web", inputs, dependencies=[definition],
-               property_dependencies={"taskDefinition": [definition]})
+    groups = [] if target_group is None else [target_group]
+    return res(SERVICE, "web", inputs, dependencies=[definition, *groups],
+               property_dependencies={"taskDefinition": [definition], **({"loadBalancers": groups} if groups else {})})
+
+
+def target_group(health_check: Any = None, protocol: str = "HTTP") -> dict[str, Any]:
+    """A target group of the stack; ``health_check`` as the program gives it (None: the block left out)."""
+    inputs: dict[str, Any] = {"targetType": "ip", "protocol": protocol, "port": 8080, "vpcId": "vpc-0123456789abcdef0"}
+    if health_check is not None:
+        inputs["healthCheck"] = health_check
+    return res(TG, "web-tasks", inputs)
 
 
 def messages(findings: list[dict[str, Any]]) -> list[str]:
@@ -113,3 +127,38 @@ def test_a_short_grace_period_is_reported_even_when_another_service_is_undecided
     (message,) = messages(policy_findings(resources))
     assert "ECS service 'api' ignores its load balancer's health checks for 90 s" in message
     assert reasons(policy_not_applicable(resources)) == []
+
+
+@pytest.mark.parametrize(("check", "protocol", "needed"), [
+    # 240 s start-up, then 2 passing checks 15 s apart, the second answered within 5 s
+    (GATEWAY_CHECK, "HTTP", 240 + 2 * 15 + 5),
+    # the block left out: the provider's thresholds 3 and interval 30 s, AWS's 6 s timeout for HTTP
+    (None, "HTTP", 240 + 3 * 30 + 6),
+    ({"interval": 60, "healthyThreshold": 5, "unhealthyThreshold": 3}, "HTTPS", 240 + 5 * 60 + 10),
+    # 240 s are 2 failed checks at most, fewer than its unhealthy threshold of 5: its first passing check counts
+    ({"interval": 120, "timeout": 10, "healthyThreshold": 4, "unhealthyThreshold": 5}, "HTTP", 240 + 120 + 10),
+])
+def test_the_grace_period_also_covers_the_target_groups_checks_after_the_start_period(
+        policy_findings: Any, check: Any, protocol: str, needed: int) -> None:
+    definition, group = task(240), target_group(check, protocol)
+    assert messages(policy_findings([definition, group, service(definition, needed, target_group=group)])) == []
+    (message,) = messages(policy_findings([definition, group, service(definition, needed - 1, target_group=group)]))
+    assert f"ECS service 'web' ignores its load balancer's health checks for {needed - 1} s" in message
+    assert f"then {needed - 240} s until target group 'web-tasks' counts its target healthy" in message
+    assert f"at least {needed}." in message
+
+
+def test_the_former_grace_of_the_gateway_without_the_checks_timeout_fails(policy_findings: Any) -> None:
+    # startup + healthy threshold x interval: the second passing check's answer may come up to 5 s later.
+    definition, group = task(60), target_group(GATEWAY_CHECK)
+    (message,) = messages(policy_findings([definition, group, service(definition, 90, target_group=group)]))
+    assert "at least 95." in message
+
+
+def test_an_unknown_target_group_check_leaves_the_rule_undecided(
+        policy_findings: Any, policy_not_applicable: Any) -> None:
+    definition, group = task(240), target_group({**GATEWAY_CHECK, "interval": UNKNOWN_STRING})
+    resources = [definition, group, service(definition, 250, target_group=group)]
+    assert messages(policy_findings(resources)) == []
+    (reason,) = reasons(policy_not_applicable(resources))
+    assert "ECS service 'web': its target group healthCheck unknown until deployment" in reason
