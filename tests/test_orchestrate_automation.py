@@ -778,6 +778,26 @@ def test_messaging_previews_and_updates_with_a_refresh_through_the_programs_prov
     assert "--refresh" in preview["args"] and "--run-program=true" in preview["args"]
 
 
+@pytest.mark.parametrize("argv", [
+    ["refresh", "dev", "--yes", "--local-state"],
+    ["refresh", "dev", "--preview-only"],
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+])
+def test_messaging_refreshes_and_destroys_through_the_programs_provider(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    """messaging's provider in the state holds the broker admin password of the last up: after a rotation it is
+    refused, so refresh and destroy run the program (which reads the current one) instead of using it."""
+    fake_cli.create_stacks("dev")
+    monkeypatch.setenv("FAKE_PULUMI_STALE_PROVIDER", "messaging")
+    code, output = run(argv, tmp_path)
+    assert code == 0, output
+    calls = fake_cli.operations(argv[0])
+    assert {call["layer"] for call in calls} == set(LAYERS)
+    for call in calls:
+        assert ("--run-program=true" in call["args"]) == (call["layer"] == "messaging"), (call["layer"], call["args"])
+
+
 @pytest.mark.parametrize("argv, message", [
     (["up", "dev", "--yes", "--allow-replace", "broker"], "not a Pulumi URN"),
     (["up", "dev", "--yes", "--allow-replace", BROKER_URN.replace(":dev::", ":prod::")], "names stack 'prod'"),

@@ -340,6 +340,19 @@ def _refresh_options(layer: str) -> dict[str, Any]:
     return {"refresh": True, "run_program": True} if layer in REFRESHED_LAYERS else {}
 
 
+def _program_options(layer: str) -> dict[str, Any]:
+    """``refresh`` and ``destroy`` (and their previews) of a :data:`REFRESHED_LAYERS` layer run its program too.
+
+    Without it they act through the provider stored in the state (CLI docs, ``pulumi refresh``/``destroy``
+    ``--run-program``: "Run the program to determine up-to-date state for providers"). messaging's provider holds
+    the broker's admin password and endpoint as they were at the last ``up``: after a rotation of that password
+    (``messaging.credentials_rotation``) or a broker replacement, the stored password is refused (401) or the
+    endpoint is gone, so a refresh failed and a destroy could delete nothing of messaging until an ``up`` had run.
+    The program reads the current password from Secrets Manager and the endpoint from the broker's stack
+    (``--run-program`` on refresh and destroy: Pulumi CLI 3.160)."""
+    return {"run_program": True} if layer in REFRESHED_LAYERS else {}
+
+
 class AutomationRunner:
     """Runs layers with ``pulumi.automation``; every check that can fail happens in :meth:`prepare`."""
 
@@ -483,24 +496,24 @@ class AutomationRunner:
                                detail=f"no stack {name!r} yet: run `nox -s up -- {env.name}` first")
         if action is Action.REFRESH:
             if operation.preview_only:
-                changes = stack.preview_refresh(**streams).change_summary
+                changes = stack.preview_refresh(**streams, **_program_options(layer)).change_summary
             else:
-                changes = stack.refresh(**streams).summary.resource_changes
+                changes = stack.refresh(**streams, **_program_options(layer)).summary.resource_changes
         elif operation.preview_only:
-            changes = stack.preview_destroy(**streams).change_summary
+            changes = stack.preview_destroy(**streams, **_program_options(layer)).change_summary
         else:
             # The engine refuses a protected resource's delete only when that step runs (DeleteStep.Apply),
             # and the Automation API's destroy passes --skip-preview: every delete scheduled before it (in
             # prod: the services, load balancer and roles around a protected repository) would already be
             # done. The preview runs the same check on every step and deletes nothing.
             try:
-                stack.preview_destroy(**streams)
+                stack.preview_destroy(**streams, **_program_options(layer))
             except auto.CommandError as error:
                 return LayerResult(layer, Status.FAILED, detail=(
                     f"nothing of {layer} was deleted: its destroy preview failed ({failure_detail(error)}). A "
                     "resource marked protect stops a destroy here; `pulumi state unprotect '<URN>'` releases one "
                     "that is really meant to go"))
-            changes = stack.destroy(**streams).summary.resource_changes
+            changes = stack.destroy(**streams, **_program_options(layer)).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
     def deployed_identity(self, layer: str, env: EnvConfig) -> Deployed | None:
