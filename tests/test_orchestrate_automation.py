@@ -274,6 +274,8 @@ def test_a_destroy_that_meets_a_protected_resource_deletes_nothing(fake_cli: Fak
     assert code == 1, output
     assert not [c for c in fake_cli.calls() if c["event"] == "deleted-unprotected"]
     assert "nothing of compute was deleted" in output and "marked for protection" in output
+    # the command that releases one names the stack: elsewhere (another machine, CI) none is selected in stacks/compute
+    assert "`pulumi state unprotect --stack organization/compute/dev '<URN>'` in stacks/compute" in output
     # compute went first (it reads every other layer), so nothing else was destroyed either
     assert not [c for c in fake_cli.operations("destroy") if "--preview-only" not in c["args"]]
     assert "compute failed to destroy and still reads it" in output

@@ -511,8 +511,9 @@ class AutomationRunner:
             except auto.CommandError as error:
                 return LayerResult(layer, Status.FAILED, detail=(
                     f"nothing of {layer} was deleted: its destroy preview failed ({failure_detail(error)}). A "
-                    "resource marked protect stops a destroy here; `pulumi state unprotect '<URN>'` releases one "
-                    "that is really meant to go"))
+                    f"resource marked protect stops a destroy here; `pulumi state unprotect --stack {name} '<URN>'` "
+                    f"in stacks/{layer} releases one that is really meant to go (without --stack the CLI acts on "
+                    "the stack selected in that folder, and a non-interactive run has none)"))
             changes = stack.destroy(**streams, **_program_options(layer)).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
