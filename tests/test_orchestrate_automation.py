@@ -780,6 +780,17 @@ def test_messaging_previews_and_updates_with_a_refresh_through_the_programs_prov
     assert "--refresh" in preview["args"] and "--run-program=true" in preview["args"]
 
 
+#: messaging's state as exported once deployed: the root stack, its providers and what they manage
+MESSAGING_STATE = {"version": 3, "deployment": {"resources": [
+    {"urn": "urn:pulumi:dev::messaging::pulumi:pulumi:Stack::messaging-dev", "type": "pulumi:pulumi:Stack"},
+    {"urn": "urn:pulumi:dev::messaging::pulumi:providers:rabbitmq::messaging-rabbitmq",
+     "type": "pulumi:providers:rabbitmq"},
+    {"urn": "urn:pulumi:dev::messaging::mlplatform:messaging:RabbitTopology$rabbitmq:index/vHost:VHost::"
+            "messaging-vhost",
+     "type": "rabbitmq:index/vHost:VHost"},
+]}}
+
+
 @pytest.mark.parametrize("argv", [
     ["refresh", "dev", "--yes", "--local-state"],
     ["refresh", "dev", "--preview-only"],
@@ -791,6 +802,7 @@ def test_messaging_refreshes_and_destroys_through_the_programs_provider(
     """messaging's provider in the state holds the broker admin password of the last up: after a rotation it is
     refused, so refresh and destroy run the program (which reads the current one) instead of using it."""
     fake_cli.create_stacks("dev")
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(MESSAGING_STATE))
     monkeypatch.setenv("FAKE_PULUMI_STALE_PROVIDER", "messaging")
     code, output = run(argv, tmp_path)
     assert code == 0, output
@@ -798,6 +810,22 @@ def test_messaging_refreshes_and_destroys_through_the_programs_provider(
     assert {call["layer"] for call in calls} == set(LAYERS)
     for call in calls:
         assert ("--run-program=true" in call["args"]) == (call["layer"] == "messaging"), (call["layer"], call["args"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["refresh", "dev", "--yes", "--local-state"],
+])
+def test_an_emptied_messaging_stack_is_destroyed_or_refreshed_again_without_its_program(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """After a destroy every stack is empty and the broker's has no outputs: messaging's program could not run (its
+    StackReference requires them), and there is nothing to act on, so a second destroy (or a refresh) succeeds."""
+    fake_cli.create_stacks("dev")
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").unlink()
+    code, output = run(argv, tmp_path)
+    assert code == 0, output
+    (call,) = [call for call in fake_cli.operations(argv[0]) if call["layer"] == "messaging"][-1:]
+    assert "--run-program=true" not in call["args"]
 
 
 @pytest.mark.parametrize("argv, message", [
