@@ -172,6 +172,25 @@ def test_every_step_that_runs_pulumi_can_log_in_to_pulumi_cloud() -> None:
         assert "PULUMI_BACKEND_URL" in step["env"], (name, step["run"])
 
 
+PULUMI_SESSION = re.compile(r"nox -s (up|preview|destroy|refresh)\b")
+
+
+def test_only_jobs_and_steps_that_run_pulumi_get_its_cli_and_its_secrets() -> None:
+    """The passphrase decrypts every stack secret of a self-managed backend and the token opens the Pulumi Cloud
+    org: a step that runs no `pulumi` (promotion's gates read ECS and ECR with boto3 and run the packs offline)
+    gets neither, and a job without such a step installs no CLI."""
+    for path in WORKFLOW_FILES:
+        for job_id, job in load(path)["jobs"].items():
+            runs_pulumi = [step for step in steps_of(job) if PULUMI_SESSION.search(step.get("run", ""))]
+            installs = [step for step in steps_of(job) if "pulumi/actions" in step.get("uses", "")]
+            assert not installs or runs_pulumi, f"{path.name}:{job_id} installs the Pulumi CLI and runs no pulumi"
+            for step in steps_of(job):
+                pulumi_secrets = [name for name, value in (step.get("env") or {}).items()
+                                  if "secrets.PULUMI_" in str(value)]
+                assert not pulumi_secrets or step in runs_pulumi, \
+                    f"{path.name}:{job_id}: step {step.get('name') or step.get('run')!r} gets {pulumi_secrets}"
+
+
 def test_the_pulumi_cli_of_every_workflow_is_the_pinned_sdk_version() -> None:
     versions = set()
     for path in WORKFLOW_FILES:

@@ -274,6 +274,8 @@ def test_a_destroy_that_meets_a_protected_resource_deletes_nothing(fake_cli: Fak
     assert code == 1, output
     assert not [c for c in fake_cli.calls() if c["event"] == "deleted-unprotected"]
     assert "nothing of compute was deleted" in output and "marked for protection" in output
+    # the command that releases one names the stack: elsewhere (another machine, CI) none is selected in stacks/compute
+    assert "`pulumi state unprotect --stack organization/compute/dev '<URN>'` in stacks/compute" in output
     # compute went first (it reads every other layer), so nothing else was destroyed either
     assert not [c for c in fake_cli.operations("destroy") if "--preview-only" not in c["args"]]
     assert "compute failed to destroy and still reads it" in output
@@ -304,16 +306,17 @@ def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """messaging's preview and up pass --run-program (CLI 3.169); with an older CLI the run deployed network,
     discovery, broker and mesh and then failed on messaging with "unknown flag". A CLI that takes the flag
-    but is older than 3.187 is refused too: its ``up`` ignored it (until 3.172) or panicked on the objects a
-    replaced broker no longer holds (until 3.186/3.187, CLI changelog)."""
-    for old in ("v3.160.0", "v3.171.0", "v3.186.0"):
+    but is older than 3.191 is refused too: its ``up`` ignored it (until 3.172), panicked on the objects a
+    replaced broker no longer holds (until 3.186/3.187) or crashed with "concurrent map writes" in the parallel
+    program-based refresh (until 3.191: pulumi/pulumi #20337, reported on 3.187 and 3.189; CLI changelog)."""
+    for old in ("v3.160.0", "v3.171.0", "v3.186.0", "v3.187.0", "v3.190.0"):
         monkeypatch.setenv("FAKE_PULUMI_VERSION", old)
         code, _ = run(["up", "dev", "--yes", "--local-state"], tmp_path)
         assert code == 2, old
         err = capsys.readouterr().err
-        assert old.lstrip("v") in err and "3.187.0" in err and INSTALL_URL in err
+        assert old.lstrip("v") in err and "3.191.0" in err and INSTALL_URL in err
         assert not fake_cli.operations("up") and not fake_cli.operations("preview")
-    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.187.0")
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.191.0")
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
 
@@ -776,6 +779,54 @@ def test_messaging_previews_and_updates_with_a_refresh_through_the_programs_prov
     assert code == 0, output
     (preview,) = [c for c in fake_cli.operations("preview") if c["layer"] == "messaging"][-1:]
     assert "--refresh" in preview["args"] and "--run-program=true" in preview["args"]
+
+
+#: messaging's state as exported once deployed: the root stack, its providers and what they manage
+MESSAGING_STATE = {"version": 3, "deployment": {"resources": [
+    {"urn": "urn:pulumi:dev::messaging::pulumi:pulumi:Stack::messaging-dev", "type": "pulumi:pulumi:Stack"},
+    {"urn": "urn:pulumi:dev::messaging::pulumi:providers:rabbitmq::messaging-rabbitmq",
+     "type": "pulumi:providers:rabbitmq"},
+    {"urn": "urn:pulumi:dev::messaging::mlplatform:messaging:RabbitTopology$rabbitmq:index/vHost:VHost::"
+            "messaging-vhost",
+     "type": "rabbitmq:index/vHost:VHost"},
+]}}
+
+
+@pytest.mark.parametrize("argv", [
+    ["refresh", "dev", "--yes", "--local-state"],
+    ["refresh", "dev", "--preview-only"],
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+])
+def test_messaging_refreshes_and_destroys_through_the_programs_provider(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    """messaging's provider in the state holds the broker admin password of the last up: after a rotation it is
+    refused, so refresh and destroy run the program (which reads the current one) instead of using it."""
+    fake_cli.create_stacks("dev")
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(MESSAGING_STATE))
+    monkeypatch.setenv("FAKE_PULUMI_STALE_PROVIDER", "messaging")
+    code, output = run(argv, tmp_path)
+    assert code == 0, output
+    calls = fake_cli.operations(argv[0])
+    assert {call["layer"] for call in calls} == set(LAYERS)
+    for call in calls:
+        assert ("--run-program=true" in call["args"]) == (call["layer"] == "messaging"), (call["layer"], call["args"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["refresh", "dev", "--yes", "--local-state"],
+])
+def test_an_emptied_messaging_stack_is_destroyed_or_refreshed_again_without_its_program(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """After a destroy every stack is empty and the broker's has no outputs: messaging's program could not run (its
+    StackReference requires them), and there is nothing to act on, so a second destroy (or a refresh) succeeds."""
+    fake_cli.create_stacks("dev")
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").unlink()
+    code, output = run(argv, tmp_path)
+    assert code == 0, output
+    (call,) = [call for call in fake_cli.operations(argv[0]) if call["layer"] == "messaging"][-1:]
+    assert "--run-program=true" not in call["args"]
 
 
 @pytest.mark.parametrize("argv, message", [

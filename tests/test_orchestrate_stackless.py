@@ -49,7 +49,11 @@ def test_an_up_without_the_network_stack_where_the_env_is_deployed_is_refused(
     error = capsys.readouterr().err
     assert code == 2 and runner.started() == [], output
     assert f"VPC {vpc} carries its tags" in error and "stack organization/network/dev does not exist" in error
-    assert "pulumi_org, state.backend_url or PULUMI_BACKEND_URL" in error and "pulumi stack rename" in error
+    assert "pulumi_org, state.backend_url or PULUMI_BACKEND_URL" in error
+    # Pulumi Cloud refuses a rename to another owner (pkg/backend/httpstate/backend.go RenameStack): the hint is the
+    # console's Transfer stack for another org, `pulumi stack migrate` for another backend
+    assert "Transfer stack" in error and "pulumi stack migrate" in error
+    assert "rename` refuses a new owner" in error and "`pulumi stack rename` (another org)" not in error
     assert "leftover" in error and "delete it" in error  # the one case where the VPC itself is what to remove
 
     code, output, runner = up(["preview", "dev"], checker(Clients(roomy())), Stackless())

@@ -70,11 +70,13 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
     return path
 
 
-MIN_CLI_VERSION = (3, 187, 0)
+MIN_CLI_VERSION = (3, 191, 0)
 """The oldest ``pulumi`` CLI a run works with: messaging's ``up --refresh --run-program`` after a broker
 replacement (CLI changelog: the flag came to preview/up in 3.169, but ``up`` ignored it until 3.172 "Fix
 `up --refresh --run-program` to use the new program based refresh logic", and the engine panicked on a
-refreshed resource found deleted until 3.186 and with dependent resources until 3.187) and
+refreshed resource found deleted until 3.186 and with dependent resources until 3.187; the program-based refresh
+wrote the step generator's refresh maps from parallel goroutines, ``fatal error: concurrent map writes``, until 3.191:
+pulumi/pulumi #20337, reported on 3.187 and 3.189 for ``preview --refresh --run-program``) and
 ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
 
 
@@ -330,14 +332,38 @@ def _target_options(operation: Operation) -> dict[str, Any]:
 #: by hand), and costs one management-API read per object. ``run_program``: the refresh then uses the
 #: provider the program builds now (the new broker's endpoint); the default reads through the provider
 #: stored in the state, whose endpoint is the deleted broker's and no longer answers (``--run-program``
-#: on preview/up: Pulumi CLI 3.169; ``up`` honours it from 3.172 and survives deleted objects from 3.187,
-#: see :data:`MIN_CLI_VERSION`).
+#: on preview/up: Pulumi CLI 3.169; ``up`` honours it from 3.172, survives deleted objects from 3.187 and
+#: refreshes in parallel without crashing from 3.191, see :data:`MIN_CLI_VERSION`).
 #: The preview before the up refreshes the same way, so a replacement that drift would cause is gated too.
 REFRESHED_LAYERS = frozenset({"messaging"})
 
 
 def _refresh_options(layer: str) -> dict[str, Any]:
     return {"refresh": True, "run_program": True} if layer in REFRESHED_LAYERS else {}
+
+
+def holds_resources(deployment: Mapping[str, Any] | None) -> bool:
+    """Whether an exported ``deployment`` holds a resource a refresh or destroy acts on: anything but the root
+    stack and provider resources (what a stack keeps after ``destroy``, or holds after ``stack init``: nothing)."""
+    resources = (deployment or {}).get("resources") or []
+    return any(isinstance(resource, Mapping) and resource.get("type") != "pulumi:pulumi:Stack"
+               and not str(resource.get("type", "")).startswith("pulumi:providers:") for resource in resources)
+
+
+def _program_options(layer: str, holds: bool = True) -> dict[str, Any]:
+    """``refresh`` and ``destroy`` (and their previews) of a :data:`REFRESHED_LAYERS` layer run its program too,
+    while its stack ``holds`` resources.
+
+    Without it they act through the provider stored in the state (CLI docs, ``pulumi refresh``/``destroy``
+    ``--run-program``: "Run the program to determine up-to-date state for providers"). messaging's provider holds
+    the broker's admin password and endpoint as they were at the last ``up``: after a rotation of that password
+    (``messaging.credentials_rotation``) or a broker replacement, the stored password is refused (401) or the
+    endpoint is gone, so a refresh failed and a destroy could delete nothing of messaging until an ``up`` had run.
+    The program reads the current password from Secrets Manager and the endpoint from the broker's stack
+    (``--run-program`` on refresh and destroy: Pulumi CLI 3.160). An emptied stack (a second ``destroy``, a
+    ``refresh`` after one) has nothing to act on, and its program could not run: the broker's stack, destroyed
+    after it, has no outputs left for its StackReference."""
+    return {"run_program": True} if layer in REFRESHED_LAYERS and holds else {}
 
 
 class AutomationRunner:
@@ -359,6 +385,9 @@ class AutomationRunner:
         self._policy_packs: list[str] = []
         self._policy_configs: list[str] = []
         self._checked_clis: set[str] = set()
+        #: (env, layer) -> whether the stack's state holds resources (:func:`holds_resources`), from the identity
+        #: check's `stack export` in :meth:`prepare`
+        self._holds: dict[tuple[str, str], bool] = {}
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
 
@@ -481,26 +510,28 @@ class AutomationRunner:
                 return LayerResult(layer, Status.SUCCEEDED, detail=f"no stack {name!r}: nothing to destroy")
             return LayerResult(layer, Status.FAILED,
                                detail=f"no stack {name!r} yet: run `nox -s up -- {env.name}` first")
+        program = _program_options(layer, self._holds.get((env.name, layer), True))
         if action is Action.REFRESH:
             if operation.preview_only:
-                changes = stack.preview_refresh(**streams).change_summary
+                changes = stack.preview_refresh(**streams, **program).change_summary
             else:
-                changes = stack.refresh(**streams).summary.resource_changes
+                changes = stack.refresh(**streams, **program).summary.resource_changes
         elif operation.preview_only:
-            changes = stack.preview_destroy(**streams).change_summary
+            changes = stack.preview_destroy(**streams, **program).change_summary
         else:
             # The engine refuses a protected resource's delete only when that step runs (DeleteStep.Apply),
             # and the Automation API's destroy passes --skip-preview: every delete scheduled before it (in
             # prod: the services, load balancer and roles around a protected repository) would already be
             # done. The preview runs the same check on every step and deletes nothing.
             try:
-                stack.preview_destroy(**streams)
+                stack.preview_destroy(**streams, **program)
             except auto.CommandError as error:
                 return LayerResult(layer, Status.FAILED, detail=(
                     f"nothing of {layer} was deleted: its destroy preview failed ({failure_detail(error)}). A "
-                    "resource marked protect stops a destroy here; `pulumi state unprotect '<URN>'` releases one "
-                    "that is really meant to go"))
-            changes = stack.destroy(**streams).summary.resource_changes
+                    f"resource marked protect stops a destroy here; `pulumi state unprotect --stack {name} '<URN>'` "
+                    f"in stacks/{layer} releases one that is really meant to go (without --stack the CLI acts on "
+                    "the stack selected in that folder, and a non-interactive run has none)"))
+            changes = stack.destroy(**streams, **program).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
     def deployed_identity(self, layer: str, env: EnvConfig) -> Deployed | None:
@@ -515,6 +546,7 @@ class AutomationRunner:
                 deployment = export_as_stored(self._pulumi_cli(), name, self._work_dir(layer), self._env_vars)
             except auto.StackNotFoundError:
                 return None
+            self._holds[(env.name, layer)] = holds_resources(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
             why = failure_detail(error) if isinstance(error, auto.CommandError) else str(error) or repr(error)

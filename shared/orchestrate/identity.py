@@ -176,14 +176,20 @@ def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
     VPC a network stack of this env deployed (found by the provider's default tags): the stacks that deployed it
     are elsewhere -- another ``pulumi_org`` or state backend -- or their state was lost. A first ``up`` there would
     create a second VPC, NAT gateways and addresses beside the first, and stop at the first name that must be unique
-    (the broker, the secrets, the log groups), halfway."""
+    (the broker, the secrets, the log groups), halfway. ``pulumi stack rename`` cannot be the way to another org: Pulumi
+    Cloud refuses a new owner ("You cannot transfer stack ownership via a rename", pkg/backend/httpstate/backend.go
+    RenameStack); ``pulumi stack migrate`` (CLI 3.254) moves a stack to the backend logged in to, secrets
+    re-encrypted."""
     file = display_path(str(env_path(env.name)))
     return (f"{file}: the env's network is already deployed in account {env.account_id} ({env.region}): VPC "
             f"{', '.join(vpcs)} carries its tags (env: {env.name}, layer: network, managed-by: pulumi), but the stack "
             f"{stack} does not exist on this state backend. pulumi_org, state.backend_url or PULUMI_BACKEND_URL "
             "then name other stacks than the ones that deployed it (or their state was lost), and this up would "
             "create a second network beside it and stop halfway at the first name that must be unique. Put back "
-            "the org and backend the env was deployed with; to move its stacks, `pulumi stack rename` (another org) "
-            "or `pulumi stack export` / `pulumi stack import` (another backend) each layer's stack first. If that VPC "
+            "the org and backend the env was deployed with. To move the env, first move each layer's stack: to "
+            "another Pulumi Cloud org with the stack's Settings > Transfer stack in the Pulumi Console (`pulumi stack "
+            "rename` refuses a new owner), to another backend with `pulumi stack migrate <old backend URL> "
+            "<org>/<layer>/<env> --target <new org>/<layer>/<env>` (or `pulumi stack export` / `pulumi stack import`). "
+            "If that VPC "
             "is a leftover whose stacks are gone for good (removed with `pulumi stack rm --force`, the resources "
             "kept), delete it and what it still holds in the account first: nothing tracks it any more.")
