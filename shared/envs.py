@@ -194,13 +194,16 @@ class DeployRunnerConfig(_Strict):
     #: state backend whose stack secrets are passphrase-encrypted: CodeBuild puts it in PULUMI_CONFIG_PASSPHRASE
     #: and reads it with the runner's service role (Secrets Manager secret names: 1-512 of these characters)
     passphrase_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+    #: name of a Secrets Manager secret (this env's account and region) holding a Pulumi access token, for a Pulumi
+    #: Cloud backend: CodeBuild puts it in PULUMI_ACCESS_TOKEN (the CLI's login in a build, which has no terminal)
+    access_token_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
     #: the AWS CodeConnections (formerly CodeStar Connections) GitHub App connection builds check GitHub out
     #: with (github_repository, or a start-build source override); unset: a token credential of CodeBuild
     github_connection_arn: str | None = Field(
         default=None,
         pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
 
-    @field_validator("passphrase_secret")
+    @field_validator("passphrase_secret", "access_token_secret")
     @classmethod
     def _not_a_partial_arn(cls, name: str | None) -> str | None:
         # botocore secretsmanager CreateSecret Name: "Do not end your secret name with a hyphen followed by six

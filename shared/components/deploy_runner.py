@@ -6,7 +6,8 @@ its own security group (which the broker admits on 443), its own service role an
 
 Least privilege: the service role may only do what CodeBuild needs to run a build in a VPC (create
 and delete the build's network interface in these subnets, write the build's log group, read the Pulumi
-passphrase secret ``messaging.deploy_runner.passphrase_secret`` and use the GitHub App connection
+passphrase and access token secrets ``messaging.deploy_runner.passphrase_secret`` and
+``access_token_secret`` and use the GitHub App connection
 ``messaging.deploy_runner.github_connection_arn`` where the env names them) and assume one deploy role.
 The deploy itself runs as that deploy role (``deploy_role_name`` in the env file), which exists before
 the platform does (a stack cannot create the role it is deployed with).
@@ -95,6 +96,8 @@ class DeployRunnerArgs:
     partition: str = "aws"
     #: ``messaging.deploy_runner.passphrase_secret``: the secret CodeBuild reads PULUMI_CONFIG_PASSPHRASE from
     passphrase_secret: str | None = None
+    #: ``messaging.deploy_runner.access_token_secret``: the secret CodeBuild reads PULUMI_ACCESS_TOKEN from
+    access_token_secret: str | None = None
     #: ``messaging.deploy_runner.github_connection_arn``: the GitHub App connection the source is checked out with
     github_connection_arn: str | None = None
 
@@ -106,7 +109,8 @@ class DeployRunnerArgs:
                    compute_type=runner.compute_type, timeout_minutes=runner.timeout_minutes,
                    log_retention_days=runner.log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect,
-                   passphrase_secret=runner.passphrase_secret, github_connection_arn=runner.github_connection_arn)
+                   passphrase_secret=runner.passphrase_secret, access_token_secret=runner.access_token_secret,
+                   github_connection_arn=runner.github_connection_arn)
 
     @property
     def deploy_role_arn(self) -> str:
@@ -118,14 +122,18 @@ class DeployRunnerArgs:
         return f"arn:{self.partition}:codebuild:{self.region}:{self.account_id}:project/{project}"
 
     @property
-    def passphrase_secret_arn(self) -> str | None:
-        """The passphrase secret's ARN as IAM matches a secret named but not yet known by its full ARN: Secrets
-        Manager appends ``-`` and 6 random characters to every secret's name (Secrets Manager user guide,
-        "ARN of a secret": use ``<name>-??????`` in a policy)."""
-        if self.passphrase_secret is None:
-            return None
-        return (f"arn:{self.partition}:secretsmanager:{self.region}:{self.account_id}:secret:"
-                f"{self.passphrase_secret}-??????")
+    def secret_variables(self) -> dict[str, str]:
+        """The build's variables CodeBuild takes from Secrets Manager, each with its secret's name: the Pulumi
+        passphrase (passphrase-encrypted stack secrets) and the Pulumi access token (a Pulumi Cloud backend:
+        the CLI's non-interactive login reads PULUMI_ACCESS_TOKEN)."""
+        named = {"PULUMI_CONFIG_PASSPHRASE": self.passphrase_secret, "PULUMI_ACCESS_TOKEN": self.access_token_secret}
+        return {variable: name for variable, name in named.items() if name is not None}
+
+    def secret_arn(self, name: str) -> str:
+        """A secret's ARN as IAM matches a secret named but not yet known by its full ARN: Secrets Manager appends
+        ``-`` and 6 random characters to every secret's name (Secrets Manager user guide, "ARN of a secret": use
+        ``<name>-??????`` in a policy)."""
+        return f"arn:{self.partition}:secretsmanager:{self.region}:{self.account_id}:secret:{name}-??????"
 
 
 def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
@@ -151,7 +159,7 @@ def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_id
          "Condition": {"StringEquals": {"ec2:Subnet": subnet_arns,
                                         "ec2:AuthorizedService": "codebuild.amazonaws.com"}}},
         {"Sid": "AssumeDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": args.deploy_role_arn},
-        *passphrase_statements(args),
+        *secret_statements(args),
         *connection_statements(args),
     ]}
 
@@ -170,8 +178,13 @@ def connection_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
              "Action": [f"{service}:GetConnection", f"{service}:GetConnectionToken"], "Resource": arn}]
 
 
-def passphrase_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
-    """What CodeBuild needs to put the passphrase secret in PULUMI_CONFIG_PASSPHRASE before the build starts.
+#: The statement ids of each secret variable's read and decrypt grants.
+SECRET_SIDS = {"PULUMI_CONFIG_PASSPHRASE": "PulumiPassphrase", "PULUMI_ACCESS_TOKEN": "PulumiAccessToken"}
+
+
+def secret_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
+    """What CodeBuild needs to put each secret (:attr:`DeployRunnerArgs.secret_variables`) in its variable before
+    the build starts.
 
     CodeBuild resolves a SECRETS_MANAGER environment variable itself, with the project's service role, not
     with the deploy role the build assumes later (CodeBuild user guide, buildspec reference,
@@ -179,29 +192,31 @@ def passphrase_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
     fails before its first command. A secret on a customer managed key also needs ``kms:Decrypt`` on it: only
     through Secrets Manager, and only for this secret (Secrets Manager's encryption context ``SecretARN``).
     """
-    secret_arn = args.passphrase_secret_arn
-    if secret_arn is None:
-        return []
-    return [
-        {"Sid": "ReadPulumiPassphrase", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-         "Resource": secret_arn},
-        {"Sid": "DecryptPulumiPassphraseThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
-         "Resource": f"arn:{args.partition}:kms:{args.region}:{args.account_id}:key/*",
-         "Condition": {"StringEquals": via_secrets_manager(args.region),
-                       "ArnLike": {"kms:EncryptionContext:SecretARN": secret_arn}}},
-    ]
+    statements: list[dict[str, Any]] = []
+    for variable, name in args.secret_variables.items():
+        secret_arn = args.secret_arn(name)
+        statements += [
+            {"Sid": f"Read{SECRET_SIDS[variable]}", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": secret_arn},
+            {"Sid": f"Decrypt{SECRET_SIDS[variable]}ThroughSecretsManager", "Effect": "Allow",
+             "Action": "kms:Decrypt", "Resource": f"arn:{args.partition}:kms:{args.region}:{args.account_id}:key/*",
+             "Condition": {"StringEquals": via_secrets_manager(args.region),
+                           "ArnLike": {"kms:EncryptionContext:SecretARN": secret_arn}}},
+        ]
+    return statements
 
 
 def environment_variables(args: DeployRunnerArgs) -> list[aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs]:
-    """The build's variables: the env, the deploy role, and the Pulumi passphrase by reference to its secret
-    (type SECRETS_MANAGER: CodeBuild masks it in the logs, and the project shows only the secret's name)."""
+    """The build's variables: the env, the deploy role, and the Pulumi passphrase and access token by reference
+    to their secrets (type SECRETS_MANAGER: CodeBuild masks them in the logs, and the project shows only the
+    secrets' names)."""
     variables = [
         aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name="PLATFORM_ENV", value=args.env_name),
         aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name="DEPLOY_ROLE_ARN", value=args.deploy_role_arn),
     ]
-    if args.passphrase_secret is not None:
-        variables.append(aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(
-            name="PULUMI_CONFIG_PASSPHRASE", value=args.passphrase_secret, type="SECRETS_MANAGER"))
+    variables += [aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name=variable, value=name,
+                                                                           type="SECRETS_MANAGER")
+                  for variable, name in args.secret_variables.items()]
     return variables
 
 

@@ -292,38 +292,44 @@ def test_a_github_repository_makes_the_runner_a_github_actions_runner(edit_env: 
     assert webhook["filterGroups"] == [{"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]}]
 
 
-def test_a_passphrase_secret_reaches_the_build_through_the_runner_role(edit_env: Any) -> None:
+@pytest.mark.parametrize(("key", "name", "variable", "sid"), [
+    ("passphrase_secret", "ml-platform/dev/pulumi-passphrase", "PULUMI_CONFIG_PASSPHRASE", "PulumiPassphrase"),
+    # a Pulumi Cloud backend: a build has no terminal, so the CLI logs in with PULUMI_ACCESS_TOKEN or stops
+    ("access_token_secret", "ml-platform/dev/pulumi-token", "PULUMI_ACCESS_TOKEN", "PulumiAccessToken"),
+], ids=["passphrase", "access-token"])
+def test_a_pulumi_secret_reaches_the_build_through_the_runner_role(edit_env: Any, key: str, name: str, variable: str,
+                                                                   sid: str) -> None:
     """CodeBuild resolves a SECRETS_MANAGER variable with the project's service role before the first command,
     so that role (not the deploy role) must read the secret, and decrypt it only through Secrets Manager."""
-    name = "ml-platform/dev/pulumi-passphrase"
-    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"passphrase_secret": name}))
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={key: name}))
     document = synth_env("dev", ["broker"])["broker"]
     variables = {v["name"]: v for v in one(document, PROJECT)["inputs"]["environment"]["environmentVariables"]}
-    assert variables["PULUMI_CONFIG_PASSPHRASE"] == {"name": "PULUMI_CONFIG_PASSPHRASE", "type": "SECRETS_MANAGER",
-                                                     "value": name}
+    assert variables[variable] == {"name": variable, "type": "SECRETS_MANAGER", "value": name}
+    assert not {"PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN"} - {variable} & set(variables)
     policy = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     account = load_env("dev").account_id
     # Secrets Manager names a secret's ARN <name>-<6 random characters>; IAM's ? matches one character.
     secret_arn = f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-Ab1Cd2"
-    read = statements["ReadPulumiPassphrase"]
+    read = statements[f"Read{sid}"]
     assert read["Action"] == "secretsmanager:GetSecretValue"
     assert fnmatch.fnmatchcase(secret_arn, read["Resource"])
     assert not fnmatch.fnmatchcase(f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-old-Ab1Cd2",
                                    read["Resource"]), "another secret whose name starts with this one"
-    decrypt = statements["DecryptPulumiPassphraseThroughSecretsManager"]
+    decrypt = statements[f"Decrypt{sid}ThroughSecretsManager"]
     assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == f"arn:aws:kms:eu-west-1:{account}:key/*"
     assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
     assert fnmatch.fnmatchcase(secret_arn, decrypt["Condition"]["ArnLike"]["kms:EncryptionContext:SecretARN"])
 
 
 # the last: a hyphen and six characters, what Secrets Manager appends to a name in its ARN (CreateSecret: not so)
+@pytest.mark.parametrize("key", ["passphrase_secret", "access_token_secret"])
 @pytest.mark.parametrize("name", ["", "pulumi passphrase", "a" * 513, "arn:aws:secretsmanager:x", "dev/pulumi-secret"])
-def test_a_passphrase_secret_that_is_no_secret_name_is_bad_input(edit_env: Any, name: str) -> None:
-    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"passphrase_secret": name}))
+def test_a_pulumi_secret_that_is_no_secret_name_is_bad_input(edit_env: Any, key: str, name: str) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={key: name}))
     with pytest.raises(ConfigError) as error:
         load_env("dev")
-    assert error.value.key == "messaging.deploy_runner.passphrase_secret" and error.value.exit_code == 2
+    assert error.value.key == f"messaging.deploy_runner.{key}" and error.value.exit_code == 2
 
 
 @pytest.mark.parametrize("service", ["codeconnections", "codestar-connections"])
