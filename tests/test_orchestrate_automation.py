@@ -778,6 +778,24 @@ def test_messaging_previews_and_updates_with_a_refresh_through_the_programs_prov
     assert "--refresh" in preview["args"] and "--run-program=true" in preview["args"]
 
 
+def test_messaging_refreshes_and_destroys_through_the_programs_provider(fake_cli: FakeCli, tmp_path: Path) -> None:
+    """The RabbitMQ provider in messaging's state holds the broker admin's password of the last up, which Secrets
+    Manager rotates every max_age_days: a refresh or destroy through it would answer 401 after a rotation. The
+    program reads the current password, so both run it (and only for messaging: the other layers' providers take
+    ambient credentials)."""
+    fake_cli.create_stacks("dev")
+    for argv in (["refresh", "dev", "--yes", "--local-state"], ["refresh", "dev", "--preview-only", "--local-state"],
+                 ["destroy", "dev", "--yes", "--local-state"]):
+        code, output = run(argv, tmp_path)
+        assert code == 0, output
+    for verb in ("refresh", "destroy"):
+        calls = fake_cli.operations(verb)
+        assert {c["layer"] for c in calls} == set(LAYERS), verb
+        for call in calls:
+            assert ("--run-program=true" in call["args"]) == (call["layer"] == "messaging"), (verb, call["args"])
+    assert len([c for c in fake_cli.operations("destroy") if c["layer"] == "messaging"]) == 2  # preview, destroy
+
+
 @pytest.mark.parametrize("argv, message", [
     (["up", "dev", "--yes", "--allow-replace", "broker"], "not a Pulumi URN"),
     (["up", "dev", "--yes", "--allow-replace", BROKER_URN.replace(":dev::", ":prod::")], "names stack 'prod'"),

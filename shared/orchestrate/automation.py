@@ -337,7 +337,15 @@ REFRESHED_LAYERS = frozenset({"messaging"})
 
 
 def _refresh_options(layer: str) -> dict[str, Any]:
-    return {"refresh": True, "run_program": True} if layer in REFRESHED_LAYERS else {}
+    return {"refresh": True, **_program_options(layer)} if layer in REFRESHED_LAYERS else {}
+
+
+def _program_options(layer: str) -> dict[str, Any]:
+    """``refresh``/``destroy --run-program`` (Pulumi CLI 3.160) for the layers whose provider the program builds
+    anew on every run: without it they read and delete through the provider stored in the state, whose password
+    is the broker admin's as of the last ``up`` (Secrets Manager rotates it every ``max_age_days``, after which
+    every call answers 401) and whose endpoint is a replaced broker's."""
+    return {"run_program": True} if layer in REFRESHED_LAYERS else {}
 
 
 class AutomationRunner:
@@ -481,26 +489,27 @@ class AutomationRunner:
                 return LayerResult(layer, Status.SUCCEEDED, detail=f"no stack {name!r}: nothing to destroy")
             return LayerResult(layer, Status.FAILED,
                                detail=f"no stack {name!r} yet: run `nox -s up -- {env.name}` first")
+        program = _program_options(layer)
         if action is Action.REFRESH:
             if operation.preview_only:
-                changes = stack.preview_refresh(**streams).change_summary
+                changes = stack.preview_refresh(**streams, **program).change_summary
             else:
-                changes = stack.refresh(**streams).summary.resource_changes
+                changes = stack.refresh(**streams, **program).summary.resource_changes
         elif operation.preview_only:
-            changes = stack.preview_destroy(**streams).change_summary
+            changes = stack.preview_destroy(**streams, **program).change_summary
         else:
             # The engine refuses a protected resource's delete only when that step runs (DeleteStep.Apply),
             # and the Automation API's destroy passes --skip-preview: every delete scheduled before it (in
             # prod: the services, load balancer and roles around a protected repository) would already be
             # done. The preview runs the same check on every step and deletes nothing.
             try:
-                stack.preview_destroy(**streams)
+                stack.preview_destroy(**streams, **program)
             except auto.CommandError as error:
                 return LayerResult(layer, Status.FAILED, detail=(
                     f"nothing of {layer} was deleted: its destroy preview failed ({failure_detail(error)}). A "
                     "resource marked protect stops a destroy here; `pulumi state unprotect '<URN>'` releases one "
                     "that is really meant to go"))
-            changes = stack.destroy(**streams).summary.resource_changes
+            changes = stack.destroy(**streams, **program).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
     def deployed_identity(self, layer: str, env: EnvConfig) -> Deployed | None:
