@@ -46,7 +46,8 @@ RABBITMQ_ENGINE_FAMILIES: dict[str, tuple[str, ...]] = {
 DEFAULT_ENGINE_VERSION = "4.2"
 DEFAULT_INSTANCE_TYPE = "mq.m7g.large"
 
-#: A RabbitMQ cluster is three nodes spread over three AZs: the env needs a private subnet in each.
+#: A RabbitMQ cluster is three nodes spread over three AZs: the platform gives its endpoint a private subnet in each
+#: (:func:`cluster_zones_problem` says why; Amazon MQ itself takes one).
 CLUSTER_AZS = 3
 
 
@@ -191,13 +192,21 @@ def broker_problems(engine_version: str, instance_type: str, deployment_mode: st
 
 
 def cluster_zones_problem(deployment_mode: str, zones: int, counted: str) -> str | None:
-    """Why a broker of ``deployment_mode`` cannot be placed in ``zones`` availability zones, one private subnet
-    each (None: it can); ``counted`` names what gave the number. One rule for the env loader (network.az_count)
-    and the broker component (its private subnets)."""
+    """Why the platform does not place a broker of ``deployment_mode`` in ``zones`` availability zones, one private
+    subnet each (None: it does); ``counted`` names what gave the number. One rule for the env loader
+    (network.az_count) and the broker component (its private subnets).
+
+    The platform's rule, not Amazon MQ's: a private cluster needs only one subnet (botocore mq CreateBrokerRequest
+    SubnetIds: "Deployment without public accessibility requires at least one subnet"), but then its endpoint
+    lives in fewer AZs than its three nodes, and a subnet added later replaces the broker (subnet_ids forces a new
+    one: :func:`shared.components.broker.broker_subnets`). So a cluster gets an endpoint subnet in three AZs from
+    its creation on."""
     if deployment_mode != "CLUSTER_MULTI_AZ" or zones >= CLUSTER_AZS:
         return None
-    return (f"CLUSTER_MULTI_AZ runs three nodes in {CLUSTER_AZS} availability zones and needs a private subnet in "
-            f"each, but {counted} is {zones} (raise it to {CLUSTER_AZS}, or use SINGLE_INSTANCE)")
+    return (f"CLUSTER_MULTI_AZ runs three nodes in {CLUSTER_AZS} availability zones, and the platform gives its "
+            f"endpoint a private subnet in each of them from the start (a subnet added later would replace the "
+            f"broker and lose its queues), but {counted} is {zones} (raise it to {CLUSTER_AZS}, or use "
+            "SINGLE_INSTANCE)")
 
 
 def rabbitmq_conf(consumer_timeout_ms: int) -> str:

@@ -656,8 +656,8 @@ def _rule_static_instances(path: Path, env: EnvConfig, catalog: Catalog) -> Iter
 
 def _rule_cluster_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     messaging = env.messaging
-    # Amazon MQ best practices: a cluster is three nodes distributed across three AZs; the broker
-    # takes one private subnet per AZ of the env.
+    # Amazon MQ best practices: a cluster is three nodes distributed across three AZs; the platform gives its
+    # endpoint a private subnet in each of them (shared.amazonmq.cluster_zones_problem says why).
     problem = cluster_zones_problem(messaging.deployment_mode, env.network.az_count, "network.az_count")
     if messaging.broker == "amazon-mq" and problem:
         yield path, "messaging.deployment_mode", problem
