@@ -4,7 +4,6 @@ real pack process), and the synthesized layers of a generated catalog (``shared.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,17 @@ def findings_of(findings: list[dict[str, Any]], rule: str) -> list[str]:
     return [f["message"] for f in findings if f["rule"] == rule]
 
 
-@pytest.fixture(scope="module")
-def generated_envs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+@pytest.fixture
+def generated_envs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The bench's generated catalog of 200 services and env files releasing all of them (``nox -s bench``)."""
     from shared.bench import _scenario_dir
     from shared.catalog import CATALOG_ENV_VAR
     from shared.envs import ENV_DIR_VAR
 
-    root = tmp_path_factory.mktemp("services-200")
-    catalog, env_dir = _scenario_dir(200, root)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CATALOG_ENV_VAR, str(catalog))
-        patch.setenv(ENV_DIR_VAR, str(env_dir))
-        yield root
+    catalog, env_dir = _scenario_dir(200, tmp_path)
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
+    monkeypatch.setenv(ENV_DIR_VAR, str(env_dir))
+    return tmp_path
 
 
 def layer_findings(policy_engine: PolicyEngine, env: str, layer: str) -> list[dict[str, Any]]:
@@ -88,3 +85,96 @@ def test_200_generated_services_cross_the_queue_metrics_publishers_4_kb(
     about 4.8 KB, so ``up`` of such an env fails at the messaging layer."""
     found = findings_of(layer_findings(policy_engine, "dev", "messaging"), LAMBDA_RULE)
     assert len(found) == 1 and "QUEUES" in found[0], found
+
+
+# --- security-group-rules-quota ----------------------------------------------------------------
+
+SG_RULE_QUOTA = "security-group-rules-quota"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+EC2_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+GROUP_URN = "urn:pulumi:test::test::aws:ec2/securityGroup:SecurityGroup::tasks"
+
+
+def tasks_group(**inputs: Any) -> dict[str, Any]:
+    return res(SG, "tasks", {"vpcId": "vpc-0a1b2c3d4e5f60718", "description": "platform tasks", **inputs})
+
+
+def port_rule(type_: str, port: int, **peer: Any) -> dict[str, Any]:
+    """A standalone rule on the tasks group (recorded as computed from it, as the synth records it)."""
+    peer = peer or {"referencedSecurityGroupId": "sg-0peer"}
+    return res(type_, f"tasks-{port}", {"securityGroupId": "sg-0tasks", "ipProtocol": "tcp", "fromPort": port,
+                                         "toPort": port, "description": f"service port {port}", **peer},
+               dependencies=[GROUP_URN], property_dependencies={"securityGroupId": [GROUP_URN]})
+
+
+@pytest.mark.parametrize(("rules", "violates"), [
+    ([port_rule(INGRESS, 8000 + i) for i in range(60)], False),
+    ([port_rule(INGRESS, 8000 + i) for i in range(61)], True),
+    ([port_rule(EGRESS, 8000 + i) for i in range(61)], True),
+    # 40 ingress and 40 egress: each direction has its own 60
+    ([port_rule(INGRESS, 8000 + i) for i in range(40)] + [port_rule(EGRESS, 8000 + i) for i in range(40)], False),
+    # IPv4 and IPv6 ranges count apart; a group reference counts in both
+    ([port_rule(INGRESS, 8000 + i, cidrIpv4="10.0.0.0/16") for i in range(45)]
+     + [port_rule(INGRESS, 9000 + i, cidrIpv6="fd00::/56") for i in range(10)]
+     + [port_rule(INGRESS, 9500 + i) for i in range(10)], False),
+    ([port_rule(INGRESS, 8000 + i, cidrIpv4="10.0.0.0/16") for i in range(51)]
+     + [port_rule(INGRESS, 9500 + i) for i in range(10)], True),
+], ids=["60-in", "61-in", "61-out", "40-each-way", "ipv4-and-ipv6-apart", "61-ipv4"])
+def test_security_group_rules_per_direction(policy_findings: Any, rules: list[dict[str, Any]],
+                                            violates: bool) -> None:
+    found = findings_of(policy_findings([tasks_group(), *rules]), SG_RULE_QUOTA)
+    assert bool(found) is violates, found
+    if violates:
+        assert "security group 'tasks'" in found[0] and "RulesPerSecurityGroupLimitExceeded" in found[0]
+
+
+def test_inline_entries_count_each_range_and_group(policy_findings: Any) -> None:
+    ranges = [f"10.{i}.0.0/16" for i in range(31)]
+    entry = {"protocol": "tcp", "fromPort": 443, "toPort": 443, "description": "HTTPS"}
+
+    def group(second: int) -> dict[str, Any]:
+        return tasks_group(ingress=[{**entry, "cidrBlocks": ranges},
+                                    {**entry, "cidrBlocks": ranges[:second], "securityGroups": ["sg-0a"]}])
+
+    assert findings_of(policy_findings([group(28)]), SG_RULE_QUOTA) == []  # 31 + 28 + 1 = 60
+    found = findings_of(policy_findings([group(30)]), SG_RULE_QUOTA)  # 31 + 30 + 1
+    assert len(found) == 1 and "62 IPv4 ingress rules" in found[0], found
+
+
+def test_rules_of_an_older_rule_type_and_of_a_group_of_another_stack_count(policy_findings: Any) -> None:
+    ec2_rules = [res(EC2_RULE, f"legacy-{i}", {"type": "egress", "securityGroupId": "sg-0network", "protocol": "tcp",
+                                                "fromPort": 7000 + i, "toPort": 7000 + i, "self": True})
+                 for i in range(61)]
+    found = findings_of(policy_findings(ec2_rules), SG_RULE_QUOTA)
+    assert len(found) == 1 and "sg-0network (of another stack)" in found[0], found
+
+
+def test_an_unknown_group_or_range_leaves_the_quota_undecided(policy_findings: Any,
+                                                                policy_not_applicable: Any) -> None:
+    other = res(SG, "other", {"vpcId": "vpc-0a1b2c3d4e5f60718", "description": "another group"})
+    undecided = res(INGRESS, "tasks-x", {"securityGroupId": UNKNOWN_STRING, "ipProtocol": "tcp", "fromPort": 1,
+                                         "toPort": 1, "cidrIpv4": "10.0.0.0/16", "description": "somewhere"},
+                    dependencies=[GROUP_URN, "urn:pulumi:test::test::aws:ec2/securityGroup:SecurityGroup::other"])
+    resources = [tasks_group(), other, undecided]
+    assert findings_of(policy_findings(resources), SG_RULE_QUOTA) == []
+    reasons = [r["reason"] for r in policy_not_applicable(resources) if r["rule"] == SG_RULE_QUOTA]
+    assert reasons and "'tasks-x'.securityGroupId" in reasons[0]
+    # known rules that already fill the group decide it whatever the unknown one adds
+    full = [port_rule(INGRESS, 8000 + i) for i in range(61)]
+    assert findings_of(policy_findings([*resources, *full]), SG_RULE_QUOTA)
+
+
+def test_the_tasks_group_of_the_shipped_envs_fits(policy_engine: PolicyEngine) -> None:
+    for env in ("dev", "staging", "prod"):
+        assert findings_of(layer_findings(policy_engine, env, "network"), SG_RULE_QUOTA) == [], env
+
+
+def test_200_generated_services_overfill_the_tasks_group(generated_envs: Path, policy_engine: PolicyEngine) -> None:
+    """The network layer gives the tasks' group an ingress and an egress rule per called service: the bench's 199
+    called services are 199 ingress and 201 egress rules on one group, which up cannot create."""
+    found = findings_of(layer_findings(policy_engine, "dev", "network"), SG_RULE_QUOTA)
+    assert len(found) == 2, found
+    assert all("security group 'network-services'" in message for message in found)
+    assert any("199 IPv4 and 199 IPv6 ingress" in message for message in found)  # a group reference counts in both

@@ -69,6 +69,7 @@ NAMED: dict[str, Callable[..., Any]] = {
     "rabbitmq-queue-quorum": test_rabbitmq_rules.test_unknown_queue_arguments_are_not_applicable,
     "rabbitmq-queue-settings-by-policy":
         test_rabbitmq_rules.test_unknown_queue_arguments_leave_settings_by_policy_undecided,
+    "security-group-rules-quota": test_aws_limits.test_an_unknown_group_or_range_leaves_the_quota_undecided,
     "security-group-no-all-ports-from-cidr":
         test_aws_network.test_an_unknown_range_or_protocol_leaves_the_all_ports_rule_undecided,
     "vpc-flow-logs-enabled": test_aws_unknowns.test_an_unattributable_flow_log_makes_the_vpc_rule_not_applicable,
