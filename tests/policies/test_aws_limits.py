@@ -178,3 +178,98 @@ def test_200_generated_services_overfill_the_tasks_group(generated_envs: Path, p
     assert len(found) == 2, found
     assert all("security group 'network-services'" in message for message in found)
     assert any("199 IPv4 and 199 IPv6 ingress" in message for message in found)  # a group reference counts in both
+
+
+# --- appmesh-mesh-quotas -----------------------------------------------------------------------
+
+MESH_RULE = "appmesh-mesh-quotas"
+NODE = "aws:appmesh/virtualNode:VirtualNode"
+VSERVICE = "aws:appmesh/virtualService:VirtualService"
+ROUTER = "aws:appmesh/virtualRouter:VirtualRouter"
+ROUTE = "aws:appmesh/route:Route"
+
+
+def node(index: int, backends: int = 0, mesh: str = "dev-ml") -> dict[str, Any]:
+    return res(NODE, f"node-{index}", {"name": f"svc{index}", "meshName": mesh, "spec": {
+        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+        "backends": [{"virtualService": {"virtualServiceName": f"svc{b}.dev.ml.internal"}} for b in range(backends)]}})
+
+
+def route(name: str, targets: int, router: str = "svc0-weighted") -> dict[str, Any]:
+    return res(ROUTE, name, {"name": name, "meshName": "dev-ml", "virtualRouterName": router, "spec": {"httpRoute": {
+        "match": {"prefix": "/"}, "action": {"weightedTargets": [
+            {"virtualNode": f"svc0-v{i}", "weight": 1} for i in range(targets)]}}}})
+
+
+@pytest.mark.parametrize(("resources", "violation"), [
+    ([node(i) for i in range(200)], None),
+    ([node(i) for i in range(201)], "mesh 'dev-ml' gets 201 virtual nodes"),
+    # two meshes of 150 nodes each: the quota is per mesh
+    ([node(i, mesh="a") for i in range(150)] + [node(i, mesh="b") for i in range(150)], None),
+    ([res(VSERVICE, f"vs-{i}", {"name": f"svc{i}.dev.ml.internal", "meshName": "dev-ml"}) for i in range(201)],
+     "201 virtual services"),
+    ([node(0, backends=50)], None),
+    ([node(0, backends=51)], "virtual node 'node-0' has 51 backends"),
+    ([route("svc0", 10)], None),
+    ([route("svc0", 11)], "11 weighted targets"),
+    ([route(f"r{i}", 1) for i in range(51)], "virtual router 'svc0-weighted' of mesh 'dev-ml' has 51 routes"),
+], ids=["200-nodes", "201-nodes", "per-mesh", "201-virtual-services", "50-backends", "51-backends",
+        "10-weighted-targets", "11-weighted-targets", "51-routes"])
+def test_appmesh_mesh_quotas(policy_findings: Any, resources: list[dict[str, Any]], violation: str | None) -> None:
+    found = findings_of(policy_findings(resources), MESH_RULE)
+    if violation is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and violation in found[0], found
+
+
+def test_an_unknown_mesh_name_leaves_the_mesh_quotas_undecided(policy_findings: Any,
+                                                                 policy_not_applicable: Any) -> None:
+    resources = [node(1), res(NODE, "later", {"name": "later", "meshName": UNKNOWN_STRING, "spec": {}})]
+    assert findings_of(policy_findings(resources), MESH_RULE) == []
+    reasons = [r["reason"] for r in policy_not_applicable(resources) if r["rule"] == MESH_RULE]
+    assert reasons and "'later'.meshName" in reasons[0]
+    # a known crossing is reported all the same
+    assert findings_of(policy_findings([*resources, node(2, backends=51)]), MESH_RULE)
+
+
+def appmesh_scenario(root: Path, monkeypatch: pytest.MonkeyPatch, catalog: dict[str, Any]) -> None:
+    """``catalog`` with env files that release all of its services and run them on App Mesh."""
+    import yaml
+
+    from shared.bench import _scenario_dir
+    from shared.catalog import CATALOG_ENV_VAR
+    from shared.envs import ENV_DIR_VAR
+
+    catalog_file, env_dir = _scenario_dir(len(catalog["services"]), root)
+    catalog_file.write_text(yaml.safe_dump(catalog, sort_keys=False))
+    for path in env_dir.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        data["release"]["images"] = {name: "sha256:" + "0" * 64 for name in catalog["services"]}
+        data["mesh"] = {"provider": "appmesh", "appmesh_end_of_support_acknowledged": True}
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog_file))
+    monkeypatch.setenv(ENV_DIR_VAR, str(env_dir))
+
+
+def test_201_generated_services_overfill_an_app_mesh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     policy_engine: PolicyEngine) -> None:
+    """The mesh layer makes a virtual node and a virtual service per catalog service: 201 are one past the mesh's
+    default 200 of each."""
+    from shared.bench import generated_catalog
+
+    appmesh_scenario(tmp_path, monkeypatch, generated_catalog(201))
+    found = findings_of(layer_findings(policy_engine, "dev", "mesh"), MESH_RULE)
+    assert sorted(message.split(" from this stack")[0] for message in found) == [
+        "mesh 'dev-ml-mesh' gets 201 virtual nodes", "mesh 'dev-ml-mesh' gets 201 virtual services"], found
+
+
+def test_a_service_calling_51_others_overfills_its_virtual_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                policy_engine: PolicyEngine) -> None:
+    from shared.bench import generated_catalog
+
+    catalog = generated_catalog(60)
+    catalog["services"]["svc000"]["calls"] = [f"svc{i:03d}" for i in range(1, 52)]
+    appmesh_scenario(tmp_path, monkeypatch, catalog)
+    found = findings_of(layer_findings(policy_engine, "dev", "mesh"), MESH_RULE)
+    assert len(found) == 1 and "has 51 backends" in found[0], found

@@ -33,6 +33,7 @@ from tests.policies import (
 
 #: rule -> the test that feeds it an unknown value (for rules outside the case tables)
 NAMED: dict[str, Callable[..., Any]] = {
+    "appmesh-mesh-quotas": test_aws_limits.test_an_unknown_mesh_name_leaves_the_mesh_quotas_undecided,
     "appautoscaling-scale-from-zero":
         test_aws_appautoscaling_scale_from_zero.test_an_unknown_min_capacity_leaves_the_rule_undecided,
     "cloudmap-instance-valid":
