@@ -757,6 +757,14 @@ def _rule_min_count_wakes(path: Path, env: EnvConfig, catalog: Catalog) -> Itera
             yield path, f"services.{service}.min_count", problem
 
 
+def _rule_cloud_map_instances(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Every task registers in its service's Cloud Map service, which holds at most 1,000 (shared.aws_limits)."""
+    from shared.aws_limits import cloud_map_service_problems
+
+    for key, reason in cloud_map_service_problems(env, catalog):
+        yield path, key, reason
+
+
 def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
     if not env.compute.public_gateway or not any(spec.public for spec in catalog):
@@ -944,6 +952,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_min_count_wakes, ("services", "messaging")),
+    (_rule_cloud_map_instances, ("services", "mesh")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_steady_state_covers_startup, ("compute",)),
     (_rule_discovery_names, ("name", "discovery", "mesh")),

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
 from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
@@ -204,6 +205,14 @@ def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
     needs = [QuotaNeed("fargate", "L-3032A538", "Fargate On-Demand vCPU resource count", "compute", desired, peak,
                        f"vCPU x desired count of each released service: {parts}; peak: every service at "
                        f"max_count during a rolling deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)")]
+    # Every task is an instance of its service's Cloud Map service, all of them in the env's one namespace
+    # (shared.aws_limits); a Cloud Map service's own 1,000 is refused by the env loader.
+    needs.append(QuotaNeed(
+        "AWSCloudMap", CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE, "Instances per namespace", "compute",
+        sum(plan.desired_count * units for plan, units in running),
+        sum(plan.max_count * units for plan, units in running) * DEPLOYMENT_MAXIMUM_PERCENT / 100,
+        f"one instance per task of each released service; peak: every service at max_count during a rolling "
+        f"deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)"))
     public = [plan.name for plan, _ in running if plan.spec.public] if env.compute.public_gateway else []
     if public:
         # Elastic Load Balancing, "Quotas for your Application Load Balancers" (Service Quotas code L-53DA6B97).
