@@ -4,6 +4,7 @@ real pack process), and the synthesized layers of a generated catalog (``shared.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -233,8 +234,9 @@ def test_an_unknown_mesh_name_leaves_the_mesh_quotas_undecided(policy_findings: 
     assert findings_of(policy_findings([*resources, node(2, backends=51)]), MESH_RULE)
 
 
-def appmesh_scenario(root: Path, monkeypatch: pytest.MonkeyPatch, catalog: dict[str, Any]) -> None:
-    """``catalog`` with env files that release all of its services and run them on App Mesh."""
+def catalog_scenario(root: Path, monkeypatch: pytest.MonkeyPatch, catalog: dict[str, Any], *,
+                     appmesh: bool = False) -> None:
+    """``catalog`` with env files that release all of its services (on App Mesh with ``appmesh``)."""
     import yaml
 
     from shared.bench import _scenario_dir
@@ -246,7 +248,8 @@ def appmesh_scenario(root: Path, monkeypatch: pytest.MonkeyPatch, catalog: dict[
     for path in env_dir.glob("*.yaml"):
         data = yaml.safe_load(path.read_text())
         data["release"]["images"] = {name: "sha256:" + "0" * 64 for name in catalog["services"]}
-        data["mesh"] = {"provider": "appmesh", "appmesh_end_of_support_acknowledged": True}
+        if appmesh:
+            data["mesh"] = {"provider": "appmesh", "appmesh_end_of_support_acknowledged": True}
         path.write_text(yaml.safe_dump(data, sort_keys=False))
     monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog_file))
     monkeypatch.setenv(ENV_DIR_VAR, str(env_dir))
@@ -258,7 +261,7 @@ def test_201_generated_services_overfill_an_app_mesh(tmp_path: Path, monkeypatch
     default 200 of each."""
     from shared.bench import generated_catalog
 
-    appmesh_scenario(tmp_path, monkeypatch, generated_catalog(201))
+    catalog_scenario(tmp_path, monkeypatch, generated_catalog(201), appmesh=True)
     found = findings_of(layer_findings(policy_engine, "dev", "mesh"), MESH_RULE)
     assert sorted(message.split(" from this stack")[0] for message in found) == [
         "mesh 'dev-ml-mesh' gets 201 virtual nodes", "mesh 'dev-ml-mesh' gets 201 virtual services"], found
@@ -270,6 +273,71 @@ def test_a_service_calling_51_others_overfills_its_virtual_node(tmp_path: Path, 
 
     catalog = generated_catalog(60)
     catalog["services"]["svc000"]["calls"] = [f"svc{i:03d}" for i in range(1, 52)]
-    appmesh_scenario(tmp_path, monkeypatch, catalog)
+    catalog_scenario(tmp_path, monkeypatch, catalog, appmesh=True)
     found = findings_of(layer_findings(policy_engine, "dev", "mesh"), MESH_RULE)
     assert len(found) == 1 and "has 51 backends" in found[0], found
+
+
+# --- iam-policy-size ---------------------------------------------------------------------------
+
+IAM_RULE = "iam-policy-size"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+MANAGED = "aws:iam/policy:Policy"
+ROLE_URN = "urn:pulumi:test::test::aws:iam/role:Role::task"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                            "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})
+
+
+def policy_of(characters: int) -> str:
+    """A policy document of exactly ``characters`` characters without white space (indented: white space is free)."""
+    statement: dict[str, str] = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ""}
+    shell = {"Version": "2012-10-17", "Statement": [statement]}
+    empty = len(json.dumps(shell, separators=(",", ":")))
+    statement["Resource"] = "arn:aws:s3:::b/" + "k" * (characters - empty - len("arn:aws:s3:::b/"))
+    return json.dumps(shell, indent=4)
+
+
+def role(**inputs: Any) -> dict[str, Any]:
+    return res(ROLE, "task", {"assumeRolePolicy": TRUST, **inputs})
+
+
+def role_policy(name: str, characters: int) -> dict[str, Any]:
+    return res(ROLE_POLICY, name, {"role": "task-0a1b2c3", "policy": policy_of(characters)},
+               dependencies=[ROLE_URN], property_dependencies={"role": [ROLE_URN]})
+
+
+@pytest.mark.parametrize(("resources", "violation"), [
+    ([role(), role_policy("a", 5120), role_policy("b", 5120)], None),
+    ([role(), role_policy("a", 5120), role_policy("b", 5121)], "inline policies have 10241 characters"),
+    ([role(inlinePolicies=[{"name": "x", "policy": policy_of(6000)}]), role_policy("a", 4241)],
+     "inline policies have 10241 characters"),
+    ([res(MANAGED, "shared", {"policy": policy_of(6144)})], None),
+    ([res(MANAGED, "shared", {"policy": policy_of(6145)})], "managed policy 'shared' has 6145 characters"),
+    ([role(assumeRolePolicy=policy_of(2049))], "trust policy has 2049 characters"),
+    ([role(name="r" * 65)], "has 65 characters; IAM takes at most 64"),
+    ([role(managedPolicyArns=[f"arn:aws:iam::111111111111:policy/p{i}" for i in range(10)])], None),
+    ([role(managedPolicyArns=[f"arn:aws:iam::111111111111:policy/p{i}" for i in range(10)]),
+      res(ATTACHMENT, "extra", {"role": "task-0a1b2c3", "policyArn": "arn:aws:iam::111111111111:policy/q"},
+          dependencies=[ROLE_URN], property_dependencies={"role": [ROLE_URN]})], "11 managed policies attached"),
+    # a role of another stack: its policies of this stack still add up
+    ([res(ROLE_POLICY, f"p{i}", {"role": "shared-role", "policy": policy_of(3500)}) for i in range(3)],
+     "role 'shared-role' (of another stack): its inline policies have 10500"),
+], ids=["10240-inline", "10241-inline", "inline-and-role-policy", "6144-managed", "6145-managed", "2049-trust",
+        "65-name", "10-managed", "11-managed", "role-of-another-stack"])
+def test_iam_policy_size(policy_findings: Any, resources: list[dict[str, Any]], violation: str | None) -> None:
+    found = findings_of(policy_findings(resources), IAM_RULE)
+    if violation is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and violation in found[0], found
+
+
+def test_an_unknown_policy_is_not_measured(policy_findings: Any, policy_not_applicable: Any) -> None:
+    resources = [role(), res(ROLE_POLICY, "later", {"role": "task-0a1b2c3", "policy": UNKNOWN_STRING},
+                             dependencies=[ROLE_URN], property_dependencies={"role": [ROLE_URN]})]
+    assert findings_of(policy_findings(resources), IAM_RULE) == []
+    reasons = [r["reason"] for r in policy_not_applicable(resources) if r["rule"] == IAM_RULE]
+    assert reasons and "'later'.policy" in reasons[0]
+    assert findings_of(policy_findings([*resources, role_policy("big", 10241)]), IAM_RULE)

@@ -51,6 +51,7 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_service_connect_timeout.test_a_timeout_unknown_at_preview_leaves_the_rule_undecided,
     "ecs-task-separate-roles":
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
+    "iam-policy-size": test_aws_limits.test_an_unknown_policy_is_not_measured,
     "lambda-environment-size": test_aws_limits.test_lambda_environment_size_waits_for_an_unknown_value,
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
     "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
