@@ -341,3 +341,46 @@ def test_an_unknown_policy_is_not_measured(policy_findings: Any, policy_not_appl
     reasons = [r["reason"] for r in policy_not_applicable(resources) if r["rule"] == IAM_RULE]
     assert reasons and "'later'.policy" in reasons[0]
     assert findings_of(policy_findings([*resources, role_policy("big", 10241)]), IAM_RULE)
+
+
+# --- resource-policy-size ----------------------------------------------------------------------
+
+RESOURCE_POLICY_RULE = "resource-policy-size"
+
+
+def document_of(size: int, *, indent: int | None = None, character: str = "k") -> str:
+    """A policy document of ``size`` characters as sent (``indent`` spaces count: AWS measures what it gets)."""
+    statement: dict[str, str] = {"Effect": "Allow", "Action": "s3:GetObject", "Principal": "*", "Resource": ""}
+    shell = {"Version": "2012-10-17", "Statement": [statement]}
+    empty = len(json.dumps(shell, indent=indent))
+    statement["Resource"] = character * (size - empty)
+    return json.dumps(shell, indent=indent, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(("type_", "document", "violation"), [
+    ("aws:s3/bucketPolicy:BucketPolicy", document_of(20_480), None),
+    ("aws:s3/bucketPolicy:BucketPolicy", document_of(20_481), "S3 bucket policy of 'r' has 20481 bytes"),
+    # 10,310 characters, most of them 2 bytes in UTF-8: over 20,480 bytes
+    ("aws:s3/bucketPolicy:BucketPolicy", document_of(10_310, character="é"), "S3 bucket policy of 'r' has 20"),
+    ("aws:kms/key:Key", document_of(32_768, indent=4), None),
+    ("aws:kms/key:Key", document_of(32_769, indent=4), "KMS key policy of 'r' has 32769 bytes"),
+    ("aws:ec2/vpcEndpoint:VpcEndpoint", document_of(20_480), None),
+    ("aws:ec2/vpcEndpoint:VpcEndpoint", document_of(20_481, indent=2), "20481 characters"),  # white space counts
+    ("aws:ecr/repositoryPolicy:RepositoryPolicy", document_of(10_241), "ECR repository policy"),
+    ("aws:ecr/registryPolicy:RegistryPolicy", document_of(10_240), None),
+    ("aws:secretsmanager/secretPolicy:SecretPolicy", document_of(20_481), "Secrets Manager secret policy"),
+], ids=["s3-20480", "s3-20481", "s3-utf8", "kms-32768", "kms-32769", "endpoint-20480", "endpoint-indented",
+        "ecr-repository-10241", "ecr-registry-10240", "secret-20481"])
+def test_resource_policy_size(policy_findings: Any, type_: str, document: str, violation: str | None) -> None:
+    found = findings_of(policy_findings([res(type_, "r", {"policy": document})]), RESOURCE_POLICY_RULE)
+    if violation is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and violation in found[0], found
+
+
+def test_an_unknown_resource_policy_is_undecided(policy_findings: Any, policy_not_applicable: Any) -> None:
+    resources = [res("aws:kms/key:Key", "r", {"policy": UNKNOWN_STRING})]
+    assert findings_of(policy_findings(resources), RESOURCE_POLICY_RULE) == []
+    reasons = [r["reason"] for r in policy_not_applicable(resources) if r["rule"] == RESOURCE_POLICY_RULE]
+    assert reasons and "policy" in reasons[0]

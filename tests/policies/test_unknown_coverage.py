@@ -64,6 +64,7 @@ NAMED: dict[str, Callable[..., Any]] = {
     "sns-alarm-topic-subscribed":
         test_aws_sns_alarm_topic_subscribed.test_a_subscription_of_an_unknown_topic_leaves_the_rule_undecided,
     "tags-required": test_platform_rules.test_unknown_tags_are_not_applicable,
+    "resource-policy-size": test_aws_limits.test_an_unknown_resource_policy_is_undecided,
     "rabbitmq-least-privilege": test_rabbitmq_rules.test_unknown_permission_is_not_applicable,
     "rabbitmq-no-admin-users": test_rabbitmq_rules.test_unknown_tags_are_not_applicable,
     "rabbitmq-policy-keys-supported": test_rabbitmq_policy_keys.test_an_unknown_value_is_not_applicable,
