@@ -71,3 +71,54 @@ def test_the_preflight_counts_the_envs_tasks_against_the_namespace_quota(
     assert need.service_code == "AWSCloudMap" and need.layer == "compute"
     assert need.need == 300 + sum(other.desired_count for other in others)
     assert need.peak == (450 + sum(other.max_count for other in others)) * 2  # a rolling deployment runs 200 %
+
+
+RULE_TYPES = {"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "ingress",
+              "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "egress"}
+
+
+def synthesized_group_rules(documents: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    """(ingress, egress) rules the synthesized layers put on the tasks' security group."""
+    group = documents["network"]["outputs"]["service_security_group_id"]
+    found = {"ingress": 0, "egress": 0}
+    for document in documents.values():
+        for resource in document["resources"]:
+            direction = RULE_TYPES.get(resource["type"])
+            if direction and resource["inputs"].get("securityGroupId") == group:
+                found[direction] += 1
+    return found["ingress"], found["egress"]
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "prod", "dev-public"])
+def test_the_preflight_counts_the_rules_the_layers_put_on_the_tasks_group(
+        name: str, edit_env: Any, env_dir: Path) -> None:
+    """The preflight's count is the synthesized one, for every shipped env and a public gateway (an ALB rule per
+    public service): a layer that adds a rule to the group without the count fails here."""
+    from shared.orchestrate.account import service_group_rules
+    from shared.synth.engine import synth_env
+
+    env_name = name.removesuffix("-public")
+    if name.endswith("-public"):
+        edit_env(env_name, lambda data: data["compute"].update(
+            public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/abc"))
+    assert service_group_rules(load_env(env_name)) == synthesized_group_rules(
+        synth_env(env_name, ["network", "compute"]))
+
+
+def test_200_generated_services_need_more_rules_on_the_tasks_group_than_the_default_quota(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench's 200 services put 199 inbound and 202 outbound rules on the tasks' group (a rule per called service
+    each way): the preflight compares that with the account's quota (EC2's default: 60) and refuses `up` above it."""
+    from shared.bench import _scenario_dir
+    from shared.catalog import CATALOG_ENV_VAR
+    from shared.envs import ENV_DIR_VAR
+    from shared.orchestrate.account import quota_needs
+    from shared.synth.engine import synth_env
+
+    catalog, env_dir = _scenario_dir(200, tmp_path)
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
+    monkeypatch.setenv(ENV_DIR_VAR, str(env_dir))
+    env = load_env("dev")
+    [need] = [n for n in quota_needs(env, ["network", "discovery", "compute"]) if n.quota_code == "L-0EA8095F"]
+    assert need.need == max(synthesized_group_rules(synth_env("dev", ["network", "compute"]))) > 60
+    assert need.service_code == "vpc" and need.layer == "network"
