@@ -15,10 +15,41 @@ from tests.policies.resources import res
 
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 FUNCTION = "aws:lambda/function:Function"
+LAMBDA_RULE = "lambda-environment-size"
+SG_RULE_QUOTA = "security-group-rules-quota"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+EC2_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+GROUP_URN = "urn:pulumi:test::test::aws:ec2/securityGroup:SecurityGroup::tasks"
+MESH_RULE = "appmesh-mesh-quotas"
+NODE = "aws:appmesh/virtualNode:VirtualNode"
+VSERVICE = "aws:appmesh/virtualService:VirtualService"
+ROUTE = "aws:appmesh/route:Route"
+IAM_RULE = "iam-policy-size"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+MANAGED = "aws:iam/policy:Policy"
+ROLE_URN = "urn:pulumi:test::test::aws:iam/role:Role::task"
+RESOURCE_POLICY_RULE = "resource-policy-size"
 
 
 def findings_of(findings: list[dict[str, Any]], rule: str) -> list[str]:
     return [f["message"] for f in findings if f["rule"] == rule]
+
+
+def the_one(found: list[str], saying: str) -> None:
+    """``found`` is one finding, and it says ``saying``."""
+    assert len(found) == 1 and saying in found[0], found
+
+
+def judged(found: list[str], violation: str | None) -> None:
+    """No finding where ``violation`` is None, else the one saying it."""
+    if violation is None:
+        assert found == []
+    else:
+        the_one(found, violation)
 
 
 @pytest.fixture
@@ -43,8 +74,6 @@ def layer_findings(policy_engine: PolicyEngine, env: str, layer: str) -> list[di
 
 
 # --- lambda-environment-size -------------------------------------------------------------------
-
-LAMBDA_RULE = "lambda-environment-size"
 
 
 def function(variables: dict[str, str]) -> dict[str, Any]:
@@ -84,18 +113,10 @@ def test_200_generated_services_cross_the_queue_metrics_publishers_4_kb(
         generated_envs: Path, policy_engine: PolicyEngine) -> None:
     """The publisher lists every work queue and DLQ in QUEUES: 400 queues of the bench's 200 services measure
     about 4.8 KB, so ``up`` of such an env fails at the messaging layer."""
-    found = findings_of(layer_findings(policy_engine, "dev", "messaging"), LAMBDA_RULE)
-    assert len(found) == 1 and "QUEUES" in found[0], found
+    the_one(findings_of(layer_findings(policy_engine, "dev", "messaging"), LAMBDA_RULE), "QUEUES")
 
 
 # --- security-group-rules-quota ----------------------------------------------------------------
-
-SG_RULE_QUOTA = "security-group-rules-quota"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-EC2_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-GROUP_URN = "urn:pulumi:test::test::aws:ec2/securityGroup:SecurityGroup::tasks"
 
 
 def tasks_group(**inputs: Any) -> dict[str, Any]:
@@ -183,12 +204,6 @@ def test_200_generated_services_overfill_the_tasks_group(generated_envs: Path, p
 
 # --- appmesh-mesh-quotas -----------------------------------------------------------------------
 
-MESH_RULE = "appmesh-mesh-quotas"
-NODE = "aws:appmesh/virtualNode:VirtualNode"
-VSERVICE = "aws:appmesh/virtualService:VirtualService"
-ROUTER = "aws:appmesh/virtualRouter:VirtualRouter"
-ROUTE = "aws:appmesh/route:Route"
-
 
 def node(index: int, backends: int = 0, mesh: str = "dev-ml") -> dict[str, Any]:
     return res(NODE, f"node-{index}", {"name": f"svc{index}", "meshName": mesh, "spec": {
@@ -217,11 +232,7 @@ def route(name: str, targets: int, router: str = "svc0-weighted") -> dict[str, A
 ], ids=["200-nodes", "201-nodes", "per-mesh", "201-virtual-services", "50-backends", "51-backends",
         "10-weighted-targets", "11-weighted-targets", "51-routes"])
 def test_appmesh_mesh_quotas(policy_findings: Any, resources: list[dict[str, Any]], violation: str | None) -> None:
-    found = findings_of(policy_findings(resources), MESH_RULE)
-    if violation is None:
-        assert found == []
-    else:
-        assert len(found) == 1 and violation in found[0], found
+    judged(findings_of(policy_findings(resources), MESH_RULE), violation)
 
 
 def test_an_unknown_mesh_name_leaves_the_mesh_quotas_undecided(policy_findings: Any,
@@ -274,18 +285,11 @@ def test_a_service_calling_51_others_overfills_its_virtual_node(tmp_path: Path, 
     catalog = generated_catalog(60)
     catalog["services"]["svc000"]["calls"] = [f"svc{i:03d}" for i in range(1, 52)]
     catalog_scenario(tmp_path, monkeypatch, catalog, appmesh=True)
-    found = findings_of(layer_findings(policy_engine, "dev", "mesh"), MESH_RULE)
-    assert len(found) == 1 and "has 51 backends" in found[0], found
+    the_one(findings_of(layer_findings(policy_engine, "dev", "mesh"), MESH_RULE), "has 51 backends")
 
 
 # --- iam-policy-size ---------------------------------------------------------------------------
 
-IAM_RULE = "iam-policy-size"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-MANAGED = "aws:iam/policy:Policy"
-ROLE_URN = "urn:pulumi:test::test::aws:iam/role:Role::task"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                             "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})
 
@@ -327,11 +331,7 @@ def role_policy(name: str, characters: int) -> dict[str, Any]:
 ], ids=["10240-inline", "10241-inline", "inline-and-role-policy", "6144-managed", "6145-managed", "2049-trust",
         "65-name", "10-managed", "11-managed", "role-of-another-stack"])
 def test_iam_policy_size(policy_findings: Any, resources: list[dict[str, Any]], violation: str | None) -> None:
-    found = findings_of(policy_findings(resources), IAM_RULE)
-    if violation is None:
-        assert found == []
-    else:
-        assert len(found) == 1 and violation in found[0], found
+    judged(findings_of(policy_findings(resources), IAM_RULE), violation)
 
 
 def test_an_unknown_policy_is_not_measured(policy_findings: Any, policy_not_applicable: Any) -> None:
@@ -344,8 +344,6 @@ def test_an_unknown_policy_is_not_measured(policy_findings: Any, policy_not_appl
 
 
 # --- resource-policy-size ----------------------------------------------------------------------
-
-RESOURCE_POLICY_RULE = "resource-policy-size"
 
 
 def document_of(size: int, *, indent: int | None = None, character: str = "k") -> str:
@@ -372,11 +370,7 @@ def document_of(size: int, *, indent: int | None = None, character: str = "k") -
 ], ids=["s3-20480", "s3-20481", "s3-utf8", "kms-32768", "kms-32769", "endpoint-20480", "endpoint-indented",
         "ecr-repository-10241", "ecr-registry-10240", "secret-20481"])
 def test_resource_policy_size(policy_findings: Any, type_: str, document: str, violation: str | None) -> None:
-    found = findings_of(policy_findings([res(type_, "r", {"policy": document})]), RESOURCE_POLICY_RULE)
-    if violation is None:
-        assert found == []
-    else:
-        assert len(found) == 1 and violation in found[0], found
+    judged(findings_of(policy_findings([res(type_, "r", {"policy": document})]), RESOURCE_POLICY_RULE), violation)
 
 
 def test_an_unknown_resource_policy_is_undecided(policy_findings: Any, policy_not_applicable: Any) -> None:

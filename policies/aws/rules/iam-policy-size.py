@@ -59,6 +59,17 @@ class RoleTally:
     managed: int = 0
 
 
+def _check_size(resource: PolicyResource, key: str, limit: int, undecided: list[str], report: ReportViolation,
+                message: str) -> None:
+    """Report ``message`` (its ``{size}`` filled in) when policy document input ``key`` is over ``limit``; name it
+    in ``undecided`` while it is unknown."""
+    document = resource_input(resource, key)
+    if document is UNKNOWN:
+        undecided.append(f"'{resource.name}'.{key}")
+    elif policy_size(document) > limit:
+        report(message.format(size=policy_size(document)), resource.urn)
+
+
 def _role_of(resource: PolicyResource, roles: list[PolicyResource], tallies: dict[str, RoleTally],
              undecided: list[str]) -> RoleTally | None:
     """The tally of the role a role policy or attachment belongs to (a role of another stack: by its name)."""
@@ -82,14 +93,10 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
 
     for role in roles:
         tally = tallies[role.urn]
-        trust = resource_input(role, "assumeRolePolicy")
-        if trust is UNKNOWN:
-            undecided.append(f"'{role.name}'.assumeRolePolicy")
-        elif policy_size(trust) > TRUST_POLICY_SIZE:
-            report_violation(
-                f"role '{role.name}': its trust policy has {policy_size(trust)} characters without white space, more "
-                f"than IAM's {TRUST_POLICY_SIZE} by default ('Role trust policy length'); trust fewer principals per "
-                "role, or raise the quota (up to 8,192) and suppress this rule naming it.", role.urn)
+        _check_size(role, "assumeRolePolicy", TRUST_POLICY_SIZE, undecided, report_violation,
+                    f"role '{role.name}': its trust policy has {{size}} characters without white space, more than "
+                    f"IAM's {TRUST_POLICY_SIZE} by default ('Role trust policy length'); trust fewer principals per "
+                    "role, or raise the quota (up to 8,192) and suppress this rule naming it.")
         for key, limit in (("name", ROLE_NAME), ("namePrefix", ROLE_NAME_PREFIX), ("path", PATH)):
             value = resource_input(role, key)
             if isinstance(value, str) and len(value) > limit:
@@ -109,14 +116,10 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
 
     for resource in others:
         if resource.resource_type == MANAGED_POLICY:
-            document = resource_input(resource, "policy")
-            if document is UNKNOWN:
-                undecided.append(f"'{resource.name}'.policy")
-            elif policy_size(document) > MANAGED_POLICY_SIZE:
-                report_violation(
-                    f"managed policy '{resource.name}' has {policy_size(document)} characters without white space; "
-                    f"IAM takes at most {MANAGED_POLICY_SIZE} per managed policy (not adjustable): split it, or grant "
-                    "by tag or prefix instead of listing resources.", resource.urn)
+            _check_size(resource, "policy", MANAGED_POLICY_SIZE, undecided, report_violation,
+                        f"managed policy '{resource.name}' has {{size}} characters without white space; IAM takes at "
+                        f"most {MANAGED_POLICY_SIZE} per managed policy (not adjustable): split it, or grant by tag or "
+                        "prefix instead of listing resources.")
             continue
         owner = _role_of(resource, roles, tallies, undecided)
         if owner is None:
