@@ -129,6 +129,10 @@ class DiscoveryConfig(_Strict):
     static_instances: tuple[StaticInstance, ...] = Field(default=(), strict=False)
 
 
+#: The most versions one canary splits traffic over: its App Mesh route's weighted targets.
+MAX_CANARY_VERSIONS = 10
+
+
 class CanaryVersion(_Strict):
     version: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,15}$")
     weight: int = Field(ge=0, le=100)
@@ -151,6 +155,10 @@ class MeshConfig(_Strict):
         for service, versions in value.items():
             if len(versions) < 2:
                 raise ValueError(f"{service}: a canary needs at least two versions")
+            if len(versions) > MAX_CANARY_VERSIONS:
+                # App Mesh service quotas: weighted targets per route, 10, not adjustable (its route splits them).
+                raise ValueError(f"{service}: {len(versions)} versions; App Mesh routes to at most "
+                                 f"{MAX_CANARY_VERSIONS} weighted targets per route (a limit AWS does not raise)")
             if sum(v.weight for v in versions) != 100:
                 raise ValueError(f"{service}: version weights must sum to 100")
             if len({v.version for v in versions}) != len(versions):

@@ -122,3 +122,20 @@ def test_200_generated_services_need_more_rules_on_the_tasks_group_than_the_defa
     [need] = [n for n in quota_needs(env, ["network", "discovery", "compute"]) if n.quota_code == "L-0EA8095F"]
     assert need.need == max(synthesized_group_rules(synth_env("dev", ["network", "compute"]))) > 60
     assert need.service_code == "vpc" and need.layer == "network"
+
+
+@pytest.mark.parametrize(("versions", "refused"), [(10, False), (11, True)])
+def test_a_canary_splits_over_at_most_10_versions(versions: int, refused: bool, edit_env: Any, env_dir: Path) -> None:
+    """Its App Mesh route has a weighted target per version, and a route takes at most 10 (not adjustable)."""
+    def change(data: dict[str, Any]) -> None:
+        weights = [100 // versions + (1 if index < 100 % versions else 0) for index in range(versions)]
+        data["mesh"] = {"provider": "appmesh", "appmesh_end_of_support_acknowledged": True, "canaries": {
+            "inference": [{"version": f"v{index}", "weight": weight} for index, weight in enumerate(weights)]}}
+
+    edit_env("staging", change)
+    found = [f"{p.key}: {p.reason}" for p in problems_of("staging")]
+    if refused:
+        assert any(line.startswith("mesh.canaries") and "11 versions" in line and "at most 10 weighted targets" in line
+                   for line in found), found
+    else:
+        assert not [line for line in found if "weighted targets" in line], found
