@@ -129,6 +129,10 @@ class DiscoveryConfig(_Strict):
     static_instances: tuple[StaticInstance, ...] = Field(default=(), strict=False)
 
 
+#: The most versions one canary splits traffic over: its App Mesh route's weighted targets.
+MAX_CANARY_VERSIONS = 10
+
+
 class CanaryVersion(_Strict):
     version: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,15}$")
     weight: int = Field(ge=0, le=100)
@@ -151,6 +155,10 @@ class MeshConfig(_Strict):
         for service, versions in value.items():
             if len(versions) < 2:
                 raise ValueError(f"{service}: a canary needs at least two versions")
+            if len(versions) > MAX_CANARY_VERSIONS:
+                # App Mesh service quotas: weighted targets per route, 10, not adjustable (its route splits them).
+                raise ValueError(f"{service}: {len(versions)} versions; App Mesh routes to at most "
+                                 f"{MAX_CANARY_VERSIONS} weighted targets per route (a limit AWS does not raise)")
             if sum(v.weight for v in versions) != 100:
                 raise ValueError(f"{service}: version weights must sum to 100")
             if len({v.version for v in versions}) != len(versions):
@@ -760,6 +768,14 @@ def _rule_min_count_wakes(path: Path, env: EnvConfig, catalog: Catalog) -> Itera
             yield path, f"services.{service}.min_count", problem
 
 
+def _rule_cloud_map_instances(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Every task registers in its service's Cloud Map service, which holds at most 1,000 (shared.aws_limits)."""
+    from shared.aws_limits import cloud_map_service_problems
+
+    for key, reason in cloud_map_service_problems(env, catalog):
+        yield path, key, reason
+
+
 def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
     if not env.compute.public_gateway or not any(spec.public for spec in catalog):
@@ -947,6 +963,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_min_count_wakes, ("services", "messaging")),
+    (_rule_cloud_map_instances, ("services", "mesh")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_steady_state_covers_startup, ("compute",)),
     (_rule_discovery_names, ("name", "discovery", "mesh")),

@@ -189,22 +189,23 @@ def test_the_same_peak_fits_the_maximum_of_rabbitmq_3(edit_env: EnvEditor) -> No
     assert capacity_problems(env, load_catalog()) == []
 
 
-def _besides_inference(env: str) -> int:
-    """The connections of every service but inference at the env's max_counts."""
+def _besides_inference(env: str, *also: str) -> int:
+    """The connections of every service but inference (and ``also``) at the env's max_counts."""
     need = broker_need(load_env(env), load_catalog())
-    return sum(service.connections for service in need.services if service.service != "inference")
+    return sum(service.connections for service in need.services if service.service not in {"inference", *also})
 
 
 def test_a_cluster_is_refused_only_past_what_its_three_nodes_hold(edit_env: EnvEditor) -> None:
     # prod: mq.m7g.large CLUSTER_MULTI_AZ on 4.2, 500 connections per node
     limits = broker_limits("4.2", "mq.m7g.large", "CLUSTER_MULTI_AZ")
     assert limits is not None
-    others = _besides_inference("prod")
-    fits = (limits.connections * 3 - others) // 2  # inference tasks the three nodes just hold
-    edit_env("prod", _max_counts({"inference": fits}))
+    others = _besides_inference("prod", "preprocess")
+    fits = (limits.connections * 3 - others) // 2  # inference and preprocess tasks (2 connections each) that fit
+    # over two services: one service's tasks stop at 500 (the env loader: its Cloud Map service's 1,000 instances)
+    edit_env("prod", _max_counts({"inference": fits // 2, "preprocess": fits - fits // 2}))
     assert broker_need(load_env("prod"), load_catalog()).connections > limits.connections, "above one node"
     assert capacity_problems(load_env("prod"), load_catalog()) == []
-    edit_env("prod", _max_counts({"inference": fits + 1}))
+    edit_env("prod", _max_counts({"inference": fits // 2 + 1, "preprocess": fits - fits // 2}))
     with pytest.raises(ConfigError, match=r"prod\.yaml: messaging\.instance_type: .*500 AMQP connections per node x "
                                         r"3 nodes"):
         load_env("prod")
@@ -223,7 +224,7 @@ def test_more_queues_than_the_broker_holds_are_refused(edit_env: EnvEditor) -> N
 
 
 def test_an_external_broker_is_its_operators(edit_env: EnvEditor) -> None:
-    edit_env("dev", _max_counts({"inference": 5000}))
+    edit_env("dev", _max_counts({"inference": 500}))  # 1,000 connections: ten times dev's mq.m7g.medium
     edit_env("dev", lambda data: data["messaging"].update(
         broker="external", external={"amqps_endpoint": "amqps://mq.example.internal:5671",
                                      "management_endpoint": "https://mq.example.internal"}))

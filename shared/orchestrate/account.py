@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
 from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
@@ -180,6 +181,8 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
         if interface:
             needs.append(QuotaNeed("vpc", "L-29B6F2EB", "Interface VPC endpoints per VPC", "network",
                                    len(interface), len(interface), f"network.endpoints {', '.join(interface)}"))
+    if chosen & {"network", "compute"}:
+        needs.append(_service_group_rules_need(env, "network" if "network" in chosen else "compute"))
     if "discovery" in chosen:
         # AWS Cloud Map developer guide, "AWS Cloud Map service quotas" (Service Quotas service "AWSCloudMap").
         needs.append(QuotaNeed("AWSCloudMap", "L-0FE3F50E", "Namespaces per Region", "discovery", 2, 2,
@@ -187,6 +190,33 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
     if "compute" in chosen:
         needs.extend(_compute_needs(env))
     return needs
+
+
+def service_group_rules(env: EnvConfig) -> tuple[int, int]:
+    """(ingress, egress) rules of the tasks' security group: the network layer's, an ingress and an egress rule per
+    called service's port and HTTPS out to the interface endpoints, to S3's prefix list and through the NAT
+    (shared.components.network, VpcNetwork._service_rules), and the compute layer's, an ingress rule per public
+    service's ALB and one egress rule to the broker (shared.components.gateway, shared.components.broker_egress).
+    A referenced group and the AWS-managed S3 prefix list count as one rule each (Amazon VPC quotas)."""
+    from shared.catalog import load_catalog
+    from shared.components.network import called_service_ports, interface_endpoints, nat_gateway_count
+
+    catalog = load_catalog()
+    called = len(called_service_ports(catalog))
+    public = sum(1 for spec in catalog if spec.public) if env.compute.public_gateway else 0
+    fixed_egress = (bool(interface_endpoints(env.network.endpoints)) + ("s3" in env.network.endpoints)
+                    + bool(nat_gateway_count(env.network.nat, env.network.az_count)) + 1)
+    return called + public, called + fixed_egress
+
+
+def _service_group_rules_need(env: EnvConfig, layer: str) -> QuotaNeed:
+    ingress, egress = service_group_rules(env)
+    # Amazon VPC user guide, "Amazon VPC quotas": inbound or outbound rules per security group, 60 by default,
+    # counted per direction (Service Quotas code L-0EA8095F).
+    return QuotaNeed("vpc", "L-0EA8095F", "Inbound or outbound rules per security group", layer,
+                     max(ingress, egress), max(ingress, egress),
+                     f"the tasks' security group: {ingress} inbound, {egress} outbound (a rule per called service's "
+                     "port each way, per public service's load balancer, to the endpoints, S3, the NAT, the broker)")
 
 
 def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
@@ -204,6 +234,14 @@ def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
     needs = [QuotaNeed("fargate", "L-3032A538", "Fargate On-Demand vCPU resource count", "compute", desired, peak,
                        f"vCPU x desired count of each released service: {parts}; peak: every service at "
                        f"max_count during a rolling deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)")]
+    # Every task is an instance of its service's Cloud Map service, all of them in the env's one namespace
+    # (shared.aws_limits); a Cloud Map service's own 1,000 is refused by the env loader.
+    needs.append(QuotaNeed(
+        "AWSCloudMap", CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE, "Instances per namespace", "compute",
+        sum(plan.desired_count * units for plan, units in running),
+        sum(plan.max_count * units for plan, units in running) * DEPLOYMENT_MAXIMUM_PERCENT / 100,
+        f"one instance per task of each released service; peak: every service at max_count during a rolling "
+        f"deployment ({DEPLOYMENT_MAXIMUM_PERCENT} %)"))
     public = [plan.name for plan, _ in running if plan.spec.public] if env.compute.public_gateway else []
     if public:
         # Elastic Load Balancing, "Quotas for your Application Load Balancers" (Service Quotas code L-53DA6B97).

@@ -17,6 +17,7 @@ from tests.policies import (
     test_aws_ecs_service_after_listener,
     test_aws_ecs_service_grace_period,
     test_aws_lb_certificate,
+    test_aws_limits,
     test_aws_nacl,
     test_aws_network,
     test_aws_s3_acls_disabled,
@@ -32,6 +33,7 @@ from tests.policies import (
 
 #: rule -> the test that feeds it an unknown value (for rules outside the case tables)
 NAMED: dict[str, Callable[..., Any]] = {
+    "appmesh-mesh-quotas": test_aws_limits.test_an_unknown_mesh_name_leaves_the_mesh_quotas_undecided,
     "appautoscaling-scale-from-zero":
         test_aws_appautoscaling_scale_from_zero.test_an_unknown_min_capacity_leaves_the_rule_undecided,
     "cloudmap-instance-valid":
@@ -49,6 +51,8 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_service_connect_timeout.test_a_timeout_unknown_at_preview_leaves_the_rule_undecided,
     "ecs-task-separate-roles":
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
+    "iam-policy-size": test_aws_limits.test_an_unknown_policy_is_not_measured,
+    "lambda-environment-size": test_aws_limits.test_lambda_environment_size_waits_for_an_unknown_value,
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
     "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
     "s3-bucket-acls-disabled":
@@ -60,6 +64,7 @@ NAMED: dict[str, Callable[..., Any]] = {
     "sns-alarm-topic-subscribed":
         test_aws_sns_alarm_topic_subscribed.test_a_subscription_of_an_unknown_topic_leaves_the_rule_undecided,
     "tags-required": test_platform_rules.test_unknown_tags_are_not_applicable,
+    "resource-policy-size": test_aws_limits.test_an_unknown_resource_policy_is_undecided,
     "rabbitmq-least-privilege": test_rabbitmq_rules.test_unknown_permission_is_not_applicable,
     "rabbitmq-no-admin-users": test_rabbitmq_rules.test_unknown_tags_are_not_applicable,
     "rabbitmq-policy-keys-supported": test_rabbitmq_policy_keys.test_an_unknown_value_is_not_applicable,
@@ -67,6 +72,7 @@ NAMED: dict[str, Callable[..., Any]] = {
     "rabbitmq-queue-quorum": test_rabbitmq_rules.test_unknown_queue_arguments_are_not_applicable,
     "rabbitmq-queue-settings-by-policy":
         test_rabbitmq_rules.test_unknown_queue_arguments_leave_settings_by_policy_undecided,
+    "security-group-rules-quota": test_aws_limits.test_an_unknown_group_or_range_leaves_the_quota_undecided,
     "security-group-no-all-ports-from-cidr":
         test_aws_network.test_an_unknown_range_or_protocol_leaves_the_all_ports_rule_undecided,
     "vpc-flow-logs-enabled": test_aws_unknowns.test_an_unattributable_flow_log_makes_the_vpc_rule_not_applicable,

@@ -1,0 +1,60 @@
+"""AWS count limits that grow with an env's services, where the env file and the catalog decide them: one place
+for the numbers and the counting, read by the env loader (a hard limit: exit 2 before any layer) and the account
+preflight (an adjustable quota: compared with the account's applied value).
+
+Every ECS service of the platform registers each of its tasks as an instance of its AWS Cloud Map service (Service
+Connect's, in the env's HTTP namespace; App Mesh's, in the private DNS namespace, every canary version of a service
+in the same Cloud Map service), so a service's task count is bounded by Cloud Map's instances per service and the
+env's by its instances per namespace.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
+
+if TYPE_CHECKING:
+    from shared.catalog import Catalog
+    from shared.envs import EnvConfig
+
+#: AWS Cloud Map developer guide, "AWS Cloud Map service quotas": instances per service 1,000 (not adjustable).
+CLOUD_MAP_INSTANCES_PER_SERVICE = 1000
+#: Same page: instances per namespace 2,000 (adjustable; Service Quotas AWSCloudMap L-D95E8A57).
+CLOUD_MAP_INSTANCES_PER_NAMESPACE = 2000
+CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE = "L-D95E8A57"
+
+
+def task_units(env: EnvConfig, service: str) -> int:
+    """The ECS services a catalog service runs as: one per canary version (each with its own counts), else one."""
+    return max(1, len(env.mesh.canaries.get(service, ())))
+
+
+def peak_tasks(env: EnvConfig, service: str) -> int:
+    """The most tasks ``service`` registers at once: every unit at ``max_count``, during a rolling deployment that
+    starts the new tasks before it stops the old ones (:data:`DEPLOYMENT_MAXIMUM_PERCENT`)."""
+    from shared.envs import ServiceSettings
+
+    settings = env.services.get(service) or ServiceSettings()
+    return math.ceil(settings.max_count * task_units(env, service) * DEPLOYMENT_MAXIMUM_PERCENT / 100)
+
+
+def cloud_map_service_problems(env: EnvConfig, catalog: Catalog) -> list[tuple[str, str]]:
+    """``(key, reason)`` for each service of ``env`` whose peak task count Cloud Map cannot register in one service."""
+    problems = []
+    for service, settings in env.services.items():
+        if service not in catalog.services:
+            continue
+        peak = peak_tasks(env, service)
+        if peak > CLOUD_MAP_INSTANCES_PER_SERVICE:
+            units = task_units(env, service)
+            each = f" for each of its {units} canary versions" if units > 1 else ""
+            most = CLOUD_MAP_INSTANCES_PER_SERVICE * 100 // DEPLOYMENT_MAXIMUM_PERCENT // units
+            problems.append((f"services.{service}.max_count", (
+                f"{settings.max_count} tasks{each}, {DEPLOYMENT_MAXIMUM_PERCENT} % of it during a rolling deployment, "
+                f"are {peak} Cloud Map instances of {service}'s service; Cloud Map registers at most "
+                f"{CLOUD_MAP_INSTANCES_PER_SERVICE} per service (a limit AWS does not raise): the tasks past it "
+                f"cannot be registered; keep max_count at most {most} (and give the "
+                "tasks more cpu/memory instead)")))
+    return problems
