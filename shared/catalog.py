@@ -81,9 +81,10 @@ def deregistration_delay(request_timeout_seconds: int) -> int:
     balancer sends it no new request but lets the ones in flight finish for this long, then breaks their
     connections (ECS developer guide, "Optimize load balancer connection draining parameters"; ELB guide,
     "Deregistration delay"); ECS sends SIGTERM only after it. So a request in flight when the drain starts has
-    the delay, not the delay plus the app's stop timeout, to finish: the whole request timeout. ELB ends the
-    drain early once the target has neither requests in flight nor open connections. 0-3600 s (ELB target group
-    attributes); the catalog keeps a public request timeout <= 3600."""
+    the delay, not the delay plus the app's stop timeout, to finish: the whole request timeout. Every leaving
+    task waits the whole delay: with nothing in flight ELB completes the deregistration early but shows the target
+    draining until the delay ends (ELB guide, "Deregistration delay"), and ECS waits for it to be unused. 0-3600 s
+    (ELB target group attributes); the catalog keeps a public request timeout <= 3600."""
     return max(MIN_DEREGISTRATION_DELAY_SECONDS, request_timeout_seconds)
 
 

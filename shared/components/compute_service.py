@@ -264,9 +264,10 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         tags=args.tags,
         # Autoscaling owns the running count after the first deployment. The wait is bounded by the
         # env's compute.steady_state_timeout_minutes (the provider's own default is 20 minutes), and so is a
-        # delete's wait for INACTIVE: its tasks drain first (a public service's deregistration delay, up to its
-        # request timeout, then the stop timeout), longer than 20 minutes for a long request timeout, which the
-        # env rules keep within this timeout (terraform-provider-aws ecs/service.go: Delete DefaultTimeout 20m).
+        # delete's wait for INACTIVE, which comes once every task is stopping (botocore ecs DeleteService), i.e.
+        # after a public service's deregistration delay (up to its request timeout): longer than 20 minutes for a
+        # long request timeout, which the env rules keep within this timeout (terraform-provider-aws
+        # ecs/service.go: Delete DefaultTimeout 20m, resourceServiceDelete waits for INACTIVE with it).
         # Callees first: a Service Connect client resolves only endpoints that exist when it starts; the
         # gateway's listener first: ECS refuses a target group not yet attached to a load balancer.
         opts=pulumi.ResourceOptions(

@@ -132,8 +132,11 @@ def test_a_short_grace_period_is_reported_even_when_another_service_is_undecided
 @pytest.mark.parametrize(("check", "protocol", "needed"), [
     # 240 s start-up, then 2 passing checks 15 s apart, the second answered within 5 s
     (GATEWAY_CHECK, "HTTP", 240 + 2 * 15 + 5),
-    # the block left out: the provider's thresholds 3 and interval 30 s, AWS's 6 s timeout for HTTP
-    (None, "HTTP", 240 + 3 * 30 + 6),
+    # the block left out: the provider sends no threshold, so AWS's healthy threshold 5 (and interval 30 s, 6 s
+    # timeout for HTTP) applies, not the provider's in-block default of 3
+    (None, "HTTP", 240 + 5 * 30 + 6),
+    # a block with the thresholds left out: the provider's 3 and 30 s
+    ({"path": "/health"}, "HTTP", 240 + 3 * 30 + 6),
     ({"interval": 60, "healthyThreshold": 5, "unhealthyThreshold": 3}, "HTTPS", 240 + 5 * 60 + 10),
     # 240 s are 2 failed checks at most, fewer than its unhealthy threshold of 5: its first passing check counts
     ({"interval": 120, "timeout": 10, "healthyThreshold": 4, "unhealthyThreshold": 5}, "HTTP", 240 + 120 + 10),
@@ -162,3 +165,15 @@ def test_an_unknown_target_group_check_leaves_the_rule_undecided(
     assert messages(policy_findings(resources)) == []
     (reason,) = reasons(policy_not_applicable(resources))
     assert "ECS service 'web': its target group healthCheck unknown until deployment" in reason
+
+
+def test_a_target_group_without_a_health_check_block_counts_aws_thresholds(policy_findings: Any) -> None:
+    # No healthCheck block: the provider sends no threshold and AWS applies its own, unhealthy after 2 failed checks
+    # and healthy again after 5 passing ones (botocore elbv2 CreateTargetGroup): a 60 s start-up fails 2 checks 30 s
+    # apart, so the target needs 5 x 30 s and the last answer's 6 s, not the single check of a target still initial.
+    definition, group = task(60), target_group(None)
+    needed = 60 + 5 * 30 + 6
+    assert messages(policy_findings([definition, group, service(definition, needed, target_group=group)])) == []
+    (message,) = messages(policy_findings([definition, group, service(definition, 60 + 30 + 6, target_group=group)]))
+    assert "then 156 s until target group 'web-tasks' counts its target healthy" in message
+    assert "at least 216." in message

@@ -20,9 +20,11 @@ but one that failed ``unhealthyThreshold`` checks in a row is unhealthy and need
 checks in a row (ELB guide, "Health checks for Application Load Balancer target groups"). A container that
 answers only after ``startPeriod`` may have failed ceil(startPeriod / interval) checks: from that many on, its
 target is healthy up to startPeriod + healthyThreshold x interval + timeout after the start, else up to
-startPeriod + interval + timeout. Unset health check values are the provider's defaults (pulumi_aws
-``TargetGroupHealthCheck``: thresholds 3, interval 30 s; timeout AWS's, 6 s for an HTTP target group, 10 s
-otherwise). No Security Hub, cdk-nag or checkov equivalent.
+startPeriod + interval + timeout. A value left out of a ``healthCheck`` block is the provider's default (pulumi_aws
+``TargetGroupHealthCheck``: thresholds 3, interval 30 s); a target group without the block is created with none of
+them sent, so AWS's apply (botocore elbv2 CreateTargetGroup: healthy threshold 5, unhealthy threshold 2, interval
+30 s); the timeout is AWS's in both cases, 6 s for an HTTP target group, 10 s otherwise. No Security Hub, cdk-nag
+or checkov equivalent.
 """
 
 import math
@@ -62,6 +64,11 @@ def _start_periods(containers: Any, names: set[str]) -> dict[str, int]:
 TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
 #: pulumi_aws TargetGroupHealthCheck defaults (its docstring): thresholds 3 ("Defaults to 3"), interval 30 s.
 DEFAULT_THRESHOLD, DEFAULT_INTERVAL = 3, 30
+#: AWS's defaults where the program gives no healthCheck block: the provider's schema defaults live inside the
+#: block, so it sends no threshold (terraform-provider-aws elbv2 target_group.go, resourceTargetGroupCreate) and AWS
+#: applies "the default is 5" healthy, "the default is 2" unhealthy (botocore elbv2 CreateTargetGroup
+#: HealthyThresholdCount, UnhealthyThresholdCount; HTTP, HTTPS, TCP, TLS, UDP, TCP_UDP).
+AWS_HEALTHY_THRESHOLD, AWS_UNHEALTHY_THRESHOLD = 5, 2
 
 
 def _turns_healthy(target_group: Any, start: int) -> int | None:
@@ -77,8 +84,9 @@ def _turns_healthy(target_group: Any, start: int) -> int | None:
     # AWS's default timeout: "For target groups with a protocol of HTTP, the default is 6 seconds" (botocore elbv2
     # CreateTargetGroup.HealthCheckTimeoutSeconds), 10 s for HTTPS, TCP and TLS.
     timeout = as_int(get(check, "timeout")) or (6 if protocol == "HTTP" else 10)
-    healthy = as_int(get(check, "healthyThreshold")) or DEFAULT_THRESHOLD
-    unhealthy = as_int(get(check, "unhealthyThreshold")) or DEFAULT_THRESHOLD
+    block = check is not None
+    healthy = as_int(get(check, "healthyThreshold")) or (DEFAULT_THRESHOLD if block else AWS_HEALTHY_THRESHOLD)
+    unhealthy = as_int(get(check, "unhealthyThreshold")) or (DEFAULT_THRESHOLD if block else AWS_UNHEALTHY_THRESHOLD)
     passes = healthy if math.ceil(start / interval) >= unhealthy else 1
     return passes * interval + timeout
 
