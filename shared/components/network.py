@@ -105,6 +105,21 @@ def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account
             "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id, "aws:PrincipalArn": deploy_role_arn}}}
 
 
+def flow_log_role_policy(log_group_arn: str, *, partition: str, region: str, account_id: str) -> dict[str, object]:
+    """What VPC Flow Logs does with its role (VPC guide, "IAM role for publishing flow logs to CloudWatch Logs":
+    CreateLogStream, PutLogEvents, DescribeLogGroups, DescribeLogStreams; its log group exists, so no CreateLogGroup).
+    DescribeLogGroups lists the account's groups: IAM authorizes it on ``log-group:*``, never on one group's ARN
+    (CloudWatch Logs guide, "Logs sent to CloudWatch Logs": set its Resource to ``log-group:*``, "instead of specifying
+    only a single log group name"), so it gets a statement of its own; the rest stays on this group."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "WriteFlowLogGroup", "Effect": "Allow",
+         "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+         "Resource": [log_group_arn, f"{log_group_arn}:*"]},
+        {"Sid": "FindFlowLogGroup", "Effect": "Allow", "Action": "logs:DescribeLogGroups",
+         "Resource": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"},
+    ]}
+
+
 def https_from(group_id: pulumi.Input[str], description: str) -> aws.ec2.SecurityGroupIngressArgs:
     """An inline rule: HTTPS in from the members of one security group."""
     return aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
@@ -396,11 +411,8 @@ class VpcNetwork(pulumi.ComponentResource):
         self.flow_log_role, self.flow_log_role_policy = role_with_policy(
             f"{name}-flow-logs", policy_resource_name=f"{name}-flow-logs", assume_role_policy=assume,
             description="Lets VPC Flow Logs write to its log group",
-            policy=self.flow_log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
-                           "logs:DescribeLogStreams"],
-                "Resource": [arn, f"{arn}:*"]}]})),
+            policy=self.flow_log_group.arn.apply(lambda arn: json.dumps(flow_log_role_policy(
+                arn, partition=args.partition, region=args.region, account_id=args.account_id))),
             opts=opts)
         self.flow_log = aws.ec2.FlowLog(
             f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",

@@ -136,11 +136,36 @@ def test_the_flow_log_is_created_after_its_role_may_write_the_group(env: str) ->
     (role_policy,) = of_type(doc, "aws:iam/rolePolicy:RolePolicy")
     (log_group,) = of_type(doc, "aws:cloudwatch/logGroup:LogGroup")
     assert role_policy["urn"] in flow_log["dependencies"]
-    (statement,) = json.loads(role_policy["inputs"]["policy"])["Statement"]
-    assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= set(statement["Action"])
+    statements = {s["Sid"]: s for s in json.loads(role_policy["inputs"]["policy"])["Statement"]}
+    write = statements["WriteFlowLogGroup"]
+    assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= set(write["Action"])
     group_arn = flow_log["inputs"]["logDestination"]
     assert group_arn.endswith(f":log-group:{log_group['inputs']['name']}")
-    assert statement["Resource"] == [group_arn, f"{group_arn}:*"]
+    assert write["Resource"] == [group_arn, f"{group_arn}:*"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_flow_log_role_may_make_every_call_the_vpc_guide_lists_on_the_resource_iam_checks(env: str) -> None:
+    """IAM evaluates DescribeLogGroups on ``log-group:*`` (CloudWatch Logs guide: its Resource must be
+    ``log-group:*``, not one group's name), the stream calls on the group's ``:*`` ARN: a grant on the group's
+    ARN alone never allows DescribeLogGroups. Evaluated with moto's IAM policy engine."""
+    import json
+
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    config = load_env(env)
+    (role_policy,) = of_type(network(env), "aws:iam/rolePolicy:RolePolicy")
+    (flow_log,) = of_type(network(env), "aws:ec2/flowLog:FlowLog")
+    policy = IAMPolicy(json.dumps(json.loads(role_policy["inputs"]["policy"])))
+    group = flow_log["inputs"]["logDestination"]
+    calls = {"logs:DescribeLogGroups": f"arn:aws:logs:{config.region}:{config.account_id}:log-group:*",
+             "logs:DescribeLogStreams": f"{group}:*", "logs:CreateLogStream": f"{group}:log-stream:eni-1-all",
+             "logs:PutLogEvents": f"{group}:log-stream:eni-1-all"}
+    for action, resource in calls.items():
+        assert policy.is_action_permitted(action, resource) == PermissionResult.PERMITTED, (action, resource)
+    # and nothing on another group
+    other = f"arn:aws:logs:{config.region}:{config.account_id}:log-group:other:log-stream:x"
+    assert policy.is_action_permitted("logs:PutLogEvents", other) != PermissionResult.PERMITTED
 
 
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
