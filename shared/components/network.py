@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -120,6 +121,33 @@ def flow_log_role_policy(log_group_arn: str, *, partition: str, region: str, acc
     ]}
 
 
+@dataclass(frozen=True)
+class ManagementPeer:
+    """Where the deploy runner reaches an ``external`` broker's management API when it is not on 443."""
+
+    port: int
+    #: the /32 of an IPv4 literal host, else 0.0.0.0/0 (a DNS name is not the platform's to pin; only the port is)
+    cidr_ipv4: str
+
+
+def external_management_peer(env: EnvConfig) -> ManagementPeer | None:
+    """The port (and address) of ``messaging.external.management_endpoint`` where it is not 443, the one port the
+    runner's group sends to anyway: staging's and prod's ``up`` runs messaging on the in-VPC runner, whose RabbitMQ
+    provider calls that endpoint (RabbitMQ's management API over TLS listens on 15671 by default)."""
+    external = env.messaging.external
+    if env.messaging.broker != "external" or external is None:
+        return None
+    parts = urlsplit(external.management_endpoint)
+    port = parts.port or HTTPS_PORT
+    if port == HTTPS_PORT:
+        return None
+    try:
+        cidr = f"{ipaddress.IPv4Address(parts.hostname or '')}/32"
+    except ValueError:
+        cidr = "0.0.0.0/0"
+    return ManagementPeer(port=port, cidr_ipv4=cidr)
+
+
 def https_from(group_id: pulumi.Input[str], description: str) -> aws.ec2.SecurityGroupIngressArgs:
     """An inline rule: HTTPS in from the members of one security group."""
     return aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
@@ -212,6 +240,8 @@ class VpcNetworkArgs:
     #: them through the S3 gateway endpoint from the in-VPC runner
     platform_buckets: tuple[str, ...] = ()
     deploy_role_arn: str | None = None
+    #: an ``external`` broker's management API where it is not on 443 (:func:`external_management_peer`)
+    runner_management_peer: ManagementPeer | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
@@ -236,6 +266,7 @@ class VpcNetworkArgs:
                 *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
                   for spec in catalog if spec.public and env.compute.public_gateway)),
             deploy_role_arn=DeployRunnerArgs.from_env(env).deploy_role_arn,
+            runner_management_peer=external_management_peer(env),
         )
 
     @property
@@ -366,7 +397,8 @@ class VpcNetwork(pulumi.ComponentResource):
             ingress=[],
             egress=[aws.ec2.SecurityGroupEgressArgs(
                 protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT, cidr_blocks=["0.0.0.0/0"],
-                description="HTTPS to AWS APIs, the state backend, registries and the broker management API")],
+                description="HTTPS to AWS APIs, the state backend, registries and the broker management API"),
+                *self._runner_management_egress(args)],
             tags={"Name": f"{env}-deploy-runner"}, opts=vpc_child)
         # The broker admin's rotation function (a Lambda function of the broker layer), likewise: the
         # Secrets Manager endpoint admits it here. No ingress (nothing connects to a function); egress as
@@ -456,6 +488,17 @@ class VpcNetwork(pulumi.ComponentResource):
                 security_group_ids=[self.endpoint_security_group.id],
                 policy=self._endpoint_policy_json(service, args),
                 tags={"Name": f"{args.env_name}-{service}"}, opts=opts)
+
+    @staticmethod
+    def _runner_management_egress(args: VpcNetworkArgs) -> list[aws.ec2.SecurityGroupEgressArgs]:
+        """The runner's way to an ``external`` broker's management API on a port other than 443 (an inline rule
+        like the group's other one: a change is an in-place update of the group)."""
+        peer = args.runner_management_peer
+        if peer is None:
+            return []
+        return [aws.ec2.SecurityGroupEgressArgs(
+            protocol="tcp", from_port=peer.port, to_port=peer.port, cidr_blocks=[peer.cidr_ipv4],
+            description="RabbitMQ management API of the external broker (messaging.external.management_endpoint)")]
 
     def _rotation_endpoint_ingress(self, interface: list[str]) -> list[aws.ec2.SecurityGroupIngressArgs]:
         if "secretsmanager" not in interface:

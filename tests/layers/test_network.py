@@ -349,3 +349,32 @@ class TestSubnetPlan:
     @pytest.mark.parametrize(("strategy", "azs", "count"), [("none", 3, 0), ("single", 3, 1), ("per-az", 3, 3)])
     def test_nat_count(self, strategy: str, azs: int, count: int) -> None:
         assert nat_gateway_count(strategy, azs) == count  # type: ignore[arg-type]
+
+
+def runner_egress(document: dict[str, Any]) -> list[dict[str, Any]]:
+    (group,) = [g for g in of_type(document, SECURITY_GROUP) if g["name"] == "network-deploy-runner"]
+    return list(group["inputs"]["egress"])
+
+
+@pytest.mark.parametrize(("management", "cidr"), [
+    ("https://rabbit.example.internal:15671", "0.0.0.0/0"),  # a DNS name: only the port is pinned
+    ("https://10.99.0.10:15671/", "10.99.0.10/32"),
+])
+def test_the_deploy_runner_reaches_an_external_brokers_management_api_on_its_port(
+        edit_env: Any, management: str, cidr: str) -> None:
+    """staging's and prod's `up` runs messaging on the in-VPC runner, whose RabbitMQ provider calls
+    messaging.external.management_endpoint: on 15671 (RabbitMQ's management API over TLS) the runner's HTTPS-only
+    group dropped every packet, and the reach probe stopped messaging."""
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671", "management_endpoint": management}
+    edit_env("staging", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    egress = runner_egress(synth_env("staging", ["network"])["network"])
+    assert [(rule["fromPort"], rule["toPort"], rule["cidrBlocks"]) for rule in egress] == [
+        (443, 443, ["0.0.0.0/0"]), (15671, 15671, [cidr])]
+
+
+@pytest.mark.parametrize("management", ["https://rabbit.example.internal", "https://rabbit.example.internal:443/"])
+def test_an_external_management_api_on_443_needs_no_further_runner_rule(edit_env: Any, management: str) -> None:
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671", "management_endpoint": management}
+    edit_env("staging", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    assert [rule["fromPort"] for rule in runner_egress(synth_env("staging", ["network"])["network"])] == [443]
+    assert [rule["fromPort"] for rule in runner_egress(network("prod"))] == [443]  # amazon-mq: 443 only
