@@ -24,7 +24,7 @@ from shared.components.compute_iam import (
 )
 from shared.components.deploy_runner import DeployRunnerArgs
 from shared.envs import EnvConfig
-from shared.gateway_names import access_log_bucket_candidate, s3_bucket_arn
+from shared.gateway_names import access_log_bucket_pattern, s3_bucket_arn
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring")
@@ -96,8 +96,8 @@ def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account
     """The deploy role manages the buckets the layers create through the S3 gateway endpoint: staging's and prod's
     `up` runs every layer on the in-VPC runner (CodeBuild in these private subnets, as the env's deploy role), so
     the AWS provider's bucket calls (CreateBucket, Put/GetBucket* of each setting, force_destroy's version deletes)
-    pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only, that role
-    only (``aws:PrincipalArn`` of an assumed role is the role's ARN: IAM user guide, "AWS global condition context
+    pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only (a name may be
+    a pattern: ``*`` for the service in the access-log buckets' names), that role only (``aws:PrincipalArn`` of an assumed role is the role's ARN: IAM user guide, "AWS global condition context
     keys")."""
     arns = [arn for bucket in sorted(buckets) for arn in (s3_bucket_arn(partition, bucket),
                                                           f"{s3_bucket_arn(partition, bucket)}/*")]
@@ -236,8 +236,8 @@ class VpcNetworkArgs:
     #: S3 gateway endpoint lets it through (compute creates it, after this layer)
     artifact_bucket: str | None = None
     #: the buckets the layers create or may still have to delete (the artifact bucket, even where the catalog has
-    #: no ``artifacts`` any more; the public gateway's access-log buckets) and the env's deploy role, which manages
-    #: them through the S3 gateway endpoint from the in-VPC runner
+    #: no ``artifacts`` any more; every public gateway access-log bucket of the env, by pattern) and the env's deploy
+    #: role, which manages them through the S3 gateway endpoint from the in-VPC runner
     platform_buckets: tuple[str, ...] = ()
     deploy_role_arn: str | None = None
     #: an ``external`` broker's management API where it is not on 443 (:func:`external_management_peer`)
@@ -260,11 +260,12 @@ class VpcNetworkArgs:
             # The store's access-log bucket likewise (created and deleted with the store, on the same runner). S3's
             # logging service writes the logs from inside S3, not through this endpoint, whose policy applies only to
             # requests sent through it (AWS PrivateLink guide, "Control access to VPC endpoints using endpoint
-            # policies").
+            # policies"). The public gateway's access-log buckets by their pattern, for the same reason: the `up`
+            # that turns compute.public_gateway off, or a service's `public`, or removes a public service, deletes
+            # its bucket in compute after this layer has dropped it from the catalog's list.
             artifact_bucket=artifact, platform_buckets=(
                 store, artifact_log_bucket_name(env.name, env.account_id, env.region),
-                *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
-                  for spec in catalog if spec.public and env.compute.public_gateway)),
+                access_log_bucket_pattern(env.name, env.account_id)),
             deploy_role_arn=DeployRunnerArgs.from_env(env).deploy_role_arn,
             runner_management_peer=external_management_peer(env),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -378,3 +379,36 @@ def test_an_external_management_api_on_443_needs_no_further_runner_rule(edit_env
     edit_env("staging", lambda data: data.update(messaging={"broker": "external", "external": external}))
     assert [rule["fromPort"] for rule in runner_egress(synth_env("staging", ["network"])["network"])] == [443]
     assert [rule["fromPort"] for rule in runner_egress(network("prod"))] == [443]  # amazon-mq: 443 only
+
+
+def deploy_role_may(document: dict[str, Any], action: str, bucket: str) -> bool:
+    """Whether the S3 gateway endpoint's statement for the deploy role passes ``action`` on ``bucket``."""
+    import fnmatch
+    import json
+
+    (endpoint,) = [e for e in of_type(document, "aws:ec2/vpcEndpoint:VpcEndpoint") if e["name"] == "network-s3"]
+    (statement,) = [s for s in json.loads(endpoint["inputs"]["policy"])["Statement"]
+                    if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
+    return fnmatch.fnmatchcase(action, statement["Action"]) and any(
+        fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}", resource) for resource in statement["Resource"])
+
+
+@pytest.mark.parametrize("change", ["public_gateway off", "service no longer public"])
+def test_the_deploy_role_may_still_delete_an_access_log_bucket_the_env_no_longer_has(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The `up` that turns compute.public_gateway off (or a service's `public`) runs network before compute, which
+    then deletes the service's access-log bucket (DeleteBucket, its policy and settings). On staging's in-VPC runner
+    those calls pass the S3 gateway endpoint, whose deploy-role statement named only the buckets of the current
+    catalog and env file: the calls were denied there, halfway through compute, with the statement already gone."""
+    from tests.catalog_helpers import write_catalog
+
+    certificate = "arn:aws:acm:eu-west-1:222222222222:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    on = change == "service no longer public"
+    edit_env("staging", lambda data: data["compute"].update(public_gateway=on, certificate_arn=certificate))
+    if on:
+        write_catalog(tmp_path, monkeypatch, lambda services: services["gateway"].update(public=False))
+    document = synth_env("staging", ["network"])["network"]
+    bucket = "ml-staging-gateway-alb-logs-222222222222"
+    for action in ("s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:GetBucketPolicy", "s3:ListBucketVersions"):
+        assert deploy_role_may(document, action, bucket), action
+    assert not deploy_role_may(document, "s3:DeleteBucket", "ml-staging-gateway-alb-logs-999999999999")
