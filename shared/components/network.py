@@ -43,7 +43,7 @@ OWN_BUCKET_ACTIONS = ("s3:DeleteObject", "s3:GetBucketLocation", "s3:GetObject",
 
 def endpoint_policy(service: str, *, partition: str, region: str, account_id: str,
                     artifact_bucket: str | None = None, platform_buckets: tuple[str, ...] = (),
-                    deploy_role_arn: str | None = None) -> dict[str, object]:
+                    deploy_role_arn: str | None = None, state_bucket: str | None = None) -> dict[str, object]:
     """The endpoint policy of the env's VPC endpoint for ``service`` (``s3`` or an interface service).
 
     An endpoint policy does not grant anything; it narrows what may pass through the endpoint (AWS
@@ -56,7 +56,10 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
     ``artifact_bucket`` (the env's model-artifact bucket, where the catalog has ``artifacts`` services) passes for
     the account's principals with exactly the actions the task roles are granted on it (versions and multipart
     aborts included, which the own-bucket statement does not carry). ``platform_buckets`` (the buckets the layers
-    create) pass for ``deploy_role_arn`` with every S3 action (:func:`deploy_bucket_statement`).
+    create) pass for ``deploy_role_arn`` with every S3 action (:func:`deploy_bucket_statement`). ``state_bucket``
+    (the env file's ``state.backend_url`` on S3) passes for the account's principals with the own-bucket actions
+    wherever it lives: one state bucket serves several envs' accounts, and the in-VPC runner reads and writes it
+    through this endpoint when it is in the env's region.
     """
     account = {"aws:PrincipalAccount": account_id}
     if service == "s3":
@@ -73,6 +76,8 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
             *([deploy_bucket_statement(platform_buckets, partition=partition, account_id=account_id,
                                        deploy_role_arn=deploy_role_arn)]
               if platform_buckets and deploy_role_arn else []),
+            *([state_bucket_statement(state_bucket, partition=partition, account_id=account_id)]
+              if state_bucket else []),
         ]}
     # ecr.api and ecr.dkr are both the ecr API's IAM namespace; monitoring is cloudwatch's
     prefix = ACTION_NAMESPACES.get(service, service.split(".", 1)[0])
@@ -89,6 +94,24 @@ def artifact_endpoint_statement(bucket: str, *, partition: str, account_id: str)
     return {"Sid": "ModelArtifacts", "Effect": "Allow", "Principal": "*",
             "Action": sorted({*ARTIFACT_BUCKET_ACTIONS, *ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS}),
             "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
+
+
+def state_bucket_statement(bucket: str, *, partition: str, account_id: str) -> dict[str, object]:
+    """The Pulumi state bucket of the env file (``state.backend_url``), for the account's principals, wherever the
+    bucket lives: the own-bucket statement holds requests to the account's own buckets (``aws:ResourceAccount``),
+    so a state bucket shared by several envs' accounts was refused here for all but its own, and every `up` or
+    preview on the in-VPC runner stopped at its first state read. The diy backend reads, writes, lists and deletes
+    objects (locks, checkpoints, backups by CopyObject: GetObject and PutObject)."""
+    arn = s3_bucket_arn(partition, bucket)
+    return {"Sid": "PulumiStateBucket", "Effect": "Allow", "Principal": "*", "Action": list(OWN_BUCKET_ACTIONS),
+            "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
+
+
+def state_bucket_of(backend_url: str | None) -> str | None:
+    """The bucket of an ``s3://<bucket>/<prefix>?<query>`` state backend URL; None for any other backend."""
+    if not backend_url or not backend_url.startswith("s3://"):
+        return None
+    return urlsplit(backend_url).netloc or None
 
 
 def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account_id: str,
@@ -242,6 +265,8 @@ class VpcNetworkArgs:
     deploy_role_arn: str | None = None
     #: an ``external`` broker's management API where it is not on 443 (:func:`external_management_peer`)
     runner_management_peer: ManagementPeer | None = None
+    #: the env file's S3 state bucket (``state.backend_url``), which may be another account's
+    state_bucket: str | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
@@ -268,6 +293,7 @@ class VpcNetworkArgs:
                 access_log_bucket_pattern(env.name, env.account_id)),
             deploy_role_arn=DeployRunnerArgs.from_env(env).deploy_role_arn,
             runner_management_peer=external_management_peer(env),
+            state_bucket=state_bucket_of(env.state.backend_url),
         )
 
     @property
@@ -556,7 +582,8 @@ class VpcNetwork(pulumi.ComponentResource):
         return json.dumps(endpoint_policy(service, partition=args.partition, region=args.region,
                                           account_id=args.account_id, artifact_bucket=args.artifact_bucket,
                                           platform_buckets=args.platform_buckets,
-                                          deploy_role_arn=args.deploy_role_arn), sort_keys=True)
+                                          deploy_role_arn=args.deploy_role_arn, state_bucket=args.state_bucket),
+                          sort_keys=True)
 
     def _service_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """What the tasks may send and receive, by security-group reference wherever the peer has one.

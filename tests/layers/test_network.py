@@ -412,3 +412,32 @@ def test_the_deploy_role_may_still_delete_an_access_log_bucket_the_env_no_longer
     for action in ("s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:GetBucketPolicy", "s3:ListBucketVersions"):
         assert deploy_role_may(document, action, bucket), action
     assert not deploy_role_may(document, "s3:DeleteBucket", "ml-staging-gateway-alb-logs-999999999999")
+
+
+def s3_endpoint_policy(document: dict[str, Any]) -> list[dict[str, Any]]:
+    import json
+
+    (endpoint,) = [e for e in of_type(document, "aws:ec2/vpcEndpoint:VpcEndpoint") if e["name"] == "network-s3"]
+    return list(json.loads(endpoint["inputs"]["policy"])["Statement"])
+
+
+def test_the_s3_endpoint_admits_the_env_files_state_bucket_of_another_account(edit_env: Any) -> None:
+    """One S3 state bucket serves envs in several accounts (README, Where state lives): staging's in-VPC runner reads
+    and writes it through the gateway endpoint, whose own-bucket statement admits only staging's own buckets
+    (aws:ResourceAccount), so every up and preview there stopped at its first state read."""
+    import fnmatch
+
+    edit_env("staging", lambda data: data.update(state={
+        "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1",
+        "secrets_provider": "awskms://alias/pulumi-state?region=eu-west-1"}))
+    statements = s3_endpoint_policy(synth_env("staging", ["network"])["network"])
+    (state,) = [s for s in statements if s["Sid"] == "PulumiStateBucket"]
+    assert state["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "222222222222"}}  # no ResourceAccount
+    for action, resource in (("s3:GetObject", "acme-pulumi-state/platform/.pulumi/stacks/network/staging.json"),
+                             ("s3:PutObject", "acme-pulumi-state/platform/.pulumi/locks/x.json"),
+                             ("s3:DeleteObject", "acme-pulumi-state/platform/.pulumi/locks/x.json"),
+                             ("s3:ListBucket", "acme-pulumi-state")):
+        assert any(fnmatch.fnmatchcase(action, a) for a in state["Action"]), action
+        assert any(fnmatch.fnmatchcase(f"arn:aws:s3:::{resource}", r) for r in state["Resource"]), resource
+    # without an S3 backend in the env file (Pulumi Cloud, or PULUMI_BACKEND_URL alone) there is nothing to name
+    assert "PulumiStateBucket" not in {s["Sid"] for s in s3_endpoint_policy(network("staging"))}
