@@ -120,8 +120,8 @@ def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account
     `up` runs every layer on the in-VPC runner (CodeBuild in these private subnets, as the env's deploy role), so
     the AWS provider's bucket calls (CreateBucket, Put/GetBucket* of each setting, force_destroy's version deletes)
     pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only (a name may be
-    a pattern: ``*`` for the service in the access-log buckets' names), that role only (``aws:PrincipalArn`` of an assumed role is the role's ARN: IAM user guide, "AWS global condition context
-    keys")."""
+    a pattern: ``*`` for the service in the access-log buckets' names), that role only (``aws:PrincipalArn`` of an
+    assumed role is the role's ARN: IAM user guide, "AWS global condition context keys")."""
     arns = [arn for bucket in sorted(buckets) for arn in (s3_bucket_arn(partition, bucket),
                                                           f"{s3_bucket_arn(partition, bucket)}/*")]
     return {"Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
