@@ -29,6 +29,12 @@ def access_log_bucket_candidate(env_name: str, service: str, account_id: str) ->
     return f"ml-{env_name}-{service}-alb-logs-{account_id}"
 
 
+def access_log_bucket_pattern(env_name: str, account_id: str) -> str:
+    """Every public service's access-log bucket of the env, as an ARN pattern's bucket part (``*`` for the
+    service): the ones the catalog has now and the ones it had, which an ``up`` may still have to delete."""
+    return access_log_bucket_candidate(env_name, "*", account_id)
+
+
 def gateway_name_problems(env_name: str, service: str, account_id: str) -> list[str]:
     """Why the public gateway of ``service`` cannot be named in ``env_name`` (empty: it can)."""
     problems = [

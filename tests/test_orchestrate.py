@@ -65,6 +65,9 @@ class RecordingRunner:
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return {"management_endpoint": self.endpoint}
 
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        return self.stack_outputs(layer, env) is not None
+
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         with self.lock:
             self.events.append(("start", layer))

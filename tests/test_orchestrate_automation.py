@@ -290,6 +290,23 @@ def test_stack_outputs_come_from_the_stack(fake_cli: FakeCli) -> None:
     assert runner.stack_outputs("compute", "staging") is None
 
 
+def test_whether_a_stack_exists_is_read_without_its_secrets_manager(fake_cli: FakeCli,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account preflight asks whether the network stack exists: `pulumi stack select`, never `stack output
+    --show-secrets`, which builds the stack's secrets manager and decrypts (FAKE_PULUMI_NO_DECRYPT: credentials that
+    may read the backend but not decrypt)."""
+    fake_cli.create_stacks("dev", ("network",))
+    monkeypatch.setenv("FAKE_PULUMI_NO_DECRYPT", "1")
+    from shared.envs import load_env
+
+    runner = AutomationRunner()
+    runner.prepare_read(["network"])
+    assert runner.stack_exists("network", load_env("dev")) is True
+    assert runner.stack_exists("network", load_env("staging")) is False
+    reads = [c["args"][:2] for c in fake_cli.operations("stack")]
+    assert ["stack", "select"] in reads and ["stack", "output"] not in reads
+
+
 # -- what a real run needs before it starts ----------------------------------------------------------
 
 

@@ -103,6 +103,9 @@ class Recorder:
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return {"management_endpoint": "https://127.0.0.1:9"}  # probed with `reachable` below
 
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        return self.stack_outputs(layer, env) is not None
+
     def interrupt(self) -> None:
         return None
 

@@ -42,6 +42,9 @@ class HangingRunner:
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return {"management_endpoint": self.endpoint}
 
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        return self.stack_outputs(layer, env) is not None
+
     def interrupt(self) -> None:
         self.interrupts += 1
         self.cancel.set()

@@ -83,13 +83,35 @@ def test_the_envs_network_in_another_region_is_not_this_one(moto_aws: None) -> N
     assert code == 0 and runner.started() == ["network"], output
 
 
-class Unreadable(RecordingRunner):
-    """The network stack's outputs cannot be read (`pulumi stack output --show-secrets` decrypts them)."""
+class Undecryptable(RecordingRunner):
+    """The network stack exists, but its outputs cannot be read here: `pulumi stack output --show-secrets` decrypts
+    them with the stack's secrets provider, which these credentials may not use."""
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         raise auto.CommandError(auto.CommandResult(
             stdout="", code=255, stderr="error: could not deserialize deployment: decrypting secret value: failed to "
                                         "decrypt with the awskms secrets provider: access denied"))
+
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        return True
+
+
+def test_whether_the_network_stack_exists_is_asked_without_decrypting_its_outputs(moto_aws: None) -> None:
+    """Where the account holds the env's network, `up` asks only whether its stack exists (`pulumi stack select`):
+    credentials that may read the backend but not decrypt the stack's outputs run the up."""
+    vpc_in_account("dev", network_tags("dev"))
+    code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())),
+                              Undecryptable())
+    assert code == 0 and runner.started() == ["network"], output
+
+
+class Unreadable(RecordingRunner):
+    """Whether the network stack exists cannot be read (the backend answers AccessDenied)."""
+
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        raise auto.CommandError(auto.CommandResult(
+            stdout="", code=255, stderr="error: could not list stacks: read s3://state/.pulumi/stacks/network: "
+                                        "AccessDenied"))
 
 
 def test_a_network_stack_that_cannot_be_read_stops_the_up_with_its_reason(
@@ -100,9 +122,9 @@ def test_a_network_stack_that_cannot_be_read_stops_the_up_with_its_reason(
     code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())), Unreadable())
     error = capsys.readouterr().err
     assert code == 2 and runner.started() == [], output
-    assert "organization/network/dev" in error and vpc in error and "access denied" in error
+    assert "organization/network/dev" in error and vpc in error and "AccessDenied" in error
     assert "Traceback" not in error
 
     code, output, runner = up(["preview", "dev", "--layers", "network"], checker(Clients(roomy())), Unreadable())
     assert code == 0 and runner.started() == ["network"], output
-    assert "note: whether" in output and "organization/network/dev" in output and "access denied" in output
+    assert "note: whether" in output and "organization/network/dev" in output and "AccessDenied" in output

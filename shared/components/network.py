@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -23,7 +24,7 @@ from shared.components.compute_iam import (
 )
 from shared.components.deploy_runner import DeployRunnerArgs
 from shared.envs import EnvConfig
-from shared.gateway_names import access_log_bucket_candidate, s3_bucket_arn
+from shared.gateway_names import access_log_bucket_pattern, s3_bucket_arn
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring")
@@ -42,7 +43,7 @@ OWN_BUCKET_ACTIONS = ("s3:DeleteObject", "s3:GetBucketLocation", "s3:GetObject",
 
 def endpoint_policy(service: str, *, partition: str, region: str, account_id: str,
                     artifact_bucket: str | None = None, platform_buckets: tuple[str, ...] = (),
-                    deploy_role_arn: str | None = None) -> dict[str, object]:
+                    deploy_role_arn: str | None = None, state_bucket: str | None = None) -> dict[str, object]:
     """The endpoint policy of the env's VPC endpoint for ``service`` (``s3`` or an interface service).
 
     An endpoint policy does not grant anything; it narrows what may pass through the endpoint (AWS
@@ -55,7 +56,10 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
     ``artifact_bucket`` (the env's model-artifact bucket, where the catalog has ``artifacts`` services) passes for
     the account's principals with exactly the actions the task roles are granted on it (versions and multipart
     aborts included, which the own-bucket statement does not carry). ``platform_buckets`` (the buckets the layers
-    create) pass for ``deploy_role_arn`` with every S3 action (:func:`deploy_bucket_statement`).
+    create) pass for ``deploy_role_arn`` with every S3 action (:func:`deploy_bucket_statement`). ``state_bucket``
+    (the env file's ``state.backend_url`` on S3) passes for the account's principals with the own-bucket actions
+    wherever it lives: one state bucket serves several envs' accounts, and the in-VPC runner reads and writes it
+    through this endpoint when it is in the env's region.
     """
     account = {"aws:PrincipalAccount": account_id}
     if service == "s3":
@@ -72,6 +76,8 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
             *([deploy_bucket_statement(platform_buckets, partition=partition, account_id=account_id,
                                        deploy_role_arn=deploy_role_arn)]
               if platform_buckets and deploy_role_arn else []),
+            *([state_bucket_statement(state_bucket, partition=partition, account_id=account_id)]
+              if state_bucket else []),
         ]}
     # ecr.api and ecr.dkr are both the ecr API's IAM namespace; monitoring is cloudwatch's
     prefix = ACTION_NAMESPACES.get(service, service.split(".", 1)[0])
@@ -90,19 +96,79 @@ def artifact_endpoint_statement(bucket: str, *, partition: str, account_id: str)
             "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
 
 
+def state_bucket_statement(bucket: str, *, partition: str, account_id: str) -> dict[str, object]:
+    """The Pulumi state bucket of the env file (``state.backend_url``), for the account's principals, wherever the
+    bucket lives: the own-bucket statement holds requests to the account's own buckets (``aws:ResourceAccount``),
+    so a state bucket shared by several envs' accounts was refused here for all but its own, and every `up` or
+    preview on the in-VPC runner stopped at its first state read. The diy backend reads, writes, lists and deletes
+    objects (locks, checkpoints, backups by CopyObject: GetObject and PutObject)."""
+    arn = s3_bucket_arn(partition, bucket)
+    return {"Sid": "PulumiStateBucket", "Effect": "Allow", "Principal": "*", "Action": list(OWN_BUCKET_ACTIONS),
+            "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
+
+
+def state_bucket_of(backend_url: str | None) -> str | None:
+    """The bucket of an ``s3://<bucket>/<prefix>?<query>`` state backend URL; None for any other backend."""
+    if not backend_url or not backend_url.startswith("s3://"):
+        return None
+    return urlsplit(backend_url).netloc or None
+
+
 def deploy_bucket_statement(buckets: tuple[str, ...], *, partition: str, account_id: str,
                             deploy_role_arn: str) -> dict[str, object]:
     """The deploy role manages the buckets the layers create through the S3 gateway endpoint: staging's and prod's
     `up` runs every layer on the in-VPC runner (CodeBuild in these private subnets, as the env's deploy role), so
     the AWS provider's bucket calls (CreateBucket, Put/GetBucket* of each setting, force_destroy's version deletes)
-    pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only, that role
-    only (``aws:PrincipalArn`` of an assumed role is the role's ARN: IAM user guide, "AWS global condition context
-    keys")."""
+    pass the endpoint too, and the own-bucket statement admits object calls only. Those buckets only (a name may be
+    a pattern: ``*`` for the service in the access-log buckets' names), that role only (``aws:PrincipalArn`` of an
+    assumed role is the role's ARN: IAM user guide, "AWS global condition context keys")."""
     arns = [arn for bucket in sorted(buckets) for arn in (s3_bucket_arn(partition, bucket),
                                                           f"{s3_bucket_arn(partition, bucket)}/*")]
     return {"Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
             "Resource": arns,
             "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id, "aws:PrincipalArn": deploy_role_arn}}}
+
+
+def flow_log_role_policy(log_group_arn: str, *, partition: str, region: str, account_id: str) -> dict[str, object]:
+    """What VPC Flow Logs does with its role (VPC guide, "IAM role for publishing flow logs to CloudWatch Logs":
+    CreateLogStream, PutLogEvents, DescribeLogGroups, DescribeLogStreams; its log group exists, so no CreateLogGroup).
+    DescribeLogGroups lists the account's groups: IAM authorizes it on ``log-group:*``, never on one group's ARN
+    (CloudWatch Logs guide, "Logs sent to CloudWatch Logs": set its Resource to ``log-group:*``, "instead of specifying
+    only a single log group name"), so it gets a statement of its own; the rest stays on this group."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "WriteFlowLogGroup", "Effect": "Allow",
+         "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+         "Resource": [log_group_arn, f"{log_group_arn}:*"]},
+        {"Sid": "FindFlowLogGroup", "Effect": "Allow", "Action": "logs:DescribeLogGroups",
+         "Resource": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"},
+    ]}
+
+
+@dataclass(frozen=True)
+class ManagementPeer:
+    """Where the deploy runner reaches an ``external`` broker's management API when it is not on 443."""
+
+    port: int
+    #: the /32 of an IPv4 literal host, else 0.0.0.0/0 (a DNS name is not the platform's to pin; only the port is)
+    cidr_ipv4: str
+
+
+def external_management_peer(env: EnvConfig) -> ManagementPeer | None:
+    """The port (and address) of ``messaging.external.management_endpoint`` where it is not 443, the one port the
+    runner's group sends to anyway: staging's and prod's ``up`` runs messaging on the in-VPC runner, whose RabbitMQ
+    provider calls that endpoint (RabbitMQ's management API over TLS listens on 15671 by default)."""
+    external = env.messaging.external
+    if env.messaging.broker != "external" or external is None:
+        return None
+    parts = urlsplit(external.management_endpoint)
+    port = parts.port or HTTPS_PORT
+    if port == HTTPS_PORT:
+        return None
+    try:
+        cidr = f"{ipaddress.IPv4Address(parts.hostname or '')}/32"
+    except ValueError:
+        cidr = "0.0.0.0/0"
+    return ManagementPeer(port=port, cidr_ipv4=cidr)
 
 
 def https_from(group_id: pulumi.Input[str], description: str) -> aws.ec2.SecurityGroupIngressArgs:
@@ -193,10 +259,14 @@ class VpcNetworkArgs:
     #: S3 gateway endpoint lets it through (compute creates it, after this layer)
     artifact_bucket: str | None = None
     #: the buckets the layers create or may still have to delete (the artifact bucket, even where the catalog has
-    #: no ``artifacts`` any more; the public gateway's access-log buckets) and the env's deploy role, which manages
-    #: them through the S3 gateway endpoint from the in-VPC runner
+    #: no ``artifacts`` any more; every public gateway access-log bucket of the env, by pattern) and the env's deploy
+    #: role, which manages them through the S3 gateway endpoint from the in-VPC runner
     platform_buckets: tuple[str, ...] = ()
     deploy_role_arn: str | None = None
+    #: an ``external`` broker's management API where it is not on 443 (:func:`external_management_peer`)
+    runner_management_peer: ManagementPeer | None = None
+    #: the env file's S3 state bucket (``state.backend_url``), which may be another account's
+    state_bucket: str | None = None
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
@@ -215,12 +285,15 @@ class VpcNetworkArgs:
             # The store's access-log bucket likewise (created and deleted with the store, on the same runner). S3's
             # logging service writes the logs from inside S3, not through this endpoint, whose policy applies only to
             # requests sent through it (AWS PrivateLink guide, "Control access to VPC endpoints using endpoint
-            # policies").
+            # policies"). The public gateway's access-log buckets by their pattern, for the same reason: the `up`
+            # that turns compute.public_gateway off, or a service's `public`, or removes a public service, deletes
+            # its bucket in compute after this layer has dropped it from the catalog's list.
             artifact_bucket=artifact, platform_buckets=(
                 store, artifact_log_bucket_name(env.name, env.account_id, env.region),
-                *(access_log_bucket_candidate(env.name, spec.name, env.account_id)
-                  for spec in catalog if spec.public and env.compute.public_gateway)),
+                access_log_bucket_pattern(env.name, env.account_id)),
             deploy_role_arn=DeployRunnerArgs.from_env(env).deploy_role_arn,
+            runner_management_peer=external_management_peer(env),
+            state_bucket=state_bucket_of(env.state.backend_url),
         )
 
     @property
@@ -351,7 +424,8 @@ class VpcNetwork(pulumi.ComponentResource):
             ingress=[],
             egress=[aws.ec2.SecurityGroupEgressArgs(
                 protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT, cidr_blocks=["0.0.0.0/0"],
-                description="HTTPS to AWS APIs, the state backend, registries and the broker management API")],
+                description="HTTPS to AWS APIs, the state backend, registries and the broker management API"),
+                *self._runner_management_egress(args)],
             tags={"Name": f"{env}-deploy-runner"}, opts=vpc_child)
         # The broker admin's rotation function (a Lambda function of the broker layer), likewise: the
         # Secrets Manager endpoint admits it here. No ingress (nothing connects to a function); egress as
@@ -396,11 +470,8 @@ class VpcNetwork(pulumi.ComponentResource):
         self.flow_log_role, self.flow_log_role_policy = role_with_policy(
             f"{name}-flow-logs", policy_resource_name=f"{name}-flow-logs", assume_role_policy=assume,
             description="Lets VPC Flow Logs write to its log group",
-            policy=self.flow_log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups",
-                           "logs:DescribeLogStreams"],
-                "Resource": [arn, f"{arn}:*"]}]})),
+            policy=self.flow_log_group.arn.apply(lambda arn: json.dumps(flow_log_role_policy(
+                arn, partition=args.partition, region=args.region, account_id=args.account_id))),
             opts=opts)
         self.flow_log = aws.ec2.FlowLog(
             f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
@@ -444,6 +515,17 @@ class VpcNetwork(pulumi.ComponentResource):
                 security_group_ids=[self.endpoint_security_group.id],
                 policy=self._endpoint_policy_json(service, args),
                 tags={"Name": f"{args.env_name}-{service}"}, opts=opts)
+
+    @staticmethod
+    def _runner_management_egress(args: VpcNetworkArgs) -> list[aws.ec2.SecurityGroupEgressArgs]:
+        """The runner's way to an ``external`` broker's management API on a port other than 443 (an inline rule
+        like the group's other one: a change is an in-place update of the group)."""
+        peer = args.runner_management_peer
+        if peer is None:
+            return []
+        return [aws.ec2.SecurityGroupEgressArgs(
+            protocol="tcp", from_port=peer.port, to_port=peer.port, cidr_blocks=[peer.cidr_ipv4],
+            description="RabbitMQ management API of the external broker (messaging.external.management_endpoint)")]
 
     def _rotation_endpoint_ingress(self, interface: list[str]) -> list[aws.ec2.SecurityGroupIngressArgs]:
         if "secretsmanager" not in interface:
@@ -500,7 +582,8 @@ class VpcNetwork(pulumi.ComponentResource):
         return json.dumps(endpoint_policy(service, partition=args.partition, region=args.region,
                                           account_id=args.account_id, artifact_bucket=args.artifact_bucket,
                                           platform_buckets=args.platform_buckets,
-                                          deploy_role_arn=args.deploy_role_arn), sort_keys=True)
+                                          deploy_role_arn=args.deploy_role_arn, state_bucket=args.state_bucket),
+                          sort_keys=True)
 
     def _service_rules(self, name: str, args: VpcNetworkArgs) -> None:
         """What the tasks may send and receive, by security-group reference wherever the peer has one.

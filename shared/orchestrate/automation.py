@@ -574,6 +574,20 @@ class AutomationRunner:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGINT)
 
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        """Whether ``layer``'s stack ``<org>/<layer>/<env>`` exists on the backend: ``pulumi stack select``, which
+        looks the stack up and builds no secrets manager. :meth:`stack_outputs` (the Automation API's ``stack output
+        --show-secrets``) decrypts the outputs with the stack's secrets provider, which an existence question does not
+        need (a preview's read-only role may not decrypt). Call :meth:`prepare_read` (or :meth:`prepare`) first."""
+        if self._backend_env != env.name:
+            self._prepare_backend(env)
+        try:
+            auto.select_stack(stack_name=self.stack_name(layer, env), work_dir=self._work_dir(layer),
+                              opts=self._options())
+        except auto.StackNotFoundError:
+            return False
+        return True
+
     def stack_outputs(self, layer: str, env: EnvConfig | str) -> dict[str, Any] | None:
         """The outputs of ``layer``'s stack ``<org>/<layer>/<env>`` (None when that stack does not exist).
 

@@ -133,12 +133,12 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
             exists = stack_exists("network")
         except PlatformError:
             raise
-        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack select` is the reason, not a traceback
             unknown = (f"whether the stack {stack} exists could not be read ({failure_detail(error)}), while the "
                        f"account already holds {env.name}'s network (VPC {', '.join(report.deployed_vpcs)})")
             if operation.action is Action.UP:
                 raise AccountError(f"{display_path(str(env_path(env.name)))}: {unknown}; nothing was run. Check "
-                                   "that the state backend and its secrets provider answer, and run again.") from None
+                                   "that the state backend answers, and run again.") from None
             out.write(f"note: {unknown}\n")
             exists = True
         if not exists:
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             out.write(f"note: {note}\n")
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
-                                   lambda layer: runner.stack_outputs(layer, env) is not None)
+                                   lambda layer: runner.stack_exists(layer, env))
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:

@@ -215,6 +215,9 @@ class ImageGatedRunner:
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return self.inner.stack_outputs(layer, env)
 
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        return self.inner.stack_exists(layer, env)
+
     def interrupt(self) -> None:
         self._interrupted = True  # no step 2 after an interrupted step 1
         self.inner.interrupt()

@@ -93,5 +93,8 @@ class LayerRunner(Protocol):
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         """The outputs of ``layer``'s stack for ``env`` (None when that stack does not exist)."""
 
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        """Whether ``layer``'s stack for ``env`` exists (without reading, or decrypting, its outputs)."""
+
     def interrupt(self) -> None:
         """Ask every running operation to cancel cleanly (the run was interrupted); must not block."""

@@ -319,9 +319,11 @@ def test_the_deploy_role_manages_the_bucket_through_the_s3_endpoint_and_no_task_
     arn = f"arn:aws:s3:::{bucket_of(env)['inputs']['bucket']}"
     # ...and its access-log bucket, created and deleted with it on the same runner
     logs = f"arn:aws:s3:::{by_name(platform(env)['compute'], BUCKET, LOGS)['inputs']['bucket']}"
+    # ...and every public gateway access-log bucket of the env, by pattern (tests/layers/test_network.py)
+    gateway_logs = f"arn:aws:s3:::ml-{env}-*-alb-logs-{account}"
     assert deploy_statement(platform(env)["network"]) == {
         "Sid": "DeployRoleManagesPlatformBuckets", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
-        "Resource": sorted([arn, f"{arn}/*", logs, f"{logs}/*"]),
+        "Resource": sorted([arn, f"{arn}/*", logs, f"{logs}/*", gateway_logs, f"{gateway_logs}/*"]),
         "Condition": {"StringEquals": {"aws:PrincipalAccount": account,
                                        "aws:PrincipalArn": f"arn:aws:iam::{account}:role/ml-platform-deployer"}}}
     endpoint = s3_endpoint_statements(platform(env)["network"])
@@ -341,7 +343,7 @@ def test_the_deploy_roles_statement_follows_its_name_and_the_access_log_buckets(
     statement = deploy_statement(synth_env("staging", ["network"])["network"])
     artifacts = f"arn:aws:s3:::{artifact_bucket_name('staging', '222222222222', 'eu-west-1')}"
     artifact_logs = f"arn:aws:s3:::{artifact_log_bucket_name('staging', '222222222222', 'eu-west-1')}"
-    logs = "arn:aws:s3:::ml-staging-gateway-alb-logs-222222222222"
+    logs = "arn:aws:s3:::ml-staging-*-alb-logs-222222222222"  # the gateway's ml-staging-gateway-alb-logs-...
     assert statement["Resource"] == sorted([artifacts, f"{artifacts}/*", artifact_logs, f"{artifact_logs}/*", logs,
                                             f"{logs}/*"])
     assert statement["Condition"]["StringEquals"]["aws:PrincipalArn"] == "arn:aws:iam::222222222222:role/ci-deployer"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,11 +137,36 @@ def test_the_flow_log_is_created_after_its_role_may_write_the_group(env: str) ->
     (role_policy,) = of_type(doc, "aws:iam/rolePolicy:RolePolicy")
     (log_group,) = of_type(doc, "aws:cloudwatch/logGroup:LogGroup")
     assert role_policy["urn"] in flow_log["dependencies"]
-    (statement,) = json.loads(role_policy["inputs"]["policy"])["Statement"]
-    assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= set(statement["Action"])
+    statements = {s["Sid"]: s for s in json.loads(role_policy["inputs"]["policy"])["Statement"]}
+    write = statements["WriteFlowLogGroup"]
+    assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= set(write["Action"])
     group_arn = flow_log["inputs"]["logDestination"]
     assert group_arn.endswith(f":log-group:{log_group['inputs']['name']}")
-    assert statement["Resource"] == [group_arn, f"{group_arn}:*"]
+    assert write["Resource"] == [group_arn, f"{group_arn}:*"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_flow_log_role_may_make_every_call_the_vpc_guide_lists_on_the_resource_iam_checks(env: str) -> None:
+    """IAM evaluates DescribeLogGroups on ``log-group:*`` (CloudWatch Logs guide: its Resource must be
+    ``log-group:*``, not one group's name), the stream calls on the group's ``:*`` ARN: a grant on the group's
+    ARN alone never allows DescribeLogGroups. Evaluated with moto's IAM policy engine."""
+    import json
+
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    config = load_env(env)
+    (role_policy,) = of_type(network(env), "aws:iam/rolePolicy:RolePolicy")
+    (flow_log,) = of_type(network(env), "aws:ec2/flowLog:FlowLog")
+    policy = IAMPolicy(json.dumps(json.loads(role_policy["inputs"]["policy"])))
+    group = flow_log["inputs"]["logDestination"]
+    calls = {"logs:DescribeLogGroups": f"arn:aws:logs:{config.region}:{config.account_id}:log-group:*",
+             "logs:DescribeLogStreams": f"{group}:*", "logs:CreateLogStream": f"{group}:log-stream:eni-1-all",
+             "logs:PutLogEvents": f"{group}:log-stream:eni-1-all"}
+    for action, resource in calls.items():
+        assert policy.is_action_permitted(action, resource) == PermissionResult.PERMITTED, (action, resource)
+    # and nothing on another group
+    other = f"arn:aws:logs:{config.region}:{config.account_id}:log-group:other:log-stream:x"
+    assert policy.is_action_permitted("logs:PutLogEvents", other) != PermissionResult.PERMITTED
 
 
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -324,3 +350,94 @@ class TestSubnetPlan:
     @pytest.mark.parametrize(("strategy", "azs", "count"), [("none", 3, 0), ("single", 3, 1), ("per-az", 3, 3)])
     def test_nat_count(self, strategy: str, azs: int, count: int) -> None:
         assert nat_gateway_count(strategy, azs) == count  # type: ignore[arg-type]
+
+
+def runner_egress(document: dict[str, Any]) -> list[dict[str, Any]]:
+    (group,) = [g for g in of_type(document, SECURITY_GROUP) if g["name"] == "network-deploy-runner"]
+    return list(group["inputs"]["egress"])
+
+
+@pytest.mark.parametrize(("management", "cidr"), [
+    ("https://rabbit.example.internal:15671", "0.0.0.0/0"),  # a DNS name: only the port is pinned
+    ("https://10.99.0.10:15671/", "10.99.0.10/32"),
+])
+def test_the_deploy_runner_reaches_an_external_brokers_management_api_on_its_port(
+        edit_env: Any, management: str, cidr: str) -> None:
+    """staging's and prod's `up` runs messaging on the in-VPC runner, whose RabbitMQ provider calls
+    messaging.external.management_endpoint: on 15671 (RabbitMQ's management API over TLS) the runner's HTTPS-only
+    group dropped every packet, and the reach probe stopped messaging."""
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671", "management_endpoint": management}
+    edit_env("staging", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    egress = runner_egress(synth_env("staging", ["network"])["network"])
+    assert [(rule["fromPort"], rule["toPort"], rule["cidrBlocks"]) for rule in egress] == [
+        (443, 443, ["0.0.0.0/0"]), (15671, 15671, [cidr])]
+
+
+@pytest.mark.parametrize("management", ["https://rabbit.example.internal", "https://rabbit.example.internal:443/"])
+def test_an_external_management_api_on_443_needs_no_further_runner_rule(edit_env: Any, management: str) -> None:
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671", "management_endpoint": management}
+    edit_env("staging", lambda data: data.update(messaging={"broker": "external", "external": external}))
+    assert [rule["fromPort"] for rule in runner_egress(synth_env("staging", ["network"])["network"])] == [443]
+    assert [rule["fromPort"] for rule in runner_egress(network("prod"))] == [443]  # amazon-mq: 443 only
+
+
+def deploy_role_may(document: dict[str, Any], action: str, bucket: str) -> bool:
+    """Whether the S3 gateway endpoint's statement for the deploy role passes ``action`` on ``bucket``."""
+    import fnmatch
+    import json
+
+    (endpoint,) = [e for e in of_type(document, "aws:ec2/vpcEndpoint:VpcEndpoint") if e["name"] == "network-s3"]
+    (statement,) = [s for s in json.loads(endpoint["inputs"]["policy"])["Statement"]
+                    if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
+    return fnmatch.fnmatchcase(action, statement["Action"]) and any(
+        fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}", resource) for resource in statement["Resource"])
+
+
+@pytest.mark.parametrize("change", ["public_gateway off", "service no longer public"])
+def test_the_deploy_role_may_still_delete_an_access_log_bucket_the_env_no_longer_has(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The `up` that turns compute.public_gateway off (or a service's `public`) runs network before compute, which
+    then deletes the service's access-log bucket (DeleteBucket, its policy and settings). On staging's in-VPC runner
+    those calls pass the S3 gateway endpoint, whose deploy-role statement named only the buckets of the current
+    catalog and env file: the calls were denied there, halfway through compute, with the statement already gone."""
+    from tests.catalog_helpers import write_catalog
+
+    certificate = "arn:aws:acm:eu-west-1:222222222222:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    on = change == "service no longer public"
+    edit_env("staging", lambda data: data["compute"].update(public_gateway=on, certificate_arn=certificate))
+    if on:
+        write_catalog(tmp_path, monkeypatch, lambda services: services["gateway"].update(public=False))
+    document = synth_env("staging", ["network"])["network"]
+    bucket = "ml-staging-gateway-alb-logs-222222222222"
+    for action in ("s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:GetBucketPolicy", "s3:ListBucketVersions"):
+        assert deploy_role_may(document, action, bucket), action
+    assert not deploy_role_may(document, "s3:DeleteBucket", "ml-staging-gateway-alb-logs-999999999999")
+
+
+def s3_endpoint_policy(document: dict[str, Any]) -> list[dict[str, Any]]:
+    import json
+
+    (endpoint,) = [e for e in of_type(document, "aws:ec2/vpcEndpoint:VpcEndpoint") if e["name"] == "network-s3"]
+    return list(json.loads(endpoint["inputs"]["policy"])["Statement"])
+
+
+def test_the_s3_endpoint_admits_the_env_files_state_bucket_of_another_account(edit_env: Any) -> None:
+    """One S3 state bucket serves envs in several accounts (README, Where state lives): staging's in-VPC runner reads
+    and writes it through the gateway endpoint, whose own-bucket statement admits only staging's own buckets
+    (aws:ResourceAccount), so every up and preview there stopped at its first state read."""
+    import fnmatch
+
+    edit_env("staging", lambda data: data.update(state={
+        "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1",
+        "secrets_provider": "awskms://alias/pulumi-state?region=eu-west-1"}))
+    statements = s3_endpoint_policy(synth_env("staging", ["network"])["network"])
+    (state,) = [s for s in statements if s["Sid"] == "PulumiStateBucket"]
+    assert state["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "222222222222"}}  # no ResourceAccount
+    for action, resource in (("s3:GetObject", "acme-pulumi-state/platform/.pulumi/stacks/network/staging.json"),
+                             ("s3:PutObject", "acme-pulumi-state/platform/.pulumi/locks/x.json"),
+                             ("s3:DeleteObject", "acme-pulumi-state/platform/.pulumi/locks/x.json"),
+                             ("s3:ListBucket", "acme-pulumi-state")):
+        assert any(fnmatch.fnmatchcase(action, a) for a in state["Action"]), action
+        assert any(fnmatch.fnmatchcase(f"arn:aws:s3:::{resource}", r) for r in state["Resource"]), resource
+    # without an S3 backend in the env file (Pulumi Cloud, or PULUMI_BACKEND_URL alone) there is nothing to name
+    assert "PulumiStateBucket" not in {s["Sid"] for s in s3_endpoint_policy(network("staging"))}
