@@ -30,10 +30,14 @@ import sys
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared import REPO_ROOT
 from shared.cli import UsageParser, run_main
 from shared.errors import ConfigError, PlatformError, UsageError
+
+if TYPE_CHECKING:
+    from shared.envs import EnvConfig
 
 WORKFLOW_DIR = REPO_ROOT / ".github" / "workflows"
 DEPLOY_DEV = "deploy-dev.yml"
@@ -114,6 +118,7 @@ def _credential_steps(indent: str, env: str, session_name: str) -> list[str]:
         f"{indent}  run: python3 -m nox -s workflows -- target {env} --role deploy",
         f"{indent}  env:",
         f"{indent}    PULUMI_BACKEND_URL: ${{{{ vars.PULUMI_BACKEND_URL }}}}",
+        f"{indent}    AWS_ROLE_ARN: ${{{{ vars.AWS_ROLE_ARN }}}}",
         f"{indent}- uses: {uses('aws-actions/configure-aws-credentials')}",
         f"{indent}  with:",
         f"{indent}    role-to-assume: ${{{{ vars.AWS_ROLE_ARN }}}}",
@@ -336,6 +341,25 @@ def _write_outputs(outputs: Mapping[str, str], out: Path | None) -> None:
             handle.write(lines)
 
 
+def _check_deploy_role(env: EnvConfig, role_arn: str) -> None:
+    """The role a deploy job assumes (the GitHub environment's variable AWS_ROLE_ARN) is the env's deploy role
+    (``messaging.deploy_runner.deploy_role_name``): the S3 gateway endpoint admits the bucket calls of the
+    platform's buckets (create, settings, delete) for that role's ARN only (``aws:PrincipalArn``), so another
+    role's `up` on the in-VPC runner was denied at the first bucket call, after the layers before compute had
+    run. Unset: configure-aws-credentials stops the job itself."""
+    from shared.components.deploy_runner import DeployRunnerArgs
+    from shared.envs import env_path
+
+    expected = DeployRunnerArgs.from_env(env).deploy_role_arn
+    if role_arn and role_arn != expected:
+        raise ConfigError(str(env_path(env.name)), "messaging.deploy_runner.deploy_role_name",
+                          f"is {env.messaging.deploy_runner.deploy_role_name!r} ({expected}), but the GitHub "
+                          f"environment {env.name!r} deploys with AWS_ROLE_ARN {role_arn}: the env's S3 endpoint "
+                          "lets only the deploy role manage the platform's buckets, so an up on the in-VPC runner "
+                          "would be denied midway; set deploy_role_name to that role's name (a role without a "
+                          "path) or AWS_ROLE_ARN to the deploy role")
+
+
 def target(env_name: str, role: str, environ: Mapping[str, str]) -> dict[str, str]:
     """What the credential step needs for ``env_name``; refuses a run that would lose its state."""
     from shared.envs import env_path, load_env
@@ -348,6 +372,8 @@ def target(env_name: str, role: str, environ: Mapping[str, str]) -> dict[str, st
                           "is thrown away after the job, so its state must live in a shared backend "
                           "(s3://<bucket>, https://api.pulumi.com)")
     outputs = {"region": env.region, "account_id": env.account_id, "backend_url": backend}
+    if role == "deploy":
+        _check_deploy_role(env, environ.get("AWS_ROLE_ARN") or "")
     if role == "read":
         variables = json.loads(environ.get("VARS_JSON") or "{}")
         entry = matrix([env_name], variables)[0]

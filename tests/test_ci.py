@@ -256,6 +256,37 @@ def test_target_refuses_a_backend_a_thrown_away_runner_would_lose() -> None:
     assert read["role"] == "arn:x"
 
 
+@pytest.mark.parametrize(("role_arn", "refused"), [
+    ("", False),  # unset: configure-aws-credentials stops the job itself
+    ("arn:aws:iam::{account}:role/ml-platform-deployer", False),
+    ("arn:aws:iam::{account}:role/github-deploy", True),  # another role: the S3 endpoint denies its bucket calls
+    ("arn:aws:iam::{account}:role/ci/ml-platform-deployer", True),  # a path: aws:PrincipalArn is another ARN
+])
+def test_a_deploy_job_assumes_the_envs_deploy_role(role_arn: str, refused: bool) -> None:
+    from shared.envs import load_env
+
+    environ = {"PULUMI_BACKEND_URL": "s3://state-bucket",
+               "AWS_ROLE_ARN": role_arn.format(account=load_env("staging").account_id)}
+    if not refused:
+        assert workflows.target("staging", "deploy", environ)["account_id"] == load_env("staging").account_id
+        return
+    with pytest.raises(ConfigError) as error:
+        workflows.target("staging", "deploy", environ)
+    assert error.value.key == "messaging.deploy_runner.deploy_role_name" and error.value.exit_code == 2
+    assert "AWS_ROLE_ARN" in str(error.value)
+
+
+def test_every_deploy_jobs_target_step_gets_the_role_it_assumes() -> None:
+    for path, text in workflows.generated().items():
+        for job in yaml.safe_load(text)["jobs"].values():
+            steps = job.get("steps", [])
+            targets = [step for step in steps if "--role deploy" in step.get("run", "")]
+            assumes = [step["with"]["role-to-assume"] for step in steps
+                       if "configure-aws-credentials" in step.get("uses", "")]
+            for step in targets:
+                assert step["env"]["AWS_ROLE_ARN"] in assumes, (path.name, step["name"])
+
+
 # -- the orchestrator runs exactly one layer per CI job ---------------------------------------------------
 
 
