@@ -198,9 +198,27 @@ def test_the_tasks_group_of_the_shipped_envs_fits(policy_engine: PolicyEngine) -
         assert findings_of(layer_findings(policy_engine, env, "network"), SG_RULE_QUOTA) == [], env
 
 
-def test_200_generated_services_overfill_the_tasks_group(generated_envs: Path, policy_engine: PolicyEngine) -> None:
-    """The network layer gives the tasks' group an ingress and an egress rule per called service: the bench's 199
-    called services are 199 ingress and 201 egress rules on one group, which up cannot create."""
+def test_200_generated_services_on_consecutive_ports_fit_the_tasks_group(
+        generated_envs: Path, policy_engine: PolicyEngine) -> None:
+    """The bench's 199 called services listen on consecutive ports: one range rule each way (it was a rule per called
+    service, 199 ingress and 201 egress rules on one group, which up could not create)."""
+    assert findings_of(layer_findings(policy_engine, "dev", "network"), SG_RULE_QUOTA) == []
+
+
+def test_200_generated_services_on_spread_ports_overfill_the_tasks_group(
+        generated_envs: Path, policy_engine: PolicyEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ports one apart merge into nothing: a rule per called service each way again, past the default 60."""
+    import yaml
+
+    from shared.bench import generated_catalog
+    from shared.catalog import CATALOG_ENV_VAR
+
+    data = generated_catalog(200)
+    for index, spec in enumerate(data["services"].values()):
+        spec["port"] = 8000 + 2 * index
+    spread = generated_envs / "catalog-spread.yaml"
+    spread.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(spread))
     found = findings_of(layer_findings(policy_engine, "dev", "network"), SG_RULE_QUOTA)
     assert len(found) == 2, found
     assert all("security group 'network-services'" in message for message in found)
