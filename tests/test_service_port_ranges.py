@@ -130,7 +130,7 @@ def test_the_component_makes_a_rule_each_way_per_range_each_after_the_one_above(
     from tests.components.harness import of_type, run_component
     from tests.components.test_network_component import args
 
-    aliases: dict[str, list[str]] = {}
+    aliases: dict[str, list[str | None]] = {}
     for kind in ("SecurityGroupIngressRule", "SecurityGroupEgressRule"):
         real = getattr(aws.vpc, kind)
 
