@@ -37,6 +37,7 @@ from shared.cli import UsageParser, run_main
 from shared.errors import ConfigError, PlatformError, UsageError
 
 if TYPE_CHECKING:
+    from shared.catalog import Catalog
     from shared.envs import EnvConfig
 
 WORKFLOW_DIR = REPO_ROOT / ".github" / "workflows"
@@ -138,15 +139,67 @@ def _deploy_env_block(indent: str) -> list[str]:
     ]
 
 
+#: GitHub ends a job on a GitHub-hosted runner after 6 hours (GitHub Actions documentation, "Usage limits": job
+#: execution time); ``timeout-minutes`` cannot take it past that.
+GITHUB_HOSTED_JOB_MINUTES = 360
+#: A layer whose ``up`` holds no ECS wait: the figure every layer job had (an Amazon MQ broker's creation, the
+#: longest of them, takes well under it).
+LAYER_MINUTES = 90
+#: What the compute layer creates or updates besides waiting on its ECS services: cluster, ECR, roles, task
+#: definitions, the gateway's load balancers, autoscaling.
+COMPUTE_OTHER_MINUTES = 30
+
+
+def ecs_wait_chain(catalog: Catalog) -> int:
+    """The most ECS services ``up`` waits for one after the other: each is created and updated after the services it
+    calls (shared.components.compute, ``start_after``), so the longest chain of ``calls``."""
+    depth: dict[str, int] = {}
+    for name in catalog.creation_order():
+        depth[name] = 1 + max((depth[callee] for callee in catalog.services[name].calls), default=0)
+    return max(depth.values(), default=0)
+
+
+def compute_minutes(env: EnvConfig, catalog: Catalog) -> int:
+    """The longest a compute ``up`` of ``env`` can run before Pulumi itself stops it: each ECS service in the longest
+    chain waits up to ``compute.steady_state_timeout_minutes`` for its deployment (up to 240; a slow-starting public
+    service's deployment alone can take about two hours, shared.envs.deployment_seconds), plus the rest of the
+    layer. A job ended by GitHub before that leaves the stack locked with an operation half done."""
+    return env.compute.steady_state_timeout_minutes * ecs_wait_chain(catalog) + COMPUTE_OTHER_MINUTES
+
+
+def layer_job_minutes(env: EnvConfig, catalog: Catalog, layer: str, *, github_hosted: bool) -> int:
+    """``timeout-minutes`` of the job running ``up`` of ``layer`` alone; ConfigError (exit 2) where a GitHub-hosted
+    job cannot last that long."""
+    minutes = compute_minutes(env, catalog) if layer == "compute" else LAYER_MINUTES
+    if github_hosted and minutes > GITHUB_HOSTED_JOB_MINUTES:
+        from shared.envs import env_path
+
+        raise ConfigError(str(env_path(env.name)), "compute.steady_state_timeout_minutes", (
+            f"{env.compute.steady_state_timeout_minutes} minutes for each of the {ecs_wait_chain(catalog)} ECS "
+            f"services deployed one after the other (catalog calls) and {COMPUTE_OTHER_MINUTES} for the rest make "
+            f"the {layer} job {minutes} minutes; GitHub ends a job on its hosted runners after "
+            f"{GITHUB_HOSTED_JOB_MINUTES}: lower the timeout or shorten the chain of calls"))
+    return minutes
+
+
+def env_job_minutes(env: EnvConfig, catalog: Catalog) -> int:
+    """``timeout-minutes`` of the job running ``up`` of every layer of ``env`` (the layers without an ECS wait share
+    :data:`LAYER_MINUTES`, as the two figures of the earlier 180)."""
+    return LAYER_MINUTES + compute_minutes(env, catalog)
+
+
 def layer_job_id(layer: str) -> str:
     return f"up-{layer}"
 
 
 def render_deploy_dev(env: str = "dev") -> str:
     """The main-branch workflow: ``up`` of ``env``, one job per layer, ``needs:`` = the layers it reads."""
+    from shared.catalog import load_catalog
     from shared.dag import LAYER_UPSTREAMS, NEEDS_VPC_REACH, order
-    from shared.envs import env_dir
+    from shared.envs import env_dir, load_env
     from shared.yamlio import load_yaml_mapping
+
+    config, catalog = load_env(env), load_catalog()
 
     def replicates_from(path: Path) -> bool:
         compute = load_yaml_mapping(path).get("compute")
@@ -192,7 +245,8 @@ def render_deploy_dev(env: str = "dev") -> str:
             lines.append("    runs-on: ubuntu-latest")
         lines += [
             f"    environment: {env}",
-            "    timeout-minutes: 90",
+            # the in-VPC runner's expression falls back to a GitHub-hosted runner
+            f"    timeout-minutes: {layer_job_minutes(config, catalog, layer, github_hosted=True)}",
             "    permissions:",
             "      contents: read  # checkout",
             "      id-token: write  # OIDC: the env's deploy role",
@@ -209,9 +263,12 @@ def render_deploy_dev(env: str = "dev") -> str:
 def render_deploy_promoted() -> str:
     """After a promotion is merged: ``up`` of every env whose file changed, through its GitHub
     environment (required reviewers on prod), one concurrency group per env."""
+    from shared.catalog import load_catalog
+    from shared.envs import load_env
     from shared.promote import PROMOTION_ORDER
 
     targets = PROMOTION_ORDER[1:]
+    catalog = load_catalog()
     cli_version = pulumi_version()
     lines = [
         GENERATED_HEADER.rstrip("\n"),
@@ -267,7 +324,7 @@ def render_deploy_promoted() -> str:
             "    concurrency:",
             f"      group: deploy-{env}",
             "      cancel-in-progress: false",
-            "    timeout-minutes: 180",
+            f"    timeout-minutes: {env_job_minutes(load_env(env), catalog)}",
             "    permissions:",
             "      contents: read  # checkout",
             "      id-token: write  # OIDC: the env's deploy role",

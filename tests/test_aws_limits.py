@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.envs import load_env
@@ -107,8 +108,9 @@ def test_the_preflight_counts_the_rules_the_layers_put_on_the_tasks_group(
 
 def test_200_generated_services_need_more_rules_on_the_tasks_group_than_the_default_quota(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The bench's 200 services put 199 inbound and 202 outbound rules on the tasks' group (a rule per called service
-    each way): the preflight compares that with the account's quota (EC2's default: 60) and refuses `up` above it."""
+    """The bench's 200 services listen on consecutive ports: one rule each way admits the 199 called ones (it needed
+    a rule per called service, 199 inbound and 202 outbound, past EC2's default 60). Spread one port apart, they need
+    a rule per called service again, which the preflight compares with the account's quota."""
     from shared.bench import _scenario_dir
     from shared.catalog import CATALOG_ENV_VAR
     from shared.envs import ENV_DIR_VAR
@@ -120,8 +122,16 @@ def test_200_generated_services_need_more_rules_on_the_tasks_group_than_the_defa
     monkeypatch.setenv(ENV_DIR_VAR, str(env_dir))
     env = load_env("dev")
     [need] = [n for n in quota_needs(env, ["network", "discovery", "compute"]) if n.quota_code == "L-0EA8095F"]
-    assert need.need == max(synthesized_group_rules(synth_env("dev", ["network", "compute"]))) > 60
+    assert need.need == max(synthesized_group_rules(synth_env("dev", ["network", "compute"]))) == 4
     assert need.service_code == "vpc" and need.layer == "network"
+    data = yaml.safe_load(catalog.read_text())
+    for index, spec in enumerate(data["services"].values()):
+        spec["port"] = 8000 + 2 * index
+    spread = tmp_path / "catalog-spread.yaml"
+    spread.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(spread))
+    [need] = [n for n in quota_needs(load_env("dev"), ["network", "compute"]) if n.quota_code == "L-0EA8095F"]
+    assert need.need == max(synthesized_group_rules(synth_env("dev", ["network", "compute"]))) > 60
 
 
 @pytest.mark.parametrize(("versions", "refused"), [(10, False), (11, True)])

@@ -138,6 +138,8 @@ class ManagementFunctionSpec:
     timeout_seconds: int
     log_key_description: str
     log_key_alias: str
+    #: further files of the package beside the module: (name, text)
+    package_files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,8 @@ def management_function(component: pulumi.ComponentResource, name: str,
     function = aws.lambda_.Function(
         f"{name}-function", name=spec.function_name, description=spec.description,
         runtime=RUNTIME, handler=f"{spec.handler_module}.handler", role=role.arn,
-        code=pulumi.AssetArchive({f"{spec.handler_module}.py": pulumi.StringAsset(spec.source)}),
+        code=pulumi.AssetArchive({f"{spec.handler_module}.py": pulumi.StringAsset(spec.source),
+                                  **{file: pulumi.StringAsset(text) for file, text in spec.package_files}}),
         timeout=spec.timeout_seconds, memory_size=MEMORY_MB,
         # No reserved concurrency: a fresh account's limit can be 10, all of which Lambda keeps unreserved
         # (PutFunctionConcurrency refuses to go below it).

@@ -207,6 +207,37 @@ def called_service_ports(catalog: Catalog) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class PortRangeRule:
+    """One rule each way on the tasks' group for called services' ports that follow each other (:func:`port_ranges`)."""
+
+    from_port: int
+    to_port: int
+    #: the called service listening on ``from_port``: its rule of the per-port design is this rule's alias
+    first_service: str
+
+
+def port_ranges(service_ports: dict[str, int]) -> tuple[PortRangeRule, ...]:
+    """The called services' ports merged into ranges of consecutive ports (equal ports count once), lowest first.
+
+    The tasks share one group, so a rule per port isolates no caller: a range of consecutive service ports admits
+    exactly the same ports in one rule, where EC2 allows 60 rules per direction by default (Amazon VPC quotas).
+    Each range rule is named after its ``from_port`` (stable while the range grows or shrinks at its top end, an
+    in-place ModifySecurityGroupRules: only ``security_group_id`` forces a new rule) and never repeats another
+    rule's ``from_port``, so no rule is created with the peer, protocol and ports of one still present, which EC2
+    refuses ("InvalidPermission.Duplicate: the specified rule ... already exists")."""
+    first: dict[int, str] = {}
+    for service, port in sorted(service_ports.items(), key=lambda item: (item[1], item[0])):
+        first.setdefault(port, service)
+    ranges: list[PortRangeRule] = []
+    for port in sorted(first):
+        if ranges and port == ranges[-1].to_port + 1:
+            ranges[-1] = PortRangeRule(ranges[-1].from_port, port, ranges[-1].first_service)
+        else:
+            ranges.append(PortRangeRule(port, port, first[port]))
+    return tuple(ranges)
+
+
+@dataclass(frozen=True)
 class SubnetPlan:
     availability_zone: str
     public_cidr: str
@@ -597,17 +628,27 @@ class VpcNetwork(pulumi.ComponentResource):
         # One peer per rule resource: EC2 takes exactly one of CIDR v4/v6, prefix list or referenced
         # group per rule (botocore ec2 model, SecurityGroupRuleRequest).
         group = self.service_security_group
-        rule_opts = pulumi.ResourceOptions(parent=group)
         self.service_rules: list[aws.vpc.SecurityGroupIngressRule | aws.vpc.SecurityGroupEgressRule] = []
-        for service, port in args.service_ports.items():
-            self.service_rules.append(aws.vpc.SecurityGroupIngressRule(
-                f"{name}-services-in-{service}", security_group_id=group.id, referenced_security_group_id=group.id,
-                ip_protocol="tcp", from_port=port, to_port=port,
-                description=f"Platform services calling {service} on its service port", opts=rule_opts))
-            self.service_rules.append(aws.vpc.SecurityGroupEgressRule(
-                f"{name}-services-out-{service}", security_group_id=group.id, referenced_security_group_id=group.id,
-                ip_protocol="tcp", from_port=port, to_port=port,
-                description=f"Calls to {service} on its service port", opts=rule_opts))
+        # Highest range first, each lower one after it: where a change splits a range, the new upper range's rule
+        # is created before the lower one shrinks, so no port in use is refused in between. Rules no longer in the
+        # program (a per-port rule of the earlier design, a range that now starts elsewhere) are deleted after
+        # every create and update of the run.
+        above: dict[str, pulumi.Resource] = {}
+        for rule in reversed(port_ranges(args.service_ports)):
+            ports = (f"port {rule.from_port}" if rule.from_port == rule.to_port
+                     else f"ports {rule.from_port}-{rule.to_port}")
+            for direction, kind, text in (("in", aws.vpc.SecurityGroupIngressRule, "Platform services called on"),
+                                          ("out", aws.vpc.SecurityGroupEgressRule, "Calls to platform services on")):
+                # The alias takes over the per-port rule of the range's first service, updated in place to the range.
+                made = kind(
+                    f"{name}-services-{direction}-{rule.from_port}", security_group_id=group.id,
+                    referenced_security_group_id=group.id, ip_protocol="tcp", from_port=rule.from_port,
+                    to_port=rule.to_port, description=f"{text} service {ports}",
+                    opts=pulumi.ResourceOptions(
+                        parent=group, aliases=[pulumi.Alias(name=f"{name}-services-{direction}-{rule.first_service}")],
+                        depends_on=[above[direction]] if direction in above else None))
+                above[direction] = made
+                self.service_rules.append(made)
         # Fargate (platform 1.4+) pulls images, fetches secrets and ships logs through the task's own
         # network interface, so these egress rules carry the task start-up too.
         if self.endpoint_security_group is not None:

@@ -2,8 +2,9 @@
 
 Amazon MQ publishes no per-queue CloudWatch metric for RabbitMQ 4 (every shipped env), so neither a
 consumer's autoscaling nor a per-queue alarm has a series to use. This component runs a small Lambda
-function (``shared/rotation/queue_metrics.py``, shipped inline: standard library and boto3 only) every
-minute that reads the env vhost's work queues and DLQs from the broker's management API and writes
+function (``shared/rotation/queue_metrics.py``, shipped inline: standard library and boto3 only, with the list
+of the queues it publishes, ``queues.json``, beside it in the package) every minute that reads the env vhost's
+work queues and DLQs from the broker's management API and writes
 ``MessagesReady``, ``MessagesUnacknowledged``, ``Messages`` and ``Consumers`` per queue to :data:`METRICS_NAMESPACE`
 (dimensions ``VirtualHost``, ``Queue``). It runs for every ``amazon-mq`` env, RabbitMQ 3.13 included, so
 autoscaling and alarms read one series whatever the engine.
@@ -36,6 +37,7 @@ What it creates, all named after ``ml-platform-<env>-queue-metrics``:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,12 @@ METRICS_NAMESPACE = QUEUE_METRICS_NAMESPACE
 #: The file the function's code is made of, and the module Lambda imports it as.
 SOURCE_PATH = Path(__file__).resolve().parents[1] / "rotation" / "queue_metrics.py"
 HANDLER_MODULE = "queue_metrics"
+#: The package's list of the queues to publish, beside the module (the function reads it there), and the variable
+#: holding its SHA-256: Lambda holds a function's environment to 4 KB in all, not adjustable (Lambda developer
+#: guide, "Lambda quotas"), which a list of every work queue and DLQ passes at about 160 services (50 with long
+#: names); the package takes 50 MB zipped.
+QUEUES_FILE = "queues.json"
+QUEUES_DIGEST_VAR = "QUEUES_SHA256"
 #: The least a user needs to list a vhost's queues with their figures (RabbitMQ management plugin, "Permissions":
 #: the management tag sees the vhosts it has a permissions entry on).
 MONITOR_TAGS = ("management",)
@@ -74,6 +82,17 @@ TIMEOUT_SECONDS = 30
 def publisher_source() -> str:
     """The function's code: the publisher module's text, as is."""
     return SOURCE_PATH.read_text(encoding="utf-8")
+
+
+def queues_document(queues: tuple[str, ...]) -> str:
+    """``queues.json``: the queues' names, sorted, one JSON list (the same queues give the same bytes)."""
+    return json.dumps(sorted(set(queues)), indent=0) + "\n"
+
+
+def queues_digest(queues: tuple[str, ...]) -> str:
+    """The SHA-256 of :func:`queues_document`, in the function's environment: fixed in size whatever the catalog,
+    and changed with the list, so a change of the catalog changes the function's configuration (and its package)."""
+    return hashlib.sha256(queues_document(queues).encode()).hexdigest()
 
 
 def publisher_name(env_name: str) -> str:
@@ -150,7 +169,8 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
 
     First ``up``: user, permissions and secret value, then the schedule (``depends_on``), so the first run
     signs in. The alarms on its series (shared.components.alarms) start INSUFFICIENT_DATA until the first run.
-    A later ``up`` with no change changes nothing (the code is the file's text, hashed by the provider); a new
+    A later ``up`` with no change changes nothing (the code is the file's text and the queue list, hashed by the
+    provider); a change of the catalog's queues updates the package and ``QUEUES_SHA256`` in place; a new
     rotation epoch updates the password, the user and the secret in place (the function reads the secret on
     each run, so at most one run between the two updates is refused and counted in ``Errors``).
     """
@@ -200,11 +220,13 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
                                  "its ENIs",
                 source=publisher_source(), handler_module=HANDLER_MODULE, timeout_seconds=TIMEOUT_SECONDS,
                 log_key_description=f"Queue metrics publisher logs ({env})",
-                log_key_alias=f"{env}/queue-metrics-logs"),
+                log_key_alias=f"{env}/queue-metrics-logs",
+                package_files=((QUEUES_FILE, queues_document(args.queues)),)),
             execution_policy=execution_policy, secret_arn=self.secret.arn, secrets_key_arn=secrets_key_arn,
             # The broker's own management URL, never the deployer's tunnel of messaging.management.
             variables={"MANAGEMENT_ENDPOINT": management_endpoint, "SECRET_ARN": self.secret.arn,
-                       "VHOST": args.vhost, "QUEUES": ",".join(args.queues), "NAMESPACE": METRICS_NAMESPACE},
+                       "VHOST": args.vhost, QUEUES_DIGEST_VAR: queues_digest(args.queues),
+                       "NAMESPACE": METRICS_NAMESPACE},
             private_subnet_ids=private_subnet_ids, security_group_id=security_group_id,
             broker_security_group_id=broker_security_group_id)
         self.broker_egress, self.logs_key, self.log_group = made.broker_egress, made.logs_key, made.log_group

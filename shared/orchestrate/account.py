@@ -194,15 +194,16 @@ def quota_needs(env: EnvConfig, layers: Iterable[str]) -> list[QuotaNeed]:
 
 def service_group_rules(env: EnvConfig) -> tuple[int, int]:
     """(ingress, egress) rules of the tasks' security group: the network layer's, an ingress and an egress rule per
-    called service's port and HTTPS out to the interface endpoints, to S3's prefix list and through the NAT
-    (shared.components.network, VpcNetwork._service_rules), and the compute layer's, an ingress rule per public
+    range of consecutive called services' ports (shared.components.network.port_ranges) and HTTPS out to the
+    interface endpoints, to S3's prefix list and through the NAT (shared.components.network,
+    VpcNetwork._service_rules), and the compute layer's, an ingress rule per public
     service's ALB and one egress rule to the broker (shared.components.gateway, shared.components.broker_egress).
     A referenced group and the AWS-managed S3 prefix list count as one rule each (Amazon VPC quotas)."""
     from shared.catalog import load_catalog
-    from shared.components.network import called_service_ports, interface_endpoints, nat_gateway_count
+    from shared.components.network import called_service_ports, interface_endpoints, nat_gateway_count, port_ranges
 
     catalog = load_catalog()
-    called = len(called_service_ports(catalog))
+    called = len(port_ranges(called_service_ports(catalog)))
     public = sum(1 for spec in catalog if spec.public) if env.compute.public_gateway else 0
     fixed_egress = (bool(interface_endpoints(env.network.endpoints)) + ("s3" in env.network.endpoints)
                     + bool(nat_gateway_count(env.network.nat, env.network.az_count)) + 1)
@@ -215,8 +216,9 @@ def _service_group_rules_need(env: EnvConfig, layer: str) -> QuotaNeed:
     # counted per direction (Service Quotas code L-0EA8095F).
     return QuotaNeed("vpc", "L-0EA8095F", "Inbound or outbound rules per security group", layer,
                      max(ingress, egress), max(ingress, egress),
-                     f"the tasks' security group: {ingress} inbound, {egress} outbound (a rule per called service's "
-                     "port each way, per public service's load balancer, to the endpoints, S3, the NAT, the broker)")
+                     f"the tasks' security group: {ingress} inbound, {egress} outbound (a rule per range of called "
+                     "services' ports each way, per public service's load balancer, to the endpoints, S3, the NAT, "
+                     "the broker)")
 
 
 def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:

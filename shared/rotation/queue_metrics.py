@@ -16,20 +16,27 @@ management HTTP API (``GET /api/queues/<vhost>``, only the columns it needs) and
 It signs in as the messaging layer's read-only user (tag ``management``, vhost permissions matching
 nothing: it sees the vhost's queues and cannot publish, consume or configure), whose credentials are the
 Secrets Manager secret ``SECRET_ARN`` (JSON ``username``/``password``), read on each run so a rotated
-password is picked up. A queue named in ``QUEUES`` that the broker does not list (or lists without its
+password is picked up. The queues it publishes are the platform's work queues and DLQs of the env, listed by the
+messaging layer in ``queues.json`` beside this module in the function's package (a JSON list of names): not in the
+function's environment, which Lambda holds to 4 KB in all (not adjustable), less than 100 services' queues with
+long names. A queue named there that the broker does not list (or lists without its
 figures), a refused sign-in or an unreachable broker fail the run (Lambda ``Errors``, which an alarm watches)
 after publishing whatever it could: such a queue gets no data point rather than a false 0.
 
 Standard library and boto3 only: the file ships as the function's code as is (no packaging step).
 Configuration comes from the function's environment (set by the messaging layer): ``MANAGEMENT_ENDPOINT``
-(the broker's management URL, ``https://...``), ``SECRET_ARN``, ``VHOST``, ``QUEUES`` (comma-separated),
-``NAMESPACE``. ``http://`` is refused unless ``QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP=1`` is set and the host is
-a loopback address: for the tests against a local broker only, the component never sets it.
+(the broker's management URL, ``https://...``), ``SECRET_ARN``, ``VHOST``, ``NAMESPACE`` and
+``QUEUES_SHA256``, the SHA-256 of ``queues.json``'s bytes: a package whose list is not the one the layer planned
+fails the run (Lambda applies a new configuration and a new package in two calls), and a change of the list is a
+change of the function's configuration an offline plan shows. ``http://`` is refused unless
+``QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP=1`` is set and the host is a loopback address: for the tests against a
+local broker only, the component never sets it.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -38,12 +45,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 ENDPOINT_VAR = "MANAGEMENT_ENDPOINT"
 SECRET_VAR = "SECRET_ARN"
 VHOST_VAR = "VHOST"
-QUEUES_VAR = "QUEUES"
+QUEUES_DIGEST_VAR = "QUEUES_SHA256"
+#: the package's list of the queues to publish, beside this module
+QUEUES_FILE = "queues.json"
 NAMESPACE_VAR = "NAMESPACE"
 ALLOW_HTTP_VAR = "QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP"
 HTTP_TIMEOUT_SECONDS = 10
@@ -76,7 +86,8 @@ class Settings:
     namespace: str
 
     @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_environment(cls, environ: dict[str, str] | None = None, queues_file: Path | None = None) -> Settings:
+        """From the function's environment and its package's queue list (``queues_file``: tests only)."""
         env = dict(os.environ if environ is None else environ)
         endpoint = env.get(ENDPOINT_VAR, "").strip().rstrip("/")
         parts = urllib.parse.urlsplit(endpoint)
@@ -93,12 +104,28 @@ class Settings:
             context = ssl.create_default_context()  # the runtime's trust store verifies Amazon MQ's certificate
         else:
             raise PublishError(f"{ENDPOINT_VAR} {endpoint} is not an https URL")
-        missing = [var for var in (SECRET_VAR, VHOST_VAR, QUEUES_VAR, NAMESPACE_VAR) if not env.get(var, "").strip()]
+        missing = [var for var in (SECRET_VAR, VHOST_VAR, QUEUES_DIGEST_VAR, NAMESPACE_VAR)
+                   if not env.get(var, "").strip()]
         if missing:
             raise PublishError(f"the function's environment lacks {', '.join(missing)}")
-        queues = tuple(sorted({queue.strip() for queue in env[QUEUES_VAR].split(",") if queue.strip()}))
+        queues = packaged_queues(queues_file or Path(__file__).with_name(QUEUES_FILE), env[QUEUES_DIGEST_VAR].strip())
         return cls(endpoint=endpoint, context=context, secret_arn=env[SECRET_VAR].strip(),
                    vhost=env[VHOST_VAR].strip(), queues=queues, namespace=env[NAMESPACE_VAR].strip())
+
+
+def packaged_queues(path: Path, digest: str) -> tuple[str, ...]:
+    """The queue names of the package's list at ``path``, whose bytes' SHA-256 must be ``digest``."""
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        raise PublishError(f"the function's package has no queue list {path.name}: {error}") from None
+    if hashlib.sha256(text).hexdigest() != digest:
+        raise PublishError(f"{path.name} of the function's package is not the list the messaging layer planned "
+                           f"({QUEUES_DIGEST_VAR} {digest}): a deployment under way, or a package changed by hand")
+    listed = json.loads(text)
+    if not isinstance(listed, list) or not listed or not all(isinstance(name, str) and name for name in listed):
+        raise PublishError(f"{path.name} of the function's package is not a JSON list of queue names")
+    return tuple(sorted(set(listed)))
 
 
 def read_queues(settings: Settings, credentials: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -155,9 +182,9 @@ def _credentials(client: Any, arn: str) -> dict[str, str]:
 
 
 def handler(event: dict[str, Any], context: Any, *, secrets: Any = None, cloudwatch: Any = None,
-            environ: dict[str, str] | None = None) -> dict[str, Any]:
+            environ: dict[str, str] | None = None, queues_file: Path | None = None) -> dict[str, Any]:
     """The function's entry point (an EventBridge scheduled event; its content is not used)."""
-    settings = Settings.from_environment(environ)
+    settings = Settings.from_environment(environ, queues_file)
     if secrets is None or cloudwatch is None:
         import boto3  # the Lambda runtime ships boto3 (and its botocore)
         from botocore.config import Config

@@ -199,8 +199,10 @@ def test_services_admit_only_each_other_and_only_on_the_called_services_ports(en
         "rule resources only: inline rules would fight them"
     ingress = rules_of(doc, INGRESS_RULE, sg_id)
     assert ingress and all(rule["referencedSecurityGroupId"] == sg_id and rule["ipProtocol"] == "tcp"
-                           and rule["fromPort"] == rule["toPort"] for rule in ingress)
-    assert {rule["fromPort"] for rule in ingress} == called_ports() == {8081, 8082}
+                           for rule in ingress)
+    # consecutive ports in one range (the group is every task's: a rule per port isolated no caller)
+    assert [(rule["fromPort"], rule["toPort"]) for rule in ingress] == [(8081, 8082)]
+    assert called_ports() == {8081, 8082}
     assert all("cidrIpv4" not in rule and "cidrIpv6" not in rule for rule in ingress)
 
 
@@ -210,8 +212,10 @@ def test_services_egress_is_named_ports_to_named_peers(env: str) -> None:
     config = load_env(env)
     sg_id = doc["outputs"]["service_security_group_id"]
     egress = rules_of(doc, EGRESS_RULE, sg_id)
-    assert all(rule["ipProtocol"] == "tcp" and rule["fromPort"] == rule["toPort"] for rule in egress)
-    to_services = {rule["fromPort"] for rule in egress if rule.get("referencedSecurityGroupId") == sg_id}
+    assert all(rule["ipProtocol"] == "tcp" for rule in egress)
+    assert all(rule["fromPort"] == rule["toPort"] for rule in egress if rule.get("referencedSecurityGroupId") != sg_id)
+    to_services = {port for rule in egress if rule.get("referencedSecurityGroupId") == sg_id
+                   for port in range(rule["fromPort"], rule["toPort"] + 1)}
     assert to_services == called_ports()
     endpoints = of_type(doc, "aws:ec2/vpcEndpoint:VpcEndpoint")
     (s3,) = [e for e in endpoints if e["inputs"]["vpcEndpointType"] == "Gateway"]

@@ -17,8 +17,12 @@ from shared.components.network import endpoint_policy
 from shared.components.queue_metrics import (
     METRICS_NAMESPACE,
     MONITOR_PERMISSIONS,
+    QUEUES_DIGEST_VAR,
+    QUEUES_FILE,
     monitor_user_name,
     publisher_source,
+    queues_digest,
+    queues_document,
 )
 from shared.envs import load_env
 from shared.rotation.queue_metrics import DIMENSIONS, METRICS
@@ -55,12 +59,41 @@ def test_the_function_reads_every_work_queue_and_dlq_of_the_vhost_from_the_broke
         f"arn:aws:secretsmanager:{load_env(env).region}:{load_env(env).account_id}:secret:"
         f"platform/{env}/messaging-monitor/queue-metrics-")
     assert variables == {"MANAGEMENT_ENDPOINT": broker["management_endpoint"], "NAMESPACE": METRICS_NAMESPACE,
-                         "QUEUES": ",".join(queues), "VHOST": messaging["outputs"]["vhost"]}
+                         QUEUES_DIGEST_VAR: queues_digest(tuple(queues)), "VHOST": messaging["outputs"]["vhost"]}
     assert any(queue.endswith(".dlq") for queue in queues) and any(queue.endswith(".work") for queue in queues)
     assert inputs["vpcConfig"] == {"subnetIds": network["private_subnet_ids"],
                                    "securityGroupIds": [network["queue_metrics_security_group_id"]]}
     assert inputs["handler"] == "queue_metrics.handler" and inputs["timeout"] <= 60
     assert "reservedConcurrentExecutions" not in inputs, "a fresh account keeps all of its 10 unreserved"
+
+
+def test_the_function_reads_its_queues_from_its_package_not_its_environment(tmp_path: Path) -> None:
+    """Lambda holds a function's environment to 4 KB (not adjustable): the queues are in the package, beside the
+    module, and the environment holds their digest, so the function loaded from a folder laid out as its package
+    publishes exactly the layer's queues, and a list of other queues (a package left from another catalog) fails."""
+    import importlib.util
+    import sys
+
+    messaging = layers("dev")["messaging"]
+    queues = tuple(sorted(q["inputs"]["name"] for q in of_type(messaging, "rabbitmq:index/queue:Queue")))
+    (tmp_path / "queue_metrics.py").write_text(publisher_source(), encoding="utf-8")
+    (tmp_path / QUEUES_FILE).write_text(queues_document(queues), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("queue_metrics", tmp_path / "queue_metrics.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["queue_metrics"] = module
+    try:
+        spec.loader.exec_module(module)
+        variables = function("dev")["inputs"]["environment"]["variables"]
+        assert module.Settings.from_environment(dict(variables)).queues == queues
+        (tmp_path / QUEUES_FILE).write_text(queues_document(queues[1:]), encoding="utf-8")
+        with pytest.raises(module.PublishError, match="not the list the messaging layer planned"):
+            module.Settings.from_environment(dict(variables))
+        (tmp_path / QUEUES_FILE).unlink()
+        with pytest.raises(module.PublishError, match=r"no queue list queues\.json"):
+            module.Settings.from_environment(dict(variables))
+    finally:
+        del sys.modules["queue_metrics"]
 
 
 @pytest.mark.parametrize("env", ENVS)

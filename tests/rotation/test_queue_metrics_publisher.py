@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -27,8 +28,12 @@ from shared.components.queue_metrics import (
     METRICS_NAMESPACE,
     MONITOR_PERMISSIONS,
     MONITOR_TAGS,
+    QUEUES_DIGEST_VAR,
+    QUEUES_FILE,
     TIMEOUT_SECONDS,
     publisher_source,
+    queues_digest,
+    queues_document,
 )
 from shared.rehearse.broker import LocalBroker
 from tests.rotation.imports import outside_the_runtime
@@ -38,12 +43,16 @@ PASSWORD = "Monitor-Password-01"
 
 
 @pytest.fixture(scope="module")
-def publisher() -> Iterator[types.ModuleType]:
-    """The shipped source, imported as Lambda imports it (module ``queue_metrics``, nothing of ``shared``)."""
+def publisher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.ModuleType]:
+    """The shipped source, imported as Lambda imports it (module ``queue_metrics``, nothing of ``shared``), from a
+    folder of its own as the package's: the real-broker tests put the package's queue list beside it."""
+    source = tmp_path_factory.mktemp("package") / f"{HANDLER_MODULE}.py"
+    source.write_text(publisher_source(), encoding="utf-8")
     module = types.ModuleType(HANDLER_MODULE)
+    module.__file__ = str(source)
     sys.modules[HANDLER_MODULE] = module  # as an import does: its dataclass resolves its annotations there
     try:
-        exec(compile(publisher_source(), f"{HANDLER_MODULE}.py", "exec"), module.__dict__)
+        exec(compile(publisher_source(), str(source), "exec"), module.__dict__)
         yield module
     finally:
         del sys.modules[HANDLER_MODULE]
@@ -53,8 +62,17 @@ def test_the_shipped_source_imports_only_the_standard_library_and_boto3() -> Non
     assert outside_the_runtime(publisher_source()) == set()
 
 
-COMPLETE = {"SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x", "VHOST": "ml-dev", "QUEUES": "a.work",
-            "NAMESPACE": METRICS_NAMESPACE}
+COMPLETE = {"SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x", "VHOST": "ml-dev",
+            QUEUES_DIGEST_VAR: queues_digest(("a.work",)), "NAMESPACE": METRICS_NAMESPACE}
+
+
+def package(folder: Path, queues: str) -> tuple[dict[str, str], Path]:
+    """The package's queue list the component writes for ``queues`` (comma-separated) in ``folder``, and the
+    variable naming its digest."""
+    names = tuple(queues.split(","))
+    path = folder / QUEUES_FILE
+    path.write_text(queues_document(names), encoding="utf-8")
+    return {QUEUES_DIGEST_VAR: queues_digest(names)}, path
 
 
 #: MANAGEMENT_ENDPOINT -> why it is refused (the test-only switch is on: it opens plain http to loopback only)
@@ -65,7 +83,7 @@ REFUSED_ENDPOINTS = {
 }
 
 
-def test_its_aws_calls_fail_within_the_function_s_timeout(publisher: types.ModuleType,
+def test_its_aws_calls_fail_within_the_function_s_timeout(publisher: types.ModuleType, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A blocked route to Secrets Manager or CloudWatch ends in that call's error, not in Lambda's bare timeout:
     botocore's defaults (60 s to connect, 60 s to read, 3 attempts) outlast the function's 30 s."""
@@ -76,9 +94,10 @@ def test_its_aws_calls_fail_within_the_function_s_timeout(publisher: types.Modul
         raise RuntimeError("no AWS here")
 
     monkeypatch.setattr(boto3, "client", client)
+    _, queues = package(tmp_path, "a.work")
     env = {**COMPLETE, "MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws"}
     with pytest.raises(RuntimeError, match="no AWS here"):
-        publisher.handler({}, None, environ=env)
+        publisher.handler({}, None, environ=env, queues_file=queues)
     config = configs["secretsmanager"]
     attempts = config.retries["total_max_attempts"]
     worst = attempts * (config.connect_timeout + config.read_timeout)
@@ -86,25 +105,28 @@ def test_its_aws_calls_fail_within_the_function_s_timeout(publisher: types.Modul
 
 
 @pytest.mark.parametrize("endpoint", sorted(REFUSED_ENDPOINTS))
-def test_the_endpoint_is_https_or_a_tests_loopback(publisher: types.ModuleType, endpoint: str) -> None:
+def test_the_endpoint_is_https_or_a_tests_loopback(publisher: types.ModuleType, endpoint: str, tmp_path: Path) -> None:
+    _, queues = package(tmp_path, "a.work")
     environ = {**COMPLETE, "MANAGEMENT_ENDPOINT": endpoint, "QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP": "1"}
     with pytest.raises(publisher.PublishError, match=REFUSED_ENDPOINTS[endpoint]):
-        publisher.Settings.from_environment(environ)
+        publisher.Settings.from_environment(environ, queues)
     loopback = {**COMPLETE, "MANAGEMENT_ENDPOINT": "http://127.0.0.1:15672"}
     with pytest.raises(publisher.PublishError, match="plain http"):  # without the switch, not even loopback
-        publisher.Settings.from_environment(loopback)
+        publisher.Settings.from_environment(loopback, queues)
 
 
 def test_a_setting_left_out_is_named(publisher: types.ModuleType) -> None:
-    with pytest.raises(publisher.PublishError, match="lacks SECRET_ARN, VHOST, QUEUES, NAMESPACE"):
+    with pytest.raises(publisher.PublishError, match="lacks SECRET_ARN, VHOST, QUEUES_SHA256, NAMESPACE"):
         publisher.Settings.from_environment({"MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws"})
 
 
-def test_a_queue_listed_without_figures_gets_no_data_point_never_a_false_zero(publisher: types.ModuleType) -> None:
+def test_a_queue_listed_without_figures_gets_no_data_point_never_a_false_zero(publisher: types.ModuleType,
+                                                                              tmp_path: Path) -> None:
     """A fresh queue until the broker's next statistics interval, or every queue of a broker whose management
     metrics collection is off: a 0 there would scale its consumer in (or never out)."""
-    settings = publisher.Settings.from_environment({**COMPLETE, "QUEUES": "a.work,b.work",
-                                                    "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"})
+    digest, queues = package(tmp_path, "a.work,b.work")
+    settings = publisher.Settings.from_environment({**COMPLETE, **digest, "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"},
+                                                   queues)
     listed = {"a.work": {"name": "a.work", "messages_ready": 7, "messages_unacknowledged": 1, "messages": 8,
                          "consumers": 2},
               "b.work": {"name": "b.work"}}
@@ -115,11 +137,11 @@ def test_a_queue_listed_without_figures_gets_no_data_point_never_a_false_zero(pu
     assert problems == ["b.work without messages_ready, messages_unacknowledged, messages, consumers"]
 
 
-def test_a_job_in_progress_keeps_the_queue_s_messages_above_zero(publisher: types.ModuleType) -> None:
+def test_a_job_in_progress_keeps_the_queue_s_messages_above_zero(publisher: types.ModuleType, tmp_path: Path) -> None:
     """No message waiting, one held unacknowledged by a working task: MessagesReady is 0, Messages (what a consumer
     is scaled in on) is not."""
-    settings = publisher.Settings.from_environment({**COMPLETE, "QUEUES": "a.work",
-                                                    "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"})
+    _, queues = package(tmp_path, "a.work")
+    settings = publisher.Settings.from_environment({**COMPLETE, "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"}, queues)
     listed = {"a.work": {"name": "a.work", "messages_ready": 0, "messages_unacknowledged": 1, "messages": 1,
                          "consumers": 1}}
     data, problems = publisher.metric_data(settings, listed)
@@ -127,10 +149,11 @@ def test_a_job_in_progress_keeps_the_queue_s_messages_above_zero(publisher: type
     assert (values["MessagesReady"], values["Messages"], problems) == (0.0, 1.0, [])
 
 
-def test_https_verifies_the_certificate(publisher: types.ModuleType) -> None:
+def test_https_verifies_the_certificate(publisher: types.ModuleType, tmp_path: Path) -> None:
     import ssl
 
-    settings = publisher.Settings.from_environment({**COMPLETE, "MANAGEMENT_ENDPOINT": "https://b-1.on.aws/"})
+    _, queues = package(tmp_path, "a.work")
+    settings = publisher.Settings.from_environment({**COMPLETE, "MANAGEMENT_ENDPOINT": "https://b-1.on.aws/"}, queues)
     assert settings.endpoint == "https://b-1.on.aws"
     assert settings.context.verify_mode == ssl.CERT_REQUIRED and settings.context.check_hostname
 
@@ -165,9 +188,12 @@ def clients(moto_aws: None) -> tuple[Any, Any]:
     return boto3.client("secretsmanager", region_name=REGION), boto3.client("cloudwatch", region_name=REGION)
 
 
-def environ(broker: LocalBroker, vhost: str, secret_arn: str, queues: str) -> dict[str, str]:
+def environ(publisher: types.ModuleType, broker: LocalBroker, vhost: str, secret_arn: str,
+            queues: str) -> dict[str, str]:
+    """The function's environment, and ``queues`` in its package's list (beside the module, where it reads it)."""
+    digest, _ = package(Path(str(publisher.__file__)).parent, queues)
     return {"MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{broker.management_port}",
-            "QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP": "1", "SECRET_ARN": secret_arn, "VHOST": vhost, "QUEUES": queues,
+            "QUEUE_METRICS_TEST_ONLY_ALLOW_HTTP": "1", "SECRET_ARN": secret_arn, "VHOST": vhost, **digest,
             "NAMESPACE": METRICS_NAMESPACE}
 
 
@@ -203,7 +229,7 @@ def wait_for_figures(publisher: types.ModuleType, settings: Any, queue: str, rea
 def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
-    env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,b.work")
+    env = environ(publisher, broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,b.work")
     wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
     result = publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
     assert result == {"published": 8}
@@ -220,7 +246,7 @@ def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
 def test_a_queue_the_broker_does_not_list_fails_the_run_after_the_others_are_published(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
-    env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,gone.work")
+    env = environ(publisher, broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,gone.work")
     wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
     with pytest.raises(publisher.PublishError, match=r"lists no queue gone\.work in vhost"):
         publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
@@ -230,7 +256,7 @@ def test_a_queue_the_broker_does_not_list_fails_the_run_after_the_others_are_pub
 def test_refused_credentials_fail_the_run_and_publish_nothing(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
-    env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor", "Wrong-Password-01"), "a.work")
+    env = environ(publisher, broker, vhost, secret(secrets, f"{vhost}-monitor", "Wrong-Password-01"), "a.work")
     with pytest.raises(publisher.PublishError, match="answered 401"):
         publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
     assert not cloudwatch.list_metrics(Namespace=METRICS_NAMESPACE)["Metrics"]
@@ -241,7 +267,7 @@ def test_the_user_needs_its_permissions_entry_on_the_vhost(
     # Even the `monitoring` tag lists no queue of a vhost the user has no permissions entry on.
     secrets, cloudwatch = clients
     broker.management_api("DELETE", f"/api/permissions/{vhost}/{vhost}-monitor")
-    env = environ(broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work")
+    env = environ(publisher, broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work")
     with pytest.raises(publisher.PublishError, match="answered 401"):
         publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
 

@@ -1,0 +1,61 @@
+"""The generated deploy jobs last as long as the `up` they run may: GitHub ending a job midway leaves the stack
+locked with an operation half done. The compute layer waits up to ``compute.steady_state_timeout_minutes`` for each
+ECS service, and each service is deployed after the services it calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared import workflows
+from shared.errors import ConfigError
+
+#: the shipped catalog's longest chain of calls: gateway -> preprocess -> inference
+SHIPPED_CHAIN = 3
+
+
+def jobs(rendered: str) -> dict[str, Any]:
+    jobs_: dict[str, Any] = yaml.safe_load(rendered)["jobs"]
+    return jobs_
+
+
+def test_the_shipped_catalogs_services_deploy_three_after_one_another() -> None:
+    from shared.catalog import load_catalog
+
+    catalog = load_catalog()
+    assert catalog.services["gateway"].calls and "inference" in catalog.services["preprocess"].calls
+    assert workflows.ecs_wait_chain(catalog) == SHIPPED_CHAIN
+
+
+@pytest.mark.parametrize("minutes", [30, 100])
+def test_the_dev_compute_job_outlasts_every_ecs_wait_of_its_up(minutes: int, edit_env: Any, env_dir: Path) -> None:
+    """A slow-starting public service's deployment can need about two hours (shared.envs.deployment_seconds), which
+    the env rules admit with a steady-state timeout that long; the job had 90 minutes whatever the env said."""
+    edit_env("dev", lambda data: data["compute"].update(steady_state_timeout_minutes=minutes))
+    rendered = jobs(workflows.render_deploy_dev())
+    compute = rendered["up-compute"]["timeout-minutes"]
+    assert compute >= minutes * SHIPPED_CHAIN + workflows.COMPUTE_OTHER_MINUTES
+    assert compute <= workflows.GITHUB_HOSTED_JOB_MINUTES
+    # the layers without an ECS wait keep their budget
+    assert {job: spec["timeout-minutes"] for job, spec in rendered.items() if job != "up-compute"} == dict.fromkeys(
+        (f"up-{layer}" for layer in ("network", "discovery", "broker", "mesh", "messaging")), workflows.LAYER_MINUTES)
+
+
+def test_a_promoted_env_s_job_outlasts_its_compute_wait_and_the_other_layers(edit_env: Any, env_dir: Path) -> None:
+    edit_env("prod", lambda data: data["compute"].update(steady_state_timeout_minutes=100))
+    rendered = jobs(workflows.render_deploy_promoted())
+    assert rendered["deploy-prod"]["timeout-minutes"] >= (
+        100 * SHIPPED_CHAIN + workflows.COMPUTE_OTHER_MINUTES + workflows.LAYER_MINUTES)
+    assert rendered["deploy-staging"]["timeout-minutes"] >= workflows.LAYER_MINUTES * 2  # the earlier 180 at least
+
+
+def test_a_dev_compute_wait_past_githubs_hosted_job_limit_is_refused_naming_the_key(
+        edit_env: Any, env_dir: Path) -> None:
+    edit_env("dev", lambda data: data["compute"].update(steady_state_timeout_minutes=240))
+    with pytest.raises(ConfigError) as raised:
+        workflows.render_deploy_dev()
+    assert raised.value.key == "compute.steady_state_timeout_minutes" and raised.value.exit_code == 2
+    assert "dev.yaml" in raised.value.file and "360" in str(raised.value)
