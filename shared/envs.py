@@ -196,7 +196,10 @@ class DeployRunnerConfig(_Strict):
     github_repository: str | None = Field(default=None, pattern=r"^https://github\.com/[\w.-]+/[\w.-]+?(\.git)?$")
     compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
         "BUILD_GENERAL1_SMALL")
-    timeout_minutes: int = Field(default=120, ge=5, le=2160)  # botocore codebuild BuildTimeOut: 5-2160
+    #: a build's limit (botocore codebuild BuildTimeOut: 5-2160); unset: as long as a deploy job of the whole env
+    #: (shared.workflows.env_job_minutes), which a build running `up` of every layer, or a GitHub Actions job on
+    #: the runner, may take; less is refused
+    timeout_minutes: int | None = Field(default=None, ge=5, le=2160)
     log_retention_days: LogRetentionDays = 30
     #: name of a Secrets Manager secret (this env's account and region) holding the Pulumi passphrase, for a
     #: state backend whose stack secrets are passphrase-encrypted: CodeBuild puts it in PULUMI_CONFIG_PASSPHRASE
@@ -721,6 +724,22 @@ def _rule_steady_state_covers_startup(path: Path, env: EnvConfig, catalog: Catal
                 f"{-(-needed // 60)} minutes")
 
 
+def _rule_deploy_runner_outlasts_a_deploy(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The deploy runner's build limit covers an `up` of the whole env: CodeBuild stops a build at its project's
+    timeout, also a CodeBuild-hosted GitHub Actions job (staging's and prod's deploy job runs every layer there),
+    and a deploy stopped midway leaves its stack locked with an operation half done."""
+    from shared.workflows import env_job_minutes
+
+    runner = env.messaging.deploy_runner
+    needed = env_job_minutes(env, catalog)
+    if runner.timeout_minutes is not None and runner.timeout_minutes < needed:
+        yield path, "messaging.deploy_runner.timeout_minutes", (
+            f"{runner.timeout_minutes} minutes is shorter than a deploy of the whole env may take ({needed}: "
+            f"compute.steady_state_timeout_minutes for each ECS service deployed one after another, and the other "
+            f"layers); CodeBuild would stop the build midway and leave the stack locked: give at least {needed}, "
+            "or leave the key unset")
+
+
 def publishes_queue_metrics(env: EnvConfig) -> bool:
     """Whether the env's messaging layer runs the queue metrics publisher (shared.components.queue_metrics): every
     ``amazon-mq`` env; an ``external`` broker is not the platform's to reach from its subnets."""
@@ -966,6 +985,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_cloud_map_instances, ("services", "mesh")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_steady_state_covers_startup, ("compute",)),
+    (_rule_deploy_runner_outlasts_a_deploy, ("messaging", "compute")),
     (_rule_discovery_names, ("name", "discovery", "mesh")),
     (_rule_policy_ids, ("name", "policy")),
     (_rule_cidr_overlap, ("network",)),

@@ -59,3 +59,32 @@ def test_a_dev_compute_wait_past_githubs_hosted_job_limit_is_refused_naming_the_
         workflows.render_deploy_dev()
     assert raised.value.key == "compute.steady_state_timeout_minutes" and raised.value.exit_code == 2
     assert "dev.yaml" in raised.value.file and "360" in str(raised.value)
+
+
+def test_the_deploy_runners_build_limit_covers_a_deploy_of_the_whole_env() -> None:
+    """CodeBuild stops a build (and a CodeBuild-hosted GitHub Actions job) at its project's timeout: unset, the
+    runner gets the figure of the env's deploy job; it was a fixed 120 minutes under staging's 210-minute job."""
+    from shared.catalog import load_catalog
+    from shared.components.deploy_runner import DeployRunnerArgs
+    from shared.envs import load_env
+
+    for name in ("dev", "staging", "prod"):
+        env = load_env(name)
+        assert DeployRunnerArgs.from_env(env).timeout_minutes == workflows.env_job_minutes(env, load_catalog())
+        assert DeployRunnerArgs.from_env(env).timeout_minutes >= 210
+
+
+@pytest.mark.parametrize(("minutes", "refused"), [(120, True), (209, True), (210, False), (600, False)])
+def test_a_build_limit_shorter_than_a_deploy_is_refused(edit_env: Any, env_dir: Path, minutes: int,
+                                                        refused: bool) -> None:
+    from shared.components.deploy_runner import DeployRunnerArgs
+    from shared.envs import load_env
+
+    edit_env("staging", lambda data: data["messaging"].setdefault("deploy_runner", {}).update(timeout_minutes=minutes))
+    if not refused:
+        assert DeployRunnerArgs.from_env(load_env("staging")).timeout_minutes == minutes
+        return
+    with pytest.raises(ConfigError) as raised:
+        load_env("staging")
+    assert raised.value.key == "messaging.deploy_runner.timeout_minutes" and raised.value.exit_code == 2
+    assert "at least 210" in str(raised.value)

@@ -106,7 +106,7 @@ class DeployRunnerArgs:
         runner = env.messaging.deploy_runner
         return cls(env_name=env.name, region=env.region, account_id=env.account_id, partition=partition_of(env.region),
                    deploy_role_name=runner.deploy_role_name, github_repository=runner.github_repository,
-                   compute_type=runner.compute_type, timeout_minutes=runner.timeout_minutes,
+                   compute_type=runner.compute_type, timeout_minutes=runner_timeout_minutes(env),
                    log_retention_days=runner.log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, protect=env.protect,
                    passphrase_secret=runner.passphrase_secret, access_token_secret=runner.access_token_secret,
@@ -134,6 +134,16 @@ class DeployRunnerArgs:
         ``-`` and 6 random characters to every secret's name (Secrets Manager user guide, "ARN of a secret": use
         ``<name>-??????`` in a policy)."""
         return f"arn:{self.partition}:secretsmanager:{self.region}:{self.account_id}:secret:{name}-??????"
+
+
+def runner_timeout_minutes(env: EnvConfig) -> int:
+    """The build limit: ``messaging.deploy_runner.timeout_minutes``, or as long as a deploy job of the whole env (the
+    env loader refuses a shorter one)."""
+    from shared.catalog import load_catalog
+    from shared.workflows import env_job_minutes
+
+    configured = env.messaging.deploy_runner.timeout_minutes
+    return configured if configured is not None else env_job_minutes(env, load_catalog())
 
 
 def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
