@@ -93,8 +93,54 @@ def test_a_too_broad_write_permission_is_reported_as_the_refusal_it_breaks(
     assert failures == [
         "refusal broke: gateway could write ml.dead-letter (expected ACCESS_REFUSED)",
         "refusal broke: gateway could write ml.events (expected ACCESS_REFUSED)",
-        # gateway has no topic permissions (it publishes no events), so nothing else stops it there
+        # gateway has no topic permission on ml.events (it publishes no events), so nothing else stops it there
         "refusal broke: gateway could write an undeclared key to ml.events (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write 'data.preprocessed' to ml.events (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write 'inference.completed' to ml.events (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write 'model.trained' to ml.events (expected ACCESS_REFUSED)",
+    ]
+
+
+def test_each_publisher_is_refused_every_routing_key_it_does_not_declare_on_either_exchange(
+    report: RehearsalReport,
+) -> None:
+    """The catalog's `publishes` is enforced on ml.requests as on ml.events: gateway may publish preprocess and training
+    requests, and is refused inference.request (it would feed inference.work); preprocess is refused the others'."""
+    catalog = load_catalog()
+    for exchange in ("requests", "events"):
+        keys = {key for spec in catalog
+                for key in (*getattr(spec.publishes, exchange), *getattr(spec.consumes, exchange))}
+        for spec in catalog:
+            for key in sorted(keys):
+                row = f"write '{key}' to ml.{exchange}"
+                (probe,) = [a for a in report.access if a.service == spec.name and a.row == row]
+                declared = key in getattr(spec.publishes, exchange)
+                assert (probe.allowed, probe.ok) == (declared, True), (spec.name, exchange, key, probe)
+                if not declared:
+                    assert probe.code == 403, (spec.name, exchange, key)
+    refused = {(a.service, a.row) for a in report.access if a.allowed is False}
+    assert ("gateway", "write 'inference.request' to ml.requests") in refused
+    assert ("preprocess", "write 'training.request' to ml.requests") in refused
+    assert ("gateway", "write an undeclared key to ml.requests") in refused
+
+
+def test_a_direct_requests_exchange_lets_publishers_inject_each_others_requests(
+    broker: LocalBroker, topology: Topology,
+) -> None:
+    """The topology before the fix: ml.requests direct, topic permissions on ml.events only. The broker checks no
+    routing key there, so each request publisher could publish every request key (and the declared ones route)."""
+    old = variant(topology, "direct-requests")
+    requests = old.exchange_for("requests")
+    old = replace(old, exchanges=tuple(replace(e, type="direct") if e.name == requests else e for e in old.exchanges),
+                  topic_permissions=tuple(p for p in old.topic_permissions if p.exchange != requests))
+    report = rehearse("dev", broker=broker, topology=old)
+    assert all(route.ok for route in report.routes)
+    assert report.failures() == [
+        "refusal broke: gateway could write an undeclared key to ml.requests (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write 'inference.request' to ml.requests (expected ACCESS_REFUSED)",
+        "refusal broke: preprocess could write an undeclared key to ml.requests (expected ACCESS_REFUSED)",
+        "refusal broke: preprocess could write 'preprocess.request' to ml.requests (expected ACCESS_REFUSED)",
+        "refusal broke: preprocess could write 'training.request' to ml.requests (expected ACCESS_REFUSED)",
     ]
 
 
