@@ -84,6 +84,59 @@ def test_inputs_unknown_at_synth_time_are_not_compared() -> None:
     assert _actions(BASE, fresh) == []
 
 
+EXCHANGE = "rabbitmq:index/exchange:Exchange"
+TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
+
+
+def _deployed_with_a_direct_requests_exchange(fresh: dict[str, Any]) -> dict[str, Any]:
+    """``fresh`` (a messaging synth) as deployed before ml.requests was a topic exchange: ml.requests direct, one topic
+    permissions resource per event publisher, named after ml.events and holding that entry only."""
+    old = copy.deepcopy(fresh)
+    resources = []
+    for resource in old["resources"]:
+        if resource["type"] == EXCHANGE and resource["inputs"]["name"] == "ml.requests":
+            resource["inputs"]["settings"]["type"] = "direct"
+            resource.pop("delete_before_replace", None)
+        if resource["type"] == TOPIC_PERMISSIONS:
+            entries = [e for e in resource["inputs"]["permissions"] if e["exchange"] == "ml.events"]
+            if not entries:
+                continue
+            resource["inputs"]["permissions"] = entries
+            resource["urn"] = resource.pop("aliases")[0]
+        resources.append(resource)
+    old["resources"] = resources
+    return old
+
+
+def test_the_requests_exchange_upgrade_replaces_it_with_its_bindings_and_keeps_queues_and_topic_permissions() -> None:
+    """A deployed env's next up: the exchange is replaced delete-first and takes its bindings with it (the engine
+    replaces a delete_before_replace resource's dependents); the queues stay; the topic permissions, one resource per
+    user now, answer to their former URNs (aliases), so preprocess's is updated and none is deleted."""
+    fresh = synth_env("dev", ["messaging"])["messaging"]
+    changes = [(c.action, c.name, c.inputs) for c in
+               diff_documents("messaging", _deployed_with_a_direct_requests_exchange(fresh), fresh).changes]
+    assert changes == [
+        ("replace", "messaging-binding-ml-requests-inference-work-inference-request", ("source",)),
+        ("replace", "messaging-binding-ml-requests-preprocess-work-preprocess-request", ("source",)),
+        ("replace", "messaging-binding-ml-requests-training-work-training-request", ("source",)),
+        ("replace", "messaging-exchange-ml-requests", ("settings",)),
+        ("add", "messaging-topic-permissions-gateway", ()),
+        ("update", "messaging-topic-permissions-preprocess", ("permissions",)),
+    ]
+
+
+def test_a_fixed_name_resource_replaced_create_first_leaves_its_readers_alone() -> None:
+    """Without delete_before_replace the new exchange exists, with the same name, before the old one goes: a binding
+    naming it keeps its input and is not replaced."""
+    fresh = synth_env("dev", ["messaging"])["messaging"]
+    for resource in fresh["resources"]:
+        resource.pop("delete_before_replace", None)
+    changes = [(c.action, c.name) for c in
+               diff_documents("messaging", _deployed_with_a_direct_requests_exchange(fresh), fresh).changes]
+    assert ("replace", "messaging-exchange-ml-requests") in changes
+    assert not [change for change in changes if "binding" in change[1]]
+
+
 @pytest.mark.parametrize("env", env_names())
 def test_every_protected_resource_keeps_its_urn_and_is_not_replaced(env: str) -> None:
     """URN stability: against the accepted snapshots, nothing protected would be replaced or deleted."""

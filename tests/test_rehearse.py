@@ -11,10 +11,14 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
+import pika
+import pika.exceptions
 import pytest
 import yaml
 
@@ -23,7 +27,7 @@ from shared.amazonmq import broker_consumer_timeout_ms
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.rehearse import build_dir, rehearse, synthesized_topology
 from shared.rehearse.broker import LocalBroker, processes_using
-from shared.rehearse.checks import RehearsalReport
+from shared.rehearse.checks import RehearsalReport, run_checks
 from shared.rehearse.definitions import Topology, dumps_definitions, to_definitions
 
 pytestmark = pytest.mark.broker
@@ -93,9 +97,140 @@ def test_a_too_broad_write_permission_is_reported_as_the_refusal_it_breaks(
     assert failures == [
         "refusal broke: gateway could write ml.dead-letter (expected ACCESS_REFUSED)",
         "refusal broke: gateway could write ml.events (expected ACCESS_REFUSED)",
-        # gateway has no topic permissions (it publishes no events), so nothing else stops it there
+        # gateway has no topic permission on ml.events (it publishes no events), so nothing else stops it there
         "refusal broke: gateway could write an undeclared key to ml.events (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write 'data.preprocessed' to ml.events (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write 'inference.completed' to ml.events (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write 'model.trained' to ml.events (expected ACCESS_REFUSED)",
     ]
+
+
+def test_each_publisher_is_refused_every_routing_key_it_does_not_declare_on_either_exchange(
+    report: RehearsalReport,
+) -> None:
+    """The catalog's `publishes` is enforced on ml.requests as on ml.events: gateway may publish preprocess and training
+    requests, and is refused inference.request (it would feed inference.work); preprocess is refused the others'."""
+    catalog = load_catalog()
+    for exchange in ("requests", "events"):
+        keys = {key for spec in catalog
+                for key in (*getattr(spec.publishes, exchange), *getattr(spec.consumes, exchange))}
+        for spec in catalog:
+            for key in sorted(keys):
+                row = f"write '{key}' to ml.{exchange}"
+                (probe,) = [a for a in report.access if a.service == spec.name and a.row == row]
+                declared = key in getattr(spec.publishes, exchange)
+                assert (probe.allowed, probe.ok) == (declared, True), (spec.name, exchange, key, probe)
+                if not declared:
+                    assert probe.code == 403, (spec.name, exchange, key)
+    refused = {(a.service, a.row) for a in report.access if a.allowed is False}
+    assert ("gateway", "write 'inference.request' to ml.requests") in refused
+    assert ("preprocess", "write 'training.request' to ml.requests") in refused
+    assert ("gateway", "write an undeclared key to ml.requests") in refused
+
+
+def test_a_direct_requests_exchange_lets_publishers_inject_each_others_requests(
+    broker: LocalBroker, topology: Topology,
+) -> None:
+    """The topology before the fix: ml.requests direct, topic permissions on ml.events only. The broker checks no
+    routing key there, so each request publisher could publish every request key (and the declared ones route)."""
+    old = variant(topology, "direct-requests")
+    requests = old.exchange_for("requests")
+    old = replace(old, exchanges=tuple(replace(e, type="direct") if e.name == requests else e for e in old.exchanges),
+                  topic_permissions=tuple(p for p in old.topic_permissions if p.exchange != requests))
+    report = rehearse("dev", broker=broker, topology=old)
+    assert all(route.ok for route in report.routes)
+    assert report.failures() == [
+        "refusal broke: gateway could write an undeclared key to ml.requests (expected ACCESS_REFUSED)",
+        "refusal broke: gateway could write 'inference.request' to ml.requests (expected ACCESS_REFUSED)",
+        "refusal broke: preprocess could write an undeclared key to ml.requests (expected ACCESS_REFUSED)",
+        "refusal broke: preprocess could write 'preprocess.request' to ml.requests (expected ACCESS_REFUSED)",
+        "refusal broke: preprocess could write 'training.request' to ml.requests (expected ACCESS_REFUSED)",
+    ]
+
+
+def _publish_as(broker: LocalBroker, topology: Topology, service: str, exchange: str, key: str) -> int | None:
+    """Publish one persistent, confirmed message as ``service``: None when the broker took it, else the reply code
+    that closed the channel (403 ACCESS_REFUSED, 404 NOT_FOUND)."""
+    credentials = topology.credentials[service]
+    connection = broker.connect(credentials.username, credentials.password, credentials.vhost)
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(exchange, key, b'{"upgrade": true}', pika.BasicProperties(delivery_mode=2))
+        return None
+    except pika.exceptions.ChannelClosedByBroker as error:
+        return int(error.reply_code)
+    finally:
+        connection.close()
+
+
+def _depths(broker: LocalBroker, topology: Topology) -> dict[str, int]:
+    """Each queue's ready messages, as the broker counts them now (a passive declare; the management API's counts
+    lag by its statistics interval)."""
+    connection = broker.admin_connection(topology.vhost)
+    try:
+        channel = connection.channel()
+        return {queue: int(channel.queue_declare(queue, passive=True).method.message_count)
+                for queue in topology.queue_names()}
+    finally:
+        connection.close()
+
+
+def test_upgrading_a_deployed_direct_requests_exchange_keeps_the_queued_work_and_closes_the_hole(
+    broker: LocalBroker, topology: Topology,
+) -> None:
+    """A deployed env's next `up`, step by step as the provider runs it on the broker: RabbitMQ refuses the new type
+    on the existing exchange (so it is delete_before_replace), the bindings and the exchange go, publishes in that gap
+    fail with NOT_FOUND, then the topic exchange, its bindings and the topic permissions come. The queues are not
+    touched: the work they held is all still there, and from then on only the catalog's keys are accepted."""
+    new = variant(topology, "upgrade")
+    requests = new.exchange_for("requests")
+    old = replace(new, exchanges=tuple(replace(e, type="direct") if e.name == requests else e for e in new.exchanges),
+                  topic_permissions=tuple(p for p in new.topic_permissions if p.exchange != requests))
+    broker.import_definitions(to_definitions(old))
+    vhost = quote(new.vhost, safe="")
+    admin = broker.admin_connection(new.vhost).channel()
+    for queue in new.queue_names():
+        admin.queue_purge(queue)
+    admin.close()
+    assert _publish_as(broker, old, "gateway", requests, "training.request") is None
+    assert _publish_as(broker, old, "gateway", requests, "inference.request") is None, "the hole before the upgrade"
+    before = _depths(broker, new)
+    assert before["training.work"] == 1 and before["inference.work"] == 1
+
+    exchange_path = f"/api/exchanges/{vhost}/{quote(requests, safe='')}"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        broker.management_api("PUT", exchange_path, {"type": "topic", "durable": True, "auto_delete": False})
+    assert refused.value.code == 400, "inequivalent arg 'type': a replacement must delete the old exchange first"
+    assert broker.management_api("GET", exchange_path)["type"] == "direct"
+
+    for binding in broker.management_api("GET", f"/api/exchanges/{vhost}/{quote(requests, safe='')}/bindings/source"):
+        broker.management_api("DELETE", f"/api/bindings/{vhost}/e/{quote(requests, safe='')}/q/"
+                                        f"{quote(binding['destination'], safe='')}/{quote(binding['properties_key'])}")
+    # Between the bindings' delete and their create a publish is confirmed and routed nowhere: dropped, unless the
+    # publisher sets `mandatory` (then the broker returns it).
+    assert _publish_as(broker, old, "gateway", requests, "training.request") is None
+    assert _depths(broker, new) == before
+    broker.management_api("DELETE", exchange_path)
+    assert _publish_as(broker, old, "gateway", requests, "training.request") == 404, "NOT_FOUND while it is absent"
+
+    broker.management_api("PUT", exchange_path, {"type": "topic", "durable": True, "auto_delete": False})
+    for binding in (b for b in new.bindings if b.source == requests):
+        broker.management_api("POST", f"/api/bindings/{vhost}/e/{quote(requests, safe='')}/q/"
+                                      f"{quote(binding.destination, safe='')}", {"routing_key": binding.routing_key})
+    for permission in (p for p in new.topic_permissions if p.exchange == requests):
+        broker.management_api("PUT", f"/api/topic-permissions/{vhost}/{quote(permission.user, safe='')}",
+                              {"exchange": permission.exchange, "write": permission.write, "read": permission.read})
+
+    assert _depths(broker, new) == before, "the work queues keep every message they held"
+    assert _publish_as(broker, new, "gateway", requests, "inference.request") == 403
+    assert _publish_as(broker, new, "preprocess", requests, "training.request") == 403
+    assert _publish_as(broker, new, "gateway", requests, "training.request") is None
+    assert _publish_as(broker, new, "preprocess", requests, "inference.request") is None
+    after = _depths(broker, new)
+    assert (after["training.work"], after["inference.work"]) == (2, 2)
+    # The upgraded vhost, as it is (nothing imported again), passes every check a fresh deploy passes.
+    assert run_checks(broker, new, load_catalog(), "dev").failures() == []
 
 
 def test_a_too_broad_read_permission_is_reported(broker: LocalBroker, topology: Topology) -> None:

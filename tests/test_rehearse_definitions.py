@@ -49,7 +49,7 @@ def test_definitions_describe_the_synthesized_vhost_objects_and_users() -> None:
     assert {q["name"] for q in definitions["queues"]} == {
         q for spec in load_catalog() if spec.queue for q in (spec.queue, spec.dead_letter_queue)}
     assert {(e["name"], e["type"]) for e in definitions["exchanges"]} == {
-        ("ml.requests", "direct"), ("ml.events", "topic"), ("ml.dead-letter", "direct")}
+        ("ml.requests", "topic"), ("ml.events", "topic"), ("ml.dead-letter", "direct")}
     assert len(definitions["bindings"]) == len(topology().bindings)
     users = {u["name"] for u in definitions["users"]}
     # the services' users, and the queue metrics publisher's (shared.components.queue_metrics): tag management,

@@ -15,6 +15,10 @@ How a change is classified, resource by resource (matched by URN):
   replacement replaces the broker in it), else **update**. The engine does the same: the replaced
   resource's outputs are unknown until it exists, and the provider plans an unknown replace-on-change
   input as a replacement;
+* a resource replaced with ``delete_before_replace`` takes with it each resource whose replace-on-change input
+  comes from it (its property dependencies: a binding naming a replaced exchange), as the engine does;
+* a resource that answers to a baseline URN through an alias (``aliases`` in the synth document) is that
+  resource, compared input by input, not a delete and an add;
 * a ``protect``ed resource in the baseline that would be replaced or deleted is **blocked**: the
   real ``up`` would stop there.
 
@@ -247,9 +251,57 @@ def _replaced_tokens(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | N
     return tokens
 
 
+def _aliased(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``old`` keyed by the fresh URN of each resource that answers to its former URN through an alias (the engine
+    carries its state over: no delete, no create)."""
+    moved = dict(old)
+    for urn, resource in new.items():
+        if urn in old:
+            continue
+        former = next((alias for alias in resource.get("aliases", ()) if alias in moved and alias not in new), None)
+        if former is not None:
+            moved[urn] = moved.pop(former)
+    return moved
+
+
+def _delete_before_replace_dependents(fresh: dict[str, Any] | None, result: LayerDiff) -> None:
+    """Replace, in place, what the engine replaces with a resource replaced delete-first: each resource whose
+    replace-on-change input takes a value from one of them (its property dependencies) is deleted before it and
+    created again after it (pulumi/pulumi tests/integration/delete_before_create: "DeleteReplacement Dependent" comes
+    before "DeleteReplacement Base"), transitively. Only a delete_before_replace root does this: a resource created
+    before the old one goes keeps the value its readers hold (the name of a fixed-name resource), so they stay."""
+    resources = _by_urn(fresh)
+    replaced = {change.urn for change in result.changes if change.action == "replace"
+                and resources.get(change.urn, {}).get("delete_before_replace")}
+    known = {change.urn: index for index, change in enumerate(result.changes)}
+    grown = bool(replaced)
+    while grown:
+        grown = False
+        for urn, resource in resources.items():
+            if urn in replaced or not resource.get("custom", True):
+                continue
+            depends = {key for key, urns in resource.get("property_dependencies", {}).items() if replaced & set(urns)}
+            if not any(True for _ in _entries(resource["type"], depends)):
+                continue
+            existing = result.changes[known[urn]] if urn in known else None
+            if existing is not None and existing.action in ("add", "delete"):
+                continue
+            inputs = tuple(sorted(set(existing.inputs if existing else ()) | depends))
+            change = Change("replace", urn, resource["type"], inputs, protected=bool(resource.get("protect")))
+            if existing is not None:
+                result.changes[known[urn]] = change
+            else:
+                known[urn] = len(result.changes)
+                result.changes.append(change)
+            replaced.add(urn)
+            grown = True
+    result.changes.sort(key=lambda change: change.urn)
+
+
 def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str, Any] | None) -> LayerDiff:
     """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer)."""
-    old, new = _by_urn(baseline), _by_urn(fresh)
+    new = _by_urn(fresh)
+    old = _aliased(_by_urn(baseline), new)
     result = LayerDiff(layer)
     for urn in sorted(set(old) | set(new)):
         before, after = old.get(urn), new.get(urn)
@@ -272,6 +324,7 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
             for key, path in _entries(after["type"], changed))
         result.changes.append(Change("replace" if forced else "update", urn, after["type"], changed,
                                      protected=bool(before.get("protect"))))
+    _delete_before_replace_dependents(fresh, result)
     return result
 
 

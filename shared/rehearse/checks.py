@@ -7,8 +7,9 @@ the catalog disagree, in either direction:
 - **routes**: every route the catalog declares delivers, and into exactly the queues it names;
 - **access**: every service can do what the catalog grants it (read its queue, write the exchanges
   it publishes to) and is refused (``ACCESS_REFUSED``) everything else: reading other queues,
-  writing other exchanges (the default exchange included), undeclared routing keys on the topic
-  exchange, declaring or deleting objects, binding its queue elsewhere;
+  writing other exchanges (the default exchange included), on each exchange every routing key the
+  service does not declare (another service's, or one nobody declares), declaring or deleting
+  objects, binding its queue elsewhere;
 - **dead-letters**: a message its consumer rejects lands in the queue's dead-letter queue (the
   dead-letter exchange and routing key come from the queue's policy, not from queue arguments);
 - **consumer timeouts**: each work queue's policy carries the ``consumer-timeout`` of its consumer's
@@ -41,7 +42,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from shared.amazonmq import per_queue_consumer_timeout
-from shared.catalog import Catalog
+from shared.catalog import EXCHANGES, Catalog
 from shared.rehearse.broker import (
     ADMIN_USER,
     LocalBroker,
@@ -605,8 +606,14 @@ class Rehearsal:
     def check_access(self) -> None:
         queues = self.topology.queue_names()
         exchanges = [*self.topology.exchange_names(), DEFAULT_EXCHANGE]
-        topic_exchanges = {e.name for e in self.topology.exchanges if e.type == "topic"}
         events = self.topology.exchange_for("events")
+        # Every routing key the catalog names on each exchange it publishes to, whatever type the topology gives the
+        # exchange: a service must be refused each key it does not declare (RabbitMQ enforces keys by topic
+        # permissions, on topic exchanges only, so a direct exchange lets any writer publish any key).
+        catalog_keys = {
+            self.topology.exchange_for(exchange): sorted({key for spec in self.catalog for key in (
+                *getattr(spec.publishes, exchange), *getattr(spec.consumes, exchange))})
+            for exchange in EXCHANGES}
         for spec in self.catalog:
             if not spec.uses_messaging:
                 continue
@@ -624,9 +631,12 @@ class Rehearsal:
                 probes.append((f"write {_display(exchange)}", "write", exchange, allowed, _publish(exchange, key)))
             # Every service, publisher or not: non-publishers are refused by their write permission
             # already, publishers by their topic permission (the routing keys they declared).
-            for exchange in sorted(topic_exchanges):
+            for exchange, keys in catalog_keys.items():
                 probes.append((f"write an undeclared key to {exchange}", "write an undeclared key to", exchange,
                                False, _publish(exchange, PROBE_KEY)))
+                for key in keys:  # the keys of the other services too: e.g. gateway injecting inference.request
+                    probes.append((f"write '{key}' to {exchange}", f"write '{key}' to", exchange,
+                                   key in publishes.get(exchange, []), _publish(exchange, key)))
             probes.append(("declare a queue", "declare the queue", probe_name, False, _declare_queue(probe_name)))
             probes.append(("declare an exchange", "declare the exchange", probe_name, False,
                            _declare_exchange(probe_name)))

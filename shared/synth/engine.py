@@ -439,6 +439,7 @@ class _Recorded:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     delete_before_replace: bool = False
+    aliases: list[str] = field(default_factory=list)
     location: dict[str, Any] | None = None
     lookup_inputs: list[str] = field(default_factory=list)
 
@@ -455,6 +456,8 @@ class _Recorded:
             document["custom_timeouts"] = self.custom_timeouts
         if self.delete_before_replace:  # only where a program set it (ResourceOptions.delete_before_replace)
             document["delete_before_replace"] = True
+        if self.aliases:  # only where a program set them (ResourceOptions.aliases): the URNs it answered to before
+            document["aliases"] = self.aliases
         if self.location is not None:  # --program runs: where the program created the resource
             document["location"] = self.location
         if self.lookup_inputs:  # --program runs: inputs carrying a value a data source returned
@@ -507,6 +510,19 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 return {"path": uri, "line": int(frame.pc.line)}
         return None
 
+    def _alias_urns(self, request: Any) -> list[str]:
+        """The URNs of ``request``'s aliases, as the engine resolves them (an alias spec leaves out what stays the same:
+        name, type, parent), so the plan diff matches a resource to its former URN."""
+        urns = set(request.aliasURNs)
+        for alias in request.aliases:
+            if alias.urn:
+                urns.add(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            urns.add(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+        return sorted(urns)
+
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
@@ -529,6 +545,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                                    for key, value in sorted(request.propertyDependencies.items()) if value.urns},
             custom_timeouts=_custom_timeouts(request),
             delete_before_replace=bool(request.deleteBeforeReplace),
+            aliases=self._alias_urns(request),
             location=self._location(request) if self.sites is not None else None,
             lookup_inputs=sorted(key for key, value in inputs.items()
                                  if any_string(value, self.lookup_strings.__contains__))

@@ -210,14 +210,21 @@ def test_one_vhost_per_env_and_everything_lives_in_it(env: str) -> None:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_exchanges_are_durable_direct_for_requests_topic_for_events_plus_a_dead_letter_exchange(env: str) -> None:
+def test_exchanges_are_durable_topic_for_requests_and_events_plus_a_dead_letter_exchange(env: str) -> None:
     document = messaging(env)
     outputs = document["outputs"]
     exchanges = {e["inputs"]["name"]: e["inputs"]["settings"] for e in of_type(document, EXCHANGE)}
+    # Both exchanges services publish to are topic exchanges: RabbitMQ checks topic permissions on no other type.
     assert {name: s["type"] for name, s in exchanges.items()} == {
-        outputs["requests_exchange"]: "direct", outputs["events_exchange"]: "topic",
+        outputs["requests_exchange"]: "topic", outputs["events_exchange"]: "topic",
         outputs["dead_letter_exchange"]: "direct"}
     assert all(s["durable"] is True and s["autoDelete"] is False for s in exchanges.values())
+    # A replaced exchange keeps its name: RabbitMQ refuses a second exchange of that name with another type, so the
+    # old one goes first (and its bindings, which name it as their source, are replaced with it).
+    assert all(e.get("delete_before_replace") is True for e in of_type(document, EXCHANGE))
+    urns = {e["inputs"]["name"]: e["urn"] for e in of_type(document, EXCHANGE)}
+    for binding in of_type(document, BINDING):
+        assert binding["property_dependencies"]["source"] == [urns[binding["inputs"]["source"]]], binding["name"]
 
 
 def policies_by_name(document: dict[str, Any], type_: str = POLICY) -> dict[str, dict[str, Any]]:
@@ -447,17 +454,33 @@ def test_permissions_grant_each_service_only_its_own_objects(env: str) -> None:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_topic_permissions_restrict_event_publishers_to_their_declared_routing_keys(env: str) -> None:
+def test_topic_permissions_restrict_every_publisher_to_its_declared_routing_keys_on_each_exchange(env: str) -> None:
     document = messaging(env)
-    events = document["outputs"]["events_exchange"]
-    topic = {p["inputs"]["user"]: p["inputs"]["permissions"] for p in of_type(document, TOPIC_PERMISSIONS)}
-    publishers = [spec for spec in load_catalog() if spec.publishes.events]
+    outputs = document["outputs"]
+    resources = of_type(document, TOPIC_PERMISSIONS)
+    topic = {p["inputs"]["user"]: p["inputs"]["permissions"] for p in resources}
+    # One resource per user: the provider's delete and update clear all of the user's topic permissions in the vhost.
+    assert len(topic) == len(resources)
+    catalog = load_catalog()
+    publishers = [spec for spec in catalog if spec.publishes]
     assert set(topic) == {f"ml-{env}-{spec.name}" for spec in publishers}
-    all_keys = {key for spec in load_catalog() for key in (*spec.publishes.events, *spec.consumes.events)}
     for spec in publishers:
-        (entry,) = topic[f"ml-{env}-{spec.name}"]
-        assert entry["exchange"] == events and entry["read"] == NOTHING
-        assert {k for k in all_keys if re.search(entry["write"], k)} == set(spec.publishes.events)
+        entries = {entry["exchange"]: entry for entry in topic[f"ml-{env}-{spec.name}"]}
+        assert set(entries) == {outputs[f"{exchange}_exchange"] for exchange, _ in spec.publishes.items()}
+        for exchange in ("requests", "events"):
+            entry = entries.get(outputs[f"{exchange}_exchange"])
+            if entry is None:
+                continue
+            assert entry["read"] == NOTHING
+            all_keys = {key for other in catalog
+                        for key in (*getattr(other.publishes, exchange), *getattr(other.consumes, exchange))}
+            assert {k for k in all_keys if re.search(entry["write"], k)} == set(getattr(spec.publishes, exchange))
+            assert entry["write"].startswith("^(") and entry["write"].endswith(")$")
+    gateway = {entry["exchange"]: entry["write"] for entry in topic[f"ml-{env}-gateway"]}
+    # The audit's case: gateway may publish preprocess and training requests, never inference's.
+    assert gateway == {outputs["requests_exchange"]: r"^(preprocess\.request|training\.request)$"}
+    preprocess = {entry["exchange"]: entry["write"] for entry in topic[f"ml-{env}-preprocess"]}
+    assert not re.search(preprocess[outputs["requests_exchange"]], "training.request")
 
 
 def test_exact_names_is_an_anchored_alternation_of_literal_names() -> None:

@@ -185,6 +185,60 @@ def test_unknown_durability_is_not_applicable(policy_findings, policy_not_applic
     assert any(na["rule"] == "rabbitmq-queue-durable" for na in policy_not_applicable([queue]))
 
 
+# -- rabbitmq-publish-keys-enforced (stack rule) ------------------------------------------------------
+
+RULE_KEYS = "rabbitmq-publish-keys-enforced"
+
+
+def exchange(name: str, kind: str, vhost: str = "ml-dev") -> dict[str, Any]:
+    return res(EXCHANGE, name.replace(".", "-"), {"name": name, "vhost": vhost,
+                                                  "settings": {"type": kind, "durable": True, "autoDelete": False}})
+
+
+def writer(user: str = "ml-dev-gateway", write: str = "^(ml\\.requests)$", vhost: str = "ml-dev") -> dict[str, Any]:
+    return res(PERMISSIONS, f"permissions-{user}", {"user": user, "vhost": vhost, "permissions": {
+        "configure": "^$", "write": write, "read": "^$"}})
+
+
+def topic_grant(user: str = "ml-dev-gateway", exchange: str = "ml.requests",
+                write: str = "^(preprocess\\.request|training\\.request)$") -> dict[str, Any]:
+    return res(TOPIC_PERMISSIONS, f"topic-permissions-{user}", {"user": user, "vhost": "ml-dev", "permissions": [
+        {"exchange": exchange, "write": write, "read": "^$"}]})
+
+
+def test_a_writer_of_a_topic_exchange_with_its_own_topic_permission_passes(policy_findings):
+    findings = policy_findings([exchange("ml.requests", "topic"), exchange("ml.dead-letter", "direct"), writer(),
+                                topic_grant()])
+    assert RULE_KEYS not in rule_ids(findings)
+
+
+def test_a_writer_of_a_direct_exchange_is_reported_mandatory(policy_findings):
+    """The audit's finding: ml.requests direct, so gateway could publish inference.request."""
+    [finding] = of_rule(policy_findings([exchange("ml.requests", "direct"), writer(), topic_grant()]), RULE_KEYS)
+    assert finding["enforcement"] == "mandatory"
+    assert finding["urn"].endswith("::permissions-ml-dev-gateway")
+    assert "'ml.requests'" in finding["message"] and "direct exchange" in finding["message"]
+    assert "topic exchanges only" in finding["message"]
+
+
+def test_a_writer_of_a_topic_exchange_without_a_topic_permission_on_it_is_reported(policy_findings):
+    other = topic_grant(exchange="ml.events", write="^(data\\.preprocessed)$")
+    [finding] = of_rule(policy_findings([exchange("ml.requests", "topic"), writer(), other]), RULE_KEYS)
+    assert "no topic permission" in finding["message"] and "rabbitmq.TopicPermissions(" in finding["message"]
+
+
+def test_exchanges_the_user_may_not_write_or_of_another_vhost_are_not_judged(policy_findings):
+    findings = policy_findings([exchange("ml.requests", "direct", vhost="other"), exchange("ml.dead-letter", "direct"),
+                                writer(), writer("ml-dev-metrics", write="^$")])
+    assert RULE_KEYS not in rule_ids(findings)
+
+
+def test_an_unknown_exchange_type_is_not_applicable(policy_findings, policy_not_applicable):
+    resources = [exchange("ml.requests", UNKNOWN_STRING), writer(), topic_grant()]
+    assert RULE_KEYS not in rule_ids(policy_findings(resources))
+    assert any(na["rule"] == RULE_KEYS and "settings.type" in na["reason"] for na in policy_not_applicable(resources))
+
+
 # -- rabbitmq-queue-dead-letter (stack rule) --------------------------------------------------------------
 
 

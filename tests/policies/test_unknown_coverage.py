@@ -68,6 +68,7 @@ NAMED: dict[str, Callable[..., Any]] = {
     "rabbitmq-least-privilege": test_rabbitmq_rules.test_unknown_permission_is_not_applicable,
     "rabbitmq-no-admin-users": test_rabbitmq_rules.test_unknown_tags_are_not_applicable,
     "rabbitmq-policy-keys-supported": test_rabbitmq_policy_keys.test_an_unknown_value_is_not_applicable,
+    "rabbitmq-publish-keys-enforced": test_rabbitmq_rules.test_an_unknown_exchange_type_is_not_applicable,
     "rabbitmq-queue-durable": test_rabbitmq_rules.test_unknown_durability_is_not_applicable,
     "rabbitmq-queue-quorum": test_rabbitmq_rules.test_unknown_queue_arguments_are_not_applicable,
     "rabbitmq-queue-settings-by-policy":

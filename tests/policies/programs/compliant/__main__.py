@@ -187,5 +187,11 @@ rabbitmq.Permissions(
     permissions=rabbitmq.PermissionsPermissionsArgs(
         configure="^$", write="^ml\\.requests$", read="^inference\\.work$"),
     opts=ropts)
+# The routing keys it may publish on the exchange it writes (RabbitMQ checks them on topic exchanges only).
+rabbitmq.TopicPermissions(
+    "inference-topics", user=user.name, vhost=vhost.name,
+    permissions=[rabbitmq.TopicPermissionsPermissionArgs(exchange=exchange.name, write="^(inference\\.request)$",
+                                                         read="^$")],
+    opts=ropts)
 
 pulumi.export("repository_url", repo.repository_url)
