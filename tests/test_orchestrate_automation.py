@@ -306,17 +306,20 @@ def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """messaging's preview and up pass --run-program (CLI 3.169); with an older CLI the run deployed network,
     discovery, broker and mesh and then failed on messaging with "unknown flag". A CLI that takes the flag
-    but is older than 3.191 is refused too: its ``up`` ignored it (until 3.172), panicked on the objects a
+    but is older than 3.206 is refused too: its ``up`` ignored it (until 3.172), panicked on the objects a
     replaced broker no longer holds (until 3.186/3.187) or crashed with "concurrent map writes" in the parallel
-    program-based refresh (until 3.191: pulumi/pulumi #20337, reported on 3.187 and 3.189; CLI changelog)."""
-    for old in ("v3.160.0", "v3.171.0", "v3.186.0", "v3.187.0", "v3.190.0"):
+    program-based refresh (until 3.191: pulumi/pulumi #20337, reported on 3.187 and 3.189; CLI changelog);
+    messaging's ``destroy --run-program`` deleted a provider whose resource failed to delete, an integrity error
+    (until 3.204), and a program-based refresh hung on an object pending replacement (until 3.205) or ``up``
+    created its replacement twice (until 3.206)."""
+    for old in ("v3.160.0", "v3.171.0", "v3.186.0", "v3.187.0", "v3.190.0", "v3.191.0", "v3.203.0", "v3.205.9"):
         monkeypatch.setenv("FAKE_PULUMI_VERSION", old)
         code, _ = run(["up", "dev", "--yes", "--local-state"], tmp_path)
         assert code == 2, old
         err = capsys.readouterr().err
-        assert old.lstrip("v") in err and "3.191.0" in err and INSTALL_URL in err
+        assert old.lstrip("v") in err and "3.206.0" in err and INSTALL_URL in err
         assert not fake_cli.operations("up") and not fake_cli.operations("preview")
-    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.191.0")
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.206.0")
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
 

@@ -70,13 +70,22 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
     return path
 
 
-MIN_CLI_VERSION = (3, 191, 0)
+MIN_CLI_VERSION = (3, 206, 0)
 """The oldest ``pulumi`` CLI a run works with: messaging's ``up --refresh --run-program`` after a broker
 replacement (CLI changelog: the flag came to preview/up in 3.169, but ``up`` ignored it until 3.172 "Fix
 `up --refresh --run-program` to use the new program based refresh logic", and the engine panicked on a
 refreshed resource found deleted until 3.186 and with dependent resources until 3.187; the program-based refresh
 wrote the step generator's refresh maps from parallel goroutines, ``fatal error: concurrent map writes``, until 3.191:
-pulumi/pulumi #20337, reported on 3.187 and 3.189 for ``preview --refresh --run-program``) and
+pulumi/pulumi #20337, reported on 3.187 and 3.189 for ``preview --refresh --run-program``), messaging's
+``destroy --run-program`` (3.204 "Fix a potential snapshot integrity error when a resources dependency fails to be
+destroyed": the program registers every provider again, and when a delete failed the engine still deleted that
+resource's explicit provider, pkg/resource/deploy/deployment_executor.go; every messaging resource has one), a
+program-based refresh of a resource left pending replacement by a failed delete-before-replace (a queue's name is
+set by the program, so the bridged provider deletes it before creating it again): it hung for good until 3.205
+("Fix an issue where `refresh --run-program` could potentially run forever": RefreshStep.Apply never resolved its
+completion source) and ``up --refresh --run-program`` then created the replacement beside the one pending until
+3.206 ("Fix duplicate resource snapshot integrity issue ... when a resource `PendingReplacement` exists in the
+snapshot") and
 ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
 
 
@@ -332,8 +341,9 @@ def _target_options(operation: Operation) -> dict[str, Any]:
 #: by hand), and costs one management-API read per object. ``run_program``: the refresh then uses the
 #: provider the program builds now (the new broker's endpoint); the default reads through the provider
 #: stored in the state, whose endpoint is the deleted broker's and no longer answers (``--run-program``
-#: on preview/up: Pulumi CLI 3.169; ``up`` honours it from 3.172, survives deleted objects from 3.187 and
-#: refreshes in parallel without crashing from 3.191, see :data:`MIN_CLI_VERSION`).
+#: on preview/up: Pulumi CLI 3.169; ``up`` honours it from 3.172, survives deleted objects from 3.187,
+#: refreshes in parallel without crashing from 3.191 and objects pending replacement from 3.206, see
+#: :data:`MIN_CLI_VERSION`).
 #: The preview before the up refreshes the same way, so a replacement that drift would cause is gated too.
 REFRESHED_LAYERS = frozenset({"messaging"})
 
