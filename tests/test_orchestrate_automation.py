@@ -832,6 +832,31 @@ def test_an_emptied_messaging_stack_is_destroyed_or_refreshed_again_without_its_
     assert "--run-program=true" not in call["args"]
 
 
+@pytest.mark.parametrize("argv", [
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+    ["refresh", "dev", "--yes", "--local-state"],
+])
+def test_an_emptied_messaging_stack_is_not_refused_for_the_reach_of_a_deleted_broker(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """A first destroy emptied messaging, deleted the broker, then failed before the broker's stack was emptied (a
+    security group still in use by the broker's lingering network interfaces): the broker's stack still names the
+    deleted broker's management endpoint, which answers no more. messaging's stack holds nothing, so its refresh or
+    destroy calls no RabbitMQ provider: the second destroy must not stop (exit 2, nothing run) on the reach of that
+    endpoint. While messaging holds resources, the probe still refuses the run."""
+    fake_cli.create_stacks("dev")
+    closed = "https://127.0.0.1:1"  # nothing listens on port 1: the connection is refused, like a deleted host's
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps({"management_endpoint": closed}))
+    code, output = run(argv, tmp_path)
+    assert code == 0, output
+    assert "messaging" in {call["layer"] for call in fake_cli.operations(argv[0])}
+    assert "reach messaging: not probed, its stack holds no resources" in output
+
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(MESSAGING_STATE))
+    code, output = run(argv, tmp_path)
+    assert code == 2, output
+
+
 @pytest.mark.parametrize("argv, message", [
     (["up", "dev", "--yes", "--allow-replace", "broker"], "not a Pulumi URN"),
     (["up", "dev", "--yes", "--allow-replace", BROKER_URN.replace(":dev::", ":prod::")], "names stack 'prod'"),

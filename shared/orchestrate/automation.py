@@ -396,7 +396,7 @@ class AutomationRunner:
         self._policy_configs: list[str] = []
         self._checked_clis: set[str] = set()
         #: (env, layer) -> whether the stack's state holds resources (:func:`holds_resources`), from the identity
-        #: check's `stack export` in :meth:`prepare`
+        #: check's `stack export` in :meth:`prepare` (False: no stack)
         self._holds: dict[tuple[str, str], bool] = {}
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
@@ -555,6 +555,7 @@ class AutomationRunner:
             try:
                 deployment = export_as_stored(self._pulumi_cli(), name, self._work_dir(layer), self._env_vars)
             except auto.StackNotFoundError:
+                self._holds[(env.name, layer)] = False
                 return None
             self._holds[(env.name, layer)] = holds_resources(deployment)
             return deployed_from_state(deployment, layer, env, name)
@@ -565,6 +566,11 @@ class AutomationRunner:
                 f"the state of stack {name} {kind} ({why}), so whether {env_path(env.name)} still names the region "
                 f"and account it was deployed with cannot be checked; nothing was run. Check that the backend answers "
                 f"(`pulumi stack export --stack {name}` in stacks/{layer}) and run again.") from None
+
+    def holds_resources(self, layer: str, env: EnvConfig) -> bool | None:
+        """Whether ``layer``'s stack held resources when :meth:`prepare` read it (False: none, or no stack); None
+        when it was not read."""
+        return self._holds.get((env.name, layer))
 
     def _pulumi_cli(self) -> auto.PulumiCommand:
         """One ``pulumi`` for the runner's own reads (its creation runs ``pulumi version`` once), where each

@@ -192,7 +192,8 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_outputs(layer, env) is not None)
-        reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)
+        reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
+                           holds=getattr(runner, "holds_resources", None))
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "
