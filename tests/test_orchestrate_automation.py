@@ -857,6 +857,33 @@ def test_an_emptied_messaging_stack_is_not_refused_for_the_reach_of_a_deleted_br
     assert code == 2, output
 
 
+@pytest.mark.parametrize("argv", [
+    ["refresh", "dev", "--yes", "--local-state"],
+    ["refresh", "dev", "--preview-only"],
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+])
+def test_messaging_holding_resources_on_a_destroyed_broker_stack_stops_before_its_program_runs(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """The broker's stack was emptied (`destroy --layers broker --exact`, or by hand) while messaging's still holds
+    its objects. messaging's refresh and destroy run its program, whose StackReference then finds none of the
+    broker's outputs, and the provider its state records calls the deleted broker: neither way can act. The run
+    says so and what to do, without a program error dressed as a protect hint, and runs nothing of messaging."""
+    fake_cli.create_stacks("dev")
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(MESSAGING_STATE))
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").unlink()  # emptied: no outputs, no resources
+    code, output = run(argv, tmp_path)
+    assert code == 1, output
+    assert not [call for call in fake_cli.calls() if call["event"] == "call" and call["layer"] == "messaging"
+                and call["args"][:1] in (["refresh"], ["destroy"])]
+    assert f"stack of {ENDPOINT_LAYER} (organization/{ENDPOINT_LAYER}/dev) holds none" in output, output
+    assert f"`nox -s up -- dev --layers {ENDPOINT_LAYER},messaging`" in output
+    assert "unprotect" not in output
+    if argv[0] == "destroy":  # what messaging reads stays: nothing else was destroyed
+        assert not [call for call in fake_cli.operations("destroy") if "--preview-only" not in call["args"]
+                    and call["layer"] in LAYER_UPSTREAMS["messaging"]]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["up", "dev", "--yes", "--allow-replace", "broker"], "not a Pulumi URN"),
     (["up", "dev", "--yes", "--allow-replace", BROKER_URN.replace(":dev::", ":prod::")], "names stack 'prod'"),

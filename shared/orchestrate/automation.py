@@ -40,6 +40,7 @@ from shared.errors import ConfigError, PlatformError, UsageError
 from shared.orchestrate.identity import Deployed, IdentityError, UnreadableState, check_identity, deployed_from_state
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
+from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail
 from shared.policy_catalog import PACKS
@@ -376,6 +377,19 @@ def _program_options(layer: str, holds: bool = True) -> dict[str, Any]:
     return {"run_program": True} if layer in REFRESHED_LAYERS and holds else {}
 
 
+def emptied_upstreams_refusal(layer: str, env: EnvConfig, emptied: Sequence[str], operation: Operation) -> str:
+    """Why a :data:`REFRESHED_LAYERS` layer that still holds resources is not refreshed or destroyed when stacks its
+    program reads were emptied first (``destroy --layers broker --exact``, or by hand)."""
+    stacks = ", ".join(f"{up} ({stack_reference_name(env.pulumi_org, up, env.name)})" for up in emptied)
+    done = "refreshed" if operation.action is Action.REFRESH else "deleted"
+    return (f"nothing of {layer} was {done}: its stack still holds resources, but the stack of {stacks} holds none "
+            f"(destroyed before {layer}). {layer}'s {operation.label} runs its program, which reads those stacks' "
+            f"outputs, and the provider its state records calls the deleted broker, so neither can act. Deploy them "
+            f"again and {layer} with them: `nox -s up -- {env.name} --layers {','.join([*emptied, layer])}` (its "
+            f"refresh drops the objects the deleted broker took with it and creates them on the new one), then run "
+            f"the {operation.label} again")
+
+
 class AutomationRunner:
     """Runs layers with ``pulumi.automation``; every check that can fail happens in :meth:`prepare`."""
 
@@ -521,6 +535,9 @@ class AutomationRunner:
             return LayerResult(layer, Status.FAILED,
                                detail=f"no stack {name!r} yet: run `nox -s up -- {env.name}` first")
         program = _program_options(layer, self._holds.get((env.name, layer), True))
+        emptied = self._emptied_upstreams(layer, env) if program else []
+        if emptied:
+            return LayerResult(layer, Status.FAILED, detail=emptied_upstreams_refusal(layer, env, emptied, operation))
         if action is Action.REFRESH:
             if operation.preview_only:
                 changes = stack.preview_refresh(**streams, **program).change_summary
@@ -543,6 +560,19 @@ class AutomationRunner:
                     "the stack selected in that folder, and a non-interactive run has none)"))
             changes = stack.destroy(**streams, **program).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
+
+    def _emptied_upstreams(self, layer: str, env: EnvConfig) -> list[str]:
+        """The layer whose stack names ``layer``'s management endpoint (the broker's), when that stack has no outputs
+        (destroyed, or never deployed): the program's StackReference would fail it (``require_output``) before it
+        could refresh or delete anything, and the provider the state records calls the deleted broker."""
+        source = endpoint_layer(layer)
+        if source == layer:
+            return []
+        try:
+            outputs = self.stack_outputs(source, env)
+        except auto.CommandError:
+            return []  # unreadable here: the layer's own run reports what the CLI says
+        return [] if outputs else [source]
 
     def deployed_identity(self, layer: str, env: EnvConfig) -> Deployed | None:
         """The region and account ``layer``'s stack was deployed with (its AWS provider in the state), None when
