@@ -884,6 +884,31 @@ def test_messaging_holding_resources_on_a_destroyed_broker_stack_stops_before_it
                     and call["layer"] in LAYER_UPSTREAMS["messaging"]]
 
 
+def test_an_exact_destroy_of_a_layer_that_deployed_layers_read_is_refused_before_anything_runs(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`destroy --layers broker --exact` deleted the broker under a deployed messaging (and compute): messaging's
+    program then finds no broker outputs and its stored provider calls the deleted broker, so messaging could be
+    neither refreshed, updated nor destroyed any more. Refused (exit 2, nothing run) while a reader is deployed;
+    allowed once the readers are gone, and as a preview (which deletes nothing)."""
+    fake_cli.create_stacks("dev")
+    for reader in ("messaging", "compute"):
+        (fake_cli.state / f"{reader}.dev.outputs.json").write_text(json.dumps({"vhost": "ml"}))
+    code, _ = run(["destroy", "dev", "--layers", "broker", "--exact", "--yes", "--local-state"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert "messaging, compute" in error and "--exact" in error and "nothing was run" in error
+    assert not fake_cli.operations("destroy")
+
+    code, output = run(["destroy", "dev", "--layers", "broker", "--exact", "--preview-only"], tmp_path)
+    assert code == 0, output
+    for reader in ("messaging", "compute"):
+        (fake_cli.state / f"{reader}.dev.outputs.json").unlink()
+    code, output = run(["destroy", "dev", "--layers", "broker", "--exact", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
+    assert {call["layer"] for call in fake_cli.operations("destroy") if "--preview-only" not in call["args"]} == \
+        {"broker"}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["up", "dev", "--yes", "--allow-replace", "broker"], "not a Pulumi URN"),
     (["up", "dev", "--yes", "--allow-replace", BROKER_URN.replace(":dev::", ":prod::")], "names stack 'prod'"),
