@@ -884,6 +884,33 @@ def test_messaging_holding_resources_on_a_destroyed_broker_stack_stops_before_it
                     and call["layer"] in LAYER_UPSTREAMS["messaging"]]
 
 
+@pytest.mark.parametrize("argv", [
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+])
+def test_messaging_resources_protected_in_the_state_stop_its_destroy_whatever_the_env_file_says_now(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """`destroy --run-program` deletes each resource as the program registers it now, its ``protect`` included
+    (the engine's destroy mode same-steps the program's new state and DeleteStep checks that one): an env file
+    whose protect_stateful was turned off (not yet deployed, or edited locally) would delete messaging's queues,
+    vhost, secrets and key although the state protects them, where every other layer's destroy is refused. The
+    state's protect stops messaging's destroy before anything of it is deleted, naming the command that releases
+    one."""
+    fake_cli.create_stacks("dev")
+    state = json.loads(json.dumps(MESSAGING_STATE))
+    vhost = state["deployment"]["resources"][-1]
+    vhost["protect"] = True
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(state))
+    code, output = run(argv, tmp_path)
+    assert code == 1, output
+    assert not [call for call in fake_cli.operations("destroy") if call["layer"] == "messaging"
+                and "--preview-only" not in call["args"]]
+    assert f"`pulumi state unprotect --stack organization/messaging/dev '{vhost['urn']}'`" in output.replace("\n", "")
+    # what messaging reads stays
+    assert not [call for call in fake_cli.operations("destroy") if "--preview-only" not in call["args"]
+                and call["layer"] in LAYER_UPSTREAMS["messaging"]]
+
+
 def test_an_exact_destroy_of_a_layer_that_deployed_layers_read_is_refused_before_anything_runs(
         fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`destroy --layers broker --exact` deleted the broker under a deployed messaging (and compute): messaging's

@@ -361,6 +361,13 @@ def holds_resources(deployment: Mapping[str, Any] | None) -> bool:
                and not str(resource.get("type", "")).startswith("pulumi:providers:") for resource in resources)
 
 
+def protected_urns(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The URNs an exported ``deployment`` marks ``protect`` (what a destroy through the state's protect refuses)."""
+    resources = (deployment or {}).get("resources") or []
+    return [str(resource.get("urn")) for resource in resources
+            if isinstance(resource, Mapping) and resource.get("protect") is True]
+
+
 def _program_options(layer: str, holds: bool = True) -> dict[str, Any]:
     """``refresh`` and ``destroy`` (and their previews) of a :data:`REFRESHED_LAYERS` layer run its program too,
     while its stack ``holds`` resources.
@@ -412,6 +419,8 @@ class AutomationRunner:
         #: (env, layer) -> whether the stack's state holds resources (:func:`holds_resources`), from the identity
         #: check's `stack export` in :meth:`prepare` (False: no stack)
         self._holds: dict[tuple[str, str], bool] = {}
+        #: (env, layer) -> the URNs its state marks protect, from the same export
+        self._protected: dict[tuple[str, str], list[str]] = {}
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
 
@@ -543,6 +552,17 @@ class AutomationRunner:
                 changes = stack.preview_refresh(**streams, **program).change_summary
             else:
                 changes = stack.refresh(**streams, **program).summary.resource_changes
+        elif program and self._protected.get((env.name, layer)):
+            # With --run-program the engine deletes each resource as the program registers it now, protect included
+            # (destroy mode same-steps the program's new state, whose protect DeleteStep.Apply checks): an env file
+            # whose protect_stateful was turned off but never deployed would delete what the state still protects.
+            # Every other layer's destroy goes by the state's protect, so this one does too.
+            urns = self._protected[(env.name, layer)]
+            more = f", and {len(urns) - 5} more (`pulumi stack export --stack {name}`)" if len(urns) > 5 else ""
+            return LayerResult(layer, Status.FAILED, detail=(
+                f"nothing of {layer} was deleted: its state marks {len(urns)} resource(s) protect: "
+                + ", ".join(f"`pulumi state unprotect --stack {name} '{urn}'`" for urn in urns[:5])
+                + f"{more}, run in stacks/{layer}, releases each one that is really meant to go"))
         elif operation.preview_only:
             changes = stack.preview_destroy(**streams, **program).change_summary
         else:
@@ -588,6 +608,7 @@ class AutomationRunner:
                 self._holds[(env.name, layer)] = False
                 return None
             self._holds[(env.name, layer)] = holds_resources(deployment)
+            self._protected[(env.name, layer)] = protected_urns(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
             why = failure_detail(error) if isinstance(error, auto.CommandError) else str(error) or repr(error)
