@@ -117,6 +117,7 @@ def test_the_migrate_hint_keeps_the_envs_kms_secrets_provider(edit_env) -> None:
 
     assert "--secrets-provider" not in stackless_refusal(load_env("dev"), "organization/network/dev", ["vpc-1"])
     kms = "awskms://alias/pulumi-state?region=eu-west-1"
-    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-state/platform", "secrets_provider": kms}))
+    state = {"backend_url": "s3://acme-state/platform", "secrets_provider": kms}
+    edit_env("dev", lambda data: data.update(state=state))
     refusal = stackless_refusal(load_env("dev"), "organization/network/dev", ["vpc-1"])
     assert f"--target <new org>/<layer>/<env> --secrets-provider '{kms}'`" in refusal
