@@ -323,17 +323,20 @@ def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """messaging's preview and up pass --run-program (CLI 3.169); with an older CLI the run deployed network,
     discovery, broker and mesh and then failed on messaging with "unknown flag". A CLI that takes the flag
-    but is older than 3.191 is refused too: its ``up`` ignored it (until 3.172), panicked on the objects a
+    but is older than 3.206 is refused too: its ``up`` ignored it (until 3.172), panicked on the objects a
     replaced broker no longer holds (until 3.186/3.187) or crashed with "concurrent map writes" in the parallel
-    program-based refresh (until 3.191: pulumi/pulumi #20337, reported on 3.187 and 3.189; CLI changelog)."""
-    for old in ("v3.160.0", "v3.171.0", "v3.186.0", "v3.187.0", "v3.190.0"):
+    program-based refresh (until 3.191: pulumi/pulumi #20337, reported on 3.187 and 3.189; CLI changelog);
+    messaging's ``destroy --run-program`` deleted a provider whose resource failed to delete, an integrity error
+    (until 3.204), and a program-based refresh hung on an object pending replacement (until 3.205) or ``up``
+    created its replacement twice (until 3.206)."""
+    for old in ("v3.160.0", "v3.171.0", "v3.186.0", "v3.187.0", "v3.190.0", "v3.191.0", "v3.203.0", "v3.205.9"):
         monkeypatch.setenv("FAKE_PULUMI_VERSION", old)
         code, _ = run(["up", "dev", "--yes", "--local-state"], tmp_path)
         assert code == 2, old
         err = capsys.readouterr().err
-        assert old.lstrip("v") in err and "3.191.0" in err and INSTALL_URL in err
+        assert old.lstrip("v") in err and "3.206.0" in err and INSTALL_URL in err
         assert not fake_cli.operations("up") and not fake_cli.operations("preview")
-    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.191.0")
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.206.0")
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
 
@@ -844,6 +847,110 @@ def test_an_emptied_messaging_stack_is_destroyed_or_refreshed_again_without_its_
     assert code == 0, output
     (call,) = [call for call in fake_cli.operations(argv[0]) if call["layer"] == "messaging"][-1:]
     assert "--run-program=true" not in call["args"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+    ["refresh", "dev", "--yes", "--local-state"],
+])
+def test_an_emptied_messaging_stack_is_not_refused_for_the_reach_of_a_deleted_broker(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """A first destroy emptied messaging, deleted the broker, then failed before the broker's stack was emptied (a
+    security group still in use by the broker's lingering network interfaces): the broker's stack still names the
+    deleted broker's management endpoint, which answers no more. messaging's stack holds nothing, so its refresh or
+    destroy calls no RabbitMQ provider: the second destroy must not stop (exit 2, nothing run) on the reach of that
+    endpoint. While messaging holds resources, the probe still refuses the run."""
+    fake_cli.create_stacks("dev")
+    closed = "https://127.0.0.1:1"  # nothing listens on port 1: the connection is refused, like a deleted host's
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps({"management_endpoint": closed}))
+    code, output = run(argv, tmp_path)
+    assert code == 0, output
+    assert "messaging" in {call["layer"] for call in fake_cli.operations(argv[0])}
+    assert "reach messaging: not probed, its stack holds no resources" in output
+
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(MESSAGING_STATE))
+    code, output = run(argv, tmp_path)
+    assert code == 2, output
+
+
+@pytest.mark.parametrize("argv", [
+    ["refresh", "dev", "--yes", "--local-state"],
+    ["refresh", "dev", "--preview-only"],
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+])
+def test_messaging_holding_resources_on_a_destroyed_broker_stack_stops_before_its_program_runs(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """The broker's stack was emptied (`destroy --layers broker --exact`, or by hand) while messaging's still holds
+    its objects. messaging's refresh and destroy run its program, whose StackReference then finds none of the
+    broker's outputs, and the provider its state records calls the deleted broker: neither way can act. The run
+    says so and what to do, without a program error dressed as a protect hint, and runs nothing of messaging."""
+    fake_cli.create_stacks("dev")
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(MESSAGING_STATE))
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").unlink()  # emptied: no outputs, no resources
+    code, output = run(argv, tmp_path)
+    assert code == 1, output
+    assert not [call for call in fake_cli.calls() if call["event"] == "call" and call["layer"] == "messaging"
+                and call["args"][:1] in (["refresh"], ["destroy"])]
+    assert f"stack of {ENDPOINT_LAYER} (organization/{ENDPOINT_LAYER}/dev) holds none" in output, output
+    assert f"`nox -s up -- dev --layers {ENDPOINT_LAYER},messaging`" in output
+    assert "unprotect" not in output
+    if argv[0] == "destroy":  # what messaging reads stays: nothing else was destroyed
+        assert not [call for call in fake_cli.operations("destroy") if "--preview-only" not in call["args"]
+                    and call["layer"] in LAYER_UPSTREAMS["messaging"]]
+
+
+@pytest.mark.parametrize("argv", [
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+])
+def test_messaging_resources_protected_in_the_state_stop_its_destroy_whatever_the_env_file_says_now(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """`destroy --run-program` deletes each resource as the program registers it now, its ``protect`` included
+    (the engine's destroy mode same-steps the program's new state and DeleteStep checks that one): an env file
+    whose protect_stateful was turned off (not yet deployed, or edited locally) would delete messaging's queues,
+    vhost, secrets and key although the state protects them, where every other layer's destroy is refused. The
+    state's protect stops messaging's destroy before anything of it is deleted, naming the command that releases
+    one."""
+    fake_cli.create_stacks("dev")
+    state = json.loads(json.dumps(MESSAGING_STATE))
+    vhost = state["deployment"]["resources"][-1]
+    vhost["protect"] = True
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps(state))
+    code, output = run(argv, tmp_path)
+    assert code == 1, output
+    assert not [call for call in fake_cli.operations("destroy") if call["layer"] == "messaging"
+                and "--preview-only" not in call["args"]]
+    assert f"`pulumi state unprotect --stack organization/messaging/dev '{vhost['urn']}'`" in output.replace("\n", "")
+    # what messaging reads stays
+    assert not [call for call in fake_cli.operations("destroy") if "--preview-only" not in call["args"]
+                and call["layer"] in LAYER_UPSTREAMS["messaging"]]
+
+
+def test_an_exact_destroy_of_a_layer_that_deployed_layers_read_is_refused_before_anything_runs(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`destroy --layers broker --exact` deleted the broker under a deployed messaging (and compute): messaging's
+    program then finds no broker outputs and its stored provider calls the deleted broker, so messaging could be
+    neither refreshed, updated nor destroyed any more. Refused (exit 2, nothing run) while a reader is deployed;
+    allowed once the readers are gone, and as a preview (which deletes nothing)."""
+    fake_cli.create_stacks("dev")
+    for reader in ("messaging", "compute"):
+        (fake_cli.state / f"{reader}.dev.outputs.json").write_text(json.dumps({"vhost": "ml"}))
+    code, _ = run(["destroy", "dev", "--layers", "broker", "--exact", "--yes", "--local-state"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert "messaging, compute" in error and "--exact" in error and "nothing was run" in error
+    assert not fake_cli.operations("destroy")
+
+    code, output = run(["destroy", "dev", "--layers", "broker", "--exact", "--preview-only"], tmp_path)
+    assert code == 0, output
+    for reader in ("messaging", "compute"):
+        (fake_cli.state / f"{reader}.dev.outputs.json").unlink()
+    code, output = run(["destroy", "dev", "--layers", "broker", "--exact", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
+    assert {call["layer"] for call in fake_cli.operations("destroy") if "--preview-only" not in call["args"]} == \
+        {"broker"}
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -270,6 +270,11 @@ def test_the_real_runner_reads_the_endpoint_from_the_stack_and_refuses_before_an
     from shared.orchestrate.automation import AutomationRunner
 
     fake_cli.create_stacks("dev", (ENDPOINT_LAYER, "messaging", "compute"))
+    # a deployed messaging stack: its destroy deletes the vhost through the provider (an emptied stack is not probed)
+    (fake_cli.state / "messaging.dev.state.json").write_text(json.dumps({"version": 3, "deployment": {"resources": [
+        {"urn": "urn:pulumi:dev::messaging::pulumi:pulumi:Stack::messaging-dev", "type": "pulumi:pulumi:Stack"},
+        {"urn": "urn:pulumi:dev::messaging::rabbitmq:index/vHost:VHost::messaging-vhost",
+         "type": "rabbitmq:index/vHost:VHost"}]}}))
     endpoint = f"https://127.0.0.1:{closed_port()}"
     (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps({"management_endpoint": endpoint}))
     runner = AutomationRunner(policy_config_dir=tmp_path / "cfg")

@@ -128,3 +128,18 @@ def test_a_network_stack_that_cannot_be_read_stops_the_up_with_its_reason(
     code, output, runner = up(["preview", "dev", "--layers", "network"], checker(Clients(roomy())), Unreadable())
     assert code == 0 and runner.started() == ["network"], output
     assert "note: whether" in output and "organization/network/dev" in output and "AccessDenied" in output
+
+
+def test_the_migrate_hint_keeps_the_envs_kms_secrets_provider(edit_env) -> None:  # type: ignore[no-untyped-def]
+    """`pulumi stack migrate` re-encrypts the stack's secrets with its --secrets-provider, "default" unless given
+    (pkg/cmd/pulumi/stack/stack_migrate.go): on a self-managed backend that is a passphrase, so a stack of an env
+    whose secrets are on a KMS key would arrive passphrase-encrypted, and the orchestrator's runs, which ask for no
+    passphrase there (state.secrets_provider names the key), fail on its first secret. The hint passes the env's."""
+    from shared.orchestrate.identity import stackless_refusal
+
+    assert "--secrets-provider" not in stackless_refusal(load_env("dev"), "organization/network/dev", ["vpc-1"])
+    kms = "awskms://alias/pulumi-state?region=eu-west-1"
+    state = {"backend_url": "s3://acme-state/platform", "secrets_provider": kms}
+    edit_env("dev", lambda data: data.update(state=state))
+    refusal = stackless_refusal(load_env("dev"), "organization/network/dev", ["vpc-1"])
+    assert f"--target <new org>/<layer>/<env> --secrets-provider '{kms}'`" in refusal

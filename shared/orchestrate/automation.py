@@ -40,6 +40,7 @@ from shared.errors import ConfigError, PlatformError, UsageError
 from shared.orchestrate.identity import Deployed, IdentityError, UnreadableState, check_identity, deployed_from_state
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
+from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail
 from shared.policy_catalog import PACKS
@@ -70,13 +71,22 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
     return path
 
 
-MIN_CLI_VERSION = (3, 191, 0)
+MIN_CLI_VERSION = (3, 206, 0)
 """The oldest ``pulumi`` CLI a run works with: messaging's ``up --refresh --run-program`` after a broker
 replacement (CLI changelog: the flag came to preview/up in 3.169, but ``up`` ignored it until 3.172 "Fix
 `up --refresh --run-program` to use the new program based refresh logic", and the engine panicked on a
 refreshed resource found deleted until 3.186 and with dependent resources until 3.187; the program-based refresh
 wrote the step generator's refresh maps from parallel goroutines, ``fatal error: concurrent map writes``, until 3.191:
-pulumi/pulumi #20337, reported on 3.187 and 3.189 for ``preview --refresh --run-program``) and
+pulumi/pulumi #20337, reported on 3.187 and 3.189 for ``preview --refresh --run-program``), messaging's
+``destroy --run-program`` (3.204 "Fix a potential snapshot integrity error when a resources dependency fails to be
+destroyed": the program registers every provider again, and when a delete failed the engine still deleted that
+resource's explicit provider, pkg/resource/deploy/deployment_executor.go; every messaging resource has one), a
+program-based refresh of a resource left pending replacement by a failed delete-before-replace (a queue's name is
+set by the program, so the bridged provider deletes it before creating it again): it hung for good until 3.205
+("Fix an issue where `refresh --run-program` could potentially run forever": RefreshStep.Apply never resolved its
+completion source) and ``up --refresh --run-program`` then created the replacement beside the one pending until
+3.206 ("Fix duplicate resource snapshot integrity issue ... when a resource `PendingReplacement` exists in the
+snapshot") and
 ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
 
 
@@ -332,8 +342,9 @@ def _target_options(operation: Operation) -> dict[str, Any]:
 #: by hand), and costs one management-API read per object. ``run_program``: the refresh then uses the
 #: provider the program builds now (the new broker's endpoint); the default reads through the provider
 #: stored in the state, whose endpoint is the deleted broker's and no longer answers (``--run-program``
-#: on preview/up: Pulumi CLI 3.169; ``up`` honours it from 3.172, survives deleted objects from 3.187 and
-#: refreshes in parallel without crashing from 3.191, see :data:`MIN_CLI_VERSION`).
+#: on preview/up: Pulumi CLI 3.169; ``up`` honours it from 3.172, survives deleted objects from 3.187,
+#: refreshes in parallel without crashing from 3.191 and objects pending replacement from 3.206, see
+#: :data:`MIN_CLI_VERSION`).
 #: The preview before the up refreshes the same way, so a replacement that drift would cause is gated too.
 REFRESHED_LAYERS = frozenset({"messaging"})
 
@@ -350,6 +361,13 @@ def holds_resources(deployment: Mapping[str, Any] | None) -> bool:
                and not str(resource.get("type", "")).startswith("pulumi:providers:") for resource in resources)
 
 
+def protected_urns(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The URNs an exported ``deployment`` marks ``protect`` (what a destroy through the state's protect refuses)."""
+    resources = (deployment or {}).get("resources") or []
+    return [str(resource.get("urn")) for resource in resources
+            if isinstance(resource, Mapping) and resource.get("protect") is True]
+
+
 def _program_options(layer: str, holds: bool = True) -> dict[str, Any]:
     """``refresh`` and ``destroy`` (and their previews) of a :data:`REFRESHED_LAYERS` layer run its program too,
     while its stack ``holds`` resources.
@@ -364,6 +382,19 @@ def _program_options(layer: str, holds: bool = True) -> dict[str, Any]:
     ``refresh`` after one) has nothing to act on, and its program could not run: the broker's stack, destroyed
     after it, has no outputs left for its StackReference."""
     return {"run_program": True} if layer in REFRESHED_LAYERS and holds else {}
+
+
+def emptied_upstreams_refusal(layer: str, env: EnvConfig, emptied: Sequence[str], operation: Operation) -> str:
+    """Why a :data:`REFRESHED_LAYERS` layer that still holds resources is not refreshed or destroyed when stacks its
+    program reads were emptied first (``destroy --layers broker --exact``, or by hand)."""
+    stacks = ", ".join(f"{up} ({stack_reference_name(env.pulumi_org, up, env.name)})" for up in emptied)
+    done = "refreshed" if operation.action is Action.REFRESH else "deleted"
+    return (f"nothing of {layer} was {done}: its stack still holds resources, but the stack of {stacks} holds none "
+            f"(destroyed before {layer}). {layer}'s {operation.label} runs its program, which reads those stacks' "
+            f"outputs, and the provider its state records calls the deleted broker, so neither can act. Deploy them "
+            f"again and {layer} with them: `nox -s up -- {env.name} --layers {','.join([*emptied, layer])}` (its "
+            f"refresh drops the objects the deleted broker took with it and creates them on the new one), then run "
+            f"the {operation.label} again")
 
 
 class AutomationRunner:
@@ -386,8 +417,10 @@ class AutomationRunner:
         self._policy_configs: list[str] = []
         self._checked_clis: set[str] = set()
         #: (env, layer) -> whether the stack's state holds resources (:func:`holds_resources`), from the identity
-        #: check's `stack export` in :meth:`prepare`
+        #: check's `stack export` in :meth:`prepare` (False: no stack)
         self._holds: dict[tuple[str, str], bool] = {}
+        #: (env, layer) -> the URNs its state marks protect, from the same export
+        self._protected: dict[tuple[str, str], list[str]] = {}
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
 
@@ -511,11 +544,25 @@ class AutomationRunner:
             return LayerResult(layer, Status.FAILED,
                                detail=f"no stack {name!r} yet: run `nox -s up -- {env.name}` first")
         program = _program_options(layer, self._holds.get((env.name, layer), True))
+        emptied = self._emptied_upstreams(layer, env) if program else []
+        if emptied:
+            return LayerResult(layer, Status.FAILED, detail=emptied_upstreams_refusal(layer, env, emptied, operation))
         if action is Action.REFRESH:
             if operation.preview_only:
                 changes = stack.preview_refresh(**streams, **program).change_summary
             else:
                 changes = stack.refresh(**streams, **program).summary.resource_changes
+        elif program and self._protected.get((env.name, layer)):
+            # With --run-program the engine deletes each resource as the program registers it now, protect included
+            # (destroy mode same-steps the program's new state, whose protect DeleteStep.Apply checks): an env file
+            # whose protect_stateful was turned off but never deployed would delete what the state still protects.
+            # Every other layer's destroy goes by the state's protect, so this one does too.
+            urns = self._protected[(env.name, layer)]
+            more = f", and {len(urns) - 5} more (`pulumi stack export --stack {name}`)" if len(urns) > 5 else ""
+            return LayerResult(layer, Status.FAILED, detail=(
+                f"nothing of {layer} was deleted: its state marks {len(urns)} resource(s) protect: "
+                + ", ".join(f"`pulumi state unprotect --stack {name} '{urn}'`" for urn in urns[:5])
+                + f"{more}, run in stacks/{layer}, releases each one that is really meant to go"))
         elif operation.preview_only:
             changes = stack.preview_destroy(**streams, **program).change_summary
         else:
@@ -534,6 +581,19 @@ class AutomationRunner:
             changes = stack.destroy(**streams, **program).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
 
+    def _emptied_upstreams(self, layer: str, env: EnvConfig) -> list[str]:
+        """The layer whose stack names ``layer``'s management endpoint (the broker's), when that stack has no outputs
+        (destroyed, or never deployed): the program's StackReference would fail it (``require_output``) before it
+        could refresh or delete anything, and the provider the state records calls the deleted broker."""
+        source = endpoint_layer(layer)
+        if source == layer:
+            return []
+        try:
+            outputs = self.stack_outputs(source, env)
+        except auto.CommandError:
+            return []  # unreadable here: the layer's own run reports what the CLI says
+        return [] if outputs else [source]
+
     def deployed_identity(self, layer: str, env: EnvConfig) -> Deployed | None:
         """The region and account ``layer``'s stack was deployed with (its AWS provider in the state), None when
         the stack does not exist (a first ``up``) or holds no AWS provider; IdentityError (exit 2) when its state
@@ -545,8 +605,10 @@ class AutomationRunner:
             try:
                 deployment = export_as_stored(self._pulumi_cli(), name, self._work_dir(layer), self._env_vars)
             except auto.StackNotFoundError:
+                self._holds[(env.name, layer)] = False
                 return None
             self._holds[(env.name, layer)] = holds_resources(deployment)
+            self._protected[(env.name, layer)] = protected_urns(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
             why = failure_detail(error) if isinstance(error, auto.CommandError) else str(error) or repr(error)
@@ -555,6 +617,11 @@ class AutomationRunner:
                 f"the state of stack {name} {kind} ({why}), so whether {env_path(env.name)} still names the region "
                 f"and account it was deployed with cannot be checked; nothing was run. Check that the backend answers "
                 f"(`pulumi stack export --stack {name}` in stacks/{layer}) and run again.") from None
+
+    def holds_resources(self, layer: str, env: EnvConfig) -> bool | None:
+        """Whether ``layer``'s stack held resources when :meth:`prepare` read it (False: none, or no stack); None
+        when it was not read."""
+        return self._holds.get((env.name, layer))
 
     def _pulumi_cli(self) -> auto.PulumiCommand:
         """One ``pulumi`` for the runner's own reads (its creation runs ``pulumi version`` once), where each

@@ -15,6 +15,7 @@ from typing import TextIO
 from shared.broker_capacity import capacity_notes
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
+from shared.dag import downstream_closure
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import PlatformError, UsageError, display_path
 from shared.images import AwsAccessError
@@ -157,6 +158,34 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     return report
 
 
+def check_exact_destroy(plan: Plan, operation: Operation, env: EnvConfig, exact: bool,
+                        read_outputs: Callable[[str, EnvConfig], object]) -> None:
+    """UsageError (exit 2) when ``destroy --exact`` would destroy a layer that a layer left out of the run still
+    reads while deployed (its stack has outputs): that reader's program then finds no outputs to read, and
+    messaging's stored provider calls the deleted broker, so the reader could be neither updated, refreshed nor
+    destroyed. Without ``--exact`` the plan destroys the readers first; a preview deletes nothing."""
+    if not exact or operation.action is not Action.DESTROY or operation.preview_only:
+        return
+    readers = [layer for layer in downstream_closure(plan.layers) if layer not in plan.layers]
+    deployed = []
+    for reader in readers:
+        try:
+            outputs = read_outputs(reader, env)
+        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+            raise UsageError(f"--exact: whether {reader}, which reads {', '.join(plan.layers)}, is still deployed "
+                             f"could not be read ({failure_detail(error)}); nothing was run") from None
+        if outputs:
+            deployed.append(reader)
+    if deployed:
+        stale = " (messaging's provider would call a deleted broker)" if "messaging" in deployed else ""
+        raise UsageError(
+            f"--exact: destroying {', '.join(plan.layers)} alone would leave {', '.join(deployed)} deployed, reading "
+            f"the outputs of a destroyed stack: {'their programs' if len(deployed) > 1 else 'its program'} could not "
+            f"run any more{stale}, so {', '.join(deployed)} could be "
+            f"neither updated, refreshed nor destroyed. Destroy them in the same run (drop --exact: `nox -s destroy "
+            f"-- {env.name} --layers {','.join(plan.layers)}` destroys what reads them first); nothing was run")
+
+
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
          confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
          probe: Probe = tcp_probe, images: ImageChecks | None = None, account: AccountCheck | None = None) -> int:
@@ -189,10 +218,12 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         runner = ImageGatedRunner(runner, images)
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
+        check_exact_destroy(plan, operation, env, args.exact, runner.stack_outputs)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env))
-        reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out)
+        reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
+                           holds=getattr(runner, "holds_resources", None))
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "

@@ -181,6 +181,10 @@ def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
     RenameStack); ``pulumi stack migrate`` (CLI 3.254) moves a stack to the backend logged in to, secrets
     re-encrypted."""
     file = display_path(str(env_path(env.name)))
+    # stack migrate re-encrypts with its --secrets-provider, "default" unless given (stack_migrate.go): a passphrase
+    # on a self-managed backend, where the env's stacks keep their secrets on its KMS key
+    provider = env.state.secrets_provider
+    keep = f" --secrets-provider '{provider}'" if provider not in (None, "default") else ""
     return (f"{file}: the env's network is already deployed in account {env.account_id} ({env.region}): VPC "
             f"{', '.join(vpcs)} carries its tags (env: {env.name}, layer: network, managed-by: pulumi), but the stack "
             f"{stack} does not exist on this state backend. pulumi_org, state.backend_url or PULUMI_BACKEND_URL "
@@ -189,7 +193,8 @@ def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
             "the org and backend the env was deployed with. To move the env, first move each layer's stack: to "
             "another Pulumi Cloud org with the stack's Settings > Transfer stack in the Pulumi Console (`pulumi stack "
             "rename` refuses a new owner), to another backend with `pulumi stack migrate <old backend URL> "
-            "<org>/<layer>/<env> --target <new org>/<layer>/<env>` (or `pulumi stack export` / `pulumi stack import`). "
+            f"<org>/<layer>/<env> --target <new org>/<layer>/<env>{keep}` (or `pulumi stack export` / `pulumi stack "
+            "import`). "
             "If that VPC "
             "is a leftover whose stacks are gone for good (removed with `pulumi stack rm --force`, the resources "
             "kept), delete it and what it still holds in the account first: nothing tracks it any more.")

@@ -218,6 +218,11 @@ class ImageGatedRunner:
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         return self.inner.stack_exists(layer, env)
 
+    def holds_resources(self, layer: str, env: EnvConfig) -> bool | None:
+        """The inner runner's answer (:meth:`AutomationRunner.holds_resources`), None when it cannot tell."""
+        holds = getattr(self.inner, "holds_resources", None)
+        return holds(layer, env) if holds is not None else None
+
     def interrupt(self) -> None:
         self._interrupted = True  # no step 2 after an interrupted step 1
         self.inner.interrupt()

@@ -54,6 +54,9 @@ Probe = Callable[[str, int, float], str | None]
 OutputsReader = Callable[[str, EnvConfig], Mapping[str, Any] | None]
 """(layer, env) -> that layer's stack outputs, None when the stack does not exist."""
 
+HoldsReader = Callable[[str, EnvConfig], bool | None]
+"""(layer, env) -> whether that layer's stack holds resources (False: none, or no stack), None when unknown."""
+
 
 class ReachError(PlatformError):
     """A layer's provider cannot reach its endpoint from here (exit 2: that layer did not run)."""
@@ -115,7 +118,7 @@ class ReachCheck:
     def __init__(self, env: EnvConfig, operation: Operation, plan: Plan, read_outputs: OutputsReader, *,
                  probe: Probe = tcp_probe, timeout_s: float = PROBE_TIMEOUT_S, out: TextIO | None = None,
                  endpoint_layer_of: Callable[[str], str] = endpoint_layer,
-                 needs_reach: frozenset[str] = NEEDS_VPC_REACH) -> None:
+                 needs_reach: frozenset[str] = NEEDS_VPC_REACH, holds: HoldsReader | None = None) -> None:
         self.env = env
         self.operation = operation
         self.plan = plan
@@ -125,6 +128,7 @@ class ReachCheck:
         self.out = out
         self.endpoint_layer_of = endpoint_layer_of
         self.layers = [layer for layer in plan.layers if layer in needs_reach]
+        self.holds = holds
         self.pending: dict[str, str] = {}
         """layer -> the earlier layer of this run after whose level its endpoint is known and probed."""
         self.refusals: list[str] = []
@@ -194,9 +198,21 @@ class ReachCheck:
                 f"({why}). An Amazon MQ broker that is not publicly accessible answers only inside the env's VPC. "
                 f"{ways_in(self.env)}. Nothing was created in {layer}.")
 
+    def _acts_on_nothing(self, layer: str) -> bool:
+        """A refresh or destroy of a stack that holds no resources (emptied by a destroy, or never created) calls
+        no provider operation, so it needs no reach: after a destroy that deleted the broker but failed before its
+        stack was emptied, that stack still names the deleted broker's endpoint, and probing it would refuse the
+        destroy that finishes the job."""
+        return (self.operation.action in (Action.REFRESH, Action.DESTROY) and self.holds is not None
+                and self.holds(layer, self.env) is False)
+
     def preflight(self) -> None:
         """Probe every endpoint known now; ReachError (exit 2) when one does not answer."""
         for layer in self.layers:
+            if self._acts_on_nothing(layer):
+                self._say(f"reach {layer}: not probed, its stack holds no resources (its {self.operation.label} "
+                          "calls no provider)")
+                continue
             target = self.resolve(layer)
             source_layer = self.endpoint_layer_of(layer)
             later = (source_layer != layer and not self.operation.reverse
