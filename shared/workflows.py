@@ -188,6 +188,18 @@ def env_job_minutes(env: EnvConfig, catalog: Catalog) -> int:
     return LAYER_MINUTES + compute_minutes(env, catalog)
 
 
+#: The longest build CodeBuild runs: a project's timeoutInMinutes is 5-2160 (botocore codebuild BuildTimeOut), and
+#: CreateProject/UpdateProject refuse more, which would stop an env's `up` at its broker layer.
+CODEBUILD_MAX_BUILD_MINUTES = 2160
+
+
+def needed_build_minutes(env: EnvConfig, catalog: Catalog) -> int:
+    """The deploy runner's build limit a deploy of the whole env asks for (:func:`env_job_minutes`), at most what
+    CodeBuild runs: a longer worst case (a long chain of calls, each ECS service waiting its whole steady-state
+    timeout) no build can cover, and it must not make the runner's project invalid."""
+    return min(env_job_minutes(env, catalog), CODEBUILD_MAX_BUILD_MINUTES)
+
+
 def layer_job_id(layer: str) -> str:
     return f"up-{layer}"
 
