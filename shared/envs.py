@@ -728,10 +728,10 @@ def _rule_deploy_runner_outlasts_a_deploy(path: Path, env: EnvConfig, catalog: C
     """The deploy runner's build limit covers an `up` of the whole env: CodeBuild stops a build at its project's
     timeout, also a CodeBuild-hosted GitHub Actions job (staging's and prod's deploy job runs every layer there),
     and a deploy stopped midway leaves its stack locked with an operation half done."""
-    from shared.workflows import env_job_minutes
+    from shared.workflows import needed_build_minutes
 
     runner = env.messaging.deploy_runner
-    needed = env_job_minutes(env, catalog)
+    needed = needed_build_minutes(env, catalog)
     if runner.timeout_minutes is not None and runner.timeout_minutes < needed:
         yield path, "messaging.deploy_runner.timeout_minutes", (
             f"{runner.timeout_minutes} minutes is shorter than a deploy of the whole env may take ({needed}: "

@@ -188,6 +188,24 @@ def env_job_minutes(env: EnvConfig, catalog: Catalog) -> int:
     return LAYER_MINUTES + compute_minutes(env, catalog)
 
 
+#: The longest build CodeBuild runs: a project's timeoutInMinutes is 5-2160 (botocore codebuild BuildTimeOut), and
+#: CreateProject/UpdateProject refuse more, which would stop an env's `up` at its broker layer.
+CODEBUILD_MAX_BUILD_MINUTES = 2160
+#: What a CodeBuild-hosted runner's build spends before GitHub hands it the job, whose ``timeout-minutes`` only
+#: then starts: the build's timeout counts every phase after the queue (PROVISIONING of the build's network
+#: interface in the VPC, DOWNLOAD_SOURCE, the runner's start and registration; CodeBuild API, timeoutInMinutes
+#: and queuedTimeoutInMinutes).
+RUNNER_START_MINUTES = 15
+
+
+def needed_build_minutes(env: EnvConfig, catalog: Catalog) -> int:
+    """The deploy runner's build limit a deploy of the whole env asks for: the job's (:func:`env_job_minutes`) and
+    the runner's start before it (:data:`RUNNER_START_MINUTES`), at most what CodeBuild runs: a longer worst case
+    (a long chain of calls, each ECS service waiting its whole steady-state timeout) no build can cover, and it
+    must not make the runner's project invalid."""
+    return min(env_job_minutes(env, catalog) + RUNNER_START_MINUTES, CODEBUILD_MAX_BUILD_MINUTES)
+
+
 def layer_job_id(layer: str) -> str:
     return f"up-{layer}"
 

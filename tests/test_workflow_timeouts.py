@@ -70,11 +70,23 @@ def test_the_deploy_runners_build_limit_covers_a_deploy_of_the_whole_env() -> No
 
     for name in ("dev", "staging", "prod"):
         env = load_env(name)
-        assert DeployRunnerArgs.from_env(env).timeout_minutes == workflows.env_job_minutes(env, load_catalog())
+        assert DeployRunnerArgs.from_env(env).timeout_minutes > workflows.env_job_minutes(env, load_catalog())
         assert DeployRunnerArgs.from_env(env).timeout_minutes >= 210
 
 
-@pytest.mark.parametrize(("minutes", "refused"), [(120, True), (209, True), (210, False), (600, False)])
+def test_the_runners_build_outlasts_the_promoted_job_it_hosts() -> None:
+    """The build's timeout counts from its provisioning in the VPC, the job's timeout-minutes from when GitHub hands
+    the started runner the job: a build limit equal to the job's ended the job minutes before GitHub would have."""
+    from shared.components.deploy_runner import DeployRunnerArgs
+    from shared.envs import load_env
+
+    rendered = jobs(workflows.render_deploy_promoted())
+    for name in ("staging", "prod"):
+        job = rendered[f"deploy-{name}"]["timeout-minutes"]
+        assert DeployRunnerArgs.from_env(load_env(name)).timeout_minutes >= job + workflows.RUNNER_START_MINUTES
+
+
+@pytest.mark.parametrize(("minutes", "refused"), [(120, True), (210, True), (224, True), (225, False), (600, False)])
 def test_a_build_limit_shorter_than_a_deploy_is_refused(edit_env: Any, env_dir: Path, minutes: int,
                                                         refused: bool) -> None:
     from shared.components.deploy_runner import DeployRunnerArgs
@@ -87,4 +99,36 @@ def test_a_build_limit_shorter_than_a_deploy_is_refused(edit_env: Any, env_dir: 
     with pytest.raises(ConfigError) as raised:
         load_env("staging")
     assert raised.value.key == "messaging.deploy_runner.timeout_minutes" and raised.value.exit_code == 2
-    assert "at least 210" in str(raised.value)
+    assert "at least 225" in str(raised.value)
+
+
+def test_the_deploy_runners_build_limit_stays_within_what_codebuild_runs(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalog whose calls chain 80 services asks a whole-env deploy for 30 x 80 + 120 minutes: past CodeBuild's
+    longest build (botocore codebuild BuildTimeOut), which CreateProject refuses, stopping the env's up at its broker
+    layer; the build gets CodeBuild's longest instead, and the env loader asks no longer one of an env file."""
+    import gzip
+    import json
+
+    import botocore
+
+    from shared.bench import _scenario_dir
+    from shared.catalog import CATALOG_ENV_VAR, load_catalog
+    from shared.components.deploy_runner import DeployRunnerArgs
+    from shared.envs import ENV_DIR_VAR, load_env
+
+    model_path = Path(botocore.__file__).parent / "data" / "codebuild" / "2016-10-06" / "service-2.json.gz"
+    limits = json.loads(gzip.decompress(model_path.read_bytes()))["shapes"]["BuildTimeOut"]
+    catalog, env_dir = _scenario_dir(80, tmp_path)
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
+    monkeypatch.setenv(ENV_DIR_VAR, str(env_dir))
+    for name in ("dev", "staging", "prod"):
+        env = load_env(name)
+        assert workflows.env_job_minutes(env, load_catalog()) > limits["max"]
+        assert limits["min"] <= DeployRunnerArgs.from_env(env).timeout_minutes <= limits["max"]
+    # an env file giving CodeBuild's longest build is not asked for more
+    path = env_dir / "staging.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["messaging"].setdefault("deploy_runner", {})["timeout_minutes"] = limits["max"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert DeployRunnerArgs.from_env(load_env("staging")).timeout_minutes == limits["max"]

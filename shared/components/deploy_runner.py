@@ -137,13 +137,13 @@ class DeployRunnerArgs:
 
 
 def runner_timeout_minutes(env: EnvConfig) -> int:
-    """The build limit: ``messaging.deploy_runner.timeout_minutes``, or as long as a deploy job of the whole env (the
+    """The build limit: ``messaging.deploy_runner.timeout_minutes``, or shared.workflows.needed_build_minutes (the
     env loader refuses a shorter one)."""
     from shared.catalog import load_catalog
-    from shared.workflows import env_job_minutes
+    from shared.workflows import needed_build_minutes
 
     configured = env.messaging.deploy_runner.timeout_minutes
-    return configured if configured is not None else env_job_minutes(env, load_catalog())
+    return configured if configured is not None else needed_build_minutes(env, load_catalog())
 
 
 def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
