@@ -116,7 +116,7 @@ class Routes(BaseModel):
     @classmethod
     def _keys_are_routing_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
         for key in keys:
-            if not _ROUTING_KEY.match(key):
+            if not _ROUTING_KEY.fullmatch(key):
                 raise ValueError(f"{key!r} is not a routing key (lower-case words joined by '.')")
         if len(set(keys)) != len(keys):
             raise ValueError("routing keys must be unique")
