@@ -288,7 +288,7 @@ class Catalog(BaseModel):
     @model_validator(mode="after")
     def _graph_is_consistent(self) -> Catalog:
         for name, spec in self.services.items():
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"services.{name}: names are lower-case dns labels (2-32 chars)")
             for callee in spec.calls:
                 if callee not in self.services:

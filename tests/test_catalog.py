@@ -317,3 +317,15 @@ def test_a_routing_key_is_only_lower_case_words_digits_dots_underscores_and_dash
 
     with pytest.raises(ValidationError, match="is not a routing key"):
         Routes(requests=(key,))
+
+
+def test_a_service_name_with_a_trailing_newline_is_refused() -> None:
+    """'gateway\\n' passed ``_NAME.match`` (``$`` matches before a final newline) and would reach the RabbitMQ user, its
+    permissions and the queue names."""
+    from pydantic import ValidationError
+
+    from shared.catalog import Catalog
+
+    with pytest.raises(ValidationError, match="names are lower-case dns labels"):
+        Catalog.model_validate({"services": {"gateway\n": {"port": 9000, "health_path": "/health",
+                                                             "publishes": {"requests": ["a.request"]}}}})
