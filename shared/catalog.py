@@ -116,7 +116,7 @@ class Routes(BaseModel):
     @classmethod
     def _keys_are_routing_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
         for key in keys:
-            if not _ROUTING_KEY.match(key):
+            if not _ROUTING_KEY.fullmatch(key):
                 raise ValueError(f"{key!r} is not a routing key (lower-case words joined by '.')")
         if len(set(keys)) != len(keys):
             raise ValueError("routing keys must be unique")
@@ -288,7 +288,7 @@ class Catalog(BaseModel):
     @model_validator(mode="after")
     def _graph_is_consistent(self) -> Catalog:
         for name, spec in self.services.items():
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"services.{name}: names are lower-case dns labels (2-32 chars)")
             for callee in spec.calls:
                 if callee not in self.services:

@@ -305,3 +305,27 @@ def test_readme_lists_every_key_a_catalog_entry_may_set() -> None:
     keys = set(ServiceSpec.model_fields) - {"name"}
     assert keys - listed == set(), f"README's catalog-keys table lacks {sorted(keys - listed)}"
     assert listed - keys == set(), f"README's catalog-keys table names keys ServiceSpec lacks: {sorted(listed - keys)}"
+
+
+@pytest.mark.parametrize("key", ["training.request\n", "training.request\n\n", "Training.request"])
+def test_a_routing_key_is_only_lower_case_words_digits_dots_underscores_and_dashes(key: str) -> None:
+    """A trailing newline passed ``re.match`` with ``$`` (it matches before a final newline): the key would reach a
+    binding and a topic permission regex."""
+    from pydantic import ValidationError
+
+    from shared.catalog import Routes
+
+    with pytest.raises(ValidationError, match="is not a routing key"):
+        Routes(requests=(key,))
+
+
+def test_a_service_name_with_a_trailing_newline_is_refused() -> None:
+    """'gateway\\n' passed ``_NAME.match`` (``$`` matches before a final newline) and would reach the RabbitMQ user, its
+    permissions and the queue names."""
+    from pydantic import ValidationError
+
+    from shared.catalog import Catalog
+
+    with pytest.raises(ValidationError, match="names are lower-case dns labels"):
+        Catalog.model_validate({"services": {"gateway\n": {"port": 9000, "health_path": "/health",
+                                                             "publishes": {"requests": ["a.request"]}}}})

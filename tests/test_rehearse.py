@@ -233,6 +233,36 @@ def test_upgrading_a_deployed_direct_requests_exchange_keeps_the_queued_work_and
     assert run_checks(broker, new, load_catalog(), "dev").failures() == []
 
 
+def test_a_later_delete_before_replace_of_an_exchange_leaves_its_users_topic_permissions_in_force(
+    broker: LocalBroker, topology: Topology,
+) -> None:
+    """The TopicPermissions resources read the exchanges' names but are not replaced with them (their `permissions`
+    is not ForceNew, so the engine's dependent-replacement diff plans an update, and the name comes back the same: no
+    step at all). That holds only because RabbitMQ keeps a topic permission when its exchange is deleted and honours
+    it on the exchange of that name created again; were it dropped with the exchange, every later replacement of an
+    exchange would leave its publishers any key while the state still lists the permission."""
+    replaced = variant(topology, "replaced-exchanges")
+    broker.import_definitions(to_definitions(replaced))
+    vhost = quote(replaced.vhost, safe="")
+    def topic_permissions() -> list[tuple[str, str, str, str]]:
+        return sorted((p["user"], p["exchange"], p["write"], p["read"])
+                      for p in broker.management_api("GET", f"/api/vhosts/{vhost}/topic-permissions"))
+
+    before = topic_permissions()
+    for name in (replaced.exchange_for("requests"), replaced.exchange_for("events")):
+        exchange = next(e for e in replaced.exchanges if e.name == name)
+        path = f"/api/exchanges/{vhost}/{quote(name, safe='')}"
+        broker.management_api("DELETE", path)  # the provider's delete; RabbitMQ drops the bindings with it
+        broker.management_api("PUT", path, {"type": exchange.type, "durable": True, "auto_delete": False})
+        for binding in (b for b in replaced.bindings if b.source == name):
+            broker.management_api("POST", f"/api/bindings/{vhost}/e/{quote(name, safe='')}/q/"
+                                          f"{quote(binding.destination, safe='')}",
+                                  {"routing_key": binding.routing_key})
+    assert topic_permissions() == before
+    assert before == sorted((p.user, p.exchange, p.write, p.read) for p in replaced.topic_permissions)
+    assert run_checks(broker, replaced, load_catalog(), "dev").failures() == []
+
+
 def test_a_too_broad_read_permission_is_reported(broker: LocalBroker, topology: Topology) -> None:
     broken = variant(topology, "broad-read")
     broken = replace(broken, permissions=tuple(

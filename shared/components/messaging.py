@@ -88,7 +88,7 @@ def exact_names(names: list[str]) -> str:
     if not names:
         return NOTHING
     for name in names:
-        if not _OBJECT_NAME.match(name):
+        if not _OBJECT_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a plain object name")
     # Names are [a-z0-9._-]: '.' is the only regex metacharacter they can hold.
     return "^(" + "|".join(name.replace(".", r"\.") for name in names) + ")$"

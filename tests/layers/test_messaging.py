@@ -492,6 +492,13 @@ def test_exact_names_is_an_anchored_alternation_of_literal_names() -> None:
         exact_names(["a|b"])
 
 
+def test_exact_names_refuses_a_name_with_a_trailing_newline() -> None:
+    """Python's ``$`` (like RabbitMQ's PCRE) matches before a final newline, so a ``match`` against ``^[...]*$`` let
+    'training.request\\n' through into a topic permission and a binding key."""
+    with pytest.raises(ValueError, match="not a plain object name"):
+        exact_names(["training.request\n"])
+
+
 # -- credentials for compute ---------------------------------------------------------------------
 @pytest.mark.parametrize("env", ENVS)
 def test_each_service_credentials_are_a_secret_in_secrets_manager_that_compute_can_reference(env: str) -> None:

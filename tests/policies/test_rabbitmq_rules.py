@@ -233,6 +233,30 @@ def test_exchanges_the_user_may_not_write_or_of_another_vhost_are_not_judged(pol
     assert RULE_KEYS not in rule_ids(findings)
 
 
+def test_two_topic_permissions_of_one_user_are_reported(policy_findings):
+    """One resource per exchange, as the messaging layer had before ml.requests was a topic exchange: the provider's
+    id is user@vhost and its delete/update clear all of the user's topic permissions, so they undo each other."""
+    events = res(TOPIC_PERMISSIONS, "topic-permissions-preprocess-ml-events", {
+        "user": "ml-dev-preprocess", "vhost": "ml-dev",
+        "permissions": [{"exchange": "ml.events", "write": "^(data\\.preprocessed)$", "read": "^$"}]})
+    requests = res(TOPIC_PERMISSIONS, "topic-permissions-preprocess-ml-requests", {
+        "user": "ml-dev-preprocess", "vhost": "ml-dev",
+        "permissions": [{"exchange": "ml.requests", "write": "^(inference\\.request)$", "read": "^$"}]})
+    resources = [exchange("ml.requests", "topic"), exchange("ml.events", "topic"),
+                 writer("ml-dev-preprocess", write="^(ml\\.requests|ml\\.events)$"), events, requests]
+    [finding] = of_rule(policy_findings(resources), RULE_KEYS)
+    assert finding["enforcement"] == "mandatory"
+    assert finding["urn"].endswith("::topic-permissions-preprocess-ml-requests")
+    assert "'ml-dev-preprocess'" in finding["message"] and "user@vhost" in finding["message"]
+    # One resource holding both entries passes; so do two users with one resource each.
+    merged = res(TOPIC_PERMISSIONS, "topic-permissions-preprocess", {
+        "user": "ml-dev-preprocess", "vhost": "ml-dev",
+        "permissions": [*events["inputs"]["permissions"], *requests["inputs"]["permissions"]]})
+    assert RULE_KEYS not in rule_ids(policy_findings([*resources[:3], merged]))
+    assert RULE_KEYS not in rule_ids(policy_findings([exchange("ml.requests", "topic"), writer(), topic_grant(),
+                                                      topic_grant("ml-dev-other", write="^(x)$")]))
+
+
 def test_an_unknown_exchange_type_is_not_applicable(policy_findings, policy_not_applicable):
     resources = [exchange("ml.requests", UNKNOWN_STRING), writer(), topic_grant()]
     assert RULE_KEYS not in rule_ids(policy_findings(resources))

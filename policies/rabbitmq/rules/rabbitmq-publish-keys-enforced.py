@@ -14,7 +14,11 @@ regular expression RabbitMQ matches unanchored) and each ``rabbitmq:index/exchan
 name the write pattern matches: the exchange's ``settings.type`` must be ``topic`` and a
 ``rabbitmq:index/topicPermissions:TopicPermissions`` of that user and vhost must have an entry for the exchange
 (whether its pattern is narrow is ``rabbitmq-least-privilege``'s business). Exchanges outside the stack (the
-broker's ``amq.*``) are not judged. A name, vhost, pattern or type unknown during preview makes the rule not
+broker's ``amq.*``) are not judged. Two ``TopicPermissions`` of one user and vhost are reported too (on each but the
+first by URN): the provider's id is ``user@vhost``, its read returns all of the user's topic permissions there and its
+delete and each update clear them all (terraform-provider-rabbitmq resource_topic_permissions.go,
+``ClearTopicPermissionsIn``), so the resources undo each other and leave the user, for a while or until the next
+``up``, no topic permission: any key allowed. A name, vhost, pattern or type unknown during preview makes the rule not
 applicable when nothing else is reported. No cdk-nag/checkov equivalent
 (https://www.rabbitmq.com/docs/access-control#topic-authorisation).
 """
@@ -48,6 +52,24 @@ def _topic_exchanges(topic_permissions: list[PolicyResource]) -> dict[tuple[str,
                              f"TopicPermissions '{resource.name}' permissions[{index}].exchange")
             named.setdefault(key, set()).add(str(exchange))
     return named
+
+
+def _shared_ids(topic_permissions: list[PolicyResource]) -> list[tuple[str, str]]:
+    """(message, urn) for each TopicPermissions after the first (by URN) of a user and vhost: the provider's id."""
+    first: dict[tuple[str, str], PolicyResource] = {}
+    problems = []
+    for resource in sorted(topic_permissions, key=lambda r: r.urn):
+        key = (_text(resource, "user"), _text(resource, "vhost", default="/"))
+        if key not in first:
+            first[key] = resource
+            continue
+        problems.append((
+            f"TopicPermissions '{resource.name}' and '{first[key].name}' are both of RabbitMQ user '{key[0]}' in vhost "
+            f"'{key[1]}': the provider's id is user@vhost and its delete and each update clear all of the user's topic "
+            "permissions there, so one resource's change or delete removes the other's entries and the user may then "
+            "publish any routing key; put every exchange in one TopicPermissions per user (an alias keeps the URN of "
+            "the one that stays, so it is updated in place, not deleted after the other's create).", resource.urn))
+    return problems
 
 
 def _check(grant: PolicyResource, exchanges: list[PolicyResource],
@@ -88,10 +110,15 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     undecided: list[str] = []
     violations = 0
     try:
-        topic = _topic_exchanges(stack_resources(args, TOPIC_PERMISSIONS))
+        topic_permissions = stack_resources(args, TOPIC_PERMISSIONS)
+        topic = _topic_exchanges(topic_permissions)
+        shared = _shared_ids(topic_permissions)
     except (Unknown, UnknownValueError) as error:
         args.not_applicable(f"cannot decide: {getattr(error, 'message', None) or error} is not known during preview")
         return
+    for problem, urn in shared:
+        violations += 1
+        report_violation(problem, urn)
     for grant in grants:
         try:
             problems = _check(grant, exchanges, topic)
