@@ -812,12 +812,16 @@ MESSAGING_STATE = {"version": 3, "deployment": {"resources": [
 ]}}
 
 
-@pytest.mark.parametrize("argv", [
+#: refresh and destroy of dev, each run for real (on local state) and as a preview
+REFRESH_AND_DESTROY_RUNS = [
     ["refresh", "dev", "--yes", "--local-state"],
     ["refresh", "dev", "--preview-only"],
     ["destroy", "dev", "--yes", "--local-state"],
     ["destroy", "dev", "--preview-only"],
-])
+]
+
+
+@pytest.mark.parametrize("argv", REFRESH_AND_DESTROY_RUNS)
 def test_messaging_refreshes_and_destroys_through_the_programs_provider(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
     """messaging's provider in the state holds the broker admin password of the last up: after a rotation it is
@@ -874,12 +878,7 @@ def test_an_emptied_messaging_stack_is_not_refused_for_the_reach_of_a_deleted_br
     assert code == 2, output
 
 
-@pytest.mark.parametrize("argv", [
-    ["refresh", "dev", "--yes", "--local-state"],
-    ["refresh", "dev", "--preview-only"],
-    ["destroy", "dev", "--yes", "--local-state"],
-    ["destroy", "dev", "--preview-only"],
-])
+@pytest.mark.parametrize("argv", REFRESH_AND_DESTROY_RUNS)
 def test_messaging_holding_resources_on_a_destroyed_broker_stack_stops_before_its_program_runs(
         fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
     """The broker's stack was emptied (`destroy --layers broker --exact`, or by hand) while messaging's still holds
