@@ -388,11 +388,8 @@ def test_an_external_management_api_on_443_needs_no_further_runner_rule(edit_env
 def deploy_role_may(document: dict[str, Any], action: str, bucket: str) -> bool:
     """Whether the S3 gateway endpoint's statement for the deploy role passes ``action`` on ``bucket``."""
     import fnmatch
-    import json
 
-    (endpoint,) = [e for e in of_type(document, "aws:ec2/vpcEndpoint:VpcEndpoint") if e["name"] == "network-s3"]
-    (statement,) = [s for s in json.loads(endpoint["inputs"]["policy"])["Statement"]
-                    if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
+    (statement,) = [s for s in s3_endpoint_policy(document) if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
     return fnmatch.fnmatchcase(action, statement["Action"]) and any(
         fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}", resource) for resource in statement["Resource"])
 
