@@ -21,9 +21,13 @@ if TYPE_CHECKING:
 
 #: AWS Cloud Map developer guide, "AWS Cloud Map service quotas": instances per service 1,000 (not adjustable).
 CLOUD_MAP_INSTANCES_PER_SERVICE = 1000
-#: Same page: instances per namespace 2,000 (adjustable; Service Quotas AWSCloudMap L-D95E8A57).
-CLOUD_MAP_INSTANCES_PER_NAMESPACE = 2000
+#: Same page: instances per namespace, 2,000 by default and adjustable, so the account preflight compares the need
+#: with the quota the account has (Service Quotas AWSCloudMap L-D95E8A57), not with a figure held here.
 CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE = "L-D95E8A57"
+#: App Mesh user guide, "App Mesh service quotas": weighted targets per route, 10 (not adjustable; Service Quotas
+#: L-AE1D9567). A canary's route splits its traffic over one target per version: read by the env loader
+#: (mesh.canaries) and the policy appmesh-mesh-quotas.
+APPMESH_WEIGHTED_TARGETS_PER_ROUTE = 10
 
 
 def task_units(env: EnvConfig, service: str) -> int:

@@ -44,6 +44,7 @@ from pydantic import (
 
 from shared import REPO_ROOT
 from shared.amazonmq import DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems, cluster_zones_problem
+from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
 from shared.errors import ConfigError, ConfigErrors, raise_all
 from shared.mesh_names import SERVICE_TAG, VERSION_TAG
 from shared.regions import REGION_AZS
@@ -130,7 +131,7 @@ class DiscoveryConfig(_Strict):
 
 
 #: The most versions one canary splits traffic over: its App Mesh route's weighted targets.
-MAX_CANARY_VERSIONS = 10
+MAX_CANARY_VERSIONS = APPMESH_WEIGHTED_TARGETS_PER_ROUTE
 
 
 class CanaryVersion(_Strict):

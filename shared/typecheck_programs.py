@@ -14,7 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from shared import REPO_ROOT
+
 PROGRAMS = REPO_ROOT / "tests" / "programs"
 
 

@@ -183,8 +183,9 @@ def layer_job_minutes(env: EnvConfig, catalog: Catalog, layer: str, *, github_ho
 
 
 def env_job_minutes(env: EnvConfig, catalog: Catalog) -> int:
-    """``timeout-minutes`` of the job running ``up`` of every layer of ``env`` (the layers without an ECS wait share
-    :data:`LAYER_MINUTES`, as the two figures of the earlier 180)."""
+    """``timeout-minutes`` of the job running ``up`` of every layer of ``env``: :func:`compute_minutes`, plus one
+    :data:`LAYER_MINUTES` that every other layer shares (none of them waits on ECS; the earlier fixed 180 was 90 for
+    compute and 90 for the rest)."""
     return LAYER_MINUTES + compute_minutes(env, catalog)
 
 

@@ -802,13 +802,6 @@ def test_messaging_previews_and_updates_with_a_refresh_through_the_programs_prov
 
 
 #: messaging's state as exported once deployed: the root stack, its providers and what they manage
-#: Every way to run refresh and destroy: for real and as their previews.
-REFRESH_AND_DESTROY = [
-    ["refresh", "dev", "--yes", "--local-state"],
-    ["refresh", "dev", "--preview-only"],
-    ["destroy", "dev", "--yes", "--local-state"],
-    ["destroy", "dev", "--preview-only"],
-]
 MESSAGING_STATE = {"version": 3, "deployment": {"resources": [
     {"urn": "urn:pulumi:dev::messaging::pulumi:pulumi:Stack::messaging-dev", "type": "pulumi:pulumi:Stack"},
     {"urn": "urn:pulumi:dev::messaging::pulumi:providers:rabbitmq::messaging-rabbitmq",
@@ -819,7 +812,16 @@ MESSAGING_STATE = {"version": 3, "deployment": {"resources": [
 ]}}
 
 
-@pytest.mark.parametrize("argv", REFRESH_AND_DESTROY)
+#: refresh and destroy of dev, each run for real (on local state) and as a preview
+REFRESH_AND_DESTROY_RUNS = [
+    ["refresh", "dev", "--yes", "--local-state"],
+    ["refresh", "dev", "--preview-only"],
+    ["destroy", "dev", "--yes", "--local-state"],
+    ["destroy", "dev", "--preview-only"],
+]
+
+
+@pytest.mark.parametrize("argv", REFRESH_AND_DESTROY_RUNS)
 def test_messaging_refreshes_and_destroys_through_the_programs_provider(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
     """messaging's provider in the state holds the broker admin password of the last up: after a rotation it is
@@ -876,7 +878,7 @@ def test_an_emptied_messaging_stack_is_not_refused_for_the_reach_of_a_deleted_br
     assert code == 2, output
 
 
-@pytest.mark.parametrize("argv", REFRESH_AND_DESTROY)
+@pytest.mark.parametrize("argv", REFRESH_AND_DESTROY_RUNS)
 def test_messaging_holding_resources_on_a_destroyed_broker_stack_stops_before_its_program_runs(
         fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
     """The broker's stack was emptied (`destroy --layers broker --exact`, or by hand) while messaging's still holds

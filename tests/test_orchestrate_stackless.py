@@ -130,7 +130,7 @@ def test_a_network_stack_that_cannot_be_read_stops_the_up_with_its_reason(
     assert "note: whether" in output and "organization/network/dev" in output and "AccessDenied" in output
 
 
-def test_the_migrate_hint_keeps_the_envs_kms_secrets_provider(edit_env) -> None:  # type: ignore[no-untyped-def]
+def test_the_migrate_hint_keeps_the_envs_kms_secrets_provider(edit_env: Any) -> None:
     """`pulumi stack migrate` re-encrypts the stack's secrets with its --secrets-provider, "default" unless given
     (pkg/cmd/pulumi/stack/stack_migrate.go): on a self-managed backend that is a passphrase, so a stack of an env
     whose secrets are on a KMS key would arrive passphrase-encrypted, and the orchestrator's runs, which ask for no

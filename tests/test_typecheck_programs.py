@@ -3,6 +3,8 @@ from its own folder, as Pulumi runs it: the repo-wide mypy run has to exclude th
 
 from pathlib import Path
 
+import pytest
+
 from shared.typecheck_programs import PROGRAMS, main, programs
 
 
@@ -15,13 +17,13 @@ def write_program(root: Path, name: str, body: str, extra: dict[str, str] | None
         (folder / path).write_text(text)
 
 
-def test_every_corpus_program_is_checked():
+def test_every_corpus_program_is_checked() -> None:
     names = {program.name for program in programs()}
     assert names == {path.parent.name for path in PROGRAMS.glob("*/__main__.py")}
     assert {"multi-file", "ecr-good"} <= names
 
 
-def test_a_type_error_in_one_program_fails_and_names_it(tmp_path, capsys):
+def test_a_type_error_in_one_program_fails_and_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # two programs, both `__main__` with their own top-level package `infra`: checked together, mypy would refuse
     write_program(tmp_path, "good-one", "from infra import size\n\ncount: int = size()\n",
                   {"infra/__init__.py": "def size() -> int:\n    return 1\n"})
@@ -32,7 +34,7 @@ def test_a_type_error_in_one_program_fails_and_names_it(tmp_path, capsys):
     assert "mypy failed for 1 of 2 programs" in err and err.rstrip().endswith(": bad-one")
 
 
-def test_programs_that_type_check_pass(tmp_path):
+def test_programs_that_type_check_pass(tmp_path: Path) -> None:
     write_program(tmp_path, "a", "from infra import size\n\ncount: int = size()\n",
                   {"infra/__init__.py": "def size() -> int:\n    return 1\n"})
     write_program(tmp_path, "b", "from infra import name\n\nlabel: str = name()\n",
@@ -40,6 +42,6 @@ def test_programs_that_type_check_pass(tmp_path):
     assert main([str(tmp_path)]) == 0
 
 
-def test_a_folder_without_programs_is_an_error(tmp_path, capsys):
+def test_a_folder_without_programs_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path)]) == 2
     assert "no program" in capsys.readouterr().err

@@ -90,10 +90,9 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
 def artifact_endpoint_statement(bucket: str, *, partition: str, account_id: str) -> dict[str, object]:
     """The S3 gateway endpoint's statement for the model-artifact bucket: what any task role may be granted on it
     (compute_iam's ARTIFACT_* actions, one source), for the account's own principals only."""
-    arn = s3_bucket_arn(partition, bucket)
-    return {"Sid": "ModelArtifacts", "Effect": "Allow", "Principal": "*",
-            "Action": sorted({*ARTIFACT_BUCKET_ACTIONS, *ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS}),
-            "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
+    return account_bucket_statement(
+        "ModelArtifacts", bucket, sorted({*ARTIFACT_BUCKET_ACTIONS, *ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS}),
+        partition=partition, account_id=account_id)
 
 
 def state_bucket_statement(bucket: str, *, partition: str, account_id: str) -> dict[str, object]:
@@ -102,9 +101,17 @@ def state_bucket_statement(bucket: str, *, partition: str, account_id: str) -> d
     so a state bucket shared by several envs' accounts was refused here for all but its own, and every `up` or
     preview on the in-VPC runner stopped at its first state read. The diy backend reads, writes, lists and deletes
     objects (locks, checkpoints, backups by CopyObject: GetObject and PutObject)."""
+    return account_bucket_statement("PulumiStateBucket", bucket, list(OWN_BUCKET_ACTIONS), partition=partition,
+                                    account_id=account_id)
+
+
+def account_bucket_statement(sid: str, bucket: str, actions: list[str], *, partition: str,
+                             account_id: str) -> dict[str, object]:
+    """An S3 gateway endpoint statement letting the account's own principals (``aws:PrincipalAccount``) do
+    ``actions`` on one bucket and its objects, whichever account owns the bucket."""
     arn = s3_bucket_arn(partition, bucket)
-    return {"Sid": "PulumiStateBucket", "Effect": "Allow", "Principal": "*", "Action": list(OWN_BUCKET_ACTIONS),
-            "Resource": [arn, f"{arn}/*"], "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
+    return {"Sid": sid, "Effect": "Allow", "Principal": "*", "Action": actions, "Resource": [arn, f"{arn}/*"],
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}}}
 
 
 def state_bucket_of(backend_url: str | None) -> str | None:

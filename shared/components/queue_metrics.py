@@ -54,17 +54,23 @@ from shared.components.building_blocks import generated_password, log_group_arn
 from shared.components.compute_iam import via_secrets_manager, write_own_logs
 from shared.components.messaging import rotation_keepers, rotation_tags
 from shared.envs import CredentialsRotation, EnvConfig
+from shared.rotation.queue_metrics import (
+    ENDPOINT_VAR,
+    NAMESPACE_VAR,
+    QUEUES_DIGEST_VAR,
+    QUEUES_FILE,
+    SECRET_VAR,
+    VHOST_VAR,
+)
 
 METRICS_NAMESPACE = QUEUE_METRICS_NAMESPACE
 #: The file the function's code is made of, and the module Lambda imports it as.
 SOURCE_PATH = Path(__file__).resolve().parents[1] / "rotation" / "queue_metrics.py"
 HANDLER_MODULE = "queue_metrics"
-#: The package's list of the queues to publish, beside the module (the function reads it there), and the variable
-#: holding its SHA-256: Lambda holds a function's environment to 4 KB in all, not adjustable (Lambda developer
-#: guide, "Lambda quotas"), which a list of every work queue and DLQ passes at about 160 services (50 with long
-#: names); the package takes 50 MB zipped.
-QUEUES_FILE = "queues.json"
-QUEUES_DIGEST_VAR = "QUEUES_SHA256"
+# The package's list of the queues to publish (QUEUES_FILE), beside the module (the function reads it there), and the
+# variable holding its SHA-256 (QUEUES_DIGEST_VAR), named once in the function's own module: Lambda holds a
+# function's environment to 4 KB in all, not adjustable (Lambda developer guide, "Lambda quotas"), which a list of
+# every work queue and DLQ passes at about 160 services (50 with 32-character names); the package takes 50 MB zipped.
 #: The least a user needs to list a vhost's queues with their figures (RabbitMQ management plugin, "Permissions":
 #: the management tag sees the vhosts it has a permissions entry on).
 MONITOR_TAGS = ("management",)
@@ -224,9 +230,9 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
                 package_files=((QUEUES_FILE, queues_document(args.queues)),)),
             execution_policy=execution_policy, secret_arn=self.secret.arn, secrets_key_arn=secrets_key_arn,
             # The broker's own management URL, never the deployer's tunnel of messaging.management.
-            variables={"MANAGEMENT_ENDPOINT": management_endpoint, "SECRET_ARN": self.secret.arn,
-                       "VHOST": args.vhost, QUEUES_DIGEST_VAR: queues_digest(args.queues),
-                       "NAMESPACE": METRICS_NAMESPACE},
+            variables={ENDPOINT_VAR: management_endpoint, SECRET_VAR: self.secret.arn,
+                       VHOST_VAR: args.vhost, QUEUES_DIGEST_VAR: queues_digest(args.queues),
+                       NAMESPACE_VAR: METRICS_NAMESPACE},
             private_subnet_ids=private_subnet_ids, security_group_id=security_group_id,
             broker_security_group_id=broker_security_group_id)
         self.broker_egress, self.logs_key, self.log_group = made.broker_egress, made.logs_key, made.log_group

@@ -18,8 +18,8 @@ nothing: it sees the vhost's queues and cannot publish, consume or configure), w
 Secrets Manager secret ``SECRET_ARN`` (JSON ``username``/``password``), read on each run so a rotated
 password is picked up. The queues it publishes are the platform's work queues and DLQs of the env, listed by the
 messaging layer in ``queues.json`` beside this module in the function's package (a JSON list of names): not in the
-function's environment, which Lambda holds to 4 KB in all (not adjustable), less than 100 services' queues with
-long names. A queue named there that the broker does not list (or lists without its
+function's environment, which Lambda holds to 4 KB in all (not adjustable), less than the queues of 50 services
+with 32-character names. A queue named there that the broker does not list (or lists without its
 figures), a refused sign-in or an unreachable broker fail the run (Lambda ``Errors``, which an alarm watches)
 after publishing whatever it could: such a queue gets no data point rather than a false 0.
 

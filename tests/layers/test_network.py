@@ -388,11 +388,8 @@ def test_an_external_management_api_on_443_needs_no_further_runner_rule(edit_env
 def deploy_role_may(document: dict[str, Any], action: str, bucket: str) -> bool:
     """Whether the S3 gateway endpoint's statement for the deploy role passes ``action`` on ``bucket``."""
     import fnmatch
-    import json
 
-    (endpoint,) = [e for e in of_type(document, "aws:ec2/vpcEndpoint:VpcEndpoint") if e["name"] == "network-s3"]
-    (statement,) = [s for s in json.loads(endpoint["inputs"]["policy"])["Statement"]
-                    if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
+    (statement,) = [s for s in s3_endpoint_policy(document) if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
     return fnmatch.fnmatchcase(action, statement["Action"]) and any(
         fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}", resource) for resource in statement["Resource"])
 
@@ -431,6 +428,10 @@ def test_the_s3_endpoint_admits_the_env_files_state_bucket_of_another_account(ed
     (aws:ResourceAccount), so every up and preview there stopped at its first state read."""
     import fnmatch
 
+    # without an S3 backend in the env file (Pulumi Cloud, or PULUMI_BACKEND_URL alone) there is nothing to name;
+    # synthesized before the edit: network() is cached, and filled first in this test it would hold the edit
+    unedited = s3_endpoint_policy(synth_env("staging", ["network"])["network"])
+    assert "PulumiStateBucket" not in {s["Sid"] for s in unedited}
     edit_env("staging", lambda data: data.update(state={
         "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1",
         "secrets_provider": "awskms://alias/pulumi-state?region=eu-west-1"}))
@@ -443,5 +444,3 @@ def test_the_s3_endpoint_admits_the_env_files_state_bucket_of_another_account(ed
                              ("s3:ListBucket", "acme-pulumi-state")):
         assert any(fnmatch.fnmatchcase(action, a) for a in state["Action"]), action
         assert any(fnmatch.fnmatchcase(f"arn:aws:s3:::{resource}", r) for r in state["Resource"]), resource
-    # without an S3 backend in the env file (Pulumi Cloud, or PULUMI_BACKEND_URL alone) there is nothing to name
-    assert "PulumiStateBucket" not in {s["Sid"] for s in s3_endpoint_policy(network("staging"))}

@@ -20,6 +20,7 @@ from collections import Counter
 
 from pulumi_policy import StackValidationArgs
 
+from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
 from shared.policy_support import UNKNOWN, as_list, get, resource_input, stack_resources, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
@@ -32,7 +33,7 @@ PER_MESH = {VIRTUAL_NODE: ("virtual nodes", 200), VIRTUAL_SERVICE: ("virtual ser
             VIRTUAL_ROUTER: ("virtual routers", 200)}
 BACKENDS_PER_NODE = 50
 ROUTES_PER_ROUTER = 50
-WEIGHTED_TARGETS_PER_ROUTE = 10  # not adjustable
+WEIGHTED_TARGETS_PER_ROUTE = APPMESH_WEIGHTED_TARGETS_PER_ROUTE  # not adjustable
 ROUTE_KINDS = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
 
 

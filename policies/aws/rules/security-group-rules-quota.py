@@ -11,7 +11,8 @@ at most 1,000). The rule adds up, per group and direction, the inline ``ingress`
 customer-managed list's size is not in the rule's inputs: a lower bound).
 A rule on a group of another stack is counted against that group's id, as far as this stack's rules go.
 
-Why: the platform adds a rule per called service to the tasks' group, so the group grows with the catalog; the
+Why: the platform adds a rule each way per range of consecutive called services' ports to the tasks' group, so the
+group grows with the catalog (with called services on ports that leave gaps between them); the
 AuthorizeSecurityGroupIngress/Egress past the quota fails with RulesPerSecurityGroupLimitExceeded half-way through
 ``up``, while every rule before it already exists. An account whose quota was raised suppresses this rule for the
 group in the env's ``policy.suppressions``, naming the quota.
