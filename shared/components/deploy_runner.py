@@ -81,6 +81,16 @@ phases:
 """
 
 
+#: The build's variables CodeBuild takes from Secrets Manager: each with the DeployRunnerArgs field (the
+#: ``messaging.deploy_runner`` key) naming its secret, and the statement id stem of its read and decrypt grants. The
+#: Pulumi passphrase (passphrase-encrypted stack secrets) and the Pulumi access token (a Pulumi Cloud backend: the
+#: CLI's non-interactive login reads PULUMI_ACCESS_TOKEN).
+SECRET_VARIABLES: dict[str, tuple[str, str]] = {
+    "PULUMI_CONFIG_PASSPHRASE": ("passphrase_secret", "PulumiPassphrase"),
+    "PULUMI_ACCESS_TOKEN": ("access_token_secret", "PulumiAccessToken"),
+}
+
+
 @dataclass(frozen=True)
 class DeployRunnerArgs:
     env_name: str
@@ -123,10 +133,9 @@ class DeployRunnerArgs:
 
     @property
     def secret_variables(self) -> dict[str, str]:
-        """The build's variables CodeBuild takes from Secrets Manager, each with its secret's name: the Pulumi
-        passphrase (passphrase-encrypted stack secrets) and the Pulumi access token (a Pulumi Cloud backend:
-        the CLI's non-interactive login reads PULUMI_ACCESS_TOKEN)."""
-        named = {"PULUMI_CONFIG_PASSPHRASE": self.passphrase_secret, "PULUMI_ACCESS_TOKEN": self.access_token_secret}
+        """The build's variables CodeBuild takes from Secrets Manager (:data:`SECRET_VARIABLES`), each with the name
+        of the secret the env names for it."""
+        named = {variable: getattr(self, key) for variable, (key, _) in SECRET_VARIABLES.items()}
         return {variable: name for variable, name in named.items() if name is not None}
 
     def secret_arn(self, name: str) -> str:
@@ -188,8 +197,6 @@ def connection_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
              "Action": [f"{service}:GetConnection", f"{service}:GetConnectionToken"], "Resource": arn}]
 
 
-#: The statement ids of each secret variable's read and decrypt grants.
-SECRET_SIDS = {"PULUMI_CONFIG_PASSPHRASE": "PulumiPassphrase", "PULUMI_ACCESS_TOKEN": "PulumiAccessToken"}
 
 
 def secret_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
@@ -204,11 +211,11 @@ def secret_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
     """
     statements: list[dict[str, Any]] = []
     for variable, name in args.secret_variables.items():
-        secret_arn = args.secret_arn(name)
+        secret_arn, sid = args.secret_arn(name), SECRET_VARIABLES[variable][1]
         statements += [
-            {"Sid": f"Read{SECRET_SIDS[variable]}", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            {"Sid": f"Read{sid}", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
              "Resource": secret_arn},
-            {"Sid": f"Decrypt{SECRET_SIDS[variable]}ThroughSecretsManager", "Effect": "Allow",
+            {"Sid": f"Decrypt{sid}ThroughSecretsManager", "Effect": "Allow",
              "Action": "kms:Decrypt", "Resource": f"arn:{args.partition}:kms:{args.region}:{args.account_id}:key/*",
              "Condition": {"StringEquals": via_secrets_manager(args.region),
                            "ArnLike": {"kms:EncryptionContext:SecretARN": secret_arn}}},
