@@ -31,17 +31,17 @@ APPMESH_WEIGHTED_TARGETS_PER_ROUTE = 10
 
 
 def task_units(env: EnvConfig, service: str) -> int:
-    """The ECS services a catalog service runs as: one per canary version (each with its own counts), else one."""
-    return max(1, len(env.mesh.canaries.get(service, ())))
+    """The ECS services a catalog service runs as: one per canary version (each with its own counts) where the env's
+    mesh is App Mesh, which alone runs canaries (shared.components.compute), else one."""
+    versions = env.mesh.canaries.get(service, ()) if env.mesh.provider == "appmesh" else ()
+    return max(1, len(versions))
 
 
 def peak_tasks(env: EnvConfig, service: str) -> int:
     """The most tasks ``service`` registers at once: every unit at ``max_count``, during a rolling deployment that
     starts the new tasks before it stops the old ones (:data:`DEPLOYMENT_MAXIMUM_PERCENT`)."""
-    from shared.envs import ServiceSettings
-
-    settings = env.services.get(service) or ServiceSettings()
-    return math.ceil(settings.max_count * task_units(env, service) * DEPLOYMENT_MAXIMUM_PERCENT / 100)
+    return math.ceil(env.service_settings(service).max_count * task_units(env, service)
+                     * DEPLOYMENT_MAXIMUM_PERCENT / 100)
 
 
 def cloud_map_service_problems(env: EnvConfig, catalog: Catalog) -> list[tuple[str, str]]:

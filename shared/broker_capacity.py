@@ -45,6 +45,7 @@ import math
 from dataclasses import dataclass
 
 from shared.amazonmq import BROKER_NODES, BrokerLimits, broker_limits
+from shared.aws_limits import task_units
 from shared.catalog import Catalog
 from shared.envs import EnvConfig
 from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT  # the old tasks keep their connections until they stop
@@ -110,8 +111,7 @@ def broker_need(env: EnvConfig, catalog: Catalog) -> BrokerNeed:
     for spec in catalog:
         if not spec.uses_messaging or spec.name not in env.release.images:
             continue  # an unreleased service runs no task (compute creates its repository only)
-        versions = len(env.mesh.canaries.get(spec.name, ())) if env.mesh.provider == "appmesh" else 0
-        tasks = env.service_settings(spec.name).max_count * max(1, versions)
+        tasks = env.service_settings(spec.name).max_count * task_units(env, spec.name)
         services.append(ServiceNeed(spec.name, tasks, task_connections(bool(spec.publishes), bool(spec.consumes))))
     queues = sum(2 for spec in catalog if spec.queue)  # its work queue and its DLQ
     return BrokerNeed(services=tuple(services), queues=queues)
