@@ -423,10 +423,10 @@ def _check_deploy_role(env: EnvConfig, role_arn: str) -> None:
     platform's buckets (create, settings, delete) for that role's ARN only (``aws:PrincipalArn``), so another
     role's `up` on the in-VPC runner was denied at the first bucket call, after the layers before compute had
     run. Unset: configure-aws-credentials stops the job itself."""
-    from shared.components.deploy_runner import DeployRunnerArgs
+    from shared.components.deploy_runner import deploy_role_arn
     from shared.envs import env_path
 
-    expected = DeployRunnerArgs.from_env(env).deploy_role_arn
+    expected = deploy_role_arn(env)
     if role_arn and role_arn != expected:
         raise ConfigError(str(env_path(env.name)), "messaging.deploy_runner.deploy_role_name",
                           f"is {env.messaging.deploy_runner.deploy_role_name!r} ({expected}), but the GitHub "

@@ -124,7 +124,7 @@ class DeployRunnerArgs:
 
     @property
     def deploy_role_arn(self) -> str:
-        return f"arn:{self.partition}:iam::{self.account_id}:role/{self.deploy_role_name}"
+        return role_arn(self.partition, self.account_id, self.deploy_role_name)
 
     @property
     def project_arn(self) -> str:
@@ -143,6 +143,17 @@ class DeployRunnerArgs:
         ``-`` and 6 random characters to every secret's name (Secrets Manager user guide, "ARN of a secret": use
         ``<name>-??????`` in a policy)."""
         return f"arn:{self.partition}:secretsmanager:{self.region}:{self.account_id}:secret:{name}-??????"
+
+
+def role_arn(partition: str, account_id: str, name: str) -> str:
+    """The ARN of the IAM role ``name`` (no path) of ``account_id``."""
+    return f"arn:{partition}:iam::{account_id}:role/{name}"
+
+
+def deploy_role_arn(env: EnvConfig) -> str:
+    """The env's deploy role (``messaging.deploy_runner.deploy_role_name``), without working out the rest of the
+    runner's arguments (its build limit reads the catalog)."""
+    return role_arn(partition_of(env.region), env.account_id, env.messaging.deploy_runner.deploy_role_name)
 
 
 def runner_timeout_minutes(env: EnvConfig) -> int:

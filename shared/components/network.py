@@ -22,7 +22,7 @@ from shared.components.compute_iam import (
     ARTIFACT_WRITE_ACTIONS,
     service_trust_policy,
 )
-from shared.components.deploy_runner import DeployRunnerArgs
+from shared.components.deploy_runner import deploy_role_arn as env_deploy_role_arn
 from shared.envs import EnvConfig
 from shared.gateway_names import access_log_bucket_pattern, s3_bucket_arn
 
@@ -329,7 +329,7 @@ class VpcNetworkArgs:
             artifact_bucket=artifact, platform_buckets=(
                 store, artifact_log_bucket_name(env.name, env.account_id, env.region),
                 access_log_bucket_pattern(env.name, env.account_id)),
-            deploy_role_arn=DeployRunnerArgs.from_env(env).deploy_role_arn,
+            deploy_role_arn=env_deploy_role_arn(env),
             runner_management_peer=external_management_peer(env),
             state_bucket=state_bucket_of(env.state.backend_url),
         )
