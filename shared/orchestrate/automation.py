@@ -37,7 +37,14 @@ from shared import REPO_ROOT
 from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
-from shared.orchestrate.identity import Deployed, IdentityError, UnreadableState, check_identity, deployed_from_state
+from shared.orchestrate.identity import (
+    Deployed,
+    IdentityError,
+    UnreadableState,
+    check_identity,
+    deployed_from_state,
+    state_resources,
+)
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
@@ -356,16 +363,14 @@ def _refresh_options(layer: str) -> dict[str, Any]:
 def holds_resources(deployment: Mapping[str, Any] | None) -> bool:
     """Whether an exported ``deployment`` holds a resource a refresh or destroy acts on: anything but the root
     stack and provider resources (what a stack keeps after ``destroy``, or holds after ``stack init``: nothing)."""
-    resources = (deployment or {}).get("resources") or []
-    return any(isinstance(resource, Mapping) and resource.get("type") != "pulumi:pulumi:Stack"
-               and not str(resource.get("type", "")).startswith("pulumi:providers:") for resource in resources)
+    return any(resource.get("type") != "pulumi:pulumi:Stack"
+               and not str(resource.get("type", "")).startswith("pulumi:providers:")
+               for resource in state_resources(deployment))
 
 
 def protected_urns(deployment: Mapping[str, Any] | None) -> list[str]:
     """The URNs an exported ``deployment`` marks ``protect`` (what a destroy through the state's protect refuses)."""
-    resources = (deployment or {}).get("resources") or []
-    return [str(resource.get("urn")) for resource in resources
-            if isinstance(resource, Mapping) and resource.get("protect") is True]
+    return [str(resource.get("urn")) for resource in state_resources(deployment) if resource.get("protect") is True]
 
 
 def _program_options(layer: str, holds: bool = True) -> dict[str, Any]:

@@ -83,6 +83,15 @@ class UnreadableState(ValueError):
     """A state whose provider entry does not have the shape Pulumi writes."""
 
 
+def state_resources(deployment: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The resources of an exported ``deployment`` (the ``deployment`` of ``pulumi stack export``): none without
+    one; :class:`UnreadableState` when they are not a list."""
+    resources = (deployment or {}).get("resources") or []
+    if not isinstance(resources, list):
+        raise UnreadableState(f"its resources are a {type(resources).__name__}, not a list")
+    return [resource for resource in resources if isinstance(resource, Mapping)]
+
+
 def deployed_from_state(deployment: Mapping[str, Any] | None, layer: str, env: EnvConfig,
                         stack: str) -> Deployed | None:
     """The :class:`Deployed` of ``layer`` from its exported ``deployment`` (the ``deployment`` of ``pulumi stack
@@ -94,12 +103,9 @@ def deployed_from_state(deployment: Mapping[str, Any] | None, layer: str, env: E
     accepted too."""
     if deployment is None:
         return None
-    resources = deployment.get("resources") or []
-    if not isinstance(resources, list):
-        raise UnreadableState(f"its resources are a {type(resources).__name__}, not a list")
     name = provider_name(env.name)
-    live = [resource for resource in resources
-            if isinstance(resource, Mapping) and resource.get("type") == PROVIDER_TYPE
+    live = [resource for resource in state_resources(deployment)
+            if resource.get("type") == PROVIDER_TYPE
             and str(resource.get("urn", "")).rsplit("::", 1)[-1] == name and not resource.get("delete")]
     if not live:
         return None
