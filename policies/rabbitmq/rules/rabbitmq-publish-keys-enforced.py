@@ -42,11 +42,16 @@ def _text(resource: PolicyResource, *path: str, default: str | None = None) -> s
     return "" if value is None else str(value)
 
 
+def _user_vhost(resource: PolicyResource) -> tuple[str, str]:
+    """The RabbitMQ user and vhost a Permissions or TopicPermissions grants in (the provider's id: user@vhost)."""
+    return _text(resource, "user"), _text(resource, "vhost", default="/")
+
+
 def _topic_exchanges(topic_permissions: list[PolicyResource]) -> dict[tuple[str, str], set[str]]:
     """(user, vhost) -> the exchanges its topic permissions name."""
     named: dict[tuple[str, str], set[str]] = {}
     for resource in topic_permissions:
-        key = (_text(resource, "user"), _text(resource, "vhost", default="/"))
+        key = _user_vhost(resource)
         for index, entry in enumerate(as_list(get(resource.props, "permissions"))):
             exchange = known(get(entry, "exchange"),
                              f"TopicPermissions '{resource.name}' permissions[{index}].exchange")
@@ -59,7 +64,7 @@ def _shared_ids(topic_permissions: list[PolicyResource]) -> list[tuple[str, str]
     first: dict[tuple[str, str], PolicyResource] = {}
     problems = []
     for resource in sorted(topic_permissions, key=lambda r: r.urn):
-        key = (_text(resource, "user"), _text(resource, "vhost", default="/"))
+        key = _user_vhost(resource)
         if key not in first:
             first[key] = resource
             continue
@@ -74,7 +79,7 @@ def _shared_ids(topic_permissions: list[PolicyResource]) -> list[tuple[str, str]
 
 def _check(grant: PolicyResource, exchanges: list[PolicyResource],
            topic: dict[tuple[str, str], set[str]]) -> list[str]:
-    user, vhost = _text(grant, "user"), _text(grant, "vhost", default="/")
+    user, vhost = _user_vhost(grant)
     write = _text(grant, "permissions", "write")
     try:
         pattern = re.compile(write)
