@@ -264,13 +264,13 @@ def _aliased(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> 
     return moved
 
 
-def _delete_before_replace_dependents(fresh: dict[str, Any] | None, result: LayerDiff) -> None:
+def _delete_before_replace_dependents(resources: dict[str, dict[str, Any]], result: LayerDiff) -> None:
     """Replace, in place, what the engine replaces with a resource replaced delete-first: each resource whose
     replace-on-change input takes a value from one of them (its property dependencies) is deleted before it and
     created again after it (pulumi/pulumi tests/integration/delete_before_create: "DeleteReplacement Dependent" comes
     before "DeleteReplacement Base"), transitively. Only a delete_before_replace root does this: a resource created
-    before the old one goes keeps the value its readers hold (the name of a fixed-name resource), so they stay."""
-    resources = _by_urn(fresh)
+    before the old one goes keeps the value its readers hold (the name of a fixed-name resource), so they stay.
+    ``resources``: the fresh synth's, by URN."""
     replaced = {change.urn for change in result.changes if change.action == "replace"
                 and resources.get(change.urn, {}).get("delete_before_replace")}
     known = {change.urn: index for index, change in enumerate(result.changes)}
@@ -324,7 +324,7 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
             for key, path in _entries(after["type"], changed))
         result.changes.append(Change("replace" if forced else "update", urn, after["type"], changed,
                                      protected=bool(before.get("protect"))))
-    _delete_before_replace_dependents(fresh, result)
+    _delete_before_replace_dependents(new, result)
     return result
 
 
