@@ -33,3 +33,16 @@ def test_readme_names_every_key_of_the_env_schema() -> None:
         if bullet is None or not re.search(rf"(?<![\w-]){re.escape(leaf)}(?![\w-])", bullet.group(0)):
             missing.append(key)
     assert missing == [], f"env keys README's key list (Environments) does not name: {missing}"
+
+
+def test_readme_read_role_covers_the_admin_secret_messagings_preview_reads() -> None:
+    """messaging's preview reads the broker admin password (``broker_access``: GetSecretValue, decrypted with the
+    broker's key); ReadOnlyAccess grants neither, so the README's read-role step must name both, by the secret's
+    real name."""
+    from shared.components.broker import admin_secret_name
+
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    step = re.search(r"^3\. Read-only role per env.*?(?=^4\. )", text, re.MULTILINE | re.DOTALL)
+    assert step is not None, "README lacks the read-only role step of the CI set-up"
+    for needed in ("secretsmanager:GetSecretValue", f"secret:{admin_secret_name('<env>')}-*", "kms:Decrypt"):
+        assert needed in step.group(0), f"README's read-only role step does not name {needed}"
