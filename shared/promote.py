@@ -102,11 +102,14 @@ def check_digests(images: Mapping[str, str], source: str) -> None:
 
 
 def check_order(source: str, target: str, allow_skip: bool) -> tuple[str, ...]:
-    """The envs skipped on the way (empty for a normal step); GateRefused when the order forbids it."""
+    """The envs skipped on the way (empty for a normal step); GateRefused when the order forbids the step,
+    UsageError (exit 2) when FROM or TO is an env outside the order."""
     path = " -> ".join(PROMOTION_ORDER)
     outside = [name for name in (source, target) if name not in PROMOTION_ORDER]
     if outside:
-        raise GateRefused("order", f"{', '.join(outside)} is not in the promotion order {path}")
+        # Bad input, not a gate's judgement: no release could ever move along this request (exit 2).
+        raise UsageError(f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} not in the promotion order "
+                         f"{path} (shared/promote.py PROMOTION_ORDER); promote between those envs only")
     start, end = PROMOTION_ORDER.index(source), PROMOTION_ORDER.index(target)
     if end <= start:
         raise GateRefused("order", f"{source} -> {target} goes backwards; releases move {path}")

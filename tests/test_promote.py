@@ -397,6 +397,20 @@ def test_bad_input_exits_2_and_writes_nothing(argv: list[str], message: str, env
     assert {path.name: path.read_bytes() for path in env_dir.iterdir()} == snapshot
 
 
+def test_an_env_outside_the_promotion_order_is_bad_input_exit_2(env_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """An env file that exists but is not in PROMOTION_ORDER: no promotion can ever run, so it is bad input (exit 2,
+    like an unknown env), not a gate's refusal (exit 1), whichever side it is on and with --check too."""
+    add_qa_between_dev_and_staging(env_dir, monkeypatch)
+    monkeypatch.setattr(promote_module, "PROMOTION_ORDER", ("dev", "staging", "prod"))  # qa exists, outside the order
+    set_image(env_dir, "dev", "gateway", NEW)
+    snapshot = {path.name: path.read_bytes() for path in env_dir.iterdir()}
+    for argv in (["dev", "qa"], ["qa", "staging"], ["dev", "qa", "--check"]):
+        assert promote(argv)[0] == 2, argv
+        assert "qa is not in the promotion order dev -> staging -> prod" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in env_dir.iterdir()} == snapshot
+
+
 def test_a_service_missing_from_the_source_release_is_named(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dev = env_dir / "dev.yaml"
     dev.write_text("".join(line for line in dev.read_text().splitlines(keepends=True)
