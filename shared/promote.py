@@ -20,6 +20,8 @@ images of FROM into TO's file, and only through gates, cheapest first, the first
 prod only through the env before it. The AWS gates run with each env's own credentials
 (:mod:`shared.images`); credentials of another account than the env's ``account_id`` exit 2.
 
+Before any gate, FROM's and TO's env files must equal git's HEAD (no staged, unstaged or untracked change;
+exit 2 otherwise): the gates vouch for the committed release, and the promotion's commit holds nothing else.
 A refused promotion writes nothing. A passed one rewrites TO's file with ruamel.yaml's round trip
 (comments, key order and quoting kept), records ``release.promoted_from``/``promoted_at`` and
 prints the unified diff. ``--check`` is a dry run through every gate: it prints the diff it would write
@@ -35,6 +37,7 @@ import difflib
 import io
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -254,6 +257,44 @@ def candidate_env_dir(target: str, candidate_text: str) -> Iterator[Path]:
                 os.environ[ENV_DIR_VAR] = previous
 
 
+# -- the git work tree --------------------------------------------------------------------------------
+
+
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    """``git -C folder ARGS`` (None: git is not installed)."""
+    try:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return None
+
+
+def in_git_work_tree(folder: Path) -> bool:
+    answer = _git(folder, "rev-parse", "--is-inside-work-tree")
+    return answer is not None and answer.returncode == 0 and answer.stdout.strip() == "true"
+
+
+def check_committed(paths: Sequence[Path]) -> None:
+    """Refuse (exit 2) when an env file the promotion reads or writes differs from git's HEAD: staged, unstaged or
+    never committed. FROM's release must be the committed one the gates can vouch for, and TO's file must hold only
+    the promotion's change when it is committed. An env folder outside a git work tree (PLATFORM_ENV_DIR elsewhere)
+    has nothing to compare with and is not checked."""
+    folder = paths[0].parent
+    if not in_git_work_tree(folder):
+        return
+    # --porcelain: one "XY path" line per changed path (git-status(1)); untracked files too, as "??".
+    answer = _git(folder, "status", "--porcelain=v1", "--untracked-files=all", "--", *(path.name for path in paths))
+    if answer is None or answer.returncode != 0:
+        reason = (answer.stderr if answer else "git is not installed").strip()
+        raise UsageError(f"git status in {display_path(str(folder))} failed: {reason}")
+    dirty = [line for line in answer.stdout.splitlines() if line.strip()]
+    if dirty:
+        shown = "; ".join(f"{line[3:]} ({'untracked' if line[:2] == '??' else 'uncommitted: ' + line[:2].strip()})"
+                          for line in dirty)
+        raise UsageError(f"uncommitted changes in the env files of this promotion: {shown}. Commit them (or "
+                         "`git checkout -- <file>`) first: the gates judge FROM's committed release, and TO's file "
+                         "must hold nothing but the promotion when it is committed; nothing was written")
+
+
 # -- the command ------------------------------------------------------------------------------------
 
 
@@ -340,6 +381,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                     clients: ClientFactory, deployed_images: DeployedImages | None,
                     registry_images: RegistryImages | None) -> int:
     promotion = plan_promotion(source_name, target_name, services)
+    check_committed([env_path(source_name), env_path(target_name)])
     if allow_skip and promotion.target.baseline == "prod":
         raise UsageError(f"--allow-skip: {target_name} follows the prod baseline; a release reaches it only "
                          f"through every env before it in the order {' -> '.join(PROMOTION_ORDER)}, never by a skip")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -409,6 +410,50 @@ def test_an_env_outside_the_promotion_order_is_bad_input_exit_2(env_dir: Path, m
         assert promote(argv)[0] == 2, argv
         assert "qa is not in the promotion order dev -> staging -> prod" in capsys.readouterr().err
     assert {path.name: path.read_bytes() for path in env_dir.iterdir()} == snapshot
+
+
+def git(folder: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(folder), "-c", "user.name=test", "-c", "user.email=test@example.com",
+                    "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("dirt", ["unstaged", "staged", "untracked"])
+def test_a_dirty_env_file_is_refused_with_exit_2_and_nothing_written(dirt: str, env_dir: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The env folder in a git work tree: FROM's or TO's file differing from HEAD stops the promotion before any
+    gate (exit 2), naming the file; a clean tree promotes."""
+    git(env_dir, "init", "-q")
+    set_image(env_dir, "dev", "gateway", NEW)
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "envs")
+    staging = env_dir / "staging.yaml"
+    if dirt == "untracked":  # a TO file never committed
+        git(env_dir, "rm", "-q", "--cached", "staging.yaml")
+        git(env_dir, "commit", "-q", "-m", "staging not tracked")
+    else:
+        staging.write_text(staging.read_text().replace("release:\n", "release:\n  # a reviewer's note\n"))
+        if dirt == "staged":
+            git(env_dir, "add", "staging.yaml")
+    before = staging.read_bytes()
+    for argv in (["dev", "staging"], ["dev", "staging", "--check"]):
+        assert promote(argv)[0] == 2, argv
+        err = capsys.readouterr().err
+        assert "uncommitted changes in the env files of this promotion: staging.yaml" in err, err
+        assert ("untracked" if dirt == "untracked" else "uncommitted") in err
+    assert staging.read_bytes() == before
+
+    # FROM's uncommitted release is refused the same way
+    git(env_dir, "add", "staging.yaml")
+    git(env_dir, "commit", "-q", "-m", "staging")
+    set_image(env_dir, "dev", "training", OTHER)
+    assert promote(["dev", "staging"])[0] == 2
+    assert "dev.yaml (uncommitted: M)" in capsys.readouterr().err
+    assert staging.read_bytes() == before
+
+    git(env_dir, "commit", "-q", "-am", "dev's release")
+    code, output = promote(["dev", "staging"])
+    assert code == 0, output
+    assert load_env("staging").release.images["training"] == OTHER
 
 
 def test_a_service_missing_from_the_source_release_is_named(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
