@@ -28,6 +28,12 @@ prints the unified diff. ``--check`` is a dry run through every gate: it prints 
 and writes nothing (0: every gate passed or nothing to promote; 1: a gate refused). One promotion runs
 at a time per env folder (a lock), and TO's file is compared with what the gates judged right before
 it is replaced: an edit made meanwhile stops the promotion (exit 1, nothing written).
+
+**Rollback**: FROM ``TO@REV`` (e.g. ``prod@HEAD~1 prod``) takes the release TO's own file pinned at git
+revision REV, a commit in the history of HEAD, and runs it through the digest, images and policy gates
+(the images gate answers whether TO's registry still holds those digests: the release tags keep every
+image TO has run, ``shared.components.ecr.lifecycle_policy``). No order applies and ECS is not asked:
+it runs the release being replaced. ``release.promoted_from`` records ``TO@<commit>``.
 """
 
 from __future__ import annotations
@@ -95,13 +101,13 @@ class Promotion:
 # -- gates ------------------------------------------------------------------------------------------
 
 
-def check_digests(images: Mapping[str, str], source: str) -> None:
+def check_digests(images: Mapping[str, str], source: str, file: str | None = None) -> None:
     tags = {service: ref for service, ref in images.items() if not is_digest(ref)}
     if tags:
         listed = ", ".join(f"{service}={ref!r}" for service, ref in tags.items())
         raise GateRefused("digest", f"{source}'s release pins {listed} by tag, not by digest (sha256:<64 hex>); "
                                     "a tag can move after testing. Release the image by digest in "
-                                    f"environments/{source}.yaml first.")
+                                    f"{file or f'environments/{source}.yaml'} first.")
 
 
 def check_order(source: str, target: str, allow_skip: bool) -> tuple[str, ...]:
@@ -295,17 +301,93 @@ def check_committed(paths: Sequence[Path]) -> None:
                          "must hold nothing but the promotion when it is committed; nothing was written")
 
 
+@dataclass(frozen=True)
+class Rollback:
+    """``ENV@REV`` as FROM: the release ``environments/ENV.yaml`` pinned at git commit ``commit``, rolled back into
+    ENV itself."""
+
+    env: str
+    revision: str
+    """As given (a commit, tag, ``HEAD~2``...)."""
+    commit: str
+    """The full commit id it names."""
+    images: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        """What ``release.promoted_from`` records: the env and the commit its release comes from."""
+        return f"{self.env}@{self.commit[:12]}"
+
+    def file(self) -> str:
+        return f"{display_path(str(env_path(self.env)))} at {self.revision} ({self.commit[:12]})"
+
+
+def split_source(source: str) -> tuple[str, str | None]:
+    """FROM as (env, git revision): ``staging`` -> ("staging", None); ``prod@HEAD~1`` -> ("prod", "HEAD~1")."""
+    env, separator, revision = source.partition("@")
+    if separator and not revision:
+        raise UsageError(f"FROM {source!r}: name a git revision after '@' (e.g. {env}@HEAD~1 or {env}@<commit>)")
+    return env, revision if separator else None
+
+
+def read_rollback(env_name: str, revision: str) -> Rollback:
+    """The release ``env_name``'s file pinned at ``revision`` of the env folder's git history (exit 2 on bad input)."""
+    from shared.envs import Release
+    from shared.yamlio import load_yaml_mapping
+
+    path = env_path(env_name)
+    folder = path.parent
+    if not in_git_work_tree(folder):
+        raise UsageError(f"FROM {env_name}@{revision}: a rollback reads {env_name}'s release from git history, but "
+                         f"{display_path(str(folder))} is not in a git work tree")
+    resolved = _git(folder, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    if resolved is None or resolved.returncode != 0:
+        raise UsageError(f"FROM {env_name}@{revision}: {revision!r} names no commit of this repository")
+    commit = resolved.stdout.strip()
+    # Only a release TO's own history ran on this branch: not one of a branch that was never merged.
+    ancestor = _git(folder, "merge-base", "--is-ancestor", commit, "HEAD")
+    if ancestor is None or ancestor.returncode != 0:
+        raise UsageError(f"FROM {env_name}@{revision}: commit {commit[:12]} is not in the history of HEAD; roll "
+                         f"back only to a release {env_name} had on this branch")
+    # `<commit>:./<file>` is the file relative to the working directory (-C folder): gitrevisions(7).
+    shown = _git(folder, "show", f"{commit}:./{path.name}")
+    label = f"{display_path(str(path))} at {revision} ({commit[:12]})"
+    if shown is None or shown.returncode != 0:
+        raise ConfigError(label, "(file)", f"the file did not exist at that commit, so {env_name} had no release "
+                                           "there to roll back to")
+    with tempfile.TemporaryDirectory(prefix="rollback-") as scratch:
+        copy = Path(scratch) / path.name
+        copy.write_text(shown.stdout, encoding="utf-8")
+        try:
+            data = load_yaml_mapping(copy)
+        except ConfigError as error:
+            raise ConfigError(label, error.key, error.reason) from None
+    section = data.get("release") or {}
+    try:
+        release = Release.model_validate(section if isinstance(section, dict) else {"images": section})
+    except ValueError as error:  # pydantic's ValidationError
+        raise ConfigError(label, "release", str(error).splitlines()[-1].strip()) from None
+    if not release.images:
+        raise ConfigError(label, "release.images", "is empty: there is no release to roll back to")
+    return Rollback(env=env_name, revision=revision, commit=commit, images=dict(release.images))
+
+
 # -- the command ------------------------------------------------------------------------------------
 
 
-def plan_promotion(source_name: str, target_name: str, services: Sequence[str] | None) -> Promotion:
-    """Validate the input (exit 2 on anything wrong) and say what would change."""
-    if source_name == target_name:
-        raise UsageError(f"FROM and TO are both {source_name!r}; promotion copies a release to another env")
+def plan_promotion(source_name: str, target_name: str, services: Sequence[str] | None,
+                   rollback: Rollback | None = None) -> Promotion:
+    """Validate the input (exit 2 on anything wrong) and say what would change.
+
+    With ``rollback`` (FROM ``TO@REV``) the images come from TO's own file at that commit instead of FROM's."""
+    if rollback is None and source_name == target_name:
+        raise UsageError(f"FROM and TO are both {source_name!r}; promotion copies a release to another env (a "
+                         f"rollback names the earlier release: {target_name}@<revision> {target_name})")
     source, target = load_env(source_name), load_env(target_name)
-    available = source.release.images
+    available = rollback.images if rollback is not None else source.release.images
+    source_file = rollback.file() if rollback is not None else str(env_path(source_name))
     if not available:
-        raise ConfigError(str(env_path(source_name)), "release.images", "is empty: there is nothing to promote")
+        raise ConfigError(source_file, "release.images", "is empty: there is nothing to promote")
     if services is None:
         chosen = list(available)
     else:
@@ -318,7 +400,7 @@ def plan_promotion(source_name: str, target_name: str, services: Sequence[str] |
                              f"(the catalog has: {', '.join(catalog.names())})")
         missing = [service for service in services if service not in available]
         if missing:
-            raise ConfigError(str(env_path(source_name)), f"release.images.{missing[0]}",
+            raise ConfigError(source_file, f"release.images.{missing[0]}",
                               f"{source_name}'s release has no image for {', '.join(missing)}, so it cannot "
                               "be promoted")
         chosen = [service for service in available if service in services]  # FROM's order, deterministic
@@ -380,8 +462,20 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                     allow_skip: bool, out: TextIO, now: Callable[[], datetime], policy_check: PolicyCheck,
                     clients: ClientFactory, deployed_images: DeployedImages | None,
                     registry_images: RegistryImages | None) -> int:
-    promotion = plan_promotion(source_name, target_name, services)
-    check_committed([env_path(source_name), env_path(target_name)])
+    source_env, revision = split_source(source_name)
+    rollback = None
+    if revision is not None:
+        if source_env != target_name:
+            raise UsageError(f"FROM {source_name}: a release from git history is rolled back into its own env only; "
+                             f"to return {target_name} to an earlier release of its own, use "
+                             f"{target_name}@<revision> {target_name}")
+        if allow_skip:
+            raise UsageError("--allow-skip: a rollback takes no step along the promotion order, so nothing is skipped")
+        load_env(target_name)  # an unknown env is named as such before any git question
+        rollback = read_rollback(target_name, revision)
+        source_name = rollback.label
+    promotion = plan_promotion(source_env, target_name, services, rollback)
+    check_committed(sorted({env_path(source_env), env_path(target_name)}))
     if allow_skip and promotion.target.baseline == "prod":
         raise UsageError(f"--allow-skip: {target_name} follows the prod baseline; a release reaches it only "
                          f"through every env before it in the order {' -> '.join(PROMOTION_ORDER)}, never by a skip")
@@ -390,7 +484,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
     old_text = path.read_text(encoding="utf-8")
     # The direction is checked first: a backwards or skipping request is refused even when the
     # images happen to match (and --check answers for a promotion that could actually run).
-    skipped = check_order(source_name, target_name, allow_skip)
+    skipped = check_order(source_name, target_name, allow_skip) if rollback is None else ()
     for service, (current, ref) in promotion.pending.items():
         out.write(f"{service}: {target_name} {current or '(none)'} -> {ref}\n")
     if not promotion.pending:
@@ -398,12 +492,19 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                   f"{', '.join(promotion.images)}; nothing to promote\n")
         return 0
 
-    check_digests(promotion.images, source_name)
+    check_digests(promotion.images, source_name, rollback.file() if rollback else f"environments/{source_name}.yaml")
     out.write("gate digest: ok (every promoted image is pinned by digest)\n")
-    out.write(f"gate order: ok ({source_name} -> {target_name}"
-              f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
-    read_deployed = deployed_images or ecs_deployed_images(clients)
-    check_deployed(promotion.images, promotion.source, read_deployed(promotion.source, list(promotion.images)), out)
+    if rollback is None:
+        out.write(f"gate order: ok ({source_name} -> {target_name}"
+                  f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
+        read_deployed = deployed_images or ecs_deployed_images(clients)
+        check_deployed(promotion.images, promotion.source, read_deployed(promotion.source, list(promotion.images)),
+                       out)
+    else:
+        # What ECS runs in TO is the release being replaced; what vouches for the earlier one is that it was TO's
+        # committed release on this branch, which reached TO through the gates or a reviewed change.
+        out.write(f"gate order, deployed: rollback of {target_name} to its release at {rollback.revision} "
+                  f"({rollback.commit[:12]}, in the history of HEAD)\n")
     read_registry = registry_images or ecr_registry_images(clients)
     check_registry(promotion.target, read_registry(promotion.target, promotion.images), out)
     promoted_at = now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -426,7 +527,9 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
 
 def main(argv: Sequence[str] | None = None, **injected: Any) -> int:
     parser = UsageParser(prog="python -m shared.promote", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", metavar="FROM")
+    parser.add_argument("source", metavar="FROM",
+                        help="the env whose release is promoted, or TO@<git revision> to roll TO back to the release "
+                             "its file pinned at that commit")
     parser.add_argument("target", metavar="TO")
     parser.add_argument("--services", help="comma-separated services to promote (default: all of FROM's release)")
     parser.add_argument("--check", action="store_true",

@@ -540,3 +540,98 @@ def test_credentials_of_the_wrong_account_exit_2_before_anything_is_written(
     assert "gate deployed: ok" in output
     assert "staging: the AWS credentials belong to account 111111111111" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+# -- rollback: TO@REV TO, the release TO's own file pinned at an earlier commit ------------------------------
+
+
+def promoted_history(env_dir: Path) -> str:
+    """env_dir as a git work tree: the shipped envs committed (the commit returned), then a promotion of NEW into prod's
+    gateway committed on top, as the promotion pull request's merge leaves it."""
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "envs")
+    first = subprocess.run(["git", "-C", str(env_dir), "rev-parse", "HEAD"], check=True, capture_output=True,
+                           text=True).stdout.strip()
+    set_image(env_dir, "prod", "gateway", NEW, comment="promoted with care")
+    git(env_dir, "commit", "-q", "-am", "Promote staging -> prod")
+    return first
+
+
+def test_rollback_returns_the_target_to_its_release_at_an_earlier_commit(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prod@HEAD~1 prod`: the images prod's file pinned one commit ago, back into prod's file (comments kept), through
+    the digest, images and policy gates; ECS is not asked (it runs the release being replaced: moto here has no
+    cluster at all, which the deployed gate would refuse); the record names the commit."""
+    first = promoted_history(env_dir)
+    original = load_env("dev").release.images  # the shipped envs pin the same release everywhere
+    prod = load_env("prod")
+    for service, digest in original.items():
+        push_image(prod, service, digest)  # its release tags kept them (README, Image retention)
+    push_image(prod, "gateway", NEW)
+    code, output = promote(["prod@HEAD~1", "prod"], **real_aws())
+    assert code == 0, output
+    assert "gate images: ok" in output and f"rollback of prod to its release at HEAD~1 ({first[:12]}" in output
+    after = load_env("prod")
+    assert after.release.images == original
+    assert after.release.promoted_from == f"prod@{first[:12]}"
+    assert f"    gateway: {original['gateway']}  # promoted with care\n" in (env_dir / "prod.yaml").read_text()
+
+
+def test_rollback_to_an_image_the_target_registry_no_longer_holds_is_refused(
+        env_dir: Path, moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    promoted_history(env_dir)
+    original = load_env("dev").release.images
+    prod = load_env("prod")
+    for service, digest in original.items():
+        if service != "gateway":
+            push_image(prod, service, digest)
+    path = env_dir / "prod.yaml"
+    before = path.read_bytes()
+    assert promote(["prod@HEAD~1", "prod"], **real_aws())[0] == 1
+    err = capsys.readouterr().err
+    assert "'images' gate" in err
+    registry = "333333333333.dkr.ecr.eu-west-1.amazonaws.com"
+    assert f"gateway: {original['gateway']} is not in {registry}/ml-platform/gateway" in err
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["staging@HEAD~1", "prod"], "rolled back into its own env only"),
+    (["prod@no-such-rev", "prod"], "'no-such-rev' names no commit"),
+    (["prod@", "prod"], "name a git revision after '@'"),
+    (["prod@HEAD~1", "prod", "--allow-skip"], "a rollback takes no step along the promotion order"),
+    (["prod@side", "prod"], "is not in the history of HEAD"),
+    (["prod@before-prod", "prod"], "prod.yaml at before-prod"),
+    (["qa@HEAD", "qa"], "unknown environment 'qa'"),
+])
+def test_rollback_bad_input_exits_2_and_writes_nothing(argv: list[str], message: str, env_dir: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    promoted_history(env_dir)
+    git(env_dir, "branch", "side", "HEAD~1")
+    git(env_dir, "checkout", "-q", "side")
+    set_image(env_dir, "prod", "training", OTHER)
+    git(env_dir, "commit", "-q", "-am", "never merged")
+    git(env_dir, "checkout", "-q", "-")
+    git(env_dir, "checkout", "-q", "--orphan", "early")  # a commit whose tree has no prod.yaml
+    git(env_dir, "rm", "-q", "--cached", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "before prod")
+    git(env_dir, "tag", "before-prod")
+    git(env_dir, "checkout", "-q", "-f", "master" if "master" in _branches(env_dir) else "main")
+    if argv[0] == "prod@before-prod":  # in the history of HEAD, but without the file
+        git(env_dir, "merge", "-q", "--allow-unrelated-histories", "-s", "ours", "-m", "join", "before-prod")
+    snapshot = {path.name: path.read_bytes() for path in env_dir.iterdir() if path.is_file()}
+    assert promote(argv)[0] == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert {path.name: path.read_bytes() for path in env_dir.iterdir() if path.is_file()} == snapshot
+
+
+def _branches(folder: Path) -> str:
+    return subprocess.run(["git", "-C", str(folder), "branch", "--list"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_rollback_outside_a_git_work_tree_exits_2(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert promote(["prod@HEAD~1", "prod"])[0] == 2
+    assert "is not in a git work tree" in capsys.readouterr().err
