@@ -325,7 +325,8 @@ class Rollback:
 def split_source(source: str) -> tuple[str, str | None]:
     """FROM as (env, git revision): ``staging`` -> ("staging", None); ``prod@HEAD~1`` -> ("prod", "HEAD~1")."""
     env, separator, revision = source.partition("@")
-    if separator and not revision:
+    if separator and (not revision or revision.startswith("-")):
+        # A leading "-" would reach git as an option, not a revision (it comes from a person or a workflow input).
         raise UsageError(f"FROM {source!r}: name a git revision after '@' (e.g. {env}@HEAD~1 or {env}@<commit>)")
     return env, revision if separator else None
 

@@ -600,6 +600,7 @@ def test_rollback_to_an_image_the_target_registry_no_longer_holds_is_refused(
     (["staging@HEAD~1", "prod"], "rolled back into its own env only"),
     (["prod@no-such-rev", "prod"], "'no-such-rev' names no commit"),
     (["prod@", "prod"], "name a git revision after '@'"),
+    (["prod@--output=x", "prod"], "name a git revision after '@'"),
     (["prod@HEAD~1", "prod", "--allow-skip"], "a rollback takes no step along the promotion order"),
     (["prod@side", "prod"], "is not in the history of HEAD"),
     (["prod@before-prod", "prod"], "prod.yaml at before-prod"),
