@@ -22,8 +22,8 @@ prod only through the env before it. The AWS gates run with each env's own crede
 
 Before any gate, FROM's and TO's env files must equal git's HEAD (no staged, unstaged or untracked change;
 exit 2 otherwise): the gates vouch for the committed release, and the promotion's commit holds nothing else.
-A refused promotion writes nothing. A passed one rewrites TO's file with ruamel.yaml's round trip
-(comments, key order and quoting kept), records ``release.promoted_from``/``promoted_at`` and
+A refused promotion writes nothing. A passed one rewrites the ``release:`` entry of TO's file with
+ruamel.yaml's round trip (comments, key order and quoting kept; every other line as it was), records ``release.promoted_from``/``promoted_at`` and
 prints the unified diff. ``--check`` is a dry run through every gate: it prints the diff it would write
 and writes nothing (0: every gate passed or nothing to promote; 1: a gate refused). One promotion runs
 at a time per env folder (a lock), and TO's file is compared with what the gates judged right before
@@ -42,6 +42,7 @@ import contextlib
 import difflib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
@@ -63,6 +65,7 @@ from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, lo
 from shared.errors import ConfigError, PlatformError, UsageError, display_path
 from shared.images import ClientFactory, MissingImage, RunningImage, SessionClients, rollout_mismatches
 from shared.orchestrate.images import AwsImageChecks
+from shared.yamlio import safe_load
 
 PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
 """The one declaration of the path a release takes."""
@@ -231,7 +234,50 @@ def render_candidate(text: str, images: Mapping[str, str], source: str, promoted
         del release["skipped"]  # it described an earlier promotion
     buffer = io.StringIO()
     yaml.dump(data, buffer)
-    return buffer.getvalue()
+    rendered = buffer.getvalue()
+    # ruamel's dump re-indents every block sequence of the file to one style and normalises spacing, so the file
+    # outside `release:` is taken from the original text as it was; the full dump is kept only when the splice
+    # would not read back as the same data (a layout this line-based splice does not understand).
+    spliced = _splice_release(text, rendered)
+    if spliced is not None and _same_data(spliced, rendered):
+        return spliced
+    return rendered
+
+
+def _same_data(text: str, reference: str) -> bool:
+    try:
+        return bool(safe_load(text) == safe_load(reference))
+    except pyyaml.YAMLError:  # e.g. a second `release` key where the first was spelled "release"
+        return False
+
+
+def _starts_top_level_entry(line: str) -> bool:
+    return bool(line.strip()) and line[0] not in " \t#" and not line.startswith(("---", "..."))
+
+
+def _release_span(lines: Sequence[str]) -> tuple[int, int] | None:
+    """The lines of the top-level ``release:`` entry: its key line up to the next top-level entry (or the end)."""
+    start = next((index for index, line in enumerate(lines) if re.match(r"release\s*:", line)), None)
+    if start is None:
+        return None
+    end = next((index for index in range(start + 1, len(lines)) if _starts_top_level_entry(lines[index])), len(lines))
+    return start, end
+
+
+def _splice_release(original: str, rendered: str) -> str | None:
+    """``original`` with its ``release:`` entry replaced by ``rendered``'s (appended when it had none)."""
+    new_lines = rendered.splitlines(keepends=True)
+    new_span = _release_span(new_lines)
+    if new_span is None:
+        return None
+    block = new_lines[new_span[0]:new_span[1]]
+    old_lines = original.splitlines(keepends=True)
+    old_span = _release_span(old_lines)
+    if old_span is None:
+        if old_lines and not old_lines[-1].endswith("\n"):
+            old_lines[-1] += "\n"
+        return "".join(old_lines + block)
+    return "".join(old_lines[:old_span[0]] + block + old_lines[old_span[1]:])
 
 
 def unified_diff(old: str, new: str, path: Path) -> str:

@@ -103,6 +103,30 @@ def test_comments_key_order_and_flow_style_survive_a_promotion(env_dir: Path) ->
     assert after.startswith(head)
 
 
+def test_the_file_outside_the_release_keeps_its_own_layout(env_dir: Path) -> None:
+    """A block sequence written without indentation under its key, and one indented more, elsewhere in TO's file:
+    the promotion changes the release's lines and nothing else (a round trip of the whole file would re-indent both
+    to one style, and the promotion's commit would show edits nobody made)."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+    staging.write_text(staging.read_text()
+                       .replace("  endpoints: [s3, ecr.api, ecr.dkr, logs, secretsmanager]\n",
+                                "  endpoints:\n  - s3\n  - ecr.api\n  - ecr.dkr\n  - logs\n  - secretsmanager\n")
+                       .replace("  suppressions: []\n", "  suppressions:   []\n")
+                       .replace("tags:\n", "tags:\n    # indented deeper than the rest\n"))
+    before = staging.read_text()
+    code, output = promote(["dev", "staging"])
+    assert code == 0, output
+    changes = [line for line in difflib.ndiff(before.splitlines(), staging.read_text().splitlines())
+               if line[:1] in "+-"]
+    assert changes == [
+        f"-     gateway: {GATEWAY_STAGING}",
+        f"+     gateway: {NEW}",
+        "+   promoted_from: dev",
+        '+   promoted_at: "2025-06-01T12:30:05Z"',
+    ]
+
+
 def test_promoting_some_services_leaves_the_others_alone(env_dir: Path) -> None:
     set_image(env_dir, "dev", "gateway", NEW)
     set_image(env_dir, "dev", "training", OTHER)
@@ -473,6 +497,15 @@ def test_render_adds_a_release_section_to_a_file_without_one() -> None:
     rendered = render_candidate(text, {"gateway": NEW}, "staging", "2025-06-01T00:00:00Z", ())
     assert rendered.startswith("# prod\nregion: eu-west-1  # Ireland\n")
     assert f"release:\n  images:\n    gateway: {NEW}\n  promoted_from: staging\n" in rendered
+
+
+def test_render_keeps_the_full_rewrite_when_the_release_key_is_spelled_otherwise() -> None:
+    """A quoted `"release":` key is not found line by line: the round trip's whole file is kept (same data), rather
+    than a second release entry appended."""
+    text = f'# prod\n"release":\n  images:\n    gateway: {GATEWAY_STAGING}\nregion: eu-west-1\n'
+    rendered = render_candidate(text, {"gateway": NEW}, "staging", "2025-06-01T00:00:00Z", ())
+    assert rendered.count("release") == 1 and f"gateway: {NEW}" in rendered
+    assert rendered.endswith("region: eu-west-1\n")
 
 
 # -- the AWS gates with the real readers: boto3 on moto, each env in its own account --------------------
