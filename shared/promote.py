@@ -23,11 +23,12 @@ prod only through the env before it. The AWS gates run with each env's own crede
 Before any gate, FROM's and TO's env files must equal git's HEAD (no staged, unstaged or untracked change;
 exit 2 otherwise): the gates vouch for the committed release, and the promotion's commit holds nothing else.
 A refused promotion writes nothing. A passed one rewrites the ``release:`` entry of TO's file with
-ruamel.yaml's round trip (comments, key order and quoting kept; every other line as it was), records ``release.promoted_from``/``promoted_at`` and
-prints the unified diff. ``--check`` is a dry run through every gate: it prints the diff it would write
-and writes nothing (0: every gate passed or nothing to promote; 1: a gate refused). One promotion runs
-at a time per env folder (a lock), and TO's file is compared with what the gates judged right before
-it is replaced: an edit made meanwhile stops the promotion (exit 1, nothing written).
+ruamel.yaml's round trip (comments, key order and quoting kept; every other line as it was), records
+``release.promoted_from``/``promoted_at`` and prints the unified diff. ``--check`` is a dry run through
+every gate: it prints the diff it would write and writes nothing (0: every gate passed or nothing to
+promote; 1: a gate refused). One promotion runs at a time per env folder (a lock), and TO's file is
+compared with what the gates judged right before it is replaced: an edit made meanwhile stops the
+promotion (exit 1, nothing written).
 
 **Rollback**: FROM ``TO@REV`` (e.g. ``prod@HEAD~1 prod``) takes the release TO's own file pinned at git
 revision REV, a commit in the history of HEAD, and runs it through the digest, images and policy gates
