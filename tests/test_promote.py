@@ -541,6 +541,9 @@ def test_promote_refuses_a_digest_absent_from_the_target_registry_then_passes_on
     assert "'images' gate" in err
     assert f"gateway: {NEW} is not in 222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway" in err
     assert f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW}" in err
+    # a push to dev again needs a tag the image does not carry yet: dev's tags are immutable
+    assert f"crane tag 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW} repush-<date>" in err
+    assert "tags are IMMUTABLE" in err
     assert path.read_bytes() == before
 
     push_image(staging, "gateway", NEW)  # what replication does when dev pushes it
