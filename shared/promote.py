@@ -63,7 +63,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from shared import REPO_ROOT
 from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
-from shared.errors import ConfigError, PlatformError, UsageError, display_path
+from shared.errors import ConfigError, ConfigErrors, PlatformError, UsageError, display_path
 from shared.images import ClientFactory, MissingImage, RunningImage, SessionClients, rollout_mismatches
 from shared.orchestrate.images import AwsImageChecks
 from shared.yamlio import safe_load
@@ -152,14 +152,32 @@ def check_registry(target: EnvConfig, missing: Sequence[MissingImage], out: Text
 
 
 def check_policy(target: str, candidate_text: str, policy_check: PolicyCheck, out: TextIO) -> None:
+    real_folder = env_dir()
     with candidate_env_dir(target, candidate_text) as folder:
-        load_env(target)  # the candidate must still be a valid env file (ConfigError otherwise)
+        try:
+            load_env(target)  # the candidate must still be a valid env file (ConfigError otherwise)
+        except ConfigError as error:
+            # Named as the env file the user has, not the scratch copy that is gone when this is read.
+            raise _candidate_error(error, folder, real_folder) from None
         blocking = policy_check(target, folder)
     if blocking:
         shown = "; ".join(blocking[:10]) + (f"; and {len(blocking) - 10} more" if len(blocking) > 10 else "")
         raise GateRefused("policy", f"{target} with this release has {len(blocking)} unsuppressed mandatory "
                                     f"finding(s) under its enforcement: {shown}")
     out.write(f"gate policy: ok ({target} with the candidate release has no unsuppressed mandatory finding)\n")
+
+
+def _candidate_error(error: ConfigError, scratch: Path, real: Path) -> ConfigError:
+    """``error`` of the candidate env folder, its files named by their place in the real env folder."""
+    problems = error.problems if isinstance(error, ConfigErrors) else [error]
+    scratch_root = str(scratch.resolve())
+    mapped = []
+    for problem in problems:
+        file = str(Path(problem.file).resolve()) if Path(problem.file).is_absolute() else problem.file
+        if file.startswith(scratch_root + os.sep):
+            file = str(real / Path(file).relative_to(scratch_root))
+        mapped.append(ConfigError(file, problem.key, f"with the promoted release: {problem.reason}"))
+    return mapped[0] if len(mapped) == 1 else ConfigErrors(mapped)
 
 
 # -- real implementations of the injected checks -----------------------------------------------------

@@ -672,3 +672,23 @@ def _branches(folder: Path) -> str:
 def test_rollback_outside_a_git_work_tree_exits_2(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert promote(["prod@HEAD~1", "prod"])[0] == 2
     assert "is not in a git work tree" in capsys.readouterr().err
+
+
+def test_a_candidate_the_env_schema_refuses_is_named_as_the_real_file(env_dir: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A rollback to a release naming a service the catalog has since lost: the candidate TO file is not a valid env
+    file (exit 2, nothing written), and the error names TO's own file and key, not the policy gate's scratch copy."""
+    prod = env_dir / "prod.yaml"
+    prod.write_text(prod.read_text().replace("release:\n  images:\n",
+                                             f"release:\n  images:\n    billing: {OTHER}\n"))
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "prod ran billing")
+    prod.write_text(prod.read_text().replace(f"    billing: {OTHER}\n", ""))
+    git(env_dir, "commit", "-q", "-am", "billing left the catalog")
+    before = prod.read_bytes()
+    assert promote(["prod@HEAD~1", "prod"])[0] == 2
+    err = capsys.readouterr().err
+    assert f"error: {prod}: release.images.billing: with the promoted release: unknown service" in err, err
+    assert "promote-" not in err
+    assert prod.read_bytes() == before
