@@ -163,9 +163,10 @@ def _how_to_provide(env: EnvConfig, service: str, reference: str, uri: str, clie
     return (f"{status + '; ' if status else ''}{env.name} receives images by ECR replication from "
             f"{source.env_name} ({source_uri}); AWS replicates only images pushed after replication to {env.name} was "
             f"configured (by {source.env_name}'s compute `up` since environments/{env.name}.yaml named it as "
-            f"image_source with this account and region) and its repositories existed, so push it to "
-            f"{source.env_name} again or copy it once, digest unchanged: `crane copy {source_uri}@{reference} "
-            f"{uri}:{tag}`")
+            f"image_source with this account and region) and its repositories existed, so copy it once, digest "
+            f"unchanged: `crane copy {source_uri}@{reference} {uri}:{tag}`, or push it to {source.env_name} again "
+            f"under a tag it does not carry yet, which replication then copies: `crane tag {source_uri}@{reference} "
+            f"repush-<date>` ({source.env_name}'s tags are IMMUTABLE: a push under a tag it already has is refused)")
 
 
 def _how_to_restore(env: EnvConfig, repository: str, digest: str, status: str) -> str:

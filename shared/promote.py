@@ -20,12 +20,21 @@ images of FROM into TO's file, and only through gates, cheapest first, the first
 prod only through the env before it. The AWS gates run with each env's own credentials
 (:mod:`shared.images`); credentials of another account than the env's ``account_id`` exit 2.
 
-A refused promotion writes nothing. A passed one rewrites TO's file with ruamel.yaml's round trip
-(comments, key order and quoting kept), records ``release.promoted_from``/``promoted_at`` and
-prints the unified diff. ``--check`` is a dry run through every gate: it prints the diff it would write
-and writes nothing (0: every gate passed or nothing to promote; 1: a gate refused). One promotion runs
-at a time per env folder (a lock), and TO's file is compared with what the gates judged right before
-it is replaced: an edit made meanwhile stops the promotion (exit 1, nothing written).
+Before any gate, FROM's and TO's env files must equal git's HEAD (no staged, unstaged or untracked change;
+exit 2 otherwise): the gates vouch for the committed release, and the promotion's commit holds nothing else.
+A refused promotion writes nothing. A passed one rewrites the ``release:`` entry of TO's file with
+ruamel.yaml's round trip (comments, key order and quoting kept; every other line as it was), records
+``release.promoted_from``/``promoted_at`` and prints the unified diff. ``--check`` is a dry run through
+every gate: it prints the diff it would write and writes nothing (0: every gate passed or nothing to
+promote; 1: a gate refused). One promotion runs at a time per env folder (a lock), and TO's file is
+compared with what the gates judged right before it is replaced: an edit made meanwhile stops the
+promotion (exit 1, nothing written).
+
+**Rollback**: FROM ``TO@REV`` (e.g. ``prod@HEAD~1 prod``) takes the release TO's own file pinned at git
+revision REV, a commit in the history of HEAD, and runs it through the digest, images and policy gates
+(the images gate answers whether TO's registry still holds those digests: the release tags keep every
+image TO has run, ``shared.components.ecr.lifecycle_policy``). No order applies and ECS is not asked:
+it runs the release being replaced. ``release.promoted_from`` records ``TO@<commit>``.
 """
 
 from __future__ import annotations
@@ -34,7 +43,9 @@ import contextlib
 import difflib
 import io
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +55,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
@@ -51,9 +63,10 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from shared import REPO_ROOT
 from shared.cli import UsageParser, write_atomically
 from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
-from shared.errors import ConfigError, PlatformError, UsageError, display_path
+from shared.errors import ConfigError, ConfigErrors, PlatformError, UsageError, display_path
 from shared.images import ClientFactory, MissingImage, RunningImage, SessionClients, rollout_mismatches
 from shared.orchestrate.images import AwsImageChecks
+from shared.yamlio import safe_load
 
 PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
 """The one declaration of the path a release takes."""
@@ -92,21 +105,24 @@ class Promotion:
 # -- gates ------------------------------------------------------------------------------------------
 
 
-def check_digests(images: Mapping[str, str], source: str) -> None:
+def check_digests(images: Mapping[str, str], source: str, file: str | None = None) -> None:
     tags = {service: ref for service, ref in images.items() if not is_digest(ref)}
     if tags:
         listed = ", ".join(f"{service}={ref!r}" for service, ref in tags.items())
         raise GateRefused("digest", f"{source}'s release pins {listed} by tag, not by digest (sha256:<64 hex>); "
                                     "a tag can move after testing. Release the image by digest in "
-                                    f"environments/{source}.yaml first.")
+                                    f"{file or f'environments/{source}.yaml'} first.")
 
 
 def check_order(source: str, target: str, allow_skip: bool) -> tuple[str, ...]:
-    """The envs skipped on the way (empty for a normal step); GateRefused when the order forbids it."""
+    """The envs skipped on the way (empty for a normal step); GateRefused when the order forbids the step,
+    UsageError (exit 2) when FROM or TO is an env outside the order."""
     path = " -> ".join(PROMOTION_ORDER)
     outside = [name for name in (source, target) if name not in PROMOTION_ORDER]
     if outside:
-        raise GateRefused("order", f"{', '.join(outside)} is not in the promotion order {path}")
+        # Bad input, not a gate's judgement: no release could ever move along this request (exit 2).
+        raise UsageError(f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} not in the promotion order "
+                         f"{path} (shared/promote.py PROMOTION_ORDER); promote between those envs only")
     start, end = PROMOTION_ORDER.index(source), PROMOTION_ORDER.index(target)
     if end <= start:
         raise GateRefused("order", f"{source} -> {target} goes backwards; releases move {path}")
@@ -136,14 +152,32 @@ def check_registry(target: EnvConfig, missing: Sequence[MissingImage], out: Text
 
 
 def check_policy(target: str, candidate_text: str, policy_check: PolicyCheck, out: TextIO) -> None:
+    real_folder = env_dir()
     with candidate_env_dir(target, candidate_text) as folder:
-        load_env(target)  # the candidate must still be a valid env file (ConfigError otherwise)
+        try:
+            load_env(target)  # the candidate must still be a valid env file (ConfigError otherwise)
+        except ConfigError as error:
+            # Named as the env file the user has, not the scratch copy that is gone when this is read.
+            raise _candidate_error(error, folder, real_folder) from None
         blocking = policy_check(target, folder)
     if blocking:
         shown = "; ".join(blocking[:10]) + (f"; and {len(blocking) - 10} more" if len(blocking) > 10 else "")
         raise GateRefused("policy", f"{target} with this release has {len(blocking)} unsuppressed mandatory "
                                     f"finding(s) under its enforcement: {shown}")
     out.write(f"gate policy: ok ({target} with the candidate release has no unsuppressed mandatory finding)\n")
+
+
+def _candidate_error(error: ConfigError, scratch: Path, real: Path) -> ConfigError:
+    """``error`` of the candidate env folder, its files named by their place in the real env folder."""
+    problems = error.problems if isinstance(error, ConfigErrors) else [error]
+    scratch_root = str(scratch.resolve())
+    mapped = []
+    for problem in problems:
+        file = str(Path(problem.file).resolve()) if Path(problem.file).is_absolute() else problem.file
+        if file.startswith(scratch_root + os.sep):
+            file = str(real / Path(file).relative_to(scratch_root))
+        mapped.append(ConfigError(file, problem.key, f"with the promoted release: {problem.reason}"))
+    return mapped[0] if len(mapped) == 1 else ConfigErrors(mapped)
 
 
 # -- real implementations of the injected checks -----------------------------------------------------
@@ -219,7 +253,50 @@ def render_candidate(text: str, images: Mapping[str, str], source: str, promoted
         del release["skipped"]  # it described an earlier promotion
     buffer = io.StringIO()
     yaml.dump(data, buffer)
-    return buffer.getvalue()
+    rendered = buffer.getvalue()
+    # ruamel's dump re-indents every block sequence of the file to one style and normalises spacing, so the file
+    # outside `release:` is taken from the original text as it was; the full dump is kept only when the splice
+    # would not read back as the same data (a layout this line-based splice does not understand).
+    spliced = _splice_release(text, rendered)
+    if spliced is not None and _same_data(spliced, rendered):
+        return spliced
+    return rendered
+
+
+def _same_data(text: str, reference: str) -> bool:
+    try:
+        return bool(safe_load(text) == safe_load(reference))
+    except pyyaml.YAMLError:  # e.g. a second `release` key where the first was spelled "release"
+        return False
+
+
+def _starts_top_level_entry(line: str) -> bool:
+    return bool(line.strip()) and line[0] not in " \t#" and not line.startswith(("---", "..."))
+
+
+def _release_span(lines: Sequence[str]) -> tuple[int, int] | None:
+    """The lines of the top-level ``release:`` entry: its key line up to the next top-level entry (or the end)."""
+    start = next((index for index, line in enumerate(lines) if re.match(r"release\s*:", line)), None)
+    if start is None:
+        return None
+    end = next((index for index in range(start + 1, len(lines)) if _starts_top_level_entry(lines[index])), len(lines))
+    return start, end
+
+
+def _splice_release(original: str, rendered: str) -> str | None:
+    """``original`` with its ``release:`` entry replaced by ``rendered``'s (appended when it had none)."""
+    new_lines = rendered.splitlines(keepends=True)
+    new_span = _release_span(new_lines)
+    if new_span is None:
+        return None
+    block = new_lines[new_span[0]:new_span[1]]
+    old_lines = original.splitlines(keepends=True)
+    old_span = _release_span(old_lines)
+    if old_span is None:
+        if old_lines and not old_lines[-1].endswith("\n"):
+            old_lines[-1] += "\n"
+        return "".join(old_lines + block)
+    return "".join(old_lines[:old_span[0]] + block + old_lines[old_span[1]:])
 
 
 def unified_diff(old: str, new: str, path: Path) -> str:
@@ -251,17 +328,132 @@ def candidate_env_dir(target: str, candidate_text: str) -> Iterator[Path]:
                 os.environ[ENV_DIR_VAR] = previous
 
 
+# -- the git work tree --------------------------------------------------------------------------------
+
+
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    """``git -C folder ARGS`` (None: git is not installed)."""
+    try:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return None
+
+
+def in_git_work_tree(folder: Path) -> bool:
+    answer = _git(folder, "rev-parse", "--is-inside-work-tree")
+    return answer is not None and answer.returncode == 0 and answer.stdout.strip() == "true"
+
+
+def check_committed(paths: Sequence[Path]) -> None:
+    """Refuse (exit 2) when an env file the promotion reads or writes differs from git's HEAD: staged, unstaged or
+    never committed. FROM's release must be the committed one the gates can vouch for, and TO's file must hold only
+    the promotion's change when it is committed. An env folder outside a git work tree (PLATFORM_ENV_DIR elsewhere)
+    has nothing to compare with and is not checked."""
+    folder = paths[0].parent
+    if not in_git_work_tree(folder):
+        return
+    # --porcelain: one "XY path" line per changed path (git-status(1)); untracked files too, as "??".
+    answer = _git(folder, "status", "--porcelain=v1", "--untracked-files=all", "--", *(path.name for path in paths))
+    if answer is None or answer.returncode != 0:
+        reason = (answer.stderr if answer else "git is not installed").strip()
+        raise UsageError(f"git status in {display_path(str(folder))} failed: {reason}")
+    dirty = [line for line in answer.stdout.splitlines() if line.strip()]
+    if dirty:
+        shown = "; ".join(f"{line[3:]} ({'untracked' if line[:2] == '??' else 'uncommitted: ' + line[:2].strip()})"
+                          for line in dirty)
+        raise UsageError(f"uncommitted changes in the env files of this promotion: {shown}. Commit them (or "
+                         "`git checkout -- <file>`) first: the gates judge FROM's committed release, and TO's file "
+                         "must hold nothing but the promotion when it is committed; nothing was written")
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """``ENV@REV`` as FROM: the release ``environments/ENV.yaml`` pinned at git commit ``commit``, rolled back into
+    ENV itself."""
+
+    env: str
+    revision: str
+    """As given (a commit, tag, ``HEAD~2``...)."""
+    commit: str
+    """The full commit id it names."""
+    images: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        """What ``release.promoted_from`` records: the env and the commit its release comes from."""
+        return f"{self.env}@{self.commit[:12]}"
+
+    def file(self) -> str:
+        return f"{display_path(str(env_path(self.env)))} at {self.revision} ({self.commit[:12]})"
+
+
+def split_source(source: str) -> tuple[str, str | None]:
+    """FROM as (env, git revision): ``staging`` -> ("staging", None); ``prod@HEAD~1`` -> ("prod", "HEAD~1")."""
+    env, separator, revision = source.partition("@")
+    if separator and (not revision or revision.startswith("-")):
+        # A leading "-" would reach git as an option, not a revision (it comes from a person or a workflow input).
+        raise UsageError(f"FROM {source!r}: name a git revision after '@' (e.g. {env}@HEAD~1 or {env}@<commit>)")
+    return env, revision if separator else None
+
+
+def read_rollback(env_name: str, revision: str) -> Rollback:
+    """The release ``env_name``'s file pinned at ``revision`` of the env folder's git history (exit 2 on bad input)."""
+    from shared.envs import Release
+    from shared.yamlio import load_yaml_mapping
+
+    path = env_path(env_name)
+    folder = path.parent
+    if not in_git_work_tree(folder):
+        raise UsageError(f"FROM {env_name}@{revision}: a rollback reads {env_name}'s release from git history, but "
+                         f"{display_path(str(folder))} is not in a git work tree")
+    resolved = _git(folder, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    if resolved is None or resolved.returncode != 0:
+        raise UsageError(f"FROM {env_name}@{revision}: {revision!r} names no commit of this repository")
+    commit = resolved.stdout.strip()
+    # Only a release TO's own history ran on this branch: not one of a branch that was never merged.
+    ancestor = _git(folder, "merge-base", "--is-ancestor", commit, "HEAD")
+    if ancestor is None or ancestor.returncode != 0:
+        raise UsageError(f"FROM {env_name}@{revision}: commit {commit[:12]} is not in the history of HEAD; roll "
+                         f"back only to a release {env_name} had on this branch")
+    # `<commit>:./<file>` is the file relative to the working directory (-C folder): gitrevisions(7).
+    shown = _git(folder, "show", f"{commit}:./{path.name}")
+    label = f"{display_path(str(path))} at {revision} ({commit[:12]})"
+    if shown is None or shown.returncode != 0:
+        raise ConfigError(label, "(file)", f"the file did not exist at that commit, so {env_name} had no release "
+                                           "there to roll back to")
+    with tempfile.TemporaryDirectory(prefix="rollback-") as scratch:
+        copy = Path(scratch) / path.name
+        copy.write_text(shown.stdout, encoding="utf-8")
+        try:
+            data = load_yaml_mapping(copy)
+        except ConfigError as error:
+            raise ConfigError(label, error.key, error.reason) from None
+    section = data.get("release") or {}
+    try:
+        release = Release.model_validate(section if isinstance(section, dict) else {"images": section})
+    except ValueError as error:  # pydantic's ValidationError
+        raise ConfigError(label, "release", str(error).splitlines()[-1].strip()) from None
+    if not release.images:
+        raise ConfigError(label, "release.images", "is empty: there is no release to roll back to")
+    return Rollback(env=env_name, revision=revision, commit=commit, images=dict(release.images))
+
+
 # -- the command ------------------------------------------------------------------------------------
 
 
-def plan_promotion(source_name: str, target_name: str, services: Sequence[str] | None) -> Promotion:
-    """Validate the input (exit 2 on anything wrong) and say what would change."""
-    if source_name == target_name:
-        raise UsageError(f"FROM and TO are both {source_name!r}; promotion copies a release to another env")
+def plan_promotion(source_name: str, target_name: str, services: Sequence[str] | None,
+                   rollback: Rollback | None = None) -> Promotion:
+    """Validate the input (exit 2 on anything wrong) and say what would change.
+
+    With ``rollback`` (FROM ``TO@REV``) the images come from TO's own file at that commit instead of FROM's."""
+    if rollback is None and source_name == target_name:
+        raise UsageError(f"FROM and TO are both {source_name!r}; promotion copies a release to another env (a "
+                         f"rollback names the earlier release: {target_name}@<revision> {target_name})")
     source, target = load_env(source_name), load_env(target_name)
-    available = source.release.images
+    available = rollback.images if rollback is not None else source.release.images
+    source_file = rollback.file() if rollback is not None else str(env_path(source_name))
     if not available:
-        raise ConfigError(str(env_path(source_name)), "release.images", "is empty: there is nothing to promote")
+        raise ConfigError(source_file, "release.images", "is empty: there is nothing to promote")
     if services is None:
         chosen = list(available)
     else:
@@ -274,7 +466,7 @@ def plan_promotion(source_name: str, target_name: str, services: Sequence[str] |
                              f"(the catalog has: {', '.join(catalog.names())})")
         missing = [service for service in services if service not in available]
         if missing:
-            raise ConfigError(str(env_path(source_name)), f"release.images.{missing[0]}",
+            raise ConfigError(source_file, f"release.images.{missing[0]}",
                               f"{source_name}'s release has no image for {', '.join(missing)}, so it cannot "
                               "be promoted")
         chosen = [service for service in available if service in services]  # FROM's order, deterministic
@@ -336,7 +528,20 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                     allow_skip: bool, out: TextIO, now: Callable[[], datetime], policy_check: PolicyCheck,
                     clients: ClientFactory, deployed_images: DeployedImages | None,
                     registry_images: RegistryImages | None) -> int:
-    promotion = plan_promotion(source_name, target_name, services)
+    source_env, revision = split_source(source_name)
+    rollback = None
+    if revision is not None:
+        if source_env != target_name:
+            raise UsageError(f"FROM {source_name}: a release from git history is rolled back into its own env only; "
+                             f"to return {target_name} to an earlier release of its own, use "
+                             f"{target_name}@<revision> {target_name}")
+        if allow_skip:
+            raise UsageError("--allow-skip: a rollback takes no step along the promotion order, so nothing is skipped")
+        load_env(target_name)  # an unknown env is named as such before any git question
+        rollback = read_rollback(target_name, revision)
+        source_name = rollback.label
+    promotion = plan_promotion(source_env, target_name, services, rollback)
+    check_committed(sorted({env_path(source_env), env_path(target_name)}))
     if allow_skip and promotion.target.baseline == "prod":
         raise UsageError(f"--allow-skip: {target_name} follows the prod baseline; a release reaches it only "
                          f"through every env before it in the order {' -> '.join(PROMOTION_ORDER)}, never by a skip")
@@ -345,7 +550,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
     old_text = path.read_text(encoding="utf-8")
     # The direction is checked first: a backwards or skipping request is refused even when the
     # images happen to match (and --check answers for a promotion that could actually run).
-    skipped = check_order(source_name, target_name, allow_skip)
+    skipped = check_order(source_name, target_name, allow_skip) if rollback is None else ()
     for service, (current, ref) in promotion.pending.items():
         out.write(f"{service}: {target_name} {current or '(none)'} -> {ref}\n")
     if not promotion.pending:
@@ -353,12 +558,19 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                   f"{', '.join(promotion.images)}; nothing to promote\n")
         return 0
 
-    check_digests(promotion.images, source_name)
+    check_digests(promotion.images, source_name, rollback.file() if rollback else f"environments/{source_name}.yaml")
     out.write("gate digest: ok (every promoted image is pinned by digest)\n")
-    out.write(f"gate order: ok ({source_name} -> {target_name}"
-              f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
-    read_deployed = deployed_images or ecs_deployed_images(clients)
-    check_deployed(promotion.images, promotion.source, read_deployed(promotion.source, list(promotion.images)), out)
+    if rollback is None:
+        out.write(f"gate order: ok ({source_name} -> {target_name}"
+                  f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
+        read_deployed = deployed_images or ecs_deployed_images(clients)
+        check_deployed(promotion.images, promotion.source, read_deployed(promotion.source, list(promotion.images)),
+                       out)
+    else:
+        # What ECS runs in TO is the release being replaced; what vouches for the earlier one is that it was TO's
+        # committed release on this branch, which reached TO through the gates or a reviewed change.
+        out.write(f"gate order, deployed: rollback of {target_name} to its release at {rollback.revision} "
+                  f"({rollback.commit[:12]}, in the history of HEAD)\n")
     read_registry = registry_images or ecr_registry_images(clients)
     check_registry(promotion.target, read_registry(promotion.target, promotion.images), out)
     promoted_at = now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -381,7 +593,9 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
 
 def main(argv: Sequence[str] | None = None, **injected: Any) -> int:
     parser = UsageParser(prog="python -m shared.promote", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", metavar="FROM")
+    parser.add_argument("source", metavar="FROM",
+                        help="the env whose release is promoted, or TO@<git revision> to roll TO back to the release "
+                             "its file pinned at that commit")
     parser.add_argument("target", metavar="TO")
     parser.add_argument("--services", help="comma-separated services to promote (default: all of FROM's release)")
     parser.add_argument("--check", action="store_true",

@@ -12,7 +12,8 @@ are IMMUTABLE). Adding it is ECR's documented retag: ``BatchGetImage`` reads the
 a tag (allowed by the env schema outside staging/prod) is resolved to the digest it points at.
 
 Run it wherever images reach the env's repositories -- after promotion copied them, before
-``nox -s up`` -- with credentials for the env's account: the untagged rule expires an untagged copy
+``nox -s up`` -- with credentials for the env's account (the profile ``PLATFORM_AWS_PROFILE_<ENV>`` names,
+else the default chain, as for every command): the untagged rule expires an untagged copy
 after ``UNTAGGED_EXPIRY_DAYS`` days. ``--check`` changes nothing and exits 1 when an image lacks its
 tag. Exit codes: 0 every pinned image carries its tag, 1 an image is missing or untagged (named),
 2 bad input or credentials (unknown env; credentials missing, of another account, or not allowed the ECR calls).
@@ -21,6 +22,7 @@ tag. Exit codes: 0 every pinned image carries its tag, 1 an image is missing or 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +32,14 @@ from shared.cli import UsageParser
 from shared.components.ecr import release_tag, repository_name
 from shared.envs import is_digest, load_env
 from shared.errors import ConfigError, PlatformError
-from shared.images import MANIFEST_MEDIA_TYPES, AwsAccessError, aws_error_code, aws_errors, is_index
+from shared.images import (
+    MANIFEST_MEDIA_TYPES,
+    AwsAccessError,
+    aws_error_code,
+    aws_errors,
+    is_index,
+    profile_var,
+)
 
 Action = Literal["tagged", "already-tagged", "untagged", "missing"]
 
@@ -136,11 +145,13 @@ def main(argv: Sequence[str] | None = None, *, session: Any = None) -> int:
     try:
         args = parser.parse_args(argv)
         env = load_env(args.env)
-        if session is None:
-            import boto3
-
-            session = boto3.Session(region_name=env.region)
         try:
+            if session is None:
+                import boto3
+
+                # The env's own credentials, as every other command reaches an env (shared.images.SessionClients).
+                session = boto3.Session(profile_name=os.environ.get(profile_var(env.name)) or None,
+                                        region_name=env.region)
             account = session.client("sts").get_caller_identity()["Account"]
             if account != env.account_id:
                 raise ConfigError(f"environments/{env.name}.yaml", "account_id",

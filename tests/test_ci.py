@@ -511,3 +511,34 @@ def test_the_promotion_reads_each_env_with_its_own_role() -> None:
         "TO's role first (kept as a profile), FROM's last (the default chain)"
     gates = next(step for step in steps_of(job) if step.get("name") == "gates")
     assert 'PLATFORM_AWS_PROFILE_${TO_ENV^^}=promote-target' in gates["run"]
+
+
+@pytest.mark.parametrize("rollback_to, expected", [
+    ("", ["-m", "nox", "-s", "promote", "--", "staging", "prod"]),
+    ("HEAD~1", ["-m", "nox", "-s", "promote", "--", "prod@HEAD~1", "prod"]),
+])
+def test_the_promotion_workflow_runs_a_rollback_as_to_at_revision(rollback_to: str, expected: list[str],
+                                                                  tmp_path: Path) -> None:
+    """promote.yml's `rollback-to` input: the gates step runs `nox -s promote -- TO@REV TO` (run here with bash as
+    GitHub runs a step, `python3` replaced by a recorder), and the checkout has main's whole history to read TO's file
+    at REV."""
+    job = load(workflows.WORKFLOW_DIR / "promote.yml")["jobs"]["promote"]
+    inputs = load(workflows.WORKFLOW_DIR / "promote.yml")[True]["workflow_dispatch"]["inputs"]  # YAML 1.1: on -> True
+    assert inputs["rollback-to"]["type"] == "string" and inputs["rollback-to"]["default"] == ""
+    checkout = next(step for step in steps_of(job) if "actions/checkout" in step.get("uses", ""))
+    assert checkout["with"]["fetch-depth"] == 0
+    gates = next(step for step in steps_of(job) if step.get("name") == "gates")
+    assert gates["env"]["ROLLBACK_TO"] == "${{ inputs.rollback-to }}"
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    recorder = stub / "python3"
+    recorder.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path / 'argv'}\necho gate log\n")
+    recorder.chmod(0o755)
+    environ = {"PATH": f"{stub}:{os.environ['PATH']}", "FROM_ENV": "staging", "TO_ENV": "prod", "ALLOW_SKIP": "false",
+               "ROLLBACK_TO": rollback_to, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", gates["run"]], cwd=tmp_path,
+                   env=environ, check=True, capture_output=True)
+    assert (tmp_path / "argv").read_text().splitlines() == expected
+    body = (tmp_path / "build" / "promotion-body.md").read_text()
+    assert ("Rollback of `prod` to its release at `HEAD~1`" if rollback_to else
+            "Promotion of the release of `staging` to `prod`") in body

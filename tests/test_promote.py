@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +101,30 @@ def test_comments_key_order_and_flow_style_survive_a_promotion(env_dir: Path) ->
     # everything before the release section is byte-identical
     head = before.split("release:\n")[0]
     assert after.startswith(head)
+
+
+def test_the_file_outside_the_release_keeps_its_own_layout(env_dir: Path) -> None:
+    """A block sequence written without indentation under its key, and one indented more, elsewhere in TO's file:
+    the promotion changes the release's lines and nothing else (a round trip of the whole file would re-indent both
+    to one style, and the promotion's commit would show edits nobody made)."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+    staging.write_text(staging.read_text()
+                       .replace("  endpoints: [s3, ecr.api, ecr.dkr, logs, secretsmanager]\n",
+                                "  endpoints:\n  - s3\n  - ecr.api\n  - ecr.dkr\n  - logs\n  - secretsmanager\n")
+                       .replace("  suppressions: []\n", "  suppressions:   []\n")
+                       .replace("tags:\n", "tags:\n    # indented deeper than the rest\n"))
+    before = staging.read_text()
+    code, output = promote(["dev", "staging"])
+    assert code == 0, output
+    changes = [line for line in difflib.ndiff(before.splitlines(), staging.read_text().splitlines())
+               if line[:1] in "+-"]
+    assert changes == [
+        f"-     gateway: {GATEWAY_STAGING}",
+        f"+     gateway: {NEW}",
+        "+   promoted_from: dev",
+        '+   promoted_at: "2025-06-01T12:30:05Z"',
+    ]
 
 
 def test_promoting_some_services_leaves_the_others_alone(env_dir: Path) -> None:
@@ -397,6 +422,64 @@ def test_bad_input_exits_2_and_writes_nothing(argv: list[str], message: str, env
     assert {path.name: path.read_bytes() for path in env_dir.iterdir()} == snapshot
 
 
+def test_an_env_outside_the_promotion_order_is_bad_input_exit_2(env_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """An env file that exists but is not in PROMOTION_ORDER: no promotion can ever run, so it is bad input (exit 2,
+    like an unknown env), not a gate's refusal (exit 1), whichever side it is on and with --check too."""
+    add_qa_between_dev_and_staging(env_dir, monkeypatch)
+    monkeypatch.setattr(promote_module, "PROMOTION_ORDER", ("dev", "staging", "prod"))  # qa exists, outside the order
+    set_image(env_dir, "dev", "gateway", NEW)
+    snapshot = {path.name: path.read_bytes() for path in env_dir.iterdir()}
+    for argv in (["dev", "qa"], ["qa", "staging"], ["dev", "qa", "--check"]):
+        assert promote(argv)[0] == 2, argv
+        assert "qa is not in the promotion order dev -> staging -> prod" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in env_dir.iterdir()} == snapshot
+
+
+def git(folder: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(folder), "-c", "user.name=test", "-c", "user.email=test@example.com",
+                    "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("dirt", ["unstaged", "staged", "untracked"])
+def test_a_dirty_env_file_is_refused_with_exit_2_and_nothing_written(dirt: str, env_dir: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The env folder in a git work tree: FROM's or TO's file differing from HEAD stops the promotion before any
+    gate (exit 2), naming the file; a clean tree promotes."""
+    git(env_dir, "init", "-q")
+    set_image(env_dir, "dev", "gateway", NEW)
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "envs")
+    staging = env_dir / "staging.yaml"
+    if dirt == "untracked":  # a TO file never committed
+        git(env_dir, "rm", "-q", "--cached", "staging.yaml")
+        git(env_dir, "commit", "-q", "-m", "staging not tracked")
+    else:
+        staging.write_text(staging.read_text().replace("release:\n", "release:\n  # a reviewer's note\n"))
+        if dirt == "staged":
+            git(env_dir, "add", "staging.yaml")
+    before = staging.read_bytes()
+    for argv in (["dev", "staging"], ["dev", "staging", "--check"]):
+        assert promote(argv)[0] == 2, argv
+        err = capsys.readouterr().err
+        assert "uncommitted changes in the env files of this promotion: staging.yaml" in err, err
+        assert ("untracked" if dirt == "untracked" else "uncommitted") in err
+    assert staging.read_bytes() == before
+
+    # FROM's uncommitted release is refused the same way
+    git(env_dir, "add", "staging.yaml")
+    git(env_dir, "commit", "-q", "-m", "staging")
+    set_image(env_dir, "dev", "training", OTHER)
+    assert promote(["dev", "staging"])[0] == 2
+    assert "dev.yaml (uncommitted: M)" in capsys.readouterr().err
+    assert staging.read_bytes() == before
+
+    git(env_dir, "commit", "-q", "-am", "dev's release")
+    code, output = promote(["dev", "staging"])
+    assert code == 0, output
+    assert load_env("staging").release.images["training"] == OTHER
+
+
 def test_a_service_missing_from_the_source_release_is_named(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dev = env_dir / "dev.yaml"
     dev.write_text("".join(line for line in dev.read_text().splitlines(keepends=True)
@@ -414,6 +497,15 @@ def test_render_adds_a_release_section_to_a_file_without_one() -> None:
     rendered = render_candidate(text, {"gateway": NEW}, "staging", "2025-06-01T00:00:00Z", ())
     assert rendered.startswith("# prod\nregion: eu-west-1  # Ireland\n")
     assert f"release:\n  images:\n    gateway: {NEW}\n  promoted_from: staging\n" in rendered
+
+
+def test_render_keeps_the_full_rewrite_when_the_release_key_is_spelled_otherwise() -> None:
+    """A quoted `"release":` key is not found line by line: the round trip's whole file is kept (same data), rather
+    than a second release entry appended."""
+    text = f'# prod\n"release":\n  images:\n    gateway: {GATEWAY_STAGING}\nregion: eu-west-1\n'
+    rendered = render_candidate(text, {"gateway": NEW}, "staging", "2025-06-01T00:00:00Z", ())
+    assert rendered.count("release") == 1 and f"gateway: {NEW}" in rendered
+    assert rendered.endswith("region: eu-west-1\n")
 
 
 # -- the AWS gates with the real readers: boto3 on moto, each env in its own account --------------------
@@ -449,6 +541,9 @@ def test_promote_refuses_a_digest_absent_from_the_target_registry_then_passes_on
     assert "'images' gate" in err
     assert f"gateway: {NEW} is not in 222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway" in err
     assert f"crane copy 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW}" in err
+    # a push to dev again needs a tag the image does not carry yet: dev's tags are immutable
+    assert f"crane tag 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/gateway@{NEW} repush-<date>" in err
+    assert "tags are IMMUTABLE" in err
     assert path.read_bytes() == before
 
     push_image(staging, "gateway", NEW)  # what replication does when dev pushes it
@@ -481,3 +576,119 @@ def test_credentials_of_the_wrong_account_exit_2_before_anything_is_written(
     assert "gate deployed: ok" in output
     assert "staging: the AWS credentials belong to account 111111111111" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+# -- rollback: TO@REV TO, the release TO's own file pinned at an earlier commit ------------------------------
+
+
+def promoted_history(env_dir: Path) -> str:
+    """env_dir as a git work tree: the shipped envs committed (the commit returned), then a promotion of NEW into prod's
+    gateway committed on top, as the promotion pull request's merge leaves it."""
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "envs")
+    first = subprocess.run(["git", "-C", str(env_dir), "rev-parse", "HEAD"], check=True, capture_output=True,
+                           text=True).stdout.strip()
+    set_image(env_dir, "prod", "gateway", NEW, comment="promoted with care")
+    git(env_dir, "commit", "-q", "-am", "Promote staging -> prod")
+    return first
+
+
+def test_rollback_returns_the_target_to_its_release_at_an_earlier_commit(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prod@HEAD~1 prod`: the images prod's file pinned one commit ago, back into prod's file (comments kept), through
+    the digest, images and policy gates; ECS is not asked (it runs the release being replaced: moto here has no
+    cluster at all, which the deployed gate would refuse); the record names the commit."""
+    first = promoted_history(env_dir)
+    original = load_env("dev").release.images  # the shipped envs pin the same release everywhere
+    prod = load_env("prod")
+    for service, digest in original.items():
+        push_image(prod, service, digest)  # its release tags kept them (README, Image retention)
+    push_image(prod, "gateway", NEW)
+    code, output = promote(["prod@HEAD~1", "prod"], **real_aws())
+    assert code == 0, output
+    assert "gate images: ok" in output and f"rollback of prod to its release at HEAD~1 ({first[:12]}" in output
+    after = load_env("prod")
+    assert after.release.images == original
+    assert after.release.promoted_from == f"prod@{first[:12]}"
+    assert f"    gateway: {original['gateway']}  # promoted with care\n" in (env_dir / "prod.yaml").read_text()
+
+
+def test_rollback_to_an_image_the_target_registry_no_longer_holds_is_refused(
+        env_dir: Path, moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    promoted_history(env_dir)
+    original = load_env("dev").release.images
+    prod = load_env("prod")
+    for service, digest in original.items():
+        if service != "gateway":
+            push_image(prod, service, digest)
+    path = env_dir / "prod.yaml"
+    before = path.read_bytes()
+    assert promote(["prod@HEAD~1", "prod"], **real_aws())[0] == 1
+    err = capsys.readouterr().err
+    assert "'images' gate" in err
+    registry = "333333333333.dkr.ecr.eu-west-1.amazonaws.com"
+    assert f"gateway: {original['gateway']} is not in {registry}/ml-platform/gateway" in err
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["staging@HEAD~1", "prod"], "rolled back into its own env only"),
+    (["prod@no-such-rev", "prod"], "'no-such-rev' names no commit"),
+    (["prod@", "prod"], "name a git revision after '@'"),
+    (["prod@--output=x", "prod"], "name a git revision after '@'"),
+    (["prod@HEAD~1", "prod", "--allow-skip"], "a rollback takes no step along the promotion order"),
+    (["prod@side", "prod"], "is not in the history of HEAD"),
+    (["prod@before-prod", "prod"], "prod.yaml at before-prod"),
+    (["qa@HEAD", "qa"], "unknown environment 'qa'"),
+])
+def test_rollback_bad_input_exits_2_and_writes_nothing(argv: list[str], message: str, env_dir: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    promoted_history(env_dir)
+    git(env_dir, "branch", "side", "HEAD~1")
+    git(env_dir, "checkout", "-q", "side")
+    set_image(env_dir, "prod", "training", OTHER)
+    git(env_dir, "commit", "-q", "-am", "never merged")
+    git(env_dir, "checkout", "-q", "-")
+    git(env_dir, "checkout", "-q", "--orphan", "early")  # a commit whose tree has no prod.yaml
+    git(env_dir, "rm", "-q", "--cached", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "before prod")
+    git(env_dir, "tag", "before-prod")
+    git(env_dir, "checkout", "-q", "-f", "master" if "master" in _branches(env_dir) else "main")
+    if argv[0] == "prod@before-prod":  # in the history of HEAD, but without the file
+        git(env_dir, "merge", "-q", "--allow-unrelated-histories", "-s", "ours", "-m", "join", "before-prod")
+    snapshot = {path.name: path.read_bytes() for path in env_dir.iterdir() if path.is_file()}
+    assert promote(argv)[0] == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert {path.name: path.read_bytes() for path in env_dir.iterdir() if path.is_file()} == snapshot
+
+
+def _branches(folder: Path) -> str:
+    return subprocess.run(["git", "-C", str(folder), "branch", "--list"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_rollback_outside_a_git_work_tree_exits_2(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert promote(["prod@HEAD~1", "prod"])[0] == 2
+    assert "is not in a git work tree" in capsys.readouterr().err
+
+
+def test_a_candidate_the_env_schema_refuses_is_named_as_the_real_file(env_dir: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A rollback to a release naming a service the catalog has since lost: the candidate TO file is not a valid env
+    file (exit 2, nothing written), and the error names TO's own file and key, not the policy gate's scratch copy."""
+    prod = env_dir / "prod.yaml"
+    prod.write_text(prod.read_text().replace("release:\n  images:\n",
+                                             f"release:\n  images:\n    billing: {OTHER}\n"))
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "prod ran billing")
+    prod.write_text(prod.read_text().replace(f"    billing: {OTHER}\n", ""))
+    git(env_dir, "commit", "-q", "-am", "billing left the catalog")
+    before = prod.read_bytes()
+    assert promote(["prod@HEAD~1", "prod"])[0] == 2
+    err = capsys.readouterr().err
+    assert f"error: {prod}: release.images.billing: with the promoted release: unknown service" in err, err
+    assert "promote-" not in err
+    assert prod.read_bytes() == before

@@ -182,3 +182,20 @@ def test_an_ecr_call_the_credentials_may_not_make_is_a_message_not_a_traceback(
     assert error.startswith("error: dev: An error occurred (AccessDeniedException)"), error
     assert "ecr:BatchGetImage" in error
     assert tags(ecr, "gateway", gateway) == []
+
+
+def test_the_cli_uses_the_envs_own_profile(ecr: Any, env_dir: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """PLATFORM_AWS_PROFILE_<ENV> names the env's credentials for this command as for every other (README, AWS
+    credentials per env): a profile the AWS config lacks is an error naming it (exit 2), not the default chain."""
+    gateway = push(ecr, "gateway", "g6")
+    write_env(env_dir, "dev", MOTO_ACCOUNT, {"gateway": gateway})
+    config = tmp_path / "aws-config"
+    config.write_text("[profile dev-admin]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-missing")
+    assert main(["dev"]) == 2
+    assert "dev-missing" in capsys.readouterr().err and tags(ecr, "gateway", gateway) == []
+    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-admin")
+    assert main(["dev"]) == 0
+    assert tags(ecr, "gateway", gateway) == [release_tag(gateway)]
