@@ -8,6 +8,9 @@ from __future__ import annotations
 #: `up` when that is longer ("name '...' plus 7 random chars is longer than maximum length 32").
 ELB_NAME_MAX = 32
 AUTONAME_SUFFIX = len("-") + 7
+#: botocore elbv2 CreateLoadBalancer.Name: a load balancer's name "must not begin with 'internal-'" (the prefix
+#: of an internal load balancer's DNS name); the catalog's DNS-label service names allow one.
+ELB_RESERVED_PREFIX = "internal-"
 #: S3 bucket names are 3-63 characters (S3 user guide, bucket naming rules).
 BUCKET_NAME_MAX = 63
 
@@ -44,6 +47,10 @@ def gateway_name_problems(env_name: str, service: str, account_id: str) -> list[
         for what, resource in (("load balancer", load_balancer_resource_name(service)),
                                ("target group", target_group_resource_name(service)))
         if len(resource) + AUTONAME_SUFFIX > ELB_NAME_MAX]
+    if load_balancer_resource_name(service).startswith(ELB_RESERVED_PREFIX):
+        problems.append(f"its gateway's load balancer is auto-named {load_balancer_resource_name(service)!r} plus "
+                        f"{AUTONAME_SUFFIX} characters, and Elastic Load Balancing refuses a load balancer name that "
+                        f"begins with {ELB_RESERVED_PREFIX!r}: rename the service")
     bucket = access_log_bucket_candidate(env_name, service, account_id)
     if len(bucket) > BUCKET_NAME_MAX:
         problems.append(f"its gateway's access-log bucket {bucket!r} is longer than S3's {BUCKET_NAME_MAX} characters")

@@ -468,6 +468,34 @@ def test_a_public_service_whose_gateway_names_would_not_fit_is_refused_naming_th
     assert f"'{service}-tasks' plus 8 characters" in reasons and f"has at most {limit} characters" in reasons
 
 
+def test_a_public_service_named_internal_something_is_refused_before_its_load_balancer_is(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore elbv2 CreateLoadBalancer.Name: "must not begin with 'internal-'"; Pulumi names the ALB
+    # "<service>-alb-" plus 7 random characters, so compute's `up` would fail after every other layer ran.
+    import yaml
+
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.errors import ConfigError, ConfigErrors
+
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog["services"]["internal-api"] = {"port": 8099, "health_path": "/healthz", "public": True}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
+                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    with pytest.raises((ConfigError, ConfigErrors)) as raised:
+        load_env("dev")
+    error = raised.value
+    found = error.problems if isinstance(error, ConfigErrors) else [error]
+    assert [(Path(p.file).name, p.key) for p in found] == [("catalog.yaml", "services.internal-api")]
+    assert "auto-named 'internal-api-alb' plus 8 characters" in found[0].reason
+    assert "refuses a load balancer name that begins with 'internal-'" in found[0].reason
+    # not public, or public without a gateway in the env: no load balancer, nothing to refuse
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=False))
+    assert load_env("dev").name == "dev"
+
+
 def test_a_public_service_of_18_characters_gets_its_gateway(
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
