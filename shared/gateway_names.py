@@ -3,6 +3,8 @@ compute layer (``shared.components.gateway``) and the env rules, which check the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: A load balancer's or target group's name has at most 32 characters (botocore elbv2 CreateLoadBalancer.Name,
 #: CreateTargetGroup.Name). Pulumi auto-names both "<resource name>-" plus 7 random characters and fails the
 #: `up` when that is longer ("name '...' plus 7 random chars is longer than maximum length 32").
@@ -30,6 +32,14 @@ def target_group_resource_name(service: str) -> str:
 
 def access_log_bucket_candidate(env_name: str, service: str, account_id: str) -> str:
     return f"ml-{env_name}-{service}-alb-logs-{account_id}"
+
+
+def access_log_bucket_owners(env_name: str, services: Iterable[str], account_id: str) -> dict[str, str]:
+    """The env's access-log buckets, each with the public service it is for. Their names are in S3's global
+    namespace and joined with ``-``, which env and service names may contain too: two envs of one account can
+    arrive at one name (``dev`` with ``eu-gateway``, ``dev-eu`` with ``gateway``), and S3 holds one bucket of a name
+    (botocore s3 CreateBucket: BucketAlreadyOwnedByYou), so the second env's compute `up` fails."""
+    return {access_log_bucket_candidate(env_name, service, account_id): service for service in services}
 
 
 def access_log_bucket_pattern(env_name: str, account_id: str) -> str:
