@@ -930,6 +930,37 @@ def _rule_own_registry(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator
                                        "exist once per account and region")
 
 
+def _rule_account_wide_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Names of one account outside any region must differ between its envs, whatever their regions: the public
+    services' access-log buckets (S3's global namespace, shared.gateway_names.access_log_bucket_owners). The env's
+    other account-wide names (IAM roles ``ml-platform-<env>-<fixed role>``, account-regional buckets) cannot
+    coincide for two env names."""
+    from shared.gateway_names import access_log_bucket_owners
+    from shared.yamlio import load_yaml_mapping
+
+    public = [spec.name for spec in catalog if spec.public]
+    if not env.compute.public_gateway or not public:
+        return
+    own = access_log_bucket_owners(env.name, public, env.account_id)
+    for other in sorted(path.parent.glob("*.yaml")):
+        if other == path:
+            continue
+        try:
+            data = load_yaml_mapping(other)
+            compute = data.get("compute") or {}
+            gateway = compute.get("public_gateway") is True if isinstance(compute, dict) else False
+        except (ConfigError, AttributeError):
+            continue  # that file's own validation reports its problems
+        if str(data.get("account_id")) != env.account_id or not gateway:
+            continue
+        for bucket, service in sorted(access_log_bucket_owners(other.stem, public, env.account_id).items()):
+            if bucket in own:
+                yield path, "name", (f"the access-log bucket {bucket!r} of public service {own[bucket]} is also "
+                                     f"{other.stem}'s, for its service {service} (same account {env.account_id}): "
+                                     "S3 bucket names are unique across all accounts and regions, so the second "
+                                     "env's compute would fail to create it; rename one of the envs")
+
+
 def _rule_image_source(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """``compute.image_source`` names another env, whose registry is not this one's and which has its
     images pushed to it (replication copies pushes, one hop: shared.components.image_replication)."""
@@ -992,6 +1023,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_cidr_overlap, ("network",)),
     (_rule_image_source, ("compute",)),
     (_rule_own_registry, ("account_id", "region")),
+    (_rule_account_wide_names, ("name", "account_id", "compute")),
 )
 
 

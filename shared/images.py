@@ -386,13 +386,29 @@ def _foreign_origin(env: EnvConfig) -> str:
     return "it was created outside compute (by hand, or by replication that may create repositories)"
 
 
+def _other_envs_repository(env: EnvConfig, clients: ClientFactory, item: dict[str, Any]) -> str | None:
+    """The env whose compute made the KMS repository ``item``, when that is another env of the platform: its
+    ``env`` tag (the provider's default tags, :meth:`shared.envs.EnvConfig.common_tags`) names it. None when the
+    tags say this env, are not the platform's, or cannot be read (then compute's own create tells)."""
+    try:
+        listed = clients(env, "ecr").list_tags_for_resource(resourceArn=str(item["repositoryArn"])).get("tags", [])
+    except (*aws_errors(), KeyError):
+        return None
+    tags = {str(tag.get("Key")): str(tag.get("Value")) for tag in listed}
+    other = tags.get("env")
+    if tags.get("managed-by") == "pulumi" and tags.get("layer") == "compute" and other and other != env.name:
+        return other
+    return None
+
+
 def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[ForeignRepository]:
     """The repositories of ``services`` that exist in the env's registry without compute's encryption.
 
     Compute cannot adopt one (its CreateRepository fails with RepositoryAlreadyExistsException, and a
     repository's encryption is fixed once created: ECR user guide, "Editing a private repository"), so it
     has to be deleted before compute's `up`. Compute's own repositories (KMS) never match, whatever their tag
-    mutability has become since.
+    mutability has become since -- unless their ``env`` tag names another env: that env's compute made them, in
+    the same account and region (from another folder of env files, or under the env's old name).
     """
     from shared.components.ecr import ENCRYPTION_TYPE as COMPUTE_ENCRYPTION
     from shared.components.ecr import TAG_MUTABILITY as COMPUTE_TAG_MUTABILITY
@@ -420,6 +436,15 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
         # (PutImageTagMutability; IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION), and a stop on it would
         # block every `up` of a healthy env with a remedy that deletes what its services pull.
         if encryption == COMPUTE_ENCRYPTION:
+            other = _other_envs_repository(env, clients, item)
+            if other:
+                foreign.append(ForeignRepository(
+                    wanted[name], f"{host}/{name}", f"the tag env={other}",
+                    f"env {other}'s compute created it: one env per account and region (its ECR repositories "
+                    f"and registry settings exist once there), and the env loader sees only the env files of "
+                    f"this folder",
+                    f"deploy {env.name} to another account or region, or destroy {other} there first (its `up` "
+                    f"would fail on this repository, or take over {other}'s registry policy and replication)"))
             continue
         mutability = str(item.get("imageTagMutability", "MUTABLE"))
         differences = [f"encryption {encryption}"] + ([f"tags {mutability}"] if mutability != COMPUTE_TAG_MUTABILITY

@@ -468,6 +468,34 @@ def test_a_public_service_whose_gateway_names_would_not_fit_is_refused_naming_th
     assert f"'{service}-tasks' plus 8 characters" in reasons and f"has at most {limit} characters" in reasons
 
 
+def test_a_public_service_named_internal_something_is_refused_before_its_load_balancer_is(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore elbv2 CreateLoadBalancer.Name: "must not begin with 'internal-'"; Pulumi names the ALB
+    # "<service>-alb-" plus 7 random characters, so compute's `up` would fail after every other layer ran.
+    import yaml
+
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+    from shared.errors import ConfigError, ConfigErrors
+
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    catalog["services"]["internal-api"] = {"port": 8099, "health_path": "/healthz", "public": True}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
+                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    with pytest.raises((ConfigError, ConfigErrors)) as raised:
+        load_env("dev")
+    error = raised.value
+    found = error.problems if isinstance(error, ConfigErrors) else [error]
+    assert [(Path(p.file).name, p.key) for p in found] == [("catalog.yaml", "services.internal-api")]
+    assert "auto-named 'internal-api-alb' plus 8 characters" in found[0].reason
+    assert "refuses a load balancer name that begins with 'internal-'" in found[0].reason
+    # not public, or public without a gateway in the env: no load balancer, nothing to refuse
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=False))
+    assert load_env("dev").name == "dev"
+
+
 def test_a_public_service_of_18_characters_gets_its_gateway(
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
@@ -635,3 +663,78 @@ def test_an_external_broker_publishes_no_backlog_to_wake_a_consumer_at_zero(
 def test_a_consumer_no_request_reaches_may_rest_at_zero_where_its_backlog_is_published(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["services"]["training"].update(desired_count=0, min_count=0))
     assert load_env("dev").service_settings("training").min_count == 0
+
+
+# -- several envs in one account ---------------------------------------------------------------------------
+
+
+def _public_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *public: str) -> None:
+    import yaml
+
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+
+    catalog = yaml.safe_load(CATALOG_FILE.read_text())
+    for port, service in enumerate(public, start=8090):
+        catalog["services"][service] = {"port": port, "health_path": "/healthz", "public": True}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+
+
+def _second_env_in_devs_account(env_dir: Path, name: str, region: str, *, gateway: bool) -> None:
+    """A copy of dev in dev's account but another region (the loader refuses one account and region twice)."""
+    import yaml
+
+    data = yaml.safe_load((env_dir / "dev.yaml").read_text())
+    data.update(region=region)
+    data["network"]["cidr"] = "10.50.0.0/16"
+    data["policy"]["baseline"] = "dev"
+    data["compute"].update(public_gateway=gateway, certificate_arn=CERTIFICATE.format(region=region))
+    (env_dir / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_two_envs_of_one_account_whose_access_log_buckets_coincide_are_refused_naming_both(
+        edit_env: Any, env_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ml-<env>-<service>-alb-logs-<account>: dev's eu-gateway and dev-eu's gateway are one S3 name (S3's global
+    # namespace); the second env's compute `up` would fail on it after its other layers were deployed.
+    from shared.errors import ConfigError, ConfigErrors
+
+    _public_catalog(tmp_path, monkeypatch, "eu-gateway")
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
+                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    _second_env_in_devs_account(env_dir, "dev-eu", "eu-central-1", gateway=True)
+    for name, service, other, its in (("dev-eu", "gateway", "dev", "eu-gateway"),
+                                      ("dev", "eu-gateway", "dev-eu", "gateway")):
+        with pytest.raises((ConfigError, ConfigErrors)) as raised:
+            load_env(name)
+        error = raised.value
+        found = error.problems if isinstance(error, ConfigErrors) else [error]
+        assert [(Path(p.file).name, p.key) for p in found] == [(f"{name}.yaml", "name")]
+        assert (f"the access-log bucket 'ml-dev-eu-gateway-alb-logs-111111111111' of public service {service} is "
+                f"also {other}'s, for its service {its} (same account 111111111111)") in found[0].reason
+
+
+def test_envs_of_one_account_in_other_regions_with_distinct_names_load(
+        edit_env: Any, env_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _public_catalog(tmp_path, monkeypatch, "eu-gateway")
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
+                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    _second_env_in_devs_account(env_dir, "dev-eu", "eu-central-1", gateway=False)  # no load balancer, no bucket
+    assert [env.name for env in (load_env("dev"), load_env("dev-eu"))] == ["dev", "dev-eu"]
+    _second_env_in_devs_account(env_dir, "sandbox", "eu-central-1", gateway=True)  # ml-sandbox-...: no collision
+    (env_dir / "dev-eu.yaml").unlink()
+    assert [env.name for env in (load_env("dev"), load_env("sandbox"))] == ["dev", "sandbox"]
+
+
+def test_a_second_env_in_an_account_and_region_already_taken_is_refused_naming_the_other(env_dir: Path) -> None:
+    # compute's ECR repositories ml-platform/<service> and the registry's policy and replication settings exist once
+    # per account and region: the second env's compute `up` would fail on (or overwrite) the first env's.
+    from shared.errors import ConfigError, ConfigErrors
+
+    _second_env_in_devs_account(env_dir, "dev-two", "eu-west-1", gateway=False)
+    with pytest.raises((ConfigError, ConfigErrors)) as raised:
+        load_env("dev-two")
+    error = raised.value
+    found = error.problems if isinstance(error, ConfigErrors) else [error]
+    assert [(Path(p.file).name, p.key) for p in found] == [("dev-two.yaml", "account_id")]
+    assert "dev.yaml already deploys to account 111111111111 in eu-west-1" in found[0].reason

@@ -307,6 +307,28 @@ def test_same_account_replication_is_named_as_the_likely_creator(moto_aws: None,
             "111111111111, eu-west-1 -> eu-central-1") in output
 
 
+def test_another_envs_repositories_in_the_account_and_region_stop_compute_before_any_change(moto_aws: None) -> None:
+    # An env of another folder of env files (or of another user of the platform) deployed to staging's account and
+    # region: the env loader cannot see it, and compute's repositories ml-platform/<service> exist once per account
+    # and region. Its KMS repositories look like compute's own; their env tag (the provider's default tags) tells.
+    staging = load_env("staging")
+    create_repositories(staging, ["gateway", "inference"])
+    ecr = MotoAccounts.client(staging.account_id, staging.region, "ecr")
+    for service, env_tag in (("gateway", "staging"), ("inference", "sandbox")):
+        arn = ecr.describe_repositories(repositoryNames=[f"ml-platform/{service}"])["repositories"][0]["repositoryArn"]
+        ecr.tag_resource(resourceArn=arn, tags=[{"Key": "env", "Value": env_tag}, {"Key": "layer", "Value": "compute"},
+                                                {"Key": "managed-by", "Value": "pulumi"}])
+    runner = Recorder()
+    code, output = up("staging", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    assert runner.compute_runs() == []  # nothing of compute ran: the registry policy stays sandbox's
+    assert ("inference: 222222222222.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference already exists with the "
+            "tag env=sandbox; env sandbox's compute created it: one env per account and region") in output
+    assert "deploy staging to another account or region, or destroy sandbox there first" in output
+    assert [line for line in output.splitlines() if "not compute's:" in line] == [
+        line for line in output.splitlines() if "not compute's: inference:" in line]  # gateway's is staging's
+
+
 @pytest.mark.parametrize("mutability", [
     {"imageTagMutability": "MUTABLE"},
     {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",

@@ -143,3 +143,49 @@ def test_the_migrate_hint_keeps_the_envs_kms_secrets_provider(edit_env: Any) -> 
     edit_env("dev", lambda data: data.update(state=state))
     refusal = stackless_refusal(load_env("dev"), "organization/network/dev", ["vpc-1"])
     assert f"--target <new org>/<layer>/<env> --secrets-provider '{kms}'`" in refusal
+
+
+# -- IAM names are account-wide: an env of the same name in another region, folder, org or backend -----------------
+
+
+def role_in_account(env_name: str, role_name: str) -> None:
+    env = load_env(env_name)
+    trust = '{"Version": "2012-10-17", "Statement": []}'
+    MotoAccounts.client(env.account_id, env.region, "iam").create_role(RoleName=role_name,
+                                                                       AssumeRolePolicyDocument=trust)
+
+
+def test_the_layers_roles_named_after_the_env_are_read_where_the_layers_run() -> None:
+    from shared.orchestrate.account import account_wide_roles
+
+    dev = load_env("dev")
+    assert [(role.layer, role.role_name) for role in account_wide_roles(dev, ["network", "broker", "messaging"])] == [
+        ("broker", "ml-platform-dev-deploy-runner"), ("broker", "ml-platform-dev-broker-admin-rotation"),
+        ("messaging", "ml-platform-dev-queue-metrics")]
+    assert account_wide_roles(dev, ["network", "discovery", "mesh", "compute"]) == []
+
+
+def test_an_up_whose_iam_role_an_env_of_its_name_holds_elsewhere_in_the_account_is_refused(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # dev deployed from another folder to us-east-1 of the same account: its network (regional) is not in the way,
+    # but broker's ml-platform-dev-deploy-runner (IAM: account-wide) would stop this up after network and discovery.
+    role_in_account("dev", "ml-platform-dev-deploy-runner")
+    code, output, runner = up(["up", "dev", "--yes"], checker(Clients(roomy())), Stackless())
+    error = capsys.readouterr().err
+    assert code == 2 and runner.started() == [], output
+    assert ("account 111111111111 already holds the IAM role ml-platform-dev-deploy-runner (the deploy runner's "
+            "service role) that broker names after the env, but the stack organization/broker/dev does not exist") \
+        in error
+    assert "IAM names are account-wide, not regional" in error and "Give this env another name" in error
+
+    code, output, runner = up(["preview", "dev"], checker(Clients(roomy())), Stackless())
+    assert code == 0 and "note: up would be refused: " in output and "ml-platform-dev-deploy-runner" in output
+
+
+def test_the_roles_of_the_envs_own_stacks_or_of_layers_not_run_stop_nothing(moto_aws: None) -> None:
+    role_in_account("dev", "ml-platform-dev-deploy-runner")
+    role_in_account("dev", "ml-platform-dev-queue-metrics")
+    code, output, runner = up(["up", "dev", "--yes"], checker(Clients(roomy())))  # the stacks that made them
+    assert code == 0 and "ml-platform-dev" not in output, output
+    code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())), Stackless())
+    assert code == 0 and runner.started() == ["network"], output

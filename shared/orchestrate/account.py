@@ -129,6 +129,36 @@ def linked_roles(env: EnvConfig, layers: Iterable[str]) -> list[LinkedRole]:
 
 
 @dataclass(frozen=True)
+class NamedRole:
+    """An IAM role a layer names after the env (not auto-named)."""
+
+    layer: str
+    role_name: str
+    what: str
+
+
+def account_wide_roles(env: EnvConfig, layers: Iterable[str]) -> list[NamedRole]:
+    """The IAM roles the resources of ``layers`` name after ``env``, in layer order. IAM names are unique in the
+    whole account, in no region (botocore iam CreateRole: EntityAlreadyExists), so one that exists where the layer's
+    stack does not is an env of this name deployed from elsewhere -- another region, env folder, org or backend --
+    and the layer's create would fail on it halfway through an `up`."""
+    from shared.broker_names import deploy_runner_role_name, rotation_function_name
+    from shared.components.broker_rotation import rotation_days
+    from shared.components.queue_metrics import publisher_name
+    from shared.envs import publishes_queue_metrics
+
+    chosen = set(layers)
+    roles: list[NamedRole] = []
+    if "broker" in chosen:
+        roles.append(NamedRole("broker", deploy_runner_role_name(env.name), "the deploy runner's service role"))
+        if rotation_days(env) is not None:
+            roles.append(NamedRole("broker", rotation_function_name(env.name), "the broker admin rotation's role"))
+    if "messaging" in chosen and publishes_queue_metrics(env):
+        roles.append(NamedRole("messaging", publisher_name(env.name), "the queue metrics publisher's role"))
+    return roles
+
+
+@dataclass(frozen=True)
 class QuotaNeed:
     service_code: str
     quota_code: str
@@ -268,6 +298,9 @@ class AccountReport:
     """VPCs of the account and region that carry the env's network layer's default tags (``env``, ``layer:
     network``, ``managed-by: pulumi``): the env's network is deployed, by whatever stack
     (:func:`shared.orchestrate.identity.stackless_refusal`)."""
+    existing_roles: list[NamedRole] = field(default_factory=list)
+    """The roles of :func:`account_wide_roles` the account holds already (the orchestrator refuses ``up`` where the
+    layer's stack does not exist: :func:`named_roles_refusal`)."""
 
 
 class AccountCheck(Protocol):
@@ -297,12 +330,15 @@ class AwsAccountCheck:
         report = AccountReport()
         roles = linked_roles(env, layers)
         needs = quota_needs(env, layers)
-        if not roles and not needs:
+        named = account_wide_roles(env, layers)
+        if not roles and not needs and not named:
             return report
         verify_account(env, self.clients)  # never create anything in another account
-        iam = self.clients(env, "iam") if roles else None
+        iam = self.clients(env, "iam") if roles or named else None
         for role in roles:
             self._check_role(iam, role, report)
+        for named_role in named:
+            self._find_named_role(iam, named_role, report)
         quotas = self.clients(env, "service-quotas") if needs else None
         for need in needs:
             self._check_quota(env, quotas, need, report)
@@ -322,6 +358,17 @@ class AwsAccountCheck:
             return
         report.deployed_vpcs = sorted(str(vpc["VpcId"]) for vpc in vpcs
                                       if str(vpc.get("OwnerId", env.account_id)) == env.account_id)
+
+    @staticmethod
+    def _find_named_role(iam: Any, role: NamedRole, report: AccountReport) -> None:
+        try:
+            iam.get_role(RoleName=role.role_name)
+        except aws_errors() as error:
+            if aws_error_code(error) != "NoSuchEntity":
+                report.notes.append(f"whether IAM role {role.role_name} ({role.layer}: {role.what}) exists already is "
+                                    f"unknown ({error})")
+            return
+        report.existing_roles.append(role)
 
     @staticmethod
     def _check_role(iam: Any, role: LinkedRole, report: AccountReport) -> None:
@@ -448,6 +495,19 @@ class AwsAccountCheck:
                 if aws_error_code(error) != "NoSuchEntity":
                     return
             self.sleep(ROLE_VISIBLE_SLEEP_S)
+
+
+def named_roles_refusal(env: EnvConfig, layer: str, stack: str, roles: Sequence[NamedRole]) -> str:
+    """Why ``up`` stops when ``layer``'s stack does not exist, yet the account holds IAM roles that layer names
+    after the env (:func:`account_wide_roles`)."""
+    listed = ", ".join(f"{role.role_name} ({role.what})" for role in roles)
+    return (f"{env_path(env.name)}: account {env.account_id} already holds the IAM role {listed} that {layer} names "
+            f"after the env, but the stack {stack} does not exist on this state backend. IAM names are account-wide, "
+            f"not regional: an env named {env.name} is deployed to this account from elsewhere (another region, "
+            "another folder of env files, pulumi_org or state backend), or its stacks were lost, and this up would "
+            f"stop at that role after the layers before {layer} were deployed. Give this env another name (a new "
+            "file), or run from the stacks that deployed it; a leftover role whose stacks are gone for good is "
+            "deleted first (`aws iam delete-role`, after its inline policies).")
 
 
 # -- the standalone command --------------------------------------------------------------------------------

@@ -19,7 +19,14 @@ from shared.dag import downstream_closure
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import PlatformError, UsageError, display_path
 from shared.images import AwsAccessError
-from shared.orchestrate.account import AccountCheck, AccountError, AccountReport, AwsAccountCheck, print_report
+from shared.orchestrate.account import (
+    AccountCheck,
+    AccountError,
+    AccountReport,
+    AwsAccountCheck,
+    named_roles_refusal,
+    print_report,
+)
 from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
@@ -144,6 +151,25 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
             exists = True
         if not exists:
             report.refusals.append(stackless_refusal(env, stack, report.deployed_vpcs))
+    for layer in dict.fromkeys(role.layer for role in report.existing_roles):
+        # IAM names are account-wide: the role of an env of this name elsewhere (shared.orchestrate.account)
+        from shared.contracts import stack_reference_name
+
+        stack = stack_reference_name(env.pulumi_org, layer, env.name)
+        try:
+            exists = stack_exists(layer)
+        except PlatformError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack select` is the reason, not a traceback
+            if operation.action is Action.UP:
+                raise AccountError(f"{display_path(str(env_path(env.name)))}: whether the stack {stack} exists could "
+                                   f"not be read ({failure_detail(error)}), while the account holds IAM roles it "
+                                   "names; nothing was run. Check that the state backend answers, and run "
+                                   "again.") from None
+            exists = True
+        if not exists:
+            report.refusals.append(named_roles_refusal(
+                env, layer, stack, [role for role in report.existing_roles if role.layer == layer]))
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
