@@ -129,6 +129,11 @@ def up(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
     return main(["up", env, "--yes"], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
 
 
+def destroy(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(["destroy", env, "--yes"], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
+
+
 def up_dev_in_one_update() -> str:
     """`up dev` on moto: it must succeed with one ordinary update of compute (no step 1); its output."""
     runner = Recorder()
@@ -208,10 +213,12 @@ def test_an_update_ecs_rolled_back_fails_compute(moto_aws: None, monkeypatch: py
     assert "ECS does not run the release (rolled back?)" in output
 
 
+@pytest.mark.parametrize("action", ["up", "destroy"])  # destroy: the registry it reads first must be the env's
 def test_credentials_of_another_account_stop_the_run_before_any_layer(
-        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+        moto_aws: None, capsys: pytest.CaptureFixture[str], action: str) -> None:
     runner = Recorder()
-    code, _ = up("prod", runner, AwsImageChecks(MotoAccounts(caller=load_env("dev").account_id)))
+    code, _ = {"up": up, "destroy": destroy}[action](
+        "prod", runner, AwsImageChecks(MotoAccounts(caller=load_env("dev").account_id)))
     assert code == 2
     assert runner.runs == []
     assert "prod: the AWS credentials belong to account 111111111111" in capsys.readouterr().err
@@ -230,11 +237,6 @@ def test_without_compute_or_for_other_actions_nothing_is_asked(moto_aws: None) -
 
 
 # -- compute's destroy with its repositories ---------------------------------------------------------------
-
-
-def destroy(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
-    out = io.StringIO()
-    return main(["destroy", env, "--yes"], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
 
 
 def test_a_repository_holding_images_stops_the_destroy_before_anything_is_deleted(moto_aws: None) -> None:
@@ -290,14 +292,6 @@ def test_a_protected_compute_is_left_to_its_destroy_preview(moto_aws: None) -> N
     assert code == 0, output  # the recorder plays a destroy that succeeded
     assert runner.runs[0][0] == "compute"
 
-
-def test_credentials_of_another_account_stop_a_destroy_before_any_layer(
-        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
-    runner = Recorder()
-    code, _ = destroy("prod", runner, AwsImageChecks(MotoAccounts(caller=load_env("dev").account_id)))
-    assert code == 2
-    assert runner.runs == []
-    assert "prod: the AWS credentials belong to account 111111111111" in capsys.readouterr().err
 
 
 # -- end to end: the real runner, the fake `pulumi` CLI, moto ----------------------------------------------
