@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.envs import EnvConfig, is_digest
 from shared.errors import PlatformError
@@ -440,13 +440,14 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
 # -- what a destroy of compute would leave ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HeldRepository:
+class HeldRepository(NamedTuple):
     """One of compute's repositories that still holds images: compute's destroy cannot delete it."""
 
     service: str
     repository: str
+    """its name in the env's registry, ``ml-platform/<service>``"""
     images: int
+    """how many images (distinct digests) it holds"""
 
     def describe(self, env: EnvConfig) -> str:
         return (f"{self.service}: {self.repository} holds {self.images} image(s); `aws ecr delete-repository "
