@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.envs import EnvConfig, is_digest
 from shared.errors import PlatformError
@@ -401,6 +401,21 @@ def _other_envs_repository(env: EnvConfig, clients: ClientFactory, item: dict[st
     return None
 
 
+def _platform_repositories(env: EnvConfig, names: Iterable[str], clients: ClientFactory) -> dict[str, dict[str, Any]]:
+    """The repositories of ``names`` in the env's registry: name -> DescribeRepositories' item."""
+    wanted = set(names)
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        # Listed, not named: DescribeRepositories refuses the whole call when one named repository is missing.
+        for page in clients(env, "ecr").get_paginator("describe_repositories").paginate(registryId=env.account_id):
+            found.update({str(item["repositoryName"]): item for item in page.get("repositories", [])
+                          if item.get("repositoryName") in wanted})
+    except aws_errors() as error:
+        raise AwsAccessError(f"{env.name}: ECR DescribeRepositories failed ({error}); the caller needs "
+                             "ecr:DescribeRepositories in the env's registry") from None
+    return found
+
+
 def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[ForeignRepository]:
     """The repositories of ``services`` that exist in the env's registry without compute's encryption.
 
@@ -417,15 +432,7 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
 
     wanted = {repository_name(service): service for service in services}
     host = Registry.of(env).host
-    found: dict[str, dict[str, Any]] = {}
-    try:
-        # Listed, not named: DescribeRepositories refuses the whole call when one named repository is missing.
-        for page in clients(env, "ecr").get_paginator("describe_repositories").paginate(registryId=env.account_id):
-            found.update({str(item["repositoryName"]): item for item in page.get("repositories", [])
-                          if item.get("repositoryName") in wanted})
-    except aws_errors() as error:
-        raise AwsAccessError(f"{env.name}: ECR DescribeRepositories failed ({error}); the caller needs "
-                             "ecr:DescribeRepositories in the env's registry") from None
+    found = _platform_repositories(env, wanted, clients)
     foreign, origin = [], _foreign_origin(env)
     for name in sorted(found):
         item = found[name]
@@ -454,6 +461,56 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
                f"can be pushed or replicated again), then run `nox -s up -- {env.name}` right away")
         foreign.append(ForeignRepository(wanted[name], f"{host}/{name}", ", ".join(differences), origin, how))
     return foreign
+
+
+# -- what a destroy of compute would leave ---------------------------------------------------------------
+
+
+class HeldRepository(NamedTuple):
+    """One of compute's repositories that still holds images: compute's destroy cannot delete it."""
+
+    service: str
+    repository: str
+    """its name in the env's registry, ``ml-platform/<service>``"""
+    images: int
+    """how many images (distinct digests) it holds"""
+
+    def describe(self, env: EnvConfig) -> str:
+        return (f"{self.service}: {self.repository} holds {self.images} image(s); `aws ecr delete-repository "
+                f"--region {env.region} --repository-name {self.repository} --force` deletes it with them (the "
+                f"destroy then finds it gone)")
+
+
+def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[HeldRepository]:
+    """Compute's repositories of ``services`` (KMS-encrypted: the ones compute created, :func:`foreign_repositories`)
+    in the env's registry that hold at least one image, by repository name.
+
+    compute creates them with ``force_delete`` off, and ECR's DeleteRepository without ``force`` refuses a
+    repository that is not empty (botocore ecr model, DeleteRepository: "If the repository isn't empty, you must
+    either delete the contents of the repository or use the force option"): its destroy would fail there, after
+    deleting whatever of compute it had deleted before."""
+    from shared.components.ecr import ENCRYPTION_TYPE as COMPUTE_ENCRYPTION
+    from shared.components.ecr import repository_name
+
+    wanted = {repository_name(service): service for service in services}
+    found = _platform_repositories(env, wanted, clients)
+    ecr = clients(env, "ecr")
+    held = []
+    for name in sorted(found):
+        encryption = str((found[name].get("encryptionConfiguration") or {}).get("encryptionType", DEFAULT_ENCRYPTION))
+        if encryption != COMPUTE_ENCRYPTION:
+            continue  # not compute's: not in its state, its destroy does not touch it
+        digests: set[str] = set()
+        try:
+            # one entry per tag of an image (and one for an untagged image): counted by digest
+            for page in ecr.get_paginator("list_images").paginate(registryId=env.account_id, repositoryName=name):
+                digests.update(str(item.get("imageDigest")) for item in page.get("imageIds", []))
+        except aws_errors() as error:
+            raise AwsAccessError(f"{env.name}: ECR ListImages of {name} failed ({error}); the caller needs "
+                                 "ecr:ListImages in the env's registry") from None
+        if digests:
+            held.append(HeldRepository(wanted[name], name, len(digests)))
+    return held
 
 
 # -- what ECS runs ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
-from shared.images import ForeignRepository, MissingImage, RunningImage, WrongPlatform, profile_var
+from shared.images import ForeignRepository, HeldRepository, MissingImage, RunningImage, WrongPlatform, profile_var
 from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
 
@@ -177,6 +177,9 @@ class ReleasedEverywhere:
         return []
 
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
+        return []
+
+    def held(self, env: EnvConfig) -> list[HeldRepository]:
         return []
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:

@@ -279,6 +279,7 @@ def test_the_orchestrator_notes_a_close_peak_on_up_and_preview_only(
     """up and preview note it before the first layer runs; destroy and refresh, which start no task, do not. The
     same env, so a run that prints nothing for destroy is not one that would print nothing at all."""
     from shared.orchestrate.cli import main
+    from tests.aws_helpers import ReleasedEverywhere
     from tests.test_orchestrate import RecordingRunner
 
     edit_env("dev", _max_counts({"inference": 40}))
@@ -286,7 +287,7 @@ def test_the_orchestrator_notes_a_close_peak_on_up_and_preview_only(
 
     def noted_lines(command: list[str]) -> tuple[list[str], list[str]]:
         out, runner = io.StringIO(), RecordingRunner()
-        assert main(command, runner=runner, out=out) == 0
+        assert main(command, runner=runner, out=out, images=ReleasedEverywhere()) == 0
         assert runner.events, "a layer ran"
         lines = out.getvalue().splitlines()
         return lines, [line for line in lines if note in line]

@@ -306,7 +306,7 @@ def test_changing_infrastructure_asks_first_and_a_no_runs_nothing() -> None:
         return False
 
     out = io.StringIO()
-    code = main(["destroy", "dev"], runner=runner, out=out, confirm=answer_no)
+    code = main(["destroy", "dev"], runner=runner, out=out, confirm=answer_no, images=ReleasedEverywhere())
     assert code == 1
     assert runner.started() == []
     assert "destroy changes real infrastructure of dev" in prompts[0]

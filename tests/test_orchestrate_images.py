@@ -129,6 +129,11 @@ def up(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
     return main(["up", env, "--yes"], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
 
 
+def destroy(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(["destroy", env, "--yes"], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
+
+
 def up_dev_in_one_update() -> str:
     """`up dev` on moto: it must succeed with one ordinary update of compute (no step 1); its output."""
     runner = Recorder()
@@ -208,10 +213,12 @@ def test_an_update_ecs_rolled_back_fails_compute(moto_aws: None, monkeypatch: py
     assert "ECS does not run the release (rolled back?)" in output
 
 
+@pytest.mark.parametrize("action", ["up", "destroy"])  # destroy: the registry it reads first must be the env's
 def test_credentials_of_another_account_stop_the_run_before_any_layer(
-        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+        moto_aws: None, capsys: pytest.CaptureFixture[str], action: str) -> None:
     runner = Recorder()
-    code, _ = up("prod", runner, AwsImageChecks(MotoAccounts(caller=load_env("dev").account_id)))
+    code, _ = {"up": up, "destroy": destroy}[action](
+        "prod", runner, AwsImageChecks(MotoAccounts(caller=load_env("dev").account_id)))
     assert code == 2
     assert runner.runs == []
     assert "prod: the AWS credentials belong to account 111111111111" in capsys.readouterr().err
@@ -224,8 +231,67 @@ def test_without_compute_or_for_other_actions_nothing_is_asked(moto_aws: None) -
 
     runner = Recorder()
     out = io.StringIO()
-    for argv in (["up", "dev", "--yes", "--layers", "network"], ["preview", "dev"], ["destroy", "dev", "--yes"]):
+    for argv in (["up", "dev", "--yes", "--layers", "network"], ["preview", "dev"], ["refresh", "dev", "--yes"],
+                 ["destroy", "dev", "--preview-only"]):
         assert main(argv, runner=runner, out=out, images=Refuses(), probe=reachable) == 0, out.getvalue()
+
+
+# -- compute's destroy with its repositories ---------------------------------------------------------------
+
+
+def test_a_repository_holding_images_stops_the_destroy_before_anything_is_deleted(moto_aws: None) -> None:
+    dev = load_env("dev")
+    create_repositories(dev, list(dev.release.images))
+    # one manifest under two tags (moto digests the manifest): one image, listed twice by ListImages
+    push_image(dev, "inference", OLD)
+    push_image(dev, "inference", dev.release.images["inference"])
+    runner = Recorder()
+    code, output = destroy("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    # compute's destroy never started (ECR's DeleteRepository would refuse only after the services, roles and
+    # the artifact bucket had gone), and nothing it reads was destroyed either
+    assert runner.runs == []
+    assert "nothing of compute was deleted" in output
+    assert "ml-platform/inference holds 1 image(s)" in output
+    assert (f"aws ecr delete-repository --region {dev.region} --repository-name ml-platform/inference --force"
+            in output)
+    assert "ml-platform/gateway" not in output  # empty: the destroy deletes it
+
+
+def test_empty_repositories_let_the_destroy_run_every_layer(moto_aws: None) -> None:
+    dev = load_env("dev")
+    create_repositories(dev, list(dev.release.images))
+    runner = Recorder()
+    code, output = destroy("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert runner.runs[0][0] == "compute"
+    assert len(runner.runs) == 6
+
+
+def test_a_repository_compute_did_not_create_does_not_stop_its_destroy(moto_aws: None) -> None:
+    dev = load_env("dev")
+    ecr = MotoAccounts.client(dev.account_id, dev.region, "ecr")
+    ecr.create_repository(repositoryName="ml-platform/gateway")  # AES256: not compute's, not in its state
+    ecr.put_image(repositoryName="ml-platform/gateway", imageManifest=MANIFEST, imageTag="latest")
+    code, output = destroy("dev", Recorder(), AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+
+
+def test_a_protected_compute_is_left_to_its_destroy_preview(moto_aws: None) -> None:
+    """prod: the state protects the repositories, and the destroy's preview stops with nothing deleted; the
+    registry is not asked (it would send the operator to delete prod's images before telling of the protect)."""
+    prod = load_env("prod")
+    push_image(prod, "inference", OLD)
+
+    class Protected(Recorder):
+        def protected_urns(self, layer: str, env: EnvConfig) -> list[str]:
+            return [f"urn:pulumi:prod::{layer}::aws:ecr/repository:Repository::inference-repo"]
+
+    runner = Protected()
+    code, output = destroy("prod", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output  # the recorder plays a destroy that succeeded
+    assert runner.runs[0][0] == "compute"
+
 
 
 # -- end to end: the real runner, the fake `pulumi` CLI, moto ----------------------------------------------

@@ -628,6 +628,12 @@ class AutomationRunner:
         when it was not read."""
         return self._holds.get((env.name, layer))
 
+    def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The URNs ``layer``'s state marked protect when :meth:`prepare` read it; None when it was not read."""
+        if (env.name, layer) not in self._holds:
+            return None
+        return list(self._protected.get((env.name, layer), []))
+
     def _pulumi_cli(self) -> auto.PulumiCommand:
         """One ``pulumi`` for the runner's own reads (its creation runs ``pulumi version`` once), where each
         ``select_stack`` would build a workspace (``pulumi version``) and select the stack (``pulumi stack select``)

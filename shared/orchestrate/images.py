@@ -37,11 +37,13 @@ from shared.fargate import IMAGE_PLATFORM
 from shared.images import (
     ClientFactory,
     ForeignRepository,
+    HeldRepository,
     MissingImage,
     RunningImage,
     SessionClients,
     WrongPlatform,
     foreign_repositories,
+    held_images,
     missing_images,
     rollout_mismatches,
     running_images,
@@ -138,6 +140,9 @@ class ImageChecks(Protocol):
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         """The released images Fargate's platform of the task definitions cannot run."""
 
+    def held(self, env: EnvConfig) -> list[HeldRepository]:
+        """compute's repositories in the env's registry that still hold images (its destroy cannot delete them)."""
+
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
 
@@ -167,6 +172,11 @@ class AwsImageChecks:
 
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         return wrong_platforms(env, images, self.clients)
+
+    def held(self, env: EnvConfig) -> list[HeldRepository]:
+        from shared.catalog import load_catalog
+
+        return held_images(env, load_catalog().names(), self.clients)
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)
@@ -204,12 +214,19 @@ class ImageGatedRunner:
     def gates(layers: Sequence[str], operation: Operation) -> bool:
         return LAYER in layers and operation.action is Action.UP
 
+    @staticmethod
+    def _gates_destroy(layer: str, operation: Operation) -> bool:
+        """compute's destroy (not its preview): its repositories are looked at first (:meth:`_held_refusal`)."""
+        return layer == LAYER and operation.action is Action.DESTROY and not operation.preview_only
+
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> Sequence[str] | None:
         notes = self.inner.prepare(env, layers, operation)
         if self.gates(layers, operation):
             self.checks.verify(env)
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
+        elif LAYER in layers and self._gates_destroy(LAYER, operation):
+            self.checks.verify(env)  # the registry read before compute's destroy must be the env's own
         return notes
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
@@ -223,11 +240,40 @@ class ImageGatedRunner:
         holds = getattr(self.inner, "holds_resources", None)
         return holds(layer, env) if holds is not None else None
 
+    def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The inner runner's answer (:meth:`AutomationRunner.protected_urns`), None when it cannot tell."""
+        protected = getattr(self.inner, "protected_urns", None)
+        return protected(layer, env) if protected is not None else None
+
+    def _held_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
+        """FAILED, before anything of compute is deleted, when one of its repositories still holds images.
+
+        compute's repositories have ``force_delete`` off (shared.components.ecr), so the provider's DeleteRepository
+        fails on one that is not empty (RepositoryNotEmptyException) -- in dev, where CI pushes, always -- but only
+        after the destroy has deleted what was scheduled before it (the services, roles, the artifact bucket with its
+        models): a half-deleted compute, and every layer it reads kept. Asked of the registry first instead. Not
+        where compute's state protects resources (prod): that destroy stops at its preview with nothing deleted, and
+        this question would only send the operator to delete a protected env's images first."""
+        if self.holds_resources(LAYER, env) is False or self.protected_urns(LAYER, env):
+            return None
+        held = self.checks.held(env)
+        if not held:
+            return None
+        for repository in held:
+            on_output(f"images: still in the registry: {repository.describe(env)}")
+        return LayerResult(LAYER, Status.FAILED, detail=(
+            f"nothing of {LAYER} was deleted: ECR refuses to delete a repository that holds images (force_delete is "
+            f"off), and {', '.join(f'{r.repository} ({r.images})' for r in held)} still hold(s) some. Empty or delete "
+            f"them (above; {env.name}'s are the images its services ran: keep what another env still needs, e.g. "
+            f"what its replication has not copied yet), then run `nox -s destroy -- {env.name}` again"))
+
     def interrupt(self) -> None:
         self._interrupted = True  # no step 2 after an interrupted step 1
         self.inner.interrupt()
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        if self._gates_destroy(layer, operation):
+            return self._held_refusal(env, on_output) or self.inner.run(layer, env, operation, on_output)
         if not (layer == LAYER and operation.action is Action.UP):
             return self.inner.run(layer, env, operation, on_output)
         foreign = self.checks.foreign(env)
