@@ -236,15 +236,22 @@ class CredentialsRotation(_Strict):
     ``secretsmanager-rotation`` holds it to the env's baseline (``maxDays``), and each secret carries
     the due date (``epoch + max_age_days``) in its ``rotation-due`` tag. Whether that date has passed is
     not part of validation or policy (their verdict would change with the calendar, not with a change).
+
+    ``previous_epoch`` is the epoch a rotation replaced: its users stay valid (running tasks read their
+    credentials when they started, and reconnect with them) until the next rotation deletes them. Unset: the
+    previous users are the unsuffixed ones the platform made before users were per epoch.
     """
 
     epoch: date
     max_age_days: int = Field(ge=1, le=365)
+    previous_epoch: date | None = None
 
-    @field_validator("epoch", mode="before")
+    @field_validator("epoch", "previous_epoch", mode="before")
     @classmethod
-    def _iso_date(cls, value: object) -> date:
+    def _iso_date(cls, value: object) -> date | None:
         # YAML gives a date for an unquoted 2026-11-01; a quoted one is accepted in the same form only.
+        if value is None:
+            return None  # only previous_epoch may be null; epoch's own type refuses it
         if isinstance(value, date) and not isinstance(value, datetime):
             return value
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
@@ -253,6 +260,13 @@ class CredentialsRotation(_Strict):
             except ValueError:
                 pass
         raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+
+    @model_validator(mode="after")
+    def _previous_before_epoch(self) -> CredentialsRotation:
+        if self.previous_epoch is not None and self.previous_epoch >= self.epoch:
+            raise ValueError(f"previous_epoch {self.previous_epoch} must be before epoch {self.epoch} (a rotation "
+                             "moves the old epoch to previous_epoch and sets a later one)")
+        return self
 
     @property
     def due(self) -> date:

@@ -54,8 +54,9 @@ def test_definitions_describe_the_synthesized_vhost_objects_and_users() -> None:
     users = {u["name"] for u in definitions["users"]}
     # the services' users, and the queue metrics publisher's (shared.components.queue_metrics): tag management,
     # nothing to configure, write or read on the vhost
-    assert users == {f"ml-dev-{s.name}" for s in load_catalog() if s.publishes or s.consumes} | {
-        "ml-dev.queue-metrics"}
+    # (two per service: the current generation's, and the previous one's: shared.components.messaging.Generation)
+    assert users == {f"ml-dev-{s.name}{suffix}" for s in load_catalog() if s.publishes or s.consumes
+                     for suffix in ("", ".2026-11-01")} | {"ml-dev.queue-metrics"}
     assert {p["user"] for p in definitions["permissions"]} == users
     assert {u["name"]: u["tags"] for u in definitions["users"] if u["tags"]} == {
         "ml-dev.queue-metrics": ["management"]}
@@ -140,7 +141,7 @@ def test_password_hash_is_rabbitmqs_salted_sha256() -> None:
 def test_credentials_come_from_each_services_secret_and_match_its_user() -> None:
     passwords = {u.name: u.password for u in topology().users}
     for service, credentials in topology().credentials.items():
-        assert credentials.username == f"ml-dev-{service}" and credentials.vhost == "ml-dev"
+        assert credentials.username == f"ml-dev-{service}.2026-11-01" and credentials.vhost == "ml-dev"
         assert passwords[credentials.username] == credentials.password
 
 

@@ -35,6 +35,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -74,9 +75,49 @@ def exchange_name(exchange: Exchange) -> str:
 DEAD_LETTER_EXCHANGE = "ml.dead-letter"
 
 
-def user_name(env_name: str, service: str) -> str:
+def user_name(env_name: str, service: str, epoch: date | None = None) -> str:
+    """``ml-<env>-<service>``, and ``.<epoch>`` for the user of one rotation epoch (a '.' no service or env name
+    holds, so no other service's user can be named the same)."""
     # User names are broker-wide (not per vhost): the env prefix keeps envs apart on a shared broker.
-    return f"ml-{env_name}-{service}"
+    return f"ml-{env_name}-{service}" + (f".{epoch.isoformat()}" if epoch else "")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generation of a service's broker credentials: a RabbitMQ user of its own and its generated password.
+
+    ECS injects a task's secrets only when the task starts, so tasks started before a rotation hold the previous
+    generation's user and password until they stop, and reconnect with them (RabbitMQ keeps a connection open when
+    its user's password changes, but refuses a new login with the old one, and closes a deleted user's connections
+    with CONNECTION_FORCED). A rotation therefore makes a new user rather than changing the password of the one in
+    use: the previous generation stays valid, with the same grants, until the rotation after it."""
+
+    #: the rotation epoch the user belongs to; None: the unsuffixed ``ml-<env>-<service>`` user (an env without
+    #: rotation, or the user made before users were per epoch)
+    epoch: date | None
+    #: the password's keepers (a new value generates a new password)
+    keepers: dict[str, str] | None
+
+    @property
+    def suffix(self) -> str:
+        """What the generation adds to its resources' and user's names."""
+        return f".{self.epoch.isoformat()}" if self.epoch else ""
+
+
+def credential_generations(rotation: CredentialsRotation | None) -> tuple[Generation, Generation | None]:
+    """(current, previous) generation of every service's credentials under ``rotation``.
+
+    The secret (so every task started from now on) holds the current one; the previous one, the generation the
+    running tasks may hold, stays valid until the next rotation. Without ``previous_epoch`` the previous
+    generation is the unsuffixed user, with the keeper it had (the current epoch): an env deployed before users
+    were per epoch keeps its tasks' user and password through the ``up`` that moves them to the epoch's user."""
+    if rotation is None:
+        return Generation(None, None), None
+    current = Generation(rotation.epoch, epoch_keepers(rotation.epoch))
+    previous_epoch = rotation.previous_epoch
+    previous = Generation(previous_epoch, epoch_keepers(previous_epoch)) if previous_epoch is not None \
+        else Generation(None, epoch_keepers(rotation.epoch))
+    return current, previous
 
 
 def secret_name(env_name: str, service: str) -> str:
@@ -128,6 +169,7 @@ class BindingPlan:
 class UserPlan:
     service: str
     name: str
+    """The user's name without its generation's suffix (:class:`Generation`)."""
     configure: str
     write: str
     read: str
@@ -304,10 +346,15 @@ def plan_topology(env: EnvConfig, catalog: Catalog) -> TopologyPlan:
                         credentials_rotation=env.messaging.credentials_rotation)
 
 
+def epoch_keepers(epoch: date | None) -> dict[str, str] | None:
+    """A generated password's keepers: a new epoch replaces the password (keepers are ForceNew in
+    pulumi_random), and what reads it is updated in place."""
+    return {"rotation_epoch": epoch.isoformat()} if epoch else None
+
+
 def rotation_keepers(rotation: CredentialsRotation | None) -> dict[str, str] | None:
-    """The generated passwords' keepers: a new epoch replaces the password (keepers are ForceNew in
-    pulumi_random), and the user and secret that read it are updated in place."""
-    return {"rotation_epoch": rotation.epoch.isoformat()} if rotation else None
+    """The keepers of a password that rotates with the env's epoch (changed in place)."""
+    return epoch_keepers(rotation.epoch if rotation else None)
 
 
 def rotation_tags(rotation: CredentialsRotation | None) -> dict[str, str]:
@@ -449,7 +496,7 @@ class RabbitTopology(pulumi.ComponentResource):
         #: service -> the secret's version holding its current password (compute pins its tasks to it)
         self.secret_versions: dict[str, aws.secretsmanager.SecretVersion] = {}
         for user in plan.users:
-            self._service_identity(name, user, broker, vhost, managed)
+            self._service_identity(name, user, broker, vhost)
 
         self.register_outputs({
             "vhost": vhost,
@@ -460,35 +507,15 @@ class RabbitTopology(pulumi.ComponentResource):
                                         for service, version in self.secret_versions.items()},
         })
 
-    def _service_identity(self, name: str, user: UserPlan, broker: BrokerAccess, vhost: pulumi.Output[str],
-                          managed: pulumi.ResourceOptions) -> None:
+    def _service_identity(self, name: str, user: UserPlan, broker: BrokerAccess, vhost: pulumi.Output[str]) -> None:
         service = user.service
-        password = generated_password(f"{name}-password-{service}", opts=pulumi.ResourceOptions(parent=self),
-                                      keepers=rotation_keepers(self.plan.credentials_rotation))
-        # No tags: a service account needs neither the management UI nor administrator rights.
-        rabbit_user = rabbitmq.User(f"{name}-user-{service}", name=user.name, password=password, tags=[],
-                                    opts=managed)
+        current, previous = credential_generations(self.plan.credentials_rotation)
+        # The previous generation's user stays, with its password and grants, for the tasks that started with it
+        # (see Generation); the secret below names the current one only.
+        if previous is not None:
+            self._generation_user(name, user, previous, vhost)
+        rabbit_user, password = self._generation_user(name, user, current, vhost)
         self.users[service] = rabbit_user
-        rabbitmq.Permissions(
-            f"{name}-permissions-{service}", user=rabbit_user.name, vhost=vhost,
-            permissions=rabbitmq.PermissionsPermissionsArgs(configure=user.configure, write=user.write,
-                                                            read=user.read),
-            opts=pulumi.ResourceOptions(parent=rabbit_user, provider=self.provider))
-        if user.topic_write:
-            # One resource per user, every exchange in it: the provider's id is user@vhost, its read returns all of
-            # the user's topic permissions in the vhost and its delete (and each update, which deletes first) clears
-            # them all (terraform-provider-rabbitmq resource_topic_permissions.go, ClearTopicPermissionsIn), so a
-            # second resource of the same user would undo the first. The alias keeps the URN the resource had when
-            # it covered ml.events alone: without it the old one's delete, after the new one's create, would leave
-            # the user no topic permission at all, and then RabbitMQ lets it publish any key.
-            events_only = f"{name}-topic-permissions-{service}-{_resource_suffix(exchange_name('events'))}"
-            rabbitmq.TopicPermissions(
-                f"{name}-topic-permissions-{service}", user=rabbit_user.name, vhost=vhost,
-                permissions=[rabbitmq.TopicPermissionsPermissionArgs(
-                    exchange=self.exchanges[exchange].name, write=write, read=NOTHING)
-                    for exchange, write in sorted(user.topic_write.items())],
-                opts=pulumi.ResourceOptions(parent=rabbit_user, provider=self.provider,
-                                            aliases=[pulumi.Alias(name=events_only)]))
 
         secret = aws.secretsmanager.Secret(
             f"{name}-secret-{service}",
@@ -514,3 +541,35 @@ class RabbitTopology(pulumi.ComponentResource):
             secret_id=secret.id,
             secret_string=secret_string,
             opts=pulumi.ResourceOptions(parent=secret))
+
+    def _generation_user(self, name: str, user: UserPlan, generation: Generation, vhost: pulumi.Output[str],
+                         ) -> tuple[rabbitmq.User, pulumi.Output[str]]:
+        """One generation's RabbitMQ user of ``user``'s service, its generated password and its grants (the same
+        for every generation). The unsuffixed generation keeps the resource names the single user had."""
+        service, suffix = user.service, generation.suffix
+        password = generated_password(f"{name}-password-{service}{suffix}", opts=pulumi.ResourceOptions(parent=self),
+                                      keepers=generation.keepers)
+        # No tags: a service account needs neither the management UI nor administrator rights.
+        rabbit_user = rabbitmq.User(f"{name}-user-{service}{suffix}", name=f"{user.name}{suffix}", password=password,
+                                    tags=[], opts=pulumi.ResourceOptions(parent=self, provider=self.provider))
+        rabbitmq.Permissions(
+            f"{name}-permissions-{service}{suffix}", user=rabbit_user.name, vhost=vhost,
+            permissions=rabbitmq.PermissionsPermissionsArgs(configure=user.configure, write=user.write,
+                                                            read=user.read),
+            opts=pulumi.ResourceOptions(parent=rabbit_user, provider=self.provider))
+        if user.topic_write:
+            # One resource per user, every exchange in it: the provider's id is user@vhost, its read returns all of
+            # the user's topic permissions in the vhost and its delete (and each update, which deletes first) clears
+            # them all (terraform-provider-rabbitmq resource_topic_permissions.go, ClearTopicPermissionsIn), so a
+            # second resource of the same user would undo the first. The alias (unsuffixed user only) keeps the URN
+            # the resource had when it covered ml.events alone: without it the old one's delete, after the new one's
+            # create, would leave the user no topic permission at all, and then RabbitMQ lets it publish any key.
+            events_only = f"{name}-topic-permissions-{service}-{_resource_suffix(exchange_name('events'))}"
+            rabbitmq.TopicPermissions(
+                f"{name}-topic-permissions-{service}{suffix}", user=rabbit_user.name, vhost=vhost,
+                permissions=[rabbitmq.TopicPermissionsPermissionArgs(
+                    exchange=self.exchanges[exchange].name, write=write, read=NOTHING)
+                    for exchange, write in sorted(user.topic_write.items())],
+                opts=pulumi.ResourceOptions(parent=rabbit_user, provider=self.provider,
+                                            aliases=[] if suffix else [pulumi.Alias(name=events_only)]))
+        return rabbit_user, password

@@ -420,12 +420,20 @@ def permissions_by_user(document: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {p["inputs"]["user"]: p["inputs"]["permissions"] for p in of_type(document, PERMISSIONS)}
 
 
+#: The shipped env files' credentials_rotation.epoch: each service's current user is ml-<env>-<service>.<epoch>, its
+#: previous one (no previous_epoch: the user made before users were per epoch) ml-<env>-<service>.
+EPOCH = "2026-11-01"
+GENERATIONS = (f".{EPOCH}", "")
+
+
 @pytest.mark.parametrize("env", ENVS)
-def test_one_untagged_user_per_messaging_service_with_a_generated_secret_password(env: str) -> None:
+def test_two_untagged_users_per_messaging_service_each_with_a_generated_secret_password(env: str) -> None:
+    """The current generation's user (the secret's) and the previous one's, which the tasks started before the last
+    rotation still use (shared.components.messaging.Generation)."""
     document = messaging(env)
     users = {u["inputs"]["name"]: u for u in of_type(document, USER) if u["name"] != "queue-metrics-user"}
     services = [spec.name for spec in load_catalog() if spec.publishes or spec.consumes]
-    assert set(users) == {f"ml-{env}-{service}" for service in services}
+    assert set(users) == {f"ml-{env}-{service}{suffix}" for service in services for suffix in GENERATIONS}
     passwords = {p["urn"] for p in of_type(document, PASSWORD)}
     for user in users.values():
         assert user["inputs"].get("tags", []) == [], "no administrator/management tags"
@@ -445,6 +453,7 @@ def test_permissions_grant_each_service_only_its_own_objects(env: str) -> None:
     exchanges = [e["inputs"]["name"] for e in of_type(document, EXCHANGE)] + ["amq.default", "amq.topic"]
     for spec in load_catalog():
         granted = permissions[f"ml-{env}-{spec.name}"]
+        assert permissions[f"ml-{env}-{spec.name}.{EPOCH}"] == granted, "every generation is granted the same"
         assert ".*" not in granted.values()
         assert granted["configure"] == NOTHING
         assert [q for q in queues if re.search(granted["read"], q)] == ([spec.queue] if spec.queue else [])
@@ -463,8 +472,10 @@ def test_topic_permissions_restrict_every_publisher_to_its_declared_routing_keys
     assert len(topic) == len(resources)
     catalog = load_catalog()
     publishers = [spec for spec in catalog if spec.publishes]
-    assert set(topic) == {f"ml-{env}-{spec.name}" for spec in publishers}
+    assert set(topic) == {f"ml-{env}-{spec.name}{suffix}" for spec in publishers for suffix in GENERATIONS}
     for spec in publishers:
+        # both generations of a service's credentials are granted the same (a running task keeps working)
+        assert topic[f"ml-{env}-{spec.name}"] == topic[f"ml-{env}-{spec.name}.{EPOCH}"]
         entries = {entry["exchange"]: entry for entry in topic[f"ml-{env}-{spec.name}"]}
         assert set(entries) == {outputs[f"{exchange}_exchange"] for exchange, _ in spec.publishes.items()}
         for exchange in ("requests", "events"):
@@ -509,7 +520,7 @@ def test_each_service_credentials_are_a_secret_in_secrets_manager_that_compute_c
     assert set(credentials) == set(outputs["service_secret_arns"])
     host = outputs["amqps_endpoint"].removeprefix("amqps://")
     for service, value in credentials.items():
-        assert value["username"] == f"ml-{env}-{service}" and value["password"] == users[value["username"]]
+        assert value["username"] == f"ml-{env}-{service}.{EPOCH}" and value["password"] == users[value["username"]]
         assert value["vhost"] == outputs["vhost"] and f"{value['host']}:{value['port']}" == host
         assert value["amqps_url"] == f"amqps://{value['username']}:{value['password']}@{host}/{value['vhost']}"
         assert outputs["service_secret_arns"][service].startswith(
@@ -564,6 +575,31 @@ def test_a_new_epoch_changes_every_service_password_and_nothing_is_replaced_but_
     new_versions = document["outputs"]["service_secret_versions"]
     assert set(new_versions) == set(old_versions) == set(document["outputs"]["service_secret_arns"])
     assert all(new_versions[service] != old_versions[service] for service in old_versions)
+
+
+def test_a_rotation_makes_new_users_and_keeps_the_previous_ones_password_for_the_running_tasks(
+        edit_env: Any) -> None:
+    """ECS injects a secret only at task start: the tasks that started before the rotation keep the previous user and
+    password (and reconnect with them) until compute's rollout replaces them, or a rollback starts them again."""
+    before = {u["inputs"]["name"]: u["inputs"]["password"] for u in of_type(messaging("dev"), USER)}
+    edit_env("dev", lambda data: data["messaging"]["credentials_rotation"].update(epoch="2027-01-15",
+                                                                                  previous_epoch=EPOCH))
+    document = synth_env("dev", ["messaging"])["messaging"]
+    after = {u["inputs"]["name"]: u["inputs"]["password"] for u in of_type(document, USER)}
+    services = [spec.name for spec in load_catalog() if spec.uses_messaging]
+    assert set(after) - {"ml-dev.queue-metrics"} == {
+        f"ml-dev-{service}{suffix}" for service in services for suffix in (f".{EPOCH}", ".2027-01-15")}
+    for service in services:
+        previous = f"ml-dev-{service}.{EPOCH}"
+        assert after[previous] == before[previous], "the running tasks' password is unchanged"
+        assert after[f"ml-dev-{service}.2027-01-15"] not in before.values()
+        assert secret_services(document)[service]["username"] == f"ml-dev-{service}.2027-01-15"
+
+
+def test_previous_epoch_must_come_before_the_epoch(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"]["credentials_rotation"].update(previous_epoch=EPOCH))
+    with pytest.raises(ConfigError, match=r"credentials_rotation: .*previous_epoch 2026-11-01 must be before epoch"):
+        load_env("dev")
 
 
 def test_a_new_max_age_only_retags_the_secrets_and_keeps_every_password(edit_env: Any) -> None:
