@@ -389,6 +389,12 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
     subject in ``may_run_none`` (its ``min_count`` is 0) therefore treats missing data as not
     breaching; otherwise a service idle at zero tasks would page for ever. ``running`` is filled with
     0 so that minutes with a desired count but no running task still count as tasks missing.
+
+    What it does not see: tasks that run for minutes and are replaced again and again (a health check failing
+    after its start period) leave the service short only between a stop and the replacement's start, and the
+    scheduler starts an unhealthy task's replacement first where ``maximumPercent`` allows (botocore ecs
+    ``DeploymentConfiguration.maximumPercent``; the platform's 200), so no minute need be short at all; the
+    description says so rather than promise a crash loop.
     """
     specs = []
     for subject, service_name in sorted(services.items()):
@@ -396,8 +402,9 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
         specs.append(AlarmSpec(
             name=alarm_name(env_name, "tasks-below-desired", subject),
             description=f"ECS service {subject} runs fewer tasks than desired for "
-                        f"{settings.evaluation_periods * settings.period_seconds // 60} minutes (crash loop, "
-                        "failing health checks, no capacity or image pull errors)",
+                        f"{settings.evaluation_periods * settings.period_seconds // 60} minutes: its tasks do not "
+                        "get to run (image pull errors, an exit at start, no capacity); a crash loop of tasks that "
+                        "run for minutes each shows in the service's events instead (README, Alarms)",
             comparison="GreaterThanThreshold", threshold=0,
             treat_missing_data=("missing" if not container_insights else
                                 "notBreaching" if subject in may_run_none else "breaching"),

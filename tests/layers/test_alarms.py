@@ -249,6 +249,11 @@ def test_a_service_allowed_to_run_no_task_does_not_page_while_it_runs_none() -> 
         "dev", load_env("dev").alarms, "dev-ml-platform", dict(services), may_run_none=frozenset({"idle"}))}
     assert {subject: spec.treat_missing_data for subject, spec in specs.items()} == {
         "idle": "notBreaching", "busy": "breaching"}
+    # It sees tasks that never get to run, not a crash loop of tasks that run for minutes (a service short of a
+    # task only between a stop and its replacement's start): its description must not promise one.
+    for spec in specs.values():
+        assert "crash loop" not in spec.description.split(";")[0], spec.description
+        assert "image pull errors" in spec.description
     # A minute with a desired count but no running-task datapoint counts as every task missing.
     for spec in specs.values():
         (result,) = [query for query in spec.queries if query.return_data]
