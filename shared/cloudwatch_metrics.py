@@ -171,6 +171,8 @@ QUEUE_METRIC_OF_FIELD: dict[str, str] = {field: metric for metric, field in publ
 QUEUE_READY_METRIC = QUEUE_METRIC_OF_FIELD["messages_ready"]
 #: messages ready or unacknowledged: 0 when the queue holds nothing, waiting or in progress (``messages``)
 QUEUE_MESSAGES_METRIC = QUEUE_METRIC_OF_FIELD["messages"]
+#: consumers attached to the queue (``consumers``): 0 while messages wait means nobody will take them
+QUEUE_CONSUMERS_METRIC = QUEUE_METRIC_OF_FIELD["consumers"]
 
 PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     AMAZON_MQ_NAMESPACE: AMAZON_MQ,

@@ -802,6 +802,22 @@ def _rule_min_count_wakes(path: Path, env: EnvConfig, catalog: Catalog) -> Itera
             yield path, f"services.{service}.min_count", problem
 
 
+def _rule_depth_alarms_reachable(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A depth alarm above its queue's length limit can never fire: RabbitMQ counts ready messages only against
+    ``max-length`` (RabbitMQ docs, "Queue Length Limit"), and the alarms read ready messages, so a work queue held
+    to ``messaging.max_length`` (it then refuses publishes) or a DLQ to ``dead_letter_max_length`` (it then drops
+    its oldest) never reaches a higher ``alarms`` threshold."""
+    if env.messaging.broker != "amazon-mq":
+        return  # no queue alarms (shared.components.alarms.queue_alarms)
+    for key, threshold, limit_key, limit in (
+            ("alarms.queue_depth", env.alarms.queue_depth, "messaging.max_length", env.messaging.max_length),
+            ("alarms.dead_letter_depth", env.alarms.dead_letter_depth, "messaging.dead_letter_max_length",
+             env.messaging.dead_letter_max_length)):
+        if threshold > limit:
+            yield (path, key, f"{threshold} is above {limit_key} ({limit}), the most ready messages the queue ever "
+                              f"holds: the alarm could never fire; set it to {limit} or less")
+
+
 def _rule_cloud_map_instances(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """Every task registers in its service's Cloud Map service, which holds at most 1,000 (shared.aws_limits)."""
     from shared.aws_limits import cloud_map_service_problems
@@ -1028,6 +1044,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_min_count_wakes, ("services", "messaging")),
+    (_rule_depth_alarms_reachable, ("alarms", "messaging")),
     (_rule_cloud_map_instances, ("services", "mesh")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_steady_state_covers_startup, ("compute",)),

@@ -59,6 +59,13 @@ def _set(path: str, value: Any) -> Any:
     return change
 
 
+def _both(*changes: Any) -> Any:
+    def change(data: dict[str, Any]) -> None:
+        for one in changes:
+            one(data)
+    return change
+
+
 def _delete(path: str) -> Any:
     def change(data: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -99,6 +106,12 @@ MALFORMED = [
     ("min_count 0 for a public service", _set("services.gateway", {"desired_count": 1, "min_count": 0,
                                                                    "max_count": 2}),
      "services.gateway.min_count", "HTTP requests from the load balancer would fail"),
+    # RabbitMQ counts ready messages only against max-length, and the depth alarms read ready messages
+    ("queue depth alarm above the queue's length limit", _set("messaging.max_length", 500),
+     "alarms.queue_depth", "1000 is above messaging.max_length (500)"),
+    ("DLQ depth alarm above the DLQ's length limit", _both(_set("alarms.dead_letter_depth", 20),
+                                                           _set("messaging.dead_letter_max_length", 10)),
+     "alarms.dead_letter_depth", "20 is above messaging.dead_letter_max_length (10)"),
 ]
 
 

@@ -17,7 +17,9 @@ ids start with a lower-case letter); at most 5 actions per state; names 1-255 ch
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ from shared.cloudwatch_metrics import (
     APPLICATION_ELB_NAMESPACE,
     CONTAINER_INSIGHTS_NAMESPACE,
     LAMBDA_NAMESPACE,
+    QUEUE_CONSUMERS_METRIC,
     QUEUE_READY_METRIC,
 )
 from shared.components.building_blocks import customer_key
@@ -40,6 +43,7 @@ from shared.envs import AlarmsConfig, EnvConfig
 from shared.mesh_names import unit_name
 
 if TYPE_CHECKING:
+    from shared.catalog import Catalog
     from shared.components.compute import ComputePlatform
 
 
@@ -120,8 +124,11 @@ def amazon_mq_vends_queue_metrics(engine_version: str) -> bool:
 
 def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str], vhost: str,
                  queues: dict[str, tuple[str, str]], engine_version: str = "3.13",
-                 published_namespace: str | None = None) -> list[AlarmSpec]:
-    """Depth of each work queue and of its DLQ (``queues``: service -> (work queue, DLQ)).
+                 published_namespace: str | None = None,
+                 starts_from_zero: Mapping[str, int] | None = None) -> list[AlarmSpec]:
+    """Depth of each work queue and of its DLQ (``queues``: service -> (work queue, DLQ)), and each work queue
+    holding messages with no consumer (:func:`no_consumer_alarm`; ``starts_from_zero``: service -> its
+    ``startup_seconds``, for the services whose ``min_count`` is 0).
 
     Where the env runs the queue metrics publisher (``published_namespace``: every ``amazon-mq`` env), from its
     ``MessagesReady`` (dimensions VirtualHost, Queue), whatever the engine: messages waiting for a consumer in a
@@ -134,8 +141,11 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
     metrics for Amazon MQ for RabbitMQ brokers"). Missing data is notBreaching: no data point means
     no backlog was reported, and a silent broker is the broker alarms' business.
     """
+    cold = dict(starts_from_zero or {})
     if published_namespace is not None:
         return [spec for service, (work, dead_letter) in sorted(queues.items()) for spec in (
+            no_consumer_alarm(env_name, settings, service, work, published_namespace, QUEUE_READY_METRIC,
+                              QUEUE_CONSUMERS_METRIC, {"VirtualHost": vhost, "Queue": work}, cold.get(service)),
             AlarmSpec(name=alarm_name(env_name, "queue-depth", service),
                       description=f"{work} has {settings.queue_depth}+ messages waiting: {service} is not keeping up "
                                   "(or not consuming: see its tasks and its backlog scaling)",
@@ -166,6 +176,9 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
             dimensions={"Broker": broker_name})]
     specs = []
     for service, (work, dead_letter) in sorted(queues.items()):
+        specs.append(no_consumer_alarm(env_name, settings, service, work, AMAZON_MQ_NAMESPACE, "MessageReadyCount",
+                                       "ConsumerCount", {"Broker": broker_name, "VirtualHost": vhost, "Queue": work},
+                                       cold.get(service)))
         for queue, what, threshold, description in (
             (work, "queue-depth", settings.queue_depth,
              f"{work} holds {settings.queue_depth}+ messages: {service} is not keeping up (or not consuming)"),
@@ -180,6 +193,54 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                 namespace=AMAZON_MQ_NAMESPACE, metric="MessageCount", statistic="Maximum",
                 dimensions={"Broker": broker_name, "VirtualHost": vhost, "Queue": queue}))
     return specs
+
+
+#: Periods a consumer at ``min_count`` 0 needs beyond its ``startup_seconds`` before it attaches to its queue: one for
+#: its backlog scale-out alarm (one period, ``shared.components.compute_service``), one to place the task and pull
+#: its image.
+COLD_START_EXTRA_PERIODS = 2
+
+
+def no_consumer_alarm(env_name: str, settings: AlarmsConfig, service: str, queue: str, namespace: str,
+                      ready_metric: str, consumers_metric: str, dimensions: dict[str, pulumi.Input[str]],
+                      startup_seconds: int | None = None) -> AlarmSpec:
+    """``queue`` holds messages ready for a consumer and has none, over every evaluation period: nobody will take
+    them (the service's tasks all run yet none consumes: its AMQP connection lost and not re-opened, a refused
+    sign-in, a consumer crashed inside a healthy process; or no task at all). The queue depth alarm waits for
+    ``queue_depth`` (1000) messages, which a queue of a few jobs an hour never reaches; an idle queue (nothing
+    ready) never fires this one, whatever its consumers.
+
+    Metric math over the two series of one queue: ``IF(ready >= 1 AND consumers == 0, 1, 0)`` ≥ 1 (CloudWatch user
+    guide, "Metric math syntax and functions": IF with comparison and logical operators). The queue metrics
+    publisher writes ``MessagesReady`` and ``Consumers`` in one PutMetricData call, so their points share a
+    minute; Amazon MQ's RabbitMQ 3.x queue series are ``MessageReadyCount`` and ``ConsumerCount`` (Broker,
+    VirtualHost, Queue). Missing data is ``missing``, as for the depth alarms. A service at ``min_count`` 0
+    (``startup_seconds`` given) has no consumer until its backlog starts a task, so its window is longer by its
+    start-up and :data:`COLD_START_EXTRA_PERIODS`, within CloudWatch's one-day window below a one-hour period.
+    """
+    periods = settings.evaluation_periods
+    if startup_seconds is not None:
+        periods += math.ceil(startup_seconds / settings.period_seconds) + COLD_START_EXTRA_PERIODS
+        if settings.period_seconds < 3600:
+            periods = min(periods, 86_400 // settings.period_seconds)
+    return AlarmSpec(
+        name=alarm_name(env_name, "no-consumer", service),
+        description=f"{queue} has held messages with no consumer for {periods * settings.period_seconds // 60} "
+                    f"minutes: no {service} task takes them (its tasks, their logs, its AMQP connections)",
+        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="missing",
+        period=settings.period_seconds, evaluation_periods=periods,
+        queries=(
+            metric_query("ready", namespace, ready_metric, dimensions, "Maximum"),
+            metric_query("consumers", namespace, consumers_metric, dimensions, "Maximum"),
+            Query(id="waiting", label="messages ready, no consumer",
+                  expression="IF(ready >= 1 AND consumers == 0, 1, 0)", return_data=True),
+        ))
+
+
+def starts_from_zero(env: EnvConfig, catalog: Catalog, queues: Mapping[str, object]) -> dict[str, int]:
+    """The consumers of ``queues`` (service -> ...) that may run no task (``min_count`` 0) -> their start-up."""
+    return {service: catalog.services[service].startup_seconds for service in sorted(queues)
+            if env.service_settings(service).min_count == 0 and service in catalog.services}
 
 
 def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str]) -> list[AlarmSpec]:
@@ -328,6 +389,12 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
     subject in ``may_run_none`` (its ``min_count`` is 0) therefore treats missing data as not
     breaching; otherwise a service idle at zero tasks would page for ever. ``running`` is filled with
     0 so that minutes with a desired count but no running task still count as tasks missing.
+
+    What it does not see: tasks that run for minutes and are replaced again and again (a health check failing
+    after its start period) leave the service short only between a stop and the replacement's start, and the
+    scheduler starts an unhealthy task's replacement first where ``maximumPercent`` allows (botocore ecs
+    ``DeploymentConfiguration.maximumPercent``; the platform's 200), so no minute need be short at all; the
+    description says so rather than promise a crash loop.
     """
     specs = []
     for subject, service_name in sorted(services.items()):
@@ -335,8 +402,9 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
         specs.append(AlarmSpec(
             name=alarm_name(env_name, "tasks-below-desired", subject),
             description=f"ECS service {subject} runs fewer tasks than desired for "
-                        f"{settings.evaluation_periods * settings.period_seconds // 60} minutes (crash loop, "
-                        "failing health checks, no capacity or image pull errors)",
+                        f"{settings.evaluation_periods * settings.period_seconds // 60} minutes: its tasks do not "
+                        "get to run (image pull errors, an exit at start, no capacity); a crash loop of tasks that "
+                        "run for minutes each shows in the service's events instead (README, Alarms)",
             comparison="GreaterThanThreshold", threshold=0,
             treat_missing_data=("missing" if not container_insights else
                                 "notBreaching" if subject in may_run_none else "breaching"),

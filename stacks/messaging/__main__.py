@@ -9,7 +9,7 @@ import pulumi
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.catalog import load_catalog
-from shared.components.alarms import MetricAlarms, publisher_alarms, queue_alarms
+from shared.components.alarms import MetricAlarms, publisher_alarms, queue_alarms, starts_from_zero
 from shared.components.broker import broker_access
 from shared.components.compute_containers import partition_of
 from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, exchange_name, plan_topology
@@ -23,7 +23,8 @@ broker_layer = layer.upstream("broker").contract(BrokerOutputs)
 network = layer.upstream("network").contract(NetworkOutputs)
 broker = broker_access(layer.env, broker_layer, aws_provider=layer.aws)
 
-plan = plan_topology(layer.env, load_catalog())
+catalog = load_catalog()
+plan = plan_topology(layer.env, catalog)
 topology = RabbitTopology("messaging", plan, broker, opts=layer.opts)
 if publishes_queue_metrics(layer.env):  # the queues' backlog, which Amazon MQ does not publish for RabbitMQ 4
     publisher = QueueMetricsPublisher(
@@ -47,7 +48,8 @@ if layer.env.messaging.broker == "amazon-mq":  # an external broker publishes no
         lambda name: required(name, "broker.broker_name", "an amazon-mq broker has a name"))
     MetricAlarms("queue-alarms", queue_alarms(layer.env.name, layer.env.alarms, broker_name, plan.vhost,
                                               plan.queue_pairs(), layer.env.messaging.engine_version,
-                                              METRICS_NAMESPACE if publishes_queue_metrics(layer.env) else None),
+                                              METRICS_NAMESPACE if publishes_queue_metrics(layer.env) else None,
+                                              starts_from_zero(layer.env, catalog, plan.queue_pairs())),
                  broker_layer.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=topology))
 
 layer.export(

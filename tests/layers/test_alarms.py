@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import gzip
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -156,10 +157,87 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     for name, inputs in all_alarms(env).items():
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
-    assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "broker": {"breaching"},
+    assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "no-consumer": {"missing"},
+                       "broker": {"breaching"},
                        "broker-capacity": {"notBreaching"}, "tasks-below-desired": {"breaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
                        "queue-metrics-silent": {"breaching"}}
+
+
+def _evaluate(expression: str, values: dict[str, float]) -> float:
+    """A CloudWatch metric math ``IF(<condition>, a, b)`` over one minute's values (comparisons, AND, OR)."""
+    match = re.fullmatch(r"IF\((.+), (\S+), (\S+)\)", expression)
+    assert match, expression
+    condition = match.group(1).replace(" AND ", " and ").replace(" OR ", " or ")
+    term = r"[a-z_]+ (>=|<=|==|!=|<|>) \d+"
+    assert re.fullmatch(rf"{term}( (and|or) {term})*", condition), condition
+    chosen = match.group(2) if eval(condition, {}, dict(values)) else match.group(3)  # the condition is checked above
+    return float(chosen)
+
+
+def _fires_on(alarm: dict[str, Any], minute: dict[str, float]) -> bool:
+    """Whether one minute of ``minute`` (metric name -> value) breaches the metric-math ``alarm``."""
+    ids = {q["metric"]["metricName"]: q["id"] for q in alarm["metricQueries"] if "metric" in q}
+    (result,) = [q for q in alarm["metricQueries"] if q["returnData"]]
+    value = _evaluate(result["expression"], {ids[name]: value for name, value in minute.items()})
+    comparisons = {"GreaterThanOrEqualToThreshold": float.__ge__, "GreaterThanThreshold": float.__gt__}
+    return bool(comparisons[alarm["comparisonOperator"]](value, float(alarm["threshold"])))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_work_queue_with_messages_and_no_consumer_notifies(env: str) -> None:
+    # The depth alarm waits for queue_depth (1000) messages: a consumer that lost its AMQP connection inside a
+    # running, healthy task leaves a queue of a few jobs an hour waiting for ever without it.
+    found = all_alarms(env)
+    vhost = layers(env)["messaging"]["outputs"]["vhost"]
+    consuming = [spec for spec in load_catalog() if spec.queue]
+    assert consuming
+    for spec in consuming:
+        alarm = found[f"{env}-ml-no-consumer-{spec.name}"]
+        metrics = {q["id"]: q["metric"] for q in alarm["metricQueries"] if "metric" in q}
+        assert {(m["namespace"], m["metricName"], m["stat"]) for m in metrics.values()} == {
+            ("MLPlatform/RabbitMQ", "MessagesReady", "Maximum"), ("MLPlatform/RabbitMQ", "Consumers", "Maximum")}
+        assert all(m["dimensions"] == {"VirtualHost": vhost, "Queue": spec.queue} for m in metrics.values())
+        assert _fires_on(alarm, {"MessagesReady": 3, "Consumers": 0}), "messages waiting, nobody consuming"
+        assert not _fires_on(alarm, {"MessagesReady": 0, "Consumers": 0}), "an idle queue (a quiet dev env)"
+        assert not _fires_on(alarm, {"MessagesReady": 40, "Consumers": 2}), "a backlog being worked off"
+        assert not _fires_on(alarm, {"MessagesReady": 0, "Consumers": 1})
+        assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == load_env(env).alarms.evaluation_periods
+        assert alarm["treatMissingData"] == "missing"
+
+
+def test_a_consumer_that_starts_from_zero_gets_its_start_up_before_the_no_consumer_alarm() -> None:
+    from shared.components.alarms import COLD_START_EXTRA_PERIODS, starts_from_zero
+
+    env, catalog = load_env("dev"), load_catalog()
+    pairs = {"training": ("training.work", "training.dlq"), "inference": ("inference.work", "inference.dlq")}
+    assert starts_from_zero(env, catalog, pairs) == {}
+    cold = env.model_copy(update={"services": {**env.services, "training": env.service_settings("training")
+                                               .model_copy(update={"min_count": 0, "desired_count": 0})}})
+    startup = catalog.services["training"].startup_seconds
+    assert starts_from_zero(cold, catalog, pairs) == {"training": startup}
+    specs = {spec.name: spec for spec in queue_alarms("dev", env.alarms, "ml-dev", "ml-dev", pairs, "4.2",
+                                                      "MLPlatform/RabbitMQ", starts_from_zero(cold, catalog, pairs))}
+    periods = env.alarms.evaluation_periods
+    assert specs["dev-ml-no-consumer-inference"].evaluation_periods == periods
+    assert specs["dev-ml-no-consumer-training"].evaluation_periods == (
+        periods + -(-startup // env.alarms.period_seconds) + COLD_START_EXTRA_PERIODS)
+    # never past CloudWatch's one-day window below a one-hour period
+    wide = env.alarms.model_copy(update={"period_seconds": 1800, "evaluation_periods": 48})
+    (spec,) = [s for s in queue_alarms("dev", wide, "ml-dev", "ml-dev", pairs, "4.2", "MLPlatform/RabbitMQ",
+                                       {"training": 3000}) if s.name == "dev-ml-no-consumer-training"]
+    assert spec.period * spec.evaluation_periods == 86_400
+
+
+def test_without_the_publisher_rabbitmq_3_watches_consumers_on_amazon_mqs_queue_series() -> None:
+    settings = load_env("prod").alarms
+    pairs = {"inference": ("inference.work", "inference.dlq")}
+    three = {spec.name: spec for spec in queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "3.13")}
+    spec = three["prod-ml-no-consumer-inference"]
+    assert {(q.namespace, q.metric) for q in spec.queries if q.metric} == {
+        ("AWS/AmazonMQ", "MessageReadyCount"), ("AWS/AmazonMQ", "ConsumerCount")}
+    assert all(q.dimensions == {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "inference.work"}
+               for q in spec.queries if q.metric)
 
 
 def test_a_service_allowed_to_run_no_task_does_not_page_while_it_runs_none() -> None:
@@ -171,6 +249,11 @@ def test_a_service_allowed_to_run_no_task_does_not_page_while_it_runs_none() -> 
         "dev", load_env("dev").alarms, "dev-ml-platform", dict(services), may_run_none=frozenset({"idle"}))}
     assert {subject: spec.treat_missing_data for subject, spec in specs.items()} == {
         "idle": "notBreaching", "busy": "breaching"}
+    # It sees tasks that never get to run, not a crash loop of tasks that run for minutes (a service short of a
+    # task only between a stop and its replacement's start): its description must not promise one.
+    for spec in specs.values():
+        assert "crash loop" not in spec.description.split(";")[0], spec.description
+        assert "image pull errors" in spec.description
     # A minute with a desired count but no running-task datapoint counts as every task missing.
     for spec in specs.values():
         (result,) = [query for query in spec.queries if query.return_data]
