@@ -43,6 +43,18 @@ class SafeLoader(_BaseLoader):  # type: ignore[valid-type,misc]
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        # An unquoted value shaped like a date (2026-13-01, 2026-02-30) is a timestamp to YAML, and PyYAML's
+        # constructor raises a bare ValueError for an impossible one: a traceback instead of the file's line.
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as error:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid date or timestamp ({error})", node.start_mark) from None
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", SafeLoader.construct_yaml_timestamp)
+
 
 def safe_load(text: str) -> Any:
     """``yaml.safe_load`` with :class:`SafeLoader` (duplicate keys refused)."""
@@ -69,7 +81,8 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(str(path), where, f"YAML syntax error: {problem}") from None
+        kind = "invalid YAML value" if isinstance(error, yaml.constructor.ConstructorError) else "YAML syntax error"
+        raise ConfigError(str(path), where, f"{kind}: {problem}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -68,7 +68,7 @@ def test_the_preflight_counts_the_envs_tasks_against_the_namespace_quota(
         "desired_count": 300, "min_count": 1, "max_count": 450}))
     env = load_env("staging")
     [need] = [n for n in quota_needs(env, ["compute"]) if n.quota_code == CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE]
-    others = [env.services[name] for name in env.release.images if name != "inference"]  # staging's own counts
+    others = [env.service_settings(name) for name in env.release.images if name != "inference"]  # counts or defaults
     assert need.service_code == "AWSCloudMap" and need.layer == "compute"
     assert need.need == 300 + sum(other.desired_count for other in others)
     assert need.peak == (450 + sum(other.max_count for other in others)) * 2  # a rolling deployment runs 200 %

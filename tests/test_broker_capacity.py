@@ -113,8 +113,8 @@ def test_each_task_at_max_count_opens_a_connection_to_publish_and_one_to_consume
     for spec in catalog:
         expected = int(bool(spec.publishes)) + int(bool(spec.consumes))
         assert by_service[spec.name].connections_per_task == expected
-    assert {name: service.tasks for name, service in by_service.items()} == {
-        "gateway": 3, "preprocess": 4, "inference": 5, "training": 1}
+    shipped = {"gateway": 3, "preprocess": 4, "inference": 5, "training": 1}
+    assert {name: by_service[name].tasks for name in shipped} == shipped  # a service a user adds: its own count
     assert need.connections == sum(s.tasks * s.connections_per_task for s in need.services)
     assert need.channels == need.connections * CHANNELS_PER_CONNECTION
     assert need.queues == 2 * sum(1 for spec in catalog if spec.consumes), "a work queue and a DLQ per consumer"
@@ -195,6 +195,14 @@ def _besides_inference(env: str, *also: str) -> int:
     return sum(service.connections for service in need.services if service.service not in {"inference", *also})
 
 
+def _inference_for(env: str, connections: int) -> tuple[int, int]:
+    """inference's max_count that brings the env's connections at max_count to ``connections`` (or one below it:
+    inference opens 2 per task), and the total it brings: relative to the other services, whatever they are."""
+    others = _besides_inference(env)
+    count = (connections - others) // 2
+    return count, others + 2 * count
+
+
 def test_a_cluster_is_refused_only_past_what_its_three_nodes_hold(edit_env: EnvEditor) -> None:
     # prod: mq.m7g.large CLUSTER_MULTI_AZ on 4.2, 500 connections per node
     limits = broker_limits("4.2", "mq.m7g.large", "CLUSTER_MULTI_AZ")
@@ -244,18 +252,20 @@ def test_the_shipped_envs_fit_their_brokers_without_a_note(name: str) -> None:
 
 def test_a_peak_above_80_percent_is_a_note_and_synth_goes_on(
         edit_env: EnvEditor, env_dir: Path, tmp_path: Path) -> None:
-    edit_env("dev", _max_counts({"inference": 40}))  # (2 + 2 + 40 + 1) x 2 = 90 of 100 connections
+    count, total = _inference_for("dev", 90)  # shipped: (2 + 2 + 40 + 1) x 2 = 90 of 100 connections
+    edit_env("dev", _max_counts({"inference": count}))
     result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
     assert result.returncode == 0, result.stderr
-    assert "dev.yaml: messaging.instance_type: the services at max_count open 90 AMQP connections, 90% of the 100" \
-        in " ".join(result.stdout.split()), result.stdout
+    assert (f"dev.yaml: messaging.instance_type: the services at max_count open {total} AMQP connections, {total}% of "
+            "the 100") in " ".join(result.stdout.split()), result.stdout
     assert (tmp_path / "build" / "dev" / "broker.json").is_file()
 
 
 def test_a_rolling_deployment_past_the_limit_is_a_note(edit_env: EnvEditor) -> None:
-    edit_env("dev", _max_counts({"inference": 30}))  # 70 connections at max_count, 140 while every service rolls
+    count, total = _inference_for("dev", 70)  # 70 connections at max_count, 140 while every service rolls
+    edit_env("dev", _max_counts({"inference": count}))
     notes = capacity_notes(load_env("dev"), load_catalog())
-    assert len(notes) == 1 and "rolling deployment" in notes[0] and "140 AMQP connections" in notes[0], notes
+    assert len(notes) == 1 and "rolling deployment" in notes[0] and f"{2 * total} AMQP connections" in notes[0], notes
 
 
 def test_a_cluster_is_noted_as_if_one_node_were_down(edit_env: EnvEditor) -> None:
@@ -282,8 +292,9 @@ def test_the_orchestrator_notes_a_close_peak_on_up_and_preview_only(
     from tests.aws_helpers import ReleasedEverywhere
     from tests.test_orchestrate import RecordingRunner
 
-    edit_env("dev", _max_counts({"inference": 40}))
-    note = "messaging.instance_type: the services at max_count open 90 AMQP connections"
+    count, total = _inference_for("dev", 90)
+    edit_env("dev", _max_counts({"inference": count}))
+    note = f"messaging.instance_type: the services at max_count open {total} AMQP connections"
 
     def noted_lines(command: list[str]) -> tuple[list[str], list[str]]:
         out, runner = io.StringIO(), RecordingRunner()

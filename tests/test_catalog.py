@@ -255,8 +255,8 @@ def test_a_job_length_on_a_service_that_consumes_nothing_is_refused(tmp_path: Pa
 
 def test_the_shipped_catalog_has_training_write_and_inference_read_model_artifacts() -> None:
     catalog = load_catalog()
-    assert {spec.name: spec.artifacts for spec in catalog} == {
-        "gateway": None, "preprocess": None, "inference": "read", "training": "write"}
+    shipped = {"gateway": None, "preprocess": None, "inference": "read", "training": "write"}
+    assert {name: catalog[name].artifacts for name in shipped} == shipped  # a service a user adds may differ
     assert catalog.uses_artifacts
 
 

@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,32 @@ def test_an_env_file_that_is_not_utf8_exits_2_naming_the_file_and_line_and_write
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "dev.yaml" in result.stderr and "UTF-8" in result.stderr
     assert "line 5" in result.stderr  # the line of the bad byte
+    assert not (build / "dev").exists()
+
+
+def test_an_impossible_unquoted_date_names_the_file_and_line(tmp_path: Path) -> None:
+    # YAML reads an unquoted 2026-13-01 as a timestamp; PyYAML's constructor raised a bare ValueError for it
+    path = tmp_path / "dev.yaml"
+    path.write_text("messaging:\n  credentials_rotation: {epoch: 2026-13-01, max_age_days: 180}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_yaml_mapping(path)
+    message = str(caught.value)
+    assert str(path) in message and "line 2" in message and "'2026-13-01'" in message
+    assert safe_load("epoch: 2026-11-01\n") == {"epoch": date(2026, 11, 1)}  # a valid one is still a date
+
+
+def test_synth_of_an_env_with_an_impossible_date_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    env_dir = _env_copy(tmp_path / "copy")
+    dev = env_dir / "dev.yaml"
+    text = dev.read_text()
+    assert "epoch: 2026-11-01" in text
+    dev.write_text(text.replace("epoch: 2026-11-01", "epoch: 2026-02-30"))
+    build = tmp_path / "build"
+    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(build)],
+                            capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+                            env={**os.environ, "PLATFORM_ENV_DIR": str(env_dir), "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "dev.yaml" in result.stderr and "'2026-02-30'" in result.stderr
     assert not (build / "dev").exists()
 
 
