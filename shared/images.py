@@ -392,7 +392,7 @@ def _other_envs_repository(env: EnvConfig, clients: ClientFactory, item: dict[st
     tags say this env, are not the platform's, or cannot be read (then compute's own create tells)."""
     try:
         listed = clients(env, "ecr").list_tags_for_resource(resourceArn=str(item["repositoryArn"])).get("tags", [])
-    except (*aws_errors(), KeyError):
+    except aws_errors() + (KeyError,):
         return None
     tags = {str(tag.get("Key")): str(tag.get("Value")) for tag in listed}
     other = tags.get("env")
