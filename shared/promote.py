@@ -489,7 +489,12 @@ def target_lock(folder: Path, target: str, wait_s: float = LOCK_WAIT_S) -> Itera
     file to leave behind; the kernel drops it when the process ends, also on a crash)."""
     import fcntl
 
-    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError as error:
+        source = f"{ENV_DIR_VAR}={os.environ[ENV_DIR_VAR]}" if os.environ.get(ENV_DIR_VAR) else "the env folder"
+        raise UsageError(f"{source}: cannot open {display_path(str(folder))} ({error.strerror}); it must be the "
+                         "folder of the env files") from None
     try:
         deadline = time.monotonic() + wait_s
         while True:

@@ -692,3 +692,11 @@ def test_a_candidate_the_env_schema_refuses_is_named_as_the_real_file(env_dir: P
     assert f"error: {prod}: release.images.billing: with the promoted release: unknown service" in err, err
     assert "promote-" not in err
     assert prod.read_bytes() == before
+
+
+def test_an_env_folder_that_does_not_exist_is_bad_input_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PLATFORM_ENV_DIR", str(tmp_path / "nowhere"))
+    assert promote(["dev", "staging"])[0] == 2
+    err = capsys.readouterr().err
+    assert f"PLATFORM_ENV_DIR={tmp_path / 'nowhere'}: cannot open" in err and "No such file or directory" in err
