@@ -489,6 +489,10 @@ class EnvConfig(_Strict):
         }
 
 
+#: An env's name: its file's name (README, "Add an environment").
+ENV_NAME_PATTERN = r"^[a-z]([a-z0-9-]*[a-z0-9])?$"
+
+
 def env_dir() -> Path:
     override = os.environ.get(ENV_DIR_VAR)
     return Path(override) if override else ENV_DIR
@@ -1092,7 +1096,15 @@ def load_env(name: str) -> EnvConfig:
     from shared.catalog import catalog_path
 
     path = env_path(name)
-    if not re.match(r"^[a-z][a-z0-9-]*$", name) or not path.is_file():
+    if not re.match(ENV_NAME_PATTERN, name) or not path.is_file():
+        if path.is_file() and path.parent == env_dir() and re.match(r"^[A-Za-z0-9_.-]+$", name):
+            # Its name makes the names of AWS resources (S3 buckets: lower-case letters, digits, '-') and is the
+            # first label of its DNS namespace <name>.ml.internal (a DNS label ends with a letter or digit, the
+            # rule discovery.namespace is held to).
+            raise ConfigError(str(path), "name", (
+                f"{name!r} (the file's name) is not an env name: lower-case letters, digits and '-', starting with a "
+                "letter and ending with a letter or digit; AWS resource names and the env's DNS namespace "
+                f"<name>.ml.internal are made from it. Rename the file"))
         known = ", ".join(env_names()) or "none"
         raise ConfigError(str(path), "(file)", f"unknown environment {name!r} (known: {known})")
     return _load_cached(str(path.resolve()), path.stat().st_mtime_ns, name, str(catalog_path()))

@@ -390,9 +390,11 @@ def _other_envs_repository(env: EnvConfig, clients: ClientFactory, item: dict[st
     """The env whose compute made the KMS repository ``item``, when that is another env of the platform: its
     ``env`` tag (the provider's default tags, :meth:`shared.envs.EnvConfig.common_tags`) names it. None when the
     tags say this env, are not the platform's, or cannot be read (then compute's own create tells)."""
+    if "repositoryArn" not in item:
+        return None
     try:
         listed = clients(env, "ecr").list_tags_for_resource(resourceArn=str(item["repositoryArn"])).get("tags", [])
-    except aws_errors() + (KeyError,):
+    except aws_errors():
         return None
     tags = {str(tag.get("Key")): str(tag.get("Value")) for tag in listed}
     other = tags.get("env")
@@ -401,9 +403,13 @@ def _other_envs_repository(env: EnvConfig, clients: ClientFactory, item: dict[st
     return None
 
 
-def _platform_repositories(env: EnvConfig, names: Iterable[str], clients: ClientFactory) -> dict[str, dict[str, Any]]:
-    """The repositories of ``names`` in the env's registry: name -> DescribeRepositories' item."""
-    wanted = set(names)
+def _platform_repositories(env: EnvConfig, services: Iterable[str],
+                           clients: ClientFactory) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """(repository name -> service) of ``services``, and those of them the env's registry holds (DescribeRepositories
+    items by name); AwsAccessError when the registry cannot be listed."""
+    from shared.components.ecr import repository_name
+
+    wanted = {repository_name(service): service for service in services}
     found: dict[str, dict[str, Any]] = {}
     try:
         # Listed, not named: DescribeRepositories refuses the whole call when one named repository is missing.
@@ -413,7 +419,20 @@ def _platform_repositories(env: EnvConfig, names: Iterable[str], clients: Client
     except aws_errors() as error:
         raise AwsAccessError(f"{env.name}: ECR DescribeRepositories failed ({error}); the caller needs "
                              "ecr:DescribeRepositories in the env's registry") from None
-    return found
+    return wanted, found
+
+
+def other_envs_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> dict[str, list[str]]:
+    """The repositories of ``services`` in the env's registry (its account and region) that another env's compute
+    created, by that env (their ``env`` tag): that env holds the account and region (AwsAccessError when the
+    registry cannot be listed)."""
+    _, found = _platform_repositories(env, services, clients)
+    others: dict[str, list[str]] = {}
+    for name in sorted(found):
+        other = _other_envs_repository(env, clients, found[name])
+        if other:
+            others.setdefault(other, []).append(name)
+    return others
 
 
 def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[ForeignRepository]:
@@ -427,12 +446,10 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
     """
     from shared.components.ecr import ENCRYPTION_TYPE as COMPUTE_ENCRYPTION
     from shared.components.ecr import TAG_MUTABILITY as COMPUTE_TAG_MUTABILITY
-    from shared.components.ecr import repository_name
     from shared.components.image_replication import Registry
 
-    wanted = {repository_name(service): service for service in services}
+    wanted, found = _platform_repositories(env, services, clients)
     host = Registry.of(env).host
-    found = _platform_repositories(env, wanted, clients)
     foreign, origin = [], _foreign_origin(env)
     for name in sorted(found):
         item = found[name]
@@ -490,10 +507,8 @@ def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory)
     either delete the contents of the repository or use the force option"): its destroy would fail there, after
     deleting whatever of compute it had deleted before."""
     from shared.components.ecr import ENCRYPTION_TYPE as COMPUTE_ENCRYPTION
-    from shared.components.ecr import repository_name
 
-    wanted = {repository_name(service): service for service in services}
-    found = _platform_repositories(env, wanted, clients)
+    wanted, found = _platform_repositories(env, services, clients)
     ecr = clients(env, "ecr")
     held = []
     for name in sorted(found):

@@ -751,3 +751,15 @@ def test_a_second_env_in_an_account_and_region_already_taken_is_refused_naming_t
     found = error.problems if isinstance(error, ConfigErrors) else [error]
     assert [(Path(p.file).name, p.key) for p in found] == [("dev-two.yaml", "account_id")]
     assert "dev.yaml already deploys to account 111111111111 in eu-west-1" in found[0].reason
+
+
+@pytest.mark.parametrize("name", ["sandbox-", "dev_eu", "Sandbox"])
+def test_an_env_file_whose_name_is_no_env_name_exits_2_saying_why(env_dir: Path, tmp_path: Path, name: str) -> None:
+    # The name makes S3 bucket names (no '_' or upper case) and the first label of <name>.ml.internal (a DNS label
+    # does not end with '-', as discovery.namespace's pattern holds): refused by name, not as an unknown env.
+    _new_env(env_dir, name)
+    result = synth_cli(name, build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert f"{name}.yaml: name: {name!r} (the file's name) is not an env name" in result.stderr
+    assert "ending with a letter or digit" in result.stderr and "unknown environment" not in result.stderr
+    assert not (tmp_path / "build").exists()

@@ -189,3 +189,43 @@ def test_the_roles_of_the_envs_own_stacks_or_of_layers_not_run_stop_nothing(moto
     assert code == 0 and "ml-platform-dev" not in output, output
     code, output, runner = up(["up", "dev", "--yes", "--layers", "network"], checker(Clients(roomy())), Stackless())
     assert code == 0 and runner.started() == ["network"], output
+
+
+# -- compute's registry holds another env's repositories ------------------------------------------------------------
+
+
+def repository_of_env(env_name: str, service: str, owner: str) -> None:
+    """``service``'s repository as compute of env ``owner`` creates it (KMS, with the provider's default tags), in
+    ``env_name``'s account and region."""
+    env = load_env(env_name)
+    ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
+    ecr.create_repository(repositoryName=f"ml-platform/{service}", imageTagMutability="IMMUTABLE",
+                          encryptionConfiguration={"encryptionType": "KMS"},
+                          tags=[{"Key": key, "Value": value} for key, value in {
+                              **load_env(env_name).common_tags("compute"), "env": owner}.items()])
+
+
+def test_an_up_where_another_env_holds_the_registry_is_refused_before_any_layer(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # sandbox, from another folder of env files, deployed to staging's account and region: the loader cannot see
+    # it, and staging's compute would fail on ml-platform/<service> after network, broker and messaging ran.
+    repository_of_env("staging", "gateway", "sandbox")
+    repository_of_env("staging", "inference", "sandbox")
+    code, output, runner = up(["up", "staging", "--yes"], checker(Clients(roomy())), Stackless())
+    error = capsys.readouterr().err
+    assert code == 2 and runner.started() == [], output
+    assert ("account 222222222222 (eu-west-1) already holds env sandbox's ECR repositories ml-platform/gateway, "
+            "ml-platform/inference (their env tag)") in error
+    assert "Deploy staging to another account or region, or destroy sandbox first. Nothing was run." in error
+
+    code, output, runner = up(["preview", "staging"], checker(Clients(roomy())), Stackless())
+    assert code == 0 and "note: up would be refused: " in output and "env sandbox's ECR repositories" in output
+
+
+def test_the_envs_own_repositories_or_a_run_without_compute_stop_nothing(moto_aws: None) -> None:
+    repository_of_env("staging", "gateway", "staging")
+    code, output, runner = up(["up", "staging", "--yes"], checker(Clients(roomy())))
+    assert code == 0 and "ECR repositories" not in output, output
+    repository_of_env("staging", "inference", "sandbox")
+    code, output, runner = up(["up", "staging", "--yes", "--layers", "network"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], output

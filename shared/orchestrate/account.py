@@ -38,7 +38,15 @@ from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
 from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
-from shared.images import ClientFactory, SessionClients, aws_error_code, aws_errors, verify_account
+from shared.images import (
+    AwsAccessError,
+    ClientFactory,
+    SessionClients,
+    aws_error_code,
+    aws_errors,
+    other_envs_repositories,
+    verify_account,
+)
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
@@ -344,7 +352,30 @@ class AwsAccountCheck:
             self._check_quota(env, quotas, need, report)
         if "network" in layers:
             self._find_deployed_network(env, report)
+        if "compute" in layers:
+            self._find_other_envs_registry(env, report)
         return report
+
+    def _find_other_envs_registry(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where the registry of the env's account and region holds another env's repositories of the
+        catalog's services (:func:`shared.images.other_envs_repositories`): compute's repositories
+        ``ml-platform/<service>`` and the registry's policy and replication settings exist once per account and
+        region. The env loader refuses two envs of one folder there; this catches one deployed from elsewhere."""
+        from shared.catalog import load_catalog
+
+        try:
+            others = other_envs_repositories(env, load_catalog().names(), self.clients)
+        except AwsAccessError as error:
+            report.notes.append(f"whether another env holds {env.region}'s registry is unknown ({error})")
+            return
+        for other, repositories in sorted(others.items()):
+            report.refusals.append(
+                f"{env_path(env.name)}: account {env.account_id} ({env.region}) already holds env {other}'s ECR "
+                f"repositories {', '.join(repositories)} (their env tag): compute's repositories and the registry's "
+                "policy and replication settings exist once per account and region, so compute would fail on them "
+                f"and take over {other}'s registry settings. {other} is deployed from another folder of env files, "
+                f"org or backend (or is this env's old name). Deploy {env.name} to another account or region, or "
+                f"destroy {other} first. Nothing was run.")
 
     def _find_deployed_network(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's VPCs (its own, in the env's region) tagged as the env's network layer tags its VPC (the
