@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -24,7 +25,7 @@ from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
-from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
+from shared.orchestrate.reach import Probe, ReachCheck, ReachError, check_destroy_from_runner, tcp_probe
 from shared.orchestrate.replacements import check_allowed
 from shared.orchestrate.report import failure_detail, print_summary
 from shared.orchestrate.scheduler import Interruption, Progress, execute
@@ -210,6 +211,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)
         check_allowed(operation.allow_replace, env.name, plan.layers)
         _describe_plan(plan, operation, env.name, out)
+        check_destroy_from_runner(env, operation, plan, os.environ)
         if runner is None:
             from shared.orchestrate.automation import AutomationRunner
 
