@@ -181,7 +181,8 @@ def test_a_destroy_inside_the_envs_deploy_runner_that_would_delete_the_runner_is
     assert runner.started() == []  # nothing ran, compute included
     err = capsys.readouterr().err
     assert "runs inside dev's deploy runner (CodeBuild project ml-platform-dev-deploy)" in err
-    assert "`nox -s destroy -- dev --layers messaging` (compute and messaging)" in err
+    assert "`nox -s destroy -- dev --layers messaging` (compute and messaging; a build started with " \
+        "PLATFORM_COMMAND=destroy gets it with PLATFORM_LAYERS=messaging)" in err
 
 
 def test_inside_the_runner_the_layers_that_need_the_vpc_are_destroyed(

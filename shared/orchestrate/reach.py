@@ -145,7 +145,8 @@ def check_destroy_from_runner(env: EnvConfig, operation: Operation, plan: Plan, 
         f"{' and '.join(runner_layers)}: the runner itself (its project, the role this build assumes the deploy role "
         f"with, its log group) and the network it runs in (its security group and subnets, held by this build's "
         f"network interface), so it could not finish. Nothing was run. Here, destroy the layers that need the VPC: "
-        f"`nox -s destroy -- {env.name} --layers messaging` (compute and messaging); then, from outside the VPC, "
+        f"`nox -s destroy -- {env.name} --layers messaging` (compute and messaging; a build started with "
+        f"PLATFORM_COMMAND=destroy gets it with PLATFORM_LAYERS=messaging); then, from outside the VPC, "
         f"`nox -s destroy -- {env.name}` (messaging's emptied stack needs no reach)")
 
 
