@@ -210,6 +210,44 @@ def test_a_failure_stops_queued_siblings_that_had_not_started() -> None:
     assert "skipped" in rows["mesh"] and "skipped" in rows["compute"]
 
 
+class ProtectingRunner(RecordingRunner):
+    """A RecordingRunner whose states mark resources protect in ``protected`` layers (as prod's exports do)."""
+
+    def __init__(self, protected: Sequence[str]) -> None:
+        super().__init__()
+        self.protected = set(protected)
+
+    def protected_urns(self, layer: str, env: EnvConfig) -> list[str]:
+        return [f"urn:pulumi:{env.name}::{layer}::rabbitmq:index/queue:Queue::q{i}" for i in range(4)] \
+            if layer in self.protected else []
+
+
+def test_a_destroy_whose_layers_hold_protected_resources_deletes_nothing_at_all(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # compute (released, or already destroyed) holds nothing protected, messaging does: compute, and mesh beside
+    # messaging, were destroyed before messaging's own destroy stopped at its protected queues
+    runner = ProtectingRunner(["messaging"])
+    code, _ = run(["destroy", "prod", "--yes"], runner)
+    assert code == 1
+    assert runner.started() == []
+    err = capsys.readouterr().err
+    assert "destroy prod: nothing was deleted: the state of messaging marks resources protect" in err
+    assert ("messaging: 4 protected ('urn:pulumi:prod::messaging::rabbitmq:index/queue:Queue::q0', "
+            "'urn:pulumi:prod::messaging::rabbitmq:index/queue:Queue::q1', "
+            "'urn:pulumi:prod::messaging::rabbitmq:index/queue:Queue::q2' and 1 more)") in err
+    assert "`pulumi state unprotect --stack organization/messaging/prod --all --yes` in stacks/messaging" in err
+
+
+def test_protected_resources_outside_the_destroy_or_in_its_preview_stop_nothing() -> None:
+    runner = ProtectingRunner(["network", "broker"])
+    code, output = run(["destroy", "prod", "--yes", "--layers", "mesh"], runner)  # mesh and compute only
+    assert code == 0, output
+    assert sorted(runner.started()) == ["compute", "mesh"]
+    runner = ProtectingRunner(["messaging"])
+    code, output = run(["destroy", "prod", "--preview-only"], runner)  # each layer's preview says it itself
+    assert code == 0, output
+
+
 def test_a_failed_destroy_keeps_what_the_layer_reads_and_stops_the_rest() -> None:
     runner = RecordingRunner(fail=["mesh"])
     code, output = run(["destroy", "dev", "--yes", "--parallel", "1"], runner)

@@ -155,6 +155,51 @@ def test_the_endpoint_comes_from_the_broker_stack_output(capsys: pytest.CaptureF
     assert runner.started() == []  # not even compute, which destroy would have run first
 
 
+def test_a_destroy_that_cannot_reach_names_the_runner_for_messaging_only(capsys: pytest.CaptureFixture[str]) -> None:
+    runner = StackRunner({ENDPOINT_LAYER: {"management_endpoint": f"https://127.0.0.1:{closed_port()}"}})
+    assert run_cli(["destroy", "dev", "--yes"], runner)[0] == 2
+    assert "a destroy: only `nox -s destroy -- dev --layers messaging` there, then the rest from here" in \
+        capsys.readouterr().err
+    assert run_cli(["up", "dev", "--yes"], runner)[0] == 2
+    assert "a destroy:" not in capsys.readouterr().err
+
+
+# -- inside the env's deploy runner -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layers", [[], ["--layers", "broker"], ["--layers", "network"],
+                                    ["--layers", "broker", "--exact"]])
+def test_a_destroy_inside_the_envs_deploy_runner_that_would_delete_the_runner_is_refused(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], listener: Listener,
+        layers: list[str]) -> None:
+    # CodeBuild's CODEBUILD_BUILD_ID is "<project>:<build uuid>"; the broker layer holds the project, its role and
+    # log group, network the security group and subnets the build's interface holds
+    monkeypatch.setenv("CODEBUILD_BUILD_ID", "ml-platform-dev-deploy:b1e6661e-e4f2-4156-9ab9-82a19example")
+    runner = StackRunner({layer: {"management_endpoint": listener.url} for layer in LAYERS})
+    code, _ = run_cli(["destroy", "dev", "--yes", *layers], runner)
+    assert code == 2
+    assert runner.started() == []  # nothing ran, compute included
+    err = capsys.readouterr().err
+    assert "runs inside dev's deploy runner (CodeBuild project ml-platform-dev-deploy)" in err
+    assert "`nox -s destroy -- dev --layers messaging` (compute and messaging; a build started with " \
+        "PLATFORM_COMMAND=destroy gets it with PLATFORM_LAYERS=messaging)" in err
+
+
+def test_inside_the_runner_the_layers_that_need_the_vpc_are_destroyed(
+        monkeypatch: pytest.MonkeyPatch, listener: Listener) -> None:
+    monkeypatch.setenv("CODEBUILD_BUILD_ID", "ml-platform-dev-deploy:b1e6661e-e4f2-4156-9ab9-82a19example")
+    runner = StackRunner({layer: {"management_endpoint": listener.url} for layer in LAYERS})
+    code, output = run_cli(["destroy", "dev", "--yes", "--layers", "messaging"], runner)
+    assert code == 0, output
+    assert sorted(runner.started()) == ["compute", "messaging"]
+    # another env's runner, a preview, or an up are not this case
+    for argv, variable in ((["destroy", "dev", "--yes"], "ml-platform-staging-deploy:1"),
+                           (["destroy", "dev", "--preview-only"], "ml-platform-dev-deploy:1"),
+                           (["up", "dev", "--yes"], "ml-platform-dev-deploy:1")):
+        monkeypatch.setenv("CODEBUILD_BUILD_ID", variable)
+        assert run_cli(argv, StackRunner({layer: {"management_endpoint": listener.url} for layer in LAYERS}))[0] == 0
+
+
 # -- after the broker's level, on the first up ------------------------------------------------------
 
 
@@ -279,7 +324,7 @@ def test_the_real_runner_reads_the_endpoint_from_the_stack_and_refuses_before_an
     (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps({"management_endpoint": endpoint}))
     runner = AutomationRunner(policy_config_dir=tmp_path / "cfg")
     code = main(["destroy", "dev", "--yes", "--local-state", "--layers", "messaging"], runner=runner,
-                out=io.StringIO())
+                out=io.StringIO(), images=ReleasedEverywhere())
     assert code == 2
     assert f"{endpoint} (from output management_endpoint of stack organization/{ENDPOINT_LAYER}/dev)" in \
         capsys.readouterr().err

@@ -77,7 +77,10 @@ phases:
       - aws configure set profile.deploy.role_arn "$DEPLOY_ROLE_ARN"
       - aws configure set profile.deploy.credential_source EcsContainer
       - export AWS_PROFILE=deploy
-      - python3 -m nox -s "${{PLATFORM_COMMAND:-up}}" -- "$PLATFORM_ENV" --yes
+      # PLATFORM_LAYERS (optional, e.g. messaging): --layers for the run; a destroy on the runner is one of the
+      # layers that need the VPC (the orchestrator refuses one that would delete the runner itself)
+      - python3 -m nox -s "${{PLATFORM_COMMAND:-up}}" -- "$PLATFORM_ENV" --yes \
+${{PLATFORM_LAYERS:+--layers "$PLATFORM_LAYERS"}}
 """
 
 

@@ -92,10 +92,14 @@ class ServiceRepository(pulumi.ComponentResource):
             tags={"service": args.service},
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
+        # Delete before replace: a new policy (compute.ecr_keep_last_images) is a replacement (no update; policy is
+        # ForceNew), whose create puts it on the repository and whose delete removes the repository's policy, the
+        # new one if it ran last (terraform-provider-aws ecr/lifecycle_policy.go: PutLifecyclePolicy,
+        # DeleteLifecyclePolicy by repository name): the repository was left unpruned.
         self.lifecycle_policy = aws.ecr.LifecyclePolicy(
             name,
             repository=self.repository.name,
             policy=json.dumps(lifecycle_policy(args.keep_last_images), sort_keys=True),
-            opts=pulumi.ResourceOptions(parent=self.repository),
+            opts=pulumi.ResourceOptions(parent=self.repository, delete_before_replace=True),
         )
         self.register_outputs({"repository_url": self.repository.repository_url})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -31,7 +32,7 @@ from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
-from shared.orchestrate.reach import Probe, ReachCheck, ReachError, tcp_probe
+from shared.orchestrate.reach import Probe, ReachCheck, ReachError, check_destroy_from_runner, tcp_probe
 from shared.orchestrate.replacements import check_allowed
 from shared.orchestrate.report import failure_detail, print_summary
 from shared.orchestrate.scheduler import Interruption, Progress, execute
@@ -212,6 +213,40 @@ def check_exact_destroy(plan: Plan, operation: Operation, env: EnvConfig, exact:
             f"-- {env.name} --layers {','.join(plan.layers)}` destroys what reads them first); nothing was run")
 
 
+class ProtectedStateError(PlatformError):
+    """A destroy whose layers' states mark resources ``protect``: refused before any layer runs (exit 1, a gate)."""
+
+    exit_code = 1
+
+
+def check_destroy_protect(plan: Plan, operation: Operation, env: EnvConfig,
+                          protected: Callable[[str, EnvConfig], Sequence[str] | None] | None) -> None:
+    """ProtectedStateError when a layer of a destroy holds resources its state marks ``protect`` (prod's stateful
+    ones), before any layer runs. Each layer's own destroy stops at its preview with nothing of it deleted, but the
+    run goes layer by layer: a layer without protected resources that runs before (compute, once its repositories
+    were released) or beside (mesh beside messaging) a protected one was destroyed, and the run stopped half-way.
+    The protect marks come from the states the identity check exported (:meth:`AutomationRunner.protected_urns`)."""
+    if operation.action is not Action.DESTROY or operation.preview_only or protected is None:
+        return
+    held = {layer: list(urns) for layer in plan.layers if (urns := protected(layer, env))}
+    if not held:
+        return
+    from shared.contracts import stack_reference_name
+
+    lines = []
+    for layer, urns in held.items():
+        stack = stack_reference_name(env.pulumi_org, layer, env.name)
+        shown = ", ".join(f"'{urn}'" for urn in urns[:3]) + (f" and {len(urns) - 3} more" if len(urns) > 3 else "")
+        lines.append(f"  {layer}: {len(urns)} protected ({shown}); release them: `pulumi state unprotect --stack "
+                     f"{stack} --all --yes` in stacks/{layer} (or one: `pulumi state unprotect --stack {stack} "
+                     f"'{urns[0]}'`)")
+    raise ProtectedStateError(
+        f"destroy {env.name}: nothing was deleted: the state of {', '.join(held)} marks resources protect (the "
+        f"stateful ones, deployed while protect_stateful was on), and a destroy stopped there would already have "
+        f"deleted the layers that run before or beside it. To destroy them on purpose, release them first, then "
+        "run the destroy again:\n" + "\n".join(lines))
+
+
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,
          confirm: Callable[[str], bool] = _ask_on_terminal, clock: Callable[[], float] = time.monotonic,
          probe: Probe = tcp_probe, images: ImageChecks | None = None, account: AccountCheck | None = None) -> int:
@@ -236,6 +271,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)
         check_allowed(operation.allow_replace, env.name, plan.layers)
         _describe_plan(plan, operation, env.name, out)
+        check_destroy_from_runner(env, operation, plan, os.environ)
         if runner is None:
             from shared.orchestrate.automation import AutomationRunner
 
@@ -245,6 +281,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
         check_exact_destroy(plan, operation, env, args.exact, runner.stack_outputs)
+        check_destroy_protect(plan, operation, env, runner.protected_urns)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env))

@@ -252,8 +252,9 @@ class ImageGatedRunner:
         fails on one that is not empty (RepositoryNotEmptyException) -- in dev, where CI pushes, always -- but only
         after the destroy has deleted what was scheduled before it (the services, roles, the artifact bucket with its
         models): a half-deleted compute, and every layer it reads kept. Asked of the registry first instead. Not
-        where compute's state protects resources (prod): that destroy stops at its preview with nothing deleted, and
-        this question would only send the operator to delete a protected env's images first."""
+        where compute's state protects resources (prod): that destroy is refused before any layer runs
+        (shared.orchestrate.cli.check_destroy_protect), and this question would only send the operator to delete a
+        protected env's images first."""
         if self.holds_resources(LAYER, env) is False or self.protected_urns(LAYER, env):
             return None
         held = self.checks.held(env)

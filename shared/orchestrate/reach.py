@@ -103,13 +103,51 @@ class Target:
         return self.proxy or self.endpoint
 
 
-def ways_in(env: EnvConfig) -> str:
+def ways_in(env: EnvConfig, operation: Operation | None = None) -> str:
+    destroy = (f" (a destroy: only `nox -s destroy -- {env.name} --layers messaging` there, then the rest from here: "
+               "the runner's build cannot delete the runner and the network it runs in)"
+               if operation is not None and operation.action is Action.DESTROY else "")
     return (
         "Ways in: run the deploy from the platform's deploy runner inside the env's VPC (README, section "
-        "\"Reaching the broker's management API\"), or open an SSM port-forwarding tunnel to the broker's "
+        f"\"Reaching the broker's management API\"){destroy}, or open an SSM port-forwarding tunnel to the broker's "
         f"management host on 443 and set messaging.management in {env_path(env.name)} (endpoint: "
         "https://localhost:<local port>, tls_server_name: the broker's host name, so TLS is still verified; or "
         "proxy: the proxy that reaches the VPC)")
+
+
+#: The variable CodeBuild sets in every build: ``<project name>:<build uuid>`` (CodeBuild user guide, "Environment
+#: variables in build environments", CODEBUILD_BUILD_ID).
+CODEBUILD_BUILD_ID = "CODEBUILD_BUILD_ID"
+#: The layer that holds the deploy runner (its CodeBuild project, service role and log group).
+RUNNER_LAYER = "broker"
+
+
+def check_destroy_from_runner(env: EnvConfig, operation: Operation, plan: Plan, environ: Mapping[str, str]) -> None:
+    """ReachError (exit 2, nothing run) for a destroy run inside ``env``'s own deploy runner that would delete the
+    runner (the broker layer: the build's project, the service role its credentials come from, its log group) or
+    the network it runs in (its security group and subnets, which the build's network interface holds: EC2 refuses
+    to delete either while an interface uses it, DependencyViolation). Such a run cannot finish: once the broker
+    layer is gone the build can no longer assume the deploy role (its role's policy is deleted), and network's
+    deletes wait on the build's own interface. The layers that need the VPC (messaging, and compute, which reads
+    it) are destroyed from the runner; the rest from outside, where messaging's emptied stack needs no reach."""
+    from shared.broker_names import deploy_project_name
+
+    if operation.action is not Action.DESTROY or operation.preview_only:
+        return
+    project = str(environ.get(CODEBUILD_BUILD_ID, "")).partition(":")[0]
+    if project != deploy_project_name(env.name):
+        return
+    runner_layers = [layer for layer in upstream_closure([RUNNER_LAYER]) if layer in plan.layers]
+    if not runner_layers:
+        return
+    raise ReachError(
+        f"destroy {env.name} runs inside {env.name}'s deploy runner (CodeBuild project {project}), and would destroy "
+        f"{' and '.join(runner_layers)}: the runner itself (its project, the role this build assumes the deploy role "
+        f"with, its log group) and the network it runs in (its security group and subnets, held by this build's "
+        f"network interface), so it could not finish. Nothing was run. Here, destroy the layers that need the VPC: "
+        f"`nox -s destroy -- {env.name} --layers messaging` (compute and messaging; a build started with "
+        f"PLATFORM_COMMAND=destroy gets it with PLATFORM_LAYERS=messaging); then, from outside the VPC, "
+        f"`nox -s destroy -- {env.name}` (messaging's emptied stack needs no reach)")
 
 
 class ReachCheck:
@@ -196,7 +234,7 @@ class ReachCheck:
         return (f"{layer} cannot run from here: its provider talks to the RabbitMQ management API at "
                 f"{target.endpoint} (from {target.source}), and a TCP connection to {what} at {host}:{port} failed "
                 f"({why}). An Amazon MQ broker that is not publicly accessible answers only inside the env's VPC. "
-                f"{ways_in(self.env)}. Nothing was created in {layer}.")
+                f"{ways_in(self.env, self.operation)}. Nothing was created in {layer}.")
 
     def _acts_on_nothing(self, layer: str) -> bool:
         """A refresh or destroy of a stack that holds no resources (emptied by a destroy, or never created) calls

@@ -243,6 +243,31 @@ def test_the_runner_is_a_codebuild_project_in_the_private_subnets_with_its_own_g
     assert logs["inputs"]["retentionInDays"] == load_env(env).messaging.deploy_runner.log_retention_days
 
 
+@pytest.mark.parametrize(("layers", "expected"), [
+    (None, ["-m", "nox", "-s", "destroy", "--", "dev", "--yes"]),
+    ("messaging", ["-m", "nox", "-s", "destroy", "--", "dev", "--yes", "--layers", "messaging"]),
+    ("compute,messaging", ["-m", "nox", "-s", "destroy", "--", "dev", "--yes", "--layers", "compute,messaging"]),
+])
+def test_the_runner_build_passes_platform_layers_on(tmp_path: Path, layers: str | None, expected: list[str]) -> None:
+    """A destroy on the runner must be limited to the layers that need the VPC (`--layers messaging`: the
+    orchestrator refuses one that would delete the runner), and start-build can only set variables: the build's
+    command, run by bash as CodeBuild does (`env: shell: bash`), with a python3 that prints its arguments."""
+    import os
+    import subprocess
+
+    spec = yaml.safe_load(BUILDSPEC)
+    assert spec["env"]["shell"] == "bash"
+    (command,) = [c for c in spec["phases"]["build"]["commands"] if "nox" in c]
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n")
+    fake.chmod(0o755)
+    environ = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "PLATFORM_ENV": "dev", "PLATFORM_COMMAND": "destroy"}
+    if layers is not None:
+        environ["PLATFORM_LAYERS"] = layers
+    printed = subprocess.run(["bash", "-c", command], env=environ, capture_output=True, text=True, check=True)
+    assert printed.stdout.splitlines() == expected
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_the_runner_role_is_least_privilege(env: str) -> None:
     document = broker_layer(env)

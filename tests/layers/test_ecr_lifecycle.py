@@ -156,3 +156,34 @@ def test_every_repository_gets_the_release_keeping_policy(env: str) -> None:
         assert policy == lifecycle_policy(keep) and grammar_problems(policy) == []
         first = min(policy["rules"], key=lambda rule: rule["rulePriority"])
         assert first["selection"]["tagPrefixList"] == [RELEASE_TAG_PREFIX]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_new_lifecycle_policy_is_left_in_force_when_the_old_one_is_replaced(env: str, moto_aws: None) -> None:
+    """A changed policy (``compute.ecr_keep_last_images``) replaces the resource: the provider has no update, and its
+    create is PutLifecyclePolicy on the repository, its delete DeleteLifecyclePolicy of the repository's policy,
+    whichever that is (terraform-provider-aws ecr/lifecycle_policy.go). Pulumi's default order, the new one created
+    before the old one is deleted, so deleted the new policy: the repository was left with none while the state
+    said it had one. Replayed on moto in the order each synthesized policy asks for."""
+    import boto3
+
+    from shared.components.ecr import repository_name
+
+    ecr = boto3.client("ecr", region_name="eu-west-1")
+    keep = load_env(env).compute.ecr_keep_last_images
+    resources = of_type(platform(env)["compute"], LIFECYCLE)
+    assert resources
+    for number, resource in enumerate(resources):
+        name = f"{repository_name('svc')}-{number}"
+        ecr.create_repository(repositoryName=name)
+        old = json.dumps(lifecycle_policy(keep + 1), sort_keys=True)
+        ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=old)
+        new = resource["inputs"]["policy"]
+        steps = ["delete", "create"] if resource.get("delete_before_replace") else ["create", "delete"]
+        for step in steps:
+            if step == "create":
+                ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=new)
+            else:  # the old resource's delete
+                ecr.delete_lifecycle_policy(repositoryName=name)
+        in_force = ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+        assert json.loads(in_force) == json.loads(new), resource["urn"]
