@@ -92,7 +92,8 @@ def test_a_too_broad_write_permission_is_reported_as_the_refusal_it_breaks(
 ) -> None:
     broken = variant(topology, "broad-write")
     broken = replace(broken, permissions=tuple(
-        replace(p, write=r"^ml\..*$") if p.user == "ml-dev-gateway" else p for p in broken.permissions))
+        replace(p, write=r"^ml\..*$") if p.user == broken.credentials["gateway"].username else p
+        for p in broken.permissions))
     failures = rehearse("dev", broker=broker, topology=broken).failures()
     assert failures == [
         "refusal broke: gateway could write ml.dead-letter (expected ACCESS_REFUSED)",
@@ -266,8 +267,8 @@ def test_a_later_delete_before_replace_of_an_exchange_leaves_its_users_topic_per
 def test_a_too_broad_read_permission_is_reported(broker: LocalBroker, topology: Topology) -> None:
     broken = variant(topology, "broad-read")
     broken = replace(broken, permissions=tuple(
-        replace(p, read=r"^(inference\.work|gateway\.work)$") if p.user == "ml-dev-inference" else p
-        for p in broken.permissions))
+        replace(p, read=r"^(inference\.work|gateway\.work)$")
+        if p.user == broken.credentials["inference"].username else p for p in broken.permissions))
     assert rehearse("dev", broker=broker, topology=broken).failures() == [
         "refusal broke: inference could read gateway.work (expected ACCESS_REFUSED)"]
 
