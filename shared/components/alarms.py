@@ -42,7 +42,6 @@ from shared.cloudwatch_metrics import (
 from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
-from shared.components.task_stops import group_name as task_stops_group
 from shared.components.task_stops import task_group
 from shared.envs import AlarmsConfig, EnvConfig
 from shared.mesh_names import unit_name
@@ -483,7 +482,7 @@ def task_stop_alarms(env_name: str, services: dict[str, pulumi.Input[str]],
             name=alarm_name(env_name, "task-stops", subject),
             description=f"{TASK_STOPS_THRESHOLD}+ tasks of ECS service {subject} stopped unasked within "
                         f"{window // 60} minutes (crashed, failed a health check or failed to start): a crash "
-                        f"loop; the log group {task_stops_group(env_name)} holds each stop's reason",
+                        "loop; each stop's reason is in the compute layer's task-stops log group (README, Alarms)",
             comparison="GreaterThanOrEqualToThreshold", threshold=TASK_STOPS_THRESHOLD,
             treat_missing_data="notBreaching", period=window, evaluation_periods=1,
             namespace=TASK_STOPS_NAMESPACE, metric=TASK_STOPS_METRIC, statistic="Sum",

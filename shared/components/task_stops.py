@@ -120,9 +120,11 @@ class TaskStops(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             name, name=args.group_name, retention_in_days=args.retention_days, kms_key_id=args.kms_key_arn,
             opts=child)
+        # after the group it names, deleted before it (nothing writes to a group that is gone)
         policy = aws.cloudwatch.LogResourcePolicy(
             name, policy_name=f"{args.env_name}-ml-ecs-task-stops",
-            policy_document=json.dumps(resource_policy(args.group_arn), sort_keys=True), opts=child)
+            policy_document=json.dumps(resource_policy(args.group_arn), sort_keys=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]))
         self.rule = aws.cloudwatch.EventRule(
             name, name=f"{args.env_name}-ml-ecs-task-stops",
             description=f"ECS tasks of the {args.env_name} services that stopped unasked (crash, failed health check)",
