@@ -29,6 +29,8 @@ judged). Sources, one per namespace:
 - ``MLPlatform/RabbitMQ``: the platform's own queue metrics publisher (``shared/rotation/queue_metrics.py``,
   ``METRICS`` with ``DIMENSIONS``): exactly what it writes, read from its source, so an alarm or scaling
   policy on a series it does not write is refused like one on a series AWS does not publish.
+- ``MLPlatform/ECS``: the platform's metric filter of unexpected ECS task stops (``shared/components/task_stops.py``):
+  ``UnexpectedTaskStops`` with ``Group``.
 
 A namespace not listed (other custom metrics) is not judged, nor is a metric a listed namespace
 does not name, unless it is a listed metric spelled in another case (CloudWatch names are
@@ -53,6 +55,11 @@ APPLICATION_ELB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"
 #: The platform's own: the queue metrics publisher's (shared/rotation/queue_metrics.py, METRICS)
 QUEUE_METRICS_NAMESPACE = "MLPlatform/RabbitMQ"
+#: The platform's own: the unexpected task stops metric filter's (shared/components/task_stops.py)
+TASK_STOPS_NAMESPACE = "MLPlatform/ECS"
+TASK_STOPS_METRIC = "UnexpectedTaskStops"
+#: its one dimension: the stopped task's ``group``, ``service:<ECS service name>``
+TASK_GROUP_DIMENSION = "Group"
 
 
 def _sets(*sets: Iterable[str]) -> frozenset[frozenset[str]]:
@@ -181,6 +188,7 @@ PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     APPLICATION_ELB_NAMESPACE: APPLICATION_ELB,
     LAMBDA_NAMESPACE: LAMBDA,
     QUEUE_METRICS_NAMESPACE: QUEUE_METRICS,
+    TASK_STOPS_NAMESPACE: {TASK_STOPS_METRIC: _sets((TASK_GROUP_DIMENSION,))},
 }
 
 #: Dimension values that must be the final portion of an ARN (ELB guide, metric dimensions).

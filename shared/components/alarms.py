@@ -35,10 +35,14 @@ from shared.cloudwatch_metrics import (
     LAMBDA_NAMESPACE,
     QUEUE_CONSUMERS_METRIC,
     QUEUE_READY_METRIC,
+    TASK_GROUP_DIMENSION,
+    TASK_STOPS_METRIC,
+    TASK_STOPS_NAMESPACE,
 )
 from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
+from shared.components.task_stops import task_group
 from shared.envs import AlarmsConfig, EnvConfig
 from shared.mesh_names import unit_name
 
@@ -393,8 +397,8 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
     What it does not see: tasks that run for minutes and are replaced again and again (a health check failing
     after its start period) leave the service short only between a stop and the replacement's start, and the
     scheduler starts an unhealthy task's replacement first where ``maximumPercent`` allows (botocore ecs
-    ``DeploymentConfiguration.maximumPercent``; the platform's 200), so no minute need be short at all; the
-    description says so rather than promise a crash loop.
+    ``DeploymentConfiguration.maximumPercent``; the platform's 200), so no minute need be short at all:
+    :func:`task_stop_alarms` counts such a loop's stops, and the description says so.
     """
     specs = []
     for subject, service_name in sorted(services.items()):
@@ -404,7 +408,7 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
             description=f"ECS service {subject} runs fewer tasks than desired for "
                         f"{settings.evaluation_periods * settings.period_seconds // 60} minutes: its tasks do not "
                         "get to run (image pull errors, an exit at start, no capacity); a crash loop of tasks that "
-                        "run for minutes each shows in the service's events instead (README, Alarms)",
+                        f"run for minutes each is {alarm_name(env_name, 'task-stops', subject)}'s",
             comparison="GreaterThanThreshold", threshold=0,
             treat_missing_data=("missing" if not container_insights else
                                 "notBreaching" if subject in may_run_none else "breaching"),
@@ -441,6 +445,51 @@ def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
         ))]
 
 
+#: Unexpected stops (shared.components.task_stops) of one service's tasks that make a crash loop: one stop is a
+#: crash ECS replaced, three within the time three of its tasks take to start and fail their health check are a loop.
+TASK_STOPS_THRESHOLD = 3
+#: Seconds, beyond its health check's start period and failed checks, a failing task takes to be replaced: the
+#: scheduler's reaction, placing the replacement and pulling its image (the same allowance as a cold start).
+TASK_REPLACEMENT_SECONDS = 120
+#: The shortest window counted: a loop of tasks that exit at once is the tasks-below-desired alarm's too.
+TASK_STOPS_MIN_WINDOW_SECONDS = 900
+
+
+def task_stops_window(health_check_timing: tuple[int, int, int]) -> int:
+    """Seconds in which :data:`TASK_STOPS_THRESHOLD` tasks of a crash loop stop: each lives at least its health
+    check's start period plus ``retries`` failed checks ``interval`` apart, then is replaced; whole minutes, at
+    least :data:`TASK_STOPS_MIN_WINDOW_SECONDS`, at most a day (a PutMetricAlarm period)."""
+    start_period, interval, retries = health_check_timing
+    cycle = start_period + interval * retries + TASK_REPLACEMENT_SECONDS
+    window = -(-(TASK_STOPS_THRESHOLD * cycle) // 60) * 60
+    return min(max(window, TASK_STOPS_MIN_WINDOW_SECONDS), 86_400)
+
+
+def task_stop_alarms(env_name: str, services: dict[str, pulumi.Input[str]],
+                     health_check_timing: dict[str, tuple[int, int, int]]) -> list[AlarmSpec]:
+    """Each ECS service whose tasks keep stopping unasked (``services``: subject -> ECS service name): a crash loop.
+
+    ``MLPlatform/ECS`` ``UnexpectedTaskStops`` (Sum) with dimension Group ``service:<ECS service name>``, which the
+    metric filter of shared.components.task_stops writes for every task of the service that stopped by itself,
+    failed its health check or failed to start, over one period of :func:`task_stops_window`. The filter writes
+    only when a task stops, so missing data is notBreaching. tasks-below-desired cannot see such a loop: the
+    scheduler starts an unhealthy task's replacement first (botocore ecs ``DeploymentConfiguration.maximumPercent``).
+    """
+    specs = []
+    for subject, service_name in sorted(services.items()):
+        window = task_stops_window(health_check_timing[subject])
+        specs.append(AlarmSpec(
+            name=alarm_name(env_name, "task-stops", subject),
+            description=f"{TASK_STOPS_THRESHOLD}+ tasks of ECS service {subject} stopped unasked within "
+                        f"{window // 60} minutes (crashed, failed a health check or failed to start): a crash "
+                        "loop; each stop's reason is in the compute layer's task-stops log group (README, Alarms)",
+            comparison="GreaterThanOrEqualToThreshold", threshold=TASK_STOPS_THRESHOLD,
+            treat_missing_data="notBreaching", period=window, evaluation_periods=1,
+            namespace=TASK_STOPS_NAMESPACE, metric=TASK_STOPS_METRIC, statistic="Sum",
+            dimensions={TASK_GROUP_DIMENSION: pulumi.Output.from_input(service_name).apply(task_group)}))
+    return specs
+
+
 def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
     """The compute layer's alarms: every ECS service (each canary version its own), each public gateway."""
     services: dict[str, pulumi.Input[str]] = {}
@@ -454,6 +503,9 @@ def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
                 may_run_none.add(unit_name(service, version))
     specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights,
                            frozenset(may_run_none))
+    specs += task_stop_alarms(env.name, services, {
+        unit_name(service, version): compute.plans[service].spec.health_check_timing
+        for service in compute.services for version in (tuple(compute.plans[service].versions) or (None,))})
     for service, gateway in sorted(compute.gateways.items()):
         specs += gateway_alarms(env.name, env.alarms, service, gateway.load_balancer.arn_suffix)
     return specs

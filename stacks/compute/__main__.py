@@ -12,6 +12,7 @@ from shared.catalog import load_catalog
 from shared.components.alarms import MetricAlarms, compute_alarms
 from shared.components.compute import ComputeArgs, ComputePlatform
 from shared.components.compute_wiring import ComputeUpstreams
+from shared.components.task_stops import TaskStops, TaskStopsArgs
 from shared.contracts import BrokerOutputs
 from shared.layer import Layer
 
@@ -26,6 +27,9 @@ compute = ComputePlatform(
 broker = layer.upstream("broker").contract(BrokerOutputs)
 MetricAlarms("alarms", compute_alarms(layer.env, compute), broker.alarm_topic_arn,
              opts=pulumi.ResourceOptions(parent=compute))
+# The tasks that stop unasked, which the task-stops alarms count (a crash loop tasks-below-desired cannot see).
+TaskStops("task-stops", TaskStopsArgs.from_env(layer.env, compute.logs_key.arn if compute.logs_key else None),
+          compute.cluster.arn, opts=pulumi.ResourceOptions(parent=compute))
 
 layer.export(
     cluster_name=compute.cluster.name,

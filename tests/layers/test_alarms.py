@@ -160,6 +160,7 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "no-consumer": {"missing"},
                        "broker": {"breaching"},
                        "broker-capacity": {"notBreaching"}, "tasks-below-desired": {"breaching"},
+                       "task-stops": {"notBreaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
                        "queue-metrics-silent": {"breaching"}}
 
@@ -322,8 +323,10 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     assert (found["dev-ml-queue-depth-training"]["threshold"], found["dev-ml-dlq-depth-training"]["threshold"]) == (
         250, 5)
     assert found["dev-ml-broker-memory"]["threshold"] == 70
-    # the gateway's 5xx and a failed rotation are events: one period is enough for them
-    assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name} == {3}
+    # the gateway's 5xx and a failed rotation are events: one period is enough for them; task stops are counted
+    # over one window of their own (tests/layers/test_task_stops.py)
+    assert {a["evaluationPeriods"] for name, a in found.items()
+            if "5xx" not in name and "rotation" not in name and "task-stops" not in name} == {3}
 
 
 def test_a_lambda_subscription_of_the_envs_account_may_be_invoked_by_sns_for_this_topic(edit_env: Any) -> None:
