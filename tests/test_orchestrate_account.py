@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shared import REPO_ROOT
+from shared.catalog import load_catalog
 from shared.dag import LAYERS
 from shared.envs import EnvConfig, load_env
 from shared.images import AwsAccessError
@@ -30,6 +32,7 @@ from shared.orchestrate.account import (
     linked_roles,
     quota_needs,
 )
+from shared.orchestrate.account import _fmt as amount
 from shared.orchestrate.account import main as account_main
 from shared.orchestrate.cli import main
 from shared.synth.engine import synth_env
@@ -204,13 +207,20 @@ def test_a_public_gateway_needs_the_load_balancing_role_and_an_alb(edit_env: Any
 
 
 def test_the_needs_come_from_the_env_and_the_catalog() -> None:
-    prod = {need.quota_code: need for need in quota_needs(load_env("prod"), LAYERS)}
+    env = load_env("prod")
+    prod = {need.quota_code: need for need in quota_needs(env, LAYERS)}
     # per-az NAT in 3 AZs: three Elastic IPs; four interface endpoints (s3 is a gateway endpoint)
     assert prod["L-0263D0A3"].need == 3 and prod["L-29B6F2EB"].need == 4
+    # a service a user adds to the catalog and the release: its vCPUs at its counts (README, "Add a service")
+    catalog = load_catalog()
+    added = [(((env.service_settings(name).cpu or catalog[name].cpu) / 1024), env.service_settings(name))
+             for name in env.release.images if name not in ("gateway", "preprocess", "inference", "training")]
     # catalog cpu (gateway 256, preprocess 512, training 2048) and prod's inference override (2048), desired 3/3/3/1
-    assert prod["L-3032A538"].need == pytest.approx(0.25 * 3 + 0.5 * 3 + 2 * 3 + 2 * 1)
+    assert prod["L-3032A538"].need == pytest.approx(
+        0.25 * 3 + 0.5 * 3 + 2 * 3 + 2 * 1 + sum(vcpu * settings.desired_count for vcpu, settings in added))
     # every service at max_count (9, 9, 12, 3), doubled by a rolling deployment
-    assert prod["L-3032A538"].peak == pytest.approx((0.25 * 9 + 0.5 * 9 + 2 * 12 + 2 * 3) * 2)
+    assert prod["L-3032A538"].peak == pytest.approx(
+        (0.25 * 9 + 0.5 * 9 + 2 * 12 + 2 * 3 + sum(vcpu * settings.max_count for vcpu, settings in added)) * 2)
     dev = {need.quota_code: need for need in quota_needs(load_env("dev"), ["network"])}
     assert dev["L-0263D0A3"].need == 1 and "L-29B6F2EB" not in dev  # one NAT, only the s3 gateway endpoint
 
@@ -390,6 +400,11 @@ def test_credentials_of_another_account_create_nothing(moto_aws: None) -> None:
 # -- quotas ------------------------------------------------------------------------------------------------
 
 
+def _fargate_need(env_name: str) -> Any:
+    """The env's Fargate vCPU need as the preflight computes it (its figures: the test above)."""
+    return next(need for need in quota_needs(load_env(env_name), ["compute"]) if need.quota_code == "L-3032A538")
+
+
 def test_up_is_refused_when_the_desired_tasks_exceed_the_fargate_quota(moto_aws: None) -> None:
     # a new account's Fargate quota can be a handful of vCPUs; prod's desired tasks need 10.25
     quotas = FakeQuotas({FARGATE: 8, ("AWSCloudMap", "L-0FE3F50E"): 50, ("ec2", "L-0263D0A3"): 5})
@@ -397,7 +412,9 @@ def test_up_is_refused_when_the_desired_tasks_exceed_the_fargate_quota(moto_aws:
     assert code == 2, out
     assert runner.started() == []
     assert roles_in(load_env("prod")) == set()  # refused before anything was created
-    assert "Fargate On-Demand vCPU resource count (fargate L-3032A538): prod needs 10.25, quota 8 (applied)" in out
+    need = _fargate_need("prod").need  # the shipped catalog's 10.25 (test_the_needs_come_from_the_env_and_the_catalog)
+    assert (f"Fargate On-Demand vCPU resource count (fargate L-3032A538): prod needs {amount(need)}, quota 8 "
+            "(applied)") in out
 
     # the same run as a preview: reported, and the layers preview
     code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(quotas)))
@@ -409,8 +426,9 @@ def test_a_peak_above_the_quota_is_a_note(moto_aws: None) -> None:
     quotas = FakeQuotas({FARGATE: 16})
     code, out, _ = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(quotas)))
     assert code == 0, out
-    assert "not for the peak 73.50" in out
-    assert "--service-code fargate --quota-code L-3032A538 --desired-value 74" in out
+    peak = _fargate_need("prod").peak  # the shipped catalog's 73.50
+    assert f"not for the peak {amount(peak)}" in out
+    assert f"--service-code fargate --quota-code L-3032A538 --desired-value {math.ceil(peak)}" in out
 
 
 def test_the_default_quota_answers_when_none_is_applied_and_unreadable_ones_are_notes(moto_aws: None) -> None:
@@ -422,8 +440,9 @@ def test_the_default_quota_answers_when_none_is_applied_and_unreadable_ones_are_
                for note in report.notes)
 
     report = checker(Clients(FakeQuotas({}, defaults={FARGATE: 1}))).check(dev, ["compute"])
-    assert "Fargate On-Demand vCPU resource count (fargate L-3032A538): dev needs 3.75, quota 1 (AWS default)" \
-        in report.lines  # dev's desired tasks: 0.25 + 0.5 + 1 + 2
+    need = _fargate_need("dev").need  # dev's desired tasks in the shipped catalog: 0.25 + 0.5 + 1 + 2
+    assert (f"Fargate On-Demand vCPU resource count (fargate L-3032A538): dev needs {amount(need)}, quota 1 "
+            "(AWS default)") in report.lines
     assert report.refusals[0].startswith("compute cannot succeed in account 111111111111 (eu-west-1): Fargate")
 
     # moto knows the VPC quotas (5 VPCs per Region): network fits; Cloud Map is not known there: a note
