@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from shared.envs import EnvConfig, load_env
+from shared.images import HeldRepository
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
 from shared.orchestrate.images import (
@@ -277,21 +278,27 @@ def test_a_repository_compute_did_not_create_does_not_stop_its_destroy(moto_aws:
     assert code == 0, output
 
 
-def test_a_protected_compute_is_left_to_its_destroy_preview(moto_aws: None) -> None:
-    """prod: the state protects the repositories, and the destroy's preview stops with nothing deleted; the
+def test_a_protected_compute_is_refused_for_its_protect_and_its_registry_is_not_asked(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """prod: the state protects the repositories, and the destroy is refused for that before any layer runs; the
     registry is not asked (it would send the operator to delete prod's images before telling of the protect)."""
     prod = load_env("prod")
     push_image(prod, "inference", OLD)
 
     class Protected(Recorder):
         def protected_urns(self, layer: str, env: EnvConfig) -> list[str]:
-            return [f"urn:pulumi:prod::{layer}::aws:ecr/repository:Repository::inference-repo"]
+            return [f"urn:pulumi:prod::{layer}::aws:ecr/repository:Repository::inference-repo"] \
+                if layer == "compute" else []
+
+    class NotAsked(AwsImageChecks):
+        def held(self, env: EnvConfig) -> list[HeldRepository]:
+            raise AssertionError("asked the registry")
 
     runner = Protected()
-    code, output = destroy("prod", runner, AwsImageChecks(MotoAccounts()))
-    assert code == 0, output  # the recorder plays a destroy that succeeded
-    assert runner.runs[0][0] == "compute"
-
+    code, output = destroy("prod", runner, NotAsked(MotoAccounts()))
+    assert code == 1, output
+    assert runner.runs == []
+    assert "the state of compute marks resources protect" in capsys.readouterr().err
 
 
 # -- end to end: the real runner, the fake `pulumi` CLI, moto ----------------------------------------------

@@ -251,11 +251,11 @@ class ImageGatedRunner:
         compute's repositories have ``force_delete`` off (shared.components.ecr), so the provider's DeleteRepository
         fails on one that is not empty (RepositoryNotEmptyException) -- in dev, where CI pushes, always -- but only
         after the destroy has deleted what was scheduled before it (the services, roles, the artifact bucket with its
-        models): a half-deleted compute, and every layer it reads kept. Asked of the registry first instead. Not
-        where compute's state protects resources (prod): that destroy is refused before any layer runs
-        (shared.orchestrate.cli.check_destroy_protect), and this question would only send the operator to delete a
-        protected env's images first."""
-        if self.holds_resources(LAYER, env) is False or self.protected_urns(LAYER, env):
+        models): a half-deleted compute, and every layer it reads kept. Asked of the registry first instead. (Where
+        compute's state protects resources, prod, the destroy was refused before any layer ran:
+        shared.orchestrate.cli.check_destroy_protect, so the operator is never sent to delete a protected env's
+        images first.)"""
+        if self.holds_resources(LAYER, env) is False:
             return None
         held = self.checks.held(env)
         if not held:
