@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.rehearse import synthesized_topology
+from shared.rehearse import rehearse, synthesized_topology
 from shared.rehearse.broker import LocalBroker
 from shared.rehearse.rotation import check_rotation
 from tests.conftest import EnvEditor
@@ -73,3 +73,24 @@ def test_a_rotation_that_changes_the_password_in_place_is_reported(broker: Local
     assert problems and all("cannot reconnect with the credentials its running tasks started with" in p
                             for p in problems)
     assert len(problems) == len(before.credentials)
+
+
+def test_the_rehearsal_of_an_env_rehearses_its_next_rotation_last(edit_env: EnvEditor) -> None:
+    """``nox -s rehearse -- ENV`` (its own broker): after the checks, the env's next rotation (epoch when due, the
+    current one as previous_epoch) with a connection per service open across it; the env files are not touched."""
+    path = edit_env("dev", lambda data: None)
+    text = path.read_text()
+    report = rehearse("dev")
+    assert report.rotation == "epoch 2027-04-30, previous_epoch 2026-11-01"
+    assert report.rotation_problems == [] and report.ok
+    assert path.read_text() == text
+
+
+def test_a_rotation_that_breaks_running_tasks_fails_the_rehearsal(
+        monkeypatch: pytest.MonkeyPatch, edit_env: EnvEditor) -> None:
+    import shared.rehearse as rehearsal
+
+    edit_env("dev", lambda data: None)
+    monkeypatch.setattr(rehearsal, "check_rotation", lambda broker, before, after: ["rotation broke: stand-in"])
+    report = rehearse("dev")
+    assert report.failures() == ["rotation broke: stand-in"] and not report.ok

@@ -10,7 +10,9 @@
    definitions, and run the checks (:mod:`shared.rehearse.checks`) with each service's own
    credentials, including an in-place change of a work queue's policies through the management API;
    a policy key the local node refuses (``consumer-timeout`` before RabbitMQ 3.12: Debian's 3.10 here) is
-   left out on that node and listed in the report as not proven, never dropped silently;
+   left out on that node and listed in the report as not proven, never dropped silently; then the env's next
+   credentials rotation, applied as ``up`` would, with a connection per service open across it
+   (:mod:`shared.rehearse.rotation`);
 4. print the route table, the access matrix and the policy change, stop the broker, exit 0 or 1.
 
 Locally the services connect with plain AMQP on 127.0.0.1 (no TLS); everything else -- users,
@@ -30,6 +32,7 @@ from shared.envs import load_env
 from shared.rehearse.broker import LocalBroker
 from shared.rehearse.checks import RehearsalReport, run_checks
 from shared.rehearse.definitions import Topology, dumps_definitions, to_definitions, topology_from_synth
+from shared.rehearse.rotation import check_rotation, next_rotation, rotated_topology
 
 __all__ = ["RehearsalReport", "Topology", "build_dir", "rehearse", "synthesized_topology", "write_artifacts"]
 
@@ -77,6 +80,13 @@ def rehearse(env: str, *, broker: LocalBroker | None = None, topology: Topology 
     # The node runs with the broker-wide consumer timeout the env's Amazon MQ broker gets (shared.components.broker);
     # the work queues' own consumer-timeout keys are in their policies (left out on a node that refuses them).
     engine_version = load_env(env).messaging.engine_version
+    rotation = next_rotation(env)
+    after = rotated_topology(env) if rotation is not None else None
     with LocalBroker(consumer_timeout_ms=broker_consumer_timeout_ms(catalog, engine_version)) as own_broker:
         own_broker.import_definitions(to_definitions(topology))
-        return run_checks(own_broker, topology, catalog, env)
+        report = run_checks(own_broker, topology, catalog, env)
+        if rotation is not None and after is not None:
+            # Last: it changes the users the checks above log in as (the next rotation, as up would apply it).
+            report.rotation = f"epoch {rotation[0]}, previous_epoch {rotation[1]}"
+            report.rotation_problems = check_rotation(own_broker, topology, after)
+        return report

@@ -164,10 +164,14 @@ class RehearsalReport:
     """What this node runs differently from the deployed broker (keys it refuses): not proven here."""
     problems: list[str] = field(default_factory=list)
     """Problems that are not one route or probe (missing credentials, failed logins...)."""
+    rotation: str | None = None
+    """The credentials rotation rehearsed after the checks (shared.rehearse.rotation), None when none was."""
+    rotation_problems: list[str] = field(default_factory=list)
 
     def failures(self) -> list[str]:
         return [
             *self.problems,
+            *self.rotation_problems,
             *(r.failure() for r in self.routes if not r.ok),
             *(a.failure() for a in self.access if not a.ok),
             *(d.failure() for d in self.dead_letters if not d.ok),

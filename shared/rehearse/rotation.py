@@ -15,16 +15,24 @@ credentials it started with is still accepted, with the grants of its service's 
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
 from urllib.parse import quote
 
 import pika
 import pika.exceptions
+import yaml
 from pika.adapters.blocking_connection import BlockingConnection
 
+from shared.envs import ENV_DIR_VAR, env_dir, load_env
 from shared.rehearse.broker import LocalBroker
 from shared.rehearse.definitions import ServiceCredentials, Topology, to_definitions
+from shared.yamlio import load_yaml_mapping
 
 
 def apply_update(broker: LocalBroker, before: Topology, after: Topology) -> None:
@@ -104,3 +112,44 @@ def check_rotation(broker: LocalBroker, before: Topology, after: Topology) -> li
                 problems.append(f"rotation broke: {service}'s new credentials ({new.username}) do not log in: "
                                 f"{type(error).__name__} {error}")
     return problems
+
+
+@contextmanager
+def _env_dir(directory: Path) -> Iterator[None]:
+    previous = os.environ.get(ENV_DIR_VAR)
+    os.environ[ENV_DIR_VAR] = str(directory)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_DIR_VAR, None)
+        else:
+            os.environ[ENV_DIR_VAR] = previous
+
+
+def next_rotation(env: str) -> tuple[date, date] | None:
+    """(epoch, previous_epoch) of ``env``'s next rotation, done as README says (the epoch when the current one is
+    due, the current one as ``previous_epoch``); None for an env without ``credentials_rotation``."""
+    rotation = load_env(env).messaging.credentials_rotation
+    return None if rotation is None else (rotation.due, rotation.epoch)
+
+
+def rotated_topology(env: str) -> Topology:
+    """``env``'s messaging topology after its next rotation (:func:`next_rotation`), synthesized from a scratch copy
+    of the env files (the originals are not touched)."""
+    from shared.rehearse import synthesized_topology
+
+    rotation = next_rotation(env)
+    if rotation is None:
+        raise ValueError(f"env {env!r} has no messaging.credentials_rotation")
+    epoch, previous = rotation
+    with tempfile.TemporaryDirectory(prefix="rehearse-rotation-") as scratch:
+        directory = Path(scratch)
+        for path in env_dir().glob("*.yaml"):
+            shutil.copy2(path, directory / path.name)
+        target = directory / f"{env}.yaml"
+        data = load_yaml_mapping(target)
+        data["messaging"]["credentials_rotation"].update(epoch=epoch.isoformat(), previous_epoch=previous.isoformat())
+        target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        with _env_dir(directory):
+            return synthesized_topology(env)
