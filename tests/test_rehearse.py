@@ -415,12 +415,16 @@ def test_the_local_broker_runs_with_the_consumer_timeout_the_env_broker_gets(bro
 def test_each_work_queue_declares_its_consumer_timeout_and_a_node_that_refuses_the_key_says_so(
         broker: LocalBroker, report: RehearsalReport) -> None:
     timeouts = {(t.queue, t.expected, t.declared) for t in report.consumer_timeouts}
-    assert timeouts == {("gateway.work", 1_800_000, 1_800_000), ("preprocess.work", 1_800_000, 1_800_000),
-                        ("inference.work", 1_800_000, 1_800_000), ("training.work", 21_600_000, 21_600_000)}
+    shipped = {("gateway.work", 1_800_000, 1_800_000), ("preprocess.work", 1_800_000, 1_800_000),
+               ("inference.work", 1_800_000, 1_800_000), ("training.work", 21_600_000, 21_600_000)}
+    # and a consumer a user adds to the catalog: its own queue's timeout
+    added = {(spec.queue, spec.queue_consumer_timeout_ms, spec.queue_consumer_timeout_ms) for spec in load_catalog()
+             if spec.queue and spec.queue not in {queue for queue, _, _ in shipped}}
+    assert timeouts == shipped | added
     assert all(t.ok for t in report.consumer_timeouts)
     if broker.version() < (3, 12):  # Debian's 3.10: the key is left out there, and the report says so
         assert {t.applied for t in report.consumer_timeouts} == {None}
-        assert len(report.divergences) == 4
+        assert len(report.divergences) == len(timeouts)
         assert "policy queue-training.work: consumer-timeout 21600000 left out" in "\n".join(report.divergences)
     else:  # a node that knows the key applies it
         assert {t.queue: t.applied for t in report.consumer_timeouts}["training.work"] == 21_600_000
