@@ -332,9 +332,12 @@ def candidate_env_dir(target: str, candidate_text: str) -> Iterator[Path]:
 
 
 def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
-    """``git -C folder ARGS`` (None: git is not installed)."""
+    """``git -C folder ARGS`` (None: git is not installed). Read-only, also for ``--check``: ``--no-optional-locks``
+    keeps ``git status`` from refreshing and rewriting ``.git/index`` (git(1), GIT_OPTIONAL_LOCKS), which would also
+    take ``index.lock`` from under a ``git commit`` running beside the promotion."""
     try:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=False)
+        return subprocess.run(["git", "--no-optional-locks", "-C", str(folder), *args], capture_output=True, text=True,
+                              check=False)
     except FileNotFoundError:
         return None
 

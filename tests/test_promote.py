@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -700,3 +701,22 @@ def test_an_env_folder_that_does_not_exist_is_bad_input_not_a_traceback(tmp_path
     assert promote(["dev", "staging"])[0] == 2
     err = capsys.readouterr().err
     assert f"PLATFORM_ENV_DIR={tmp_path / 'nowhere'}: cannot open" in err and "No such file or directory" in err
+
+
+def test_check_leaves_the_git_index_untouched(env_dir: Path) -> None:
+    """--check writes nothing, git's index included: an env file whose timestamp changed (its content did not) is
+    what `git status` refreshes in .git/index unless told not to, and that write takes index.lock from under a
+    `git commit` someone runs at the same time."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "envs")
+    index = env_dir / ".git" / "index"
+    staging = env_dir / "staging.yaml"
+    later = staging.stat().st_mtime + 60
+    os.utime(staging, (later, later))  # e.g. an editor saved it unchanged
+    before = index.read_bytes()
+    code, output = promote(["dev", "staging", "--check"])
+    assert code == 0, output
+    assert "nothing written" in output
+    assert index.read_bytes() == before
