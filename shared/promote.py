@@ -20,7 +20,7 @@ images of FROM into TO's file, and only through gates, cheapest first, the first
 prod only through the env before it. The AWS gates run with each env's own credentials
 (:mod:`shared.images`); credentials of another account than the env's ``account_id`` exit 2.
 
-Before any gate, FROM's and TO's env files must equal git's HEAD (no staged, unstaged or untracked change;
+Before any gate, FROM's and TO's env files must equal git's HEAD (no staged, unstaged, untracked or ignored change;
 exit 2 otherwise): the gates vouch for the committed release, and the promotion's commit holds nothing else.
 A refused promotion writes nothing. A passed one rewrites the ``release:`` entry of TO's file with
 ruamel.yaml's round trip (comments, key order and quoting kept; every other line as it was), records
@@ -355,15 +355,17 @@ def check_committed(paths: Sequence[Path]) -> None:
     folder = paths[0].parent
     if not in_git_work_tree(folder):
         return
-    # --porcelain: one "XY path" line per changed path (git-status(1)); untracked files too, as "??".
-    answer = _git(folder, "status", "--porcelain=v1", "--untracked-files=all", "--", *(path.name for path in paths))
+    # --porcelain: one "XY path" line per changed path (git-status(1)); untracked files too, as "??", and with
+    # --ignored a file .gitignore hides, as "!!": it is not in HEAD either, and its promotion could not be committed.
+    answer = _git(folder, "status", "--porcelain=v1", "--untracked-files=all", "--ignored=matching", "--",
+                  *(path.name for path in paths))
     if answer is None or answer.returncode != 0:
         reason = (answer.stderr if answer else "git is not installed").strip()
         raise UsageError(f"git status in {display_path(str(folder))} failed: {reason}")
     dirty = [line for line in answer.stdout.splitlines() if line.strip()]
     if dirty:
-        shown = "; ".join(f"{line[3:]} ({'untracked' if line[:2] == '??' else 'uncommitted: ' + line[:2].strip()})"
-                          for line in dirty)
+        kinds = {"??": "untracked", "!!": "ignored by git, never committed"}
+        shown = "; ".join(f"{line[3:]} ({kinds.get(line[:2], 'uncommitted: ' + line[:2].strip())})" for line in dirty)
         raise UsageError(f"uncommitted changes in the env files of this promotion: {shown}. Commit them (or "
                          "`git checkout -- <file>`) first: the gates judge FROM's committed release, and TO's file "
                          "must hold nothing but the promotion when it is committed; nothing was written")

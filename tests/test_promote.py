@@ -442,7 +442,7 @@ def git(folder: Path, *args: str) -> None:
                     "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
 
 
-@pytest.mark.parametrize("dirt", ["unstaged", "staged", "untracked"])
+@pytest.mark.parametrize("dirt", ["unstaged", "staged", "untracked", "ignored"])
 def test_a_dirty_env_file_is_refused_with_exit_2_and_nothing_written(dirt: str, env_dir: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """The env folder in a git work tree: FROM's or TO's file differing from HEAD stops the promotion before any
@@ -452,8 +452,11 @@ def test_a_dirty_env_file_is_refused_with_exit_2_and_nothing_written(dirt: str, 
     git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
     git(env_dir, "commit", "-q", "-m", "envs")
     staging = env_dir / "staging.yaml"
-    if dirt == "untracked":  # a TO file never committed
+    if dirt in ("untracked", "ignored"):  # a TO file never committed (and, ignored, one git status does not list)
         git(env_dir, "rm", "-q", "--cached", "staging.yaml")
+        if dirt == "ignored":
+            (env_dir / ".gitignore").write_text("staging.yaml\n")
+            git(env_dir, "add", ".gitignore")
         git(env_dir, "commit", "-q", "-m", "staging not tracked")
     else:
         staging.write_text(staging.read_text().replace("release:\n", "release:\n  # a reviewer's note\n"))
@@ -464,11 +467,11 @@ def test_a_dirty_env_file_is_refused_with_exit_2_and_nothing_written(dirt: str, 
         assert promote(argv)[0] == 2, argv
         err = capsys.readouterr().err
         assert "uncommitted changes in the env files of this promotion: staging.yaml" in err, err
-        assert ("untracked" if dirt == "untracked" else "uncommitted") in err
+        assert {"untracked": "(untracked)", "ignored": "(ignored by git"}.get(dirt, "(uncommitted") in err
     assert staging.read_bytes() == before
 
     # FROM's uncommitted release is refused the same way
-    git(env_dir, "add", "staging.yaml")
+    git(env_dir, "add", "--force", "staging.yaml")
     git(env_dir, "commit", "-q", "-m", "staging")
     set_image(env_dir, "dev", "training", OTHER)
     assert promote(["dev", "staging"])[0] == 2
