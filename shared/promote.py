@@ -401,6 +401,16 @@ def split_source(source: str) -> tuple[str, str | None]:
     return env, revision if separator else None
 
 
+def _shallow_hint(folder: Path) -> str:
+    """Why a revision of the history may be missing: a shallow clone (``git clone --depth``, CI's default checkout)
+    holds the last commits only, so ``HEAD~1`` or an older commit is not there to be read."""
+    answer = _git(folder, "rev-parse", "--is-shallow-repository")
+    if answer is None or answer.returncode != 0 or answer.stdout.strip() != "true":
+        return ""
+    return ("; this clone is shallow and lacks the older history: `git fetch --unshallow` (in a workflow, "
+            "actions/checkout with fetch-depth: 0), then roll back again")
+
+
 def read_rollback(env_name: str, revision: str) -> Rollback:
     """The release ``env_name``'s file pinned at ``revision`` of the env folder's git history (exit 2 on bad input)."""
     from shared.envs import Release
@@ -413,13 +423,14 @@ def read_rollback(env_name: str, revision: str) -> Rollback:
                          f"{display_path(str(folder))} is not in a git work tree")
     resolved = _git(folder, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     if resolved is None or resolved.returncode != 0:
-        raise UsageError(f"FROM {env_name}@{revision}: {revision!r} names no commit of this repository")
+        raise UsageError(f"FROM {env_name}@{revision}: {revision!r} names no commit of this repository"
+                         f"{_shallow_hint(folder)}")
     commit = resolved.stdout.strip()
     # Only a release TO's own history ran on this branch: not one of a branch that was never merged.
     ancestor = _git(folder, "merge-base", "--is-ancestor", commit, "HEAD")
     if ancestor is None or ancestor.returncode != 0:
         raise UsageError(f"FROM {env_name}@{revision}: commit {commit[:12]} is not in the history of HEAD; roll "
-                         f"back only to a release {env_name} had on this branch")
+                         f"back only to a release {env_name} had on this branch{_shallow_hint(folder)}")
     # `<commit>:./<file>` is the file relative to the working directory (-C folder): gitrevisions(7).
     shown = _git(folder, "show", f"{commit}:./{path.name}")
     label = f"{display_path(str(path))} at {revision} ({commit[:12]})"

@@ -723,3 +723,20 @@ def test_check_leaves_the_git_index_untouched(env_dir: Path) -> None:
     assert code == 0, output
     assert "nothing written" in output
     assert index.read_bytes() == before
+
+
+def test_rollback_in_a_shallow_clone_says_the_history_is_missing(env_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A clone of depth 1 (CI's default checkout) holds no HEAD~1: the error says so and how to fetch it, instead of
+    claiming the revision names no commit of the repository."""
+    promoted_history(env_dir)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{env_dir}", str(clone)], check=True,
+                   capture_output=True)
+    monkeypatch.setenv("PLATFORM_ENV_DIR", str(clone))
+    before = (clone / "prod.yaml").read_bytes()
+    assert promote(["prod@HEAD~1", "prod"])[0] == 2
+    err = capsys.readouterr().err
+    assert "'HEAD~1' names no commit" in err and "this clone is shallow" in err and "fetch-depth: 0" in err, err
+    assert (clone / "prod.yaml").read_bytes() == before
