@@ -260,7 +260,18 @@ def render_candidate(text: str, images: Mapping[str, str], source: str, promoted
     spliced = _splice_release(text, rendered)
     if spliced is not None and _same_data(spliced, rendered):
         return spliced
-    return rendered
+    return rendered.replace("\n", _line_ending(text.splitlines(keepends=True)))
+
+
+def read_untranslated(path: Path) -> str:
+    """The file's text with its line endings as they are: ``read_text`` turns CRLF into LF, and the rewrite would then
+    change every line of a CRLF file, not only the release's."""
+    return path.read_bytes().decode("utf-8")
+
+
+def _line_ending(lines: Sequence[str]) -> str:
+    """The line ending the file uses (its first line's), LF for a file of one unterminated line or none."""
+    return "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
 
 
 def _same_data(text: str, reference: str) -> bool:
@@ -289,12 +300,14 @@ def _splice_release(original: str, rendered: str) -> str | None:
     new_span = _release_span(new_lines)
     if new_span is None:
         return None
-    block = new_lines[new_span[0]:new_span[1]]
     old_lines = original.splitlines(keepends=True)
+    eol = _line_ending(old_lines)
+    # ruamel writes LF; the block takes the file's own line ending (CRLF stays CRLF).
+    block = [line.rstrip("\r\n") + eol if line.endswith("\n") else line for line in new_lines[new_span[0]:new_span[1]]]
     old_span = _release_span(old_lines)
     if old_span is None:
         if old_lines and not old_lines[-1].endswith("\n"):
-            old_lines[-1] += "\n"
+            old_lines[-1] += eol
         return "".join(old_lines + block)
     return "".join(old_lines[:old_span[0]] + block + old_lines[old_span[1]:])
 
@@ -568,7 +581,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                          f"through every env before it in the order {' -> '.join(PROMOTION_ORDER)}, never by a skip")
     path = env_path(target_name)
     # What the gates judge is this text: the file is compared with it again right before the write.
-    old_text = path.read_text(encoding="utf-8")
+    old_text = read_untranslated(path)
     # The direction is checked first: a backwards or skipping request is refused even when the
     # images happen to match (and --check answers for a promotion that could actually run).
     skipped = check_order(source_name, target_name, allow_skip) if rollback is None else ()
@@ -603,7 +616,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
         out.write(f"--check: every gate passed; would promote {', '.join(promotion.pending)} from {source_name} "
                   f"to {target_name}; nothing written\n")
         return 0
-    if path.read_text(encoding="utf-8") != old_text:
+    if read_untranslated(path) != old_text:
         raise PromotionRaced("write", f"{display_path(str(path))} changed while the gates ran; nothing written. "
                                       "Review the change and promote again")
     write_atomically({path: new_text})  # never a half-written env file

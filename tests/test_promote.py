@@ -128,6 +128,25 @@ def test_the_file_outside_the_release_keeps_its_own_layout(env_dir: Path) -> Non
     ]
 
 
+def test_a_crlf_file_keeps_its_line_endings(env_dir: Path) -> None:
+    """TO's file written with CRLF line endings (a Windows editor, no .gitattributes): the promotion changes the
+    release's lines and keeps CRLF on every line, so the commit shows the release's edit only, not every line of the
+    file turned to LF; the loader reads the result."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+    staging.write_bytes(staging.read_bytes().replace(b"\n", b"\r\n"))
+    before = staging.read_bytes()
+    code, output = promote(["dev", "staging"])
+    assert code == 0, output
+    after = staging.read_bytes()
+    assert after.count(b"\n") == after.count(b"\r\n"), "an LF line in a CRLF file"
+    changes = [line for line in difflib.ndiff(before.decode().split("\r\n"), after.decode().split("\r\n"))
+               if line[:1] in "+-"]
+    assert changes == [f"-     gateway: {GATEWAY_STAGING}", f"+     gateway: {NEW}", "+   promoted_from: dev",
+                       '+   promoted_at: "2025-06-01T12:30:05Z"']
+    assert load_env("staging").release.images["gateway"] == NEW
+
+
 def test_promoting_some_services_leaves_the_others_alone(env_dir: Path) -> None:
     set_image(env_dir, "dev", "gateway", NEW)
     set_image(env_dir, "dev", "training", OTHER)
