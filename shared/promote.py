@@ -230,6 +230,36 @@ def _yaml() -> YAML:
 def render_candidate(text: str, images: Mapping[str, str], source: str, promoted_at: str,
                      skipped: Sequence[str]) -> str:
     """TO's file text with the promoted images and the promotion record; everything else untouched."""
+    # Blank lines and column-0 comments between the release's last entry and the next top-level key introduce that
+    # key: ruamel keeps them on the release's last item and adds a new entry after them (a promoted_from under
+    # "# network"), so the release is rendered without them and they are put back after it.
+    body, tail = _detach_tail(text)
+    rendered = _render_release(body, images, source, promoted_at, skipped)
+    spliced = _splice_release(body, rendered, tail)
+    if spliced is not None and _same_data(spliced, rendered):
+        return spliced
+    # The full dump, comments where ruamel puts them: only for a layout this line-based splice does not understand.
+    return _render_release(text, images, source, promoted_at, skipped).replace(
+        "\n", _line_ending(text.splitlines(keepends=True)))
+
+
+def _detach_tail(text: str) -> tuple[str, list[str]]:
+    """``text`` without the blank and column-0 comment lines that end its ``release:`` entry, and those lines."""
+    lines = text.splitlines(keepends=True)
+    span = _release_span(lines)
+    if span is None:
+        return text, []
+    cut = span[1]
+    while cut > span[0] + 1 and (not lines[cut - 1].strip() or lines[cut - 1].startswith("#")):
+        cut -= 1
+    if cut == span[1]:
+        return text, []
+    return "".join(lines[:cut] + lines[span[1]:]), lines[cut:span[1]]
+
+
+def _render_release(text: str, images: Mapping[str, str], source: str, promoted_at: str,
+                    skipped: Sequence[str]) -> str:
+    """ruamel's round trip of ``text`` with the release updated (every line re-rendered, LF line endings)."""
     yaml = _yaml()
     data = yaml.load(text)
     if data is None:
@@ -253,14 +283,9 @@ def render_candidate(text: str, images: Mapping[str, str], source: str, promoted
         del release["skipped"]  # it described an earlier promotion
     buffer = io.StringIO()
     yaml.dump(data, buffer)
-    rendered = buffer.getvalue()
     # ruamel's dump re-indents every block sequence of the file to one style and normalises spacing, so the file
-    # outside `release:` is taken from the original text as it was; the full dump is kept only when the splice
-    # would not read back as the same data (a layout this line-based splice does not understand).
-    spliced = _splice_release(text, rendered)
-    if spliced is not None and _same_data(spliced, rendered):
-        return spliced
-    return rendered.replace("\n", _line_ending(text.splitlines(keepends=True)))
+    # outside `release:` is taken from the original text as it was (render_candidate's splice).
+    return buffer.getvalue()
 
 
 def read_untranslated(path: Path) -> str:
@@ -294,8 +319,9 @@ def _release_span(lines: Sequence[str]) -> tuple[int, int] | None:
     return start, end
 
 
-def _splice_release(original: str, rendered: str) -> str | None:
-    """``original`` with its ``release:`` entry replaced by ``rendered``'s (appended when it had none)."""
+def _splice_release(original: str, rendered: str, tail: Sequence[str] = ()) -> str | None:
+    """``original`` with its ``release:`` entry replaced by ``rendered``'s (appended when it had none), followed by
+    ``tail``."""
     new_lines = rendered.splitlines(keepends=True)
     new_span = _release_span(new_lines)
     if new_span is None:
@@ -308,8 +334,8 @@ def _splice_release(original: str, rendered: str) -> str | None:
     if old_span is None:
         if old_lines and not old_lines[-1].endswith("\n"):
             old_lines[-1] += eol
-        return "".join(old_lines + block)
-    return "".join(old_lines[:old_span[0]] + block + old_lines[old_span[1]:])
+        return "".join(old_lines + block + list(tail))
+    return "".join(old_lines[:old_span[0]] + block + list(tail) + old_lines[old_span[1]:])
 
 
 def unified_diff(old: str, new: str, path: Path) -> str:

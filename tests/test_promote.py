@@ -147,6 +147,25 @@ def test_a_crlf_file_keeps_its_line_endings(env_dir: Path) -> None:
     assert load_env("staging").release.images["gateway"] == NEW
 
 
+def test_comments_introducing_the_key_after_the_release_stay_before_that_key(env_dir: Path) -> None:
+    """A release: entry above other keys, the next key introduced by a blank line and a column-0 comment: the
+    promotion's new lines (promoted_from, promoted_at) go inside the release, above that comment, and the comment stays
+    with the key it introduces (ruamel adds a new entry after the comments that follow the last one)."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+    head, _, release = staging.read_text().partition("release:\n")
+    staging.write_text(f"release:\n{release}\n{head}")  # head starts with the file's comment on the env
+    before = staging.read_text()
+    code, output = promote(["dev", "staging"])
+    assert code == 0, output
+    after = staging.read_text()
+    changes = [line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line[:1] in "+-"]
+    assert changes == [f"-     gateway: {GATEWAY_STAGING}", f"+     gateway: {NEW}", "+   promoted_from: dev",
+                       '+   promoted_at: "2025-06-01T12:30:05Z"'], changes
+    assert '  promoted_at: "2025-06-01T12:30:05Z"\n\n# staging: ' in after
+    assert load_env("staging").release.promoted_from == "dev"
+
+
 def test_promoting_some_services_leaves_the_others_alone(env_dir: Path) -> None:
     set_image(env_dir, "dev", "gateway", NEW)
     set_image(env_dir, "dev", "training", OTHER)
