@@ -509,6 +509,20 @@ def plan_promotion(source_name: str, target_name: str, services: Sequence[str] |
     source_file = rollback.file() if rollback is not None else str(env_path(source_name))
     if not available:
         raise ConfigError(source_file, "release.images", "is empty: there is nothing to promote")
+    if rollback is not None and services is None:
+        from shared.catalog import load_catalog
+
+        # A service the catalog has lost since that commit cannot come back (TO's file would name an unknown service):
+        # say which, and the command that rolls back the others.
+        catalog = load_catalog()
+        gone = [service for service in available if service not in catalog.services]
+        kept = [service for service in available if service in catalog.services]
+        if gone:
+            raise ConfigError(source_file, f"release.images.{gone[0]}",
+                              f"the catalog no longer has {', '.join(gone)}, so that release cannot come back whole; "
+                              + (f"roll back the other services: `nox -s promote -- {rollback.env}@{rollback.revision} "
+                                 f"{target_name} --services {','.join(kept)}`" if kept else
+                                 "none of its services is in the catalog any more"))
     if services is None:
         chosen = list(available)
     else:

@@ -716,24 +716,43 @@ def test_rollback_outside_a_git_work_tree_exits_2(env_dir: Path, capsys: pytest.
     assert "is not in a git work tree" in capsys.readouterr().err
 
 
-def test_a_candidate_the_env_schema_refuses_is_named_as_the_real_file(env_dir: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """A rollback to a release naming a service the catalog has since lost: the candidate TO file is not a valid env
-    file (exit 2, nothing written), and the error names TO's own file and key, not the policy gate's scratch copy."""
+def test_a_rollback_past_a_service_the_catalog_lost_names_it_and_the_command_for_the_rest(
+        env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rollback to a release naming a service the catalog has since lost cannot come back whole (TO's file would name
+    an unknown service): exit 2 naming the service, the old file and the command that rolls back the others, nothing
+    written; that command then rolls them back."""
     prod = env_dir / "prod.yaml"
     prod.write_text(prod.read_text().replace("release:\n  images:\n",
                                              f"release:\n  images:\n    billing: {OTHER}\n"))
     git(env_dir, "init", "-q")
     git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
     git(env_dir, "commit", "-q", "-m", "prod ran billing")
-    prod.write_text(prod.read_text().replace(f"    billing: {OTHER}\n", ""))
-    git(env_dir, "commit", "-q", "-am", "billing left the catalog")
+    prod.write_text(prod.read_text().replace(f"    billing: {OTHER}\n", "").replace(GATEWAY_STAGING, NEW))
+    git(env_dir, "commit", "-q", "-am", "billing left the catalog; a new gateway")
     before = prod.read_bytes()
     assert promote(["prod@HEAD~1", "prod"])[0] == 2
     err = capsys.readouterr().err
-    assert f"error: {prod}: release.images.billing: with the promoted release: unknown service" in err, err
+    assert f"{prod} at HEAD~1" in err and "release.images.billing: the catalog no longer has billing" in err, err
+    rest = "gateway,preprocess,inference,training"
+    assert f"`nox -s promote -- prod@HEAD~1 prod --services {rest}`" in err, err
     assert "promote-" not in err
     assert prod.read_bytes() == before
+    code, output = promote(["prod@HEAD~1", "prod", "--services", rest])
+    assert code == 0, output
+    assert load_env("prod").release.images["gateway"] == GATEWAY_STAGING
+
+
+def test_a_candidate_the_env_schema_refuses_is_named_as_the_real_file(env_dir: Path) -> None:
+    """The policy gate loads the candidate TO file from a scratch copy of the env folder; a candidate the env schema
+    refuses is reported against TO's real file and key, 'with the promoted release', not the scratch copy that is gone
+    when the message is read."""
+    prod = env_dir / "prod.yaml"
+    candidate = prod.read_text().replace("release:\n  images:\n", f"release:\n  images:\n    billing: {OTHER}\n")
+    with pytest.raises(promote_module.ConfigError) as refused:
+        promote_module.check_policy("prod", candidate, clean_policy, io.StringIO())
+    message = str(refused.value)
+    assert message.startswith(f"{prod}: release.images.billing: with the promoted release: unknown service"), message
+    assert "promote-" not in message
 
 
 def test_an_env_folder_that_does_not_exist_is_bad_input_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
