@@ -20,7 +20,7 @@ images of FROM into TO's file, and only through gates, cheapest first, the first
 prod only through the env before it. The AWS gates run with each env's own credentials
 (:mod:`shared.images`); credentials of another account than the env's ``account_id`` exit 2.
 
-Before any gate, FROM's and TO's env files must equal git's HEAD (no staged, unstaged or untracked change;
+Before any gate, FROM's and TO's env files must equal git's HEAD (no staged, unstaged, untracked or ignored change;
 exit 2 otherwise): the gates vouch for the committed release, and the promotion's commit holds nothing else.
 A refused promotion writes nothing. A passed one rewrites the ``release:`` entry of TO's file with
 ruamel.yaml's round trip (comments, key order and quoting kept; every other line as it was), records
@@ -230,6 +230,36 @@ def _yaml() -> YAML:
 def render_candidate(text: str, images: Mapping[str, str], source: str, promoted_at: str,
                      skipped: Sequence[str]) -> str:
     """TO's file text with the promoted images and the promotion record; everything else untouched."""
+    # Blank lines and column-0 comments between the release's last entry and the next top-level key introduce that
+    # key: ruamel keeps them on the release's last item and adds a new entry after them (a promoted_from under
+    # "# network"), so the release is rendered without them and they are put back after it.
+    body, tail = _detach_tail(text)
+    rendered = _render_release(body, images, source, promoted_at, skipped)
+    spliced = _splice_release(body, rendered, tail)
+    if spliced is not None and _same_data(spliced, rendered):
+        return spliced
+    # The full dump, comments where ruamel puts them: only for a layout this line-based splice does not understand.
+    return _render_release(text, images, source, promoted_at, skipped).replace(
+        "\n", _line_ending(text.splitlines(keepends=True)))
+
+
+def _detach_tail(text: str) -> tuple[str, list[str]]:
+    """``text`` without the blank and column-0 comment lines that end its ``release:`` entry, and those lines."""
+    lines = text.splitlines(keepends=True)
+    span = _release_span(lines)
+    if span is None:
+        return text, []
+    cut = span[1]
+    while cut > span[0] + 1 and (not lines[cut - 1].strip() or lines[cut - 1].startswith("#")):
+        cut -= 1
+    if cut == span[1]:
+        return text, []
+    return "".join(lines[:cut] + lines[span[1]:]), lines[cut:span[1]]
+
+
+def _render_release(text: str, images: Mapping[str, str], source: str, promoted_at: str,
+                    skipped: Sequence[str]) -> str:
+    """ruamel's round trip of ``text`` with the release updated (every line re-rendered, LF line endings)."""
     yaml = _yaml()
     data = yaml.load(text)
     if data is None:
@@ -253,14 +283,20 @@ def render_candidate(text: str, images: Mapping[str, str], source: str, promoted
         del release["skipped"]  # it described an earlier promotion
     buffer = io.StringIO()
     yaml.dump(data, buffer)
-    rendered = buffer.getvalue()
     # ruamel's dump re-indents every block sequence of the file to one style and normalises spacing, so the file
-    # outside `release:` is taken from the original text as it was; the full dump is kept only when the splice
-    # would not read back as the same data (a layout this line-based splice does not understand).
-    spliced = _splice_release(text, rendered)
-    if spliced is not None and _same_data(spliced, rendered):
-        return spliced
-    return rendered
+    # outside `release:` is taken from the original text as it was (render_candidate's splice).
+    return buffer.getvalue()
+
+
+def read_untranslated(path: Path) -> str:
+    """The file's text with its line endings as they are: ``read_text`` turns CRLF into LF, and the rewrite would then
+    change every line of a CRLF file, not only the release's."""
+    return path.read_bytes().decode("utf-8")
+
+
+def _line_ending(lines: Sequence[str]) -> str:
+    """The line ending the file uses (its first line's), LF for a file of one unterminated line or none."""
+    return "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
 
 
 def _same_data(text: str, reference: str) -> bool:
@@ -283,20 +319,23 @@ def _release_span(lines: Sequence[str]) -> tuple[int, int] | None:
     return start, end
 
 
-def _splice_release(original: str, rendered: str) -> str | None:
-    """``original`` with its ``release:`` entry replaced by ``rendered``'s (appended when it had none)."""
+def _splice_release(original: str, rendered: str, tail: Sequence[str] = ()) -> str | None:
+    """``original`` with its ``release:`` entry replaced by ``rendered``'s (appended when it had none), followed by
+    ``tail``."""
     new_lines = rendered.splitlines(keepends=True)
     new_span = _release_span(new_lines)
     if new_span is None:
         return None
-    block = new_lines[new_span[0]:new_span[1]]
     old_lines = original.splitlines(keepends=True)
+    eol = _line_ending(old_lines)
+    # ruamel writes LF; the block takes the file's own line ending (CRLF stays CRLF).
+    block = [line.rstrip("\r\n") + eol if line.endswith("\n") else line for line in new_lines[new_span[0]:new_span[1]]]
     old_span = _release_span(old_lines)
     if old_span is None:
         if old_lines and not old_lines[-1].endswith("\n"):
-            old_lines[-1] += "\n"
-        return "".join(old_lines + block)
-    return "".join(old_lines[:old_span[0]] + block + old_lines[old_span[1]:])
+            old_lines[-1] += eol
+        return "".join(old_lines + block + list(tail))
+    return "".join(old_lines[:old_span[0]] + block + list(tail) + old_lines[old_span[1]:])
 
 
 def unified_diff(old: str, new: str, path: Path) -> str:
@@ -332,9 +371,12 @@ def candidate_env_dir(target: str, candidate_text: str) -> Iterator[Path]:
 
 
 def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
-    """``git -C folder ARGS`` (None: git is not installed)."""
+    """``git -C folder ARGS`` (None: git is not installed). Read-only, also for ``--check``: ``--no-optional-locks``
+    keeps ``git status`` from refreshing and rewriting ``.git/index`` (git(1), GIT_OPTIONAL_LOCKS), which would also
+    take ``index.lock`` from under a ``git commit`` running beside the promotion."""
     try:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=False)
+        return subprocess.run(["git", "--no-optional-locks", "-C", str(folder), *args], capture_output=True, text=True,
+                              check=False)
     except FileNotFoundError:
         return None
 
@@ -352,15 +394,17 @@ def check_committed(paths: Sequence[Path]) -> None:
     folder = paths[0].parent
     if not in_git_work_tree(folder):
         return
-    # --porcelain: one "XY path" line per changed path (git-status(1)); untracked files too, as "??".
-    answer = _git(folder, "status", "--porcelain=v1", "--untracked-files=all", "--", *(path.name for path in paths))
+    # --porcelain: one "XY path" line per changed path (git-status(1)); untracked files too, as "??", and with
+    # --ignored a file .gitignore hides, as "!!": it is not in HEAD either, and its promotion could not be committed.
+    answer = _git(folder, "status", "--porcelain=v1", "--untracked-files=all", "--ignored=matching", "--",
+                  *(path.name for path in paths))
     if answer is None or answer.returncode != 0:
         reason = (answer.stderr if answer else "git is not installed").strip()
         raise UsageError(f"git status in {display_path(str(folder))} failed: {reason}")
     dirty = [line for line in answer.stdout.splitlines() if line.strip()]
     if dirty:
-        shown = "; ".join(f"{line[3:]} ({'untracked' if line[:2] == '??' else 'uncommitted: ' + line[:2].strip()})"
-                          for line in dirty)
+        kinds = {"??": "untracked", "!!": "ignored by git, never committed"}
+        shown = "; ".join(f"{line[3:]} ({kinds.get(line[:2], 'uncommitted: ' + line[:2].strip())})" for line in dirty)
         raise UsageError(f"uncommitted changes in the env files of this promotion: {shown}. Commit them (or "
                          "`git checkout -- <file>`) first: the gates judge FROM's committed release, and TO's file "
                          "must hold nothing but the promotion when it is committed; nothing was written")
@@ -396,6 +440,16 @@ def split_source(source: str) -> tuple[str, str | None]:
     return env, revision if separator else None
 
 
+def _shallow_hint(folder: Path) -> str:
+    """Why a revision of the history may be missing: a shallow clone (``git clone --depth``, CI's default checkout)
+    holds the last commits only, so ``HEAD~1`` or an older commit is not there to be read."""
+    answer = _git(folder, "rev-parse", "--is-shallow-repository")
+    if answer is None or answer.returncode != 0 or answer.stdout.strip() != "true":
+        return ""
+    return ("; this clone is shallow and lacks the older history: `git fetch --unshallow` (in a workflow, "
+            "actions/checkout with fetch-depth: 0), then roll back again")
+
+
 def read_rollback(env_name: str, revision: str) -> Rollback:
     """The release ``env_name``'s file pinned at ``revision`` of the env folder's git history (exit 2 on bad input)."""
     from shared.envs import Release
@@ -408,13 +462,14 @@ def read_rollback(env_name: str, revision: str) -> Rollback:
                          f"{display_path(str(folder))} is not in a git work tree")
     resolved = _git(folder, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     if resolved is None or resolved.returncode != 0:
-        raise UsageError(f"FROM {env_name}@{revision}: {revision!r} names no commit of this repository")
+        raise UsageError(f"FROM {env_name}@{revision}: {revision!r} names no commit of this repository"
+                         f"{_shallow_hint(folder)}")
     commit = resolved.stdout.strip()
     # Only a release TO's own history ran on this branch: not one of a branch that was never merged.
     ancestor = _git(folder, "merge-base", "--is-ancestor", commit, "HEAD")
     if ancestor is None or ancestor.returncode != 0:
         raise UsageError(f"FROM {env_name}@{revision}: commit {commit[:12]} is not in the history of HEAD; roll "
-                         f"back only to a release {env_name} had on this branch")
+                         f"back only to a release {env_name} had on this branch{_shallow_hint(folder)}")
     # `<commit>:./<file>` is the file relative to the working directory (-C folder): gitrevisions(7).
     shown = _git(folder, "show", f"{commit}:./{path.name}")
     label = f"{display_path(str(path))} at {revision} ({commit[:12]})"
@@ -454,6 +509,20 @@ def plan_promotion(source_name: str, target_name: str, services: Sequence[str] |
     source_file = rollback.file() if rollback is not None else str(env_path(source_name))
     if not available:
         raise ConfigError(source_file, "release.images", "is empty: there is nothing to promote")
+    if rollback is not None and services is None:
+        from shared.catalog import load_catalog
+
+        # A service the catalog has lost since that commit cannot come back (TO's file would name an unknown service):
+        # say which, and the command that rolls back the others.
+        catalog = load_catalog()
+        gone = [service for service in available if service not in catalog.services]
+        kept = [service for service in available if service in catalog.services]
+        if gone:
+            raise ConfigError(source_file, f"release.images.{gone[0]}",
+                              f"the catalog no longer has {', '.join(gone)}, so that release cannot come back whole; "
+                              + (f"roll back the other services: `nox -s promote -- {rollback.env}@{rollback.revision} "
+                                 f"{target_name} --services {','.join(kept)}`" if kept else
+                                 "none of its services is in the catalog any more"))
     if services is None:
         chosen = list(available)
     else:
@@ -552,7 +621,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                          f"through every env before it in the order {' -> '.join(PROMOTION_ORDER)}, never by a skip")
     path = env_path(target_name)
     # What the gates judge is this text: the file is compared with it again right before the write.
-    old_text = path.read_text(encoding="utf-8")
+    old_text = read_untranslated(path)
     # The direction is checked first: a backwards or skipping request is refused even when the
     # images happen to match (and --check answers for a promotion that could actually run).
     skipped = check_order(source_name, target_name, allow_skip) if rollback is None else ()
@@ -587,7 +656,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
         out.write(f"--check: every gate passed; would promote {', '.join(promotion.pending)} from {source_name} "
                   f"to {target_name}; nothing written\n")
         return 0
-    if path.read_text(encoding="utf-8") != old_text:
+    if read_untranslated(path) != old_text:
         raise PromotionRaced("write", f"{display_path(str(path))} changed while the gates ran; nothing written. "
                                       "Review the change and promote again")
     write_atomically({path: new_text})  # never a half-written env file

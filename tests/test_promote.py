@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -125,6 +126,44 @@ def test_the_file_outside_the_release_keeps_its_own_layout(env_dir: Path) -> Non
         "+   promoted_from: dev",
         '+   promoted_at: "2025-06-01T12:30:05Z"',
     ]
+
+
+def test_a_crlf_file_keeps_its_line_endings(env_dir: Path) -> None:
+    """TO's file written with CRLF line endings (a Windows editor, no .gitattributes): the promotion changes the
+    release's lines and keeps CRLF on every line, so the commit shows the release's edit only, not every line of the
+    file turned to LF; the loader reads the result."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+    staging.write_bytes(staging.read_bytes().replace(b"\n", b"\r\n"))
+    before = staging.read_bytes()
+    code, output = promote(["dev", "staging"])
+    assert code == 0, output
+    after = staging.read_bytes()
+    assert after.count(b"\n") == after.count(b"\r\n"), "an LF line in a CRLF file"
+    changes = [line for line in difflib.ndiff(before.decode().split("\r\n"), after.decode().split("\r\n"))
+               if line[:1] in "+-"]
+    assert changes == [f"-     gateway: {GATEWAY_STAGING}", f"+     gateway: {NEW}", "+   promoted_from: dev",
+                       '+   promoted_at: "2025-06-01T12:30:05Z"']
+    assert load_env("staging").release.images["gateway"] == NEW
+
+
+def test_comments_introducing_the_key_after_the_release_stay_before_that_key(env_dir: Path) -> None:
+    """A release: entry above other keys, the next key introduced by a blank line and a column-0 comment: the
+    promotion's new lines (promoted_from, promoted_at) go inside the release, above that comment, and the comment stays
+    with the key it introduces (ruamel adds a new entry after the comments that follow the last one)."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    staging = env_dir / "staging.yaml"
+    head, _, release = staging.read_text().partition("release:\n")
+    staging.write_text(f"release:\n{release}\n{head}")  # head starts with the file's comment on the env
+    before = staging.read_text()
+    code, output = promote(["dev", "staging"])
+    assert code == 0, output
+    after = staging.read_text()
+    changes = [line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line[:1] in "+-"]
+    assert changes == [f"-     gateway: {GATEWAY_STAGING}", f"+     gateway: {NEW}", "+   promoted_from: dev",
+                       '+   promoted_at: "2025-06-01T12:30:05Z"'], changes
+    assert '  promoted_at: "2025-06-01T12:30:05Z"\n\n# staging: ' in after
+    assert load_env("staging").release.promoted_from == "dev"
 
 
 def test_promoting_some_services_leaves_the_others_alone(env_dir: Path) -> None:
@@ -441,7 +480,7 @@ def git(folder: Path, *args: str) -> None:
                     "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
 
 
-@pytest.mark.parametrize("dirt", ["unstaged", "staged", "untracked"])
+@pytest.mark.parametrize("dirt", ["unstaged", "staged", "untracked", "ignored"])
 def test_a_dirty_env_file_is_refused_with_exit_2_and_nothing_written(dirt: str, env_dir: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """The env folder in a git work tree: FROM's or TO's file differing from HEAD stops the promotion before any
@@ -451,8 +490,11 @@ def test_a_dirty_env_file_is_refused_with_exit_2_and_nothing_written(dirt: str, 
     git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
     git(env_dir, "commit", "-q", "-m", "envs")
     staging = env_dir / "staging.yaml"
-    if dirt == "untracked":  # a TO file never committed
+    if dirt in ("untracked", "ignored"):  # a TO file never committed (and, ignored, one git status does not list)
         git(env_dir, "rm", "-q", "--cached", "staging.yaml")
+        if dirt == "ignored":
+            (env_dir / ".gitignore").write_text("staging.yaml\n")
+            git(env_dir, "add", ".gitignore")
         git(env_dir, "commit", "-q", "-m", "staging not tracked")
     else:
         staging.write_text(staging.read_text().replace("release:\n", "release:\n  # a reviewer's note\n"))
@@ -463,11 +505,11 @@ def test_a_dirty_env_file_is_refused_with_exit_2_and_nothing_written(dirt: str, 
         assert promote(argv)[0] == 2, argv
         err = capsys.readouterr().err
         assert "uncommitted changes in the env files of this promotion: staging.yaml" in err, err
-        assert ("untracked" if dirt == "untracked" else "uncommitted") in err
+        assert {"untracked": "(untracked)", "ignored": "(ignored by git"}.get(dirt, "(uncommitted") in err
     assert staging.read_bytes() == before
 
     # FROM's uncommitted release is refused the same way
-    git(env_dir, "add", "staging.yaml")
+    git(env_dir, "add", "--force", "staging.yaml")
     git(env_dir, "commit", "-q", "-m", "staging")
     set_image(env_dir, "dev", "training", OTHER)
     assert promote(["dev", "staging"])[0] == 2
@@ -674,24 +716,43 @@ def test_rollback_outside_a_git_work_tree_exits_2(env_dir: Path, capsys: pytest.
     assert "is not in a git work tree" in capsys.readouterr().err
 
 
-def test_a_candidate_the_env_schema_refuses_is_named_as_the_real_file(env_dir: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """A rollback to a release naming a service the catalog has since lost: the candidate TO file is not a valid env
-    file (exit 2, nothing written), and the error names TO's own file and key, not the policy gate's scratch copy."""
+def test_a_rollback_past_a_service_the_catalog_lost_names_it_and_the_command_for_the_rest(
+        env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rollback to a release naming a service the catalog has since lost cannot come back whole (TO's file would name
+    an unknown service): exit 2 naming the service, the old file and the command that rolls back the others, nothing
+    written; that command then rolls them back."""
     prod = env_dir / "prod.yaml"
     prod.write_text(prod.read_text().replace("release:\n  images:\n",
                                              f"release:\n  images:\n    billing: {OTHER}\n"))
     git(env_dir, "init", "-q")
     git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
     git(env_dir, "commit", "-q", "-m", "prod ran billing")
-    prod.write_text(prod.read_text().replace(f"    billing: {OTHER}\n", ""))
-    git(env_dir, "commit", "-q", "-am", "billing left the catalog")
+    prod.write_text(prod.read_text().replace(f"    billing: {OTHER}\n", "").replace(GATEWAY_STAGING, NEW))
+    git(env_dir, "commit", "-q", "-am", "billing left the catalog; a new gateway")
     before = prod.read_bytes()
     assert promote(["prod@HEAD~1", "prod"])[0] == 2
     err = capsys.readouterr().err
-    assert f"error: {prod}: release.images.billing: with the promoted release: unknown service" in err, err
+    assert f"{prod} at HEAD~1" in err and "release.images.billing: the catalog no longer has billing" in err, err
+    rest = "gateway,preprocess,inference,training"
+    assert f"`nox -s promote -- prod@HEAD~1 prod --services {rest}`" in err, err
     assert "promote-" not in err
     assert prod.read_bytes() == before
+    code, output = promote(["prod@HEAD~1", "prod", "--services", rest])
+    assert code == 0, output
+    assert load_env("prod").release.images["gateway"] == GATEWAY_STAGING
+
+
+def test_a_candidate_the_env_schema_refuses_is_named_as_the_real_file(env_dir: Path) -> None:
+    """The policy gate loads the candidate TO file from a scratch copy of the env folder; a candidate the env schema
+    refuses is reported against TO's real file and key, 'with the promoted release', not the scratch copy that is gone
+    when the message is read."""
+    prod = env_dir / "prod.yaml"
+    candidate = prod.read_text().replace("release:\n  images:\n", f"release:\n  images:\n    billing: {OTHER}\n")
+    with pytest.raises(promote_module.ConfigError) as refused:
+        promote_module.check_policy("prod", candidate, clean_policy, io.StringIO())
+    message = str(refused.value)
+    assert message.startswith(f"{prod}: release.images.billing: with the promoted release: unknown service"), message
+    assert "promote-" not in message
 
 
 def test_an_env_folder_that_does_not_exist_is_bad_input_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -700,3 +761,39 @@ def test_an_env_folder_that_does_not_exist_is_bad_input_not_a_traceback(tmp_path
     assert promote(["dev", "staging"])[0] == 2
     err = capsys.readouterr().err
     assert f"PLATFORM_ENV_DIR={tmp_path / 'nowhere'}: cannot open" in err and "No such file or directory" in err
+
+
+def test_check_leaves_the_git_index_untouched(env_dir: Path) -> None:
+    """--check writes nothing, git's index included: an env file whose timestamp changed (its content did not) is
+    what `git status` refreshes in .git/index unless told not to, and that write takes index.lock from under a
+    `git commit` someone runs at the same time."""
+    set_image(env_dir, "dev", "gateway", NEW)
+    git(env_dir, "init", "-q")
+    git(env_dir, "add", "dev.yaml", "staging.yaml", "prod.yaml")
+    git(env_dir, "commit", "-q", "-m", "envs")
+    index = env_dir / ".git" / "index"
+    staging = env_dir / "staging.yaml"
+    later = staging.stat().st_mtime + 60
+    os.utime(staging, (later, later))  # e.g. an editor saved it unchanged
+    before = index.read_bytes()
+    code, output = promote(["dev", "staging", "--check"])
+    assert code == 0, output
+    assert "nothing written" in output
+    assert index.read_bytes() == before
+
+
+def test_rollback_in_a_shallow_clone_says_the_history_is_missing(env_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A clone of depth 1 (CI's default checkout) holds no HEAD~1: the error says so and how to fetch it, instead of
+    claiming the revision names no commit of the repository."""
+    promoted_history(env_dir)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{env_dir}", str(clone)], check=True,
+                   capture_output=True)
+    monkeypatch.setenv("PLATFORM_ENV_DIR", str(clone))
+    before = (clone / "prod.yaml").read_bytes()
+    assert promote(["prod@HEAD~1", "prod"])[0] == 2
+    err = capsys.readouterr().err
+    assert "'HEAD~1' names no commit" in err and "this clone is shallow" in err and "fetch-depth: 0" in err, err
+    assert (clone / "prod.yaml").read_bytes() == before
