@@ -99,7 +99,8 @@ def vpc_runner_expression(env: str) -> str:
 
 def _setup_steps(indent: str, cli_version: str) -> list[str]:
     # `$/...`: GitHub's dedicated syntax for an action of the workflow's own repository at the workflow's commit
-    # (zizmor's `self-repository` audit asks for it instead of `./...`, which resolves against the checkout).
+    # (zizmor's `self-repository` audit asks for it instead of `./...`, which resolves against the checkout; GitHub
+    # made it generally available on 2026-07-30, so a reader who has not met it should not "fix" it back).
     return [
         f"{indent}- uses: {uses('actions/checkout')}",
         f"{indent}  with:",
