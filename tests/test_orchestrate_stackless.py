@@ -229,3 +229,15 @@ def test_the_envs_own_repositories_or_a_run_without_compute_stop_nothing(moto_aw
     repository_of_env("staging", "inference", "sandbox")
     code, output, runner = up(["up", "staging", "--yes", "--layers", "network"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["network"], output
+
+
+def test_a_broker_stack_that_cannot_be_read_where_its_role_exists_stops_the_up_with_its_reason(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    role_in_account("dev", "ml-platform-dev-deploy-runner")
+    code, output, runner = up(["up", "dev", "--yes"], checker(Clients(roomy())), Unreadable())
+    error = capsys.readouterr().err
+    assert code == 2 and runner.started() == [], output
+    assert "whether the stack organization/broker/dev exists could not be read" in error and "AccessDenied" in error
+    assert "Traceback" not in error
+    code, output, runner = up(["preview", "dev"], checker(Clients(roomy())), Unreadable())
+    assert code == 0 and "note: whether the stack organization/broker/dev exists" in output, output
