@@ -148,6 +148,13 @@ def test_the_migrate_hint_keeps_the_envs_kms_secrets_provider(edit_env: Any) -> 
 # -- IAM names are account-wide: an env of the same name in another region, folder, org or backend -----------------
 
 
+def refused(argv: list[str], runner: RecordingRunner, capsys: pytest.CaptureFixture[str]) -> str:
+    """The stderr of an `up` refused before any layer (exit 2)."""
+    code, output, runner = up(argv, checker(Clients(roomy())), runner)
+    assert code == 2 and runner.started() == [], output
+    return capsys.readouterr().err
+
+
 def role_in_account(env_name: str, role_name: str) -> None:
     env = load_env(env_name)
     trust = '{"Version": "2012-10-17", "Statement": []}'
@@ -170,15 +177,13 @@ def test_an_up_whose_iam_role_an_env_of_its_name_holds_elsewhere_in_the_account_
     # dev deployed from another folder to us-east-1 of the same account: its network (regional) is not in the way,
     # but broker's ml-platform-dev-deploy-runner (IAM: account-wide) would stop this up after network and discovery.
     role_in_account("dev", "ml-platform-dev-deploy-runner")
-    code, output, runner = up(["up", "dev", "--yes"], checker(Clients(roomy())), Stackless())
-    error = capsys.readouterr().err
-    assert code == 2 and runner.started() == [], output
+    error = refused(["up", "dev", "--yes"], Stackless(), capsys)
     assert ("account 111111111111 already holds the IAM role ml-platform-dev-deploy-runner (the deploy runner's "
             "service role) that broker names after the env, but the stack organization/broker/dev does not exist") \
         in error
     assert "IAM names are account-wide, not regional" in error and "Give this env another name" in error
 
-    code, output, runner = up(["preview", "dev"], checker(Clients(roomy())), Stackless())
+    code, output, _ = up(["preview", "dev"], checker(Clients(roomy())), Stackless())
     assert code == 0 and "note: up would be refused: " in output and "ml-platform-dev-deploy-runner" in output
 
 
@@ -211,14 +216,12 @@ def test_an_up_where_another_env_holds_the_registry_is_refused_before_any_layer(
     # it, and staging's compute would fail on ml-platform/<service> after network, broker and messaging ran.
     repository_of_env("staging", "gateway", "sandbox")
     repository_of_env("staging", "inference", "sandbox")
-    code, output, runner = up(["up", "staging", "--yes"], checker(Clients(roomy())), Stackless())
-    error = capsys.readouterr().err
-    assert code == 2 and runner.started() == [], output
+    error = refused(["up", "staging", "--yes"], Stackless(), capsys)
     assert ("account 222222222222 (eu-west-1) already holds env sandbox's ECR repositories ml-platform/gateway, "
             "ml-platform/inference (their env tag)") in error
     assert "Deploy staging to another account or region, or destroy sandbox first. Nothing was run." in error
 
-    code, output, runner = up(["preview", "staging"], checker(Clients(roomy())), Stackless())
+    code, output, _ = up(["preview", "staging"], checker(Clients(roomy())), Stackless())
     assert code == 0 and "note: up would be refused: " in output and "env sandbox's ECR repositories" in output
 
 
@@ -229,3 +232,13 @@ def test_the_envs_own_repositories_or_a_run_without_compute_stop_nothing(moto_aw
     repository_of_env("staging", "inference", "sandbox")
     code, output, runner = up(["up", "staging", "--yes", "--layers", "network"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["network"], output
+
+
+def test_a_broker_stack_that_cannot_be_read_where_its_role_exists_stops_the_up_with_its_reason(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    role_in_account("dev", "ml-platform-dev-deploy-runner")
+    error = refused(["up", "dev", "--yes"], Unreadable(), capsys)
+    assert "whether the stack organization/broker/dev exists could not be read" in error and "AccessDenied" in error
+    assert "Traceback" not in error
+    code, output, _ = up(["preview", "dev"], checker(Clients(roomy())), Unreadable())
+    assert code == 0 and "note: whether the stack organization/broker/dev exists" in output, output

@@ -162,11 +162,12 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
         except PlatformError:
             raise
         except Exception as error:  # noqa: BLE001 - a failed `pulumi stack select` is the reason, not a traceback
+            unknown = (f"whether the stack {stack} exists could not be read ({failure_detail(error)}), while the "
+                       f"account holds IAM roles {layer} names after {env.name}")
             if operation.action is Action.UP:
-                raise AccountError(f"{display_path(str(env_path(env.name)))}: whether the stack {stack} exists could "
-                                   f"not be read ({failure_detail(error)}), while the account holds IAM roles it "
-                                   "names; nothing was run. Check that the state backend answers, and run "
-                                   "again.") from None
+                raise AccountError(f"{display_path(str(env_path(env.name)))}: {unknown}; nothing was run. Check that "
+                                   "the state backend answers, and run again.") from None
+            out.write(f"note: {unknown}\n")
             exists = True
         if not exists:
             report.refusals.append(named_roles_refusal(
