@@ -107,7 +107,7 @@ def synth(session: nox.Session) -> None:
 
 @nox.session
 def policy(session: nox.Session) -> None:
-    """Synth + every policy pack: `-- [ENV ...] [--program DIR] [--json F] [--sarif F]`."""
+    """Synth + every policy pack: `-- [ENV ...] [--program DIR [--env ENV]] [--json F] [--sarif F] [--explain RULE]`."""
     _exit_with(session, "-m", "shared.policy", *session.posargs)
 
 
@@ -141,13 +141,14 @@ def _orchestrate(session: nox.Session, action: str) -> None:
 
 @nox.session
 def preview(session: nox.Session) -> None:
-    """`-- ENV [--layers a,b] [--parallel N]`: pulumi preview of every layer, in DAG order."""
+    """`-- ENV [--layers a,b [--exact]] [--parallel N]`: pulumi preview of every layer, in DAG order."""
     _orchestrate(session, "preview")
 
 
 @nox.session
 def up(session: nox.Session) -> None:
-    """`-- ENV [--layers a,b] [--parallel N] [--yes]`: deploy every layer, level by level."""
+    """`-- ENV [--layers a,b [--exact]] [--parallel N] [--yes] [--local-state] [--allow-replace URN ...]`: deploy
+    every layer, level by level."""
     _orchestrate(session, "up")
 
 
@@ -160,13 +161,15 @@ def preflight(session: nox.Session) -> None:
 
 @nox.session
 def destroy(session: nox.Session) -> None:
-    """`-- ENV [--layers a,b] [--parallel N] [--yes] [--preview-only]`: destroy in reverse DAG order."""
+    """`-- ENV [--layers a,b [--exact]] [--parallel N] [--yes] [--preview-only] [--local-state]`: destroy in reverse
+    DAG order."""
     _orchestrate(session, "destroy")
 
 
 @nox.session
 def refresh(session: nox.Session) -> None:
-    """`-- ENV [--layers a,b] [--parallel N] [--yes] [--preview-only]`: refresh; --preview-only reports drift."""
+    """`-- ENV [--layers a,b [--exact]] [--parallel N] [--yes] [--preview-only] [--local-state]`: refresh;
+    --preview-only reports drift."""
     _orchestrate(session, "refresh")
 
 
@@ -184,7 +187,8 @@ def rehearse(session: nox.Session) -> None:
 
 @nox.session
 def diff(session: nox.Session) -> None:
-    """`-- ENV [ENV ...]`: fresh synth vs the accepted snapshots; exit 1 when a protected resource would be replaced."""
+    """`-- ENV [ENV ...] [--baseline DIR]`: fresh synth vs the accepted snapshots; exit 1 when a protected resource
+    would be replaced."""
     _exit_with(session, "-m", "shared.plan_diff", *session.posargs)
 
 
