@@ -77,10 +77,14 @@ def test_a_change_that_keeps_the_deployed_users_passes(outputs: dict[str, Any] |
 # -- the layer program (pulumi up / preview in stacks/messaging) --------------------------------------
 
 
-def synth_messaging(own: dict[str, Any] | None) -> dict[str, Any]:
-    """Dev's messaging layer synthesized with its own stack's last outputs ``own`` (None: never deployed)."""
+def upstream_outputs() -> dict[str, dict[str, Any]]:
     upstream = synth_env("dev", ["broker"])
-    outputs = {f"organization/{layer}/dev": upstream[layer]["outputs"] for layer in ("network", "broker")}
+    return {f"organization/{layer}/dev": upstream[layer]["outputs"] for layer in ("network", "broker")}
+
+
+def synth_messaging(own: dict[str, Any] | None, upstream: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Dev's messaging layer synthesized with its own stack's last outputs ``own`` (None: never deployed)."""
+    outputs = dict(upstream or upstream_outputs())
     if own is not None:
         outputs[SELF] = own
     return synth_program(layer_dir("messaging"), stack="dev", layer="messaging", env="dev",
@@ -110,6 +114,28 @@ def test_the_program_refuses_a_rotation_that_drops_the_deployed_epoch(edit_env: 
         synth_messaging(first["outputs"])
     assert refused.value.key == PREVIOUS and refused.value.file.endswith("environments/dev.yaml")
     assert f"`{PREVIOUS}: 2026-11-01`" in str(refused.value)
+
+
+def test_the_program_refuses_before_registering_any_resource(edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the engine would create, update or delete is what the program registers: at the refusal, nothing but
+    the stack, the layer's AWS provider and the stack references (reads) was registered."""
+    import shared.synth.engine as engine
+
+    first = synth_messaging(None)
+    set_rotation(edit_env, "2026-12-01", None)
+    upstream = upstream_outputs()
+    registered: list[str] = []
+    original = engine.RecordingMonitor.RegisterResource
+
+    def record(monitor: Any, request: Any) -> Any:
+        registered.append(request.type)
+        return original(monitor, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", record)
+    with pytest.raises(ConfigError):
+        synth_messaging(first["outputs"], upstream)
+    assert "pulumi:providers:aws" in registered  # the program ran up to the check
+    assert set(registered) == {"pulumi:pulumi:Stack", "pulumi:providers:aws"}
 
 
 def test_the_program_accepts_the_rotation_that_keeps_the_deployed_epoch(edit_env: Any) -> None:
