@@ -92,9 +92,13 @@ def rotation_refusal(env_name: str, rotation: CredentialsRotation | None,
         if rotation.previous_epoch is None:
             return None
         return ConfigError(file, PREVIOUS_KEY, (
-            f"is {rotation.previous_epoch}, but {held}; the users kept beside epoch {rotation.epoch}'s would be "
-            f"{_users(env_name, rotation.previous_epoch)}, so {consequence}. Remove "
-            f"`{PREVIOUS_KEY}` (unset, the unsuffixed users stay for this rotation)"))
+            f"is {rotation.previous_epoch}, but messaging's stack names no epoch ({DEPLOYED_EPOCH_OUTPUT} absent): "
+            f"{held}; the users kept beside epoch {rotation.epoch}'s would be "
+            f"{_users(env_name, rotation.previous_epoch)}, so {consequence}. Remove `{PREVIOUS_KEY}` (unset, the "
+            f"unsuffixed users stay for this rotation). Only if the broker's users are already per epoch "
+            f"({_users(env_name, rotation.previous_epoch)}: a stack deployed before it exported "
+            f"{DEPLOYED_EPOCH_OUTPUT}), run up once with the epoch deployed and previous_epoch as deployed instead, "
+            "which records the epoch, then rotate"))
     if rotation.epoch < deployed:
         return ConfigError(file, EPOCH_KEY, (
             f"is {rotation.epoch}, before the deployed epoch {deployed}: {held}, and no previous_epoch can keep them "
