@@ -140,6 +140,10 @@ class MessagingContract(Contract):
     #: service -> version id of its secret's current value (ECS valueFrom pins it, so a rotation rolls the
     #: tasks); None (absent) from a messaging stack last deployed before this field existed
     service_secret_versions: dict[str, str] | None = None
+    #: the rotation epoch (YYYY-MM-DD) whose users the secrets name; None (absent): the unsuffixed users (no
+    #: rotation, or a stack deployed before this field existed). The layer reads its own last value to refuse a
+    #: rotation that would delete the users running tasks hold (shared.rotation_continuity)
+    credentials_epoch: str | None = None
 
 
 class ComputeVersion(Contract):
@@ -213,6 +217,19 @@ def export_contract(layer: str, **values: Any) -> None:
 
 def stack_reference_name(org: str, layer: str, env: str) -> str:
     return f"{org}/{layer}/{env}"
+
+
+def own_last_outputs(layer: str, org: str, env: str) -> dict[str, Any] | None:
+    """The outputs ``layer``'s own stack for ``env`` had after its last deployment, read before the program
+    registers anything else (a reference to the stack itself: the engine reads the root resource's outputs of
+    the stack's latest snapshot, which keep their old values until the program ends; an empty map for a stack
+    never deployed). Blocks until read, so a check on them runs before any resource of the layer is registered.
+    None when they are unknown (a preview that cannot read them)."""
+    from pulumi.runtime.sync_await import _sync_await  # what the SDK's own synchronous invokes block on
+
+    reference = pulumi.StackReference(stack_reference_name(org, layer, env))
+    outputs: dict[str, Any] | None = _sync_await(reference.outputs.future())
+    return outputs
 
 
 C = TypeVar("C", bound=Contract)
@@ -374,6 +391,7 @@ class MessagingOutputs(ContractOutputs):
     queues: pulumi.Output[dict[str, str]]
     service_secret_arns: pulumi.Output[dict[str, str]]
     service_secret_versions: pulumi.Output[dict[str, str] | None]
+    credentials_epoch: pulumi.Output[str | None]
 
 
 class ComputeOutputs(ContractOutputs):

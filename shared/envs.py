@@ -239,7 +239,9 @@ class CredentialsRotation(_Strict):
 
     ``previous_epoch`` is the epoch a rotation replaced: its users stay valid (running tasks read their
     credentials when they started, and reconnect with them) until the next rotation deletes them. Unset: the
-    previous users are the unsuffixed ones the platform made before users were per epoch.
+    previous users are the unsuffixed ones the platform made before users were per epoch. The loader cannot know
+    the deployed epoch: messaging's ``up`` refuses a new epoch whose previous_epoch is not it
+    (shared.rotation_continuity).
     """
 
     epoch: date

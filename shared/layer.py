@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.contracts import Upstream, export_contract, read_upstreams
+from shared.contracts import Upstream, export_contract, own_last_outputs, read_upstreams
 from shared.envs import EnvConfig, load_env
 from shared.orchestrate.identity import provider_name
 from shared.protect import protect_stateful_only
@@ -48,6 +48,10 @@ class Layer:
 
     def upstream(self, layer: str) -> Upstream:
         return self.upstreams[layer]
+
+    def last_outputs(self) -> dict[str, Any] | None:
+        """This layer's own outputs from its last deployment (:func:`~shared.contracts.own_last_outputs`)."""
+        return own_last_outputs(self.name, self.env.pulumi_org, self.env.name)
 
     def export(self, **values: Any) -> None:
         export_contract(self.name, **values)

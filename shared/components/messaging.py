@@ -111,7 +111,9 @@ def credential_generations(rotation: CredentialsRotation | None) -> tuple[Genera
     The secret (so every task started from now on) holds the current one; the previous one, the generation the
     running tasks may hold, stays valid until the next rotation. Without ``previous_epoch`` the previous
     generation is the unsuffixed user, with the keeper it had (the current epoch): an env deployed before users
-    were per epoch keeps its tasks' user and password through the ``up`` that moves them to the epoch's user."""
+    were per epoch keeps its tasks' user and password through the ``up`` that moves them to the epoch's user.
+    Whether the previous generation is the one deployed is not known here: the layer program compares the env with
+    its stack's last ``credentials_epoch`` before it builds anything (:mod:`shared.rotation_continuity`)."""
     if rotation is None:
         return Generation(None, None), None
     current = Generation(rotation.epoch, epoch_keepers(rotation.epoch))

@@ -10,8 +10,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TextIO
 
 from shared.broker_capacity import capacity_notes
 from shared.catalog import load_catalog
@@ -214,6 +214,23 @@ def check_exact_destroy(plan: Plan, operation: Operation, env: EnvConfig, exact:
             f"-- {env.name} --layers {','.join(plan.layers)}` destroys what reads them first); nothing was run")
 
 
+def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig,
+                              read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None]) -> None:
+    """ConfigError (exit 2) before any layer runs when messaging's ``up``/``preview`` would delete the users of the
+    epoch its deployed secrets name (shared.rotation_continuity); the layer program refuses it too, but only when
+    messaging's turn comes, after the layers before it ran."""
+    if operation.action not in (Action.UP, Action.PREVIEW) or "messaging" not in plan.layers:
+        return
+    from shared.rotation_continuity import check_rotation
+
+    try:
+        outputs = read_outputs("messaging", env)
+    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+        raise UsageError(f"messaging's deployed credentials epoch could not be read ({failure_detail(error)}); "
+                         "nothing was run") from None
+    check_rotation(env.name, env.messaging.credentials_rotation, outputs)
+
+
 class ProtectedStateError(PlatformError):
     """A destroy whose layers' states mark resources ``protect``: refused before any layer runs (exit 1, a gate)."""
 
@@ -282,6 +299,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
         check_exact_destroy(plan, operation, env, args.exact, runner.stack_outputs)
+        check_rotation_continuity(plan, operation, env, runner.stack_outputs)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,

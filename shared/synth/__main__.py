@@ -48,7 +48,9 @@ def _summary(title: str, documents: dict[str, dict[str, Any]]) -> Table:
         table.add_column(column)
     for key, document in documents.items():
         resources = document["resources"]
-        reads = ", ".join(ref.split("/")[1] for ref in document["stack_references"]) or "-"
+        # its own stack (messaging reads its last outputs) is not a read of another layer
+        reads = ", ".join(ref.split("/")[1] for ref in document["stack_references"]
+                          if ref.split("/")[1] != document["project"]) or "-"
         table.add_row(key, str(len(resources)), str(sum(1 for r in resources if r["custom"])),
                       str(len(document["outputs"])), reads)
     return table

@@ -17,8 +17,13 @@ from shared.components.queue_metrics import METRICS_NAMESPACE, QueueMetricsArgs,
 from shared.contracts import BrokerOutputs, NetworkOutputs, required
 from shared.envs import publishes_queue_metrics
 from shared.layer import Layer
+from shared.rotation_continuity import check_rotation, exported_epoch
 
 layer = Layer("messaging")
+# Before any resource: a rotation that would delete the users the running tasks hold is refused (exit 2) here too,
+# for a `pulumi up` run in this folder without the orchestrator's own check.
+rotation = layer.env.messaging.credentials_rotation
+check_rotation(layer.env.name, rotation, layer.last_outputs())
 broker_layer = layer.upstream("broker").contract(BrokerOutputs)
 network = layer.upstream("network").contract(NetworkOutputs)
 broker = broker_access(layer.env, broker_layer, aws_provider=layer.aws)
@@ -62,4 +67,5 @@ layer.export(
     queues={user.service: queue for user in plan.users if (queue := plan.work_queue(user.service))},
     service_secret_arns={service: secret.arn for service, secret in topology.secrets.items()},
     service_secret_versions={service: version.version_id for service, version in topology.secret_versions.items()},
+    credentials_epoch=exported_epoch(rotation),
 )

@@ -1,0 +1,119 @@
+"""Whether an env's ``messaging.credentials_rotation`` keeps the users the deployed services hold.
+
+The messaging stack makes one RabbitMQ user per service and rotation epoch (``ml-<env>-<svc>.<epoch>``) and keeps
+the users of two generations: the current epoch's, which the secrets name, and ``previous_epoch``'s (the unsuffixed
+users when it is unset), which tasks started before the rotation still hold (:class:`shared.components.messaging.
+Generation`). Any other user is deleted, and RabbitMQ closes its connections (CONNECTION_FORCED); the tasks cannot
+reconnect until compute's rollout replaces them.
+
+The env file alone cannot say which epoch is deployed: the messaging stack exports it (output
+:data:`DEPLOYED_EPOCH_OUTPUT`) and :func:`rotation_refusal` compares the env with it. Both the layer program (a
+``pulumi up``/``preview`` in ``stacks/messaging``, through a reference to its own stack) and the orchestrator (before
+any layer runs) call it, so the refusal comes before any resource changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from shared import REPO_ROOT
+from shared.envs import CredentialsRotation, env_path
+from shared.errors import ConfigError, ContractError
+
+#: the messaging stack's output naming the epoch its secrets name (ISO date; absent: the unsuffixed users)
+DEPLOYED_EPOCH_OUTPUT = "credentials_epoch"
+#: an output every deployed messaging stack has (its contract requires it): present, the stack is deployed
+_DEPLOYED_MARKER = "vhost"
+
+ROTATION_KEY = "messaging.credentials_rotation"
+EPOCH_KEY = f"{ROTATION_KEY}.epoch"
+PREVIOUS_KEY = f"{ROTATION_KEY}.previous_epoch"
+
+
+class Undeployed:
+    """The messaging stack has no deployment (first ``up``): no service holds any user yet."""
+
+
+UNDEPLOYED = Undeployed()
+
+
+def deployed_epoch(outputs: Mapping[str, Any] | None) -> date | Undeployed | None:
+    """The epoch whose users the deployed secrets name: a date, None (the unsuffixed users: a stack deployed without
+    rotation, or before it exported :data:`DEPLOYED_EPOCH_OUTPUT`), or :data:`UNDEPLOYED`."""
+    if not outputs or outputs.get(_DEPLOYED_MARKER) is None:
+        return UNDEPLOYED
+    value = outputs.get(DEPLOYED_EPOCH_OUTPUT)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ContractError(f"messaging's output {DEPLOYED_EPOCH_OUTPUT} is {value!r}, not a date (YYYY-MM-DD): "
+                            "its state was changed by hand; nothing was changed") from None
+
+
+def exported_epoch(rotation: CredentialsRotation | None) -> str | None:
+    """What the messaging stack exports as :data:`DEPLOYED_EPOCH_OUTPUT` for ``rotation``."""
+    return rotation.epoch.isoformat() if rotation else None
+
+
+def _users(env_name: str, epoch: date | None) -> str:
+    return f"ml-{env_name}-<service>" + (f".{epoch.isoformat()}" if epoch else "")
+
+
+def rotation_refusal(env_name: str, rotation: CredentialsRotation | None,
+                     outputs: Mapping[str, Any] | None) -> ConfigError | None:
+    """Why applying ``rotation`` to messaging's deployed ``outputs`` would delete the users running tasks hold
+    (a ConfigError naming the env file, the key and the value to set), or None when it keeps them.
+
+    Deployed epoch D, env epoch E, env previous epoch P: E == D changes no current user (passes); E != D needs D's
+    users kept, i.e. P == D (P unset when D is the unsuffixed users). No deployment passes."""
+    deployed = deployed_epoch(outputs)
+    if isinstance(deployed, Undeployed):
+        return None
+    path = env_path(env_name)
+    # repo-relative, whichever folder the program runs from (a `pulumi up` runs in stacks/messaging)
+    file = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    current = rotation.epoch if rotation else None
+    if current == deployed:
+        return None
+    held = (f"the deployed secrets name the users {_users(env_name, deployed)}, which the running tasks hold "
+            "(they read their secrets when they started)")
+    consequence = ("this up would delete them: RabbitMQ closes their connections (CONNECTION_FORCED) and the tasks "
+                   "cannot reconnect until compute's rollout replaces them")
+    if rotation is None:
+        return ConfigError(file, ROTATION_KEY, (
+            f"removed, but {held}; without rotation only the unsuffixed users {_users(env_name, None)} are kept, so "
+            f"{consequence}. Keep `{ROTATION_KEY}` (epoch: {deployed}); a later epoch, with "
+            f"`previous_epoch: {deployed}`, is how the credentials change"))
+    if deployed is None:
+        if rotation.previous_epoch is None:
+            return None
+        return ConfigError(file, PREVIOUS_KEY, (
+            f"is {rotation.previous_epoch}, but messaging's stack names no epoch ({DEPLOYED_EPOCH_OUTPUT} absent): "
+            f"{held}; the users kept beside epoch {rotation.epoch}'s would be "
+            f"{_users(env_name, rotation.previous_epoch)}, so {consequence}. Remove `{PREVIOUS_KEY}` (unset, the "
+            f"unsuffixed users stay for this rotation). Only if the broker's users are already per epoch "
+            f"({_users(env_name, rotation.previous_epoch)}: a stack deployed before it exported "
+            f"{DEPLOYED_EPOCH_OUTPUT}), run up once with the epoch deployed and previous_epoch as deployed instead, "
+            "which records the epoch, then rotate"))
+    if rotation.epoch < deployed:
+        return ConfigError(file, EPOCH_KEY, (
+            f"is {rotation.epoch}, before the deployed epoch {deployed}: {held}, and no previous_epoch can keep them "
+            f"(it must be before the epoch), so {consequence}. Set `{EPOCH_KEY}` to a date after {deployed} and "
+            f"`{PREVIOUS_KEY}: {deployed}`"))
+    if rotation.previous_epoch == deployed:
+        return None
+    now = f"is {rotation.previous_epoch}" if rotation.previous_epoch else "is not set"
+    return ConfigError(file, PREVIOUS_KEY, (
+        f"{now}, but the epoch moves from the deployed {deployed} to {rotation.epoch}: {held}, and {consequence}. "
+        f"Set `{PREVIOUS_KEY}: {deployed}` (the epoch deployed so far)"))
+
+
+def check_rotation(env_name: str, rotation: CredentialsRotation | None, outputs: Mapping[str, Any] | None) -> None:
+    """Raise :func:`rotation_refusal`'s error, if any."""
+    refusal = rotation_refusal(env_name, rotation, outputs)
+    if refusal is not None:
+        raise refusal

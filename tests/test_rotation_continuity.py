@@ -1,0 +1,198 @@
+"""A credentials rotation that would delete the users the running tasks hold is refused before anything changes.
+
+The messaging stack exports the epoch its secrets name (``credentials_epoch``) and reads it back from its own stack
+on the next ``up``/``preview``: the layer program (a ``pulumi up`` in stacks/messaging) and the orchestrator (before
+any layer runs) refuse an env whose ``credentials_rotation`` would not keep that epoch's users.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.envs import CredentialsRotation, EnvConfig
+from shared.errors import ConfigError
+from shared.orchestrate.cli import main
+from shared.rotation_continuity import rotation_refusal
+from shared.synth.engine import layer_dir, synth_env, synth_program
+from tests.aws_helpers import ReleasedEverywhere
+from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its fixture: the reach probe's endpoint
+
+SELF = "organization/messaging/dev"
+PREVIOUS = "messaging.credentials_rotation.previous_epoch"
+
+
+def rotation(epoch: str, previous: str | None = None) -> CredentialsRotation:
+    return CredentialsRotation(epoch=date.fromisoformat(epoch), max_age_days=90,
+                               previous_epoch=date.fromisoformat(previous) if previous else None)
+
+
+def deployed(epoch: str | None) -> dict[str, Any]:
+    """A deployed messaging stack's outputs whose secrets name ``epoch``'s users (None: the unsuffixed ones)."""
+    return {"vhost": "ml-dev", **({"credentials_epoch": epoch} if epoch else {})}
+
+
+# -- the rule ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("outputs", "env", "key", "fix"), [
+    # a rotation from the deployed epoch without previous_epoch, or with another one
+    (deployed("2026-11-01"), rotation("2026-12-01"), PREVIOUS, f"`{PREVIOUS}: 2026-11-01`"),
+    (deployed("2026-11-01"), rotation("2026-12-01", "2026-10-01"), PREVIOUS, f"`{PREVIOUS}: 2026-11-01`"),
+    # the unsuffixed users are deployed: a previous_epoch would drop them
+    (deployed(None), rotation("2026-12-01", "2026-11-01"), PREVIOUS, f"Remove `{PREVIOUS}`"),
+    # rotation removed after per-epoch users exist: only unsuffixed users would be kept
+    (deployed("2026-11-01"), None, "messaging.credentials_rotation", "Keep `messaging.credentials_rotation`"),
+    # the epoch moved back before the deployed one: no previous_epoch can keep it
+    (deployed("2026-11-01"), rotation("2026-10-01", "2026-09-01"), "messaging.credentials_rotation.epoch",
+     f"`{PREVIOUS}: 2026-11-01`"),
+])
+def test_a_change_that_drops_the_deployed_users_is_refused(outputs: dict[str, Any], env: CredentialsRotation | None,
+                                                           key: str, fix: str) -> None:
+    refusal = rotation_refusal("dev", env, outputs)
+    assert refusal is not None
+    assert refusal.file == "environments/dev.yaml" and refusal.key == key
+    assert fix in refusal.reason and "CONNECTION_FORCED" in refusal.reason
+
+
+@pytest.mark.parametrize(("outputs", "env"), [
+    (None, rotation("2026-12-01")),                                     # no stack yet
+    ({}, rotation("2026-12-01", "2026-10-01")),                         # a stack never deployed
+    (deployed("2026-11-01"), rotation("2026-12-01", "2026-11-01")),     # a rotation done right
+    (deployed("2026-11-01"), rotation("2026-11-01")),                   # no change of epoch
+    (deployed("2026-11-01"), rotation("2026-11-01", "2026-10-01")),     # no change of epoch
+    (deployed(None), rotation("2026-11-01")),                           # the upgrade onto per-epoch users
+    (deployed(None), None),                                             # no rotation, ever
+])
+def test_a_change_that_keeps_the_deployed_users_passes(outputs: dict[str, Any] | None,
+                                                       env: CredentialsRotation | None) -> None:
+    assert rotation_refusal("dev", env, outputs) is None
+
+
+# -- the layer program (pulumi up / preview in stacks/messaging) --------------------------------------
+
+
+def upstream_outputs() -> dict[str, dict[str, Any]]:
+    upstream = synth_env("dev", ["broker"])
+    return {f"organization/{layer}/dev": upstream[layer]["outputs"] for layer in ("network", "broker")}
+
+
+def synth_messaging(own: dict[str, Any] | None, upstream: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Dev's messaging layer synthesized with its own stack's last outputs ``own`` (None: never deployed)."""
+    outputs = dict(upstream or upstream_outputs())
+    if own is not None:
+        outputs[SELF] = own
+    return synth_program(layer_dir("messaging"), stack="dev", layer="messaging", env="dev",
+                         account_id="111111111111", region="eu-west-1", stack_outputs=outputs)
+
+
+def set_rotation(edit_env: Any, epoch: str, previous: str | None) -> None:
+    value: dict[str, Any] = {"epoch": epoch, "max_age_days": 180, **({"previous_epoch": previous} if previous else {})}
+    edit_env("dev", lambda data: data["messaging"].update(credentials_rotation=value))
+
+
+def user_names(document: dict[str, Any]) -> set[str]:
+    return {r["inputs"]["name"] for r in document["resources"] if r["type"] == "rabbitmq:index/user:User"}
+
+
+def test_the_program_exports_its_epoch_and_reads_its_own_stack(env_dir: Path) -> None:
+    document = synth_messaging(None)
+    assert document["outputs"]["credentials_epoch"] == "2026-11-01"  # environments/dev.yaml's epoch
+    assert SELF in document["stack_references"]
+
+
+@pytest.mark.parametrize("previous", [None, "2026-10-01"])
+def test_the_program_refuses_a_rotation_that_drops_the_deployed_epoch(edit_env: Any, previous: str | None) -> None:
+    first = synth_messaging(None)  # deployed with dev's epoch 2026-11-01
+    set_rotation(edit_env, "2026-12-01", previous)
+    with pytest.raises(ConfigError) as refused:
+        synth_messaging(first["outputs"])
+    assert refused.value.key == PREVIOUS and refused.value.file.endswith("environments/dev.yaml")
+    assert f"`{PREVIOUS}: 2026-11-01`" in str(refused.value)
+
+
+def test_the_program_refuses_before_registering_any_resource(edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the engine would create, update or delete is what the program registers: at the refusal, nothing but
+    the stack, the layer's AWS provider and the stack references (reads) was registered."""
+    import shared.synth.engine as engine
+
+    first = synth_messaging(None)
+    set_rotation(edit_env, "2026-12-01", None)
+    upstream = upstream_outputs()
+    registered: list[str] = []
+    original = engine.RecordingMonitor.RegisterResource
+
+    def record(monitor: Any, request: Any) -> Any:
+        registered.append(request.type)
+        return original(monitor, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", record)
+    with pytest.raises(ConfigError):
+        synth_messaging(first["outputs"], upstream)
+    assert "pulumi:providers:aws" in registered  # the program ran up to the check
+    assert set(registered) == {"pulumi:pulumi:Stack", "pulumi:providers:aws"}
+
+
+def test_the_program_accepts_the_rotation_that_keeps_the_deployed_epoch(edit_env: Any) -> None:
+    first = synth_messaging(None)
+    set_rotation(edit_env, "2026-12-01", "2026-11-01")
+    rotated = synth_messaging(first["outputs"])
+    assert rotated["outputs"]["credentials_epoch"] == "2026-12-01"
+    assert {"ml-dev-gateway.2026-11-01", "ml-dev-gateway.2026-12-01"} <= user_names(rotated)
+    assert synth_messaging(rotated["outputs"])["outputs"] == rotated["outputs"]  # the next up, no change
+
+
+def test_the_program_accepts_a_first_deploy_and_no_change(edit_env: Any) -> None:
+    set_rotation(edit_env, "2026-12-01", "2026-10-01")  # anything goes on the first deploy
+    first = synth_messaging(None)
+    assert synth_messaging(first["outputs"])["outputs"] == first["outputs"]
+
+
+def test_the_program_refuses_removing_rotation_after_per_epoch_users(edit_env: Any) -> None:
+    first = synth_messaging(None)
+    edit_env("dev", lambda data: data["messaging"].pop("credentials_rotation"))
+    with pytest.raises(ConfigError) as refused:
+        synth_messaging(first["outputs"])
+    assert refused.value.key == "messaging.credentials_rotation"
+
+
+# -- the orchestrator (nox -s up / preview), before any layer runs -----------------------------------
+
+
+class DeployedRunner(RecordingRunner):
+    """Every stack deployed; messaging's secrets name ``epoch``'s users."""
+
+    def __init__(self, epoch: str) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "messaging":
+            outputs.update(deployed(self.epoch))
+        return outputs
+
+
+@pytest.mark.parametrize("action", ["up", "preview"])
+def test_the_orchestrator_refuses_before_any_layer_runs(edit_env: Any, action: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    set_rotation(edit_env, "2026-12-01", None)
+    runner = DeployedRunner("2026-11-01")
+    code = main([action, "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+    assert code == 2 and runner.started() == []
+    error = capsys.readouterr().err
+    assert f"environments/dev.yaml: {PREVIOUS}: is not set" in error and f"`{PREVIOUS}: 2026-11-01`" in error
+
+
+def test_the_orchestrator_runs_a_rotation_that_keeps_the_deployed_epoch(edit_env: Any) -> None:
+    set_rotation(edit_env, "2026-12-01", "2026-11-01")
+    runner = DeployedRunner("2026-11-01")
+    code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+    assert code == 0 and "messaging" in runner.started()
