@@ -119,6 +119,31 @@ def default_account_check() -> AccountCheck:
     return AwsAccountCheck()
 
 
+def _stack_name(env: EnvConfig, layer: str) -> str:
+    from shared.contracts import stack_reference_name
+
+    return stack_reference_name(env.pulumi_org, layer, env.name)
+
+
+def _stack_found(env: EnvConfig, layer: str, operation: Operation, out: TextIO,
+                 stack_exists: Callable[[str], bool], account_holds: str) -> bool:
+    """Whether ``layer``'s stack exists, asked because the account ``account_holds`` what it would create. A
+    backend that cannot answer stops ``up`` (AccountError, nothing run) and is a note for ``preview``, which then
+    goes on as if the stack existed."""
+    try:
+        return stack_exists(layer)
+    except PlatformError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack select` is the reason, not a traceback
+        unknown = (f"whether the stack {_stack_name(env, layer)} exists could not be read "
+                   f"({failure_detail(error)}), while the account {account_holds}")
+        if operation.action is Action.UP:
+            raise AccountError(f"{display_path(str(env_path(env.name)))}: {unknown}; nothing was run. Check that "
+                               "the state backend answers, and run again.") from None
+        out.write(f"note: {unknown}\n")
+        return True
+
+
 def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
                        out: TextIO, stack_exists: Callable[[str], bool]) -> AccountReport:
     """The account preflight of ``up`` and ``preview`` (:mod:`shared.orchestrate.account`): read-only here.
@@ -135,43 +160,15 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
         return AccountReport()
     if report.deployed_vpcs and "network" in layers:
         # another pulumi_org or state backend than the one that deployed the env (shared.orchestrate.identity)
-        from shared.contracts import stack_reference_name
-
-        stack = stack_reference_name(env.pulumi_org, "network", env.name)
-        try:
-            exists = stack_exists("network")
-        except PlatformError:
-            raise
-        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack select` is the reason, not a traceback
-            unknown = (f"whether the stack {stack} exists could not be read ({failure_detail(error)}), while the "
-                       f"account already holds {env.name}'s network (VPC {', '.join(report.deployed_vpcs)})")
-            if operation.action is Action.UP:
-                raise AccountError(f"{display_path(str(env_path(env.name)))}: {unknown}; nothing was run. Check "
-                                   "that the state backend answers, and run again.") from None
-            out.write(f"note: {unknown}\n")
-            exists = True
-        if not exists:
-            report.refusals.append(stackless_refusal(env, stack, report.deployed_vpcs))
+        if not _stack_found(env, "network", operation, out, stack_exists,
+                            f"already holds {env.name}'s network (VPC {', '.join(report.deployed_vpcs)})"):
+            report.refusals.append(stackless_refusal(env, _stack_name(env, "network"), report.deployed_vpcs))
     for layer in dict.fromkeys(role.layer for role in report.existing_roles):
         # IAM names are account-wide: the role of an env of this name elsewhere (shared.orchestrate.account)
-        from shared.contracts import stack_reference_name
-
-        stack = stack_reference_name(env.pulumi_org, layer, env.name)
-        try:
-            exists = stack_exists(layer)
-        except PlatformError:
-            raise
-        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack select` is the reason, not a traceback
-            unknown = (f"whether the stack {stack} exists could not be read ({failure_detail(error)}), while the "
-                       f"account holds IAM roles {layer} names after {env.name}")
-            if operation.action is Action.UP:
-                raise AccountError(f"{display_path(str(env_path(env.name)))}: {unknown}; nothing was run. Check that "
-                                   "the state backend answers, and run again.") from None
-            out.write(f"note: {unknown}\n")
-            exists = True
-        if not exists:
+        if not _stack_found(env, layer, operation, out, stack_exists,
+                            f"holds IAM roles {layer} names after {env.name}"):
             report.refusals.append(named_roles_refusal(
-                env, layer, stack, [role for role in report.existing_roles if role.layer == layer]))
+                env, layer, _stack_name(env, layer), [role for role in report.existing_roles if role.layer == layer]))
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
