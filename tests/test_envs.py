@@ -455,15 +455,12 @@ def test_credentials_rotation_accepts_a_yaml_date_or_its_quoted_form(edit_env: A
     assert rotation is not None and rotation.due == datetime.date(2027, 3, 3)
 
 
-@pytest.mark.parametrize(("service", "limit"), [("public-inference-api", 18), ("public-inference-api-v2", 18)])
-def test_a_public_service_whose_gateway_names_would_not_fit_is_refused_naming_the_catalog(
-        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str, limit: int) -> None:
-    # Pulumi auto-names the target group "<service>-tasks-" plus 7 random characters and fails the `up` past
-    # ELB's 32 characters; the catalog allows 32-character names, so the env rules refuse it before any run.
+def _public_service_with_gateway(edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 service: str) -> None:
+    """The shipped catalog plus a public ``service``, and dev with its public gateway (so ``service`` gets an ALB)."""
     import yaml
 
     from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
-    from shared.errors import ConfigError, ConfigErrors
 
     catalog = yaml.safe_load(CATALOG_FILE.read_text())
     catalog["services"][service] = {"port": 8099, "health_path": "/healthz", "public": True}
@@ -472,6 +469,16 @@ def test_a_public_service_whose_gateway_names_would_not_fit_is_refused_naming_th
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
                                                         certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+
+
+@pytest.mark.parametrize(("service", "limit"), [("public-inference-api", 18), ("public-inference-api-v2", 18)])
+def test_a_public_service_whose_gateway_names_would_not_fit_is_refused_naming_the_catalog(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str, limit: int) -> None:
+    # Pulumi auto-names the target group "<service>-tasks-" plus 7 random characters and fails the `up` past
+    # ELB's 32 characters; the catalog allows 32-character names, so the env rules refuse it before any run.
+    from shared.errors import ConfigError, ConfigErrors
+
+    _public_service_with_gateway(edit_env, tmp_path, monkeypatch, service)
     with pytest.raises((ConfigError, ConfigErrors)) as raised:
         load_env("dev")
     error = raised.value
@@ -485,18 +492,9 @@ def test_a_public_service_named_internal_something_is_refused_before_its_load_ba
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # botocore elbv2 CreateLoadBalancer.Name: "must not begin with 'internal-'"; Pulumi names the ALB
     # "<service>-alb-" plus 7 random characters, so compute's `up` would fail after every other layer ran.
-    import yaml
-
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
     from shared.errors import ConfigError, ConfigErrors
 
-    catalog = yaml.safe_load(CATALOG_FILE.read_text())
-    catalog["services"]["internal-api"] = {"port": 8099, "health_path": "/healthz", "public": True}
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(catalog))
-    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
-    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
-                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    _public_service_with_gateway(edit_env, tmp_path, monkeypatch, "internal-api")
     with pytest.raises((ConfigError, ConfigErrors)) as raised:
         load_env("dev")
     error = raised.value
@@ -511,17 +509,7 @@ def test_a_public_service_named_internal_something_is_refused_before_its_load_ba
 
 def test_a_public_service_of_18_characters_gets_its_gateway(
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import yaml
-
-    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
-
-    catalog = yaml.safe_load(CATALOG_FILE.read_text())
-    catalog["services"]["public-inference-a"] = {"port": 8099, "health_path": "/healthz", "public": True}
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(catalog))
-    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
-    edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
-                                                        certificate_arn=CERTIFICATE.format(region="eu-west-1")))
+    _public_service_with_gateway(edit_env, tmp_path, monkeypatch, "public-inference-a")
     assert load_env("dev").compute.public_gateway
 
 
