@@ -24,13 +24,23 @@ from shared.promote import main as promote_main
 from shared.yamlio import load_yaml_mapping, safe_load
 
 
-def test_a_duplicate_key_names_the_file_the_line_and_the_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("text", "named"), [
+    # a duplicate key: the second one's line, the key and the first one's line
+    ("region: eu-west-1\ntags:\n  team: a\nregion: us-east-1\n", ("line 4", "'region'", "line 1")),
+    # YAML reads an unquoted 2026-13-01 as a timestamp; PyYAML's constructor raised a bare ValueError for it
+    ("messaging:\n  credentials_rotation: {epoch: 2026-13-01, max_age_days: 180}\n", ("line 2", "'2026-13-01'")),
+], ids=["duplicate-key", "impossible-date"])
+def test_a_bad_value_names_the_file_and_the_line(tmp_path: Path, text: str, named: tuple[str, ...]) -> None:
     path = tmp_path / "dev.yaml"
-    path.write_text("region: eu-west-1\ntags:\n  team: a\nregion: us-east-1\n")
+    path.write_text(text)
     with pytest.raises(ConfigError) as caught:
         load_yaml_mapping(path)
     message = str(caught.value)
-    assert str(path) in message and "line 4" in message and "'region'" in message and "line 1" in message
+    assert str(path) in message and all(part in message for part in named), message
+
+
+def test_a_valid_unquoted_date_is_still_a_date() -> None:
+    assert safe_load("epoch: 2026-11-01\n") == {"epoch": date(2026, 11, 1)}
 
 
 def test_a_duplicate_nested_key_is_refused_too() -> None:
@@ -91,17 +101,6 @@ def test_an_env_file_that_is_not_utf8_exits_2_naming_the_file_and_line_and_write
     assert "Traceback" not in result.stderr and "dev.yaml" in result.stderr and "UTF-8" in result.stderr
     assert "line 5" in result.stderr  # the line of the bad byte
     assert not (build / "dev").exists()
-
-
-def test_an_impossible_unquoted_date_names_the_file_and_line(tmp_path: Path) -> None:
-    # YAML reads an unquoted 2026-13-01 as a timestamp; PyYAML's constructor raised a bare ValueError for it
-    path = tmp_path / "dev.yaml"
-    path.write_text("messaging:\n  credentials_rotation: {epoch: 2026-13-01, max_age_days: 180}\n")
-    with pytest.raises(ConfigError) as caught:
-        load_yaml_mapping(path)
-    message = str(caught.value)
-    assert str(path) in message and "line 2" in message and "'2026-13-01'" in message
-    assert safe_load("epoch: 2026-11-01\n") == {"epoch": date(2026, 11, 1)}  # a valid one is still a date
 
 
 def test_synth_of_an_env_with_an_impossible_date_exits_2_and_writes_nothing(tmp_path: Path) -> None:
