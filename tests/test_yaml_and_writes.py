@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -75,46 +76,30 @@ def _env_copy(tmp_path: Path) -> Path:
     return folder
 
 
-def test_synth_of_an_env_with_a_second_region_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+def _impossible_date(text: bytes) -> bytes:
+    assert b"epoch: 2026-11-01" in text
+    return text.replace(b"epoch: 2026-11-01", b"epoch: 2026-02-30")
+
+
+@pytest.mark.parametrize(("mutate", "named"), [
+    # a second top-level key: the duplicate, not the last value silently winning
+    (lambda text: text + b"region: us-east-1\n", ("'region'",)),
+    # e.g. saved as Latin-1 by an editor: a clear refusal, not a UnicodeDecodeError traceback; line 5 holds the byte
+    (lambda text: text.replace(b"team: ml-platform", b"team: ml-plattform-\xe9quipe"), ("UTF-8", "line 5")),
+    (_impossible_date, ("'2026-02-30'",)),
+], ids=["second-region", "not-utf8", "impossible-date"])
+def test_synth_of_a_bad_env_file_exits_2_naming_it_and_writes_nothing(
+        tmp_path: Path, mutate: Callable[[bytes], bytes], named: tuple[str, ...]) -> None:
     env_dir = _env_copy(tmp_path / "copy")
     dev = env_dir / "dev.yaml"
-    dev.write_text(dev.read_text() + "region: us-east-1\n")
+    dev.write_bytes(mutate(dev.read_bytes()))
     build = tmp_path / "build"
     result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(build)],
                             capture_output=True, text=True, cwd=REPO_ROOT, check=False,
                             env={**os.environ, "PLATFORM_ENV_DIR": str(env_dir), "PYTHONPATH": str(REPO_ROOT)})
     assert result.returncode == 2, result.stderr
-    assert "dev.yaml" in result.stderr and "'region'" in result.stderr and "Traceback" not in result.stderr
-    assert not (build / "dev").exists()
-
-
-def test_an_env_file_that_is_not_utf8_exits_2_naming_the_file_and_line_and_writes_nothing(tmp_path: Path) -> None:
-    # e.g. saved as Latin-1 by an editor: a clear refusal, not a UnicodeDecodeError traceback
-    env_dir = _env_copy(tmp_path / "copy")
-    dev = env_dir / "dev.yaml"
-    dev.write_bytes(dev.read_bytes().replace(b"team: ml-platform", b"team: ml-plattform-\xe9quipe"))
-    build = tmp_path / "build"
-    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(build)],
-                            capture_output=True, text=True, cwd=REPO_ROOT, check=False,
-                            env={**os.environ, "PLATFORM_ENV_DIR": str(env_dir), "PYTHONPATH": str(REPO_ROOT)})
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and "dev.yaml" in result.stderr and "UTF-8" in result.stderr
-    assert "line 5" in result.stderr  # the line of the bad byte
-    assert not (build / "dev").exists()
-
-
-def test_synth_of_an_env_with_an_impossible_date_exits_2_and_writes_nothing(tmp_path: Path) -> None:
-    env_dir = _env_copy(tmp_path / "copy")
-    dev = env_dir / "dev.yaml"
-    text = dev.read_text()
-    assert "epoch: 2026-11-01" in text
-    dev.write_text(text.replace("epoch: 2026-11-01", "epoch: 2026-02-30"))
-    build = tmp_path / "build"
-    result = subprocess.run([sys.executable, "-m", "shared.synth", "dev", "--build-dir", str(build)],
-                            capture_output=True, text=True, cwd=REPO_ROOT, check=False,
-                            env={**os.environ, "PLATFORM_ENV_DIR": str(env_dir), "PYTHONPATH": str(REPO_ROOT)})
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and "dev.yaml" in result.stderr and "'2026-02-30'" in result.stderr
+    assert "Traceback" not in result.stderr and "dev.yaml" in result.stderr, result.stderr
+    assert all(part in result.stderr for part in named), result.stderr
     assert not (build / "dev").exists()
 
 
