@@ -47,6 +47,17 @@ def group_name(env_name: str) -> str:
     return f"/platform/{env_name}/compute/ecs/task-stops"
 
 
+def resource_policy_name(env_name: str) -> str:
+    """The env's account-scoped CloudWatch Logs resource policy, one of at most
+    :data:`LOG_RESOURCE_POLICIES_PER_REGION` (the account preflight counts them before compute's ``up``)."""
+    return f"{env_name}-ml-ecs-task-stops"
+
+
+#: Account-scoped CloudWatch Logs resource policies per account and region (botocore logs ``PutResourcePolicy``:
+#: "a maximum of 10 policies without resourceARN"; CloudWatch Logs quotas: it cannot be raised).
+LOG_RESOURCE_POLICIES_PER_REGION = 10
+
+
 def task_group(ecs_service_name: str) -> str:
     """The ``group`` of the tasks an ECS service starts, ``service:<name>`` (the task state change events' examples
     in the Amazon ECS developer guide; a task RunTask starts has its family's name instead)."""
@@ -122,7 +133,7 @@ class TaskStops(pulumi.ComponentResource):
             opts=child)
         # after the group it names, deleted before it (nothing writes to a group that is gone)
         policy = aws.cloudwatch.LogResourcePolicy(
-            name, policy_name=f"{args.env_name}-ml-ecs-task-stops",
+            name, policy_name=resource_policy_name(args.env_name),
             policy_document=json.dumps(resource_policy(args.group_arn), sort_keys=True),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]))
         self.rule = aws.cloudwatch.EventRule(
