@@ -81,7 +81,9 @@ def event_pattern(cluster_arn: str) -> dict[str, Any]:
     }
 
 
-#: CloudWatch Logs metric filter pattern: every event the rule delivers is one stop (JSON filter syntax).
+#: CloudWatch Logs metric filter pattern: every event the rule delivers is one stop (JSON filter syntax). A task has
+#: one event with ``lastStatus`` STOPPED, but ECS may send an event twice (Amazon ECS developer guide, "Amazon ECS
+#: events": duplicates share ``detail.version``), which a metric filter cannot tell from two stops.
 FILTER_PATTERN = '{ $.detail.lastStatus = "STOPPED" }'
 
 
