@@ -436,6 +436,10 @@ def test_compute_is_refused_where_the_account_holds_ten_other_log_resource_polic
     error = capsys.readouterr().err
     assert "holds 10 CloudWatch Logs resource policies" in error and "prod-ml-ecs-task-stops" in error
     assert "environments/prod.yaml" in error
+    # a preview notes it and goes on
+    code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "up would be refused" in out and "prod-ml-ecs-task-stops" in out
 
     # with prod's own among the ten (its second up) there is nothing more to create
     logs.delete_resource_policy(policyName="other-9")
