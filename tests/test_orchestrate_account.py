@@ -422,6 +422,38 @@ def test_up_is_refused_when_the_desired_tasks_exceed_the_fargate_quota(moto_aws:
     assert "note: up would be refused: compute cannot succeed in account 333333333333" in out
 
 
+def test_compute_is_refused_where_the_account_holds_ten_other_log_resource_policies(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # CloudWatch Logs takes at most 10 account-scoped resource policies per region; compute's task-stops policy would
+    # fail with LimitExceededException after the cluster and services were created
+    prod = load_env("prod")
+    logs = MotoAccounts.client(prod.account_id, prod.region, "logs")
+    document = json.dumps({"Version": "2012-10-17", "Statement": []})
+    for index in range(10):
+        logs.put_resource_policy(policyName=f"other-{index}", policyDocument=document)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "holds 10 CloudWatch Logs resource policies" in error and "prod-ml-ecs-task-stops" in error
+    assert "environments/prod.yaml" in error
+    # a preview notes it and goes on
+    code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "up would be refused" in out and "prod-ml-ecs-task-stops" in out
+
+    # with prod's own among the ten (its second up) there is nothing more to create
+    logs.delete_resource_policy(policyName="other-9")
+    logs.put_resource_policy(policyName="prod-ml-ecs-task-stops", policyDocument=document)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+
+    # nine others: room for prod's
+    logs.delete_resource_policy(policyName="prod-ml-ecs-task-stops")
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "CloudWatch Logs resource policies: the account holds 9" in out
+
+
 def test_a_peak_above_the_quota_is_a_note(moto_aws: None) -> None:
     quotas = FakeQuotas({FARGATE: 16})
     code, out, _ = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(quotas)))

@@ -59,6 +59,7 @@ RULES: dict[tuple[str, str], NameRule] = {
     ("aws:cloudwatch/logMetricFilter:LogMetricFilter", "name"): NameRule(512, r"[^:*]+",
                                                                          "botocore logs FilterName"),
     ("aws:cloudwatch/eventRule:EventRule", "name"): NameRule(64, r"[\.\-_A-Za-z0-9]+", "botocore events RuleName"),
+    ("aws:cloudwatch/logMetricFilter:LogMetricFilter", "name"): NameRule(512, r"[^:*]*", "botocore logs FilterName"),
     ("aws:kms/alias:Alias", "name"): NameRule(256, r"alias/[a-zA-Z0-9:/_-]+", "botocore kms AliasNameType"),
     ("aws:secretsmanager/secret:Secret", "name"): NameRule(512, r"[A-Za-z0-9/_+=.@-]+",
                                                            "botocore secretsmanager NameType"),

@@ -47,6 +47,17 @@ def group_name(env_name: str) -> str:
     return f"/platform/{env_name}/compute/ecs/task-stops"
 
 
+def resource_policy_name(env_name: str) -> str:
+    """The env's account-scoped CloudWatch Logs resource policy, one of at most
+    :data:`LOG_RESOURCE_POLICIES_PER_REGION` (the account preflight counts them before compute's ``up``)."""
+    return f"{env_name}-ml-ecs-task-stops"
+
+
+#: Account-scoped CloudWatch Logs resource policies per account and region (botocore logs ``PutResourcePolicy``:
+#: "a maximum of 10 policies without resourceARN"; CloudWatch Logs quotas: it cannot be raised).
+LOG_RESOURCE_POLICIES_PER_REGION = 10
+
+
 def task_group(ecs_service_name: str) -> str:
     """The ``group`` of the tasks an ECS service starts, ``service:<name>`` (the task state change events' examples
     in the Amazon ECS developer guide; a task RunTask starts has its family's name instead)."""
@@ -70,7 +81,9 @@ def event_pattern(cluster_arn: str) -> dict[str, Any]:
     }
 
 
-#: CloudWatch Logs metric filter pattern: every event the rule delivers is one stop (JSON filter syntax).
+#: CloudWatch Logs metric filter pattern: every event the rule delivers is one stop (JSON filter syntax). A task has
+#: one event with ``lastStatus`` STOPPED, but ECS may send an event twice (Amazon ECS developer guide, "Amazon ECS
+#: events": duplicates share ``detail.version``), which a metric filter cannot tell from two stops.
 FILTER_PATTERN = '{ $.detail.lastStatus = "STOPPED" }'
 
 
@@ -122,7 +135,7 @@ class TaskStops(pulumi.ComponentResource):
             opts=child)
         # after the group it names, deleted before it (nothing writes to a group that is gone)
         policy = aws.cloudwatch.LogResourcePolicy(
-            name, policy_name=f"{args.env_name}-ml-ecs-task-stops",
+            name, policy_name=resource_policy_name(args.env_name),
             policy_document=json.dumps(resource_policy(args.group_arn), sort_keys=True),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]))
         self.rule = aws.cloudwatch.EventRule(

@@ -354,7 +354,43 @@ class AwsAccountCheck:
             self._find_deployed_network(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
+            self._count_log_resource_policies(env, report)
         return report
+
+    def _count_log_resource_policies(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where the account and region hold the most account-scoped CloudWatch Logs resource policies
+        (10, not adjustable) and none is the env's: compute's task-stops policy
+        (:func:`shared.components.task_stops.resource_policy_name`) would fail with LimitExceededException midway
+        through compute's ``up``, after its cluster and services. Every env of the account and other tools' (the
+        EventBridge console's ``TrustEventsToStoreLogEvent``, vended logs) share the 10."""
+        from shared.components.task_stops import LOG_RESOURCE_POLICIES_PER_REGION, resource_policy_name
+
+        own = resource_policy_name(env.name)
+        names: list[str] = []
+        token: str | None = None
+        try:
+            logs = self.clients(env, "logs")
+            while True:
+                page = logs.describe_resource_policies(**({"nextToken": token} if token else {}))
+                names += [str(policy["policyName"]) for policy in page.get("resourcePolicies", [])]
+                token = page.get("nextToken")
+                if not token:
+                    break
+        except aws_errors() as error:
+            report.notes.append(f"CloudWatch Logs resource policies: what {env.region} holds is unknown "
+                                f"(DescribeResourcePolicies: {error}); compute creates {own}, one of at most "
+                                f"{LOG_RESOURCE_POLICIES_PER_REGION} per account and region")
+            return
+        report.lines.append(f"CloudWatch Logs resource policies: the account holds {len(names)} in {env.region} "
+                            f"({'including' if own in names else 'not'} {own}), at most "
+                            f"{LOG_RESOURCE_POLICIES_PER_REGION}")
+        if own not in names and len(names) >= LOG_RESOURCE_POLICIES_PER_REGION:
+            report.refusals.append(
+                f"{env_path(env.name)}: account {env.account_id} ({env.region}) holds {len(names)} CloudWatch Logs "
+                f"resource policies ({', '.join(sorted(names))}), the most an account may hold per region (not "
+                f"adjustable): compute's {own} (EventBridge delivering the task stops) would fail midway through "
+                "compute. Delete one that nothing uses (aws logs delete-resource-policy --policy-name NAME), or "
+                "deploy the env to another account or region. Nothing was run.")
 
     def _find_other_envs_registry(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the registry of the env's account and region holds another env's repositories of the

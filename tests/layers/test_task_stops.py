@@ -94,6 +94,11 @@ def test_the_clusters_unexpected_task_stops_reach_their_log_group(env: str) -> N
                     "stopped_reason": "Scaling activity initiated by (service inference)"}, False),
     ("StopTask by an operator", {"stop_code": "UserInitiated", "stopped_reason": "Task stopped by user"}, False),
     ("a task that still runs", {"last_status": "RUNNING"}, False),
+    # the events of a failing task's way down carry its stop code and reason already: only the last one counts
+    ("a crashed task on its way down", {"last_status": "DEPROVISIONING"}, False),
+    ("a failed health check's task on its way down", {"last_status": "STOPPING", "stop_code":
+                                                       "ServiceSchedulerInitiated",
+                                                       "stopped_reason": "Task failed container health checks"}, False),
     ("a one-off task, not a service's", {"group": "family:ml-dev-migrate"}, False),
     ("another cluster's task", {"cluster": "arn:aws:ecs:eu-west-1:111111111111:cluster/other"}, False),
 ])
