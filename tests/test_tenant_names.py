@@ -56,8 +56,6 @@ RULES: dict[tuple[str, str], NameRule] = {
                                                      autonamed=True),
     ("aws:cloudwatch/logGroup:LogGroup", "name"): NameRule(512, r"[\.\-_/#A-Za-z0-9]+", "botocore logs LogGroupName"),
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "name"): NameRule(255, None, "botocore cloudwatch AlarmName"),
-    ("aws:cloudwatch/logMetricFilter:LogMetricFilter", "name"): NameRule(512, r"[^:*]+",
-                                                                         "botocore logs FilterName"),
     ("aws:cloudwatch/eventRule:EventRule", "name"): NameRule(64, r"[\.\-_A-Za-z0-9]+", "botocore events RuleName"),
     ("aws:cloudwatch/logMetricFilter:LogMetricFilter", "name"): NameRule(512, r"[^:*]*", "botocore logs FilterName"),
     ("aws:kms/alias:Alias", "name"): NameRule(256, r"alias/[a-zA-Z0-9:/_-]+", "botocore kms AliasNameType"),
