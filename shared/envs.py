@@ -24,6 +24,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -498,6 +499,20 @@ ENV_NAME_PATTERN = r"^[a-z]([a-z0-9-]*[a-z0-9])?$"
 def env_dir() -> Path:
     override = os.environ.get(ENV_DIR_VAR)
     return Path(override) if override else ENV_DIR
+
+
+@contextmanager
+def active_env_dir(directory: Path) -> Iterator[None]:
+    """``directory`` is the env folder (``PLATFORM_ENV_DIR``) inside the block; the previous setting after it."""
+    previous = os.environ.get(ENV_DIR_VAR)
+    os.environ[ENV_DIR_VAR] = str(directory)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_DIR_VAR, None)
+        else:
+            os.environ[ENV_DIR_VAR] = previous
 
 
 def env_names(directory: Path | None = None) -> list[str]:

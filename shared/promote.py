@@ -62,7 +62,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from shared import REPO_ROOT
 from shared.cli import UsageParser, write_atomically
-from shared.envs import ENV_DIR_VAR, EnvConfig, env_dir, env_path, is_digest, load_env
+from shared.envs import ENV_DIR_VAR, EnvConfig, active_env_dir, env_dir, env_path, is_digest, load_env
 from shared.errors import ConfigError, ConfigErrors, PlatformError, UsageError, display_path
 from shared.images import ClientFactory, MissingImage, RunningImage, SessionClients, rollout_mismatches
 from shared.orchestrate.images import AwsImageChecks
@@ -356,15 +356,8 @@ def candidate_env_dir(target: str, candidate_text: str) -> Iterator[Path]:
         folder = Path(scratch) / "environments"
         shutil.copytree(source_dir, folder)
         (folder / f"{target}.yaml").write_text(candidate_text, encoding="utf-8")
-        previous = os.environ.get(ENV_DIR_VAR)
-        os.environ[ENV_DIR_VAR] = str(folder)
-        try:
+        with active_env_dir(folder):
             yield folder
-        finally:
-            if previous is None:
-                os.environ.pop(ENV_DIR_VAR, None)
-            else:
-                os.environ[ENV_DIR_VAR] = previous
 
 
 # -- the git work tree --------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from pydantic import BaseModel
 
 import shared.synth.engine as engine
 from shared import REPO_ROOT
-from shared.envs import ENV_DIR_VAR, EnvConfig, load_env
+from shared.envs import EnvConfig, active_env_dir, load_env
 from shared.errors import ConfigError, ConfigErrors
 from shared.plan_diff import Change, diff_layers
 from shared.protect import is_stateful
@@ -128,15 +128,8 @@ def _env_files(*edits: Edits, env: str) -> Iterator[None]:
         for edit in edits:
             _apply_edits(data, edit)
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-        saved = os.environ.get(ENV_DIR_VAR)
-        os.environ[ENV_DIR_VAR] = str(folder)
-        try:
+        with active_env_dir(folder):
             yield
-        finally:
-            if saved is None:
-                os.environ.pop(ENV_DIR_VAR, None)
-            else:
-                os.environ[ENV_DIR_VAR] = saved
 
 
 @contextmanager

@@ -455,6 +455,16 @@ def test_credentials_rotation_accepts_a_yaml_date_or_its_quoted_form(edit_env: A
     assert rotation is not None and rotation.due == datetime.date(2027, 3, 3)
 
 
+def _refusals(name: str) -> list[Any]:
+    """The problems ``load_env(name)`` refuses the env with (one ConfigError, or each of a ConfigErrors)."""
+    from shared.errors import ConfigError, ConfigErrors
+
+    with pytest.raises((ConfigError, ConfigErrors)) as raised:
+        load_env(name)
+    error = raised.value
+    return list(error.problems) if isinstance(error, ConfigErrors) else [error]
+
+
 def _public_service_with_gateway(edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  service: str) -> None:
     """The shipped catalog plus a public ``service``, and dev with its public gateway (so ``service`` gets an ALB)."""
@@ -476,13 +486,9 @@ def test_a_public_service_whose_gateway_names_would_not_fit_is_refused_naming_th
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str, limit: int) -> None:
     # Pulumi auto-names the target group "<service>-tasks-" plus 7 random characters and fails the `up` past
     # ELB's 32 characters; the catalog allows 32-character names, so the env rules refuse it before any run.
-    from shared.errors import ConfigError, ConfigErrors
 
     _public_service_with_gateway(edit_env, tmp_path, monkeypatch, service)
-    with pytest.raises((ConfigError, ConfigErrors)) as raised:
-        load_env("dev")
-    error = raised.value
-    found = error.problems if isinstance(error, ConfigErrors) else [error]
+    found = _refusals("dev")
     assert {(Path(p.file).name, p.key) for p in found} == {("catalog.yaml", f"services.{service}")}
     reasons = " / ".join(p.reason for p in found)
     assert f"'{service}-tasks' plus 8 characters" in reasons and f"has at most {limit} characters" in reasons
@@ -492,13 +498,9 @@ def test_a_public_service_named_internal_something_is_refused_before_its_load_ba
         edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # botocore elbv2 CreateLoadBalancer.Name: "must not begin with 'internal-'"; Pulumi names the ALB
     # "<service>-alb-" plus 7 random characters, so compute's `up` would fail after every other layer ran.
-    from shared.errors import ConfigError, ConfigErrors
 
     _public_service_with_gateway(edit_env, tmp_path, monkeypatch, "internal-api")
-    with pytest.raises((ConfigError, ConfigErrors)) as raised:
-        load_env("dev")
-    error = raised.value
-    found = error.problems if isinstance(error, ConfigErrors) else [error]
+    found = _refusals("dev")
     assert [(Path(p.file).name, p.key) for p in found] == [("catalog.yaml", "services.internal-api")]
     assert "auto-named 'internal-api-alb' plus 8 characters" in found[0].reason
     assert "refuses a load balancer name that begins with 'internal-'" in found[0].reason
@@ -698,7 +700,6 @@ def test_two_envs_of_one_account_whose_access_log_buckets_coincide_are_refused_n
         edit_env: Any, env_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # ml-<env>-<service>-alb-logs-<account>: dev's eu-gateway and dev-eu's gateway are one S3 name (S3's global
     # namespace); the second env's compute `up` would fail on it after its other layers were deployed.
-    from shared.errors import ConfigError, ConfigErrors
 
     _public_catalog(tmp_path, monkeypatch, "eu-gateway")
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
@@ -706,10 +707,7 @@ def test_two_envs_of_one_account_whose_access_log_buckets_coincide_are_refused_n
     _second_env_in_devs_account(env_dir, "dev-eu", "eu-central-1", gateway=True)
     for name, service, other, its in (("dev-eu", "gateway", "dev", "eu-gateway"),
                                       ("dev", "eu-gateway", "dev-eu", "gateway")):
-        with pytest.raises((ConfigError, ConfigErrors)) as raised:
-            load_env(name)
-        error = raised.value
-        found = error.problems if isinstance(error, ConfigErrors) else [error]
+        found = _refusals(name)
         assert [(Path(p.file).name, p.key) for p in found] == [(f"{name}.yaml", "name")]
         assert (f"the access-log bucket 'ml-dev-eu-gateway-alb-logs-111111111111' of public service {service} is "
                 f"also {other}'s, for its service {its} (same account 111111111111)") in found[0].reason
@@ -730,13 +728,9 @@ def test_envs_of_one_account_in_other_regions_with_distinct_names_load(
 def test_a_second_env_in_an_account_and_region_already_taken_is_refused_naming_the_other(env_dir: Path) -> None:
     # compute's ECR repositories ml-platform/<service> and the registry's policy and replication settings exist once
     # per account and region: the second env's compute `up` would fail on (or overwrite) the first env's.
-    from shared.errors import ConfigError, ConfigErrors
 
     _second_env_in_devs_account(env_dir, "dev-two", "eu-west-1", gateway=False)
-    with pytest.raises((ConfigError, ConfigErrors)) as raised:
-        load_env("dev-two")
-    error = raised.value
-    found = error.problems if isinstance(error, ConfigErrors) else [error]
+    found = _refusals("dev-two")
     assert [(Path(p.file).name, p.key) for p in found] == [("dev-two.yaml", "account_id")]
     assert "dev.yaml already deploys to account 111111111111 in eu-west-1" in found[0].reason
 

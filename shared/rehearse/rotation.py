@@ -15,7 +15,6 @@ credentials it started with is still accepted, with the grants of its service's 
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ import pika.exceptions
 import yaml
 from pika.adapters.blocking_connection import BlockingConnection
 
-from shared.envs import ENV_DIR_VAR, env_dir, load_env
+from shared.envs import active_env_dir, env_dir, load_env
 from shared.rehearse.broker import LocalBroker
 from shared.rehearse.definitions import ServiceCredentials, Topology, to_definitions
 from shared.yamlio import load_yaml_mapping
@@ -114,19 +113,6 @@ def check_rotation(broker: LocalBroker, before: Topology, after: Topology) -> li
     return problems
 
 
-@contextmanager
-def _env_dir(directory: Path) -> Iterator[None]:
-    previous = os.environ.get(ENV_DIR_VAR)
-    os.environ[ENV_DIR_VAR] = str(directory)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(ENV_DIR_VAR, None)
-        else:
-            os.environ[ENV_DIR_VAR] = previous
-
-
 def next_rotation(env: str) -> tuple[date, date] | None:
     """(epoch, previous_epoch) of ``env``'s next rotation, done as README says (the epoch when the current one is
     due, the current one as ``previous_epoch``); None for an env without ``credentials_rotation``."""
@@ -151,5 +137,5 @@ def rotated_topology(env: str) -> Topology:
         data = load_yaml_mapping(target)
         data["messaging"]["credentials_rotation"].update(epoch=epoch.isoformat(), previous_epoch=previous.isoformat())
         target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-        with _env_dir(directory):
+        with active_env_dir(directory):
             return synthesized_topology(env)
