@@ -59,8 +59,16 @@ def exported_epoch(rotation: CredentialsRotation | None) -> str | None:
     return rotation.epoch.isoformat() if rotation else None
 
 
+def user_name(env_name: str, service: str, epoch: date | None = None) -> str:
+    """``ml-<env>-<service>``, and ``.<epoch>`` for the user of one rotation epoch (a '.' no service or env name
+    holds, so no other service's user can be named the same). Here, free of Pulumi imports, for the orchestrator's
+    check; the messaging layer names its users with it."""
+    # User names are broker-wide (not per vhost): the env prefix keeps envs apart on a shared broker.
+    return f"ml-{env_name}-{service}" + (f".{epoch.isoformat()}" if epoch else "")
+
+
 def _users(env_name: str, epoch: date | None) -> str:
-    return f"ml-{env_name}-<service>" + (f".{epoch.isoformat()}" if epoch else "")
+    return user_name(env_name, "<service>", epoch)
 
 
 def rotation_refusal(env_name: str, rotation: CredentialsRotation | None,

@@ -51,6 +51,7 @@ from shared.components.building_blocks import customer_key, generated_password
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import CredentialsRotation, EnvConfig
+from shared.rotation_continuity import user_name
 from shared.synth.mocks import MockRequest, ResourceMock, register_mock
 
 NOTHING = "^$"
@@ -74,13 +75,6 @@ def exchange_name(exchange: Exchange) -> str:
 
 
 DEAD_LETTER_EXCHANGE = "ml.dead-letter"
-
-
-def user_name(env_name: str, service: str, epoch: date | None = None) -> str:
-    """``ml-<env>-<service>``, and ``.<epoch>`` for the user of one rotation epoch (a '.' no service or env name
-    holds, so no other service's user can be named the same)."""
-    # User names are broker-wide (not per vhost): the env prefix keeps envs apart on a shared broker.
-    return f"ml-{env_name}-{service}" + (f".{epoch.isoformat()}" if epoch else "")
 
 
 @dataclass(frozen=True)

@@ -366,16 +366,9 @@ class AwsAccountCheck:
         from shared.components.task_stops import LOG_RESOURCE_POLICIES_PER_REGION, resource_policy_name
 
         own = resource_policy_name(env.name)
-        names: list[str] = []
-        token: str | None = None
         try:
-            logs = self.clients(env, "logs")
-            while True:
-                page = logs.describe_resource_policies(**({"nextToken": token} if token else {}))
-                names += [str(policy["policyName"]) for policy in page.get("resourcePolicies", [])]
-                token = page.get("nextToken")
-                if not token:
-                    break
+            pages = self.clients(env, "logs").get_paginator("describe_resource_policies").paginate()
+            names = [str(policy["policyName"]) for page in pages for policy in page.get("resourcePolicies", [])]
         except aws_errors() as error:
             report.notes.append(f"CloudWatch Logs resource policies: what {env.region} holds is unknown "
                                 f"(DescribeResourcePolicies: {error}); compute creates {own}, one of at most "

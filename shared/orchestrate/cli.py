@@ -246,11 +246,9 @@ def check_destroy_protect(plan: Plan, operation: Operation, env: EnvConfig,
     held = {layer: list(urns) for layer in plan.layers if (urns := protected(layer, env))}
     if not held:
         return
-    from shared.contracts import stack_reference_name
-
     lines = []
     for layer, urns in held.items():
-        stack = stack_reference_name(env.pulumi_org, layer, env.name)
+        stack = _stack_name(env, layer)
         shown = ", ".join(f"'{urn}'" for urn in urns[:3]) + (f" and {len(urns) - 3} more" if len(urns) > 3 else "")
         lines.append(f"  {layer}: {len(urns)} protected ({shown}); release them: `pulumi state unprotect --stack "
                      f"{stack} --all --yes` in stacks/{layer} (or one: `pulumi state unprotect --stack {stack} "
