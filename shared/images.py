@@ -403,6 +403,11 @@ def _other_envs_repository(env: EnvConfig, clients: ClientFactory, item: dict[st
     return None
 
 
+def _encryption(item: dict[str, Any]) -> str:
+    """A DescribeRepositories item's encryption type (AES256 when the item does not say)."""
+    return str((item.get("encryptionConfiguration") or {}).get("encryptionType", DEFAULT_ENCRYPTION))
+
+
 def _platform_repositories(env: EnvConfig, services: Iterable[str],
                            clients: ClientFactory) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """(repository name -> service) of ``services``, and those of them the env's registry holds (DescribeRepositories
@@ -453,7 +458,7 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
     foreign, origin = [], _foreign_origin(env)
     for name in sorted(found):
         item = found[name]
-        encryption = str((item.get("encryptionConfiguration") or {}).get("encryptionType", DEFAULT_ENCRYPTION))
+        encryption = _encryption(item)
         # Only the encryption tells: it is set when a repository is created and never changes (ECR user guide,
         # "Encryption at rest": "set when the repository is created"), and compute has created every one with
         # KMS. Tag mutability is not evidence: anyone may change it in place on compute's own repository
@@ -512,7 +517,7 @@ def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory)
     ecr = clients(env, "ecr")
     held = []
     for name in sorted(found):
-        encryption = str((found[name].get("encryptionConfiguration") or {}).get("encryptionType", DEFAULT_ENCRYPTION))
+        encryption = _encryption(found[name])
         if encryption != COMPUTE_ENCRYPTION:
             continue  # not compute's: not in its state, its destroy does not touch it
         digests: set[str] = set()
