@@ -107,10 +107,12 @@ def container_health_timing(startup_seconds: int) -> tuple[int, int, int]:
 class Routes(BaseModel):
     """Routing keys per exchange."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict like the env file: a quoted "8084" or "yes" stays a string (an error where a number or boolean is
+    # due). Lists in YAML become tuples, so tuple fields opt out of strict (their items stay strict).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    requests: tuple[str, ...] = ()
-    events: tuple[str, ...] = ()
+    requests: tuple[str, ...] = Field(default=(), strict=False)
+    events: tuple[str, ...] = Field(default=(), strict=False)
 
     @field_validator("requests", "events")
     @classmethod
@@ -132,7 +134,7 @@ class Routes(BaseModel):
 class ServiceSpec(BaseModel):
     """One platform service."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # as Routes
 
     name: str
     description: str = ""
@@ -143,7 +145,7 @@ class ServiceSpec(BaseModel):
     public: bool = False
     #: task ephemeral storage in GiB (Fargate: 21..200; unset = Fargate's default 20 GiB); /tmp lives on it
     ephemeral_storage_gib: int | None = Field(default=None, ge=21, le=200)
-    calls: tuple[str, ...] = ()
+    calls: tuple[str, ...] = Field(default=(), strict=False)
     publishes: Routes = Routes()
     consumes: Routes = Routes()
     #: the longest a caller waits for one response of this service: its Service Connect proxy's
@@ -270,7 +272,7 @@ class ServiceSpec(BaseModel):
 
 
 class Catalog(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # as Routes
 
     services: dict[str, ServiceSpec]
 

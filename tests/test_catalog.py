@@ -329,3 +329,22 @@ def test_a_service_name_with_a_trailing_newline_is_refused() -> None:
     with pytest.raises(ValidationError, match="names are lower-case dns labels"):
         Catalog.model_validate({"services": {"gateway\n": {"port": 9000, "health_path": "/health",
                                                              "publishes": {"requests": ["a.request"]}}}})
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("port", "8084"), ("cpu", "512"), ("public", "yes"), ("startup_seconds", 60.5), ("request_timeout_seconds", "30")])
+def test_a_quoted_or_inexact_catalog_value_is_refused_as_the_env_file_refuses_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: object) -> None:
+    # The env loader never coerces "8084" to 8084 or "yes" to True; the catalog is held to the same types, so a
+    # value that reads one way in review and another in the stack cannot slip in.
+    path = write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update({key: value}))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (Path(raised.value.file), raised.value.key) == (path, f"services.training.{key}")
+
+
+def test_catalog_lists_stay_lists_under_strict_types() -> None:
+    # YAML gives lists; the catalog keeps them as tuples (frozen), which strict types alone would refuse.
+    gateway = load_catalog().services["gateway"]
+    assert gateway.calls == ("preprocess", "inference")
+    assert gateway.publishes.requests == ("preprocess.request", "training.request")
