@@ -172,6 +172,15 @@ def test_an_unknown_env_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None
     assert "unknown environment 'nowhere'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "said"), [([], "the following arguments are required: env"),
+                                            (["dev", "prod"], "unrecognized arguments: prod")])
+def test_a_wrong_argument_is_one_line_naming_it_with_exit_2(
+        argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # As every other command: one message line, no argparse usage block, exit 2.
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"rehearse: {said}\n"
+
+
 def test_a_build_path_that_cannot_hold_the_definitions_exits_2_before_any_broker_starts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import shared.rehearse

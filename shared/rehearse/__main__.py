@@ -6,14 +6,13 @@ started: the message says why); 2 bad input (unknown env, invalid env file or ca
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 from types import FrameType
 
-from shared.cli import check_output_path
+from shared.cli import UsageParser, check_output_path
 from shared.cli import console as shared_console
-from shared.errors import PlatformError, display_path
+from shared.errors import PlatformError, UsageError, display_path
 
 
 class Interrupted(KeyboardInterrupt):
@@ -32,12 +31,16 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m shared.rehearse",
+    parser = UsageParser(
+        prog="python -m shared.rehearse", label="rehearse",
         description="Synthesize ENV's messaging layer, load it into a throwaway RabbitMQ on loopback and check "
                     "every route and every refusal with each service's own credentials.")
     parser.add_argument("env", help="environment name (environments/<env>.yaml)")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return error.exit_code
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
     default_hook = sys.unraisablehook
