@@ -714,6 +714,15 @@ def iam_wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
+def arn_like(pattern: str, arn: str) -> bool:
+    """Whether ``ArnLike`` with ``pattern`` matches ``arn``: the six colon-delimited parts one by one, each with
+    IAM wildcards, the last (resource) part holding any further colons (IAM user guide, "Amazon Resource Name
+    (ARN) condition operators")."""
+    parts, values = pattern.split(":", 5), arn.split(":", 5)
+    return len(parts) == len(values) == 6 and all(
+        iam_wildcard(part).fullmatch(value) is not None for part, value in zip(parts, values, strict=True))
+
+
 def allow_statements(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """The ``Allow`` statements of an IAM policy document, each with the label findings name it by:
     ``statement <Sid>``, or its position when it has none."""
