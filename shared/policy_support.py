@@ -714,6 +714,15 @@ def iam_wildcard(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
+def arn_like(pattern: str, arn: str) -> bool:
+    """Whether ``ArnLike`` with ``pattern`` matches ``arn``: the six colon-delimited parts one by one, each with
+    IAM wildcards, the last (resource) part holding any further colons (IAM user guide, "Amazon Resource Name
+    (ARN) condition operators")."""
+    parts, values = pattern.split(":", 5), arn.split(":", 5)
+    return len(parts) == len(values) == 6 and all(
+        iam_wildcard(part).fullmatch(value) is not None for part, value in zip(parts, values, strict=True))
+
+
 def allow_statements(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """The ``Allow`` statements of an IAM policy document, each with the label findings name it by:
     ``statement <Sid>``, or its position when it has none."""
@@ -1102,3 +1111,128 @@ def platform_hint(args: ResourceValidationArgs | StackValidationArgs, hint: str)
     """``hint`` (text naming this platform's env file or helpers, starting with a space) for the
     platform's layers; empty for any other program, whose owners have none of those."""
     return hint if getattr(args, "stack_tags", {}).get(PLATFORM_LAYER_TAG) else ""
+
+
+# --- key policies of a stack's KMS keys, and ARN conditions -------------------------------------------
+
+KMS_KEY = "aws:kms/key:Key"
+KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+#: What names a KMS key where another resource refers to it (``kmsKeyId``, ``kmsMasterKeyId``, a KeyPolicy's
+#: ``keyId``): its ARN, its id or its key id.
+KMS_KEY_IDENTITY = ("arn", "id", "keyId")
+#: The condition operators (lower case) under which an ARN-valued key such as ``aws:SourceArn`` names resources.
+ARN_CONDITION_OPERATORS = ("arnlike", "arnequals", "stringlike", "stringequals")
+
+
+class Undecided(Exception):
+    """What a stack rule could not read; the message names it, for the rule's not-applicable reason."""
+
+
+def policy_input(resource: PolicyResource, what: str) -> Any:
+    """``resource``'s ``policy`` input as a document: ``None`` when unset or not JSON; :class:`Undecided` while
+    unknown (``what`` names the resource kind in the reason)."""
+    raw = resource_input(resource, "policy")
+    if raw is UNKNOWN or contains_unknown(raw):
+        raise Undecided(f"{what} '{resource.name}': policy")
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_json(raw)
+    except ValueError:
+        return None
+
+
+def targets_of(resource: PolicyResource, prop: str, candidates: Sequence[PolicyResource], what: str,
+               identity_keys: tuple[str, ...]) -> list[PolicyResource]:
+    """:func:`referenced_targets`, with :class:`Undecided` where it cannot be told."""
+    targets = referenced_targets(resource, prop, candidates, identity_keys=identity_keys)
+    if targets is None:
+        raise Undecided(f"{what} '{resource.name}': {prop}")
+    return targets
+
+
+def attached_policies(target: PolicyResource, attached: Sequence[PolicyResource], prop: str,
+                      candidates: Sequence[PolicyResource], what: str,
+                      identity_keys: tuple[str, ...]) -> list[PolicyResource]:
+    """The policy resources of the stack (``aws.sns.TopicPolicy``, ``aws.kms.KeyPolicy``) whose ``prop`` refers
+    to ``target``: each replaces the target's own ``policy`` input."""
+    return [policy for policy in attached
+            if target.urn in {t.urn for t in targets_of(policy, prop, candidates, what, identity_keys)}]
+
+
+def key_policy_documents(key: PolicyResource, key_policies: Sequence[PolicyResource],
+                         keys: Sequence[PolicyResource]) -> list[tuple[str, Any]]:
+    """The policies in force on the stack's KMS ``key``, each with how a finding names it: those of the stack's
+    ``aws.kms.KeyPolicy`` resources for it (``" (key policy '<name>')"``), which replace the key's own input, else
+    that input (``""``; ``None`` where unset: AWS's default key policy, for the account's IAM principals only)."""
+    attached = attached_policies(key, key_policies, "keyId", keys, "key policy", KMS_KEY_IDENTITY)
+    if attached:
+        return [(f" (key policy '{policy.name}')", policy_input(policy, "key policy")) for policy in attached]
+    return [("", policy_input(key, "KMS key"))]
+
+
+def allows_action(statement: Mapping[str, Any], action: str) -> bool:
+    """Whether the statement's ``Action`` names ``action``, with IAM wildcards, in any case."""
+    return any(isinstance(granted, str) and iam_wildcard(granted.lower()).fullmatch(action.lower()) is not None
+               for granted in as_list(statement.get("Action")))
+
+
+def names_service(statement: Mapping[str, Any], service: re.Pattern[str]) -> bool:
+    """Whether the statement's principal is a service principal ``service`` matches, or anyone (``*``)."""
+    return any(isinstance(p, str) and (p.strip() == "*" or service.fullmatch(p.strip()) is not None)
+               for p in principal_values(statement))
+
+
+def condition_values(statement: Mapping[str, Any], key: str) -> Iterator[tuple[list[Any], str]]:
+    """Each condition of the statement on ``key`` (in any case) under an ARN-naming operator
+    (:data:`ARN_CONDITION_OPERATORS`): its values and its operator (lower case)."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, dict):
+        return
+    for operator, clauses in condition.items():
+        if not isinstance(clauses, dict) or str(operator).lower() not in ARN_CONDITION_OPERATORS:
+            continue
+        for name, values in clauses.items():
+            if str(name).lower() == key.lower():
+                yield list(as_list(values)), str(operator).lower()
+
+
+def admits_arn(value: Any, operator: str, service: str, resource: str) -> bool:
+    """Whether a condition value under ``operator`` admits the ARN of ``resource`` (``alarm:<name>``,
+    ``log-group:<name>``) of ``service``. The ARN operators match the six colon-delimited parts one by one, the last
+    holding the rest; ``StringLike`` matches the whole string, a ``*`` spanning colons too (IAM user guide, "Amazon
+    Resource Name (ARN) condition operators", "String condition operators"). Partition, region and account are
+    taken as written: a rule cannot see them."""
+    if not isinstance(value, str):
+        return False
+    parts = value.split(":", 5)
+    if operator == "stringlike":
+        # the ARN with the partition, region and account the pattern writes where it has six parts (a * there
+        # matches itself), else any that a * can stand for
+        written = [f"arn:{parts[1]}:{service}:{parts[3]}:{parts[4]}:{resource}"] if len(parts) == 6 else []
+        return any(iam_wildcard(value).fullmatch(arn) is not None
+                   for arn in (*written, f"arn:*:{service}:*:*:{resource}"))
+    wildcards = operator.endswith("like")
+
+    def matches(pattern: str, text: str) -> bool:
+        return iam_wildcard(pattern).fullmatch(text) is not None if wildcards else pattern == text
+
+    return len(parts) == 6 and matches(parts[2], service) and matches(parts[5], resource)
+
+
+def report_problems(args: StackValidationArgs, resources: Sequence[PolicyResource],
+                    problems_of: Callable[[PolicyResource], Iterable[str]],
+                    report: Callable[[PolicyResource, str], None]) -> None:
+    """A stack rule's loop: ``report`` each problem ``problems_of`` finds on each resource; the resources it could
+    not judge (:class:`Undecided`) make the rule not applicable once the others are reported, naming what."""
+    undecided: list[str] = []
+    for resource in resources:
+        try:
+            problems = list(problems_of(resource))
+        except Undecided as reason:
+            undecided.append(str(reason))
+            continue
+        for problem in problems:
+            report(resource, problem)
+    if undecided:
+        undecidable(args, ", ".join(undecided))

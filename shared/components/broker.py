@@ -364,12 +364,15 @@ class AmazonMqBroker(pulumi.ComponentResource):
         self.log_group_name: pulumi.Output[str] = self.broker.id.apply(broker_log_group_name)
         self.logs_key: aws.kms.Key | None = None
         if args.kms_encrypted_logs:
+            # For every broker group of the account, not this broker's only: a replaced broker's group is kept with
+            # its events, and CloudWatch Logs needs the key for every read of them (pulumi_aws LogGroup kms_key_id:
+            # "requires permissions for the CMK whenever the encrypted data is requested").
             self.logs_key = customer_key(
                 f"{name}-logs", description=f"RabbitMQ broker logs ({env})", alias=f"{env}/broker-logs",
-                policy=self.log_group_name.apply(lambda group: json.dumps(customer_key_policy(
+                policy=json.dumps(customer_key_policy(
                     partition=args.partition, account_id=args.account_id, region=args.region,
-                    logs_arn_pattern=log_group_arn(args.partition, args.region, args.account_id, group)),
-                    sort_keys=True)),
+                    logs_arn_pattern=log_group_arn(args.partition, args.region, args.account_id,
+                                                   broker_log_group_name(BROKER_ID_PATTERN))), sort_keys=True),
                 opts=stateful)
         self.log_group = BrokerLogGroup(
             f"{name}-logs", log_group_name=self.log_group_name, region=args.region, account_id=args.account_id,
@@ -394,6 +397,10 @@ class AmazonMqBroker(pulumi.ComponentResource):
             "security_group_id": self.security_group.id,
             "admin_secret_arn": self.admin_secret.arn,
         })
+
+
+#: Every Amazon MQ broker id (``b-<uuid>``), as an IAM wildcard.
+BROKER_ID_PATTERN = "b-*"
 
 
 def broker_log_group_name(broker_id: str) -> str:

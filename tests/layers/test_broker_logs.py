@@ -14,6 +14,7 @@ from moto import mock_aws
 from shared.components import broker_logs
 from shared.components.broker_logs import BrokerLogGroupProvider, ensure_log_group
 from shared.envs import load_env
+from shared.policy_support import arn_like
 from shared.synth.engine import synth_env
 from tests.synth_helpers import of_type
 
@@ -121,5 +122,30 @@ def test_the_broker_layer_manages_the_brokers_own_log_group(env: str, encrypted:
     if encrypted:
         (key,) = [k for k in of_type(document, "aws:kms/key:Key") if k["name"] == "broker-logs"]
         condition = json.loads(key["inputs"]["policy"])["Statement"][1]["Condition"]["ArnLike"]
-        assert condition["kms:EncryptionContext:aws:logs:arn"].endswith(f"log-group:{inputs['log_group_name']}")
+        group_arn = f"arn:aws:logs:{REGION}:{load_env(env).account_id}:log-group:{inputs['log_group_name']}"
+        assert arn_like(condition["kms:EncryptionContext:aws:logs:arn"], group_arn)
         assert key["protect"] is load_env(env).protect
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_broker_logs_key_still_serves_the_group_of_a_replaced_broker(env: str) -> None:
+    """A new broker (messaging.deployment_mode or engine_type changed, or a lost broker re-created) has a new id,
+    so a new group; the old group is kept with the events it holds, encrypted with the same key. CloudWatch Logs
+    needs the key for every read of them (pulumi_aws LogGroup kms_key_id: "AWS CloudWatch Logs requires
+    permissions for the CMK whenever the encrypted data is requested"), so the key's policy may not name one
+    broker's group only: rewritten for the new broker, the old broker's last logs would be unreadable."""
+    document = synth_env(env, ["broker"])["broker"]
+    (key,) = [k for k in of_type(document, "aws:kms/key:Key") if k["name"] == "broker-logs"]
+    (broker,) = of_type(document, "aws:mq/broker:Broker")
+    statements = [s for s in json.loads(key["inputs"]["policy"])["Statement"]
+                  if s.get("Principal") == {"Service": f"logs.{REGION}.amazonaws.com"}]
+    (pattern,) = [s["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] for s in statements]
+    account = load_env(env).account_id
+    current = f"arn:aws:logs:{REGION}:{account}:log-group:{document['outputs']['broker_log_group_name']}"
+    replaced = f"arn:aws:logs:{REGION}:{account}:log-group:{NAME}"
+    assert arn_like(pattern, current) and arn_like(pattern, replaced)
+    for other in (f"arn:aws:logs:{REGION}:{account}:log-group:/platform/{env}/compute/training",
+                  f"arn:aws:logs:{REGION}:999999999999:log-group:{NAME}"):
+        assert not arn_like(pattern, other), f"{pattern} is for this account's broker groups only, not {other}"
+    # and so the key no longer waits for the broker on the first up, nor changes when it is replaced
+    assert broker["urn"] not in key["dependencies"]

@@ -18,6 +18,7 @@ from tests.policies import (
     test_aws_ecs_service_grace_period,
     test_aws_lb_certificate,
     test_aws_limits,
+    test_aws_logs_kms_key_usable,
     test_aws_nacl,
     test_aws_network,
     test_aws_s3_acls_disabled,
@@ -53,6 +54,7 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
     "iam-policy-size": test_aws_limits.test_an_unknown_policy_is_not_measured,
     "lambda-environment-size": test_aws_limits.test_lambda_environment_size_waits_for_an_unknown_value,
+    "logs-kms-key-usable": test_aws_logs_kms_key_usable.test_unknown_policies_or_names_leave_the_rule_undecided,
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
     "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
     "s3-bucket-acls-disabled":

@@ -1,0 +1,98 @@
+"""Log groups encrypted with a KMS key of their stack can use it: the key's policy lets CloudWatch Logs in for
+that group (stack rule).
+
+For every ``aws:cloudwatch/logGroup:LogGroup`` whose ``kmsKeyId`` refers to an ``aws:kms/key:Key`` of the stack,
+the key's policy (its ``policy`` input, or that of an ``aws:kms/keyPolicy:KeyPolicy`` of the stack for the key,
+which replaces it; a key without either gets AWS's default policy, for the account's IAM principals only) needs
+an ``Allow`` statement for the CloudWatch Logs service principal (``logs.<region>.amazonaws.com``) with
+``kms:Encrypt``, ``kms:Decrypt`` and ``kms:GenerateDataKey``. A ``kms:EncryptionContext:aws:logs:arn`` condition
+(``ArnLike``/``ArnEquals``/``StringLike``/``StringEquals``) counts only if one of its ARNs matches the group's
+(``log-group:<name>``; an ARN operator part by part, ``StringLike`` the whole ARN); other conditions are accepted
+as written. A key the group cannot be traced to in the stack (another stack's, by ARN) is not judged; an unknown
+key policy, key reference or group name (a generated one: ``namePrefix``) makes the rule not applicable.
+
+Why: CloudWatch Logs calls KMS as its service principal with the group's ARN as encryption context, which no
+IAM policy can allow (CloudWatch Logs user guide, "Encrypt log data in CloudWatch Logs using AWS KMS").
+Without the statement, or with a condition whose ARN misses the group's name, CreateLogGroup (and
+AssociateKmsKey) fail with AccessDeniedException "The specified KMS key does not exist or is not allowed to
+be used with Arn ..." in the middle of the ``up``, after what came before it was created; a policy narrowed
+later leaves the group's stored events unreadable ("CloudWatch Logs requires permissions for the CMK whenever
+the encrypted data is requested": pulumi_aws LogGroup ``kms_key_id``). No cdk-nag or checkov equivalent
+(both only ask for a key: ``logs-kms-encryption``).
+"""
+
+import re
+from typing import Any
+
+from pulumi_policy import PolicyResource, StackValidationArgs
+
+from shared.policy_support import (
+    KMS_KEY,
+    KMS_KEY_IDENTITY,
+    KMS_KEY_POLICY,
+    Undecided,
+    admits_arn,
+    allow_statements,
+    allows_action,
+    condition_values,
+    key_policy_documents,
+    names_service,
+    report_problems,
+    resource_input,
+    stack_resources,
+    stack_rule_policy,
+    targets_of,
+)
+from shared.policy_typing import ReportViolation
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+#: What CloudWatch Logs calls on a group's key to write and read its events (the guide's statement grants
+#: kms:Encrypt*, kms:Decrypt*, kms:ReEncrypt*, kms:GenerateDataKey*, kms:Describe*).
+KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")
+CONTEXT_KEY = "kms:EncryptionContext:aws:logs:arn"
+#: The CloudWatch Logs service principal of any region (``logs.<region>.amazonaws.com``; ``.com.cn`` in China).
+_LOGS = re.compile(r"logs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+
+
+def _admits_group(statement: dict[str, Any], group_name: Any) -> bool:
+    """Every encryption-context condition of the statement names an ARN the group's matches."""
+    contexts = list(condition_values(statement, CONTEXT_KEY))
+    if contexts and not isinstance(group_name, str):
+        raise Undecided("name")
+    return all(any(admits_arn(value, operator, "logs", f"log-group:{group_name}") for value in values)
+               for values, operator in contexts)
+
+
+def _grants(document: Any, group_name: Any) -> bool:
+    usable = [s for _, s in allow_statements(document) if names_service(s, _LOGS) and _admits_group(s, group_name)]
+    return all(any(allows_action(s, action) for s in usable) for action in KEY_ACTIONS)
+
+
+def _problems(group: PolicyResource, keys: list[PolicyResource], key_policies: list[PolicyResource]) -> list[str]:
+    if resource_input(group, "kmsKeyId") is None:
+        return []
+    name = resource_input(group, "name")
+    problems = []
+    for key in targets_of(group, "kmsKeyId", keys, f"log group '{group.name}'", KMS_KEY_IDENTITY):
+        for where, document in key_policy_documents(key, key_policies, keys):
+            try:
+                usable = _grants(document, name)
+            except Undecided:
+                raise Undecided(f"log group '{group.name}': name") from None
+            if not usable:
+                problems.append(f"its KMS key '{key.name}'{where} does not let logs.<region>.amazonaws.com call "
+                                f"{', '.join(KEY_ACTIONS)} for it (a {CONTEXT_KEY} condition must match the "
+                                f"group's ARN, log-group:{name})")
+    return problems
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    groups = stack_resources(args, LOG_GROUP, none_reason="the stack has no log group")
+    keys = stack_resources(args, KMS_KEY, none_reason="the stack has no KMS key a log group could use")
+    key_policies = stack_resources(args, KMS_KEY_POLICY)
+    report_problems(args, groups, lambda group: _problems(group, keys, key_policies), lambda group, problem: (
+        report_violation(f"log group '{group.name}': {problem}. CreateLogGroup fails with AccessDeniedException in "
+                         "the middle of the up, or the stored events become unreadable.", group.urn)))
+
+
+POLICY = stack_rule_policy(__file__, _validate)
