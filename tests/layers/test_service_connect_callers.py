@@ -9,7 +9,6 @@ after the callees' (their ``depends_on``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +19,6 @@ from shared.synth.engine import synth_env
 from tests.catalog_helpers import write_catalog
 from tests.layers.compute_helpers import SERVICE, TASK, container, platform, unit
 from tests.synth_helpers import by_name
-
-CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], Path]
-
-
-@pytest.fixture
-def edit_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CatalogEditor:
-    def edit(change: Callable[[dict[str, Any]], None]) -> Path:
-        return write_catalog(tmp_path, monkeypatch, change)
-
-    return edit
-
 
 def definitions(compute: dict[str, Any], service: str) -> str:
     """The task definition's container definitions as registered: any change is a new revision, a rolling
@@ -71,8 +59,8 @@ def test_the_up_that_releases_a_callee_rolls_its_callers_after_it(edit_env: Any)
     assert unit(after, "inference")["service"]["urn"] in by_name(after, SERVICE, "preprocess")["dependencies"]
 
 
-def test_a_callees_new_request_timeout_rolls_its_callers(edit_catalog: CatalogEditor) -> None:
-    edit_catalog(lambda services: services["inference"].update(request_timeout_seconds=130))
+def test_a_callees_new_request_timeout_rolls_its_callers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, lambda services: services["inference"].update(request_timeout_seconds=130))
     changed = synth_env("dev", ["compute"])["compute"]
     shipped = platform("dev")["compute"]
     assert (endpoints(changed, "preprocess") or {})["inference"]["per_request_timeout_seconds"] == 130
