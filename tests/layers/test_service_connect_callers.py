@@ -20,6 +20,7 @@ from tests.catalog_helpers import write_catalog
 from tests.layers.compute_helpers import SERVICE, TASK, container, platform, unit
 from tests.synth_helpers import by_name
 
+
 def definitions(compute: dict[str, Any], service: str) -> str:
     """The task definition's container definitions as registered: any change is a new revision, a rolling
     deployment of the ECS service."""
