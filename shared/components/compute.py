@@ -240,9 +240,13 @@ class ComputePlatform(pulumi.ComponentResource):
                     raise ValueError(f"{service} calls {callee}, which the compute plan creates later or not at all")
                 if callee not in self.services:
                     pulumi.log.warn(f"{service} calls {callee}, which has no image in the {settings.env_name} release "
-                                    f"yet; redeploy {service} once {callee} runs, or it will not resolve it",
-                                    resource=repository)
+                                    f"yet: {service} reaches it from the `up` that releases it, which rolls {service} "
+                                    "after it", resource=repository)
                 start_after.extend(unit.service for unit in self.services.get(callee, []))
+            # ... and its tasks are replaced whenever a callee starts running or what its proxy learns of one changes
+            # (the endpoints are in its task definition: compute_wiring.callee_endpoints).
+            running_callees = tuple((callee, self.plans[callee].spec.request_timeout_seconds)
+                                    for callee in plan.spec.calls if callee in self.services)
             self.services[service] = [
                 FargateService(
                     unit_name(service, version),
@@ -254,6 +258,7 @@ class ComputePlatform(pulumi.ComponentResource):
                         logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
                         artifacts_key_arn=self.artifacts.key.arn if self.artifacts and plan.spec.artifacts else None,
                         target_group_arn=target_group_arn, version=version, start_after=tuple(start_after),
+                        running_callees=running_callees,
                     ),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
                 )

@@ -103,6 +103,9 @@ class ContainerWiring:
     #: seconds from the app's SIGTERM to its SIGKILL (the catalog's ServiceSpec.stop_timeout, within Fargate's
     #: FARGATE_STOP_TIMEOUT_MIN..MAX)
     stop_timeout: int = FARGATE_STOP_TIMEOUT_DEFAULT
+    #: Service Connect callers: the endpoints of the callees that run, as its tasks resolve them (the
+    #: CALLEE_ENDPOINTS_LABEL docker label, see there); None for a service that calls nobody, and in App Mesh envs
+    callee_endpoints: str | None = None
 
 
 #: The awslogs delivery mode, stated rather than left to the account: without ``mode`` ECS takes the
@@ -114,6 +117,14 @@ AWSLOGS_MODE = "non-blocking"
 #: Logs is out of reach. 25m as in the AWS CDK's awslogs example; sizing: AWS Containers blog
 #: "Preventing log loss with non-blocking mode in the AWSLogs container log driver".
 AWSLOGS_MAX_BUFFER_SIZE = "25m"
+
+
+#: The app container's docker label naming the Service Connect endpoints of its running callees (JSON: callee ->
+#: discovery name, client alias, per-request timeout). A task resolves only the endpoints that existed, as they were,
+#: when it started (ECS guide, "Amazon ECS Service Connect components"), so a callee released after its caller, or
+#: a change of what callers' proxies learn about it, must replace the caller's tasks: the label changes the task
+#: definition (a new revision, a rolling deployment), and the caller's ECS service is updated after its callees'.
+CALLEE_ENDPOINTS_LABEL = "platform.service-connect-endpoints"
 
 
 def awslogs_options(log_group: str, region: str, prefix: str) -> dict[str, str]:
@@ -184,7 +195,9 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
         # On a deploy or scale-in ECS sends SIGTERM, then SIGKILL after this long: the app stops taking
         # work, finishes (or hands back) what it holds, and exits (README, "Add a service").
         "stopTimeout": wiring.stop_timeout,
-        "dockerLabels": {"platform.service": wiring.service},
+        "dockerLabels": {"platform.service": wiring.service,
+                         **({CALLEE_ENDPOINTS_LABEL: wiring.callee_endpoints}
+                            if wiring.callee_endpoints is not None else {})},
     }
     # Its /tmp is writable only once the init container handed it to the app's user.
     container["dependsOn"] = [{"containerName": SCRATCH_INIT_CONTAINER, "condition": "SUCCESS"}]

@@ -79,6 +79,9 @@ class FargateServiceArgs:
     #: created (and replaced) before this ECS service: the ECS services of the services it calls and,
     #: behind a public gateway, the listener that attaches its target group to the load balancer
     start_after: tuple[pulumi.Resource, ...] = ()
+    #: (callee, its request timeout) per service it calls that has an ECS service in this env (created before this
+    #: one, in ``start_after``): the Service Connect endpoints its tasks resolve (compute_wiring.callee_endpoints)
+    running_callees: tuple[tuple[str, int], ...] = ()
 
     @property
     def unit(self) -> str:
@@ -473,7 +476,8 @@ class FargateService(pulumi.ComponentResource):
         self.wiring: pulumi.Output[ContainerWiring] = pulumi.Output.all(
             repository_url=args.repository_url, log_group=self.log_group.name,
             discovery=upstreams.discovery, mesh=upstreams.mesh, messaging=upstreams.messaging,
-        ).apply(lambda values: service_wiring(args.plan, args.settings, version=args.version, **values))
+        ).apply(lambda values: service_wiring(args.plan, args.settings, version=args.version,
+                                              running_callees=dict(args.running_callees), **values))
         self.image: pulumi.Output[str] = self.wiring.apply(lambda wiring: wiring.image)
         self.task_definition = task_definition(name, args, roles, self.wiring, self)
         self.service = ecs_service(name, args, self.task_definition, self)

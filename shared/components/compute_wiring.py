@@ -6,6 +6,7 @@ from them (its callees' mesh names, its broker objects, its credentials' secret)
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -207,9 +208,27 @@ def credential_secrets(secret_arn: str, version_id: str | None) -> dict[str, str
     return {var: f"{secret_arn}:{key}::{version_id or ''}" for var, key in AMQP_SECRET_KEYS.items()}
 
 
+def callee_endpoints(plan: ServicePlan, settings: ComputeSettings, mesh: MeshContract,
+                     running_callees: Mapping[str, int]) -> str | None:
+    """The Service Connect endpoints of the callees of ``plan`` that run (``running_callees``: callee -> its request
+    timeout), as its tasks resolve them: the value of the app container's CALLEE_ENDPOINTS_LABEL. None in App Mesh
+    envs (Envoy learns its backends from App Mesh while it runs) and for a service that calls nobody."""
+    if settings.mesh_provider != "service-connect" or not plan.spec.calls:
+        return None
+    endpoints = {}
+    for callee in plan.spec.calls:
+        if callee not in running_callees:  # no ECS service yet: nothing to resolve until the up that releases it
+            continue
+        entry = contract_entry("mesh", mesh.services, "services", callee)
+        endpoints[callee] = {"discovery_name": entry.discovery_name,
+                             "client_alias": f"{entry.client_alias_dns}:{entry.client_alias_port}",
+                             "per_request_timeout_seconds": running_callees[callee]}
+    return json.dumps(endpoints, sort_keys=True, separators=(",", ":"))
+
+
 def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_url: str, log_group: str,
                    discovery: DiscoveryContract, mesh: MeshContract, messaging: MessagingContract,
-                   version: str | None = None) -> ContainerWiring:
+                   version: str | None = None, running_callees: Mapping[str, int] | None = None) -> ContainerWiring:
     """Resolve one service's (or canary version's) container wiring from the upstream contracts' values."""
     assert plan.release_ref is not None, "only released services get a task definition"
     entry = contract_entry("mesh", mesh.services, "services", plan.name)
@@ -238,5 +257,6 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         health_start_period=start_period,
         health_interval=interval,
         health_retries=retries,
+        callee_endpoints=callee_endpoints(plan, settings, mesh, running_callees or {}),
     )
 

@@ -15,6 +15,7 @@ from tests.policies import (
     test_aws_cloudwatch_metric_published,
     test_aws_coverage_rules,
     test_aws_ecs_service_after_listener,
+    test_aws_ecs_service_connect_callees_first,
     test_aws_ecs_service_grace_period,
     test_aws_lb_certificate,
     test_aws_limits,
@@ -37,6 +38,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "appmesh-mesh-quotas": test_aws_limits.test_an_unknown_mesh_name_leaves_the_mesh_quotas_undecided,
     "appautoscaling-scale-from-zero":
         test_aws_appautoscaling_scale_from_zero.test_an_unknown_min_capacity_leaves_the_rule_undecided,
+    "ecs-service-connect-callees-first":
+        test_aws_ecs_service_connect_callees_first.test_unknown_container_definitions_leave_the_rule_undecided,
     "cloudmap-instance-valid":
         test_aws_coverage_rules.test_an_unknown_cloudmap_address_is_not_applicable_and_a_known_bad_port_still_fails,
     "cloudwatch-alarm-metric-published":
