@@ -154,3 +154,19 @@ def test_without_published_queue_metrics_no_service_scales_on_its_backlog(edit_e
     env, catalog = load_env("dev"), load_catalog()
     plans = [plan_service(env, catalog, spec.name) for spec in catalog]
     assert not any(plan.backlog_scaling or plan.wakes_on_backlog for plan in plans)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_second_up_leaves_the_running_count_to_autoscaling(env: str) -> None:
+    """Every ECS service ignores desiredCount after its creation: the engine keeps the deployed value, so an `up`
+    with no change (or a new desired_count in the env file) never sets a service back to the env's count while
+    autoscaling has moved it, e.g. scales it in under load. The count moves through min_count/max_count, which
+    Application Auto Scaling applies in place, moving the running count into the new range (botocore
+    application-autoscaling RegisterScalableTarget)."""
+    compute = layers(env)["compute"]
+    services = of_type(compute, "aws:ecs/service:Service")
+    assert services
+    for service in services:
+        assert service["ignore_changes"] == ["desiredCount"], service["name"]
+    for target in of_type(compute, TARGET):
+        assert "ignore_changes" not in target, "min/max are the env's to change"
