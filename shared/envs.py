@@ -847,6 +847,14 @@ def _rule_cloud_map_instances(path: Path, env: EnvConfig, catalog: Catalog) -> I
         yield path, key, reason
 
 
+def _rule_private_subnet_addresses(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Every task takes an address of a private subnet; the subnets are sized by network.cidr (shared.aws_limits)."""
+    from shared.aws_limits import private_subnet_problems
+
+    for key, reason in private_subnet_problems(env, catalog):
+        yield path, key, reason
+
+
 def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
     if not env.compute.public_gateway or not any(spec.public for spec in catalog):
@@ -1067,6 +1075,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_min_count_wakes, ("services", "messaging")),
     (_rule_depth_alarms_reachable, ("alarms", "messaging")),
     (_rule_cloud_map_instances, ("services", "mesh")),
+    (_rule_private_subnet_addresses, ("network", "services", "mesh", "messaging")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_steady_state_covers_startup, ("compute",)),
     (_rule_deploy_runner_outlasts_a_deploy, ("messaging", "compute")),

@@ -149,3 +149,50 @@ def test_a_canary_splits_over_at_most_10_versions(versions: int, refused: bool, 
                    for line in found), found
     else:
         assert not [line for line in found if "weighted targets" in line], found
+
+
+def subnet_problems(name: str) -> list[str]:
+    return [f"{p.file}: {p.key}: {p.reason}" for p in problems_of(name) if "private subnet" in p.reason]
+
+
+def test_a_22_vpc_holds_the_shipped_counts_and_the_usable_addresses_are_the_subnets_less_5() -> None:
+    """A /22 splits into 16 /26s: 64 addresses, 5 of them AWS's (VPC guide, "Subnet CIDR blocks")."""
+    from shared.aws_limits import private_subnet_addresses
+
+    assert private_subnet_addresses(22) == 59 and private_subnet_addresses(16) == 4091
+
+
+def test_private_subnets_too_small_for_the_peak_tasks_exit_2_naming_network_cidr(edit_env: Any, env_dir: Path) -> None:
+    """staging at /22 (three /26 private subnets of 59 addresses): inference at max_count 40 runs up to 80 tasks during
+    a rolling deployment, 27 per AZ, with the others 35 task interfaces per AZ, plus 4 interface endpoints, the broker,
+    2 Lambda functions and a build: 43 fit. At max_count 70 (140 tasks, 47 per AZ): 63 do not, and the tasks past the
+    free addresses would fail only once the service scales out. The loader says so before any layer."""
+    def change(max_count: int) -> Any:
+        def apply(data: dict[str, Any]) -> None:
+            data["network"]["cidr"] = "10.20.0.0/22"
+            data.setdefault("services", {})["inference"] = counts(max_count)
+        return apply
+
+    edit_env("staging", change(40))
+    assert subnet_problems("staging") == []
+    edit_env("staging", change(70))
+    found = subnet_problems("staging")
+    assert len(found) == 1, found
+    assert "staging.yaml: network.cidr: 10.20.0.0/22 gives each AZ a /26 private subnet with 59 usable" in found[0]
+    assert "may need 63 at once" in found[0] and "inference 47" in found[0]
+    # the smallest VPC whose private subnets hold 63: a /21 (/25 subnets, 123 addresses)
+    assert "give network.cidr a /21 or larger" in found[0]
+    with pytest.raises(ConfigError) as raised:
+        load_env("staging")
+    assert raised.value.exit_code == 2
+
+
+def test_one_az_holds_a_whole_service(edit_env: Any, env_dir: Path) -> None:
+    """With one AZ every task of every service lands in its one private subnet."""
+    def change(data: dict[str, Any]) -> None:
+        data["network"].update(cidr="10.10.0.0/22", az_count=1)
+        data["services"]["inference"] = counts(27)
+
+    edit_env("dev", change)
+    found = subnet_problems("dev")
+    assert len(found) == 1 and "inference 54" in found[0] and "spread over 1 AZ)" in found[0], found

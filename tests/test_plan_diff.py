@@ -84,6 +84,25 @@ def test_inputs_unknown_at_synth_time_are_not_compared() -> None:
     assert _actions(BASE, fresh) == []
 
 
+def test_an_ignored_input_keeps_its_deployed_value_so_its_change_alone_is_no_change() -> None:
+    """An ECS service ignores desiredCount (autoscaling owns the running count): the engine sends the deployed value
+    on an update, so a new count in the env file changes nothing once the service exists, and the diff says so. The
+    same service's other inputs still update it."""
+    service = "urn:pulumi:prod::compute::aws:ecs/service:Service::gateway"
+
+    def deployed(count: int, image: str) -> dict[str, Any]:
+        resource = _resource(service, "aws:ecs/service:Service", {"desiredCount": count, "taskDefinition": image})
+        return _doc({**resource, "ignore_changes": ["desiredCount"]})
+
+    assert _actions(deployed(3, "gateway:1"), deployed(6, "gateway:1")) == []
+    assert [(c.action, c.inputs) for c in diff_documents("compute", deployed(3, "gateway:1"),
+                                                          deployed(6, "gateway:2")).changes] == [
+        ("update", ("taskDefinition",))]
+    unignored = deployed(6, "gateway:1")
+    del unignored["resources"][0]["ignore_changes"]
+    assert _actions(deployed(3, "gateway:1"), unignored) == [("update", "gateway", False)]
+
+
 EXCHANGE = "rabbitmq:index/exchange:Exchange"
 TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
 

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.artifact_names import artifact_prefix
-from shared.catalog import ECS_DURATION_MAX
+from shared.catalog import ECS_DURATION_MAX, ServiceSpec
 from shared.cloudwatch_metrics import QUEUE_MESSAGES_METRIC, QUEUE_READY_METRIC
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
@@ -46,6 +46,7 @@ from shared.components.compute_wiring import (
     service_wiring,
     virtual_node_arn,
 )
+from shared.envs import DEPLOY_OVERHEAD_SECONDS
 from shared.fargate import CPU_ARCHITECTURE, DEPLOYMENT_MAXIMUM_PERCENT, OPERATING_SYSTEM_FAMILY
 from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name, unit_tags
@@ -352,6 +353,16 @@ BACKLOG_PERIOD_SECONDS = 60  # the publisher writes one data point per queue eac
 BACKLOG_OUT_COOLDOWN_SECONDS = 300
 
 
+def scale_out_cooldown(spec: ServiceSpec, least: int) -> int:
+    """A scale-out policy's cooldown for ``spec``: at least ``least``, and at least the time a new task takes before
+    it serves or consumes (placement, image pull and scratch-init, :data:`DEPLOY_OVERHEAD_SECONDS`, then its
+    ``startup_seconds``). Until then the metric that scaled it out still says the same: after a shorter cooldown the
+    policy adds tasks again for the same load (a slow starter's one waiting message would take it to max_count).
+    A longer cooldown holds back no growing need: within it a larger scale-out still adds the difference
+    (Application Auto Scaling user guide, "Define cooldown periods"; step scaling, "Cooldown period")."""
+    return max(least, spec.startup_seconds + DEPLOY_OVERHEAD_SECONDS)
+
+
 @dataclass(frozen=True)
 class Autoscaling:
     target: aws.appautoscaling.Target
@@ -393,9 +404,10 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
         target_tracking_scaling_policy_configuration=tracking(
             target_value=float(plan.cpu_target_percent),
             predefined_metric_specification=cpu_metric(predefined_metric_type="ECSServiceAverageCPUUtilization"),
-            # Scale out fast, scale in slowly: a model reload costs more than an idle task.
+            # Scale out once per new task's start (not before it can take load), scale in slowly: a model reload costs
+            # more than an idle task.
             scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
-            scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+            scale_out_cooldown=scale_out_cooldown(plan.spec, SCALE_OUT_COOLDOWN_SECONDS),
             disable_scale_in=True if plan.wakes_on_backlog else None,
         ),
         opts=pulumi.ResourceOptions(parent=target),
@@ -406,7 +418,7 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
     dimensions = {"VirtualHost": messaging.apply(lambda values: values.vhost),
                   "Queue": messaging.apply(lambda values: contract_entry("messaging", values.queues, "queues",
                                                                          plan.name))}
-    out = step_policy(f"{name}-backlog-out", target, BACKLOG_OUT_COOLDOWN_SECONDS, [
+    out = step_policy(f"{name}-backlog-out", target, scale_out_cooldown(plan.spec, BACKLOG_OUT_COOLDOWN_SECONDS), [
         aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
             metric_interval_lower_bound=str(lower), metric_interval_upper_bound=None if upper is None else str(upper),
             scaling_adjustment=tasks) for lower, upper, tasks in BACKLOG_OUT_STEPS])

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.artifact_names import artifact_bucket_name, artifact_log_bucket_name
+from shared.aws_limits import SUBNET_PREFIX_DIFF
 from shared.catalog import Catalog
 from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
@@ -260,7 +261,7 @@ def plan_subnets(cidr: ipaddress.IPv4Network, availability_zones: list[str]) -> 
     """
     if len(availability_zones) > 8:
         raise ValueError("at most 8 availability zones fit the subnet plan")
-    blocks = list(cidr.subnets(prefixlen_diff=4))
+    blocks = list(cidr.subnets(prefixlen_diff=SUBNET_PREFIX_DIFF))
     return [
         SubnetPlan(az, public_cidr=str(blocks[8 + index]), private_cidr=str(blocks[index]))
         for index, az in enumerate(availability_zones)

@@ -19,6 +19,11 @@ How a change is classified, resource by resource (matched by URN):
   comes from it (its property dependencies: a binding naming a replaced exchange), as the engine does;
 * a resource that answers to a baseline URN through an alias (``aliases`` in the synth document) is that
   resource, compared input by input, not a delete and an add;
+* an input the program names in ``ignore_changes`` (the synth document's ``ignore_changes``: an ECS service's
+  ``desiredCount``, which autoscaling owns) keeps its deployed value on an update, as the engine keeps it (Pulumi
+  docs, "ignoreChanges"): a change of it alone is no change, and a replaced resource's new id in it changes
+  nothing. Top-level input names only; a nested path is compared in full (the diff then shows a change the
+  engine may skip);
 * a ``protect``ed resource in the baseline that would be replaced or deleted is **blocked**: the
   real ``up`` would stop there.
 
@@ -315,8 +320,9 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
         if not before.get("custom", True):
             continue  # a component has no inputs of its own in the cloud
         before_inputs, after_inputs = before.get("inputs", {}), after.get("inputs", {})
+        ignored = set(after.get("ignore_changes", ())) & set(before_inputs)  # without an old value the new one goes
         changed = tuple(sorted(key for key in set(before_inputs) | set(after_inputs)
-                               if _differs(before_inputs.get(key), after_inputs.get(key))))
+                               if key not in ignored and _differs(before_inputs.get(key), after_inputs.get(key))))
         if not changed:
             continue
         forced = _kind_changes(after["type"], before_inputs, after_inputs) or any(
@@ -351,8 +357,9 @@ def _cascade(diffs: list[LayerDiff], fresh: dict[str, dict[str, Any] | None]) ->
                 existing = layer_diff.changes[known[urn]] if urn in known else None
                 if not resource.get("custom", True) or (existing and existing.action != "update"):
                     continue
+                ignored = set(resource.get("ignore_changes", ()))
                 hits = {key for key, value in resource.get("inputs", {}).items()
-                        if pattern.search(text(urn, key, value))}
+                        if key not in ignored and pattern.search(text(urn, key, value))}
                 if not hits:
                     continue
                 values = resource.get("inputs", {})

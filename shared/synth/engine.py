@@ -439,6 +439,8 @@ class _Recorded:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     delete_before_replace: bool = False
+    #: the inputs whose changes the engine ignores on an update (ResourceOptions.ignore_changes, engine names)
+    ignore_changes: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     location: dict[str, Any] | None = None
     lookup_inputs: list[str] = field(default_factory=list)
@@ -456,6 +458,8 @@ class _Recorded:
             document["custom_timeouts"] = self.custom_timeouts
         if self.delete_before_replace:  # only where a program set it (ResourceOptions.delete_before_replace)
             document["delete_before_replace"] = True
+        if self.ignore_changes:  # only where a program set them (ResourceOptions.ignore_changes)
+            document["ignore_changes"] = self.ignore_changes
         if self.aliases:  # only where a program set them (ResourceOptions.aliases): the URNs it answered to before
             document["aliases"] = self.aliases
         if self.location is not None:  # --program runs: where the program created the resource
@@ -545,6 +549,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                                    for key, value in sorted(request.propertyDependencies.items()) if value.urns},
             custom_timeouts=_custom_timeouts(request),
             delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=sorted(request.ignoreChanges),
             aliases=self._alias_urns(request),
             location=self._location(request) if self.sites is not None else None,
             lookup_inputs=sorted(key for key, value in inputs.items()

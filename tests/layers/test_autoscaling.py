@@ -5,6 +5,7 @@ may rest at 0 tasks; the others keep CPU target tracking for scale-in and may no
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,3 +155,36 @@ def test_without_published_queue_metrics_no_service_scales_on_its_backlog(edit_e
     env, catalog = load_env("dev"), load_catalog()
     plans = [plan_service(env, catalog, spec.name) for spec in catalog]
     assert not any(plan.backlog_scaling or plan.wakes_on_backlog for plan in plans)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_second_up_leaves_the_running_count_to_autoscaling(env: str) -> None:
+    """Every ECS service ignores desiredCount after its creation: the engine keeps the deployed value, so an `up`
+    with no change (or a new desired_count in the env file) never sets a service back to the env's count while
+    autoscaling has moved it, e.g. scales it in under load. The count moves through min_count/max_count, which
+    Application Auto Scaling applies in place, moving the running count into the new range (botocore
+    application-autoscaling RegisterScalableTarget)."""
+    compute = layers(env)["compute"]
+    services = of_type(compute, "aws:ecs/service:Service")
+    assert services
+    for service in services:
+        assert service["ignore_changes"] == ["desiredCount"], service["name"]
+    for target in of_type(compute, TARGET):
+        assert "ignore_changes" not in target, "min/max are the env's to change"
+
+
+def test_a_scale_out_waits_for_the_tasks_it_started_before_adding_more(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new task serves only after placement, its image pull and start-up; until then the CPU or the backlog that
+    scaled the service out says the same, and a cooldown that ends first adds tasks again for the same load (a
+    slow starter's one waiting message would take it to max_count). Within a cooldown a larger need still scales
+    out (Application Auto Scaling: only the difference is added), so the longer wait holds back no growth."""
+    from shared.envs import DEPLOY_OVERHEAD_SECONDS
+    from tests.catalog_helpers import write_catalog
+
+    default = scaling(layers("dev")["compute"], "gateway")["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]
+    assert default["scaleOutCooldown"] == load_catalog()["gateway"].startup_seconds + DEPLOY_OVERHEAD_SECONDS == 180
+    write_catalog(tmp_path, monkeypatch, lambda services: services[BACKLOG_ONLY].update(startup_seconds=900))
+    found = scaling(synth_env("dev", ["compute"])["compute"], BACKLOG_ONLY)
+    assert found["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]["scaleOutCooldown"] == 1020
+    assert found["backlog-out"]["inputs"]["stepScalingPolicyConfiguration"]["cooldown"] == 1020

@@ -21,9 +21,10 @@ assert set(GOOD_TAGS) == set(REQUIRED_TAGS)
 
 
 def res(type_: str, name: str, inputs: dict[str, Any] | None = None, **opts: Any) -> dict[str, Any]:
-    """A synth resource: ``opts`` may set urn, custom, parent, provider, dependencies, secret_inputs, protect."""
+    """A synth resource: ``opts`` may set urn, custom, parent, provider, dependencies, secret_inputs, protect,
+    property_dependencies, ignore_changes."""
     unknown = set(opts) - {"urn", "custom", "parent", "provider", "dependencies", "secret_inputs", "protect",
-                           "property_dependencies"}
+                           "property_dependencies", "ignore_changes"}
     if unknown:
         raise TypeError(f"res(): unknown option(s) {sorted(unknown)}")
     resource: dict[str, Any] = {"type": type_, "name": name, "inputs": dict(inputs or {})}
@@ -107,6 +108,8 @@ def document(resources: list[dict[str, Any]], env: str | None = "dev", stack: st
             entry["property_dependencies"] = {
                 key: [urn_for(d) if isinstance(d, dict) else d for d in deps]
                 for key, deps in resource["property_dependencies"].items()}
+        if resource.get("ignore_changes"):
+            entry["ignore_changes"] = list(resource["ignore_changes"])
         filled.append(entry)
     return {"project": project, "stack": stack, "layer": layer, "env": env, "resources": filled,
             "outputs": {}, "stack_references": []}

@@ -15,6 +15,7 @@ from tests.policies import (
     test_aws_cloudwatch_metric_published,
     test_aws_coverage_rules,
     test_aws_ecs_service_after_listener,
+    test_aws_ecs_service_autoscaled_count,
     test_aws_ecs_service_connect_callees_first,
     test_aws_ecs_service_grace_period,
     test_aws_lb_certificate,
@@ -47,6 +48,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "cloudwatch-alarm-valid":
         test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
     "cloudwatch-alarm-topic-publishable": test_aws_alarm_topic.test_unknown_policies_or_names_leave_the_rule_undecided,
+    "ecs-service-autoscaled-count-ignored":
+        test_aws_ecs_service_autoscaled_count.test_an_unknown_resource_id_leaves_the_rule_undecided,
     "ecs-service-after-listener":
         test_aws_ecs_service_after_listener.test_unknown_load_balancers_leave_the_rule_undecided,
     "ecs-service-grace-covers-start-period":
