@@ -26,6 +26,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from shared import REPO_ROOT
 from shared.amazonmq import (
@@ -342,16 +343,25 @@ class AmazonMqBroker(pulumi.ComponentResource):
                                         delete_before_replace=True),
         )
 
+        # Which broker the admin secret's first version was written for. A broker deleted outside Pulumi, which a
+        # refresh then drops from the state, comes back as a create, not a replacement: replace_with=[broker] alone
+        # would leave a rotated password as AWSCURRENT, which the new broker (created with the generated one, its
+        # `users`) refuses, and messaging could not log in. Its id is this marker's keeper (pulumi_random keepers
+        # are ForceNew: "Arbitrary map of values that, when changed, will trigger recreation of resource"), so a
+        # new broker id replaces the marker, and the version with it (README, "Disaster recovery").
+        self.broker_generation = random.RandomId(f"{name}-broker-generation", byte_length=4,
+                                                 keepers={"broker_id": self.broker.id}, opts=child)
+
         # The secret's first version, written once the broker holds that password.
         # - ignore_changes: after a rotation the secret holds a newer version (AWSCURRENT moved), and neither
         #   the first value nor its labels are ever written back over it;
         # - INITIAL_STAGE keeps a label on it for good: Secrets Manager removes unlabelled versions beyond the
         #   100 most recent (botocore secretsmanager, PutSecretValue), and the provider drops a version it can
         #   no longer read from the state, so the next `up` would put the first password back as AWSCURRENT;
-        # - replace_with: a replaced broker starts with the generated password again (its `users`), so the
-        #   version is written again with it and becomes AWSCURRENT (PutSecretValue moves both labels), which
-        #   the messaging layer and the rotation function then use (Pulumi ResourceOptions.replace_with:
-        #   "replaced whenever any of the provided resources are replaced");
+        # - replace_with: a replaced (or re-created: broker_generation) broker starts with the generated password
+        #   again (its `users`), so the version is written again with it and becomes AWSCURRENT (PutSecretValue
+        #   moves both labels), which the messaging layer and the rotation function then use (Pulumi
+        #   ResourceOptions.replace_with: "replaced whenever any of the provided resources are replaced");
         # - retain_on_delete: the replaced version is left to Secrets Manager; the provider's delete would try
         #   to take labels off it that have moved on (AWSPREVIOUS, INITIAL_STAGE) and fail.
         self.admin_version = aws.secretsmanager.SecretVersion(
@@ -360,7 +370,8 @@ class AmazonMqBroker(pulumi.ComponentResource):
             secret_string=secret_string,
             version_stages=["AWSCURRENT", INITIAL_STAGE],
             opts=pulumi.ResourceOptions(parent=self.admin_secret, ignore_changes=["secretString", "versionStages"],
-                                        depends_on=[self.broker], replace_with=[self.broker],
+                                        depends_on=[self.broker],
+                                        replace_with=[self.broker, self.broker_generation],
                                         retain_on_delete=True),
         )
 
