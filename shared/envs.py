@@ -678,6 +678,16 @@ def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
                                          f"not {env.network.az_count}")
 
 
+def _rule_prod_spans_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A prod-baseline env survives the loss of one AZ: its services' tasks run in the private subnets, one per AZ
+    (ECS places a service's tasks only in the AZs of its subnets, and spreads them over those), so with one AZ an
+    AZ outage stops every service, whatever its broker (README, "Disaster recovery")."""
+    if env.baseline == "prod" and env.network.az_count < 2:
+        yield path, "network.az_count", (f"{env.network.az_count}: a prod env runs its services in at least two "
+                                         "availability zones, so the loss of one leaves tasks running in another "
+                                         "(set 3 for a CLUSTER_MULTI_AZ broker)")
+
+
 def _rule_canaries_need_appmesh(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     # Refused rather than ignored: the env would believe it splits traffic while it does not.
     if env.mesh.canaries and env.mesh.provider != "appmesh":
@@ -1115,6 +1125,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
     (_rule_env_name_lengths, ("name",)),
     (_rule_azs_in_region, ("region", "network")),
+    (_rule_prod_spans_azs, ("name", "policy", "network")),
     (_rule_per_resource_tags, ("tags",)),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
