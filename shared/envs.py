@@ -47,6 +47,7 @@ from shared import REPO_ROOT
 from shared.amazonmq import DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems, cluster_zones_problem
 from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
 from shared.errors import ConfigError, ConfigErrors, raise_all
+from shared.maintenance import TIME_OF_DAY, DayOfWeek, business_hours_problem, time_zone_problem, windows_overlap
 from shared.mesh_names import SERVICE_TAG, VERSION_TAG
 from shared.regions import REGION_AZS
 
@@ -276,8 +277,34 @@ class CredentialsRotation(_Strict):
         return self.epoch + timedelta(days=self.max_age_days)
 
 
+class MaintenanceWindow(_Strict):
+    """When Amazon MQ may restart the env's broker each week to apply a pending change, a patch of its engine or its
+    own maintenance (up to two hours from the start: shared.maintenance). An in-place ``UpdateBroker``, no reboot
+    (terraform-provider-aws mq/broker.go: maintenance_window_start_time is not ForceNew and updates alone)."""
+
+    day_of_week: DayOfWeek
+    #: the start, 24-hour HH:MM in ``time_zone`` (botocore mq WeeklyStartTime.TimeOfDay)
+    time_of_day: str = Field(pattern=TIME_OF_DAY)
+    #: an IANA Area/City zone (the env's own, e.g. Europe/Dublin) or UTC (botocore mq WeeklyStartTime.TimeZone)
+    time_zone: str
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        problem = time_zone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    def spec(self) -> tuple[str, str, str]:
+        return self.day_of_week, self.time_of_day, self.time_zone
+
+
 class MessagingConfig(_Strict):
     broker: Literal["amazon-mq", "external"]
+    #: the broker's weekly maintenance window (amazon-mq only); unset: Sunday 03:00 UTC
+    maintenance_window: MaintenanceWindow = MaintenanceWindow(day_of_week="SUNDAY", time_of_day="03:00",
+                                                              time_zone="UTC")
     management: ManagementAccess = ManagementAccess()
     deploy_runner: DeployRunnerConfig = DeployRunnerConfig()
     #: retention of the broker's own general log group (KMS-encrypted where compute.kms_encrypted_logs)
@@ -651,6 +678,16 @@ def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
                                          f"not {env.network.az_count}")
 
 
+def _rule_prod_spans_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A prod-baseline env survives the loss of one AZ: its services' tasks run in the private subnets, one per AZ
+    (ECS places a service's tasks only in the AZs of its subnets, and spreads them over those), so with one AZ an
+    AZ outage stops every service, whatever its broker (README, "Disaster recovery")."""
+    if env.baseline == "prod" and env.network.az_count < 2:
+        yield path, "network.az_count", (f"{env.network.az_count}: a prod env runs its services in at least two "
+                                         "availability zones, so the loss of one leaves tasks running in another "
+                                         "(set 3 for a CLUSTER_MULTI_AZ broker)")
+
+
 def _rule_canaries_need_appmesh(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     # Refused rather than ignored: the env would believe it splits traffic while it does not.
     if env.mesh.canaries and env.mesh.provider != "appmesh":
@@ -673,6 +710,43 @@ def _rule_broker_matrix(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
         return
     for key, reason in broker_problems(messaging.engine_version, messaging.instance_type, messaging.deployment_mode):
         yield path, f"messaging.{key}", reason
+
+
+def _rule_maintenance_business_hours(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A prod-baseline broker is maintained outside business hours in its window's own time zone: Amazon MQ restarts
+    its nodes one at a time (a single instance goes offline) for up to two hours (shared.maintenance)."""
+    window = env.messaging.maintenance_window
+    problem = business_hours_problem(window.day_of_week, window.time_of_day)
+    if env.messaging.broker == "amazon-mq" and env.baseline == "prod" and problem:
+        yield path, "messaging.maintenance_window", problem
+
+
+def _rule_maintenance_shared(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A prod-baseline broker's window is its own: no other env's Amazon MQ broker of the folder is maintained in
+    the same hours (winter or summer time), so a patch AWS rolls out reaches the other envs before or after prod,
+    never with it, and one incident at a time wakes the on-call."""
+    from shared.yamlio import load_yaml_mapping
+
+    if env.messaging.broker != "amazon-mq" or env.baseline != "prod":
+        return
+    own = env.messaging.maintenance_window
+    for other in sorted(path.parent.glob("*.yaml")):
+        if other == path:
+            continue
+        try:
+            messaging = load_yaml_mapping(other).get("messaging") or {}
+            if messaging.get("broker") != "amazon-mq":
+                continue
+            theirs = MessagingConfig.model_fields["maintenance_window"].default
+            if "maintenance_window" in messaging:
+                theirs = MaintenanceWindow.model_validate(messaging["maintenance_window"])
+        except (ConfigError, AttributeError, ValidationError):
+            continue  # that file's own validation reports its problems
+        if windows_overlap(own.spec(), theirs.spec()):
+            yield path, "messaging.maintenance_window", (
+                f"{' '.join(own.spec())} shares hours with {other.stem}'s broker window ({' '.join(theirs.spec())}; "
+                "Amazon MQ's maintenance lasts up to two hours): give prod a window of its own, so a patch reaches "
+                "the other envs' brokers before or after it, never at the same time")
 
 
 def _rule_broker_capacity(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
@@ -1059,6 +1133,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
     (_rule_env_name_lengths, ("name",)),
     (_rule_azs_in_region, ("region", "network")),
+    (_rule_prod_spans_azs, ("name", "policy", "network")),
     (_rule_per_resource_tags, ("tags",)),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
@@ -1066,6 +1141,8 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_canary_role_names, ("mesh",)),
     (_rule_appmesh_acknowledged, ("mesh",)),
     (_rule_broker_matrix, ("messaging",)),
+    (_rule_maintenance_business_hours, ("messaging", "name", "policy")),
+    (_rule_maintenance_shared, ("messaging", "name", "policy")),
     (_rule_broker_capacity, ("messaging", "services", "release", "mesh")),
     (_rule_management_ca_file, ("messaging",)),
     (_rule_management_endpoint, ("messaging",)),

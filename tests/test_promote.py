@@ -297,7 +297,8 @@ def test_allow_skip_is_refused_for_a_prod_target_with_exit_2(extra: list[str], e
     assert prod.read_bytes() == before
     # the same holds for an env that follows the prod baseline under another name
     (env_dir / "prod-eu.yaml").write_text(prod.read_text().replace("10.30.0.0/16", "10.50.0.0/16").replace(
-        "policy:\n", "policy:\n  baseline: prod\n", 1).replace('"333333333333"', '"555555555555"'))
+        "policy:\n", "policy:\n  baseline: prod\n", 1).replace('"333333333333"', '"555555555555"').replace(
+        "day_of_week: SUNDAY", "day_of_week: SATURDAY"))  # a window of its own (the loader refuses prod's twice)
     assert promote(["dev", "prod-eu", "--allow-skip"])[0] == 2
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from shared import REPO_ROOT
 from shared.amazonmq import (
@@ -44,7 +45,7 @@ from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRo
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
 from shared.components.compute_iam import customer_key_policy
 from shared.contracts import BrokerOutputs, required
-from shared.envs import EnvConfig, env_path
+from shared.envs import EnvConfig, MaintenanceWindow, MessagingConfig, env_path
 from shared.errors import ConfigError, ContractError
 from shared.management_api import management_url
 from shared.rotation.broker_admin import check_admin_password  # Amazon MQ's rule, shared with the rotation
@@ -96,6 +97,8 @@ class AmazonMqBrokerArgs:
     #: broker closes its channel, for queues without their own consumer-timeout policy key (the work queues have
     #: one: shared.amazonmq.broker_consumer_timeout_ms)
     consumer_timeout_ms: int = CONSUMER_TIMEOUT_DEFAULT_MS
+    #: when Amazon MQ may restart the broker each week (``messaging.maintenance_window``, its own time zone)
+    maintenance_window: MaintenanceWindow = MessagingConfig.model_fields["maintenance_window"].default
 
     def __post_init__(self) -> None:
         # The env loader's rule (shared.amazonmq.broker_problems: engine version as major.minor, instance type,
@@ -113,7 +116,8 @@ class AmazonMqBrokerArgs:
                    protect=env.protect, region=env.region, account_id=env.account_id,
                    log_retention_days=messaging.broker_log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, admin_rotation_days=rotation_days(env),
-                   consumer_timeout_ms=broker_consumer_timeout_ms(load_catalog(), messaging.engine_version))
+                   consumer_timeout_ms=broker_consumer_timeout_ms(load_catalog(), messaging.engine_version),
+                   maintenance_window=messaging.maintenance_window)
 
 
 def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[str]:
@@ -147,7 +151,10 @@ def check_admin_username(username: str) -> str:
 
 def auto_minor_version_upgrade(engine_version: str) -> bool:
     """RabbitMQ 3.13 and later on Amazon MQ are versioned ``major.minor`` and patched by AWS: CreateBroker
-    requires AutoMinorVersionUpgrade=true for them (botocore mq model, ``AutoMinorVersionUpgrade``)."""
+    requires AutoMinorVersionUpgrade=true for them (botocore mq model, ``AutoMinorVersionUpgrade``). The env names
+    only ``major.minor`` (the loader refuses a patch version), and with auto upgrade on the provider reads the
+    broker's patched version back as ``major.minor`` (terraform-provider-aws mq/broker.go, normalizeEngineVersion),
+    so the ``up`` after AWS patched the broker finds no difference and never asks for the older patch."""
     return engine_at_least(engine_version, (3, 13))
 
 
@@ -318,8 +325,11 @@ class AmazonMqBroker(pulumi.ComponentResource):
             configuration=aws.mq.BrokerConfigurationArgs(id=self.configuration.id,
                                                          revision=self.configuration.latest_revision),
             users=[aws.mq.BrokerUserArgs(username=self.admin_username, password=self.admin_password)],
+            # The env's own window, in its own time zone (README, "Maintenance window"); changed in place, no reboot
+            # (terraform-provider-aws mq/broker.go: UpdateBroker with MaintenanceWindowStartTime alone).
             maintenance_window_start_time=aws.mq.BrokerMaintenanceWindowStartTimeArgs(
-                day_of_week="SUNDAY", time_of_day="03:00", time_zone="UTC"),
+                day_of_week=args.maintenance_window.day_of_week, time_of_day=args.maintenance_window.time_of_day,
+                time_zone=args.maintenance_window.time_zone),
             tags={"Name": broker_name(env)},
             # For RabbitMQ, Amazon MQ creates the one admin user when the broker is first provisioned and
             # every later user through the RabbitMQ API (botocore mq model, CreateBrokerRequest.Users);
@@ -333,16 +343,25 @@ class AmazonMqBroker(pulumi.ComponentResource):
                                         delete_before_replace=True),
         )
 
+        # Which broker the admin secret's first version was written for. A broker deleted outside Pulumi, which a
+        # refresh then drops from the state, comes back as a create, not a replacement: replace_with=[broker] alone
+        # would leave a rotated password as AWSCURRENT, which the new broker (created with the generated one, its
+        # `users`) refuses, and messaging could not log in. Its id is this marker's keeper (pulumi_random keepers
+        # are ForceNew: "Arbitrary map of values that, when changed, will trigger recreation of resource"), so a
+        # new broker id replaces the marker, and the version with it (README, "Disaster recovery").
+        self.broker_generation = random.RandomId(f"{name}-broker-generation", byte_length=4,
+                                                 keepers={"broker_id": self.broker.id}, opts=child)
+
         # The secret's first version, written once the broker holds that password.
         # - ignore_changes: after a rotation the secret holds a newer version (AWSCURRENT moved), and neither
         #   the first value nor its labels are ever written back over it;
         # - INITIAL_STAGE keeps a label on it for good: Secrets Manager removes unlabelled versions beyond the
         #   100 most recent (botocore secretsmanager, PutSecretValue), and the provider drops a version it can
         #   no longer read from the state, so the next `up` would put the first password back as AWSCURRENT;
-        # - replace_with: a replaced broker starts with the generated password again (its `users`), so the
-        #   version is written again with it and becomes AWSCURRENT (PutSecretValue moves both labels), which
-        #   the messaging layer and the rotation function then use (Pulumi ResourceOptions.replace_with:
-        #   "replaced whenever any of the provided resources are replaced");
+        # - replace_with: a replaced (or re-created: broker_generation) broker starts with the generated password
+        #   again (its `users`), so the version is written again with it and becomes AWSCURRENT (PutSecretValue
+        #   moves both labels), which the messaging layer and the rotation function then use (Pulumi
+        #   ResourceOptions.replace_with: "replaced whenever any of the provided resources are replaced");
         # - retain_on_delete: the replaced version is left to Secrets Manager; the provider's delete would try
         #   to take labels off it that have moved on (AWSPREVIOUS, INITIAL_STAGE) and fail.
         self.admin_version = aws.secretsmanager.SecretVersion(
@@ -351,7 +370,8 @@ class AmazonMqBroker(pulumi.ComponentResource):
             secret_string=secret_string,
             version_stages=["AWSCURRENT", INITIAL_STAGE],
             opts=pulumi.ResourceOptions(parent=self.admin_secret, ignore_changes=["secretString", "versionStages"],
-                                        depends_on=[self.broker], replace_with=[self.broker],
+                                        depends_on=[self.broker],
+                                        replace_with=[self.broker, self.broker_generation],
                                         retain_on_delete=True),
         )
 

@@ -309,6 +309,10 @@ class AccountReport:
     existing_roles: list[NamedRole] = field(default_factory=list)
     """The roles of :func:`account_wide_roles` the account holds already (the orchestrator refuses ``up`` where the
     layer's stack does not exist: :func:`named_roles_refusal`)."""
+    brokers: dict[str, str] | None = None
+    """The Amazon MQ brokers of the account and region (id -> name), read where the run has the broker or messaging
+    layer of an ``amazon-mq`` env; None: not read. The orchestrator refuses a run whose broker stack records a
+    broker that is not among them (:func:`lost_broker_refusal`)."""
 
 
 class AccountCheck(Protocol):
@@ -339,7 +343,8 @@ class AwsAccountCheck:
         roles = linked_roles(env, layers)
         needs = quota_needs(env, layers)
         named = account_wide_roles(env, layers)
-        if not roles and not needs and not named:
+        brokers = env.messaging.broker == "amazon-mq" and bool({"broker", "messaging"} & set(layers))
+        if not roles and not needs and not named and not brokers:
             return report
         verify_account(env, self.clients)  # never create anything in another account
         iam = self.clients(env, "iam") if roles or named else None
@@ -352,6 +357,8 @@ class AwsAccountCheck:
             self._check_quota(env, quotas, need, report)
         if "network" in layers:
             self._find_deployed_network(env, report)
+        if brokers:
+            self._list_brokers(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._count_log_resource_policies(env, report)
@@ -384,6 +391,16 @@ class AwsAccountCheck:
                 f"adjustable): compute's {own} (EventBridge delivering the task stops) would fail midway through "
                 "compute. Delete one that nothing uses (aws logs delete-resource-policy --policy-name NAME), or "
                 "deploy the env to another account or region. Nothing was run.")
+
+    def _list_brokers(self, env: EnvConfig, report: AccountReport) -> None:
+        """The account's Amazon MQ brokers in the env's region into ``report.brokers`` (botocore mq ListBrokers,
+        paginated); a note where they cannot be read."""
+        try:
+            pages = self.clients(env, "mq").get_paginator("list_brokers").paginate()
+            report.brokers = {str(summary["BrokerId"]): str(summary.get("BrokerName", ""))
+                              for page in pages for summary in page.get("BrokerSummaries", [])}
+        except aws_errors() as error:
+            report.notes.append(f"whether {env.name}'s broker still exists is unknown (ListBrokers: {error})")
 
     def _find_other_envs_registry(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the registry of the env's account and region holds another env's repositories of the
@@ -571,6 +588,18 @@ def named_roles_refusal(env: EnvConfig, layer: str, stack: str, roles: Sequence[
 
 
 # -- the standalone command --------------------------------------------------------------------------------
+
+
+def lost_broker_refusal(env: EnvConfig, stack: str, broker_id: str) -> str:
+    """Why a run stops whose broker stack records a broker the account no longer holds (deleted outside Pulumi): the
+    broker layer's ``up`` reads no AWS state (no refresh), so it would change nothing, and messaging's refresh would
+    call the deleted broker's endpoint."""
+    return (f"{env_path(env.name)}: the broker layer's stack {stack} records the Amazon MQ broker {broker_id}, which "
+            f"account {env.account_id} ({env.region}) no longer holds (deleted outside Pulumi): the broker layer's up "
+            "would change nothing and messaging's refresh would call the deleted broker. Drop it from the state "
+            f"first, `nox -s refresh -- {env.name} --layers broker --exact`, then run this again: up creates a new "
+            "broker, puts its admin's first password back in the admin secret, and messaging creates the topology on "
+            "it. The deleted broker's messages are lost (README, \"Disaster recovery\"). Nothing was run.")
 
 
 def print_report(report: AccountReport, env: EnvConfig, out: TextIO) -> None:

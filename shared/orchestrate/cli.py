@@ -25,6 +25,7 @@ from shared.orchestrate.account import (
     AccountError,
     AccountReport,
     AwsAccountCheck,
+    lost_broker_refusal,
     named_roles_refusal,
     print_report,
 )
@@ -145,7 +146,9 @@ def _stack_found(env: EnvConfig, layer: str, operation: Operation, out: TextIO,
 
 
 def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
-                       out: TextIO, stack_exists: Callable[[str], bool]) -> AccountReport:
+                       out: TextIO, stack_exists: Callable[[str], bool],
+                       read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None] | None = None,
+                       ) -> AccountReport:
     """The account preflight of ``up`` and ``preview`` (:mod:`shared.orchestrate.account`): read-only here.
     ``up`` refuses a quota the env certainly exceeds, credentials of another account, and a network stack that
     does not exist where the account holds the env's deployed VPC (exit 2); ``preview`` reports them."""
@@ -169,6 +172,8 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
                             f"holds IAM roles {layer} names after {env.name}"):
             report.refusals.append(named_roles_refusal(
                 env, layer, _stack_name(env, layer), [role for role in report.existing_roles if role.layer == layer]))
+    if report.brokers is not None and read_outputs is not None:
+        _find_lost_broker(env, report, read_outputs)
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
@@ -181,6 +186,23 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     for role in report.missing:
         out.write(f"account {env.name}: {role.role_name} is created before the first layer ({role.why})\n")
     return report
+
+
+def _find_lost_broker(env: EnvConfig, report: AccountReport,
+                      read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None]) -> None:
+    """A refusal in ``report`` where the broker layer's stack records a broker (its ``broker_id`` output) that the
+    account's brokers (``report.brokers``) do not include; a note where the stack's outputs cannot be read."""
+    try:
+        outputs = read_outputs("broker", env) or {}
+    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+        report.notes.append(f"whether the broker {_stack_name(env, 'broker')} records still exists is unknown "
+                            f"({failure_detail(error)})")
+        return
+    recorded = outputs.get("broker_id")
+    if outputs.get("broker_mode", "amazon-mq") != "amazon-mq" or not isinstance(recorded, str) or not recorded:
+        return
+    if report.brokers is not None and recorded not in report.brokers:
+        report.refusals.append(lost_broker_refusal(env, _stack_name(env, "broker"), recorded))
 
 
 def check_exact_destroy(plan: Plan, operation: Operation, env: EnvConfig, exact: bool,
@@ -298,7 +320,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
-                                   lambda layer: runner.stack_exists(layer, env))
+                                   lambda layer: runner.stack_exists(layer, env), runner.stack_outputs)
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
                            holds=runner.holds_resources)
         reach.preflight()

@@ -245,8 +245,14 @@ def test_a_replaced_broker_gets_the_first_password_back_in_the_secret(monkeypatc
     monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
     synth_env("dev", ["broker"])
     version = seen[("aws:secretsmanager/secretVersion:SecretVersion", "broker-admin")]
-    broker_urn = next(r["urn"] for r in layers("dev")["broker"]["resources"] if r["name"] == "broker-broker")
-    assert list(version.replace_with) == [broker_urn] and broker_urn in version.dependencies
+    document = layers("dev")["broker"]
+    broker_urn = next(r["urn"] for r in document["resources"] if r["name"] == "broker-broker")
+    # and a broker created again after it was deleted outside Pulumi (a create, not a replacement): its new id is
+    # the keeper of the generation marker, whose replacement replaces the version too
+    marker = next(r for r in document["resources"] if r["name"] == "broker-broker-generation")
+    assert marker["type"] == "random:index/randomId:RandomId"
+    assert marker["inputs"]["keepers"] == {"broker_id": document["outputs"]["broker_id"]}
+    assert list(version.replace_with) == [broker_urn, marker["urn"]] and broker_urn in version.dependencies
     # the replaced version is left to Secrets Manager (the provider's delete would try to take labels off it
     # that a rotation has moved on); neither its value nor its labels are ever written back
     assert version.retainOnDelete is True

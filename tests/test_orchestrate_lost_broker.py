@@ -1,0 +1,79 @@
+"""A broker deleted outside Pulumi (README, "Disaster recovery"): the broker layer's ``up`` reads no AWS state, so it
+would change nothing, and messaging's refresh would call the deleted broker. ``up`` is refused before any layer
+(exit 2) naming the refresh that drops it from the state; ``preview`` notes it. Amazon MQ is moto's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from shared.envs import EnvConfig, load_env
+from tests.aws_helpers import MotoAccounts
+from tests.test_orchestrate import RecordingRunner, management_api
+from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+__all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
+
+
+class BrokerStackRunner(RecordingRunner):
+    """The recording runner whose broker stack records ``broker_id`` (None: a stack without that output)."""
+
+    def __init__(self, broker_id: str | None) -> None:
+        super().__init__()
+        self.broker_id = broker_id
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "broker" and self.broker_id is not None:
+            outputs.update(broker_id=self.broker_id, broker_mode="amazon-mq")
+        return outputs
+
+
+def _broker(env: EnvConfig) -> str:
+    mq = MotoAccounts.client(env.account_id, env.region, "mq")
+    return str(mq.create_broker(
+        BrokerName=f"ml-{env.name}", EngineType="RABBITMQ", EngineVersion="4.2", HostInstanceType="mq.m7g.large",
+        DeploymentMode="CLUSTER_MULTI_AZ", PubliclyAccessible=False, AutoMinorVersionUpgrade=True,
+        Users=[{"Username": "platform-admin", "Password": "Abcd1234efgh"}])["BrokerId"])
+
+
+@pytest.mark.parametrize("layers", ["broker", "messaging"])
+def test_up_is_refused_when_the_recorded_broker_is_gone(moto_aws: None, capsys: pytest.CaptureFixture[str],
+                                                       layers: str) -> None:
+    prod = load_env("prod")
+    _broker(prod)  # another broker of the account: not the one the stack records
+    code, out, runner = up(["up", "prod", "--yes", "--layers", layers, "--exact"], checker(Clients(roomy())),
+                           BrokerStackRunner("b-00000000-0000-0000-0000-000000000000"))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "records the Amazon MQ broker b-00000000-0000-0000-0000-000000000000" in error
+    assert "`nox -s refresh -- prod --layers broker --exact`" in error and "messages are lost" in error
+    assert "environments/prod.yaml" in error and "Nothing was run" in error
+
+
+def test_a_preview_notes_the_lost_broker_and_goes_on(moto_aws: None) -> None:
+    code, out, runner = up(["preview", "prod", "--layers", "broker", "--exact"], checker(Clients(roomy())),
+                           BrokerStackRunner("b-00000000-0000-0000-0000-000000000000"))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "up would be refused" in out and "no longer holds" in out
+
+
+def test_up_goes_on_when_the_recorded_broker_exists_or_none_is_recorded(moto_aws: None) -> None:
+    prod = load_env("prod")
+    broker_id = _broker(prod)
+    for recorded in (broker_id, None):  # the broker is there; a first up (no broker stack output yet)
+        code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(Clients(roomy())),
+                               BrokerStackRunner(recorded))
+        assert code == 0 and runner.started() == ["broker"], out
+
+
+def test_an_external_broker_is_not_looked_for(moto_aws: None, edit_env: Any) -> None:
+    edit_env("prod", lambda data: data["messaging"].update(
+        broker="external", external={"amqps_endpoint": "amqps://mq.example.com:5671",
+                                     "management_endpoint": "https://mq.example.com"}))
+    clients = Clients(roomy())
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(clients),
+                           BrokerStackRunner("b-00000000-0000-0000-0000-000000000000"))
+    assert code == 0 and runner.started() == ["broker"] and ("prod", "mq") not in clients.moto.calls, out
