@@ -228,6 +228,23 @@ def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig,
     check_rotation(env.name, env.messaging.credentials_rotation, outputs)
 
 
+def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig,
+                             read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None]) -> None:
+    """ConfigError (exit 2) before any layer runs when the broker's ``up``/``preview`` asks Amazon MQ for an engine
+    version / instance type move it does not apply to the deployed broker (shared.broker_upgrade); the layer program
+    refuses it too, but only when the broker's turn comes, after network ran."""
+    if operation.action not in (Action.UP, Action.PREVIEW) or "broker" not in plan.layers:
+        return
+    from shared.broker_upgrade import check_engine_move
+
+    try:
+        outputs = read_outputs("broker", env)
+    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+        raise UsageError(f"the broker's deployed engine version could not be read ({failure_detail(error)}); "
+                         "nothing was run") from None
+    check_engine_move(env, outputs)
+
+
 class ProtectedStateError(PlatformError):
     """A destroy whose layers' states mark resources ``protect``: refused before any layer runs (exit 1, a gate)."""
 
@@ -295,6 +312,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             out.write(f"note: {note}\n")
         check_exact_destroy(plan, operation, env, args.exact, runner.stack_outputs)
         check_rotation_continuity(plan, operation, env, runner.stack_outputs)
+        check_broker_engine_move(plan, operation, env, runner.stack_outputs)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
