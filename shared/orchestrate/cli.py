@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
+from shared import lifecycle
 from shared.broker_capacity import capacity_notes
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
@@ -296,6 +297,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         if operation.action in (Action.UP, Action.PREVIEW):  # a peak close to the broker's limits (not refused)
             for note in capacity_notes(env, load_catalog()):
                 out.write(f"note: {env_path(env.name)}: {note}\n")
+            # a runtime, engine or image AWS no longer creates (refused), or soon (noted): shared.lifecycle
+            for note in lifecycle.check_lifecycle(env, lifecycle.today()):
+                out.write(f"note: {env.name}: {note}\n")
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)
