@@ -172,3 +172,10 @@ def test_each_function_imports_only_what_its_runtime_ships(source: str) -> None:
                  if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
     allowed = (set(sys.stdlib_module_names) - REMOVED_BY_313) | {"boto3", "botocore", "__future__"}
     assert imported <= allowed, sorted(imported - allowed)
+
+
+def test_ci_runs_the_deploy_runners_python() -> None:
+    """CI's jobs (setup-platform's default) and the in-VPC runner deploy with the same Python, the one the table dates
+    (its end of life is a note of `up`)."""
+    action = yaml.safe_load((REPO_ROOT / ".github" / "actions" / "setup-platform" / "action.yml").read_text())
+    assert action["inputs"]["python-version"]["default"] == lifecycle.DEPLOY_RUNNER_PYTHON

@@ -212,38 +212,39 @@ def check_exact_destroy(plan: Plan, operation: Operation, env: EnvConfig, exact:
             f"-- {env.name} --layers {','.join(plan.layers)}` destroys what reads them first); nothing was run")
 
 
-def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig,
-                              read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None]) -> None:
-    """ConfigError (exit 2) before any layer runs when messaging's ``up``/``preview`` would delete the users of the
-    epoch its deployed secrets name (shared.rotation_continuity); the layer program refuses it too, but only when
-    messaging's turn comes, after the layers before it ran."""
-    if operation.action not in (Action.UP, Action.PREVIEW) or "messaging" not in plan.layers:
+OutputsReader = Callable[[str, EnvConfig], Mapping[str, Any] | None]
+
+
+def _check_deployed_layer(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader, layer: str,
+                          what: str, check: Callable[[Mapping[str, Any] | None], None]) -> None:
+    """``check`` of ``layer``'s deployed outputs before any layer of an ``up``/``preview`` that runs ``layer`` (the
+    layer program checks them too, but only when its turn comes, after the layers before it ran); ``what`` names what
+    the outputs hold, for a read that fails."""
+    if operation.action not in (Action.UP, Action.PREVIEW) or layer not in plan.layers:
         return
+    try:
+        outputs = read_outputs(layer, env)
+    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+        raise UsageError(f"{what} could not be read ({failure_detail(error)}); nothing was run") from None
+    check(outputs)
+
+
+def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader) -> None:
+    """ConfigError (exit 2) before any layer runs when messaging's ``up``/``preview`` would delete the users of the
+    epoch its deployed secrets name (shared.rotation_continuity)."""
     from shared.rotation_continuity import check_rotation
 
-    try:
-        outputs = read_outputs("messaging", env)
-    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
-        raise UsageError(f"messaging's deployed credentials epoch could not be read ({failure_detail(error)}); "
-                         "nothing was run") from None
-    check_rotation(env.name, env.messaging.credentials_rotation, outputs)
+    _check_deployed_layer(plan, operation, env, read_outputs, "messaging", "messaging's deployed credentials epoch",
+                          lambda outputs: check_rotation(env.name, env.messaging.credentials_rotation, outputs))
 
 
-def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig,
-                             read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None]) -> None:
+def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader) -> None:
     """ConfigError (exit 2) before any layer runs when the broker's ``up``/``preview`` asks Amazon MQ for an engine
-    version / instance type move it does not apply to the deployed broker (shared.broker_upgrade); the layer program
-    refuses it too, but only when the broker's turn comes, after network ran."""
-    if operation.action not in (Action.UP, Action.PREVIEW) or "broker" not in plan.layers:
-        return
+    version / instance type move it does not apply to the deployed broker (shared.broker_upgrade)."""
     from shared.broker_upgrade import check_engine_move
 
-    try:
-        outputs = read_outputs("broker", env)
-    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
-        raise UsageError(f"the broker's deployed engine version could not be read ({failure_detail(error)}); "
-                         "nothing was run") from None
-    check_engine_move(env, outputs)
+    _check_deployed_layer(plan, operation, env, read_outputs, "broker", "the broker's deployed engine version",
+                          lambda outputs: check_engine_move(env, outputs))
 
 
 class ProtectedStateError(PlatformError):
