@@ -121,6 +121,10 @@ class BrokerContract(Contract):
     broker_name: str | None = None
     broker_security_group_id: str | None = None
     broker_log_group_name: str | None = None
+    #: what the amazon-mq broker was last asked to run (None: external, or a stack deployed before these fields); the
+    #: next `up` checks a change of them against it (shared.broker_upgrade)
+    engine_version: str | None = None
+    instance_type: str | None = None
     #: the in-VPC deploy runner (CodeBuild) and its security group, which the broker admits on 443
     deploy_runner_project_name: str
     deploy_runner_security_group_id: str
@@ -375,6 +379,8 @@ class BrokerOutputs(ContractOutputs):
     broker_name: pulumi.Output[str | None]
     broker_security_group_id: pulumi.Output[str | None]
     broker_log_group_name: pulumi.Output[str | None]
+    engine_version: pulumi.Output[str | None]
+    instance_type: pulumi.Output[str | None]
     deploy_runner_project_name: pulumi.Output[str]
     deploy_runner_security_group_id: pulumi.Output[str]
     alarm_topic_arn: pulumi.Output[str]

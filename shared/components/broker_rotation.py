@@ -32,6 +32,7 @@ from shared.broker_names import default_log_group_name, rotation_function_name
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
 from shared.envs import EnvConfig
+from shared.lifecycle import PYTHON_LAMBDA_RUNTIME
 
 if TYPE_CHECKING:
     from shared.components.queue_metrics import QueueMetricsArgs
@@ -41,8 +42,8 @@ HTTPS_PORT = 443
 SOURCE_PATH = Path(__file__).resolve().parents[1] / "rotation" / "broker_admin.py"
 HANDLER_MODULE = "broker_admin"
 #: A runtime Lambda supports (botocore lambda model ``Runtime``; Lambda.2 of Security Hub) whose boto3 and
-#: standard library are all the function uses.
-RUNTIME = "python3.13"
+#: standard library are all the function uses; defined with its deprecation dates in shared/lifecycle.py.
+RUNTIME = PYTHON_LAMBDA_RUNTIME
 #: Each step makes a few calls to the broker (10 s each at most) and to Secrets Manager (17 s each at most, retry
 #: included: shared/rotation/broker_admin.py, AWS_CONNECT_TIMEOUT_SECONDS), each failing with its own error.
 TIMEOUT_SECONDS = 60

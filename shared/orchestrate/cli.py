@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
+from shared import lifecycle
 from shared.broker_capacity import capacity_notes
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
@@ -233,21 +234,39 @@ def check_exact_destroy(plan: Plan, operation: Operation, env: EnvConfig, exact:
             f"-- {env.name} --layers {','.join(plan.layers)}` destroys what reads them first); nothing was run")
 
 
-def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig,
-                              read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None]) -> None:
-    """ConfigError (exit 2) before any layer runs when messaging's ``up``/``preview`` would delete the users of the
-    epoch its deployed secrets name (shared.rotation_continuity); the layer program refuses it too, but only when
-    messaging's turn comes, after the layers before it ran."""
-    if operation.action not in (Action.UP, Action.PREVIEW) or "messaging" not in plan.layers:
+OutputsReader = Callable[[str, EnvConfig], Mapping[str, Any] | None]
+
+
+def _check_deployed_layer(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader, layer: str,
+                          what: str, check: Callable[[Mapping[str, Any] | None], None]) -> None:
+    """``check`` of ``layer``'s deployed outputs before any layer of an ``up``/``preview`` that runs ``layer`` (the
+    layer program checks them too, but only when its turn comes, after the layers before it ran); ``what`` names what
+    the outputs hold, for a read that fails."""
+    if operation.action not in (Action.UP, Action.PREVIEW) or layer not in plan.layers:
         return
+    try:
+        outputs = read_outputs(layer, env)
+    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+        raise UsageError(f"{what} could not be read ({failure_detail(error)}); nothing was run") from None
+    check(outputs)
+
+
+def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader) -> None:
+    """ConfigError (exit 2) before any layer runs when messaging's ``up``/``preview`` would delete the users of the
+    epoch its deployed secrets name (shared.rotation_continuity)."""
     from shared.rotation_continuity import check_rotation
 
-    try:
-        outputs = read_outputs("messaging", env)
-    except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
-        raise UsageError(f"messaging's deployed credentials epoch could not be read ({failure_detail(error)}); "
-                         "nothing was run") from None
-    check_rotation(env.name, env.messaging.credentials_rotation, outputs)
+    _check_deployed_layer(plan, operation, env, read_outputs, "messaging", "messaging's deployed credentials epoch",
+                          lambda outputs: check_rotation(env.name, env.messaging.credentials_rotation, outputs))
+
+
+def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader) -> None:
+    """ConfigError (exit 2) before any layer runs when the broker's ``up``/``preview`` asks Amazon MQ for an engine
+    version / instance type move it does not apply to the deployed broker (shared.broker_upgrade)."""
+    from shared.broker_upgrade import check_engine_move
+
+    _check_deployed_layer(plan, operation, env, read_outputs, "broker", "the broker's deployed engine version",
+                          lambda outputs: check_engine_move(env, outputs))
 
 
 class ProtectedStateError(PlatformError):
@@ -301,6 +320,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         if operation.action in (Action.UP, Action.PREVIEW):  # a peak close to the broker's limits (not refused)
             for note in capacity_notes(env, load_catalog()):
                 out.write(f"note: {env_path(env.name)}: {note}\n")
+            # a runtime, engine or image AWS no longer creates (refused), or soon (noted): shared.lifecycle
+            for note in lifecycle.check_lifecycle(env, lifecycle.today()):
+                out.write(f"note: {env.name}: {note}\n")
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)
@@ -317,6 +339,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             out.write(f"note: {note}\n")
         check_exact_destroy(plan, operation, env, args.exact, runner.stack_outputs)
         check_rotation_continuity(plan, operation, env, runner.stack_outputs)
+        check_broker_engine_move(plan, operation, env, runner.stack_outputs)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,

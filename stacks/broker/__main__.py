@@ -22,11 +22,16 @@ from shared.components.broker import (
     external_consumer_timeout_warning,
     external_endpoints,
 )
+from shared.broker_upgrade import check_engine_move
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
 from shared.contracts import NetworkOutputs
 from shared.layer import Layer
 
 layer = Layer("broker")
+# Before any resource: an engine version / instance type move Amazon MQ cannot apply to the deployed broker (a
+# downgrade, or the instance type and the major version at once) is refused (exit 2) here too, for a `pulumi up` run
+# in this folder without the orchestrator's own check.
+check_engine_move(layer.env, layer.last_outputs())
 network = layer.upstream("network").contract(NetworkOutputs)
 
 runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc_id=network.vpc_id,
@@ -63,6 +68,8 @@ if layer.env.messaging.broker == "amazon-mq":
         broker_name=broker.broker.broker_name,
         broker_security_group_id=broker.security_group.id,
         broker_log_group_name=broker.log_group_name,
+        engine_version=messaging.engine_version,
+        instance_type=messaging.instance_type,
         **runner_outputs,
     )
 else:
@@ -71,5 +78,6 @@ else:
     layer.export(
         broker_mode="external", amqps_endpoint=amqps_endpoint, management_endpoint=management_endpoint,
         admin_username=None, admin_secret_arn=None, broker_id=None, broker_arn=None, broker_name=None,
-        broker_security_group_id=None, broker_log_group_name=None, **runner_outputs,
+        broker_security_group_id=None, broker_log_group_name=None, engine_version=None, instance_type=None,
+        **runner_outputs,
     )

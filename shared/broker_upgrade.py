@@ -1,0 +1,80 @@
+"""Whether a change of ``messaging.engine_version`` / ``messaging.instance_type`` is a move Amazon MQ applies to the
+deployed broker, in place.
+
+The env loader sees only the env file, where 4.2 back to 3.13, or ``mq.m5`` + 3.13 to ``mq.m7g`` + 4.2 at once, are
+valid. Applied to a deployed broker, the broker layer's `up` would first replace the broker's configuration (one per
+engine version: :func:`shared.components.broker.configuration_name`) and only then fail at ``UpdateBroker``. So the
+broker stack exports the engine version and instance type it asked for (:data:`ENGINE_OUTPUT`,
+:data:`INSTANCE_OUTPUT`), and both the layer program (through a reference to its own stack) and the orchestrator
+(before any layer runs) compare the env with them here. The rules (Amazon MQ developer guide):
+
+* "Upgrading an Amazon MQ broker engine version": a broker is upgraded "to the next supported major or minor
+  version"; there is no downgrade, and no skipping a version (RabbitMQ "only allows incremental version updates");
+* "In-place upgrade from RabbitMQ 3 to 4": step 1 moves the broker to ``mq.m7g`` and applies it (a reboot or the
+  maintenance window), and only then is the engine version set to 4.2; so the instance type and the engine version
+  change in two `up`\\ s, never in one.
+
+Standard library and the env schema only (the orchestrator imports it without Pulumi).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, engine_tuple
+from shared.envs import EnvConfig, env_path
+from shared.errors import ConfigError
+
+#: the broker stack's outputs naming what its broker was last asked to run (None for an external broker)
+ENGINE_OUTPUT = "engine_version"
+INSTANCE_OUTPUT = "instance_type"
+ENGINE_KEY = "messaging.engine_version"
+INSTANCE_KEY = "messaging.instance_type"
+
+
+def _major_minor(version: str) -> tuple[int, ...]:
+    return engine_tuple(version)[:2]
+
+
+def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> ConfigError | None:
+    """Why the env's broker settings are not a move Amazon MQ applies to the broker the broker stack's ``outputs``
+    describe (None: they are, or nothing is deployed to compare with)."""
+    messaging = env.messaging
+    if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
+        return None  # not the platform's broker, or no broker of the platform deployed yet (a first `up`)
+    deployed_engine, deployed_type = outputs.get(ENGINE_OUTPUT), outputs.get(INSTANCE_OUTPUT)
+    if deployed_engine is None or deployed_type is None:
+        return None  # a stack deployed before it exported them: its next `up` records them
+    wanted = messaging.engine_version
+    if _major_minor(wanted) == _major_minor(str(deployed_engine)):
+        return None
+    file = str(env_path(env.name))
+    unchanged = "nothing was changed"
+    if _major_minor(wanted) < _major_minor(str(deployed_engine)):
+        return ConfigError(file, ENGINE_KEY, (
+            f"is {wanted}, but the broker runs {deployed_engine}: Amazon MQ only upgrades a broker's engine (to the "
+            f"next supported version; there is no downgrade), so UpdateBroker would refuse it after the broker's "
+            f"configuration for {wanted} was made; {unchanged}. Set `{ENGINE_KEY}: \"{deployed_engine}\"` again (an "
+            "older engine needs a new broker: another env, README \"Changing the broker\")"))
+    offered = sorted(RABBITMQ_ENGINE_FAMILIES, key=engine_tuple)
+    following = [v for v in offered if _major_minor(v) > _major_minor(str(deployed_engine))]
+    if following and following[0] != wanted:
+        return ConfigError(file, ENGINE_KEY, (
+            f"is {wanted}, but the broker runs {deployed_engine}: Amazon MQ upgrades one version at a time, and the "
+            f"next one is {following[0]}; {unchanged}. Set `{ENGINE_KEY}: \"{following[0]}\"` first"))
+    if deployed_type != messaging.instance_type:
+        return ConfigError(file, ENGINE_KEY, (
+            f"is {wanted} (the broker runs {deployed_engine}) and {INSTANCE_KEY} moves from {deployed_type} to "
+            f"{messaging.instance_type} in the same `up`: Amazon MQ's upgrade changes the instance type first, applied "
+            f"at a reboot or the maintenance window, and the engine version after; {unchanged}. Run `up` with "
+            f"first `{INSTANCE_KEY}: {messaging.instance_type}` and `{ENGINE_KEY}: \"{deployed_engine}\"`, let it "
+            f"apply (README \"Changing the broker\"), then set `{ENGINE_KEY}: \"{wanted}\"`"))
+    return None
+
+
+def check_engine_move(env: EnvConfig, outputs: Mapping[str, Any] | None) -> None:
+    """Raise :func:`engine_move_refusal`'s error, if any."""
+    refusal = engine_move_refusal(env, outputs)
+    if refusal is not None:
+        raise refusal

@@ -1,0 +1,118 @@
+"""What the installed provider SDKs (pulumi_aws, pulumi_rabbitmq, pulumi_random) say about the properties the
+platform sets: each resource type, each input property and nested block, at any depth the SDK types it.
+
+Why: a pulumi-aws bump renames, removes and deprecates properties (v6 to v7 removed several; a removal is announced
+as a deprecation a major version before). The synth passes every keyword to the SDK, which refuses an unknown one,
+but a *deprecated* property passed as a keyword raises no warning in the Python SDK (only its ``*Args`` classes
+warn), so the platform would learn of it only from the `up` after the next major bump. :func:`schema_problems` reads
+the SDK's own ``*Args`` classes (their ``pulumi.getter`` names and ``_utilities.deprecated`` marks) and the
+resource registry each package registers, for the resources of a synthesized layer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pulumi import _types as pulumi_types  # the SDK's own reader of a type's getters (the engine's name table)
+
+#: provider package -> its Python module
+PACKAGES = {"aws": "pulumi_aws", "rabbitmq": "pulumi_rabbitmq", "random": "pulumi_random"}
+_ARGS = re.compile(r"ForwardRef\('(\w+Args)'\)")
+_MAPPING = re.compile(r"Mapping\[")
+
+
+@cache
+def resource_classes(package: str) -> dict[str, tuple[str, str]]:
+    """type token -> (module, class) as ``package`` registers them (its ``_utilities.register(resource_modules=)``)."""
+    module = importlib.import_module(PACKAGES[package])
+    text = Path(module.__file__ or "").read_text(encoding="utf-8")  # the package's own __init__.py
+    match = re.search(r'resource_modules="""(.*?)"""', text, re.S)
+    if match is None:
+        raise RuntimeError(f"{PACKAGES[package]} registers no resource modules: the SDK's layout changed")
+    found: dict[str, tuple[str, str]] = {}
+    for entry in json.loads(match.group(1)):
+        for token, name in entry["classes"].items():
+            found[token] = (entry["fqn"], name)
+    return found
+
+
+def _properties(args_class: type) -> dict[str, Any]:
+    """Pulumi name -> the property of ``args_class``."""
+    return {name: prop for _, name, prop in pulumi_types._py_properties(args_class)}
+
+
+def _deprecation(prop: Any) -> str | None:
+    getter = prop.fget
+    if "_pulumi_deprecated_callable" not in getattr(getter, "__dict__", {}):
+        return None
+    return "deprecated"
+
+
+def _nested_class(prop: Any) -> type | None:
+    """The ``*Args`` class a property holds (or a list of), None for a scalar, a map or free-form value."""
+    annotation = str(prop.fget.__annotations__.get("return", ""))
+    if _MAPPING.search(annotation.split("ForwardRef")[0]):
+        return None  # a map (tags, variables): its keys are data, not properties
+    match = _ARGS.search(annotation)
+    if match is None:
+        return None
+    module = importlib.import_module(prop.fget.__module__)
+    found = getattr(module, match.group(1), None)
+    return found if isinstance(found, type) else None
+
+
+def _walk(args_class: type, value: dict[str, Any], path: str) -> Iterator[str]:
+    props = _properties(args_class)
+    for key in sorted(value):
+        if key not in props:
+            yield f"{path}.{key}: not a property of {args_class.__name__} in the installed SDK"
+            continue
+        if _deprecation(props[key]):
+            yield f"{path}.{key}: deprecated in the installed SDK ({args_class.__name__})"
+        nested = _nested_class(props[key])
+        if nested is None:
+            continue
+        child = value[key]
+        items = child if isinstance(child, list) else [child]
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                suffix = f"[{index}]" if isinstance(child, list) else ""
+                yield from _walk(nested, item, f"{path}.{key}{suffix}")
+
+
+def resource_problems(token: str, inputs: dict[str, Any]) -> list[str]:
+    """Why ``inputs`` of a resource of type ``token`` do not fit the installed SDK (empty: they do). Types of other
+    packages (components, dynamic resources, providers) are not checked."""
+    package = token.split(":", 1)[0]
+    if package not in PACKAGES or token.startswith("pulumi:"):
+        return []
+    classes = resource_classes(package)
+    if token not in classes:
+        return [f"{token}: no such resource type in the installed {PACKAGES[package]} (renamed or removed?)"]
+    module_name, class_name = classes[token]
+    module = importlib.import_module(module_name)
+    resource_class = getattr(module, class_name)
+    problems: list[str] = []
+    own = importlib.import_module(resource_class.__module__)
+    if f'pulumi.log.warn("""{class_name} is deprecated:' in Path(own.__file__ or "").read_text(encoding="utf-8"):
+        problems.append(f"{token}: the resource type is deprecated in the installed SDK")
+    # the resource's own module: where a nested block has the same name, the SDK calls the resource's `<Class>InitArgs`
+    args_class = getattr(own, f"{class_name}InitArgs", None) or getattr(own, f"{class_name}Args")
+    problems += [f"{token}: {line}" for line in _walk(args_class, inputs, "inputs")]
+    return problems
+
+
+def schema_problems(document: dict[str, Any]) -> list[str]:
+    """Every problem of every resource of one synthesized layer, each naming its URN."""
+    problems: list[str] = []
+    for resource in document["resources"]:
+        if not resource["custom"]:
+            continue
+        problems += [f"{resource['urn']}: {line}" for line in resource_problems(resource["type"], resource["inputs"])]
+    return problems

@@ -1,0 +1,156 @@
+"""A change of ``messaging.engine_version`` / ``instance_type`` is one Amazon MQ can apply, or it is refused before
+anything changes.
+
+The env loader knows only the env file: 4.2 back to 3.13, or m5 + 3.13 to m7g + 4.2 in one `up`, are both valid
+files. The broker stack exports the engine version and instance type it asked for, and the layer program (a
+``pulumi up`` in stacks/broker) and the orchestrator (before any layer runs) compare the env with them
+(:mod:`shared.broker_upgrade`). Without that check the broker layer's `up` replaced the configuration (a new one per
+engine version) and then failed at ``UpdateBroker``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from shared.broker_upgrade import engine_move_refusal
+from shared.envs import EnvConfig, load_env
+from shared.errors import ConfigError
+from shared.orchestrate.cli import main
+from shared.synth.engine import layer_dir, synth_env, synth_program
+from tests.aws_helpers import ReleasedEverywhere
+from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its fixture: the reach probe's endpoint
+
+ENGINE = "messaging.engine_version"
+TYPE = "messaging.instance_type"
+SELF = "organization/broker/dev"
+
+
+def deployed(engine: str, instance_type: str) -> dict[str, Any]:
+    """A deployed amazon-mq broker stack's outputs."""
+    return {"broker_mode": "amazon-mq", "engine_version": engine, "instance_type": instance_type}
+
+
+def set_broker(edit_env: Any, engine: str, instance_type: str) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(engine_version=engine, instance_type=instance_type))
+
+
+# -- the rule ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("outputs", "engine", "instance_type", "key", "says"), [
+    # no downgrade: Amazon MQ upgrades only ("Upgrading an Amazon MQ broker engine version")
+    (deployed("4.2", "mq.m7g.large"), "3.13", "mq.m7g.large", ENGINE, "only upgrades"),
+    # the instance type and the major version in one `up`: AWS's steps are the type first, then the version
+    (deployed("3.13", "mq.m5.large"), "4.2", "mq.m7g.large", ENGINE, f"first `{TYPE}: mq.m7g.large`"),
+    (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.xlarge", ENGINE, f"first `{TYPE}: mq.m7g.xlarge`"),
+])
+def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engine: str, instance_type: str,
+                                                  key: str, says: str, edit_env: Any) -> None:
+    set_broker(edit_env, engine, instance_type)
+    refusal = engine_move_refusal(load_env("dev"), outputs)
+    assert refusal is not None
+    assert refusal.file.endswith("environments/dev.yaml") and refusal.key == key
+    assert says in refusal.reason and "nothing was changed" in refusal.reason
+
+
+@pytest.mark.parametrize(("outputs", "engine", "instance_type"), [
+    (None, "3.13", "mq.m5.large"),                                     # no stack yet: a first `up`
+    ({}, "3.13", "mq.m5.large"),                                       # a stack never deployed
+    (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.large"),         # the major upgrade, on m7g already
+    (deployed("3.13", "mq.m5.large"), "3.13", "mq.m7g.large"),         # step one: the instance type
+    (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.xlarge"),         # a bigger size, same version
+    (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.large"),          # no change
+    # a patch Amazon MQ applied (it reports major.minor.patch; the provider suppresses that diff: terraform-provider-aws
+    # "RabbitMQ 3.13 and ActiveMQ 5.18 Version Mismatch") is no move
+    (deployed("3.13.7", "mq.m5.large"), "3.13", "mq.m5.large"),
+    ({"broker_mode": "amazon-mq"}, "3.13", "mq.m7g.large"),            # a stack from before these outputs
+    ({"broker_mode": "external", "engine_version": None}, "3.13", "mq.m7g.large"),  # external until now
+])
+def test_a_move_amazon_mq_applies_passes(outputs: dict[str, Any] | None, engine: str, instance_type: str,
+                                         edit_env: Any) -> None:
+    set_broker(edit_env, engine, instance_type)
+    assert engine_move_refusal(load_env("dev"), outputs) is None
+
+
+def test_an_external_broker_is_not_checked(edit_env: Any) -> None:
+    """The platform does not upgrade an external broker; its operator does."""
+    edit_env("dev", lambda data: data["messaging"].update(
+        broker="external", engine_version="3.13", instance_type="mq.m7g.large",
+        external={"amqps_endpoint": "amqps://mq.example.com:5671", "management_endpoint": "https://mq.example.com"}))
+    assert engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large")) is None
+
+
+# -- the layer program (pulumi up / preview in stacks/broker) -----------------------------------------
+
+
+def synth_broker(own: dict[str, Any] | None) -> dict[str, Any]:
+    outputs = {"organization/network/dev": synth_env("dev", ["network"])["network"]["outputs"]}
+    if own is not None:
+        outputs[SELF] = own
+    return synth_program(layer_dir("broker"), stack="dev", layer="broker", env="dev",
+                         account_id="111111111111", region="eu-west-1", stack_outputs=outputs)
+
+
+def test_the_program_exports_what_it_asked_for_and_reads_its_own_stack(env_dir: Any) -> None:
+    document = synth_broker(None)
+    assert document["outputs"]["engine_version"] == "4.2" and document["outputs"]["instance_type"] == "mq.m7g.medium"
+    assert SELF in document["stack_references"]
+
+
+def test_the_program_refuses_a_downgrade(edit_env: Any) -> None:
+    first = synth_broker(None)  # dev as shipped: 4.2 on mq.m7g.medium
+    set_broker(edit_env, "3.13", "mq.m7g.medium")
+    with pytest.raises(ConfigError) as refused:
+        synth_broker(first["outputs"])
+    assert refused.value.key == ENGINE and "4.2" in refused.value.reason
+
+
+def test_the_program_takes_the_two_steps_one_up_each(edit_env: Any) -> None:
+    set_broker(edit_env, "3.13", "mq.m5.large")
+    first = synth_broker(None)
+    set_broker(edit_env, "3.13", "mq.m7g.large")
+    second = synth_broker(first["outputs"])
+    set_broker(edit_env, "4.2", "mq.m7g.large")
+    third = synth_broker(second["outputs"])
+    assert third["outputs"]["engine_version"] == "4.2"
+    assert synth_broker(third["outputs"])["outputs"] == third["outputs"]  # the next up, no change
+
+
+# -- the orchestrator (nox -s up / preview), before any layer runs -----------------------------------
+
+
+class DeployedBrokerRunner(RecordingRunner):
+    """Every stack deployed; the broker stack asked for ``engine`` on ``instance_type``."""
+
+    def __init__(self, engine: str, instance_type: str) -> None:
+        super().__init__()
+        self.broker = deployed(engine, instance_type)
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "broker":
+            outputs.update(self.broker)
+        return outputs
+
+
+@pytest.mark.parametrize("action", ["up", "preview"])
+def test_the_orchestrator_refuses_before_any_layer_runs(edit_env: Any, action: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    set_broker(edit_env, "3.13", "mq.m7g.medium")
+    runner = DeployedBrokerRunner("4.2", "mq.m7g.medium")
+    code = main([action, "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+    assert code == 2 and runner.started() == []
+    assert f"environments/dev.yaml: {ENGINE}: is 3.13, but the broker runs 4.2" in capsys.readouterr().err
+
+
+def test_the_orchestrator_runs_the_major_upgrade_on_m7g(edit_env: Any) -> None:
+    set_broker(edit_env, "4.2", "mq.m7g.medium")
+    runner = DeployedBrokerRunner("3.13", "mq.m7g.medium")
+    code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+    assert code == 0 and "broker" in runner.started()

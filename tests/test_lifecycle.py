@@ -1,0 +1,181 @@
+"""What the platform names that AWS retires (Lambda runtime, Amazon MQ engine, CodeBuild image and Python, Fargate
+platform version, App Mesh): one table with dates and sources (shared/lifecycle.py), checked three ways.
+
+* Coverage: every such value the shipped envs' synth names has an entry, and the preflight checks exactly those.
+* Calendar: CI fails ``CI_DAYS`` before AWS blocks creating anything the shipped envs name (this test reads the real
+  date on purpose: it is the alarm that goes off before a first `up` in a fresh account breaks).
+* Preflight: ``nox -s up``/``preview`` refuses (exit 2, before any layer) on and after a block date, and notes what is
+  close to one.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import sys
+import tomllib
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from shared import REPO_ROOT, lifecycle, venvcheck
+from shared.envs import load_env
+from shared.lifecycle import (
+    CI_DAYS,
+    CODEBUILD_IMAGE,
+    CODEBUILD_PYTHON,
+    FARGATE_PLATFORM,
+    LAMBDA_RUNTIME,
+    LIFECYCLES,
+    MQ_ENGINE,
+    lifecycle_findings,
+    named_by,
+)
+from shared.orchestrate.cli import main
+from tests.aws_helpers import ReleasedEverywhere
+from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its fixture: the reach probe's endpoint
+
+SHIPPED = ("dev", "staging", "prod")
+SNAPSHOTS = REPO_ROOT / "tests" / "snapshots"
+
+
+def named_in_synth(env: str) -> set[tuple[str, str]]:
+    """(kind, value) of every lifecycle item the env's synthesized layers (the snapshots test_synth keeps equal to the
+    code) name."""
+    found: set[tuple[str, str]] = set()
+    for path in sorted((SNAPSHOTS / env).glob("*.json")):
+        for resource in json.loads(path.read_text(encoding="utf-8"))["resources"]:
+            inputs: dict[str, Any] = resource["inputs"]
+            kind = resource["type"]
+            if kind == "aws:lambda/function:Function":
+                found.add((LAMBDA_RUNTIME, inputs["runtime"]))
+            elif kind == "aws:mq/broker:Broker":
+                found.add((MQ_ENGINE, inputs["engineVersion"]))
+            elif kind == "aws:codebuild/project:Project":
+                found.add((CODEBUILD_IMAGE, inputs["environment"]["image"]))
+                buildspec = yaml.safe_load(inputs["source"]["buildspec"])
+                found.add((CODEBUILD_PYTHON, str(buildspec["phases"]["install"]["runtime-versions"]["python"])))
+            elif kind == "aws:ecs/service:Service":
+                found.add((FARGATE_PLATFORM, inputs.get("platformVersion") or "LATEST"))  # unset: ECS runs LATEST
+    return found
+
+
+@pytest.mark.parametrize("env", SHIPPED)
+def test_every_runtime_engine_image_and_platform_the_synth_names_has_dates(env: str) -> None:
+    named = named_in_synth(env)
+    assert {kind for kind, _ in named} >= {LAMBDA_RUNTIME, MQ_ENGINE, CODEBUILD_IMAGE, CODEBUILD_PYTHON,
+                                           FARGATE_PLATFORM}
+    assert named <= set(LIFECYCLES), f"no lifecycle entry: {sorted(named - set(LIFECYCLES))}"
+    # the preflight checks exactly what the programs name
+    assert {(kind, value) for kind, value, _ in named_by(load_env(env))} == named
+
+
+@pytest.mark.parametrize("env", SHIPPED)
+def test_nothing_a_shipped_env_names_is_within_ci_days_of_a_block_date(env: str) -> None:
+    """The real date: fails CI_DAYS before AWS blocks creating a runtime, engine or image a shipped env names."""
+    horizon = date.today() + timedelta(days=CI_DAYS)
+    for kind, value, where in named_by(load_env(env)):
+        blocked = LIFECYCLES[(kind, value)].blocks_create
+        assert blocked is None or blocked > horizon, (
+            f"{kind} {value} ({where}): AWS blocks creating it on {blocked}; move to its successor now")
+
+
+def test_every_entry_names_its_source_and_dates_in_order() -> None:
+    for item in LIFECYCLES.values():
+        assert item.source
+        if item.blocks_create and item.blocks_update:
+            assert item.blocks_create <= item.blocks_update
+
+
+def test_an_engine_with_an_announced_end_stops_taking_new_brokers_30_days_before() -> None:
+    item = lifecycle._mq_engine("3.13", date(2027, 3, 17))
+    assert item.blocks_create == date(2027, 2, 15)
+
+
+# -- the preflight -----------------------------------------------------------------------------------
+
+
+def run(action: str, runner: RecordingRunner, out: io.StringIO) -> int:
+    return main([action, "dev", "--yes"], runner=runner, out=out, confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+
+
+@pytest.mark.parametrize("action", ["up", "preview"])
+def test_up_is_refused_once_aws_blocks_creating_the_lambda_runtime(action: str, env_dir: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(lifecycle, "today", lambda: date(2029, 7, 31))
+    runner = RecordingRunner()
+    assert run(action, runner, io.StringIO()) == 2 and runner.started() == []
+    error = capsys.readouterr().err
+    assert "python3.13" in error and "since 2029-07-31" in error and "nothing was run" in error
+
+
+def test_up_notes_what_comes_within_warn_days_and_runs(env_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lifecycle, "today", lambda: date(2029, 3, 1))
+    runner = RecordingRunner()
+    out = io.StringIO()
+    assert run("up", runner, out) == 0 and runner.started()
+    assert "note: dev: Lambda runtime python3.13" in out.getvalue() and "create blocked 2029-07-31" in out.getvalue()
+
+
+def test_a_value_without_an_entry_is_refused(env_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lifecycle, "PYTHON_LAMBDA_RUNTIME", "python3.99")
+    refusals, _ = lifecycle_findings(load_env("dev"), date(2026, 12, 1))
+    assert refusals == ["Lambda runtime python3.99 (shared/lifecycle.py PYTHON_LAMBDA_RUNTIME) has no entry in "
+                        "shared/lifecycle.py LIFECYCLES: add its deprecation dates and their source first"]
+
+
+def test_a_broker_engine_past_its_end_is_refused_naming_the_env_key(env_dir: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(LIFECYCLES, (MQ_ENGINE, "4.2"), lifecycle._mq_engine("4.2", date(2027, 1, 1)))
+    refusals, _ = lifecycle_findings(load_env("dev"), date(2026, 12, 15))
+    assert len(refusals) == 1 and "messaging.engine_version" in refusals[0] and "since 2026-12-02" in refusals[0]
+
+
+# -- the deployer's Python, the Lambda runtime's Python ----------------------------------------------
+
+
+def _minor(text: str) -> tuple[int, int]:
+    major, minor = text.removeprefix("python").split(".")[:2]
+    return int(major), int(minor)
+
+
+def test_the_lambda_and_runner_pythons_are_ones_the_platform_is_tested_on() -> None:
+    """The functions' code and the deploy runner run on Pythons `nox` accepts (shared/venvcheck.py SUPPORTED,
+    pyproject requires-python), so CI can run the tests on each."""
+    requires = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    for version in (_minor(lifecycle.PYTHON_LAMBDA_RUNTIME), _minor(lifecycle.DEPLOY_RUNNER_PYTHON)):
+        assert version in venvcheck.SUPPORTED, (version, requires)
+
+
+#: Modules removed from the standard library in 3.12 (distutils, imp, asynchat, asyncore, smtpd: PEP 632, "What's New
+#: In Python 3.12") and 3.13 (PEP 594's dead batteries, lib2to3: "What's New In Python 3.13"): present on the 3.11
+#: the tests may run on, absent from the Lambda runtime.
+REMOVED_BY_313 = frozenset({
+    "distutils", "imp", "asynchat", "asyncore", "smtpd",
+    "aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib",
+    "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib", "lib2to3",
+})
+
+
+@pytest.mark.parametrize("source", ["broker_admin.py", "queue_metrics.py"])
+def test_each_function_imports_only_what_its_runtime_ships(source: str) -> None:
+    """The Lambda runtime ships the standard library of its Python and boto3/botocore, nothing else."""
+    tree = ast.parse((REPO_ROOT / "shared" / "rotation" / source).read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    allowed = (set(sys.stdlib_module_names) - REMOVED_BY_313) | {"boto3", "botocore", "__future__"}
+    assert imported <= allowed, sorted(imported - allowed)
+
+
+def test_ci_runs_the_deploy_runners_python() -> None:
+    """CI's jobs (setup-platform's default) and the in-VPC runner deploy with the same Python, the one the table dates
+    (its end of life is a note of `up`)."""
+    action = yaml.safe_load((REPO_ROOT / ".github" / "actions" / "setup-platform" / "action.yml").read_text())
+    assert action["inputs"]["python-version"]["default"] == lifecycle.DEPLOY_RUNNER_PYTHON
