@@ -25,6 +25,7 @@ from shared.orchestrate.identity import (
     UnreadableState,
     check_identity,
     deployed_from_state,
+    deployed_secrets_provider,
     mismatches,
     provider_name,
 )
@@ -257,3 +258,83 @@ def test_a_state_that_is_not_json_stops_the_run(fake_cli: FakeCli, tmp_path: Pat
     assert code == 2, output
     assert changed_operations(fake_cli) == []
     assert "the state of stack organization/mesh/dev could not be read" in error and "Traceback" not in error
+
+
+# -- the secrets provider the stacks keep against state.secrets_provider ---------------------------------------
+
+KMS = "awskms://alias/pulumi-state?region=eu-west-1"
+
+
+@pytest.mark.parametrize(("entry", "read"), [
+    ({"type": "passphrase", "state": {"salt": "v1:abc"}}, "passphrase"),
+    ({"type": "service", "state": {"url": "https://api.pulumi.com", "owner": "acme", "project": "network",
+                                   "stack": "dev"}}, "service"),
+    ({"type": "cloud", "state": {"url": KMS, "encryptedkey": "ZGF0YWtleQ=="}}, KMS),
+    (None, None),
+])
+def test_the_secrets_provider_is_read_from_the_state_as_pulumi_writes_it(entry: object, read: str | None) -> None:
+    deployment = {"manifest": {}} if entry is None else {"manifest": {}, "secrets_providers": entry}
+    assert deployed_secrets_provider(deployment) == read
+
+
+@pytest.mark.parametrize("entry", [{"state": {}}, "passphrase", {"type": "cloud", "state": {"encryptedkey": "x"}}])
+def test_a_secrets_provider_entry_of_another_shape_is_refused_by_name(entry: object) -> None:
+    with pytest.raises(UnreadableState):
+        deployed_secrets_provider({"secrets_providers": entry})
+
+
+def test_an_up_after_state_secrets_provider_changed_on_deployed_stacks_is_refused_naming_the_migration(
+        fake_cli: FakeCli, tmp_path: Path, edit_env: EnvEditor, capsys: pytest.CaptureFixture[str]) -> None:
+    """The stacks were created with a passphrase (the self-managed default); the env file now names a KMS key. An
+    existing stack keeps its provider (`--secrets-provider` is read by `stack init` only), so the up would go on
+    encrypting with the old passphrase, unsaid, and create any new stack on the key."""
+    deploy(fake_cli, "dev")
+    edit_env("dev", lambda data: data.update(state={"secrets_provider": KMS}))
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert changed_operations(fake_cli) == []
+    assert f"dev.yaml: state.secrets_provider is '{KMS}'" in error
+    assert "organization/network/dev" in error and "with 'passphrase'" in error and "up dev refused" in error
+    assert f"pulumi stack change-secrets-provider --stack organization/compute/dev '{KMS}'" in error
+    assert "put back state.secrets_provider: 'passphrase'" in error and "Traceback" not in error
+    assert all(fake_cli.secrets_provider(layer, "dev") == "passphrase" for layer in LAYERS
+               if (fake_cli.state / f"{layer}.dev.secrets").exists())
+
+
+def test_a_preview_with_a_changed_secrets_provider_runs_and_says_so(fake_cli: FakeCli, tmp_path: Path,
+                                                                    edit_env: EnvEditor) -> None:
+    deploy(fake_cli, "dev", ["network"])
+    edit_env("dev", lambda data: data.update(state={"secrets_provider": KMS}))
+    code, output = run(["preview", "dev", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "note: " in output and "state.secrets_provider is" in output and "preview goes on" in output
+    assert [args[0] for args in changed_operations(fake_cli)] == ["preview"]
+
+
+def test_stacks_on_the_provider_the_env_file_names_run_without_a_word_about_it(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: EnvEditor) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    edit_env("staging", lambda data: data.update(state={"secrets_provider": KMS}))
+    deploy(fake_cli, "staging", ["network"])
+    (fake_cli.state / "network.staging.secrets").write_text(KMS)
+    code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "secrets_provider" not in output
+
+
+def test_on_pulumi_cloud_an_unset_secrets_provider_is_the_services_own_and_a_kms_key_is_another(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: EnvEditor,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    edit_env("dev", lambda data: data.update(pulumi_org="acme"))
+    fake_cli.create_stacks("dev", ("network",), org="acme")
+    (fake_cli.state / "network.dev.state.json").write_text(json.dumps(state_as_deployed("dev", "network")))
+    code, output = run(["up", "dev", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    edit_env("dev", lambda data: data.update(pulumi_org="acme", state={"secrets_provider": KMS}))
+    code, output = run(["up", "dev", "--yes", "--layers", "network", "--exact"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert "acme/network/dev with 'service'" in error
+    assert f"pulumi stack change-secrets-provider --stack acme/network/dev '{KMS}'" in error

@@ -43,7 +43,10 @@ from shared.orchestrate.identity import (
     UnreadableState,
     check_identity,
     deployed_from_state,
+    deployed_secrets_provider,
+    secrets_provider_refusal,
     state_resources,
+    wanted_secrets_provider,
 )
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
@@ -426,6 +429,9 @@ class AutomationRunner:
         self._holds: dict[tuple[str, str], bool] = {}
         #: (env, layer) -> the URNs its state marks protect, from the same export
         self._protected: dict[tuple[str, str], list[str]] = {}
+        #: (env, layer) -> the secrets provider its state records (identity.deployed_secrets_provider), same export
+        self._secrets_providers: dict[tuple[str, str], str | None] = {}
+        self._backend: Backend | None = None  # the backend _env_vars point at
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
 
@@ -461,6 +467,7 @@ class AutomationRunner:
             # relative path from there (filepath.Abs in the CLI's readPassphrase).
             self._env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"] = os.path.abspath(passphrase_file)
         self._secrets_provider = env.state.secrets_provider
+        self._backend = backend
         self._backend_env = env.name
         return note
 
@@ -493,7 +500,25 @@ class AutomationRunner:
         # Last, once the backend is known to be usable: the region and account each existing stack was deployed
         # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
         check_identity(env, layers, self.deployed_identity, operation.label)
+        notes.extend(self._check_secrets_provider(env, layers, operation))
         return notes
+
+    def _check_secrets_provider(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """The stacks of ``layers`` whose state records another secrets provider than ``state.secrets_provider``
+        names (read by :meth:`deployed_identity`): ``up`` is refused (IdentityError, exit 2), since it would create
+        new stacks with the one and keep the others on the other; any other action gets a note."""
+        assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
+        wanted = wanted_secrets_provider(env, self._backend.is_cloud)
+        deployed = {self.stack_name(layer, env): provider for layer in layers
+                    if (provider := self._secrets_providers.get((env.name, layer))) not in (None, wanted)}
+        if not deployed:
+            return []
+        refused = operation.action is Action.UP and not operation.preview_only
+        message = secrets_provider_refusal(env, wanted, {name: str(p) for name, p in deployed.items()},
+                                           self._backend.url, operation.label, refused)
+        if refused:
+            raise IdentityError(message)
+        return [message]
 
     def _options(self) -> auto.LocalWorkspaceOptions:
         # secrets_provider only matters when a stack is created (`pulumi stack init --secrets-provider`);
@@ -611,9 +636,11 @@ class AutomationRunner:
                 deployment = export_as_stored(self._pulumi_cli(), name, self._work_dir(layer), self._env_vars)
             except auto.StackNotFoundError:
                 self._holds[(env.name, layer)] = False
+                self._secrets_providers.pop((env.name, layer), None)
                 return None
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
+            self._secrets_providers[(env.name, layer)] = deployed_secrets_provider(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
             why = failure_detail(error) if isinstance(error, auto.CommandError) else str(error) or repr(error)
