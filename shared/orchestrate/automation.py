@@ -48,6 +48,7 @@ from shared.orchestrate.identity import (
     state_resources,
     wanted_secrets_provider,
 )
+from shared.orchestrate.locks import LockReader, StackLock, StackLocked, locked_refusal, read_locks
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
@@ -411,8 +412,9 @@ class AutomationRunner:
     def __init__(self, *, stacks_dir: Path = STACKS_DIR, policies_dir: Path = POLICIES_DIR,
                  policy_config_dir: Path = POLICY_CONFIG_DIR, repo_root: Path = REPO_ROOT,
                  environ: Mapping[str, str] | None = None,
-                 which: Callable[[str], str | None] = shutil.which) -> None:
+                 which: Callable[[str], str | None] = shutil.which, lock_reader: LockReader | None = None) -> None:
         self.stacks_dir = stacks_dir
+        self._lock_reader = lock_reader
         self.policies_dir = policies_dir
         self.policy_config_dir = policy_config_dir
         self.repo_root = repo_root
@@ -501,7 +503,30 @@ class AutomationRunner:
         # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
         check_identity(env, layers, self.deployed_identity, operation.label)
         notes.extend(self._check_secrets_provider(env, layers, operation))
+        if operation.action is not Action.PREVIEW:  # up, refresh and destroy lock the stack, --preview-only too
+            notes.extend(self._check_locks(env, layers, operation))
         return notes
+
+    def _check_locks(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """StackLocked (exit 2) when another run holds the lock of a stack of ``layers`` (shared.orchestrate.locks);
+        a note when the backend's locks cannot be read from here."""
+        assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
+        reader = self._lock_reader or read_locks
+        locked: dict[str, list[StackLock]] = {}
+        unread: dict[str, None] = {}  # why, once each
+        for layer in layers:
+            name = self.stack_name(layer, env)
+            found = reader(self._backend.url, name)
+            if isinstance(found, str):
+                unread[found] = None
+            elif found:
+                locked[name] = found
+        if locked:
+            raise StackLocked(locked_refusal(env.name, operation.label, locked))
+        if unread:
+            return [f"the stack locks on {self._backend.url} were not read ({'; '.join(unread)}): another run holding "
+                    "one fails this run at that layer, after the layers before it"]
+        return []
 
     def _check_secrets_provider(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
         """The stacks of ``layers`` whose state records another secrets provider than ``state.secrets_provider``
