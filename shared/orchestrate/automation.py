@@ -45,6 +45,8 @@ from shared.orchestrate.identity import (
     deployed_from_state,
     deployed_secrets_provider,
     secrets_provider_refusal,
+    settings_secrets_provider,
+    stale_settings_refusal,
     state_resources,
     wanted_secrets_provider,
 )
@@ -536,12 +538,36 @@ class AutomationRunner:
         wanted = wanted_secrets_provider(env, self._backend.is_cloud)
         deployed = {self.stack_name(layer, env): provider for layer in layers
                     if (provider := self._secrets_providers.get((env.name, layer))) not in (None, wanted)}
+        notes = self._check_stack_settings(env, layers, operation)
         if not deployed:
-            return []
+            return notes
         refused = operation.action is Action.UP and not operation.preview_only
         message = secrets_provider_refusal(env, wanted, {name: str(p) for name, p in deployed.items()},
                                            self._backend.url, operation.label, refused)
         if refused:
+            raise IdentityError(message)
+        return [*notes, message]
+
+    def _check_stack_settings(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """Each layer's ``stacks/<layer>/Pulumi.<env>.yaml`` on this machine (the settings file of the stack,
+        ``pulumi.automation``'s get_stack_settings_name: the last part of ``<org>/<layer>/<env>``) that names another
+        secrets provider than the stack's state: refused (IdentityError, exit 2) for a run that writes state, a note
+        for one that does not."""
+        from shared.yamlio import load_yaml_mapping
+
+        stale: dict[str, tuple[str, str, str]] = {}
+        for layer in layers:
+            deployed = self._secrets_providers.get((env.name, layer))
+            settings = self.stacks_dir / layer / f"Pulumi.{env.name}.yaml"
+            if deployed is None or not settings.is_file():
+                continue
+            local = settings_secrets_provider(load_yaml_mapping(settings))
+            if local is not None and local != deployed:
+                stale[str(settings)] = (self.stack_name(layer, env), local, deployed)
+        if not stale:
+            return []
+        message = stale_settings_refusal(stale, operation.label, env.name, operation.changes_infrastructure)
+        if operation.changes_infrastructure:
             raise IdentityError(message)
         return [message]
 

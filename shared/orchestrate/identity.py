@@ -238,6 +238,41 @@ def secrets_provider_refusal(env: EnvConfig, wanted: str, deployed: Mapping[str,
             f"external broker's admin credentials), then run again.")
 
 
+def settings_secrets_provider(settings: Mapping[str, Any]) -> str | None:
+    """The secrets provider the CLI builds from a stack's settings file ``Pulumi.<stack>.yaml`` ahead of the one its
+    state records, in :func:`deployed_secrets_provider`'s words: its ``secretsprovider`` when that is a KMS-style URL,
+    else ``passphrase`` when it holds an ``encryptionsalt``, else None (the CLI then falls back to the state's with
+    PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER). The order of pkg/cmd/pulumi/stack SecretsManagerLoader
+    .GetSecretsManager."""
+    provider = settings.get("secretsprovider")
+    if isinstance(provider, str) and provider not in ("", "passphrase", "default"):
+        return provider
+    salt = settings.get("encryptionsalt")
+    return "passphrase" if isinstance(salt, str) and salt else None
+
+
+def stale_settings_refusal(stale: Mapping[str, tuple[str, str, str]], action: str, env_name: str,
+                           refused: bool) -> str:
+    """Why a run is refused (state-writing actions) or noted (preview) when a stack's settings file on this machine
+    names another secrets provider than the stack's state: ``stale`` maps each file to (stack, the file's provider,
+    the state's). The CLI builds the file's, and an update writes the state back encrypted with it
+    (backend.NewSnapshotManager takes the operation's secrets manager): a provider the stacks were moved off (``pulumi
+    stack change-secrets-provider`` on another machine) would silently come back."""
+    outcome = f"{action} {env_name} refused, nothing was run" if refused else f"{action} goes on"
+    lines = [f"a stack settings file on this machine names another secrets provider than the stack's state; "
+             f"{outcome}:"]
+    for file, (stack, local, deployed) in stale.items():
+        lines.append(f"  {display_path(file)}: {local!r}, but {stack} keeps its secrets with {deployed!r}")
+    lines.append(
+        "Pulumi builds the file's provider ahead of the state's, and an up, refresh or destroy writes the state back "
+        "encrypted with it, undoing the stack's move to its provider. The file is left from before that move (or "
+        "from another backend): remove its secretsprovider, encryptedkey and encryptionsalt lines (the whole file "
+        "when it holds nothing else); every run sets PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true, so the state's "
+        "provider is used and the file written again from it. A file that is committed (messaging's, holding an "
+        "external broker's admin credentials) is taken from the branch the move was committed on instead.")
+    return "\n".join(lines)
+
+
 def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
     """Why ``up`` stops when the env's network stack ``stack`` does not exist, yet the account already holds the
     VPC a network stack of this env deployed (found by the provider's default tags): the stacks that deployed it
