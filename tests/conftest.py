@@ -69,6 +69,18 @@ def account_ready_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shared.orchestrate.cli.default_account_check", AccountReady)
 
 
+@pytest.fixture(autouse=True)
+def state_bucket_unreachable_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner reads an s3:// backend's stack locks with boto3 (shared/orchestrate/locks.py): no test reaches a
+    real bucket; one that reads locks in S3 lends its own (moto) client."""
+    from botocore.exceptions import NoCredentialsError
+
+    def no_credentials(url: str) -> object:
+        raise NoCredentialsError()
+
+    monkeypatch.setattr("shared.orchestrate.locks._s3_client", no_credentials)
+
+
 @pytest.fixture
 def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto for one test: boto3 answers offline, no real credentials can leak in (tests/aws_helpers.py)."""

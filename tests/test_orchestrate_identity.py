@@ -9,7 +9,9 @@ send them to the engine, under the URNs the engine gives them.
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,18 @@ from shared import REPO_ROOT
 from shared.dag import LAYERS
 from shared.envs import load_env
 from shared.orchestrate.automation import AutomationRunner
+from shared.orchestrate.cli import main
 from shared.orchestrate.identity import (
     Deployed,
     UnreadableState,
     check_identity,
     deployed_from_state,
+    deployed_secrets_provider,
     mismatches,
     provider_name,
 )
 from shared.orchestrate.images import engine_urn
+from tests.aws_helpers import ReleasedEverywhere
 from tests.conftest import EnvEditor
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
 
@@ -257,3 +262,143 @@ def test_a_state_that_is_not_json_stops_the_run(fake_cli: FakeCli, tmp_path: Pat
     assert code == 2, output
     assert changed_operations(fake_cli) == []
     assert "the state of stack organization/mesh/dev could not be read" in error and "Traceback" not in error
+
+
+# -- the secrets provider the stacks keep against state.secrets_provider ---------------------------------------
+
+KMS = "awskms://alias/pulumi-state?region=eu-west-1"
+
+
+@pytest.mark.parametrize(("entry", "read"), [
+    ({"type": "passphrase", "state": {"salt": "v1:abc"}}, "passphrase"),
+    ({"type": "service", "state": {"url": "https://api.pulumi.com", "owner": "acme", "project": "network",
+                                   "stack": "dev"}}, "service"),
+    ({"type": "cloud", "state": {"url": KMS, "encryptedkey": "ZGF0YWtleQ=="}}, KMS),
+    (None, None),
+])
+def test_the_secrets_provider_is_read_from_the_state_as_pulumi_writes_it(entry: object, read: str | None) -> None:
+    deployment = {"manifest": {}} if entry is None else {"manifest": {}, "secrets_providers": entry}
+    assert deployed_secrets_provider(deployment) == read
+
+
+@pytest.mark.parametrize("entry", [{"state": {}}, "passphrase", {"type": "cloud", "state": {"encryptedkey": "x"}}])
+def test_a_secrets_provider_entry_of_another_shape_is_refused_by_name(entry: object) -> None:
+    with pytest.raises(UnreadableState):
+        deployed_secrets_provider({"secrets_providers": entry})
+
+
+def test_an_up_after_state_secrets_provider_changed_on_deployed_stacks_is_refused_naming_the_migration(
+        fake_cli: FakeCli, tmp_path: Path, edit_env: EnvEditor, capsys: pytest.CaptureFixture[str]) -> None:
+    """The stacks were created with a passphrase (the self-managed default); the env file now names a KMS key. An
+    existing stack keeps its provider (`--secrets-provider` is read by `stack init` only), so the up would go on
+    encrypting with the old passphrase, unsaid, and create any new stack on the key."""
+    deploy(fake_cli, "dev")
+    edit_env("dev", lambda data: data.update(state={"secrets_provider": KMS}))
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert changed_operations(fake_cli) == []
+    assert f"dev.yaml: state.secrets_provider is '{KMS}'" in error
+    assert "organization/network/dev" in error and "with 'passphrase'" in error and "up dev refused" in error
+    assert f"pulumi stack change-secrets-provider --stack organization/compute/dev '{KMS}'" in error
+    assert "put back state.secrets_provider: 'passphrase'" in error and "Traceback" not in error
+    assert all(fake_cli.secrets_provider(layer, "dev") == "passphrase" for layer in LAYERS
+               if (fake_cli.state / f"{layer}.dev.secrets").exists())
+
+
+def test_a_preview_with_a_changed_secrets_provider_runs_and_says_so(fake_cli: FakeCli, tmp_path: Path,
+                                                                    edit_env: EnvEditor) -> None:
+    deploy(fake_cli, "dev", ["network"])
+    edit_env("dev", lambda data: data.update(state={"secrets_provider": KMS}))
+    code, output = run(["preview", "dev", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "note: " in output and "state.secrets_provider is" in output and "preview goes on" in output
+    assert [args[0] for args in changed_operations(fake_cli)] == ["preview"]
+
+
+def test_stacks_on_the_provider_the_env_file_names_run_without_a_word_about_it(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: EnvEditor) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    edit_env("staging", lambda data: data.update(state={"secrets_provider": KMS}))
+    deploy(fake_cli, "staging", ["network"])
+    (fake_cli.state / "network.staging.secrets").write_text(KMS)
+    code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "secrets_provider" not in output
+
+
+def test_on_pulumi_cloud_an_unset_secrets_provider_is_the_services_own_and_a_kms_key_is_another(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: EnvEditor,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    edit_env("dev", lambda data: data.update(pulumi_org="acme"))
+    fake_cli.create_stacks("dev", ("network",), org="acme")
+    (fake_cli.state / "network.dev.state.json").write_text(json.dumps(state_as_deployed("dev", "network")))
+    code, output = run(["up", "dev", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    edit_env("dev", lambda data: data.update(pulumi_org="acme", state={"secrets_provider": KMS}))
+    code, output = run(["up", "dev", "--yes", "--layers", "network", "--exact"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert "acme/network/dev with 'service'" in error
+    assert f"pulumi stack change-secrets-provider --stack acme/network/dev '{KMS}'" in error
+
+
+def stacks_copy(tmp_path: Path) -> Path:
+    """The layers' project folders (their Pulumi.yaml), where a test leaves a stack settings file of its own."""
+    target = tmp_path / "stacks"
+    for layer in LAYERS:
+        (target / layer).mkdir(parents=True)
+        shutil.copy(REPO_ROOT / "stacks" / layer / "Pulumi.yaml", target / layer / "Pulumi.yaml")
+    return target
+
+
+def run_in(stacks: Path, argv: list[str], tmp_path: Path) -> tuple[int, str]:
+    out = io.StringIO()
+    runner = AutomationRunner(stacks_dir=stacks, policy_config_dir=tmp_path / "policy-config")
+    return main(argv, runner=runner, out=out, images=ReleasedEverywhere()), out.getvalue()
+
+
+@pytest.fixture
+def kms_staging(fake_cli: FakeCli, monkeypatch: pytest.MonkeyPatch, edit_env: EnvEditor) -> FakeCli:
+    """staging on S3 with a KMS key, its network stack deployed (moved to the key by change-secrets-provider)."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    edit_env("staging", lambda data: data.update(state={"secrets_provider": KMS}))
+    deploy(fake_cli, "staging", ["network"])
+    (fake_cli.state / "network.staging.secrets").write_text(KMS)
+    return fake_cli
+
+
+def test_a_stale_settings_file_naming_the_old_provider_refuses_up_and_the_state_keeps_its_key(
+        kms_staging: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The file a passphrase-era `stack init` left on this machine comes before the state's provider, and the up would
+    write the state back under that passphrase: the move to the key undone, unsaid."""
+    stacks = stacks_copy(tmp_path)
+    (stacks / "network" / "Pulumi.staging.yaml").write_text("encryptionsalt: v1:c2FsdA==:v1:bm9uY2U=:Y2lwaGVy\n")
+    code, output = run_in(stacks, ["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert changed_operations(kms_staging) == []
+    assert kms_staging.secrets_provider("network", "staging") == KMS
+    assert "network/Pulumi.staging.yaml: 'passphrase', but organization/network/staging keeps its secrets with " \
+           f"'{KMS}'" in error
+    assert "up staging refused" in error and "encryptionsalt" in error and "Traceback" not in error
+
+
+def test_a_preview_with_a_stale_settings_file_runs_and_says_so(kms_staging: FakeCli, tmp_path: Path) -> None:
+    stacks = stacks_copy(tmp_path)
+    (stacks / "network" / "Pulumi.staging.yaml").write_text("encryptionsalt: v1:c2FsdA==:v1:bm9uY2U=:Y2lwaGVy\n")
+    code, output = run_in(stacks, ["preview", "staging", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "note: a stack settings file on this machine names another secrets provider" in output
+
+
+@pytest.mark.parametrize("settings", [f"secretsprovider: {KMS}\nencryptedkey: ZGF0YWtleQ==\n", "config: {}\n", ""])
+def test_a_settings_file_agreeing_with_the_state_or_naming_no_provider_changes_nothing(
+        kms_staging: FakeCli, tmp_path: Path, settings: str) -> None:
+    stacks = stacks_copy(tmp_path)
+    (stacks / "network" / "Pulumi.staging.yaml").write_text(settings)
+    code, output = run_in(stacks, ["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "settings file" not in output
+    assert kms_staging.secrets_provider("network", "staging") == KMS

@@ -43,8 +43,14 @@ from shared.orchestrate.identity import (
     UnreadableState,
     check_identity,
     deployed_from_state,
+    deployed_secrets_provider,
+    secrets_provider_refusal,
+    settings_secrets_provider,
+    stale_settings_refusal,
     state_resources,
+    wanted_secrets_provider,
 )
+from shared.orchestrate.locks import LockReader, StackLock, StackLocked, locked_refusal, read_locks
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
@@ -408,8 +414,9 @@ class AutomationRunner:
     def __init__(self, *, stacks_dir: Path = STACKS_DIR, policies_dir: Path = POLICIES_DIR,
                  policy_config_dir: Path = POLICY_CONFIG_DIR, repo_root: Path = REPO_ROOT,
                  environ: Mapping[str, str] | None = None,
-                 which: Callable[[str], str | None] = shutil.which) -> None:
+                 which: Callable[[str], str | None] = shutil.which, lock_reader: LockReader | None = None) -> None:
         self.stacks_dir = stacks_dir
+        self._lock_reader = lock_reader
         self.policies_dir = policies_dir
         self.policy_config_dir = policy_config_dir
         self.repo_root = repo_root
@@ -426,6 +433,9 @@ class AutomationRunner:
         self._holds: dict[tuple[str, str], bool] = {}
         #: (env, layer) -> the URNs its state marks protect, from the same export
         self._protected: dict[tuple[str, str], list[str]] = {}
+        #: (env, layer) -> the secrets provider its state records (identity.deployed_secrets_provider), same export
+        self._secrets_providers: dict[tuple[str, str], str | None] = {}
+        self._backend: Backend | None = None  # the backend _env_vars point at
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
 
@@ -461,6 +471,7 @@ class AutomationRunner:
             # relative path from there (filepath.Abs in the CLI's readPassphrase).
             self._env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"] = os.path.abspath(passphrase_file)
         self._secrets_provider = env.state.secrets_provider
+        self._backend = backend
         self._backend_env = env.name
         return note
 
@@ -493,7 +504,72 @@ class AutomationRunner:
         # Last, once the backend is known to be usable: the region and account each existing stack was deployed
         # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
         check_identity(env, layers, self.deployed_identity, operation.label)
+        notes.extend(self._check_secrets_provider(env, layers, operation))
+        if operation.action is not Action.PREVIEW:  # up, refresh and destroy lock the stack, --preview-only too
+            notes.extend(self._check_locks(env, layers, operation))
         return notes
+
+    def _check_locks(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """StackLocked (exit 2) when another run holds the lock of a stack of ``layers`` (shared.orchestrate.locks);
+        a note when the backend's locks cannot be read from here."""
+        assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
+        reader = self._lock_reader or read_locks
+        locked: dict[str, list[StackLock]] = {}
+        unread: dict[str, None] = {}  # why, once each
+        for layer in layers:
+            name = self.stack_name(layer, env)
+            found = reader(self._backend.url, name)
+            if isinstance(found, str):
+                unread[found] = None
+            elif found:
+                locked[name] = found
+        if locked:
+            raise StackLocked(locked_refusal(env.name, operation.label, locked))
+        if unread:
+            return [f"the stack locks on {self._backend.url} were not read ({'; '.join(unread)}): another run holding "
+                    "one fails this run at that layer, after the layers before it"]
+        return []
+
+    def _check_secrets_provider(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """The stacks of ``layers`` whose state records another secrets provider than ``state.secrets_provider``
+        names (read by :meth:`deployed_identity`): ``up`` is refused (IdentityError, exit 2), since it would create
+        new stacks with the one and keep the others on the other; any other action gets a note."""
+        assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
+        wanted = wanted_secrets_provider(env, self._backend.is_cloud)
+        deployed = {self.stack_name(layer, env): provider for layer in layers
+                    if (provider := self._secrets_providers.get((env.name, layer))) not in (None, wanted)}
+        notes = self._check_stack_settings(env, layers, operation)
+        if not deployed:
+            return notes
+        refused = operation.action is Action.UP and not operation.preview_only
+        message = secrets_provider_refusal(env, wanted, {name: str(p) for name, p in deployed.items()},
+                                           self._backend.url, operation.label, refused)
+        if refused:
+            raise IdentityError(message)
+        return [*notes, message]
+
+    def _check_stack_settings(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """Each layer's ``stacks/<layer>/Pulumi.<env>.yaml`` on this machine (the settings file of the stack,
+        ``pulumi.automation``'s get_stack_settings_name: the last part of ``<org>/<layer>/<env>``) that names another
+        secrets provider than the stack's state: refused (IdentityError, exit 2) for a run that writes state, a note
+        for one that does not."""
+        from shared.yamlio import load_yaml_mapping
+
+        stale: dict[str, tuple[str, str, str]] = {}
+        for layer in layers:
+            deployed = self._secrets_providers.get((env.name, layer))
+            settings = self.stacks_dir / layer / f"Pulumi.{env.name}.yaml"
+            if deployed is None or not settings.is_file():
+                continue
+            local = settings_secrets_provider(load_yaml_mapping(settings))
+            if local is not None and local != deployed:
+                stale[str(settings)] = (self.stack_name(layer, env), local, deployed)
+        if not stale:
+            return []
+        message = stale_settings_refusal(stale, operation.label, env.name, operation.changes_infrastructure)
+        if operation.changes_infrastructure:
+            raise IdentityError(message)
+        return [message]
 
     def _options(self) -> auto.LocalWorkspaceOptions:
         # secrets_provider only matters when a stack is created (`pulumi stack init --secrets-provider`);
@@ -611,9 +687,11 @@ class AutomationRunner:
                 deployment = export_as_stored(self._pulumi_cli(), name, self._work_dir(layer), self._env_vars)
             except auto.StackNotFoundError:
                 self._holds[(env.name, layer)] = False
+                self._secrets_providers.pop((env.name, layer), None)
                 return None
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
+            self._secrets_providers[(env.name, layer)] = deployed_secrets_provider(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
             why = failure_detail(error) if isinstance(error, auto.CommandError) else str(error) or repr(error)

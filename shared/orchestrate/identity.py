@@ -177,6 +177,102 @@ def check_identity(env: EnvConfig, layers: Sequence[str], read: IdentityReader, 
         raise IdentityError(refusal(env, found, action))
 
 
+def deployed_secrets_provider(deployment: Mapping[str, Any] | None) -> str | None:
+    """The secrets provider an exported ``deployment`` records (``secrets_providers``, apitype.SecretsProvidersV1:
+    ``type`` and ``state``), in the words ``pulumi stack init --secrets-provider`` takes: ``passphrase``, ``service``
+    (Pulumi Cloud's own, what ``default`` gives there) or, for the ``cloud`` type, the KMS-style URL its state keeps
+    as given (pkg/secrets/cloud/manager.go: cloudSecretsManagerState ``url``). None when the state records none
+    (a stack created but never deployed). Read from the state as stored: neither field is encrypted."""
+    providers = (deployment or {}).get("secrets_providers")
+    if providers is None:
+        return None
+    if not isinstance(providers, Mapping) or not isinstance(providers.get("type"), str):
+        raise UnreadableState(f"its secrets_providers entry {providers!r} has no type")
+    if providers["type"] != "cloud":
+        return str(providers["type"])
+    state = providers.get("state")
+    url = state.get("url") if isinstance(state, Mapping) else None
+    if not isinstance(url, str) or not url:
+        raise UnreadableState("its cloud secrets provider names no url")
+    return url
+
+
+def wanted_secrets_provider(env: EnvConfig, cloud_backend: bool) -> str:
+    """The secrets provider a stack of ``env`` is created with, in :func:`deployed_secrets_provider`'s words:
+    ``state.secrets_provider``, where unset or ``default`` the backend's default (``pulumi stack init``: Pulumi
+    Cloud's own on Pulumi Cloud, a passphrase on a self-managed backend)."""
+    provider = env.state.secrets_provider
+    if provider in (None, "default"):
+        return "service" if cloud_backend else "passphrase"
+    return provider
+
+
+def secrets_provider_refusal(env: EnvConfig, wanted: str, deployed: Mapping[str, str], backend_url: str,
+                             action: str, refused: bool) -> str:
+    """Why a run whose stacks keep their secrets with another provider than ``state.secrets_provider`` names is
+    refused (``up``) or noted (every other action): ``deployed`` maps each such stack to its provider.
+
+    An existing stack keeps the provider it was created with (``--secrets-provider`` is read by ``pulumi stack init``
+    only), so the key's new value would silently never apply to them, while a stack created from now on (a new layer)
+    would take it: an env meant to leave a leaked passphrase behind would go on using it, unsaid."""
+    file = display_path(str(env_path(env.name)))
+    said = env.state.secrets_provider
+    value = f"{said!r}" if said is not None else f"unset (the backend's default: {wanted})"
+    by_provider: dict[str, list[str]] = {}
+    for stack, provider in deployed.items():
+        by_provider.setdefault(provider, []).append(stack)
+    kept = "; ".join(f"{', '.join(sorted(stacks))} with {provider!r}" for provider, stacks in by_provider.items())
+    target = "default" if wanted == "service" else wanted
+    commands = " ".join(
+        f"`cd stacks/{stack.split('/')[1]} && pulumi stack change-secrets-provider --stack {stack} '{target}'`;"
+        for stack in sorted(deployed))
+    outcome = f"{action} {env.name} refused, nothing was run" if refused else f"{action} goes on with them as they are"
+    back = " or ".join(repr(provider) for provider in by_provider)
+    return (f"{file}: state.secrets_provider is {value}, but the stacks keep their secrets with another provider (the "
+            f"one in their state): {kept}. An existing stack keeps the provider it was created with, so this value "
+            f"would never apply to them, while a stack created now would take it; {outcome}. Either put back "
+            f"state.secrets_provider: {back}, or move each stack to the new provider first (it decrypts with the old "
+            f"one, so its passphrase or key access is needed, and re-encrypts every secret of the stack), with "
+            f"PULUMI_BACKEND_URL={backend_url} and PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: {commands} commit "
+            f"a stacks/<layer>/Pulumi.{env.name}.yaml it rewrites where one is committed (messaging's, holding an "
+            f"external broker's admin credentials), then run again.")
+
+
+def settings_secrets_provider(settings: Mapping[str, Any]) -> str | None:
+    """The secrets provider the CLI builds from a stack's settings file ``Pulumi.<stack>.yaml`` ahead of the one its
+    state records, in :func:`deployed_secrets_provider`'s words: its ``secretsprovider`` when that is a KMS-style URL,
+    else ``passphrase`` when it holds an ``encryptionsalt``, else None (the CLI then falls back to the state's with
+    PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER). The order of pkg/cmd/pulumi/stack SecretsManagerLoader
+    .GetSecretsManager."""
+    provider = settings.get("secretsprovider")
+    if isinstance(provider, str) and provider not in ("", "passphrase", "default"):
+        return provider
+    salt = settings.get("encryptionsalt")
+    return "passphrase" if isinstance(salt, str) and salt else None
+
+
+def stale_settings_refusal(stale: Mapping[str, tuple[str, str, str]], action: str, env_name: str,
+                           refused: bool) -> str:
+    """Why a run is refused (state-writing actions) or noted (preview) when a stack's settings file on this machine
+    names another secrets provider than the stack's state: ``stale`` maps each file to (stack, the file's provider,
+    the state's). The CLI builds the file's, and an update writes the state back encrypted with it
+    (backend.NewSnapshotManager takes the operation's secrets manager): a provider the stacks were moved off (``pulumi
+    stack change-secrets-provider`` on another machine) would silently come back."""
+    outcome = f"{action} {env_name} refused, nothing was run" if refused else f"{action} goes on"
+    lines = [f"a stack settings file on this machine names another secrets provider than the stack's state; "
+             f"{outcome}:"]
+    for file, (stack, local, deployed) in stale.items():
+        lines.append(f"  {display_path(file)}: {local!r}, but {stack} keeps its secrets with {deployed!r}")
+    lines.append(
+        "Pulumi builds the file's provider ahead of the state's, and an up, refresh or destroy writes the state back "
+        "encrypted with it, undoing the stack's move to its provider. The file is left from before that move (or "
+        "from another backend): remove its secretsprovider, encryptedkey and encryptionsalt lines (the whole file "
+        "when it holds nothing else); every run sets PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true, so the state's "
+        "provider is used and the file written again from it. A file that is committed (messaging's, holding an "
+        "external broker's admin credentials) is taken from the branch the move was committed on instead.")
+    return "\n".join(lines)
+
+
 def stackless_refusal(env: EnvConfig, stack: str, vpcs: Sequence[str]) -> str:
     """Why ``up`` stops when the env's network stack ``stack`` does not exist, yet the account already holds the
     VPC a network stack of this env deployed (found by the provider's default tags): the stacks that deployed it

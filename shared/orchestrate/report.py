@@ -92,14 +92,37 @@ def _telling_lines(lines: list[str]) -> list[str]:
     return chosen[-2:]
 
 
+# The holder lines a self-managed backend adds under its lock error (pkg/backend/diy/lock.go checkForLock).
+_LOCK_HOLDER = re.compile(r"^\s*\S+: created by (?P<holder>.+)$", re.MULTILINE)
+
+
+def locked_detail(error: BaseException) -> str | None:
+    """What a layer met by another run's stack lock says instead of the CLI's "delete the lock file with `pulumi
+    cancel`": cancel removes every lock of the stack, the live run's too. None for any other error. The Automation
+    API raises ConcurrentUpdateError for both backends' words (pulumi.automation.errors: a self-managed backend's
+    "the stack is currently locked by", Pulumi Cloud's "[409] Conflict: Another update is currently in progress.")."""
+    from pulumi.automation import ConcurrentUpdateError
+
+    if not isinstance(error, ConcurrentUpdateError):
+        return None
+    holders = [match["holder"].strip() for match in _LOCK_HOLDER.finditer(str(error))]
+    held = f"held by {', '.join(holders)}" if holders else "an update in progress"
+    return (f"locked by another run ({held}): this layer changed nothing. Wait for that run to end, then run again; "
+            "`pulumi cancel` only if it is dead (it releases every lock of the stack)")
+
+
 def failure_detail(error: BaseException, environ: Mapping[str, str] | None = None) -> str:
     """At most :data:`DETAIL_LIMIT` characters saying why a layer failed (the full output was streamed live).
 
     For a ``pulumi`` CommandError: the last ``error:`` lines of its stderr, else of its stdout (where the CLI
-    prints the diagnostics), else the last line of either, else the exit code; secrets redacted."""
+    prints the diagnostics), else the last line of either, else the exit code; secrets redacted. A stack locked by
+    another run: :func:`locked_detail`."""
     text = str(error).strip("\n")
     match = _COMMAND_RESULT.match(text)
-    if match is None:
+    locked = locked_detail(error)
+    if locked is not None:
+        said = locked
+    elif match is None:
         lines = _clean_lines(text)
         said = lines[-1] if lines else ""
     else:

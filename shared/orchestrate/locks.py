@@ -1,0 +1,140 @@
+"""Before any layer of a run that takes stack locks: is a stack of the run locked by another run?
+
+Two runs of one env at once (a CI job and someone's laptop, or a job re-run beside the first) meet at Pulumi's
+stack lock. On a self-managed backend ``up``, ``refresh`` and ``destroy`` (their ``--preview-only`` forms too) lock
+the stack for their whole run; ``preview`` takes none (pkg/backend/diy/backend.go: Update, Refresh, Destroy call
+``b.Lock``, Preview does not). Met layer by layer, the lock fails the run at that layer, after the layers before it
+have changed: half an env. Read up front, a lock held on any stack of the run stops the run before anything.
+
+A lock is one file ``.pulumi/locks/<org>/<project>/<stack>/<id>.json`` in the backend holding ``pid``,
+``username``, ``hostname`` and ``timestamp`` of its run (pkg/backend/diy/lock.go: stackLockDir, lockContent). A
+``file://`` backend is read here; an ``s3://`` one through boto3 with the URL's ``region`` and ``profile`` (the
+query parameters the CLI's gocloud s3blob opener reads) and the default credential chain, as the CLI reads it.
+Pulumi Cloud keeps its locks to itself: an update started there during another answers "[409] Conflict: Another
+update is currently in progress." at its start, and the run reports it for that layer
+(:func:`shared.orchestrate.report.failure_detail`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from shared.errors import PlatformError
+
+LOCKS_DIR = ".pulumi/locks"
+
+
+class StackLocked(PlatformError):
+    """A stack of the run is locked by another run (exit 2: nothing was run)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class StackLock:
+    """One lock a self-managed backend holds on a stack."""
+
+    where: str
+    """The lock file's URL."""
+    holder: str
+    """``user@host (pid N) since <time>``, as the lock file says."""
+
+
+def lock_holder(raw: bytes | str) -> str:
+    """Who holds a lock, from its file's JSON (pkg/backend/diy/lock.go lockContent)."""
+    try:
+        content = json.loads(raw)
+    except ValueError:
+        return "a run whose lock file is not JSON"
+    if not isinstance(content, Mapping):
+        return "a run whose lock file is not a JSON object"
+    return (f"{content.get('username', '?')}@{content.get('hostname', '?')} (pid {content.get('pid', '?')}) "
+            f"since {content.get('timestamp', '?')}")
+
+
+def _base_url(url: str) -> str:
+    return url.partition("?")[0].rstrip("/")
+
+
+def file_locks(url: str, stack: str) -> list[StackLock]:
+    """The locks of ``stack`` in the ``file://`` backend ``url``."""
+    parts = urlsplit(url)
+    root = Path(unquote(parts.netloc + parts.path)).expanduser()
+    folder = root / LOCKS_DIR / stack
+    return [StackLock(f"{_base_url(url)}/{LOCKS_DIR}/{stack}/{path.name}", lock_holder(path.read_bytes()))
+            for path in sorted(folder.glob("*.json")) if path.is_file()]
+
+
+S3Client = Any
+"""A boto3 S3 client (boto3 is typed loosely here, as elsewhere in shared.orchestrate)."""
+
+
+def _s3_client(url: str) -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    query = parse_qs(urlsplit(url).query)
+    region = query.get("region", [None])[0]
+    profile = query.get("profile", [None])[0]
+    session = boto3.Session(profile_name=profile, region_name=region)
+    return session.client("s3", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}))
+
+
+def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = None) -> list[StackLock] | str:
+    """The locks of ``stack`` in the ``s3://`` backend ``url`` (under its key prefix, where the CLI keeps
+    ``.pulumi``), or why they cannot be read from here."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parts = urlsplit(url)
+    prefix = parts.path.strip("/")
+    key_prefix = f"{prefix}/{LOCKS_DIR}/{stack}/" if prefix else f"{LOCKS_DIR}/{stack}/"
+    try:
+        s3 = (client or _s3_client)(url)
+        found: list[StackLock] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parts.netloc, Prefix=key_prefix):
+            for item in page.get("Contents", []):
+                key = str(item["Key"])
+                if not key.endswith(".json"):
+                    continue
+                body = s3.get_object(Bucket=parts.netloc, Key=key)["Body"].read()
+                found.append(StackLock(f"s3://{parts.netloc}/{key}", lock_holder(body)))
+        return found
+    except (BotoCoreError, ClientError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+LockReader = Callable[[str, str], "list[StackLock] | str | None"]
+"""(backend URL, stack) -> its locks, why they cannot be read, or None where the backend keeps them itself."""
+
+
+def read_locks(url: str, stack: str) -> list[StackLock] | str | None:
+    """The locks the backend ``url`` holds on ``stack`` (:data:`LockReader`)."""
+    if url.startswith("file://"):
+        return file_locks(url, stack)
+    if url.startswith("s3://"):
+        return s3_locks(url, stack)
+    if url.startswith(("https://", "http://")):
+        return None  # Pulumi Cloud: an update started during another is refused at its start (409)
+    return "locks are read here on file:// and s3:// backends only"
+
+
+def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[StackLock]]) -> str:
+    """Why a run is refused: ``locked`` maps each locked stack (``<org>/<layer>/<env>``) to its locks."""
+    lines = [f"{action} {env_name} refused, nothing was run: another run holds the lock of "
+             f"{len(locked)} of its stacks:"]
+    for stack, locks in locked.items():
+        for lock in locks:
+            lines.append(f"  {stack}: {lock.holder} ({lock.where})")
+    first = next(iter(locked))
+    lines.append(
+        "Met layer by layer, the lock would fail the run at that layer after the layers before it had changed. Wait "
+        "for that run to end (a CI job of this env, or someone's up, refresh or destroy) and run again. Only if it is "
+        "dead (its job cancelled or machine gone, the pid no longer running) release its lock: `pulumi cancel --stack "
+        f"{first} --yes` in stacks/{first.split('/')[1]} deletes every lock of the stack (a self-managed backend's "
+        "cancel removes all its lock files): run while the other is alive, it leaves two runs writing one state.")
+    return "\n".join(lines)

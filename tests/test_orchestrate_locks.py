@@ -1,0 +1,137 @@
+"""Two runs of one env at once: another run's stack lock stops a run before any layer, not half-way
+(shared/orchestrate/locks.py), and a lock met mid-run says who holds it and not to `pulumi cancel` a live run.
+
+The runner is the real one over the fake `pulumi` of test_orchestrate_automation.py, which, as a self-managed
+backend does, refuses up, refresh and destroy of a stack while another run's lock file is in the backend
+(pkg/backend/diy/lock.go). The S3 reader runs against moto.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from shared.orchestrate.automation import AutomationRunner
+from shared.orchestrate.cli import main
+from shared.orchestrate.locks import StackLock, lock_holder, read_locks, s3_locks
+from tests.aws_helpers import ReleasedEverywhere
+from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
+
+__all__ = ["fake_cli", "management_api"]  # fixtures
+
+HOLDER = {"pid": 4242, "username": "runner", "hostname": "ci-job-17", "timestamp": "2026-12-01T15:00:00Z"}
+STATE_WRITES = (["up"], ["refresh"], ["destroy"])
+
+
+def hold_lock(tmp_path: Path, layer: str, env: str, org: str = "organization") -> Path:
+    """Another run's lock on ``<org>/<layer>/<env>`` in the tests' file:// backend (tmp_path/backend)."""
+    folder = tmp_path / "backend" / ".pulumi" / "locks" / org / layer / env
+    folder.mkdir(parents=True)
+    lock = folder / "0b8c6f2e-5a7d-4c1e-9f3a-2d6b8e1c4a70.json"
+    lock.write_text(json.dumps(HOLDER))
+    return lock
+
+
+def engine_runs(cli: FakeCli) -> list[list[str]]:
+    return [c["args"] for c in cli.calls() if c["event"] == "call" and c["args"][:1] in STATE_WRITES]
+
+
+def test_an_up_meeting_another_runs_lock_is_refused_before_any_layer_naming_who_holds_it(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Layer by layer, network and broker would be updated and the run would stop at discovery: half an env."""
+    fake_cli.create_stacks("dev")
+    hold_lock(tmp_path, "discovery", "dev")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert engine_runs(fake_cli) == []
+    assert "up dev refused, nothing was run" in error
+    assert "organization/discovery/dev: runner@ci-job-17 (pid 4242) since 2026-12-01T15:00:00Z" in error
+    assert "/.pulumi/locks/organization/discovery/dev/0b8c6f2e" in error
+    assert "`pulumi cancel --stack organization/discovery/dev --yes` in stacks/discovery" in error
+    assert "Only if it is dead" in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize("argv", [["refresh", "dev", "--yes", "--local-state"], ["refresh", "dev", "--preview-only"],
+                                  ["destroy", "dev", "--preview-only"]])
+def test_refresh_and_destroy_take_the_lock_too_even_preview_only(fake_cli: FakeCli, tmp_path: Path,
+                                                                 argv: list[str]) -> None:
+    fake_cli.create_stacks("dev")
+    hold_lock(tmp_path, "network", "dev")
+    code, output = run(argv, tmp_path)
+    assert code == 2, output
+    assert engine_runs(fake_cli) == []
+
+
+def test_a_preview_takes_no_lock_and_runs_beside_another_run(fake_cli: FakeCli, tmp_path: Path) -> None:
+    hold_lock(tmp_path, "network", "dev")
+    code, output = run(["preview", "dev"], tmp_path)
+    assert code == 0, output
+
+
+def test_a_lock_taken_after_the_check_fails_its_layer_saying_who_holds_it_and_skips_its_readers(
+        fake_cli: FakeCli, tmp_path: Path) -> None:
+    """A run that starts between the check and the layer (or a backend whose locks cannot be read here): the layer
+    fails at its lock with nothing of it changed, what reads it is skipped, and the summary does not repeat the CLI's
+    bare "delete the lock file with `pulumi cancel`", which would release the live run's lock."""
+    fake_cli.create_stacks("dev")
+    hold_lock(tmp_path, "discovery", "dev")
+    out = io.StringIO()
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config", lock_reader=lambda url, stack: [])
+    code = main(["up", "dev", "--yes", "--local-state"], runner=runner, out=out, images=ReleasedEverywhere())
+    output = out.getvalue()
+    assert code == 1, output
+    ran = {c["layer"] for c in fake_cli.operations("up")}
+    assert "network" in ran and "mesh" not in ran and "compute" not in ran
+    (row,) = [line for line in output.splitlines() if line.startswith("[discovery") and "FAILED" in line]
+    assert "locked by another run (held by runner@ci-job-17 (pid 4242) at 2026-12-01T15:00:00Z)" in row
+    assert "changed nothing" in row and "`pulumi cancel` only if it is dead" in row
+
+
+def test_the_locks_of_a_file_backend_are_read_from_its_folder(tmp_path: Path) -> None:
+    url = (tmp_path / "backend").as_uri()
+    assert read_locks(url, "organization/network/dev") == []
+    lock = hold_lock(tmp_path, "network", "dev")
+    assert read_locks(url, "organization/network/dev") == [
+        StackLock(f"{url}/.pulumi/locks/organization/network/dev/{lock.name}",
+                  "runner@ci-job-17 (pid 4242) since 2026-12-01T15:00:00Z")]
+    assert read_locks(url, "organization/network/staging") == []
+    assert lock_holder(b"<html>") == "a run whose lock file is not JSON"
+
+
+def test_pulumi_cloud_keeps_its_locks_and_other_storage_is_said_unread() -> None:
+    assert read_locks("https://api.pulumi.com", "acme/network/dev") is None
+    assert isinstance(read_locks("gs://bucket/state", "organization/network/dev"), str)
+
+
+def test_the_locks_of_an_s3_backend_are_read_under_its_prefix(moto_aws: None) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="acme-pulumi-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    key = "platform/.pulumi/locks/organization/network/staging/7d1e.json"
+    s3.put_object(Bucket="acme-pulumi-state", Key=key, Body=json.dumps(HOLDER).encode())
+    s3.put_object(Bucket="acme-pulumi-state", Key="platform/.pulumi/stacks/organization/network/staging.json",
+                  Body=b"{}")
+
+    def client(url: str) -> object:
+        return s3
+
+    url = "s3://acme-pulumi-state/platform?region=eu-west-1"
+    assert s3_locks(url, "organization/network/staging", client) == [
+        StackLock(f"s3://acme-pulumi-state/{key}", "runner@ci-job-17 (pid 4242) since 2026-12-01T15:00:00Z")]
+    assert s3_locks(url, "organization/compute/staging", client) == []
+    assert s3_locks("s3://acme-pulumi-state?region=eu-west-1", "organization/network/staging", client) == []
+    missing = s3_locks("s3://no-such-state-bucket/platform", "organization/network/staging", client)
+    assert isinstance(missing, str) and "NoSuchBucket" in missing
+
+
+def test_an_s3_backend_whose_locks_cannot_be_read_gets_a_note_and_the_run_goes_on(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "note: the stack locks on s3://acme-pulumi-state/platform?region=eu-west-1 were not read " \
+           "(NoCredentialsError: Unable to locate credentials)" in output
