@@ -44,7 +44,7 @@ EXPECTED: dict[str, tuple[set[str], int]] = {
     "remote-component": ({"tags-required"}, 0),
     "secret-json": ({"tags-required"}, 0),
     "sg-from-db-port": ({"tags-required"}, 0),
-    "stack-config": ({"kms-key-policy", "secretsmanager-rotation", "tags-required"}, 1),
+    "stack-config": ({"kms-key-policy", "logs-kms-key-usable", "secretsmanager-rotation", "tags-required"}, 1),
     "stack-reference": ({"security-group-described", "tags-required"}, 1),
     "vpc-flow-logs": ({"logs-kms-encryption", "tags-required"}, 1),
 }
