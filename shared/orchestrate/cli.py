@@ -265,6 +265,8 @@ def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, r
     version / instance type move it does not apply to the deployed broker (shared.broker_upgrade)."""
     from shared.broker_upgrade import check_engine_move
 
+    if env.messaging.broker != "amazon-mq":
+        return  # an external broker is its operator's to upgrade: no broker stack is read
     _check_deployed_layer(plan, operation, env, read_outputs, "broker", "the broker's deployed engine version",
                           lambda outputs: check_engine_move(env, outputs))
 
