@@ -173,8 +173,8 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
                             f"holds IAM roles {layer} names after {env.name}"):
             report.refusals.append(named_roles_refusal(
                 env, layer, _stack_name(env, layer), [role for role in report.existing_roles if role.layer == layer]))
-    if report.brokers is not None and read_outputs is not None:
-        _find_lost_broker(env, report, read_outputs)
+    if report.brokers is not None and read_outputs is not None and env.messaging.broker == "amazon-mq":
+        _find_lost_broker(env, report, read_outputs)  # an external broker is its operator's: no broker stack read
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
