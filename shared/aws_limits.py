@@ -84,7 +84,8 @@ def private_subnet_need(env: EnvConfig, catalog: Catalog) -> tuple[int, list[str
     Each Fargate task has its own network interface with one private address in a private subnet (ECS guide,
     "Amazon ECS task networking options for Fargate": awsvpc, one ENI per task), and ECS spreads a service's tasks
     over the subnets' AZs (ECS CreateService, schedulingStrategy REPLICA: "spreads tasks across Availability
-    Zones"), so an AZ holds up to its share of each service's peak, rounded up. Beside the tasks, each AZ's private
+    Zones"), so an AZ holds up to its share of each service's peak, rounded up (per canary version: each is an
+    ECS service of its own). Beside the tasks, each AZ's private
     subnet holds an address for each interface endpoint (PrivateLink: one ENI per endpoint and subnet), the
     broker's endpoint (one per subnet at most), each VPC Lambda function with its own security group (Lambda
     guide: a Hyperplane ENI per subnet and security group; the broker rotation and the queue metrics publisher)
@@ -92,7 +93,9 @@ def private_subnet_need(env: EnvConfig, catalog: Catalog) -> tuple[int, list[str
     from shared.envs import publishes_queue_metrics
 
     zones = env.network.az_count
-    tasks = {spec.name: math.ceil(peak_tasks(env, spec.name) / zones) for spec in catalog}
+    # Each canary version is an ECS service of its own, spread over the AZs by itself: round up per version.
+    tasks = {spec.name: task_units(env, spec.name) * math.ceil(math.ceil(
+        env.service_settings(spec.name).max_count * DEPLOYMENT_MAXIMUM_PERCENT / 100) / zones) for spec in catalog}
     parts = [f"{sum(tasks.values())} task network interfaces ("
              + ", ".join(f"{name} {count}" for name, count in tasks.items() if count)
              + f": each service at max_count, {DEPLOYMENT_MAXIMUM_PERCENT} % during a rolling deployment, spread over "

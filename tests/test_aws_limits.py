@@ -196,3 +196,21 @@ def test_one_az_holds_a_whole_service(edit_env: Any, env_dir: Path) -> None:
     edit_env("dev", change)
     found = subnet_problems("dev")
     assert len(found) == 1 and "inference 54" in found[0] and "spread over 1 AZ)" in found[0], found
+
+
+def test_each_canary_version_is_its_own_service_spread_over_the_azs(edit_env: Any, env_dir: Path) -> None:
+    """Each canary version runs as its own ECS service, which ECS spreads over the AZs by itself: three versions at
+    max_count 1 (2 tasks each during a deployment) over 3 AZs may each put a task in the same AZ, 3 there, not the
+    2 that spreading their 6 tasks together would give."""
+    from shared.aws_limits import private_subnet_need
+    from shared.catalog import load_catalog
+
+    def change(data: dict[str, Any]) -> None:
+        data["mesh"] = {"provider": "appmesh", "appmesh_end_of_support_acknowledged": True, "canaries": {
+            "inference": [{"version": "v1", "weight": 34}, {"version": "v2", "weight": 33},
+                          {"version": "v3", "weight": 33}]}}
+        data.setdefault("services", {})["inference"] = counts(1)
+
+    edit_env("staging", change)
+    _, parts = private_subnet_need(load_env("staging"), load_catalog())
+    assert "inference 3" in parts[0], parts

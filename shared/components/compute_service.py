@@ -274,8 +274,13 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         # ecs/service.go: Delete DefaultTimeout 20m, resourceServiceDelete waits for INACTIVE with it).
         # Callees first: a Service Connect client resolves only endpoints that exist when it starts; the
         # gateway's listener first: ECS refuses a target group not yet attached to a load balancer.
+        # Delete before replace: ECS refuses a service named like one still ACTIVE or DRAINING (DeleteService), and
+        # AWS drops the old service's scalable target and policies with it (AWS provider issues). Their resourceId is
+        # the same string for the new service, so only the engine's delete-before-replace scan (each dependent whose
+        # replace-on-change input reads the replaced resource is deleted first, created after) creates them again.
         opts=pulumi.ResourceOptions(
             parent=parent, ignore_changes=["desiredCount"], depends_on=list(args.start_after),
+            delete_before_replace=True,
             custom_timeouts=pulumi.CustomTimeouts(create=settings.steady_state_timeout,
                                                   update=settings.steady_state_timeout,
                                                   delete=settings.steady_state_timeout)),

@@ -5,6 +5,7 @@ may rest at 0 tasks; the others keep CPU target tracking for scale-in and may no
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,29 @@ def test_a_scale_out_waits_for_the_tasks_it_started_before_adding_more(tmp_path:
     found = scaling(synth_env("dev", ["compute"])["compute"], BACKLOG_ONLY)
     assert found["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]["scaleOutCooldown"] == 1020
     assert found["backlog-out"]["inputs"]["stepScalingPolicyConfiguration"]["cooldown"] == 1020
+
+
+def test_a_replaced_service_takes_its_scalable_target_and_policies_with_it() -> None:
+    """ECS refuses a second service of the same name while the first is ACTIVE or DRAINING (ECS DeleteService), so a
+    service whose replace-on-change input changes (cluster, launch type, name) is deleted before it is created again,
+    and AWS drops its scalable target and policies with it. The target's resourceId (service/<cluster>/<name>) is the
+    same string for the new service, so only the engine's delete-before-replace scan re-creates them: each dependent
+    whose replace-on-change input takes a value from the replaced service (its property dependencies) is deleted
+    first and created after it. Otherwise the state keeps a target and policies AWS no longer has, and the new
+    service runs at desired_count without autoscaling until someone notices."""
+    from shared.plan_diff import diff_documents
+
+    baseline = layers("dev")["compute"]
+    service = next(r for r in of_type(baseline, "aws:ecs/service:Service") if r["name"] == "gateway")
+    assert service.get("delete_before_replace") is True, "the engine's dependent replacement needs it explicit"
+    before = copy.deepcopy(baseline)
+    next(r for r in before["resources"] if r["urn"] == service["urn"])["inputs"]["launchType"] = "EC2"
+    changes = {c.name: c.action for c in diff_documents("compute", before, baseline).changes
+               if c.type in (TARGET, POLICY, "aws:ecs/service:Service")}
+    assert changes == {"gateway": "replace", "gateway-cpu": "replace", "gateway-backlog-out": "replace"}, changes
+    # the links the scan follows: the target's resourceId reads the service, each policy's reads the target
+    target = next(r for r in of_type(baseline, TARGET) if r["parent"] == service["urn"])
+    assert service["urn"] in target["property_dependencies"]["resourceId"]
+    for policy in of_type(baseline, POLICY):
+        if policy["parent"] == target["urn"]:
+            assert policy["property_dependencies"]["resourceId"] == [target["urn"]]
