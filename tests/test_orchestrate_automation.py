@@ -23,6 +23,7 @@ from shared.dag import LAYER_UPSTREAMS, LAYERS
 from shared.errors import ConfigError
 from shared.orchestrate.automation import (
     INSTALL_URL,
+    MIN_CLI_VERSION,
     AutomationRunner,
     Backend,
     check_layout,
@@ -323,22 +324,39 @@ def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """messaging's preview and up pass --run-program (CLI 3.169); with an older CLI the run deployed network,
     discovery, broker and mesh and then failed on messaging with "unknown flag". A CLI that takes the flag
-    but is older than 3.206 is refused too: its ``up`` ignored it (until 3.172), panicked on the objects a
+    but is older than 3.207 is refused too: its ``up`` ignored it (until 3.172), panicked on the objects a
     replaced broker no longer holds (until 3.186/3.187) or crashed with "concurrent map writes" in the parallel
     program-based refresh (until 3.191: pulumi/pulumi #20337, reported on 3.187 and 3.189; CLI changelog);
     messaging's ``destroy --run-program`` deleted a provider whose resource failed to delete, an integrity error
     (until 3.204), and a program-based refresh hung on an object pending replacement (until 3.205) or ``up``
-    created its replacement twice (until 3.206)."""
-    for old in ("v3.160.0", "v3.171.0", "v3.186.0", "v3.187.0", "v3.190.0", "v3.191.0", "v3.203.0", "v3.205.9"):
+    created its replacement twice (until 3.206); the broker's admin secret uses the replace_with resource option, which
+    an engine before 3.207 lacks (the SDK then raises in the middle of the broker layer)."""
+    for old in ("v3.160.0", "v3.171.0", "v3.186.0", "v3.187.0", "v3.190.0", "v3.191.0", "v3.203.0", "v3.205.9",
+                "v3.206.0"):
         monkeypatch.setenv("FAKE_PULUMI_VERSION", old)
         code, _ = run(["up", "dev", "--yes", "--local-state"], tmp_path)
         assert code == 2, old
         err = capsys.readouterr().err
-        assert old.lstrip("v") in err and "3.206.0" in err and INSTALL_URL in err
+        assert old.lstrip("v") in err and "3.207.0" in err and INSTALL_URL in err
         assert not fake_cli.operations("up") and not fake_cli.operations("preview")
-    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.206.0")
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.207.0")
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
+
+
+#: Resource options an older engine does not honour, with the CLI release that brought each (pulumi CHANGELOG.md:
+#: "Add `ReplaceWith` resource option" 3.207.0, "Add a `replacement_trigger` resource option" 3.208.0, DeletedWith
+#: fixed in 3.52.0); the Python SDK raises "The Pulumi CLI does not support the ... option" mid-layer without one.
+ENGINE_OPTIONS_SINCE = {"replace_with": (3, 207, 0), "replacement_trigger": (3, 208, 0), "deleted_with": (3, 52, 0)}
+
+
+def test_the_oldest_cli_admitted_honours_every_resource_option_the_layers_use() -> None:
+    sources = "\n".join(path.read_text(encoding="utf-8") for folder in ("shared", "stacks")
+                        for path in sorted((REPO_ROOT / folder).rglob("*.py")))
+    used = {option: since for option, since in ENGINE_OPTIONS_SINCE.items() if f"{option}=" in sources}
+    assert "replace_with" in used  # the broker's admin secret (shared/components/broker.py)
+    for option, since in used.items():
+        assert MIN_CLI_VERSION >= since, f"{option} needs a Pulumi CLI {since}; MIN_CLI_VERSION is older"
 
 
 def test_the_module_entry_point_exits_2_without_the_cli(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
     return path
 
 
-MIN_CLI_VERSION = (3, 206, 0)
+MIN_CLI_VERSION = (3, 207, 0)
 """The oldest ``pulumi`` CLI a run works with: messaging's ``up --refresh --run-program`` after a broker
 replacement (CLI changelog: the flag came to preview/up in 3.169, but ``up`` ignored it until 3.172 "Fix
 `up --refresh --run-program` to use the new program based refresh logic", and the engine panicked on a
@@ -99,7 +99,9 @@ set by the program, so the bridged provider deletes it before creating it again)
 ("Fix an issue where `refresh --run-program` could potentially run forever": RefreshStep.Apply never resolved its
 completion source) and ``up --refresh --run-program`` then created the replacement beside the one pending until
 3.206 ("Fix duplicate resource snapshot integrity issue ... when a resource `PendingReplacement` exists in the
-snapshot") and
+snapshot"), the broker admin secret's ``replace_with`` resource option (3.207 "Add `ReplaceWith` resource option";
+the Python SDK raises "The Pulumi CLI does not support the ReplaceWith option" when the engine lacks it, which would
+stop the broker layer after network and discovery ran) and
 ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
 
 
@@ -121,7 +123,8 @@ def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) 
         needed = ".".join(map(str, MIN_CLI_VERSION))
         raise PreflightError(
             f"The Pulumi CLI at {path} is {'.'.join(map(str, found))}; real runs need {needed} or later (messaging's "
-            f"preview and up refresh with --run-program, and stacks created elsewhere keep their secrets provider "
+            f"preview and up refresh with --run-program, the broker's admin secret is replaced with its broker "
+            f"(the replace_with option), and stacks created elsewhere keep their secrets provider "
             f"only with PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER). Nothing was run. Upgrade it from {INSTALL_URL} "
             f"(CI installs the version pinned in pyproject.toml).")
 
