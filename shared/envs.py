@@ -682,6 +682,9 @@ def _rule_prod_spans_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
     """A prod-baseline env survives the loss of one AZ: its services' tasks run in the private subnets, one per AZ
     (ECS places a service's tasks only in the AZs of its subnets, and spreads them over those), so with one AZ an
     AZ outage stops every service, whatever its broker (README, "Disaster recovery")."""
+    messaging = env.messaging
+    if messaging.broker == "amazon-mq" and messaging.deployment_mode == "CLUSTER_MULTI_AZ":
+        return  # the cluster's own rule asks for three AZs (_rule_cluster_azs): one reason, not two
     if env.baseline == "prod" and env.network.az_count < 2:
         yield path, "network.az_count", (f"{env.network.az_count}: a prod env runs its services in at least two "
                                          "availability zones, so the loss of one leaves tasks running in another "
@@ -746,7 +749,8 @@ def _rule_maintenance_shared(path: Path, env: EnvConfig, catalog: Catalog) -> It
             yield path, "messaging.maintenance_window", (
                 f"{' '.join(own.spec())} shares hours with {other.stem}'s broker window ({' '.join(theirs.spec())}; "
                 "Amazon MQ's maintenance lasts up to two hours): give prod a window of its own, so a patch reaches "
-                "the other envs' brokers before or after it, never at the same time")
+                f"the other envs' brokers before or after it, never at the same time (or move {other.stem}'s: "
+                f"messaging.maintenance_window in {other.name}; unset is SUNDAY 03:00 UTC)")
 
 
 def _rule_broker_capacity(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
@@ -1133,7 +1137,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
     (_rule_env_name_lengths, ("name",)),
     (_rule_azs_in_region, ("region", "network")),
-    (_rule_prod_spans_azs, ("name", "policy", "network")),
+    (_rule_prod_spans_azs, ("name", "policy", "network", "messaging")),
     (_rule_per_resource_tags, ("tags",)),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),

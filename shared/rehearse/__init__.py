@@ -32,6 +32,7 @@ from shared.envs import load_env
 from shared.rehearse.broker import LocalBroker
 from shared.rehearse.checks import RehearsalReport, run_checks
 from shared.rehearse.definitions import Topology, dumps_definitions, to_definitions, topology_from_synth
+from shared.rehearse.restart import check_restart
 from shared.rehearse.rotation import check_rotation, next_rotation, rotated_topology
 
 __all__ = ["RehearsalReport", "Topology", "build_dir", "rehearse", "synthesized_topology", "write_artifacts"]
@@ -85,6 +86,9 @@ def rehearse(env: str, *, broker: LocalBroker | None = None, topology: Topology 
     with LocalBroker(consumer_timeout_ms=broker_consumer_timeout_ms(catalog, engine_version)) as own_broker:
         own_broker.import_definitions(to_definitions(topology))
         report = run_checks(own_broker, topology, catalog, env)
+        # The broker's weekly maintenance restart (README, "Maintenance window"): nothing queued or defined is lost.
+        report.restart_problems = check_restart(own_broker, topology)
+        report.restarted = True
         if rotation is not None and after is not None:
             # Last: it changes the users the checks above log in as (the next rotation, as up would apply it).
             report.rotation = f"epoch {rotation[0]}, previous_epoch {rotation[1]}"

@@ -167,10 +167,14 @@ class RehearsalReport:
     rotation: str | None = None
     """The credentials rotation rehearsed after the checks (shared.rehearse.rotation), None when none was."""
     rotation_problems: list[str] = field(default_factory=list)
+    #: whether the node was restarted as a maintenance window restarts it (shared.rehearse.restart)
+    restarted: bool = False
+    restart_problems: list[str] = field(default_factory=list)
 
     def failures(self) -> list[str]:
         return [
             *self.problems,
+            *self.restart_problems,
             *self.rotation_problems,
             *(r.failure() for r in self.routes if not r.ok),
             *(a.failure() for a in self.access if not a.ok),

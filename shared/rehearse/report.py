@@ -94,6 +94,9 @@ def print_report(report: RehearsalReport, console: Console | None = None) -> Non
         console.print("[yellow]This node runs differently from the deployed broker (not proven here):[/yellow]")
         for line in report.divergences:
             console.print(f"  - {line}", markup=False, highlight=False)
+    if report.restarted:
+        console.print("maintenance restart rehearsed: the node restarted, its queued messages and definitions kept, "
+                      "each service back in with the credentials it started with", markup=False, highlight=False)
     if report.rotation is not None:
         console.print(f"credentials rotation rehearsed ({report.rotation}): running connections and reconnects with "
                       "the credentials they started with, and the new ones", markup=False, highlight=False)
