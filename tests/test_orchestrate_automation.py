@@ -32,6 +32,7 @@ from shared.orchestrate.automation import (
 from shared.orchestrate.cli import main
 from shared.orchestrate.policy_config import write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
+from shared.orchestrate.report import redact_stream
 from shared.policy_catalog import PACKS, rules_of_pack
 from tests.aws_helpers import ReleasedEverywhere
 from tests.loopback import Listener
@@ -228,6 +229,23 @@ def test_a_layer_whose_cli_writes_its_error_only_to_stdout_shows_that_error_in_t
     failed = [line for line in output.splitlines() if "FAILED after" in line]
     assert len(failed) == 1 and "error: creating vhost ml" in failed[0]
     assert "s3cret-pw" not in summary_cells(output, "discovery") + failed[0]
+
+
+def test_the_live_output_carries_no_url_credentials_nor_this_runs_secret_variables(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live stream is what a CI log keeps: the broker password in the provider's error was printed there as the
+    CLI wrote it, though the summary redacted it."""
+    monkeypatch.setenv("FAKE_PULUMI_FAIL_STDOUT", "discovery")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 1, output
+    assert "s3cret-pw" not in output
+    assert "[discovery] " in output and "amqps://[redacted]@b-1.mq.example.com: no such host" in output
+
+
+def test_the_live_output_keeps_resource_types_and_hides_secret_variable_values() -> None:
+    environ = {"PULUMI_CONFIG_PASSPHRASE": "correct horse battery staple", "AWS_REGION": "eu-west-1"}
+    line = "    + aws:secretsmanager/secret:Secret gateway create (eu-west-1) "
+    assert redact_stream(line + "correct horse battery staple", environ) == line + "[redacted]"
 
 
 def test_preview_reads_the_change_summary_from_the_engine_event_stream(fake_cli: FakeCli, tmp_path: Path) -> None:
