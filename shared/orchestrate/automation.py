@@ -699,7 +699,9 @@ class AutomationRunner:
             raise IdentityError(
                 f"the state of stack {name} {kind} ({why}), so whether {env_path(env.name)} still names the region "
                 f"and account it was deployed with cannot be checked; nothing was run. Check that the backend answers "
-                f"(`pulumi stack export --stack {name}` in stacks/{layer}) and run again.") from None
+                f"(`pulumi stack export --stack {name}` in stacks/{layer}) and run again. Before a new env's first up, "
+                f"its backend ({self._backend.url if self._backend else 'the state backend'}) must exist: no run "
+                f"creates an S3 bucket or KMS key for state (README, \"Where state lives\").") from None
 
     def holds_resources(self, layer: str, env: EnvConfig) -> bool | None:
         """Whether ``layer``'s stack held resources when :meth:`prepare` read it (False: none, or no stack); None
