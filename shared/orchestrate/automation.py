@@ -12,7 +12,10 @@ with the machine (an ephemeral CI runner), so runs that write state (``up``, ``d
 (DIY) backends encrypt stack secrets with a passphrase unless the env names a KMS-style
 ``state.secrets_provider`` (passed to ``pulumi stack init``); Pulumi Cloud encrypts them itself.
 Every command runs with ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true``, so a stack created on
-another machine (whose ``Pulumi.<env>.yaml`` this checkout lacks) keeps the provider its state records.
+another machine (whose ``Pulumi.<env>.yaml`` this checkout lacks) keeps the provider its state records. Before
+any layer, the provider each stack's state records is compared with ``state.secrets_provider`` and with the stack's
+settings file on this machine, and for ``up``, ``refresh`` and ``destroy`` the backend's stack locks are read
+(:mod:`shared.orchestrate.locks`).
 """
 
 from __future__ import annotations
