@@ -681,6 +681,36 @@ def test_the_env_file_names_its_backend_and_secrets_provider(
     code, output = run(["preview", "staging", "--layers", "network"], tmp_path)
     assert code == 0, output
     assert fake_cli.calls()[-1]["backend"] == "https://api.pulumi.com"
+    assert "note: PULUMI_BACKEND_URL (https://api.pulumi.com) is used for this preview, not " in output
+
+
+@pytest.mark.parametrize("argv", [["up", "staging", "--yes"], ["refresh", "staging", "--yes"],
+                                  ["destroy", "staging", "--yes"]])
+def test_a_backend_variable_that_contradicts_the_env_file_refuses_runs_that_write_state(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env, argv: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A repository variable meant for another env (or a shell's leftover export) would put staging's stacks on a
+    backend holding none of them: each layer a first up beside the deployed resources, the state split in two."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    edit_env("staging", lambda data: data.update(pulumi_org="acme", state={
+        "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1"}))
+    code, output = run(argv, tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert fake_cli.calls() == []
+    assert "staging.yaml" in error and "state.backend_url: is s3://acme-pulumi-state/platform?region=eu-west-1, " \
+        "but PULUMI_BACKEND_URL is https://api.pulumi.com" in error
+    assert "Unset PULUMI_BACKEND_URL" in error
+
+
+def test_a_backend_variable_naming_the_env_files_backend_is_no_contradiction(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    edit_env("staging", lambda data: data.update(state={
+        "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1"}))
+    code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "PULUMI_BACKEND_URL (" not in output
 
 
 KMS = "awskms://alias/pulumi-state?region=eu-west-1"
