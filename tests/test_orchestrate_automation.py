@@ -33,6 +33,7 @@ from shared.orchestrate.automation import (
 from shared.orchestrate.cli import main
 from shared.orchestrate.policy_config import write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
+from shared.orchestrate.report import redact_stream
 from shared.policy_catalog import PACKS, rules_of_pack
 from tests.aws_helpers import ReleasedEverywhere
 from tests.loopback import Listener
@@ -229,6 +230,23 @@ def test_a_layer_whose_cli_writes_its_error_only_to_stdout_shows_that_error_in_t
     failed = [line for line in output.splitlines() if "FAILED after" in line]
     assert len(failed) == 1 and "error: creating vhost ml" in failed[0]
     assert "s3cret-pw" not in summary_cells(output, "discovery") + failed[0]
+
+
+def test_the_live_output_carries_no_url_credentials_nor_this_runs_secret_variables(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live stream is what a CI log keeps: the broker password in the provider's error was printed there as the
+    CLI wrote it, though the summary redacted it."""
+    monkeypatch.setenv("FAKE_PULUMI_FAIL_STDOUT", "discovery")
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 1, output
+    assert "s3cret-pw" not in output
+    assert "[discovery] " in output and "amqps://[redacted]@b-1.mq.example.com: no such host" in output
+
+
+def test_the_live_output_keeps_resource_types_and_hides_secret_variable_values() -> None:
+    environ = {"PULUMI_CONFIG_PASSPHRASE": "correct horse battery staple", "AWS_REGION": "eu-west-1"}
+    line = "    + aws:secretsmanager/secret:Secret gateway create (eu-west-1) "
+    assert redact_stream(line + "correct horse battery staple", environ) == line + "[redacted]"
 
 
 def test_preview_reads_the_change_summary_from_the_engine_event_stream(fake_cli: FakeCli, tmp_path: Path) -> None:
@@ -681,6 +699,36 @@ def test_the_env_file_names_its_backend_and_secrets_provider(
     code, output = run(["preview", "staging", "--layers", "network"], tmp_path)
     assert code == 0, output
     assert fake_cli.calls()[-1]["backend"] == "https://api.pulumi.com"
+    assert "note: PULUMI_BACKEND_URL (https://api.pulumi.com) is used for this preview, not " in output
+
+
+@pytest.mark.parametrize("argv", [["up", "staging", "--yes"], ["refresh", "staging", "--yes"],
+                                  ["destroy", "staging", "--yes"]])
+def test_a_backend_variable_that_contradicts_the_env_file_refuses_runs_that_write_state(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env, argv: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A repository variable meant for another env (or a shell's leftover export) would put staging's stacks on a
+    backend holding none of them: each layer a first up beside the deployed resources, the state split in two."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    edit_env("staging", lambda data: data.update(pulumi_org="acme", state={
+        "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1"}))
+    code, output = run(argv, tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert fake_cli.calls() == []
+    assert "staging.yaml" in error and "state.backend_url: is s3://acme-pulumi-state/platform?region=eu-west-1, " \
+        "but PULUMI_BACKEND_URL is https://api.pulumi.com" in error
+    assert "Unset PULUMI_BACKEND_URL" in error
+
+
+def test_a_backend_variable_naming_the_env_files_backend_is_no_contradiction(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+    edit_env("staging", lambda data: data.update(state={
+        "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1"}))
+    code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "PULUMI_BACKEND_URL (" not in output
 
 
 KMS = "awskms://alias/pulumi-state?region=eu-west-1"

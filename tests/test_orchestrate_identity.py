@@ -250,6 +250,7 @@ def test_a_state_that_cannot_be_read_stops_the_run_with_its_reason(fake_cli: Fak
     assert code == 2, output
     assert changed_operations(fake_cli) == []
     assert "the state of stack organization/broker/dev could not be read" in error and "AccessDenied" in error
+    assert "no run creates an S3 bucket or KMS key for state" in error
     assert "Traceback" not in error
 
 

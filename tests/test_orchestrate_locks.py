@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -17,7 +21,7 @@ import pytest
 
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
-from shared.orchestrate.locks import StackLock, lock_holder, read_locks, s3_locks
+from shared.orchestrate.locks import StackLock, file_locks, lock_holder, read_locks, s3_locks
 from tests.aws_helpers import ReleasedEverywhere
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
 
@@ -135,3 +139,22 @@ def test_an_s3_backend_whose_locks_cannot_be_read_gets_a_note_and_the_run_goes_o
     assert code == 0, output
     assert "note: the stack locks on s3://acme-pulumi-state/platform?region=eu-west-1 were not read " \
            "(NoCredentialsError: Unable to locate credentials)" in output
+
+
+def test_a_lock_left_on_this_machine_by_a_process_that_no_longer_runs_is_called_stale(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kill -9` or a closed laptop lid ends a run without releasing its lock; on the same machine that is provable."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                              check=True)
+    dead = int(finished.stdout)
+    url = (tmp_path / "backend").as_uri()
+    lock = hold_lock(tmp_path, "network", "dev")
+    lock.write_text(json.dumps({**HOLDER, "hostname": socket.gethostname(), "pid": dead}))
+    assert file_locks(url, "organization/network/dev")[0].stale
+    lock.write_text(json.dumps({**HOLDER, "hostname": socket.gethostname(), "pid": os.getpid()}))
+    assert not file_locks(url, "organization/network/dev")[0].stale
+    lock.write_text(json.dumps({**HOLDER, "hostname": socket.gethostname(), "pid": dead}))
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2, output
+    assert "its process no longer runs on this machine, a stale lock `pulumi cancel` may release" in \
+        capsys.readouterr().err

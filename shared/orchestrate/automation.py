@@ -12,7 +12,10 @@ with the machine (an ephemeral CI runner), so runs that write state (``up``, ``d
 (DIY) backends encrypt stack secrets with a passphrase unless the env names a KMS-style
 ``state.secrets_provider`` (passed to ``pulumi stack init``); Pulumi Cloud encrypts them itself.
 Every command runs with ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true``, so a stack created on
-another machine (whose ``Pulumi.<env>.yaml`` this checkout lacks) keeps the provider its state records.
+another machine (whose ``Pulumi.<env>.yaml`` this checkout lacks) keeps the provider its state records. Before
+any layer, the provider each stack's state records is compared with ``state.secrets_provider`` and with the stack's
+settings file on this machine, and for ``up``, ``refresh`` and ``destroy`` the backend's stack locks are read
+(:mod:`shared.orchestrate.locks`).
 """
 
 from __future__ import annotations
@@ -326,6 +329,31 @@ def check_local_state(env: EnvConfig, backend: Backend, operation: Operation) ->
             f"(a personal dev env), or configure a durable backend. {STATE_WRITING_HINT}.")
 
 
+def check_backend_override(env: EnvConfig, environ: Mapping[str, str], operation: Operation,
+                           repo_root: Path = REPO_ROOT) -> str | None:
+    """``PULUMI_BACKEND_URL`` naming another backend than the env file's ``state.backend_url``: refused (ConfigError,
+    exit 2) for a run that writes state, a note for one that does not; None when they agree or either is unset.
+
+    The variable wins (:func:`resolve_backend`), so a repository variable or a shell's export meant for another env
+    would put this env's stacks on a backend where none of them are: each layer run there looks like a first ``up``
+    (new stacks beside the deployed resources, colliding at their names) and the env's state is split in two."""
+    if not environ.get("PULUMI_BACKEND_URL") or not env.state.backend_url:
+        return None
+    used = absolute_file_url(environ["PULUMI_BACKEND_URL"], Path.cwd())
+    named = absolute_file_url(env.state.backend_url, repo_root)
+    if used == named:
+        return None
+    file = str(env_path(env.name))
+    if operation.changes_infrastructure:
+        raise ConfigError(file, "state.backend_url", (
+            f"is {named}, but PULUMI_BACKEND_URL is {used}, which would win: {operation.label} of {env.name} would "
+            "write its stacks to a backend other than the one the env file names, where each layer looks like a "
+            "first up beside the deployed resources. Unset PULUMI_BACKEND_URL (the env file's backend is used), or "
+            "move the stacks and name the new backend in the env file (README, \"Stack names\")."))
+    return (f"PULUMI_BACKEND_URL ({used}) is used for this {operation.label}, not {file}'s state.backend_url "
+            f"({named}); up, refresh and destroy refuse the difference")
+
+
 def check_project(stacks_dir: Path, layer: str) -> Path:
     """``stacks/<layer>`` must be a Pulumi project named after the layer (StackReferences use that name)."""
     from shared.yamlio import load_yaml_mapping
@@ -494,7 +522,8 @@ class AutomationRunner:
         require_cli(self._which)
         # Where state would go is decided before any `pulumi` call: a refused backend gets none.
         check_local_state(env, resolve_backend(env, self.environ, self.repo_root), operation)
-        notes = self.prepare_read(layers, env)
+        override = check_backend_override(env, self.environ, operation, self.repo_root)
+        notes = [*([override] if override else []), *self.prepare_read(layers, env)]
         self._policy_packs, self._policy_configs = [], []
         if operation.action in (Action.PREVIEW, Action.UP):
             for pack in PACKS:
@@ -702,7 +731,9 @@ class AutomationRunner:
             raise IdentityError(
                 f"the state of stack {name} {kind} ({why}), so whether {env_path(env.name)} still names the region "
                 f"and account it was deployed with cannot be checked; nothing was run. Check that the backend answers "
-                f"(`pulumi stack export --stack {name}` in stacks/{layer}) and run again.") from None
+                f"(`pulumi stack export --stack {name}` in stacks/{layer}) and run again. Before a new env's first up, "
+                f"its backend ({self._backend.url if self._backend else 'the state backend'}) must exist: no run "
+                f"creates an S3 bucket or KMS key for state (README, \"Where state lives\").") from None
 
     def holds_resources(self, layer: str, env: EnvConfig) -> bool | None:
         """Whether ``layer``'s stack held resources when :meth:`prepare` read it (False: none, or no stack); None

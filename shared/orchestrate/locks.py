@@ -18,6 +18,8 @@ update is currently in progress." at its start, and the run reports it for that 
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,30 @@ class StackLock:
     """The lock file's URL."""
     holder: str
     """``user@host (pid N) since <time>``, as the lock file says."""
+    stale: bool = False
+    """Taken on this machine by a process that no longer runs (killed without releasing it)."""
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def parse_lock(where: str, raw: bytes | str) -> StackLock:
+    """A lock file's :class:`StackLock`; stale when its host is this machine and its pid no longer runs."""
+    try:
+        content = json.loads(raw)
+    except ValueError:
+        content = None
+    holder = lock_holder(raw)
+    stale = (isinstance(content, Mapping) and content.get("hostname") == socket.gethostname()
+             and isinstance(content.get("pid"), int) and not _process_runs(content["pid"]))
+    return StackLock(where, holder, stale)
 
 
 def lock_holder(raw: bytes | str) -> str:
@@ -66,7 +92,7 @@ def file_locks(url: str, stack: str) -> list[StackLock]:
     parts = urlsplit(url)
     root = Path(unquote(parts.netloc + parts.path)).expanduser()
     folder = root / LOCKS_DIR / stack
-    return [StackLock(f"{_base_url(url)}/{LOCKS_DIR}/{stack}/{path.name}", lock_holder(path.read_bytes()))
+    return [parse_lock(f"{_base_url(url)}/{LOCKS_DIR}/{stack}/{path.name}", path.read_bytes())
             for path in sorted(folder.glob("*.json")) if path.is_file()]
 
 
@@ -102,7 +128,7 @@ def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = No
                 if not key.endswith(".json"):
                     continue
                 body = s3.get_object(Bucket=parts.netloc, Key=key)["Body"].read()
-                found.append(StackLock(f"s3://{parts.netloc}/{key}", lock_holder(body)))
+                found.append(parse_lock(f"s3://{parts.netloc}/{key}", body))
         return found
     except (BotoCoreError, ClientError) as error:
         return f"{type(error).__name__}: {error}"
@@ -129,7 +155,9 @@ def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[Sta
              f"{len(locked)} of its stacks:"]
     for stack, locks in locked.items():
         for lock in locks:
-            lines.append(f"  {stack}: {lock.holder} ({lock.where})")
+            stale = ": its process no longer runs on this machine, a stale lock `pulumi cancel` may release" \
+                if lock.stale else ""
+            lines.append(f"  {stack}: {lock.holder} ({lock.where}){stale}")
     first = next(iter(locked))
     lines.append(
         "Met layer by layer, the lock would fail the run at that layer after the layers before it had changed. Wait "

@@ -66,6 +66,19 @@ _CIPHERTEXT = re.compile(r"\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}")  # a `se
 REDACTED = "[redacted]"
 
 
+def redact_stream(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """A line of ``pulumi``'s live output without what is certainly a secret: the values of this process's
+    secret-looking environment variables (the passphrase, an access token, AWS keys) and credentials in a URL (a
+    provider or program error naming ``amqps://user:password@host``). Pulumi masks a secret output as ``[secret]``
+    in its display, not inside an error's text, and the live stream is what a CI log keeps. The word-based rules of
+    :func:`redact` stay off here: they would mask resource types such as ``aws:secretsmanager/secret:Secret``."""
+    environ = os.environ if environ is None else environ
+    for name, value in environ.items():
+        if _SECRET_NAME.search(name) and len(value) >= 4:
+            text = text.replace(value, REDACTED)
+    return _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
+
+
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` without anything that may be a secret or a config value: the values of secret-looking
     environment variables (a passphrase, a token), ``password=...``-style assignments, credentials in a

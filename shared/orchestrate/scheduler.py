@@ -17,7 +17,7 @@ from typing import TextIO
 from shared.envs import EnvConfig
 from shared.orchestrate.model import LayerResult, LayerRunner, Operation, Status
 from shared.orchestrate.plan import Plan, blocked_by_failure
-from shared.orchestrate.report import describe_changes, failure_detail
+from shared.orchestrate.report import describe_changes, failure_detail, redact_stream
 
 
 class Progress:
@@ -34,7 +34,8 @@ class Progress:
             self._stream.flush()
 
     def sink(self, layer: str) -> Callable[[str], None]:
-        return lambda text: self.line(layer, text)
+        """Where a layer's live output goes: its lines, certain secrets redacted (report.redact_stream)."""
+        return lambda text: self.line(layer, redact_stream(text))
 
 
 def _run_one(runner: LayerRunner, layer: str, env: EnvConfig, operation: Operation, progress: Progress,
