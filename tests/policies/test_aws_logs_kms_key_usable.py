@@ -80,8 +80,8 @@ def judged(findings: list[dict[str, Any]]) -> list[str]:
     stack(key_policy=policy(ADMIN, logs(principal="logs.cn-north-1.amazonaws.com.cn"))),
     # a key of another stack (by ARN) cannot be read: not judged
     stack(key_policy=None, key_id=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
-], ids=["platform", "guide-statement", "unconditioned", "broker-groups", "arn-equals-wildcard", "string-like", "key-policy-resource",
-        "china", "other-stack-key"])
+], ids=["platform", "guide-statement", "unconditioned", "broker-groups", "arn-equals-wildcard", "string-like",
+        "key-policy-resource", "china", "other-stack-key"])
 def test_log_groups_whose_key_lets_cloudwatch_logs_in_pass(policy_findings, resources):
     assert judged(policy_findings(resources)) == []
 
