@@ -143,3 +143,20 @@ def test_the_platforms_log_groups_are_judged_and_pass_and_a_renamed_group_fails(
     group["inputs"]["name"] = "/elsewhere/" + group["inputs"]["name"].rsplit("/", 1)[-1]
     result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)
     assert [f.rule for f in result.findings if f.rule == RULE] == [RULE]
+
+
+def test_the_brokers_adopted_group_is_judged_too(policy_engine):
+    """Amazon MQ's own group (/aws/amazonmq/broker/<id>/general) is created or adopted by a dynamic resource
+    (shared.components.broker_logs), not an aws.cloudwatch.LogGroup: the rule reads its ``log_group_name`` and
+    ``kms_key_arn`` the same way. The shipped one passes; the same group under a name outside its key's pattern is
+    reported."""
+    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / "dev" / "broker.json").read_text(encoding="utf-8"))
+    adopted = next(r for r in doc["resources"] if r["type"] == "pulumi-python:dynamic:Resource"
+                   and "log_group_name" in r["inputs"] and r["inputs"].get("kms_key_arn"))
+    result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)
+    assert [f.message for f in result.findings if f.rule == RULE] == []
+    adopted["inputs"]["log_group_name"] = "/aws/amazonmq/broker-elsewhere/b-1/general"
+    result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)
+    found = [f.message for f in result.findings if f.rule == RULE]
+    assert len(found) == 1 and found[0].startswith(f"log group '{adopted['name']}': "), found
+    assert "log-group:/aws/amazonmq/broker-elsewhere/b-1/general" in found[0]
