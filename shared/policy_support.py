@@ -1199,10 +1199,10 @@ def condition_values(statement: Mapping[str, Any], key: str) -> Iterator[tuple[l
 
 def admits_arn(value: Any, operator: str, service: str, resource: str) -> bool:
     """Whether a condition value under ``operator`` admits the ARN of ``resource`` (``alarm:<name>``,
-    ``log-group:<name>``) of ``service``. The ARN operators match the six colon-delimited parts one by one, the last
-    holding the rest; ``StringLike`` matches the whole string, a ``*`` spanning colons too (IAM user guide, "Amazon
-    Resource Name (ARN) condition operators", "String condition operators"). Partition, region and account are
-    taken as written: a rule cannot see them."""
+    ``log-group:<name>``) of ``service``. The ARN operators (ArnEquals too) match the six colon-delimited parts one by
+    one with wildcards, the last holding the rest; ``StringLike`` matches the whole string, a ``*`` spanning colons
+    too (IAM user guide, "Amazon Resource Name (ARN) condition operators", "String condition operators").
+    Partition, region and account are taken as written: a rule cannot see them."""
     if not isinstance(value, str):
         return False
     parts = value.split(":", 5)
@@ -1212,7 +1212,9 @@ def admits_arn(value: Any, operator: str, service: str, resource: str) -> bool:
         written = [f"arn:{parts[1]}:{service}:{parts[3]}:{parts[4]}:{resource}"] if len(parts) == 6 else []
         return any(iam_wildcard(value).fullmatch(arn) is not None
                    for arn in (*written, f"arn:*:{service}:*:*:{resource}"))
-    wildcards = operator.endswith("like")
+    # ArnEquals matches like ArnLike, wildcards included; only StringEquals compares literally (IAM user guide,
+    # "Amazon Resource Name (ARN) condition operators")
+    wildcards = operator.startswith("arn") or operator.endswith("like")
 
     def matches(pattern: str, text: str) -> bool:
         return iam_wildcard(pattern).fullmatch(text) is not None if wildcards else pattern == text

@@ -85,6 +85,35 @@ def test_without_service_connect_the_rule_is_not_applicable(policy_findings: Any
                for na in policy_not_applicable(resources))
 
 
+@pytest.mark.parametrize("connect", [
+    {"enabled": False},
+    # a client of another namespace: client aliases are per namespace, its proxy never learns this one's
+    {"enabled": True, "namespace": NAMESPACE.replace("ns-abc", "ns-other")},
+], ids=["no-service-connect", "other-namespace"])
+def test_a_caller_that_is_no_client_of_the_aliases_namespace_is_not_judged(
+        policy_findings: Any, policy_not_applicable: Any, connect: dict[str, Any]) -> None:
+    callee_task = task("inference")
+    callee = service("inference", callee_task, 8082)
+    caller_task = task("preprocess", {"INFERENCE_URL": "http://inference.dev.ml.internal:8082"})
+    resources = [callee_task, callee, caller_task, service("preprocess", caller_task, 8081, connect=connect)]
+    assert messages(policy_findings(resources)) == []
+    assert any(na["rule"] == RULE and "calls another one's Service Connect client alias" in na["reason"]
+               for na in policy_not_applicable(resources))
+
+
+@pytest.mark.parametrize("connect", [
+    {"enabled": True},  # the cluster's default namespace: possibly the callee's
+    {"enabled": True, "namespace": NAMESPACE, "services": []},  # a client only
+], ids=["default-namespace", "client-only"])
+def test_a_client_of_the_same_or_the_default_namespace_is_judged(policy_findings: Any,
+                                                                 connect: dict[str, Any]) -> None:
+    callee_task = task("inference")
+    callee = service("inference", callee_task, 8082)
+    caller_task = task("preprocess", {"INFERENCE_URL": "http://inference.dev.ml.internal:8082"})
+    resources = [callee_task, callee, caller_task, service("preprocess", caller_task, 8081, connect=connect)]
+    assert len(messages(policy_findings(resources))) == 1
+
+
 def test_unknown_container_definitions_leave_the_rule_undecided(policy_findings: Any,
                                                                 policy_not_applicable: Any) -> None:
     callee_task = task("inference")

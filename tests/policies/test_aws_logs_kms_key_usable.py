@@ -70,6 +70,9 @@ def judged(findings: list[dict[str, Any]]) -> list[str]:
     # the broker's key: every Amazon MQ broker group of the account
     stack(group_name="/aws/amazonmq/broker/b-1234/general", key_policy=policy(ADMIN, logs(condition={"ArnLike": {
         CONTEXT: f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/amazonmq/broker/b-*/general"}}))),
+    # ArnEquals takes wildcards like ArnLike (IAM user guide, "Amazon Resource Name (ARN) condition operators")
+    stack(key_policy=policy(ADMIN, logs(condition={"ArnEquals": {
+        CONTEXT: f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/platform/dev/compute/*"}}))),
     # StringLike: a * spans colons
     stack(key_policy=policy(ADMIN, logs(condition={"StringLike": {
         "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:*:log-group:/platform/dev/*"}}))),
@@ -77,8 +80,8 @@ def judged(findings: list[dict[str, Any]]) -> list[str]:
     stack(key_policy=policy(ADMIN, logs(principal="logs.cn-north-1.amazonaws.com.cn"))),
     # a key of another stack (by ARN) cannot be read: not judged
     stack(key_policy=None, key_id=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
-], ids=["platform", "guide-statement", "unconditioned", "broker-groups", "string-like", "key-policy-resource",
-        "china", "other-stack-key"])
+], ids=["platform", "guide-statement", "unconditioned", "broker-groups", "arn-equals-wildcard", "string-like",
+        "key-policy-resource", "china", "other-stack-key"])
 def test_log_groups_whose_key_lets_cloudwatch_logs_in_pass(policy_findings, resources):
     assert judged(policy_findings(resources)) == []
 
@@ -104,10 +107,13 @@ def test_a_log_group_without_a_key_is_not_judged(policy_findings):
         "kms:EncryptionContext:aws:logs:arn": f"arn:aws:events:eu-west-1:{ACCOUNT}:log-group:/platform/dev/*"}}))),
      "does not let"),
     (stack(key_policy=policy(ADMIN, logs(principal="logs.amazonaws.com"))), "does not let"),
+    # StringEquals takes no wildcard: the * is a literal character
+    (stack(key_policy=policy(ADMIN, logs(condition={"StringEquals": {
+        CONTEXT: f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/platform/dev/compute/*"}}))), "does not let"),
     (stack(key_policy_resource=policy(ADMIN)), "its KMS key 'compute-logs' (key policy 'compute-logs-policy')"),
 ], ids=["no-logs-statement", "default-key-policy", "no-encrypt", "group-outside-pattern", "other-layer",
         "other-service",
-        "global-principal", "key-policy-resource-without-logs"])
+        "global-principal", "string-equals-literal-star", "key-policy-resource-without-logs"])
 def test_log_groups_whose_key_keeps_cloudwatch_logs_out_are_reported(policy_findings, resources, says):
     found = judged(policy_findings(resources))
     assert found and all(message.startswith("log group 'training': ") for message in found), found
@@ -137,3 +143,20 @@ def test_the_platforms_log_groups_are_judged_and_pass_and_a_renamed_group_fails(
     group["inputs"]["name"] = "/elsewhere/" + group["inputs"]["name"].rsplit("/", 1)[-1]
     result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)
     assert [f.rule for f in result.findings if f.rule == RULE] == [RULE]
+
+
+def test_the_brokers_adopted_group_is_judged_too(policy_engine):
+    """Amazon MQ's own group (/aws/amazonmq/broker/<id>/general) is created or adopted by a dynamic resource
+    (shared.components.broker_logs), not an aws.cloudwatch.LogGroup: the rule reads its ``log_group_name`` and
+    ``kms_key_arn`` the same way. The shipped one passes; the same group under a name outside its key's pattern is
+    reported."""
+    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / "dev" / "broker.json").read_text(encoding="utf-8"))
+    adopted = next(r for r in doc["resources"] if r["type"] == "pulumi-python:dynamic:Resource"
+                   and "log_group_name" in r["inputs"] and r["inputs"].get("kms_key_arn"))
+    result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)
+    assert [f.message for f in result.findings if f.rule == RULE] == []
+    adopted["inputs"]["log_group_name"] = "/aws/amazonmq/broker-elsewhere/b-1/general"
+    result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)
+    found = [f.message for f in result.findings if f.rule == RULE]
+    assert len(found) == 1 and found[0].startswith(f"log group '{adopted['name']}': "), found
+    assert "log-group:/aws/amazonmq/broker-elsewhere/b-1/general" in found[0]

@@ -7,7 +7,9 @@ A stack rule: for every ``aws:ecs/service:Service``, the containers of its task 
 port are a ``clientAlias`` (``dnsName``, ``port``) of another ECS service's enabled ``serviceConnectConfiguration``
 in the stack makes that service a callee: the caller must depend on it, directly or through other resources. A
 callee reached by its alias's port and a ``dnsName`` it leaves unset (ECS then uses ``discoveryName``) is not
-recognised; a task definition of another stack is not applicable.
+recognised; a task definition of another stack is not applicable. A caller is judged only as a Service Connect
+client (its own ``serviceConnectConfiguration`` enabled) of the callee's namespace (client aliases are per
+namespace; an unset namespace, the cluster's default, or a name against an ARN is taken as possibly the same).
 
 Why: a Service Connect task resolves only the endpoints that existed when it started: "Existing tasks can't resolve
 and connect to the new endpoint. Only new tasks ... that start running after this deployment can", and ECS's guide
@@ -60,6 +62,25 @@ def _aliases(service: PolicyResource) -> set[tuple[str, int]] | None:
     return aliases
 
 
+def _namespace(service: PolicyResource) -> Any:
+    """The namespace the service is a Service Connect client of: its ``namespace`` (name or ARN), ``""`` where it
+    leaves it to the cluster's default, None where Service Connect is off, UNKNOWN while unknown."""
+    connect = resource_input(service, "serviceConnectConfiguration")
+    if contains_unknown(connect):
+        return UNKNOWN
+    if not connect or not is_true(get(connect, "enabled")):
+        return None
+    namespace = get(connect, "namespace")
+    return namespace if isinstance(namespace, str) else ""
+
+
+def _same_namespace(caller: str, callee: str) -> bool:
+    """Whether the two may be one namespace: unset (the cluster's default), or a name against an ARN, may be."""
+    if not caller or not callee or caller.startswith("arn:") != callee.startswith("arn:"):
+        return True
+    return caller == callee
+
+
 def _called(containers: Any) -> dict[tuple[str, int], str]:
     """(host, port) -> 'container: VAR' for each URL the containers' environment values name."""
     called: dict[tuple[str, int], str] = {}
@@ -98,8 +119,9 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     services, tasks = ecs_services_and_task_definitions(args)
     undecided: list[str] = []
     aliases: dict[str, set[tuple[str, int]]] = {}
+    namespaces: dict[str, Any] = {}
     for service in services:
-        found = _aliases(service)
+        found, namespaces[service.urn] = _aliases(service), _namespace(service)
         if found is None:
             undecided.append(f"ECS service '{service.name}': serviceConnectConfiguration")
         elif found:
@@ -109,6 +131,10 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     by_urn = {service.urn: service for service in services}
     checked = reported = 0
     for caller in services:
+        # Only a Service Connect client resolves client aliases, and only those of its own namespace.
+        namespace = namespaces[caller.urn]
+        if namespace is None or namespace is UNKNOWN:
+            continue  # unknown: its configuration is undecided above
         containers = _containers(caller, tasks)
         if containers is UNKNOWN:
             undecided.append(f"ECS service '{caller.name}': taskDefinition containerDefinitions")
@@ -116,7 +142,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         called = _called(containers)
         before = depended_on(caller)
         for urn, served in aliases.items():
-            if urn == caller.urn:
+            if urn == caller.urn or not _same_namespace(namespace, namespaces[urn]):
                 continue
             hits = sorted(called[alias] for alias in served if alias in called)
             if not hits:

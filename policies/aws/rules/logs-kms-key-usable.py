@@ -1,7 +1,9 @@
 """Log groups encrypted with a KMS key of their stack can use it: the key's policy lets CloudWatch Logs in for
 that group (stack rule).
 
-For every ``aws:cloudwatch/logGroup:LogGroup`` whose ``kmsKeyId`` refers to an ``aws:kms/key:Key`` of the stack,
+For every ``aws:cloudwatch/logGroup:LogGroup`` whose ``kmsKeyId`` refers to an ``aws:kms/key:Key`` of the stack (and
+every dynamic resource with a ``log_group_name``, whose ``kms_key_arn`` does: a group an AWS service writes to, which
+the platform creates or adopts, such as Amazon MQ's ``/aws/amazonmq/broker/<id>/general``),
 the key's policy (its ``policy`` input, or that of an ``aws:kms/keyPolicy:KeyPolicy`` of the stack for the key,
 which replaces it; a key without either gets AWS's default policy, for the account's IAM principals only) needs
 an ``Allow`` statement for the CloudWatch Logs service principal (``logs.<region>.amazonaws.com``) with
@@ -37,6 +39,7 @@ from shared.policy_support import (
     condition_values,
     key_policy_documents,
     names_service,
+    not_applicable,
     report_problems,
     resource_input,
     stack_resources,
@@ -46,6 +49,11 @@ from shared.policy_support import (
 from shared.policy_typing import ReportViolation
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+#: A group an AWS service writes to (Amazon MQ's ``/aws/amazonmq/broker/<id>/general``), created or adopted by a
+#: dynamic resource (shared.components.broker_logs): its name and key are its ``log_group_name``/``kms_key_arn``.
+DYNAMIC = "pulumi-python:dynamic:Resource"
+#: resource type -> (its group-name input, its key input)
+_INPUTS = {LOG_GROUP: ("name", "kmsKeyId"), DYNAMIC: ("log_group_name", "kms_key_arn")}
 #: What CloudWatch Logs calls on a group's key to write and read its events (the guide's statement grants
 #: kms:Encrypt*, kms:Decrypt*, kms:ReEncrypt*, kms:GenerateDataKey*, kms:Describe*).
 KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")
@@ -69,11 +77,12 @@ def _grants(document: Any, group_name: Any) -> bool:
 
 
 def _problems(group: PolicyResource, keys: list[PolicyResource], key_policies: list[PolicyResource]) -> list[str]:
-    if resource_input(group, "kmsKeyId") is None:
+    name_input, key_input = _INPUTS[group.resource_type]
+    if resource_input(group, key_input) is None:
         return []
-    name = resource_input(group, "name")
+    name = resource_input(group, name_input)
     problems = []
-    for key in targets_of(group, "kmsKeyId", keys, f"log group '{group.name}'", KMS_KEY_IDENTITY):
+    for key in targets_of(group, key_input, keys, f"log group '{group.name}'", KMS_KEY_IDENTITY):
         for where, document in key_policy_documents(key, key_policies, keys):
             try:
                 usable = _grants(document, name)
@@ -87,7 +96,10 @@ def _problems(group: PolicyResource, keys: list[PolicyResource], key_policies: l
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    groups = stack_resources(args, LOG_GROUP, none_reason="the stack has no log group")
+    groups = [group for group in stack_resources(args, LOG_GROUP, DYNAMIC)
+              if group.resource_type == LOG_GROUP or "log_group_name" in group.props]
+    if not groups:
+        not_applicable(args, "the stack has no log group")
     keys = stack_resources(args, KMS_KEY, none_reason="the stack has no KMS key a log group could use")
     key_policies = stack_resources(args, KMS_KEY_POLICY)
     report_problems(args, groups, lambda group: _problems(group, keys, key_policies), lambda group, problem: (
