@@ -46,7 +46,7 @@ def set_broker(edit_env: Any, engine: str, instance_type: str) -> None:
     (deployed("4.2", "mq.m7g.large"), "3.13", "mq.m7g.large", ENGINE, "only upgrades"),
     # the instance type and the major version in one `up`: AWS's steps are the type first, then the version
     (deployed("3.13", "mq.m5.large"), "4.2", "mq.m7g.large", ENGINE, f"first `{TYPE}: mq.m7g.large`"),
-    (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.xlarge", ENGINE, f"first `{TYPE}: mq.m7g.xlarge`"),
+    (deployed("3.13", "mq.m5.xlarge"), "4.2", "mq.m7g.xlarge", ENGINE, f"first `{TYPE}: mq.m7g.xlarge`"),
 ])
 def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engine: str, instance_type: str,
                                                   key: str, says: str, edit_env: Any) -> None:
@@ -61,6 +61,9 @@ def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engin
     (None, "3.13", "mq.m5.large"),                                     # no stack yet: a first `up`
     ({}, "3.13", "mq.m5.large"),                                       # a stack never deployed
     (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.large"),         # the major upgrade, on m7g already
+    # a broker already on mq.m7g skips AWS's step 1 ("In-place upgrade from RabbitMQ 3 to 4": "If your broker is
+    # already running on an mq.m7g instance type, move to Step 2"): a size change with the upgrade is no family move
+    (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.xlarge"),
     (deployed("3.13", "mq.m5.large"), "3.13", "mq.m7g.large"),         # step one: the instance type
     (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.xlarge"),         # a bigger size, same version
     (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.large"),          # no change
