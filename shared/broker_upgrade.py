@@ -29,6 +29,7 @@ from shared.errors import ConfigError
 #: the broker stack's outputs naming what its broker was last asked to run (None for an external broker)
 ENGINE_OUTPUT = "engine_version"
 INSTANCE_OUTPUT = "instance_type"
+MODE_OUTPUT = "deployment_mode"
 ENGINE_KEY = "messaging.engine_version"
 INSTANCE_KEY = "messaging.instance_type"
 
@@ -46,6 +47,10 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> Co
     deployed_engine, deployed_type = outputs.get(ENGINE_OUTPUT), outputs.get(INSTANCE_OUTPUT)
     if deployed_engine is None or deployed_type is None:
         return None  # a stack deployed before it exported them: its next `up` records them
+    if outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
+        # a new deployment mode replaces the broker (README, env key table: messaging.deployment_mode), and
+        # CreateBroker takes any version and type the env loader accepts
+        return None
     wanted = messaging.engine_version
     if _major_minor(wanted) == _major_minor(str(deployed_engine)):
         return None

@@ -72,6 +72,8 @@ def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engin
     (deployed("3.13.7", "mq.m5.large"), "3.13", "mq.m5.large"),
     ({"broker_mode": "amazon-mq"}, "3.13", "mq.m7g.large"),            # a stack from before these outputs
     ({"broker_mode": "external", "engine_version": None}, "3.13", "mq.m7g.large"),  # external until now
+    # a new deployment mode is a new broker (CreateBroker: any version, any type), so no upgrade path applies
+    ({**deployed("4.2", "mq.m7g.large"), "deployment_mode": "CLUSTER_MULTI_AZ"}, "3.13", "mq.m5.large"),
 ])
 def test_a_move_amazon_mq_applies_passes(outputs: dict[str, Any] | None, engine: str, instance_type: str,
                                          edit_env: Any) -> None:
@@ -101,6 +103,7 @@ def synth_broker(own: dict[str, Any] | None) -> dict[str, Any]:
 def test_the_program_exports_what_it_asked_for_and_reads_its_own_stack(env_dir: Any) -> None:
     document = synth_broker(None)
     assert document["outputs"]["engine_version"] == "4.2" and document["outputs"]["instance_type"] == "mq.m7g.medium"
+    assert document["outputs"]["deployment_mode"] == "SINGLE_INSTANCE"
     assert SELF in document["stack_references"]
 
 
