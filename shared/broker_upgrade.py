@@ -10,9 +10,9 @@ broker stack exports the engine version and instance type it asked for (:data:`E
 
 * "Upgrading an Amazon MQ broker engine version": a broker is upgraded "to the next supported major or minor
   version"; there is no downgrade, and no skipping a version (RabbitMQ "only allows incremental version updates");
-* "In-place upgrade from RabbitMQ 3 to 4": step 1 moves the broker to ``mq.m7g`` and applies it (a reboot or the
-  maintenance window), and only then is the engine version set to 4.2; so the instance type and the engine version
-  change in two `up`\\ s, never in one.
+* "In-place upgrade from RabbitMQ 3 to 4": step 1 moves a broker not on ``mq.m7g`` to it and applies it (a reboot
+  or the maintenance window), and only then is the engine version set to 4.2; so a move of the instance family and
+  the engine version take two `up`\\ s, never one (a broker already on ``mq.m7g`` may change its size with them).
 
 Standard library and the env schema only (the orchestrator imports it without Pulumi).
 """
@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, engine_tuple
+from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, engine_tuple, family_of
 from shared.envs import EnvConfig, env_path
 from shared.errors import ConfigError
 
 #: the broker stack's outputs naming what its broker was last asked to run (None for an external broker)
 ENGINE_OUTPUT = "engine_version"
 INSTANCE_OUTPUT = "instance_type"
+MODE_OUTPUT = "deployment_mode"
 ENGINE_KEY = "messaging.engine_version"
 INSTANCE_KEY = "messaging.instance_type"
 
@@ -46,6 +47,10 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> Co
     deployed_engine, deployed_type = outputs.get(ENGINE_OUTPUT), outputs.get(INSTANCE_OUTPUT)
     if deployed_engine is None or deployed_type is None:
         return None  # a stack deployed before it exported them: its next `up` records them
+    if outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
+        # a new deployment mode replaces the broker (README, env key table: messaging.deployment_mode), and
+        # CreateBroker takes any version and type the env loader accepts
+        return None
     wanted = messaging.engine_version
     if _major_minor(wanted) == _major_minor(str(deployed_engine)):
         return None
@@ -63,10 +68,14 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> Co
         return ConfigError(file, ENGINE_KEY, (
             f"is {wanted}, but the broker runs {deployed_engine}: Amazon MQ upgrades one version at a time, and the "
             f"next one is {following[0]}; {unchanged}. Set `{ENGINE_KEY}: \"{following[0]}\"` first"))
-    if deployed_type != messaging.instance_type:
+    # Only a family the new engine does not run on needs AWS's step 1 first ("In-place upgrade from RabbitMQ 3 to 4":
+    # "If your broker is already running on an mq.m7g instance type, move to Step 2"); a size change within the family
+    # rides along (refusing it would cost a maintenance window more).
+    if family_of(str(deployed_type)) not in RABBITMQ_ENGINE_FAMILIES.get(wanted, ()):
         return ConfigError(file, ENGINE_KEY, (
             f"is {wanted} (the broker runs {deployed_engine}) and {INSTANCE_KEY} moves from {deployed_type} to "
-            f"{messaging.instance_type} in the same `up`: Amazon MQ's upgrade changes the instance type first, applied "
+            f"{messaging.instance_type} in the same `up`: {wanted} does not run on {deployed_type}, and Amazon MQ's "
+            f"upgrade changes the instance type first, applied "
             f"at a reboot or the maintenance window, and the engine version after; {unchanged}. Run `up` with "
             f"first `{INSTANCE_KEY}: {messaging.instance_type}` and `{ENGINE_KEY}: \"{deployed_engine}\"`, let it "
             f"apply (README \"Changing the broker\"), then set `{ENGINE_KEY}: \"{wanted}\"`"))

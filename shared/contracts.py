@@ -125,6 +125,8 @@ class BrokerContract(Contract):
     #: next `up` checks a change of them against it (shared.broker_upgrade)
     engine_version: str | None = None
     instance_type: str | None = None
+    #: a new one is a new broker, to which no upgrade path applies (None: external, or deployed before this field)
+    deployment_mode: str | None = None
     #: the in-VPC deploy runner (CodeBuild) and its security group, which the broker admits on 443
     deploy_runner_project_name: str
     deploy_runner_security_group_id: str
@@ -381,6 +383,7 @@ class BrokerOutputs(ContractOutputs):
     broker_log_group_name: pulumi.Output[str | None]
     engine_version: pulumi.Output[str | None]
     instance_type: pulumi.Output[str | None]
+    deployment_mode: pulumi.Output[str | None]
     deploy_runner_project_name: pulumi.Output[str]
     deploy_runner_security_group_id: pulumi.Output[str]
     alarm_topic_arn: pulumi.Output[str]

@@ -46,7 +46,7 @@ def set_broker(edit_env: Any, engine: str, instance_type: str) -> None:
     (deployed("4.2", "mq.m7g.large"), "3.13", "mq.m7g.large", ENGINE, "only upgrades"),
     # the instance type and the major version in one `up`: AWS's steps are the type first, then the version
     (deployed("3.13", "mq.m5.large"), "4.2", "mq.m7g.large", ENGINE, f"first `{TYPE}: mq.m7g.large`"),
-    (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.xlarge", ENGINE, f"first `{TYPE}: mq.m7g.xlarge`"),
+    (deployed("3.13", "mq.m5.xlarge"), "4.2", "mq.m7g.xlarge", ENGINE, f"first `{TYPE}: mq.m7g.xlarge`"),
 ])
 def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engine: str, instance_type: str,
                                                   key: str, says: str, edit_env: Any) -> None:
@@ -61,6 +61,9 @@ def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engin
     (None, "3.13", "mq.m5.large"),                                     # no stack yet: a first `up`
     ({}, "3.13", "mq.m5.large"),                                       # a stack never deployed
     (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.large"),         # the major upgrade, on m7g already
+    # a broker already on mq.m7g skips AWS's step 1 ("In-place upgrade from RabbitMQ 3 to 4": "If your broker is
+    # already running on an mq.m7g instance type, move to Step 2"): a size change with the upgrade is no family move
+    (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.xlarge"),
     (deployed("3.13", "mq.m5.large"), "3.13", "mq.m7g.large"),         # step one: the instance type
     (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.xlarge"),         # a bigger size, same version
     (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.large"),          # no change
@@ -69,6 +72,8 @@ def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engin
     (deployed("3.13.7", "mq.m5.large"), "3.13", "mq.m5.large"),
     ({"broker_mode": "amazon-mq"}, "3.13", "mq.m7g.large"),            # a stack from before these outputs
     ({"broker_mode": "external", "engine_version": None}, "3.13", "mq.m7g.large"),  # external until now
+    # a new deployment mode is a new broker (CreateBroker: any version, any type), so no upgrade path applies
+    ({**deployed("4.2", "mq.m7g.large"), "deployment_mode": "CLUSTER_MULTI_AZ"}, "3.13", "mq.m5.large"),
 ])
 def test_a_move_amazon_mq_applies_passes(outputs: dict[str, Any] | None, engine: str, instance_type: str,
                                          edit_env: Any) -> None:
@@ -98,6 +103,7 @@ def synth_broker(own: dict[str, Any] | None) -> dict[str, Any]:
 def test_the_program_exports_what_it_asked_for_and_reads_its_own_stack(env_dir: Any) -> None:
     document = synth_broker(None)
     assert document["outputs"]["engine_version"] == "4.2" and document["outputs"]["instance_type"] == "mq.m7g.medium"
+    assert document["outputs"]["deployment_mode"] == "SINGLE_INSTANCE"
     assert SELF in document["stack_references"]
 
 

@@ -29,7 +29,7 @@ from shared.layer import Layer
 
 layer = Layer("broker")
 # Before any resource: an engine version / instance type move Amazon MQ cannot apply to the deployed broker (a
-# downgrade, or the instance type and the major version at once) is refused (exit 2) here too, for a `pulumi up` run
+# downgrade, or the instance family and the major version at once) is refused (exit 2) here too, for a `pulumi up` run
 # in this folder without the orchestrator's own check.
 check_engine_move(layer.env, layer.last_outputs())
 network = layer.upstream("network").contract(NetworkOutputs)
@@ -70,6 +70,7 @@ if layer.env.messaging.broker == "amazon-mq":
         broker_log_group_name=broker.log_group_name,
         engine_version=messaging.engine_version,
         instance_type=messaging.instance_type,
+        deployment_mode=messaging.deployment_mode,
         **runner_outputs,
     )
 else:
@@ -79,5 +80,5 @@ else:
         broker_mode="external", amqps_endpoint=amqps_endpoint, management_endpoint=management_endpoint,
         admin_username=None, admin_secret_arn=None, broker_id=None, broker_arn=None, broker_name=None,
         broker_security_group_id=None, broker_log_group_name=None, engine_version=None, instance_type=None,
-        **runner_outputs,
+        deployment_mode=None, **runner_outputs,
     )
