@@ -130,6 +130,25 @@ def test_time_zone_names() -> None:
     assert time_zone_problem("Etc/GMT+1") is None and time_zone_problem("utc") is not None
 
 
+def test_a_machine_without_a_tz_database_is_named_not_the_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner image without tz data (no /usr/share/zoneinfo, no tzdata package) cannot resolve Europe/Dublin: the
+    refusal says the machine lacks the tz database instead of calling the shipped zone unknown."""
+    import sys
+    import zoneinfo
+
+    monkeypatch.setitem(sys.modules, "tzdata", None)  # the package fallback zoneinfo tries
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        problem = time_zone_problem("Europe/Dublin")
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
+    assert problem is not None and "no tz database" in problem and "tzdata" in problem
+    assert time_zone_problem("Europe/Dublin") is None
+    assert "not in the tz database" in (time_zone_problem("Europe/Atlantis") or "")
+
+
 def test_the_image_contract_tells_services_to_reconnect_through_the_window() -> None:
     from shared import REPO_ROOT
 
