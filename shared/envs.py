@@ -727,30 +727,41 @@ def _rule_maintenance_business_hours(path: Path, env: EnvConfig, catalog: Catalo
 def _rule_maintenance_shared(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A prod-baseline broker's window is its own: no other env's Amazon MQ broker of the folder is maintained in
     the same hours (winter or summer time), so a patch AWS rolls out reaches the other envs before or after prod,
-    never with it, and one incident at a time wakes the on-call."""
+    never with it, and one incident at a time wakes the on-call. Judged from both sides: a non-prod env whose
+    window meets a prod env's is refused in its own file too, so an env file added later (unset: SUNDAY 03:00 UTC)
+    fails its own synth instead of only the next load of prod."""
     from shared.yamlio import load_yaml_mapping
 
-    if env.messaging.broker != "amazon-mq" or env.baseline != "prod":
+    if env.messaging.broker != "amazon-mq":
         return
     own = env.messaging.maintenance_window
     for other in sorted(path.parent.glob("*.yaml")):
         if other == path:
             continue
         try:
-            messaging = load_yaml_mapping(other).get("messaging") or {}
+            data = load_yaml_mapping(other)
+            messaging = data.get("messaging") or {}
             if messaging.get("broker") != "amazon-mq":
                 continue
             theirs = MessagingConfig.model_fields["maintenance_window"].default
             if "maintenance_window" in messaging:
                 theirs = MaintenanceWindow.model_validate(messaging["maintenance_window"])
+            their_baseline = (data.get("policy") or {}).get("baseline") or other.stem
         except (ConfigError, AttributeError, ValidationError):
             continue  # that file's own validation reports its problems
-        if windows_overlap(own.spec(), theirs.spec()):
+        if "prod" not in (env.baseline, their_baseline) or not windows_overlap(own.spec(), theirs.spec()):
+            continue
+        if env.baseline == "prod":
             yield path, "messaging.maintenance_window", (
                 f"{' '.join(own.spec())} shares hours with {other.stem}'s broker window ({' '.join(theirs.spec())}; "
                 "Amazon MQ's maintenance lasts up to two hours): give prod a window of its own, so a patch reaches "
                 f"the other envs' brokers before or after it, never at the same time (or move {other.stem}'s: "
                 f"messaging.maintenance_window in {other.name}; unset is SUNDAY 03:00 UTC)")
+        else:
+            yield path, "messaging.maintenance_window", (
+                f"{' '.join(own.spec())} shares hours with the prod env {other.stem}'s broker window "
+                f"({' '.join(theirs.spec())}; Amazon MQ's maintenance lasts up to two hours; unset is SUNDAY 03:00 "
+                f"UTC): give {env.name} a window of its own, else {other.name} is refused at its next load")
 
 
 def _rule_broker_capacity(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DayOfWeek = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
 DAYS: tuple[DayOfWeek, ...] = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
@@ -46,6 +46,11 @@ def time_zone_problem(zone: str) -> str | None:
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
+        if not available_timezones():
+            # zoneinfo reads the system's tz database (zoneinfo.TZPATH) or the `tzdata` package; a slim runner
+            # image has neither, and every zone would be blamed on the env file (Python docs, zoneinfo "Data sources").
+            return (f"{zone!r} cannot be checked: this machine has no tz database (no /usr/share/zoneinfo and no "
+                    "`tzdata` package); install the OS tzdata package on the runner, the env file is not at fault")
         return f"{zone!r} is not in the tz database (an IANA Area/City name such as Europe/Dublin, or UTC)"
     return None
 

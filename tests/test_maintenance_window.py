@@ -49,6 +49,9 @@ def test_each_shipped_broker_has_its_envs_own_window_in_its_own_time_zone() -> N
 
 def test_an_env_without_the_key_keeps_sunday_3_utc(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["messaging"].pop("maintenance_window"))
+    # prod moved off the default's hours, which a dev window may not share with it (below)
+    edit_env("prod", lambda data: data["messaging"].update(
+        maintenance_window=_window("SATURDAY", "03:00", "Europe/Dublin")))
     assert _broker_window(synth_env("dev", ["broker"])["broker"]) == {
         "dayOfWeek": "SUNDAY", "timeOfDay": "03:00", "timeZone": "UTC"}
 
@@ -130,6 +133,25 @@ def test_time_zone_names() -> None:
     assert time_zone_problem("Etc/GMT+1") is None and time_zone_problem("utc") is not None
 
 
+def test_a_machine_without_a_tz_database_is_named_not_the_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner image without tz data (no /usr/share/zoneinfo, no tzdata package) cannot resolve Europe/Dublin: the
+    refusal says the machine lacks the tz database instead of calling the shipped zone unknown."""
+    import sys
+    import zoneinfo
+
+    monkeypatch.setitem(sys.modules, "tzdata", None)  # the package fallback zoneinfo tries
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        problem = time_zone_problem("Europe/Dublin")
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
+    assert problem is not None and "no tz database" in problem and "tzdata" in problem
+    assert time_zone_problem("Europe/Dublin") is None
+    assert "not in the tz database" in (time_zone_problem("Europe/Atlantis") or "")
+
+
 def test_the_image_contract_tells_services_to_reconnect_through_the_window() -> None:
     from shared import REPO_ROOT
 
@@ -138,3 +160,16 @@ def test_the_image_contract_tells_services_to_reconnect_through_the_window() -> 
     for needed in ("reconnects, too, whenever its connection\ndrops, with a growing delay", "[maintenance window]",
                    "publisher\nconfirms", "never giving up"):
         assert needed in contract, f"README's image contract does not say {needed!r}"
+
+
+def test_an_env_added_later_with_prods_hours_is_refused_in_its_own_file(edit_env: Any, env_dir: Any) -> None:
+    """A new amazon-mq env file without a window (unset: SUNDAY 03:00 UTC, prod's hours) is refused when it is
+    loaded itself, naming its own file, not only at prod's next load, which its author may never run."""
+    sandbox = env_dir / "sandbox.yaml"
+    sandbox.write_text((env_dir / "dev.yaml").read_text())
+    edit_env("sandbox", lambda data: data["messaging"].pop("maintenance_window"))
+    [problem] = [p for p in _refusals("sandbox") if p.key == "messaging.maintenance_window"]
+    assert problem.file.endswith("sandbox.yaml"), problem.file
+    assert "prod env prod's broker window (SUNDAY 03:00 Europe/Dublin" in problem.reason
+    [problem] = [p for p in _refusals("prod") if p.key == "messaging.maintenance_window"]
+    assert problem.file.endswith("prod.yaml") and "sandbox.yaml" in problem.reason
