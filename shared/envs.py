@@ -730,16 +730,11 @@ def _rule_maintenance_shared(path: Path, env: EnvConfig, catalog: Catalog) -> It
     never with it, and one incident at a time wakes the on-call. Judged from both sides: a non-prod env whose
     window meets a prod env's is refused in its own file too, so an env file added later (unset: SUNDAY 03:00 UTC)
     fails its own synth instead of only the next load of prod."""
-    from shared.yamlio import load_yaml_mapping
-
     if env.messaging.broker != "amazon-mq":
         return
     own = env.messaging.maintenance_window
-    for other in sorted(path.parent.glob("*.yaml")):
-        if other == path:
-            continue
+    for other, data in _other_env_files(path):
         try:
-            data = load_yaml_mapping(other)
             messaging = data.get("messaging") or {}
             if messaging.get("broker") != "amazon-mq":
                 continue
@@ -1042,15 +1037,26 @@ def _rule_policy_ids(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[P
             yield path, f"policy.suppressions.{index}.rule", f"unknown rule id {suppression.rule!r}"
 
 
-def _rule_cidr_overlap(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
-    """Env CIDRs must not overlap: environments get peered and share transit/VPN routes."""
+def _other_env_files(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every other env file beside ``path``, in name order, with its YAML mapping; a file that does not load is
+    left out (its own validation reports its problems)."""
     from shared.yamlio import load_yaml_mapping
 
     for other in sorted(path.parent.glob("*.yaml")):
         if other == path:
             continue
         try:
-            other_cidr = load_yaml_mapping(other).get("network", {}).get("cidr")
+            data = load_yaml_mapping(other)
+        except ConfigError:
+            continue
+        yield other, data
+
+
+def _rule_cidr_overlap(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """Env CIDRs must not overlap: environments get peered and share transit/VPN routes."""
+    for other, data in _other_env_files(path):
+        try:
+            other_cidr = data.get("network", {}).get("cidr")
             other_net = ipaddress.IPv4Network(other_cidr)
         except (ConfigError, AttributeError, TypeError, ValueError):
             continue  # that file's own validation reports its problems
@@ -1062,15 +1068,7 @@ def _rule_own_registry(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator
     """One env per account and region: compute names its ECR repositories ``ml-platform/<service>`` and owns
     the registry's policy or replication configuration, one of each per account and region (ECR user
     guide, "Private registry settings"), so a second env there fails on its first ``up`` of compute."""
-    from shared.yamlio import load_yaml_mapping
-
-    for other in sorted(path.parent.glob("*.yaml")):
-        if other == path:
-            continue
-        try:
-            data = load_yaml_mapping(other)
-        except ConfigError:
-            continue  # that file's own validation reports its problems
+    for other, data in _other_env_files(path):
         if str(data.get("account_id")) == env.account_id and data.get("region") == env.region:
             yield path, "account_id", (f"{other.name} already deploys to account {env.account_id} in {env.region}; "
                                        "each env needs an account (or a region) of its own: the ECR repositories "
@@ -1084,17 +1082,13 @@ def _rule_account_wide_names(path: Path, env: EnvConfig, catalog: Catalog) -> It
     other account-wide names (IAM roles ``ml-platform-<env>-<fixed role>``, account-regional buckets) cannot
     coincide for two env names."""
     from shared.gateway_names import access_log_bucket_owners
-    from shared.yamlio import load_yaml_mapping
 
     public = [spec.name for spec in catalog if spec.public]
     if not env.compute.public_gateway or not public:
         return
     own = access_log_bucket_owners(env.name, public, env.account_id)
-    for other in sorted(path.parent.glob("*.yaml")):
-        if other == path:
-            continue
+    for other, data in _other_env_files(path):
         try:
-            data = load_yaml_mapping(other)
             compute = data.get("compute") or {}
             gateway = compute.get("public_gateway") is True if isinstance(compute, dict) else False
         except (ConfigError, AttributeError):
