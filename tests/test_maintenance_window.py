@@ -139,7 +139,9 @@ def test_a_machine_without_a_tz_database_is_named_not_the_env_file(monkeypatch: 
     import sys
     import zoneinfo
 
-    monkeypatch.setitem(sys.modules, "tzdata", None)  # the package fallback zoneinfo tries
+    # the package fallback zoneinfo tries (and its zone submodules, imported already where an earlier test loaded one)
+    for name in ["tzdata", *(name for name in sys.modules if name.startswith("tzdata."))]:
+        monkeypatch.setitem(sys.modules, name, None)
     zoneinfo.reset_tzpath(to=[])
     zoneinfo.ZoneInfo.clear_cache()
     try:
