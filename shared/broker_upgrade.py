@@ -87,3 +87,30 @@ def check_engine_move(env: EnvConfig, outputs: Mapping[str, Any] | None) -> None
     refusal = engine_move_refusal(env, outputs)
     if refusal is not None:
         raise refusal
+
+
+def pending_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
+                         pending: Mapping[str, str]) -> ConfigError | None:
+    """Why the env's engine version cannot be asked for yet: the deployed broker (the broker stack's ``outputs``) has
+    a move Amazon MQ has not applied (``pending``: DescribeBroker's ``PendingHostInstanceType`` as
+    ``instance_type``, ``PendingEngineVersion`` as ``engine_version``). It applies them at a reboot or in the
+    maintenance window; until then UpdateBroker judges a new engine version against the instance type and version
+    the broker runs ("In-place upgrade from RabbitMQ 3 to 4": apply step 1 before step 2). None: nothing waits, or
+    the env asks for no engine move."""
+    if env.messaging.broker != "amazon-mq" or not outputs or not pending:
+        return None
+    deployed = outputs.get(ENGINE_OUTPUT)
+    wanted = env.messaging.engine_version
+    if deployed is None or _major_minor(wanted) == _major_minor(str(deployed)):
+        return None  # no engine move asked for: a pending change is applied as Amazon MQ schedules it
+    pending_engine = pending.get("engine_version")
+    if pending_engine is not None and _major_minor(pending_engine) == _major_minor(wanted):
+        return None  # the move asked for is the one already waiting
+    waiting = ", ".join(f"{key} {value}" for key, value in sorted(pending.items()))
+    broker_id = outputs.get("broker_id", "<broker id>")
+    return ConfigError(str(env_path(env.name)), ENGINE_KEY, (
+        f"is {wanted}, but the broker ({deployed}) has not applied what the last `up` asked for yet ({waiting}): "
+        "Amazon MQ applies it at a reboot or in the maintenance window, and judges a new engine version against what "
+        f"the broker runs until then, so UpdateBroker would refuse it after the configuration for {wanted} was made; "
+        f"nothing was changed. Wait for the window, or reboot the broker (`aws mq reboot-broker --broker-id "
+        f"{broker_id} --region {env.region}`; a single-instance broker is offline while it restarts), then run again"))

@@ -77,3 +77,57 @@ def test_an_external_broker_is_not_looked_for(moto_aws: None, edit_env: Any) -> 
     code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(clients),
                            BrokerStackRunner("b-00000000-0000-0000-0000-000000000000"))
     assert code == 0 and runner.started() == ["broker"] and ("prod", "mq") not in clients.moto.calls, out
+
+
+class PendingBrokerStack(BrokerStackRunner):
+    """The broker stack recording a 3.13 broker on mq.m7g.large: the instance type step of AWS's 3-to-4 upgrade."""
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "broker":
+            outputs.update(engine_version="3.13", instance_type="mq.m7g.large", deployment_mode="CLUSTER_MULTI_AZ")
+        return outputs
+
+
+class PendingClients(Clients):
+    """moto's Amazon MQ applies an update at once; this one answers DescribeBroker with what a real broker still
+    has pending until its reboot or maintenance window (botocore mq DescribeBrokerResponse)."""
+
+    def __init__(self, pending: dict[str, str]) -> None:
+        super().__init__(roomy())
+        self.pending = pending
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        client = super().__call__(env, service)
+        if service != "mq":
+            return client
+        pending = self.pending
+
+        class Mq:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(client, name)
+
+            def describe_broker(self, **kwargs: Any) -> dict[str, Any]:
+                return {**client.describe_broker(**kwargs), **pending}
+
+        return Mq()
+
+
+def test_an_engine_move_waits_until_the_instance_type_move_is_applied(moto_aws: None,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # AWS's "In-place upgrade from RabbitMQ 3 to 4": step 1 (mq.m7g) must be applied (reboot or maintenance window)
+    # before step 2 (4.2); the env file and the stack record step 1 as done the moment its `up` ends.
+    prod = load_env("prod")
+    broker_id = _broker(prod)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"],
+                           checker(PendingClients({"PendingHostInstanceType": "mq.m7g.large"})),
+                           PendingBrokerStack(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "messaging.engine_version: is 4.2" in error and "instance_type mq.m7g.large" in error
+    assert f"aws mq reboot-broker --broker-id {broker_id} --region {prod.region}" in error
+    # nothing pending, or the pending move is the one asked for: the run goes on
+    for pending in ({}, {"PendingEngineVersion": "4.2"}):
+        code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"],
+                               checker(PendingClients(pending)), PendingBrokerStack(broker_id))
+        assert code == 0 and runner.started() == ["broker"], (pending, out)

@@ -313,6 +313,10 @@ class AccountReport:
     """The Amazon MQ brokers of the account and region (id -> name), read where the run has the broker or messaging
     layer of an ``amazon-mq`` env; None: not read. The orchestrator refuses a run whose broker stack records a
     broker that is not among them (:func:`lost_broker_refusal`)."""
+    broker_pending: dict[str, str] = field(default_factory=dict)
+    """What the env's broker has asked for and not applied yet (botocore mq DescribeBroker ``PendingEngineVersion``
+    -> ``engine_version``, ``PendingHostInstanceType`` -> ``instance_type``): Amazon MQ applies them at a reboot or in
+    the maintenance window (:func:`shared.broker_upgrade.pending_move_refusal`)."""
 
 
 class AccountCheck(Protocol):
@@ -401,6 +405,20 @@ class AwsAccountCheck:
                               for page in pages for summary in page.get("BrokerSummaries", [])}
         except aws_errors() as error:
             report.notes.append(f"whether {env.name}'s broker still exists is unknown (ListBrokers: {error})")
+            return
+        from shared.broker_names import broker_name
+
+        for broker_id, name in sorted(report.brokers.items()):
+            if name != broker_name(env.name):
+                continue
+            try:
+                described = self.clients(env, "mq").describe_broker(BrokerId=broker_id)
+            except aws_errors() as error:
+                report.notes.append(f"what {name} has pending is unknown (DescribeBroker: {error})")
+                return
+            pending = {"engine_version": described.get("PendingEngineVersion"),
+                       "instance_type": described.get("PendingHostInstanceType")}
+            report.broker_pending = {key: str(value) for key, value in pending.items() if value}
 
     def _find_other_envs_registry(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the registry of the env's account and region holds another env's repositories of the

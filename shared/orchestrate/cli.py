@@ -204,6 +204,12 @@ def _find_lost_broker(env: EnvConfig, report: AccountReport,
         return
     if report.brokers is not None and recorded not in report.brokers:
         report.refusals.append(lost_broker_refusal(env, _stack_name(env, "broker"), recorded))
+        return
+    from shared.broker_upgrade import pending_move_refusal
+
+    waiting = pending_move_refusal(env, outputs, report.broker_pending)
+    if waiting is not None:
+        report.refusals.append(str(waiting))
 
 
 def check_exact_destroy(plan: Plan, operation: Operation, env: EnvConfig, exact: bool,
