@@ -537,7 +537,9 @@ class AutomationRunner:
         # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
         check_identity(env, layers, self.deployed_identity, operation.label)
         notes.extend(self._check_secrets_provider(env, layers, operation))
-        if operation.action is not Action.PREVIEW:  # up, refresh and destroy lock the stack, --preview-only too
+        # up, refresh and destroy lock the stack; preview and --preview-only take none (pkg/backend/diy/backend.go:
+        # Refresh and Destroy with PreviewOnly apply as a dry run without b.Lock), so they run beside another run.
+        if operation.action is not Action.PREVIEW and not operation.preview_only:
             notes.extend(self._check_locks(env, layers, operation))
         return notes
 

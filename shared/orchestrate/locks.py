@@ -1,9 +1,10 @@
 """Before any layer of a run that takes stack locks: is a stack of the run locked by another run?
 
 Two runs of one env at once (a CI job and someone's laptop, or a job re-run beside the first) meet at Pulumi's
-stack lock. On a self-managed backend ``up``, ``refresh`` and ``destroy`` (their ``--preview-only`` forms too) lock
-the stack for their whole run; ``preview`` takes none (pkg/backend/diy/backend.go: Update, Refresh, Destroy call
-``b.Lock``, Preview does not). Met layer by layer, the lock fails the run at that layer, after the layers before it
+stack lock. On a self-managed backend ``up``, ``refresh`` and ``destroy`` lock the stack for their whole run;
+``preview`` and the ``--preview-only`` forms take none (pkg/backend/diy/backend.go: Update, Refresh, Destroy call
+``b.Lock``; Preview does not, and Refresh and Destroy with PreviewOnly return before it).
+Met layer by layer, the lock fails the run at that layer, after the layers before it
 have changed: half an env. Read up front, a lock held on any stack of the run stops the run before anything.
 
 A lock is one file ``.pulumi/locks/<org>/<project>/<stack>/<id>.json`` in the backend holding ``pid``,
