@@ -167,3 +167,42 @@ def test_a_lock_left_on_this_machine_by_a_process_that_no_longer_runs_is_called_
     assert code == 2, output
     assert "its process no longer runs on this machine, a stale lock `pulumi cancel` may release" in \
         capsys.readouterr().err
+
+
+def test_a_lock_released_between_listing_and_reading_is_no_lock(
+        tmp_path: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other run ends (its Unlock deletes the file) while its lock is read: that stack is free, and the read
+    neither crashes (file://) nor turns every stack's locks into 'not read' (s3://, NoSuchKey on GetObject)."""
+    url = (tmp_path / "backend").as_uri()
+    released = hold_lock(tmp_path, "network", "dev")
+    read_bytes = Path.read_bytes
+
+    def unlock_then_read(path: Path) -> bytes:
+        if path == released:
+            path.unlink()
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", unlock_then_read)
+    assert read_locks(url, "organization/network/dev") == []
+
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="acme-pulumi-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    prefix = "platform/.pulumi/locks/organization/network/staging"
+    for name in ("1ab2.json", "9ff0.json"):
+        s3.put_object(Bucket="acme-pulumi-state", Key=f"{prefix}/{name}", Body=json.dumps(HOLDER).encode())
+
+    class Releasing:
+        """The S3 client, where the first lock's run ends between ListObjectsV2 and GetObject."""
+
+        def get_paginator(self, name: str) -> object:
+            return s3.get_paginator(name)
+
+        def get_object(self, Bucket: str, Key: str) -> object:
+            if Key.endswith("1ab2.json"):
+                s3.delete_object(Bucket=Bucket, Key=Key)
+            return s3.get_object(Bucket=Bucket, Key=Key)
+
+    assert s3_locks("s3://acme-pulumi-state/platform?region=eu-west-1", "organization/network/staging",
+                    lambda url: Releasing()) == [
+        StackLock(f"s3://acme-pulumi-state/{prefix}/9ff0.json",
+                  "runner@ci-job-17 (pid 4242) since 2026-12-01T15:00:00Z")]

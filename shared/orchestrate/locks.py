@@ -93,8 +93,14 @@ def file_locks(url: str, stack: str) -> list[StackLock]:
     parts = urlsplit(url)
     root = Path(unquote(parts.netloc + parts.path)).expanduser()
     folder = root / LOCKS_DIR / stack
-    return [parse_lock(f"{_base_url(url)}/{LOCKS_DIR}/{stack}/{path.name}", path.read_bytes())
-            for path in sorted(folder.glob("*.json")) if path.is_file()]
+    found: list[StackLock] = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            raw = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            continue  # released (the other run's Unlock deleted it) since the listing, or not a lock file
+        found.append(parse_lock(f"{_base_url(url)}/{LOCKS_DIR}/{stack}/{path.name}", raw))
+    return found
 
 
 S3Client = Any
@@ -128,7 +134,12 @@ def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = No
                 key = str(item["Key"])
                 if not key.endswith(".json"):
                     continue
-                body = s3.get_object(Bucket=parts.netloc, Key=key)["Body"].read()
+                try:
+                    body = s3.get_object(Bucket=parts.netloc, Key=key)["Body"].read()
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") == "NoSuchKey":
+                        continue  # released since the listing: the other run ended
+                    raise
                 found.append(parse_lock(f"s3://{parts.netloc}/{key}", body))
         return found
     except (BotoCoreError, ClientError) as error:
