@@ -721,9 +721,14 @@ def test_a_backend_variable_that_contradicts_the_env_file_refuses_runs_that_writ
     assert "Unset PULUMI_BACKEND_URL" in error
 
 
+# The CLI keeps a bucket's stacks under its path with one trailing slash (pkg/backend/diy/backend.go: TrimLeft "/",
+# then "/" appended before blob.PrefixedBucket): these name the env file's backend, and refusing them blocks a run.
+@pytest.mark.parametrize("variable", ["s3://acme-pulumi-state/platform?region=eu-west-1",
+                                      "s3://acme-pulumi-state/platform/?region=eu-west-1",
+                                      "s3://acme-pulumi-state//platform/?region=eu-west-1"])
 def test_a_backend_variable_naming_the_env_files_backend_is_no_contradiction(
-        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
-    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env, variable: str) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", variable)
     edit_env("staging", lambda data: data.update(state={
         "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1"}))
     code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
