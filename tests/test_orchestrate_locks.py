@@ -56,7 +56,11 @@ def test_an_up_meeting_another_runs_lock_is_refused_before_any_layer_naming_who_
     assert "up dev refused, nothing was run" in error
     assert "organization/discovery/dev: runner@ci-job-17 (pid 4242) since 2026-12-01T15:00:00Z" in error
     assert "/.pulumi/locks/organization/discovery/dev/0b8c6f2e" in error
-    assert "`pulumi cancel --stack organization/discovery/dev --yes` in stacks/discovery" in error
+    # A self-managed backend's cancel of a stack it does not hold deletes nothing and says nothing
+    # (pkg/backend/diy/backend.go CancelCurrentUpdate): the command names the backend the lock is on.
+    backend = (tmp_path / "backend").as_uri()
+    assert (f"`PULUMI_BACKEND_URL={backend} pulumi cancel --stack organization/discovery/dev --yes` "
+            "in stacks/discovery") in error
     assert "Only if it is dead" in error and "Traceback" not in error
 
 

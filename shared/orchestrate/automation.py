@@ -571,7 +571,7 @@ class AutomationRunner:
             elif found:
                 locked[name] = found
         if locked:
-            raise StackLocked(locked_refusal(env.name, operation.label, locked))
+            raise StackLocked(locked_refusal(env.name, operation.label, locked, self._backend.url))
         if unread:
             return [f"the stack locks on {self._backend.url} were not read ({'; '.join(unread)}): another run holding "
                     "one fails this run at that layer, after the layers before it"]

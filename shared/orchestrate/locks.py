@@ -161,8 +161,12 @@ def read_locks(url: str, stack: str) -> list[StackLock] | str | None:
     return "locks are read here on file:// and s3:// backends only"
 
 
-def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[StackLock]]) -> str:
-    """Why a run is refused: ``locked`` maps each locked stack (``<org>/<layer>/<env>``) to its locks."""
+def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[StackLock]],
+                   backend_url: str | None = None) -> str:
+    """Why a run is refused: ``locked`` maps each locked stack (``<org>/<layer>/<env>``) to its locks on the backend
+    ``backend_url``, which the ``pulumi cancel`` it names is pointed at: run against the CLI's login instead (not the
+    env file's backend) it finds no such stack, or a same-named one there (a personal ``~/.pulumi``) whose locks it
+    deletes (pkg/backend/diy/backend.go CancelCurrentUpdate) while this lock stays."""
     lines = [f"{action} {env_name} refused, nothing was run: another run holds the lock of "
              f"{len(locked)} of its stacks:"]
     for stack, locks in locked.items():
@@ -171,10 +175,12 @@ def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[Sta
                 if lock.stale else ""
             lines.append(f"  {stack}: {lock.holder} ({lock.where}){stale}")
     first = next(iter(locked))
+    backend = f"PULUMI_BACKEND_URL={backend_url} " if backend_url else ""
     lines.append(
         "Met layer by layer, the lock would fail the run at that layer after the layers before it had changed. Wait "
         "for that run to end (a CI job of this env, or someone's up, refresh or destroy) and run again. Only if it is "
-        "dead (its job cancelled or machine gone, the pid no longer running) release its lock: `pulumi cancel --stack "
-        f"{first} --yes` in stacks/{first.split('/')[1]} deletes every lock of the stack (a self-managed backend's "
-        "cancel removes all its lock files): run while the other is alive, it leaves two runs writing one state.")
+        "dead (its job cancelled or machine gone, the pid no longer running) release its lock: "
+        f"`{backend}pulumi cancel --stack {first} --yes` in stacks/{first.split('/')[1]} deletes every lock of the "
+        "stack (a self-managed backend's cancel removes all its lock files): run while the other is alive, it "
+        "leaves two runs writing one state.")
     return "\n".join(lines)
