@@ -21,7 +21,7 @@ import pytest
 
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
-from shared.orchestrate.locks import StackLock, file_locks, lock_holder, read_locks, s3_locks
+from shared.orchestrate.locks import StackLock, _s3_client, file_locks, lock_holder, read_locks, s3_locks
 from tests.aws_helpers import ReleasedEverywhere
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
 
@@ -210,3 +210,18 @@ def test_a_lock_released_between_listing_and_reading_is_no_lock(
                     lambda url: Releasing()) == [
         StackLock(f"s3://acme-pulumi-state/{prefix}/9ff0.json",
                   "runner@ci-job-17 (pid 4242) since 2026-12-01T15:00:00Z")]
+
+
+@pytest.mark.parametrize(("url", "endpoint"), [
+    ("s3://state?region=eu-west-1&endpoint=http://minio.internal:9000&use_path_style=true",
+     "http://minio.internal:9000"),
+    ("s3://state?region=eu-west-1&endpoint=minio.internal:9000&disableSSL=true&s3ForcePathStyle=true",
+     "http://minio.internal:9000"),
+    ("s3://state?region=eu-west-1&endpoint=minio.internal", "https://minio.internal")])
+def test_an_s3_compatible_backend_is_read_at_its_endpoint(url: str, endpoint: str) -> None:
+    """The CLI opens the bucket at the URL's endpoint (a scheme-less one https, http with disableSSL:
+    pkg/backend/diy/backend.go translateLegacyS3Params); reading AWS's S3 instead would look in another bucket."""
+    client = _s3_client(url)
+    assert client.meta.endpoint_url == endpoint
+    path_style = "path_style=true" in url or "PathStyle=true" in url
+    assert (client.meta.config.s3 or {}).get("addressing_style") == ("path" if path_style else None)

@@ -9,8 +9,9 @@ have changed: half an env. Read up front, a lock held on any stack of the run st
 
 A lock is one file ``.pulumi/locks/<org>/<project>/<stack>/<id>.json`` in the backend holding ``pid``,
 ``username``, ``hostname`` and ``timestamp`` of its run (pkg/backend/diy/lock.go: stackLockDir, lockContent). A
-``file://`` backend is read here; an ``s3://`` one through boto3 with the URL's ``region`` and ``profile`` (the
-query parameters the CLI's gocloud s3blob opener reads) and the default credential chain, as the CLI reads it.
+``file://`` backend is read here; an ``s3://`` one through boto3 with the URL's ``region``, ``profile`` and
+``endpoint`` (the query parameters the CLI's gocloud s3blob opener reads) and the default credential chain, as the
+CLI reads it.
 Pulumi Cloud keeps its locks to itself: an update started there during another answers "[409] Conflict: Another
 update is currently in progress." at its start, and the run reports it for that layer
 (:func:`shared.orchestrate.report.failure_detail`).
@@ -111,11 +112,18 @@ def _s3_client(url: str) -> S3Client:
     import boto3
     from botocore.config import Config
 
-    query = parse_qs(urlsplit(url).query)
-    region = query.get("region", [None])[0]
-    profile = query.get("profile", [None])[0]
-    session = boto3.Session(profile_name=profile, region_name=region)
-    return session.client("s3", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}))
+    query = {name: values[-1] for name, values in parse_qs(urlsplit(url).query).items()}
+    session = boto3.Session(profile_name=query.get("profile"), region_name=query.get("region"))
+    # An S3-compatible store's endpoint, a scheme-less one https unless disableSSL/disable_https, and path-style
+    # addressing, as the CLI opens the bucket (pkg/backend/diy/backend.go translateLegacyS3Params, gocloud s3blob).
+    endpoint = query.get("endpoint")
+    if endpoint and "://" not in endpoint:
+        plain = any(query.get(name, "").lower() in ("true", "1") for name in ("disableSSL", "disable_https"))
+        endpoint = f"{'http' if plain else 'https'}://{endpoint}"
+    path_style = any(query.get(name, "").lower() in ("true", "1") for name in ("use_path_style", "s3ForcePathStyle"))
+    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2},
+                    s3={"addressing_style": "path"} if path_style else None)
+    return session.client("s3", endpoint_url=endpoint or None, config=config)
 
 
 def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = None) -> list[StackLock] | str:
