@@ -249,6 +249,23 @@ def test_the_live_output_keeps_resource_types_and_hides_secret_variable_values()
     assert redact_stream(line + "correct horse battery staple", environ) == line + "[redacted]"
 
 
+def test_the_live_output_hides_a_secret_containing_another_and_each_line_of_a_multi_line_one() -> None:
+    """The live stream reaches the sink a line at a time, so a PEM key in a variable is met line by line; a token
+    containing a shorter secret must not be cut around it (leaving its ends readable)."""
+    key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx7r9Yq2\n-----END RSA PRIVATE KEY-----"
+    environ = {"PULUMI_CONFIG_PASSPHRASE": "hunter22", "PULUMI_ACCESS_TOKEN": "pul-0a1b2chunter22f9e8d7",
+               "DEPLOY_PRIVATE_KEY": key}
+    assert redact_stream("token pul-0a1b2chunter22f9e8d7 sent", environ) == "token [redacted] sent"
+    assert redact_stream("  MIIEowIBAAKCAQEAx7r9Yq2", environ) == "  [redacted]"
+
+
+def test_the_live_output_keeps_true_and_false_of_a_switch_named_like_a_secret() -> None:
+    """PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true (exported as the state-provider refusal tells) is a switch,
+    not a secret: every `true` of a diff must stay readable."""
+    environ = {"PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true"}
+    assert redact_stream("    ~ protect: false => true", environ) == "    ~ protect: false => true"
+
+
 def test_preview_reads_the_change_summary_from_the_engine_event_stream(fake_cli: FakeCli, tmp_path: Path) -> None:
     code, output = run(["preview", "prod", "--layers", "network"], tmp_path)
     assert code == 0, output
@@ -721,9 +738,14 @@ def test_a_backend_variable_that_contradicts_the_env_file_refuses_runs_that_writ
     assert "Unset PULUMI_BACKEND_URL" in error
 
 
+# The CLI keeps a bucket's stacks under its path with one trailing slash (pkg/backend/diy/backend.go: TrimLeft "/",
+# then "/" appended before blob.PrefixedBucket): these name the env file's backend, and refusing them blocks a run.
+@pytest.mark.parametrize("variable", ["s3://acme-pulumi-state/platform?region=eu-west-1",
+                                      "s3://acme-pulumi-state/platform/?region=eu-west-1",
+                                      "s3://acme-pulumi-state//platform/?region=eu-west-1"])
 def test_a_backend_variable_naming_the_env_files_backend_is_no_contradiction(
-        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
-    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state/platform?region=eu-west-1")
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env, variable: str) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", variable)
     edit_env("staging", lambda data: data.update(state={
         "backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1"}))
     code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)

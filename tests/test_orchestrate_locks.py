@@ -21,7 +21,7 @@ import pytest
 
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
-from shared.orchestrate.locks import StackLock, file_locks, lock_holder, read_locks, s3_locks
+from shared.orchestrate.locks import StackLock, _s3_client, file_locks, lock_holder, read_locks, s3_locks
 from tests.aws_helpers import ReleasedEverywhere
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
 
@@ -56,19 +56,32 @@ def test_an_up_meeting_another_runs_lock_is_refused_before_any_layer_naming_who_
     assert "up dev refused, nothing was run" in error
     assert "organization/discovery/dev: runner@ci-job-17 (pid 4242) since 2026-12-01T15:00:00Z" in error
     assert "/.pulumi/locks/organization/discovery/dev/0b8c6f2e" in error
-    assert "`pulumi cancel --stack organization/discovery/dev --yes` in stacks/discovery" in error
+    # A self-managed backend's cancel of a stack it does not hold deletes nothing and says nothing
+    # (pkg/backend/diy/backend.go CancelCurrentUpdate): the command names the backend the lock is on.
+    backend = (tmp_path / "backend").as_uri()
+    assert (f"`PULUMI_BACKEND_URL={backend} pulumi cancel --stack organization/discovery/dev --yes` "
+            "in stacks/discovery") in error
     assert "Only if it is dead" in error and "Traceback" not in error
 
 
-@pytest.mark.parametrize("argv", [["refresh", "dev", "--yes", "--local-state"], ["refresh", "dev", "--preview-only"],
-                                  ["destroy", "dev", "--preview-only"]])
-def test_refresh_and_destroy_take_the_lock_too_even_preview_only(fake_cli: FakeCli, tmp_path: Path,
-                                                                 argv: list[str]) -> None:
+def test_refresh_and_destroy_take_the_lock_too(fake_cli: FakeCli, tmp_path: Path) -> None:
+    fake_cli.create_stacks("dev")
+    hold_lock(tmp_path, "network", "dev")
+    code, output = run(["refresh", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 2, output
+    assert engine_runs(fake_cli) == []
+
+
+@pytest.mark.parametrize("argv", [["refresh", "dev", "--preview-only"], ["destroy", "dev", "--preview-only"]])
+def test_a_preview_only_refresh_or_destroy_takes_no_lock_and_runs_beside_another_run(
+        fake_cli: FakeCli, tmp_path: Path, argv: list[str]) -> None:
+    """pkg/backend/diy/backend.go: Refresh and Destroy with PreviewOnly apply as a dry run before (without) b.Lock,
+    so the CLI runs them beside another run's lock; refusing them would block a read-only run for nothing."""
     fake_cli.create_stacks("dev")
     hold_lock(tmp_path, "network", "dev")
     code, output = run(argv, tmp_path)
-    assert code == 2, output
-    assert engine_runs(fake_cli) == []
+    assert code == 0, output
+    assert [args[0] for args in engine_runs(fake_cli)] == [argv[0]] * 6
 
 
 def test_a_preview_takes_no_lock_and_runs_beside_another_run(fake_cli: FakeCli, tmp_path: Path) -> None:
@@ -158,3 +171,57 @@ def test_a_lock_left_on_this_machine_by_a_process_that_no_longer_runs_is_called_
     assert code == 2, output
     assert "its process no longer runs on this machine, a stale lock `pulumi cancel` may release" in \
         capsys.readouterr().err
+
+
+def test_a_lock_released_between_listing_and_reading_is_no_lock(
+        tmp_path: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other run ends (its Unlock deletes the file) while its lock is read: that stack is free, and the read
+    neither crashes (file://) nor turns every stack's locks into 'not read' (s3://, NoSuchKey on GetObject)."""
+    url = (tmp_path / "backend").as_uri()
+    released = hold_lock(tmp_path, "network", "dev")
+    read_bytes = Path.read_bytes
+
+    def unlock_then_read(path: Path) -> bytes:
+        if path == released:
+            path.unlink()
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", unlock_then_read)
+    assert read_locks(url, "organization/network/dev") == []
+
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="acme-pulumi-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    prefix = "platform/.pulumi/locks/organization/network/staging"
+    for name in ("1ab2.json", "9ff0.json"):
+        s3.put_object(Bucket="acme-pulumi-state", Key=f"{prefix}/{name}", Body=json.dumps(HOLDER).encode())
+
+    class Releasing:
+        """The S3 client, where the first lock's run ends between ListObjectsV2 and GetObject."""
+
+        def get_paginator(self, name: str) -> object:
+            return s3.get_paginator(name)
+
+        def get_object(self, Bucket: str, Key: str) -> object:
+            if Key.endswith("1ab2.json"):
+                s3.delete_object(Bucket=Bucket, Key=Key)
+            return s3.get_object(Bucket=Bucket, Key=Key)
+
+    assert s3_locks("s3://acme-pulumi-state/platform?region=eu-west-1", "organization/network/staging",
+                    lambda url: Releasing()) == [
+        StackLock(f"s3://acme-pulumi-state/{prefix}/9ff0.json",
+                  "runner@ci-job-17 (pid 4242) since 2026-12-01T15:00:00Z")]
+
+
+@pytest.mark.parametrize(("url", "endpoint"), [
+    ("s3://state?region=eu-west-1&endpoint=http://minio.internal:9000&use_path_style=true",
+     "http://minio.internal:9000"),
+    ("s3://state?region=eu-west-1&endpoint=minio.internal:9000&disableSSL=true&s3ForcePathStyle=true",
+     "http://minio.internal:9000"),
+    ("s3://state?region=eu-west-1&endpoint=minio.internal", "https://minio.internal")])
+def test_an_s3_compatible_backend_is_read_at_its_endpoint(url: str, endpoint: str) -> None:
+    """The CLI opens the bucket at the URL's endpoint (a scheme-less one https, http with disableSSL:
+    pkg/backend/diy/backend.go translateLegacyS3Params); reading AWS's S3 instead would look in another bucket."""
+    client = _s3_client(url)
+    assert client.meta.endpoint_url == endpoint
+    path_style = "path_style=true" in url or "PathStyle=true" in url
+    assert (client.meta.config.s3 or {}).get("addressing_style") == ("path" if path_style else None)

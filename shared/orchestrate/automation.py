@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pulumi import automation as auto
 
@@ -329,6 +329,19 @@ def check_local_state(env: EnvConfig, backend: Backend, operation: Operation) ->
             f"(a personal dev env), or configure a durable backend. {STATE_WRITING_HINT}.")
 
 
+def backend_location(url: str) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """Where a backend URL keeps its stacks, for comparing two spellings of one backend: a bucket's path without its
+    leading and trailing slashes (pkg/backend/diy/backend.go: TrimLeft "/", one "/" appended, blob.PrefixedBucket),
+    a file path normalised (massageBlobPath: filepath.Abs), the query's parameters in any order."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        path = os.path.normpath(parts.netloc + parts.path) if parts.netloc + parts.path else ""
+    else:
+        path = parts.path.strip("/")
+    return scheme, parts.netloc, path, tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+
+
 def check_backend_override(env: EnvConfig, environ: Mapping[str, str], operation: Operation,
                            repo_root: Path = REPO_ROOT) -> str | None:
     """``PULUMI_BACKEND_URL`` naming another backend than the env file's ``state.backend_url``: refused (ConfigError,
@@ -341,7 +354,7 @@ def check_backend_override(env: EnvConfig, environ: Mapping[str, str], operation
         return None
     used = absolute_file_url(environ["PULUMI_BACKEND_URL"], Path.cwd())
     named = absolute_file_url(env.state.backend_url, repo_root)
-    if used == named:
+    if backend_location(used) == backend_location(named):
         return None
     file = str(env_path(env.name))
     if operation.changes_infrastructure:
@@ -537,7 +550,9 @@ class AutomationRunner:
         # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
         check_identity(env, layers, self.deployed_identity, operation.label)
         notes.extend(self._check_secrets_provider(env, layers, operation))
-        if operation.action is not Action.PREVIEW:  # up, refresh and destroy lock the stack, --preview-only too
+        # up, refresh and destroy lock the stack; preview and --preview-only take none (pkg/backend/diy/backend.go:
+        # Refresh and Destroy with PreviewOnly apply as a dry run without b.Lock), so they run beside another run.
+        if operation.action is not Action.PREVIEW and not operation.preview_only:
             notes.extend(self._check_locks(env, layers, operation))
         return notes
 
@@ -556,7 +571,7 @@ class AutomationRunner:
             elif found:
                 locked[name] = found
         if locked:
-            raise StackLocked(locked_refusal(env.name, operation.label, locked))
+            raise StackLocked(locked_refusal(env.name, operation.label, locked, self._backend.url))
         if unread:
             return [f"the stack locks on {self._backend.url} were not read ({'; '.join(unread)}): another run holding "
                     "one fails this run at that layer, after the layers before it"]

@@ -1,15 +1,17 @@
 """Before any layer of a run that takes stack locks: is a stack of the run locked by another run?
 
 Two runs of one env at once (a CI job and someone's laptop, or a job re-run beside the first) meet at Pulumi's
-stack lock. On a self-managed backend ``up``, ``refresh`` and ``destroy`` (their ``--preview-only`` forms too) lock
-the stack for their whole run; ``preview`` takes none (pkg/backend/diy/backend.go: Update, Refresh, Destroy call
-``b.Lock``, Preview does not). Met layer by layer, the lock fails the run at that layer, after the layers before it
+stack lock. On a self-managed backend ``up``, ``refresh`` and ``destroy`` lock the stack for their whole run;
+``preview`` and the ``--preview-only`` forms take none (pkg/backend/diy/backend.go: Update, Refresh, Destroy call
+``b.Lock``; Preview does not, and Refresh and Destroy with PreviewOnly return before it).
+Met layer by layer, the lock fails the run at that layer, after the layers before it
 have changed: half an env. Read up front, a lock held on any stack of the run stops the run before anything.
 
 A lock is one file ``.pulumi/locks/<org>/<project>/<stack>/<id>.json`` in the backend holding ``pid``,
 ``username``, ``hostname`` and ``timestamp`` of its run (pkg/backend/diy/lock.go: stackLockDir, lockContent). A
-``file://`` backend is read here; an ``s3://`` one through boto3 with the URL's ``region`` and ``profile`` (the
-query parameters the CLI's gocloud s3blob opener reads) and the default credential chain, as the CLI reads it.
+``file://`` backend is read here; an ``s3://`` one through boto3 with the URL's ``region``, ``profile`` and
+``endpoint`` (the query parameters the CLI's gocloud s3blob opener reads) and the default credential chain, as the
+CLI reads it.
 Pulumi Cloud keeps its locks to itself: an update started there during another answers "[409] Conflict: Another
 update is currently in progress." at its start, and the run reports it for that layer
 (:func:`shared.orchestrate.report.failure_detail`).
@@ -92,8 +94,14 @@ def file_locks(url: str, stack: str) -> list[StackLock]:
     parts = urlsplit(url)
     root = Path(unquote(parts.netloc + parts.path)).expanduser()
     folder = root / LOCKS_DIR / stack
-    return [parse_lock(f"{_base_url(url)}/{LOCKS_DIR}/{stack}/{path.name}", path.read_bytes())
-            for path in sorted(folder.glob("*.json")) if path.is_file()]
+    found: list[StackLock] = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            raw = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            continue  # released (the other run's Unlock deleted it) since the listing, or not a lock file
+        found.append(parse_lock(f"{_base_url(url)}/{LOCKS_DIR}/{stack}/{path.name}", raw))
+    return found
 
 
 S3Client = Any
@@ -104,11 +112,18 @@ def _s3_client(url: str) -> S3Client:
     import boto3
     from botocore.config import Config
 
-    query = parse_qs(urlsplit(url).query)
-    region = query.get("region", [None])[0]
-    profile = query.get("profile", [None])[0]
-    session = boto3.Session(profile_name=profile, region_name=region)
-    return session.client("s3", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}))
+    query = {name: values[-1] for name, values in parse_qs(urlsplit(url).query).items()}
+    session = boto3.Session(profile_name=query.get("profile"), region_name=query.get("region"))
+    # An S3-compatible store's endpoint, a scheme-less one https unless disableSSL/disable_https, and path-style
+    # addressing, as the CLI opens the bucket (pkg/backend/diy/backend.go translateLegacyS3Params, gocloud s3blob).
+    endpoint = query.get("endpoint")
+    if endpoint and "://" not in endpoint:
+        plain = any(query.get(name, "").lower() in ("true", "1") for name in ("disableSSL", "disable_https"))
+        endpoint = f"{'http' if plain else 'https'}://{endpoint}"
+    path_style = any(query.get(name, "").lower() in ("true", "1") for name in ("use_path_style", "s3ForcePathStyle"))
+    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2},
+                    s3={"addressing_style": "path"} if path_style else None)
+    return session.client("s3", endpoint_url=endpoint or None, config=config)
 
 
 def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = None) -> list[StackLock] | str:
@@ -127,7 +142,12 @@ def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = No
                 key = str(item["Key"])
                 if not key.endswith(".json"):
                     continue
-                body = s3.get_object(Bucket=parts.netloc, Key=key)["Body"].read()
+                try:
+                    body = s3.get_object(Bucket=parts.netloc, Key=key)["Body"].read()
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") == "NoSuchKey":
+                        continue  # released since the listing: the other run ended
+                    raise
                 found.append(parse_lock(f"s3://{parts.netloc}/{key}", body))
         return found
     except (BotoCoreError, ClientError) as error:
@@ -149,8 +169,12 @@ def read_locks(url: str, stack: str) -> list[StackLock] | str | None:
     return "locks are read here on file:// and s3:// backends only"
 
 
-def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[StackLock]]) -> str:
-    """Why a run is refused: ``locked`` maps each locked stack (``<org>/<layer>/<env>``) to its locks."""
+def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[StackLock]],
+                   backend_url: str | None = None) -> str:
+    """Why a run is refused: ``locked`` maps each locked stack (``<org>/<layer>/<env>``) to its locks on the backend
+    ``backend_url``, which the ``pulumi cancel`` it names is pointed at: run against the CLI's login instead (not the
+    env file's backend) it finds no such stack, or a same-named one there (a personal ``~/.pulumi``) whose locks it
+    deletes (pkg/backend/diy/backend.go CancelCurrentUpdate) while this lock stays."""
     lines = [f"{action} {env_name} refused, nothing was run: another run holds the lock of "
              f"{len(locked)} of its stacks:"]
     for stack, locks in locked.items():
@@ -159,10 +183,12 @@ def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[Sta
                 if lock.stale else ""
             lines.append(f"  {stack}: {lock.holder} ({lock.where}){stale}")
     first = next(iter(locked))
+    backend = f"PULUMI_BACKEND_URL={backend_url} " if backend_url else ""
     lines.append(
         "Met layer by layer, the lock would fail the run at that layer after the layers before it had changed. Wait "
         "for that run to end (a CI job of this env, or someone's up, refresh or destroy) and run again. Only if it is "
-        "dead (its job cancelled or machine gone, the pid no longer running) release its lock: `pulumi cancel --stack "
-        f"{first} --yes` in stacks/{first.split('/')[1]} deletes every lock of the stack (a self-managed backend's "
-        "cancel removes all its lock files): run while the other is alive, it leaves two runs writing one state.")
+        "dead (its job cancelled or machine gone, the pid no longer running) release its lock: "
+        f"`{backend}pulumi cancel --stack {first} --yes` in stacks/{first.split('/')[1]} deletes every lock of the "
+        "stack (a self-managed backend's cancel removes all its lock files): run while the other is alive, it "
+        "leaves two runs writing one state.")
     return "\n".join(lines)

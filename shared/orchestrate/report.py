@@ -66,16 +66,31 @@ _CIPHERTEXT = re.compile(r"\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}")  # a `se
 REDACTED = "[redacted]"
 
 
+_SWITCH_VALUES = frozenset({"true", "false"})  # PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: a switch, no secret
+
+
+def _secret_values(environ: Mapping[str, str]) -> list[str]:
+    """The values of ``environ``'s secret-looking variables to mask, longest first (a token containing a shorter
+    secret is masked whole, not around it), with each line (8+ characters) of a multi-line one (a PEM key), since
+    the live output is met a line at a time; a boolean switch named like a secret is no secret."""
+    values: set[str] = set()
+    for name, value in environ.items():
+        if not _SECRET_NAME.search(name) or len(value) < 4 or value.strip().lower() in _SWITCH_VALUES:
+            continue
+        values.add(value)
+        if "\n" in value:
+            values.update(line.strip() for line in value.splitlines() if len(line.strip()) >= 8)
+    return sorted(values, key=lambda value: (-len(value), value))
+
+
 def redact_stream(text: str, environ: Mapping[str, str] | None = None) -> str:
     """A line of ``pulumi``'s live output without what is certainly a secret: the values of this process's
     secret-looking environment variables (the passphrase, an access token, AWS keys) and credentials in a URL (a
     provider or program error naming ``amqps://user:password@host``). Pulumi masks a secret output as ``[secret]``
     in its display, not inside an error's text, and the live stream is what a CI log keeps. The word-based rules of
     :func:`redact` stay off here: they would mask resource types such as ``aws:secretsmanager/secret:Secret``."""
-    environ = os.environ if environ is None else environ
-    for name, value in environ.items():
-        if _SECRET_NAME.search(name) and len(value) >= 4:
-            text = text.replace(value, REDACTED)
+    for value in _secret_values(os.environ if environ is None else environ):
+        text = text.replace(value, REDACTED)
     return _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
 
 
@@ -83,10 +98,8 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` without anything that may be a secret or a config value: the values of secret-looking
     environment variables (a passphrase, a token), ``password=...``-style assignments, credentials in a
     URL and encrypted ``secure:`` config values. Pulumi itself masks a secret output as ``[secret]``."""
-    environ = os.environ if environ is None else environ
-    for name, value in environ.items():
-        if _SECRET_NAME.search(name) and len(value) >= 4:
-            text = text.replace(value, REDACTED)
+    for value in _secret_values(os.environ if environ is None else environ):
+        text = text.replace(value, REDACTED)
     text = _SECRET_ASSIGNMENT.sub(lambda match: match["name"] + REDACTED, text)
     text = _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
     return _CIPHERTEXT.sub(REDACTED, text)
