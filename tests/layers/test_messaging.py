@@ -182,9 +182,11 @@ def test_a_tls_server_name_without_an_endpoint_keeps_the_brokers_port(edit_env: 
         "broker": "external", "external": external,
         "management": {"tls_server_name": "rabbit-admin.example.internal", "proxy": "socks5h://localhost:1080"}}))
     assert management_url(load_env("dev"), None) == "https://rabbit-admin.example.internal:15671"
-    # Amazon MQ's console URL names no port (443); whatever the broker layer exports, its port is kept.
+    # Amazon MQ's console URL names no port (443); whatever the broker layer exports, its port is kept. (dev keeps
+    # its own maintenance window: the default, Sunday 03:00 UTC, shares prod's hours, which the loader refuses.)
     edit_env("dev", lambda data: data.update(messaging={
-        "broker": "amazon-mq", "management": {"tls_server_name": "b-1.mq.eu-west-1.on.aws"}}))
+        "broker": "amazon-mq", "management": {"tls_server_name": "b-1.mq.eu-west-1.on.aws"},
+        "maintenance_window": {"day_of_week": "WEDNESDAY", "time_of_day": "03:00", "time_zone": "Europe/Dublin"}}))
     assert management_url(load_env("dev"), None) is None  # known only from the broker layer's output
     assert management_url(load_env("dev"), "https://b-1.mq.eu-west-1.amazonaws.com") == "https://b-1.mq.eu-west-1.on.aws"
     assert management_url(load_env("dev"), "https://b-1.internal:8443/rmq") == "https://b-1.mq.eu-west-1.on.aws:8443/rmq"
