@@ -148,8 +148,7 @@ def _stack_found(env: EnvConfig, layer: str, operation: Operation, out: TextIO,
 
 def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
                        out: TextIO, stack_exists: Callable[[str], bool],
-                       read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None] | None = None,
-                       ) -> AccountReport:
+                       read_outputs: OutputsReader | None = None) -> AccountReport:
     """The account preflight of ``up`` and ``preview`` (:mod:`shared.orchestrate.account`): read-only here.
     ``up`` refuses a quota the env certainly exceeds, credentials of another account, and a network stack that
     does not exist where the account holds the env's deployed VPC (exit 2); ``preview`` reports them."""
@@ -189,8 +188,7 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     return report
 
 
-def _find_lost_broker(env: EnvConfig, report: AccountReport,
-                      read_outputs: Callable[[str, EnvConfig], Mapping[str, Any] | None]) -> None:
+def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: OutputsReader) -> None:
     """A refusal in ``report`` where the broker layer's stack records a broker (its ``broker_id`` output) that the
     account's brokers (``report.brokers``) do not include; a note where the stack's outputs cannot be read."""
     try:
@@ -241,6 +239,19 @@ def check_exact_destroy(plan: Plan, operation: Operation, env: EnvConfig, exact:
 
 
 OutputsReader = Callable[[str, EnvConfig], Mapping[str, Any] | None]
+
+
+def _read_once(read: OutputsReader) -> OutputsReader:
+    """``read`` remembered per layer for the preflights of one run (each read is a `pulumi stack output` call);
+    a read that fails is not remembered."""
+    seen: dict[str, Mapping[str, Any] | None] = {}
+
+    def read_once(layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        if layer not in seen:
+            seen[layer] = read(layer, env)
+        return seen[layer]
+
+    return read_once
 
 
 def _check_deployed_layer(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader, layer: str,
@@ -345,13 +356,14 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         runner = ImageGatedRunner(runner, images)
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
-        check_exact_destroy(plan, operation, env, args.exact, runner.stack_outputs)
-        check_rotation_continuity(plan, operation, env, runner.stack_outputs)
-        check_broker_engine_move(plan, operation, env, runner.stack_outputs)
+        deployed = _read_once(runner.stack_outputs)  # the preflights below read the broker stack's twice
+        check_exact_destroy(plan, operation, env, args.exact, deployed)
+        check_rotation_continuity(plan, operation, env, deployed)
+        check_broker_engine_move(plan, operation, env, deployed)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
-                                   lambda layer: runner.stack_exists(layer, env), runner.stack_outputs)
+                                   lambda layer: runner.stack_exists(layer, env), deployed)
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
                            holds=runner.holds_resources)
         reach.preflight()
