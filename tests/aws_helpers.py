@@ -19,7 +19,15 @@ import pytest
 from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
-from shared.images import ForeignRepository, HeldRepository, MissingImage, RunningImage, WrongPlatform, profile_var
+from shared.images import (
+    AwsAccessError,
+    ForeignRepository,
+    HeldRepository,
+    MissingImage,
+    RunningImage,
+    WrongPlatform,
+    profile_var,
+)
 from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
 
@@ -190,6 +198,14 @@ class ReleasedEverywhere:
 
     def tag_release(self, env: EnvConfig) -> list[TagResult]:
         return []
+
+
+class ImagesUnread(ReleasedEverywhere):
+    """An orchestrator ``ImageChecks`` for tests that inject none (conftest.py makes it the default): no registry
+    can be read, as with credentials that may not, so no test reaches real AWS."""
+
+    def verify(self, env: EnvConfig) -> None:
+        raise AwsAccessError(f"{env.name}: the tests reach no AWS (inject images= to check images)")
 
 
 class AccountReady:

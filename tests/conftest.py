@@ -70,6 +70,15 @@ def account_ready_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def images_unread_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compute's image checks (shared/orchestrate/images.py) would ask real AWS, in `up` and in `preview`: every test
+    that does not inject its own ``images=`` gets checks that cannot read a registry (as credentials that may not)."""
+    from tests.aws_helpers import ImagesUnread
+
+    monkeypatch.setattr("shared.orchestrate.cli.default_image_checks", ImagesUnread)
+
+
+@pytest.fixture(autouse=True)
 def state_bucket_unreachable_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """The runner reads an s3:// backend's stack locks with boto3 (shared/orchestrate/locks.py): no test reaches a
     real bucket; one that reads locks in S3 lends its own (moto) client."""

@@ -232,9 +232,79 @@ def test_without_compute_or_for_other_actions_nothing_is_asked(moto_aws: None) -
 
     runner = Recorder()
     out = io.StringIO()
-    for argv in (["up", "dev", "--yes", "--layers", "network"], ["preview", "dev"], ["refresh", "dev", "--yes"],
-                 ["destroy", "dev", "--preview-only"]):
+    for argv in (["up", "dev", "--yes", "--layers", "network"], ["preview", "dev", "--layers", "broker"],
+                 ["refresh", "dev", "--yes"], ["destroy", "dev", "--preview-only"]):
         assert main(argv, runner=runner, out=out, images=Refuses(), probe=reachable) == 0, out.getvalue()
+
+
+# -- compute's preview: the registry read, nothing written -------------------------------------------------
+
+
+def preview(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(["preview", env], runner=runner, out=out, images=checks, probe=reachable), out.getvalue()
+
+
+class WritesNothing(AwsImageChecks):
+    """The real readers on moto; a preview must never tag a release (ECR PutImage) nor need ECS."""
+
+    def tag_release(self, env: EnvConfig) -> list[Any]:
+        raise AssertionError("a preview tagged images")
+
+    def running(self, env: EnvConfig, services: Sequence[str]) -> list[Any]:
+        raise AssertionError("a preview asked ECS")
+
+
+def test_compute_preview_says_the_up_would_stop_on_a_released_image_missing_from_the_registry(
+        moto_aws: None) -> None:
+    """A pull request naming a digest nobody pushed: its preview succeeds (the plan is what it is) but says, in the
+    output and compute's row of the table (the CI job summary), that the `up` would stop before the services."""
+    dev = load_env("dev")
+    for service, digest in dev.release.images.items():
+        if service != "inference":
+            push_image(dev, service, digest)
+    runner = Recorder()
+    code, output = preview("dev", runner, WritesNothing(MotoAccounts()))
+    assert code == 0, output
+    assert runner.compute_runs() == [Operation(Action.PREVIEW)]  # previewed as always, no targeted step
+    digest = dev.release.images["inference"]
+    assert f"inference: {digest} is not in 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference" in output
+    table = " ".join(output[output.rindex("┏"):].replace("│", " ").split())  # the row may wrap
+    assert "compute succeeded create 5; up stops before the services (after creating the registry)" in table
+    assert "dev's registry: inference" in table
+
+
+def test_compute_preview_says_the_up_would_stop_on_an_image_of_another_platform(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    arm = "sha256:" + "a" * 64
+    monkeypatch.setitem(CONFIGS, arm, json.dumps({"os": "linux", "architecture": "arm64"}).encode())
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest, manifest=MANIFEST.replace("0" * 64, "a" * 64) if service == "gateway"
+                   else MANIFEST)
+    code, output = preview("dev", Recorder(), WritesNothing(MotoAccounts()))
+    assert code == 0, output
+    assert "images: wrong platform: gateway:" in output and "linux/arm64" in output
+
+
+def test_compute_preview_with_every_image_in_place_says_nothing_of_images(moto_aws: None) -> None:
+    dev = load_env("dev")
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+    code, output = preview("dev", Recorder(), WritesNothing(MotoAccounts()))
+    assert code == 0, output
+    assert "images:" not in output and "up stops" not in output
+
+
+def test_compute_preview_with_credentials_that_cannot_read_the_registry_notes_it_and_previews(
+        moto_aws: None) -> None:
+    """Another account's credentials (or a role without ECR reads): the preview is not refused (exit 2 is up's),
+    it says the images were not checked."""
+    runner = Recorder()
+    code, output = preview("prod", runner, WritesNothing(MotoAccounts(caller=load_env("dev").account_id)))
+    assert code == 0, output
+    assert runner.compute_runs() == [Operation(Action.PREVIEW)]
+    assert "images: not checked: prod: the AWS credentials belong to account 111111111111" in output
 
 
 # -- compute's destroy with its repositories ---------------------------------------------------------------

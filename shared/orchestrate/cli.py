@@ -31,7 +31,7 @@ from shared.orchestrate.account import (
     print_report,
 )
 from shared.orchestrate.identity import stackless_refusal
-from shared.orchestrate.images import ImageChecks, ImageGatedRunner
+from shared.orchestrate.images import AwsImageChecks, ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
 from shared.orchestrate.reach import Probe, ReachCheck, ReachError, check_destroy_from_runner, tcp_probe
@@ -119,6 +119,12 @@ def _signals_interrupt() -> Iterator[None]:
 def default_account_check() -> AccountCheck:
     """The real account preflight (boto3); the test suite replaces it (conftest.py) so no test reaches AWS."""
     return AwsAccountCheck()
+
+
+def default_image_checks() -> ImageChecks:
+    """compute's real image checks (boto3: ECR, ECS); the test suite replaces them (conftest.py) so no test reaches
+    AWS."""
+    return AwsImageChecks()
 
 
 def _stack_name(env: EnvConfig, layer: str) -> str:
@@ -353,7 +359,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
 
             runner = AutomationRunner()
         # compute's `up` in two steps when its images are not in the registry yet (shared.orchestrate.images)
-        runner = ImageGatedRunner(runner, images)
+        runner = ImageGatedRunner(runner, images if images is not None else default_image_checks())
         for note in runner.prepare(env, plan.layers, operation) or ():
             out.write(f"note: {note}\n")
         deployed = _read_once(runner.stack_outputs)  # the preflights below read the broker stack's twice

@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.envs import EnvConfig, is_digest
+from shared.errors import PlatformError
 from shared.fargate import IMAGE_PLATFORM
 from shared.images import (
     ClientFactory,
@@ -272,9 +273,48 @@ class ImageGatedRunner:
         self._interrupted = True  # no step 2 after an interrupted step 1
         self.inner.interrupt()
 
+    def _preview_notes(self, env: EnvConfig, on_output: OutputSink) -> str:
+        """What compute's ``up`` would find in the registry, asked read-only for its preview (DescribeRepositories,
+        DescribeImages, BatchGetImage, GetDownloadUrlForLayer: no release tag is written, ECS is not read); the
+        preview's plan cannot show it (the services' task definitions name the digests either way). Each finding on
+        the output, the whole in a few words for compute's row; credentials that cannot read the registry (another
+        account's, a role without ECR reads) are a note, never a refusal: only ``up`` refuses them."""
+        images = dict(env.release.images)
+        try:
+            self.checks.verify(env)
+            foreign = self.checks.foreign(env)
+            missing = self.checks.missing(env, images)
+            wrong = self.checks.wrong_platforms(env, images)
+        except PlatformError as error:  # AwsAccessError: credentials, permissions
+            on_output(f"images: not checked: {error}")
+            return "images not checked (above)"
+        for repository in foreign:
+            on_output(f"images: not compute's: {repository.describe()}")
+        for item in missing:
+            on_output(f"images: missing: {item.describe()}")
+        for image in wrong:
+            on_output(f"images: wrong platform: {image.describe()}")
+        said = []
+        if foreign:
+            said.append(f"up stops before any change: repositories compute did not create "
+                        f"({', '.join(f.service for f in foreign)})")
+        if missing:
+            said.append(f"up stops before the services (after creating the registry): not in {env.name}'s registry: "
+                        f"{', '.join(m.service for m in missing)}")
+        if wrong:
+            said.append(f"up stops before the services: not {'/'.join(IMAGE_PLATFORM)}: "
+                        f"{', '.join(w.service for w in wrong)}")
+        return "; ".join(said)
+
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if self._gates_destroy(layer, operation):
             return self._held_refusal(env, on_output) or self.inner.run(layer, env, operation, on_output)
+        if layer == LAYER and operation.action is Action.PREVIEW:
+            said = self._preview_notes(env, on_output)
+            result = self.inner.run(layer, env, operation, on_output)
+            if said and result.status is Status.SUCCEEDED:
+                result = replace(result, detail="; ".join(filter(None, (result.detail, said))))
+            return result
         if not (layer == LAYER and operation.action is Action.UP):
             return self.inner.run(layer, env, operation, on_output)
         foreign = self.checks.foreign(env)
