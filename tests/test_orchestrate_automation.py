@@ -456,6 +456,21 @@ def test_a_relative_file_backend_is_one_folder_for_every_layer(fake_cli: FakeCli
     assert fake_cli.calls()[-1]["backend"] == f"file://{repo}/state?no_tmp_dir=false"
 
 
+def test_a_preview_that_may_not_create_a_missing_stack_says_why_the_layer_failed(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layer never deployed has no stack, and its preview creates an empty one first (`stack init`), which a
+    read-only role (the pull request's previews) may not: the layer's row says so instead of a bare AccessDenied.
+    The deployed layers are previewed as always, and nothing is written for them."""
+    fake_cli.create_stacks("dev", ("network", "discovery"))
+    monkeypatch.setenv("FAKE_PULUMI_READ_ONLY", "1")
+    code, output = run(["preview", "dev", "--layers", "network,discovery,mesh", "--exact"], tmp_path)
+    assert code == 1, output
+    assert [c["layer"] for c in fake_cli.operations("preview")] == ["network", "discovery"]
+    cell = summary_cells(output, "mesh")
+    assert "no stack organization/mesh/dev yet" in cell and "stack init" in cell and "first up" in cell, cell
+    assert "AccessDenied" in cell  # what the backend said
+
+
 def test_self_managed_backends_need_a_passphrase_pulumi_cloud_does_not() -> None:
     for url in ("file:///repo/.pulumi-state", "s3://bucket/state", "gs://bucket", "azblob://container"):
         with pytest.raises(ConfigError):

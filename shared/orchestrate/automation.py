@@ -639,12 +639,26 @@ class AutomationRunner:
         action = operation.action
         name = self.stack_name(layer, env)
         changes: Mapping[Any, int] | None
-        if action in (Action.PREVIEW, Action.UP):
+        if action is Action.PREVIEW:
+            try:
+                stack = auto.select_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
+            except auto.StackNotFoundError:
+                # A layer never deployed is previewed in a new, empty stack: `pulumi stack init` writes the stack's
+                # file (and a self-managed backend's lock) to the backend, which a read-only role may not
+                # (pkg/backend/diy/backend.go createStack); a deployed stack's preview writes nothing.
+                try:
+                    stack = auto.create_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
+                except auto.CommandError as error:
+                    return LayerResult(layer, Status.FAILED, detail=(
+                        f"no stack {name} yet, and its preview could not create one ({failure_detail(error)}): a "
+                        f"layer never deployed is previewed in a new, empty stack (`pulumi stack init`), which "
+                        f"credentials that may only read the backend (the pull request's read role) cannot create; "
+                        f"its first up creates it"))
+            changes = stack.preview(**streams, **policies, **_refresh_options(layer)).change_summary
+            return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
+        if action is Action.UP:
             stack = auto.create_or_select_stack(stack_name=name, work_dir=self._work_dir(layer),
                                                 opts=self._options())
-            if action is Action.PREVIEW:
-                changes = stack.preview(**streams, **policies, **_refresh_options(layer)).change_summary
-                return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
             # The same update previewed first: a stateful resource it would replace or delete stops it
             # here, before anything changed, unless the user named it (shared.orchestrate.replacements).
             guard = ReplacementGuard()
