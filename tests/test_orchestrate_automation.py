@@ -834,6 +834,20 @@ def test_an_up_that_would_replace_the_broker_is_refused_with_yes_naming_the_urn(
     assert {"network", "discovery"} <= ups
 
 
+def test_a_preview_says_the_up_would_refuse_a_stateful_replacement(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pull request whose change replaces the broker: its preview shows a replace among the changes, but the up
+    after the merge is refused (exit 1, CI has no --allow-replace). The preview says so, in the output and in the
+    broker's row (the job summary); the preview itself succeeds."""
+    preview_steps(monkeypatch, tmp_path, {"broker": replaced(BROKER_URN, BROKER)})
+    code, output = run(["preview", "dev"], tmp_path)
+    assert code == 0, output
+    assert f"up refuses without --allow-replace: replace {BROKER} {BROKER_URN}" in output
+    cell = summary_cells(output, "broker")
+    assert "up refuses: it destroys stateful aws:mq/broker:Broker (--allow-replace, above)" in cell, cell
+    assert "up refuses" not in summary_cells(output, "network")
+
+
 def test_allow_replace_names_the_urn_the_refusal_gave_and_the_up_goes_on(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     preview_steps(monkeypatch, tmp_path, {"broker": replaced(BROKER_URN, BROKER)})

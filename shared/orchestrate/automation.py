@@ -654,8 +654,17 @@ class AutomationRunner:
                         f"layer never deployed is previewed in a new, empty stack (`pulumi stack init`), which "
                         f"credentials that may only read the backend (the pull request's read role) cannot create; "
                         f"its first up creates it"))
-            changes = stack.preview(**streams, **policies, **_refresh_options(layer)).change_summary
-            return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
+            # What the up's own preview would refuse (shared.orchestrate.replacements), said here: the plan shows a
+            # replace among its changes, but the up is refused (exit 1; CI deploys have no --allow-replace).
+            guard = ReplacementGuard()
+            changes = stack.preview(**streams, **policies, **_refresh_options(layer),
+                                    on_event=guard.on_event).change_summary
+            destroyed = guard.destructions()
+            for item in destroyed:
+                on_output(f"note: up refuses without --allow-replace: {item.describe()}")
+            said = (f"up refuses: it destroys stateful {', '.join(sorted({item.type for item in destroyed}))} "
+                    "(--allow-replace, above)") if destroyed else ""
+            return LayerResult(layer, Status.SUCCEEDED, _ops(changes), detail=said)
         if action is Action.UP:
             stack = auto.create_or_select_stack(stack_name=name, work_dir=self._work_dir(layer),
                                                 opts=self._options())
