@@ -352,6 +352,17 @@ def test_the_probe_is_injectable_and_gets_the_name_the_provider_calls_and_the_ti
     assert runner.started() == []
 
 
+def test_a_preview_refused_for_reach_names_the_preview_of_the_other_layers_from_here(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """From outside the VPC a whole preview is refused (exit 2); the refusal says how to preview what needs no
+    reach from here, as CI does without an in-VPC runner."""
+    runner = RecordingRunner()
+    code = main(["preview", "dev"], runner=runner, out=io.StringIO(), probe=recording_probe([]))
+    assert code == 2 and runner.started() == []
+    err = " ".join(capsys.readouterr().err.split())
+    assert "nox -s preview -- dev --layers network,discovery,mesh,broker,compute --exact" in err, err
+
+
 def recording_probe(dialled: list[tuple[str, int]]) -> Any:
     def probe(host: str, port: int, timeout_s: float) -> str | None:
         dialled.append((host, port))

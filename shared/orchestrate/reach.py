@@ -36,7 +36,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from shared.contracts import CONTRACTS, stack_reference_name
-from shared.dag import NEEDS_VPC_REACH, upstream_closure
+from shared.dag import LAYERS, NEEDS_VPC_REACH, upstream_closure
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
 from shared.management_api import management_url
@@ -107,12 +107,16 @@ def ways_in(env: EnvConfig, operation: Operation | None = None) -> str:
     destroy = (f" (a destroy: only `nox -s destroy -- {env.name} --layers messaging` there, then the rest from here: "
                "the runner's build cannot delete the runner and the network it runs in)"
                if operation is not None and operation.action is Action.DESTROY else "")
+    # What CI's pull-request previews run without an in-VPC runner (shared.workflows.matrix).
+    others = ",".join(layer for layer in LAYERS if layer not in NEEDS_VPC_REACH)
+    preview = (f". The layers that need no reach can be previewed from here: `nox -s preview -- {env.name} --layers "
+               f"{others} --exact`" if operation is not None and operation.action is Action.PREVIEW else "")
     return (
         "Ways in: run the deploy from the platform's deploy runner inside the env's VPC (README, section "
         f"\"Reaching the broker's management API\"){destroy}, or open an SSM port-forwarding tunnel to the broker's "
         f"management host on 443 and set messaging.management in {env_path(env.name)} (endpoint: "
         "https://localhost:<local port>, tls_server_name: the broker's host name, so TLS is still verified; or "
-        "proxy: the proxy that reaches the VPC)")
+        f"proxy: the proxy that reaches the VPC){preview}")
 
 
 #: The variable CodeBuild sets in every build: ``<project name>:<build uuid>`` (CodeBuild user guide, "Environment
