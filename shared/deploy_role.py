@@ -120,7 +120,7 @@ TYPE_SERVICES: dict[str, tuple[str, ...]] = {
     # zone (route53 and ec2:DescribeVpcs), its services' records and health checks Route 53's
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": ("servicediscovery", "route53", "ec2"),
     "aws:servicediscovery/service:Service": ("servicediscovery", "route53"),
-    "aws:servicediscovery/instance:Instance": ("servicediscovery", "route53"),
+    "aws:servicediscovery/instance:Instance": ("servicediscovery", "route53", "ec2"),
     "aws:sns/topic:Topic": ("sns",),
     "aws:sns/topicPolicy:TopicPolicy": ("sns",),
     "aws:sns/topicSubscription:TopicSubscription": ("sns",),
@@ -152,7 +152,7 @@ DYNAMIC_ACTIONS: dict[str, tuple[str, ...]] = {
 ROUTE53_FOR_CLOUD_MAP = (
     "route53:ChangeResourceRecordSets", "route53:CreateHealthCheck", "route53:CreateHostedZone",
     "route53:DeleteHealthCheck", "route53:DeleteHostedZone", "route53:GetHealthCheck", "route53:GetHostedZone",
-    "route53:GetHostedZoneCount", "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
+    "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
 
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
@@ -375,8 +375,9 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
                                      [f"arn:{partition}:s3:::{state.bucket}"]))
     if state.kms_key:
         key_region = state.kms_region or region
-        actions = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"] if write else [
-            "kms:Decrypt", "kms:DescribeKey"]
+        # the read role too needs GenerateDataKey: its lock files are uploads, and a bucket that encrypts with this key
+        # (SSE-KMS, the README's bucket) needs it for any upload (S3 user guide, SSE-KMS "Permissions")
+        actions = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"] + (["kms:Encrypt"] if write else [])
         if state.kms_key.startswith("arn:"):
             statements.append(_statement("StateKey", actions, [state.kms_key]))
         elif state.kms_key.startswith("alias/"):

@@ -413,9 +413,12 @@ def test_the_read_role_reads_the_broker_admin_secret_by_its_real_name_and_key_al
     assert allowed(policies, "s3:PutObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/locks/organization/x.json")
     assert not allowed(policies, "s3:PutObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/stacks/network/dev.json")
     assert not allowed(policies, "kms:Encrypt", key, {"kms:ResourceAliases": "alias/pulumi-state"})
+    # a lock file is an upload: into the README's SSE-KMS bucket it needs GenerateDataKey (S3 user guide, SSE-KMS)
+    assert allowed(policies, "kms:GenerateDataKey", key, {"kms:ResourceAliases": "alias/pulumi-state"})
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     step = readme.split("3. Read-only role per env", 1)[1].split("\n4. ", 1)[0]
-    assert "alias `ml-platform/<env>/broker-secrets`" in step or "nox -s roles -- <env> --read-only" in step
+    assert "nox -s roles -- <env> --read-only" in step and "alias `ml-platform/<env>/broker-secrets`" in step
+    assert "kms:GenerateDataKey" in step
 
 
 # -- the command -----------------------------------------------------------------------------------------------------
