@@ -260,11 +260,13 @@ def state_backend(backend_url: str, secrets_provider: str | None) -> StateBacken
     parts = urlsplit(backend_url)
     if parts.scheme == "s3":
         bucket, prefix = parts.netloc, parts.path.strip("/")
-    key = region = None
+    key: str | None = None
+    region: str | None = None
     if secrets_provider and secrets_provider.startswith("awskms://"):
         kms = urlsplit(secrets_provider)
         key = unquote(kms.netloc + kms.path).lstrip("/")  # awskms://alias/x, awskms://<id>, awskms:///arn:...
-        region = (parse_qs(kms.query).get("region") or [None])[0]
+        regions = parse_qs(kms.query).get("region")
+        region = regions[0] if regions else None
     return StateBackend(bucket, prefix, key, region)
 
 

@@ -4,7 +4,6 @@ call is granted, IAM only on the stacks' own roles, and the documents are valid 
 from __future__ import annotations
 
 import ast
-import fnmatch
 import importlib
 import inspect
 import json
@@ -235,7 +234,7 @@ def test_no_iam_action_on_every_resource_and_no_admin(shipped: Any, everything: 
 
 
 def test_buckets_only_the_stacks_and_the_state(shipped: Any) -> None:
-    env, documents, policies = shipped["dev"]
+    _env, documents, policies = shipped["dev"]
     buckets = [str(r["inputs"]["bucket"]) for r in _resources(documents) if r["type"] == "aws:s3/bucket:Bucket"]
     assert buckets
     for bucket in buckets:
@@ -358,8 +357,8 @@ def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything
                 assert statement["Effect"] == "Allow" and re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
                 sids.append(statement["Sid"])
                 for resource in _listed(statement["Resource"]):
-                    assert resource == "*" or re.fullmatch(r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+", resource), \
-                        resource
+                    arn = r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+"
+                    assert resource == "*" or re.fullmatch(arn, resource), resource
                     if resource != "*" and ":iam::" not in resource and ":s3:::" not in resource:
                         assert f":{env.region}:" in resource or ":kms:" in resource or "connection/" in resource
                 for action in _listed(statement["Action"]):
