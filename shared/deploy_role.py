@@ -350,11 +350,12 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     if env.messaging.deploy_runner.github_connection_arn and "broker" in chosen:
         connection = env.messaging.deploy_runner.github_connection_arn
         prefix = connection.split(":")[2]
-        # CodeBuild checks the connection for a project and webhook that name it (CodeBuild user guide,
-        # "GitHub App connections"); only that connection
+        # a project and webhook that name the connection: CodeBuild uses it with the caller's permissions to reach
+        # GitHub (CodeBuild user guide, "GitHub App connections"; the token and use actions are permission-only);
+        # only that connection
         statements.append(_statement(
-            "GitHubConnection", (f"{prefix}:{action}" for action in ("GetConnection", "PassConnection",
-                                                                       "UseConnection")), [connection]))
+            "GitHubConnection", (f"{prefix}:{action}" for action in (
+                "GetConnection", "GetConnectionToken", "PassConnection", "UseConnection")), [connection]))
     return statements
 
 

@@ -37,8 +37,8 @@ BOTOCORE_SERVICE = {
 IAM_PREFIX_EXCEPTIONS = {"cloudwatch": "monitoring"}
 #: actions that are permissions only, no API operation (Service Authorization Reference: IAM's PassRole, AWS
 #: CodeConnections' PassConnection and UseConnection)
-PERMISSION_ONLY = {"iam:PassRole", "codeconnections:PassConnection", "codeconnections:UseConnection",
-                   "codestar-connections:PassConnection", "codestar-connections:UseConnection"}
+PERMISSION_ONLY = {"iam:PassRole", *(f"{prefix}:{action}" for prefix in ("codeconnections", "codestar-connections")
+                                     for action in ("GetConnectionToken", "PassConnection", "UseConnection"))}
 
 
 # -- a small IAM evaluator (Allow statements; wildcards * and ? in actions, case-insensitive, and resources) -------
@@ -437,3 +437,11 @@ def test_the_command_prints_json_writes_files_and_refuses_an_unknown_env(
     assert "aws iam create-policy --policy-name ml-platform-dev-deploy-1" in out
     assert run_main(deploy_role.main, ["nope"]) == 2
     assert "unknown environment 'nope'" in capsys.readouterr().err
+
+
+def test_the_github_connection_is_usable_and_no_other(everything: Any) -> None:
+    env, _documents, policies = everything
+    arn = str(env.messaging.deploy_runner.github_connection_arn)
+    for action in ("codeconnections:UseConnection", "codeconnections:GetConnectionToken"):
+        assert allowed(policies, action, arn)
+        assert not allowed(policies, action, arn[:-1] + "f")
