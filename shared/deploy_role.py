@@ -331,13 +331,17 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
             "PassRoleTo" + "".join(_sid(service.split(".")[0]) for service in trusted), ["iam:PassRole"],
             (role_arn(name) for name in patterns),
             {"StringEquals": {"iam:PassedToService": list(trusted) if len(trusted) > 1 else trusted[0]}}))
-    linked = sorted({role.service for role in linked_roles(env, chosen)})
+    linked_list = linked_roles(env, chosen)
+    linked = sorted({role.service for role in linked_list})
     if linked:
         statements.append(_statement(
             "ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"], [role_arn("aws-service-role/*")],
             {"StringEquals": {"iam:AWSServiceName": linked}}))
-        # GetRole carries no iam:AWSServiceName: under that condition the preflight's read would be denied
-        statements.append(_statement("ServiceLinkedRoleReads", ["iam:GetRole"], [role_arn("aws-service-role/*")]))
+        # GetRole carries no iam:AWSServiceName: under that condition the preflight's read would be denied. A role
+        # that does not exist yet has no path IAM could put in the ARN it authorizes, so the path-less names too: a
+        # denied read is only a note, and the preflight would then not create the missing role
+        statements.append(_statement("ServiceLinkedRoleReads", ["iam:GetRole"], [
+            role_arn("aws-service-role/*"), *(role_arn(role.role_name) for role in linked_list)]))
 
     # S3: the buckets the stacks name, and the state bucket
     buckets = sorted({bucket_name_pattern(resource) for resource in resources

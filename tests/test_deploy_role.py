@@ -217,6 +217,8 @@ def test_service_linked_roles_only_for_the_preflights_services(shipped: Any, eve
         for role in linked_roles(env, order()):
             assert allowed(policies, "iam:CreateServiceLinkedRole", arn, {"iam:AWSServiceName": role.service}), role
             assert allowed(policies, "iam:GetRole", arn)
+            # a missing role's read is authorized without its path (IAM knows none): still a read, not AccessDenied
+            assert allowed(policies, "iam:GetRole", _role_arn(env, role.role_name)), role
         assert not allowed(policies, "iam:CreateServiceLinkedRole", arn,
                            {"iam:AWSServiceName": "ec2scheduled.amazonaws.com"}), label
     services = {role.service for role in linked_roles(everything[0], order())}
