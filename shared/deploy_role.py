@@ -465,6 +465,19 @@ def deploy_policies(env_name: str, *, environ: Mapping[str, str] | None = None,
     return split_policies(statements, f"ml-platform-{env.name}-deploy")
 
 
+def backend_note(env: Any, environ: Mapping[str, str]) -> str | None:
+    """What the printed policies leave out of the state backend (None: an S3 backend, whose bucket they name)."""
+    from shared.orchestrate.automation import resolve_backend
+
+    backend = resolve_backend(env, environ)
+    if backend.url.startswith("s3://"):
+        return None
+    if backend.url.startswith("file://"):
+        return ("no shared state backend (neither PULUMI_BACKEND_URL nor state.backend_url): the policies name no "
+                "state bucket; set the one the deploys use and run this again")
+    return f"the state backend {backend.url} is not S3: the policies grant nothing on it"
+
+
 def _parser() -> argparse.ArgumentParser:
     from shared.cli import UsageParser
 
@@ -488,8 +501,9 @@ def main(argv: list[str]) -> int:
         check_output_path(args.out, "--out", directory=True)
     policies = deploy_policies(env.name, read_only=args.read_only)
     role = "<read-only role name>" if args.read_only else env.messaging.deploy_runner.deploy_role_name
+    note = backend_note(env, os.environ)
     if args.json:
-        print(json.dumps({"env": env.name, "account_id": env.account_id, "role": role,
+        print(json.dumps({"env": env.name, "account_id": env.account_id, "role": role, "note": note,
                           "policies": [{"name": policy.name, "size": policy.size, "document": policy.document}
                                        for policy in policies]}, indent=2))
         return 0
@@ -499,6 +513,8 @@ def main(argv: list[str]) -> int:
     what = "The read-only role" if args.read_only else f"The deploy role {role}"
     print(f"# {what} of {env.name} (account {env.account_id}): {len(policies)} managed "
           f"{'policy' if len(policies) == 1 else 'policies'}, each within IAM's {MANAGED_POLICY_MAX_CHARS} characters")
+    if note:
+        print(f"# note: {note}")
     if args.read_only:
         print(f"#   and AWS's: aws iam attach-role-policy --role-name {role} "
               f"--policy-arn arn:{partition_of(env.region)}:iam::aws:policy/ReadOnlyAccess")

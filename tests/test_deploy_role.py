@@ -425,8 +425,10 @@ def test_the_read_role_reads_the_broker_admin_secret_by_its_real_name_and_key_al
 # -- the command -----------------------------------------------------------------------------------------------------
 
 def test_the_command_prints_json_writes_files_and_refuses_an_unknown_env(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.cli import run_main
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
 
     assert run_main(deploy_role.main, ["dev", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -437,6 +439,7 @@ def test_the_command_prints_json_writes_files_and_refuses_an_unknown_env(
     assert [path.stem for path in written] == [policy["name"] for policy in printed["policies"]]
     assert json.loads(written[0].read_text()) == printed["policies"][0]["document"]
     assert "aws iam create-policy --policy-name ml-platform-dev-deploy-1" in out
+    assert "no shared state backend" in str(printed["note"])
     assert run_main(deploy_role.main, ["nope"]) == 2
     assert "unknown environment 'nope'" in capsys.readouterr().err
 
