@@ -198,6 +198,14 @@ def test_each_role_may_be_passed_only_to_the_service_it_trusts(shipped: Any, eve
     for label, env, documents, policies in _all_cases(shipped, everything):
         resources = _resources(documents)
         by_urn = {r["urn"]: r for r in resources}
+        # every role is checked: by its RolePolicy's name for it, or by its own name
+        with_policy = {p["property_dependencies"]["role"][0] for p in resources
+                       if p["type"] == "aws:iam/rolePolicy:RolePolicy"}
+        for role in (r for r in resources if r["type"] == "aws:iam/role:Role" and r["urn"] not in with_policy):
+            assert role["inputs"].get("name"), f"{label}: {role['name']} has neither a name nor an inline policy"
+            for service in deploy_role.trusted_services(role):
+                assert allowed(policies, "iam:PassRole", _role_arn(env, role["inputs"]["name"]),
+                               {"iam:PassedToService": service}), (label, role["name"], service)
         for policy in (r for r in resources if r["type"] == "aws:iam/rolePolicy:RolePolicy"):
             role = by_urn[policy["property_dependencies"]["role"][0]]
             services = deploy_role.trusted_services(role)
