@@ -400,6 +400,24 @@ def retained_log_group_props(args: ResourceValidationArgs) -> dict[str, Any]:
                                                 "delivery to S3 or Firehose) whatever its retention says")
 
 
+#: A log group an AWS service creates on its own, created or adopted with its retention (and key) by a dynamic
+#: resource, e.g. Amazon MQ's ``/aws/amazonmq/broker/<id>/general`` (shared.components.broker_logs).
+ADOPTED_LOG_GROUP = "pulumi-python:dynamic:Resource"
+
+
+def log_group_retention(args: ResourceValidationArgs) -> Any:
+    """The retention a program sets on a log group: ``retentionInDays`` of an ``aws.cloudwatch.LogGroup`` (a
+    ``DELIVERY``-class one is not applicable: :func:`retained_log_group_props`), ``retention_in_days`` of a dynamic
+    resource that creates or adopts a group (one with a ``log_group_name``); another dynamic resource is not
+    applicable. Unknown at preview: undecidable."""
+    if args.resource_type == ADOPTED_LOG_GROUP:
+        props = plain(args.props)
+        if "log_group_name" not in props:
+            not_applicable(args, f"dynamic resource '{args.name}' manages no log group")
+        return known_input(args, "log group", "retention_in_days", props)
+    return known_input(args, "log group", "retentionInDays", retained_log_group_props(args))
+
+
 def rabbitmq_broker_props(args: ResourceValidationArgs) -> dict[str, Any]:
     """The plain inputs of an Amazon MQ broker running RabbitMQ; an ActiveMQ broker is not applicable."""
     props = plain(args.props)
