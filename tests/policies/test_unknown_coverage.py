@@ -27,6 +27,7 @@ from tests.policies import (
     test_aws_s3_acls_disabled,
     test_aws_s3_public_access_block,
     test_aws_s3_tls_only,
+    test_aws_s3_versioned_bucket_lifecycle,
     test_aws_secret_recovery,
     test_aws_service_connect_timeout,
     test_aws_sns_alarm_topic_subscribed,
@@ -71,6 +72,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "s3-bucket-public-access-block":
         test_aws_s3_public_access_block.test_settings_or_a_bucket_unknown_at_preview_leave_the_rule_undecided,
     "s3-bucket-tls-only": test_aws_s3_tls_only.test_a_policy_unknown_at_preview_leaves_the_rule_undecided,
+    "s3-versioned-bucket-lifecycle":
+        test_aws_s3_versioned_bucket_lifecycle.test_an_unknown_status_or_rule_leaves_the_bucket_undecided,
     "secretsmanager-recovery-window": test_aws_secret_recovery.test_an_unknown_window_is_decided_at_up,
     "no-plaintext-secrets": test_platform_rules.test_unknown_credential_value_is_still_decided_by_secretness,
     "sns-alarm-topic-subscribed":
