@@ -85,6 +85,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "rabbitmq-policy-keys-supported": test_rabbitmq_policy_keys.test_an_unknown_value_is_not_applicable,
     "rabbitmq-publish-keys-enforced": test_rabbitmq_rules.test_an_unknown_exchange_type_is_not_applicable,
     "rabbitmq-queue-durable": test_rabbitmq_rules.test_unknown_durability_is_not_applicable,
+    "rabbitmq-queue-length-limit":
+        test_rabbitmq_rules.test_an_unknown_operator_policy_pattern_leaves_the_length_rule_undecided,
     "rabbitmq-queue-quorum": test_rabbitmq_rules.test_unknown_queue_arguments_are_not_applicable,
     "rabbitmq-queue-settings-by-policy":
         test_rabbitmq_rules.test_unknown_queue_arguments_leave_settings_by_policy_undecided,
