@@ -107,3 +107,35 @@ def test_the_platforms_functions_and_deploy_runner_write_to_their_own_groups(pol
     fn["inputs"]["loggingConfig"]["logGroup"] = "/aws/lambda/elsewhere"
     result = evaluate_documents_result(docs, env_name=env, engine=policy_engine)
     assert [f.rule for f in result.findings if f.rule == RULE] == [RULE]
+
+
+TASK = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def task(group_name: str, create: bool) -> dict[str, Any]:
+    options = {"awslogs-group": group_name, "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "app",
+               **({"awslogs-create-group": "true"} if create else {})}
+    containers = [{"name": "app", "image": "app@sha256:" + "a" * 64, "essential": True,
+                   "logConfiguration": {"logDriver": "awslogs", "options": options}}]
+    return res(TASK, "app", {"family": "app", "containerDefinitions": json.dumps(containers),
+                             "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256",
+                             "memory": "512"})
+
+
+def test_a_task_whose_awslogs_driver_may_create_an_undeclared_group_fails(policy_findings):
+    [message] = judged(policy_findings([task("/ecs/app", create=True)]))
+    assert "task definition 'app' lets the awslogs driver create log group /ecs/app" in message
+    assert judged(policy_findings([task("/ecs/app", create=True), group("/ecs/app")])) == []
+    # without awslogs-create-group a missing group stops the task instead: nothing grows
+    assert judged(policy_findings([task("/ecs/app", create=False)])) == []
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_platforms_task_definitions_are_decided_and_pass(policy_engine, env):
+    from shared import REPO_ROOT
+    from shared.policy.engine import evaluate_documents_result
+
+    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / env / "compute.json").read_text())
+    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
+    assert [f.to_json() for f in result.findings if f.rule == RULE] == []
+    assert [na.reason for na in result.not_applicable if na.rule == RULE] == []

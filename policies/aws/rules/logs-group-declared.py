@@ -1,17 +1,19 @@
-"""Lambda functions and CodeBuild projects write to a log group the stack declares (stack rule).
+"""Lambda functions, CodeBuild projects and ECS tasks write to a log group the stack declares (stack rule).
 
-A Lambda function logs to ``loggingConfig.logGroup``, else to ``/aws/lambda/<function name>``; a CodeBuild
-project with CloudWatch Logs on (the default) to ``logsConfig.cloudwatchLogs.groupName``, else to
-``/aws/codebuild/<project name>`` (Lambda developer guide, "Sending Lambda function logs to CloudWatch Logs";
-CodeBuild API, CloudWatchLogsConfig.groupName). When that group does not exist, the service creates it on the
-first write (with a role allowed ``logs:CreateLogGroup``, as AWSLambdaBasicExecutionRole is) with no retention
-and no KMS key, so ``logs-retention-set`` and ``logs-kms-encryption`` never see it. Without that permission
-the logs are dropped instead. The writer's group counts as declared when an ``aws.cloudwatch.LogGroup`` of the
-stack has its name, when the group input is computed from such a LogGroup, or when a LogGroup of the stack is
-computed from the writer (``name=fn.name.apply(lambda n: f"/aws/lambda/{n}")``). Declare it before the writer
-and name it there where you can (``logging_config={"log_group": group.name}``): a group created after the
-writer races its first write, and a write between a destroy's deletion of the group and of the writer
-re-creates it, so the next ``up`` fails with ResourceAlreadyExistsException.
+A Lambda function logs to ``loggingConfig.logGroup``, else to ``/aws/lambda/<function name>``; a CodeBuild project
+with CloudWatch Logs on (the default) to ``logsConfig.cloudwatchLogs.groupName``, else to ``/aws/codebuild/<project
+name>`` (Lambda developer guide, "Sending Lambda function logs to CloudWatch Logs"; CodeBuild API,
+CloudWatchLogsConfig.groupName); an ECS container with the ``awslogs`` driver to its ``awslogs-group``, which the
+driver creates when ``awslogs-create-group`` is ``true`` (ECS API, LogConfiguration; without that option a missing
+group stops the task from starting, no growth). When that group does not exist, the service creates it on the first
+write (with a role allowed ``logs:CreateLogGroup``, as AWSLambdaBasicExecutionRole is) with no retention and no KMS
+key, so ``logs-retention-set`` and ``logs-kms-encryption`` never see it. Without that permission the logs are
+dropped instead. The writer's group counts as declared when an ``aws.cloudwatch.LogGroup`` of the stack has its
+name, when the group input is computed from such a LogGroup, or when a LogGroup of the stack is computed from the
+writer (``name=fn.name.apply(lambda n: f"/aws/lambda/{n}")``). Declare it before the writer and name it there where
+you can (``logging_config={"log_group": group.name}``): a group created after the writer races its first write, and
+a write between a destroy's deletion of the group and of the writer re-creates it, so the next ``up`` fails with
+ResourceAlreadyExistsException.
 
 Not applicable while a group name it needs is unknown at preview and the stack has a LogGroup whose name is
 unknown too, which may be it.
@@ -27,9 +29,11 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
+    contains_unknown,
     depended_on,
     get,
     not_applicable,
+    parse_json,
     referenced_targets,
     resource_input,
     stack_resources,
@@ -40,6 +44,28 @@ from shared.policy_typing import ReportViolation
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 FUNCTION = "aws:lambda/function:Function"
 PROJECT = "aws:codebuild/project:Project"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def _created_groups(task: PolicyResource) -> list[str] | None:
+    """The ``awslogs-group`` of each container whose driver may create it (``awslogs-create-group: true``);
+    ``None`` while the container definitions are unknown."""
+    raw = resource_input(task, "containerDefinitions")
+    if raw is UNKNOWN:
+        return None
+    try:
+        containers = parse_json(raw)
+    except ValueError:
+        return []  # ecs-task-definition-valid's finding
+    if contains_unknown(containers):
+        return None
+    groups: list[str] = []
+    for container in containers if isinstance(containers, list) else []:
+        config = container.get("logConfiguration") if isinstance(container, dict) else None
+        options = (config or {}).get("options") or {}
+        if (config or {}).get("logDriver") == "awslogs" and str(options.get("awslogs-create-group")).lower() == "true":
+            groups.append(str(options.get("awslogs-group")))
+    return groups
 
 
 def _writer_group(writer: PolicyResource) -> tuple[str, object, str]:
@@ -59,8 +85,9 @@ def _writes_to_cloudwatch(writer: PolicyResource) -> bool | None:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    writers = stack_resources(args, FUNCTION, PROJECT, none_reason="the stack has no Lambda function or CodeBuild "
-                                                                   "project")
+    if not stack_resources(args, FUNCTION, PROJECT, TASK_DEFINITION):
+        not_applicable(args, "the stack has no Lambda function, CodeBuild project or ECS task definition")
+    writers = stack_resources(args, FUNCTION, PROJECT)
     groups = stack_resources(args, LOG_GROUP)
     names = {resource_input(g, "name") for g in groups}
     unknown_named = [g for g in groups if not isinstance(resource_input(g, "name"), str)]
@@ -94,11 +121,27 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             undecided.append(f"'{writer.name}' ({name})")
             continue
         violations.append((f"writes to log group {name}, which the stack does not declare", writer))
+    for task in stack_resources(args, TASK_DEFINITION):
+        created = _created_groups(task)
+        if created is None:
+            if not any(d.urn in {g.urn for g in groups} for d in task.property_dependencies.get("containerDefinitions")
+                       or []):
+                undecided.append(f"'{task.name}' (containerDefinitions)")
+            continue
+        for name in created:
+            if name not in names and unknown_named:
+                undecided.append(f"'{task.name}' ({name})")
+            elif name not in names:
+                violations.append((f"lets the awslogs driver create log group {name}, which the stack does not "
+                                   "declare", task))
     for what, writer in violations:
-        setting = ("logging_config={'log_group': group.name}" if writer.resource_type == FUNCTION
-                   else "logs_config={'cloudwatch_logs': {'group_name': group.name}}")
+        setting, label = {
+            FUNCTION: ("logging_config={'log_group': group.name}", "Lambda function"),
+            PROJECT: ("logs_config={'cloudwatch_logs': {'group_name': group.name}}", "CodeBuild project"),
+            TASK_DEFINITION: ("awslogs-group to group.name (and leave out awslogs-create-group)", "task definition"),
+        }[writer.resource_type]
         report_violation(
-            f"{'Lambda function' if writer.resource_type == FUNCTION else 'CodeBuild project'} '{writer.name}' {what}; "
+            f"{label} '{writer.name}' {what}; "
             "CloudWatch creates it on the first write with no retention (kept forever). Declare an "
             f"aws.cloudwatch.LogGroup with retention_in_days and set {setting}.",
             writer.urn,
