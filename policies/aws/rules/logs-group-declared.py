@@ -17,6 +17,8 @@ ResourceAlreadyExistsException.
 
 Not applicable while a group name it needs is unknown at preview and the stack has a LogGroup whose name is
 unknown too, which may be it.
+A group another stack declares is not visible here: suppress the finding for that writer in the env file's
+``policy.suppressions``.
 
 Why: a log group that CloudWatch creates on a service's behalf keeps its logs forever ("Never expire", the
 default), a bill that grows every month unseen by the rules on declared groups. Related: cdk-nag
