@@ -90,6 +90,9 @@ def _edit_variant(edit_env: Any, variant: str) -> str:
         edit_env("prod", lambda data: data["network"].update(
             endpoints=["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring"]))
         return "prod"
+    if variant == "monitoring without secretsmanager":
+        edit_env("dev", lambda data: data["network"].update(endpoints=["s3", "monitoring"]))
+        return "dev"
     if variant == "interface endpoints without s3":
         edit_env("staging", lambda data: data["network"].update(
             endpoints=["ecr.api", "ecr.dkr", "logs", "secretsmanager"]))
@@ -108,7 +111,8 @@ def _edit_variant(edit_env: Any, variant: str) -> str:
     raise AssertionError(variant)
 
 
-VARIANTS = ["public gateway", "app mesh", "monitoring endpoint", "interface endpoints without s3", "external broker",
+VARIANTS = ["public gateway", "app mesh", "monitoring endpoint", "monitoring without secretsmanager",
+            "interface endpoints without s3", "external broker",
             "runner secrets and an S3 state bucket of another account"]
 
 
@@ -129,6 +133,9 @@ def test_every_call_is_admitted_in_variants_of_the_env_keys(edit_env: Any, varia
     if variant == "monitoring endpoint":
         (metrics,) = [call for call in calls if call.purpose == "PutMetricData"]
         assert path_of(network, metrics) == "endpoint:monitoring"
+    if variant == "monitoring without secretsmanager":
+        secrets = [call for call in calls if call.principal.startswith("lambda:") and call.purpose == "its secret"]
+        assert len(secrets) == 2 and {path_of(network, call) for call in secrets} == {"nat"}
     if variant == "interface endpoints without s3":
         pulls = [call for call in calls if "starport" in call.host]
         assert pulls and {path_of(network, call) for call in pulls} == {"nat"}
