@@ -19,7 +19,8 @@ the VPC would carry it and returns the reasons any of them would fail:
    call's action, resource and principal (:func:`policy_allows`; an endpoint policy narrows, never grants: AWS
    PrivateLink guide, "Control access to VPC endpoints using endpoint policies").
 
-IAM (identity policies) is not evaluated here: tests/layers/test_compute_iam.py and the layers' tests hold it.
+5. **IAM** (:func:`iam_failures`): the signing role's own inline policies have a statement for each action on the
+   call's resource (conditions are the layers' tests'; the deploy role is made outside the platform).
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class Call:
     resource_account: str | None = None
     #: the IAM principal the call is signed as, where it is not the principal's own (an assumed role)
     signer: str | None = None
+    #: a URL another service presigned (ECR's layer URLs): signed by that service, no principal of the account
+    presigned: bool = False
 
 
 @dataclass
@@ -417,10 +420,14 @@ def _task_calls(network: Network, docs: dict[str, dict[str, Any]]) -> list[Call]
                 calls.append(Call(who, "AMQPS to the broker", endpoint.hostname or "", endpoint.port or 5671))
             if "ARTIFACTS_BUCKET" in environment:
                 bucket = environment["ARTIFACTS_BUCKET"]
-                writes = ARTIFACT_WRITE_ACTIONS if "ARTIFACTS_PREFIX" in environment else ()
-                calls.append(Call(who, "model artifacts", s3_host(bucket, region),
-                                  actions=(*ARTIFACT_READ_ACTIONS, *writes), resource=f"arn:aws:s3:::{bucket}/x",
+                calls.append(Call(who, "model artifacts (reads)", s3_host(bucket, region),
+                                  actions=ARTIFACT_READ_ACTIONS, resource=f"arn:aws:s3:::{bucket}/x",
                                   resource_account=network.account, signer=task_role))
+                if "ARTIFACTS_PREFIX" in environment:  # writes under its own prefix
+                    calls.append(Call(who, "model artifacts (writes)", s3_host(bucket, region),
+                                      actions=ARTIFACT_WRITE_ACTIONS,
+                                      resource=f"arn:aws:s3:::{bucket}/{environment['ARTIFACTS_PREFIX']}x",
+                                      resource_account=network.account, signer=task_role))
                 calls.append(Call(who, "model artifacts (listing)", s3_host(bucket, region),
                                   actions=ARTIFACT_BUCKET_ACTIONS, resource=f"arn:aws:s3:::{bucket}",
                                   resource_account=network.account, signer=task_role))
@@ -468,8 +475,9 @@ def _image_calls(who: str, image: str, region: str) -> list[Call]:
             Call(who, f"ECR token ({image})", api_host("ecr", ecr_region), actions=("ecr:GetAuthorizationToken",)),
             Call(who, f"ECR manifest ({image})", registry, actions=ECR_PULL_ACTIONS,
                  resource=f"arn:aws:ecr:{ecr_region}:{account}:repository/{repository}", resource_account=account),
+            # the layer URLs GetDownloadUrlForLayer hands out are presigned by ECR: no principal of the account
             Call(who, f"ECR layers ({image})", s3_host(bucket, ecr_region), actions=("s3:GetObject",),
-                 resource=f"arn:aws:s3:::{bucket}/x", resource_account=AWS_OWNED),
+                 resource=f"arn:aws:s3:::{bucket}/x", resource_account=AWS_OWNED, presigned=True),
         ]
     return [Call(who, f"image {image}", registry)]
 
@@ -662,8 +670,8 @@ def _ingress_admits(network: Network, peer_groups: tuple[str, ...], principal: P
 
 
 def _policy_failures(endpoint: Endpoint, call: Call, principal: Principal, network: Network) -> list[str]:
-    context: dict[str, str | None] = {"aws:PrincipalAccount": network.account,
-                                      "aws:PrincipalArn": call.signer or principal.arn,
+    context: dict[str, str | None] = {"aws:PrincipalAccount": None if call.presigned else network.account,
+                                      "aws:PrincipalArn": None if call.presigned else call.signer or principal.arn,
                                       "aws:ResourceAccount": call.resource_account}
     refused = [action for action in call.actions
                if not policy_allows(endpoint.policy, action, call.resource, context)]
@@ -741,4 +749,46 @@ def check(network: Network, calls: list[Call]) -> dict[str, list[str]]:
         problems = follow(network, call)
         if problems:
             failures[f"{call.principal}: {call.purpose} ({call.host}:{call.port})"] = problems
+    return failures
+
+
+# -- IAM: the signer's own policies -------------------------------------------------------------------------------
+
+def role_policies(docs: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Role name -> the statements of its inline policies (every platform role's permissions are inline)."""
+    policies: dict[str, list[dict[str, Any]]] = {}
+    for _, resource in _resources(docs, "aws:iam/rolePolicy:RolePolicy"):
+        policy = json.loads(resource["inputs"]["policy"])
+        policies.setdefault(resource["inputs"]["role"], []).extend(policy["Statement"])
+    return policies
+
+
+def identity_allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Whether some Allow statement names ``action`` on ``resource`` and no Deny does (conditions are not evaluated:
+    the layers' tests hold them; this finds a call its signer has no statement for at all)."""
+    allowed = False
+    for statement in statements:
+        if not any(_matches(p, action) for p in _as_list(statement.get("Action", []))):
+            continue
+        if not any(_matches(p, resource) for p in _as_list(statement.get("Resource", []))):
+            continue
+        if statement["Effect"] == "Deny" and not statement.get("Condition"):
+            return False
+        allowed = allowed or statement["Effect"] == "Allow"
+    return allowed
+
+
+def iam_failures(network: Network, docs: dict[str, dict[str, Any]], calls: list[Call]) -> dict[str, list[str]]:
+    """``principal: purpose`` -> the actions its signer's own policies grant it nowhere, for every AWS call signed by
+    a role the stacks make (the deploy role is made outside the platform: not here)."""
+    policies = role_policies(docs)
+    failures: dict[str, list[str]] = {}
+    for call in calls:
+        signer = call.signer or network.principals[call.principal].arn
+        role = signer.rsplit("/", 1)[-1]
+        if not call.actions or call.presigned or role not in policies:
+            continue
+        missing = [action for action in call.actions if not identity_allows(policies[role], action, call.resource)]
+        if missing:
+            failures[f"{call.principal}: {call.purpose} as {role}"] = missing
     return failures

@@ -146,6 +146,16 @@ def test_every_call_is_admitted_in_variants_of_the_env_keys(edit_env: Any, varia
         assert {"CodeBuild resolves PULUMI_CONFIG_PASSPHRASE", "Pulumi state in s3://acme-pulumi-state"} <= purposes
 
 
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_every_call_signed_by_a_platform_role_is_in_that_roles_policy(env: str) -> None:
+    network, calls = modelled(env)
+    docs = synth_layers(env, *LAYERS)
+    assert model.iam_failures(network, docs, calls) == {}
+    signers = {(call.signer or network.principals[call.principal].arn).rsplit("/", 1)[-1]
+               for call in calls if call.actions and not call.presigned}
+    assert len(signers & set(model.role_policies(docs))) >= 6  # the tasks' roles, the functions', the runner's
+
+
 # -- the model refuses what a real VPC would ---------------------------------------------------------------------------
 
 def test_an_endpoint_group_that_does_not_admit_the_runner_times_its_calls_out() -> None:
@@ -204,6 +214,22 @@ def test_a_broker_group_that_does_not_admit_the_publisher_cuts_its_management_ca
     assert list(model.check(network, calls)) == [
         next(f"{c.principal}: {c.purpose} ({c.host}:{c.port})" for c in calls
              if c.principal == "lambda:ml-platform-dev-queue-metrics" and c.port == 443 and ".mq." in c.host)]
+
+
+def test_a_role_without_the_statement_for_a_call_is_reported() -> None:
+    import copy
+    import json
+
+    network, calls = modelled("dev")
+    docs = copy.deepcopy(synth_layers("dev", *LAYERS))  # the cached documents stay as synthesized
+    publisher = "ml-platform-dev-queue-metrics"
+    for resource in docs["messaging"]["resources"]:
+        if resource["type"] == "aws:iam/rolePolicy:RolePolicy" and resource["inputs"]["role"] == publisher:
+            policy = json.loads(resource["inputs"]["policy"])
+            policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "PublishQueueMetrics"]
+            resource["inputs"]["policy"] = json.dumps(policy)
+    assert model.iam_failures(network, docs, calls) == {
+        f"lambda:{publisher}: PutMetricData as {publisher}": ["cloudwatch:PutMetricData"]}
 
 
 def test_the_policy_evaluator_honours_deny_and_refuses_what_it_does_not_know() -> None:
