@@ -439,7 +439,8 @@ def _task_calls(network: Network, docs: dict[str, dict[str, Any]]) -> list[Call]
                 # Envoy's xDS: App Mesh's Envoy management service (App Mesh user guide, "Envoy image":
                 # appmesh-envoy-management.<region>.amazonaws.com on 443), as the task role.
                 calls.append(Call(who, "App Mesh Envoy management", f"appmesh-envoy-management.{region}.amazonaws.com",
-                                  actions=("appmesh:StreamAggregatedResources",), signer=task_role))
+                                  actions=("appmesh:StreamAggregatedResources",), signer=task_role,
+                                  resource=environment["APPMESH_RESOURCE_ARN"], resource_account=network.account))
         for options in (config["options"] for config in log_configs if config["logDriver"] == "awslogs"):
             group_arn = (f"arn:aws:logs:{options['awslogs-region']}:{network.account}:"
                          f"log-group:{options['awslogs-group']}")

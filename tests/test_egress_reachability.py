@@ -122,8 +122,11 @@ def test_every_call_is_admitted_in_variants_of_the_env_keys(edit_env: Any, varia
     # an external broker's messaging layer needs its admin in the stack's secret config, which synth has not: the
     # runner's side is the broker layer's (tests/layers/test_messaging.py synthesizes that program with it)
     layers = ("network", "broker") if variant == "external broker" else LAYERS
-    network, calls = modelled(env, fresh=True, layers=layers)
+    docs = synth_env(env, list(layers))
+    network = model.build(load_env(env), docs)
+    calls = model.declared_calls(network, docs, load_env(env))
     assert model.check(network, calls) == {}
+    assert model.iam_failures(network, docs, calls) == {}
     hosts = {call.host for call in calls}
     if variant == "public gateway":
         (alb,) = [call for call in calls if call.principal.startswith("alb:")]
