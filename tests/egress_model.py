@@ -52,8 +52,11 @@ PRIVATE_DNS = {"ecr.api": ("api.ecr.{region}.amazonaws.com",), "ecr.dkr": ("*.dk
 #: Where a CodeBuild-hosted build downloads its tools (the buildspec in shared/components/deploy_runner.py: the
 #: Pulumi installer and CLI from get.pulumi.com, a CDN; nox and the project's packages from PyPI; the source and
 #: the provider plugins' GitHub release assets from GitHub). None is an AWS API; all are HTTPS.
-RUNNER_TOOL_HOSTS = ("get.pulumi.com", "pypi.org", "files.pythonhosted.org", "github.com", "api.github.com",
-                     "codeload.github.com", "objects.githubusercontent.com")
+RUNNER_TOOL_HOSTS = ("get.pulumi.com", "api.pulumi.com", "pypi.org", "files.pythonhosted.org", "github.com",
+                     "api.github.com", "codeload.github.com", "objects.githubusercontent.com")
+#: A CodeBuild-hosted GitHub Actions runner's (``messaging.deploy_runner.github_repository``) way to its jobs and their
+#: results (GitHub docs, "Communication between self-hosted runners and GitHub").
+ACTIONS_RUNNER_HOSTS = ("pipelines.actions.githubusercontent.com", "results-receiver.actions.githubusercontent.com")
 #: What the AWS provider does to a bucket the layers create, from the in-VPC runner as the deploy role (create, each
 #: setting's Put/Get, a force_destroy's version deletes, the delete).
 BUCKET_LIFECYCLE_ACTIONS = (
@@ -521,7 +524,8 @@ def _runner_calls(network: Network, docs: dict[str, dict[str, Any]], env_config:
     (project,) = [r for _, r in _resources(docs, "aws:codebuild/project:Project")]
     variables = {v["name"]: v for v in project["inputs"]["environment"].get("environmentVariables") or []}
     deploy_role = variables["DEPLOY_ROLE_ARN"]["value"]
-    calls = [Call(who, f"tools from {host}", host) for host in RUNNER_TOOL_HOSTS]
+    hosts = RUNNER_TOOL_HOSTS + (ACTIONS_RUNNER_HOSTS if env_config.messaging.deploy_runner.github_repository else ())
+    calls = [Call(who, f"tools from {host}", host) for host in hosts]
     log_group = project["inputs"]["logsConfig"]["cloudwatchLogs"]["groupName"]
     calls.append(Call(who, "CodeBuild build logs", api_host("logs", region), actions=LOG_WRITE_ACTIONS,
                       resource=f"arn:aws:logs:{region}:{account}:log-group:{log_group}:log-stream:x",

@@ -101,19 +101,20 @@ def _edit_variant(edit_env: Any, variant: str) -> str:
         external = {"amqps_endpoint": "amqps://10.99.0.9:5671", "management_endpoint": "https://10.99.0.10:15671"}
         edit_env("staging", lambda data: data.update(messaging={"broker": "external", "external": external}))
         return "staging"
-    if variant == "runner secrets and an S3 state bucket of another account":
+    if variant == "the runner as a GitHub Actions runner, its secrets, an S3 state bucket of another account":
         edit_env("prod", lambda data: (
             data.update(state={"backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1",
                                "secrets_provider": "awskms://alias/pulumi-state?region=eu-west-1"}),
             data["messaging"].setdefault("deploy_runner", {}).update(
-                passphrase_secret="ml-platform/prod/pulumi-passphrase")))
+                passphrase_secret="ml-platform/prod/pulumi-passphrase",
+                github_repository="https://github.com/acme/ml-platform")))
         return "prod"
     raise AssertionError(variant)
 
 
 VARIANTS = ["public gateway", "app mesh", "monitoring endpoint", "monitoring without secretsmanager",
             "interface endpoints without s3", "external broker",
-            "runner secrets and an S3 state bucket of another account"]
+            "the runner as a GitHub Actions runner, its secrets, an S3 state bucket of another account"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -144,9 +145,10 @@ def test_every_call_is_admitted_in_variants_of_the_env_keys(edit_env: Any, varia
         assert pulls and {path_of(network, call) for call in pulls} == {"nat"}
     if variant == "external broker":
         assert ("10.99.0.10", 15671) in {(call.host, call.port) for call in calls_of(calls, "deploy-runner")}
-    if variant.startswith("runner secrets"):
+    if variant.startswith("the runner as"):
         purposes = {call.purpose for call in calls_of(calls, "deploy-runner")}
-        assert {"CodeBuild resolves PULUMI_CONFIG_PASSPHRASE", "Pulumi state in s3://acme-pulumi-state"} <= purposes
+        assert {"CodeBuild resolves PULUMI_CONFIG_PASSPHRASE", "Pulumi state in s3://acme-pulumi-state",
+                "tools from pipelines.actions.githubusercontent.com"} <= purposes
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
