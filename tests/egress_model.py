@@ -409,6 +409,11 @@ def _task_calls(network: Network, docs: dict[str, dict[str, Any]]) -> list[Call]
         connect = service["inputs"].get("serviceConnectConfiguration") or {}
         if connect.get("logConfiguration"):
             log_configs.append(connect["logConfiguration"])
+        if connect.get("enabled"):
+            # The Service Connect proxy's configuration comes from ECS's Service Connect endpoint (botocore ecs
+            # DiscoverPollEndpointResponse.serviceConnectEndpoint, "https://ecs-sc.<region>.api.aws" in the AWS CLI's
+            # example); where the agent in the task polls it, that is HTTPS out of the task's interface.
+            calls.append(Call(who, "Service Connect proxy configuration", f"ecs-sc.{region}.api.aws"))
         for container in containers:
             calls += _image_calls(who, container["image"], region)
             for secret in container.get("secrets") or []:
