@@ -221,6 +221,29 @@ def test_a_broker_group_that_does_not_admit_the_publisher_cuts_its_management_ca
              if c.principal == "lambda:ml-platform-dev-queue-metrics" and c.port == 443 and ".mq." in c.host)]
 
 
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_readmes_tunnel_instance_reaches_ssm_and_the_broker_but_not_amazon_linuxs_repositories(env: str) -> None:
+    """README, Ways into the VPC: an SSM-managed instance in a private subnet with the runner's group. Its agent's
+    channels (Systems Manager, its messages services: HTTPS) and the broker's management API pass; Amazon Linux
+    2023's package repository (``al2023-repos-<region>-de612dc2.s3.dualstack...``, an AWS-owned bucket) is S3 of
+    the region, carried by the gateway endpoint whose policy refuses it: the README says to install nothing."""
+    network, calls = modelled(env)
+    runner = network.principals["deploy-runner"]
+    network.principals["tunnel"] = dataclasses.replace(runner, name="tunnel",
+                                                       arn=f"arn:aws:iam::{network.account}:role/tunnel-instance")
+    broker = next(c for c in calls if c.purpose == "the RabbitMQ provider (management API)")
+    reachable = [model.Call("tunnel", f"SSM agent ({service})", f"{service}.eu-west-1.amazonaws.com")
+                 for service in ("ssm", "ssmmessages", "ec2messages")]
+    reachable.append(dataclasses.replace(broker, principal="tunnel"))
+    assert model.check(network, reachable) == {}
+    bucket = "al2023-repos-eu-west-1-de612dc2"
+    dnf = model.Call("tunnel", "dnf", f"{bucket}.s3.dualstack.eu-west-1.amazonaws.com", actions=("s3:GetObject",),
+                     resource=f"arn:aws:s3:::{bucket}/core/mirrors/latest/x86_64/mirror.list",
+                     resource_account=model.AWS_OWNED)
+    (reasons,) = model.check(network, [dnf]).values()
+    assert all("the s3 endpoint's policy refuses s3:GetObject" in reason for reason in reasons)
+
+
 def test_a_role_without_the_statement_for_a_call_is_reported() -> None:
     import copy
     import json
