@@ -233,7 +233,7 @@ def build(env: EnvConfig, docs: dict[str, dict[str, Any]]) -> Network:
             route_tables=tuple(inputs.get("routeTableIds") or ()), prefix_list=computed.get("prefixListId"))
     network = Network(env.name, region, env.account_id, outputs["vpc_cidr"], groups, subnet_cidrs, subnet_tables,
                       routes, nat_subnets, gateways, endpoints, {})
-    network.vpc_hosts = _vpc_hosts(docs, outputs["service_security_group_id"])
+    network.vpc_hosts = _vpc_hosts(docs)
     network.principals = _principals(docs)
     return network
 
@@ -242,7 +242,7 @@ def _host(url: str) -> str:
     return urlsplit(url if "://" in url else f"x://{url}").hostname or ""
 
 
-def _vpc_hosts(docs: dict[str, dict[str, Any]], tasks_group: str) -> dict[str, tuple[str, ...]]:
+def _vpc_hosts(docs: dict[str, dict[str, Any]]) -> dict[str, tuple[str, ...]]:
     """The names that resolve to network interfaces in the VPC: the Amazon MQ broker's (its AMQPS and management
     endpoints), and every Service Connect name, which the tasks' proxies answer."""
     hosts: dict[str, tuple[str, ...]] = {}
@@ -780,7 +780,8 @@ def _through_nat(network: Network, call: Call, principal: Principal, table: str)
     if kind != "nat":
         return [*reasons, f"route table {table} has no NAT route for {call.host}"]
     public_table = network.subnet_tables.get(network.nat_subnets.get(target, ""), "")
-    if network.routes.get(public_table, {}).get("0.0.0.0/0", ("", ""))[0] != "igw":
+    kind, gateway = network.routes.get(public_table, {}).get("0.0.0.0/0", ("", ""))
+    if kind != "igw" or gateway not in network.internet_gateways:
         reasons.append(f"NAT {target} sits in a subnet without an internet gateway route")
     return reasons
 
