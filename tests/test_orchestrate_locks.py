@@ -337,7 +337,8 @@ def test_the_pulumi_cloud_listing_names_a_stack_as_the_cli_shows_it_in_its_proje
     (cloudBackendReference.String): "dev" and "acme/dev" are both acme/network/dev's entry there."""
     from shared.orchestrate.locks import cloud_locks
 
-    assert cloud_locks("not json", "acme/network/dev").startswith("`pulumi stack ls --json` printed no JSON list")
+    unread = cloud_locks("not json", "acme/network/dev")
+    assert isinstance(unread, str) and unread.startswith("`pulumi stack ls --json` printed no JSON list")
     assert cloud_locks(json.dumps([{"name": "dev", "updateInProgress": False}]), "acme/network/dev") == []
     for name in ("dev", "acme/dev"):
         assert cloud_locks(json.dumps([{"name": name, "updateInProgress": True, "url": "https://app/x"}]),

@@ -166,7 +166,8 @@ def cloud_locks(listing: str, stack: str) -> list[StackLock] | str:
 
     There the CLI names a stack ``<stack>`` where its org is the login's default org and ``<org>/<stack>`` otherwise
     (pkg/backend/httpstate/stack.go, cloudBackendReference.String; in full with PULUMI_FULLY_QUALIFY_STACK_NAMES); the
-    listing holds only the org's stacks of the project. Who runs the update the listing does not say: the stack's Console page (the entry's ``url``) does."""
+    listing holds only the org's stacks of the project. Who runs the update the listing does not say: the stack's
+    Console page (the entry's ``url``) does."""
     try:
         entries = json.loads(listing)
     except ValueError:
