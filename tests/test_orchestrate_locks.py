@@ -263,8 +263,8 @@ def test_an_up_meeting_an_update_in_progress_on_pulumi_cloud_is_refused_before_a
     assert code == 2, output
     assert engine_runs(fake_cli) == []
     assert "up dev refused, nothing was run" in error
-    assert "acme/discovery/dev: an update in progress on Pulumi Cloud (https://app.pulumi.com/acme/discovery/dev" \
-        in error
+    assert ("acme/discovery/dev: an update in progress on Pulumi Cloud, its Console page shows who runs it "
+            "(https://app.pulumi.com/acme/discovery/dev)") in error
     assert ("`PULUMI_BACKEND_URL=https://api.pulumi.com pulumi cancel --stack acme/discovery/dev --yes` "
             "in stacks/discovery") in error
     assert "lock file" not in error and "Traceback" not in error
@@ -343,6 +343,6 @@ def test_the_pulumi_cloud_listing_names_a_stack_as_the_cli_shows_it_in_its_proje
     for name in ("dev", "acme/dev"):
         assert cloud_locks(json.dumps([{"name": name, "updateInProgress": True, "url": "https://app/x"}]),
                            "acme/network/dev") == [
-            StackLock("https://app/x", "an update in progress on Pulumi Cloud (https://app/x shows who runs it)")]
+            StackLock("https://app/x", "an update in progress on Pulumi Cloud, its Console page shows who runs it")]
     assert cloud_locks(json.dumps([{"name": "other/dev", "updateInProgress": True},
                                    {"name": "devx", "updateInProgress": True}]), "acme/network/dev") == []

@@ -181,7 +181,7 @@ def cloud_locks(listing: str, stack: str) -> list[StackLock] | str:
             continue
         if entry.get("updateInProgress") is True:
             url = str(entry.get("url") or stack)
-            found.append(StackLock(url, f"{CLOUD_HOLDER} ({url} shows who runs it)"))
+            found.append(StackLock(url, f"{CLOUD_HOLDER}, its Console page shows who runs it"))
     return found
 
 
