@@ -53,12 +53,12 @@ from shared.orchestrate.identity import (
     state_resources,
     wanted_secrets_provider,
 )
-from shared.orchestrate.locks import LockReader, StackLock, StackLocked, locked_refusal, read_locks
+from shared.orchestrate.locks import LockReader, StackLock, StackLocked, cloud_locks, locked_refusal, read_locks
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import ReplacementGuard, judge
-from shared.orchestrate.report import failure_detail
+from shared.orchestrate.report import failure_detail, locked_detail
 from shared.policy_catalog import PACKS
 
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -560,7 +560,7 @@ class AutomationRunner:
         """StackLocked (exit 2) when another run holds the lock of a stack of ``layers`` (shared.orchestrate.locks);
         a note when the backend's locks cannot be read from here."""
         assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
-        reader = self._lock_reader or read_locks
+        reader = self._lock_reader or (self._cloud_locks if self._backend.is_cloud else read_locks)
         locked: dict[str, list[StackLock]] = {}
         unread: dict[str, None] = {}  # why, once each
         for layer in layers:
@@ -576,6 +576,18 @@ class AutomationRunner:
             return [f"the stack locks on {self._backend.url} were not read ({'; '.join(unread)}): another run holding "
                     "one fails this run at that layer, after the layers before it"]
         return []
+
+    def _cloud_locks(self, url: str, stack: str) -> list[StackLock] | str:
+        """The update in progress on ``stack`` on the Pulumi Cloud backend ``url`` (:func:`locks.cloud_locks`): one
+        ``pulumi stack ls --json`` in the project's folder, filtered to the stack's org and project (the service's
+        list of stacks, no state read, nothing decrypted), or why it cannot be read."""
+        org, project, _ = stack.split("/")
+        try:
+            listed = self._pulumi_cli().run(["stack", "ls", "--json", "--organization", org, "--project", project],
+                                            self._work_dir(project), dict(self._env_vars))
+        except auto.CommandError as error:
+            return failure_detail(error)
+        return cloud_locks(listed.stdout, stack)
 
     def _check_secrets_provider(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
         """The stacks of ``layers`` whose state records another secrets provider than ``state.secrets_provider``
@@ -632,6 +644,16 @@ class AutomationRunner:
         return stack_reference_name(env.pulumi_org, layer, env.name)
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        try:
+            return self._run(layer, env, operation, on_output)
+        except auto.ConcurrentUpdateError as error:
+            # Another run took the stack after the up-front check (prepare): which stack, on which backend, a
+            # `pulumi cancel` would release, and what it does there, instead of the CLI's bare `pulumi cancel`.
+            backend = self._backend.url if self._backend else None
+            return LayerResult(layer, Status.FAILED,
+                               detail=locked_detail(error, self.stack_name(layer, env), backend) or str(error))
+
+    def _run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         streams: dict[str, Any] = {"on_output": on_output, "on_error": on_output, "color": "never",
                                    "suppress_progress": True}
         policies: dict[str, Any] = {"policy_packs": self._policy_packs,
