@@ -143,8 +143,8 @@ def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tu
         for op in ops:
             named = f" named {op.name!r}" if op.name else ""
             where = (f"its id is {op.import_id!r}" if op.import_id else
-                     "its id is the one pulumi-aws's `pulumi import` of the type takes (the type's Import section: an "
-                     "ARN, sg-..., ns-..., b-..., a key id)")
+                     "its id is the one its provider's `pulumi import` of the type takes (the type's Import section: "
+                     "an ARN, sg-..., ns-..., b-..., a key id; a RabbitMQ queue's or exchange's name@vhost)")
             lines.append(f"    {op.type}{named}: {op.urn} ({where})")
     lines.append(
         "Then, in each stack's folder, with the env's credentials, keep the `--import-pending-creates <URN> "
