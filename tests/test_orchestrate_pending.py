@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from shared.orchestrate.pending import IMPORT_ID_INPUT, pending_operations, refresh_command
+from shared.orchestrate.pending import ECS_SERVICE, IMPORT_ID_INPUT, pending_operations, refresh_command
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
 from tests.test_orchestrate_identity import changed_operations, deploy, state_as_deployed
 
@@ -122,6 +122,23 @@ def test_a_layer_outside_the_run_is_not_held_against_it(fake_cli: FakeCli, tmp_p
     killed_while(fake_cli, "compute", {"aws:ecr/repository:Repository": "creating"})
     code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network", "--exact"], tmp_path)
     assert code == 0, output
+
+
+def test_an_ecs_service_killed_while_compute_waited_for_it_to_settle_is_named_by_cluster_and_service(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """compute waits inside each service's create until it is steady (up to steady_state_timeout_minutes): a job's
+    timeout there leaves the service running in ECS and pending in the state; CreateService of that name again is
+    refused by ECS ("Creation of service was not idempotent")."""
+    deploy(fake_cli, "dev")
+    service = killed_while(fake_cli, "compute", {ECS_SERVICE: "creating"})[0]
+    code, _ = run(["up", "dev", "--yes", "--local-state", "--layers", "compute"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, error
+    cluster = service["inputs"]["cluster"].rsplit("/", 1)[-1]
+    command = next(line for line in error.splitlines() if line.startswith("  in stacks/compute: `"))
+    assert f"--import-pending-creates {cluster}/{service['inputs']['name']} " in command
+    source = Path(inspect.getsourcefile(__import__("pulumi_aws").ecs.Service) or "").read_text()
+    assert f"$ pulumi import {ECS_SERVICE} imported cluster-name/service-name" in source
 
 
 def test_the_state_is_read_as_the_cli_exports_it() -> None:

@@ -57,6 +57,12 @@ IMPORT_ID_INPUT: Mapping[str, str] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": "name",
 }
 
+ECS_SERVICE = "aws:ecs/service:Service"
+"""Imported as ``<cluster name>/<service name>`` (pulumi-aws: ``pulumi import aws:ecs/service:Service imported
+cluster-name/service-name``); the program gives both (its ``cluster`` input is the cluster's ARN, whose last part is
+its name). The likeliest pending create of all: compute's ``up`` waits up to ``compute.steady_state_timeout_minutes``
+inside each service's create (``wait_for_steady_state``), where a job's timeout finds it."""
+
 #: Inputs that name a resource, for finding one whose id the program does not give.
 NAME_INPUTS = ("name", "bucket", "brokerName", "functionName", "roleName", "namePrefix")
 
@@ -79,6 +85,11 @@ class PendingOperation:
     @property
     def import_id(self) -> str | None:
         """The id ``--import-pending-creates`` takes, where the program gives it (:data:`IMPORT_ID_INPUT`)."""
+        if self.type == ECS_SERVICE:
+            cluster, name = self.inputs.get("cluster"), self.inputs.get("name")
+            if isinstance(cluster, str) and cluster and isinstance(name, str) and name:
+                return f"{cluster.rsplit('/', 1)[-1]}/{name}"
+            return None
         value = self.inputs.get(IMPORT_ID_INPUT.get(self.type, ""))
         return value if isinstance(value, str) and value else None
 
