@@ -426,6 +426,16 @@ def holds_resources(deployment: Mapping[str, Any] | None) -> bool:
                for resource in state_resources(deployment))
 
 
+BROKER_TYPE = "aws:mq/broker:Broker"
+
+
+def broker_ids(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The ids of the Amazon MQ brokers an exported ``deployment`` holds (one left marked ``delete`` by an interrupted
+    replacement is not the live one)."""
+    return [str(resource["id"]) for resource in state_resources(deployment)
+            if resource.get("type") == BROKER_TYPE and resource.get("id") and not resource.get("delete")]
+
+
 def protected_urns(deployment: Mapping[str, Any] | None) -> list[str]:
     """The URNs an exported ``deployment`` marks ``protect`` (what a destroy through the state's protect refuses)."""
     return [str(resource.get("urn")) for resource in state_resources(deployment) if resource.get("protect") is True]
@@ -487,6 +497,8 @@ class AutomationRunner:
         self._protected: dict[tuple[str, str], list[str]] = {}
         #: (env, layer) -> the operations its state records as pending (:mod:`shared.orchestrate.pending`), same export
         self._pending: dict[tuple[str, str], list[PendingOperation]] = {}
+        #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
+        self._brokers: dict[tuple[str, str], list[str]] = {}
         #: (env, layer) -> the secrets provider its state records (identity.deployed_secrets_provider), same export
         self._secrets_providers: dict[tuple[str, str], str | None] = {}
         self._backend: Backend | None = None  # the backend _env_vars point at
@@ -771,10 +783,12 @@ class AutomationRunner:
                 self._holds[(env.name, layer)] = False
                 self._secrets_providers.pop((env.name, layer), None)
                 self._pending.pop((env.name, layer), None)
+                self._brokers[(env.name, layer)] = []
                 return None
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
             self._pending[(env.name, layer)] = pending_operations(deployment)
+            self._brokers[(env.name, layer)] = broker_ids(deployment)
             self._secrets_providers[(env.name, layer)] = deployed_secrets_provider(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
@@ -791,6 +805,12 @@ class AutomationRunner:
         """Whether ``layer``'s stack held resources when :meth:`prepare` read it (False: none, or no stack); None
         when it was not read."""
         return self._holds.get((env.name, layer))
+
+    def state_broker_ids(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The ids of the Amazon MQ brokers ``layer``'s state held when :meth:`prepare` read it (none: no stack); None
+        when it was not read."""
+        found = self._brokers.get((env.name, layer))
+        return None if found is None else list(found)
 
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """The URNs ``layer``'s state marked protect when :meth:`prepare` read it; None when it was not read."""
