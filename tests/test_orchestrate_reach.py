@@ -395,3 +395,32 @@ def test_the_broker_output_is_probed_under_the_server_name_on_its_own_port(edit_
     with pytest.raises(ReachError):
         reach.preflight()
     assert dialled == [("b-1.mq.eu-west-1.on.aws", 443)]
+
+
+def test_a_broker_the_state_no_longer_holds_is_not_probed_up_front_but_after_its_replacement(
+        listener: Listener) -> None:
+    """The broker stack's endpoint output names a broker that is gone while its state holds none: the refresh after a
+    broker deleted outside Pulumi dropped it (a refresh leaves the stack's outputs as they were), or a replacement
+    (delete before replace) failed or was killed after deleting the old one. Probed up front, that endpoint refused
+    the run whose broker layer creates the new broker, every time."""
+    env = load_env("dev")
+    dead = f"https://127.0.0.1:{closed_port()}"
+    for held, refused_up_front in (([], False), (["b-1234"], True)):
+        runner = FirstUpRunner(listener.url, outputs={"broker": {"management_endpoint": dead}})
+        out = io.StringIO()
+
+        def brokers(layer: str, env: EnvConfig, held: list[str] = held) -> list[str]:
+            return held if layer == "broker" else []
+
+        reach = ReachCheck(env, Operation(Action.UP), BROKER_PLAN, runner.stack_outputs, out=out,
+                           endpoint_layer_of=lambda layer: "broker", brokers=brokers)
+        if refused_up_front:  # a broker the state holds: its endpoint is the one the provider will call
+            with pytest.raises(ReachError):
+                reach.preflight()
+            continue
+        reach.preflight()
+        assert "reach messaging: not probed yet, broker's state holds no broker" in out.getvalue()
+        results = execute(BROKER_PLAN, env, Operation(Action.UP), runner, Progress(out, list(BROKER_PLAN.layers)),
+                          parallel=2, gate=reach.before_level)
+        assert runner.started() == ["network", "broker", "messaging", "compute"], out.getvalue()
+        assert all(result.status is Status.SUCCEEDED for result in results) and reach.refusals == []

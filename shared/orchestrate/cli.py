@@ -384,7 +384,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
-                           holds=runner.holds_resources)
+                           holds=runner.holds_resources, brokers=runner.state_broker_ids)
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "
