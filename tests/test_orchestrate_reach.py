@@ -424,3 +424,25 @@ def test_a_broker_the_state_no_longer_holds_is_not_probed_up_front_but_after_its
                           parallel=2, gate=reach.before_level)
         assert runner.started() == ["network", "broker", "messaging", "compute"], out.getvalue()
         assert all(result.status is Status.SUCCEEDED for result in results) and reach.refusals == []
+
+
+def test_the_real_runner_tells_the_probe_which_brokers_the_broker_state_holds(
+        fake_cli: FakeCli, tmp_path: Path) -> None:
+    """Through the Automation API: the broker stack's state (its `stack export`) without a broker, its output naming
+    a gone one: the broker layer runs (and the probe waits for it), where before the run stopped before any layer."""
+    from shared.orchestrate.automation import AutomationRunner
+    from tests.test_orchestrate_identity import deploy, state_as_deployed
+
+    deploy(fake_cli, "dev")
+    state = state_as_deployed("dev", ENDPOINT_LAYER)
+    state["deployment"]["resources"] = [r for r in state["deployment"]["resources"]
+                                        if r["type"] != "aws:mq/broker:Broker"]
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.state.json").write_text(json.dumps(state))
+    dead = f"https://127.0.0.1:{closed_port()}"
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps({"management_endpoint": dead}))
+    out = io.StringIO()
+    code = main(["up", "dev", "--yes", "--local-state"], runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"),
+                out=out, images=ReleasedEverywhere())
+    ran = [c["layer"] for c in fake_cli.operations("up")]
+    assert ENDPOINT_LAYER in ran and "messaging" not in ran, out.getvalue()  # the fake's up leaves the output dead
+    assert code == 2 and "not probed yet" in out.getvalue()
