@@ -405,8 +405,10 @@ def test_a_broker_the_state_no_longer_holds_is_not_probed_up_front_but_after_its
     the run whose broker layer creates the new broker, every time."""
     env = load_env("dev")
     dead = f"https://127.0.0.1:{closed_port()}"
-    for held, refused_up_front in (([], False), (["b-1234"], True)):
-        runner = FirstUpRunner(listener.url, outputs={"broker": {"management_endpoint": dead}})
+    # no broker in the state; another one than the output's (the new broker imported after a killed create); the
+    # output's own broker (its endpoint is the one the provider will call)
+    for held, refused_up_front in (([], False), (["b-new"], False), (["b-old"], True)):
+        runner = FirstUpRunner(listener.url, outputs={"broker": {"management_endpoint": dead, "broker_id": "b-old"}})
         out = io.StringIO()
 
         def brokers(layer: str, env: EnvConfig, held: list[str] = held) -> list[str]:
@@ -414,12 +416,13 @@ def test_a_broker_the_state_no_longer_holds_is_not_probed_up_front_but_after_its
 
         reach = ReachCheck(env, Operation(Action.UP), BROKER_PLAN, runner.stack_outputs, out=out,
                            endpoint_layer_of=lambda layer: "broker", brokers=brokers)
-        if refused_up_front:  # a broker the state holds: its endpoint is the one the provider will call
+        if refused_up_front:
             with pytest.raises(ReachError):
                 reach.preflight()
             continue
         reach.preflight()
-        assert "reach messaging: not probed yet, broker's state holds no broker" in out.getvalue()
+        assert "reach messaging: not probed yet, broker's management_endpoint output is of a broker its state no " \
+            "longer holds" in out.getvalue()
         results = execute(BROKER_PLAN, env, Operation(Action.UP), runner, Progress(out, list(BROKER_PLAN.layers)),
                           parallel=2, gate=reach.before_level)
         assert runner.started() == ["network", "broker", "messaging", "compute"], out.getvalue()

@@ -241,16 +241,22 @@ class ReachCheck:
                 f"({why}). An Amazon MQ broker that is not publicly accessible answers only inside the env's VPC. "
                 f"{ways_in(self.env, self.operation)}. Nothing was created in {layer}.")
 
-    def _creates_broker(self, source_layer: str) -> bool:
-        """Whether the endpoint output of ``source_layer`` names a broker its state no longer holds, which that
-        layer's ``up`` creates anew: dropped by the refresh after a broker was deleted outside Pulumi (a refresh
-        leaves the stack's outputs as they were), or deleted by a replacement (delete before replace) that failed or
-        was killed before the new one was made (a failed update keeps the last finished one's outputs). Probing the
-        gone broker's endpoint up front would refuse the very run that makes the new one."""
+    def _stale_endpoint(self, source_layer: str) -> bool:
+        """Whether the endpoint output of ``source_layer`` is of a broker its state no longer holds (none, or another
+        than its ``broker_id`` output), which that layer's ``up`` creates, or records, and exports anew: dropped by
+        the refresh after a broker was deleted outside Pulumi (a refresh leaves the stack's outputs as they were),
+        deleted by a replacement (delete before replace) that failed or was killed before the new one was made (a
+        failed update keeps the last finished one's outputs), or the new one imported after such a kill
+        (``--import-pending-creates``). Probing the gone broker's endpoint up front would refuse the very run that
+        makes the new one its output."""
         messaging = self.env.messaging
         if self.brokers is None or messaging.management.endpoint or messaging.broker != "amazon-mq":
             return False
-        return self.brokers(source_layer, self.env) == []
+        held = self.brokers(source_layer, self.env)
+        if held is None:
+            return False
+        recorded = (self.read_outputs(source_layer, self.env) or {}).get("broker_id")
+        return not held or (isinstance(recorded, str) and recorded not in held)
 
     def _acts_on_nothing(self, layer: str) -> bool:
         """A refresh or destroy of a stack that holds no resources (emptied by a destroy, or never created) calls
@@ -271,10 +277,10 @@ class ReachCheck:
             source_layer = self.endpoint_layer_of(layer)
             later = (source_layer != layer and not self.operation.reverse
                      and self._runs_before(source_layer, layer))
-            if target is not None and later and self._creates_broker(source_layer):
-                self._say(f"reach {layer}: not probed yet, {source_layer}'s state holds no broker (its "
-                          f"{ENDPOINT_OUTPUT} output names one gone since), so {source_layer} creates one first; "
-                          f"probed once {source_layer} is done")
+            if target is not None and later and self._stale_endpoint(source_layer):
+                self._say(f"reach {layer}: not probed yet, {source_layer}'s {ENDPOINT_OUTPUT} output is of a broker "
+                          f"its state no longer holds, so {source_layer} creates or records its broker first; probed "
+                          f"once {source_layer} is done")
                 target = None
             if target is not None:
                 refusal = self._check(layer, target)
