@@ -160,6 +160,13 @@ def preflight(session: nox.Session) -> None:
 
 
 @nox.session
+def roles(session: nox.Session) -> None:
+    """`-- ENV [--read-only] [--json] [--out DIR]`: the IAM policies of the deploy role (or the read-only role),
+    derived from ENV's synth."""
+    _exit_with(session, "-m", "shared.deploy_role", *session.posargs)
+
+
+@nox.session
 def destroy(session: nox.Session) -> None:
     """`-- ENV [--layers a,b [--exact]] [--parallel N] [--yes] [--preview-only] [--local-state]`: destroy in reverse
     DAG order."""

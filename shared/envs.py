@@ -464,7 +464,9 @@ class EnvConfig(_Strict):
     name: str
     account_id: str = Field(pattern=r"^\d{12}$")
     region: str
-    pulumi_org: str = Field(default="organization", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    #: a Pulumi Cloud org or user name as `pulumi stack init` accepts it (pkg/backend/httpstate/backend.go
+    #: stackOwnerRegexp, "invalid stack owner"); self-managed backends take only "organization" (orchestrator)
+    pulumi_org: str = Field(default="organization", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,38}[A-Za-z0-9]$")
     protect_stateful: bool | None = None
     tags: Tags
     network: NetworkConfig

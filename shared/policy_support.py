@@ -217,6 +217,76 @@ def as_list(value: Any) -> Sequence[Any]:
     return value
 
 
+#: apply-to values of a RabbitMQ policy (or operator policy) that reach queues
+RABBITMQ_APPLIES_TO_QUEUES = ("queues", "all", "classic_queues", "quorum_queues", "streams")
+#: apply-to of a policy for one queue type only (RabbitMQ 3.12+, "Policies": apply-to) -> that type
+RABBITMQ_TYPED_APPLY_TO = {"classic_queues": "classic", "quorum_queues": "quorum", "streams": "stream"}
+
+_RabbitmqPolicyView = tuple[str, str, int, str, dict[str, Any]] | None
+
+
+def _rabbitmq_policy_view(policy: PolicyResource) -> _RabbitmqPolicyView:
+    """(vhost, pattern, priority, apply-to, definition) of a ``rabbitmq.Policy`` or ``rabbitmq.OperatorPolicy`` (the
+    same inputs); None when it cannot match a queue."""
+    props = policy.props
+    vhost = known(get(props, "vhost"), f"policy '{policy.name}' vhost")
+    pattern = known(get(props, "policy", "pattern"), f"policy '{policy.name}' pattern")
+    apply_to = known(get(props, "policy", "applyTo"), f"policy '{policy.name}' applyTo")
+    priority = known(get(props, "policy", "priority", default=0), f"policy '{policy.name}' priority")
+    definition = get(props, "policy", "definition", default={}) or {}
+    if vhost is None or pattern is None or apply_to not in RABBITMQ_APPLIES_TO_QUEUES:
+        return None
+    return str(vhost), str(pattern), int(priority), str(apply_to), dict(definition)
+
+
+class RabbitmqPolicyViews:
+    """Each policy's view, read once per stack instead of once per queue (200 queues x 200 policies
+    re-read 40,000 views). A policy whose view raised raises the same error again, at the same
+    place in the order, for every queue that gets that far -- what reading it again would do."""
+
+    def __init__(self, policies: list[PolicyResource]) -> None:
+        self.policies = policies
+        self._views: list[tuple[PolicyResource, _RabbitmqPolicyView, Exception | None]] | None = None
+
+    def __iter__(self) -> Iterator[tuple[PolicyResource, _RabbitmqPolicyView]]:
+        if self._views is None:
+            views: list[tuple[PolicyResource, _RabbitmqPolicyView, Exception | None]] = []
+            for policy in self.policies:
+                try:
+                    views.append((policy, _rabbitmq_policy_view(policy), None))
+                except Exception as raised:  # noqa: BLE001 -- raised again below, in order
+                    views.append((policy, None, raised))
+            self._views = views
+        for policy, view, failure in self._views:
+            if failure is not None:
+                raise failure
+            yield policy, view
+
+
+def rabbitmq_applying_policy(policies: list[PolicyResource] | RabbitmqPolicyViews, vhost: str, queue: str,
+                             queue_type: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """(name, definition) of the policy RabbitMQ applies to ``queue`` in ``vhost`` among ``policies`` (user policies,
+    or operator policies: RabbitMQ applies one of each kind, the highest-priority match), or None. A policy for one
+    queue type applies only to queues of that type; ``queue_type`` None (not declared: the vhost's default
+    decides) lets it apply."""
+    best: tuple[int, str, dict[str, Any]] | None = None
+    views = policies if isinstance(policies, RabbitmqPolicyViews) else RabbitmqPolicyViews(policies)
+    for policy, view in views:
+        if view is None or view[0] != vhost:
+            continue
+        typed = RABBITMQ_TYPED_APPLY_TO.get(view[3])
+        if typed is not None and queue_type is not None and typed != queue_type:
+            continue
+        try:
+            matches = re.search(view[1], queue) is not None
+        except re.error:
+            continue  # RabbitMQ refuses an invalid pattern: this policy applies to nothing
+        if matches and (best is None or view[2] > best[0]):
+            name = known(get(policy.props, "name", default=policy.name), f"policy '{policy.name}' name")
+            best = (view[2], str(name), view[4])
+    return None if best is None else (best[1], best[2])
+
+
 def rabbitmq_queue_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
     """A pulumi_rabbitmq Queue's ``settings.arguments`` merged over ``settings.argumentsJson``.
 
@@ -398,6 +468,24 @@ def retained_log_group_props(args: ResourceValidationArgs) -> dict[str, Any]:
                          judged=lambda kind: kind != "delivery",
                          otherwise=lambda kind: f"is of the {kind} class, whose events AWS keeps one day (for "
                                                 "delivery to S3 or Firehose) whatever its retention says")
+
+
+#: A log group an AWS service creates on its own, created or adopted with its retention (and key) by a dynamic
+#: resource, e.g. Amazon MQ's ``/aws/amazonmq/broker/<id>/general`` (shared.components.broker_logs).
+ADOPTED_LOG_GROUP = "pulumi-python:dynamic:Resource"
+
+
+def log_group_retention(args: ResourceValidationArgs) -> Any:
+    """The retention a program sets on a log group: ``retentionInDays`` of an ``aws.cloudwatch.LogGroup`` (a
+    ``DELIVERY``-class one is not applicable: :func:`retained_log_group_props`), ``retention_in_days`` of a dynamic
+    resource that creates or adopts a group (one with a ``log_group_name``); another dynamic resource is not
+    applicable. Unknown at preview: undecidable."""
+    if args.resource_type == ADOPTED_LOG_GROUP:
+        props = plain(args.props)
+        if "log_group_name" not in props:
+            not_applicable(args, f"dynamic resource '{args.name}' manages no log group")
+        return known_input(args, "log group", "retention_in_days", props)
+    return known_input(args, "log group", "retentionInDays", retained_log_group_props(args))
 
 
 def rabbitmq_broker_props(args: ResourceValidationArgs) -> dict[str, Any]:

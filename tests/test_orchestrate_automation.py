@@ -583,6 +583,13 @@ def test_every_layer_is_a_project_named_after_it() -> None:
     ("https://api.pulumi.com", "organization", "is Pulumi Cloud"),
     ("file://{tmp}/backend", "acme", "accept only the org 'organization'"),
     ("s3://state-bucket/platform", "acme", "accept only the org 'organization'"),
+    # Pulumi Cloud's owner names (pkg/backend/httpstate/backend.go stackOwnerRegexp, checked by `pulumi stack init`:
+    # "invalid stack owner"): 3 to 40 letters, digits, '-' or '_', starting and ending with a letter or digit. Loaded,
+    # a first up would run every preflight and stop at network's `stack init` with that word alone.
+    ("https://api.pulumi.com", "acme.io", "String should match pattern"),
+    ("https://api.pulumi.com", "ab", "String should match pattern"),
+    ("https://api.pulumi.com", "acme-", "String should match pattern"),
+    ("https://api.pulumi.com", "a" * 41, "String should match pattern"),
 ])
 def test_an_org_the_backend_does_not_accept_exits_2_before_any_pulumi_call(
         fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env,

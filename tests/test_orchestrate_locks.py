@@ -21,9 +21,16 @@ import pytest
 
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
-from shared.orchestrate.locks import StackLock, _s3_client, file_locks, lock_holder, read_locks, s3_locks
+from shared.orchestrate.locks import (
+    StackLock,
+    _s3_client,
+    file_locks,
+    lock_holder,
+    read_locks,
+    s3_locks,
+)
 from tests.aws_helpers import ReleasedEverywhere
-from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
+from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, option_values, run
 
 __all__ = ["fake_cli", "management_api"]  # fixtures
 
@@ -106,7 +113,10 @@ def test_a_lock_taken_after_the_check_fails_its_layer_saying_who_holds_it_and_sk
     assert "network" in ran and "mesh" not in ran and "compute" not in ran
     (row,) = [line for line in output.splitlines() if line.startswith("[discovery") and "FAILED" in line]
     assert "locked by another run (held by runner@ci-job-17 (pid 4242) at 2026-12-01T15:00:00Z)" in row
-    assert "changed nothing" in row and "`pulumi cancel` only if it is dead" in row
+    backend = (tmp_path / "backend").as_uri()
+    assert "changed nothing" in row and (f"`PULUMI_BACKEND_URL={backend} pulumi cancel --stack "
+                                         "organization/discovery/dev --yes` in stacks/discovery only if it is dead "
+                                         "(it deletes every lock of the stack") in row
 
 
 def test_the_locks_of_a_file_backend_are_read_from_its_folder(tmp_path: Path) -> None:
@@ -225,3 +235,114 @@ def test_an_s3_compatible_backend_is_read_at_its_endpoint(url: str, endpoint: st
     assert client.meta.endpoint_url == endpoint
     path_style = "path_style=true" in url or "PathStyle=true" in url
     assert (client.meta.config.s3 or {}).get("addressing_style") == ("path" if path_style else None)
+
+
+# -- Pulumi Cloud: the service holds the lock, `pulumi stack ls` says whether an update is in progress ------------
+
+
+def on_pulumi_cloud(monkeypatch: pytest.MonkeyPatch, edit_env, env: str = "dev", org: str = "acme") -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")  # Pulumi Cloud encrypts stack secrets itself
+    monkeypatch.setenv("PULUMI_ACCESS_TOKEN", "pul-0123456789abcdef")
+    edit_env(env, lambda data: data.update(pulumi_org=org))
+
+
+def test_an_up_meeting_an_update_in_progress_on_pulumi_cloud_is_refused_before_any_layer(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Pulumi Cloud refuses an update of a stack while another runs ("[409] Conflict: Another update is currently in
+    progress.", pkg/backend/httpstate/backend.go createAndStartUpdate). Met layer by layer, network and broker would be
+    updated and the run would stop at discovery: half an env, as on a self-managed backend. The service lists a stack
+    being updated with updateInProgress (`pulumi stack ls --json`: its last update time reads 0, pulumi/pulumi #2109),
+    so the run is refused up front, naming the stack, where to see who runs it and the cancel for a dead run."""
+    on_pulumi_cloud(monkeypatch, edit_env)
+    fake_cli.create_stacks("dev", org="acme")
+    (fake_cli.state / "discovery.dev.updating").write_text("")
+    code, output = run(["up", "dev", "--yes"], tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, output
+    assert engine_runs(fake_cli) == []
+    assert "up dev refused, nothing was run" in error
+    assert ("acme/discovery/dev: an update in progress on Pulumi Cloud, its Console page shows who runs it "
+            "(https://app.pulumi.com/acme/discovery/dev)") in error
+    assert ("`PULUMI_BACKEND_URL=https://api.pulumi.com pulumi cancel --stack acme/discovery/dev --yes` "
+            "in stacks/discovery") in error
+    assert "lock file" not in error and "Traceback" not in error
+    # the listing is read per layer of the run, in its project's folder, filtered to the env's org and the project
+    listings = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"][:2] == ["stack", "ls"]]
+    assert sorted(c["layer"] for c in listings) == sorted({c["layer"] for c in listings})
+    assert all(option_values(c["args"], "--organization") == ["acme"]
+               and option_values(c["args"], "--project") == [c["layer"]] for c in listings)
+
+
+def test_on_pulumi_cloud_a_preview_runs_beside_an_update_in_progress(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    """The service lets previews run while a stack is being updated (pulumi/pulumi #8642): no listing, no refusal."""
+    on_pulumi_cloud(monkeypatch, edit_env)
+    fake_cli.create_stacks("dev", org="acme")
+    (fake_cli.state / "discovery.dev.updating").write_text("")
+    code, output = run(["preview", "dev"], tmp_path)
+    assert code == 0, output
+    assert not [c for c in fake_cli.calls() if c["event"] == "call" and c["args"][:2] == ["stack", "ls"]]
+
+
+def test_on_pulumi_cloud_stacks_of_other_envs_and_orgs_being_updated_are_no_lock(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    on_pulumi_cloud(monkeypatch, edit_env)
+    fake_cli.create_stacks("dev", org="acme")
+    fake_cli.create_stacks("staging", layers=("discovery",), org="acme")
+    (fake_cli.state / "discovery.staging.updating").write_text("")
+    monkeypatch.setenv("FAKE_PULUMI_DEFAULT_ORG", "acme")  # listed as "dev" and "staging", not "acme/dev"
+    code, output = run(["up", "dev", "--yes"], tmp_path)
+    assert code == 0, output
+    assert "not read" not in output
+
+
+def test_an_update_started_on_pulumi_cloud_after_the_check_fails_its_layer_naming_the_cancel_for_a_dead_run(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    """The 409 met mid-run: the layer changed nothing, its readers are skipped, and the row says which stack, on which
+    backend, `pulumi cancel` would end (a bare `pulumi cancel` acts on the folder's selected stack through the CLI's own
+    login, which a non-interactive run has not got), and what it does on Pulumi Cloud: it ends the live update."""
+    on_pulumi_cloud(monkeypatch, edit_env)
+    fake_cli.create_stacks("dev", org="acme")
+    (fake_cli.state / "discovery.dev.updating").write_text("")
+    out = io.StringIO()
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config", lock_reader=lambda url, stack: [])
+    code = main(["up", "dev", "--yes"], runner=runner, out=out, images=ReleasedEverywhere())
+    output = out.getvalue()
+    assert code == 1, output
+    ran = {c["layer"] for c in fake_cli.operations("up")}
+    assert "network" in ran and "mesh" not in ran and "compute" not in ran
+    (row,) = [line for line in output.splitlines() if line.startswith("[discovery") and "FAILED" in line]
+    assert "locked by another run (an update in progress)" in row and "changed nothing" in row
+    assert ("`PULUMI_BACKEND_URL=https://api.pulumi.com pulumi cancel --stack acme/discovery/dev --yes` in "
+            "stacks/discovery only if it is dead") in row
+    assert "it ends that update" in row and "lock" not in row.split("only if it is dead", 1)[1]
+
+
+def test_a_pulumi_cloud_listing_that_cannot_be_read_gets_a_note_and_the_run_goes_on(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    on_pulumi_cloud(monkeypatch, edit_env)
+    fake_cli.create_stacks("dev", org="acme")
+    monkeypatch.setenv("FAKE_PULUMI_LS_FAIL", "1")
+    code, output = run(["up", "dev", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 0, output
+    assert "note: the stack locks on https://api.pulumi.com were not read (CommandError: error: [403] Forbidden" \
+        in output
+    assert "pul-0123456789abcdef" not in output
+
+
+def test_the_pulumi_cloud_listing_names_a_stack_as_the_cli_shows_it_in_its_project() -> None:
+    """In the project's folder the CLI elides the project, and the org where it is the default one
+    (cloudBackendReference.String): "dev" and "acme/dev" are both acme/network/dev's entry there."""
+    from shared.orchestrate.locks import cloud_locks
+
+    unread = cloud_locks("not json", "acme/network/dev")
+    assert isinstance(unread, str) and unread.startswith("`pulumi stack ls --json` printed no JSON list")
+    assert cloud_locks(json.dumps([{"name": "dev", "updateInProgress": False}]), "acme/network/dev") == []
+    for name in ("dev", "acme/dev"):
+        assert cloud_locks(json.dumps([{"name": name, "updateInProgress": True, "url": "https://app/x"}]),
+                           "acme/network/dev") == [
+            StackLock("https://app/x", "an update in progress on Pulumi Cloud, its Console page shows who runs it")]
+    assert cloud_locks(json.dumps([{"name": "other/dev", "updateInProgress": True},
+                                   {"name": "devx", "updateInProgress": True}]), "acme/network/dev") == []

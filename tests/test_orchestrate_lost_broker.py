@@ -131,3 +131,50 @@ def test_an_engine_move_waits_until_the_instance_type_move_is_applied(moto_aws: 
         code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"],
                                checker(PendingClients(pending)), PendingBrokerStack(broker_id))
         assert code == 0 and runner.started() == ["broker"], (pending, out)
+
+
+class BrokerStateRunner(BrokerStackRunner):
+    """A broker stack whose outputs record ``broker_id`` and whose state holds the brokers ``held`` (as the runner's
+    export of it reads them: AutomationRunner.state_broker_ids)."""
+
+    def __init__(self, broker_id: str | None, held: list[str]) -> None:
+        super().__init__(broker_id)
+        self.held = held
+
+    def state_broker_ids(self, layer: str, env: EnvConfig) -> list[str]:
+        return list(self.held) if layer == "broker" else []
+
+
+GONE = "b-00000000-0000-0000-0000-000000000000"
+
+
+def test_up_goes_on_once_the_state_holds_the_lost_broker_no_more(moto_aws: None) -> None:
+    """The refresh the refusal asks for drops the broker from the state, not from the stack's outputs (a refresh never
+    changes the stack's own resource), and a replacement that failed or was killed between deleting the old broker
+    and creating the new one keeps the outputs of the last update that finished: refused on the output alone, the
+    next up was refused again forever. With no broker in its state (or one the account holds, imported after a killed
+    create), the broker layer's up creates or keeps it and records it."""
+    prod = load_env("prod")
+    existing = _broker(prod)
+    for held in ([], [existing]):
+        code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(Clients(roomy())),
+                               BrokerStateRunner(GONE, held))
+        assert code == 0 and runner.started() == ["broker"], (held, out)
+
+
+def test_up_is_refused_while_the_state_holds_a_broker_the_account_does_not(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(Clients(roomy())),
+                           BrokerStateRunner(None, [GONE]))
+    assert code == 2 and runner.started() == [], out
+    assert f"records the Amazon MQ broker {GONE}" in capsys.readouterr().err
+
+
+def test_the_runner_reads_the_brokers_of_the_state_as_exported() -> None:
+    from shared.orchestrate.automation import broker_ids
+
+    deployment = {"resources": [
+        {"urn": "urn:a", "type": "aws:mq/broker:Broker", "id": "b-live"},
+        {"urn": "urn:a", "type": "aws:mq/broker:Broker", "id": "b-old", "delete": True},
+        {"urn": "urn:b", "type": "aws:mq/configuration:Configuration", "id": "c-1"}]}
+    assert broker_ids(deployment) == ["b-live"] and broker_ids(None) == []

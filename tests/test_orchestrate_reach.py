@@ -406,3 +406,57 @@ def test_the_broker_output_is_probed_under_the_server_name_on_its_own_port(edit_
     with pytest.raises(ReachError):
         reach.preflight()
     assert dialled == [("b-1.mq.eu-west-1.on.aws", 443)]
+
+
+def test_a_broker_the_state_no_longer_holds_is_not_probed_up_front_but_after_its_replacement(
+        listener: Listener) -> None:
+    """The broker stack's endpoint output names a broker that is gone while its state holds none: the refresh after a
+    broker deleted outside Pulumi dropped it (a refresh leaves the stack's outputs as they were), or a replacement
+    (delete before replace) failed or was killed after deleting the old one. Probed up front, that endpoint refused
+    the run whose broker layer creates the new broker, every time."""
+    env = load_env("dev")
+    dead = f"https://127.0.0.1:{closed_port()}"
+    # no broker in the state; another one than the output's (the new broker imported after a killed create); the
+    # output's own broker (its endpoint is the one the provider will call)
+    for held, refused_up_front in (([], False), (["b-new"], False), (["b-old"], True)):
+        runner = FirstUpRunner(listener.url, outputs={"broker": {"management_endpoint": dead, "broker_id": "b-old"}})
+        out = io.StringIO()
+
+        def brokers(layer: str, env: EnvConfig, held: list[str] = held) -> list[str]:
+            return held if layer == "broker" else []
+
+        reach = ReachCheck(env, Operation(Action.UP), BROKER_PLAN, runner.stack_outputs, out=out,
+                           endpoint_layer_of=lambda layer: "broker", brokers=brokers)
+        if refused_up_front:
+            with pytest.raises(ReachError):
+                reach.preflight()
+            continue
+        reach.preflight()
+        assert "reach messaging: not probed yet, broker's management_endpoint output is of a broker its state no " \
+            "longer holds" in out.getvalue()
+        results = execute(BROKER_PLAN, env, Operation(Action.UP), runner, Progress(out, list(BROKER_PLAN.layers)),
+                          parallel=2, gate=reach.before_level)
+        assert runner.started() == ["network", "broker", "messaging", "compute"], out.getvalue()
+        assert all(result.status is Status.SUCCEEDED for result in results) and reach.refusals == []
+
+
+def test_the_real_runner_tells_the_probe_which_brokers_the_broker_state_holds(
+        fake_cli: FakeCli, tmp_path: Path) -> None:
+    """Through the Automation API: the broker stack's state (its `stack export`) without a broker, its output naming
+    a gone one: the broker layer runs (and the probe waits for it), where before the run stopped before any layer."""
+    from shared.orchestrate.automation import AutomationRunner
+    from tests.test_orchestrate_identity import deploy, state_as_deployed
+
+    deploy(fake_cli, "dev")
+    state = state_as_deployed("dev", ENDPOINT_LAYER)
+    state["deployment"]["resources"] = [r for r in state["deployment"]["resources"]
+                                        if r["type"] != "aws:mq/broker:Broker"]
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.state.json").write_text(json.dumps(state))
+    dead = f"https://127.0.0.1:{closed_port()}"
+    (fake_cli.state / f"{ENDPOINT_LAYER}.dev.outputs.json").write_text(json.dumps({"management_endpoint": dead}))
+    out = io.StringIO()
+    code = main(["up", "dev", "--yes", "--local-state"], runner=AutomationRunner(policy_config_dir=tmp_path / "cfg"),
+                out=out, images=ReleasedEverywhere())
+    ran = [c["layer"] for c in fake_cli.operations("up")]
+    assert ENDPOINT_LAYER in ran and "messaging" not in ran, out.getvalue()  # the fake's up leaves the output dead
+    assert code == 2 and "not probed yet" in out.getvalue()

@@ -39,7 +39,7 @@ EXPECTED: dict[str, tuple[set[str], int]] = {
     "multi-file": ({"security-group-described", "security-group-no-open-ingress", "subnet-no-public-ip-on-launch",
                     "tags-required", "vpc-default-security-group-closed", "vpc-flow-logs-enabled"}, 1),
     "plain-lookup": ({"tags-required"}, 0),
-    "rabbitmq-classic": ({"rabbitmq-queue-dead-letter", "rabbitmq-queue-quorum"}, 0),
+    "rabbitmq-classic": ({"rabbitmq-queue-dead-letter", "rabbitmq-queue-length-limit", "rabbitmq-queue-quorum"}, 0),
     "rds-fargate": ({"ecs-task-image-pinned", "logs-kms-encryption", "tags-required"}, 1),
     "remote-component": ({"tags-required"}, 0),
     "secret-json": ({"tags-required"}, 0),

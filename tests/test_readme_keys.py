@@ -98,8 +98,8 @@ def test_readme_read_role_grants_every_secret_value_a_preview_reads(env: str) ->
     missing = [name for name in reads
                if not any(fnmatch.fnmatchcase(name + "-AbCdEf", pattern.replace("<env>", env)) for pattern in granted)]
     assert missing == [], f"README's read-only role step grants no GetSecretValue on {missing} (granted: {granted})"
-    keys = sorted({alias.replace(f"/{env}/", "/<env>/") for alias in reads.values()})
-    assert [alias for alias in keys if f"`{alias}`" not in step] == [], \
+    keys = sorted({alias.removeprefix("alias/").replace(f"/{env}/", "/<env>/") for alias in reads.values()})
+    assert [alias for alias in keys if f"alias `{alias}`" not in step] == [], \
         f"README's read-only role step must name the keys {keys} (kms:Decrypt)"
 
 

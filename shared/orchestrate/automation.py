@@ -53,12 +53,20 @@ from shared.orchestrate.identity import (
     state_resources,
     wanted_secrets_provider,
 )
-from shared.orchestrate.locks import LockReader, StackLock, StackLocked, locked_refusal, read_locks
+from shared.orchestrate.locks import LockReader, StackLock, StackLocked, cloud_locks, locked_refusal, read_locks
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
+from shared.orchestrate.pending import (
+    CREATING,
+    PendingCreates,
+    PendingOperation,
+    pending_creates_refusal,
+    pending_note,
+    pending_operations,
+)
 from shared.orchestrate.policy_config import POLICIES_DIR, write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import ReplacementGuard, judge
-from shared.orchestrate.report import failure_detail
+from shared.orchestrate.report import failure_detail, locked_detail
 from shared.policy_catalog import PACKS
 
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -418,6 +426,16 @@ def holds_resources(deployment: Mapping[str, Any] | None) -> bool:
                for resource in state_resources(deployment))
 
 
+BROKER_TYPE = "aws:mq/broker:Broker"
+
+
+def broker_ids(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The ids of the Amazon MQ brokers an exported ``deployment`` holds (one left marked ``delete`` by an interrupted
+    replacement is not the live one)."""
+    return [str(resource["id"]) for resource in state_resources(deployment)
+            if resource.get("type") == BROKER_TYPE and resource.get("id") and not resource.get("delete")]
+
+
 def protected_urns(deployment: Mapping[str, Any] | None) -> list[str]:
     """The URNs an exported ``deployment`` marks ``protect`` (what a destroy through the state's protect refuses)."""
     return [str(resource.get("urn")) for resource in state_resources(deployment) if resource.get("protect") is True]
@@ -477,6 +495,10 @@ class AutomationRunner:
         self._holds: dict[tuple[str, str], bool] = {}
         #: (env, layer) -> the URNs its state marks protect, from the same export
         self._protected: dict[tuple[str, str], list[str]] = {}
+        #: (env, layer) -> the operations its state records as pending (:mod:`shared.orchestrate.pending`), same export
+        self._pending: dict[tuple[str, str], list[PendingOperation]] = {}
+        #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
+        self._brokers: dict[tuple[str, str], list[str]] = {}
         #: (env, layer) -> the secrets provider its state records (identity.deployed_secrets_provider), same export
         self._secrets_providers: dict[tuple[str, str], str | None] = {}
         self._backend: Backend | None = None  # the backend _env_vars point at
@@ -554,13 +576,38 @@ class AutomationRunner:
         # Refresh and Destroy with PreviewOnly apply as a dry run without b.Lock), so they run beside another run.
         if operation.action is not Action.PREVIEW and not operation.preview_only:
             notes.extend(self._check_locks(env, layers, operation))
+        # After the locks: a live run's lock refuses first, since its own in-flight operations are pending too.
+        notes.extend(self._check_pending(env, layers, operation))
         return notes
+
+    def _check_pending(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """PendingCreates (exit 2) when an ``up`` or ``destroy`` would run on a stack whose state (read by
+        :meth:`deployed_identity`) records a create an earlier update never saw finish (:mod:`.pending`); a note for
+        any other action, and for pending operations of other kinds."""
+        assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
+        creates: dict[str, tuple[str, list[PendingOperation]]] = {}
+        others: dict[str, list[PendingOperation]] = {}
+        for layer in layers:
+            found = self._pending.get((env.name, layer), [])
+            if made := [op for op in found if op.kind == CREATING]:
+                creates[layer] = (self.stack_name(layer, env), made)
+            if rest := [op for op in found if op.kind != CREATING]:
+                others[layer] = rest
+        notes = [pending_note(env.name, others)] if others else []
+        if not creates:
+            return notes
+        refused = operation.action in (Action.UP, Action.DESTROY) and not operation.preview_only
+        message = pending_creates_refusal(env.name, operation.label, creates, self._backend.url,
+                                          REFRESHED_LAYERS)
+        if refused:
+            raise PendingCreates(message)
+        return [*notes, message.replace(" refused, nothing was run:", ":", 1)]
 
     def _check_locks(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
         """StackLocked (exit 2) when another run holds the lock of a stack of ``layers`` (shared.orchestrate.locks);
         a note when the backend's locks cannot be read from here."""
         assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
-        reader = self._lock_reader or read_locks
+        reader = self._lock_reader or (self._cloud_locks if self._backend.is_cloud else read_locks)
         locked: dict[str, list[StackLock]] = {}
         unread: dict[str, None] = {}  # why, once each
         for layer in layers:
@@ -576,6 +623,18 @@ class AutomationRunner:
             return [f"the stack locks on {self._backend.url} were not read ({'; '.join(unread)}): another run holding "
                     "one fails this run at that layer, after the layers before it"]
         return []
+
+    def _cloud_locks(self, url: str, stack: str) -> list[StackLock] | str:
+        """The update in progress on ``stack`` on the Pulumi Cloud backend ``url`` (:func:`locks.cloud_locks`): one
+        ``pulumi stack ls --json`` in the project's folder, filtered to the stack's org and project (the service's
+        list of stacks, no state read, nothing decrypted), or why it cannot be read."""
+        org, project, _ = stack.split("/")
+        try:
+            listed = self._pulumi_cli().run(["stack", "ls", "--json", "--organization", org, "--project", project],
+                                            self._work_dir(project), dict(self._env_vars))
+        except auto.CommandError as error:
+            return failure_detail(error)
+        return cloud_locks(listed.stdout, stack)
 
     def _check_secrets_provider(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
         """The stacks of ``layers`` whose state records another secrets provider than ``state.secrets_provider``
@@ -632,6 +691,16 @@ class AutomationRunner:
         return stack_reference_name(env.pulumi_org, layer, env.name)
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        try:
+            return self._run(layer, env, operation, on_output)
+        except auto.ConcurrentUpdateError as error:
+            # Another run took the stack after the up-front check (prepare): which stack, on which backend, a
+            # `pulumi cancel` would release, and what it does there, instead of the CLI's bare `pulumi cancel`.
+            backend = self._backend.url if self._backend else None
+            return LayerResult(layer, Status.FAILED,
+                               detail=locked_detail(error, self.stack_name(layer, env), backend) or str(error))
+
+    def _run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         streams: dict[str, Any] = {"on_output": on_output, "on_error": on_output, "color": "never",
                                    "suppress_progress": True}
         policies: dict[str, Any] = {"policy_packs": self._policy_packs,
@@ -758,9 +827,13 @@ class AutomationRunner:
             except auto.StackNotFoundError:
                 self._holds[(env.name, layer)] = False
                 self._secrets_providers.pop((env.name, layer), None)
+                self._pending.pop((env.name, layer), None)
+                self._brokers[(env.name, layer)] = []
                 return None
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
+            self._pending[(env.name, layer)] = pending_operations(deployment)
+            self._brokers[(env.name, layer)] = broker_ids(deployment)
             self._secrets_providers[(env.name, layer)] = deployed_secrets_provider(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
@@ -777,6 +850,12 @@ class AutomationRunner:
         """Whether ``layer``'s stack held resources when :meth:`prepare` read it (False: none, or no stack); None
         when it was not read."""
         return self._holds.get((env.name, layer))
+
+    def state_broker_ids(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The ids of the Amazon MQ brokers ``layer``'s state held when :meth:`prepare` read it (none: no stack); None
+        when it was not read."""
+        found = self._brokers.get((env.name, layer))
+        return None if found is None else list(found)
 
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """The URNs ``layer``'s state marked protect when :meth:`prepare` read it; None when it was not read."""

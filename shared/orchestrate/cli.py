@@ -154,7 +154,8 @@ def _stack_found(env: EnvConfig, layer: str, operation: Operation, out: TextIO,
 
 def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
                        out: TextIO, stack_exists: Callable[[str], bool],
-                       read_outputs: OutputsReader | None = None) -> AccountReport:
+                       read_outputs: OutputsReader | None = None,
+                       state_brokers: Callable[[str, EnvConfig], Sequence[str] | None] | None = None) -> AccountReport:
     """The account preflight of ``up`` and ``preview`` (:mod:`shared.orchestrate.account`): read-only here.
     ``up`` refuses a quota the env certainly exceeds, credentials of another account, and a network stack that
     does not exist where the account holds the env's deployed VPC (exit 2); ``preview`` reports them."""
@@ -179,7 +180,8 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
             report.refusals.append(named_roles_refusal(
                 env, layer, _stack_name(env, layer), [role for role in report.existing_roles if role.layer == layer]))
     if report.brokers is not None and read_outputs is not None and env.messaging.broker == "amazon-mq":
-        _find_lost_broker(env, report, read_outputs)  # an external broker is its operator's: no broker stack read
+        # an external broker is its operator's: no broker stack read
+        _find_lost_broker(env, report, read_outputs, state_brokers)
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
@@ -194,9 +196,25 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     return report
 
 
-def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: OutputsReader) -> None:
+def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: OutputsReader,
+                      state_brokers: Callable[[str, EnvConfig], Sequence[str] | None] | None = None) -> None:
     """A refusal in ``report`` where the broker layer's stack records a broker (its ``broker_id`` output) that the
-    account's brokers (``report.brokers``) do not include; a note where the stack's outputs cannot be read."""
+    account's brokers (``report.brokers``) do not include; a note where the stack's outputs cannot be read.
+
+    Where the broker stack's state was read (``state_brokers``: the ids of the brokers it holds), only a broker the
+    state still holds is lost: the broker layer's ``up`` would leave it be. The ``broker_id`` output outlives the
+    broker in two ways the next ``up`` mends by creating one: the refresh this refusal asks for drops the broker from
+    the state but leaves the stack's outputs as they were (a refresh never changes a component, the stack included:
+    pulumi/pulumi pkg/resource/deploy/step.go RefreshStep.Apply), and a replacement (delete before replace) that
+    failed or was killed after the delete keeps the outputs of the last update that finished (a failed update
+    registers none; the stack's same step keeps the old ones). Refused on the output alone, either run again forever."""
+    if state_brokers is not None and report.brokers is not None:
+        held = state_brokers("broker", env)
+        if held is not None:
+            lost = [broker_id for broker_id in held if broker_id not in report.brokers]
+            if lost:
+                report.refusals.append(lost_broker_refusal(env, _stack_name(env, "broker"), lost[0]))
+                return
     try:
         outputs = read_outputs("broker", env) or {}
     except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
@@ -207,7 +225,8 @@ def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: Outpu
     if outputs.get("broker_mode", "amazon-mq") != "amazon-mq" or not isinstance(recorded, str) or not recorded:
         return
     if report.brokers is not None and recorded not in report.brokers:
-        report.refusals.append(lost_broker_refusal(env, _stack_name(env, "broker"), recorded))
+        if state_brokers is None or state_brokers("broker", env) is None:  # the state unread: by the output alone
+            report.refusals.append(lost_broker_refusal(env, _stack_name(env, "broker"), recorded))
         return
     from shared.broker_upgrade import pending_move_refusal
 
@@ -369,9 +388,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
-                                   lambda layer: runner.stack_exists(layer, env), deployed)
+                                   lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
-                           holds=runner.holds_resources)
+                           holds=runner.holds_resources, brokers=runner.state_broker_ids)
         reach.preflight()
         if operation.changes_infrastructure and not args.yes:
             if not confirm(f"{operation.label} changes real infrastructure of {env.name} "

@@ -241,6 +241,11 @@ class ImageGatedRunner:
         holds = getattr(self.inner, "holds_resources", None)
         return holds(layer, env) if holds is not None else None
 
+    def state_broker_ids(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The inner runner's answer (:meth:`AutomationRunner.state_broker_ids`), None when it cannot tell."""
+        found = getattr(self.inner, "state_broker_ids", None)
+        return found(layer, env) if found is not None else None
+
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """The inner runner's answer (:meth:`AutomationRunner.protected_urns`), None when it cannot tell."""
         protected = getattr(self.inner, "protected_urns", None)

@@ -13,8 +13,11 @@ A lock is one file ``.pulumi/locks/<org>/<project>/<stack>/<id>.json`` in the ba
 ``endpoint`` (the query parameters the CLI's gocloud s3blob opener reads) and the default credential chain, as the
 CLI reads it.
 Pulumi Cloud keeps its locks to itself: an update started there during another answers "[409] Conflict: Another
-update is currently in progress." at its start, and the run reports it for that layer
-(:func:`shared.orchestrate.report.failure_detail`).
+update is currently in progress." at its start (pkg/backend/httpstate/backend.go createAndStartUpdate), a preview runs
+beside it (pulumi/pulumi #8642). It lists a stack being updated with ``updateInProgress: true`` (``pulumi stack ls
+--json``: the service reports its last update time as 0 until the update ends, pulumi/pulumi #2109), which
+:func:`cloud_locks` reads up front; a 409 met later is reported for its layer
+(:func:`shared.orchestrate.report.locked_detail`).
 """
 
 from __future__ import annotations
@@ -154,6 +157,34 @@ def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = No
         return f"{type(error).__name__}: {error}"
 
 
+CLOUD_HOLDER = "an update in progress on Pulumi Cloud"
+
+
+def cloud_locks(listing: str, stack: str) -> list[StackLock] | str:
+    """The update in progress on ``stack`` (``<org>/<project>/<stack>``), from what ``pulumi stack ls --json
+    --organization <org> --project <project>`` printed in the project's folder, or why that cannot be read.
+
+    There the CLI names a stack ``<stack>`` where its org is the login's default org and ``<org>/<stack>`` otherwise
+    (pkg/backend/httpstate/stack.go, cloudBackendReference.String; in full with PULUMI_FULLY_QUALIFY_STACK_NAMES); the
+    listing holds only the org's stacks of the project. Who runs the update the listing does not say: the stack's
+    Console page (the entry's ``url``) does."""
+    try:
+        entries = json.loads(listing)
+    except ValueError:
+        entries = None
+    if not isinstance(entries, list):
+        return f"`pulumi stack ls --json` printed no JSON list: {listing.strip()[:80]!r}"
+    org, name = stack.split("/", 1)[0], stack.rsplit("/", 1)[-1]
+    found: list[StackLock] = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or str(entry.get("name")) not in (name, f"{org}/{name}", stack):
+            continue
+        if entry.get("updateInProgress") is True:
+            url = str(entry.get("url") or stack)
+            found.append(StackLock(url, f"{CLOUD_HOLDER}, its Console page shows who runs it"))
+    return found
+
+
 LockReader = Callable[[str, str], "list[StackLock] | str | None"]
 """(backend URL, stack) -> its locks, why they cannot be read, or None where the backend keeps them itself."""
 
@@ -165,8 +196,8 @@ def read_locks(url: str, stack: str) -> list[StackLock] | str | None:
     if url.startswith("s3://"):
         return s3_locks(url, stack)
     if url.startswith(("https://", "http://")):
-        return None  # Pulumi Cloud: an update started during another is refused at its start (409)
-    return "locks are read here on file:// and s3:// backends only"
+        return None  # Pulumi Cloud: read through the CLI (cloud_locks), which this function does not run
+    return "locks are read here on file://, s3:// and Pulumi Cloud backends only"
 
 
 def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[StackLock]],
@@ -183,12 +214,29 @@ def locked_refusal(env_name: str, action: str, locked: Mapping[str, Sequence[Sta
                 if lock.stale else ""
             lines.append(f"  {stack}: {lock.holder} ({lock.where}){stale}")
     first = next(iter(locked))
-    backend = f"PULUMI_BACKEND_URL={backend_url} " if backend_url else ""
     lines.append(
         "Met layer by layer, the lock would fail the run at that layer after the layers before it had changed. Wait "
         "for that run to end (a CI job of this env, or someone's up, refresh or destroy) and run again. Only if it is "
-        "dead (its job cancelled or machine gone, the pid no longer running) release its lock: "
-        f"`{backend}pulumi cancel --stack {first} --yes` in stacks/{first.split('/')[1]} deletes every lock of the "
-        "stack (a self-managed backend's cancel removes all its lock files): run while the other is alive, it "
-        "leaves two runs writing one state.")
+        f"dead (its job cancelled or machine gone) release it: {cancel_command(first, backend_url)}; "
+        f"{cancel_effect(backend_url)}.")
     return "\n".join(lines)
+
+
+def cancel_command(stack: str, backend_url: str | None) -> str:
+    """The ``pulumi cancel`` that releases ``stack`` (``<org>/<layer>/<env>``) on ``backend_url``, and where to run it.
+
+    With ``--stack`` and the backend named: a bare ``pulumi cancel`` acts on the folder's selected stack through the
+    CLI's own login (another backend, or none in a non-interactive run)."""
+    backend = f"PULUMI_BACKEND_URL={backend_url} " if backend_url else ""
+    return f"`{backend}pulumi cancel --stack {stack} --yes` in stacks/{stack.split('/')[1]}"
+
+
+def cancel_effect(backend_url: str | None) -> str:
+    """What that cancel does, to a run that still lives too: a self-managed backend's deletes every lock file of the
+    stack (pkg/backend/diy/backend.go CancelCurrentUpdate); Pulumi Cloud's cancels the stack's active update
+    (pkg/backend/httpstate/backend.go CancelCurrentUpdate), whose run can then no longer write the state."""
+    if backend_url and backend_url.startswith(("https://", "http://")):
+        return ("it ends that update on Pulumi Cloud, and a run still alive then can no longer record what it changes "
+                "in the state")
+    return ("it deletes every lock of the stack (a self-managed backend's cancel removes all its lock files), and a "
+            "run still alive then writes one state with this one")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -56,6 +56,9 @@ OutputsReader = Callable[[str, EnvConfig], Mapping[str, Any] | None]
 
 HoldsReader = Callable[[str, EnvConfig], bool | None]
 """(layer, env) -> whether that layer's stack holds resources (False: none, or no stack), None when unknown."""
+
+BrokersReader = Callable[[str, EnvConfig], "Sequence[str] | None"]
+"""(layer, env) -> the ids of the Amazon MQ brokers that layer's state holds (none: no stack), None when unknown."""
 
 
 class ReachError(PlatformError):
@@ -160,7 +163,8 @@ class ReachCheck:
     def __init__(self, env: EnvConfig, operation: Operation, plan: Plan, read_outputs: OutputsReader, *,
                  probe: Probe = tcp_probe, timeout_s: float = PROBE_TIMEOUT_S, out: TextIO | None = None,
                  endpoint_layer_of: Callable[[str], str] = endpoint_layer,
-                 needs_reach: frozenset[str] = NEEDS_VPC_REACH, holds: HoldsReader | None = None) -> None:
+                 needs_reach: frozenset[str] = NEEDS_VPC_REACH, holds: HoldsReader | None = None,
+                 brokers: BrokersReader | None = None) -> None:
         self.env = env
         self.operation = operation
         self.plan = plan
@@ -171,6 +175,7 @@ class ReachCheck:
         self.endpoint_layer_of = endpoint_layer_of
         self.layers = [layer for layer in plan.layers if layer in needs_reach]
         self.holds = holds
+        self.brokers = brokers
         self.pending: dict[str, str] = {}
         """layer -> the earlier layer of this run after whose level its endpoint is known and probed."""
         self.refusals: list[str] = []
@@ -240,6 +245,23 @@ class ReachCheck:
                 f"({why}). An Amazon MQ broker that is not publicly accessible answers only inside the env's VPC. "
                 f"{ways_in(self.env, self.operation)}. Nothing was created in {layer}.")
 
+    def _stale_endpoint(self, source_layer: str) -> bool:
+        """Whether the endpoint output of ``source_layer`` is of a broker its state no longer holds (none, or another
+        than its ``broker_id`` output), which that layer's ``up`` creates, or records, and exports anew: dropped by
+        the refresh after a broker was deleted outside Pulumi (a refresh leaves the stack's outputs as they were),
+        deleted by a replacement (delete before replace) that failed or was killed before the new one was made (a
+        failed update keeps the last finished one's outputs), or the new one imported after such a kill
+        (``--import-pending-creates``). Probing the gone broker's endpoint up front would refuse the very run that
+        makes the new one its output."""
+        messaging = self.env.messaging
+        if self.brokers is None or messaging.management.endpoint or messaging.broker != "amazon-mq":
+            return False
+        held = self.brokers(source_layer, self.env)
+        if held is None:
+            return False
+        recorded = (self.read_outputs(source_layer, self.env) or {}).get("broker_id")
+        return not held or (isinstance(recorded, str) and recorded not in held)
+
     def _acts_on_nothing(self, layer: str) -> bool:
         """A refresh or destroy of a stack that holds no resources (emptied by a destroy, or never created) calls
         no provider operation, so it needs no reach: after a destroy that deleted the broker but failed before its
@@ -259,6 +281,11 @@ class ReachCheck:
             source_layer = self.endpoint_layer_of(layer)
             later = (source_layer != layer and not self.operation.reverse
                      and self._runs_before(source_layer, layer))
+            if target is not None and later and self._stale_endpoint(source_layer):
+                self._say(f"reach {layer}: not probed yet, {source_layer}'s {ENDPOINT_OUTPUT} output is of a broker "
+                          f"its state no longer holds, so {source_layer} creates or records its broker first; probed "
+                          f"once {source_layer} is done")
+                target = None
             if target is not None:
                 refusal = self._check(layer, target)
                 if refusal:

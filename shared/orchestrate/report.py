@@ -122,19 +122,25 @@ def _telling_lines(lines: list[str]) -> list[str]:
 _LOCK_HOLDER = re.compile(r"^\s*\S+: created by (?P<holder>.+)$", re.MULTILINE)
 
 
-def locked_detail(error: BaseException) -> str | None:
+def locked_detail(error: BaseException, stack: str | None = None, backend_url: str | None = None) -> str | None:
     """What a layer met by another run's stack lock says instead of the CLI's "delete the lock file with `pulumi
-    cancel`": cancel removes every lock of the stack, the live run's too. None for any other error. The Automation
-    API raises ConcurrentUpdateError for both backends' words (pulumi.automation.errors: a self-managed backend's
-    "the stack is currently locked by", Pulumi Cloud's "[409] Conflict: Another update is currently in progress.")."""
+    cancel`": cancel removes every lock of the stack, the live run's too (on Pulumi Cloud it ends the live update).
+    None for any other error. The Automation API raises ConcurrentUpdateError for both backends' words
+    (pulumi.automation.errors: a self-managed backend's "the stack is currently locked by", Pulumi Cloud's "[409]
+    Conflict: Another update is currently in progress."). Given the ``stack`` (``<org>/<layer>/<env>``) and the
+    ``backend_url`` it is on, the cancel is spelt out (:func:`shared.orchestrate.locks.cancel_command`)."""
     from pulumi.automation import ConcurrentUpdateError
+
+    from shared.orchestrate.locks import cancel_command, cancel_effect
 
     if not isinstance(error, ConcurrentUpdateError):
         return None
     holders = [match["holder"].strip() for match in _LOCK_HOLDER.finditer(str(error))]
     held = f"held by {', '.join(holders)}" if holders else "an update in progress"
-    return (f"locked by another run ({held}): this layer changed nothing. Wait for that run to end, then run again; "
-            "`pulumi cancel` only if it is dead (it releases every lock of the stack)")
+    said = f"locked by another run ({held}): this layer changed nothing. Wait for that run to end, then run again; "
+    if stack is None:
+        return said + "`pulumi cancel` only if it is dead (it releases every lock of the stack)"
+    return f"{said}{cancel_command(stack, backend_url)} only if it is dead ({cancel_effect(backend_url)})"
 
 
 def failure_detail(error: BaseException, environ: Mapping[str, str] | None = None) -> str:

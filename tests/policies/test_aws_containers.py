@@ -468,3 +468,22 @@ def test_keys_are_matched_as_the_provider_decodes_them_whatever_their_case(polic
     shouted = dict(log, Options={"AWSLOGS-GROUP": "/ml/inference"})
     assert not messages(policy_findings([task([good_container(logConfiguration=shouted)])], env="prod"),
                         "ecs-task-definition-valid", "inference")
+
+
+@pytest.mark.parametrize(("selection", "violates"), [
+    ({"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 3}, False),
+    ({"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}, False),
+    ({"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 10}, True),
+    ({"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": 10}, True),
+], ids=["untagged", "any", "tagged-prefix", "tagged-pattern"])
+def test_ecr_lifecycle_policy_must_expire_untagged_images(policy_findings, selection, violates):
+    # a policy of tagged rules only leaves every image pushed by digest (and the untagged per-platform manifests of
+    # a multi-platform image) in the repository for ever: ECR.3 asks for a policy, the bound is on untagged images
+    policy = {"rules": [{"rulePriority": 1, "description": "d", "selection": selection, "action": {"type": "expire"}}]}
+    lifecycle = res(LIFECYCLE_POLICY, "lc", {"repository": "inference", "policy": json.dumps(policy)})
+    found = messages(policy_findings([repository(), lifecycle]), "ecr-lifecycle-policy", "inference")
+    if violates:
+        (message,) = found
+        assert "expires no untagged image" in message
+    else:
+        assert not found

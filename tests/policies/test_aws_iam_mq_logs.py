@@ -231,3 +231,43 @@ def test_a_delivery_class_log_group_is_not_held_to_a_retention(policy_findings, 
     standard = res(LOG_GROUP, "standard", {"name": "/ml/inference", "logGroupClass": "STANDARD", **inputs})
     assert messages(policy_findings([standard], env="prod"), "logs-retention-set", "standard") or messages(
         policy_findings([standard], env="prod"), "logs-retention-floor", "standard")
+
+
+# --- the broker's adopted log group (a dynamic resource) is held to the same retention rules ------------------
+
+ADOPTED = "pulumi-python:dynamic:Resource"
+
+
+def adopted_group(retention: Any) -> dict[str, Any]:
+    """Amazon MQ's /aws/amazonmq/broker/<id>/general as shared.components.broker_logs creates or adopts it."""
+    inputs: dict[str, Any] = {"log_group_name": "/aws/amazonmq/broker/b-1/general", "region": "eu-west-1",
+                              "account_id": "111111111111", "kms_key_arn": None}
+    if retention is not None:
+        inputs["retention_in_days"] = retention
+    return res(ADOPTED, "broker-logs", inputs)
+
+
+@pytest.mark.parametrize(("env", "retention", "rule", "expected"), [
+    ("prod", 365, "logs-retention-floor", None),
+    ("prod", 30, "logs-retention-floor", "keeps its logs 30 day(s); this env requires at least 365"),
+    ("staging", 14, "logs-retention-floor", "requires at least 30"),
+    ("dev", 30, "logs-retention-set", None),
+    ("dev", 10, "logs-retention-set", "retention_in_days=10, which CloudWatch"),
+    ("dev", None, "logs-retention-set", "keeps its logs forever"),
+])
+def test_the_brokers_adopted_log_group_is_held_to_the_retention_rules(policy_findings, env, retention, rule,
+                                                                       expected):
+    # messaging.broker_log_retention_days reaches the group through PutRetentionPolicy of the dynamic resource, not an
+    # aws.cloudwatch.LogGroup: without this a prod env dropping its 365 kept the broker's logs 30 days unreported
+    found = messages(policy_findings([adopted_group(retention)], env=env), rule, "broker-logs")
+    if expected is None:
+        assert not found
+    else:
+        assert len(found) == 1 and expected in found[0], found
+
+
+def test_a_dynamic_resource_without_a_log_group_is_not_judged(policy_not_applicable):
+    other = res(ADOPTED, "other", {"anything": 1})
+    reasons = [na["reason"] for na in policy_not_applicable([other], env="prod")
+               if na["rule"] in ("logs-retention-set", "logs-retention-floor")]
+    assert len(reasons) == 2 and all("no log group" in reason for reason in reasons), reasons

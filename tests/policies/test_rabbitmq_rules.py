@@ -415,3 +415,67 @@ def test_unknown_queue_arguments_leave_settings_by_policy_undecided(policy_findi
     queue = work_queue(**settings)
     assert "rabbitmq-queue-settings-by-policy" not in rule_ids(policy_findings([queue]))
     assert any(na["rule"] == "rabbitmq-queue-settings-by-policy" for na in policy_not_applicable([queue]))
+
+
+# -- rabbitmq-queue-length-limit (stack rule) -------------------------------------------------------------
+
+LENGTH_RULE = "rabbitmq-queue-length-limit"
+OPERATOR_POLICY = "rabbitmq:index/operatorPolicy:OperatorPolicy"
+
+
+def operator_policy(pattern: str, *, vhost: str = "dev", priority: int = 10, apply_to: str = "quorum_queues",
+                    **definition: str) -> dict[str, Any]:
+    values = {key.replace("_", "-"): value for key, value in definition.items()}
+    name = f"limits-{priority}-{vhost}"
+    return res(OPERATOR_POLICY, name, {"name": name, "vhost": vhost, "policy": {
+        "pattern": pattern, "priority": priority, "applyTo": apply_to, "definition": values}})
+
+
+def test_a_queue_without_a_length_limit_is_reported_dlqs_included(policy_findings):
+    # a DLQ nobody consumes grows until the broker's memory or disk alarm blocks every publisher
+    findings = of_rule(policy_findings([work_queue(), queue_policy(), work_queue("inference.dlq")], env="staging"),
+                       LENGTH_RULE)
+    assert sorted(f["urn"].rsplit("::", 1)[-1] for f in findings) == ["inference-dlq", "inference-work"]
+    assert all(f["enforcement"] == "mandatory" for f in findings)
+    assert "max-length" in findings[0]["message"] and "rabbitmq.OperatorPolicy" in findings[0]["message"]
+
+
+def test_a_limit_from_an_operator_policy_the_queues_policy_or_its_argument_passes(policy_findings):
+    limits = operator_policy("^inference\\.(work|dlq)$", max_length="100000")
+    resources = [work_queue(), queue_policy(), work_queue("inference.dlq"), limits]
+    assert not of_rule(policy_findings(resources), LENGTH_RULE)
+    own = queue_policy(max_length_bytes="1000000", dead_letter_exchange="ml.dead-letter")
+    assert not of_rule(policy_findings([work_queue(), own]), LENGTH_RULE)
+    argument = work_queue(argumentsJson=json.dumps({"x-queue-type": "quorum", "x-max-length": 10}))
+    assert not of_rule(policy_findings([argument, queue_policy()]), LENGTH_RULE)
+
+
+@pytest.mark.parametrize(("limits", "why"), [
+    (operator_policy("^inference\\.work$", vhost="other", max_length="10"), "another vhost"),
+    (operator_policy("^inference\\.work$", apply_to="streams", max_length="10"), "another queue type"),
+    (operator_policy("^inference\\.work$", max_age="1D"), "no length key"),
+])
+def test_an_operator_policy_that_does_not_limit_this_queue_does_not_count(policy_findings, limits, why):
+    assert len(of_rule(policy_findings([work_queue(), queue_policy(), limits]), LENGTH_RULE)) == 1, why
+
+
+def test_an_unknown_operator_policy_pattern_leaves_the_length_rule_undecided(policy_findings, policy_not_applicable):
+    resources = [work_queue(), queue_policy(), operator_policy(UNKNOWN_STRING, max_length="10")]
+    assert not of_rule(policy_findings(resources), LENGTH_RULE)
+    assert any(na["rule"] == LENGTH_RULE and "pattern" in na["reason"] for na in policy_not_applicable(resources))
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_platforms_queues_all_have_a_length_limit(policy_engine, env):
+    from shared import REPO_ROOT
+    from shared.policy.engine import evaluate_documents_result
+
+    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / env / "messaging.json").read_text())
+    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
+    assert [f.to_json() for f in result.findings if f.rule == LENGTH_RULE] == []
+    assert [na.reason for na in result.not_applicable if na.rule == LENGTH_RULE] == []
+    doc["resources"] = [r for r in doc["resources"] if r["type"] != OPERATOR_POLICY
+                        or "dead-letter" not in r["inputs"]["name"]]
+    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
+    assert sorted(f.urn.rsplit("::", 1)[-1] for f in result.findings if f.rule == LENGTH_RULE) == [
+        f"messaging-queue-{svc}-dlq" for svc in ("gateway", "inference", "preprocess", "training")]

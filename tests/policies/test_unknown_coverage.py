@@ -20,12 +20,14 @@ from tests.policies import (
     test_aws_ecs_service_grace_period,
     test_aws_lb_certificate,
     test_aws_limits,
+    test_aws_logs_group_declared,
     test_aws_logs_kms_key_usable,
     test_aws_nacl,
     test_aws_network,
     test_aws_s3_acls_disabled,
     test_aws_s3_public_access_block,
     test_aws_s3_tls_only,
+    test_aws_s3_versioned_bucket_lifecycle,
     test_aws_secret_recovery,
     test_aws_service_connect_timeout,
     test_aws_sns_alarm_topic_subscribed,
@@ -61,6 +63,7 @@ NAMED: dict[str, Callable[..., Any]] = {
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
     "iam-policy-size": test_aws_limits.test_an_unknown_policy_is_not_measured,
     "lambda-environment-size": test_aws_limits.test_lambda_environment_size_waits_for_an_unknown_value,
+    "logs-group-declared": test_aws_logs_group_declared.test_an_unknown_name_next_to_an_unknown_group_is_decided_at_up,
     "logs-kms-key-usable": test_aws_logs_kms_key_usable.test_unknown_policies_or_names_leave_the_rule_undecided,
     "lb-listener-acm-certificate": test_aws_lb_certificate.test_an_unknown_arn_from_elsewhere_is_not_applicable,
     "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
@@ -69,6 +72,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "s3-bucket-public-access-block":
         test_aws_s3_public_access_block.test_settings_or_a_bucket_unknown_at_preview_leave_the_rule_undecided,
     "s3-bucket-tls-only": test_aws_s3_tls_only.test_a_policy_unknown_at_preview_leaves_the_rule_undecided,
+    "s3-versioned-bucket-lifecycle":
+        test_aws_s3_versioned_bucket_lifecycle.test_an_unknown_status_or_rule_leaves_the_bucket_undecided,
     "secretsmanager-recovery-window": test_aws_secret_recovery.test_an_unknown_window_is_decided_at_up,
     "no-plaintext-secrets": test_platform_rules.test_unknown_credential_value_is_still_decided_by_secretness,
     "sns-alarm-topic-subscribed":
@@ -80,6 +85,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "rabbitmq-policy-keys-supported": test_rabbitmq_policy_keys.test_an_unknown_value_is_not_applicable,
     "rabbitmq-publish-keys-enforced": test_rabbitmq_rules.test_an_unknown_exchange_type_is_not_applicable,
     "rabbitmq-queue-durable": test_rabbitmq_rules.test_unknown_durability_is_not_applicable,
+    "rabbitmq-queue-length-limit":
+        test_rabbitmq_rules.test_an_unknown_operator_policy_pattern_leaves_the_length_rule_undecided,
     "rabbitmq-queue-quorum": test_rabbitmq_rules.test_unknown_queue_arguments_are_not_applicable,
     "rabbitmq-queue-settings-by-policy":
         test_rabbitmq_rules.test_unknown_queue_arguments_leave_settings_by_policy_undecided,

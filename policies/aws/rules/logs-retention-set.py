@@ -2,7 +2,9 @@
 
 Unset (or 0) means "never expire". The value must be one of CloudWatch's allowed periods (1, 3, 5, 7,
 14, 30, 60, 90, ... 3653 days); anything else is rejected by the API at deploy time. A ``DELIVERY``-class
-log group is not applicable: AWS keeps its events one day whatever its retention says.
+log group is not applicable: AWS keeps its events one day whatever its retention says. A group an AWS service
+creates on its own that the program adopts with a dynamic resource (Amazon MQ's broker log group,
+``shared.components.broker_logs``: its ``log_group_name`` and ``retention_in_days``) is judged the same way.
 
 Why: logs kept forever cost money every month and keep personal data longer than any policy allows;
 a deliberate retention is both a cost and a compliance decision. Matches checkov CKV_AWS_66 / cdk-nag
@@ -11,7 +13,7 @@ CloudWatchLogGroupRetentionPeriod (NIST 800-53 packs).
 
 from pulumi_policy import ResourceValidationArgs
 
-from shared.policy_support import applies_to, as_int, known_input, retained_log_group_props, rule_policy
+from shared.policy_support import ADOPTED_LOG_GROUP, applies_to, as_int, log_group_retention, rule_policy
 from shared.policy_typing import ReportViolation
 
 ALLOWED_DAYS = (
@@ -19,9 +21,9 @@ ALLOWED_DAYS = (
 )  # fmt: skip
 
 
-@applies_to("aws:cloudwatch/logGroup:LogGroup")
+@applies_to("aws:cloudwatch/logGroup:LogGroup", ADOPTED_LOG_GROUP)
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    retention = known_input(args, "log group", "retentionInDays", retained_log_group_props(args))
+    retention = log_group_retention(args)
     days = as_int(retention)
     if not days:
         report_violation(

@@ -1,0 +1,77 @@
+"""rabbitmq-queue-length-limit: every queue, dead-letter queues included, has a length limit (stack rule).
+
+A queue is bounded when the policy RabbitMQ applies to it (the highest-priority ``rabbitmq.Policy`` of its vhost
+whose pattern and apply-to match it) or the operator policy it applies (likewise among the
+``rabbitmq.OperatorPolicy`` resources; RabbitMQ applies one of each and the lower limit wins) sets ``max-length``
+or ``max-length-bytes``, or the queue declares ``x-max-length`` / ``x-max-length-bytes`` itself
+(``rabbitmq-queue-settings-by-policy`` reports such an argument on its own). A queue whose name, vhost or candidate
+policies are unknown during preview leaves the rule undecided when nothing else is reported.
+
+Why: a queue without a limit grows while its consumers are down or slower than its publishers, dead-letter queues
+above all (nothing consumes them by default). RabbitMQ then raises its memory or disk alarm and blocks every
+publishing connection of the broker, every service's, not only the full queue's (RabbitMQ docs, "Memory and Disk
+Alarms"); with a limit the queue refuses or drops at its own bound (``overflow``: ``reject-publish`` or drop-head,
+"Queue Length Limit"). Amazon MQ puts default limits on the ``/`` vhost only. No cdk-nag/checkov equivalent.
+"""
+
+from pulumi_policy import PolicyResource, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
+
+from shared.policy_support import (
+    RabbitmqPolicyViews,
+    Unknown,
+    get,
+    known,
+    rabbitmq_applying_policy,
+    rabbitmq_queue_arguments,
+    stack_resources,
+    stack_rule_policy,
+)
+from shared.policy_typing import ReportViolation
+
+QUEUE = "rabbitmq:index/queue:Queue"
+POLICY_TYPE = "rabbitmq:index/policy:Policy"
+OPERATOR_POLICY_TYPE = "rabbitmq:index/operatorPolicy:OperatorPolicy"
+LIMITS = ("max-length", "max-length-bytes")
+
+
+def _check(queue: PolicyResource, policies: RabbitmqPolicyViews, operator_policies: RabbitmqPolicyViews) -> str | None:
+    """The violation message for ``queue``, or None when it has a length limit."""
+    name = str(known(get(queue.props, "name", default=queue.name), f"queue '{queue.name}' name"))
+    vhost = str(known(get(queue.props, "vhost", default="/"), f"queue '{name}' vhost"))
+    arguments = rabbitmq_queue_arguments(queue.props)
+    if any(arguments.get(f"x-{limit}") is not None for limit in LIMITS):
+        return None
+    queue_type = arguments.get("x-queue-type")
+    kind = str(queue_type).lower() if queue_type else None
+    for views in (policies, operator_policies):
+        applied = rabbitmq_applying_policy(views, vhost, name, kind)
+        if applied is not None and any(applied[1].get(limit) is not None for limit in LIMITS):
+            return None
+    return (f"RabbitMQ queue '{name}' (vhost '{vhost}') has no length limit: neither the policy nor the operator "
+            "policy that applies to it sets max-length or max-length-bytes, so it grows until the broker's memory or "
+            "disk alarm blocks every publisher. Add rabbitmq.OperatorPolicy(vhost=..., policy={'pattern': "
+            f"'^{name.replace('.', chr(92) + '.')}$', 'apply_to': 'queues', 'priority': 10, "
+            "'definition': {'max-length': N}}) (or max-length in the queue's own policy).")
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    queues = stack_resources(args, QUEUE, none_reason="the stack has no RabbitMQ queue")
+    policies = RabbitmqPolicyViews(stack_resources(args, POLICY_TYPE))
+    operator_policies = RabbitmqPolicyViews(stack_resources(args, OPERATOR_POLICY_TYPE))
+    undecided: list[str] = []
+    violations = 0
+    for queue in queues:
+        try:
+            message = _check(queue, policies, operator_policies)
+        except (Unknown, UnknownValueError) as error:
+            undecided.append(str(getattr(error, "message", None) or error))
+            continue
+        if message:
+            violations += 1
+            report_violation(message, queue.urn)
+    if undecided and not violations:
+        args.not_applicable(f"cannot decide: {undecided[0]} is not known during preview")
+
+
+POLICY = stack_rule_policy(__file__, _validate)

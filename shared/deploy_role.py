@@ -1,0 +1,548 @@
+"""The deploy role's IAM policy for an env, derived from what the env synthesizes.
+
+``python -m shared.deploy_role ENV [--read-only] [--json] [--out DIR]`` (``nox -s roles -- ENV ...``) prints the
+managed policies to attach to ``messaging.deploy_runner.deploy_role_name`` (``--read-only``: to the read-only role of
+the previews and promotion gates, besides AWS's ``ReadOnlyAccess``): a stack cannot create the role it deploys with
+(README, "A fresh account, in order"), and "the permissions of a full ``up``" cannot be derived by hand.
+
+How the document is made (each part checked by ``tests/test_deploy_role.py``):
+
+- **Services.** Every resource type the env's synth declares maps, in :data:`TYPE_SERVICES`, to the IAM service
+  prefixes the AWS provider calls for it (the type's own service, and the services AWS checks the *caller* for on
+  its behalf: Amazon MQ's CreateBroker the EC2 network-interface actions, Cloud Map's DNS namespaces Route 53).
+  Those are granted service-wide (``ecs:*`` ...) on ``*``: a provider's read, create, update, tag and delete of one
+  type touch dozens of actions that no offline source lists per version, and an action left out stops ``up``,
+  ``refresh`` or ``destroy`` midway. A type with no entry fails the generator (and the test), naming it.
+- **IAM** is never service-wide: the role actions only on the roles the synth creates (a role the stacks name
+  exactly, ``ml-platform-<env>-...``, by its name; an auto-named one by ``<resource name>-???????``, Pulumi's
+  7-character suffix), ``iam:PassRole`` only on those roles and only to the service each role trusts
+  (``iam:PassedToService``), ``iam:CreateServiceLinkedRole`` only for the account preflight's services
+  (``iam:AWSServiceName``) and ``iam:GetRole`` on service-linked roles for its reads.
+- **S3** only on the buckets the synth names (and the state bucket).
+- **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
+  in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
+- **The account preflight's reads** (README, "First ``up`` in a new account") and **the state backend**:
+  ``state.backend_url``'s bucket (objects under its prefix, and the lock files there) and ``state.secrets_provider``'s
+  KMS key.
+
+IAM quotas (IAM user guide, "IAM and AWS STS quotas"): a managed policy holds at most 6,144 characters, white space
+not counted, and a role takes 10 managed policies by default; the statements are split over as many policies as they
+need, in a fixed order, and more than 10 is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from shared.errors import PlatformError
+
+#: IAM user guide, "IAM and AWS STS quotas": managed policy size, white space not counted
+MANAGED_POLICY_MAX_CHARS = 6144
+#: same page: managed policies attached to a role (default quota; 20 on request)
+MANAGED_POLICIES_PER_ROLE = 10
+
+#: Pulumi type token -> the IAM service prefixes its create/read/update/delete call (prefixes, not API names:
+#: ``elasticloadbalancing`` for elbv2, ``servicediscovery`` for Cloud Map, ``application-autoscaling``, ``logs``,
+#: ``events``; each checked against botocore's signingName by the tests).
+TYPE_SERVICES: dict[str, tuple[str, ...]] = {
+    "aws:appautoscaling/policy:Policy": ("application-autoscaling", "cloudwatch"),
+    "aws:appautoscaling/target:Target": ("application-autoscaling",),
+    "aws:appmesh/mesh:Mesh": ("appmesh",),
+    "aws:appmesh/route:Route": ("appmesh",),
+    "aws:appmesh/virtualNode:VirtualNode": ("appmesh",),
+    "aws:appmesh/virtualRouter:VirtualRouter": ("appmesh",),
+    "aws:appmesh/virtualService:VirtualService": ("appmesh",),
+    "aws:cloudwatch/eventRule:EventRule": ("events",),
+    "aws:cloudwatch/eventTarget:EventTarget": ("events",),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs",),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("logs",),
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": ("logs",),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch",),
+    "aws:codebuild/project:Project": ("codebuild",),
+    "aws:codebuild/webhook:Webhook": ("codebuild",),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("ec2",),
+    "aws:ec2/eip:Eip": ("ec2",),
+    "aws:ec2/flowLog:FlowLog": ("ec2", "logs"),
+    "aws:ec2/internetGateway:InternetGateway": ("ec2",),
+    "aws:ec2/natGateway:NatGateway": ("ec2",),
+    "aws:ec2/route:Route": ("ec2",),
+    "aws:ec2/routeTable:RouteTable": ("ec2",),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("ec2",),
+    "aws:ec2/securityGroup:SecurityGroup": ("ec2",),
+    "aws:ec2/subnet:Subnet": ("ec2",),
+    "aws:ec2/vpc:Vpc": ("ec2",),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("ec2",),
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": ("ecr",),
+    "aws:ecr/registryPolicy:RegistryPolicy": ("ecr",),
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration": ("ecr",),
+    "aws:ecr/repository:Repository": ("ecr", "kms"),
+    "aws:ecs/cluster:Cluster": ("ecs", "servicediscovery"),
+    "aws:ecs/service:Service": ("ecs",),
+    "aws:ecs/taskDefinition:TaskDefinition": ("ecs",),
+    "aws:iam/role:Role": ("iam",),
+    "aws:iam/rolePolicy:RolePolicy": ("iam",),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam",),
+    "aws:kms/alias:Alias": ("kms",),
+    "aws:kms/key:Key": ("kms",),
+    # a function in a VPC: Lambda checks the caller's ec2:DescribeSecurityGroups/Subnets/Vpcs
+    "aws:lambda/function:Function": ("lambda", "ec2"),
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": ("lambda",),
+    "aws:lambda/permission:Permission": ("lambda",),
+    "aws:lb/listener:Listener": ("elasticloadbalancing",),
+    "aws:lb/loadBalancer:LoadBalancer": ("elasticloadbalancing", "ec2"),
+    "aws:lb/targetGroup:TargetGroup": ("elasticloadbalancing",),
+    # Amazon MQ developer guide, "IAM permissions required to create an Amazon MQ broker": the caller's EC2
+    # network-interface actions; logs:CreateLogGroup for its general log group (broker_logs.py)
+    "aws:mq/broker:Broker": ("mq", "ec2", "logs"),
+    "aws:mq/configuration:Configuration": ("mq",),
+    "aws:s3/bucket:Bucket": ("s3",),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("s3",),
+    "aws:s3/bucketLogging:BucketLogging": ("s3",),
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ("s3",),
+    "aws:s3/bucketPolicy:BucketPolicy": ("s3",),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("s3",),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ("s3",),
+    "aws:s3/bucketVersioning:BucketVersioning": ("s3",),
+    "aws:secretsmanager/secret:Secret": ("secretsmanager",),
+    # Secrets Manager invokes the rotation function at once (RotateSecret)
+    "aws:secretsmanager/secretRotation:SecretRotation": ("secretsmanager", "lambda"),
+    "aws:secretsmanager/secretVersion:SecretVersion": ("secretsmanager",),
+    "aws:servicediscovery/httpNamespace:HttpNamespace": ("servicediscovery",),
+    # AWS Cloud Map developer guide, "API permissions reference": a private DNS namespace is a Route 53 hosted
+    # zone (route53 and ec2:DescribeVpcs), its services' records and health checks Route 53's
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": ("servicediscovery", "route53", "ec2"),
+    "aws:servicediscovery/service:Service": ("servicediscovery", "route53"),
+    "aws:servicediscovery/instance:Instance": ("servicediscovery", "route53", "ec2"),
+    "aws:sns/topic:Topic": ("sns",),
+    "aws:sns/topicPolicy:TopicPolicy": ("sns",),
+    "aws:sns/topicSubscription:TopicSubscription": ("sns",),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("ec2",),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("ec2",),
+}
+
+#: Data sources (invokes) the programs call -> their IAM prefix
+INVOKE_SERVICES: dict[str, tuple[str, ...]] = {
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": ("secretsmanager",),
+}
+
+#: Type-token prefixes that call no AWS API: components, the engine's own, other providers (RabbitMQ's management
+#: API, random). ``pulumi-python:dynamic:Resource`` is handled by :data:`DYNAMIC_ACTIONS`.
+NO_AWS_TYPES = ("mlplatform:", "pulumi:", "rabbitmq:", "random:")
+DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
+
+#: Dynamic providers (``module:Class``) -> the IAM actions their boto3 calls need (tests read the calls from the code)
+DYNAMIC_ACTIONS: dict[str, tuple[str, ...]] = {
+    "shared.components.broker_logs:BrokerLogGroupProvider": (
+        "logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:DisassociateKmsKey", "logs:PutRetentionPolicy",
+        "sts:GetCallerIdentity"),
+    "shared.components.service_connect_drain:ServiceConnectDrainProvider": ("servicediscovery:ListServices",),
+}
+
+#: Route 53 actions Cloud Map checks on the caller (AWS Cloud Map developer guide, "API permissions reference":
+#: Create/DeletePrivateDnsNamespace, Create/DeleteService, Register/DeregisterInstance); the hosted zones are Cloud
+#: Map's, their ids unknown before, so ``*``
+ROUTE53_FOR_CLOUD_MAP = (
+    "route53:ChangeResourceRecordSets", "route53:CreateHealthCheck", "route53:CreateHostedZone",
+    "route53:DeleteHealthCheck", "route53:DeleteHostedZone", "route53:GetHealthCheck", "route53:GetHostedZone",
+    "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
+
+#: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
+#: and removes inline and attached policies and instance profiles first)
+ROLE_ACTIONS = (
+    "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+    "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+    "iam:ListRolePolicies", "iam:ListRoleTags", "iam:PutRolePolicy", "iam:TagRole", "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription")
+
+#: The account preflight's reads (README, "First `up` in a new account"; shared/orchestrate/account.py) besides
+#: iam:GetRole, and the orchestrator's own (images gate: shared/images.py, shared/release_tags.py)
+PREFLIGHT_ACTIONS = (
+    "ec2:DescribeAddresses", "ec2:DescribeInternetGateways", "ec2:DescribeVpcs", "ecr:DescribeRepositories",
+    "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker", "mq:ListBrokers",
+    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sts:GetCallerIdentity")
+
+#: Pulumi's auto-naming suffix: "-" and 7 random hex characters (shared.gateway_names.AUTONAME_SUFFIX)
+AUTONAME_PATTERN = "-???????"
+
+
+class UnmappedTypeError(PlatformError):
+    """A synthesized resource type the generator does not know (a code change, not bad input)."""
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    name: str
+    document: dict[str, Any]
+
+    @property
+    def size(self) -> int:
+        return policy_size(self.document)
+
+
+def policy_size(document: Mapping[str, Any]) -> int:
+    """Characters IAM counts against a policy's quota: the JSON without white space outside strings."""
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def services_of_type(type_: str) -> tuple[str, ...]:
+    """The IAM prefixes a resource type needs; () for a type that calls no AWS API; UnmappedTypeError otherwise."""
+    if type_.startswith(NO_AWS_TYPES) or type_ == DYNAMIC_TYPE:
+        return ()
+    try:
+        return TYPE_SERVICES[type_]
+    except KeyError:
+        raise UnmappedTypeError(
+            f"resource type {type_} has no IAM mapping: add the IAM service prefixes the AWS provider calls for it "
+            "to TYPE_SERVICES in shared/deploy_role.py") from None
+
+
+def _arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:{partition}:{service}:{region}:{account}:{resource}"
+
+
+def _resources(documents: Mapping[str, Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [resource for layer in sorted(documents) for resource in documents[layer]["resources"]]
+
+
+def role_name_pattern(resource: Mapping[str, Any]) -> str:
+    """The name an ``aws:iam/role:Role`` gets: its ``name`` input, else Pulumi's auto-name ``<resource>-???????``."""
+    inputs = resource.get("inputs") or {}
+    if inputs.get("name"):
+        return str(inputs["name"])
+    if inputs.get("namePrefix"):
+        return f"{inputs['namePrefix']}*"
+    return f"{resource['name']}{AUTONAME_PATTERN}"
+
+
+def bucket_name_pattern(resource: Mapping[str, Any]) -> str:
+    inputs = resource.get("inputs") or {}
+    if inputs.get("bucket"):
+        return str(inputs["bucket"])
+    if inputs.get("bucketPrefix"):
+        return f"{inputs['bucketPrefix']}*"
+    return f"{resource['name']}-*"
+
+
+def trusted_services(resource: Mapping[str, Any]) -> list[str]:
+    """The AWS service principals a role's trust policy lets assume it (whom it may be passed to)."""
+    trust = (resource.get("inputs") or {}).get("assumeRolePolicy")
+    document = json.loads(trust) if isinstance(trust, str) else trust or {}
+    statements = document.get("Statement", [])
+    found: set[str] = set()
+    for statement in statements if isinstance(statements, list) else [statements]:
+        principal = statement.get("Principal", {})
+        if statement.get("Effect") != "Allow" or not isinstance(principal, dict):
+            continue
+        service = principal.get("Service", [])
+        found.update([service] if isinstance(service, str) else service)
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class StateBackend:
+    bucket: str | None
+    prefix: str
+    kms_key: str | None  # an awskms:// key: alias/<name>, a key id or a key ARN
+    kms_region: str | None
+
+
+def state_backend(backend_url: str, secrets_provider: str | None) -> StateBackend:
+    """The S3 bucket and prefix of an ``s3://`` backend and the KMS key of an ``awskms://`` secrets provider."""
+    bucket, prefix = None, ""
+    parts = urlsplit(backend_url)
+    if parts.scheme == "s3":
+        bucket, prefix = parts.netloc, parts.path.strip("/")
+    key: str | None = None
+    region: str | None = None
+    if secrets_provider and secrets_provider.startswith("awskms://"):
+        kms = urlsplit(secrets_provider)
+        key = unquote(kms.netloc + kms.path).lstrip("/")  # awskms://alias/x, awskms://<id>, awskms:///arn:...
+        regions = parse_qs(kms.query).get("region")
+        region = regions[0] if regions else None
+    return StateBackend(bucket, prefix, key, region)
+
+
+def _statement(sid: str, actions: Iterable[str], resources: Iterable[str],
+               condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)),
+                                 "Resource": sorted(set(resources))}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def _sid(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", text.title())
+
+
+def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, backend_url: str,
+                      layers: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Every statement the deploy role needs for ``env``, whose synth is ``documents`` (layer -> document)."""
+    from shared.components.compute_containers import partition_of
+    from shared.dag import order
+    from shared.orchestrate.account import account_wide_roles, linked_roles
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    chosen = list(layers) if layers is not None else order()
+    resources = _resources(documents)
+    services: set[str] = set()
+    dynamic = False
+    for resource in resources:
+        services.update(services_of_type(resource["type"]))
+        dynamic = dynamic or resource["type"] == DYNAMIC_TYPE
+    services.update(prefix for prefixes in INVOKE_SERVICES.values() for prefix in prefixes)
+    services.discard("iam")
+    services.discard("s3")
+    services.discard("route53")
+    statements: list[dict[str, Any]] = []
+    statements.append(_statement("Services", (f"{prefix}:*" for prefix in sorted(services)), ["*"]))
+    if any("route53" in services_of_type(resource["type"]) for resource in resources):
+        statements.append(_statement("Route53ForCloudMap", ROUTE53_FOR_CLOUD_MAP, ["*"]))
+    extra = set(PREFLIGHT_ACTIONS)
+    if dynamic:
+        extra.update(action for actions in DYNAMIC_ACTIONS.values() for action in actions)
+    # what the service-wide grant above already allows is not repeated (IAM counts every character)
+    extra = {action for action in extra if action.split(":", 1)[0] not in services}
+    if extra:
+        statements.append(_statement("PreflightAndDynamic", extra, ["*"]))
+
+    # IAM: only the roles the stacks create, named as they name them
+    role_arn = lambda name: _arn(partition, "iam", "", account, f"role/{name}")  # noqa: E731
+    roles = [resource for resource in resources if resource["type"] == "aws:iam/role:Role"]
+    names = {role_name_pattern(role) for role in roles}
+    names.update(role.role_name for role in account_wide_roles(env, chosen))
+    if names:
+        statements.append(_statement("PlatformRoles", ROLE_ACTIONS, (role_arn(name) for name in names)))
+    by_service: dict[tuple[str, ...], set[str]] = {}
+    for role in roles:
+        trusted = tuple(trusted_services(role))
+        if trusted:
+            by_service.setdefault(trusted, set()).add(role_name_pattern(role))
+    for trusted, patterns in sorted(by_service.items()):
+        statements.append(_statement(
+            "PassRoleTo" + "".join(_sid(service.split(".")[0]) for service in trusted), ["iam:PassRole"],
+            (role_arn(name) for name in patterns),
+            {"StringEquals": {"iam:PassedToService": list(trusted) if len(trusted) > 1 else trusted[0]}}))
+    linked_list = linked_roles(env, chosen)
+    linked = sorted({role.service for role in linked_list})
+    if linked:
+        statements.append(_statement(
+            "ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"], [role_arn("aws-service-role/*")],
+            {"StringEquals": {"iam:AWSServiceName": linked}}))
+        # GetRole carries no iam:AWSServiceName: under that condition the preflight's read would be denied. A role
+        # that does not exist yet has no path IAM could put in the ARN it authorizes, so the path-less names too: a
+        # denied read is only a note, and the preflight would then not create the missing role
+        statements.append(_statement("ServiceLinkedRoleReads", ["iam:GetRole"], [
+            role_arn("aws-service-role/*"), *(role_arn(role.role_name) for role in linked_list)]))
+
+    # S3: the buckets the stacks name, and the state bucket
+    buckets = sorted({bucket_name_pattern(resource) for resource in resources
+                      if resource["type"] == "aws:s3/bucket:Bucket"})
+    if buckets:
+        statements.append(_statement(
+            "PlatformBuckets", ["s3:*"],
+            [f"arn:{partition}:s3:::{name}{suffix}" for name in buckets for suffix in ("", "/*")]))
+    statements.extend(state_statements(partition, account, region, backend_url, env.state.secrets_provider))
+    if env.messaging.deploy_runner.github_connection_arn and "broker" in chosen:
+        connection = env.messaging.deploy_runner.github_connection_arn
+        prefix = connection.split(":")[2]
+        # a project and webhook that name the connection: CodeBuild uses it with the caller's permissions to reach
+        # GitHub (CodeBuild user guide, "GitHub App connections"; the token and use actions are permission-only);
+        # only that connection
+        statements.append(_statement(
+            "GitHubConnection", (f"{prefix}:{action}" for action in (
+                "GetConnection", "GetConnectionToken", "PassConnection", "UseConnection")), [connection]))
+    return statements
+
+
+def state_statements(partition: str, account: str, region: str, backend_url: str, secrets_provider: str | None,
+                     *, write: bool = True) -> list[dict[str, Any]]:
+    """The state bucket's objects under the backend's prefix (``write``: and the stacks' writes and locks; else read
+    only: a preview takes no lock, pkg/backend/diy/backend.go Preview, unlike Update, Refresh and Destroy, never calls
+    b.Lock) and the secrets provider's KMS key."""
+    state = state_backend(backend_url, secrets_provider)
+    statements: list[dict[str, Any]] = []
+    if state.bucket:
+        under = f"arn:{partition}:s3:::{state.bucket}/{state.prefix + '/' if state.prefix else ''}"
+        if write:
+            statements.append(_statement("StateObjects", ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+                                         [f"{under}*"]))
+        else:
+            # no write, not even a lock file: the role any branch's job assumes could delete a running deploy's lock
+            statements.append(_statement("StateObjects", ["s3:GetObject"], [f"{under}*"]))
+        statements.append(_statement("StateBucket", ["s3:GetBucketLocation", "s3:ListBucket"],
+                                     [f"arn:{partition}:s3:::{state.bucket}"]))
+    if state.kms_key:
+        key_region = state.kms_region or region
+        # GenerateDataKey for the writes (an upload into a bucket that encrypts with this key needs it, S3 user guide,
+        # SSE-KMS "Permissions"; Encrypt for a new stack's data key): the read role decrypts only
+        actions = ["kms:Decrypt", "kms:DescribeKey"] + (["kms:GenerateDataKey", "kms:Encrypt"] if write else [])
+        if state.kms_key.startswith("arn:"):
+            statements.append(_statement("StateKey", actions, [state.kms_key]))
+        elif state.kms_key.startswith("alias/"):
+            # an alias is no policy resource: the key it names, by kms:ResourceAliases (KMS developer guide,
+            # "Using aliases to control access to KMS keys")
+            statements.append(_statement(
+                "StateKey", actions, [_arn(partition, "kms", key_region, account, "key/*")],
+                {"ForAnyValue:StringEquals": {"kms:ResourceAliases": state.kms_key}}))
+        else:
+            statements.append(_statement("StateKey", actions,
+                                         [_arn(partition, "kms", key_region, account, f"key/{state.kms_key}")]))
+    return statements
+
+
+def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, backend_url: str) -> list[dict[str, Any]]:
+    """What the read-only role needs besides AWS's ``ReadOnlyAccess``: the state (read), the secrets provider's key
+    (decrypt), and the secret values a preview reads with their keys (``ReadOnlyAccess`` grants neither): the broker
+    admin secret (an ``amazon-mq`` broker), which messaging's program reads to reach the management API, and every
+    secret of a SecretVersion in a layer whose preview refreshes first (messaging:
+    :data:`shared.orchestrate.automation.REFRESHED_LAYERS`), since a SecretVersion's refresh is a GetSecretValue
+    (terraform-provider-aws resourceSecretVersionRead)."""
+    from shared.components.compute_containers import partition_of
+    from shared.orchestrate.automation import REFRESHED_LAYERS
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    statements = state_statements(partition, account, region, backend_url, env.state.secrets_provider, write=False)
+    resources = _resources(documents)
+    by_urn = {resource["urn"]: resource for resource in resources}
+    read: dict[str, Mapping[str, Any]] = {}  # secret name -> the secret
+    for resource in resources:
+        if resource["type"] == "aws:secretsmanager/secret:Secret" and str(
+                (resource.get("inputs") or {}).get("name", "")).endswith("/broker/admin"):
+            read[str(resource["inputs"]["name"])] = resource
+    for layer in sorted(REFRESHED_LAYERS & set(documents)):
+        for version in documents[layer]["resources"]:
+            secret = by_urn.get(str(version.get("parent"))) or {}
+            name = (secret.get("inputs") or {}).get("name")
+            if version["type"] == "aws:secretsmanager/secretVersion:SecretVersion" and name \
+                    and secret.get("type") == "aws:secretsmanager/secret:Secret":
+                read[str(name)] = secret
+    if not read:
+        return statements
+    # Secrets Manager appends "-" and 6 random characters to a secret's ARN
+    statements.append(_statement("PreviewSecretValues", ["secretsmanager:GetSecretValue"],
+                                 [_arn(partition, "secretsmanager", region, account, f"secret:{name}-??????")
+                                  for name in sorted(read)]))
+    keys = {key for secret in read.values() for key in (secret.get("property_dependencies") or {}).get("kmsKeyId", [])}
+    aliases = sorted({str(alias["inputs"]["name"]) for alias in resources if alias["type"] == "aws:kms/alias:Alias"
+                      and set((alias.get("property_dependencies") or {}).get("targetKeyId", [])) & keys})
+    if aliases:
+        statements.append(_statement(
+            "PreviewSecretKeys", ["kms:Decrypt"], [_arn(partition, "kms", region, account, "key/*")],
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases if len(aliases) > 1 else aliases[0]}}))
+    return statements
+
+
+def split_policies(statements: Sequence[dict[str, Any]], base_name: str) -> list[ManagedPolicy]:
+    """The statements in order over as few managed policies as fit IAM's size quota, named ``<base>-1`` ..."""
+    groups: list[list[dict[str, Any]]] = [[]]
+    for statement in statements:
+        single = {"Version": "2012-10-17", "Statement": [statement]}
+        if policy_size(single) > MANAGED_POLICY_MAX_CHARS:
+            raise PlatformError(f"statement {statement['Sid']} alone exceeds IAM's {MANAGED_POLICY_MAX_CHARS} "
+                                "characters of a managed policy")
+        candidate = {"Version": "2012-10-17", "Statement": [*groups[-1], statement]}
+        if groups[-1] and policy_size(candidate) > MANAGED_POLICY_MAX_CHARS:
+            groups.append([])
+        groups[-1].append(statement)
+    policies = [ManagedPolicy(f"{base_name}-{index}", {"Version": "2012-10-17", "Statement": group})
+                for index, group in enumerate(groups, start=1)]
+    if len(policies) > MANAGED_POLICIES_PER_ROLE:
+        raise PlatformError(f"{len(policies)} managed policies; a role takes {MANAGED_POLICIES_PER_ROLE} by default")
+    return policies
+
+
+def deploy_policies(env_name: str, *, environ: Mapping[str, str] | None = None,
+                    documents: Mapping[str, Mapping[str, Any]] | None = None,
+                    read_only: bool = False) -> list[ManagedPolicy]:
+    """The deploy role's managed policies for ``env_name`` (``read_only``: the read-only role's, besides AWS's
+    ``ReadOnlyAccess``); the env's synth is made here unless ``documents`` is given."""
+    from shared.envs import load_env
+    from shared.orchestrate.automation import resolve_backend
+    from shared.synth.engine import synth_env
+
+    env = load_env(env_name)
+    documents = documents if documents is not None else synth_env(env_name)
+    backend = resolve_backend(env, os.environ if environ is None else environ)
+    if read_only:
+        return split_policies(read_statements(env, documents, backend_url=backend.url), f"ml-platform-{env.name}-read")
+    statements = deploy_statements(env, documents, backend_url=backend.url)
+    return split_policies(statements, f"ml-platform-{env.name}-deploy")
+
+
+def backend_note(env: Any, environ: Mapping[str, str]) -> str | None:
+    """What the printed policies leave out of the state backend (None: an S3 backend, whose bucket they name)."""
+    from shared.orchestrate.automation import resolve_backend
+
+    backend = resolve_backend(env, environ)
+    if backend.url.startswith("s3://"):
+        return None
+    if backend.url.startswith("file://"):
+        return ("no shared state backend (neither PULUMI_BACKEND_URL nor state.backend_url): the policies name no "
+                "state bucket; set the one the deploys use and run this again")
+    return f"the state backend {backend.url} is not S3: the policies grant nothing on it"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from shared.cli import UsageParser
+
+    parser = UsageParser(prog="nox -s roles --", description=__doc__.split("\n\n")[0])
+    parser.add_argument("env", metavar="ENV")
+    parser.add_argument("--read-only", action="store_true",
+                        help="the read-only role's policies (previews, promotion gates), besides ReadOnlyAccess")
+    parser.add_argument("--json", action="store_true", help="one JSON object: role, policies and documents")
+    parser.add_argument("--out", type=Path, help="write each policy to DIR/<policy name>.json")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    from shared.cli import check_output_path, write_atomically
+    from shared.components.compute_containers import partition_of
+    from shared.envs import load_env
+
+    args = _parser().parse_args(argv)
+    env = load_env(args.env)
+    if args.out is not None:
+        check_output_path(args.out, "--out", directory=True)
+    policies = deploy_policies(env.name, read_only=args.read_only)
+    role = "<read-only role name>" if args.read_only else env.messaging.deploy_runner.deploy_role_name
+    note = backend_note(env, os.environ)
+    if args.json:
+        print(json.dumps({"env": env.name, "account_id": env.account_id, "role": role, "note": note,
+                          "policies": [{"name": policy.name, "size": policy.size, "document": policy.document}
+                                       for policy in policies]}, indent=2))
+        return 0
+    if args.out is not None:
+        write_atomically({args.out / f"{policy.name}.json": json.dumps(policy.document, indent=2) + "\n"
+                          for policy in policies})
+    what = "The read-only role" if args.read_only else f"The deploy role {role}"
+    print(f"# {what} of {env.name} (account {env.account_id}): {len(policies)} managed "
+          f"{'policy' if len(policies) == 1 else 'policies'}, each within IAM's {MANAGED_POLICY_MAX_CHARS} characters")
+    if note:
+        print(f"# note: {note}")
+    if args.read_only:
+        print(f"#   and AWS's: aws iam attach-role-policy --role-name {role} "
+              f"--policy-arn arn:{partition_of(env.region)}:iam::aws:policy/ReadOnlyAccess")
+    for policy in policies:
+        source = f"file://{args.out / (policy.name + '.json')}" if args.out else f"file://{policy.name}.json"
+        print(f"# {policy.name} ({policy.size} characters)")
+        print(f"#   aws iam create-policy --policy-name {policy.name} --policy-document {source}")
+        print(f"#   aws iam attach-role-policy --role-name {role} "
+              f"--policy-arn arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{policy.name}")
+        if args.out is None:
+            print(json.dumps(policy.document, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    from shared.cli import exit_now, run_main
+
+    exit_now(run_main(main))

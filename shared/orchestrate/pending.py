@@ -1,0 +1,177 @@
+"""Operations an earlier update started and never saw finish, as a stack's state records them.
+
+An update killed mid-way (a CI job past its timeout, the deploy runner's build timing out, a laptop asleep, a second
+Ctrl-C, an engine crash) leaves each resource operation in flight in the state's ``pending_operations``. A provider
+error does not: the engine records the failed step and removes its operation. What the next update does with them
+(pulumi/pulumi pkg/resource/deploy/deployment_executor.go printPendingOperationsWarning, pkg/backend/snapshot.go
+and journal.go):
+
+- ``updating``, ``deleting``, ``reading``: a warning, and the update goes on; the resource is still in the state (an
+  update is diffed again from its old inputs, a delete scheduled again), and the next state written drops the
+  operation. Nothing to do. (``importing``, a ``refresh --import-pending-creates`` killed mid-way, is dropped too, and
+  its resource is then in neither list: noted.)
+- ``creating``: the resource is not in the state, and the state written after every update keeps the operation
+  ("we don't want to clear pending CREATE operations because these must require user intervention"). The program
+  registers the resource again, so the update creates it again: where AWS did create it, a named resource fails on
+  its name (EntityAlreadyExists for an IAM role, ResourceAlreadyExistsException for a log group,
+  RepositoryAlreadyExistsException, a Lambda function or CodeBuild project of that name, a broker name taken) after
+  the layers before it ran, and one AWS names itself (a KMS key, a security group id) is made twice, the first left
+  behind unmanaged. A ``destroy`` passes it by, leaving it in the account. Only ``pulumi refresh`` resolves it, in
+  a terminal, or with ``--import-pending-creates URN --import-pending-creates ID`` (the create succeeded: the
+  resource is read into the state by its id) and ``--clear-pending-creates`` (it did not: the record goes),
+  pkg/cmd/pulumi/operations/refresh.go; the imports are applied before the clear, so one command does both. Each
+  ``--import-pending-creates`` takes one word: a URN and its id are two of them (pulumi/docs #17677).
+
+So ``up`` and ``destroy`` are refused while a stack of the run records a pending create, before any layer runs,
+naming each one and the command that resolves it (:func:`pending_creates_refusal`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import PlatformError
+
+CREATING = "creating"
+
+#: The input whose value is the id ``pulumi import`` (and so ``--import-pending-creates``) takes, for the named
+#: types the layers create where that id is the name the program gives (pulumi-aws, each type's "Import" section:
+#: ``pulumi import aws:iam/role:Role example developer_name``, ``aws:cloudwatch/logGroup:LogGroup example yada``,
+#: ``aws:ecr/repository:Repository service test-service``, ``aws:lambda/function:Function example example``,
+#: ``aws:codebuild/project:Project name project-name``, ``aws:ecs/cluster:Cluster stateless stateless-app``,
+#: ``aws:s3/bucket:Bucket example bucket-name``, ``aws:kms/alias:Alias a alias/my-key-alias``,
+#: ``aws:cloudwatch/metricAlarm:MetricAlarm example alarm-12345``). Any other type's id is one AWS gives (an ARN,
+#: ``sg-``, ``ns-``, ``b-``, a key id), read in the account.
+IMPORT_ID_INPUT: Mapping[str, str] = {
+    "aws:iam/role:Role": "name",
+    "aws:cloudwatch/logGroup:LogGroup": "name",
+    "aws:ecr/repository:Repository": "name",
+    "aws:lambda/function:Function": "name",
+    "aws:codebuild/project:Project": "name",
+    "aws:ecs/cluster:Cluster": "name",
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:kms/alias:Alias": "name",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "name",
+}
+
+ECS_SERVICE = "aws:ecs/service:Service"
+"""Imported as ``<cluster name>/<service name>`` (pulumi-aws: ``pulumi import aws:ecs/service:Service imported
+cluster-name/service-name``); the program gives both (its ``cluster`` input is the cluster's ARN, whose last part is
+its name). The likeliest pending create of all: compute's ``up`` waits up to ``compute.steady_state_timeout_minutes``
+inside each service's create (``wait_for_steady_state``), where a job's timeout finds it."""
+
+#: Inputs that name a resource, for finding one whose id the program does not give.
+NAME_INPUTS = ("name", "bucket", "brokerName", "functionName", "roleName", "namePrefix")
+
+
+class PendingCreates(PlatformError):
+    """A stack of an ``up`` or ``destroy`` records creates an earlier update never saw finish (exit 2: nothing was
+    run)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class PendingOperation:
+    kind: str
+    """``creating``, ``updating``, ``deleting``, ``reading`` or ``importing``."""
+    urn: str
+    type: str
+    inputs: Mapping[str, Any]
+
+    @property
+    def import_id(self) -> str | None:
+        """The id ``--import-pending-creates`` takes, where the program gives it (:data:`IMPORT_ID_INPUT`)."""
+        if self.type == ECS_SERVICE:
+            cluster, name = self.inputs.get("cluster"), self.inputs.get("name")
+            if isinstance(cluster, str) and cluster and isinstance(name, str) and name:
+                return f"{cluster.rsplit('/', 1)[-1]}/{name}"
+            return None
+        value = self.inputs.get(IMPORT_ID_INPUT.get(self.type, ""))
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def name(self) -> str | None:
+        """The name the program gave the resource (to find it in the account), if any."""
+        for key in NAME_INPUTS:
+            value = self.inputs.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+
+def pending_operations(deployment: Mapping[str, Any] | None) -> list[PendingOperation]:
+    """The ``pending_operations`` of an exported ``deployment`` (``pulumi stack export``, apitype.DeploymentV3:
+    ``[{"resource": {"urn", "type", "inputs", ...}, "type": "creating"}, ...]``); none without a state."""
+    found = []
+    for entry in (deployment or {}).get("pending_operations") or []:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
+            continue
+        resource = entry["resource"]
+        inputs = resource.get("inputs")
+        found.append(PendingOperation(str(entry.get("type", "")), str(resource.get("urn", "")),
+                                      str(resource.get("type", "")), inputs if isinstance(inputs, Mapping) else {}))
+    return found
+
+
+def _quote(word: str) -> str:
+    return shlex.quote(word)
+
+
+def refresh_command(stack: str, creates: Sequence[PendingOperation], backend_url: str, run_program: bool) -> str:
+    """The ``pulumi refresh`` that imports each create given its id and clears the rest (imports come first in the
+    CLI, so a create named here is imported, not cleared)."""
+    words = [f"PULUMI_BACKEND_URL={_quote(backend_url)}", "pulumi", "refresh", "--stack", stack]
+    for op in creates:
+        words += ["--import-pending-creates", _quote(op.urn),
+                  "--import-pending-creates", _quote(op.import_id or "<ID>")]
+    words += [*(["--run-program"] if run_program else []), "--clear-pending-creates", "--yes"]
+    return " ".join(words)
+
+
+AGAIN = ("create it again, failing on the name it holds (already exists) after the layers before it ran, or making a "
+         "second one beside it")
+PASSED_BY = "pass it by and leave it in the account"
+
+
+def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tuple[str, Sequence[PendingOperation]]],
+                            backend_url: str, run_program_layers: frozenset[str] = frozenset()) -> str:
+    """Why ``action`` is refused: ``creates`` maps each layer to its stack name and its pending creates."""
+    total = sum(len(ops) for _, ops in creates.values())
+    lines = [
+        f"{action} {env_name} refused, nothing was run: the state records {total} create(s) an earlier update started "
+        "and never saw finish (killed mid-way: a CI job or the deploy runner's build past its timeout, a machine "
+        "asleep, a second Ctrl-C, a crash). If another run of this env is under way right now, these are its own: "
+        "wait for it and run again. Otherwise whether AWS made each one is unknown to Pulumi: the "
+        f"{'update' if action == 'up' else action} would {AGAIN if action == 'up' else PASSED_BY}, "
+        "and the record stays until resolved. For each, look in the account (the console, or the CLI's "
+        "describe/get of its type, by the name below):"]
+    for layer, (stack, ops) in creates.items():
+        lines.append(f"  {layer} ({stack}):")
+        for op in ops:
+            named = f" named {op.name!r}" if op.name else ""
+            where = (f"its id is {op.import_id!r}" if op.import_id else
+                     "its id is the one its provider's `pulumi import` of the type takes (the type's Import section: "
+                     "an ARN, sg-..., ns-..., b-..., a key id; a RabbitMQ queue's or exchange's name@vhost)")
+            lines.append(f"    {op.type}{named}: {op.urn} ({where})")
+    lines.append(
+        "Then, in each stack's folder, with the env's credentials, keep the `--import-pending-creates <URN> "
+        "--import-pending-creates <ID>` pair of each resource that exists (its id filled in) and drop the pair of "
+        "each that does not; `--clear-pending-creates` drops the record of every create not imported, so run it "
+        "only once each one that exists has its pair:")
+    for layer, (stack, ops) in creates.items():
+        lines.append(f"  in stacks/{layer}: `{refresh_command(stack, ops, backend_url, layer in run_program_layers)}`")
+    lines.append("Then run again (README, \"An update killed mid-way\").")
+    return "\n".join(lines)
+
+
+def pending_note(env_name: str, others: Mapping[str, Sequence[PendingOperation]]) -> str:
+    """A note on the pending operations of other kinds (the update goes on; the state written next drops them)."""
+    listed = "; ".join(f"{layer}: " + ", ".join(f"{op.kind} {op.urn}" for op in ops) for layer, ops in others.items())
+    return (f"the state of {env_name} records operations an earlier update never saw finish ({listed}): Pulumi warns "
+            "and goes on, the resource is still in the state and its step runs again where needed, and the next state "
+            "written drops the record (an `importing` one too, whose resource is then not in the state: an import "
+            "killed mid-way, to be run again by hand)")

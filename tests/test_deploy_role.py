@@ -1,0 +1,468 @@
+"""The deploy role's policy (shared/deploy_role.py, `nox -s roles`): everything an env's `up`, `refresh` and `destroy`
+call is granted, IAM only on the stacks' own roles, and the documents are valid IAM within its size quotas."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pulumi.dynamic
+import pytest
+
+from shared import REPO_ROOT, deploy_role
+from shared.envs import load_env
+from shared.orchestrate.account import account_wide_roles, linked_roles
+from shared.synth.engine import synth_env
+from tests.synth_helpers import synth_layers
+
+ENVS = ("dev", "staging", "prod")
+
+#: IAM prefix -> botocore service whose signingName (else endpointPrefix) it must be. CloudWatch's API is
+#: "monitoring" to botocore, "cloudwatch" to IAM (Service Authorization Reference, Amazon CloudWatch).
+BOTOCORE_SERVICE = {
+    "application-autoscaling": "application-autoscaling", "appmesh": "appmesh", "cloudwatch": "cloudwatch",
+    "codebuild": "codebuild", "codeconnections": "codeconnections", "codestar-connections": "codestar-connections",
+    "ec2": "ec2", "ecr": "ecr", "ecs": "ecs", "elasticloadbalancing": "elbv2", "events": "events", "iam": "iam",
+    "kms": "kms", "lambda": "lambda", "logs": "logs", "mq": "mq", "route53": "route53", "s3": "s3",
+    "secretsmanager": "secretsmanager", "servicediscovery": "servicediscovery", "servicequotas": "service-quotas",
+    "sns": "sns", "sts": "sts",
+}
+IAM_PREFIX_EXCEPTIONS = {"cloudwatch": "monitoring"}
+#: actions that are permissions only, no API operation (Service Authorization Reference: IAM's PassRole, AWS
+#: CodeConnections' PassConnection and UseConnection)
+PERMISSION_ONLY = {"iam:PassRole", *(f"{prefix}:{action}" for prefix in ("codeconnections", "codestar-connections")
+                                     for action in ("GetConnectionToken", "PassConnection", "UseConnection"))}
+
+
+# -- a small IAM evaluator (Allow statements; wildcards * and ? in actions, case-insensitive, and resources) -------
+
+def _matches(pattern: str, value: str, *, case: bool = True) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(policies: list[deploy_role.ManagedPolicy]) -> Iterator[dict[str, Any]]:
+    for policy in policies:
+        yield from policy.document["Statement"]
+
+
+def allowed(policies: list[deploy_role.ManagedPolicy], action: str, resource: str = "*",
+            context: dict[str, str] | None = None) -> bool:
+    """Whether some statement allows ``action`` on ``resource`` (a condition must hold for ``context``)."""
+    for statement in statements(policies):
+        if not any(_matches(pattern, action, case=False) for pattern in _listed(statement["Action"])):
+            continue
+        if not any(_matches(pattern, resource) for pattern in _listed(statement["Resource"])):
+            continue
+        condition = statement.get("Condition", {})
+        if all(all(any(_matches(str(want), (context or {}).get(key, "\0")) for want in _listed(values))
+                   for key, values in pairs.items()) for pairs in condition.values()):
+            return True
+    return False
+
+
+# -- the envs: the shipped ones, and one with every optional feature on ---------------------------------------------
+
+def _everything_on(data: dict[str, Any]) -> None:
+    data["mesh"] = {"provider": "appmesh", "appmesh_end_of_support_acknowledged": True,
+                    "canaries": {"inference": [{"version": "v1", "weight": 90}, {"version": "v2", "weight": 10}]}}
+    data["compute"].update(public_gateway=True, image_source=None,
+                           certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/0f0e0d0c-0b0a-0908-0706-050403020100")
+    data["discovery"] = {"static_instances": [{"service": "inference", "instance_id": "legacy-1", "ipv4": "10.10.1.10",
+                                               "port": 8080}]}
+    data["alarms"] = {"subscriptions": [{"protocol": "https", "endpoint": "https://hooks.example.com/alarms"}]}
+    data["messaging"]["deploy_runner"] = {
+        "github_repository": "https://github.com/acme/platform",
+        "github_connection_arn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/"
+                                 "0f0e0d0c-0b0a-0908-0706-050403020100"}
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict[str, tuple[Any, dict[str, Any], list[deploy_role.ManagedPolicy]]]:
+    found = {}
+    for name in ENVS:
+        documents = synth_layers(name)
+        found[name] = (load_env(name), documents, deploy_role.deploy_policies(name, environ={}, documents=documents))
+    return found
+
+
+@pytest.fixture
+def everything(edit_env: Any) -> tuple[Any, dict[str, Any], list[deploy_role.ManagedPolicy]]:
+    edit_env("dev", _everything_on)
+    documents = synth_env("dev")
+    return load_env("dev"), documents, deploy_role.deploy_policies("dev", environ={}, documents=documents)
+
+
+def _all_cases(shipped: dict[str, Any], everything: Any) -> list[tuple[str, Any, dict[str, Any], list[Any]]]:
+    return [*((name, *case) for name, case in shipped.items()), ("dev with every feature", *everything)]
+
+
+def _resources(documents: dict[str, Any]) -> list[dict[str, Any]]:
+    return [resource for document in documents.values() for resource in document["resources"]]
+
+
+def _role_arn(env: Any, name: str) -> str:
+    return f"arn:aws:iam::{env.account_id}:role/{name}"
+
+
+# -- every resource type maps to what it calls ----------------------------------------------------------------------
+
+def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, everything: Any) -> None:
+    for label, _env, documents, policies in _all_cases(shipped, everything):
+        for resource in _resources(documents):
+            for prefix in deploy_role.services_of_type(resource["type"]):
+                if prefix in ("iam", "s3", "route53"):
+                    continue  # scoped: the tests below
+                assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
+
+
+def test_the_feature_env_synthesizes_the_optional_types(everything: Any) -> None:
+    """The wide env really exercises what the shipped envs do not (else the test above proves nothing of them)."""
+    types = {resource["type"] for resource in _resources(everything[1])}
+    assert {"aws:appmesh/mesh:Mesh", "aws:lb/loadBalancer:LoadBalancer", "aws:servicediscovery/instance:Instance",
+            "aws:sns/topicSubscription:TopicSubscription", "aws:codebuild/webhook:Webhook"} <= types
+
+
+def test_a_type_without_a_mapping_fails_naming_it() -> None:
+    documents = {"network": {"resources": [{"type": "aws:opensearch/domain:Domain", "name": "search", "urn": "u",
+                                             "inputs": {}}]}}
+    with pytest.raises(deploy_role.UnmappedTypeError, match=r"aws:opensearch/domain:Domain .*TYPE_SERVICES"):
+        deploy_role.deploy_statements(load_env("dev"), documents, backend_url="file:///tmp/state")
+
+
+def _constructed_types() -> dict[str, str]:
+    """Every ``aws.<module>.<Resource>(...)`` and ``aws.<module>.get_<x>(...)`` the components and stacks call ->
+    its type (or function) token, read from pulumi_aws's source."""
+    import pulumi_aws as aws
+
+    found: dict[str, str] = {}
+    files = [*sorted((REPO_ROOT / "shared" / "components").glob("*.py")),
+             *sorted((REPO_ROOT / "stacks").glob("*/__main__.py")), REPO_ROOT / "shared" / "layer.py"]
+    for path in files:
+        for module, name in re.findall(r"\baws\.([a-z0-9_]+)\.([A-Za-z][A-Za-z0-9_]*)\(", path.read_text()):
+            target = getattr(getattr(aws, module), name)
+            if inspect.isclass(target) and issubclass(target, __import__("pulumi").CustomResource):
+                source = inspect.getsource(target._internal_init)  # type: ignore[attr-defined]
+            elif inspect.isfunction(target) and name.startswith("get_"):
+                source = inspect.getsource(target)
+            else:
+                continue
+            tokens = re.findall(r"'(aws:[a-z0-9]+/[A-Za-z0-9]+:[A-Za-z0-9]+)'", source)
+            found[f"{path.relative_to(REPO_ROOT)}: aws.{module}.{name}"] = tokens[0]
+    return found
+
+
+def test_every_resource_and_data_source_the_code_declares_is_mapped() -> None:
+    """Also the types no shipped env synthesizes: a new ``aws.x.Y(...)`` anywhere in the programs needs its entry."""
+    constructed = _constructed_types()
+    assert len(constructed) > 50
+    unmapped = sorted(f"{where} ({token})" for where, token in constructed.items()
+                      if token not in deploy_role.TYPE_SERVICES and token not in deploy_role.INVOKE_SERVICES)
+    assert unmapped == [], f"add these to TYPE_SERVICES / INVOKE_SERVICES in shared/deploy_role.py: {unmapped}"
+
+
+# -- IAM: the stacks' roles, and only them ---------------------------------------------------------------------------
+
+def test_every_role_the_synth_creates_is_manageable_and_nothing_else(shipped: Any, everything: Any) -> None:
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        resources = _resources(documents)
+        # the role names as created: a RolePolicy's role input is the mock's name for it (auto-named: 7 characters)
+        names = {str(r["inputs"]["role"]) for r in resources if r["type"] == "aws:iam/rolePolicy:RolePolicy"}
+        names |= {str(r["inputs"]["name"]) for r in resources
+                  if r["type"] == "aws:iam/role:Role" and r["inputs"].get("name")}
+        names |= {role.role_name for role in account_wide_roles(env, ["broker", "messaging"])}
+        assert names
+        for name in names:
+            for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole",
+                           "iam:TagRole", "iam:GetRole", "iam:ListInstanceProfilesForRole"):
+                assert allowed(policies, action, _role_arn(env, name)), f"{label}: {action} on role {name}"
+        for other in ("admin", "OrganizationAccountAccessRole", "ml-platform-deployer", "gateway-execution-12345678",
+                      "gateway-execution-x-1234567"):
+            assert not allowed(policies, "iam:PutRolePolicy", _role_arn(env, other)), f"{label}: {other}"
+            assert not allowed(policies, "iam:PassRole", _role_arn(env, other),
+                               {"iam:PassedToService": "ecs-tasks.amazonaws.com"}), f"{label}: {other}"
+
+
+def test_each_role_may_be_passed_only_to_the_service_it_trusts(shipped: Any, everything: Any) -> None:
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        resources = _resources(documents)
+        by_urn = {r["urn"]: r for r in resources}
+        # every role is checked: by its RolePolicy's name for it, or by its own name
+        with_policy = {p["property_dependencies"]["role"][0] for p in resources
+                       if p["type"] == "aws:iam/rolePolicy:RolePolicy"}
+        for role in (r for r in resources if r["type"] == "aws:iam/role:Role" and r["urn"] not in with_policy):
+            assert role["inputs"].get("name"), f"{label}: {role['name']} has neither a name nor an inline policy"
+            for service in deploy_role.trusted_services(role):
+                assert allowed(policies, "iam:PassRole", _role_arn(env, role["inputs"]["name"]),
+                               {"iam:PassedToService": service}), (label, role["name"], service)
+        for policy in (r for r in resources if r["type"] == "aws:iam/rolePolicy:RolePolicy"):
+            role = by_urn[policy["property_dependencies"]["role"][0]]
+            services = deploy_role.trusted_services(role)
+            arn = _role_arn(env, str(policy["inputs"]["role"]))
+            assert services, f"{label}: {role['name']} trusts no service"
+            for service in services:
+                assert allowed(policies, "iam:PassRole", arn, {"iam:PassedToService": service}), (label, arn, service)
+            assert not allowed(policies, "iam:PassRole", arn, {"iam:PassedToService": "ec2.amazonaws.com"})
+            assert not allowed(policies, "iam:PassRole", arn), f"{label}: PassRole of {arn} without a condition"
+
+
+def test_service_linked_roles_only_for_the_preflights_services(shipped: Any, everything: Any) -> None:
+    from shared.dag import order
+
+    for label, env, _documents, policies in _all_cases(shipped, everything):
+        arn = f"arn:aws:iam::{env.account_id}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+        for role in linked_roles(env, order()):
+            assert allowed(policies, "iam:CreateServiceLinkedRole", arn, {"iam:AWSServiceName": role.service}), role
+            assert allowed(policies, "iam:GetRole", arn)
+            # a missing role's read is authorized without its path (IAM knows none): still a read, not AccessDenied
+            assert allowed(policies, "iam:GetRole", _role_arn(env, role.role_name)), role
+        assert not allowed(policies, "iam:CreateServiceLinkedRole", arn,
+                           {"iam:AWSServiceName": "ec2scheduled.amazonaws.com"}), label
+    services = {role.service for role in linked_roles(everything[0], order())}
+    assert {"appmesh.amazonaws.com", "elasticloadbalancing.amazonaws.com"} <= services
+
+
+def test_no_iam_action_on_every_resource_and_no_admin(shipped: Any, everything: Any) -> None:
+    for label, _env, _documents, policies in _all_cases(shipped, everything):
+        for statement in statements(policies):
+            actions = _listed(statement["Action"])
+            assert "*" not in actions and "*:*" not in actions, label
+            assert not any(action.startswith("iam:") and "*" in action for action in actions), (label, statement)
+            if any(action.startswith(("iam:", "s3:")) for action in actions):
+                assert "*" not in _listed(statement["Resource"]), f"{label}: {statement['Sid']} on *"
+
+
+def test_buckets_only_the_stacks_and_the_state(shipped: Any) -> None:
+    _env, documents, policies = shipped["dev"]
+    buckets = [str(r["inputs"]["bucket"]) for r in _resources(documents) if r["type"] == "aws:s3/bucket:Bucket"]
+    assert buckets
+    for bucket in buckets:
+        for action in ("s3:CreateBucket", "s3:PutBucketPolicy", "s3:DeleteBucket", "s3:GetBucketTagging"):
+            assert allowed(policies, action, f"arn:aws:s3:::{bucket}"), (action, bucket)
+        assert allowed(policies, "s3:DeleteObject", f"arn:aws:s3:::{bucket}/2026/model.bin")
+    assert not allowed(policies, "s3:DeleteBucket", "arn:aws:s3:::acme-pulumi-state")
+
+
+# -- state backend, preflight, dynamic providers ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("provider", "resource", "condition"), [
+    ("awskms://alias/pulumi-state?region=eu-west-1", "arn:aws:kms:eu-west-1:111111111111:key/*",
+     {"kms:ResourceAliases": "alias/pulumi-state"}),
+    ("awskms://1234abcd-12ab-34cd-56ef-1234567890ab?region=eu-central-1",
+     "arn:aws:kms:eu-central-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
+    ("awskms:///arn:aws:kms:eu-west-1:444444444444:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+     "arn:aws:kms:eu-west-1:444444444444:key/1234abcd-12ab-34cd-56ef-1234567890ab", {}),
+])
+def test_the_state_bucket_and_key(edit_env: Any, provider: str, resource: str, condition: dict[str, str]) -> None:
+    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state/platform?region=eu-west-1",
+                                                    "secrets_provider": provider}))
+    env = load_env("dev")
+    policies = deploy_role.deploy_policies("dev", environ={}, documents=synth_layers("dev"))
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        assert allowed(policies, action, "arn:aws:s3:::acme-pulumi-state/platform/.pulumi/stacks/network/dev.json")
+        assert not allowed(policies, action, "arn:aws:s3:::acme-pulumi-state/other-team/x.json")
+    assert allowed(policies, "s3:ListBucket", "arn:aws:s3:::acme-pulumi-state")
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"):
+        assert [s for s in statements(policies) if s["Sid"] == "StateKey"], "the state key is listed on its own"
+        assert any(s["Sid"] == "StateKey" and resource in s["Resource"]
+                   and s.get("Condition", {}).get("ForAnyValue:StringEquals", {}) == condition
+                   and action in s["Action"] for s in statements(policies)), (action, provider)
+    # the environment's PULUMI_BACKEND_URL wins, as in the orchestrator
+    other = deploy_role.deploy_policies("dev", environ={"PULUMI_BACKEND_URL": "s3://elsewhere"},
+                                        documents=synth_layers("dev"))
+    assert allowed(other, "s3:PutObject", "arn:aws:s3:::elsewhere/.pulumi/stacks/network/dev.json")
+    assert env.state.secrets_provider == provider
+
+
+def _readme_preflight_actions() -> set[str]:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme.split("The deploying identity needs ", 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"`([a-z0-9-]+:[A-Za-z]+)`", paragraph)) - {"iam:AWSServiceName"}  # a condition key
+
+
+def test_the_preflight_reads_the_readme_lists_are_granted(shipped: Any) -> None:
+    actions = _readme_preflight_actions()
+    assert {"iam:GetRole", "mq:DescribeBroker", "servicequotas:GetServiceQuota"} <= actions
+    for name, (env, _documents, policies) in shipped.items():
+        for action in sorted(actions - {"iam:GetRole", "iam:CreateServiceLinkedRole"}):
+            assert allowed(policies, action), (name, action)
+        assert allowed(policies, "iam:GetRole", f"arn:aws:iam::{env.account_id}:role/aws-service-role/mq.amazonaws.com/"
+                                                "AWSServiceRoleForAmazonMQ")
+
+
+def _dynamic_providers() -> list[type]:
+    for path in sorted((REPO_ROOT / "shared" / "components").glob("*.py")):
+        importlib.import_module(f"shared.components.{path.stem}")
+    return sorted(pulumi.dynamic.ResourceProvider.__subclasses__(), key=lambda cls: cls.__module__)
+
+
+def _boto3_calls(module: str) -> set[str]:
+    """``<IAM prefix>:<Operation>`` of every call on a ``_client("<service>", ...)`` in the module's source."""
+    tree = ast.parse(Path(importlib.import_module(module).__file__ or "").read_text())
+    session = botocore.session.get_session()
+    clients: dict[str, str] = {}
+    calls: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) \
+                and node.value.func.id == "_client" and isinstance(node.targets[0], ast.Name):
+            clients[node.targets[0].id] = str(ast.literal_eval(node.value.args[0]))
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        target = node.func.value
+        service = None
+        if isinstance(target, ast.Name) and target.id in clients:
+            service = clients[target.id]
+        elif isinstance(target, ast.Call) and isinstance(target.func, ast.Name) and target.func.id == "_client":
+            service = str(ast.literal_eval(target.args[0]))
+        if service is None or node.func.attr == "exceptions":
+            continue
+        method = str(ast.literal_eval(node.args[0])) if node.func.attr == "get_paginator" else node.func.attr
+        model = session.get_service_model(service)
+        operation = next(op for op in model.operation_names if re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower() == method)
+        prefix = model.metadata.get("signingName") or model.metadata["endpointPrefix"]
+        calls.add(f"{prefix}:{operation}")
+    return calls
+
+
+def test_every_dynamic_provider_and_its_boto3_calls_are_granted(shipped: Any) -> None:
+    providers = _dynamic_providers()
+    assert len(providers) >= 2
+    for provider in providers:
+        key = f"{provider.__module__}:{provider.__name__}"
+        assert key in deploy_role.DYNAMIC_ACTIONS, f"add {key} and the actions its boto3 calls to DYNAMIC_ACTIONS"
+        calls = _boto3_calls(provider.__module__)
+        assert calls, key
+        assert calls <= set(deploy_role.DYNAMIC_ACTIONS[key]), f"{key} calls {sorted(calls)}"
+        for _env, _documents, policies in shipped.values():
+            for action in calls:
+                assert allowed(policies, action), action
+
+
+# -- valid IAM, within the quotas, deterministic ---------------------------------------------------------------------
+
+def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything: Any) -> None:
+    session = botocore.session.get_session()
+    for label, env, _documents, policies in _all_cases(shipped, everything):
+        assert 1 <= len(policies) <= deploy_role.MANAGED_POLICIES_PER_ROLE
+        sids: list[str] = []
+        for policy in policies:
+            text = json.dumps(policy.document, separators=(",", ":"))
+            assert len(text) == policy.size <= deploy_role.MANAGED_POLICY_MAX_CHARS, (label, policy.name)
+            assert re.fullmatch(r"[\w+=,.@-]{1,128}", policy.name)
+            assert set(policy.document) == {"Version", "Statement"} and policy.document["Version"] == "2012-10-17"
+            for statement in policy.document["Statement"]:
+                assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
+                assert statement["Effect"] == "Allow" and re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
+                sids.append(statement["Sid"])
+                for resource in _listed(statement["Resource"]):
+                    arn = r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+"
+                    assert resource == "*" or re.fullmatch(arn, resource), resource
+                    if resource != "*" and ":iam::" not in resource and ":s3:::" not in resource:
+                        assert f":{env.region}:" in resource or ":kms:" in resource or "connection/" in resource
+                for action in _listed(statement["Action"]):
+                    prefix, _, name = action.partition(":")
+                    assert prefix in BOTOCORE_SERVICE, f"{action}: no botocore model named for prefix {prefix}"
+                    model = session.get_service_model(BOTOCORE_SERVICE[prefix])
+                    metadata = model.metadata
+                    assert (metadata.get("signingName") or metadata["endpointPrefix"]) == \
+                        IAM_PREFIX_EXCEPTIONS.get(prefix, prefix), f"{prefix} is not botocore's {model.service_name}"
+                    assert name == "*" or name in model.operation_names or action in PERMISSION_ONLY, action
+        assert len(sids) == len(set(sids)), f"{label}: duplicate Sids {sids}"
+
+
+def test_statements_split_over_policies_within_the_quota_in_order() -> None:
+    many = [deploy_role._statement(f"S{index}", [f"ec2:Describe{'X' * 40}{index}" for _ in range(1)],
+                                   [f"arn:aws:ec2:eu-west-1:111111111111:vpc/vpc-{index:0>17}" for _ in range(20)])
+            for index in range(30)]
+    for statement in many:
+        statement["Resource"] = [f"{statement['Resource'][0]}{n}" for n in range(20)]
+    policies = deploy_role.split_policies(many, "p")
+    assert len(policies) > 1 and [s["Sid"] for s in statements(policies)] == [s["Sid"] for s in many]
+    assert all(policy.size <= deploy_role.MANAGED_POLICY_MAX_CHARS for policy in policies)
+    assert [policy.name for policy in policies] == [f"p-{n}" for n in range(1, len(policies) + 1)]
+    with pytest.raises(deploy_role.PlatformError, match="10 by default"):
+        deploy_role.split_policies(many * 5, "p")
+
+
+def test_output_is_deterministic() -> None:
+    first = deploy_role.deploy_policies("staging", environ={}, documents=synth_layers("staging"))
+    second = deploy_role.deploy_policies("staging", environ={}, documents=synth_env("staging"))
+    assert [json.dumps(p.document) for p in first] == [json.dumps(p.document) for p in second]
+
+
+# -- the read-only role ----------------------------------------------------------------------------------------------
+
+def test_the_read_role_reads_the_broker_admin_secret_by_its_real_name_and_key_alias(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state",
+                                                    "secrets_provider": "awskms://alias/pulumi-state"}))
+    documents = synth_env("dev")
+    policies = deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True)
+    secret = next(r for r in _resources(documents) if r["type"] == "aws:secretsmanager/secret:Secret"
+                  and r["inputs"]["name"] == "platform/dev/broker/admin")
+    arn = f"arn:aws:secretsmanager:eu-west-1:111111111111:secret:{secret['inputs']['name']}-AbCdEf"
+    assert allowed(policies, "secretsmanager:GetSecretValue", arn)
+    # messaging's preview refreshes first (shared.orchestrate.automation.REFRESHED_LAYERS), and a SecretVersion's
+    # refresh is a GetSecretValue (terraform-provider-aws resourceSecretVersionRead): the services' secrets and the
+    # queue metrics publisher's, decrypted with messaging's key
+    for name in ("messaging/gateway", "messaging-monitor/queue-metrics"):
+        assert allowed(policies, "secretsmanager:GetSecretValue", arn.replace("broker/admin", name)), name
+    assert not allowed(policies, "secretsmanager:GetSecretValue", arn.replace("broker/admin", "broker/other"))
+    key = "arn:aws:kms:eu-west-1:111111111111:key/0289301b-54bf-6f69-0200-000000000000"
+    assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/broker-secrets"})
+    assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/messaging-secrets"})
+    assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/artifacts"})
+    assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/pulumi-state"})
+    assert allowed(policies, "s3:GetObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/stacks/network/dev.json")
+    # a preview takes no lock (pkg/backend/diy/backend.go: Preview, unlike Update, Refresh and Destroy, never calls
+    # b.Lock): the role any branch's job assumes writes nothing, so it cannot delete a running deploy's lock
+    assert not allowed(policies, "s3:PutObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/locks/organization/x.json")
+    assert not allowed(policies, "s3:DeleteObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/locks/organization/x.json")
+    assert not allowed(policies, "s3:PutObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/stacks/network/dev.json")
+    assert not allowed(policies, "kms:Encrypt", key, {"kms:ResourceAliases": "alias/pulumi-state"})
+    assert not allowed(policies, "kms:GenerateDataKey", key, {"kms:ResourceAliases": "alias/pulumi-state"})
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    step = readme.split("3. Read-only role per env", 1)[1].split("\n4. ", 1)[0]
+    assert "nox -s roles -- <env> --read-only" in step and "alias `ml-platform/<env>/broker-secrets`" in step
+    assert "alias `ml-platform/<env>/messaging-secrets`" in step
+
+
+# -- the command -----------------------------------------------------------------------------------------------------
+
+def test_the_command_prints_json_writes_files_and_refuses_an_unknown_env(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.cli import run_main
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+
+    assert run_main(deploy_role.main, ["dev", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["role"] == "ml-platform-deployer" and printed["policies"][0]["name"] == "ml-platform-dev-deploy-1"
+    assert run_main(deploy_role.main, ["dev", "--out", str(tmp_path / "policies")]) == 0
+    out = capsys.readouterr().out
+    written = sorted((tmp_path / "policies").glob("*.json"))
+    assert [path.stem for path in written] == [policy["name"] for policy in printed["policies"]]
+    assert json.loads(written[0].read_text()) == printed["policies"][0]["document"]
+    assert "aws iam create-policy --policy-name ml-platform-dev-deploy-1" in out
+    assert "no shared state backend" in str(printed["note"])
+    assert run_main(deploy_role.main, ["nope"]) == 2
+    assert "unknown environment 'nope'" in capsys.readouterr().err
+
+
+def test_the_github_connection_is_usable_and_no_other(everything: Any) -> None:
+    env, _documents, policies = everything
+    arn = str(env.messaging.deploy_runner.github_connection_arn)
+    for action in ("codeconnections:UseConnection", "codeconnections:GetConnectionToken"):
+        assert allowed(policies, action, arn)
+        assert not allowed(policies, action, arn[:-1] + "f")
