@@ -401,30 +401,46 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
 
 def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, backend_url: str) -> list[dict[str, Any]]:
     """What the read-only role needs besides AWS's ``ReadOnlyAccess``: the state (read, and the lock files a preview
-    writes), the secrets provider's key (decrypt), and, with an ``amazon-mq`` broker, the broker admin secret and its
-    key, which messaging's preview reads to reach the management API (``ReadOnlyAccess`` grants neither)."""
+    writes), the secrets provider's key (decrypt), and the secrets (and their keys) a preview reads, which
+    ``ReadOnlyAccess`` grants neither of: with an ``amazon-mq`` broker the broker admin secret, which messaging's
+    program reads to reach the management API, and the secret of every ``aws.secretsmanager.SecretVersion`` of a
+    layer whose preview refreshes (``REFRESHED_LAYERS``: the provider reads a version with GetSecretValue)."""
     from shared.components.compute_containers import partition_of
+    from shared.orchestrate.automation import REFRESHED_LAYERS
 
     partition, account, region = partition_of(env.region), env.account_id, env.region
     statements = state_statements(partition, account, region, backend_url, env.state.secrets_provider, write=False)
     resources = _resources(documents)
     by_urn = {resource["urn"]: resource for resource in resources}
-    for secret in resources:
+    read: list[Mapping[str, Any]] = [
+        secret for secret in resources if secret["type"] == "aws:secretsmanager/secret:Secret"
+        and str((secret.get("inputs") or {}).get("name", "")).endswith("/broker/admin")]
+    for layer in sorted(REFRESHED_LAYERS & set(documents)):
+        for version in documents[layer]["resources"]:
+            if version["type"] != "aws:secretsmanager/secretVersion:SecretVersion":
+                continue
+            for urn in (version.get("property_dependencies") or {}).get("secretId", []):
+                if urn in by_urn and by_urn[urn] not in read:
+                    read.append(by_urn[urn])
+    arns: set[str] = set()
+    keys: set[str] = set()
+    for secret in read:
         inputs = secret.get("inputs") or {}
-        if secret["type"] != "aws:secretsmanager/secret:Secret" or not str(inputs.get("name", "")).endswith(
-                "/broker/admin"):
+        if not inputs.get("name"):
             continue
         # Secrets Manager appends "-" and 6 random characters to a secret's ARN
-        arn = _arn(partition, "secretsmanager", region, account, f"secret:{inputs['name']}-??????")
-        statements.append(_statement("BrokerAdminSecret", ["secretsmanager:GetSecretValue"], [arn]))
-        keys = (secret.get("property_dependencies") or {}).get("kmsKeyId", [])
-        aliases = sorted(str(alias["inputs"]["name"]) for alias in resources
-                         if alias["type"] == "aws:kms/alias:Alias"
-                         and set((alias.get("property_dependencies") or {}).get("targetKeyId", [])) & set(keys))
-        if keys and keys[0] in by_urn and aliases:
-            statements.append(_statement(
-                "BrokerAdminSecretKey", ["kms:Decrypt"], [_arn(partition, "kms", region, account, "key/*")],
-                {"ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases if len(aliases) > 1 else aliases[0]}}))
+        arns.add(_arn(partition, "secretsmanager", region, account, f"secret:{inputs['name']}-??????"))
+        keys.update(urn for urn in (secret.get("property_dependencies") or {}).get("kmsKeyId", []) if urn in by_urn)
+    if arns:
+        statements.append(_statement("PreviewSecrets", ["secretsmanager:GetSecretValue"], arns))
+    aliases = sorted(str(alias["inputs"]["name"]) for alias in resources
+                     if alias["type"] == "aws:kms/alias:Alias"
+                     and set((alias.get("property_dependencies") or {}).get("targetKeyId", [])) & keys)
+    if aliases:
+        # a key by its alias (KMS developer guide, "Using aliases to control access to KMS keys")
+        statements.append(_statement(
+            "PreviewSecretKeys", ["kms:Decrypt"], [_arn(partition, "kms", region, account, "key/*")],
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases if len(aliases) > 1 else aliases[0]}}))
     return statements
 
 

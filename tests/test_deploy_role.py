@@ -413,10 +413,10 @@ def test_the_read_role_reads_the_broker_admin_secret_by_its_real_name_and_key_al
                   and r["inputs"]["name"] == "platform/dev/broker/admin")
     arn = f"arn:aws:secretsmanager:eu-west-1:111111111111:secret:{secret['inputs']['name']}-AbCdEf"
     assert allowed(policies, "secretsmanager:GetSecretValue", arn)
-    assert not allowed(policies, "secretsmanager:GetSecretValue", arn.replace("broker/admin", "messaging/gateway"))
+    assert not allowed(policies, "secretsmanager:GetSecretValue", arn.replace("broker/admin", "broker/other"))
     key = "arn:aws:kms:eu-west-1:111111111111:key/0289301b-54bf-6f69-0200-000000000000"
     assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/broker-secrets"})
-    assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/messaging-secrets"})
+    assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/compute-logs"})
     assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/pulumi-state"})
     assert allowed(policies, "s3:GetObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/stacks/network/dev.json")
     assert allowed(policies, "s3:PutObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/locks/organization/x.json")
@@ -517,3 +517,34 @@ def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
     assert run_main(deploy_role.main, ["dev", "--keep", str(attached)]) == 2
     assert "ml-platform-dev-deploy-1.json" in capsys.readouterr().err
     assert run_main(deploy_role.main, ["dev", "--keep", str(tmp_path / "missing")]) == 2
+
+
+def test_the_read_role_reads_the_secret_versions_a_refreshing_preview_reads(edit_env: Any) -> None:
+    """messaging's preview refreshes (shared.orchestrate.automation.REFRESHED_LAYERS), and the provider reads an
+    ``aws.secretsmanager.SecretVersion`` with GetSecretValue (terraform-provider-aws secret_version.go,
+    findSecretVersionByTwoPartKey), which ``ReadOnlyAccess`` does not grant: without it, and kms:Decrypt with the
+    secret's key, the pull-request preview and the promotion gate stop in messaging with AccessDenied."""
+    from shared.orchestrate.automation import REFRESHED_LAYERS
+
+    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state",
+                                                    "secrets_provider": "awskms://alias/pulumi-state"}))
+    documents = synth_env("dev")
+    policies = deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True)
+    by_urn = {r["urn"]: r for r in _resources(documents)}
+    versions = [r for layer in sorted(REFRESHED_LAYERS) for r in documents[layer]["resources"]
+                if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert len(versions) >= 5
+    key = "arn:aws:kms:eu-west-1:111111111111:key/0289301b-54bf-6f69-0200-000000000000"
+    for version in versions:
+        secret = by_urn[version["property_dependencies"]["secretId"][0]]
+        arn = f"arn:aws:secretsmanager:eu-west-1:111111111111:secret:{secret['inputs']['name']}-AbCdEf"
+        assert allowed(policies, "secretsmanager:GetSecretValue", arn), arn
+        (key_urn,) = secret["property_dependencies"]["kmsKeyId"]
+        alias = next(r["inputs"]["name"] for r in _resources(documents) if r["type"] == "aws:kms/alias:Alias"
+                     and key_urn in r["property_dependencies"]["targetKeyId"])
+        assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": alias}), alias
+    # not every secret or key: the logs keys stay out
+    logs_alias = "alias/ml-platform/dev/queue-metrics-logs"
+    assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": logs_alias})
+    assert not allowed(policies, "secretsmanager:GetSecretValue",
+                       "arn:aws:secretsmanager:eu-west-1:111111111111:secret:platform/dev/other-AbCdEf")
