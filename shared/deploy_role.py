@@ -365,8 +365,9 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
 
 def state_statements(partition: str, account: str, region: str, backend_url: str, secrets_provider: str | None,
                      *, write: bool = True) -> list[dict[str, Any]]:
-    """The state bucket's objects under the backend's prefix (``write``: and the stacks' writes; else only the lock
-    files under ``.pulumi/locks/``, which a preview writes too) and the secrets provider's KMS key."""
+    """The state bucket's objects under the backend's prefix (``write``: and the stacks' writes; else reads only: a
+    preview takes no stack lock on a self-managed backend and writes nothing there, see
+    :mod:`shared.orchestrate.locks`) and the secrets provider's KMS key."""
     state = state_backend(backend_url, secrets_provider)
     statements: list[dict[str, Any]] = []
     if state.bucket:
@@ -376,15 +377,13 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
                                          [f"{under}*"]))
         else:
             statements.append(_statement("StateObjects", ["s3:GetObject"], [f"{under}*"]))
-            statements.append(_statement("StateLocks", ["s3:DeleteObject", "s3:PutObject"],
-                                         [f"{under}.pulumi/locks/*"]))
         statements.append(_statement("StateBucket", ["s3:GetBucketLocation", "s3:ListBucket"],
                                      [f"arn:{partition}:s3:::{state.bucket}"]))
     if state.kms_key:
         key_region = state.kms_region or region
-        # the read role too needs GenerateDataKey: its lock files are uploads, and a bucket that encrypts with this key
-        # (SSE-KMS, the README's bucket) needs it for any upload (S3 user guide, SSE-KMS "Permissions")
-        actions = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"] + (["kms:Encrypt"] if write else [])
+        # uploads into a bucket that encrypts with this key (SSE-KMS, the README's bucket) need GenerateDataKey (S3
+        # user guide, SSE-KMS "Permissions"); the read role uploads nothing
+        actions = ["kms:Decrypt", "kms:DescribeKey"] + (["kms:Encrypt", "kms:GenerateDataKey"] if write else [])
         if state.kms_key.startswith("arn:"):
             statements.append(_statement("StateKey", actions, [state.kms_key]))
         elif state.kms_key.startswith("alias/"):
