@@ -521,6 +521,13 @@ def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
     assert run_main(deploy_role.main, ["dev", "--keep", str(attached)]) == 2
     assert "ml-platform-dev-deploy-1.json" in capsys.readouterr().err
     assert run_main(deploy_role.main, ["dev", "--keep", str(tmp_path / "missing")]) == 2
+    # what `aws iam get-policy-version` prints of an attached policy is read as well
+    fetched = tmp_path / "fetched"
+    fetched.mkdir()
+    (fetched / "ml-platform-dev-deploy-1.json").write_text(json.dumps(
+        {"PolicyVersion": {"Document": before[0].document, "VersionId": "v3", "IsDefaultVersion": True}}))
+    from_aws = deploy_role.deploy_policies("dev", environ={}, documents=after, keep=fetched)
+    assert allowed(from_aws, "appmesh:DeleteMesh")
 
 
 def test_the_read_role_reads_the_secret_versions_a_refreshing_preview_reads(edit_env: Any) -> None:
