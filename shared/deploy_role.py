@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shared.errors import PlatformError
+from shared.errors import PlatformError, UsageError
 
 #: IAM user guide, "IAM and AWS STS quotas": managed policy size, white space not counted
 MANAGED_POLICY_MAX_CHARS = 6144
@@ -460,22 +460,85 @@ def split_policies(statements: Sequence[dict[str, Any]], base_name: str) -> list
     return policies
 
 
+def kept_documents(folder: Path, base_name: str) -> list[tuple[Path, list[dict[str, Any]]]]:
+    """The statements of the policy files ``<base_name>-<n>.json`` in ``folder`` (as ``--out`` wrote them, or as
+    ``aws iam get-policy-version`` prints them); a file that is not such a policy of Allow statements with
+    ``Action`` and ``Resource`` is refused (exit 2, naming it)."""
+    if not folder.is_dir():
+        raise UsageError(f"--keep {folder}: not a folder (the policy files attached now, as --out wrote them)")
+    found: list[tuple[Path, list[dict[str, Any]]]] = []
+    for path in sorted(folder.glob(f"{base_name}-*.json")):
+        if not re.fullmatch(rf"{re.escape(base_name)}-\d+\.json", path.name):
+            continue
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"--keep {path}: not a readable JSON policy ({error})") from None
+        if isinstance(document, dict) and isinstance(document.get("PolicyVersion"), dict):
+            document = document["PolicyVersion"].get("Document")  # aws iam get-policy-version
+        listed = document.get("Statement") if isinstance(document, dict) else None
+        listed = [listed] if isinstance(listed, dict) else listed
+        if not isinstance(listed, list) or not all(
+                isinstance(item, dict) and item.get("Effect") == "Allow" and "Action" in item and "Resource" in item
+                and not {"NotAction", "NotResource", "NotPrincipal", "Principal"} & set(item) for item in listed):
+            raise UsageError(f"--keep {path}: not a policy of Allow statements with Action and Resource (the files "
+                             "nox -s roles --out writes)")
+        found.append((path, listed))
+    if not found:
+        raise UsageError(f"--keep {folder}: holds no {base_name}-<n>.json (the files nox -s roles --out writes)")
+    return found
+
+
+def keep_statements(statements: Sequence[dict[str, Any]],
+                    kept: Iterable[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """``statements`` with the grants of ``kept`` (the policies attached now) added: a kept statement joins the one
+    of its Sid with the same condition (actions and resources united), else it is added under a Sid of its own.
+    For the ``up`` of a change that removes resources (a catalog service, the public gateway, App Mesh, an
+    Amazon MQ broker): the new synth no longer names them, but that ``up`` deletes them."""
+    merged = [dict(statement) for statement in statements]
+    sids = {statement["Sid"]: statement for statement in merged}
+    for listed in kept:
+        for old in listed:
+            sid = _sid(str(old.get("Sid") or "Kept")) or "Kept"
+            actions, resources = _as_list(old["Action"]), _as_list(old["Resource"])
+            current = sids.get(sid)
+            if current is not None and current.get("Condition") == old.get("Condition"):
+                current["Action"] = sorted(set(current["Action"]) | set(actions))
+                current["Resource"] = sorted(set(current["Resource"]) | set(resources))
+                continue
+            unique, index = f"Kept{sid}", 2
+            while unique in sids:
+                unique, index = f"Kept{sid}{index}", index + 1
+            added = _statement(unique, actions, resources, old.get("Condition"))
+            merged.append(added)
+            sids[unique] = added
+    return merged
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(item) for item in (value if isinstance(value, list) else [value])]
+
+
 def deploy_policies(env_name: str, *, environ: Mapping[str, str] | None = None,
                     documents: Mapping[str, Mapping[str, Any]] | None = None,
-                    read_only: bool = False) -> list[ManagedPolicy]:
+                    read_only: bool = False, keep: Path | None = None) -> list[ManagedPolicy]:
     """The deploy role's managed policies for ``env_name`` (``read_only``: the read-only role's, besides AWS's
-    ``ReadOnlyAccess``); the env's synth is made here unless ``documents`` is given."""
+    ``ReadOnlyAccess``); the env's synth is made here unless ``documents`` is given. ``keep``: a folder of the
+    policy files attached now, whose grants are kept too (:func:`keep_statements`)."""
     from shared.envs import load_env
     from shared.orchestrate.automation import resolve_backend
     from shared.synth.engine import synth_env
 
     env = load_env(env_name)
+    base_name = f"ml-platform-{env.name}-{'read' if read_only else 'deploy'}"
+    kept = [listed for _path, listed in kept_documents(keep, base_name)] if keep is not None else []
     documents = documents if documents is not None else synth_env(env_name)
     backend = resolve_backend(env, os.environ if environ is None else environ)
     if read_only:
-        return split_policies(read_statements(env, documents, backend_url=backend.url), f"ml-platform-{env.name}-read")
-    statements = deploy_statements(env, documents, backend_url=backend.url)
-    return split_policies(statements, f"ml-platform-{env.name}-deploy")
+        statements = read_statements(env, documents, backend_url=backend.url)
+    else:
+        statements = deploy_statements(env, documents, backend_url=backend.url)
+    return split_policies(keep_statements(statements, kept), base_name)
 
 
 def backend_note(env: Any, environ: Mapping[str, str]) -> str | None:
@@ -500,6 +563,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the read-only role's policies (previews, promotion gates), besides ReadOnlyAccess")
     parser.add_argument("--json", action="store_true", help="one JSON object: role, policies and documents")
     parser.add_argument("--out", type=Path, help="write each policy to DIR/<policy name>.json")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the grants of the policy files in DIR too (those attached now, as --out wrote "
+                             "them): for the up of a change that removes resources, which deletes them")
     return parser
 
 
@@ -512,7 +578,7 @@ def main(argv: list[str]) -> int:
     env = load_env(args.env)
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)
-    policies = deploy_policies(env.name, read_only=args.read_only)
+    policies = deploy_policies(env.name, read_only=args.read_only, keep=args.keep)
     role = "<read-only role name>" if args.read_only else env.messaging.deploy_runner.deploy_role_name
     note = backend_note(env, os.environ)
     if args.json:
@@ -534,9 +600,12 @@ def main(argv: list[str]) -> int:
     for policy in policies:
         source = f"file://{args.out / (policy.name + '.json')}" if args.out else f"file://{policy.name}.json"
         print(f"# {policy.name} ({policy.size} characters)")
+        arn = f"arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{policy.name}"
         print(f"#   aws iam create-policy --policy-name {policy.name} --policy-document {source}")
-        print(f"#   aws iam attach-role-policy --role-name {role} "
-              f"--policy-arn arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{policy.name}")
+        print(f"#   aws iam attach-role-policy --role-name {role} --policy-arn {arn}")
+        # IAM user guide, "Versioning IAM policies": an existing policy takes a new default version (5 at most)
+        print(f"#   (to update it: aws iam create-policy-version --policy-arn {arn} --policy-document {source} "
+              "--set-as-default; IAM keeps 5 versions, delete the oldest with aws iam delete-policy-version first)")
         if args.out is None:
             print(json.dumps(policy.document, indent=2))
     return 0

@@ -965,19 +965,20 @@ def ecs_services_and_task_definitions(args: StackValidationArgs, *, tasks_none_r
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 
 
-def bucket_companions(args: StackValidationArgs, companion_type: str) -> tuple[
+def bucket_companions(args: StackValidationArgs, companion_type: str, *more_types: str) -> tuple[
         list[PolicyResource], dict[str, list[PolicyResource]]]:
-    """The stack's S3 buckets, and per bucket URN the ``companion_type`` resources whose ``bucket`` input names
-    it (``aws.s3.BucketPublicAccessBlock``, ``BucketOwnershipControls``...: one bucket setting per resource).
+    """The stack's S3 buckets, and per bucket URN the ``companion_type`` (and ``more_types``: a deprecated ``...V2``
+    token of the same setting) resources whose ``bucket`` input names it (``aws.s3.BucketPublicAccessBlock``,
+    ``BucketOwnershipControls``...: one bucket setting per resource).
     Not applicable to a stack without buckets, or while a companion's bucket cannot be told apart between
     several (:func:`referenced_targets`); the reason names the companion."""
     buckets = stack_resources(args, *S3_BUCKETS, none_reason="the stack has no S3 bucket")
     companions: dict[str, list[PolicyResource]] = {bucket.urn: [] for bucket in buckets}
     undecided: list[str] = []
-    for companion in stack_resources(args, companion_type):
+    for companion in stack_resources(args, companion_type, *more_types):
         targets = referenced_targets(companion, "bucket", buckets, identity_keys=("id", "bucket"))
         if targets is None:
-            undecided.append(f"{type_label(companion_type)} '{companion.name}': bucket")
+            undecided.append(f"{type_label(companion.resource_type)} '{companion.name}': bucket")
         for bucket in targets or ():
             companions[bucket.urn].append(companion)
     if undecided:

@@ -466,3 +466,100 @@ def test_the_github_connection_is_usable_and_no_other(everything: Any) -> None:
     for action in ("codeconnections:UseConnection", "codeconnections:GetConnectionToken"):
         assert allowed(policies, action, arn)
         assert not allowed(policies, action, arn[:-1] + "f")
+
+
+# -- a change that removes resources --------------------------------------------------------------------------------
+
+def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
+        edit_env: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An `up` that ends a canary and moves App Mesh to Service Connect (or drops a catalog service, the public
+    gateway, an Amazon MQ broker) deletes what the env's synth no longer declares: the policies of the new synth
+    alone deny those deletes (appmesh, the canary versions' roles), so the `up` stops halfway with AccessDenied.
+    ``--keep DIR`` adds the grants of the policy files attached now; the result allows both the old resources'
+    deletes and the new ones' creates."""
+    from shared.cli import run_main
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    edit_env("dev", _everything_on)
+    before = deploy_role.deploy_policies("dev", environ={}, documents=synth_env("dev"))
+    attached = tmp_path / "attached"
+    attached.mkdir()
+    for policy in before:
+        (attached / f"{policy.name}.json").write_text(json.dumps(policy.document), encoding="utf-8")
+    (attached / "ml-platform-dev-read-1.json").write_text('{"Statement": [{"Effect": "Deny"}]}', encoding="utf-8")
+    edit_env("dev", lambda data: data.update(mesh={"provider": "service-connect"}, discovery={}))
+    after = synth_env("dev")
+    old_role = _role_arn(load_env("dev"), "inference-v1-task-1a2b3c4")  # a canary version's, ended by the change
+    removed = {"appmesh:DeleteMesh": "*", "iam:DeleteRole": old_role}
+
+    fresh = deploy_role.deploy_policies("dev", environ={}, documents=after)
+    for action, resource in removed.items():
+        assert not allowed(fresh, action, resource), action
+
+    kept = deploy_role.deploy_policies("dev", environ={}, documents=after, keep=attached)
+    for action, resource in removed.items():
+        assert allowed(kept, action, resource), action
+    assert allowed(kept, "iam:DeleteRole", old_role)
+    assert allowed(kept, "iam:PassRole", old_role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+    assert not allowed(kept, "iam:PassRole", old_role, {"iam:PassedToService": "lambda.amazonaws.com"})
+    for statement in statements(fresh):  # everything the new synth needs stays granted
+        for action in statement["Action"]:
+            for resource in statement["Resource"]:
+                context = {key: _listed(value)[0] for pairs in statement.get("Condition", {}).values()
+                           for key, value in pairs.items()}
+                assert allowed(kept, action.replace("*", "Any"), resource.replace("*", "x").replace("?", "x"),
+                               context), (action, resource)
+    sids = [statement["Sid"] for statement in statements(kept)]
+    assert len(sids) == len(set(sids))
+    assert all(policy.size <= deploy_role.MANAGED_POLICY_MAX_CHARS for policy in kept)
+
+    # the command: --keep reads the folder --out wrote (the same folder may be both) and refuses a broken file
+    assert run_main(deploy_role.main, ["dev", "--keep", str(attached), "--out", str(attached)]) == 0
+    # attached policies are updated by a new version, not created again (create-policy: EntityAlreadyExists)
+    assert ("aws iam create-policy-version --policy-arn arn:aws:iam::111111111111:policy/ml-platform-dev-deploy-1"
+            in capsys.readouterr().out)
+    written = [json.loads(path.read_text()) for path in sorted(attached.glob("ml-platform-dev-deploy-*.json"))]
+    assert any("appmesh:*" in statement["Action"] for document in written for statement in document["Statement"])
+    (attached / "ml-platform-dev-deploy-1.json").write_text('{"Statement": [{"Effect": "Allow", '
+                                                            '"NotAction": "iam:*", "Resource": "*"}]}')
+    assert run_main(deploy_role.main, ["dev", "--keep", str(attached)]) == 2
+    assert "ml-platform-dev-deploy-1.json" in capsys.readouterr().err
+    assert run_main(deploy_role.main, ["dev", "--keep", str(tmp_path / "missing")]) == 2
+    # what `aws iam get-policy-version` prints of an attached policy is read as well
+    fetched = tmp_path / "fetched"
+    fetched.mkdir()
+    (fetched / "ml-platform-dev-deploy-1.json").write_text(json.dumps(
+        {"PolicyVersion": {"Document": before[0].document, "VersionId": "v3", "IsDefaultVersion": True}}))
+    from_aws = deploy_role.deploy_policies("dev", environ={}, documents=after, keep=fetched)
+    assert allowed(from_aws, "appmesh:DeleteMesh")
+
+
+def test_the_read_role_reads_the_secret_versions_a_refreshing_preview_reads(edit_env: Any) -> None:
+    """messaging's preview refreshes (shared.orchestrate.automation.REFRESHED_LAYERS), and the provider reads an
+    ``aws.secretsmanager.SecretVersion`` with GetSecretValue (terraform-provider-aws secret_version.go,
+    findSecretVersionByTwoPartKey), which ``ReadOnlyAccess`` does not grant: without it, and kms:Decrypt with the
+    secret's key, the pull-request preview and the promotion gate stop in messaging with AccessDenied."""
+    from shared.orchestrate.automation import REFRESHED_LAYERS
+
+    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state",
+                                                    "secrets_provider": "awskms://alias/pulumi-state"}))
+    documents = synth_env("dev")
+    policies = deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True)
+    by_urn = {r["urn"]: r for r in _resources(documents)}
+    versions = [r for layer in sorted(REFRESHED_LAYERS) for r in documents[layer]["resources"]
+                if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert len(versions) >= 5
+    key = "arn:aws:kms:eu-west-1:111111111111:key/0289301b-54bf-6f69-0200-000000000000"
+    for version in versions:
+        secret = by_urn[version["property_dependencies"]["secretId"][0]]
+        arn = f"arn:aws:secretsmanager:eu-west-1:111111111111:secret:{secret['inputs']['name']}-AbCdEf"
+        assert allowed(policies, "secretsmanager:GetSecretValue", arn), arn
+        (key_urn,) = secret["property_dependencies"]["kmsKeyId"]
+        alias = next(r["inputs"]["name"] for r in _resources(documents) if r["type"] == "aws:kms/alias:Alias"
+                     and key_urn in r["property_dependencies"]["targetKeyId"])
+        assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": alias}), alias
+    # not every secret or key: the logs keys stay out
+    logs_alias = "alias/ml-platform/dev/queue-metrics-logs"
+    assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": logs_alias})
+    assert not allowed(policies, "secretsmanager:GetSecretValue",
+                       "arn:aws:secretsmanager:eu-west-1:111111111111:secret:platform/dev/other-AbCdEf")

@@ -139,3 +139,23 @@ def test_the_platforms_task_definitions_are_decided_and_pass(policy_engine, env)
     result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
     assert [f.to_json() for f in result.findings if f.rule == RULE] == []
     assert [na.reason for na in result.not_applicable if na.rule == RULE] == []
+
+
+def service(group_name: str, create: bool) -> dict[str, Any]:
+    """An ECS service whose Service Connect proxy logs through ``serviceConnectConfiguration.logConfiguration`` (the
+    same awslogs options as a container's: ECS API, ServiceConnectConfiguration.logConfiguration)."""
+    options = {"awslogs-group": group_name, "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "service-connect",
+               **({"awslogs-create-group": "true"} if create else {})}
+    return res("aws:ecs/service:Service", "app-svc", {
+        "name": "app", "cluster": "arn:aws:ecs:eu-west-1:111111111111:cluster/c", "desiredCount": 1,
+        "serviceConnectConfiguration": {"enabled": True, "namespace": "arn:aws:servicediscovery:eu-west-1:"
+                                        "111111111111:namespace/ns-1",
+                                        "logConfiguration": {"logDriver": "awslogs", "options": options}}})
+
+
+def test_a_service_connect_proxy_whose_awslogs_driver_may_create_an_undeclared_group_fails(policy_findings):
+    [message] = judged(policy_findings([service("/ecs/app/service-connect", create=True)]))
+    assert "ECS service 'app-svc' lets the awslogs driver create log group /ecs/app/service-connect" in message
+    assert judged(policy_findings([service("/ecs/app/service-connect", create=True),
+                                   group("/ecs/app/service-connect")])) == []
+    assert judged(policy_findings([service("/ecs/app/service-connect", create=False)])) == []

@@ -107,3 +107,17 @@ def test_the_platforms_artifact_bucket_passes_and_fails_without_its_version_expi
                 rule.pop("noncurrentVersionExpiration", None)
     result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
     assert [f.rule for f in result.findings if f.rule == RULE] == [RULE] * len(versioned)
+
+
+def test_the_deprecated_v2_types_count_too(policy_findings: Any) -> None:
+    """pulumi_aws still ships BucketV2's companions BucketVersioningV2 and BucketLifecycleConfigurationV2 (deprecated,
+    tokens of their own; pulumi_aws/s3/bucket_versioning_v2.py): a program on them is versioned and bounded as well,
+    not unversioned (a missed finding) or unbounded (a false one that stops a staging/prod up)."""
+    models = res("aws:s3/bucketV2:BucketV2", "models", {"bucket": "models"})
+    versioned_v2 = companion("aws:s3/bucketVersioningV2:BucketVersioningV2", models,
+                             versioningConfiguration={"status": "Enabled"})
+    assert messages(policy_findings([models, versioned_v2]))
+    bounded_v2 = companion("aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2", models,
+                           rules=[BOUNDED])
+    assert messages(policy_findings([models, versioned_v2, bounded_v2])) == []
+    assert messages(policy_findings([models, versioning(models), bounded_v2])) == []

@@ -459,6 +459,22 @@ def test_an_operator_policy_that_does_not_limit_this_queue_does_not_count(policy
     assert len(of_rule(policy_findings([work_queue(), queue_policy(), limits]), LENGTH_RULE)) == 1, why
 
 
+def test_a_stream_is_bounded_by_its_retention_not_by_max_length(policy_findings):
+    """A stream keeps every message until its retention (max-length-bytes or max-age, policy or argument) drops
+    a segment; max-length does not apply to streams (RabbitMQ docs, "Streams": retention; the management UI offers
+    x-max-length for other queue types only), so a stream bounded by max-length alone grows without bound."""
+    stream = work_queue("events.log", argumentsJson=json.dumps({"x-queue-type": "stream"}))
+    by_count = operator_policy("^events\\.log$", apply_to="streams", max_length="100000")
+    (finding,) = of_rule(policy_findings([stream, by_count]), LENGTH_RULE)
+    assert "max-length-bytes" in finding["message"] and "stream" in finding["message"]
+    by_bytes = operator_policy("^events\\.log$", apply_to="streams", max_length_bytes="10000000000")
+    assert not of_rule(policy_findings([stream, by_bytes]), LENGTH_RULE)
+    by_age = queue_policy("events.log", apply_to="streams", max_age="7D")
+    assert not of_rule(policy_findings([stream, by_age]), LENGTH_RULE)
+    own = work_queue("events.log", argumentsJson=json.dumps({"x-queue-type": "stream", "x-max-length": 10}))
+    assert of_rule(policy_findings([own]), LENGTH_RULE)
+
+
 def test_an_unknown_operator_policy_pattern_leaves_the_length_rule_undecided(policy_findings, policy_not_applicable):
     resources = [work_queue(), queue_policy(), operator_policy(UNKNOWN_STRING, max_length="10")]
     assert not of_rule(policy_findings(resources), LENGTH_RULE)

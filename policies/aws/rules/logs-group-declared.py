@@ -3,7 +3,8 @@
 A Lambda function logs to ``loggingConfig.logGroup``, else to ``/aws/lambda/<function name>``; a CodeBuild project
 with CloudWatch Logs on (the default) to ``logsConfig.cloudwatchLogs.groupName``, else to ``/aws/codebuild/<project
 name>`` (Lambda developer guide, "Sending Lambda function logs to CloudWatch Logs"; CodeBuild API,
-CloudWatchLogsConfig.groupName); an ECS container with the ``awslogs`` driver to its ``awslogs-group``, which the
+CloudWatchLogsConfig.groupName); an ECS container (or an ECS service's Service Connect proxy,
+``serviceConnectConfiguration.logConfiguration``) with the ``awslogs`` driver to its ``awslogs-group``, which the
 driver creates when ``awslogs-create-group`` is ``true`` (ECS API, LogConfiguration; without that option a missing
 group stops the task from starting, no growth). When that group does not exist, the service creates it on the first
 write (with a role allowed ``logs:CreateLogGroup``, as AWSLambdaBasicExecutionRole is) with no retention and no KMS
@@ -47,6 +48,7 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 FUNCTION = "aws:lambda/function:Function"
 PROJECT = "aws:codebuild/project:Project"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+SERVICE = "aws:ecs/service:Service"
 
 
 def _created_groups(task: PolicyResource) -> list[str] | None:
@@ -70,6 +72,18 @@ def _created_groups(task: PolicyResource) -> list[str] | None:
     return groups
 
 
+def _service_created_groups(service: PolicyResource) -> list[str] | None:
+    """The ``awslogs-group`` of an ECS service's Service Connect proxy when its driver may create it (its
+    ``serviceConnectConfiguration.logConfiguration``, the options of a container's); ``None`` while unknown."""
+    config = get(resource_input(service, "serviceConnectConfiguration"), "logConfiguration")
+    if contains_unknown(config):
+        return None
+    options = get(config, "options") or {}
+    if get(config, "logDriver") == "awslogs" and str(options.get("awslogs-create-group")).lower() == "true":
+        return [str(options.get("awslogs-group"))]
+    return []
+
+
 def _writer_group(writer: PolicyResource) -> tuple[str, object, str]:
     """(the input the group is set in, the group's name or UNKNOWN/None, the default prefix)."""
     if writer.resource_type == FUNCTION:
@@ -87,8 +101,8 @@ def _writes_to_cloudwatch(writer: PolicyResource) -> bool | None:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    if not stack_resources(args, FUNCTION, PROJECT, TASK_DEFINITION):
-        not_applicable(args, "the stack has no Lambda function, CodeBuild project or ECS task definition")
+    if not stack_resources(args, FUNCTION, PROJECT, TASK_DEFINITION, SERVICE):
+        not_applicable(args, "the stack has no Lambda function, CodeBuild project or ECS task definition or service")
     writers = stack_resources(args, FUNCTION, PROJECT)
     groups = stack_resources(args, LOG_GROUP)
     names = {resource_input(g, "name") for g in groups}
@@ -123,12 +137,12 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             undecided.append(f"'{writer.name}' ({name})")
             continue
         violations.append((f"writes to log group {name}, which the stack does not declare", writer))
-    for task in stack_resources(args, TASK_DEFINITION):
-        created = _created_groups(task)
+    for task in stack_resources(args, TASK_DEFINITION, SERVICE):
+        key = "containerDefinitions" if task.resource_type == TASK_DEFINITION else "serviceConnectConfiguration"
+        created = _created_groups(task) if task.resource_type == TASK_DEFINITION else _service_created_groups(task)
         if created is None:
-            if not any(d.urn in {g.urn for g in groups} for d in task.property_dependencies.get("containerDefinitions")
-                       or []):
-                undecided.append(f"'{task.name}' (containerDefinitions)")
+            if not any(d.urn in {g.urn for g in groups} for d in task.property_dependencies.get(key) or []):
+                undecided.append(f"'{task.name}' ({key})")
             continue
         for name in created:
             if name not in names and unknown_named:
@@ -141,6 +155,8 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             FUNCTION: ("logging_config={'log_group': group.name}", "Lambda function"),
             PROJECT: ("logs_config={'cloudwatch_logs': {'group_name': group.name}}", "CodeBuild project"),
             TASK_DEFINITION: ("awslogs-group to group.name (and leave out awslogs-create-group)", "task definition"),
+            SERVICE: ("the Service Connect log configuration's awslogs-group to group.name (and leave out "
+                      "awslogs-create-group)", "ECS service"),
         }[writer.resource_type]
         report_violation(
             f"{label} '{writer.name}' {what}; "

@@ -1,12 +1,13 @@
 """Every versioned S3 bucket of the stack expires noncurrent versions and aborts incomplete multipart uploads.
 
-A stack rule: a bucket is versioned when an ``aws:s3/bucketVersioning:BucketVersioning`` whose ``bucket`` names it
-(``referenced_targets``, as for the other S3 stack rules) sets ``versioningConfiguration.status`` to ``Enabled`` or
-``Suspended`` (a suspended bucket keeps the versions it made), or when the bucket's own ``versioning.enabled`` is
-true. Such a bucket needs enabled lifecycle rules (an ``aws:s3/bucketLifecycleConfiguration``'s ``rules``, or the
-bucket's own ``lifecycleRules``) over the whole bucket (no prefix, tag or size filter) with
-``noncurrentVersionExpiration`` (days) and ``abortIncompleteMultipartUpload``. A value unknown at preview leaves that
-bucket undecided (not applicable) until it is known.
+A stack rule: a bucket is versioned when an ``aws:s3/bucketVersioning:BucketVersioning`` (or the deprecated
+``...V2``) whose ``bucket`` names it (``referenced_targets``, as for the other S3 stack rules) sets
+``versioningConfiguration.status`` to ``Enabled`` or ``Suspended`` (a suspended bucket keeps the versions it made), or
+when the bucket's own ``versioning.enabled`` is true. Such a bucket needs enabled lifecycle rules (an
+``aws:s3/bucketLifecycleConfiguration``'s or ``...V2``'s ``rules``, or the bucket's own ``lifecycleRules``) over the
+whole bucket (no prefix, tag or size filter) with ``noncurrentVersionExpiration`` (days) and
+``abortIncompleteMultipartUpload``. A value unknown at preview leaves that bucket undecided (not applicable) until it
+is known.
 
 Why: in a versioned bucket every overwrite and every delete keeps the old object as a noncurrent version, billed
 like any object and kept until a lifecycle rule or a versioned delete removes it (S3 user guide, "Retaining multiple
@@ -35,6 +36,9 @@ from shared.policy_typing import ReportViolation
 
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+#: the deprecated tokens pulumi_aws still ships beside them, same inputs (pulumi_aws/s3/bucket_versioning_v2.py)
+VERSIONING_V2 = "aws:s3/bucketVersioningV2:BucketVersioningV2"
+LIFECYCLE_V2 = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
 #: what each bound is called in a lifecycle rule (the provider's input) and in a program (its argument)
 BOUNDS = {"noncurrentVersionExpiration": "noncurrent_version_expiration",
           "abortIncompleteMultipartUpload": "abort_incomplete_multipart_upload"}
@@ -75,8 +79,8 @@ def _inline(rule: Any) -> Any:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    buckets, versionings = bucket_companions(args, VERSIONING)
-    _, lifecycles = bucket_companions(args, LIFECYCLE)
+    buckets, versionings = bucket_companions(args, VERSIONING, VERSIONING_V2)
+    _, lifecycles = bucket_companions(args, LIFECYCLE, LIFECYCLE_V2)
     judged = 0
     for bucket in buckets:
         versioned = _versioned(bucket, versionings[bucket.urn])

@@ -4,8 +4,9 @@ A queue is bounded when the policy RabbitMQ applies to it (the highest-priority 
 whose pattern and apply-to match it) or the operator policy it applies (likewise among the
 ``rabbitmq.OperatorPolicy`` resources; RabbitMQ applies one of each and the lower limit wins) sets ``max-length``
 or ``max-length-bytes``, or the queue declares ``x-max-length`` / ``x-max-length-bytes`` itself
-(``rabbitmq-queue-settings-by-policy`` reports such an argument on its own). A queue whose name, vhost or candidate
-policies are unknown during preview leaves the rule undecided when nothing else is reported.
+(``rabbitmq-queue-settings-by-policy`` reports such an argument on its own). A stream is bounded by its retention
+instead, ``max-length-bytes`` or ``max-age``: RabbitMQ does not apply ``max-length`` to streams. A queue whose name,
+vhost or candidate policies are unknown during preview leaves the rule undecided when nothing else is reported.
 
 Why: a queue without a limit grows while its consumers are down or slower than its publishers, dead-letter queues
 above all (nothing consumes them by default). RabbitMQ then raises its memory or disk alarm and blocks every
@@ -33,6 +34,9 @@ QUEUE = "rabbitmq:index/queue:Queue"
 POLICY_TYPE = "rabbitmq:index/policy:Policy"
 OPERATOR_POLICY_TYPE = "rabbitmq:index/operatorPolicy:OperatorPolicy"
 LIMITS = ("max-length", "max-length-bytes")
+#: a stream's retention (RabbitMQ docs, "Streams": size- or time-based retention drops whole segments); max-length
+#: does not apply to a stream
+STREAM_LIMITS = ("max-length-bytes", "max-age")
 
 
 def _check(queue: PolicyResource, policies: RabbitmqPolicyViews, operator_policies: RabbitmqPolicyViews) -> str | None:
@@ -40,14 +44,20 @@ def _check(queue: PolicyResource, policies: RabbitmqPolicyViews, operator_polici
     name = str(known(get(queue.props, "name", default=queue.name), f"queue '{queue.name}' name"))
     vhost = str(known(get(queue.props, "vhost", default="/"), f"queue '{name}' vhost"))
     arguments = rabbitmq_queue_arguments(queue.props)
-    if any(arguments.get(f"x-{limit}") is not None for limit in LIMITS):
-        return None
     queue_type = arguments.get("x-queue-type")
     kind = str(queue_type).lower() if queue_type else None
+    limits = STREAM_LIMITS if kind == "stream" else LIMITS
+    if any(arguments.get(f"x-{limit}") is not None for limit in limits):
+        return None
     for views in (policies, operator_policies):
         applied = rabbitmq_applying_policy(views, vhost, name, kind)
-        if applied is not None and any(applied[1].get(limit) is not None for limit in LIMITS):
+        if applied is not None and any(applied[1].get(limit) is not None for limit in limits):
             return None
+    if kind == "stream":
+        return (f"RabbitMQ stream '{name}' (vhost '{vhost}') has no retention: neither its policy nor its arguments "
+                "set max-length-bytes or max-age (max-length does not apply to a stream), so it keeps every message "
+                "until the broker's disk alarm blocks every publisher. Add max-length-bytes (or max-age) to the "
+                "stream's policy.")
     return (f"RabbitMQ queue '{name}' (vhost '{vhost}') has no length limit: neither the policy nor the operator "
             "policy that applies to it sets max-length or max-length-bytes, so it grows until the broker's memory or "
             "disk alarm blocks every publisher. Add rabbitmq.OperatorPolicy(vhost=..., policy={'pattern': "
