@@ -32,6 +32,7 @@ from tests.test_orchestrate_identity import SNAPSHOTS, changed_operations, deplo
 __all__ = ["fake_cli", "management_api"]  # fixtures
 
 ROLE = "aws:iam/role:Role"
+FALLBACK = "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 
 
@@ -85,17 +86,19 @@ def test_an_up_after_a_killed_create_is_refused_before_any_layer_naming_the_refr
     # each resource that exists is taken into the state by `pulumi import` at its own URN (its parent and its
     # provider as the state records them), then the refresh drops every pending-create record
     commands = [line.split("`")[1] for line in error.splitlines() if line.startswith("  in stacks/broker: `")]
-    backend = f"PULUMI_BACKEND_URL={(tmp_path / 'backend').as_uri()}"
+    # the backend, and the secrets provider the state records: a checkout without stacks/<layer>/Pulumi.<env>.yaml
+    # (a CI runner, the deploy runner) builds a passphrase one otherwise, as the orchestrator's own runs would
+    env = [f"PULUMI_BACKEND_URL={(tmp_path / 'backend').as_uri()}", "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true"]
     imports = [shlex.split(command) for command in commands if " import " in command]
-    assert [words[:4] for words in imports] == [[backend, "pulumi", "import", "--stack"]] * 2
+    assert [words[:5] for words in imports] == [[*env, "pulumi", "import", "--stack"]] * 2
     for words, resource, id_ in ((imports[0], role, role["inputs"]["name"]), (imports[1], group, "<ID>")):
-        assert words[4] == "organization/broker/dev" and words[-3:] == [resource["type"],
+        assert words[5] == "organization/broker/dev" and words[-3:] == [resource["type"],
                                                                         resource["urn"].rsplit("::", 1)[-1], id_]
         assert f"parent={resource['parent']}" in words and "--protect=false" in words and "--yes" in words
         assert f"provider={resource['provider'].rsplit('::', 1)[0]}" in words
         assert resource_urn(words) == resource["urn"]
     refresh = shlex.split(commands[-1])
-    assert refresh == [backend, "pulumi", "refresh", "--stack", "organization/broker/dev", "--clear-pending-creates",
+    assert refresh == [*env, "pulumi", "refresh", "--stack", "organization/broker/dev", "--clear-pending-creates",
                        "--yes"]
     # the refresh drops an `importing` record without its resource: no command leans on it
     assert not [command for command in commands if "--import-pending-creates" in command]
@@ -215,10 +218,11 @@ def test_the_commands_name_the_stack_and_quote_each_urn() -> None:
         "provider": "urn:pulumi:dev::broker::pulumi:providers:aws::aws-dev::9"},
         "type": "creating"}]})[0]
     assert shlex.split(import_command("organization/broker/dev", op, "s3://bucket/state")) == [
-        "PULUMI_BACKEND_URL=s3://bucket/state", "pulumi", "import", "--stack", "organization/broker/dev", "--parent",
+        "PULUMI_BACKEND_URL=s3://bucket/state", FALLBACK, "pulumi", "import", "--stack", "organization/broker/dev",
+        "--parent",
         "parent=urn:pulumi:dev::broker::a::p", "--provider",
         "provider=urn:pulumi:dev::broker::pulumi:providers:aws::aws-dev",
         "--protect=false", "--generate-code=false", "--yes", ROLE, "r", "n"]
     command = refresh_command("organization/broker/dev", "s3://bucket/state", run_program=False)
-    assert shlex.split(command) == ["PULUMI_BACKEND_URL=s3://bucket/state", "pulumi", "refresh", "--stack",
+    assert shlex.split(command) == ["PULUMI_BACKEND_URL=s3://bucket/state", FALLBACK, "pulumi", "refresh", "--stack",
                                     "organization/broker/dev", "--clear-pending-creates", "--yes"]
