@@ -133,6 +133,9 @@ def test_a_preview_and_a_refresh_go_on_and_say_so(fake_cli: FakeCli, tmp_path: P
         code, output = run(argv, tmp_path)
         assert code == 0, output
         assert "note: up dev" not in output and f"{role['urn']}" in output and "--clear-pending-creates" in output
+        # a preview is of an up, which would create it again; a refresh passes it by
+        said = "the update would create it again" if argv[0] == "preview" else "would pass it by"
+        assert said in " ".join(output.split()), output
 
 
 def test_messagings_refresh_command_runs_its_program(fake_cli: FakeCli, tmp_path: Path,

@@ -176,12 +176,13 @@ def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tu
                             backend_url: str, run_program_layers: frozenset[str] = frozenset()) -> str:
     """Why ``action`` is refused: ``creates`` maps each layer to its stack name and its pending creates."""
     total = sum(len(ops) for _, ops in creates.values())
+    creates_again = action in ("up", "preview")  # a preview is of the up that would
     lines = [
         f"{action} {env_name} refused, nothing was run: the state records {total} create(s) an earlier update started "
         "and never saw finish (killed mid-way: a CI job or the deploy runner's build past its timeout, a machine "
         "asleep, a second Ctrl-C, a crash). If another run of this env is under way right now, these are its own: "
         "wait for it and run again. Otherwise whether AWS made each one is unknown to Pulumi: the "
-        f"{'update' if action == 'up' else action} would {AGAIN if action == 'up' else PASSED_BY}, "
+        f"{'update' if creates_again else action} would {AGAIN if creates_again else PASSED_BY}, "
         "and the record stays until resolved. For each, look in the account (the console, or the CLI's "
         "describe/get of its type, by the name below):"]
     for layer, (stack, ops) in creates.items():
