@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from shared.orchestrate.cli import main
 from shared.orchestrate.locks import (
     StackLock,
     _s3_client,
+    cancel_command,
     file_locks,
     lock_holder,
     read_locks,
@@ -346,3 +348,16 @@ def test_the_pulumi_cloud_listing_names_a_stack_as_the_cli_shows_it_in_its_proje
             StackLock("https://app/x", "an update in progress on Pulumi Cloud, its Console page shows who runs it")]
     assert cloud_locks(json.dumps([{"name": "other/dev", "updateInProgress": True},
                                    {"name": "devx", "updateInProgress": True}]), "acme/network/dev") == []
+
+
+@pytest.mark.parametrize("url", ["s3://acme-pulumi-state/platform?region=eu-west-1&profile=ci",
+                                 "file:///srv/pulumi state", "https://api.pulumi.com"])
+def test_the_cancel_command_is_one_shell_command_with_the_backend_it_names(url: str) -> None:
+    """Pasted unquoted, an s3:// URL with two query parameters splits at its `&`: the assignment runs in the
+    background and `pulumi cancel` runs without the backend (the CLI's own login, where a same-named stack's locks
+    are deleted or none is found)."""
+    command = cancel_command("organization/broker/dev", url)
+    lexer = shlex.shlex(command.split("`")[1], posix=True, punctuation_chars=True)  # `&`, `;`, `|` end a command
+    lexer.whitespace_split = True
+    assert list(lexer) == [f"PULUMI_BACKEND_URL={url}", "pulumi", "cancel", "--stack", "organization/broker/dev",
+                           "--yes"]

@@ -18,13 +18,21 @@ from typing import Any
 
 import pytest
 
-from shared.orchestrate.pending import ECS_SERVICE, IMPORT_ID_INPUT, pending_operations, refresh_command
+from shared.orchestrate.images import engine_urn
+from shared.orchestrate.pending import (
+    ECS_SERVICE,
+    IMPORT_ID_INPUT,
+    import_command,
+    pending_operations,
+    refresh_command,
+)
 from tests.test_orchestrate_automation import FakeCli, fake_cli, management_api, run
-from tests.test_orchestrate_identity import changed_operations, deploy, state_as_deployed
+from tests.test_orchestrate_identity import SNAPSHOTS, changed_operations, deploy, state_as_deployed
 
 __all__ = ["fake_cli", "management_api"]  # fixtures
 
 ROLE = "aws:iam/role:Role"
+FALLBACK = "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 
 
@@ -40,12 +48,25 @@ def killed_while(cli: FakeCli, layer: str, kinds: dict[str, str], env: str = "de
         resource = next(r for r in resources if r["type"] == type_)
         if kind == "creating":
             resources.remove(resource)
-            resource = {**resource, "id": "", "outputs": {}}
+            resource = {**resource, "id": "", "outputs": {}, **engine_links(env, layer, resource["urn"])}
         operations.append({"resource": resource, "type": kind})
         pending.append(resource)
     state["deployment"]["pending_operations"] = operations
     (cli.state / f"{layer}.{env}.state.json").write_text(json.dumps(state))
     return pending
+
+
+def engine_links(env: str, layer: str, urn: str) -> dict[str, str]:
+    """The ``parent`` (a URN) and ``provider`` (``<URN>::<id>``) the engine records on the resource ``urn`` of
+    ``layer``'s state (state_as_deployed keeps neither), from its synth document."""
+    document = json.loads((SNAPSHOTS / env / f"{layer}.json").read_text())
+    by_urn = {str(r["urn"]): r for r in document["resources"]}
+    resource = next(r for r in document["resources"] if engine_urn(r, by_urn) == urn)
+    parent = by_urn.get(resource.get("parent") or "")
+    stack_urn = f"urn:pulumi:{env}::{layer}::pulumi:pulumi:Stack::{layer}-{env}"
+    provider_name = str(resource["provider"]).rsplit("::", 1)[-1]
+    return {"parent": engine_urn(parent, by_urn) if parent else stack_urn,
+            "provider": f"urn:pulumi:{env}::{layer}::pulumi:providers:aws::{provider_name}::0c6a1b2d-provider-id"}
 
 
 def test_an_up_after_a_killed_create_is_refused_before_any_layer_naming_the_refresh_that_resolves_it(
@@ -62,13 +83,35 @@ def test_an_up_after_a_killed_create_is_refused_before_any_layer_naming_the_refr
     assert f"{ROLE} named {role['inputs']['name']!r}: {role['urn']}" in error
     # the role's id is its name (pulumi-aws: `pulumi import aws:iam/role:Role example developer_name`); a group's is
     # one AWS gives (sg-...), to be read in the account
-    command = next(line for line in error.splitlines() if line.startswith("  in stacks/broker: `"))
-    words = shlex.split(command.split("`")[1])
-    assert words[:5] == [f"PULUMI_BACKEND_URL={(tmp_path / 'backend').as_uri()}", "pulumi", "refresh", "--stack",
-                         "organization/broker/dev"]
-    pairs = [words[i + 1] for i, word in enumerate(words) if word == "--import-pending-creates"]
-    assert pairs == [role["urn"], role["inputs"]["name"], group["urn"], "<ID>"]
-    assert words[-2:] == ["--clear-pending-creates", "--yes"] and "--run-program" not in words
+    # each resource that exists is taken into the state by `pulumi import` at its own URN (its parent and its
+    # provider as the state records them), then the refresh drops every pending-create record
+    commands = [line.split("`")[1] for line in error.splitlines() if line.startswith("  in stacks/broker: `")]
+    # the backend, and the secrets provider the state records: a checkout without stacks/<layer>/Pulumi.<env>.yaml
+    # (a CI runner, the deploy runner) builds a passphrase one otherwise, as the orchestrator's own runs would
+    env = [f"PULUMI_BACKEND_URL={(tmp_path / 'backend').as_uri()}", "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true"]
+    imports = [shlex.split(command) for command in commands if " import " in command]
+    assert [words[:5] for words in imports] == [[*env, "pulumi", "import", "--stack"]] * 2
+    for words, resource, id_ in ((imports[0], role, role["inputs"]["name"]), (imports[1], group, "<ID>")):
+        assert words[5] == "organization/broker/dev" and words[-3:] == [resource["type"],
+                                                                        resource["urn"].rsplit("::", 1)[-1], id_]
+        assert f"parent={resource['parent']}" in words and "--protect=false" in words and "--yes" in words
+        assert f"provider={resource['provider'].rsplit('::', 1)[0]}" in words
+        assert resource_urn(words) == resource["urn"]
+    refresh = shlex.split(commands[-1])
+    assert refresh == [*env, "pulumi", "refresh", "--stack", "organization/broker/dev", "--clear-pending-creates",
+                       "--yes"]
+    # the refresh drops an `importing` record without its resource: no command leans on it
+    assert not [command for command in commands if "--import-pending-creates" in command]
+
+
+def resource_urn(import_words: list[str]) -> str:
+    """The URN `pulumi import TYPE NAME ID --parent p=URN` gives the resource (pkg/resource/deploy/import.go:
+    generateURN(parent, type, name)): the parent's type chain below the root stack, the type, the name."""
+    parent = next(word for word in import_words if word.startswith("parent=")).removeprefix("parent=")
+    type_, name = import_words[-3], import_words[-2]
+    prefix, project, parent_type = parent.split("::")[:3]
+    chain = "" if parent_type == "pulumi:pulumi:Stack" else parent_type + "$"
+    return f"{prefix}::{project}::{chain}{type_}::{name}"
 
 
 def test_a_destroy_after_a_killed_create_is_refused_too(fake_cli: FakeCli, tmp_path: Path,
@@ -90,6 +133,9 @@ def test_a_preview_and_a_refresh_go_on_and_say_so(fake_cli: FakeCli, tmp_path: P
         code, output = run(argv, tmp_path)
         assert code == 0, output
         assert "note: up dev" not in output and f"{role['urn']}" in output and "--clear-pending-creates" in output
+        # a preview is of an up, which would create it again; a refresh passes it by
+        said = "the update would create it again" if argv[0] == "preview" else "would pass it by"
+        assert said in " ".join(output.split()), output
 
 
 def test_messagings_refresh_command_runs_its_program(fake_cli: FakeCli, tmp_path: Path,
@@ -101,8 +147,8 @@ def test_messagings_refresh_command_runs_its_program(fake_cli: FakeCli, tmp_path
     code, _ = run(["up", "dev", "--yes", "--local-state", "--layers", "messaging"], tmp_path)
     error = capsys.readouterr().err
     assert code == 2, error
-    command = next(line for line in error.splitlines() if line.startswith("  in stacks/messaging: `"))
-    assert "--run-program --clear-pending-creates --yes`" in command
+    command = [line for line in error.splitlines() if line.startswith("  in stacks/messaging: `")][-1]
+    assert "refresh --stack organization/messaging/dev --run-program --clear-pending-creates --yes`" in command
 
 
 def test_pending_operations_of_other_kinds_let_the_up_run_with_a_note(fake_cli: FakeCli, tmp_path: Path) -> None:
@@ -136,7 +182,8 @@ def test_an_ecs_service_killed_while_compute_waited_for_it_to_settle_is_named_by
     assert code == 2, error
     cluster = service["inputs"]["cluster"].rsplit("/", 1)[-1]
     command = next(line for line in error.splitlines() if line.startswith("  in stacks/compute: `"))
-    assert f"--import-pending-creates {cluster}/{service['inputs']['name']} " in command
+    name = service["urn"].rsplit("::", 1)[-1]
+    assert command.endswith(f" {ECS_SERVICE} {name} {cluster}/{service['inputs']['name']}`")
     source = Path(inspect.getsourcefile(__import__("pulumi_aws").ecs.Service) or "").read_text()
     assert f"$ pulumi import {ECS_SERVICE} imported cluster-name/service-name" in source
 
@@ -166,12 +213,19 @@ def test_each_import_id_input_is_what_the_provider_documents_for_its_import() ->
         assert key in inspect.signature(cls._internal_init).parameters, (type_, key)
 
 
-def test_the_refresh_command_names_the_stack_and_quotes_each_urn() -> None:
+def test_the_commands_name_the_stack_and_quote_each_urn() -> None:
+    """A URN holds `$` and `::`: unquoted, a shell expands `$aws` to nothing."""
     op = pending_operations({"pending_operations": [{"resource": {
-        "urn": "urn:pulumi:dev::broker::a$aws:iam/role:Role::r", "type": ROLE, "inputs": {"name": "n"}},
-        "type": "creating"}]})
-    command = refresh_command("organization/broker/dev", op, "s3://bucket/state", run_program=False)
-    assert shlex.split(command) == ["PULUMI_BACKEND_URL=s3://bucket/state", "pulumi", "refresh", "--stack",
-                                    "organization/broker/dev", "--import-pending-creates",
-                                    "urn:pulumi:dev::broker::a$aws:iam/role:Role::r", "--import-pending-creates", "n",
-                                    "--clear-pending-creates", "--yes"]
+        "urn": "urn:pulumi:dev::broker::a$aws:iam/role:Role::r", "type": ROLE, "inputs": {"name": "n"},
+        "parent": "urn:pulumi:dev::broker::a::p",
+        "provider": "urn:pulumi:dev::broker::pulumi:providers:aws::aws-dev::9"},
+        "type": "creating"}]})[0]
+    assert shlex.split(import_command("organization/broker/dev", op, "s3://bucket/state")) == [
+        "PULUMI_BACKEND_URL=s3://bucket/state", FALLBACK, "pulumi", "import", "--stack", "organization/broker/dev",
+        "--parent",
+        "parent=urn:pulumi:dev::broker::a::p", "--provider",
+        "provider=urn:pulumi:dev::broker::pulumi:providers:aws::aws-dev",
+        "--protect=false", "--generate-code=false", "--yes", ROLE, "r", "n"]
+    command = refresh_command("organization/broker/dev", "s3://bucket/state", run_program=False)
+    assert shlex.split(command) == ["PULUMI_BACKEND_URL=s3://bucket/state", FALLBACK, "pulumi", "refresh", "--stack",
+                                    "organization/broker/dev", "--clear-pending-creates", "--yes"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -227,7 +228,8 @@ def cancel_command(stack: str, backend_url: str | None) -> str:
 
     With ``--stack`` and the backend named: a bare ``pulumi cancel`` acts on the folder's selected stack through the
     CLI's own login (another backend, or none in a non-interactive run)."""
-    backend = f"PULUMI_BACKEND_URL={backend_url} " if backend_url else ""
+    # quoted: an s3:// URL's `&` between query parameters would end the command pasted into a shell
+    backend = f"PULUMI_BACKEND_URL={shlex.quote(backend_url)} " if backend_url else ""
     return f"`{backend}pulumi cancel --stack {stack} --yes` in stacks/{stack.split('/')[1]}"
 
 

@@ -8,19 +8,27 @@ and journal.go):
 
 - ``updating``, ``deleting``, ``reading``: a warning, and the update goes on; the resource is still in the state (an
   update is diffed again from its old inputs, a delete scheduled again), and the next state written drops the
-  operation. Nothing to do. (``importing``, a ``refresh --import-pending-creates`` killed mid-way, is dropped too, and
-  its resource is then in neither list: noted.)
+  operation. Nothing to do. (``importing``, a ``pulumi import`` killed mid-way or a record ``refresh
+  --import-pending-creates`` relabelled, is dropped too, and its resource is then in neither list: noted.)
 - ``creating``: the resource is not in the state, and the state written after every update keeps the operation
   ("we don't want to clear pending CREATE operations because these must require user intervention"). The program
   registers the resource again, so the update creates it again: where AWS did create it, a named resource fails on
   its name (EntityAlreadyExists for an IAM role, ResourceAlreadyExistsException for a log group,
   RepositoryAlreadyExistsException, a Lambda function or CodeBuild project of that name, a broker name taken) after
   the layers before it ran, and one AWS names itself (a KMS key, a security group id) is made twice, the first left
-  behind unmanaged. A ``destroy`` passes it by, leaving it in the account. Only ``pulumi refresh`` resolves it, in
-  a terminal, or with ``--import-pending-creates URN --import-pending-creates ID`` (the create succeeded: the
-  resource is read into the state by its id) and ``--clear-pending-creates`` (it did not: the record goes),
-  pkg/cmd/pulumi/operations/refresh.go; the imports are applied before the clear, so one command does both. Each
-  ``--import-pending-creates`` takes one word: a URN and its id are two of them (pulumi/docs #17677).
+  behind unmanaged. A ``destroy`` passes it by, leaving it in the account.
+
+Resolving it takes two steps. A create AWS did make is taken into the state by ``pulumi import TYPE NAME ID`` with
+``--parent`` and ``--provider`` (the URNs the pending record holds: the import gives the resource
+generateURN(parent, type, name), the URN the program registers, pkg/resource/deploy/import.go; an explicit provider
+is found in the state by its URN, registerProviders); ``--protect=false`` (the program's ``protect`` applies from
+the next ``up``), ``--generate-code=false``. The import keeps the pending record (the state written keeps every
+pending create of its base). Then ``pulumi refresh --clear-pending-creates`` drops every pending-create record
+(pkg/cmd/pulumi/operations/refresh.go). Not ``refresh --import-pending-creates URN ID``: it only relabels the record
+``importing`` with the id (pendingCreatesToImports), and the refresh that follows reads the state's resources alone
+(deployment_executor.go refresh) and writes only pending creates back (pkg/backend/snapshot.go, journal.go), so the
+record is dropped and the resource never enters the state; the next ``up`` creates it again. Same in 3.207 and the
+newest CLI.
 
 So ``up`` and ``destroy`` are refused while a stack of the run records a pending create, before any layer runs,
 naming each one and the command that resolves it (:func:`pending_creates_refusal`).
@@ -37,7 +45,7 @@ from shared.errors import PlatformError
 
 CREATING = "creating"
 
-#: The input whose value is the id ``pulumi import`` (and so ``--import-pending-creates``) takes, for the named
+#: The input whose value is the id ``pulumi import`` takes, for the named
 #: types the layers create where that id is the name the program gives (pulumi-aws, each type's "Import" section:
 #: ``pulumi import aws:iam/role:Role example developer_name``, ``aws:cloudwatch/logGroup:LogGroup example yada``,
 #: ``aws:ecr/repository:Repository service test-service``, ``aws:lambda/function:Function example example``,
@@ -81,10 +89,19 @@ class PendingOperation:
     urn: str
     type: str
     inputs: Mapping[str, Any]
+    parent: str = ""
+    """The parent's URN, as the state records it."""
+    provider: str = ""
+    """The provider reference, ``<provider URN>::<provider id>``, as the state records it."""
+
+    @property
+    def resource_name(self) -> str:
+        """The name the program registered the resource under (the URN's last part)."""
+        return self.urn.rsplit("::", 1)[-1]
 
     @property
     def import_id(self) -> str | None:
-        """The id ``--import-pending-creates`` takes, where the program gives it (:data:`IMPORT_ID_INPUT`)."""
+        """The id ``pulumi import`` takes, where the program gives it (:data:`IMPORT_ID_INPUT`)."""
         if self.type == ECS_SERVICE:
             cluster, name = self.inputs.get("cluster"), self.inputs.get("name")
             if isinstance(cluster, str) and cluster and isinstance(name, str) and name:
@@ -113,7 +130,8 @@ def pending_operations(deployment: Mapping[str, Any] | None) -> list[PendingOper
         resource = entry["resource"]
         inputs = resource.get("inputs")
         found.append(PendingOperation(str(entry.get("type", "")), str(resource.get("urn", "")),
-                                      str(resource.get("type", "")), inputs if isinstance(inputs, Mapping) else {}))
+                                      str(resource.get("type", "")), inputs if isinstance(inputs, Mapping) else {},
+                                      str(resource.get("parent") or ""), str(resource.get("provider") or "")))
     return found
 
 
@@ -121,14 +139,31 @@ def _quote(word: str) -> str:
     return shlex.quote(word)
 
 
-def refresh_command(stack: str, creates: Sequence[PendingOperation], backend_url: str, run_program: bool) -> str:
-    """The ``pulumi refresh`` that imports each create given its id and clears the rest (imports come first in the
-    CLI, so a create named here is imported, not cleared)."""
-    words = [f"PULUMI_BACKEND_URL={_quote(backend_url)}", "pulumi", "refresh", "--stack", stack]
-    for op in creates:
-        words += ["--import-pending-creates", _quote(op.urn),
-                  "--import-pending-creates", _quote(op.import_id or "<ID>")]
-    words += [*(["--run-program"] if run_program else []), "--clear-pending-creates", "--yes"]
+def _env_words(backend_url: str) -> list[str]:
+    """The variables every command runs with: the env's backend, and the secrets provider its state records (a
+    checkout without ``stacks/<layer>/Pulumi.<env>.yaml``, a CI runner or the deploy runner, otherwise builds the
+    backend's default one: a passphrase that fails, or re-encrypts; pkg/cmd/pulumi/stack/secrets.go
+    GetSecretsManager), as the orchestrator's own runs do (:mod:`shared.orchestrate.automation`)."""
+    return [f"PULUMI_BACKEND_URL={_quote(backend_url)}", "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true"]
+
+
+def import_command(stack: str, op: PendingOperation, backend_url: str) -> str:
+    """The ``pulumi import`` that takes ``op``'s resource into the state at its own URN (its id, where the program
+    gives it, else ``<ID>``)."""
+    words = [*_env_words(backend_url), "pulumi", "import", "--stack", stack]
+    if op.parent:
+        words += ["--parent", _quote(f"parent={op.parent}")]
+    if op.provider:  # a provider reference is <URN>::<id>; --provider takes the URN (pkg/resource/providers)
+        words += ["--provider", _quote(f"provider={op.provider.rsplit('::', 1)[0]}")]
+    words += ["--protect=false", "--generate-code=false", "--yes", _quote(op.type), _quote(op.resource_name),
+              _quote(op.import_id or "<ID>")]
+    return " ".join(words)
+
+
+def refresh_command(stack: str, backend_url: str, run_program: bool) -> str:
+    """The ``pulumi refresh`` that drops every pending-create record of ``stack`` (after the imports)."""
+    words = [*_env_words(backend_url), "pulumi", "refresh", "--stack", stack,
+             *(["--run-program"] if run_program else []), "--clear-pending-creates", "--yes"]
     return " ".join(words)
 
 
@@ -141,12 +176,13 @@ def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tu
                             backend_url: str, run_program_layers: frozenset[str] = frozenset()) -> str:
     """Why ``action`` is refused: ``creates`` maps each layer to its stack name and its pending creates."""
     total = sum(len(ops) for _, ops in creates.values())
+    creates_again = action in ("up", "preview")  # a preview is of the up that would
     lines = [
         f"{action} {env_name} refused, nothing was run: the state records {total} create(s) an earlier update started "
         "and never saw finish (killed mid-way: a CI job or the deploy runner's build past its timeout, a machine "
         "asleep, a second Ctrl-C, a crash). If another run of this env is under way right now, these are its own: "
         "wait for it and run again. Otherwise whether AWS made each one is unknown to Pulumi: the "
-        f"{'update' if action == 'up' else action} would {AGAIN if action == 'up' else PASSED_BY}, "
+        f"{'update' if creates_again else action} would {AGAIN if creates_again else PASSED_BY}, "
         "and the record stays until resolved. For each, look in the account (the console, or the CLI's "
         "describe/get of its type, by the name below):"]
     for layer, (stack, ops) in creates.items():
@@ -158,12 +194,16 @@ def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tu
                      "an ARN, sg-..., ns-..., b-..., a key id; a RabbitMQ queue's or exchange's name@vhost)")
             lines.append(f"    {op.type}{named}: {op.urn} ({where})")
     lines.append(
-        "Then, in each stack's folder, with the env's credentials, keep the `--import-pending-creates <URN> "
-        "--import-pending-creates <ID>` pair of each resource that exists (its id filled in) and drop the pair of "
-        "each that does not; `--clear-pending-creates` drops the record of every create not imported, so run it "
-        "only once each one that exists has its pair:")
+        "Then, in each stack's folder, with the env's credentials: for each resource that exists, its `pulumi import` "
+        "below (its id filled in where it says <ID>), which takes it into the state at its own URN; skip the import of "
+        "each that does not. Last, the stack's `pulumi refresh --clear-pending-creates`, which drops every record "
+        "(imported or not; in a terminal it asks first: confirm, and answer clear for each). Not `refresh "
+        "--import-pending-creates`: it drops the record without taking the resource in, and the next update creates "
+        "it again:")
     for layer, (stack, ops) in creates.items():
-        lines.append(f"  in stacks/{layer}: `{refresh_command(stack, ops, backend_url, layer in run_program_layers)}`")
+        for op in ops:
+            lines.append(f"  in stacks/{layer}: `{import_command(stack, op, backend_url)}`")
+        lines.append(f"  in stacks/{layer}: `{refresh_command(stack, backend_url, layer in run_program_layers)}`")
     lines.append("Then run again (README, \"An update killed mid-way\").")
     return "\n".join(lines)
 

@@ -251,7 +251,7 @@ class ReachCheck:
         the refresh after a broker was deleted outside Pulumi (a refresh leaves the stack's outputs as they were),
         deleted by a replacement (delete before replace) that failed or was killed before the new one was made (a
         failed update keeps the last finished one's outputs), or the new one imported after such a kill
-        (``--import-pending-creates``). Probing the gone broker's endpoint up front would refuse the very run that
+        (``pulumi import``). Probing the gone broker's endpoint up front would refuse the very run that
         makes the new one its output."""
         messaging = self.env.messaging
         if self.brokers is None or messaging.management.endpoint or messaging.broker != "amazon-mq":
