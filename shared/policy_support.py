@@ -287,6 +287,54 @@ def rabbitmq_applying_policy(policies: list[PolicyResource] | RabbitmqPolicyView
     return None if best is None else (best[1], best[2])
 
 
+@dataclass(frozen=True)
+class RabbitmqQueue:
+    """A queue as the queue rules judge it: its resource, name, vhost and arguments, and the policies of its stack."""
+
+    resource: PolicyResource
+    name: str
+    vhost: str
+    arguments: dict[str, Any]
+    queue_type: str | None
+    """Its ``x-queue-type`` in lower case; None where it declares none (the vhost's default decides)."""
+    policies: RabbitmqPolicyViews
+    operator_policies: RabbitmqPolicyViews
+
+    def applying(self, operator: bool = False) -> tuple[str, dict[str, Any]] | None:
+        """(name, definition) of the policy (``operator``: the operator policy) RabbitMQ applies to the queue."""
+        return rabbitmq_applying_policy(self.operator_policies if operator else self.policies, self.vhost, self.name,
+                                        self.queue_type)
+
+
+def judge_rabbitmq_queues(args: StackValidationArgs, report_violation: ReportViolation,
+                          check: Callable[[RabbitmqQueue], str | None]) -> None:
+    """A queue stack rule's body: ``check`` gives each queue of the stack its violation message (None: it complies).
+    A queue whose name, vhost or candidate policies are unknown during preview is left undecided; the rule is not
+    applicable only when no queue was reported."""
+    queues = stack_resources(args, "rabbitmq:index/queue:Queue", none_reason="the stack has no RabbitMQ queue")
+    policies = RabbitmqPolicyViews(stack_resources(args, "rabbitmq:index/policy:Policy"))
+    operator_policies = RabbitmqPolicyViews(stack_resources(args, "rabbitmq:index/operatorPolicy:OperatorPolicy"))
+    undecided: list[str] = []
+    violations = 0
+    for resource in queues:
+        try:
+            name = str(known(get(resource.props, "name", default=resource.name), f"queue '{resource.name}' name"))
+            vhost = str(known(get(resource.props, "vhost", default="/"), f"queue '{name}' vhost"))
+            arguments = rabbitmq_queue_arguments(resource.props)
+            queue_type = arguments.get("x-queue-type")
+            message = check(RabbitmqQueue(resource, name, vhost, arguments,
+                                          str(queue_type).lower() if queue_type else None, policies,
+                                          operator_policies))
+        except (Unknown, UnknownValueError) as error:
+            undecided.append(str(getattr(error, "message", None) or error))
+            continue
+        if message:
+            violations += 1
+            report_violation(message, resource.urn)
+    if undecided and not violations:
+        args.not_applicable(f"cannot decide: {undecided[0]} is not known during preview")
+
+
 def rabbitmq_queue_arguments(props: Mapping[str, Any]) -> dict[str, Any]:
     """A pulumi_rabbitmq Queue's ``settings.arguments`` merged over ``settings.argumentsJson``.
 

@@ -22,35 +22,20 @@ https://www.rabbitmq.com/docs/policies).
 
 import re
 
-from pulumi_policy import PolicyResource, StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy import StackValidationArgs
 
-from shared.policy_support import (
-    RabbitmqPolicyViews,
-    Unknown,
-    get,
-    known,
-    rabbitmq_applying_policy,
-    rabbitmq_queue_arguments,
-    stack_resources,
-    stack_rule_policy,
-)
+from shared.policy_support import RabbitmqQueue, judge_rabbitmq_queues, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
-QUEUE = "rabbitmq:index/queue:Queue"
-POLICY_TYPE = "rabbitmq:index/policy:Policy"
 DEAD_LETTER_SUFFIXES = (".dlq", "-dlq", "_dlq", ".dead-letter", ".dlx")
-def _check(queue: PolicyResource, policies: RabbitmqPolicyViews) -> str | None:
+
+
+def _check(queue: RabbitmqQueue) -> str | None:
     """The violation message for ``queue``, or None when it dead-letters (or is a DLQ)."""
-    name = str(known(get(queue.props, "name", default=queue.name), f"queue '{queue.name}' name"))
-    if name.lower().endswith(DEAD_LETTER_SUFFIXES):
+    name, vhost = queue.name, queue.vhost
+    if name.lower().endswith(DEAD_LETTER_SUFFIXES) or queue.arguments.get("x-dead-letter-exchange"):
         return None
-    vhost = str(known(get(queue.props, "vhost", default="/"), f"queue '{name}' vhost"))
-    arguments = rabbitmq_queue_arguments(queue.props)
-    if arguments.get("x-dead-letter-exchange"):
-        return None
-    queue_type = arguments.get("x-queue-type")
-    applied = rabbitmq_applying_policy(policies, vhost, name, str(queue_type).lower() if queue_type else None)
+    applied = queue.applying()
     dlq = f"{name.rsplit('.', 1)[0]}.dlq"
     fix = (f"add rabbitmq.Policy(vhost='{vhost}', policy={{'pattern': '^{re.escape(name)}$', 'apply_to': "
            f"'quorum_queues', 'priority': 10, 'definition': {{'dead-letter-exchange': '<dlx>', "
@@ -67,21 +52,7 @@ def _check(queue: PolicyResource, policies: RabbitmqPolicyViews) -> str | None:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    queues = stack_resources(args, QUEUE, none_reason="the stack has no RabbitMQ queue")
-    policies = RabbitmqPolicyViews(stack_resources(args, POLICY_TYPE))
-    undecided: list[str] = []
-    violations = 0
-    for queue in queues:
-        try:
-            message = _check(queue, policies)
-        except (Unknown, UnknownValueError) as error:
-            undecided.append(str(getattr(error, "message", None) or error))
-            continue
-        if message:
-            violations += 1
-            report_violation(message, queue.urn)
-    if undecided and not violations:
-        args.not_applicable(f"cannot decide: {undecided[0]} is not known during preview")
+    judge_rabbitmq_queues(args, report_violation, _check)
 
 
 POLICY = stack_rule_policy(__file__, _validate)

@@ -15,45 +15,28 @@ Alarms"); with a limit the queue refuses or drops at its own bound (``overflow``
 "Queue Length Limit"). Amazon MQ puts default limits on the ``/`` vhost only. No cdk-nag/checkov equivalent.
 """
 
-from pulumi_policy import PolicyResource, StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy import StackValidationArgs
 
-from shared.policy_support import (
-    RabbitmqPolicyViews,
-    Unknown,
-    get,
-    known,
-    rabbitmq_applying_policy,
-    rabbitmq_queue_arguments,
-    stack_resources,
-    stack_rule_policy,
-)
+from shared.policy_support import RabbitmqQueue, judge_rabbitmq_queues, stack_rule_policy
 from shared.policy_typing import ReportViolation
 
-QUEUE = "rabbitmq:index/queue:Queue"
-POLICY_TYPE = "rabbitmq:index/policy:Policy"
-OPERATOR_POLICY_TYPE = "rabbitmq:index/operatorPolicy:OperatorPolicy"
 LIMITS = ("max-length", "max-length-bytes")
 #: a stream's retention (RabbitMQ docs, "Streams": size- or time-based retention drops whole segments); max-length
 #: does not apply to a stream
 STREAM_LIMITS = ("max-length-bytes", "max-age")
 
 
-def _check(queue: PolicyResource, policies: RabbitmqPolicyViews, operator_policies: RabbitmqPolicyViews) -> str | None:
+def _check(queue: RabbitmqQueue) -> str | None:
     """The violation message for ``queue``, or None when it has a length limit."""
-    name = str(known(get(queue.props, "name", default=queue.name), f"queue '{queue.name}' name"))
-    vhost = str(known(get(queue.props, "vhost", default="/"), f"queue '{name}' vhost"))
-    arguments = rabbitmq_queue_arguments(queue.props)
-    queue_type = arguments.get("x-queue-type")
-    kind = str(queue_type).lower() if queue_type else None
-    limits = STREAM_LIMITS if kind == "stream" else LIMITS
-    if any(arguments.get(f"x-{limit}") is not None for limit in limits):
+    name, vhost = queue.name, queue.vhost
+    limits = STREAM_LIMITS if queue.queue_type == "stream" else LIMITS
+    if any(queue.arguments.get(f"x-{limit}") is not None for limit in limits):
         return None
-    for views in (policies, operator_policies):
-        applied = rabbitmq_applying_policy(views, vhost, name, kind)
+    for operator in (False, True):
+        applied = queue.applying(operator)
         if applied is not None and any(applied[1].get(limit) is not None for limit in limits):
             return None
-    if kind == "stream":
+    if queue.queue_type == "stream":
         return (f"RabbitMQ stream '{name}' (vhost '{vhost}') has no retention: neither its policy nor its arguments "
                 "set max-length-bytes or max-age (max-length does not apply to a stream), so it keeps every message "
                 "until the broker's disk alarm blocks every publisher. Add max-length-bytes (or max-age) to the "
@@ -66,22 +49,7 @@ def _check(queue: PolicyResource, policies: RabbitmqPolicyViews, operator_polici
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    queues = stack_resources(args, QUEUE, none_reason="the stack has no RabbitMQ queue")
-    policies = RabbitmqPolicyViews(stack_resources(args, POLICY_TYPE))
-    operator_policies = RabbitmqPolicyViews(stack_resources(args, OPERATOR_POLICY_TYPE))
-    undecided: list[str] = []
-    violations = 0
-    for queue in queues:
-        try:
-            message = _check(queue, policies, operator_policies)
-        except (Unknown, UnknownValueError) as error:
-            undecided.append(str(getattr(error, "message", None) or error))
-            continue
-        if message:
-            violations += 1
-            report_violation(message, queue.urn)
-    if undecided and not violations:
-        args.not_applicable(f"cannot decide: {undecided[0]} is not known during preview")
+    judge_rabbitmq_queues(args, report_violation, _check)
 
 
 POLICY = stack_rule_policy(__file__, _validate)
