@@ -940,6 +940,19 @@ def resource_input(resource: PolicyResource, key: str) -> Any:
         return UNKNOWN
 
 
+def stack_task_containers(task: PolicyResource) -> Any:
+    """The container definitions of a stack's ``aws.ecs.TaskDefinition``, parsed: :data:`UNKNOWN` while any part of
+    them is unknown during preview, ``[]`` when they are not valid JSON (``ecs-task-definition-valid``'s finding)."""
+    raw = resource_input(task, "containerDefinitions")
+    if raw is UNKNOWN:
+        return UNKNOWN
+    try:
+        containers = parse_json(raw)
+    except ValueError:
+        return []
+    return UNKNOWN if contains_unknown(containers) else containers
+
+
 def identity_values(resource: PolicyResource, keys: Iterable[str]) -> set[str]:
     """Known string values of ``keys`` on ``resource`` (e.g. its ``id`` under the real CLI, its name)."""
     values: set[str] = set()

@@ -34,10 +34,10 @@ from shared.policy_support import (
     get,
     is_true,
     not_applicable,
-    parse_json,
     referenced_targets,
     resource_input,
     stack_rule_policy,
+    stack_task_containers,
 )
 from shared.policy_typing import ReportViolation
 
@@ -105,14 +105,7 @@ def _containers(service: PolicyResource, tasks: list[PolicyResource]) -> Any:
         return UNKNOWN
     if not targets:
         return []
-    raw = resource_input(targets[0], "containerDefinitions")
-    if raw is UNKNOWN:
-        return UNKNOWN
-    try:
-        containers = parse_json(raw)
-    except ValueError:
-        return []  # ecs-task-definition-valid's finding
-    return UNKNOWN if contains_unknown(containers) else containers
+    return stack_task_containers(targets[0])
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:

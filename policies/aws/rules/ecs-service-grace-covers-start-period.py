@@ -40,12 +40,12 @@ from shared.policy_support import (
     ecs_services_and_task_definitions,
     get,
     not_applicable,
-    parse_json,
     provider_container_keys,
     referenced_targets,
     resource_input,
     stack_resources,
     stack_rule_policy,
+    stack_task_containers,
 )
 from shared.policy_typing import ReportViolation
 
@@ -115,12 +115,8 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             checks.append((service, task[0], names, grace))
     decided: list[tuple[Any, dict[str, int], int, list[Any] | None]] = []
     for service, task, names, grace in checks:
-        raw = resource_input(task, "containerDefinitions")
-        try:
-            containers = parse_json(raw) if raw is not UNKNOWN else UNKNOWN
-        except ValueError:
-            continue  # ecs-task-definition-valid's finding
-        if contains_unknown(containers):
+        containers = stack_task_containers(task)  # [] when malformed: ecs-task-definition-valid's finding
+        if containers is UNKNOWN:
             undecided.append(f"task definition '{task.name}': containerDefinitions")
             continue
         periods = _start_periods(provider_container_keys(list(as_list(containers))), names)

@@ -36,11 +36,11 @@ from shared.policy_support import (
     depended_on,
     get,
     not_applicable,
-    parse_json,
     referenced_targets,
     resource_input,
     stack_resources,
     stack_rule_policy,
+    stack_task_containers,
 )
 from shared.policy_typing import ReportViolation
 
@@ -54,14 +54,8 @@ SERVICE = "aws:ecs/service:Service"
 def _created_groups(task: PolicyResource) -> list[str] | None:
     """The ``awslogs-group`` of each container whose driver may create it (``awslogs-create-group: true``);
     ``None`` while the container definitions are unknown."""
-    raw = resource_input(task, "containerDefinitions")
-    if raw is UNKNOWN:
-        return None
-    try:
-        containers = parse_json(raw)
-    except ValueError:
-        return []  # ecs-task-definition-valid's finding
-    if contains_unknown(containers):
+    containers = stack_task_containers(task)  # [] when malformed: ecs-task-definition-valid's finding
+    if containers is UNKNOWN:
         return None
     groups: list[str] = []
     for container in containers if isinstance(containers, list) else []:
