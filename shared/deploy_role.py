@@ -162,6 +162,57 @@ ROLE_ACTIONS = (
     "iam:ListRolePolicies", "iam:ListRoleTags", "iam:PutRolePolicy", "iam:TagRole", "iam:UntagRole",
     "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription")
 
+#: The role actions that only read (the provider's refresh of a role deleted out of band must get NoSuchEntity, not
+#: AccessDenied: a tag condition on a role that does not exist fails, so these go by name only)
+ROLE_READ_ACTIONS = (
+    "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+    "iam:ListRolePolicies", "iam:ListRoleTags")
+
+#: Service Authorization Reference, "Actions, resources, and condition keys for AWS Identity and Access Management
+#: (IAM)": the condition keys of each role action the deploy role's tag-scoped statements use. The ``role`` resource
+#: type adds ``aws:ResourceTag/${TagKey}`` and ``iam:ResourceTag/${TagKey}`` (:data:`ROLE_RESOURCE_KEYS`) to every
+#: action on an existing role; CreateRole has no role yet, so only its request's tags (IAM user guide, "Controlling
+#: access to and for IAM users and roles using tags": aws:RequestTag for what a request adds, aws:ResourceTag for
+#: what the role carries).
+IAM_ACTION_CONDITION_KEYS: dict[str, tuple[str, ...]] = {
+    "iam:AttachRolePolicy": ("iam:PolicyARN", "iam:PermissionsBoundary"),
+    "iam:CreateRole": ("aws:RequestTag/${TagKey}", "aws:TagKeys", "iam:PermissionsBoundary"),
+    "iam:DeleteRole": (),
+    "iam:DeleteRolePolicy": ("iam:PermissionsBoundary",),
+    "iam:DetachRolePolicy": ("iam:PolicyARN", "iam:PermissionsBoundary"),
+    "iam:PassRole": ("iam:AssociatedResourceArn", "iam:PassedToService"),
+    "iam:PutRolePolicy": ("iam:PermissionsBoundary",),
+    "iam:TagRole": ("aws:RequestTag/${TagKey}", "aws:TagKeys"),
+    "iam:UntagRole": ("aws:TagKeys",),
+    "iam:UpdateAssumeRolePolicy": (),
+    "iam:UpdateRole": (),
+    "iam:UpdateRoleDescription": (),
+}
+ROLE_RESOURCE_KEYS = ("aws:ResourceTag/${TagKey}", "iam:ResourceTag/${TagKey}")
+#: actions whose role does not exist when IAM authorizes them: no resource tag to see
+NO_RESOURCE_YET = frozenset({"iam:CreateRole"})
+
+#: The provider's default tags (:meth:`shared.envs.EnvConfig.common_tags`, ``shared/layer.py``) that scope the compute
+#: layer's auto-named roles: a role the compute stack of this env created carries all three
+SCOPE_TAG_KEYS = ("env", "layer", "managed-by")
+#: The layer whose auto-named roles (one execution and one task role per catalog service and canary version) are
+#: scoped by tag, so that a catalog service added or removed needs no policy change
+TAGGED_ROLE_LAYER = "compute"
+
+
+def condition_keys_allowed(action: str) -> set[str]:
+    """The condition keys IAM evaluates for ``action`` (``${TagKey}`` as written in the reference)."""
+    keys = set(IAM_ACTION_CONDITION_KEYS[action])
+    if action not in NO_RESOURCE_YET:
+        keys.update(ROLE_RESOURCE_KEYS)
+    return keys
+
+
+def key_template(key: str) -> str:
+    """``aws:RequestTag/env`` -> ``aws:RequestTag/${TagKey}`` (as the reference lists it)."""
+    return re.sub(r"^((?:aws|iam):(?:Request|Resource)Tag)/.+$", r"\1/${TagKey}", key)
+
+
 #: The account preflight's reads (README, "First `up` in a new account"; shared/orchestrate/account.py) besides
 #: iam:GetRole, and the orchestrator's own (images gate: shared/images.py, shared/release_tags.py)
 PREFLIGHT_ACTIONS = (
@@ -314,23 +365,38 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     if extra:
         statements.append(_statement("PreflightAndDynamic", extra, ["*"]))
 
-    # IAM: only the roles the stacks create, named as they name them
+    # IAM: only the roles the stacks create; a role the stacks name (and the network layer's flow-log role) by its
+    # name, the compute layer's auto-named roles by name pattern and the env's default tags
     role_arn = lambda name: _arn(partition, "iam", "", account, f"role/{name}")  # noqa: E731
     roles = [resource for resource in resources if resource["type"] == "aws:iam/role:Role"]
-    names = {role_name_pattern(role) for role in roles}
+    tagged = [role for role in (documents.get(TAGGED_ROLE_LAYER) or {}).get("resources", [])
+              if role["type"] == "aws:iam/role:Role" and role_name_pattern(role).endswith(AUTONAME_PATTERN)]
+    tagged_urns = {role["urn"] for role in tagged}
+    names = {role_name_pattern(role) for role in roles if role["urn"] not in tagged_urns}
     names.update(role.role_name for role in account_wide_roles(env, chosen))
     if names:
         statements.append(_statement("PlatformRoles", ROLE_ACTIONS, (role_arn(name) for name in names)))
+    if tagged:
+        statements.extend(tagged_role_statements(env, [role_arn(pattern) for pattern in tagged_role_patterns()]))
     by_service: dict[tuple[str, ...], set[str]] = {}
+    tagged_services: set[tuple[str, ...]] = set()
     for role in roles:
         trusted = tuple(trusted_services(role))
-        if trusted:
+        if trusted and role["urn"] in tagged_urns:
+            tagged_services.add(trusted)
+        elif trusted:
             by_service.setdefault(trusted, set()).add(role_name_pattern(role))
     for trusted, patterns in sorted(by_service.items()):
         statements.append(_statement(
             "PassRoleTo" + "".join(_sid(service.split(".")[0]) for service in trusted), ["iam:PassRole"],
             (role_arn(name) for name in patterns),
             {"StringEquals": {"iam:PassedToService": list(trusted) if len(trusted) > 1 else trusted[0]}}))
+    for trusted in sorted(tagged_services):
+        statements.append(_statement(
+            "PassTaggedRoleTo" + "".join(_sid(service.split(".")[0]) for service in trusted), ["iam:PassRole"],
+            [role_arn(pattern) for pattern in tagged_role_patterns()],
+            {"StringEquals": {"iam:PassedToService": list(trusted) if len(trusted) > 1 else trusted[0],
+                              **resource_tag_condition(env)}}))
     linked_list = linked_roles(env, chosen)
     linked = sorted({role.service for role in linked_list})
     if linked:
@@ -361,6 +427,48 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
             "GitHubConnection", (f"{prefix}:{action}" for action in (
                 "GetConnection", "GetConnectionToken", "PassConnection", "UseConnection")), [connection]))
     return statements
+
+
+def tagged_role_patterns() -> list[str]:
+    """The names the compute layer's auto-named roles take, for any catalog service or canary unit:
+    ``*-execution-???????`` and ``*-task-???????``."""
+    from shared.mesh_names import execution_role_resource_name, task_role_resource_name
+
+    return [f"{name('*')}{AUTONAME_PATTERN}" for name in (execution_role_resource_name, task_role_resource_name)]
+
+
+def scope_tags(env: Any) -> dict[str, str]:
+    """The default tags (:data:`SCOPE_TAG_KEYS`) the compute stack of ``env`` puts on every role it creates."""
+    tags = env.common_tags(TAGGED_ROLE_LAYER)
+    return {key: tags[key] for key in SCOPE_TAG_KEYS}
+
+
+def resource_tag_condition(env: Any) -> dict[str, str]:
+    return {f"iam:ResourceTag/{key}": value for key, value in scope_tags(env).items()}
+
+
+def tagged_role_statements(env: Any, arns: Sequence[str]) -> list[dict[str, Any]]:
+    """The compute layer's auto-named roles, by name pattern and the env's default tags (``arns``: the patterns).
+
+    - CreateRole only with the env's tags in the request (the provider sends its default tags in CreateRole's
+      ``Tags``, terraform-provider-aws ``resourceRoleCreate``; IAM authorizes the tags of a create as iam:TagRole
+      too, so TagRole under the same request-tag condition);
+    - every other write and PassRole only on a role that carries them (``iam:ResourceTag``);
+    - TagRole and UntagRole on such a role (the provider's update sends only the changed keys) never of the scope
+      keys themselves, so no role leaves or joins the scope by a later tag change;
+    - the reads by name pattern alone (a refresh of a role deleted out of band gets NoSuchEntity, not AccessDenied).
+    """
+    tags = scope_tags(env)
+    request = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+    writes = sorted(set(ROLE_ACTIONS) - set(ROLE_READ_ACTIONS) - {"iam:CreateRole", "iam:TagRole", "iam:UntagRole"})
+    return [
+        _statement("ServiceRolesCreate", ["iam:CreateRole", "iam:TagRole"], arns, {"StringEquals": request}),
+        _statement("ServiceRolesByTag", writes, arns, {"StringEquals": resource_tag_condition(env)}),
+        _statement("ServiceRolesRetag", ["iam:TagRole", "iam:UntagRole"], arns,
+                   {"StringEquals": resource_tag_condition(env),
+                    "ForAllValues:StringNotEquals": {"aws:TagKeys": list(SCOPE_TAG_KEYS)}}),
+        _statement("ServiceRolesRead", ROLE_READ_ACTIONS, arns),
+    ]
 
 
 def state_statements(partition: str, account: str, region: str, backend_url: str, secrets_provider: str | None,
