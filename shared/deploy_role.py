@@ -607,7 +607,9 @@ def keep_statements(statements: Sequence[dict[str, Any]],
     sids = {statement["Sid"]: statement for statement in merged}
     for listed in kept:
         for old in listed:
-            sid = _sid(str(old.get("Sid") or "Kept")) or "Kept"
+            # a Sid is alphanumeric already (IAM's rule): taken as it is, or it never meets its own statement again
+            sid = str(old.get("Sid") or "Kept")
+            sid = sid if re.fullmatch(r"[A-Za-z0-9]+", sid) else _sid(sid) or "Kept"
             actions, resources = _as_list(old["Action"]), _as_list(old["Resource"])
             current = sids.get(sid)
             if current is not None and current.get("Condition") == old.get("Condition"):
@@ -627,6 +629,18 @@ def _as_list(value: Any) -> list[str]:
     return [str(item) for item in (value if isinstance(value, list) else [value])]
 
 
+def policy_base_name(env_name: str, read_only: bool) -> str:
+    """The managed policies' names are ``<base>-1`` ... (:func:`split_policies`)."""
+    return f"ml-platform-{env_name}-{'read' if read_only else 'deploy'}"
+
+
+def stale_policies(kept: Iterable[Path], policies: Sequence[ManagedPolicy]) -> list[str]:
+    """The kept policy files' names (attached now) that the new split no longer fills: the statements fit in fewer
+    policies, so ``<base>-N`` stays attached, with its old grants, until someone detaches and deletes it."""
+    current = {policy.name for policy in policies}
+    return sorted({path.stem for path in kept} - current, key=lambda name: (len(name), name))
+
+
 def deploy_policies(env_name: str, *, environ: Mapping[str, str] | None = None,
                     documents: Mapping[str, Mapping[str, Any]] | None = None,
                     read_only: bool = False, keep: Path | None = None) -> list[ManagedPolicy]:
@@ -638,7 +652,7 @@ def deploy_policies(env_name: str, *, environ: Mapping[str, str] | None = None,
     from shared.synth.engine import synth_env
 
     env = load_env(env_name)
-    base_name = f"ml-platform-{env.name}-{'read' if read_only else 'deploy'}"
+    base_name = policy_base_name(env.name, read_only)
     kept = [listed for _path, listed in kept_documents(keep, base_name)] if keep is not None else []
     documents = documents if documents is not None else synth_env(env_name)
     backend = resolve_backend(env, os.environ if environ is None else environ)
@@ -674,6 +688,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the grants of the policy files in DIR too (those attached now, as --out wrote "
                              "them): for the up of a change that removes resources, which deletes them")
+    parser.add_argument("--role", metavar="NAME",
+                        help="the role to attach them to in the printed commands (default: the env's "
+                             "messaging.deploy_runner.deploy_role_name; with --read-only, the read-only role, which "
+                             "no env key names)")
     return parser
 
 
@@ -687,35 +705,53 @@ def main(argv: list[str]) -> int:
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)
     policies = deploy_policies(env.name, read_only=args.read_only, keep=args.keep)
-    role = "<read-only role name>" if args.read_only else env.messaging.deploy_runner.deploy_role_name
+    kept = [path for path, _listed in kept_documents(args.keep, policy_base_name(env.name, args.read_only))] \
+        if args.keep is not None else []
+    stale = stale_policies(kept, policies)
+    role: str | None = args.role or (None if args.read_only else env.messaging.deploy_runner.deploy_role_name)
     note = backend_note(env, os.environ)
+    policy_arn = lambda name: f"arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{name}"  # noqa: E731
     if args.json:
         print(json.dumps({"env": env.name, "account_id": env.account_id, "role": role, "note": note,
                           "policies": [{"name": policy.name, "size": policy.size, "document": policy.document}
-                                       for policy in policies]}, indent=2))
+                                       for policy in policies],
+                          "detach": [{"name": name, "arn": policy_arn(name)} for name in stale]}, indent=2))
         return 0
     if args.out is not None:
         write_atomically({args.out / f"{policy.name}.json": json.dumps(policy.document, indent=2) + "\n"
                           for policy in policies})
-    what = "The read-only role" if args.read_only else f"The deploy role {role}"
-    print(f"# {what} of {env.name} (account {env.account_id}): {len(policies)} managed "
+        for name in stale:  # --keep and --out the same folder: a stale file there would be kept again next time
+            (args.out / f"{name}.json").unlink(missing_ok=True)
+    what = "The read-only role" if args.read_only else "The deploy role"
+    print(f"# {what}{' ' + role if role else ''} of {env.name} (account {env.account_id}): {len(policies)} managed "
           f"{'policy' if len(policies) == 1 else 'policies'}, each within IAM's {MANAGED_POLICY_MAX_CHARS} characters")
     if note:
         print(f"# note: {note}")
-    if args.read_only:
+    if role is None:
+        print("# the read-only role is named by no env key: run this again with --role NAME (the role the previews "
+              "and promotion gates assume) for its attach commands")
+    elif args.read_only:
         print(f"#   and AWS's: aws iam attach-role-policy --role-name {role} "
               f"--policy-arn arn:{partition_of(env.region)}:iam::aws:policy/ReadOnlyAccess")
     for policy in policies:
         source = f"file://{args.out / (policy.name + '.json')}" if args.out else f"file://{policy.name}.json"
         print(f"# {policy.name} ({policy.size} characters)")
-        arn = f"arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{policy.name}"
+        arn = policy_arn(policy.name)
         print(f"#   aws iam create-policy --policy-name {policy.name} --policy-document {source}")
-        print(f"#   aws iam attach-role-policy --role-name {role} --policy-arn {arn}")
+        if role is not None:
+            print(f"#   aws iam attach-role-policy --role-name {role} --policy-arn {arn}")
         # IAM user guide, "Versioning IAM policies": an existing policy takes a new default version (5 at most)
         print(f"#   (to update it: aws iam create-policy-version --policy-arn {arn} --policy-document {source} "
               "--set-as-default; IAM keeps 5 versions, delete the oldest with aws iam delete-policy-version first)")
         if args.out is None:
             print(json.dumps(policy.document, indent=2))
+    for name in stale:
+        # IAM user guide, "Deleting IAM policies": detach it from every identity, delete its non-default versions
+        detach = (f"aws iam detach-role-policy --role-name {role} --policy-arn {policy_arn(name)}" if role
+                  else "detach it from the read-only role (--role NAME prints the command)")
+        print(f"# {name}: attached now and no longer needed (its grants are in the policies above): once they are "
+              f"updated, {detach}; then delete its non-default versions (aws iam list-policy-versions) and "
+              f"aws iam delete-policy --policy-arn {policy_arn(name)}")
     return 0
 
 

@@ -701,3 +701,64 @@ def test_the_scope_tags_are_the_compute_providers_default_tags(shipped: Any) -> 
             default = provider["inputs"]["defaultTags"]
             tags = (json.loads(default) if isinstance(default, str) else default)["tags"]
             assert {key: tags[key] for key in deploy_role.SCOPE_TAG_KEYS} == deploy_role.scope_tags(env), name
+
+
+# -- the command's output: the read-only role's name, and a policy --keep leaves unused -----------------------------
+
+def test_the_read_only_commands_name_a_real_role_or_say_it_is_needed(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.cli import run_main
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    assert run_main(deploy_role.main, ["dev", "--read-only"]) == 0
+    out = capsys.readouterr().out
+    assert "<" not in "".join(line for line in out.splitlines() if line.startswith("#"))  # no placeholder to paste
+    assert "attach-role-policy" not in out and "--role NAME" in out
+    assert run_main(deploy_role.main, ["dev", "--read-only", "--role", "ml-platform-preview"]) == 0
+    out = capsys.readouterr().out
+    assert "aws iam attach-role-policy --role-name ml-platform-preview --policy-arn " \
+           "arn:aws:iam::111111111111:policy/ml-platform-dev-read-1" in out
+    assert "--role-name ml-platform-preview --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess" in out
+    assert run_main(deploy_role.main, ["dev", "--read-only", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["role"] is None
+
+
+def test_a_kept_policy_the_new_split_no_longer_fills_is_named_for_detaching(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--keep` merges the attached policies' grants into as few policies as fit: when they fit in fewer than are
+    attached, `<base>-N` stays attached with its old grants unless the output says to detach and delete it."""
+    from shared.cli import run_main
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    attached = tmp_path / "attached"
+    assert run_main(deploy_role.main, ["dev", "--out", str(attached)]) == 0
+    capsys.readouterr()
+    count = len(list(attached.glob("ml-platform-dev-deploy-*.json")))
+    extra = f"ml-platform-dev-deploy-{count + 1}"
+    (attached / f"{extra}.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Services", "Effect": "Allow", "Action": ["sns:*"], "Resource": ["*"]}]}))
+    assert run_main(deploy_role.main, ["dev", "--keep", str(attached), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [policy["name"] for policy in printed["policies"]] == [f"ml-platform-dev-deploy-{i}"
+                                                                  for i in range(1, count + 1)]
+    arn = f"arn:aws:iam::111111111111:policy/{extra}"
+    assert printed["detach"] == [{"name": extra, "arn": arn}]
+    assert run_main(deploy_role.main, ["dev", "--keep", str(attached), "--out", str(attached)]) == 0
+    out = capsys.readouterr().out
+    assert f"aws iam detach-role-policy --role-name ml-platform-deployer --policy-arn {arn}" in out
+    assert f"aws iam delete-policy --policy-arn {arn}" in out
+    assert not (attached / f"{extra}.json").exists()  # the next --keep of this folder does not keep it again
+    assert deploy_role.stale_policies([attached / "ml-platform-dev-deploy-1.json"], []) == ["ml-platform-dev-deploy-1"]
+
+
+def test_keeping_the_policies_of_an_unchanged_synth_changes_nothing(shipped: Any, tmp_path: Path) -> None:
+    """`--keep` of the policies attached now, when the synth did not change: the same documents, not each statement
+    again under a `Kept...` Sid (which doubled the characters, split them over more policies than attached and
+    could pass IAM's 10 per role)."""
+    for name, (_env, documents, policies) in shipped.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for policy in policies:
+            (folder / f"{policy.name}.json").write_text(json.dumps(policy.document))
+        kept = deploy_role.deploy_policies(name, environ={}, documents=documents, keep=folder)
+        assert [policy.document for policy in kept] == [policy.document for policy in policies], name
