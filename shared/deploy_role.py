@@ -1,9 +1,10 @@
 """The deploy role's IAM policy for an env, derived from what the env synthesizes.
 
-``python -m shared.deploy_role ENV [--read-only] [--json] [--out DIR]`` (``nox -s roles -- ENV ...``) prints the
-managed policies to attach to ``messaging.deploy_runner.deploy_role_name`` (``--read-only``: to the read-only role of
-the previews and promotion gates, besides AWS's ``ReadOnlyAccess``): a stack cannot create the role it deploys with
-(README, "A fresh account, in order"), and "the permissions of a full ``up``" cannot be derived by hand.
+``python -m shared.deploy_role ENV [--read-only] [--role NAME] [--json] [--out DIR] [--keep DIR]``
+(``nox -s roles -- ENV ...``) prints the managed policies to attach to ``messaging.deploy_runner.deploy_role_name``
+(``--read-only``: to the read-only role of the previews and promotion gates, ``--role``, besides AWS's
+``ReadOnlyAccess``): a stack cannot create the role it deploys with (README, "A fresh account, in order"), and "the
+permissions of a full ``up``" cannot be derived by hand.
 
 How the document is made (each part checked by ``tests/test_deploy_role.py``):
 
@@ -14,8 +15,10 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   type touch dozens of actions that no offline source lists per version, and an action left out stops ``up``,
   ``refresh`` or ``destroy`` midway. A type with no entry fails the generator (and the test), naming it.
 - **IAM** is never service-wide: the role actions only on the roles the synth creates (a role the stacks name
-  exactly, ``ml-platform-<env>-...``, by its name; an auto-named one by ``<resource name>-???????``, Pulumi's
-  7-character suffix), ``iam:PassRole`` only on those roles and only to the service each role trusts
+  exactly, ``ml-platform-<env>-...``, by its name; the network layer's auto-named one by ``<resource name>-???????``,
+  Pulumi's 7-character suffix; the compute layer's auto-named ones, a pair per catalog service, by that shape and
+  the env's default tags, :func:`tagged_role_statements`, so a service added needs no policy change),
+  ``iam:PassRole`` only on those roles and only to the service each role trusts
   (``iam:PassedToService``), ``iam:CreateServiceLinkedRole`` only for the account preflight's services
   (``iam:AWSServiceName``) and ``iam:GetRole`` on service-linked roles for its reads.
 - **S3** only on the buckets the synth names (and the state bucket).
