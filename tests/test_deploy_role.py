@@ -703,7 +703,7 @@ def test_the_scope_tags_are_the_compute_providers_default_tags(shipped: Any) -> 
             assert {key: tags[key] for key in deploy_role.SCOPE_TAG_KEYS} == deploy_role.scope_tags(env), name
         # a role's own tags are merged over the provider's: none may override a scope key (its role would be denied)
         for role in (r for r in documents["compute"]["resources"] if r["type"] == "aws:iam/role:Role"):
-            assert not set((role["inputs"].get("tags") or {})) & set(deploy_role.SCOPE_TAG_KEYS), (name, role["name"])
+            assert not set(role["inputs"].get("tags") or {}) & set(deploy_role.SCOPE_TAG_KEYS), (name, role["name"])
 
 
 # -- the command's output: the read-only role's name, and a policy --keep leaves unused -----------------------------
