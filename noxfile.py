@@ -161,8 +161,8 @@ def preflight(session: nox.Session) -> None:
 
 @nox.session
 def roles(session: nox.Session) -> None:
-    """`-- ENV [--read-only] [--json] [--out DIR] [--keep DIR]`: the IAM policies of the deploy role (or the
-    read-only role), derived from ENV's synth (`--keep`: and the grants of the policy files attached now)."""
+    """`-- ENV [--read-only] [--role NAME] [--json] [--out DIR] [--keep DIR]`: the IAM policies of the deploy role (or
+    the read-only role), derived from ENV's synth (`--keep`: and the grants of the policy files attached now)."""
     _exit_with(session, "-m", "shared.deploy_role", *session.posargs)
 
 

@@ -1,9 +1,10 @@
 """The deploy role's IAM policy for an env, derived from what the env synthesizes.
 
-``python -m shared.deploy_role ENV [--read-only] [--json] [--out DIR]`` (``nox -s roles -- ENV ...``) prints the
-managed policies to attach to ``messaging.deploy_runner.deploy_role_name`` (``--read-only``: to the read-only role of
-the previews and promotion gates, besides AWS's ``ReadOnlyAccess``): a stack cannot create the role it deploys with
-(README, "A fresh account, in order"), and "the permissions of a full ``up``" cannot be derived by hand.
+``python -m shared.deploy_role ENV [--read-only] [--role NAME] [--json] [--out DIR] [--keep DIR]``
+(``nox -s roles -- ENV ...``) prints the managed policies to attach to ``messaging.deploy_runner.deploy_role_name``
+(``--read-only``: to the read-only role of the previews and promotion gates, ``--role``, besides AWS's
+``ReadOnlyAccess``): a stack cannot create the role it deploys with (README, "A fresh account, in order"), and "the
+permissions of a full ``up``" cannot be derived by hand.
 
 How the document is made (each part checked by ``tests/test_deploy_role.py``):
 
@@ -14,8 +15,10 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   type touch dozens of actions that no offline source lists per version, and an action left out stops ``up``,
   ``refresh`` or ``destroy`` midway. A type with no entry fails the generator (and the test), naming it.
 - **IAM** is never service-wide: the role actions only on the roles the synth creates (a role the stacks name
-  exactly, ``ml-platform-<env>-...``, by its name; an auto-named one by ``<resource name>-???????``, Pulumi's
-  7-character suffix), ``iam:PassRole`` only on those roles and only to the service each role trusts
+  exactly, ``ml-platform-<env>-...``, by its name; the network layer's auto-named one by ``<resource name>-???????``,
+  Pulumi's 7-character suffix; the compute layer's auto-named ones, a pair per catalog service, by that shape and
+  the env's default tags, :func:`tagged_role_statements`, so a service added needs no policy change),
+  ``iam:PassRole`` only on those roles and only to the service each role trusts
   (``iam:PassedToService``), ``iam:CreateServiceLinkedRole`` only for the account preflight's services
   (``iam:AWSServiceName``) and ``iam:GetRole`` on service-linked roles for its reads.
 - **S3** only on the buckets the synth names (and the state bucket).
@@ -161,6 +164,57 @@ ROLE_ACTIONS = (
     "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
     "iam:ListRolePolicies", "iam:ListRoleTags", "iam:PutRolePolicy", "iam:TagRole", "iam:UntagRole",
     "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription")
+
+#: The role actions that only read (the provider's refresh of a role deleted out of band must get NoSuchEntity, not
+#: AccessDenied: a tag condition on a role that does not exist fails, so these go by name only)
+ROLE_READ_ACTIONS = (
+    "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+    "iam:ListRolePolicies", "iam:ListRoleTags")
+
+#: Service Authorization Reference, "Actions, resources, and condition keys for AWS Identity and Access Management
+#: (IAM)": the condition keys of each role action the deploy role's tag-scoped statements use. The ``role`` resource
+#: type adds ``aws:ResourceTag/${TagKey}`` and ``iam:ResourceTag/${TagKey}`` (:data:`ROLE_RESOURCE_KEYS`) to every
+#: action on an existing role; CreateRole has no role yet, so only its request's tags (IAM user guide, "Controlling
+#: access to and for IAM users and roles using tags": aws:RequestTag for what a request adds, aws:ResourceTag for
+#: what the role carries).
+IAM_ACTION_CONDITION_KEYS: dict[str, tuple[str, ...]] = {
+    "iam:AttachRolePolicy": ("iam:PolicyARN", "iam:PermissionsBoundary"),
+    "iam:CreateRole": ("aws:RequestTag/${TagKey}", "aws:TagKeys", "iam:PermissionsBoundary"),
+    "iam:DeleteRole": (),
+    "iam:DeleteRolePolicy": ("iam:PermissionsBoundary",),
+    "iam:DetachRolePolicy": ("iam:PolicyARN", "iam:PermissionsBoundary"),
+    "iam:PassRole": ("iam:AssociatedResourceArn", "iam:PassedToService"),
+    "iam:PutRolePolicy": ("iam:PermissionsBoundary",),
+    "iam:TagRole": ("aws:RequestTag/${TagKey}", "aws:TagKeys"),
+    "iam:UntagRole": ("aws:TagKeys",),
+    "iam:UpdateAssumeRolePolicy": (),
+    "iam:UpdateRole": (),
+    "iam:UpdateRoleDescription": (),
+}
+ROLE_RESOURCE_KEYS = ("aws:ResourceTag/${TagKey}", "iam:ResourceTag/${TagKey}")
+#: actions whose role does not exist when IAM authorizes them: no resource tag to see
+NO_RESOURCE_YET = frozenset({"iam:CreateRole"})
+
+#: The provider's default tags (:meth:`shared.envs.EnvConfig.common_tags`, ``shared/layer.py``) that scope the compute
+#: layer's auto-named roles: a role the compute stack of this env created carries all three
+SCOPE_TAG_KEYS = ("env", "layer", "managed-by")
+#: The layer whose auto-named roles (one execution and one task role per catalog service and canary version) are
+#: scoped by tag, so that a catalog service added or removed needs no policy change
+TAGGED_ROLE_LAYER = "compute"
+
+
+def condition_keys_allowed(action: str) -> set[str]:
+    """The condition keys IAM evaluates for ``action`` (``${TagKey}`` as written in the reference)."""
+    keys = set(IAM_ACTION_CONDITION_KEYS[action])
+    if action not in NO_RESOURCE_YET:
+        keys.update(ROLE_RESOURCE_KEYS)
+    return keys
+
+
+def key_template(key: str) -> str:
+    """``aws:RequestTag/env`` -> ``aws:RequestTag/${TagKey}`` (as the reference lists it)."""
+    return re.sub(r"^((?:aws|iam):(?:Request|Resource)Tag)/.+$", r"\1/${TagKey}", key)
+
 
 #: The account preflight's reads (README, "First `up` in a new account"; shared/orchestrate/account.py) besides
 #: iam:GetRole, and the orchestrator's own (images gate: shared/images.py, shared/release_tags.py)
@@ -314,23 +368,38 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     if extra:
         statements.append(_statement("PreflightAndDynamic", extra, ["*"]))
 
-    # IAM: only the roles the stacks create, named as they name them
+    # IAM: only the roles the stacks create; a role the stacks name (and the network layer's flow-log role) by its
+    # name, the compute layer's auto-named roles by name pattern and the env's default tags
     role_arn = lambda name: _arn(partition, "iam", "", account, f"role/{name}")  # noqa: E731
     roles = [resource for resource in resources if resource["type"] == "aws:iam/role:Role"]
-    names = {role_name_pattern(role) for role in roles}
+    tagged = [role for role in (documents.get(TAGGED_ROLE_LAYER) or {}).get("resources", [])
+              if role["type"] == "aws:iam/role:Role" and role_name_pattern(role).endswith(AUTONAME_PATTERN)]
+    tagged_urns = {role["urn"] for role in tagged}
+    names = {role_name_pattern(role) for role in roles if role["urn"] not in tagged_urns}
     names.update(role.role_name for role in account_wide_roles(env, chosen))
     if names:
         statements.append(_statement("PlatformRoles", ROLE_ACTIONS, (role_arn(name) for name in names)))
+    if tagged:
+        statements.extend(tagged_role_statements(env, [role_arn(pattern) for pattern in tagged_role_patterns()]))
     by_service: dict[tuple[str, ...], set[str]] = {}
+    tagged_services: set[tuple[str, ...]] = set()
     for role in roles:
         trusted = tuple(trusted_services(role))
-        if trusted:
+        if trusted and role["urn"] in tagged_urns:
+            tagged_services.add(trusted)
+        elif trusted:
             by_service.setdefault(trusted, set()).add(role_name_pattern(role))
     for trusted, patterns in sorted(by_service.items()):
         statements.append(_statement(
             "PassRoleTo" + "".join(_sid(service.split(".")[0]) for service in trusted), ["iam:PassRole"],
             (role_arn(name) for name in patterns),
             {"StringEquals": {"iam:PassedToService": list(trusted) if len(trusted) > 1 else trusted[0]}}))
+    for trusted in sorted(tagged_services):
+        statements.append(_statement(
+            "PassTaggedRoleTo" + "".join(_sid(service.split(".")[0]) for service in trusted), ["iam:PassRole"],
+            [role_arn(pattern) for pattern in tagged_role_patterns()],
+            {"StringEquals": {"iam:PassedToService": list(trusted) if len(trusted) > 1 else trusted[0],
+                              **resource_tag_condition(env)}}))
     linked_list = linked_roles(env, chosen)
     linked = sorted({role.service for role in linked_list})
     if linked:
@@ -361,6 +430,48 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
             "GitHubConnection", (f"{prefix}:{action}" for action in (
                 "GetConnection", "GetConnectionToken", "PassConnection", "UseConnection")), [connection]))
     return statements
+
+
+def tagged_role_patterns() -> list[str]:
+    """The names the compute layer's auto-named roles take, for any catalog service or canary unit:
+    ``*-execution-???????`` and ``*-task-???????``."""
+    from shared.mesh_names import execution_role_resource_name, task_role_resource_name
+
+    return [f"{name('*')}{AUTONAME_PATTERN}" for name in (execution_role_resource_name, task_role_resource_name)]
+
+
+def scope_tags(env: Any) -> dict[str, str]:
+    """The default tags (:data:`SCOPE_TAG_KEYS`) the compute stack of ``env`` puts on every role it creates."""
+    tags = env.common_tags(TAGGED_ROLE_LAYER)
+    return {key: tags[key] for key in SCOPE_TAG_KEYS}
+
+
+def resource_tag_condition(env: Any) -> dict[str, str]:
+    return {f"iam:ResourceTag/{key}": value for key, value in scope_tags(env).items()}
+
+
+def tagged_role_statements(env: Any, arns: Sequence[str]) -> list[dict[str, Any]]:
+    """The compute layer's auto-named roles, by name pattern and the env's default tags (``arns``: the patterns).
+
+    - CreateRole only with the env's tags in the request (the provider sends its default tags in CreateRole's
+      ``Tags``, terraform-provider-aws ``resourceRoleCreate``; IAM authorizes the tags of a create as iam:TagRole
+      too, so TagRole under the same request-tag condition);
+    - every other write and PassRole only on a role that carries them (``iam:ResourceTag``);
+    - TagRole and UntagRole on such a role (the provider's update sends only the changed keys) never of the scope
+      keys themselves, so no role leaves or joins the scope by a later tag change;
+    - the reads by name pattern alone (a refresh of a role deleted out of band gets NoSuchEntity, not AccessDenied).
+    """
+    tags = scope_tags(env)
+    request = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+    writes = sorted(set(ROLE_ACTIONS) - set(ROLE_READ_ACTIONS) - {"iam:CreateRole", "iam:TagRole", "iam:UntagRole"})
+    return [
+        _statement("ServiceRolesCreate", ["iam:CreateRole", "iam:TagRole"], arns, {"StringEquals": request}),
+        _statement("ServiceRolesByTag", writes, arns, {"StringEquals": resource_tag_condition(env)}),
+        _statement("ServiceRolesRetag", ["iam:TagRole", "iam:UntagRole"], arns,
+                   {"StringEquals": resource_tag_condition(env),
+                    "ForAllValues:StringNotEquals": {"aws:TagKeys": list(SCOPE_TAG_KEYS)}}),
+        _statement("ServiceRolesRead", ROLE_READ_ACTIONS, arns),
+    ]
 
 
 def state_statements(partition: str, account: str, region: str, backend_url: str, secrets_provider: str | None,
@@ -499,7 +610,9 @@ def keep_statements(statements: Sequence[dict[str, Any]],
     sids = {statement["Sid"]: statement for statement in merged}
     for listed in kept:
         for old in listed:
-            sid = _sid(str(old.get("Sid") or "Kept")) or "Kept"
+            # a Sid is alphanumeric already (IAM's rule): taken as it is, or it never meets its own statement again
+            sid = str(old.get("Sid") or "Kept")
+            sid = sid if re.fullmatch(r"[A-Za-z0-9]+", sid) else _sid(sid) or "Kept"
             actions, resources = _as_list(old["Action"]), _as_list(old["Resource"])
             current = sids.get(sid)
             if current is not None and current.get("Condition") == old.get("Condition"):
@@ -519,6 +632,18 @@ def _as_list(value: Any) -> list[str]:
     return [str(item) for item in (value if isinstance(value, list) else [value])]
 
 
+def policy_base_name(env_name: str, read_only: bool) -> str:
+    """The managed policies' names are ``<base>-1`` ... (:func:`split_policies`)."""
+    return f"ml-platform-{env_name}-{'read' if read_only else 'deploy'}"
+
+
+def stale_policies(kept: Iterable[Path], policies: Sequence[ManagedPolicy]) -> list[str]:
+    """The kept policy files' names (attached now) that the new split no longer fills: the statements fit in fewer
+    policies, so ``<base>-N`` stays attached, with its old grants, until someone detaches and deletes it."""
+    current = {policy.name for policy in policies}
+    return sorted({path.stem for path in kept} - current, key=lambda name: (len(name), name))
+
+
 def deploy_policies(env_name: str, *, environ: Mapping[str, str] | None = None,
                     documents: Mapping[str, Mapping[str, Any]] | None = None,
                     read_only: bool = False, keep: Path | None = None) -> list[ManagedPolicy]:
@@ -530,7 +655,7 @@ def deploy_policies(env_name: str, *, environ: Mapping[str, str] | None = None,
     from shared.synth.engine import synth_env
 
     env = load_env(env_name)
-    base_name = f"ml-platform-{env.name}-{'read' if read_only else 'deploy'}"
+    base_name = policy_base_name(env.name, read_only)
     kept = [listed for _path, listed in kept_documents(keep, base_name)] if keep is not None else []
     documents = documents if documents is not None else synth_env(env_name)
     backend = resolve_backend(env, os.environ if environ is None else environ)
@@ -566,6 +691,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the grants of the policy files in DIR too (those attached now, as --out wrote "
                              "them): for the up of a change that removes resources, which deletes them")
+    parser.add_argument("--role", metavar="NAME",
+                        help="the role to attach them to in the printed commands (default: the env's "
+                             "messaging.deploy_runner.deploy_role_name; with --read-only, the read-only role, which "
+                             "no env key names)")
     return parser
 
 
@@ -579,35 +708,53 @@ def main(argv: list[str]) -> int:
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)
     policies = deploy_policies(env.name, read_only=args.read_only, keep=args.keep)
-    role = "<read-only role name>" if args.read_only else env.messaging.deploy_runner.deploy_role_name
+    kept = [path for path, _listed in kept_documents(args.keep, policy_base_name(env.name, args.read_only))] \
+        if args.keep is not None else []
+    stale = stale_policies(kept, policies)
+    role: str | None = args.role or (None if args.read_only else env.messaging.deploy_runner.deploy_role_name)
     note = backend_note(env, os.environ)
+    policy_arn = lambda name: f"arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{name}"  # noqa: E731
     if args.json:
         print(json.dumps({"env": env.name, "account_id": env.account_id, "role": role, "note": note,
                           "policies": [{"name": policy.name, "size": policy.size, "document": policy.document}
-                                       for policy in policies]}, indent=2))
+                                       for policy in policies],
+                          "detach": [{"name": name, "arn": policy_arn(name)} for name in stale]}, indent=2))
         return 0
     if args.out is not None:
         write_atomically({args.out / f"{policy.name}.json": json.dumps(policy.document, indent=2) + "\n"
                           for policy in policies})
-    what = "The read-only role" if args.read_only else f"The deploy role {role}"
-    print(f"# {what} of {env.name} (account {env.account_id}): {len(policies)} managed "
+        for name in stale:  # --keep and --out the same folder: a stale file there would be kept again next time
+            (args.out / f"{name}.json").unlink(missing_ok=True)
+    what = "The read-only role" if args.read_only else "The deploy role"
+    print(f"# {what}{' ' + role if role else ''} of {env.name} (account {env.account_id}): {len(policies)} managed "
           f"{'policy' if len(policies) == 1 else 'policies'}, each within IAM's {MANAGED_POLICY_MAX_CHARS} characters")
     if note:
         print(f"# note: {note}")
-    if args.read_only:
+    if role is None:
+        print("# the read-only role is named by no env key: run this again with --role NAME (the role the previews "
+              "and promotion gates assume) for its attach commands")
+    elif args.read_only:
         print(f"#   and AWS's: aws iam attach-role-policy --role-name {role} "
               f"--policy-arn arn:{partition_of(env.region)}:iam::aws:policy/ReadOnlyAccess")
     for policy in policies:
         source = f"file://{args.out / (policy.name + '.json')}" if args.out else f"file://{policy.name}.json"
         print(f"# {policy.name} ({policy.size} characters)")
-        arn = f"arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{policy.name}"
+        arn = policy_arn(policy.name)
         print(f"#   aws iam create-policy --policy-name {policy.name} --policy-document {source}")
-        print(f"#   aws iam attach-role-policy --role-name {role} --policy-arn {arn}")
+        if role is not None:
+            print(f"#   aws iam attach-role-policy --role-name {role} --policy-arn {arn}")
         # IAM user guide, "Versioning IAM policies": an existing policy takes a new default version (5 at most)
         print(f"#   (to update it: aws iam create-policy-version --policy-arn {arn} --policy-document {source} "
               "--set-as-default; IAM keeps 5 versions, delete the oldest with aws iam delete-policy-version first)")
         if args.out is None:
             print(json.dumps(policy.document, indent=2))
+    for name in stale:
+        # IAM user guide, "Deleting IAM policies": detach it from every identity, delete its non-default versions
+        detach = (f"aws iam detach-role-policy --role-name {role} --policy-arn {policy_arn(name)}" if role
+                  else "detach it from the read-only role (--role NAME prints the command)")
+        print(f"# {name}: attached now and no longer needed (its grants are in the policies above): once they are "
+              f"updated, {detach}; then delete its non-default versions (aws iam list-policy-versions) and "
+              f"aws iam delete-policy --policy-arn {policy_arn(name)}")
     return 0
 
 

@@ -57,8 +57,18 @@ def statements(policies: list[deploy_role.ManagedPolicy]) -> Iterator[dict[str, 
         yield from policy.document["Statement"]
 
 
+def _holds(operator: str, key: str, wanted: Any, context: dict[str, Any]) -> bool:
+    """One condition key under StringEquals (ForAnyValue:StringEquals) or ForAllValues:StringNotEquals; a key the
+    request lacks fails the first, and an empty set passes the second (IAM user guide, "Multivalued context keys")."""
+    if operator == "ForAllValues:StringNotEquals":
+        return all(not any(_matches(str(want), str(value)) for want in _listed(wanted))
+                   for value in _listed(context.get(key, [])))
+    assert operator in ("StringEquals", "ForAnyValue:StringEquals"), operator
+    return any(_matches(str(want), str(value)) for want in _listed(wanted) for value in _listed(context.get(key, "\0")))
+
+
 def allowed(policies: list[deploy_role.ManagedPolicy], action: str, resource: str = "*",
-            context: dict[str, str] | None = None) -> bool:
+            context: dict[str, Any] | None = None) -> bool:
     """Whether some statement allows ``action`` on ``resource`` (a condition must hold for ``context``)."""
     for statement in statements(policies):
         if not any(_matches(pattern, action, case=False) for pattern in _listed(statement["Action"])):
@@ -66,10 +76,24 @@ def allowed(policies: list[deploy_role.ManagedPolicy], action: str, resource: st
         if not any(_matches(pattern, resource) for pattern in _listed(statement["Resource"])):
             continue
         condition = statement.get("Condition", {})
-        if all(all(any(_matches(str(want), (context or {}).get(key, "\0")) for want in _listed(values))
-                   for key, values in pairs.items()) for pairs in condition.values()):
+        if all(all(_holds(operator, key, values, context or {}) for key, values in pairs.items())
+               for operator, pairs in condition.items()):
             return True
     return False
+
+
+def tagged(env: Any, extra: dict[str, Any] | None = None, *, request: bool = False,
+           resource: bool = True) -> dict[str, Any]:
+    """The request context of a call on a role the env's compute stack created (its default tags on the role, and
+    with ``request`` in the request too, as CreateRole sends them)."""
+    tags = env.common_tags("compute")
+    context: dict[str, Any] = dict(extra or {})
+    if resource:
+        context.update({f"iam:ResourceTag/{key}": value for key, value in tags.items()})
+    if request:
+        context.update({f"aws:RequestTag/{key}": value for key, value in tags.items()})
+        context["aws:TagKeys"] = sorted(tags)
+    return context
 
 
 # -- the envs: the shipped ones, and one with every optional feature on ---------------------------------------------
@@ -184,14 +208,17 @@ def test_every_role_the_synth_creates_is_manageable_and_nothing_else(shipped: An
         names |= {role.role_name for role in account_wide_roles(env, ["broker", "messaging"])}
         assert names
         for name in names:
+            # the compute layer's roles carry the env's default tags, sent in CreateRole's request too
+            context = tagged(env, request=True) if re.search(r"-(execution|task)-.{7}$", name) else {}
             for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole",
                            "iam:TagRole", "iam:GetRole", "iam:ListInstanceProfilesForRole"):
-                assert allowed(policies, action, _role_arn(env, name)), f"{label}: {action} on role {name}"
+                assert allowed(policies, action, _role_arn(env, name), context), f"{label}: {action} on role {name}"
         for other in ("admin", "OrganizationAccountAccessRole", "ml-platform-deployer", "gateway-execution-12345678",
                       "gateway-execution-x-1234567"):
-            assert not allowed(policies, "iam:PutRolePolicy", _role_arn(env, other)), f"{label}: {other}"
-            assert not allowed(policies, "iam:PassRole", _role_arn(env, other),
-                               {"iam:PassedToService": "ecs-tasks.amazonaws.com"}), f"{label}: {other}"
+            for context in ({}, tagged(env, request=True)):
+                assert not allowed(policies, "iam:PutRolePolicy", _role_arn(env, other), context), f"{label}: {other}"
+                assert not allowed(policies, "iam:PassRole", _role_arn(env, other),
+                                   {**context, "iam:PassedToService": "ecs-tasks.amazonaws.com"}), f"{label}: {other}"
 
 
 def test_each_role_may_be_passed_only_to_the_service_it_trusts(shipped: Any, everything: Any) -> None:
@@ -212,8 +239,10 @@ def test_each_role_may_be_passed_only_to_the_service_it_trusts(shipped: Any, eve
             arn = _role_arn(env, str(policy["inputs"]["role"]))
             assert services, f"{label}: {role['name']} trusts no service"
             for service in services:
-                assert allowed(policies, "iam:PassRole", arn, {"iam:PassedToService": service}), (label, arn, service)
-            assert not allowed(policies, "iam:PassRole", arn, {"iam:PassedToService": "ec2.amazonaws.com"})
+                assert allowed(policies, "iam:PassRole", arn, tagged(env, {"iam:PassedToService": service})), \
+                    (label, arn, service)
+            assert not allowed(policies, "iam:PassRole", arn,
+                               tagged(env, {"iam:PassedToService": "ec2.amazonaws.com"}))
             assert not allowed(policies, "iam:PassRole", arn), f"{label}: PassRole of {arn} without a condition"
 
 
@@ -490,7 +519,7 @@ def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
     edit_env("dev", lambda data: data.update(mesh={"provider": "service-connect"}, discovery={}))
     after = synth_env("dev")
     old_role = _role_arn(load_env("dev"), "inference-v1-task-1a2b3c4")  # a canary version's, ended by the change
-    removed = {"appmesh:DeleteMesh": "*", "iam:DeleteRole": old_role}
+    removed = {"appmesh:DeleteMesh": "*"}
 
     fresh = deploy_role.deploy_policies("dev", environ={}, documents=after)
     for action, resource in removed.items():
@@ -499,14 +528,18 @@ def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
     kept = deploy_role.deploy_policies("dev", environ={}, documents=after, keep=attached)
     for action, resource in removed.items():
         assert allowed(kept, action, resource), action
-    assert allowed(kept, "iam:DeleteRole", old_role)
-    assert allowed(kept, "iam:PassRole", old_role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
-    assert not allowed(kept, "iam:PassRole", old_role, {"iam:PassedToService": "lambda.amazonaws.com"})
+    # a removed canary version's roles need no kept grant: they carry the env's tags
+    env = load_env("dev")
+    for policies in (fresh, kept):
+        assert allowed(policies, "iam:DeleteRole", old_role, tagged(env))
+        assert not allowed(policies, "iam:DeleteRole", old_role)
+        for service, passed in (("ecs-tasks.amazonaws.com", True), ("lambda.amazonaws.com", False)):
+            assert allowed(policies, "iam:PassRole", old_role, tagged(env, {"iam:PassedToService": service})) is passed
     for statement in statements(fresh):  # everything the new synth needs stays granted
         for action in statement["Action"]:
             for resource in statement["Resource"]:
-                context = {key: _listed(value)[0] for pairs in statement.get("Condition", {}).values()
-                           for key, value in pairs.items()}
+                context = {key: _listed(value)[0] for operator, pairs in statement.get("Condition", {}).items()
+                           if "NotEquals" not in operator for key, value in pairs.items()}
                 assert allowed(kept, action.replace("*", "Any"), resource.replace("*", "x").replace("?", "x"),
                                context), (action, resource)
     sids = [statement["Sid"] for statement in statements(kept)]
@@ -563,3 +596,172 @@ def test_the_read_role_reads_the_secret_versions_a_refreshing_preview_reads(edit
     assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": logs_alias})
     assert not allowed(policies, "secretsmanager:GetSecretValue",
                        "arn:aws:secretsmanager:eu-west-1:111111111111:secret:platform/dev/other-AbCdEf")
+
+
+# -- the compute layer's roles by tag: a catalog service added needs no policy change ---------------------------------
+
+def _add_scoring(services: dict[str, Any]) -> None:
+    services["scoring"] = {"description": "A service the policies were not generated for.", "port": 8084,
+                           "health_path": "/health", "cpu": 256, "memory": 512}
+
+
+def test_a_new_catalog_services_roles_are_covered_by_the_policies_made_without_it(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README, "Add a service": the compute `up` of a new service creates `<service>-execution-???????` and
+    `<service>-task-???????`, puts their inline policies and passes them to ECS, with the deploy role's policies as
+    generated before the service existed (nobody regenerated them)."""
+    from tests.catalog_helpers import write_catalog
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    env = load_env("dev")
+    old = deploy_role.deploy_policies("dev", environ={}, documents=synth_env("dev"))
+    write_catalog(tmp_path, monkeypatch, _add_scoring)
+
+    def add(data: dict[str, Any]) -> None:
+        data["services"]["scoring"] = {"desired_count": 1, "min_count": 1, "max_count": 1}
+        data["release"]["images"]["scoring"] = "sha256:" + "5d" * 32
+
+    edit_env("dev", add)
+    documents = synth_env("dev")
+    resources = _resources(documents)
+    new_roles = {str(r["inputs"]["role"]): r for r in resources if r["type"] == "aws:iam/rolePolicy:RolePolicy"
+                 and str(r["inputs"]["role"]).startswith("scoring-")}
+    assert {name.rsplit("-", 1)[0] for name in new_roles} == {"scoring-execution"}  # no task policy: calls nothing
+    roles = [r for r in resources if r["type"] == "aws:iam/role:Role" and r["name"].startswith("scoring-")]
+    assert {r["name"] for r in roles} == {"scoring-execution", "scoring-task"}
+    new = deploy_role.deploy_policies("dev", environ={}, documents=documents)
+    assert [policy.document for policy in new] == [policy.document for policy in old]  # no policy change
+    for role in roles:
+        name = f"{role['name']}-0a1b2c3"  # what Pulumi's auto-naming makes of it
+        arn = _role_arn(env, name)
+        assert allowed(old, "iam:CreateRole", arn, tagged(env, request=True, resource=False)), name
+        assert not allowed(old, "iam:CreateRole", arn), f"{name}: CreateRole without the env's tags"
+        for action in ("iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole",
+                       "iam:GetRole", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+                       "iam:ListInstanceProfilesForRole"):
+            assert allowed(old, action, arn, tagged(env)), (name, action)
+        for service in deploy_role.trusted_services(role):
+            assert allowed(old, "iam:PassRole", arn, tagged(env, {"iam:PassedToService": service})), name
+
+
+def test_a_role_without_the_envs_tags_is_not_admitted(shipped: Any) -> None:
+    """Another team's role with a name of the same shape, or another env's role in the same account, or one whose
+    scope tags the deploy role would rewrite: no write, no pass."""
+    env, _documents, policies = shipped["dev"]
+    arn = _role_arn(env, "billing-task-9f8e7d6")
+    prod = {f"iam:ResourceTag/{key}": value for key, value in load_env("prod").common_tags("compute").items()}
+    network = {f"iam:ResourceTag/{key}": value for key, value in env.common_tags("network").items()}
+    for context in ({}, prod, network, {"iam:ResourceTag/env": "dev"}):
+        for action in ("iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy",
+                       "iam:UntagRole"):
+            assert not allowed(policies, action, arn, {**context, "aws:TagKeys": ["owner"]}), (action, context)
+        assert not allowed(policies, "iam:PassRole", arn, {**context, "iam:PassedToService": "ecs-tasks.amazonaws.com"})
+    # an own role may take other tags, but never lose or change the ones that scope it
+    assert allowed(policies, "iam:TagRole", arn, tagged(env, {"aws:TagKeys": ["owner"]}))
+    assert allowed(policies, "iam:UntagRole", arn, tagged(env, {"aws:TagKeys": ["owner"]}))
+    for key in deploy_role.SCOPE_TAG_KEYS:
+        assert not allowed(policies, "iam:UntagRole", arn, tagged(env, {"aws:TagKeys": [key]})), key
+        assert not allowed(policies, "iam:TagRole", arn, tagged(env, {"aws:TagKeys": [key],
+                                                                         f"aws:RequestTag/{key}": "other"})), key
+    # created with another env's tags: no
+    other = {f"aws:RequestTag/{key}": value for key, value in load_env("prod").common_tags("compute").items()}
+    assert not allowed(policies, "iam:CreateRole", arn, other)
+
+
+def _condition_keys(statement: dict[str, Any]) -> set[str]:
+    return {key for pairs in statement.get("Condition", {}).values() for key in pairs}
+
+
+def test_the_role_statements_use_only_the_condition_keys_iam_supports(shipped: Any, everything: Any) -> None:
+    """IAM ignores no unsupported key: a condition on a key the action does not carry never matches, the grant is
+    dead and `up` stops with AccessDenied. Every key on an IAM action is one the reference lists for it."""
+    iam_model = botocore.session.get_session().get_service_model("iam")
+    assert set(deploy_role.IAM_ACTION_CONDITION_KEYS) - {"iam:PassRole"} <= {
+        f"iam:{name}" for name in iam_model.operation_names}
+    writes = set(deploy_role.ROLE_ACTIONS) - set(deploy_role.ROLE_READ_ACTIONS)
+    assert writes <= set(deploy_role.IAM_ACTION_CONDITION_KEYS)
+    for label, _env, _documents, policies in _all_cases(shipped, everything):
+        for statement in statements(policies):
+            keys = {deploy_role.key_template(key) for key in _condition_keys(statement)}
+            for action in (a for a in statement["Action"] if a.startswith("iam:") and keys):
+                if action in ("iam:CreateServiceLinkedRole",):
+                    assert keys == {"iam:AWSServiceName"}, (label, statement["Sid"])
+                    continue
+                assert keys <= deploy_role.condition_keys_allowed(action), (label, statement["Sid"], action, keys)
+    # CreateRole cannot see a resource tag (the role does not exist yet)
+    assert "iam:ResourceTag/${TagKey}" not in deploy_role.condition_keys_allowed("iam:CreateRole")
+    assert deploy_role.key_template("aws:RequestTag/managed-by") == "aws:RequestTag/${TagKey}"
+
+
+def test_the_scope_tags_are_the_compute_providers_default_tags(shipped: Any) -> None:
+    for name, (env, documents, _policies) in shipped.items():
+        providers = [r for r in documents["compute"]["resources"] if r["type"] == "pulumi:providers:aws"]
+        assert providers, name
+        for provider in providers:
+            default = provider["inputs"]["defaultTags"]
+            tags = (json.loads(default) if isinstance(default, str) else default)["tags"]
+            assert {key: tags[key] for key in deploy_role.SCOPE_TAG_KEYS} == deploy_role.scope_tags(env), name
+        # a role's own tags are merged over the provider's: none may override a scope key (its role would be denied)
+        for role in (r for r in documents["compute"]["resources"] if r["type"] == "aws:iam/role:Role"):
+            assert not set(role["inputs"].get("tags") or {}) & set(deploy_role.SCOPE_TAG_KEYS), (name, role["name"])
+
+
+# -- the command's output: the read-only role's name, and a policy --keep leaves unused -----------------------------
+
+def test_the_read_only_commands_name_a_real_role_or_say_it_is_needed(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.cli import run_main
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    assert run_main(deploy_role.main, ["dev", "--read-only"]) == 0
+    out = capsys.readouterr().out
+    assert "<" not in "".join(line for line in out.splitlines() if line.startswith("#"))  # no placeholder to paste
+    assert "attach-role-policy" not in out and "--role NAME" in out
+    assert run_main(deploy_role.main, ["dev", "--read-only", "--role", "ml-platform-preview"]) == 0
+    out = capsys.readouterr().out
+    assert "aws iam attach-role-policy --role-name ml-platform-preview --policy-arn " \
+           "arn:aws:iam::111111111111:policy/ml-platform-dev-read-1" in out
+    assert "--role-name ml-platform-preview --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess" in out
+    assert run_main(deploy_role.main, ["dev", "--read-only", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["role"] is None
+
+
+def test_a_kept_policy_the_new_split_no_longer_fills_is_named_for_detaching(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--keep` merges the attached policies' grants into as few policies as fit: when they fit in fewer than are
+    attached, `<base>-N` stays attached with its old grants unless the output says to detach and delete it."""
+    from shared.cli import run_main
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    attached = tmp_path / "attached"
+    assert run_main(deploy_role.main, ["dev", "--out", str(attached)]) == 0
+    capsys.readouterr()
+    count = len(list(attached.glob("ml-platform-dev-deploy-*.json")))
+    extra = f"ml-platform-dev-deploy-{count + 1}"
+    (attached / f"{extra}.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Services", "Effect": "Allow", "Action": ["sns:*"], "Resource": ["*"]}]}))
+    assert run_main(deploy_role.main, ["dev", "--keep", str(attached), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [policy["name"] for policy in printed["policies"]] == [f"ml-platform-dev-deploy-{i}"
+                                                                  for i in range(1, count + 1)]
+    arn = f"arn:aws:iam::111111111111:policy/{extra}"
+    assert printed["detach"] == [{"name": extra, "arn": arn}]
+    assert run_main(deploy_role.main, ["dev", "--keep", str(attached), "--out", str(attached)]) == 0
+    out = capsys.readouterr().out
+    assert f"aws iam detach-role-policy --role-name ml-platform-deployer --policy-arn {arn}" in out
+    assert f"aws iam delete-policy --policy-arn {arn}" in out
+    assert not (attached / f"{extra}.json").exists()  # the next --keep of this folder does not keep it again
+    assert deploy_role.stale_policies([attached / "ml-platform-dev-deploy-1.json"], []) == ["ml-platform-dev-deploy-1"]
+
+
+def test_keeping_the_policies_of_an_unchanged_synth_changes_nothing(shipped: Any, tmp_path: Path) -> None:
+    """`--keep` of the policies attached now, when the synth did not change: the same documents, not each statement
+    again under a `Kept...` Sid (which doubled the characters, split them over more policies than attached and
+    could pass IAM's 10 per role)."""
+    for name, (_env, documents, policies) in shipped.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for policy in policies:
+            (folder / f"{policy.name}.json").write_text(json.dumps(policy.document))
+        kept = deploy_role.deploy_policies(name, environ={}, documents=documents, keep=folder)
+        assert [policy.document for policy in kept] == [policy.document for policy in policies], name
