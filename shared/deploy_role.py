@@ -266,23 +266,23 @@ def _resources(documents: Mapping[str, Mapping[str, Any]]) -> list[Mapping[str, 
     return [resource for layer in sorted(documents) for resource in documents[layer]["resources"]]
 
 
+def _name_pattern(resource: Mapping[str, Any], key: str, autoname: str) -> str:
+    """The name a resource gets: its ``key`` input, else ``<key>Prefix`` and anything, else Pulumi's auto-name."""
+    inputs = resource.get("inputs") or {}
+    if inputs.get(key):
+        return str(inputs[key])
+    if inputs.get(f"{key}Prefix"):
+        return f"{inputs[f'{key}Prefix']}*"
+    return f"{resource['name']}{autoname}"
+
+
 def role_name_pattern(resource: Mapping[str, Any]) -> str:
     """The name an ``aws:iam/role:Role`` gets: its ``name`` input, else Pulumi's auto-name ``<resource>-???????``."""
-    inputs = resource.get("inputs") or {}
-    if inputs.get("name"):
-        return str(inputs["name"])
-    if inputs.get("namePrefix"):
-        return f"{inputs['namePrefix']}*"
-    return f"{resource['name']}{AUTONAME_PATTERN}"
+    return _name_pattern(resource, "name", AUTONAME_PATTERN)
 
 
 def bucket_name_pattern(resource: Mapping[str, Any]) -> str:
-    inputs = resource.get("inputs") or {}
-    if inputs.get("bucket"):
-        return str(inputs["bucket"])
-    if inputs.get("bucketPrefix"):
-        return f"{inputs['bucketPrefix']}*"
-    return f"{resource['name']}-*"
+    return _name_pattern(resource, "bucket", "-*")
 
 
 def trusted_services(resource: Mapping[str, Any]) -> list[str]:
