@@ -744,11 +744,16 @@ class AutomationRunner:
                 try:
                     stack = auto.create_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
                 except auto.CommandError as error:
+                    # On Pulumi Cloud the stack is created by the service for PULUMI_ACCESS_TOKEN, whose role may
+                    # preview with Stack Read but needs the org's stack create permission (Pulumi Cloud RBAC,
+                    # permission sets); the AWS read role plays no part there.
+                    who = ("a Pulumi access token (PULUMI_ACCESS_TOKEN) whose role may read the org's stacks but "
+                           "not create one" if self._backend is not None and self._backend.is_cloud else
+                           "credentials that may only read the backend (the pull request's read role)")
                     return LayerResult(layer, Status.FAILED, detail=(
                         f"no stack {name} yet, and its preview could not create one ({failure_detail(error)}): a "
                         f"layer never deployed is previewed in a new, empty stack (`pulumi stack init`), which "
-                        f"credentials that may only read the backend (the pull request's read role) cannot create; "
-                        f"its first up creates it"))
+                        f"{who} cannot create; its first up creates it"))
             # What the up's own preview would refuse (shared.orchestrate.replacements), said here: the plan shows a
             # replace among its changes, but the up is refused (exit 1; CI deploys have no --allow-replace).
             guard = ReplacementGuard()
