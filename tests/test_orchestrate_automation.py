@@ -471,6 +471,22 @@ def test_a_preview_that_may_not_create_a_missing_stack_says_why_the_layer_failed
     assert "AccessDenied" in cell  # what the backend said
 
 
+def test_on_pulumi_cloud_a_preview_that_may_not_create_a_missing_stack_names_the_access_token(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env) -> None:
+    """On Pulumi Cloud `stack init` is a call to the service with PULUMI_ACCESS_TOKEN (a token whose role has Stack
+    Read may preview, not create stacks: Pulumi Cloud RBAC permission sets), not one the AWS read role makes: the
+    row names the token, where it named the pull request's read role, whose grants change nothing there."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    edit_env("dev", lambda data: data.update(pulumi_org="acme"))
+    fake_cli.create_stacks("dev", ("network", "discovery"), org="acme")
+    monkeypatch.setenv("FAKE_PULUMI_READ_ONLY", "1")
+    code, output = run(["preview", "dev", "--layers", "network,discovery,mesh", "--exact"], tmp_path)
+    assert code == 1, output
+    cell = summary_cells(output, "mesh")
+    assert "no stack acme/mesh/dev yet" in cell and "PULUMI_ACCESS_TOKEN" in cell and "read role" not in cell, cell
+
+
 def test_self_managed_backends_need_a_passphrase_pulumi_cloud_does_not() -> None:
     for url in ("file:///repo/.pulumi-state", "s3://bucket/state", "gs://bucket", "azblob://container"):
         with pytest.raises(ConfigError):

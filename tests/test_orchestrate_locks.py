@@ -361,3 +361,21 @@ def test_the_cancel_command_is_one_shell_command_with_the_backend_it_names(url: 
     lexer.whitespace_split = True
     assert list(lexer) == [f"PULUMI_BACKEND_URL={url}", "pulumi", "cancel", "--stack", "organization/broker/dev",
                            "--yes"]
+
+
+@pytest.mark.parametrize(("argv", "locking"), [(["refresh", "dev", "--preview-only"], "v3.228.0"),
+                                               (["destroy", "dev", "--preview-only"], "v3.230.0")])
+def test_a_preview_only_refresh_or_destroy_of_a_cli_that_still_locks_it_is_refused_before_any_layer(
+        fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        argv: list[str], locking: str) -> None:
+    """The CLIs the orchestrator admits from 3.207 lock a self-managed backend's stack for refresh --preview-only
+    until 3.229 (pulumi/pulumi #22385) and destroy --preview-only until 3.231 (#22561): with one of them, another
+    run's lock is met layer by layer (the layers before it have run), so it is read up front as for up."""
+    fake_cli.create_stacks("dev")
+    hold_lock(tmp_path, "discovery", "dev")
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", locking)
+    code, output = run(argv, tmp_path)
+    assert code == 2, output
+    error = capsys.readouterr().err
+    assert "organization/discovery/dev" in error and "runner@ci-job-17" in error
+    assert engine_runs(fake_cli) == []

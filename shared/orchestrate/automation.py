@@ -116,9 +116,10 @@ stop the broker layer after network and discovery ran) and
 ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` (3.134; an older CLI ignores it)."""
 
 
-def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) -> None:
+def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) -> tuple[int, ...] | None:
     """PreflightError (exit 2) when ``pulumi version`` is older than :data:`MIN_CLI_VERSION`; with an older
-    CLI the layers before messaging would be deployed and messaging would then fail on an unknown flag."""
+    CLI the layers before messaging would be deployed and messaging would then fail on an unknown flag. Returns the
+    version found (None: the CLI did not say)."""
     def version_of(command: list[str]) -> str:
         try:
             return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False).stdout
@@ -128,7 +129,7 @@ def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) 
     output = (run or version_of)([path, "version"]).strip()
     match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", output)
     if match is None:
-        return  # a build that does not say: the Automation API checks what it needs itself
+        return None  # a build that does not say: the Automation API checks what it needs itself
     found = tuple(int(part) for part in match.groups())
     if found < MIN_CLI_VERSION:
         needed = ".".join(map(str, MIN_CLI_VERSION))
@@ -138,6 +139,26 @@ def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) 
             f"(the replace_with option), and stacks created elsewhere keep their secrets provider "
             f"only with PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER). Nothing was run. Upgrade it from {INSTALL_URL} "
             f"(CI installs the version pinned in pyproject.toml).")
+    return found
+
+
+#: The CLI release from which a self-managed backend's ``refresh --preview-only`` and ``destroy --preview-only`` take
+#: no stack lock (pkg/backend/diy/backend.go; pulumi/pulumi #22385 in 3.229.0, #22561 in 3.231.0). The CLIs admitted
+#: from :data:`MIN_CLI_VERSION` up to them lock the stack for those as for the real run.
+PREVIEW_ONLY_UNLOCKED_SINCE: dict[Action, tuple[int, int, int]] = {Action.REFRESH: (3, 229, 0),
+                                                                  Action.DESTROY: (3, 231, 0)}
+
+
+def takes_lock(operation: Operation, cli_version: tuple[int, ...] | None, cloud: bool) -> bool:
+    """Whether ``operation`` locks its stacks on the backend, so that another run's lock fails it at its layer: a
+    preview never does, a ``--preview-only`` run only on a self-managed backend with a CLI older than
+    :data:`PREVIEW_ONLY_UNLOCKED_SINCE` (or one that does not say its version)."""
+    if operation.action is Action.PREVIEW:
+        return False
+    if not operation.preview_only:
+        return True
+    since = PREVIEW_ONLY_UNLOCKED_SINCE.get(operation.action)
+    return not cloud and since is not None and (cli_version is None or cli_version < since)
 
 
 DIY_ORG = "organization"
@@ -490,6 +511,8 @@ class AutomationRunner:
         self._policy_packs: list[str] = []
         self._policy_configs: list[str] = []
         self._checked_clis: set[str] = set()
+        self._cli_versions: dict[str, tuple[int, ...] | None] = {}
+        self._cli_version: tuple[int, ...] | None = None  # of the CLI the last prepare_read found
         #: (env, layer) -> whether the stack's state holds resources (:func:`holds_resources`), from the identity
         #: check's `stack export` in :meth:`prepare` (False: no stack)
         self._holds: dict[tuple[str, str], bool] = {}
@@ -549,8 +572,9 @@ class AutomationRunner:
             check_project(self.stacks_dir, layer)
         note = self._prepare_backend(env) if env is not None else None
         if cli not in self._checked_clis:  # the first `pulumi` call, once every check without one passed
-            check_cli_version(cli)
+            self._cli_versions[cli] = check_cli_version(cli)
             self._checked_clis.add(cli)
+        self._cli_version = self._cli_versions.get(cli)
         return [note] if note else []
 
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
@@ -572,9 +596,11 @@ class AutomationRunner:
         # with against the env file's (shared.orchestrate.identity), for every action, before any layer runs.
         check_identity(env, layers, self.deployed_identity, operation.label)
         notes.extend(self._check_secrets_provider(env, layers, operation))
-        # up, refresh and destroy lock the stack; preview and --preview-only take none (pkg/backend/diy/backend.go:
-        # Refresh and Destroy with PreviewOnly apply as a dry run without b.Lock), so they run beside another run.
-        if operation.action is not Action.PREVIEW and not operation.preview_only:
+        # up, refresh and destroy lock the stack; preview takes none, nor --preview-only with a CLI from
+        # PREVIEW_ONLY_UNLOCKED_SINCE (pkg/backend/diy/backend.go: Refresh and Destroy with PreviewOnly apply as a
+        # dry run without b.Lock), so those run beside another run.
+        assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
+        if takes_lock(operation, self._cli_version, self._backend.is_cloud):
             notes.extend(self._check_locks(env, layers, operation))
         # After the locks: a live run's lock refuses first, since its own in-flight operations are pending too.
         notes.extend(self._check_pending(env, layers, operation))
@@ -718,11 +744,16 @@ class AutomationRunner:
                 try:
                     stack = auto.create_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
                 except auto.CommandError as error:
+                    # On Pulumi Cloud the stack is created by the service for PULUMI_ACCESS_TOKEN, whose role may
+                    # preview with Stack Read but needs the org's stack create permission (Pulumi Cloud RBAC,
+                    # permission sets); the AWS read role plays no part there.
+                    who = ("a Pulumi access token (PULUMI_ACCESS_TOKEN) whose role may read the org's stacks but "
+                           "not create one" if self._backend is not None and self._backend.is_cloud else
+                           "credentials that may only read the backend (the pull request's read role)")
                     return LayerResult(layer, Status.FAILED, detail=(
                         f"no stack {name} yet, and its preview could not create one ({failure_detail(error)}): a "
                         f"layer never deployed is previewed in a new, empty stack (`pulumi stack init`), which "
-                        f"credentials that may only read the backend (the pull request's read role) cannot create; "
-                        f"its first up creates it"))
+                        f"{who} cannot create; its first up creates it"))
             # What the up's own preview would refuse (shared.orchestrate.replacements), said here: the plan shows a
             # replace among its changes, but the up is refused (exit 1; CI deploys have no --allow-replace).
             guard = ReplacementGuard()
