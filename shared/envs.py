@@ -673,6 +673,25 @@ def _rule_per_resource_tags(path: Path, env: EnvConfig, catalog: Catalog) -> Ite
                                         "an env-wide value would be on tasks it does not describe (use another key)")
 
 
+#: The tags :meth:`EnvConfig.common_tags` sets itself (the providers' default tags), besides the per-resource ones
+PLATFORM_TAG_KEYS = ("env", "layer", "team", "cost-center", "managed-by")
+
+
+def _rule_platform_tag_keys(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """An extra tag whose key is a platform tag's in another case (``Env``, ``Managed-By``): IAM takes a role's tag
+    keys case-insensitively (IAM user guide, "Tagging IAM resources", Case sensitivity), so every role's CreateRole
+    fails with InvalidInput "Duplicate tag keys found", and on an existing role the provider's TagRole of the new key
+    overwrites the platform's tag (the compute roles' ``env``, ``layer``, ``managed-by`` scope the deploy role's
+    grants: the role leaves the scope and its next PassRole is denied). The exact keys are the platform's too."""
+    own = {key.lower(): key for key in (*PLATFORM_TAG_KEYS, *PER_RESOURCE_TAG_KEYS)}
+    for key in env.tags.model_extra or {}:
+        if key.lower() in own and key not in PER_RESOURCE_TAG_KEYS:  # those: _rule_per_resource_tags
+            yield path, f"tags.{key}", (f"'{key}' is the platform's own '{own[key.lower()]}' tag to IAM, which takes "
+                                        "a role's tag keys case-insensitively: every IAM role's create would fail "
+                                        "(InvalidInput: Duplicate tag keys found) and an existing role's tag would "
+                                        "be overwritten (use another key)")
+
+
 def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     available = len(REGION_AZS[env.region])
     if env.network.az_count > available:
@@ -1146,6 +1165,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_azs_in_region, ("region", "network")),
     (_rule_prod_spans_azs, ("name", "policy", "network", "messaging")),
     (_rule_per_resource_tags, ("tags",)),
+    (_rule_platform_tag_keys, ("tags",)),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
     (_rule_canaries_need_appmesh, ("mesh",)),

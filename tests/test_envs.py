@@ -98,6 +98,10 @@ MALFORMED = [
     # an env-wide version tag would reach the stable units' tasks and fail their scale-in protection grant
     ("env-wide version tag", _set("tags.version", "2"), "tags.version", "a tag the platform sets per resource"),
     ("env-wide service tag", _set("tags.service", "ml"), "tags.service", "a tag the platform sets per resource"),
+    # IAM role tag keys are case-insensitive: CreateRole fails on the duplicate, TagRole overwrites the scope tag
+    ("platform tag in another case", _set("tags.Env", "x"), "tags.Env", "the platform's own 'env' tag to IAM"),
+    ("platform tag's own key", _set("tags.managed-by", "me"), "tags.managed-by", "the platform's own 'managed-by'"),
+    ("per-resource tag in another case", _set("tags.Version", "2"), "tags.Version", "the platform's own 'version'"),
     # CPU target tracking does not scale on insufficient data, and a service with no task has no CPU metric; a
     # service called over HTTP fails its callers at 0 tasks, whatever its backlog (tests/layers/test_autoscaling.py)
     ("min_count 0 for a service others call", _set("services.inference", {"desired_count": 0, "min_count": 0,
@@ -745,3 +749,11 @@ def test_an_env_file_whose_name_is_no_env_name_exits_2_saying_why(env_dir: Path,
     assert f"{name}.yaml: name: {name!r} (the file's name) is not an env name" in result.stderr
     assert "ending with a letter or digit" in result.stderr and "unknown environment" not in result.stderr
     assert not (tmp_path / "build").exists()
+
+
+def test_the_platform_tag_keys_are_the_default_tags_it_sets() -> None:
+    """The rule on extra tag keys knows every key :meth:`EnvConfig.common_tags` sets."""
+    from shared.envs import PLATFORM_TAG_KEYS
+
+    env = load_env("dev")
+    assert set(env.common_tags("compute")) - set(env.tags.model_extra or {}) == set(PLATFORM_TAG_KEYS)
