@@ -455,7 +455,8 @@ def tagged_role_statements(env: Any, arns: Sequence[str]) -> list[dict[str, Any]
 
     - CreateRole only with the env's tags in the request (the provider sends its default tags in CreateRole's
       ``Tags``, terraform-provider-aws ``resourceRoleCreate``; IAM authorizes the tags of a create as iam:TagRole
-      too, so TagRole under the same request-tag condition);
+      too, so TagRole under the same request-tag condition, and where the role carries a scope tag only if it is
+      the env's: a TagRole with the env's tags never takes another env's role of the account into the scope);
     - every other write and PassRole only on a role that carries them (``iam:ResourceTag``);
     - TagRole and UntagRole on such a role (the provider's update sends only the changed keys) never of the scope
       keys themselves, so no role leaves or joins the scope by a later tag change;
@@ -465,11 +466,16 @@ def tagged_role_statements(env: Any, arns: Sequence[str]) -> list[dict[str, Any]
     request = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
     writes = sorted(set(ROLE_ACTIONS) - set(ROLE_READ_ACTIONS) - {"iam:CreateRole", "iam:TagRole", "iam:UntagRole"})
     return [
-        _statement("ServiceRolesCreate", ["iam:CreateRole", "iam:TagRole"], arns, {"StringEquals": request}),
+        _statement("ServiceRolesCreate", ["iam:CreateRole"], arns, {"StringEquals": request}),
+        # the create's tagging: no role carries a tag yet; one that does (another env's of the account, envs in
+        # other regions share IAM, or another layer's) must carry these already, so this TagRole takes none over
+        _statement("ServiceRolesTagOnCreate", ["iam:TagRole"], arns,
+                   {"StringEquals": request, "StringEqualsIfExists": resource_tag_condition(env)}),
         _statement("ServiceRolesByTag", writes, arns, {"StringEquals": resource_tag_condition(env)}),
         _statement("ServiceRolesRetag", ["iam:TagRole", "iam:UntagRole"], arns,
                    {"StringEquals": resource_tag_condition(env),
-                    "ForAllValues:StringNotEquals": {"aws:TagKeys": list(SCOPE_TAG_KEYS)}}),
+                    # a role's tag keys are case-insensitive (IAM user guide, "Tagging IAM resources"): ENV is env
+                    "ForAllValues:StringNotEqualsIgnoreCase": {"aws:TagKeys": list(SCOPE_TAG_KEYS)}}),
         _statement("ServiceRolesRead", ROLE_READ_ACTIONS, arns),
     ]
 

@@ -60,10 +60,13 @@ def statements(policies: list[deploy_role.ManagedPolicy]) -> Iterator[dict[str, 
 def _holds(operator: str, key: str, wanted: Any, context: dict[str, Any]) -> bool:
     """One condition key under StringEquals (ForAnyValue:StringEquals) or ForAllValues:StringNotEquals; a key the
     request lacks fails the first, and an empty set passes the second (IAM user guide, "Multivalued context keys")."""
-    if operator == "ForAllValues:StringNotEquals":
-        return all(not any(_matches(str(want), str(value)) for want in _listed(wanted))
+    if operator in ("ForAllValues:StringNotEquals", "ForAllValues:StringNotEqualsIgnoreCase"):
+        case = not operator.endswith("IgnoreCase")
+        return all(not any(_matches(str(want), str(value), case=case) for want in _listed(wanted))
                    for value in _listed(context.get(key, [])))
-    assert operator in ("StringEquals", "ForAnyValue:StringEquals"), operator
+    if operator == "StringEqualsIfExists" and key not in context:
+        return True
+    assert operator in ("StringEquals", "ForAnyValue:StringEquals", "StringEqualsIfExists"), operator
     return any(_matches(str(want), str(value)) for want in _listed(wanted) for value in _listed(context.get(key, "\0")))
 
 
@@ -656,10 +659,18 @@ def test_a_role_without_the_envs_tags_is_not_admitted(shipped: Any) -> None:
                        "iam:UntagRole"):
             assert not allowed(policies, action, arn, {**context, "aws:TagKeys": ["owner"]}), (action, context)
         assert not allowed(policies, "iam:PassRole", arn, {**context, "iam:PassedToService": "ecs-tasks.amazonaws.com"})
+    # nor taken into the scope by a TagRole carrying the env's tags (what CreateRole's own tagging sends): another
+    # env of the account (envs of one account in other regions share IAM) or layer keeps its role
+    mine = tagged(env, request=True, resource=False)
+    for context in (prod, network):
+        assert not allowed(policies, "iam:TagRole", arn, {**context, **mine}), context
+    assert allowed(policies, "iam:TagRole", arn, mine)  # the create's, no resource tag yet
+    assert allowed(policies, "iam:TagRole", arn, tagged(env, request=True))  # were they seen on the new role
     # an own role may take other tags, but never lose or change the ones that scope it
     assert allowed(policies, "iam:TagRole", arn, tagged(env, {"aws:TagKeys": ["owner"]}))
     assert allowed(policies, "iam:UntagRole", arn, tagged(env, {"aws:TagKeys": ["owner"]}))
-    for key in deploy_role.SCOPE_TAG_KEYS:
+    # IAM takes a role's tag keys case-insensitively (IAM user guide, "Tagging IAM resources"): ENV is env
+    for key in (*deploy_role.SCOPE_TAG_KEYS, *(k.upper() for k in deploy_role.SCOPE_TAG_KEYS), "Managed-By"):
         assert not allowed(policies, "iam:UntagRole", arn, tagged(env, {"aws:TagKeys": [key]})), key
         assert not allowed(policies, "iam:TagRole", arn, tagged(env, {"aws:TagKeys": [key],
                                                                          f"aws:RequestTag/{key}": "other"})), key
