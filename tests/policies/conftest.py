@@ -61,3 +61,19 @@ def policy_not_applicable(policy_result: Callable[..., PolicyResult]) -> Callabl
                 if "is not a resource type this rule checks" not in na.reason]
 
     return run
+
+
+RuleOutcome = Callable[..., tuple[Findings, list[str]]]
+
+
+@pytest.fixture
+def rule_outcome(policy_engine: PolicyEngine) -> RuleOutcome:
+    """``rule_outcome(rule, env, *documents)``: the findings of ``rule`` over the documents (JSON dicts) and the
+    reasons it was not applicable, as ``nox -s policy`` judges them for ``env``."""
+
+    def run(rule: str, env: str, *documents: dict[str, Any]) -> tuple[Findings, list[str]]:
+        result = evaluate_documents_result(list(documents), env_name=env, engine=policy_engine)
+        return ([finding.to_json() for finding in result.findings if finding.rule == rule],
+                [na.reason for na in result.not_applicable if na.rule == rule])
+
+    return run

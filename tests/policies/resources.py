@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from shared import REPO_ROOT
 from shared.policy_support import REQUIRED_TAGS
 
 PROJECT = "test"
@@ -113,3 +114,9 @@ def document(resources: list[dict[str, Any]], env: str | None = "dev", stack: st
         filled.append(entry)
     return {"project": project, "stack": stack, "layer": layer, "env": env, "resources": filled,
             "outputs": {}, "stack_references": []}
+
+
+def snapshot_document(env: str, layer: str) -> dict[str, Any]:
+    """The accepted synth of ``layer`` in the shipped env ``env`` (``tests/snapshots``), a fresh copy to change."""
+    loaded: dict[str, Any] = json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
+    return loaded

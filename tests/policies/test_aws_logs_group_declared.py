@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import res, snapshot_document
 
 RULE = "logs-group-declared"
 GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -92,21 +92,15 @@ def test_a_codebuild_project_logs_to_its_default_group_unless_declared_or_disabl
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_the_platforms_functions_and_deploy_runner_write_to_their_own_groups(policy_engine, env):
+def test_the_platforms_functions_and_deploy_runner_write_to_their_own_groups(rule_outcome, env):
     """The rotation and queue-metrics functions and the deploy runner of each shipped env (the snapshots) are
     decided and pass; the queue-metrics function pointed at a group its stack lacks is reported."""
-    from shared import REPO_ROOT
-    from shared.policy.engine import evaluate_documents_result
-
-    docs = [json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
-            for layer in ("broker", "messaging")]
-    result = evaluate_documents_result(docs, env_name=env, engine=policy_engine)
-    assert [f.to_json() for f in result.findings if f.rule == RULE] == []
-    assert [na.reason for na in result.not_applicable if na.rule == RULE] == []
+    docs = [snapshot_document(env, layer) for layer in ("broker", "messaging")]
+    assert rule_outcome(RULE, env, *docs) == ([], [])
     fn = next(r for r in docs[1]["resources"] if r["type"] == FUNCTION)
     fn["inputs"]["loggingConfig"]["logGroup"] = "/aws/lambda/elsewhere"
-    result = evaluate_documents_result(docs, env_name=env, engine=policy_engine)
-    assert [f.rule for f in result.findings if f.rule == RULE] == [RULE]
+    findings, _ = rule_outcome(RULE, env, *docs)
+    assert [f["rule"] for f in findings] == [RULE]
 
 
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
@@ -131,14 +125,8 @@ def test_a_task_whose_awslogs_driver_may_create_an_undeclared_group_fails(policy
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_the_platforms_task_definitions_are_decided_and_pass(policy_engine, env):
-    from shared import REPO_ROOT
-    from shared.policy.engine import evaluate_documents_result
-
-    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / env / "compute.json").read_text())
-    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
-    assert [f.to_json() for f in result.findings if f.rule == RULE] == []
-    assert [na.reason for na in result.not_applicable if na.rule == RULE] == []
+def test_the_platforms_task_definitions_are_decided_and_pass(rule_outcome, env):
+    assert rule_outcome(RULE, env, snapshot_document(env, "compute")) == ([], [])
 
 
 def service(group_name: str, create: bool) -> dict[str, Any]:

@@ -4,12 +4,11 @@ the platform's buckets in every env."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import res, snapshot_document
 
 RULE = "s3-versioned-bucket-lifecycle"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -90,23 +89,18 @@ def test_an_unknown_status_or_rule_leaves_the_bucket_undecided(policy_findings: 
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_the_platforms_artifact_bucket_passes_and_fails_without_its_version_expiry(policy_engine: Any,
+def test_the_platforms_artifact_bucket_passes_and_fails_without_its_version_expiry(rule_outcome: Any,
                                                                                    env: str) -> None:
-    from shared import REPO_ROOT
-    from shared.policy.engine import evaluate_documents_result
-
-    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / env / "compute.json").read_text())
-    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
-    assert [f.to_json() for f in result.findings if f.rule == RULE] == []
-    assert [na.reason for na in result.not_applicable if na.rule == RULE] == []
+    doc = snapshot_document(env, "compute")
+    assert rule_outcome(RULE, env, doc) == ([], [])
     versioned = {r["inputs"]["bucket"] for r in doc["resources"] if r["type"] == VERSIONING}
     assert versioned
     for resource in doc["resources"]:
         if resource["type"] == LIFECYCLE and resource["inputs"]["bucket"] in versioned:
             for rule in resource["inputs"]["rules"]:
                 rule.pop("noncurrentVersionExpiration", None)
-    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
-    assert [f.rule for f in result.findings if f.rule == RULE] == [RULE] * len(versioned)
+    findings, _ = rule_outcome(RULE, env, doc)
+    assert [f["rule"] for f in findings] == [RULE] * len(versioned)
 
 
 def test_the_deprecated_v2_types_count_too(policy_findings: Any) -> None:

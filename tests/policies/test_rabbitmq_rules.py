@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.policy_support import UNKNOWN_SENTINELS
-from tests.policies.resources import res, rule_ids
+from tests.policies.resources import res, rule_ids, snapshot_document
 
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
@@ -482,16 +482,11 @@ def test_an_unknown_operator_policy_pattern_leaves_the_length_rule_undecided(pol
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_the_platforms_queues_all_have_a_length_limit(policy_engine, env):
-    from shared import REPO_ROOT
-    from shared.policy.engine import evaluate_documents_result
-
-    doc = json.loads((REPO_ROOT / "tests" / "snapshots" / env / "messaging.json").read_text())
-    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
-    assert [f.to_json() for f in result.findings if f.rule == LENGTH_RULE] == []
-    assert [na.reason for na in result.not_applicable if na.rule == LENGTH_RULE] == []
+def test_the_platforms_queues_all_have_a_length_limit(rule_outcome, env):
+    doc = snapshot_document(env, "messaging")
+    assert rule_outcome(LENGTH_RULE, env, doc) == ([], [])
     doc["resources"] = [r for r in doc["resources"] if r["type"] != OPERATOR_POLICY
                         or "dead-letter" not in r["inputs"]["name"]]
-    result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
-    assert sorted(f.urn.rsplit("::", 1)[-1] for f in result.findings if f.rule == LENGTH_RULE) == [
+    findings, _ = rule_outcome(LENGTH_RULE, env, doc)
+    assert sorted(f["urn"].rsplit("::", 1)[-1] for f in findings) == [
         f"messaging-queue-{svc}-dlq" for svc in ("gateway", "inference", "preprocess", "training")]
