@@ -510,7 +510,7 @@ class AutomationRunner:
         self._backend_env: str | None = None  # the env whose backend _env_vars point at
         self._policy_packs: list[str] = []
         self._policy_configs: list[str] = []
-        self._checked_clis: set[str] = set()
+        #: each CLI checked by check_cli_version -> the version it said (None: it did not say)
         self._cli_versions: dict[str, tuple[int, ...] | None] = {}
         self._cli_version: tuple[int, ...] | None = None  # of the CLI the last prepare_read found
         #: (env, layer) -> whether the stack's state holds resources (:func:`holds_resources`), from the identity
@@ -571,9 +571,8 @@ class AutomationRunner:
         for layer in layers:
             check_project(self.stacks_dir, layer)
         note = self._prepare_backend(env) if env is not None else None
-        if cli not in self._checked_clis:  # the first `pulumi` call, once every check without one passed
+        if cli not in self._cli_versions:  # the first `pulumi` call, once every check without one passed
             self._cli_versions[cli] = check_cli_version(cli)
-            self._checked_clis.add(cli)
         self._cli_version = self._cli_versions.get(cli)
         return [note] if note else []
 
@@ -624,10 +623,10 @@ class AutomationRunner:
             return notes
         refused = operation.action in (Action.UP, Action.DESTROY) and not operation.preview_only
         message = pending_creates_refusal(env.name, operation.label, creates, self._backend.url,
-                                          REFRESHED_LAYERS)
+                                          REFRESHED_LAYERS, refused=refused)
         if refused:
             raise PendingCreates(message)
-        return [*notes, message.replace(" refused, nothing was run:", ":", 1)]
+        return [*notes, message]
 
     def _check_locks(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
         """StackLocked (exit 2) when another run holds the lock of a stack of ``layers`` (shared.orchestrate.locks);

@@ -34,7 +34,14 @@ from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import AwsImageChecks, ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, make_plan, requested_layers
-from shared.orchestrate.reach import Probe, ReachCheck, ReachError, check_destroy_from_runner, tcp_probe
+from shared.orchestrate.reach import (
+    BrokersReader,
+    Probe,
+    ReachCheck,
+    ReachError,
+    check_destroy_from_runner,
+    tcp_probe,
+)
 from shared.orchestrate.replacements import check_allowed
 from shared.orchestrate.report import failure_detail, print_summary
 from shared.orchestrate.scheduler import Interruption, Progress, execute
@@ -155,7 +162,7 @@ def _stack_found(env: EnvConfig, layer: str, operation: Operation, out: TextIO,
 def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
                        out: TextIO, stack_exists: Callable[[str], bool],
                        read_outputs: OutputsReader | None = None,
-                       state_brokers: Callable[[str, EnvConfig], Sequence[str] | None] | None = None) -> AccountReport:
+                       state_brokers: BrokersReader | None = None) -> AccountReport:
     """The account preflight of ``up`` and ``preview`` (:mod:`shared.orchestrate.account`): read-only here.
     ``up`` refuses a quota the env certainly exceeds, credentials of another account, and a network stack that
     does not exist where the account holds the env's deployed VPC (exit 2); ``preview`` reports them."""
@@ -197,7 +204,7 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
 
 
 def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: OutputsReader,
-                      state_brokers: Callable[[str, EnvConfig], Sequence[str] | None] | None = None) -> None:
+                      state_brokers: BrokersReader | None = None) -> None:
     """A refusal in ``report`` where the broker layer's stack records a broker (its ``broker_id`` output) that the
     account's brokers (``report.brokers``) do not include; a note where the stack's outputs cannot be read.
 
@@ -208,13 +215,12 @@ def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: Outpu
     pulumi/pulumi pkg/resource/deploy/step.go RefreshStep.Apply), and a replacement (delete before replace) that
     failed or was killed after the delete keeps the outputs of the last update that finished (a failed update
     registers none; the stack's same step keeps the old ones). Refused on the output alone, either run again forever."""
-    if state_brokers is not None and report.brokers is not None:
-        held = state_brokers("broker", env)
-        if held is not None:
-            lost = [broker_id for broker_id in held if broker_id not in report.brokers]
-            if lost:
-                report.refusals.append(lost_broker_refusal(env, _stack_name(env, "broker"), lost[0]))
-                return
+    held = state_brokers("broker", env) if state_brokers is not None else None
+    if held is not None and report.brokers is not None:
+        lost = [broker_id for broker_id in held if broker_id not in report.brokers]
+        if lost:
+            report.refusals.append(lost_broker_refusal(env, _stack_name(env, "broker"), lost[0]))
+            return
     try:
         outputs = read_outputs("broker", env) or {}
     except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
@@ -225,7 +231,7 @@ def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: Outpu
     if outputs.get("broker_mode", "amazon-mq") != "amazon-mq" or not isinstance(recorded, str) or not recorded:
         return
     if report.brokers is not None and recorded not in report.brokers:
-        if state_brokers is None or state_brokers("broker", env) is None:  # the state unread: by the output alone
+        if held is None:  # the state unread: by the output alone
             report.refusals.append(lost_broker_refusal(env, _stack_name(env, "broker"), recorded))
         return
     from shared.broker_upgrade import pending_move_refusal

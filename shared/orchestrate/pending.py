@@ -173,12 +173,15 @@ PASSED_BY = "pass it by and leave it in the account"
 
 
 def pending_creates_refusal(env_name: str, action: str, creates: Mapping[str, tuple[str, Sequence[PendingOperation]]],
-                            backend_url: str, run_program_layers: frozenset[str] = frozenset()) -> str:
-    """Why ``action`` is refused: ``creates`` maps each layer to its stack name and its pending creates."""
+                            backend_url: str, run_program_layers: frozenset[str] = frozenset(), *,
+                            refused: bool = True) -> str:
+    """Why ``action`` is refused (``refused`` False: the note of an action that goes on): ``creates`` maps each layer
+    to its stack name and its pending creates."""
     total = sum(len(ops) for _, ops in creates.values())
     creates_again = action in ("up", "preview")  # a preview is of the up that would
+    verdict = " refused, nothing was run" if refused else ""
     lines = [
-        f"{action} {env_name} refused, nothing was run: the state records {total} create(s) an earlier update started "
+        f"{action} {env_name}{verdict}: the state records {total} create(s) an earlier update started "
         "and never saw finish (killed mid-way: a CI job or the deploy runner's build past its timeout, a machine "
         "asleep, a second Ctrl-C, a crash). If another run of this env is under way right now, these are its own: "
         "wait for it and run again. Otherwise whether AWS made each one is unknown to Pulumi: the "
