@@ -53,7 +53,15 @@ from shared.orchestrate.identity import (
     state_resources,
     wanted_secrets_provider,
 )
-from shared.orchestrate.locks import LockReader, StackLock, StackLocked, cloud_locks, locked_refusal, read_locks
+from shared.orchestrate.locks import (
+    LockReader,
+    StackLock,
+    StackLocked,
+    cloud_locks,
+    is_cloud_url,
+    locked_refusal,
+    read_locks,
+)
 from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.pending import (
     CREATING,
@@ -215,7 +223,7 @@ def resolve_backend(env: EnvConfig, environ: Mapping[str, str], repo_root: Path 
 
 def backend_encrypts_secrets(url: str) -> bool:
     """Whether the backend encrypts stack secrets itself (Pulumi Cloud) rather than with a passphrase."""
-    return url.startswith(("https://", "http://"))
+    return is_cloud_url(url)
 
 
 def uses_passphrase(url: str, secrets_provider: str | None) -> bool:

@@ -190,13 +190,18 @@ LockReader = Callable[[str, str], "list[StackLock] | str | None"]
 """(backend URL, stack) -> its locks, why they cannot be read, or None where the backend keeps them itself."""
 
 
+def is_cloud_url(url: str) -> bool:
+    """Whether the backend ``url`` is Pulumi Cloud (or a self-hosted one): it keeps its locks (and secrets) itself."""
+    return url.startswith(("https://", "http://"))
+
+
 def read_locks(url: str, stack: str) -> list[StackLock] | str | None:
     """The locks the backend ``url`` holds on ``stack`` (:data:`LockReader`)."""
     if url.startswith("file://"):
         return file_locks(url, stack)
     if url.startswith("s3://"):
         return s3_locks(url, stack)
-    if url.startswith(("https://", "http://")):
+    if is_cloud_url(url):
         return None  # Pulumi Cloud: read through the CLI (cloud_locks), which this function does not run
     return "locks are read here on file://, s3:// and Pulumi Cloud backends only"
 
@@ -237,7 +242,7 @@ def cancel_effect(backend_url: str | None) -> str:
     """What that cancel does, to a run that still lives too: a self-managed backend's deletes every lock file of the
     stack (pkg/backend/diy/backend.go CancelCurrentUpdate); Pulumi Cloud's cancels the stack's active update
     (pkg/backend/httpstate/backend.go CancelCurrentUpdate), whose run can then no longer write the state."""
-    if backend_url and backend_url.startswith(("https://", "http://")):
+    if backend_url and is_cloud_url(backend_url):
         return ("it ends that update on Pulumi Cloud, and a run still alive then can no longer record what it changes "
                 "in the state")
     return ("it deletes every lock of the stack (a self-managed backend's cancel removes all its lock files), and a "
