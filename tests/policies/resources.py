@@ -52,6 +52,16 @@ def rule_ids(findings: Iterable[dict[str, Any]]) -> set[str]:
     return {finding["rule"] for finding in findings}
 
 
+def of_rule(findings: Iterable[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
+    """The findings of ``rule``."""
+    return [finding for finding in findings if finding["rule"] == rule]
+
+
+def messages(findings: Iterable[dict[str, Any]], rule: str, name: str) -> list[str]:
+    """The messages of ``rule`` for the resource called ``name`` (stack findings point at a resource)."""
+    return [f["message"] for f in of_rule(findings, rule) if f["urn"].endswith(f"::{name}")]
+
+
 def document(resources: list[dict[str, Any]], env: str | None = "dev", stack: str = "test",
              project: str = PROJECT, layer: str | None = None) -> dict[str, Any]:
     """A synth document of ``resources`` with every default filled in.
