@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import aws_provider, messages, res
+from tests.policies.resources import UNKNOWN_STRING, aws_provider, messages, res
 
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
@@ -19,7 +19,6 @@ SUBNET = "aws:ec2/subnet:Subnet"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 CLOUDMAP_SERVICE = "aws:servicediscovery/service:Service"
 CLOUDMAP_INSTANCE = "aws:servicediscovery/instance:Instance"
