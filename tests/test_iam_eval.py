@@ -96,6 +96,8 @@ def test_resource_wildcards_stay_in_their_segment_unless_they_end_it() -> None:
     # a * inside a segment does not swallow a colon
     assert not allows([allow("logs:*", f"{group}:*-app")], "logs:PutLogEvents", f"{group}:a:b-app")
     assert allows([allow("logs:*", f"{group}:*-app")], "logs:PutLogEvents", f"{group}:a/b-app")
+    assert not allows([allow("logs:*", f"{group}:a?b")], "logs:PutLogEvents", f"{group}:a:b")
+    assert allows([allow("logs:*", f"{group}:a?b")], "logs:PutLogEvents", f"{group}:a/b")
     role = "arn:aws:iam::111122223333:role/gateway-task-???????"
     assert allows([allow("iam:PassRole", role)], "iam:PassRole", "arn:aws:iam::111122223333:role/gateway-task-0a1b2c3")
     assert not allows([allow("iam:PassRole", role)], "iam:PassRole",
