@@ -13,7 +13,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -136,19 +136,43 @@ class MotoQuotas:
         raise client_error("NoSuchResourceException", "no such quota", "GetAWSDefaultServiceQuota")
 
 
-class Clients:
-    """moto in each env's own account, with Service Quotas and IAM replaceable."""
+class EndpointServicesEc2:
+    """moto's EC2, whose DescribeVpcEndpointServices cannot run here (it imports moto's every backend), answering
+    it as EC2 does (botocore ec2 DescribeVpcEndpointServices: ``ServiceDetails[].ServiceName`` and
+    ``AvailabilityZones``, the account's AZ names) from ``offered``: service name -> AZ names, absent: every AZ
+    of the account (DescribeAvailabilityZones). A service name with no AZ is one the region does not offer."""
 
-    def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None) -> None:
+    def __init__(self, inner: Any, offered: Mapping[str, Sequence[str]] = {}) -> None:
+        self.inner = inner
+        self.offered = dict(offered)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_vpc_endpoint_services(self, ServiceNames: Sequence[str]) -> dict[str, Any]:
+        zones = [zone["ZoneName"] for zone in self.inner.describe_availability_zones()["AvailabilityZones"]]
+        details = [{"ServiceName": name, "ServiceType": [{"ServiceType": "Interface"}],
+                    "AvailabilityZones": list(self.offered.get(name, zones))} for name in ServiceNames]
+        return {"ServiceDetails": [detail for detail in details if detail["AvailabilityZones"]]}
+
+
+class Clients:
+    """moto in each env's own account, with Service Quotas, IAM and the endpoint services' AZs replaceable."""
+
+    def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
+                 endpoint_zones: Mapping[str, Sequence[str]] = {}) -> None:
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
         self.iam = iam
+        self.endpoint_zones = endpoint_zones
 
     def __call__(self, env: EnvConfig, service: str) -> Any:
         if service == "service-quotas":
             return self.quotas if self.quotas is not None else MotoQuotas(self.moto(env, service))
         if service == "iam":
             return self.iam if self.iam is not None else AwsNamedIam(self.moto(env, service))
+        if service == "ec2":
+            return EndpointServicesEc2(self.moto(env, service), self.endpoint_zones)
         return self.moto(env, service)
 
 
@@ -623,6 +647,9 @@ class SharedVpcEc2:
     def describe_addresses(self, **kwargs: Any) -> dict[str, Any]:
         return dict(self.inner.describe_addresses(**kwargs))
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
 
 def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
     # Amazon VPC user guide, VPC sharing, "Responsibilities and permissions for owners and participants": the
@@ -647,3 +674,55 @@ def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
            "(applied)" in report.lines
     assert f"Internet gateways per Region (vpc L-A4707A72): dev needs 1 (the account holds {igws}, 0 of them " \
            "dev's), quota 5 (applied)" in report.lines
+
+
+# -- availability zones ---------------------------------------------------------------------------------------
+
+
+def test_an_account_without_the_envs_availability_zones_stops_up_before_the_network(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # AZ names are each account's own in the oldest regions, and a us-west-1 account has two of a/b/c (AWS Regions
+    # and Availability Zones guide, "AZ IDs"); moto's account has us-west-1a and us-west-1b, shared/regions.py's
+    # default is us-west-1a and us-west-1c: CreateSubnet would fail ("Value (us-west-1c) for parameter
+    # availabilityZone is invalid", workload-discovery-on-aws#234) after the VPC was created
+    edit_env("dev", lambda data: data.update(region="us-west-1"))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert ("environments/dev.yaml: network.az_count: account 111111111111 has no availability zone us-west-1c in "
+            "us-west-1 (it has us-west-1a, us-west-1b;") in error, error
+    assert "List 2 of the account's in network.availability_zones" in error
+    code, out, runner = up(["preview", "dev", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"] and "up would be refused" in out, out
+
+    # the account's own names: the network goes ahead, and the run says which physical AZs they are
+    edit_env("dev", lambda data: data["network"].update(availability_zones=["us-west-1b", "us-west-1a"]))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out
+    assert ("availability zones: us-west-1b (usw1-az1), us-west-1a (usw1-az3) of the account's us-west-1a, "
+            "us-west-1b") in out
+
+
+def test_an_interface_endpoint_not_offered_in_an_az_stops_up_before_the_network(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # an endpoint service need not be offered in every AZ; CreateVpcEndpoint then fails ("The VPC endpoint service
+    # ... does not support the availability zone of the subnet", terraform-aws-modules/terraform-aws-vpc#462)
+    staging = load_env("staging")
+    assert staging.availability_zones == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    lacking = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.ecr.dkr": ["eu-west-1a", "eu-west-1b"]})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(lacking))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert ("environments/staging.yaml: network.endpoints: ecr.dkr: the endpoint service "
+            "com.amazonaws.eu-west-1.ecr.dkr is not offered in eu-west-1c (only eu-west-1a, eu-west-1b)") in error
+    assert "ecr.api" not in error
+
+    missing = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.logs": []})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(missing))
+    assert code == 2 and runner.started() == [], out
+    assert "network.endpoints: logs: eu-west-1 offers no endpoint service com.amazonaws.eu-west-1.logs" in \
+        capsys.readouterr().err
+
+    # every endpoint in every AZ: the network goes ahead
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out

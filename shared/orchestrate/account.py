@@ -361,6 +361,7 @@ class AwsAccountCheck:
             self._check_quota(env, quotas, need, report)
         if "network" in layers:
             self._find_deployed_network(env, report)
+            self._check_availability_zones(env, report)
         if brokers:
             self._list_brokers(env, report)
         if "compute" in layers:
@@ -440,6 +441,76 @@ class AwsAccountCheck:
                 f"and take over {other}'s registry settings. {other} is deployed from another folder of env files, "
                 f"org or backend (or is this env's old name). Deploy {env.name} to another account or region, or "
                 f"destroy {other} first. Nothing was run.")
+
+    def _check_availability_zones(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where the account lacks one of the env's AZ names (:attr:`EnvConfig.availability_zones`), or one
+        of its interface endpoints' services is not offered in one of them: the network layer's CreateSubnet
+        ("InvalidParameterValue: Value (us-west-1a) for parameter availabilityZone is invalid. Subnets can currently
+        only be created in the following availability zones: ...") or CreateVpcEndpoint ("InvalidParameter: The VPC
+        endpoint service ... does not support the availability zone of the subnet") would fail after the VPC was
+        created. AZ names are each account's own in the oldest regions, and an account may lack an AZ others
+        have (AWS Regions and Availability Zones guide, "AZ IDs"), so only the account can tell."""
+        chosen = env.availability_zones
+        key = "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
+        ec2 = self.clients(env, "ec2")
+        try:
+            # without AllAvailabilityZones: the zones the account may use (EC2 API reference); Local and Wavelength
+            # Zones (ZoneType) are left out: no env names one (the loader takes <region><letter> only)
+            zones = [zone for zone in ec2.describe_availability_zones()["AvailabilityZones"]
+                     if zone.get("ZoneType", "availability-zone") == "availability-zone"]
+        except aws_errors() as error:
+            report.notes.append(f"whether account {env.account_id} has {', '.join(chosen)} is unknown "
+                                f"(DescribeAvailabilityZones: {error})")
+            return
+        ids = {str(zone["ZoneName"]): str(zone.get("ZoneId", "?")) for zone in zones}
+        named = ", ".join(f"{name} ({ids.get(name, 'absent')})" for name in chosen)
+        report.lines.append(f"availability zones: {named} of the account's {', '.join(sorted(ids))}")
+        missing = [name for name in chosen if name not in ids]
+        if missing:
+            report.refusals.append(
+                f"{env_path(env.name)}: {key}: account {env.account_id} has no availability zone "
+                f"{', '.join(missing)} in {env.region} (it has {', '.join(sorted(ids))}; AZ names are each "
+                "account's own): the network layer's CreateSubnet would fail after its VPC was created. List "
+                f"{env.network.az_count} of the account's in network.availability_zones. Nothing was run.")
+            return
+        for zone in zones:
+            if zone["ZoneName"] in chosen and zone.get("State", "available") != "available":
+                report.notes.append(f"{zone['ZoneName']} ({ids[zone['ZoneName']]}) is {zone.get('State')} in "
+                                    f"{env.region} now")
+        self._check_endpoint_zones(env, ec2, chosen, report)
+
+    @staticmethod
+    def _check_endpoint_zones(env: EnvConfig, ec2: Any, chosen: Sequence[str], report: AccountReport) -> None:
+        """Each interface endpoint of ``network.endpoints`` is created with one private subnet per AZ: its service
+        must be offered in each (EC2 DescribeVpcEndpointServices ``ServiceDetails[].AvailabilityZones``, the
+        account's AZ names)."""
+        from shared.components.network import interface_endpoints
+
+        services = {f"com.amazonaws.{env.region}.{name}": name for name in interface_endpoints(env.network.endpoints)}
+        if not services:
+            return
+        try:
+            details = ec2.describe_vpc_endpoint_services(ServiceNames=sorted(services))["ServiceDetails"]
+        except aws_errors() as error:
+            report.notes.append(f"which availability zones the endpoint services {', '.join(sorted(services))} "
+                                f"offer is unknown (DescribeVpcEndpointServices: {error})")
+            return
+        offered = {str(detail["ServiceName"]): set(detail.get("AvailabilityZones", [])) for detail in details}
+        for service, name in sorted(services.items()):
+            if service not in offered:
+                report.refusals.append(
+                    f"{env_path(env.name)}: network.endpoints: {name}: {env.region} offers no endpoint service "
+                    f"{service}: the network layer's CreateVpcEndpoint would fail. Remove it from "
+                    "network.endpoints (the NAT carries its calls). Nothing was run.")
+                continue
+            lacking = [zone for zone in chosen if zone not in offered[service]]
+            if lacking:
+                report.refusals.append(
+                    f"{env_path(env.name)}: network.endpoints: {name}: the endpoint service {service} is not offered "
+                    f"in {', '.join(lacking)} (only {', '.join(sorted(offered[service]))}): the network layer's "
+                    "CreateVpcEndpoint would fail (\"does not support the availability zone of the subnet\"). List "
+                    "other availability zones in network.availability_zones, or remove it from network.endpoints. "
+                    "Nothing was run.")
 
     def _find_deployed_network(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's VPCs (its own, in the env's region) tagged as the env's network layer tags its VPC (the
