@@ -156,15 +156,50 @@ class EndpointServicesEc2:
         return {"ServiceDetails": [detail for detail in details if detail["AvailabilityZones"]]}
 
 
+class BrokerOptionsMq:
+    """moto's Amazon MQ, which lacks DescribeBrokerInstanceOptions, answering it as Amazon MQ does (botocore mq:
+    ``BrokerInstanceOptions[]`` of ``AvailabilityZones[].Name``, ``EngineType``, ``HostInstanceType``,
+    ``StorageType``, ``SupportedDeploymentModes``, ``SupportedEngineVersions``, e.g. ``["4.2", "3.13"]``) from
+    ``options``: host instance type -> (AZ names, engine versions, deployment modes), absent: what
+    shared/amazonmq.py says it runs, in every AZ of the account."""
+
+    def __init__(self, inner: Any, zones: Sequence[str],
+                 options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
+        self.inner = inner
+        self.zones = list(zones)
+        self.options = dict(options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_broker_instance_options(self, EngineType: str, HostInstanceType: str) -> dict[str, Any]:
+        from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, RABBITMQ_INSTANCE_TYPES
+
+        assert EngineType == "RABBITMQ"
+        family = HostInstanceType.rsplit(".", 1)[0]
+        default = (self.zones, [v for v, families in RABBITMQ_ENGINE_FAMILIES.items() if family in families],
+                   RABBITMQ_INSTANCE_TYPES.get(HostInstanceType, ()))
+        zones, versions, modes = self.options.get(HostInstanceType, default)
+        if not zones:
+            return {"BrokerInstanceOptions": []}
+        return {"BrokerInstanceOptions": [{
+            "AvailabilityZones": [{"Name": zone} for zone in zones], "EngineType": "RABBITMQ",
+            "HostInstanceType": HostInstanceType, "StorageType": "EBS", "SupportedDeploymentModes": list(modes),
+            "SupportedEngineVersions": list(versions)}]}
+
+
 class Clients:
-    """moto in each env's own account, with Service Quotas, IAM and the endpoint services' AZs replaceable."""
+    """moto in each env's own account, with Service Quotas, IAM, the endpoint services' AZs and Amazon MQ's
+    broker options replaceable."""
 
     def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
-                 endpoint_zones: Mapping[str, Sequence[str]] = {}) -> None:
+                 endpoint_zones: Mapping[str, Sequence[str]] = {},
+                 broker_options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
         self.iam = iam
         self.endpoint_zones = endpoint_zones
+        self.broker_options = broker_options
 
     def __call__(self, env: EnvConfig, service: str) -> Any:
         if service == "service-quotas":
@@ -173,6 +208,10 @@ class Clients:
             return self.iam if self.iam is not None else AwsNamedIam(self.moto(env, service))
         if service == "ec2":
             return EndpointServicesEc2(self.moto(env, service), self.endpoint_zones)
+        if service == "mq":
+            zones = [zone["ZoneName"] for zone in
+                     self.moto(env, "ec2").describe_availability_zones()["AvailabilityZones"]]
+            return BrokerOptionsMq(self.moto(env, service), zones, self.broker_options)
         return self.moto(env, service)
 
 
@@ -726,3 +765,48 @@ def test_an_interface_endpoint_not_offered_in_an_az_stops_up_before_the_network(
     # every endpoint in every AZ: the network goes ahead
     code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["network"], out
+
+
+def test_a_broker_amazon_mq_does_not_offer_in_the_region_or_its_azs_stops_up_before_any_layer(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # Amazon MQ API reference, Broker Engine Types: "Amazon MQ does not support all instance types in all availability
+    # zones and regions"; CreateBroker would fail after the network and the broker layer's other resources
+    prod = load_env("prod")  # RabbitMQ 4.2 on mq.m7g.large, CLUSTER_MULTI_AZ over eu-west-1a/b/c
+    assert (prod.messaging.instance_type, prod.messaging.deployment_mode) == ("mq.m7g.large", "CLUSTER_MULTI_AZ")
+    run = ["up", "prod", "--yes", "--layers", "broker", "--exact"]
+
+    two_azs = Clients(roomy(), broker_options={"mq.m7g.large": (["eu-west-1a", "eu-west-1b"], ["4.2", "3.13"],
+                                                                ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"])})
+    code, out, runner = up(run, checker(two_azs))
+    assert code == 2 and runner.started() == [], out
+    assert ("environments/prod.yaml: network.az_count: Amazon MQ offers RabbitMQ 4.2 on mq.m7g.large in eu-west-1a, "
+            "eu-west-1b only, not in eu-west-1c, where the broker's subnet is") in capsys.readouterr().err
+
+    old_engine = Clients(roomy(), broker_options={"mq.m7g.large": (["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+                                                                   ["3.13"], ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"])})
+    code, out, runner = up(run, checker(old_engine))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "network.az_count" not in error, error
+    assert ("messaging.engine_version: Amazon MQ offers mq.m7g.large in eu-west-1 only for RabbitMQ 3.13 and "
+            "CLUSTER_MULTI_AZ, SINGLE_INSTANCE, not 4.2 CLUSTER_MULTI_AZ") in error, error
+
+    code, out, runner = up(run, checker(Clients(roomy(), broker_options={"mq.m7g.large": ([], [], [])})))
+    assert code == 2 and runner.started() == [], out
+    assert "messaging.instance_type: Amazon MQ offers no RabbitMQ mq.m7g.large in eu-west-1" in capsys.readouterr().err
+
+    # offered where the subnets are: the broker layer runs
+    code, out, runner = up(run, checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "Amazon MQ: RabbitMQ 4.2 on mq.m7g.large (CLUSTER_MULTI_AZ) is offered in eu-west-1a, eu-west-1b, " \
+           "eu-west-1c" in out
+
+    # a broker the account holds is not created again: what Amazon MQ offers new brokers is a note
+    MotoAccounts.client(prod.account_id, prod.region, "mq").create_broker(
+        BrokerName="ml-prod", DeploymentMode="CLUSTER_MULTI_AZ", EngineType="RABBITMQ", EngineVersion="4.2",
+        HostInstanceType="mq.m7g.large", PubliclyAccessible=False, AutoMinorVersionUpgrade=True,
+        Users=[{"Username": "admin", "Password": "a-long-password-1"}])
+    code, out, runner = up(run, checker(two_azs))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "Amazon MQ offers RabbitMQ 4.2 on mq.m7g.large in eu-west-1a, eu-west-1b only" in out
+    assert "CreateBroker would fail" not in out + capsys.readouterr().err

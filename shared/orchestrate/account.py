@@ -364,6 +364,8 @@ class AwsAccountCheck:
             self._check_availability_zones(env, report)
         if brokers:
             self._list_brokers(env, report)
+            if "broker" in layers:
+                self._check_broker_offering(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._count_log_resource_policies(env, report)
@@ -420,6 +422,67 @@ class AwsAccountCheck:
             pending = {"engine_version": described.get("PendingEngineVersion"),
                        "instance_type": described.get("PendingHostInstanceType")}
             report.broker_pending = {key: str(value) for key, value in pending.items() if value}
+
+    def _check_broker_offering(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where Amazon MQ does not offer the env's broker (``messaging.instance_type`` with its
+        ``engine_version`` and ``deployment_mode``) in the region, or not in the AZs of its subnets
+        (:func:`shared.components.broker.broker_subnets`: the first, or the first three): "Amazon MQ does not support
+        all instance types in all availability zones and regions" (Amazon MQ API reference, Broker Engine Types), and
+        CreateBroker would fail after the network and the broker layer's other resources. botocore mq
+        DescribeBrokerInstanceOptions (EngineType, HostInstanceType): ``BrokerInstanceOptions[]`` with
+        ``AvailabilityZones[].Name``, ``SupportedDeploymentModes`` and ``SupportedEngineVersions`` (major.minor).
+        A broker the account holds already is not created again: then a note, not a refusal."""
+        from shared.amazonmq import CLUSTER_AZS
+        from shared.broker_names import broker_name
+
+        messaging = env.messaging
+        wanted = (messaging.instance_type, messaging.engine_version, messaging.deployment_mode)
+        zones = env.availability_zones[:1 if messaging.deployment_mode == "SINGLE_INSTANCE" else CLUSTER_AZS]
+        options: list[dict[str, Any]] = []
+        try:
+            mq = self.clients(env, "mq")
+            token: str | None = None
+            while True:
+                page = mq.describe_broker_instance_options(EngineType="RABBITMQ", HostInstanceType=wanted[0],
+                                                           **({"NextToken": token} if token else {}))
+                options.extend(page.get("BrokerInstanceOptions", []))
+                token = page.get("NextToken")
+                if not token:
+                    break
+        except aws_errors() as error:
+            report.notes.append(f"whether Amazon MQ offers {wanted[0]} in {', '.join(zones)} is unknown "
+                                f"(DescribeBrokerInstanceOptions: {error})")
+            return
+
+        def runs(option: dict[str, Any]) -> bool:
+            versions = [str(version) for version in option.get("SupportedEngineVersions", [])]
+            return wanted[2] in option.get("SupportedDeploymentModes", []) and any(
+                version == wanted[1] or version.startswith(f"{wanted[1]}.") for version in versions)
+
+        matching = [option for option in options if runs(option)]
+        offered = sorted({str(zone["Name"]) for option in matching for zone in option.get("AvailabilityZones", [])})
+        lacking = [zone for zone in zones if zone not in offered]
+        if not lacking:
+            report.lines.append(f"Amazon MQ: RabbitMQ {wanted[1]} on {wanted[0]} ({wanted[2]}) is offered in "
+                                f"{', '.join(zones)}")
+            return
+        if not matching:
+            key, problem = ("messaging.instance_type", f"Amazon MQ offers no RabbitMQ {wanted[0]} in {env.region}") \
+                if not options else ("messaging.engine_version", (
+                    f"Amazon MQ offers {wanted[0]} in {env.region} only for RabbitMQ "
+                    f"{', '.join(sorted({str(v) for o in options for v in o.get('SupportedEngineVersions', [])}))} "
+                    f"and {', '.join(sorted({str(m) for o in options for m in o.get('SupportedDeploymentModes', [])}))}"
+                    f", not {wanted[1]} {wanted[2]}"))
+        else:
+            key = "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
+            problem = (f"Amazon MQ offers RabbitMQ {wanted[1]} on {wanted[0]} in {', '.join(offered)} only, not in "
+                       f"{', '.join(lacking)}, where the broker's subnet is")
+        held = report.brokers is None or broker_name(env.name) in report.brokers.values()
+        if held:  # not created by this run (or unknown): whatever the account has keeps running
+            report.notes.append(f"{env_path(env.name)}: {key}: {problem}")
+            return
+        report.refusals.append(f"{env_path(env.name)}: {key}: {problem}: the broker layer's CreateBroker would fail "
+                               "after the network. Nothing was run.")
 
     def _find_other_envs_registry(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the registry of the env's account and region holds another env's repositories of the
