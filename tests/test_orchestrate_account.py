@@ -810,3 +810,51 @@ def test_a_broker_amazon_mq_does_not_offer_in_the_region_or_its_azs_stops_up_bef
     assert code == 0 and runner.started() == ["broker"], out
     assert "Amazon MQ offers RabbitMQ 4.2 on mq.m7g.large in eu-west-1a, eu-west-1b only" in out
     assert "CreateBroker would fail" not in out + capsys.readouterr().err
+
+
+class OlderAccountEc2:
+    """moto's EC2 as an ap-northeast-1 account opened before apne1-az3 was closed to new accounts sees it: four AZs,
+    with ap-northeast-1a on apne1-az3 (AZ names map to IDs per account in the oldest regions: AWS Regions and
+    Availability Zones guide, "AZ IDs")."""
+
+    ZONES = {"ap-northeast-1a": "apne1-az3", "ap-northeast-1b": "apne1-az4", "ap-northeast-1c": "apne1-az1",
+             "ap-northeast-1d": "apne1-az2"}
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_availability_zones(self, **kwargs: Any) -> dict[str, Any]:
+        return {"AvailabilityZones": [
+            {"ZoneName": name, "ZoneId": zone_id, "RegionName": "ap-northeast-1", "State": "available",
+             "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required"}
+            for name, zone_id in self.ZONES.items()]}
+
+
+def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # ECS guide, "Supported Regions for Amazon ECS on AWS Fargate": in ap-northeast-1 Fargate runs in apne1-az1, az2
+    # and az4 only; an older account's ap-northeast-1a can be apne1-az3, where the services' tasks never start
+    edit_env("dev", lambda data: data.update(region="ap-northeast-1"))
+    assert load_env("dev").availability_zones == ["ap-northeast-1a", "ap-northeast-1c"]
+
+    class Older(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            client = super().__call__(env, service)
+            return OlderAccountEc2(client) if service == "ec2" else client
+
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Older(roomy())))
+    assert code == 2 and runner.started() == [], out
+    assert ("environments/dev.yaml: network.az_count: Fargate runs tasks in ap-northeast-1 in apne1-az1, apne1-az2, "
+            "apne1-az4 only (ECS guide, 'Supported Regions for Amazon ECS on AWS Fargate'), not in ap-northeast-1a "
+            "(apne1-az3): the services' tasks there would never start. List 2 of the account's ap-northeast-1b, "
+            "ap-northeast-1c, ap-northeast-1d in network.availability_zones") in capsys.readouterr().err
+
+    # a newer account (moto's: a, c, d on az4, az1, az2) takes the default; the older one its own names
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out
+    edit_env("dev", lambda data: data["network"].update(availability_zones=["ap-northeast-1c", "ap-northeast-1d"]))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Older(roomy())))
+    assert code == 0 and runner.started() == ["network"], out

@@ -37,7 +37,7 @@ from typing import Any, Protocol, TextIO
 from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
-from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
+from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT, FARGATE_ZONE_IDS
 from shared.images import (
     AwsAccessError,
     ClientFactory,
@@ -535,6 +535,16 @@ class AwsAccountCheck:
                 f"{', '.join(missing)} in {env.region} (it has {', '.join(sorted(ids))}; AZ names are each "
                 "account's own): the network layer's CreateSubnet would fail after its VPC was created. List "
                 f"{env.network.az_count} of the account's in network.availability_zones. Nothing was run.")
+            return
+        fargate = FARGATE_ZONE_IDS.get(env.region)
+        outside = [f"{name} ({ids[name]})" for name in chosen if fargate and ids[name] not in fargate]
+        if fargate and outside:
+            usable = sorted(name for name, zone_id in ids.items() if zone_id in fargate)
+            report.refusals.append(
+                f"{env_path(env.name)}: {key}: Fargate runs tasks in {env.region} in {', '.join(fargate)} only (ECS "
+                f"guide, 'Supported Regions for Amazon ECS on AWS Fargate'), not in {', '.join(outside)}: the "
+                f"services' tasks there would never start. List {env.network.az_count} of the account's "
+                f"{', '.join(usable)} in network.availability_zones. Nothing was run.")
             return
         for zone in zones:
             if zone["ZoneName"] in chosen and zone.get("State", "available") != "available":
