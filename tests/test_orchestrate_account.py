@@ -852,6 +852,16 @@ def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
             "(apne1-az3): the services' tasks there would never start. List 2 of the account's ap-northeast-1b, "
             "ap-northeast-1c, ap-northeast-1d in network.availability_zones") in capsys.readouterr().err
 
+    # an env whose network is deployed there already: a note (moving the subnets replaces them), not a refusal
+    dev = load_env("dev")
+    ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
+    vpc = ec2.create_vpc(CidrBlock=str(dev.network.cidr))["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "env", "Value": "dev"}, {"Key": "layer", "Value": "network"},
+                                           {"Key": "managed-by", "Value": "pulumi"}])
+    report = checker(Older(roomy())).check(dev, ["network"])
+    assert report.refusals == [] and any("not in ap-northeast-1a (apne1-az3)" in note for note in report.notes)
+    ec2.delete_vpc(VpcId=vpc)
+
     # a newer account (moto's: a, c, d on az4, az1, az2) takes the default; the older one its own names
     code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["network"], out

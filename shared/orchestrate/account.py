@@ -540,11 +540,14 @@ class AwsAccountCheck:
         outside = [f"{name} ({ids[name]})" for name in chosen if fargate and ids[name] not in fargate]
         if fargate and outside:
             usable = sorted(name for name, zone_id in ids.items() if zone_id in fargate)
-            report.refusals.append(
-                f"{env_path(env.name)}: {key}: Fargate runs tasks in {env.region} in {', '.join(fargate)} only (ECS "
-                f"guide, 'Supported Regions for Amazon ECS on AWS Fargate'), not in {', '.join(outside)}: the "
-                f"services' tasks there would never start. List {env.network.az_count} of the account's "
-                f"{', '.join(usable)} in network.availability_zones. Nothing was run.")
+            problem = (f"{env_path(env.name)}: {key}: Fargate runs tasks in {env.region} in {', '.join(fargate)} only "
+                       f"(ECS guide, 'Supported Regions for Amazon ECS on AWS Fargate'), not in {', '.join(outside)}: "
+                       f"the services' tasks there would never start. List {env.network.az_count} of the account's "
+                       f"{', '.join(usable)} in network.availability_zones")
+            if report.deployed_vpcs:  # its subnets exist: moving them replaces them (README, key changes)
+                report.notes.append(problem)
+            else:
+                report.refusals.append(f"{problem}. Nothing was run.")
             return
         for zone in zones:
             if zone["ZoneName"] in chosen and zone.get("State", "available") != "available":
