@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "s3-bucket-access-logging"
 BUCKET = "aws:s3/bucket:Bucket"
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def bucket(name: str, **inputs: Any) -> dict[str, Any]:
