@@ -167,6 +167,10 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
          "cloudwatchLogs": {"status": "DISABLED"}, "s3Logs": {"status": "ENABLED", "location": "b/p"}}})],
      [codebuild(logsConfig={"cloudwatchLogs": {"status": "DISABLED"}})], "keeps no build log",
      [codebuild(logsConfig={"cloudwatchLogs": {"status": UNKNOWN_STRING}})], "cloudwatchLogs.status"),
+    ("codebuild-project-not-privileged",
+     [codebuild(), codebuild(privilegedMode=False)],
+     [codebuild(privilegedMode=True)], "runs in privileged mode",
+     [codebuild(privilegedMode=UNKNOWN_BOOL)], "privilegedMode"),
     ("sns-topic-policy-not-public",
      [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:aws:sns:eu-west-1:1:alarms", "policy": doc(
          {**PUBLIC, "Action": "sns:Publish", "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}}},
