@@ -117,8 +117,9 @@ def named_by(env: EnvConfig) -> list[tuple[str, str, str]]:
 
 
 def lifecycle_findings(env: EnvConfig, today: date) -> tuple[list[str], list[str]]:
-    """``(refusals, notes)`` for ``env`` on ``today``: a refusal for each named item AWS no longer creates (App Mesh
-    excepted: the env loader's acknowledgement is its gate), a note for each within :data:`WARN_DAYS` of a date."""
+    """``(refusals, notes)`` for ``env`` on ``today``: a refusal for each named item AWS no longer creates (App Mesh:
+    from its end of support, when AWS stops updating it too; before, the env loader's acknowledgement is its gate), a
+    note for each within :data:`WARN_DAYS` of a date."""
     refusals: list[str] = []
     notes: list[str] = []
     for kind, value, where in named_by(env):
@@ -127,7 +128,14 @@ def lifecycle_findings(env: EnvConfig, today: date) -> tuple[list[str], list[str
             refusals.append(f"{kind} {value} ({where}) has no entry in shared/lifecycle.py LIFECYCLES: add its "
                             "deprecation dates and their source first")
             continue
-        if item.blocks_create is not None and today >= item.blocks_create and kind != APP_MESH:
+        if kind == APP_MESH and item.blocks_update is not None and today > item.blocks_update:
+            # AWS App Mesh user guide, "AWS App Mesh end of support": after that day neither the console nor App Mesh
+            # resources are reachable, so `up` would run network and discovery and then fail at the mesh layer.
+            refusals.append(f"{kind} ({where} {value}): AWS ended support on {item.blocks_update} ({item.source}); the "
+                            "env's mesh can no longer be read or updated, so `up` would stop at the mesh layer after "
+                            "changing the layers before it; move the env to service-connect (README, \"Moving an env "
+                            "from appmesh to service-connect\")")
+        elif item.blocks_create is not None and today >= item.blocks_create and kind != APP_MESH:
             refusals.append(f"{kind} {value} ({where}): AWS blocks creating it since {item.blocks_create} (updates "
                             f"from {item.blocks_update or 'its end of support'}; {item.source}): a first `up` in a "
                             "fresh account fails on it, so move to its successor first")

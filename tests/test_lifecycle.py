@@ -123,6 +123,29 @@ def test_up_notes_what_comes_within_warn_days_and_runs(env_dir: Any, monkeypatch
     assert "note: dev: Lambda runtime python3.13" in out.getvalue() and "create blocked 2029-07-31" in out.getvalue()
 
 
+def _appmesh(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
+
+
+def test_an_app_mesh_env_is_only_noted_until_its_end_of_support(edit_env: Any) -> None:
+    _appmesh(edit_env)
+    refusals, notes = lifecycle_findings(load_env("dev"), date(2026, 9, 30))
+    assert refusals == [] and any("AWS App Mesh" in note for note in notes)
+
+
+@pytest.mark.parametrize("action", ["up", "preview"])
+def test_an_app_mesh_env_is_refused_after_its_end_of_support(action: str, edit_env: Any,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """After 2026-09-30 AWS serves no App Mesh resource: `up` would change network and discovery, then fail at mesh."""
+    _appmesh(edit_env)
+    monkeypatch.setattr(lifecycle, "today", lambda: date(2026, 10, 1))
+    runner = RecordingRunner()
+    assert run(action, runner, io.StringIO()) == 2 and runner.started() == []
+    error = capsys.readouterr().err
+    assert "mesh.provider appmesh" in error and "service-connect" in error and "nothing was run" in error
+
+
 def test_a_value_without_an_entry_is_refused(env_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lifecycle, "PYTHON_LAMBDA_RUNTIME", "python3.99")
     refusals, _ = lifecycle_findings(load_env("dev"), date(2026, 12, 1))
