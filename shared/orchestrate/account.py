@@ -348,7 +348,8 @@ class AwsAccountCheck:
         needs = quota_needs(env, layers)
         named = account_wide_roles(env, layers)
         brokers = env.messaging.broker == "amazon-mq" and bool({"broker", "messaging"} & set(layers))
-        if not roles and not needs and not named and not brokers:
+        subscriptions = "broker" in layers and bool(env.alarms.all_subscriptions())
+        if not roles and not needs and not named and not brokers and not subscriptions:
             return report
         verify_account(env, self.clients)  # never create anything in another account
         iam = self.clients(env, "iam") if roles or named else None
@@ -363,6 +364,8 @@ class AwsAccountCheck:
             self._find_deployed_network(env, report)
         if brokers:
             self._list_brokers(env, report)
+        if subscriptions:
+            self._check_alarm_subscriptions(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._count_log_resource_policies(env, report)
@@ -395,6 +398,44 @@ class AwsAccountCheck:
                 f"adjustable): compute's {own} (EventBridge delivering the task stops) would fail midway through "
                 "compute. Delete one that nothing uses (aws logs delete-resource-policy --policy-name NAME), or "
                 "deploy the env to another account or region. Nothing was run.")
+
+    def _check_alarm_subscriptions(self, env: EnvConfig, report: AccountReport) -> None:
+        """A note for each of the env's alarm subscriptions (``alarms``) that the deployed alarm topic lacks, or holds
+        pending confirmation. SNS deletes a subscription left unconfirmed 48 hours, and puts an email one that received
+        more than 10 messages a second (an alarm storm) back to pending (SNS developer guide, "Amazon SNS email
+        subscription setup and management"; "Deleting an Amazon SNS subscription and topic"). The broker layer's state
+        still holds such a deleted subscription and its ``up`` reads no state back, so without a refresh no ``up``
+        subscribes the endpoint again and the alarms reach nobody."""
+        from shared.components.alarms import topic_name
+        from shared.components.compute_containers import partition_of
+        from shared.contracts import stack_reference_name
+
+        topic = f"arn:{partition_of(env.region)}:sns:{env.region}:{env.account_id}:{topic_name(env.name)}"
+        try:
+            pages = self.clients(env, "sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+            found = [(str(sub.get("Protocol")), str(sub.get("Endpoint")), str(sub.get("SubscriptionArn")))
+                     for page in pages for sub in page.get("Subscriptions", [])]
+        except aws_errors() as error:
+            if aws_error_code(error) == "NotFound":  # no topic yet: the broker layer's first `up` subscribes them all
+                return
+            report.notes.append(f"whether {topic_name(env.name)}'s alarm subscriptions still exist is unknown "
+                                f"(ListSubscriptionsByTopic: {error})")
+            return
+        stack = stack_reference_name(env.pulumi_org, "broker", env.name)
+        for wanted in env.alarms.all_subscriptions():
+            arns = [arn for protocol, endpoint, arn in found
+                    if protocol == wanted.protocol and endpoint == wanted.endpoint]
+            what = f"{env_path(env.name)}: alarms {wanted.protocol} {wanted.endpoint}"
+            if not arns:
+                report.notes.append(
+                    f"{what} is not subscribed to {topic_name(env.name)}. Unless it is new in the env file, SNS "
+                    "deleted it (unconfirmed for 48 hours, or suspended after more than 10 emails a second) and the "
+                    f"broker layer's state ({stack}) still holds it, so `up` will not subscribe it again: run `nox -s "
+                    f"refresh -- {env.name} --layers broker --exact` first (it drops the subscription from the state), "
+                    "then `up` (SNS sends a new confirmation)")
+            elif all(arn == "PendingConfirmation" for arn in arns):
+                report.notes.append(f"{what} is pending confirmation: its recipient must confirm the message SNS "
+                                    "sent within 48 hours, or SNS deletes the subscription")
 
     def _list_brokers(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's Amazon MQ brokers in the env's region into ``report.brokers`` (botocore mq ListBrokers,
