@@ -147,6 +147,23 @@ def lifecycle_findings(env: EnvConfig, today: date) -> tuple[list[str], list[str
     return refusals, notes
 
 
+#: How long before its due date (``rotation-due``) an env's credentials rotation is a `note:` of `up` and `preview`.
+ROTATION_WARN_DAYS = 30
+
+
+def rotation_note(env: EnvConfig, today: date) -> str | None:
+    """A note when ``env``'s generated credentials (``messaging.credentials_rotation``) are due within
+    :data:`ROTATION_WARN_DAYS` or overdue: nothing rotates them but a new ``epoch`` (README, "Messaging credentials"),
+    and the policy does not judge the date (its verdict would change with the calendar). Never a refusal."""
+    rotation = env.messaging.credentials_rotation
+    if rotation is None or today < rotation.due - timedelta(days=ROTATION_WARN_DAYS):
+        return None
+    when = f"overdue since {rotation.due}" if today > rotation.due else f"due on {rotation.due}"
+    return (f"messaging.credentials_rotation: the service credentials of epoch {rotation.epoch} are {when} (epoch + "
+            f"max_age_days {rotation.max_age_days}); set epoch to today and previous_epoch: {rotation.epoch}, then "
+            "deploy (README, \"Messaging credentials: encryption and rotation\")")
+
+
 class EndOfSupportError(PlatformError):
     """An env names something AWS no longer creates: refused before any layer runs (exit 2, like bad input)."""
 

@@ -146,6 +146,24 @@ def test_an_app_mesh_env_is_refused_after_its_end_of_support(action: str, edit_e
     assert "mesh.provider appmesh" in error and "service-connect" in error and "nothing was run" in error
 
 
+def test_credentials_due_within_a_month_or_overdue_are_a_note_of_up(env_dir: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing rotates the generated credentials but a new epoch, and the policy does not judge the date: `up` says
+    when dev's (epoch 2026-11-01, max_age_days 180: due 2027-04-30) come due, and still runs."""
+    rotation = load_env("dev").messaging.credentials_rotation
+    assert rotation is not None and rotation.due == date(2027, 4, 30)
+    for day, expected in ((date(2027, 3, 30), None), (date(2027, 4, 1), "due on 2027-04-30"),
+                          (date(2027, 5, 2), "overdue since 2027-04-30")):
+        monkeypatch.setattr(lifecycle, "today", lambda day=day: day)
+        runner, out = RecordingRunner(), io.StringIO()
+        assert run("up", runner, out) == 0 and runner.started()
+        notes = [line for line in out.getvalue().splitlines() if "credentials_rotation" in line]
+        if expected is None:
+            assert notes == [], notes
+        else:
+            assert len(notes) == 1 and expected in notes[0] and "previous_epoch: 2026-11-01" in notes[0], notes
+
+
 def test_a_value_without_an_entry_is_refused(env_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lifecycle, "PYTHON_LAMBDA_RUNTIME", "python3.99")
     refusals, _ = lifecycle_findings(load_env("dev"), date(2026, 12, 1))
