@@ -221,8 +221,8 @@ def key_template(key: str) -> str:
 PREFLIGHT_ACTIONS = (
     "ec2:DescribeAddresses", "ec2:DescribeInternetGateways", "ec2:DescribeVpcs", "ecr:DescribeRepositories",
     "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker", "mq:ListBrokers",
-    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:ListSubscriptionsByTopic",
-    "sts:GetCallerIdentity")
+    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "secretsmanager:DescribeSecret",
+    "sns:ListSubscriptionsByTopic", "sts:GetCallerIdentity")
 
 #: Pulumi's auto-naming suffix: "-" and 7 random hex characters (shared.gateway_names.AUTONAME_SUFFIX)
 AUTONAME_PATTERN = "-???????"

@@ -707,3 +707,46 @@ def test_an_alarm_subscription_sns_deleted_is_named_with_the_refresh_that_brings
     assert "is not subscribed to dev-ml-alarms" in gone and "nox -s refresh -- dev --layers broker --exact" in gone
     waiting = next(note for note in notes if "new@example.com" in note)
     assert "pending confirmation" in waiting and "48 hours" in waiting
+
+
+class DescribedSecret:
+    """Secrets Manager answering DescribeSecret with ``described`` (moto keeps no rotation schedule)."""
+
+    def __init__(self, described: dict[str, Any]) -> None:
+        self.described = described
+
+    def describe_secret(self, SecretId: str) -> dict[str, Any]:
+        return {"Name": SecretId, **self.described}
+
+
+class SecretClients(Clients):
+    def __init__(self, secrets: Any) -> None:
+        super().__init__(roomy())
+        self.secrets = secrets
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        return self.secrets if service == "secretsmanager" else super().__call__(env, service)
+
+
+def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws: None) -> None:
+    """The rotation alarm counts the function's errors only: an invocation Lambda refused (a VPC function idle for
+    weeks is Inactive) raises none, and the secret's NextRotationDate stays in the past."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    overdue = DescribedSecret({"RotationEnabled": True, "LastRotatedDate": now - timedelta(days=200),
+                               "NextRotationDate": now - timedelta(days=20),
+                               "VersionIdsToStages": {"v1": ["AWSCURRENT", "platform-initial"],
+                                                      "v2": ["AWSPENDING"]}})
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(SecretClients(overdue)))
+    assert code == 0 and runner.started() == ["broker"], out
+    notes = [line for line in out.splitlines() if line.startswith("note: ") and "platform/dev/broker/admin" in line]
+    assert len(notes) == 2, out
+    assert "was due to rotate on" in notes[0] and "has not" in notes[0] and "rotate-secret" in notes[0]
+    assert "stopped partway" in notes[1] and "v2" in notes[1]
+
+    on_time = DescribedSecret({"RotationEnabled": True, "LastRotatedDate": now - timedelta(days=10),
+                               "NextRotationDate": now + timedelta(days=170),
+                               "VersionIdsToStages": {"v3": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SecretClients(on_time)))
+    assert code == 0 and "platform/dev/broker/admin" not in out, out
