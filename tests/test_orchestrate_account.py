@@ -13,7 +13,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -136,19 +136,82 @@ class MotoQuotas:
         raise client_error("NoSuchResourceException", "no such quota", "GetAWSDefaultServiceQuota")
 
 
-class Clients:
-    """moto in each env's own account, with Service Quotas and IAM replaceable."""
+class EndpointServicesEc2:
+    """moto's EC2, whose DescribeVpcEndpointServices cannot run here (it imports moto's every backend), answering
+    it as EC2 does (botocore ec2 DescribeVpcEndpointServices: ``ServiceDetails[].ServiceName`` and
+    ``AvailabilityZones``, the account's AZ names) from ``offered``: service name -> AZ names, absent: every AZ
+    of the account (DescribeAvailabilityZones). A service name with no AZ is one the region does not offer."""
 
-    def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None) -> None:
+    def __init__(self, inner: Any, offered: Mapping[str, Sequence[str]] = {}) -> None:
+        self.inner = inner
+        self.offered = dict(offered)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_vpc_endpoint_services(self, ServiceNames: Sequence[str]) -> dict[str, Any]:
+        zones = [zone["ZoneName"] for zone in self.inner.describe_availability_zones()["AvailabilityZones"]]
+        details = [{"ServiceName": name, "ServiceType": [{"ServiceType": "Interface"}],
+                    "AvailabilityZones": list(self.offered.get(name, zones))} for name in ServiceNames]
+        return {"ServiceDetails": [detail for detail in details if detail["AvailabilityZones"]]}
+
+
+class BrokerOptionsMq:
+    """moto's Amazon MQ, which lacks DescribeBrokerInstanceOptions, answering it as Amazon MQ does (botocore mq:
+    ``BrokerInstanceOptions[]`` of ``AvailabilityZones[].Name``, ``EngineType``, ``HostInstanceType``,
+    ``StorageType``, ``SupportedDeploymentModes``, ``SupportedEngineVersions``, e.g. ``["4.2", "3.13"]``) from
+    ``options``: host instance type -> (AZ names, engine versions, deployment modes), absent: what
+    shared/amazonmq.py says it runs, in every AZ of the account."""
+
+    def __init__(self, inner: Any, zones: Sequence[str],
+                 options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
+        self.inner = inner
+        self.zones = list(zones)
+        self.options = dict(options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_broker_instance_options(self, EngineType: str, HostInstanceType: str) -> dict[str, Any]:
+        from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, RABBITMQ_INSTANCE_TYPES
+
+        assert EngineType == "RABBITMQ"
+        family = HostInstanceType.rsplit(".", 1)[0]
+        default = (self.zones, [v for v, families in RABBITMQ_ENGINE_FAMILIES.items() if family in families],
+                   RABBITMQ_INSTANCE_TYPES.get(HostInstanceType, ()))
+        zones, versions, modes = self.options.get(HostInstanceType, default)
+        if not zones:
+            return {"BrokerInstanceOptions": []}
+        return {"BrokerInstanceOptions": [{
+            "AvailabilityZones": [{"Name": zone} for zone in zones], "EngineType": "RABBITMQ",
+            "HostInstanceType": HostInstanceType, "StorageType": "EBS", "SupportedDeploymentModes": list(modes),
+            "SupportedEngineVersions": list(versions)}]}
+
+
+class Clients:
+    """moto in each env's own account, with Service Quotas, IAM, the endpoint services' AZs and Amazon MQ's
+    broker options replaceable."""
+
+    def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
+                 endpoint_zones: Mapping[str, Sequence[str]] = {},
+                 broker_options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
         self.iam = iam
+        self.endpoint_zones = endpoint_zones
+        self.broker_options = broker_options
 
     def __call__(self, env: EnvConfig, service: str) -> Any:
         if service == "service-quotas":
             return self.quotas if self.quotas is not None else MotoQuotas(self.moto(env, service))
         if service == "iam":
             return self.iam if self.iam is not None else AwsNamedIam(self.moto(env, service))
+        if service == "ec2":
+            return EndpointServicesEc2(self.moto(env, service), self.endpoint_zones)
+        if service == "mq":
+            zones = [zone["ZoneName"] for zone in
+                     self.moto(env, "ec2").describe_availability_zones()["AvailabilityZones"]]
+            return BrokerOptionsMq(self.moto(env, service), zones, self.broker_options)
         return self.moto(env, service)
 
 
@@ -623,6 +686,9 @@ class SharedVpcEc2:
     def describe_addresses(self, **kwargs: Any) -> dict[str, Any]:
         return dict(self.inner.describe_addresses(**kwargs))
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
 
 def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
     # Amazon VPC user guide, VPC sharing, "Responsibilities and permissions for owners and participants": the
@@ -750,3 +816,158 @@ def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws:
                                "VersionIdsToStages": {"v3": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})
     code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SecretClients(on_time)))
     assert code == 0 and "platform/dev/broker/admin" not in out, out
+
+
+# -- availability zones ---------------------------------------------------------------------------------------
+
+
+def test_an_account_without_the_envs_availability_zones_stops_up_before_the_network(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # AZ names are each account's own in the oldest regions, and a us-west-1 account has two of a/b/c (AWS Regions
+    # and Availability Zones guide, "AZ IDs"); moto's account has us-west-1a and us-west-1b, shared/regions.py's
+    # default is us-west-1a and us-west-1c: CreateSubnet would fail ("Value (us-west-1c) for parameter
+    # availabilityZone is invalid", workload-discovery-on-aws#234) after the VPC was created
+    edit_env("dev", lambda data: data.update(region="us-west-1"))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert ("environments/dev.yaml: network.az_count: account 111111111111 has no availability zone us-west-1c in "
+            "us-west-1 (it has us-west-1a, us-west-1b;") in error, error
+    assert "List 2 of the account's in network.availability_zones" in error
+    code, out, runner = up(["preview", "dev", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"] and "up would be refused" in out, out
+
+    # the account's own names: the network goes ahead, and the run says which physical AZs they are
+    edit_env("dev", lambda data: data["network"].update(availability_zones=["us-west-1b", "us-west-1a"]))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out
+    assert ("availability zones: us-west-1b (usw1-az1), us-west-1a (usw1-az3) of the account's us-west-1a, "
+            "us-west-1b") in out
+
+
+def test_an_interface_endpoint_not_offered_in_an_az_stops_up_before_the_network(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # an endpoint service need not be offered in every AZ; CreateVpcEndpoint then fails ("The VPC endpoint service
+    # ... does not support the availability zone of the subnet", terraform-aws-modules/terraform-aws-vpc#462)
+    staging = load_env("staging")
+    assert staging.availability_zones == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    lacking = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.ecr.dkr": ["eu-west-1a", "eu-west-1b"]})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(lacking))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert ("environments/staging.yaml: network.endpoints: ecr.dkr: the endpoint service "
+            "com.amazonaws.eu-west-1.ecr.dkr is not offered in eu-west-1c (only eu-west-1a, eu-west-1b)") in error
+    assert "ecr.api" not in error
+
+    missing = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.logs": []})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(missing))
+    assert code == 2 and runner.started() == [], out
+    assert "network.endpoints: logs: eu-west-1 offers no endpoint service com.amazonaws.eu-west-1.logs" in \
+        capsys.readouterr().err
+
+    # every endpoint in every AZ: the network goes ahead
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out
+
+
+def test_a_broker_amazon_mq_does_not_offer_in_the_region_or_its_azs_stops_up_before_any_layer(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # Amazon MQ API reference, Broker Engine Types: "Amazon MQ does not support all instance types in all availability
+    # zones and regions"; CreateBroker would fail after the network and the broker layer's other resources
+    prod = load_env("prod")  # RabbitMQ 4.2 on mq.m7g.large, CLUSTER_MULTI_AZ over eu-west-1a/b/c
+    assert (prod.messaging.instance_type, prod.messaging.deployment_mode) == ("mq.m7g.large", "CLUSTER_MULTI_AZ")
+    run = ["up", "prod", "--yes", "--layers", "broker", "--exact"]
+
+    two_azs = Clients(roomy(), broker_options={"mq.m7g.large": (["eu-west-1a", "eu-west-1b"], ["4.2", "3.13"],
+                                                                ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"])})
+    code, out, runner = up(run, checker(two_azs))
+    assert code == 2 and runner.started() == [], out
+    assert ("environments/prod.yaml: network.az_count: Amazon MQ offers RabbitMQ 4.2 on mq.m7g.large in eu-west-1a, "
+            "eu-west-1b only, not in eu-west-1c, where the broker's subnet is") in capsys.readouterr().err
+
+    old_engine = Clients(roomy(), broker_options={"mq.m7g.large": (["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+                                                                   ["3.13"], ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"])})
+    code, out, runner = up(run, checker(old_engine))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "network.az_count" not in error, error
+    assert ("messaging.engine_version: Amazon MQ offers mq.m7g.large in eu-west-1 only for RabbitMQ 3.13 and "
+            "CLUSTER_MULTI_AZ, SINGLE_INSTANCE, not 4.2 CLUSTER_MULTI_AZ") in error, error
+
+    code, out, runner = up(run, checker(Clients(roomy(), broker_options={"mq.m7g.large": ([], [], [])})))
+    assert code == 2 and runner.started() == [], out
+    assert "messaging.instance_type: Amazon MQ offers no RabbitMQ mq.m7g.large in eu-west-1" in capsys.readouterr().err
+
+    # offered where the subnets are: the broker layer runs
+    code, out, runner = up(run, checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "Amazon MQ: RabbitMQ 4.2 on mq.m7g.large (CLUSTER_MULTI_AZ) is offered in eu-west-1a, eu-west-1b, " \
+           "eu-west-1c" in out
+
+    # a broker the account holds is not created again: what Amazon MQ offers new brokers is a note
+    MotoAccounts.client(prod.account_id, prod.region, "mq").create_broker(
+        BrokerName="ml-prod", DeploymentMode="CLUSTER_MULTI_AZ", EngineType="RABBITMQ", EngineVersion="4.2",
+        HostInstanceType="mq.m7g.large", PubliclyAccessible=False, AutoMinorVersionUpgrade=True,
+        Users=[{"Username": "admin", "Password": "a-long-password-1"}])
+    code, out, runner = up(run, checker(two_azs))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "Amazon MQ offers RabbitMQ 4.2 on mq.m7g.large in eu-west-1a, eu-west-1b only" in out
+    assert "CreateBroker would fail" not in out + capsys.readouterr().err
+
+
+class OlderAccountEc2:
+    """moto's EC2 as an ap-northeast-1 account opened before apne1-az3 was closed to new accounts sees it: four AZs,
+    with ap-northeast-1a on apne1-az3 (AZ names map to IDs per account in the oldest regions: AWS Regions and
+    Availability Zones guide, "AZ IDs")."""
+
+    ZONES = {"ap-northeast-1a": "apne1-az3", "ap-northeast-1b": "apne1-az4", "ap-northeast-1c": "apne1-az1",
+             "ap-northeast-1d": "apne1-az2"}
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_availability_zones(self, **kwargs: Any) -> dict[str, Any]:
+        return {"AvailabilityZones": [
+            {"ZoneName": name, "ZoneId": zone_id, "RegionName": "ap-northeast-1", "State": "available",
+             "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required"}
+            for name, zone_id in self.ZONES.items()]}
+
+
+def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # ECS guide, "Supported Regions for Amazon ECS on AWS Fargate": in ap-northeast-1 Fargate runs in apne1-az1, az2
+    # and az4 only; an older account's ap-northeast-1a can be apne1-az3, where the services' tasks never start
+    edit_env("dev", lambda data: data.update(region="ap-northeast-1"))
+    assert load_env("dev").availability_zones == ["ap-northeast-1a", "ap-northeast-1c"]
+
+    class Older(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            client = super().__call__(env, service)
+            return OlderAccountEc2(client) if service == "ec2" else client
+
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Older(roomy())))
+    assert code == 2 and runner.started() == [], out
+    assert ("environments/dev.yaml: network.az_count: Fargate runs tasks in ap-northeast-1 in apne1-az1, apne1-az2, "
+            "apne1-az4 only (ECS guide, 'Supported Regions for Amazon ECS on AWS Fargate'), not in ap-northeast-1a "
+            "(apne1-az3): the services' tasks there would never start. List 2 of the account's ap-northeast-1b, "
+            "ap-northeast-1c, ap-northeast-1d in network.availability_zones") in capsys.readouterr().err
+
+    # an env whose network is deployed there already: a note (moving the subnets replaces them), not a refusal
+    dev = load_env("dev")
+    ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
+    vpc = ec2.create_vpc(CidrBlock=str(dev.network.cidr))["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "env", "Value": "dev"}, {"Key": "layer", "Value": "network"},
+                                           {"Key": "managed-by", "Value": "pulumi"}])
+    report = checker(Older(roomy())).check(dev, ["network"])
+    assert report.refusals == [] and any("not in ap-northeast-1a (apne1-az3)" in note for note in report.notes)
+    ec2.delete_vpc(VpcId=vpc)
+
+    # a newer account (moto's: a, c, d on az4, az1, az2) takes the default; the older one its own names
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out
+    edit_env("dev", lambda data: data["network"].update(availability_zones=["ap-northeast-1c", "ap-northeast-1d"]))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Older(roomy())))
+    assert code == 0 and runner.started() == ["network"], out

@@ -3,7 +3,6 @@ running fewer tasks than desired and the gateway's 5xx, and notify one KMS-encry
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import json
 import re
@@ -21,6 +20,7 @@ from shared.components.alarms import AlarmSpec, Query, amazon_mq_vends_queue_met
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
+from tests import iam_eval
 from tests.layers.resource_types import ALARM, ENVS, KMS_KEY, LOAD_BALANCER, SUBSCRIPTION, TOPIC, TOPIC_POLICY
 from tests.synth_helpers import of_type, synth_layers
 
@@ -301,9 +301,9 @@ def test_the_topic_is_encrypted_with_a_key_cloudwatch_may_use_for_these_alarms_o
         (statement,) = [s for s in policy["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
         assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": settings.account_id}
         pattern = statement["Condition"]["ArnLike"]["aws:SourceArn"]
+        alarm_arn = f"arn:aws:cloudwatch:{settings.region}:{settings.account_id}:alarm:"
         for name in all_alarms(env):
-            assert fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{settings.region}:{settings.account_id}:alarm:{name}",
-                                       pattern), name
+            assert iam_eval.arn_like(pattern, f"{alarm_arn}{name}"), name
     key_statement = json.loads(key["inputs"]["policy"])["Statement"][-1]
     assert set(key_statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 

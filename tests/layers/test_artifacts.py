@@ -3,7 +3,6 @@ the S3 gateway endpoint that lets exactly those requests through (network layer)
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.envs import load_env
 from shared.regions import REGION_AZS
 from shared.synth.engine import synth_env
+from tests import iam_eval
 from tests.layers.compute_helpers import (
     ENVS,
     KEY,
@@ -175,18 +175,11 @@ def test_task_roles_get_the_bucket_as_their_catalog_key_says(env: str) -> None:
 
 
 def _endpoint_allows(endpoint: list[dict[str, Any]], action: str, resource: str, account: str) -> bool:
-    """Whether an Allow of the endpoint policy passes ``action`` on ``resource`` for a principal of ``account``
-    (the conditions the platform's endpoint policies use: the principal's and the resource's account)."""
-    for statement in endpoint:
-        if statement["Effect"] != "Allow":
-            continue
-        conditions = statement.get("Condition", {}).get("StringEquals", {})
-        if any(value != account for value in conditions.values()):
-            continue
-        if any(fnmatch.fnmatchcase(action, a) for a in as_list(statement["Action"])) and \
-                any(fnmatch.fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
-            return True
-    return False
+    """Whether the endpoint policy passes ``action`` on ``resource``, a bucket of ``account``, for a task role of
+    ``account`` (tests/iam_eval.py)."""
+    context = {"aws:PrincipalAccount": account, "aws:ResourceAccount": account,
+               "aws:PrincipalArn": f"arn:aws:iam::{account}:role/inference-task-0a1b2c3"}
+    return iam_eval.allows(endpoint, action, resource, context)
 
 
 @pytest.mark.parametrize("env", ENVS)
