@@ -222,8 +222,9 @@ PREFLIGHT_ACTIONS = (
     "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRepositories",
     "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
-    "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers",
-    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sts:GetCallerIdentity")
+    "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
+    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:ListSubscriptionsByTopic",
+    "sts:GetCallerIdentity")
 
 #: Pulumi's auto-naming suffix: "-" and 7 random hex characters (shared.gateway_names.AUTONAME_SUFFIX)
 AUTONAME_PATTERN = "-???????"

@@ -715,6 +715,109 @@ def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
            "dev's), quota 5 (applied)" in report.lines
 
 
+# -- alarm subscriptions SNS removed by itself ----------------------------------------------------------------------
+
+
+class PendingSns:
+    """moto's SNS, except that the subscriptions of ``pending`` endpoints are listed as SNS lists one awaiting
+    confirmation (SubscriptionArn ``PendingConfirmation``; moto confirms every subscription at once)."""
+
+    def __init__(self, sns: Any, pending: set[str]) -> None:
+        self.sns, self.pending = sns, pending
+
+    def get_paginator(self, operation: str) -> Any:
+        paginator = self.sns.get_paginator(operation)
+        pending = self.pending
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Any:
+                for page in paginator.paginate(**kwargs):
+                    for sub in page.get("Subscriptions", []):
+                        if sub["Endpoint"] in pending:
+                            sub["SubscriptionArn"] = "PendingConfirmation"
+                    yield page
+
+        return Pages()
+
+
+class SnsClients(Clients):
+    def __init__(self, sns: Any) -> None:
+        super().__init__(roomy())
+        self.sns = sns
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        return self.sns if service == "sns" else super().__call__(env, service)
+
+
+def test_an_alarm_subscription_sns_deleted_is_named_with_the_refresh_that_brings_it_back(
+        moto_aws: None, edit_env: Any) -> None:
+    """SNS deletes a subscription left unconfirmed 48 hours, and an email one suspended by an alarm storm (more than
+    10 messages a second) the same way; the broker layer's state still holds it and `up` reads no state back, so no
+    `up` subscribes the address again and the alarms reach nobody."""
+    edit_env("dev", lambda data: data.setdefault("alarms", {}).update(
+        email=["oncall@example.com", "lead@example.com", "new@example.com"]))
+    dev = load_env("dev")
+    sns = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SnsClients(sns)))
+    assert code == 0 and "not subscribed" not in out, out  # no topic yet: the first up subscribes them all
+
+    topic = sns.create_topic(Name="dev-ml-alarms")["TopicArn"]
+    for address in ("oncall@example.com", "new@example.com"):
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                           checker(SnsClients(PendingSns(sns, {"new@example.com"}))))
+    assert code == 0 and runner.started() == ["broker"], out
+    notes = [line for line in out.splitlines() if line.startswith("note: ") and "dev.yaml: alarms" in line]
+    assert len(notes) == 2, out
+    gone = next(note for note in notes if "lead@example.com" in note)
+    assert "is not subscribed to dev-ml-alarms" in gone and "nox -s refresh -- dev --layers broker --exact" in gone
+    waiting = next(note for note in notes if "new@example.com" in note)
+    assert "pending confirmation" in waiting and "48 hours" in waiting
+
+
+class DescribedSecret:
+    """Secrets Manager answering DescribeSecret with ``described`` (moto keeps no rotation schedule)."""
+
+    def __init__(self, described: dict[str, Any]) -> None:
+        self.described = described
+
+    def describe_secret(self, SecretId: str) -> dict[str, Any]:
+        return {"Name": SecretId, **self.described}
+
+
+class SecretClients(Clients):
+    def __init__(self, secrets: Any) -> None:
+        super().__init__(roomy())
+        self.secrets = secrets
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        return self.secrets if service == "secretsmanager" else super().__call__(env, service)
+
+
+def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws: None) -> None:
+    """The rotation alarm counts the function's errors only: an invocation Lambda refused (a VPC function idle for
+    weeks is Inactive) raises none, and the secret's NextRotationDate stays in the past."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    overdue = DescribedSecret({"RotationEnabled": True, "LastRotatedDate": now - timedelta(days=200),
+                               "NextRotationDate": now - timedelta(days=20),
+                               "VersionIdsToStages": {"v1": ["AWSCURRENT", "platform-initial"],
+                                                      "v2": ["AWSPENDING"]}})
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(SecretClients(overdue)))
+    assert code == 0 and runner.started() == ["broker"], out
+    notes = [line for line in out.splitlines() if line.startswith("note: ") and "platform/dev/broker/admin" in line]
+    assert len(notes) == 2, out
+    assert "was due to rotate on" in notes[0] and "has not" in notes[0] and "rotate-secret" in notes[0]
+    assert "stopped partway" in notes[1] and "v2" in notes[1]
+
+    on_time = DescribedSecret({"RotationEnabled": True, "LastRotatedDate": now - timedelta(days=10),
+                               "NextRotationDate": now + timedelta(days=170),
+                               "VersionIdsToStages": {"v3": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SecretClients(on_time)))
+    assert code == 0 and "platform/dev/broker/admin" not in out, out
+
+
 # -- availability zones ---------------------------------------------------------------------------------------
 
 

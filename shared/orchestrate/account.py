@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TextIO
 
 from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
@@ -53,6 +54,9 @@ READ_TIMEOUT_S = 10
 #: Every attempt, the first included: one retry. (botocore Config: ``total_max_attempts`` counts every attempt,
 #: ``max_attempts`` only the retries after the first.)
 MAX_ATTEMPTS = 2
+#: Days past its NextRotationDate before the broker admin's secret is reported as not rotated (Secrets Manager picks
+#: the hour within the due day, and a rotation takes minutes).
+ROTATION_GRACE_DAYS = 1
 #: How long a created role is waited for in IAM's reads (eventually consistent) before the first layer runs.
 ROLE_VISIBLE_ATTEMPTS = 10
 ROLE_VISIBLE_SLEEP_S = 2.0
@@ -348,7 +352,10 @@ class AwsAccountCheck:
         needs = quota_needs(env, layers)
         named = account_wide_roles(env, layers)
         brokers = env.messaging.broker == "amazon-mq" and bool({"broker", "messaging"} & set(layers))
-        if not roles and not needs and not named and not brokers:
+        subscriptions = "broker" in layers and bool(env.alarms.all_subscriptions())
+        rotation = "broker" in layers and env.messaging.broker == "amazon-mq" and \
+            env.messaging.credentials_rotation is not None
+        if not roles and not needs and not named and not brokers and not subscriptions and not rotation:
             return report
         verify_account(env, self.clients)  # never create anything in another account
         iam = self.clients(env, "iam") if roles or named else None
@@ -366,6 +373,10 @@ class AwsAccountCheck:
             self._list_brokers(env, report)
             if "broker" in layers:
                 self._check_broker_offering(env, report)
+        if subscriptions:
+            self._check_alarm_subscriptions(env, report)
+        if rotation:
+            self._check_admin_rotation(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._count_log_resource_policies(env, report)
@@ -398,6 +409,75 @@ class AwsAccountCheck:
                 f"adjustable): compute's {own} (EventBridge delivering the task stops) would fail midway through "
                 "compute. Delete one that nothing uses (aws logs delete-resource-policy --policy-name NAME), or "
                 "deploy the env to another account or region. Nothing was run.")
+
+    def _check_alarm_subscriptions(self, env: EnvConfig, report: AccountReport) -> None:
+        """A note for each of the env's alarm subscriptions (``alarms``) that the deployed alarm topic lacks, or holds
+        pending confirmation. SNS deletes a subscription left unconfirmed 48 hours, and puts an email one that received
+        more than 10 messages a second (an alarm storm) back to pending (SNS developer guide, "Amazon SNS email
+        subscription setup and management"; "Deleting an Amazon SNS subscription and topic"). The broker layer's state
+        still holds such a deleted subscription and its ``up`` reads no state back, so without a refresh no ``up``
+        subscribes the endpoint again and the alarms reach nobody."""
+        from shared.components.alarms import topic_name
+        from shared.components.compute_containers import partition_of
+        from shared.contracts import stack_reference_name
+
+        topic = f"arn:{partition_of(env.region)}:sns:{env.region}:{env.account_id}:{topic_name(env.name)}"
+        try:
+            pages = self.clients(env, "sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+            found = [(str(sub.get("Protocol")), str(sub.get("Endpoint")), str(sub.get("SubscriptionArn")))
+                     for page in pages for sub in page.get("Subscriptions", [])]
+        except aws_errors() as error:
+            if aws_error_code(error) == "NotFound":  # no topic yet: the broker layer's first `up` subscribes them all
+                return
+            report.notes.append(f"whether {topic_name(env.name)}'s alarm subscriptions still exist is unknown "
+                                f"(ListSubscriptionsByTopic: {error})")
+            return
+        stack = stack_reference_name(env.pulumi_org, "broker", env.name)
+        for wanted in env.alarms.all_subscriptions():
+            arns = [arn for protocol, endpoint, arn in found
+                    if protocol == wanted.protocol and endpoint == wanted.endpoint]
+            what = f"{env_path(env.name)}: alarms {wanted.protocol} {wanted.endpoint}"
+            if not arns:
+                report.notes.append(
+                    f"{what} is not subscribed to {topic_name(env.name)}. Unless it is new in the env file, SNS "
+                    "deleted it (unconfirmed for 48 hours, or suspended after more than 10 emails a second) and the "
+                    f"broker layer's state ({stack}) still holds it, so `up` will not subscribe it again: run `nox -s "
+                    f"refresh -- {env.name} --layers broker --exact` first (it drops the subscription from the state), "
+                    "then `up` (SNS sends a new confirmation)")
+            elif all(arn == "PendingConfirmation" for arn in arns):
+                report.notes.append(f"{what} is pending confirmation: its recipient must confirm the message SNS "
+                                    "sent within 48 hours, or SNS deletes the subscription")
+
+    def _check_admin_rotation(self, env: EnvConfig, report: AccountReport) -> None:
+        """A note where the broker admin's secret missed its rotation or holds a rotation stopped partway (Secrets
+        Manager DescribeSecret). The rotation alarm counts the function's errors only: a rotation whose invocation
+        was refused (Lambda refuses one while it re-activates a VPC function idle for weeks: Lambda developer guide,
+        "Lambda function states", Inactive) raises none, and Secrets Manager schedules the next rotation only when
+        one completes (Secrets Manager user guide, "Troubleshoot rotation"), so ``NextRotationDate`` stays past."""
+        from shared.components.broker import admin_secret_name
+
+        secret = admin_secret_name(env.name)
+        try:
+            described = self.clients(env, "secretsmanager").describe_secret(SecretId=secret)
+        except aws_errors() as error:
+            if aws_error_code(error) != "ResourceNotFoundException":  # none yet: the broker layer's first `up`
+                report.notes.append(f"whether {secret} rotates is unknown (DescribeSecret: {error})")
+            return
+        due = described.get("NextRotationDate")
+        last = described.get("LastRotatedDate")
+        if described.get("RotationEnabled") and isinstance(due, datetime) and \
+                due < datetime.now(UTC) - timedelta(days=ROTATION_GRACE_DAYS):
+            report.notes.append(
+                f"the broker admin's secret {secret} was due to rotate on {due:%Y-%m-%d} and has not (last rotated: "
+                f"{f'{last:%Y-%m-%d}' if isinstance(last, datetime) else 'never'}): its rotation function's log group "
+                "says why (README, \"Broker admin rotation\", Break-glass); `aws secretsmanager rotate-secret "
+                f"--secret-id {secret}` retries it")
+        stalled = sorted(version for version, stages in (described.get("VersionIdsToStages") or {}).items()
+                         if "AWSPENDING" in stages and "AWSCURRENT" not in stages)
+        if stalled:
+            report.notes.append(
+                f"a rotation of {secret} stopped partway (AWSPENDING on version {', '.join(stalled)}): Secrets Manager "
+                "starts no other rotation while it stays (README, \"Broker admin rotation\", Break-glass)")
 
     def _list_brokers(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's Amazon MQ brokers in the env's region into ``report.brokers`` (botocore mq ListBrokers,

@@ -390,6 +390,24 @@ def test_a_public_gateway_gets_a_5xx_alarm_on_its_load_balancer(edit_env: Any) -
     assert "FILL(" in next(q["expression"] for q in queries.values() if q.get("returnData"))
 
 
+def test_a_public_gateways_certificate_alarms_before_it_expires(edit_env: Any) -> None:
+    """An imported certificate never renews, and ACM cannot renew one whose DNS validation is gone: without an alarm
+    the gateway serves an expired certificate one day, with no change to the repo."""
+    certificate = "arn:aws:acm:eu-west-1:111111111111:certificate/abc"
+    edit_env("dev", lambda data: data.setdefault("compute", {}).update(public_gateway=True,
+                                                                       certificate_arn=certificate))
+    found = alarms(synth_env("dev", ["compute"])["compute"])
+    alarm = found["dev-ml-certificate-expiry-gateway"]
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+        "AWS/CertificateManager", "DaysToExpiry", "Minimum")
+    assert alarm["dimensions"] == {"CertificateArn": certificate}
+    assert (alarm["comparisonOperator"], alarm["threshold"], alarm["period"]) == (
+        "LessThanOrEqualToThreshold", 30, 86_400)
+    # ACM stops publishing the metric once the certificate has expired: silence must stay an alarm
+    assert alarm["treatMissingData"] == "breaching"
+    assert not [n for n in alarms(layers("dev")["compute"]) if "certificate" in n]  # no gateway, no alarm
+
+
 def test_without_a_public_gateway_there_is_no_5xx_alarm() -> None:
     assert not [n for n in alarms(layers("dev")["compute"]) if "5xx" in n]
 
@@ -480,7 +498,14 @@ def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str,
     # Each metric every builder emits, against the table of published series (shared/cloudwatch_metrics.py):
     # a name or dimension set AWS does not publish would deploy and never receive a data point.
     from shared.cloudwatch_metrics import metric_problems
-    from shared.components.alarms import broker_alarms, gateway_alarms, queue_alarms, rotation_alarms, service_alarms
+    from shared.components.alarms import (
+        broker_alarms,
+        certificate_alarms,
+        gateway_alarms,
+        queue_alarms,
+        rotation_alarms,
+        service_alarms,
+    )
 
     settings = load_env("prod").alarms
     specs = [*queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
@@ -488,7 +513,8 @@ def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str,
              *broker_alarms("prod", settings, "ml-prod"),
              *rotation_alarms("prod", settings, "ml-platform-prod-broker-admin-rotation"),
              *service_alarms("prod", settings, "prod-ml-platform", {"inference": "inference"}),
-             *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188")]
+             *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188"),
+             *certificate_alarms("prod", "arn:aws:acm:eu-west-1:111111111111:certificate/abc")]
     metrics = [(s.namespace, s.metric, s.dimensions) for s in specs if s.metric] + [
         (q.namespace, q.metric, q.dimensions) for s in specs for q in s.queries if q.metric]
     assert len(metrics) >= 10
