@@ -139,21 +139,42 @@ class MotoQuotas:
 class EndpointServicesEc2:
     """moto's EC2, whose DescribeVpcEndpointServices cannot run here (it imports moto's every backend), answering
     it as EC2 does (botocore ec2 DescribeVpcEndpointServices: ``ServiceDetails[].ServiceName`` and
-    ``AvailabilityZones``, the account's AZ names) from ``offered``: service name -> AZ names, absent: every AZ
-    of the account (DescribeAvailabilityZones). A service name with no AZ is one the region does not offer."""
+    ``AvailabilityZones``, the account's AZ names; ``NextToken``) from ``offered``: service name -> AZ names, absent:
+    every AZ of the account (DescribeAvailabilityZones), None: a service the region does not offer. EC2 answers a
+    ``ServiceNames`` request naming such a service with InvalidServiceName for the whole request (cloud-custodian
+    PR #10741; aws-cdk PR #29524), a ``service-name`` filter by leaving it out; ``page_size`` details a page."""
 
-    def __init__(self, inner: Any, offered: Mapping[str, Sequence[str]] = {}) -> None:
+    def __init__(self, inner: Any, offered: Mapping[str, Sequence[str] | None] = {}, page_size: int = 1) -> None:
         self.inner = inner
         self.offered = dict(offered)
+        self.page_size = page_size
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def describe_vpc_endpoint_services(self, ServiceNames: Sequence[str]) -> dict[str, Any]:
+    def describe_vpc_endpoint_services(self, ServiceNames: Sequence[str] = (),
+                                       Filters: Sequence[Mapping[str, Any]] = (),
+                                       NextToken: str = "") -> dict[str, Any]:
+        unknown = [name for name in ServiceNames if self.offered.get(name, ()) is None]
+        if unknown:
+            raise client_error("InvalidServiceName", f"The Vpc Endpoint Service '{unknown[0]}' does not exist",
+                               "DescribeVpcEndpointServices")
+        names = list(ServiceNames)
+        for flt in Filters:
+            assert flt["Name"] == "service-name", flt
+            names.extend(flt["Values"])
         zones = [zone["ZoneName"] for zone in self.inner.describe_availability_zones()["AvailabilityZones"]]
-        details = [{"ServiceName": name, "ServiceType": [{"ServiceType": "Interface"}],
-                    "AvailabilityZones": list(self.offered.get(name, zones))} for name in ServiceNames]
-        return {"ServiceDetails": [detail for detail in details if detail["AvailabilityZones"]]}
+        details = []
+        for name in sorted(names):
+            offered = self.offered.get(name, zones)
+            if offered is not None:
+                details.append({"ServiceName": name, "ServiceType": [{"ServiceType": "Interface"}],
+                                "AvailabilityZones": list(offered)})
+        start = int(NextToken or 0)
+        page: dict[str, Any] = {"ServiceDetails": details[start:start + self.page_size]}
+        if start + self.page_size < len(details):
+            page["NextToken"] = str(start + self.page_size)
+        return page
 
 
 class BrokerOptionsMq:
@@ -193,7 +214,7 @@ class Clients:
     broker options replaceable."""
 
     def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
-                 endpoint_zones: Mapping[str, Sequence[str]] = {},
+                 endpoint_zones: Mapping[str, Sequence[str] | None] = {},
                  broker_options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
@@ -756,11 +777,19 @@ def test_an_interface_endpoint_not_offered_in_an_az_stops_up_before_the_network(
             "com.amazonaws.eu-west-1.ecr.dkr is not offered in eu-west-1c (only eu-west-1a, eu-west-1b)") in error
     assert "ecr.api" not in error
 
-    missing = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.logs": []})
+    missing = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.logs": None})
     code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(missing))
     assert code == 2 and runner.started() == [], out
-    assert "network.endpoints: logs: eu-west-1 offers no endpoint service com.amazonaws.eu-west-1.logs" in \
-        capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "network.endpoints: logs: eu-west-1 offers no endpoint service com.amazonaws.eu-west-1.logs" in error, error
+    assert "ecr.dkr" not in error and "ecr.api" not in error  # the others are still checked (and offered)
+
+    # listed, in none of the account's AZs: CreateVpcEndpoint has no subnet to take
+    nowhere = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.secretsmanager": []})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(nowhere))
+    assert code == 2 and runner.started() == [], out
+    assert "secretsmanager: the endpoint service com.amazonaws.eu-west-1.secretsmanager is not offered in " \
+           "eu-west-1a, eu-west-1b, eu-west-1c (in none of the account's)" in capsys.readouterr().err
 
     # every endpoint in every AZ: the network goes ahead
     code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
