@@ -889,6 +889,8 @@ def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
                                            {"Key": "managed-by", "Value": "pulumi"}])
     report = checker(Older(roomy())).check(dev, ["network"])
     assert report.refusals == [] and any("not in ap-northeast-1a (apne1-az3)" in note for note in report.notes)
+    # following it on a deployed env replaces the broker too where the first AZ changes (tests/fixtures/env_key_changes)
+    assert any("and the broker where the first AZ changes" in note for note in report.notes), report.notes
     ec2.delete_vpc(VpcId=vpc)
 
     # a newer account (moto's: a, c, d on az4, az1, az2) takes the default; the older one its own names

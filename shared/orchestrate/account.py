@@ -545,7 +545,8 @@ class AwsAccountCheck:
                        f"the services' tasks there would never start. List {env.network.az_count} of the account's "
                        f"{', '.join(usable)} in network.availability_zones")
             if report.deployed_vpcs:  # its subnets exist: moving them replaces them (README, key changes)
-                report.notes.append(problem)
+                report.notes.append(f"{problem} (on the deployed {env.name} that replaces their subnets, and the "
+                                    "broker where the first AZ changes: README, key changes)")
             else:
                 report.refusals.append(f"{problem}. Nothing was run.")
             return
