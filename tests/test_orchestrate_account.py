@@ -180,12 +180,14 @@ class EndpointServicesEc2:
 class BrokerOptionsMq:
     """moto's Amazon MQ, which lacks DescribeBrokerInstanceOptions, answering it as Amazon MQ does (botocore mq:
     ``BrokerInstanceOptions[]`` of ``AvailabilityZones[].Name``, ``EngineType``, ``HostInstanceType``,
-    ``StorageType``, ``SupportedDeploymentModes``, ``SupportedEngineVersions``, e.g. ``["4.2", "3.13"]``) from
-    ``options``: host instance type -> (AZ names, engine versions, deployment modes), absent: what
+    ``StorageType``, ``SupportedDeploymentModes``, ``SupportedEngineVersions``, e.g. ``["4.2", "3.13"]``; ``NextToken``:
+    Amazon MQ API reference, Broker Instance Options, 20 a page by default) from ``options``: host instance type ->
+    (AZ names, engine versions, deployment modes), or a list of them (one option a page), absent: what
     shared/amazonmq.py says it runs, in every AZ of the account."""
 
-    def __init__(self, inner: Any, zones: Sequence[str],
-                 options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
+    Option = tuple[Sequence[str], Sequence[str], Sequence[str]]
+
+    def __init__(self, inner: Any, zones: Sequence[str], options: Mapping[str, Option | list[Option]] = {}) -> None:
         self.inner = inner
         self.zones = list(zones)
         self.options = dict(options)
@@ -193,20 +195,24 @@ class BrokerOptionsMq:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def describe_broker_instance_options(self, EngineType: str, HostInstanceType: str) -> dict[str, Any]:
+    def describe_broker_instance_options(self, EngineType: str, HostInstanceType: str,
+                                         NextToken: str = "") -> dict[str, Any]:
         from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, RABBITMQ_INSTANCE_TYPES
 
         assert EngineType == "RABBITMQ"
         family = HostInstanceType.rsplit(".", 1)[0]
         default = (self.zones, [v for v, families in RABBITMQ_ENGINE_FAMILIES.items() if family in families],
                    RABBITMQ_INSTANCE_TYPES.get(HostInstanceType, ()))
-        zones, versions, modes = self.options.get(HostInstanceType, default)
-        if not zones:
-            return {"BrokerInstanceOptions": []}
-        return {"BrokerInstanceOptions": [{
+        given = self.options.get(HostInstanceType, default)
+        pages = [option for option in (given if isinstance(given, list) else [given]) if option[0]]
+        start = int(NextToken or 0)
+        answer: dict[str, Any] = {"BrokerInstanceOptions": [{
             "AvailabilityZones": [{"Name": zone} for zone in zones], "EngineType": "RABBITMQ",
             "HostInstanceType": HostInstanceType, "StorageType": "EBS", "SupportedDeploymentModes": list(modes),
-            "SupportedEngineVersions": list(versions)}]}
+            "SupportedEngineVersions": list(versions)} for zones, versions, modes in pages[start:start + 1]]}
+        if start + 1 < len(pages):
+            answer["NextToken"] = str(start + 1)
+        return answer
 
 
 class Clients:
@@ -215,7 +221,7 @@ class Clients:
 
     def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
                  endpoint_zones: Mapping[str, Sequence[str] | None] = {},
-                 broker_options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
+                 broker_options: Mapping[str, BrokerOptionsMq.Option | list[BrokerOptionsMq.Option]] = {}) -> None:
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
         self.iam = iam
@@ -824,7 +830,12 @@ def test_a_broker_amazon_mq_does_not_offer_in_the_region_or_its_azs_stops_up_bef
     assert code == 2 and runner.started() == [], out
     assert "messaging.instance_type: Amazon MQ offers no RabbitMQ mq.m7g.large in eu-west-1" in capsys.readouterr().err
 
-    # offered where the subnets are: the broker layer runs
+    # offered where the subnets are, over two pages (NextToken): the broker layer runs
+    modes = ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"]
+    paged = Clients(roomy(), broker_options={"mq.m7g.large": [(["eu-west-1a", "eu-west-1b"], ["4.2"], modes),
+                                                              (["eu-west-1c"], ["4.2"], modes)]})
+    code, out, runner = up(run, checker(paged))
+    assert code == 0 and runner.started() == ["broker"], out
     code, out, runner = up(run, checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["broker"], out
     assert "Amazon MQ: RabbitMQ 4.2 on mq.m7g.large (CLUSTER_MULTI_AZ) is offered in eu-west-1a, eu-west-1b, " \
