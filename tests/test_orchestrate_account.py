@@ -139,32 +139,55 @@ class MotoQuotas:
 class EndpointServicesEc2:
     """moto's EC2, whose DescribeVpcEndpointServices cannot run here (it imports moto's every backend), answering
     it as EC2 does (botocore ec2 DescribeVpcEndpointServices: ``ServiceDetails[].ServiceName`` and
-    ``AvailabilityZones``, the account's AZ names) from ``offered``: service name -> AZ names, absent: every AZ
-    of the account (DescribeAvailabilityZones). A service name with no AZ is one the region does not offer."""
+    ``AvailabilityZones``, the account's AZ names; ``NextToken``) from ``offered``: service name -> AZ names, absent:
+    every AZ of the account (DescribeAvailabilityZones), None: a service the region does not offer. EC2 answers a
+    ``ServiceNames`` request naming such a service with InvalidServiceName for the whole request (cloud-custodian
+    PR #10741; aws-cdk PR #29524), a ``service-name`` filter by leaving it out; ``page_size`` details a page."""
 
-    def __init__(self, inner: Any, offered: Mapping[str, Sequence[str]] = {}) -> None:
+    def __init__(self, inner: Any, offered: Mapping[str, Sequence[str] | None] = {}, page_size: int = 1) -> None:
         self.inner = inner
         self.offered = dict(offered)
+        self.page_size = page_size
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def describe_vpc_endpoint_services(self, ServiceNames: Sequence[str]) -> dict[str, Any]:
+    def describe_vpc_endpoint_services(self, ServiceNames: Sequence[str] = (),
+                                       Filters: Sequence[Mapping[str, Any]] = (),
+                                       NextToken: str = "") -> dict[str, Any]:
+        unknown = [name for name in ServiceNames if self.offered.get(name, ()) is None]
+        if unknown:
+            raise client_error("InvalidServiceName", f"The Vpc Endpoint Service '{unknown[0]}' does not exist",
+                               "DescribeVpcEndpointServices")
+        names = list(ServiceNames)
+        for flt in Filters:
+            assert flt["Name"] == "service-name", flt
+            names.extend(flt["Values"])
         zones = [zone["ZoneName"] for zone in self.inner.describe_availability_zones()["AvailabilityZones"]]
-        details = [{"ServiceName": name, "ServiceType": [{"ServiceType": "Interface"}],
-                    "AvailabilityZones": list(self.offered.get(name, zones))} for name in ServiceNames]
-        return {"ServiceDetails": [detail for detail in details if detail["AvailabilityZones"]]}
+        details = []
+        for name in sorted(names):
+            offered = self.offered.get(name, zones)
+            if offered is not None:
+                details.append({"ServiceName": name, "ServiceType": [{"ServiceType": "Interface"}],
+                                "AvailabilityZones": list(offered)})
+        start = int(NextToken or 0)
+        page: dict[str, Any] = {"ServiceDetails": details[start:start + self.page_size]}
+        if start + self.page_size < len(details):
+            page["NextToken"] = str(start + self.page_size)
+        return page
 
 
 class BrokerOptionsMq:
     """moto's Amazon MQ, which lacks DescribeBrokerInstanceOptions, answering it as Amazon MQ does (botocore mq:
     ``BrokerInstanceOptions[]`` of ``AvailabilityZones[].Name``, ``EngineType``, ``HostInstanceType``,
-    ``StorageType``, ``SupportedDeploymentModes``, ``SupportedEngineVersions``, e.g. ``["4.2", "3.13"]``) from
-    ``options``: host instance type -> (AZ names, engine versions, deployment modes), absent: what
+    ``StorageType``, ``SupportedDeploymentModes``, ``SupportedEngineVersions``, e.g. ``["4.2", "3.13"]``; ``NextToken``:
+    Amazon MQ API reference, Broker Instance Options, 20 a page by default) from ``options``: host instance type ->
+    (AZ names, engine versions, deployment modes), or a list of them (one option a page), absent: what
     shared/amazonmq.py says it runs, in every AZ of the account."""
 
-    def __init__(self, inner: Any, zones: Sequence[str],
-                 options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
+    Option = tuple[Sequence[str], Sequence[str], Sequence[str]]
+
+    def __init__(self, inner: Any, zones: Sequence[str], options: Mapping[str, Option | list[Option]] = {}) -> None:
         self.inner = inner
         self.zones = list(zones)
         self.options = dict(options)
@@ -172,20 +195,24 @@ class BrokerOptionsMq:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def describe_broker_instance_options(self, EngineType: str, HostInstanceType: str) -> dict[str, Any]:
+    def describe_broker_instance_options(self, EngineType: str, HostInstanceType: str,
+                                         NextToken: str = "") -> dict[str, Any]:
         from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, RABBITMQ_INSTANCE_TYPES
 
         assert EngineType == "RABBITMQ"
         family = HostInstanceType.rsplit(".", 1)[0]
         default = (self.zones, [v for v, families in RABBITMQ_ENGINE_FAMILIES.items() if family in families],
                    RABBITMQ_INSTANCE_TYPES.get(HostInstanceType, ()))
-        zones, versions, modes = self.options.get(HostInstanceType, default)
-        if not zones:
-            return {"BrokerInstanceOptions": []}
-        return {"BrokerInstanceOptions": [{
+        given = self.options.get(HostInstanceType, default)
+        pages = [option for option in (given if isinstance(given, list) else [given]) if option[0]]
+        start = int(NextToken or 0)
+        answer: dict[str, Any] = {"BrokerInstanceOptions": [{
             "AvailabilityZones": [{"Name": zone} for zone in zones], "EngineType": "RABBITMQ",
             "HostInstanceType": HostInstanceType, "StorageType": "EBS", "SupportedDeploymentModes": list(modes),
-            "SupportedEngineVersions": list(versions)}]}
+            "SupportedEngineVersions": list(versions)} for zones, versions, modes in pages[start:start + 1]]}
+        if start + 1 < len(pages):
+            answer["NextToken"] = str(start + 1)
+        return answer
 
 
 class Clients:
@@ -193,8 +220,8 @@ class Clients:
     broker options replaceable."""
 
     def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
-                 endpoint_zones: Mapping[str, Sequence[str]] = {},
-                 broker_options: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {}) -> None:
+                 endpoint_zones: Mapping[str, Sequence[str] | None] = {},
+                 broker_options: Mapping[str, BrokerOptionsMq.Option | list[BrokerOptionsMq.Option]] = {}) -> None:
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
         self.iam = iam
@@ -859,11 +886,19 @@ def test_an_interface_endpoint_not_offered_in_an_az_stops_up_before_the_network(
             "com.amazonaws.eu-west-1.ecr.dkr is not offered in eu-west-1c (only eu-west-1a, eu-west-1b)") in error
     assert "ecr.api" not in error
 
-    missing = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.logs": []})
+    missing = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.logs": None})
     code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(missing))
     assert code == 2 and runner.started() == [], out
-    assert "network.endpoints: logs: eu-west-1 offers no endpoint service com.amazonaws.eu-west-1.logs" in \
-        capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "network.endpoints: logs: eu-west-1 offers no endpoint service com.amazonaws.eu-west-1.logs" in error, error
+    assert "ecr.dkr" not in error and "ecr.api" not in error  # the others are still checked (and offered)
+
+    # listed, in none of the account's AZs: CreateVpcEndpoint has no subnet to take
+    nowhere = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.secretsmanager": []})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(nowhere))
+    assert code == 2 and runner.started() == [], out
+    assert "secretsmanager: the endpoint service com.amazonaws.eu-west-1.secretsmanager is not offered in " \
+           "eu-west-1a, eu-west-1b, eu-west-1c (in none of the account's)" in capsys.readouterr().err
 
     # every endpoint in every AZ: the network goes ahead
     code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
@@ -898,7 +933,12 @@ def test_a_broker_amazon_mq_does_not_offer_in_the_region_or_its_azs_stops_up_bef
     assert code == 2 and runner.started() == [], out
     assert "messaging.instance_type: Amazon MQ offers no RabbitMQ mq.m7g.large in eu-west-1" in capsys.readouterr().err
 
-    # offered where the subnets are: the broker layer runs
+    # offered where the subnets are, over two pages (NextToken): the broker layer runs
+    modes = ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"]
+    paged = Clients(roomy(), broker_options={"mq.m7g.large": [(["eu-west-1a", "eu-west-1b"], ["4.2"], modes),
+                                                              (["eu-west-1c"], ["4.2"], modes)]})
+    code, out, runner = up(run, checker(paged))
+    assert code == 0 and runner.started() == ["broker"], out
     code, out, runner = up(run, checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["broker"], out
     assert "Amazon MQ: RabbitMQ 4.2 on mq.m7g.large (CLUSTER_MULTI_AZ) is offered in eu-west-1a, eu-west-1b, " \
@@ -963,6 +1003,8 @@ def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
                                            {"Key": "managed-by", "Value": "pulumi"}])
     report = checker(Older(roomy())).check(dev, ["network"])
     assert report.refusals == [] and any("not in ap-northeast-1a (apne1-az3)" in note for note in report.notes)
+    # following it on a deployed env replaces the broker too where the first AZ changes (tests/fixtures/env_key_changes)
+    assert any("and the broker where the first AZ changes" in note for note in report.notes), report.notes
     ec2.delete_vpc(VpcId=vpc)
 
     # a newer account (moto's: a, c, d on az4, az1, az2) takes the default; the older one its own names

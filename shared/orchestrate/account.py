@@ -625,7 +625,8 @@ class AwsAccountCheck:
                        f"the services' tasks there would never start. List {env.network.az_count} of the account's "
                        f"{', '.join(usable)} in network.availability_zones")
             if report.deployed_vpcs:  # its subnets exist: moving them replaces them (README, key changes)
-                report.notes.append(problem)
+                report.notes.append(f"{problem} (on the deployed {env.name} that replaces their subnets, and the "
+                                    "broker where the first AZ changes: README, key changes)")
             else:
                 report.refusals.append(f"{problem}. Nothing was run.")
             return
@@ -645,8 +646,20 @@ class AwsAccountCheck:
         services = {f"com.amazonaws.{env.region}.{name}": name for name in interface_endpoints(env.network.endpoints)}
         if not services:
             return
+        details: list[dict[str, Any]] = []
         try:
-            details = ec2.describe_vpc_endpoint_services(ServiceNames=sorted(services))["ServiceDetails"]
+            # a service-name filter, not ServiceNames: EC2 answers ServiceNames naming a service the region lacks with
+            # InvalidServiceName for the whole request (cloud-custodian PR #10741), a filter by leaving it out; the
+            # answer pages (botocore ec2 paginators-1.json: DescribeVpcEndpointServices, NextToken)
+            token = ""
+            while True:
+                page = ec2.describe_vpc_endpoint_services(
+                    Filters=[{"Name": "service-name", "Values": sorted(services)}],
+                    **({"NextToken": token} if token else {}))
+                details.extend(page.get("ServiceDetails", []))
+                token = page.get("NextToken") or ""
+                if not token:
+                    break
         except aws_errors() as error:
             report.notes.append(f"which availability zones the endpoint services {', '.join(sorted(services))} "
                                 f"offer is unknown (DescribeVpcEndpointServices: {error})")
@@ -661,9 +674,10 @@ class AwsAccountCheck:
                 continue
             lacking = [zone for zone in chosen if zone not in offered[service]]
             if lacking:
+                only = f"only {', '.join(sorted(offered[service]))}" if offered[service] else "in none of the account's"
                 report.refusals.append(
                     f"{env_path(env.name)}: network.endpoints: {name}: the endpoint service {service} is not offered "
-                    f"in {', '.join(lacking)} (only {', '.join(sorted(offered[service]))}): the network layer's "
+                    f"in {', '.join(lacking)} ({only}): the network layer's "
                     "CreateVpcEndpoint would fail (\"does not support the availability zone of the subnet\"). List "
                     "other availability zones in network.availability_zones, or remove it from network.endpoints. "
                     "Nothing was run.")
