@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.envs import EnvConfig
-from tests.catalog_helpers import write_catalog
+from tests.catalog_helpers import remove_service
 from tests.conftest import EnvEditor
 from tests.test_orchestrate import RecordingRunner, management_api, run
 
@@ -46,19 +46,8 @@ class DeployedRunner(RecordingRunner):
 
 @pytest.fixture
 def without_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: EnvEditor) -> None:
-    """training removed from the catalog and from dev's file (its settings and its release), as a user removes it."""
-    def drop(services: dict[str, Any]) -> None:
-        del services["training"]
-        services["gateway"]["publishes"]["requests"].remove("training.request")
-        services["gateway"]["consumes"]["events"].remove("model.trained")
-
-    write_catalog(tmp_path, monkeypatch, drop)
-
-    def drop_env(data: dict[str, Any]) -> None:
-        del data["services"]["training"]
-        del data["release"]["images"]["training"]
-
-    edit_env("dev", drop_env)
+    """training removed from the catalog and from the env files (its settings and its release), as a user removes it."""
+    remove_service(tmp_path, monkeypatch, edit_env, "training")
 
 
 def test_up_is_refused_while_the_removed_service_runs(without_training: None,
