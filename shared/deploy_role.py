@@ -222,7 +222,7 @@ PREFLIGHT_ACTIONS = (
     "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRepositories",
     "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
-    "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers",
+    "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
     "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sts:GetCallerIdentity")
 
 #: Pulumi's auto-naming suffix: "-" and 7 random hex characters (shared.gateway_names.AUTONAME_SUFFIX)

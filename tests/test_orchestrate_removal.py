@@ -112,3 +112,34 @@ def test_outputs_that_cannot_be_read_stop_an_up_and_are_a_note_for_a_preview(
     runner = Unreadable()
     code, out = run(["preview", "dev", "--layers", "messaging"], runner)
     assert code == 0 and "note: whether a service removed" in out and runner.started(), out
+
+
+# -- a service of a removed one's name, within prod's recovery window ----------------------------------------------
+
+
+def test_a_secret_scheduled_for_deletion_refuses_up_before_messaging(moto_aws: None,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """prod deletes a removed service's secret with a 30-day recovery window; a service of that name again (re-added,
+    or a rename back) within it would fail at messaging's CreateSecret ("already scheduled for deletion"), after its
+    RabbitMQ user."""
+    from shared.envs import load_env
+    from tests.aws_helpers import MotoAccounts
+    from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+    prod = load_env("prod")
+    secrets = MotoAccounts.client(prod.account_id, prod.region, "secretsmanager")
+    secrets.create_secret(Name="platform/prod/messaging/training", SecretString="{}")
+    secrets.create_secret(Name="platform/prod/messaging/inference", SecretString="{}")  # a live one: fine
+    secrets.delete_secret(SecretId="platform/prod/messaging/training", RecoveryWindowInDays=30)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "services.training" in error and "platform/prod/messaging/training" in error
+    assert "scheduled for deletion since" in error and "inference" not in error
+    assert ("aws secretsmanager delete-secret --region eu-west-1 --secret-id platform/prod/messaging/training "
+            "--force-delete-without-recovery") in error
+    secrets.delete_secret(SecretId="platform/prod/messaging/training", ForceDeleteWithoutRecovery=True)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 0 and runner.started() == ["messaging"], out
