@@ -85,9 +85,11 @@ def removal_refusal(env: EnvConfig, catalog_file: str, service: str, ecs_service
         f"catalog as it is now: it deletes {service}'s ECS service, task definition, roles, log group and "
         f"repository, and rolls its callers; the layers before it keep {service}'s entries until the next run), then "
         f"`nox -s up -- {env.name}`. Or keep the entry until every env has stopped the service: restore it, remove "
-        f"release.images.{service} from {env_file}, run `nox -s up -- {env.name}` (it deletes the ECS service alone), "
-        f"then remove the entry. A rename is an addition and a removal: add the new name beside the old one, move its "
-        f"callers and publishers to it, then remove the old one (README, \"Remove a service\")"))
+        f"release.images.{service} from {env_file}, run `nox -s up -- {env.name}` (compute deletes the ECS service, "
+        f"its roles and log group; nothing before compute changes), then remove the entry. Each run asks "
+        f"--allow-replace for what holds data. A rename is an addition and a removal: add the new name beside the old "
+        f"one, move its callers and publishers to it, then remove the old one (README, \"Remove (or rename) a "
+        f"service\")"))
 
 
 def check_removals(env: EnvConfig, catalog_names: Sequence[str], catalog_file: str, layers: Sequence[str],
