@@ -658,3 +658,22 @@ def test_compute_preview_says_the_up_would_stop_on_a_removed_service_s_images(
     assert "images: removed from the catalog, still in the registry: training: ml-platform/training holds 1 image(s)" \
         in out.getvalue()
     assert "up stops before any change" in out.getvalue()  # compute's row
+
+
+def test_compute_preview_goes_on_when_compute_s_outputs_cannot_be_read(
+        moto_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    """A preview's credentials may not decrypt compute's outputs: said, and the preview runs."""
+    _remove_training(tmp_path, monkeypatch, edit_env)
+
+    class Undecryptable(DeployedRecorder):
+        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+            if layer == "compute":
+                raise RuntimeError("AccessDeniedException: kms:Decrypt")
+            return super().stack_outputs(layer, env)
+
+    runner = Undecryptable()
+    out = io.StringIO()
+    code = main(["preview", "dev", "--layers", "compute", "--exact"], runner=runner, out=out,
+                images=AwsImageChecks(MotoAccounts()), probe=reachable)
+    assert code == 0 and runner.compute_runs() == [Operation(Action.PREVIEW)], out.getvalue()
+    assert "which repositories compute's up deletes is unknown" in out.getvalue()

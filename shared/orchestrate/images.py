@@ -52,6 +52,7 @@ from shared.images import (
     wrong_platforms,
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
+from shared.orchestrate.report import failure_detail
 
 if TYPE_CHECKING:
     # shared.release_tags imports pulumi and pulumi_aws (through shared.components.ecr): imported when a
@@ -321,7 +322,11 @@ class ImageGatedRunner:
             foreign = self.checks.foreign(env)
             missing = self.checks.missing(env, images)
             wrong = self.checks.wrong_platforms(env, images)
-            removed = self._removed_repositories(env)
+            try:
+                removed = self._removed_repositories(env)
+            except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output`: said, the preview goes on
+                on_output(f"images: which repositories compute's up deletes is unknown ({failure_detail(error)})")
+                removed = []
             held = self.checks.held(env, removed) if removed else []
         except PlatformError as error:  # AwsAccessError: credentials, permissions
             on_output(f"images: not checked: {error}")
