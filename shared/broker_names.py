@@ -16,6 +16,11 @@ def broker_name(env_name: str) -> str:
     return f"ml-{env_name}"
 
 
+def service_secret_name(env_name: str, service: str) -> str:
+    """The Secrets Manager secret holding a service's RabbitMQ credentials (the messaging layer's)."""
+    return f"platform/{env_name}/messaging/{service}"
+
+
 def rotation_function_name(env_name: str) -> str:
     """The broker admin's rotation function, and its execution role (same name)."""
     return f"ml-platform-{env_name}-broker-admin-rotation"

@@ -497,10 +497,11 @@ class HeldRepository(NamedTuple):
     images: int
     """how many images (distinct digests) it holds"""
 
-    def describe(self, env: EnvConfig) -> str:
+    def describe(self, env: EnvConfig, then: str = "destroy") -> str:
+        """``then``: the run that deletes the repository after the user has (it finds it gone)."""
         return (f"{self.service}: {self.repository} holds {self.images} image(s); `aws ecr delete-repository "
                 f"--region {env.region} --repository-name {self.repository} --force` deletes it with them (the "
-                f"destroy then finds it gone)")
+                f"{then} then finds it gone)")
 
 
 def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[HeldRepository]:

@@ -187,7 +187,7 @@ class ReleasedEverywhere:
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         return []
 
-    def held(self, env: EnvConfig) -> list[HeldRepository]:
+    def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
         return []
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:

@@ -23,3 +23,36 @@ def write_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
     return path
+
+
+def remove_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Callable[..., Path], name: str,
+                   envs: tuple[str, ...] = ("dev", "staging", "prod")) -> None:
+    """``name`` removed as a user removes it (README, "Remove a service"): its catalog entry, the other entries' calls
+    of it and the routing keys only it consumed or published (the catalog stays free of warnings), and its settings and
+    release in each of ``envs`` (scratch copies: the ``edit_env`` fixture)."""
+    def drop(services: dict[str, Any]) -> None:
+        gone = services.pop(name)
+        for spec in services.values():
+            spec["calls"] = [callee for callee in spec.get("calls", []) if callee != name] or None
+            for side, theirs in (("publishes", gone.get("consumes") or {}), ("consumes", gone.get("publishes") or {})):
+                others = {key for other in services.values() if other is not spec
+                          for keys in (other.get("consumes" if side == "publishes" else "publishes") or {}).values()
+                          for key in keys}
+                for exchange, keys in list((spec.get(side) or {}).items()):
+                    kept = [key for key in keys if key not in theirs.get(exchange, []) or key in others]
+                    spec[side][exchange] = kept
+                    if not kept:
+                        del spec[side][exchange]
+                if side in spec and not spec[side]:
+                    del spec[side]
+            if spec["calls"] is None:
+                del spec["calls"]
+
+    write_catalog(tmp_path, monkeypatch, drop)
+
+    def drop_env(data: dict[str, Any]) -> None:
+        data.get("services", {}).pop(name, None)
+        data.get("release", {}).get("images", {}).pop(name, None)
+
+    for env in envs:
+        edit_env(env, drop_env)

@@ -361,7 +361,7 @@ def test_a_protected_compute_is_refused_for_its_protect_and_its_registry_is_not_
                 if layer == "compute" else []
 
     class NotAsked(AwsImageChecks):
-        def held(self, env: EnvConfig) -> list[HeldRepository]:
+        def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
             raise AssertionError("asked the registry")
 
     runner = Protected()
@@ -594,3 +594,86 @@ def test_an_interrupt_after_step_1_starts_no_step_2(moto_aws: None) -> None:
     result = gate.run("compute", staging, Operation(Action.UP), lambda line: None)
     assert result.status is Status.INTERRUPTED and "services were not started" in result.detail
     assert [op.targets != () for op in gate.inner.compute_runs()] == [True]  # type: ignore[attr-defined]
+
+
+# -- compute's up after a service left the catalog ---------------------------------------------------------------
+
+
+@dataclass
+class DeployedRecorder(Recorder):
+    """compute's deployed stack holds the repositories of the shipped catalog's services."""
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "compute":
+            outputs["repository_urls"] = {svc: f"{env.account_id}.dkr.ecr.{env.region}.amazonaws.com/ml-platform/{svc}"
+                                          for svc in ("gateway", "preprocess", "inference", "training")}
+        return outputs
+
+
+def _remove_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> EnvConfig:
+    from tests.catalog_helpers import remove_service
+
+    remove_service(tmp_path, monkeypatch, edit_env, "training")
+    return load_env("dev")
+
+
+def compute_alone(runner: Recorder, checks: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner=runner, out=out, images=checks,
+                probe=reachable), out.getvalue()
+
+
+def test_the_repository_of_a_removed_service_holding_images_stops_compute_before_any_change(
+        moto_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    """ECR refuses DeleteRepository of a repository with images (force_delete off): the update would fail there after
+    deleting the service's ECS service, roles and log group, and fail again on every up."""
+    dev = _remove_training(tmp_path, monkeypatch, edit_env)
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+    push_image(dev, "training", OLD)
+    runner = DeployedRecorder()
+    code, output = compute_alone(runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1, output
+    assert runner.compute_runs() == []
+    assert "nothing of compute was changed" in output and "ml-platform/training (1)" in output
+    assert ("aws ecr delete-repository --region eu-west-1 --repository-name ml-platform/training --force` deletes it "
+            "with them (the up then finds it gone)") in output
+    # emptied (deleted by hand): the up goes on, and its own preview asks --allow-replace for the repository
+    MotoAccounts()(dev, "ecr").delete_repository(repositoryName="ml-platform/training", force=True)
+    settle_release(dev, monkeypatch)
+    code, output = compute_alone(runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], output
+
+
+def test_compute_preview_says_the_up_would_stop_on_a_removed_service_s_images(
+        moto_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    dev = _remove_training(tmp_path, monkeypatch, edit_env)
+    push_image(dev, "training", OLD)
+    runner = DeployedRecorder()
+    out = io.StringIO()
+    code = main(["preview", "dev", "--layers", "compute", "--exact"], runner=runner, out=out,
+                images=AwsImageChecks(MotoAccounts()), probe=reachable)
+    assert code == 0 and runner.compute_runs() == [Operation(Action.PREVIEW)], out.getvalue()
+    assert "images: removed from the catalog, still in the registry: training: ml-platform/training holds 1 image(s)" \
+        in out.getvalue()
+    assert "up stops before any change" in out.getvalue()  # compute's row
+
+
+def test_compute_preview_goes_on_when_compute_s_outputs_cannot_be_read(
+        moto_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    """A preview's credentials may not decrypt compute's outputs: said, and the preview runs."""
+    _remove_training(tmp_path, monkeypatch, edit_env)
+
+    class Undecryptable(DeployedRecorder):
+        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+            if layer == "compute":
+                raise RuntimeError("AccessDeniedException: kms:Decrypt")
+            return super().stack_outputs(layer, env)
+
+    runner = Undecryptable()
+    out = io.StringIO()
+    code = main(["preview", "dev", "--layers", "compute", "--exact"], runner=runner, out=out,
+                images=AwsImageChecks(MotoAccounts()), probe=reachable)
+    assert code == 0 and runner.compute_runs() == [Operation(Action.PREVIEW)], out.getvalue()
+    assert "which repositories compute's up deletes is unknown" in out.getvalue()

@@ -45,6 +45,7 @@ import pulumi_aws as aws
 import pulumi_rabbitmq as rabbitmq
 
 from shared.amazonmq import engine_at_least, per_queue_consumer_timeout
+from shared.broker_names import service_secret_name
 from shared.catalog import EXCHANGES, Catalog, Exchange
 from shared.components.broker import BrokerAccess
 from shared.components.building_blocks import customer_key, generated_password
@@ -118,7 +119,7 @@ def credential_generations(rotation: CredentialsRotation | None) -> tuple[Genera
 
 
 def secret_name(env_name: str, service: str) -> str:
-    return f"platform/{env_name}/messaging/{service}"
+    return service_secret_name(env_name, service)
 
 
 def exact_names(names: list[str]) -> str:

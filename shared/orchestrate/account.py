@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TextIO
 
 from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
+from shared.catalog import catalog_path
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
 from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT, FARGATE_ZONE_IDS
@@ -355,7 +356,8 @@ class AwsAccountCheck:
         subscriptions = "broker" in layers and bool(env.alarms.all_subscriptions())
         rotation = "broker" in layers and env.messaging.broker == "amazon-mq" and \
             env.messaging.credentials_rotation is not None
-        if not roles and not needs and not named and not brokers and not subscriptions and not rotation:
+        if not roles and not needs and not named and not brokers and not subscriptions and not rotation \
+                and "messaging" not in layers:
             return report
         verify_account(env, self.clients)  # never create anything in another account
         iam = self.clients(env, "iam") if roles or named else None
@@ -377,6 +379,8 @@ class AwsAccountCheck:
             self._check_alarm_subscriptions(env, report)
         if rotation:
             self._check_admin_rotation(env, report)
+        if "messaging" in layers:
+            self._find_secrets_pending_deletion(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._count_log_resource_policies(env, report)
@@ -478,6 +482,40 @@ class AwsAccountCheck:
             report.notes.append(
                 f"a rotation of {secret} stopped partway (AWSPENDING on version {', '.join(stalled)}): Secrets Manager "
                 "starts no other rotation while it stays (README, \"Broker admin rotation\", Break-glass)")
+    def _find_secrets_pending_deletion(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where a credentials secret messaging keeps for a catalog service (``platform/<env>/messaging/<svc>``)
+        is scheduled for deletion: a service removed from an env that protects state (prod: a 30-day recovery window)
+        and added again, or renamed back, within the window. Secrets Manager refuses a secret of that name until the
+        window ends (botocore secretsmanager InvalidRequestException: "The secret is scheduled for deletion"), so
+        messaging's CreateSecret would fail midway, after the service's RabbitMQ user. DescribeSecret answers for
+        such a secret with its ``DeletedDate``."""
+        from shared.broker_names import service_secret_name
+        from shared.catalog import load_catalog
+
+        client = None
+        for spec in load_catalog():
+            if not spec.uses_messaging:
+                continue
+            name = service_secret_name(env.name, spec.name)
+            try:
+                client = client or self.clients(env, "secretsmanager")
+                described = client.describe_secret(SecretId=name)
+            except aws_errors() as error:
+                if aws_error_code(error) != "ResourceNotFoundException":
+                    report.notes.append(f"whether the secret {name} is scheduled for deletion is unknown "
+                                        f"(DescribeSecret: {error})")
+                continue
+            deleted = described.get("DeletedDate")
+            if deleted is None:
+                continue
+            report.refusals.append(
+                f"{catalog_path()}: services.{spec.name}: messaging keeps its credentials in the secret {name}, which "
+                f"Secrets Manager holds scheduled for deletion since {deleted} (a removed service of that name, "
+                f"deleted with a recovery window): its CreateSecret would fail (\"already scheduled for deletion\") "
+                f"midway through messaging. Delete it for good: `aws secretsmanager delete-secret --region "
+                f"{env.region} --secret-id {name} --force-delete-without-recovery` (or restore it with `aws "
+                f"secretsmanager restore-secret` and `pulumi import` it into messaging; README, \"Remove (or rename) "
+                f"a service\"). Nothing was run.")
 
     def _list_brokers(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's Amazon MQ brokers in the env's region into ``report.brokers`` (botocore mq ListBrokers,

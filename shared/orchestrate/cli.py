@@ -319,6 +319,42 @@ def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, r
                           lambda outputs: check_engine_move(env, outputs))
 
 
+def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                          out: TextIO) -> None:
+    """ConfigError (exit 2) before any layer of an ``up`` runs when a layer before compute would delete what a service
+    removed from the catalog still uses while compute's stack runs its ECS service (shared.service_removal); a note for
+    a preview."""
+    from shared.catalog import catalog_path
+    from shared.errors import ConfigErrors
+    from shared.service_removal import check_removals
+
+    if operation.action not in (Action.UP, Action.PREVIEW):
+        return
+
+    def read(layer: str) -> Mapping[str, Any] | None:
+        try:
+            return read_outputs(layer, env)
+        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+            raise UsageError(f"whether a service removed from the catalog still runs in {env.name} could not be read "
+                             f"({layer}'s outputs: {failure_detail(error)}); nothing was run") from None
+
+    try:
+        refusals = check_removals(env, load_catalog().names(), str(catalog_path()), plan.layers,
+                                  _stack_name(env, "compute"), read)
+    except UsageError as error:
+        if operation.action is Action.UP:
+            raise
+        out.write(f"note: {error}\n")  # a preview's credentials may not read every stack's outputs
+        return
+    if not refusals:
+        return
+    if operation.action is Action.PREVIEW:
+        for refusal in refusals:
+            out.write(f"note: up would be refused: {refusal}\n")
+        return
+    raise refusals[0] if len(refusals) == 1 else ConfigErrors(refusals)
+
+
 class ProtectedStateError(PlatformError):
     """A destroy whose layers' states mark resources ``protect``: refused before any layer runs (exit 1, a gate)."""
 
@@ -394,6 +430,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_exact_destroy(plan, operation, env, args.exact, deployed)
         check_rotation_continuity(plan, operation, env, deployed)
         check_broker_engine_move(plan, operation, env, deployed)
+        check_service_removal(plan, operation, env, deployed, out)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,

@@ -52,6 +52,7 @@ from shared.images import (
     wrong_platforms,
 )
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
+from shared.orchestrate.report import failure_detail
 
 if TYPE_CHECKING:
     # shared.release_tags imports pulumi and pulumi_aws (through shared.components.ecr): imported when a
@@ -141,8 +142,9 @@ class ImageChecks(Protocol):
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         """The released images Fargate's platform of the task definitions cannot run."""
 
-    def held(self, env: EnvConfig) -> list[HeldRepository]:
-        """compute's repositories in the env's registry that still hold images (its destroy cannot delete them)."""
+    def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
+        """compute's repositories in the env's registry (of ``services``; None: every catalog service's) that still
+        hold images (compute cannot delete them)."""
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
@@ -174,10 +176,10 @@ class AwsImageChecks:
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         return wrong_platforms(env, images, self.clients)
 
-    def held(self, env: EnvConfig) -> list[HeldRepository]:
+    def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
         from shared.catalog import load_catalog
 
-        return held_images(env, load_catalog().names(), self.clients)
+        return held_images(env, load_catalog().names() if services is None else services, self.clients)
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)
@@ -274,6 +276,36 @@ class ImageGatedRunner:
             f"them (above; {env.name}'s are the images its services ran: keep what another env still needs, e.g. "
             f"what its replication has not copied yet), then run `nox -s destroy -- {env.name}` again"))
 
+    def _removed_repositories(self, env: EnvConfig) -> list[str]:
+        """The services whose repositories compute's deployed stack holds (its ``repository_urls``: every service of
+        the catalog it was last deployed with) that the catalog no longer has: compute's ``up`` deletes them."""
+        from shared.catalog import load_catalog
+
+        deployed = (self.stack_outputs(LAYER, env) or {}).get("repository_urls")
+        if not isinstance(deployed, Mapping):
+            return []
+        names = load_catalog().names()
+        return sorted(service for service in deployed if service not in names)
+
+    def _removed_held_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
+        """FAILED, before anything of compute changes, when its ``up`` would delete the repository of a service removed
+        from the catalog and that repository holds images: ECR's DeleteRepository refuses it (force_delete is off:
+        RepositoryNotEmptyException, botocore ecr model), and the update fails there after it has deleted the service's
+        ECS service, roles and log group, and again on every later ``up`` (the repository stays in the state)."""
+        removed = self._removed_repositories(env)
+        held = self.checks.held(env, removed) if removed else []
+        if not held:
+            return None
+        for kept in held:
+            on_output(f"images: removed from the catalog, still in the registry: {kept.describe(env, 'up')}")
+        return LayerResult(LAYER, Status.FAILED, detail=(
+            f"nothing of {LAYER} was changed: its up would delete the repositories of "
+            f"{', '.join(r.service for r in held)} (no longer in the catalog), and ECR refuses to delete a repository "
+            f"that holds images (force_delete is off): {', '.join(f'{r.repository} ({r.images})' for r in held)}. Keep "
+            f"what another env still needs (what its replication or a promotion has not copied yet), delete "
+            f"{'it' if len(held) == 1 else 'them'} with the images (above), then run the up again (it asks "
+            f"--allow-replace for each repository's delete)"))
+
     def interrupt(self) -> None:
         self._interrupted = True  # no step 2 after an interrupted step 1
         self.inner.interrupt()
@@ -290,9 +322,17 @@ class ImageGatedRunner:
             foreign = self.checks.foreign(env)
             missing = self.checks.missing(env, images)
             wrong = self.checks.wrong_platforms(env, images)
+            try:
+                removed = self._removed_repositories(env)
+            except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output`: said, the preview goes on
+                on_output(f"images: which repositories compute's up deletes is unknown ({failure_detail(error)})")
+                removed = []
+            held = self.checks.held(env, removed) if removed else []
         except PlatformError as error:  # AwsAccessError: credentials, permissions
             on_output(f"images: not checked: {error}")
             return "images not checked (above)"
+        for kept in held:
+            on_output(f"images: removed from the catalog, still in the registry: {kept.describe(env, 'up')}")
         for repository in foreign:
             on_output(f"images: not compute's: {repository.describe()}")
         for item in missing:
@@ -300,6 +340,9 @@ class ImageGatedRunner:
         for image in wrong:
             on_output(f"images: wrong platform: {image.describe()}")
         said = []
+        if held:
+            said.append(f"up stops before any change: the repositories of {', '.join(h.service for h in held)} (no "
+                        "longer in the catalog) hold images")
         if foreign:
             said.append(f"up stops before any change: repositories compute did not create "
                         f"({', '.join(f.service for f in foreign)})")
@@ -322,6 +365,9 @@ class ImageGatedRunner:
             return result
         if not (layer == LAYER and operation.action is Action.UP):
             return self.inner.run(layer, env, operation, on_output)
+        refused = self._removed_held_refusal(env, on_output)
+        if refused is not None:
+            return refused
         foreign = self.checks.foreign(env)
         if foreign:
             # Compute's create of such a repository can only fail (RepositoryAlreadyExistsException), after

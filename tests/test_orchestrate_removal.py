@@ -1,0 +1,145 @@
+"""Removing a catalog service whose ECS service runs (README, "Remove a service"): ``up`` runs compute last, so the
+layers before it would delete the service's broker user, secret and queues (App Mesh envs: its Cloud Map service and
+virtual node) while its tasks still run. ``up`` is refused before any layer (exit 2) with the runs that remove it
+compute first; ``preview`` notes it; compute alone goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.envs import EnvConfig
+from tests.catalog_helpers import remove_service
+from tests.conftest import EnvEditor
+from tests.test_orchestrate import RecordingRunner, management_api, run
+
+__all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
+
+
+class DeployedRunner(RecordingRunner):
+    """The recording runner whose stacks are those of an env deployed with every service of the shipped catalog
+    (``running``: the services compute's stack runs as ECS services), on Service Connect or App Mesh."""
+
+    def __init__(self, running: tuple[str, ...] = ("gateway", "preprocess", "inference", "training"),
+                 provider: str = "service-connect") -> None:
+        super().__init__()
+        self.running = running
+        self.provider = provider
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        everyone = ("gateway", "preprocess", "inference", "training")
+        if layer == "compute":
+            outputs["services"] = {svc: {"ecs_service_name": svc} for svc in self.running}
+        elif layer == "messaging":
+            outputs["service_secret_arns"] = {svc: f"arn:secret:{svc}" for svc in everyone}
+            outputs["queues"] = {svc: f"{svc}.work" for svc in everyone}
+        elif layer == "discovery":
+            outputs["services"] = {svc: {"id": f"srv-{svc}"} for svc in everyone} if self.provider == "appmesh" else {}
+        elif layer == "mesh":
+            outputs.update(provider=self.provider, services={svc: {"port_name": f"{svc}-http"} for svc in everyone})
+        return outputs
+
+
+@pytest.fixture
+def without_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: EnvEditor) -> None:
+    """training removed from the catalog and from the env files (its settings and its release), as a user removes it."""
+    remove_service(tmp_path, monkeypatch, edit_env, "training")
+
+
+def test_up_is_refused_while_the_removed_service_runs(without_training: None,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    runner = DeployedRunner()
+    code, out = run(["up", "dev", "--yes"], runner)
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "services.training" in error and "still runs its ECS service training" in error
+    assert "messaging deletes its RabbitMQ user" in error and "its work queue and DLQ" in error
+    assert "`nox -s up -- dev --layers compute --exact`" in error and "Nothing was run" in error
+    assert "release.images.training" in error
+
+
+def test_a_messaging_only_up_is_refused_too(without_training: None) -> None:
+    runner = DeployedRunner()
+    code, out = run(["up", "dev", "--yes", "--layers", "messaging", "--exact"], runner)
+    assert code == 2 and runner.started() == [], out
+
+
+def test_compute_alone_goes_on_and_then_the_whole_up(without_training: None) -> None:
+    code, out = run(["up", "dev", "--yes", "--layers", "compute", "--exact"], DeployedRunner())
+    assert code == 0, out
+    # compute deleted its ECS service: the next up deletes the rest in DAG order
+    runner = DeployedRunner(running=("gateway", "preprocess", "inference"))
+    code, out = run(["up", "dev", "--yes"], runner)
+    assert code == 0 and runner.started()[-1] == "compute", out
+
+
+def test_a_preview_notes_it_and_goes_on(without_training: None) -> None:
+    runner = DeployedRunner()
+    code, out = run(["preview", "dev"], runner)
+    assert code == 0 and "compute" in runner.started(), out
+    assert "note: up would be refused" in out and "services.training" in out
+
+
+def test_app_mesh_discovery_and_mesh_are_named(without_training: None, edit_env: EnvEditor,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
+    code, out = run(["up", "dev", "--yes", "--layers", "mesh"], DeployedRunner(provider="appmesh"))
+    assert code == 2, out
+    error = capsys.readouterr().err
+    assert "discovery deletes its Cloud Map service" in error and "mesh deletes its App Mesh virtual node" in error
+
+
+def test_nothing_is_refused_without_a_removal(capsys: pytest.CaptureFixture[str]) -> None:
+    runner = DeployedRunner()
+    code, out = run(["up", "dev", "--yes"], runner)
+    assert code == 0 and runner.started()[-1] == "compute", out
+
+
+def test_outputs_that_cannot_be_read_stop_an_up_and_are_a_note_for_a_preview(
+        without_training: None, capsys: pytest.CaptureFixture[str]) -> None:
+    class Unreadable(DeployedRunner):
+        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+            if layer == "compute":
+                raise RuntimeError("AccessDenied: kms:Decrypt")
+            return super().stack_outputs(layer, env)
+
+    code, out = run(["up", "dev", "--yes", "--layers", "messaging"], Unreadable())
+    assert code == 2 and "AccessDenied" in capsys.readouterr().err, out
+    runner = Unreadable()
+    code, out = run(["preview", "dev", "--layers", "messaging"], runner)
+    assert code == 0 and "note: whether a service removed" in out and runner.started(), out
+
+
+# -- a service of a removed one's name, within prod's recovery window ----------------------------------------------
+
+
+def test_a_secret_scheduled_for_deletion_refuses_up_before_messaging(moto_aws: None,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """prod deletes a removed service's secret with a 30-day recovery window; a service of that name again (re-added,
+    or a rename back) within it would fail at messaging's CreateSecret ("already scheduled for deletion"), after its
+    RabbitMQ user."""
+    from shared.envs import load_env
+    from tests.aws_helpers import MotoAccounts
+    from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+    prod = load_env("prod")
+    secrets = MotoAccounts.client(prod.account_id, prod.region, "secretsmanager")
+    secrets.create_secret(Name="platform/prod/messaging/training", SecretString="{}")
+    secrets.create_secret(Name="platform/prod/messaging/inference", SecretString="{}")  # a live one: fine
+    secrets.delete_secret(SecretId="platform/prod/messaging/training", RecoveryWindowInDays=30)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "services.training" in error and "platform/prod/messaging/training" in error
+    assert "scheduled for deletion since" in error and "inference" not in error
+    assert ("aws secretsmanager delete-secret --region eu-west-1 --secret-id platform/prod/messaging/training "
+            "--force-delete-without-recovery") in error
+    secrets.delete_secret(SecretId="platform/prod/messaging/training", ForceDeleteWithoutRecovery=True)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 0 and runner.started() == ["messaging"], out
