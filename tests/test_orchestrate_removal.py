@@ -6,11 +6,13 @@ compute first; ``preview`` notes it; compute alone goes on."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared import lifecycle
 from shared.envs import EnvConfig
 from tests.catalog_helpers import remove_service
 from tests.conftest import EnvEditor
@@ -85,7 +87,10 @@ def test_a_preview_notes_it_and_goes_on(without_training: None) -> None:
 
 
 def test_app_mesh_discovery_and_mesh_are_named(without_training: None, edit_env: EnvEditor,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # before App Mesh's end of support: from 2026-10-01 up refuses an appmesh env outright (tests/test_lifecycle.py)
+    monkeypatch.setattr(lifecycle, "today", lambda: date(2026, 9, 1))
     edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
     code, out = run(["up", "dev", "--yes", "--layers", "mesh"], DeployedRunner(provider="appmesh"))
     assert code == 2, out
