@@ -18,8 +18,9 @@ from shared.yamlio import load_yaml_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 MATRIX = load_yaml_mapping(ROOT / "tests" / "fixtures" / "securityhub_controls.yaml")
-#: a pulumi_aws resource constructed in code: ``aws.<module>.<Class>(`` (argument classes end in ``Args``)
-CONSTRUCTED = re.compile(r"\baws\.([a-z0-9]+)\.([A-Z][A-Za-z0-9]*)\(")
+#: a pulumi_aws resource constructed in code: ``aws.<module>.<Class>(`` (argument classes end in ``Args``); the
+#: module may end in ``_`` (``aws.lambda_``), which its type token drops (``aws:lambda/function:Function``)
+CONSTRUCTED = re.compile(r"\baws\.([a-z0-9_]+)\.([A-Z][A-Za-z0-9]*)\(")
 
 
 def _synth_types() -> set[str]:
@@ -33,7 +34,7 @@ def _constructed_types() -> set[str]:
     for path in [*(ROOT / "shared").rglob("*.py"), *(ROOT / "stacks").rglob("*.py")]:
         for module, cls in CONSTRUCTED.findall(path.read_text(encoding="utf-8")):
             if not cls.endswith("Args"):
-                types.add(f"aws:{module}/{cls[0].lower()}{cls[1:]}:{cls}")
+                types.add(f"aws:{module.rstrip('_')}/{cls[0].lower()}{cls[1:]}:{cls}")
     return types
 
 
@@ -47,6 +48,8 @@ def test_every_resource_type_the_stacks_create_has_its_controls():
     assert len(synth) > 40 and "aws:ecs/service:Service" in synth  # the snapshots were read
     constructed = _constructed_types()
     assert "aws:lb/loadBalancer:LoadBalancer" in constructed and "aws:appmesh/mesh:Mesh" in constructed
+    # pulumi_aws's Python module for Lambda is lambda_; its type tokens say aws:lambda/...
+    assert {"aws:lambda/function:Function", "aws:lambda/permission:Permission"} <= constructed
     missing = sorted((synth | constructed) - set(MATRIX["resource_types"]))
     assert not missing, f"add these types to tests/fixtures/securityhub_controls.yaml with their controls: {missing}"
 
