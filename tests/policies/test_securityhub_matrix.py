@@ -18,8 +18,11 @@ from shared.yamlio import load_yaml_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 MATRIX = load_yaml_mapping(ROOT / "tests" / "fixtures" / "securityhub_controls.yaml")
-#: a pulumi_aws resource constructed in code: ``aws.<module>.<Class>(`` (argument classes end in ``Args``)
-CONSTRUCTED = re.compile(r"\baws\.([a-z0-9]+)\.([A-Z][A-Za-z0-9]*)\(")
+#: a pulumi_aws resource constructed in code: ``aws.<module>.<Class>(`` (argument classes end in ``Args``); the
+#: module may end in ``_`` (``aws.lambda_``), which its type token drops (``aws:lambda/function:Function``)
+CONSTRUCTED = re.compile(r"\baws\.([a-z0-9_]+)\.([A-Z][A-Za-z0-9]*)\(")
+#: a local name for a pulumi_aws module (``s3 = aws.s3``), through which the same file constructs resources
+MODULE_ALIAS = re.compile(r"^\s*([a-z_][a-z0-9_]*) = aws\.([a-z0-9_]+)\s*$", re.MULTILINE)
 
 
 def _synth_types() -> set[str]:
@@ -28,13 +31,26 @@ def _synth_types() -> set[str]:
             if resource["type"].startswith("aws:")}
 
 
-def _constructed_types() -> set[str]:
+def _types_constructed_in(source: str) -> set[str]:
+    found: list[tuple[str, str]] = CONSTRUCTED.findall(source)
+    for alias, module in set(MODULE_ALIAS.findall(source)):
+        found += [(module, cls) for cls in re.findall(rf"(?<![\w.]){alias}\.([A-Z][A-Za-z0-9]*)\(", source)]
     types = set()
-    for path in [*(ROOT / "shared").rglob("*.py"), *(ROOT / "stacks").rglob("*.py")]:
-        for module, cls in CONSTRUCTED.findall(path.read_text(encoding="utf-8")):
-            if not cls.endswith("Args"):
-                types.add(f"aws:{module}/{cls[0].lower()}{cls[1:]}:{cls}")
+    for module, cls in found:
+        if not cls.endswith("Args"):
+            types.add(f"aws:{module.rstrip('_')}/{cls[0].lower()}{cls[1:]}:{cls}")
     return types
+
+
+def _constructed_types() -> set[str]:
+    return {token for path in [*(ROOT / "shared").rglob("*.py"), *(ROOT / "stacks").rglob("*.py")]
+            for token in _types_constructed_in(path.read_text(encoding="utf-8"))}
+
+
+def test_the_scan_reads_a_module_alias():
+    # shared/components/artifacts.py builds its buckets' settings through ``s3 = aws.s3``
+    source = "s3 = aws.s3\nlog = s3.BucketLogging(name, bucket=b)\nrule = s3.BucketLoggingTargetGrantArgs()\n"
+    assert _types_constructed_in(source) == {"aws:s3/bucketLogging:BucketLogging"}
 
 
 def _placed() -> set[str]:
@@ -47,6 +63,8 @@ def test_every_resource_type_the_stacks_create_has_its_controls():
     assert len(synth) > 40 and "aws:ecs/service:Service" in synth  # the snapshots were read
     constructed = _constructed_types()
     assert "aws:lb/loadBalancer:LoadBalancer" in constructed and "aws:appmesh/mesh:Mesh" in constructed
+    # pulumi_aws's Python module for Lambda is lambda_; its type tokens say aws:lambda/...
+    assert {"aws:lambda/function:Function", "aws:lambda/permission:Permission"} <= constructed
     missing = sorted((synth | constructed) - set(MATRIX["resource_types"]))
     assert not missing, f"add these types to tests/fixtures/securityhub_controls.yaml with their controls: {missing}"
 
