@@ -882,6 +882,53 @@ def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws:
     assert code == 0 and "platform/dev/broker/admin" not in out, out
 
 
+class Denied:
+    """A client whose every call answers ``code`` (a role without the action: AccessDenied)."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def _deny(self, *args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": self.code, "Message": "not authorized"}}, "Call")
+
+    describe_secret = _deny
+
+    def get_paginator(self, operation: str) -> Any:
+        deny = self._deny
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Any:
+                deny()
+                yield {}
+
+        return Pages()
+
+
+def test_an_identity_denied_the_subscription_and_rotation_reads_gets_notes_and_up_runs(
+        moto_aws: None, edit_env: Any) -> None:
+    """A role without sns:ListSubscriptionsByTopic or secretsmanager:DescribeSecret (a custom read role): what is
+    unknown is a note, never a crash or a refusal."""
+    edit_env("dev", lambda data: data.setdefault("alarms", {}).update(email=["oncall@example.com"]))
+
+    class DeniedClients(Clients):
+        def __init__(self) -> None:
+            super().__init__(roomy())
+
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            if service == "sns":
+                return Denied("AuthorizationError")
+            if service == "secretsmanager":
+                return Denied("AccessDeniedException")
+            return super().__call__(env, service)
+
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(DeniedClients()))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "alarm subscriptions still exist is unknown (ListSubscriptionsByTopic:" in out, out
+    assert "whether platform/dev/broker/admin rotates is unknown (DescribeSecret:" in out, out
+
+
 # -- availability zones ---------------------------------------------------------------------------------------
 
 
