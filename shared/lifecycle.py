@@ -14,7 +14,7 @@ Standard library and the env schema only (the orchestrator reads it without Pulu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from shared.envs import EnvConfig
 from shared.errors import PlatformError
@@ -179,5 +179,6 @@ def check_lifecycle(env: EnvConfig, day: date) -> list[str]:
 
 
 def today() -> date:
-    """The day the check runs (tests set it)."""
-    return date.today()
+    """The UTC day the check runs (tests set it): AWS's dates are UTC days, and ``date.today()`` is the local one (a
+    laptop at UTC+14 would refuse App Mesh 14 hours before the CI runner)."""
+    return datetime.now(UTC).date()

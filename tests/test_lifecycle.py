@@ -221,3 +221,21 @@ def test_ci_runs_the_deploy_runners_python() -> None:
     (its end of life is a note of `up`)."""
     action = yaml.safe_load((REPO_ROOT / ".github" / "actions" / "setup-platform" / "action.yml").read_text())
     assert action["inputs"]["python-version"]["default"] == lifecycle.DEPLOY_RUNNER_PYTHON
+
+
+@pytest.mark.parametrize("zone", ["Etc/GMT-14", "Etc/GMT+12"])
+def test_today_is_the_utc_day_wherever_up_runs(zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS's dates (App Mesh ended 2026-09-30) are UTC days: a laptop at UTC+14 or UTC-12 (26 hours apart, so their
+    local dates always differ) must refuse or note on the same day as the CI runner in UTC."""
+    import time
+    from datetime import UTC, datetime
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        before = datetime.now(UTC).date()
+        day = lifecycle.today()
+        assert day in (before, datetime.now(UTC).date()), (zone, day, before)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

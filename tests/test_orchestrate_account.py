@@ -802,6 +802,43 @@ def test_an_alarm_subscription_sns_deleted_is_named_with_the_refresh_that_brings
     assert "pending confirmation" in waiting and "48 hours" in waiting
 
 
+class MaskedHttpsSns(PendingSns):
+    """SNS listing an https subscription as it does: "HTTPS URLs are only retrievable from the Amazon SNS
+    GetSubscriptionAttributes API action" (SNS developer guide, "Fanout Amazon SNS notifications to HTTPS endpoints"),
+    so ListSubscriptionsByTopic masks a basic-auth password."""
+
+    def get_paginator(self, operation: str) -> Any:
+        pages = super().get_paginator(operation)
+
+        class Masked:
+            def paginate(self, **kwargs: Any) -> Any:
+                for page in pages.paginate(**kwargs):
+                    for sub in page.get("Subscriptions", []):
+                        sub["Endpoint"] = re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:****@", sub["Endpoint"])
+                    yield page
+
+        return Masked()
+
+
+def test_an_https_subscription_with_basic_auth_is_found_though_sns_masks_its_password(
+        moto_aws: None, edit_env: Any) -> None:
+    """An https endpoint carrying basic-auth credentials is listed with its password masked: still subscribed, no
+    note (a note would send the operator to refresh the broker layer for nothing)."""
+    hook = "https://alarms:s3cret@hooks.example.com/sns"
+    edit_env("dev", lambda data: data.setdefault("alarms", {}).update(
+        subscriptions=[{"protocol": "https", "endpoint": hook}]))
+    dev = load_env("dev")
+    sns = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    topic = sns.create_topic(Name="dev-ml-alarms")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=hook)
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"],
+                      checker(SnsClients(MaskedHttpsSns(sns, set()))))
+    assert code == 0 and "dev.yaml: alarms" not in out, out
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"],
+                      checker(SnsClients(MaskedHttpsSns(sns, {hook}))))
+    assert code == 0 and "is not subscribed" not in out and f"{hook} is pending confirmation" in out, out
+
+
 class DescribedSecret:
     """Secrets Manager answering DescribeSecret with ``described`` (moto keeps no rotation schedule)."""
 
@@ -843,6 +880,53 @@ def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws:
                                "VersionIdsToStages": {"v3": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})
     code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SecretClients(on_time)))
     assert code == 0 and "platform/dev/broker/admin" not in out, out
+
+
+class Denied:
+    """A client whose every call answers ``code`` (a role without the action: AccessDenied)."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def _deny(self, *args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": self.code, "Message": "not authorized"}}, "Call")
+
+    describe_secret = _deny
+
+    def get_paginator(self, operation: str) -> Any:
+        deny = self._deny
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Any:
+                deny()
+                yield {}
+
+        return Pages()
+
+
+def test_an_identity_denied_the_subscription_and_rotation_reads_gets_notes_and_up_runs(
+        moto_aws: None, edit_env: Any) -> None:
+    """A role without sns:ListSubscriptionsByTopic or secretsmanager:DescribeSecret (a custom read role): what is
+    unknown is a note, never a crash or a refusal."""
+    edit_env("dev", lambda data: data.setdefault("alarms", {}).update(email=["oncall@example.com"]))
+
+    class DeniedClients(Clients):
+        def __init__(self) -> None:
+            super().__init__(roomy())
+
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            if service == "sns":
+                return Denied("AuthorizationError")
+            if service == "secretsmanager":
+                return Denied("AccessDeniedException")
+            return super().__call__(env, service)
+
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(DeniedClients()))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "alarm subscriptions still exist is unknown (ListSubscriptionsByTopic:" in out, out
+    assert "whether platform/dev/broker/admin rotates is unknown (DescribeSecret:" in out, out
 
 
 # -- availability zones ---------------------------------------------------------------------------------------

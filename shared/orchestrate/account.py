@@ -28,6 +28,7 @@ short timeouts and one retry, so a machine without credentials or network gets a
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -335,6 +336,13 @@ class AccountCheck(Protocol):
         """Create ``roles`` (idempotent); what was done, one line each; AccountError when it cannot."""
 
 
+def _listed_as(endpoint: str) -> str:
+    """``endpoint`` as ListSubscriptionsByTopic can compare it: an https URL without its basic-auth user and password,
+    which SNS lists masked ("HTTPS URLs are only retrievable from the Amazon SNS GetSubscriptionAttributes API
+    action": SNS developer guide, "Fanout Amazon SNS notifications to HTTPS endpoints")."""
+    return re.sub(r"^(https?://)[^/@]*@", r"\1", endpoint)
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.2f}"
 
@@ -439,7 +447,7 @@ class AwsAccountCheck:
         stack = stack_reference_name(env.pulumi_org, "broker", env.name)
         for wanted in env.alarms.all_subscriptions():
             arns = [arn for protocol, endpoint, arn in found
-                    if protocol == wanted.protocol and endpoint == wanted.endpoint]
+                    if protocol == wanted.protocol and _listed_as(endpoint) == _listed_as(wanted.endpoint)]
             what = f"{env_path(env.name)}: alarms {wanted.protocol} {wanted.endpoint}"
             if not arns:
                 report.notes.append(
