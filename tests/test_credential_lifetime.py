@@ -91,3 +91,38 @@ def test_nox_roles_prints_the_max_session_duration_the_workflows_need(
     # the read-only role's previews fit the default hour: nothing to print for it
     assert deploy_role.main(["prod", "--read-only", "--role", "reader"]) == 0
     assert "--max-session-duration" not in capsys.readouterr().out
+
+
+# What `pulumi up` printed when the job's session ended midway: the provider's call (aws-sdk-go-v2's error form),
+# and the S3 backend's checkpoint write (pulumi/pulumi#19452).
+PROVIDER_EXPIRED = (
+    "Updating (organization/compute/prod)\n\nDiagnostics:\n  aws:ecs:Service (api):\n    error: sdk-v2/provider2.go:"
+    "572: sdk.helper_schema: creating ECS Service (ml-prod-api): operation error ECS: CreateService, https response "
+    "error StatusCode: 400, RequestID: 3f1c2a9e-0b7d-4e55-9a61-2c8d5e4f7a10, api error ExpiredTokenException: The "
+    "security token included in the request is expired: provider=aws@7.12.0\n\n  pulumi:pulumi:Stack "
+    "(compute-prod):\n    error: update failed\n")
+CHECKPOINT_EXPIRED = (
+    "error: post-step event returned an error: failed to save snapshot: An IO error occurred while writing the new "
+    "snapshot file: blob (key \".pulumi/stacks/compute/prod.json\") (code=Unknown): ExpiredToken: The provided token "
+    "has expired.\n\tstatus code: 400, request id: Y45095KT8PN4FZ82\n")
+
+
+@pytest.mark.parametrize(("stdout", "stderr"), [(PROVIDER_EXPIRED, ""), ("", CHECKPOINT_EXPIRED)])
+def test_a_layer_failed_by_expired_credentials_says_so_and_what_to_do(stdout: str, stderr: str) -> None:
+    """The provider's line is longer than the summary keeps: the cause (ExpiredTokenException) was cut off its end."""
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from shared.orchestrate.report import DETAIL_LIMIT, failure_detail
+
+    detail = failure_detail(auto_errors.create_command_error(CommandResult(stdout=stdout, stderr=stderr, code=255)))
+    assert len(detail) <= DETAIL_LIMIT and not detail.endswith("\u2026")  # whole, not cut
+    assert "AWS credentials expired" in detail
+    assert "role-duration-seconds" in detail and "MaxSessionDuration" in detail
+    assert "run again" in detail
+
+
+def test_other_failures_are_not_taken_for_expired_credentials() -> None:
+    from shared.orchestrate.report import failure_detail
+
+    assert "expired" not in failure_detail(RuntimeError("error: creating ECR repository: RepositoryAlreadyExists"))
