@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -70,19 +71,23 @@ def _holds(operator: str, key: str, wanted: Any, context: dict[str, Any]) -> boo
     return any(_matches(str(want), str(value)) for want in _listed(wanted) for value in _listed(context.get(key, "\0")))
 
 
+def _applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any] | None) -> bool:
+    if not any(_matches(pattern, action, case=False) for pattern in _listed(statement["Action"])):
+        return False
+    if not any(_matches(pattern, resource) for pattern in _listed(statement["Resource"])):
+        return False
+    condition = statement.get("Condition", {})
+    return all(all(_holds(operator, key, values, context or {}) for key, values in pairs.items())
+               for operator, pairs in condition.items())
+
+
 def allowed(policies: list[deploy_role.ManagedPolicy], action: str, resource: str = "*",
             context: dict[str, Any] | None = None) -> bool:
-    """Whether some statement allows ``action`` on ``resource`` (a condition must hold for ``context``)."""
-    for statement in statements(policies):
-        if not any(_matches(pattern, action, case=False) for pattern in _listed(statement["Action"])):
-            continue
-        if not any(_matches(pattern, resource) for pattern in _listed(statement["Resource"])):
-            continue
-        condition = statement.get("Condition", {})
-        if all(all(_holds(operator, key, values, context or {}) for key, values in pairs.items())
-               for operator, pairs in condition.items()):
-            return True
-    return False
+    """Whether some Allow statement allows ``action`` on ``resource`` (a condition must hold for ``context``) and no
+    Deny statement denies it (an explicit deny wins, IAM user guide, "Policy evaluation logic")."""
+    found = [statement for statement in statements(policies) if _applies(statement, action, resource, context)]
+    return any(statement["Effect"] == "Allow" for statement in found) \
+        and not any(statement["Effect"] == "Deny" for statement in found)
 
 
 def tagged(env: Any, extra: dict[str, Any] | None = None, *, request: bool = False,
@@ -210,15 +215,16 @@ def test_every_role_the_synth_creates_is_manageable_and_nothing_else(shipped: An
                   if r["type"] == "aws:iam/role:Role" and r["inputs"].get("name")}
         names |= {role.role_name for role in account_wide_roles(env, ["broker", "messaging"])}
         assert names
+        boundary = {"iam:PermissionsBoundary": _boundary_arn(env)}  # every role carries it (its create sends it)
         for name in names:
             # the compute layer's roles carry the env's default tags, sent in CreateRole's request too
-            context = tagged(env, request=True) if re.search(r"-(execution|task)-.{7}$", name) else {}
+            context = tagged(env, boundary, request=True) if re.search(r"-(execution|task)-.{7}$", name) else boundary
             for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole",
                            "iam:TagRole", "iam:GetRole", "iam:ListInstanceProfilesForRole"):
                 assert allowed(policies, action, _role_arn(env, name), context), f"{label}: {action} on role {name}"
         for other in ("admin", "OrganizationAccountAccessRole", "ml-platform-deployer", "gateway-execution-12345678",
                       "gateway-execution-x-1234567"):
-            for context in ({}, tagged(env, request=True)):
+            for context in ({}, tagged(env, request=True), boundary, tagged(env, boundary, request=True)):
                 assert not allowed(policies, "iam:PutRolePolicy", _role_arn(env, other), context), f"{label}: {other}"
                 assert not allowed(policies, "iam:PassRole", _role_arn(env, other),
                                    {**context, "iam:PassedToService": "ecs-tasks.amazonaws.com"}), f"{label}: {other}"
@@ -396,7 +402,9 @@ def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything
             assert set(policy.document) == {"Version", "Statement"} and policy.document["Version"] == "2012-10-17"
             for statement in policy.document["Statement"]:
                 assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
-                assert statement["Effect"] == "Allow" and re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
+                # Deny: only the boundary's protection (deploy_role.boundary_denials)
+                assert statement["Effect"] == "Allow" or statement["Sid"].startswith("DenyBoundary"), statement["Sid"]
+                assert re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
                 sids.append(statement["Sid"])
                 for resource in _listed(statement["Resource"]):
                     arn = r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+"
@@ -484,9 +492,15 @@ def test_the_command_prints_json_writes_files_and_refuses_an_unknown_env(
     assert run_main(deploy_role.main, ["dev", "--out", str(tmp_path / "policies")]) == 0
     out = capsys.readouterr().out
     written = sorted((tmp_path / "policies").glob("*.json"))
-    assert [path.stem for path in written] == [policy["name"] for policy in printed["policies"]]
-    assert json.loads(written[0].read_text()) == printed["policies"][0]["document"]
+    assert [path.stem for path in written] == sorted(
+        [printed["boundary"]["name"], *(policy["name"] for policy in printed["policies"])])
+    assert json.loads((tmp_path / "policies" / "ml-platform-dev-deploy-1.json").read_text()) \
+        == printed["policies"][0]["document"]
+    assert json.loads((tmp_path / "policies" / "ml-platform-dev-role-boundary.json").read_text()) \
+        == printed["boundary"]["document"]
+    assert printed["boundary"]["arn"] == "arn:aws:iam::111111111111:policy/ml-platform-dev-role-boundary"
     assert "aws iam create-policy --policy-name ml-platform-dev-deploy-1" in out
+    assert "aws iam create-policy --policy-name ml-platform-dev-role-boundary" in out
     assert "no shared state backend" in str(printed["note"])
     assert run_main(deploy_role.main, ["nope"]) == 2
     assert "unknown environment 'nope'" in capsys.readouterr().err
@@ -538,7 +552,10 @@ def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
         assert not allowed(policies, "iam:DeleteRole", old_role)
         for service, passed in (("ecs-tasks.amazonaws.com", True), ("lambda.amazonaws.com", False)):
             assert allowed(policies, "iam:PassRole", old_role, tagged(env, {"iam:PassedToService": service})) is passed
-    for statement in statements(fresh):  # everything the new synth needs stays granted
+    for statement in statements(fresh):  # everything the new synth needs stays granted (and denied)
+        if statement["Effect"] == "Deny":
+            assert statement in list(statements(kept))
+            continue
         for action in statement["Action"]:
             for resource in statement["Resource"]:
                 context = {key: _listed(value)[0] for operator, pairs in statement.get("Condition", {}).items()
@@ -637,12 +654,14 @@ def test_a_new_catalog_services_roles_are_covered_by_the_policies_made_without_i
     for role in roles:
         name = f"{role['name']}-0a1b2c3"  # what Pulumi's auto-naming makes of it
         arn = _role_arn(env, name)
-        assert allowed(old, "iam:CreateRole", arn, tagged(env, request=True, resource=False)), name
-        assert not allowed(old, "iam:CreateRole", arn), f"{name}: CreateRole without the env's tags"
+        boundary = {"iam:PermissionsBoundary": _boundary_arn(env)}
+        assert role["inputs"]["permissionsBoundary"] == boundary["iam:PermissionsBoundary"]
+        assert allowed(old, "iam:CreateRole", arn, tagged(env, boundary, request=True, resource=False)), name
+        assert not allowed(old, "iam:CreateRole", arn, boundary), f"{name}: CreateRole without the env's tags"
         for action in ("iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole",
                        "iam:GetRole", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
                        "iam:ListInstanceProfilesForRole"):
-            assert allowed(old, action, arn, tagged(env)), (name, action)
+            assert allowed(old, action, arn, tagged(env, boundary)), (name, action)
         for service in deploy_role.trusted_services(role):
             assert allowed(old, "iam:PassRole", arn, tagged(env, {"iam:PassedToService": service})), name
 
@@ -776,3 +795,105 @@ def test_keeping_the_policies_of_an_unchanged_synth_changes_nothing(shipped: Any
             (folder / f"{policy.name}.json").write_text(json.dumps(policy.document))
         kept = deploy_role.deploy_policies(name, environ={}, documents=documents, keep=folder)
         assert [policy.document for policy in kept] == [policy.document for policy in policies], name
+
+
+# -- the permissions boundary of every role the stacks create (shared/role_boundary.py) ------------------------------
+
+def _boundary_arn(env: Any) -> str:
+    return f"arn:aws:iam::{env.account_id}:policy/ml-platform-{env.name}-role-boundary"
+
+
+def _role_statements(documents: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(role policy resource name, statement) of every inline role policy the synth declares."""
+    for resource in _resources(documents):
+        if resource["type"] == "aws:iam/rolePolicy:RolePolicy":
+            policy = resource["inputs"]["policy"]
+            document = json.loads(policy) if isinstance(policy, str) else policy
+            for statement in _listed(document["Statement"]):
+                yield resource["name"], statement
+
+
+def _contexts(statement: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request contexts a statement grants under: one per combination of the values its string and ARN
+    conditions name (a boundary must allow each; the Null and negated ones only narrow the grant further)."""
+    pairs = [(key, _listed(values)) for operator, condition in statement.get("Condition", {}).items()
+             if operator in ("StringEquals", "StringLike", "ArnLike", "ArnEquals") for key, values in condition.items()]
+    return [dict(zip([key for key, _ in pairs], chosen)) for chosen in itertools.product(*(v for _, v in pairs))]
+
+
+def test_every_role_the_stacks_create_carries_the_envs_boundary(shipped: Any, everything: Any) -> None:
+    """Without it the deploy role (which may create roles only with it) could not create them; and a role without a
+    cap is what made the deploy role an administrator."""
+    for name, env, documents, _policies in _all_cases(shipped, everything):
+        roles = [resource for resource in _resources(documents) if resource["type"] == "aws:iam/role:Role"]
+        assert roles, name
+        assert {role["name"]: role["inputs"].get("permissionsBoundary") for role in roles} \
+            == {role["name"]: _boundary_arn(env) for role in roles}, name
+
+
+def test_every_role_policy_is_within_the_boundary(shipped: Any, everything: Any) -> None:
+    """A boundary too tight breaks the running system silently (the grant is written, the call is denied at run
+    time): every action on every resource each role policy grants is allowed by the boundary."""
+    for name, env, documents, _policies in _all_cases(shipped, everything):
+        boundary = [deploy_role.boundary_policy(env)]
+        assert not [resource for resource in _resources(documents)
+                    if resource["type"] == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"], name
+        outside = [(policy, action, resource, context)
+                   for policy, statement in _role_statements(documents) if statement["Effect"] == "Allow"
+                   for action in _listed(statement["Action"]) for resource in _listed(statement["Resource"])
+                   for context in _contexts(statement) if not allowed(boundary, action, resource, context)]
+        assert outside == [], name
+
+
+def test_the_boundary_grants_no_more_than_the_deploy_role_itself(shipped: Any, everything: Any) -> None:
+    """The point of the cap: a role the deploy role creates can do nothing the deploy role cannot. Two exceptions: the
+    deploy runner's role assumes the deploy role itself, and Envoy's read of its App Mesh configuration is in the
+    boundary of an env without App Mesh too (a move to App Mesh then needs no boundary change, which, forgotten, would
+    fail only when the tasks run)."""
+    for name, env, _documents, policies in _all_cases(shipped, everything):
+        boundary = deploy_role.boundary_policy(env)
+        assert boundary.size <= deploy_role.MANAGED_POLICY_MAX_CHARS
+        beyond = [(action, resource) for statement in boundary.document["Statement"]
+                  for action in _listed(statement["Action"]) for resource in _listed(statement["Resource"])
+                  for context in _contexts(statement) or [{}]
+                  if not allowed(policies, action, resource, context)
+                  and (action, resource) != ("sts:AssumeRole", _role_arn(env, "ml-platform-deployer"))
+                  and not (action == "appmesh:StreamAggregatedResources" and env.mesh.provider != "appmesh")]
+        assert beyond == [], name
+
+
+def test_the_deploy_role_creates_and_grants_only_under_the_boundary(shipped: Any) -> None:
+    """IAM user guide, "Permissions boundaries for IAM entities", delegating responsibility: CreateRole and every
+    write that grants permissions only with the boundary (the request's, or the role's)."""
+    for env, documents, policies in shipped.values():
+        with_boundary = {"iam:PermissionsBoundary": _boundary_arn(env)}
+        other = {"iam:PermissionsBoundary": f"arn:aws:iam::{env.account_id}:policy/AdministratorAccess"}
+        named = [deploy_role.role_name_pattern(role) for role in _resources(documents)
+                 if role["type"] == "aws:iam/role:Role" and role["inputs"].get("name")]
+        assert named
+        tagged_role = _role_arn(env, "gateway-task-0123abc")
+        for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"):
+            request = action == "iam:CreateRole"
+            for role in named:
+                assert allowed(policies, action, _role_arn(env, role), with_boundary), (action, role)
+                assert not allowed(policies, action, _role_arn(env, role)), (action, role)
+                assert not allowed(policies, action, _role_arn(env, role), other), (action, role)
+            assert allowed(policies, action, tagged_role,
+                           tagged(env, with_boundary, request=request, resource=not request)), action
+            assert not allowed(policies, action, tagged_role, tagged(env, request=request, resource=not request))
+            assert not allowed(policies, action, tagged_role,
+                               tagged(env, other, request=request, resource=not request)), action
+
+
+def test_the_deploy_role_may_not_remove_or_change_the_boundary(shipped: Any) -> None:
+    """Explicitly denied, so no other grant of the role (an administrator's policy attached beside) lifts it."""
+    admin = deploy_role.ManagedPolicy("admin", {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Everything", "Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    for env, _documents, policies in shipped.values():
+        arn = _boundary_arn(env)
+        for action in ("iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
+                       "iam:SetDefaultPolicyVersion"):
+            assert not allowed([*policies, admin], action, arn), action
+        for role in ("ml-platform-dev-queue-metrics", "gateway-task-0123abc", "someone-elses"):
+            assert not allowed([*policies, admin], "iam:DeleteRolePermissionsBoundary", _role_arn(env, role))
+        assert allowed([*policies, admin], "iam:CreatePolicyVersion", arn.replace("role-boundary", "deploy-1"))
