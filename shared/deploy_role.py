@@ -357,7 +357,7 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     """Every statement the deploy role needs for ``env``, whose synth is ``documents`` (layer -> document)."""
     from shared.components.compute_containers import partition_of
     from shared.dag import order
-    from shared.orchestrate.account import account_wide_roles, linked_roles
+    from shared.orchestrate.account import ROLE_LAYERS, account_wide_roles, linked_roles
 
     partition, account, region = partition_of(env.region), env.account_id, env.region
     chosen = list(layers) if layers is not None else order()
@@ -448,6 +448,9 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         statements.append(_statement(
             "GitHubConnection", (f"{prefix}:{action}" for action in (
                 "GetConnection", "GetConnectionToken", "PassConnection", "UseConnection")), [connection]))
+    if set(chosen) & set(ROLE_LAYERS):
+        # the account preflight reads it (shared.orchestrate.account: a missing boundary stops up before any layer)
+        statements.append(_statement("RoleBoundaryRead", ["iam:GetPolicy"], [env_boundary_arn(env)]))
     statements.extend(boundary_denials(env))
     return statements
 

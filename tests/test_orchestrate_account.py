@@ -85,6 +85,9 @@ class DenyingIam:
     def get_role(self, RoleName: str) -> Any:
         return self.inner.get_role(RoleName=RoleName)
 
+    def get_policy(self, PolicyArn: str) -> Any:
+        return self.inner.get_policy(PolicyArn=PolicyArn)
+
     def create_service_linked_role(self, AWSServiceName: str) -> Any:
         self.attempts.append(AWSServiceName)
         raise client_error(self.code, self.message, "CreateServiceLinkedRole")
@@ -106,6 +109,9 @@ class AwsNamedIam:
 
     def get_role(self, RoleName: str) -> Any:
         return self.inner.get_role(RoleName=RoleName)
+
+    def get_policy(self, PolicyArn: str) -> Any:
+        return self.inner.get_policy(PolicyArn=PolicyArn)
 
     def create_service_linked_role(self, AWSServiceName: str) -> Any:
         name = self.NAMES[AWSServiceName]
@@ -647,3 +653,42 @@ def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
            "(applied)" in report.lines
     assert f"Internet gateways per Region (vpc L-A4707A72): dev needs 1 (the account holds {igws}, 0 of them " \
            "dev's), quota 5 (applied)" in report.lines
+
+
+# -- the role boundary (shared/role_boundary.py) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layers", [["network"], ["compute"]])
+def test_up_is_refused_before_any_layer_without_the_role_boundary(
+        moto_aws: None, capsys: pytest.CaptureFixture[str], layers: list[str]) -> None:
+    # every role of the stacks names it: network would stop at its flow-log role with NoSuchEntity after the VPC,
+    # subnets and endpoints (compute: after the cluster, repositories and log groups)
+    dev = load_env("dev")
+    iam = MotoAccounts.client(dev.account_id, dev.region, "iam")
+    arn = f"arn:aws:iam::{dev.account_id}:policy/ml-platform-dev-role-boundary"
+    iam.delete_policy(PolicyArn=arn)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "the role boundary ml-platform-dev-role-boundary does not exist in account 111111111111" in error
+    assert "aws iam create-policy --policy-name ml-platform-dev-role-boundary" in error
+    assert "environments/dev.yaml" in error
+    code, out, runner = up(["preview", "dev", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == layers, out
+    assert "note: up would be refused: " in out and "ml-platform-dev-role-boundary" in out
+
+    iam.create_policy(PolicyName="ml-platform-dev-role-boundary", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == layers, out
+    assert "ml-platform-dev-role-boundary: present" in out
+
+
+def test_the_layers_checked_for_the_boundary_are_those_that_create_roles() -> None:
+    from shared.orchestrate.account import ROLE_LAYERS
+
+    for env_name in ("dev", "staging", "prod"):
+        documents = synth_env(env_name)
+        with_roles = {layer for layer, document in documents.items()
+                      if any(resource["type"] == "aws:iam/role:Role" for resource in document["resources"])}
+        assert with_roles <= set(ROLE_LAYERS), env_name

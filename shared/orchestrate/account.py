@@ -20,6 +20,9 @@ A brand-new account fails a first ``up`` in two ways no layer can prevent by its
   own, by ``Name`` tag); the other quotas are compared with the env's own need, though other resources
   of the account share them.
 
+- **The role boundary** (:mod:`shared.role_boundary`) every IAM role of the stacks names: read where the run has a
+  layer that creates roles (IAM GetPolicy); missing, ``up`` is refused (the layer would stop at its first role).
+
 Credentials: those of :mod:`shared.images` (``PLATFORM_AWS_PROFILE_<ENV>`` or the default chain), refused
 (exit 2) when they are not of the env's ``account_id`` -- before anything is created. Every call has
 short timeouts and one retry, so a machine without credentials or network gets an answer within seconds.
@@ -64,6 +67,9 @@ ROLE_SETTLE_S = 10.0
 CPU_UNITS_PER_VCPU = 1024
 
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+#: The layers that create IAM roles, each capped by the env's role boundary (shared.role_boundary): network's flow-log
+#: role, broker's rotation function and deploy runner, messaging's queue metrics publisher, compute's task roles
+ROLE_LAYERS = ("network", "broker", "messaging", "compute")
 
 
 class AccountError(PlatformError):
@@ -348,10 +354,13 @@ class AwsAccountCheck:
         needs = quota_needs(env, layers)
         named = account_wide_roles(env, layers)
         brokers = env.messaging.broker == "amazon-mq" and bool({"broker", "messaging"} & set(layers))
-        if not roles and not needs and not named and not brokers:
+        bounded = [layer for layer in layers if layer in ROLE_LAYERS]
+        if not roles and not needs and not named and not brokers and not bounded:
             return report
         verify_account(env, self.clients)  # never create anything in another account
-        iam = self.clients(env, "iam") if roles or named else None
+        iam = self.clients(env, "iam") if roles or named or bounded else None
+        if bounded:
+            self._check_boundary(env, iam, bounded[0], report)
         for role in roles:
             self._check_role(iam, role, report)
         for named_role in named:
@@ -453,6 +462,32 @@ class AwsAccountCheck:
             return
         report.deployed_vpcs = sorted(str(vpc["VpcId"]) for vpc in vpcs
                                       if str(vpc.get("OwnerId", env.account_id)) == env.account_id)
+
+    @staticmethod
+    def _check_boundary(env: EnvConfig, iam: Any, layer: str, report: AccountReport) -> None:
+        """Refuse where the env's role boundary (:mod:`shared.role_boundary`) does not exist (IAM GetPolicy): every
+        role of the stacks names it, and the first CreateRole (or, on an env deployed before it, the first
+        PutRolePermissionsBoundary) would fail with NoSuchEntity midway through ``layer``. No stack creates it (the
+        deploy role may not write its own cap): the administrator does, from ``nox -s roles``."""
+        from shared.components.compute_containers import partition_of
+        from shared.role_boundary import boundary_arn, boundary_policy_name
+
+        name = boundary_policy_name(env.name)
+        try:
+            iam.get_policy(PolicyArn=boundary_arn(partition_of(env.region), env.account_id, env.name))
+        except aws_errors() as error:
+            if aws_error_code(error) != "NoSuchEntity":
+                report.notes.append(f"whether the role boundary {name} exists is unknown ({error}); the first role "
+                                    f"{layer} creates or updates fails without it")
+                return
+            report.refusals.append(
+                f"{env_path(env.name)}: the role boundary {name} does not exist in account {env.account_id}: every "
+                f"IAM role of the stacks carries it, and {layer} would fail at its first role (NoSuchEntity) after "
+                f"creating what comes before. Create it with administrator credentials from `nox -s roles -- "
+                f"{env.name} --out DIR`: aws iam create-policy --policy-name {name} --policy-document "
+                f"file://DIR/{name}.json (README, A fresh account, in order, step 4). Nothing was run.")
+            return
+        report.lines.append(f"{name}: present")
 
     @staticmethod
     def _find_named_role(iam: Any, role: NamedRole, report: AccountReport) -> None:
