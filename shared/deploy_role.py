@@ -450,7 +450,8 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
                 "GetConnection", "GetConnectionToken", "PassConnection", "UseConnection")), [connection]))
     if set(chosen) & set(ROLE_LAYERS):
         # the account preflight reads it (shared.orchestrate.account: a missing boundary stops up before any layer)
-        statements.append(_statement("RoleBoundaryRead", ["iam:GetPolicy"], [env_boundary_arn(env)]))
+        statements.append(_statement("RoleBoundaryRead", ["iam:GetPolicy", "iam:GetPolicyVersion"],
+                                     [env_boundary_arn(env)]))
     statements.extend(boundary_denials(env))
     return statements
 

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.dag import LAYERS
+from shared.deploy_role import boundary_policy
 from shared.envs import EnvConfig, load_env
 from shared.images import AwsAccessError
 from shared.orchestrate.account import (
@@ -88,6 +89,9 @@ class DenyingIam:
     def get_policy(self, PolicyArn: str) -> Any:
         return self.inner.get_policy(PolicyArn=PolicyArn)
 
+    def get_policy_version(self, PolicyArn: str, VersionId: str) -> Any:
+        return self.inner.get_policy_version(PolicyArn=PolicyArn, VersionId=VersionId)
+
     def create_service_linked_role(self, AWSServiceName: str) -> Any:
         self.attempts.append(AWSServiceName)
         raise client_error(self.code, self.message, "CreateServiceLinkedRole")
@@ -112,6 +116,9 @@ class AwsNamedIam:
 
     def get_policy(self, PolicyArn: str) -> Any:
         return self.inner.get_policy(PolicyArn=PolicyArn)
+
+    def get_policy_version(self, PolicyArn: str, VersionId: str) -> Any:
+        return self.inner.get_policy_version(PolicyArn=PolicyArn, VersionId=VersionId)
 
     def create_service_linked_role(self, AWSServiceName: str) -> Any:
         name = self.NAMES[AWSServiceName]
@@ -677,11 +684,26 @@ def test_up_is_refused_before_any_layer_without_the_role_boundary(
     assert code == 0 and runner.started() == layers, out
     assert "note: up would be refused: " in out and "ml-platform-dev-role-boundary" in out
 
-    iam.create_policy(PolicyName="ml-platform-dev-role-boundary", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}))
+    # created from an older print (the deploy runner assumed another deploy role): its calls would be denied at run
+    # time, after the up passed
+    boundary = boundary_policy(dev)
+    stale = [dict(statement, Resource=[f"arn:aws:iam::{dev.account_id}:role/old-deployer"])
+             if statement["Sid"] == "AssumeDeployRole" else statement for statement in boundary.document["Statement"]]
+    iam.create_policy(PolicyName=boundary.name, PolicyDocument=json.dumps({**boundary.document, "Statement": stale}))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "the role boundary ml-platform-dev-role-boundary (version v1) lacks what the roles of this code and env " \
+           "file are granted (statements AssumeDeployRole)" in error
+    assert f"aws iam create-policy-version --policy-arn {arn} --policy-document" in error
+
+    # as printed (with a statement of the administrator's own beside: more than printed passes)
+    extra = {"Sid": "Extra", "Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": "*"}
+    iam.create_policy_version(PolicyArn=arn, SetAsDefault=True, PolicyDocument=json.dumps(
+        {**boundary.document, "Statement": [extra, *reversed(boundary.document["Statement"])]}))
     code, out, runner = up(["up", "dev", "--yes", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == layers, out
-    assert "ml-platform-dev-role-boundary: present" in out
+    assert "ml-platform-dev-role-boundary: present, up to date" in out
 
 
 def test_the_layers_checked_for_the_boundary_are_those_that_create_roles() -> None:
@@ -692,3 +714,20 @@ def test_the_layers_checked_for_the_boundary_are_those_that_create_roles() -> No
         with_roles = {layer for layer, document in documents.items()
                       if any(resource["type"] == "aws:iam/role:Role" for resource in document["resources"])}
         assert with_roles <= set(ROLE_LAYERS), env_name
+
+
+def test_the_boundary_is_compared_as_iam_returns_it() -> None:
+    # IAM's GetPolicyVersion answers the document URL-encoded (boto3 decodes it to a dict); order is not meaning
+    from urllib.parse import quote
+
+    from shared.orchestrate.account import missing_boundary_statements
+
+    dev = load_env("dev")
+    document = boundary_policy(dev).document
+    assert missing_boundary_statements(dev, document) == []
+    assert missing_boundary_statements(dev, quote(json.dumps(document))) == []
+    shuffled = [dict(statement, Action=list(reversed(statement["Action"])), Sid=f"Mine{index}")
+                for index, statement in enumerate(document["Statement"])]
+    assert missing_boundary_statements(dev, {"Statement": shuffled}) == []
+    assert missing_boundary_statements(dev, {"Statement": shuffled[1:]}) == [document["Statement"][0]["Sid"]]
+    assert missing_boundary_statements(dev, "not json") == [statement["Sid"] for statement in document["Statement"]]

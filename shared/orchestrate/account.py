@@ -30,6 +30,7 @@ short timeouts and one retry, so a machine without credentials or network gets a
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -472,13 +473,14 @@ class AwsAccountCheck:
         from shared.components.compute_containers import partition_of
         from shared.role_boundary import boundary_arn, boundary_policy_name
 
-        name = boundary_policy_name(env.name)
+        name, arn = boundary_policy_name(env.name), boundary_arn(partition_of(env.region), env.account_id, env.name)
         try:
-            iam.get_policy(PolicyArn=boundary_arn(partition_of(env.region), env.account_id, env.name))
+            version = str(iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"])
+            document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
         except aws_errors() as error:
             if aws_error_code(error) != "NoSuchEntity":
-                report.notes.append(f"whether the role boundary {name} exists is unknown ({error}); the first role "
-                                    f"{layer} creates or updates fails without it")
+                report.notes.append(f"whether the role boundary {name} exists and is up to date is unknown ({error}); "
+                                    f"the first role {layer} creates or updates fails without it")
                 return
             report.refusals.append(
                 f"{env_path(env.name)}: the role boundary {name} does not exist in account {env.account_id}: every "
@@ -487,7 +489,18 @@ class AwsAccountCheck:
                 f"{env.name} --out DIR`: aws iam create-policy --policy-name {name} --policy-document "
                 f"file://DIR/{name}.json (README, A fresh account, in order, step 4). Nothing was run.")
             return
-        report.lines.append(f"{name}: present")
+        missing = missing_boundary_statements(env, document)
+        if missing:
+            # the roles' policies would be written, and their calls denied when the tasks, functions and builds run
+            report.refusals.append(
+                f"{env_path(env.name)}: the role boundary {name} (version {version}) lacks what the roles of this "
+                f"code and env file are granted (statements {', '.join(missing)}): their calls would be denied when "
+                f"they run (a changed messaging.deploy_runner.deploy_role_name or github_connection_arn, or a code "
+                f"upgrade). Update it with administrator credentials from `nox -s roles -- {env.name} --out DIR`: "
+                f"aws iam create-policy-version --policy-arn {arn} --policy-document file://DIR/{name}.json "
+                "--set-as-default. Nothing was run.")
+            return
+        report.lines.append(f"{name}: present, up to date")
 
     @staticmethod
     def _find_named_role(iam: Any, role: NamedRole, report: AccountReport) -> None:
@@ -625,6 +638,32 @@ class AwsAccountCheck:
                 if aws_error_code(error) != "NoSuchEntity":
                     return
             self.sleep(ROLE_VISIBLE_SLEEP_S)
+
+
+def missing_boundary_statements(env: EnvConfig, document: Any) -> list[str]:
+    """The Sids of ``env``'s role boundary (:func:`shared.role_boundary.boundary_document`) that ``document`` (the
+    boundary policy's default version, as IAM GetPolicyVersion returns it: URL-encoded JSON, or the dict boto3
+    decodes it to) does not hold, each statement compared with its actions and resources as sets."""
+    from urllib.parse import unquote
+
+    from shared.role_boundary import boundary_document
+
+    def canonical(statement: Any) -> Any:
+        if not isinstance(statement, dict):
+            return None
+        return {key: sorted(map(str, value)) if isinstance(value, list) and key in ("Action", "Resource")
+                else [str(value)] if key in ("Action", "Resource") else value
+                for key, value in statement.items() if key != "Sid"}
+
+    if isinstance(document, str):
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            document = {}
+    listed = document.get("Statement", []) if isinstance(document, dict) else []
+    held = [canonical(statement) for statement in (listed if isinstance(listed, list) else [listed])]
+    return [str(statement["Sid"]) for statement in boundary_document(env)["Statement"]
+            if canonical(statement) not in held]
 
 
 def named_roles_refusal(env: EnvConfig, layer: str, stack: str, roles: Sequence[NamedRole]) -> str:
