@@ -873,9 +873,11 @@ def test_the_deploy_role_creates_and_grants_only_under_the_boundary(shipped: Any
     for env, documents, policies in shipped.values():
         with_boundary = {"iam:PermissionsBoundary": _boundary_arn(env)}
         other = {"iam:PermissionsBoundary": f"arn:aws:iam::{env.account_id}:policy/AdministratorAccess"}
-        named = [deploy_role.role_name_pattern(role) for role in _resources(documents)
-                 if role["type"] == "aws:iam/role:Role" and role["inputs"].get("name")]
-        assert named
+        # the roles as created (a RolePolicy's role input: network's auto-named flow-log role too), but compute's
+        named = sorted({str(policy["inputs"]["role"]) for policy in _resources(documents)
+                        if policy["type"] == "aws:iam/rolePolicy:RolePolicy"
+                        and not re.search(r"-(execution|task)-.{7}$", str(policy["inputs"]["role"]))})
+        assert any(name.startswith("network-flow-logs-") for name in named) and len(named) >= 4, named
         tagged_role = _role_arn(env, "gateway-task-0123abc")
         for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"):
             request = action == "iam:CreateRole"
