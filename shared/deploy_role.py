@@ -664,7 +664,8 @@ def keep_statements(statements: Sequence[dict[str, Any]],
     """``statements`` with the grants of ``kept`` (the policies attached now) added: a kept statement joins the one
     of its Sid with the same condition (actions and resources united), else it is added under a Sid of its own.
     For the ``up`` of a change that removes resources (a catalog service, the public gateway, App Mesh, an
-    Amazon MQ broker): the new synth no longer names them, but that ``up`` deletes them."""
+    Amazon MQ broker): the new synth no longer names them, but that ``up`` deletes them. A kept role create or policy
+    write (:data:`BOUNDED_ROLE_ACTIONS`) not held to the role boundary is dropped; kept denials are made anew."""
     merged = [dict(statement) for statement in statements]
     sids = {statement["Sid"]: statement for statement in merged}
     for listed in kept:
@@ -675,6 +676,12 @@ def keep_statements(statements: Sequence[dict[str, Any]],
             sid = str(old.get("Sid") or "Kept")
             sid = sid if re.fullmatch(r"[A-Za-z0-9]+", sid) else _sid(sid) or "Kept"
             actions, resources = _as_list(old["Action"]), _as_list(old["Resource"])
+            if "iam:PermissionsBoundary" not in json.dumps(old.get("Condition") or {}):
+                # a grant of before the role boundary: a role's create or policy write without it is never kept (the
+                # deletes of removed resources need none)
+                actions = [action for action in actions if action not in BOUNDED_ROLE_ACTIONS]
+                if not actions:
+                    continue
             current = sids.get(sid)
             if current is not None and current.get("Condition") == old.get("Condition"):
                 current["Action"] = sorted(set(current["Action"]) | set(actions))

@@ -904,3 +904,26 @@ def test_the_deploy_role_may_not_remove_or_change_the_boundary(shipped: Any) -> 
         for role in ("ml-platform-dev-queue-metrics", "gateway-task-0123abc", "someone-elses"):
             assert not allowed([*policies, admin], "iam:DeleteRolePermissionsBoundary", _role_arn(env, role))
         assert allowed([*policies, admin], "iam:CreatePolicyVersion", arn.replace("role-boundary", "deploy-1"))
+
+
+def test_keeping_policies_of_before_the_boundary_grants_no_role_write_without_it(shipped: Any, tmp_path: Path) -> None:
+    # --keep of the policies attached before the boundary existed (CreateRole and PutRolePolicy on the named roles
+    # and the tagged ones with no iam:PermissionsBoundary condition) for the up that sets the boundary: the deletes of
+    # removed resources need none of those writes, so the union must not re-open them
+    env, documents, _policies = shipped["dev"]
+    named = _role_arn(env, "ml-platform-dev-queue-metrics")
+    tagged_role = _role_arn(env, "gateway-task-0123abc")
+    old = [{"Sid": "PlatformRoles", "Effect": "Allow", "Action": ["iam:CreateRole", "iam:DeleteRole",
+                                                                  "iam:PutRolePolicy", "iam:AttachRolePolicy"],
+            "Resource": [named]},
+           {"Sid": "ServiceRolesCreate", "Effect": "Allow", "Action": ["iam:CreateRole"],
+            "Resource": [_role_arn(env, "*-task-???????")],
+            "Condition": {"StringEquals": {f"aws:RequestTag/{key}": value
+                                           for key, value in deploy_role.scope_tags(env).items()}}}]
+    (tmp_path / "ml-platform-dev-deploy-1.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": old}))
+    kept = deploy_role.deploy_policies("dev", environ={}, documents=documents, keep=tmp_path)
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"):
+        assert not allowed(kept, action, named), action
+        assert allowed(kept, action, named, {"iam:PermissionsBoundary": _boundary_arn(env)}), action
+    assert not allowed(kept, "iam:CreateRole", tagged_role, tagged(env, request=True, resource=False))
+    assert allowed(kept, "iam:DeleteRole", named)
