@@ -927,3 +927,26 @@ def test_keeping_policies_of_before_the_boundary_grants_no_role_write_without_it
         assert allowed(kept, action, named, {"iam:PermissionsBoundary": _boundary_arn(env)}), action
     assert not allowed(kept, "iam:CreateRole", tagged_role, tagged(env, request=True, resource=False))
     assert allowed(kept, "iam:DeleteRole", named)
+
+
+def test_the_boundary_is_a_valid_policy_of_real_actions(shipped: Any, everything: Any) -> None:
+    # permissions that are no operation's name (Service Authorization Reference): App Mesh's StreamAggregatedResources
+    # (Envoy's), S3's ListBucket (ListObjects, ListObjectsV2) and GetObjectVersion (GetObject with a versionId)
+    permission_only = PERMISSION_ONLY | {"appmesh:StreamAggregatedResources", "s3:ListBucket", "s3:GetObjectVersion"}
+    session = botocore.session.get_session()
+    for label, env, _documents, _policies in _all_cases(shipped, everything):
+        boundary = deploy_role.boundary_policy(env)
+        assert re.fullmatch(r"[\w+=,.@-]{1,128}", boundary.name) and boundary.name.endswith("-role-boundary")
+        assert set(boundary.document) == {"Version", "Statement"} and boundary.document["Version"] == "2012-10-17"
+        sids = [statement["Sid"] for statement in boundary.document["Statement"]]
+        assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids), label
+        for statement in boundary.document["Statement"]:
+            assert statement["Effect"] == "Allow" and set(statement) <= {"Sid", "Effect", "Action", "Resource",
+                                                                          "Condition"}
+            for resource in _listed(statement["Resource"]):
+                assert resource == "*" or re.fullmatch(r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+", resource), \
+                    resource
+            for action in _listed(statement["Action"]):
+                prefix, _, name = action.partition(":")
+                model = session.get_service_model(BOTOCORE_SERVICE[prefix])
+                assert name in model.operation_names or action in permission_only, action
