@@ -26,6 +26,9 @@ judged). Sources, one per namespace:
   Resource, ExecutedVersion, or none for the account's aggregate; the sets as the AWS CDK's
   generated LambdaMetrics spell them).
 
+- ``AWS/CertificateManager``: ACM user guide, "Supported CloudWatch metrics" (``DaysToExpiry`` with
+  CertificateArn, once a day, until the certificate expires).
+
 - ``MLPlatform/RabbitMQ``: the platform's own queue metrics publisher (``shared/rotation/queue_metrics.py``,
   ``METRICS`` with ``DIMENSIONS``): exactly what it writes, read from its source, so an alarm or scaling
   policy on a series it does not write is refused like one on a series AWS does not publish.
@@ -53,6 +56,9 @@ CONTAINER_INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
 ECS_NAMESPACE = "AWS/ECS"
 APPLICATION_ELB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"
+CERTIFICATE_MANAGER_NAMESPACE = "AWS/CertificateManager"
+#: days until an ACM certificate expires (dimension CertificateArn): no longer published once it has
+DAYS_TO_EXPIRY_METRIC = "DaysToExpiry"
 #: The platform's own: the queue metrics publisher's (shared/rotation/queue_metrics.py, METRICS)
 QUEUE_METRICS_NAMESPACE = "MLPlatform/RabbitMQ"
 #: The platform's own: the unexpected task stops metric filter's (shared/components/task_stops.py)
@@ -187,6 +193,7 @@ PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     ECS_NAMESPACE: ECS,
     APPLICATION_ELB_NAMESPACE: APPLICATION_ELB,
     LAMBDA_NAMESPACE: LAMBDA,
+    CERTIFICATE_MANAGER_NAMESPACE: {DAYS_TO_EXPIRY_METRIC: _sets(("CertificateArn",))},
     QUEUE_METRICS_NAMESPACE: QUEUE_METRICS,
     TASK_STOPS_NAMESPACE: {TASK_STOPS_METRIC: _sets((TASK_GROUP_DIMENSION,))},
 }

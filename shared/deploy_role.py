@@ -234,9 +234,12 @@ def key_template(key: str) -> str:
 #: The account preflight's reads (README, "First `up` in a new account"; shared/orchestrate/account.py) besides
 #: iam:GetRole, and the orchestrator's own (images gate: shared/images.py, shared/release_tags.py)
 PREFLIGHT_ACTIONS = (
-    "ec2:DescribeAddresses", "ec2:DescribeInternetGateways", "ec2:DescribeVpcs", "ecr:DescribeRepositories",
-    "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker", "mq:ListBrokers",
-    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sts:GetCallerIdentity")
+    "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
+    "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRepositories",
+    "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
+    "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
+    "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:ListSubscriptionsByTopic",
+    "sts:GetCallerIdentity")
 
 #: Pulumi's auto-naming suffix: "-" and 7 random hex characters (shared.gateway_names.AUTONAME_SUFFIX)
 AUTONAME_PATTERN = "-???????"

@@ -82,6 +82,10 @@ class _Strict(BaseModel):
 class NetworkConfig(_Strict):
     cidr: ipaddress.IPv4Network
     az_count: int = Field(ge=1, description="how many AZs the subnets spread over")
+    #: the account's AZ names to use, in order (default: the first ``az_count`` of shared/regions.py): AZ names are
+    #: the account's own in the oldest regions (AWS Regions and Availability Zones guide, "AZ IDs"), so an account
+    #: may lack the table's (us-west-1 accounts have two of a/b/c); ``up``'s preflight checks them in the account
+    availability_zones: tuple[str, ...] | None = Field(default=None, strict=False)
     nat: Literal["none", "single", "per-az"]
     endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring"], ...] = Field(
         default=(), strict=False)
@@ -490,6 +494,10 @@ class EnvConfig(_Strict):
     # -- derived facts ------------------------------------------------------------------------
     @property
     def availability_zones(self) -> list[str]:
+        """The AZ names the subnets are in: ``network.availability_zones``, else the region's first ``az_count``
+        of :data:`shared.regions.REGION_AZS`."""
+        if self.network.availability_zones is not None:
+            return list(self.network.availability_zones)
         return list(REGION_AZS[self.region][: self.network.az_count])
 
     @property
@@ -693,6 +701,21 @@ def _rule_platform_tag_keys(path: Path, env: EnvConfig, catalog: Catalog) -> Ite
 
 
 def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    chosen = env.network.availability_zones
+    if chosen is not None:
+        # AZ names are the region's code and one letter; which letters an account has, only the account says
+        # (the preflight asks it: DescribeAvailabilityZones)
+        foreign = [name for name in chosen if not re.fullmatch(rf"{re.escape(env.region)}[a-z]", name)]
+        if foreign:
+            yield path, "network.availability_zones", (f"{', '.join(foreign)}: not an availability zone name of "
+                                                       f"{env.region} (its names are {env.region}a, "
+                                                       f"{env.region}b, ...)")
+        elif len(set(chosen)) != len(chosen):
+            yield path, "network.availability_zones", f"{', '.join(chosen)}: an availability zone is listed twice"
+        elif len(chosen) != env.network.az_count:
+            yield path, "network.availability_zones", (f"lists {len(chosen)} availability zones, but "
+                                                       f"network.az_count is {env.network.az_count}")
+        return
     available = len(REGION_AZS[env.region])
     if env.network.az_count > available:
         yield path, "network.az_count", (f"{env.region} offers {available} availability zones, "

@@ -23,6 +23,13 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 OPERATING_SYSTEM_FAMILY = "LINUX"
 CPU_ARCHITECTURE = "X86_64"
 IMAGE_PLATFORM = ("linux", "amd64")
+#: The regions (of shared/regions.py) where Fargate runs Linux tasks in some AZs only, by AZ ID (ECS guide,
+#: "Supported Regions for Amazon ECS on AWS Fargate": us-west-1 usw1-az1 & usw1-az3 only, ap-northeast-1 apne1-az1,
+#: apne1-az2 & apne1-az4 only). AZ names map to IDs per account there, so the account preflight checks the IDs.
+FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
+    "us-west-1": ("usw1-az1", "usw1-az3"),
+    "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
+}
 #: Windows containers on Fargate: at least 1 vCPU (ECS guide, "Amazon ECS task definition differences for
 #: Fargate"), and at most 4: the 8 and 16 vCPU sizes require the Linux platform 1.4.0 or later (ECS guide,
 #: "Amazon ECS task definition parameters for Fargate", task size).

@@ -117,8 +117,9 @@ def named_by(env: EnvConfig) -> list[tuple[str, str, str]]:
 
 
 def lifecycle_findings(env: EnvConfig, today: date) -> tuple[list[str], list[str]]:
-    """``(refusals, notes)`` for ``env`` on ``today``: a refusal for each named item AWS no longer creates (App Mesh
-    excepted: the env loader's acknowledgement is its gate), a note for each within :data:`WARN_DAYS` of a date."""
+    """``(refusals, notes)`` for ``env`` on ``today``: a refusal for each named item AWS no longer creates (App Mesh:
+    from its end of support, when AWS stops updating it too; before, the env loader's acknowledgement is its gate), a
+    note for each within :data:`WARN_DAYS` of a date."""
     refusals: list[str] = []
     notes: list[str] = []
     for kind, value, where in named_by(env):
@@ -127,7 +128,14 @@ def lifecycle_findings(env: EnvConfig, today: date) -> tuple[list[str], list[str
             refusals.append(f"{kind} {value} ({where}) has no entry in shared/lifecycle.py LIFECYCLES: add its "
                             "deprecation dates and their source first")
             continue
-        if item.blocks_create is not None and today >= item.blocks_create and kind != APP_MESH:
+        if kind == APP_MESH and item.blocks_update is not None and today > item.blocks_update:
+            # AWS App Mesh user guide, "AWS App Mesh end of support": after that day neither the console nor App Mesh
+            # resources are reachable, so `up` would run network and discovery and then fail at the mesh layer.
+            refusals.append(f"{kind} ({where} {value}): AWS ended support on {item.blocks_update} ({item.source}); the "
+                            "env's mesh can no longer be read or updated, so `up` would stop at the mesh layer after "
+                            "changing the layers before it; move the env to service-connect (README, \"Moving an env "
+                            "from appmesh to service-connect\")")
+        elif item.blocks_create is not None and today >= item.blocks_create and kind != APP_MESH:
             refusals.append(f"{kind} {value} ({where}): AWS blocks creating it since {item.blocks_create} (updates "
                             f"from {item.blocks_update or 'its end of support'}; {item.source}): a first `up` in a "
                             "fresh account fails on it, so move to its successor first")
@@ -137,6 +145,23 @@ def lifecycle_findings(env: EnvConfig, today: date) -> tuple[list[str], list[str
                 ("update blocked", item.blocks_update)) if day is not None)
             notes.append(f"{kind} {value} ({where}): {dates} ({item.source}); move to its successor before then")
     return refusals, notes
+
+
+#: How long before its due date (``rotation-due``) an env's credentials rotation is a `note:` of `up` and `preview`.
+ROTATION_WARN_DAYS = 30
+
+
+def rotation_note(env: EnvConfig, today: date) -> str | None:
+    """A note when ``env``'s generated credentials (``messaging.credentials_rotation``) are due within
+    :data:`ROTATION_WARN_DAYS` or overdue: nothing rotates them but a new ``epoch`` (README, "Messaging credentials"),
+    and the policy does not judge the date (its verdict would change with the calendar). Never a refusal."""
+    rotation = env.messaging.credentials_rotation
+    if rotation is None or today < rotation.due - timedelta(days=ROTATION_WARN_DAYS):
+        return None
+    when = f"overdue since {rotation.due}" if today > rotation.due else f"due on {rotation.due}"
+    return (f"messaging.credentials_rotation: the service credentials of epoch {rotation.epoch} are {when} (epoch + "
+            f"max_age_days {rotation.max_age_days}); set epoch to today and previous_epoch: {rotation.epoch}, then "
+            "deploy (README, \"Messaging credentials: encryption and rotation\")")
 
 
 class EndOfSupportError(PlatformError):

@@ -1,5 +1,8 @@
-"""Availability zones per AWS region (the ones an env may pick; a table is enough for validation
-and for the offline synth's ``getAvailabilityZones`` answer). Add a region here to allow it."""
+"""Availability zones per AWS region: the regions an env may pick (``region``; commercial partition only), and the
+AZ names its subnets default to (the first ``network.az_count``; the offline synth's ``getAvailabilityZones`` answer).
+AZ names are each account's own in the oldest regions, so an account may lack these: ``network.availability_zones``
+names the account's, and ``up``'s preflight checks them in the account (shared/orchestrate/account.py). Add a region
+here to allow it (and to shared/components/gateway.py's ELB log-delivery table where it opened before August 2022)."""
 
 from __future__ import annotations
 

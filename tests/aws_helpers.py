@@ -33,7 +33,7 @@ from shared.release_tags import TagResult
 
 
 def create_role_boundaries(env_names: Sequence[str] = ("dev", "staging", "prod")) -> None:
-    """The role boundary of each env in its account (moto), as an administrator creates it before the first ``up``
+    """The role boundary of each env in its account (moto), as an administrator creates (or updates) it before ``up``
     (README, "A fresh account, in order", step 4; the account preflight refuses ``up`` without it)."""
     from shared.deploy_role import boundary_policy
     from shared.envs import load_env
@@ -41,8 +41,12 @@ def create_role_boundaries(env_names: Sequence[str] = ("dev", "staging", "prod")
     for name in env_names:
         env = load_env(name)
         policy = boundary_policy(env)
-        MotoAccounts.client(env.account_id, env.region, "iam").create_policy(
-            PolicyName=policy.name, PolicyDocument=json.dumps(policy.document))
+        iam = MotoAccounts.client(env.account_id, env.region, "iam")
+        try:
+            iam.create_policy(PolicyName=policy.name, PolicyDocument=json.dumps(policy.document))
+        except iam.exceptions.EntityAlreadyExistsException:  # the env file changed (its region): as it prints now
+            iam.create_policy_version(PolicyArn=f"arn:aws:iam::{env.account_id}:policy/{policy.name}",
+                                      PolicyDocument=json.dumps(policy.document), SetAsDefault=True)
 
 
 def count_profile_assumptions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env_name: str) -> list[str]:

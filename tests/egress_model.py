@@ -16,8 +16,8 @@ the VPC would carry it and returns the reasons any of them would fail:
    gateway endpoint's prefix list, or an address range holding the peer), and for an in-VPC peer an ingress rule
    of the peer's group admits the principal's group (or its subnet's range) on that port.
 4. **Endpoint policy**: a call through an endpoint must be allowed by the endpoint's policy, evaluated for the
-   call's action, resource and principal (:func:`policy_allows`; an endpoint policy narrows, never grants: AWS
-   PrivateLink guide, "Control access to VPC endpoints using endpoint policies").
+   call's action, resource and principal (:func:`policy_allows`, tests/iam_eval.py; an endpoint policy narrows,
+   never grants: AWS PrivateLink guide, "Control access to VPC endpoints using endpoint policies").
 
 5. **IAM** (:func:`iam_failures`): the signing role's own inline policies have a statement for each action on the
    call's resource (conditions are the layers' tests'; the deploy role is made outside the platform).
@@ -44,6 +44,7 @@ from shared.components.compute_iam import (
 from shared.components.network import ACTION_NAMESPACES
 from shared.envs import EnvConfig
 from shared.synth.mocks import PlatformMocks
+from tests import iam_eval
 
 #: The names an interface endpoint's private DNS answers for, per service (ECR user guide, "Amazon ECR interface VPC
 #: endpoints": ``api.ecr.<region>.amazonaws.com`` and ``*.dkr.ecr.<region>.amazonaws.com``); any other service's is
@@ -616,55 +617,28 @@ def _runner_calls(network: Network, docs: dict[str, dict[str, Any]], env_config:
 # -- following a call -----------------------------------------------------------------------------------------------
 
 def _matches(pattern: str, value: str) -> bool:
+    """A DNS name against a private DNS name pattern (``*.dkr.ecr...``): names are case-insensitive."""
     return fnmatch.fnmatchcase(value.lower(), pattern.lower())
 
 
-def _as_list(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
-#: The condition operators and keys the evaluator knows; any other fails the model loudly (a statement it does not
-#: understand must not be taken for an allow or a deny).
-CONDITION_OPERATORS = {"StringEquals": False, "StringLike": True, "ArnEquals": False, "ArnLike": True}
+#: The condition keys of the request context the model gives an endpoint policy (:func:`_policy_failures`); a
+#: condition on any other fails the model loudly: evaluated on a context that lacks it, a Deny on it would never
+#: apply and an Allow never match, and the model must not take that for the endpoint's answer.
 CONDITION_KEYS = ("aws:PrincipalAccount", "aws:ResourceAccount", "aws:PrincipalArn")
 
 
 def policy_allows(policy: dict[str, Any] | None, action: str, resource: str, context: dict[str, str | None]) -> bool:
-    """Whether an endpoint policy lets ``action`` on ``resource`` through for the principal of ``context``: some
-    Allow matches and no Deny does (no policy: AWS's default, full access)."""
+    """Whether an endpoint policy lets ``action`` on ``resource`` through for the principal of ``context``
+    (tests/iam_eval.py; no policy: AWS's default, full access)."""
     if policy is None:
         return True
-    allowed = False
+    known = {key.lower() for key in CONDITION_KEYS}
     for statement in policy["Statement"]:
-        if statement.get("Principal") not in ("*", {"AWS": "*"}) or "NotAction" in statement \
-                or "NotResource" in statement:
-            raise NotImplementedError(f"statement {statement.get('Sid')}: the model knows Principal * only")
-        if not any(_matches(p, action) for p in _as_list(statement["Action"])):
-            continue
-        if not any(_matches(p, resource) for p in _as_list(statement["Resource"])):
-            continue
-        if not _conditions_hold(statement.get("Condition") or {}, context):
-            continue
-        if statement["Effect"] == "Deny":
-            return False
-        allowed = True
-    return allowed
-
-
-def _conditions_hold(conditions: dict[str, dict[str, Any]], context: dict[str, str | None]) -> bool:
-    for operator, tests in conditions.items():
-        if operator not in CONDITION_OPERATORS:
-            raise NotImplementedError(f"condition operator {operator}")
-        for key, expected in tests.items():
-            if key not in CONDITION_KEYS:
-                raise NotImplementedError(f"condition key {key}")
-            value = context.get(key)
-            if value is None:
-                return False
-            like = CONDITION_OPERATORS[operator]
-            if not any(_matches(e, value) if like else e == value for e in _as_list(expected)):
-                return False
-    return True
+        for pairs in (statement.get("Condition") or {}).values():
+            unknown = sorted(key for key in pairs if key.lower() not in known)
+            if unknown:
+                raise NotImplementedError(f"statement {statement.get('Sid')}: condition keys {unknown}")
+    return iam_eval.allows(policy["Statement"], action, resource, context)
 
 
 def _interface_endpoint_for(network: Network, host: str) -> Endpoint | None:
@@ -811,21 +785,6 @@ def role_policies(docs: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, A
     return policies
 
 
-def identity_allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
-    """Whether some Allow statement names ``action`` on ``resource`` and no Deny does (conditions are not evaluated:
-    the layers' tests hold them; this finds a call its signer has no statement for at all)."""
-    allowed = False
-    for statement in statements:
-        if not any(_matches(p, action) for p in _as_list(statement.get("Action", []))):
-            continue
-        if not any(_matches(p, resource) for p in _as_list(statement.get("Resource", []))):
-            continue
-        if statement["Effect"] == "Deny" and not statement.get("Condition"):
-            return False
-        allowed = allowed or statement["Effect"] == "Allow"
-    return allowed
-
-
 def iam_failures(network: Network, docs: dict[str, dict[str, Any]], calls: list[Call]) -> dict[str, list[str]]:
     """``principal: purpose`` -> the actions its signer's own policies grant it nowhere, for every AWS call signed by
     a role the stacks make (the deploy role is made outside the platform: not here)."""
@@ -836,7 +795,9 @@ def iam_failures(network: Network, docs: dict[str, dict[str, Any]], calls: list[
         role = signer.rsplit("/", 1)[-1]
         if not call.actions or call.presigned or role not in policies:
             continue
-        missing = [action for action in call.actions if not identity_allows(policies[role], action, call.resource)]
+        # conditions are not evaluated (the layers' tests hold them): a call its signer has no statement for at all
+        missing = [action for action in call.actions
+                   if not iam_eval.grants_some_context(policies[role], action, call.resource)]
         if missing:
             failures[f"{call.principal}: {call.purpose} as {role}"] = missing
     return failures

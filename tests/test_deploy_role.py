@@ -21,6 +21,8 @@ from shared import REPO_ROOT, deploy_role
 from shared.envs import load_env
 from shared.orchestrate.account import account_wide_roles, linked_roles
 from shared.synth.engine import synth_env
+from tests import iam_eval
+from tests.iam_eval import as_list
 from tests.synth_helpers import synth_layers
 
 ENVS = ("dev", "staging", "prod")
@@ -42,52 +44,17 @@ PERMISSION_ONLY = {"iam:PassRole", *(f"{prefix}:{action}" for prefix in ("codeco
                                      for action in ("GetConnectionToken", "PassConnection", "UseConnection"))}
 
 
-# -- a small IAM evaluator (Allow statements; wildcards * and ? in actions, case-insensitive, and resources) -------
-
-def _matches(pattern: str, value: str, *, case: bool = True) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
-
-
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
+# -- the policies' statements, judged by the tests' IAM evaluator (tests/iam_eval.py) --------------------------------
 
 def statements(policies: list[deploy_role.ManagedPolicy]) -> Iterator[dict[str, Any]]:
     for policy in policies:
         yield from policy.document["Statement"]
 
 
-def _holds(operator: str, key: str, wanted: Any, context: dict[str, Any]) -> bool:
-    """One condition key under StringEquals (ForAnyValue:StringEquals) or ForAllValues:StringNotEquals; a key the
-    request lacks fails the first, and an empty set passes the second (IAM user guide, "Multivalued context keys")."""
-    if operator in ("ForAllValues:StringNotEquals", "ForAllValues:StringNotEqualsIgnoreCase"):
-        case = not operator.endswith("IgnoreCase")
-        return all(not any(_matches(str(want), str(value), case=case) for want in _listed(wanted))
-                   for value in _listed(context.get(key, [])))
-    if operator == "StringEqualsIfExists" and key not in context:
-        return True
-    assert operator in ("StringEquals", "ForAnyValue:StringEquals", "StringEqualsIfExists"), operator
-    return any(_matches(str(want), str(value)) for want in _listed(wanted) for value in _listed(context.get(key, "\0")))
-
-
-def _applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any] | None) -> bool:
-    if not any(_matches(pattern, action, case=False) for pattern in _listed(statement["Action"])):
-        return False
-    if not any(_matches(pattern, resource) for pattern in _listed(statement["Resource"])):
-        return False
-    condition = statement.get("Condition", {})
-    return all(all(_holds(operator, key, values, context or {}) for key, values in pairs.items())
-               for operator, pairs in condition.items())
-
-
 def allowed(policies: list[deploy_role.ManagedPolicy], action: str, resource: str = "*",
             context: dict[str, Any] | None = None) -> bool:
-    """Whether some Allow statement allows ``action`` on ``resource`` (a condition must hold for ``context``) and no
-    Deny statement denies it (an explicit deny wins, IAM user guide, "Policy evaluation logic")."""
-    found = [statement for statement in statements(policies) if _applies(statement, action, resource, context)]
-    return any(statement["Effect"] == "Allow" for statement in found) \
-        and not any(statement["Effect"] == "Deny" for statement in found)
+    """Whether the policies allow ``action`` on ``resource`` for the request context ``context``."""
+    return iam_eval.allows(statements(policies), action, resource, context)
 
 
 def tagged(env: Any, extra: dict[str, Any] | None = None, *, request: bool = False,
@@ -274,11 +241,11 @@ def test_service_linked_roles_only_for_the_preflights_services(shipped: Any, eve
 def test_no_iam_action_on_every_resource_and_no_admin(shipped: Any, everything: Any) -> None:
     for label, _env, _documents, policies in _all_cases(shipped, everything):
         for statement in statements(policies):
-            actions = _listed(statement["Action"])
+            actions = as_list(statement["Action"])
             assert "*" not in actions and "*:*" not in actions, label
             assert not any(action.startswith("iam:") and "*" in action for action in actions), (label, statement)
             if any(action.startswith(("iam:", "s3:")) for action in actions):
-                assert "*" not in _listed(statement["Resource"]), f"{label}: {statement['Sid']} on *"
+                assert "*" not in as_list(statement["Resource"]), f"{label}: {statement['Sid']} on *"
 
 
 def test_buckets_only_the_stacks_and_the_state(shipped: Any) -> None:
@@ -411,12 +378,12 @@ def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything
                 assert statement["Effect"] == "Allow" or statement["Sid"].startswith("DenyBoundary"), statement["Sid"]
                 assert re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
                 sids.append(statement["Sid"])
-                for resource in _listed(statement["Resource"]):
+                for resource in as_list(statement["Resource"]):
                     arn = r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+"
                     assert resource == "*" or re.fullmatch(arn, resource), resource
                     if resource != "*" and ":iam::" not in resource and ":s3:::" not in resource:
                         assert f":{env.region}:" in resource or ":kms:" in resource or "connection/" in resource
-                for action in _listed(statement["Action"]):
+                for action in as_list(statement["Action"]):
                     prefix, _, name = action.partition(":")
                     assert prefix in BOTOCORE_SERVICE, f"{action}: no botocore model named for prefix {prefix}"
                     model = session.get_service_model(BOTOCORE_SERVICE[prefix])
@@ -563,7 +530,7 @@ def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
             continue
         for action in statement["Action"]:
             for resource in statement["Resource"]:
-                context = {key: _listed(value)[0] for operator, pairs in statement.get("Condition", {}).items()
+                context = {key: as_list(value)[0] for operator, pairs in statement.get("Condition", {}).items()
                            if "NotEquals" not in operator for key, value in pairs.items()}
                 assert allowed(kept, action.replace("*", "Any"), resource.replace("*", "x").replace("?", "x"),
                                context), (action, resource)
@@ -814,14 +781,14 @@ def _role_statements(documents: dict[str, Any]) -> Iterator[tuple[str, dict[str,
         if resource["type"] == "aws:iam/rolePolicy:RolePolicy":
             policy = resource["inputs"]["policy"]
             document = json.loads(policy) if isinstance(policy, str) else policy
-            for statement in _listed(document["Statement"]):
+            for statement in as_list(document["Statement"]):
                 yield resource["name"], statement
 
 
 def _contexts(statement: dict[str, Any]) -> list[dict[str, Any]]:
     """The request contexts a statement grants under: one per combination of the values its string and ARN
     conditions name (a boundary must allow each; the Null and negated ones only narrow the grant further)."""
-    pairs = [(key, _listed(values)) for operator, condition in statement.get("Condition", {}).items()
+    pairs = [(key, as_list(values)) for operator, condition in statement.get("Condition", {}).items()
              if operator in ("StringEquals", "StringLike", "ArnLike", "ArnEquals") for key, values in condition.items()]
     return [dict(zip([key for key, _ in pairs], chosen)) for chosen in itertools.product(*(v for _, v in pairs))]
 
@@ -845,7 +812,7 @@ def test_every_role_policy_is_within_the_boundary(shipped: Any, everything: Any)
                     if resource["type"] == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"], name
         outside = [(policy, action, resource, context)
                    for policy, statement in _role_statements(documents) if statement["Effect"] == "Allow"
-                   for action in _listed(statement["Action"]) for resource in _listed(statement["Resource"])
+                   for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])
                    for context in _contexts(statement) if not allowed(boundary, action, resource, context)]
         assert outside == [], name
 
@@ -859,7 +826,7 @@ def test_the_boundary_grants_no_more_than_the_deploy_role_itself(shipped: Any, e
         boundary = deploy_role.boundary_policy(env)
         assert boundary.size <= deploy_role.MANAGED_POLICY_MAX_CHARS
         beyond = [(action, resource) for statement in boundary.document["Statement"]
-                  for action in _listed(statement["Action"]) for resource in _listed(statement["Resource"])
+                  for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])
                   for context in _contexts(statement) or [{}]
                   if not allowed(policies, action, resource, context)
                   and (action, resource) != ("sts:AssumeRole", _role_arn(env, "ml-platform-deployer"))
@@ -943,10 +910,10 @@ def test_the_boundary_is_a_valid_policy_of_real_actions(shipped: Any, everything
         for statement in boundary.document["Statement"]:
             assert statement["Effect"] == "Allow" and set(statement) <= {"Sid", "Effect", "Action", "Resource",
                                                                           "Condition"}
-            for resource in _listed(statement["Resource"]):
+            for resource in as_list(statement["Resource"]):
                 assert resource == "*" or re.fullmatch(r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+", resource), \
                     resource
-            for action in _listed(statement["Action"]):
+            for action in as_list(statement["Action"]):
                 prefix, _, name = action.partition(":")
                 model = session.get_service_model(BOTOCORE_SERVICE[prefix])
                 assert name in model.operation_names or action in permission_only, action

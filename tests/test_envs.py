@@ -84,6 +84,15 @@ MALFORMED = [
     ("zero AZs", _set("network.az_count", 0), "network.az_count", "greater than or equal to 1"),
     ("more AZs than the region has", _set("network.az_count", 4), "network.az_count", "offers 3 availability zones"),
     ("unknown key", _set("network.nat_gateways", 2), "network.nat_gateways", "unknown key"),
+    # AZ names are the account's own; the loader checks their form, the preflight the account (test_orchestrate_account)
+    ("an AZ of another region", _set("network.availability_zones", ["eu-west-1a", "us-west-1b"]),
+     "network.availability_zones", "us-west-1b: not an availability zone name of eu-west-1"),
+    ("a Local Zone", _set("network.availability_zones", ["eu-west-1a", "eu-west-1-lhr-1a"]),
+     "network.availability_zones", "eu-west-1-lhr-1a: not an availability zone name"),
+    ("an AZ twice", _set("network.availability_zones", ["eu-west-1a", "eu-west-1a"]),
+     "network.availability_zones", "listed twice"),
+    ("fewer AZs than az_count", _set("network.availability_zones", ["eu-west-1b"]),
+     "network.availability_zones", "lists 1 availability zones, but network.az_count is 2"),
     ("wrong type", _set("network.az_count", "two"), "network.az_count", "valid integer"),
     ("missing required key", _delete("account_id"), "account_id", "required key is missing"),
     ("unknown mesh provider", _set("mesh.provider", "istio"), "mesh.provider", "'service-connect' or 'appmesh'"),
@@ -131,6 +140,20 @@ def test_malformed_env_exits_2_naming_file_key_and_reason(
     assert "dev.yaml" in message and key in message and reason in message, message
     assert len(message.splitlines()) == 1, "one message, not a traceback"
     assert not build.exists(), "nothing written to build/"
+
+
+def test_the_accounts_availability_zones_stand_in_for_the_regions_table(edit_env: Any) -> None:
+    """A us-west-1 account has two of us-west-1a/b/c, which two is the account's own (AWS Regions and Availability
+    Zones guide, "AZ IDs"): the env file names them, and the network layer's subnets are there."""
+    from shared.catalog import load_catalog
+    from shared.components.network import VpcNetworkArgs
+
+    edit_env("dev", lambda data: data.update(region="us-west-1"))
+    assert load_env("dev").availability_zones == ["us-west-1a", "us-west-1c"]  # shared/regions.py's
+    edit_env("dev", lambda data: data["network"].update(availability_zones=["us-west-1c", "us-west-1b"]))
+    env = load_env("dev")
+    assert env.availability_zones == ["us-west-1c", "us-west-1b"]  # in the file's order (each AZ's CIDR block)
+    assert VpcNetworkArgs.from_env(env, load_catalog()).availability_zones == ["us-west-1c", "us-west-1b"]
 
 
 def test_prod_cannot_loosen_a_mandatory_rule(edit_env: Any, env_dir: Path, tmp_path: Path) -> None:

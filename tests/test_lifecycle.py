@@ -123,6 +123,47 @@ def test_up_notes_what_comes_within_warn_days_and_runs(env_dir: Any, monkeypatch
     assert "note: dev: Lambda runtime python3.13" in out.getvalue() and "create blocked 2029-07-31" in out.getvalue()
 
 
+def _appmesh(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True))
+
+
+def test_an_app_mesh_env_is_only_noted_until_its_end_of_support(edit_env: Any) -> None:
+    _appmesh(edit_env)
+    refusals, notes = lifecycle_findings(load_env("dev"), date(2026, 9, 30))
+    assert refusals == [] and any("AWS App Mesh" in note for note in notes)
+
+
+@pytest.mark.parametrize("action", ["up", "preview"])
+def test_an_app_mesh_env_is_refused_after_its_end_of_support(action: str, edit_env: Any,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """After 2026-09-30 AWS serves no App Mesh resource: `up` would change network and discovery, then fail at mesh."""
+    _appmesh(edit_env)
+    monkeypatch.setattr(lifecycle, "today", lambda: date(2026, 10, 1))
+    runner = RecordingRunner()
+    assert run(action, runner, io.StringIO()) == 2 and runner.started() == []
+    error = capsys.readouterr().err
+    assert "mesh.provider appmesh" in error and "service-connect" in error and "nothing was run" in error
+
+
+def test_credentials_due_within_a_month_or_overdue_are_a_note_of_up(env_dir: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing rotates the generated credentials but a new epoch, and the policy does not judge the date: `up` says
+    when dev's (epoch 2026-11-01, max_age_days 180: due 2027-04-30) come due, and still runs."""
+    rotation = load_env("dev").messaging.credentials_rotation
+    assert rotation is not None and rotation.due == date(2027, 4, 30)
+    for day, expected in ((date(2027, 3, 30), None), (date(2027, 4, 1), "due on 2027-04-30"),
+                          (date(2027, 5, 2), "overdue since 2027-04-30")):
+        monkeypatch.setattr(lifecycle, "today", lambda day=day: day)
+        runner, out = RecordingRunner(), io.StringIO()
+        assert run("up", runner, out) == 0 and runner.started()
+        notes = [line for line in out.getvalue().splitlines() if "credentials_rotation" in line]
+        if expected is None:
+            assert notes == [], notes
+        else:
+            assert len(notes) == 1 and expected in notes[0] and "previous_epoch: 2026-11-01" in notes[0], notes
+
+
 def test_a_value_without_an_entry_is_refused(env_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lifecycle, "PYTHON_LAMBDA_RUNTIME", "python3.99")
     refusals, _ = lifecycle_findings(load_env("dev"), date(2026, 12, 1))

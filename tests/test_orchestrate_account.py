@@ -13,7 +13,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -37,7 +37,13 @@ from shared.orchestrate.account import _fmt as amount
 from shared.orchestrate.account import main as account_main
 from shared.orchestrate.cli import main
 from shared.synth.engine import synth_env
-from tests.aws_helpers import AccountReady, MotoAccounts, ReleasedEverywhere, count_profile_assumptions
+from tests.aws_helpers import (
+    AccountReady,
+    MotoAccounts,
+    ReleasedEverywhere,
+    count_profile_assumptions,
+    create_role_boundaries,
+)
 from tests.test_orchestrate import RecordingRunner, management_api
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
@@ -149,19 +155,109 @@ class MotoQuotas:
         raise client_error("NoSuchResourceException", "no such quota", "GetAWSDefaultServiceQuota")
 
 
-class Clients:
-    """moto in each env's own account, with Service Quotas and IAM replaceable."""
+class EndpointServicesEc2:
+    """moto's EC2, whose DescribeVpcEndpointServices cannot run here (it imports moto's every backend), answering
+    it as EC2 does (botocore ec2 DescribeVpcEndpointServices: ``ServiceDetails[].ServiceName`` and
+    ``AvailabilityZones``, the account's AZ names; ``NextToken``) from ``offered``: service name -> AZ names, absent:
+    every AZ of the account (DescribeAvailabilityZones), None: a service the region does not offer. EC2 answers a
+    ``ServiceNames`` request naming such a service with InvalidServiceName for the whole request (cloud-custodian
+    PR #10741; aws-cdk PR #29524), a ``service-name`` filter by leaving it out; ``page_size`` details a page."""
 
-    def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None) -> None:
+    def __init__(self, inner: Any, offered: Mapping[str, Sequence[str] | None] = {}, page_size: int = 1) -> None:
+        self.inner = inner
+        self.offered = dict(offered)
+        self.page_size = page_size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_vpc_endpoint_services(self, ServiceNames: Sequence[str] = (),
+                                       Filters: Sequence[Mapping[str, Any]] = (),
+                                       NextToken: str = "") -> dict[str, Any]:
+        unknown = [name for name in ServiceNames if self.offered.get(name, ()) is None]
+        if unknown:
+            raise client_error("InvalidServiceName", f"The Vpc Endpoint Service '{unknown[0]}' does not exist",
+                               "DescribeVpcEndpointServices")
+        names = list(ServiceNames)
+        for flt in Filters:
+            assert flt["Name"] == "service-name", flt
+            names.extend(flt["Values"])
+        zones = [zone["ZoneName"] for zone in self.inner.describe_availability_zones()["AvailabilityZones"]]
+        details = []
+        for name in sorted(names):
+            offered = self.offered.get(name, zones)
+            if offered is not None:
+                details.append({"ServiceName": name, "ServiceType": [{"ServiceType": "Interface"}],
+                                "AvailabilityZones": list(offered)})
+        start = int(NextToken or 0)
+        page: dict[str, Any] = {"ServiceDetails": details[start:start + self.page_size]}
+        if start + self.page_size < len(details):
+            page["NextToken"] = str(start + self.page_size)
+        return page
+
+
+class BrokerOptionsMq:
+    """moto's Amazon MQ, which lacks DescribeBrokerInstanceOptions, answering it as Amazon MQ does (botocore mq:
+    ``BrokerInstanceOptions[]`` of ``AvailabilityZones[].Name``, ``EngineType``, ``HostInstanceType``,
+    ``StorageType``, ``SupportedDeploymentModes``, ``SupportedEngineVersions``, e.g. ``["4.2", "3.13"]``; ``NextToken``:
+    Amazon MQ API reference, Broker Instance Options, 20 a page by default) from ``options``: host instance type ->
+    (AZ names, engine versions, deployment modes), or a list of them (one option a page), absent: what
+    shared/amazonmq.py says it runs, in every AZ of the account."""
+
+    Option = tuple[Sequence[str], Sequence[str], Sequence[str]]
+
+    def __init__(self, inner: Any, zones: Sequence[str], options: Mapping[str, Option | list[Option]] = {}) -> None:
+        self.inner = inner
+        self.zones = list(zones)
+        self.options = dict(options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_broker_instance_options(self, EngineType: str, HostInstanceType: str,
+                                         NextToken: str = "") -> dict[str, Any]:
+        from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, RABBITMQ_INSTANCE_TYPES
+
+        assert EngineType == "RABBITMQ"
+        family = HostInstanceType.rsplit(".", 1)[0]
+        default = (self.zones, [v for v, families in RABBITMQ_ENGINE_FAMILIES.items() if family in families],
+                   RABBITMQ_INSTANCE_TYPES.get(HostInstanceType, ()))
+        given = self.options.get(HostInstanceType, default)
+        pages = [option for option in (given if isinstance(given, list) else [given]) if option[0]]
+        start = int(NextToken or 0)
+        answer: dict[str, Any] = {"BrokerInstanceOptions": [{
+            "AvailabilityZones": [{"Name": zone} for zone in zones], "EngineType": "RABBITMQ",
+            "HostInstanceType": HostInstanceType, "StorageType": "EBS", "SupportedDeploymentModes": list(modes),
+            "SupportedEngineVersions": list(versions)} for zones, versions, modes in pages[start:start + 1]]}
+        if start + 1 < len(pages):
+            answer["NextToken"] = str(start + 1)
+        return answer
+
+
+class Clients:
+    """moto in each env's own account, with Service Quotas, IAM, the endpoint services' AZs and Amazon MQ's
+    broker options replaceable."""
+
+    def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
+                 endpoint_zones: Mapping[str, Sequence[str] | None] = {},
+                 broker_options: Mapping[str, BrokerOptionsMq.Option | list[BrokerOptionsMq.Option]] = {}) -> None:
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
         self.iam = iam
+        self.endpoint_zones = endpoint_zones
+        self.broker_options = broker_options
 
     def __call__(self, env: EnvConfig, service: str) -> Any:
         if service == "service-quotas":
             return self.quotas if self.quotas is not None else MotoQuotas(self.moto(env, service))
         if service == "iam":
             return self.iam if self.iam is not None else AwsNamedIam(self.moto(env, service))
+        if service == "ec2":
+            return EndpointServicesEc2(self.moto(env, service), self.endpoint_zones)
+        if service == "mq":
+            zones = [zone["ZoneName"] for zone in
+                     self.moto(env, "ec2").describe_availability_zones()["AvailabilityZones"]]
+            return BrokerOptionsMq(self.moto(env, service), zones, self.broker_options)
         return self.moto(env, service)
 
 
@@ -636,6 +732,9 @@ class SharedVpcEc2:
     def describe_addresses(self, **kwargs: Any) -> dict[str, Any]:
         return dict(self.inner.describe_addresses(**kwargs))
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
 
 def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
     # Amazon VPC user guide, VPC sharing, "Responsibilities and permissions for owners and participants": the
@@ -731,3 +830,276 @@ def test_the_boundary_is_compared_as_iam_returns_it() -> None:
     assert missing_boundary_statements(dev, {"Statement": shuffled}) == []
     assert missing_boundary_statements(dev, {"Statement": shuffled[1:]}) == [document["Statement"][0]["Sid"]]
     assert missing_boundary_statements(dev, "not json") == [statement["Sid"] for statement in document["Statement"]]
+# -- alarm subscriptions SNS removed by itself ----------------------------------------------------------------------
+
+
+class PendingSns:
+    """moto's SNS, except that the subscriptions of ``pending`` endpoints are listed as SNS lists one awaiting
+    confirmation (SubscriptionArn ``PendingConfirmation``; moto confirms every subscription at once)."""
+
+    def __init__(self, sns: Any, pending: set[str]) -> None:
+        self.sns, self.pending = sns, pending
+
+    def get_paginator(self, operation: str) -> Any:
+        paginator = self.sns.get_paginator(operation)
+        pending = self.pending
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Any:
+                for page in paginator.paginate(**kwargs):
+                    for sub in page.get("Subscriptions", []):
+                        if sub["Endpoint"] in pending:
+                            sub["SubscriptionArn"] = "PendingConfirmation"
+                    yield page
+
+        return Pages()
+
+
+class SnsClients(Clients):
+    def __init__(self, sns: Any) -> None:
+        super().__init__(roomy())
+        self.sns = sns
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        return self.sns if service == "sns" else super().__call__(env, service)
+
+
+def test_an_alarm_subscription_sns_deleted_is_named_with_the_refresh_that_brings_it_back(
+        moto_aws: None, edit_env: Any) -> None:
+    """SNS deletes a subscription left unconfirmed 48 hours, and an email one suspended by an alarm storm (more than
+    10 messages a second) the same way; the broker layer's state still holds it and `up` reads no state back, so no
+    `up` subscribes the address again and the alarms reach nobody."""
+    edit_env("dev", lambda data: data.setdefault("alarms", {}).update(
+        email=["oncall@example.com", "lead@example.com", "new@example.com"]))
+    dev = load_env("dev")
+    sns = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SnsClients(sns)))
+    assert code == 0 and "not subscribed" not in out, out  # no topic yet: the first up subscribes them all
+
+    topic = sns.create_topic(Name="dev-ml-alarms")["TopicArn"]
+    for address in ("oncall@example.com", "new@example.com"):
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
+                           checker(SnsClients(PendingSns(sns, {"new@example.com"}))))
+    assert code == 0 and runner.started() == ["broker"], out
+    notes = [line for line in out.splitlines() if line.startswith("note: ") and "dev.yaml: alarms" in line]
+    assert len(notes) == 2, out
+    gone = next(note for note in notes if "lead@example.com" in note)
+    assert "is not subscribed to dev-ml-alarms" in gone and "nox -s refresh -- dev --layers broker --exact" in gone
+    waiting = next(note for note in notes if "new@example.com" in note)
+    assert "pending confirmation" in waiting and "48 hours" in waiting
+
+
+class DescribedSecret:
+    """Secrets Manager answering DescribeSecret with ``described`` (moto keeps no rotation schedule)."""
+
+    def __init__(self, described: dict[str, Any]) -> None:
+        self.described = described
+
+    def describe_secret(self, SecretId: str) -> dict[str, Any]:
+        return {"Name": SecretId, **self.described}
+
+
+class SecretClients(Clients):
+    def __init__(self, secrets: Any) -> None:
+        super().__init__(roomy())
+        self.secrets = secrets
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        return self.secrets if service == "secretsmanager" else super().__call__(env, service)
+
+
+def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws: None) -> None:
+    """The rotation alarm counts the function's errors only: an invocation Lambda refused (a VPC function idle for
+    weeks is Inactive) raises none, and the secret's NextRotationDate stays in the past."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    overdue = DescribedSecret({"RotationEnabled": True, "LastRotatedDate": now - timedelta(days=200),
+                               "NextRotationDate": now - timedelta(days=20),
+                               "VersionIdsToStages": {"v1": ["AWSCURRENT", "platform-initial"],
+                                                      "v2": ["AWSPENDING"]}})
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(SecretClients(overdue)))
+    assert code == 0 and runner.started() == ["broker"], out
+    notes = [line for line in out.splitlines() if line.startswith("note: ") and "platform/dev/broker/admin" in line]
+    assert len(notes) == 2, out
+    assert "was due to rotate on" in notes[0] and "has not" in notes[0] and "rotate-secret" in notes[0]
+    assert "stopped partway" in notes[1] and "v2" in notes[1]
+
+    on_time = DescribedSecret({"RotationEnabled": True, "LastRotatedDate": now - timedelta(days=10),
+                               "NextRotationDate": now + timedelta(days=170),
+                               "VersionIdsToStages": {"v3": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SecretClients(on_time)))
+    assert code == 0 and "platform/dev/broker/admin" not in out, out
+
+
+# -- availability zones ---------------------------------------------------------------------------------------
+
+
+def test_an_account_without_the_envs_availability_zones_stops_up_before_the_network(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # AZ names are each account's own in the oldest regions, and a us-west-1 account has two of a/b/c (AWS Regions
+    # and Availability Zones guide, "AZ IDs"); moto's account has us-west-1a and us-west-1b, shared/regions.py's
+    # default is us-west-1a and us-west-1c: CreateSubnet would fail ("Value (us-west-1c) for parameter
+    # availabilityZone is invalid", workload-discovery-on-aws#234) after the VPC was created
+    edit_env("dev", lambda data: data.update(region="us-west-1"))
+    create_role_boundaries(["dev"])  # its statements name the env's region
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert ("environments/dev.yaml: network.az_count: account 111111111111 has no availability zone us-west-1c in "
+            "us-west-1 (it has us-west-1a, us-west-1b;") in error, error
+    assert "List 2 of the account's in network.availability_zones" in error
+    code, out, runner = up(["preview", "dev", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"] and "up would be refused" in out, out
+
+    # the account's own names: the network goes ahead, and the run says which physical AZs they are
+    edit_env("dev", lambda data: data["network"].update(availability_zones=["us-west-1b", "us-west-1a"]))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out
+    assert ("availability zones: us-west-1b (usw1-az1), us-west-1a (usw1-az3) of the account's us-west-1a, "
+            "us-west-1b") in out
+
+
+def test_an_interface_endpoint_not_offered_in_an_az_stops_up_before_the_network(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # an endpoint service need not be offered in every AZ; CreateVpcEndpoint then fails ("The VPC endpoint service
+    # ... does not support the availability zone of the subnet", terraform-aws-modules/terraform-aws-vpc#462)
+    staging = load_env("staging")
+    assert staging.availability_zones == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    lacking = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.ecr.dkr": ["eu-west-1a", "eu-west-1b"]})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(lacking))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert ("environments/staging.yaml: network.endpoints: ecr.dkr: the endpoint service "
+            "com.amazonaws.eu-west-1.ecr.dkr is not offered in eu-west-1c (only eu-west-1a, eu-west-1b)") in error
+    assert "ecr.api" not in error
+
+    missing = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.logs": None})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(missing))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "network.endpoints: logs: eu-west-1 offers no endpoint service com.amazonaws.eu-west-1.logs" in error, error
+    assert "ecr.dkr" not in error and "ecr.api" not in error  # the others are still checked (and offered)
+
+    # listed, in none of the account's AZs: CreateVpcEndpoint has no subnet to take
+    nowhere = Clients(roomy(), endpoint_zones={"com.amazonaws.eu-west-1.secretsmanager": []})
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(nowhere))
+    assert code == 2 and runner.started() == [], out
+    assert "secretsmanager: the endpoint service com.amazonaws.eu-west-1.secretsmanager is not offered in " \
+           "eu-west-1a, eu-west-1b, eu-west-1c (in none of the account's)" in capsys.readouterr().err
+
+    # every endpoint in every AZ: the network goes ahead
+    code, out, runner = up(["up", "staging", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out
+
+
+def test_a_broker_amazon_mq_does_not_offer_in_the_region_or_its_azs_stops_up_before_any_layer(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # Amazon MQ API reference, Broker Engine Types: "Amazon MQ does not support all instance types in all availability
+    # zones and regions"; CreateBroker would fail after the network and the broker layer's other resources
+    prod = load_env("prod")  # RabbitMQ 4.2 on mq.m7g.large, CLUSTER_MULTI_AZ over eu-west-1a/b/c
+    assert (prod.messaging.instance_type, prod.messaging.deployment_mode) == ("mq.m7g.large", "CLUSTER_MULTI_AZ")
+    run = ["up", "prod", "--yes", "--layers", "broker", "--exact"]
+
+    two_azs = Clients(roomy(), broker_options={"mq.m7g.large": (["eu-west-1a", "eu-west-1b"], ["4.2", "3.13"],
+                                                                ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"])})
+    code, out, runner = up(run, checker(two_azs))
+    assert code == 2 and runner.started() == [], out
+    assert ("environments/prod.yaml: network.az_count: Amazon MQ offers RabbitMQ 4.2 on mq.m7g.large in eu-west-1a, "
+            "eu-west-1b only, not in eu-west-1c, where the broker's subnet is") in capsys.readouterr().err
+
+    old_engine = Clients(roomy(), broker_options={"mq.m7g.large": (["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+                                                                   ["3.13"], ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"])})
+    code, out, runner = up(run, checker(old_engine))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "network.az_count" not in error, error
+    assert ("messaging.engine_version: Amazon MQ offers mq.m7g.large in eu-west-1 only for RabbitMQ 3.13 and "
+            "CLUSTER_MULTI_AZ, SINGLE_INSTANCE, not 4.2 CLUSTER_MULTI_AZ") in error, error
+
+    code, out, runner = up(run, checker(Clients(roomy(), broker_options={"mq.m7g.large": ([], [], [])})))
+    assert code == 2 and runner.started() == [], out
+    assert "messaging.instance_type: Amazon MQ offers no RabbitMQ mq.m7g.large in eu-west-1" in capsys.readouterr().err
+
+    # offered where the subnets are, over two pages (NextToken): the broker layer runs
+    modes = ["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"]
+    paged = Clients(roomy(), broker_options={"mq.m7g.large": [(["eu-west-1a", "eu-west-1b"], ["4.2"], modes),
+                                                              (["eu-west-1c"], ["4.2"], modes)]})
+    code, out, runner = up(run, checker(paged))
+    assert code == 0 and runner.started() == ["broker"], out
+    code, out, runner = up(run, checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "Amazon MQ: RabbitMQ 4.2 on mq.m7g.large (CLUSTER_MULTI_AZ) is offered in eu-west-1a, eu-west-1b, " \
+           "eu-west-1c" in out
+
+    # a broker the account holds is not created again: what Amazon MQ offers new brokers is a note
+    MotoAccounts.client(prod.account_id, prod.region, "mq").create_broker(
+        BrokerName="ml-prod", DeploymentMode="CLUSTER_MULTI_AZ", EngineType="RABBITMQ", EngineVersion="4.2",
+        HostInstanceType="mq.m7g.large", PubliclyAccessible=False, AutoMinorVersionUpgrade=True,
+        Users=[{"Username": "admin", "Password": "a-long-password-1"}])
+    code, out, runner = up(run, checker(two_azs))
+    assert code == 0 and runner.started() == ["broker"], out
+    assert "Amazon MQ offers RabbitMQ 4.2 on mq.m7g.large in eu-west-1a, eu-west-1b only" in out
+    assert "CreateBroker would fail" not in out + capsys.readouterr().err
+
+
+class OlderAccountEc2:
+    """moto's EC2 as an ap-northeast-1 account opened before apne1-az3 was closed to new accounts sees it: four AZs,
+    with ap-northeast-1a on apne1-az3 (AZ names map to IDs per account in the oldest regions: AWS Regions and
+    Availability Zones guide, "AZ IDs")."""
+
+    ZONES = {"ap-northeast-1a": "apne1-az3", "ap-northeast-1b": "apne1-az4", "ap-northeast-1c": "apne1-az1",
+             "ap-northeast-1d": "apne1-az2"}
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe_availability_zones(self, **kwargs: Any) -> dict[str, Any]:
+        return {"AvailabilityZones": [
+            {"ZoneName": name, "ZoneId": zone_id, "RegionName": "ap-northeast-1", "State": "available",
+             "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required"}
+            for name, zone_id in self.ZONES.items()]}
+
+
+def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # ECS guide, "Supported Regions for Amazon ECS on AWS Fargate": in ap-northeast-1 Fargate runs in apne1-az1, az2
+    # and az4 only; an older account's ap-northeast-1a can be apne1-az3, where the services' tasks never start
+    edit_env("dev", lambda data: data.update(region="ap-northeast-1"))
+    create_role_boundaries(["dev"])  # its statements name the env's region
+    assert load_env("dev").availability_zones == ["ap-northeast-1a", "ap-northeast-1c"]
+
+    class Older(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            client = super().__call__(env, service)
+            return OlderAccountEc2(client) if service == "ec2" else client
+
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Older(roomy())))
+    assert code == 2 and runner.started() == [], out
+    assert ("environments/dev.yaml: network.az_count: Fargate runs tasks in ap-northeast-1 in apne1-az1, apne1-az2, "
+            "apne1-az4 only (ECS guide, 'Supported Regions for Amazon ECS on AWS Fargate'), not in ap-northeast-1a "
+            "(apne1-az3): the services' tasks there would never start. List 2 of the account's ap-northeast-1b, "
+            "ap-northeast-1c, ap-northeast-1d in network.availability_zones") in capsys.readouterr().err
+
+    # an env whose network is deployed there already: a note (moving the subnets replaces them), not a refusal
+    dev = load_env("dev")
+    ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
+    vpc = ec2.create_vpc(CidrBlock=str(dev.network.cidr))["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "env", "Value": "dev"}, {"Key": "layer", "Value": "network"},
+                                           {"Key": "managed-by", "Value": "pulumi"}])
+    report = checker(Older(roomy())).check(dev, ["network"])
+    assert report.refusals == [] and any("not in ap-northeast-1a (apne1-az3)" in note for note in report.notes)
+    # following it on a deployed env replaces the broker too where the first AZ changes (tests/fixtures/env_key_changes)
+    assert any("and the broker where the first AZ changes" in note for note in report.notes), report.notes
+    ec2.delete_vpc(VpcId=vpc)
+
+    # a newer account (moto's: a, c, d on az4, az1, az2) takes the default; the older one its own names
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["network"], out
+    edit_env("dev", lambda data: data["network"].update(availability_zones=["ap-northeast-1c", "ap-northeast-1d"]))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Older(roomy())))
+    assert code == 0 and runner.started() == ["network"], out

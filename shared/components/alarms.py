@@ -3,7 +3,7 @@
 :class:`AlarmTopic` is the env's notification topic (KMS-encrypted with its own key, subscriptions
 from ``alarms`` in the env file). The alarm specs are pure functions of names and thresholds
 (:func:`queue_alarms`, :func:`broker_alarms`, :func:`rotation_alarms`, :func:`service_alarms`,
-:func:`gateway_alarms`), and
+:func:`gateway_alarms`, :func:`certificate_alarms`), and
 :class:`MetricAlarms` turns specs into ``aws.cloudwatch.MetricAlarm`` resources. Each layer builds
 the alarms of the resources it owns, next to them, so alarms move with their resources.
 
@@ -31,7 +31,9 @@ from shared.broker_capacity import NOTE_PERCENT, alarm_thresholds, usable_nodes
 from shared.cloudwatch_metrics import (
     AMAZON_MQ_NAMESPACE,
     APPLICATION_ELB_NAMESPACE,
+    CERTIFICATE_MANAGER_NAMESPACE,
     CONTAINER_INSIGHTS_NAMESPACE,
+    DAYS_TO_EXPIRY_METRIC,
     LAMBDA_NAMESPACE,
     QUEUE_CONSUMERS_METRIC,
     QUEUE_READY_METRIC,
@@ -445,6 +447,30 @@ def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
         ))]
 
 
+#: Days before its expiry that the gateways' certificate alarms. ACM renews a certificate it issued well before this
+#: (ACM user guide, "Managed certificate renewal"); one it did not renew (DNS validation record gone) or one imported
+#: (ACM never renews those) leaves a month to act before the load balancer serves an expired certificate.
+CERTIFICATE_EXPIRY_DAYS = 30
+#: ACM publishes DaysToExpiry once a day.
+CERTIFICATE_PERIOD_SECONDS = 86_400
+
+
+def certificate_alarms(env_name: str, certificate_arn: str) -> list[AlarmSpec]:
+    """The public gateways' certificate (``compute.certificate_arn``, one per env) close to its expiry.
+
+    ``AWS/CertificateManager`` ``DaysToExpiry`` (Minimum over a day) with dimension CertificateArn. ACM stops
+    publishing it once the certificate has expired (so the AWS CDK's ``metricDaysToExpiry`` advises missing data as
+    breaching): missing data is breaching, so an expired or deleted certificate stays in ALARM."""
+    return [AlarmSpec(
+        name=alarm_name(env_name, "certificate-expiry", "gateway"),
+        description=f"the public gateways' certificate {certificate_arn} expires within {CERTIFICATE_EXPIRY_DAYS} "
+                    "days, or has expired: ACM did not renew it (an imported certificate never renews): re-import "
+                    "or renew it under the same ARN, or name a new one in compute.certificate_arn (README, Alarms)",
+        comparison="LessThanOrEqualToThreshold", threshold=CERTIFICATE_EXPIRY_DAYS, treat_missing_data="breaching",
+        period=CERTIFICATE_PERIOD_SECONDS, evaluation_periods=1, namespace=CERTIFICATE_MANAGER_NAMESPACE,
+        metric=DAYS_TO_EXPIRY_METRIC, statistic="Minimum", dimensions={"CertificateArn": certificate_arn})]
+
+
 #: Unexpected stops (shared.components.task_stops) of one service's tasks that make a crash loop: one stop is a
 #: crash ECS replaced, three within the time three of its tasks take to start and fail their health check are a loop.
 TASK_STOPS_THRESHOLD = 3
@@ -491,7 +517,8 @@ def task_stop_alarms(env_name: str, services: dict[str, pulumi.Input[str]],
 
 
 def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
-    """The compute layer's alarms: every ECS service (each canary version its own), each public gateway."""
+    """The compute layer's alarms: every ECS service (each canary version its own), each public gateway, and the
+    gateways' certificate."""
     services: dict[str, pulumi.Input[str]] = {}
     may_run_none: set[str] = set()
     for service, units in compute.services.items():
@@ -508,6 +535,8 @@ def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
         for service in compute.services for version in (tuple(compute.plans[service].versions) or (None,))})
     for service, gateway in sorted(compute.gateways.items()):
         specs += gateway_alarms(env.name, env.alarms, service, gateway.load_balancer.arn_suffix)
+    if compute.gateways and env.compute.certificate_arn:  # the env loader requires it with public_gateway
+        specs += certificate_alarms(env.name, env.compute.certificate_arn)
     return specs
 
 

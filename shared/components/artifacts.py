@@ -43,9 +43,11 @@ def artifact_bucket_policy(bucket_arn: str) -> dict[str, Any]:
     return document(deny_insecure_transport(bucket_arn))
 
 
-def access_log_bucket_policy(*, log_bucket_arn: str, artifact_bucket_arn: str, account_id: str) -> dict[str, Any]:
+def access_log_bucket_policy(*, log_bucket_arn: str, artifact_bucket_arn: str, account_id: str,
+                             other_source_arns: tuple[str, ...] = ()) -> dict[str, Any]:
     """S3's logging service (``logging.s3.amazonaws.com``) may put objects under :data:`ACCESS_LOG_PREFIX`, for the
-    artifact bucket of this account only: the policy of the S3 user guide, "Enabling Amazon S3 server access logging",
+    artifact bucket of this account only (and ``other_source_arns``, the env's other buckets that log here: a public
+    gateway's access-log buckets): the policy of the S3 user guide, "Enabling Amazon S3 server access logging",
     permissions for log delivery (a BucketOwnerEnforced target takes no ACL grant). And the TLS-only deny, kept: it
     names aws:SecureTransport false only, and AWS's own log buckets pair it with service log delivery (AWS Control
     Tower user guide, "Amazon S3 bucket policy in the audit account": AllowSSLRequestsOnly next to the services'
@@ -53,7 +55,8 @@ def access_log_bucket_policy(*, log_bucket_arn: str, artifact_bucket_arn: str, a
     return document(
         {"Sid": "S3ServerAccessLogsPolicy", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
          "Action": "s3:PutObject", "Resource": f"{log_bucket_arn}/{ACCESS_LOG_PREFIX}*",
-         "Condition": {"ArnLike": {"aws:SourceArn": artifact_bucket_arn},
+         "Condition": {"ArnLike": {"aws:SourceArn": [artifact_bucket_arn, *other_source_arns]
+                                   if other_source_arns else artifact_bucket_arn},
                        "StringEquals": {"aws:SourceAccount": account_id}}},
         deny_insecure_transport(log_bucket_arn))
 
@@ -74,6 +77,17 @@ def artifact_lifecycle_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:
 
 
 @dataclass(frozen=True)
+class ServerAccessLogTarget:
+    """The env's server-access-log bucket as another bucket's BucketLogging target."""
+
+    bucket: pulumi.Output[str]
+    #: the key prefix the log bucket's policy and lifecycle cover; a source adds its own name under it
+    prefix: str
+    #: the log bucket's policy, which must let S3's logging service write before logging is turned on
+    ready: pulumi.Resource
+
+
+@dataclass(frozen=True)
 class ArtifactStoreArgs:
     env_name: str
     account_id: str
@@ -87,6 +101,9 @@ class ArtifactStoreArgs:
     log_bucket_name: str
     #: days S3 keeps the access logs (the env's compute.log_retention_days)
     log_retention_days: int
+    #: ARNs (or ARN patterns) of the env's other buckets whose server access logs go to the log bucket too: the public
+    #: gateway's access-log buckets (shared.gateway_names)
+    other_logged_bucket_arns: tuple[str, ...] = ()
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -167,6 +184,10 @@ class ArtifactStore(pulumi.ComponentResource):
         self.register_outputs({"bucket": self.bucket.bucket, "key_arn": self.key.arn,
                                "log_bucket": self.log_bucket.bucket})
 
+    def server_access_logs(self) -> ServerAccessLogTarget:
+        """Where another bucket of the env (ArtifactStoreArgs.other_logged_bucket_arns) sends its server access logs."""
+        return ServerAccessLogTarget(bucket=self.log_bucket.bucket, prefix=ACCESS_LOG_PREFIX, ready=self.log_policy)
+
     def _access_logs(self, name: str, args: ArtifactStoreArgs) -> None:
         """The log bucket: created, configured and deleted as the artifact bucket is (namespace, force_destroy,
         settings one at a time, settings ignored on the bucket itself), but SSE-S3, the target default encryption S3's
@@ -209,6 +230,7 @@ class ArtifactStore(pulumi.ComponentResource):
             f"{name}-logs", bucket=self.log_bucket.id,
             policy=json.dumps(access_log_bucket_policy(
                 log_bucket_arn=s3_bucket_arn(args.partition, log_name),
-                artifact_bucket_arn=s3_bucket_arn(args.partition, args.bucket_name), account_id=args.account_id),
+                artifact_bucket_arn=s3_bucket_arn(args.partition, args.bucket_name), account_id=args.account_id,
+                other_source_arns=args.other_logged_bucket_arns),
                 sort_keys=True),
             opts=after(block, lifecycle))

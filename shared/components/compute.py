@@ -29,13 +29,14 @@ from shared.components.compute_plan import ComputeSettings, ServicePlan
 from shared.components.compute_service import FargateService, FargateServiceArgs
 from shared.components.compute_wiring import ComputeUpstreams, check_mesh_provider, contract_entry
 from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
-from shared.components.gateway import PublicGateway, PublicGatewayArgs
+from shared.components.gateway import PublicGateway, PublicGatewayArgs, access_log_bucket_name
 from shared.components.image_replication import ImageReplication, ImageReplicationArgs
 from shared.components.service_connect_drain import ServiceConnectDrain
 from shared.contracts import required
 from shared.envs import EnvConfig, backlog_wakes, env_path, publishes_queue_metrics, scale_from_zero_problem
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
+from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import unit_name
 
 
@@ -99,10 +100,16 @@ class ComputeArgs:
             steady_state_timeout=f"{env.compute.steady_state_timeout_minutes}m",
             queue_metrics_namespace=QUEUE_METRICS_NAMESPACE if publishes_queue_metrics(env) else None,
         )
+        # Callees before callers: each ECS service is created after the services it calls.
+        services = tuple(plan_service(env, catalog, name) for name in catalog.creation_order())
+        # The public gateways' access-log buckets log their requests into the artifact store's log bucket too
+        # (Security Hub S3.9): its policy lets S3's logging service write for them.
+        gateway_log_buckets = tuple(
+            s3_bucket_arn(settings.partition, access_log_bucket_name(env.name, plan.name, env.account_id))
+            for plan in services if plan.spec.public and env.compute.public_gateway)
         return cls(
             settings=settings,
-            # Callees before callers: each ECS service is created after the services it calls.
-            services=tuple(plan_service(env, catalog, name) for name in catalog.creation_order()),
+            services=services,
             container_insights=env.compute.container_insights,
             ecr_keep_last_images=env.compute.ecr_keep_last_images,
             kms_encrypted_logs=env.compute.kms_encrypted_logs,
@@ -114,7 +121,8 @@ class ComputeArgs:
                                         partition=settings.partition, protect=env.protect,
                                         bucket_name=settings.artifact_bucket_name,
                                         log_bucket_name=artifact_log_bucket_name(env.name, env.account_id, env.region),
-                                        log_retention_days=env.compute.log_retention_days)
+                                        log_retention_days=env.compute.log_retention_days,
+                                        other_logged_bucket_arns=gateway_log_buckets)
             if catalog.uses_artifacts else None,
         )
 
@@ -220,7 +228,8 @@ class ComputePlatform(pulumi.ComponentResource):
                         public_subnet_ids=upstreams.network.public_subnet_ids, protect=settings.protect,
                         account_id=settings.account_id, region=settings.region, partition=settings.partition,
                         log_retention_days=settings.log_retention_days,
-                        request_timeout_seconds=plan.spec.request_timeout_seconds),
+                        request_timeout_seconds=plan.spec.request_timeout_seconds,
+                        server_access_logs=self.artifacts.server_access_logs() if self.artifacts else None),
                     opts=child,
                 )
                 self.gateways[service] = gateway

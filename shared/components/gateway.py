@@ -17,6 +17,7 @@ from shared.catalog import (
     TARGET_HEALTHY_THRESHOLD,
     deregistration_delay,
 )
+from shared.components.artifacts import ServerAccessLogTarget
 from shared.components.building_blocks import BUCKET_SETTINGS_OF_THEIR_OWN
 from shared.components.compute_iam import deny_insecure_transport
 from shared.gateway_names import (
@@ -91,6 +92,9 @@ class PublicGatewayArgs:
     #: the catalog's request_timeout_seconds of the service: how long the ALB waits for one response, and
     #: how long in-flight requests may take to finish while a task leaves (the catalog keeps it <= 3600)
     request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    #: the env's server-access-log bucket (the artifact store's), where the access-log bucket logs its own requests
+    #: (Security Hub S3.9); None where the env has no artifact store, and the bucket logs nothing
+    server_access_logs: ServerAccessLogTarget | None = None
 
 
 class PublicGateway(pulumi.ComponentResource):
@@ -188,17 +192,17 @@ class PublicGateway(pulumi.ComponentResource):
         block = aws.s3.BucketPublicAccessBlock(
             f"{args.service}-alb-logs", bucket=self.access_log_bucket.id, block_public_acls=True,
             block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=bucket_child)
-        aws.s3.BucketOwnershipControls(
+        ownership = aws.s3.BucketOwnershipControls(
             f"{args.service}-alb-logs", bucket=self.access_log_bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=bucket_child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
+        encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{args.service}-alb-logs", bucket=self.access_log_bucket.id,
             rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                 apply_server_side_encryption_by_default=aws.s3.
                 BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                     sse_algorithm="AES256"))],
             opts=bucket_child)
-        aws.s3.BucketLifecycleConfiguration(
+        lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{args.service}-alb-logs", bucket=self.access_log_bucket.id,
             rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="expire-access-logs", status="Enabled",
@@ -211,3 +215,14 @@ class PublicGateway(pulumi.ComponentResource):
                                                        account_id=args.account_id), sort_keys=True),
             # S3 refuses a policy while the public access block is being written (409 conflicts).
             opts=pulumi.ResourceOptions(parent=self.access_log_bucket, depends_on=[block]))
+        target = args.server_access_logs
+        if target is not None:
+            # S3 server access logging of the log bucket itself (who read or deleted the ALB's logs), into the env's
+            # log bucket under a prefix of its own; the bucket's last setting, after the others (S3 answers 409 to a
+            # configuration call while another is in progress) and after the log bucket's policy lets S3's logging
+            # service write for it (pulumi_aws s3.BucketLogging's example orders the two so).
+            aws.s3.BucketLogging(
+                f"{args.service}-alb-logs", bucket=self.access_log_bucket.id, target_bucket=target.bucket,
+                target_prefix=f"{target.prefix}{name}/",
+                opts=pulumi.ResourceOptions(parent=self.access_log_bucket, depends_on=[
+                    block, ownership, encryption, lifecycle, self.access_log_policy, target.ready]))

@@ -36,12 +36,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TextIO
 
 from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.envs import EnvConfig, env_path
 from shared.errors import PlatformError
-from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT
+from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT, FARGATE_ZONE_IDS
 from shared.images import (
     AwsAccessError,
     ClientFactory,
@@ -57,6 +58,9 @@ READ_TIMEOUT_S = 10
 #: Every attempt, the first included: one retry. (botocore Config: ``total_max_attempts`` counts every attempt,
 #: ``max_attempts`` only the retries after the first.)
 MAX_ATTEMPTS = 2
+#: Days past its NextRotationDate before the broker admin's secret is reported as not rotated (Secrets Manager picks
+#: the hour within the due day, and a rotation takes minutes).
+ROTATION_GRACE_DAYS = 1
 #: How long a created role is waited for in IAM's reads (eventually consistent) before the first layer runs.
 ROLE_VISIBLE_ATTEMPTS = 10
 ROLE_VISIBLE_SLEEP_S = 2.0
@@ -355,8 +359,12 @@ class AwsAccountCheck:
         needs = quota_needs(env, layers)
         named = account_wide_roles(env, layers)
         brokers = env.messaging.broker == "amazon-mq" and bool({"broker", "messaging"} & set(layers))
+        subscriptions = "broker" in layers and bool(env.alarms.all_subscriptions())
+        rotation = "broker" in layers and env.messaging.broker == "amazon-mq" and \
+            env.messaging.credentials_rotation is not None
         bounded = [layer for layer in layers if layer in ROLE_LAYERS]
-        if not roles and not needs and not named and not brokers and not bounded:
+        if not roles and not needs and not named and not brokers and not subscriptions and not rotation \
+                and not bounded:
             return report
         verify_account(env, self.clients)  # never create anything in another account
         iam = self.clients(env, "iam") if roles or named or bounded else None
@@ -371,8 +379,15 @@ class AwsAccountCheck:
             self._check_quota(env, quotas, need, report)
         if "network" in layers:
             self._find_deployed_network(env, report)
+            self._check_availability_zones(env, report)
         if brokers:
             self._list_brokers(env, report)
+            if "broker" in layers:
+                self._check_broker_offering(env, report)
+        if subscriptions:
+            self._check_alarm_subscriptions(env, report)
+        if rotation:
+            self._check_admin_rotation(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._count_log_resource_policies(env, report)
@@ -406,6 +421,75 @@ class AwsAccountCheck:
                 "compute. Delete one that nothing uses (aws logs delete-resource-policy --policy-name NAME), or "
                 "deploy the env to another account or region. Nothing was run.")
 
+    def _check_alarm_subscriptions(self, env: EnvConfig, report: AccountReport) -> None:
+        """A note for each of the env's alarm subscriptions (``alarms``) that the deployed alarm topic lacks, or holds
+        pending confirmation. SNS deletes a subscription left unconfirmed 48 hours, and puts an email one that received
+        more than 10 messages a second (an alarm storm) back to pending (SNS developer guide, "Amazon SNS email
+        subscription setup and management"; "Deleting an Amazon SNS subscription and topic"). The broker layer's state
+        still holds such a deleted subscription and its ``up`` reads no state back, so without a refresh no ``up``
+        subscribes the endpoint again and the alarms reach nobody."""
+        from shared.components.alarms import topic_name
+        from shared.components.compute_containers import partition_of
+        from shared.contracts import stack_reference_name
+
+        topic = f"arn:{partition_of(env.region)}:sns:{env.region}:{env.account_id}:{topic_name(env.name)}"
+        try:
+            pages = self.clients(env, "sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+            found = [(str(sub.get("Protocol")), str(sub.get("Endpoint")), str(sub.get("SubscriptionArn")))
+                     for page in pages for sub in page.get("Subscriptions", [])]
+        except aws_errors() as error:
+            if aws_error_code(error) == "NotFound":  # no topic yet: the broker layer's first `up` subscribes them all
+                return
+            report.notes.append(f"whether {topic_name(env.name)}'s alarm subscriptions still exist is unknown "
+                                f"(ListSubscriptionsByTopic: {error})")
+            return
+        stack = stack_reference_name(env.pulumi_org, "broker", env.name)
+        for wanted in env.alarms.all_subscriptions():
+            arns = [arn for protocol, endpoint, arn in found
+                    if protocol == wanted.protocol and endpoint == wanted.endpoint]
+            what = f"{env_path(env.name)}: alarms {wanted.protocol} {wanted.endpoint}"
+            if not arns:
+                report.notes.append(
+                    f"{what} is not subscribed to {topic_name(env.name)}. Unless it is new in the env file, SNS "
+                    "deleted it (unconfirmed for 48 hours, or suspended after more than 10 emails a second) and the "
+                    f"broker layer's state ({stack}) still holds it, so `up` will not subscribe it again: run `nox -s "
+                    f"refresh -- {env.name} --layers broker --exact` first (it drops the subscription from the state), "
+                    "then `up` (SNS sends a new confirmation)")
+            elif all(arn == "PendingConfirmation" for arn in arns):
+                report.notes.append(f"{what} is pending confirmation: its recipient must confirm the message SNS "
+                                    "sent within 48 hours, or SNS deletes the subscription")
+
+    def _check_admin_rotation(self, env: EnvConfig, report: AccountReport) -> None:
+        """A note where the broker admin's secret missed its rotation or holds a rotation stopped partway (Secrets
+        Manager DescribeSecret). The rotation alarm counts the function's errors only: a rotation whose invocation
+        was refused (Lambda refuses one while it re-activates a VPC function idle for weeks: Lambda developer guide,
+        "Lambda function states", Inactive) raises none, and Secrets Manager schedules the next rotation only when
+        one completes (Secrets Manager user guide, "Troubleshoot rotation"), so ``NextRotationDate`` stays past."""
+        from shared.components.broker import admin_secret_name
+
+        secret = admin_secret_name(env.name)
+        try:
+            described = self.clients(env, "secretsmanager").describe_secret(SecretId=secret)
+        except aws_errors() as error:
+            if aws_error_code(error) != "ResourceNotFoundException":  # none yet: the broker layer's first `up`
+                report.notes.append(f"whether {secret} rotates is unknown (DescribeSecret: {error})")
+            return
+        due = described.get("NextRotationDate")
+        last = described.get("LastRotatedDate")
+        if described.get("RotationEnabled") and isinstance(due, datetime) and \
+                due < datetime.now(UTC) - timedelta(days=ROTATION_GRACE_DAYS):
+            report.notes.append(
+                f"the broker admin's secret {secret} was due to rotate on {due:%Y-%m-%d} and has not (last rotated: "
+                f"{f'{last:%Y-%m-%d}' if isinstance(last, datetime) else 'never'}): its rotation function's log group "
+                "says why (README, \"Broker admin rotation\", Break-glass); `aws secretsmanager rotate-secret "
+                f"--secret-id {secret}` retries it")
+        stalled = sorted(version for version, stages in (described.get("VersionIdsToStages") or {}).items()
+                         if "AWSPENDING" in stages and "AWSCURRENT" not in stages)
+        if stalled:
+            report.notes.append(
+                f"a rotation of {secret} stopped partway (AWSPENDING on version {', '.join(stalled)}): Secrets Manager "
+                "starts no other rotation while it stays (README, \"Broker admin rotation\", Break-glass)")
+
     def _list_brokers(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's Amazon MQ brokers in the env's region into ``report.brokers`` (botocore mq ListBrokers,
         paginated); a note where they cannot be read."""
@@ -430,6 +514,67 @@ class AwsAccountCheck:
                        "instance_type": described.get("PendingHostInstanceType")}
             report.broker_pending = {key: str(value) for key, value in pending.items() if value}
 
+    def _check_broker_offering(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where Amazon MQ does not offer the env's broker (``messaging.instance_type`` with its
+        ``engine_version`` and ``deployment_mode``) in the region, or not in the AZs of its subnets
+        (:func:`shared.components.broker.broker_subnets`: the first, or the first three): "Amazon MQ does not support
+        all instance types in all availability zones and regions" (Amazon MQ API reference, Broker Engine Types), and
+        CreateBroker would fail after the network and the broker layer's other resources. botocore mq
+        DescribeBrokerInstanceOptions (EngineType, HostInstanceType): ``BrokerInstanceOptions[]`` with
+        ``AvailabilityZones[].Name``, ``SupportedDeploymentModes`` and ``SupportedEngineVersions`` (major.minor).
+        A broker the account holds already is not created again: then a note, not a refusal."""
+        from shared.amazonmq import CLUSTER_AZS
+        from shared.broker_names import broker_name
+
+        messaging = env.messaging
+        wanted = (messaging.instance_type, messaging.engine_version, messaging.deployment_mode)
+        zones = env.availability_zones[:1 if messaging.deployment_mode == "SINGLE_INSTANCE" else CLUSTER_AZS]
+        options: list[dict[str, Any]] = []
+        try:
+            mq = self.clients(env, "mq")
+            token: str | None = None
+            while True:
+                page = mq.describe_broker_instance_options(EngineType="RABBITMQ", HostInstanceType=wanted[0],
+                                                           **({"NextToken": token} if token else {}))
+                options.extend(page.get("BrokerInstanceOptions", []))
+                token = page.get("NextToken")
+                if not token:
+                    break
+        except aws_errors() as error:
+            report.notes.append(f"whether Amazon MQ offers {wanted[0]} in {', '.join(zones)} is unknown "
+                                f"(DescribeBrokerInstanceOptions: {error})")
+            return
+
+        def runs(option: dict[str, Any]) -> bool:
+            versions = [str(version) for version in option.get("SupportedEngineVersions", [])]
+            return wanted[2] in option.get("SupportedDeploymentModes", []) and any(
+                version == wanted[1] or version.startswith(f"{wanted[1]}.") for version in versions)
+
+        matching = [option for option in options if runs(option)]
+        offered = sorted({str(zone["Name"]) for option in matching for zone in option.get("AvailabilityZones", [])})
+        lacking = [zone for zone in zones if zone not in offered]
+        if not lacking:
+            report.lines.append(f"Amazon MQ: RabbitMQ {wanted[1]} on {wanted[0]} ({wanted[2]}) is offered in "
+                                f"{', '.join(zones)}")
+            return
+        if not matching:
+            key, problem = ("messaging.instance_type", f"Amazon MQ offers no RabbitMQ {wanted[0]} in {env.region}") \
+                if not options else ("messaging.engine_version", (
+                    f"Amazon MQ offers {wanted[0]} in {env.region} only for RabbitMQ "
+                    f"{', '.join(sorted({str(v) for o in options for v in o.get('SupportedEngineVersions', [])}))} "
+                    f"and {', '.join(sorted({str(m) for o in options for m in o.get('SupportedDeploymentModes', [])}))}"
+                    f", not {wanted[1]} {wanted[2]}"))
+        else:
+            key = "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
+            problem = (f"Amazon MQ offers RabbitMQ {wanted[1]} on {wanted[0]} in {', '.join(offered)} only, not in "
+                       f"{', '.join(lacking)}, where the broker's subnet is")
+        held = report.brokers is None or broker_name(env.name) in report.brokers.values()
+        if held:  # not created by this run (or unknown): whatever the account has keeps running
+            report.notes.append(f"{env_path(env.name)}: {key}: {problem}")
+            return
+        report.refusals.append(f"{env_path(env.name)}: {key}: {problem}: the broker layer's CreateBroker would fail "
+                               "after the network. Nothing was run.")
+
     def _find_other_envs_registry(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the registry of the env's account and region holds another env's repositories of the
         catalog's services (:func:`shared.images.other_envs_repositories`): compute's repositories
@@ -450,6 +595,103 @@ class AwsAccountCheck:
                 f"and take over {other}'s registry settings. {other} is deployed from another folder of env files, "
                 f"org or backend (or is this env's old name). Deploy {env.name} to another account or region, or "
                 f"destroy {other} first. Nothing was run.")
+
+    def _check_availability_zones(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where the account lacks one of the env's AZ names (:attr:`EnvConfig.availability_zones`), or one
+        of its interface endpoints' services is not offered in one of them: the network layer's CreateSubnet
+        ("InvalidParameterValue: Value (us-west-1a) for parameter availabilityZone is invalid. Subnets can currently
+        only be created in the following availability zones: ...") or CreateVpcEndpoint ("InvalidParameter: The VPC
+        endpoint service ... does not support the availability zone of the subnet") would fail after the VPC was
+        created. AZ names are each account's own in the oldest regions, and an account may lack an AZ others
+        have (AWS Regions and Availability Zones guide, "AZ IDs"), so only the account can tell."""
+        chosen = env.availability_zones
+        key = "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
+        ec2 = self.clients(env, "ec2")
+        try:
+            # without AllAvailabilityZones: the zones the account may use (EC2 API reference); Local and Wavelength
+            # Zones (ZoneType) are left out: no env names one (the loader takes <region><letter> only)
+            zones = [zone for zone in ec2.describe_availability_zones()["AvailabilityZones"]
+                     if zone.get("ZoneType", "availability-zone") == "availability-zone"]
+        except aws_errors() as error:
+            report.notes.append(f"whether account {env.account_id} has {', '.join(chosen)} is unknown "
+                                f"(DescribeAvailabilityZones: {error})")
+            return
+        ids = {str(zone["ZoneName"]): str(zone.get("ZoneId", "?")) for zone in zones}
+        named = ", ".join(f"{name} ({ids.get(name, 'absent')})" for name in chosen)
+        report.lines.append(f"availability zones: {named} of the account's {', '.join(sorted(ids))}")
+        missing = [name for name in chosen if name not in ids]
+        if missing:
+            report.refusals.append(
+                f"{env_path(env.name)}: {key}: account {env.account_id} has no availability zone "
+                f"{', '.join(missing)} in {env.region} (it has {', '.join(sorted(ids))}; AZ names are each "
+                "account's own): the network layer's CreateSubnet would fail after its VPC was created. List "
+                f"{env.network.az_count} of the account's in network.availability_zones. Nothing was run.")
+            return
+        fargate = FARGATE_ZONE_IDS.get(env.region)
+        outside = [f"{name} ({ids[name]})" for name in chosen if fargate and ids[name] not in fargate]
+        if fargate and outside:
+            usable = sorted(name for name, zone_id in ids.items() if zone_id in fargate)
+            problem = (f"{env_path(env.name)}: {key}: Fargate runs tasks in {env.region} in {', '.join(fargate)} only "
+                       f"(ECS guide, 'Supported Regions for Amazon ECS on AWS Fargate'), not in {', '.join(outside)}: "
+                       f"the services' tasks there would never start. List {env.network.az_count} of the account's "
+                       f"{', '.join(usable)} in network.availability_zones")
+            if report.deployed_vpcs:  # its subnets exist: moving them replaces them (README, key changes)
+                report.notes.append(f"{problem} (on the deployed {env.name} that replaces their subnets, and the "
+                                    "broker where the first AZ changes: README, key changes)")
+            else:
+                report.refusals.append(f"{problem}. Nothing was run.")
+            return
+        for zone in zones:
+            if zone["ZoneName"] in chosen and zone.get("State", "available") != "available":
+                report.notes.append(f"{zone['ZoneName']} ({ids[zone['ZoneName']]}) is {zone.get('State')} in "
+                                    f"{env.region} now")
+        self._check_endpoint_zones(env, ec2, chosen, report)
+
+    @staticmethod
+    def _check_endpoint_zones(env: EnvConfig, ec2: Any, chosen: Sequence[str], report: AccountReport) -> None:
+        """Each interface endpoint of ``network.endpoints`` is created with one private subnet per AZ: its service
+        must be offered in each (EC2 DescribeVpcEndpointServices ``ServiceDetails[].AvailabilityZones``, the
+        account's AZ names)."""
+        from shared.components.network import interface_endpoints
+
+        services = {f"com.amazonaws.{env.region}.{name}": name for name in interface_endpoints(env.network.endpoints)}
+        if not services:
+            return
+        details: list[dict[str, Any]] = []
+        try:
+            # a service-name filter, not ServiceNames: EC2 answers ServiceNames naming a service the region lacks with
+            # InvalidServiceName for the whole request (cloud-custodian PR #10741), a filter by leaving it out; the
+            # answer pages (botocore ec2 paginators-1.json: DescribeVpcEndpointServices, NextToken)
+            token = ""
+            while True:
+                page = ec2.describe_vpc_endpoint_services(
+                    Filters=[{"Name": "service-name", "Values": sorted(services)}],
+                    **({"NextToken": token} if token else {}))
+                details.extend(page.get("ServiceDetails", []))
+                token = page.get("NextToken") or ""
+                if not token:
+                    break
+        except aws_errors() as error:
+            report.notes.append(f"which availability zones the endpoint services {', '.join(sorted(services))} "
+                                f"offer is unknown (DescribeVpcEndpointServices: {error})")
+            return
+        offered = {str(detail["ServiceName"]): set(detail.get("AvailabilityZones", [])) for detail in details}
+        for service, name in sorted(services.items()):
+            if service not in offered:
+                report.refusals.append(
+                    f"{env_path(env.name)}: network.endpoints: {name}: {env.region} offers no endpoint service "
+                    f"{service}: the network layer's CreateVpcEndpoint would fail. Remove it from "
+                    "network.endpoints (the NAT carries its calls). Nothing was run.")
+                continue
+            lacking = [zone for zone in chosen if zone not in offered[service]]
+            if lacking:
+                only = f"only {', '.join(sorted(offered[service]))}" if offered[service] else "in none of the account's"
+                report.refusals.append(
+                    f"{env_path(env.name)}: network.endpoints: {name}: the endpoint service {service} is not offered "
+                    f"in {', '.join(lacking)} ({only}): the network layer's "
+                    "CreateVpcEndpoint would fail (\"does not support the availability zone of the subnet\"). List "
+                    "other availability zones in network.availability_zones, or remove it from network.endpoints. "
+                    "Nothing was run.")
 
     def _find_deployed_network(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's VPCs (its own, in the env's region) tagged as the env's network layer tags its VPC (the

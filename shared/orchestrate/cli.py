@@ -373,6 +373,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             # a runtime, engine or image AWS no longer creates (refused), or soon (noted): shared.lifecycle
             for note in lifecycle.check_lifecycle(env, lifecycle.today()):
                 out.write(f"note: {env.name}: {note}\n")
+            rotation = lifecycle.rotation_note(env, lifecycle.today())  # nothing else tells when it is due
+            if rotation:
+                out.write(f"note: {env_path(env.name)}: {rotation}\n")
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)

@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from shared.synth.engine import synth_env
+from tests.iam_eval import as_list
 from tests.synth_helpers import by_name, of_type
 
 REPOSITORY = "aws:ecr/repository:Repository"
@@ -53,10 +54,6 @@ def policy(resource: dict[str, Any], key: str = "policy") -> dict[str, Any]:
 
 def statements(resource: dict[str, Any], key: str = "policy") -> list[dict[str, Any]]:
     return policy(resource, key)["Statement"]
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def actions(resource: dict[str, Any]) -> set[str]:

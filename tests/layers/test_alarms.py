@@ -3,7 +3,6 @@ running fewer tasks than desired and the gateway's 5xx, and notify one KMS-encry
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import json
 import re
@@ -21,6 +20,7 @@ from shared.components.alarms import AlarmSpec, Query, amazon_mq_vends_queue_met
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
+from tests import iam_eval
 from tests.layers.resource_types import ALARM, ENVS, KMS_KEY, LOAD_BALANCER, SUBSCRIPTION, TOPIC, TOPIC_POLICY
 from tests.synth_helpers import of_type, synth_layers
 
@@ -301,9 +301,9 @@ def test_the_topic_is_encrypted_with_a_key_cloudwatch_may_use_for_these_alarms_o
         (statement,) = [s for s in policy["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
         assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": settings.account_id}
         pattern = statement["Condition"]["ArnLike"]["aws:SourceArn"]
+        alarm_arn = f"arn:aws:cloudwatch:{settings.region}:{settings.account_id}:alarm:"
         for name in all_alarms(env):
-            assert fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{settings.region}:{settings.account_id}:alarm:{name}",
-                                       pattern), name
+            assert iam_eval.arn_like(pattern, f"{alarm_arn}{name}"), name
     key_statement = json.loads(key["inputs"]["policy"])["Statement"][-1]
     assert set(key_statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
@@ -388,6 +388,24 @@ def test_a_public_gateway_gets_a_5xx_alarm_on_its_load_balancer(edit_env: Any) -
     assert load_balancer["urn"] in alarm["property_dependencies"]["metricQueries"]
     assert found[f"dev-ml-gateway-5xx-{gateways[0]}"]["treatMissingData"] == "notBreaching"
     assert "FILL(" in next(q["expression"] for q in queries.values() if q.get("returnData"))
+
+
+def test_a_public_gateways_certificate_alarms_before_it_expires(edit_env: Any) -> None:
+    """An imported certificate never renews, and ACM cannot renew one whose DNS validation is gone: without an alarm
+    the gateway serves an expired certificate one day, with no change to the repo."""
+    certificate = "arn:aws:acm:eu-west-1:111111111111:certificate/abc"
+    edit_env("dev", lambda data: data.setdefault("compute", {}).update(public_gateway=True,
+                                                                       certificate_arn=certificate))
+    found = alarms(synth_env("dev", ["compute"])["compute"])
+    alarm = found["dev-ml-certificate-expiry-gateway"]
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+        "AWS/CertificateManager", "DaysToExpiry", "Minimum")
+    assert alarm["dimensions"] == {"CertificateArn": certificate}
+    assert (alarm["comparisonOperator"], alarm["threshold"], alarm["period"]) == (
+        "LessThanOrEqualToThreshold", 30, 86_400)
+    # ACM stops publishing the metric once the certificate has expired: silence must stay an alarm
+    assert alarm["treatMissingData"] == "breaching"
+    assert not [n for n in alarms(layers("dev")["compute"]) if "certificate" in n]  # no gateway, no alarm
 
 
 def test_without_a_public_gateway_there_is_no_5xx_alarm() -> None:
@@ -480,7 +498,14 @@ def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str,
     # Each metric every builder emits, against the table of published series (shared/cloudwatch_metrics.py):
     # a name or dimension set AWS does not publish would deploy and never receive a data point.
     from shared.cloudwatch_metrics import metric_problems
-    from shared.components.alarms import broker_alarms, gateway_alarms, queue_alarms, rotation_alarms, service_alarms
+    from shared.components.alarms import (
+        broker_alarms,
+        certificate_alarms,
+        gateway_alarms,
+        queue_alarms,
+        rotation_alarms,
+        service_alarms,
+    )
 
     settings = load_env("prod").alarms
     specs = [*queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
@@ -488,7 +513,8 @@ def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str,
              *broker_alarms("prod", settings, "ml-prod"),
              *rotation_alarms("prod", settings, "ml-platform-prod-broker-admin-rotation"),
              *service_alarms("prod", settings, "prod-ml-platform", {"inference": "inference"}),
-             *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188")]
+             *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188"),
+             *certificate_alarms("prod", "arn:aws:acm:eu-west-1:111111111111:certificate/abc")]
     metrics = [(s.namespace, s.metric, s.dimensions) for s in specs if s.metric] + [
         (q.namespace, q.metric, q.dimensions) for s in specs for q in s.queries if q.metric]
     assert len(metrics) >= 10

@@ -3,7 +3,6 @@ the S3 gateway endpoint that lets exactly those requests through (network layer)
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.envs import load_env
 from shared.regions import REGION_AZS
 from shared.synth.engine import synth_env
+from tests import iam_eval
 from tests.layers.compute_helpers import (
     ENVS,
     KEY,
@@ -175,18 +175,11 @@ def test_task_roles_get_the_bucket_as_their_catalog_key_says(env: str) -> None:
 
 
 def _endpoint_allows(endpoint: list[dict[str, Any]], action: str, resource: str, account: str) -> bool:
-    """Whether an Allow of the endpoint policy passes ``action`` on ``resource`` for a principal of ``account``
-    (the conditions the platform's endpoint policies use: the principal's and the resource's account)."""
-    for statement in endpoint:
-        if statement["Effect"] != "Allow":
-            continue
-        conditions = statement.get("Condition", {}).get("StringEquals", {})
-        if any(value != account for value in conditions.values()):
-            continue
-        if any(fnmatch.fnmatchcase(action, a) for a in as_list(statement["Action"])) and \
-                any(fnmatch.fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
-            return True
-    return False
+    """Whether the endpoint policy passes ``action`` on ``resource``, a bucket of ``account``, for a task role of
+    ``account`` (tests/iam_eval.py)."""
+    context = {"aws:PrincipalAccount": account, "aws:ResourceAccount": account,
+               "aws:PrincipalArn": f"arn:aws:iam::{account}:role/inference-task-0a1b2c3"}
+    return iam_eval.allows(endpoint, action, resource, context)
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -523,3 +516,45 @@ def test_a_change_of_log_retention_moves_the_log_expiry(edit_env: Any) -> None:
     (rule,) = by_name(compute, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LOGS)["inputs"][
         "rules"]
     assert rule["expiration"] == {"days": 30}
+
+
+GATEWAY_LOGS = "gateway-alb-logs"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_public_gateways_access_log_bucket_logs_its_own_requests_into_the_envs_log_bucket(
+        edit_env: Any, env: str) -> None:
+    """Security Hub S3.9 on the ALB's access-log bucket: who read or deleted the ALB's logs is recorded, in the env's
+    server-access-log bucket under a prefix of its own (inside the log bucket's policy and lifecycle prefix), whose
+    policy lets S3's logging service write for that bucket too. First `up`: logging is turned on after the log
+    bucket's policy and after the access-log bucket's other settings (409 OperationAborted otherwise)."""
+    edit_env(env, lambda data: data["compute"].update(
+        public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/gateway"))
+    compute = synth_env(env, ["compute"])["compute"]
+    account = load_env(env).account_id
+    gateway_bucket = by_name(compute, BUCKET, GATEWAY_LOGS)
+    name = gateway_bucket["inputs"]["bucket"]
+    log_bucket = by_name(compute, BUCKET, LOGS)["inputs"]["bucket"]
+    logging = by_name(compute, "aws:s3/bucketLogging:BucketLogging", GATEWAY_LOGS)
+    assert logging["inputs"] == {"bucket": name, "targetBucket": log_bucket, "targetPrefix": f"s3-access-logs/{name}/"}
+    assert logging["parent"] == gateway_bucket["urn"]
+    log_policy = by_name(compute, "aws:s3/bucketPolicy:BucketPolicy", LOGS)
+    settings = [r["urn"] for r in compute["resources"] if r["name"] == GATEWAY_LOGS and r["type"].startswith("aws:s3/")
+                and r["type"] not in (BUCKET, "aws:s3/bucketLogging:BucketLogging")]
+    assert len(settings) == 5 and {log_policy["urn"], *settings} <= set(logging["dependencies"])
+    allow = statements(log_policy)[0]
+    store = f"arn:aws:s3:::{artifact_bucket_name(env, account, load_env(env).region)}"
+    assert allow["Condition"] == {"ArnLike": {"aws:SourceArn": [store, f"arn:aws:s3:::{name}"]},
+                                  "StringEquals": {"aws:SourceAccount": account}}
+    assert allow["Resource"] == f"arn:aws:s3:::{log_bucket}/s3-access-logs/*"
+
+
+def test_without_an_artifact_store_the_gateways_access_log_bucket_logs_nothing(
+        edit_env: Any, edit_catalog: CatalogEditor) -> None:
+    # The env's server-access-log bucket is the artifact store's (README, Security Hub: S3.9 stays open there).
+    edit_catalog(without_artifacts)
+    edit_env("dev", lambda data: data["compute"].update(
+        public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/gateway"))
+    compute = synth_env("dev", ["compute"])["compute"]
+    assert by_name(compute, BUCKET, GATEWAY_LOGS)
+    assert not of_type(compute, "aws:s3/bucketLogging:BucketLogging")

@@ -4,7 +4,6 @@ least-privilege CodeBuild deploy runner in the private subnets. It holds no Rabb
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from shared.patch_guard import pinned_versions
 from shared.plan_diff import LayerDiff, diff_layers
 from shared.synth import engine
 from shared.synth.engine import dumps, synth_env
+from tests import iam_eval
 from tests.layers.resource_types import (
     BROKER,
     ENVS,
@@ -345,13 +345,14 @@ def test_a_pulumi_secret_reaches_the_build_through_the_runner_role(edit_env: Any
     secret_arn = f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-Ab1Cd2"
     read = statements[f"Read{sid}"]
     assert read["Action"] == "secretsmanager:GetSecretValue"
-    assert fnmatch.fnmatchcase(secret_arn, read["Resource"])
-    assert not fnmatch.fnmatchcase(f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-old-Ab1Cd2",
-                                   read["Resource"]), "another secret whose name starts with this one"
+    assert iam_eval.resource_matches(read["Resource"], secret_arn)
+    assert not iam_eval.resource_matches(read["Resource"],
+                                         f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-old-Ab1Cd2"), \
+        "another secret whose name starts with this one"
     decrypt = statements[f"Decrypt{sid}ThroughSecretsManager"]
     assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == f"arn:aws:kms:eu-west-1:{account}:key/*"
     assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
-    assert fnmatch.fnmatchcase(secret_arn, decrypt["Condition"]["ArnLike"]["kms:EncryptionContext:SecretARN"])
+    assert iam_eval.arn_like(decrypt["Condition"]["ArnLike"]["kms:EncryptionContext:SecretARN"], secret_arn)
 
 
 # the last: a hyphen and six characters, what Secrets Manager appends to a name in its ARN (CreateSecret: not so)

@@ -217,14 +217,15 @@ def test_the_public_gateways_alb_writes_access_logs_to_a_private_bucket_elb_may_
 def test_the_access_log_bucket_is_protected_where_the_env_protects_state_and_its_settings_are_not(
         edit_env: Any, env: str, protected: bool) -> None:
     # The access logs are audit evidence, kept like a log group's events; the bucket's policy, public access
-    # block, ownership, encryption and lifecycle hold no data and are re-created from the program.
+    # block, ownership, encryption, lifecycle and server access logging hold no data and are re-created from the
+    # program.
     edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
     doc = fresh(env)["compute"]
     bucket = by_name(doc, "aws:s3/bucket:Bucket", "gateway-alb-logs")
     assert bucket["protect"] is protected
     settings = [r for r in doc["resources"] if r["name"] == "gateway-alb-logs" and r["type"].startswith("aws:s3/")
                 and r is not bucket]
-    assert len(settings) == 5 and all(r["protect"] is False for r in settings), settings
+    assert len(settings) == 6 and all(r["protect"] is False for r in settings), settings
 
 
 def test_every_region_an_env_may_pick_has_its_elb_log_delivery_principal() -> None:

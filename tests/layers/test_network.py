@@ -12,6 +12,7 @@ import pytest
 from shared.components.network import nat_gateway_count, plan_subnets
 from shared.envs import load_env
 from shared.synth.engine import synth_env
+from tests import iam_eval
 from tests.synth_helpers import by_urn, of_type
 
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -386,12 +387,10 @@ def test_an_external_management_api_on_443_needs_no_further_runner_rule(edit_env
 
 
 def deploy_role_may(document: dict[str, Any], action: str, bucket: str) -> bool:
-    """Whether the S3 gateway endpoint's statement for the deploy role passes ``action`` on ``bucket``."""
-    import fnmatch
-
+    """Whether the S3 gateway endpoint's statement for the deploy role names ``action`` on ``bucket`` (its
+    conditions aside: tests/layers/test_artifacts.py holds them)."""
     (statement,) = [s for s in s3_endpoint_policy(document) if s["Sid"] == "DeployRoleManagesPlatformBuckets"]
-    return fnmatch.fnmatchcase(action, statement["Action"]) and any(
-        fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}", resource) for resource in statement["Resource"])
+    return iam_eval.grants_some_context([statement], action, f"arn:aws:s3:::{bucket}")
 
 
 @pytest.mark.parametrize("change", ["public_gateway off", "service no longer public"])
@@ -426,8 +425,6 @@ def test_the_s3_endpoint_admits_the_env_files_state_bucket_of_another_account(ed
     """One S3 state bucket serves envs in several accounts (README, Where state lives): staging's in-VPC runner reads
     and writes it through the gateway endpoint, whose own-bucket statement admits only staging's own buckets
     (aws:ResourceAccount), so every up and preview there stopped at its first state read."""
-    import fnmatch
-
     # without an S3 backend in the env file (Pulumi Cloud, or PULUMI_BACKEND_URL alone) there is nothing to name;
     # synthesized before the edit: network() is cached, and filled first in this test it would hold the edit
     unedited = s3_endpoint_policy(synth_env("staging", ["network"])["network"])
@@ -442,5 +439,5 @@ def test_the_s3_endpoint_admits_the_env_files_state_bucket_of_another_account(ed
                              ("s3:PutObject", "acme-pulumi-state/platform/.pulumi/locks/x.json"),
                              ("s3:DeleteObject", "acme-pulumi-state/platform/.pulumi/locks/x.json"),
                              ("s3:ListBucket", "acme-pulumi-state")):
-        assert any(fnmatch.fnmatchcase(action, a) for a in state["Action"]), action
-        assert any(fnmatch.fnmatchcase(f"arn:aws:s3:::{resource}", r) for r in state["Resource"]), resource
+        assert iam_eval.allows([state], action, f"arn:aws:s3:::{resource}",
+                               {"aws:PrincipalAccount": "222222222222"}), (action, resource)

@@ -4,7 +4,6 @@ failing tasks take. tasks-below-desired cannot see such a loop: ECS starts an un
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from typing import Any
 
@@ -16,6 +15,7 @@ from shared.catalog import container_health_timing, load_catalog
 from shared.cloudwatch_metrics import metric_problems
 from shared.components.alarms import TASK_STOPS_THRESHOLD, task_stops_window
 from shared.envs import load_env
+from tests import iam_eval
 from tests.layers.resource_types import ALARM, ENVS, KMS_KEY, LOG_GROUP
 from tests.synth_helpers import by_urn, of_type, synth_layers
 
@@ -63,7 +63,7 @@ def test_the_clusters_unexpected_task_stops_reach_their_log_group(env: str) -> N
                           if s.get("Principal", {}).get("Service") == f"logs.{settings.region}.amazonaws.com")
     (pattern,) = logs_statement["Condition"]["ArnLike"].values()
     group_arn = f"arn:aws:logs:{settings.region}:{settings.account_id}:log-group:{group_name}"
-    assert fnmatch.fnmatchcase(group_arn, pattern)
+    assert iam_eval.arn_like(pattern, group_arn)
 
     rule = named(document, RULE, f"{env}-ml-ecs-task-stops")
     (target,) = [t for t in of_type(document, TARGET) if t["inputs"]["rule"] == rule["inputs"]["name"]]
@@ -74,7 +74,7 @@ def test_the_clusters_unexpected_task_stops_reach_their_log_group(env: str) -> N
     statement, = json.loads(policy["inputs"]["policyDocument"])["Statement"]
     assert "events.amazonaws.com" in statement["Principal"]["Service"]
     assert set(statement["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
-    assert fnmatch.fnmatchcase(f"{group_arn}:log-stream:abc", statement["Resource"])
+    assert iam_eval.resource_matches(statement["Resource"], f"{group_arn}:log-stream:abc")
     assert policy["urn"] in target["dependencies"]
     assert json.loads(rule["inputs"]["eventPattern"])["detail"]["clusterArn"] == [cluster_arn]
 

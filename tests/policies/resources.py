@@ -12,13 +12,22 @@ from collections.abc import Iterable
 from typing import Any
 
 from shared import REPO_ROOT
-from shared.policy_support import REQUIRED_TAGS
+from shared.policy_support import REQUIRED_TAGS, UNKNOWN_SENTINELS
 
 PROJECT = "test"
 
 #: Tags that satisfy ``tags-required`` (one value per required key).
 GOOD_TAGS: dict[str, str] = {"env": "dev", "layer": "test", "team": "ml-platform", "cost-center": "cc-1"}
 assert set(GOOD_TAGS) == set(REQUIRED_TAGS)
+
+#: What the engine sends for an input not known during preview, by the value's type (pulumi
+#: sdk/go/common/resource/plugin/rpc.go, UnknownStringValue ...).
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
+UNKNOWN_NUMBER = "3eeb2bf0-c639-47a8-9e75-3b44932eb421"
+UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
+UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
+assert {UNKNOWN_STRING, UNKNOWN_BOOL, UNKNOWN_NUMBER, UNKNOWN_ARRAY, UNKNOWN_OBJECT} <= UNKNOWN_SENTINELS
 
 
 def res(type_: str, name: str, inputs: dict[str, Any] | None = None, **opts: Any) -> dict[str, Any]:
@@ -50,6 +59,16 @@ def rabbitmq_provider(name: str = "rabbitmq", password: str = "from-config", sec
 def rule_ids(findings: Iterable[dict[str, Any]]) -> set[str]:
     """The rule ids of some findings (a set: a rule may fire on several resources)."""
     return {finding["rule"] for finding in findings}
+
+
+def of_rule(findings: Iterable[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
+    """The findings of ``rule``."""
+    return [finding for finding in findings if finding["rule"] == rule]
+
+
+def messages(findings: Iterable[dict[str, Any]], rule: str, name: str) -> list[str]:
+    """The messages of ``rule`` for the resource called ``name`` (stack findings point at a resource)."""
+    return [f["message"] for f in of_rule(findings, rule) if f["urn"].endswith(f"::{name}")]
 
 
 def document(resources: list[dict[str, Any]], env: str | None = "dev", stack: str = "test",

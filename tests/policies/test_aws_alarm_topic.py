@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "cloudwatch-alarm-topic-publishable"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -18,7 +18,6 @@ TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 KEY = "aws:kms/key:Key"
 KEY_POLICY_TYPE = "aws:kms/keyPolicy:KeyPolicy"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ACCOUNT = "111111111111"
 ALARM_NAME = "dev-ml-broker-memory"
 ADMIN = {"Sid": "AccountAdministersThroughIam", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},

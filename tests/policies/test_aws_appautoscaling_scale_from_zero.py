@@ -8,13 +8,12 @@ from typing import Any
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import fresh
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "appautoscaling-scale-from-zero"
 TARGET = "aws:appautoscaling/target:Target"
 POLICY = "aws:appautoscaling/policy:Policy"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SCOPE = {"resourceId": "service/c/worker", "scalableDimension": "ecs:service:DesiredCount",
          "serviceNamespace": "ecs"}
 

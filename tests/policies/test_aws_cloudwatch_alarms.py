@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import GOOD_TAGS, res, rule_ids
+from tests.policies.resources import GOOD_TAGS, UNKNOWN_STRING, res, rule_ids
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 RULE = "cloudwatch-alarm-valid"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 TOPIC = "arn:aws:sns:eu-west-1:111111111111:dev-ml-alarms"
 
 

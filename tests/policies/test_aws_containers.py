@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import messages, res
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -26,10 +26,6 @@ TASK_RULES = (
     "ecs-task-logging", "ecs-task-no-plaintext-secrets", "ecs-task-fargate-size-valid", "ecs-task-definition-valid",
     "ecs-task-image-pinned", "ecs-task-separate-roles",
 )
-
-
-def messages(findings: list[dict[str, Any]], rule: str, name: str) -> list[str]:
-    return [f["message"] for f in findings if f["rule"] == rule and f["urn"].endswith(f"::{name}")]
 
 
 # --- ECR ----------------------------------------------------------------------------------------

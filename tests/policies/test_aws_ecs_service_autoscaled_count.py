@@ -10,12 +10,11 @@ import pytest
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import fresh
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "ecs-service-autoscaled-count-ignored"
 SERVICE = "aws:ecs/service:Service"
 TARGET = "aws:appautoscaling/target:Target"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def service(name: str = "worker", ignored: tuple[str, ...] = ("desiredCount",)) -> dict[str, Any]:

@@ -11,12 +11,11 @@ import pytest
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, platform
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "ecs-service-connect-callees-first"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 NAMESPACE = "arn:aws:servicediscovery:eu-west-1:111111111111:namespace/ns-abc"
 
 

@@ -13,7 +13,7 @@ import yaml
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "ecs-service-grace-covers-start-period"
 SERVICE = "aws:ecs/service:Service"
@@ -23,7 +23,6 @@ TG = "aws:lb/targetGroup:TargetGroup"
 GATEWAY_CHECK = {"enabled": True, "path": "/healthz", "matcher": "200-399", "interval": 15, "timeout": 5,
                  "healthyThreshold": 2, "unhealthyThreshold": 3}
 TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/web/50dc6c495c0c9188"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
 

@@ -9,14 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_OBJECT, UNKNOWN_STRING, res
 
 RULE = "ecs-service-fargate-platform-version"
 SERVICE = "aws:ecs/service:Service"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 TASK_ARN = "arn:aws:ecs:eu-west-1:111111111111:task-definition/api:3"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
 
 
 def task(family: str | None, name: str = "api") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import messages, res
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -23,10 +23,6 @@ BROKER = "aws:mq/broker:Broker"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-
-
-def messages(findings: list[dict[str, Any]], rule: str, name: str) -> list[str]:
-    return [f["message"] for f in findings if f["rule"] == rule and f["urn"].endswith(f"::{name}")]
 
 
 def document(*statements: dict[str, Any]) -> str:

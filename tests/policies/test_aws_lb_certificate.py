@@ -11,7 +11,7 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from shared.synth.engine import synth_program
 from tests.layers.compute_helpers import ENVS, fresh
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "lb-listener-acm-certificate"
 LISTENER = "aws:lb/listener:Listener"
@@ -19,7 +19,6 @@ ALB_LISTENER = "aws:alb/listener:Listener"
 LISTENER_CERTIFICATE = "aws:lb/listenerCertificate:ListenerCertificate"
 ACM = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 IAM = "arn:aws:iam::111111111111:server-certificate/web"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 LB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/web/50dc6c495c0c9188"
 
 

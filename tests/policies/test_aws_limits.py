@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 FUNCTION = "aws:lambda/function:Function"
 LAMBDA_RULE = "lambda-environment-size"
 SG_RULE_QUOTA = "security-group-rules-quota"

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res, snapshot_document
+from tests.policies.resources import UNKNOWN_STRING, res, snapshot_document
 
 RULE = "logs-group-declared"
 GROUP = "aws:cloudwatch/logGroup:LogGroup"
 FUNCTION = "aws:lambda/function:Function"
 PROJECT = "aws:codebuild/project:Project"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def judged(findings: list[dict[str, Any]]) -> list[str]:

@@ -11,13 +11,12 @@ import pytest
 
 from shared import REPO_ROOT
 from shared.policy.engine import evaluate_documents_result
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "logs-kms-key-usable"
 ACCOUNT, GROUP_NAME = "111111111111", "/platform/dev/compute/training"
 CONTEXT = "kms:EncryptionContext:aws:logs:arn"
 GROUP, KEY, KEY_POLICY_TYPE = "aws:cloudwatch/logGroup:LogGroup", "aws:kms/key:Key", "aws:kms/keyPolicy:KeyPolicy"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ADMIN = {"Sid": "AccountAdministersThroughIam", "Effect": "Allow",
          "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": ["kms:Decrypt", "kms:Encrypt"],
          "Resource": "*"}

@@ -6,14 +6,12 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_NUMBER, UNKNOWN_STRING, res
 
 RULE = "nacl-no-open-admin-ports"
 NACL = "aws:ec2/networkAcl:NetworkAcl"
 DEFAULT_NACL = "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"
 NACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-UNKNOWN_NUMBER = "3eeb2bf0-c639-47a8-9e75-3b44932eb421"
 
 
 def entry(rule_no: int, action: str, protocol: str, low: int, high: int, cidr: str = "0.0.0.0/0") -> dict[str, Any]:

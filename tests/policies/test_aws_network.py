@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import aws_provider, res
+from tests.policies.resources import UNKNOWN_STRING, aws_provider, messages, res
 
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
@@ -19,17 +19,11 @@ SUBNET = "aws:ec2/subnet:Subnet"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 CLOUDMAP_SERVICE = "aws:servicediscovery/service:Service"
 CLOUDMAP_INSTANCE = "aws:servicediscovery/instance:Instance"
 MESH = "aws:appmesh/mesh:Mesh"
 VIRTUAL_NODE = "aws:appmesh/virtualNode:VirtualNode"
-
-
-def messages(findings: list[dict[str, Any]], rule: str, name: str) -> list[str]:
-    """The messages of ``rule`` for the resource called ``name`` (stack findings point at a resource)."""
-    return [f["message"] for f in findings if f["rule"] == rule and f["urn"].endswith(f"::{name}")]
 
 
 def vpc(name: str = "main") -> dict[str, Any]:

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "s3-bucket-acls-disabled"
 BUCKET = "aws:s3/bucket:Bucket"
 CONTROLS = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def bucket(name: str) -> dict[str, Any]:

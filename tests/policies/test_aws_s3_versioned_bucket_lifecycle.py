@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res, snapshot_document
+from tests.policies.resources import UNKNOWN_STRING, res, snapshot_document
 
 RULE = "s3-versioned-bucket-lifecycle"
 BUCKET = "aws:s3/bucket:Bucket"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 BOUNDED = {"id": "versions", "status": "Enabled", "filter": {}, "noncurrentVersionExpiration": {"noncurrentDays": 30},
            "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}
 

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 
 from shared.policy.enforcement import enforcement_for
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_NUMBER, res
 
 RULE = "secretsmanager-recovery-window"
 SECRET = "aws:secretsmanager/secret:Secret"
-UNKNOWN_NUMBER = "3eeb2bf0-c639-47a8-9e75-3b44932eb421"
 
 
 def judged(findings: list[dict[str, Any]]) -> list[str]:

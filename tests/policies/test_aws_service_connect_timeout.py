@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
+from tests.policies.resources import UNKNOWN_STRING, res
 
 RULE = "ecs-service-connect-timeout"
 SERVICE = "aws:ecs/service:Service"
-#: the engine's unknown-at-preview sentinel, in a number field
-UNKNOWN_NUMBER = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def service(timeout: dict[str, Any] | None, enabled: bool = True) -> dict[str, Any]:
@@ -74,7 +72,8 @@ def test_a_disabled_service_connect_is_not_judged(policy_findings: Any) -> None:
 
 
 def test_a_timeout_unknown_at_preview_leaves_the_rule_undecided(policy_result: Any) -> None:
-    result = policy_result([service({"perRequestTimeoutSeconds": UNKNOWN_NUMBER, "idleTimeoutSeconds": 300})],
+    # an unknown number as the Python SDK sends any unknown: the string sentinel (pulumi/runtime/rpc.py UNKNOWN)
+    result = policy_result([service({"perRequestTimeoutSeconds": UNKNOWN_STRING, "idleTimeoutSeconds": 300})],
                            env="prod")
     assert not [f for f in result.findings if f.rule == RULE]
     reasons = [na.reason for na in result.not_applicable if na.rule == RULE]

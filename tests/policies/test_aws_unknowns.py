@@ -11,13 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import res
-
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
-UNKNOWN_NUMBER = "3eeb2bf0-c639-47a8-9e75-3b44932eb421"
-UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
-UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
+from tests.policies.resources import UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_NUMBER, UNKNOWN_OBJECT, UNKNOWN_STRING, res
 
 
 def reasons(records: list[dict[str, Any]], rule: str, name: str) -> list[str]:

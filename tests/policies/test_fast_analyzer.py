@@ -19,10 +19,9 @@ from shared.policy.engine import PolicyEngine, _configure_request, _prepare, eva
 from shared.policy.packs import load_policies, pack_name
 from shared.policy_catalog import PACKS
 from shared.policy_support import UNKNOWN_SENTINELS
-from tests.policies.resources import document, res
+from tests.policies.resources import UNKNOWN_STRING, document, res
 
 SNAPSHOTS = REPO_ROOT / "tests" / "snapshots"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def _answers(pack: str, documents: list[dict[str, Any]]) -> list[bytes]:

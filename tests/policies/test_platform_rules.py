@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from shared.policy.taggable import TAGGABLE_FILE, load_taggable, render, scan_pulumi_aws
-from tests.policies.resources import GOOD_TAGS, aws_provider, document, rabbitmq_provider, res, rule_ids
-
-UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+from tests.policies.resources import (
+    GOOD_TAGS,
+    UNKNOWN_OBJECT,
+    UNKNOWN_STRING,
+    aws_provider,
+    document,
+    of_rule,
+    rabbitmq_provider,
+    res,
+    rule_ids,
+)
 
 REPO = "aws:ecr/repository:Repository"
 VPC = "aws:ec2/vpc:Vpc"
 USER = "rabbitmq:index/user:User"
 BROKER = "aws:mq/broker:Broker"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-
-
-def of_rule(findings: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
-    return [finding for finding in findings if finding["rule"] == rule]
 
 
 # -- tags-required ------------------------------------------------------------------------------------

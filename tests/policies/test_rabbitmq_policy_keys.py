@@ -10,12 +10,11 @@ import pytest
 from shared.catalog import load_catalog
 from shared.components.messaging import plan_topology
 from shared.envs import load_env
-from tests.policies.resources import res, rule_ids
+from tests.policies.resources import UNKNOWN_STRING, res, rule_ids
 
 RULE = "rabbitmq-policy-keys-supported"
 POLICY = "rabbitmq:index/policy:Policy"
 OPERATOR_POLICY = "rabbitmq:index/operatorPolicy:OperatorPolicy"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def policy(definition: dict[str, Any], *, type_: str = POLICY, apply_to: str = "quorum_queues",

@@ -11,12 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.policy_support import UNKNOWN_SENTINELS
-from tests.policies.resources import res, rule_ids, snapshot_document
-
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
-assert {UNKNOWN_STRING, UNKNOWN_ARRAY} <= UNKNOWN_SENTINELS
+from tests.policies.resources import UNKNOWN_ARRAY, UNKNOWN_STRING, of_rule, res, rule_ids, snapshot_document
 
 USER = "rabbitmq:index/user:User"
 PERMISSIONS = "rabbitmq:index/permissions:Permissions"
@@ -25,10 +20,6 @@ EXCHANGE = "rabbitmq:index/exchange:Exchange"
 QUEUE = "rabbitmq:index/queue:Queue"
 BINDING = "rabbitmq:index/binding:Binding"
 POLICY = "rabbitmq:index/policy:Policy"
-
-
-def of_rule(findings: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
-    return [finding for finding in findings if finding["rule"] == rule]
 
 
 def work_queue(name: str = "inference.work", **settings: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from tests.policies import (
     test_aws_logs_kms_key_usable,
     test_aws_nacl,
     test_aws_network,
+    test_aws_s3_access_logging,
     test_aws_s3_acls_disabled,
     test_aws_s3_public_access_block,
     test_aws_s3_tls_only,
@@ -69,6 +70,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "nacl-no-open-admin-ports": test_aws_nacl.test_unknown_entries_leave_the_nacl_rule_undecided,
     "s3-bucket-acls-disabled":
         test_aws_s3_acls_disabled.test_an_ownership_unknown_at_preview_leaves_that_bucket_undecided,
+    "s3-bucket-access-logging":
+        test_aws_s3_access_logging.test_a_logging_unknown_at_preview_leaves_the_bucket_undecided,
     "s3-bucket-public-access-block":
         test_aws_s3_public_access_block.test_settings_or_a_bucket_unknown_at_preview_leave_the_rule_undecided,
     "s3-bucket-tls-only": test_aws_s3_tls_only.test_a_policy_unknown_at_preview_leaves_the_rule_undecided,

@@ -22,6 +22,9 @@ due date is not checked: the verdict of a policy run must depend on the resource
 Why: a credential that never changes stays valid for whoever copied it once. Matches Security Hub
 SecretsManager.1, cdk-nag AwsSolutions-SMG4 / SecretsManagerRotationEnabled, checkov CKV2_AWS_57 and
 CKV_AWS_304 (rotation within 90 days).
+Security Hub sees a rotation schedule only: it fails SecretsManager.1 (RotationEnabled false) on a secret rotated by
+epoch, and SecretsManager.4 counts days since the last Secrets Manager rotation (README, "Security Hub (FSBP) in
+the account").
 """
 
 import math

@@ -6,6 +6,9 @@ NAT gateways) say so with the ``tier=public`` tag (resource or provider default 
 ``aws:ec2/subnet`` (unset is ``false``) and ``aws:ec2/defaultSubnet``, an adopted default subnet, where
 unset is ``true``: AWS's default subnets map public IPs, and Security Hub EC2.15 fails them too.
 Matches Security Hub EC2.15, checkov CKV_AWS_130 / cdk-nag VPCSubnetAutoAssignPublicIpDisabled (NIST 800-53 packs).
+EC2.15 knows no tier: it fails a ``tier=public`` subnet that maps public IPs too. The platform's public subnets map
+none (its NAT gateways take Elastic IPs, a load balancer its own addresses), so the exception only spares a user's
+program, which Security Hub will still flag.
 """
 
 from pulumi_policy import ResourceValidationArgs
