@@ -166,7 +166,7 @@ def test_a_secrets_manager_that_does_not_answer_is_asked_once(failure: str) -> N
     calls: list[str] = []
 
     class Silent:
-        def describe_secret(self, SecretId: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter name
+        def describe_secret(self, SecretId: str) -> dict[str, Any]:
             calls.append(SecretId)
             if failure == "access":
                 raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}},
@@ -191,7 +191,7 @@ def test_a_secret_not_found_goes_on_to_the_next() -> None:
     calls: list[str] = []
 
     class Missing:
-        def describe_secret(self, SecretId: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter name
+        def describe_secret(self, SecretId: str) -> dict[str, Any]:
             calls.append(SecretId)
             raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}},
                               "DescribeSecret")
