@@ -500,6 +500,7 @@ class AwsAccountCheck:
             report.notes.append(
                 f"a rotation of {secret} stopped partway (AWSPENDING on version {', '.join(stalled)}): Secrets Manager "
                 "starts no other rotation while it stays (README, \"Broker admin rotation\", Break-glass)")
+
     def _find_secrets_pending_deletion(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where a credentials secret messaging keeps for a catalog service (``platform/<env>/messaging/<svc>``)
         is scheduled for deletion: a service removed from an env that protects state (prod: a 30-day recovery window)
@@ -519,10 +520,13 @@ class AwsAccountCheck:
                 client = client or self.clients(env, "secretsmanager")
                 described = client.describe_secret(SecretId=name)
             except aws_errors() as error:
-                if aws_error_code(error) != "ResourceNotFoundException":
-                    report.notes.append(f"whether the secret {name} is scheduled for deletion is unknown "
-                                        f"(DescribeSecret: {error})")
-                continue
+                if aws_error_code(error) == "ResourceNotFoundException":
+                    continue
+                # Denied, unreachable or timed out: so would be every other service's (up to 200, each after the
+                # client's timeouts and retries), so one note and no more asking.
+                report.notes.append(f"whether the secrets platform/{env.name}/messaging/<service> are scheduled for "
+                                    f"deletion is unknown (DescribeSecret of {name}: {error})")
+                return
             deleted = described.get("DeletedDate")
             if deleted is None:
                 continue
