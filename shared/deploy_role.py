@@ -19,7 +19,9 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   Pulumi's 7-character suffix; the compute layer's auto-named ones, a pair per catalog service, by that shape and
   the env's default tags, :func:`tagged_role_statements`, so a service added needs no policy change),
   ``iam:PassRole`` only on those roles and only to the service each role trusts
-  (``iam:PassedToService``), ``iam:CreateServiceLinkedRole`` only for the account preflight's services
+  (``iam:PassedToService``), a role created or given a policy only with the env's permissions boundary
+  (:mod:`shared.role_boundary`, ``iam:PermissionsBoundary``; explicitly denied: removing a boundary, changing the
+  boundary policy), ``iam:CreateServiceLinkedRole`` only for the account preflight's services
   (``iam:AWSServiceName``) and ``iam:GetRole`` on service-linked roles for its reads.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
@@ -162,8 +164,20 @@ ROUTE53_FOR_CLOUD_MAP = (
 ROLE_ACTIONS = (
     "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
     "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
-    "iam:ListRolePolicies", "iam:ListRoleTags", "iam:PutRolePolicy", "iam:TagRole", "iam:UntagRole",
-    "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription")
+    "iam:ListRolePolicies", "iam:ListRoleTags", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:TagRole",
+    "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription")
+
+#: The role actions that give a role permissions (or set its cap): allowed only with the env's boundary
+#: (:mod:`shared.role_boundary`) as ``iam:PermissionsBoundary``, the request's on CreateRole and
+#: PutRolePermissionsBoundary, the role's on the policy writes (IAM user guide, "Permissions boundaries for IAM
+#: entities", delegating responsibility: a role without that boundary takes no policy from the deploy role)
+BOUNDED_ROLE_ACTIONS = ("iam:AttachRolePolicy", "iam:CreateRole", "iam:PutRolePermissionsBoundary",
+                        "iam:PutRolePolicy")
+#: What the deploy role may never do to the boundary (same example): remove it from a role, or create, rewrite or
+#: delete the boundary policy (a change of the cap is made by whoever made the deploy role)
+BOUNDARY_REMOVAL_ACTIONS = ("iam:DeleteRolePermissionsBoundary",)
+BOUNDARY_POLICY_ACTIONS = ("iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy",
+                           "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion")
 
 #: The role actions that only read (the provider's refresh of a role deleted out of band must get NoSuchEntity, not
 #: AccessDenied: a tag condition on a role that does not exist fails, so these go by name only)
@@ -184,6 +198,7 @@ IAM_ACTION_CONDITION_KEYS: dict[str, tuple[str, ...]] = {
     "iam:DeleteRolePolicy": ("iam:PermissionsBoundary",),
     "iam:DetachRolePolicy": ("iam:PolicyARN", "iam:PermissionsBoundary"),
     "iam:PassRole": ("iam:AssociatedResourceArn", "iam:PassedToService"),
+    "iam:PutRolePermissionsBoundary": ("iam:PermissionsBoundary",),
     "iam:PutRolePolicy": ("iam:PermissionsBoundary",),
     "iam:TagRole": ("aws:RequestTag/${TagKey}", "aws:TagKeys"),
     "iam:UntagRole": ("aws:TagKeys",),
@@ -345,7 +360,7 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     """Every statement the deploy role needs for ``env``, whose synth is ``documents`` (layer -> document)."""
     from shared.components.compute_containers import partition_of
     from shared.dag import order
-    from shared.orchestrate.account import account_wide_roles, linked_roles
+    from shared.orchestrate.account import ROLE_LAYERS, account_wide_roles, linked_roles
 
     partition, account, region = partition_of(env.region), env.account_id, env.region
     chosen = list(layers) if layers is not None else order()
@@ -380,8 +395,12 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     tagged_urns = {role["urn"] for role in tagged}
     names = {role_name_pattern(role) for role in roles if role["urn"] not in tagged_urns}
     names.update(role.role_name for role in account_wide_roles(env, chosen))
+    bounded = {"iam:PermissionsBoundary": env_boundary_arn(env)}
     if names:
-        statements.append(_statement("PlatformRoles", ROLE_ACTIONS, (role_arn(name) for name in names)))
+        statements.append(_statement("PlatformRoles", sorted(set(ROLE_ACTIONS) - set(BOUNDED_ROLE_ACTIONS)),
+                                     (role_arn(name) for name in names)))
+        statements.append(_statement("PlatformRolesBounded", BOUNDED_ROLE_ACTIONS, (role_arn(name) for name in names),
+                                     {"StringEquals": bounded}))
     if tagged:
         statements.extend(tagged_role_statements(env, [role_arn(pattern) for pattern in tagged_role_patterns()]))
     by_service: dict[tuple[str, ...], set[str]] = {}
@@ -432,7 +451,34 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         statements.append(_statement(
             "GitHubConnection", (f"{prefix}:{action}" for action in (
                 "GetConnection", "GetConnectionToken", "PassConnection", "UseConnection")), [connection]))
+    if set(chosen) & set(ROLE_LAYERS):
+        # the account preflight reads it (shared.orchestrate.account: a missing boundary stops up before any layer)
+        statements.append(_statement("RoleBoundaryRead", ["iam:GetPolicy", "iam:GetPolicyVersion"],
+                                     [env_boundary_arn(env)]))
+    statements.extend(boundary_denials(env))
     return statements
+
+
+def env_boundary_arn(env: Any) -> str:
+    """The ARN of ``env``'s role boundary (:mod:`shared.role_boundary`)."""
+    from shared.components.compute_containers import partition_of
+    from shared.role_boundary import boundary_arn
+
+    return boundary_arn(partition_of(env.region), env.account_id, env.name)
+
+
+def boundary_denials(env: Any) -> list[dict[str, Any]]:
+    """Explicit denials (they hold whatever else the role is granted): no boundary removed from any role of the
+    account, no change to ``env``'s boundary policy (IAM user guide, "Permissions boundaries for IAM entities",
+    delegating responsibility: DenyPermBoundaryIAMPolicyAlteration, DenyRemovalOfPermBoundaryFromAnyUserOrRole)."""
+    from shared.components.compute_containers import partition_of
+
+    roles = f"arn:{partition_of(env.region)}:iam::{env.account_id}:role/*"
+    return [
+        {"Sid": "DenyBoundaryRemoval", "Effect": "Deny", "Action": list(BOUNDARY_REMOVAL_ACTIONS), "Resource": [roles]},
+        {"Sid": "DenyBoundaryPolicyChange", "Effect": "Deny", "Action": list(BOUNDARY_POLICY_ACTIONS),
+         "Resource": [env_boundary_arn(env)]},
+    ]
 
 
 def tagged_role_patterns() -> list[str]:
@@ -461,20 +507,26 @@ def tagged_role_statements(env: Any, arns: Sequence[str]) -> list[dict[str, Any]
       too, so TagRole under the same request-tag condition, and where the role carries a scope tag only if it is
       the env's: a TagRole with the env's tags never takes another env's role of the account into the scope);
     - every other write and PassRole only on a role that carries them (``iam:ResourceTag``);
+    - CreateRole, and the writes that grant (:data:`BOUNDED_ROLE_ACTIONS`), only with the env's boundary;
     - TagRole and UntagRole on such a role (the provider's update sends only the changed keys) never of the scope
       keys themselves, so no role leaves or joins the scope by a later tag change;
     - the reads by name pattern alone (a refresh of a role deleted out of band gets NoSuchEntity, not AccessDenied).
     """
     tags = scope_tags(env)
     request = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
-    writes = sorted(set(ROLE_ACTIONS) - set(ROLE_READ_ACTIONS) - {"iam:CreateRole", "iam:TagRole", "iam:UntagRole"})
+    bounded = {"iam:PermissionsBoundary": env_boundary_arn(env)}
+    writes = sorted(set(ROLE_ACTIONS) - set(ROLE_READ_ACTIONS) - set(BOUNDED_ROLE_ACTIONS)
+                    - {"iam:TagRole", "iam:UntagRole"})
+    bounded_writes = sorted(set(BOUNDED_ROLE_ACTIONS) - {"iam:CreateRole"})
     return [
-        _statement("ServiceRolesCreate", ["iam:CreateRole"], arns, {"StringEquals": request}),
+        _statement("ServiceRolesCreate", ["iam:CreateRole"], arns, {"StringEquals": {**request, **bounded}}),
         # the create's tagging: no role carries a tag yet; one that does (another env's of the account, envs in
         # other regions share IAM, or another layer's) must carry these already, so this TagRole takes none over
         _statement("ServiceRolesTagOnCreate", ["iam:TagRole"], arns,
                    {"StringEquals": request, "StringEqualsIfExists": resource_tag_condition(env)}),
         _statement("ServiceRolesByTag", writes, arns, {"StringEquals": resource_tag_condition(env)}),
+        _statement("ServiceRolesBoundedByTag", bounded_writes, arns,
+                   {"StringEquals": {**resource_tag_condition(env), **bounded}}),
         _statement("ServiceRolesRetag", ["iam:TagRole", "iam:UntagRole"], arns,
                    {"StringEquals": resource_tag_condition(env),
                     # a role's tag keys are case-insensitive (IAM user guide, "Tagging IAM resources"): ENV is env
@@ -582,7 +634,7 @@ def split_policies(statements: Sequence[dict[str, Any]], base_name: str) -> list
 
 def kept_documents(folder: Path, base_name: str) -> list[tuple[Path, list[dict[str, Any]]]]:
     """The statements of the policy files ``<base_name>-<n>.json`` in ``folder`` (as ``--out`` wrote them, or as
-    ``aws iam get-policy-version`` prints them); a file that is not such a policy of Allow statements with
+    ``aws iam get-policy-version`` prints them); a file that is not such a policy of Allow and Deny statements with
     ``Action`` and ``Resource`` is refused (exit 2, naming it)."""
     if not folder.is_dir():
         raise UsageError(f"--keep {folder}: not a folder (the policy files attached now, as --out wrote them)")
@@ -599,10 +651,11 @@ def kept_documents(folder: Path, base_name: str) -> list[tuple[Path, list[dict[s
         listed = document.get("Statement") if isinstance(document, dict) else None
         listed = [listed] if isinstance(listed, dict) else listed
         if not isinstance(listed, list) or not all(
-                isinstance(item, dict) and item.get("Effect") == "Allow" and "Action" in item and "Resource" in item
+                isinstance(item, dict) and item.get("Effect") in ("Allow", "Deny") and "Action" in item
+                and "Resource" in item
                 and not {"NotAction", "NotResource", "NotPrincipal", "Principal"} & set(item) for item in listed):
-            raise UsageError(f"--keep {path}: not a policy of Allow statements with Action and Resource (the files "
-                             "nox -s roles --out writes)")
+            raise UsageError(f"--keep {path}: not a policy of Allow and Deny statements with Action and Resource (the "
+                             "files nox -s roles --out writes)")
         found.append((path, listed))
     if not found:
         raise UsageError(f"--keep {folder}: holds no {base_name}-<n>.json (the files nox -s roles --out writes)")
@@ -614,15 +667,24 @@ def keep_statements(statements: Sequence[dict[str, Any]],
     """``statements`` with the grants of ``kept`` (the policies attached now) added: a kept statement joins the one
     of its Sid with the same condition (actions and resources united), else it is added under a Sid of its own.
     For the ``up`` of a change that removes resources (a catalog service, the public gateway, App Mesh, an
-    Amazon MQ broker): the new synth no longer names them, but that ``up`` deletes them."""
+    Amazon MQ broker): the new synth no longer names them, but that ``up`` deletes them. A kept role create or policy
+    write (:data:`BOUNDED_ROLE_ACTIONS`) not held to the role boundary is dropped; kept denials are made anew."""
     merged = [dict(statement) for statement in statements]
     sids = {statement["Sid"]: statement for statement in merged}
     for listed in kept:
         for old in listed:
+            if old.get("Effect") == "Deny":
+                continue  # the denials are made anew (boundary_denials); kept, one would turn into an Allow
             # a Sid is alphanumeric already (IAM's rule): taken as it is, or it never meets its own statement again
             sid = str(old.get("Sid") or "Kept")
             sid = sid if re.fullmatch(r"[A-Za-z0-9]+", sid) else _sid(sid) or "Kept"
             actions, resources = _as_list(old["Action"]), _as_list(old["Resource"])
+            if "iam:PermissionsBoundary" not in json.dumps(old.get("Condition") or {}):
+                # a grant of before the role boundary: a role's create or policy write without it is never kept (the
+                # deletes of removed resources need none)
+                actions = [action for action in actions if action not in BOUNDED_ROLE_ACTIONS]
+                if not actions:
+                    continue
             current = sids.get(sid)
             if current is not None and current.get("Condition") == old.get("Condition"):
                 current["Action"] = sorted(set(current["Action"]) | set(actions))
@@ -673,6 +735,17 @@ def deploy_policies(env_name: str, *, environ: Mapping[str, str] | None = None,
     else:
         statements = deploy_statements(env, documents, backend_url=backend.url)
     return split_policies(keep_statements(statements, kept), base_name)
+
+
+def boundary_policy(env: Any) -> ManagedPolicy:
+    """``env``'s role boundary (:mod:`shared.role_boundary`) as one managed policy within IAM's size quota."""
+    from shared.role_boundary import boundary_document, boundary_policy_name
+
+    policy = ManagedPolicy(boundary_policy_name(env.name), boundary_document(env))
+    if policy.size > MANAGED_POLICY_MAX_CHARS:
+        raise PlatformError(f"the role boundary {policy.name} has {policy.size} characters; IAM takes "
+                            f"{MANAGED_POLICY_MAX_CHARS}")
+    return policy
 
 
 def backend_note(env: Any, environ: Mapping[str, str]) -> str | None:
@@ -734,15 +807,19 @@ def main(argv: list[str]) -> int:
     role: str | None = args.role or (None if args.read_only else env.messaging.deploy_runner.deploy_role_name)
     note = backend_note(env, os.environ)
     policy_arn = lambda name: f"arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{name}"  # noqa: E731
+    boundary = None if args.read_only else boundary_policy(env)
     if args.json:
         print(json.dumps({"env": env.name, "account_id": env.account_id, "role": role, "note": note,
+                          **({"boundary": {"name": boundary.name, "arn": policy_arn(boundary.name),
+                                           "size": boundary.size, "document": boundary.document}}
+                             if boundary else {}),
                           "policies": [{"name": policy.name, "size": policy.size, "document": policy.document}
                                        for policy in policies],
                           "detach": [{"name": name, "arn": policy_arn(name)} for name in stale]}, indent=2))
         return 0
     if args.out is not None:
         write_atomically({args.out / f"{policy.name}.json": json.dumps(policy.document, indent=2) + "\n"
-                          for policy in policies})
+                          for policy in [*([boundary] if boundary else []), *policies]})
         for name in stale:  # --keep and --out the same folder: a stale file there would be kept again next time
             (args.out / f"{name}.json").unlink(missing_ok=True)
     what = "The read-only role" if args.read_only else "The deploy role"
@@ -758,6 +835,17 @@ def main(argv: list[str]) -> int:
     elif args.read_only:
         print(f"#   and AWS's: aws iam attach-role-policy --role-name {role} "
               f"--policy-arn arn:{partition_of(env.region)}:iam::aws:policy/ReadOnlyAccess")
+    if boundary is not None:
+        source = f"file://{args.out / (boundary.name + '.json')}" if args.out else f"file://{boundary.name}.json"
+        arn = policy_arn(boundary.name)
+        print(f"# {boundary.name} ({boundary.size} characters): the permissions boundary every role of {env.name}'s "
+              "stacks carries; create it (and update it) with your administrator credentials, before the first up: "
+              "the deploy role may not")
+        print(f"#   aws iam create-policy --policy-name {boundary.name} --policy-document {source}")
+        print(f"#   (to update it: aws iam create-policy-version --policy-arn {arn} --policy-document {source} "
+              "--set-as-default)")
+        if args.out is None:
+            print(json.dumps(boundary.document, indent=2))
     for policy in policies:
         source = f"file://{args.out / (policy.name + '.json')}" if args.out else f"file://{policy.name}.json"
         print(f"# {policy.name} ({policy.size} characters)")

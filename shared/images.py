@@ -504,9 +504,13 @@ class HeldRepository(NamedTuple):
                 f"{then} then finds it gone)")
 
 
-def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[HeldRepository]:
+def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory, *,
+                in_state: bool = False) -> list[HeldRepository]:
     """Compute's repositories of ``services`` (KMS-encrypted: the ones compute created, :func:`foreign_repositories`)
-    in the env's registry that hold at least one image, by repository name.
+    in the env's registry that hold at least one image, by repository name. ``in_state``: compute's state holds a
+    repository of each name (its outputs said so), and its delete targets the name: any repository of that name
+    counts, whatever its encryption (ECR replication or a creation template may have made it again after the user
+    deleted compute's).
 
     compute creates them with ``force_delete`` off, and ECR's DeleteRepository without ``force`` refuses a
     repository that is not empty (botocore ecr model, DeleteRepository: "If the repository isn't empty, you must
@@ -519,7 +523,7 @@ def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory)
     held = []
     for name in sorted(found):
         encryption = _encryption(found[name])
-        if encryption != COMPUTE_ENCRYPTION:
+        if encryption != COMPUTE_ENCRYPTION and not in_state:
             continue  # not compute's: not in its state, its destroy does not touch it
         digests: set[str] = set()
         try:

@@ -32,6 +32,23 @@ from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
 
 
+def create_role_boundaries(env_names: Sequence[str] = ("dev", "staging", "prod")) -> None:
+    """The role boundary of each env in its account (moto), as an administrator creates (or updates) it before ``up``
+    (README, "A fresh account, in order", step 4; the account preflight refuses ``up`` without it)."""
+    from shared.deploy_role import boundary_policy
+    from shared.envs import load_env
+
+    for name in env_names:
+        env = load_env(name)
+        policy = boundary_policy(env)
+        iam = MotoAccounts.client(env.account_id, env.region, "iam")
+        try:
+            iam.create_policy(PolicyName=policy.name, PolicyDocument=json.dumps(policy.document))
+        except iam.exceptions.EntityAlreadyExistsException:  # the env file changed (its region): as it prints now
+            iam.create_policy_version(PolicyArn=f"arn:aws:iam::{env.account_id}:policy/{policy.name}",
+                                      PolicyDocument=json.dumps(policy.document), SetAsDefault=True)
+
+
 def count_profile_assumptions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env_name: str) -> list[str]:
     """Give ``env_name`` a profile with ``role_arn`` (PLATFORM_AWS_PROFILE_<ENV>) and return the list that moto's
     STS AssumeRole appends the role to, once per call. botocore's AssumeRoleProvider assumes the role for each new

@@ -98,9 +98,10 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    from tests.aws_helpers import read_config_blob
+    from tests.aws_helpers import create_role_boundaries, read_config_blob
 
     # An image config's download (a pre-signed S3 URL from GetDownloadUrlForLayer, which moto lacks).
     monkeypatch.setattr("shared.images.read_blob", read_config_blob)
     with mock_aws():
+        create_role_boundaries()  # the shipped envs' accounts are prepared as README's fresh-account step 4 says
         yield

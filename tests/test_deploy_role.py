@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -181,15 +182,16 @@ def test_every_role_the_synth_creates_is_manageable_and_nothing_else(shipped: An
                   if r["type"] == "aws:iam/role:Role" and r["inputs"].get("name")}
         names |= {role.role_name for role in account_wide_roles(env, ["broker", "messaging"])}
         assert names
+        boundary = {"iam:PermissionsBoundary": _boundary_arn(env)}  # every role carries it (its create sends it)
         for name in names:
             # the compute layer's roles carry the env's default tags, sent in CreateRole's request too
-            context = tagged(env, request=True) if re.search(r"-(execution|task)-.{7}$", name) else {}
+            context = tagged(env, boundary, request=True) if re.search(r"-(execution|task)-.{7}$", name) else boundary
             for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole",
                            "iam:TagRole", "iam:GetRole", "iam:ListInstanceProfilesForRole"):
                 assert allowed(policies, action, _role_arn(env, name), context), f"{label}: {action} on role {name}"
         for other in ("admin", "OrganizationAccountAccessRole", "ml-platform-deployer", "gateway-execution-12345678",
                       "gateway-execution-x-1234567"):
-            for context in ({}, tagged(env, request=True)):
+            for context in ({}, tagged(env, request=True), boundary, tagged(env, boundary, request=True)):
                 assert not allowed(policies, "iam:PutRolePolicy", _role_arn(env, other), context), f"{label}: {other}"
                 assert not allowed(policies, "iam:PassRole", _role_arn(env, other),
                                    {**context, "iam:PassedToService": "ecs-tasks.amazonaws.com"}), f"{label}: {other}"
@@ -298,8 +300,13 @@ def test_the_preflight_reads_the_readme_lists_are_granted(shipped: Any) -> None:
     actions = _readme_preflight_actions()
     assert {"iam:GetRole", "mq:DescribeBroker", "servicequotas:GetServiceQuota"} <= actions
     for name, (env, _documents, policies) in shipped.items():
-        for action in sorted(actions - {"iam:GetRole", "iam:CreateServiceLinkedRole"}):
+        boundary_reads = {"iam:GetPolicy", "iam:GetPolicyVersion"}  # of the role boundary alone
+        for action in sorted(actions - {"iam:GetRole", "iam:CreateServiceLinkedRole", *boundary_reads}):
             assert allowed(policies, action), (name, action)
+        assert boundary_reads <= actions
+        for action in boundary_reads:
+            assert allowed(policies, action, _boundary_arn(env))
+            assert not allowed(policies, action, _boundary_arn(env).replace("role-boundary", "other"))
         assert allowed(policies, "iam:GetRole", f"arn:aws:iam::{env.account_id}:role/aws-service-role/mq.amazonaws.com/"
                                                 "AWSServiceRoleForAmazonMQ")
 
@@ -367,7 +374,9 @@ def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything
             assert set(policy.document) == {"Version", "Statement"} and policy.document["Version"] == "2012-10-17"
             for statement in policy.document["Statement"]:
                 assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
-                assert statement["Effect"] == "Allow" and re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
+                # Deny: only the boundary's protection (deploy_role.boundary_denials)
+                assert statement["Effect"] == "Allow" or statement["Sid"].startswith("DenyBoundary"), statement["Sid"]
+                assert re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
                 sids.append(statement["Sid"])
                 for resource in as_list(statement["Resource"]):
                     arn = r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+"
@@ -455,9 +464,15 @@ def test_the_command_prints_json_writes_files_and_refuses_an_unknown_env(
     assert run_main(deploy_role.main, ["dev", "--out", str(tmp_path / "policies")]) == 0
     out = capsys.readouterr().out
     written = sorted((tmp_path / "policies").glob("*.json"))
-    assert [path.stem for path in written] == [policy["name"] for policy in printed["policies"]]
-    assert json.loads(written[0].read_text()) == printed["policies"][0]["document"]
+    assert [path.stem for path in written] == sorted(
+        [printed["boundary"]["name"], *(policy["name"] for policy in printed["policies"])])
+    assert json.loads((tmp_path / "policies" / "ml-platform-dev-deploy-1.json").read_text()) \
+        == printed["policies"][0]["document"]
+    assert json.loads((tmp_path / "policies" / "ml-platform-dev-role-boundary.json").read_text()) \
+        == printed["boundary"]["document"]
+    assert printed["boundary"]["arn"] == "arn:aws:iam::111111111111:policy/ml-platform-dev-role-boundary"
     assert "aws iam create-policy --policy-name ml-platform-dev-deploy-1" in out
+    assert "aws iam create-policy --policy-name ml-platform-dev-role-boundary" in out
     assert "no shared state backend" in str(printed["note"])
     assert run_main(deploy_role.main, ["nope"]) == 2
     assert "unknown environment 'nope'" in capsys.readouterr().err
@@ -509,7 +524,10 @@ def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
         assert not allowed(policies, "iam:DeleteRole", old_role)
         for service, passed in (("ecs-tasks.amazonaws.com", True), ("lambda.amazonaws.com", False)):
             assert allowed(policies, "iam:PassRole", old_role, tagged(env, {"iam:PassedToService": service})) is passed
-    for statement in statements(fresh):  # everything the new synth needs stays granted
+    for statement in statements(fresh):  # everything the new synth needs stays granted (and denied)
+        if statement["Effect"] == "Deny":
+            assert statement in list(statements(kept))
+            continue
         for action in statement["Action"]:
             for resource in statement["Resource"]:
                 context = {key: as_list(value)[0] for operator, pairs in statement.get("Condition", {}).items()
@@ -608,12 +626,14 @@ def test_a_new_catalog_services_roles_are_covered_by_the_policies_made_without_i
     for role in roles:
         name = f"{role['name']}-0a1b2c3"  # what Pulumi's auto-naming makes of it
         arn = _role_arn(env, name)
-        assert allowed(old, "iam:CreateRole", arn, tagged(env, request=True, resource=False)), name
-        assert not allowed(old, "iam:CreateRole", arn), f"{name}: CreateRole without the env's tags"
+        boundary = {"iam:PermissionsBoundary": _boundary_arn(env)}
+        assert role["inputs"]["permissionsBoundary"] == boundary["iam:PermissionsBoundary"]
+        assert allowed(old, "iam:CreateRole", arn, tagged(env, boundary, request=True, resource=False)), name
+        assert not allowed(old, "iam:CreateRole", arn, boundary), f"{name}: CreateRole without the env's tags"
         for action in ("iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole",
                        "iam:GetRole", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
                        "iam:ListInstanceProfilesForRole"):
-            assert allowed(old, action, arn, tagged(env)), (name, action)
+            assert allowed(old, action, arn, tagged(env, boundary)), (name, action)
         for service in deploy_role.trusted_services(role):
             assert allowed(old, "iam:PassRole", arn, tagged(env, {"iam:PassedToService": service})), name
 
@@ -747,3 +767,153 @@ def test_keeping_the_policies_of_an_unchanged_synth_changes_nothing(shipped: Any
             (folder / f"{policy.name}.json").write_text(json.dumps(policy.document))
         kept = deploy_role.deploy_policies(name, environ={}, documents=documents, keep=folder)
         assert [policy.document for policy in kept] == [policy.document for policy in policies], name
+
+
+# -- the permissions boundary of every role the stacks create (shared/role_boundary.py) ------------------------------
+
+def _boundary_arn(env: Any) -> str:
+    return f"arn:aws:iam::{env.account_id}:policy/ml-platform-{env.name}-role-boundary"
+
+
+def _role_statements(documents: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(role policy resource name, statement) of every inline role policy the synth declares."""
+    for resource in _resources(documents):
+        if resource["type"] == "aws:iam/rolePolicy:RolePolicy":
+            policy = resource["inputs"]["policy"]
+            document = json.loads(policy) if isinstance(policy, str) else policy
+            for statement in as_list(document["Statement"]):
+                yield resource["name"], statement
+
+
+def _contexts(statement: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request contexts a statement grants under: one per combination of the values its string and ARN
+    conditions name (a boundary must allow each; the Null and negated ones only narrow the grant further)."""
+    pairs = [(key, as_list(values)) for operator, condition in statement.get("Condition", {}).items()
+             if operator in ("StringEquals", "StringLike", "ArnLike", "ArnEquals") for key, values in condition.items()]
+    return [dict(zip([key for key, _ in pairs], chosen)) for chosen in itertools.product(*(v for _, v in pairs))]
+
+
+def test_every_role_the_stacks_create_carries_the_envs_boundary(shipped: Any, everything: Any) -> None:
+    """Without it the deploy role (which may create roles only with it) could not create them; and a role without a
+    cap is what made the deploy role an administrator."""
+    for name, env, documents, _policies in _all_cases(shipped, everything):
+        roles = [resource for resource in _resources(documents) if resource["type"] == "aws:iam/role:Role"]
+        assert roles, name
+        assert {role["name"]: role["inputs"].get("permissionsBoundary") for role in roles} \
+            == {role["name"]: _boundary_arn(env) for role in roles}, name
+
+
+def test_every_role_policy_is_within_the_boundary(shipped: Any, everything: Any) -> None:
+    """A boundary too tight breaks the running system silently (the grant is written, the call is denied at run
+    time): every action on every resource each role policy grants is allowed by the boundary."""
+    for name, env, documents, _policies in _all_cases(shipped, everything):
+        boundary = [deploy_role.boundary_policy(env)]
+        assert not [resource for resource in _resources(documents)
+                    if resource["type"] == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"], name
+        outside = [(policy, action, resource, context)
+                   for policy, statement in _role_statements(documents) if statement["Effect"] == "Allow"
+                   for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])
+                   for context in _contexts(statement) if not allowed(boundary, action, resource, context)]
+        assert outside == [], name
+
+
+def test_the_boundary_grants_no_more_than_the_deploy_role_itself(shipped: Any, everything: Any) -> None:
+    """The point of the cap: a role the deploy role creates can do nothing the deploy role cannot. Two exceptions: the
+    deploy runner's role assumes the deploy role itself, and Envoy's read of its App Mesh configuration is in the
+    boundary of an env without App Mesh too (a move to App Mesh then needs no boundary change, which, forgotten, would
+    fail only when the tasks run)."""
+    for name, env, _documents, policies in _all_cases(shipped, everything):
+        boundary = deploy_role.boundary_policy(env)
+        assert boundary.size <= deploy_role.MANAGED_POLICY_MAX_CHARS
+        beyond = [(action, resource) for statement in boundary.document["Statement"]
+                  for action in as_list(statement["Action"]) for resource in as_list(statement["Resource"])
+                  for context in _contexts(statement) or [{}]
+                  if not allowed(policies, action, resource, context)
+                  and (action, resource) != ("sts:AssumeRole", _role_arn(env, "ml-platform-deployer"))
+                  and not (action == "appmesh:StreamAggregatedResources" and env.mesh.provider != "appmesh")]
+        assert beyond == [], name
+
+
+def test_the_deploy_role_creates_and_grants_only_under_the_boundary(shipped: Any) -> None:
+    """IAM user guide, "Permissions boundaries for IAM entities", delegating responsibility: CreateRole and every
+    write that grants permissions only with the boundary (the request's, or the role's)."""
+    for env, documents, policies in shipped.values():
+        with_boundary = {"iam:PermissionsBoundary": _boundary_arn(env)}
+        other = {"iam:PermissionsBoundary": f"arn:aws:iam::{env.account_id}:policy/AdministratorAccess"}
+        # the roles as created (a RolePolicy's role input: network's auto-named flow-log role too), but compute's
+        named = sorted({str(policy["inputs"]["role"]) for policy in _resources(documents)
+                        if policy["type"] == "aws:iam/rolePolicy:RolePolicy"
+                        and not re.search(r"-(execution|task)-.{7}$", str(policy["inputs"]["role"]))})
+        assert any(name.startswith("network-flow-logs-") for name in named) and len(named) >= 4, named
+        tagged_role = _role_arn(env, "gateway-task-0123abc")
+        for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"):
+            request = action == "iam:CreateRole"
+            for role in named:
+                assert allowed(policies, action, _role_arn(env, role), with_boundary), (action, role)
+                assert not allowed(policies, action, _role_arn(env, role)), (action, role)
+                assert not allowed(policies, action, _role_arn(env, role), other), (action, role)
+            assert allowed(policies, action, tagged_role,
+                           tagged(env, with_boundary, request=request, resource=not request)), action
+            assert not allowed(policies, action, tagged_role, tagged(env, request=request, resource=not request))
+            assert not allowed(policies, action, tagged_role,
+                               tagged(env, other, request=request, resource=not request)), action
+
+
+def test_the_deploy_role_may_not_remove_or_change_the_boundary(shipped: Any) -> None:
+    """Explicitly denied, so no other grant of the role (an administrator's policy attached beside) lifts it."""
+    admin = deploy_role.ManagedPolicy("admin", {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Everything", "Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    for env, _documents, policies in shipped.values():
+        arn = _boundary_arn(env)
+        for action in ("iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
+                       "iam:SetDefaultPolicyVersion"):
+            assert not allowed([*policies, admin], action, arn), action
+        for role in ("ml-platform-dev-queue-metrics", "gateway-task-0123abc", "someone-elses"):
+            assert not allowed([*policies, admin], "iam:DeleteRolePermissionsBoundary", _role_arn(env, role))
+        assert allowed([*policies, admin], "iam:CreatePolicyVersion", arn.replace("role-boundary", "deploy-1"))
+
+
+def test_keeping_policies_of_before_the_boundary_grants_no_role_write_without_it(shipped: Any, tmp_path: Path) -> None:
+    # --keep of the policies attached before the boundary existed (CreateRole and PutRolePolicy on the named roles
+    # and the tagged ones with no iam:PermissionsBoundary condition) for the up that sets the boundary: the deletes of
+    # removed resources need none of those writes, so the union must not re-open them
+    env, documents, _policies = shipped["dev"]
+    named = _role_arn(env, "ml-platform-dev-queue-metrics")
+    tagged_role = _role_arn(env, "gateway-task-0123abc")
+    old = [{"Sid": "PlatformRoles", "Effect": "Allow", "Action": ["iam:CreateRole", "iam:DeleteRole",
+                                                                  "iam:PutRolePolicy", "iam:AttachRolePolicy"],
+            "Resource": [named]},
+           {"Sid": "ServiceRolesCreate", "Effect": "Allow", "Action": ["iam:CreateRole"],
+            "Resource": [_role_arn(env, "*-task-???????")],
+            "Condition": {"StringEquals": {f"aws:RequestTag/{key}": value
+                                           for key, value in deploy_role.scope_tags(env).items()}}}]
+    (tmp_path / "ml-platform-dev-deploy-1.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": old}))
+    kept = deploy_role.deploy_policies("dev", environ={}, documents=documents, keep=tmp_path)
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"):
+        assert not allowed(kept, action, named), action
+        assert allowed(kept, action, named, {"iam:PermissionsBoundary": _boundary_arn(env)}), action
+    assert not allowed(kept, "iam:CreateRole", tagged_role, tagged(env, request=True, resource=False))
+    assert allowed(kept, "iam:DeleteRole", named)
+
+
+def test_the_boundary_is_a_valid_policy_of_real_actions(shipped: Any, everything: Any) -> None:
+    # permissions that are no operation's name (Service Authorization Reference): App Mesh's StreamAggregatedResources
+    # (Envoy's), S3's ListBucket (ListObjects, ListObjectsV2) and GetObjectVersion (GetObject with a versionId)
+    permission_only = PERMISSION_ONLY | {"appmesh:StreamAggregatedResources", "s3:ListBucket", "s3:GetObjectVersion"}
+    session = botocore.session.get_session()
+    for label, env, _documents, _policies in _all_cases(shipped, everything):
+        boundary = deploy_role.boundary_policy(env)
+        assert re.fullmatch(r"[\w+=,.@-]{1,128}", boundary.name) and boundary.name.endswith("-role-boundary")
+        assert set(boundary.document) == {"Version", "Statement"} and boundary.document["Version"] == "2012-10-17"
+        sids = [statement["Sid"] for statement in boundary.document["Statement"]]
+        assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids), label
+        for statement in boundary.document["Statement"]:
+            assert statement["Effect"] == "Allow" and set(statement) <= {"Sid", "Effect", "Action", "Resource",
+                                                                          "Condition"}
+            for resource in as_list(statement["Resource"]):
+                assert resource == "*" or re.fullmatch(r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+", resource), \
+                    resource
+            for action in as_list(statement["Action"]):
+                prefix, _, name = action.partition(":")
+                model = session.get_service_model(BOTOCORE_SERVICE[prefix])
+                assert name in model.operation_names or action in permission_only, action

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.dag import LAYERS
+from shared.deploy_role import boundary_policy
 from shared.envs import EnvConfig, load_env
 from shared.images import AwsAccessError
 from shared.orchestrate.account import (
@@ -36,7 +37,13 @@ from shared.orchestrate.account import _fmt as amount
 from shared.orchestrate.account import main as account_main
 from shared.orchestrate.cli import main
 from shared.synth.engine import synth_env
-from tests.aws_helpers import AccountReady, MotoAccounts, ReleasedEverywhere, count_profile_assumptions
+from tests.aws_helpers import (
+    AccountReady,
+    MotoAccounts,
+    ReleasedEverywhere,
+    count_profile_assumptions,
+    create_role_boundaries,
+)
 from tests.test_orchestrate import RecordingRunner, management_api
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
@@ -85,6 +92,12 @@ class DenyingIam:
     def get_role(self, RoleName: str) -> Any:
         return self.inner.get_role(RoleName=RoleName)
 
+    def get_policy(self, PolicyArn: str) -> Any:
+        return self.inner.get_policy(PolicyArn=PolicyArn)
+
+    def get_policy_version(self, PolicyArn: str, VersionId: str) -> Any:
+        return self.inner.get_policy_version(PolicyArn=PolicyArn, VersionId=VersionId)
+
     def create_service_linked_role(self, AWSServiceName: str) -> Any:
         self.attempts.append(AWSServiceName)
         raise client_error(self.code, self.message, "CreateServiceLinkedRole")
@@ -106,6 +119,12 @@ class AwsNamedIam:
 
     def get_role(self, RoleName: str) -> Any:
         return self.inner.get_role(RoleName=RoleName)
+
+    def get_policy(self, PolicyArn: str) -> Any:
+        return self.inner.get_policy(PolicyArn=PolicyArn)
+
+    def get_policy_version(self, PolicyArn: str, VersionId: str) -> Any:
+        return self.inner.get_policy_version(PolicyArn=PolicyArn, VersionId=VersionId)
 
     def create_service_linked_role(self, AWSServiceName: str) -> Any:
         name = self.NAMES[AWSServiceName]
@@ -742,6 +761,75 @@ def test_a_vpc_shared_with_the_account_is_not_its_own(moto_aws: None) -> None:
            "dev's), quota 5 (applied)" in report.lines
 
 
+# -- the role boundary (shared/role_boundary.py) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layers", [["network"], ["compute"]])
+def test_up_is_refused_before_any_layer_without_the_role_boundary(
+        moto_aws: None, capsys: pytest.CaptureFixture[str], layers: list[str]) -> None:
+    # every role of the stacks names it: network would stop at its flow-log role with NoSuchEntity after the VPC,
+    # subnets and endpoints (compute: after the cluster, repositories and log groups)
+    dev = load_env("dev")
+    iam = MotoAccounts.client(dev.account_id, dev.region, "iam")
+    arn = f"arn:aws:iam::{dev.account_id}:policy/ml-platform-dev-role-boundary"
+    iam.delete_policy(PolicyArn=arn)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "the role boundary ml-platform-dev-role-boundary does not exist in account 111111111111" in error
+    assert "aws iam create-policy --policy-name ml-platform-dev-role-boundary" in error
+    assert "environments/dev.yaml" in error
+    code, out, runner = up(["preview", "dev", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == layers, out
+    assert "note: up would be refused: " in out and "ml-platform-dev-role-boundary" in out
+
+    # created from an older print (the deploy runner assumed another deploy role): its calls would be denied at run
+    # time, after the up passed
+    boundary = boundary_policy(dev)
+    stale = [dict(statement, Resource=[f"arn:aws:iam::{dev.account_id}:role/old-deployer"])
+             if statement["Sid"] == "AssumeDeployRole" else statement for statement in boundary.document["Statement"]]
+    iam.create_policy(PolicyName=boundary.name, PolicyDocument=json.dumps({**boundary.document, "Statement": stale}))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "the role boundary ml-platform-dev-role-boundary (version v1) lacks what the roles of this code and env " \
+           "file are granted (statements AssumeDeployRole)" in error
+    assert f"aws iam create-policy-version --policy-arn {arn} --policy-document" in error
+
+    # as printed (with a statement of the administrator's own beside: more than printed passes)
+    extra = {"Sid": "Extra", "Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": "*"}
+    iam.create_policy_version(PolicyArn=arn, SetAsDefault=True, PolicyDocument=json.dumps(
+        {**boundary.document, "Statement": [extra, *reversed(boundary.document["Statement"])]}))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", ",".join(layers), "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == layers, out
+    assert "ml-platform-dev-role-boundary: present, up to date" in out
+
+
+def test_the_layers_checked_for_the_boundary_are_those_that_create_roles() -> None:
+    from shared.orchestrate.account import ROLE_LAYERS
+
+    for env_name in ("dev", "staging", "prod"):
+        documents = synth_env(env_name)
+        with_roles = {layer for layer, document in documents.items()
+                      if any(resource["type"] == "aws:iam/role:Role" for resource in document["resources"])}
+        assert with_roles <= set(ROLE_LAYERS), env_name
+
+
+def test_the_boundary_is_compared_as_iam_returns_it() -> None:
+    # IAM's GetPolicyVersion answers the document URL-encoded (boto3 decodes it to a dict); order is not meaning
+    from urllib.parse import quote
+
+    from shared.orchestrate.account import missing_boundary_statements
+
+    dev = load_env("dev")
+    document = boundary_policy(dev).document
+    assert missing_boundary_statements(dev, document) == []
+    assert missing_boundary_statements(dev, quote(json.dumps(document))) == []
+    shuffled = [dict(statement, Action=list(reversed(statement["Action"])), Sid=f"Mine{index}")
+                for index, statement in enumerate(document["Statement"])]
+    assert missing_boundary_statements(dev, {"Statement": shuffled}) == []
+    assert missing_boundary_statements(dev, {"Statement": shuffled[1:]}) == [document["Statement"][0]["Sid"]]
+    assert missing_boundary_statements(dev, "not json") == [statement["Sid"] for statement in document["Statement"]]
 # -- alarm subscriptions SNS removed by itself ----------------------------------------------------------------------
 
 
@@ -939,6 +1027,7 @@ def test_an_account_without_the_envs_availability_zones_stops_up_before_the_netw
     # default is us-west-1a and us-west-1c: CreateSubnet would fail ("Value (us-west-1c) for parameter
     # availabilityZone is invalid", workload-discovery-on-aws#234) after the VPC was created
     edit_env("dev", lambda data: data.update(region="us-west-1"))
+    create_role_boundaries(["dev"])  # its statements name the env's region
     code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Clients(roomy())))
     assert code == 2 and runner.started() == [], out
     error = capsys.readouterr().err
@@ -1065,6 +1154,7 @@ def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
     # ECS guide, "Supported Regions for Amazon ECS on AWS Fargate": in ap-northeast-1 Fargate runs in apne1-az1, az2
     # and az4 only; an older account's ap-northeast-1a can be apne1-az3, where the services' tasks never start
     edit_env("dev", lambda data: data.update(region="ap-northeast-1"))
+    create_role_boundaries(["dev"])  # its statements name the env's region
     assert load_env("dev").availability_zones == ["ap-northeast-1a", "ap-northeast-1c"]
 
     class Older(Clients):

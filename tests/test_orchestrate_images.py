@@ -677,3 +677,24 @@ def test_compute_preview_goes_on_when_compute_s_outputs_cannot_be_read(
                 images=AwsImageChecks(MotoAccounts()), probe=reachable)
     assert code == 0 and runner.compute_runs() == [Operation(Action.PREVIEW)], out.getvalue()
     assert "which repositories compute's up deletes is unknown" in out.getvalue()
+
+
+def test_a_removed_service_s_repository_made_again_by_replication_stops_compute_too(
+        moto_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    """ECR replication creates a destination repository that does not exist, with the registry's default settings
+    (AES256) or a creation template's (ECR user guide, "Private repository creation templates": "repositories created
+    by Amazon ECR on your behalf during pull through cache or replication actions"): after the user deleted a removed
+    service's repository, a push to the source registry can make it again, images included. compute's state still
+    holds the repository by its name, so its delete targets that one, whatever its encryption, and ECR refuses it
+    (RepositoryNotEmptyException): the gate must count it as compute's delete sees it."""
+    dev = _remove_training(tmp_path, monkeypatch, edit_env)
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+    ecr = MotoAccounts()(dev, "ecr")
+    ecr.create_repository(repositoryName="ml-platform/training")  # as replication makes it: AES256
+    ecr.put_image(repositoryName="ml-platform/training", imageManifest=MANIFEST, imageDigest=OLD, imageTag="late")
+    settle_release(dev, monkeypatch)
+    runner = DeployedRecorder()
+    code, output = compute_alone(runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1 and runner.compute_runs() == [], output
+    assert "nothing of compute was changed" in output and "ml-platform/training (1)" in output

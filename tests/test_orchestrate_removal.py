@@ -148,3 +148,54 @@ def test_a_secret_scheduled_for_deletion_refuses_up_before_messaging(moto_aws: N
     code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
                            DeployedRunner())
     assert code == 0 and runner.started() == ["messaging"], out
+
+
+@pytest.mark.parametrize("failure", ["access", "unreachable"])
+def test_a_secrets_manager_that_does_not_answer_is_asked_once(failure: str) -> None:
+    """One DescribeSecret per catalog service that uses the broker (200 in the bench's catalog), each with the
+    preflight's 5 s connect timeout and 2 attempts: where Secrets Manager answers none of them (unreachable, or the
+    caller may not describe the env's secrets), the next ones cannot answer either. The check stops at the first such
+    failure with one note instead of waiting for each (minutes) and noting each."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from shared.catalog import load_catalog
+    from shared.envs import load_env
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+
+    assert sum(spec.uses_messaging for spec in load_catalog()) >= 2  # the shipped catalog: more than one to ask
+    calls: list[str] = []
+
+    class Silent:
+        def describe_secret(self, SecretId: str) -> dict[str, Any]:
+            calls.append(SecretId)
+            if failure == "access":
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}},
+                                  "DescribeSecret")
+            raise EndpointConnectionError(endpoint_url="https://secretsmanager.eu-west-1.amazonaws.com/")
+
+    prod = load_env("prod")
+    report = AccountReport()
+    AwsAccountCheck(lambda env, service: Silent())._find_secrets_pending_deletion(prod, report)
+    assert len(calls) == 1 and report.refusals == [], calls
+    assert len(report.notes) == 1 and "scheduled for deletion" in report.notes[0], report.notes
+
+
+def test_a_secret_not_found_goes_on_to_the_next() -> None:
+    """ResourceNotFoundException is the usual answer (no such secret): every service's secret is still asked."""
+    from botocore.exceptions import ClientError
+
+    from shared.catalog import load_catalog
+    from shared.envs import load_env
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+
+    calls: list[str] = []
+
+    class Missing:
+        def describe_secret(self, SecretId: str) -> dict[str, Any]:
+            calls.append(SecretId)
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}},
+                              "DescribeSecret")
+
+    report = AccountReport()
+    AwsAccountCheck(lambda env, service: Missing())._find_secrets_pending_deletion(load_env("prod"), report)
+    assert len(calls) == sum(spec.uses_messaging for spec in load_catalog()) and report.notes == [], calls

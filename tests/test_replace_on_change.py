@@ -118,6 +118,12 @@ CASES: list[tuple[str, dict[str, Any], str, Any, str]] = [
      "settings", {"durable": True, "arguments": {"x-queue-type": "quorum"}}, "replace"),
     # iam/role_policy.go, cloudwatch/metric_alarm.go, appautoscaling/target.go: names and what is scaled are
     # ForceNew, the documents, thresholds and capacities are not.
+    # iam/role.go: name, name_prefix and path are ForceNew; permissions_boundary is not (the update sets it with
+    # PutRolePermissionsBoundary): the boundary added to every existing role is an update
+    ("aws:iam/role:Role", {"name": "ml-platform-dev-queue-metrics", "assumeRolePolicy": "{}"}, "name",
+     "ml-platform-dev-queue-metrics-2", "replace"),
+    ("aws:iam/role:Role", {"name": "ml-platform-dev-queue-metrics", "assumeRolePolicy": "{}"}, "permissionsBoundary",
+     "arn:aws:iam::111111111111:policy/ml-platform-dev-role-boundary", "update"),
     ("aws:iam/rolePolicy:RolePolicy", {"role": "gateway-task-1a2b3c4", "policy": "{}"}, "role", "gateway-task-5d6e7f8",
      "replace"),
     ("aws:iam/rolePolicy:RolePolicy", {"role": "gateway-task-1a2b3c4", "policy": "{}"}, "policy", '{"Statement": []}',

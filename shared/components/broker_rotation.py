@@ -33,6 +33,7 @@ from shared.components.building_blocks import log_group_arn, own_log_group, role
 from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
 from shared.envs import EnvConfig
 from shared.lifecycle import PYTHON_LAMBDA_RUNTIME
+from shared.role_boundary import boundary_arn
 
 if TYPE_CHECKING:
     from shared.components.queue_metrics import QueueMetricsArgs
@@ -176,6 +177,7 @@ def management_function(component: pulumi.ComponentResource, name: str,
         key_description=spec.log_key_description, key_alias=spec.log_key_alias)
     role, role_policy = role_with_policy(
         f"{name}-role", role_name=spec.function_name, description=spec.role_description,
+        permissions_boundary=boundary_arn(args.partition, args.account_id, args.env_name),
         assume_role_policy=json.dumps(service_trust_policy("lambda.amazonaws.com"), sort_keys=True),
         policy=pulumi.Output.all(secret_arn, secrets_key_arn, private_subnet_ids, security_group_id).apply(
             lambda values: json.dumps(execution_policy(args, secret_arn=values[0], key_arn=values[1],

@@ -85,13 +85,14 @@ def own_log_group(component: pulumi.ComponentResource, name: str,
 
 
 def role_with_policy(name: str, *, assume_role_policy: str, policy: pulumi.Input[str], description: str,
-                     opts: pulumi.ResourceOptions, role_name: str | None = None,
+                     permissions_boundary: str, opts: pulumi.ResourceOptions, role_name: str | None = None,
                      policy_resource_name: str | None = None) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """The role ``name`` (IAM name ``role_name``, else generated) that its trust policy lets a service assume,
-    and its one inline policy (resource ``policy_resource_name``, default ``<name>-policy``), a child of the
-    role. Callers that need the permissions in place before use depend on the returned policy."""
+    capped by ``permissions_boundary`` (the env's, :mod:`shared.role_boundary`), and its one inline policy (resource
+    ``policy_resource_name``, default ``<name>-policy``), a child of the role. Callers that need the permissions in
+    place before use depend on the returned policy."""
     role = aws.iam.Role(name, name=role_name, description=description, assume_role_policy=assume_role_policy,
-                        opts=opts)
+                        permissions_boundary=permissions_boundary, opts=opts)
     role_policy = aws.iam.RolePolicy(policy_resource_name or f"{name}-policy", role=role.id, policy=policy,
                                      opts=pulumi.ResourceOptions(parent=role))
     return role, role_policy

@@ -50,6 +50,7 @@ from shared.envs import DEPLOY_OVERHEAD_SECONDS
 from shared.fargate import CPU_ARCHITECTURE, DEPLOYMENT_MAXIMUM_PERCENT, OPERATING_SYSTEM_FAMILY
 from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import execution_role_resource_name, task_role_resource_name, unit_name, unit_tags
+from shared.role_boundary import boundary_arn
 
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
@@ -125,6 +126,8 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
     service, unit, tags = plan.name, args.unit, args.tags
     child = pulumi.ResourceOptions(parent=parent)
     trust_args = (settings.partition, settings.region, settings.account_id)
+    # the env's cap on every role the deploy role creates (shared.role_boundary)
+    boundary = boundary_arn(settings.partition, settings.account_id, settings.env_name)
     # Two roles on purpose (ecs-task-separate-roles): the execution role is used by ECS to start
     # the task, the task role by the application; neither can do the other's job.
     # Auto-named "<name>-execution-" plus 7 characters: the env rules hold canary units to IAM's 64.
@@ -132,7 +135,7 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
         execution_role_resource_name(name),
         assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=False), sort_keys=True),
         description=f"ECS starts {unit} tasks: pull its image, write its logs, read its secret",
-        tags=tags, opts=child)
+        permissions_boundary=boundary, tags=tags, opts=child)
     # Only a service that publishes or consumes has a broker user, hence a credentials secret to read.
     secret_arns: pulumi.Output[list[str]] = upstreams.messaging.apply(
         lambda messaging: [contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", service)]
@@ -150,7 +153,7 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
         task_role_resource_name(name),
         assume_role_policy=json.dumps(ecs_tasks_trust_policy(*trust_args, source_conditions=True), sort_keys=True),
         description=f"What the {unit} application itself may call",
-        tags=tags, opts=child)
+        permissions_boundary=boundary, tags=tags, opts=child)
     access = plan.spec.artifacts
     if access and args.artifacts_key_arn is None:
         raise ValueError(f"{service} has catalog artifacts {access!r}, but no artifact bucket key was given")

@@ -32,6 +32,7 @@ from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
 from shared.envs import EnvConfig
 from shared.lifecycle import DEPLOY_RUNNER_IMAGE, DEPLOY_RUNNER_PYTHON
+from shared.role_boundary import boundary_arn
 
 #: CodeBuild's managed Ubuntu image (AWS CLI v2, git, Python 3.11/3.12 as runtime versions; CodeBuild user
 #: guide, "Docker images provided by CodeBuild"). Ubuntu, not Amazon Linux: as a CodeBuild-hosted GitHub
@@ -275,6 +276,7 @@ class DeployRunner(pulumi.ComponentResource):
         self.role, self.role_policy = role_with_policy(
             f"{name}-role", role_name=deploy_runner_role_name(env),
             description=f"CodeBuild service role of the {env} deploy runner: VPC build, own logs, deploy role",
+            permissions_boundary=boundary_arn(args.partition, args.account_id, env),
             assume_role_policy=json.dumps(trust_policy(args), sort_keys=True),
             policy=pulumi.Output.all(self.log_group.arn, private_subnet_ids).apply(
                 lambda values: json.dumps(service_role_policy(args, log_group_arn=values[0], subnet_ids=values[1]),

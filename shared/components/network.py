@@ -26,6 +26,7 @@ from shared.components.compute_iam import (
 from shared.components.deploy_runner import deploy_role_arn as env_deploy_role_arn
 from shared.envs import EnvConfig
 from shared.gateway_names import access_log_bucket_pattern, s3_bucket_arn
+from shared.role_boundary import boundary_arn
 
 NatStrategy = Literal["none", "single", "per-az"]
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring")
@@ -509,6 +510,7 @@ class VpcNetwork(pulumi.ComponentResource):
         self.flow_log_role, self.flow_log_role_policy = role_with_policy(
             f"{name}-flow-logs", policy_resource_name=f"{name}-flow-logs", assume_role_policy=assume,
             description="Lets VPC Flow Logs write to its log group",
+            permissions_boundary=boundary_arn(args.partition, args.account_id, args.env_name),
             policy=self.flow_log_group.arn.apply(lambda arn: json.dumps(flow_log_role_policy(
                 arn, partition=args.partition, region=args.region, account_id=args.account_id))),
             opts=opts)

@@ -20,6 +20,9 @@ A brand-new account fails a first ``up`` in two ways no layer can prevent by its
   own, by ``Name`` tag); the other quotas are compared with the env's own need, though other resources
   of the account share them.
 
+- **The role boundary** (:mod:`shared.role_boundary`) every IAM role of the stacks names: read where the run has a
+  layer that creates roles (IAM GetPolicy); missing, ``up`` is refused (the layer would stop at its first role).
+
 Credentials: those of :mod:`shared.images` (``PLATFORM_AWS_PROFILE_<ENV>`` or the default chain), refused
 (exit 2) when they are not of the env's ``account_id`` -- before anything is created. Every call has
 short timeouts and one retry, so a machine without credentials or network gets an answer within seconds.
@@ -27,6 +30,7 @@ short timeouts and one retry, so a machine without credentials or network gets a
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -70,6 +74,9 @@ ROLE_SETTLE_S = 10.0
 CPU_UNITS_PER_VCPU = 1024
 
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+#: The layers that create IAM roles, each capped by the env's role boundary (shared.role_boundary): network's flow-log
+#: role, broker's rotation function and deploy runner, messaging's queue metrics publisher, compute's task roles
+ROLE_LAYERS = ("network", "broker", "messaging", "compute")
 
 
 class AccountError(PlatformError):
@@ -364,11 +371,14 @@ class AwsAccountCheck:
         subscriptions = "broker" in layers and bool(env.alarms.all_subscriptions())
         rotation = "broker" in layers and env.messaging.broker == "amazon-mq" and \
             env.messaging.credentials_rotation is not None
+        bounded = [layer for layer in layers if layer in ROLE_LAYERS]
         if not roles and not needs and not named and not brokers and not subscriptions and not rotation \
-                and "messaging" not in layers:
+                and not bounded and "messaging" not in layers:
             return report
         verify_account(env, self.clients)  # never create anything in another account
-        iam = self.clients(env, "iam") if roles or named else None
+        iam = self.clients(env, "iam") if roles or named or bounded else None
+        if bounded:
+            self._check_boundary(env, iam, bounded[0], report)
         for role in roles:
             self._check_role(iam, role, report)
         for named_role in named:
@@ -490,6 +500,7 @@ class AwsAccountCheck:
             report.notes.append(
                 f"a rotation of {secret} stopped partway (AWSPENDING on version {', '.join(stalled)}): Secrets Manager "
                 "starts no other rotation while it stays (README, \"Broker admin rotation\", Break-glass)")
+
     def _find_secrets_pending_deletion(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where a credentials secret messaging keeps for a catalog service (``platform/<env>/messaging/<svc>``)
         is scheduled for deletion: a service removed from an env that protects state (prod: a 30-day recovery window)
@@ -509,10 +520,13 @@ class AwsAccountCheck:
                 client = client or self.clients(env, "secretsmanager")
                 described = client.describe_secret(SecretId=name)
             except aws_errors() as error:
-                if aws_error_code(error) != "ResourceNotFoundException":
-                    report.notes.append(f"whether the secret {name} is scheduled for deletion is unknown "
-                                        f"(DescribeSecret: {error})")
-                continue
+                if aws_error_code(error) == "ResourceNotFoundException":
+                    continue
+                # Denied, unreachable or timed out: so would be every other service's (up to 200, each after the
+                # client's timeouts and retries), so one note and no more asking.
+                report.notes.append(f"whether the secrets platform/{env.name}/messaging/<service> are scheduled for "
+                                    f"deletion is unknown (DescribeSecret of {name}: {error})")
+                return
             deleted = described.get("DeletedDate")
             if deleted is None:
                 continue
@@ -742,6 +756,44 @@ class AwsAccountCheck:
                                       if str(vpc.get("OwnerId", env.account_id)) == env.account_id)
 
     @staticmethod
+    def _check_boundary(env: EnvConfig, iam: Any, layer: str, report: AccountReport) -> None:
+        """Refuse where the env's role boundary (:mod:`shared.role_boundary`) does not exist (IAM GetPolicy): every
+        role of the stacks names it, and the first CreateRole (or, on an env deployed before it, the first
+        PutRolePermissionsBoundary) would fail with NoSuchEntity midway through ``layer``. No stack creates it (the
+        deploy role may not write its own cap): the administrator does, from ``nox -s roles``."""
+        from shared.components.compute_containers import partition_of
+        from shared.role_boundary import boundary_arn, boundary_policy_name
+
+        name, arn = boundary_policy_name(env.name), boundary_arn(partition_of(env.region), env.account_id, env.name)
+        try:
+            version = str(iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"])
+            document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+        except aws_errors() as error:
+            if aws_error_code(error) != "NoSuchEntity":
+                report.notes.append(f"whether the role boundary {name} exists and is up to date is unknown ({error}); "
+                                    f"the first role {layer} creates or updates fails without it")
+                return
+            report.refusals.append(
+                f"{env_path(env.name)}: the role boundary {name} does not exist in account {env.account_id}: every "
+                f"IAM role of the stacks carries it, and {layer} would fail at its first role (NoSuchEntity) after "
+                f"creating what comes before. Create it with administrator credentials from `nox -s roles -- "
+                f"{env.name} --out DIR`: aws iam create-policy --policy-name {name} --policy-document "
+                f"file://DIR/{name}.json (README, A fresh account, in order, step 4). Nothing was run.")
+            return
+        missing = missing_boundary_statements(env, document)
+        if missing:
+            # the roles' policies would be written, and their calls denied when the tasks, functions and builds run
+            report.refusals.append(
+                f"{env_path(env.name)}: the role boundary {name} (version {version}) lacks what the roles of this "
+                f"code and env file are granted (statements {', '.join(missing)}): their calls would be denied when "
+                f"they run (a changed messaging.deploy_runner.deploy_role_name or github_connection_arn, or a code "
+                f"upgrade). Update it with administrator credentials from `nox -s roles -- {env.name} --out DIR`: "
+                f"aws iam create-policy-version --policy-arn {arn} --policy-document file://DIR/{name}.json "
+                "--set-as-default. Nothing was run.")
+            return
+        report.lines.append(f"{name}: present, up to date")
+
+    @staticmethod
     def _find_named_role(iam: Any, role: NamedRole, report: AccountReport) -> None:
         try:
             iam.get_role(RoleName=role.role_name)
@@ -877,6 +929,32 @@ class AwsAccountCheck:
                 if aws_error_code(error) != "NoSuchEntity":
                     return
             self.sleep(ROLE_VISIBLE_SLEEP_S)
+
+
+def missing_boundary_statements(env: EnvConfig, document: Any) -> list[str]:
+    """The Sids of ``env``'s role boundary (:func:`shared.role_boundary.boundary_document`) that ``document`` (the
+    boundary policy's default version, as IAM GetPolicyVersion returns it: URL-encoded JSON, or the dict boto3
+    decodes it to) does not hold, each statement compared with its actions and resources as sets."""
+    from urllib.parse import unquote
+
+    from shared.role_boundary import boundary_document
+
+    def canonical(statement: Any) -> Any:
+        if not isinstance(statement, dict):
+            return None
+        return {key: sorted(map(str, value)) if isinstance(value, list) and key in ("Action", "Resource")
+                else [str(value)] if key in ("Action", "Resource") else value
+                for key, value in statement.items() if key != "Sid"}
+
+    if isinstance(document, str):
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            document = {}
+    listed = document.get("Statement", []) if isinstance(document, dict) else []
+    held = [canonical(statement) for statement in (listed if isinstance(listed, list) else [listed])]
+    return [str(statement["Sid"]) for statement in boundary_document(env)["Statement"]
+            if canonical(statement) not in held]
 
 
 def named_roles_refusal(env: EnvConfig, layer: str, stack: str, roles: Sequence[NamedRole]) -> str:

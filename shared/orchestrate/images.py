@@ -143,8 +143,9 @@ class ImageChecks(Protocol):
         """The released images Fargate's platform of the task definitions cannot run."""
 
     def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
-        """compute's repositories in the env's registry (of ``services``; None: every catalog service's) that still
-        hold images (compute cannot delete them)."""
+        """compute's repositories in the env's registry that still hold images (compute cannot delete them): of every
+        catalog service (None: compute's own, KMS-encrypted), or of ``services``, removed ones whose repositories
+        compute's state holds by name (any repository of such a name: its delete targets the name)."""
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
@@ -179,7 +180,9 @@ class AwsImageChecks:
     def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
         from shared.catalog import load_catalog
 
-        return held_images(env, load_catalog().names() if services is None else services, self.clients)
+        if services is None:
+            return held_images(env, load_catalog().names(), self.clients)
+        return held_images(env, services, self.clients, in_state=True)
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)

@@ -93,6 +93,7 @@ def listener(protocol: Any, **inputs: Any) -> dict[str, Any]:
     return res(LISTENER, "r", {"loadBalancerArn": "arn:lb", "protocol": protocol, **inputs})
 
 
+BOUNDARY = "arn:aws:iam::111111111111:policy/ml-platform-prod-role-boundary"
 ALB_GOOD = {"loadBalancerType": "application", "internal": False, "dropInvalidHeaderFields": True,
             "enableDeletionProtection": True, "accessLogs": {"enabled": True, "bucket": "lb-logs"}}
 
@@ -141,6 +142,11 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [res(ROLE, "r", {"assumeRolePolicy": doc(github_trust({"StringEquals": {GITHUB_AUD: "sts.amazonaws.com"}}))})],
      "without a condition on token.actions.githubusercontent.com:sub",
      [res(ROLE, "r", {"assumeRolePolicy": UNKNOWN_STRING})], "assumeRolePolicy"),
+    ("iam-role-permissions-boundary",
+     [res(ROLE, "r", {"assumeRolePolicy": doc(ECS_TRUST), "permissionsBoundary": BOUNDARY})],
+     [res(ROLE, "r", {"assumeRolePolicy": doc(ECS_TRUST)})], "has no permissions boundary",
+     [res(ROLE, "r", {"assumeRolePolicy": doc(ECS_TRUST), "permissionsBoundary": UNKNOWN_STRING})],
+     "permissionsBoundary"),
     ("iam-no-user-policies",
      [res("aws:iam/policyAttachment:PolicyAttachment", "r", {"policyArn": "arn:p", "roles": ["app"]})],
      [res("aws:iam/policyAttachment:PolicyAttachment", "r", {"policyArn": "arn:p", "users": ["alice"]})],
@@ -600,6 +606,20 @@ def test_sns_topic_policy_narrowing_counts_only_fixed_values(policy_findings, co
     topic_policy = res(TOPIC_POLICY, "r", {"arn": "arn:aws:sns:eu-west-1:111111111111:alarms", "policy": doc(
         {**PUBLIC, "Action": "sns:Publish", "Condition": condition})})
     assert bool(judged(policy_findings([topic_policy], env="prod"), "sns-topic-policy-not-public")) is fails
+
+
+@pytest.mark.parametrize(("inputs", "fails"), [
+    ({"permissionsBoundary": BOUNDARY}, False),
+    ({"permissionsBoundary": "arn:aws-cn:iam::111111111111:policy/ml-platform-dev-role-boundary"}, False),
+    ({}, True),
+    ({"permissionsBoundary": ""}, True),
+    ({"permissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"}, True),  # caps nothing
+    ({"permissionsBoundary": "ml-platform-prod-role-boundary"}, True),  # a name, not an ARN
+    ({"path": "/aws-service-role/ecs.amazonaws.com/"}, False),  # AWS's, takes no boundary
+], ids=["env-boundary", "china", "none", "empty", "aws-managed", "name", "service-linked"])
+def test_a_role_is_capped_by_a_customer_managed_boundary(policy_findings, inputs, fails):
+    role = res(ROLE, "r", {"assumeRolePolicy": doc(ECS_TRUST), **inputs})
+    assert bool(judged(policy_findings([role], env="prod"), "iam-role-permissions-boundary")) is fails
 
 
 def ecr_repository_policy(condition: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ VIOLATIONS: dict[str, set[str]] = {
     "fargate_public_latest": {"ecs-service-no-public-ip", "ecs-task-image-pinned", "ecs-task-logging",
                               "ecs-task-separate-roles", "ecs-task-read-only-root-fs", "ecs-task-non-root-user",
                               "ecs-service-circuit-breaker", "ecs-service-steady-state",
-                              "ecs-cluster-container-insights", "tags-required"},
+                              "ecs-cluster-container-insights", "iam-role-permissions-boundary", "tags-required"},
     "rabbitmq_admin": {"rabbitmq-no-admin-users", "rabbitmq-least-privilege", "rabbitmq-no-default-vhost",
                        "no-plaintext-secrets"},
     "appmesh_allow_all": {"appmesh-egress-filter-drop-all", "appmesh-discontinued", "tags-required"},

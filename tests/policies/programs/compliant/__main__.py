@@ -14,6 +14,8 @@ import pulumi_random as random
 TAGS = {"env": "dev", "layer": "compute", "team": "ml-platform", "cost-center": "cc-ml-1001"}
 DIGEST = "sha256:" + "3b5d7f9a1c3e5b7d" * 4
 
+# every role's cap (iam-role-permissions-boundary)
+BOUNDARY = "arn:aws:iam::111111111111:policy/ml-platform-dev-role-boundary"
 provider = aws.Provider("aws", region="eu-west-1", default_tags=aws.ProviderDefaultTagsArgs(tags=TAGS))
 opts = pulumi.ResourceOptions(provider=provider)
 
@@ -34,6 +36,7 @@ flow_log_role = aws.iam.Role(
     "flow-logs",
     assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}]}),
+    permissions_boundary=BOUNDARY,
     opts=opts,
 )
 aws.iam.RolePolicy(
@@ -103,14 +106,16 @@ cluster = aws.ecs.Cluster("ml", settings=[aws.ecs.ClusterSettingArgs(name="conta
 logs = aws.cloudwatch.LogGroup("inference", retention_in_days=14, kms_key_id=logs_key.arn, opts=opts)
 assume_ecs_tasks = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})
-execution_role = aws.iam.Role("inference-execution", assume_role_policy=assume_ecs_tasks, opts=opts)
+execution_role = aws.iam.Role("inference-execution", assume_role_policy=assume_ecs_tasks,
+                              permissions_boundary=BOUNDARY, opts=opts)
 aws.iam.RolePolicyAttachment(
     "inference-execution",
     role=execution_role.name,
     policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
     opts=opts,
 )
-task_role = aws.iam.Role("inference-task", assume_role_policy=assume_ecs_tasks, opts=opts)
+task_role = aws.iam.Role("inference-task", assume_role_policy=assume_ecs_tasks, permissions_boundary=BOUNDARY,
+                         opts=opts)
 task = aws.ecs.TaskDefinition(
     "inference",
     family="inference",
