@@ -780,6 +780,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def session_line(env: Any, role: str) -> str:
+    """The deploy role's MaxSessionDuration, as long as the env's longest deploy job asks (IAM's default hour makes STS
+    refuse the workflows' role-duration-seconds; shared.workflows.deploy_session_seconds)."""
+    from shared.catalog import load_catalog
+    from shared.workflows import deploy_session_seconds
+
+    seconds = deploy_session_seconds(env, load_catalog())
+    return (f"# its sessions last as long as a deploy job may (credentials are not renewed midway): "
+            f"aws iam update-role --role-name {role} --max-session-duration {seconds}")
+
+
 def main(argv: list[str]) -> int:
     from shared.cli import check_output_path, write_atomically
     from shared.components.compute_containers import partition_of
@@ -816,6 +827,8 @@ def main(argv: list[str]) -> int:
           f"{'policy' if len(policies) == 1 else 'policies'}, each within IAM's {MANAGED_POLICY_MAX_CHARS} characters")
     if note:
         print(f"# note: {note}")
+    if role is not None and not args.read_only:
+        print(session_line(env, role))
     if role is None:
         print("# the read-only role is named by no env key: run this again with --role NAME (the role the previews "
               "and promotion gates assume) for its attach commands")

@@ -113,7 +113,7 @@ def _setup_steps(indent: str, cli_version: str) -> list[str]:
     ]
 
 
-def _credential_steps(indent: str, env: str, session_name: str) -> list[str]:
+def _credential_steps(indent: str, env: str, session_name: str, session_seconds: int) -> list[str]:
     return [
         f"{indent}- name: {env} account, region and state backend",
         f"{indent}  id: target",
@@ -127,6 +127,8 @@ def _credential_steps(indent: str, env: str, session_name: str) -> list[str]:
         f"{indent}    role-session-name: {session_name}-${{{{ github.run_id }}}}",
         f"{indent}    aws-region: ${{{{ steps.target.outputs.region }}}}",
         f"{indent}    allowed-account-ids: ${{{{ steps.target.outputs.account_id }}}}",
+        f"{indent}    # the whole job: the keys it exports are never renewed (shared.workflows.role_session_seconds)",
+        f"{indent}    role-duration-seconds: {session_seconds}",
     ]
 
 
@@ -208,6 +210,39 @@ def needed_build_minutes(env: EnvConfig, catalog: Catalog) -> int:
     return min(env_job_minutes(env, catalog) + RUNNER_START_MINUTES, CODEBUILD_MAX_BUILD_MINUTES)
 
 
+#: What configure-aws-credentials asks STS for without ``role-duration-seconds`` (its README, v6.2.3: "Defaults to 1
+#: hour (3600 seconds)").
+ACTION_DEFAULT_SESSION_SECONDS = 3600
+#: STS DurationSeconds is 900-43200 and at most the role's MaxSessionDuration, which IAM takes from 3600 (its
+#: default) to 43200 (botocore sts roleDurationSecondsType, iam roleMaxSessionDurationType).
+MIN_MAX_SESSION_SECONDS = 3600
+MAX_SESSION_SECONDS = 43200
+
+
+def role_session_seconds(env: EnvConfig, minutes: int) -> int:
+    """``role-duration-seconds`` of a deploy job of ``minutes``: the whole job. configure-aws-credentials exports
+    static keys, which neither the Pulumi AWS provider nor the CLI's S3 backend renews, so an `up` outliving them
+    fails midway with ExpiredToken, resources half made and the checkpoint unwritten (pulumi/pulumi#19452).
+    ConfigError (exit 2) past the longest session STS gives."""
+    seconds = minutes * 60
+    if seconds > MAX_SESSION_SECONDS:
+        from shared.envs import env_path
+
+        raise ConfigError(str(env_path(env.name)), "compute.steady_state_timeout_minutes", (
+            f"makes a deploy job of {env.name} {minutes} minutes, longer than any AWS role session lasts "
+            f"(STS DurationSeconds at most {MAX_SESSION_SECONDS}): its credentials would expire midway; lower the "
+            "timeout or shorten the chain of calls"))
+    return seconds
+
+
+def deploy_session_seconds(env: EnvConfig, catalog: Catalog) -> int:
+    """The MaxSessionDuration ``env``'s deploy role needs for every deploy job of ``env`` (a layer's job is never
+    longer than the whole env's, :func:`env_job_minutes`): between IAM's bounds, at most the longest session STS
+    gives (a longer job is refused when the workflows are generated)."""
+    seconds = env_job_minutes(env, catalog) * 60
+    return max(MIN_MAX_SESSION_SECONDS, min(seconds, MAX_SESSION_SECONDS))
+
+
 def layer_job_id(layer: str) -> str:
     return f"up-{layer}"
 
@@ -263,16 +298,17 @@ def render_deploy_dev(env: str = "dev") -> str:
             lines.append(f"    runs-on: {vpc_runner_expression(env)}")
         else:
             lines.append("    runs-on: ubuntu-latest")
+        minutes = layer_job_minutes(config, catalog, layer, github_hosted=True)
         lines += [
             f"    environment: {env}",
             # the in-VPC runner's expression falls back to a GitHub-hosted runner
-            f"    timeout-minutes: {layer_job_minutes(config, catalog, layer, github_hosted=True)}",
+            f"    timeout-minutes: {minutes}",
             "    permissions:",
             "      contents: read  # checkout",
             "      id-token: write  # OIDC: the env's deploy role",
             "    steps:",
             *_setup_steps("      ", cli_version),
-            *_credential_steps("      ", env, f"up-{env}-{layer}"),
+            *_credential_steps("      ", env, f"up-{env}-{layer}", role_session_seconds(config, minutes)),
             f"      - name: up {env} {layer}",
             f"        run: python3 -m nox -s up -- {env} --layers {layer} --exact --yes",
             *_deploy_env_block("        "),
@@ -332,6 +368,8 @@ def render_deploy_promoted() -> str:
         "          BEFORE: ${{ github.event.before }}",
     ]
     for env in targets:
+        config = load_env(env)
+        minutes = env_job_minutes(config, catalog)
         lines += [
             f"  deploy-{env}:",
             f"    name: up {env}",
@@ -344,13 +382,13 @@ def render_deploy_promoted() -> str:
             "    concurrency:",
             f"      group: deploy-{env}",
             "      cancel-in-progress: false",
-            f"    timeout-minutes: {env_job_minutes(load_env(env), catalog)}",
+            f"    timeout-minutes: {minutes}",
             "    permissions:",
             "      contents: read  # checkout",
             "      id-token: write  # OIDC: the env's deploy role",
             "    steps:",
             *_setup_steps("      ", cli_version),
-            *_credential_steps("      ", env, f"up-{env}"),
+            *_credential_steps("      ", env, f"up-{env}", role_session_seconds(config, minutes)),
             f"      - name: up {env}",
             f"        run: python3 -m nox -s up -- {env} --yes",
             *_deploy_env_block("        "),

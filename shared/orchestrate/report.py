@@ -64,6 +64,13 @@ _SECRET_ASSIGNMENT = re.compile(
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]+@", re.IGNORECASE)
 _CIPHERTEXT = re.compile(r"\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}")  # a `secure:` config value, encrypted
 REDACTED = "[redacted]"
+# AWS's words for a session past its end: ExpiredToken (S3, STS; the CLI's S3 backend writing a checkpoint,
+# pulumi/pulumi#19452), ExpiredTokenException (the JSON APIs: "The security token included in the request is expired").
+_EXPIRED_CREDENTIALS = re.compile(r"\bExpiredToken(?:Exception)?\b|security token included in the request is expired")
+EXPIRED_CREDENTIALS = (
+    "AWS credentials expired midway (ExpiredToken): work may be half made, state unsaved. Renew them (CI: "
+    "role-duration-seconds, the deploy role's MaxSessionDuration; a laptop: a profile, not exported keys) and run "
+    "again: it names any lock or pending create left")
 
 
 _SWITCH_VALUES = frozenset({"true", "false"})  # PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: a switch, no secret
@@ -154,6 +161,8 @@ def failure_detail(error: BaseException, environ: Mapping[str, str] | None = Non
     locked = locked_detail(error)
     if locked is not None:
         said = locked
+    elif _EXPIRED_CREDENTIALS.search(text):  # its cause comes last in a long line, which the summary cuts
+        said = EXPIRED_CREDENTIALS
     elif match is None:
         lines = _clean_lines(text)
         said = lines[-1] if lines else ""
