@@ -795,6 +795,7 @@ def test_up_is_refused_before_any_layer_without_the_role_boundary(
     assert "the role boundary ml-platform-dev-role-boundary (version v1) lacks what the roles of this code and env " \
            "file are granted (statements AssumeDeployRole)" in error
     assert f"aws iam create-policy-version --policy-arn {arn} --policy-document" in error
+    assert f"aws iam delete-policy-version --policy-arn {arn} --version-id" in error  # IAM keeps 5 versions
 
     # as printed (with a statement of the administrator's own beside: more than printed passes)
     extra = {"Sid": "Extra", "Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": "*"}

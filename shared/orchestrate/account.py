@@ -758,7 +758,7 @@ class AwsAccountCheck:
         PutRolePermissionsBoundary) would fail with NoSuchEntity midway through ``layer``. No stack creates it (the
         deploy role may not write its own cap): the administrator does, from ``nox -s roles``."""
         from shared.components.compute_containers import partition_of
-        from shared.role_boundary import boundary_arn, boundary_policy_name
+        from shared.role_boundary import boundary_arn, boundary_policy_name, update_commands
 
         name, arn = boundary_policy_name(env.name), boundary_arn(partition_of(env.region), env.account_id, env.name)
         try:
@@ -784,8 +784,7 @@ class AwsAccountCheck:
                 f"code and env file are granted (statements {', '.join(missing)}): their calls would be denied when "
                 f"they run (a changed messaging.deploy_runner.deploy_role_name or github_connection_arn, or a code "
                 f"upgrade). Update it with administrator credentials from `nox -s roles -- {env.name} --out DIR`: "
-                f"aws iam create-policy-version --policy-arn {arn} --policy-document file://DIR/{name}.json "
-                "--set-as-default. Nothing was run.")
+                f"{update_commands(arn, f'file://DIR/{name}.json')}. Nothing was run.")
             return
         report.lines.append(f"{name}: present, up to date")
 
