@@ -929,17 +929,13 @@ class AwsAccountCheck:
 def missing_boundary_statements(env: EnvConfig, document: Any) -> list[str]:
     """The Sids of ``env``'s role boundary (:func:`shared.role_boundary.boundary_document`) that ``document`` (the
     boundary policy's default version, as IAM GetPolicyVersion returns it: URL-encoded JSON, or the dict boto3
-    decodes it to) does not hold, each statement compared with its actions and resources as sets."""
+    decodes it to) does not allow: some action on some resource of the statement is allowed by no statement of
+    ``document`` under the same condition or none (IAM's wildcards read as IAM reads them), or is denied by one. A
+    boundary wider than printed passes: a statement split in two, or one naming more (the old and the new deploy role
+    while a change of ``messaging.deploy_runner.deploy_role_name`` is applied)."""
     from urllib.parse import unquote
 
     from shared.role_boundary import boundary_document
-
-    def canonical(statement: Any) -> Any:
-        if not isinstance(statement, dict):
-            return None
-        return {key: sorted(map(str, value)) if isinstance(value, list) and key in ("Action", "Resource")
-                else [str(value)] if key in ("Action", "Resource") else value
-                for key, value in statement.items() if key != "Sid"}
 
     if isinstance(document, str):
         try:
@@ -947,9 +943,27 @@ def missing_boundary_statements(env: EnvConfig, document: Any) -> list[str]:
         except ValueError:
             document = {}
     listed = document.get("Statement", []) if isinstance(document, dict) else []
-    held = [canonical(statement) for statement in (listed if isinstance(listed, list) else [listed])]
+    held = [statement for statement in (listed if isinstance(listed, list) else [listed])
+            if isinstance(statement, dict) and "Action" in statement and "Resource" in statement]
+
+    def matches(statement: dict[str, Any], key: str, value: str) -> bool:
+        # IAM user guide, "IAM JSON policy elements: Action / Resource": * any run of characters, ? one (never a
+        # printed *, which stands for many); action names are case-insensitive, ARNs are not
+        values = statement[key] if isinstance(statement[key], list) else [statement[key]]
+        return any(re.fullmatch("".join(".*" if char == "*" else "[^*]" if char == "?" else re.escape(char)
+                                        for char in str(pattern)),
+                                value, re.IGNORECASE if key == "Action" else 0) for pattern in values)
+
+    def allowed(action: str, resource: str, condition: Any) -> bool:
+        found = [statement for statement in held
+                 if matches(statement, "Action", action) and matches(statement, "Resource", resource)]
+        return not any(statement.get("Effect") == "Deny" for statement in found) and any(
+            statement.get("Effect") == "Allow" and statement.get("Condition") in (None, {}, condition)
+            for statement in found)
+
     return [str(statement["Sid"]) for statement in boundary_document(env)["Statement"]
-            if canonical(statement) not in held]
+            if not all(allowed(action, resource, statement.get("Condition"))
+                       for action in statement["Action"] for resource in statement["Resource"])]
 
 
 def named_roles_refusal(env: EnvConfig, layer: str, stack: str, roles: Sequence[NamedRole]) -> str:
