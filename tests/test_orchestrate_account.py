@@ -1206,9 +1206,12 @@ def test_a_boundary_that_grants_at_least_what_is_printed_is_up_to_date() -> None
     split = [dict(logs, Sid="Write", Action=[action for action in logs["Action"] if "Describe" not in action]),
              dict(logs, Sid="Find", Action="logs:Describe*")]
     wider_resource = dict(by_sid["PullImages"], Resource="*")
-    held = [both, *split, wider_resource,
-            *(statement for statement in printed if statement["Sid"] not in ("AssumeDeployRole", "WriteLogs",
-                                                                               "PullImages"))]
+    keys = by_sid["KeysThroughSecretsManagerAndS3"]  # a condition's values in another order
+    services = keys["Condition"]["StringEquals"]["kms:ViaService"]
+    reordered = dict(keys, Condition={"StringEquals": {"kms:ViaService": list(reversed(services))}})
+    held = [both, *split, wider_resource, reordered,
+            *(statement for statement in printed if statement["Sid"] not in (
+                "AssumeDeployRole", "WriteLogs", "PullImages", "KeysThroughSecretsManagerAndS3"))]
     assert missing_boundary_statements(dev, {"Statement": held}) == []
 
     # still refused: a printed grant not held, or held only under a condition the printed one lacks

@@ -954,12 +954,20 @@ def missing_boundary_statements(env: EnvConfig, document: Any) -> list[str]:
                                         for char in str(pattern)),
                                 value, re.IGNORECASE if key == "Action" else 0) for pattern in values)
 
+    def canonical(condition: Any) -> Any:
+        # a condition's values are a set (IAM user guide, "Condition element": multiple values are ORed)
+        if not isinstance(condition, dict):
+            return condition
+        return {operator: {key: sorted(map(str, value if isinstance(value, list) else [value]))
+                           for key, value in pairs.items()} if isinstance(pairs, dict) else pairs
+                for operator, pairs in condition.items()}
+
     def allowed(action: str, resource: str, condition: Any) -> bool:
         found = [statement for statement in held
                  if matches(statement, "Action", action) and matches(statement, "Resource", resource)]
         return not any(statement.get("Effect") == "Deny" for statement in found) and any(
-            statement.get("Effect") == "Allow" and statement.get("Condition") in (None, {}, condition)
-            for statement in found)
+            statement.get("Effect") == "Allow"
+            and canonical(statement.get("Condition")) in (None, {}, canonical(condition)) for statement in found)
 
     return [str(statement["Sid"]) for statement in boundary_document(env)["Statement"]
             if not all(allowed(action, resource, statement.get("Condition"))
