@@ -83,6 +83,8 @@ def _everything_on(data: dict[str, Any]) -> None:
     data["alarms"] = {"subscriptions": [{"protocol": "https", "endpoint": "https://hooks.example.com/alarms"}]}
     data["messaging"]["deploy_runner"] = {
         "github_repository": "https://github.com/acme/platform",
+        # the runner's service role then reads them (its secret statements, within the role boundary too)
+        "passphrase_secret": "ml-platform/dev/pulumi-passphrase", "access_token_secret": "ml-platform/dev/pulumi-token",
         "github_connection_arn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/"
                                  "0f0e0d0c-0b0a-0908-0706-050403020100"}
 
@@ -131,6 +133,10 @@ def test_the_feature_env_synthesizes_the_optional_types(everything: Any) -> None
     types = {resource["type"] for resource in _resources(everything[1])}
     assert {"aws:appmesh/mesh:Mesh", "aws:lb/loadBalancer:LoadBalancer", "aws:servicediscovery/instance:Instance",
             "aws:sns/topicSubscription:TopicSubscription", "aws:codebuild/webhook:Webhook"} <= types
+    # and the role statements the shipped envs lack (checked against the role boundary below)
+    sids = {statement.get("Sid") for _policy, statement in _role_statements(everything[1])}
+    assert {"ReadPulumiPassphrase", "DecryptPulumiPassphraseThroughSecretsManager", "ReadPulumiAccessToken",
+            "UseGitHubConnection"} <= sids, sids
 
 
 def test_a_type_without_a_mapping_fails_naming_it() -> None:
