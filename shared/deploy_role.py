@@ -795,6 +795,7 @@ def main(argv: list[str]) -> int:
     from shared.cli import check_output_path, write_atomically
     from shared.components.compute_containers import partition_of
     from shared.envs import load_env
+    from shared.role_boundary import update_commands
 
     args = _parser().parse_args(argv)
     env = load_env(args.env)
@@ -842,8 +843,7 @@ def main(argv: list[str]) -> int:
               "stacks carries; create it (and update it) with your administrator credentials, before the first up: "
               "the deploy role may not")
         print(f"#   aws iam create-policy --policy-name {boundary.name} --policy-document {source}")
-        print(f"#   (to update it: aws iam create-policy-version --policy-arn {arn} --policy-document {source} "
-              "--set-as-default)")
+        print(f"#   (to update it: {update_commands(arn, source)})")
         if args.out is None:
             print(json.dumps(boundary.document, indent=2))
     for policy in policies:

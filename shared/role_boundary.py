@@ -107,3 +107,21 @@ def boundary_document(env: Any) -> dict[str, Any]:
                                  [connection])
         statements.append(allow_connection)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+#: The AWS CLI query naming the oldest version of a managed policy that is not its default: the one to delete before a
+#: sixth. The CLI hands ``--query`` its timestamps as ISO 8601 strings, so ``sort_by`` on ``CreateDate`` orders them in
+#: time (version ids do not sort: ``v10`` < ``v9``).
+OLDEST_VERSION_QUERY = "sort_by(Versions[?IsDefaultVersion==`false`], &CreateDate)[0].VersionId"
+
+
+def update_commands(arn: str, source: str) -> str:
+    """The administrator's update of the boundary ``arn`` to the document at ``source`` (``file://...``). IAM keeps 5
+    versions of a managed policy and answers a sixth CreatePolicyVersion with LimitExceeded (IAM API reference,
+    CreatePolicyVersion: "If the policy has five versions, you must delete an existing version using
+    DeletePolicyVersion"); each code upgrade or env-key change that changes the boundary makes one."""
+    delete = (f"aws iam delete-policy-version --policy-arn {arn} --version-id \"$(aws iam list-policy-versions "
+              f"--policy-arn {arn} --query '{OLDEST_VERSION_QUERY}' --output text)\"")
+    return (f"aws iam create-policy-version --policy-arn {arn} --policy-document {source} --set-as-default "
+            f"(IAM keeps 5 versions: where it holds 5, that answers LimitExceeded; first delete the oldest "
+            f"non-default one: {delete})")

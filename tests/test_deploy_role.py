@@ -83,6 +83,8 @@ def _everything_on(data: dict[str, Any]) -> None:
     data["alarms"] = {"subscriptions": [{"protocol": "https", "endpoint": "https://hooks.example.com/alarms"}]}
     data["messaging"]["deploy_runner"] = {
         "github_repository": "https://github.com/acme/platform",
+        # the runner's service role then reads them (its secret statements, within the role boundary too)
+        "passphrase_secret": "ml-platform/dev/pulumi-passphrase", "access_token_secret": "ml-platform/dev/pulumi-token",
         "github_connection_arn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/"
                                  "0f0e0d0c-0b0a-0908-0706-050403020100"}
 
@@ -131,6 +133,10 @@ def test_the_feature_env_synthesizes_the_optional_types(everything: Any) -> None
     types = {resource["type"] for resource in _resources(everything[1])}
     assert {"aws:appmesh/mesh:Mesh", "aws:lb/loadBalancer:LoadBalancer", "aws:servicediscovery/instance:Instance",
             "aws:sns/topicSubscription:TopicSubscription", "aws:codebuild/webhook:Webhook"} <= types
+    # and the role statements the shipped envs lack (checked against the role boundary below)
+    sids = {statement.get("Sid") for _policy, statement in _role_statements(everything[1])}
+    assert {"ReadPulumiPassphrase", "DecryptPulumiPassphraseThroughSecretsManager", "ReadPulumiAccessToken",
+            "UseGitHubConnection"} <= sids, sids
 
 
 def test_a_type_without_a_mapping_fails_naming_it() -> None:
@@ -917,3 +923,38 @@ def test_the_boundary_is_a_valid_policy_of_real_actions(shipped: Any, everything
                 prefix, _, name = action.partition(":")
                 model = session.get_service_model(BOTOCORE_SERVICE[prefix])
                 assert name in model.operation_names or action in permission_only, action
+
+
+def test_the_printed_boundary_update_makes_room_under_iams_five_versions(
+        moto_aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # IAM keeps 5 versions of a managed policy and answers a sixth CreatePolicyVersion with LimitExceeded (IAM API
+    # reference, CreatePolicyVersion); the boundary takes one per code upgrade or env-key change that changes it, so
+    # its printed update deletes the oldest non-default version first. The CLI runs --query over ISO 8601 strings.
+    import jmespath
+
+    from shared.cli import run_main
+    from tests.aws_helpers import MotoAccounts
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    assert run_main(deploy_role.main, ["dev", "--out", str(tmp_path)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if "create-policy-version" in line and "role-boundary" in line)
+    env = load_env("dev")
+    arn, source = _boundary_arn(env), f"file://{tmp_path / 'ml-platform-dev-role-boundary.json'}"
+    assert f"aws iam create-policy-version --policy-arn {arn} --policy-document {source} --set-as-default" in line
+    delete = re.search(r"aws iam delete-policy-version --policy-arn (\S+) --version-id \"\$\(aws iam "
+                       r"list-policy-versions --policy-arn (\S+) --query '([^']+)' --output text\)\"", line)
+    assert delete and delete[1] == delete[2] == arn, line
+    iam = MotoAccounts.client(env.account_id, env.region, "iam")
+    document = json.dumps(deploy_role.boundary_policy(env).document)
+    for default in (False, False, True, False):  # v1 (the fixture's) to v5: v4 the default, v1 the oldest other
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=default)
+    with pytest.raises(iam.exceptions.LimitExceededException):
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+    versions = [dict(version, CreateDate=version["CreateDate"].isoformat())
+                for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]]
+    oldest = jmespath.search(delete[3], {"Versions": versions})
+    assert oldest == "v1"
+    iam.delete_policy_version(PolicyArn=arn, VersionId=oldest)
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v6"

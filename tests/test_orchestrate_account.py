@@ -795,6 +795,7 @@ def test_up_is_refused_before_any_layer_without_the_role_boundary(
     assert "the role boundary ml-platform-dev-role-boundary (version v1) lacks what the roles of this code and env " \
            "file are granted (statements AssumeDeployRole)" in error
     assert f"aws iam create-policy-version --policy-arn {arn} --policy-document" in error
+    assert f"aws iam delete-policy-version --policy-arn {arn} --version-id" in error  # IAM keeps 5 versions
 
     # as printed (with a statement of the administrator's own beside: more than printed passes)
     extra = {"Sid": "Extra", "Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": "*"}
@@ -1187,3 +1188,43 @@ def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
     edit_env("dev", lambda data: data["network"].update(availability_zones=["ap-northeast-1c", "ap-northeast-1d"]))
     code, out, runner = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(Older(roomy())))
     assert code == 0 and runner.started() == ["network"], out
+
+
+def test_a_boundary_that_grants_at_least_what_is_printed_is_up_to_date() -> None:
+    # the administrator's boundary may hold a statement wider than printed, or one split in two: every action on every
+    # resource of each printed statement is still allowed (under the same condition, or none), so up must not be
+    # refused. The case that needs it: a change of messaging.deploy_runner.deploy_role_name, where the deploy runner
+    # still assumes the old role until that up has passed, so AssumeDeployRole names both roles meanwhile.
+    from shared.orchestrate.account import missing_boundary_statements
+
+    dev = load_env("dev")
+    printed = boundary_policy(dev).document["Statement"]
+    by_sid = {statement["Sid"]: statement for statement in printed}
+    old_role = f"arn:aws:iam::{dev.account_id}:role/old-deployer"
+    both = dict(by_sid["AssumeDeployRole"], Resource=[old_role, *by_sid["AssumeDeployRole"]["Resource"]])
+    logs = by_sid["WriteLogs"]
+    split = [dict(logs, Sid="Write", Action=[action for action in logs["Action"] if "Describe" not in action]),
+             dict(logs, Sid="Find", Action="logs:Describe*")]
+    wider_resource = dict(by_sid["PullImages"], Resource="*")
+    keys = by_sid["KeysThroughSecretsManagerAndS3"]  # a condition's values in another order
+    services = keys["Condition"]["StringEquals"]["kms:ViaService"]
+    reordered = dict(keys, Condition={"StringEquals": {"kms:ViaService": list(reversed(services))}})
+    held = [both, *split, wider_resource, reordered,
+            *(statement for statement in printed if statement["Sid"] not in (
+                "AssumeDeployRole", "WriteLogs", "PullImages", "KeysThroughSecretsManagerAndS3"))]
+    assert missing_boundary_statements(dev, {"Statement": held}) == []
+
+    # still refused: a printed grant not held, or held only under a condition the printed one lacks
+    only_old = dict(by_sid["AssumeDeployRole"], Resource=old_role)
+    assert missing_boundary_statements(
+        dev, {"Statement": [only_old, *(s for s in printed if s["Sid"] != "AssumeDeployRole")]}) == ["AssumeDeployRole"]
+    conditioned = dict(by_sid["EcrLogin"], Condition={"StringEquals": {"aws:RequestedRegion": "us-east-1"}})
+    assert missing_boundary_statements(
+        dev, {"Statement": [conditioned, *(s for s in printed if s["Sid"] != "EcrLogin")]}) == ["EcrLogin"]
+    narrower = dict(by_sid["WriteLogs"], Action=["logs:PutLogEvents"])
+    assert missing_boundary_statements(
+        dev, {"Statement": [narrower, *(s for s in printed if s["Sid"] != "WriteLogs")]}) == ["WriteLogs"]
+    question = dict(by_sid["PullImages"], Resource=[r.replace("repository/*", "repository/?") for r in
+                                                   by_sid["PullImages"]["Resource"]])
+    assert missing_boundary_statements(
+        dev, {"Statement": [question, *(s for s in printed if s["Sid"] != "PullImages")]}) == ["PullImages"]

@@ -762,7 +762,7 @@ class AwsAccountCheck:
         PutRolePermissionsBoundary) would fail with NoSuchEntity midway through ``layer``. No stack creates it (the
         deploy role may not write its own cap): the administrator does, from ``nox -s roles``."""
         from shared.components.compute_containers import partition_of
-        from shared.role_boundary import boundary_arn, boundary_policy_name
+        from shared.role_boundary import boundary_arn, boundary_policy_name, update_commands
 
         name, arn = boundary_policy_name(env.name), boundary_arn(partition_of(env.region), env.account_id, env.name)
         try:
@@ -788,8 +788,7 @@ class AwsAccountCheck:
                 f"code and env file are granted (statements {', '.join(missing)}): their calls would be denied when "
                 f"they run (a changed messaging.deploy_runner.deploy_role_name or github_connection_arn, or a code "
                 f"upgrade). Update it with administrator credentials from `nox -s roles -- {env.name} --out DIR`: "
-                f"aws iam create-policy-version --policy-arn {arn} --policy-document file://DIR/{name}.json "
-                "--set-as-default. Nothing was run.")
+                f"{update_commands(arn, f'file://DIR/{name}.json')}. Nothing was run.")
             return
         report.lines.append(f"{name}: present, up to date")
 
@@ -934,17 +933,13 @@ class AwsAccountCheck:
 def missing_boundary_statements(env: EnvConfig, document: Any) -> list[str]:
     """The Sids of ``env``'s role boundary (:func:`shared.role_boundary.boundary_document`) that ``document`` (the
     boundary policy's default version, as IAM GetPolicyVersion returns it: URL-encoded JSON, or the dict boto3
-    decodes it to) does not hold, each statement compared with its actions and resources as sets."""
+    decodes it to) does not allow: some action on some resource of the statement is allowed by no statement of
+    ``document`` under the same condition or none (IAM's wildcards read as IAM reads them), or is denied by one. A
+    boundary wider than printed passes: a statement split in two, or one naming more (the old and the new deploy role
+    while a change of ``messaging.deploy_runner.deploy_role_name`` is applied)."""
     from urllib.parse import unquote
 
     from shared.role_boundary import boundary_document
-
-    def canonical(statement: Any) -> Any:
-        if not isinstance(statement, dict):
-            return None
-        return {key: sorted(map(str, value)) if isinstance(value, list) and key in ("Action", "Resource")
-                else [str(value)] if key in ("Action", "Resource") else value
-                for key, value in statement.items() if key != "Sid"}
 
     if isinstance(document, str):
         try:
@@ -952,9 +947,35 @@ def missing_boundary_statements(env: EnvConfig, document: Any) -> list[str]:
         except ValueError:
             document = {}
     listed = document.get("Statement", []) if isinstance(document, dict) else []
-    held = [canonical(statement) for statement in (listed if isinstance(listed, list) else [listed])]
+    held = [statement for statement in (listed if isinstance(listed, list) else [listed])
+            if isinstance(statement, dict) and "Action" in statement and "Resource" in statement]
+
+    def matches(statement: dict[str, Any], key: str, value: str) -> bool:
+        # IAM user guide, "IAM JSON policy elements: Action / Resource": * any run of characters, ? one (never a
+        # printed *, which stands for many); action names are case-insensitive, ARNs are not
+        values = statement[key] if isinstance(statement[key], list) else [statement[key]]
+        return any(re.fullmatch("".join(".*" if char == "*" else "[^*]" if char == "?" else re.escape(char)
+                                        for char in str(pattern)),
+                                value, re.IGNORECASE if key == "Action" else 0) for pattern in values)
+
+    def canonical(condition: Any) -> Any:
+        # a condition's values are a set (IAM user guide, "Condition element": multiple values are ORed)
+        if not isinstance(condition, dict):
+            return condition
+        return {operator: {key: sorted(map(str, value if isinstance(value, list) else [value]))
+                           for key, value in pairs.items()} if isinstance(pairs, dict) else pairs
+                for operator, pairs in condition.items()}
+
+    def allowed(action: str, resource: str, condition: Any) -> bool:
+        found = [statement for statement in held
+                 if matches(statement, "Action", action) and matches(statement, "Resource", resource)]
+        return not any(statement.get("Effect") == "Deny" for statement in found) and any(
+            statement.get("Effect") == "Allow"
+            and canonical(statement.get("Condition")) in (None, {}, canonical(condition)) for statement in found)
+
     return [str(statement["Sid"]) for statement in boundary_document(env)["Statement"]
-            if canonical(statement) not in held]
+            if not all(allowed(action, resource, statement.get("Condition"))
+                       for action in statement["Action"] for resource in statement["Resource"])]
 
 
 def named_roles_refusal(env: EnvConfig, layer: str, stack: str, roles: Sequence[NamedRole]) -> str:
