@@ -53,6 +53,23 @@ class SafeLoader(_BaseLoader):  # type: ignore[valid-type,misc]
                 None, None, f"{node.value!r} is not a valid date or timestamp ({error})", node.start_mark) from None
 
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        # YAML 1.1 (PyYAML) reads 010 as octal 8 and 1:30 as base 60 (90); YAML 1.2 (yq, ruamel) reads 10 and the
+        # string "1:30" (YAML 1.2.2 spec, 10.3.2 "Tag Resolution"): the file means what its reader decides, so refuse.
+        digits = str(node.value).replace("_", "").lstrip("+-")
+        if ":" in digits:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is a base 60 number to YAML 1.1 and a string to YAML 1.2; quote it for "
+                "a string (a time of day: \"03:00\") or write the number in decimal", node.start_mark)
+        if len(digits) > 1 and digits.startswith("0") and digits[1] not in "xb":
+            yaml_11, yaml_12 = super().construct_yaml_int(node), int(str(node.value).replace("_", ""), 10)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is an octal number to YAML 1.1 ({yaml_11}) and {yaml_12} to YAML 1.2; "
+                "write it without the leading zero, or quote it for a string", node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
 SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", SafeLoader.construct_yaml_timestamp)
 
 

@@ -30,7 +30,12 @@ from shared.yamlio import load_yaml_mapping, safe_load
     ("region: eu-west-1\ntags:\n  team: a\nregion: us-east-1\n", ("line 4", "'region'", "line 1")),
     # YAML reads an unquoted 2026-13-01 as a timestamp; PyYAML's constructor raised a bare ValueError for it
     ("messaging:\n  credentials_rotation: {epoch: 2026-13-01, max_age_days: 180}\n", ("line 2", "'2026-13-01'")),
-], ids=["duplicate-key", "impossible-date"])
+    # YAML 1.1 (PyYAML) reads a leading-zero integer as octal (010 is 8) and 1:30 as base 60 (90); YAML 1.2 tools
+    # (yq, ruamel's default) read 10 and the string "1:30": the file's value depends on the tool reading it
+    ("services:\n  gateway: {desired_count: 010}\n", ("line 2", "'010'", "octal")),
+    ("messaging:\n  message_ttl_ms: -0700\n", ("line 2", "'-0700'", "octal")),
+    ("messaging:\n  maintenance_window: {time_of_day: 3:00}\n", ("line 2", "'3:00'", "base 60", "quote")),
+], ids=["duplicate-key", "impossible-date", "octal", "negative-octal", "sexagesimal"])
 def test_a_bad_value_names_the_file_and_the_line(tmp_path: Path, text: str, named: tuple[str, ...]) -> None:
     path = tmp_path / "dev.yaml"
     path.write_text(text)
@@ -47,6 +52,11 @@ def test_a_valid_unquoted_date_is_still_a_date() -> None:
 def test_a_duplicate_nested_key_is_refused_too() -> None:
     with pytest.raises(Exception, match="duplicate key 'cidr'"):
         safe_load("network:\n  cidr: 10.0.0.0/16\n  cidr: 10.1.0.0/16\n")
+
+
+def test_plain_decimal_hex_and_zero_integers_are_still_integers() -> None:
+    assert safe_load("a: 0\nb: 10\nc: 0x1F\nd: -3\ne: 1_000\nf: '010'\n") == {
+        "a": 0, "b": 10, "c": 31, "d": -3, "e": 1000, "f": "010"}
 
 
 def test_the_same_key_in_sibling_mappings_is_fine() -> None:
