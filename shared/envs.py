@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import reprlib
 import unicodedata
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -718,7 +719,7 @@ def tag_problem(key: str, value: object) -> str | None:
     it takes it). The value must be a YAML string: str() of a YAML 1.1 boolean, octal-looking or dotted number or
     null is not what the file says (``yes`` is "True", ``010`` is "8", ``1.10`` is "1.1")."""
     if not isinstance(value, str):
-        return (f"{value!r} is not a string (YAML read it as {type(value).__name__}); put the value in quotes, "
+        return (f"{reprlib.repr(value)} is not a string (YAML read it as {type(value).__name__}); put the value in quotes, "
                 "as tag values are text")
     if key.lower().startswith("aws:"):
         return "the prefix 'aws:' is reserved for AWS's own tags"

@@ -59,6 +59,34 @@ def test_plain_decimal_hex_and_zero_integers_are_still_integers() -> None:
         "a": 0, "b": 10, "c": 31, "d": -3, "e": 1000, "f": "010"}
 
 
+def alias_bomb(levels: int) -> str:
+    """Anchors of 10 aliases each of the one before ("billion laughs"): 10**levels strings from a few lines."""
+    lines = ["zz:", '  x0: &x0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"  x{n}: &x{n} [{', '.join([f'*x{n - 1}'] * 10)}]" for n in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_before_anything_walks_it(tmp_path: Path) -> None:
+    """Its expansion is what every consumer walks (the schema's error messages repr their input): 10**9 values hung
+    the synth of an env file of 11 lines."""
+    path = tmp_path / "dev.yaml"
+    path.write_text(alias_bomb(7) + "region: eu-west-1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_yaml_mapping(path)
+    message = str(caught.value)
+    assert str(path) in message and "aliases" in message and "line 1" in message, message
+
+
+def test_anchors_and_merge_keys_of_a_normal_size_still_load() -> None:
+    assert safe_load(alias_bomb(3) + "a: &a {x: 1}\nb: {<<: *a, y: 2}\n")["b"] == {"x": 1, "y": 2}
+    deep, depth = safe_load("a: " + "[" * 5000 + "]" * 5000 + "\n")["a"], 1  # the size walk is iterative
+    while deep:
+        (deep,), depth = deep, depth + 1
+    assert depth == 5000
+    with pytest.raises(Exception, match="inside its own anchor"):
+        safe_load("a: &a [*a]\n")
+
+
 def test_the_same_key_in_sibling_mappings_is_fine() -> None:
     assert safe_load("a: {x: 1}\nb: {x: 2}\n") == {"a": {"x": 1}, "b": {"x": 2}}
 
