@@ -717,10 +717,10 @@ def _tag_char_ok(char: str) -> bool:
 def tag_problem(key: str, value: object) -> str | None:
     """Why AWS would refuse the tag ``key: value`` on an IAM role, ECS service, load balancer or log group (None:
     it takes it). The value must be a YAML string: str() of a YAML 1.1 boolean, octal-looking or dotted number or
-    null is not what the file says (``yes`` is "True", ``010`` is "8", ``1.10`` is "1.1")."""
+    null is not what the file says (``yes`` is "True", ``1.10`` is "1.1", ``~`` is "None")."""
     if not isinstance(value, str):
-        return (f"{reprlib.repr(value)} is not a string (YAML read it as {type(value).__name__}); put the value in quotes, "
-                "as tag values are text")
+        return (f"{reprlib.repr(value)} is not a string (YAML read it as {type(value).__name__}); put the value in "
+                "quotes, as tag values are text")
     if key.lower().startswith("aws:"):
         return "the prefix 'aws:' is reserved for AWS's own tags"
     for what, text, most in (("key", key, TAG_KEY_MAX), ("value", value, TAG_VALUE_MAX)):

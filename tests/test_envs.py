@@ -115,7 +115,7 @@ MALFORMED = [
     # [\p{L}\p{Z}\p{N}_.:/=+\-@], keys 1-128 and values 0-256 characters, at most 50 (botocore iam tagKeyType,
     # tagValueType, tagListType): otherwise a layer's first create fails mid-up, after the earlier layers applied
     ("YAML boolean as a tag value", _set("tags.critical", True), "tags.critical", "not a string"),
-    ("YAML octal-looking number as a tag value", _set("tags.code", 8), "tags.code", "put the value in quotes"),
+    ("YAML number as a tag value", _set("tags.code", 1.1), "tags.code", "put the value in quotes"),
     ("empty tag value", _set("tags.note", None), "tags.note", "not a string"),
     ("mapping as a tag value", _set("tags.owner", {"a": 1}), "tags.owner", "not a string"),
     ("tag value with a comma", _set("tags.owner", "a,b"), "tags.owner", "',' is not a character AWS takes in a tag"),
