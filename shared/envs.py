@@ -48,7 +48,7 @@ from pydantic import (
 from shared import REPO_ROOT
 from shared.amazonmq import DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems, cluster_zones_problem
 from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
-from shared.errors import ConfigError, ConfigErrors, raise_all
+from shared.errors import ConfigError, ConfigErrors, non_string_key, raise_all
 from shared.maintenance import TIME_OF_DAY, DayOfWeek, business_hours_problem, time_zone_problem, windows_overlap
 from shared.mesh_names import SERVICE_TAG, VERSION_TAG
 from shared.regions import REGION_AZS
@@ -573,13 +573,20 @@ def _reason(error: Any) -> str:
     return message
 
 
+def _problem(path: Path, error: Any) -> ConfigError:
+    """One schema problem (a key YAML read as a boolean or a number: :func:`shared.errors.non_string_key`)."""
+    key = non_string_key(error["loc"], error.get("input"))
+    if key:
+        return ConfigError(str(path), *key)
+    return ConfigError(str(path), ".".join(str(part) for part in error["loc"]) or "(top level)", _reason(error))
+
+
 def _validate(path: Path, data: dict[str, Any]) -> EnvConfig:
     """Both passes: every schema problem and every rule the well-formed sections break, at once."""
     try:
         env = EnvConfig.model_validate(data)
     except ValidationError as error:
-        problems = [ConfigError(str(path), ".".join(str(part) for part in item["loc"]) or "(top level)", _reason(item))
-                    for item in error.errors()]
+        problems = [_problem(path, item) for item in error.errors()]
         broken = {str(item["loc"][0]) if item["loc"] else "" for item in error.errors()}
         problems += env_problems(path, _partial_env(data, broken), skip=broken)
         raise_all(problems)

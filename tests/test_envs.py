@@ -124,6 +124,11 @@ MALFORMED = [
     ("tag key over 128 characters", _set("tags." + "k" * 129, "x"), "tags." + "k" * 129,
      "129 characters; AWS takes 128"),
     ("tag key with AWS's prefix", _set("tags.aws:owner", "x"), "tags.aws:owner", "reserved for AWS"),
+    # YAML 1.1 reads an unquoted on/off/yes/no/true/false key as a boolean (pydantic named it by its index, "1.[key]")
+    ("unquoted on as a service name", lambda data: data["services"].update({True: {"desired_count": 1}}),
+     "services.True", "a key YAML read as the bool True"),
+    ("unquoted no as a rule id", _set("policy.enforcement", {False: "advisory"}), "policy.enforcement.False",
+     "quote it"),
     ("more tags than a resource takes", lambda data: data["tags"].update({f"t{n}": "x" for n in range(42)}), "tags",
      "at most 41 of its own"),
     # CPU target tracking does not scale on insufficient data, and a service with no task has no CPU metric; a
