@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.errors import ConfigError, raise_all
+from shared.errors import ConfigError, non_string_key, raise_all
 
 CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
 CATALOG_ENV_VAR = "PLATFORM_CATALOG"
@@ -428,7 +428,14 @@ _REASONS = {"extra_forbidden": "unknown key", "missing": "required key is missin
 def _format_errors(path: Path, error: ValidationError) -> list[ConfigError]:
     """Every problem pydantic found (a misspelt key shows as itself, unknown, next to the key it lacks)."""
     problems = []
+    keys = [item for item in error.errors() if non_string_key(item["loc"], item.get("input"))]
     for item in error.errors():
+        named = non_string_key(item["loc"], item.get("input"))
+        if named:
+            problems.append(ConfigError(str(path), *named))
+            continue
+        if any(item["loc"] == (*key["loc"][:-1], "name") for key in keys):
+            continue  # a service's name is its key: that key's problem says it
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         # Whole-catalog checks name the key they are about at the start of their message.
         graph = _GRAPH_ERROR.match(item["msg"]) if not item["loc"] else None

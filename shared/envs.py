@@ -23,6 +23,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import reprlib
+import unicodedata
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -46,7 +48,7 @@ from pydantic import (
 from shared import REPO_ROOT
 from shared.amazonmq import DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems, cluster_zones_problem
 from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
-from shared.errors import ConfigError, ConfigErrors, raise_all
+from shared.errors import ConfigError, ConfigErrors, non_string_key, raise_all
 from shared.maintenance import TIME_OF_DAY, DayOfWeek, business_hours_problem, time_zone_problem, windows_overlap
 from shared.mesh_names import SERVICE_TAG, VERSION_TAG
 from shared.regions import REGION_AZS
@@ -571,13 +573,20 @@ def _reason(error: Any) -> str:
     return message
 
 
+def _problem(path: Path, error: Any) -> ConfigError:
+    """One schema problem (a key YAML read as a boolean or a number: :func:`shared.errors.non_string_key`)."""
+    key = non_string_key(error["loc"], error.get("input"))
+    if key:
+        return ConfigError(str(path), *key)
+    return ConfigError(str(path), ".".join(str(part) for part in error["loc"]) or "(top level)", _reason(error))
+
+
 def _validate(path: Path, data: dict[str, Any]) -> EnvConfig:
     """Both passes: every schema problem and every rule the well-formed sections break, at once."""
     try:
         env = EnvConfig.model_validate(data)
     except ValidationError as error:
-        problems = [ConfigError(str(path), ".".join(str(part) for part in item["loc"]) or "(top level)", _reason(item))
-                    for item in error.errors()]
+        problems = [_problem(path, item) for item in error.errors()]
         broken = {str(item["loc"][0]) if item["loc"] else "" for item in error.errors()}
         problems += env_problems(path, _partial_env(data, broken), skip=broken)
         raise_all(problems)
@@ -698,6 +707,52 @@ def _rule_platform_tag_keys(path: Path, env: EnvConfig, catalog: Catalog) -> Ite
                                         "a role's tag keys case-insensitively: every IAM role's create would fail "
                                         "(InvalidInput: Duplicate tag keys found) and an existing role's tag would "
                                         "be overwritten (use another key)")
+
+
+#: A tag key's and value's most characters, and the most tags one resource takes (botocore iam tagKeyType, tagValueType,
+#: tagListType; ecs, elbv2 and logs the same).
+TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_PER_RESOURCE = 128, 256, 50
+#: The most tags the platform puts on one resource itself: its default tags and a secret's own (service and rotation).
+PLATFORM_TAGS_PER_RESOURCE = len(PLATFORM_TAG_KEYS) + 4
+
+
+def _tag_char_ok(char: str) -> bool:
+    # [\p{L}\p{Z}\p{N}_.:/=+\-@]: letters, separators (spaces), numbers and _.:/=+-@ (botocore iam tagValueType)
+    return unicodedata.category(char)[0] in "LZN" or char in "_.:/=+-@"
+
+
+def tag_problem(key: str, value: object) -> str | None:
+    """Why AWS would refuse the tag ``key: value`` on an IAM role, ECS service, load balancer or log group (None:
+    it takes it). The value must be a YAML string: str() of a YAML 1.1 boolean, octal-looking or dotted number or
+    null is not what the file says (``yes`` is "True", ``1.10`` is "1.1", ``~`` is "None")."""
+    if not isinstance(value, str):
+        return (f"{reprlib.repr(value)} is not a string (YAML read it as {type(value).__name__}); put the value in "
+                "quotes, as tag values are text")
+    if key.lower().startswith("aws:"):
+        return "the prefix 'aws:' is reserved for AWS's own tags"
+    for what, text, most in (("key", key, TAG_KEY_MAX), ("value", value, TAG_VALUE_MAX)):
+        if len(text) > most:
+            return f"the {what} has {len(text)} characters; AWS takes {most} at most"
+        bad = sorted({char for char in text if not _tag_char_ok(char)})
+        if bad:
+            return (f"{bad[0]!r} is not a character AWS takes in a tag {what} (letters, digits, spaces and _ . : / = "
+                    "+ - @; IAM CreateRole refuses the rest)")
+    return None
+
+
+def _rule_tag_values(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """The env's tags are every resource's default tags, IAM roles' included: a tag AWS refuses fails the first
+    create of a layer, after the layers before it were applied."""
+    extra = env.tags.model_extra or {}
+    for key, value in {"team": env.tags.team, "cost-center": env.tags.cost_center, **extra}.items():
+        problem = tag_problem(key, value)
+        if problem:
+            yield path, f"tags.{key}", problem
+    most = TAGS_PER_RESOURCE - PLATFORM_TAGS_PER_RESOURCE
+    if len(extra) > most:
+        yield path, "tags", (f"{len(extra)} tags besides team and cost-center; AWS takes {TAGS_PER_RESOURCE} on a "
+                             f"resource and the platform sets up to {PLATFORM_TAGS_PER_RESOURCE}, so an env sets at "
+                             f"most {most} of its own")
 
 
 def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
@@ -1189,6 +1244,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_prod_spans_azs, ("name", "policy", "network", "messaging")),
     (_rule_per_resource_tags, ("tags",)),
     (_rule_platform_tag_keys, ("tags",)),
+    (_rule_tag_values, ("tags",)),
     (_rule_private_egress, ("network",)),
     (_rule_catalog_names, ("services", "release", "mesh", "discovery")),
     (_rule_canaries_need_appmesh, ("mesh",)),

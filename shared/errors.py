@@ -63,6 +63,17 @@ def raise_all(problems: list[ConfigError]) -> None:
         raise ConfigErrors(problems)
 
 
+def non_string_key(loc: tuple[object, ...], value: object) -> tuple[str, str] | None:
+    """The key path and reason of a pydantic error about a mapping key that is not a string (None: another error).
+    YAML 1.1 reads an unquoted ``on``/``no``/``yes``/``off``/``true`` key as a boolean, which pydantic's location
+    names by its index (``services.0.[key]``): the path names the key as YAML read it instead."""
+    if not loc or loc[-1] != "[key]" or isinstance(value, str):
+        return None
+    path = ".".join([*(str(part) for part in loc[:-2]), str(value)])
+    return path, (f"a key YAML read as the {type(value).__name__} {value!r} (an unquoted on/off/yes/no/true/false, "
+                  "null or number); quote it ('on':), as keys here are names")
+
+
 class UsageError(PlatformError):
     """A wrong command-line argument."""
 

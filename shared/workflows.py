@@ -514,9 +514,10 @@ def main(argv: list[str]) -> int:
     commands.add_parser("generate", help="rewrite the generated workflows")
     commands.add_parser("check", help="exit 1 when a committed generated workflow differs from the generator")
     changed = commands.add_parser("changed-envs", help="JSON matrix of the envs a change touches")
-    changed.add_argument("--base", help="commit to diff against (merge base with HEAD)")
-    changed.add_argument("--all", action="store_true", help="every env")
-    changed.add_argument("--only", help="this one env")
+    choice = changed.add_mutually_exclusive_group()
+    choice.add_argument("--base", help="commit to diff against (merge base with HEAD)")
+    choice.add_argument("--all", action="store_true", help="every env")
+    choice.add_argument("--only", help="this one env")
     changed.add_argument("--env-files-only", action="store_true", help="only env files count")
     tgt = commands.add_parser("target", help="region, account id, backend (and read role) of an env")
     tgt.add_argument("env")
@@ -539,7 +540,9 @@ def main(argv: list[str]) -> int:
         from shared.envs import env_dir
 
         envs = sorted(path.stem for path in env_dir().glob("*.yaml"))
-        if args.only:
+        if args.env_files_only and args.base is None:
+            raise UsageError("changed-envs: --env-files-only applies with --base SHA")
+        if args.only is not None:
             if args.only not in envs:
                 raise UsageError(f"--only: unknown environment {args.only!r} (known: {', '.join(envs)})")
             chosen = [args.only]

@@ -25,8 +25,49 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
         self.line = second.line + 1
 
 
+#: The most values a YAML document may stand for once its aliases are expanded. An env file has a few hundred, the
+#: benchmark's catalog of hundreds of services tens of thousands; anchors of aliases of anchors ("billion laughs")
+#: reach 10**9 from a dozen lines, which the loader shares but every consumer walks (the schema's messages repr it).
+MAX_EXPANDED_VALUES = 1_000_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes ``root`` stands for with every alias expanded (a node reached twice counts twice); a node
+    inside itself (``&a [*a]``) counts as :data:`MAX_EXPANDED_VALUES` + 1. Iterative: nesting depth is the file's."""
+    sizes: dict[int, int] = {}
+    pending: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if children_done:
+            pending.discard(id(node))
+            total = 1 + sum(sizes[id(child)] for child in children)
+            sizes[id(node)] = min(total, MAX_EXPANDED_VALUES + 1)
+            continue
+        if id(node) in pending:  # reached again before its own size is known: an alias inside its anchor
+            return MAX_EXPANDED_VALUES + 1
+        pending.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
 class SafeLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """The safe schema, refusing duplicate keys in every mapping."""
+    """The safe schema, refusing duplicate keys in every mapping and documents whose aliases expand too far."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if _expanded_size(node) > MAX_EXPANDED_VALUES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"its aliases (*name of an &name) expand it to more than {MAX_EXPANDED_VALUES:,} values, "
+                "or an alias is inside its own anchor; write the values out or use fewer aliases", node.start_mark)
+        return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
@@ -53,6 +94,23 @@ class SafeLoader(_BaseLoader):  # type: ignore[valid-type,misc]
                 None, None, f"{node.value!r} is not a valid date or timestamp ({error})", node.start_mark) from None
 
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        # YAML 1.1 (PyYAML) reads 010 as octal 8 and 1:30 as base 60 (90); YAML 1.2 (yq, ruamel) reads 10 and the
+        # string "1:30" (YAML 1.2.2 spec, 10.3.2 "Tag Resolution"): the file means what its reader decides, so refuse.
+        digits = str(node.value).replace("_", "").lstrip("+-")
+        if ":" in digits:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is a base 60 number to YAML 1.1 and a string to YAML 1.2; quote it for "
+                "a string (a time of day: \"03:00\") or write the number in decimal", node.start_mark)
+        if len(digits) > 1 and digits.startswith("0") and digits[1] not in "xb":
+            yaml_11, yaml_12 = super().construct_yaml_int(node), int(str(node.value).replace("_", ""), 10)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is an octal number to YAML 1.1 ({yaml_11}) and {yaml_12} to YAML 1.2; "
+                "write it without the leading zero, or quote it for a string", node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
 SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", SafeLoader.construct_yaml_timestamp)
 
 

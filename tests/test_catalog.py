@@ -102,6 +102,20 @@ def test_a_misspelt_key_is_named_as_unknown_with_every_other_problem(tmp_path: P
     assert all(Path(p.file) == path for p in getattr(raised.value, "problems", [raised.value]))
 
 
+def test_an_unquoted_no_as_a_service_name_is_named_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # YAML 1.1 reads `no:` as the key False, which pydantic's location named by an index ("services.0.[key]")
+    from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text(CATALOG_FILE.read_text().replace("\n  training:\n", "\n  no:\n", 1))
+    monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    problems = [(p.key, p.reason) for p in getattr(raised.value, "problems", [raised.value])]
+    assert [key for key, _ in problems] == ["services.False"], problems
+    assert "a key YAML read as the bool False" in problems[0][1] and "quote it" in problems[0][1]
+
+
 def test_a_shared_port_names_both_services_and_the_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def change(services: dict[str, Any]) -> None:
         services["training"]["port"] = services["inference"]["port"]

@@ -216,6 +216,19 @@ def test_changed_envs(files: list[str], env_files_only: bool, expected: list[str
     assert workflows.envs_touched(files, ENVS, env_files_only) == expected
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--all", "--only", "dev"], "not allowed with argument"),
+    (["--base", "HEAD", "--only", "dev"], "not allowed with argument"),
+    (["--only", ""], "unknown environment ''"),  # "$DISPATCHED_ENV" empty: not "give --base SHA"
+    (["--all", "--env-files-only"], "--env-files-only applies with --base"),
+])
+def test_changed_envs_refuses_conflicting_or_empty_choices(argv: list[str], message: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(UsageError, match=message):
+        workflows.main(["changed-envs", *argv])
+    assert capsys.readouterr().out == "", "no matrix written"
+
+
 def test_matrix_names_the_read_role_and_the_in_vpc_runner_or_the_layers_a_runner_outside_can_do() -> None:
     entries = workflows.matrix(["dev", "prod"], {"AWS_READ_ROLE_ARN_DEV": "arn:aws:iam::111111111111:role/r",
                                                   "VPC_RUNNER_PROJECT_PROD": "prod-runner"})

@@ -166,3 +166,19 @@ def test_the_shipped_catalog_has_no_warnings() -> None:
     from shared.catalog import load_catalog
 
     assert load_catalog().warnings() == []
+
+
+@pytest.mark.parametrize("module", ["shared.synth", "shared.policy"])
+def test_an_empty_env_with_a_program_is_an_unknown_env(module: str, tmp_path: Path) -> None:
+    """``--env "$ENV"`` with ENV unset in a CI step: the program is not synthesized with no env's account."""
+    out = ["--out", str(tmp_path / "out")] if module == "shared.synth" else []
+    result = run(module, "--program", str(PROGRAM), "--env", "", *out)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "unknown environment ''" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_policy_refuses_an_empty_env_without_a_program() -> None:
+    result = run("shared.policy", "--env", "")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--env is for --program runs" in result.stderr

@@ -111,6 +111,26 @@ MALFORMED = [
     ("platform tag in another case", _set("tags.Env", "x"), "tags.Env", "the platform's own 'env' tag to IAM"),
     ("platform tag's own key", _set("tags.managed-by", "me"), "tags.managed-by", "the platform's own 'managed-by'"),
     ("per-resource tag in another case", _set("tags.Version", "2"), "tags.Version", "the platform's own 'version'"),
+    # default tags land on every IAM role, ECS service, log group and load balancer, whose tag keys and values are
+    # [\p{L}\p{Z}\p{N}_.:/=+\-@], keys 1-128 and values 0-256 characters, at most 50 (botocore iam tagKeyType,
+    # tagValueType, tagListType): otherwise a layer's first create fails mid-up, after the earlier layers applied
+    ("YAML boolean as a tag value", _set("tags.critical", True), "tags.critical", "not a string"),
+    ("YAML number as a tag value", _set("tags.code", 1.1), "tags.code", "put the value in quotes"),
+    ("empty tag value", _set("tags.note", None), "tags.note", "not a string"),
+    ("mapping as a tag value", _set("tags.owner", {"a": 1}), "tags.owner", "not a string"),
+    ("tag value with a comma", _set("tags.owner", "a,b"), "tags.owner", "',' is not a character AWS takes in a tag"),
+    ("team with a semicolon", _set("tags.team", "ml;ops"), "tags.team", "';' is not a character AWS takes"),
+    ("tag value over 256 characters", _set("tags.note", "x" * 257), "tags.note", "257 characters; AWS takes 256"),
+    ("tag key over 128 characters", _set("tags." + "k" * 129, "x"), "tags." + "k" * 129,
+     "129 characters; AWS takes 128"),
+    ("tag key with AWS's prefix", _set("tags.aws:owner", "x"), "tags.aws:owner", "reserved for AWS"),
+    # YAML 1.1 reads an unquoted on/off/yes/no/true/false key as a boolean (pydantic named it by its index, "1.[key]")
+    ("unquoted on as a service name", lambda data: data["services"].update({True: {"desired_count": 1}}),
+     "services.True", "a key YAML read as the bool True"),
+    ("unquoted no as a rule id", _set("policy.enforcement", {False: "advisory"}), "policy.enforcement.False",
+     "quote it"),
+    ("more tags than a resource takes", lambda data: data["tags"].update({f"t{n}": "x" for n in range(42)}), "tags",
+     "at most 41 of its own"),
     # CPU target tracking does not scale on insufficient data, and a service with no task has no CPU metric; a
     # service called over HTTP fails its callers at 0 tasks, whatever its backlog (tests/layers/test_autoscaling.py)
     ("min_count 0 for a service others call", _set("services.inference", {"desired_count": 0, "min_count": 0,

@@ -30,7 +30,12 @@ from shared.yamlio import load_yaml_mapping, safe_load
     ("region: eu-west-1\ntags:\n  team: a\nregion: us-east-1\n", ("line 4", "'region'", "line 1")),
     # YAML reads an unquoted 2026-13-01 as a timestamp; PyYAML's constructor raised a bare ValueError for it
     ("messaging:\n  credentials_rotation: {epoch: 2026-13-01, max_age_days: 180}\n", ("line 2", "'2026-13-01'")),
-], ids=["duplicate-key", "impossible-date"])
+    # YAML 1.1 (PyYAML) reads a leading-zero integer as octal (010 is 8) and 1:30 as base 60 (90); YAML 1.2 tools
+    # (yq, ruamel's default) read 10 and the string "1:30": the file's value depends on the tool reading it
+    ("services:\n  gateway: {desired_count: 010}\n", ("line 2", "'010'", "octal")),
+    ("messaging:\n  message_ttl_ms: -0700\n", ("line 2", "'-0700'", "octal")),
+    ("messaging:\n  maintenance_window: {time_of_day: 3:00}\n", ("line 2", "'3:00'", "base 60", "quote")),
+], ids=["duplicate-key", "impossible-date", "octal", "negative-octal", "sexagesimal"])
 def test_a_bad_value_names_the_file_and_the_line(tmp_path: Path, text: str, named: tuple[str, ...]) -> None:
     path = tmp_path / "dev.yaml"
     path.write_text(text)
@@ -47,6 +52,39 @@ def test_a_valid_unquoted_date_is_still_a_date() -> None:
 def test_a_duplicate_nested_key_is_refused_too() -> None:
     with pytest.raises(Exception, match="duplicate key 'cidr'"):
         safe_load("network:\n  cidr: 10.0.0.0/16\n  cidr: 10.1.0.0/16\n")
+
+
+def test_plain_decimal_hex_and_zero_integers_are_still_integers() -> None:
+    assert safe_load("a: 0\nb: 10\nc: 0x1F\nd: -3\ne: 1_000\nf: '010'\n") == {
+        "a": 0, "b": 10, "c": 31, "d": -3, "e": 1000, "f": "010"}
+
+
+def alias_bomb(levels: int) -> str:
+    """Anchors of 10 aliases each of the one before ("billion laughs"): 10**levels strings from a few lines."""
+    lines = ["zz:", '  x0: &x0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"  x{n}: &x{n} [{', '.join([f'*x{n - 1}'] * 10)}]" for n in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_before_anything_walks_it(tmp_path: Path) -> None:
+    """Its expansion is what every consumer walks (the schema's error messages repr their input): 10**9 values hung
+    the synth of an env file of 11 lines."""
+    path = tmp_path / "dev.yaml"
+    path.write_text(alias_bomb(7) + "region: eu-west-1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_yaml_mapping(path)
+    message = str(caught.value)
+    assert str(path) in message and "aliases" in message and "line 1" in message, message
+
+
+def test_anchors_and_merge_keys_of_a_normal_size_still_load() -> None:
+    assert safe_load(alias_bomb(3) + "a: &a {x: 1}\nb: {<<: *a, y: 2}\n")["b"] == {"x": 1, "y": 2}
+    deep, depth = safe_load("a: " + "[" * 5000 + "]" * 5000 + "\n")["a"], 1  # the size walk is iterative
+    while deep:
+        (deep,), depth = deep, depth + 1
+    assert depth == 5000
+    with pytest.raises(Exception, match="inside its own anchor"):
+        safe_load("a: &a [*a]\n")
 
 
 def test_the_same_key_in_sibling_mappings_is_fine() -> None:

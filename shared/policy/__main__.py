@@ -60,7 +60,8 @@ def _explain(args: argparse.Namespace) -> int:
     from shared.policy_catalog import load_rules
 
     others = [flag for flag, given in (("ENV", args.envs), ("--program", args.program), ("--env", args.env),
-                                       ("--json", args.json_file), ("--sarif", args.sarif_file)) if given]
+                                       ("--json", args.json_file), ("--sarif", args.sarif_file))
+              if given is not None and given != []]
     if others:
         raise UsageError(f"policy: --explain takes no other argument (got {', '.join(others)})")
     if args.explain not in load_rules():
@@ -78,14 +79,14 @@ def main(argv: list[str]) -> int:
 
     if args.program is not None and args.envs:
         raise UsageError("policy: give either ENV names or --program DIR, not both")
-    if args.env and args.program is None:
+    if args.env is not None and args.program is None:
         raise UsageError(f"policy: --env is for --program runs; evaluate an env with `nox -s policy -- {args.env}`")
     if args.program is None:
         names = list(dict.fromkeys(args.envs)) or env_names()
         if not names:
             raise UsageError("policy: no environments found (environments/*.yaml)")
         load_envs(names)  # every env file is valid before any work starts (all problems at once)
-    elif args.env:
+    elif args.env is not None:
         load_env(args.env)
     # Outputs are checked before any work: a PASS followed by a crash on --json would read as a failure.
     if args.json_file:

@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
         from shared.envs import load_env
 
         kwargs: dict[str, Any] = {}
-        if args.env:
+        if args.env is not None:  # an empty --env "$ENV" is an unknown env, not none
             env = load_env(args.env)
             kwargs = {"stack": env.name, "env": None, "account_id": env.account_id, "region": env.region,
                       "organization": env.pulumi_org}
