@@ -343,6 +343,19 @@ class AccountCheck(Protocol):
         """Create ``roles`` (idempotent); what was done, one line each; AccountError when it cannot."""
 
 
+def every_page(operation: Callable[..., Any], items: str, **params: Any) -> list[Any]:
+    """Every ``items`` entry of an AWS list or describe call that pages by ``NextToken`` (a call botocore has no
+    paginator for, e.g. Amazon MQ DescribeBrokerInstanceOptions, or one answered by a test double without one)."""
+    found: list[Any] = []
+    token: str | None = None
+    while True:
+        page = operation(**params, **({"NextToken": token} if token else {}))
+        found.extend(page.get(items, []))
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
 def _listed_as(endpoint: str) -> str:
     """``endpoint`` as ListSubscriptionsByTopic can compare it: an https URL without its basic-auth user and password,
     which SNS lists masked ("HTTPS URLs are only retrievable from the Amazon SNS GetSubscriptionAttributes API
@@ -578,17 +591,10 @@ class AwsAccountCheck:
         messaging = env.messaging
         wanted = (messaging.instance_type, messaging.engine_version, messaging.deployment_mode)
         zones = env.availability_zones[:1 if messaging.deployment_mode == "SINGLE_INSTANCE" else CLUSTER_AZS]
-        options: list[dict[str, Any]] = []
         try:
             mq = self.clients(env, "mq")
-            token: str | None = None
-            while True:
-                page = mq.describe_broker_instance_options(EngineType="RABBITMQ", HostInstanceType=wanted[0],
-                                                           **({"NextToken": token} if token else {}))
-                options.extend(page.get("BrokerInstanceOptions", []))
-                token = page.get("NextToken")
-                if not token:
-                    break
+            options = every_page(mq.describe_broker_instance_options, "BrokerInstanceOptions",
+                                 EngineType="RABBITMQ", HostInstanceType=wanted[0])
         except aws_errors() as error:
             report.notes.append(f"whether Amazon MQ offers {wanted[0]} in {', '.join(zones)} is unknown "
                                 f"(DescribeBrokerInstanceOptions: {error})")
@@ -706,20 +712,12 @@ class AwsAccountCheck:
         services = {f"com.amazonaws.{env.region}.{name}": name for name in interface_endpoints(env.network.endpoints)}
         if not services:
             return
-        details: list[dict[str, Any]] = []
         try:
             # a service-name filter, not ServiceNames: EC2 answers ServiceNames naming a service the region lacks with
             # InvalidServiceName for the whole request (cloud-custodian PR #10741), a filter by leaving it out; the
             # answer pages (botocore ec2 paginators-1.json: DescribeVpcEndpointServices, NextToken)
-            token = ""
-            while True:
-                page = ec2.describe_vpc_endpoint_services(
-                    Filters=[{"Name": "service-name", "Values": sorted(services)}],
-                    **({"NextToken": token} if token else {}))
-                details.extend(page.get("ServiceDetails", []))
-                token = page.get("NextToken") or ""
-                if not token:
-                    break
+            details = every_page(ec2.describe_vpc_endpoint_services, "ServiceDetails",
+                                 Filters=[{"Name": "service-name", "Values": sorted(services)}])
         except aws_errors() as error:
             report.notes.append(f"which availability zones the endpoint services {', '.join(sorted(services))} "
                                 f"offer is unknown (DescribeVpcEndpointServices: {error})")
