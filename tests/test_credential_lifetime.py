@@ -126,3 +126,41 @@ def test_other_failures_are_not_taken_for_expired_credentials() -> None:
     from shared.orchestrate.report import failure_detail
 
     assert "expired" not in failure_detail(RuntimeError("error: creating ECR repository: RepositoryAlreadyExists"))
+
+
+# AWS error codes that hold a secret-looking word, each with the start of the message AWS sends with it (aws-sdk-go-v2's
+# "api error <Code>: <Message>", aws-sdk-go's "<Code>: <Message>"): the JSON/query APIs (STS, ECS, ...), S3, a wrong endpoint.
+AWS_ERRORS = [
+    "api error InvalidClientTokenId: The security token included in the request is invalid.",
+    "InvalidToken: The provided token is malformed or otherwise invalid.",
+    "api error MissingAuthenticationToken: Missing Authentication Token",
+]
+
+
+@pytest.mark.parametrize("aws_error", AWS_ERRORS)
+def test_an_aws_error_code_naming_a_token_keeps_its_message_in_the_summary(aws_error: str) -> None:
+    """The word after "<Code>:" is the first word of AWS's message, not a secret: "InvalidClientTokenId: [redacted]
+    security token ..." hid which credentials were refused."""
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from shared.orchestrate.report import failure_detail
+
+    stderr = f"error: creating ECS Service (ml-prod-api): operation error ECS: CreateService, {aws_error}\n"
+    detail = failure_detail(auto_errors.create_command_error(CommandResult(stdout="", stderr=stderr, code=255)),
+                            environ={})
+    assert aws_error in detail and "[redacted]" not in detail
+
+
+@pytest.mark.parametrize(("said", "kept"), [
+    ("password: Hunter2 was refused", "password: [redacted] was refused"),
+    ("ClientToken: abc123def456 was refused", "ClientToken: [redacted] was refused"),
+    ("apiToken: Summer holidays", "apiToken: [redacted] holidays"),
+    ("SessionToken: IQoJb3JpZ2luX2VjEHca sent", "SessionToken: [redacted] sent"),
+    ("ClientSecret: Abc/def+ghi sent", "ClientSecret: [redacted] sent"),
+    ("PULUMI_ACCESS_TOKEN=pul-0a1b2c3d was refused", "PULUMI_ACCESS_TOKEN=[redacted] was refused"),
+])
+def test_secret_assignments_stay_redacted_beside_aws_error_codes(said: str, kept: str) -> None:
+    from shared.orchestrate.report import redact
+
+    assert redact(said, {}) == kept

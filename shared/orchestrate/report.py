@@ -61,6 +61,11 @@ _SECRET_NAME = re.compile(r"PASSPHRASE|PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|
 _SECRET_ASSIGNMENT = re.compile(
     r"(?P<name>[\w.:-]*(?:passphrase|password|passwd|secret|token|credential|api_?key|private_?key)[\w.-]*"
     r"[\"']?\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|\S+)", re.IGNORECASE)
+# An AWS error code holding such a word, then its message ("api error InvalidClientTokenId: The security token
+# included in the request is invalid", S3's "InvalidToken: The provided token is malformed ..."; the API references'
+# "Common Errors"): a CamelCase name of two words or more, then a sentence, which is no assignment.
+_AWS_ERROR_CODE = re.compile(r"(?:[A-Z][a-z0-9]*){2,}:\s+")
+_SENTENCE_START = re.compile(r"[A-Z][a-z]*\s+\w")
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]+@", re.IGNORECASE)
 _CIPHERTEXT = re.compile(r"\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}")  # a `secure:` config value, encrypted
 REDACTED = "[redacted]"
@@ -101,13 +106,19 @@ def redact_stream(text: str, environ: Mapping[str, str] | None = None) -> str:
     return _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
 
 
+def _redact_assignment(match: re.Match[str]) -> str:
+    if _AWS_ERROR_CODE.fullmatch(match["name"]) and _SENTENCE_START.match(match.string, match.start("value")):
+        return match[0]
+    return match["name"] + REDACTED
+
+
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` without anything that may be a secret or a config value: the values of secret-looking
     environment variables (a passphrase, a token), ``password=...``-style assignments, credentials in a
     URL and encrypted ``secure:`` config values. Pulumi itself masks a secret output as ``[secret]``."""
     for value in _secret_values(os.environ if environ is None else environ):
         text = text.replace(value, REDACTED)
-    text = _SECRET_ASSIGNMENT.sub(lambda match: match["name"] + REDACTED, text)
+    text = _SECRET_ASSIGNMENT.sub(_redact_assignment, text)
     text = _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
     return _CIPHERTEXT.sub(REDACTED, text)
 
