@@ -164,3 +164,60 @@ def test_secret_assignments_stay_redacted_beside_aws_error_codes(said: str, kept
     from shared.orchestrate.report import redact
 
     assert redact(said, {}) == kept
+
+
+# A read before any layer ran: `pulumi stack output` of a layer on an S3 backend, with exported keys already expired.
+READ_EXPIRED = (
+    "error: could not get stack outputs: failed to load checkpoint: blob (key \".pulumi/stacks/messaging/prod.json\") "
+    "(code=Unknown): ExpiredToken: The provided token has expired.\n\tstatus code: 400, request id: Y45095KT8PN4FZ82\n")
+
+
+def _command_error(stdout: str, stderr: str) -> Exception:
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    return auto_errors.create_command_error(CommandResult(stdout=stdout, stderr=stderr, code=255))
+
+
+def test_a_read_before_anything_ran_is_not_said_to_have_left_work_half_made() -> None:
+    """The reads before a layer runs (its readers' outputs, its state, the broker endpoint) end in "nothing was run":
+    expired credentials there left nothing half made and no state unsaved."""
+    from shared.orchestrate.report import DETAIL_LIMIT, failure_detail
+
+    detail = failure_detail(_command_error("", READ_EXPIRED))
+    assert "AWS credentials expired" in detail and "run again" in detail and len(detail) <= DETAIL_LIMIT
+    assert "half made" not in detail and "unsaved" not in detail and "midway" not in detail
+
+
+def test_a_layer_whose_own_run_they_ended_says_what_it_may_have_left() -> None:
+    """The scheduler's row of a layer whose `up` failed: the run may have changed resources and not saved them."""
+    import io
+
+    from shared.envs import load_env
+    from shared.orchestrate.model import Action, LayerResult, Operation, Status
+    from shared.orchestrate.report import DETAIL_LIMIT
+    from shared.orchestrate.scheduler import Progress, _run_one
+
+    class ExpiringRunner:
+        def run(self, layer: str, env: Any, operation: Operation, on_output: Any) -> LayerResult:
+            raise _command_error(PROVIDER_EXPIRED, "")
+
+    result = _run_one(ExpiringRunner(), "compute", load_env("prod"), Operation(Action.UP),  # type: ignore[arg-type]
+                      Progress(io.StringIO(), ["compute"]), lambda: 0.0)
+    assert result.status is Status.FAILED
+    assert "AWS credentials expired" in result.detail and "half made" in result.detail
+    assert "state unsaved" in result.detail and "pending create" in result.detail
+    assert len(result.detail) <= DETAIL_LIMIT and not result.detail.endswith("\u2026")
+
+
+def test_a_read_failure_said_in_its_own_words_keeps_them_in_the_layers_row() -> None:
+    """A layer stopped by a failed read before its run (the broker endpoint: "Nothing was run in messaging") keeps
+    its own words and is not said to be cut midway."""
+    from shared.orchestrate.report import failure_detail
+
+    inner = failure_detail(_command_error("", READ_EXPIRED))
+    wrapped = RuntimeError(f"messaging needs the RabbitMQ management API, and reading its endpoint failed: {inner}. "
+                           "Nothing was run in messaging.")
+    detail = failure_detail(wrapped, midway=True)
+    assert detail.startswith("RuntimeError: messaging needs the RabbitMQ management API, and reading its endpoint")
+    assert "half made" not in detail and "midway" not in detail

@@ -73,9 +73,12 @@ REDACTED = "[redacted]"
 # pulumi/pulumi#19452), ExpiredTokenException (the JSON APIs: "The security token included in the request is expired").
 _EXPIRED_CREDENTIALS = re.compile(r"\bExpiredToken(?:Exception)?\b|security token included in the request is expired")
 EXPIRED_CREDENTIALS = (
-    "AWS credentials expired midway (ExpiredToken): work may be half made, state unsaved. Renew them (CI: "
-    "role-duration-seconds, the deploy role's MaxSessionDuration; a laptop: a profile, not exported keys) and run "
-    "again: it names any lock or pending create left")
+    "AWS credentials expired (ExpiredToken): renew them (CI: role-duration-seconds, the deploy role's "
+    "MaxSessionDuration; a laptop: a profile, not exported keys) and run again")
+#: What a layer's own run cut by them may have left (:func:`failure_detail` with ``midway``); a read before anything
+#: ran (a stack's outputs or state, "nothing was run") left nothing.
+EXPIRED_MIDWAY = (
+    "; cut midway, the layer may be half made, state unsaved (the next run names a lock or pending create left)")
 
 
 _SWITCH_VALUES = frozenset({"true", "false"})  # PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: a switch, no secret
@@ -161,19 +164,21 @@ def locked_detail(error: BaseException, stack: str | None = None, backend_url: s
     return f"{said}{cancel_command(stack, backend_url)} only if it is dead ({cancel_effect(backend_url)})"
 
 
-def failure_detail(error: BaseException, environ: Mapping[str, str] | None = None) -> str:
+def failure_detail(error: BaseException, environ: Mapping[str, str] | None = None, *, midway: bool = False) -> str:
     """At most :data:`DETAIL_LIMIT` characters saying why a layer failed (the full output was streamed live).
 
     For a ``pulumi`` CommandError: the last ``error:`` lines of its stderr, else of its stdout (where the CLI
     prints the diagnostics), else the last line of either, else the exit code; secrets redacted. A stack locked by
-    another run: :func:`locked_detail`."""
+    another run: :func:`locked_detail`. Expired AWS credentials: :data:`EXPIRED_CREDENTIALS`, and with ``midway`` (the
+    error ended the layer's own run, not a read before it) :data:`EXPIRED_MIDWAY`; an error whose text says so
+    already (a read's failure wrapped in its own words) keeps those words."""
     text = str(error).strip("\n")
     match = _COMMAND_RESULT.match(text)
     locked = locked_detail(error)
     if locked is not None:
         said = locked
-    elif _EXPIRED_CREDENTIALS.search(text):  # its cause comes last in a long line, which the summary cuts
-        said = EXPIRED_CREDENTIALS
+    elif _EXPIRED_CREDENTIALS.search(text) and EXPIRED_CREDENTIALS not in text:
+        said = EXPIRED_CREDENTIALS + (EXPIRED_MIDWAY if midway else "")  # its cause comes last in a long line, cut
     elif match is None:
         lines = _clean_lines(text)
         said = lines[-1] if lines else ""
