@@ -221,3 +221,31 @@ def test_a_read_failure_said_in_its_own_words_keeps_them_in_the_layers_row() -> 
     detail = failure_detail(wrapped, midway=True)
     assert detail.startswith("RuntimeError: messaging needs the RabbitMQ management API, and reading its endpoint")
     assert "half made" not in detail and "midway" not in detail
+
+
+#: STS's refusal of a DurationSeconds above the role's MaxSessionDuration (AssumeRoleWithWebIdentity, ValidationError;
+#: as quoted in kreuzwerker/awsu#27 and cevoaustralia/aws-google-auth#209), which configure-aws-credentials prints.
+STS_DURATION_REFUSAL = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role"
+
+
+def _readme_section(title: str) -> str:
+    """The README's section ``title`` (up to the next ``## ``), its whitespace as Markdown renders it."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return " ".join(text[start:end if end != -1 else None].split())  # as rendered: a wrapped line is one
+
+
+def test_the_readme_names_the_credential_steps_refusal_where_ci_is_set_up() -> None:
+    """A deploy role left at one hour stops every deploy job at its credential step with STS's words: the user must
+    find them in the README's CI set-up, next to the command that fixes it."""
+    section = _readme_section("CI/CD (GitHub Actions)")
+    assert STS_DURATION_REFUSAL in section and "--max-session-duration" in section
+
+
+def test_upgrading_tells_an_existing_deploy_role_to_take_the_longer_session_first() -> None:
+    """A deploy role made before the workflows asked for role-duration-seconds has IAM's default hour: every deploy
+    job after the upgrade fails at its credential step until its MaxSessionDuration is raised."""
+    section = _readme_section("Upgrading an existing deployment")
+    assert "--max-session-duration" in section and "role-duration-seconds" in section
+    assert STS_DURATION_REFUSAL in section
