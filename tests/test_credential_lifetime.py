@@ -129,7 +129,8 @@ def test_other_failures_are_not_taken_for_expired_credentials() -> None:
 
 
 # AWS error codes that hold a secret-looking word, each with the start of the message AWS sends with it (aws-sdk-go-v2's
-# "api error <Code>: <Message>", aws-sdk-go's "<Code>: <Message>"): the JSON/query APIs (STS, ECS, ...), S3, a wrong endpoint.
+# "api error <Code>: <Message>", aws-sdk-go's "<Code>: <Message>"): the JSON/query APIs (STS, ECS, ...), S3, a wrong
+# endpoint.
 AWS_ERRORS = [
     "api error InvalidClientTokenId: The security token included in the request is invalid.",
     "InvalidToken: The provided token is malformed or otherwise invalid.",
