@@ -250,3 +250,21 @@ def test_upgrading_tells_an_existing_deploy_role_to_take_the_longer_session_firs
     section = _readme_section("Upgrading an existing deployment")
     assert "--max-session-duration" in section and "role-duration-seconds" in section
     assert STS_DURATION_REFUSAL in section
+
+
+def test_nox_roles_json_carries_the_max_session_duration_too(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--json is the form a script sets the role up from: without the duration its deploy role kept IAM's default hour
+    and every deploy job failed at its credential step."""
+    import json
+
+    from shared import deploy_role
+    from shared.catalog import load_catalog
+    from shared.envs import load_env
+
+    monkeypatch.setattr(deploy_role, "deploy_policies", lambda *args, **kwargs: [])
+    assert deploy_role.main(["prod", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["max_session_duration"] == workflows.deploy_session_seconds(load_env("prod"), load_catalog())
+    assert deploy_role.main(["prod", "--read-only", "--role", "reader", "--json"]) == 0
+    assert "max_session_duration" not in json.loads(capsys.readouterr().out)
