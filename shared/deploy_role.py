@@ -780,15 +780,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def session_line(env: Any, role: str) -> str:
+def max_session_seconds(env: Any) -> int:
     """The deploy role's MaxSessionDuration, as long as the env's longest deploy job asks (IAM's default hour makes STS
     refuse the workflows' role-duration-seconds; shared.workflows.deploy_session_seconds)."""
     from shared.catalog import load_catalog
     from shared.workflows import deploy_session_seconds
 
-    seconds = deploy_session_seconds(env, load_catalog())
+    return deploy_session_seconds(env, load_catalog())
+
+
+def session_line(env: Any, role: str) -> str:
+    """The command that gives the deploy role ``role`` its :func:`max_session_seconds`."""
     return (f"# its sessions last as long as a deploy job may (credentials are not renewed midway): "
-            f"aws iam update-role --role-name {role} --max-session-duration {seconds}")
+            f"aws iam update-role --role-name {role} --max-session-duration {max_session_seconds(env)}")
 
 
 def main(argv: list[str]) -> int:
@@ -811,6 +815,7 @@ def main(argv: list[str]) -> int:
     boundary = None if args.read_only else boundary_policy(env)
     if args.json:
         print(json.dumps({"env": env.name, "account_id": env.account_id, "role": role, "note": note,
+                          **({} if args.read_only else {"max_session_duration": max_session_seconds(env)}),
                           **({"boundary": {"name": boundary.name, "arn": policy_arn(boundary.name),
                                            "size": boundary.size, "document": boundary.document}}
                              if boundary else {}),

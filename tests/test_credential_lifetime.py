@@ -126,3 +126,145 @@ def test_other_failures_are_not_taken_for_expired_credentials() -> None:
     from shared.orchestrate.report import failure_detail
 
     assert "expired" not in failure_detail(RuntimeError("error: creating ECR repository: RepositoryAlreadyExists"))
+
+
+# AWS error codes that hold a secret-looking word, each with the start of the message AWS sends with it (aws-sdk-go-v2's
+# "api error <Code>: <Message>", aws-sdk-go's "<Code>: <Message>"): the JSON/query APIs (STS, ECS, ...), S3, a wrong
+# endpoint.
+AWS_ERRORS = [
+    "api error InvalidClientTokenId: The security token included in the request is invalid.",
+    "InvalidToken: The provided token is malformed or otherwise invalid.",
+    "api error MissingAuthenticationToken: Missing Authentication Token",
+]
+
+
+@pytest.mark.parametrize("aws_error", AWS_ERRORS)
+def test_an_aws_error_code_naming_a_token_keeps_its_message_in_the_summary(aws_error: str) -> None:
+    """The word after "<Code>:" is the first word of AWS's message, not a secret: "InvalidClientTokenId: [redacted]
+    security token ..." hid which credentials were refused."""
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from shared.orchestrate.report import failure_detail
+
+    stderr = f"error: creating ECS Service (ml-prod-api): operation error ECS: CreateService, {aws_error}\n"
+    detail = failure_detail(auto_errors.create_command_error(CommandResult(stdout="", stderr=stderr, code=255)),
+                            environ={})
+    assert aws_error in detail and "[redacted]" not in detail
+
+
+@pytest.mark.parametrize(("said", "kept"), [
+    ("password: Hunter2 was refused", "password: [redacted] was refused"),
+    ("ClientToken: abc123def456 was refused", "ClientToken: [redacted] was refused"),
+    ("apiToken: Summer holidays", "apiToken: [redacted] holidays"),
+    ("SessionToken: IQoJb3JpZ2luX2VjEHca sent", "SessionToken: [redacted] sent"),
+    ("ClientSecret: Abc/def+ghi sent", "ClientSecret: [redacted] sent"),
+    ("PULUMI_ACCESS_TOKEN=pul-0a1b2c3d was refused", "PULUMI_ACCESS_TOKEN=[redacted] was refused"),
+])
+def test_secret_assignments_stay_redacted_beside_aws_error_codes(said: str, kept: str) -> None:
+    from shared.orchestrate.report import redact
+
+    assert redact(said, {}) == kept
+
+
+# A read before any layer ran: `pulumi stack output` of a layer on an S3 backend, with exported keys already expired.
+READ_EXPIRED = (
+    "error: could not get stack outputs: failed to load checkpoint: blob (key \".pulumi/stacks/messaging/prod.json\") "
+    "(code=Unknown): ExpiredToken: The provided token has expired.\n\tstatus code: 400, request id: Y45095KT8PN4FZ82\n")
+
+
+def _command_error(stdout: str, stderr: str) -> Exception:
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    return auto_errors.create_command_error(CommandResult(stdout=stdout, stderr=stderr, code=255))
+
+
+def test_a_read_before_anything_ran_is_not_said_to_have_left_work_half_made() -> None:
+    """The reads before a layer runs (its readers' outputs, its state, the broker endpoint) end in "nothing was run":
+    expired credentials there left nothing half made and no state unsaved."""
+    from shared.orchestrate.report import DETAIL_LIMIT, failure_detail
+
+    detail = failure_detail(_command_error("", READ_EXPIRED))
+    assert "AWS credentials expired" in detail and "run again" in detail and len(detail) <= DETAIL_LIMIT
+    assert "half made" not in detail and "unsaved" not in detail and "midway" not in detail
+
+
+def test_a_layer_whose_own_run_they_ended_says_what_it_may_have_left() -> None:
+    """The scheduler's row of a layer whose `up` failed: the run may have changed resources and not saved them."""
+    import io
+
+    from shared.envs import load_env
+    from shared.orchestrate.model import Action, LayerResult, Operation, Status
+    from shared.orchestrate.report import DETAIL_LIMIT
+    from shared.orchestrate.scheduler import Progress, _run_one
+
+    class ExpiringRunner:
+        def run(self, layer: str, env: Any, operation: Operation, on_output: Any) -> LayerResult:
+            raise _command_error(PROVIDER_EXPIRED, "")
+
+    result = _run_one(ExpiringRunner(), "compute", load_env("prod"), Operation(Action.UP),  # type: ignore[arg-type]
+                      Progress(io.StringIO(), ["compute"]), lambda: 0.0)
+    assert result.status is Status.FAILED
+    assert "AWS credentials expired" in result.detail and "half made" in result.detail
+    assert "state unsaved" in result.detail and "pending create" in result.detail
+    assert len(result.detail) <= DETAIL_LIMIT and not result.detail.endswith("\u2026")
+
+
+def test_a_read_failure_said_in_its_own_words_keeps_them_in_the_layers_row() -> None:
+    """A layer stopped by a failed read before its run (the broker endpoint: "Nothing was run in messaging") keeps
+    its own words and is not said to be cut midway."""
+    from shared.orchestrate.report import failure_detail
+
+    inner = failure_detail(_command_error("", READ_EXPIRED))
+    wrapped = RuntimeError(f"messaging needs the RabbitMQ management API, and reading its endpoint failed: {inner}. "
+                           "Nothing was run in messaging.")
+    detail = failure_detail(wrapped, midway=True)
+    assert detail.startswith("RuntimeError: messaging needs the RabbitMQ management API, and reading its endpoint")
+    assert "half made" not in detail and "midway" not in detail
+
+
+#: STS's refusal of a DurationSeconds above the role's MaxSessionDuration (AssumeRoleWithWebIdentity, ValidationError;
+#: as quoted in kreuzwerker/awsu#27 and cevoaustralia/aws-google-auth#209), which configure-aws-credentials prints.
+STS_DURATION_REFUSAL = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role"
+
+
+def _readme_section(title: str) -> str:
+    """The README's section ``title`` (up to the next ``## ``), its whitespace as Markdown renders it."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return " ".join(text[start:end if end != -1 else None].split())  # as rendered: a wrapped line is one
+
+
+def test_the_readme_names_the_credential_steps_refusal_where_ci_is_set_up() -> None:
+    """A deploy role left at one hour stops every deploy job at its credential step with STS's words: the user must
+    find them in the README's CI set-up, next to the command that fixes it."""
+    section = _readme_section("CI/CD (GitHub Actions)")
+    assert STS_DURATION_REFUSAL in section and "--max-session-duration" in section
+
+
+def test_upgrading_tells_an_existing_deploy_role_to_take_the_longer_session_first() -> None:
+    """A deploy role made before the workflows asked for role-duration-seconds has IAM's default hour: every deploy
+    job after the upgrade fails at its credential step until its MaxSessionDuration is raised."""
+    section = _readme_section("Upgrading an existing deployment")
+    assert "--max-session-duration" in section and "role-duration-seconds" in section
+    assert STS_DURATION_REFUSAL in section
+
+
+def test_nox_roles_json_carries_the_max_session_duration_too(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--json is the form a script sets the role up from: without the duration its deploy role kept IAM's default hour
+    and every deploy job failed at its credential step."""
+    import json
+
+    from shared import deploy_role
+    from shared.catalog import load_catalog
+    from shared.envs import load_env
+
+    monkeypatch.setattr(deploy_role, "deploy_policies", lambda *args, **kwargs: [])
+    assert deploy_role.main(["prod", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["max_session_duration"] == workflows.deploy_session_seconds(load_env("prod"), load_catalog())
+    assert deploy_role.main(["prod", "--read-only", "--role", "reader", "--json"]) == 0
+    assert "max_session_duration" not in json.loads(capsys.readouterr().out)

@@ -61,6 +61,11 @@ _SECRET_NAME = re.compile(r"PASSPHRASE|PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|
 _SECRET_ASSIGNMENT = re.compile(
     r"(?P<name>[\w.:-]*(?:passphrase|password|passwd|secret|token|credential|api_?key|private_?key)[\w.-]*"
     r"[\"']?\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|\S+)", re.IGNORECASE)
+# An AWS error code holding such a word, then its message ("api error InvalidClientTokenId: The security token
+# included in the request is invalid", S3's "InvalidToken: The provided token is malformed ..."; the API references'
+# "Common Errors"): a CamelCase name of two words or more, then a sentence, which is no assignment.
+_AWS_ERROR_CODE = re.compile(r"(?:[A-Z][a-z0-9]*){2,}:\s+")
+_SENTENCE_START = re.compile(r"[A-Z][a-z]*\s+\w")
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]+@", re.IGNORECASE)
 _CIPHERTEXT = re.compile(r"\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}")  # a `secure:` config value, encrypted
 REDACTED = "[redacted]"
@@ -68,9 +73,12 @@ REDACTED = "[redacted]"
 # pulumi/pulumi#19452), ExpiredTokenException (the JSON APIs: "The security token included in the request is expired").
 _EXPIRED_CREDENTIALS = re.compile(r"\bExpiredToken(?:Exception)?\b|security token included in the request is expired")
 EXPIRED_CREDENTIALS = (
-    "AWS credentials expired midway (ExpiredToken): work may be half made, state unsaved. Renew them (CI: "
-    "role-duration-seconds, the deploy role's MaxSessionDuration; a laptop: a profile, not exported keys) and run "
-    "again: it names any lock or pending create left")
+    "AWS credentials expired (ExpiredToken): renew them (CI: role-duration-seconds, the deploy role's "
+    "MaxSessionDuration; a laptop: a profile, not exported keys) and run again")
+#: What a layer's own run cut by them may have left (:func:`failure_detail` with ``midway``); a read before anything
+#: ran (a stack's outputs or state, "nothing was run") left nothing.
+EXPIRED_MIDWAY = (
+    "; cut midway, the layer may be half made, state unsaved (the next run names a lock or pending create left)")
 
 
 _SWITCH_VALUES = frozenset({"true", "false"})  # PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: a switch, no secret
@@ -101,13 +109,19 @@ def redact_stream(text: str, environ: Mapping[str, str] | None = None) -> str:
     return _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
 
 
+def _redact_assignment(match: re.Match[str]) -> str:
+    if _AWS_ERROR_CODE.fullmatch(match["name"]) and _SENTENCE_START.match(match.string, match.start("value")):
+        return match[0]
+    return match["name"] + REDACTED
+
+
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` without anything that may be a secret or a config value: the values of secret-looking
     environment variables (a passphrase, a token), ``password=...``-style assignments, credentials in a
     URL and encrypted ``secure:`` config values. Pulumi itself masks a secret output as ``[secret]``."""
     for value in _secret_values(os.environ if environ is None else environ):
         text = text.replace(value, REDACTED)
-    text = _SECRET_ASSIGNMENT.sub(lambda match: match["name"] + REDACTED, text)
+    text = _SECRET_ASSIGNMENT.sub(_redact_assignment, text)
     text = _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
     return _CIPHERTEXT.sub(REDACTED, text)
 
@@ -150,19 +164,21 @@ def locked_detail(error: BaseException, stack: str | None = None, backend_url: s
     return f"{said}{cancel_command(stack, backend_url)} only if it is dead ({cancel_effect(backend_url)})"
 
 
-def failure_detail(error: BaseException, environ: Mapping[str, str] | None = None) -> str:
+def failure_detail(error: BaseException, environ: Mapping[str, str] | None = None, *, midway: bool = False) -> str:
     """At most :data:`DETAIL_LIMIT` characters saying why a layer failed (the full output was streamed live).
 
     For a ``pulumi`` CommandError: the last ``error:`` lines of its stderr, else of its stdout (where the CLI
     prints the diagnostics), else the last line of either, else the exit code; secrets redacted. A stack locked by
-    another run: :func:`locked_detail`."""
+    another run: :func:`locked_detail`. Expired AWS credentials: :data:`EXPIRED_CREDENTIALS`, and with ``midway`` (the
+    error ended the layer's own run, not a read before it) :data:`EXPIRED_MIDWAY`; an error whose text says so
+    already (a read's failure wrapped in its own words) keeps those words."""
     text = str(error).strip("\n")
     match = _COMMAND_RESULT.match(text)
     locked = locked_detail(error)
     if locked is not None:
         said = locked
-    elif _EXPIRED_CREDENTIALS.search(text):  # its cause comes last in a long line, which the summary cuts
-        said = EXPIRED_CREDENTIALS
+    elif _EXPIRED_CREDENTIALS.search(text) and EXPIRED_CREDENTIALS not in text:
+        said = EXPIRED_CREDENTIALS + (EXPIRED_MIDWAY if midway else "")  # its cause comes last in a long line, cut
     elif match is None:
         lines = _clean_lines(text)
         said = lines[-1] if lines else ""

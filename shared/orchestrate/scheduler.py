@@ -45,7 +45,7 @@ def _run_one(runner: LayerRunner, layer: str, env: EnvConfig, operation: Operati
     try:
         result = runner.run(layer, env, operation, progress.sink(layer))
     except Exception as error:  # noqa: BLE001 - any failure of one layer is reported, never fatal to the run
-        result = LayerResult(layer, Status.FAILED, detail=failure_detail(error))
+        result = LayerResult(layer, Status.FAILED, detail=failure_detail(error, midway=True))
     result = replace(result, layer=layer, duration_s=clock() - started)
     if result.status is Status.SUCCEEDED:
         progress.line(layer, f"succeeded in {result.duration_s:.1f}s ({describe_changes(result.changes, operation)})")
