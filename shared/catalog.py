@@ -428,9 +428,9 @@ _REASONS = {"extra_forbidden": "unknown key", "missing": "required key is missin
 def _format_errors(path: Path, error: ValidationError) -> list[ConfigError]:
     """Every problem pydantic found (a misspelt key shows as itself, unknown, next to the key it lacks)."""
     problems = []
-    keys = [item for item in error.errors() if non_string_key(item["loc"], item.get("input"))]
+    keys = [item for item in error.errors() if non_string_key(item["loc"], item.get("input"), item["type"])]
     for item in error.errors():
-        named = non_string_key(item["loc"], item.get("input"))
+        named = non_string_key(item["loc"], item.get("input"), item["type"])
         if named:
             problems.append(ConfigError(str(path), *named))
             continue

@@ -575,7 +575,7 @@ def _reason(error: Any) -> str:
 
 def _problem(path: Path, error: Any) -> ConfigError:
     """One schema problem (a key YAML read as a boolean or a number: :func:`shared.errors.non_string_key`)."""
-    key = non_string_key(error["loc"], error.get("input"))
+    key = non_string_key(error["loc"], error.get("input"), error["type"])
     if key:
         return ConfigError(str(path), *key)
     return ConfigError(str(path), ".".join(str(part) for part in error["loc"]) or "(top level)", _reason(error))
@@ -728,6 +728,8 @@ def tag_problem(key: str, value: object) -> str | None:
     if not isinstance(value, str):
         return (f"{reprlib.repr(value)} is not a string (YAML read it as {type(value).__name__}); put the value in "
                 "quotes, as tag values are text")
+    if not key:
+        return "the key is empty; AWS takes 1 to 128 characters (botocore iam tagKeyType)"
     if key.lower().startswith("aws:"):
         return "the prefix 'aws:' is reserved for AWS's own tags"
     for what, text, most in (("key", key, TAG_KEY_MAX), ("value", value, TAG_VALUE_MAX)):

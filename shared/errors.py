@@ -63,13 +63,20 @@ def raise_all(problems: list[ConfigError]) -> None:
         raise ConfigErrors(problems)
 
 
-def non_string_key(loc: tuple[object, ...], value: object) -> tuple[str, str] | None:
+def non_string_key(loc: tuple[object, ...], value: object, kind: str = "") -> tuple[str, str] | None:
     """The key path and reason of a pydantic error about a mapping key that is not a string (None: another error).
     YAML 1.1 reads an unquoted ``on``/``no``/``yes``/``off``/``true`` key as a boolean, which pydantic's location
-    names by its index (``services.0.[key]``): the path names the key as YAML read it instead."""
-    if not loc or loc[-1] != "[key]" or isinstance(value, str):
+    names by its index (``services.0.[key]`` in a dict field; ``tags.1``, error type ``invalid_key``, among the extra
+    keys of a model that allows them): the path names the key as YAML read it instead."""
+    if not loc or isinstance(value, str):
         return None
-    path = ".".join([*(str(part) for part in loc[:-2]), str(value)])
+    if loc[-1] == "[key]":
+        parent = loc[:-2]
+    elif kind == "invalid_key":
+        parent = loc[:-1]
+    else:
+        return None
+    path = ".".join([*(str(part) for part in parent), str(value)])
     return path, (f"a key YAML read as the {type(value).__name__} {value!r} (an unquoted on/off/yes/no/true/false, "
                   "null or number); quote it ('on':), as keys here are names")
 

@@ -129,6 +129,11 @@ MALFORMED = [
      "services.True", "a key YAML read as the bool True"),
     ("unquoted no as a rule id", _set("policy.enforcement", {False: "advisory"}), "policy.enforcement.False",
      "quote it"),
+    # IAM tagKeyType (and ecs, elbv2, logs TagKey) is 1-128 characters: an empty key fails every role's CreateRole
+    ("empty tag key", lambda data: data["tags"].update({"": "x"}), "tags.", "the key is empty"),
+    # a key of an extra="allow" model pydantic names by its index ("tags.1: Keys should be strings")
+    ("unquoted on as a tag key", lambda data: data["tags"].update({True: "x"}), "tags.True",
+     "a key YAML read as the bool True"),
     ("more tags than a resource takes", lambda data: data["tags"].update({f"t{n}": "x" for n in range(42)}), "tags",
      "at most 41 of its own"),
     # CPU target tracking does not scale on insufficient data, and a service with no task has no CPU metric; a
