@@ -24,29 +24,31 @@ from tests.synth_helpers import of_type
 
 CORPUS = Path(__file__).parent / "programs"
 
-# program -> (rule ids it violates under the dev baseline, exit code of `nox -s policy -- --program`)
+# program -> (rule ids it violates under the dev baseline, exit code of `nox -s policy -- --program`); a role
+# without a customer managed permissions boundary is a mandatory finding there (iam-role-permissions-boundary)
 EXPECTED: dict[str, tuple[set[str], int]] = {
     "alb-http": ({"lb-access-logs", "lb-drop-invalid-headers", "lb-listener-https", "lb-waf-associated",
                   "security-group-described", "security-group-no-open-ingress", "tags-required"}, 1),
     "ecr-good": ({"kms-key-policy", "tags-required"}, 1),
-    "ecr-image-lookup": ({"ecs-task-separate-roles", "tags-required"}, 1),
+    "ecr-image-lookup": ({"ecs-task-separate-roles", "iam-role-permissions-boundary", "tags-required"}, 1),
     "iam-wildcard": ({"iam-no-admin-managed-policy", "iam-no-star-resource-write", "iam-no-wildcard-actions",
-                      "tags-required"}, 1),
+                      "iam-role-permissions-boundary", "tags-required"}, 1),
     "kms-defaults": ({"kms-key-policy", "kms-key-rotation", "tags-required"}, 1),
-    "lambda-fn": ({"logs-kms-encryption", "tags-required"}, 1),
+    "lambda-fn": ({"iam-role-permissions-boundary", "logs-kms-encryption", "tags-required"}, 1),
     "log-groups": ({"logs-kms-encryption", "logs-retention-set", "tags-required"}, 1),
     "mq-public": ({"mq-broker-logging", "mq-broker-multi-az", "mq-broker-not-public", "tags-required"}, 1),
     "multi-file": ({"security-group-described", "security-group-no-open-ingress", "subnet-no-public-ip-on-launch",
                     "tags-required", "vpc-default-security-group-closed", "vpc-flow-logs-enabled"}, 1),
-    "plain-lookup": ({"tags-required"}, 0),
+    "plain-lookup": ({"iam-role-permissions-boundary", "tags-required"}, 1),
     "rabbitmq-classic": ({"rabbitmq-queue-dead-letter", "rabbitmq-queue-length-limit", "rabbitmq-queue-quorum"}, 0),
-    "rds-fargate": ({"ecs-task-image-pinned", "logs-kms-encryption", "tags-required"}, 1),
+    "rds-fargate": ({"ecs-task-image-pinned", "iam-role-permissions-boundary", "logs-kms-encryption",
+                     "tags-required"}, 1),
     "remote-component": ({"tags-required"}, 0),
     "secret-json": ({"tags-required"}, 0),
     "sg-from-db-port": ({"tags-required"}, 0),
     "stack-config": ({"kms-key-policy", "logs-kms-key-usable", "secretsmanager-rotation", "tags-required"}, 1),
     "stack-reference": ({"security-group-described", "tags-required"}, 1),
-    "vpc-flow-logs": ({"logs-kms-encryption", "tags-required"}, 1),
+    "vpc-flow-logs": ({"iam-role-permissions-boundary", "logs-kms-encryption", "tags-required"}, 1),
 }
 
 
