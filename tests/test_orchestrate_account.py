@@ -80,39 +80,9 @@ class FakeQuotas:
         return self._answer(self.defaults, "GetAWSDefaultServiceQuota", ServiceCode, QuotaCode)
 
 
-class DenyingIam:
-    """moto's IAM, except that CreateServiceLinkedRole answers ``code`` (AccessDenied, or "has been taken")."""
-
-    def __init__(self, inner: Any, code: str = "AccessDenied", message: str = "not authorized") -> None:
-        self.inner = inner
-        self.code = code
-        self.message = message
-        self.attempts: list[str] = []
-
-    def get_role(self, RoleName: str) -> Any:
-        return self.inner.get_role(RoleName=RoleName)
-
-    def get_policy(self, PolicyArn: str) -> Any:
-        return self.inner.get_policy(PolicyArn=PolicyArn)
-
-    def get_policy_version(self, PolicyArn: str, VersionId: str) -> Any:
-        return self.inner.get_policy_version(PolicyArn=PolicyArn, VersionId=VersionId)
-
-    def create_service_linked_role(self, AWSServiceName: str) -> Any:
-        self.attempts.append(AWSServiceName)
-        raise client_error(self.code, self.message, "CreateServiceLinkedRole")
-
-
-class AwsNamedIam:
-    """moto's IAM with AWS's own service-linked roles: moto names the role of ecs.amazonaws.com
-    "AWSServiceRoleForecs" where IAM creates AWSServiceRoleForECS (each service's guide names its role), and
-    answers an existing one with EntityAlreadyExists where IAM says InvalidInput "... has been taken"."""
-
-    NAMES = {"ecs.amazonaws.com": ECS_ROLE, "mq.amazonaws.com": "AWSServiceRoleForAmazonMQ",
-             "ecs.application-autoscaling.amazonaws.com": "AWSServiceRoleForApplicationAutoScaling_ECSService",
-             "replication.ecr.amazonaws.com": "AWSServiceRoleForECRReplication",
-             "elasticloadbalancing.amazonaws.com": "AWSServiceRoleForElasticLoadBalancing",
-             "appmesh.amazonaws.com": "AWSServiceRoleForAppMesh"}
+class ReadingIam:
+    """moto's IAM for the preflight's reads (a role, the role boundary and its version); the subclasses answer
+    CreateServiceLinkedRole as the case needs."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -125,6 +95,32 @@ class AwsNamedIam:
 
     def get_policy_version(self, PolicyArn: str, VersionId: str) -> Any:
         return self.inner.get_policy_version(PolicyArn=PolicyArn, VersionId=VersionId)
+
+
+class DenyingIam(ReadingIam):
+    """moto's IAM, except that CreateServiceLinkedRole answers ``code`` (AccessDenied, or "has been taken")."""
+
+    def __init__(self, inner: Any, code: str = "AccessDenied", message: str = "not authorized") -> None:
+        super().__init__(inner)
+        self.code = code
+        self.message = message
+        self.attempts: list[str] = []
+
+    def create_service_linked_role(self, AWSServiceName: str) -> Any:
+        self.attempts.append(AWSServiceName)
+        raise client_error(self.code, self.message, "CreateServiceLinkedRole")
+
+
+class AwsNamedIam(ReadingIam):
+    """moto's IAM with AWS's own service-linked roles: moto names the role of ecs.amazonaws.com
+    "AWSServiceRoleForecs" where IAM creates AWSServiceRoleForECS (each service's guide names its role), and
+    answers an existing one with EntityAlreadyExists where IAM says InvalidInput "... has been taken"."""
+
+    NAMES = {"ecs.amazonaws.com": ECS_ROLE, "mq.amazonaws.com": "AWSServiceRoleForAmazonMQ",
+             "ecs.application-autoscaling.amazonaws.com": "AWSServiceRoleForApplicationAutoScaling_ECSService",
+             "replication.ecr.amazonaws.com": "AWSServiceRoleForECRReplication",
+             "elasticloadbalancing.amazonaws.com": "AWSServiceRoleForElasticLoadBalancing",
+             "appmesh.amazonaws.com": "AWSServiceRoleForAppMesh"}
 
     def create_service_linked_role(self, AWSServiceName: str) -> Any:
         name = self.NAMES[AWSServiceName]
