@@ -58,16 +58,16 @@ def earlier_deletions(service: str, layers: Sequence[str], read: Callable[[str],
                       ) -> list[tuple[str, str]]:
     """(layer, what it deletes) for each layer of ``layers`` before compute whose deployed outputs still hold an entry
     of ``service`` (``read``: a layer's deployed outputs). App Mesh entries only where the mesh is App Mesh."""
-    found = []
+    found: list[tuple[str, str]] = []
     for layer in layers:
         if layer == "compute":
             break
-        for key, what in _EARLIER.get(layer, ()):
-            outputs = read(layer)
-            if layer == "mesh" and (outputs or {}).get("provider") != "appmesh":
-                continue  # Service Connect: the mesh layer creates no AWS resource per service
-            if service in _entries(outputs, key):
-                found.append((layer, what))
+        if layer not in _EARLIER:
+            continue
+        outputs = read(layer)
+        if layer == "mesh" and (outputs or {}).get("provider") != "appmesh":
+            continue  # Service Connect: the mesh layer creates no AWS resource per service
+        found.extend((layer, what) for key, what in _EARLIER[layer] if service in _entries(outputs, key))
     return found
 
 

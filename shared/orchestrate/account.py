@@ -385,8 +385,8 @@ class AwsAccountCheck:
         rotation = "broker" in layers and env.messaging.broker == "amazon-mq" and \
             env.messaging.credentials_rotation is not None
         bounded = [layer for layer in layers if layer in ROLE_LAYERS]
-        if not roles and not needs and not named and not brokers and not subscriptions and not rotation \
-                and not bounded and "messaging" not in layers:
+        # every other check (brokers, subscriptions, rotation, secrets, network, compute) needs a layer of ROLE_LAYERS
+        if not roles and not needs and not named and not bounded:
             return report
         verify_account(env, self.clients)  # never create anything in another account
         iam = self.clients(env, "iam") if roles or named or bounded else None
