@@ -386,21 +386,53 @@ def _foreign_origin(env: EnvConfig) -> str:
     return "it was created outside compute (by hand, or by replication that may create repositories)"
 
 
-def _other_envs_repository(env: EnvConfig, clients: ClientFactory, item: dict[str, Any]) -> str | None:
-    """The env whose compute made the KMS repository ``item``, when that is another env of the platform: its
-    ``env`` tag (the provider's default tags, :meth:`shared.envs.EnvConfig.common_tags`) names it. None when the
-    tags say this env, are not the platform's, or cannot be read (then compute's own create tells)."""
+#: The provider's default tags (:meth:`shared.envs.EnvConfig.common_tags`) that mark a repository compute of an env
+#: created: ``env`` names the env, these two say compute.
+COMPUTE_TAGS = {"layer": "compute", "managed-by": "pulumi"}
+
+
+def _repository_tags(env: EnvConfig, clients: ClientFactory, item: dict[str, Any]) -> dict[str, str] | None:
+    """The tags of the repository ``item`` (a DescribeRepositories item); None when they cannot be read."""
     if "repositoryArn" not in item:
         return None
     try:
         listed = clients(env, "ecr").list_tags_for_resource(resourceArn=str(item["repositoryArn"])).get("tags", [])
     except aws_errors():
         return None
-    tags = {str(tag.get("Key")): str(tag.get("Value")) for tag in listed}
+    return {str(tag.get("Key")): str(tag.get("Value")) for tag in listed}
+
+
+def _other_env(env: EnvConfig, tags: Mapping[str, str] | None) -> str | None:
+    """The other env of the platform whose compute's tags ``tags`` are (None: this env's, not the platform's, or
+    unknown)."""
+    if tags is None:
+        return None
     other = tags.get("env")
-    if tags.get("managed-by") == "pulumi" and tags.get("layer") == "compute" and other and other != env.name:
+    if all(tags.get(key) == value for key, value in COMPUTE_TAGS.items()) and other and other != env.name:
         return other
     return None
+
+
+def _other_envs_repository(env: EnvConfig, clients: ClientFactory, item: dict[str, Any]) -> str | None:
+    """The env whose compute made the KMS repository ``item``, when that is another env of the platform: its
+    ``env`` tag (the provider's default tags, :meth:`shared.envs.EnvConfig.common_tags`) names it. None when the
+    tags say this env, are not the platform's, or cannot be read (then compute's own create tells)."""
+    return _other_env(env, _repository_tags(env, clients, item))
+
+
+def _template_origin(env: EnvConfig) -> str:
+    from shared.components.image_replication import image_source
+
+    source = image_source(env)
+    # A creation template applied for REPLICATION or CREATE_ON_PUSH (botocore ecr RCTAppliedFor) sets the
+    # encryption, tag mutability and tags of a repository ECR creates itself (Amazon ECR user guide, "Private
+    # repository creation templates"): with KMS it looks like compute's by its encryption.
+    by = (f"replication from {source.env_name} (same account {env.account_id}: the replication role may create "
+          f"repositories) before {env.name}'s compute had created its repositories, or a push to it"
+          if source is not None and source.account_id == env.account_id
+          else "a push to it (CREATE_ON_PUSH) or replication before compute had created it")
+    return (f"most likely ECR created it from a repository creation template of this registry that asks for KMS, "
+            f"on {by}")
 
 
 def _encryption(item: dict[str, Any]) -> str:
@@ -441,13 +473,15 @@ def other_envs_repositories(env: EnvConfig, services: Iterable[str], clients: Cl
 
 
 def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: ClientFactory) -> list[ForeignRepository]:
-    """The repositories of ``services`` that exist in the env's registry without compute's encryption.
+    """The repositories of ``services`` that exist in the env's registry without compute's encryption or tags.
 
     Compute cannot adopt one (its CreateRepository fails with RepositoryAlreadyExistsException, and a
     repository's encryption is fixed once created: ECR user guide, "Editing a private repository"), so it
-    has to be deleted before compute's `up`. Compute's own repositories (KMS) never match, whatever their tag
-    mutability has become since -- unless their ``env`` tag names another env: that env's compute made them, in
-    the same account and region (from another folder of env files, or under the env's old name).
+    has to be deleted before compute's `up`. Compute's own repositories (KMS, with the env's compute tags) never
+    match, whatever their tag mutability has become since. A KMS one whose ``env`` tag names another env was made
+    by that env's compute, in the same account and region (from another folder of env files, or under the env's
+    old name); one without compute's tags at all was made by ECR from a repository creation template asking for
+    KMS (replication or create-on-push before compute ran). Unreadable tags count as compute's.
     """
     from shared.components.ecr import ENCRYPTION_TYPE as COMPUTE_ENCRYPTION
     from shared.components.ecr import TAG_MUTABILITY as COMPUTE_TAG_MUTABILITY
@@ -456,6 +490,7 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
     wanted, found = _platform_repositories(env, services, clients)
     host = Registry.of(env).host
     foreign, origin = [], _foreign_origin(env)
+    own_tags = {"env": env.name, **COMPUTE_TAGS}
     for name in sorted(found):
         item = found[name]
         encryption = _encryption(item)
@@ -465,7 +500,8 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
         # (PutImageTagMutability; IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION), and a stop on it would
         # block every `up` of a healthy env with a remedy that deletes what its services pull.
         if encryption == COMPUTE_ENCRYPTION:
-            other = _other_envs_repository(env, clients, item)
+            tags = _repository_tags(env, clients, item)
+            other = _other_env(env, tags)
             if other:
                 foreign.append(ForeignRepository(
                     wanted[name], f"{host}/{name}", f"the tag env={other}",
@@ -474,6 +510,20 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
                     f"this folder",
                     f"deploy {env.name} to another account or region, or destroy {other} there first (its `up` "
                     f"would fail on this repository, or take over {other}'s registry policy and replication)"))
+            elif tags is not None and own_tags.items() - tags.items():
+                # KMS without compute's tags: ECR made it from a creation template (compute's CreateRepository would
+                # fail with RepositoryAlreadyExistsException), or compute's own lost its tags by hand. Unreadable
+                # tags prove nothing: compute's own create tells then.
+                shown = ", ".join(f"{key}={value}" for key, value in own_tags.items())
+                retag = " ".join(f"Key={key},Value={value}" for key, value in own_tags.items())
+                foreign.append(ForeignRepository(
+                    wanted[name], f"{host}/{name}", f"encryption KMS without compute's tags ({shown})",
+                    _template_origin(env),
+                    f"compute cannot create or adopt it: delete it, `aws ecr delete-repository --region {env.region} "
+                    f"--repository-name {name} --force` (its images can be pushed or replicated again), then run "
+                    f"`nox -s up -- {env.name}` right away, before the template makes it again; if it is compute's "
+                    f"own and only its tags were removed by hand, put them back instead: `aws ecr tag-resource "
+                    f"--region {env.region} --resource-arn {item.get('repositoryArn')} --tags {retag}`"))
             continue
         mutability = str(item.get("imageTagMutability", "MUTABLE"))
         differences = [f"encryption {encryption}"] + ([f"tags {mutability}"] if mutability != COMPUTE_TAG_MUTABILITY

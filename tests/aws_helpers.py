@@ -142,13 +142,15 @@ def create_repositories(env: EnvConfig, services: list[str]) -> None:
     """What compute's first (targeted) step creates: the env's repositories, empty."""
     ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
     for service in services:
-        create_repository(ecr, service)
+        create_repository(ecr, env, service)
 
 
-def create_repository(ecr: Any, service: str) -> None:
-    """``service``'s repository as compute creates it: KMS-encrypted, tags IMMUTABLE (shared.components.ecr)."""
+def create_repository(ecr: Any, env: EnvConfig, service: str) -> None:
+    """``service``'s repository as compute of ``env`` creates it: KMS-encrypted, tags IMMUTABLE
+    (shared.components.ecr), with the provider's default tags (:meth:`EnvConfig.common_tags`)."""
     ecr.create_repository(repositoryName=repository_name(service), imageTagMutability="IMMUTABLE",
-                          encryptionConfiguration={"encryptionType": "KMS"})
+                          encryptionConfiguration={"encryptionType": "KMS"},
+                          tags=[{"Key": key, "Value": value} for key, value in env.common_tags("compute").items()])
 
 
 def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None, manifest: str = MANIFEST) -> None:
@@ -156,7 +158,7 @@ def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None
     ecr = MotoAccounts.client(env.account_id, env.region, "ecr")
     repository = repository_name(service)
     try:
-        create_repository(ecr, service)
+        create_repository(ecr, env, service)
     except ecr.exceptions.RepositoryAlreadyExistsException:
         pass
     ecr.put_image(repositoryName=repository, imageManifest=manifest, imageDigest=digest,

@@ -450,6 +450,42 @@ def test_same_account_replication_is_named_as_the_likely_creator(moto_aws: None,
             "111111111111, eu-west-1 -> eu-central-1") in output
 
 
+def create_template_repository(env: EnvConfig, service: str) -> str:
+    """``service``'s repository as ECR creates it from a repository creation template applied for REPLICATION or
+    CREATE_ON_PUSH (botocore ecr ``RCTAppliedFor``) that asks for KMS: compute's encryption, none of compute's tags
+    (the template's own ``resourceTags`` instead). Returns its ARN."""
+    return str(MotoAccounts.client(env.account_id, env.region, "ecr").create_repository(
+        repositoryName=f"ml-platform/{service}", imageTagMutability="IMMUTABLE",
+        encryptionConfiguration={"encryptionType": "KMS"},
+        tags=[{"Key": "created-by", "Value": "ecr-template"}])["repository"]["repositoryArn"])
+
+
+def test_a_kms_repository_from_a_creation_template_stops_compute_before_any_change(
+        moto_aws: None, edit_env: Any) -> None:
+    # staging in dev's account, another region: the replication role creates a missing repository, and a creation
+    # template for REPLICATION (prefix ml-platform or ROOT) with KMS gives it compute's encryption. Judged by the
+    # encryption alone it passed as compute's, and compute's CreateRepository then failed in step 1 with
+    # RepositoryAlreadyExistsException: only compute's tags (the provider's default tags) tell it apart.
+    edit_env("staging", lambda data: data.update(account_id="111111111111", region="eu-central-1"))
+    staging = load_env("staging")
+    create_repositories(staging, ["gateway"])  # compute's own: KMS with compute's tags
+    arn = create_template_repository(staging, "training")
+    runner = Recorder()
+    code, output = up("staging", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1, output
+    assert runner.compute_runs() == []
+    assert ("training: 111111111111.dkr.ecr.eu-central-1.amazonaws.com/ml-platform/training already exists with "
+            "encryption KMS without compute's tags (env=staging, layer=compute, managed-by=pulumi); most likely ECR "
+            "created it from a repository creation template") in output
+    assert ("aws ecr delete-repository --region eu-central-1 --repository-name ml-platform/training --force"
+            in output)
+    # compute's own repository whose tags someone removed: the message also says how to put them back
+    assert (f"aws ecr tag-resource --region eu-central-1 --resource-arn {arn} --tags Key=env,Value=staging "
+            "Key=layer,Value=compute Key=managed-by,Value=pulumi") in output
+    assert [line for line in output.splitlines() if "not compute's:" in line] == [
+        line for line in output.splitlines() if "not compute's: training:" in line]  # gateway's is compute's
+
+
 def test_another_envs_repositories_in_the_account_and_region_stop_compute_before_any_change(moto_aws: None) -> None:
     # An env of another folder of env files (or of another user of the platform) deployed to staging's account and
     # region: the env loader cannot see it, and compute's repositories ml-platform/<service> exist once per account
