@@ -235,8 +235,8 @@ def key_template(key: str) -> str:
 #: iam:GetRole, and the orchestrator's own (images gate: shared/images.py, shared/release_tags.py)
 PREFLIGHT_ACTIONS = (
     "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
-    "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRepositories",
-    "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
+    "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRegistry", "ecr:DescribeRepositories",
+    "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
     "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",
     "servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota", "sns:ListSubscriptionsByTopic",
     "sts:GetCallerIdentity")

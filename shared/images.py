@@ -535,6 +535,76 @@ def foreign_repositories(env: EnvConfig, services: Iterable[str], clients: Clien
     return foreign
 
 
+# -- registry-wide settings compute writes whole ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistrySetting:
+    """A registry-wide ECR setting (one per account and region) that compute writes whole, as the registry holds it."""
+
+    name: str
+    """``registry policy`` or ``replication configuration``"""
+    call: str
+    """the ECR call compute's create and update make, which replaces the setting whole"""
+    others: tuple[str, ...]
+    """what it holds that compute does not write (statements, rules), described"""
+    platform: bool
+    """whether it also holds what compute writes (compute's earlier `up`)"""
+
+
+def _rule_text(rule: Mapping[str, Any]) -> str:
+    filters = ", ".join(str(item.get("filter")) for item in rule.get("repositoryFilters") or []) or "every repository"
+    targets = ", ".join(f"{item.get('registryId')} {item.get('region')}" for item in rule.get("destinations") or [])
+    return f"a rule of repositories {filters} to {targets or 'nowhere'}"
+
+
+def registry_settings(env: EnvConfig, clients: ClientFactory) -> list[RegistrySetting]:
+    """The registry-wide settings of the env's registry that its compute writes: the registry policy where its image
+    source is another account's (:func:`shared.components.image_replication.registry_policy`), the replication
+    configuration where envs read from it. ECR keeps one of each per account and region, and compute's create and
+    update put them whole (botocore ecr PutRegistryPolicy "Creates or updates the permissions policy for your
+    registry", PutReplicationConfiguration "Creates or updates the replication configuration"; destroy:
+    DeleteRegistryPolicy), so whatever else they hold is dropped. AwsAccessError when they cannot be read."""
+    from shared.components.image_replication import (
+        Registry,
+        image_source,
+        is_platform_rule,
+        is_platform_statement,
+        replica_registries,
+    )
+
+    ecr = clients(env, "ecr")
+    found: list[RegistrySetting] = []
+    source = image_source(env)
+    if source is not None and source.account_id != env.account_id:
+        try:
+            text = ecr.get_registry_policy()["policyText"]
+        except aws_errors() as error:
+            if aws_error_code(error) != "RegistryPolicyNotFoundException":
+                raise AwsAccessError(f"{env.name}: ECR GetRegistryPolicy failed ({error}); the caller needs "
+                                     "ecr:GetRegistryPolicy") from None
+            text = None
+        if text:
+            statements = json.loads(text).get("Statement") or []
+            statements = statements if isinstance(statements, list) else [statements]
+            mine = [is_platform_statement(statement, Registry.of(env)) for statement in statements]
+            others = tuple(f"statement {statement.get('Sid') or json.dumps(statement, sort_keys=True)}"
+                           for statement, own in zip(statements, mine, strict=True) if not own)
+            found.append(RegistrySetting("registry policy", "PutRegistryPolicy", others, any(mine)))
+    if replica_registries(env):
+        try:
+            rules = (ecr.describe_registry().get("replicationConfiguration") or {}).get("rules") or []
+        except aws_errors() as error:
+            raise AwsAccessError(f"{env.name}: ECR DescribeRegistry failed ({error}); the caller needs "
+                                 "ecr:DescribeRegistry") from None
+        if rules:
+            found.append(RegistrySetting(
+                "replication configuration", "PutReplicationConfiguration",
+                tuple(_rule_text(rule) for rule in rules if not is_platform_rule(rule)),
+                any(is_platform_rule(rule) for rule in rules)))
+    return found
+
+
 # -- what a destroy of compute would leave ---------------------------------------------------------------
 
 

@@ -1224,3 +1224,73 @@ def test_a_boundary_that_grants_at_least_what_is_printed_is_up_to_date() -> None
                                                    by_sid["PullImages"]["Resource"]])
     assert missing_boundary_statements(
         dev, {"Statement": [question, *(s for s in printed if s["Sid"] != "PullImages")]}) == ["PullImages"]
+
+
+# -- registry-wide ECR settings compute writes whole ---------------------------------------------------------------
+
+
+def org_statement(prod: EnvConfig) -> dict[str, Any]:
+    """A registry policy statement of someone else's: another team's replication from its own account."""
+    return {"Sid": "OrgSecurityTooling", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444444444444:root"},
+            "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+            "Resource": f"arn:aws:ecr:{prod.region}:{prod.account_id}:repository/*"}
+
+
+def test_compute_is_refused_where_the_registry_policy_holds_statements_it_would_replace(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # prod receives its images from dev, in another account: its compute writes the registry's one permissions policy
+    # (PutRegistryPolicy creates or replaces it whole, DeleteRegistryPolicy at destroy): whatever the account's
+    # registry policy allowed before was silently gone after prod's first `up`.
+    from shared.components.image_replication import Registry, registry_policy
+
+    prod = load_env("prod")
+    ecr = MotoAccounts.client(prod.account_id, prod.region, "ecr")
+    ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [org_statement(prod)]}))
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert ("environments/prod.yaml: the ECR registry policy of account 333333333333 (eu-west-1) holds statement "
+            "OrgSecurityTooling, which compute did not put there") in error
+    assert "PutRegistryPolicy replaces it whole" in error
+    # a preview notes it and goes on
+    code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "up would be refused" in out and "OrgSecurityTooling" in out
+
+    # compute's own statement is there (its earlier `up`): the other one is a note, compute's next change drops it
+    ours = registry_policy(Registry.of(load_env("dev")), Registry.of(prod), "aws")
+    ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17",
+                                                   "Statement": [*ours["Statement"], org_statement(prod)]}))
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "also holds statement OrgSecurityTooling" in out
+
+    # compute's alone: nothing to say
+    ecr.put_registry_policy(policyText=json.dumps(ours))
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "OrgSecurityTooling" not in out and "also holds" not in out
+
+
+def test_compute_of_the_image_source_is_refused_where_replication_holds_other_rules(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # dev replicates to staging and prod: its compute writes the registry's replication configuration whole
+    # (PutReplicationConfiguration), which would drop a rule of someone else's (a copy to a DR region, say)
+    dev = load_env("dev")
+    ecr = MotoAccounts.client(dev.account_id, dev.region, "ecr")
+    ecr.put_replication_configuration(replicationConfiguration={"rules": [{
+        "destinations": [{"region": "us-east-1", "registryId": dev.account_id}],
+        "repositoryFilters": [{"filter": "data-team/", "filterType": "PREFIX_MATCH"}]}]})
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert ("environments/dev.yaml: the ECR replication configuration of account 111111111111 (eu-west-1) holds "
+            "a rule of repositories data-team/ to 111111111111 us-east-1, which compute did not put there") in error
+    assert "PutReplicationConfiguration replaces it whole" in error
+
+    # compute's own rule: fine
+    from shared.components.image_replication import replica_registries, replication_configuration
+
+    ecr.put_replication_configuration(replicationConfiguration=replication_configuration(replica_registries(dev)))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out

@@ -94,6 +94,26 @@ def registry_policy(source: Registry, destination: Registry, partition: str) -> 
     }]}
 
 
+def _as_set(value: Any) -> set[str]:
+    return {str(item) for item in (value if isinstance(value, list) else [value])}
+
+
+def is_platform_statement(statement: dict[str, Any], destination: Registry) -> bool:
+    """Whether a statement of ``destination``'s registry policy is one :func:`registry_policy` writes (from any
+    source account: an earlier image source's counts too)."""
+    resource = f":ecr:{destination.region}:{destination.account_id}:repository/{REPOSITORY_PREFIX}/*"
+    resources = _as_set(statement.get("Resource"))
+    return (str(statement.get("Sid", "")).startswith("ReplicationFrom") and statement.get("Effect") == "Allow"
+            and _as_set(statement.get("Action")) == {"ecr:ReplicateImage"} and len(resources) == 1
+            and next(iter(resources)).startswith("arn:") and next(iter(resources)).endswith(resource))
+
+
+def is_platform_rule(rule: dict[str, Any]) -> bool:
+    """Whether a rule of a registry's replication configuration is the one :func:`replication_configuration`
+    writes (to whichever destinations)."""
+    return rule.get("repositoryFilters") == replication_configuration(())["rules"][0]["repositoryFilters"]
+
+
 @dataclass(frozen=True)
 class ImageReplicationArgs:
     registry: Registry

@@ -52,6 +52,7 @@ from shared.images import (
     aws_error_code,
     aws_errors,
     other_envs_repositories,
+    registry_settings,
     verify_account,
 )
 
@@ -414,6 +415,7 @@ class AwsAccountCheck:
             self._find_secrets_pending_deletion(env, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
+            self._check_registry_settings(env, report)
             self._count_log_resource_policies(env, report)
         return report
 
@@ -650,6 +652,36 @@ class AwsAccountCheck:
                 f"and take over {other}'s registry settings. {other} is deployed from another folder of env files, "
                 f"org or backend (or is this env's old name). Deploy {env.name} to another account or region, or "
                 f"destroy {other} first. Nothing was run.")
+
+    def _check_registry_settings(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where a registry-wide ECR setting compute writes whole (:func:`shared.images.registry_settings`)
+        holds what compute does not write and nothing of compute's yet: compute's first `up` would replace it, and
+        what used it (another team's replication, a pull through cache) would stop without a word. With compute's
+        own beside them (written by hand since, or before compute's earlier `up` could tell), a note: compute's
+        next change of the setting drops them."""
+        try:
+            settings = registry_settings(env, self.clients)
+        except AwsAccessError as error:
+            report.notes.append(f"what {env.region}'s ECR registry policy and replication configuration hold is "
+                                f"unknown ({error})")
+            return
+        for setting in settings:
+            if not setting.others:
+                continue
+            held = ", ".join(setting.others)
+            if setting.platform:
+                report.notes.append(
+                    f"the ECR {setting.name} of account {env.account_id} ({env.region}) also holds {held}, which "
+                    f"compute does not write: compute's next change of it ({setting.call}) replaces it whole and "
+                    "drops them")
+                continue
+            report.refusals.append(
+                f"{env_path(env.name)}: the ECR {setting.name} of account {env.account_id} ({env.region}) holds "
+                f"{held}, which compute did not put there: ECR keeps one {setting.name} per account and region, "
+                f"compute writes it ({setting.call} replaces it whole; its destroy deletes it), so its `up` would "
+                f"remove them and stop whatever uses them. Remove them from the registry (after moving what needs "
+                f"them), or deploy {env.name} to an account or region whose registry serves the platform alone. "
+                "Nothing was run.")
 
     def _check_availability_zones(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the account lacks one of the env's AZ names (:attr:`EnvConfig.availability_zones`), or one
