@@ -10,9 +10,15 @@ replication, under the same repository name and digest:
   account to replicate into its ``ml-platform/*`` repositories (cross-account only: replication
   between regions of one account needs no policy).
 
-AWS replicates only images pushed after replication to a destination was configured, and only into
-repositories that exist there (the destination's compute layer creates them, encrypted with its own
-KMS key); an image pushed earlier has to be copied once by hand (README, "Images").
+AWS replicates only images pushed after replication to a destination was configured; an image pushed
+earlier has to be copied once by hand (README, "Images"). Into another account it replicates only into
+repositories that exist there (the destination's compute layer creates them, encrypted with its own KMS
+key): the registry policy grants no ``ecr:CreateRepository``. Within one account ECR's replication role
+creates a missing repository itself, with ECR's defaults or a repository creation template's settings,
+which compute can neither create nor adopt: its `up` stops on one first
+(:func:`shared.images.foreign_repositories`). The registry policy and the replication configuration are
+each the registry's only one, written whole: the account preflight refuses one holding someone else's
+statements or rules (:func:`shared.images.registry_settings`).
 """
 
 from __future__ import annotations
