@@ -117,7 +117,10 @@ def is_platform_statement(statement: dict[str, Any], destination: Registry) -> b
 def is_platform_rule(rule: dict[str, Any]) -> bool:
     """Whether a rule of a registry's replication configuration is the one :func:`replication_configuration`
     writes (to whichever destinations)."""
-    return rule.get("repositoryFilters") == replication_configuration(())["rules"][0]["repositoryFilters"]
+    def pairs(filters: Any) -> list[tuple[str, str]]:
+        return [(str(item.get("filter")), str(item.get("filterType"))) for item in filters or []]
+
+    return pairs(rule.get("repositoryFilters")) == pairs(replication_configuration(())["rules"][0]["repositoryFilters"])
 
 
 @dataclass(frozen=True)

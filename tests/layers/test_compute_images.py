@@ -75,6 +75,29 @@ def test_a_replica_registry_lets_only_the_source_account_replicate_into_its_plat
     assert not of_type(compute(env), REPLICATION)  # only the source registry replicates
 
 
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_the_preflight_knows_the_registry_settings_compute_writes(env: str) -> None:
+    # shared.images.registry_settings tells compute's statements and rules from someone else's: what the synth
+    # writes must count as compute's (or the second `up` would be refused), in either JSON form ECR may hand back
+    from shared.components.image_replication import Registry, is_platform_rule, is_platform_statement
+
+    target = Registry.of(load_env(env))
+    (policy,) = of_type(compute(env), REGISTRY_POLICY)
+    (statement,) = json.loads(policy["inputs"]["policy"])["Statement"]
+    assert is_platform_statement(statement, target)
+    assert is_platform_statement({**statement, "Action": "ecr:ReplicateImage", "Resource": [statement["Resource"]]},
+                                 target)
+    assert not is_platform_statement({**statement, "Action": ["ecr:ReplicateImage", "ecr:CreateRepository"]}, target)
+    assert not is_platform_statement({**statement, "Resource": statement["Resource"].replace("ml-platform/*", "*")},
+                                     target)
+    assert not is_platform_statement({**statement, "Sid": "OrgReplication"}, target)
+    (replication,) = of_type(compute("dev"), REPLICATION)
+    (rule,) = replication["inputs"]["replicationConfiguration"]["rules"]
+    assert is_platform_rule(rule)
+    assert not is_platform_rule({**rule, "repositoryFilters": [{"filter": "team/", "filterType": "PREFIX_MATCH"}]})
+    assert not is_platform_rule({"destinations": rule["destinations"]})  # every repository
+
+
 def test_an_env_that_stops_reading_from_dev_leaves_dev_replication_and_loses_its_policy(edit_env: Any) -> None:
     edit_env("prod", lambda data: data["compute"].pop("image_source"))
     (replication,) = of_type(fresh("dev")["compute"], REPLICATION)
