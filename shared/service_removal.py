@@ -124,8 +124,8 @@ def consumer_refusal(env: EnvConfig, catalog_file: str, service: str, ecs_servic
         f"those tasks still run (a consumer's channel is cancelled, a task ECS starts cannot read a deleted secret), "
         f"and compute rolls the tasks off them only afterwards. Nothing was run. Roll the tasks off first: `nox -s up "
         f"-- {env.name} --layers compute --exact` (compute alone, with the catalog as it is now: its new task "
-        f"definition no longer names them), then `nox -s up -- {env.name}` (messaging deletes them; --allow-replace "
-        f"names the queue and DLQ, which hold messages)"))
+        f"definition no longer names them), then `nox -s up -- {env.name}` (messaging deletes them; it asks "
+        f"--allow-replace for what holds data, naming the URNs)"))
 
 
 def check_consumers(env: EnvConfig, catalog: Mapping[str, tuple[bool, bool]], catalog_file: str,
