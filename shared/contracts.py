@@ -168,6 +168,11 @@ class ComputeService(Contract):
     image_digest: str | None = None
     #: App Mesh canaries: version -> its own ECS service (the top-level one is the first version's)
     versions: dict[str, ComputeVersion] = {}
+    #: the work queue its task definition names (AMQP_QUEUE), "" none; with ``amqp_credentials`` (its task definition
+    #: reads the broker credentials secret), what an ``up`` must not let messaging delete before compute rolls the
+    #: tasks off it (shared.service_removal.check_consumers). None (absent): a stack deployed before these fields
+    amqp_queue: str | None = None
+    amqp_credentials: bool | None = None
 
 
 class ComputeContract(Contract):

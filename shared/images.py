@@ -12,7 +12,8 @@ Two questions asked with boto3 in the env's own account and region:
 
 Credentials: each env is reached through its own boto3 session: the profile named by
 ``PLATFORM_AWS_PROFILE_<ENV>`` (e.g. ``PLATFORM_AWS_PROFILE_STAGING``) when set, else the default
-credential chain. :func:`verify_account` refuses (exit 2) when those credentials belong to another
+credential chain; the ``pulumi`` subprocesses of a run take the same (:func:`pulumi_credentials`).
+:func:`verify_account` refuses (exit 2) when those credentials belong to another
 account than the env's ``account_id``. Every AWS call goes through a :data:`ClientFactory`, so tests
 run the same code on moto.
 """
@@ -43,6 +44,27 @@ class AwsAccessError(PlatformError):
 
 def profile_var(env_name: str) -> str:
     return PROFILE_VAR_PREFIX + env_name.upper().replace("-", "_")
+
+
+#: What the AWS SDKs take before a profile named only by ``AWS_PROFILE``: the static keys of the environment
+#: (configure-aws-credentials exports them) and a web identity token. botocore drops its EnvProvider when a session is
+#: given a profile (credentials.py create_credential_resolver: "An explicitly provided profile will negate an
+#: EnvProvider"), but the Go SDK the CLI and the AWS provider use prefers these over ``AWS_PROFILE`` (aws-sdk-go
+#: CHANGELOG for #2727: "Environment credentials have precedence over shared config credentials even if the AWS_PROFILE
+#: environment credentials are present"). Empty is unset for both (botocore EnvProvider, aws-sdk-go-v2 envconfig).
+AMBIENT_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                           "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
+
+
+def pulumi_credentials(env_name: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables a ``pulumi`` subprocess for ``env_name`` gets so that it uses the credentials the orchestrator's
+    own AWS calls use (:class:`SessionClients`): with ``PLATFORM_AWS_PROFILE_<ENV>`` set, that profile as
+    ``AWS_PROFILE`` and the ambient credential variables emptied (the profile wins as it does for boto3's
+    ``profile_name``); unset, nothing (both take the default chain of the shell)."""
+    profile = environ.get(profile_var(env_name)) or None
+    if profile is None:
+        return {}
+    return {"AWS_PROFILE": profile, **dict.fromkeys(AMBIENT_CREDENTIAL_VARS, "")}
 
 
 class SessionClients:

@@ -14,6 +14,13 @@ that run):
   use", botocore servicediscovery model, DeleteService), and mesh deletes its virtual node, whose name its Envoy
   proxies ask App Mesh for.
 
+A service that stays but stops consuming (its last ``consumes`` key) or stops using the broker (its last key of
+both) is the same case within messaging: its ``up`` deletes the work queue and DLQ (or the user and secret) while the
+running tasks still consume it (hold them), compute rolls them off only afterwards. Compute's ``services`` output says
+what the running task definitions were given (``amqp_queue``, ``amqp_credentials``); :func:`check_consumers` refuses
+such an ``up`` the same way, naming the compute-first run (compute's new task definitions no longer name the queue or
+the secret). A compute stack deployed before those fields cannot tell: a note.
+
 The order a removal needs is the reverse one: compute first. The orchestrator compares the catalog with the deployed
 stacks' outputs (compute's ``services``: the ECS services it runs; the earlier layers' per-service entries) before any
 layer runs, and refuses such an ``up`` (exit 2) with the two runs that remove a service in that order
@@ -104,3 +111,59 @@ def check_removals(env: EnvConfig, catalog_names: Sequence[str], catalog_file: s
         if deletions:
             refusals.append(removal_refusal(env, catalog_file, service, ecs_service, compute_stack, deletions))
     return refusals
+
+
+def consumer_refusal(env: EnvConfig, catalog_file: str, service: str, ecs_service: str, compute_stack: str,
+                     deleted: Sequence[str]) -> ConfigError:
+    """Why ``up`` of ``env`` must not run messaging before compute: ``service`` stays in the catalog but no longer
+    consumes (or uses the broker), and its running tasks still use what messaging deletes (``deleted``)."""
+    what = " and ".join(deleted)
+    return ConfigError(catalog_file, f"services.{service}", (
+        f"no longer declares what its running tasks use: {env.name}'s compute stack ({compute_stack}) runs its ECS "
+        f"service {ecs_service} with {what}, and this up runs messaging before compute: messaging deletes them while "
+        f"those tasks still run (a consumer's channel is cancelled, a task ECS starts cannot read a deleted secret), "
+        f"and compute rolls the tasks off them only afterwards. Nothing was run. Roll the tasks off first: `nox -s up "
+        f"-- {env.name} --layers compute --exact` (compute alone, with the catalog as it is now: its new task "
+        f"definition no longer names them), then `nox -s up -- {env.name}` (messaging deletes them; it asks "
+        f"--allow-replace for what holds data, naming the URNs)"))
+
+
+def check_consumers(env: EnvConfig, catalog: Mapping[str, tuple[bool, bool]], catalog_file: str,
+                    layers: Sequence[str], compute_stack: str, read: Callable[[str], Mapping[str, Any] | None],
+                    ) -> tuple[list[ConfigError], list[str]]:
+    """(refusals, notes) for the services of ``catalog`` (service -> (consumes anything, publishes or consumes
+    anything)) whose running tasks, as compute's deployed ``services`` records them, use a work queue or broker
+    credentials that messaging's deployed stack holds and that an ``up`` of ``layers`` with messaging would delete
+    before compute runs. A compute entry without ``amqp_queue`` (a stack deployed before it): a note where it
+    matters."""
+    if "messaging" not in layers:
+        return [], []
+    running = _entries(read("compute"), "services")
+    if not running:
+        return [], []
+    messaging = read("messaging")
+    queues, secrets = _entries(messaging, "queues"), _entries(messaging, "service_secret_arns")
+    refusals: list[ConfigError] = []
+    unknown: list[str] = []
+    for service, entry in running.items():
+        if service not in catalog or not isinstance(entry, Mapping):
+            continue  # removed: check_removals
+        consumes, uses_broker = catalog[service]
+        loses_queue = not consumes and service in queues
+        loses_user = not uses_broker and service in secrets
+        if not (loses_queue or loses_user):
+            continue
+        if "amqp_queue" not in entry:
+            unknown.append(service)
+            continue
+        deleted = [*([f"its work queue {entry['amqp_queue']} and DLQ"] if loses_queue and entry["amqp_queue"] else []),
+                   *(["its RabbitMQ user and credentials secret"] if loses_user and entry.get("amqp_credentials")
+                     else [])]
+        if deleted:
+            refusals.append(consumer_refusal(env, catalog_file, service, str(entry.get("ecs_service_name", service)),
+                                             compute_stack, deleted))
+    notes = [f"{compute_stack} was deployed before compute recorded which queue and broker credentials each service's "
+             f"tasks use, so whether {', '.join(unknown)} still consume what messaging deletes now (the queue, or the "
+             f"user and secret, the catalog no longer declares) cannot be told: if their tasks run with them, stop and "
+             f"run `nox -s up -- {env.name} --layers compute --exact` first"] if unknown else []
+    return refusals, notes

@@ -114,8 +114,34 @@ SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_in
 SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", SafeLoader.construct_yaml_timestamp)
 
 
+#: The deepest nesting of collections a document may have. The files here nest a dozen deep; libyaml's composer recurses
+#: on the C stack once per level (a document 100,000 deep ends the process with SIGSEGV, no exception), and every
+#: consumer that walks the values (the schema, the messages) recurses on Python's, limited to 1000 frames.
+MAX_NESTING = 100
+
+
+class NestingError(yaml.MarkedYAMLError):
+    """Collections nested deeper than :data:`MAX_NESTING`."""
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse ``text`` nested deeper than :data:`MAX_NESTING`, before it is composed. The parser's events come from
+    libyaml's state machine, whose stack is on the heap: counting them holds no frame per level (and costs a tenth of
+    the load). A syntax error found here is raised as the load would raise it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise NestingError(None, None, f"collections nested more than {MAX_NESTING} deep; no file here needs "
+                                   "that many levels, flatten it", event.start_mark)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def safe_load(text: str) -> Any:
-    """``yaml.safe_load`` with :class:`SafeLoader` (duplicate keys refused)."""
+    """``yaml.safe_load`` with :class:`SafeLoader` (duplicate keys refused, nesting bounded)."""
+    _check_nesting(text)
     return yaml.load(text, Loader=SafeLoader)
 
 
@@ -139,7 +165,8 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         problem = getattr(error, "problem", None) or str(error)
-        kind = "invalid YAML value" if isinstance(error, yaml.constructor.ConstructorError) else "YAML syntax error"
+        kind = ("invalid YAML value" if isinstance(error, yaml.constructor.ConstructorError) else
+                "too deeply nested" if isinstance(error, NestingError) else "YAML syntax error")
         raise ConfigError(str(path), where, f"{kind}: {problem}") from None
     if data is None:
         data = {}

@@ -56,3 +56,22 @@ def remove_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Ca
 
     for env in envs:
         edit_env(env, drop_env)
+
+
+def stop_consuming(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """``name`` stays but consumes nothing: its ``consumes`` dropped, and the routing keys only it consumed no longer
+    published by the others (the catalog stays free of warnings)."""
+    def drop(services: dict[str, Any]) -> None:
+        theirs = services[name].pop("consumes")
+        others = {key for other, spec in services.items() if other != name
+                  for keys in (spec.get("consumes") or {}).values() for key in keys}
+        for spec in services.values():
+            for exchange, keys in list((spec.get("publishes") or {}).items()):
+                kept = [key for key in keys if key not in theirs.get(exchange, []) or key in others]
+                spec["publishes"][exchange] = kept
+                if not kept:
+                    del spec["publishes"][exchange]
+            if "publishes" in spec and not spec["publishes"]:
+                del spec["publishes"]
+
+    write_catalog(tmp_path, monkeypatch, drop)

@@ -716,6 +716,19 @@ def test_the_scope_tags_are_the_compute_providers_default_tags(shipped: Any) -> 
 
 # -- the command's output: the read-only role's name, and a policy --keep leaves unused -----------------------------
 
+@pytest.mark.parametrize("name", ["", "two words", "x" * 65])
+def test_a_role_that_is_no_iam_role_name_is_refused(name: str, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--role ''` (an unset shell variable) printed the commands for the default role as if it were asked for."""
+    from shared.cli import run_main
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    for extra in ([], ["--read-only"]):
+        assert run_main(deploy_role.main, ["dev", *extra, "--role", name]) == 2
+        captured = capsys.readouterr()
+        assert "--role" in captured.err and "not an IAM role name" in captured.err and captured.out == ""
+
+
 def test_the_read_only_commands_name_a_real_role_or_say_it_is_needed(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.cli import run_main

@@ -816,6 +816,30 @@ def test_a_kms_stack_created_elsewhere_keeps_its_secrets_provider(
     assert not [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "init"]]
 
 
+def test_pulumi_takes_the_env_profile_the_checks_take(fake_cli: FakeCli, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """PLATFORM_AWS_PROFILE_<ENV> names the credentials of the preflight and the image gate (boto3's
+    Session(profile_name=...), which then ignores AWS_ACCESS_KEY_ID: botocore create_credential_resolver); every
+    `pulumi` of the run (the AWS provider, the S3/KMS backend) takes the same profile, not the shell's default chain,
+    whose exported keys the Go SDK prefers over a bare AWS_PROFILE (aws-sdk-go #2727)."""
+    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-admin")
+    monkeypatch.setenv("AWS_PROFILE", "some-other-account")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAOTHERACCOUNT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "other-secret")
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    calls = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]]  # version: no AWS
+    assert calls and {(c["aws_profile"], c["aws_access_key_id"]) for c in calls} == {("dev-admin", None)}
+
+    # Unset: the shell's chain, untouched.
+    monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV")
+    (fake_cli.state / "calls.jsonl").unlink()
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    assert {(c["aws_profile"], c["aws_access_key_id"]) for c in fake_cli.calls() if c["event"] == "call"} == {
+        ("some-other-account", "AKIAOTHERACCOUNT")}
+
+
 def test_a_passphrase_is_needed_only_where_it_encrypts() -> None:
     check_passphrase("s3://bucket", {}, "awskms://alias/state")
     check_passphrase("https://api.pulumi.com", {}, None)

@@ -14,11 +14,14 @@ import pytest
 
 from shared import lifecycle
 from shared.envs import EnvConfig
-from tests.catalog_helpers import remove_service
+from tests.catalog_helpers import remove_service, stop_consuming
 from tests.conftest import EnvEditor
 from tests.test_orchestrate import RecordingRunner, management_api, run
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
+
+
+EVERYONE = ("gateway", "preprocess", "inference", "training")
 
 
 class DeployedRunner(RecordingRunner):
@@ -26,16 +29,23 @@ class DeployedRunner(RecordingRunner):
     (``running``: the services compute's stack runs as ECS services), on Service Connect or App Mesh."""
 
     def __init__(self, running: tuple[str, ...] = ("gateway", "preprocess", "inference", "training"),
-                 provider: str = "service-connect") -> None:
+                 provider: str = "service-connect", consumers: tuple[str, ...] | None = EVERYONE) -> None:
         super().__init__()
         self.running = running
         self.provider = provider
+        #: the services whose running tasks consume their work queue (compute's amqp_queue); None: a compute stack
+        #: deployed before amqp_queue and amqp_credentials
+        self.consumers = consumers
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         outputs = dict(super().stack_outputs(layer, env) or {})
         everyone = ("gateway", "preprocess", "inference", "training")
         if layer == "compute":
             outputs["services"] = {svc: {"ecs_service_name": svc} for svc in self.running}
+            if self.consumers is not None:
+                for svc in self.running:
+                    outputs["services"][svc].update(amqp_queue=f"{svc}.work" if svc in self.consumers else "",
+                                                    amqp_credentials=True)
         elif layer == "messaging":
             outputs["service_secret_arns"] = {svc: f"arn:secret:{svc}" for svc in everyone}
             outputs["queues"] = {svc: f"{svc}.work" for svc in everyone}
@@ -117,6 +127,62 @@ def test_outputs_that_cannot_be_read_stop_an_up_and_are_a_note_for_a_preview(
     runner = Unreadable()
     code, out = run(["preview", "dev", "--layers", "messaging"], runner)
     assert code == 0 and "note: whether a service removed" in out and runner.started(), out
+
+
+# -- a service that stays but stops consuming -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway_stops_consuming(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stop_consuming(tmp_path, monkeypatch, "gateway")
+
+
+def test_up_is_refused_while_running_tasks_consume_the_queue_messaging_deletes(
+        gateway_stops_consuming: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """messaging runs before compute: it would delete gateway.work and its DLQ while gateway's tasks, whose task
+    definition names the queue, still consume it."""
+    for argv in (["up", "dev", "--yes"], ["up", "dev", "--yes", "--layers", "messaging", "--exact"]):
+        runner = DeployedRunner()
+        code, out = run(argv, runner)
+        assert code == 2 and runner.started() == [], out
+        error = capsys.readouterr().err
+        assert "services.gateway" in error and "its work queue gateway.work and DLQ" in error, error
+        assert "`nox -s up -- dev --layers compute --exact`" in error and "Nothing was run" in error
+    runner = DeployedRunner()
+    code, out = run(["preview", "dev"], runner)
+    assert code == 0 and "note: up would be refused" in out and "services.gateway" in out, out
+
+
+def test_compute_first_rolls_the_tasks_off_then_the_whole_up_goes_on(gateway_stops_consuming: None) -> None:
+    code, out = run(["up", "dev", "--yes", "--layers", "compute", "--exact"], DeployedRunner())
+    assert code == 0, out
+    # compute's new task definition names no queue (tests/layers/test_compute.py): the next up deletes it
+    runner = DeployedRunner(consumers=("preprocess", "inference", "training"))
+    code, out = run(["up", "dev", "--yes"], runner)
+    assert code == 0 and runner.started()[-1] == "compute", out
+
+
+def test_a_compute_stack_from_before_the_fields_is_a_note(gateway_stops_consuming: None) -> None:
+    runner = DeployedRunner(consumers=None)
+    code, out = run(["up", "dev", "--yes"], runner)
+    assert code == 0 and runner.started()[-1] == "compute", out
+    assert "note: " in out and "cannot be told" in out and "gateway" in out and "--layers compute --exact" in out
+
+
+def test_a_service_that_stops_using_the_broker_keeps_its_user_until_compute_ran() -> None:
+    from shared.envs import load_env
+    from shared.service_removal import check_consumers
+
+    compute = {"services": {"gateway": {"ecs_service_name": "gateway", "amqp_queue": "", "amqp_credentials": True}}}
+    messaging = {"queues": {}, "service_secret_arns": {"gateway": "arn:secret:gateway"}}
+    outputs: dict[str, Mapping[str, Any]] = {"compute": compute, "messaging": messaging}
+    read = outputs.get
+    refusals, notes = check_consumers(load_env("dev"), {"gateway": (False, False)}, "catalog.yaml",
+                                      ["messaging", "compute"], "organization/compute/dev", read)
+    assert len(refusals) == 1 and not notes and "its RabbitMQ user and credentials secret" in str(refusals[0])
+    compute["services"]["gateway"]["amqp_credentials"] = False  # compute ran first
+    assert check_consumers(load_env("dev"), {"gateway": (False, False)}, "catalog.yaml", ["messaging", "compute"],
+                           "organization/compute/dev", read) == ([], [])
 
 
 # -- a service of a removed one's name, within prod's recovery window ----------------------------------------------

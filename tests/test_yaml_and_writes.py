@@ -16,13 +16,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shared import REPO_ROOT
 from shared.catalog import load_catalog_file
 from shared.cli import write_atomically
 from shared.errors import ConfigError
 from shared.promote import main as promote_main
-from shared.yamlio import load_yaml_mapping, safe_load
+from shared.yamlio import MAX_NESTING, NestingError, _expanded_size, load_yaml_mapping, safe_load
 
 
 @pytest.mark.parametrize(("text", "named"), [
@@ -79,12 +80,35 @@ def test_an_alias_bomb_is_refused_before_anything_walks_it(tmp_path: Path) -> No
 
 def test_anchors_and_merge_keys_of_a_normal_size_still_load() -> None:
     assert safe_load(alias_bomb(3) + "a: &a {x: 1}\nb: {<<: *a, y: 2}\n")["b"] == {"x": 1, "y": 2}
-    deep, depth = safe_load("a: " + "[" * 5000 + "]" * 5000 + "\n")["a"], 1  # the size walk is iterative
-    while deep:
-        (deep,), depth = deep, depth + 1
-    assert depth == 5000
+    # the size walk holds no frame per level (a document that deep is refused before it: see below)
+    assert _expanded_size(yaml.compose("a: " + "[" * 5000 + "]" * 5000 + "\n", Loader=yaml.CSafeLoader)) == 5002
     with pytest.raises(Exception, match="inside its own anchor"):
         safe_load("a: &a [*a]\n")
+
+
+def test_a_file_nested_too_deep_is_named_not_a_crash(tmp_path: Path) -> None:
+    """libyaml's composer recurses on the C stack: a file of 100,000 `[` ended the process with SIGSEGV (no
+    exception, no file named); run in a child so the old code's crash fails this test instead of ending pytest."""
+    path = tmp_path / "dev.yaml"
+    path.write_text("region: eu-west-1\ntags: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    child = subprocess.run(
+        [sys.executable, "-c", "import sys\nfrom pathlib import Path\nfrom shared.errors import ConfigError\n"
+         "from shared.yamlio import load_yaml_mapping\ntry:\n    load_yaml_mapping(Path(sys.argv[1]))\n"
+         "except ConfigError as error:\n    sys.exit(f'error: {error}')\n", str(path)],
+        capture_output=True, text=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
+    assert child.returncode == 1 and str(path) in child.stderr and "line 2" in child.stderr, child
+    assert f"nested more than {MAX_NESTING} deep" in child.stderr, child.stderr
+
+
+def test_the_nesting_limit_counts_block_and_flow_levels() -> None:
+    def block(levels: int) -> str:  # a mapping in a mapping, `levels` collections in all
+        return "".join(f"{'  ' * n}k{n}:\n" for n in range(levels - 1)) + f"{'  ' * (levels - 1)}k: v\n"
+
+    assert safe_load(block(MAX_NESTING))
+    assert safe_load("a: " + "[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1) + "\n")
+    for text in (block(MAX_NESTING + 1), "a: " + "{b: " * MAX_NESTING + "}" * MAX_NESTING + "\n"):
+        with pytest.raises(NestingError, match="nested more than"):
+            safe_load(text)
 
 
 def test_the_same_key_in_sibling_mappings_is_fine() -> None:

@@ -288,7 +288,8 @@ class ComputePlatform(pulumi.ComponentResource):
 
     # -- the contract ------------------------------------------------------------------------------
     def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
-        """Per deployed service: ECS service name/ARN, repository URL, image and its digest.
+        """Per deployed service: ECS service name/ARN, repository URL, image and its digest, the work queue and broker
+        credentials its tasks are given.
 
         A canaried service lists every version's ECS service under ``versions``; its top-level ECS
         service is the first version the env names.
@@ -308,6 +309,10 @@ class ComputePlatform(pulumi.ComponentResource):
                 image=first.image,
                 versions=versions,
                 image_digest=plan.image_digest,
+                # what the running tasks use of messaging's objects: never null, so "none" is told from a stack
+                # deployed before these fields (the engine drops null outputs)
+                amqp_queue=first.wiring.apply(lambda wiring: wiring.environment.get("AMQP_QUEUE", "")),
+                amqp_credentials=first.wiring.apply(lambda wiring: bool(wiring.secrets)),
             )
         return pulumi.Output.all(**entries) if entries else pulumi.Output.from_input({})
 

@@ -180,7 +180,9 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
             "AMQP_REQUESTS_EXCHANGE": messaging.requests_exchange,
             "AMQP_EVENTS_EXCHANGE": messaging.events_exchange,
         })
-        queue = messaging.queues.get(spec.name)
+        # Only while the catalog says it consumes: a compute run before messaging's (the order that stops a consumer
+        # safely, shared.service_removal) then rolls its tasks off a queue messaging still holds.
+        queue = messaging.queues.get(spec.name) if spec.queue else None
         if queue:
             environment["AMQP_QUEUE"] = str(queue)
     if spec.artifacts:

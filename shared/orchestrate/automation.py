@@ -40,6 +40,7 @@ from shared import REPO_ROOT
 from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
+from shared.images import pulumi_credentials
 from shared.orchestrate.identity import (
     Deployed,
     IdentityError,
@@ -562,6 +563,9 @@ class AutomationRunner:
             # Layer programs and policy packs import the `shared` package from the repo root.
             "PYTHONPATH": os.pathsep.join(python_path),
         }
+        # The env's credentials as the orchestrator's own AWS calls take them (preflight, image gate): the profile of
+        # PLATFORM_AWS_PROFILE_<ENV> for the provider and the CLI's S3/KMS backend too, else the shell's chain.
+        self._env_vars.update(pulumi_credentials(env.name, self.environ))
         passphrase_file = self.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
         if passphrase_file:
             # check_passphrase found it from here; each `pulumi` runs in stacks/<layer> and resolves a

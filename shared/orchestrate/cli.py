@@ -326,7 +326,7 @@ def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read
     a preview."""
     from shared.catalog import catalog_path
     from shared.errors import ConfigErrors
-    from shared.service_removal import check_removals
+    from shared.service_removal import check_consumers, check_removals
 
     if operation.action not in (Action.UP, Action.PREVIEW):
         return
@@ -338,9 +338,17 @@ def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read
             raise UsageError(f"whether a service removed from the catalog still runs in {env.name} could not be read "
                              f"({layer}'s outputs: {failure_detail(error)}); nothing was run") from None
 
+    catalog = load_catalog()
     try:
-        refusals = check_removals(env, load_catalog().names(), str(catalog_path()), plan.layers,
+        refusals = check_removals(env, catalog.names(), str(catalog_path()), plan.layers,
                                   _stack_name(env, "compute"), read)
+        # a service that stays but stops consuming, or stops using the broker: the same order within messaging
+        stopped, notes = check_consumers(
+            env, {name: (catalog[name].queue is not None, catalog[name].uses_messaging) for name in catalog.names()},
+            str(catalog_path()), plan.layers, _stack_name(env, "compute"), read)
+        refusals += stopped
+        for note in notes:
+            out.write(f"note: {note}\n")
     except UsageError as error:
         if operation.action is Action.UP:
             raise

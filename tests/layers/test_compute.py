@@ -5,6 +5,7 @@ values the upstream layers' synthesized stacks export."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from shared.contracts import ComputeContract
 from shared.envs import load_env
 from shared.errors import ContractError
 from shared.synth.engine import synth_program
+from tests.catalog_helpers import stop_consuming
 from tests.layers.compute_helpers import (
     CLUSTER,
     ENVS,
@@ -363,6 +365,21 @@ def test_a_service_missing_from_an_upstream_contract_is_refused_naming_it() -> N
     del stack_outputs["organization/messaging/dev"]["service_secret_arns"]["inference"]
     with pytest.raises(ContractError, match=r"messaging\.service_secret_arns\['inference'\]"):
         synth_compute(stack_outputs)
+
+
+def test_compute_before_messaging_rolls_a_service_off_the_queue_it_stops_consuming(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run that stops a consumer safely is compute's before messaging's (shared.service_removal.check_consumers):
+    messaging's deployed stack still holds the queue then, and the new task definition must not name it."""
+    stack_outputs = upstream_outputs()
+    assert stack_outputs["organization/messaging/dev"]["queues"]["gateway"] == "gateway.work"
+    stop_consuming(tmp_path, monkeypatch, "gateway")
+    doc = synth_compute(stack_outputs)
+    plain = environment(container(unit(doc, "gateway")["task"], "gateway"))
+    assert "AMQP_QUEUE" not in plain and plain["AMQP_ENDPOINT"]  # it still publishes
+    exported = doc["outputs"]["services"]
+    assert (exported["gateway"]["amqp_queue"], exported["gateway"]["amqp_credentials"]) == ("", True)
+    assert exported["inference"]["amqp_queue"] == "inference.work"
 
 
 def _secrets_and_policies(docs: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
