@@ -23,6 +23,9 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   (:mod:`shared.role_boundary`, ``iam:PermissionsBoundary``; explicitly denied: removing a boundary, changing the
   boundary policy), ``iam:CreateServiceLinkedRole`` only for the account preflight's services
   (``iam:AWSServiceName``) and ``iam:GetRole`` on service-linked roles for its reads.
+- **KMS** never service-wide (:data:`KMS_KEY_ACTIONS`): the actions the stacks' key policies delegate to IAM on the
+  keys of the env's account and region (a key's id is random, and a tag or alias condition would deny the provider's
+  first calls on a new key), the alias actions on ``alias/ml-platform/<env>/*``, CreateKey and ListAliases on ``*``.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -47,6 +50,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from shared.components.compute_iam import KEY_ADMINISTRATION_ACTIONS
 from shared.errors import PlatformError, UsageError
 
 #: IAM user guide, "IAM and AWS STS quotas": managed policy size, white space not counted
@@ -158,6 +162,23 @@ ROUTE53_FOR_CLOUD_MAP = (
     "route53:ChangeResourceRecordSets", "route53:CreateHealthCheck", "route53:CreateHostedZone",
     "route53:DeleteHealthCheck", "route53:DeleteHostedZone", "route53:GetHealthCheck", "route53:GetHostedZone",
     "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
+
+#: KMS is granted by resource, not service-wide (:func:`kms_statements`). A key's id is random, so no policy can name
+#: the keys the stacks will create, and a condition on their tags or aliases would deny the provider's first calls
+#: (KMS developer guide, "ABAC for AWS KMS": "It might take up to five minutes for tag and alias changes to affect KMS
+#: key authorization"; resourceKeyCreate calls EnableKeyRotation, GetKeyPolicy and ListResourceTags at once). So the
+#: key actions go on every key of the env's account and region, and only the actions every key of the stacks
+#: delegates to IAM in its policy (``customer_key_policy``): on those keys no other action is allowed anyway. They
+#: hold the provider's create, read, update, tag and delete of aws_kms_key (CreateKey's Tags need kms:TagResource
+#: "in an IAM policy ... [covering] all KMS keys in the account and Region", KMS guide, "Controlling access to tags")
+#: and aws_kms_alias, and what ECR, Secrets Manager, Amazon MQ, SNS and Lambda do with the caller's permissions.
+KMS_KEY_ACTIONS = KEY_ADMINISTRATION_ACTIONS
+#: Service Authorization Reference, KMS: an alias action takes the alias (required) and the key (required); the
+#: stacks' aliases are all ``alias/ml-platform/<env>/...`` (shared.components.building_blocks.customer_key)
+KMS_ALIAS_ACTIONS = ("kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias")
+#: The KMS actions the provider calls that take only ``*`` (Service Authorization Reference, KMS: no resource type):
+#: CreateKey, and ListAliases (resourceAliasRead finds an alias by listing them)
+KMS_STAR_ACTIONS = ("kms:CreateKey", "kms:ListAliases")
 
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
@@ -371,11 +392,15 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         services.update(services_of_type(resource["type"]))
         dynamic = dynamic or resource["type"] == DYNAMIC_TYPE
     services.update(prefix for prefixes in INVOKE_SERVICES.values() for prefix in prefixes)
+    kms = "kms" in services
     services.discard("iam")
     services.discard("s3")
     services.discard("route53")
+    services.discard("kms")
     statements: list[dict[str, Any]] = []
     statements.append(_statement("Services", (f"{prefix}:*" for prefix in sorted(services)), ["*"]))
+    if kms:
+        statements.extend(kms_statements(env))
     if any("route53" in services_of_type(resource["type"]) for resource in resources):
         statements.append(_statement("Route53ForCloudMap", ROUTE53_FOR_CLOUD_MAP, ["*"]))
     extra = set(PREFLIGHT_ACTIONS)
@@ -457,6 +482,21 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
                                      [env_boundary_arn(env)]))
     statements.extend(boundary_denials(env))
     return statements
+
+
+def kms_statements(env: Any) -> list[dict[str, Any]]:
+    """KMS, not service-wide: the key actions on the keys of the env's account and region, the alias actions on the
+    env's aliases, and the two actions that take only ``*`` (:data:`KMS_KEY_ACTIONS`)."""
+    from shared.components.building_blocks import alias_prefix
+    from shared.components.compute_containers import partition_of
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    return [
+        _statement("KmsKeys", KMS_KEY_ACTIONS, [_arn(partition, "kms", region, account, "key/*")]),
+        _statement("KmsAliases", KMS_ALIAS_ACTIONS,
+                   [_arn(partition, "kms", region, account, f"{alias_prefix(env.name)}*")]),
+        _statement("KmsCreateAndList", KMS_STAR_ACTIONS, ["*"]),
+    ]
 
 
 def env_boundary_arn(env: Any) -> str:

@@ -39,9 +39,11 @@ BOTOCORE_SERVICE = {
 }
 IAM_PREFIX_EXCEPTIONS = {"cloudwatch": "monitoring"}
 #: actions that are permissions only, no API operation (Service Authorization Reference: IAM's PassRole, AWS
-#: CodeConnections' PassConnection and UseConnection)
-PERMISSION_ONLY = {"iam:PassRole", *(f"{prefix}:{action}" for prefix in ("codeconnections", "codestar-connections")
-                                     for action in ("GetConnectionToken", "PassConnection", "UseConnection"))}
+#: CodeConnections' PassConnection and UseConnection; KMS's ReEncrypt operation authorizes kms:ReEncryptFrom on the
+#: source key and kms:ReEncryptTo on the destination)
+PERMISSION_ONLY = {"iam:PassRole", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                   *(f"{prefix}:{action}" for prefix in ("codeconnections", "codestar-connections")
+                     for action in ("GetConnectionToken", "PassConnection", "UseConnection"))}
 
 
 # -- the policies' statements, judged by the tests' IAM evaluator (tests/iam_eval.py) --------------------------------
@@ -123,7 +125,7 @@ def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, e
     for label, _env, documents, policies in _all_cases(shipped, everything):
         for resource in _resources(documents):
             for prefix in deploy_role.services_of_type(resource["type"]):
-                if prefix in ("iam", "s3", "route53"):
+                if prefix in ("iam", "s3", "route53", "kms"):
                     continue  # scoped: the tests below
                 assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
 
@@ -252,6 +254,74 @@ def test_no_iam_action_on_every_resource_and_no_admin(shipped: Any, everything: 
             assert not any(action.startswith("iam:") and "*" in action for action in actions), (label, statement)
             if any(action.startswith(("iam:", "s3:")) for action in actions):
                 assert "*" not in as_list(statement["Resource"]), f"{label}: {statement['Sid']} on *"
+
+
+#: What terraform-provider-aws calls on aws_kms_key (internal/service/kms/key.go: resourceKeyCreate, findKeyInfo,
+#: resourceKeyUpdate, updateTags, resourceKeyDelete) and aws_kms_alias (alias.go: CreateAlias, FindAliasByName's
+#: ListAliases, UpdateAlias, DeleteAlias), create to import (the import is a read); and what the services that
+#: encrypt with the stacks' keys ask of the caller (ECR's CreateRepository: CreateGrant, RetireGrant, DescribeKey;
+#: Secrets Manager's CreateSecret, PutSecretValue and GetSecretValue: GenerateDataKey, Decrypt; Amazon MQ and
+#: Lambda: CreateGrant, Encrypt)
+KMS_KEY_CALLS = (
+    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
+    "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:EnableKey", "kms:DisableKey", "kms:UpdateKeyDescription",
+    "kms:PutKeyPolicy", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CreateAlias",
+    "kms:UpdateAlias", "kms:DeleteAlias", "kms:CreateGrant", "kms:RetireGrant", "kms:Encrypt", "kms:Decrypt",
+    "kms:GenerateDataKey")
+KMS_ALIAS_CALLS = ("kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias")
+#: Actions the provider never calls on these types that a stolen role must not have on any key (a copy of the key in
+#: another region under another policy, a key of foreign material, a custom key store)
+KMS_NEVER = ("kms:ReplicateKey", "kms:ImportKeyMaterial", "kms:CreateCustomKeyStore", "kms:GenerateDataKeyPair",
+             "kms:Sign", "kms:UpdatePrimaryRegion")
+
+
+def test_kms_only_the_provider_calls_on_the_envs_keys_and_aliases(shipped: Any, everything: Any) -> None:
+    """KMS is not service-wide: every call the provider (and the services using the stacks' keys for the caller)
+    makes on a key of the env's account and region and on each alias the synth creates is allowed; a key of another
+    account or region, another env's or team's alias, and an action the provider never calls are not."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        region, account = env.region, env.account_id
+        key = f"arn:aws:kms:{region}:{account}:key/0f0e0d0c-0b0a-0908-0706-050403020100"
+        aliases = [str(r["inputs"]["name"]) for r in _resources(documents) if r["type"] == "aws:kms/alias:Alias"]
+        assert aliases, label
+        for action in ("kms:CreateKey", "kms:ListAliases"):  # Service Authorization Reference, KMS: "*" only
+            assert allowed(policies, action), (label, action)
+        for action in KMS_KEY_CALLS:
+            assert allowed(policies, action, key), (label, action)
+            assert not allowed(policies, action, key.replace(account, "999999999999")), (label, action)
+            assert not allowed(policies, action, key.replace(region, "us-east-2")), (label, action)
+        for alias in aliases:
+            for action in KMS_ALIAS_CALLS:
+                assert allowed(policies, action, f"arn:aws:kms:{region}:{account}:{alias}"), (label, alias, action)
+        other_env = "prod" if env.name != "prod" else "dev"
+        for alias in (f"alias/ml-platform/{other_env}/alarms", "alias/payments", f"alias/ml-platform/{env.name}x/a"):
+            for action in KMS_ALIAS_CALLS:
+                assert not allowed(policies, action, f"arn:aws:kms:{region}:{account}:{alias}"), (label, alias)
+        for action in KMS_NEVER:
+            assert not iam_eval.grants_some_context(statements(policies), action, key), (label, action)
+            assert not iam_eval.grants_some_context(statements(policies), action), (label, action)
+
+
+def test_the_deploy_roles_key_actions_are_what_every_key_of_the_stacks_delegates_to_iam(
+        shipped: Any, everything: Any) -> None:
+    """On the stacks' keys the deploy role holds exactly what their policies let IAM grant (more would be dead, less
+    would deny the provider a call the key allows), and every alias the synth creates is under the granted prefix."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        key = f"arn:aws:kms:{env.region}:{env.account_id}:key/0f0e0d0c-0b0a-0908-0706-050403020100"
+        for resource in _resources(documents):
+            if resource["type"] != "aws:kms/key:Key":
+                continue
+            policy = json.loads(resource["inputs"]["policy"])
+            root = f"arn:aws:iam::{env.account_id}:root"
+            delegated = {action for statement in policy["Statement"]
+                         if statement["Effect"] == "Allow" and statement.get("Principal") == {"AWS": root}
+                         for action in as_list(statement["Action"])}
+            assert delegated == set(deploy_role.KMS_KEY_ACTIONS), (label, resource["name"])
+            assert all(allowed(policies, action, key) for action in delegated), (label, resource["name"])
+        prefix = f"alias/ml-platform/{env.name}/"
+        for resource in _resources(documents):
+            if resource["type"] == "aws:kms/alias:Alias":
+                assert str(resource["inputs"]["name"]).startswith(prefix), (label, resource["inputs"]["name"])
 
 
 def test_buckets_only_the_stacks_and_the_state(shipped: Any) -> None:
