@@ -26,6 +26,8 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
 - **KMS** never service-wide (:data:`KMS_KEY_ACTIONS`): the actions the stacks' key policies delegate to IAM on the
   keys of the env's account and region (a key's id is random, and a tag or alias condition would deny the provider's
   first calls on a new key), the alias actions on ``alias/ml-platform/<env>/*``, CreateKey and ListAliases on ``*``.
+- **ECS** never service-wide either (:data:`ECS_IN_CLUSTER`): every action on the env's cluster and what is in it and
+  on its task definition families, the ``*``-only reads and DeregisterTaskDefinition on ``*``.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -179,6 +181,23 @@ KMS_ALIAS_ACTIONS = ("kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias")
 #: The KMS actions the provider calls that take only ``*`` (Service Authorization Reference, KMS: no resource type):
 #: CreateKey, and ListAliases (resourceAliasRead finds an alias by listing them)
 KMS_STAR_ACTIONS = ("kms:CreateKey", "kms:ListAliases")
+
+#: ECS is granted by resource, not service-wide (:func:`ecs_statements`): ``ecs:*`` on the env's cluster
+#: (``<env>-ml-platform``), on what the Service Authorization Reference names inside it (``service/<cluster>/<name>``,
+#: the long ARN every service created since 2021 has and the only one ECS tags; tasks, task sets, deployments,
+#: revisions, container instances) and on the task definition families ``<env>-*``. So whatever the provider calls on
+#: aws_ecs_cluster, aws_ecs_service (CreateService ... DescribeServices, the steady-state waits' deployment reads) and
+#: aws_ecs_task_definition (RegisterTaskDefinition and tagging take the task-definition ARN), Application Auto
+#: Scaling's DescribeServices/UpdateService for the caller, and the orchestrator's DescribeServices stay allowed; no
+#: other cluster's services or tasks (ExecuteCommand, StopTask, UpdateService) are.
+ECS_IN_CLUSTER = ("container-instance", "service", "service-deployment", "service-revision", "task", "task-set")
+#: The ECS actions that take only ``*`` (Service Authorization Reference, Amazon ECS: no resource type) that a run
+#: calls (aws_ecs_task_definition's read and delete; the orchestrator's image check) or may read; not the account
+#: settings writes (PutAccountSetting, PutAccountSettingDefault, DeleteAccountSetting) nor the agent's
+#: DiscoverPollEndpoint
+ECS_STAR_ACTIONS = ("ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListAccountSettings",
+                    "ecs:ListClusters", "ecs:ListServices", "ecs:ListServicesByNamespace",
+                    "ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions")
 
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
@@ -392,15 +411,15 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         services.update(services_of_type(resource["type"]))
         dynamic = dynamic or resource["type"] == DYNAMIC_TYPE
     services.update(prefix for prefixes in INVOKE_SERVICES.values() for prefix in prefixes)
-    kms = "kms" in services
-    services.discard("iam")
-    services.discard("s3")
-    services.discard("route53")
-    services.discard("kms")
+    kms, ecs = "kms" in services, "ecs" in services
+    for scoped in ("iam", "s3", "route53", "kms", "ecs"):
+        services.discard(scoped)
     statements: list[dict[str, Any]] = []
     statements.append(_statement("Services", (f"{prefix}:*" for prefix in sorted(services)), ["*"]))
     if kms:
         statements.extend(kms_statements(env))
+    if ecs:
+        statements.extend(ecs_statements(env))
     if any("route53" in services_of_type(resource["type"]) for resource in resources):
         statements.append(_statement("Route53ForCloudMap", ROUTE53_FOR_CLOUD_MAP, ["*"]))
     extra = set(PREFLIGHT_ACTIONS)
@@ -497,6 +516,31 @@ def kms_statements(env: Any) -> list[dict[str, Any]]:
                    [_arn(partition, "kms", region, account, f"{alias_prefix(env.name)}*")]),
         _statement("KmsCreateAndList", KMS_STAR_ACTIONS, ["*"]),
     ]
+
+
+def ecs_statements(env: Any) -> list[dict[str, Any]]:
+    """ECS, not service-wide: every action on the env's cluster and what lives in it, on the env's task definition
+    families (run only in its cluster), and the actions that take only ``*`` (:data:`ECS_STAR_ACTIONS`)."""
+    from shared.components.compute import cluster_name
+    from shared.components.compute_containers import partition_of
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    cluster = cluster_name(env.name)
+    arn = lambda resource: _arn(partition, "ecs", region, account, resource)  # noqa: E731
+    return [
+        _statement("EcsCluster", ["ecs:*"], [arn(f"cluster/{cluster}"),
+                                              *(arn(f"{kind}/{cluster}/*") for kind in ECS_IN_CLUSTER)]),
+        # RunTask and StartTask take the task definition, the cluster only as ecs:cluster (absent from every other
+        # action on a task definition)
+        _statement("EcsTaskDefinitions", ["ecs:*"], [arn(f"task-definition/{task_family_prefix(env.name)}*")],
+                   {"ArnEqualsIfExists": {"ecs:cluster": arn(f"cluster/{cluster}")}}),
+        _statement("EcsReadsAndDeregister", ECS_STAR_ACTIONS, ["*"]),
+    ]
+
+
+def task_family_prefix(env_name: str) -> str:
+    """The env's task definition families are ``<env>-<unit>`` (shared.components.compute_service)."""
+    return f"{env_name}-"
 
 
 def env_boundary_arn(env: Any) -> str:

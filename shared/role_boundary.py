@@ -41,6 +41,7 @@ def boundary_document(env: Any) -> dict[str, Any]:
     from shared.artifact_names import artifact_bucket_name
     from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
     from shared.components.broker_rotation import ENI_DESCRIBE_ACTIONS, ENI_MANAGE_ACTIONS, KEY_ACTIONS, SECRET_ACTIONS
+    from shared.components.compute import cluster_name
     from shared.components.compute_containers import partition_of
     from shared.components.compute_iam import (
         ARTIFACT_BUCKET_ACTIONS,
@@ -94,7 +95,9 @@ def boundary_document(env: Any) -> dict[str, Any]:
         # in an env without App Mesh too: a move to it then needs no boundary change (one forgotten would fail only
         # when the tasks run, Envoy denied its configuration)
         allow("EnvoyConfiguration", ["appmesh:StreamAggregatedResources"], [arn("appmesh", "mesh/*")]),
-        allow("TaskProtection", ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"], [arn("ecs", "task/*")]),
+        # the env's cluster's tasks only: the deploy role itself holds no other (shared.deploy_role.ECS_IN_CLUSTER)
+        allow("TaskProtection", ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"],
+              [arn("ecs", f"task/{cluster_name(env.name)}/*")]),
         allow("ArtifactBucket", ARTIFACT_BUCKET_ACTIONS, [bucket]),
         allow("Artifacts", [*ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS], [f"{bucket}/*"]),
         # the deploy runner's build runs as the deploy role: no more than the deploy role itself

@@ -125,7 +125,7 @@ def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, e
     for label, _env, documents, policies in _all_cases(shipped, everything):
         for resource in _resources(documents):
             for prefix in deploy_role.services_of_type(resource["type"]):
-                if prefix in ("iam", "s3", "route53", "kms"):
+                if prefix in ("iam", "s3", "route53", "kms", "ecs"):
                     continue  # scoped: the tests below
                 assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
 
@@ -322,6 +322,90 @@ def test_the_deploy_roles_key_actions_are_what_every_key_of_the_stacks_delegates
         for resource in _resources(documents):
             if resource["type"] == "aws:kms/alias:Alias":
                 assert str(resource["inputs"]["name"]).startswith(prefix), (label, resource["inputs"]["name"])
+
+
+#: What terraform-provider-aws calls on aws_ecs_cluster (cluster.go: CreateCluster, DescribeClusters, UpdateCluster,
+#: PutClusterCapacityProviders, DeleteCluster, updateTags), aws_ecs_service (service.go: CreateService, DescribeServices
+#: in every read and wait, UpdateService, the drain's UpdateService and DeleteService; tags; the steady-state wait's
+#: deployment reads) and aws_ecs_task_definition (task_definition.go: RegisterTaskDefinition, DescribeTaskDefinition,
+#: DeregisterTaskDefinition, DeleteTaskDefinitions; tags), by the resource the Service Authorization Reference names
+#: for each; Application Auto Scaling's RegisterScalableTarget checks the caller's DescribeServices and UpdateService,
+#: the orchestrator's image check calls DescribeServices and DescribeTaskDefinition (shared/images.py)
+ECS_CLUSTER_CALLS = ("ecs:CreateCluster", "ecs:DescribeClusters", "ecs:UpdateCluster", "ecs:UpdateClusterSettings",
+                     "ecs:PutClusterCapacityProviders", "ecs:DeleteCluster", "ecs:TagResource", "ecs:UntagResource",
+                     "ecs:ListTagsForResource")
+ECS_SERVICE_CALLS = ("ecs:CreateService", "ecs:DescribeServices", "ecs:UpdateService", "ecs:DeleteService",
+                     "ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource", "ecs:ListServiceDeployments",
+                     "ecs:DescribeServiceDeployments")
+ECS_TASK_DEFINITION_CALLS = ("ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UntagResource",
+                             "ecs:ListTagsForResource", "ecs:DeleteTaskDefinitions")
+ECS_STAR_CALLS = ("ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition")
+
+
+def test_ecs_only_the_envs_cluster_services_tasks_and_task_definitions(shipped: Any, everything: Any) -> None:
+    """ECS is not service-wide: every call the provider, Application Auto Scaling and the orchestrator make on the
+    env's cluster, services (canary units too) and task definitions is allowed; another cluster's services and tasks
+    (ExecuteCommand, StopTask, UpdateService), another family's task definitions, a run of the env's task definition
+    in another cluster and the account's ECS settings are not."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        base = f"arn:aws:ecs:{env.region}:{env.account_id}:"
+
+        def arn(resource: str, base: str = base) -> str:
+            return base + resource
+
+        resources = _resources(documents)
+        [cluster] = [str(r["inputs"]["name"]) for r in resources if r["type"] == "aws:ecs/cluster:Cluster"]
+        services = [str(r["inputs"]["name"]) for r in resources if r["type"] == "aws:ecs/service:Service"]
+        families = [str(r["inputs"]["family"]) for r in resources
+                    if r["type"] == "aws:ecs/taskDefinition:TaskDefinition"]
+        assert services and families, label
+        on_cluster = {"ecs:cluster": arn(f"cluster/{cluster}")}
+        for action in ECS_CLUSTER_CALLS:
+            assert allowed(policies, action, arn(f"cluster/{cluster}")), (label, action)
+        for service in services:
+            for action in ECS_SERVICE_CALLS:
+                assert allowed(policies, action, arn(f"service/{cluster}/{service}"), on_cluster), (label, action)
+        for family in families:
+            for action in ECS_TASK_DEFINITION_CALLS:
+                assert allowed(policies, action, arn(f"task-definition/{family}:7")), (label, action)
+                assert allowed(policies, action, arn(f"task-definition/{family}")), (label, action)
+        for action in ECS_STAR_CALLS:
+            assert allowed(policies, action), (label, action)
+        task = arn(f"task/{cluster}/0123456789abcdef0123456789abcdef")
+        assert allowed(policies, "ecs:DescribeTasks", task, on_cluster), label
+
+        other = "payments"
+        elsewhere = {"ecs:cluster": arn(f"cluster/{other}")}
+        for action in ("ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeServices"):
+            assert not allowed(policies, action, arn(f"service/{other}/api"), elsewhere), (label, action)
+        for action in ("ecs:ExecuteCommand", "ecs:StopTask", "ecs:DescribeTasks"):
+            assert not allowed(policies, action, arn(f"task/{other}/0123456789abcdef0123456789abcdef"),
+                               elsewhere), (label, action)
+        for action in ("ecs:DeleteCluster", "ecs:UpdateCluster", "ecs:ExecuteCommand"):
+            assert not allowed(policies, action, arn(f"cluster/{other}")), (label, action)
+        assert not allowed(policies, "ecs:RegisterTaskDefinition", arn("task-definition/payments-api:3")), label
+        assert not allowed(policies, "ecs:RunTask", arn(f"task-definition/{families[0]}:3"), elsewhere), label
+        assert allowed(policies, "ecs:RunTask", arn(f"task-definition/{families[0]}:3"), on_cluster), label
+        for action in ("ecs:PutAccountSetting", "ecs:PutAccountSettingDefault", "ecs:DeleteAccountSetting"):
+            assert not iam_eval.grants_some_context(statements(policies), action), (label, action)
+        key = arn(f"cluster/{cluster}").replace(env.account_id, "999999999999")
+        assert not allowed(policies, "ecs:DeleteCluster", key), label
+
+
+def test_the_envs_ecs_names_are_the_ones_the_deploy_role_names(shipped: Any, everything: Any) -> None:
+    """Every cluster and family the synth creates is the one the ECS statements name (a rename would deny the first
+    up), and a service's cluster is the env's."""
+    from shared.components.compute import cluster_name
+
+    for label, env, documents, _policies in _all_cases(shipped, everything):
+        for resource in _resources(documents):
+            inputs = resource.get("inputs") or {}
+            if resource["type"] == "aws:ecs/cluster:Cluster":
+                assert inputs["name"] == cluster_name(env.name), label
+            elif resource["type"] == "aws:ecs/taskDefinition:TaskDefinition":
+                assert str(inputs["family"]).startswith(deploy_role.task_family_prefix(env.name)), label
+            elif resource["type"] == "aws:ecs/service:Service":
+                assert str(inputs["cluster"]).endswith(f":cluster/{cluster_name(env.name)}"), label
 
 
 def test_buckets_only_the_stacks_and_the_state(shipped: Any) -> None:
