@@ -28,6 +28,7 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   first calls on a new key), the alias actions on ``alias/ml-platform/<env>/*``, CreateKey and ListAliases on ``*``.
 - **ECS** never service-wide either (:data:`ECS_IN_CLUSTER`): every action on the env's cluster and what is in it and
   on its task definition families, the ``*``-only reads and DeregisterTaskDefinition on ``*``.
+- **Secrets Manager** only on the env's secrets (``platform/<env>/*``), GetRandomPassword and ListSecrets on ``*``.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -198,6 +199,14 @@ ECS_IN_CLUSTER = ("container-instance", "service", "service-deployment", "servic
 ECS_STAR_ACTIONS = ("ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListAccountSettings",
                     "ecs:ListClusters", "ecs:ListServices", "ecs:ListServicesByNamespace",
                     "ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions")
+
+#: Secrets Manager is granted by resource, not service-wide (:func:`secret_statements`): ``secretsmanager:*`` on the
+#: env's secrets, ``arn:...:secret:platform/<env>/*`` (the Service Authorization Reference names the ``Secret`` resource
+#: for every action but these two; a secret's ARN is its name, ``-`` and 6 random characters). So whatever the provider
+#: calls on aws_secretsmanager_secret, _secret_version and _secret_rotation and the program's getSecretVersion of the
+#: broker admin secret stay allowed; no other secret of the account may be read, rewritten or deleted. The account
+#: preflight's DescribeSecret keeps ``*`` (:data:`PREFLIGHT_ACTIONS`).
+SECRET_STAR_ACTIONS = ("secretsmanager:GetRandomPassword", "secretsmanager:ListSecrets")
 
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
@@ -411,8 +420,8 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         services.update(services_of_type(resource["type"]))
         dynamic = dynamic or resource["type"] == DYNAMIC_TYPE
     services.update(prefix for prefixes in INVOKE_SERVICES.values() for prefix in prefixes)
-    kms, ecs = "kms" in services, "ecs" in services
-    for scoped in ("iam", "s3", "route53", "kms", "ecs"):
+    kms, ecs, secrets = "kms" in services, "ecs" in services, "secretsmanager" in services
+    for scoped in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager"):
         services.discard(scoped)
     statements: list[dict[str, Any]] = []
     statements.append(_statement("Services", (f"{prefix}:*" for prefix in sorted(services)), ["*"]))
@@ -420,6 +429,8 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         statements.extend(kms_statements(env))
     if ecs:
         statements.extend(ecs_statements(env))
+    if secrets:
+        statements.extend(secret_statements(env))
     if any("route53" in services_of_type(resource["type"]) for resource in resources):
         statements.append(_statement("Route53ForCloudMap", ROUTE53_FOR_CLOUD_MAP, ["*"]))
     extra = set(PREFLIGHT_ACTIONS)
@@ -536,6 +547,32 @@ def ecs_statements(env: Any) -> list[dict[str, Any]]:
                    {"ArnEqualsIfExists": {"ecs:cluster": arn(f"cluster/{cluster}")}}),
         _statement("EcsReadsAndDeregister", ECS_STAR_ACTIONS, ["*"]),
     ]
+
+
+def secret_statements(env: Any) -> list[dict[str, Any]]:
+    """Secrets Manager, not service-wide: every action on the env's secrets (``platform/<env>/...``), the two
+    ``*``-only actions a run may call on ``*`` (:data:`SECRET_STAR_ACTIONS`)."""
+    from shared.components.compute_containers import partition_of
+    from shared.role_boundary import runner_secret_arns
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    statements = [
+        _statement("EnvSecrets", ["secretsmanager:*"],
+                   [_arn(partition, "secretsmanager", region, account, f"secret:{secret_prefix(env.name)}*")]),
+        _statement("SecretsListAndPasswords", SECRET_STAR_ACTIONS, ["*"]),
+    ]
+    runner = runner_secret_arns(env)
+    if runner:
+        # the Pulumi passphrase or access token the deploy runner's build reads: a deploy holds them anyway, and the
+        # role boundary lets the runner's role read them (a role the deploy role creates does no more than it)
+        statements.append(_statement("DeployRunnerSecrets", ["secretsmanager:GetSecretValue"], runner))
+    return statements
+
+
+def secret_prefix(env_name: str) -> str:
+    """Every secret the stacks create is named ``platform/<env>/...`` (shared.broker_names, shared.components.broker,
+    shared.components.queue_metrics)."""
+    return f"platform/{env_name}/"
 
 
 def task_family_prefix(env_name: str) -> str:

@@ -51,6 +51,7 @@ def boundary_document(env: Any) -> dict[str, Any]:
         LOG_WRITE_ACTIONS,
     )
     from shared.components.deploy_runner import DESCRIBE_ACTIONS, ENI_ACTIONS, deploy_role_arn
+    from shared.deploy_role import secret_prefix
 
     partition, region, account = partition_of(env.region), env.region, env.account_id
 
@@ -73,9 +74,9 @@ def boundary_document(env: Any) -> dict[str, Any]:
         # execution roles: GetAuthorizationToken takes only "*"
         allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
         allow("PullImages", ECR_PULL_ACTIONS, [arn("ecr", "repository/*")]),
-        # execution roles (the services' broker credentials), the rotation function, the queue metrics publisher and
-        # the deploy runner (its build's secret variables, whatever their names)
-        allow("Secrets", SECRET_ACTIONS, [arn("secretsmanager", "secret:*")]),
+        # execution roles (the services' broker credentials), the rotation function and the queue metrics publisher:
+        # the env's secrets only, as the deploy role (shared.deploy_role.secret_statements)
+        allow("Secrets", SECRET_ACTIONS, [arn("secretsmanager", f"secret:{secret_prefix(env.name)}*")]),
         allow("GeneratePasswords", ["secretsmanager:GetRandomPassword"], ["*"]),
         # customer keys only through the services that use them for the roles
         allow("KeysThroughSecretsManagerAndS3", KEY_ACTIONS, [arn("kms", "key/*")],
@@ -103,6 +104,10 @@ def boundary_document(env: Any) -> dict[str, Any]:
         # the deploy runner's build runs as the deploy role: no more than the deploy role itself
         allow("AssumeDeployRole", ["sts:AssumeRole"], [deploy_role_arn(env)]),
     ]
+    runner_secrets = runner_secret_arns(env)
+    if runner_secrets:
+        # the deploy runner's build variables, from the secrets the env file names (whatever their names)
+        statements.append(allow("DeployRunnerSecrets", ["secretsmanager:GetSecretValue"], runner_secrets))
     connection = env.messaging.deploy_runner.github_connection_arn
     if connection:
         service = connection.split(":")[2]
@@ -110,6 +115,15 @@ def boundary_document(env: Any) -> dict[str, Any]:
                                  [connection])
         statements.append(allow_connection)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def runner_secret_arns(env: Any) -> list[str]:
+    """The secrets the deploy runner's build reads its variables from (``messaging.deploy_runner.passphrase_secret``,
+    ``access_token_secret``), as IAM matches them (name, ``-`` and 6 characters)."""
+    from shared.components.deploy_runner import DeployRunnerArgs
+
+    args = DeployRunnerArgs.from_env(env)
+    return sorted(args.secret_arn(name) for name in args.secret_variables.values())
 
 
 #: The AWS CLI query naming the oldest version of a managed policy that is not its default: the one to delete before a

@@ -125,7 +125,7 @@ def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, e
     for label, _env, documents, policies in _all_cases(shipped, everything):
         for resource in _resources(documents):
             for prefix in deploy_role.services_of_type(resource["type"]):
-                if prefix in ("iam", "s3", "route53", "kms", "ecs"):
+                if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager"):
                     continue  # scoped: the tests below
                 assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
 
@@ -406,6 +406,58 @@ def test_the_envs_ecs_names_are_the_ones_the_deploy_role_names(shipped: Any, eve
                 assert str(inputs["family"]).startswith(deploy_role.task_family_prefix(env.name)), label
             elif resource["type"] == "aws:ecs/service:Service":
                 assert str(inputs["cluster"]).endswith(f":cluster/{cluster_name(env.name)}"), label
+
+
+#: What terraform-provider-aws calls on aws_secretsmanager_secret (CreateSecret, DescribeSecret, GetResourcePolicy,
+#: PutResourcePolicy, DeleteResourcePolicy, UpdateSecret, tags, DeleteSecret), _secret_version (PutSecretValue,
+#: GetSecretValue, ListSecretVersionIds, UpdateSecretVersionStage) and _secret_rotation (RotateSecret,
+#: CancelRotateSecret), and the program's getSecretVersion (GetSecretValue), each on the secret
+SECRET_CALLS = tuple(f"secretsmanager:{action}" for action in (
+    "CreateSecret", "DescribeSecret", "GetResourcePolicy", "PutResourcePolicy", "DeleteResourcePolicy", "UpdateSecret",
+    "TagResource", "UntagResource", "DeleteSecret", "PutSecretValue", "GetSecretValue", "ListSecretVersionIds",
+    "UpdateSecretVersionStage", "RotateSecret", "CancelRotateSecret"))
+
+
+def test_secrets_only_the_envs(shipped: Any, everything: Any) -> None:
+    """Secrets Manager is not service-wide: every call on each secret the synth creates (its ARN: name, "-" and 6
+    random characters) is allowed, the preflight's DescribeSecret of any name too; another env's or team's secret is
+    neither read nor written."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        base = f"arn:aws:secretsmanager:{env.region}:{env.account_id}:secret:"
+        names = [str(r["inputs"]["name"]) for r in _resources(documents)
+                 if r["type"] == "aws:secretsmanager/secret:Secret"]
+        assert names, label
+        for name in names:
+            assert name.startswith(deploy_role.secret_prefix(env.name)), (label, name)
+            for action in SECRET_CALLS:
+                assert allowed(policies, action, f"{base}{name}-AbC123"), (label, name, action)
+        assert allowed(policies, "secretsmanager:GetRandomPassword"), label
+        assert allowed(policies, "secretsmanager:DescribeSecret", f"{base}platform/{env.name}/messaging/gone"), label
+        other_env = "prod" if env.name != "prod" else "dev"
+        for other in (f"platform/{other_env}/broker/admin", "payments/db-password", f"platform/{env.name}x/a"):
+            for action in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                           "secretsmanager:DeleteSecret", "secretsmanager:PutResourcePolicy"):
+                assert not allowed(policies, action, f"{base}{other}-AbC123"), (label, other, action)
+        assert not allowed(policies, "secretsmanager:GetSecretValue",
+                           f"{base}{names[0]}-AbC123".replace(env.account_id, "999999999999")), label
+
+
+def test_the_boundary_reads_only_the_envs_secrets_and_the_runners(shipped: Any, everything: Any) -> None:
+    """A role the deploy role creates reads no secret the deploy role may not: the env's, and the deploy runner's
+    named passphrase or token (else the deploy role could read any secret of the account through a role it makes)."""
+    for label, env, _documents, _policies in _all_cases(shipped, everything):
+        boundary = deploy_role.boundary_policy(env).document["Statement"]
+        base = f"arn:aws:secretsmanager:{env.region}:{env.account_id}:secret:"
+        own = f"{base}platform/{env.name}/broker/admin-AbC123"
+        assert iam_eval.allows(boundary, "secretsmanager:GetSecretValue", own), label
+        for other in ("payments/db-password", f"platform/{'prod' if env.name != 'prod' else 'dev'}/broker/admin"):
+            assert not iam_eval.grants_some_context(boundary, "secretsmanager:GetSecretValue",
+                                                    f"{base}{other}-AbC123"), (label, other)
+        runner = env.messaging.deploy_runner
+        for name in (runner.passphrase_secret, runner.access_token_secret):
+            if name:
+                assert iam_eval.allows(boundary, "secretsmanager:GetSecretValue", f"{base}{name}-AbC123"), label
+                assert not iam_eval.allows(boundary, "secretsmanager:PutSecretValue", f"{base}{name}-AbC123"), label
 
 
 def test_buckets_only_the_stacks_and_the_state(shipped: Any) -> None:
