@@ -23,6 +23,12 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   (:mod:`shared.role_boundary`, ``iam:PermissionsBoundary``; explicitly denied: removing a boundary, changing the
   boundary policy), ``iam:CreateServiceLinkedRole`` only for the account preflight's services
   (``iam:AWSServiceName``) and ``iam:GetRole`` on service-linked roles for its reads.
+- **KMS** never service-wide (:data:`KMS_KEY_ACTIONS`): the actions the stacks' key policies delegate to IAM on the
+  keys of the env's account and region (a key's id is random, and a tag or alias condition would deny the provider's
+  first calls on a new key), the alias actions on ``alias/ml-platform/<env>/*``, CreateKey and ListAliases on ``*``.
+- **ECS** never service-wide either (:data:`ECS_IN_CLUSTER`): every action on the env's cluster and what is in it and
+  on its task definition families, the ``*``-only reads and DeregisterTaskDefinition on ``*``.
+- **Secrets Manager** only on the env's secrets (``platform/<env>/*``), GetRandomPassword and ListSecrets on ``*``.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -47,6 +53,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from shared.components.compute_iam import KEY_ADMINISTRATION_ACTIONS
 from shared.errors import PlatformError, UsageError
 
 #: IAM user guide, "IAM and AWS STS quotas": managed policy size, white space not counted
@@ -158,6 +165,48 @@ ROUTE53_FOR_CLOUD_MAP = (
     "route53:ChangeResourceRecordSets", "route53:CreateHealthCheck", "route53:CreateHostedZone",
     "route53:DeleteHealthCheck", "route53:DeleteHostedZone", "route53:GetHealthCheck", "route53:GetHostedZone",
     "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
+
+#: KMS is granted by resource, not service-wide (:func:`kms_statements`). A key's id is random, so no policy can name
+#: the keys the stacks will create, and a condition on their tags or aliases would deny the provider's first calls
+#: (KMS developer guide, "ABAC for AWS KMS": "It might take up to five minutes for tag and alias changes to affect KMS
+#: key authorization"; resourceKeyCreate calls EnableKeyRotation, GetKeyPolicy and ListResourceTags at once). So the
+#: key actions go on every key of the env's account and region, and only the actions every key of the stacks
+#: delegates to IAM in its policy (``customer_key_policy``): on those keys no other action is allowed anyway. They
+#: hold the provider's create, read, update, tag and delete of aws_kms_key (CreateKey's Tags need kms:TagResource
+#: "in an IAM policy ... [covering] all KMS keys in the account and Region", KMS guide, "Controlling access to tags")
+#: and aws_kms_alias, and what ECR, Secrets Manager, Amazon MQ, SNS and Lambda do with the caller's permissions.
+KMS_KEY_ACTIONS = KEY_ADMINISTRATION_ACTIONS
+#: Service Authorization Reference, KMS: an alias action takes the alias (required) and the key (required); the
+#: stacks' aliases are all ``alias/ml-platform/<env>/...`` (shared.components.building_blocks.customer_key)
+KMS_ALIAS_ACTIONS = ("kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias")
+#: The KMS actions the provider calls that take only ``*`` (Service Authorization Reference, KMS: no resource type):
+#: CreateKey, and ListAliases (resourceAliasRead finds an alias by listing them)
+KMS_STAR_ACTIONS = ("kms:CreateKey", "kms:ListAliases")
+
+#: ECS is granted by resource, not service-wide (:func:`ecs_statements`): ``ecs:*`` on the env's cluster
+#: (``<env>-ml-platform``), on what the Service Authorization Reference names inside it (``service/<cluster>/<name>``,
+#: the long ARN every service created since 2021 has and the only one ECS tags; tasks, task sets, deployments,
+#: revisions, container instances) and on the task definition families ``<env>-*``. So whatever the provider calls on
+#: aws_ecs_cluster, aws_ecs_service (CreateService ... DescribeServices, the steady-state waits' deployment reads) and
+#: aws_ecs_task_definition (RegisterTaskDefinition and tagging take the task-definition ARN), Application Auto
+#: Scaling's DescribeServices/UpdateService for the caller, and the orchestrator's DescribeServices stay allowed; no
+#: other cluster's services or tasks (ExecuteCommand, StopTask, UpdateService) are.
+ECS_IN_CLUSTER = ("container-instance", "service", "service-deployment", "service-revision", "task", "task-set")
+#: The ECS actions that take only ``*`` (Service Authorization Reference, Amazon ECS: no resource type) that a run
+#: calls (aws_ecs_task_definition's read and delete; the orchestrator's image check) or may read; not the account
+#: settings writes (PutAccountSetting, PutAccountSettingDefault, DeleteAccountSetting) nor the agent's
+#: DiscoverPollEndpoint
+ECS_STAR_ACTIONS = ("ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListAccountSettings",
+                    "ecs:ListClusters", "ecs:ListServices", "ecs:ListServicesByNamespace",
+                    "ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions")
+
+#: Secrets Manager is granted by resource, not service-wide (:func:`secret_statements`): ``secretsmanager:*`` on the
+#: env's secrets, ``arn:...:secret:platform/<env>/*`` (the Service Authorization Reference names the ``Secret`` resource
+#: for every action but these two; a secret's ARN is its name, ``-`` and 6 random characters). So whatever the provider
+#: calls on aws_secretsmanager_secret, _secret_version and _secret_rotation and the program's getSecretVersion of the
+#: broker admin secret stay allowed; no other secret of the account may be read, rewritten or deleted. The account
+#: preflight's DescribeSecret keeps ``*`` (:data:`PREFLIGHT_ACTIONS`).
+SECRET_STAR_ACTIONS = ("secretsmanager:GetRandomPassword", "secretsmanager:ListSecrets")
 
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
@@ -371,11 +420,17 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         services.update(services_of_type(resource["type"]))
         dynamic = dynamic or resource["type"] == DYNAMIC_TYPE
     services.update(prefix for prefixes in INVOKE_SERVICES.values() for prefix in prefixes)
-    services.discard("iam")
-    services.discard("s3")
-    services.discard("route53")
+    kms, ecs, secrets = "kms" in services, "ecs" in services, "secretsmanager" in services
+    for scoped in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager"):
+        services.discard(scoped)
     statements: list[dict[str, Any]] = []
     statements.append(_statement("Services", (f"{prefix}:*" for prefix in sorted(services)), ["*"]))
+    if kms:
+        statements.extend(kms_statements(env))
+    if ecs:
+        statements.extend(ecs_statements(env))
+    if secrets:
+        statements.extend(secret_statements(env))
     if any("route53" in services_of_type(resource["type"]) for resource in resources):
         statements.append(_statement("Route53ForCloudMap", ROUTE53_FOR_CLOUD_MAP, ["*"]))
     extra = set(PREFLIGHT_ACTIONS)
@@ -457,6 +512,72 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
                                      [env_boundary_arn(env)]))
     statements.extend(boundary_denials(env))
     return statements
+
+
+def kms_statements(env: Any) -> list[dict[str, Any]]:
+    """KMS, not service-wide: the key actions on the keys of the env's account and region, the alias actions on the
+    env's aliases, and the two actions that take only ``*`` (:data:`KMS_KEY_ACTIONS`)."""
+    from shared.components.building_blocks import alias_prefix
+    from shared.components.compute_containers import partition_of
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    return [
+        _statement("KmsKeys", KMS_KEY_ACTIONS, [_arn(partition, "kms", region, account, "key/*")]),
+        _statement("KmsAliases", KMS_ALIAS_ACTIONS,
+                   [_arn(partition, "kms", region, account, f"{alias_prefix(env.name)}*")]),
+        _statement("KmsCreateAndList", KMS_STAR_ACTIONS, ["*"]),
+    ]
+
+
+def ecs_statements(env: Any) -> list[dict[str, Any]]:
+    """ECS, not service-wide: every action on the env's cluster and what lives in it, on the env's task definition
+    families (run only in its cluster), and the actions that take only ``*`` (:data:`ECS_STAR_ACTIONS`)."""
+    from shared.components.compute import cluster_name
+    from shared.components.compute_containers import partition_of
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    cluster = cluster_name(env.name)
+    arn = lambda resource: _arn(partition, "ecs", region, account, resource)  # noqa: E731
+    return [
+        _statement("EcsCluster", ["ecs:*"], [arn(f"cluster/{cluster}"),
+                                              *(arn(f"{kind}/{cluster}/*") for kind in ECS_IN_CLUSTER)]),
+        # RunTask and StartTask take the task definition, the cluster only as ecs:cluster (absent from every other
+        # action on a task definition)
+        _statement("EcsTaskDefinitions", ["ecs:*"], [arn(f"task-definition/{task_family_prefix(env.name)}*")],
+                   {"ArnEqualsIfExists": {"ecs:cluster": arn(f"cluster/{cluster}")}}),
+        _statement("EcsReadsAndDeregister", ECS_STAR_ACTIONS, ["*"]),
+    ]
+
+
+def secret_statements(env: Any) -> list[dict[str, Any]]:
+    """Secrets Manager, not service-wide: every action on the env's secrets (``platform/<env>/...``), the two
+    ``*``-only actions a run may call on ``*`` (:data:`SECRET_STAR_ACTIONS`)."""
+    from shared.components.compute_containers import partition_of
+    from shared.role_boundary import runner_secret_arns
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    statements = [
+        _statement("EnvSecrets", ["secretsmanager:*"],
+                   [_arn(partition, "secretsmanager", region, account, f"secret:{secret_prefix(env.name)}*")]),
+        _statement("SecretsListAndPasswords", SECRET_STAR_ACTIONS, ["*"]),
+    ]
+    runner = runner_secret_arns(env)
+    if runner:
+        # the Pulumi passphrase or access token the deploy runner's build reads: a deploy holds them anyway, and the
+        # role boundary lets the runner's role read them (a role the deploy role creates does no more than it)
+        statements.append(_statement("DeployRunnerSecrets", ["secretsmanager:GetSecretValue"], runner))
+    return statements
+
+
+def secret_prefix(env_name: str) -> str:
+    """Every secret the stacks create is named ``platform/<env>/...`` (shared.broker_names, shared.components.broker,
+    shared.components.queue_metrics)."""
+    return f"platform/{env_name}/"
+
+
+def task_family_prefix(env_name: str) -> str:
+    """The env's task definition families are ``<env>-<unit>`` (shared.components.compute_service)."""
+    return f"{env_name}-"
 
 
 def env_boundary_arn(env: Any) -> str:

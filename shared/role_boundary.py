@@ -41,6 +41,7 @@ def boundary_document(env: Any) -> dict[str, Any]:
     from shared.artifact_names import artifact_bucket_name
     from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
     from shared.components.broker_rotation import ENI_DESCRIBE_ACTIONS, ENI_MANAGE_ACTIONS, KEY_ACTIONS, SECRET_ACTIONS
+    from shared.components.compute import cluster_name
     from shared.components.compute_containers import partition_of
     from shared.components.compute_iam import (
         ARTIFACT_BUCKET_ACTIONS,
@@ -50,6 +51,7 @@ def boundary_document(env: Any) -> dict[str, Any]:
         LOG_WRITE_ACTIONS,
     )
     from shared.components.deploy_runner import DESCRIBE_ACTIONS, ENI_ACTIONS, deploy_role_arn
+    from shared.deploy_role import secret_prefix
 
     partition, region, account = partition_of(env.region), env.region, env.account_id
 
@@ -72,9 +74,9 @@ def boundary_document(env: Any) -> dict[str, Any]:
         # execution roles: GetAuthorizationToken takes only "*"
         allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
         allow("PullImages", ECR_PULL_ACTIONS, [arn("ecr", "repository/*")]),
-        # execution roles (the services' broker credentials), the rotation function, the queue metrics publisher and
-        # the deploy runner (its build's secret variables, whatever their names)
-        allow("Secrets", SECRET_ACTIONS, [arn("secretsmanager", "secret:*")]),
+        # execution roles (the services' broker credentials), the rotation function and the queue metrics publisher:
+        # the env's secrets only, as the deploy role (shared.deploy_role.secret_statements)
+        allow("Secrets", SECRET_ACTIONS, [arn("secretsmanager", f"secret:{secret_prefix(env.name)}*")]),
         allow("GeneratePasswords", ["secretsmanager:GetRandomPassword"], ["*"]),
         # customer keys only through the services that use them for the roles
         allow("KeysThroughSecretsManagerAndS3", KEY_ACTIONS, [arn("kms", "key/*")],
@@ -94,12 +96,18 @@ def boundary_document(env: Any) -> dict[str, Any]:
         # in an env without App Mesh too: a move to it then needs no boundary change (one forgotten would fail only
         # when the tasks run, Envoy denied its configuration)
         allow("EnvoyConfiguration", ["appmesh:StreamAggregatedResources"], [arn("appmesh", "mesh/*")]),
-        allow("TaskProtection", ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"], [arn("ecs", "task/*")]),
+        # the env's cluster's tasks only: the deploy role itself holds no other (shared.deploy_role.ECS_IN_CLUSTER)
+        allow("TaskProtection", ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"],
+              [arn("ecs", f"task/{cluster_name(env.name)}/*")]),
         allow("ArtifactBucket", ARTIFACT_BUCKET_ACTIONS, [bucket]),
         allow("Artifacts", [*ARTIFACT_READ_ACTIONS, *ARTIFACT_WRITE_ACTIONS], [f"{bucket}/*"]),
         # the deploy runner's build runs as the deploy role: no more than the deploy role itself
         allow("AssumeDeployRole", ["sts:AssumeRole"], [deploy_role_arn(env)]),
     ]
+    runner_secrets = runner_secret_arns(env)
+    if runner_secrets:
+        # the deploy runner's build variables, from the secrets the env file names (whatever their names)
+        statements.append(allow("DeployRunnerSecrets", ["secretsmanager:GetSecretValue"], runner_secrets))
     connection = env.messaging.deploy_runner.github_connection_arn
     if connection:
         service = connection.split(":")[2]
@@ -107,6 +115,15 @@ def boundary_document(env: Any) -> dict[str, Any]:
                                  [connection])
         statements.append(allow_connection)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def runner_secret_arns(env: Any) -> list[str]:
+    """The secrets the deploy runner's build reads its variables from (``messaging.deploy_runner.passphrase_secret``,
+    ``access_token_secret``), as IAM matches them (name, ``-`` and 6 characters)."""
+    from shared.components.deploy_runner import DeployRunnerArgs
+
+    args = DeployRunnerArgs.from_env(env)
+    return sorted(args.secret_arn(name) for name in args.secret_variables.values())
 
 
 #: The AWS CLI query naming the oldest version of a managed policy that is not its default: the one to delete before a

@@ -39,9 +39,11 @@ BOTOCORE_SERVICE = {
 }
 IAM_PREFIX_EXCEPTIONS = {"cloudwatch": "monitoring"}
 #: actions that are permissions only, no API operation (Service Authorization Reference: IAM's PassRole, AWS
-#: CodeConnections' PassConnection and UseConnection)
-PERMISSION_ONLY = {"iam:PassRole", *(f"{prefix}:{action}" for prefix in ("codeconnections", "codestar-connections")
-                                     for action in ("GetConnectionToken", "PassConnection", "UseConnection"))}
+#: CodeConnections' PassConnection and UseConnection; KMS's ReEncrypt operation authorizes kms:ReEncryptFrom on the
+#: source key and kms:ReEncryptTo on the destination)
+PERMISSION_ONLY = {"iam:PassRole", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                   *(f"{prefix}:{action}" for prefix in ("codeconnections", "codestar-connections")
+                     for action in ("GetConnectionToken", "PassConnection", "UseConnection"))}
 
 
 # -- the policies' statements, judged by the tests' IAM evaluator (tests/iam_eval.py) --------------------------------
@@ -123,7 +125,7 @@ def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, e
     for label, _env, documents, policies in _all_cases(shipped, everything):
         for resource in _resources(documents):
             for prefix in deploy_role.services_of_type(resource["type"]):
-                if prefix in ("iam", "s3", "route53"):
+                if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager"):
                     continue  # scoped: the tests below
                 assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
 
@@ -252,6 +254,210 @@ def test_no_iam_action_on_every_resource_and_no_admin(shipped: Any, everything: 
             assert not any(action.startswith("iam:") and "*" in action for action in actions), (label, statement)
             if any(action.startswith(("iam:", "s3:")) for action in actions):
                 assert "*" not in as_list(statement["Resource"]), f"{label}: {statement['Sid']} on *"
+
+
+#: What terraform-provider-aws calls on aws_kms_key (internal/service/kms/key.go: resourceKeyCreate, findKeyInfo,
+#: resourceKeyUpdate, updateTags, resourceKeyDelete) and aws_kms_alias (alias.go: CreateAlias, FindAliasByName's
+#: ListAliases, UpdateAlias, DeleteAlias), create to import (the import is a read); and what the services that
+#: encrypt with the stacks' keys ask of the caller (ECR's CreateRepository: CreateGrant, RetireGrant, DescribeKey;
+#: Secrets Manager's CreateSecret, PutSecretValue and GetSecretValue: GenerateDataKey, Decrypt; Amazon MQ and
+#: Lambda: CreateGrant, Encrypt)
+KMS_KEY_CALLS = (
+    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
+    "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:EnableKey", "kms:DisableKey", "kms:UpdateKeyDescription",
+    "kms:PutKeyPolicy", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CreateAlias",
+    "kms:UpdateAlias", "kms:DeleteAlias", "kms:CreateGrant", "kms:RetireGrant", "kms:Encrypt", "kms:Decrypt",
+    "kms:GenerateDataKey")
+KMS_ALIAS_CALLS = ("kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias")
+#: Actions the provider never calls on these types that a stolen role must not have on any key (a copy of the key in
+#: another region under another policy, a key of foreign material, a custom key store)
+KMS_NEVER = ("kms:ReplicateKey", "kms:ImportKeyMaterial", "kms:CreateCustomKeyStore", "kms:GenerateDataKeyPair",
+             "kms:Sign", "kms:UpdatePrimaryRegion")
+
+
+def test_kms_only_the_provider_calls_on_the_envs_keys_and_aliases(shipped: Any, everything: Any) -> None:
+    """KMS is not service-wide: every call the provider (and the services using the stacks' keys for the caller)
+    makes on a key of the env's account and region and on each alias the synth creates is allowed; a key of another
+    account or region, another env's or team's alias, and an action the provider never calls are not."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        region, account = env.region, env.account_id
+        key = f"arn:aws:kms:{region}:{account}:key/0f0e0d0c-0b0a-0908-0706-050403020100"
+        aliases = [str(r["inputs"]["name"]) for r in _resources(documents) if r["type"] == "aws:kms/alias:Alias"]
+        assert aliases, label
+        for action in ("kms:CreateKey", "kms:ListAliases"):  # Service Authorization Reference, KMS: "*" only
+            assert allowed(policies, action), (label, action)
+        for action in KMS_KEY_CALLS:
+            assert allowed(policies, action, key), (label, action)
+            assert not allowed(policies, action, key.replace(account, "999999999999")), (label, action)
+            assert not allowed(policies, action, key.replace(region, "us-east-2")), (label, action)
+        for alias in aliases:
+            for action in KMS_ALIAS_CALLS:
+                assert allowed(policies, action, f"arn:aws:kms:{region}:{account}:{alias}"), (label, alias, action)
+        other_env = "prod" if env.name != "prod" else "dev"
+        for alias in (f"alias/ml-platform/{other_env}/alarms", "alias/payments", f"alias/ml-platform/{env.name}x/a"):
+            for action in KMS_ALIAS_CALLS:
+                assert not allowed(policies, action, f"arn:aws:kms:{region}:{account}:{alias}"), (label, alias)
+        for action in KMS_NEVER:
+            assert not iam_eval.grants_some_context(statements(policies), action, key), (label, action)
+            assert not iam_eval.grants_some_context(statements(policies), action), (label, action)
+
+
+def test_the_deploy_roles_key_actions_are_what_every_key_of_the_stacks_delegates_to_iam(
+        shipped: Any, everything: Any) -> None:
+    """On the stacks' keys the deploy role holds exactly what their policies let IAM grant (more would be dead, less
+    would deny the provider a call the key allows), and every alias the synth creates is under the granted prefix."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        key = f"arn:aws:kms:{env.region}:{env.account_id}:key/0f0e0d0c-0b0a-0908-0706-050403020100"
+        for resource in _resources(documents):
+            if resource["type"] != "aws:kms/key:Key":
+                continue
+            policy = json.loads(resource["inputs"]["policy"])
+            root = f"arn:aws:iam::{env.account_id}:root"
+            delegated = {action for statement in policy["Statement"]
+                         if statement["Effect"] == "Allow" and statement.get("Principal") == {"AWS": root}
+                         for action in as_list(statement["Action"])}
+            assert delegated == set(deploy_role.KMS_KEY_ACTIONS), (label, resource["name"])
+            assert all(allowed(policies, action, key) for action in delegated), (label, resource["name"])
+        prefix = f"alias/ml-platform/{env.name}/"
+        for resource in _resources(documents):
+            if resource["type"] == "aws:kms/alias:Alias":
+                assert str(resource["inputs"]["name"]).startswith(prefix), (label, resource["inputs"]["name"])
+
+
+#: What terraform-provider-aws calls on aws_ecs_cluster (cluster.go: CreateCluster, DescribeClusters, UpdateCluster,
+#: PutClusterCapacityProviders, DeleteCluster, updateTags), aws_ecs_service (service.go: CreateService, DescribeServices
+#: in every read and wait, UpdateService, the drain's UpdateService and DeleteService; tags; the steady-state wait's
+#: deployment reads) and aws_ecs_task_definition (task_definition.go: RegisterTaskDefinition, DescribeTaskDefinition,
+#: DeregisterTaskDefinition, DeleteTaskDefinitions; tags), by the resource the Service Authorization Reference names
+#: for each; Application Auto Scaling's RegisterScalableTarget checks the caller's DescribeServices and UpdateService,
+#: the orchestrator's image check calls DescribeServices and DescribeTaskDefinition (shared/images.py)
+ECS_CLUSTER_CALLS = ("ecs:CreateCluster", "ecs:DescribeClusters", "ecs:UpdateCluster", "ecs:UpdateClusterSettings",
+                     "ecs:PutClusterCapacityProviders", "ecs:DeleteCluster", "ecs:TagResource", "ecs:UntagResource",
+                     "ecs:ListTagsForResource")
+ECS_SERVICE_CALLS = ("ecs:CreateService", "ecs:DescribeServices", "ecs:UpdateService", "ecs:DeleteService",
+                     "ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource", "ecs:ListServiceDeployments",
+                     "ecs:DescribeServiceDeployments")
+ECS_TASK_DEFINITION_CALLS = ("ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UntagResource",
+                             "ecs:ListTagsForResource", "ecs:DeleteTaskDefinitions")
+ECS_STAR_CALLS = ("ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition")
+
+
+def test_ecs_only_the_envs_cluster_services_tasks_and_task_definitions(shipped: Any, everything: Any) -> None:
+    """ECS is not service-wide: every call the provider, Application Auto Scaling and the orchestrator make on the
+    env's cluster, services (canary units too) and task definitions is allowed; another cluster's services and tasks
+    (ExecuteCommand, StopTask, UpdateService), another family's task definitions, a run of the env's task definition
+    in another cluster and the account's ECS settings are not."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        base = f"arn:aws:ecs:{env.region}:{env.account_id}:"
+
+        def arn(resource: str, base: str = base) -> str:
+            return base + resource
+
+        resources = _resources(documents)
+        [cluster] = [str(r["inputs"]["name"]) for r in resources if r["type"] == "aws:ecs/cluster:Cluster"]
+        services = [str(r["inputs"]["name"]) for r in resources if r["type"] == "aws:ecs/service:Service"]
+        families = [str(r["inputs"]["family"]) for r in resources
+                    if r["type"] == "aws:ecs/taskDefinition:TaskDefinition"]
+        assert services and families, label
+        on_cluster = {"ecs:cluster": arn(f"cluster/{cluster}")}
+        for action in ECS_CLUSTER_CALLS:
+            assert allowed(policies, action, arn(f"cluster/{cluster}")), (label, action)
+        for service in services:
+            for action in ECS_SERVICE_CALLS:
+                assert allowed(policies, action, arn(f"service/{cluster}/{service}"), on_cluster), (label, action)
+        for family in families:
+            for action in ECS_TASK_DEFINITION_CALLS:
+                assert allowed(policies, action, arn(f"task-definition/{family}:7")), (label, action)
+                assert allowed(policies, action, arn(f"task-definition/{family}")), (label, action)
+        for action in ECS_STAR_CALLS:
+            assert allowed(policies, action), (label, action)
+        task = arn(f"task/{cluster}/0123456789abcdef0123456789abcdef")
+        assert allowed(policies, "ecs:DescribeTasks", task, on_cluster), label
+
+        other = "payments"
+        elsewhere = {"ecs:cluster": arn(f"cluster/{other}")}
+        for action in ("ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeServices"):
+            assert not allowed(policies, action, arn(f"service/{other}/api"), elsewhere), (label, action)
+        for action in ("ecs:ExecuteCommand", "ecs:StopTask", "ecs:DescribeTasks"):
+            assert not allowed(policies, action, arn(f"task/{other}/0123456789abcdef0123456789abcdef"),
+                               elsewhere), (label, action)
+        for action in ("ecs:DeleteCluster", "ecs:UpdateCluster", "ecs:ExecuteCommand"):
+            assert not allowed(policies, action, arn(f"cluster/{other}")), (label, action)
+        assert not allowed(policies, "ecs:RegisterTaskDefinition", arn("task-definition/payments-api:3")), label
+        assert not allowed(policies, "ecs:RunTask", arn(f"task-definition/{families[0]}:3"), elsewhere), label
+        assert allowed(policies, "ecs:RunTask", arn(f"task-definition/{families[0]}:3"), on_cluster), label
+        for action in ("ecs:PutAccountSetting", "ecs:PutAccountSettingDefault", "ecs:DeleteAccountSetting"):
+            assert not iam_eval.grants_some_context(statements(policies), action), (label, action)
+        key = arn(f"cluster/{cluster}").replace(env.account_id, "999999999999")
+        assert not allowed(policies, "ecs:DeleteCluster", key), label
+
+
+def test_the_envs_ecs_names_are_the_ones_the_deploy_role_names(shipped: Any, everything: Any) -> None:
+    """Every cluster and family the synth creates is the one the ECS statements name (a rename would deny the first
+    up), and a service's cluster is the env's."""
+    from shared.components.compute import cluster_name
+
+    for label, env, documents, _policies in _all_cases(shipped, everything):
+        for resource in _resources(documents):
+            inputs = resource.get("inputs") or {}
+            if resource["type"] == "aws:ecs/cluster:Cluster":
+                assert inputs["name"] == cluster_name(env.name), label
+            elif resource["type"] == "aws:ecs/taskDefinition:TaskDefinition":
+                assert str(inputs["family"]).startswith(deploy_role.task_family_prefix(env.name)), label
+            elif resource["type"] == "aws:ecs/service:Service":
+                assert str(inputs["cluster"]).endswith(f":cluster/{cluster_name(env.name)}"), label
+
+
+#: What terraform-provider-aws calls on aws_secretsmanager_secret (CreateSecret, DescribeSecret, GetResourcePolicy,
+#: PutResourcePolicy, DeleteResourcePolicy, UpdateSecret, tags, DeleteSecret), _secret_version (PutSecretValue,
+#: GetSecretValue, ListSecretVersionIds, UpdateSecretVersionStage) and _secret_rotation (RotateSecret,
+#: CancelRotateSecret), and the program's getSecretVersion (GetSecretValue), each on the secret
+SECRET_CALLS = tuple(f"secretsmanager:{action}" for action in (
+    "CreateSecret", "DescribeSecret", "GetResourcePolicy", "PutResourcePolicy", "DeleteResourcePolicy", "UpdateSecret",
+    "TagResource", "UntagResource", "DeleteSecret", "PutSecretValue", "GetSecretValue", "ListSecretVersionIds",
+    "UpdateSecretVersionStage", "RotateSecret", "CancelRotateSecret"))
+
+
+def test_secrets_only_the_envs(shipped: Any, everything: Any) -> None:
+    """Secrets Manager is not service-wide: every call on each secret the synth creates (its ARN: name, "-" and 6
+    random characters) is allowed, the preflight's DescribeSecret of any name too; another env's or team's secret is
+    neither read nor written."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        base = f"arn:aws:secretsmanager:{env.region}:{env.account_id}:secret:"
+        names = [str(r["inputs"]["name"]) for r in _resources(documents)
+                 if r["type"] == "aws:secretsmanager/secret:Secret"]
+        assert names, label
+        for name in names:
+            assert name.startswith(deploy_role.secret_prefix(env.name)), (label, name)
+            for action in SECRET_CALLS:
+                assert allowed(policies, action, f"{base}{name}-AbC123"), (label, name, action)
+        assert allowed(policies, "secretsmanager:GetRandomPassword"), label
+        assert allowed(policies, "secretsmanager:DescribeSecret", f"{base}platform/{env.name}/messaging/gone"), label
+        other_env = "prod" if env.name != "prod" else "dev"
+        for other in (f"platform/{other_env}/broker/admin", "payments/db-password", f"platform/{env.name}x/a"):
+            for action in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                           "secretsmanager:DeleteSecret", "secretsmanager:PutResourcePolicy"):
+                assert not allowed(policies, action, f"{base}{other}-AbC123"), (label, other, action)
+        assert not allowed(policies, "secretsmanager:GetSecretValue",
+                           f"{base}{names[0]}-AbC123".replace(env.account_id, "999999999999")), label
+
+
+def test_the_boundary_reads_only_the_envs_secrets_and_the_runners(shipped: Any, everything: Any) -> None:
+    """A role the deploy role creates reads no secret the deploy role may not: the env's, and the deploy runner's
+    named passphrase or token (else the deploy role could read any secret of the account through a role it makes)."""
+    for label, env, _documents, _policies in _all_cases(shipped, everything):
+        boundary = deploy_role.boundary_policy(env).document["Statement"]
+        base = f"arn:aws:secretsmanager:{env.region}:{env.account_id}:secret:"
+        own = f"{base}platform/{env.name}/broker/admin-AbC123"
+        assert iam_eval.allows(boundary, "secretsmanager:GetSecretValue", own), label
+        for other in ("payments/db-password", f"platform/{'prod' if env.name != 'prod' else 'dev'}/broker/admin"):
+            assert not iam_eval.grants_some_context(boundary, "secretsmanager:GetSecretValue",
+                                                    f"{base}{other}-AbC123"), (label, other)
+        runner = env.messaging.deploy_runner
+        for name in (runner.passphrase_secret, runner.access_token_secret):
+            if name:
+                assert iam_eval.allows(boundary, "secretsmanager:GetSecretValue", f"{base}{name}-AbC123"), label
+                assert not iam_eval.allows(boundary, "secretsmanager:PutSecretValue", f"{base}{name}-AbC123"), label
 
 
 def test_buckets_only_the_stacks_and_the_state(shipped: Any) -> None:

@@ -35,12 +35,21 @@ BUCKET_SETTINGS_OF_THEIR_OWN = ("acl", "grants", "lifecycleRules", "logging", "p
                                 "serverSideEncryptionConfiguration", "versioning")
 
 
+#: Every key alias of the stacks is ``alias/ml-platform/<env>/<purpose>``: the deploy role manages aliases only there
+ALIAS_ROOT = "alias/ml-platform/"
+
+
+def alias_prefix(env_name: str) -> str:
+    """``alias/ml-platform/<env>/``: the prefix of the env's key aliases."""
+    return f"{ALIAS_ROOT}{env_name}/"
+
+
 def customer_key(name: str, *, description: str, alias: str, policy: pulumi.Input[str],
                  opts: pulumi.ResourceOptions) -> aws.kms.Key:
     """The key ``name`` and its alias ``alias/ml-platform/<alias>`` (same resource name, parented to the key)."""
     key = aws.kms.Key(name, description=description, enable_key_rotation=True,
                       deletion_window_in_days=KEY_DELETION_WINDOW_DAYS, policy=policy, opts=opts)
-    aws.kms.Alias(name, name=f"alias/ml-platform/{alias}", target_key_id=key.key_id,
+    aws.kms.Alias(name, name=f"{ALIAS_ROOT}{alias}", target_key_id=key.key_id,
                   opts=pulumi.ResourceOptions(parent=key))
     return key
 
