@@ -195,8 +195,11 @@ ECS_IN_CLUSTER = ("container-instance", "service", "service-deployment", "servic
 #: The ECS actions that take only ``*`` (Service Authorization Reference, Amazon ECS: no resource type) that a run
 #: calls (aws_ecs_task_definition's read and delete; the orchestrator's image check) or may read; not the account
 #: settings writes (PutAccountSetting, PutAccountSettingDefault, DeleteAccountSetting) nor the agent's
-#: DiscoverPollEndpoint
+#: DiscoverPollEndpoint. RegisterTaskDefinition is here too: the reference's copies disagree on whether ECS
+#: authorizes it against the family's ARN or ``*``, and a guess that is wrong fails every compute ``up``; a
+#: registered revision runs only through RunTask/CreateService/UpdateService, which stay in the env's cluster.
 ECS_STAR_ACTIONS = ("ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListAccountSettings",
+                    "ecs:RegisterTaskDefinition",
                     "ecs:ListClusters", "ecs:ListServices", "ecs:ListServicesByNamespace",
                     "ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions")
 

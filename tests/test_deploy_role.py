@@ -383,7 +383,11 @@ def test_ecs_only_the_envs_cluster_services_tasks_and_task_definitions(shipped: 
                                elsewhere), (label, action)
         for action in ("ecs:DeleteCluster", "ecs:UpdateCluster", "ecs:ExecuteCommand"):
             assert not allowed(policies, action, arn(f"cluster/{other}")), (label, action)
-        assert not allowed(policies, "ecs:RegisterTaskDefinition", arn("task-definition/payments-api:3")), label
+        # RegisterTaskDefinition holds whichever resource ECS authorizes it against (the family's ARN or "*"); another
+        # family's revision cannot be tagged, run or deleted by its ARN
+        assert allowed(policies, "ecs:RegisterTaskDefinition"), label
+        for action in ("ecs:TagResource", "ecs:RunTask", "ecs:DeleteTaskDefinitions"):
+            assert not allowed(policies, action, arn("task-definition/payments-api:3")), (label, action)
         assert not allowed(policies, "ecs:RunTask", arn(f"task-definition/{families[0]}:3"), elsewhere), label
         assert allowed(policies, "ecs:RunTask", arn(f"task-definition/{families[0]}:3"), on_cluster), label
         for action in ("ecs:PutAccountSetting", "ecs:PutAccountSettingDefault", "ecs:DeleteAccountSetting"):
