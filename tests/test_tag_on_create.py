@@ -194,11 +194,30 @@ def test_every_taggable_resources_create_may_tag_it(shipped: Any, everything: An
                 seen.add(resource["type"])
                 action, create, template = TAGGING[resource["type"]]
                 tags = {**default, **((resource.get("inputs") or {}).get("tags") or {})}
+                # an organisation's SCP or tag policy requiring the env's tags on create (aws:RequestTag) and cost
+                # allocation see every one of them, as the env sets it: no resource's own tags override one
+                assert {key: tags.get(key) for key in env.common_tags(layer)} == env.common_tags(layer), (
+                    label, layer, resource["name"])
                 arn = template.format(region=env.region, account=env.account_id, name=_name(resource))
                 # a role has no tag yet when it is created (IAM authorizes the create's TagRole on the new role)
                 assert iam_eval.allows(statements, action, arn, create_context(tags, create)), (
                     label, layer, resource["name"], action, arn)
     assert seen == set(TAGGING) & seen and len(seen) >= 30, sorted(set(TAGGING) - seen)
+
+
+def test_the_buckets_tags_are_read_and_changed_where_the_provider_now_does(shipped: Any) -> None:
+    """terraform-provider-aws v6 (pulumi-aws 7) sends a bucket's tags with CreateBucket and reads and changes them
+    through S3 Control's ListTagsForResource/TagResource/UntagResource on the bucket's ARN (pulumi/pulumi-aws#6317,
+    getmoto/moto#9504), not GetBucketTagging/PutBucketTagging alone."""
+    for label, _env, documents, policies in shipped:
+        for document in documents.values():
+            for resource in document["resources"]:
+                if resource["type"] != "aws:s3/bucket:Bucket":
+                    continue
+                arn = f"arn:aws:s3:::{_name(resource)}"
+                for action in ("s3:ListTagsForResource", "s3:TagResource", "s3:UntagResource",
+                               "s3:GetBucketTagging", "s3:PutBucketTagging"):
+                    assert iam_eval.allows(_statements(policies), action, arn, {}), (label, action, arn)
 
 
 def test_the_tagging_actions_are_real(shipped: Any) -> None:
