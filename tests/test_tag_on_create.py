@@ -151,9 +151,13 @@ def everything(edit_env: Any) -> tuple[str, Any, dict[str, Any], list[deploy_rol
         "dev", environ={}, documents=documents)
 
 
-def _default_tags(document: dict[str, Any]) -> dict[str, str]:
+def _provider(document: dict[str, Any]) -> dict[str, Any]:
     (provider,) = [r for r in document["resources"] if r["type"] == "pulumi:providers:aws"]
-    default = provider["inputs"]["defaultTags"]
+    return provider
+
+
+def _default_tags(document: dict[str, Any]) -> dict[str, str]:
+    default = _provider(document)["inputs"]["defaultTags"]
     return dict((json.loads(default) if isinstance(default, str) else default)["tags"])
 
 
@@ -191,6 +195,8 @@ def test_every_taggable_resources_create_may_tag_it(shipped: Any, everything: An
                 if resource["type"] not in taggable:
                     continue
                 assert resource["type"] in TAGGING, f"add {resource['type']}'s tag-on-create action to TAGGING"
+                # the layer's provider, whose default tags are the env's (a default provider would carry none)
+                assert resource.get("provider") == _provider(document)["urn"], (label, layer, resource["name"])
                 seen.add(resource["type"])
                 action, create, template = TAGGING[resource["type"]]
                 tags = {**default, **((resource.get("inputs") or {}).get("tags") or {})}
