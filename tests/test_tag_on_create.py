@@ -125,7 +125,7 @@ TAGGING: dict[str, tuple[str, tuple[str, str] | None, str]] = {
 }
 #: IAM actions that are permissions only (no API of that name in botocore's model of the service): S3's tag-on-create
 #: (botocore s3 CreateBucketConfiguration.Tags: "You must have the s3:TagResource permission")
-PERMISSION_ONLY = {"s3:TagResource"}
+PERMISSION_ONLY = {"s3:TagResource", "s3:UntagResource"}
 #: the prefix's botocore service where their names differ (tests/test_deploy_role.py BOTOCORE_SERVICE)
 BOTOCORE = {"elasticloadbalancing": "elbv2", "cloudwatch": "cloudwatch"}
 #: the dynamic resources that create AWS resources the provider's default tags never reach, and their tagging action
@@ -211,6 +211,36 @@ def test_every_taggable_resources_create_may_tag_it(shipped: Any, everything: An
     assert seen == set(TAGGING) & seen and len(seen) >= 30, sorted(set(TAGGING) - seen)
 
 
+#: the tagging action -> the one that removes a key (a later `up` after a key left the env's tags)
+UNTAGGING = {"ec2:CreateTags": "ec2:DeleteTags", "elasticloadbalancing:AddTags": "elasticloadbalancing:RemoveTags",
+             "mq:CreateTags": "mq:DeleteTags", "iam:TagRole": "iam:UntagRole",
+             "codebuild:CreateProject": "codebuild:UpdateProject"}
+
+
+def test_a_later_tags_change_may_retag_every_resource(shipped: Any) -> None:
+    """A change of the env's tags is an in-place update (README, env keys): the provider tags and untags the changed
+    keys outside any create (no create-action key in the request), on a resource that carries the env's tags."""
+    for label, env, documents, policies in shipped:
+        statements = _statements(policies)
+        for layer, document in documents.items():
+            default = _default_tags(document)
+            for resource in document["resources"]:
+                if resource["type"] not in TAGGING:
+                    continue
+                action, _create, template = TAGGING[resource["type"]]
+                if action == "codebuild:CreateProject":
+                    action = "codebuild:UpdateProject"  # CodeBuild changes tags with UpdateProject
+                untag = UNTAGGING.get(action, action.replace(":Tag", ":Untag"))
+                tags = {**default, **((resource.get("inputs") or {}).get("tags") or {})}
+                arn = template.format(region=env.region, account=env.account_id, name=_name(resource))
+                carried = {f"{prefix}:ResourceTag/{key}": value for key, value in tags.items()
+                           for prefix in ("aws", "iam")}
+                changed = {**carried, "aws:RequestTag/team": "ml-infra", "aws:TagKeys": ["team"]}
+                assert iam_eval.allows(statements, action, arn, changed), (label, layer, resource["name"], action)
+                assert iam_eval.allows(statements, untag, arn, {**carried, "aws:TagKeys": ["owner"]}), (
+                    label, layer, resource["name"], untag)
+
+
 def test_the_buckets_tags_are_read_and_changed_where_the_provider_now_does(shipped: Any) -> None:
     """terraform-provider-aws v6 (pulumi-aws 7) sends a bucket's tags with CreateBucket and reads and changes them
     through S3 Control's ListTagsForResource/TagResource/UntagResource on the bucket's ARN (pulumi/pulumi-aws#6317,
@@ -228,7 +258,8 @@ def test_the_buckets_tags_are_read_and_changed_where_the_provider_now_does(shipp
 
 def test_the_tagging_actions_are_real(shipped: Any) -> None:
     session = botocore.session.get_session()
-    for action, _create, _template in TAGGING.values():
+    tagging = {action for action, _create, _template in TAGGING.values()}
+    for action in sorted(tagging | {UNTAGGING.get(a, a.replace(":Tag", ":Untag")) for a in tagging}):
         prefix, name = action.split(":")
         if action in PERMISSION_ONLY:
             continue
