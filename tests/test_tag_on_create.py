@@ -39,7 +39,7 @@ from shared.role_boundary import boundary_document
 from shared.synth.engine import synth_env
 from tests import iam_eval
 from tests.synth_helpers import synth_layers
-from tests.test_deploy_role import ENVS, _everything_on
+from tests.test_deploy_role import ENVS, _boto3_calls, _dynamic_providers, _everything_on
 
 #: type -> (the tagging action, the service's create-action condition key and the create API it names, or None;
 #: the ARN of the new resource, from (region, account, name))
@@ -281,6 +281,11 @@ def test_the_dynamic_resources_tag_what_they_create(shipped: Any) -> None:
     layer's tags itself, and the deploy role may tag with the create."""
     for provider, action in DYNAMIC_TAGGING.items():
         assert action in deploy_role.DYNAMIC_ACTIONS[provider], provider
+    # a dynamic provider that creates anything in AWS must tag it itself (and be listed above)
+    for cls in _dynamic_providers():
+        key = f"{cls.__module__}:{cls.__name__}"
+        creates = sorted(call for call in _boto3_calls(cls.__module__) if call.split(":")[1].startswith("Create"))
+        assert not creates or key in DYNAMIC_TAGGING, f"{key} calls {creates}: pass the layer's tags and list it"
     for label, env, documents, policies in shipped:
         for layer, document in documents.items():
             for resource in document["resources"]:
