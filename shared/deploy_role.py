@@ -152,9 +152,10 @@ DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
 
 #: Dynamic providers (``module:Class``) -> the IAM actions their boto3 calls need (tests read the calls from the code)
 DYNAMIC_ACTIONS: dict[str, tuple[str, ...]] = {
+    # logs:TagResource also for CreateLogGroup with tags (botocore logs CreateLogGroupRequest.tags)
     "shared.components.broker_logs:BrokerLogGroupProvider": (
         "logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:DisassociateKmsKey", "logs:PutRetentionPolicy",
-        "sts:GetCallerIdentity"),
+        "logs:TagResource", "logs:UntagResource", "sts:GetCallerIdentity"),
     "shared.components.service_connect_drain:ServiceConnectDrainProvider": ("servicediscovery:ListServices",),
 }
 

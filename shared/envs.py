@@ -730,6 +730,11 @@ def tag_problem(key: str, value: object) -> str | None:
                 "quotes, as tag values are text")
     if not key:
         return "the key is empty; AWS takes 1 to 128 characters (botocore iam tagKeyType)"
+    if not value.strip():
+        # AWS takes it, but the AWS provider's default tags do not apply an empty value reliably: a change to "" leaves
+        # every resource with the old value (hashicorp/terraform-provider-aws#37297, pulumi/pulumi-aws#5505)
+        return ("the value is empty; the AWS provider's default tags do not apply an empty value (a change to it "
+                "leaves the old one on every resource): remove the key instead")
     if key.lower().startswith("aws:"):
         return "the prefix 'aws:' is reserved for AWS's own tags"
     for what, text, most in (("key", key, TAG_KEY_MAX), ("value", value, TAG_VALUE_MAX)):

@@ -118,6 +118,10 @@ MALFORMED = [
     ("YAML number as a tag value", _set("tags.code", 1.1), "tags.code", "put the value in quotes"),
     ("empty tag value", _set("tags.note", None), "tags.note", "not a string"),
     ("mapping as a tag value", _set("tags.owner", {"a": 1}), "tags.owner", "not a string"),
+    # AWS takes an empty value, but the AWS provider's default tags do not apply one reliably: a change to "" leaves
+    # every resource with the old value, the second up reports nothing to do (hashicorp/terraform-provider-aws#37297)
+    ("empty string as a tag value", _set("tags.owner", ""), "tags.owner", "remove the key instead"),
+    ("blank team", _set("tags.team", "  "), "tags.team", "remove the key instead"),
     ("tag value with a comma", _set("tags.owner", "a,b"), "tags.owner", "',' is not a character AWS takes in a tag"),
     ("team with a semicolon", _set("tags.team", "ml;ops"), "tags.team", "';' is not a character AWS takes"),
     ("tag value over 256 characters", _set("tags.note", "x" * 257), "tags.note", "257 characters; AWS takes 256"),

@@ -227,11 +227,12 @@ def test_a_changed_input_is_classified_as_the_provider_does(type_: str, inputs: 
 
 
 BROKER_LOGS = {"log_group_name": "/aws/amazonmq/broker/b-1/general", "region": "eu-west-1",
-               "account_id": "111111111111", "retention_in_days": 30, "kms_key_arn": "arn:aws:kms:eu-west-1:1:key/k"}
+               "account_id": "111111111111", "retention_in_days": 30, "kms_key_arn": "arn:aws:kms:eu-west-1:1:key/k",
+               "tags": {"env": "prod", "team": "ml-platform"}}
 DRAIN = {"namespace_id": "ns-1", "namespace_name": "dev-ml-api", "region": "eu-west-1"}
 CHANGED = {"log_group_name": "/aws/amazonmq/broker/b-2/general", "region": "eu-central-1",
            "account_id": "222222222222", "retention_in_days": 365, "kms_key_arn": None,
-           "namespace_id": "ns-2", "namespace_name": "dev2-ml-api"}
+           "namespace_id": "ns-2", "namespace_name": "dev2-ml-api", "tags": {"env": "prod", "team": "ml-infra"}}
 
 
 @pytest.mark.parametrize(("provider", "inputs"), [(BrokerLogGroupProvider(), BROKER_LOGS),

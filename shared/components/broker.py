@@ -20,7 +20,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,9 @@ class AmazonMqBrokerArgs:
     #: broker closes its channel, for queues without their own consumer-timeout policy key (the work queues have
     #: one: shared.amazonmq.broker_consumer_timeout_ms)
     consumer_timeout_ms: int = CONSUMER_TIMEOUT_DEFAULT_MS
+    #: the layer's default tags, for what the AWS provider does not create (the broker's own log group, a dynamic
+    #: resource: the provider's default_tags never reach it)
+    tags: dict[str, str] = field(default_factory=dict)
     #: when Amazon MQ may restart the broker each week (``messaging.maintenance_window``, its own time zone)
     maintenance_window: MaintenanceWindow = MessagingConfig.model_fields["maintenance_window"].default
 
@@ -117,7 +120,7 @@ class AmazonMqBrokerArgs:
                    log_retention_days=messaging.broker_log_retention_days,
                    kms_encrypted_logs=env.compute.kms_encrypted_logs, admin_rotation_days=rotation_days(env),
                    consumer_timeout_ms=broker_consumer_timeout_ms(load_catalog(), messaging.engine_version),
-                   maintenance_window=messaging.maintenance_window)
+                   maintenance_window=messaging.maintenance_window, tags=env.common_tags("broker"))
 
 
 def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[str]:
@@ -397,7 +400,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
         self.log_group = BrokerLogGroup(
             f"{name}-logs", log_group_name=self.log_group_name, region=args.region, account_id=args.account_id,
             retention_in_days=args.log_retention_days, kms_key_arn=self.logs_key.arn if self.logs_key else None,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+            tags=args.tags, opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.admin_rotation: BrokerAdminRotation | None = None
         if args.admin_rotation_days is not None and rotation_group is not None:
             self.admin_rotation = BrokerAdminRotation(

@@ -19,10 +19,18 @@ broker's last logs stay readable after the broker is gone, where encrypted only 
 scheduled for deletion (KMS ScheduleKeyDeletion: a key pending deletion "can't be used in any cryptographic
 operations"), which the same destroy does (README, what a destroy leaves behind). A re-created broker has a
 new id, so a new group: nothing collides.
+
+Tags: the AWS provider's ``default_tags`` reach only the provider's own resources, never a dynamic one, so the
+group gets the layer's default tags (``tags``) itself: sent with CreateLogGroup (which then also needs
+``logs:TagResource``, botocore logs ``CreateLogGroupRequest.tags``), put with TagResource on a group Amazon MQ
+created untagged, and on a later change of the env's tags added, changed and removed in place (an organisation
+policy requiring the env's tags on create, aws:RequestTag, and cost allocation by team and cost-center see them
+like every other resource's).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -30,6 +38,7 @@ import pulumi.dynamic
 
 RETENTION_KEY = "retention_in_days"
 KMS_KEY = "kms_key_arn"
+TAGS_KEY = "tags"
 
 
 def _client(service: str, region: str) -> Any:
@@ -47,9 +56,12 @@ def ensure_log_group(props: dict[str, Any], *, adopt: bool = True) -> dict[str, 
         raise RuntimeError(f"credentials are for account {caller}, but this env's account is {account}")
     logs = _client("logs", region)
     kms = props.get(KMS_KEY) or None
+    tags = _tags(props)
+    arn = f"arn:{props.get('partition') or 'aws'}:logs:{region}:{account}:log-group:{name}"
     adopted = False
     try:
-        logs.create_log_group(logGroupName=name, **({"kmsKeyId": kms} if kms else {}))
+        logs.create_log_group(logGroupName=name, **({"kmsKeyId": kms} if kms else {}),
+                              **({"tags": tags} if tags else {}))
     except logs.exceptions.ResourceAlreadyExistsException:
         if not adopt:
             raise
@@ -57,8 +69,25 @@ def ensure_log_group(props: dict[str, Any], *, adopt: bool = True) -> dict[str, 
     logs.put_retention_policy(logGroupName=name, retentionInDays=int(props[RETENTION_KEY]))
     if kms and adopted:
         logs.associate_kms_key(logGroupName=name, kmsKeyId=kms)
-    partition = str(props.get("partition") or "aws")
-    return {**props, "arn": f"arn:{partition}:logs:{region}:{account}:log-group:{name}", "adopted": adopted}
+    if tags and adopted:
+        logs.tag_resource(resourceArn=arn, tags=tags)  # Amazon MQ's create carries none
+    return {**props, "arn": arn, "adopted": adopted}
+
+
+def _tags(props: dict[str, Any]) -> dict[str, str]:
+    return {str(key): str(value) for key, value in dict(props.get(TAGS_KEY) or {}).items()}
+
+
+def retag(logs: Any, arn: str, olds: dict[str, Any], news: dict[str, Any]) -> None:
+    """Put the keys ``news`` adds or changes, remove those it drops (TagResource only adds and overwrites). The ARN is
+    the group's without ``:*`` (CloudWatch Logs API reference, TagResource)."""
+    old, new = _tags(olds), _tags(news)
+    changed = {key: value for key, value in new.items() if old.get(key) != value}
+    if changed:
+        logs.tag_resource(resourceArn=arn, tags=changed)
+    gone = sorted(set(old) - set(new))
+    if gone:
+        logs.untag_resource(resourceArn=arn, tagKeys=gone)
 
 
 class BrokerLogGroupProvider(pulumi.dynamic.ResourceProvider):
@@ -70,7 +99,10 @@ class BrokerLogGroupProvider(pulumi.dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
         replaces = [key for key in ("log_group_name", "region", "account_id") if olds.get(key) != news.get(key)]
+        # a tag change is an update (TagResource/UntagResource): never a new group
         changed = [key for key in (RETENTION_KEY, KMS_KEY) if olds.get(key) != news.get(key)]
+        if _tags(olds) != _tags(news):
+            changed.append(TAGS_KEY)
         return pulumi.dynamic.DiffResult(changes=bool(replaces or changed), replaces=replaces,
                                          delete_before_replace=False)
 
@@ -82,7 +114,10 @@ class BrokerLogGroupProvider(pulumi.dynamic.ResourceProvider):
             logs.associate_kms_key(logGroupName=name, kmsKeyId=news[KMS_KEY])
         elif olds.get(KMS_KEY) and not news.get(KMS_KEY):
             logs.disassociate_kms_key(logGroupName=name)
-        return pulumi.dynamic.UpdateResult(outs={**olds, **news})
+        partition = str(news.get("partition") or "aws")
+        arn = f"arn:{partition}:logs:{news['region']}:{news['account_id']}:log-group:{name}"
+        retag(logs, arn, olds, news)
+        return pulumi.dynamic.UpdateResult(outs={**olds, **news, "arn": arn})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None  # kept: retention expires its events (see the module docstring)
@@ -95,8 +130,9 @@ class BrokerLogGroup(pulumi.dynamic.Resource):
 
     def __init__(self, name: str, *, log_group_name: pulumi.Input[str], region: str, account_id: str,
                  retention_in_days: int, kms_key_arn: pulumi.Input[str] | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 tags: Mapping[str, str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(BrokerLogGroupProvider(), name, {
             "log_group_name": log_group_name, "region": region, "account_id": account_id,
-            RETENTION_KEY: retention_in_days, KMS_KEY: kms_key_arn, "arn": None, "adopted": None,
+            RETENTION_KEY: retention_in_days, KMS_KEY: kms_key_arn, TAGS_KEY: dict(tags or {}), "arn": None,
+            "adopted": None,
         }, opts)

@@ -149,3 +149,51 @@ def test_the_broker_logs_key_still_serves_the_group_of_a_replaced_broker(env: st
         assert not arn_like(pattern, other), f"{pattern} is for this account's broker groups only, not {other}"
     # and so the key no longer waits for the broker on the first up, nor changes when it is replaced
     assert broker["urn"] not in key["dependencies"]
+
+
+# -- tags: the provider's default tags never reach a dynamic resource ------------------------------------------------
+
+TAGS = {"env": "dev", "layer": "broker", "team": "ml-platform", "cost-center": "cc-1", "managed-by": "pulumi"}
+
+
+def tags_of(logs: KmsRecordingLogs) -> dict[str, str]:
+    return dict(logs.list_tags_for_resource(resourceArn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{NAME}")["tags"])
+
+
+def test_the_platform_creates_the_group_with_the_envs_tags(aws: KmsRecordingLogs) -> None:
+    """An organisation SCP or tag policy that requires the env's tags on logs:CreateLogGroup (aws:RequestTag), and the
+    cost allocation by team and cost-center, see only the tags sent with the create (botocore logs
+    CreateLogGroupRequest.tags; the AWS provider's default_tags reach the provider's own resources only)."""
+    ensure_log_group(props(tags=TAGS))
+    assert tags_of(aws) == TAGS
+
+
+def test_a_group_amazon_mq_created_is_tagged_when_adopted(aws: KmsRecordingLogs) -> None:
+    aws.create_log_group(logGroupName=NAME)  # Amazon MQ's create carries no tag
+    ensure_log_group(props(tags=TAGS))
+    assert tags_of(aws) == TAGS
+
+
+def test_a_tag_change_retags_the_group_in_place(aws: KmsRecordingLogs) -> None:
+    """A later `up` after a change of the env's `tags`: the keys added or changed are tagged, the keys gone are
+    untagged, and the group is never replaced (its logs stay)."""
+    provider = BrokerLogGroupProvider()
+    created = provider.create(props(tags={**TAGS, "owner": "alice"}))
+    changed = {**TAGS, "team": "ml-infra"}
+    diff = provider.diff(NAME, dict(created.outs or {}), props(tags=changed))
+    assert diff.changes is True and diff.replaces == []
+    provider.update(NAME, dict(created.outs or {}), props(tags=changed))
+    assert tags_of(aws) == changed
+    # a group of before this change (its state holds no tags) is tagged by the next up, in place
+    old = {key: value for key, value in (created.outs or {}).items() if key != "tags"}
+    diff = provider.diff(NAME, old, props(tags=TAGS))
+    assert diff.changes is True and diff.replaces == []
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_broker_layers_log_group_carries_the_layers_default_tags(env: str) -> None:
+    document = synth_env(env, ["broker"])["broker"]
+    (resource,) = of_type(document, DYNAMIC)
+    (provider,) = of_type(document, "pulumi:providers:aws")
+    default = provider["inputs"]["defaultTags"]
+    assert resource["inputs"]["tags"] == (json.loads(default) if isinstance(default, str) else default)["tags"]

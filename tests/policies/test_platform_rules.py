@@ -59,6 +59,28 @@ def test_empty_tag_value_does_not_count(policy_findings):
     assert "cost-center" in finding["message"]
 
 
+DYNAMIC = "pulumi-python:dynamic:Resource"
+ADOPTED = {"log_group_name": "/aws/amazonmq/broker/b-1/general", "region": "eu-west-1", "account_id": "111111111111",
+           "retention_in_days": 30}
+
+
+def test_a_dynamic_log_group_carries_the_tags_itself(policy_findings, policy_not_applicable):
+    """The provider's default tags never reach a dynamic resource: a log group it creates or adopts
+    (shared.components.broker_logs) is tagged only by its own ``tags``."""
+    provider = aws_provider(tags=GOOD_TAGS)
+    untagged = res(DYNAMIC, "broker-logs", ADOPTED, provider=provider)
+    [finding] = of_rule(policy_findings([untagged]), "tags-required")
+    assert "env, layer, team, cost-center" in finding["message"] and "broker-logs" in finding["message"]
+    tagged = res(DYNAMIC, "broker-logs", {**ADOPTED, "tags": GOOD_TAGS})
+    assert "tags-required" not in rule_ids(policy_findings([tagged]))
+    unknown = res(DYNAMIC, "broker-logs", {**ADOPTED, "tags": UNKNOWN_OBJECT})
+    assert "tags-required" not in rule_ids(policy_findings([unknown]))
+    assert any(na["rule"] == "tags-required" for na in policy_not_applicable([unknown]))
+    drain = res(DYNAMIC, "drain", {"namespace_id": "ns-1", "region": "eu-west-1"})
+    assert "tags-required" not in rule_ids(policy_findings([drain]))
+    assert any(na["rule"] == "tags-required" for na in policy_not_applicable([drain]))
+
+
 def test_untaggable_types_are_not_checked(policy_findings):
     # aws:ecr/lifecyclePolicy has no tags at all: asking for tags there would be a false positive.
     policy = res("aws:ecr/lifecyclePolicy:LifecyclePolicy", "p", {"repository": "inference", "policy": "{}"})

@@ -1,0 +1,309 @@
+"""Tags passed at create time are authorized on their own: the deploy role must hold each taggable resource's
+tagging action, with the request context its create sends (the env's default tags as ``aws:RequestTag``, the
+service's create-action key), or the first ``up`` stops at that create with AccessDenied (the resource is not made).
+
+Sources, per service (the tag-on-create rule and its condition key):
+
+- EC2: ``ec2:CreateTags`` with ``ec2:CreateAction`` = the create API (EC2 user guide, "Grant permission to tag
+  Amazon EC2 resources during creation");
+- ECS: ``ecs:TagResource`` with ``ecs:CreateAction`` for CreateCluster, CreateService, RegisterTaskDefinition (ECS
+  developer guide, "Grant permission to tag resources on creation");
+- Elastic Load Balancing: ``elasticloadbalancing:AddTags`` with ``elasticloadbalancing:CreateAction`` (ELB user
+  guide, "Identity-based policies ... Resource tagging");
+- CloudWatch Logs (botocore logs ``CreateLogGroupRequest.tags``), CloudWatch (``PutMetricAlarmInput.Tags``), KMS
+  (``CreateKeyRequest.Tags``), SNS (``CreateTopicInput.Tags``), S3 (``CreateBucketConfiguration.Tags``: s3:TagResource):
+  the service's TagResource;
+- IAM: ``iam:TagRole`` for CreateRole with Tags (IAM user guide, "Permissions required for tagging IAM resources");
+- Amazon MQ: ``mq:CreateTags``; CodeBuild: no tagging action, CreateProject itself with ``aws:RequestTag``; the others
+  (Lambda, Secrets Manager, ECR, Cloud Map, App Mesh, EventBridge, Application Auto Scaling) their TagResource
+  (Service Authorization Reference, each service's TagResource "Dependent actions"/condition keys).
+
+The roles the stacks create may tag nothing: the ABAC scopes keyed on tags (the deploy role's compute roles by
+``env``/``layer``/``managed-by``, a task role's scale-in protection by its tasks' ``service``/``version``) would
+otherwise be theirs to rewrite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import botocore.session
+import pytest
+
+from shared import deploy_role
+from shared.envs import load_env
+from shared.policy.taggable import load_taggable
+from shared.role_boundary import boundary_document
+from shared.synth.engine import synth_env
+from tests import iam_eval
+from tests.synth_helpers import synth_layers
+from tests.test_deploy_role import ENVS, _boto3_calls, _dynamic_providers, _everything_on
+
+#: type -> (the tagging action, the service's create-action condition key and the create API it names, or None;
+#: the ARN of the new resource, from (region, account, name))
+TAGGING: dict[str, tuple[str, tuple[str, str] | None, str]] = {
+    "aws:appautoscaling/target:Target": (
+        "application-autoscaling:TagResource", None,
+        "arn:aws:application-autoscaling:{region}:{account}:scalable-target/{name}"),
+    "aws:appmesh/mesh:Mesh": ("appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/{name}"),
+    "aws:appmesh/route:Route": (
+        "appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/m/virtualRouter/r/route/{name}"),
+    "aws:appmesh/virtualNode:VirtualNode": (
+        "appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/m/virtualNode/{name}"),
+    "aws:appmesh/virtualRouter:VirtualRouter": (
+        "appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/m/virtualRouter/{name}"),
+    "aws:appmesh/virtualService:VirtualService": (
+        "appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/m/virtualService/{name}"),
+    "aws:cloudwatch/eventRule:EventRule": ("events:TagResource", None, "arn:aws:events:{region}:{account}:rule/{name}"),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs:TagResource", None, "arn:aws:logs:{region}:{account}:log-group:{name}"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (
+        "cloudwatch:TagResource", None, "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"),
+    "aws:codebuild/project:Project": ("codebuild:CreateProject", None,
+                                      "arn:aws:codebuild:{region}:{account}:project/{name}"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": (
+        "ec2:CreateTags", None, "arn:aws:ec2:{region}:{account}:security-group/sg-0123456789abcdef0"),
+    "aws:ec2/eip:Eip": ("ec2:CreateTags", ("ec2:CreateAction", "AllocateAddress"),
+                        "arn:aws:ec2:{region}:{account}:elastic-ip/eipalloc-0123456789abcdef0"),
+    "aws:ec2/flowLog:FlowLog": ("ec2:CreateTags", ("ec2:CreateAction", "CreateFlowLogs"),
+                                "arn:aws:ec2:{region}:{account}:vpc-flow-log/fl-0123456789abcdef0"),
+    "aws:ec2/internetGateway:InternetGateway": (
+        "ec2:CreateTags", ("ec2:CreateAction", "CreateInternetGateway"),
+        "arn:aws:ec2:{region}:{account}:internet-gateway/igw-0123456789abcdef0"),
+    "aws:ec2/natGateway:NatGateway": ("ec2:CreateTags", ("ec2:CreateAction", "CreateNatGateway"),
+                                      "arn:aws:ec2:{region}:{account}:natgateway/nat-0123456789abcdef0"),
+    "aws:ec2/routeTable:RouteTable": ("ec2:CreateTags", ("ec2:CreateAction", "CreateRouteTable"),
+                                      "arn:aws:ec2:{region}:{account}:route-table/rtb-0123456789abcdef0"),
+    "aws:ec2/securityGroup:SecurityGroup": (
+        "ec2:CreateTags", ("ec2:CreateAction", "CreateSecurityGroup"),
+        "arn:aws:ec2:{region}:{account}:security-group/sg-0123456789abcdef0"),
+    "aws:ec2/subnet:Subnet": ("ec2:CreateTags", ("ec2:CreateAction", "CreateSubnet"),
+                              "arn:aws:ec2:{region}:{account}:subnet/subnet-0123456789abcdef0"),
+    "aws:ec2/vpc:Vpc": ("ec2:CreateTags", ("ec2:CreateAction", "CreateVpc"),
+                        "arn:aws:ec2:{region}:{account}:vpc/vpc-0123456789abcdef0"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("ec2:CreateTags", ("ec2:CreateAction", "CreateVpcEndpoint"),
+                                        "arn:aws:ec2:{region}:{account}:vpc-endpoint/vpce-0123456789abcdef0"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (
+        "ec2:CreateTags", ("ec2:CreateAction", "AuthorizeSecurityGroupEgress"),
+        "arn:aws:ec2:{region}:{account}:security-group-rule/sgr-0123456789abcdef0"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
+        "ec2:CreateTags", ("ec2:CreateAction", "AuthorizeSecurityGroupIngress"),
+        "arn:aws:ec2:{region}:{account}:security-group-rule/sgr-0123456789abcdef0"),
+    "aws:ecr/repository:Repository": ("ecr:TagResource", None, "arn:aws:ecr:{region}:{account}:repository/{name}"),
+    "aws:ecs/cluster:Cluster": ("ecs:TagResource", ("ecs:CreateAction", "CreateCluster"),
+                                "arn:aws:ecs:{region}:{account}:cluster/{name}"),
+    "aws:ecs/service:Service": ("ecs:TagResource", ("ecs:CreateAction", "CreateService"),
+                                "arn:aws:ecs:{region}:{account}:service/cluster/{name}"),
+    "aws:ecs/taskDefinition:TaskDefinition": ("ecs:TagResource", ("ecs:CreateAction", "RegisterTaskDefinition"),
+                                              "arn:aws:ecs:{region}:{account}:task-definition/{name}:1"),
+    "aws:iam/role:Role": ("iam:TagRole", None, "arn:aws:iam::{account}:role/{name}"),
+    "aws:kms/key:Key": ("kms:TagResource", None,
+                        "arn:aws:kms:{region}:{account}:key/00000000-0000-0000-0000-000000000000"),
+    "aws:lambda/function:Function": ("lambda:TagResource", None, "arn:aws:lambda:{region}:{account}:function:{name}"),
+    "aws:lb/listener:Listener": (
+        "elasticloadbalancing:AddTags", ("elasticloadbalancing:CreateAction", "CreateListener"),
+        "arn:aws:elasticloadbalancing:{region}:{account}:listener/app/{name}/0123456789abcdef/0123456789abcdef"),
+    "aws:lb/loadBalancer:LoadBalancer": (
+        "elasticloadbalancing:AddTags", ("elasticloadbalancing:CreateAction", "CreateLoadBalancer"),
+        "arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/{name}/0123456789abcdef"),
+    "aws:lb/targetGroup:TargetGroup": (
+        "elasticloadbalancing:AddTags", ("elasticloadbalancing:CreateAction", "CreateTargetGroup"),
+        "arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{name}/0123456789abcdef"),
+    "aws:mq/broker:Broker": ("mq:CreateTags", None, "arn:aws:mq:{region}:{account}:broker:{name}:b-0123"),
+    "aws:mq/configuration:Configuration": ("mq:CreateTags", None, "arn:aws:mq:{region}:{account}:configuration:c-0123"),
+    "aws:s3/bucket:Bucket": ("s3:TagResource", None, "arn:aws:s3:::{name}"),
+    "aws:secretsmanager/secret:Secret": (
+        "secretsmanager:TagResource", None, "arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf"),
+    "aws:servicediscovery/httpNamespace:HttpNamespace": (
+        "servicediscovery:TagResource", None, "arn:aws:servicediscovery:{region}:{account}:namespace/ns-0123"),
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": (
+        "servicediscovery:TagResource", None, "arn:aws:servicediscovery:{region}:{account}:namespace/ns-0123"),
+    "aws:servicediscovery/service:Service": (
+        "servicediscovery:TagResource", None, "arn:aws:servicediscovery:{region}:{account}:service/srv-0123"),
+    "aws:sns/topic:Topic": ("sns:TagResource", None, "arn:aws:sns:{region}:{account}:{name}"),
+}
+#: IAM actions that are permissions only (no API of that name in botocore's model of the service): S3's tag-on-create
+#: (botocore s3 CreateBucketConfiguration.Tags: "You must have the s3:TagResource permission")
+PERMISSION_ONLY = {"s3:TagResource", "s3:UntagResource"}
+#: the prefix's botocore service where their names differ (tests/test_deploy_role.py BOTOCORE_SERVICE)
+BOTOCORE = {"elasticloadbalancing": "elbv2", "cloudwatch": "cloudwatch"}
+#: the dynamic resources that create AWS resources the provider's default tags never reach, and their tagging action
+DYNAMIC_TAGGING = {"shared.components.broker_logs:BrokerLogGroupProvider": "logs:TagResource"}
+
+
+def _cases() -> Iterator[tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]]:
+    for name in ENVS:
+        documents = synth_layers(name)
+        yield name, load_env(name), documents, deploy_role.deploy_policies(name, environ={}, documents=documents)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> list[tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]]:
+    return list(_cases())
+
+
+@pytest.fixture
+def everything(edit_env: Any) -> tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]:
+    edit_env("dev", _everything_on)
+    documents = synth_env("dev")
+    return "dev with every feature", load_env("dev"), documents, deploy_role.deploy_policies(
+        "dev", environ={}, documents=documents)
+
+
+def _provider(document: dict[str, Any]) -> dict[str, Any]:
+    (provider,) = [r for r in document["resources"] if r["type"] == "pulumi:providers:aws"]
+    return provider
+
+
+def _default_tags(document: dict[str, Any]) -> dict[str, str]:
+    default = _provider(document)["inputs"]["defaultTags"]
+    return dict((json.loads(default) if isinstance(default, str) else default)["tags"])
+
+
+def _name(resource: dict[str, Any]) -> str:
+    inputs = resource.get("inputs") or {}
+    for key in ("name", "bucket", "family"):
+        if isinstance(inputs.get(key), str) and inputs[key]:
+            return str(inputs[key])
+    if resource["type"] == "aws:iam/role:Role":
+        return deploy_role.role_name_pattern(resource).replace("?", "a")
+    return str(resource["name"])
+
+
+def create_context(tags: dict[str, str], create: tuple[str, str] | None) -> dict[str, Any]:
+    """The request context of a create carrying ``tags`` (``create``: the service's create-action key and value)."""
+    context: dict[str, Any] = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+    context["aws:TagKeys"] = sorted(tags)
+    if create is not None:
+        context[create[0]] = create[1]
+    return context
+
+
+def _statements(policies: list[deploy_role.ManagedPolicy]) -> list[dict[str, Any]]:
+    return [statement for policy in policies for statement in policy.document["Statement"]]
+
+
+def test_every_taggable_resources_create_may_tag_it(shipped: Any, everything: Any) -> None:
+    taggable = load_taggable()
+    seen: set[str] = set()
+    for label, env, documents, policies in [*shipped, everything]:
+        statements = _statements(policies)
+        for layer, document in documents.items():
+            default = _default_tags(document)
+            for resource in document["resources"]:
+                if resource["type"] not in taggable:
+                    continue
+                assert resource["type"] in TAGGING, f"add {resource['type']}'s tag-on-create action to TAGGING"
+                # the layer's provider, whose default tags are the env's (a default provider would carry none)
+                assert resource.get("provider") == _provider(document)["urn"], (label, layer, resource["name"])
+                seen.add(resource["type"])
+                action, create, template = TAGGING[resource["type"]]
+                tags = {**default, **((resource.get("inputs") or {}).get("tags") or {})}
+                # an organisation's SCP or tag policy requiring the env's tags on create (aws:RequestTag) and cost
+                # allocation see every one of them, as the env sets it: no resource's own tags override one
+                assert {key: tags.get(key) for key in env.common_tags(layer)} == env.common_tags(layer), (
+                    label, layer, resource["name"])
+                arn = template.format(region=env.region, account=env.account_id, name=_name(resource))
+                # a role has no tag yet when it is created (IAM authorizes the create's TagRole on the new role)
+                assert iam_eval.allows(statements, action, arn, create_context(tags, create)), (
+                    label, layer, resource["name"], action, arn)
+    assert seen == set(TAGGING) & seen and len(seen) >= 30, sorted(set(TAGGING) - seen)
+
+
+#: the tagging action -> the one that removes a key (a later `up` after a key left the env's tags)
+UNTAGGING = {"ec2:CreateTags": "ec2:DeleteTags", "elasticloadbalancing:AddTags": "elasticloadbalancing:RemoveTags",
+             "mq:CreateTags": "mq:DeleteTags", "iam:TagRole": "iam:UntagRole",
+             "codebuild:CreateProject": "codebuild:UpdateProject"}
+
+
+def test_a_later_tags_change_may_retag_every_resource(shipped: Any) -> None:
+    """A change of the env's tags is an in-place update (README, env keys): the provider tags and untags the changed
+    keys outside any create (no create-action key in the request), on a resource that carries the env's tags."""
+    for label, env, documents, policies in shipped:
+        statements = _statements(policies)
+        for layer, document in documents.items():
+            default = _default_tags(document)
+            for resource in document["resources"]:
+                if resource["type"] not in TAGGING:
+                    continue
+                action, _create, template = TAGGING[resource["type"]]
+                if action == "codebuild:CreateProject":
+                    action = "codebuild:UpdateProject"  # CodeBuild changes tags with UpdateProject
+                untag = UNTAGGING.get(action, action.replace(":Tag", ":Untag"))
+                tags = {**default, **((resource.get("inputs") or {}).get("tags") or {})}
+                arn = template.format(region=env.region, account=env.account_id, name=_name(resource))
+                carried = {f"{prefix}:ResourceTag/{key}": value for key, value in tags.items()
+                           for prefix in ("aws", "iam")}
+                changed = {**carried, "aws:RequestTag/team": "ml-infra", "aws:TagKeys": ["team"]}
+                assert iam_eval.allows(statements, action, arn, changed), (label, layer, resource["name"], action)
+                assert iam_eval.allows(statements, untag, arn, {**carried, "aws:TagKeys": ["owner"]}), (
+                    label, layer, resource["name"], untag)
+
+
+def test_the_buckets_tags_are_read_and_changed_where_the_provider_now_does(shipped: Any) -> None:
+    """terraform-provider-aws v6 (pulumi-aws 7) sends a bucket's tags with CreateBucket and reads and changes them
+    through S3 Control's ListTagsForResource/TagResource/UntagResource on the bucket's ARN (pulumi/pulumi-aws#6317,
+    getmoto/moto#9504), not GetBucketTagging/PutBucketTagging alone."""
+    for label, _env, documents, policies in shipped:
+        for document in documents.values():
+            for resource in document["resources"]:
+                if resource["type"] != "aws:s3/bucket:Bucket":
+                    continue
+                arn = f"arn:aws:s3:::{_name(resource)}"
+                for action in ("s3:ListTagsForResource", "s3:TagResource", "s3:UntagResource",
+                               "s3:GetBucketTagging", "s3:PutBucketTagging"):
+                    assert iam_eval.allows(_statements(policies), action, arn, {}), (label, action, arn)
+
+
+def test_the_tagging_actions_are_real(shipped: Any) -> None:
+    session = botocore.session.get_session()
+    tagging = {action for action, _create, _template in TAGGING.values()}
+    for action in sorted(tagging | {UNTAGGING.get(a, a.replace(":Tag", ":Untag")) for a in tagging}):
+        prefix, name = action.split(":")
+        if action in PERMISSION_ONLY:
+            continue
+        model = session.get_service_model(BOTOCORE.get(prefix, prefix))
+        assert name in model.operation_names, action
+    ec2 = session.get_service_model("ec2")
+    ecs = session.get_service_model("ecs")
+    elbv2 = session.get_service_model("elbv2")
+    for _action, create, _template in TAGGING.values():
+        if create is None:
+            continue
+        model = {"ec2:CreateAction": ec2, "ecs:CreateAction": ecs,
+                 "elasticloadbalancing:CreateAction": elbv2}[create[0]]
+        assert create[1] in model.operation_names, create
+
+
+def test_the_dynamic_resources_tag_what_they_create(shipped: Any) -> None:
+    """The provider's default tags never reach a dynamic resource: one that creates an AWS resource passes the
+    layer's tags itself, and the deploy role may tag with the create."""
+    for provider, action in DYNAMIC_TAGGING.items():
+        assert action in deploy_role.DYNAMIC_ACTIONS[provider], provider
+    # a dynamic provider that creates anything in AWS must tag it itself (and be listed above)
+    for cls in _dynamic_providers():
+        key = f"{cls.__module__}:{cls.__name__}"
+        creates = sorted(call for call in _boto3_calls(cls.__module__) if call.split(":")[1].startswith("Create"))
+        assert not creates or key in DYNAMIC_TAGGING, f"{key} calls {creates}: pass the layer's tags and list it"
+    for label, env, documents, policies in shipped:
+        for layer, document in documents.items():
+            for resource in document["resources"]:
+                if resource["type"] != deploy_role.DYNAMIC_TYPE or "log_group_name" not in resource["inputs"]:
+                    continue
+                tags = resource["inputs"]["tags"]
+                assert tags == _default_tags(document), (label, layer, resource["name"])
+                arn = f"arn:aws:logs:{env.region}:{env.account_id}:log-group:/aws/amazonmq/broker/b-1/general"
+                assert iam_eval.allows(_statements(policies), "logs:TagResource", arn, create_context(tags, None))
+
+
+def test_the_roles_the_stacks_create_may_tag_nothing(shipped: Any) -> None:
+    """Their boundary (the cap of every role the stacks create) names no tagging action, on any resource."""
+    actions = {action for action, _create, _template in TAGGING.values()} - {"codebuild:CreateProject"}
+    actions |= {"ecs:UntagResource", "iam:UntagRole", "tag:TagResources", "logs:TagLogGroup"}
+    for label, env, _documents, _policies in shipped:
+        for statement in boundary_document(env)["Statement"]:
+            assert statement["Effect"] == "Allow" and "NotAction" not in statement, (label, statement["Sid"])
+            for action in actions:
+                assert not any(iam_eval.action_matches(pattern, action)
+                               for pattern in iam_eval.as_list(statement["Action"])), (label, statement["Sid"], action)
