@@ -33,6 +33,7 @@ import botocore.session
 import pytest
 
 from shared import deploy_role
+from shared.components.compute import cluster_name
 from shared.envs import load_env
 from shared.policy.taggable import load_taggable
 from shared.role_boundary import boundary_document
@@ -94,7 +95,7 @@ TAGGING: dict[str, tuple[str, tuple[str, str] | None, str]] = {
     "aws:ecs/cluster:Cluster": ("ecs:TagResource", ("ecs:CreateAction", "CreateCluster"),
                                 "arn:aws:ecs:{region}:{account}:cluster/{name}"),
     "aws:ecs/service:Service": ("ecs:TagResource", ("ecs:CreateAction", "CreateService"),
-                                "arn:aws:ecs:{region}:{account}:service/cluster/{name}"),
+                                "arn:aws:ecs:{region}:{account}:service/{cluster}/{name}"),
     "aws:ecs/taskDefinition:TaskDefinition": ("ecs:TagResource", ("ecs:CreateAction", "RegisterTaskDefinition"),
                                               "arn:aws:ecs:{region}:{account}:task-definition/{name}:1"),
     "aws:iam/role:Role": ("iam:TagRole", None, "arn:aws:iam::{account}:role/{name}"),
@@ -204,7 +205,8 @@ def test_every_taggable_resources_create_may_tag_it(shipped: Any, everything: An
                 # allocation see every one of them, as the env sets it: no resource's own tags override one
                 assert {key: tags.get(key) for key in env.common_tags(layer)} == env.common_tags(layer), (
                     label, layer, resource["name"])
-                arn = template.format(region=env.region, account=env.account_id, name=_name(resource))
+                arn = template.format(region=env.region, account=env.account_id, name=_name(resource),
+                                      cluster=cluster_name(env.name))
                 # a role has no tag yet when it is created (IAM authorizes the create's TagRole on the new role)
                 assert iam_eval.allows(statements, action, arn, create_context(tags, create)), (
                     label, layer, resource["name"], action, arn)
@@ -232,7 +234,8 @@ def test_a_later_tags_change_may_retag_every_resource(shipped: Any) -> None:
                     action = "codebuild:UpdateProject"  # CodeBuild changes tags with UpdateProject
                 untag = UNTAGGING.get(action, action.replace(":Tag", ":Untag"))
                 tags = {**default, **((resource.get("inputs") or {}).get("tags") or {})}
-                arn = template.format(region=env.region, account=env.account_id, name=_name(resource))
+                arn = template.format(region=env.region, account=env.account_id, name=_name(resource),
+                                      cluster=cluster_name(env.name))
                 carried = {f"{prefix}:ResourceTag/{key}": value for key, value in tags.items()
                            for prefix in ("aws", "iam")}
                 changed = {**carried, "aws:RequestTag/team": "ml-infra", "aws:TagKeys": ["team"]}
