@@ -15,6 +15,7 @@ from shared.components.alarms import (
     broker_alarms,
     capacity_alarms,
     rotation_alarms,
+    rotation_failed_notification,
 )
 from shared.components.broker import (
     AmazonMqBroker,
@@ -56,6 +57,8 @@ if layer.env.messaging.broker == "amazon-mq":
                              messaging.instance_type, messaging.deployment_mode)
     if broker.admin_rotation is not None:
         specs += rotation_alarms(layer.env.name, layer.env.alarms, broker.admin_rotation.function.name)
+        rotation_failed_notification(layer.env.name, broker.admin_secret.arn, alarm_topic,
+                                     opts=pulumi.ResourceOptions(parent=broker.admin_rotation))
     MetricAlarms("broker-alarms", specs, alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))
     layer.export(
         broker_mode="amazon-mq",
