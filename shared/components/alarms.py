@@ -34,6 +34,8 @@ from shared.cloudwatch_metrics import (
     CERTIFICATE_MANAGER_NAMESPACE,
     CONTAINER_INSIGHTS_NAMESPACE,
     DAYS_TO_EXPIRY_METRIC,
+    EVENTS_NAMESPACE,
+    FAILED_INVOCATIONS_METRIC,
     LAMBDA_NAMESPACE,
     QUEUE_CONSUMERS_METRIC,
     QUEUE_READY_METRIC,
@@ -526,6 +528,27 @@ def task_stop_alarms(env_name: str, services: dict[str, pulumi.Input[str]],
             namespace=TASK_STOPS_NAMESPACE, metric=TASK_STOPS_METRIC, statistic="Sum",
             dimensions={TASK_GROUP_DIMENSION: pulumi.Output.from_input(service_name).apply(task_group)}))
     return specs
+
+
+def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
+                          rules: dict[str, pulumi.Input[str]]) -> list[AlarmSpec]:
+    """EventBridge failing to deliver a rule's events (``rules``: subject -> the name of the default bus's rule
+    ``<env>-ml-<subject>``, whose alarm is ``<env>-ml-event-delivery-<subject>``): the events
+    are dropped, and what they feed goes quiet (the task-stops log group, and with it the crash-loop alarms, whose
+    missing data is notBreaching; an event notification to the topic).
+
+    ``AWS/Events`` ``FailedInvocations`` (Sum) with dimension RuleName: deliveries that failed for good, a refused one
+    (a resource policy, a key policy) at once (EventBridge user guide, "Monitoring Amazon EventBridge"). EventBridge
+    publishes it only when it is not zero: missing data is notBreaching, and one failure in one period notifies. The
+    notification reaches the topic through CloudWatch's own grants, even when EventBridge's are what broke."""
+    return [AlarmSpec(
+        name=alarm_name(env_name, "event-delivery", subject),
+        description=f"EventBridge could not deliver the events of its rule {env_name}-ml-{subject} (a resource or "
+                    "key policy refuses it): they are dropped; " + runbook("<env>-ml-event-delivery-<rule>"),
+        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
+        period=settings.period_seconds, evaluation_periods=1, namespace=EVENTS_NAMESPACE,
+        metric=FAILED_INVOCATIONS_METRIC, statistic="Sum", dimensions={"RuleName": rule})
+        for subject, rule in sorted(rules.items())]
 
 
 def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:

@@ -166,13 +166,39 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     by_kind: dict[str, set[str]] = {}
     for name, inputs in all_alarms(env).items():
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
+        kind = "event-delivery" if kind.startswith("event-delivery-") else kind
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
     assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "no-consumer": {"missing"},
                        "broker": {"breaching"},
                        "broker-capacity": {"notBreaching"}, "tasks-below-desired": {"breaching"},
                        "task-stops": {"notBreaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
-                       "queue-metrics-silent": {"breaching"}}
+                       "queue-metrics-silent": {"breaching"}, "event-delivery": {"notBreaching"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_an_event_rule_whose_deliveries_are_refused_notifies(env: str) -> None:
+    """The task-stops rule feeds the crash-loop alarms (missing data notBreaching): a log group resource policy or key
+    that refuses EventBridge would leave them quietly OK. EventBridge counts such deliveries as FailedInvocations of
+    the rule (RuleName, default bus), published only when not zero."""
+    from shared.cloudwatch_metrics import metric_problems
+
+    for layer, subject in (("compute", "ecs-task-stops"), ("broker", "admin-rotation-failed")):
+        document = layers(env)[layer]
+        rule_name = f"{env}-ml-{subject}"
+        assert rule_name in {r["inputs"]["name"] for r in of_type(document, EVENT_RULE)}
+        alarm = alarms(document)[f"{env}-ml-event-delivery-{subject}"]
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/Events", "FailedInvocations",
+                                                                                  "Sum")
+        assert alarm["dimensions"] == {"RuleName": rule_name}
+        assert metric_problems(alarm["namespace"], alarm["metricName"], alarm["dimensions"]) == []
+        assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 1
+        assert alarm["treatMissingData"] == "notBreaching"
+        assert alarm["alarmActions"] == [layers(env)["broker"]["outputs"]["alarm_topic_arn"]]
+    # the table judges AWS/Events now: a dimension EventBridge does not publish, or a name in another case, is refused
+    assert metric_problems("AWS/Events", "FailedInvocations", {"Rule": "x"})
+    assert metric_problems("AWS/Events", "failedInvocations", {"RuleName": "x"})
 
 
 def _evaluate(expression: str, values: dict[str, float]) -> float:
@@ -681,7 +707,8 @@ def resolves(env: str, name: str, text: str) -> str | None:
         return f"#{anchor} is no README heading"
     if entry not in runbook_entries(sections[anchor]):
         return f"#{anchor} has no entry {entry}"
-    pattern = re.escape(entry).replace(re.escape("<env>"), re.escape(env)).replace(re.escape("<svc>"), ".+")
+    pattern = re.escape(entry).replace(re.escape("<env>"), re.escape(env))
+    pattern = pattern.replace(re.escape("<svc>"), ".+").replace(re.escape("<rule>"), ".+")
     if not re.fullmatch(pattern, name):
         return f"entry {entry} is not {name}'s"
     return None
