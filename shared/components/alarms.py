@@ -720,7 +720,7 @@ RUNBOOK_ANCHOR = "on-call-what-each-notification-asks"
 
 def runbook(entry: str) -> str:
     """The pointer a description ends with: the README's on-call chapter and the entry (an alarm's or rule's name
-    pattern, as the chapter lists it)."""
+    pattern as the chapter lists it, or the name itself)."""
     return f"runbook: README.md#{RUNBOOK_ANCHOR}, {entry}"
 
 
@@ -745,7 +745,11 @@ def rotation_failed_pattern(secret_arn: str) -> dict[str, Any]:
 def notification_template(summary: str) -> str:
     """The target's input: a JSON object whose ``summary`` says what happened and what to do (with the runbook
     pointer) and whose ``event`` is the whole event (``<aws.events.event.json>``, EventBridge user guide, "Amazon
-    EventBridge input transformation": predefined variables, only as a JSON field's value)."""
+    EventBridge input transformation": predefined variables, only as a JSON field's value). EventBridge reads every
+    ``<name>`` of the template as a variable, inside a JSON string too, so the summary may hold none (its runbook entry
+    is the rule's own name, not the README's ``<env>-ml-...`` pattern)."""
+    if re.search(r"<[^<>]*>", summary):
+        raise ValueError(f"the summary {summary!r} holds a <...>, which EventBridge would read as a variable")
     return '{"summary": ' + json.dumps(summary) + ', "event": <aws.events.event.json>}'
 
 
@@ -788,7 +792,7 @@ def rotation_failed_notification(env_name: str, secret_arn: pulumi.Input[str], t
     summary = (f"Secrets Manager could not rotate the {env_name} broker admin's secret "
                f"platform/{env_name}/broker/admin: the password stays as it was. The function's log group "
                f"/aws/lambda/ml-platform-{env_name}-broker-admin-rotation names the failing step, or has no run where "
-               f"Lambda refused the invocation; {runbook('<env>-ml-admin-rotation-failed')}")
+               f"Lambda refused the invocation; {runbook(rule_name)}")
     return EventNotification(
         rule_name, rule_name, summary,
         pulumi.Output.from_input(secret_arn).apply(

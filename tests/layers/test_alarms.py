@@ -351,6 +351,9 @@ def test_a_failed_admin_rotation_reaches_the_topic_through_its_policy_and_key(en
     (target,) = [t for t in of_type(broker, EVENT_TARGET) if t["inputs"]["rule"] == rule["inputs"]["name"]]
     assert target["inputs"]["arn"] == topic_arn
     template = target["inputs"]["inputTransformer"]["inputTemplate"]
+    # EventBridge reads every <name> as a variable, in a JSON string too: only its predefined ones, no paths defined
+    assert "inputPaths" not in target["inputs"]["inputTransformer"]
+    assert re.findall(r"<[^<>]*>", template) == ["<aws.events.event.json>"]
     message = json.loads(template.replace("<aws.events.event.json>", "{}"))
     assert env in message["summary"] and "README.md#" in message["summary"]
     (topic_policy,) = of_type(broker, TOPIC_POLICY)
@@ -705,11 +708,16 @@ def resolves(env: str, name: str, text: str) -> str | None:
     sections = readme_sections()
     if anchor not in sections:
         return f"#{anchor} is no README heading"
-    if entry not in runbook_entries(sections[anchor]):
+
+    def pattern(listed: str) -> str:
+        escaped = re.escape(listed).replace(re.escape("<env>"), re.escape(env))
+        return escaped.replace(re.escape("<svc>"), ".+").replace(re.escape("<rule>"), ".+")
+
+    listed = runbook_entries(sections[anchor])
+    # the entry as listed, or a concrete name one listed entry stands for (an event's summary names its rule)
+    if entry not in listed and not any(re.fullmatch(pattern(each), entry) for each in listed):
         return f"#{anchor} has no entry {entry}"
-    pattern = re.escape(entry).replace(re.escape("<env>"), re.escape(env))
-    pattern = pattern.replace(re.escape("<svc>"), ".+").replace(re.escape("<rule>"), ".+")
-    if not re.fullmatch(pattern, name):
+    if not (re.fullmatch(pattern(entry), name) if entry in listed else entry == name):
         return f"entry {entry} is not {name}'s"
     return None
 
@@ -760,5 +768,9 @@ def test_a_pointer_to_a_missing_heading_or_entry_does_not_resolve() -> None:
     assert resolves("dev", "dev-ml-task-stops-x",
                     "...; runbook: README.md#on-call-what-each-notification-asks, <env>-ml-gateway-5xx-<svc>")
     assert resolves("dev", "dev-ml-task-stops-x", "no pointer")
+    assert resolves("dev", "dev-ml-task-stops-x",
+                    "...; runbook: README.md#on-call-what-each-notification-asks, dev-ml-task-stops-x") is None
+    assert resolves("dev", "dev-ml-task-stops-x",
+                    "...; runbook: README.md#on-call-what-each-notification-asks, dev-ml-task-stops-y")
     assert resolves("dev", "dev-ml-task-stops-x",
                     "...; runbook: README.md#on-call-what-each-notification-asks, <env>-ml-task-stops-<svc>") is None
