@@ -28,6 +28,8 @@ judged). Sources, one per namespace:
 
 - ``AWS/CertificateManager``: ACM user guide, "Supported CloudWatch metrics" (``DaysToExpiry`` with
   CertificateArn, once a day, until the certificate expires).
+- ``AWS/Events``: EventBridge user guide, "Monitoring Amazon EventBridge" (a rule's delivery metrics: RuleName on
+  the default bus, EventBusName and RuleName on another; FailedInvocations only when not zero).
 
 - ``MLPlatform/RabbitMQ``: the platform's own queue metrics publisher (``shared/rotation/queue_metrics.py``,
   ``METRICS`` with ``DIMENSIONS``): exactly what it writes, read from its source, so an alarm or scaling
@@ -57,6 +59,9 @@ ECS_NAMESPACE = "AWS/ECS"
 APPLICATION_ELB_NAMESPACE = "AWS/ApplicationELB"
 LAMBDA_NAMESPACE = "AWS/Lambda"
 CERTIFICATE_MANAGER_NAMESPACE = "AWS/CertificateManager"
+EVENTS_NAMESPACE = "AWS/Events"
+#: a rule's deliveries that failed for good (after EventBridge's retries, or at once for a refused one)
+FAILED_INVOCATIONS_METRIC = "FailedInvocations"
 #: days until an ACM certificate expires (dimension CertificateArn): no longer published once it has
 DAYS_TO_EXPIRY_METRIC = "DaysToExpiry"
 #: The platform's own: the queue metrics publisher's (shared/rotation/queue_metrics.py, METRICS)
@@ -175,6 +180,14 @@ LAMBDA: dict[str, DimensionSets] = _merge(
           "AsyncEventsDropped", None),
 )
 
+EVENTS: dict[str, DimensionSets] = _merge(
+    _same(f"{FAILED_INVOCATIONS_METRIC} DeadLetterInvocations InvocationsFailedToBeSentToDlq InvocationsSentToDlq",
+          _sets(("RuleName",), ("EventBusName", "RuleName"))),
+    _same("Invocations TriggeredRules MatchedEvents ThrottledRules InvocationAttempts InvocationsCreated "
+          "IngestionToInvocationStartLatency IngestionToInvocationCompleteLatency Events PutEventsApproximateCallCount "
+          "PutEventsEntriesCount PutEventsFailedEntriesCount PutEventsRequestSize PutEventsLatency", None),
+)
+
 QUEUE_METRICS: dict[str, DimensionSets] = dict.fromkeys(publisher.METRICS, _sets(publisher.DIMENSIONS))
 #: The publisher's metric name for each queue field of RabbitMQ's management API it reads (its ``METRICS``,
 #: inverted). The queue alarms and the backlog scaling name their series from here, so a metric renamed in the
@@ -194,6 +207,7 @@ PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     APPLICATION_ELB_NAMESPACE: APPLICATION_ELB,
     LAMBDA_NAMESPACE: LAMBDA,
     CERTIFICATE_MANAGER_NAMESPACE: {DAYS_TO_EXPIRY_METRIC: _sets(("CertificateArn",))},
+    EVENTS_NAMESPACE: EVENTS,
     QUEUE_METRICS_NAMESPACE: QUEUE_METRICS,
     TASK_STOPS_NAMESPACE: {TASK_STOPS_METRIC: _sets((TASK_GROUP_DIMENSION,))},
 }

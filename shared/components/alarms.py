@@ -34,6 +34,8 @@ from shared.cloudwatch_metrics import (
     CERTIFICATE_MANAGER_NAMESPACE,
     CONTAINER_INSIGHTS_NAMESPACE,
     DAYS_TO_EXPIRY_METRIC,
+    EVENTS_NAMESPACE,
+    FAILED_INVOCATIONS_METRIC,
     LAMBDA_NAMESPACE,
     QUEUE_CONSUMERS_METRIC,
     QUEUE_READY_METRIC,
@@ -154,7 +156,8 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                               QUEUE_CONSUMERS_METRIC, {"VirtualHost": vhost, "Queue": work}, cold.get(service)),
             AlarmSpec(name=alarm_name(env_name, "queue-depth", service),
                       description=f"{work} has {settings.queue_depth}+ messages waiting: {service} is not keeping up "
-                                  "(or not consuming: see its tasks and its backlog scaling)",
+                                  "(or not consuming: see its tasks and its backlog scaling); "
+                                  + runbook("<env>-ml-queue-depth-<svc>"),
                       comparison="GreaterThanOrEqualToThreshold", threshold=settings.queue_depth,
                       treat_missing_data="missing", period=settings.period_seconds,
                       evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
@@ -162,7 +165,7 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
             AlarmSpec(name=alarm_name(env_name, "dlq-depth", service),
                       description=f"{dead_letter} holds {settings.dead_letter_depth}+ dead letters: messages {service} "
                                   "rejected, that expired or exceeded the delivery limit; inspect and replay or drop "
-                                  "them",
+                                  "them; " + runbook("<env>-ml-dlq-depth-<svc>"),
                       comparison="GreaterThanOrEqualToThreshold", threshold=settings.dead_letter_depth,
                       treat_missing_data="missing", period=settings.period_seconds,
                       evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
@@ -175,7 +178,8 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
         return [AlarmSpec(
             name=alarm_name(env_name, "backlog", "broker"),
             description=f"{settings.queue_depth}+ messages are ready but not consumed across the broker's queues "
-                        "(RabbitMQ 4 publishes no per-queue metric: look at the queues in the management API)",
+                        "(RabbitMQ 4 publishes no per-queue metric: look at the queues in the management API); "
+                        + runbook("<env>-ml-backlog-broker"),
             comparison="GreaterThanOrEqualToThreshold", threshold=settings.queue_depth, treat_missing_data="missing",
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
             namespace=AMAZON_MQ_NAMESPACE, metric="MessageReadyCount", statistic="Maximum",
@@ -187,10 +191,12 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                                        cold.get(service)))
         for queue, what, threshold, description in (
             (work, "queue-depth", settings.queue_depth,
-             f"{work} holds {settings.queue_depth}+ messages: {service} is not keeping up (or not consuming)"),
+             f"{work} holds {settings.queue_depth}+ messages: {service} is not keeping up (or not consuming); "
+             + runbook("<env>-ml-queue-depth-<svc>")),
             (dead_letter, "dlq-depth", settings.dead_letter_depth,
              f"{dead_letter} holds {settings.dead_letter_depth}+ dead letters: messages {service} rejected, "
-             "that expired or exceeded the delivery limit; inspect and replay or drop them"),
+             "that expired or exceeded the delivery limit; inspect and replay or drop them; "
+             + runbook("<env>-ml-dlq-depth-<svc>")),
         ):
             specs.append(AlarmSpec(
                 name=alarm_name(env_name, what, service), description=description,
@@ -232,7 +238,8 @@ def no_consumer_alarm(env_name: str, settings: AlarmsConfig, service: str, queue
     return AlarmSpec(
         name=alarm_name(env_name, "no-consumer", service),
         description=f"{queue} has held messages with no consumer for {periods * settings.period_seconds // 60} "
-                    f"minutes: no {service} task takes them (its tasks, their logs, its AMQP connections)",
+                    f"minutes: no {service} task takes them (its tasks, their logs, its AMQP connections); "
+                    + runbook("<env>-ml-no-consumer-<svc>"),
         comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="missing",
         period=settings.period_seconds, evaluation_periods=periods,
         queries=(
@@ -278,12 +285,14 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
 
     return [
         against_limit("memory", f"the {env_name} RabbitMQ broker uses {settings.broker_memory_percent}%+ of its "
-                      "memory limit; at 100% it blocks every publisher",
+                      "memory limit (or reports nothing); at 100% it blocks every publisher; "
+                      + runbook("<env>-ml-broker-memory"),
                       "GreaterThanOrEqualToThreshold", settings.broker_memory_percent,
                       metric("used", "RabbitMQMemUsed"), "RabbitMQMemLimit",
                       ("percent", "memory used (% of limit)", "100 * used / limit")),
         against_limit("disk", f"the {env_name} RabbitMQ broker has less than {settings.broker_disk_free_ratio}x "
-                      "its disk limit free; below the limit it blocks every publisher",
+                      "its disk limit free (or reports nothing); below the limit it blocks every publisher; "
+                      + runbook("<env>-ml-broker-disk"),
                       "LessThanThreshold", settings.broker_disk_free_ratio,
                       metric("free", "RabbitMQDiskFree"), "RabbitMQDiskFreeLimit",
                       ("headroom", "free disk / disk limit", "free / limit")),
@@ -321,8 +330,8 @@ def capacity_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.I
             name=alarm_name(env_name, "broker-capacity", what),
             description=f"the {env_name} RabbitMQ broker has {threshold}+ {noun}, {NOTE_PERCENT}% of what "
                         f"{instance_type} {deployment_mode} on RabbitMQ {engine_version} holds{counted}; past the "
-                        "limit it refuses new ones (README, Changing the broker: a bigger instance type, or lower "
-                        "max_count)",
+                        "limit it refuses new ones (a bigger instance type, or lower max_count); "
+                        + runbook(f"<env>-ml-broker-capacity-{what}"),
             comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
             namespace=AMAZON_MQ_NAMESPACE, metric=metric, statistic="Maximum", dimensions={"Broker": broker_name}))
@@ -342,7 +351,7 @@ def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi
     return [AlarmSpec(
         name=alarm_name(env_name, "admin-rotation-errors", "broker"),
         description=f"the {env_name} broker admin's rotation function failed: its log group names the step and "
-                    "why (README, Broker admin rotation, Break-glass)",
+                    "why; " + runbook("<env>-ml-admin-rotation-errors-broker"),
         comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1,
         namespace=LAMBDA_NAMESPACE, metric="Errors", statistic="Sum", dimensions={"FunctionName": function_name})]
@@ -370,10 +379,11 @@ def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulum
     return [
         on("queue-metrics-errors", "Errors", "GreaterThanOrEqualToThreshold", "notBreaching",
            f"the {env_name} queue metrics publisher failed every run for {minutes} minutes: consumers no longer "
-           "scale on their backlog; its log group says why (README, Autoscaling)"),
+           "scale on their backlog; its log group says why; " + runbook("<env>-ml-queue-metrics-errors-publisher")),
         on("queue-metrics-silent", "Invocations", "LessThanThreshold", "breaching",
            f"the {env_name} queue metrics publisher has not run for {minutes} minutes (its EventBridge rule is gone "
-           "or disabled, or Lambda throttles it): consumers no longer scale on their backlog"),
+           "or disabled, or Lambda throttles it): consumers no longer scale on their backlog; "
+           + runbook("<env>-ml-queue-metrics-silent-publisher")),
     ]
 
 
@@ -410,7 +420,8 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
             description=f"ECS service {subject} runs fewer tasks than desired for "
                         f"{settings.evaluation_periods * settings.period_seconds // 60} minutes: its tasks do not "
                         "get to run (image pull errors, an exit at start, no capacity); a crash loop of tasks that "
-                        f"run for minutes each is {alarm_name(env_name, 'task-stops', subject)}'s",
+                        f"run for minutes each is {alarm_name(env_name, 'task-stops', subject)}'s; "
+                        + runbook("<env>-ml-tasks-below-desired-<svc>"),
             comparison="GreaterThanThreshold", threshold=0,
             treat_missing_data=("missing" if not container_insights else
                                 "notBreaching" if subject in may_run_none else "breaching"),
@@ -437,7 +448,8 @@ def gateway_alarms(env_name: str, settings: AlarmsConfig, service: str,
     return [AlarmSpec(
         name=alarm_name(env_name, "gateway-5xx", service),
         description=f"the {service} load balancer answered {settings.gateway_5xx}+ 5xx responses in "
-                    f"{settings.period_seconds} s (targets' 5xx plus the load balancer's own, e.g. no healthy target)",
+                    f"{settings.period_seconds} s (targets' 5xx plus the load balancer's own, e.g. no healthy target); "
+                    + runbook("<env>-ml-gateway-5xx-<svc>"),
         comparison="GreaterThanOrEqualToThreshold", threshold=settings.gateway_5xx, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1,
         queries=(
@@ -465,7 +477,8 @@ def certificate_alarms(env_name: str, certificate_arn: str) -> list[AlarmSpec]:
         name=alarm_name(env_name, "certificate-expiry", "gateway"),
         description=f"the public gateways' certificate {certificate_arn} expires within {CERTIFICATE_EXPIRY_DAYS} "
                     "days, or has expired: ACM did not renew it (an imported certificate never renews): re-import "
-                    "or renew it under the same ARN, or name a new one in compute.certificate_arn (README, Alarms)",
+                    "or renew it under the same ARN, or name a new one in compute.certificate_arn; "
+                    + runbook("<env>-ml-certificate-expiry-gateway"),
         comparison="LessThanOrEqualToThreshold", threshold=CERTIFICATE_EXPIRY_DAYS, treat_missing_data="breaching",
         period=CERTIFICATE_PERIOD_SECONDS, evaluation_periods=1, namespace=CERTIFICATE_MANAGER_NAMESPACE,
         metric=DAYS_TO_EXPIRY_METRIC, statistic="Minimum", dimensions={"CertificateArn": certificate_arn})]
@@ -508,12 +521,34 @@ def task_stop_alarms(env_name: str, services: dict[str, pulumi.Input[str]],
             name=alarm_name(env_name, "task-stops", subject),
             description=f"{TASK_STOPS_THRESHOLD}+ tasks of ECS service {subject} stopped unasked within "
                         f"{window // 60} minutes (crashed, failed a health check or failed to start): a crash "
-                        "loop; each stop's reason is in the compute layer's task-stops log group (README, Alarms)",
+                        "loop; each stop's reason is in the compute layer's task-stops log group; "
+                        + runbook("<env>-ml-task-stops-<svc>"),
             comparison="GreaterThanOrEqualToThreshold", threshold=TASK_STOPS_THRESHOLD,
             treat_missing_data="notBreaching", period=window, evaluation_periods=1,
             namespace=TASK_STOPS_NAMESPACE, metric=TASK_STOPS_METRIC, statistic="Sum",
             dimensions={TASK_GROUP_DIMENSION: pulumi.Output.from_input(service_name).apply(task_group)}))
     return specs
+
+
+def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
+                          rules: dict[str, pulumi.Input[str]]) -> list[AlarmSpec]:
+    """EventBridge failing to deliver a rule's events (``rules``: subject -> the name of the default bus's rule
+    ``<env>-ml-<subject>``, whose alarm is ``<env>-ml-event-delivery-<subject>``): the events
+    are dropped, and what they feed goes quiet (the task-stops log group, and with it the crash-loop alarms, whose
+    missing data is notBreaching; an event notification to the topic).
+
+    ``AWS/Events`` ``FailedInvocations`` (Sum) with dimension RuleName: deliveries that failed for good, a refused one
+    (a resource policy, a key policy) at once (EventBridge user guide, "Monitoring Amazon EventBridge"). EventBridge
+    publishes it only when it is not zero: missing data is notBreaching, and one failure in one period notifies. The
+    notification reaches the topic through CloudWatch's own grants, even when EventBridge's are what broke."""
+    return [AlarmSpec(
+        name=alarm_name(env_name, "event-delivery", subject),
+        description=f"EventBridge could not deliver the events of its rule {env_name}-ml-{subject} (a resource or "
+                    "key policy refuses it): they are dropped; " + runbook("<env>-ml-event-delivery-<rule>"),
+        comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
+        period=settings.period_seconds, evaluation_periods=1, namespace=EVENTS_NAMESPACE,
+        metric=FAILED_INVOCATIONS_METRIC, statistic="Sum", dimensions={"RuleName": rule})
+        for subject, rule in sorted(rules.items())]
 
 
 def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
@@ -551,6 +586,13 @@ def topic_key_policy(partition: str, account_id: str, region: str, env_name: str
         "Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
         "Condition": alarm_source_condition(partition, account_id, region, env_name)})
+    # EventBridge rules (:class:`EventNotification`) publish through the same key. No aws:Source* condition here: the
+    # KMS request EventBridge's delivery makes carries none of those keys, so such a condition would drop every event
+    # silently (AWS MDAA grantCloudWatchAlarmsTopicAccess note; SNS developer guide, "Enable compatibility between
+    # event sources from AWS services and encrypted topics"); the topic policy holds EventBridge to this env's rules.
+    policy["Statement"].append({
+        "Sid": "EventBridgeRulesPublish", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
     return policy
 
 
@@ -570,7 +612,17 @@ def topic_policy(topic_arn: str, args: AlarmTopicArgs) -> dict[str, Any]:
         {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
          "Action": "sns:Publish", "Resource": topic_arn,
          "Condition": alarm_source_condition(args.partition, args.account_id, args.region, args.env_name)},
+        {"Sid": "EventBridgeRulesPublish", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": event_rule_source_condition(args.partition, args.account_id, args.region, args.env_name)},
     ]}
+
+
+def event_rule_source_condition(partition: str, account_id: str, region: str, env_name: str) -> dict[str, Any]:
+    """Only this account's EventBridge rules named ``<env>-ml-*`` on the default bus (EventBridge user guide, "Amazon
+    SNS permissions": the topic policy's ``aws:SourceArn`` is the rule's ARN)."""
+    return {"StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:{partition}:events:{region}:{account_id}:rule/{env_name}-ml-*"}}
 
 
 def topic_name(env_name: str) -> str:
@@ -613,7 +665,7 @@ class AlarmTopic(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.topic = aws.sns.Topic(f"{name}-topic", name=topic_name(args.env_name), kms_master_key_id=self.key.arn,
                                    opts=child)
-        aws.sns.TopicPolicy(
+        self.policy = aws.sns.TopicPolicy(
             f"{name}-topic", arn=self.topic.arn,
             policy=self.topic.arn.apply(lambda arn: json.dumps(topic_policy(arn, args), sort_keys=True)),
             opts=pulumi.ResourceOptions(parent=self.topic))
@@ -660,6 +712,92 @@ class MetricAlarms(pulumi.ComponentResource):
                 alarm_actions=[topic_arn], ok_actions=[topic_arn],
                 opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"alarms": sorted(self.alarms)})
+
+
+#: The README chapter whose entries the notifications point to (``README.md#<anchor>``, one entry per alarm and event).
+RUNBOOK_ANCHOR = "on-call-what-each-notification-asks"
+
+
+def runbook(entry: str) -> str:
+    """The pointer a description ends with: the README's on-call chapter and the entry (an alarm's or rule's name
+    pattern as the chapter lists it, or the name itself)."""
+    return f"runbook: README.md#{RUNBOOK_ANCHOR}, {entry}"
+
+
+#: Secrets Manager's CloudTrail service events of a rotation that did not complete: a rotation (scheduled or
+#: ``rotate-secret``) or the test of a new rotation configuration failed (Secrets Manager user guide, "AWS CloudTrail
+#: entries for Secrets Manager", log entries for rotation).
+ROTATION_FAILED_EVENTS = ("RotationFailed", "TestRotationFailed")
+
+
+def rotation_failed_pattern(secret_arn: str) -> dict[str, Any]:
+    """Secrets Manager's rotation of ``secret_arn`` failed. These reach the default bus as ``AWS Service Event via
+    CloudTrail`` (EventBridge user guide, "AWS service events delivered via AWS CloudTrail": unlike ``AWS API Call via
+    CloudTrail`` they need no trail), with the secret's ARN in ``detail.additionalEventData.SecretId``. A failure
+    shows here whatever its cause, including those the rotation function's Errors alarm cannot see: an invocation
+    Lambda refused (a VPC function idle for weeks is Inactive and fails its next invocation, Lambda developer guide,
+    "Lambda function states"; the admin's rotation runs every ``max_age_days``), throttling, a missing permission."""
+    return {"source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
+            "detail": {"eventSource": ["secretsmanager.amazonaws.com"], "eventName": list(ROTATION_FAILED_EVENTS),
+                       "additionalEventData": {"SecretId": [secret_arn]}}}
+
+
+def notification_template(summary: str) -> str:
+    """The target's input: a JSON object whose ``summary`` says what happened and what to do (with the runbook
+    pointer) and whose ``event`` is the whole event (``<aws.events.event.json>``, EventBridge user guide, "Amazon
+    EventBridge input transformation": predefined variables, only as a JSON field's value). EventBridge reads every
+    ``<name>`` of the template as a variable, inside a JSON string too, so the summary may hold none (its runbook entry
+    is the rule's own name, not the README's ``<env>-ml-...`` pattern)."""
+    if re.search(r"<[^<>]*>", summary):
+        raise ValueError(f"the summary {summary!r} holds a <...>, which EventBridge would read as a variable")
+    return '{"summary": ' + json.dumps(summary) + ', "event": <aws.events.event.json>}'
+
+
+def event_rule_name(env_name: str, what: str) -> str:
+    """``<env>-ml-<what>``: the names the topic policy lets EventBridge publish for
+    (:func:`event_rule_source_condition`); EventBridge takes 1-64 characters of ``[.-_A-Za-z0-9]`` (botocore events
+    ``RuleName``)."""
+    name = f"{env_name}-ml-{what}"
+    if not re.fullmatch(r"[.\-_A-Za-z0-9]{1,64}", name):
+        raise ValueError(f"EventBridge rule name {name!r} must be 1-64 characters of [.-_A-Za-z0-9]")
+    return name
+
+
+class EventNotification(pulumi.ComponentResource):
+    """An AWS event no metric shows, sent to the env's alarm topic as it happens: an EventBridge rule on the default
+    bus and its target, the topic (whose policy and key policy let this env's rules publish: :func:`topic_policy`,
+    :func:`topic_key_policy`), with :func:`notification_template` as its input. The target is created after the
+    topic policy, so the first event is delivered."""
+
+    def __init__(self, name: str, rule_name: str, summary: str, event_pattern: pulumi.Input[str],
+                 topic: AlarmTopic, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlplatform:alarms:EventNotification", name, None, opts)
+        if len(summary) > 512:  # botocore events RuleDescription: at most 512 characters
+            raise ValueError(f"{rule_name}: the summary is {len(summary)} characters, the rule's description takes 512")
+        self.rule = aws.cloudwatch.EventRule(
+            name, name=rule_name, description=summary, event_pattern=event_pattern,
+            opts=pulumi.ResourceOptions(parent=self))
+        aws.cloudwatch.EventTarget(
+            name, rule=self.rule.name, arn=topic.arn,
+            input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
+                input_template=notification_template(summary)),
+            opts=pulumi.ResourceOptions(parent=self.rule, depends_on=[topic.policy]))
+        self.register_outputs({"rule": rule_name})
+
+
+def rotation_failed_notification(env_name: str, secret_arn: pulumi.Input[str], topic: AlarmTopic,
+                                 opts: pulumi.ResourceOptions | None = None) -> EventNotification:
+    """The broker admin secret's rotation failed (:func:`rotation_failed_pattern`), to the topic."""
+    rule_name = event_rule_name(env_name, "admin-rotation-failed")
+    summary = (f"Secrets Manager could not rotate the {env_name} broker admin's secret "
+               f"platform/{env_name}/broker/admin: the password stays as it was. The function's log group "
+               f"/aws/lambda/ml-platform-{env_name}-broker-admin-rotation names the failing step, or has no run where "
+               f"Lambda refused the invocation; {runbook(rule_name)}")
+    return EventNotification(
+        rule_name, rule_name, summary,
+        pulumi.Output.from_input(secret_arn).apply(
+            lambda arn: json.dumps(rotation_failed_pattern(arn), sort_keys=True)),
+        topic, opts=opts)
 
 
 def _query(query: Query, period: int) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:

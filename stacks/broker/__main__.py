@@ -14,7 +14,9 @@ from shared.components.alarms import (
     MetricAlarms,
     broker_alarms,
     capacity_alarms,
+    event_delivery_alarms,
     rotation_alarms,
+    rotation_failed_notification,
 )
 from shared.components.broker import (
     AmazonMqBroker,
@@ -56,6 +58,10 @@ if layer.env.messaging.broker == "amazon-mq":
                              messaging.instance_type, messaging.deployment_mode)
     if broker.admin_rotation is not None:
         specs += rotation_alarms(layer.env.name, layer.env.alarms, broker.admin_rotation.function.name)
+        notification = rotation_failed_notification(layer.env.name, broker.admin_secret.arn, alarm_topic,
+                                                    opts=pulumi.ResourceOptions(parent=broker.admin_rotation))
+        specs += event_delivery_alarms(layer.env.name, layer.env.alarms,
+                                       {"admin-rotation-failed": notification.rule.name})
     MetricAlarms("broker-alarms", specs, alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))
     layer.export(
         broker_mode="amazon-mq",

@@ -9,7 +9,7 @@ import pulumi
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.catalog import load_catalog
-from shared.components.alarms import MetricAlarms, compute_alarms
+from shared.components.alarms import MetricAlarms, compute_alarms, event_delivery_alarms
 from shared.components.compute import ComputeArgs, ComputePlatform
 from shared.components.compute_wiring import ComputeUpstreams
 from shared.components.task_stops import TaskStops, TaskStopsArgs
@@ -28,8 +28,13 @@ broker = layer.upstream("broker").contract(BrokerOutputs)
 MetricAlarms("alarms", compute_alarms(layer.env, compute), broker.alarm_topic_arn,
              opts=pulumi.ResourceOptions(parent=compute))
 # The tasks that stop unasked, which the task-stops alarms count (a crash loop tasks-below-desired cannot see).
-TaskStops("task-stops", TaskStopsArgs.from_env(layer.env, compute.logs_key.arn if compute.logs_key else None),
-          compute.cluster.arn, opts=pulumi.ResourceOptions(parent=compute))
+task_stops = TaskStops("task-stops",
+                       TaskStopsArgs.from_env(layer.env, compute.logs_key.arn if compute.logs_key else None),
+                       compute.cluster.arn, opts=pulumi.ResourceOptions(parent=compute))
+# EventBridge refused by the log group's resource policy or key would silence those alarms: that failure notifies.
+MetricAlarms("task-stops-alarms",
+             event_delivery_alarms(layer.env.name, layer.env.alarms, {"ecs-task-stops": task_stops.rule.name}),
+             broker.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=task_stops))
 
 layer.export(
     cluster_name=compute.cluster.name,

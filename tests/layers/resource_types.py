@@ -30,3 +30,6 @@ INSTANCE = "aws:servicediscovery/instance:Instance"
 FUNCTION = "aws:lambda/function:Function"
 PERMISSION = "aws:lambda/permission:Permission"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"

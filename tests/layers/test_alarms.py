@@ -21,7 +21,17 @@ from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
 from tests import iam_eval
-from tests.layers.resource_types import ALARM, ENVS, KMS_KEY, LOAD_BALANCER, SUBSCRIPTION, TOPIC, TOPIC_POLICY
+from tests.layers.resource_types import (
+    ALARM,
+    ENVS,
+    EVENT_RULE,
+    EVENT_TARGET,
+    KMS_KEY,
+    LOAD_BALANCER,
+    SUBSCRIPTION,
+    TOPIC,
+    TOPIC_POLICY,
+)
 from tests.synth_helpers import of_type, synth_layers
 
 
@@ -156,13 +166,39 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
     by_kind: dict[str, set[str]] = {}
     for name, inputs in all_alarms(env).items():
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
+        kind = "event-delivery" if kind.startswith("event-delivery-") else kind
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
     assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "no-consumer": {"missing"},
                        "broker": {"breaching"},
                        "broker-capacity": {"notBreaching"}, "tasks-below-desired": {"breaching"},
                        "task-stops": {"notBreaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
-                       "queue-metrics-silent": {"breaching"}}
+                       "queue-metrics-silent": {"breaching"}, "event-delivery": {"notBreaching"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_an_event_rule_whose_deliveries_are_refused_notifies(env: str) -> None:
+    """The task-stops rule feeds the crash-loop alarms (missing data notBreaching): a log group resource policy or key
+    that refuses EventBridge would leave them quietly OK. EventBridge counts such deliveries as FailedInvocations of
+    the rule (RuleName, default bus), published only when not zero."""
+    from shared.cloudwatch_metrics import metric_problems
+
+    for layer, subject in (("compute", "ecs-task-stops"), ("broker", "admin-rotation-failed")):
+        document = layers(env)[layer]
+        rule_name = f"{env}-ml-{subject}"
+        assert rule_name in {r["inputs"]["name"] for r in of_type(document, EVENT_RULE)}
+        alarm = alarms(document)[f"{env}-ml-event-delivery-{subject}"]
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/Events", "FailedInvocations",
+                                                                                  "Sum")
+        assert alarm["dimensions"] == {"RuleName": rule_name}
+        assert metric_problems(alarm["namespace"], alarm["metricName"], alarm["dimensions"]) == []
+        assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 1
+        assert alarm["treatMissingData"] == "notBreaching"
+        assert alarm["alarmActions"] == [layers(env)["broker"]["outputs"]["alarm_topic_arn"]]
+    # the table judges AWS/Events now: a dimension EventBridge does not publish, or a name in another case, is refused
+    assert metric_problems("AWS/Events", "FailedInvocations", {"Rule": "x"})
+    assert metric_problems("AWS/Events", "failedInvocations", {"RuleName": "x"})
 
 
 def _evaluate(expression: str, values: dict[str, float]) -> float:
@@ -273,6 +309,72 @@ def test_a_failing_broker_admin_rotation_notifies(env: str) -> None:
     assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 1
     assert alarm["treatMissingData"] == "notBreaching"
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """EventBridge's matching of the exact-value patterns used here: every key of the pattern is in the event, a list
+    of values matches an event value equal to one of them (EventBridge user guide, "Event patterns")."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(key in event and matches(value, event[key])
+                                               for key, value in pattern.items())
+    assert isinstance(pattern, list) and all(isinstance(value, str) for value in pattern), pattern
+    return event in pattern
+
+
+def rotation_failed_event(env: str, secret_arn: str, event_name: str = "RotationFailed") -> dict[str, Any]:
+    """A Secrets Manager rotation failure as CloudTrail delivers it to the default bus (Secrets Manager user guide,
+    "Match Secrets Manager events with EventBridge"; EventBridge user guide, "AWS service events delivered via AWS
+    CloudTrail")."""
+    settings = load_env(env)
+    return {"version": "0", "source": "aws.secretsmanager", "detail-type": "AWS Service Event via CloudTrail",
+            "account": settings.account_id, "region": settings.region,
+            "detail": {"eventSource": "secretsmanager.amazonaws.com", "eventName": event_name,
+                       "eventType": "AwsServiceEvent", "additionalEventData": {"SecretId": secret_arn}}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_failed_admin_rotation_reaches_the_topic_through_its_policy_and_key(env: str) -> None:
+    """A rotation Lambda never ran (an Inactive VPC function, throttling) sets no Errors data point: Secrets Manager's
+    RotationFailed event is the signal, sent to the alarm topic, whose topic policy and key policy must both let
+    EventBridge publish (a CMK-encrypted topic drops what the key refuses, silently)."""
+    broker = layers(env)["broker"]
+    settings = load_env(env)
+    secret_arn = broker["outputs"]["admin_secret_arn"]
+    topic_arn = broker["outputs"]["alarm_topic_arn"]
+    rules = {r["inputs"]["name"]: r for r in of_type(broker, EVENT_RULE)}
+    rule = rules[f"{env}-ml-admin-rotation-failed"]
+    pattern = json.loads(rule["inputs"]["eventPattern"])
+    assert matches(pattern, rotation_failed_event(env, secret_arn))
+    assert matches(pattern, rotation_failed_event(env, secret_arn, "TestRotationFailed"))
+    assert not matches(pattern, rotation_failed_event(env, secret_arn, "RotationSucceeded"))
+    assert not matches(pattern, rotation_failed_event(env, secret_arn.replace("admin", "other")))
+    (target,) = [t for t in of_type(broker, EVENT_TARGET) if t["inputs"]["rule"] == rule["inputs"]["name"]]
+    assert target["inputs"]["arn"] == topic_arn
+    template = target["inputs"]["inputTransformer"]["inputTemplate"]
+    # EventBridge reads every <name> as a variable, in a JSON string too: only its predefined ones, no paths defined
+    assert "inputPaths" not in target["inputs"]["inputTransformer"]
+    assert re.findall(r"<[^<>]*>", template) == ["<aws.events.event.json>"]
+    message = json.loads(template.replace("<aws.events.event.json>", "{}"))
+    assert env in message["summary"] and "README.md#" in message["summary"]
+    (topic_policy,) = of_type(broker, TOPIC_POLICY)
+    assert topic_policy["urn"] in target["dependencies"], "the target after the policy that lets it publish"
+
+    rule_arn = f"arn:aws:events:{settings.region}:{settings.account_id}:rule/{rule['inputs']['name']}"
+    (topic,) = of_type(broker, TOPIC)
+    (key,) = [k for k in of_type(broker, KMS_KEY) if k["urn"] in topic["property_dependencies"]["kmsMasterKeyId"]]
+
+    def of_events(policy: str) -> list[dict[str, Any]]:
+        return [{k: v for k, v in s.items() if k != "Principal"} for s in json.loads(policy)["Statement"]
+                if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+
+    context = {"aws:SourceArn": rule_arn, "aws:SourceAccount": settings.account_id}
+    assert iam_eval.allows(of_events(topic_policy["inputs"]["policy"]), "sns:Publish", topic_arn, context)
+    other_account = {"aws:SourceArn": rule_arn.replace(settings.account_id, "999999999999"),
+                     "aws:SourceAccount": "999999999999"}
+    assert not iam_eval.allows(of_events(topic_policy["inputs"]["policy"]), "sns:Publish", topic_arn, other_account)
+    # KMS sees no aws:Source* key in the call EventBridge's delivery makes: the key must allow it with none.
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert iam_eval.allows(of_events(key["inputs"]["policy"]), action, "*", {}), action
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -559,3 +661,116 @@ def test_a_new_instance_type_moves_the_capacity_thresholds_in_place() -> None:
     xlarge = capacity_alarms("prod", settings, "ml-prod", "4.2", "mq.m7g.xlarge", "CLUSTER_MULTI_AZ")
     assert [spec.name for spec in large] == [spec.name for spec in xlarge]
     assert all(small.threshold < big.threshold for small, big in zip(large, xlarge, strict=True))
+
+
+# -- what the pager reads -----------------------------------------------------------------------------
+README = Path(__file__).resolve().parents[2] / "README.md"
+RUNBOOK_POINTER = re.compile(r"runbook: README\.md#([a-z0-9-]+), (\S+)$")
+
+
+def github_anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation but ``-`` and ``_`` dropped, spaces -> ``-``."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def readme_sections() -> dict[str, str]:
+    """Each README heading's anchor -> the section's text up to the next heading."""
+    sections: dict[str, str] = {}
+    anchor = ""
+    for line in README.read_text().splitlines():
+        heading = re.match(r"#{1,6} (.+)", line)
+        if heading:
+            anchor = github_anchor(heading.group(1))
+            sections[anchor] = ""
+        elif anchor:
+            sections[anchor] += line + "\n"
+    return sections
+
+
+def runbook_entries(section: str) -> set[str]:
+    """The names each bullet of a runbook section starts with (``- `a`, `b`: ...``)."""
+    entries: set[str] = set()
+    for line in section.splitlines():
+        head = re.match(r"- ((?:`[^`]+`(?:, )?)+)[: (]", line)
+        if head:
+            entries |= set(re.findall(r"`([^`]+)`", head.group(1)))
+    return entries
+
+
+def resolves(env: str, name: str, text: str) -> str | None:
+    """Why ``text`` (an alarm's description, an event's summary) does not point to the README runbook entry of the
+    alarm or rule ``name``, or None: its pointer's anchor is a README heading, whose section has a bullet for the entry,
+    and the entry's pattern (``<env>`` the env, ``<svc>`` any subject) is the name."""
+    pointer = RUNBOOK_POINTER.search(text)
+    if pointer is None:
+        return "no 'runbook: README.md#<anchor>, <entry>' at its end"
+    anchor, entry = pointer.groups()
+    sections = readme_sections()
+    if anchor not in sections:
+        return f"#{anchor} is no README heading"
+
+    def pattern(listed: str) -> str:
+        escaped = re.escape(listed).replace(re.escape("<env>"), re.escape(env))
+        return escaped.replace(re.escape("<svc>"), ".+").replace(re.escape("<rule>"), ".+")
+
+    listed = runbook_entries(sections[anchor])
+    # the entry as listed, or a concrete name one listed entry stands for (an event's summary names its rule)
+    if entry not in listed and not any(re.fullmatch(pattern(each), entry) for each in listed):
+        return f"#{anchor} has no entry {entry}"
+    if not (re.fullmatch(pattern(entry), name) if entry in listed else entry == name):
+        return f"entry {entry} is not {name}'s"
+    return None
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_alarm_and_event_notification_points_to_its_runbook_entry(env: str) -> None:
+    """The pager gets the alarm's description (or the event's summary): it must say where the README tells what to
+    do, and that place must exist and be about this alarm."""
+    notifications = {name: inputs["alarmDescription"] for name, inputs in all_alarms(env).items()}
+    for layer in ("broker", "messaging", "compute"):
+        rules = {r["inputs"]["name"] for r in of_type(layers(env)[layer], EVENT_RULE)}
+        for target in of_type(layers(env)[layer], EVENT_TARGET):
+            if target["inputs"]["arn"] == layers(env)["broker"]["outputs"]["alarm_topic_arn"]:
+                assert target["inputs"]["rule"] in rules
+                template = target["inputs"]["inputTransformer"]["inputTemplate"]
+                summary = json.loads(template.replace("<aws.events.event.json>", "{}"))["summary"]
+                notifications[target["inputs"]["rule"]] = summary
+    assert f"{env}-ml-admin-rotation-failed" in notifications
+    for name, text in notifications.items():
+        assert len(text) <= 1024, name  # PutMetricAlarm's AlarmDescription (EventNotification checks its 512)
+        assert resolves(env, name, text) is None, f"{name}: {resolves(env, name, text)}"
+
+
+def test_every_alarm_builder_points_to_its_runbook_entry() -> None:
+    """The builders' alarms no shipped env deploys (Amazon MQ's own queue series, RabbitMQ 4's broker backlog)
+    point to their entries too."""
+    from shared.components.alarms import capacity_alarms, certificate_alarms, gateway_alarms, queue_alarms
+
+    settings = load_env("prod").alarms
+    specs = [*queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
+                           "3.13"),
+             *queue_alarms("prod", settings, "ml-prod", "ml-prod", {"inference": ("inference.work", "inference.dlq")},
+                           "4.2"),
+             *capacity_alarms("prod", settings, "ml-prod", "4.2", "mq.m7g.large", "CLUSTER_MULTI_AZ"),
+             *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188"),
+             *certificate_alarms("prod", "arn:aws:acm:eu-west-1:111111111111:certificate/abc")]
+    assert {"prod-ml-backlog-broker", "prod-ml-queue-depth-inference", "prod-ml-broker-capacity-channels"} <= {
+        spec.name for spec in specs}
+    for spec in specs:
+        problem = resolves("prod", spec.name, spec.description)
+        assert problem is None, f"{spec.name}: {problem}"
+
+
+def test_a_pointer_to_a_missing_heading_or_entry_does_not_resolve() -> None:
+    assert resolves("dev", "dev-ml-task-stops-x", "...; runbook: README.md#no-such-heading, <env>-ml-task-stops-<svc>")
+    assert resolves("dev", "dev-ml-task-stops-x",
+                    "...; runbook: README.md#on-call-what-each-notification-asks, <env>-ml-nothing-<svc>")
+    assert resolves("dev", "dev-ml-task-stops-x",
+                    "...; runbook: README.md#on-call-what-each-notification-asks, <env>-ml-gateway-5xx-<svc>")
+    assert resolves("dev", "dev-ml-task-stops-x", "no pointer")
+    assert resolves("dev", "dev-ml-task-stops-x",
+                    "...; runbook: README.md#on-call-what-each-notification-asks, dev-ml-task-stops-x") is None
+    assert resolves("dev", "dev-ml-task-stops-x",
+                    "...; runbook: README.md#on-call-what-each-notification-asks, dev-ml-task-stops-y")
+    assert resolves("dev", "dev-ml-task-stops-x",
+                    "...; runbook: README.md#on-call-what-each-notification-asks, <env>-ml-task-stops-<svc>") is None

@@ -18,6 +18,7 @@ from tests.policies import (
     test_aws_ecs_service_autoscaled_count,
     test_aws_ecs_service_connect_callees_first,
     test_aws_ecs_service_grace_period,
+    test_aws_eventbridge_topic,
     test_aws_lb_certificate,
     test_aws_limits,
     test_aws_logs_group_declared,
@@ -52,6 +53,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "cloudwatch-alarm-valid":
         test_aws_cloudwatch_alarms.test_unknown_dimensions_still_decide_unknown_structure_is_not_applicable,
     "cloudwatch-alarm-topic-publishable": test_aws_alarm_topic.test_unknown_policies_or_names_leave_the_rule_undecided,
+    "eventbridge-topic-target-publishable":
+        test_aws_eventbridge_topic.test_unknown_policies_or_names_leave_the_rule_undecided,
     "ecs-service-autoscaled-count-ignored":
         test_aws_ecs_service_autoscaled_count.test_an_unknown_resource_id_leaves_the_rule_undecided,
     "ecs-service-after-listener":
