@@ -677,6 +677,16 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
             statements.append(_statement("StateObjects", ["s3:GetObject"], [f"{under}*"]))
         statements.append(_statement("StateBucket", ["s3:GetBucketLocation", "s3:ListBucket"],
                                      [f"arn:{partition}:s3:::{state.bucket}"]))
+        # The bucket's default encryption may use a KMS key other than the secrets provider's (a passphrase provider
+        # with an SSE-KMS bucket, a bucket of another region or account), which S3 uses with the caller's permissions
+        # for each checkpoint and lock (S3 user guide, SSE-KMS "Permissions": GenerateDataKey to upload, Decrypt to
+        # download). Any key then, but only through S3 and for the state's objects: S3 gives the object's ARN as the
+        # encryption context, or the bucket's with an S3 Bucket Key (S3 user guide, SSE-KMS "Encryption context").
+        statements.append(_statement(
+            "StateBucketEncryption", ["kms:Decrypt", *(["kms:GenerateDataKey"] if write else [])],
+            [f"arn:{partition}:kms:*:*:key/*"],
+            {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"},
+             "ArnLike": {"kms:EncryptionContext:aws:s3:arn": [f"{under}*", f"arn:{partition}:s3:::{state.bucket}"]}}))
     if state.kms_key:
         key_region = state.kms_region or region
         # GenerateDataKey for the writes (an upload into a bucket that encrypts with this key needs it, S3 user guide,

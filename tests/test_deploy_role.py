@@ -506,6 +506,40 @@ def test_the_state_bucket_and_key(edit_env: Any, provider: str, resource: str, c
     assert env.state.secrets_provider == provider
 
 
+@pytest.mark.parametrize("provider", [None, "passphrase", "awskms://alias/pulumi-state?region=eu-west-1"])
+def test_a_state_bucket_encrypted_with_another_key_is_still_read_and_written(
+        edit_env: Any, provider: str | None) -> None:
+    """The state bucket's default encryption need not use the secrets provider's key (a passphrase provider with an
+    SSE-KMS bucket, or a bucket of another region or account): S3 then uses that key for each checkpoint and lock with
+    the caller's permissions, so the deploy role may use any key, but only through S3 and only for the state bucket's
+    objects (the read-only role: decrypt only)."""
+    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state/platform?region=us-east-1",
+                                                    "secrets_provider": provider}))
+    env = load_env("dev")
+    documents = synth_layers("dev")
+    key = "arn:aws:kms:us-east-1:555555555555:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    via_s3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+
+    def on(arn: str) -> dict[str, Any]:
+        return {**via_s3, "kms:EncryptionContext:aws:s3:arn": arn}
+
+    checkpoint = on("arn:aws:s3:::acme-pulumi-state/platform/.pulumi/stacks/network/dev.json")
+    bucket_key = on("arn:aws:s3:::acme-pulumi-state")  # an S3 Bucket Key's context is the bucket's ARN
+    policies = deploy_role.deploy_policies("dev", environ={}, documents=documents)
+    read = deploy_role.read_statements(env, documents, backend_url="s3://acme-pulumi-state/platform?region=us-east-1")
+    for context in (checkpoint, bucket_key):
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert allowed(policies, action, key, context), (provider, action, context)
+        assert iam_eval.allows(read, "kms:Decrypt", key, context), provider
+        assert not iam_eval.allows(read, "kms:GenerateDataKey", key, context), provider
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        assert not allowed(policies, action, key), action  # directly: no
+        assert not allowed(policies, action, key, on("arn:aws:s3:::other-bucket/x.json")), action
+        assert not allowed(policies, action, key, {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com",
+                                                   "kms:EncryptionContext:aws:s3:arn": checkpoint[
+                                                       "kms:EncryptionContext:aws:s3:arn"]}), action
+
+
 def _readme_preflight_actions() -> set[str]:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     paragraph = readme.split("The deploying identity needs ", 1)[1].split("\n\n", 1)[0]
