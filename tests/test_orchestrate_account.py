@@ -979,6 +979,7 @@ class Denied:
         raise ClientError({"Error": {"Code": self.code, "Message": "not authorized"}}, "Call")
 
     describe_secret = _deny
+    describe_certificate = _deny
 
     def get_paginator(self, operation: str) -> Any:
         deny = self._deny
@@ -1224,3 +1225,68 @@ def test_a_boundary_that_grants_at_least_what_is_printed_is_up_to_date() -> None
                                                    by_sid["PullImages"]["Resource"]])
     assert missing_boundary_statements(
         dev, {"Statement": [question, *(s for s in printed if s["Sid"] != "PullImages")]}) == ["PullImages"]
+
+
+# -- the public gateway's certificate ------------------------------------------------------------------------------
+
+def _gateway_with(edit_env: Any, certificate_arn: str) -> None:
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=certificate_arn))
+
+
+def test_a_gateway_certificate_acm_has_not_issued_stops_up_before_any_layer(
+        moto_aws: None, edit_env: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Elastic Load Balancing answers CreateListener (and ModifyListener, for a new certificate_arn) with
+    UnsupportedCertificate while the certificate is not yet ISSUED (terraform-provider-aws #26245, govuk-paas/paas-cf
+    #3063): compute would stop at the listener, after the ALB, its bucket and target group were created."""
+    import moto.settings
+
+    dev = load_env("dev")
+    acm = MotoAccounts.client(dev.account_id, dev.region, "acm")
+    arn = acm.request_certificate(DomainName="api.example.com", ValidationMethod="DNS")["CertificateArn"]
+    _gateway_with(edit_env, arn)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "environments/dev.yaml: compute.certificate_arn" in error and "PENDING_VALIDATION" in error
+    # the DNS record ACM waits for, as DescribeCertificate names it
+    assert "CNAME _d930b28be6c5927595552b219965053e.api.example.com." in error, error
+    # a preview notes it and goes on
+    code, out, runner = up(["preview", "dev", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "up would be refused" in out and "PENDING_VALIDATION" in out
+
+    # once ACM has issued it (moto issues a requested certificate after ACM_VALIDATION_WAIT seconds)
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", -1)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert f"gateway certificate {arn}: ISSUED" in out
+
+    # a certificate the account does not hold (deleted, or a typo in its id): CreateListener's CertificateNotFound
+    acm.delete_certificate(CertificateArn=arn)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "compute.certificate_arn" in error and "does not hold" in error
+
+
+def test_a_gateway_certificate_is_not_read_without_a_gateway_or_compute(moto_aws: None, edit_env: Any) -> None:
+    clients = Clients(roomy())
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(clients))
+    assert code == 0 and "gateway certificate" not in out, out
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(clients))
+    assert code == 0 and "gateway certificate" not in out, out
+    assert ("dev", "acm") not in clients.moto.calls
+
+
+def test_a_gateway_certificate_that_cannot_be_read_is_a_note(moto_aws: None, edit_env: Any) -> None:
+    class DeniedAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return Denied("AccessDeniedException") if service == "acm" else super().__call__(env, service)
+
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(DeniedAcm(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "note: whether ACM has issued the gateway certificate" in out and "DescribeCertificate" in out
