@@ -1064,6 +1064,13 @@ def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
         yield path, "compute.certificate_arn", (f"the certificate is in {parts[3] or '(no region)'}, but the load "
                                                 f"balancer is in {env.region}: ACM certificates are regional; request "
                                                 f"or import one in {env.region}")
+    if len(parts) > 4 and parts[4] != env.account_id:
+        # ACM certificates are not shared between accounts (AWS Security Blog, "How to deploy public ACM
+        # certificates across multiple AWS accounts and Regions"): one per account, and CreateListener answers
+        # CertificateNotFound for another account's.
+        yield path, "compute.certificate_arn", (f"the certificate is of account {parts[4] or '(none)'}, but the env's "
+                                                f"account_id is {env.account_id}: a load balancer uses a certificate "
+                                                f"of its own account; request or import one in {env.account_id}")
 
 
 def _rule_discovery_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:

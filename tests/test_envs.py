@@ -475,6 +475,20 @@ def test_a_public_gateway_needs_two_azs_and_a_certificate_from_its_region(edit_e
     assert "in us-east-1, but the load balancer is in eu-west-1" in problems["compute.certificate_arn"]
 
 
+def test_a_public_gateway_certificate_of_another_account_is_refused(edit_env: Any) -> None:
+    """A load balancer uses a certificate of its own account (ACM certificates are not shared: CreateListener answers
+    CertificateNotFound after the load balancer was created), e.g. staging's ARN left in prod's file."""
+    from shared.errors import ConfigError
+
+    edit_env("dev", lambda data: data["compute"].update(
+        public_gateway=True, certificate_arn=CERTIFICATE.format(region="eu-west-1").replace("111111111111",
+                                                                                           "222222222222")))
+    with pytest.raises(ConfigError) as raised:
+        load_env("dev")
+    assert raised.value.key == "compute.certificate_arn"
+    assert "account 222222222222, but the env's account_id is 111111111111" in str(raised.value)
+
+
 def test_a_public_gateway_with_two_azs_and_a_local_certificate_is_accepted(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
                                                         certificate_arn=CERTIFICATE.format(region="eu-west-1")))
