@@ -357,7 +357,8 @@ class ComputeConfig(_Strict):
     ecr_keep_last_images: int = Field(default=20, ge=1, le=1000)
     kms_encrypted_logs: bool = False
     public_gateway: bool = False
-    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:")
+    #: an ACM certificate's ARN (botocore acm Arn; the region and account are checked against the env's)
+    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]*:\d*:certificate/[\w-]+$")
     #: how long `up` waits for each ECS service to reach a steady state before it fails
     steady_state_timeout_minutes: int = Field(default=30, ge=5, le=240)
     #: the env whose ECR registry replicates its images into this env's registry (None: images are
