@@ -1290,3 +1290,46 @@ def test_a_gateway_certificate_that_cannot_be_read_is_a_note(moto_aws: None, edi
     code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(DeniedAcm(roomy())))
     assert code == 0 and runner.started() == ["compute"], out
     assert "note: whether ACM has issued the gateway certificate" in out and "DescribeCertificate" in out
+
+
+
+class DescribedCertificate:
+    """ACM answering DescribeCertificate with ``status`` for any ARN (moto refuses to import an expired certificate,
+    as ACM does, and never expires one within a test)."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+
+    def describe_certificate(self, CertificateArn: str) -> dict[str, Any]:
+        return {"Certificate": {"CertificateArn": CertificateArn, "DomainName": "api.example.com",
+                                "Status": self.status, "Type": "IMPORTED"}}
+
+
+@pytest.mark.parametrize("status", ["EXPIRED", "REVOKED", "INACTIVE"])
+def test_an_expired_gateway_certificate_is_a_note_and_up_runs(moto_aws: None, edit_env: Any, status: str) -> None:
+    # the listener may exist and serve it already (an up changes nothing there); the expiry alarm fired before
+    class ExpiredAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return DescribedCertificate(status) if service == "acm" else super().__call__(env, service)
+
+    arn = f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    _gateway_with(edit_env, arn)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(ExpiredAcm(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert f"compute.certificate_arn: the certificate {arn} is {status}: clients refuse" in out
+
+
+@pytest.mark.parametrize(("status", "advice"), [("VALIDATION_TIMED_OUT", "request a new certificate"),
+                                                ("FAILED", "request a new certificate")])
+def test_a_gateway_certificate_acm_gave_up_on_stops_up(moto_aws: None, edit_env: Any, status: str, advice: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    class GaveUpAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return DescribedCertificate(status) if service == "acm" else super().__call__(env, service)
+
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(GaveUpAcm(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"is {status}, not ISSUED" in error and advice.capitalize() in error, error
