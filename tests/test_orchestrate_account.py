@@ -1294,29 +1294,56 @@ def test_a_gateway_certificate_that_cannot_be_read_is_a_note(moto_aws: None, edi
 
 
 class DescribedCertificate:
-    """ACM answering DescribeCertificate with ``status`` for any ARN (moto refuses to import an expired certificate,
-    as ACM does, and never expires one within a test)."""
+    """ACM answering DescribeCertificate with ``status`` and ``in_use_by`` (botocore acm CertificateDetail.InUseBy: the
+    ARNs of the AWS resources that use it) for any ARN (moto refuses to import an expired certificate, as ACM does,
+    and never expires one within a test)."""
 
-    def __init__(self, status: str) -> None:
+    def __init__(self, status: str, in_use_by: Sequence[str] = ()) -> None:
         self.status = status
+        self.in_use_by = list(in_use_by)
 
     def describe_certificate(self, CertificateArn: str) -> dict[str, Any]:
         return {"Certificate": {"CertificateArn": CertificateArn, "DomainName": "api.example.com",
-                                "Status": self.status, "Type": "IMPORTED"}}
+                                "Status": self.status, "Type": "IMPORTED", "InUseBy": self.in_use_by}}
+
+
+#: the dev gateway's load balancer as Pulumi names it (shared.gateway_names: "<service>-alb" and a random suffix)
+DEV_GATEWAY_ALB = ("arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/gateway-alb-3f2a1b9/"
+                   "50dc6c495c0c9188")
 
 
 @pytest.mark.parametrize("status", ["EXPIRED", "REVOKED", "INACTIVE"])
-def test_an_expired_gateway_certificate_is_a_note_and_up_runs(moto_aws: None, edit_env: Any, status: str) -> None:
-    # the listener may exist and serve it already (an up changes nothing there); the expiry alarm fired before
+def test_an_expired_gateway_certificate_the_gateway_serves_already_is_a_note(moto_aws: None, edit_env: Any,
+                                                                             status: str) -> None:
+    # the listener exists and serves it (an up changes nothing there); the expiry alarm fired before
     class ExpiredAcm(Clients):
         def __call__(self, env: EnvConfig, service: str) -> Any:
-            return DescribedCertificate(status) if service == "acm" else super().__call__(env, service)
+            return DescribedCertificate(status, [DEV_GATEWAY_ALB]) if service == "acm" else \
+                super().__call__(env, service)
 
     arn = f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
     _gateway_with(edit_env, arn)
     code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(ExpiredAcm(roomy())))
     assert code == 0 and runner.started() == ["compute"], out
     assert f"compute.certificate_arn: the certificate {arn} is {status}: clients refuse" in out
+
+
+@pytest.mark.parametrize("in_use_by", [[], [DEV_GATEWAY_ALB.replace("gateway-alb-", "other-alb-")]])
+def test_an_expired_gateway_certificate_a_new_listener_would_take_stops_up(
+        moto_aws: None, edit_env: Any, in_use_by: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """ELB's CreateListener (the gateway's first up) and ModifyListener (a new certificate_arn) answer
+    CertificateNotFound for an expired certificate (terraform-provider-aws #17505), after the load balancer was
+    created; and a gateway serving it would be refused by every client."""
+    class ExpiredAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return DescribedCertificate("EXPIRED", in_use_by) if service == "acm" else super().__call__(env, service)
+
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(ExpiredAcm(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "is EXPIRED" in error and "gateway" in error and "CertificateNotFound" in error, error
 
 
 @pytest.mark.parametrize(("status", "advice"), [("VALIDATION_TIMED_OUT", "request a new certificate"),

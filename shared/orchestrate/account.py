@@ -88,18 +88,27 @@ GATEWAY_CERTIFICATE_UNUSABLE = {
 }
 
 
-def gateway_certificate(env: EnvConfig) -> bool:
-    """Whether compute creates a gateway listener with ``compute.certificate_arn``: the env has
-    ``compute.public_gateway`` and a public catalog service with an image in the release (compute creates the gateway
+def gateway_services(env: EnvConfig) -> list[str]:
+    """The services whose gateway listener compute creates with ``compute.certificate_arn``: with
+    ``compute.public_gateway``, each public catalog service with an image in the release (compute creates the gateway
     of such a service only: shared.components.compute)."""
     from shared.catalog import load_catalog
     from shared.components.compute import plan_service
 
     if not env.compute.public_gateway or not env.compute.certificate_arn:
-        return False
+        return []
     catalog = load_catalog()
-    return any(plan_service(env, catalog, spec.name).release_ref is not None
-               for spec in catalog.services.values() if spec.public)
+    return [spec.name for spec in catalog.services.values()
+            if spec.public and plan_service(env, catalog, spec.name).release_ref is not None]
+
+
+def _served_by(service: str, in_use_by: Sequence[str]) -> bool:
+    """Whether ``service``'s gateway load balancer is among a certificate's users (ACM DescribeCertificate
+    ``InUseBy``): Pulumi names it ``<service>-alb`` and a 7-character suffix (shared.gateway_names)."""
+    from shared.gateway_names import load_balancer_resource_name
+
+    name = re.escape(load_balancer_resource_name(service))
+    return any(re.search(rf":loadbalancer/app/{name}-[0-9a-z]{{7}}/", str(arn)) for arn in in_use_by)
 
 
 class AccountError(PlatformError):
@@ -438,17 +447,20 @@ class AwsAccountCheck:
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._count_log_resource_policies(env, report)
-            if gateway_certificate(env):
-                self._check_gateway_certificate(env, report)
+            gateways = gateway_services(env)
+            if gateways:
+                self._check_gateway_certificate(env, gateways, report)
         return report
 
-    def _check_gateway_certificate(self, env: EnvConfig, report: AccountReport) -> None:
+    def _check_gateway_certificate(self, env: EnvConfig, gateways: Sequence[str], report: AccountReport) -> None:
         """Refuse where ACM does not hold ``compute.certificate_arn`` or has not issued it: Elastic Load Balancing
         answers CreateListener (and ModifyListener, for a new ARN) with CertificateNotFound for the one and
         UnsupportedCertificate for a certificate not yet ``ISSUED`` (terraform-provider-aws #26245, govuk-paas/paas-cf
         #3063), so compute would stop at the listener after the ALB, its log bucket and target group. An expired,
-        revoked or inactive certificate is a note: the listener may exist and serve it already (an ``up`` then
-        changes nothing there), and clients refuse it either way (the expiry alarm fires before)."""
+        revoked or inactive certificate is refused where a gateway of ``gateways`` does not use it yet (its listener
+        would be created or changed: CertificateNotFound for an expired one, terraform-provider-aws #17505), a note
+        where every one does (its listener serves it already and an ``up`` changes nothing there; clients refuse it
+        either way, the expiry alarm fired before)."""
         arn = env.compute.certificate_arn or ""
         key = f"{env_path(env.name)}: compute.certificate_arn"
         try:
@@ -481,8 +493,16 @@ class AwsAccountCheck:
                 "(UnsupportedCertificate) and compute would stop at the gateway's HTTPS listener after creating its "
                 f"load balancer. {why[0].upper()}{why[1:]}, then run this again. Nothing was run.")
         elif status != "ISSUED":
-            report.notes.append(f"{key}: the certificate {arn} is {status}: clients refuse the gateway's TLS "
-                                "handshake until it names an ISSUED certificate (README, Gateway certificate)")
+            new = [service for service in gateways if not _served_by(service, described.get("InUseBy") or [])]
+            if new:
+                report.refusals.append(
+                    f"{key}: the certificate {arn} is {status}, and the gateway of {', '.join(new)} does not use it "
+                    "yet: its HTTPS listener would be created or changed with it after its load balancer (Elastic "
+                    "Load Balancing answers CertificateNotFound for an expired certificate), and every client would "
+                    "refuse it. Name an ISSUED certificate (README, Gateway certificate). Nothing was run.")
+            else:
+                report.notes.append(f"{key}: the certificate {arn} is {status}: clients refuse the gateway's TLS "
+                                    "handshake until it names an ISSUED certificate (README, Gateway certificate)")
 
     def _count_log_resource_policies(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the account and region hold the most account-scoped CloudWatch Logs resource policies
