@@ -287,7 +287,7 @@ def key_template(key: str) -> str:
 #: The account preflight's reads (README, "First `up` in a new account"; shared/orchestrate/account.py) besides
 #: iam:GetRole, and the orchestrator's own (images gate: shared/images.py, shared/release_tags.py)
 PREFLIGHT_ACTIONS = (
-    "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
+    "acm:DescribeCertificate", "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRegistry", "ecr:DescribeRepositories",
     "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
     "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",

@@ -357,7 +357,8 @@ class ComputeConfig(_Strict):
     ecr_keep_last_images: int = Field(default=20, ge=1, le=1000)
     kms_encrypted_logs: bool = False
     public_gateway: bool = False
-    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:")
+    #: an ACM certificate's ARN (botocore acm Arn; the region and account are checked against the env's)
+    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]*:\d*:certificate/[\w-]+$")
     #: how long `up` waits for each ECS service to reach a steady state before it fails
     steady_state_timeout_minutes: int = Field(default=30, ge=5, le=240)
     #: the env whose ECR registry replicates its images into this env's registry (None: images are
@@ -1069,6 +1070,13 @@ def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
         yield path, "compute.certificate_arn", (f"the certificate is in {parts[3] or '(no region)'}, but the load "
                                                 f"balancer is in {env.region}: ACM certificates are regional; request "
                                                 f"or import one in {env.region}")
+    if len(parts) > 4 and parts[4] != env.account_id:
+        # ACM certificates are not shared between accounts (AWS Security Blog, "How to deploy public ACM
+        # certificates across multiple AWS accounts and Regions"): one per account, and CreateListener answers
+        # CertificateNotFound for another account's.
+        yield path, "compute.certificate_arn", (f"the certificate is of account {parts[4] or '(none)'}, but the env's "
+                                                f"account_id is {env.account_id}: a load balancer uses a certificate "
+                                                f"of its own account; request or import one in {env.account_id}")
 
 
 def _rule_discovery_names(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:

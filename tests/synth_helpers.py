@@ -27,3 +27,12 @@ def by_name(document: dict[str, Any], type_: str, name: str) -> dict[str, Any]:
 
 def by_urn(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["urn"]: r for r in document["resources"]}
+
+
+def gateway_certificate(env: str, certificate_id: str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0") -> str:
+    """An ACM certificate ARN of ``env``'s own account and region, as ``compute.certificate_arn`` must name (the env
+    loader refuses another account's or region's)."""
+    from shared.envs import load_env
+
+    loaded = load_env(env)
+    return f"arn:aws:acm:{loaded.region}:{loaded.account_id}:certificate/{certificate_id}"

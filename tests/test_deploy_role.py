@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore
 import botocore.session
 import pulumi.dynamic
 import pytest
@@ -30,7 +31,8 @@ ENVS = ("dev", "staging", "prod")
 #: IAM prefix -> botocore service whose signingName (else endpointPrefix) it must be. CloudWatch's API is
 #: "monitoring" to botocore, "cloudwatch" to IAM (Service Authorization Reference, Amazon CloudWatch).
 BOTOCORE_SERVICE = {
-    "application-autoscaling": "application-autoscaling", "appmesh": "appmesh", "cloudwatch": "cloudwatch",
+    "acm": "acm", "application-autoscaling": "application-autoscaling", "appmesh": "appmesh",
+    "cloudwatch": "cloudwatch",
     "codebuild": "codebuild", "codeconnections": "codeconnections", "codestar-connections": "codestar-connections",
     "ec2": "ec2", "ecr": "ecr", "ecs": "ecs", "elasticloadbalancing": "elbv2", "events": "events", "iam": "iam",
     "kms": "kms", "lambda": "lambda", "logs": "logs", "mq": "mq", "route53": "route53", "s3": "s3",
@@ -559,6 +561,64 @@ def test_the_preflight_reads_the_readme_lists_are_granted(shipped: Any) -> None:
             assert not allowed(policies, action, _boundary_arn(env).replace("role-boundary", "other"))
         assert allowed(policies, "iam:GetRole", f"arn:aws:iam::{env.account_id}:role/aws-service-role/mq.amazonaws.com/"
                                                 "AWSServiceRoleForAmazonMQ")
+
+
+def _preflight_calls() -> set[str]:
+    """``<IAM prefix>:<Operation>`` of every AWS call of the account preflight (shared/orchestrate/account.py): each
+    method called on ``self.clients(env, "<service>")``, on a name assigned from it (or a parameter of that name), and
+    each operation name a ``getattr`` on such a client may take (the module's string constants)."""
+    source = Path(importlib.import_module("shared.orchestrate.account").__file__ or "").read_text()
+    tree = ast.parse(source)
+    session = botocore.session.get_session()
+
+    def service_of(node: ast.AST) -> str | None:
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and \
+                    inner.func.attr == "clients" and len(inner.args) == 2 and isinstance(inner.args[1], ast.Constant):
+                return str(inner.args[1].value)
+        return None
+
+    clients = {node.targets[0].id: service for node in ast.walk(tree)
+               if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+               and (service := service_of(node.value)) is not None}
+    constants = {str(node.value) for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                 and isinstance(node.value, str)}
+
+    def client_service(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name):
+            return clients.get(node.id)
+        return service_of(node) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr == "clients" else None
+
+    calls: set[str] = set()
+    for node in ast.walk(tree):
+        methods: set[str] = set()
+        service = None
+        if isinstance(node, ast.Attribute) and (service := client_service(node.value)) is not None:
+            methods = {node.attr}  # called, or handed on (every_page(mq.describe_broker_instance_options, ...))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get_paginator" \
+                and (service := client_service(node.func.value)) is not None:
+            methods = {str(ast.literal_eval(node.args[0]))}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" and \
+                (service := client_service(node.args[0])) is not None:
+            methods = constants
+        if service is None:
+            continue
+        model = session.get_service_model(service)
+        prefix = model.metadata.get("signingName") or model.metadata["endpointPrefix"]
+        snake = {botocore.xform_name(op): op for op in model.operation_names}  # boto3's method names
+        calls.update(f"{prefix}:{snake[method]}" for method in methods if method in snake)
+    return calls
+
+
+def test_every_call_of_the_preflight_is_in_the_readme_list() -> None:
+    """A preflight call the deploy role may not make turns its check into an 'unknown' note: each call is listed in
+    README's paragraph (which test_the_preflight_reads_the_readme_lists_are_granted holds the policies to)."""
+    calls = _preflight_calls()
+    assert {"acm:DescribeCertificate", "ec2:DescribeAddresses", "iam:GetRole", "mq:DescribeBrokerInstanceOptions",
+            "servicequotas:GetAWSDefaultServiceQuota", "logs:DescribeResourcePolicies"} <= calls, sorted(calls)
+    missing = calls - _readme_preflight_actions()
+    assert not missing, f"the preflight calls {sorted(missing)}: list them in README and PREFLIGHT_ACTIONS"
 
 
 def _dynamic_providers() -> list[type]:

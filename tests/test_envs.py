@@ -479,6 +479,36 @@ def test_a_public_gateway_needs_two_azs_and_a_certificate_from_its_region(edit_e
     assert "in us-east-1, but the load balancer is in eu-west-1" in problems["compute.certificate_arn"]
 
 
+def test_a_public_gateway_certificate_of_another_account_is_refused(edit_env: Any) -> None:
+    """A load balancer uses a certificate of its own account (ACM certificates are not shared: CreateListener answers
+    CertificateNotFound after the load balancer was created), e.g. staging's ARN left in prod's file."""
+    from shared.errors import ConfigError
+
+    edit_env("dev", lambda data: data["compute"].update(
+        public_gateway=True, certificate_arn=CERTIFICATE.format(region="eu-west-1").replace("111111111111",
+                                                                                           "222222222222")))
+    with pytest.raises(ConfigError) as raised:
+        load_env("dev")
+    assert raised.value.key == "compute.certificate_arn"
+    assert "account 222222222222, but the env's account_id is 111111111111" in str(raised.value)
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:acm:",  # the old pattern's prefix alone
+    "arn:aws:acm:eu-west-1:111111111111:certificate",
+    "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 ",
+])
+def test_a_certificate_arn_of_another_shape_is_refused_when_loaded(edit_env: Any, arn: str) -> None:
+    """botocore acm Arn: arn:<partition>:acm:<region>:<account>:certificate/<id>; anything else fails the listener
+    (ValidationError) after the load balancer was created, and the preflight could not read it either."""
+    from shared.errors import ConfigError
+
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=arn))
+    with pytest.raises(ConfigError) as raised:
+        load_env("dev")
+    assert raised.value.key == "compute.certificate_arn", str(raised.value)
+
+
 def test_a_public_gateway_with_two_azs_and_a_local_certificate_is_accepted(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
                                                         certificate_arn=CERTIFICATE.format(region="eu-west-1")))

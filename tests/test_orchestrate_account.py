@@ -979,6 +979,7 @@ class Denied:
         raise ClientError({"Error": {"Code": self.code, "Message": "not authorized"}}, "Call")
 
     describe_secret = _deny
+    describe_certificate = _deny
 
     def get_paginator(self, operation: str) -> Any:
         deny = self._deny
@@ -1294,3 +1295,138 @@ def test_compute_of_the_image_source_is_refused_where_replication_holds_other_ru
     ecr.put_replication_configuration(replicationConfiguration=replication_configuration(replica_registries(dev)))
     code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["compute"], out
+
+
+# -- the public gateway's certificate ------------------------------------------------------------------------------
+
+def _gateway_with(edit_env: Any, certificate_arn: str) -> None:
+    edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=certificate_arn))
+
+
+def test_a_gateway_certificate_acm_has_not_issued_stops_up_before_any_layer(
+        moto_aws: None, edit_env: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Elastic Load Balancing answers CreateListener (and ModifyListener, for a new certificate_arn) with
+    UnsupportedCertificate while the certificate is not yet ISSUED (terraform-provider-aws #26245, govuk-paas/paas-cf
+    #3063): compute would stop at the listener, after the ALB, its bucket and target group were created."""
+    import moto.settings
+
+    dev = load_env("dev")
+    acm = MotoAccounts.client(dev.account_id, dev.region, "acm")
+    arn = acm.request_certificate(DomainName="api.example.com", ValidationMethod="DNS")["CertificateArn"]
+    _gateway_with(edit_env, arn)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "environments/dev.yaml: compute.certificate_arn" in error and "PENDING_VALIDATION" in error
+    # the DNS record ACM waits for, as DescribeCertificate names it
+    assert "CNAME _d930b28be6c5927595552b219965053e.api.example.com." in error, error
+    # a preview notes it and goes on
+    code, out, runner = up(["preview", "dev", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "up would be refused" in out and "PENDING_VALIDATION" in out
+
+    # once ACM has issued it (moto issues a requested certificate after ACM_VALIDATION_WAIT seconds)
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", -1)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert f"gateway certificate {arn}: ISSUED" in out
+
+    # a certificate the account does not hold (deleted, or a typo in its id): CreateListener's CertificateNotFound
+    acm.delete_certificate(CertificateArn=arn)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "compute.certificate_arn" in error and "does not hold" in error
+
+
+def test_a_gateway_certificate_is_not_read_without_a_gateway_or_compute(moto_aws: None, edit_env: Any) -> None:
+    clients = Clients(roomy())
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(clients))
+    assert code == 0 and "gateway certificate" not in out, out
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, _ = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(clients))
+    assert code == 0 and "gateway certificate" not in out, out
+    assert ("dev", "acm") not in clients.moto.calls
+
+
+def test_a_gateway_certificate_that_cannot_be_read_is_a_note(moto_aws: None, edit_env: Any) -> None:
+    class DeniedAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return Denied("AccessDeniedException") if service == "acm" else super().__call__(env, service)
+
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(DeniedAcm(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert "note: whether ACM has issued the gateway certificate" in out and "DescribeCertificate" in out
+
+
+
+class DescribedCertificate:
+    """ACM answering DescribeCertificate with ``status`` and ``in_use_by`` (botocore acm CertificateDetail.InUseBy: the
+    ARNs of the AWS resources that use it) for any ARN (moto refuses to import an expired certificate, as ACM does,
+    and never expires one within a test)."""
+
+    def __init__(self, status: str, in_use_by: Sequence[str] = ()) -> None:
+        self.status = status
+        self.in_use_by = list(in_use_by)
+
+    def describe_certificate(self, CertificateArn: str) -> dict[str, Any]:
+        return {"Certificate": {"CertificateArn": CertificateArn, "DomainName": "api.example.com",
+                                "Status": self.status, "Type": "IMPORTED", "InUseBy": self.in_use_by}}
+
+
+#: the dev gateway's load balancer as Pulumi names it (shared.gateway_names: "<service>-alb" and a random suffix)
+DEV_GATEWAY_ALB = ("arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/gateway-alb-3f2a1b9/"
+                   "50dc6c495c0c9188")
+
+
+@pytest.mark.parametrize("status", ["EXPIRED", "REVOKED", "INACTIVE"])
+def test_an_expired_gateway_certificate_the_gateway_serves_already_is_a_note(moto_aws: None, edit_env: Any,
+                                                                             status: str) -> None:
+    # the listener exists and serves it (an up changes nothing there); the expiry alarm fired before
+    class ExpiredAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return DescribedCertificate(status, [DEV_GATEWAY_ALB]) if service == "acm" else \
+                super().__call__(env, service)
+
+    arn = f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    _gateway_with(edit_env, arn)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(ExpiredAcm(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert f"compute.certificate_arn: the certificate {arn} is {status}: clients refuse" in out
+
+
+@pytest.mark.parametrize("in_use_by", [[], [DEV_GATEWAY_ALB.replace("gateway-alb-", "other-alb-")]])
+def test_an_expired_gateway_certificate_a_new_listener_would_take_stops_up(
+        moto_aws: None, edit_env: Any, in_use_by: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """ELB's CreateListener (the gateway's first up) and ModifyListener (a new certificate_arn) answer
+    CertificateNotFound for an expired certificate (terraform-provider-aws #17505), after the load balancer was
+    created; and a gateway serving it would be refused by every client."""
+    class ExpiredAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return DescribedCertificate("EXPIRED", in_use_by) if service == "acm" else super().__call__(env, service)
+
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(ExpiredAcm(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "is EXPIRED" in error and "gateway" in error and "CertificateNotFound" in error, error
+
+
+@pytest.mark.parametrize(("status", "advice"), [("VALIDATION_TIMED_OUT", "request a new certificate"),
+                                                ("FAILED", "request a new certificate")])
+def test_a_gateway_certificate_acm_gave_up_on_stops_up(moto_aws: None, edit_env: Any, status: str, advice: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    class GaveUpAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return DescribedCertificate(status) if service == "acm" else super().__call__(env, service)
+
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(GaveUpAcm(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"is {status}, not ISSUED" in error and advice.capitalize() in error, error

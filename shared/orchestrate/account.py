@@ -80,6 +80,38 @@ DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "Unauthorized
 ROLE_LAYERS = ("network", "broker", "messaging", "compute")
 
 
+#: ACM statuses of a certificate that was never issued (botocore acm CertificateStatus) -> what to do about it
+GATEWAY_CERTIFICATE_UNUSABLE = {
+    "PENDING_VALIDATION": "validate the domain (ACM console, the certificate's domains) and wait until ACM shows it "
+                          "ISSUED",
+    "VALIDATION_TIMED_OUT": "request a new certificate (ACM gives up on validation after 72 hours) and name it",
+    "FAILED": "request a new certificate and name it",
+}
+
+
+def gateway_services(env: EnvConfig) -> list[str]:
+    """The services whose gateway listener compute creates with ``compute.certificate_arn``: with
+    ``compute.public_gateway``, each public catalog service with an image in the release (compute creates the gateway
+    of such a service only: shared.components.compute)."""
+    from shared.catalog import load_catalog
+    from shared.components.compute import plan_service
+
+    if not env.compute.public_gateway or not env.compute.certificate_arn:
+        return []
+    catalog = load_catalog()
+    return [spec.name for spec in catalog.services.values()
+            if spec.public and plan_service(env, catalog, spec.name).release_ref is not None]
+
+
+def _served_by(service: str, in_use_by: Sequence[str]) -> bool:
+    """Whether ``service``'s gateway load balancer is among a certificate's users (ACM DescribeCertificate
+    ``InUseBy``): Pulumi names it ``<service>-alb`` and a 7-character suffix (shared.gateway_names)."""
+    from shared.gateway_names import load_balancer_resource_name
+
+    name = re.escape(load_balancer_resource_name(service))
+    return any(re.search(rf":loadbalancer/app/{name}-[0-9a-z]{{7}}/", str(arn)) for arn in in_use_by)
+
+
 class AccountError(PlatformError):
     """The account cannot take what the run creates (a quota, a role that cannot be created): exit 2."""
 
@@ -417,7 +449,62 @@ class AwsAccountCheck:
             self._find_other_envs_registry(env, report)
             self._check_registry_settings(env, report)
             self._count_log_resource_policies(env, report)
+            gateways = gateway_services(env)
+            if gateways:
+                self._check_gateway_certificate(env, gateways, report)
         return report
+
+    def _check_gateway_certificate(self, env: EnvConfig, gateways: Sequence[str], report: AccountReport) -> None:
+        """Refuse where ACM does not hold ``compute.certificate_arn`` or has not issued it: Elastic Load Balancing
+        answers CreateListener (and ModifyListener, for a new ARN) with CertificateNotFound for the one and
+        UnsupportedCertificate for a certificate not yet ``ISSUED`` (terraform-provider-aws #26245, govuk-paas/paas-cf
+        #3063), so compute would stop at the listener after the ALB, its log bucket and target group. An expired,
+        revoked or inactive certificate is refused where a gateway of ``gateways`` does not use it yet (its listener
+        would be created or changed: CertificateNotFound for an expired one, terraform-provider-aws #17505), a note
+        where every one does (its listener serves it already and an ``up`` changes nothing there; clients refuse it
+        either way, the expiry alarm fired before)."""
+        arn = env.compute.certificate_arn or ""
+        key = f"{env_path(env.name)}: compute.certificate_arn"
+        try:
+            # botocore acm DescribeCertificate: Certificate.Status, DomainValidationOptions[].ResourceRecord
+            described = self.clients(env, "acm").describe_certificate(CertificateArn=arn)["Certificate"]
+        except aws_errors() as error:
+            if aws_error_code(error) in ("ResourceNotFoundException", "InvalidArnException"):
+                report.refusals.append(
+                    f"{key}: account {env.account_id} ({env.region}) does not hold the certificate {arn} "
+                    f"(ACM DescribeCertificate: {aws_error_code(error)}): the gateway's HTTPS listener would fail "
+                    "with CertificateNotFound after its load balancer was created. Name a certificate of the env's "
+                    "account and region (`aws acm list-certificates --region "
+                    f"{env.region}`). Nothing was run.")
+                return
+            report.notes.append(f"whether ACM has issued the gateway certificate {arn} is unknown "
+                                f"(DescribeCertificate: {error})")
+            return
+        status = str(described.get("Status", ""))
+        report.lines.append(f"gateway certificate {arn}: {status} ({described.get('DomainName', '?')})")
+        if status in GATEWAY_CERTIFICATE_UNUSABLE:
+            records = sorted({f"{r['Type']} {r['Name']} -> {r['Value']}" for option in
+                              described.get("DomainValidationOptions") or []
+                              if (r := option.get("ResourceRecord")) and option.get("ValidationStatus") != "SUCCESS"})
+            why = (f"create the DNS validation record{'s' if len(records) > 1 else ''} {'; '.join(records)} and wait "
+                   "until ACM shows it ISSUED (minutes once the record resolves)" if status == "PENDING_VALIDATION"
+                   and records else GATEWAY_CERTIFICATE_UNUSABLE[status])
+            failure = f", {described['FailureReason']}" if described.get("FailureReason") else ""
+            report.refusals.append(
+                f"{key}: the certificate {arn} is {status}{failure}, not ISSUED: Elastic Load Balancing refuses it "
+                "(UnsupportedCertificate) and compute would stop at the gateway's HTTPS listener after creating its "
+                f"load balancer. {why[0].upper()}{why[1:]}, then run this again. Nothing was run.")
+        elif status != "ISSUED":
+            new = [service for service in gateways if not _served_by(service, described.get("InUseBy") or [])]
+            if new:
+                report.refusals.append(
+                    f"{key}: the certificate {arn} is {status}, and the gateway of {', '.join(new)} does not use it "
+                    "yet: its HTTPS listener would be created or changed with it after its load balancer (Elastic "
+                    "Load Balancing answers CertificateNotFound for an expired certificate), and every client would "
+                    "refuse it. Name an ISSUED certificate (README, Gateway certificate). Nothing was run.")
+            else:
+                report.notes.append(f"{key}: the certificate {arn} is {status}: clients refuse the gateway's TLS "
+                                    "handshake until it names an ISSUED certificate (README, Gateway certificate)")
 
     def _count_log_resource_policies(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the account and region hold the most account-scoped CloudWatch Logs resource policies

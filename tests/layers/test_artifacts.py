@@ -29,7 +29,7 @@ from tests.layers.compute_helpers import (
     statements,
     task_policy,
 )
-from tests.synth_helpers import by_name, of_type
+from tests.synth_helpers import by_name, gateway_certificate, of_type
 
 BUCKET = "aws:s3/bucket:Bucket"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
@@ -529,7 +529,7 @@ def test_a_public_gateways_access_log_bucket_logs_its_own_requests_into_the_envs
     policy lets S3's logging service write for that bucket too. First `up`: logging is turned on after the log
     bucket's policy and after the access-log bucket's other settings (409 OperationAborted otherwise)."""
     edit_env(env, lambda data: data["compute"].update(
-        public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/gateway"))
+        public_gateway=True, certificate_arn=gateway_certificate(env, "gateway")))
     compute = synth_env(env, ["compute"])["compute"]
     account = load_env(env).account_id
     gateway_bucket = by_name(compute, BUCKET, GATEWAY_LOGS)

@@ -27,7 +27,7 @@ from tests.layers.compute_helpers import (
     task_policy,
     unit,
 )
-from tests.synth_helpers import by_name, of_type
+from tests.synth_helpers import by_name, gateway_certificate, of_type
 
 CANARY = [{"version": "stable", "weight": 90}, {"version": "canary", "weight": 10}]
 CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -187,7 +187,7 @@ def test_the_public_gateways_alb_writes_access_logs_to_a_private_bucket_elb_may_
         edit_env: Any, env: str) -> None:
     from shared.envs import load_env
 
-    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=gateway_certificate(env)))
     doc = fresh(env)["compute"]
     config = load_env(env)
     bucket = by_name(doc, "aws:s3/bucket:Bucket", "gateway-alb-logs")
@@ -219,7 +219,7 @@ def test_the_access_log_bucket_is_protected_where_the_env_protects_state_and_its
     # The access logs are audit evidence, kept like a log group's events; the bucket's policy, public access
     # block, ownership, encryption, lifecycle and server access logging hold no data and are re-created from the
     # program.
-    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=gateway_certificate(env)))
     doc = fresh(env)["compute"]
     bucket = by_name(doc, "aws:s3/bucket:Bucket", "gateway-alb-logs")
     assert bucket["protect"] is protected
@@ -281,7 +281,7 @@ def test_the_public_services_ecs_service_is_created_after_the_listener_attaching
     # CreateService refuses a target group no listener attaches to a load balancer yet ("The target group
     # ... does not have an associated load balancer", InvalidParameterException): the first `up` of a
     # public gateway must create the listener before the ECS service that registers tasks in the group.
-    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=gateway_certificate(env)))
     doc = fresh(env)["compute"]
     listener = by_name(doc, "aws:lb/listener:Listener", "gateway-https")
     service = unit(doc, "gateway")["service"]

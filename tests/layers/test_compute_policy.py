@@ -10,9 +10,9 @@ import pytest
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh, platform
+from tests.synth_helpers import gateway_certificate
 
 CANARY = [{"version": "stable", "weight": 90}, {"version": "canary", "weight": 10}]
-CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,11 @@ def test_appmesh_canary_and_public_gateway_compute_has_no_blocking_findings_in_a
     edit_env: Any, engine: PolicyEngine,
 ) -> None:
     for env in ENVS:
-        edit_env(env, lambda data: (
+        certificate = gateway_certificate(env)  # the env's own account
+        edit_env(env, lambda data, certificate=certificate: (
             data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True,
                                 canaries={"inference": CANARY}),
-            data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE),
+            data["compute"].update(public_gateway=True, certificate_arn=certificate),
             # staging and prod make appmesh-discontinued mandatory: running App Mesh there takes a reason.
             data["policy"].update(suppressions=[{"rule": "appmesh-discontinued", "resource": "*",
                                                  "reason": "App Mesh kept until the Service Connect env is live"}])))

@@ -11,6 +11,7 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.synth_helpers import gateway_certificate
 
 RULE = "ecs-service-after-listener"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
@@ -100,7 +101,7 @@ def test_unknown_load_balancers_leave_the_rule_undecided(policy_findings: Any, p
 @pytest.mark.parametrize("env", ENVS)
 def test_the_platforms_public_gateway_passes_in_every_env(edit_env: Any, policy_engine: PolicyEngine,
                                                           env: str) -> None:
-    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=gateway_certificate(env)))
     doc = fresh(env)["compute"]
     assert any(r["type"] == LISTENER for r in doc["resources"])
     result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)

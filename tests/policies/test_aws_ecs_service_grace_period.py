@@ -14,6 +14,7 @@ from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.synth_helpers import gateway_certificate
 
 RULE = "ecs-service-grace-covers-start-period"
 SERVICE = "aws:ecs/service:Service"
@@ -108,7 +109,7 @@ def test_the_platforms_public_gateway_passes_in_every_env_also_as_a_slow_starter
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(data))
     monkeypatch.setenv(CATALOG_ENV_VAR, str(catalog))
-    edit_env(env, lambda doc: doc["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    edit_env(env, lambda doc: doc["compute"].update(public_gateway=True, certificate_arn=gateway_certificate(env)))
     doc = fresh(env)["compute"]
     result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
     assert [f.to_json() for f in result.findings if f.rule == RULE] == []

@@ -12,6 +12,7 @@ from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from shared.synth.engine import synth_program
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.synth_helpers import gateway_certificate
 
 RULE = "lb-listener-acm-certificate"
 LISTENER = "aws:lb/listener:Listener"
@@ -112,11 +113,13 @@ def test_a_program_with_certificates_it_creates(tmp_path: Path, policy_engine: P
 
 def test_the_public_gateways_listener_is_judged_and_passes(edit_env: Any, policy_engine: PolicyEngine) -> None:
     # compute.certificate_arn must be an ACM ARN (shared/envs.py); the gateway's listener serves it.
-    for env in ENVS:
-        edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=ACM))
+    certificates = {env: gateway_certificate(env) for env in ENVS}  # each env's own account
+    for env, arn in certificates.items():
+        edit_env(env, lambda data, arn=arn: data["compute"].update(public_gateway=True, certificate_arn=arn))
     for env in ENVS:
         doc = fresh(env)["compute"]
-        assert [r for r in doc["resources"] if r["type"] == LISTENER and r["inputs"]["certificateArn"] == ACM], env
+        assert [r for r in doc["resources"]
+                if r["type"] == LISTENER and r["inputs"]["certificateArn"] == certificates[env]], env
         result = evaluate_documents_result([doc], env, engine=policy_engine)
         assert not [f for f in result.findings if f.rule == RULE], env
         assert not [na for na in result.not_applicable if na.rule == RULE], env

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.synth_helpers import gateway_certificate
 
 RULE = "s3-bucket-access-logging"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -73,7 +74,7 @@ def test_the_platforms_buckets_pass_with_and_without_a_public_gateway(rule_outco
 
     assert rule_outcome(RULE, env, snapshot_document(env, "compute")) == ([], [])
     edit_env(env, lambda data: data["compute"].update(
-        public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/gateway"))
+        public_gateway=True, certificate_arn=gateway_certificate(env, "gateway")))
     assert rule_outcome(RULE, env, synth_env(env, ["compute"])["compute"]) == ([], [])
 
 

@@ -11,6 +11,7 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.synth_helpers import gateway_certificate
 
 RULE = "s3-bucket-tls-only"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -98,7 +99,7 @@ def test_the_platforms_buckets_pass_in_every_env(edit_env: Any, policy_engine: P
                                                  rule: str) -> None:
     """The model-artifact bucket and its server-access-log bucket, and the public gateway's access-log bucket where
     an env turns it on, pass the stack rules on S3 buckets (each decides: none is left not applicable)."""
-    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=CERTIFICATE))
+    edit_env(env, lambda data: data["compute"].update(public_gateway=True, certificate_arn=gateway_certificate(env)))
     doc = fresh(env)["compute"]
     assert {r["name"] for r in doc["resources"] if r["type"] == BUCKET} == {
         "compute-artifacts", "compute-artifacts-logs", "gateway-alb-logs"}

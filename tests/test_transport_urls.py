@@ -1,0 +1,75 @@
+"""No plain-text URL leaves the VPC or reaches the broker: every URL in every shipped env's accepted synth
+(``tests/snapshots``, which test_synth.py holds equal to the synth) is ``amqps://`` to the broker, ``https://``, or
+``http://`` only to a loopback address (the containers' health checks, Envoy's admin port) or to a callee's Service
+Connect / App Mesh name in the env's private namespace (README, "What is encrypted in transit")."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from shared import REPO_ROOT
+from shared.dag import LAYERS
+from shared.envs import load_env
+
+ENVS = ("dev", "staging", "prod")
+URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://[^\s\"'\\]+")
+LOOPBACK = {"127.0.0.1", "localhost"}
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def urls(env: str) -> list[str]:
+    found: list[str] = []
+    for layer in LAYERS:
+        document = json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
+        for text in strings(document):
+            found.extend(match.group(0) for match in URL.finditer(text))
+    return found
+
+
+def plain_text_problem(url: str, namespace: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme == "amqp":
+        return "plain AMQP: Amazon MQ for RabbitMQ accepts AMQPS (5671) only"
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK and \
+            not (parts.hostname or "").endswith(f".{namespace}"):
+        return f"plain HTTP to {parts.hostname}, neither loopback nor a callee in {namespace}"
+    return None
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_plain_text_url_but_loopback_and_the_callees_in_the_vpc(env: str) -> None:
+    namespace = load_env(env).namespace
+    found = urls(env)
+    schemes = {urlsplit(url).scheme for url in found}
+    assert {"amqps", "https", "http"} <= schemes, sorted(schemes)  # the scan sees the broker, AWS and the callees
+    problems = {url: problem for url in found if (problem := plain_text_problem(url, namespace))}
+    assert not problems, problems
+
+
+@pytest.mark.parametrize(("url", "plain"), [
+    ("amqp://user:pw@b-1.mq.eu-west-1.amazonaws.com:5672/ml-dev", True),
+    ("http://b-1.mq.eu-west-1.amazonaws.com/api/users", True),
+    ("http://inference.dev.ml.internal.example.com:8080", True),
+    ("amqps://b-1.mq.eu-west-1.amazonaws.com:5671", False),
+    ("https://b-1.mq.eu-west-1.amazonaws.com", False),
+    ("http://127.0.0.1:8080/health", False),
+    ("http://inference.dev.ml.internal:8080", False),
+])
+def test_the_scan_tells_plain_text_apart(url: str, plain: bool) -> None:
+    assert (plain_text_problem(url, "dev.ml.internal") is not None) is plain
