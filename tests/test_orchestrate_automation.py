@@ -826,10 +826,15 @@ def test_pulumi_takes_the_env_profile_the_checks_take(fake_cli: FakeCli, tmp_pat
     monkeypatch.setenv("AWS_PROFILE", "some-other-account")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAOTHERACCOUNT")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "other-secret")
+    # the legacy names the Go SDK (not botocore) falls back to once AWS_ACCESS_KEY_ID is empty (env_config.go)
+    monkeypatch.setenv("AWS_ACCESS_KEY", "AKIALEGACYACCOUNT")
+    monkeypatch.setenv("AWS_SECRET_KEY", "legacy-secret")
     code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
     assert code == 0, output
     calls = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]]  # version: no AWS
     assert calls and {(c["aws_profile"], c["aws_access_key_id"]) for c in calls} == {("dev-admin", None)}
+    monkeypatch.delenv("AWS_ACCESS_KEY")
+    monkeypatch.delenv("AWS_SECRET_KEY")
 
     # Unset: the shell's chain, untouched.
     monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV")
