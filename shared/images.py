@@ -58,6 +58,10 @@ AMBIENT_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_AC
                            "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
 
 
+#: The AWS SDKs' variables naming a file, which a ``pulumi`` subprocess (run in ``stacks/<layer>``) gets absolute.
+AWS_FILE_VARS = ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
 def pulumi_credentials(env_name: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The variables a ``pulumi`` subprocess for ``env_name`` gets so that it uses the credentials the orchestrator's
     own AWS calls use (:class:`SessionClients`): with ``PLATFORM_AWS_PROFILE_<ENV>`` set, that profile as
