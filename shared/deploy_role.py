@@ -896,11 +896,6 @@ def backend_note(env: Any, environ: Mapping[str, str]) -> str | None:
     return f"the state backend {backend.url} is not S3: the policies grant nothing on it"
 
 
-#: An IAM role name (botocore iam model, roleNameType: 1 to 64, pattern ``[\w+=,.@-]+``), as envs.py's
-#: deploy_role_name takes it.
-ROLE_NAME = r"[\w+=,.@-]{1,64}"
-
-
 def _parser() -> argparse.ArgumentParser:
     from shared.cli import UsageParser
 
@@ -938,13 +933,13 @@ def session_line(env: Any, role: str) -> str:
 def main(argv: list[str]) -> int:
     from shared.cli import check_output_path, write_atomically
     from shared.components.compute_containers import partition_of
-    from shared.envs import load_env
+    from shared.envs import IAM_ROLE_NAME, load_env
     from shared.role_boundary import update_commands
 
     args = _parser().parse_args(argv)
-    if args.role is not None and not re.fullmatch(ROLE_NAME, args.role):
+    if args.role is not None and not re.fullmatch(IAM_ROLE_NAME, args.role):  # as envs.py's deploy_role_name
         # '' is no role: it would fall back to the default silently, and the printed commands name another role
-        raise UsageError(f"--role {args.role!r}: not an IAM role name (1 to 64 letters, digits and +=,.@_-; IAM "
+        raise UsageError(f"--role {args.role!r}: not an IAM role name (1 to 64 ASCII letters, digits and +=,.@_-; IAM "
                          "roleNameType); name the role the policies are attached to, or leave --role out for the "
                          "env's messaging.deploy_runner.deploy_role_name")
     env = load_env(args.env)

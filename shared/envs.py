@@ -194,12 +194,18 @@ class ManagementAccess(_Strict):
     proxy: str | None = Field(default=None, pattern=r"^(https?|socks5h?)://[^\s]+$")
 
 
+#: An IAM role name: CreateRole's RoleName, botocore iam roleNameType (1 to 64, ``[\w+=,.@-]+``, Java's ASCII ``\w``:
+#: "upper and lowercase alphanumeric characters with no spaces" and ``_+=,.@-``, IAM API reference). Spelled out:
+#: Python's and pydantic's ``\w`` also take non-ASCII letters and digits, which IAM refuses.
+IAM_ROLE_NAME = r"[A-Za-z0-9_+=,.@-]{1,64}"
+
+
 class DeployRunnerConfig(_Strict):
     """The platform's deploy runner: a CodeBuild project in the env's private subnets (broker layer)."""
 
     #: the IAM role a build assumes to deploy (created once per account, outside the platform: a stack
     #: cannot create the role it is deployed with); the runner's own service role may only assume it
-    deploy_role_name: str = Field(default="ml-platform-deployer", pattern=r"^[\w+=,.@-]{1,64}$")
+    deploy_role_name: str = Field(default="ml-platform-deployer", pattern=rf"^{IAM_ROLE_NAME}$")
     #: https://github.com/<owner>/<repo>: builds check it out and the project accepts GitHub Actions
     #: jobs (CodeBuild-hosted runner); unset: builds take their source from `start-build` overrides
     github_repository: str | None = Field(default=None, pattern=r"^https://github\.com/[\w.-]+/[\w.-]+?(\.git)?$")

@@ -52,8 +52,14 @@ def profile_var(env_name: str) -> str:
 #: EnvProvider"), but the Go SDK the CLI and the AWS provider use prefers these over ``AWS_PROFILE`` (aws-sdk-go
 #: CHANGELOG for #2727: "Environment credentials have precedence over shared config credentials even if the AWS_PROFILE
 #: environment credentials are present"). Empty is unset for both (botocore EnvProvider, aws-sdk-go-v2 envconfig).
-AMBIENT_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                           "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
+#: The Go SDK also reads the legacy AWS_ACCESS_KEY / AWS_SECRET_KEY where AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+#: are empty (aws-sdk-go-v2 config/env_config.go credAccessEnvKeys, credSecretEnvKeys); botocore never does.
+AMBIENT_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY", "AWS_SECRET_KEY",
+                           "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
+
+
+#: The AWS SDKs' variables naming a file, which a ``pulumi`` subprocess (run in ``stacks/<layer>``) gets absolute.
+AWS_FILE_VARS = ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
 def pulumi_credentials(env_name: str, environ: Mapping[str, str]) -> dict[str, str]:

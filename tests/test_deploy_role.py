@@ -1020,7 +1020,7 @@ def test_the_scope_tags_are_the_compute_providers_default_tags(shipped: Any) -> 
 
 # -- the command's output: the read-only role's name, and a policy --keep leaves unused -----------------------------
 
-@pytest.mark.parametrize("name", ["", "two words", "x" * 65])
+@pytest.mark.parametrize("name", ["", "two words", "x" * 65, "rôle"])  # IAM names are ASCII
 def test_a_role_that_is_no_iam_role_name_is_refused(name: str, capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """`--role ''` (an unset shell variable) printed the commands for the default role as if it were asked for."""

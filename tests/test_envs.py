@@ -437,6 +437,19 @@ def test_the_acknowledgement_must_be_a_real_boolean(edit_env: Any) -> None:
     assert raised.value.key == "mesh.appmesh_end_of_support_acknowledged" and "valid boolean" in raised.value.reason
 
 
+@pytest.mark.parametrize("name", ["rôle-deployer", "deployer\u0663", "two words", "x" * 65])
+def test_a_deploy_role_name_iam_refuses_is_refused(edit_env: Any, name: str) -> None:
+    """IAM role names are ASCII (CreateRole RoleName: "upper and lowercase alphanumeric characters with no spaces" and
+    _+=,.@-; botocore's ``[\\w+=,.@-]+`` is Java's ASCII \\w): Python's and pydantic's Unicode \\w took 'rôle', whose
+    role no one can create, so the runner's builds could never assume it."""
+    from shared.errors import ConfigError
+
+    edit_env("dev", lambda data: data["messaging"].setdefault("deploy_runner", {}).update(deploy_role_name=name))
+    with pytest.raises(ConfigError) as raised:
+        load_env("dev")
+    assert raised.value.key == "messaging.deploy_runner.deploy_role_name"
+
+
 def test_several_bad_env_files_are_reported_together(edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
     edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
     edit_env("staging", lambda data: data["services"]["training"].update(memory=300))

@@ -826,10 +826,15 @@ def test_pulumi_takes_the_env_profile_the_checks_take(fake_cli: FakeCli, tmp_pat
     monkeypatch.setenv("AWS_PROFILE", "some-other-account")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAOTHERACCOUNT")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "other-secret")
+    # the legacy names the Go SDK (not botocore) falls back to once AWS_ACCESS_KEY_ID is empty (env_config.go)
+    monkeypatch.setenv("AWS_ACCESS_KEY", "AKIALEGACYACCOUNT")
+    monkeypatch.setenv("AWS_SECRET_KEY", "legacy-secret")
     code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
     assert code == 0, output
     calls = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]]  # version: no AWS
     assert calls and {(c["aws_profile"], c["aws_access_key_id"]) for c in calls} == {("dev-admin", None)}
+    monkeypatch.delenv("AWS_ACCESS_KEY")
+    monkeypatch.delenv("AWS_SECRET_KEY")
 
     # Unset: the shell's chain, untouched.
     monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV")
@@ -838,6 +843,25 @@ def test_pulumi_takes_the_env_profile_the_checks_take(fake_cli: FakeCli, tmp_pat
     assert code == 0, output
     assert {(c["aws_profile"], c["aws_access_key_id"]) for c in fake_cli.calls() if c["event"] == "call"} == {
         ("some-other-account", "AKIAOTHERACCOUNT")}
+
+
+def test_a_relative_aws_file_is_the_same_file_for_pulumi(fake_cli: FakeCli, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 (the preflight, the image gate) opens a relative AWS_CONFIG_FILE from where nox runs; each `pulumi` runs in
+    stacks/<layer>, where the Go SDK opened the same relative path and found no file: the profile the checks used was
+    then unknown to the provider and the S3 backend ("failed to get shared config profile")."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "aws").mkdir()
+    files = {"AWS_CONFIG_FILE": "aws/config", "AWS_SHARED_CREDENTIALS_FILE": "aws/credentials",
+             "AWS_CA_BUNDLE": "aws/ca.pem"}
+    for name, relative in files.items():
+        (tmp_path / relative).write_text("")
+        monkeypatch.setenv(name, relative)
+    monkeypatch.setenv("PLATFORM_AWS_PROFILE_DEV", "dev-admin")
+    code, output = run(["up", "dev", "--yes", "--local-state", "--layers", "network"], tmp_path)
+    assert code == 0, output
+    calls = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]]
+    assert calls and all(c["aws_files"] == dict.fromkeys(files, True) for c in calls), calls[0]["aws_files"]
 
 
 def test_a_passphrase_is_needed_only_where_it_encrypts() -> None:

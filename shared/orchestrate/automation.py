@@ -40,7 +40,7 @@ from shared import REPO_ROOT
 from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
-from shared.images import pulumi_credentials
+from shared.images import AWS_FILE_VARS, pulumi_credentials
 from shared.orchestrate.identity import (
     Deployed,
     IdentityError,
@@ -566,6 +566,12 @@ class AutomationRunner:
         # The env's credentials as the orchestrator's own AWS calls take them (preflight, image gate): the profile of
         # PLATFORM_AWS_PROFILE_<ENV> for the provider and the CLI's S3/KMS backend too, else the shell's chain.
         self._env_vars.update(pulumi_credentials(env.name, self.environ))
+        for name in AWS_FILE_VARS:
+            # boto3 opened a relative one from here; each `pulumi` runs in stacks/<layer>, where the Go SDK opens the
+            # same path relative to that folder (aws-sdk-go-v2 config: os.Open of the variable's value) and would not
+            # find the profile the checks used (botocore expands ~ too); one pulumi_credentials emptied stays empty
+            if self.environ.get(name) and self._env_vars.get(name) != "":
+                self._env_vars[name] = os.path.abspath(os.path.expanduser(self.environ[name]))
         passphrase_file = self.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
         if passphrase_file:
             # check_passphrase found it from here; each `pulumi` runs in stacks/<layer> and resolves a
