@@ -669,6 +669,15 @@ class AwsAccountCheck:
             if not setting.others:
                 continue
             held = ", ".join(setting.others)
+            if not setting.writes:
+                # the env no longer asks for it: compute's `up` removes it, and what else it holds with it
+                what, removal = (("statement", "deletes the policy whole") if setting.name == "registry policy"
+                                 else ("rule", "removes every rule"))
+                report.notes.append(
+                    f"the ECR {setting.name} of account {env.account_id} ({env.region}) holds compute's {what}, which "
+                    f"compute no longer writes, beside {held}: compute's `up` {removal} ({setting.call}) where its "
+                    "state holds it; put them back after it, or keep them elsewhere first")
+                continue
             if setting.platform:
                 report.notes.append(
                     f"the ECR {setting.name} of account {env.account_id} ({env.region}) also holds {held}, which "
