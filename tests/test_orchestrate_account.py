@@ -1252,6 +1252,10 @@ def test_compute_is_refused_where_the_registry_policy_holds_statements_it_would_
     assert ("environments/prod.yaml: the ECR registry policy of account 333333333333 (eu-west-1) holds statement "
             "OrgSecurityTooling, which compute did not put there") in error
     assert "PutRegistryPolicy replaces it whole" in error
+    # what the registry holds, and how to clear it once what needs it has moved (botocore ecr: GetRegistryPolicy and
+    # DeleteRegistryPolicy take no parameters)
+    assert ("see it: `aws ecr get-registry-policy --region eu-west-1 --query policyText --output text`; clear it: "
+            "`aws ecr delete-registry-policy --region eu-west-1`") in error
     # a preview notes it and goes on
     code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["compute"], out
@@ -1287,6 +1291,9 @@ def test_compute_of_the_image_source_is_refused_where_replication_holds_other_ru
     assert ("environments/dev.yaml: the ECR replication configuration of account 111111111111 (eu-west-1) holds "
             "a rule of repositories data-team/ to 111111111111 us-east-1, which compute did not put there") in error
     assert "PutReplicationConfiguration replaces it whole" in error
+    assert ("see it: `aws ecr describe-registry --region eu-west-1 --query replicationConfiguration`; clear it: "
+            "`aws ecr put-replication-configuration --region eu-west-1 --replication-configuration "
+            "'{\"rules\": []}'`") in error
 
     # compute's own rule: fine
     from shared.components.image_replication import replica_registries, replication_configuration
