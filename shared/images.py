@@ -578,6 +578,9 @@ class RegistrySetting:
     """what it holds that compute does not write (statements, rules), described"""
     platform: bool
     """whether it also holds what compute writes (compute's earlier `up`)"""
+    writes: bool = True
+    """whether compute still writes it; False: it holds compute's own but the env no longer asks for it, so compute's
+    `up` removes it (``call``) where its state holds it"""
 
 
 def _rule_text(rule: Mapping[str, Any]) -> str:
@@ -592,7 +595,13 @@ def registry_settings(env: EnvConfig, clients: ClientFactory) -> list[RegistrySe
     configuration where envs read from it. ECR keeps one of each per account and region, and compute's create and
     update put them whole (botocore ecr PutRegistryPolicy "Creates or updates the permissions policy for your
     registry", PutReplicationConfiguration "Creates or updates the replication configuration"; destroy:
-    DeleteRegistryPolicy), so whatever else they hold is dropped. AwsAccessError when they cannot be read."""
+    DeleteRegistryPolicy), so whatever else they hold is dropped. AwsAccessError when they cannot be read.
+
+    Also one compute no longer writes (``writes`` False) that still holds compute's statement or rule: the env stopped
+    reading from another account, or no env reads from it any more, so compute's `up` removes it whole -- the
+    provider's delete is DeleteRegistryPolicy, or PutReplicationConfiguration with no rules (terraform-provider-aws
+    internal/service/ecr/replication_configuration.go, resourceReplicationConfigurationDelete). Not readable then:
+    left out (compute's `up` needs neither read)."""
     from shared.components.image_replication import (
         Registry,
         image_source,
@@ -604,32 +613,39 @@ def registry_settings(env: EnvConfig, clients: ClientFactory) -> list[RegistrySe
     ecr = clients(env, "ecr")
     found: list[RegistrySetting] = []
     source = image_source(env)
-    if source is not None and source.account_id != env.account_id:
-        try:
-            text = ecr.get_registry_policy()["policyText"]
-        except aws_errors() as error:
-            if aws_error_code(error) != "RegistryPolicyNotFoundException":
-                raise AwsAccessError(f"{env.name}: ECR GetRegistryPolicy failed ({error}); the caller needs "
-                                     "ecr:GetRegistryPolicy") from None
-            text = None
-        if text:
-            statements = json.loads(text).get("Statement") or []
-            statements = statements if isinstance(statements, list) else [statements]
-            mine = [is_platform_statement(statement, Registry.of(env)) for statement in statements]
-            others = tuple(f"statement {statement.get('Sid') or json.dumps(statement, sort_keys=True)}"
-                           for statement, own in zip(statements, mine, strict=True) if not own)
-            found.append(RegistrySetting("registry policy", "PutRegistryPolicy", others, any(mine)))
-    if replica_registries(env):
-        try:
-            rules = (ecr.describe_registry().get("replicationConfiguration") or {}).get("rules") or []
-        except aws_errors() as error:
+    writes_policy = source is not None and source.account_id != env.account_id
+    text: str | None = None
+    try:
+        text = ecr.get_registry_policy()["policyText"]
+    except aws_errors() as error:
+        if writes_policy and aws_error_code(error) != "RegistryPolicyNotFoundException":
+            raise AwsAccessError(f"{env.name}: ECR GetRegistryPolicy failed ({error}); the caller needs "
+                                 "ecr:GetRegistryPolicy") from None
+    if text:
+        statements = json.loads(text).get("Statement") or []
+        statements = statements if isinstance(statements, list) else [statements]
+        mine = [is_platform_statement(statement, Registry.of(env)) for statement in statements]
+        others = tuple(f"statement {statement.get('Sid') or json.dumps(statement, sort_keys=True)}"
+                       for statement, own in zip(statements, mine, strict=True) if not own)
+        if writes_policy or any(mine):
+            found.append(RegistrySetting("registry policy",
+                                         "PutRegistryPolicy" if writes_policy else "DeleteRegistryPolicy",
+                                         others, any(mine), writes_policy))
+    writes_replication = bool(replica_registries(env))
+    rules: list[dict[str, Any]] = []
+    try:
+        rules = (ecr.describe_registry().get("replicationConfiguration") or {}).get("rules") or []
+    except aws_errors() as error:
+        if writes_replication:
             raise AwsAccessError(f"{env.name}: ECR DescribeRegistry failed ({error}); the caller needs "
                                  "ecr:DescribeRegistry") from None
-        if rules:
-            found.append(RegistrySetting(
-                "replication configuration", "PutReplicationConfiguration",
-                tuple(_rule_text(rule) for rule in rules if not is_platform_rule(rule)),
-                any(is_platform_rule(rule) for rule in rules)))
+    platform_rule = any(is_platform_rule(rule) for rule in rules)
+    if rules and (writes_replication or platform_rule):
+        found.append(RegistrySetting(
+            "replication configuration",
+            "PutReplicationConfiguration" if writes_replication else "PutReplicationConfiguration with none",
+            tuple(_rule_text(rule) for rule in rules if not is_platform_rule(rule)), platform_rule,
+            writes_replication))
     return found
 
 

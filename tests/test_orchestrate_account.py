@@ -1253,6 +1253,10 @@ def test_compute_is_refused_where_the_registry_policy_holds_statements_it_would_
     assert ("environments/prod.yaml: the ECR registry policy of account 333333333333 (eu-west-1) holds statement "
             "OrgSecurityTooling, which compute did not put there") in error
     assert "PutRegistryPolicy replaces it whole" in error
+    # what the registry holds, and how to clear it once what needs it has moved (botocore ecr: GetRegistryPolicy and
+    # DeleteRegistryPolicy take no parameters)
+    assert ("see it: `aws ecr get-registry-policy --region eu-west-1 --query policyText --output text`; clear it: "
+            "`aws ecr delete-registry-policy --region eu-west-1`") in error
     # a preview notes it and goes on
     code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["compute"], out
@@ -1288,6 +1292,9 @@ def test_compute_of_the_image_source_is_refused_where_replication_holds_other_ru
     assert ("environments/dev.yaml: the ECR replication configuration of account 111111111111 (eu-west-1) holds "
             "a rule of repositories data-team/ to 111111111111 us-east-1, which compute did not put there") in error
     assert "PutReplicationConfiguration replaces it whole" in error
+    assert ("see it: `aws ecr describe-registry --region eu-west-1 --query replicationConfiguration`; clear it: "
+            "`aws ecr put-replication-configuration --region eu-west-1 --replication-configuration "
+            "'{\"rules\": []}'`") in error
 
     # compute's own rule: fine
     from shared.components.image_replication import replica_registries, replication_configuration
@@ -1295,6 +1302,47 @@ def test_compute_of_the_image_source_is_refused_where_replication_holds_other_ru
     ecr.put_replication_configuration(replicationConfiguration=replication_configuration(replica_registries(dev)))
     code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
     assert code == 0 and runner.started() == ["compute"], out
+
+
+def test_compute_that_stops_writing_a_registry_setting_is_told_it_deletes_what_else_it_holds(
+        moto_aws: None, edit_env: Any) -> None:
+    # An env that stops reading from another account (image_source removed) loses compute's RegistryPolicy: the
+    # provider's delete is DeleteRegistryPolicy, the whole policy. The last replica removed from dev: the provider's
+    # delete of the replication configuration is PutReplicationConfiguration with no rules (terraform-provider-aws
+    # internal/service/ecr/replication_configuration.go, resourceReplicationConfigurationDelete). Either drops what
+    # someone else put beside compute's since; the preflight read neither setting once compute stopped writing it.
+    from shared.components.image_replication import (
+        Registry,
+        registry_policy,
+        replica_registries,
+        replication_configuration,
+    )
+
+    prod, dev = load_env("prod"), load_env("dev")
+    ours = registry_policy(Registry.of(dev), Registry.of(prod), "aws")
+    MotoAccounts.client(prod.account_id, prod.region, "ecr").put_registry_policy(policyText=json.dumps(
+        {"Version": "2012-10-17", "Statement": [*ours["Statement"], org_statement(prod)]}))
+    rules = replication_configuration(replica_registries(dev))["rules"]
+    # moto's PutReplicationConfiguration takes one rule ("This feature is disabled"); ECR takes 10 (botocore ecr
+    # ReplicationRuleList max): the registry's configuration is set in moto's backend
+    from moto.ecr.models import ecr_backends
+
+    ecr_backends[dev.account_id][dev.region].replication_config = {"rules": [*rules, {
+        "destinations": [{"region": "us-east-1", "registryId": dev.account_id}],
+        "repositoryFilters": [{"filter": "data-team/", "filterType": "PREFIX_MATCH"}]}]}
+    for name in ("staging", "prod"):
+        edit_env(name, lambda data: data["compute"].pop("image_source"))
+
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert ("the ECR registry policy of account 333333333333 (eu-west-1) holds compute's statement, which compute no "
+            "longer writes, beside statement OrgSecurityTooling: compute's `up` deletes the policy whole "
+            "(DeleteRegistryPolicy)") in out
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
+    assert code == 0 and runner.started() == ["compute"], out
+    assert ("the ECR replication configuration of account 111111111111 (eu-west-1) holds compute's rule, which "
+            "compute no longer writes, beside a rule of repositories data-team/ to 111111111111 us-east-1: compute's "
+            "`up` removes every rule (PutReplicationConfiguration with none)") in out
 
 
 # -- the public gateway's certificate ------------------------------------------------------------------------------

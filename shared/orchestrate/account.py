@@ -756,19 +756,37 @@ class AwsAccountCheck:
             if not setting.others:
                 continue
             held = ", ".join(setting.others)
+            if not setting.writes:
+                # the env no longer asks for it: compute's `up` removes it, and what else it holds with it
+                what, removal = (("statement", "deletes the policy whole") if setting.name == "registry policy"
+                                 else ("rule", "removes every rule"))
+                report.notes.append(
+                    f"the ECR {setting.name} of account {env.account_id} ({env.region}) holds compute's {what}, which "
+                    f"compute no longer writes, beside {held}: compute's `up` {removal} ({setting.call}) where its "
+                    "state holds it; put them back after it, or keep them elsewhere first")
+                continue
             if setting.platform:
                 report.notes.append(
                     f"the ECR {setting.name} of account {env.account_id} ({env.region}) also holds {held}, which "
                     f"compute does not write: compute's next change of it ({setting.call}) replaces it whole and "
                     "drops them")
                 continue
+            # nothing of compute's is in it: clearing it whole removes only theirs (botocore ecr: GetRegistryPolicy,
+            # DeleteRegistryPolicy, DescribeRegistry take no parameters; a replication configuration of no rules is
+            # what the provider's delete puts)
+            see, clear = ((f"aws ecr get-registry-policy --region {env.region} --query policyText --output text",
+                           f"aws ecr delete-registry-policy --region {env.region}")
+                          if setting.name == "registry policy" else
+                          (f"aws ecr describe-registry --region {env.region} --query replicationConfiguration",
+                           f"aws ecr put-replication-configuration --region {env.region} --replication-configuration "
+                           """'{"rules": []}'"""))
             report.refusals.append(
                 f"{env_path(env.name)}: the ECR {setting.name} of account {env.account_id} ({env.region}) holds "
                 f"{held}, which compute did not put there: ECR keeps one {setting.name} per account and region, "
                 f"compute writes it ({setting.call} replaces it whole; its destroy deletes it), so its `up` would "
                 f"remove them and stop whatever uses them. Remove them from the registry (after moving what needs "
-                f"them), or deploy {env.name} to an account or region whose registry serves the platform alone. "
-                "Nothing was run.")
+                f"them; see it: `{see}`; clear it: `{clear}`), or deploy {env.name} to an account or region whose "
+                "registry serves the platform alone. Nothing was run.")
 
     def _check_availability_zones(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where the account lacks one of the env's AZ names (:attr:`EnvConfig.availability_zones`), or one
