@@ -1333,6 +1333,14 @@ def names_service(statement: Mapping[str, Any], service: re.Pattern[str]) -> boo
                for p in principal_values(statement))
 
 
+def service_grants(document: Any, service: re.Pattern[str], actions: Iterable[str],
+                   admits: Callable[[dict[str, Any]], bool]) -> bool:
+    """Whether the policy's Allow statements that name ``service`` (:func:`names_service`) and that ``admits``
+    (the caller's conditions) allow, together, every one of ``actions``."""
+    usable = [s for _, s in allow_statements(document) if names_service(s, service) and admits(s)]
+    return all(any(allows_action(s, action) for s in usable) for action in actions)
+
+
 def condition_values(statement: Mapping[str, Any], key: str) -> Iterator[tuple[list[Any], str]]:
     """Each condition of the statement on ``key`` (in any case) under an ARN-naming operator
     (:data:`ARN_CONDITION_OPERATORS`): its values and its operator (lower case)."""
@@ -1388,3 +1396,59 @@ def report_problems(args: StackValidationArgs, resources: Sequence[PolicyResourc
             report(resource, problem)
     if undecided:
         undecidable(args, ", ".join(undecided))
+
+
+# --- SNS topics of a stack that an AWS service publishes to ----------------------------------------------
+
+SNS_TOPIC = "aws:sns/topic:Topic"
+SNS_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+#: What SNS calls on an encrypted topic's key for the AWS service that publishes (the SNS guide's key policy
+#: statement for AWS services: kms:Decrypt and kms:GenerateDataKey*).
+TOPIC_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+_AWS_MANAGED_SNS_KEY = re.compile(r"(^|:)alias/aws/sns$")
+
+
+def admits_source_arn(statement: Mapping[str, Any], service: str, resource: str) -> bool:
+    """Every ``aws:SourceArn`` condition of the statement names an ARN the caller's (``resource`` of ``service``)
+    matches (:func:`admits_arn`); a statement without one admits any caller."""
+    return all(any(admits_arn(value, operator, service, resource) for value in values)
+               for values, operator in condition_values(statement, "aws:SourceArn"))
+
+
+def publishing_stack(args: StackValidationArgs, none_reason: str, *more_types: str) -> dict[str, list[PolicyResource]]:
+    """The stack's SNS topics (none: not applicable, ``none_reason``), KMS keys, key policies, topic policies and
+    ``more_types``, by type: what :func:`topic_publish_problems` reads."""
+    topics = stack_resources(args, SNS_TOPIC, none_reason=none_reason)
+    return {SNS_TOPIC: topics, **{kind: stack_resources(args, kind)
+                                  for kind in (KMS_KEY, KMS_KEY_POLICY, SNS_TOPIC_POLICY, *more_types)}}
+
+
+def topic_publish_problems(topic: PolicyResource, stack: dict[str, list[PolicyResource]], *, service: str,
+                           principal: str, key_grants: Callable[[Any], bool], key_detail: str,
+                           topic_grants: Callable[[Any], bool], caller: str) -> Iterator[str]:
+    """Why the AWS ``service`` (its service principal ``principal``) cannot publish to the stack's ``topic`` for
+    ``caller`` (how findings name the alarm or rule): the topic is encrypted with the AWS managed key
+    ``alias/aws/sns``; a policy in force on its key of the stack (:func:`key_policy_documents`) fails
+    ``key_grants`` (``key_detail`` ends that finding); its topic policies of the stack, else its own ``policy``
+    input (none: SNS's default policy, which lets the account's services publish), fail ``topic_grants``. A key or
+    topic policy not traced to the stack is not judged; what cannot be read raises :class:`Undecided`."""
+    key_id = resource_input(topic, "kmsMasterKeyId")
+    if isinstance(key_id, str) and _AWS_MANAGED_SNS_KEY.search(key_id):
+        yield (f"topic '{topic.name}': it is encrypted with the AWS managed key alias/aws/sns, which {service} may not "
+               f"use; encrypt it with a customer managed key whose policy lets {principal} call kms:Decrypt and "
+               "kms:GenerateDataKey*")
+    elif key_id is not None:
+        for key in targets_of(topic, "kmsMasterKeyId", stack[KMS_KEY], f"topic '{topic.name}'", KMS_KEY_IDENTITY):
+            for where, document in key_policy_documents(key, stack[KMS_KEY_POLICY], stack[KMS_KEY]):
+                if not key_grants(document):
+                    yield (f"topic '{topic.name}': its KMS key '{key.name}'{where} does not let {principal} call "
+                           f"kms:Decrypt and kms:GenerateDataKey*{key_detail}")
+    topic_policies = attached_policies(topic, stack[SNS_TOPIC_POLICY], "arn", stack[SNS_TOPIC], "topic policy",
+                                       ("arn", "id"))
+    for topic_policy in topic_policies:
+        if not topic_grants(policy_input(topic_policy, "topic policy")):
+            yield (f"topic '{topic.name}': its topic policy '{topic_policy.name}' does not let {principal} call "
+                   f"sns:Publish for {caller}")
+    own = None if topic_policies else policy_input(topic, "topic")
+    if own is not None and not topic_grants(own):
+        yield f"topic '{topic.name}': its policy input does not let {principal} call sns:Publish for {caller}"

@@ -32,35 +32,25 @@ from typing import Any
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
-    KMS_KEY,
-    KMS_KEY_IDENTITY,
-    KMS_KEY_POLICY,
+    SNS_TOPIC,
+    TOPIC_KEY_ACTIONS,
     Undecided,
-    admits_arn,
-    allow_statements,
-    allows_action,
-    attached_policies,
-    condition_values,
-    key_policy_documents,
-    names_service,
-    policy_input,
+    admits_source_arn,
+    publishing_stack,
     report_problems,
     resource_input,
+    service_grants,
     stack_resources,
     stack_rule_policy,
     targets_of,
+    topic_publish_problems,
 )
 from shared.policy_typing import ReportViolation
 
-TOPIC = "aws:sns/topic:Topic"
-TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
-#: what SNS calls on the topic's key for EventBridge (the SNS guide's key policy statement for AWS services)
-KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 #: the condition keys the KMS call of an EventBridge delivery does not carry
 _SOURCE_KEYS = re.compile(r"aws:source(arn|account|orgid)", re.IGNORECASE)
-_AWS_MANAGED_SNS_KEY = re.compile(r"(^|:)alias/aws/sns$")
 _EVENTS = re.compile(r"events\.amazonaws\.com.*")
 
 
@@ -69,22 +59,6 @@ def _source_conditioned(statement: dict[str, Any]) -> bool:
     return isinstance(condition, dict) and any(
         isinstance(clauses, dict) and any(_SOURCE_KEYS.fullmatch(str(key)) for key in clauses)
         for clauses in condition.values())
-
-
-def _admits_rule(statement: dict[str, Any], rule_resource: str) -> bool:
-    """Every ``aws:SourceArn`` condition names an ARN the rule's matches (:func:`admits_arn`)."""
-    return all(any(admits_arn(value, operator, "events", rule_resource) for value in values)
-               for values, operator in condition_values(statement, "aws:SourceArn"))
-
-
-def _key_grants(document: Any) -> bool:
-    usable = [s for _, s in allow_statements(document) if names_service(s, _EVENTS) and not _source_conditioned(s)]
-    return all(any(allows_action(s, action) for s in usable) for action in KEY_ACTIONS)
-
-
-def _topic_grants(document: Any, rule_resource: str) -> bool:
-    return any(names_service(s, _EVENTS) and _admits_rule(s, rule_resource) and allows_action(s, "sns:Publish")
-               for _, s in allow_statements(document))
 
 
 def _rule_resource(target: PolicyResource, rules: list[PolicyResource]) -> str:
@@ -104,34 +78,21 @@ def _rule_resource(target: PolicyResource, rules: list[PolicyResource]) -> str:
 
 
 def _problems(rule_resource: str, topic: PolicyResource, stack: dict[str, list[PolicyResource]]) -> Iterator[str]:
-    key_id = resource_input(topic, "kmsMasterKeyId")
-    if isinstance(key_id, str) and _AWS_MANAGED_SNS_KEY.search(key_id):
-        yield (f"topic '{topic.name}': it is encrypted with the AWS managed key alias/aws/sns, which EventBridge may "
-               "not use; encrypt it with a customer managed key whose policy lets events.amazonaws.com call "
-               "kms:Decrypt and kms:GenerateDataKey*")
-    elif key_id is not None:
-        for key in targets_of(topic, "kmsMasterKeyId", stack[KMS_KEY], f"topic '{topic.name}'", KMS_KEY_IDENTITY):
-            for where, document in key_policy_documents(key, stack[KMS_KEY_POLICY], stack[KMS_KEY]):
-                if not _key_grants(document):
-                    yield (f"topic '{topic.name}': its KMS key '{key.name}'{where} does not let events.amazonaws.com "
-                           "call kms:Decrypt and kms:GenerateDataKey* (in a statement without an aws:SourceArn, "
-                           "aws:SourceAccount or aws:SourceOrgID condition, keys EventBridge's call does not carry)")
-    topic_policies = attached_policies(topic, stack[TOPIC_POLICY], "arn", stack[TOPIC], "topic policy", ("arn", "id"))
-    for topic_policy in topic_policies:
-        if not _topic_grants(policy_input(topic_policy, "topic policy"), rule_resource):
-            yield (f"topic '{topic.name}': its topic policy '{topic_policy.name}' does not let events.amazonaws.com "
-                   f"call sns:Publish for {rule_resource}")
-    own = None if topic_policies else policy_input(topic, "topic")
-    if own is not None and not _topic_grants(own, rule_resource):
-        yield (f"topic '{topic.name}': its policy input does not let events.amazonaws.com call sns:Publish for "
-               f"{rule_resource}")
+    return topic_publish_problems(
+        topic, stack, service="EventBridge", principal="events.amazonaws.com",
+        key_grants=lambda document: service_grants(document, _EVENTS, TOPIC_KEY_ACTIONS,
+                                                   lambda s: not _source_conditioned(s)),
+        key_detail=(" (in a statement without an aws:SourceArn, aws:SourceAccount or aws:SourceOrgID condition, "
+                    "keys EventBridge's call does not carry)"),
+        topic_grants=lambda document: service_grants(document, _EVENTS, ("sns:Publish",),
+                                                     lambda s: admits_source_arn(s, "events", rule_resource)),
+        caller=rule_resource)
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     event_targets = stack_resources(args, EVENT_TARGET, none_reason="the stack has no EventBridge target")
-    topics = stack_resources(args, TOPIC, none_reason="the stack has no SNS topic an EventBridge rule could target")
-    stack = {TOPIC: topics, **{kind: stack_resources(args, kind)
-                               for kind in (KMS_KEY, KMS_KEY_POLICY, TOPIC_POLICY, EVENT_RULE)}}
+    stack = publishing_stack(args, "the stack has no SNS topic an EventBridge rule could target", EVENT_RULE)
+    topics = stack[SNS_TOPIC]
 
     def problems_of(target: PolicyResource) -> Iterator[str]:
         targeted = targets_of(target, "arn", topics, f"event target '{target.name}'", ("arn", "id"))

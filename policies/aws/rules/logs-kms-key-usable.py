@@ -34,14 +34,12 @@ from shared.policy_support import (
     KMS_KEY_POLICY,
     Undecided,
     admits_arn,
-    allow_statements,
-    allows_action,
     condition_values,
     key_policy_documents,
-    names_service,
     not_applicable,
     report_problems,
     resource_input,
+    service_grants,
     stack_resources,
     stack_rule_policy,
     targets_of,
@@ -72,8 +70,7 @@ def _admits_group(statement: dict[str, Any], group_name: Any) -> bool:
 
 
 def _grants(document: Any, group_name: Any) -> bool:
-    usable = [s for _, s in allow_statements(document) if names_service(s, _LOGS) and _admits_group(s, group_name)]
-    return all(any(allows_action(s, action) for s in usable) for action in KEY_ACTIONS)
+    return service_grants(document, _LOGS, KEY_ACTIONS, lambda s: _admits_group(s, group_name))
 
 
 def _problems(group: PolicyResource, keys: list[PolicyResource], key_policies: list[PolicyResource]) -> list[str]:
