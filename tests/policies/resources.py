@@ -8,7 +8,7 @@ same resource dicts work under any stack name) and references to other resources
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from shared import REPO_ROOT
@@ -54,6 +54,53 @@ def rabbitmq_provider(name: str = "rabbitmq", password: str = "from-config", sec
     return res("pulumi:providers:rabbitmq", name,
                {"endpoint": "https://broker.example:443", "username": "platform", "password": password},
                secret_inputs=["password"] if secret else [])
+
+
+def policy_document(*statements: dict[str, Any]) -> str:
+    """An IAM/KMS/SNS policy of ``statements``, JSON-encoded as a ``policy`` input."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def service_statement(sid: str, service: str, actions: list[str] | str,
+                      condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An Allow statement for the service principal ``service``, on any resource, with ``condition`` if any."""
+    statement = {"Sid": sid, "Effect": "Allow", "Principal": {"Service": service}, "Action": actions, "Resource": "*"}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+#: The account of the rule tests' ARNs, and the statement by which it administers a key through IAM (the
+#: platform's keys' first statement), as :func:`encrypted_topic_stack`'s key policies start.
+ACCOUNT = "111111111111"
+TOPIC_KEY_ADMIN = {"Sid": "AccountAdministersThroughIam", "Effect": "Allow",
+                   "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                   "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"}
+
+
+def encrypted_topic_stack(publishers: Callable[[dict[str, Any]], list[dict[str, Any]]], key_policy: str | None,
+                          topic_policy: str | None, *, key_id: str | None = None,
+                          key_policy_resource: str | None = None,
+                          own_topic_policy: str | None = None) -> list[dict[str, Any]]:
+    """An SNS topic ``alarms-topic`` encrypted with a KMS key ``alarms-key`` of the stack, with an aws.sns.TopicPolicy
+    ``topic_policy`` (the broker layer's shape), and what ``publishers(topic)`` adds to publish to it. ``key_id``
+    replaces the reference to the stack's key by a value; ``key_policy_resource`` adds an aws.kms.KeyPolicy
+    ``alarms-key-policy`` for the key, ``own_topic_policy`` the topic's policy input."""
+    key = res("aws:kms/key:Key", "alarms-key", {"policy": key_policy} if key_policy is not None else {})
+    topic = res("aws:sns/topic:Topic", "alarms-topic", {
+        "name": "dev-ml-alarms", "kmsMasterKeyId": key_id or UNKNOWN_STRING,
+        **({"policy": own_topic_policy} if own_topic_policy is not None else {})},
+        dependencies=[] if key_id else [key], property_dependencies={} if key_id else {"kmsMasterKeyId": [key]})
+    resources = [key, topic, *publishers(topic)]
+    if key_policy_resource is not None:
+        resources.append(res("aws:kms/keyPolicy:KeyPolicy", "alarms-key-policy",
+                             {"keyId": UNKNOWN_STRING, "policy": key_policy_resource},
+                             dependencies=[key], property_dependencies={"keyId": [key]}))
+    if topic_policy is not None:
+        resources.append(res("aws:sns/topicPolicy:TopicPolicy", "alarms-topic",
+                             {"arn": UNKNOWN_STRING, "policy": topic_policy},
+                             dependencies=[topic], property_dependencies={"arn": [topic], "policy": [topic]}))
+    return resources
 
 
 def rule_ids(findings: Iterable[dict[str, Any]]) -> set[str]:

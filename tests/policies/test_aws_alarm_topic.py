@@ -4,38 +4,25 @@ stack is not judged; an unknown policy leaves the rule undecided."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.resources import ACCOUNT, UNKNOWN_STRING, encrypted_topic_stack, res, service_statement
+from tests.policies.resources import TOPIC_KEY_ADMIN as ADMIN
+from tests.policies.resources import policy_document as policy
 
 RULE = "cloudwatch-alarm-topic-publishable"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 COMPOSITE = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 TOPIC = "aws:sns/topic:Topic"
-TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
-KEY = "aws:kms/key:Key"
-KEY_POLICY_TYPE = "aws:kms/keyPolicy:KeyPolicy"
-ACCOUNT = "111111111111"
 ALARM_NAME = "dev-ml-broker-memory"
-ADMIN = {"Sid": "AccountAdministersThroughIam", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"}
 SOURCE = {"StringEquals": {"aws:SourceAccount": ACCOUNT},
           "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:dev-ml-*"}}
 
 
 def cloudwatch(actions: list[str] | str, condition: dict[str, Any] | None = SOURCE) -> dict[str, Any]:
-    statement = {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow",
-                 "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": actions, "Resource": "*"}
-    if condition:
-        statement["Condition"] = condition
-    return statement
-
-
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    return service_statement("CloudWatchAlarmsPublish", "cloudwatch.amazonaws.com", actions, condition)
 
 
 KEY_POLICY = policy(ADMIN, cloudwatch(["kms:Decrypt", "kms:GenerateDataKey*"]))
@@ -46,24 +33,16 @@ def stack(key_policy: str | None = KEY_POLICY, topic_policy: str | None = TOPIC_
           key_id: str | None = None, alarm_type: str = ALARM, key_policy_resource: str | None = None,
           own_topic_policy: str | None = None) -> list[dict[str, Any]]:
     """An alarm notifying (ALARM and OK) a topic of the stack, encrypted with a key of the stack, with a topic
-    policy: the broker layer's shape. ``key_id`` replaces the reference to the stack's key by a value;
-    ``key_policy_resource`` adds an aws.kms.KeyPolicy for the key, ``own_topic_policy`` the topic's policy input."""
-    key = res(KEY, "alarms-key", {"policy": key_policy} if key_policy is not None else {})
-    topic = res(TOPIC, "alarms-topic", {"name": "dev-ml-alarms", "kmsMasterKeyId": key_id or UNKNOWN_STRING,
-                                        **({"policy": own_topic_policy} if own_topic_policy is not None else {})},
-                dependencies=[] if key_id else [key], property_dependencies={} if key_id else {"kmsMasterKeyId": [key]})
-    actions = {"alarmActions": [UNKNOWN_STRING], "okActions": [UNKNOWN_STRING]}
-    alarm = res(alarm_type, "alarm", {"name": alarm_name, **actions}, dependencies=[topic],
-                property_dependencies={"alarmActions": [topic], "okActions": [topic]})
-    resources = [key, topic, alarm]
-    if key_policy_resource is not None:
-        resources.append(res(KEY_POLICY_TYPE, "alarms-key-policy",
-                             {"keyId": UNKNOWN_STRING, "policy": key_policy_resource},
-                             dependencies=[key], property_dependencies={"keyId": [key]}))
-    if topic_policy is not None:
-        resources.append(res(TOPIC_POLICY, "alarms-topic", {"arn": UNKNOWN_STRING, "policy": topic_policy},
-                             dependencies=[topic], property_dependencies={"arn": [topic], "policy": [topic]}))
-    return resources
+    policy (:func:`encrypted_topic_stack`, which takes ``key_id``, ``key_policy_resource`` and
+    ``own_topic_policy``)."""
+
+    def alarm(topic: dict[str, Any]) -> list[dict[str, Any]]:
+        actions = {"alarmActions": [UNKNOWN_STRING], "okActions": [UNKNOWN_STRING]}
+        return [res(alarm_type, "alarm", {"name": alarm_name, **actions}, dependencies=[topic],
+                    property_dependencies={"alarmActions": [topic], "okActions": [topic]})]
+
+    return encrypted_topic_stack(alarm, key_policy, topic_policy, key_id=key_id,
+                                 key_policy_resource=key_policy_resource, own_topic_policy=own_topic_policy)
 
 
 def judged(findings: list[dict[str, Any]]) -> list[str]:

@@ -5,39 +5,26 @@ leaves the rule undecided."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.resources import ACCOUNT, UNKNOWN_STRING, encrypted_topic_stack, res, service_statement
+from tests.policies.resources import TOPIC_KEY_ADMIN as ADMIN
+from tests.policies.resources import policy_document as policy
 
 RULE = "eventbridge-topic-target-publishable"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 TOPIC = "aws:sns/topic:Topic"
-TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
-KEY = "aws:kms/key:Key"
-KEY_POLICY_TYPE = "aws:kms/keyPolicy:KeyPolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-ACCOUNT = "111111111111"
 RULE_NAME = "dev-ml-admin-rotation-failed"
-ADMIN = {"Sid": "AccountAdministersThroughIam", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"}
 SOURCE = {"StringEquals": {"aws:SourceAccount": ACCOUNT},
           "ArnLike": {"aws:SourceArn": f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/dev-ml-*"}}
 
 
 def events(actions: list[str] | str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
-    statement = {"Sid": "EventBridgeRulesPublish", "Effect": "Allow",
-                 "Principal": {"Service": "events.amazonaws.com"}, "Action": actions, "Resource": "*"}
-    if condition:
-        statement["Condition"] = condition
-    return statement
-
-
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    return service_statement("EventBridgeRulesPublish", "events.amazonaws.com", actions, condition)
 
 
 KEY_POLICY = policy(ADMIN, events(["kms:Decrypt", "kms:GenerateDataKey*"]))
@@ -47,27 +34,19 @@ TOPIC_DOC = policy(events("sns:Publish", SOURCE))
 def stack(key_policy: str | None = KEY_POLICY, topic_policy: str | None = TOPIC_DOC, *, rule_name: str = RULE_NAME,
           key_id: str | None = None, key_policy_resource: str | None = None, own_topic_policy: str | None = None,
           bus: str | None = None, target_rule: str | None = None) -> list[dict[str, Any]]:
-    """A rule whose target is a topic of the stack, encrypted with a key of the stack, with a topic policy: the
-    broker layer's shape. ``key_id`` replaces the reference to the stack's key by a value; ``key_policy_resource``
-    adds an aws.kms.KeyPolicy for the key, ``own_topic_policy`` the topic's policy input; ``target_rule`` the
-    target's ``rule`` input (default: the rule's name, known)."""
-    key = res(KEY, "alarms-key", {"policy": key_policy} if key_policy is not None else {})
-    topic = res(TOPIC, "alarms-topic", {"name": "dev-ml-alarms", "kmsMasterKeyId": key_id or UNKNOWN_STRING,
-                                        **({"policy": own_topic_policy} if own_topic_policy is not None else {})},
-                dependencies=[] if key_id else [key], property_dependencies={} if key_id else {"kmsMasterKeyId": [key]})
-    rule = res(EVENT_RULE, "rule", {"name": rule_name, "eventPattern": "{}"})
-    target = res(EVENT_TARGET, "target", {"rule": target_rule if target_rule is not None else rule_name,
-                                          "arn": UNKNOWN_STRING, **({"eventBusName": bus} if bus else {})},
-                 dependencies=[rule, topic], property_dependencies={"rule": [rule], "arn": [topic]})
-    resources = [key, topic, rule, target]
-    if key_policy_resource is not None:
-        resources.append(res(KEY_POLICY_TYPE, "alarms-key-policy",
-                             {"keyId": UNKNOWN_STRING, "policy": key_policy_resource},
-                             dependencies=[key], property_dependencies={"keyId": [key]}))
-    if topic_policy is not None:
-        resources.append(res(TOPIC_POLICY, "alarms-topic", {"arn": UNKNOWN_STRING, "policy": topic_policy},
-                             dependencies=[topic], property_dependencies={"arn": [topic], "policy": [topic]}))
-    return resources
+    """A rule whose target is a topic of the stack, encrypted with a key of the stack, with a topic policy
+    (:func:`encrypted_topic_stack`, which takes ``key_id``, ``key_policy_resource`` and ``own_topic_policy``);
+    ``target_rule`` is the target's ``rule`` input (default: the rule's name, known)."""
+
+    def rule_and_target(topic: dict[str, Any]) -> list[dict[str, Any]]:
+        rule = res(EVENT_RULE, "rule", {"name": rule_name, "eventPattern": "{}"})
+        target = res(EVENT_TARGET, "target", {"rule": target_rule if target_rule is not None else rule_name,
+                                              "arn": UNKNOWN_STRING, **({"eventBusName": bus} if bus else {})},
+                     dependencies=[rule, topic], property_dependencies={"rule": [rule], "arn": [topic]})
+        return [rule, target]
+
+    return encrypted_topic_stack(rule_and_target, key_policy, topic_policy, key_id=key_id,
+                                 key_policy_resource=key_policy_resource, own_topic_policy=own_topic_policy)
 
 
 def judged(findings: list[dict[str, Any]]) -> list[str]:
