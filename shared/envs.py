@@ -208,7 +208,7 @@ class DeployRunnerConfig(_Strict):
     deploy_role_name: str = Field(default="ml-platform-deployer", pattern=rf"^{IAM_ROLE_NAME}$")
     #: https://github.com/<owner>/<repo>: builds check it out and the project accepts GitHub Actions
     #: jobs (CodeBuild-hosted runner); unset: builds take their source from `start-build` overrides
-    github_repository: str | None = Field(default=None, pattern=r"^https://github\.com/[\w.-]+/[\w.-]+?(\.git)?$")
+    github_repository: str | None = Field(default=None, pattern=r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?(\.git)?$")
     compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
         "BUILD_GENERAL1_SMALL")
     #: a build's limit (botocore codebuild BuildTimeOut: 5-2160); unset: as long as a deploy job of the whole env

@@ -450,6 +450,19 @@ def test_a_deploy_role_name_iam_refuses_is_refused(edit_env: Any, name: str) -> 
     assert raised.value.key == "messaging.deploy_runner.deploy_role_name"
 
 
+@pytest.mark.parametrize("url", ["https://github.com/acmé/platform", "https://github.com/acme/plätform",
+                                 "https://github.com/acme/platform/extra"])
+def test_a_github_repository_github_cannot_name_is_refused(edit_env: Any, url: str) -> None:
+    """GitHub owner and repository names are ASCII letters, digits, '-', '_' and '.': Python's Unicode \\w took
+    'acmé', whose CodeBuild source no webhook can ever reach, so the runner would wait for jobs that never come."""
+    from shared.errors import ConfigError
+
+    edit_env("dev", lambda data: data["messaging"].setdefault("deploy_runner", {}).update(github_repository=url))
+    with pytest.raises(ConfigError) as raised:
+        load_env("dev")
+    assert raised.value.key == "messaging.deploy_runner.github_repository"
+
+
 def test_several_bad_env_files_are_reported_together(edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
     edit_env("dev", lambda data: data["mesh"].update(provider="appmesh"))
     edit_env("staging", lambda data: data["services"]["training"].update(memory=300))
