@@ -535,6 +535,16 @@ def test_a_certificate_arn_of_another_shape_is_refused_when_loaded(edit_env: Any
     assert raised.value.key == "compute.certificate_arn", str(raised.value)
 
 
+@pytest.mark.parametrize(("partition", "region"), [("aws", "eu-west-1"), ("aws-cn", "cn-north-1"),
+                                                  ("aws-us-gov", "us-gov-west-1")])
+def test_a_certificate_arn_of_every_partition_has_the_shape(partition: str, region: str) -> None:
+    """botocore acm Arn (``arn:[\\w+=/,.@-]+:acm:...``): ACM's ARNs in China and GovCloud name their partition."""
+    from shared.envs import ComputeConfig
+
+    arn = f"arn:{partition}:acm:{region}:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    assert ComputeConfig(certificate_arn=arn).certificate_arn == arn
+
+
 def test_a_public_gateway_with_two_azs_and_a_local_certificate_is_accepted(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True,
                                                         certificate_arn=CERTIFICATE.format(region="eu-west-1")))

@@ -1478,3 +1478,29 @@ def test_a_gateway_certificate_acm_gave_up_on_stops_up(moto_aws: None, edit_env:
     assert code == 2 and runner.started() == [], out
     error = capsys.readouterr().err
     assert f"is {status}, not ISSUED" in error and advice.capitalize() in error, error
+
+
+def test_a_gateway_certificate_pending_email_validation_names_the_approval_addresses(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A certificate requested with EMAIL validation has no ResourceRecord (botocore acm DomainValidation: EMAIL
+    validation names ValidationEmails): ACM waits for a link in the mail it sent to be followed, not for a DNS record
+    (moto answers every request with DNS records, so the double answers here)."""
+    class EmailPending(DescribedCertificate):
+        def describe_certificate(self, CertificateArn: str) -> dict[str, Any]:
+            options = [{"DomainName": "api.example.com", "ValidationDomain": "example.com",
+                        "ValidationStatus": "PENDING_VALIDATION", "ValidationMethod": "EMAIL",
+                        "ValidationEmails": ["admin@example.com", "hostmaster@example.com"]}]
+            return {"Certificate": {**super().describe_certificate(CertificateArn)["Certificate"],
+                                    "DomainValidationOptions": options}}
+
+    class EmailPendingAcm(Clients):
+        def __call__(self, env: EnvConfig, service: str) -> Any:
+            return EmailPending("PENDING_VALIDATION") if service == "acm" else super().__call__(env, service)
+
+    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(EmailPendingAcm(roomy())))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "PENDING_VALIDATION" in error and "admin@example.com, hostmaster@example.com" in error, error
+    assert "api.example.com" in error and "validation email" in error, error

@@ -483,12 +483,21 @@ class AwsAccountCheck:
         status = str(described.get("Status", ""))
         report.lines.append(f"gateway certificate {arn}: {status} ({described.get('DomainName', '?')})")
         if status in GATEWAY_CERTIFICATE_UNUSABLE:
-            records = sorted({f"{r['Type']} {r['Name']} -> {r['Value']}" for option in
-                              described.get("DomainValidationOptions") or []
-                              if (r := option.get("ResourceRecord")) and option.get("ValidationStatus") != "SUCCESS"})
-            why = (f"create the DNS validation record{'s' if len(records) > 1 else ''} {'; '.join(records)} and wait "
-                   "until ACM shows it ISSUED (minutes once the record resolves)" if status == "PENDING_VALIDATION"
-                   and records else GATEWAY_CERTIFICATE_UNUSABLE[status])
+            pending = [option for option in described.get("DomainValidationOptions") or []
+                       if option.get("ValidationStatus") != "SUCCESS"]
+            records = sorted({f"{r['Type']} {r['Name']} -> {r['Value']}" for option in pending
+                              if (r := option.get("ResourceRecord"))})
+            # EMAIL validation has no ResourceRecord: ACM mails an approval link to ValidationEmails (botocore acm
+            # DomainValidation; ACM user guide, "Email validation")
+            mails = [f"{option.get('DomainName', '?')} ({', '.join(option.get('ValidationEmails') or [])})"
+                     for option in pending if option.get("ValidationMethod") == "EMAIL"]
+            why = GATEWAY_CERTIFICATE_UNUSABLE[status]
+            if status == "PENDING_VALIDATION" and records:
+                why = (f"create the DNS validation record{'s' if len(records) > 1 else ''} {'; '.join(records)} and "
+                       "wait until ACM shows it ISSUED (minutes once the record resolves)")
+            elif status == "PENDING_VALIDATION" and mails:
+                why = (f"follow the link of the validation email ACM sent for {'; '.join(mails)} (ACM console: "
+                       "Resend email) and wait until ACM shows it ISSUED")
             failure = f", {described['FailureReason']}" if described.get("FailureReason") else ""
             report.refusals.append(
                 f"{key}: the certificate {arn} is {status}{failure}, not ISSUED: Elastic Load Balancing refuses it "
