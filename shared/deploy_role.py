@@ -941,9 +941,10 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.role is not None and not re.fullmatch(IAM_ROLE_NAME, args.role):  # as envs.py's deploy_role_name
         # '' is no role: it would fall back to the default silently, and the printed commands name another role
+        default = ("leave --role out to print no attach commands (no env key names the read-only role)"
+                   if args.read_only else "leave --role out for the env's messaging.deploy_runner.deploy_role_name")
         raise UsageError(f"--role {args.role!r}: not an IAM role name (1 to 64 ASCII letters, digits and +=,.@_-; IAM "
-                         "roleNameType); name the role the policies are attached to, or leave --role out for the "
-                         "env's messaging.deploy_runner.deploy_role_name")
+                         f"roleNameType); name the role the policies are attached to, or {default}")
     env = load_env(args.env)
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)
