@@ -11,9 +11,10 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
 - **Services.** Every resource type the env's synth declares maps, in :data:`TYPE_SERVICES`, to the IAM service
   prefixes the AWS provider calls for it (the type's own service, and the services AWS checks the *caller* for on
   its behalf: Amazon MQ's CreateBroker the EC2 network-interface actions, Cloud Map's DNS namespaces Route 53).
-  Those are granted service-wide (``ecs:*`` ...) on ``*``: a provider's read, create, update, tag and delete of one
-  type touch dozens of actions that no offline source lists per version, and an action left out stops ``up``,
-  ``refresh`` or ``destroy`` midway. A type with no entry fails the generator (and the test), naming it.
+  Those are granted service-wide (``ec2:*`` ...) on ``*``, all but IAM, KMS, ECS, Secrets Manager and S3 (below): a
+  provider's read, create, update, tag and delete of one type touch dozens of actions that no offline source lists
+  per version, and an action left out stops ``up``, ``refresh`` or ``destroy`` midway. A type with no entry fails
+  the generator (and the test), naming it.
 - **IAM** is never service-wide: the role actions only on the roles the synth creates (a role the stacks name
   exactly, ``ml-platform-<env>-...``, by its name; the network layer's auto-named one by ``<resource name>-???????``,
   Pulumi's 7-character suffix; the compute layer's auto-named ones, a pair per catalog service, by that shape and
@@ -27,7 +28,8 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   keys of the env's account and region (a key's id is random, and a tag or alias condition would deny the provider's
   first calls on a new key), the alias actions on ``alias/ml-platform/<env>/*``, CreateKey and ListAliases on ``*``.
 - **ECS** never service-wide either (:data:`ECS_IN_CLUSTER`): every action on the env's cluster and what is in it and
-  on its task definition families, the ``*``-only reads and DeregisterTaskDefinition on ``*``.
+  on its task definition families, the ``*``-only reads, RegisterTaskDefinition and DeregisterTaskDefinition on
+  ``*``.
 - **Secrets Manager** only on the env's secrets (``platform/<env>/*``), GetRandomPassword and ListSecrets on ``*``.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
@@ -189,9 +191,9 @@ KMS_STAR_ACTIONS = ("kms:CreateKey", "kms:ListAliases")
 #: the long ARN every service created since 2021 has and the only one ECS tags; tasks, task sets, deployments,
 #: revisions, container instances) and on the task definition families ``<env>-*``. So whatever the provider calls on
 #: aws_ecs_cluster, aws_ecs_service (CreateService ... DescribeServices, the steady-state waits' deployment reads) and
-#: aws_ecs_task_definition (RegisterTaskDefinition and tagging take the task-definition ARN), Application Auto
-#: Scaling's DescribeServices/UpdateService for the caller, and the orchestrator's DescribeServices stay allowed; no
-#: other cluster's services or tasks (ExecuteCommand, StopTask, UpdateService) are.
+#: aws_ecs_task_definition (tagging takes the task-definition ARN; RegisterTaskDefinition is in ECS_STAR_ACTIONS),
+#: Application Auto Scaling's DescribeServices/UpdateService for the caller, and the orchestrator's DescribeServices
+#: stay allowed; no other cluster's services or tasks (ExecuteCommand, StopTask, UpdateService) are.
 ECS_IN_CLUSTER = ("container-instance", "service", "service-deployment", "service-revision", "task", "task-set")
 #: The ECS actions that take only ``*`` (Service Authorization Reference, Amazon ECS: no resource type) that a run
 #: calls (aws_ecs_task_definition's read and delete; the orchestrator's image check) or may read; not the account
@@ -939,9 +941,10 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.role is not None and not re.fullmatch(IAM_ROLE_NAME, args.role):  # as envs.py's deploy_role_name
         # '' is no role: it would fall back to the default silently, and the printed commands name another role
+        default = ("leave --role out to print no attach commands (no env key names the read-only role)"
+                   if args.read_only else "leave --role out for the env's messaging.deploy_runner.deploy_role_name")
         raise UsageError(f"--role {args.role!r}: not an IAM role name (1 to 64 ASCII letters, digits and +=,.@_-; IAM "
-                         "roleNameType); name the role the policies are attached to, or leave --role out for the "
-                         "env's messaging.deploy_runner.deploy_role_name")
+                         f"roleNameType); name the role the policies are attached to, or {default}")
     env = load_env(args.env)
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)

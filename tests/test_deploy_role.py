@@ -1031,6 +1031,8 @@ def test_a_role_that_is_no_iam_role_name_is_refused(name: str, capsys: pytest.Ca
         assert run_main(deploy_role.main, ["dev", *extra, "--role", name]) == 2
         captured = capsys.readouterr()
         assert "--role" in captured.err and "not an IAM role name" in captured.err and captured.out == ""
+        # leaving --role out names the deploy role only without --read-only (the read-only role has no env key)
+        assert ("deploy_role_name" in captured.err) == (not extra), captured.err
 
 
 def test_the_read_only_commands_name_a_real_role_or_say_it_is_needed(
