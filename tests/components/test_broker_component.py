@@ -94,7 +94,7 @@ def test_the_schedule_waits_for_the_rule_and_target_that_report_a_failed_test_of
 
 
 def test_a_rotating_broker_without_an_alarm_topic_is_refused() -> None:
-    with pytest.raises(ValueError, match="rotates needs the alarm_topic"):
+    with pytest.raises(Exception, match="rotates needs the alarm_topic"):
         rotating_broker("sg-rotation", with_topic=False)
 
 
