@@ -777,7 +777,7 @@ class EventNotification(pulumi.ComponentResource):
         self.rule = aws.cloudwatch.EventRule(
             name, name=rule_name, description=summary, event_pattern=event_pattern,
             opts=pulumi.ResourceOptions(parent=self))
-        aws.cloudwatch.EventTarget(
+        self.target = aws.cloudwatch.EventTarget(
             name, rule=self.rule.name, arn=topic.arn,
             input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
                 input_template=notification_template(summary)),

@@ -40,6 +40,7 @@ from shared.amazonmq import (
 )
 from shared.broker_names import broker_name
 from shared.catalog import CONSUMER_TIMEOUT_DEFAULT_MS, load_catalog
+from shared.components.alarms import AlarmTopic
 from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
@@ -213,8 +214,12 @@ class AmazonMqBroker(pulumi.ComponentResource):
         runner_security_group_id: pulumi.Input[str],
         rotation_security_group_id: pulumi.Input[str | None] = None,
         queue_metrics_security_group_id: pulumi.Input[str | None] = None,
+        alarm_topic: AlarmTopic | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        if args.admin_rotation_days is not None and alarm_topic is None:
+            raise ValueError(f"AmazonMqBroker {name!r}: an admin secret that rotates needs the alarm_topic its "
+                             "rotation failures are sent to")
         super().__init__("mlplatform:broker:AmazonMqBroker", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
@@ -402,7 +407,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days, kms_key_arn=self.logs_key.arn if self.logs_key else None,
             tags=args.tags, opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.admin_rotation: BrokerAdminRotation | None = None
-        if args.admin_rotation_days is not None and rotation_group is not None:
+        if args.admin_rotation_days is not None and rotation_group is not None and alarm_topic is not None:
             self.admin_rotation = BrokerAdminRotation(
                 f"{name}-admin-rotation",
                 BrokerAdminRotationArgs(env_name=env, region=args.region, account_id=args.account_id,
@@ -413,7 +418,7 @@ class AmazonMqBroker(pulumi.ComponentResource):
                 secret_arn=self.admin_secret.arn, secrets_key_arn=self.secrets_key.arn,
                 management_endpoint=self.management_endpoint, private_subnet_ids=private_subnet_ids,
                 security_group_id=rotation_group, broker_security_group_id=self.security_group.id,
-                ready=[self.admin_version, self.broker], opts=child)
+                ready=[self.admin_version, self.broker], alarm_topic=alarm_topic, opts=child)
         self.register_outputs({
             "amqps_endpoint": self.amqps_endpoint,
             "management_endpoint": self.management_endpoint,

@@ -29,6 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.broker_names import default_log_group_name, rotation_function_name
+from shared.components.alarms import AlarmTopic, rotation_failed_notification
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
 from shared.envs import EnvConfig
@@ -211,7 +212,10 @@ class BrokerAdminRotation(pulumi.ComponentResource):
     ingress), with ``rotate_immediately`` off: the first password is brand new, and a rotation racing the
     messaging layer's first ``up`` (which reads ``AWSCURRENT``) could leave it holding a password the broker
     no longer accepts. Secrets Manager then only tests the function (its testSecret step) and rotates first
-    after ``rotation_days``. A later ``up`` with no change changes nothing here; a new
+    after ``rotation_days``. A failed test is reported once, as ``TestRotationFailed``
+    (:func:`~shared.components.alarms.rotation_failed_notification`): the rule that sends it to ``alarm_topic``
+    and its target are this component's children and the schedule is created after both, so that report is not
+    lost on the first ``up``. A later ``up`` with no change changes nothing here; a new
     ``max_age_days`` is an in-place update of the schedule.
     """
 
@@ -227,10 +231,15 @@ class BrokerAdminRotation(pulumi.ComponentResource):
         security_group_id: pulumi.Input[str],
         broker_security_group_id: pulumi.Input[str],
         ready: list[pulumi.Resource],
+        alarm_topic: AlarmTopic,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mlplatform:broker:BrokerAdminRotation", name, None, opts)
         env = args.env_name
+        # Before the schedule: configuring it runs the function's testSecret step at once (rotate_immediately off:
+        # botocore secretsmanager RotateSecretRequest.RotateImmediately), whose failure is reported only then.
+        self.failed_notification = rotation_failed_notification(env, secret_arn, alarm_topic,
+                                                                opts=pulumi.ResourceOptions(parent=self))
         made = management_function(
             self, name, args, ManagementFunctionSpec(
                 rotation_function_name(env),
@@ -258,5 +267,7 @@ class BrokerAdminRotation(pulumi.ComponentResource):
             rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
                 automatically_after_days=args.rotation_days),
             rotate_immediately=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission, self.broker_egress, *ready]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                self.permission, self.broker_egress, self.failed_notification.rule, self.failed_notification.target,
+                *ready]))
         self.register_outputs({"function_name": self.function.name, "rotation_days": args.rotation_days})

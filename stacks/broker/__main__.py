@@ -16,7 +16,6 @@ from shared.components.alarms import (
     capacity_alarms,
     event_delivery_alarms,
     rotation_alarms,
-    rotation_failed_notification,
 )
 from shared.components.broker import (
     AmazonMqBroker,
@@ -51,17 +50,17 @@ if layer.env.messaging.broker == "amazon-mq":
         service_security_group_id=network.service_security_group_id,
         runner_security_group_id=runner.security_group_id,
         rotation_security_group_id=network.broker_rotation_security_group_id,
-        queue_metrics_security_group_id=network.queue_metrics_security_group_id, opts=layer.opts)
+        queue_metrics_security_group_id=network.queue_metrics_security_group_id, alarm_topic=alarm_topic,
+        opts=layer.opts)
     specs = broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name)
     messaging = layer.env.messaging
     specs += capacity_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name, messaging.engine_version,
                              messaging.instance_type, messaging.deployment_mode)
     if broker.admin_rotation is not None:
         specs += rotation_alarms(layer.env.name, layer.env.alarms, broker.admin_rotation.function.name)
-        notification = rotation_failed_notification(layer.env.name, broker.admin_secret.arn, alarm_topic,
-                                                    opts=pulumi.ResourceOptions(parent=broker.admin_rotation))
+        # The rule reporting a failed rotation (and the test of the schedule) is the rotation component's own.
         specs += event_delivery_alarms(layer.env.name, layer.env.alarms,
-                                       {"admin-rotation-failed": notification.rule.name})
+                                       {"admin-rotation-failed": broker.admin_rotation.failed_notification.rule.name})
     MetricAlarms("broker-alarms", specs, alarm_topic.arn, opts=pulumi.ResourceOptions(parent=broker))
     layer.export(
         broker_mode="amazon-mq",

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from shared.components.alarms import AlarmTopic, AlarmTopicArgs
 from shared.components.broker import AmazonMqBroker, AmazonMqBrokerArgs
+from shared.envs import AlarmsConfig
 from tests.components.harness import ACCOUNT, REGION, of_type, root_of, run_component
 
 SUBNETS = ["subnet-a", "subnet-b", "subnet-c"]
@@ -46,14 +48,20 @@ def test_the_broker_and_its_admin_secret_are_protected_when_asked(protect: bool)
         assert root_of(document, resource)["type"] == "mlplatform:broker:AmazonMqBroker"
 
 
-def rotating_broker(rotation_group: str | None) -> dict[str, Any]:
+def rotating_broker(rotation_group: str | None, with_topic: bool = True) -> dict[str, Any]:
     args = AmazonMqBrokerArgs(env_name="unit", engine_version="3.13", instance_type="mq.m7g.medium",
                               deployment_mode="SINGLE_INSTANCE", protect=False, region=REGION, account_id=ACCOUNT,
                               log_retention_days=30, kms_encrypted_logs=False, admin_rotation_days=30)
-    return run_component(lambda: AmazonMqBroker(
-        "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS, service_security_group_id="sg-services",
-        runner_security_group_id="sg-runner", rotation_security_group_id=rotation_group,
-        queue_metrics_security_group_id="sg-queue-metrics"))
+
+    def build() -> AmazonMqBroker:
+        topic = AlarmTopic("alarms", AlarmTopicArgs(env_name="unit", account_id=ACCOUNT, region=REGION,
+                                                    settings=AlarmsConfig())) if with_topic else None
+        return AmazonMqBroker(
+            "broker", args, vpc_id="vpc-unit", private_subnet_ids=SUBNETS, service_security_group_id="sg-services",
+            runner_security_group_id="sg-runner", rotation_security_group_id=rotation_group,
+            queue_metrics_security_group_id="sg-queue-metrics", alarm_topic=topic)
+
+    return run_component(build)
 
 
 def test_a_rotating_broker_admits_the_rotation_function_and_rotates_its_admin_secret() -> None:
@@ -70,6 +78,24 @@ def test_a_rotating_broker_admits_the_rotation_function_and_rotates_its_admin_se
     (logs,) = [g for g in of_type(document, "aws:cloudwatch/logGroup:LogGroup") if "rotation" in g["name"]]
     assert "kmsKeyId" not in logs["inputs"]
     assert root_of(document, rotation)["type"] == "mlplatform:broker:AmazonMqBroker"
+
+
+def test_the_schedule_waits_for_the_rule_and_target_that_report_a_failed_test_of_it() -> None:
+    # rotate_immediately off: configuring the schedule runs the function's testSecret step at once, reported (once,
+    # TestRotationFailed) only to a rule that exists by then.
+    document = rotating_broker("sg-rotation")
+    (rotation,) = of_type(document, "aws:secretsmanager/secretRotation:SecretRotation")
+    (rule,) = of_type(document, "aws:cloudwatch/eventRule:EventRule")
+    (target,) = of_type(document, "aws:cloudwatch/eventTarget:EventTarget")
+    assert {rule["urn"], target["urn"]} <= set(rotation["dependencies"])
+    (notification,) = of_type(document, "mlplatform:alarms:EventNotification")
+    # the rotation component's child, as before (the same URN: no replacement of the deployed rule and target)
+    assert rule["parent"] == notification["urn"] and notification["parent"] == rotation["parent"]
+
+
+def test_a_rotating_broker_without_an_alarm_topic_is_refused() -> None:
+    with pytest.raises(Exception, match="rotates needs the alarm_topic"):
+        rotating_broker("sg-rotation", with_topic=False)
 
 
 def test_a_rotating_broker_without_the_rotation_group_fails_naming_the_network_layer() -> None:

@@ -28,6 +28,7 @@ from tests.layers.resource_types import (
     EVENT_TARGET,
     KMS_KEY,
     LOAD_BALANCER,
+    ROTATION,
     SUBSCRIPTION,
     TOPIC,
     TOPIC_POLICY,
@@ -330,6 +331,18 @@ def rotation_failed_event(env: str, secret_arn: str, event_name: str = "Rotation
             "account": settings.account_id, "region": settings.region,
             "detail": {"eventSource": "secretsmanager.amazonaws.com", "eventName": event_name,
                        "eventType": "AwsServiceEvent", "additionalEventData": {"SecretId": secret_arn}}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_rotation_schedule_is_created_after_the_rule_and_target_that_report_its_test(env: str) -> None:
+    """Configuring the schedule with rotate_immediately off makes Secrets Manager run the function's testSecret step
+    at once (botocore secretsmanager RotateSecretRequest.RotateImmediately); a failure is reported once, as
+    TestRotationFailed. The rule must match it and its target deliver it by then: the schedule depends on both."""
+    broker = layers(env)["broker"]
+    (rule,) = [r for r in of_type(broker, EVENT_RULE) if r["inputs"]["name"] == f"{env}-ml-admin-rotation-failed"]
+    (target,) = [t for t in of_type(broker, EVENT_TARGET) if t["inputs"]["rule"] == rule["inputs"]["name"]]
+    (schedule,) = of_type(broker, ROTATION)
+    assert {rule["urn"], target["urn"]} <= set(schedule["dependencies"]), schedule["dependencies"]
 
 
 @pytest.mark.parametrize("env", ENVS)
