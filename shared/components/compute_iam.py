@@ -15,7 +15,8 @@ from shared.mesh_names import VERSION_TAG
 VERSION = "2012-10-17"
 
 #: Account administration of a customer managed key, delegated to IAM (the AWS default key policy
-#: grants ``kms:*``; listing the actions keeps every policy in this repo free of wildcard actions).
+#: grants ``kms:*``; listing the actions keeps the key policies free of wildcard actions, and the deploy role's
+#: KMS grant is exactly these, on the keys of the env's account and region: shared.deploy_role).
 KEY_ADMINISTRATION_ACTIONS = (
     "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:Decrypt", "kms:DeleteAlias",
     "kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation",
