@@ -29,6 +29,9 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
 - **ECS** never service-wide either (:data:`ECS_IN_CLUSTER`): every action on the env's cluster and what is in it and
   on its task definition families, the ``*``-only reads and DeregisterTaskDefinition on ``*``.
 - **Secrets Manager** only on the env's secrets (``platform/<env>/*``), GetRandomPassword and ListSecrets on ``*``.
+- **CodeBuild, Lambda, ECR, SNS, EventBridge** only on the resources the stacks name (:data:`NAMED_STAR_ACTIONS`,
+  :func:`named_resource_arns`): the deploy runner's project, the env's functions, the ``ml-platform/*`` repositories,
+  the alarm topic, the env's rules; the ``*``-only actions a run calls on ``*``.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
