@@ -31,6 +31,9 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   on its task definition families, the ``*``-only reads, RegisterTaskDefinition and DeregisterTaskDefinition on
   ``*``.
 - **Secrets Manager** only on the env's secrets (``platform/<env>/*``), GetRandomPassword and ListSecrets on ``*``.
+- **CodeBuild, Lambda, ECR, SNS, EventBridge** only on the resources the stacks name (:data:`NAMED_STAR_ACTIONS`,
+  :func:`named_resource_arns`): the deploy runner's project, the env's functions, the ``ml-platform/*`` repositories,
+  the alarm topic, the env's rules; the ``*``-only actions a run calls on ``*``.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -213,6 +216,39 @@ ECS_STAR_ACTIONS = ("ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition"
 #: broker admin secret stay allowed; no other secret of the account may be read, rewritten or deleted. The account
 #: preflight's DescribeSecret keeps ``*`` (:data:`PREFLIGHT_ACTIONS`).
 SECRET_STAR_ACTIONS = ("secretsmanager:GetRandomPassword", "secretsmanager:ListSecrets")
+
+#: CodeBuild, Lambda, ECR, SNS and EventBridge are granted by resource, not service-wide (:func:`named_statements`):
+#: every action on the resources the stacks name (the deploy runner's project ``ml-platform-<env>-deploy``, the
+#: functions ``ml-platform-<env>-broker-admin-rotation`` and ``-queue-metrics`` with their versions and aliases, the
+#: repositories ``ml-platform/*`` of the env's account and region (one env per account and region owns them:
+#: shared.envs), the alarm topic ``<env>-ml-alarms``, the rules ``<env>-ml-*`` and ``ml-platform-<env>-queue-metrics``
+#: on the default bus), so no other project of the account can be rewritten or started (the runner's role is trusted
+#: by the deploy role), no other function invoked or updated, no image pushed to another team's repository, no other
+#: topic or rule deleted. Service Authorization Reference: each action the provider calls on aws_codebuild_project/
+#: _webhook (``project``), aws_lambda_function/_permission/_function_event_invoke_config (``function``),
+#: aws_ecr_repository/_lifecycle_policy and the orchestrator's image reads and release tags (``repository``),
+#: aws_sns_topic/_topic_policy and Subscribe (``topic``), aws_cloudwatch_event_rule/_target (``rule``) takes that
+#: resource. Left on ``*``: the actions that take only ``*`` (:data:`NAMED_STAR_ACTIONS`), and the preflight's reads
+#: (:data:`PREFLIGHT_ACTIONS`: ecr:DescribeRepositories and ListTagsForResource of every repository, to find another
+#: env's or team's ``ml-platform/*``; sns:ListSubscriptionsByTopic).
+#: The actions of those services that take only ``*`` (Service Authorization Reference: no resource type) that a run
+#: calls or may read: the lists, ECR's registry-wide settings compute writes whole (aws_ecr_registry_policy,
+#: aws_ecr_replication_configuration: Put/Get/DeleteRegistryPolicy, PutReplicationConfiguration, DescribeRegistry) and
+#: the execution roles' GetAuthorizationToken (the role boundary grants it), and SNS's subscription reads and writes
+#: (aws_sns_topic_subscription's GetSubscriptionAttributes, SetSubscriptionAttributes, Unsubscribe). Not CodeBuild's
+#: source credential writes (ImportSourceCredentials, DeleteSourceCredentials), Lambda's CreateEventSourceMapping,
+#: ECR's account settings, scanning configuration or pull-through cache rules, or SNS's SMS and platform application
+#: writes: no stack calls them.
+NAMED_STAR_ACTIONS: dict[str, tuple[str, ...]] = {
+    "codebuild": ("codebuild:ListCuratedEnvironmentImages", "codebuild:ListProjects",
+                  "codebuild:ListSourceCredentials"),
+    "lambda": ("lambda:GetAccountSettings", "lambda:ListFunctions"),
+    "ecr": ("ecr:DeleteRegistryPolicy", "ecr:DescribeRegistry", "ecr:GetAuthorizationToken", "ecr:GetRegistryPolicy",
+            "ecr:PutRegistryPolicy", "ecr:PutReplicationConfiguration"),
+    "sns": ("sns:GetSubscriptionAttributes", "sns:ListSubscriptions", "sns:ListTopics",
+            "sns:SetSubscriptionAttributes", "sns:Unsubscribe"),
+    "events": ("events:ListRules",),
+}
 
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
@@ -427,7 +463,8 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         dynamic = dynamic or resource["type"] == DYNAMIC_TYPE
     services.update(prefix for prefixes in INVOKE_SERVICES.values() for prefix in prefixes)
     kms, ecs, secrets = "kms" in services, "ecs" in services, "secretsmanager" in services
-    for scoped in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager"):
+    named = sorted(services & set(NAMED_STAR_ACTIONS))
+    for scoped in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager", *NAMED_STAR_ACTIONS):
         services.discard(scoped)
     statements: list[dict[str, Any]] = []
     statements.append(_statement("Services", (f"{prefix}:*" for prefix in sorted(services)), ["*"]))
@@ -437,6 +474,7 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         statements.extend(ecs_statements(env))
     if secrets:
         statements.extend(secret_statements(env))
+    statements.extend(named_statements(env, named))
     if any("route53" in services_of_type(resource["type"]) for resource in resources):
         statements.append(_statement("Route53ForCloudMap", ROUTE53_FOR_CLOUD_MAP, ["*"]))
     extra = set(PREFLIGHT_ACTIONS)
@@ -572,6 +610,47 @@ def secret_statements(env: Any) -> list[dict[str, Any]]:
         # the Pulumi passphrase or access token the deploy runner's build reads: a deploy holds them anyway, and the
         # role boundary lets the runner's role read them (a role the deploy role creates does no more than it)
         statements.append(_statement("DeployRunnerSecrets", ["secretsmanager:GetSecretValue"], runner))
+    return statements
+
+
+def named_resource_arns(env: Any) -> dict[str, list[str]]:
+    """IAM prefix -> the ARNs (patterns) of the env's resources of that service (:data:`NAMED_STAR_ACTIONS`)."""
+    from shared.broker_names import deploy_project_name, rotation_function_name
+    from shared.components.alarms import topic_name
+    from shared.components.compute_containers import partition_of
+    from shared.components.ecr import REPOSITORY_PREFIX
+    from shared.components.queue_metrics import publisher_name
+
+    partition, account, region = partition_of(env.region), env.account_id, env.region
+    arn = lambda service, resource: _arn(partition, service, region, account, resource)  # noqa: E731
+    functions = (rotation_function_name(env.name), publisher_name(env.name))
+    return {
+        "codebuild": [arn("codebuild", f"project/{deploy_project_name(env.name)}")],
+        # a qualified ARN (":<version or alias>") is a function resource too
+        "lambda": [arn("lambda", f"function:{name}{qualifier}") for name in functions for qualifier in ("", ":*")],
+        "ecr": [arn("ecr", f"repository/{REPOSITORY_PREFIX}/*")],
+        "sns": [arn("sns", topic_name(env.name))],
+        # the rules on the default bus: ``rule/<name>`` (shared.components.alarms.event_rule_name)
+        "events": [arn("events", f"rule/{event_rule_prefix(env.name)}*"),
+                   arn("events", f"rule/{publisher_name(env.name)}")],
+    }
+
+
+def event_rule_prefix(env_name: str) -> str:
+    """The env's EventBridge rules but the queue metrics schedule are ``<env>-ml-<what>``
+    (shared.components.alarms.event_rule_name, the topic policy's aws:SourceArn)."""
+    return f"{env_name}-ml-"
+
+
+def named_statements(env: Any, services: Iterable[str]) -> list[dict[str, Any]]:
+    """CodeBuild, Lambda, ECR, SNS and EventBridge, not service-wide: every action on the env's resources of each of
+    ``services``, and the actions that take only ``*`` (:data:`NAMED_STAR_ACTIONS`)."""
+    arns = named_resource_arns(env)
+    statements = []
+    for service in sorted(services):
+        label = {"codebuild": "CodeBuild"}.get(service, service.title())
+        statements.append(_statement(f"{label}Env", [f"{service}:*"], arns[service]))
+        statements.append(_statement(f"{label}Lists", NAMED_STAR_ACTIONS[service], ["*"]))
     return statements
 
 

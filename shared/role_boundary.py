@@ -51,6 +51,7 @@ def boundary_document(env: Any) -> dict[str, Any]:
         LOG_WRITE_ACTIONS,
     )
     from shared.components.deploy_runner import DESCRIBE_ACTIONS, ENI_ACTIONS, deploy_role_arn
+    from shared.components.ecr import REPOSITORY_PREFIX
     from shared.deploy_role import secret_prefix
 
     partition, region, account = partition_of(env.region), env.region, env.account_id
@@ -73,7 +74,9 @@ def boundary_document(env: Any) -> dict[str, Any]:
               [arn("logs", "log-group:*")]),
         # execution roles: GetAuthorizationToken takes only "*"
         allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
-        allow("PullImages", ECR_PULL_ACTIONS, [arn("ecr", "repository/*")]),
+        # each execution role pulls its own service's repository (compute_iam: PullOwnImage), all ml-platform/*; the
+        # deploy role holds no more (shared.deploy_role.named_resource_arns)
+        allow("PullImages", ECR_PULL_ACTIONS, [arn("ecr", f"repository/{REPOSITORY_PREFIX}/*")]),
         # execution roles (the services' broker credentials), the rotation function and the queue metrics publisher:
         # the env's secrets only, as the deploy role (shared.deploy_role.secret_statements)
         allow("Secrets", SECRET_ACTIONS, [arn("secretsmanager", f"secret:{secret_prefix(env.name)}*")]),

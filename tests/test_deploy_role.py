@@ -127,7 +127,7 @@ def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, e
     for label, _env, documents, policies in _all_cases(shipped, everything):
         for resource in _resources(documents):
             for prefix in deploy_role.services_of_type(resource["type"]):
-                if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager"):
+                if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager", *deploy_role.NAMED_STAR_ACTIONS):
                     continue  # scoped: the tests below
                 assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
 
@@ -412,6 +412,112 @@ def test_the_envs_ecs_names_are_the_ones_the_deploy_role_names(shipped: Any, eve
                 assert str(inputs["family"]).startswith(deploy_role.task_family_prefix(env.name)), label
             elif resource["type"] == "aws:ecs/service:Service":
                 assert str(inputs["cluster"]).endswith(f":cluster/{cluster_name(env.name)}"), label
+
+
+#: What terraform-provider-aws calls on each resource of CodeBuild (aws_codebuild_project: CreateProject,
+#: BatchGetProjects, UpdateProject, UpdateProjectVisibility, DeleteProject; aws_codebuild_webhook: Create/Update/
+#: DeleteWebhook), Lambda (aws_lambda_function with its tags, versions and code signing read; aws_lambda_permission;
+#: aws_lambda_function_event_invoke_config; Secrets Manager's RotateSecret invokes with the caller's rights), SNS
+#: (aws_sns_topic, _topic_policy, Subscribe of aws_sns_topic_subscription, the preflight's ListSubscriptionsByTopic)
+#: and EventBridge (aws_cloudwatch_event_rule, _target), each on the resource the Service Authorization Reference names
+NAMED_CALLS = {
+    "codebuild": ("CreateProject", "BatchGetProjects", "UpdateProject", "UpdateProjectVisibility", "DeleteProject",
+                  "CreateWebhook", "UpdateWebhook", "DeleteWebhook"),
+    "lambda": ("CreateFunction", "GetFunction", "GetFunctionConfiguration", "GetFunctionCodeSigningConfig",
+               "ListVersionsByFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion",
+               "DeleteFunction", "TagResource", "UntagResource", "ListTags", "AddPermission", "RemovePermission",
+               "GetPolicy", "PutFunctionEventInvokeConfig", "GetFunctionEventInvokeConfig",
+               "UpdateFunctionEventInvokeConfig", "DeleteFunctionEventInvokeConfig", "InvokeFunction"),
+    "ecr": ("CreateRepository", "DescribeRepositories", "ListTagsForResource", "TagResource", "UntagResource",
+            "PutImageScanningConfiguration", "PutImageTagMutability", "DeleteRepository", "PutLifecyclePolicy",
+            "GetLifecyclePolicy", "DeleteLifecyclePolicy", "DescribeImages", "BatchGetImage", "GetDownloadUrlForLayer",
+            "PutImage", "ListImages", "DescribeImageReplicationStatus"),
+    "sns": ("CreateTopic", "GetTopicAttributes", "SetTopicAttributes", "DeleteTopic", "TagResource", "UntagResource",
+            "ListTagsForResource", "Subscribe", "ListSubscriptionsByTopic", "GetDataProtectionPolicy"),
+    "events": ("PutRule", "DescribeRule", "DeleteRule", "EnableRule", "DisableRule", "TagResource", "UntagResource",
+               "ListTagsForResource", "PutTargets", "RemoveTargets", "ListTargetsByRule"),
+}
+#: the synth's resources of those services -> (IAM prefix, the input naming the resource, its ARN's resource part)
+NAMED_TYPES = {
+    "aws:codebuild/project:Project": ("codebuild", "name", "project/{}"),
+    "aws:codebuild/webhook:Webhook": ("codebuild", "projectName", "project/{}"),
+    "aws:lambda/function:Function": ("lambda", "name", "function:{}"),
+    "aws:lambda/permission:Permission": ("lambda", "function", "function:{}"),
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": ("lambda", "functionName", "function:{}"),
+    "aws:ecr/repository:Repository": ("ecr", "name", "repository/{}"),
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": ("ecr", "repository", "repository/{}"),
+    "aws:sns/topic:Topic": ("sns", "name", "{}"),
+    "aws:cloudwatch/eventRule:EventRule": ("events", "name", "rule/{}"),
+    "aws:cloudwatch/eventTarget:EventTarget": ("events", "rule", "rule/{}"),
+}
+
+
+def _named_arns(env: Any, documents: dict[str, Any]) -> list[tuple[str, str]]:
+    """(IAM prefix, ARN) of every CodeBuild project, Lambda function, ECR repository, SNS topic and EventBridge rule
+    the synth creates or names."""
+    found = []
+    for resource in _resources(documents):
+        if resource["type"] in NAMED_TYPES:
+            prefix, key, shape = NAMED_TYPES[resource["type"]]
+            name = str(resource["inputs"][key])
+            found.append((prefix, f"arn:aws:{prefix}:{env.region}:{env.account_id}:{shape.format(name)}"))
+    return found
+
+
+def test_codebuild_lambda_ecr_sns_and_events_only_the_envs(shipped: Any, everything: Any) -> None:
+    """CodeBuild, Lambda, ECR, SNS and EventBridge are not service-wide: every call the provider (and the orchestrator)
+    makes on each project, function (and its versions), repository, topic and rule the synth creates is allowed; the
+    same call on another team's or env's project, function, repository, topic or rule, or in another account or region,
+    is not."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        named = _named_arns(env, documents)
+        assert {prefix for prefix, _arn in named} == set(NAMED_CALLS), label
+        for prefix, arn in named:
+            for action in NAMED_CALLS[prefix]:
+                assert allowed(policies, f"{prefix}:{action}", arn), (label, arn, action)
+                if f"{prefix}:{action}" not in deploy_role.PREFLIGHT_ACTIONS:  # the preflight's reads: "*"
+                    assert not allowed(policies, f"{prefix}:{action}",
+                                       arn.replace(env.account_id, "999999999999")), (label, action)
+        for prefix, arn in named:
+            if prefix == "lambda":
+                assert allowed(policies, "lambda:InvokeFunction", f"{arn}:7"), (label, arn)
+        for actions in deploy_role.NAMED_STAR_ACTIONS.values():
+            for action in actions:
+                assert allowed(policies, action), (label, action)
+        other_env = "prod" if env.name != "prod" else "dev"
+        base = f"{env.region}:{env.account_id}:"
+        others = {
+            "codebuild": [f"arn:aws:codebuild:{base}project/payments-deploy",
+                          f"arn:aws:codebuild:{base}project/ml-platform-{other_env}-deploy"],
+            "lambda": [f"arn:aws:lambda:{base}function:payments-api",
+                       f"arn:aws:lambda:{base}function:ml-platform-{other_env}-queue-metrics",
+                       f"arn:aws:lambda:{base}function:ml-platform-{env.name}-queue-metrics-x"],
+            "ecr": [f"arn:aws:ecr:{base}repository/payments/api", f"arn:aws:ecr:{base}repository/ml-platformx/a",
+                    f"arn:aws:ecr:us-east-2:{env.account_id}:repository/ml-platform/inference"],
+            "sns": [f"arn:aws:sns:{base}payments-alerts", f"arn:aws:sns:{base}{other_env}-ml-alarms"],
+            "events": [f"arn:aws:events:{base}rule/payments-nightly", f"arn:aws:events:{base}rule/{other_env}-ml-x",
+                       f"arn:aws:events:{base}rule/ml-platform-{other_env}-queue-metrics"],
+        }
+        for prefix, arns in others.items():
+            for arn in arns:
+                for action in NAMED_CALLS[prefix]:
+                    if f"{prefix}:{action}" not in deploy_role.PREFLIGHT_ACTIONS:
+                        assert not allowed(policies, f"{prefix}:{action}", arn), (label, arn, action)
+        for action in ("codebuild:ImportSourceCredentials", "codebuild:DeleteSourceCredentials",
+                       "lambda:CreateEventSourceMapping", "ecr:PutAccountSetting", "ecr:CreatePullThroughCacheRule",
+                       "sns:SetSMSAttributes"):
+            assert not iam_eval.grants_some_context(statements(policies), action), (label, action)
+
+
+def test_the_envs_named_resources_are_the_ones_the_deploy_role_names(shipped: Any, everything: Any) -> None:
+    """Every CodeBuild project, Lambda function, ECR repository, SNS topic and EventBridge rule the synth creates is one
+    the deploy role's statements name (a rename would deny the first up), by the names the stacks' own functions
+    make."""
+    for label, env, documents, _policies in _all_cases(shipped, everything):
+        granted = deploy_role.named_resource_arns(env)
+        for prefix, arn in _named_arns(env, documents):
+            assert any(re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), arn) for pattern in granted[prefix]), \
+                (label, arn)
 
 
 #: What terraform-provider-aws calls on aws_secretsmanager_secret (CreateSecret, DescribeSecret, GetResourcePolicy,
