@@ -33,7 +33,8 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
 - **Secrets Manager** only on the env's secrets (``platform/<env>/*``), GetRandomPassword and ListSecrets on ``*``.
 - **CodeBuild, Lambda, ECR, SNS, EventBridge** only on the resources the stacks name (:data:`NAMED_STAR_ACTIONS`,
   :func:`named_resource_arns`): the deploy runner's project, the env's functions, the ``ml-platform/*`` repositories,
-  the alarm topic, the env's rules; the ``*``-only actions a run calls on ``*``.
+  the alarm topic, the env's rules; the ``*``-only actions a run calls on ``*``; on a ``lambda`` alarm subscriber's
+  function only the permission actions (:func:`alarm_subscriber_functions`).
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -642,15 +643,34 @@ def event_rule_prefix(env_name: str) -> str:
     return f"{env_name}-ml-"
 
 
+#: What the provider calls on the resource policy of a function the env does not own (aws_lambda_permission,
+#: terraform-provider-aws internal/service/lambda/permission.go: AddPermission, GetPolicy for the read and the delete's
+#: wait, RemovePermission), authorized on the function as named (a qualified ARN: that version or alias)
+FUNCTION_PERMISSION_ACTIONS = ("lambda:AddPermission", "lambda:GetPolicy", "lambda:RemovePermission")
+
+
+def alarm_subscriber_functions(env: Any) -> list[str]:
+    """The ``lambda`` alarm subscriptions' functions of the env's account and region, whose resource policy the broker
+    layer adds SNS's invoke statement to (shared.components.alarms.AlarmTopic)."""
+    from shared.components.alarms import lambda_in
+
+    return sorted({subscription.endpoint for subscription in env.alarms.all_subscriptions()
+                   if subscription.protocol == "lambda" and lambda_in(subscription.endpoint, env.account_id,
+                                                                      env.region)})
+
+
 def named_statements(env: Any, services: Iterable[str]) -> list[dict[str, Any]]:
     """CodeBuild, Lambda, ECR, SNS and EventBridge, not service-wide: every action on the env's resources of each of
-    ``services``, and the actions that take only ``*`` (:data:`NAMED_STAR_ACTIONS`)."""
+    ``services``, and the actions that take only ``*`` (:data:`NAMED_STAR_ACTIONS`); on an alarm subscriber's function
+    only its permission (:data:`FUNCTION_PERMISSION_ACTIONS`)."""
     arns = named_resource_arns(env)
     statements = []
     for service in sorted(services):
         label = {"codebuild": "CodeBuild"}.get(service, service.title())
         statements.append(_statement(f"{label}Env", [f"{service}:*"], arns[service]))
         statements.append(_statement(f"{label}Lists", NAMED_STAR_ACTIONS[service], ["*"]))
+        if service == "lambda" and (subscribers := alarm_subscriber_functions(env)):
+            statements.append(_statement("AlarmSubscriberPermissions", FUNCTION_PERMISSION_ACTIONS, subscribers))
     return statements
 
 

@@ -520,6 +520,38 @@ def test_the_envs_named_resources_are_the_ones_the_deploy_role_names(shipped: An
                 (label, arn)
 
 
+#: What terraform-provider-aws calls on aws_lambda_permission (internal/service/lambda/permission.go: AddPermission;
+#: the read and the delete's wait GetPolicy; RemovePermission), on the function named as given (a qualified ARN too)
+PERMISSION_CALLS = ("lambda:AddPermission", "lambda:GetPolicy", "lambda:RemovePermission")
+
+
+def test_an_alarm_subscribers_function_gets_its_permission_and_nothing_else(edit_env: Any) -> None:
+    """A ``lambda`` alarm subscription in the env's account and region makes the broker layer add a statement to that
+    function's resource policy (shared.components.alarms.AlarmTopic): the deploy role may add, read and remove it on
+    every such function the synth names, and do nothing else there (no code or configuration write, no invoke); a
+    function of another account gets no permission from the stack and none from the deploy role."""
+    mine = "arn:aws:lambda:eu-west-1:111111111111:function:oncall-pager"
+    alias = "arn:aws:lambda:eu-west-1:111111111111:function:oncall-router:live"
+    foreign = "arn:aws:lambda:eu-west-1:999999999999:function:their-pager"
+    edit_env("dev", lambda data: data.update(alarms={"subscriptions": [
+        {"protocol": "lambda", "endpoint": endpoint} for endpoint in (mine, alias, foreign)]}))
+    documents = synth_env("dev")
+    policies = deploy_role.deploy_policies("dev", environ={}, documents=documents)
+    functions = {str(resource["inputs"]["function"]) for resource in _resources(documents)
+                 if resource["type"] == "aws:lambda/permission:Permission"
+                 and str(resource["inputs"]["function"]).startswith("arn:")}
+    assert functions == {mine, alias}
+    for function in functions:
+        for action in PERMISSION_CALLS:
+            assert allowed(policies, action, function), (function, action)
+        for action in ("lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:InvokeFunction",
+                       "lambda:DeleteFunction"):
+            assert not allowed(policies, action, function), (function, action)
+    for action in PERMISSION_CALLS:
+        assert not allowed(policies, action, foreign), action
+        assert not allowed(policies, action, "arn:aws:lambda:eu-west-1:111111111111:function:payments-api"), action
+
+
 #: What terraform-provider-aws calls on aws_secretsmanager_secret (CreateSecret, DescribeSecret, GetResourcePolicy,
 #: PutResourcePolicy, DeleteResourcePolicy, UpdateSecret, tags, DeleteSecret), _secret_version (PutSecretValue,
 #: GetSecretValue, ListSecretVersionIds, UpdateSecretVersionStage) and _secret_rotation (RotateSecret,
