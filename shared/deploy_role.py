@@ -372,6 +372,13 @@ def _arn(partition: str, service: str, region: str, account: str, resource: str)
     return f"arn:{partition}:{service}:{region}:{account}:{resource}"
 
 
+def _env_arn(env: Any, service: str, resource: str) -> str:
+    """The ARN (pattern) of ``resource`` of ``service`` in the env's partition, region and account."""
+    from shared.components.compute_containers import partition_of
+
+    return _arn(partition_of(env.region), service, env.region, env.account_id, resource)
+
+
 def _resources(documents: Mapping[str, Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [resource for layer in sorted(documents) for resource in documents[layer]["resources"]]
 
@@ -463,18 +470,15 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         services.update(services_of_type(resource["type"]))
         dynamic = dynamic or resource["type"] == DYNAMIC_TYPE
     services.update(prefix for prefixes in INVOKE_SERVICES.values() for prefix in prefixes)
-    kms, ecs, secrets = "kms" in services, "ecs" in services, "secretsmanager" in services
+    # granted by resource, not service-wide: each by its own statements
+    scoped = {"kms": kms_statements, "ecs": ecs_statements, "secretsmanager": secret_statements}
+    present = [service for service in scoped if service in services]
     named = sorted(services & set(NAMED_STAR_ACTIONS))
-    for scoped in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager", *NAMED_STAR_ACTIONS):
-        services.discard(scoped)
+    services -= {"iam", "s3", "route53", *scoped, *NAMED_STAR_ACTIONS}
     statements: list[dict[str, Any]] = []
     statements.append(_statement("Services", (f"{prefix}:*" for prefix in sorted(services)), ["*"]))
-    if kms:
-        statements.extend(kms_statements(env))
-    if ecs:
-        statements.extend(ecs_statements(env))
-    if secrets:
-        statements.extend(secret_statements(env))
+    for service in present:
+        statements.extend(scoped[service](env))
     statements.extend(named_statements(env, named))
     if any("route53" in services_of_type(resource["type"]) for resource in resources):
         statements.append(_statement("Route53ForCloudMap", ROUTE53_FOR_CLOUD_MAP, ["*"]))
@@ -563,13 +567,10 @@ def kms_statements(env: Any) -> list[dict[str, Any]]:
     """KMS, not service-wide: the key actions on the keys of the env's account and region, the alias actions on the
     env's aliases, and the two actions that take only ``*`` (:data:`KMS_KEY_ACTIONS`)."""
     from shared.components.building_blocks import alias_prefix
-    from shared.components.compute_containers import partition_of
 
-    partition, account, region = partition_of(env.region), env.account_id, env.region
     return [
-        _statement("KmsKeys", KMS_KEY_ACTIONS, [_arn(partition, "kms", region, account, "key/*")]),
-        _statement("KmsAliases", KMS_ALIAS_ACTIONS,
-                   [_arn(partition, "kms", region, account, f"{alias_prefix(env.name)}*")]),
+        _statement("KmsKeys", KMS_KEY_ACTIONS, [_env_arn(env, "kms", "key/*")]),
+        _statement("KmsAliases", KMS_ALIAS_ACTIONS, [_env_arn(env, "kms", f"{alias_prefix(env.name)}*")]),
         _statement("KmsCreateAndList", KMS_STAR_ACTIONS, ["*"]),
     ]
 
@@ -578,11 +579,9 @@ def ecs_statements(env: Any) -> list[dict[str, Any]]:
     """ECS, not service-wide: every action on the env's cluster and what lives in it, on the env's task definition
     families (run only in its cluster), and the actions that take only ``*`` (:data:`ECS_STAR_ACTIONS`)."""
     from shared.components.compute import cluster_name
-    from shared.components.compute_containers import partition_of
 
-    partition, account, region = partition_of(env.region), env.account_id, env.region
     cluster = cluster_name(env.name)
-    arn = lambda resource: _arn(partition, "ecs", region, account, resource)  # noqa: E731
+    arn = lambda resource: _env_arn(env, "ecs", resource)  # noqa: E731
     return [
         _statement("EcsCluster", ["ecs:*"], [arn(f"cluster/{cluster}"),
                                               *(arn(f"{kind}/{cluster}/*") for kind in ECS_IN_CLUSTER)]),
@@ -597,13 +596,11 @@ def ecs_statements(env: Any) -> list[dict[str, Any]]:
 def secret_statements(env: Any) -> list[dict[str, Any]]:
     """Secrets Manager, not service-wide: every action on the env's secrets (``platform/<env>/...``), the two
     ``*``-only actions a run may call on ``*`` (:data:`SECRET_STAR_ACTIONS`)."""
-    from shared.components.compute_containers import partition_of
     from shared.role_boundary import runner_secret_arns
 
-    partition, account, region = partition_of(env.region), env.account_id, env.region
     statements = [
         _statement("EnvSecrets", ["secretsmanager:*"],
-                   [_arn(partition, "secretsmanager", region, account, f"secret:{secret_prefix(env.name)}*")]),
+                   [_env_arn(env, "secretsmanager", f"secret:{secret_prefix(env.name)}*")]),
         _statement("SecretsListAndPasswords", SECRET_STAR_ACTIONS, ["*"]),
     ]
     runner = runner_secret_arns(env)
@@ -617,13 +614,11 @@ def secret_statements(env: Any) -> list[dict[str, Any]]:
 def named_resource_arns(env: Any) -> dict[str, list[str]]:
     """IAM prefix -> the ARNs (patterns) of the env's resources of that service (:data:`NAMED_STAR_ACTIONS`)."""
     from shared.broker_names import deploy_project_name, rotation_function_name
-    from shared.components.alarms import topic_name
-    from shared.components.compute_containers import partition_of
+    from shared.components.alarms import name_prefix, topic_name
     from shared.components.ecr import REPOSITORY_PREFIX
     from shared.components.queue_metrics import publisher_name
 
-    partition, account, region = partition_of(env.region), env.account_id, env.region
-    arn = lambda service, resource: _arn(partition, service, region, account, resource)  # noqa: E731
+    arn = lambda service, resource: _env_arn(env, service, resource)  # noqa: E731
     functions = (rotation_function_name(env.name), publisher_name(env.name))
     return {
         "codebuild": [arn("codebuild", f"project/{deploy_project_name(env.name)}")],
@@ -631,16 +626,10 @@ def named_resource_arns(env: Any) -> dict[str, list[str]]:
         "lambda": [arn("lambda", f"function:{name}{qualifier}") for name in functions for qualifier in ("", ":*")],
         "ecr": [arn("ecr", f"repository/{REPOSITORY_PREFIX}/*")],
         "sns": [arn("sns", topic_name(env.name))],
-        # the rules on the default bus: ``rule/<name>`` (shared.components.alarms.event_rule_name)
-        "events": [arn("events", f"rule/{event_rule_prefix(env.name)}*"),
+        # the default bus's rules: <env>-ml-<what> (shared.components.alarms.event_rule_name), the queue metrics one
+        "events": [arn("events", f"rule/{name_prefix(env.name)}*"),
                    arn("events", f"rule/{publisher_name(env.name)}")],
     }
-
-
-def event_rule_prefix(env_name: str) -> str:
-    """The env's EventBridge rules but the queue metrics schedule are ``<env>-ml-<what>``
-    (shared.components.alarms.event_rule_name, the topic policy's aws:SourceArn)."""
-    return f"{env_name}-ml-"
 
 
 #: What the provider calls on the resource policy of a function the env does not own (aws_lambda_permission,

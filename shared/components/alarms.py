@@ -116,8 +116,14 @@ def metric_query(query_id: str, namespace: str, name: str, dimensions: dict[str,
     return Query(id=query_id, label=name, namespace=namespace, metric=name, dimensions=dimensions, stat=stat)
 
 
+def name_prefix(env_name: str) -> str:
+    """``<env>-ml-``: every alarm's and EventBridge rule's name of the env begins so (the topic policy's
+    ``aws:SourceArn`` conditions and the deploy role's EventBridge grant match on it)."""
+    return f"{env_name}-ml-"
+
+
 def alarm_name(env_name: str, what: str, subject: str) -> str:
-    return f"{env_name}-ml-{what}-{subject}".replace("/", "-")
+    return f"{name_prefix(env_name)}{what}-{subject}".replace("/", "-")
 
 
 # -- the alarms, resource by resource ------------------------------------------------------------------
@@ -543,8 +549,9 @@ def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
     notification reaches the topic through CloudWatch's own grants, even when EventBridge's are what broke."""
     return [AlarmSpec(
         name=alarm_name(env_name, "event-delivery", subject),
-        description=f"EventBridge could not deliver the events of its rule {env_name}-ml-{subject} (a resource or "
-                    "key policy refuses it): they are dropped; " + runbook("<env>-ml-event-delivery-<rule>"),
+        description=f"EventBridge could not deliver the events of its rule {name_prefix(env_name)}{subject} (a "
+                    "resource or key policy refuses it): they are dropped; "
+                    + runbook("<env>-ml-event-delivery-<rule>"),
         comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1, namespace=EVENTS_NAMESPACE,
         metric=FAILED_INVOCATIONS_METRIC, statistic="Sum", dimensions={"RuleName": rule})
@@ -599,7 +606,8 @@ def topic_key_policy(partition: str, account_id: str, region: str, env_name: str
 def alarm_source_condition(partition: str, account_id: str, region: str, env_name: str) -> dict[str, Any]:
     """Only this account's alarms named ``<env>-ml-*`` (confused-deputy guard for the service principal)."""
     return {"StringEquals": {"aws:SourceAccount": account_id},
-            "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{env_name}-ml-*"}}
+            "ArnLike": {"aws:SourceArn":
+                        f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{name_prefix(env_name)}*"}}
 
 
 def topic_policy(topic_arn: str, args: AlarmTopicArgs) -> dict[str, Any]:
@@ -622,7 +630,7 @@ def event_rule_source_condition(partition: str, account_id: str, region: str, en
     """Only this account's EventBridge rules named ``<env>-ml-*`` on the default bus (EventBridge user guide, "Amazon
     SNS permissions": the topic policy's ``aws:SourceArn`` is the rule's ARN)."""
     return {"StringEquals": {"aws:SourceAccount": account_id},
-            "ArnLike": {"aws:SourceArn": f"arn:{partition}:events:{region}:{account_id}:rule/{env_name}-ml-*"}}
+            "ArnLike": {"aws:SourceArn": f"arn:{partition}:events:{region}:{account_id}:rule/{name_prefix(env_name)}*"}}
 
 
 def topic_name(env_name: str) -> str:
@@ -757,7 +765,7 @@ def event_rule_name(env_name: str, what: str) -> str:
     """``<env>-ml-<what>``: the names the topic policy lets EventBridge publish for
     (:func:`event_rule_source_condition`); EventBridge takes 1-64 characters of ``[.-_A-Za-z0-9]`` (botocore events
     ``RuleName``)."""
-    name = f"{env_name}-ml-{what}"
+    name = f"{name_prefix(env_name)}{what}"
     if not re.fullmatch(r"[.\-_A-Za-z0-9]{1,64}", name):
         raise ValueError(f"EventBridge rule name {name!r} must be 1-64 characters of [.-_A-Za-z0-9]")
     return name
