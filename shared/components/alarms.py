@@ -796,10 +796,13 @@ class EventNotification(pulumi.ComponentResource):
 def rotation_failed_notification(env_name: str, secret_arn: pulumi.Input[str], topic: AlarmTopic,
                                  opts: pulumi.ResourceOptions | None = None) -> EventNotification:
     """The broker admin secret's rotation failed (:func:`rotation_failed_pattern`), to the topic."""
+    from shared.broker_names import rotation_function_name
+    from shared.components.broker import admin_secret_name  # imports this module
+
     rule_name = event_rule_name(env_name, "admin-rotation-failed")
     summary = (f"Secrets Manager could not rotate the {env_name} broker admin's secret "
-               f"platform/{env_name}/broker/admin: the password stays as it was. The function's log group "
-               f"/aws/lambda/ml-platform-{env_name}-broker-admin-rotation names the failing step, or has no run where "
+               f"{admin_secret_name(env_name)}: the password stays as it was. The function's log group "
+               f"/aws/lambda/{rotation_function_name(env_name)} names the failing step, or has no run where "
                f"Lambda refused the invocation; {runbook(rule_name)}")
     return EventNotification(
         rule_name, rule_name, summary,
