@@ -57,7 +57,7 @@ def ensure_log_group(props: dict[str, Any], *, adopt: bool = True) -> dict[str, 
     logs = _client("logs", region)
     kms = props.get(KMS_KEY) or None
     tags = _tags(props)
-    arn = f"arn:{props.get('partition') or 'aws'}:logs:{region}:{account}:log-group:{name}"
+    arn = group_arn(props)
     adopted = False
     try:
         logs.create_log_group(logGroupName=name, **({"kmsKeyId": kms} if kms else {}),
@@ -72,6 +72,12 @@ def ensure_log_group(props: dict[str, Any], *, adopt: bool = True) -> dict[str, 
     if tags and adopted:
         logs.tag_resource(resourceArn=arn, tags=tags)  # Amazon MQ's create carries none
     return {**props, "arn": arn, "adopted": adopted}
+
+
+def group_arn(props: dict[str, Any]) -> str:
+    """The group's ARN, without ``:*`` (what TagResource takes: CloudWatch Logs API reference)."""
+    return (f"arn:{props.get('partition') or 'aws'}:logs:{props['region']}:{props['account_id']}:log-group:"
+            f"{props['log_group_name']}")
 
 
 def _tags(props: dict[str, Any]) -> dict[str, str]:
@@ -114,8 +120,7 @@ class BrokerLogGroupProvider(pulumi.dynamic.ResourceProvider):
             logs.associate_kms_key(logGroupName=name, kmsKeyId=news[KMS_KEY])
         elif olds.get(KMS_KEY) and not news.get(KMS_KEY):
             logs.disassociate_kms_key(logGroupName=name)
-        partition = str(news.get("partition") or "aws")
-        arn = f"arn:{partition}:logs:{news['region']}:{news['account_id']}:log-group:{name}"
+        arn = group_arn(news)
         retag(logs, arn, olds, news)
         return pulumi.dynamic.UpdateResult(outs={**olds, **news, "arn": arn})
 
