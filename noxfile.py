@@ -1,7 +1,8 @@
 """Every command of the platform, run from the repo root: ``nox -s <session> -- <args>``.
 
 All sessions share one virtualenv, ``.venv`` (the same one the Pulumi projects name in their
-``Pulumi.yaml``), created on first use and re-synced when ``pyproject.toml`` changes. Sessions
+``Pulumi.yaml``), created on first use from ``requirements.lock`` (hashes checked) and re-synced when
+``pyproject.toml`` or the lock changes. Sessions
 propagate the documented exit codes (0 ok, 1 policy/gate failure, 2 bad input): nox itself would
 turn any failure into 1.
 """
@@ -127,6 +128,18 @@ def lint(session: nox.Session) -> None:
     _exit_with(session, tool="actionlint")
     _exit_with(session, "--offline", "--min-severity", "low", ".github", tool="zizmor")
     _exit_with(session, "-m", "shared.workflows", "check")
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Re-lock after changing a pin: requirements.lock from pyproject.toml and .ci/bootstrap-requirements.txt from its
+    .in, every package with its hashes (uv, as .ci/bootstrap-requirements.txt installs it; `-- --upgrade`: the newest
+    versions of the unpinned dependencies too). Then `nox -s tests`, and commit both files."""
+    for command in venvcheck.lock_command(ROOT):
+        code = subprocess.call([*command, *session.posargs], cwd=ROOT)
+        if code != 0:
+            session.log(f"exit code {code}")
+            sys.exit(code)
 
 
 @nox.session

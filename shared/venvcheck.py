@@ -3,8 +3,8 @@ the noxfile imports this before ``.venv`` exists.
 
 A venv is *ready* when its ``pyvenv.cfg`` names the Python that runs nox (major.minor), its python
 binary runs, and its stamp (written last, after a successful install) names that Python and the
-sha256 of ``pyproject.toml``. Anything else is repaired: a missing stamp (an interrupted install) or a
-changed ``pyproject.toml`` re-syncs the packages; a venv of another Python, one without
+sha256 of ``pyproject.toml`` and ``requirements.lock``. Anything else is repaired: a missing stamp (an interrupted
+install) or a changed ``pyproject.toml`` or lock re-syncs the packages; a venv of another Python, one without
 ``pyvenv.cfg`` or with a python that does not run is deleted and made again. A venv that is a
 symlink (shared with another checkout) is never deleted from here.
 """
@@ -15,9 +15,11 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +51,74 @@ def check_python(version: Sequence[int] = tuple(sys.version_info[:2])) -> str | 
             f"python3.11 -m nox ...`. .venv was not touched.")
 
 
+LOCK_NAME = "requirements.lock"
+"""Every package ``.venv`` holds (the pins of ``pyproject.toml`` and all they depend on, the ``dev`` extra included),
+each at one version with the sha256 of each of its files on PyPI: what every machine installs, a laptop, CI and the
+in-VPC deploy runner alike, so a deploy of prod runs the very packages the tests and dev's deploy ran, and a file
+PyPI serves that differs from the locked one stops the install instead of running with the deploy role."""
+
+
+def lock_command(root: Path, python: str = sys.executable) -> list[list[str]]:
+    """``nox -s lock``: compile ``requirements.lock`` from ``pyproject.toml`` and ``.ci/bootstrap-requirements.txt``
+    from its ``.in`` (universal: one file for Python 3.11-3.13 on Linux, macOS and Windows; an existing lock keeps
+    its versions unless a pin moves, ``--upgrade`` takes the newest)."""
+    common = ["--universal", "--generate-hashes", "--python-version", "{}.{}".format(*SUPPORTED[0]),
+              "--custom-compile-command", "nox -s lock", "--quiet"]
+    return [
+        [python, "-m", "uv", "pip", "compile", str(root / "pyproject.toml"), "--extra", "dev", *common,
+         "-o", str(root / LOCK_NAME)],
+        [python, "-m", "uv", "pip", "compile", str(root / ".ci" / "bootstrap-requirements.in"), *common,
+         "-o", str(root / ".ci" / "bootstrap-requirements.txt")],
+    ]
+
+
 def pyproject_digest(root: Path) -> str:
-    return hashlib.sha256((root / "pyproject.toml").read_bytes()).hexdigest()
+    """sha256 over ``pyproject.toml`` and ``requirements.lock``: a change of either re-syncs ``.venv``."""
+    digest = hashlib.sha256((root / "pyproject.toml").read_bytes())
+    lock = root / LOCK_NAME
+    if lock.is_file():
+        digest.update(b"\0" + lock.read_bytes())
+    return digest.hexdigest()
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """``name -> version`` of each ``name==version`` line of a requirements lock (names normalized)."""
+    found = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
+        if match:
+            found[_normalize(match.group(1))] = match.group(2)
+    return found
+
+
+def lock_problems(root: Path) -> list[str]:
+    """Why ``requirements.lock`` cannot be installed as the packages ``pyproject.toml`` pins: missing, a pin
+    (``name==version``, dependencies and every extra) absent or at another version, a package without a hash."""
+    lock = root / LOCK_NAME
+    if not lock.is_file():
+        return [f"{lock} is missing"]
+    locked = locked_versions(lock)
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+    requirements = [*project.get("dependencies", []),
+                    *(item for extra in project.get("optional-dependencies", {}).values() for item in extra)]
+    problems = []
+    for requirement in requirements:
+        match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;,]+)\s*(;.*)?", requirement)
+        if not match:
+            continue
+        name, version = _normalize(match.group(1)), match.group(2)
+        if locked.get(name) != version:
+            problems.append(f"pyproject.toml pins {name}=={version}, {LOCK_NAME} has "
+                            f"{name + '==' + locked[name] if name in locked else 'no ' + name}")
+    text = lock.read_text(encoding="utf-8")
+    unhashed = [entry.split("==")[0] for entry in re.split(r"\n(?=[A-Za-z0-9])", text)
+                if re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*==", entry) and "--hash=sha256:" not in entry]
+    problems += [f"{LOCK_NAME} has no hash for {name}" for name in unhashed]
+    return problems
 
 
 def venv_python(venv: Path) -> Path:
@@ -183,6 +251,10 @@ def make_venv(venv: Path, root: Path, verdict: Verdict, *, python: str = sys.exe
     """Bring ``venv`` to ``ready`` (uv when available, pip otherwise); VenvError when it cannot."""
     if verdict.action == "ready":
         return
+    problems = lock_problems(root)
+    if problems:
+        raise VenvError(f"{root / LOCK_NAME} does not hold the packages pyproject.toml pins: " + "; ".join(problems)
+                        + ". Run `nox -s lock` and commit requirements.lock (.venv was not touched)")
     digest = pyproject_digest(root)
     rebuild = verdict.action == "rebuild"
     for attempt in (1, 2):
@@ -196,24 +268,25 @@ def make_venv(venv: Path, root: Path, verdict: Verdict, *, python: str = sys.exe
         (venv / STAMP_NAME).unlink(missing_ok=True)  # an interrupted install stays detectable
         tool = "uv" if uv else "pip"
         log(f"{'creating' if rebuild else 'syncing'} .venv with {tool} ({verdict.reason}); "
-            "the pinned packages of pyproject.toml follow")
+            f"the packages of {LOCK_NAME} follow")
+        # The lock, never pyproject.toml alone: its pins name the direct packages only, so every dependency of theirs
+        # would resolve to whatever PyPI has newest on the day (a prod deploy weeks after dev's ran other packages),
+        # unchecked against any hash. The repo itself is linked by a .pth, not built (no setuptools build at run).
+        lock = str(root / LOCK_NAME)
         if uv:
-            # The pins straight from pyproject.toml's [project] table (uv reads it without a build).
             steps = ([[*uv, "venv", "--seed", "--python", python, str(venv)]] if rebuild else []) + [
-                [*uv, "pip", "install", "--python", str(venv_python(venv)), "-r", str(root / "pyproject.toml"),
-                 "--extra", "dev"]]
+                [*uv, "pip", "install", "--python", str(venv_python(venv)), "--require-hashes", "-r", lock]]
         else:
             steps = ([[python, "-m", "venv", str(venv)]] if rebuild else []) + [
                 [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
-                 "--progress-bar", "on", "-e", f"{root}[dev]"]]
+                 "--progress-bar", "on", "--require-hashes", "-r", lock]]
         if all(run(step) == 0 for step in steps):
-            if uv:
-                link_repo(venv, root, version)
+            link_repo(venv, root, version)
             write_stamp(venv, digest, version)
             log(f".venv ready (Python {version[0]}.{version[1]})")
             return
         if rebuild or attempt == 2:
             break
         rebuild, verdict = True, Verdict("rebuild", "installing into the existing .venv failed")
-    raise VenvError(f"could not install the pinned packages into {venv} with {'uv' if uv else 'pip'} (see the "
+    raise VenvError(f"could not install the packages of {LOCK_NAME} into {venv} with {'uv' if uv else 'pip'} (see the "
                     "output above); nothing is stamped, so the next session tries again")

@@ -419,7 +419,8 @@ def test_a_stamp_of_another_python_rebuilds(real_venv: Path) -> None:
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
-    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['pulumi==3.272.0']\n")
+    (root / venvcheck.LOCK_NAME).write_text("pulumi==3.272.0 \\\n    --hash=sha256:" + "0" * 64 + "\n")
     return root
 
 
@@ -449,7 +450,7 @@ def test_make_venv_uses_uv_and_writes_the_stamp_last(tmp_path: Path) -> None:
                         version=HERE, uv=["uv"], run=installer, log=lambda line: None)
     assert installer.commands[0] == ["uv", "venv", "--seed", "--python", "/py", str(venv)]
     assert installer.commands[1][:3] == ["uv", "pip", "install"]
-    assert installer.commands[1][-4:] == ["-r", str(root / "pyproject.toml"), "--extra", "dev"]
+    assert installer.commands[1][-3:] == ["--require-hashes", "-r", str(root / venvcheck.LOCK_NAME)]
     pth = venv / "lib" / f"python{HERE[0]}.{HERE[1]}" / "site-packages" / venvcheck.REPO_PTH
     assert pth.read_text() == f"{root}\n"
     stamp = json.loads((venv / venvcheck.STAMP_NAME).read_text())
@@ -474,6 +475,48 @@ def test_make_venv_falls_back_to_pip_without_uv(tmp_path: Path) -> None:
                         uv=None, run=installer, log=lambda line: None)
     assert installer.commands[0] == ["/py", "-m", "venv", str(root / ".venv")]
     assert installer.commands[1][1:4] == ["-m", "pip", "install"] and "--progress-bar" in installer.commands[1]
+    # the lock with its hashes, not an editable build of the project resolving its dependencies on the day
+    assert installer.commands[1][-3:] == ["--require-hashes", "-r", str(root / venvcheck.LOCK_NAME)]
+    assert (root / ".venv" / "lib" / f"python{HERE[0]}.{HERE[1]}" / "site-packages" / venvcheck.REPO_PTH).is_file()
+
+
+def test_the_lock_holds_every_pin_of_pyproject_at_its_version_and_every_package_with_hashes() -> None:
+    """A deploy installs requirements.lock: all of .venv's packages, transitive ones too, each with its hashes, so prod
+    runs the set dev and the tests ran (pyproject.toml's pins name the direct packages only)."""
+    assert venvcheck.lock_problems(REPO_ROOT) == []
+    locked = venvcheck.locked_versions(REPO_ROOT / venvcheck.LOCK_NAME)
+    # the dependencies of the pins are locked too, not only the pins (pulumi's, boto3's, pydantic's)
+    for dependency in ("dill", "semver", "s3transfer", "urllib3", "pydantic-core", "typing-extensions"):
+        assert dependency in locked, dependency
+    bootstrap = (REPO_ROOT / ".ci" / "bootstrap-requirements.txt").read_text()
+    assert "--hash=sha256:" in bootstrap and {"nox", "uv", "virtualenv"} <= set(
+        venvcheck.locked_versions(REPO_ROOT / ".ci" / "bootstrap-requirements.txt"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda root: (root / venvcheck.LOCK_NAME).unlink(), "is missing"),
+    (lambda root: (root / "pyproject.toml").write_text(
+        "[project]\nname = 'x'\ndependencies = ['pulumi==3.300.0']\n"), "pins pulumi==3.300.0, requirements.lock has "
+     "pulumi==3.272.0"),
+    (lambda root: (root / venvcheck.LOCK_NAME).write_text("pulumi==3.272.0\n"), "no hash for pulumi"),
+])
+def test_a_lock_behind_pyproject_or_without_hashes_is_refused_before_venv_is_touched(
+        tmp_path: Path, change: Any, message: str) -> None:
+    root = project(tmp_path)
+    change(root)
+    installer = FakeInstaller()
+    with pytest.raises(venvcheck.VenvError, match="nox -s lock") as raised:
+        venvcheck.make_venv(root / ".venv", root, venvcheck.Verdict("rebuild", "new"), python="/py", version=HERE,
+                            uv=["uv"], run=installer, log=lambda line: None)
+    assert message in str(raised.value)
+    assert installer.commands == [] and not (root / ".venv").exists()
+
+
+def test_a_changed_lock_resyncs_the_venv(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    before = venvcheck.pyproject_digest(root)
+    (root / venvcheck.LOCK_NAME).write_text((root / venvcheck.LOCK_NAME).read_text() + "# relocked\n")
+    assert venvcheck.pyproject_digest(root) != before
 
 
 def test_a_failed_sync_rebuilds_once_and_a_failed_rebuild_leaves_no_stamp(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from shared import REPO_ROOT
 
-#: sessions whose options are another tool's (pytest, ruff, ...) or subcommands CI calls (workflows)
-NOT_OURS = {"tests", "lint", "workflows"}
+#: sessions whose options are another tool's (pytest, ruff, uv: lock, ...) or subcommands CI calls (workflows)
+NOT_OURS = {"tests", "lint", "workflows", "lock"}
 
 
 def _sessions() -> dict[str, ast.FunctionDef]:
