@@ -54,7 +54,6 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
     "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
     "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
-    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
     "github/codeql-action": ("8aad20d150bbac5944a9f9d289da16a4b0d87c1e", "v4.36.2"),
     "peter-evans/create-pull-request": ("5f6978faf089d4d20b00c7766989d076bb2fc7f1", "v8.1.1"),
 }
@@ -97,6 +96,16 @@ def vpc_runner_expression(env: str) -> str:
 # -- generated workflows ------------------------------------------------------------------------------
 
 
+def cli_step(indent: str, cli_version: str) -> list[str]:
+    """The Pulumi CLI at ``cli_version`` through ``.ci/install-pulumi`` (the release tarball checked against the
+    release's sha256 before it runs), as the in-VPC runner's buildspec installs it; pulumi/actions downloads it
+    without any check."""
+    return [
+        f"{indent}- name: Pulumi CLI",
+        f'{indent}  run: bash .ci/install-pulumi {cli_version} && echo "$HOME/.pulumi/bin" >> "$GITHUB_PATH"',
+    ]
+
+
 def _setup_steps(indent: str, cli_version: str) -> list[str]:
     # `$/...`: GitHub's dedicated syntax for an action of the workflow's own repository at the workflow's commit
     # (zizmor's `self-repository` audit asks for it instead of `./...`, which resolves against the checkout; GitHub
@@ -106,10 +115,7 @@ def _setup_steps(indent: str, cli_version: str) -> list[str]:
         f"{indent}  with:",
         f"{indent}    persist-credentials: false",
         f"{indent}- uses: $/.github/actions/setup-platform",
-        f"{indent}- name: Pulumi CLI",
-        f"{indent}  uses: {uses('pulumi/actions')}",
-        f"{indent}  with:",
-        f"{indent}    pulumi-version: {cli_version}",
+        *cli_step(indent, cli_version),
     ]
 
 

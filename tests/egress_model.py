@@ -51,7 +51,8 @@ from tests import iam_eval
 #: ``<service>.<region>.amazonaws.com``, its botocore endpointPrefix.
 PRIVATE_DNS = {"ecr.api": ("api.ecr.{region}.amazonaws.com",), "ecr.dkr": ("*.dkr.ecr.{region}.amazonaws.com",)}
 #: Where a CodeBuild-hosted build downloads its tools (the buildspec in shared/components/deploy_runner.py: the
-#: Pulumi installer and CLI from get.pulumi.com, a CDN; nox and the project's packages from PyPI; the source and
+#: Pulumi CLI and its checksums file from get.pulumi.com, a CDN (.ci/install-pulumi); nox and the project's packages
+#: from PyPI (hash-checked); the source and
 #: the provider plugins' GitHub release assets from GitHub). None is an AWS API; all are HTTPS.
 RUNNER_TOOL_HOSTS = ("get.pulumi.com", "api.pulumi.com", "pypi.org", "files.pythonhosted.org", "github.com",
                      "api.github.com", "codeload.github.com", "objects.githubusercontent.com")

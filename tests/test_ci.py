@@ -182,7 +182,7 @@ def test_only_jobs_and_steps_that_run_pulumi_get_its_cli_and_its_secrets() -> No
     for path in WORKFLOW_FILES:
         for job_id, job in load(path)["jobs"].items():
             runs_pulumi = [step for step in steps_of(job) if PULUMI_SESSION.search(step.get("run", ""))]
-            installs = [step for step in steps_of(job) if "pulumi/actions" in step.get("uses", "")]
+            installs = [step for step in steps_of(job) if ".ci/install-pulumi" in step.get("run", "")]
             assert not installs or runs_pulumi, f"{path.name}:{job_id} installs the Pulumi CLI and runs no pulumi"
             for step in steps_of(job):
                 pulumi_secrets = [name for name, value in (step.get("env") or {}).items()
@@ -191,10 +191,18 @@ def test_only_jobs_and_steps_that_run_pulumi_get_its_cli_and_its_secrets() -> No
                     f"{path.name}:{job_id}: step {step.get('name') or step.get('run')!r} gets {pulumi_secrets}"
 
 
-def test_the_pulumi_cli_of_every_workflow_is_the_pinned_sdk_version() -> None:
+def test_the_pulumi_cli_of_every_workflow_is_the_pinned_sdk_version_checked_against_its_sha256() -> None:
+    """Every job that runs pulumi installs it with .ci/install-pulumi (the release's sha256 checked), at the pin;
+    no job takes it from an action that checks nothing (pulumi/actions v7 downloads the tarball unverified)."""
     versions = set()
     for path in WORKFLOW_FILES:
-        versions.update(re.findall(r"pulumi-version:\s*(\S+)", path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        assert "pulumi/actions" not in text and "pulumi-version:" not in text, path.name
+        for job in load(path)["jobs"].values():
+            if any(PULUMI_SESSION.search(step.get("run", "")) for step in steps_of(job)):
+                installs = [step["run"] for step in steps_of(job) if ".ci/install-pulumi" in step.get("run", "")]
+                assert len(installs) == 1, path.name
+                versions.update(re.findall(r"\.ci/install-pulumi (\S+)", installs[0]))
     assert versions == {workflows.pulumi_version()}
 
 

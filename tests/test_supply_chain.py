@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -21,17 +22,12 @@ from shared.components import deploy_runner
 INSTALL = yaml.safe_load(deploy_runner.BUILDSPEC)["phases"]["install"]["commands"]
 
 
-def cli_step() -> str:
-    [step] = [command for command in INSTALL if deploy_runner.CLI_TARBALL in command]
-    return str(step)
-
-
-def test_the_runner_runs_no_script_it_downloads() -> None:
+def test_the_runner_runs_no_script_it_downloads_and_installs_the_pinned_cli_sha256_checked() -> None:
     """get.pulumi.com's install.sh is unversioned and verifies nothing: piped to a shell, whatever it says on the day
     runs in the build, whose credentials may assume the deploy role."""
     for command in INSTALL:
         assert not re.search(r"\|\s*(ba|z)?sh\b", command), command
-        assert "get.pulumi.com |" not in command and "get.pulumi.com/ |" not in command
+    assert f"bash .ci/install-pulumi {deploy_runner._pin('pulumi')}" in INSTALL
 
 
 def test_the_runner_installs_nox_and_uv_hash_checked_from_the_bootstrap_file() -> None:
@@ -41,6 +37,9 @@ def test_the_runner_installs_nox_and_uv_hash_checked_from_the_bootstrap_file() -
     assert "--require-hashes -r .ci/bootstrap-requirements.txt" in action
     assert "'requirements.lock'" in action  # the download cache follows the lock
     assert "--require-hashes -r .ci/bootstrap-requirements.txt" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+TARBALL = "pulumi-v3.272.0-linux-x64.tar.gz"
 
 
 def fake_release(tmp_path: Path, *, tamper: bool) -> Path:
@@ -54,26 +53,38 @@ def fake_release(tmp_path: Path, *, tamper: bool) -> Path:
         info.size, info.mode = len(payload), 0o755
         archive.addfile(info, io.BytesIO(payload))
     tarball = buffer.getvalue()
-    (releases / deploy_runner.CLI_TARBALL).write_bytes(tarball + (b"\0" if tamper else b""))
-    version = deploy_runner._pin("pulumi")
-    (releases / f"pulumi-{version}-checksums.txt").write_text(
-        f"{hashlib.sha256(b'other').hexdigest()}  pulumi-v{version}-darwin-arm64.tar.gz\n"
-        f"{hashlib.sha256(tarball).hexdigest()}  {deploy_runner.CLI_TARBALL}\n")
+    (releases / TARBALL).write_bytes(tarball + (b"\0" if tamper else b""))
+    (releases / "pulumi-3.272.0-checksums.txt").write_text(
+        f"{hashlib.sha256(b'other').hexdigest()}  pulumi-v3.272.0-darwin-arm64.tar.gz\n"
+        f"{hashlib.sha256(tarball).hexdigest()}  {TARBALL}\n")
     return releases
 
 
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("sha256sum") is None, reason="needs curl, sha256sum")
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the fake release is the linux-x64 tarball")
 @pytest.mark.parametrize("tamper", [False, True])
-def test_the_cli_is_installed_only_when_its_sha256_is_the_releases(tmp_path: Path, tamper: bool) -> None:
+def test_install_pulumi_installs_the_cli_only_when_its_sha256_is_the_releases(tmp_path: Path, tamper: bool) -> None:
     releases = fake_release(tmp_path, tamper=tamper)
-    step = cli_step().replace(deploy_runner.CLI_RELEASES, releases.as_uri())
     home = tmp_path / "home"
-    home.mkdir()
-    result = subprocess.run(["bash", "-c", step], env={**os.environ, "HOME": str(home)}, capture_output=True,
-                            text=True, timeout=60)
+    (home / ".pulumi" / "bin").mkdir(parents=True)
+    (home / ".pulumi" / "bin" / "pulumi").write_text("#!/bin/sh\necho before\n")
+    result = subprocess.run(["bash", str(REPO_ROOT / ".ci" / "install-pulumi"), "3.272.0", releases.as_uri()],
+                            env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=60)
     installed = home / ".pulumi" / "bin" / "pulumi"
     if tamper:
-        assert result.returncode != 0 and not installed.exists(), result.stdout + result.stderr
+        assert result.returncode != 0, result.stdout
+        assert installed.read_text() == "#!/bin/sh\necho before\n"  # nothing of the tampered tarball was installed
     else:
         assert result.returncode == 0, result.stderr
+        assert result.stdout == "v3.272.0\n"
         assert subprocess.run([str(installed)], capture_output=True, text=True).stdout == "v3.272.0\n"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_install_pulumi_refuses_a_checksums_file_without_the_tarball(tmp_path: Path) -> None:
+    releases = fake_release(tmp_path, tamper=False)
+    (releases / "pulumi-3.272.0-checksums.txt").write_text("abc  pulumi-v3.272.0-darwin-arm64.tar.gz\n")
+    result = subprocess.run(["bash", str(REPO_ROOT / ".ci" / "install-pulumi"), "3.272.0", releases.as_uri()],
+                            env={**os.environ, "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "names no pulumi-v3.272.0-linux-" in result.stderr
+    assert not (tmp_path / ".pulumi").exists()

@@ -60,12 +60,6 @@ def _pin(package: str) -> str:
     return pinned_versions()[package]
 
 
-#: Where the Pulumi CLI's release tarballs and their checksums file are (get.pulumi.com, which the runner's egress
-#: admits; the installer script downloads the same tarball).
-CLI_RELEASES = "https://get.pulumi.com/releases/sdk"
-#: The pinned CLI for the runner's platform (CodeBuild LINUX_CONTAINER: x86_64).
-CLI_TARBALL = f"pulumi-v{_pin('pulumi')}-linux-x64.tar.gz"
-
 BUILDSPEC = f"""\
 version: 0.2
 env:
@@ -75,16 +69,9 @@ phases:
     runtime-versions:
       python: "{BUILD_PYTHON}"
     commands:
-      # The CLI at the SDK's pinned version: that release's tarball, checked against the sha256 Pulumi publishes
-      # for it (its checksums file, as the Pulumi devcontainer feature checks it), and no installer script fetched
-      # and run at deploy time (get.pulumi.com's install.sh is unversioned and checks no checksum).
-      - >-
-        (set -euo pipefail; d="$(mktemp -d)"; cd "$d";
-        curl -fsSL --retry 3 -O "{CLI_RELEASES}/{CLI_TARBALL}";
-        curl -fsSL --retry 3 -o checksums.txt "{CLI_RELEASES}/pulumi-{_pin("pulumi")}-checksums.txt";
-        want="$(grep -E " \\\\*?{CLI_TARBALL}$" checksums.txt | cut -d " " -f 1)"; [ -n "$want" ];
-        echo "$want  {CLI_TARBALL}" | sha256sum --check --strict -;
-        mkdir -p "$HOME/.pulumi/bin"; tar -xzf {CLI_TARBALL} --strip-components=1 -C "$HOME/.pulumi/bin")
+      # The CLI at the SDK's pinned version, its release tarball checked against the release's sha256 (no installer
+      # script fetched and run at deploy time): the script CI's jobs run too.
+      - bash .ci/install-pulumi {_pin("pulumi")}
       - export PATH="$HOME/.pulumi/bin:$PATH"
       # nox and uv with every dependency at its locked version and hash; nox then makes .venv from requirements.lock
       - python3 -m pip install --quiet --disable-pip-version-check --require-hashes -r .ci/bootstrap-requirements.txt
