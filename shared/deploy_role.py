@@ -38,7 +38,8 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
 - **CloudWatch Logs** only on the env's log groups (:func:`log_group_arns`), the broker log-group provider's actions on
   Amazon MQ's groups, the ``*``-only actions on ``*`` (:data:`LOGS_STAR_ACTIONS`); **CloudWatch** only on the env's
   alarms, the ``*``-only reads and Application Auto Scaling's checks of the caller on ``*``
-  (:data:`AUTOSCALING_ALARM_ACTIONS`), PutMetricData only in the queue metrics' namespace.
+  (:data:`AUTOSCALING_ALARM_ACTIONS`), PutMetricData only in the queue metrics' namespace; **Amazon MQ** only on the
+  env's broker and the configurations of its account and region, the create and list actions on ``*``.
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -296,6 +297,17 @@ CLOUDWATCH_STAR_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlar
 AUTOSCALING_ALARM_ACTIONS = ("cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm")
 SCALING_POLICY_TYPE = "aws:appautoscaling/policy:Policy"
 
+#: Amazon MQ is granted by resource, not service-wide (:func:`mq_statements`): ``mq:*`` on the env's broker
+#: (Service Authorization Reference, Amazon MQ: ``broker:${BrokerName}:${BrokerId}``, the name ``ml-<env>``,
+#: shared.broker_names.broker_name; the id random) and on the configurations of the env's account and region (their
+#: ARN is ``configuration:${ConfigurationId}``, a random id and no name). So no other broker of the account can be
+#: updated, rebooted, deleted or given a user. On ``*`` the actions with no resource type (same reference):
+#: CreateBroker and CreateConfiguration (their Tags authorize mq:CreateTags on the new broker or configuration), the
+#: engine and instance option reads, the lists; and the preflight's DescribeBroker of every broker
+#: (:data:`PREFLIGHT_ACTIONS`).
+MQ_STAR_ACTIONS = ("mq:CreateBroker", "mq:CreateConfiguration", "mq:DescribeBrokerEngineTypes",
+                   "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "mq:ListConfigurations")
+
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
 ROLE_ACTIONS = (
@@ -520,7 +532,8 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     scoped: dict[str, Any] = {
         "kms": kms_statements, "ecs": ecs_statements, "secretsmanager": secret_statements,
         "logs": lambda env: logs_statements(env, broker_groups=bool(types & BROKER_LOG_TYPES)),
-        "cloudwatch": lambda env: cloudwatch_statements(env, scaling=SCALING_POLICY_TYPE in types)}
+        "cloudwatch": lambda env: cloudwatch_statements(env, scaling=SCALING_POLICY_TYPE in types),
+        "mq": mq_statements}
     present = [service for service in scoped if service in services]
     named = sorted(services & set(NAMED_STAR_ACTIONS))
     services -= {"iam", "s3", "route53", *scoped, *NAMED_STAR_ACTIONS}
@@ -775,6 +788,20 @@ def cloudwatch_statements(env: Any, *, scaling: bool) -> list[dict[str, Any]]:
     if scaling:
         statements.append(_statement("CloudWatchForAutoScaling", AUTOSCALING_ALARM_ACTIONS, ["*"]))
     return statements
+
+
+def mq_arns(env: Any) -> list[str]:
+    """The ARN patterns of the env's broker (any id) and of the configurations of its account and region."""
+    from shared.broker_names import broker_name
+
+    return [_env_arn(env, "mq", f"broker:{broker_name(env.name)}:*"), _env_arn(env, "mq", "configuration:*")]
+
+
+def mq_statements(env: Any) -> list[dict[str, Any]]:
+    """Amazon MQ, not service-wide: every action on the env's broker and the configurations of its account and
+    region, the actions with no resource type on ``*`` (:data:`MQ_STAR_ACTIONS`)."""
+    return [_statement("MqEnvBroker", ["mq:*"], mq_arns(env)),
+            _statement("MqCreateAndList", MQ_STAR_ACTIONS, ["*"])]
 
 
 def secret_prefix(env_name: str) -> str:

@@ -130,7 +130,7 @@ def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, e
     for label, _env, documents, policies in _all_cases(shipped, everything):
         for resource in _resources(documents):
             for prefix in deploy_role.services_of_type(resource["type"]):
-                if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager", "logs", "cloudwatch",
+                if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager", "logs", "cloudwatch", "mq",
                           *deploy_role.NAMED_STAR_ACTIONS):
                     continue  # scoped: the tests below
                 assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
@@ -661,6 +661,45 @@ def test_without_a_scaling_policy_no_other_alarm_is_written(shipped: Any) -> Non
         assert allowed(policies, f"cloudwatch:{action}", f"{base}dev-ml-broker-disk"), action
         assert not allowed(policies, f"cloudwatch:{action}", f"{base}payments-5xx"), action
     assert allowed(policies, "cloudwatch:DescribeAlarms"), "DescribeAlarms stays on *"
+
+
+#: What terraform-provider-aws calls on aws_mq_broker (internal/service/mq/broker.go: CreateBroker, DescribeBroker,
+#: ListTags/CreateTags/DeleteTags, UpdateBroker, RebootBroker, the users' Create/Describe/Update/DeleteUser and
+#: ListUsers, DeleteBroker) and aws_mq_configuration (configuration.go: CreateConfiguration, DescribeConfiguration,
+#: DescribeConfigurationRevision, UpdateConfiguration, DeleteConfiguration, the tags)
+MQ_BROKER_CALLS = ("DescribeBroker", "ListTags", "CreateTags", "DeleteTags", "UpdateBroker", "RebootBroker",
+                   "CreateUser", "DescribeUser", "UpdateUser", "DeleteUser", "ListUsers", "DeleteBroker")
+MQ_CONFIGURATION_CALLS = ("DescribeConfiguration", "DescribeConfigurationRevision", "ListConfigurationRevisions",
+                          "UpdateConfiguration", "DeleteConfiguration", "ListTags", "CreateTags", "DeleteTags")
+#: What a stolen deploy role must not do to another broker of the account
+MQ_BROKER_ABUSE = ("UpdateBroker", "RebootBroker", "DeleteBroker", "CreateUser", "UpdateUser", "DeleteUser",
+                   "CreateTags", "DeleteTags", "Promote", "UpdateBrokerAccessConfiguration")
+
+
+def test_mq_only_the_envs_broker(shipped: Any, everything: Any) -> None:
+    """Amazon MQ is not service-wide: every call the provider makes on the env's broker (whatever id Amazon MQ gives
+    it) and its configuration is allowed, the creates and lists on ``*``; another env's or team's broker, or one in
+    another account, can be neither updated, rebooted, deleted nor given a user."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        names = {str(resource["inputs"]["brokerName"]) for resource in _resources(documents)
+                 if resource["type"] == "aws:mq/broker:Broker"}
+        assert names == {f"ml-{env.name}"}, label
+        base = f"arn:aws:mq:{env.region}:{env.account_id}:"
+        for name in names:
+            for action in MQ_BROKER_CALLS:
+                assert allowed(policies, f"mq:{action}", f"{base}broker:{name}:b-0f1e2d3c"), (label, action)
+        for action in MQ_CONFIGURATION_CALLS:
+            assert allowed(policies, f"mq:{action}", f"{base}configuration:c-0f1e2d3c"), (label, action)
+        for action in deploy_role.MQ_STAR_ACTIONS:
+            assert allowed(policies, action), (label, action)
+        other_env = "prod" if env.name != "prod" else "dev"
+        for arn in (f"{base}broker:ml-{other_env}:b-1", f"{base}broker:payments:b-1",
+                    f"{base}broker:ml-{env.name}x:b-1",
+                    f"arn:aws:mq:{env.region}:999999999999:broker:ml-{env.name}:b-1"):
+            for action in MQ_BROKER_ABUSE:
+                assert not allowed(policies, f"mq:{action}", arn), (label, arn, action)
+        assert not allowed(policies, "mq:UpdateConfiguration",
+                           f"arn:aws:mq:{env.region}:999999999999:configuration:c-1"), label
 
 
 #: What terraform-provider-aws calls on aws_lambda_permission (internal/service/lambda/permission.go: AddPermission;
