@@ -39,7 +39,8 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   Amazon MQ's groups, the ``*``-only actions on ``*`` (:data:`LOGS_STAR_ACTIONS`); **CloudWatch** only on the env's
   alarms, the ``*``-only reads and Application Auto Scaling's checks of the caller on ``*``
   (:data:`AUTOSCALING_ALARM_ACTIONS`), PutMetricData only in the queue metrics' namespace; **Amazon MQ** only on the
-  env's broker and the configurations of its account and region, the create and list actions on ``*``.
+  env's broker and the configurations of its account and region, the create and list actions on ``*``; **Elastic Load
+  Balancing**'s load balancers and target groups by the env's tag (:data:`ELB_TAGGED_WRITES`).
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -308,6 +309,34 @@ SCALING_POLICY_TYPE = "aws:appautoscaling/policy:Policy"
 MQ_STAR_ACTIONS = ("mq:CreateBroker", "mq:CreateConfiguration", "mq:DescribeBrokerEngineTypes",
                    "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "mq:ListConfigurations")
 
+#: Elastic Load Balancing is granted by the env's tag, not service-wide (:func:`elb_statements`): the public gateway's
+#: load balancers and target groups are auto-named ``<service>-alb-???????``/``<service>-tasks-???????``
+#: (shared.gateway_names, no env in the name), so they are told apart by the provider's default tag ``env``, as the
+#: AWS Load Balancer Controller's published IAM policy does with its cluster tag: CreateLoadBalancer and
+#: CreateTargetGroup only with the env's tag in the request (``aws:RequestTag``), their tagging only under the create
+#: (``elasticloadbalancing:CreateAction``), every later write of a load balancer or target group only on one carrying
+#: the env's tag (``aws:ResourceTag``; Service Authorization Reference, Elastic Load Balancing V2: both resource
+#: types take it). The listener and rule actions stay unscoped, on listeners and rules only (the controller's policy
+#: does the same; a listener's tag condition is not something a wrong guess may cost a gateway ``up`` for).
+#: The reads (every Describe and Get of botocore's elbv2 model) on ``*``.
+ELB_READ_ACTIONS = tuple(f"elasticloadbalancing:{name}" for name in (
+    "DescribeAccountLimits", "DescribeCapacityReservation", "DescribeListenerAttributes",
+    "DescribeListenerCertificates", "DescribeListeners", "DescribeLoadBalancerAttributes", "DescribeLoadBalancers",
+    "DescribeRules", "DescribeSSLPolicies", "DescribeTags", "DescribeTargetGroupAttributes", "DescribeTargetGroups",
+    "DescribeTargetHealth", "DescribeTrustStoreAssociations", "DescribeTrustStoreRevocations", "DescribeTrustStores",
+    "GetResourcePolicy", "GetTrustStoreCaCertificatesBundle", "GetTrustStoreRevocationContent"))
+ELB_TAGGED_CREATES = ("elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup")
+ELB_CREATE_ACTIONS = ("CreateListener", "CreateLoadBalancer", "CreateTargetGroup")
+ELB_TAGGED_WRITES = tuple(f"elasticloadbalancing:{name}" for name in (
+    "AddTags", "DeleteLoadBalancer", "DeleteTargetGroup", "DeregisterTargets", "ModifyCapacityReservation",
+    "ModifyIpPools", "ModifyLoadBalancerAttributes", "ModifyTargetGroup", "ModifyTargetGroupAttributes",
+    "RegisterTargets", "RemoveTags", "SetIpAddressType", "SetSecurityGroups", "SetSubnets"))
+ELB_LISTENER_ACTIONS = tuple(f"elasticloadbalancing:{name}" for name in (
+    "AddListenerCertificates", "CreateListener", "CreateRule", "DeleteListener", "DeleteRule", "ModifyListener",
+    "ModifyListenerAttributes", "ModifyRule", "RemoveListenerCertificates", "SetRulePriorities"))
+#: the tag key that scopes the load balancers and target groups (the provider's default tags, shared.envs)
+ELB_SCOPE_TAG = "env"
+
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
 ROLE_ACTIONS = (
@@ -533,7 +562,7 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         "kms": kms_statements, "ecs": ecs_statements, "secretsmanager": secret_statements,
         "logs": lambda env: logs_statements(env, broker_groups=bool(types & BROKER_LOG_TYPES)),
         "cloudwatch": lambda env: cloudwatch_statements(env, scaling=SCALING_POLICY_TYPE in types),
-        "mq": mq_statements}
+        "mq": mq_statements, "elasticloadbalancing": elb_statements}
     present = [service for service in scoped if service in services]
     named = sorted(services & set(NAMED_STAR_ACTIONS))
     services -= {"iam", "s3", "route53", *scoped, *NAMED_STAR_ACTIONS}
@@ -802,6 +831,26 @@ def mq_statements(env: Any) -> list[dict[str, Any]]:
     region, the actions with no resource type on ``*`` (:data:`MQ_STAR_ACTIONS`)."""
     return [_statement("MqEnvBroker", ["mq:*"], mq_arns(env)),
             _statement("MqCreateAndList", MQ_STAR_ACTIONS, ["*"])]
+
+
+def elb_statements(env: Any) -> list[dict[str, Any]]:
+    """Elastic Load Balancing, not service-wide: load balancers and target groups by the env's tag, listeners and
+    rules unscoped, the reads on ``*`` (:data:`ELB_TAGGED_WRITES`)."""
+    arn = lambda resource: _env_arn(env, "elasticloadbalancing", resource)  # noqa: E731
+    balancers = [arn("loadbalancer/app/*"), arn("targetgroup/*")]
+    listeners = [arn("listener/app/*"), arn("listener-rule/app/*")]
+    tag = env.common_tags(TAGGED_ROLE_LAYER)[ELB_SCOPE_TAG]
+    request = {f"aws:RequestTag/{ELB_SCOPE_TAG}": tag}
+    return [
+        _statement("ElbCreateTagged", ELB_TAGGED_CREATES, ["*"], {"StringEquals": request}),
+        _statement("ElbTagOnCreate", ["elasticloadbalancing:AddTags"], [*balancers, arn("listener/app/*")],
+                   {"StringEquals": {**request, "elasticloadbalancing:CreateAction": list(ELB_CREATE_ACTIONS)}}),
+        _statement("ElbEnvTagged", ELB_TAGGED_WRITES, balancers,
+                   {"StringEquals": {f"aws:ResourceTag/{ELB_SCOPE_TAG}": tag}}),
+        _statement("ElbListeners", ELB_LISTENER_ACTIONS, ["*"]),
+        _statement("ElbListenerTags", ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], listeners),
+        _statement("ElbReads", ELB_READ_ACTIONS, ["*"]),
+    ]
 
 
 def secret_prefix(env_name: str) -> str:

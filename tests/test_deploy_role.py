@@ -131,6 +131,7 @@ def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, e
         for resource in _resources(documents):
             for prefix in deploy_role.services_of_type(resource["type"]):
                 if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager", "logs", "cloudwatch", "mq",
+                          "elasticloadbalancing",
                           *deploy_role.NAMED_STAR_ACTIONS):
                     continue  # scoped: the tests below
                 assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
@@ -700,6 +701,61 @@ def test_mq_only_the_envs_broker(shipped: Any, everything: Any) -> None:
                 assert not allowed(policies, f"mq:{action}", arn), (label, arn, action)
         assert not allowed(policies, "mq:UpdateConfiguration",
                            f"arn:aws:mq:{env.region}:999999999999:configuration:c-1"), label
+
+
+#: What terraform-provider-aws calls on aws_lb and aws_lb_target_group after the create (internal/service/elbv2:
+#: load_balancer.go ModifyLoadBalancerAttributes, SetSecurityGroups, SetSubnets, SetIpAddressType, DeleteLoadBalancer;
+#: target_group.go ModifyTargetGroup, ModifyTargetGroupAttributes, DeleteTargetGroup; the tags' AddTags/RemoveTags)
+ELB_WRITE_CALLS = ("ModifyLoadBalancerAttributes", "SetSecurityGroups", "SetSubnets", "SetIpAddressType",
+                   "DeleteLoadBalancer", "ModifyTargetGroup", "ModifyTargetGroupAttributes", "DeleteTargetGroup",
+                   "AddTags", "RemoveTags")
+#: aws_lb_listener (listener.go: CreateListener, ModifyListener, DeleteListener, the certificates)
+ELB_LISTENER_CALLS = ("CreateListener", "ModifyListener", "DeleteListener", "AddListenerCertificates",
+                      "RemoveListenerCertificates")
+
+
+def test_elb_load_balancers_and_target_groups_only_by_the_envs_tag(shipped: Any, everything: Any) -> None:
+    """Elastic Load Balancing is not service-wide: the gateway's load balancer and target group are created only with
+    the env's tag, tagged at their create, and changed or deleted only while they carry it; another team's or env's
+    load balancer or target group (auto-named alike, no env in the name) can be neither changed, deleted nor retagged
+    into the env; a shipped env without the public gateway gets no ELB write at all."""
+    env, documents, policies = everything
+    base = f"arn:aws:elasticloadbalancing:{env.region}:{env.account_id}:"
+    balancers = [f"{base}loadbalancer/app/{resource['name']}-a1b2c3d/0123456789abcdef"
+                 for resource in _resources(documents) if resource["type"] == "aws:lb/loadBalancer:LoadBalancer"]
+    groups = [f"{base}targetgroup/{resource['name']}-a1b2c3d/0123456789abcdef"
+              for resource in _resources(documents) if resource["type"] == "aws:lb/targetGroup:TargetGroup"]
+    assert balancers and groups
+    mine = {"aws:ResourceTag/env": env.name}
+    for action in deploy_role.ELB_TAGGED_CREATES:
+        assert allowed(policies, action, "*", {"aws:RequestTag/env": env.name, "aws:TagKeys": ["env"]}), action
+        assert not allowed(policies, action, "*", {"aws:RequestTag/env": "prod"}), action
+        assert not allowed(policies, action, "*", {}), action
+    for arn, create in [*((arn, "CreateLoadBalancer") for arn in balancers),
+                        *((arn, "CreateTargetGroup") for arn in groups)]:
+        assert allowed(policies, "elasticloadbalancing:AddTags", arn, {
+            "aws:RequestTag/env": env.name, "elasticloadbalancing:CreateAction": create}), arn
+        for action in ELB_WRITE_CALLS:
+            assert allowed(policies, f"elasticloadbalancing:{action}", arn, mine), (arn, action)
+            for other in ({"aws:ResourceTag/env": "prod"}, {}):
+                assert not allowed(policies, f"elasticloadbalancing:{action}", arn, other), (arn, action, other)
+        # another team's: no tag on it may be put there under a create that is not one
+        assert not allowed(policies, "elasticloadbalancing:AddTags", arn, {
+            "aws:RequestTag/env": env.name, "aws:ResourceTag/env": "payments"}), arn
+        assert not allowed(policies, "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                           arn.replace(env.account_id, "999999999999"), mine), arn
+    listener = f"{base}listener/app/gateway-alb-a1b2c3d/0123456789abcdef/0123456789abcdef"
+    for action in ELB_LISTENER_CALLS:
+        assert allowed(policies, f"elasticloadbalancing:{action}", listener), action
+    assert allowed(policies, "elasticloadbalancing:AddTags", listener, {
+        "aws:RequestTag/env": env.name, "elasticloadbalancing:CreateAction": "CreateListener"})
+    for action in ("DescribeLoadBalancers", "DescribeTargetGroups", "DescribeListeners", "DescribeTags",
+                   "DescribeLoadBalancerAttributes", "DescribeTargetGroupAttributes", "DescribeTargetHealth"):
+        assert allowed(policies, f"elasticloadbalancing:{action}"), action
+    for name, _env, _documents, shipped_policies in _all_cases(shipped, everything)[:-1]:
+        for action in ELB_WRITE_CALLS:
+            assert not iam_eval.grants_some_context(statements(shipped_policies), f"elasticloadbalancing:{action}",
+                                                    balancers[0]), (name, action)
 
 
 #: What terraform-provider-aws calls on aws_lambda_permission (internal/service/lambda/permission.go: AddPermission;
