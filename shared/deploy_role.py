@@ -311,7 +311,9 @@ MQ_STAR_ACTIONS = ("mq:CreateBroker", "mq:CreateConfiguration", "mq:DescribeBrok
 
 #: Elastic Load Balancing is granted by the env's tag, not service-wide (:func:`elb_statements`): the public gateway's
 #: load balancers and target groups are auto-named ``<service>-alb-???????``/``<service>-tasks-???????``
-#: (shared.gateway_names, no env in the name), so they are told apart by the provider's default tag ``env``, as the
+#: (shared.gateway_names, no env in the name), so they are told apart by the compute provider's default tags
+#: ``env``, ``layer``, ``managed-by`` (:data:`SCOPE_TAG_KEYS`, as the compute roles; ``env`` alone is a value another
+#: team of the account may use too), as the
 #: AWS Load Balancer Controller's published IAM policy does with its cluster tag: CreateLoadBalancer and
 #: CreateTargetGroup only with the env's tag in the request (``aws:RequestTag``), their tagging only under the create
 #: (``elasticloadbalancing:CreateAction``), every later write of a load balancer or target group only on one carrying
@@ -334,8 +336,6 @@ ELB_TAGGED_WRITES = tuple(f"elasticloadbalancing:{name}" for name in (
 ELB_LISTENER_ACTIONS = tuple(f"elasticloadbalancing:{name}" for name in (
     "AddListenerCertificates", "CreateListener", "CreateRule", "DeleteListener", "DeleteRule", "ModifyListener",
     "ModifyListenerAttributes", "ModifyRule", "RemoveListenerCertificates", "SetRulePriorities"))
-#: the tag key that scopes the load balancers and target groups (the provider's default tags, shared.envs)
-ELB_SCOPE_TAG = "env"
 
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
@@ -839,14 +839,14 @@ def elb_statements(env: Any) -> list[dict[str, Any]]:
     arn = lambda resource: _env_arn(env, "elasticloadbalancing", resource)  # noqa: E731
     balancers = [arn("loadbalancer/app/*"), arn("targetgroup/*")]
     listeners = [arn("listener/app/*"), arn("listener-rule/app/*")]
-    tag = env.common_tags(TAGGED_ROLE_LAYER)[ELB_SCOPE_TAG]
-    request = {f"aws:RequestTag/{ELB_SCOPE_TAG}": tag}
+    tags = scope_tags(env)  # the compute layer's, whose gateway they are (shared.components.gateway)
+    request = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
     return [
         _statement("ElbCreateTagged", ELB_TAGGED_CREATES, ["*"], {"StringEquals": request}),
         _statement("ElbTagOnCreate", ["elasticloadbalancing:AddTags"], [*balancers, arn("listener/app/*")],
                    {"StringEquals": {**request, "elasticloadbalancing:CreateAction": list(ELB_CREATE_ACTIONS)}}),
         _statement("ElbEnvTagged", ELB_TAGGED_WRITES, balancers,
-                   {"StringEquals": {f"aws:ResourceTag/{ELB_SCOPE_TAG}": tag}}),
+                   {"StringEquals": {f"aws:ResourceTag/{key}": value for key, value in tags.items()}}),
         _statement("ElbListeners", ELB_LISTENER_ACTIONS, ["*"]),
         _statement("ElbListenerTags", ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], listeners),
         _statement("ElbReads", ELB_READ_ACTIONS, ["*"]),

@@ -726,29 +726,33 @@ def test_elb_load_balancers_and_target_groups_only_by_the_envs_tag(shipped: Any,
     groups = [f"{base}targetgroup/{resource['name']}-a1b2c3d/0123456789abcdef"
               for resource in _resources(documents) if resource["type"] == "aws:lb/targetGroup:TargetGroup"]
     assert balancers and groups
-    mine = {"aws:ResourceTag/env": env.name}
+    tags = env.common_tags("compute")  # the provider's default tags of the gateway's layer
+    mine = {f"aws:ResourceTag/{key}": value for key, value in tags.items()}
+    request = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+    # another team tagging its own load balancer env: <env> (a common value) is not the env's
+    theirs = {"aws:ResourceTag/env": env.name, "aws:ResourceTag/team": "payments"}
     for action in deploy_role.ELB_TAGGED_CREATES:
-        assert allowed(policies, action, "*", {"aws:RequestTag/env": env.name, "aws:TagKeys": ["env"]}), action
-        assert not allowed(policies, action, "*", {"aws:RequestTag/env": "prod"}), action
+        assert allowed(policies, action, "*", {**request, "aws:TagKeys": sorted(tags)}), action
+        assert not allowed(policies, action, "*", {**request, "aws:RequestTag/env": "prod"}), action
+        assert not allowed(policies, action, "*", {"aws:RequestTag/env": env.name}), action
         assert not allowed(policies, action, "*", {}), action
     for arn, create in [*((arn, "CreateLoadBalancer") for arn in balancers),
                         *((arn, "CreateTargetGroup") for arn in groups)]:
         assert allowed(policies, "elasticloadbalancing:AddTags", arn, {
-            "aws:RequestTag/env": env.name, "elasticloadbalancing:CreateAction": create}), arn
+            **request, "elasticloadbalancing:CreateAction": create}), arn
         for action in ELB_WRITE_CALLS:
             assert allowed(policies, f"elasticloadbalancing:{action}", arn, mine), (arn, action)
-            for other in ({"aws:ResourceTag/env": "prod"}, {}):
+            for other in ({**mine, "aws:ResourceTag/env": "prod"}, theirs, {}):
                 assert not allowed(policies, f"elasticloadbalancing:{action}", arn, other), (arn, action, other)
         # another team's: no tag on it may be put there under a create that is not one
-        assert not allowed(policies, "elasticloadbalancing:AddTags", arn, {
-            "aws:RequestTag/env": env.name, "aws:ResourceTag/env": "payments"}), arn
+        assert not allowed(policies, "elasticloadbalancing:AddTags", arn, {**request, **theirs}), arn
         assert not allowed(policies, "elasticloadbalancing:ModifyLoadBalancerAttributes",
                            arn.replace(env.account_id, "999999999999"), mine), arn
     listener = f"{base}listener/app/gateway-alb-a1b2c3d/0123456789abcdef/0123456789abcdef"
     for action in ELB_LISTENER_CALLS:
         assert allowed(policies, f"elasticloadbalancing:{action}", listener), action
     assert allowed(policies, "elasticloadbalancing:AddTags", listener, {
-        "aws:RequestTag/env": env.name, "elasticloadbalancing:CreateAction": "CreateListener"})
+        **request, "elasticloadbalancing:CreateAction": "CreateListener"})
     for action in ("DescribeLoadBalancers", "DescribeTargetGroups", "DescribeListeners", "DescribeTags",
                    "DescribeLoadBalancerAttributes", "DescribeTargetGroupAttributes", "DescribeTargetHealth"):
         assert allowed(policies, f"elasticloadbalancing:{action}"), action
