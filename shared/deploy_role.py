@@ -11,7 +11,7 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
 - **Services.** Every resource type the env's synth declares maps, in :data:`TYPE_SERVICES`, to the IAM service
   prefixes the AWS provider calls for it (the type's own service, and the services AWS checks the *caller* for on
   its behalf: Amazon MQ's CreateBroker the EC2 network-interface actions, Cloud Map's DNS namespaces Route 53).
-  Those are granted service-wide (``ec2:*`` ...) on ``*``, all but IAM, KMS, ECS, Secrets Manager and S3 (below): a
+  Those are granted service-wide (``ec2:*`` ...) on ``*``, all but the services below (IAM, KMS, ECS, ...): a
   provider's read, create, update, tag and delete of one type touch dozens of actions that no offline source lists
   per version, and an action left out stops ``up``, ``refresh`` or ``destroy`` midway. A type with no entry fails
   the generator (and the test), naming it.
@@ -35,6 +35,12 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   :func:`named_resource_arns`): the deploy runner's project, the env's functions, the ``ml-platform/*`` repositories,
   the alarm topic, the env's rules; the ``*``-only actions a run calls on ``*``; on a ``lambda`` alarm subscriber's
   function only the permission actions (:func:`alarm_subscriber_functions`).
+- **CloudWatch Logs** only on the env's log groups (:func:`log_group_arns`), the broker log-group provider's actions on
+  Amazon MQ's groups, the ``*``-only actions on ``*`` (:data:`LOGS_STAR_ACTIONS`); **CloudWatch** only on the env's
+  alarms, the ``*``-only reads and Application Auto Scaling's checks of the caller on ``*``
+  (:data:`AUTOSCALING_ALARM_ACTIONS`), PutMetricData only in the queue metrics' namespace; **Amazon MQ** only on the
+  env's broker and the configurations of its account and region, the create and list actions on ``*``; **Elastic Load
+  Balancing**'s load balancers and target groups by the env's tag (:data:`ELB_TAGGED_WRITES`).
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -250,6 +256,86 @@ NAMED_STAR_ACTIONS: dict[str, tuple[str, ...]] = {
             "sns:SetSubscriptionAttributes", "sns:Unsubscribe"),
     "events": ("events:ListRules",),
 }
+
+#: CloudWatch Logs is granted by resource, not service-wide (:func:`logs_statements`): ``logs:*`` on the env's log
+#: groups (``/platform/<env>/...``: the services', the task stops' and the flow logs' groups; the two functions' and the
+#: deploy runner's ``/aws/lambda/<function>``, ``/aws/codebuild/<project>``), as a group's ARN and with ``:*`` (its
+#: streams; the form several actions authorize), so no other group of the account can be read, deleted, subscribed
+#: to or have its retention cut. Amazon MQ's broker groups (``/aws/amazonmq/broker/<broker-id>/general``, the id
+#: random) only get what the broker's log-group provider calls (:data:`DYNAMIC_ACTIONS`, no delete), on
+#: ``/aws/amazonmq/*``, the scope of Amazon MQ's own CreateLogGroup check of the caller (Amazon MQ developer guide,
+#: "Add the CreateLogGroup permission to your Amazon MQ user").
+#: The CloudWatch Logs actions that stay on ``*``: DescribeLogGroups (IAM authorizes it on ``log-group:*``, never one
+#: group's ARN: CloudWatch Logs user guide, shared.components.network) and the other metadata reads a run or a role of
+#: the stacks (the role boundary's flow-log role) calls; the account's resource policies (task stops' policy, the
+#: preflight's count: a policy without ``resourceArn`` names no log group, CloudWatch Logs API reference,
+#: PutResourcePolicy); and the vended-log deliveries (Service Authorization Reference, CloudWatch Logs: no resource
+#: type), left wide since neither EC2 flow logs nor Amazon MQ document whether they check them on the caller.
+LOGS_STAR_ACTIONS = (
+    "logs:DescribeLogGroups", "logs:DescribeLogStreams", "logs:DescribeMetricFilters",
+    "logs:DeleteResourcePolicy", "logs:DescribeResourcePolicies", "logs:PutResourcePolicy",
+    "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:GetLogDelivery", "logs:ListLogDeliveries",
+    "logs:UpdateLogDelivery")
+#: Amazon MQ's broker log groups (shared.components.broker_logs)
+BROKER_LOG_GROUPS = "/aws/amazonmq/*"
+
+#: CloudWatch is granted by resource, not service-wide (:func:`cloudwatch_statements`): ``cloudwatch:*`` on the env's
+#: alarms (``<env>-ml-*``, shared.components.alarms.name_prefix; the Service Authorization Reference names the
+#: ``alarm`` resource for PutMetricAlarm, DeleteAlarms, TagResource, SetAlarmState, Enable/DisableAlarmActions), so
+#: no other alarm of the account can be silenced (SetAlarmState, DisableAlarmActions), and no dashboard, metric
+#: stream or insight rule written. On ``*``: the reads that take only ``*`` (same reference: GetMetricData,
+#: GetMetricStatistics, ListMetrics, DescribeAlarmsForMetric) and DescribeAlarms (CloudWatch user guide, "CloudWatch
+#: permissions reference": composite alarms are described only with a ``*`` scope); PutMetricData only in the queue
+#: metrics' namespace (the role boundary's grant to the publisher: the deploy role holds what it hands out).
+CLOUDWATCH_STAR_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmsForMetric",
+                           "cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:ListMetrics")
+#: Application Auto Scaling checks the caller's CloudWatch permissions before PutScalingPolicy with calls of its own
+#: (Application Auto Scaling user guide, "Permissions validation for API calls on target resources": requests on
+#: made-up resources; ECS developer guide, "IAM permissions required for Amazon ECS service auto scaling": these on
+#: ``*``) and creates a target-tracking policy's alarms under names it picks (``TargetTracking-...``); no source says
+#: which alarm ARNs it asks about, and a wrong guess fails every compute ``up``: on ``*`` where the synth has a
+#: scaling policy
+AUTOSCALING_ALARM_ACTIONS = ("cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm")
+SCALING_POLICY_TYPE = "aws:appautoscaling/policy:Policy"
+
+#: Amazon MQ is granted by resource, not service-wide (:func:`mq_statements`): ``mq:*`` on the env's broker
+#: (Service Authorization Reference, Amazon MQ: ``broker:${BrokerName}:${BrokerId}``, the name ``ml-<env>``,
+#: shared.broker_names.broker_name; the id random) and on the configurations of the env's account and region (their
+#: ARN is ``configuration:${ConfigurationId}``, a random id and no name). So no other broker of the account can be
+#: updated, rebooted, deleted or given a user. On ``*`` the actions with no resource type (same reference):
+#: CreateBroker and CreateConfiguration (their Tags authorize mq:CreateTags on the new broker or configuration), the
+#: engine and instance option reads, the lists; and the preflight's DescribeBroker of every broker
+#: (:data:`PREFLIGHT_ACTIONS`).
+MQ_STAR_ACTIONS = ("mq:CreateBroker", "mq:CreateConfiguration", "mq:DescribeBrokerEngineTypes",
+                   "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "mq:ListConfigurations")
+
+#: Elastic Load Balancing is granted by the env's tag, not service-wide (:func:`elb_statements`): the public gateway's
+#: load balancers and target groups are auto-named ``<service>-alb-???????``/``<service>-tasks-???????``
+#: (shared.gateway_names, no env in the name), so they are told apart by the compute provider's default tags
+#: ``env``, ``layer``, ``managed-by`` (:data:`SCOPE_TAG_KEYS`, as the compute roles; ``env`` alone is a value another
+#: team of the account may use too), as the
+#: AWS Load Balancer Controller's published IAM policy does with its cluster tag: CreateLoadBalancer and
+#: CreateTargetGroup only with the env's tag in the request (``aws:RequestTag``), their tagging only under the create
+#: (``elasticloadbalancing:CreateAction``), every later write of a load balancer or target group only on one carrying
+#: the env's tag (``aws:ResourceTag``; Service Authorization Reference, Elastic Load Balancing V2: both resource
+#: types take it). The listener and rule actions stay unscoped, on listeners and rules only (the controller's policy
+#: does the same; a listener's tag condition is not something a wrong guess may cost a gateway ``up`` for).
+#: The reads (every Describe and Get of botocore's elbv2 model) on ``*``.
+ELB_READ_ACTIONS = tuple(f"elasticloadbalancing:{name}" for name in (
+    "DescribeAccountLimits", "DescribeCapacityReservation", "DescribeListenerAttributes",
+    "DescribeListenerCertificates", "DescribeListeners", "DescribeLoadBalancerAttributes", "DescribeLoadBalancers",
+    "DescribeRules", "DescribeSSLPolicies", "DescribeTags", "DescribeTargetGroupAttributes", "DescribeTargetGroups",
+    "DescribeTargetHealth", "DescribeTrustStoreAssociations", "DescribeTrustStoreRevocations", "DescribeTrustStores",
+    "GetResourcePolicy", "GetTrustStoreCaCertificatesBundle", "GetTrustStoreRevocationContent"))
+ELB_TAGGED_CREATES = ("elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup")
+ELB_CREATE_ACTIONS = ("CreateListener", "CreateLoadBalancer", "CreateTargetGroup")
+ELB_TAGGED_WRITES = tuple(f"elasticloadbalancing:{name}" for name in (
+    "AddTags", "DeleteLoadBalancer", "DeleteTargetGroup", "DeregisterTargets", "ModifyCapacityReservation",
+    "ModifyIpPools", "ModifyLoadBalancerAttributes", "ModifyTargetGroup", "ModifyTargetGroupAttributes",
+    "RegisterTargets", "RemoveTags", "SetIpAddressType", "SetSecurityGroups", "SetSubnets"))
+ELB_LISTENER_ACTIONS = tuple(f"elasticloadbalancing:{name}" for name in (
+    "AddListenerCertificates", "CreateListener", "CreateRule", "DeleteListener", "DeleteRule", "ModifyListener",
+    "ModifyListenerAttributes", "ModifyRule", "RemoveListenerCertificates", "SetRulePriorities"))
 
 #: What the provider calls on a role and its inline policies (create, read, update, tag, delete: the delete lists
 #: and removes inline and attached policies and instance profiles first)
@@ -471,7 +557,12 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         dynamic = dynamic or resource["type"] == DYNAMIC_TYPE
     services.update(prefix for prefixes in INVOKE_SERVICES.values() for prefix in prefixes)
     # granted by resource, not service-wide: each by its own statements
-    scoped = {"kms": kms_statements, "ecs": ecs_statements, "secretsmanager": secret_statements}
+    types = {str(resource["type"]) for resource in resources}
+    scoped: dict[str, Any] = {
+        "kms": kms_statements, "ecs": ecs_statements, "secretsmanager": secret_statements,
+        "logs": lambda env: logs_statements(env, broker_groups=bool(types & BROKER_LOG_TYPES)),
+        "cloudwatch": lambda env: cloudwatch_statements(env, scaling=SCALING_POLICY_TYPE in types),
+        "mq": mq_statements, "elasticloadbalancing": elb_statements}
     present = [service for service in scoped if service in services]
     named = sorted(services & set(NAMED_STAR_ACTIONS))
     services -= {"iam", "s3", "route53", *scoped, *NAMED_STAR_ACTIONS}
@@ -485,8 +576,10 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     extra = set(PREFLIGHT_ACTIONS)
     if dynamic:
         extra.update(action for actions in DYNAMIC_ACTIONS.values() for action in actions)
-    # what the service-wide grant above already allows is not repeated (IAM counts every character)
-    extra = {action for action in extra if action.split(":", 1)[0] not in services}
+    # what the service-wide grant above already allows is not repeated (IAM counts every character), nor what the
+    # logs statements hold (the broker log-group provider's actions only on the broker groups, not on "*")
+    extra = {action for action in extra if action.split(":", 1)[0] not in services
+             and not (action.startswith("logs:") and "logs" in present)}
     if extra:
         statements.append(_statement("PreflightAndDynamic", extra, ["*"]))
 
@@ -661,6 +754,103 @@ def named_statements(env: Any, services: Iterable[str]) -> list[dict[str, Any]]:
         if service == "lambda" and (subscribers := alarm_subscriber_functions(env)):
             statements.append(_statement("AlarmSubscriberPermissions", FUNCTION_PERMISSION_ACTIONS, subscribers))
     return statements
+
+
+#: The types whose create makes Amazon MQ create a broker log group (shared.components.broker_logs adopts it)
+BROKER_LOG_TYPES = frozenset({"aws:mq/broker:Broker"})
+
+
+def platform_log_prefix(env_name: str) -> str:
+    """Every log group the stacks name under ``/platform/`` is ``/platform/<env>/...`` (shared.components.network's
+    flow logs, shared.components.compute_plan's service groups, shared.components.task_stops)."""
+    return f"/platform/{env_name}/"
+
+
+def log_group_arns(env: Any) -> list[str]:
+    """The ARN patterns of the env's log groups and their streams (:data:`LOGS_STAR_ACTIONS`)."""
+    from shared.broker_names import default_log_group_name, deploy_project_name, rotation_function_name
+    from shared.components.queue_metrics import publisher_name
+
+    groups = (default_log_group_name("lambda", rotation_function_name(env.name)),
+              default_log_group_name("lambda", publisher_name(env.name)),
+              default_log_group_name("codebuild", deploy_project_name(env.name)))
+    return [_env_arn(env, "logs", f"log-group:{platform_log_prefix(env.name)}*"),
+            *(_env_arn(env, "logs", f"log-group:{group}{streams}") for group in groups for streams in ("", ":*"))]
+
+
+def broker_log_actions() -> list[str]:
+    """What the broker's log-group provider calls in CloudWatch Logs (:data:`DYNAMIC_ACTIONS`)."""
+    return sorted(action for action in DYNAMIC_ACTIONS["shared.components.broker_logs:BrokerLogGroupProvider"]
+                  if action.startswith("logs:"))
+
+
+def logs_statements(env: Any, *, broker_groups: bool) -> list[dict[str, Any]]:
+    """CloudWatch Logs, not service-wide: every action on the env's log groups, the broker log-group provider's on
+    Amazon MQ's groups (``broker_groups``), the ``*``-only actions on ``*`` (:data:`LOGS_STAR_ACTIONS`)."""
+    statements = [_statement("LogsEnvGroups", ["logs:*"], log_group_arns(env))]
+    if broker_groups:
+        statements.append(_statement("LogsBrokerGroups", broker_log_actions(),
+                                     [_env_arn(env, "logs", f"log-group:{BROKER_LOG_GROUPS}")]))
+    statements.append(_statement("LogsAccountWide", LOGS_STAR_ACTIONS, ["*"]))
+    return statements
+
+
+def alarm_arns(env: Any) -> list[str]:
+    """The ARN pattern of the env's alarms (:data:`CLOUDWATCH_STAR_ACTIONS`)."""
+    from shared.components.alarms import name_prefix
+
+    return [_env_arn(env, "cloudwatch", f"alarm:{name_prefix(env.name)}*")]
+
+
+def cloudwatch_statements(env: Any, *, scaling: bool) -> list[dict[str, Any]]:
+    """CloudWatch, not service-wide: every action on the env's alarms, the ``*``-only reads, Application Auto Scaling's
+    checks of the caller where the synth has a scaling policy (``scaling``: :data:`AUTOSCALING_ALARM_ACTIONS`), and
+    PutMetricData only in the queue metrics' namespace."""
+    from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
+
+    statements = [
+        _statement("CloudWatchEnvAlarms", ["cloudwatch:*"], alarm_arns(env)),
+        _statement("CloudWatchReads", CLOUDWATCH_STAR_ACTIONS, ["*"]),
+        _statement("CloudWatchQueueMetrics", ["cloudwatch:PutMetricData"], ["*"],
+                   {"StringEquals": {"cloudwatch:namespace": QUEUE_METRICS_NAMESPACE}}),
+    ]
+    if scaling:
+        statements.append(_statement("CloudWatchForAutoScaling", AUTOSCALING_ALARM_ACTIONS, ["*"]))
+    return statements
+
+
+def mq_arns(env: Any) -> list[str]:
+    """The ARN patterns of the env's broker (any id) and of the configurations of its account and region."""
+    from shared.broker_names import broker_name
+
+    return [_env_arn(env, "mq", f"broker:{broker_name(env.name)}:*"), _env_arn(env, "mq", "configuration:*")]
+
+
+def mq_statements(env: Any) -> list[dict[str, Any]]:
+    """Amazon MQ, not service-wide: every action on the env's broker and the configurations of its account and
+    region, the actions with no resource type on ``*`` (:data:`MQ_STAR_ACTIONS`)."""
+    return [_statement("MqEnvBroker", ["mq:*"], mq_arns(env)),
+            _statement("MqCreateAndList", MQ_STAR_ACTIONS, ["*"])]
+
+
+def elb_statements(env: Any) -> list[dict[str, Any]]:
+    """Elastic Load Balancing, not service-wide: load balancers and target groups by the env's tag, listeners and
+    rules unscoped, the reads on ``*`` (:data:`ELB_TAGGED_WRITES`)."""
+    arn = lambda resource: _env_arn(env, "elasticloadbalancing", resource)  # noqa: E731
+    balancers = [arn("loadbalancer/app/*"), arn("targetgroup/*")]
+    listeners = [arn("listener/app/*"), arn("listener-rule/app/*")]
+    tags = scope_tags(env)  # the compute layer's, whose gateway they are (shared.components.gateway)
+    request = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+    return [
+        _statement("ElbCreateTagged", ELB_TAGGED_CREATES, ["*"], {"StringEquals": request}),
+        _statement("ElbTagOnCreate", ["elasticloadbalancing:AddTags"], [*balancers, arn("listener/app/*")],
+                   {"StringEquals": {**request, "elasticloadbalancing:CreateAction": list(ELB_CREATE_ACTIONS)}}),
+        _statement("ElbEnvTagged", ELB_TAGGED_WRITES, balancers,
+                   {"StringEquals": {f"aws:ResourceTag/{key}": value for key, value in tags.items()}}),
+        _statement("ElbListeners", ELB_LISTENER_ACTIONS, ["*"]),
+        _statement("ElbListenerTags", ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], listeners),
+        _statement("ElbReads", ELB_READ_ACTIONS, ["*"]),
+    ]
 
 
 def secret_prefix(env_name: str) -> str:

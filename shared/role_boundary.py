@@ -52,7 +52,7 @@ def boundary_document(env: Any) -> dict[str, Any]:
     )
     from shared.components.deploy_runner import DESCRIBE_ACTIONS, ENI_ACTIONS, deploy_role_arn
     from shared.components.ecr import REPOSITORY_PREFIX
-    from shared.deploy_role import secret_prefix
+    from shared.deploy_role import log_group_arns, secret_prefix
 
     partition, region, account = partition_of(env.region), env.region, env.account_id
 
@@ -68,10 +68,12 @@ def boundary_document(env: Any) -> dict[str, Any]:
 
     bucket = f"arn:{partition}:s3:::{artifact_bucket_name(env.name, account, region)}"
     statements = [
-        # the flow-log role (VPC guide: DescribeLogGroups and DescribeLogStreams too), the tasks', the functions'
-        # and the build's own log groups
-        allow("WriteLogs", [*LOG_WRITE_ACTIONS, "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
-              [arn("logs", "log-group:*")]),
+        # the flow-log role's, the tasks', the functions' and the build's own log groups: the env's, as the deploy role
+        # (shared.deploy_role.log_group_arns)
+        allow("WriteLogs", LOG_WRITE_ACTIONS, log_group_arns(env)),
+        # the flow-log role (VPC guide: DescribeLogGroups and DescribeLogStreams too; DescribeLogGroups is authorized
+        # on log-group:*, never one group's ARN)
+        allow("DescribeLogs", ["logs:DescribeLogGroups", "logs:DescribeLogStreams"], [arn("logs", "log-group:*")]),
         # execution roles: GetAuthorizationToken takes only "*"
         allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
         # each execution role pulls its own service's repository (compute_iam: PullOwnImage), all ml-platform/*; the

@@ -42,8 +42,11 @@ BOTOCORE_SERVICE = {
 IAM_PREFIX_EXCEPTIONS = {"cloudwatch": "monitoring"}
 #: actions that are permissions only, no API operation (Service Authorization Reference: IAM's PassRole, AWS
 #: CodeConnections' PassConnection and UseConnection; KMS's ReEncrypt operation authorizes kms:ReEncryptFrom on the
-#: source key and kms:ReEncryptTo on the destination)
+#: source key and kms:ReEncryptTo on the destination; CloudWatch Logs' vended-log delivery actions, which the services
+#: that deliver logs check on the caller, with no API operation of their own)
 PERMISSION_ONLY = {"iam:PassRole", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                   *(f"logs:{action}" for action in ("CreateLogDelivery", "DeleteLogDelivery", "GetLogDelivery",
+                                                     "ListLogDeliveries", "UpdateLogDelivery")),
                    *(f"{prefix}:{action}" for prefix in ("codeconnections", "codestar-connections")
                      for action in ("GetConnectionToken", "PassConnection", "UseConnection"))}
 
@@ -127,7 +130,9 @@ def test_every_synthesized_resource_type_is_granted_its_services(shipped: Any, e
     for label, _env, documents, policies in _all_cases(shipped, everything):
         for resource in _resources(documents):
             for prefix in deploy_role.services_of_type(resource["type"]):
-                if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager", *deploy_role.NAMED_STAR_ACTIONS):
+                if prefix in ("iam", "s3", "route53", "kms", "ecs", "secretsmanager", "logs", "cloudwatch", "mq",
+                          "elasticloadbalancing",
+                          *deploy_role.NAMED_STAR_ACTIONS):
                     continue  # scoped: the tests below
                 assert allowed(policies, f"{prefix}:AnyAction"), f"{label}: {resource['type']} needs {prefix}"
 
@@ -520,6 +525,243 @@ def test_the_envs_named_resources_are_the_ones_the_deploy_role_names(shipped: An
                 (label, arn)
 
 
+#: What terraform-provider-aws calls on a log group, its metric filters and tags (internal/service/logs: group.go
+#: CreateLogGroup with tags, DescribeLogGroups, ListTagsForResource, PutRetentionPolicy/DeleteRetentionPolicy,
+#: AssociateKmsKey/DisassociateKmsKey, DeleteLogGroup; metric_filter.go PutMetricFilter, DescribeMetricFilters,
+#: DeleteMetricFilter) and the legacy tag actions
+LOG_GROUP_CALLS = ("CreateLogGroup", "DescribeLogGroups", "ListTagsForResource", "ListTagsLogGroup", "TagResource",
+                   "TagLogGroup", "UntagResource", "UntagLogGroup", "PutRetentionPolicy", "DeleteRetentionPolicy",
+                   "AssociateKmsKey", "DisassociateKmsKey", "DeleteLogGroup", "PutMetricFilter",
+                   "DescribeMetricFilters", "DeleteMetricFilter")
+#: What a stolen deploy role must not do to a log group that is not the env's: read, export or subscribe to its events,
+#: cut its retention, drop its key, delete it
+LOG_GROUP_ABUSE = ("GetLogEvents", "FilterLogEvents", "StartQuery", "CreateExportTask", "PutSubscriptionFilter",
+                   "PutRetentionPolicy", "DisassociateKmsKey", "DeleteLogGroup", "DeleteLogStream", "PutLogEvents",
+                   "TagResource", "PutDataProtectionPolicy")
+LOG_GROUP_TYPES = {"aws:cloudwatch/logGroup:LogGroup": "name", "aws:cloudwatch/logMetricFilter:LogMetricFilter":
+                   "logGroupName"}
+
+
+def _log_groups(documents: dict[str, Any]) -> set[str]:
+    """The names of the log groups the synth creates or puts a metric filter on."""
+    return {str(resource["inputs"][key]) for resource in _resources(documents)
+            for type_, key in LOG_GROUP_TYPES.items() if resource["type"] == type_}
+
+
+def _broker_log_groups(documents: dict[str, Any]) -> set[str]:
+    """The broker groups the broker log-group provider adopts (the synth's broker id is the mock's)."""
+    return {str(resource["inputs"]["log_group_name"]) for resource in _resources(documents)
+            if resource["type"] == deploy_role.DYNAMIC_TYPE and "log_group_name" in resource["inputs"]}
+
+
+def test_logs_only_the_envs_log_groups(shipped: Any, everything: Any) -> None:
+    """CloudWatch Logs is not service-wide: every call the provider makes on each log group the synth creates (as the
+    group's ARN and with ``:*``, the form several actions authorize) is allowed, the broker log-group provider's on
+    Amazon MQ's groups; another env's or team's group, or one in another account, can be neither read, subscribed to,
+    nor deleted; the account's resource policies (task stops' policy, the preflight's count) stay on ``*``."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        base = f"arn:aws:logs:{env.region}:{env.account_id}:log-group:"
+        groups = _log_groups(documents)
+        assert {f"/platform/{env.name}/vpc-flow-logs", f"/platform/{env.name}/compute/ecs/task-stops",
+                f"/aws/codebuild/ml-platform-{env.name}-deploy"} <= groups, label
+        for group in groups:
+            for arn in (f"{base}{group}", f"{base}{group}:*", f"{base}{group}:log-stream:x"):
+                for action in LOG_GROUP_CALLS:
+                    assert allowed(policies, f"logs:{action}", arn), (label, arn, action)
+            other = f"arn:aws:logs:{env.region}:999999999999:log-group:{group}"
+            for action in LOG_GROUP_ABUSE:
+                assert not allowed(policies, f"logs:{action}", other), (label, other, action)
+        brokers = _broker_log_groups(documents)
+        assert brokers, label
+        for group in brokers:
+            for action in deploy_role.DYNAMIC_ACTIONS["shared.components.broker_logs:BrokerLogGroupProvider"]:
+                if action.startswith("logs:"):
+                    assert allowed(policies, action, f"{base}{group}"), (label, group, action)
+            for action in ("GetLogEvents", "FilterLogEvents", "PutSubscriptionFilter", "DeleteLogGroup"):
+                assert not allowed(policies, f"logs:{action}", f"{base}{group}"), (label, group, action)
+        for action in ("PutResourcePolicy", "DescribeResourcePolicies", "DeleteResourcePolicy", "DescribeLogGroups"):
+            assert allowed(policies, f"logs:{action}"), (label, action)
+        other_env = "prod" if env.name != "prod" else "dev"
+        for group in (f"/platform/{other_env}/compute/inference", f"/platform/{env.name}x/vpc-flow-logs",
+                      "/aws/lambda/payments-api", f"/aws/lambda/ml-platform-{other_env}-queue-metrics",
+                      f"/aws/lambda/ml-platform-{env.name}-queue-metrics-x",
+                      f"/aws/codebuild/ml-platform-{other_env}-deploy", "/aws/eks/payments/cluster"):
+            for arn in (f"{base}{group}", f"{base}{group}:*"):
+                for action in LOG_GROUP_ABUSE:
+                    assert not allowed(policies, f"logs:{action}", arn), (label, arn, action)
+        for action in ("logs:PutDestination", "logs:PutAccountPolicy", "logs:DeleteAccountPolicy"):
+            assert not iam_eval.grants_some_context(statements(policies), action), (label, action)
+
+
+def test_the_envs_log_groups_are_the_ones_the_deploy_role_and_boundary_name(shipped: Any, everything: Any) -> None:
+    """Every log group the synth creates is one the deploy role's statements name, by the names the stacks' own
+    functions make (a rename would deny the first up), and the role boundary lets the stacks' roles write to those
+    groups only."""
+    for label, env, documents, _policies in _all_cases(shipped, everything):
+        granted = deploy_role.log_group_arns(env)
+        for group in _log_groups(documents):
+            arn = f"arn:aws:logs:{env.region}:{env.account_id}:log-group:{group}"
+            assert any(re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), arn) for pattern in granted), \
+                (label, arn)
+        boundary = deploy_role.boundary_policy(env).document["Statement"]
+        base = f"arn:aws:logs:{env.region}:{env.account_id}:log-group:"
+        for group in _log_groups(documents):
+            assert iam_eval.allows(boundary, "logs:PutLogEvents", f"{base}{group}:log-stream:x"), (label, group)
+        for group in ("/aws/lambda/payments-api", f"/platform/{'prod' if env.name != 'prod' else 'dev'}/compute/x"):
+            assert not iam_eval.allows(boundary, "logs:PutLogEvents", f"{base}{group}:log-stream:x"), (label, group)
+        assert iam_eval.allows(boundary, "logs:DescribeLogGroups", f"{base}*"), label
+
+
+#: What terraform-provider-aws calls on aws_cloudwatch_metric_alarm (internal/service/cloudwatch/metric_alarm.go:
+#: PutMetricAlarm with tags, DescribeAlarms, ListTagsForResource, TagResource/UntagResource, DeleteAlarms)
+ALARM_CALLS = ("PutMetricAlarm", "DescribeAlarms", "ListTagsForResource", "TagResource", "UntagResource",
+               "DeleteAlarms")
+#: What a stolen deploy role must not do to an alarm that is not the env's: silence it
+ALARM_ABUSE = ("SetAlarmState", "DisableAlarmActions", "TagResource", "UntagResource")
+
+
+def test_cloudwatch_only_the_envs_alarms(shipped: Any, everything: Any) -> None:
+    """CloudWatch is not service-wide: every call the provider makes on each alarm the synth creates is allowed; no
+    other alarm can be silenced; no dashboard, metric stream or insight rule written, no metric published outside
+    the queue metrics' namespace; Application Auto Scaling's checks of the caller (PutMetricAlarm, DescribeAlarms,
+    DeleteAlarms, on resources of its own choosing) stay on ``*`` where the synth has a scaling policy."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        alarms = [str(resource["inputs"]["name"]) for resource in _resources(documents)
+                  if resource["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+        assert alarms, label
+        base = f"arn:aws:cloudwatch:{env.region}:{env.account_id}:alarm:"
+        for name in alarms:
+            for action in ALARM_CALLS:
+                assert allowed(policies, f"cloudwatch:{action}", f"{base}{name}"), (label, name, action)
+        assert any(resource["type"] == deploy_role.SCALING_POLICY_TYPE for resource in _resources(documents)), label
+        for action in deploy_role.AUTOSCALING_ALARM_ACTIONS:
+            assert allowed(policies, action, f"{base}TargetTracking-service/{env.name}-ml-platform/x-AlarmHigh-1"), \
+                (label, action)
+        other_env = "prod" if env.name != "prod" else "dev"
+        for name in ("payments-5xx", f"{other_env}-ml-broker-disk", f"{env.name}x-ml-broker-disk"):
+            for action in ALARM_ABUSE:
+                assert not allowed(policies, f"cloudwatch:{action}", f"{base}{name}"), (label, name, action)
+        for action in ALARM_ABUSE:
+            assert not allowed(policies, f"cloudwatch:{action}",
+                               f"arn:aws:cloudwatch:{env.region}:999999999999:alarm:{alarms[0]}"), (label, action)
+        for action in ("cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards", "cloudwatch:PutMetricStream",
+                       "cloudwatch:PutInsightRule", "cloudwatch:PutCompositeAlarm"):
+            assert not iam_eval.grants_some_context(statements(policies), action), (label, action)
+        assert allowed(policies, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "MLPlatform/RabbitMQ"})
+        assert not allowed(policies, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/ECS"}), label
+
+
+def test_without_a_scaling_policy_no_other_alarm_is_written(shipped: Any) -> None:
+    """Only Application Auto Scaling's checks put PutMetricAlarm and DeleteAlarms on ``*``: a synth without a scaling
+    policy writes and deletes only the env's alarms."""
+    env = shipped["dev"][0]
+    document = {"Version": "2012-10-17", "Statement": deploy_role.cloudwatch_statements(env, scaling=False)}
+    policies = [deploy_role.ManagedPolicy("p", document)]
+    base = f"arn:aws:cloudwatch:{env.region}:{env.account_id}:alarm:"
+    for action in ("PutMetricAlarm", "DeleteAlarms"):
+        assert allowed(policies, f"cloudwatch:{action}", f"{base}dev-ml-broker-disk"), action
+        assert not allowed(policies, f"cloudwatch:{action}", f"{base}payments-5xx"), action
+    assert allowed(policies, "cloudwatch:DescribeAlarms"), "DescribeAlarms stays on *"
+
+
+#: What terraform-provider-aws calls on aws_mq_broker (internal/service/mq/broker.go: CreateBroker, DescribeBroker,
+#: ListTags/CreateTags/DeleteTags, UpdateBroker, RebootBroker, the users' Create/Describe/Update/DeleteUser and
+#: ListUsers, DeleteBroker) and aws_mq_configuration (configuration.go: CreateConfiguration, DescribeConfiguration,
+#: DescribeConfigurationRevision, UpdateConfiguration, DeleteConfiguration, the tags)
+MQ_BROKER_CALLS = ("DescribeBroker", "ListTags", "CreateTags", "DeleteTags", "UpdateBroker", "RebootBroker",
+                   "CreateUser", "DescribeUser", "UpdateUser", "DeleteUser", "ListUsers", "DeleteBroker")
+MQ_CONFIGURATION_CALLS = ("DescribeConfiguration", "DescribeConfigurationRevision", "ListConfigurationRevisions",
+                          "UpdateConfiguration", "DeleteConfiguration", "ListTags", "CreateTags", "DeleteTags")
+#: What a stolen deploy role must not do to another broker of the account
+MQ_BROKER_ABUSE = ("UpdateBroker", "RebootBroker", "DeleteBroker", "CreateUser", "UpdateUser", "DeleteUser",
+                   "CreateTags", "DeleteTags", "Promote", "UpdateBrokerAccessConfiguration")
+
+
+def test_mq_only_the_envs_broker(shipped: Any, everything: Any) -> None:
+    """Amazon MQ is not service-wide: every call the provider makes on the env's broker (whatever id Amazon MQ gives
+    it) and its configuration is allowed, the creates and lists on ``*``; another env's or team's broker, or one in
+    another account, can be neither updated, rebooted, deleted nor given a user."""
+    for label, env, documents, policies in _all_cases(shipped, everything):
+        names = {str(resource["inputs"]["brokerName"]) for resource in _resources(documents)
+                 if resource["type"] == "aws:mq/broker:Broker"}
+        assert names == {f"ml-{env.name}"}, label
+        base = f"arn:aws:mq:{env.region}:{env.account_id}:"
+        for name in names:
+            for action in MQ_BROKER_CALLS:
+                assert allowed(policies, f"mq:{action}", f"{base}broker:{name}:b-0f1e2d3c"), (label, action)
+        for action in MQ_CONFIGURATION_CALLS:
+            assert allowed(policies, f"mq:{action}", f"{base}configuration:c-0f1e2d3c"), (label, action)
+        for action in deploy_role.MQ_STAR_ACTIONS:
+            assert allowed(policies, action), (label, action)
+        other_env = "prod" if env.name != "prod" else "dev"
+        for arn in (f"{base}broker:ml-{other_env}:b-1", f"{base}broker:payments:b-1",
+                    f"{base}broker:ml-{env.name}x:b-1",
+                    f"arn:aws:mq:{env.region}:999999999999:broker:ml-{env.name}:b-1"):
+            for action in MQ_BROKER_ABUSE:
+                assert not allowed(policies, f"mq:{action}", arn), (label, arn, action)
+        assert not allowed(policies, "mq:UpdateConfiguration",
+                           f"arn:aws:mq:{env.region}:999999999999:configuration:c-1"), label
+
+
+#: What terraform-provider-aws calls on aws_lb and aws_lb_target_group after the create (internal/service/elbv2:
+#: load_balancer.go ModifyLoadBalancerAttributes, SetSecurityGroups, SetSubnets, SetIpAddressType, DeleteLoadBalancer;
+#: target_group.go ModifyTargetGroup, ModifyTargetGroupAttributes, DeleteTargetGroup; the tags' AddTags/RemoveTags)
+ELB_WRITE_CALLS = ("ModifyLoadBalancerAttributes", "SetSecurityGroups", "SetSubnets", "SetIpAddressType",
+                   "DeleteLoadBalancer", "ModifyTargetGroup", "ModifyTargetGroupAttributes", "DeleteTargetGroup",
+                   "AddTags", "RemoveTags")
+#: aws_lb_listener (listener.go: CreateListener, ModifyListener, DeleteListener, the certificates)
+ELB_LISTENER_CALLS = ("CreateListener", "ModifyListener", "DeleteListener", "AddListenerCertificates",
+                      "RemoveListenerCertificates")
+
+
+def test_elb_load_balancers_and_target_groups_only_by_the_envs_tag(shipped: Any, everything: Any) -> None:
+    """Elastic Load Balancing is not service-wide: the gateway's load balancer and target group are created only with
+    the env's tag, tagged at their create, and changed or deleted only while they carry it; another team's or env's
+    load balancer or target group (auto-named alike, no env in the name) can be neither changed, deleted nor retagged
+    into the env; a shipped env without the public gateway gets no ELB write at all."""
+    env, documents, policies = everything
+    base = f"arn:aws:elasticloadbalancing:{env.region}:{env.account_id}:"
+    balancers = [f"{base}loadbalancer/app/{resource['name']}-a1b2c3d/0123456789abcdef"
+                 for resource in _resources(documents) if resource["type"] == "aws:lb/loadBalancer:LoadBalancer"]
+    groups = [f"{base}targetgroup/{resource['name']}-a1b2c3d/0123456789abcdef"
+              for resource in _resources(documents) if resource["type"] == "aws:lb/targetGroup:TargetGroup"]
+    assert balancers and groups
+    tags = env.common_tags("compute")  # the provider's default tags of the gateway's layer
+    mine = {f"aws:ResourceTag/{key}": value for key, value in tags.items()}
+    request = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+    # another team tagging its own load balancer env: <env> (a common value) is not the env's
+    theirs = {"aws:ResourceTag/env": env.name, "aws:ResourceTag/team": "payments"}
+    for action in deploy_role.ELB_TAGGED_CREATES:
+        assert allowed(policies, action, "*", {**request, "aws:TagKeys": sorted(tags)}), action
+        assert not allowed(policies, action, "*", {**request, "aws:RequestTag/env": "prod"}), action
+        assert not allowed(policies, action, "*", {"aws:RequestTag/env": env.name}), action
+        assert not allowed(policies, action, "*", {}), action
+    for arn, create in [*((arn, "CreateLoadBalancer") for arn in balancers),
+                        *((arn, "CreateTargetGroup") for arn in groups)]:
+        assert allowed(policies, "elasticloadbalancing:AddTags", arn, {
+            **request, "elasticloadbalancing:CreateAction": create}), arn
+        for action in ELB_WRITE_CALLS:
+            assert allowed(policies, f"elasticloadbalancing:{action}", arn, mine), (arn, action)
+            for other in ({**mine, "aws:ResourceTag/env": "prod"}, theirs, {}):
+                assert not allowed(policies, f"elasticloadbalancing:{action}", arn, other), (arn, action, other)
+        # another team's: no tag on it may be put there under a create that is not one
+        assert not allowed(policies, "elasticloadbalancing:AddTags", arn, {**request, **theirs}), arn
+        assert not allowed(policies, "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                           arn.replace(env.account_id, "999999999999"), mine), arn
+    listener = f"{base}listener/app/gateway-alb-a1b2c3d/0123456789abcdef/0123456789abcdef"
+    for action in ELB_LISTENER_CALLS:
+        assert allowed(policies, f"elasticloadbalancing:{action}", listener), action
+    assert allowed(policies, "elasticloadbalancing:AddTags", listener, {
+        **request, "elasticloadbalancing:CreateAction": "CreateListener"})
+    for action in ("DescribeLoadBalancers", "DescribeTargetGroups", "DescribeListeners", "DescribeTags",
+                   "DescribeLoadBalancerAttributes", "DescribeTargetGroupAttributes", "DescribeTargetHealth"):
+        assert allowed(policies, f"elasticloadbalancing:{action}"), action
+    for name, _env, _documents, shipped_policies in _all_cases(shipped, everything)[:-1]:
+        for action in ELB_WRITE_CALLS:
+            assert not iam_eval.grants_some_context(statements(shipped_policies), f"elasticloadbalancing:{action}",
+                                                    balancers[0]), (name, action)
+
+
 #: What terraform-provider-aws calls on aws_lambda_permission (internal/service/lambda/permission.go: AddPermission;
 #: the read and the delete's wait GetPolicy; RemovePermission), on the function named as given (a qualified ARN too)
 PERMISSION_CALLS = ("lambda:AddPermission", "lambda:GetPolicy", "lambda:RemovePermission")
@@ -803,9 +1045,12 @@ def test_every_dynamic_provider_and_its_boto3_calls_are_granted(shipped: Any) ->
         calls = _boto3_calls(provider.__module__)
         assert calls, key
         assert calls <= set(deploy_role.DYNAMIC_ACTIONS[key]), f"{key} calls {sorted(calls)}"
-        for _env, _documents, policies in shipped.values():
+        for env, _documents, policies in shipped.values():
             for action in calls:
-                assert allowed(policies, action), action
+                # CloudWatch Logs only on Amazon MQ's broker groups (the one this provider adopts), the rest on "*"
+                resource = (f"arn:aws:logs:{env.region}:{env.account_id}:log-group:/aws/amazonmq/broker/b-1/general"
+                            if action.startswith("logs:") else "*")
+                assert allowed(policies, action, resource), action
 
 
 # -- valid IAM, within the quotas, deterministic ---------------------------------------------------------------------

@@ -164,7 +164,7 @@ def _default_tags(document: dict[str, Any]) -> dict[str, str]:
 
 def _name(resource: dict[str, Any]) -> str:
     inputs = resource.get("inputs") or {}
-    for key in ("name", "bucket", "family"):
+    for key in ("name", "bucket", "family", "brokerName"):
         if isinstance(inputs.get(key), str) and inputs[key]:
             return str(inputs[key])
     if resource["type"] == "aws:iam/role:Role":
