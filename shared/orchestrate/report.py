@@ -87,10 +87,10 @@ EXPIRED_MIDWAY = (
 _ORGANIZATION_DENIAL = re.compile(
     r"not authorized to perform:? (?P<action>[\w-]+:[\w*]+)(?: on resource: \"?(?P<resource>[^\s\"]+)\"?)? "
     r"(?:with an explicit deny in an?|because no) (?P<kind>service control|resource control) polic")
-ORGANIZATION_DENIAL = ("{action}{on}: denied by a {kind} policy no IAM policy overrides; ask your AWS "
-                       "Organizations administrator (README, Organizations policies)")
+ORGANIZATION_DENIAL = ("{action}{on}: denied by a {kind} policy (IAM cannot allow it): ask the AWS Organizations "
+                       "administrator (README, Organizations policies and Control Tower)")
 #: What a layer's own run stopped by such a denial left (:func:`failure_detail` with ``midway``).
-ORGANIZATION_DENIAL_MIDWAY = "; the layer stopped midway, half done: run again once allowed"
+ORGANIZATION_DENIAL_MIDWAY = "; the layer is half done: run again once allowed"
 
 
 def organization_denial(text: str, environ: Mapping[str, str] | None = None, *, midway: bool = False) -> str | None:
@@ -100,9 +100,11 @@ def organization_denial(text: str, environ: Mapping[str, str] | None = None, *, 
     if match is None:
         return None
     resource = redact(match["resource"] or "", environ)
-    on = f" on {resource}" if resource and len(resource) <= 64 else ""
-    said = ORGANIZATION_DENIAL.format(action=match["action"], on=on, kind=match["kind"])
-    return said + (ORGANIZATION_DENIAL_MIDWAY if midway else "")
+    after = ORGANIZATION_DENIAL_MIDWAY if midway else ""
+    said = ORGANIZATION_DENIAL.format(action=match["action"], on=f" on {resource}", kind=match["kind"]) + after
+    if not resource or len(said) > DETAIL_LIMIT - 20:  # the summary keeps it whole, the error's type name before it
+        said = ORGANIZATION_DENIAL.format(action=match["action"], on="", kind=match["kind"]) + after
+    return said
 
 
 _SWITCH_VALUES = frozenset({"true", "false"})  # PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: a switch, no secret
