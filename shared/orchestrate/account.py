@@ -959,8 +959,8 @@ class AwsAccountCheck:
         if organization_denial(said) is not None:
             return (f"{where}. A service control policy of the account's AWS Organization denies it ({message}), "
                     "and no IAM policy of the account overrides that: ask your AWS Organizations administrator to "
-                    "allow it for the deploy role in this region, or deploy the env to an account where it is allowed "
-                    "(README, Organizations policies and Control Tower). Nothing was run.")
+                    "allow it for the deploy role in this region, or deploy the env to an account or region where it "
+                    "is allowed (README, Organizations policies and Control Tower). Nothing was run.")
         return (f"{where}. These credentials may not ({message}): run `up` with the deploy role, its policies as "
                 f"`nox -s roles -- {env.name}` prints them (README, A fresh account, in order, step 4). Nothing was "
                 "run.")
