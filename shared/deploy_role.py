@@ -410,9 +410,11 @@ def key_template(key: str) -> str:
 
 
 #: The account preflight's reads (README, "First `up` in a new account"; shared/orchestrate/account.py) besides
-#: iam:GetRole, and the orchestrator's own (images gate: shared/images.py, shared/release_tags.py)
+#: iam:GetRole, its EC2 DryRun probes of network's first creates, and the orchestrator's own (images gate:
+#: shared/images.py, shared/release_tags.py)
 PREFLIGHT_ACTIONS = (
-    "acm:DescribeCertificate", "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
+    "acm:DescribeCertificate", "ec2:AllocateAddress", "ec2:CreateInternetGateway", "ec2:CreateVpc",
+    "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
     "ec2:DescribeVpcEndpointServices", "ec2:DescribeVpcs", "ecr:DescribeRegistry", "ecr:DescribeRepositories",
     "ecr:GetRegistryPolicy", "ecr:ListTagsForResource", "logs:DescribeResourcePolicies", "mq:DescribeBroker",
     "mq:DescribeBrokerInstanceOptions", "mq:ListBrokers", "secretsmanager:DescribeSecret",

@@ -93,6 +93,8 @@ class MotoAccounts:
         if service == "ecr":
             client.meta.events.register("before-call.ecr.DescribeImageReplicationStatus",
                                         replication_status_answer(account_id, region))
+        if service == "ec2":
+            client.meta.events.register("before-call.ec2.CreateVpc", dry_run_answer)
         return client
 
 
@@ -103,6 +105,15 @@ REPLICATION_STATUSES: dict[tuple[str, str, str, str], list[dict[str, str]]] = {}
 
 class _Answered:
     status_code = 200
+
+
+def dry_run_answer(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+    """A botocore ``before-call`` handler answering an EC2 request with ``DryRun`` as EC2 does where it would be
+    allowed (HTTP 412 DryRunOperation, EC2 API reference "DryRun"): moto's CreateVpc ignores DryRun and creates."""
+    if str(params["body"].get("DryRun", "")).lower() != "true":
+        return None
+    return type("DryRun", (), {"status_code": 412})(), {"Error": {
+        "Code": "DryRunOperation", "Message": "Request would have succeeded, but DryRun flag is set."}}
 
 
 def replication_status_answer(account_id: str, region: str) -> Any:

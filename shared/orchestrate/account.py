@@ -435,6 +435,8 @@ class AwsAccountCheck:
         if "network" in layers:
             self._find_deployed_network(env, report)
             self._check_availability_zones(env, report)
+            if not report.deployed_vpcs:
+                self._probe_network_creates(env, report)
         if brokers:
             self._list_brokers(env, report)
             if "broker" in layers:
@@ -899,6 +901,70 @@ class AwsAccountCheck:
         report.deployed_vpcs = sorted(str(vpc["VpcId"]) for vpc in vpcs
                                       if str(vpc.get("OwnerId", env.account_id)) == env.account_id)
 
+    def _probe_network_creates(self, env: EnvConfig, report: AccountReport) -> None:
+        """Refuse where EC2 would deny one of the network layer's first creates that comes after others: an
+        organization's SCP that denies internet gateways or Elastic IPs (AWS Organizations user guide, "Example SCPs
+        for Amazon Virtual Private Cloud": "Prevent any VPC that doesn't already have internet access from getting
+        it"), or VPCs, stopped the layer's first `up` midway, its VPC and subnets made. EC2's ``DryRun`` answers
+        DryRunOperation where the request would be allowed and UnauthorizedOperation where not (EC2 API reference,
+        "DryRun"), judged as the real request is, SCPs and their ``aws:RequestTag`` conditions included, so the probes
+        carry the tags the AWS provider creates with (the layer's default tags and the resource's ``Name``). The IAM
+        policy simulator is no substitute: its answer "can differ from your live AWS environment" (botocore iam
+        SimulatePrincipalPolicy), and other services have no DryRun. Only before the env's VPC exists."""
+        from shared.components.network import nat_gateway_count
+
+        ec2 = self.clients(env, "ec2")
+
+        def tagged(kind: str, name: str) -> list[dict[str, Any]]:
+            tags = {**env.common_tags("network"), "Name": name}
+            return [{"ResourceType": kind, "Tags": [{"Key": key, "Value": value} for key, value in tags.items()]}]
+
+        first_az = env.availability_zones[0]
+        probes: list[tuple[str, str, Callable[[], Any]]] = [
+            ("ec2:CreateVpc", "nothing", lambda: ec2.create_vpc(
+                CidrBlock=str(env.network.cidr), DryRun=True, TagSpecifications=tagged("vpc", f"{env.name}-vpc"))),
+            ("ec2:CreateInternetGateway", "the VPC", lambda: ec2.create_internet_gateway(
+                DryRun=True, TagSpecifications=tagged("internet-gateway", f"{env.name}-igw"))),
+        ]
+        if nat_gateway_count(env.network.nat, len(env.availability_zones)):
+            probes.append(("ec2:AllocateAddress", "the VPC", lambda: ec2.allocate_address(
+                Domain="vpc", DryRun=True, TagSpecifications=tagged("elastic-ip", f"{env.name}-nat-{first_az}"))))
+        allowed: list[str] = []
+        for action, made_before, probe in probes:
+            try:
+                probe()
+            except aws_errors() as error:
+                code = aws_error_code(error)
+                if code == "DryRunOperation":
+                    allowed.append(action)
+                    continue
+                if code not in DENIED_CODES:
+                    report.notes.append(f"whether network's {action} would be allowed is unknown (DryRun: {error})")
+                    continue
+                report.refusals.append(self._network_denial(env, action, made_before, str(error)))
+                return
+            else:  # a DryRun never creates; an answer without its error is not one to trust
+                report.notes.append(f"whether network's {action} would be allowed is unknown (DryRun answered "
+                                    "without DryRunOperation)")
+        if allowed:
+            report.lines.append(f"network's creates (EC2 DryRun): {', '.join(allowed)} allowed")
+
+    @staticmethod
+    def _network_denial(env: EnvConfig, action: str, made_before: str, said: str) -> str:
+        from shared.orchestrate.report import organization_denial
+
+        where = (f"{env_path(env.name)}: network: {action} is denied in account {env.account_id} ({env.region}): the "
+                 f"network layer's first `up` would stop there after creating {made_before}")
+        message = said.split(" Encoded authorization failure message", 1)[0]
+        if organization_denial(said) is not None:
+            return (f"{where}. A service control policy of the account's AWS Organization denies it ({message}), "
+                    "and no IAM policy of the account overrides that: ask your AWS Organizations administrator to "
+                    "allow it for the deploy role in this region, or deploy the env to an account or region where it "
+                    "is allowed (README, Organizations policies and Control Tower). Nothing was run.")
+        return (f"{where}. These credentials may not ({message}): run `up` with the deploy role, its policies as "
+                f"`nox -s roles -- {env.name}` prints them (README, A fresh account, in order, step 4). Nothing was "
+                "run.")
+
     @staticmethod
     def _check_boundary(env: EnvConfig, iam: Any, layer: str, report: AccountReport) -> None:
         """Refuse where the env's role boundary (:mod:`shared.role_boundary`) does not exist (IAM GetPolicy): every
@@ -1034,6 +1100,8 @@ class AwsAccountCheck:
                                 f"started. `{request}`")
 
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
+        from shared.orchestrate.report import organization_denial
+
         if not roles:
             return []
         iam = self.clients(env, "iam")
@@ -1049,11 +1117,19 @@ class AwsAccountCheck:
                     done.append(f"{role.role_name}: present (created meanwhile by someone else)")
                     continue
                 so_far = f" {'; '.join(done)}." if done else ""
+                who = "Someone allowed to"
                 reason = ("the credentials may not iam:CreateServiceLinkedRole" if code in DENIED_CODES
                           else message)
+                if code in DENIED_CODES and organization_denial(message) is not None:
+                    # an SCP binds every principal of the account alike (AWS Organizations user guide, "Service
+                    # control policies"): the account's own administrator is denied it too
+                    reason = ("a service control policy of the account's AWS Organization denies "
+                              "iam:CreateServiceLinkedRole, and no IAM policy of the account overrides it")
+                    who = (f"Ask your AWS Organizations administrator to allow it (condition iam:AWSServiceName "
+                           f"{role.service}) or to have a principal the policy exempts")
                 raise AccountError(
                     f"{env.name}: creating the service-linked role {role.role_name} ({role.layer}: {role.why}) "
-                    f"failed: {reason}. No layer has run.{so_far} Someone allowed to should run once, in "
+                    f"failed: {reason}. No layer has run.{so_far} {who} run once, in "
                     f"account {env.account_id}: `{role.command}`") from None
             self._wait_visible(iam, name)
             created = True

@@ -80,6 +80,32 @@ EXPIRED_CREDENTIALS = (
 EXPIRED_MIDWAY = (
     "; cut midway, the layer may be half made, state unsaved (the next run names a lock or pending create left)")
 
+# AWS's words for a request an AWS Organizations policy refused (IAM user guide, "Troubleshoot access denied error
+# messages": "... is not authorized to perform: <action> on resource: <resource> with an explicit deny in a service
+# control policy", or "because no service control policy allows the <action> action" under an allow-list SCP; a
+# resource control policy alike). The policy type comes last in a long line, cut by the summary's limit.
+_ORGANIZATION_DENIAL = re.compile(
+    r"not authorized to perform:? (?P<action>[\w-]+:[\w*]+)(?: on resource: \"?(?P<resource>[^\s\"]+)\"?)? "
+    r"(?:with an explicit deny in an?|because no) (?P<kind>service control|resource control) polic")
+ORGANIZATION_DENIAL = ("{action}{on}: denied by a {kind} policy (IAM cannot allow it): ask the AWS Organizations "
+                       "administrator (README, Organizations policies and Control Tower)")
+#: What a layer's own run stopped by such a denial left (:func:`failure_detail` with ``midway``).
+ORGANIZATION_DENIAL_MIDWAY = "; the layer is half done: run again once allowed"
+
+
+def organization_denial(text: str, environ: Mapping[str, str] | None = None, *, midway: bool = False) -> str | None:
+    """What to say of a request an SCP or RCP of the account's organization denied, named in ``text``; else None. The
+    action is an IAM action name (``secretsmanager:CreateSecret`` is no secret assignment); the resource is redacted."""
+    match = _ORGANIZATION_DENIAL.search(_ANSI.sub("", text))
+    if match is None:
+        return None
+    resource = redact(match["resource"] or "", environ)
+    after = ORGANIZATION_DENIAL_MIDWAY if midway else ""
+    said = ORGANIZATION_DENIAL.format(action=match["action"], on=f" on {resource}", kind=match["kind"]) + after
+    if not resource or len(said) > DETAIL_LIMIT - 20:  # the summary keeps it whole, the error's type name before it
+        said = ORGANIZATION_DENIAL.format(action=match["action"], on="", kind=match["kind"]) + after
+    return said
+
 
 _SWITCH_VALUES = frozenset({"true", "false"})  # PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: a switch, no secret
 
@@ -171,14 +197,18 @@ def failure_detail(error: BaseException, environ: Mapping[str, str] | None = Non
     prints the diagnostics), else the last line of either, else the exit code; secrets redacted. A stack locked by
     another run: :func:`locked_detail`. Expired AWS credentials: :data:`EXPIRED_CREDENTIALS`, and with ``midway`` (the
     error ended the layer's own run, not a read before it) :data:`EXPIRED_MIDWAY`; an error whose text says so
-    already (a read's failure wrapped in its own words) keeps those words."""
+    already (a read's failure wrapped in its own words) keeps those words. A request an organization's SCP or RCP
+    denied: :func:`organization_denial`."""
     text = str(error).strip("\n")
     match = _COMMAND_RESULT.match(text)
     locked = locked_detail(error)
+    denied = None if "Organizations administrator" in text else organization_denial(text, environ, midway=midway)
     if locked is not None:
         said = locked
     elif _EXPIRED_CREDENTIALS.search(text) and EXPIRED_CREDENTIALS not in text:
         said = EXPIRED_CREDENTIALS + (EXPIRED_MIDWAY if midway else "")  # its cause comes last in a long line, cut
+    elif denied is not None:
+        said = denied  # the action and the policy type come last in a long line, cut; redacted already
     elif match is None:
         lines = _clean_lines(text)
         said = lines[-1] if lines else ""
@@ -191,7 +221,8 @@ def failure_detail(error: BaseException, environ: Mapping[str, str] | None = Non
             last = (stderr or stdout)[-1:]
             telling = last
         said = " | ".join(telling) if telling else f"pulumi exited with code {match['code']} and printed nothing"
-    said = redact(said, environ)
+    if said != denied:
+        said = redact(said, environ)
     detail = f"{type(error).__name__}: {said}" if said else type(error).__name__
     return detail if len(detail) <= DETAIL_LIMIT else detail[:DETAIL_LIMIT - 1] + "\u2026"
 
