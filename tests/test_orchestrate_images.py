@@ -263,6 +263,27 @@ def test_a_config_change_ecs_rolled_back_fails_compute_and_every_up_until_ecs_ru
     assert len(runner.compute_runs()) == 2
 
 
+def test_a_rollback_of_a_service_released_by_tag_fails_compute_too(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
+                                                                    edit_env: Any) -> None:
+    """A release entry may be a tag (the env schema takes one): no digest to compare, but its ECS service's task
+    definition is compared all the same (it was not looked at: only digest-pinned services were read)."""
+    edit_env("dev", lambda data: data["release"]["images"].update(inference="v1.4.2"))
+    dev = load_env("dev")
+    digest = load_env("staging").release.images["inference"]
+    push_image(dev, "inference", digest, tag="v1.4.2")
+    running: dict[str, str] = {}
+    for service, ref in dev.release.images.items():
+        if ref.startswith("sha256:"):
+            push_image(dev, service, ref)
+        running[service] = run_service(dev, service, digest if service == "inference" else ref,
+                                       monkeypatch=monkeypatch)
+    applied = running["inference"].rsplit(":", 1)[0] + ":2"  # the revision compute's up registered after it
+    runner = AppliedRecorder(applied={**running, "inference": applied})
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1, output
+    assert f"inference runs task definition {running['inference']}, not {applied}" in output
+
+
 def test_the_applied_task_definitions_name_each_ecs_service_canary_versions_included() -> None:
     from shared.images import applied_task_definitions
 

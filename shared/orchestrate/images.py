@@ -439,13 +439,14 @@ class ImageGatedRunner:
         except Exception as error:  # noqa: BLE001 - outputs that cannot be read: the digests are still compared
             on_output(f"ecs: the task definitions compute applied are unknown ({failure_detail(error)})")
             applied = {}
-        problems = rollout_mismatches(env, digests, self.checks.running(env, list(digests)), applied)
+        # Every released service, a tag's too: its digest cannot be compared, its rollout and task definition can.
+        problems = rollout_mismatches(env, digests, self.checks.running(env, list(images)), applied)
         if problems:
             for problem in problems:
                 on_output(f"ecs: {problem}")
             return replace(result, status=Status.FAILED, detail=rolled_back_detail(env, problems))
         compared = " and the task definition compute applied" if applied else ""
-        on_output(f"ecs: every service runs its released digest{compared} ({len(digests)} checked)")
+        on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result
 
 
