@@ -157,11 +157,16 @@ class ComputeVersion(Contract):
 
     ecs_service_name: str
     ecs_service_arn: str
+    #: the task definition compute's last up applied to it; None: a stack deployed before this field
+    task_definition_arn: str | None = None
 
 
 class ComputeService(Contract):
     ecs_service_name: str
     ecs_service_arn: str
+    #: the task definition compute's last up applied to it (the first version's of a canaried service); None: a stack
+    #: deployed before this field
+    task_definition_arn: str | None = None
     repository_url: str
     image: str
     #: None (absent from the stack: the engine drops null outputs) when the release names a tag

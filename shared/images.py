@@ -713,6 +713,8 @@ class RunningImage:
     ecs_service: str
     digest: str | None
     problem: str | None = None
+    #: the ARN of the task definition of its PRIMARY deployment (None: no such deployment)
+    task_definition: str | None = None
 
     def describe(self) -> str:
         where = self.service if self.ecs_service == self.service else f"{self.service} ({self.ecs_service})"
@@ -781,18 +783,42 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
                        f"{' (' + reason + ')' if reason else ''}")
         elif int(deployment.get("desiredCount", 1)) > 0 and int(deployment.get("runningCount", 0)) < 1:
             problem = f"its deployment of {digest} runs no task"
-        results.append(RunningImage(service, name, digest, problem))
+        results.append(RunningImage(service, name, digest, problem, arn))
     return results
 
 
-def rollout_mismatches(env: EnvConfig, images: Mapping[str, str],
-                       running: Iterable[RunningImage]) -> list[str]:
-    """What ECS runs against what ``images`` (service -> digest) says it should, described."""
+def applied_task_definitions(outputs: Mapping[str, Any] | None) -> dict[str, str]:
+    """ECS service name -> the task definition ARN compute's last ``up`` applied to it, from compute's stack outputs
+    (``services[*].task_definition_arn``, each App Mesh canary version's under ``versions``). A stack deployed before
+    that output, or none: empty (nothing to compare)."""
+    applied: dict[str, str] = {}
+    services = (outputs or {}).get("services")
+    for entry in services.values() if isinstance(services, Mapping) else ():
+        if not isinstance(entry, Mapping):
+            continue
+        versions = entry.get("versions")
+        for unit in [entry, *(versions.values() if isinstance(versions, Mapping) else ())]:
+            if isinstance(unit, Mapping) and unit.get("ecs_service_name") and unit.get("task_definition_arn"):
+                applied[str(unit["ecs_service_name"])] = str(unit["task_definition_arn"])
+    return applied
+
+
+def rollout_mismatches(env: EnvConfig, images: Mapping[str, str], running: Iterable[RunningImage],
+                       applied: Mapping[str, str] | None = None) -> list[str]:
+    """What ECS runs against what ``images`` (service -> digest) says it should, described; with ``applied`` (ECS
+    service name -> task definition ARN, :func:`applied_task_definitions`), also a PRIMARY deployment of another
+    task definition than compute's ``up`` applied: a circuit-breaker rollback of a change that kept the image (cpu,
+    memory, the container's environment or health check) runs the previous revision with the release's digest."""
     problems = []
     for entry in running:
         expected = images.get(entry.service)
+        wanted = (applied or {}).get(entry.ecs_service)
         if entry.problem:
             problems.append(entry.describe())
         elif expected is not None and entry.digest != expected:
             problems.append(f"{entry.describe()}, not the release's {expected}")
+        elif wanted is not None and entry.task_definition is not None and entry.task_definition != wanted:
+            where = entry.service if entry.ecs_service == entry.service else f"{entry.service} ({entry.ecs_service})"
+            problems.append(f"{where} runs task definition {entry.task_definition}, not {wanted}, which compute's "
+                            "up applied")
     return problems

@@ -177,8 +177,8 @@ def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None
 
 
 def run_service(env: EnvConfig, service: str, digest: str, *, ecs_name: str | None = None,
-                settled: bool = True, monkeypatch: pytest.MonkeyPatch | None = None) -> None:
-    """An ECS service in the env's cluster whose PRIMARY deployment runs ``digest``.
+                settled: bool = True, monkeypatch: pytest.MonkeyPatch | None = None) -> str:
+    """An ECS service in the env's cluster whose PRIMARY deployment runs ``digest``; its task definition's ARN.
 
     moto does not schedule tasks: MOTO_ECS_SERVICE_RUNNING (moto's documented switch) makes a new
     service's deployment COMPLETED with that many running tasks; without it the rollout stays
@@ -199,6 +199,7 @@ def run_service(env: EnvConfig, service: str, digest: str, *, ecs_name: str | No
     )["taskDefinition"]
     ecs.create_service(cluster=cluster, serviceName=ecs_name or service,
                        taskDefinition=task["taskDefinitionArn"], desiredCount=1)
+    return str(task["taskDefinitionArn"])
 
 
 class ReleasedEverywhere:

@@ -211,7 +211,104 @@ def test_an_update_ecs_rolled_back_fails_compute(moto_aws: None, monkeypatch: py
     assert code == 1
     release = dev.release.images["inference"]
     assert f"inference runs {OLD}, not the release's {release}" in output
-    assert "ECS does not run the release (rolled back?)" in output
+    assert "ECS does not run what compute's up applied (rolled back?)" in output
+
+
+@dataclass
+class AppliedRecorder(Recorder):
+    """compute's stack outputs record the task definition its last ``up`` applied to each ECS service."""
+
+    applied: dict[str, str] = field(default_factory=dict)
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "compute":
+            outputs["services"] = {service: {"ecs_service_name": service, "task_definition_arn": arn}
+                                   for service, arn in self.applied.items()}
+        return outputs
+
+
+def settle_applied(env: EnvConfig, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Each service of the release running in ECS; its task definition's ARN."""
+    for service, digest in env.release.images.items():
+        push_image(env, service, digest)
+    return {service: run_service(env, service, digest, monkeypatch=monkeypatch)
+            for service, digest in env.release.images.items()}
+
+
+def test_a_config_change_ecs_rolled_back_fails_compute_and_every_up_until_ecs_runs_it(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change of the task definition but not of the image (an env file's cpu/memory, a catalog change of the
+    container's environment or health check) that the circuit breaker rolled back: ECS runs the previous revision,
+    with the release's digest, while compute's outputs record the new one. The provider reports the update a success
+    (a rollback ends steady too: pulumi/pulumi-awsx#1848, terraform-provider-aws #20858), and a digest comparison
+    saw nothing: `up` said every service runs its release while the env ran the old configuration."""
+    dev = load_env("dev")
+    running = settle_applied(dev, monkeypatch)
+    ecs = MotoAccounts()(dev, "ecs")
+    image = ecs.describe_task_definition(taskDefinition=running["inference"])["taskDefinition"]["containerDefinitions"]
+    applied = ecs.register_task_definition(  # what compute's up registered: more memory, the same image
+        family="dev-inference", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="1024",
+        containerDefinitions=image)["taskDefinition"]["taskDefinitionArn"]
+    runner = AppliedRecorder(applied={**running, "inference": applied})
+    for attempt in ("the up", "the next up, rolled back again"):
+        code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+        assert code == 1, (attempt, output)
+        assert f"inference runs task definition {running['inference']}, not {applied}, which compute's up " \
+               "applied" in output, attempt
+        assert "ECS does not run what compute's up applied (rolled back?)" in output, attempt
+        assert "the next up deploys it again, which ECS rolls back again until its cause is fixed" in output, attempt
+        assert "undo the change: a release with `nox -s promote -- dev@<revision> dev`" in output, attempt
+        assert "every service runs" not in output, attempt
+    assert len(runner.compute_runs()) == 2
+
+
+def test_a_rollback_of_a_service_released_by_tag_fails_compute_too(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
+                                                                    edit_env: Any) -> None:
+    """A release entry may be a tag (the env schema takes one): no digest to compare, but its ECS service's task
+    definition is compared all the same (it was not looked at: only digest-pinned services were read)."""
+    edit_env("dev", lambda data: data["release"]["images"].update(inference="v1.4.2"))
+    dev = load_env("dev")
+    digest = load_env("staging").release.images["inference"]
+    push_image(dev, "inference", digest, tag="v1.4.2")
+    running: dict[str, str] = {}
+    for service, ref in dev.release.images.items():
+        if ref.startswith("sha256:"):
+            push_image(dev, service, ref)
+        running[service] = run_service(dev, service, digest if service == "inference" else ref,
+                                       monkeypatch=monkeypatch)
+    applied = running["inference"].rsplit(":", 1)[0] + ":2"  # the revision compute's up registered after it
+    runner = AppliedRecorder(applied={**running, "inference": applied})
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1, output
+    assert f"inference runs task definition {running['inference']}, not {applied}" in output
+
+
+def test_the_applied_task_definitions_name_each_ecs_service_canary_versions_included() -> None:
+    from shared.images import applied_task_definitions
+
+    td = "arn:aws:ecs:eu-west-1:111111111111:task-definition/dev-{}:7"
+    outputs = {"services": {
+        "inference": {"ecs_service_name": "inference-stable", "task_definition_arn": td.format("inference-stable"),
+                      "versions": {v: {"ecs_service_name": f"inference-{v}", "ecs_service_arn": "arn",
+                                       "task_definition_arn": td.format(f"inference-{v}")}
+                                   for v in ("stable", "canary")}},
+        "gateway": {"ecs_service_name": "gateway", "task_definition_arn": td.format("gateway"), "versions": {}},
+        "training": {"ecs_service_name": "training"},  # deployed before the field: nothing to compare
+    }}
+    assert applied_task_definitions(outputs) == {name: td.format(name)
+                                                 for name in ("inference-stable", "inference-canary", "gateway")}
+    assert applied_task_definitions(None) == applied_task_definitions({}) == {}
+
+
+def test_ecs_running_the_task_definitions_compute_applied_passes(moto_aws: None,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    runner = AppliedRecorder(applied=settle_applied(dev, monkeypatch))
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert f"ecs: every service runs its released digest and the task definition compute applied " \
+           f"({len(dev.release.images)} checked)" in output
 
 
 @pytest.mark.parametrize("action", ["up", "destroy"])  # destroy: the registry it reads first must be the env's

@@ -288,8 +288,8 @@ class ComputePlatform(pulumi.ComponentResource):
 
     # -- the contract ------------------------------------------------------------------------------
     def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
-        """Per deployed service: ECS service name/ARN, repository URL, image and its digest, the work queue and broker
-        credentials its tasks are given.
+        """Per deployed service: ECS service name/ARN and task definition ARN, repository URL, image and its digest,
+        the work queue and broker credentials its tasks are given.
 
         A canaried service lists every version's ECS service under ``versions``; its top-level ECS
         service is the first version the env names.
@@ -299,12 +299,19 @@ class ComputePlatform(pulumi.ComponentResource):
             plan = self.plans[service]
             first = units[0]
             versions = pulumi.Output.all(**{
-                version: pulumi.Output.all(ecs_service_name=unit.service.name, ecs_service_arn=unit.service.arn)
+                version: pulumi.Output.all(ecs_service_name=unit.service.name, ecs_service_arn=unit.service.arn,
+                                           task_definition_arn=unit.task_definition.arn)
                 for version, unit in zip(plan.versions, units)
             }) if plan.versions else pulumi.Output.from_input({})
             entries[service] = pulumi.Output.all(
                 ecs_service_name=first.service.name,
                 ecs_service_arn=first.service.arn,
+                # the revision this up registered, which the orchestrator compares with the one ECS runs afterwards: a
+                # circuit-breaker rollback goes back to the previous one (shared.images.rollout_mismatches). Not the
+                # service's task_definition: the provider reads the service again after its wait and records the
+                # revision ECS went back to (terraform-provider-aws ecs/service.go: resourceServiceUpdate ends with
+                # resourceServiceRead, which sets task_definition from DescribeServices)
+                task_definition_arn=first.task_definition.arn,
                 repository_url=self.repositories[service].repository.repository_url,
                 image=first.image,
                 versions=versions,

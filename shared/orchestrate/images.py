@@ -19,8 +19,9 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), which stops compute
    before the services change (checked whether or not step 1 ran);
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
-   that does not run its released digest with a completed rollout (a circuit-breaker rollback also
-   ends "steady") fails compute.
+   that does not run its released digest with a completed rollout, or runs another task definition
+   than compute's outputs say its ``up`` registered (a circuit-breaker rollback also ends "steady",
+   and one of a change that kept the image keeps the digest), fails compute.
 
 The AWS account of the credentials is checked in :meth:`ImageGatedRunner.prepare`, before any
 layer runs (exit 2 when it is not the env's).
@@ -43,6 +44,7 @@ from shared.images import (
     RunningImage,
     SessionClients,
     WrongPlatform,
+    applied_task_definitions,
     foreign_repositories,
     held_images,
     missing_images,
@@ -432,12 +434,33 @@ class ImageGatedRunner:
         if result.status is not Status.SUCCEEDED:
             return result
         digests = {service: ref for service, ref in images.items() if is_digest(ref)}
-        problems = rollout_mismatches(env, digests, self.checks.running(env, list(digests)))
+        try:
+            applied = applied_task_definitions(self.stack_outputs(LAYER, env))
+        except Exception as error:  # noqa: BLE001 - outputs that cannot be read: the digests are still compared
+            on_output(f"ecs: the task definitions compute applied are unknown ({failure_detail(error)})")
+            applied = {}
+        # Every released service, a tag's too: its digest cannot be compared, its rollout and task definition can.
+        problems = rollout_mismatches(env, digests, self.checks.running(env, list(images)), applied)
         if problems:
             for problem in problems:
                 on_output(f"ecs: {problem}")
-            return replace(result, status=Status.FAILED,
-                           detail=f"the update finished but ECS does not run the release (rolled back?): "
-                                  f"{'; '.join(problems)}")
-        on_output(f"ecs: every service runs its released digest ({len(digests)} checked)")
+            return replace(result, status=Status.FAILED, detail=rolled_back_detail(env, problems))
+        compared = " and the task definition compute applied" if applied else ""
+        on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result
+
+
+def rolled_back_detail(env: EnvConfig, problems: Sequence[str]) -> str:
+    """Why compute failed although its update finished, and the ways on.
+
+    The provider waits for a steady state, which a circuit-breaker rollback reaches too, so it reports the update a
+    success (pulumi/pulumi-awsx#1848, terraform-provider-aws #20858). It then reads the service again and records the
+    task definition ECS went back to (terraform-provider-aws ecs/service.go: resourceServiceUpdate ends with
+    resourceServiceRead), so the next ``up`` finds the service's task definition changed and deploys the applied one
+    again: a retry, which ECS rolls back again while its cause lasts."""
+    return (f"the update finished but ECS does not run what compute's up applied (rolled back?): "
+            f"{'; '.join(problems)}. compute's state recorded what ECS went back to, so the next up deploys it "
+            f"again, which ECS rolls back again until its cause is fixed (why the tasks stopped: the task-stops log, "
+            f"see On call). To go back instead, undo the change: a release with "
+            f"`nox -s promote -- {env.name}@<revision> {env.name}`, an env file or catalog change with a revert; then "
+            f"`nox -s up -- {env.name}`")

@@ -69,6 +69,10 @@ def test_the_exports_are_exactly_the_compute_contract_for_every_catalog_service(
         assert exported.repository_url.endswith(f".dkr.ecr.eu-west-1.amazonaws.com/ml-platform/{service}")
         assert exported.ecs_service_name == service
         assert exported.ecs_service_arn.endswith(f":service/{env}-ml-platform/{service}")
+        # What the orchestrator compares with the task definition ECS runs after compute's up: a circuit-breaker
+        # rollback of a change that kept the image runs the previous revision (shared.images.rollout_mismatches).
+        assert exported.task_definition_arn == unit(compute(env), service)["service"]["inputs"]["taskDefinition"]
+        assert str(exported.task_definition_arn).endswith(f":task-definition/{env}-{service}:1")
 
 
 @pytest.mark.parametrize("env", ENVS)

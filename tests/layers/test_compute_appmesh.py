@@ -132,6 +132,9 @@ def test_a_canary_runs_one_ecs_service_per_version_each_with_its_own_node(edit_e
     assert exported.ecs_service_name == "inference-stable"
     assert {v: e.ecs_service_name for v, e in exported.versions.items()} == \
         {"stable": "inference-stable", "canary": "inference-canary"}
+    assert {v: e.task_definition_arn for v, e in exported.versions.items()} == \
+        {v: unit(doc, f"inference-{v}")["service"]["inputs"]["taskDefinition"] for v in ("stable", "canary")}
+    assert exported.task_definition_arn == exported.versions["stable"].task_definition_arn
 
 
 def test_callers_are_created_after_every_version_of_a_canaried_callee(edit_env: Any) -> None:
