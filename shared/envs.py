@@ -175,9 +175,43 @@ class MeshConfig(_Strict):
         return value
 
 
+def url_credentials_problem(url: str | None, instead: str) -> str | None:
+    """Why an env file's URL may not carry ``user:password@`` (None: it carries none). The env file is committed,
+    and these URLs go in clear where no secret may: the broker stack's outputs (``amqps_endpoint``,
+    ``management_endpoint``), the RabbitMQ provider's ``endpoint``/``proxy`` in the messaging state (not Pulumi
+    secrets), the orchestrator's reachability messages. The reason never repeats the URL."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        carries = parts.username is not None or parts.password is not None
+    except ValueError:  # a malformed port: the key's pattern says what is wrong
+        carries = "@" in url
+    if not carries:
+        return None
+    return ("carries credentials (user:password@ before the host): the env file is committed, and the URL is "
+            "stored and shown in clear (stack outputs, the RabbitMQ provider's settings in the state, `up`'s "
+            f"messages); {instead}")
+
+
+EXTERNAL_CREDENTIALS = ("give the broker's admin credentials as the messaging stack's secret config "
+                        "(`pulumi config set --secret messaging:adminUsername` and `messaging:adminPassword`; the "
+                        "services get their own generated users); README, \"Messaging (RabbitMQ) and its rehearsal\"")
+PROXY_CREDENTIALS = ("use a proxy that needs none in its URL, e.g. a SOCKS tunnel on localhost (README, \"Ways into "
+                     "the VPC: the deploy runner and tunnels\")")
+
+
 class ExternalBroker(_Strict):
     amqps_endpoint: str = Field(pattern=r"^amqps://[^/\s]+:\d+$")
     management_endpoint: str = Field(pattern=r"^https://[^\s]+$")
+
+    @field_validator("amqps_endpoint", "management_endpoint")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        problem = url_credentials_problem(url, EXTERNAL_CREDENTIALS)
+        if problem:
+            raise ValueError(problem)
+        return url
 
 
 class ManagementAccess(_Strict):
@@ -192,6 +226,23 @@ class ManagementAccess(_Strict):
     ca_file: str | None = Field(default=None, min_length=1, description="PEM bundle to verify the broker with: "
                                 "a file of the repository (path relative to its root) or an absolute path")
     proxy: str | None = Field(default=None, pattern=r"^(https?|socks5h?)://[^\s]+$")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_endpoint_credentials(cls, url: str | None) -> str | None:
+        problem = url_credentials_problem(url, "the RabbitMQ provider signs in with the broker's admin credentials "
+                                               "(Secrets Manager, or the messaging stack's secret config)")
+        if problem:
+            raise ValueError(problem)
+        return url
+
+    @field_validator("proxy")
+    @classmethod
+    def _no_proxy_credentials(cls, url: str | None) -> str | None:
+        problem = url_credentials_problem(url, PROXY_CREDENTIALS)
+        if problem:
+            raise ValueError(problem)
+        return url
 
 
 #: An IAM role name: CreateRole's RoleName, botocore iam roleNameType (1 to 64, ``[\w+=,.@-]+``, Java's ASCII ``\w``:
