@@ -955,7 +955,7 @@ def test_the_platforms_deploy_runner_lambdas_and_topic_pass_the_new_coverage_rul
     docs = [json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
             for layer in ("broker", "messaging")]
     rules = {"codebuild-project-no-aws-credentials", "codebuild-project-logging", "lambda-permission-not-public",
-             "sns-topic-policy-not-public"}
+             "sns-topic-policy-not-public", "env-vars-no-plaintext-secrets"}
     result = evaluate_documents_result(docs, env_name=env, engine=policy_engine)
     assert [f.to_json() for f in result.findings if f.rule in rules] == []
     assert [(na.rule, na.urn, na.reason) for na in result.not_applicable
