@@ -436,6 +436,19 @@ _SUBSCRIPTION_ENDPOINTS = {"email": _EMAIL, "email-json": _EMAIL, "https": r"^ht
                            "sms": r"^\+[1-9]\d{6,14}$"}
 
 
+def _userinfo_split(url: str) -> tuple[str, str] | None:
+    """``(scheme://, everything after user:password@)`` of a URL with userinfo, None without."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if not at:
+        return None
+    head = f"{parts.scheme}://"
+    return head, url[len(head) + len(userinfo) + 1:]
+
+
 class AlarmSubscription(_Strict):
     protocol: Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
     endpoint: str = Field(min_length=3)
@@ -443,8 +456,37 @@ class AlarmSubscription(_Strict):
     @model_validator(mode="after")
     def _endpoint_fits_protocol(self) -> AlarmSubscription:
         if not re.match(_SUBSCRIPTION_ENDPOINTS[self.protocol], self.endpoint):
-            raise ValueError(f"{self.endpoint!r} is not a {self.protocol} endpoint")
+            raise ValueError(f"{self.shown!r} is not a {self.protocol} endpoint")
         return self
+
+    @property
+    def is_secret(self) -> bool:
+        """An https endpoint is a credential: SNS sends its ``user:password@`` as basic auth (SNS developer guide,
+        "Fanout Amazon SNS notifications to HTTPS endpoints"), and an integration URL carries its key in the path
+        (PagerDuty's ``/integration/<key>/enqueue``). It is a Pulumi secret then, and messages elide it."""
+        return self.protocol == "https"
+
+    @property
+    def without_credentials(self) -> str:
+        """The endpoint without its ``user:password@`` (what names a subscription's resource)."""
+        split = _userinfo_split(self.endpoint)
+        return self.endpoint if split is None else split[0] + split[1]
+
+    @property
+    def shown(self) -> str:
+        """The endpoint as messages print it: ``user:password@`` as ``[redacted]@`` and, for https, the path and
+        query as ``/[redacted]``."""
+        split = _userinfo_split(self.endpoint)
+        head, rest = split if split is not None else ("", self.endpoint)
+        userinfo = "[redacted]@" if split is not None else ""
+        if self.protocol == "https":
+            try:
+                parts = urlsplit(head + rest if split is not None else rest)
+            except ValueError:
+                parts = None
+            if parts is not None and (parts.path.strip("/") or parts.query or parts.fragment):
+                return f"{parts.scheme}://{userinfo}{parts.netloc}/[redacted]"
+        return head + userinfo + rest if split is not None else rest
 
 
 class AlarmsConfig(_Strict):

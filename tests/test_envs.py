@@ -736,6 +736,15 @@ def test_a_url_with_a_password_in_the_env_file_exits_2_without_repeating_it(
     assert not (tmp_path / "build").exists()
 
 
+def test_a_wrong_alarm_endpoint_is_named_without_its_password(edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    edit_env("dev", lambda data: data.update(alarms={"subscriptions": [
+        {"protocol": "https", "endpoint": "http://alarms:Hunter2Secret@hooks.example.com/sns"}]}))
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert "'http://[redacted]@hooks.example.com/[redacted]' is not a https endpoint" in result.stderr
+    assert "Hunter2Secret" not in result.stderr + result.stdout
+
+
 def test_the_messaging_layer_refuses_it_with_the_loaders_rule() -> None:
     from shared.envs import EnvConfig, ManagementAccess, management_endpoint_problem
     from shared.errors import ConfigError
