@@ -175,9 +175,43 @@ class MeshConfig(_Strict):
         return value
 
 
+def url_credentials_problem(url: str | None, instead: str) -> str | None:
+    """Why an env file's URL may not carry ``user:password@`` (None: it carries none). The env file is committed,
+    and these URLs go in clear where no secret may: the broker stack's outputs (``amqps_endpoint``,
+    ``management_endpoint``), the RabbitMQ provider's ``endpoint``/``proxy`` in the messaging state (not Pulumi
+    secrets), the orchestrator's reachability messages. The reason never repeats the URL."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        carries = parts.username is not None or parts.password is not None
+    except ValueError:  # a malformed port: the key's pattern says what is wrong
+        carries = "@" in url
+    if not carries:
+        return None
+    return ("carries credentials (user:password@ before the host): the env file is committed, and the URL is "
+            "stored and shown in clear (stack outputs, the RabbitMQ provider's settings in the state, `up`'s "
+            f"messages); {instead}")
+
+
+EXTERNAL_CREDENTIALS = ("give the broker's admin credentials as the messaging stack's secret config "
+                        "(`pulumi config set --secret messaging:adminUsername` and `messaging:adminPassword`; the "
+                        "services get their own generated users); README, \"Messaging (RabbitMQ) and its rehearsal\"")
+PROXY_CREDENTIALS = ("use a proxy that needs none in its URL, e.g. a SOCKS tunnel on localhost (README, \"Ways into "
+                     "the VPC: the deploy runner and tunnels\")")
+
+
 class ExternalBroker(_Strict):
     amqps_endpoint: str = Field(pattern=r"^amqps://[^/\s]+:\d+$")
     management_endpoint: str = Field(pattern=r"^https://[^\s]+$")
+
+    @field_validator("amqps_endpoint", "management_endpoint")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        problem = url_credentials_problem(url, EXTERNAL_CREDENTIALS)
+        if problem:
+            raise ValueError(problem)
+        return url
 
 
 class ManagementAccess(_Strict):
@@ -192,6 +226,23 @@ class ManagementAccess(_Strict):
     ca_file: str | None = Field(default=None, min_length=1, description="PEM bundle to verify the broker with: "
                                 "a file of the repository (path relative to its root) or an absolute path")
     proxy: str | None = Field(default=None, pattern=r"^(https?|socks5h?)://[^\s]+$")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_endpoint_credentials(cls, url: str | None) -> str | None:
+        problem = url_credentials_problem(url, "the RabbitMQ provider signs in with the broker's admin credentials "
+                                               "(Secrets Manager, or the messaging stack's secret config)")
+        if problem:
+            raise ValueError(problem)
+        return url
+
+    @field_validator("proxy")
+    @classmethod
+    def _no_proxy_credentials(cls, url: str | None) -> str | None:
+        problem = url_credentials_problem(url, PROXY_CREDENTIALS)
+        if problem:
+            raise ValueError(problem)
+        return url
 
 
 #: An IAM role name: CreateRole's RoleName, botocore iam roleNameType (1 to 64, ``[\w+=,.@-]+``, Java's ASCII ``\w``:
@@ -385,6 +436,19 @@ _SUBSCRIPTION_ENDPOINTS = {"email": _EMAIL, "email-json": _EMAIL, "https": r"^ht
                            "sms": r"^\+[1-9]\d{6,14}$"}
 
 
+def _userinfo_split(url: str) -> tuple[str, str] | None:
+    """``(scheme://, everything after user:password@)`` of a URL with userinfo, None without."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if not at:
+        return None
+    head = f"{parts.scheme}://"
+    return head, url[len(head) + len(userinfo) + 1:]
+
+
 class AlarmSubscription(_Strict):
     protocol: Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
     endpoint: str = Field(min_length=3)
@@ -392,8 +456,37 @@ class AlarmSubscription(_Strict):
     @model_validator(mode="after")
     def _endpoint_fits_protocol(self) -> AlarmSubscription:
         if not re.match(_SUBSCRIPTION_ENDPOINTS[self.protocol], self.endpoint):
-            raise ValueError(f"{self.endpoint!r} is not a {self.protocol} endpoint")
+            raise ValueError(f"{self.shown!r} is not a {self.protocol} endpoint")
         return self
+
+    @property
+    def is_secret(self) -> bool:
+        """An https endpoint is a credential: SNS sends its ``user:password@`` as basic auth (SNS developer guide,
+        "Fanout Amazon SNS notifications to HTTPS endpoints"), and an integration URL carries its key in the path
+        (PagerDuty's ``/integration/<key>/enqueue``). It is a Pulumi secret then, and messages elide it."""
+        return self.protocol == "https"
+
+    @property
+    def without_credentials(self) -> str:
+        """The endpoint without its ``user:password@`` (what names a subscription's resource)."""
+        split = _userinfo_split(self.endpoint)
+        return self.endpoint if split is None else split[0] + split[1]
+
+    @property
+    def shown(self) -> str:
+        """The endpoint as messages print it: ``user:password@`` as ``[redacted]@`` and, for https, the path and
+        query as ``/[redacted]``."""
+        split = _userinfo_split(self.endpoint)
+        head, rest = split if split is not None else ("", self.endpoint)
+        userinfo = "[redacted]@" if split is not None else ""
+        if self.protocol == "https":
+            try:
+                parts = urlsplit(head + rest if split is not None else rest)
+            except ValueError:
+                parts = None
+            if parts is not None and (parts.path.strip("/") or parts.query or parts.fragment):
+                return f"{parts.scheme}://{userinfo}{parts.netloc}/[redacted]"
+        return head + userinfo + rest if split is not None else rest
 
 
 class AlarmsConfig(_Strict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -831,6 +832,68 @@ def task_containers(args: ResourceValidationArgs, *, at_least_one: bool = False)
     if at_least_one and not containers:
         args.not_applicable(f"task definition '{args.name}' has no containers")
     return [(container_label(container, index), container) for index, container in enumerate(containers)]
+
+
+# --- credentials in plain environment variables ------------------------------------------------------
+# One judgement for every resource kind whose environment variables are stored and shown in clear (ECS container
+# ``environment``, a Lambda function's ``environment.variables``, a CodeBuild project's PLAINTEXT variables).
+
+CREDENTIAL_WORDS = {
+    "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY",
+    "PRIVATEKEY", "ACCESSKEY", "SECRETKEY", "PWD", "AUTH",
+}  # fmt: skip
+#: A name ending in KEY is a credential unless the word before says what kind of non-secret key it is.
+NON_SECRET_KEYS = {"ROUTING", "PARTITION", "SORT", "CACHE", "PRIMARY", "FOREIGN", "HASH", "RANGE", "IDEMPOTENCY",
+                   "OBJECT", "S3", "MAP", "LOOKUP", "DEDUP", "DEDUPLICATION", "GROUP", "SHARD", "CURSOR", "PUBLIC"}
+CREDENTIAL_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("SECRET", "KEY"), ("PRIVATE", "KEY"), ("CLIENT", "SECRET")}
+METADATA_SUFFIXES = {
+    "ARN", "ID", "NAME", "FILE", "PATH", "URL", "URI", "ENDPOINT", "TTL", "SECONDS", "EXPIRY", "LENGTH", "HEADER",
+    "REGION", "ENABLED",
+    # which kind of authentication, not a credential: AUTH_MODE=oauth, AUTH_TYPE=oidc, TOKEN_METHOD=jwt
+    "MODE", "TYPE", "METHOD", "SCHEME", "PROVIDER", "STRATEGY",
+}  # fmt: skip
+VALUE_PATTERNS = (
+    ("a URL with an embedded password", re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a PEM private key or certificate", re.compile(r"-----BEGIN [A-Z ]+-----")),
+    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a Stripe live key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}")),
+)
+
+
+def credential_name(name: str) -> bool:
+    # camelCase counts as separate words too: dbPassword is DB + PASSWORD.
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()) if w]
+    if not words or words[-1] in METADATA_SUFFIXES:
+        return False
+    if any(w in CREDENTIAL_WORDS for w in words):
+        return True
+    if words[-1] == "KEY" and (len(words) == 1 or words[-2] not in NON_SECRET_KEYS):
+        return True
+    return any(pair in CREDENTIAL_PAIRS for pair in itertools.pairwise(words))
+
+
+def is_secret_reference(value: str) -> bool:
+    return not value.strip() or value.startswith("arn:") or value.startswith("/")
+
+
+def credential_value(value: str) -> str | None:
+    for what, pattern in VALUE_PATTERNS:
+        if pattern.search(value):
+            return what
+    return None
+
+
+def plaintext_credential(name: str, value: Any) -> str | None:
+    """What makes the plain variable ``name=value`` a credential (``"NAME (value is ...)"`` or
+    ``"NAME (credential-like name)"``), None when it is none. Names and kinds only: the value is never repeated."""
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    if what := credential_value(text):
+        return f"{name} (value is {what})"
+    if credential_name(name) and not is_secret_reference(text):
+        return f"{name} (credential-like name)"
+    return None
 
 
 # --- IAM policy documents -------------------------------------------------------------------------

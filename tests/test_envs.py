@@ -713,6 +713,38 @@ def test_a_management_endpoint_that_verifies_by_name_is_accepted(management: dic
     assert load_env("dev").messaging.management.endpoint == management.get("endpoint")
 
 
+@pytest.mark.parametrize(("key", "change"), [
+    ("messaging.external.amqps_endpoint", {"broker": "external", "external": {
+        "amqps_endpoint": "amqps://admin:Hunter2Secret@rabbit.example.internal:5671",
+        "management_endpoint": "https://rabbit.example.internal:15671"}}),
+    ("messaging.external.management_endpoint", {"broker": "external", "external": {
+        "amqps_endpoint": "amqps://rabbit.example.internal:5671",
+        "management_endpoint": "https://admin:Hunter2Secret@rabbit.example.internal:15671"}}),
+    ("messaging.management.endpoint", {"management": {
+        "endpoint": "https://admin:Hunter2Secret@rabbit-admin.vpn.example.com"}}),
+    ("messaging.management.proxy", {"management": {"proxy": "http://bob:Hunter2Secret@proxy.corp.example:3128"}}),
+])
+def test_a_url_with_a_password_in_the_env_file_exits_2_without_repeating_it(
+        key: str, change: dict[str, Any], edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    # The broker layer exports messaging.external's URLs as stack outputs and the RabbitMQ provider keeps endpoint and
+    # proxy in the messaging state, none of them a Pulumi secret: a password there is in clear (and in git).
+    edit_env("dev", lambda data: data["messaging"].update(change))
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert f"dev.yaml: {key}: carries credentials (user:password@ before the host)" in result.stderr
+    assert "Hunter2Secret" not in result.stderr + result.stdout
+    assert not (tmp_path / "build").exists()
+
+
+def test_a_wrong_alarm_endpoint_is_named_without_its_password(edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    edit_env("dev", lambda data: data.update(alarms={"subscriptions": [
+        {"protocol": "https", "endpoint": "http://alarms:Hunter2Secret@hooks.example.com/sns"}]}))
+    result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert "'http://[redacted]@hooks.example.com/[redacted]' is not a https endpoint" in result.stderr
+    assert "Hunter2Secret" not in result.stderr + result.stdout
+
+
 def test_the_messaging_layer_refuses_it_with_the_loaders_rule() -> None:
     from shared.envs import EnvConfig, ManagementAccess, management_endpoint_problem
     from shared.errors import ConfigError

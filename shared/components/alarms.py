@@ -679,7 +679,9 @@ class AlarmTopic(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self.topic))
         # Email (and https) subscriptions stay "pending confirmation" until the recipient confirms.
         for subscription in args.settings.all_subscriptions():
-            suffix = re.sub(r"[^A-Za-z0-9]+", "-", subscription.endpoint).strip("-").lower()[:60]
+            # Named without a basic-auth user:password, which a URN (never encrypted, printed by every run) would show;
+            # an endpoint without one keeps the name it always had.
+            suffix = re.sub(r"[^A-Za-z0-9]+", "-", subscription.without_credentials).strip("-").lower()[:60]
             resource_name = f"{name}-{subscription.protocol}-{suffix}"
             permission = None
             if subscription.protocol == "lambda" and lambda_in(subscription.endpoint, args.account_id, args.region):
@@ -690,9 +692,13 @@ class AlarmTopic(pulumi.ComponentResource):
                     resource_name, action="lambda:InvokeFunction", function=subscription.endpoint,
                     principal="sns.amazonaws.com", source_arn=self.topic.arn,
                     opts=pulumi.ResourceOptions(parent=self.topic))
+            # An https endpoint carries a credential (basic auth, or a key in its path): a Pulumi secret, so the state
+            # encrypts it (marking an input secret changes no value: no update, no replacement).
+            endpoint: pulumi.Input[str] = (pulumi.Output.secret(subscription.endpoint) if subscription.is_secret
+                                           else subscription.endpoint)
             aws.sns.TopicSubscription(
                 resource_name, topic=self.topic.arn, protocol=subscription.protocol,
-                endpoint=subscription.endpoint,
+                endpoint=endpoint,
                 opts=pulumi.ResourceOptions(parent=self.topic, depends_on=[permission] if permission else None))
         self.arn: pulumi.Output[str] = self.topic.arn
         self.register_outputs({"topic_arn": self.topic.arn})

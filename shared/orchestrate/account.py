@@ -571,7 +571,7 @@ class AwsAccountCheck:
         for wanted in env.alarms.all_subscriptions():
             arns = [arn for protocol, endpoint, arn in found
                     if protocol == wanted.protocol and _listed_as(endpoint) == _listed_as(wanted.endpoint)]
-            what = f"{env_path(env.name)}: alarms {wanted.protocol} {wanted.endpoint}"
+            what = f"{env_path(env.name)}: alarms {wanted.protocol} {wanted.shown}"
             if not arns:
                 report.notes.append(
                     f"{what} is not subscribed to {topic_name(env.name)}. Unless it is new in the env file, SNS "

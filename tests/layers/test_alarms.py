@@ -444,6 +444,25 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
             if "5xx" not in name and "rotation" not in name and "task-stops" not in name} == {3}
 
 
+def test_an_https_endpoint_is_a_secret_and_its_basic_auth_password_in_no_name(edit_env: Any) -> None:
+    """SNS sends an https endpoint's user:password@ as basic auth (SNS developer guide, "Fanout Amazon SNS
+    notifications to HTTPS endpoints"): the endpoint is then a secret in the state, and the resource's name -- in
+    its URN, never encrypted, printed by every preview and up -- is made without it. An endpoint without credentials
+    keeps the name it always had (no replacement of existing subscriptions); every https endpoint is a secret (an
+    integration URL carries its key in its path)."""
+    hook, plain_hook = "https://alarms:Hunter2Secret@hooks.example.com/sns", "https://events.pagerduty.example/x"
+    edit_env("dev", lambda data: data.update(alarms={"subscriptions": [
+        {"protocol": "https", "endpoint": hook}, {"protocol": "https", "endpoint": plain_hook}]}))
+    broker = synth_env("dev", ["broker"])["broker"]
+    by_endpoint = {s["inputs"]["endpoint"]: s for s in of_type(broker, SUBSCRIPTION)}
+    assert by_endpoint[hook]["secret_inputs"] == ["endpoint"]
+    assert by_endpoint[hook]["name"] == "alarms-https-https-hooks-example-com-sns"
+    assert by_endpoint[plain_hook]["secret_inputs"] == ["endpoint"]  # a key in its path is a credential too
+    assert by_endpoint[plain_hook]["name"] == "alarms-https-https-events-pagerduty-example-x"
+    names = [value for resource in broker["resources"] for value in (resource["urn"], resource["name"])]
+    assert not [name for name in names if "hunter2secret" in name.lower()]
+
+
 def test_a_lambda_subscription_of_the_envs_account_may_be_invoked_by_sns_for_this_topic(edit_env: Any) -> None:
     """SNS delivers to a Lambda subscription as sns.amazonaws.com: the function's resource policy must allow it
     (for this topic only), or every notification is refused while the subscription looks confirmed."""

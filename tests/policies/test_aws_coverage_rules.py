@@ -27,6 +27,7 @@ LISTENER = "aws:lb/listener:Listener"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
 CODEBUILD = "aws:codebuild/project:Project"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
 
 
 def codebuild(logsConfig: Any = None, **environment: Any) -> dict[str, Any]:
@@ -177,6 +178,19 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [codebuild(), codebuild(privilegedMode=False)],
      [codebuild(privilegedMode=True)], "runs in privileged mode",
      [codebuild(privilegedMode=UNKNOWN_BOOL)], "privilegedMode"),
+    ("env-vars-no-plaintext-secrets",
+     [res(LAMBDA_FUNCTION, "r", {"environment": {"variables": {
+         "MANAGEMENT_ENDPOINT": "https://b-1.mq.eu-west-1.on.aws", "SECRET_ARN": "arn:aws:secretsmanager:x",
+         "ROUTING_KEY": "jobs.train"}}}),
+      codebuild(environmentVariables=[{"name": "PLATFORM_ENV", "value": "prod"},
+                                      {"name": "PULUMI_CONFIG_PASSPHRASE", "value": "ml-platform/prod/passphrase",
+                                       "type": "SECRETS_MANAGER"}])],
+     [res(LAMBDA_FUNCTION, "r", {"environment": {"variables": {
+         "ADMIN_PASSWORD": "hunter2hunter2", "BROKER_URL": "amqps://admin:hunter2hunter2@b-1.mq.on.aws:5671"}}})],
+     "holds credentials in plain environment.variables: ADMIN_PASSWORD (credential-like name), BROKER_URL (value is "
+     "a URL with an embedded password)",
+     [res(LAMBDA_FUNCTION, "r", {"environment": {"variables": {"ADMIN_PASSWORD": UNKNOWN_STRING}}})],
+     "environment.variables"),
     ("sns-topic-policy-not-public",
      [res("aws:sns/topicPolicy:TopicPolicy", "r", {"arn": "arn:aws:sns:eu-west-1:1:alarms", "policy": doc(
          {**PUBLIC, "Action": "sns:Publish", "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}}},
@@ -713,6 +727,38 @@ def test_a_codebuild_variable_unknown_at_preview_is_undecided_only_where_it_deci
                for na in result.not_applicable) is undecided
 
 
+@pytest.mark.parametrize(("variables", "found"), [
+    # the deploy runner's passphrase as plaintext: in the project (BatchGetProjects) and in the state in clear
+    ([{"name": "PULUMI_CONFIG_PASSPHRASE", "value": "correct horse battery staple"}],
+     "PULUMI_CONFIG_PASSPHRASE (credential-like name)"),
+    ([{"name": "PULUMI_ACCESS_TOKEN", "value": "pul-0123456789abcdef", "type": "PLAINTEXT"}],
+     "PULUMI_ACCESS_TOKEN (credential-like name)"),
+    ([{"name": "BROKER", "value": "https://admin:hunter2hunter2@b-1.mq.on.aws"}],
+     "BROKER (value is a URL with an embedded password)"),
+    # by reference: the value is the secret's name
+    ([{"name": "PULUMI_CONFIG_PASSPHRASE", "value": "ml-platform/prod/passphrase", "type": "SECRETS_MANAGER"},
+      {"name": "API_TOKEN", "value": "/ml/prod/token", "type": "PARAMETER_STORE"}], None),
+    # codebuild-project-no-aws-credentials' own: reported once, by that rule
+    ([{"name": "AWS_SECRET_ACCESS_KEY", "value": "x", "type": "PLAINTEXT"}], None),
+], ids=["passphrase", "token", "url", "references", "aws-key-is-the-other-rule"])
+def test_codebuild_plaintext_credentials_fail_and_references_pass(policy_findings, variables, found):
+    messages = judged(policy_findings([codebuild(environmentVariables=variables)], env="prod"),
+                      "env-vars-no-plaintext-secrets")
+    assert messages == ([] if found is None else [
+        f"CodeBuild project 'r' holds credentials in plain environment.environmentVariables: {found}; give it type "
+        "SECRETS_MANAGER or PARAMETER_STORE with the secret's name as its value."])
+    assert not any(value in message for message in messages for value in ("hunter2", "battery", "pul-0123"))
+
+
+@pytest.mark.parametrize("variable", [{"name": "DB_PASSWORD", "value": "x", "type": UNKNOWN_STRING},
+                                      {"name": UNKNOWN_STRING, "value": "x"}], ids=["type", "name"])
+def test_a_codebuild_variable_unknown_at_preview_leaves_the_secrets_rule_undecided(policy_result, variable):
+    result = policy_result([codebuild(environmentVariables=[variable])], env="prod")
+    assert not [f for f in result.findings if f.rule == "env-vars-no-plaintext-secrets"]
+    assert any(na.rule == "env-vars-no-plaintext-secrets" and "environment.environmentVariables" in na.reason
+               for na in result.not_applicable)
+
+
 def test_a_topic_without_an_inline_policy_is_not_judged_by_the_sns_rule(policy_result):
     result = policy_result([res("aws:sns/topic:Topic", "r", {"name": "alarms"})], env="prod")
     assert not [f for f in result.findings if f.rule == "sns-topic-policy-not-public"]
@@ -909,7 +955,7 @@ def test_the_platforms_deploy_runner_lambdas_and_topic_pass_the_new_coverage_rul
     docs = [json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
             for layer in ("broker", "messaging")]
     rules = {"codebuild-project-no-aws-credentials", "codebuild-project-logging", "lambda-permission-not-public",
-             "sns-topic-policy-not-public"}
+             "sns-topic-policy-not-public", "env-vars-no-plaintext-secrets"}
     result = evaluate_documents_result(docs, env_name=env, engine=policy_engine)
     assert [f.to_json() for f in result.findings if f.rule in rules] == []
     assert [(na.rule, na.urn, na.reason) for na in result.not_applicable

@@ -20,64 +20,16 @@ ECS_ENGINE_AUTH_DATA: the key id is caught by its value) and cdk-nag AwsSolution
 every env var).
 """
 
-import itertools
-import re
-
 from pulumi_policy import ResourceValidationArgs
 
 from shared.policy_support import (
     applies_to,
     as_list,
+    plaintext_credential,
     rule_policy,
     task_containers,
 )
 from shared.policy_typing import ReportViolation
-
-CREDENTIAL_WORDS = {
-    "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "SECRET", "SECRETS", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY",
-    "PRIVATEKEY", "ACCESSKEY", "SECRETKEY", "PWD", "AUTH",
-}  # fmt: skip
-#: A name ending in KEY is a credential unless the word before says what kind of non-secret key it is.
-NON_SECRET_KEYS = {"ROUTING", "PARTITION", "SORT", "CACHE", "PRIMARY", "FOREIGN", "HASH", "RANGE", "IDEMPOTENCY",
-                   "OBJECT", "S3", "MAP", "LOOKUP", "DEDUP", "DEDUPLICATION", "GROUP", "SHARD", "CURSOR", "PUBLIC"}
-CREDENTIAL_PAIRS = {("API", "KEY"), ("ACCESS", "KEY"), ("SECRET", "KEY"), ("PRIVATE", "KEY"), ("CLIENT", "SECRET")}
-METADATA_SUFFIXES = {
-    "ARN", "ID", "NAME", "FILE", "PATH", "URL", "URI", "ENDPOINT", "TTL", "SECONDS", "EXPIRY", "LENGTH", "HEADER",
-    "REGION", "ENABLED",
-    # which kind of authentication, not a credential: AUTH_MODE=oauth, AUTH_TYPE=oidc, TOKEN_METHOD=jwt
-    "MODE", "TYPE", "METHOD", "SCHEME", "PROVIDER", "STRATEGY",
-}  # fmt: skip
-VALUE_PATTERNS = (
-    ("a URL with an embedded password", re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)),
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a PEM private key or certificate", re.compile(r"-----BEGIN [A-Z ]+-----")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a Stripe live key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}")),
-)
-
-
-def _credential_name(name: str) -> bool:
-    # camelCase counts as separate words too: dbPassword is DB + PASSWORD.
-    words = [w for w in re.split(r"[^A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()) if w]
-    if not words or words[-1] in METADATA_SUFFIXES:
-        return False
-    if any(w in CREDENTIAL_WORDS for w in words):
-        return True
-    if words[-1] == "KEY" and (len(words) == 1 or words[-2] not in NON_SECRET_KEYS):
-        return True
-    return any(pair in CREDENTIAL_PAIRS for pair in itertools.pairwise(words))
-
-
-def _is_reference(value: str) -> bool:
-    return not value.strip() or value.startswith("arn:") or value.startswith("/")
-
-
-def _credential_value(value: str) -> str | None:
-    for what, pattern in VALUE_PATTERNS:
-        if pattern.search(value):
-            return what
-    return None
 
 
 @applies_to("aws:ecs/taskDefinition:TaskDefinition")
@@ -88,11 +40,8 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             if not isinstance(variable, dict):
                 continue
             name, value = str(variable.get("name") or ""), variable.get("value")
-            text = value if isinstance(value, str) else "" if value is None else str(value)
-            if what := _credential_value(text):
-                findings.append(f"{name} (value is {what})")
-            elif _credential_name(name) and not _is_reference(text):
-                findings.append(f"{name} (credential-like name)")
+            if finding := plaintext_credential(name, value):
+                findings.append(finding)
         if findings:
             report_violation(
                 f"task definition '{args.name}', container {label} has credentials in "
