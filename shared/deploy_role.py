@@ -289,12 +289,12 @@ BROKER_LOG_GROUPS = "/aws/amazonmq/*"
 #: metrics' namespace (the role boundary's grant to the publisher: the deploy role holds what it hands out).
 CLOUDWATCH_STAR_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmsForMetric",
                            "cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:ListMetrics")
-#: Application Auto Scaling checks the caller's CloudWatch permissions before PutScalingPolicy with calls of its own
-#: (Application Auto Scaling user guide, "Permissions validation for API calls on target resources": requests on
-#: made-up resources; ECS developer guide, "IAM permissions required for Amazon ECS service auto scaling": these on
-#: ``*``) and creates a target-tracking policy's alarms under names it picks (``TargetTracking-...``); no source says
-#: which alarm ARNs it asks about, and a wrong guess fails every compute ``up``: on ``*`` where the synth has a
-#: scaling policy
+#: Application Auto Scaling checks the caller's CloudWatch permissions with calls of its own (Application Auto Scaling
+#: user guide, "Permissions validation for API calls on target resources": PutMetricAlarm and DeleteAlarms "without
+#: any parameters", no alarm name at all, DescribeAlarms with MaxRecords 1; ECS developer guide, "IAM permissions
+#: required for Amazon ECS service auto scaling": these on ``*``) and creates a target-tracking policy's alarms under
+#: names it picks (``TargetTracking-...``): no alarm-name pattern can match a request that names no alarm, so on ``*``
+#: where the synth has a scaling policy (each scalable target has one, shared.components.compute_service.autoscaling)
 AUTOSCALING_ALARM_ACTIONS = ("cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm")
 SCALING_POLICY_TYPE = "aws:appautoscaling/policy:Policy"
 
