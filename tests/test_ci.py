@@ -489,6 +489,13 @@ def test_make_venv_falls_back_to_pip_without_uv(tmp_path: Path) -> None:
     assert (root / ".venv" / "lib" / f"python{HERE[0]}.{HERE[1]}" / "site-packages" / venvcheck.REPO_PTH).is_file()
 
 
+def test_no_doc_tells_of_an_editable_install_that_no_path_makes() -> None:
+    """uv and pip alike link the repo into .venv with a .pth (link_repo); neither builds it with ``pip install -e .``
+    (an unpinned setuptools build), so the README and the dynamic resources' docs name the .pth."""
+    docs = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "shared").rglob("*.py"))]
+    assert [path.name for path in docs if "pip install -e" in path.read_text(encoding="utf-8")] == []
+
+
 def test_the_lock_holds_every_pin_of_pyproject_at_its_version_and_every_package_with_hashes() -> None:
     """A deploy installs requirements.lock: all of .venv's packages, transitive ones too, each with its hashes, so prod
     runs the set dev and the tests ran (pyproject.toml's pins name the direct packages only)."""
