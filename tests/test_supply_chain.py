@@ -125,7 +125,8 @@ def test_install_pulumi_refuses_a_machine_without_a_linux_cli_before_touching_an
     arm64 = "pulumi-v3.272.0-linux-arm64.tar.gz"
     shutil.copy(releases / TARBALL, releases / arm64)
     checksums = releases / "pulumi-3.272.0-checksums.txt"
-    checksums.write_text(checksums.read_text() + f"{hashlib.sha256((releases / arm64).read_bytes()).hexdigest()}  {arm64}\n")
+    digest = hashlib.sha256((releases / arm64).read_bytes()).hexdigest()
+    checksums.write_text(checksums.read_text() + f"{digest}  {arm64}\n")
     env = with_uname(tmp_path, system, machine)
     result = subprocess.run(["bash", str(REPO_ROOT / ".ci" / "install-pulumi"), "3.272.0", releases.as_uri()],
                             env=env, capture_output=True, text=True, timeout=60)
