@@ -274,7 +274,9 @@ def make_venv(venv: Path, root: Path, verdict: Verdict, *, python: str = sys.exe
         # unchecked against any hash. The repo itself is linked by a .pth, not built (no setuptools build at run).
         lock = str(root / LOCK_NAME)
         if uv:
-            steps = ([[*uv, "venv", "--seed", "--python", python, str(venv)]] if rebuild else []) + [
+            # No --seed: uv would install PyPI's newest pip, setuptools and wheel, unhashed; pip (which Pulumi's
+            # language host runs in .venv) and setuptools come from the lock with their hashes.
+            steps = ([[*uv, "venv", "--python", python, str(venv)]] if rebuild else []) + [
                 [*uv, "pip", "install", "--python", str(venv_python(venv)), "--require-hashes", "-r", lock]]
         else:
             steps = ([[python, "-m", "venv", str(venv)]] if rebuild else []) + [

@@ -456,7 +456,8 @@ def test_make_venv_uses_uv_and_writes_the_stamp_last(tmp_path: Path) -> None:
     installer = FakeInstaller()
     venvcheck.make_venv(venv, root, venvcheck.Verdict("rebuild", "there is no .venv yet"), python="/py",
                         version=HERE, uv=["uv"], run=installer, log=lambda line: None)
-    assert installer.commands[0] == ["uv", "venv", "--seed", "--python", "/py", str(venv)]
+    # no --seed: uv would fetch pip, setuptools and wheel as PyPI's newest, unhashed; pip comes from the lock
+    assert installer.commands[0] == ["uv", "venv", "--python", "/py", str(venv)]
     assert installer.commands[1][:3] == ["uv", "pip", "install"]
     assert installer.commands[1][-3:] == ["--require-hashes", "-r", str(root / venvcheck.LOCK_NAME)]
     pth = venv / "lib" / f"python{HERE[0]}.{HERE[1]}" / "site-packages" / venvcheck.REPO_PTH
@@ -488,6 +489,13 @@ def test_make_venv_falls_back_to_pip_without_uv(tmp_path: Path) -> None:
     assert (root / ".venv" / "lib" / f"python{HERE[0]}.{HERE[1]}" / "site-packages" / venvcheck.REPO_PTH).is_file()
 
 
+def test_no_doc_tells_of_an_editable_install_that_no_path_makes() -> None:
+    """uv and pip alike link the repo into .venv with a .pth (link_repo); neither builds it with ``pip install -e .``
+    (an unpinned setuptools build), so the README and the dynamic resources' docs name the .pth."""
+    docs = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "shared").rglob("*.py"))]
+    assert [path.name for path in docs if "pip install -e" in path.read_text(encoding="utf-8")] == []
+
+
 def test_the_lock_holds_every_pin_of_pyproject_at_its_version_and_every_package_with_hashes() -> None:
     """A deploy installs requirements.lock: all of .venv's packages, transitive ones too, each with its hashes, so prod
     runs the set dev and the tests ran (pyproject.toml's pins name the direct packages only)."""
@@ -499,6 +507,20 @@ def test_the_lock_holds_every_pin_of_pyproject_at_its_version_and_every_package_
     bootstrap = (REPO_ROOT / ".ci" / "bootstrap-requirements.txt").read_text()
     assert "--hash=sha256:" in bootstrap and {"nox", "uv", "virtualenv"} <= set(
         venvcheck.locked_versions(REPO_ROOT / ".ci" / "bootstrap-requirements.txt"))
+
+
+def test_the_pip_pulumi_runs_in_venv_is_locked_with_its_hashes() -> None:
+    """Pulumi's Python language host (``toolchain: pip``) runs ``.venv/bin/python -m pip list -v --format json`` on
+    every preview and up to find the provider plugins (pulumi/pulumi sdk/python/toolchain/pip.go, ListPackages), in
+    the process that holds the deploy role's credentials: .venv's pip is code a deploy runs, so it comes from the lock
+    at a pinned version with its hashes, not from ``uv venv --seed`` (PyPI's newest pip, setuptools and wheel on the
+    day, no hash)."""
+    pins = {name.lower(): version for name, _, version in (
+        requirement.partition("==") for requirement in
+        tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"])}
+    locked = venvcheck.locked_versions(REPO_ROOT / venvcheck.LOCK_NAME)
+    assert "pip" in pins and locked.get("pip") == pins["pip"]
+    assert "setuptools" in locked  # pulumi-policy requires it; with no seed only the lock brings it
 
 
 @pytest.mark.parametrize("change, message", [

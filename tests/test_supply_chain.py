@@ -42,7 +42,7 @@ def test_the_runner_installs_nox_and_uv_hash_checked_from_the_bootstrap_file() -
 TARBALL = "pulumi-v3.272.0-linux-x64.tar.gz"
 
 
-def fake_release(tmp_path: Path, *, tamper: bool) -> Path:
+def fake_release(tmp_path: Path, *, tamper: bool, tarball_name: str = TARBALL) -> Path:
     """A release folder as get.pulumi.com serves it: the tarball (top folder ``pulumi/``) and the checksums file."""
     releases = tmp_path / "releases"
     releases.mkdir()
@@ -53,10 +53,10 @@ def fake_release(tmp_path: Path, *, tamper: bool) -> Path:
         info.size, info.mode = len(payload), 0o755
         archive.addfile(info, io.BytesIO(payload))
     tarball = buffer.getvalue()
-    (releases / TARBALL).write_bytes(tarball + (b"\0" if tamper else b""))
+    (releases / tarball_name).write_bytes(tarball + (b"\0" if tamper else b""))
     (releases / "pulumi-3.272.0-checksums.txt").write_text(
         f"{hashlib.sha256(b'other').hexdigest()}  pulumi-v3.272.0-darwin-arm64.tar.gz\n"
-        f"{hashlib.sha256(tarball).hexdigest()}  {TARBALL}\n")
+        f"{hashlib.sha256(tarball).hexdigest()}  {tarball_name}\n")
     return releases
 
 
@@ -88,3 +88,47 @@ def test_install_pulumi_refuses_a_checksums_file_without_the_tarball(tmp_path: P
                             env={**os.environ, "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "names no pulumi-v3.272.0-linux-" in result.stderr
     assert not (tmp_path / ".pulumi").exists()
+
+
+def with_uname(tmp_path: Path, system: str, machine: str) -> dict[str, str]:
+    """The environment of a machine whose ``uname -s`` and ``uname -m`` say ``system`` and ``machine``."""
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    (fake_bin / "uname").write_text(f'#!/bin/sh\ncase "$1" in -m) echo {machine} ;; *) echo {system} ;; esac\n')
+    (fake_bin / "uname").chmod(0o755)
+    home = tmp_path / "home"
+    (home / ".pulumi" / "bin").mkdir(parents=True)
+    (home / ".pulumi" / "bin" / "pulumi").write_text("#!/bin/sh\necho before\n")
+    return {**os.environ, "HOME": str(home), "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("sha256sum") is None, reason="needs curl, sha256sum")
+@pytest.mark.parametrize("machine, arch", [("x86_64", "x64"), ("aarch64", "arm64"), ("arm64", "arm64")])
+def test_install_pulumi_takes_the_tarball_of_the_machines_architecture(tmp_path: Path, machine: str, arch: str) -> None:
+    """Pulumi's release archives are pulumi-v<version>-linux-x64 and -linux-arm64 (pulumi/pulumi .goreleaser.yml
+    archives name_template: amd64 is named x64), beside pulumi-<version>-checksums.txt (its checksum name_template)."""
+    releases = fake_release(tmp_path, tamper=False, tarball_name=f"pulumi-v3.272.0-linux-{arch}.tar.gz")
+    env = with_uname(tmp_path, "Linux", machine)
+    result = subprocess.run(["bash", str(REPO_ROOT / ".ci" / "install-pulumi"), "3.272.0", releases.as_uri()],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (Path(env["HOME"]) / ".pulumi" / "bin" / "pulumi").read_text() == "#!/bin/sh\necho v3.272.0\n"
+
+
+@pytest.mark.parametrize("system, machine", [("Linux", "riscv64"), ("Linux", "i686"), ("Darwin", "arm64"),
+                                             ("Darwin", "x86_64")])
+def test_install_pulumi_refuses_a_machine_without_a_linux_cli_before_touching_anything(
+        tmp_path: Path, system: str, machine: str) -> None:
+    """The script installs the Linux CLI (CI's runners, the deploy runner). On a Mac it would put the linux-arm64 or
+    linux-x64 CLI in place of the one get.pulumi.com's installer put in ~/.pulumi/bin, which then no longer runs."""
+    releases = fake_release(tmp_path, tamper=False)  # the release has both Linux tarballs, intact
+    arm64 = "pulumi-v3.272.0-linux-arm64.tar.gz"
+    shutil.copy(releases / TARBALL, releases / arm64)
+    checksums = releases / "pulumi-3.272.0-checksums.txt"
+    digest = hashlib.sha256((releases / arm64).read_bytes()).hexdigest()
+    checksums.write_text(checksums.read_text() + f"{digest}  {arm64}\n")
+    env = with_uname(tmp_path, system, machine)
+    result = subprocess.run(["bash", str(REPO_ROOT / ".ci" / "install-pulumi"), "3.272.0", releases.as_uri()],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and f"no Pulumi CLI for {system} {machine}" in result.stderr, result.stderr
+    assert (Path(env["HOME"]) / ".pulumi" / "bin" / "pulumi").read_text() == "#!/bin/sh\necho before\n"

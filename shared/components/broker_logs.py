@@ -13,7 +13,8 @@ What works is adoption: :class:`BrokerLogGroup` creates the group when it is abs
 when Amazon MQ already made it (either order of the race ends the same), then puts the retention
 policy and associates the KMS key (CloudWatch Logs ``PutRetentionPolicy``/``AssociateKmsKey`` apply to
 an existing group). It is a Pulumi dynamic resource (boto3, shipped in the platform's dependencies),
-so it needs the package importable where the provider runs (the README's ``pip install -e .``).
+so it needs the package importable where the provider runs (the ``.pth`` every nox session puts in ``.venv``,
+:func:`shared.venvcheck.link_repo`).
 Deleting it leaves the group in place: its retention expires the logs (the empty group stays), and a
 broker's last logs stay readable after the broker is gone, where encrypted only while the key is not
 scheduled for deletion (KMS ScheduleKeyDeletion: a key pending deletion "can't be used in any cryptographic

@@ -15,7 +15,8 @@ compute before discovery seconds apart, so the namespace's deletion would race E
 deletes it first. Its creation does nothing; its deletion waits, polling the same way, until the namespace
 holds no service, and fails after :data:`DRAIN_TIMEOUT_SECONDS` naming what is left and the command that
 deletes it. It deletes nothing itself: a service still there may belong to an ECS service that still runs.
-It needs the package importable where the provider runs (the README's ``pip install -e .``).
+It needs the package importable where the provider runs (the ``.pth`` every nox session puts in ``.venv``:
+:func:`shared.venvcheck.link_repo`).
 
 The compute layer holds one too, naming its ECS services' discovery names (``service_names``), which its
 ECS services depend on: deleted after them, it waits only until those names are gone. A discovery name
