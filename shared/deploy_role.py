@@ -29,7 +29,8 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   first calls on a new key), the alias actions on ``alias/ml-platform/<env>/*``, CreateKey and ListAliases on ``*``.
 - **ECS** never service-wide either (:data:`ECS_IN_CLUSTER`): every action on the env's cluster and what is in it and
   on its task definition families, the ``*``-only reads, RegisterTaskDefinition and DeregisterTaskDefinition on
-  ``*``.
+  ``*``, and Application Auto Scaling's checks of the caller (DescribeServices, UpdateService) on ``*`` where the
+  synth has a scaling policy (:data:`ECS_AUTOSCALING_ACTIONS`).
 - **Secrets Manager** only on the env's secrets (``platform/<env>/*``), GetRandomPassword and ListSecrets on ``*``.
 - **CodeBuild, Lambda, ECR, SNS, EventBridge** only on the resources the stacks name (:data:`NAMED_STAR_ACTIONS`,
   :func:`named_resource_arns`): the deploy runner's project, the env's functions, the ``ml-platform/*`` repositories,
@@ -202,9 +203,17 @@ KMS_STAR_ACTIONS = ("kms:CreateKey", "kms:ListAliases")
 #: revisions, container instances) and on the task definition families ``<env>-*``. So whatever the provider calls on
 #: aws_ecs_cluster, aws_ecs_service (CreateService ... DescribeServices, the steady-state waits' deployment reads) and
 #: aws_ecs_task_definition (tagging takes the task-definition ARN; RegisterTaskDefinition is in ECS_STAR_ACTIONS),
-#: Application Auto Scaling's DescribeServices/UpdateService for the caller, and the orchestrator's DescribeServices
-#: stay allowed; no other cluster's services or tasks (ExecuteCommand, StopTask, UpdateService) are.
+#: and the orchestrator's DescribeServices stay allowed; no other cluster's tasks (ExecuteCommand, StopTask) or
+#: services (CreateService, DeleteService) are.
 ECS_IN_CLUSTER = ("container-instance", "service", "service-deployment", "service-revision", "task", "task-set")
+#: Application Auto Scaling's RegisterScalableTarget checks the caller's ECS permissions with calls of its own (ECS
+#: developer guide, "IAM permissions required for Amazon ECS service auto scaling": DescribeServices and UpdateService;
+#: Application Auto Scaling user guide, "Permissions validation for API calls on target resources": its checks send
+#: requests with no parameters or made-up ARNs in account 12345, and no source says which service its ECS checks
+#: name): a grant held to the env's cluster that the check's request does not name fails every compute up with
+#: ValidationException "User is missing the following permissions: [ecs:UpdateService]", so these two on ``*`` where
+#: the synth has a scaling policy (:data:`SCALING_POLICY_TYPE`); nothing else of ECS leaves the env's cluster.
+ECS_AUTOSCALING_ACTIONS = ("ecs:DescribeServices", "ecs:UpdateService")
 #: The ECS actions that take only ``*`` (Service Authorization Reference, Amazon ECS: no resource type) that a run
 #: calls (aws_ecs_task_definition's read and delete; the orchestrator's image check) or may read; not the account
 #: settings writes (PutAccountSetting, PutAccountSettingDefault, DeleteAccountSetting) nor the agent's
@@ -561,7 +570,8 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     # granted by resource, not service-wide: each by its own statements
     types = {str(resource["type"]) for resource in resources}
     scoped: dict[str, Any] = {
-        "kms": kms_statements, "ecs": ecs_statements, "secretsmanager": secret_statements,
+        "kms": kms_statements, "secretsmanager": secret_statements,
+        "ecs": lambda env: ecs_statements(env, scaling=SCALING_POLICY_TYPE in types),
         "logs": lambda env: logs_statements(env, broker_groups=bool(types & BROKER_LOG_TYPES)),
         "cloudwatch": lambda env: cloudwatch_statements(env, scaling=SCALING_POLICY_TYPE in types),
         "mq": mq_statements, "elasticloadbalancing": elb_statements}
@@ -670,14 +680,16 @@ def kms_statements(env: Any) -> list[dict[str, Any]]:
     ]
 
 
-def ecs_statements(env: Any) -> list[dict[str, Any]]:
+def ecs_statements(env: Any, *, scaling: bool) -> list[dict[str, Any]]:
     """ECS, not service-wide: every action on the env's cluster and what lives in it, on the env's task definition
-    families (run only in its cluster), and the actions that take only ``*`` (:data:`ECS_STAR_ACTIONS`)."""
+    families (run only in its cluster), the actions that take only ``*`` (:data:`ECS_STAR_ACTIONS`), and Application
+    Auto Scaling's checks of the caller where the synth has a scaling policy (``scaling``:
+    :data:`ECS_AUTOSCALING_ACTIONS`)."""
     from shared.components.compute import cluster_name
 
     cluster = cluster_name(env.name)
     arn = lambda resource: _env_arn(env, "ecs", resource)  # noqa: E731
-    return [
+    statements = [
         _statement("EcsCluster", ["ecs:*"], [arn(f"cluster/{cluster}"),
                                               *(arn(f"{kind}/{cluster}/*") for kind in ECS_IN_CLUSTER)]),
         # RunTask and StartTask take the task definition, the cluster only as ecs:cluster (absent from every other
@@ -686,6 +698,10 @@ def ecs_statements(env: Any) -> list[dict[str, Any]]:
                    {"ArnEqualsIfExists": {"ecs:cluster": arn(f"cluster/{cluster}")}}),
         _statement("EcsReadsAndDeregister", ECS_STAR_ACTIONS, ["*"]),
     ]
+    if scaling:
+        # ECS guide "IAM permissions required for Amazon ECS service auto scaling": checked on an unnamed resource
+        statements.append(_statement("EcsForAutoScaling", ECS_AUTOSCALING_ACTIONS, ["*"]))
+    return statements
 
 
 def secret_statements(env: Any) -> list[dict[str, Any]]:

@@ -336,8 +336,7 @@ def test_the_deploy_roles_key_actions_are_what_every_key_of_the_stacks_delegates
 #: in every read and wait, UpdateService, the drain's UpdateService and DeleteService; tags; the steady-state wait's
 #: deployment reads) and aws_ecs_task_definition (task_definition.go: RegisterTaskDefinition, DescribeTaskDefinition,
 #: DeregisterTaskDefinition, DeleteTaskDefinitions; tags), by the resource the Service Authorization Reference names
-#: for each; Application Auto Scaling's RegisterScalableTarget checks the caller's DescribeServices and UpdateService,
-#: the orchestrator's image check calls DescribeServices and DescribeTaskDefinition (shared/images.py)
+#: for each; the orchestrator's image check calls DescribeServices and DescribeTaskDefinition (shared/images.py)
 ECS_CLUSTER_CALLS = ("ecs:CreateCluster", "ecs:DescribeClusters", "ecs:UpdateCluster", "ecs:UpdateClusterSettings",
                      "ecs:PutClusterCapacityProviders", "ecs:DeleteCluster", "ecs:TagResource", "ecs:UntagResource",
                      "ecs:ListTagsForResource")
@@ -350,10 +349,11 @@ ECS_STAR_CALLS = ("ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition")
 
 
 def test_ecs_only_the_envs_cluster_services_tasks_and_task_definitions(shipped: Any, everything: Any) -> None:
-    """ECS is not service-wide: every call the provider, Application Auto Scaling and the orchestrator make on the
-    env's cluster, services (canary units too) and task definitions is allowed; another cluster's services and tasks
-    (ExecuteCommand, StopTask, UpdateService), another family's task definitions, a run of the env's task definition
-    in another cluster and the account's ECS settings are not."""
+    """ECS is not service-wide: every call the provider and the orchestrator make on the env's cluster, services
+    (canary units too) and task definitions is allowed; Application Auto Scaling's checks of the caller
+    (DescribeServices, UpdateService) on ``*``, where the synth has a scaling policy; any other action on another
+    cluster's services and tasks (CreateService, DeleteService, ExecuteCommand, StopTask), another family's task
+    definitions, a run of the env's task definition in another cluster and the account's ECS settings are not."""
     for label, env, documents, policies in _all_cases(shipped, everything):
         base = f"arn:aws:ecs:{env.region}:{env.account_id}:"
 
@@ -383,7 +383,16 @@ def test_ecs_only_the_envs_cluster_services_tasks_and_task_definitions(shipped: 
 
         other = "payments"
         elsewhere = {"ecs:cluster": arn(f"cluster/{other}")}
-        for action in ("ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeServices"):
+        # RegisterScalableTarget checks the caller's DescribeServices and UpdateService (ECS developer guide, "IAM
+        # permissions required for Amazon ECS service auto scaling") on a resource no source names (Application Auto
+        # Scaling user guide, "Permissions validation for API calls on target resources": no parameters, or made-up
+        # ARNs in account 12345): whatever it names, held to the env's cluster it fails every compute up
+        assert any(resource["type"] == deploy_role.SCALING_POLICY_TYPE for resource in resources), label
+        for action in deploy_role.ECS_AUTOSCALING_ACTIONS:
+            for resource in ("*", arn(f"service/{other}/api"), arn("service/default/x").replace(env.account_id,
+                                                                                                "12345")):
+                assert allowed(policies, action, resource), (label, action, resource)
+        for action in ("ecs:CreateService", "ecs:DeleteService", "ecs:TagResource", "ecs:ListServiceDeployments"):
             assert not allowed(policies, action, arn(f"service/{other}/api"), elsewhere), (label, action)
         for action in ("ecs:ExecuteCommand", "ecs:StopTask", "ecs:DescribeTasks"):
             assert not allowed(policies, action, arn(f"task/{other}/0123456789abcdef0123456789abcdef"),
@@ -401,6 +410,32 @@ def test_ecs_only_the_envs_cluster_services_tasks_and_task_definitions(shipped: 
             assert not iam_eval.grants_some_context(statements(policies), action), (label, action)
         key = arn(f"cluster/{cluster}").replace(env.account_id, "999999999999")
         assert not allowed(policies, "ecs:DeleteCluster", key), label
+
+
+def test_without_a_scaling_policy_no_other_service_is_updated(shipped: Any) -> None:
+    """Only Application Auto Scaling's checks put DescribeServices and UpdateService on ``*``: a synth without a
+    scaling policy describes and updates only the env's cluster's services, and the checks' grant widens nothing
+    else."""
+    from shared.components.compute import cluster_name
+
+    env = shipped["dev"][0]
+    cluster = cluster_name(env.name)
+    base = f"arn:aws:ecs:{env.region}:{env.account_id}:"
+    for scaling in (False, True):
+        document = {"Version": "2012-10-17", "Statement": deploy_role.ecs_statements(env, scaling=scaling)}
+        policies = [deploy_role.ManagedPolicy("p", document)]
+        for action in deploy_role.ECS_AUTOSCALING_ACTIONS:
+            assert allowed(policies, action, f"{base}service/{cluster}/api"), (scaling, action)
+            assert allowed(policies, action, f"{base}service/payments/api") is scaling, (scaling, action)
+            assert allowed(policies, action, "*") is scaling, (scaling, action)
+        for action in ("ecs:CreateService", "ecs:DeleteService", "ecs:TagResource"):
+            assert not allowed(policies, action, f"{base}service/payments/api"), (scaling, action)
+        for action in ("ecs:StopTask", "ecs:ExecuteCommand", "ecs:DescribeTasks"):
+            assert not allowed(policies, action, f"{base}task/payments/0123456789abcdef0123456789abcdef"), \
+                (scaling, action)
+        for action in ("ecs:DeleteCluster", "ecs:UpdateCluster", "ecs:ExecuteCommand"):
+            assert not allowed(policies, action, f"{base}cluster/payments"), (scaling, action)
+        assert not iam_eval.grants_some_context(statements(policies), "ecs:PutAccountSetting"), scaling
 
 
 def test_the_envs_ecs_names_are_the_ones_the_deploy_role_names(shipped: Any, everything: Any) -> None:
