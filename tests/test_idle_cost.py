@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from shared import REPO_ROOT
+from shared.catalog import load_catalog
 from shared.dag import order
+from shared.envs import backlog_wakes, load_env, publishes_queue_metrics
 from shared.rotation.queue_metrics import METRICS as QUEUE_METRICS
 from tests.synth_helpers import synth_layers
 
@@ -144,3 +146,15 @@ def test_every_log_group_expires_its_events(env: str) -> None:
     assert groups and all(r["inputs"].get("retentionInDays") for r in groups), [
         r["name"] for r in groups if not r["inputs"].get("retentionInDays")]
 
+
+
+def test_dev_rests_at_zero_every_consumer_its_backlog_wakes() -> None:
+    """dev runs what lands there first and nobody waits on a batch job there: a consumer no HTTP request reaches,
+    whose backlog starts its first task (shared.envs.backlog_wakes), does not idle at min_count 1 around the clock
+    (training: 2 vCPU, 4 GB)."""
+    env, catalog = load_env("dev"), load_catalog()
+    wakes = sorted(s.name for s in catalog if backlog_wakes(s, catalog, publishes_queue_metrics(env)))
+    assert wakes, "the catalog has no consumer the backlog wakes: nothing to check"
+    minimum = {r["inputs"]["resourceId"].rsplit("/", 1)[-1]: r["inputs"]["minCapacity"]
+               for r in of_type("dev", "aws:appautoscaling/target:Target")}
+    assert {s: minimum[s] for s in wakes} == dict.fromkeys(wakes, 0)
