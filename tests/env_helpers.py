@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -13,3 +14,13 @@ def wake_resting_services(data: dict[str, Any]) -> None:
         if settings.get("min_count") == 0:
             settings["min_count"] = 1
             settings["desired_count"] = max(1, settings.get("desired_count", 1))
+
+
+def to_external(change: Callable[[dict[str, Any]], object]) -> Callable[[dict[str, Any]], None]:
+    """``change`` (an edit that makes the env's broker ``external``), then :func:`wake_resting_services`."""
+
+    def edit(data: dict[str, Any]) -> None:
+        change(data)
+        wake_resting_services(data)
+
+    return edit
