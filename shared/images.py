@@ -24,6 +24,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from shared.envs import EnvConfig, is_digest
@@ -822,3 +823,84 @@ def rollout_mismatches(env: EnvConfig, images: Mapping[str, str], running: Itera
             problems.append(f"{where} runs task definition {entry.task_definition}, not {wanted}, which compute's "
                             "up applied")
     return problems
+
+
+#: ListServiceDeployments statuses of a deployment the circuit breaker (or an alarm) rolled back (botocore ecs
+#: model, ServiceDeploymentStatus). A rollback is no deployment of its own: ECS rolls the same service deployment back
+#: to the last successful service revision ("Amazon ECS doesn't create a new service revision for a rollback", ECS
+#: developer guide, Amazon ECS service revisions).
+ROLLED_BACK_STATUSES = ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+#: How far before the update's start (by the runner's clock) deployments are listed: AWS refuses a signed request from
+#: a clock more than 5 minutes off (SigV4 RequestTimeTooSkewed), so none of this update's deployments is missed. Only
+#: each service's newest is judged: an older rollback in the margin that a later deployment superseded is not one.
+DEPLOYMENTS_CLOCK_MARGIN = timedelta(minutes=5)
+#: ListServiceDeployments error codes of a region or partition without the API (it came on 2024-10-30)
+DEPLOYMENTS_UNAVAILABLE = ("UnsupportedFeatureException", "UnknownOperationException", "InvalidAction")
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """An ECS service whose newest deployment since compute's update started ECS rolled back."""
+
+    service: str
+    ecs_service: str
+    status: str
+    reason: str
+    deployment: str
+
+    def describe(self) -> str:
+        where = self.service if self.ecs_service == self.service else f"{self.service} ({self.ecs_service})"
+        return (f"{where}: ECS rolled its deployment back ({self.status}"
+                f"{': ' + self.reason if self.reason else ''}; {self.deployment})")
+
+
+@dataclass(frozen=True)
+class RollbackReport:
+    rolled_back: list[RolledBack]
+    #: why some or all services were not looked at (no failure: the API's absence)
+    note: str | None = None
+
+
+def rolled_back_deployments(env: EnvConfig, services: Iterable[str], clients: ClientFactory,
+                            since: datetime) -> RollbackReport:
+    """The ECS services of ``services`` whose newest deployment created since ``since`` (less the clock margin) ECS
+    rolled back. This catches what the task definition's comparison cannot: a deployment without a new task definition
+    (Service Connect, network configuration, load balancers) keeps both revision and digest when rolled back, and the
+    provider's read of the service does not see its Service Connect configuration. A service without a deployment since
+    (nothing of it changed) passes; a region without the API is a note."""
+    from shared.components.compute import cluster_name
+
+    ecs = clients(env, "ecs")
+    cluster = cluster_name(env.name)
+    after = since - DEPLOYMENTS_CLOCK_MARGIN
+    found: list[RolledBack] = []
+    for service in services:
+        for name in ecs_service_names(env, service):
+            deployments: list[dict[str, Any]] = []
+            request: dict[str, Any] = {"cluster": cluster, "service": name, "createdAt": {"after": after}}
+            try:
+                while True:
+                    page = ecs.list_service_deployments(**request)
+                    deployments.extend(page.get("serviceDeployments", []))
+                    if not page.get("nextToken"):
+                        break
+                    request["nextToken"] = page["nextToken"]
+            except aws_errors() as error:
+                code = aws_error_code(error)
+                if code in DEPLOYMENTS_UNAVAILABLE:
+                    return RollbackReport(found, f"ECS ListServiceDeployments is not available in {env.region} "
+                                                 f"({code}): a rollback of a change that kept the task definition "
+                                                 "(Service Connect, network configuration) is not checked")
+                if code in ("ServiceNotFoundException", "ClusterNotFoundException"):
+                    continue  # the running check names it
+                # authorized on the service (ECS developer guide: Permissions required for viewing service deployments)
+                raise AwsAccessError(f"{env.name}: ECS ListServiceDeployments of {name} in {cluster} failed ({error}); "
+                                     "the caller needs ecs:ListServiceDeployments on the env's services") from None
+            if not deployments:
+                continue
+            newest = max(deployments, key=lambda item: item.get("createdAt") or after)
+            status = str(newest.get("status", ""))
+            if status in ROLLED_BACK_STATUSES:
+                found.append(RolledBack(service, name, status, str(newest.get("statusReason") or ""),
+                                        str(newest.get("serviceDeploymentArn", ""))))
+    return RollbackReport(found)

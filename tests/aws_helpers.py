@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from shared.images import (
     ForeignRepository,
     HeldRepository,
     MissingImage,
+    RollbackReport,
     RunningImage,
     WrongPlatform,
     profile_var,
@@ -95,6 +97,9 @@ class MotoAccounts:
                                         replication_status_answer(account_id, region))
         if service == "ec2":
             client.meta.events.register("before-call.ec2.CreateVpc", dry_run_answer)
+        if service == "ecs":
+            client.meta.events.register("before-call.ecs.ListServiceDeployments",
+                                        service_deployments_answer(account_id, region))
         return client
 
 
@@ -129,6 +134,38 @@ def replication_status_answer(account_id: str, region: str) -> Any:
         return _Answered(), {"repositoryName": request["repositoryName"], "imageId": request["imageId"],
                              "replicationStatuses": REPLICATION_STATUSES.get(
                                  (account_id, region, request["repositoryName"], digest), [])}
+
+    return answer
+
+
+#: (account, region, cluster, ECS service) -> its service deployments, as ListServiceDeployments briefs them (moto
+#: implements neither ListServiceDeployments nor the deployments ECS records). Tests set entries with monkeypatch.
+SERVICE_DEPLOYMENTS: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+#: Set (monkeypatch) to an error code to answer ListServiceDeployments with it (a region without the API).
+SERVICE_DEPLOYMENTS_ERROR: dict[str, str] = {}
+
+
+def service_deployments_answer(account_id: str, region: str) -> Any:
+    """A botocore ``before-call`` handler answering ListServiceDeployments from :data:`SERVICE_DEPLOYMENTS`: its
+    ``createdAt.after`` filter applied (epoch seconds on the wire), one page of at most ``maxResults`` (20 by
+    default, the API's), newest first."""
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        if SERVICE_DEPLOYMENTS_ERROR:
+            return type("Refused", (), {"status_code": 400})(), {
+                "Error": {"Code": SERVICE_DEPLOYMENTS_ERROR["code"], "Message": "not supported"}}
+        request = json.loads(params["body"])
+        after = request.get("createdAt", {}).get("after")
+        listed = [item for item in SERVICE_DEPLOYMENTS.get(
+            (account_id, region, request.get("cluster", "default"), request["service"]), [])
+                  if after is None or item["createdAt"].timestamp() > float(after)]
+        listed.sort(key=lambda item: item["createdAt"], reverse=True)
+        start = int(request.get("nextToken") or 0)
+        size = int(request.get("maxResults") or 20)
+        page: dict[str, Any] = {"serviceDeployments": listed[start:start + size]}
+        if start + size < len(listed):
+            page["nextToken"] = str(start + size)
+        return _Answered(), page
 
     return answer
 
@@ -223,6 +260,9 @@ class ReleasedEverywhere:
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return [RunningImage(service, service, env.release.images[service]) for service in services]
+
+    def rollbacks(self, env: EnvConfig, services: Sequence[str], since: datetime) -> RollbackReport:
+        return RollbackReport([])
 
     def registry_targets(self, env: EnvConfig) -> list[str]:
         return []

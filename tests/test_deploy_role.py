@@ -336,7 +336,8 @@ def test_the_deploy_roles_key_actions_are_what_every_key_of_the_stacks_delegates
 #: in every read and wait, UpdateService, the drain's UpdateService and DeleteService; tags; the steady-state wait's
 #: deployment reads) and aws_ecs_task_definition (task_definition.go: RegisterTaskDefinition, DescribeTaskDefinition,
 #: DeregisterTaskDefinition, DeleteTaskDefinitions; tags), by the resource the Service Authorization Reference names
-#: for each; the orchestrator's image check calls DescribeServices and DescribeTaskDefinition (shared/images.py)
+#: for each; the orchestrator's image check calls DescribeServices and DescribeTaskDefinition, and
+#: ListServiceDeployments on each service (shared/images.py: running_images, rolled_back_deployments)
 ECS_CLUSTER_CALLS = ("ecs:CreateCluster", "ecs:DescribeClusters", "ecs:UpdateCluster", "ecs:UpdateClusterSettings",
                      "ecs:PutClusterCapacityProviders", "ecs:DeleteCluster", "ecs:TagResource", "ecs:UntagResource",
                      "ecs:ListTagsForResource")

@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink,
 from tests.aws_helpers import (
     CONFIGS,
     MANIFEST,
+    SERVICE_DEPLOYMENTS,
+    SERVICE_DEPLOYMENTS_ERROR,
     MotoAccounts,
     ReleasedEverywhere,
     create_repositories,
@@ -309,6 +312,87 @@ def test_ecs_running_the_task_definitions_compute_applied_passes(moto_aws: None,
     assert code == 0, output
     assert f"ecs: every service runs its released digest and the task definition compute applied " \
            f"({len(dev.release.images)} checked)" in output
+
+
+def deployment(env: EnvConfig, service: str, status: str, created_at: datetime, reason: str = "") -> dict[str, Any]:
+    """A ListServiceDeployments brief of ``service``'s deployment in the env's cluster."""
+    base = f"arn:aws:ecs:{env.region}:{env.account_id}:"
+    cluster = f"{env.name}-ml-platform"
+    return {"serviceDeploymentArn": f"{base}service-deployment/{cluster}/{service}/{int(created_at.timestamp())}",
+            "serviceArn": f"{base}service/{cluster}/{service}", "clusterArn": f"{base}cluster/{cluster}",
+            "createdAt": created_at, "status": status, **({"statusReason": reason} if reason else {})}
+
+
+def record_deployments(env: EnvConfig, monkeypatch: pytest.MonkeyPatch, service: str,
+                       *deployments: dict[str, Any]) -> None:
+    from shared.components.compute import cluster_name
+
+    key = (env.account_id, env.region, cluster_name(env.name), service)
+    monkeypatch.setitem(SERVICE_DEPLOYMENTS, key, [*SERVICE_DEPLOYMENTS.get(key, []), *deployments])
+
+
+@dataclass
+class DeployingRecorder(AppliedRecorder):
+    """compute's update starts the deployments ``during_update`` records (ECS's record of them, as it keeps it)."""
+
+    during_update: Any = None
+
+    def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        result = super().run(layer, env, operation, on_output)
+        if layer == "compute" and not operation.targets and self.during_update is not None:
+            self.during_update(env)
+        return result
+
+
+CIRCUIT_BREAKER = "ECS deployment circuit breaker: tasks failed to start."
+
+
+def test_a_rollback_of_a_change_that_kept_the_task_definition_fails_compute(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change that starts a deployment without a new task definition (a Service Connect configuration from the mesh
+    layer's namespace, the network configuration's subnets or security group, a load balancer) and that the circuit
+    breaker rolled back: ECS runs the same revision and digest, so the comparisons saw nothing and `up` said every
+    service runs its release while ECS ran the previous configuration. ECS's own record of the deployment says it."""
+    dev = load_env("dev")
+    runner = DeployingRecorder(applied=settle_applied(dev, monkeypatch), during_update=lambda env: record_deployments(
+        env, monkeypatch, "inference",
+        deployment(env, "inference", "ROLLBACK_SUCCESSFUL", datetime.now(UTC), CIRCUIT_BREAKER)))
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1, output
+    assert f"inference: ECS rolled its deployment back (ROLLBACK_SUCCESSFUL: {CIRCUIT_BREAKER}; " \
+           "arn:aws:ecs:eu-west-1:111111111111:service-deployment/dev-ml-platform/inference/" in output
+    assert "ECS does not run what compute's up applied (rolled back?)" in output
+    assert "the next up deploys it again, which ECS rolls back again until its cause is fixed" in output
+    assert "undo the change: a release with `nox -s promote -- dev@<revision> dev`" in output
+    assert "every service runs" not in output
+
+
+def test_services_without_a_rolled_back_deployment_since_the_update_pass(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing of a service changed: no deployment since the update started, and a rollback of an earlier `up` is
+    not this one's. A rollback just before the update that a newer deployment superseded is not one either."""
+    dev = load_env("dev")
+    now = datetime.now(UTC)
+    record_deployments(dev, monkeypatch, "inference",
+                       deployment(dev, "inference", "ROLLBACK_SUCCESSFUL", now - timedelta(hours=2), CIRCUIT_BREAKER))
+    runner = DeployingRecorder(applied=settle_applied(dev, monkeypatch), during_update=lambda env: record_deployments(
+        env, monkeypatch, "training",
+        deployment(env, "training", "ROLLBACK_SUCCESSFUL", now - timedelta(minutes=1), CIRCUIT_BREAKER),
+        deployment(env, "training", "SUCCESSFUL", datetime.now(UTC))))
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert "rolled its deployment back" not in output
+
+
+def test_a_region_without_ecs_service_deployments_notes_it_and_passes(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dev = load_env("dev")
+    monkeypatch.setitem(SERVICE_DEPLOYMENTS_ERROR, "code", "UnsupportedFeatureException")
+    code, output = up("dev", AppliedRecorder(applied=settle_applied(dev, monkeypatch)), AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert "ecs: note: ECS ListServiceDeployments is not available in eu-west-1 (UnsupportedFeatureException): a " \
+           "rollback of a change that kept the task definition (Service Connect, network configuration) is not " \
+           "checked" in output
 
 
 @pytest.mark.parametrize("action", ["up", "destroy"])  # destroy: the registry it reads first must be the env's

@@ -21,7 +21,9 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
    that does not run its released digest with a completed rollout, or runs another task definition
    than compute's outputs say its ``up`` registered (a circuit-breaker rollback also ends "steady",
-   and one of a change that kept the image keeps the digest), fails compute.
+   and one of a change that kept the image keeps the digest), or whose newest deployment since the
+   update started ECS rolled back (:func:`shared.images.rolled_back_deployments`: one of a change
+   that kept the task definition too, a Service Connect or network configuration's), fails compute.
 
 The AWS account of the credentials is checked in :meth:`ImageGatedRunner.prepare`, before any
 layer runs (exit 2 when it is not the env's).
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.envs import EnvConfig, is_digest
@@ -41,6 +44,7 @@ from shared.images import (
     ForeignRepository,
     HeldRepository,
     MissingImage,
+    RollbackReport,
     RunningImage,
     SessionClients,
     WrongPlatform,
@@ -48,6 +52,7 @@ from shared.images import (
     foreign_repositories,
     held_images,
     missing_images,
+    rolled_back_deployments,
     rollout_mismatches,
     running_images,
     verify_account,
@@ -152,6 +157,9 @@ class ImageChecks(Protocol):
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
 
+    def rollbacks(self, env: EnvConfig, services: Sequence[str], since: datetime) -> RollbackReport:
+        """The ECS services of ``services`` whose newest deployment since ``since`` ECS rolled back."""
+
     def registry_targets(self, env: EnvConfig) -> list[str]:
         """The URNs step 1 updates."""
 
@@ -188,6 +196,9 @@ class AwsImageChecks:
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)
+
+    def rollbacks(self, env: EnvConfig, services: Sequence[str], since: datetime) -> RollbackReport:
+        return rolled_back_deployments(env, services, self.clients, since)
 
     def registry_targets(self, env: EnvConfig) -> list[str]:
         return synth_registry_targets(env)
@@ -428,6 +439,7 @@ class ImageGatedRunner:
                 on_output(f"images: {tagged.describe()}")
             elif tagged.action == "missing":  # a platform manifest an index names (the index itself is there)
                 on_output(f"images: warning: {tagged.describe()}")
+        started = datetime.now(UTC)
         result = self.inner.run(layer, env, operation, on_output)
         if first is not None:
             result = replace(result, changes=_merged(first.changes, result.changes))
@@ -441,6 +453,12 @@ class ImageGatedRunner:
             applied = {}
         # Every released service, a tag's too: its digest cannot be compared, its rollout and task definition can.
         problems = rollout_mismatches(env, digests, self.checks.running(env, list(images)), applied)
+        # A deployment without a new task definition (Service Connect, network configuration, load balancers) that
+        # ECS rolled back keeps both revision and digest: only ECS's record of the deployment says so.
+        rollbacks = self.checks.rollbacks(env, list(images), started)
+        if rollbacks.note:
+            on_output(f"ecs: note: {rollbacks.note}")
+        problems += [entry.describe() for entry in rollbacks.rolled_back]
         if problems:
             for problem in problems:
                 on_output(f"ecs: {problem}")
