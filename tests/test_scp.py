@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from shared.orchestrate.cli import DRY_RUN_JUDGES_THE_CALLER
 from tests.test_orchestrate import management_api
 
 __all__ = ["management_api"]  # its autouse fixture: the stacks' management endpoint answers on loopback
@@ -144,7 +145,23 @@ def test_an_scp_denying_a_network_create_stops_the_first_up_before_any_layer(
 
     code, out, runner = up(["preview", "dev"], checker(_clients({}, denied=denied)))
     assert code == 0 and runner.started(), out
-    assert "note: up would be refused: " in out and action in out
+    assert "up would be refused" not in out and f"note: {DRY_RUN_JUDGES_THE_CALLER}" in out and action in out, out
+
+
+def test_a_preview_with_the_read_only_role_does_not_call_up_refused(moto_aws: None) -> None:
+    """A pull request's preview runs with the env's read-only role (README, Workflows), which ReadOnlyAccess gives no
+    EC2 create: the DryRun answers UnauthorizedOperation for it (EC2 API reference, "DryRun": "the required
+    permissions"), and the preview said `up would be refused` and to run `up` with the deploy role, of an `up` the
+    deploy role runs unrefused."""
+    from tests.test_orchestrate_account import checker, up
+
+    plain = ("You are not authorized to perform this operation. User: arn:aws:sts::111111111111:assumed-role/reader/run"
+             " is not authorized to perform: {action} on resource: arn:aws:ec2:eu-west-1:111111111111:{kind}/* because "
+             "no identity-based policy allows the {action} action.")
+    code, out, runner = up(["preview", "dev"], checker(_clients({}, denied="create_vpc", message=plain)))
+    assert code == 0 and runner.started(), out
+    assert "up would be refused" not in out, out
+    assert f"note: {DRY_RUN_JUDGES_THE_CALLER}" in out and "ec2:CreateVpc" in out, out
 
 
 def test_the_probes_ask_with_the_tags_the_creates_send_and_only_before_the_network_exists(moto_aws: None) -> None:

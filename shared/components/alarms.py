@@ -683,6 +683,12 @@ class AlarmTopic(pulumi.ComponentResource):
             # an endpoint without one keeps the name it always had.
             suffix = re.sub(r"[^A-Za-z0-9]+", "-", subscription.without_credentials).strip("-").lower()[:60]
             resource_name = f"{name}-{subscription.protocol}-{suffix}"
+            # The name it had with them is an alias: a new resource's Subscribe of the same topic, protocol and endpoint
+            # gets the existing subscription's ARN (go-to-k/cdkd #1967), which the old one's delete would unsubscribe.
+            # The engine writes no alias to the state (pulumi/pulumi #14042).
+            before = f"{name}-{subscription.protocol}-" + re.sub(
+                r"[^A-Za-z0-9]+", "-", subscription.endpoint).strip("-").lower()[:60]
+            aliases = [pulumi.Alias(name=before)] if before != resource_name else None
             permission = None
             if subscription.protocol == "lambda" and lambda_in(subscription.endpoint, args.account_id, args.region):
                 # SNS invokes the function as sns.amazonaws.com: without a statement in the function's resource
@@ -699,7 +705,8 @@ class AlarmTopic(pulumi.ComponentResource):
             aws.sns.TopicSubscription(
                 resource_name, topic=self.topic.arn, protocol=subscription.protocol,
                 endpoint=endpoint,
-                opts=pulumi.ResourceOptions(parent=self.topic, depends_on=[permission] if permission else None))
+                opts=pulumi.ResourceOptions(parent=self.topic, depends_on=[permission] if permission else None,
+                                            aliases=aliases))
         self.arn: pulumi.Output[str] = self.topic.arn
         self.register_outputs({"topic_arn": self.topic.arn})
 

@@ -359,6 +359,10 @@ class AccountReport:
     """The Amazon MQ brokers of the account and region (id -> name), read where the run has the broker or messaging
     layer of an ``amazon-mq`` env; None: not read. The orchestrator refuses a run whose broker stack records a
     broker that is not among them (:func:`lost_broker_refusal`)."""
+    caller_judged: list[str] = field(default_factory=list)
+    """The refusals (of :attr:`refusals`) from EC2 DryRun probes, which judge the credentials that ask: ``up``'s are
+    the deploy role, a pull request's preview has the read-only role (ReadOnlyAccess grants no create), so a preview
+    does not call ``up`` refused for them."""
     broker_pending: dict[str, str] = field(default_factory=dict)
     """What the env's broker has asked for and not applied yet (botocore mq DescribeBroker ``PendingEngineVersion``
     -> ``engine_version``, ``PendingHostInstanceType`` -> ``instance_type``): Amazon MQ applies them at a reboot or in
@@ -941,7 +945,9 @@ class AwsAccountCheck:
                 if code not in DENIED_CODES:
                     report.notes.append(f"whether network's {action} would be allowed is unknown (DryRun: {error})")
                     continue
-                report.refusals.append(self._network_denial(env, action, made_before, str(error)))
+                denial = self._network_denial(env, action, made_before, str(error))
+                report.refusals.append(denial)
+                report.caller_judged.append(denial)
                 return
             else:  # a DryRun never creates; an answer without its error is not one to trust
                 report.notes.append(f"whether network's {action} would be allowed is unknown (DryRun answered "

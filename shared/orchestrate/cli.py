@@ -159,6 +159,11 @@ def _stack_found(env: EnvConfig, layer: str, operation: Operation, out: TextIO,
         return True
 
 
+#: A preview's note for a refusal of the EC2 DryRun probes (:attr:`AccountReport.caller_judged`): EC2 answers for the
+#: caller, and a pull request's preview runs with the read-only role, to which ReadOnlyAccess grants no create
+DRY_RUN_JUDGES_THE_CALLER = "EC2 DryRun judged these credentials, not the deploy role's"
+
+
 def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation, layers: list[str],
                        out: TextIO, stack_exists: Callable[[str], bool],
                        read_outputs: OutputsReader | None = None,
@@ -192,7 +197,11 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
-            out.write(f"note: up would be refused: {refusal}\n")
+            if refusal in report.caller_judged:
+                out.write(f"note: {DRY_RUN_JUDGES_THE_CALLER}: up is refused only where its deploy role is denied "
+                          f"this too: {refusal}\n")
+            else:
+                out.write(f"note: up would be refused: {refusal}\n")
         for role in report.missing:
             out.write(f"note: up creates the service-linked role {role.role_name} first (`{role.command}`)\n")
         return AccountReport()

@@ -482,6 +482,24 @@ def test_an_https_endpoint_is_a_secret_and_its_basic_auth_password_in_no_name(ed
     assert not [name for name in names if "hunter2secret" in name.lower()]
 
 
+def test_an_https_endpoint_renamed_without_its_password_keeps_its_subscription(edit_env: Any) -> None:
+    """The subscription of an endpoint with user:password@ had a name with them: renamed without, the engine would
+    create the new resource and then delete the old one, and SNS answers a Subscribe of the same topic, protocol and
+    endpoint with the existing subscription's ARN (go-to-k/cdkd #1967, measured; terraform-provider-aws #10930), so the
+    old one's Unsubscribe would end the subscription the new resource holds: notifications reach nobody, silently.
+    The old name is an alias (the engine no longer writes aliases to the state: pulumi/pulumi #14042)."""
+    hook, plain_hook = "https://alarms:Hunter2Secret@hooks.example.com/sns", "https://events.pagerduty.example/x"
+    edit_env("dev", lambda data: data.update(alarms={"subscriptions": [
+        {"protocol": "https", "endpoint": hook}, {"protocol": "https", "endpoint": plain_hook}]}))
+    broker = synth_env("dev", ["broker"])["broker"]
+    by_endpoint = {s["inputs"]["endpoint"]: s for s in of_type(broker, SUBSCRIPTION)}
+    renamed = by_endpoint[hook]
+    old_urn = renamed["urn"].replace("alarms-https-https-hooks-example-com-sns",
+                                     "alarms-https-https-alarms-hunter2secret-hooks-example-com-sns")
+    assert renamed.get("aliases") == [old_urn]
+    assert "aliases" not in by_endpoint[plain_hook]  # its name never changed
+
+
 def test_a_lambda_subscription_of_the_envs_account_may_be_invoked_by_sns_for_this_topic(edit_env: Any) -> None:
     """SNS delivers to a Lambda subscription as sns.amazonaws.com: the function's resource policy must allow it
     (for this topic only), or every notification is refused while the subscription looks confirmed."""
