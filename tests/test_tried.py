@@ -216,3 +216,11 @@ def test_the_readme_names_every_path_of_platform_code_where_it_explains_the_gate
     assert "deploy_untried_reason" in promotion and "tried-<TO>" in promotion
     for path in workflows.PLATFORM_CODE:
         assert f"`{path}`" in promotion, path
+
+
+@pytest.mark.parametrize("path", ["requirements.lock", "noxfile.py", ".ci/install-pulumi",
+                                  ".github/actions/setup-platform/action.yml", "shared/dag.py"])
+def test_a_change_of_any_platform_code_previews_every_env(path: str) -> None:
+    """The pull-request previews and the gate read the same list: a lock that moves a package changes what every
+    env's preview runs, as it changes what the gate compares."""
+    assert workflows.envs_touched([path], ["dev", "prod", "staging"]) == ["dev", "prod", "staging"]
