@@ -7,6 +7,8 @@
 * ``changed-envs --base SHA [--env-files-only]`` -- the envs a change touches, as the JSON matrix of
   the preview / deploy jobs (an env file changes its env; anything else the platform reads changes
   every env);
+* ``tried ENV --commit SHA [--untried-reason TEXT]`` -- exit 2 unless the env ENV is promoted from has
+  deployed this commit's platform code (:mod:`shared.tried`);
 * ``target ENV [--role read|deploy]`` -- region, account id and state backend of ENV for
   ``aws-actions/configure-aws-credentials``, written to ``$GITHUB_OUTPUT`` (the read role and the
   in-VPC runner come from the repository variables in ``$VARS_JSON``).
@@ -58,7 +60,13 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "peter-evans/create-pull-request": ("5f6978faf089d4d20b00c7766989d076bb2fc7f1", "v8.1.1"),
 }
 
-PLATFORM_INPUTS = ("environments/", "stacks/", "shared/", "policies/", "pyproject.toml")
+PLATFORM_CODE = ("stacks/", "shared/", "policies/", "pyproject.toml", "requirements.lock", "noxfile.py", ".ci/",
+                 ".github/actions/")
+"""What a deploy runs besides the env files: the programs, the packs, the locked packages, the nox sessions and the
+CI scripts and action that install the CLI and .venv. The "tried" gate (shared.tried) compares these paths' git
+hashes; every other tracked path is in shared.tried.NOT_PLATFORM_CODE (a test checks it)."""
+
+PLATFORM_INPUTS = ("environments/", *PLATFORM_CODE)
 """Paths whose change can change what a preview shows (an env file: that env; the rest: every env)."""
 
 
@@ -253,6 +261,21 @@ def layer_job_id(layer: str) -> str:
     return f"up-{layer}"
 
 
+def deploy_job_name(env: str, layer: str = "") -> str:
+    """The ``name:`` of a deploy job: ``up dev network`` (deploy-dev.yml, one per layer), ``up prod`` (one per env)."""
+    return f"up {env} {layer}" if layer else f"up {env}"
+
+
+def deploy_job_names(env: str) -> list[str]:
+    """The jobs whose success deploys all of ``env`` (what the "tried" gate asks GitHub about)."""
+    from shared.dag import order
+    from shared.promote import PROMOTION_ORDER
+
+    if env == PROMOTION_ORDER[0]:
+        return [deploy_job_name(env, layer) for layer in order()]
+    return [deploy_job_name(env)]
+
+
 def render_deploy_dev(env: str = "dev") -> str:
     """The main-branch workflow: ``up`` of ``env``, one job per layer, ``needs:`` = the layers it reads."""
     from shared.catalog import load_catalog
@@ -295,7 +318,7 @@ def render_deploy_dev(env: str = "dev") -> str:
         in_vpc = layer in NEEDS_VPC_REACH
         lines += [
             f"  {layer_job_id(layer)}:",
-            f"    name: up {env} {layer}",
+            f"    name: {deploy_job_name(env, layer)}",
         ]
         if upstreams:
             lines.append(f"    needs: [{', '.join(layer_job_id(upstream) for upstream in upstreams)}]")
@@ -346,6 +369,10 @@ def render_deploy_promoted() -> str:
         "        description: env to deploy again from main",
         "        type: choice",
         "        options: [" + ", ".join(targets) + "]",
+        "      deploy_untried_reason:",
+        "        description: emergency only, logged - deploy even if the env before it has not deployed this code",
+        "        type: string",
+        "        default: ''",
         "permissions: {}",
         "jobs:",
         "  changed:",
@@ -376,11 +403,35 @@ def render_deploy_promoted() -> str:
     for env in targets:
         config = load_env(env)
         minutes = env_job_minutes(config, catalog)
+        upstream = PROMOTION_ORDER[PROMOTION_ORDER.index(env) - 1]
+        selected = f"if: contains(fromJSON(needs.changed.outputs.envs).*.env, '{env}')"
         lines += [
-            f"  deploy-{env}:",
-            f"    name: up {env}",
+            f"  tried-{env}:",
+            f"    name: {env}'s code deployed in {upstream} first",
             "    needs: [changed]",
-            f"    if: contains(fromJSON(needs.changed.outputs.envs).*.env, '{env}')",
+            f"    {selected}",
+            "    # a job of its own: it refuses before a reviewer is asked, and the deploy job gets no more scopes",
+            "    runs-on: ubuntu-latest",
+            "    timeout-minutes: 15",
+            "    permissions:",
+            "      contents: read  # checkout",
+            f"      actions: read  # {upstream}'s deploy runs and their jobs (shared.tried)",
+            "    steps:",
+            f"      - uses: {uses('actions/checkout')}",
+            "        with:",
+            "          persist-credentials: false",
+            "          fetch-depth: 0  # the commits of the upstream runs, to compare their code with this one's",
+            "      - uses: $/.github/actions/setup-platform",
+            f"      - name: {upstream} deployed the platform code of this commit",
+            f'        run: python3 -m nox -s workflows -- tried {env} --commit "$GITHUB_SHA" '
+            '--untried-reason="$UNTRIED_REASON"',
+            "        env:",
+            "          GITHUB_TOKEN: ${{ github.token }}",
+            "          UNTRIED_REASON: ${{ inputs.deploy_untried_reason }}",
+            f"  deploy-{env}:",
+            f"    name: {deploy_job_name(env)}",
+            f"    needs: [changed, tried-{env}]",
+            f"    {selected}",
             "    # the whole env in one job (one approval where the environment requires reviewers), on the",
             "    # env's in-VPC runner: some layers reach endpoints that answer only inside the VPC",
             f"    runs-on: {vpc_runner_expression(env)}",
@@ -525,6 +576,10 @@ def main(argv: list[str]) -> int:
     choice.add_argument("--all", action="store_true", help="every env")
     choice.add_argument("--only", help="this one env")
     changed.add_argument("--env-files-only", action="store_true", help="only env files count")
+    tried = commands.add_parser("tried", help="exit 2 unless the env before ENV deployed this commit's code")
+    tried.add_argument("env")
+    tried.add_argument("--commit", required=True, help="the commit ENV is about to deploy")
+    tried.add_argument("--untried-reason", default="", help="deploy anyway (emergency): logged as a warning")
     tgt = commands.add_parser("target", help="region, account id, backend (and read role) of an env")
     tgt.add_argument("env")
     tgt.add_argument("--role", choices=["read", "deploy"], default="deploy")
@@ -561,6 +616,10 @@ def main(argv: list[str]) -> int:
         variables = json.loads(os.environ.get("VARS_JSON") or "{}")
         _write_outputs({"envs": json.dumps(matrix(chosen, variables), separators=(",", ":"))}, github_output)
         return 0
+    if args.command == "tried":
+        from shared import tried as tried_gate
+
+        return tried_gate.main(args.env, args.commit, args.untried_reason, os.environ, sys.stdout)
     _write_outputs(target(args.env, args.role, os.environ), github_output)
     return 0
 
