@@ -17,6 +17,7 @@ from shared import REPO_ROOT
 from shared.catalog import CATALOG_ENV_VAR, load_catalog
 from shared.errors import ConfigError
 from tests.catalog_helpers import write_catalog
+from tests.readme_helpers import readme_block
 
 
 def test_the_committed_catalog_is_created_callees_first() -> None:
@@ -307,10 +308,7 @@ def test_readme_lists_every_key_a_catalog_entry_may_set() -> None:
     the entry's own key), and no key the model does not have: a key added to the catalog must be documented."""
     from shared.catalog import ServiceSpec
 
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    start, end = "<!-- catalog-keys: start", "<!-- catalog-keys: end -->"
-    assert start in text and end in text, "README lacks the catalog-keys table markers"
-    table = text[text.index(start):text.index(end)]
+    table = readme_block("<!-- catalog-keys: start", "<!-- catalog-keys: end -->", "catalog-keys table")
     listed: set[str] = set()
     for line in table.splitlines():
         if line.startswith("| `"):

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from shared import REPO_ROOT
 from shared.envs import load_env
 from shared.errors import ConfigError, ConfigErrors
 from shared.protect import STATEFUL_TYPES
 from tests.env_helpers import wake_resting_services
+from tests.readme_helpers import readme_block
 
 START, END = "<!-- import-ids: start", "<!-- import-ids: end -->"
 
@@ -20,9 +20,7 @@ START, END = "<!-- import-ids: start", "<!-- import-ids: end -->"
 def test_readme_gives_the_import_id_of_every_stateful_type() -> None:
     """A lost state is recovered by importing the resources that hold data by id; a stateful type added to
     shared/protect.py without its id in the table fails here, and so does a row of a type no longer stateful."""
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    assert START in text and END in text, "README lacks the import-ids table (Disaster recovery)"
-    table = text[text.index(START):text.index(END)]
+    table = readme_block(START, END, "import-ids table (Disaster recovery)")
     rows = re.findall(r"^\| `([^`]+)` \| (.+) \|$", table, re.MULTILINE)
     assert {type_ for type_, _ in rows} == set(STATEFUL_TYPES)
     assert all(id_form.strip() for _, id_form in rows)

@@ -44,6 +44,7 @@ from shared.envs import EnvConfig, active_env_dir, load_env
 from shared.errors import ConfigError, ConfigErrors
 from shared.plan_diff import Change, diff_layers
 from shared.protect import is_stateful
+from tests.readme_helpers import assert_readme_block_is
 
 REFUSED = "refused by the loader"
 NO_CHANGE = "no resource change"
@@ -59,7 +60,6 @@ NOT_CLOUD_RESOURCES = ("pulumi:pulumi:StackReference", "pulumi:providers:")
 
 SHIPPED = ("dev", "staging", "prod")
 MATRIX_FILE = REPO_ROOT / "tests" / "fixtures" / "env_key_changes.yaml"
-README = REPO_ROOT / "README.md"
 TABLE_START = "<!-- env-key-changes: start (tests/test_env_key_changes.py) -->"
 TABLE_END = "<!-- env-key-changes: end -->"
 
@@ -295,8 +295,4 @@ def readme_table() -> str:
 
 
 def test_readme_tells_the_user_what_each_change_does() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert TABLE_START in text and TABLE_END in text, f"README lacks the table markers {TABLE_START!r}"
-    shown = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
-    assert shown == readme_table(), ("README's env-key table differs from the matrix; replace it with:\n"
-                                     + readme_table())
+    assert_readme_block_is(TABLE_START, TABLE_END, "env-key table", readme_table(), "the matrix")

@@ -11,15 +11,14 @@ from typing import Any
 
 import pytest
 
-from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.dag import order
 from shared.envs import backlog_wakes, load_env, publishes_queue_metrics
 from shared.rotation.queue_metrics import METRICS as QUEUE_METRICS
+from tests.readme_helpers import assert_readme_block_is
 from tests.synth_helpers import synth_layers
 
 ENVS = ("dev", "staging", "prod")
-README = REPO_ROOT / "README.md"
 TABLE_START = "<!-- idle-cost: start (tests/test_idle_cost.py counts it from each shipped env's synth) -->"
 TABLE_END = "<!-- idle-cost: end -->"
 
@@ -121,11 +120,7 @@ def readme_table() -> str:
 
 
 def test_readme_counts_what_each_env_bills_while_idle() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert TABLE_START in text and TABLE_END in text, f"README lacks the table markers {TABLE_START!r}"
-    shown = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
-    assert shown == readme_table(), ("README's idle-cost table differs from the synth; replace it with:\n"
-                                     + readme_table())
+    assert_readme_block_is(TABLE_START, TABLE_END, "idle-cost table", readme_table(), "the synth")
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -13,15 +13,14 @@ from pydantic import BaseModel
 
 from shared import REPO_ROOT
 from shared.envs import EnvConfig
+from tests.readme_helpers import readme_block
 from tests.test_env_key_changes import _leaf_keys
 
 START, END = "<!-- env-keys: start", "<!-- env-keys: end -->"
 
 
 def readme_key_list() -> str:
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    assert START in text and END in text, "README lacks the env-keys list markers"
-    return text[text.index(START):text.index(END)]
+    return readme_block(START, END, "env-keys list")
 
 
 def test_readme_names_every_key_of_the_env_schema() -> None:
@@ -162,9 +161,7 @@ def defaults_block() -> str:
 
 
 def test_readme_gives_every_keys_default_as_the_schema_has_it() -> None:
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    assert DEFAULTS_START in text and DEFAULTS_END in text, "README lacks the env-defaults markers"
-    block = text[text.index(DEFAULTS_START):text.index(DEFAULTS_END)]
+    block = readme_block(DEFAULTS_START, DEFAULTS_END, "env-defaults")
     shown = block[block.index("\n- top level") + 1:].rstrip("\n")
     assert shown == defaults_block(), (
         "README's env key defaults (Environments) differ from shared/envs.py; replace the list with:\n"
