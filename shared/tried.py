@@ -197,11 +197,19 @@ def check(env: str, commit: str, api: RunsApi, repo: Path, untried_reason: str, 
     try:
         run, why = find_tried_run(env, commit, api, repo)
         if run is None:
+            if upstream == PROMOTION_ORDER[0]:  # deploy-dev.yml runs on every merge to main
+                how = (f"Wait for {upstream}'s deploy ({upstream_workflow}) of this commit, or re-run it if it failed "
+                       f"(a fix is a new commit on main, which {upstream} deploys first)")
+            else:
+                # a promoted env deploys when its env file changes or by hand, never because code merged: code merged
+                # after its last promotion reaches it only by a run started by hand (README, Promotion)
+                how = (f"Deploy this code to {upstream} first: run {upstream_workflow} by hand for {upstream} on main "
+                       f"(its own gate asks that {PROMOTION_ORDER[PROMOTION_ORDER.index(upstream) - 1]} ran it), or "
+                       f"re-run {upstream}'s deploy if it failed")
             raise Untried(
                 f"commit {_short(commit)}: its platform code ({', '.join(code_paths())}) has not been deployed "
-                f"successfully to {upstream}, the env {env} is promoted from: {why}. Wait for {upstream}'s deploy "
-                f"({upstream_workflow}) of this commit, or re-run it if it failed (a fix is a new commit on main, "
-                f"which {upstream} deploys first), then re-run this job; in an emergency, run {workflow_hint(env)}")
+                f"successfully to {upstream}, the env {env} is promoted from: {why}. {how}, then re-run this job; "
+                f"in an emergency, run {workflow_hint(env)}")
     except Untried as refusal:
         reason = untried_reason.strip()
         if not reason:

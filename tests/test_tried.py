@@ -141,6 +141,22 @@ def test_prod_asks_for_a_successful_staging_job_whatever_the_rest_of_its_run_did
         gate(repo, "prod", repo["base"], dev_only)
 
 
+def test_prod_refused_for_code_staging_never_ran_says_to_deploy_staging_by_hand(repo: dict[str, Any]) -> None:
+    """staging deploys only when its env file changes (or by hand), never because code merged: a code change merged
+    after staging's last promotion is refused for prod, and waiting for a staging deploy of the commit (what the
+    message said, as it does for dev, which deploys every merge) waits for ever. The way is deploy-promoted.yml by
+    hand for staging (README, Promotion)."""
+    staging_ran_base = FakeApi({"deploy-promoted.yml": [run(9, repo["base"])]}, {9: jobs(["up staging"])})
+    with pytest.raises(tried.Untried) as refused:
+        gate(repo, "prod", repo["code"], staging_ran_base)
+    message = str(refused.value)
+    assert "deploy-promoted.yml by hand for staging" in message
+    assert "Wait for staging's deploy" not in message and "which staging deploys first" not in message
+    with pytest.raises(tried.Untried) as refused:  # dev deploys every merge: waiting is right for staging's gate
+        gate(repo, "staging", repo["code"], dev_ran(repo["base"]))
+    assert "Wait for dev's deploy" in str(refused.value) and "which dev deploys first" in str(refused.value)
+
+
 def test_an_unreachable_api_is_refused_with_a_clear_message(repo: dict[str, Any]) -> None:
     with pytest.raises(tried.Untried, match=r"cannot tell whether dev has deployed.*GitHub API did not answer"):
         gate(repo, "staging", repo["base"], DownApi())
