@@ -234,7 +234,17 @@ def main(env: str, commit: str, untried_reason: str, environ: Mapping[str, str],
             api = GitHubApi.from_environ(environ)
         except ApiUnreachable as error:
             api = _Broken(str(error))
-    return check(env, commit, api, repo or REPO_ROOT, untried_reason, environ.get("GITHUB_ACTOR", ""), out)
+    return check(env, commit, api, repo or REPO_ROOT, untried_reason, actor_of(environ), out)
+
+
+def actor_of(environ: Mapping[str, str]) -> str:
+    """Who started this attempt of the run. A re-run keeps the dispatch's inputs (the override too) and its
+    GITHUB_ACTOR, the user of the first attempt; GITHUB_TRIGGERING_ACTOR is who re-ran it (GitHub changelog
+    2022-07-19, "Differentiating triggering actor from executing actor"; absent before GHES 3.7)."""
+    started, triggered = environ.get("GITHUB_ACTOR", ""), environ.get("GITHUB_TRIGGERING_ACTOR", "")
+    if triggered and started and triggered != started:
+        return f"{triggered} (re-running a run {started} started)"
+    return triggered or started
 
 
 @dataclass(frozen=True)

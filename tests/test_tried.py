@@ -177,6 +177,21 @@ def test_the_override_deploys_untried_code_with_a_logged_warning(repo: dict[str,
         gate(repo, "staging", repo["code"], dev_ran(repo["base"]), reason="  ")
 
 
+def test_the_override_names_who_re_ran_the_run_not_only_who_started_it(repo: dict[str, Any]) -> None:
+    """A re-run keeps the dispatch's inputs, the override too, and GITHUB_ACTOR stays the user who started the first
+    attempt; the user who re-ran it is GITHUB_TRIGGERING_ACTOR (GitHub changelog 2022-07-19, "Differentiating
+    triggering actor from executing actor"). The warning is the override's audit record: it names the one who did."""
+    def warning(environ: dict[str, str]) -> str:
+        out = io.StringIO()
+        assert tried.main("staging", repo["code"], "INC-9", environ, out, repo=repo["path"], api=DownApi()) == 0
+        return out.getvalue()
+
+    rerun = warning({"GITHUB_ACTOR": "alice", "GITHUB_TRIGGERING_ACTOR": "mallory"})
+    assert "override by mallory (re-running a run alice started)" in rerun
+    assert "override by alice:" in warning({"GITHUB_ACTOR": "alice", "GITHUB_TRIGGERING_ACTOR": "alice"})
+    assert "override by alice:" in warning({"GITHUB_ACTOR": "alice"})  # GHES before 3.7: no triggering actor
+
+
 def test_dev_has_no_upstream_and_an_unknown_commit_is_bad_input(repo: dict[str, Any]) -> None:
     with pytest.raises(UsageError, match="not a promoted env"):
         gate(repo, PROMOTION_ORDER[0], repo["base"], dev_ran(repo["base"]))
@@ -194,6 +209,7 @@ def test_the_cli_without_a_token_exits_2_naming_what_is_missing(monkeypatch: pyt
     assert run_main(workflows.main, ["tried", "staging", "--commit", head]) == 2
     assert "GITHUB_TOKEN not set" in capsys.readouterr().err
     monkeypatch.setenv("GITHUB_ACTOR", "bob")
+    monkeypatch.delenv("GITHUB_TRIGGERING_ACTOR", raising=False)  # set when the suite itself runs in Actions
     assert run_main(workflows.main, ["tried", "prod", "--commit", head, "--untried-reason=INC-7"]) == 0
     assert "override by bob: 'INC-7'" in capsys.readouterr().out
 
