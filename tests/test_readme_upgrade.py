@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from shared.envs import tag_problem
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from shared.envs import ExternalBroker, ManagementAccess, load_env, tag_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,3 +58,71 @@ def test_the_upgrade_notes_name_the_new_event_notifications_and_their_delivery_a
 def test_the_upgrade_notes_say_the_brokers_log_group_is_tagged_in_place() -> None:
     section = upgrade_section()
     assert "/aws/amazonmq/broker/<broker-id>/general" in section and "TagResource" in section
+
+
+def _snapshots(env: str) -> dict[str, dict[str, Any]]:
+    return {path.stem: json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted((ROOT / "tests" / "snapshots" / env).glob("*.json"))}
+
+
+@pytest.mark.parametrize(("key", "model", "fields"), [
+    ("messaging.external.amqps_endpoint", ExternalBroker,
+     {"amqps_endpoint": "amqps://admin:pw@rabbit.example:5671", "management_endpoint": "https://rabbit.example"}),
+    ("messaging.external.management_endpoint", ExternalBroker,
+     {"amqps_endpoint": "amqps://rabbit.example:5671", "management_endpoint": "https://admin:pw@rabbit.example"}),
+    ("messaging.management.endpoint", ManagementAccess, {"endpoint": "https://admin:pw@rabbit.example"}),
+    ("messaging.management.proxy", ManagementAccess, {"proxy": "http://bob:pw@proxy.example:3128"}),
+])
+def test_the_upgrade_notes_name_each_broker_url_the_loader_now_refuses_with_a_password(
+        key: str, model: type[BaseModel], fields: dict[str, str]) -> None:
+    """An env file with ``user:password@`` in one of these URLs loaded before; now it exits 2 before any layer."""
+    with pytest.raises(ValidationError, match="carries credentials"):
+        model(**fields)
+    section = upgrade_section()
+    leaf = key.rsplit(".", 1)[1]
+    assert "`user:password@`" in section and (f"`{key}`" in section or f"`{leaf}`" in section), key
+
+
+def test_the_upgrade_notes_name_compute_s_new_service_output_and_the_rollback_checks() -> None:
+    """compute's first `up` after the change records each service's task definition and from then on fails on a
+    rollback; an operator must know a compute `up` that passed before can now fail."""
+    section = upgrade_section()
+    for env in ("dev", "staging", "prod"):
+        services = _snapshots(env)["compute"]["outputs"]["services"]
+        keys = set.intersection(*(set(entry) for entry in services.values()))
+        assert "task_definition_arn" in keys, env
+    assert "`task_definition_arn`" in section and "ListServiceDeployments" in section
+
+
+def test_the_upgrade_notes_name_each_shipped_service_at_rest_and_its_alarms() -> None:
+    """A shipped service with ``min_count: 0`` stops its tasks after its first `up` there: the notes name it and the
+    alarms that change with it (both read from the env file and the snapshot)."""
+    section = upgrade_section()
+    resting = [(env, name) for env in ("dev", "staging", "prod")
+               for name, settings in load_env(env).services.items() if settings.min_count == 0]
+    assert resting, "no shipped env has a service at min_count 0: drop this test with the note"
+    for env, name in resting:
+        alarms = {str((resource.get("inputs") or {}).get("name")) for document in _snapshots(env).values()
+                  for resource in document["resources"] if resource["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"}
+        assert f"{env}'s `{name}` rests at 0 tasks" in section
+        for alarm in (f"{env}-ml-tasks-below-desired-{name}", f"{env}-ml-no-consumer-{name}"):
+            assert alarm in alarms and alarm in section, alarm
+
+
+def test_the_upgrade_notes_name_the_lock_and_the_tried_gate_of_the_generated_workflows() -> None:
+    """The workflows of this change install the CLI without pulumi/actions and gate each promoted env on the env
+    before it; the notes say what an operator must allow and expect (read from the generated files)."""
+    from shared.promote import PROMOTION_ORDER
+    from shared.venvcheck import LOCK_NAME
+
+    workflows = {path.name: path.read_text(encoding="utf-8")
+                 for path in (ROOT / ".github" / "workflows").glob("*.yml")}
+    assert not any("pulumi/actions" in text for text in workflows.values())
+    promoted = workflows["deploy-promoted.yml"]
+    for env in PROMOTION_ORDER[1:]:
+        assert f"  tried-{env}:" in promoted
+    assert "actions: read" in promoted and "deploy_untried_reason:" in promoted
+    section = upgrade_section()
+    for words in (LOCK_NAME, "`nox -s lock`", "--require-hashes", ".ci/install-pulumi", "`pulumi/actions`",
+                  "`tried-<env>`", "`actions: read`", "`deploy_untried_reason`"):
+        assert words in section, words
