@@ -237,7 +237,9 @@ def test_the_runner_is_a_codebuild_project_in_the_private_subnets_with_its_own_g
     spec = yaml.safe_load(BUILDSPEC)
     assert spec["phases"]["install"]["runtime-versions"]["python"] in ("3.11", "3.12")
     pulumi_pin = pinned_versions()["pulumi"]
-    assert f"get.pulumi.com | sh -s -- --version {pulumi_pin}" in spec["phases"]["install"]["commands"][0]
+    install = spec["phases"]["install"]["commands"]
+    assert f"bash .ci/install-pulumi {pulumi_pin}" in install[0]  # sha256-checked, no downloaded script run
+    assert not any("| sh" in command or "| bash" in command for command in install)
     assert 5 <= project["buildTimeout"] <= 2160
     variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
     assert variables == {"PLATFORM_ENV": env,
