@@ -716,12 +716,20 @@ class RunningImage:
     problem: str | None = None
     #: the ARN of the task definition of its PRIMARY deployment (None: no such deployment)
     task_definition: str | None = None
+    #: its PRIMARY deployment completed at a desired count of 0 and no task of it runs (a service at ``min_count`` 0
+    #: with no backlog): ECS reports the deployment's digest, but no task runs it now, so nothing shows it starts
+    resting: bool = False
+
+    @property
+    def where(self) -> str:
+        return self.service if self.ecs_service == self.service else f"{self.service} ({self.ecs_service})"
 
     def describe(self) -> str:
-        where = self.service if self.ecs_service == self.service else f"{self.service} ({self.ecs_service})"
         if self.problem:
-            return f"{where}: {self.problem}"
-        return f"{where} runs {self.digest or 'an image not pinned by digest'}"
+            return f"{self.where}: {self.problem}"
+        if self.resting:
+            return f"{self.where} rests at 0 tasks: no task runs {self.digest or 'its image'}"
+        return f"{self.where} runs {self.digest or 'an image not pinned by digest'}"
 
 
 def ecs_service_names(env: EnvConfig, service: str) -> list[str]:
@@ -776,15 +784,19 @@ def running_images(env: EnvConfig, services: Iterable[str], clients: ClientFacto
         containers = [c for c in task_definitions[arn].get("containerDefinitions", []) if c.get("name") == service]
         digest = _digest_of(str(containers[0].get("image", ""))) if containers else None
         problem = None
+        # Deployment.runningCount is "the number of tasks in the deployment that are in the RUNNING status" (botocore
+        # ecs model); a deployment at a desired count of 0 reaches its steady state, COMPLETED, with none.
+        running, desired = int(deployment.get("runningCount", 0)), int(deployment.get("desiredCount", 1))
         if not containers:
             problem = f"its task definition {arn} has no container {service!r}"
         elif rollout != "COMPLETED":
             reason = deployment.get("rolloutStateReason") or ""
             problem = (f"its deployment of {digest or 'an image not pinned by digest'} is {rollout}"
                        f"{' (' + reason + ')' if reason else ''}")
-        elif int(deployment.get("desiredCount", 1)) > 0 and int(deployment.get("runningCount", 0)) < 1:
+        elif desired > 0 and running < 1:
             problem = f"its deployment of {digest} runs no task"
-        results.append(RunningImage(service, name, digest, problem, arn))
+        results.append(RunningImage(service, name, digest, problem, arn,
+                                    resting=problem is None and desired == 0 and running == 0))
     return results
 
 
@@ -819,9 +831,8 @@ def rollout_mismatches(env: EnvConfig, images: Mapping[str, str], running: Itera
         elif expected is not None and entry.digest != expected:
             problems.append(f"{entry.describe()}, not the release's {expected}")
         elif wanted is not None and entry.task_definition is not None and entry.task_definition != wanted:
-            where = entry.service if entry.ecs_service == entry.service else f"{entry.service} ({entry.ecs_service})"
-            problems.append(f"{where} runs task definition {entry.task_definition}, not {wanted}, which compute's "
-                            "up applied")
+            problems.append(f"{entry.where} runs task definition {entry.task_definition}, not {wanted}, which "
+                            "compute's up applied")
     return problems
 
 

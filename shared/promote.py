@@ -10,7 +10,9 @@ images of FROM into TO's file, and only through gates, cheapest first, the first
    can point at other bytes tomorrow, so what was tested in FROM would not be what runs in TO;
 3. **deployed** -- FROM's ECS services really run those digests, as ECS reports them
    (:func:`shared.images.running_images`: the PRIMARY deployment, completed, its task definition's
-   image), so nothing untested -- or rolled back -- is promoted;
+   image), so nothing untested -- or rolled back -- is promoted; a promoted digest of a service resting at 0 tasks
+   in FROM (``min_count`` 0, no backlog: a deployment of 0 tasks completes without starting one) is refused while
+   no task of FROM runs it;
 4. **images** -- every promoted digest is in TO's own registry (TO's account and region, ECR
    ``DescribeImages``), so TO's tasks can pull it (:func:`shared.images.missing_images`);
 5. **policy** -- TO, synthesized with the candidate file, has no unsuppressed mandatory finding
@@ -49,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,13 +136,28 @@ def check_order(source: str, target: str, allow_skip: bool) -> tuple[str, ...]:
 
 
 def check_deployed(images: Mapping[str, str], source: EnvConfig, running: Sequence[RunningImage],
-                   out: TextIO) -> None:
+                   out: TextIO, pending: Collection[str] = ()) -> None:
+    """``pending``: the services whose digest TO does not run yet; one of them resting at 0 tasks in FROM is refused."""
+    from shared.components.compute import cluster_name
+
     problems = rollout_mismatches(source, images, running)
     absent = [service for service in images if not any(entry.service == service for entry in running)]
     problems += [f"{service}: ECS reported nothing" for service in absent]
     if problems:
         raise GateRefused("deployed", f"ECS in {source.name} does not run the release: {'; '.join(problems)}; "
                                       f"deploy it (`nox -s up -- {source.name}`) and test it before promoting")
+    # A service at min_count 0 with no backlog: the provider leaves its desired count to the scalable target after
+    # create (ignore_changes), so an up that releases a new digest makes a deployment of 0 tasks that completes
+    # without starting one. ECS reports that digest, but no task of FROM has run it.
+    resting = [entry for entry in running if entry.resting and entry.service in pending]
+    if resting:
+        cluster = cluster_name(source.name)
+        raise GateRefused("deployed", "; ".join(
+            f"{source.name}'s {entry.where} rests at 0 tasks (desired count 0): no task runs "
+            f"{images.get(entry.service, entry.digest)} there, so nothing shows it starts. Wake it: publish to its "
+            f"queue, or raise its desired count (`aws ecs update-service --cluster {cluster} --service "
+            f"{entry.ecs_service} --desired-count 1`); wait until its task runs the digest, then promote again"
+            for entry in resting))
     out.write(f"gate deployed: ok (ECS in {source.name} runs every promoted digest, rollouts completed)\n")
 
 
@@ -632,7 +649,7 @@ def _promote_locked(source_name: str, target_name: str, *, services: Sequence[st
                   f"{'; skipping ' + ', '.join(skipped) + ', recorded' if skipped else ''})\n")
         read_deployed = deployed_images or ecs_deployed_images(clients)
         check_deployed(promotion.images, promotion.source, read_deployed(promotion.source, list(promotion.images)),
-                       out)
+                       out, pending=list(promotion.pending))
     else:
         # What ECS runs in TO is the release being replaced; what vouches for the earlier one is that it was TO's
         # committed release on this branch, which reached TO through the gates or a reviewed change.

@@ -214,16 +214,17 @@ def push_image(env: EnvConfig, service: str, digest: str, tag: str | None = None
 
 
 def run_service(env: EnvConfig, service: str, digest: str, *, ecs_name: str | None = None,
-                settled: bool = True, monkeypatch: pytest.MonkeyPatch | None = None) -> str:
+                settled: bool = True, monkeypatch: pytest.MonkeyPatch | None = None, desired: int = 1) -> str:
     """An ECS service in the env's cluster whose PRIMARY deployment runs ``digest``; its task definition's ARN.
 
     moto does not schedule tasks: MOTO_ECS_SERVICE_RUNNING (moto's documented switch) makes a new
     service's deployment COMPLETED with that many running tasks; without it the rollout stays
-    IN_PROGRESS with nothing running.
+    IN_PROGRESS with nothing running. ``desired`` 0: a service resting at 0 tasks (its deployment COMPLETED, none
+    running).
     """
     if monkeypatch is not None:
         if settled:
-            monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
+            monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", str(desired))
         else:
             monkeypatch.delenv("MOTO_ECS_SERVICE_RUNNING", raising=False)
     ecs = MotoAccounts.client(env.account_id, env.region, "ecs")
@@ -235,7 +236,7 @@ def run_service(env: EnvConfig, service: str, digest: str, *, ecs_name: str | No
         cpu="256", memory="512", containerDefinitions=[{"name": service, "image": image, "essential": True}],
     )["taskDefinition"]
     ecs.create_service(cluster=cluster, serviceName=ecs_name or service,
-                       taskDefinition=task["taskDefinitionArn"], desiredCount=1)
+                       taskDefinition=task["taskDefinitionArn"], desiredCount=desired)
     return str(task["taskDefinitionArn"])
 
 

@@ -32,7 +32,6 @@ from shared.broker_capacity import (
 from shared.catalog import Catalog, load_catalog
 from shared.envs import load_env
 from shared.errors import ConfigError
-from tests.env_helpers import to_external
 from tests.test_envs import synth_cli
 
 EnvEditor = Callable[[str, Callable[[dict[str, Any]], None]], Path]
@@ -234,9 +233,9 @@ def test_more_queues_than_the_broker_holds_are_refused(edit_env: EnvEditor) -> N
 
 def test_an_external_broker_is_its_operators(edit_env: EnvEditor) -> None:
     edit_env("dev", _max_counts({"inference": 500}))  # 1,000 connections: ten times dev's mq.m7g.medium
-    edit_env("dev", to_external(lambda data: data["messaging"].update(
+    edit_env("dev", lambda data: data["messaging"].update(
         broker="external", external={"amqps_endpoint": "amqps://mq.example.internal:5671",
-                                     "management_endpoint": "https://mq.example.internal"})))
+                                     "management_endpoint": "https://mq.example.internal"}))
     env = load_env("dev")
     assert capacity_problems(env, load_catalog()) == [] and capacity_notes(env, load_catalog()) == []
 

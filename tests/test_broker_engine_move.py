@@ -22,7 +22,6 @@ from shared.errors import ConfigError
 from shared.orchestrate.cli import main
 from shared.synth.engine import layer_dir, synth_env, synth_program
 from tests.aws_helpers import ReleasedEverywhere
-from tests.env_helpers import to_external
 from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its fixture: the reach probe's endpoint
 
 ENGINE = "messaging.engine_version"
@@ -84,9 +83,9 @@ def test_a_move_amazon_mq_applies_passes(outputs: dict[str, Any] | None, engine:
 
 def test_an_external_broker_is_not_checked(edit_env: Any) -> None:
     """The platform does not upgrade an external broker; its operator does."""
-    edit_env("dev", to_external(lambda data: data["messaging"].update(
+    edit_env("dev", lambda data: data["messaging"].update(
         broker="external", engine_version="3.13", instance_type="mq.m7g.large",
-        external={"amqps_endpoint": "amqps://mq.example.com:5671", "management_endpoint": "https://mq.example.com"})))
+        external={"amqps_endpoint": "amqps://mq.example.com:5671", "management_endpoint": "https://mq.example.com"}))
     assert engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large")) is None
 
 

@@ -11,7 +11,6 @@ import pytest
 from shared.envs import load_env
 from shared.errors import ConfigError, ConfigErrors
 from shared.protect import STATEFUL_TYPES
-from tests.env_helpers import wake_resting_services
 from tests.readme_helpers import readme_block
 
 START, END = "<!-- import-ids: start", "<!-- import-ids: end -->"
@@ -37,7 +36,6 @@ def _external(data: dict[str, Any]) -> None:
     data["messaging"].update(broker="external", external={"amqps_endpoint": "amqps://mq.example.com:5671",
                                                           "management_endpoint": "https://mq.example.com"})
     data["messaging"].pop("deployment_mode")
-    wake_resting_services(data)
 
 
 def test_a_prod_env_in_one_availability_zone_is_refused(edit_env: Any) -> None:

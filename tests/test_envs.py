@@ -14,7 +14,6 @@ import pytest
 
 from shared import REPO_ROOT
 from shared.envs import load_env
-from tests.env_helpers import to_external
 
 
 def synth_cli(*args: str, build_dir: Path, env_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -393,10 +392,10 @@ def test_the_combinations_amazon_mq_offers_are_accepted(engine: str, instance: s
 
 
 def test_an_external_broker_is_not_held_to_the_amazon_mq_matrix(edit_env: Any) -> None:
-    edit_env("dev", to_external(lambda data: data["messaging"].update(
+    edit_env("dev", lambda data: data["messaging"].update(
         broker="external", instance_type="mq.m5.large", engine_version="3.8",
         external={"amqps_endpoint": "amqps://mq.example.internal:5671",
-                  "management_endpoint": "https://mq.example.internal"})))
+                  "management_endpoint": "https://mq.example.internal"}))
     assert load_env("dev").messaging.broker == "external"
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from shared.catalog import load_catalog
 from shared.dag import order
-from shared.envs import backlog_wakes, load_env, publishes_queue_metrics
+from shared.promote import PROMOTION_ORDER
 from shared.rotation.queue_metrics import METRICS as QUEUE_METRICS
 from tests.readme_helpers import assert_readme_block_is
 from tests.synth_helpers import synth_layers
@@ -142,14 +142,15 @@ def test_every_log_group_expires_its_events(env: str) -> None:
         r["name"] for r in groups if not r["inputs"].get("retentionInDays")]
 
 
-
-def test_dev_rests_at_zero_every_consumer_its_backlog_wakes() -> None:
-    """dev runs what lands there first and nobody waits on a batch job there: a consumer no HTTP request reaches,
-    whose backlog starts its first task (shared.envs.backlog_wakes), does not idle at min_count 1 around the clock
-    (training: 2 vCPU, 4 GB)."""
-    env, catalog = load_env("dev"), load_catalog()
-    wakes = sorted(s.name for s in catalog if backlog_wakes(s, catalog, publishes_queue_metrics(env)))
-    assert wakes, "the catalog has no consumer the backlog wakes: nothing to check"
-    minimum = {r["inputs"]["resourceId"].rsplit("/", 1)[-1]: r["inputs"]["minCapacity"]
-               for r in of_type("dev", "aws:appautoscaling/target:Target")}
-    assert {s: minimum[s] for s in wakes} == dict.fromkeys(wakes, 0)
+def test_every_env_a_release_is_promoted_from_rests_every_service_at_one_task_at_least() -> None:
+    """An env releases are promoted from is where they are first run, and promotion's deployed gate checks what its
+    ECS tasks run: a service resting at 0 tasks there runs a new digest in no task (ECS leaves the desired count to the
+    scalable target after create), so the shipped envs before the last keep every service at ``min_count`` 1 at least
+    (a user's ``min_count: 0`` there is refused by the gate until a task has run the digest, shared.promote)."""
+    sources = PROMOTION_ORDER[:-1]
+    assert sources == ("dev", "staging")
+    for env in sources:
+        minimum = {r["inputs"]["resourceId"].rsplit("/", 1)[-1]: r["inputs"]["minCapacity"]
+                   for r in of_type(env, "aws:appautoscaling/target:Target")}
+        assert set(minimum) == set(load_catalog().services), env
+        assert min(minimum.values()) >= 1, (env, minimum)

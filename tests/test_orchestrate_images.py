@@ -314,6 +314,29 @@ def test_ecs_running_the_task_definitions_compute_applied_passes(moto_aws: None,
            f"({len(dev.release.images)} checked)" in output
 
 
+def test_a_released_service_resting_at_0_tasks_is_a_note_not_a_failure(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, edit_env: Any) -> None:
+    """A service at min_count 0 with no backlog: the provider leaves its desired count to the scalable target
+    (ignore_changes), so the update's deployment of the new digest completes at 0 tasks without starting one. That is
+    as configured (its backlog starts the first task), so compute passes, but it says no task runs the digest yet:
+    promotion's deployed gate refuses it from dev until one does."""
+    edit_env("dev", lambda data: data["services"]["training"].update(min_count=0))
+    dev = load_env("dev")
+    applied: dict[str, str] = {}
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+        applied[service] = run_service(dev, service, digest, monkeypatch=monkeypatch,
+                                       desired=0 if service == "training" else 1)
+    code, output = up("dev", AppliedRecorder(applied=applied), AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    training = dev.release.images["training"]
+    assert (f"ecs: note: training rests at 0 tasks: no task runs {training} (its deployment completed without a "
+            "task): it first starts when its queue's backlog wakes it; promoting it from dev is refused until a task "
+            "runs it") in output
+    assert output.count("ecs: note:") == 1, output  # the services that run a task are no note
+    assert "ecs: every service runs its released digest" in output
+
+
 def deployment(env: EnvConfig, service: str, status: str, created_at: datetime, reason: str = "") -> dict[str, Any]:
     """A ListServiceDeployments brief of ``service``'s deployment in the env's cluster."""
     base = f"arn:aws:ecs:{env.region}:{env.account_id}:"

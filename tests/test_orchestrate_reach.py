@@ -21,7 +21,6 @@ from shared.orchestrate.plan import Plan
 from shared.orchestrate.reach import PROBE_TIMEOUT_S, ReachCheck, ReachError, endpoint_layer, host_port, tcp_probe
 from shared.orchestrate.scheduler import Progress, execute
 from tests.aws_helpers import ReleasedEverywhere
-from tests.env_helpers import to_external
 from tests.loopback import Listener, closed_port
 from tests.test_orchestrate import RecordingRunner
 from tests.test_orchestrate_automation import ENDPOINT_LAYER, FakeCli, install_fake_cli
@@ -130,9 +129,9 @@ def test_with_a_proxy_the_proxy_is_probed_and_named(edit_env, listener: Listener
 def test_an_external_broker_is_probed_at_its_own_endpoint(edit_env, listener: Listener,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     def external(endpoint: str) -> Any:
-        return to_external(lambda data: data["messaging"].update(
+        return lambda data: data["messaging"].update(
             broker="external", external={"amqps_endpoint": "amqps://127.0.0.1:5671", "management_endpoint": endpoint},
-            instance_type="mq.m5.large"))
+            instance_type="mq.m5.large")
 
     edit_env("dev", external(listener.url))
     runner = StackRunner()
@@ -379,9 +378,9 @@ def test_an_external_broker_with_a_server_name_is_probed_where_the_provider_call
     management: dict[str, str] = {"tls_server_name": "rabbit-admin.example.internal"}
     if proxy:
         management["proxy"] = proxy
-    edit_env("dev", to_external(lambda data: data["messaging"].update(
+    edit_env("dev", lambda data: data["messaging"].update(
         broker="external", instance_type="mq.m5.large", management=management,
-        external={"amqps_endpoint": "amqps://10.0.0.7:5671", "management_endpoint": "https://10.0.0.7:15671"})))
+        external={"amqps_endpoint": "amqps://10.0.0.7:5671", "management_endpoint": "https://10.0.0.7:15671"}))
     env = load_env("dev")
     called = management_url(env, None)
     assert called == "https://rabbit-admin.example.internal:15671"

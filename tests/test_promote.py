@@ -328,6 +328,39 @@ def test_the_deployed_gate_refuses_digests_the_source_does_not_run(env_dir: Path
     assert code == 0 and "gate deployed: ok" in output
 
 
+def test_the_deployed_gate_refuses_a_promoted_digest_its_source_service_runs_in_no_task(
+        env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """FROM's training rests at 0 tasks (min_count 0, no backlog): compute's up released NEW, ECS's deployment of it
+    completed at a desired count of 0 without starting a task, so no task of FROM ever ran NEW. Promoting it would
+    first start it in TO. A resting service whose digest TO already runs does not stop another's promotion."""
+    set_image(env_dir, "dev", "training", NEW)
+    staging = env_dir / "staging.yaml"
+    before = staging.read_bytes()
+
+    def training_rests(source: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
+        return [RunningImage(s, s, source.release.images[s], resting=s == "training") for s in services]
+
+    assert promote(["dev", "staging"], deployed_images=training_rests)[0] == 1
+    err = capsys.readouterr().err
+    assert "'deployed' gate" in err
+    assert (f"dev's training rests at 0 tasks (desired count 0): no task runs {NEW} there, so nothing shows it starts. "
+            "Wake it: publish to its queue, or raise its desired count (`aws ecs update-service --cluster "
+            "dev-ml-platform --service training --desired-count 1`); wait until its task runs the digest, then "
+            "promote again") in err
+    assert promote(["dev", "staging", "--check"], deployed_images=training_rests)[0] == 1
+    assert staging.read_bytes() == before
+
+    # once its task runs NEW, the gate passes
+    code, output = promote(["dev", "staging"])
+    assert code == 0 and "gate deployed: ok" in output
+
+    # training rests at the digest staging now runs: gateway's promotion is not its concern
+    set_image(env_dir, "dev", "gateway", OTHER)
+    code, output = promote(["dev", "staging"], deployed_images=training_rests)
+    assert code == 0 and "gate deployed: ok" in output, output
+    assert load_env("staging").release.images["gateway"] == OTHER
+
+
 def test_the_images_gate_refuses_a_digest_the_target_registry_lacks(env_dir: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     set_image(env_dir, "dev", "gateway", NEW)
@@ -604,6 +637,23 @@ def test_the_deployed_gate_reads_the_digest_ecs_runs_not_the_release(
     assert promote(["dev", "staging"], **real_aws())[0] == 1
     err = capsys.readouterr().err
     assert "'deployed' gate" in err and f"gateway runs {OTHER}, not the release's {NEW}" in err
+    assert path.read_bytes() == before
+
+
+def test_the_deployed_gate_reads_a_service_ecs_runs_at_0_tasks(
+        env_dir: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """ECS as it reports a service at min_count 0 after an up released a new digest: the PRIMARY deployment of it,
+    COMPLETED, desired and running count 0."""
+    set_image(env_dir, "dev", "training", NEW)
+    dev = load_env("dev")
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)
+        run_service(dev, service, digest, monkeypatch=monkeypatch, desired=0 if service == "training" else 1)
+    path = env_dir / "staging.yaml"
+    before = path.read_bytes()
+    assert promote(["dev", "staging"], **real_aws())[0] == 1
+    err = capsys.readouterr().err
+    assert f"'deployed' gate: dev's training rests at 0 tasks (desired count 0): no task runs {NEW} there" in err
     assert path.read_bytes() == before
 
 

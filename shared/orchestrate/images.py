@@ -23,7 +23,8 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    than compute's outputs say its ``up`` registered (a circuit-breaker rollback also ends "steady",
    and one of a change that kept the image keeps the digest), or whose newest deployment since the
    update started ECS rolled back (:func:`shared.images.rolled_back_deployments`: one of a change
-   that kept the task definition too, a Service Connect or network configuration's), fails compute.
+   that kept the task definition too, a Service Connect or network configuration's), fails compute. A service
+   resting at 0 tasks (``min_count`` 0, no backlog) is a note: no task runs its digest yet.
 
 The AWS account of the credentials is checked in :meth:`ImageGatedRunner.prepare`, before any
 layer runs (exit 2 when it is not the env's).
@@ -452,7 +453,8 @@ class ImageGatedRunner:
             on_output(f"ecs: the task definitions compute applied are unknown ({failure_detail(error)})")
             applied = {}
         # Every released service, a tag's too: its digest cannot be compared, its rollout and task definition can.
-        problems = rollout_mismatches(env, digests, self.checks.running(env, list(images)), applied)
+        running = self.checks.running(env, list(images))
+        problems = rollout_mismatches(env, digests, running, applied)
         # A deployment without a new task definition (Service Connect, network configuration, load balancers) that
         # ECS rolled back keeps both revision and digest: only ECS's record of the deployment says so.
         rollbacks = self.checks.rollbacks(env, list(images), started)
@@ -463,6 +465,17 @@ class ImageGatedRunner:
             for problem in problems:
                 on_output(f"ecs: {problem}")
             return replace(result, status=Status.FAILED, detail=rolled_back_detail(env, problems))
+        # Not a failure: a service at min_count 0 with no backlog is as configured, and the provider leaves its desired
+        # count to the scalable target (ignore_changes), so the deployment completed without a task. Its digest first
+        # starts when its backlog wakes it; the promotion's deployed gate refuses it until then (shared.promote).
+        from shared.promote import PROMOTION_ORDER  # shared.promote imports this module
+
+        for entry in running:
+            if entry.resting:
+                promoted = (f"; promoting it from {env.name} is refused until a task runs it"
+                            if env.name in PROMOTION_ORDER[:-1] else "")
+                on_output(f"ecs: note: {entry.describe()} (its deployment completed without a task): it first "
+                          f"starts when its queue's backlog wakes it{promoted}")
         compared = " and the task definition compute applied" if applied else ""
         on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result

@@ -16,14 +16,7 @@ from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
 from shared.catalog import load_catalog
-from shared.components.alarms import (
-    COLD_START_EXTRA_PERIODS,
-    AlarmSpec,
-    Query,
-    amazon_mq_vends_queue_metrics,
-    queue_alarms,
-    service_alarms,
-)
+from shared.components.alarms import AlarmSpec, Query, amazon_mq_vends_queue_metrics, queue_alarms, service_alarms
 from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
@@ -176,12 +169,9 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
         kind = name.removeprefix(f"{env}-ml-").rsplit("-", 1)[0]
         kind = "event-delivery" if kind.startswith("event-delivery-") else kind
         by_kind.setdefault(kind, set()).add(inputs["treatMissingData"])
-    # a service resting at 0 tasks (dev's training) emits no Container Insights metric: silence is no alarm there
-    resting = {load_env(env).service_settings(s).min_count == 0 for s in load_catalog().services}
-    below_desired = {"notBreaching" if zero else "breaching" for zero in resting}
     assert by_kind == {"queue-depth": {"missing"}, "dlq-depth": {"missing"}, "no-consumer": {"missing"},
                        "broker": {"breaching"},
-                       "broker-capacity": {"notBreaching"}, "tasks-below-desired": below_desired,
+                       "broker-capacity": {"notBreaching"}, "tasks-below-desired": {"breaching"},
                        "task-stops": {"notBreaching"},
                        "admin-rotation-errors": {"notBreaching"}, "queue-metrics-errors": {"notBreaching"},
                        "queue-metrics-silent": {"breaching"}, "event-delivery": {"notBreaching"}}
@@ -250,11 +240,7 @@ def test_a_work_queue_with_messages_and_no_consumer_notifies(env: str) -> None:
         assert not _fires_on(alarm, {"MessagesReady": 0, "Consumers": 0}), "an idle queue (a quiet dev env)"
         assert not _fires_on(alarm, {"MessagesReady": 40, "Consumers": 2}), "a backlog being worked off"
         assert not _fires_on(alarm, {"MessagesReady": 0, "Consumers": 1})
-        settings = load_env(env).alarms
-        # a service resting at 0 tasks (dev's training) gets its start-up first: its backlog wakes it
-        cold = (-(-spec.startup_seconds // settings.period_seconds) + COLD_START_EXTRA_PERIODS
-                if load_env(env).service_settings(spec.name).min_count == 0 else 0)
-        assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == settings.evaluation_periods + cold
+        assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == load_env(env).alarms.evaluation_periods
         assert alarm["treatMissingData"] == "missing"
 
 
@@ -262,8 +248,6 @@ def test_a_consumer_that_starts_from_zero_gets_its_start_up_before_the_no_consum
     from shared.components.alarms import COLD_START_EXTRA_PERIODS, starts_from_zero
 
     env, catalog = load_env("dev"), load_catalog()
-    env = env.model_copy(update={"services": {**env.services, "training": env.service_settings("training")
-                                              .model_copy(update={"min_count": 1})}})
     pairs = {"training": ("training.work", "training.dlq"), "inference": ("inference.work", "inference.dlq")}
     assert starts_from_zero(env, catalog, pairs) == {}
     cold = env.model_copy(update={"services": {**env.services, "training": env.service_settings("training")
@@ -456,11 +440,8 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     assert found["dev-ml-broker-memory"]["threshold"] == 70
     # the gateway's 5xx and a failed rotation are events: one period is enough for them; task stops are counted
     # over one window of their own (tests/layers/test_task_stops.py)
-    # (dev's training rests at 0 tasks: its no-consumer alarm waits for its start-up on top)
     assert {a["evaluationPeriods"] for name, a in found.items()
-            if "5xx" not in name and "rotation" not in name and "task-stops" not in name
-            and name != "dev-ml-no-consumer-training"} == {3}
-    assert found["dev-ml-no-consumer-training"]["evaluationPeriods"] > 3
+            if "5xx" not in name and "rotation" not in name and "task-stops" not in name} == {3}
 
 
 def test_an_https_endpoint_is_a_secret_and_its_basic_auth_password_in_no_name(edit_env: Any) -> None:

@@ -17,7 +17,6 @@ from shared.components.compute import plan_service
 from shared.components.compute_service import BACKLOG_IDLE_PERIODS
 from shared.envs import load_env
 from shared.synth.engine import synth_env
-from tests.env_helpers import to_external
 from tests.layers.resource_types import ALARM, ENVS
 from tests.layers.test_alarms import input_shape, put_metric_alarm_params, put_metric_alarm_shape
 from tests.synth_helpers import by_name, by_urn, of_type, synth_layers
@@ -153,7 +152,7 @@ def test_a_backlog_only_consumer_may_rest_at_zero_tasks_and_does_not_page_there(
 def test_without_published_queue_metrics_no_service_scales_on_its_backlog(edit_env: Any) -> None:
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", to_external(lambda data: data["messaging"].update(broker="external", external=external)))
+    edit_env("dev", lambda data: data["messaging"].update(broker="external", external=external))
     env, catalog = load_env("dev"), load_catalog()
     plans = [plan_service(env, catalog, spec.name) for spec in catalog]
     assert not any(plan.backlog_scaling or plan.wakes_on_backlog for plan in plans)

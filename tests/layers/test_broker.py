@@ -34,7 +34,6 @@ from shared.plan_diff import LayerDiff, diff_layers
 from shared.synth import engine
 from shared.synth.engine import dumps, synth_env
 from tests import iam_eval
-from tests.env_helpers import to_external
 from tests.layers.resource_types import (
     BROKER,
     ENVS,
@@ -420,7 +419,7 @@ def test_the_layer_exports_exactly_its_contract_and_holds_no_rabbitmq_provider(e
 def test_an_external_broker_exports_its_endpoints_so_messaging_reads_one_shape(edit_env: Any) -> None:
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", to_external(lambda data: data.update(messaging={"broker": "external", "external": external})))
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external}))
     document = synth_env("dev", ["broker"])["broker"]
     assert of_type(document, BROKER) == [] and of_type(document, SECRET) == []
     outputs = document["outputs"]
@@ -597,7 +596,7 @@ def test_an_external_broker_is_its_operators_to_configure_and_the_layer_says_so(
         edit_env: Any, caplog: pytest.LogCaptureFixture) -> None:
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", to_external(lambda data: data.update(messaging={"broker": "external", "external": external})))
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external}))
     with caplog.at_level("WARNING"):
         document = synth_env("dev", ["broker"])["broker"]
     assert of_type(document, MQ_CONFIGURATION) == []
@@ -611,8 +610,8 @@ def test_an_external_broker_without_per_queue_timeouts_must_cover_the_longest_jo
         edit_env: Any, caplog: pytest.LogCaptureFixture) -> None:
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", to_external(lambda data: data.update(messaging={"broker": "external", "external": external,
-                                                        "engine_version": "3.10"})))
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external,
+                                                        "engine_version": "3.10"}))
     with caplog.at_level("WARNING"):
         synth_env("dev", ["broker"])
     warnings = [r.getMessage() for r in caplog.records if "consumer_timeout" in r.getMessage()]

@@ -21,7 +21,6 @@ from shared.envs import load_env
 from shared.errors import ConfigErrors
 from shared.synth import engine
 from shared.synth.engine import synth_env
-from tests.env_helpers import to_external
 from tests.layers.resource_types import (
     EGRESS,
     ENVS,
@@ -196,7 +195,7 @@ def test_without_credentials_rotation_nothing_of_the_rotation_exists(edit_env: A
 def test_an_external_broker_has_no_rotation_of_the_platforms_own(edit_env: Any) -> None:
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", to_external(lambda data: data["messaging"].update(broker="external", external=external)))
+    edit_env("dev", lambda data: data["messaging"].update(broker="external", external=external))
     documents = synth_env("dev", ["broker"])
     assert not [r for r in documents["broker"]["resources"] if "rotation" in r["name"]]
 
@@ -209,7 +208,7 @@ def test_the_network_keeps_the_rotation_group_whether_or_not_a_function_uses_it(
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
     edit_env("dev", lambda data: data["messaging"].pop("credentials_rotation") if change == "no-rotation"
-             else to_external(lambda d: d["messaging"].update(broker="external", external=external))(data))
+             else data["messaging"].update(broker="external", external=external))
     network = synth_env("dev", ["network"])["network"]
     assert {r["urn"] for r in network["resources"]} == before
     assert network["outputs"]["broker_rotation_security_group_id"].startswith("sg-")

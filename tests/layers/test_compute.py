@@ -19,7 +19,6 @@ from shared.envs import load_env
 from shared.errors import ContractError
 from shared.synth.engine import synth_program
 from tests.catalog_helpers import stop_consuming
-from tests.env_helpers import to_external
 from tests.layers.compute_helpers import (
     CLUSTER,
     ENVS,
@@ -475,7 +474,7 @@ def test_an_external_brokers_amqps_egress_is_its_port_and_known_address(
     from shared.components.broker_egress import BrokerTarget
 
     external = {"amqps_endpoint": endpoint, "management_endpoint": "https://rabbit.example.org"}
-    edit_env("dev", to_external(lambda data: data.update(messaging={"broker": "external", "external": external})))
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external}))
     target = BrokerTarget.from_env(load_env("dev"))
     assert (target.mode, target.cidr_ipv4, target.port) == ("external", cidr, port)
     assert BrokerTarget.from_env(load_env("prod")) == BrokerTarget(mode="amazon-mq", port=5671, cidr_ipv4=None)

@@ -22,7 +22,6 @@ from shared.envs import load_env
 from shared.errors import ConfigError
 from shared.management_api import management_url
 from shared.synth.engine import SynthError, dumps, synth_env, synth_program
-from tests.env_helpers import to_external
 from tests.layers.resource_types import BROKER, ENVS, PASSWORD, SECRET, SECRET_VERSION, SG
 from tests.synth_helpers import by_urn, of_type, synth_layers
 
@@ -179,9 +178,9 @@ def test_a_tls_server_name_without_an_endpoint_keeps_the_brokers_port(edit_env: 
     # an external broker's management API on RabbitMQ's TLS port 15671 is not called on 443.
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", to_external(lambda data: data.update(messaging={
+    edit_env("dev", lambda data: data.update(messaging={
         "broker": "external", "external": external,
-        "management": {"tls_server_name": "rabbit-admin.example.internal", "proxy": "socks5h://localhost:1080"}})))
+        "management": {"tls_server_name": "rabbit-admin.example.internal", "proxy": "socks5h://localhost:1080"}}))
     assert management_url(load_env("dev"), None) == "https://rabbit-admin.example.internal:15671"
     # Amazon MQ's console URL names no port (443); whatever the broker layer exports, its port is kept. (dev keeps
     # its own maintenance window: the default, Sunday 03:00 UTC, shares prod's hours, which the loader refuses.)
@@ -672,8 +671,8 @@ def external_program(tmp_path: Path, edit_env: Any, config: dict[str, Any] | Non
     """The messaging program for a dev env with an external broker, with ``config`` as its stack file."""
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", to_external(lambda data: data.update(messaging={"broker": "external", "external": external,
-                                                        "management": management or {}})))
+    edit_env("dev", lambda data: data.update(messaging={"broker": "external", "external": external,
+                                                        "management": management or {}}))
     program = tmp_path / "messaging"
     shutil.copytree(REPO_ROOT / "stacks" / "messaging", program, ignore=shutil.ignore_patterns("Pulumi.*.yaml"))
     if config is not None:
