@@ -94,19 +94,16 @@ def test_the_upgrade_notes_name_compute_s_new_service_output_and_the_rollback_ch
     assert "`task_definition_arn`" in section and "ListServiceDeployments" in section
 
 
-def test_the_upgrade_notes_name_each_shipped_service_at_rest_and_its_alarms() -> None:
-    """A shipped service with ``min_count: 0`` stops its tasks after its first `up` there: the notes name it and the
-    alarms that change with it (both read from the env file and the snapshot)."""
+def test_the_upgrade_notes_name_the_refusal_of_a_digest_no_resting_task_ran() -> None:
+    """The deployed gate now refuses a digest a service resting at 0 tasks in FROM has not run: the notes quote the
+    refusal as shared/promote.py words it, and no shipped env that images are promoted from rests a service."""
+    from shared.promote import PROMOTION_ORDER
+
     section = upgrade_section()
-    resting = [(env, name) for env in ("dev", "staging", "prod")
-               for name, settings in load_env(env).services.items() if settings.min_count == 0]
-    assert resting, "no shipped env has a service at min_count 0: drop this test with the note"
-    for env, name in resting:
-        alarms = {str((resource.get("inputs") or {}).get("name")) for document in _snapshots(env).values()
-                  for resource in document["resources"] if resource["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"}
-        assert f"{env}'s `{name}` rests at 0 tasks" in section
-        for alarm in (f"{env}-ml-tasks-below-desired-{name}", f"{env}-ml-no-consumer-{name}"):
-            assert alarm in alarms and alarm in section, alarm
+    quoted = "rests at 0 tasks (desired count 0)"
+    assert quoted in section and quoted in (ROOT / "shared" / "promote.py").read_text(encoding="utf-8")
+    assert all(settings.min_count >= 1 for env in PROMOTION_ORDER[:-1]
+               for settings in load_env(env).services.values())
 
 
 def test_the_upgrade_notes_name_the_lock_and_the_tried_gate_of_the_generated_workflows() -> None:
