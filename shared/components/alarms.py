@@ -659,6 +659,11 @@ class AlarmTopicArgs:
                    partition=partition_of(env.region), protect=env.protect)
 
 
+def _subscription_name(topic: str, protocol: str, endpoint: str) -> str:
+    """A subscription's resource name: the topic's, the protocol, and the endpoint's first 60 letters and digits."""
+    return f"{topic}-{protocol}-" + re.sub(r"[^A-Za-z0-9]+", "-", endpoint).strip("-").lower()[:60]
+
+
 class AlarmTopic(pulumi.ComponentResource):
     """The env's alarm notification topic, its KMS key, its policy and its subscriptions."""
 
@@ -681,13 +686,11 @@ class AlarmTopic(pulumi.ComponentResource):
         for subscription in args.settings.all_subscriptions():
             # Named without a basic-auth user:password, which a URN (never encrypted, printed by every run) would show;
             # an endpoint without one keeps the name it always had.
-            suffix = re.sub(r"[^A-Za-z0-9]+", "-", subscription.without_credentials).strip("-").lower()[:60]
-            resource_name = f"{name}-{subscription.protocol}-{suffix}"
+            resource_name = _subscription_name(name, subscription.protocol, subscription.without_credentials)
             # The name it had with them is an alias: a new resource's Subscribe of the same topic, protocol and endpoint
             # gets the existing subscription's ARN (go-to-k/cdkd #1967), which the old one's delete would unsubscribe.
             # The engine writes no alias to the state (pulumi/pulumi #14042).
-            before = f"{name}-{subscription.protocol}-" + re.sub(
-                r"[^A-Za-z0-9]+", "-", subscription.endpoint).strip("-").lower()[:60]
+            before = _subscription_name(name, subscription.protocol, subscription.endpoint)
             aliases = [pulumi.Alias(name=before)] if before != resource_name else None
             permission = None
             if subscription.protocol == "lambda" and lambda_in(subscription.endpoint, args.account_id, args.region):
