@@ -466,7 +466,8 @@ def test_credentials_that_may_not_create_a_role_stop_up_before_any_layer(moto_aw
     assert runner.started() == []
     assert denying.attempts == ["mq.amazonaws.com"]  # stops at the first refusal
     command = r"`aws iam create-service-linked-role --aws-service-name mq\.amazonaws\.com`"
-    with pytest.raises(AccountError, match=r"may not iam:CreateServiceLinkedRole\. No layer has run\. .*" + command):
+    with pytest.raises(AccountError, match=r"may not iam:CreateServiceLinkedRole\. No layer has run\. Someone allowed "
+                       r"to create it should run once, in account \d+: " + command):
         checker(Clients(roomy(), iam=denying)).create(dev, linked_roles(dev, ["broker"]))
 
 

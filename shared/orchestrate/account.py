@@ -1123,7 +1123,7 @@ class AwsAccountCheck:
                     done.append(f"{role.role_name}: present (created meanwhile by someone else)")
                     continue
                 so_far = f" {'; '.join(done)}." if done else ""
-                who = "Someone allowed to"
+                who = "Someone allowed to create it should"
                 reason = ("the credentials may not iam:CreateServiceLinkedRole" if code in DENIED_CODES
                           else message)
                 if code in DENIED_CODES and organization_denial(message) is not None:
