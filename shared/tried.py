@@ -14,6 +14,7 @@ and logs a warning annotation with the reason, who started the run and what the 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import re
 import subprocess
@@ -88,7 +89,8 @@ class GitHubApi:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 data = json.load(response)
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
+        # http.client.HTTPException: an answer cut short (IncompleteRead) or garbled (BadStatusLine), no OSError
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError, ValueError) as error:
             raise ApiUnreachable(f"GET {url}: {error}") from error
         if not isinstance(data, dict):
             raise ApiUnreachable(f"GET {url}: not a JSON object")
