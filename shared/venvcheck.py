@@ -72,7 +72,7 @@ def lock_command(root: Path, python: str = sys.executable) -> list[list[str]]:
     ]
 
 
-def pyproject_digest(root: Path) -> str:
+def requirements_digest(root: Path) -> str:
     """sha256 over ``pyproject.toml`` and ``requirements.lock``: a change of either re-syncs ``.venv``."""
     digest = hashlib.sha256((root / "pyproject.toml").read_bytes())
     lock = root / LOCK_NAME
@@ -228,7 +228,8 @@ def link_repo(venv: Path, root: Path, version: tuple[int, int]) -> Path:
 
 
 def write_stamp(venv: Path, digest: str, version: tuple[int, int]) -> None:
-    """Written last, atomically: its presence means the install finished."""
+    """Written last, atomically: its presence means the install finished. ``digest``: :func:`requirements_digest`
+    (the key keeps its first name, ``pyproject_sha256``, so a venv stamped before the lock re-syncs once, no more)."""
     stamp = venv / STAMP_NAME
     partial = stamp.with_suffix(".tmp")
     partial.write_text(json.dumps({"python": f"{version[0]}.{version[1]}", "pyproject_sha256": digest}) + "\n",
@@ -263,7 +264,7 @@ def make_venv(venv: Path, root: Path, verdict: Verdict, *, python: str = sys.exe
     if problems:
         raise VenvError(f"{root / LOCK_NAME} does not hold the packages pyproject.toml pins: " + "; ".join(problems)
                         + ". Run `nox -s lock` and commit requirements.lock (.venv was not touched)")
-    digest = pyproject_digest(root)
+    digest = requirements_digest(root)
     rebuild = verdict.action == "rebuild"
     for attempt in (1, 2):
         if rebuild and venv.is_symlink():
