@@ -38,7 +38,7 @@ def _ensure_venv(session: nox.Session) -> None:
         print(f"error: {refusal}", file=sys.stderr)
         sys.exit(2)
     version = (sys.version_info[0], sys.version_info[1])
-    verdict = venvcheck.inspect_venv(VENV, venvcheck.pyproject_digest(ROOT), version)
+    verdict = venvcheck.inspect_venv(VENV, venvcheck.requirements_digest(ROOT), version)
     if verdict.action == "ready":
         return
     try:

@@ -706,6 +706,12 @@ def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory,
 # -- what ECS runs ------------------------------------------------------------------------------------
 
 
+def service_where(service: str, ecs_service: str) -> str:
+    """A catalog service as a message names it: the service, with its ECS service after it where that has another name
+    (an App Mesh canary version's, :func:`ecs_service_names`)."""
+    return service if ecs_service == service else f"{service} ({ecs_service})"
+
+
 @dataclass(frozen=True)
 class RunningImage:
     """What one ECS service of a catalog service runs (``digest``), or why that is not settled."""
@@ -722,7 +728,7 @@ class RunningImage:
 
     @property
     def where(self) -> str:
-        return self.service if self.ecs_service == self.service else f"{self.service} ({self.ecs_service})"
+        return service_where(self.service, self.ecs_service)
 
     def describe(self) -> str:
         if self.problem:
@@ -860,8 +866,7 @@ class RolledBack:
     deployment: str
 
     def describe(self) -> str:
-        where = self.service if self.ecs_service == self.service else f"{self.service} ({self.ecs_service})"
-        return (f"{where}: ECS rolled its deployment back ({self.status}"
+        return (f"{service_where(self.service, self.ecs_service)}: ECS rolled its deployment back ({self.status}"
                 f"{': ' + self.reason if self.reason else ''}; {self.deployment})")
 
 

@@ -18,12 +18,13 @@ Standard library only: it runs inside policy packs too.
 from __future__ import annotations
 
 import os
-import re
 import sys
-import tomllib
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+
+from shared.venvcheck import normalize_name as _normalize
+from shared.venvcheck import pyproject_pins
 
 OFFLINE_ENGINE_ENV = "ML_PLATFORM_OFFLINE_POLICY_ENGINE"
 """Set to ``1`` by the offline policy engine in the environment of the packs it starts."""
@@ -43,21 +44,7 @@ _warned: set[str] = set()
 def pinned_versions(pyproject: Path = PYPROJECT) -> dict[str, str]:
     """``name -> version`` of every ``name==version`` requirement in ``pyproject.toml`` (the one
     place versions are pinned), names normalized as PyPI does."""
-    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    project = data.get("project", {})
-    requirements = list(project.get("dependencies", []))
-    for extra in project.get("optional-dependencies", {}).values():
-        requirements.extend(extra)
-    pins: dict[str, str] = {}
-    for requirement in requirements:
-        match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;,]+)\s*(;.*)?", requirement)
-        if match:
-            pins[_normalize(match.group(1))] = match.group(2)
-    return pins
-
-
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return pyproject_pins(pyproject)
 
 
 def version_mismatches(packages: tuple[str, ...]) -> list[str]:

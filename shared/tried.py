@@ -14,6 +14,7 @@ and logs a warning annotation with the reason, who started the run and what the 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import re
 import subprocess
@@ -88,7 +89,8 @@ class GitHubApi:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 data = json.load(response)
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
+        # http.client.HTTPException: an answer cut short (IncompleteRead) or garbled (BadStatusLine), no OSError
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError, ValueError) as error:
             raise ApiUnreachable(f"GET {url}: {error}") from error
         if not isinstance(data, dict):
             raise ApiUnreachable(f"GET {url}: not a JSON object")
@@ -132,6 +134,15 @@ def upstream_of(env: str) -> str:
     return PROMOTION_ORDER[PROMOTION_ORDER.index(env) - 1]
 
 
+def workflow_of(env: str) -> str:
+    """The workflow that deploys ``env``: deploy-dev.yml for the first env of the promotion order (every merge to
+    main), deploy-promoted.yml for the others."""
+    from shared.promote import PROMOTION_ORDER
+    from shared.workflows import DEPLOY_DEV, DEPLOY_PROMOTED
+
+    return DEPLOY_DEV if env == PROMOTION_ORDER[0] else DEPLOY_PROMOTED
+
+
 def _succeeded(jobs: Sequence[Mapping[str, Any]], expected: Sequence[str]) -> bool:
     by_name = {job.get("name"): job for job in jobs}
     return all(name in by_name and by_name[name].get("status") == "completed"
@@ -144,11 +155,10 @@ def _short(sha: str) -> str:
 
 def find_tried_run(env: str, commit: str, api: RunsApi, repo: Path) -> tuple[dict[str, Any] | None, str]:
     """(the upstream run that deployed this commit's code, '') or (None, why none did)."""
-    from shared.promote import PROMOTION_ORDER
-    from shared.workflows import DEPLOY_DEV, DEPLOY_PROMOTED, deploy_job_names
+    from shared.workflows import deploy_job_names
 
     upstream = upstream_of(env)
-    workflow = DEPLOY_DEV if upstream == PROMOTION_ORDER[0] else DEPLOY_PROMOTED
+    workflow = workflow_of(upstream)
     expected = deploy_job_names(upstream)
     wanted = code_fingerprint(repo, commit)
     if wanted is None:
@@ -190,10 +200,9 @@ def check(env: str, commit: str, api: RunsApi, repo: Path, untried_reason: str, 
     """0 when the upstream env deployed this commit's platform code (or the override is given, logged); Untried
     (exit 2) otherwise."""
     from shared.promote import PROMOTION_ORDER
-    from shared.workflows import DEPLOY_DEV, DEPLOY_PROMOTED
 
     upstream = upstream_of(env)
-    upstream_workflow = DEPLOY_DEV if upstream == PROMOTION_ORDER[0] else DEPLOY_PROMOTED
+    upstream_workflow = workflow_of(upstream)
     try:
         run, why = find_tried_run(env, commit, api, repo)
         if run is None:
@@ -204,7 +213,7 @@ def check(env: str, commit: str, api: RunsApi, repo: Path, untried_reason: str, 
                 # a promoted env deploys when its env file changes or by hand, never because code merged: code merged
                 # after its last promotion reaches it only by a run started by hand (README, Promotion)
                 how = (f"Deploy this code to {upstream} first: run {upstream_workflow} by hand for {upstream} on main "
-                       f"(its own gate asks that {PROMOTION_ORDER[PROMOTION_ORDER.index(upstream) - 1]} ran it), or "
+                       f"(its own gate asks that {upstream_of(upstream)} ran it), or "
                        f"re-run {upstream}'s deploy if it failed")
             raise Untried(
                 f"commit {_short(commit)}: its platform code ({', '.join(code_paths())}) has not been deployed "

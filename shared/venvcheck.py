@@ -72,7 +72,7 @@ def lock_command(root: Path, python: str = sys.executable) -> list[list[str]]:
     ]
 
 
-def pyproject_digest(root: Path) -> str:
+def requirements_digest(root: Path) -> str:
     """sha256 over ``pyproject.toml`` and ``requirements.lock``: a change of either re-syncs ``.venv``."""
     digest = hashlib.sha256((root / "pyproject.toml").read_bytes())
     lock = root / LOCK_NAME
@@ -81,8 +81,23 @@ def pyproject_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def _normalize(name: str) -> str:
+def normalize_name(name: str) -> str:
+    """A package name as PyPI compares it (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pyproject_pins(pyproject: Path) -> dict[str, str]:
+    """``name -> version`` of every ``name==version`` requirement of ``pyproject.toml`` (dependencies and every
+    extra), names normalized (:func:`shared.patch_guard.pinned_versions` is this, cached, for the repo's)."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    requirements = [*project.get("dependencies", []),
+                    *(item for extra in project.get("optional-dependencies", {}).values() for item in extra)]
+    pins: dict[str, str] = {}
+    for requirement in requirements:
+        match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;,]+)\s*(;.*)?", requirement)
+        if match:
+            pins[normalize_name(match.group(1))] = match.group(2)
+    return pins
 
 
 def locked_versions(lock: Path) -> dict[str, str]:
@@ -91,7 +106,7 @@ def locked_versions(lock: Path) -> dict[str, str]:
     for line in lock.read_text(encoding="utf-8").splitlines():
         match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
         if match:
-            found[_normalize(match.group(1))] = match.group(2)
+            found[normalize_name(match.group(1))] = match.group(2)
     return found
 
 
@@ -102,15 +117,8 @@ def lock_problems(root: Path) -> list[str]:
     if not lock.is_file():
         return [f"{lock} is missing"]
     locked = locked_versions(lock)
-    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
-    requirements = [*project.get("dependencies", []),
-                    *(item for extra in project.get("optional-dependencies", {}).values() for item in extra)]
     problems = []
-    for requirement in requirements:
-        match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;,]+)\s*(;.*)?", requirement)
-        if not match:
-            continue
-        name, version = _normalize(match.group(1)), match.group(2)
+    for name, version in pyproject_pins(root / "pyproject.toml").items():
         if locked.get(name) != version:
             problems.append(f"pyproject.toml pins {name}=={version}, {LOCK_NAME} has "
                             f"{name + '==' + locked[name] if name in locked else 'no ' + name}")
@@ -220,7 +228,8 @@ def link_repo(venv: Path, root: Path, version: tuple[int, int]) -> Path:
 
 
 def write_stamp(venv: Path, digest: str, version: tuple[int, int]) -> None:
-    """Written last, atomically: its presence means the install finished."""
+    """Written last, atomically: its presence means the install finished. ``digest``: :func:`requirements_digest`
+    (the key keeps its first name, ``pyproject_sha256``, so a venv stamped before the lock re-syncs once, no more)."""
     stamp = venv / STAMP_NAME
     partial = stamp.with_suffix(".tmp")
     partial.write_text(json.dumps({"python": f"{version[0]}.{version[1]}", "pyproject_sha256": digest}) + "\n",
@@ -255,7 +264,7 @@ def make_venv(venv: Path, root: Path, verdict: Verdict, *, python: str = sys.exe
     if problems:
         raise VenvError(f"{root / LOCK_NAME} does not hold the packages pyproject.toml pins: " + "; ".join(problems)
                         + ". Run `nox -s lock` and commit requirements.lock (.venv was not touched)")
-    digest = pyproject_digest(root)
+    digest = requirements_digest(root)
     rebuild = verdict.action == "rebuild"
     for attempt in (1, 2):
         if rebuild and venv.is_symlink():

@@ -351,6 +351,7 @@ def render_deploy_promoted() -> str:
     from shared.catalog import load_catalog
     from shared.envs import load_env
     from shared.promote import PROMOTION_ORDER
+    from shared.tried import upstream_of
 
     targets = PROMOTION_ORDER[1:]
     catalog = load_catalog()
@@ -403,7 +404,7 @@ def render_deploy_promoted() -> str:
     for env in targets:
         config = load_env(env)
         minutes = env_job_minutes(config, catalog)
-        upstream = PROMOTION_ORDER[PROMOTION_ORDER.index(env) - 1]
+        upstream = upstream_of(env)
         selected = f"if: contains(fromJSON(needs.changed.outputs.envs).*.env, '{env}')"
         lines += [
             f"  tried-{env}:",

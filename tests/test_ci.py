@@ -463,7 +463,7 @@ def test_make_venv_uses_uv_and_writes_the_stamp_last(tmp_path: Path) -> None:
     pth = venv / "lib" / f"python{HERE[0]}.{HERE[1]}" / "site-packages" / venvcheck.REPO_PTH
     assert pth.read_text() == f"{root}\n"
     stamp = json.loads((venv / venvcheck.STAMP_NAME).read_text())
-    assert stamp == {"python": f"{HERE[0]}.{HERE[1]}", "pyproject_sha256": venvcheck.pyproject_digest(root)}
+    assert stamp == {"python": f"{HERE[0]}.{HERE[1]}", "pyproject_sha256": venvcheck.requirements_digest(root)}
 
 
 def test_the_repo_pth_makes_the_repo_importable_from_anywhere(real_venv: Path, tmp_path: Path) -> None:
@@ -544,9 +544,9 @@ def test_a_lock_behind_pyproject_or_without_hashes_is_refused_before_venv_is_tou
 
 def test_a_changed_lock_resyncs_the_venv(tmp_path: Path) -> None:
     root = project(tmp_path)
-    before = venvcheck.pyproject_digest(root)
+    before = venvcheck.requirements_digest(root)
     (root / venvcheck.LOCK_NAME).write_text((root / venvcheck.LOCK_NAME).read_text() + "# relocked\n")
-    assert venvcheck.pyproject_digest(root) != before
+    assert venvcheck.requirements_digest(root) != before
 
 
 def test_a_failed_sync_rebuilds_once_and_a_failed_rebuild_leaves_no_stamp(tmp_path: Path) -> None:

@@ -957,14 +957,14 @@ class AwsAccountCheck:
 
     @staticmethod
     def _network_denial(env: EnvConfig, action: str, made_before: str, said: str) -> str:
-        from shared.orchestrate.report import organization_denial
+        from shared.orchestrate.report import ORGANIZATIONS_ADMINISTRATOR, organization_denial
 
         where = (f"{env_path(env.name)}: network: {action} is denied in account {env.account_id} ({env.region}): the "
                  f"network layer's first `up` would stop there after creating {made_before}")
         message = said.split(" Encoded authorization failure message", 1)[0]
         if organization_denial(said) is not None:
             return (f"{where}. A service control policy of the account's AWS Organization denies it ({message}), "
-                    "and no IAM policy of the account overrides that: ask your AWS Organizations administrator to "
+                    f"and no IAM policy of the account overrides that: ask your {ORGANIZATIONS_ADMINISTRATOR} to "
                     "allow it for the deploy role in this region, or deploy the env to an account or region where it "
                     "is allowed (README, Organizations policies and Control Tower). Nothing was run.")
         return (f"{where}. These credentials may not ({message}): run `up` with the deploy role, its policies as "
@@ -1106,7 +1106,7 @@ class AwsAccountCheck:
                                 f"started. `{request}`")
 
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
-        from shared.orchestrate.report import organization_denial
+        from shared.orchestrate.report import ORGANIZATIONS_ADMINISTRATOR, organization_denial
 
         if not roles:
             return []
@@ -1131,7 +1131,7 @@ class AwsAccountCheck:
                     # control policies"): the account's own administrator is denied it too
                     reason = ("a service control policy of the account's AWS Organization denies "
                               "iam:CreateServiceLinkedRole, and no IAM policy of the account overrides it")
-                    who = (f"Ask your AWS Organizations administrator to allow it (condition iam:AWSServiceName "
+                    who = (f"Ask your {ORGANIZATIONS_ADMINISTRATOR} to allow it (condition iam:AWSServiceName "
                            f"{role.service}) or to have a principal the policy exempts")
                 raise AccountError(
                     f"{env.name}: creating the service-linked role {role.role_name} ({role.layer}: {role.why}) "

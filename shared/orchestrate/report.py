@@ -87,8 +87,11 @@ EXPIRED_MIDWAY = (
 _ORGANIZATION_DENIAL = re.compile(
     r"not authorized to perform:? (?P<action>[\w-]+:[\w*]+)(?: on resource: \"?(?P<resource>[^\s\"]+)\"?)? "
     r"(?:with an explicit deny in an?|because no) (?P<kind>service control|resource control) polic")
-ORGANIZATION_DENIAL = ("{action}{on}: denied by a {kind} policy (IAM cannot allow it): ask the AWS Organizations "
-                       "administrator (README, Organizations policies and Control Tower)")
+#: Whom every message of an organization's denial sends the user to; :func:`failure_detail` keeps a text naming it as is
+#: (a read's failure the account check wrapped in its own words already).
+ORGANIZATIONS_ADMINISTRATOR = "AWS Organizations administrator"
+ORGANIZATION_DENIAL = ("{action}{on}: denied by a {kind} policy (IAM cannot allow it): ask the "
+                       f"{ORGANIZATIONS_ADMINISTRATOR} (README, Organizations policies and Control Tower)")
 #: What a layer's own run stopped by such a denial left (:func:`failure_detail` with ``midway``).
 ORGANIZATION_DENIAL_MIDWAY = "; the layer is half done: run again once allowed"
 
@@ -202,7 +205,7 @@ def failure_detail(error: BaseException, environ: Mapping[str, str] | None = Non
     text = str(error).strip("\n")
     match = _COMMAND_RESULT.match(text)
     locked = locked_detail(error)
-    denied = None if "Organizations administrator" in text else organization_denial(text, environ, midway=midway)
+    denied = None if ORGANIZATIONS_ADMINISTRATOR in text else organization_denial(text, environ, midway=midway)
     if locked is not None:
         said = locked
     elif _EXPIRED_CREDENTIALS.search(text) and EXPIRED_CREDENTIALS not in text:
