@@ -519,6 +519,19 @@ class AlarmsConfig(_Strict):
                              "(one day) for periods under one hour")
         return self
 
+    @model_validator(mode="after")
+    def _https_told_apart_without_credentials(self) -> AlarmsConfig:
+        # An https subscription's resource name is made without user:password@ (shared.components.alarms
+        # .subscription_name): two endpoints that differ only there would be one URN, which the engine refuses.
+        seen: set[str] = set()
+        for subscription in self.subscriptions:
+            if subscription.protocol == "https":
+                if subscription.without_credentials in seen:
+                    raise ValueError(f"two https subscriptions to {subscription.shown} differ only in their "
+                                     "user:password@; keep one")
+                seen.add(subscription.without_credentials)
+        return self
+
     def all_subscriptions(self) -> list[AlarmSubscription]:
         listed = [AlarmSubscription(protocol="email", endpoint=address) for address in self.email]
         return list(dict.fromkeys([*listed, *self.subscriptions]))

@@ -16,12 +16,14 @@ ids start with a lower-case letter); at most 5 actions per state; names 1-255 ch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -47,7 +49,7 @@ from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.components.task_stops import task_group
-from shared.envs import AlarmsConfig, EnvConfig
+from shared.envs import AlarmsConfig, AlarmSubscription, EnvConfig
 from shared.mesh_names import unit_name
 
 if TYPE_CHECKING:
@@ -660,8 +662,46 @@ class AlarmTopicArgs:
 
 
 def _subscription_name(topic: str, protocol: str, endpoint: str) -> str:
-    """A subscription's resource name: the topic's, the protocol, and the endpoint's first 60 letters and digits."""
+    """A subscription's resource name before https endpoints were named by :func:`subscription_name`: the topic's, the
+    protocol, and the endpoint's first 60 letters and digits (still every other protocol's name)."""
     return f"{topic}-{protocol}-" + re.sub(r"[^A-Za-z0-9]+", "-", endpoint).strip("-").lower()[:60]
+
+
+#: hex digits of the endpoint's sha256 in an https subscription's name: 40 bits. Two endpoints of one host on the
+#: topic get the same name with a chance of about k^2 / 2^41 for k of them (under 1e-10 for 10), and a clash is the
+#: engine's duplicate-URN error, not a silent one; 40 of a 128-bit integration key's bits leave 2^88 keys per digest.
+SUBSCRIPTION_DIGEST_CHARS = 10
+
+
+def subscription_name(topic: str, subscription: AlarmSubscription) -> str:
+    """A subscription's resource name. An https one: ``<topic>-https-<host>-<digest>``, the digest a prefix of the
+    sha256 of the endpoint without its ``user:password@``. Its path may hold a key (PagerDuty's
+    ``/integration/<key>/enqueue``) and its name is in the URN, never encrypted, printed by every preview and up. The
+    digest leaves the basic-auth password out so that a name is no oracle to check a guessed (weak) password
+    against; endpoints told apart only by their credentials would get one name (the env loader refuses them)."""
+    if subscription.protocol != "https":
+        return _subscription_name(topic, subscription.protocol, subscription.endpoint)
+    without = subscription.without_credentials
+    try:
+        host = urlsplit(without).hostname or ""
+    except ValueError:
+        host = ""
+    digest = hashlib.sha256(without.encode()).hexdigest()[:SUBSCRIPTION_DIGEST_CHARS]
+    return _subscription_name(topic, "https", f"{host[:60]}-{digest}")
+
+
+def subscription_aliases(topic: str, subscription: AlarmSubscription,
+                         others: list[AlarmSubscription]) -> list[str]:
+    """The names ``subscription`` had that differ from its name now, oldest first: with ``user:password@`` (every
+    release before), without it (https only). A name that was another subscription's of ``others`` stays that one's
+    (two resources may not claim one alias: the engine's "Duplicate resource alias" error)."""
+    theirs = {_subscription_name(topic, other.protocol, other.endpoint) for other in others if other != subscription}
+    before = [_subscription_name(topic, subscription.protocol, subscription.endpoint)]
+    if subscription.protocol == "https":
+        before.append(_subscription_name(topic, "https", subscription.without_credentials))
+    now = subscription_name(topic, subscription)
+    return [name for index, name in enumerate(dict.fromkeys(before))
+            if name != now and (index == 0 or name not in theirs)]
 
 
 class AlarmTopic(pulumi.ComponentResource):
@@ -683,15 +723,14 @@ class AlarmTopic(pulumi.ComponentResource):
             policy=self.topic.arn.apply(lambda arn: json.dumps(topic_policy(arn, args), sort_keys=True)),
             opts=pulumi.ResourceOptions(parent=self.topic))
         # Email (and https) subscriptions stay "pending confirmation" until the recipient confirms.
-        for subscription in args.settings.all_subscriptions():
-            # Named without a basic-auth user:password, which a URN (never encrypted, printed by every run) would show;
-            # an endpoint without one keeps the name it always had.
-            resource_name = _subscription_name(name, subscription.protocol, subscription.without_credentials)
-            # The name it had with them is an alias: a new resource's Subscribe of the same topic, protocol and endpoint
-            # gets the existing subscription's ARN (go-to-k/cdkd #1967), which the old one's delete would unsubscribe.
-            # The engine writes no alias to the state (pulumi/pulumi #14042).
-            before = _subscription_name(name, subscription.protocol, subscription.endpoint)
-            aliases = [pulumi.Alias(name=before)] if before != resource_name else None
+        subscriptions = args.settings.all_subscriptions()
+        for subscription in subscriptions:
+            # An https one is named without the credentials in its endpoint, which a URN would show.
+            resource_name = subscription_name(name, subscription)
+            # The names it had are aliases (same parent): a new resource's Subscribe of the same topic, protocol and
+            # endpoint gets the existing subscription's ARN (go-to-k/cdkd #1967), which the old one's delete would
+            # unsubscribe. The engine writes no alias to the state (pulumi/pulumi #14042).
+            aliases = [pulumi.Alias(name=before) for before in subscription_aliases(name, subscription, subscriptions)]
             permission = None
             if subscription.protocol == "lambda" and lambda_in(subscription.endpoint, args.account_id, args.region):
                 # SNS invokes the function as sns.amazonaws.com: without a statement in the function's resource
@@ -709,7 +748,7 @@ class AlarmTopic(pulumi.ComponentResource):
                 resource_name, topic=self.topic.arn, protocol=subscription.protocol,
                 endpoint=endpoint,
                 opts=pulumi.ResourceOptions(parent=self.topic, depends_on=[permission] if permission else None,
-                                            aliases=aliases))
+                                            aliases=aliases or None))
         self.arn: pulumi.Output[str] = self.topic.arn
         self.register_outputs({"topic_arn": self.topic.arn})
 

@@ -16,8 +16,15 @@ from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
 from shared.catalog import load_catalog
-from shared.components.alarms import AlarmSpec, Query, amazon_mq_vends_queue_metrics, queue_alarms, service_alarms
-from shared.envs import load_env
+from shared.components.alarms import (
+    AlarmSpec,
+    Query,
+    amazon_mq_vends_queue_metrics,
+    queue_alarms,
+    service_alarms,
+    subscription_aliases,
+)
+from shared.envs import AlarmSubscription, load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
 from tests import iam_eval
@@ -456,9 +463,9 @@ def test_an_https_endpoint_is_a_secret_and_its_basic_auth_password_in_no_name(ed
     broker = synth_env("dev", ["broker"])["broker"]
     by_endpoint = {s["inputs"]["endpoint"]: s for s in of_type(broker, SUBSCRIPTION)}
     assert by_endpoint[hook]["secret_inputs"] == ["endpoint"]
-    assert by_endpoint[hook]["name"] == "alarms-https-https-hooks-example-com-sns"
+    assert re.fullmatch(r"alarms-https-hooks-example-com-[0-9a-f]{10}", by_endpoint[hook]["name"])
     assert by_endpoint[plain_hook]["secret_inputs"] == ["endpoint"]  # a key in its path is a credential too
-    assert by_endpoint[plain_hook]["name"] == "alarms-https-https-events-pagerduty-example-x"
+    assert re.fullmatch(r"alarms-https-events-pagerduty-example-[0-9a-f]{10}", by_endpoint[plain_hook]["name"])
     names = [value for resource in broker["resources"] for value in (resource["urn"], resource["name"])]
     assert not [name for name in names if "hunter2secret" in name.lower()]
 
@@ -474,11 +481,61 @@ def test_an_https_endpoint_renamed_without_its_password_keeps_its_subscription(e
         {"protocol": "https", "endpoint": hook}, {"protocol": "https", "endpoint": plain_hook}]}))
     broker = synth_env("dev", ["broker"])["broker"]
     by_endpoint = {s["inputs"]["endpoint"]: s for s in of_type(broker, SUBSCRIPTION)}
-    renamed = by_endpoint[hook]
-    old_urn = renamed["urn"].replace("alarms-https-https-hooks-example-com-sns",
-                                     "alarms-https-https-alarms-hunter2secret-hooks-example-com-sns")
-    assert renamed.get("aliases") == [old_urn]
-    assert "aliases" not in by_endpoint[plain_hook]  # its name never changed
+    renamed, plain = by_endpoint[hook], by_endpoint[plain_hook]
+    parent = renamed["urn"].removesuffix(renamed["name"])
+    assert renamed.get("aliases") == [parent + "alarms-https-https-alarms-hunter2secret-hooks-example-com-sns",
+                                      parent + "alarms-https-https-hooks-example-com-sns"]
+    assert plain.get("aliases") == [parent + "alarms-https-https-events-pagerduty-example-x"]  # one name before
+
+
+def test_an_https_subscription_is_named_by_its_host_and_a_digest_not_by_the_key_in_its_path(edit_env: Any) -> None:
+    """An integration URL carries its key in the path (PagerDuty's /integration/<key>/enqueue): a name made of the
+    endpoint's first 60 letters and digits held 21 characters of the key, in a URN that is never encrypted and that
+    every preview and up prints. The name is the host and a digest of the whole endpoint; the names it had (with and
+    without user:password@) are its aliases, so the subscription is renamed in place; other protocols keep theirs."""
+    key = "0123456789abcdef0123456789abcdef"[::-1]
+    pager = f"https://events.pagerduty.com/integration/{key}/enqueue"
+    hook = "https://alarms:Hunter2Secret@hooks.example.com/sns"
+    edit_env("dev", lambda data: data.update(alarms={"email": ["oncall@example.com"], "subscriptions": [
+        {"protocol": "https", "endpoint": pager}, {"protocol": "https", "endpoint": hook},
+        {"protocol": "sms", "endpoint": "+15555550100"}]}))
+    broker = synth_env("dev", ["broker"])["broker"]
+    by_endpoint = {s["inputs"]["endpoint"]: s for s in of_type(broker, SUBSCRIPTION)}
+    printed = [value for resource in broker["resources"] for value in (resource["urn"], resource["name"])]
+    runs = {key[i:i + 8] for i in range(len(key) - 7)}
+    assert not [name for name in printed if any(run in name.lower() for run in runs)]
+    assert not [name for name in printed if "hunter2secret" in name.lower()]
+    assert re.fullmatch(r"alarms-https-events-pagerduty-com-[0-9a-f]{10}", by_endpoint[pager]["name"])
+    assert re.fullmatch(r"alarms-https-hooks-example-com-[0-9a-f]{10}", by_endpoint[hook]["name"])
+    assert by_endpoint[pager]["name"] != by_endpoint[hook]["name"]
+
+    def urn_named(subscription: dict[str, Any], name: str) -> str:
+        return subscription["urn"].removesuffix(subscription["name"]) + name
+
+    assert by_endpoint[pager]["aliases"] == [urn_named(by_endpoint[pager], "alarms-https-https-events-pagerduty-com-"
+                                                                           f"integration-{key[:21]}")]
+    assert by_endpoint[hook]["aliases"] == [
+        urn_named(by_endpoint[hook], "alarms-https-https-alarms-hunter2secret-hooks-example-com-sns"),
+        urn_named(by_endpoint[hook], "alarms-https-https-hooks-example-com-sns")]
+    # the names of other protocols' subscriptions are as they always were, no alias
+    assert by_endpoint["oncall@example.com"]["name"] == "alarms-email-oncall-example-com"
+    assert by_endpoint["+15555550100"]["name"] == "alarms-sms-15555550100"
+    assert "aliases" not in by_endpoint["oncall@example.com"] and "aliases" not in by_endpoint["+15555550100"]
+
+
+def test_a_name_another_subscription_had_is_no_alias_of_this_one() -> None:
+    """https://u:p@h/x and https://h/x both had the name alarms-https-https-h-x once the credentials were left out
+    (only the second before): it stays the second's alias. Two resources claiming one alias is the engine's
+    "Duplicate resource alias" error (pulumi/pulumi pkg/diag/errors.go, 2008)."""
+    with_password = AlarmSubscription(protocol="https", endpoint="https://u:p@hooks.example.com/x")
+    plain = AlarmSubscription(protocol="https", endpoint="https://hooks.example.com/x")
+    both = [with_password, plain]
+    assert subscription_aliases("alarms", with_password, both) == ["alarms-https-https-u-p-hooks-example-com-x"]
+    assert subscription_aliases("alarms", with_password, [with_password]) == [
+        "alarms-https-https-u-p-hooks-example-com-x", "alarms-https-https-hooks-example-com-x"]
+    assert subscription_aliases("alarms", plain, both) == ["alarms-https-https-hooks-example-com-x"]
+    email = AlarmSubscription(protocol="email", endpoint="a@example.com")
+    assert subscription_aliases("alarms", email, [email]) == []
 
 
 def test_a_lambda_subscription_of_the_envs_account_may_be_invoked_by_sns_for_this_topic(edit_env: Any) -> None:
@@ -508,6 +565,8 @@ def test_no_subscription_by_default() -> None:
 @pytest.mark.parametrize(("alarms_section", "key"), [
     ({"email": ["not-an-address"]}, "alarms.email"),
     ({"subscriptions": [{"protocol": "https", "endpoint": "http://plain.example"}]}, "alarms.subscriptions.0"),
+    ({"subscriptions": [{"protocol": "https", "endpoint": "https://a:b@hooks.example/k"},
+                        {"protocol": "https", "endpoint": "https://a:c@hooks.example/k"}]}, "alarms"),
     ({"period_seconds": 90}, "alarms.period_seconds"),
     ({"period_seconds": 1800, "evaluation_periods": 60}, "alarms"),
     ({"broker_memory_percent": 120}, "alarms.broker_memory_percent"),
@@ -519,6 +578,7 @@ def test_bad_alarm_settings_are_bad_input_naming_the_key(edit_env: Any, alarms_s
     with pytest.raises(ConfigError) as error:
         load_env("dev")
     assert error.value.key == key and error.value.exit_code == 2
+    assert "a:b@" not in str(error.value) and "a:c@" not in str(error.value)  # a password is never printed
 
 
 def test_a_public_gateway_gets_a_5xx_alarm_on_its_load_balancer(edit_env: Any) -> None:
