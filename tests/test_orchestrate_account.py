@@ -231,15 +231,17 @@ class BrokerOptionsMq:
 
 
 class Clients:
-    """moto in each env's own account, with Service Quotas, IAM, the endpoint services' AZs and Amazon MQ's
+    """moto in each env's own account, with Service Quotas, IAM, ACM, the endpoint services' AZs and Amazon MQ's
     broker options replaceable."""
 
     def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
                  endpoint_zones: Mapping[str, Sequence[str] | None] = {},
-                 broker_options: Mapping[str, BrokerOptionsMq.Option | list[BrokerOptionsMq.Option]] = {}) -> None:
+                 broker_options: Mapping[str, BrokerOptionsMq.Option | list[BrokerOptionsMq.Option]] = {},
+                 acm: Any = None) -> None:
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
         self.iam = iam
+        self.acm = acm
         self.endpoint_zones = endpoint_zones
         self.broker_options = broker_options
 
@@ -248,6 +250,8 @@ class Clients:
             return self.quotas if self.quotas is not None else MotoQuotas(self.moto(env, service))
         if service == "iam":
             return self.iam if self.iam is not None else AwsNamedIam(self.moto(env, service))
+        if service == "acm" and self.acm is not None:
+            return self.acm
         if service == "ec2":
             return EndpointServicesEc2(self.moto(env, service), self.endpoint_zones)
         if service == "mq":
@@ -1354,6 +1358,13 @@ def _gateway_with(edit_env: Any, certificate_arn: str) -> None:
     edit_env("dev", lambda data: data["compute"].update(public_gateway=True, certificate_arn=certificate_arn))
 
 
+def _gateway_with_dev_certificate(edit_env: Any) -> str:
+    """dev's gateway with a certificate of dev's account (its ARN), which the tests' ACM double describes."""
+    arn = f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    _gateway_with(edit_env, arn)
+    return arn
+
+
 def test_a_gateway_certificate_acm_has_not_issued_stops_up_before_any_layer(
         moto_aws: None, edit_env: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Elastic Load Balancing answers CreateListener (and ModifyListener, for a new certificate_arn) with
@@ -1394,21 +1405,16 @@ def test_a_gateway_certificate_is_not_read_without_a_gateway_or_compute(moto_aws
     clients = Clients(roomy())
     code, out, _ = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(clients))
     assert code == 0 and "gateway certificate" not in out, out
-    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
-                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    _gateway_with_dev_certificate(edit_env)
     code, out, _ = up(["up", "dev", "--yes", "--layers", "network", "--exact"], checker(clients))
     assert code == 0 and "gateway certificate" not in out, out
     assert ("dev", "acm") not in clients.moto.calls
 
 
 def test_a_gateway_certificate_that_cannot_be_read_is_a_note(moto_aws: None, edit_env: Any) -> None:
-    class DeniedAcm(Clients):
-        def __call__(self, env: EnvConfig, service: str) -> Any:
-            return Denied("AccessDeniedException") if service == "acm" else super().__call__(env, service)
-
-    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
-                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(DeniedAcm(roomy())))
+    _gateway_with_dev_certificate(edit_env)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(Clients(roomy(), acm=Denied("AccessDeniedException"))))
     assert code == 0 and runner.started() == ["compute"], out
     assert "note: whether ACM has issued the gateway certificate" in out and "DescribeCertificate" in out
 
@@ -1437,14 +1443,9 @@ DEV_GATEWAY_ALB = ("arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbala
 def test_an_expired_gateway_certificate_the_gateway_serves_already_is_a_note(moto_aws: None, edit_env: Any,
                                                                              status: str) -> None:
     # the listener exists and serves it (an up changes nothing there); the expiry alarm fired before
-    class ExpiredAcm(Clients):
-        def __call__(self, env: EnvConfig, service: str) -> Any:
-            return DescribedCertificate(status, [DEV_GATEWAY_ALB]) if service == "acm" else \
-                super().__call__(env, service)
-
-    arn = f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-    _gateway_with(edit_env, arn)
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(ExpiredAcm(roomy())))
+    arn = _gateway_with_dev_certificate(edit_env)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(Clients(roomy(), acm=DescribedCertificate(status, [DEV_GATEWAY_ALB]))))
     assert code == 0 and runner.started() == ["compute"], out
     assert f"compute.certificate_arn: the certificate {arn} is {status}: clients refuse" in out
 
@@ -1455,13 +1456,9 @@ def test_an_expired_gateway_certificate_a_new_listener_would_take_stops_up(
     """ELB's CreateListener (the gateway's first up) and ModifyListener (a new certificate_arn) answer
     CertificateNotFound for an expired certificate (terraform-provider-aws #17505), after the load balancer was
     created; and a gateway serving it would be refused by every client."""
-    class ExpiredAcm(Clients):
-        def __call__(self, env: EnvConfig, service: str) -> Any:
-            return DescribedCertificate("EXPIRED", in_use_by) if service == "acm" else super().__call__(env, service)
-
-    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
-                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(ExpiredAcm(roomy())))
+    _gateway_with_dev_certificate(edit_env)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(Clients(roomy(), acm=DescribedCertificate("EXPIRED", in_use_by))))
     assert code == 2 and runner.started() == [], out
     error = capsys.readouterr().err
     assert "is EXPIRED" in error and "gateway" in error and "CertificateNotFound" in error, error
@@ -1471,13 +1468,9 @@ def test_an_expired_gateway_certificate_a_new_listener_would_take_stops_up(
                                                 ("FAILED", "request a new certificate")])
 def test_a_gateway_certificate_acm_gave_up_on_stops_up(moto_aws: None, edit_env: Any, status: str, advice: str,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    class GaveUpAcm(Clients):
-        def __call__(self, env: EnvConfig, service: str) -> Any:
-            return DescribedCertificate(status) if service == "acm" else super().__call__(env, service)
-
-    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
-                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(GaveUpAcm(roomy())))
+    _gateway_with_dev_certificate(edit_env)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(Clients(roomy(), acm=DescribedCertificate(status))))
     assert code == 2 and runner.started() == [], out
     error = capsys.readouterr().err
     assert f"is {status}, not ISSUED" in error and advice.capitalize() in error, error
@@ -1496,13 +1489,9 @@ def test_a_gateway_certificate_pending_email_validation_names_the_approval_addre
             return {"Certificate": {**super().describe_certificate(CertificateArn)["Certificate"],
                                     "DomainValidationOptions": options}}
 
-    class EmailPendingAcm(Clients):
-        def __call__(self, env: EnvConfig, service: str) -> Any:
-            return EmailPending("PENDING_VALIDATION") if service == "acm" else super().__call__(env, service)
-
-    _gateway_with(edit_env, f"arn:aws:acm:eu-west-1:{load_env('dev').account_id}:certificate/"
-                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(EmailPendingAcm(roomy())))
+    _gateway_with_dev_certificate(edit_env)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(Clients(roomy(), acm=EmailPending("PENDING_VALIDATION"))))
     assert code == 2 and runner.started() == [], out
     error = capsys.readouterr().err
     assert "PENDING_VALIDATION" in error and "admin@example.com, hostmaster@example.com" in error, error
