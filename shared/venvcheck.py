@@ -102,8 +102,12 @@ def pyproject_pins(pyproject: Path) -> dict[str, str]:
 
 def locked_versions(lock: Path) -> dict[str, str]:
     """``name -> version`` of each ``name==version`` line of a requirements lock (names normalized)."""
+    return _versions_in(lock.read_text(encoding="utf-8"))
+
+
+def _versions_in(text: str) -> dict[str, str]:
     found = {}
-    for line in lock.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
         if match:
             found[normalize_name(match.group(1))] = match.group(2)
@@ -116,13 +120,13 @@ def lock_problems(root: Path) -> list[str]:
     lock = root / LOCK_NAME
     if not lock.is_file():
         return [f"{lock} is missing"]
-    locked = locked_versions(lock)
+    text = lock.read_text(encoding="utf-8")
+    locked = _versions_in(text)
     problems = []
     for name, version in pyproject_pins(root / "pyproject.toml").items():
         if locked.get(name) != version:
             problems.append(f"pyproject.toml pins {name}=={version}, {LOCK_NAME} has "
                             f"{name + '==' + locked[name] if name in locked else 'no ' + name}")
-    text = lock.read_text(encoding="utf-8")
     unhashed = [entry.split("==")[0] for entry in re.split(r"\n(?=[A-Za-z0-9])", text)
                 if re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*==", entry) and "--hash=sha256:" not in entry]
     problems += [f"{LOCK_NAME} has no hash for {name}" for name in unhashed]

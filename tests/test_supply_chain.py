@@ -137,9 +137,9 @@ def test_install_pulumi_refuses_a_machine_without_a_linux_cli_before_touching_an
 def test_the_bootstrap_file_is_compiled_from_the_pins_of_its_in_file() -> None:
     """`nox -s lock` compiles .ci/bootstrap-requirements.in into the hashed .txt that CI, the runner and a fresh
     machine install: a pin bumped in the .in without recompiling would install the old version without a word."""
-    ci = REPO_ROOT / ".ci"
-    pin = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", re.MULTILINE)
-    wanted = dict(pin.findall((ci / "bootstrap-requirements.in").read_text(encoding="utf-8")))
-    compiled = dict(pin.findall((ci / "bootstrap-requirements.txt").read_text(encoding="utf-8")))
+    from shared.venvcheck import locked_versions
+
+    wanted = locked_versions(REPO_ROOT / ".ci" / "bootstrap-requirements.in")
+    compiled = locked_versions(REPO_ROOT / ".ci" / "bootstrap-requirements.txt")
     assert wanted, "the .in pins nothing"
     assert {name: compiled.get(name) for name in wanted} == wanted, "run `nox -s lock` after changing a pin"
