@@ -66,6 +66,14 @@ LINUX_CAPABILITIES = (
 #: available: the init container drops every capability except CHOWN, the one `chown` needs.
 SCRATCH_INIT_DROPPED_CAPABILITIES = tuple(cap for cap in LINUX_CAPABILITIES if cap != "CHOWN")
 
+#: Service Connect envs: a container that starts once the app is HEALTHY and exits at once, so that a new task of a
+#: service others call turns RUNNING, and its callers' proxies send it requests, only once its app answers its health
+#: check. Service Connect itself routes to a task as soon as it runs, ignoring the container health check: callers got
+#: 503s from a slow starter's new tasks on every deploy and scale-out, and this container is the workaround AWS
+#: validated (aws/containers-roadmap#2334). Stopping is unchanged: it has exited long before (a dependency's shutdown
+#: order is the reverse of its start-up, botocore ecs ContainerDependency).
+SERVE_GATE_CONTAINER = "serve-gate"
+
 
 def image_reference(repository_url: str, release_ref: str) -> str:
     """``<repo>@sha256:...`` for a digest (immutable: what was tested is what runs), ``<repo>:<tag>``
@@ -106,6 +114,8 @@ class ContainerWiring:
     #: Service Connect callers: the endpoints of the callees that run, as its tasks resolve them (the
     #: CALLEE_ENDPOINTS_LABEL docker label, see there); None for a service that calls nobody, and in App Mesh envs
     callee_endpoints: str | None = None
+    #: Service Connect envs, a service another calls: its task runs the SERVE_GATE_CONTAINER
+    serve_gate: bool = False
 
 
 #: The awslogs delivery mode, stated rather than left to the account: without ``mode`` ECS takes the
@@ -244,6 +254,31 @@ def scratch_init_container(wiring: ContainerWiring) -> dict[str, Any]:
     }
 
 
+def serve_gate_container(wiring: ContainerWiring) -> dict[str, Any]:
+    """A short, non-essential container that waits for the app's HEALTHY and exits 0 (:data:`SERVE_GATE_CONTAINER`).
+
+    The service's own image (already pulled, pinned by the release digest), its entry point replaced by ``/bin/sh -c
+    'exit 0'``: the app's user, a read-only root, no capabilities, ports, secrets, environment or volumes.
+    """
+    return {
+        "name": SERVE_GATE_CONTAINER,
+        "image": wiring.image,
+        "essential": False,
+        "entryPoint": ["/bin/sh", "-c"],
+        "command": ["exit 0"],
+        "user": APP_USER,
+        "privileged": False,
+        "readonlyRootFilesystem": True,
+        "linuxParameters": {"capabilities": dropped_capabilities(("ALL",))},
+        "logConfiguration": _log_configuration(wiring, SERVE_GATE_CONTAINER),
+        "dockerLabels": {"platform.service": wiring.service},
+        # No startTimeout: the wait is the app's health check's own (startPeriod, then its retries; an UNHEALTHY app
+        # stops the task), which covers the catalog's startup_seconds, while a startTimeout is at most 120 s on
+        # Fargate (botocore ecs ContainerDefinition.startTimeout).
+        "dependsOn": [{"containerName": wiring.service, "condition": "HEALTHY"}],
+    }
+
+
 def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
     if not wiring.appmesh_resource_arn:
         raise ValueError(f"{wiring.service}: the Envoy sidecar needs the virtual node ARN")
@@ -274,10 +309,13 @@ def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
 
 
 def container_definitions(wiring: ContainerWiring) -> list[dict[str, Any]]:
-    """The task's containers: the app, the scratch init container, plus the Envoy sidecar in App Mesh envs."""
+    """The task's containers: the app, the scratch init container, plus the Envoy sidecar in App Mesh envs and the
+    serve gate in Service Connect envs for a service another calls."""
     containers = [app_container(wiring), scratch_init_container(wiring)]
     if wiring.appmesh_resource_arn:
         containers.append(envoy_container(wiring))
+    elif wiring.serve_gate:
+        containers.append(serve_gate_container(wiring))
     return containers
 
 
