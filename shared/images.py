@@ -282,12 +282,19 @@ BlobReader = Callable[[Any, str, str], bytes]
 def read_blob(ecr: Any, repository: str, digest: str) -> bytes:
     """A blob of the repository (an image config): GetDownloadUrlForLayer answers with a pre-signed URL of it
     (botocore ecr model: "Retrieves the pre-signed Amazon S3 download URL corresponding to an image layer")."""
+    import ssl
     import urllib.request
+
+    from botocore.httpsession import get_cert_path
 
     url = str(ecr.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"])
     if not url.startswith("https://"):
         raise ValueError(f"ECR answered a download URL that is not https: {url[:40]}")
-    with urllib.request.urlopen(url, timeout=60) as response:
+    # The CAs botocore verified ECR with (AWS_CA_BUNDLE, else its default: certifi's bundle), not the interpreter's
+    # store: python.org's macOS Python has none until its "Install Certificates" command ran, and a TLS-inspecting
+    # proxy's CA reaches boto3 through AWS_CA_BUNDLE only.
+    trust = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True))
+    with urllib.request.urlopen(url, timeout=60, context=trust) as response:
         return bytes(response.read())
 
 
