@@ -323,3 +323,32 @@ def test_an_image_config_is_downloaded_with_the_trust_the_ecr_call_had(
         assert json.loads(read_blob(Ecr(), "ml-platform/inference", NEW)) == {"os": "linux", "architecture": "amd64"}
     finally:
         stop()
+
+
+@pytest.mark.parametrize("variable", ["PLATFORM_AWS_PROFILE_DEV", "AWS_PROFILE"])
+@pytest.mark.parametrize("error, details", [
+    # never logged in on this machine (botocore's SSOTokenProvider finds no cached token)
+    ("SSOTokenLoadError", {"error_msg": "Token for my-sso does not exist"}),
+    # the session ran out and its refresh failed (an sso-session profile)
+    ("TokenRetrievalError", {"provider": "sso", "error_msg": "Token has expired and refresh failed"}),
+    # the legacy SSO profile's token expired
+    ("UnauthorizedSSOTokenError", {}),
+])
+def test_an_sso_profile_without_a_live_session_is_told_to_log_in(
+        monkeypatch: pytest.MonkeyPatch, variable: str, error: str, details: dict[str, str]) -> None:
+    """A laptop's IAM Identity Center profile before `aws sso login` (or after its session ended): the account check,
+    the first AWS call of `up`, said to set PLATFORM_AWS_PROFILE_<ENV> or AWS_PROFILE, which the user had set."""
+    import botocore.exceptions
+
+    monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv(variable, "ml-dev-admin")
+    raised = getattr(botocore.exceptions, error)(**details)
+
+    class Sts:
+        def get_caller_identity(self) -> dict[str, str]:
+            raise raised
+
+    with pytest.raises(AwsAccessError) as refused:
+        verify_account(load_env("dev"), lambda env, service: Sts())
+    assert "aws sso login --profile ml-dev-admin" in str(refused.value), refused.value
