@@ -975,9 +975,12 @@ def export_as_stored(cli: auto.PulumiCommand, stack: str, work_dir: str, env_var
 
 
 def pulumi_children(parent: int) -> list[int]:
-    """Pids of the live ``pulumi`` processes whose parent is ``parent`` (Linux /proc)."""
+    """Pids of the live ``pulumi`` processes whose parent is ``parent``: Linux's /proc, else ``ps`` (macOS)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return _pulumi_children_from_ps(parent)
     found = []
-    for entry in Path("/proc").iterdir():
+    for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -988,4 +991,21 @@ def pulumi_children(parent: int) -> list[int]:
         if fields.get("PPid", "").strip() == str(parent) and fields.get("Name", "").strip().startswith("pulumi") \
                 and not fields.get("State", "").startswith("Z"):
             found.append(int(entry.name))
+    return sorted(found)
+
+
+def _pulumi_children_from_ps(parent: int) -> list[int]:
+    """:func:`pulumi_children` where there is no /proc. POSIX ``ps`` options only (macOS's BSD ps has no ``--ppid``
+    nor ``-C``); its ``comm`` is the executable's path as started, a zombie's ``<defunct>``."""
+    try:
+        listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "comm="], capture_output=True,
+                                 text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []  # nothing to relay to: the run still ends as interrupted, its layers waited for
+    found = []
+    for line in listing.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[0].isdigit() and fields[1] == str(parent) \
+                and os.path.basename(fields[2].strip()).startswith("pulumi"):
+            found.append(int(fields[0]))
     return sorted(found)
