@@ -21,6 +21,7 @@ settings file on this machine, and for ``up``, ``refresh`` and ``destroy`` the b
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -650,7 +651,10 @@ class AutomationRunner:
         """StackLocked (exit 2) when another run holds the lock of a stack of ``layers`` (shared.orchestrate.locks);
         a note when the backend's locks cannot be read from here."""
         assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
-        reader = self._lock_reader or (self._cloud_locks if self._backend.is_cloud else read_locks)
+        # an s3:// backend as every `pulumi` of the run reads it: the env's profile (pulumi_credentials), if set
+        profile = pulumi_credentials(env.name, self.environ).get("AWS_PROFILE")
+        reader = self._lock_reader or (self._cloud_locks if self._backend.is_cloud
+                                       else functools.partial(read_locks, profile=profile))
         locked: dict[str, list[StackLock]] = {}
         unread: dict[str, None] = {}  # why, once each
         for layer in layers:
