@@ -180,6 +180,70 @@ ROUTE53_FOR_CLOUD_MAP = (
     "route53:DeleteHealthCheck", "route53:DeleteHostedZone", "route53:GetHealthCheck", "route53:GetHostedZone",
     "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
 
+#: The writes of the service-wide grants (``ec2:*``, ``servicediscovery:*``, ``application-autoscaling:*``) that
+#: change or delete a resource the env did not create unless the resource carries the env's default tags
+#: (:func:`tag_held_denials`): each action -> the resource types it authorizes that the denials name, every one of
+#: which takes ``aws:ResourceTag/${TagKey}`` (Service Authorization Reference: "Actions, resources, and condition keys
+#: for Amazon EC2", "... for AWS Cloud Map", "... for AWS Application Auto Scaling"; resource types vpc, subnet,
+#: security-group, route-table, internet-gateway, natgateway, elastic-ip, vpc-endpoint, vpc-flow-log; namespace,
+#: service; scalable-target). Each resource of these types the stacks create is tagged at its create (the provider's
+#: default tags in TagSpecifications, Tags; tests/test_tag_on_create.py). Left out, so still service-wide: the
+#: network-interface actions (Amazon MQ's, Lambda's, ECS's and the endpoints' interfaces are made by AWS untagged,
+#: and the provider deletes a function's interfaces before its security group), and Cloud Map's TagResource and
+#: UntagResource (no resource type: on "*" only).
+TAG_HELD_ACTIONS: dict[str, tuple[str, ...]] = {
+    **{f"ec2:{action}": ("vpc",) for action in ("DeleteVpc", "ModifyVpcAttribute", "DisassociateVpcCidrBlock")},
+    **{f"ec2:{action}": ("internet-gateway", "vpc") for action in ("AttachInternetGateway", "DetachInternetGateway")},
+    "ec2:DeleteInternetGateway": ("internet-gateway",),
+    **{f"ec2:{action}": ("subnet",) for action in ("DeleteSubnet", "ModifySubnetAttribute")},
+    **{f"ec2:{action}": ("security-group",) for action in (
+        "AuthorizeSecurityGroupEgress", "AuthorizeSecurityGroupIngress", "DeleteSecurityGroup",
+        "ModifySecurityGroupRules", "UpdateSecurityGroupRuleDescriptionsEgress",
+        "UpdateSecurityGroupRuleDescriptionsIngress")},
+    **{f"ec2:{action}": ("route-table",) for action in ("CreateRoute", "DeleteRoute", "DeleteRouteTable",
+                                                         "ReplaceRoute")},
+    **{f"ec2:{action}": ("internet-gateway", "route-table", "subnet") for action in (
+        "AssociateRouteTable", "DisassociateRouteTable", "ReplaceRouteTableAssociation")},
+    "ec2:DeleteNatGateway": ("natgateway",),
+    **{f"ec2:{action}": ("elastic-ip",) for action in ("DisassociateAddress", "ReleaseAddress")},
+    "ec2:DeleteVpcEndpoints": ("vpc-endpoint",),
+    "ec2:ModifyVpcEndpoint": ("route-table", "security-group", "subnet", "vpc-endpoint"),
+    "ec2:DeleteFlowLogs": ("vpc-flow-log",),
+    **{f"servicediscovery:{action}": ("namespace",) for action in (
+        "DeleteNamespace", "DeleteResourcePolicy", "PutResourcePolicy", "UpdateHttpNamespace",
+        "UpdatePrivateDnsNamespace", "UpdatePublicDnsNamespace")},
+    **{f"servicediscovery:{action}": ("service",) for action in (
+        "DeleteService", "DeleteServiceAttributes", "DeregisterInstance", "RegisterInstance",
+        "UpdateInstanceCustomHealthStatus", "UpdateService", "UpdateServiceAttributes")},
+    **{f"application-autoscaling:{action}": ("scalable-target",) for action in (
+        "DeleteScalingPolicy", "DeleteScheduledAction", "DeregisterScalableTarget", "PutScalingPolicy",
+        "PutScheduledAction", "UntagResource")},
+}
+#: Held only where the resource carries the key (``Null`` false): actions the provider calls on a resource that has
+#: no tag yet. RevokeSecurityGroupIngress/Egress: the network layer's default security group (made by CreateVpc,
+#: untagged) gets the env's tags by a CreateTags without ec2:CreateAction and its rules revoked right after, in one
+#: create (terraform-provider-aws resourceDefaultSecurityGroupCreate), and no source says EC2 authorizes that revoke
+#: on the tags just written. CreateTags and DeleteTags: a create's tagging (the new resource has none; for the
+#: default security group the adoption's), so no resource another env or team tagged can be retagged into this
+#: env. RegisterScalableTarget and application-autoscaling:TagResource: the target's register is its create too
+#: (its tags in the request). Cloud Map's CreateService: the new service has no tag; the namespace is held.
+TAG_HELD_IF_TAGGED_ACTIONS: dict[str, tuple[str, ...]] = {
+    **{f"ec2:{action}": ("security-group",) for action in ("RevokeSecurityGroupEgress",
+                                                            "RevokeSecurityGroupIngress")},
+    **{f"ec2:{action}": ("elastic-ip", "internet-gateway", "natgateway", "route-table", "security-group", "subnet",
+                         "vpc", "vpc-endpoint", "vpc-flow-log") for action in ("CreateTags", "DeleteTags")},
+    **{f"application-autoscaling:{action}": ("scalable-target",) for action in ("RegisterScalableTarget",
+                                                                                "TagResource")},
+    "servicediscovery:CreateService": ("namespace", "service"),
+}
+#: IAM prefix -> the ARN resource part of each tag-held resource type (same reference, "Resource types")
+TAG_HELD_RESOURCE_ARNS: dict[str, dict[str, str]] = {
+    "ec2": {kind: f"{kind}/*" for kind in ("elastic-ip", "internet-gateway", "natgateway", "route-table",
+                                           "security-group", "subnet", "vpc", "vpc-endpoint", "vpc-flow-log")},
+    "servicediscovery": {"namespace": "namespace/*", "service": "service/*"},
+    "application-autoscaling": {"scalable-target": "scalable-target/*"},
+}
+
 #: KMS is granted by resource, not service-wide (:func:`kms_statements`). A key's id is random, so no policy can name
 #: the keys the stacks will create, and a condition on their tags or aliases would deny the provider's first calls
 #: (KMS developer guide, "ABAC for AWS KMS": "It might take up to five minutes for tag and alias changes to affect KMS
@@ -665,6 +729,7 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         statements.append(_statement("RoleBoundaryRead", ["iam:GetPolicy", "iam:GetPolicyVersion"],
                                      [env_boundary_arn(env)]))
     statements.extend(boundary_denials(env))
+    statements.extend(tag_held_denials(env))
     return statements
 
 
@@ -869,6 +934,34 @@ def elb_statements(env: Any) -> list[dict[str, Any]]:
         _statement("ElbListenerTags", ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], listeners),
         _statement("ElbReads", ELB_READ_ACTIONS, ["*"]),
     ]
+
+
+def tag_held_denials(env: Any) -> list[dict[str, Any]]:
+    """Explicit denials that hold the service-wide grants' writes (:data:`TAG_HELD_ACTIONS`) to resources carrying the
+    env's default tags ``env``, ``managed-by`` and one of the env's layers as ``layer`` (a Deny per key: the keys of one
+    condition are ANDed, and any one differing must deny); :data:`TAG_HELD_IF_TAGGED_ACTIONS` only where the resource
+    has the key. Each names only the ARNs of the resource types it is held on."""
+    from shared.components.compute_containers import partition_of
+    from shared.dag import order
+
+    partition = partition_of(env.region)
+    tags = scope_tags(env)
+    wanted: dict[str, str | list[str]] = {"env": tags["env"], "managed-by": tags["managed-by"], "layer": order()}
+    statements = []
+    for label, table, tagged in (("", TAG_HELD_ACTIONS, False), ("IfTagged", TAG_HELD_IF_TAGGED_ACTIONS, True)):
+        # every region and account: a stolen job's reach is not the env's region (an account's RAM-shared subnets
+        # and VPCs are another account's), and no call of a run goes there
+        resources = sorted({f"arn:{partition}:{service}:*:*:{TAG_HELD_RESOURCE_ARNS[service][kind]}"
+                            for action, kinds in table.items() for kind in kinds
+                            for service in [action.split(":", 1)[0]]})
+        for key, value in wanted.items():
+            statements.append({"Sid": f"DenyUnlessEnvTagged{label}{_sid(key)}", "Effect": "Deny",
+                               "Action": sorted(table), "Resource": resources,
+                               # a key missing: StringNotEquals holds, so the Deny applies; where only a resource
+                               # carrying the key is held, Null false holds only then (...IfExists would deny too)
+                               "Condition": {"StringNotEquals": {f"aws:ResourceTag/{key}": value},
+                                             **({"Null": {f"aws:ResourceTag/{key}": "false"}} if tagged else {})}})
+    return statements
 
 
 def secret_prefix(env_name: str) -> str:
