@@ -181,16 +181,17 @@ ROUTE53_FOR_CLOUD_MAP = (
     "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
 
 #: The writes of the service-wide grants (``ec2:*``, ``servicediscovery:*``, ``application-autoscaling:*``) that
-#: change or delete a resource the env did not create unless the resource carries the env's default tags
-#: (:func:`tag_held_denials`): each action -> the resource types it authorizes that the denials name, every one of
-#: which takes ``aws:ResourceTag/${TagKey}`` (Service Authorization Reference: "Actions, resources, and condition keys
-#: for Amazon EC2", "... for AWS Cloud Map", "... for AWS Application Auto Scaling"; resource types vpc, subnet,
-#: security-group, route-table, internet-gateway, natgateway, elastic-ip, vpc-endpoint, vpc-flow-log; namespace,
-#: service; scalable-target). Each resource of these types the stacks create is tagged at its create (the provider's
-#: default tags in TagSpecifications, Tags; tests/test_tag_on_create.py). Left out, so still service-wide: the
-#: network-interface actions (Amazon MQ's, Lambda's, ECS's and the endpoints' interfaces are made by AWS untagged,
-#: and the provider deletes a function's interfaces before its security group), and Cloud Map's TagResource and
-#: UntagResource (no resource type: on "*" only).
+#: change or delete a resource, denied unless the resource carries the env's default tags (:func:`tag_held_denials`):
+#: each action -> the resource types it authorizes that the denials name, every one of which takes
+#: ``aws:ResourceTag/${TagKey}`` (Service Authorization Reference: "Actions, resources, and condition keys for Amazon
+#: EC2", "... for AWS Cloud Map", "... for AWS Application Auto Scaling"; resource types vpc, subnet, security-group,
+#: route-table, internet-gateway, natgateway, elastic-ip, vpc-endpoint, vpc-flow-log; namespace, service;
+#: scalable-target. The Application Auto Scaling user guide's "Tags for security" denies DeregisterScalableTarget,
+#: DeleteScalingPolicy and DeleteScheduledAction by the target's aws:ResourceTag). Each resource of these types the
+#: stacks create is tagged at its create (the provider's default tags in TagSpecifications or Tags;
+#: tests/test_tag_on_create.py). Left out, so still service-wide: the network-interface actions (Amazon MQ's,
+#: Lambda's, ECS's and the endpoints' interfaces are made by AWS untagged, and the provider deletes a function's
+#: interfaces before its security group), and Cloud Map's TagResource and UntagResource (no resource type: "*" only).
 TAG_HELD_ACTIONS: dict[str, tuple[str, ...]] = {
     **{f"ec2:{action}": ("vpc",) for action in ("DeleteVpc", "ModifyVpcAttribute", "DisassociateVpcCidrBlock")},
     **{f"ec2:{action}": ("internet-gateway", "vpc") for action in ("AttachInternetGateway", "DetachInternetGateway")},
@@ -219,14 +220,14 @@ TAG_HELD_ACTIONS: dict[str, tuple[str, ...]] = {
         "DeleteScalingPolicy", "DeleteScheduledAction", "DeregisterScalableTarget", "PutScalingPolicy",
         "PutScheduledAction", "UntagResource")},
 }
-#: Held only where the resource carries the key (``Null`` false): actions the provider calls on a resource that has
-#: no tag yet. RevokeSecurityGroupIngress/Egress: the network layer's default security group (made by CreateVpc,
+#: Held only where the resource carries the key (``Null`` false): actions the provider also calls on a resource that
+#: has no tag yet. RevokeSecurityGroupIngress/Egress: the network layer's default security group (made by CreateVpc,
 #: untagged) gets the env's tags by a CreateTags without ec2:CreateAction and its rules revoked right after, in one
-#: create (terraform-provider-aws resourceDefaultSecurityGroupCreate), and no source says EC2 authorizes that revoke
-#: on the tags just written. CreateTags and DeleteTags: a create's tagging (the new resource has none; for the
-#: default security group the adoption's), so no resource another env or team tagged can be retagged into this
-#: env. RegisterScalableTarget and application-autoscaling:TagResource: the target's register is its create too
-#: (its tags in the request). Cloud Map's CreateService: the new service has no tag; the namespace is held.
+#: create (terraform-provider-aws vpc_default_security_group.go resourceDefaultSecurityGroupCreate: updateTags, then
+#: forceRevokeSecurityGroupRules), and no source says EC2 authorizes that revoke on the tags just written. CreateTags
+#: and DeleteTags: no resource carrying another env's or team's value is retagged into this env, while a create's
+#: tagging (and that adoption's) meets no tag. RegisterScalableTarget and its TagResource: a target's register is its
+#: create (its tags in the request). Cloud Map's CreateService: the new service has no tag (the namespace has).
 TAG_HELD_IF_TAGGED_ACTIONS: dict[str, tuple[str, ...]] = {
     **{f"ec2:{action}": ("security-group",) for action in ("RevokeSecurityGroupEgress",
                                                             "RevokeSecurityGroupIngress")},
@@ -236,6 +237,9 @@ TAG_HELD_IF_TAGGED_ACTIONS: dict[str, tuple[str, ...]] = {
                                                                                 "TagResource")},
     "servicediscovery:CreateService": ("namespace", "service"),
 }
+#: EC2 resource types of which the stacks tag an existing untagged one outside a create: the VPC's default security
+#: group (aws:ec2/defaultSecurityGroup:DefaultSecurityGroup)
+UNTAGGED_ADOPTED = frozenset({"security-group"})
 #: IAM prefix -> the ARN resource part of each tag-held resource type (same reference, "Resource types")
 TAG_HELD_RESOURCE_ARNS: dict[str, dict[str, str]] = {
     "ec2": {kind: f"{kind}/*" for kind in ("elastic-ip", "internet-gateway", "natgateway", "route-table",
@@ -961,6 +965,14 @@ def tag_held_denials(env: Any) -> list[dict[str, Any]]:
                                # carrying the key is held, Null false holds only then (...IfExists would deny too)
                                "Condition": {"StringNotEquals": {f"aws:ResourceTag/{key}": value},
                                              **({"Null": {f"aws:ResourceTag/{key}": "false"}} if tagged else {})}})
+    # an untagged resource (another team's, no env key) is not tagged into the env outside a create (ec2:CreateAction:
+    # EC2 user guide, "Grant permission to tag Amazon EC2 resources during creation"); security groups aside, whose
+    # default one the network layer adopts untagged and tags so
+    untagged = sorted(f"arn:{partition}:ec2:*:*:{arn}" for kind, arn in TAG_HELD_RESOURCE_ARNS["ec2"].items()
+                      if kind not in UNTAGGED_ADOPTED)
+    statements.append({"Sid": "DenyUnlessEnvTaggedUntaggedRetag", "Effect": "Deny", "Action": ["ec2:CreateTags"],
+                       "Resource": untagged,
+                       "Condition": {"Null": {"aws:ResourceTag/env": "true", "ec2:CreateAction": "true"}}})
     return statements
 
 

@@ -98,6 +98,12 @@ PROVIDER_WRITES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("application-autoscaling:DeleteScalingPolicy", ("scalable-target",))),
 }
 
+#: EC2 resource type -> the API that creates it with its tags (ec2:CreateAction of the create's CreateTags)
+CREATE_ACTIONS = {"vpc": "CreateVpc", "subnet": "CreateSubnet", "security-group": "CreateSecurityGroup",
+                  "route-table": "CreateRouteTable", "internet-gateway": "CreateInternetGateway",
+                  "natgateway": "CreateNatGateway", "elastic-ip": "AllocateAddress",
+                  "vpc-endpoint": "CreateVpcEndpoint", "vpc-flow-log": "CreateFlowLogs"}
+
 #: A made-up id per resource type, in the ARN form of the reference's "Resource types"
 IDS = {"vpc": "vpc-0123456789abcdef0", "subnet": "subnet-0123456789abcdef0", "security-group": "sg-0123456789abcdef0",
        "route-table": "rtb-0123456789abcdef0", "internet-gateway": "igw-0123456789abcdef0",
@@ -167,9 +173,11 @@ def test_the_first_up_creates_and_tags_with_no_tag_on_the_resource_yet(shipped: 
         statements = _statements(policies)
         tags = env.common_tags("network")
         request = {**{f"aws:RequestTag/{key}": value for key, value in tags.items()}, "aws:TagKeys": sorted(tags)}
-        for kind in ("vpc", "subnet", "security-group", "route-table", "internet-gateway", "natgateway",
-                     "elastic-ip", "vpc-endpoint", "vpc-flow-log"):
-            assert iam_eval.allows(statements, "ec2:CreateTags", _arn(env, "ec2:CreateTags", kind), request), kind
+        for kind, create in CREATE_ACTIONS.items():
+            assert iam_eval.allows(statements, "ec2:CreateTags", _arn(env, "ec2:CreateTags", kind),
+                                   {**request, "ec2:CreateAction": create}), kind
+        # the default security group's adoption: tagged outside a create
+        assert iam_eval.allows(statements, "ec2:CreateTags", _arn(env, "ec2:CreateTags", "security-group"), request)
         for action in ("ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"):
             assert iam_eval.allows(statements, action, _arn(env, action, "security-group"), {}), (label, action)
         for action in ("application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"):
@@ -208,6 +216,21 @@ def test_another_teams_resources_may_not_be_changed_or_deleted(shipped: Any) -> 
                 for context in (_foreign_contexts(env)[1], *_foreign_contexts(env)[3:]):
                     assert not iam_eval.allows(statements, action, _arn(env, action, kind), context), (
                         label, action, kind, context)
+
+
+def test_an_untagged_resource_is_not_tagged_into_the_env_outside_a_create(shipped: Any) -> None:
+    """Another team's untagged VPC resource may not be given the env's tags and then deleted; security groups aside
+    (the default one is adopted untagged and tagged outside a create), and a create's own tagging passes."""
+    for label, env, _documents, policies in shipped:
+        statements = _statements(policies)
+        tags = env.common_tags("network")
+        request = {**{f"aws:RequestTag/{key}": value for key, value in tags.items()}, "aws:TagKeys": sorted(tags)}
+        for kind, create in CREATE_ACTIONS.items():
+            arn = _arn(env, "ec2:CreateTags", kind)
+            assert iam_eval.allows(statements, "ec2:CreateTags", arn, {**request, "ec2:CreateAction": create}), kind
+            assert iam_eval.allows(statements, "ec2:CreateTags", arn, {**request, **_carried(tags)}), kind
+            assert iam_eval.allows(statements, "ec2:CreateTags", arn, request) == (
+                kind in deploy_role.UNTAGGED_ADOPTED), (label, kind)
 
 
 def test_the_held_actions_are_real_and_each_resource_type_has_its_arn() -> None:
