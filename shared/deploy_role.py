@@ -237,6 +237,23 @@ TAG_HELD_IF_TAGGED_ACTIONS: dict[str, tuple[str, ...]] = {
                                                                                 "TagResource")},
     "servicediscovery:CreateService": ("namespace", "service"),
 }
+#: EC2 writes no resource type of the stacks calls (:data:`TYPE_SERVICES`' ``ec2`` types: the VPC, its subnets, route
+#: tables, gateways, Elastic IPs, endpoints, flow logs and security groups; and what Amazon MQ, Lambda, Elastic Load
+#: Balancing and Cloud Map check on the caller: network-interface actions and reads), so denied on every resource:
+#: another team's instances, volumes, snapshots and images (ending, detaching or sharing them), network ACLs, peering,
+#: transit and VPN gateways, DHCP options, prefix lists and traffic mirroring, which no tag condition need guess for
+EC2_NEVER_CALLED = tuple(f"ec2:{name}" for name in (
+    "AcceptVpcPeeringConnection", "AssociateDhcpOptions", "AssociateIamInstanceProfile", "CreateNetworkAclEntry",
+    "CreateTrafficMirrorSession", "CreateVpcPeeringConnection", "DeleteCustomerGateway", "DeleteDhcpOptions",
+    "DeleteEgressOnlyInternetGateway", "DeleteKeyPair", "DeleteLaunchTemplate", "DeleteManagedPrefixList",
+    "DeleteNetworkAcl", "DeleteNetworkAclEntry", "DeleteSnapshot", "DeleteTransitGateway",
+    "DeleteTransitGatewayVpcAttachment", "DeleteVolume", "DeleteVpcEndpointServiceConfigurations",
+    "DeleteVpcPeeringConnection", "DeleteVpnConnection", "DeleteVpnGateway", "DeregisterImage", "DetachVolume",
+    "DetachVpnGateway", "DisassociateIamInstanceProfile", "ModifyImageAttribute", "ModifyInstanceAttribute",
+    "ModifyInstanceMetadataOptions", "ModifyLaunchTemplate", "ModifyManagedPrefixList", "ModifySnapshotAttribute",
+    "ModifyVolume", "ModifyVpcEndpointServicePermissions", "ModifyVpcPeeringConnectionOptions", "RebootInstances",
+    "ReplaceIamInstanceProfileAssociation", "ReplaceNetworkAclAssociation", "ReplaceNetworkAclEntry",
+    "StopInstances", "TerminateInstances"))
 #: EC2 resource types of which the stacks tag an existing untagged one outside a create: the VPC's default security
 #: group (aws:ec2/defaultSecurityGroup:DefaultSecurityGroup)
 UNTAGGED_ADOPTED = frozenset({"security-group"})
@@ -970,6 +987,8 @@ def tag_held_denials(env: Any) -> list[dict[str, Any]]:
     # default one the network layer adopts untagged and tags so
     untagged = sorted(f"arn:{partition}:ec2:*:*:{arn}" for kind, arn in TAG_HELD_RESOURCE_ARNS["ec2"].items()
                       if kind not in UNTAGGED_ADOPTED)
+    statements.append({"Sid": "DenyEc2NeverCalled", "Effect": "Deny", "Action": list(EC2_NEVER_CALLED),
+                       "Resource": ["*"]})
     statements.append({"Sid": "DenyUnlessEnvTaggedUntaggedRetag", "Effect": "Deny", "Action": ["ec2:CreateTags"],
                        "Resource": untagged,
                        "Condition": {"Null": {"aws:ResourceTag/env": "true", "ec2:CreateAction": "true"}}})

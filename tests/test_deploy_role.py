@@ -1112,14 +1112,15 @@ def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything
                 assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
                 # Deny: only the boundary's protection (deploy_role.boundary_denials) and the writes held to the env's
                 # tags (deploy_role.tag_held_denials, in every region and account)
-                held = statement["Sid"].startswith("DenyUnlessEnvTagged")
+                held = statement["Sid"].startswith("DenyUnlessEnvTagged") or statement["Sid"] == "DenyEc2NeverCalled"
                 assert statement["Effect"] == "Allow" or statement["Sid"].startswith("DenyBoundary") or held, \
                     statement["Sid"]
                 assert re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
                 sids.append(statement["Sid"])
                 for resource in as_list(statement["Resource"]):
                     if held:
-                        assert re.fullmatch(r"arn:aws:[a-z0-9-]+:\*:\*:[a-z0-9-]+/\*", resource), resource
+                        assert resource == "*" or re.fullmatch(r"arn:aws:[a-z0-9-]+:\*:\*:[a-z0-9-]+/\*", resource), \
+                            resource
                         continue
                     arn = r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+"
                     assert resource == "*" or re.fullmatch(arn, resource), resource

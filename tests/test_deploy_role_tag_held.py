@@ -233,6 +233,32 @@ def test_an_untagged_resource_is_not_tagged_into_the_env_outside_a_create(shippe
                 kind in deploy_role.UNTAGGED_ADOPTED), (label, kind)
 
 
+#: The resource types that use EC2 (deploy_role.TYPE_SERVICES), reviewed against deploy_role.EC2_NEVER_CALLED: a type
+#: added here must be checked for calls of those actions (an instance, a launch template, a NACL...)
+EC2_TYPES = {*(type_ for type_ in PROVIDER_WRITES if type_.startswith(("aws:ec2/", "aws:vpc/"))),
+             "aws:lambda/function:Function", "aws:lb/loadBalancer:LoadBalancer", "aws:mq/broker:Broker",
+             "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace",
+             "aws:servicediscovery/instance:Instance"}
+
+
+def test_ec2_writes_no_resource_of_the_stacks_calls_are_denied_everywhere(shipped: Any) -> None:
+    """Another team's instances, volumes, snapshots, images, network ACLs and gateways can be neither ended, changed nor
+    shared, and none of those actions is one the provider, the preflight or a dynamic provider calls."""
+    assert {type_ for type_, services in deploy_role.TYPE_SERVICES.items() if "ec2" in services} == EC2_TYPES
+    called = {action for calls in PROVIDER_WRITES.values() for action, _kinds in calls}
+    called |= set(deploy_role.PREFLIGHT_ACTIONS) | {a for acts in deploy_role.DYNAMIC_ACTIONS.values() for a in acts}
+    called |= set(deploy_role.TAG_HELD_ACTIONS) | set(deploy_role.TAG_HELD_IF_TAGGED_ACTIONS)
+    assert not called & set(deploy_role.EC2_NEVER_CALLED)
+    operations = botocore.session.get_session().get_service_model("ec2").operation_names
+    for label, env, _documents, policies in shipped:
+        statements = _statements(policies)
+        for action in deploy_role.EC2_NEVER_CALLED:
+            assert action.split(":", 1)[1] in operations, action
+            for context in ({}, _carried(env.common_tags("network"))):
+                assert not iam_eval.allows(statements, action, "arn:aws:ec2:*:*:instance/i-0123456789abcdef0",
+                                           context), (label, action)
+
+
 def test_the_held_actions_are_real_and_each_resource_type_has_its_arn() -> None:
     session = botocore.session.get_session()
     for table in (deploy_role.TAG_HELD_ACTIONS, deploy_role.TAG_HELD_IF_TAGGED_ACTIONS):
