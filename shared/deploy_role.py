@@ -15,6 +15,11 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   provider's read, create, update, tag and delete of one type touch dozens of actions that no offline source lists
   per version, and an action left out stops ``up``, ``refresh`` or ``destroy`` midway. A type with no entry fails
   the generator (and the test), naming it.
+- **EC2, Cloud Map, Application Auto Scaling** stay service-wide, but explicit denials (:func:`tag_held_denials`) hold
+  their deletes and changes of a VPC resource, namespace, Cloud Map service or scalable target to one carrying the
+  env's default tags ``env``, ``managed-by`` and a platform ``layer`` (:data:`TAG_HELD_ACTIONS`; the actions the
+  provider also calls on an untagged resource only where a key has another value, :data:`TAG_HELD_IF_TAGGED_ACTIONS`),
+  and deny the EC2 writes no resource of the stacks makes (:data:`EC2_NEVER_CALLED`).
 - **IAM** is never service-wide: the role actions only on the roles the synth creates (a role the stacks name
   exactly, ``ml-platform-<env>-...``, by its name; the network layer's auto-named one by ``<resource name>-???????``,
   Pulumi's 7-character suffix; the compute layer's auto-named ones, a pair per catalog service, by that shape and
@@ -1231,7 +1236,7 @@ def keep_statements(statements: Sequence[dict[str, Any]],
     for listed in kept:
         for old in listed:
             if old.get("Effect") == "Deny":
-                continue  # the denials are made anew (boundary_denials); kept, one would turn into an Allow
+                continue  # the denials are made anew (boundary_denials, tag_held_denials); kept, one would be an Allow
             # a Sid is alphanumeric already (IAM's rule): taken as it is, or it never meets its own statement again
             sid = str(old.get("Sid") or "Kept")
             sid = sid if re.fullmatch(r"[A-Za-z0-9]+", sid) else _sid(sid) or "Kept"
