@@ -142,3 +142,25 @@ def test_each_layer_fails_without_the_dependency_its_component_declares(policy_e
     user["dependencies"] = [urn for urn in user["dependencies"] if urn not in policies]
     found = _judge(policy_engine, "prod", [doc])
     assert found and all(f"'{user['name']}' passes role" in message for message in found), found
+
+
+def test_a_policy_that_is_built_from_the_resource_itself_is_not_required_before_it(policy_findings: Any) -> None:
+    """A grant computed from the user (a Distributed Map state machine's ``states:StartExecution`` on its own ARN, a
+    function's policy on its ``/aws/lambda/<name>`` log group) is created after it by construction: depends_on would
+    be a cycle the engine refuses, so the rule must not ask for it -- but still asks for the role's other grants."""
+    sfn_role = role("sfn")
+    machine = res("aws:sfn/stateMachine:StateMachine", "batch", {"roleArn": arn("sfn"), "definition": "{}"},
+                  dependencies=[sfn_role], property_dependencies={"roleArn": [sfn_role]})
+    itself = res(ROLE_POLICY, "sfn-start-itself", {"role": "sfn", "policy": "{}"},
+                 dependencies=[sfn_role, machine], property_dependencies={"role": [sfn_role], "policy": [machine]})
+    assert messages(policy_findings([sfn_role, machine, itself])) == []
+    fn_role = role("fn")
+    fn = function(fn_role)
+    log_group = res("aws:cloudwatch/logGroup:LogGroup", "fn-logs", {"name": "/aws/lambda/fn"},
+                    dependencies=[fn], property_dependencies={"name": [fn]})
+    logs_grant = res(ROLE_POLICY, "fn-logs", {"role": "fn", "policy": "{}"},
+                     dependencies=[fn_role, log_group],
+                     property_dependencies={"role": [fn_role], "policy": [log_group]})
+    other = attached(fn_role)
+    (message,) = messages(policy_findings([fn_role, fn, log_group, logs_grant, other]))
+    assert "depends_on=[<fn-attach>]" in message and "fn-logs" not in message

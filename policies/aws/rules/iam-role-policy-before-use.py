@@ -7,7 +7,9 @@ For every resource that passes a role to a service -- an ``aws:lambda/function:F
 ``aws:cloudwatch/eventTarget:EventTarget`` or an ``aws:sfn/stateMachine:StateMachine`` (``roleArn``) -- whose role is
 an ``aws:iam/role:Role`` of the stack, the resource must depend, directly or through other resources, on each
 ``aws:iam/rolePolicy:RolePolicy`` and ``aws:iam/rolePolicyAttachment:RolePolicyAttachment`` (``role``) and
-``aws:iam/policyAttachment:PolicyAttachment`` (``roles``) of the stack for that role. The role is found by the
+``aws:iam/policyAttachment:PolicyAttachment`` (``roles``) of the stack for that role -- except a policy that itself
+depends on the resource (e.g. a state machine's ``states:StartExecution`` on its own ARN), which cannot come first.
+The role is found by the
 property's recorded dependency, else by its value (the role's ARN, or its name at the end of one), else by the one
 role of the stack the resource depends on. A role of another stack is not judged; a reference that cannot be told
 during preview (an unknown ARN and several candidate roles) makes the rule not applicable.
@@ -15,9 +17,10 @@ during preview (an unknown ARN and several candidate roles) makes the rule not a
 Why: the resource reads only the role's ARN, so the engine creates it as soon as the role exists, in parallel with
 the role's policies, and deletes it after them on a destroy. The service then uses a role that lacks its grants:
 ECS starts the first tasks of a new task definition at once, and an execution role that may not yet pull the image or
-read the secret fails their start, a task role that may not yet make the application's first call crashes it (on
-the first deployment the circuit breaker fails the `up`; on a later `up` that widens a policy and rolls out a new
-revision together, the new tasks start before the grant); VPC Flow Logs and EventBridge deliver with the role from
+read the secret fails their start, a task role that may not yet make the application's first call crashes it (each
+failure counts toward the deployment circuit breaker, whose threshold is half the desired count but at least 3, ECS
+API ServiceDeploymentCircuitBreaker; on a later `up` that widens a policy and rolls out a new revision together, the
+new tasks start before the grant); VPC Flow Logs and EventBridge deliver with the role from
 the start; Lambda and CodeBuild check the role's grants when the function or project is created, which the provider
 retries for a bounded time only (terraform-provider-aws lambda/function.go retryFunctionOp, codebuild/project.go:
 minutes). On a destroy the engine may delete the policy while the service still runs with the role (an ECS service's
@@ -120,7 +123,10 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     violations = []
     for user, prop, role in checks:
         before = depended_on(user)
-        missing = [grant for grant in grants[role.urn] if grant.urn not in before]
+        # a grant computed from the user itself (a state machine's StartExecution on its own ARN, a function's log
+        # group) comes after it by construction: depends_on it would be a cycle the engine refuses
+        missing = [grant for grant in grants[role.urn]
+                   if grant.urn not in before and user.urn not in depended_on(grant)]
         if missing:
             violations.append((user, prop, role, missing))
     if not violations:
