@@ -164,3 +164,20 @@ def test_a_policy_that_is_built_from_the_resource_itself_is_not_required_before_
     other = attached(fn_role)
     (message,) = messages(policy_findings([fn_role, fn, log_group, logs_grant, other]))
     assert "depends_on=[<fn-attach>]" in message and "fn-logs" not in message
+
+
+def test_a_known_role_of_elsewhere_is_not_taken_for_the_one_role_the_resource_depends_on(policy_findings: Any) -> None:
+    """A function whose execution role is an existing role (its ARN from config or ``aws.iam.get_role``: known, no
+    recorded dependency) and that gets the ARN of a role of the stack to assume in its environment depends on that
+    role only through the environment: the rule must not judge it as the function's role."""
+    assumed = role("reports-reader")
+    grant = inline(assumed)
+    fn = res(FUNCTION, "reports", {"role": arn("org-lambda-basic"), "runtime": "python3.13", "handler": "h.main",
+                                   "environment": {"variables": {"READER_ROLE": arn("reports-reader")}}},
+             dependencies=[assumed], property_dependencies={"role": [], "environment": [assumed]})
+    assert messages(policy_findings([assumed, grant, fn])) == []
+    # the same reference unknown during preview, with the one role of the stack it depends on, is still judged
+    unknown = res(FUNCTION, "reports", {"role": UNKNOWN_STRING, "runtime": "python3.13", "handler": "h.main"},
+                  dependencies=[assumed])
+    (message,) = messages(policy_findings([assumed, grant, unknown]))
+    assert "passes role 'reports-reader' (role)" in message

@@ -9,10 +9,10 @@ an ``aws:iam/role:Role`` of the stack, the resource must depend, directly or thr
 ``aws:iam/rolePolicy:RolePolicy`` and ``aws:iam/rolePolicyAttachment:RolePolicyAttachment`` (``role``) and
 ``aws:iam/policyAttachment:PolicyAttachment`` (``roles``) of the stack for that role -- except a policy that itself
 depends on the resource (e.g. a state machine's ``states:StartExecution`` on its own ARN), which cannot come first.
-The role is found by the
-property's recorded dependency, else by its value (the role's ARN, or its name at the end of one), else by the one
-role of the stack the resource depends on. A role of another stack is not judged; a reference that cannot be told
-during preview (an unknown ARN and several candidate roles) makes the rule not applicable.
+The role is found by the property's recorded dependency, else by its value (the role's ARN, or its name at the end of
+one), else, while the value is unknown, by the one role of the stack the resource depends on. A role of another stack
+(a known ARN naming no role of the stack) is not judged; a reference that cannot be told during preview (an unknown
+ARN and several candidate roles) makes the rule not applicable.
 
 Why: the resource reads only the role's ARN, so the engine creates it as soon as the role exists, in parallel with
 the role's policies, and deletes it after them on a destroy. The service then uses a role that lacks its grants:
@@ -90,12 +90,14 @@ def _roles_of(resource: PolicyResource, prop: str, roles: list[PolicyResource]) 
             found.extend(role for role in roles if _names(one) & identity_values(role, ("name", "id", "arn")))
     if found:
         return list({role.urn: role for role in found}.values())
+    if not unknown:
+        # known and no role of the stack (an existing role's ARN from config or a lookup: a stack role's ARN would
+        # have recorded its dependency); the resource may still depend on a role of the stack for another input
+        return []
     depended = [by_urn[dep.urn] for dep in resource.dependencies if dep.urn in by_urn]
     if len(depended) == 1:
         return depended
-    if depended or unknown:
-        raise _Undecided
-    return []
+    raise _Undecided
 
 
 def _labels(resources: Iterable[PolicyResource]) -> str:
