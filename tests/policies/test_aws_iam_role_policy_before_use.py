@@ -181,3 +181,23 @@ def test_a_known_role_of_elsewhere_is_not_taken_for_the_one_role_the_resource_de
                   dependencies=[assumed])
     (message,) = messages(policy_findings([assumed, grant, unknown]))
     assert "passes role 'reports-reader' (role)" in message
+
+
+def test_a_resource_inside_a_component_that_waits_for_the_policy_passes(policy_findings: Any) -> None:
+    """``Service("web", opts=ResourceOptions(depends_on=[policy]))`` creating its task definition with
+    ``parent=self``: the engine records the policy on the component only, yet the SDK registers a child only once its
+    parent's URN resolves, after the parent's own dependencies exist (pulumi runtime/resource.py prepare_resource),
+    and the engine deletes children before their parent."""
+    execution = role("web-exec")
+    grant = attached(execution)
+    service = res("acme:ml:Service", "web", {}, custom=False, dependencies=[grant])
+    inner = res("acme:ml:TaskFamily", "web", {}, custom=False, parent=service)
+    task = res(TASK, "web", {"family": "web", "executionRoleArn": arn("web-exec")}, parent=inner,
+               dependencies=[execution], property_dependencies={"executionRoleArn": [execution]})
+    assert messages(policy_findings([execution, grant, service, inner, task])) == []
+    # a component without that dependency is no gate
+    bare = res("acme:ml:Service", "web", {}, custom=False)
+    task = res(TASK, "web", {"family": "web", "executionRoleArn": arn("web-exec")}, parent=bare,
+               dependencies=[execution], property_dependencies={"executionRoleArn": [execution]})
+    (message,) = messages(policy_findings([execution, grant, bare, task]))
+    assert "passes role 'web-exec' (executionRoleArn)" in message

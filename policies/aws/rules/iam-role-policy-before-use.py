@@ -5,9 +5,10 @@ For every resource that passes a role to a service -- an ``aws:lambda/function:F
 ``aws:codebuild/project:Project`` (``serviceRole``), an ``aws:ecs/taskDefinition:TaskDefinition``
 (``executionRoleArn``, ``taskRoleArn``), an ``aws:ec2/flowLog:FlowLog`` (``iamRoleArn``), an
 ``aws:cloudwatch/eventTarget:EventTarget`` or an ``aws:sfn/stateMachine:StateMachine`` (``roleArn``) -- whose role is
-an ``aws:iam/role:Role`` of the stack, the resource must depend, directly or through other resources, on each
-``aws:iam/rolePolicy:RolePolicy`` and ``aws:iam/rolePolicyAttachment:RolePolicyAttachment`` (``role``) and
-``aws:iam/policyAttachment:PolicyAttachment`` (``roles``) of the stack for that role -- except a policy that itself
+an ``aws:iam/role:Role`` of the stack, the resource must depend, directly or through other resources or a parent
+component that does, on each ``aws:iam/rolePolicy:RolePolicy`` and
+``aws:iam/rolePolicyAttachment:RolePolicyAttachment`` (``role``) and ``aws:iam/policyAttachment:PolicyAttachment``
+(``roles``) of the stack for that role -- except a policy that itself
 depends on the resource (e.g. a state machine's ``states:StartExecution`` on its own ARN), which cannot come first.
 The role is found by the property's recorded dependency, else by its value (the role's ARN, or its name at the end of
 one), else, while the value is unknown, by the one role of the stack the resource depends on. A role of another stack
@@ -35,7 +36,6 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
-    depended_on,
     identity_values,
     not_applicable,
     resource_input,
@@ -100,6 +100,24 @@ def _roles_of(resource: PolicyResource, prop: str, roles: list[PolicyResource]) 
     raise _Undecided
 
 
+def _after(resource: PolicyResource) -> set[str]:
+    """The URNs ``resource`` is created after and deleted before: its dependencies and its parent, theirs, and so on.
+    A parent counts: the SDK registers a child once the parent's URN resolves, after the parent's own dependencies
+    exist (pulumi runtime/resource.py prepare_resource), and the engine's graph counts the parent as a dependency
+    (pkg/resource/graph DependenciesOf: children are deleted first) -- so a resource inside a component created with
+    ``depends_on=[policy]`` waits for the policy though only the component records it."""
+    seen: set[str] = set()
+    pending: list[PolicyResource] = [*resource.dependencies, *([resource.parent] if resource.parent else [])]
+    while pending:
+        current = pending.pop()
+        if current.urn not in seen:
+            seen.add(current.urn)
+            pending.extend(current.dependencies)
+            if current.parent is not None:
+                pending.append(current.parent)
+    return seen
+
+
 def _labels(resources: Iterable[PolicyResource]) -> str:
     return ", ".join(f"'{r.name}'" for r in resources)
 
@@ -124,11 +142,10 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                 undecided.append(f"{type_label(user.resource_type)} '{user.name}': {prop}")
     violations = []
     for user, prop, role in checks:
-        before = depended_on(user)
+        before = _after(user)
         # a grant computed from the user itself (a state machine's StartExecution on its own ARN, a function's log
         # group) comes after it by construction: depends_on it would be a cycle the engine refuses
-        missing = [grant for grant in grants[role.urn]
-                   if grant.urn not in before and user.urn not in depended_on(grant)]
+        missing = [grant for grant in grants[role.urn] if grant.urn not in before and user.urn not in _after(grant)]
         if missing:
             violations.append((user, prop, role, missing))
     if not violations:
