@@ -142,3 +142,62 @@ def test_each_layer_fails_without_the_dependency_its_component_declares(policy_e
     user["dependencies"] = [urn for urn in user["dependencies"] if urn not in policies]
     found = _judge(policy_engine, "prod", [doc])
     assert found and all(f"'{user['name']}' passes role" in message for message in found), found
+
+
+def test_a_policy_that_is_built_from_the_resource_itself_is_not_required_before_it(policy_findings: Any) -> None:
+    """A grant computed from the user (a Distributed Map state machine's ``states:StartExecution`` on its own ARN, a
+    function's policy on its ``/aws/lambda/<name>`` log group) is created after it by construction: depends_on would
+    be a cycle the engine refuses, so the rule must not ask for it -- but still asks for the role's other grants."""
+    sfn_role = role("sfn")
+    machine = res("aws:sfn/stateMachine:StateMachine", "batch", {"roleArn": arn("sfn"), "definition": "{}"},
+                  dependencies=[sfn_role], property_dependencies={"roleArn": [sfn_role]})
+    itself = res(ROLE_POLICY, "sfn-start-itself", {"role": "sfn", "policy": "{}"},
+                 dependencies=[sfn_role, machine], property_dependencies={"role": [sfn_role], "policy": [machine]})
+    assert messages(policy_findings([sfn_role, machine, itself])) == []
+    fn_role = role("fn")
+    fn = function(fn_role)
+    log_group = res("aws:cloudwatch/logGroup:LogGroup", "fn-logs", {"name": "/aws/lambda/fn"},
+                    dependencies=[fn], property_dependencies={"name": [fn]})
+    logs_grant = res(ROLE_POLICY, "fn-logs", {"role": "fn", "policy": "{}"},
+                     dependencies=[fn_role, log_group],
+                     property_dependencies={"role": [fn_role], "policy": [log_group]})
+    other = attached(fn_role)
+    (message,) = messages(policy_findings([fn_role, fn, log_group, logs_grant, other]))
+    assert "depends_on=[<fn-attach>]" in message and "fn-logs" not in message
+
+
+def test_a_known_role_of_elsewhere_is_not_taken_for_the_one_role_the_resource_depends_on(policy_findings: Any) -> None:
+    """A function whose execution role is an existing role (its ARN from config or ``aws.iam.get_role``: known, no
+    recorded dependency) and that gets the ARN of a role of the stack to assume in its environment depends on that
+    role only through the environment: the rule must not judge it as the function's role."""
+    assumed = role("reports-reader")
+    grant = inline(assumed)
+    fn = res(FUNCTION, "reports", {"role": arn("org-lambda-basic"), "runtime": "python3.13", "handler": "h.main",
+                                   "environment": {"variables": {"READER_ROLE": arn("reports-reader")}}},
+             dependencies=[assumed], property_dependencies={"role": [], "environment": [assumed]})
+    assert messages(policy_findings([assumed, grant, fn])) == []
+    # the same reference unknown during preview, with the one role of the stack it depends on, is still judged
+    unknown = res(FUNCTION, "reports", {"role": UNKNOWN_STRING, "runtime": "python3.13", "handler": "h.main"},
+                  dependencies=[assumed])
+    (message,) = messages(policy_findings([assumed, grant, unknown]))
+    assert "passes role 'reports-reader' (role)" in message
+
+
+def test_a_resource_inside_a_component_that_waits_for_the_policy_passes(policy_findings: Any) -> None:
+    """``Service("web", opts=ResourceOptions(depends_on=[policy]))`` creating its task definition with
+    ``parent=self``: the engine records the policy on the component only, yet the SDK registers a child only once its
+    parent's URN resolves, after the parent's own dependencies exist (pulumi runtime/resource.py prepare_resource),
+    and the engine deletes children before their parent."""
+    execution = role("web-exec")
+    grant = attached(execution)
+    service = res("acme:ml:Service", "web", {}, custom=False, dependencies=[grant])
+    inner = res("acme:ml:TaskFamily", "web", {}, custom=False, parent=service)
+    task = res(TASK, "web", {"family": "web", "executionRoleArn": arn("web-exec")}, parent=inner,
+               dependencies=[execution], property_dependencies={"executionRoleArn": [execution]})
+    assert messages(policy_findings([execution, grant, service, inner, task])) == []
+    # a component without that dependency is no gate
+    bare = res("acme:ml:Service", "web", {}, custom=False)
+    task = res(TASK, "web", {"family": "web", "executionRoleArn": arn("web-exec")}, parent=bare,
+               dependencies=[execution], property_dependencies={"executionRoleArn": [execution]})
+    (message,) = messages(policy_findings([execution, grant, bare, task]))
+    assert "passes role 'web-exec' (executionRoleArn)" in message

@@ -5,19 +5,23 @@ For every resource that passes a role to a service -- an ``aws:lambda/function:F
 ``aws:codebuild/project:Project`` (``serviceRole``), an ``aws:ecs/taskDefinition:TaskDefinition``
 (``executionRoleArn``, ``taskRoleArn``), an ``aws:ec2/flowLog:FlowLog`` (``iamRoleArn``), an
 ``aws:cloudwatch/eventTarget:EventTarget`` or an ``aws:sfn/stateMachine:StateMachine`` (``roleArn``) -- whose role is
-an ``aws:iam/role:Role`` of the stack, the resource must depend, directly or through other resources, on each
-``aws:iam/rolePolicy:RolePolicy`` and ``aws:iam/rolePolicyAttachment:RolePolicyAttachment`` (``role``) and
-``aws:iam/policyAttachment:PolicyAttachment`` (``roles``) of the stack for that role. The role is found by the
-property's recorded dependency, else by its value (the role's ARN, or its name at the end of one), else by the one
-role of the stack the resource depends on. A role of another stack is not judged; a reference that cannot be told
-during preview (an unknown ARN and several candidate roles) makes the rule not applicable.
+an ``aws:iam/role:Role`` of the stack, the resource must depend, directly or through other resources or a parent
+component that does, on each ``aws:iam/rolePolicy:RolePolicy`` and
+``aws:iam/rolePolicyAttachment:RolePolicyAttachment`` (``role``) and ``aws:iam/policyAttachment:PolicyAttachment``
+(``roles``) of the stack for that role -- except a policy that itself
+depends on the resource (e.g. a state machine's ``states:StartExecution`` on its own ARN), which cannot come first.
+The role is found by the property's recorded dependency, else by its value (the role's ARN, or its name at the end of
+one), else, while the value is unknown, by the one role of the stack the resource depends on. A role of another stack
+(a known ARN naming no role of the stack) is not judged; a reference that cannot be told during preview (an unknown
+ARN and several candidate roles) makes the rule not applicable.
 
 Why: the resource reads only the role's ARN, so the engine creates it as soon as the role exists, in parallel with
 the role's policies, and deletes it after them on a destroy. The service then uses a role that lacks its grants:
 ECS starts the first tasks of a new task definition at once, and an execution role that may not yet pull the image or
-read the secret fails their start, a task role that may not yet make the application's first call crashes it (on
-the first deployment the circuit breaker fails the `up`; on a later `up` that widens a policy and rolls out a new
-revision together, the new tasks start before the grant); VPC Flow Logs and EventBridge deliver with the role from
+read the secret fails their start, a task role that may not yet make the application's first call crashes it (each
+failure counts toward the deployment circuit breaker, whose threshold is half the desired count but at least 3, ECS
+API ServiceDeploymentCircuitBreaker; on a later `up` that widens a policy and rolls out a new revision together, the
+new tasks start before the grant); VPC Flow Logs and EventBridge deliver with the role from
 the start; Lambda and CodeBuild check the role's grants when the function or project is created, which the provider
 retries for a bounded time only (terraform-provider-aws lambda/function.go retryFunctionOp, codebuild/project.go:
 minutes). On a destroy the engine may delete the policy while the service still runs with the role (an ECS service's
@@ -32,7 +36,6 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
-    depended_on,
     identity_values,
     not_applicable,
     resource_input,
@@ -87,12 +90,32 @@ def _roles_of(resource: PolicyResource, prop: str, roles: list[PolicyResource]) 
             found.extend(role for role in roles if _names(one) & identity_values(role, ("name", "id", "arn")))
     if found:
         return list({role.urn: role for role in found}.values())
+    if not unknown:
+        # known and no role of the stack (an existing role's ARN from config or a lookup: a stack role's ARN would
+        # have recorded its dependency); the resource may still depend on a role of the stack for another input
+        return []
     depended = [by_urn[dep.urn] for dep in resource.dependencies if dep.urn in by_urn]
     if len(depended) == 1:
         return depended
-    if depended or unknown:
-        raise _Undecided
-    return []
+    raise _Undecided
+
+
+def _after(resource: PolicyResource) -> set[str]:
+    """The URNs ``resource`` is created after and deleted before: its dependencies and its parent, theirs, and so on.
+    A parent counts: the SDK registers a child once the parent's URN resolves, after the parent's own dependencies
+    exist (pulumi runtime/resource.py prepare_resource), and the engine's graph counts the parent as a dependency
+    (pkg/resource/graph DependenciesOf: children are deleted first) -- so a resource inside a component created with
+    ``depends_on=[policy]`` waits for the policy though only the component records it."""
+    seen: set[str] = set()
+    pending: list[PolicyResource] = [*resource.dependencies, *([resource.parent] if resource.parent else [])]
+    while pending:
+        current = pending.pop()
+        if current.urn not in seen:
+            seen.add(current.urn)
+            pending.extend(current.dependencies)
+            if current.parent is not None:
+                pending.append(current.parent)
+    return seen
 
 
 def _labels(resources: Iterable[PolicyResource]) -> str:
@@ -119,8 +142,10 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                 undecided.append(f"{type_label(user.resource_type)} '{user.name}': {prop}")
     violations = []
     for user, prop, role in checks:
-        before = depended_on(user)
-        missing = [grant for grant in grants[role.urn] if grant.urn not in before]
+        before = _after(user)
+        # a grant computed from the user itself (a state machine's StartExecution on its own ARN, a function's log
+        # group) comes after it by construction: depends_on it would be a cycle the engine refuses
+        missing = [grant for grant in grants[role.urn] if grant.urn not in before and user.urn not in _after(grant)]
         if missing:
             violations.append((user, prop, role, missing))
     if not violations:
