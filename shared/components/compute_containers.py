@@ -79,7 +79,8 @@ SERVE_GATE_CONTAINER = "serve-gate"
 #: stopped task for the circuit breaker to count, an `up` that waits out its steady-state timeout, a scale-out task
 #: that never serves. Past the app's startTimeout the agent stops the waiting gate instead (amazon-ecs-agent
 #: dependencygraph hasDependencyTimedOut, task_manager handleTerminalDependencyError); the gate is not essential, so
-#: the task runs, and ECS stops it once its app is UNHEALTHY, as without the gate.
+#: the task runs, and ECS stops it once its app is UNHEALTHY, as without the gate (the API reference says the task
+#: stops at once: a stopped task for the circuit breaker either way).
 FARGATE_START_TIMEOUT_MAX = 120
 
 
