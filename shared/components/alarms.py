@@ -588,7 +588,8 @@ def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
             if plan.min_count == 0:
                 may_run_none.add(unit_name(service, version))
             if serve_gated(plan, env.mesh.provider):
-                pending[unit_name(service, version)] = plan.spec.startup_seconds + DEPLOY_OVERHEAD_SECONDS
+                # RUNNING once the app is HEALTHY, not once it answers (ServiceSpec.healthy_seconds)
+                pending[unit_name(service, version)] = plan.spec.healthy_seconds + DEPLOY_OVERHEAD_SECONDS
     specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights,
                            frozenset(may_run_none), pending)
     specs += task_stop_alarms(env.name, services, {

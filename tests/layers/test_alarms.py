@@ -15,7 +15,7 @@ import pytest
 from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
-from shared.catalog import DEFAULT_STARTUP_SECONDS, load_catalog
+from shared.catalog import DEFAULT_STARTUP_SECONDS, HEALTH_INTERVAL, HEALTH_TIMEOUT, load_catalog
 from shared.components.alarms import (
     AlarmSpec,
     Query,
@@ -452,8 +452,10 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     gated = {f"dev-ml-tasks-below-desired-{name}" for name in ("preprocess", "inference")}
     assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name
             and "task-stops" not in name and name not in gated} == {3}
+    # 60 s start-up, then the next check 30 s on and its 5 s timeout, 120 s to place and pull: 215 s, 4 minutes + 2
     assert {found[name]["evaluationPeriods"] for name in gated} == {
-        below_desired_periods(load_env("dev").alarms, DEFAULT_STARTUP_SECONDS + DEPLOY_OVERHEAD_SECONDS)} == {5}
+        below_desired_periods(load_env("dev").alarms, DEFAULT_STARTUP_SECONDS + HEALTH_INTERVAL + HEALTH_TIMEOUT
+                              + DEPLOY_OVERHEAD_SECONDS)} == {6}
 
 
 def test_an_https_endpoint_is_a_secret_and_its_basic_auth_password_in_no_name(edit_env: Any) -> None:
