@@ -1038,12 +1038,13 @@ DEPLOY_OVERHEAD_SECONDS = 120
 
 def deployment_seconds(spec: ServiceSpec, public: bool) -> int:
     """The least time a rolling deployment of ``spec`` takes to end steady: a new task starts and turns healthy
-    (behind a load balancer, its grace period), then an old one drains (behind a load balancer, its target group's
-    deregistration delay, then its stop timeout) or stops (its stop timeout), with :data:`DEPLOY_OVERHEAD_SECONDS`
-    on top."""
+    (behind a load balancer, its grace period; elsewhere its container turns HEALTHY, which ECS's steady state
+    waits for, aws/containers-roadmap#897: ``healthy_seconds``), then an old one drains (behind a load balancer,
+    its target group's deregistration delay, then its stop timeout) or stops (its stop timeout), with
+    :data:`DEPLOY_OVERHEAD_SECONDS` on top."""
     from shared.catalog import deregistration_delay
 
-    started = spec.health_check_grace_seconds if public else spec.startup_seconds
+    started = spec.health_check_grace_seconds if public else spec.healthy_seconds
     stopped = spec.stop_timeout + (deregistration_delay(spec.request_timeout_seconds)
                                    if public else 0)
     return started + stopped + DEPLOY_OVERHEAD_SECONDS
@@ -1058,7 +1059,8 @@ def _rule_steady_state_covers_startup(path: Path, env: EnvConfig, catalog: Catal
         if needed > timeout:
             yield path, "compute.steady_state_timeout_minutes", (
                 f"{env.compute.steady_state_timeout_minutes} minutes is shorter than a deployment of {spec.name} "
-                f"takes (at least {needed} s: its catalog startup_seconds {spec.startup_seconds} s, the old task's "
+                f"takes (at least {needed} s: its catalog startup_seconds {spec.startup_seconds} s and the health "
+                f"check's next pass, the old task's "
                 f"drain and stop, {DEPLOY_OVERHEAD_SECONDS} s to place and pull); give at least "
                 f"{-(-needed // 60)} minutes")
 
