@@ -370,3 +370,9 @@ def test_every_resource_type_a_held_action_authorizes_is_one_the_stacks_tag_or_i
             for kind in set(kinds) - set(held[action]):
                 arn = f"arn:aws:ec2:{env.region}:{env.account_id}:{kind}/{AWS_MADE_IDS[kind]}"
                 assert iam_eval.allows(statements, action, arn, {}), (label, action, arn)
+        # a rule resource's tags updated outside its create (no ec2:CreateAction; terraform-provider-aws#38552: the
+        # rule resources once tagged after AuthorizeSecurityGroupIngress/Egress) on an untagged sgr-
+        for action in ("ec2:CreateTags", "ec2:DeleteTags"):
+            for kind, ident in AWS_MADE_IDS.items():
+                arn = f"arn:aws:ec2:{env.region}:{env.account_id}:{kind}/{ident}"
+                assert iam_eval.allows(statements, action, arn, {}), (label, action, arn)
