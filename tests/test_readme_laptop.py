@@ -90,3 +90,14 @@ def test_not_broker_leaves_out_every_test_that_starts_a_real_rabbitmq() -> None:
     assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: every test of the files deselected
     unmarked = [line.split(" ", 1)[1] for line in done.stdout.splitlines() if line.startswith("REAL-BROKER ")]
     assert unmarked == [], "real-broker tests without @pytest.mark.broker:\n" + "\n".join(unmarked)
+
+
+def test_the_quick_start_names_the_command_of_every_supported_python() -> None:
+    """The Quick start's first line is `python3.12 -m venv ...`; a laptop with another supported Python only (Debian
+    12's `python3.11`, Homebrew's or Fedora's `python3.13`) gets "command not found" unless the README says which
+    command takes its place."""
+    from shared.venvcheck import SUPPORTED
+
+    quick_start = _section("Quick start (offline, nothing but Python)")
+    missing = [f"python{major}.{minor}" for major, minor in SUPPORTED if f"`python{major}.{minor}`" not in quick_start]
+    assert missing == [], f"the Quick start does not name {missing} as the command for the nox virtualenv"
