@@ -655,3 +655,12 @@ def test_the_promotion_workflow_runs_a_rollback_as_to_at_revision(rollback_to: s
     body = (tmp_path / "build" / "promotion-body.md").read_text()
     assert ("Rollback of `prod` to its release at `HEAD~1`" if rollback_to else
             "Promotion of the release of `staging` to `prod`") in body
+
+
+def test_ci_runs_the_readme_s_test_command() -> None:
+    """The README says `nox -s tests` is what CI runs through .ci/run: .ci/run runs that session, no other arguments
+    (a `-m 'not broker'` or a file list there would leave CI short of what the README promises)."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`tests`: the whole test suite (CI runs exactly this through `.ci/run`)" in readme
+    lines = [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "python3 -m nox -s tests" in lines, lines
