@@ -292,6 +292,15 @@ BlobReader = Callable[[Any, str, str], bytes]
 """(ECR client, repository, blob digest) -> the blob's bytes."""
 
 
+def _client_verify(client: Any) -> bool | str:
+    """The ``verify`` botocore's HTTP session of ``client`` holds: the client's ``verify=``, else the profile's
+    ``ca_bundle`` or AWS_CA_BUNDLE (botocore session.create_client: get_config_variable('ca_bundle')), else
+    REQUESTS_CA_BUNDLE (endpoint.py, _get_verify_value), else True (certifi's bundle, httpsession.get_cert_path).
+    botocore has no public accessor; a client without one (a test's stand-in) gets True."""
+    verify = getattr(getattr(getattr(client, "_endpoint", None), "http_session", None), "_verify", True)
+    return verify if isinstance(verify, bool | str) else True
+
+
 def read_blob(ecr: Any, repository: str, digest: str) -> bytes:
     """A blob of the repository (an image config): GetDownloadUrlForLayer answers with a pre-signed URL of it
     (botocore ecr model: "Retrieves the pre-signed Amazon S3 download URL corresponding to an image layer")."""
@@ -303,10 +312,10 @@ def read_blob(ecr: Any, repository: str, digest: str) -> bytes:
     url = str(ecr.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"])
     if not url.startswith("https://"):
         raise ValueError(f"ECR answered a download URL that is not https: {url[:40]}")
-    # The CAs botocore verified ECR with (AWS_CA_BUNDLE, else its default: certifi's bundle), not the interpreter's
-    # store: python.org's macOS Python has none until its "Install Certificates" command ran, and a TLS-inspecting
-    # proxy's CA reaches boto3 through AWS_CA_BUNDLE only.
-    trust = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True))
+    # The CAs botocore verified ECR with, not the interpreter's store: python.org's macOS Python has none until its
+    # "Install Certificates" command ran, and a TLS-inspecting proxy's CA reaches boto3 as the profile's ca_bundle,
+    # AWS_CA_BUNDLE or REQUESTS_CA_BUNDLE only. Host names are checked (create_default_context).
+    trust = ssl.create_default_context(cafile=get_cert_path(_client_verify(ecr)) or None)
     with urllib.request.urlopen(url, timeout=60, context=trust) as response:
         return bytes(response.read())
 

@@ -385,8 +385,30 @@ def test_unsupported_pythons_are_refused_naming_the_supported_ones(version: tupl
         # What it says to run works where python3 is externally managed (Homebrew's, Debian's, Ubuntu's: PEP 668
         # refuses a pip install outside a virtualenv), hash-checked, as the README's Quick start does.
         pips = re.findall(r"`([^`]*pip install[^`]*)`", message)
-        assert pips and all(re.search(r"-m venv (\S+) && \1/bin/python -m pip install --require-hashes -r "
+        assert pips and all(re.search(r"-m venv (?:--\S+ )*(\S+) && \1/bin/python -m pip install --require-hashes -r "
                                       r"\.ci/bootstrap-requirements\.txt", pip) for pip in pips), message
+
+
+def test_the_refusal_s_venv_command_replaces_a_venv_of_the_unsupported_python(tmp_path: Path) -> None:
+    """The refusal usually comes from the nox venv itself, made with an unsupported `python3` (Homebrew's newest):
+    `python3.12 -m venv` over an existing venv keeps its bin/python (venv's setup_python links only names that do
+    not exist), so the command the refusal names left nox on the refused Python and the next run was refused again.
+    Its venv command, run with this (supported) interpreter over such a venv, must leave bin/python this one."""
+    message = venvcheck.check_python((3, 14))
+    assert message
+    command = re.search(r"`python3\.\d+ -m venv ((?:--\S+ )*)(\S+) &&", message)
+    assert command and command.group(2) == "~/.venvs/ml-platform-nox", message
+    venv = tmp_path / "ml-platform-nox"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    other = tmp_path / "python3.14"
+    other.write_text("#!/bin/sh\necho 3.14\n")
+    other.chmod(0o755)
+    (venv / "bin" / "python").unlink()
+    (venv / "bin" / "python").symlink_to(other)  # the venv as the unsupported Python made it
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", *command.group(1).split(), str(venv)], check=True)
+    answer = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print(*sys.version_info[:2], sep='.')"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    assert answer == f"{HERE[0]}.{HERE[1]}", f"bin/python is still the refused Python ({answer}) after: {message}"
 
 
 HERE = (sys.version_info[0], sys.version_info[1])
@@ -633,3 +655,12 @@ def test_the_promotion_workflow_runs_a_rollback_as_to_at_revision(rollback_to: s
     body = (tmp_path / "build" / "promotion-body.md").read_text()
     assert ("Rollback of `prod` to its release at `HEAD~1`" if rollback_to else
             "Promotion of the release of `staging` to `prod`") in body
+
+
+def test_ci_runs_the_readme_s_test_command() -> None:
+    """The README says `nox -s tests` is what CI runs through .ci/run: .ci/run runs that session, no other arguments
+    (a `-m 'not broker'` or a file list there would leave CI short of what the README promises)."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`tests`: the whole test suite (CI runs exactly this through `.ci/run`)" in readme
+    lines = [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "python3 -m nox -s tests" in lines, lines

@@ -230,9 +230,9 @@ def test_an_image_config_is_downloaded_only_over_https() -> None:
         read_blob(Ecr(), "ml-platform/inference", NEW)
 
 
-def _tls_blob_server(tmp_path: Path, body: bytes) -> tuple[str, Path, Callable[[], None]]:
-    """An HTTPS server on loopback answering ``body``, its certificate signed by a CA of its own: (url, the CA's PEM,
-    stop)."""
+def _tls_blob_server(tmp_path: Path, body: bytes, host: str = "127.0.0.1") -> tuple[str, Path, Callable[[], None]]:
+    """An HTTPS server on loopback answering ``body``, its certificate (for ``host``) signed by a CA of its own: (url,
+    the CA's PEM, stop)."""
     import datetime as dt
     import http.server
     import ipaddress
@@ -255,10 +255,10 @@ def _tls_blob_server(tmp_path: Path, body: bytes) -> tuple[str, Path, Callable[[
                                        crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
             .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
                            critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
@@ -291,14 +291,14 @@ def _tls_blob_server(tmp_path: Path, body: bytes) -> tuple[str, Path, Callable[[
     return f"https://127.0.0.1:{server.server_address[1]}/blob", ca_pem, stop
 
 
-@pytest.mark.parametrize("trusted_by", ["AWS_CA_BUNDLE", "botocore's default bundle"])
 def test_an_image_config_is_downloaded_with_the_trust_the_ecr_call_had(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted_by: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The blob comes from a pre-signed S3 URL, read with urllib: it must verify with the CAs botocore verified ECR
     with (AWS_CA_BUNDLE, else its default bundle, certifi's), not the interpreter's own store. python.org's macOS
     Python has an empty one until its "Install Certificates" command has run (CPython Mac/BuildScript/resources/
     ReadMe.rtf), and a laptop behind a TLS-inspecting proxy gives boto3 the proxy's CA through AWS_CA_BUNDLE only:
-    with either, compute's `up` stopped at the image check (exit 2, CERTIFICATE_VERIFY_FAILED) after ECR answered."""
+    with either, compute's `up` stopped at the image check (exit 2, CERTIFICATE_VERIFY_FAILED) after ECR answered.
+    The CA variables and the profile's ca_bundle: the next test, with a real client."""
     import botocore.httpsession
 
     from shared.images import read_blob
@@ -309,11 +309,7 @@ def test_an_image_config_is_downloaded_with_the_trust_the_ecr_call_had(
     (empty / "cert.pem").write_text("")
     monkeypatch.setenv("SSL_CERT_FILE", str(empty / "cert.pem"))  # the interpreter's store holds no CA at all
     monkeypatch.setenv("SSL_CERT_DIR", str(empty))
-    if trusted_by == "AWS_CA_BUNDLE":
-        monkeypatch.setenv("AWS_CA_BUNDLE", str(ca_pem))
-    else:
-        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
-        monkeypatch.setattr(botocore.httpsession, "where", lambda: str(ca_pem))
+    monkeypatch.setattr(botocore.httpsession, "where", lambda: str(ca_pem))  # botocore's default bundle
 
     class Ecr:
         def get_download_url_for_layer(self, **request: Any) -> dict[str, str]:
@@ -352,3 +348,61 @@ def test_an_sso_profile_without_a_live_session_is_told_to_log_in(
     with pytest.raises(AwsAccessError) as refused:
         verify_account(load_env("dev"), lambda env, service: Sts())
     assert "aws sso login --profile ml-dev-admin" in str(refused.value), refused.value
+
+
+@pytest.mark.parametrize("trusted_by", ["the profile's ca_bundle", "AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE"])
+def test_an_image_config_is_downloaded_with_the_ca_the_ecr_client_resolved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted_by: str) -> None:
+    """A real ECR client of the real factory: botocore verifies ECR with the client's ``verify``, which is the
+    profile's ``ca_bundle`` or AWS_CA_BUNDLE (botocore session.create_client: get_config_variable('ca_bundle')),
+    else REQUESTS_CA_BUNDLE (botocore endpoint.py, _get_verify_value). A laptop behind a TLS-inspecting proxy whose
+    CA is the profile's ``ca_bundle`` in ~/.aws/config (`aws configure set ca_bundle`, what the AWS CLI needs too)
+    passed every ECR call and then failed the blob's download with CERTIFICATE_VERIFY_FAILED (exit 2)."""
+    from botocore.stub import Stubber
+
+    from shared.images import read_blob
+
+    url, ca_pem, stop = _tls_blob_server(tmp_path, b'{"os": "linux", "architecture": "arm64"}')
+    empty = tmp_path / "empty-store"
+    empty.mkdir()
+    (empty / "cert.pem").write_text("")
+    monkeypatch.setenv("SSL_CERT_FILE", str(empty / "cert.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(empty))
+    for var in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
+    config = tmp_path / "aws-config"
+    config.write_text("[profile laptop]\nregion = eu-west-1\naws_access_key_id = testing\n"
+                      "aws_secret_access_key = testing\n"
+                      + (f"ca_bundle = {ca_pem}\n" if trusted_by == "the profile's ca_bundle" else ""))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv(profile_var("dev"), "laptop")
+    if trusted_by != "the profile's ca_bundle":
+        monkeypatch.setenv(trusted_by, str(ca_pem))
+    ecr = SessionClients()(load_env("dev"), "ecr")
+    with Stubber(ecr) as stub:
+        stub.add_response("get_download_url_for_layer", {"downloadUrl": url, "layerDigest": NEW},
+                          {"repositoryName": "ml-platform/inference", "layerDigest": NEW})
+        try:
+            assert json.loads(read_blob(ecr, "ml-platform/inference", NEW)) == {"os": "linux",
+                                                                                 "architecture": "arm64"}
+        finally:
+            stop()
+
+
+def test_an_image_config_download_still_checks_the_host_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CA is the client's, the verification TLS's own: a certificate of the trusted CA for another host is
+    refused (check_hostname), as botocore refuses it for ECR."""
+    from botocore.stub import Stubber
+
+    from shared.images import read_blob
+
+    url, ca_pem, stop = _tls_blob_server(tmp_path, b"{}", host="127.0.0.2")
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(ca_pem))
+    ecr = SessionClients()(load_env("dev"), "ecr")
+    with Stubber(ecr) as stub:
+        stub.add_response("get_download_url_for_layer", {"downloadUrl": url, "layerDigest": NEW})
+        try:
+            with pytest.raises(OSError, match="mismatch"):
+                read_blob(ecr, "ml-platform/inference", NEW)
+        finally:
+            stop()

@@ -226,6 +226,7 @@ def wait_for_figures(publisher: types.ModuleType, settings: Any, queue: str, rea
     raise AssertionError(f"{queue} never listed {ready} ready messages")
 
 
+@pytest.mark.broker
 def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
@@ -243,6 +244,7 @@ def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
     assert {d["Value"] for d in metric["Dimensions"] if d["Name"] == "VirtualHost"} == {vhost}
 
 
+@pytest.mark.broker
 def test_a_queue_the_broker_does_not_list_fails_the_run_after_the_others_are_published(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
@@ -253,6 +255,7 @@ def test_a_queue_the_broker_does_not_list_fails_the_run_after_the_others_are_pub
     assert {queue for _, queue in published(cloudwatch)} == {"a.work"}, "no false 0 for the missing queue"
 
 
+@pytest.mark.broker
 def test_refused_credentials_fail_the_run_and_publish_nothing(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
@@ -262,6 +265,7 @@ def test_refused_credentials_fail_the_run_and_publish_nothing(
     assert not cloudwatch.list_metrics(Namespace=METRICS_NAMESPACE)["Metrics"]
 
 
+@pytest.mark.broker
 def test_the_user_needs_its_permissions_entry_on_the_vhost(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     # Even the `monitoring` tag lists no queue of a vhost the user has no permissions entry on.
@@ -285,6 +289,7 @@ def _as_monitor(broker: LocalBroker, vhost: str, method: str, path: str, body: A
         return error.code, error.read().decode()
 
 
+@pytest.mark.broker
 def test_the_user_reads_figures_but_cannot_take_publish_or_configure(broker: LocalBroker, vhost: str) -> None:
     """Least privilege: the management API refuses what the user's permissions ("^$") and tag do not allow."""
     assert _as_monitor(broker, vhost, "GET", f"/api/queues/{vhost}")[0] == 200
