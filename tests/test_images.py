@@ -226,3 +226,30 @@ def test_an_image_config_is_downloaded_only_over_https() -> None:
 
     with pytest.raises(ValueError, match="not https"):
         read_blob(Ecr(), "ml-platform/inference", NEW)
+
+
+@pytest.mark.parametrize("code", ["KmsError", "ImageInaccessible", "UpstreamUnavailable"])
+def test_a_manifest_ecr_cannot_hand_out_is_a_platform_that_cannot_be_told(code: str) -> None:
+    """BatchGetImage answers a per-image problem in ``failures``, not as an error (botocore ecr model,
+    ImageFailureCode): the platform check must not take an unreadable manifest for an image to let through."""
+    from shared.images import wrong_platforms
+
+    class Ecr:
+        def batch_get_image(self, **request: Any) -> dict[str, Any]:
+            assert request["imageIds"] == [{"imageDigest": NEW}]
+            return {"images": [], "failures": [{"imageId": {"imageDigest": NEW}, "failureCode": code,
+                                                "failureReason": "the key is disabled"}]}
+
+    dev = load_env("dev")
+    with pytest.raises(AwsAccessError) as raised:
+        wrong_platforms(dev, {"inference": NEW}, lambda env, service: Ecr())
+    assert str(raised.value) == (f"dev: cannot tell the platform of ml-platform/inference@{NEW} (ECR BatchGetImage "
+                                 f"answered {code}: the key is disabled)")
+
+
+def test_an_image_ecr_does_not_find_is_left_to_the_missing_images_check(moto_aws: None) -> None:
+    from shared.images import wrong_platforms
+
+    dev = load_env("dev")
+    create_repositories(dev, ["inference"])  # moto answers ImageNotFound in failures, as ECR does
+    assert wrong_platforms(dev, {"inference": NEW}, MotoAccounts()) == []

@@ -17,7 +17,8 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    and how to push or replicate it; nothing else of compute was created. All there: **step 2**, the
    full update -- unless a released image is not of the platform the task definitions ask Fargate for
    (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), which stops compute
-   before the services change (checked whether or not step 1 ran);
+   before the services change (checked whether or not step 1 ran; the images already in the registry are
+   checked before any layer runs too, :func:`refuse_wrong_platforms`, exit 2);
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
    that does not run its released digest with a completed rollout, or runs another task definition
    than compute's outputs say its ``up`` registered (a circuit-breaker rollback also ends "steady",
@@ -37,8 +38,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.envs import EnvConfig, is_digest
-from shared.errors import PlatformError
+from shared.envs import EnvConfig, env_path, is_digest
+from shared.errors import ConfigError, PlatformError, raise_all
 from shared.fargate import IMAGE_PLATFORM
 from shared.images import (
     ClientFactory,
@@ -243,6 +244,7 @@ class ImageGatedRunner:
         notes = self.inner.prepare(env, layers, operation)
         if self.gates(layers, operation):
             self.checks.verify(env)
+            refuse_wrong_platforms(env, self.checks.wrong_platforms(env, dict(env.release.images)))
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
@@ -479,6 +481,17 @@ class ImageGatedRunner:
         compared = " and the task definition compute applied" if applied else ""
         on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result
+
+
+def refuse_wrong_platforms(env: EnvConfig, wrong: Sequence[WrongPlatform]) -> None:
+    """ConfigError (exit 2) naming each ``release.images`` entry of the env file whose image, already in the registry,
+    Fargate cannot run on the task definitions' platform: asked in :meth:`ImageGatedRunner.prepare`, before any layer
+    runs. compute runs last, so at its turn every other layer of the `up` has been updated (a broker change can take
+    half an hour) and the run stops half-applied; an image pushed only while the `up` runs is still checked at
+    compute's turn."""
+    problems = [ConfigError(str(env_path(env.name)), f"release.images.{image.service}",
+                            f"{image.reason()}; nothing was changed") for image in wrong]
+    raise_all(problems)
 
 
 def rolled_back_detail(env: EnvConfig, problems: Sequence[str]) -> str:
