@@ -313,6 +313,17 @@ class WrongPlatform:
         return f"{self.service}: {self.reason()}"
 
 
+#: Other spellings of an OCI architecture that containerd takes for it when it matches a platform
+#: (containerd/platforms database.go, normalizeArch; it lower-cases os and architecture first).
+_ARCHITECTURE_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
+
+
+def normalized_platform(system: str, architecture: str) -> tuple[str, str]:
+    """(os, architecture) as containerd compares them: an image config saying ``x86_64`` runs where ``amd64`` does."""
+    architecture = architecture.lower()
+    return system.lower(), _ARCHITECTURE_ALIASES.get(architecture, architecture)
+
+
 #: How many indexes deep an index entry without a platform is followed (real images nest none).
 _MAX_INDEX_DEPTH = 2
 
@@ -386,7 +397,7 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
         except (OSError, ValueError, KeyError) as error:  # the config blob's download, or a manifest without one
             raise AwsAccessError(f"{env.name}: cannot tell the platform of {repository}@{reference} ({error})") \
                 from None
-        if IMAGE_PLATFORM not in platforms:
+        if IMAGE_PLATFORM not in {normalized_platform(*pair) for pair in platforms}:
             shown = ", ".join(sorted({"/".join(pair) for pair in platforms})) or "an index that names no platform"
             wrong.append(WrongPlatform(service, reference, f"{host}/{repository}", shown))
     return wrong

@@ -253,3 +253,30 @@ def test_an_image_ecr_does_not_find_is_left_to_the_missing_images_check(moto_aws
     dev = load_env("dev")
     create_repositories(dev, ["inference"])  # moto answers ImageNotFound in failures, as ECR does
     assert wrong_platforms(dev, {"inference": NEW}, MotoAccounts()) == []
+
+
+@pytest.mark.parametrize(("os", "architecture", "runs"), [
+    ("linux", "x86_64", True), ("Linux", "AMD64", True), ("linux", "x86-64", True), ("linux", "aarch64", False)])
+def test_a_platform_is_compared_as_containerd_normalizes_it(os: str, architecture: str, runs: bool) -> None:
+    """containerd lower-cases and normalizes the platform of an image config or index entry before it matches it
+    (containerd/platforms normalizeArch: x86_64 and x86-64 are amd64, aarch64 arm64): so does the check, or it
+    would stop an image Fargate runs."""
+    import json
+
+    from shared.images import wrong_platforms
+
+    config = "sha256:" + "c0" * 32
+
+    class Ecr:
+        def batch_get_image(self, **request: Any) -> dict[str, Any]:
+            manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config,
+                                   "size": 2}, "layers": []}
+            return {"images": [{"imageManifest": json.dumps(manifest)}], "failures": []}
+
+    def read(ecr: Any, repository: str, digest: str) -> bytes:
+        assert digest == config
+        return json.dumps({"os": os, "architecture": architecture}).encode()
+
+    wrong = wrong_platforms(load_env("dev"), {"inference": NEW}, lambda env, service: Ecr(), read)
+    assert [w.found for w in wrong] == ([] if runs else [f"{os}/{architecture}"])
