@@ -832,6 +832,59 @@ def test_an_index_entry_without_a_platform_is_judged_by_its_manifest_s_config(
         assert f"ml-platform/inference@{dev.release.images['inference']} is linux/arm64, but" in capsys.readouterr().err
 
 
+class ArchivedAccounts(MotoAccounts):
+    """moto knows no archive storage class: DescribeImages says ``archived`` images are ARCHIVED, and BatchGetImage
+    answers them as a failure (their manifest cannot be read), as ECR would."""
+
+    def __init__(self, archived: Sequence[str]) -> None:
+        super().__init__()
+        self.archived = set(archived)
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        client = super().__call__(env, service)
+
+        def describe(parsed: dict[str, Any], **_: Any) -> None:
+            for detail in parsed.get("imageDetails", []):
+                if detail["imageDigest"] in self.archived:
+                    detail["imageStatus"] = "ARCHIVED"
+
+        def batch_get(parsed: dict[str, Any], **_: Any) -> None:
+            images = parsed.get("images", [])
+            kept = [image for image in images if image["imageId"]["imageDigest"] not in self.archived]
+            parsed["failures"] = [{"imageId": image["imageId"], "failureCode": "ImageInaccessible",
+                                   "failureReason": "archived"} for image in images if image not in kept]
+            parsed["images"] = kept
+
+        client.meta.events.register("after-call.ecr.DescribeImages", describe)
+        client.meta.events.register("after-call.ecr.BatchGetImage", batch_get)
+        return client
+
+
+def test_an_archived_image_gets_its_restore_message_not_a_platform_refusal(moto_aws: None) -> None:
+    """The platform check before the layers reads only the images the registry serves: an archived one (its manifest
+    unreadable) is compute's to report, with the command that restores it, as before that check existed."""
+    dev = load_env("dev")
+    push_release(dev, {})
+    archived = dev.release.images["inference"]
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(ArchivedAccounts([archived])))
+    assert code == 1, output
+    assert f"inference: {archived} is not in 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference " \
+           "(the image is ARCHIVED); restore it: `aws ecr update-image-storage-class" in output
+    assert "cannot tell the platform" not in output
+
+
+def test_compute_preview_names_an_archived_image_and_still_checks_the_others_platform(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(CONFIGS, ARM64_CONFIG, json.dumps({"os": "linux", "architecture": "arm64"}).encode())
+    dev = load_env("dev")
+    push_release(dev, {"training": single_manifest(ARM64_CONFIG)})
+    code, output = preview("dev", Recorder(), WritesNothing(ArchivedAccounts([dev.release.images["inference"]])))
+    assert code == 0, output
+    assert "images: missing: inference: " in output and "(the image is ARCHIVED)" in output
+    assert "images: wrong platform: training: " in output and "images: not checked" not in output
+
+
 def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:
     class NoTargets(AwsImageChecks):
         def registry_targets(self, env: EnvConfig) -> list[str]:

@@ -244,12 +244,17 @@ class ImageGatedRunner:
         notes = self.inner.prepare(env, layers, operation)
         if self.gates(layers, operation):
             self.checks.verify(env)
-            refuse_wrong_platforms(env, self.checks.wrong_platforms(env, dict(env.release.images)))
+            refuse_wrong_platforms(env, self.checks.wrong_platforms(env, self._present(env, dict(env.release.images))))
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
             self.checks.verify(env)  # the registry read before compute's destroy must be the env's own
         return notes
+
+    def _present(self, env: EnvConfig, images: Mapping[str, str]) -> dict[str, str]:
+        """The released images the env's registry serves now (a missing or archived one is compute's step 1 and its
+        message, with how to push, copy or restore it)."""
+        return present_images(images, self.checks.missing(env, images))
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return self.inner.stack_outputs(layer, env)
@@ -340,7 +345,7 @@ class ImageGatedRunner:
             self.checks.verify(env)
             foreign = self.checks.foreign(env)
             missing = self.checks.missing(env, images)
-            wrong = self.checks.wrong_platforms(env, images)
+            wrong = self.checks.wrong_platforms(env, present_images(images, missing))
             try:
                 removed = self._removed_repositories(env)
             except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output`: said, the preview goes on
@@ -481,6 +486,13 @@ class ImageGatedRunner:
         compared = " and the task definition compute applied" if applied else ""
         on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result
+
+
+def present_images(images: Mapping[str, str], missing: Sequence[MissingImage]) -> dict[str, str]:
+    """``images`` without the ``missing`` ones: those the platform check reads (an archived image's manifest cannot be
+    read, and it has its own message)."""
+    absent = {item.service for item in missing}
+    return {service: reference for service, reference in images.items() if service not in absent}
 
 
 def refuse_wrong_platforms(env: EnvConfig, wrong: Sequence[WrongPlatform]) -> None:
