@@ -185,6 +185,15 @@ class ServiceSpec(BaseModel):
         return container_health_timing(self.startup_seconds)
 
     @property
+    def healthy_seconds(self) -> int:
+        """The longest from its container's start to HEALTHY for an app that answers within ``startup_seconds``: Docker
+        runs the check every ``interval`` from the start, the start period included (aws/containers-roadmap#2473), so
+        the first passing one may leave up to an interval after the app answers, and pass up to its timeout later
+        (95 s at the default 60 s)."""
+        _, interval, _ = self.health_check_timing
+        return self.startup_seconds + interval + HEALTH_TIMEOUT
+
+    @property
     def health_check_grace_seconds(self) -> int:
         """The ECS service's health check grace period behind a load balancer: its start-up, then the passing
         target group checks an unhealthy target needs to turn healthy, the last one's answer included (95 s at the

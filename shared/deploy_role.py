@@ -15,6 +15,11 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   provider's read, create, update, tag and delete of one type touch dozens of actions that no offline source lists
   per version, and an action left out stops ``up``, ``refresh`` or ``destroy`` midway. A type with no entry fails
   the generator (and the test), naming it.
+- **EC2, Cloud Map, Application Auto Scaling** stay service-wide, but explicit denials (:func:`tag_held_denials`) hold
+  their deletes and changes of a VPC resource, namespace, Cloud Map service or scalable target to one carrying the
+  env's default tags ``env``, ``managed-by`` and a platform ``layer`` (:data:`TAG_HELD_ACTIONS`; the actions the
+  provider also calls on an untagged resource only where a key has another value, :data:`TAG_HELD_IF_TAGGED_ACTIONS`),
+  and deny the EC2 writes no resource of the stacks makes (:data:`EC2_NEVER_CALLED`).
 - **IAM** is never service-wide: the role actions only on the roles the synth creates (a role the stacks name
   exactly, ``ml-platform-<env>-...``, by its name; the network layer's auto-named one by ``<resource name>-???????``,
   Pulumi's 7-character suffix; the compute layer's auto-named ones, a pair per catalog service, by that shape and
@@ -179,6 +184,91 @@ ROUTE53_FOR_CLOUD_MAP = (
     "route53:ChangeResourceRecordSets", "route53:CreateHealthCheck", "route53:CreateHostedZone",
     "route53:DeleteHealthCheck", "route53:DeleteHostedZone", "route53:GetHealthCheck", "route53:GetHostedZone",
     "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
+
+#: The writes of the service-wide grants (``ec2:*``, ``servicediscovery:*``, ``application-autoscaling:*``) that
+#: change or delete a resource, denied unless the resource carries the env's default tags (:func:`tag_held_denials`):
+#: each action -> the resource types it authorizes that the denials name, every one of which takes
+#: ``aws:ResourceTag/${TagKey}`` (Service Authorization Reference: "Actions, resources, and condition keys for Amazon
+#: EC2", "... for AWS Cloud Map", "... for AWS Application Auto Scaling"; resource types vpc, subnet, security-group,
+#: route-table, internet-gateway, natgateway, elastic-ip, vpc-endpoint, vpc-flow-log; namespace, service;
+#: scalable-target. The Application Auto Scaling user guide's "Tags for security" denies DeregisterScalableTarget,
+#: DeleteScalingPolicy and DeleteScheduledAction by the target's aws:ResourceTag). Each resource of these types the
+#: stacks create is tagged at its create (the provider's default tags in TagSpecifications or Tags;
+#: tests/test_tag_on_create.py). Left out, so still service-wide: the network-interface actions (Amazon MQ's,
+#: Lambda's, ECS's and the endpoints' interfaces are made by AWS untagged, and the provider deletes a function's
+#: interfaces before its security group), and Cloud Map's TagResource and UntagResource (no resource type: "*" only).
+TAG_HELD_ACTIONS: dict[str, tuple[str, ...]] = {
+    **{f"ec2:{action}": ("vpc",) for action in ("DeleteVpc", "ModifyVpcAttribute", "DisassociateVpcCidrBlock")},
+    **{f"ec2:{action}": ("internet-gateway", "vpc") for action in ("AttachInternetGateway", "DetachInternetGateway")},
+    "ec2:DeleteInternetGateway": ("internet-gateway",),
+    **{f"ec2:{action}": ("subnet",) for action in ("DeleteSubnet", "ModifySubnetAttribute")},
+    **{f"ec2:{action}": ("security-group",) for action in (
+        "AuthorizeSecurityGroupEgress", "AuthorizeSecurityGroupIngress", "DeleteSecurityGroup",
+        "ModifySecurityGroupRules", "UpdateSecurityGroupRuleDescriptionsEgress",
+        "UpdateSecurityGroupRuleDescriptionsIngress")},
+    **{f"ec2:{action}": ("route-table",) for action in ("CreateRoute", "DeleteRoute", "DeleteRouteTable",
+                                                         "ReplaceRoute")},
+    **{f"ec2:{action}": ("internet-gateway", "route-table", "subnet") for action in (
+        "AssociateRouteTable", "DisassociateRouteTable", "ReplaceRouteTableAssociation")},
+    "ec2:DeleteNatGateway": ("natgateway",),
+    **{f"ec2:{action}": ("elastic-ip",) for action in ("DisassociateAddress", "ReleaseAddress")},
+    "ec2:DeleteVpcEndpoints": ("vpc-endpoint",),
+    "ec2:ModifyVpcEndpoint": ("route-table", "security-group", "subnet", "vpc-endpoint"),
+    "ec2:DeleteFlowLogs": ("vpc-flow-log",),
+    **{f"servicediscovery:{action}": ("namespace",) for action in (
+        "DeleteNamespace", "DeleteResourcePolicy", "PutResourcePolicy", "UpdateHttpNamespace",
+        "UpdatePrivateDnsNamespace", "UpdatePublicDnsNamespace")},
+    **{f"servicediscovery:{action}": ("service",) for action in (
+        "DeleteService", "DeleteServiceAttributes", "DeregisterInstance", "RegisterInstance",
+        "UpdateInstanceCustomHealthStatus", "UpdateService", "UpdateServiceAttributes")},
+    **{f"application-autoscaling:{action}": ("scalable-target",) for action in (
+        "DeleteScalingPolicy", "DeleteScheduledAction", "DeregisterScalableTarget", "PutScalingPolicy",
+        "PutScheduledAction", "UntagResource")},
+}
+#: Held only where the resource carries the key (``Null`` false): actions the provider also calls on a resource that
+#: has no tag yet. RevokeSecurityGroupIngress/Egress: the network layer's default security group (made by CreateVpc,
+#: untagged) gets the env's tags by a CreateTags without ec2:CreateAction and its rules revoked right after, in one
+#: create (terraform-provider-aws vpc_default_security_group.go resourceDefaultSecurityGroupCreate: updateTags, then
+#: forceRevokeSecurityGroupRules), and no source says EC2 authorizes that revoke on the tags just written. CreateTags
+#: and DeleteTags: no resource carrying another env's or team's value is retagged into this env, while a create's
+#: tagging (and that adoption's) meets no tag. RegisterScalableTarget and its TagResource: a target's register is its
+#: create (its tags in the request). Cloud Map's CreateService: the new service has no tag (the namespace has).
+TAG_HELD_IF_TAGGED_ACTIONS: dict[str, tuple[str, ...]] = {
+    **{f"ec2:{action}": ("security-group",) for action in ("RevokeSecurityGroupEgress",
+                                                            "RevokeSecurityGroupIngress")},
+    **{f"ec2:{action}": ("elastic-ip", "internet-gateway", "natgateway", "route-table", "security-group", "subnet",
+                         "vpc", "vpc-endpoint", "vpc-flow-log") for action in ("CreateTags", "DeleteTags")},
+    **{f"application-autoscaling:{action}": ("scalable-target",) for action in ("RegisterScalableTarget",
+                                                                                "TagResource")},
+    "servicediscovery:CreateService": ("namespace", "service"),
+}
+#: EC2 writes no resource type of the stacks calls (:data:`TYPE_SERVICES`' ``ec2`` types: the VPC, its subnets, route
+#: tables, gateways, Elastic IPs, endpoints, flow logs and security groups; and what Amazon MQ, Lambda, Elastic Load
+#: Balancing and Cloud Map check on the caller: network-interface actions and reads), so denied on every resource:
+#: another team's instances, volumes, snapshots and images (ending, detaching or sharing them), network ACLs, peering,
+#: transit and VPN gateways, DHCP options, prefix lists and traffic mirroring, which no tag condition need guess for
+EC2_NEVER_CALLED = tuple(f"ec2:{name}" for name in (
+    "AcceptVpcPeeringConnection", "AssociateDhcpOptions", "AssociateIamInstanceProfile", "CreateNetworkAclEntry",
+    "CreateTrafficMirrorSession", "CreateVpcPeeringConnection", "DeleteCustomerGateway", "DeleteDhcpOptions",
+    "DeleteEgressOnlyInternetGateway", "DeleteKeyPair", "DeleteLaunchTemplate", "DeleteManagedPrefixList",
+    "DeleteNetworkAcl", "DeleteNetworkAclEntry", "DeleteSnapshot", "DeleteTransitGateway",
+    "DeleteTransitGatewayVpcAttachment", "DeleteVolume", "DeleteVpcEndpointServiceConfigurations",
+    "DeleteVpcPeeringConnection", "DeleteVpnConnection", "DeleteVpnGateway", "DeregisterImage", "DetachVolume",
+    "DetachVpnGateway", "DisassociateIamInstanceProfile", "ModifyImageAttribute", "ModifyInstanceAttribute",
+    "ModifyInstanceMetadataOptions", "ModifyLaunchTemplate", "ModifyManagedPrefixList", "ModifySnapshotAttribute",
+    "ModifyVolume", "ModifyVpcEndpointServicePermissions", "ModifyVpcPeeringConnectionOptions", "RebootInstances",
+    "ReplaceIamInstanceProfileAssociation", "ReplaceNetworkAclAssociation", "ReplaceNetworkAclEntry",
+    "StopInstances", "TerminateInstances"))
+#: EC2 resource types of which the stacks tag an existing untagged one outside a create: the VPC's default security
+#: group (aws:ec2/defaultSecurityGroup:DefaultSecurityGroup)
+UNTAGGED_ADOPTED = frozenset({"security-group"})
+#: IAM prefix -> the ARN resource part of each tag-held resource type (same reference, "Resource types")
+TAG_HELD_RESOURCE_ARNS: dict[str, dict[str, str]] = {
+    "ec2": {kind: f"{kind}/*" for kind in ("elastic-ip", "internet-gateway", "natgateway", "route-table",
+                                           "security-group", "subnet", "vpc", "vpc-endpoint", "vpc-flow-log")},
+    "servicediscovery": {"namespace": "namespace/*", "service": "service/*"},
+    "application-autoscaling": {"scalable-target": "scalable-target/*"},
+}
 
 #: KMS is granted by resource, not service-wide (:func:`kms_statements`). A key's id is random, so no policy can name
 #: the keys the stacks will create, and a condition on their tags or aliases would deny the provider's first calls
@@ -665,6 +755,7 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
         statements.append(_statement("RoleBoundaryRead", ["iam:GetPolicy", "iam:GetPolicyVersion"],
                                      [env_boundary_arn(env)]))
     statements.extend(boundary_denials(env))
+    statements.extend(tag_held_denials(env))
     return statements
 
 
@@ -869,6 +960,44 @@ def elb_statements(env: Any) -> list[dict[str, Any]]:
         _statement("ElbListenerTags", ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], listeners),
         _statement("ElbReads", ELB_READ_ACTIONS, ["*"]),
     ]
+
+
+def tag_held_denials(env: Any) -> list[dict[str, Any]]:
+    """Explicit denials that hold the service-wide grants' writes (:data:`TAG_HELD_ACTIONS`) to resources carrying the
+    env's default tags ``env``, ``managed-by`` and one of the env's layers as ``layer`` (a Deny per key: the keys of one
+    condition are ANDed, and any one differing must deny); :data:`TAG_HELD_IF_TAGGED_ACTIONS` only where the resource
+    has the key. Each names only the ARNs of the resource types it is held on."""
+    from shared.components.compute_containers import partition_of
+    from shared.dag import order
+
+    partition = partition_of(env.region)
+    tags = scope_tags(env)
+    wanted: dict[str, str | list[str]] = {"env": tags["env"], "managed-by": tags["managed-by"], "layer": order()}
+    statements = []
+    for label, table, tagged in (("", TAG_HELD_ACTIONS, False), ("IfTagged", TAG_HELD_IF_TAGGED_ACTIONS, True)):
+        # every region and account: a stolen job's reach is not the env's region (an account's RAM-shared subnets
+        # and VPCs are another account's), and no call of a run goes there
+        resources = sorted({f"arn:{partition}:{service}:*:*:{TAG_HELD_RESOURCE_ARNS[service][kind]}"
+                            for action, kinds in table.items() for kind in kinds
+                            for service in [action.split(":", 1)[0]]})
+        for key, value in wanted.items():
+            statements.append({"Sid": f"DenyUnlessEnvTagged{label}{_sid(key)}", "Effect": "Deny",
+                               "Action": sorted(table), "Resource": resources,
+                               # a key missing: StringNotEquals holds, so the Deny applies; where only a resource
+                               # carrying the key is held, Null false holds only then (...IfExists would deny too)
+                               "Condition": {"StringNotEquals": {f"aws:ResourceTag/{key}": value},
+                                             **({"Null": {f"aws:ResourceTag/{key}": "false"}} if tagged else {})}})
+    # an untagged resource (another team's, no env key) is not tagged into the env outside a create (ec2:CreateAction:
+    # EC2 user guide, "Grant permission to tag Amazon EC2 resources during creation"); security groups aside, whose
+    # default one the network layer adopts untagged and tags so
+    untagged = sorted(f"arn:{partition}:ec2:*:*:{arn}" for kind, arn in TAG_HELD_RESOURCE_ARNS["ec2"].items()
+                      if kind not in UNTAGGED_ADOPTED)
+    statements.append({"Sid": "DenyEc2NeverCalled", "Effect": "Deny", "Action": list(EC2_NEVER_CALLED),
+                       "Resource": ["*"]})
+    statements.append({"Sid": "DenyUnlessEnvTaggedUntaggedRetag", "Effect": "Deny", "Action": ["ec2:CreateTags"],
+                       "Resource": untagged,
+                       "Condition": {"Null": {"aws:ResourceTag/env": "true", "ec2:CreateAction": "true"}}})
+    return statements
 
 
 def secret_prefix(env_name: str) -> str:
@@ -1107,7 +1236,7 @@ def keep_statements(statements: Sequence[dict[str, Any]],
     for listed in kept:
         for old in listed:
             if old.get("Effect") == "Deny":
-                continue  # the denials are made anew (boundary_denials); kept, one would turn into an Allow
+                continue  # the denials are made anew (boundary_denials, tag_held_denials); kept, one would be an Allow
             # a Sid is alphanumeric already (IAM's rule): taken as it is, or it never meets its own statement again
             sid = str(old.get("Sid") or "Kept")
             sid = sid if re.fullmatch(r"[A-Za-z0-9]+", sid) else _sid(sid) or "Kept"

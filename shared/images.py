@@ -114,13 +114,26 @@ def _credentials_hint(env: EnvConfig) -> str:
             f"profile of that account (or AWS_PROFILE / the AWS_* variables when one account is enough)")
 
 
+def _sso_login_hint(env: EnvConfig, error: BaseException) -> str | None:
+    """What to run when ``error`` is an IAM Identity Center profile without a live session: never logged in here
+    (botocore SSOTokenLoadError), or its token expired and could not be refreshed (TokenRetrievalError,
+    UnauthorizedSSOTokenError)."""
+    from botocore.exceptions import SSOError, TokenRetrievalError
+
+    if not isinstance(error, SSOError | TokenRetrievalError):
+        return None
+    profile = os.environ.get(profile_var(env.name)) or os.environ.get("AWS_PROFILE") or "<profile>"
+    return (f"the profile's IAM Identity Center (SSO) session has ended or was never started on this machine: run "
+            f"`aws sso login --profile {profile}` and try again")
+
+
 def verify_account(env: EnvConfig, clients: ClientFactory) -> None:
     """STS GetCallerIdentity: the credentials for ``env`` must belong to ``env.account_id`` (exit 2)."""
     try:
         account = str(clients(env, "sts").get_caller_identity()["Account"])
     except aws_errors() as error:
         raise AwsAccessError(f"{env.name}: cannot tell which AWS account the credentials belong to ({error}); "
-                             f"{_credentials_hint(env)}") from None
+                             f"{_sso_login_hint(env, error) or _credentials_hint(env)}") from None
     if account != env.account_id:
         raise AwsAccessError(f"{env.name}: the AWS credentials belong to account {account}, but "
                              f"environments/{env.name}.yaml says account_id {env.account_id}; nothing was "
@@ -282,12 +295,19 @@ BlobReader = Callable[[Any, str, str], bytes]
 def read_blob(ecr: Any, repository: str, digest: str) -> bytes:
     """A blob of the repository (an image config): GetDownloadUrlForLayer answers with a pre-signed URL of it
     (botocore ecr model: "Retrieves the pre-signed Amazon S3 download URL corresponding to an image layer")."""
+    import ssl
     import urllib.request
+
+    from botocore.httpsession import get_cert_path
 
     url = str(ecr.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"])
     if not url.startswith("https://"):
         raise ValueError(f"ECR answered a download URL that is not https: {url[:40]}")
-    with urllib.request.urlopen(url, timeout=60) as response:
+    # The CAs botocore verified ECR with (AWS_CA_BUNDLE, else its default: certifi's bundle), not the interpreter's
+    # store: python.org's macOS Python has none until its "Install Certificates" command ran, and a TLS-inspecting
+    # proxy's CA reaches boto3 through AWS_CA_BUNDLE only.
+    trust = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True))
+    with urllib.request.urlopen(url, timeout=60, context=trust) as response:
         return bytes(response.read())
 
 

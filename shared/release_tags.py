@@ -15,7 +15,7 @@ Run it wherever images reach the env's repositories -- after promotion copied th
 ``nox -s up`` -- with credentials for the env's account (the profile ``PLATFORM_AWS_PROFILE_<ENV>`` names,
 else the default chain, as for every command): the untagged rule expires an untagged copy
 after ``UNTAGGED_EXPIRY_DAYS`` days. ``--check`` changes nothing and exits 1 when an image lacks its
-tag. Exit codes: 0 every pinned image carries its tag, 1 an image is missing or untagged (named),
+tag. Exit codes: 0 every pinned image carries its tag, 1 an image is missing, untagged or not served by ECR (named),
 2 bad input or credentials (unknown env; credentials missing, of another account, or not allowed the ECR calls).
 """
 
@@ -77,11 +77,25 @@ def _describe(ecr: Any, repository: str, reference: str) -> dict[str, Any] | Non
     return details[0] if details else None
 
 
+class ImageUnreadable(PlatformError):
+    """ECR lists an image but cannot serve its manifest (exit 1): nothing can pull it either."""
+
+    exit_code = 1
+
+
 def _manifest(ecr: Any, repository: str, digest: str) -> dict[str, Any]:
-    """BatchGetImage of ``digest``: its manifest text and media type, an index as itself."""
-    (image,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}],
-                                   acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES))["images"]
-    return dict(image)
+    """BatchGetImage of ``digest``: its manifest text and media type, an index as itself. An image ECR cannot serve
+    is a ``failures`` entry of the answer, not an error (botocore ecr BatchGetImageResponse, ImageFailureCode:
+    KmsError, ImageInaccessible, ...): ImageUnreadable names it."""
+    answer = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}],
+                                 acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES))
+    images = answer.get("images") or []
+    if len(images) != 1:
+        said = "; ".join(f"{failure.get('failureCode')}: {failure.get('failureReason')}"
+                         for failure in answer.get("failures") or []) or "no manifest and no failure"
+        raise ImageUnreadable(f"{repository}@{digest}: ECR lists the image but BatchGetImage does not serve its "
+                              f"manifest ({said}), so no task could pull it; nothing of it was tagged")
+    return dict(images[0])
 
 
 def _tag(ecr: Any, service: str, repository: str, reference: str, detail: Mapping[str, Any], check: bool,

@@ -47,8 +47,9 @@ def check_python(version: Sequence[int] = tuple(sys.version_info[:2])) -> str | 
         return None
     return (f"Python {major}.{minor} runs nox, but this platform supports Python {supported_names()} only "
             f"(pyproject.toml requires-python; every pinned package has wheels for those). Run nox with one "
-            f"of them, e.g. `python3.11 -m pip install -r .ci/bootstrap-requirements.txt && "
-            f"python3.11 -m nox ...`. .venv was not touched.")
+            f"of them, from a virtualenv of its own (README, Quick start), e.g. `python3.12 -m venv "
+            f"~/.venvs/ml-platform-nox && ~/.venvs/ml-platform-nox/bin/python -m pip install --require-hashes -r "
+            f".ci/bootstrap-requirements.txt`, then `~/.venvs/ml-platform-nox/bin/nox ...`. .venv was not touched.")
 
 
 LOCK_NAME = "requirements.lock"

@@ -84,7 +84,7 @@ def state_bucket_unreachable_by_default(monkeypatch: pytest.MonkeyPatch) -> None
     real bucket; one that reads locks in S3 lends its own (moto) client."""
     from botocore.exceptions import NoCredentialsError
 
-    def no_credentials(url: str) -> object:
+    def no_credentials(url: str, profile: str | None = None) -> object:
         raise NoCredentialsError()
 
     monkeypatch.setattr("shared.orchestrate.locks._s3_client", no_credentials)

@@ -382,6 +382,11 @@ def test_unsupported_pythons_are_refused_naming_the_supported_ones(version: tupl
     assert (message is None) == ok
     if message:
         assert "3.11, 3.12, 3.13" in message and f"{version[0]}.{version[1]}" in message
+        # What it says to run works where python3 is externally managed (Homebrew's, Debian's, Ubuntu's: PEP 668
+        # refuses a pip install outside a virtualenv), hash-checked, as the README's Quick start does.
+        pips = re.findall(r"`([^`]*pip install[^`]*)`", message)
+        assert pips and all(re.search(r"-m venv (\S+) && \1/bin/python -m pip install --require-hashes -r "
+                                      r"\.ci/bootstrap-requirements\.txt", pip) for pip in pips), message
 
 
 HERE = (sys.version_info[0], sys.version_info[1])

@@ -45,6 +45,8 @@ IAM_PREFIX_EXCEPTIONS = {"cloudwatch": "monitoring"}
 #: source key and kms:ReEncryptTo on the destination; CloudWatch Logs' vended-log delivery actions, which the services
 #: that deliver logs check on the caller, with no API operation of their own)
 PERMISSION_ONLY = {"iam:PassRole", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                   # AWS Cloud Map's namespace sharing through AWS RAM (held to the env's tags)
+                   "servicediscovery:DeleteResourcePolicy", "servicediscovery:PutResourcePolicy",
                    *(f"logs:{action}" for action in ("CreateLogDelivery", "DeleteLogDelivery", "GetLogDelivery",
                                                      "ListLogDeliveries", "UpdateLogDelivery")),
                    *(f"{prefix}:{action}" for prefix in ("codeconnections", "codestar-connections")
@@ -1108,11 +1110,18 @@ def test_documents_are_valid_iam_within_the_size_quotas(shipped: Any, everything
             assert set(policy.document) == {"Version", "Statement"} and policy.document["Version"] == "2012-10-17"
             for statement in policy.document["Statement"]:
                 assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
-                # Deny: only the boundary's protection (deploy_role.boundary_denials)
-                assert statement["Effect"] == "Allow" or statement["Sid"].startswith("DenyBoundary"), statement["Sid"]
+                # Deny: only the boundary's protection (deploy_role.boundary_denials) and the writes held to the env's
+                # tags (deploy_role.tag_held_denials, in every region and account)
+                held = statement["Sid"].startswith("DenyUnlessEnvTagged") or statement["Sid"] == "DenyEc2NeverCalled"
+                assert statement["Effect"] == "Allow" or statement["Sid"].startswith("DenyBoundary") or held, \
+                    statement["Sid"]
                 assert re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
                 sids.append(statement["Sid"])
                 for resource in as_list(statement["Resource"]):
+                    if held:
+                        assert resource == "*" or re.fullmatch(r"arn:aws:[a-z0-9-]+:\*:\*:[a-z0-9-]+/\*", resource), \
+                            resource
+                        continue
                     arn = r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws)?:.+"
                     assert resource == "*" or re.fullmatch(arn, resource), resource
                     if resource != "*" and ":iam::" not in resource and ":s3:::" not in resource:

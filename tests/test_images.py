@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +282,127 @@ def test_a_platform_is_compared_as_containerd_normalizes_it(os: str, architectur
 
     wrong = wrong_platforms(load_env("dev"), {"inference": NEW}, lambda env, service: Ecr(), read)
     assert [w.found for w in wrong] == ([] if runs else [f"{os}/{architecture}"])
+
+
+def _tls_blob_server(tmp_path: Path, body: bytes) -> tuple[str, Path, Callable[[], None]]:
+    """An HTTPS server on loopback answering ``body``, its certificate signed by a CA of its own: (url, the CA's PEM,
+    stop)."""
+    import datetime as dt
+    import http.server
+    import ipaddress
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test proxy CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(hours=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_pem, cert_pem, key_pem = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+
+    class Blob(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Blob)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_pem, key_pem)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return f"https://127.0.0.1:{server.server_address[1]}/blob", ca_pem, stop
+
+
+@pytest.mark.parametrize("trusted_by", ["AWS_CA_BUNDLE", "botocore's default bundle"])
+def test_an_image_config_is_downloaded_with_the_trust_the_ecr_call_had(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted_by: str) -> None:
+    """The blob comes from a pre-signed S3 URL, read with urllib: it must verify with the CAs botocore verified ECR
+    with (AWS_CA_BUNDLE, else its default bundle, certifi's), not the interpreter's own store. python.org's macOS
+    Python has an empty one until its "Install Certificates" command has run (CPython Mac/BuildScript/resources/
+    ReadMe.rtf), and a laptop behind a TLS-inspecting proxy gives boto3 the proxy's CA through AWS_CA_BUNDLE only:
+    with either, compute's `up` stopped at the image check (exit 2, CERTIFICATE_VERIFY_FAILED) after ECR answered."""
+    import botocore.httpsession
+
+    from shared.images import read_blob
+
+    url, ca_pem, stop = _tls_blob_server(tmp_path, b'{"os": "linux", "architecture": "amd64"}')
+    empty = tmp_path / "empty-store"
+    empty.mkdir()
+    (empty / "cert.pem").write_text("")
+    monkeypatch.setenv("SSL_CERT_FILE", str(empty / "cert.pem"))  # the interpreter's store holds no CA at all
+    monkeypatch.setenv("SSL_CERT_DIR", str(empty))
+    if trusted_by == "AWS_CA_BUNDLE":
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(ca_pem))
+    else:
+        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+        monkeypatch.setattr(botocore.httpsession, "where", lambda: str(ca_pem))
+
+    class Ecr:
+        def get_download_url_for_layer(self, **request: Any) -> dict[str, str]:
+            return {"downloadUrl": url}
+
+    try:
+        assert json.loads(read_blob(Ecr(), "ml-platform/inference", NEW)) == {"os": "linux", "architecture": "amd64"}
+    finally:
+        stop()
+
+
+@pytest.mark.parametrize("variable", ["PLATFORM_AWS_PROFILE_DEV", "AWS_PROFILE"])
+@pytest.mark.parametrize("error, details", [
+    # never logged in on this machine (botocore's SSOTokenProvider finds no cached token)
+    ("SSOTokenLoadError", {"error_msg": "Token for my-sso does not exist"}),
+    # the session ran out and its refresh failed (an sso-session profile)
+    ("TokenRetrievalError", {"provider": "sso", "error_msg": "Token has expired and refresh failed"}),
+    # the legacy SSO profile's token expired
+    ("UnauthorizedSSOTokenError", {}),
+])
+def test_an_sso_profile_without_a_live_session_is_told_to_log_in(
+        monkeypatch: pytest.MonkeyPatch, variable: str, error: str, details: dict[str, str]) -> None:
+    """A laptop's IAM Identity Center profile before `aws sso login` (or after its session ended): the account check,
+    the first AWS call of `up`, said to set PLATFORM_AWS_PROFILE_<ENV> or AWS_PROFILE, which the user had set."""
+    import botocore.exceptions
+
+    monkeypatch.delenv("PLATFORM_AWS_PROFILE_DEV", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv(variable, "ml-dev-admin")
+    raised = getattr(botocore.exceptions, error)(**details)
+
+    class Sts:
+        def get_caller_identity(self) -> dict[str, str]:
+            raise raised
+
+    with pytest.raises(AwsAccessError) as refused:
+        verify_account(load_env("dev"), lambda env, service: Sts())
+    assert "aws sso login --profile ml-dev-admin" in str(refused.value), refused.value

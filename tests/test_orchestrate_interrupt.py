@@ -107,3 +107,84 @@ def test_the_real_runner_passes_the_interrupt_to_its_pulumi_processes_only(tmp_p
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def _without_proc(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The orchestrator's view of a machine without /proc (macOS): ``/proc`` names a folder that does not exist."""
+    from pathlib import Path
+
+    from shared.orchestrate import automation
+
+    def path(*parts: Any) -> Path:
+        return tmp_path / "no-proc" if parts == ("/proc",) else Path(*parts)
+
+    monkeypatch.setattr(automation, "Path", path)
+
+
+def _bsd_ps(tmp_path: Any, rows: str) -> str:
+    """A PATH whose ``ps`` answers as macOS's BSD ps does to ``ps -A -o pid= -o ppid= -o comm=`` (right-aligned
+    numbers, the executable's full path as comm) and refuses any GNU-only option; the rest of PATH as it was."""
+    fake_bin = tmp_path / "bsd-bin"
+    fake_bin.mkdir()
+    (fake_bin / "ps").write_text(
+        '#!/bin/sh\n[ "$*" = "-A -o pid= -o ppid= -o comm=" ] || { echo "ps: illegal option" >&2; exit 1; }\n'
+        f"cat <<'ROWS'\n{rows}ROWS\n")
+    (fake_bin / "ps").chmod(0o755)
+    return f"{fake_bin}{os.pathsep}{os.environ['PATH']}"
+
+
+def test_on_a_machine_without_proc_the_interrupt_still_reaches_the_pulumi_processes(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has no /proc: a SIGTERM or SIGHUP (a closed terminal window, `kill`) made the relay raise
+    FileNotFoundError('/proc') in the signal path, so the pulumi processes were never asked to cancel and the run ended
+    in a traceback instead of waiting for them. Without /proc the children come from POSIX ``ps`` options, which
+    BSD's ps takes too."""
+    import subprocess
+    import time
+
+    from shared.orchestrate import automation
+
+    marker = tmp_path / "cancelled"
+    script = tmp_path / "pulumi"
+    script.write_text(f"#!/bin/sh\ntrap 'echo cancelled > {marker}; exit 0' INT\nwhile :; do sleep 0.05; done\n")
+    script.chmod(0o755)
+    bystander = subprocess.Popen(["sleep", "30"])
+    child = subprocess.Popen([str(script)])
+    me = os.getpid()
+    _without_proc(monkeypatch, tmp_path)
+    monkeypatch.setenv("PATH", _bsd_ps(tmp_path, f"    1     0 /sbin/launchd\n{child.pid:5d} {me:5d} "
+                                                   f"/opt/homebrew/Cellar/pulumi/3.272.0/bin/pulumi\n"
+                                                   f"{bystander.pid:5d} {me:5d} /bin/sleep\n"
+                                                   f"{child.pid + 1:5d} {me:5d} <defunct>\n"))
+    try:
+        assert automation.pulumi_children(me) == [child.pid]
+        time.sleep(0.2)  # the script's trap is set
+        automation.AutomationRunner().interrupt()
+        assert child.wait(timeout=5) == 0 and marker.read_text().strip() == "cancelled"
+        assert bystander.poll() is None, "only pulumi processes get the interrupt"
+    finally:
+        for process in (child, bystander):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_without_proc_the_real_ps_finds_the_pulumi_children(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    import subprocess
+    import time
+
+    from shared.orchestrate import automation
+
+    pulumi = tmp_path / "pulumi"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", pulumi)  # a binary: comm is its file name everywhere
+    child = subprocess.Popen([str(pulumi), "30"])
+    _without_proc(monkeypatch, tmp_path)
+    try:
+        deadline = time.monotonic() + 5
+        while child.pid not in automation.pulumi_children(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert automation.pulumi_children(os.getpid()) == [child.pid]
+    finally:
+        child.kill()
+        child.wait()

@@ -166,6 +166,38 @@ def test_an_s3_backend_whose_locks_cannot_be_read_gets_a_note_and_the_run_goes_o
            "(NoCredentialsError: Unable to locate credentials)" in output
 
 
+def test_an_s3_backends_locks_are_read_with_the_env_profile_pulumi_reads_the_bucket_with(
+        fake_cli: FakeCli, tmp_path: Path, moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With PLATFORM_AWS_PROFILE_<ENV> set, every `pulumi` of the run reads the S3 backend as that profile
+    (shared.images.pulumi_credentials: AWS_PROFILE), so the locks are read as it too: the shell's default chain may
+    hold no credentials, or another account's that cannot read the state bucket, and the check would become a note
+    while another run's lock fails this one midway. A `profile` in the backend URL still wins, as it does for the CLI
+    (gocloud s3blob's `profile` parameter)."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="acme-pulumi-state", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="acme-pulumi-state", Key="platform/.pulumi/locks/organization/network/staging/7d1e.json",
+                  Body=json.dumps(HOLDER).encode())
+    config = tmp_path / "aws-config"
+    config.write_text("[profile staging-deploy]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+                      encoding="utf-8")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the shell's default chain: no credentials
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("PLATFORM_AWS_PROFILE_STAGING", "staging-deploy")
+    monkeypatch.setattr("shared.orchestrate.locks._s3_client", _s3_client)  # the real one, on moto
+    url = "s3://acme-pulumi-state/platform?region=eu-west-1"
+    monkeypatch.setenv("PULUMI_BACKEND_URL", url)
+    code, output = run(["up", "staging", "--yes", "--layers", "network", "--exact"], tmp_path)
+    assert code == 2, output
+    assert engine_runs(fake_cli) == []
+    found = read_locks(url, "organization/network/staging", profile="staging-deploy")
+    assert isinstance(found, list) and found[0].holder.startswith("runner@ci-job-17")
+    unread = read_locks(f"{url}&profile=ci-missing", "organization/network/staging", profile="staging-deploy")
+    assert isinstance(unread, str) and "ci-missing" in unread
+
+
 def test_a_lock_left_on_this_machine_by_a_process_that_no_longer_runs_is_called_stale(
         fake_cli: FakeCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`kill -9` or a closed laptop lid ends a run without releasing its lock; on the same machine that is provable."""

@@ -184,6 +184,28 @@ def test_an_ecr_call_the_credentials_may_not_make_is_a_message_not_a_traceback(
     assert tags(ecr, "gateway", gateway) == []
 
 
+def test_a_manifest_ecr_cannot_serve_is_named_with_ecrs_failure_not_a_traceback(
+    ecr: Any, env_dir: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """BatchGetImage answers an image it cannot serve with a ``failures`` entry, not an error (botocore ecr model,
+    BatchGetImageResponse.failures; ImageFailureCode KmsError: the repository's key disabled or scheduled for deletion,
+    ImageInaccessible): the command says which image and what ECR said (exit 1), and tags nothing."""
+    gateway = push(ecr, "gateway", "g6")
+    write_env(env_dir, "dev", MOTO_ACCOUNT, {"gateway": gateway})
+    session = boto3.Session(region_name=REGION)
+
+    def unserved(**_: Any) -> tuple[Any, dict[str, Any]]:
+        return type("Answer", (), {"status_code": 200})(), {"images": [], "failures": [
+            {"imageId": {"imageDigest": gateway}, "failureCode": "KmsError",
+             "failureReason": "The KMS key is pending deletion"}]}
+
+    session.events.register("before-call.ecr.BatchGetImage", unserved)
+    assert main(["dev"], session=session) == 1
+    error = capsys.readouterr().err
+    assert f"ml-platform/gateway@{gateway}" in error and "KmsError: The KMS key is pending deletion" in error, error
+    assert tags(ecr, "gateway", gateway) == []
+
+
 def test_the_cli_uses_the_envs_own_profile(ecr: Any, env_dir: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     """PLATFORM_AWS_PROFILE_<ENV> names the env's credentials for this command as for every other (README, AWS

@@ -132,6 +132,11 @@ def test_install_pulumi_refuses_a_machine_without_a_linux_cli_before_touching_an
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and f"no Pulumi CLI for {system} {machine}" in result.stderr, result.stderr
     assert (Path(env["HOME"]) / ".pulumi" / "bin" / "pulumi").read_text() == "#!/bin/sh\necho before\n"
+    # and says what to install instead (README, On a laptop), with the oldest version the orchestrator admits
+    from shared.orchestrate.automation import INSTALL_URL, MIN_CLI_VERSION
+
+    instead = "brew install pulumi/tap/pulumi" if system == "Darwin" else INSTALL_URL
+    assert instead in result.stderr and ".".join(map(str, MIN_CLI_VERSION[:2])) in result.stderr, result.stderr
 
 
 def test_the_bootstrap_file_is_compiled_from_the_pins_of_its_in_file() -> None:

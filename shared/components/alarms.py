@@ -48,8 +48,9 @@ from shared.cloudwatch_metrics import (
 from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
+from shared.components.compute_plan import serve_gated
 from shared.components.task_stops import task_group
-from shared.envs import AlarmsConfig, AlarmSubscription, EnvConfig
+from shared.envs import DEPLOY_OVERHEAD_SECONDS, AlarmsConfig, AlarmSubscription, EnvConfig
 from shared.mesh_names import unit_name
 
 if TYPE_CHECKING:
@@ -395,9 +396,17 @@ def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulum
     ]
 
 
+def below_desired_periods(settings: AlarmsConfig, pending_seconds: int = 0) -> int:
+    """The tasks-below-desired alarm's evaluation periods: the env's, and more where a healthy new task stays short of
+    RUNNING for up to ``pending_seconds``: minutes it is not RUNNING breach (desired - running > 0), the one it starts
+    in and the one it turns RUNNING in included, so the alarm waits one period longer than all of those."""
+    return max(settings.evaluation_periods, math.ceil(pending_seconds / settings.period_seconds) + 2)
+
+
 def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.Input[str],
                    services: dict[str, pulumi.Input[str]], container_insights: bool = True,
-                   may_run_none: frozenset[str] = frozenset()) -> list[AlarmSpec]:
+                   may_run_none: frozenset[str] = frozenset(),
+                   pending_seconds: Mapping[str, int] | None = None) -> list[AlarmSpec]:
     """Each ECS service running fewer tasks than it wants (``services``: alarm subject -> ECS service name).
 
     Container Insights publishes ``ECS/ContainerInsights`` ``RunningTaskCount`` and
@@ -419,21 +428,26 @@ def service_alarms(env_name: str, settings: AlarmsConfig, cluster_name: pulumi.I
     scheduler starts an unhealthy task's replacement first where ``maximumPercent`` allows (botocore ecs
     ``DeploymentConfiguration.maximumPercent``; the platform's 200), so no minute need be short at all:
     :func:`task_stop_alarms` counts such a loop's stops, and the description says so.
+
+    ``pending_seconds``: per subject whose new tasks turn RUNNING only once the app is healthy (the serve gate,
+    compute_containers.SERVE_GATE_CONTAINER), the longest a healthy one takes to (placement, image pull, the app's
+    start-up): its alarm waits longer than that (:func:`below_desired_periods`), so a scale-out does not page.
     """
     specs = []
     for subject, service_name in sorted(services.items()):
         dimensions = {"ClusterName": cluster_name, "ServiceName": service_name}
+        periods = below_desired_periods(settings, (pending_seconds or {}).get(subject, 0))
         specs.append(AlarmSpec(
             name=alarm_name(env_name, "tasks-below-desired", subject),
             description=f"ECS service {subject} runs fewer tasks than desired for "
-                        f"{settings.evaluation_periods * settings.period_seconds // 60} minutes: its tasks do not "
+                        f"{periods * settings.period_seconds // 60} minutes: its tasks do not "
                         "get to run (image pull errors, an exit at start, no capacity); a crash loop of tasks that "
                         f"run for minutes each is {alarm_name(env_name, 'task-stops', subject)}'s; "
                         + runbook("<env>-ml-tasks-below-desired-<svc>"),
             comparison="GreaterThanThreshold", threshold=0,
             treat_missing_data=("missing" if not container_insights else
                                 "notBreaching" if subject in may_run_none else "breaching"),
-            period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
+            period=settings.period_seconds, evaluation_periods=periods,
             queries=(
                 metric_query("desired", CONTAINER_INSIGHTS_NAMESPACE, "DesiredTaskCount", dimensions, "Average"),
                 metric_query("running", CONTAINER_INSIGHTS_NAMESPACE, "RunningTaskCount", dimensions, "Average"),
@@ -565,6 +579,7 @@ def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
     gateways' certificate."""
     services: dict[str, pulumi.Input[str]] = {}
     may_run_none: set[str] = set()
+    pending: dict[str, int] = {}
     for service, units in compute.services.items():
         plan = compute.plans[service]
         versions: tuple[str | None, ...] = tuple(plan.versions) or (None,)
@@ -572,8 +587,11 @@ def compute_alarms(env: EnvConfig, compute: ComputePlatform) -> list[AlarmSpec]:
             services[unit_name(service, version)] = unit.service.name
             if plan.min_count == 0:
                 may_run_none.add(unit_name(service, version))
+            if serve_gated(plan, env.mesh.provider):
+                # RUNNING once the app is HEALTHY, not once it answers (ServiceSpec.healthy_seconds)
+                pending[unit_name(service, version)] = plan.spec.healthy_seconds + DEPLOY_OVERHEAD_SECONDS
     specs = service_alarms(env.name, env.alarms, compute.cluster.name, services, env.compute.container_insights,
-                           frozenset(may_run_none))
+                           frozenset(may_run_none), pending)
     specs += task_stop_alarms(env.name, services, {
         unit_name(service, version): compute.plans[service].spec.health_check_timing
         for service in compute.services for version in (tuple(compute.plans[service].versions) or (None,))})

@@ -70,6 +70,7 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
         release_ref=env.release.images.get(service),
         backlog_scaling=bool(spec.consumes) and queue_metrics,
         wakes_on_backlog=backlog_wakes(spec, catalog, queue_metrics),
+        called=bool(catalog.callers(service)),
         # Weighted canaries exist only in App Mesh (the mesh layer refuses them otherwise); each version
         # has its own virtual node, so its own ECS service with its own Envoy.
         versions=tuple(v.version for v in env.mesh.canaries.get(service, ())) if env.mesh.provider == "appmesh"

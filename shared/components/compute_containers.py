@@ -66,6 +66,24 @@ LINUX_CAPABILITIES = (
 #: available: the init container drops every capability except CHOWN, the one `chown` needs.
 SCRATCH_INIT_DROPPED_CAPABILITIES = tuple(cap for cap in LINUX_CAPABILITIES if cap != "CHOWN")
 
+#: Service Connect envs: a container that starts once the app is HEALTHY and exits at once, so that a new task of a
+#: service others call turns RUNNING, and its callers' proxies send it requests, only once its app answers its health
+#: check. Service Connect itself routes to a task as soon as it runs, ignoring the container health check: callers got
+#: 503s from a slow starter's new tasks on every deploy and scale-out, and this container is the workaround AWS
+#: validated (aws/containers-roadmap#2334). Stopping is unchanged: it has exited long before (a dependency's shutdown
+#: order is the reverse of its start-up, botocore ecs ContainerDependency).
+SERVE_GATE_CONTAINER = "serve-gate"
+#: Fargate's longest container startTimeout (botocore ecs ContainerDefinition.startTimeout: 2-120 s on Fargate). The
+#: app's, in a gated task whose app turns HEALTHY within it: a task whose dependency never reaches HEALTHY stays
+#: PENDING, its UNHEALTHY app not stopped, until the scheduler gives up hours later (aws/containers-roadmap#2379): no
+#: stopped task for the circuit breaker to count, an `up` that waits out its steady-state timeout, a scale-out task
+#: that never serves. Past the app's startTimeout the agent stops the waiting gate instead (amazon-ecs-agent
+#: dependencygraph hasDependencyTimedOut, task_manager handleTerminalDependencyError); the gate is not essential, so
+#: the task runs, and ECS stops it once its app is UNHEALTHY, as without the gate (the API reference says the task
+#: stops at once: a stopped task for the circuit breaker either way).
+FARGATE_START_TIMEOUT_MAX = 120
+
+
 
 def image_reference(repository_url: str, release_ref: str) -> str:
     """``<repo>@sha256:...`` for a digest (immutable: what was tested is what runs), ``<repo>:<tag>``
@@ -106,6 +124,8 @@ class ContainerWiring:
     #: Service Connect callers: the endpoints of the callees that run, as its tasks resolve them (the
     #: CALLEE_ENDPOINTS_LABEL docker label, see there); None for a service that calls nobody, and in App Mesh envs
     callee_endpoints: str | None = None
+    #: Service Connect envs, a service another calls: its task runs the SERVE_GATE_CONTAINER
+    serve_gate: bool = False
 
 
 #: The awslogs delivery mode, stated rather than left to the account: without ``mode`` ECS takes the
@@ -158,6 +178,17 @@ def _name_value(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": values[name]} for name in sorted(values)]
 
 
+def serve_gate_start_timeout(wiring: ContainerWiring) -> int | None:
+    """The app container's startTimeout (:data:`FARGATE_START_TIMEOUT_MAX`) where the task runs the serve gate and an
+    app that keeps its start-up turns HEALTHY by then: its first healthy answer at most ``startPeriod`` after its start
+    (the catalog's startup_seconds up to 300 s), then the next check, which Docker runs every ``interval`` from the
+    start (aws/containers-roadmap#2473), taking up to its timeout: 95 s at the default 60 s (catalog ServiceSpec
+    .healthy_seconds). A slower starter gets none (a gate given up early would let callers in before the app answers):
+    its gate waits without a bound."""
+    healthy_by = wiring.health_start_period + wiring.health_interval + HEALTH_TIMEOUT
+    return FARGATE_START_TIMEOUT_MAX if wiring.serve_gate and healthy_by <= FARGATE_START_TIMEOUT_MAX else None
+
+
 def app_container(wiring: ContainerWiring) -> dict[str, Any]:
     url = f"http://127.0.0.1:{wiring.port}{wiring.health_path}"
     container: dict[str, Any] = {
@@ -201,6 +232,9 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
     }
     # Its /tmp is writable only once the init container handed it to the app's user.
     container["dependsOn"] = [{"containerName": SCRATCH_INIT_CONTAINER, "condition": "SUCCESS"}]
+    start_timeout = serve_gate_start_timeout(wiring)
+    if start_timeout is not None:  # how long the serve gate waits for this container's HEALTHY
+        container["startTimeout"] = start_timeout
     if wiring.appmesh_resource_arn:
         # Traffic is redirected through Envoy from the first packet: the app must not start before
         # the proxy is ready, or its first calls fail.
@@ -244,6 +278,30 @@ def scratch_init_container(wiring: ContainerWiring) -> dict[str, Any]:
     }
 
 
+def serve_gate_container(wiring: ContainerWiring) -> dict[str, Any]:
+    """A short, non-essential container that waits for the app's HEALTHY and exits 0 (:data:`SERVE_GATE_CONTAINER`).
+
+    The service's own image (already pulled, pinned by the release digest), its entry point replaced by ``/bin/sh -c
+    'exit 0'``: the app's user, a read-only root, no capabilities, ports, secrets, environment or volumes.
+    """
+    return {
+        "name": SERVE_GATE_CONTAINER,
+        "image": wiring.image,
+        "essential": False,
+        "entryPoint": ["/bin/sh", "-c"],
+        "command": ["exit 0"],
+        "user": APP_USER,
+        "privileged": False,
+        "readonlyRootFilesystem": True,
+        "linuxParameters": {"capabilities": dropped_capabilities(("ALL",))},
+        "logConfiguration": _log_configuration(wiring, SERVE_GATE_CONTAINER),
+        "dockerLabels": {"platform.service": wiring.service},
+        # Bounded by the app's startTimeout where its start-up allows one (serve_gate_start_timeout): an UNHEALTHY app
+        # does not stop a task that is not RUNNING yet (aws/containers-roadmap#2379).
+        "dependsOn": [{"containerName": wiring.service, "condition": "HEALTHY"}],
+    }
+
+
 def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
     if not wiring.appmesh_resource_arn:
         raise ValueError(f"{wiring.service}: the Envoy sidecar needs the virtual node ARN")
@@ -274,10 +332,13 @@ def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
 
 
 def container_definitions(wiring: ContainerWiring) -> list[dict[str, Any]]:
-    """The task's containers: the app, the scratch init container, plus the Envoy sidecar in App Mesh envs."""
+    """The task's containers: the app, the scratch init container, plus the Envoy sidecar in App Mesh envs and the
+    serve gate in Service Connect envs for a service another calls."""
     containers = [app_container(wiring), scratch_init_container(wiring)]
     if wiring.appmesh_resource_arn:
         containers.append(envoy_container(wiring))
+    elif wiring.serve_gate:
+        containers.append(serve_gate_container(wiring))
     return containers
 
 

@@ -64,6 +64,9 @@ class ServicePlan:
     #: its backlog alone decides its count, down to min_count (0 allowed): no HTTP request reaches it
     #: (shared.envs.backlog_wakes); else CPU decides scale-in
     wakes_on_backlog: bool = False
+    #: another catalog service calls it over HTTP (catalog ``calls``): in Service Connect envs its tasks hold back
+    #: their RUNNING until the app is healthy (compute_containers.SERVE_GATE_CONTAINER)
+    called: bool = False
 
     @property
     def name(self) -> str:
@@ -73,3 +76,9 @@ class ServicePlan:
     def image_digest(self) -> str | None:
         return self.release_ref if self.release_ref and is_digest(self.release_ref) else None
 
+
+def serve_gated(plan: ServicePlan, mesh_provider: str) -> bool:
+    """Whether ``plan``'s tasks run the serve gate (compute_containers.SERVE_GATE_CONTAINER), so that they turn RUNNING
+    only once the app is healthy: a service others call, in a Service Connect env (App Mesh's own listener health
+    check steers its callers, a load balancer's target health its public traffic)."""
+    return plan.called and mesh_provider != "appmesh"

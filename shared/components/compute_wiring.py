@@ -20,7 +20,7 @@ from shared.components.compute_containers import (
     env_var_name,
     image_reference,
 )
-from shared.components.compute_plan import ComputeSettings, ServicePlan
+from shared.components.compute_plan import ComputeSettings, ServicePlan, serve_gated
 from shared.contracts import (
     Contract,
     DiscoveryContract,
@@ -260,5 +260,6 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         health_interval=interval,
         health_retries=retries,
         callee_endpoints=callee_endpoints(plan, settings, mesh, running_callees or {}),
+        serve_gate=serve_gated(plan, settings.mesh_provider),
     )
 

@@ -21,6 +21,7 @@ settings file on this machine, and for ``up``, ``refresh`` and ``destroy`` the b
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -650,7 +651,10 @@ class AutomationRunner:
         """StackLocked (exit 2) when another run holds the lock of a stack of ``layers`` (shared.orchestrate.locks);
         a note when the backend's locks cannot be read from here."""
         assert self._backend is not None  # set by _prepare_backend, which prepare_read ran
-        reader = self._lock_reader or (self._cloud_locks if self._backend.is_cloud else read_locks)
+        # an s3:// backend as every `pulumi` of the run reads it: the env's profile (pulumi_credentials), if set
+        profile = pulumi_credentials(env.name, self.environ).get("AWS_PROFILE")
+        reader = self._lock_reader or (self._cloud_locks if self._backend.is_cloud
+                                       else functools.partial(read_locks, profile=profile))
         locked: dict[str, list[StackLock]] = {}
         unread: dict[str, None] = {}  # why, once each
         for layer in layers:
@@ -975,9 +979,12 @@ def export_as_stored(cli: auto.PulumiCommand, stack: str, work_dir: str, env_var
 
 
 def pulumi_children(parent: int) -> list[int]:
-    """Pids of the live ``pulumi`` processes whose parent is ``parent`` (Linux /proc)."""
+    """Pids of the live ``pulumi`` processes whose parent is ``parent``: Linux's /proc, else ``ps`` (macOS)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return _pulumi_children_from_ps(parent)
     found = []
-    for entry in Path("/proc").iterdir():
+    for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -988,4 +995,21 @@ def pulumi_children(parent: int) -> list[int]:
         if fields.get("PPid", "").strip() == str(parent) and fields.get("Name", "").strip().startswith("pulumi") \
                 and not fields.get("State", "").startswith("Z"):
             found.append(int(entry.name))
+    return sorted(found)
+
+
+def _pulumi_children_from_ps(parent: int) -> list[int]:
+    """:func:`pulumi_children` where there is no /proc. POSIX ``ps`` options only (macOS's BSD ps has no ``--ppid``
+    nor ``-C``); its ``comm`` is the executable's path as started, a zombie's ``<defunct>``."""
+    try:
+        listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "comm="], capture_output=True,
+                                 text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []  # nothing to relay to: the run still ends as interrupted, its layers waited for
+    found = []
+    for line in listing.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[0].isdigit() and fields[1] == str(parent) \
+                and os.path.basename(fields[2].strip()).startswith("pulumi"):
+            found.append(int(fields[0]))
     return sorted(found)

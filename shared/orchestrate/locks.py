@@ -10,8 +10,8 @@ have changed: half an env. Read up front, a lock held on any stack of the run st
 A lock is one file ``.pulumi/locks/<org>/<project>/<stack>/<id>.json`` in the backend holding ``pid``,
 ``username``, ``hostname`` and ``timestamp`` of its run (pkg/backend/diy/lock.go: stackLockDir, lockContent). A
 ``file://`` backend is read here; an ``s3://`` one through boto3 with the URL's ``region``, ``profile`` and
-``endpoint`` (the query parameters the CLI's gocloud s3blob opener reads) and the default credential chain, as the
-CLI reads it.
+``endpoint`` (the query parameters the CLI's gocloud s3blob opener reads) and, where the URL names no profile, the
+env's credentials (``PLATFORM_AWS_PROFILE_<ENV>``, else the default chain), as the run's ``pulumi`` reads it.
 Pulumi Cloud keeps its locks to itself: an update started there during another answers "[409] Conflict: Another
 update is currently in progress." at its start (pkg/backend/httpstate/backend.go createAndStartUpdate), a preview runs
 beside it (pulumi/pulumi #8642). It lists a stack being updated with ``updateInProgress: true`` (``pulumi stack ls
@@ -112,12 +112,15 @@ S3Client = Any
 """A boto3 S3 client (boto3 is typed loosely here, as elsewhere in shared.orchestrate)."""
 
 
-def _s3_client(url: str) -> S3Client:
+def _s3_client(url: str, profile: str | None = None) -> S3Client:
+    """The URL's ``profile`` wins over ``profile`` (the env's, which every ``pulumi`` of the run has as
+    ``AWS_PROFILE``: :func:`shared.images.pulumi_credentials`), as gocloud's s3blob opener takes the URL's over the
+    environment's; neither: the default credential chain."""
     import boto3
     from botocore.config import Config
 
     query = {name: values[-1] for name, values in parse_qs(urlsplit(url).query).items()}
-    session = boto3.Session(profile_name=query.get("profile"), region_name=query.get("region"))
+    session = boto3.Session(profile_name=query.get("profile") or profile, region_name=query.get("region"))
     # An S3-compatible store's endpoint, a scheme-less one https unless disableSSL/disable_https, and path-style
     # addressing, as the CLI opens the bucket (pkg/backend/diy/backend.go translateLegacyS3Params, gocloud s3blob).
     endpoint = query.get("endpoint")
@@ -130,16 +133,17 @@ def _s3_client(url: str) -> S3Client:
     return session.client("s3", endpoint_url=endpoint or None, config=config)
 
 
-def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = None) -> list[StackLock] | str:
+def s3_locks(url: str, stack: str, client: Callable[[str], S3Client] | None = None,
+             profile: str | None = None) -> list[StackLock] | str:
     """The locks of ``stack`` in the ``s3://`` backend ``url`` (under its key prefix, where the CLI keeps
-    ``.pulumi``), or why they cannot be read from here."""
+    ``.pulumi``), read as ``profile`` (:func:`_s3_client`), or why they cannot be read from here."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     parts = urlsplit(url)
     prefix = parts.path.strip("/")
     key_prefix = f"{prefix}/{LOCKS_DIR}/{stack}/" if prefix else f"{LOCKS_DIR}/{stack}/"
     try:
-        s3 = (client or _s3_client)(url)
+        s3 = client(url) if client is not None else _s3_client(url, profile)
         found: list[StackLock] = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parts.netloc, Prefix=key_prefix):
             for item in page.get("Contents", []):
@@ -195,12 +199,13 @@ def is_cloud_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-def read_locks(url: str, stack: str) -> list[StackLock] | str | None:
-    """The locks the backend ``url`` holds on ``stack`` (:data:`LockReader`)."""
+def read_locks(url: str, stack: str, profile: str | None = None) -> list[StackLock] | str | None:
+    """The locks the backend ``url`` holds on ``stack`` (:data:`LockReader`); an ``s3://`` one read as ``profile``
+    (the env's ``PLATFORM_AWS_PROFILE_<ENV>``, as the run's ``pulumi`` reads it) unless the URL names one."""
     if url.startswith("file://"):
         return file_locks(url, stack)
     if url.startswith("s3://"):
-        return s3_locks(url, stack)
+        return s3_locks(url, stack, profile=profile)
     if is_cloud_url(url):
         return None  # Pulumi Cloud: read through the CLI (cloud_locks), which this function does not run
     return "locks are read here on file://, s3:// and Pulumi Cloud backends only"

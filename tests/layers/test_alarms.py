@@ -15,16 +15,17 @@ import pytest
 from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
-from shared.catalog import load_catalog
+from shared.catalog import DEFAULT_STARTUP_SECONDS, HEALTH_INTERVAL, HEALTH_TIMEOUT, load_catalog
 from shared.components.alarms import (
     AlarmSpec,
     Query,
     amazon_mq_vends_queue_metrics,
+    below_desired_periods,
     queue_alarms,
     service_alarms,
     subscription_aliases,
 )
-from shared.envs import AlarmSubscription, load_env
+from shared.envs import DEPLOY_OVERHEAD_SECONDS, AlarmSubscription, load_env
 from shared.errors import ConfigError
 from shared.synth.engine import dumps, synth_env
 from tests import iam_eval
@@ -447,8 +448,14 @@ def test_subscriptions_and_thresholds_come_from_the_env_file(edit_env: Any) -> N
     assert found["dev-ml-broker-memory"]["threshold"] == 70
     # the gateway's 5xx and a failed rotation are events: one period is enough for them; task stops are counted
     # over one window of their own (tests/layers/test_task_stops.py)
-    assert {a["evaluationPeriods"] for name, a in found.items()
-            if "5xx" not in name and "rotation" not in name and "task-stops" not in name} == {3}
+    # a called service's tasks-below-desired waits out its gated start-up too (tests/layers/test_serve_gate.py)
+    gated = {f"dev-ml-tasks-below-desired-{name}" for name in ("preprocess", "inference")}
+    assert {a["evaluationPeriods"] for name, a in found.items() if "5xx" not in name and "rotation" not in name
+            and "task-stops" not in name and name not in gated} == {3}
+    # 60 s start-up, then the next check 30 s on and its 5 s timeout, 120 s to place and pull: 215 s, 4 minutes + 2
+    assert {found[name]["evaluationPeriods"] for name in gated} == {
+        below_desired_periods(load_env("dev").alarms, DEFAULT_STARTUP_SECONDS + HEALTH_INTERVAL + HEALTH_TIMEOUT
+                              + DEPLOY_OVERHEAD_SECONDS)} == {6}
 
 
 def test_an_https_endpoint_is_a_secret_and_its_basic_auth_password_in_no_name(edit_env: Any) -> None:

@@ -231,8 +231,11 @@ def test_the_app_container_is_locked_down_pinned_and_logs_to_its_group(env: str)
             "awslogs-stream-prefix": spec.name, "mode": "non-blocking", "max-buffer-size": "25m"}}
         assert app["healthCheck"]["command"] == [
             "CMD-SHELL", f"curl -fsS -o /dev/null http://127.0.0.1:{spec.port}{spec.health_path} || exit 1"]
-        # Only the scratch init container besides the app in Service Connect envs (ECS adds its proxy).
-        assert [c["name"] for c in json.loads(task["inputs"]["containerDefinitions"])] == [spec.name, "scratch-init"]
+        # Only the scratch init container besides the app in Service Connect envs (ECS adds its proxy), and the serve
+        # gate for a service others call (test_serve_gate).
+        gate = ["serve-gate"] if load_catalog().callers(spec.name) else []
+        assert [c["name"] for c in json.loads(task["inputs"]["containerDefinitions"])] == [
+            spec.name, "scratch-init", *gate]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -253,7 +256,8 @@ def test_every_awslogs_configuration_names_its_delivery_mode_and_the_services_ow
             assert (options["mode"], options["max-buffer-size"]) == ("non-blocking", "25m"), options
             assert options["awslogs-group"] == f"/platform/{env}/compute/{spec.name}"
             assert "awslogs-create-group" not in options
-    assert seen == 3 * len(SERVICES)
+    # app, scratch-init and proxy each, plus the serve gate of each service others call
+    assert seen == 3 * len(SERVICES) + sum(1 for spec in load_catalog() if load_catalog().callers(spec.name))
 
 
 @pytest.mark.parametrize("env", ENVS)

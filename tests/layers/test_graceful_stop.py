@@ -44,3 +44,14 @@ def test_envoy_keeps_its_30_s_in_app_mesh_envs(edit_env: Any) -> None:
     inference = unit(doc, "inference")["task"]
     assert container(inference, "envoy")["stopTimeout"] == 30
     assert container(inference, "inference")["stopTimeout"] == load_catalog()["inference"].stop_timeout
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_deploy_starts_the_replacements_before_it_stops_a_task(env: str) -> None:
+    # botocore ecs DeploymentConfiguration: minimumHealthyPercent is the share of desiredCount that must stay RUNNING
+    # (rounded up), maximumPercent the cap on RUNNING or PENDING tasks (rounded down). 100/200 keep even a service of
+    # one task (min_count 1) serving: its replacement runs and is healthy before ECS stops it.
+    doc = platform(env)["compute"]
+    for spec in load_catalog():
+        inputs = unit(doc, spec.name)["service"]["inputs"]
+        assert (inputs["deploymentMinimumHealthyPercent"], inputs["deploymentMaximumPercent"]) == (100, 200), spec.name

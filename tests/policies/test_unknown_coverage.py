@@ -19,6 +19,7 @@ from tests.policies import (
     test_aws_ecs_service_connect_callees_first,
     test_aws_ecs_service_grace_period,
     test_aws_eventbridge_topic,
+    test_aws_iam_role_policy_before_use,
     test_aws_lb_certificate,
     test_aws_limits,
     test_aws_logs_group_declared,
@@ -66,6 +67,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "ecs-task-separate-roles":
         test_aws_coverage_rules.test_separate_roles_without_traceable_unknown_arns_is_not_applicable,
     "iam-policy-size": test_aws_limits.test_an_unknown_policy_is_not_measured,
+    "iam-role-policy-before-use":
+        test_aws_iam_role_policy_before_use.test_an_unknown_role_reference_leaves_the_rule_undecided,
     "lambda-environment-size": test_aws_limits.test_lambda_environment_size_waits_for_an_unknown_value,
     "logs-group-declared": test_aws_logs_group_declared.test_an_unknown_name_next_to_an_unknown_group_is_decided_at_up,
     "logs-kms-key-usable": test_aws_logs_kms_key_usable.test_unknown_policies_or_names_leave_the_rule_undecided,

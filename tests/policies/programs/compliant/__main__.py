@@ -39,7 +39,7 @@ flow_log_role = aws.iam.Role(
     permissions_boundary=BOUNDARY,
     opts=opts,
 )
-aws.iam.RolePolicy(
+flow_log_policy = aws.iam.RolePolicy(
     "flow-logs",
     role=flow_log_role.id,
     policy=flow_log_group.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
@@ -49,7 +49,8 @@ aws.iam.RolePolicy(
     opts=opts,
 )
 aws.ec2.FlowLog("main", vpc_id=vpc.id, traffic_type="ALL", log_destination=flow_log_group.arn,
-                iam_role_arn=flow_log_role.arn, opts=opts)
+                iam_role_arn=flow_log_role.arn,
+                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[flow_log_policy])))
 subnet = aws.ec2.Subnet("private-a", vpc_id=vpc.id, cidr_block="10.40.0.0/20", availability_zone="eu-west-1a",
                         map_public_ip_on_launch=False, opts=opts)
 service_sg = aws.ec2.SecurityGroup(
@@ -108,7 +109,7 @@ assume_ecs_tasks = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})
 execution_role = aws.iam.Role("inference-execution", assume_role_policy=assume_ecs_tasks,
                               permissions_boundary=BOUNDARY, opts=opts)
-aws.iam.RolePolicyAttachment(
+execution_policy = aws.iam.RolePolicyAttachment(
     "inference-execution",
     role=execution_role.name,
     policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
@@ -136,7 +137,8 @@ task = aws.ecs.TaskDefinition(
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": args[1], "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "inference"}},
     }])),
-    opts=opts,
+    # ECS starts the first tasks at once: the execution role must hold its policy by then
+    opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[execution_policy])),
 )
 aws.ecs.Service(
     "inference",
