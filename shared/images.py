@@ -328,14 +328,29 @@ class WrongPlatform:
     found: str
     """The platform(s) the image provides, e.g. "linux/arm64"."""
 
-    def describe(self) -> str:
-        from shared.fargate import CPU_ARCHITECTURE, IMAGE_PLATFORM
+    def reason(self) -> str:
+        """What is wrong and what to do, without the service's name."""
+        from shared.fargate import CPU_ARCHITECTURE, IMAGE_PLATFORM, OPERATING_SYSTEM_FAMILY
 
         wanted = "/".join(IMAGE_PLATFORM)
-        return (f"{self.service}: {self.repository_uri}@{self.reference} is {self.found}, but the task definitions "
-                f"ask Fargate for {CPU_ARCHITECTURE}, which runs {wanted} images only (a task would stop with "
-                f"\"exec format error\" or find no matching manifest); build it for {wanted} "
+        return (f"{self.repository_uri}@{self.reference} is {self.found}, but the task definitions ask Fargate for "
+                f"{OPERATING_SYSTEM_FAMILY}/{CPU_ARCHITECTURE}, which runs {wanted} images only (a task would stop "
+                f"with \"exec format error\" or find no matching manifest); build it for {wanted} "
                 f"(`docker buildx build --platform {wanted} ...`), push it and release its digest")
+
+    def describe(self) -> str:
+        return f"{self.service}: {self.reason()}"
+
+
+#: Other spellings of an OCI architecture that containerd takes for it when it matches a platform
+#: (containerd/platforms database.go, normalizeArch; it lower-cases os and architecture first).
+_ARCHITECTURE_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
+
+
+def normalized_platform(system: str, architecture: str) -> tuple[str, str]:
+    """(os, architecture) as containerd compares them: an image config saying ``x86_64`` runs where ``amd64`` does."""
+    architecture = architecture.lower()
+    return system.lower(), _ARCHITECTURE_ALIASES.get(architecture, architecture)
 
 
 #: How many indexes deep an index entry without a platform is followed (real images nest none).
@@ -343,10 +358,21 @@ _MAX_INDEX_DEPTH = 2
 
 
 def _manifest_of(ecr: Any, registry_id: str, repository: str, image_id: Mapping[str, str]) -> dict[str, Any] | None:
-    """The manifest of one image (BatchGetImage, an index as itself), None when the repository lacks it."""
-    found = ecr.batch_get_image(registryId=registry_id, repositoryName=repository, imageIds=[dict(image_id)],
-                                acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES)).get("images", [])
-    return dict(json.loads(found[0]["imageManifest"])) if found else None
+    """The manifest of one image (BatchGetImage, an index as itself), None when the repository lacks it.
+
+    BatchGetImage answers a per-image problem as a ``failures`` entry, not an error (botocore ecr model:
+    ImageFailureCode, e.g. KmsError, ImageInaccessible, UpstreamUnavailable): anything but ImageNotFound is a
+    manifest that cannot be read, hence a platform that cannot be told (ValueError), never an image let through."""
+    answer = ecr.batch_get_image(registryId=registry_id, repositoryName=repository, imageIds=[dict(image_id)],
+                                 acceptedMediaTypes=list(MANIFEST_MEDIA_TYPES))
+    found = answer.get("images", [])
+    if found:
+        return dict(json.loads(found[0]["imageManifest"]))
+    for failure in answer.get("failures", []):
+        if failure.get("failureCode") != "ImageNotFound":
+            raise ValueError(f"ECR BatchGetImage answered {failure.get('failureCode')}: "
+                             f"{failure.get('failureReason') or 'no reason given'}")
+    return None
 
 
 def _platforms(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
@@ -400,7 +426,7 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
         except (OSError, ValueError, KeyError) as error:  # the config blob's download, or a manifest without one
             raise AwsAccessError(f"{env.name}: cannot tell the platform of {repository}@{reference} ({error})") \
                 from None
-        if IMAGE_PLATFORM not in platforms:
+        if IMAGE_PLATFORM not in {normalized_platform(*pair) for pair in platforms}:
             shown = ", ".join(sorted({"/".join(pair) for pair in platforms})) or "an index that names no platform"
             wrong.append(WrongPlatform(service, reference, f"{host}/{repository}", shown))
     return wrong

@@ -230,6 +230,60 @@ def test_an_image_config_is_downloaded_only_over_https() -> None:
         read_blob(Ecr(), "ml-platform/inference", NEW)
 
 
+@pytest.mark.parametrize("code", ["KmsError", "ImageInaccessible", "UpstreamUnavailable"])
+def test_a_manifest_ecr_cannot_hand_out_is_a_platform_that_cannot_be_told(code: str) -> None:
+    """BatchGetImage answers a per-image problem in ``failures``, not as an error (botocore ecr model,
+    ImageFailureCode): the platform check must not take an unreadable manifest for an image to let through."""
+    from shared.images import wrong_platforms
+
+    class Ecr:
+        def batch_get_image(self, **request: Any) -> dict[str, Any]:
+            assert request["imageIds"] == [{"imageDigest": NEW}]
+            return {"images": [], "failures": [{"imageId": {"imageDigest": NEW}, "failureCode": code,
+                                                "failureReason": "the key is disabled"}]}
+
+    dev = load_env("dev")
+    with pytest.raises(AwsAccessError) as raised:
+        wrong_platforms(dev, {"inference": NEW}, lambda env, service: Ecr())
+    assert str(raised.value) == (f"dev: cannot tell the platform of ml-platform/inference@{NEW} (ECR BatchGetImage "
+                                 f"answered {code}: the key is disabled)")
+
+
+def test_an_image_ecr_does_not_find_is_left_to_the_missing_images_check(moto_aws: None) -> None:
+    from shared.images import wrong_platforms
+
+    dev = load_env("dev")
+    create_repositories(dev, ["inference"])  # moto answers ImageNotFound in failures, as ECR does
+    assert wrong_platforms(dev, {"inference": NEW}, MotoAccounts()) == []
+
+
+@pytest.mark.parametrize(("os", "architecture", "runs"), [
+    ("linux", "x86_64", True), ("Linux", "AMD64", True), ("linux", "x86-64", True), ("linux", "aarch64", False)])
+def test_a_platform_is_compared_as_containerd_normalizes_it(os: str, architecture: str, runs: bool) -> None:
+    """containerd lower-cases and normalizes the platform of an image config or index entry before it matches it
+    (containerd/platforms normalizeArch: x86_64 and x86-64 are amd64, aarch64 arm64): so does the check, or it
+    would stop an image Fargate runs."""
+    import json
+
+    from shared.images import wrong_platforms
+
+    config = "sha256:" + "c0" * 32
+
+    class Ecr:
+        def batch_get_image(self, **request: Any) -> dict[str, Any]:
+            manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config,
+                                   "size": 2}, "layers": []}
+            return {"images": [{"imageManifest": json.dumps(manifest)}], "failures": []}
+
+    def read(ecr: Any, repository: str, digest: str) -> bytes:
+        assert digest == config
+        return json.dumps({"os": os, "architecture": architecture}).encode()
+
+    wrong = wrong_platforms(load_env("dev"), {"inference": NEW}, lambda env, service: Ecr(), read)
+    assert [w.found for w in wrong] == ([] if runs else [f"{os}/{architecture}"])
+
+
 def _tls_blob_server(tmp_path: Path, body: bytes, host: str = "127.0.0.1") -> tuple[str, Path, Callable[[], None]]:
     """An HTTPS server on loopback answering ``body``, its certificate (for ``host``) signed by a CA of its own: (url,
     the CA's PEM, stop)."""

@@ -754,18 +754,40 @@ def push_release(env: EnvConfig, manifests: Mapping[str, str]) -> None:
         push_image(env, service, digest, manifest=manifests.get(service, MANIFEST))
 
 
-def test_an_image_of_another_platform_stops_compute_before_the_services_change(
-        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_image_of_another_platform_stops_the_up_before_any_layer_runs(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An arm64 build (Apple Silicon's default) already in the registry: refused before the first layer, as bad input
+    naming the env file's key, not at compute's turn after every other layer of the `up` was updated."""
     monkeypatch.setitem(CONFIGS, ARM64_CONFIG, json.dumps({"os": "linux", "architecture": "arm64"}).encode())
     dev = load_env("dev")
     push_release(dev, {"inference": single_manifest(ARM64_CONFIG), "training": index(("linux", "arm64"))})
     runner = Recorder()
+    code, _ = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert runner.runs == []  # no layer ran, network's and the broker's updates included
+    digest = dev.release.images["inference"]
+    assert (f"environments/dev.yaml: release.images.inference: 111111111111.dkr.ecr.eu-west-1.amazonaws.com/"
+            f"ml-platform/inference@{digest} is linux/arm64, but the task definitions ask Fargate for LINUX/X86_64, "
+            "which runs linux/amd64 images only") in error
+    assert "release.images.training: " in error and "@" + dev.release.images["training"] + " is linux/arm64," in error
+    assert "docker buildx build --platform linux/amd64" in error and "nothing was changed" in error
+
+
+def test_an_image_of_another_platform_pushed_during_the_up_stops_compute_before_the_services_change(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Missing when the `up` started (nothing to judge then), pushed while step 1 created the registry: step 2 is
+    refused at compute's turn."""
+    monkeypatch.setitem(CONFIGS, ARM64_CONFIG, json.dumps({"os": "linux", "architecture": "arm64"}).encode())
+    dev = load_env("dev")
+    runner = Recorder(on_targeted=lambda env: push_release(
+        env, {"inference": single_manifest(ARM64_CONFIG), "training": index(("linux", "arm64"))}))
     code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
-    assert code == 1
-    assert runner.compute_runs() == []  # every image is there: no step 1, and the full update never ran
+    assert code == 1, output
+    assert [bool(op.targets) for op in runner.compute_runs()] == [True]  # step 1 only: the full update never ran
     digest = dev.release.images["inference"]
     assert (f"inference: 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference@{digest} is "
-            "linux/arm64, but the task definitions ask Fargate for X86_64, which runs linux/amd64 images only"
+            "linux/arm64, but the task definitions ask Fargate for LINUX/X86_64, which runs linux/amd64 images only"
             ) in output
     assert "training: " in output and "@" + dev.release.images["training"] + " is linux/arm64," in output
     assert "docker buildx build --platform linux/amd64" in output
@@ -786,7 +808,8 @@ def test_an_index_with_linux_amd64_among_its_platforms_runs(moto_aws: None, monk
 
 @pytest.mark.parametrize(("architecture", "runs"), [("amd64", True), ("arm64", False)])
 def test_an_index_entry_without_a_platform_is_judged_by_its_manifest_s_config(
-        moto_aws: None, monkeypatch: pytest.MonkeyPatch, architecture: str, runs: bool) -> None:
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], architecture: str,
+        runs: bool) -> None:
     # `platform` is optional in an index entry; containerd (Fargate's runtime) keeps such an entry and matches
     # the platform its manifest's config names, so the check must read that config rather than stop.
     config = "sha256:" + "c7" * 32
@@ -805,8 +828,61 @@ def test_an_index_entry_without_a_platform_is_judged_by_its_manifest_s_config(
         assert code == 0, output
         assert runner.compute_runs() == [Operation(Action.UP)]
     else:
-        assert code == 1 and runner.compute_runs() == []
-        assert f"ml-platform/inference@{dev.release.images['inference']} is linux/arm64, but" in output
+        assert code == 2 and runner.runs == []
+        assert f"ml-platform/inference@{dev.release.images['inference']} is linux/arm64, but" in capsys.readouterr().err
+
+
+class ArchivedAccounts(MotoAccounts):
+    """moto knows no archive storage class: DescribeImages says ``archived`` images are ARCHIVED, and BatchGetImage
+    answers them as a failure (their manifest cannot be read), as ECR would."""
+
+    def __init__(self, archived: Sequence[str]) -> None:
+        super().__init__()
+        self.archived = set(archived)
+
+    def __call__(self, env: EnvConfig, service: str) -> Any:
+        client = super().__call__(env, service)
+
+        def describe(parsed: dict[str, Any], **_: Any) -> None:
+            for detail in parsed.get("imageDetails", []):
+                if detail["imageDigest"] in self.archived:
+                    detail["imageStatus"] = "ARCHIVED"
+
+        def batch_get(parsed: dict[str, Any], **_: Any) -> None:
+            images = parsed.get("images", [])
+            kept = [image for image in images if image["imageId"]["imageDigest"] not in self.archived]
+            parsed["failures"] = [{"imageId": image["imageId"], "failureCode": "ImageInaccessible",
+                                   "failureReason": "archived"} for image in images if image not in kept]
+            parsed["images"] = kept
+
+        client.meta.events.register("after-call.ecr.DescribeImages", describe)
+        client.meta.events.register("after-call.ecr.BatchGetImage", batch_get)
+        return client
+
+
+def test_an_archived_image_gets_its_restore_message_not_a_platform_refusal(moto_aws: None) -> None:
+    """The platform check before the layers reads only the images the registry serves: an archived one (its manifest
+    unreadable) is compute's to report, with the command that restores it, as before that check existed."""
+    dev = load_env("dev")
+    push_release(dev, {})
+    archived = dev.release.images["inference"]
+    runner = Recorder()
+    code, output = up("dev", runner, AwsImageChecks(ArchivedAccounts([archived])))
+    assert code == 1, output
+    assert f"inference: {archived} is not in 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference " \
+           "(the image is ARCHIVED); restore it: `aws ecr update-image-storage-class" in output
+    assert "cannot tell the platform" not in output
+
+
+def test_compute_preview_names_an_archived_image_and_still_checks_the_others_platform(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(CONFIGS, ARM64_CONFIG, json.dumps({"os": "linux", "architecture": "arm64"}).encode())
+    dev = load_env("dev")
+    push_release(dev, {"training": single_manifest(ARM64_CONFIG)})
+    code, output = preview("dev", Recorder(), WritesNothing(ArchivedAccounts([dev.release.images["inference"]])))
+    assert code == 0, output
+    assert "images: missing: inference: " in output and "(the image is ARCHIVED)" in output
+    assert "images: wrong platform: training: " in output and "images: not checked" not in output
 
 
 def test_without_registry_targets_a_missing_image_never_falls_back_to_a_full_update(moto_aws: None) -> None:

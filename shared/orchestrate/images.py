@@ -17,7 +17,8 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    and how to push or replicate it; nothing else of compute was created. All there: **step 2**, the
    full update -- unless a released image is not of the platform the task definitions ask Fargate for
    (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), which stops compute
-   before the services change (checked whether or not step 1 ran);
+   before the services change (checked whether or not step 1 ran; the images already in the registry are
+   checked before any layer runs too, :func:`refuse_wrong_platforms`, exit 2);
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
    that does not run its released digest with a completed rollout, or runs another task definition
    than compute's outputs say its ``up`` registered (a circuit-breaker rollback also ends "steady",
@@ -37,8 +38,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.envs import EnvConfig, is_digest
-from shared.errors import PlatformError
+from shared.envs import EnvConfig, env_path, is_digest
+from shared.errors import ConfigError, PlatformError, raise_all
 from shared.fargate import IMAGE_PLATFORM
 from shared.images import (
     ClientFactory,
@@ -243,11 +244,17 @@ class ImageGatedRunner:
         notes = self.inner.prepare(env, layers, operation)
         if self.gates(layers, operation):
             self.checks.verify(env)
+            refuse_wrong_platforms(env, self.checks.wrong_platforms(env, self._present(env, dict(env.release.images))))
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
             self.checks.verify(env)  # the registry read before compute's destroy must be the env's own
         return notes
+
+    def _present(self, env: EnvConfig, images: Mapping[str, str]) -> dict[str, str]:
+        """The released images the env's registry serves now (a missing or archived one is compute's step 1 and its
+        message, with how to push, copy or restore it)."""
+        return present_images(images, self.checks.missing(env, images))
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return self.inner.stack_outputs(layer, env)
@@ -338,7 +345,7 @@ class ImageGatedRunner:
             self.checks.verify(env)
             foreign = self.checks.foreign(env)
             missing = self.checks.missing(env, images)
-            wrong = self.checks.wrong_platforms(env, images)
+            wrong = self.checks.wrong_platforms(env, present_images(images, missing))
             try:
                 removed = self._removed_repositories(env)
             except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output`: said, the preview goes on
@@ -479,6 +486,24 @@ class ImageGatedRunner:
         compared = " and the task definition compute applied" if applied else ""
         on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result
+
+
+def present_images(images: Mapping[str, str], missing: Sequence[MissingImage]) -> dict[str, str]:
+    """``images`` without the ``missing`` ones: those the platform check reads (an archived image's manifest cannot be
+    read, and it has its own message)."""
+    absent = {item.service for item in missing}
+    return {service: reference for service, reference in images.items() if service not in absent}
+
+
+def refuse_wrong_platforms(env: EnvConfig, wrong: Sequence[WrongPlatform]) -> None:
+    """ConfigError (exit 2) naming each ``release.images`` entry of the env file whose image, already in the registry,
+    Fargate cannot run on the task definitions' platform: asked in :meth:`ImageGatedRunner.prepare`, before any layer
+    runs. compute runs last, so at its turn every other layer of the `up` has been updated (a broker change can take
+    half an hour) and the run stops half-applied; an image pushed only while the `up` runs is still checked at
+    compute's turn."""
+    problems = [ConfigError(str(env_path(env.name)), f"release.images.{image.service}",
+                            f"{image.reason()}; nothing was changed") for image in wrong]
+    raise_all(problems)
 
 
 def rolled_back_detail(env: EnvConfig, problems: Sequence[str]) -> str:
