@@ -982,15 +982,24 @@ def stack_resources(args: StackValidationArgs, *resource_types: str,
     return resources
 
 
-def depended_on(resource: PolicyResource) -> set[str]:
-    """The URNs ``resource`` depends on, directly or through the resources it depends on."""
+def depended_on(resource: PolicyResource, *, parents: bool = True) -> set[str]:
+    """The URNs ``resource`` is created after and deleted before: its dependencies and its parent, theirs, and so on.
+    A parent counts: the SDK registers a child once the parent's URN resolves, after the parent's own dependencies
+    exist (pulumi runtime/resource.py prepare_resource), and the engine's graph counts the parent as a dependency
+    (pkg/resource/graph/dependency_graph.go DependenciesOf: children are deleted first) -- so a resource inside a
+    component created with ``depends_on=[x]`` comes after ``x`` though only the component records it. With
+    ``parents=False``, the recorded dependencies only: what the resource's own inputs and options name."""
     seen: set[str] = set()
     pending: list[PolicyResource] = list(resource.dependencies)
+    if parents and resource.parent is not None:
+        pending.append(resource.parent)
     while pending:
         current = pending.pop()
         if current.urn not in seen:
             seen.add(current.urn)
             pending.extend(current.dependencies)
+            if parents and current.parent is not None:
+                pending.append(current.parent)
     return seen
 
 

@@ -100,3 +100,23 @@ def test_the_platforms_backlog_only_consumer_at_zero_passes(edit_env: Any, polic
     result = evaluate_documents_result([doc], env_name="dev", engine=policy_engine)
     assert [f.to_json() for f in result.findings if f.rule == RULE] == []
     assert not [na for na in result.not_applicable if na.rule == RULE], "decided: training may scale in to 0"
+
+
+def test_a_step_policy_inside_a_component_that_waits_for_the_target_passes(policy_findings: Any) -> None:
+    """``Scaling("worker", opts=ResourceOptions(depends_on=[target]))`` creating its step policy with ``parent=self``
+    and the target's resource id as a plain string: the engine records the target on the component only, yet the SDK
+    registers a child only once its parent's URN resolves, after the parent's own dependencies exist (pulumi
+    runtime/resource.py prepare_resource), and the engine's graph counts the parent
+    (pkg/resource/graph/dependency_graph.go DependenciesOf)."""
+    scalable = target()
+    component = res("acme:ml:Scaling", "worker", {}, custom=False, dependencies=[scalable])
+    out = step(scalable)
+    out.update(dependencies=[], parent=component)
+    assert messages(policy_findings([scalable, component, out, alarm(out)])) == []
+    # a component without that dependency is no gate
+    scalable = target()
+    bare = res("acme:ml:Scaling", "worker", {}, custom=False)
+    out = step(scalable)
+    out.update(dependencies=[], parent=bare)
+    (message,) = messages(policy_findings([scalable, bare, out, alarm(out)]))
+    assert "scalable target 'worker' may scale in to 0" in message

@@ -107,3 +107,23 @@ def test_the_platforms_public_gateway_passes_in_every_env(edit_env: Any, policy_
     result = evaluate_documents_result([doc], env_name=env, engine=policy_engine)
     assert [f.to_json() for f in result.findings if f.rule == RULE] == []
     assert not [na for na in result.not_applicable if na.rule == RULE]
+
+
+def test_a_service_inside_a_component_that_waits_for_the_listener_passes(policy_findings: Any) -> None:
+    """``Service("web", opts=ResourceOptions(depends_on=[listener]))`` creating its ECS service with ``parent=self``:
+    the engine records the listener on the component only, yet the SDK registers a child only once its parent's URN
+    resolves, after the parent's own dependencies exist (pulumi runtime/resource.py prepare_resource), and the
+    engine's graph counts the parent (pkg/resource/graph/dependency_graph.go DependenciesOf)."""
+    group = target_group()
+    https = listener(group)
+    component = res("acme:ml:Service", "web", {}, custom=False, dependencies=[https])
+    inner = res("acme:ml:Tasks", "web", {}, custom=False, parent=component)
+    svc = service(group)
+    svc["parent"] = inner
+    assert messages(policy_findings([group, https, component, inner, svc])) == []
+    # a component without that dependency is no gate
+    bare = res("acme:ml:Service", "web", {}, custom=False)
+    svc = service(group)
+    svc["parent"] = bare
+    (message,) = messages(policy_findings([group, listener(group), bare, svc]))
+    assert "ECS service 'web' registers tasks in target group(s) 'web'" in message

@@ -131,3 +131,20 @@ def test_the_platforms_callers_pass_in_every_env(policy_engine: PolicyEngine, en
     assert [f.to_json() for f in result.findings if f.rule == RULE] == []
     # judged, not skipped: gateway and preprocess call inference (and gateway preprocess) by their aliases
     assert not [na for na in result.not_applicable if na.rule == RULE]
+
+
+def test_a_caller_inside_a_component_that_waits_for_its_callee_passes(policy_findings: Any) -> None:
+    """``Service("preprocess", opts=ResourceOptions(depends_on=[inference]))`` creating its ECS service with
+    ``parent=self``: the SDK registers a child only once its parent's URN resolves, after the parent's own
+    dependencies exist (pulumi runtime/resource.py prepare_resource), and the engine's graph counts the parent
+    (pkg/resource/graph/dependency_graph.go DependenciesOf)."""
+    callee_task, callee, caller_task, caller = pair(after=False)
+    component = res("acme:ml:Service", "preprocess", {}, custom=False, dependencies=[callee])
+    caller["parent"] = component
+    assert messages(policy_findings([callee_task, callee, component, caller_task, caller])) == []
+    # a component without that dependency is no gate
+    callee_task, callee, caller_task, caller = pair(after=False)
+    bare = res("acme:ml:Service", "preprocess", {}, custom=False)
+    caller["parent"] = bare
+    (message,) = messages(policy_findings([callee_task, callee, bare, caller_task, caller]))
+    assert "ECS service 'preprocess' calls 'inference'" in message

@@ -66,6 +66,16 @@ def test_a_group_computed_from_the_function_counts(policy_findings):
     assert judged(policy_findings([fn, group(UNKNOWN_STRING, dependencies=[fn])])) == []
 
 
+def test_a_group_inside_a_component_that_waits_for_the_function_is_not_its_group(policy_findings):
+    # Alarms("fn", opts=ResourceOptions(depends_on=[fn])) declaring some other group with parent=self: created after
+    # the function (ordering rules count the parent), but not computed from it -- the function's own group is still
+    # undeclared
+    fn = function()
+    component = res("acme:ml:Alarms", "fn", {}, custom=False, dependencies=[fn])
+    [message] = judged(policy_findings([fn, component, group("/platform/dev/other", parent=component)]))
+    assert "'fn' writes to log group /aws/lambda/fn, which the stack does not declare" in message
+
+
 def test_a_function_whose_group_input_comes_from_a_declared_group_passes(policy_findings):
     logs = group(UNKNOWN_STRING)
     fn = function(loggingConfig={"logGroup": UNKNOWN_STRING}, dependencies=[logs],

@@ -1,12 +1,12 @@
 """A scalable target that may scale in to 0 (``minCapacity`` 0) has a policy that can scale it out of 0 again.
 
 A stack rule: for every ``aws:appautoscaling/target:Target`` of the stack whose ``minCapacity`` is 0, some
-``aws:appautoscaling/policy:Policy`` created after it (it depends on the target, directly or not) must be a
-``StepScaling`` policy that adds capacity from 0 (a positive step with ``ChangeInCapacity`` or
-``ExactCapacity``, or with ``PercentChangeInCapacity`` a ``minAdjustmentMagnitude`` of 1 or more: a percentage
-of 0 is 0), run by a ``aws:cloudwatch/metricAlarm:MetricAlarm`` of the stack (the alarm depends on the policy)
-whose metric exists while nothing runs: not the tasks' own ``AWS/ECS`` CPU or memory utilization, nor Container
-Insights' utilized CPU or memory.
+``aws:appautoscaling/policy:Policy`` created after it (it depends on the target, directly, through other resources or
+through a parent component that does) must be a ``StepScaling`` policy that adds capacity from 0 (a positive step with
+``ChangeInCapacity`` or ``ExactCapacity``, or with ``PercentChangeInCapacity`` a ``minAdjustmentMagnitude`` of 1 or
+more: a percentage of 0 is 0), run by a ``aws:cloudwatch/metricAlarm:MetricAlarm`` of the stack (the alarm depends on
+the policy) whose metric exists while nothing runs: not the tasks' own ``AWS/ECS`` CPU or memory utilization, nor
+Container Insights' utilized CPU or memory.
 
 Why: a target tracking policy "does not perform scaling when the specified metric has insufficient data"
 (Amazon ECS developer guide, "Use a target metric to scale Amazon ECS services"), and a service with no task

@@ -2,9 +2,10 @@
 listener rule) that forwards to that group.
 
 A stack rule: for every ``aws:ecs/service:Service`` whose ``loadBalancers`` name a target group of the stack
-(``aws:lb``/``aws:alb`` ``targetGroup``, found through ``referenced_targets``), the service must depend,
-directly or through other resources, on an ``aws:lb``/``aws:alb`` ``listener`` (``defaultActions``) or
-``listenerRule`` (``actions``) that forwards to it. A target group of another stack is not applicable.
+(``aws:lb``/``aws:alb`` ``targetGroup``, found through ``referenced_targets``), the service must depend, directly,
+through other resources or through a parent component that does, on an ``aws:lb``/``aws:alb`` ``listener``
+(``defaultActions``) or ``listenerRule`` (``actions``) that forwards to it. A target group of another stack is not
+applicable.
 
 Why: ECS's CreateService refuses a target group that no listener attaches to a load balancer yet
 ("The target group with targetGroupArn ... does not have an associated load balancer",

@@ -4,12 +4,12 @@ created (and updated) after that service.
 A stack rule: for every ``aws:ecs/service:Service``, the containers of its task definition of the stack
 (``taskDefinition``, found through ``referenced_targets``) name in their ``environment`` values the URLs they call
 (``scheme://host:port``, or ``scheme://host`` for the scheme's port: 80 for http, 443 for https). A URL whose host and
-port are a ``clientAlias`` (``dnsName``, ``port``) of another ECS service's enabled ``serviceConnectConfiguration``
-in the stack makes that service a callee: the caller must depend on it, directly or through other resources. A
-callee reached by its alias's port and a ``dnsName`` it leaves unset (ECS then uses ``discoveryName``) is not
-recognised; a task definition of another stack is not applicable. A caller is judged only as a Service Connect
-client (its own ``serviceConnectConfiguration`` enabled) of the callee's namespace (client aliases are per
-namespace; an unset namespace, the cluster's default, or a name against an ARN is taken as possibly the same).
+port are a ``clientAlias`` (``dnsName``, ``port``) of another ECS service's enabled ``serviceConnectConfiguration`` in
+the stack makes that service a callee: the caller must depend on it, directly, through other resources or through a
+parent component that does. A callee reached by its alias's port and a ``dnsName`` it leaves unset (ECS then uses
+``discoveryName``) is not recognised; a task definition of another stack is not applicable. A caller is judged only as
+a Service Connect client (its own ``serviceConnectConfiguration`` enabled) of the callee's namespace (client aliases
+are per namespace; an unset namespace, the cluster's default, or a name against an ARN is taken as possibly the same).
 
 Why: a Service Connect task resolves only the endpoints that existed when it started: "Existing tasks can't resolve
 and connect to the new endpoint. Only new tasks ... that start running after this deployment can", and ECS's guide

@@ -36,6 +36,7 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
+    depended_on,
     identity_values,
     not_applicable,
     resource_input,
@@ -100,24 +101,6 @@ def _roles_of(resource: PolicyResource, prop: str, roles: list[PolicyResource]) 
     raise _Undecided
 
 
-def _after(resource: PolicyResource) -> set[str]:
-    """The URNs ``resource`` is created after and deleted before: its dependencies and its parent, theirs, and so on.
-    A parent counts: the SDK registers a child once the parent's URN resolves, after the parent's own dependencies
-    exist (pulumi runtime/resource.py prepare_resource), and the engine's graph counts the parent as a dependency
-    (pkg/resource/graph DependenciesOf: children are deleted first) -- so a resource inside a component created with
-    ``depends_on=[policy]`` waits for the policy though only the component records it."""
-    seen: set[str] = set()
-    pending: list[PolicyResource] = [*resource.dependencies, *([resource.parent] if resource.parent else [])]
-    while pending:
-        current = pending.pop()
-        if current.urn not in seen:
-            seen.add(current.urn)
-            pending.extend(current.dependencies)
-            if current.parent is not None:
-                pending.append(current.parent)
-    return seen
-
-
 def _labels(resources: Iterable[PolicyResource]) -> str:
     return ", ".join(f"'{r.name}'" for r in resources)
 
@@ -142,10 +125,11 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                 undecided.append(f"{type_label(user.resource_type)} '{user.name}': {prop}")
     violations = []
     for user, prop, role in checks:
-        before = _after(user)
+        before = depended_on(user)
         # a grant computed from the user itself (a state machine's StartExecution on its own ARN, a function's log
         # group) comes after it by construction: depends_on it would be a cycle the engine refuses
-        missing = [grant for grant in grants[role.urn] if grant.urn not in before and user.urn not in _after(grant)]
+        missing = [grant for grant in grants[role.urn]
+                   if grant.urn not in before and user.urn not in depended_on(grant)]
         if missing:
             violations.append((user, prop, role, missing))
     if not violations:

@@ -110,8 +110,10 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         if on is None:
             undecided.append(f"'{writer.name}' (logsConfig.cloudwatchLogs.status)")
             continue
-        if any(writer.urn in depended_on(g) for g in groups):
-            continue  # a LogGroup computed from the writer, e.g. its name from the function's
+        # a LogGroup computed from the writer, e.g. its name from the function's: a dependency the group's own inputs
+        # record -- a group that merely sits in a component waiting for the writer is not named after it
+        if any(writer.urn in depended_on(g, parents=False) for g in groups):
+            continue
         key, group, prefix = _writer_group(writer)
         if group is UNKNOWN or (group is None and resource_input(writer, "name") is UNKNOWN):
             targets = referenced_targets(writer, key, groups, identity_keys=("name",))
