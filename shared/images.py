@@ -343,15 +343,30 @@ class WrongPlatform:
 
 
 #: Other spellings of an OCI architecture that containerd takes for it when it matches a platform
-#: (containerd/platforms database.go, normalizeArch; it lower-cases os and architecture first).
+#: (containerd/platforms database.go, normalizeArch; it lower-cases os, architecture and variant first).
 _ARCHITECTURE_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
 
 
-def normalized_platform(system: str, architecture: str) -> tuple[str, str]:
-    """(os, architecture) as containerd compares them: an image config saying ``x86_64`` runs where ``amd64`` does."""
-    architecture = architecture.lower()
-    return system.lower(), _ARCHITECTURE_ALIASES.get(architecture, architecture)
+def normalized_platform(system: str, architecture: str, variant: str = "") -> tuple[str, str, str]:
+    """(os, architecture, variant) as containerd compares them (containerd/platforms Normalize): an image config
+    saying ``x86_64`` runs where ``amd64`` does; an empty os is the host's (normalizeOS: runtime.GOOS, linux on
+    Fargate); amd64's ``v1`` is no variant (normalizeArch's other variant rules concern ARM and 386)."""
+    from shared.fargate import IMAGE_PLATFORM
 
+    architecture, variant = architecture.lower(), variant.lower()
+    architecture = _ARCHITECTURE_ALIASES.get(architecture, architecture)
+    if (architecture, variant) == ("amd64", "v1"):
+        variant = ""
+    return system.lower() or IMAGE_PLATFORM[0], architecture, variant
+
+
+def _shown(platform: tuple[str, str, str]) -> str:
+    return "/".join(part for part in platform if part)
+
+
+#: What an index names for an attestation manifest (buildx's provenance, by default on every push), no platform the
+#: image runs on: containerd's Platforms skips such an entry (core/images/image.go).
+_UNKNOWN = "unknown"
 
 #: How many indexes deep an index entry without a platform is followed (real images nest none).
 _MAX_INDEX_DEPTH = 2
@@ -376,24 +391,30 @@ def _manifest_of(ecr: Any, registry_id: str, repository: str, image_id: Mapping[
 
 
 def _platforms(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
-               depth: int = 0) -> list[tuple[str, str]]:
-    """The (os, architecture) pairs a manifest runs on: an index's entries, or a single image's config."""
+               depth: int = 0) -> list[tuple[str, str, str]]:
+    """The (os, architecture, variant) a manifest runs on: an index's entries, or a single image's config.
+
+    containerd matches os, architecture and variant of an index's entries (NewMatcher; an entry without a platform by
+    its config's, ConfigPlatform), but not the platform of the released manifest itself (core/images Manifest): its
+    config still says what its binaries are, yet its variant stops nothing, so it is left out."""
     if is_index(manifest):
-        pairs: list[tuple[str, str]] = []
+        found: list[tuple[str, str, str]] = []
         for entry in manifest.get("manifests", []):
             platform = entry.get("platform")
             if isinstance(platform, dict):
-                pairs.append((str(platform.get("os", "")), str(platform.get("architecture", ""))))
+                found.append((str(platform.get("os", "")), str(platform.get("architecture", "")),
+                              str(platform.get("variant", ""))))
             elif depth < _MAX_INDEX_DEPTH:
                 # The platform is optional in an index entry (OCI image spec, image index); containerd, which
                 # pulls for Fargate, keeps such an entry and matches the platform of its manifest's config
                 # (containerd core/images/image.go, Manifest): so does this check, or it would stop a runnable image.
                 child = _manifest_of(ecr, registry_id, repository, {"imageDigest": str(entry["digest"])})
                 if child is not None:
-                    pairs.extend(_platforms(ecr, registry_id, repository, child, read, depth + 1))
-        return pairs
+                    found.extend(_platforms(ecr, registry_id, repository, child, read, depth + 1))
+        return found
     config = json.loads(read(ecr, repository, str(manifest["config"]["digest"])))
-    return [(str(config.get("os", "")), str(config.get("architecture", "")))]
+    variant = str(config.get("variant", "")) if depth else ""
+    return [(str(config.get("os", "")), str(config.get("architecture", "")), variant)]
 
 
 def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory,
@@ -426,8 +447,9 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
         except (OSError, ValueError, KeyError) as error:  # the config blob's download, or a manifest without one
             raise AwsAccessError(f"{env.name}: cannot tell the platform of {repository}@{reference} ({error})") \
                 from None
-        if IMAGE_PLATFORM not in {normalized_platform(*pair) for pair in platforms}:
-            shown = ", ".join(sorted({"/".join(pair) for pair in platforms})) or "an index that names no platform"
+        if (*IMAGE_PLATFORM, "") not in {normalized_platform(*platform) for platform in platforms}:
+            shown = ", ".join(sorted({_shown(platform) for platform in platforms if _UNKNOWN not in platform[:2]})) \
+                or "an index that names no platform"
             wrong.append(WrongPlatform(service, reference, f"{host}/{repository}", shown))
     return wrong
 

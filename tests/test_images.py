@@ -460,3 +460,69 @@ def test_an_image_config_download_still_checks_the_host_name(tmp_path: Path, mon
                 read_blob(ecr, "ml-platform/inference", NEW)
         finally:
             stop()
+
+
+ATTESTATION = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": "sha256:" + "a7" * 32,
+               "platform": {"os": "unknown", "architecture": "unknown"},
+               "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}
+
+
+def _judged(manifest: dict[str, Any], configs: dict[str, dict[str, str]]) -> list[str]:
+    """What wrong_platforms finds of one released image with ``manifest`` (its children and configs served from
+    ``configs``: digest -> config; a child manifest is served for a digest named ``child:<config digest>``)."""
+    from shared.images import wrong_platforms
+
+    class Ecr:
+        def batch_get_image(self, **request: Any) -> dict[str, Any]:
+            (image_id,) = request["imageIds"]
+            digest = image_id["imageDigest"]
+            served = manifest if digest == NEW else {
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": [],
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": CHILDREN[digest],
+                           "size": 2}}
+            return {"images": [{"imageManifest": json.dumps(served)}], "failures": []}
+
+    def read(ecr: Any, repository: str, digest: str) -> bytes:
+        return json.dumps(configs[digest]).encode()
+
+    return [w.found for w in wrong_platforms(load_env("dev"), {"inference": NEW}, lambda env, service: Ecr(), read)]
+
+
+CONFIG = "sha256:" + "c1" * 32
+CHILD = "sha256:" + "d1" * 32
+CHILDREN = {CHILD: CONFIG}
+
+
+def _entry(platform: dict[str, str] | None, digest: str = CHILD) -> dict[str, Any]:
+    entry: dict[str, Any] = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": digest}
+    return {**entry, "platform": platform} if platform is not None else entry
+
+
+def _index(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": list(entries)}
+
+
+def _single() -> dict[str, Any]:
+    return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": [],
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": CONFIG, "size": 2}}
+
+
+@pytest.mark.parametrize(("manifest", "config", "found"), [
+    # containerd/platforms normalizeOS: an empty os is the host's (runtime.GOOS: linux on Fargate)
+    (_index(_entry({"architecture": "amd64"})), {}, []),
+    (_single(), {"architecture": "amd64"}, []),
+    # normalizeArch: amd64's v1 is no variant; any other variant is not the plain amd64 an X86_64 host matches
+    # (cpuVariant is set on ARM only, and NewMatcher compares os, architecture and variant)
+    (_index(_entry({"os": "linux", "architecture": "amd64", "variant": "v1"})), {}, []),
+    (_index(_entry({"os": "linux", "architecture": "amd64", "variant": "v3"}), ATTESTATION), {}, ["linux/amd64/v3"]),
+    # an entry without a platform: its config's platform, variant included (core/images ConfigPlatform)
+    (_index(_entry(None)), {"os": "linux", "architecture": "amd64", "variant": "v2"}, ["linux/amd64/v2"]),
+    # the released manifest itself is not matched by containerd (core/images Manifest: only an index's entries are);
+    # its config still tells os and architecture of its binaries, but a variant does not stop it
+    (_single(), {"os": "linux", "architecture": "amd64", "variant": "v3"}, []),
+    # buildx's provenance attestation (unknown/unknown) is no platform the image is (core/images Platforms skips it)
+    (_index(_entry({"os": "linux", "architecture": "arm64"}), ATTESTATION), {}, ["linux/arm64"]),
+])
+def test_a_platform_is_matched_as_containerd_matches_it_on_an_x86_64_host(
+        manifest: dict[str, Any], config: dict[str, str], found: list[str]) -> None:
+    assert _judged(manifest, {CONFIG: config}) == found
