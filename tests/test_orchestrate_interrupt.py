@@ -5,11 +5,14 @@ a terminal's Ctrl-C (which Pulumi reads as "terminate now")."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
+import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -81,32 +84,43 @@ def test_an_interrupted_up_reports_each_layer_and_exits_130(signum: int, managem
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handlers are put back"
 
 
-def test_the_real_runner_passes_the_interrupt_to_its_pulumi_processes_only(tmp_path: Any) -> None:
-    import subprocess
-    import time
-
-    from shared.orchestrate.automation import AutomationRunner, pulumi_children
-
+@contextlib.contextmanager
+def _pulumi_and_bystander(tmp_path: Any) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    """A child process named ``pulumi`` (a script: the kernel names its process after it) that writes
+    ``cancelled`` to ``tmp_path/cancelled`` on SIGINT and exits 0, and a ``sleep`` beside it; both killed after."""
     marker = tmp_path / "cancelled"
-    script = tmp_path / "pulumi"  # the kernel names a script's process after the script: "pulumi"
-    script.write_text(f"#!/bin/sh\ntrap 'echo cancelled > {marker}; exit 0' INT\n"
-                      "while :; do sleep 0.05; done\n")
+    script = tmp_path / "pulumi"
+    script.write_text(f"#!/bin/sh\ntrap 'echo cancelled > {marker}; exit 0' INT\nwhile :; do sleep 0.05; done\n")
     script.chmod(0o755)
     bystander = subprocess.Popen(["sleep", "30"])
     child = subprocess.Popen([str(script)])
     try:
-        deadline = time.monotonic() + 5
-        while child.pid not in pulumi_children(os.getpid()) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert pulumi_children(os.getpid()) == [child.pid]
-        AutomationRunner().interrupt()
-        assert child.wait(timeout=5) == 0 and marker.read_text().strip() == "cancelled"
-        assert bystander.poll() is None, "only pulumi processes get the interrupt"
+        yield child, bystander
     finally:
         for process in (child, bystander):
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def _interrupt_reaches_only(child: subprocess.Popen[bytes], bystander: subprocess.Popen[bytes],
+                            tmp_path: Any) -> None:
+    from shared.orchestrate.automation import AutomationRunner
+
+    AutomationRunner().interrupt()
+    assert child.wait(timeout=5) == 0 and (tmp_path / "cancelled").read_text().strip() == "cancelled"
+    assert bystander.poll() is None, "only pulumi processes get the interrupt"
+
+
+def test_the_real_runner_passes_the_interrupt_to_its_pulumi_processes_only(tmp_path: Any) -> None:
+    from shared.orchestrate.automation import pulumi_children
+
+    with _pulumi_and_bystander(tmp_path) as (child, bystander):
+        deadline = time.monotonic() + 5
+        while child.pid not in pulumi_children(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pulumi_children(os.getpid()) == [child.pid]
+        _interrupt_reaches_only(child, bystander, tmp_path)
 
 
 def _without_proc(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
@@ -139,40 +153,22 @@ def test_on_a_machine_without_proc_the_interrupt_still_reaches_the_pulumi_proces
     FileNotFoundError('/proc') in the signal path, so the pulumi processes were never asked to cancel and the run ended
     in a traceback instead of waiting for them. Without /proc the children come from POSIX ``ps`` options, which
     BSD's ps takes too."""
-    import subprocess
-    import time
-
     from shared.orchestrate import automation
 
-    marker = tmp_path / "cancelled"
-    script = tmp_path / "pulumi"
-    script.write_text(f"#!/bin/sh\ntrap 'echo cancelled > {marker}; exit 0' INT\nwhile :; do sleep 0.05; done\n")
-    script.chmod(0o755)
-    bystander = subprocess.Popen(["sleep", "30"])
-    child = subprocess.Popen([str(script)])
     me = os.getpid()
     _without_proc(monkeypatch, tmp_path)
-    monkeypatch.setenv("PATH", _bsd_ps(tmp_path, f"    1     0 /sbin/launchd\n{child.pid:5d} {me:5d} "
-                                                   f"/opt/homebrew/Cellar/pulumi/3.272.0/bin/pulumi\n"
-                                                   f"{bystander.pid:5d} {me:5d} /bin/sleep\n"
-                                                   f"{child.pid + 1:5d} {me:5d} <defunct>\n"))
-    try:
+    with _pulumi_and_bystander(tmp_path) as (child, bystander):
+        monkeypatch.setenv("PATH", _bsd_ps(tmp_path, f"    1     0 /sbin/launchd\n{child.pid:5d} {me:5d} "
+                                                       f"/opt/homebrew/Cellar/pulumi/3.272.0/bin/pulumi\n"
+                                                       f"{bystander.pid:5d} {me:5d} /bin/sleep\n"
+                                                       f"{child.pid + 1:5d} {me:5d} <defunct>\n"))
         assert automation.pulumi_children(me) == [child.pid]
         time.sleep(0.2)  # the script's trap is set
-        automation.AutomationRunner().interrupt()
-        assert child.wait(timeout=5) == 0 and marker.read_text().strip() == "cancelled"
-        assert bystander.poll() is None, "only pulumi processes get the interrupt"
-    finally:
-        for process in (child, bystander):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        _interrupt_reaches_only(child, bystander, tmp_path)
 
 
 def test_without_proc_the_real_ps_finds_the_pulumi_children(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
-    import subprocess
-    import time
 
     from shared.orchestrate import automation
 
