@@ -47,6 +47,10 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   (:data:`AUTOSCALING_ALARM_ACTIONS`), PutMetricData only in the queue metrics' namespace; **Amazon MQ** only on the
   env's broker and the configurations of its account and region, the create and list actions on ``*``; **Elastic Load
   Balancing**'s load balancers and target groups by the env's tag (:data:`ELB_TAGGED_WRITES`).
+- **Route 53** only what Cloud Map needs of the caller for the synth's Cloud Map types (:data:`ROUTE53_FOR_CLOUD_MAP`):
+  a private DNS namespace's hosted zone create, read and delete on ``*`` (its id is random), the health-check actions
+  only where the synth has Cloud Map services (App Mesh envs), ChangeResourceRecordSets only of records named as a
+  namespace of the synth or below it (``route53:ChangeResourceRecordSetsNormalizedRecordNames``).
 - **S3** only on the buckets the synth names (and the state bucket).
 - **Dynamic resources** (Pulumi dynamic providers running boto3 with the deployer's credentials) by provider class
   in :data:`DYNAMIC_ACTIONS`, the actions their code calls.
@@ -177,13 +181,30 @@ DYNAMIC_ACTIONS: dict[str, tuple[str, ...]] = {
     "shared.components.service_connect_drain:ServiceConnectDrainProvider": ("servicediscovery:ListServices",),
 }
 
-#: Route 53 actions Cloud Map checks on the caller (AWS Cloud Map developer guide, "API permissions reference":
-#: Create/DeletePrivateDnsNamespace, Create/DeleteService, Register/DeregisterInstance); the hosted zones are Cloud
-#: Map's, their ids unknown before, so ``*``
-ROUTE53_FOR_CLOUD_MAP = (
-    "route53:ChangeResourceRecordSets", "route53:CreateHealthCheck", "route53:CreateHostedZone",
-    "route53:DeleteHealthCheck", "route53:DeleteHostedZone", "route53:GetHealthCheck", "route53:GetHostedZone",
-    "route53:ListHostedZonesByName", "route53:UpdateHealthCheck")
+#: Route 53 actions Cloud Map needs of the caller (it makes them with the caller's credentials, forward access
+#: sessions) for the provider's calls on each Cloud Map type (AWS Cloud Map developer guide, "API permissions
+#: reference"): a private DNS namespace's CreatePrivateDnsNamespace (CreateHostedZone, GetHostedZone,
+#: ListHostedZonesByName), UpdatePrivateDnsNamespace (ChangeResourceRecordSets) and DeleteNamespace (DeleteHostedZone,
+#: the guide's earlier versions); a service's UpdateService and its force_destroy's DeregisterInstance, an instance's
+#: Register/DeregisterInstance (the health checks and ChangeResourceRecordSets). No other type calls Route 53, so an
+#: env without Cloud Map services (every Service Connect env) gets no health-check action: another team's Route 53
+#: health checks stay out of reach. The hosted zone and health checks are Cloud Map's, their ids random, so ``*``;
+#: ChangeResourceRecordSets is held to the namespaces' names (:data:`ROUTE53_RECORD_NAMES_KEY`).
+ROUTE53_FOR_CLOUD_MAP: dict[str, tuple[str, ...]] = {
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": (
+        "route53:ChangeResourceRecordSets", "route53:CreateHostedZone", "route53:DeleteHostedZone",
+        "route53:GetHostedZone", "route53:ListHostedZonesByName"),
+    **{type_: ("route53:ChangeResourceRecordSets", "route53:CreateHealthCheck", "route53:DeleteHealthCheck",
+               "route53:GetHealthCheck", "route53:UpdateHealthCheck")
+       for type_ in ("aws:servicediscovery/service:Service", "aws:servicediscovery/instance:Instance")},
+}
+PRIVATE_DNS_NAMESPACE_TYPE = "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"
+#: ChangeResourceRecordSets only of records named as one of the synth's private DNS namespaces or below it: Cloud Map
+#: writes only in the namespace's own hosted zone (the zone's apex SOA, ``<service>.<namespace>``), and Route 53 puts no
+#: record of another name in that zone. Route 53 developer guide, "Using IAM policy conditions for fine-grained access
+#: control": the key holds every name of the change batch, lower case, no trailing dot (the loader's namespace
+#: pattern, shared.envs _DNS_NAME, is lower case already); ForAllValues, so each name must match
+ROUTE53_RECORD_NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
 
 #: The writes of the service-wide grants (``ec2:*``, ``servicediscovery:*``, ``application-autoscaling:*``) that
 #: change or delete a resource, denied unless the resource carries the env's default tags (:func:`tag_held_denials`):
@@ -673,8 +694,7 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     for service in present:
         statements.extend(scoped[service](env))
     statements.extend(named_statements(env, named))
-    if any("route53" in services_of_type(resource["type"]) for resource in resources):
-        statements.append(_statement("Route53ForCloudMap", ROUTE53_FOR_CLOUD_MAP, ["*"]))
+    statements.extend(route53_statements(partition, resources))
     extra = set(PREFLIGHT_ACTIONS)
     if dynamic:
         extra.update(action for actions in DYNAMIC_ACTIONS.values() for action in actions)
@@ -960,6 +980,33 @@ def elb_statements(env: Any) -> list[dict[str, Any]]:
         _statement("ElbListenerTags", ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], listeners),
         _statement("ElbReads", ELB_READ_ACTIONS, ["*"]),
     ]
+
+
+def route53_statements(partition: str, resources: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Route 53 for Cloud Map (:data:`ROUTE53_FOR_CLOUD_MAP`): the actions of the synth's Cloud Map types on ``*``,
+    ChangeResourceRecordSets only of the private DNS namespaces' names and below (:data:`ROUTE53_RECORD_NAMES_KEY`)."""
+    actions = {action for resource in resources for action in ROUTE53_FOR_CLOUD_MAP.get(str(resource["type"]), ())}
+    statements = []
+    if actions - {"route53:ChangeResourceRecordSets"}:
+        statements.append(_statement("Route53ForCloudMap", actions - {"route53:ChangeResourceRecordSets"}, ["*"]))
+    if "route53:ChangeResourceRecordSets" in actions:
+        names = set()
+        for resource in resources:
+            if resource["type"] == PRIVATE_DNS_NAMESPACE_TYPE:
+                name = (resource.get("inputs") or {}).get("name")
+                if not isinstance(name, str) or not name:
+                    raise PlatformError(f"the private DNS namespace {resource.get('name')} has no known name in the "
+                                        "synth: the deploy role's Route 53 record names are made from it")
+                names.add(name.lower().rstrip("."))
+        if not names:
+            raise PlatformError("Cloud Map services without a private DNS namespace in the synth: the deploy role's "
+                                "Route 53 record names are made from the namespace's name")
+        statements.append(_statement(
+            "Route53CloudMapRecords", ["route53:ChangeResourceRecordSets"],
+            [f"arn:{partition}:route53:::hostedzone/*"],
+            {"ForAllValues:StringLike": {ROUTE53_RECORD_NAMES_KEY: sorted(
+                {pattern for name in names for pattern in (name, f"*.{name}")})}}))
+    return statements
 
 
 def tag_held_denials(env: Any) -> list[dict[str, Any]]:
