@@ -60,6 +60,35 @@ def edit_env(env_dir: Path) -> EnvEditor:
     return edit
 
 
+#: A case of the deploy role's tests: (label, env, the env's synth documents by layer, the role's policies for them).
+RoleCase = tuple[str, Any, dict[str, Any], list[Any]]
+
+
+def _role_case(label: str, name: str, documents: dict[str, Any]) -> RoleCase:
+    from shared import deploy_role
+    from shared.envs import load_env
+
+    return label, load_env(name), documents, deploy_role.deploy_policies(name, environ={}, documents=documents)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> list[RoleCase]:
+    """The deploy role's cases of the shipped envs (tests/test_deploy_role.py has a shape of its own)."""
+    from tests.synth_helpers import synth_layers
+
+    return [_role_case(name, name, synth_layers(name)) for name in SHIPPED_ENVS]
+
+
+@pytest.fixture
+def everything(edit_env: EnvEditor) -> RoleCase:
+    """The deploy role's case of dev with every optional feature on (tests/test_deploy_role.py ``_everything_on``)."""
+    from shared.synth.engine import synth_env
+    from tests.test_deploy_role import _everything_on
+
+    edit_env("dev", _everything_on)
+    return _role_case("dev with every feature", "dev", synth_env("dev"))
+
+
 @pytest.fixture(autouse=True)
 def account_ready_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """The orchestrator's account preflight (shared/orchestrate/account.py) would ask real AWS, and on `up`

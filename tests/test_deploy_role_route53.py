@@ -18,10 +18,7 @@ import pytest
 
 from shared import deploy_role
 from shared.envs import load_env
-from shared.synth.engine import synth_env
 from tests import iam_eval
-from tests.synth_helpers import synth_layers
-from tests.test_deploy_role import ENVS, _everything_on
 
 CRRS = "route53:ChangeResourceRecordSets"
 NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
@@ -62,20 +59,6 @@ def _resource_arn(action: str) -> str:
 
 def _statements(policies: list[deploy_role.ManagedPolicy]) -> list[dict[str, Any]]:
     return [statement for policy in policies for statement in policy.document["Statement"]]
-
-
-@pytest.fixture(scope="module")
-def shipped() -> list[tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]]:
-    return [(name, load_env(name), (documents := synth_layers(name)),
-             deploy_role.deploy_policies(name, environ={}, documents=documents)) for name in ENVS]
-
-
-@pytest.fixture
-def everything(edit_env: Any) -> tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]:
-    edit_env("dev", _everything_on)
-    documents = synth_env("dev")
-    return "dev with every feature", load_env("dev"), documents, deploy_role.deploy_policies(
-        "dev", environ={}, documents=documents)
 
 
 def _resources(documents: dict[str, Any]) -> list[dict[str, Any]]:

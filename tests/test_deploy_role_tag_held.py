@@ -16,15 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.session
-import pytest
 
 from shared import deploy_role
 from shared.dag import order
-from shared.envs import load_env
-from shared.synth.engine import synth_env
 from tests import iam_eval
-from tests.synth_helpers import synth_layers
-from tests.test_deploy_role import BOTOCORE_SERVICE, ENVS, PERMISSION_ONLY, _everything_on
+from tests.test_deploy_role import BOTOCORE_SERVICE, PERMISSION_ONLY
 from tests.test_tag_on_create import TAGGING, _default_tags
 
 #: type -> the writes the provider makes on an existing resource of it (update, delete, a refresh's drift repair),
@@ -125,20 +121,6 @@ def _carried(tags: dict[str, str]) -> dict[str, Any]:
 
 def _statements(policies: list[deploy_role.ManagedPolicy]) -> list[dict[str, Any]]:
     return [statement for policy in policies for statement in policy.document["Statement"]]
-
-
-@pytest.fixture(scope="module")
-def shipped() -> list[tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]]:
-    return [(name, load_env(name), (documents := synth_layers(name)),
-             deploy_role.deploy_policies(name, environ={}, documents=documents)) for name in ENVS]
-
-
-@pytest.fixture
-def everything(edit_env: Any) -> tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]:
-    edit_env("dev", _everything_on)
-    documents = synth_env("dev")
-    return "dev with every feature", load_env("dev"), documents, deploy_role.deploy_policies(
-        "dev", environ={}, documents=documents)
 
 
 def test_every_provider_write_on_the_envs_own_resources_passes(shipped: Any, everything: Any) -> None:

@@ -26,21 +26,16 @@ otherwise be theirs to rewrite.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.session
-import pytest
 
 from shared import deploy_role
 from shared.components.compute import cluster_name
-from shared.envs import load_env
 from shared.policy.taggable import load_taggable
 from shared.role_boundary import boundary_document
-from shared.synth.engine import synth_env
 from tests import iam_eval
-from tests.synth_helpers import synth_layers
-from tests.test_deploy_role import ENVS, _boto3_calls, _dynamic_providers, _everything_on
+from tests.test_deploy_role import _boto3_calls, _dynamic_providers
 
 #: type -> (the tagging action, the service's create-action condition key and the create API it names, or None;
 #: the ARN of the new resource, from (region, account, name))
@@ -131,25 +126,6 @@ PERMISSION_ONLY = {"s3:TagResource", "s3:UntagResource"}
 BOTOCORE = {"elasticloadbalancing": "elbv2", "cloudwatch": "cloudwatch"}
 #: the dynamic resources that create AWS resources the provider's default tags never reach, and their tagging action
 DYNAMIC_TAGGING = {"shared.components.broker_logs:BrokerLogGroupProvider": "logs:TagResource"}
-
-
-def _cases() -> Iterator[tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]]:
-    for name in ENVS:
-        documents = synth_layers(name)
-        yield name, load_env(name), documents, deploy_role.deploy_policies(name, environ={}, documents=documents)
-
-
-@pytest.fixture(scope="module")
-def shipped() -> list[tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]]:
-    return list(_cases())
-
-
-@pytest.fixture
-def everything(edit_env: Any) -> tuple[str, Any, dict[str, Any], list[deploy_role.ManagedPolicy]]:
-    edit_env("dev", _everything_on)
-    documents = synth_env("dev")
-    return "dev with every feature", load_env("dev"), documents, deploy_role.deploy_policies(
-        "dev", environ={}, documents=documents)
 
 
 def _provider(document: dict[str, Any]) -> dict[str, Any]:
