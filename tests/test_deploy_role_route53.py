@@ -19,6 +19,7 @@ import pytest
 from shared import deploy_role
 from shared.envs import load_env
 from tests import iam_eval
+from tests.deploy_role_helpers import statements_of
 
 CRRS = "route53:ChangeResourceRecordSets"
 NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
@@ -57,10 +58,6 @@ def _resource_arn(action: str) -> str:
     return HEALTH_CHECK if "HealthCheck" in action else ZONE
 
 
-def _statements(policies: list[deploy_role.ManagedPolicy]) -> list[dict[str, Any]]:
-    return [statement for policy in policies for statement in policy.document["Statement"]]
-
-
 def _resources(documents: dict[str, Any]) -> list[dict[str, Any]]:
     return [resource for document in documents.values() for resource in document["resources"]]
 
@@ -80,7 +77,7 @@ def test_every_route53_call_cloud_map_makes_for_the_stacks_passes(shipped: Any, 
     absent, should Cloud Map's forwarded request carry none)."""
     seen: set[str] = set()
     for label, env, documents, policies in [*shipped, everything]:
-        statements = _statements(policies)
+        statements = statements_of(policies)
         resources = _resources(documents)
         by_urn = {resource["urn"]: resource for resource in resources}
         for resource in resources:
@@ -105,7 +102,7 @@ def test_no_record_outside_the_envs_namespaces_can_be_changed(shipped: Any, ever
     another env's namespace), alone or slipped into a batch with one of the env's names. Fails on a grant of
     ChangeResourceRecordSets on every zone."""
     for label, env, _documents, policies in [*shipped, everything]:
-        statements = _statements(policies)
+        statements = statements_of(policies)
         ns = env.namespace
         others = {"staging.ml.internal" if env.name != "staging" else "dev.ml.internal"}
         for names in (["www.example.com"], ["example.com"], [f"evil-{ns}"], [f"{ns}.example.com"], [*others],
@@ -120,7 +117,7 @@ def test_no_health_check_action_without_cloud_map_services(shipped: Any) -> None
     for label, _env, documents, policies in shipped:
         types = {resource["type"] for resource in _resources(documents)}
         assert not types & {"aws:servicediscovery/service:Service", "aws:servicediscovery/instance:Instance"}, label
-        statements = _statements(policies)
+        statements = statements_of(policies)
         for action in HEALTH_CHECKS:
             assert not iam_eval.grants_some_context(statements, action, _resource_arn(action)), (label, action)
         # and nothing of Route 53 beyond Cloud Map's namespace calls
@@ -154,7 +151,7 @@ def test_kept_policies_hold_the_old_namespaces_records(everything: Any) -> None:
     deregisters their instances: records named under the old namespace) with the policies printed with ``--keep``
     (README): the kept record grant joins under its own Sid, the new one stays held to the new names."""
     _label, env, documents, policies = everything
-    old = [dict(statement) for statement in _statements(policies)]
+    old = [dict(statement) for statement in statements_of(policies)]
     moved = {layer: {**document, "resources": [
         {**resource, "inputs": {**resource["inputs"], "name": "dev.ml.example"}}
         if resource["type"] == deploy_role.PRIVATE_DNS_NAMESPACE_TYPE else resource

@@ -20,8 +20,9 @@ import botocore.session
 from shared import deploy_role
 from shared.dag import order
 from tests import iam_eval
+from tests.deploy_role_helpers import default_tags, each_resource, statements_of
 from tests.test_deploy_role import BOTOCORE_SERVICE, PERMISSION_ONLY
-from tests.test_tag_on_create import TAGGING, _default_tags
+from tests.test_tag_on_create import TAGGING
 
 #: type -> the writes the provider makes on an existing resource of it (update, delete, a refresh's drift repair),
 #: each as (action, the resource types it authorizes); all on the env's own resources, which carry its tags
@@ -119,32 +120,24 @@ def _carried(tags: dict[str, str]) -> dict[str, Any]:
     return {f"aws:ResourceTag/{key}": value for key, value in tags.items()}
 
 
-def _statements(policies: list[deploy_role.ManagedPolicy]) -> list[dict[str, Any]]:
-    return [statement for policy in policies for statement in policy.document["Statement"]]
-
-
 def test_every_provider_write_on_the_envs_own_resources_passes(shipped: Any, everything: Any) -> None:
     """Each write the provider makes on each resource of the synth, on that resource carrying its layer's default tags
     (and its own), is allowed; the held ones with no tag or another env's are not."""
     seen: set[str] = set()
-    for label, env, documents, policies in [*shipped, everything]:
-        statements = _statements(policies)
-        for layer, document in documents.items():
-            default = _default_tags(document)
-            for resource in document["resources"]:
-                calls = PROVIDER_WRITES.get(resource["type"])
-                if calls is None:
-                    continue
-                seen.add(resource["type"])
-                tags = {**default, **((resource.get("inputs") or {}).get("tags") or {})}
-                for action, kinds in calls:
-                    for kind in kinds:
-                        arn = _arn(env, action, kind)
-                        assert iam_eval.allows(statements, action, arn, _carried(tags)), (
-                            label, layer, resource["name"], action, arn)
-                        if action in deploy_role.TAG_HELD_ACTIONS:
-                            for other in ({}, _carried({**tags, "env": "payments"})):
-                                assert not iam_eval.allows(statements, action, arn, other), (label, action, other)
+    for label, env, statements, layer, document, resource in each_resource([*shipped, everything]):
+        calls = PROVIDER_WRITES.get(resource["type"])
+        if calls is None:
+            continue
+        seen.add(resource["type"])
+        tags = {**default_tags(document), **((resource.get("inputs") or {}).get("tags") or {})}
+        for action, kinds in calls:
+            for kind in kinds:
+                arn = _arn(env, action, kind)
+                assert iam_eval.allows(statements, action, arn, _carried(tags)), (
+                    label, layer, resource["name"], action, arn)
+                if action in deploy_role.TAG_HELD_ACTIONS:
+                    for other in ({}, _carried({**tags, "env": "payments"})):
+                        assert not iam_eval.allows(statements, action, arn, other), (label, action, other)
     assert seen == set(PROVIDER_WRITES), sorted(set(PROVIDER_WRITES) - seen)
 
 
@@ -153,7 +146,7 @@ def test_the_first_up_creates_and_tags_with_no_tag_on_the_resource_yet(shipped: 
     action, then its rules revoked, before any tag of it may be visible), a scalable target's register and a Cloud Map
     service's create in the env's namespace pass on a resource with no tag."""
     for label, env, documents, policies in shipped:
-        statements = _statements(policies)
+        statements = statements_of(policies)
         tags = env.common_tags("network")
         request = {**{f"aws:RequestTag/{key}": value for key, value in tags.items()}, "aws:TagKeys": sorted(tags)}
         for kind, create in CREATE_ACTIONS.items():
@@ -186,7 +179,7 @@ def test_another_teams_resources_may_not_be_changed_or_deleted(shipped: Any) -> 
     """A stolen deploy job may not delete, open or retarget another team's VPC resources, Cloud Map namespaces and
     services or scalable targets, in the env's region, another region or an account sharing them."""
     for label, env, _documents, policies in shipped:
-        statements = _statements(policies)
+        statements = statements_of(policies)
         for action, kinds in deploy_role.TAG_HELD_ACTIONS.items():
             for kind in kinds:
                 for arn in (_arn(env, action, kind), _arn(env, action, kind, "999999999999"),
@@ -205,7 +198,7 @@ def test_an_untagged_resource_is_not_tagged_into_the_env_outside_a_create(shippe
     """Another team's untagged VPC resource may not be given the env's tags and then deleted; security groups aside
     (the default one is adopted untagged and tagged outside a create), and a create's own tagging passes."""
     for label, env, _documents, policies in shipped:
-        statements = _statements(policies)
+        statements = statements_of(policies)
         tags = env.common_tags("network")
         request = {**{f"aws:RequestTag/{key}": value for key, value in tags.items()}, "aws:TagKeys": sorted(tags)}
         for kind, create in CREATE_ACTIONS.items():
@@ -234,7 +227,7 @@ def test_ec2_writes_no_resource_of_the_stacks_calls_are_denied_everywhere(shippe
     assert not called & set(deploy_role.EC2_NEVER_CALLED)
     operations = botocore.session.get_session().get_service_model("ec2").operation_names
     for label, env, _documents, policies in shipped:
-        statements = _statements(policies)
+        statements = statements_of(policies)
         for action in deploy_role.EC2_NEVER_CALLED:
             assert action.split(":", 1)[1] in operations, action
             for context in ({}, _carried(env.common_tags("network"))):
@@ -274,7 +267,7 @@ def test_every_held_resource_type_is_tagged_at_its_create() -> None:
 def test_the_layer_condition_names_every_layer(shipped: Any) -> None:
     label, _env, _documents, policies = shipped[0]
     layers = [statement["Condition"]["StringNotEquals"]["aws:ResourceTag/layer"]
-              for statement in _statements(policies) if statement["Sid"] == "DenyUnlessEnvTaggedLayer"]
+              for statement in statements_of(policies) if statement["Sid"] == "DenyUnlessEnvTaggedLayer"]
     assert layers == [order()], label
 
 
@@ -347,7 +340,7 @@ def test_every_resource_type_a_held_action_authorizes_is_one_the_stacks_tag_or_i
         for kind in set(kinds) - set(held[action]):
             assert kind in AWS_MADE_IDS, (action, kind)
     for label, env, _documents, policies in shipped:
-        statements = _statements(policies)
+        statements = statements_of(policies)
         for action, kinds in SAR_RESOURCE_TYPES.items():
             for kind in set(kinds) - set(held[action]):
                 arn = f"arn:aws:ec2:{env.region}:{env.account_id}:{kind}/{AWS_MADE_IDS[kind]}"

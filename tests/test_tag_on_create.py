@@ -25,7 +25,6 @@ otherwise be theirs to rewrite.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import botocore.session
@@ -35,6 +34,7 @@ from shared.components.compute import cluster_name
 from shared.policy.taggable import load_taggable
 from shared.role_boundary import boundary_document
 from tests import iam_eval
+from tests.deploy_role_helpers import default_tags, each_resource, layer_provider, statements_of
 from tests.test_deploy_role import _boto3_calls, _dynamic_providers
 
 #: type -> (the tagging action, the service's create-action condition key and the create API it names, or None;
@@ -128,16 +128,6 @@ BOTOCORE = {"elasticloadbalancing": "elbv2", "cloudwatch": "cloudwatch"}
 DYNAMIC_TAGGING = {"shared.components.broker_logs:BrokerLogGroupProvider": "logs:TagResource"}
 
 
-def _provider(document: dict[str, Any]) -> dict[str, Any]:
-    (provider,) = [r for r in document["resources"] if r["type"] == "pulumi:providers:aws"]
-    return provider
-
-
-def _default_tags(document: dict[str, Any]) -> dict[str, str]:
-    default = _provider(document)["inputs"]["defaultTags"]
-    return dict((json.loads(default) if isinstance(default, str) else default)["tags"])
-
-
 def _name(resource: dict[str, Any]) -> str:
     inputs = resource.get("inputs") or {}
     for key in ("name", "bucket", "family", "brokerName"):
@@ -157,35 +147,27 @@ def create_context(tags: dict[str, str], create: tuple[str, str] | None) -> dict
     return context
 
 
-def _statements(policies: list[deploy_role.ManagedPolicy]) -> list[dict[str, Any]]:
-    return [statement for policy in policies for statement in policy.document["Statement"]]
-
-
 def test_every_taggable_resources_create_may_tag_it(shipped: Any, everything: Any) -> None:
     taggable = load_taggable()
     seen: set[str] = set()
-    for label, env, documents, policies in [*shipped, everything]:
-        statements = _statements(policies)
-        for layer, document in documents.items():
-            default = _default_tags(document)
-            for resource in document["resources"]:
-                if resource["type"] not in taggable:
-                    continue
-                assert resource["type"] in TAGGING, f"add {resource['type']}'s tag-on-create action to TAGGING"
-                # the layer's provider, whose default tags are the env's (a default provider would carry none)
-                assert resource.get("provider") == _provider(document)["urn"], (label, layer, resource["name"])
-                seen.add(resource["type"])
-                action, create, template = TAGGING[resource["type"]]
-                tags = {**default, **((resource.get("inputs") or {}).get("tags") or {})}
-                # an organisation's SCP or tag policy requiring the env's tags on create (aws:RequestTag) and cost
-                # allocation see every one of them, as the env sets it: no resource's own tags override one
-                assert {key: tags.get(key) for key in env.common_tags(layer)} == env.common_tags(layer), (
-                    label, layer, resource["name"])
-                arn = template.format(region=env.region, account=env.account_id, name=_name(resource),
-                                      cluster=cluster_name(env.name))
-                # a role has no tag yet when it is created (IAM authorizes the create's TagRole on the new role)
-                assert iam_eval.allows(statements, action, arn, create_context(tags, create)), (
-                    label, layer, resource["name"], action, arn)
+    for label, env, statements, layer, document, resource in each_resource([*shipped, everything]):
+        if resource["type"] not in taggable:
+            continue
+        assert resource["type"] in TAGGING, f"add {resource['type']}'s tag-on-create action to TAGGING"
+        # the layer's provider, whose default tags are the env's (a default provider would carry none)
+        assert resource.get("provider") == layer_provider(document)["urn"], (label, layer, resource["name"])
+        seen.add(resource["type"])
+        action, create, template = TAGGING[resource["type"]]
+        tags = {**default_tags(document), **((resource.get("inputs") or {}).get("tags") or {})}
+        # an organisation's SCP or tag policy requiring the env's tags on create (aws:RequestTag) and cost
+        # allocation see every one of them, as the env sets it: no resource's own tags override one
+        assert {key: tags.get(key) for key in env.common_tags(layer)} == env.common_tags(layer), (
+            label, layer, resource["name"])
+        arn = template.format(region=env.region, account=env.account_id, name=_name(resource),
+                              cluster=cluster_name(env.name))
+        # a role has no tag yet when it is created (IAM authorizes the create's TagRole on the new role)
+        assert iam_eval.allows(statements, action, arn, create_context(tags, create)), (
+            label, layer, resource["name"], action, arn)
     assert seen == set(TAGGING) & seen and len(seen) >= 30, sorted(set(TAGGING) - seen)
 
 
@@ -199,9 +181,9 @@ def test_a_later_tags_change_may_retag_every_resource(shipped: Any) -> None:
     """A change of the env's tags is an in-place update (README, env keys): the provider tags and untags the changed
     keys outside any create (no create-action key in the request), on a resource that carries the env's tags."""
     for label, env, documents, policies in shipped:
-        statements = _statements(policies)
+        statements = statements_of(policies)
         for layer, document in documents.items():
-            default = _default_tags(document)
+            default = default_tags(document)
             for resource in document["resources"]:
                 if resource["type"] not in TAGGING:
                     continue
@@ -232,7 +214,7 @@ def test_the_buckets_tags_are_read_and_changed_where_the_provider_now_does(shipp
                 arn = f"arn:aws:s3:::{_name(resource)}"
                 for action in ("s3:ListTagsForResource", "s3:TagResource", "s3:UntagResource",
                                "s3:GetBucketTagging", "s3:PutBucketTagging"):
-                    assert iam_eval.allows(_statements(policies), action, arn, {}), (label, action, arn)
+                    assert iam_eval.allows(statements_of(policies), action, arn, {}), (label, action, arn)
 
 
 def test_the_tagging_actions_are_real(shipped: Any) -> None:
@@ -271,9 +253,9 @@ def test_the_dynamic_resources_tag_what_they_create(shipped: Any) -> None:
                 if resource["type"] != deploy_role.DYNAMIC_TYPE or "log_group_name" not in resource["inputs"]:
                     continue
                 tags = resource["inputs"]["tags"]
-                assert tags == _default_tags(document), (label, layer, resource["name"])
+                assert tags == default_tags(document), (label, layer, resource["name"])
                 arn = f"arn:aws:logs:{env.region}:{env.account_id}:log-group:/aws/amazonmq/broker/b-1/general"
-                assert iam_eval.allows(_statements(policies), "logs:TagResource", arn, create_context(tags, None))
+                assert iam_eval.allows(statements_of(policies), "logs:TagResource", arn, create_context(tags, None))
 
 
 def test_the_roles_the_stacks_create_may_tag_nothing(shipped: Any) -> None:
