@@ -513,9 +513,10 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
 
     Fargate stores "the pulled, compressed, and the uncompressed container image" on the task's ephemeral storage (ECS
     developer guide, "Fargate task ephemeral storage for Amazon ECS"), so a pull needs the compressed layers (the
-    manifest's ``layers`` sizes, what ECR's ``imageSizeInBytes`` sums; for an index that is the largest manifest of
-    any platform, so the linux/amd64 manifest is read instead) plus their unpacked contents: a lower bound, before the
-    writable layer and ``/tmp``. An image the registry lacks, or without a linux/amd64 manifest, is the other checks'.
+    manifest's ``layers`` sizes, what ECR's ``imageSizeInBytes`` shows of an image; of an index it shows the largest
+    manifest of any platform, botocore ecr model ``ImageDetail``, so the linux/amd64 manifest is read instead) plus
+    their unpacked contents: a lower bound, before the writable layer and ``/tmp``. An image the registry lacks, or
+    without a linux/amd64 manifest, is the other checks'.
     """
     from shared.components.ecr import repository_name
     from shared.components.image_replication import Registry
