@@ -143,7 +143,8 @@ class ServiceSpec(BaseModel):
     cpu: int = 256
     memory: int = 512
     public: bool = False
-    #: task ephemeral storage in GiB (Fargate: 21..200; unset = Fargate's default 20 GiB); /tmp lives on it
+    #: task ephemeral storage in GiB (Fargate: 21..200; unset = Fargate's default 20 GiB); /tmp lives on it, and the
+    #: pulled image, compressed and unpacked (shared.images.oversized_images)
     ephemeral_storage_gib: int | None = Field(default=None, ge=21, le=200)
     calls: tuple[str, ...] = Field(default=(), strict=False)
     publishes: Routes = Routes()

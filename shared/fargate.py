@@ -23,6 +23,10 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 OPERATING_SYSTEM_FAMILY = "LINUX"
 CPU_ARCHITECTURE = "X86_64"
 IMAGE_PLATFORM = ("linux", "amd64")
+#: A task's ephemeral storage when its task definition sets none (Linux platform 1.4.0 and later), GiB: it holds the
+#: pulled (compressed) image and its unpacked layers besides the bind mounts (ECS developer guide, "Fargate task
+#: ephemeral storage for Amazon ECS").
+DEFAULT_EPHEMERAL_STORAGE_GIB = 20
 #: The regions (of shared/regions.py) where Fargate runs Linux tasks in some AZs only, by AZ ID (ECS guide,
 #: "Supported Regions for Amazon ECS on AWS Fargate": us-west-1 usw1-az1 & usw1-az3 only, ap-northeast-1 apne1-az1,
 #: apne1-az2 & apne1-az4 only). AZ names map to IDs per account there, so the account preflight checks the IDs.

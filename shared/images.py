@@ -21,6 +21,7 @@ run the same code on moto.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -452,6 +453,126 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
                 or "an index that names no platform"
             wrong.append(WrongPlatform(service, reference, f"{host}/{repository}", shown))
     return wrong
+
+
+# -- the size an image takes on the task's storage ---------------------------------------------------------
+
+#: The least an image's unpacked layers take for each byte of their compressed blobs: gzip and zstd add a few bytes
+#: of framing per block to data they cannot shrink (RFC 1951 stored blocks: 5 bytes per 64 KiB; RFC 8878 raw blocks:
+#: 3 bytes per 128 KiB), so no layer unpacks to less than 0.999 of its blob.
+_UNPACKED_PER_COMPRESSED = 0.999
+_GIB = 1024 ** 3
+
+
+@dataclass(frozen=True)
+class OversizedImage:
+    """A released image whose pull alone fills its task's ephemeral storage."""
+
+    service: str
+    reference: str
+    repository_uri: str
+    compressed_bytes: int
+    """The sum of the ``layers`` sizes of its linux/amd64 manifest: the blobs a task downloads."""
+    storage_gib: int
+    """The task's ephemeral storage: the catalog's ``ephemeral_storage_gib``, or Fargate's default."""
+    configured: bool
+    """Whether the catalog sets ``ephemeral_storage_gib`` for the service."""
+
+    @property
+    def needed_bytes(self) -> int:
+        """The least the pull takes on the task's storage: the compressed blobs and the layers unpacked from them."""
+        return self.compressed_bytes + int(self.compressed_bytes * _UNPACKED_PER_COMPRESSED)
+
+    def reason(self, catalog_file: str) -> str:
+        """What is wrong and what to do, without the service's name."""
+        key = f"{catalog_file}: services.{self.service}.ephemeral_storage_gib"
+        storage = (f"{self.storage_gib} GiB ({key})" if self.configured else
+                   f"{self.storage_gib} GiB (Fargate's default; {key} is unset)")
+        needed = math.ceil(self.needed_bytes / _GIB)
+        fix = (f"set {key} to more than {needed} (21 to 200; plus what the app writes to /tmp), or make the image "
+               "smaller" if needed < 200 else
+               "make the image smaller (a Fargate task has at most 200 GiB; e.g. load the model from the artifact "
+               "bucket at start instead of baking it in)")
+        return (f"{self.repository_uri}@{self.reference} has {self.compressed_bytes / _GIB:.1f} GiB of compressed "
+                f"layers, and Fargate keeps the pulled layers and their unpacked contents on the task's ephemeral "
+                f"storage: at least {self.needed_bytes / _GIB:.1f} GiB, more than the task's {storage}, so every task "
+                "would stop with CannotPullContainerError (no space left on device) and the deployment circuit breaker "
+                f"roll the service back; {fix}")
+
+
+def _runnable_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
+                       depth: int = 0) -> Mapping[str, Any] | None:
+    """The single-image manifest a linux/amd64 task pulls of ``manifest`` (itself, or the first entry of an index
+    that matches, as containerd picks it); None when there is none (:func:`wrong_platforms` reports that)."""
+    from shared.fargate import IMAGE_PLATFORM
+
+    if not is_index(manifest):
+        return manifest
+    for entry in manifest.get("manifests", []):
+        platform = entry.get("platform")
+        if isinstance(platform, dict) and normalized_platform(
+                str(platform.get("os", "")), str(platform.get("architecture", "")),
+                str(platform.get("variant", ""))) != (*IMAGE_PLATFORM, ""):
+            continue
+        if not isinstance(platform, dict) and depth >= _MAX_INDEX_DEPTH:
+            continue
+        child = _manifest_of(ecr, registry_id, repository, {"imageDigest": str(entry["digest"])})
+        if child is None:
+            continue
+        if not isinstance(platform, dict) and not is_index(child):  # judged by its config, as the platform check does
+            platforms = _platforms(ecr, registry_id, repository, child, read, depth + 1)
+            if (*IMAGE_PLATFORM, "") not in {normalized_platform(*platform) for platform in platforms}:
+                continue
+        found = _runnable_manifest(ecr, registry_id, repository, child, read, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Mapping[str, int | None],
+                     clients: ClientFactory, read: BlobReader | None = None) -> list[OversizedImage]:
+    """The images of ``images`` (service -> digest or tag) whose pull alone does not fit their tasks' ephemeral
+    storage (``storage_gib``: service -> the catalog's ``ephemeral_storage_gib``, None for Fargate's default).
+
+    Fargate stores "the pulled, compressed, and the uncompressed container image" on the task's ephemeral storage (ECS
+    developer guide, "Fargate task ephemeral storage for Amazon ECS"), so a pull needs the compressed layers (the
+    manifest's ``layers`` sizes, what ECR's ``imageSizeInBytes`` shows of an image; of an index it shows the largest
+    manifest of any platform, botocore ecr model ``ImageDetail``, so the linux/amd64 manifest is read instead) plus
+    their unpacked contents: a lower bound, before the writable layer and ``/tmp``. An image the registry lacks, or
+    without a linux/amd64 manifest, is the other checks'.
+    """
+    from shared.components.ecr import repository_name
+    from shared.components.image_replication import Registry
+    from shared.fargate import DEFAULT_EPHEMERAL_STORAGE_GIB
+
+    read = read or read_blob
+    ecr = clients(env, "ecr")
+    host = Registry.of(env).host
+    oversized = []
+    for service, reference in images.items():
+        repository = repository_name(service)
+        image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
+        try:
+            manifest = _manifest_of(ecr, env.account_id, repository, image_id)
+            runnable = None if manifest is None else _runnable_manifest(ecr, env.account_id, repository, manifest,
+                                                                        read)
+            if runnable is None:
+                continue
+            compressed = sum(int(layer["size"]) for layer in runnable.get("layers", []))
+        except aws_errors() as error:
+            if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
+                continue
+            raise AwsAccessError(f"{env.name}: reading the manifest of {repository}@{reference} failed ({error}); "
+                                 "the caller needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the "
+                                 "platform's repositories") from None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise AwsAccessError(f"{env.name}: cannot tell the size of {repository}@{reference} ({error})") from None
+        configured = storage_gib.get(service)
+        storage = configured if configured is not None else DEFAULT_EPHEMERAL_STORAGE_GIB
+        image = OversizedImage(service, reference, f"{host}/{repository}", compressed, storage, configured is not None)
+        if image.needed_bytes > storage * _GIB:
+            oversized.append(image)
+    return oversized
 
 
 # -- repositories compute did not create -------------------------------------------------------------

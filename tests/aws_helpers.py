@@ -25,6 +25,7 @@ from shared.images import (
     ForeignRepository,
     HeldRepository,
     MissingImage,
+    OversizedImage,
     RollbackReport,
     RunningImage,
     WrongPlatform,
@@ -254,6 +255,9 @@ class ReleasedEverywhere:
         return []
 
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
+        return []
+
+    def oversized(self, env: EnvConfig, images: Mapping[str, str]) -> list[OversizedImage]:
         return []
 
     def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:

@@ -526,3 +526,82 @@ def _single() -> dict[str, Any]:
 def test_a_platform_is_matched_as_containerd_matches_it_on_an_x86_64_host(
         manifest: dict[str, Any], config: dict[str, str], found: list[str]) -> None:
     assert _judged(manifest, {CONFIG: config}) == found
+
+
+# -- the size an image takes on the task's storage ---------------------------------------------------------------
+
+GIB = 1024 ** 3
+AMD64_CHILD = "sha256:" + "a6" * 32
+ARM64_CHILD = "sha256:" + "a8" * 32
+
+
+def _image(*layers_gib: float) -> dict[str, Any]:
+    return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                       "digest": "sha256:" + "c" * 64},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": int(gib * GIB),
+                        "digest": "sha256:" + f"{n + 20:02d}" * 32} for n, gib in enumerate(layers_gib)]}
+
+
+class SizedEcr:
+    """BatchGetImage of ``manifests`` (digest -> manifest)."""
+
+    def __init__(self, manifests: dict[str, dict[str, Any]]) -> None:
+        self.manifests = manifests
+
+    def batch_get_image(self, **request: Any) -> dict[str, Any]:
+        (image_id,) = request["imageIds"]
+        found = self.manifests.get(image_id["imageDigest"])
+        if found is None:
+            return {"images": [], "failures": [{"imageId": image_id, "failureCode": "ImageNotFound"}]}
+        return {"images": [{"imageManifest": json.dumps(found)}], "failures": []}
+
+
+def _no_blob(ecr: Any, repository: str, digest: str) -> bytes:
+    raise AssertionError("every index entry here names its platform")
+
+
+@pytest.mark.parametrize(("layers_gib", "storage", "refused"), [
+    ((11,), None, True),  # 11 GiB pulled + at least ~11 GiB unpacked > Fargate's default 20 GiB
+    ((9.9,), None, False),  # 19.8 GiB: fits
+    ((11,), 30, False),  # the catalog's ephemeral_storage_gib makes room
+    ((6, 6), 21, True),  # the layers add up
+])
+def test_an_image_is_measured_by_its_compressed_layers_twice_against_its_tasks_storage(
+        layers_gib: tuple[float, ...], storage: int | None, refused: bool) -> None:
+    """Fargate stores "the pulled, compressed, and the uncompressed container image" on the task's ephemeral storage
+    (ECS developer guide, "Fargate task ephemeral storage for Amazon ECS"); a layer never unpacks to less than its
+    compressed blob (bar the compressor's framing)."""
+    from shared.images import oversized_images
+
+    ecr = SizedEcr({NEW: _image(*layers_gib)})
+    found = oversized_images(load_env("dev"), {"inference": NEW}, {"inference": storage}, lambda env, service: ecr,
+                             _no_blob)
+    assert [(o.service, o.storage_gib, o.configured) for o in found] == (
+        [("inference", storage or 20, storage is not None)] if refused else [])
+
+
+@pytest.mark.parametrize(("amd64_gib", "arm64_gib", "refused"), [(2, 15, False), (15, 2, True)])
+def test_an_index_is_measured_by_its_linux_amd64_manifest(amd64_gib: float, arm64_gib: float, refused: bool) -> None:
+    """ECR's imageSizeInBytes of an index is the largest manifest of any platform (botocore ecr model, ImageDetail):
+    a task pulls the linux/amd64 one only, so that one is measured."""
+    from shared.images import oversized_images
+
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": ARM64_CHILD,
+         "platform": {"os": "linux", "architecture": "arm64"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": AMD64_CHILD,
+         "platform": {"os": "linux", "architecture": "amd64"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": "sha256:" + "ee" * 32,
+         "platform": {"os": "unknown", "architecture": "unknown"}}]}
+    ecr = SizedEcr({NEW: index, AMD64_CHILD: _image(amd64_gib), ARM64_CHILD: _image(arm64_gib)})
+    found = oversized_images(load_env("dev"), {"inference": NEW}, {}, lambda env, service: ecr, _no_blob)
+    assert [o.compressed_bytes for o in found] == ([int(amd64_gib * GIB)] if refused else [])
+
+
+def test_an_image_larger_than_fargate_s_largest_storage_is_told_to_shrink() -> None:
+    from shared.images import OversizedImage
+
+    reason = OversizedImage("inference", NEW, "uri", 101 * GIB, 200, True).reason("shared/catalog.yaml")
+    assert "more than the task's 200 GiB (shared/catalog.yaml: services.inference.ephemeral_storage_gib)" in reason
+    assert "make the image smaller (a Fargate task has at most 200 GiB" in reason and "to more than" not in reason

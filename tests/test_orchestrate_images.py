@@ -832,6 +832,71 @@ def test_an_index_entry_without_a_platform_is_judged_by_its_manifest_s_config(
         assert f"ml-platform/inference@{dev.release.images['inference']} is linux/arm64, but" in capsys.readouterr().err
 
 
+# -- an image larger than its tasks' ephemeral storage -------------------------------------------------------------
+
+GIB = 1024 ** 3
+
+
+def sized_manifest(*layers_gib: float) -> str:
+    """A linux/amd64 image manifest whose compressed layers are ``layers_gib`` large (the blobs a task downloads)."""
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                                  "digest": "sha256:" + "0" * 64},
+                       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": int(gib * GIB),
+                                   "digest": "sha256:" + f"{n + 10:02d}" * 32} for n, gib in enumerate(layers_gib)]})
+
+
+def test_an_image_larger_than_its_tasks_storage_stops_the_up_before_any_layer_runs(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """11 GiB of compressed layers (a model baked into the image): Fargate keeps the pulled layers and their unpacked
+    contents on the task's 20 GiB, so every task's pull fails (no space left on device) and the circuit breaker rolls
+    the service back. Refused as bad input before any layer runs, naming the env file's key and the catalog's."""
+    dev = load_env("dev")
+    push_release(dev, {"inference": sized_manifest(6, 5)})
+    runner = Recorder()
+    code, _ = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert runner.runs == []
+    digest = dev.release.images["inference"]
+    assert (f"environments/dev.yaml: release.images.inference: 111111111111.dkr.ecr.eu-west-1.amazonaws.com/"
+            f"ml-platform/inference@{digest} has 11.0 GiB of compressed layers, and Fargate keeps the pulled layers "
+            "and their unpacked contents on the task's ephemeral storage: at least 22.0 GiB, more than the task's 20 "
+            "GiB (Fargate's default; shared/catalog.yaml: services.inference.ephemeral_storage_gib is unset)") in error
+    assert "CannotPullContainerError (no space left on device)" in error
+    assert ("set shared/catalog.yaml: services.inference.ephemeral_storage_gib to more than 22 (21 to 200; plus what "
+            "the app writes to /tmp), or make the image smaller; nothing was changed") in error
+    assert "release.images.training" not in error
+
+
+def test_an_image_that_fits_its_tasks_storage_deploys(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """9.9 GiB compressed: at least 19.8 GiB pulled and unpacked, within Fargate's 20 GiB: not refused."""
+    dev = load_env("dev")
+    push_release(dev, {service: sized_manifest(4.9, 5) for service in dev.release.images})
+    settle_release(dev, monkeypatch)
+    assert "too large" not in up_dev_in_one_update()
+
+
+def test_an_image_too_large_pushed_during_the_up_stops_compute_before_the_services_change(moto_aws: None) -> None:
+    runner = Recorder(on_targeted=lambda env: push_release(env, {"training": sized_manifest(12)}))
+    code, output = up("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1, output
+    assert [bool(op.targets) for op in runner.compute_runs()] == [True]  # step 1 only: the full update never ran
+    assert "images: too large for the task's storage: training: " in output
+    assert "training: the released image does not fit its tasks' ephemeral storage" in output
+
+
+def test_compute_preview_says_the_up_would_stop_on_an_image_too_large(moto_aws: None) -> None:
+    dev = load_env("dev")
+    push_release(dev, {"gateway": sized_manifest(15)})
+    code, output = preview("dev", Recorder(), WritesNothing(MotoAccounts()))
+    assert code == 0, output
+    assert "images: too large for the task's storage: gateway: " in output
+    table = " ".join(output[output.rindex("┏"):].replace("│", " ").split())  # the row may wrap
+    assert "up stops before the services: images larger than their tasks' ephemeral" in table, table
+    assert "storage: gateway" in table
+
+
 class ArchivedAccounts(MotoAccounts):
     """moto knows no archive storage class: DescribeImages says ``archived`` images are ARCHIVED, and BatchGetImage
     answers them as a failure (their manifest cannot be read), as ECR would."""

@@ -16,9 +16,10 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
 3. then it asks again: an image still missing stops compute (exit 1) naming the service, the digest
    and how to push or replicate it; nothing else of compute was created. All there: **step 2**, the
    full update -- unless a released image is not of the platform the task definitions ask Fargate for
-   (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), which stops compute
-   before the services change (checked whether or not step 1 ran; the images already in the registry are
-   checked before any layer runs too, :func:`refuse_wrong_platforms`, exit 2);
+   (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), or is too large for its
+   tasks' ephemeral storage (:func:`shared.images.oversized_images`), which stops compute before the services
+   change (checked whether or not step 1 ran; the images already in the registry are checked before any layer
+   runs too, :func:`refuse_wrong_platforms`, exit 2);
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
    that does not run its released digest with a completed rollout, or runs another task definition
    than compute's outputs say its ``up`` registered (a circuit-breaker rollback also ends "steady",
@@ -39,13 +40,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.envs import EnvConfig, env_path, is_digest
-from shared.errors import ConfigError, PlatformError, raise_all
+from shared.errors import ConfigError, PlatformError, display_path, raise_all
 from shared.fargate import IMAGE_PLATFORM
 from shared.images import (
     ClientFactory,
     ForeignRepository,
     HeldRepository,
     MissingImage,
+    OversizedImage,
     RollbackReport,
     RunningImage,
     SessionClients,
@@ -54,6 +56,7 @@ from shared.images import (
     foreign_repositories,
     held_images,
     missing_images,
+    oversized_images,
     rolled_back_deployments,
     rollout_mismatches,
     running_images,
@@ -151,6 +154,9 @@ class ImageChecks(Protocol):
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         """The released images Fargate's platform of the task definitions cannot run."""
 
+    def oversized(self, env: EnvConfig, images: Mapping[str, str]) -> list[OversizedImage]:
+        """The released images whose pull alone does not fit their tasks' ephemeral storage."""
+
     def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
         """compute's repositories in the env's registry that still hold images (compute cannot delete them): of every
         catalog service (None: compute's own, KMS-encrypted), or of ``services``, removed ones whose repositories
@@ -188,6 +194,12 @@ class AwsImageChecks:
 
     def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
         return wrong_platforms(env, images, self.clients)
+
+    def oversized(self, env: EnvConfig, images: Mapping[str, str]) -> list[OversizedImage]:
+        from shared.catalog import load_catalog
+
+        storage = {spec.name: spec.ephemeral_storage_gib for spec in load_catalog()}
+        return oversized_images(env, images, storage, self.clients)
 
     def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
         from shared.catalog import load_catalog
@@ -244,7 +256,9 @@ class ImageGatedRunner:
         notes = self.inner.prepare(env, layers, operation)
         if self.gates(layers, operation):
             self.checks.verify(env)
-            refuse_wrong_platforms(env, self.checks.wrong_platforms(env, self._present(env, dict(env.release.images))))
+            present = self._present(env, dict(env.release.images))
+            wrong = self.checks.wrong_platforms(env, present)
+            refuse_wrong_platforms(env, wrong, self.checks.oversized(env, present))
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
@@ -346,6 +360,7 @@ class ImageGatedRunner:
             foreign = self.checks.foreign(env)
             missing = self.checks.missing(env, images)
             wrong = self.checks.wrong_platforms(env, present_images(images, missing))
+            oversized = self.checks.oversized(env, present_images(images, missing))
             try:
                 removed = self._removed_repositories(env)
             except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output`: said, the preview goes on
@@ -363,6 +378,8 @@ class ImageGatedRunner:
             on_output(f"images: missing: {item.describe()}")
         for image in wrong:
             on_output(f"images: wrong platform: {image.describe()}")
+        for big in oversized:
+            on_output(f"images: too large for the task's storage: {big.service}: {big.reason(catalog_file())}")
         said = []
         if held:
             said.append(f"up stops before any change: the repositories of {', '.join(h.service for h in held)} (no "
@@ -376,6 +393,9 @@ class ImageGatedRunner:
         if wrong:
             said.append(f"up stops before the services: not {'/'.join(IMAGE_PLATFORM)}: "
                         f"{', '.join(w.service for w in wrong)}")
+        if oversized:
+            said.append(f"up stops before the services: images larger than their tasks' ephemeral storage: "
+                        f"{', '.join(o.service for o in oversized)}")
         return "; ".join(said)
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
@@ -440,6 +460,16 @@ class ImageGatedRunner:
                                detail=f"{', '.join(w.service for w in wrong)}: the released image is not "
                                       f"{'/'.join(IMAGE_PLATFORM)} (what to do: above); the services were not "
                                       "updated")
+        # A task stores the pulled layers and their unpacked contents on its ephemeral storage: an image that does not
+        # fit fails every task's pull (no space left on device), and the circuit breaker rolls the service back.
+        oversized = self.checks.oversized(env, images)
+        if oversized:
+            for big in oversized:
+                on_output(f"images: too large for the task's storage: {big.service}: {big.reason(catalog_file())}")
+            return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
+                               detail=f"{', '.join(o.service for o in oversized)}: the released image does not fit "
+                                      "its tasks' ephemeral storage (what to do: above); the services were not "
+                                      "updated")
         # Before the services pin them: the lifecycle policy keeps release-tagged images only, and a
         # replicated copy arrives untagged (it would expire with the untagged rule).
         for tagged in self.checks.tag_release(env):
@@ -495,14 +525,24 @@ def present_images(images: Mapping[str, str], missing: Sequence[MissingImage]) -
     return {service: reference for service, reference in images.items() if service not in absent}
 
 
-def refuse_wrong_platforms(env: EnvConfig, wrong: Sequence[WrongPlatform]) -> None:
+def catalog_file() -> str:
+    """The catalog's file as messages name it."""
+    from shared.catalog import catalog_path
+
+    return display_path(str(catalog_path()))
+
+
+def refuse_wrong_platforms(env: EnvConfig, wrong: Sequence[WrongPlatform],
+                           oversized: Sequence[OversizedImage] = ()) -> None:
     """ConfigError (exit 2) naming each ``release.images`` entry of the env file whose image, already in the registry,
-    Fargate cannot run on the task definitions' platform: asked in :meth:`ImageGatedRunner.prepare`, before any layer
-    runs. compute runs last, so at its turn every other layer of the `up` has been updated (a broker change can take
-    half an hour) and the run stops half-applied; an image pushed only while the `up` runs is still checked at
-    compute's turn."""
+    Fargate cannot run on the task definitions' platform, or cannot pull into its tasks' ephemeral storage: asked in
+    :meth:`ImageGatedRunner.prepare`, before any layer runs. compute runs last, so at its turn every other layer of the
+    `up` has been updated (a broker change can take half an hour) and the run stops half-applied; an image pushed only
+    while the `up` runs is still checked at compute's turn."""
     problems = [ConfigError(str(env_path(env.name)), f"release.images.{image.service}",
                             f"{image.reason()}; nothing was changed") for image in wrong]
+    problems += [ConfigError(str(env_path(env.name)), f"release.images.{image.service}",
+                             f"{image.reason(catalog_file())}; nothing was changed") for image in oversized]
     raise_all(problems)
 
 
