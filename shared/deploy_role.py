@@ -186,7 +186,8 @@ DYNAMIC_ACTIONS: dict[str, tuple[str, ...]] = {
 #: reference"): a private DNS namespace's CreatePrivateDnsNamespace (CreateHostedZone, GetHostedZone,
 #: ListHostedZonesByName), UpdatePrivateDnsNamespace (ChangeResourceRecordSets) and DeleteNamespace (DeleteHostedZone,
 #: the guide's earlier versions); a service's UpdateService and its force_destroy's DeregisterInstance, an instance's
-#: Register/DeregisterInstance (the health checks and ChangeResourceRecordSets). No other type calls Route 53, so an
+#: Register/DeregisterInstance (the health checks; ChangeResourceRecordSets too, as the AWS managed policy
+#: AWSCloudMapRegisterInstanceAccess grants a registrant, the guide not listing it). No other type calls Route 53, so an
 #: env without Cloud Map services (every Service Connect env) gets no health-check action: another team's Route 53
 #: health checks stay out of reach. The hosted zone and health checks are Cloud Map's, their ids random, so ``*``;
 #: ChangeResourceRecordSets is held to the namespaces' names (:data:`ROUTE53_RECORD_NAMES_KEY`).
@@ -200,10 +201,12 @@ ROUTE53_FOR_CLOUD_MAP: dict[str, tuple[str, ...]] = {
 }
 PRIVATE_DNS_NAMESPACE_TYPE = "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace"
 #: ChangeResourceRecordSets only of records named as one of the synth's private DNS namespaces or below it: Cloud Map
-#: writes only in the namespace's own hosted zone (the zone's apex SOA, ``<service>.<namespace>``), and Route 53 puts no
-#: record of another name in that zone. Route 53 developer guide, "Using IAM policy conditions for fine-grained access
-#: control": the key holds every name of the change batch, lower case, no trailing dot (the loader's namespace
-#: pattern, shared.envs _DNS_NAME, is lower case already); ForAllValues, so each name must match
+#: writes only in the namespace's own hosted zone (the zone's apex SOA, ``<service>.<namespace>``, an A+SRV service's
+#: ``<instance-id>.<service>.<namespace>``), and Route 53 puts no record of another name in that zone, so every
+#: change batch Cloud Map can send there matches. Route 53 developer guide, "Using IAM policy conditions for
+#: fine-grained access control": the key holds every name of the change batch, lower case, no trailing dot, other
+#: characters than a-z, 0-9, -, _ and the dots escaped (the loader's namespace pattern, shared.envs _DNS_NAME, needs
+#: no escape and is lower case already); ForAllValues, so each name must match
 ROUTE53_RECORD_NAMES_KEY = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
 
 #: The writes of the service-wide grants (``ec2:*``, ``servicediscovery:*``, ``application-autoscaling:*``) that

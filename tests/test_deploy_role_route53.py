@@ -11,6 +11,7 @@ DeregisterInstance)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import botocore.session
@@ -62,13 +63,30 @@ def _resources(documents: dict[str, Any]) -> list[dict[str, Any]]:
     return [resource for document in documents.values() for resource in document["resources"]]
 
 
+def _normalized(name: str) -> str:
+    """A record name as Route 53 puts it in route53:ChangeResourceRecordSetsNormalizedRecordNames (Route 53 developer
+    guide, "Using IAM policy conditions for fine-grained access control": lower case, no trailing dot, any character
+    but a-z, 0-9, ``-``, ``_`` and the label dots as ``\\`` and its three-digit octal code)."""
+    return "".join(char if re.fullmatch(r"[a-z0-9_.-]", char) else f"\\{ord(char):03o}"
+                   for char in name.lower().rstrip("."))
+
+
+#: an ECS task's Cloud Map instance id (the task id) that a service's force_destroy deregisters
+TASK_INSTANCE_ID = "0123456789abcdef0123456789ABCDEF"
+
+
 def _record_names(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]], namespace: str) -> list[str]:
-    """The names of the records Cloud Map changes for a call on ``resource``: the namespace's apex (its SOA) for the
-    namespace; ``<service>.<namespace>`` (its A and SRV records) for a service and its instances."""
+    """The names of the records Cloud Map changes for a call on ``resource``, as the request names them: the
+    namespace's apex (its SOA) for the namespace; for a service and its instances ``<service>.<namespace>`` (the A and
+    SRV records) and, a service having both, each instance's ``<instance-id>.<service>.<namespace>`` (the SRV
+    record's target, whose A record Cloud Map makes too: Cloud Map API reference, DnsRecord), the instance id in the
+    case it was registered with."""
     if resource["type"] == "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace":
-        return [namespace]
+        return [f"{namespace}."]
     service = resource if resource["type"] == "aws:servicediscovery/service:Service" else by_urn[resource["parent"]]
-    return [f"{service['inputs']['name']}.{namespace}"]
+    instance = (resource["inputs"]["instanceId"] if resource["type"] == "aws:servicediscovery/instance:Instance"
+                else TASK_INSTANCE_ID)
+    return [f"{service['inputs']['name']}.{namespace}.", f"{instance}.{service['inputs']['name']}.{namespace}."]
 
 
 def test_every_route53_call_cloud_map_makes_for_the_stacks_passes(shipped: Any, everything: Any) -> None:
@@ -88,7 +106,7 @@ def test_every_route53_call_cloud_map_makes_for_the_stacks_passes(shipped: Any, 
             names = _record_names(resource, by_urn, env.namespace)
             for api, actions in calls.items():
                 for action in actions:
-                    contexts = [{NAMES_KEY: names}, {}] if action == CRRS else [{}]
+                    contexts = [{NAMES_KEY: [_normalized(name) for name in names]}, {}] if action == CRRS else [{}]
                     for context in contexts:
                         assert iam_eval.allows(statements, action, _resource_arn(action), context), (
                             label, resource["name"], api, action, context)
@@ -161,3 +179,17 @@ def test_kept_policies_hold_the_old_namespaces_records(everything: Any) -> None:
         assert iam_eval.allows(statements, CRRS, ZONE, {NAMES_KEY: [f"inference.{env.namespace}"]}) is allowed
         assert iam_eval.allows(statements, CRRS, ZONE, {NAMES_KEY: ["inference.dev.ml.example"]})
         assert not iam_eval.allows(statements, CRRS, ZONE, {NAMES_KEY: ["www.example.com"]})
+
+
+def test_kept_policies_hold_the_health_checks_for_a_move_to_service_connect(shipped: Any, everything: Any) -> None:
+    """The ``up`` that moves an App Mesh env to ``service-connect`` deletes its Cloud Map services (force_destroy
+    deregisters each instance: Cloud Map's DeregisterInstance needs the health-check actions of the caller) with the
+    policies printed with ``--keep`` (README): the new ones alone hold no health-check action, the union does."""
+    (_label, _env, _documents, policies), = [case for case in shipped if case[1].name == "dev"]
+    _old_label, env, _old_documents, old_policies = everything
+    new = statements_of(policies)
+    kept = deploy_role.keep_statements(new, [statements_of(old_policies)])
+    names = {NAMES_KEY: [f"inference.{env.namespace}", f"{TASK_INSTANCE_ID.lower()}.inference.{env.namespace}"]}
+    for action in CLOUD_MAP_CALLS["aws:servicediscovery/service:Service"]["DeregisterInstance"]:
+        assert not iam_eval.grants_some_context(new, action, _resource_arn(action)) or action == CRRS, action
+        assert iam_eval.allows(kept, action, _resource_arn(action), names if action == CRRS else {}), action
