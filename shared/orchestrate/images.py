@@ -19,7 +19,7 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), or is too large for its
    tasks' ephemeral storage (:func:`shared.images.oversized_images`), which stops compute before the services
    change (checked whether or not step 1 ran; the images already in the registry are checked before any layer
-   runs too, :func:`refuse_wrong_platforms`, exit 2);
+   runs too, :func:`refuse_unrunnable_images`, exit 2);
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
    that does not run its released digest with a completed rollout, or runs another task definition
    than compute's outputs say its ``up`` registered (a circuit-breaker rollback also ends "steady",
@@ -258,7 +258,7 @@ class ImageGatedRunner:
             self.checks.verify(env)
             present = self._present(env, dict(env.release.images))
             wrong = self.checks.wrong_platforms(env, present)
-            refuse_wrong_platforms(env, wrong, self.checks.oversized(env, present))
+            refuse_unrunnable_images(env, wrong, self.checks.oversized(env, present))
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
@@ -532,7 +532,7 @@ def catalog_file() -> str:
     return display_path(str(catalog_path()))
 
 
-def refuse_wrong_platforms(env: EnvConfig, wrong: Sequence[WrongPlatform],
+def refuse_unrunnable_images(env: EnvConfig, wrong: Sequence[WrongPlatform],
                            oversized: Sequence[OversizedImage] = ()) -> None:
     """ConfigError (exit 2) naming each ``release.images`` entry of the env file whose image, already in the registry,
     Fargate cannot run on the task definitions' platform, or cannot pull into its tasks' ephemeral storage: asked in
