@@ -84,7 +84,6 @@ SERVE_GATE_CONTAINER = "serve-gate"
 FARGATE_START_TIMEOUT_MAX = 120
 
 
-
 def image_reference(repository_url: str, release_ref: str) -> str:
     """``<repo>@sha256:...`` for a digest (immutable: what was tested is what runs), ``<repo>:<tag>``
     for a tag (allowed by the env schema, flagged by ecs-task-image-pinned)."""
