@@ -1475,6 +1475,11 @@ def main(argv: list[str]) -> int:
           f"{'policy' if len(policies) == 1 else 'policies'}, each within IAM's {MANAGED_POLICY_MAX_CHARS} characters")
     if note:
         print(f"# note: {note}")
+    sharing = [] if args.read_only else [name for name in role_sharing_envs(env) if name != env.name]
+    if sharing:
+        print(f"# {role} also deploys {', '.join(sharing)} (same account_id and deploy_role_name): these policies' "
+              "EC2, Cloud Map and Application Auto Scaling denials admit their resources too; when an env joins or "
+              "leaves the role, print and update every one's policies")
     if role is not None and not args.read_only:
         print(session_line(env, role))
     if role is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.session
+import pytest
 
 from shared import deploy_role
 from shared.dag import order
@@ -194,7 +195,9 @@ def test_another_teams_resources_may_not_be_changed_or_deleted(shipped: Any) -> 
                         label, action, kind, context)
 
 
-def test_envs_sharing_one_role_change_each_others_resources_and_no_one_elses(edit_env: Any) -> None:
+def test_envs_sharing_one_role_change_each_others_resources_and_no_one_elses(
+    edit_env: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
     """Envs of one account deploying with one role (README, "A fresh account, in order": the deploy role is made once
     per account, and envs sharing it attach each env's policies): IAM applies every attached policy and an explicit
     Deny in any wins, so each env's denials must admit the other's tagged resources, or staging's first update or
@@ -209,6 +212,8 @@ def test_envs_sharing_one_role_change_each_others_resources_and_no_one_elses(edi
         "messaging"].setdefault("deploy_runner", {}).update(deploy_role_name="ml-platform-prod-deployer"))
     policies = {name: statements_of(deploy_role.deploy_policies(name, environ={})) for name in ("dev", "staging")}
     assert deploy_role.role_sharing_envs(load_env("prod")) == ["prod"]
+    assert deploy_role.main(["staging"]) == 0
+    assert "# ml-platform-deployer also deploys dev (same account_id and deploy_role_name)" in capsys.readouterr().out
     shared_role = policies["dev"] + policies["staging"]
     for name in ("dev", "staging"):
         env = load_env(name)
