@@ -17,7 +17,8 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   the generator (and the test), naming it.
 - **EC2, Cloud Map, Application Auto Scaling** stay service-wide, but explicit denials (:func:`tag_held_denials`) hold
   their deletes and changes of a VPC resource, namespace, Cloud Map service or scalable target to one carrying the
-  env's default tags ``env``, ``managed-by`` and a platform ``layer`` (:data:`TAG_HELD_ACTIONS`; the actions the
+  env's default tags ``env`` (or that of an env sharing its account and role, :func:`role_sharing_envs`),
+  ``managed-by`` and a platform ``layer`` (:data:`TAG_HELD_ACTIONS`; the actions the
   provider also calls on an untagged resource only where a key has another value, :data:`TAG_HELD_IF_TAGGED_ACTIONS`),
   and deny the EC2 writes no resource of the stacks makes (:data:`EC2_NEVER_CALLED`).
 - **IAM** is never service-wide: the role actions only on the roles the synth creates (a role the stacks name
@@ -1012,6 +1013,30 @@ def route53_statements(partition: str, resources: Sequence[Mapping[str, Any]]) -
     return statements
 
 
+def role_sharing_envs(env: Any) -> list[str]:
+    """``env``'s name and those of the env files beside it that name the same ``account_id`` and
+    ``messaging.deploy_runner.deploy_role_name``: their policies are attached to one role, and IAM lets an explicit
+    Deny in any attached policy win (IAM user guide, "Policy evaluation logic"), so a denial held to one env's ``env``
+    tag would refuse every other env's changes and deletes through that role. A file that does not load is left out
+    (its own load reports it)."""
+    from shared.envs import DeployRunnerConfig, env_dir
+    from shared.yamlio import load_yaml_mapping
+
+    default_role = DeployRunnerConfig.model_fields["deploy_role_name"].default
+    role = env.messaging.deploy_runner.deploy_role_name
+    names = {env.name}
+    for path in sorted(env_dir().glob("*.yaml")):
+        try:
+            data = load_yaml_mapping(path)
+            runner = (data.get("messaging") or {}).get("deploy_runner") or {}
+            if (str(data.get("account_id")) == env.account_id
+                    and (runner.get("deploy_role_name") or default_role) == role):
+                names.add(path.stem)
+        except (PlatformError, AttributeError):
+            continue
+    return sorted(names)
+
+
 def tag_held_denials(env: Any) -> list[dict[str, Any]]:
     """Explicit denials that hold the service-wide grants' writes (:data:`TAG_HELD_ACTIONS`) to resources carrying the
     env's default tags ``env``, ``managed-by`` and one of the env's layers as ``layer`` (a Deny per key: the keys of one
@@ -1022,7 +1047,9 @@ def tag_held_denials(env: Any) -> list[dict[str, Any]]:
 
     partition = partition_of(env.region)
     tags = scope_tags(env)
-    wanted: dict[str, str | list[str]] = {"env": tags["env"], "managed-by": tags["managed-by"], "layer": order()}
+    sharing = role_sharing_envs(env)
+    wanted: dict[str, str | list[str]] = {"env": sharing if len(sharing) > 1 else tags["env"],
+                                          "managed-by": tags["managed-by"], "layer": order()}
     statements = []
     for label, table, tagged in (("", TAG_HELD_ACTIONS, False), ("IfTagged", TAG_HELD_IF_TAGGED_ACTIONS, True)):
         # every region and account: a stolen job's reach is not the env's region (an account's RAM-shared subnets
@@ -1451,6 +1478,11 @@ def main(argv: list[str]) -> int:
           f"{'policy' if len(policies) == 1 else 'policies'}, each within IAM's {MANAGED_POLICY_MAX_CHARS} characters")
     if note:
         print(f"# note: {note}")
+    sharing = [] if args.read_only else [name for name in role_sharing_envs(env) if name != env.name]
+    if sharing:
+        print(f"# {role} also deploys {', '.join(sharing)} (same account_id and deploy_role_name): these policies' "
+              "EC2, Cloud Map and Application Auto Scaling denials admit their resources too; when an env joins or "
+              "leaves the role, print and update every one's policies")
     if role is not None and not args.read_only:
         print(session_line(env, role))
     if role is None:

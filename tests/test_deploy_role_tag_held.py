@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.session
+import pytest
 
 from shared import deploy_role
 from shared.dag import order
@@ -193,6 +194,36 @@ def test_another_teams_resources_may_not_be_changed_or_deleted(shipped: Any) -> 
                     assert not iam_eval.allows(statements, action, _arn(env, action, kind), context), (
                         label, action, kind, context)
 
+
+def test_envs_sharing_one_role_change_each_others_resources_and_no_one_elses(
+    edit_env: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Envs of one account deploying with one role (README, "A fresh account, in order": the deploy role is made once
+    per account, and envs sharing it attach each env's policies): IAM applies every attached policy and an explicit
+    Deny in any wins, so each env's denials must admit the other's tagged resources, or staging's first update or
+    delete of a security group, route, Cloud Map service or scalable target fails with UnauthorizedOperation /
+    AccessDenied. An env of the account with a role of its own, and another team's resource, stay denied."""
+    from shared.envs import load_env
+
+    dev = load_env("dev")
+    # one account holds an env per region (the loader refuses two in one: ECR's registry is per account and region)
+    edit_env("staging", lambda data: data.update(account_id=dev.account_id, region="eu-central-1"))
+    edit_env("prod", lambda data: data.update(account_id=dev.account_id, region="us-east-1") or data[
+        "messaging"].setdefault("deploy_runner", {}).update(deploy_role_name="ml-platform-prod-deployer"))
+    policies = {name: statements_of(deploy_role.deploy_policies(name, environ={})) for name in ("dev", "staging")}
+    assert deploy_role.role_sharing_envs(load_env("prod")) == ["prod"]
+    assert deploy_role.main(["staging"]) == 0
+    assert "# ml-platform-deployer also deploys dev (same account_id and deploy_role_name)" in capsys.readouterr().out
+    shared_role = policies["dev"] + policies["staging"]
+    for name in ("dev", "staging"):
+        env = load_env(name)
+        tags = env.common_tags("network")
+        for action, kinds in deploy_role.TAG_HELD_ACTIONS.items():
+            for kind in kinds:
+                arn = _arn(env, action, kind)
+                assert iam_eval.allows(shared_role, action, arn, _carried(tags)), (name, action, kind)
+                for other in ({}, _carried({**tags, "env": "prod"}), _carried({**tags, "managed-by": "terraform"})):
+                    assert not iam_eval.allows(shared_role, action, arn, other), (name, action, kind, other)
 
 def test_an_untagged_resource_is_not_tagged_into_the_env_outside_a_create(shipped: Any) -> None:
     """Another team's untagged VPC resource may not be given the env's tags and then deleted; security groups aside

@@ -123,3 +123,64 @@ def test_the_upgrade_notes_name_the_lock_and_the_tried_gate_of_the_generated_wor
     for words in (LOCK_NAME, "`nox -s lock`", "--require-hashes", ".ci/install-pulumi", "`pulumi/actions`",
                   "`tried-<env>`", "`actions: read`", "`deploy_untried_reason`"):
         assert words in section, words
+
+
+def test_the_upgrade_notes_name_the_serve_gated_services_and_their_alarms_periods() -> None:
+    """The services whose tasks now run the serve gate roll for it, and their tasks-below-desired alarms wait longer:
+    the notes name those services and the alarms' evaluation periods as the shipped envs' compute synthesizes them."""
+    from shared.components.compute_containers import SERVE_GATE_CONTAINER
+
+    section = upgrade_section()
+    gated: set[str] = set()
+    periods: set[int] = set()
+    for env in ("dev", "staging", "prod"):
+        resources = _snapshots(env)["compute"]["resources"]
+        for resource in resources:
+            inputs = resource.get("inputs") or {}
+            if (resource["type"] == "aws:ecs/taskDefinition:TaskDefinition" and SERVE_GATE_CONTAINER in
+                    {container["name"] for container in json.loads(inputs["containerDefinitions"])}):
+                gated.add(str(inputs["family"]).removeprefix(f"{env}-"))
+        for service in gated:
+            alarm = next(resource["inputs"] for resource in resources
+                         if resource["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"
+                         and resource["inputs"].get("name") == f"{env}-ml-tasks-below-desired-{service}")
+            periods.add(int(alarm["evaluationPeriods"]))
+    assert gated and len(periods) == 1, (gated, periods)
+    assert "`serve-gate` container ([Slow starters](#slow-starters)), and their app container" in section
+    named = section.split("the services others call (", 1)[1].split(")", 1)[0]
+    assert set(named.replace(" and ", ", ").split(", ")) == gated, named
+    assert f"alarms wait {periods.pop()} periods" in section
+
+
+def test_the_upgrade_notes_count_the_deploy_roles_policies_of_the_shipped_envs() -> None:
+    """Each `-N` policy beyond those attached before is a `create-policy` and an `attach-role-policy` the operator
+    must run, and IAM's 10 managed policies per role bound how many envs can share one role: the notes give the
+    count `nox -s roles` prints for the shipped envs."""
+    from shared import deploy_role
+    from tests.synth_helpers import synth_layers
+
+    counts = {len(deploy_role.deploy_policies(env, environ={}, documents=synth_layers(env)))
+              for env in ("dev", "staging", "prod")}
+    assert len(counts) == 1, counts
+    count = counts.pop()
+    section = upgrade_section()
+    assert f"in the shipped envs ({count} instead of 3)" in section
+    assert f"three such envs ({3 * count})" in section and 3 * count > 10
+
+
+def test_the_upgrade_notes_name_the_new_mandatory_role_policy_rule_for_own_programs() -> None:
+    """`iam-role-policy-before-use` is mandatory in every baseline: a `--program` run that passed before can now exit
+    1, so the notes name the rule, the runs it fails and each resource type it judges."""
+    import yaml
+
+    catalog = yaml.safe_load((ROOT / "policies" / "catalog.yaml").read_text(encoding="utf-8"))
+    rule = next(entry for rules in catalog.values() if isinstance(rules, dict)
+                for rule_id, entry in rules.items() if rule_id == "iam-role-policy-before-use"
+                and isinstance(entry, dict) and "levels" in entry)
+    assert set(rule["levels"].values()) == {"mandatory"}, rule
+    section = upgrade_section()
+    note = section.split("**A new mandatory policy rule, `iam-role-policy-before-use`**", 1)[1].split(" - **", 1)[0]
+    assert "every env" in note and "--program DIR" in note and "exit 1" in note
+    for kind in ("Lambda function", "CodeBuild project", "ECS task definition", "flow log", "EventBridge target",
+                 "state machine"):
+        assert kind in note, kind
