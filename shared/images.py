@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from shared.envs import EnvConfig, is_digest
 from shared.errors import PlatformError
@@ -291,6 +291,8 @@ def is_index(manifest: Mapping[str, Any]) -> bool:
 
 BlobReader = Callable[[Any, str, str], bytes]
 """(ECR client, repository, blob digest) -> the blob's bytes."""
+#: What :func:`_judge_released` finds of one image (its platforms, its size)
+_Judged = TypeVar("_Judged")
 
 
 def _client_verify(client: Any) -> bool | str:
@@ -418,40 +420,53 @@ def _platforms(ecr: Any, registry_id: str, repository: str, manifest: Mapping[st
     return [(str(config.get("os", "")), str(config.get("architecture", "")), variant)]
 
 
-def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory,
-                    read: BlobReader | None = None) -> list[WrongPlatform]:
-    """The images of ``images`` (service -> digest or tag) that Fargate's platform of the task definitions
-    cannot run (:data:`shared.fargate.IMAGE_PLATFORM`), in ``images`` order; an image the registry lacks is
-    :func:`missing_images`' to report, not this function's."""
+def _judge_released(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory, what: str,
+                    judge: Callable[[Any, str, dict[str, Any]], _Judged | None]) -> list[tuple[str, str, str, _Judged]]:
+    """``judge(ecr, repository, manifest)`` of each released image of ``images`` (service -> digest or tag) that the
+    env's registry serves, in ``images`` order: (service, reference, repository URI, what it judged); an image the
+    registry lacks is :func:`missing_images`' to report, one ``judge`` answers None of is left out. A registry that
+    cannot be read, or a manifest (or its config blob) that tells no ``what``, is an AwsAccessError (exit 2)."""
     from shared.components.ecr import repository_name
     from shared.components.image_replication import Registry
-    from shared.fargate import IMAGE_PLATFORM
 
-    read = read or read_blob
     ecr = clients(env, "ecr")
     host = Registry.of(env).host
-    wrong = []
+    judged = []
     for service, reference in images.items():
         repository = repository_name(service)
         image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
         try:
             manifest = _manifest_of(ecr, env.account_id, repository, image_id)
-            if manifest is None:
-                continue
-            platforms = _platforms(ecr, env.account_id, repository, manifest, read)
+            found = None if manifest is None else judge(ecr, repository, manifest)
         except aws_errors() as error:
             if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
                 continue
             raise AwsAccessError(f"{env.name}: reading the manifest of {repository}@{reference} failed ({error}); "
                                  "the caller needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the "
                                  "platform's repositories") from None
-        except (OSError, ValueError, KeyError) as error:  # the config blob's download, or a manifest without one
-            raise AwsAccessError(f"{env.name}: cannot tell the platform of {repository}@{reference} ({error})") \
-                from None
+        except (OSError, ValueError, KeyError, TypeError) as error:  # a config blob's download, a manifest without one
+            raise AwsAccessError(f"{env.name}: cannot tell the {what} of {repository}@{reference} ({error})") from None
+        if found is not None:
+            judged.append((service, reference, f"{host}/{repository}", found))
+    return judged
+
+
+def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory,
+                    read: BlobReader | None = None) -> list[WrongPlatform]:
+    """The images of ``images`` (service -> digest or tag) that Fargate's platform of the task definitions
+    cannot run (:data:`shared.fargate.IMAGE_PLATFORM`), in ``images`` order; an image the registry lacks is
+    :func:`missing_images`' to report, not this function's."""
+    from shared.fargate import IMAGE_PLATFORM
+
+    reader = read or read_blob
+    wrong = []
+    for service, reference, uri, platforms in _judge_released(
+            env, images, clients, "platform",
+            lambda ecr, repository, manifest: _platforms(ecr, env.account_id, repository, manifest, reader)):
         if (*IMAGE_PLATFORM, "") not in {normalized_platform(*platform) for platform in platforms}:
             shown = ", ".join(sorted({_shown(platform) for platform in platforms if _UNKNOWN not in platform[:2]})) \
                 or "an index that names no platform"
-            wrong.append(WrongPlatform(service, reference, f"{host}/{repository}", shown))
+            wrong.append(WrongPlatform(service, reference, uri, shown))
     return wrong
 
 
@@ -541,35 +556,19 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
     their unpacked contents: a lower bound, before the writable layer and ``/tmp``. An image the registry lacks, or
     without a linux/amd64 manifest, is the other checks'.
     """
-    from shared.components.ecr import repository_name
-    from shared.components.image_replication import Registry
     from shared.fargate import DEFAULT_EPHEMERAL_STORAGE_GIB
 
-    read = read or read_blob
-    ecr = clients(env, "ecr")
-    host = Registry.of(env).host
+    reader = read or read_blob
+
+    def compressed(ecr: Any, repository: str, manifest: dict[str, Any]) -> int | None:
+        runnable = _runnable_manifest(ecr, env.account_id, repository, manifest, reader)
+        return None if runnable is None else sum(int(layer["size"]) for layer in runnable.get("layers", []))
+
     oversized = []
-    for service, reference in images.items():
-        repository = repository_name(service)
-        image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
-        try:
-            manifest = _manifest_of(ecr, env.account_id, repository, image_id)
-            runnable = None if manifest is None else _runnable_manifest(ecr, env.account_id, repository, manifest,
-                                                                        read)
-            if runnable is None:
-                continue
-            compressed = sum(int(layer["size"]) for layer in runnable.get("layers", []))
-        except aws_errors() as error:
-            if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
-                continue
-            raise AwsAccessError(f"{env.name}: reading the manifest of {repository}@{reference} failed ({error}); "
-                                 "the caller needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the "
-                                 "platform's repositories") from None
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise AwsAccessError(f"{env.name}: cannot tell the size of {repository}@{reference} ({error})") from None
+    for service, reference, uri, size in _judge_released(env, images, clients, "size", compressed):
         configured = storage_gib.get(service)
         storage = configured if configured is not None else DEFAULT_EPHEMERAL_STORAGE_GIB
-        image = OversizedImage(service, reference, f"{host}/{repository}", compressed, storage, configured is not None)
+        image = OversizedImage(service, reference, uri, size, storage, configured is not None)
         if image.needed_bytes > storage * _GIB:
             oversized.append(image)
     return oversized

@@ -449,27 +449,23 @@ class ImageGatedRunner:
                 return LayerResult(layer, Status.INTERRUPTED, first.changes,
                                    detail="interrupted after step 1 (the registry); the services were not started")
             on_output("images: every released image is in the registry; step 2 of 2: the full update")
-        # Fargate runs what the task definitions' runtime_platform names (X86_64): an image of another
-        # platform would start, fail ("exec format error", or no matching manifest in an index) and be
-        # rolled back by the circuit breaker only after the deployment's retries.
+        # Fargate runs what the task definitions' runtime_platform names (X86_64): an image of another platform would
+        # start, fail ("exec format error", or no matching manifest in an index) and be rolled back by the circuit
+        # breaker only after the deployment's retries. A task stores the pulled layers and their unpacked contents on
+        # its ephemeral storage: an image that does not fit fails every task's pull (no space left on device).
         wrong = self.checks.wrong_platforms(env, images)
-        if wrong:
+        oversized = self.checks.oversized(env, images)
+        if wrong or oversized:
             for image in wrong:
                 on_output(f"images: wrong platform: {image.describe()}")
-            return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
-                               detail=f"{', '.join(w.service for w in wrong)}: the released image is not "
-                                      f"{'/'.join(IMAGE_PLATFORM)} (what to do: above); the services were not "
-                                      "updated")
-        # A task stores the pulled layers and their unpacked contents on its ephemeral storage: an image that does not
-        # fit fails every task's pull (no space left on device), and the circuit breaker rolls the service back.
-        oversized = self.checks.oversized(env, images)
-        if oversized:
             for big in oversized:
                 on_output(f"images: too large for the task's storage: {big.service}: {big.reason(catalog_file())}")
+            why = [f"{', '.join(w.service for w in wrong)}: the released image is not {'/'.join(IMAGE_PLATFORM)}"] \
+                if wrong else []
+            why += [f"{', '.join(o.service for o in oversized)}: the released image does not fit its tasks' ephemeral "
+                    "storage"] if oversized else []
             return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
-                               detail=f"{', '.join(o.service for o in oversized)}: the released image does not fit "
-                                      "its tasks' ephemeral storage (what to do: above); the services were not "
-                                      "updated")
+                               detail=f"{'; '.join(why)} (what to do: above); the services were not updated")
         # Before the services pin them: the lifecycle policy keeps release-tagged images only, and a
         # replicated copy arrives untagged (it would expire with the untagged rule).
         for tagged in self.checks.tag_release(env):
