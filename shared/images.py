@@ -462,6 +462,9 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
 #: 3 bytes per 128 KiB), so no layer unpacks to less than 0.999 of its blob.
 _UNPACKED_PER_COMPRESSED = 0.999
 _GIB = 1024 ** 3
+#: SOCI index manifest v2 (soci-snapshotter soci/soci_index.go ImageAnnotationSociIndexDigest): on an image manifest,
+#: and on its descriptor in the image index, the digest of its SOCI index, which that image index holds beside it.
+_SOCI_INDEX_DIGEST = "com.amazon.soci.index-digest"
 
 
 @dataclass(frozen=True)
@@ -477,6 +480,14 @@ class OversizedImage:
     """The task's ephemeral storage: the catalog's ``ephemeral_storage_gib``, or Fargate's default."""
     configured: bool
     """Whether the catalog sets ``ephemeral_storage_gib`` for the service."""
+    soci_index: str = ""
+    """The digest of the image's SOCI index (v2, in the released image index), or empty: Fargate lazy-loads such an
+    image (starts it without pulling it whole first), so the bound of a full pull is not what its tasks need."""
+
+    @property
+    def refused(self) -> bool:
+        """Whether `up` refuses it: a full pull's bound is proven only for an image Fargate pulls whole."""
+        return not self.soci_index
 
     @property
     def needed_bytes(self) -> int:
@@ -493,6 +504,16 @@ class OversizedImage:
                "smaller" if needed < 200 else
                "make the image smaller (a Fargate task has at most 200 GiB; e.g. load the model from the artifact "
                "bucket at start instead of baking it in)")
+        if self.soci_index:
+            return (f"{self.repository_uri}@{self.reference} has {self.compressed_bytes / _GIB:.1f} GiB of compressed "
+                    f"layers: pulled whole and unpacked at least {self.needed_bytes / _GIB:.1f} GiB, more than the "
+                    f"task's {storage}, but it has a SOCI index ({self.soci_index}): Fargate lazy-loads it (fetches "
+                    "what the app reads, the rest in the background) instead of pulling it whole before the start, so "
+                    "`up` goes on; what a lazy-loaded task keeps on its storage is not documented: watch the "
+                    "service's EphemeralStorageUtilized (Container Insights), and should a task pull it whole (the "
+                    "SOCI index gone from the image index) it stops with CannotPullContainerError (no space left on "
+                    "device); to be "
+                    f"safe, {fix}")
         return (f"{self.repository_uri}@{self.reference} has {self.compressed_bytes / _GIB:.1f} GiB of compressed "
                 f"layers, and Fargate keeps the pulled layers and their unpacked contents on the task's ephemeral "
                 f"storage: at least {self.needed_bytes / _GIB:.1f} GiB, more than the task's {storage}, so every task "
@@ -525,8 +546,22 @@ def _runnable_manifest(ecr: Any, registry_id: str, repository: str, manifest: Ma
                 continue
         found = _runnable_manifest(ecr, registry_id, repository, child, read, depth + 1)
         if found is not None:
+            annotations = entry.get("annotations")
+            if isinstance(annotations, dict) and _SOCI_INDEX_DIGEST in annotations:  # the descriptor's, kept with it
+                found = {**found, "annotations": {**annotations, **(found.get("annotations") or {})}}
             return found
     return None
+
+
+def _soci_index(manifest: Mapping[str, Any], runnable: Mapping[str, Any]) -> str:
+    """The SOCI index (manifest v2) Fargate lazy-loads ``runnable`` with: the digest its annotation names, where the
+    released image index ``manifest`` holds that digest (SOCI index manifest v2 binds the two in one image index; AWS
+    blog "Improving Amazon ECS deployment consistency with SOCI Index Manifest v2"); else empty. A v1 index (a
+    referrer, outside the image index) is not looked for: it is read, if at all, by ECR's referrers API."""
+    annotations = runnable.get("annotations")
+    digest = str(annotations.get(_SOCI_INDEX_DIGEST, "")) if isinstance(annotations, dict) else ""
+    held = {str(entry.get("digest")) for entry in manifest.get("manifests", [])} if is_index(manifest) else set()
+    return digest if digest and digest in held else ""
 
 
 def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Mapping[str, int | None],
@@ -539,7 +574,8 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
     manifest's ``layers`` sizes, what ECR's ``imageSizeInBytes`` shows of an image; of an index it shows the largest
     manifest of any platform, botocore ecr model ``ImageDetail``, so the linux/amd64 manifest is read instead) plus
     their unpacked contents: a lower bound, before the writable layer and ``/tmp``. An image the registry lacks, or
-    without a linux/amd64 manifest, is the other checks'.
+    without a linux/amd64 manifest, is the other checks'. An image with a SOCI index v2 is returned with it
+    (:attr:`OversizedImage.soci_index`): Fargate lazy-loads it rather than pulling it whole, so the bound is unproven.
     """
     from shared.components.ecr import repository_name
     from shared.components.image_replication import Registry
@@ -554,11 +590,13 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
         image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
         try:
             manifest = _manifest_of(ecr, env.account_id, repository, image_id)
-            runnable = None if manifest is None else _runnable_manifest(ecr, env.account_id, repository, manifest,
-                                                                        read)
+            if manifest is None:
+                continue
+            runnable = _runnable_manifest(ecr, env.account_id, repository, manifest, read)
             if runnable is None:
                 continue
             compressed = sum(int(layer["size"]) for layer in runnable.get("layers", []))
+            soci = _soci_index(manifest, runnable)
         except aws_errors() as error:
             if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
                 continue
@@ -569,7 +607,8 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
             raise AwsAccessError(f"{env.name}: cannot tell the size of {repository}@{reference} ({error})") from None
         configured = storage_gib.get(service)
         storage = configured if configured is not None else DEFAULT_EPHEMERAL_STORAGE_GIB
-        image = OversizedImage(service, reference, f"{host}/{repository}", compressed, storage, configured is not None)
+        image = OversizedImage(service, reference, f"{host}/{repository}", compressed, storage, configured is not None,
+                               soci)
         if image.needed_bytes > storage * _GIB:
             oversized.append(image)
     return oversized
