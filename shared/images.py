@@ -499,9 +499,9 @@ class OversizedImage:
         key = f"{catalog_file}: services.{self.service}.ephemeral_storage_gib"
         storage = (f"{self.storage_gib} GiB ({key})" if self.configured else
                    f"{self.storage_gib} GiB (Fargate's default; {key} is unset)")
-        needed = math.ceil(self.needed_bytes / _GIB)
-        fix = (f"set {key} to more than {needed} (21 to 200; plus what the app writes to /tmp), or make the image "
-               "smaller" if needed < 200 else
+        needed = math.ceil(self.needed_bytes / _GIB)  # the least storage the check lets through
+        fix = (f"set {key} to at least {needed} (21 to 200; plus what the app writes to /tmp), or make the image "
+               "smaller" if needed <= 200 else
                "make the image smaller (a Fargate task has at most 200 GiB; e.g. load the model from the artifact "
                "bucket at start instead of baking it in)")
         if self.soci_index:

@@ -604,7 +604,7 @@ def test_an_image_larger_than_fargate_s_largest_storage_is_told_to_shrink() -> N
 
     reason = OversizedImage("inference", NEW, "uri", 101 * GIB, 200, True).reason("shared/catalog.yaml")
     assert "more than the task's 200 GiB (shared/catalog.yaml: services.inference.ephemeral_storage_gib)" in reason
-    assert "make the image smaller (a Fargate task has at most 200 GiB" in reason and "to more than" not in reason
+    assert "make the image smaller (a Fargate task has at most 200 GiB" in reason and "to at least" not in reason
 
 
 SOCI_INDEX = "sha256:" + "5c" * 32
@@ -674,3 +674,22 @@ def test_an_index_entry_without_a_platform_is_measured_only_when_its_config_is_l
 
     found = oversized_images(load_env("dev"), {"inference": NEW}, {}, lambda env, service: ecr, config)
     assert [o.compressed_bytes for o in found] == ([15 * GIB] if refused else [])
+
+
+@pytest.mark.parametrize(("compressed_gib", "storage", "configured", "told"), [
+    (11, 20, False, "to at least 22 (21 to 200"),  # 21.99 GiB needed: 22 GiB holds it
+    (99.8, 150, True, "to at least 200 (21 to 200"),  # 199.5 GiB needed: Fargate's largest storage holds it
+    (100.2, 200, True, "make the image smaller (a Fargate task has at most 200 GiB"),  # 200.2 GiB: nothing holds it
+])
+def test_an_oversized_image_is_told_the_least_storage_that_holds_it(
+        compressed_gib: float, storage: int, configured: bool, told: str) -> None:
+    """The gate lets through what fits (needed <= storage), so the least storage to name is the needed GiB rounded
+    up; 200 GiB, Fargate's largest, still holds an image that needs 199.5 GiB."""
+    from shared.images import OversizedImage
+
+    image = OversizedImage("inference", NEW, "uri", int(compressed_gib * GIB), storage, configured)
+    assert f"services.inference.ephemeral_storage_gib {told}" in image.reason("shared/catalog.yaml") \
+        if told.startswith("to") else told in image.reason("shared/catalog.yaml")
+    if told.startswith("to at least"):  # what it names, the gate lets through
+        least = int(told.split()[3])
+        assert OversizedImage("inference", NEW, "uri", image.compressed_bytes, least, True).needed_bytes <= least * GIB

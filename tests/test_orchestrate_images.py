@@ -864,7 +864,7 @@ def test_an_image_larger_than_its_tasks_storage_stops_the_up_before_any_layer_ru
             "and their unpacked contents on the task's ephemeral storage: at least 22.0 GiB, more than the task's 20 "
             "GiB (Fargate's default; shared/catalog.yaml: services.inference.ephemeral_storage_gib is unset)") in error
     assert "CannotPullContainerError (no space left on device)" in error
-    assert ("set shared/catalog.yaml: services.inference.ephemeral_storage_gib to more than 22 (21 to 200; plus what "
+    assert ("set shared/catalog.yaml: services.inference.ephemeral_storage_gib to at least 22 (21 to 200; plus what "
             "the app writes to /tmp), or make the image smaller; nothing was changed") in error
     assert "release.images.training" not in error
 
