@@ -475,7 +475,7 @@ class OversizedImage:
     reference: str
     repository_uri: str
     compressed_bytes: int
-    """The sum of the ``layers`` sizes of its linux/amd64 manifest: the blobs a task downloads."""
+    """The sum of the ``layers`` sizes of its linux/amd64 manifest, each digest once: the blobs a task downloads."""
     storage_gib: int
     """The task's ephemeral storage: the catalog's ``ephemeral_storage_gib``, or Fargate's default."""
     configured: bool
@@ -483,6 +483,11 @@ class OversizedImage:
     soci_index: str = ""
     """The digest of the image's SOCI index (v2, in the released image index), or empty: Fargate lazy-loads such an
     image (starts it without pulling it whole first), so the bound of a full pull is not what its tasks need."""
+
+    layer_bytes: int | None = None
+    """The sum of the ``layers`` sizes as listed, where a digest is listed more than once (None: ``compressed_bytes``):
+    containerd's content store keeps a blob once, but its snapshotter unpacks each position of the chain (a snapshot
+    is keyed by its chain ID), so each listing is unpacked."""
 
     @property
     def refused(self) -> bool:
@@ -492,7 +497,13 @@ class OversizedImage:
     @property
     def needed_bytes(self) -> int:
         """The least the pull takes on the task's storage: the compressed blobs and the layers unpacked from them."""
-        return self.compressed_bytes + int(self.compressed_bytes * _UNPACKED_PER_COMPRESSED)
+        listed = self.compressed_bytes if self.layer_bytes is None else self.layer_bytes
+        return self.compressed_bytes + int(listed * _UNPACKED_PER_COMPRESSED)
+
+    def _compressed(self) -> str:
+        listed = "" if self.layer_bytes is None else \
+            f" ({self.layer_bytes / _GIB:.1f} GiB as listed: some more than once)"
+        return f"{self.compressed_bytes / _GIB:.1f} GiB of compressed layers{listed}"
 
     def reason(self, catalog_file: str) -> str:
         """What is wrong and what to do, without the service's name."""
@@ -505,20 +516,18 @@ class OversizedImage:
                "make the image smaller (a Fargate task has at most 200 GiB; e.g. load the model from the artifact "
                "bucket at start instead of baking it in)")
         if self.soci_index:
-            return (f"{self.repository_uri}@{self.reference} has {self.compressed_bytes / _GIB:.1f} GiB of compressed "
-                    f"layers: pulled whole and unpacked at least {self.needed_bytes / _GIB:.1f} GiB, more than the "
-                    f"task's {storage}, but it has a SOCI index ({self.soci_index}): Fargate lazy-loads it (fetches "
-                    "what the app reads, the rest in the background) instead of pulling it whole before the start, so "
-                    "`up` goes on; what a lazy-loaded task keeps on its storage is not documented: watch the "
-                    "service's EphemeralStorageUtilized (Container Insights), and should a task pull it whole (the "
-                    "SOCI index gone from the image index) it stops with CannotPullContainerError (no space left on "
-                    "device); to be "
-                    f"safe, {fix}")
-        return (f"{self.repository_uri}@{self.reference} has {self.compressed_bytes / _GIB:.1f} GiB of compressed "
-                f"layers, and Fargate keeps the pulled layers and their unpacked contents on the task's ephemeral "
-                f"storage: at least {self.needed_bytes / _GIB:.1f} GiB, more than the task's {storage}, so every task "
-                "would stop with CannotPullContainerError (no space left on device) and the deployment circuit breaker "
-                f"roll the service back; {fix}")
+            return (f"{self.repository_uri}@{self.reference} has {self._compressed()}: pulled whole and unpacked at "
+                    f"least {self.needed_bytes / _GIB:.1f} GiB, more than the task's {storage}, but it has a SOCI "
+                    f"index ({self.soci_index}): Fargate lazy-loads it (fetches what the app reads, the rest in the "
+                    "background) instead of pulling it whole before the start, so `up` goes on; what a lazy-loaded "
+                    "task keeps on its storage is not documented: watch the service's EphemeralStorageUtilized "
+                    "(Container Insights), and should a task pull it whole (the SOCI index gone from the image index) "
+                    f"it stops with CannotPullContainerError (no space left on device); to be safe, {fix}")
+        return (f"{self.repository_uri}@{self.reference} has {self._compressed()}, and Fargate keeps the pulled layers "
+                "and their unpacked contents on the task's ephemeral storage: at least "
+                f"{self.needed_bytes / _GIB:.1f} GiB, more than the task's {storage}, so every task would stop with "
+                "CannotPullContainerError (no space left on device) and the deployment circuit breaker roll the "
+                f"service back; {fix}")
 
 
 def _runnable_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
@@ -595,7 +604,9 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
             runnable = _runnable_manifest(ecr, env.account_id, repository, manifest, read)
             if runnable is None:
                 continue
-            compressed = sum(int(layer["size"]) for layer in runnable.get("layers", []))
+            layers = runnable.get("layers", [])
+            listed = sum(int(layer["size"]) for layer in layers)
+            compressed = sum({str(layer["digest"]): int(layer["size"]) for layer in layers}.values())
             soci = _soci_index(manifest, runnable)
         except aws_errors() as error:
             if aws_error_code(error) in ("RepositoryNotFoundException", "ImageNotFoundException"):
@@ -608,7 +619,7 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
         configured = storage_gib.get(service)
         storage = configured if configured is not None else DEFAULT_EPHEMERAL_STORAGE_GIB
         image = OversizedImage(service, reference, f"{host}/{repository}", compressed, storage, configured is not None,
-                               soci)
+                               soci, None if listed == compressed else listed)
         if image.needed_bytes > storage * _GIB:
             oversized.append(image)
     return oversized

@@ -693,3 +693,19 @@ def test_an_oversized_image_is_told_the_least_storage_that_holds_it(
     if told.startswith("to at least"):  # what it names, the gate lets through
         least = int(told.split()[3])
         assert OversizedImage("inference", NEW, "uri", image.compressed_bytes, least, True).needed_bytes <= least * GIB
+
+
+def test_a_layer_listed_twice_is_downloaded_once_and_unpacked_twice() -> None:
+    """containerd's content store holds a blob once by its digest, while the snapshotter unpacks each position of
+    the chain (its snapshot is keyed by the chain ID): a 6 GiB layer listed twice takes 6 GiB pulled and at least
+    12 GiB unpacked, 18 GiB, within Fargate's 20 GiB (not 24 GiB, as if it were downloaded twice)."""
+    from shared.images import oversized_images
+
+    image = _image(6, 6)
+    image["layers"][1]["digest"] = image["layers"][0]["digest"]
+    ecr = SizedEcr({NEW: image})
+    assert oversized_images(load_env("dev"), {"inference": NEW}, {}, lambda env, service: ecr, _no_blob) == []
+    image["layers"].append(_image(1.5)["layers"][0] | {"digest": "sha256:" + "7e" * 32})  # 7.5 + 13.5: 21 GiB
+    (found,) = oversized_images(load_env("dev"), {"inference": NEW}, {}, lambda env, service: ecr, _no_blob)
+    assert (found.compressed_bytes, found.layer_bytes) == (int(7.5 * GIB), int(13.5 * GIB))
+    assert "has 7.5 GiB of compressed layers (13.5 GiB as listed: some more than once)" in found.reason("c.yaml")
