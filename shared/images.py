@@ -477,6 +477,9 @@ def wrong_platforms(env: EnvConfig, images: Mapping[str, str], clients: ClientFa
 #: 3 bytes per 128 KiB), so no layer unpacks to less than 0.999 of its blob.
 _UNPACKED_PER_COMPRESSED = 0.999
 _GIB = 1024 ** 3
+#: SOCI index manifest v2 (soci-snapshotter soci/soci_index.go ImageAnnotationSociIndexDigest): on an image manifest,
+#: and on its descriptor in the image index, the digest of its SOCI index, which that image index holds beside it.
+_SOCI_INDEX_DIGEST = "com.amazon.soci.index-digest"
 
 
 @dataclass(frozen=True)
@@ -487,32 +490,59 @@ class OversizedImage:
     reference: str
     repository_uri: str
     compressed_bytes: int
-    """The sum of the ``layers`` sizes of its linux/amd64 manifest: the blobs a task downloads."""
+    """The sum of the ``layers`` sizes of its linux/amd64 manifest, each digest once: the blobs a task downloads."""
     storage_gib: int
     """The task's ephemeral storage: the catalog's ``ephemeral_storage_gib``, or Fargate's default."""
     configured: bool
     """Whether the catalog sets ``ephemeral_storage_gib`` for the service."""
+    soci_index: str = ""
+    """The digest of the image's SOCI index (v2, in the released image index), or empty: Fargate lazy-loads such an
+    image (starts it without pulling it whole first), so the bound of a full pull is not what its tasks need."""
+
+    layer_bytes: int | None = None
+    """The sum of the ``layers`` sizes as listed, where a digest is listed more than once (None: ``compressed_bytes``):
+    containerd's content store keeps a blob once, but its snapshotter unpacks each position of the chain (a snapshot
+    is keyed by its chain ID), so each listing is unpacked."""
+
+    @property
+    def refused(self) -> bool:
+        """Whether `up` refuses it: a full pull's bound is proven only for an image Fargate pulls whole."""
+        return not self.soci_index
 
     @property
     def needed_bytes(self) -> int:
         """The least the pull takes on the task's storage: the compressed blobs and the layers unpacked from them."""
-        return self.compressed_bytes + int(self.compressed_bytes * _UNPACKED_PER_COMPRESSED)
+        listed = self.compressed_bytes if self.layer_bytes is None else self.layer_bytes
+        return self.compressed_bytes + int(listed * _UNPACKED_PER_COMPRESSED)
+
+    def _compressed(self) -> str:
+        listed = "" if self.layer_bytes is None else \
+            f" ({self.layer_bytes / _GIB:.1f} GiB as listed: some more than once)"
+        return f"{self.compressed_bytes / _GIB:.1f} GiB of compressed layers{listed}"
 
     def reason(self, catalog_file: str) -> str:
         """What is wrong and what to do, without the service's name."""
         key = f"{catalog_file}: services.{self.service}.ephemeral_storage_gib"
         storage = (f"{self.storage_gib} GiB ({key})" if self.configured else
                    f"{self.storage_gib} GiB (Fargate's default; {key} is unset)")
-        needed = math.ceil(self.needed_bytes / _GIB)
-        fix = (f"set {key} to more than {needed} (21 to 200; plus what the app writes to /tmp), or make the image "
-               "smaller" if needed < 200 else
+        needed = math.ceil(self.needed_bytes / _GIB)  # the least storage the check lets through
+        fix = (f"set {key} to at least {needed} (21 to 200; plus what the app writes to /tmp), or make the image "
+               "smaller" if needed <= 200 else
                "make the image smaller (a Fargate task has at most 200 GiB; e.g. load the model from the artifact "
                "bucket at start instead of baking it in)")
-        return (f"{self.repository_uri}@{self.reference} has {self.compressed_bytes / _GIB:.1f} GiB of compressed "
-                f"layers, and Fargate keeps the pulled layers and their unpacked contents on the task's ephemeral "
-                f"storage: at least {self.needed_bytes / _GIB:.1f} GiB, more than the task's {storage}, so every task "
-                "would stop with CannotPullContainerError (no space left on device) and the deployment circuit breaker "
-                f"roll the service back; {fix}")
+        if self.soci_index:
+            return (f"{self.repository_uri}@{self.reference} has {self._compressed()}: pulled whole and unpacked at "
+                    f"least {self.needed_bytes / _GIB:.1f} GiB, more than the task's {storage}, but it has a SOCI "
+                    f"index ({self.soci_index}): Fargate lazy-loads it (fetches what the app reads, the rest in the "
+                    "background) instead of pulling it whole before the start, so `up` goes on; what a lazy-loaded "
+                    "task keeps on its storage is not documented: watch the service's EphemeralStorageUtilized "
+                    "(Container Insights), and should a task pull it whole (the SOCI index gone from the image index) "
+                    f"it stops with CannotPullContainerError (no space left on device); to be safe, {fix}")
+        return (f"{self.repository_uri}@{self.reference} has {self._compressed()}, and Fargate keeps the pulled layers "
+                "and their unpacked contents on the task's ephemeral storage: at least "
+                f"{self.needed_bytes / _GIB:.1f} GiB, more than the task's {storage}, so every task would stop with "
+                "CannotPullContainerError (no space left on device) and the deployment circuit breaker roll the "
+                f"service back; {fix}")
 
 
 def _runnable_manifest(ecr: Any, registry_id: str, repository: str, manifest: Mapping[str, Any], read: BlobReader,
@@ -540,8 +570,22 @@ def _runnable_manifest(ecr: Any, registry_id: str, repository: str, manifest: Ma
                 continue
         found = _runnable_manifest(ecr, registry_id, repository, child, read, depth + 1)
         if found is not None:
+            annotations = entry.get("annotations")
+            if isinstance(annotations, dict) and _SOCI_INDEX_DIGEST in annotations:  # the descriptor's, kept with it
+                found = {**found, "annotations": {**annotations, **(found.get("annotations") or {})}}
             return found
     return None
+
+
+def _soci_index(manifest: Mapping[str, Any], runnable: Mapping[str, Any]) -> str:
+    """The SOCI index (manifest v2) Fargate lazy-loads ``runnable`` with: the digest its annotation names, where the
+    released image index ``manifest`` holds that digest (SOCI index manifest v2 binds the two in one image index; AWS
+    blog "Improving Amazon ECS deployment consistency with SOCI Index Manifest v2"); else empty. A v1 index (a
+    referrer, outside the image index) is not looked for: it is read, if at all, by ECR's referrers API."""
+    annotations = runnable.get("annotations")
+    digest = str(annotations.get(_SOCI_INDEX_DIGEST, "")) if isinstance(annotations, dict) else ""
+    held = {str(entry.get("digest")) for entry in manifest.get("manifests", [])} if is_index(manifest) else set()
+    return digest if digest and digest in held else ""
 
 
 def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Mapping[str, int | None],
@@ -554,21 +598,28 @@ def oversized_images(env: EnvConfig, images: Mapping[str, str], storage_gib: Map
     manifest's ``layers`` sizes, what ECR's ``imageSizeInBytes`` shows of an image; of an index it shows the largest
     manifest of any platform, botocore ecr model ``ImageDetail``, so the linux/amd64 manifest is read instead) plus
     their unpacked contents: a lower bound, before the writable layer and ``/tmp``. An image the registry lacks, or
-    without a linux/amd64 manifest, is the other checks'.
+    without a linux/amd64 manifest, is the other checks'. An image with a SOCI index v2 is returned with it
+    (:attr:`OversizedImage.soci_index`): Fargate lazy-loads it rather than pulling it whole, so the bound is unproven.
     """
     from shared.fargate import DEFAULT_EPHEMERAL_STORAGE_GIB
 
     reader = read or read_blob
 
-    def compressed(ecr: Any, repository: str, manifest: dict[str, Any]) -> int | None:
+    def sized(ecr: Any, repository: str, manifest: dict[str, Any]) -> tuple[int, int, str] | None:
+        """(its blobs' bytes, each once; its layers' bytes, as listed; its SOCI index v2) of the runnable manifest."""
         runnable = _runnable_manifest(ecr, env.account_id, repository, manifest, reader)
-        return None if runnable is None else sum(int(layer["size"]) for layer in runnable.get("layers", []))
+        if runnable is None:
+            return None
+        layers = runnable.get("layers", [])
+        return (sum({str(layer["digest"]): int(layer["size"]) for layer in layers}.values()),
+                sum(int(layer["size"]) for layer in layers), _soci_index(manifest, runnable))
 
     oversized = []
-    for service, reference, uri, size in _judge_released(env, images, clients, "size", compressed):
+    for service, reference, uri, (compressed, listed, soci) in _judge_released(env, images, clients, "size", sized):
         configured = storage_gib.get(service)
         storage = configured if configured is not None else DEFAULT_EPHEMERAL_STORAGE_GIB
-        image = OversizedImage(service, reference, uri, size, storage, configured is not None)
+        image = OversizedImage(service, reference, uri, compressed, storage, configured is not None, soci,
+                               None if listed == compressed else listed)
         if image.needed_bytes > storage * _GIB:
             oversized.append(image)
     return oversized

@@ -604,4 +604,108 @@ def test_an_image_larger_than_fargate_s_largest_storage_is_told_to_shrink() -> N
 
     reason = OversizedImage("inference", NEW, "uri", 101 * GIB, 200, True).reason("shared/catalog.yaml")
     assert "more than the task's 200 GiB (shared/catalog.yaml: services.inference.ephemeral_storage_gib)" in reason
-    assert "make the image smaller (a Fargate task has at most 200 GiB" in reason and "to more than" not in reason
+    assert "make the image smaller (a Fargate task has at most 200 GiB" in reason and "to at least" not in reason
+
+
+SOCI_INDEX = "sha256:" + "5c" * 32
+
+
+def _soci_v2(image_gib: float, *, on_manifest: bool = True, on_descriptor: bool = True,
+             index_entry: bool = True) -> dict[str, dict[str, Any]]:
+    """What ``soci convert`` (SOCI index manifest v2) pushes: an image index holding the image manifest, annotated
+    with its SOCI index's digest, and the SOCI index manifest itself (soci-snapshotter soci/soci_index.go)."""
+    image = _image(image_gib)
+    if on_manifest:
+        image["annotations"] = {"com.amazon.soci.index-digest": SOCI_INDEX}
+    entry: dict[str, Any] = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2,
+                             "digest": AMD64_CHILD, "platform": {"os": "linux", "architecture": "amd64"}}
+    if on_descriptor:
+        entry["annotations"] = {"com.amazon.soci.index-digest": SOCI_INDEX}
+    soci = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": SOCI_INDEX,
+            "artifactType": "application/vnd.amazon.soci.index.v2+json",
+            "platform": {"os": "linux", "architecture": "amd64"},
+            "annotations": {"com.amazon.soci.image-manifest-digest": AMD64_CHILD}}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [entry, *([soci] if index_entry else [])]}
+    return {NEW: index, AMD64_CHILD: image}
+
+
+@pytest.mark.parametrize(("on_manifest", "on_descriptor", "index_entry", "lazy"), [
+    (True, True, True, True),  # soci convert's output
+    (True, False, True, True),  # the annotation on the image manifest only
+    (False, True, True, True),  # on its descriptor in the image index only
+    (True, True, False, False),  # the SOCI index named is not in the image index: Fargate pulls the image whole
+])
+def test_an_image_with_a_soci_index_is_lazy_loaded_not_refused(
+        on_manifest: bool, on_descriptor: bool, index_entry: bool, lazy: bool) -> None:
+    """Fargate (Linux platform 1.4.0, x86_64, ECR) starts an image whose image index holds a SOCI index without
+    pulling it whole first (AWS blog "Under the hood: Lazy Loading Container Images with Seekable OCI and AWS
+    Fargate"; "Improving Amazon ECS deployment consistency with SOCI Index Manifest v2"): the compressed-plus-unpacked
+    bound of a full pull is not what its tasks need, so the image is noted, not refused."""
+    from shared.images import oversized_images
+
+    ecr = SizedEcr(_soci_v2(15, on_manifest=on_manifest, on_descriptor=on_descriptor, index_entry=index_entry))
+    (found,) = oversized_images(load_env("dev"), {"inference": NEW}, {}, lambda env, service: ecr, _no_blob)
+    assert found.compressed_bytes == 15 * GIB  # the image's layers, not the SOCI index's zTOCs
+    assert (found.soci_index, found.refused) == ((SOCI_INDEX, False) if lazy else ("", True))
+    if lazy:
+        reason = found.reason("shared/catalog.yaml")
+        assert f"has a SOCI index ({SOCI_INDEX}): Fargate lazy-loads it" in reason
+
+
+@pytest.mark.parametrize(("unnamed_config", "refused"), [("arm64", False), ("amd64", True)])
+def test_an_index_entry_without_a_platform_is_measured_only_when_its_config_is_linux_amd64(
+        unnamed_config: str, refused: bool) -> None:
+    """An entry that names no platform is matched by its manifest's config, as containerd does (and the platform
+    check): a 15 GiB arm64 build listed first is not what a linux/amd64 task pulls, the 2 GiB amd64 entry is."""
+    from shared.images import oversized_images
+
+    unnamed = _image(15)
+    unnamed["config"]["digest"] = "sha256:" + "c7" * 32
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": ARM64_CHILD},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": AMD64_CHILD,
+         "platform": {"os": "linux", "architecture": "amd64"}}]}
+    ecr = SizedEcr({NEW: index, ARM64_CHILD: unnamed, AMD64_CHILD: _image(2)})
+
+    def config(ecr: Any, repository: str, digest: str) -> bytes:
+        assert digest == "sha256:" + "c7" * 32
+        return json.dumps({"os": "linux", "architecture": unnamed_config}).encode()
+
+    found = oversized_images(load_env("dev"), {"inference": NEW}, {}, lambda env, service: ecr, config)
+    assert [o.compressed_bytes for o in found] == ([15 * GIB] if refused else [])
+
+
+@pytest.mark.parametrize(("compressed_gib", "storage", "configured", "told"), [
+    (11, 20, False, "to at least 22 (21 to 200"),  # 21.99 GiB needed: 22 GiB holds it
+    (99.8, 150, True, "to at least 200 (21 to 200"),  # 199.5 GiB needed: Fargate's largest storage holds it
+    (100.2, 200, True, "make the image smaller (a Fargate task has at most 200 GiB"),  # 200.2 GiB: nothing holds it
+])
+def test_an_oversized_image_is_told_the_least_storage_that_holds_it(
+        compressed_gib: float, storage: int, configured: bool, told: str) -> None:
+    """The gate lets through what fits (needed <= storage), so the least storage to name is the needed GiB rounded
+    up; 200 GiB, Fargate's largest, still holds an image that needs 199.5 GiB."""
+    from shared.images import OversizedImage
+
+    image = OversizedImage("inference", NEW, "uri", int(compressed_gib * GIB), storage, configured)
+    assert f"services.inference.ephemeral_storage_gib {told}" in image.reason("shared/catalog.yaml") \
+        if told.startswith("to") else told in image.reason("shared/catalog.yaml")
+    if told.startswith("to at least"):  # what it names, the gate lets through
+        least = int(told.split()[3])
+        assert OversizedImage("inference", NEW, "uri", image.compressed_bytes, least, True).needed_bytes <= least * GIB
+
+
+def test_a_layer_listed_twice_is_downloaded_once_and_unpacked_twice() -> None:
+    """containerd's content store holds a blob once by its digest, while the snapshotter unpacks each position of
+    the chain (its snapshot is keyed by the chain ID): a 6 GiB layer listed twice takes 6 GiB pulled and at least
+    12 GiB unpacked, 18 GiB, within Fargate's 20 GiB (not 24 GiB, as if it were downloaded twice)."""
+    from shared.images import oversized_images
+
+    image = _image(6, 6)
+    image["layers"][1]["digest"] = image["layers"][0]["digest"]
+    ecr = SizedEcr({NEW: image})
+    assert oversized_images(load_env("dev"), {"inference": NEW}, {}, lambda env, service: ecr, _no_blob) == []
+    image["layers"].append(_image(1.5)["layers"][0] | {"digest": "sha256:" + "7e" * 32})  # 7.5 + 13.5: 21 GiB
+    (found,) = oversized_images(load_env("dev"), {"inference": NEW}, {}, lambda env, service: ecr, _no_blob)
+    assert (found.compressed_bytes, found.layer_bytes) == (int(7.5 * GIB), int(13.5 * GIB))
+    assert "has 7.5 GiB of compressed layers (13.5 GiB as listed: some more than once)" in found.reason("c.yaml")

@@ -864,7 +864,7 @@ def test_an_image_larger_than_its_tasks_storage_stops_the_up_before_any_layer_ru
             "and their unpacked contents on the task's ephemeral storage: at least 22.0 GiB, more than the task's 20 "
             "GiB (Fargate's default; shared/catalog.yaml: services.inference.ephemeral_storage_gib is unset)") in error
     assert "CannotPullContainerError (no space left on device)" in error
-    assert ("set shared/catalog.yaml: services.inference.ephemeral_storage_gib to more than 22 (21 to 200; plus what "
+    assert ("set shared/catalog.yaml: services.inference.ephemeral_storage_gib to at least 22 (21 to 200; plus what "
             "the app writes to /tmp), or make the image smaller; nothing was changed") in error
     assert "release.images.training" not in error
 
@@ -895,6 +895,58 @@ def test_compute_preview_says_the_up_would_stop_on_an_image_too_large(moto_aws: 
     table = " ".join(output[output.rindex("┏"):].replace("│", " ").split())  # the row may wrap
     assert "up stops before the services: images larger than their tasks' ephemeral" in table, table
     assert "storage: gateway" in table
+
+
+SOCI_IMAGE = "sha256:" + "a6" * 32
+SOCI_INDEX = "sha256:" + "5c" * 32
+
+
+def push_soci_v2(env: EnvConfig, service: str, *layers_gib: float) -> None:
+    """The release, ``service``'s image as ``soci convert`` pushes it (SOCI index manifest v2): an image index holding
+    the linux/amd64 image manifest, annotated with its SOCI index's digest, and that SOCI index."""
+    push_release(env.model_copy(update={"release": env.release.model_copy(update={"images": {
+        other: digest for other, digest in env.release.images.items() if other != service}})}), {})
+    image = json.loads(sized_manifest(*layers_gib))
+    image["annotations"] = {"com.amazon.soci.index-digest": SOCI_INDEX}
+    soci = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.amazon.soci.index.v2+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": "sha256:" + "e" * 64},
+            "layers": []}
+    push_image(env, service, SOCI_IMAGE, tag="soci-image", manifest=json.dumps(image))
+    push_image(env, service, SOCI_INDEX, tag="soci-index", manifest=json.dumps(soci))
+    push_image(env, service, env.release.images[service], manifest=json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": SOCI_IMAGE,
+             "platform": {"os": "linux", "architecture": "amd64"},
+             "annotations": {"com.amazon.soci.index-digest": SOCI_INDEX}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 2, "digest": SOCI_INDEX,
+             "artifactType": "application/vnd.amazon.soci.index.v2+json",
+             "platform": {"os": "linux", "architecture": "amd64"},
+             "annotations": {"com.amazon.soci.image-manifest-digest": SOCI_IMAGE}}]}))
+
+
+def test_an_image_too_large_to_pull_whole_but_with_a_soci_index_deploys_with_a_note(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fargate lazy-loads an image whose image index holds a SOCI index (AWS blog "Under the hood: Lazy Loading
+    Container Images with Seekable OCI and AWS Fargate"): it does not pull the 11 GiB whole before the start, so the
+    bound of a full pull is unproven for it: a note, before any layer and at compute's turn, never a refusal."""
+    dev = load_env("dev")
+    push_soci_v2(dev, "inference", 6, 5)
+    settle_release(dev, monkeypatch)
+    output = up_dev_in_one_update()
+    assert ("note: environments/dev.yaml: release.images.inference: 111111111111.dkr.ecr.eu-west-1.amazonaws.com/"
+            f"ml-platform/inference@{dev.release.images['inference']} has 11.0 GiB of compressed layers") in output
+    assert f"but it has a SOCI index ({SOCI_INDEX}): Fargate lazy-loads it" in output
+    assert "images: lazy-loaded, too large to pull whole: inference: " in output
+
+
+def test_preview_notes_an_image_with_a_soci_index_without_saying_up_stops(moto_aws: None) -> None:
+    dev = load_env("dev")
+    push_soci_v2(dev, "gateway", 15)
+    code, output = preview("dev", Recorder(), WritesNothing(MotoAccounts()))
+    assert code == 0, output
+    assert "images: lazy-loaded, too large to pull whole: gateway: " in output
+    assert "too large for the task's storage" not in output and "ephemeral storage: gateway" not in output
 
 
 class ArchivedAccounts(MotoAccounts):

@@ -258,7 +258,10 @@ class ImageGatedRunner:
             self.checks.verify(env)
             present = self._present(env, dict(env.release.images))
             wrong = self.checks.wrong_platforms(env, present)
-            refuse_unrunnable_images(env, wrong, self.checks.oversized(env, present))
+            oversized = self.checks.oversized(env, present)
+            refuse_unrunnable_images(env, wrong, [image for image in oversized if image.refused])
+            notes = [*(notes or ()), *(f"{display_path(str(env_path(env.name)))}: release.images.{image.service}: "
+                                       f"{image.reason(catalog_file())}" for image in oversized if not image.refused)]
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
@@ -379,7 +382,8 @@ class ImageGatedRunner:
         for image in wrong:
             on_output(f"images: wrong platform: {image.describe()}")
         for big in oversized:
-            on_output(f"images: too large for the task's storage: {big.service}: {big.reason(catalog_file())}")
+            on_output(f"{_oversized_heading(big)}: {big.service}: {big.reason(catalog_file())}")
+        refused = [o for o in oversized if o.refused]
         said = []
         if held:
             said.append(f"up stops before any change: the repositories of {', '.join(h.service for h in held)} (no "
@@ -393,9 +397,9 @@ class ImageGatedRunner:
         if wrong:
             said.append(f"up stops before the services: not {'/'.join(IMAGE_PLATFORM)}: "
                         f"{', '.join(w.service for w in wrong)}")
-        if oversized:
+        if refused:
             said.append(f"up stops before the services: images larger than their tasks' ephemeral storage: "
-                        f"{', '.join(o.service for o in oversized)}")
+                        f"{', '.join(o.service for o in refused)}")
         return "; ".join(said)
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
@@ -455,15 +459,16 @@ class ImageGatedRunner:
         # its ephemeral storage: an image that does not fit fails every task's pull (no space left on device).
         wrong = self.checks.wrong_platforms(env, images)
         oversized = self.checks.oversized(env, images)
-        if wrong or oversized:
-            for image in wrong:
-                on_output(f"images: wrong platform: {image.describe()}")
-            for big in oversized:
-                on_output(f"images: too large for the task's storage: {big.service}: {big.reason(catalog_file())}")
+        for image in wrong:
+            on_output(f"images: wrong platform: {image.describe()}")
+        for big in oversized:
+            on_output(f"{_oversized_heading(big)}: {big.service}: {big.reason(catalog_file())}")
+        too_large = [o for o in oversized if o.refused]
+        if wrong or too_large:
             why = [f"{', '.join(w.service for w in wrong)}: the released image is not {'/'.join(IMAGE_PLATFORM)}"] \
                 if wrong else []
-            why += [f"{', '.join(o.service for o in oversized)}: the released image does not fit its tasks' ephemeral "
-                    "storage"] if oversized else []
+            why += [f"{', '.join(o.service for o in too_large)}: the released image does not fit its tasks' ephemeral "
+                    "storage"] if too_large else []
             return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
                                detail=f"{'; '.join(why)} (what to do: above); the services were not updated")
         # Before the services pin them: the lifecycle policy keeps release-tagged images only, and a
@@ -519,6 +524,12 @@ def present_images(images: Mapping[str, str], missing: Sequence[MissingImage]) -
     read, and it has its own message)."""
     absent = {item.service for item in missing}
     return {service: reference for service, reference in images.items() if service not in absent}
+
+
+def _oversized_heading(image: OversizedImage) -> str:
+    """How an output line names an image too large to pull whole: refused, or lazy-loaded (SOCI) and let through."""
+    return "images: too large for the task's storage" if image.refused else \
+        "images: lazy-loaded, too large to pull whole"
 
 
 def catalog_file() -> str:
