@@ -1019,20 +1019,18 @@ def role_sharing_envs(env: Any) -> list[str]:
     Deny in any attached policy win (IAM user guide, "Policy evaluation logic"), so a denial held to one env's ``env``
     tag would refuse every other env's changes and deletes through that role. A file that does not load is left out
     (its own load reports it)."""
-    from shared.envs import DeployRunnerConfig, env_dir
-    from shared.yamlio import load_yaml_mapping
+    from shared.envs import DeployRunnerConfig, env_path, other_env_files
 
     default_role = DeployRunnerConfig.model_fields["deploy_role_name"].default
     role = env.messaging.deploy_runner.deploy_role_name
     names = {env.name}
-    for path in sorted(env_dir().glob("*.yaml")):
+    for path, data in other_env_files(env_path(env.name)):
         try:
-            data = load_yaml_mapping(path)
             runner = (data.get("messaging") or {}).get("deploy_runner") or {}
             if (str(data.get("account_id")) == env.account_id
                     and (runner.get("deploy_role_name") or default_role) == role):
                 names.add(path.stem)
-        except (PlatformError, AttributeError):
+        except AttributeError:
             continue
     return sorted(names)
 

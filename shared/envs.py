@@ -952,7 +952,7 @@ def _rule_maintenance_shared(path: Path, env: EnvConfig, catalog: Catalog) -> It
     if env.messaging.broker != "amazon-mq":
         return
     own = env.messaging.maintenance_window
-    for other, data in _other_env_files(path):
+    for other, data in other_env_files(path):
         try:
             messaging = data.get("messaging") or {}
             if messaging.get("broker") != "amazon-mq":
@@ -1265,7 +1265,7 @@ def _rule_policy_ids(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[P
             yield path, f"policy.suppressions.{index}.rule", f"unknown rule id {suppression.rule!r}"
 
 
-def _other_env_files(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+def other_env_files(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Every other env file beside ``path``, in name order, with its YAML mapping; a file that does not load is
     left out (its own validation reports its problems)."""
     from shared.yamlio import load_yaml_mapping
@@ -1282,7 +1282,7 @@ def _other_env_files(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
 
 def _rule_cidr_overlap(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """Env CIDRs must not overlap: environments get peered and share transit/VPN routes."""
-    for other, data in _other_env_files(path):
+    for other, data in other_env_files(path):
         try:
             other_cidr = data.get("network", {}).get("cidr")
             other_net = ipaddress.IPv4Network(other_cidr)
@@ -1296,7 +1296,7 @@ def _rule_own_registry(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator
     """One env per account and region: compute names its ECR repositories ``ml-platform/<service>`` and owns
     the registry's policy or replication configuration, one of each per account and region (ECR user
     guide, "Private registry settings"), so a second env there fails on its first ``up`` of compute."""
-    for other, data in _other_env_files(path):
+    for other, data in other_env_files(path):
         if str(data.get("account_id")) == env.account_id and data.get("region") == env.region:
             yield path, "account_id", (f"{other.name} already deploys to account {env.account_id} in {env.region}; "
                                        "each env needs an account (or a region) of its own: the ECR repositories "
@@ -1315,7 +1315,7 @@ def _rule_account_wide_names(path: Path, env: EnvConfig, catalog: Catalog) -> It
     if not env.compute.public_gateway or not public:
         return
     own = access_log_bucket_owners(env.name, public, env.account_id)
-    for other, data in _other_env_files(path):
+    for other, data in other_env_files(path):
         try:
             compute = data.get("compute") or {}
             gateway = compute.get("public_gateway") is True if isinstance(compute, dict) else False
