@@ -30,6 +30,7 @@ more after the policy is written (IAM user guide, "Changes that I make are not a
 the services' and the provider's retries cover. No Security Hub, cdk-nag or checkov equivalent.
 """
 
+import functools
 from collections.abc import Iterable
 
 from pulumi_policy import PolicyResource, StackValidationArgs
@@ -124,12 +125,12 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             except _Undecided:
                 undecided.append(f"{type_label(user.resource_type)} '{user.name}': {prop}")
     violations = []
+    predecessors = functools.cache(depended_on)  # each resource's walked once, however many roles and grants it meets
     for user, prop, role in checks:
-        before = depended_on(user)
         # a grant computed from the user itself (a state machine's StartExecution on its own ARN, a function's log
         # group) comes after it by construction: depends_on it would be a cycle the engine refuses
         missing = [grant for grant in grants[role.urn]
-                   if grant.urn not in before and user.urn not in depended_on(grant)]
+                   if grant.urn not in predecessors(user) and user.urn not in predecessors(grant)]
         if missing:
             violations.append((user, prop, role, missing))
     if not violations:
