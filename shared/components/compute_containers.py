@@ -125,6 +125,8 @@ class ContainerWiring:
     callee_endpoints: str | None = None
     #: Service Connect envs, a service another calls: its task runs the SERVE_GATE_CONTAINER
     serve_gate: bool = False
+    #: the app container's startTimeout, how long the serve gate waits for its HEALTHY (serve_gate_start_timeout)
+    app_start_timeout: int | None = None
 
 
 #: The awslogs delivery mode, stated rather than left to the account: without ``mode`` ECS takes the
@@ -177,15 +179,12 @@ def _name_value(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": name, "value": values[name]} for name in sorted(values)]
 
 
-def serve_gate_start_timeout(wiring: ContainerWiring) -> int | None:
+def serve_gate_start_timeout(serve_gate: bool, healthy_seconds: int) -> int | None:
     """The app container's startTimeout (:data:`FARGATE_START_TIMEOUT_MAX`) where the task runs the serve gate and an
-    app that keeps its start-up turns HEALTHY by then: its first healthy answer at most ``startPeriod`` after its start
-    (the catalog's startup_seconds up to 300 s), then the next check, which Docker runs every ``interval`` from the
-    start (aws/containers-roadmap#2473), taking up to its timeout: 95 s at the default 60 s (catalog ServiceSpec
-    .healthy_seconds). A slower starter gets none (a gate given up early would let callers in before the app answers):
-    its gate waits without a bound."""
-    healthy_by = wiring.health_start_period + wiring.health_interval + HEALTH_TIMEOUT
-    return FARGATE_START_TIMEOUT_MAX if wiring.serve_gate and healthy_by <= FARGATE_START_TIMEOUT_MAX else None
+    app that keeps its start-up turns HEALTHY by then (``healthy_seconds``, the catalog's ServiceSpec.healthy_seconds:
+    95 s at the default 60 s start-up). A slower starter gets none (a gate given up early would let callers in before
+    the app answers): its gate waits without a bound."""
+    return FARGATE_START_TIMEOUT_MAX if serve_gate and healthy_seconds <= FARGATE_START_TIMEOUT_MAX else None
 
 
 def app_container(wiring: ContainerWiring) -> dict[str, Any]:
@@ -231,9 +230,8 @@ def app_container(wiring: ContainerWiring) -> dict[str, Any]:
     }
     # Its /tmp is writable only once the init container handed it to the app's user.
     container["dependsOn"] = [{"containerName": SCRATCH_INIT_CONTAINER, "condition": "SUCCESS"}]
-    start_timeout = serve_gate_start_timeout(wiring)
-    if start_timeout is not None:  # how long the serve gate waits for this container's HEALTHY
-        container["startTimeout"] = start_timeout
+    if wiring.app_start_timeout is not None:  # how long the serve gate waits for this container's HEALTHY
+        container["startTimeout"] = wiring.app_start_timeout
     if wiring.appmesh_resource_arn:
         # Traffic is redirected through Envoy from the first packet: the app must not start before
         # the proxy is ready, or its first calls fail.

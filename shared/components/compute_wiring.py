@@ -19,6 +19,7 @@ from shared.components.compute_containers import (
     appmesh_virtual_node_arn,
     env_var_name,
     image_reference,
+    serve_gate_start_timeout,
 )
 from shared.components.compute_plan import ComputeSettings, ServicePlan, serve_gated
 from shared.contracts import (
@@ -243,6 +244,7 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         secrets = credential_secrets(secret_arn, version_id)
     appmesh = settings.mesh_provider == "appmesh"
     start_period, interval, retries = plan.spec.health_check_timing
+    gated = serve_gated(plan, settings.mesh_provider)
     return ContainerWiring(
         service=plan.name,
         port=plan.spec.port,
@@ -260,6 +262,7 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         health_interval=interval,
         health_retries=retries,
         callee_endpoints=callee_endpoints(plan, settings, mesh, running_callees or {}),
-        serve_gate=serve_gated(plan, settings.mesh_provider),
+        serve_gate=gated,
+        app_start_timeout=serve_gate_start_timeout(gated, plan.spec.healthy_seconds),
     )
 
