@@ -256,7 +256,9 @@ class ImageGatedRunner:
         notes = self.inner.prepare(env, layers, operation)
         if self.gates(layers, operation):
             self.checks.verify(env)
-            present = self._present(env, dict(env.release.images))
+            images = dict(env.release.images)
+            # the images the registry serves now (a missing or archived one is compute's step 1, with its message)
+            present = present_images(images, self.checks.missing(env, images))
             wrong = self.checks.wrong_platforms(env, present)
             oversized = self.checks.oversized(env, present)
             refuse_unrunnable_images(env, wrong, [image for image in oversized if image.refused])
@@ -267,11 +269,6 @@ class ImageGatedRunner:
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
             self.checks.verify(env)  # the registry read before compute's destroy must be the env's own
         return notes
-
-    def _present(self, env: EnvConfig, images: Mapping[str, str]) -> dict[str, str]:
-        """The released images the env's registry serves now (a missing or archived one is compute's step 1 and its
-        message, with how to push, copy or restore it)."""
-        return present_images(images, self.checks.missing(env, images))
 
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         return self.inner.stack_outputs(layer, env)
@@ -362,8 +359,9 @@ class ImageGatedRunner:
             self.checks.verify(env)
             foreign = self.checks.foreign(env)
             missing = self.checks.missing(env, images)
-            wrong = self.checks.wrong_platforms(env, present_images(images, missing))
-            oversized = self.checks.oversized(env, present_images(images, missing))
+            present = present_images(images, missing)
+            wrong = self.checks.wrong_platforms(env, present)
+            oversized = self.checks.oversized(env, present)
             try:
                 removed = self._removed_repositories(env)
             except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output`: said, the preview goes on
