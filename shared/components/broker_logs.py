@@ -2,8 +2,10 @@
 
 Amazon MQ writes a RabbitMQ broker's general logs to ``/aws/amazonmq/broker/<broker-id>/general``
 (Amazon MQ developer guide, logging; the id is ``b-<uuid>``). It creates that group itself, with no
-retention, when the broker is created or rebooted by an identity allowed ``logs:CreateLogGroup``
-(same guide, "Add the CreateLogGroup permission"). The id exists only once CreateBroker has returned,
+retention, and writes to it with its service-linked role ``AWSServiceRoleForAmazonMQ`` (same guide, "Configuring
+Amazon MQ for RabbitMQ logs"; AmazonMQServiceRolePolicy allows CreateLogGroup, CreateLogStream and PutLogEvents on
+``/aws/amazonmq/*``): a RabbitMQ broker needs no CloudWatch Logs resource policy for ``mq.amazonaws.com`` (ActiveMQ
+brokers do), so none takes one of the account's ten. The id exists only once CreateBroker has returned,
 and Pulumi sees it only when the broker is RUNNING, by when Amazon MQ has already created the group:
 an ``aws.cloudwatch.LogGroup`` registered after the broker fails with ResourceAlreadyExistsException on
 the first ``up``, and one registered before cannot know the name. Amazon MQ offers no setting for
