@@ -261,6 +261,8 @@ def ecs_service(name: str, args: FargateServiceArgs, task: aws.ecs.TaskDefinitio
         # (compute_iam.task_protection_statement).
         propagate_tags="SERVICE",
         enable_ecs_managed_tags=True,
+        # No ECS Exec: its SSM agent must write /managed-agents and /var/lib/amazon/ssm, which the read-only root
+        # filesystem refuses (aws/containers-roadmap#1359); README, "Break-glass", says what to do instead.
         enable_execute_command=False,
         # `up` fails when the service does not reach a steady state in time (a task that cannot pull
         # its image, crashes, or fails health checks), instead of reporting a deployment ECS is still

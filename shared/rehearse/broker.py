@@ -109,8 +109,10 @@ class LocalBroker:
 
     def __init__(self, *, start_timeout: float = 90.0, keep_dir: bool = False,
                  port_chooser: Callable[[], int] | None = None, attempts: int = START_ATTEMPTS,
-                 consumer_timeout_ms: int | None = None) -> None:
+                 consumer_timeout_ms: int | None = None, plugins: tuple[str, ...] = ()) -> None:
         self.start_timeout = start_timeout
+        self.plugins = plugins
+        """Plugins enabled besides the management plugin (e.g. ``rabbitmq_shovel``, which Amazon MQ runs)."""
         self.consumer_timeout_ms = consumer_timeout_ms
         """rabbitmq.conf's consumer_timeout (what the env's Amazon MQ broker runs with); None: RabbitMQ's default."""
         self.keep_dir = keep_dir
@@ -186,7 +188,8 @@ class LocalBroker:
             encoding="utf-8")
         # Quorum queues report their stats (messages, effective policy) on each tick: 1 s instead of 5 s.
         (directory / "advanced.config").write_text("[{rabbit, [{quorum_tick_interval, 1000}]}].\n", encoding="utf-8")
-        (directory / "enabled_plugins").write_text("[rabbitmq_management].\n", encoding="utf-8")
+        (directory / "enabled_plugins").write_text(
+            f"[{','.join(('rabbitmq_management', *self.plugins))}].\n", encoding="utf-8")
         (directory / "rabbitmq-env.conf").write_text("", encoding="utf-8")
 
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}

@@ -1,0 +1,75 @@
+"""README's "Break-glass: inside a task, a service stopped now" says what the compute layer makes true: no ECS Exec
+(off on every service, and it could not work: read-only root filesystems, no task role with the ``ssmmessages``
+channel actions), a one-off task's container override names the app's container (the service's name), and the
+scalable target an operator closes is ``service/<env>-ml-platform/<ecs service>`` on ``ecs:service:DesiredCount``.
+Turning ECS Exec on, or renaming what the commands name, fails here until the README says how it works then."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.conftest import SHIPPED_ENVS
+from tests.readme_helpers import README
+from tests.synth_helpers import of_type, synth_layers
+
+
+def _section() -> str:
+    text = README.read_text(encoding="utf-8")
+    heading = "\n### Break-glass: inside a task, a service stopped now\n"
+    assert heading in text, "README lacks its Break-glass section (ECS Exec, a one-off task, stopping a service)"
+    return text.split(heading, 1)[1].split("\n#", 1)[0]
+
+
+def _compute(env: str) -> dict[str, Any]:
+    return synth_layers(env, "compute")["compute"]
+
+
+def _policy_actions(document: dict[str, Any]) -> set[str]:
+    actions: set[str] = set()
+    for resource in of_type(document, "aws:iam/rolePolicy:RolePolicy") + of_type(document, "aws:iam/policy:Policy"):
+        policy = resource["inputs"].get("policy")
+        for statement in (json.loads(policy) if isinstance(policy, str) else policy or {}).get("Statement", []):
+            listed = statement.get("Action", [])
+            actions.update(a.lower() for a in ([listed] if isinstance(listed, str) else listed))
+    return actions
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_no_service_has_ecs_exec_and_none_could(env: str) -> None:
+    section = _section()
+    assert "`enableExecuteCommand` off" in section and "read-only root filesystem" in section
+    document = _compute(env)
+    services = of_type(document, "aws:ecs/service:Service")
+    assert services
+    assert all(service["inputs"].get("enableExecuteCommand") is False for service in services), \
+        "a service has ECS Exec on: README's Break-glass section says it is off and why it cannot work"
+    for task in of_type(document, "aws:ecs/taskDefinition:TaskDefinition"):
+        for container in json.loads(task["inputs"]["containerDefinitions"]):
+            assert container.get("readonlyRootFilesystem") is True, (task["name"], container["name"])
+    channel = {a for a in _policy_actions(document) if a.startswith("ssmmessages:") or a == "*"}
+    assert channel == set(), f"a compute role grants ECS Exec's channel actions: {sorted(channel)}"
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_the_commands_name_what_compute_creates(env: str) -> None:
+    section = _section()
+    document = _compute(env)
+    found = re.search(r"--scalable-dimension\s+(\S+)\s+--resource-id\s+(service/\S+/<ecs service>)", section)
+    assert found and "--service-namespace ecs" in section, "the stop command names no scalable target"
+    dimension, resource_id = found.groups()
+    targets = {(t["inputs"]["scalableDimension"], t["inputs"]["resourceId"], t["inputs"]["serviceNamespace"])
+               for t in of_type(document, "aws:appautoscaling/target:Target")}
+    for service in of_type(document, "aws:ecs/service:Service"):
+        name = service["inputs"]["name"]
+        wanted = (dimension, resource_id.replace("<env>", env).replace("<ecs service>", name), "ecs")
+        assert wanted in targets, f"README's stop command names {wanted}, compute's targets are {sorted(targets)}"
+    assert '"containerOverrides": [{"name": "<svc>"' in section
+    for task in of_type(document, "aws:ecs/taskDefinition:TaskDefinition"):
+        names = {container["name"] for container in json.loads(task["inputs"]["containerDefinitions"])}
+        labels = {container.get("dockerLabels", {}).get("platform.service")
+                  for container in json.loads(task["inputs"]["containerDefinitions"])} - {None}
+        assert labels and labels <= names, (task["name"], names, labels)  # the app's container is named <svc>
