@@ -34,6 +34,12 @@ def deploy_runner_role_name(env_name: str) -> str:
     return f"ml-platform-{env_name}-deploy-runner"
 
 
+def runner_jobs_role_name(env_name: str) -> str:
+    """The service role of the deploy runner's project where it is a GitHub Actions runner (its webhook builds):
+    it may not assume the deploy role (shared.components.deploy_runner)."""
+    return f"ml-platform-{env_name}-runner-jobs"
+
+
 def default_log_group_name(service: str, resource_name: str) -> str:
     """The group AWS ``service`` writes a named resource's logs to by default, ``/aws/<service>/<name>``
     (Lambda developer guide, "Sending Lambda function logs to CloudWatch Logs"; CodeBuild's build logs)."""

@@ -1426,6 +1426,14 @@ def max_session_seconds(env: Any) -> int:
     return deploy_session_seconds(env, load_catalog())
 
 
+def deploy_runner_role_arn(env: Any, name: str) -> str:
+    """The ARN of env ``name``'s deploy runner role (the one start-build runs as) in ``env``'s account."""
+    from shared.broker_names import deploy_runner_role_name
+    from shared.components.compute_containers import partition_of
+
+    return f"arn:{partition_of(env.region)}:iam::{env.account_id}:role/{deploy_runner_role_name(name)}"
+
+
 def session_line(env: Any, role: str) -> str:
     """The command that gives the deploy role ``role`` its :func:`max_session_seconds`."""
     return (f"# its sessions last as long as a deploy job may (credentials are not renewed midway): "
@@ -1481,6 +1489,13 @@ def main(argv: list[str]) -> int:
         print(f"# {role} also deploys {', '.join(sharing)} (same account_id and deploy_role_name): these policies' "
               "EC2, Cloud Map and Application Auto Scaling denials admit their resources too; when an env joins or "
               "leaves the role, print and update every one's policies")
+        # One role, several GitHub environments: the OIDC token's sub names the job's environment, so a trust naming
+        # one env's refuses the other's deploy jobs at their credential step (Not authorized to perform
+        # sts:AssumeRoleWithWebIdentity); each env's deploy runner role assumes it too (README, CI/CD, "Set up once").
+        every = sorted([env.name, *sharing])
+        print(f"# its trust policy names every one of them: token.actions.githubusercontent.com:sub "
+              f"{', '.join(f'repo:<org>/<repo>:environment:{name}' for name in every)}, and aws:PrincipalArn "
+              f"{', '.join(deploy_runner_role_arn(env, name) for name in every)}")
     if role is not None and not args.read_only:
         print(session_line(env, role))
     if role is None:

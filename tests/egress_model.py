@@ -34,6 +34,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from shared.broker_names import deploy_runner_role_name
 from shared.components.compute_iam import (
     ARTIFACT_BUCKET_ACTIONS,
     ARTIFACT_READ_ACTIONS,
@@ -572,8 +573,11 @@ def _runner_calls(network: Network, docs: dict[str, dict[str, Any]], env_config:
     calls.append(Call(who, "CodeBuild build logs", api_host("logs", region), actions=LOG_WRITE_ACTIONS,
                       resource=f"arn:aws:logs:{region}:{account}:log-group:{log_group}:log-stream:x",
                       resource_account=account))
+    # as the deploy-runner role: start-build's (a GitHub Actions runner's jobs role may not; its deploy jobs take the
+    # deploy role by OIDC, AssumeRoleWithWebIdentity, which no policy of the caller grants)
+    start_build_role = f"arn:aws:iam::{account}:role/{deploy_runner_role_name(env_config.name)}"
     calls.append(Call(who, "assume the deploy role", api_host("sts", region), actions=("sts:AssumeRole",),
-                      resource=deploy_role, resource_account=account))
+                      resource=deploy_role, resource_account=account, signer=start_build_role))
     for name, variable in variables.items():
         if variable.get("type") == "SECRETS_MANAGER":
             secret = f"arn:aws:secretsmanager:{region}:{account}:secret:{variable['value']}-abcdef"

@@ -1711,3 +1711,20 @@ def test_the_printed_boundary_update_makes_room_under_iams_five_versions(
     iam.delete_policy_version(PolicyArn=arn, VersionId=oldest)
     iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
     assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v6"
+
+
+def test_a_role_several_envs_share_is_told_to_trust_each_one_s_jobs(
+        edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Envs of one account deploying with one role: the GitHub OIDC token's sub names the job's environment
+    (repo:<org>/<repo>:environment:<env>), so a trust made from the README's one-env example refuses the other env's
+    every deploy job at its credential step (STS: Not authorized to perform sts:AssumeRoleWithWebIdentity), and the
+    other env's deploy runner role as well. The printed role says which subjects and runner roles it must name."""
+    dev = load_env("dev")
+    edit_env("staging", lambda data: data.update(account_id=dev.account_id, region="eu-central-1"))
+    assert deploy_role.main(["staging"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "trust policy" in line]
+    assert "repo:<org>/<repo>:environment:dev, repo:<org>/<repo>:environment:staging" in line
+    for name in ("dev", "staging"):
+        assert f"arn:aws:iam::{dev.account_id}:role/ml-platform-{name}-deploy-runner" in line
+    assert deploy_role.main(["prod"]) == 0  # an env with a role of its own: nothing to add to its trust
+    assert "trust policy" not in capsys.readouterr().out

@@ -14,7 +14,10 @@ the platform does (a stack cannot create the role it is deployed with).
 
 With ``messaging.deploy_runner.github_repository`` set, the project's source is that repository and a
 webhook on ``WORKFLOW_JOB_QUEUED`` makes it a CodeBuild-hosted GitHub Actions runner (jobs select it with
-``runs-on: codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}``).
+``runs-on: codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}``). Any job of the repository may
+select it, so the project's service role is then a second role, ``ml-platform-<env>-runner-jobs``, that may not
+assume the deploy role (the deploy jobs assume it by OIDC); ``start-build`` names the deploy-runner role with
+``--service-role-override``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.broker_names import default_log_group_name, deploy_project_name, deploy_runner_role_name
+from shared.broker_names import (
+    default_log_group_name,
+    deploy_project_name,
+    deploy_runner_role_name,
+    runner_jobs_role_name,
+)
 from shared.components.building_blocks import own_log_group, role_with_policy
 from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
@@ -180,7 +188,11 @@ def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
                                 source_arn=args.project_arn)
 
 
-def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_ids: list[str]) -> dict[str, Any]:
+def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_ids: list[str],
+                        assume_deploy_role: bool = True) -> dict[str, Any]:
+    """What a build of the project needs: its network interface, its logs, the Pulumi secrets of its variables, the
+    GitHub connection and (``assume_deploy_role``: the role ``start-build`` runs as, not the webhook's jobs role)
+    the deploy role."""
     subnet_arns = sorted(f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:subnet/{subnet}"
                          for subnet in subnet_ids)
     return {"Version": "2012-10-17", "Statement": [
@@ -195,7 +207,8 @@ def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_id
          "Resource": f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:network-interface/*",
          "Condition": {"StringEquals": {"ec2:Subnet": subnet_arns,
                                         "ec2:AuthorizedService": "codebuild.amazonaws.com"}}},
-        {"Sid": "AssumeDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": args.deploy_role_arn},
+        *([{"Sid": "AssumeDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": args.deploy_role_arn}]
+          if assume_deploy_role else []),
         *secret_statements(args),
         *connection_statements(args),
     ]}
@@ -286,10 +299,31 @@ class DeployRunner(pulumi.ComponentResource):
             opts=child)
 
         github = args.github_repository
+        # A project with a WORKFLOW_JOB_QUEUED webhook runs, as its service role, every job of the repository that
+        # names it in runs-on: a pull request's or any branch's (a workflow file of that branch), which the GitHub
+        # environments and the deploy role's OIDC subjects never see (CodeBuild user guide, "Best practices for
+        # using webhooks": builds a webhook triggers use the project's service role; the webhook's filters for
+        # WORKFLOW_JOB_QUEUED cannot require main). So that role may not assume the deploy role: the deploy jobs
+        # on the runner assume it by OIDC through their environment, and start-build runs as the deploy-runner role
+        # with --service-role-override (CodeBuild API StartBuild serviceRoleOverride).
+        if github:
+            self.jobs_role, self.jobs_role_policy = role_with_policy(
+                f"{name}-jobs-role", role_name=runner_jobs_role_name(env),
+                description=f"CodeBuild service role of the {env} deploy runner's GitHub Actions jobs: VPC build, "
+                            "own logs; no deploy role",
+                permissions_boundary=boundary_arn(args.partition, args.account_id, env),
+                assume_role_policy=json.dumps(trust_policy(args), sort_keys=True),
+                policy=pulumi.Output.all(self.log_group.arn, private_subnet_ids).apply(
+                    lambda values: json.dumps(service_role_policy(args, log_group_arn=values[0],
+                                                                  subnet_ids=values[1], assume_deploy_role=False),
+                                              sort_keys=True)),
+                opts=child)
+        project_role, project_role_policy = (self.jobs_role, self.jobs_role_policy) if github \
+            else (self.role, self.role_policy)
         self.project = aws.codebuild.Project(
             f"{name}-project", name=deploy_project_name(env),
             description=f"Runs `nox -s up -- {env}` from inside the {env} VPC (and GitHub Actions jobs)",
-            service_role=self.role.arn,
+            service_role=project_role.arn,
             build_timeout=args.timeout_minutes,
             artifacts=aws.codebuild.ProjectArtifactsArgs(type="NO_ARTIFACTS"),
             environment=aws.codebuild.ProjectEnvironmentArgs(
@@ -311,7 +345,7 @@ class DeployRunner(pulumi.ComponentResource):
             tags={"Name": deploy_project_name(env)},
             # CodeBuild validates the VPC configuration with the role when the project is created, so the
             # role's permissions must exist first (aws-cdk #2662 hit exactly this).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[project_role_policy]),
         )
         if github:
             aws.codebuild.Webhook(

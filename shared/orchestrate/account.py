@@ -196,7 +196,7 @@ def account_wide_roles(env: EnvConfig, layers: Iterable[str]) -> list[NamedRole]
     whole account, in no region (botocore iam CreateRole: EntityAlreadyExists), so one that exists where the layer's
     stack does not is an env of this name deployed from elsewhere -- another region, env folder, org or backend --
     and the layer's create would fail on it halfway through an `up`."""
-    from shared.broker_names import deploy_runner_role_name, rotation_function_name
+    from shared.broker_names import deploy_runner_role_name, rotation_function_name, runner_jobs_role_name
     from shared.components.broker_rotation import rotation_days
     from shared.components.queue_metrics import publisher_name
     from shared.envs import publishes_queue_metrics
@@ -205,6 +205,9 @@ def account_wide_roles(env: EnvConfig, layers: Iterable[str]) -> list[NamedRole]
     roles: list[NamedRole] = []
     if "broker" in chosen:
         roles.append(NamedRole("broker", deploy_runner_role_name(env.name), "the deploy runner's service role"))
+        if env.messaging.deploy_runner.github_repository:
+            roles.append(NamedRole("broker", runner_jobs_role_name(env.name),
+                                   "the deploy runner's role for GitHub Actions jobs"))
         if rotation_days(env) is not None:
             roles.append(NamedRole("broker", rotation_function_name(env.name), "the broker admin rotation's role"))
     if "messaging" in chosen and publishes_queue_metrics(env):

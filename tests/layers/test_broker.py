@@ -326,6 +326,38 @@ def test_a_github_repository_makes_the_runner_a_github_actions_runner(edit_env: 
     assert webhook["filterGroups"] == [{"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]}]
 
 
+def test_a_github_actions_runner_s_jobs_cannot_assume_the_deploy_role(edit_env: Any) -> None:
+    """Any job of the repository that names the runner in runs-on (a pull request's, any branch's own workflow
+    file) runs as the project's service role, which no GitHub environment and no OIDC subject guards: that role may
+    not assume the deploy role. start-build keeps a role that may (--service-role-override), unchanged."""
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={
+        "github_repository": "https://github.com/acme/ml-platform",
+        "passphrase_secret": "ml-platform/dev/pulumi-passphrase"}))
+    document = synth_env("dev", ["broker"])["broker"]
+    project = one(document, PROJECT)
+    assert project["inputs"]["serviceRole"].endswith(":role/ml-platform-dev-runner-jobs")
+    jobs_policy = one(document, ROLE_POLICY, "deploy-runner-jobs-role-policy")
+    assert jobs_policy["urn"] in project["dependencies"], "the role can act before CodeBuild checks it"
+    jobs = json.loads(jobs_policy["inputs"]["policy"])["Statement"]
+    assert not [s for s in jobs if "sts:" in json.dumps(s["Action"])], "a job of any branch would deploy"
+    # the project's variables still resolve (CodeBuild reads them with the build's role before the first command)
+    assert {"ReadPulumiPassphrase", "WriteOwnBuildLogs", "ManageBuildNetworkInterface"} <= {s["Sid"] for s in jobs}
+    jobs_role = one(document, ROLE, "deploy-runner-jobs-role")["inputs"]
+    start_build_role = one(document, ROLE, "deploy-runner-role")["inputs"]
+    assert jobs_role["permissionsBoundary"] == start_build_role["permissionsBoundary"]
+    assert json.loads(jobs_role["assumeRolePolicy"])["Statement"][0]["Condition"]["ArnLike"]["aws:SourceArn"] \
+        .endswith(":project/ml-platform-dev-deploy")
+    start_build = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])["Statement"]
+    assert {s["Sid"]: s for s in start_build}["AssumeDeployRole"]["Resource"].endswith(":role/ml-platform-deployer")
+
+
+def test_without_a_github_repository_the_runner_has_one_role(edit_env: Any) -> None:
+    document = broker_layer("dev")
+    assert one(document, PROJECT)["inputs"]["serviceRole"].endswith(":role/ml-platform-dev-deploy-runner")
+    assert [r["name"] for r in of_type(document, ROLE) if r["name"].startswith("deploy-runner")] \
+        == ["deploy-runner-role"]
+
+
 @pytest.mark.parametrize(("key", "name", "variable", "sid"), [
     ("passphrase_secret", "ml-platform/dev/pulumi-passphrase", "PULUMI_CONFIG_PASSPHRASE", "PulumiPassphrase"),
     # a Pulumi Cloud backend: a build has no terminal, so the CLI logs in with PULUMI_ACCESS_TOKEN or stops
