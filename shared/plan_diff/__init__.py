@@ -52,7 +52,7 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
                                         "ipv6Native", "outpostArn"}),
     "aws:ec2/securityGroup:SecurityGroup": frozenset({"name", "namePrefix", "description", "vpcId"}),
     "aws:ec2/natGateway:NatGateway": frozenset({"subnetId", "allocationId", "connectivityType", "privateIp"}),
-    "aws:ec2/eip:Eip": frozenset({"domain", "vpc", "publicIpv4Pool", "networkBorderGroup", "address"}),
+    "aws:ec2/eip:Eip": frozenset({"domain", "publicIpv4Pool", "networkBorderGroup", "address"}),
     "aws:ec2/route:Route": frozenset({"routeTableId", "destinationCidrBlock", "destinationIpv6CidrBlock",
                                       "destinationPrefixListId"}),
     "aws:ec2/routeTable:RouteTable": frozenset({"vpcId"}),
@@ -115,12 +115,12 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # 2022; the provider's schema forces neither, and sends serviceRegistries: [] when the block goes).
     "aws:ecs/service:Service": frozenset({"name", "cluster", "launchType", "schedulingStrategy", "iamRole"}),
     # ecs/task_definition.go: a revision is immutable, every argument but tags, skip_destroy and track_latest is
-    # ForceNew (also ipc_mode, pid_mode, placement_constraints, inference_accelerator, enable_fault_injection).
+    # ForceNew (also ipc_mode, pid_mode, placement_constraints, enable_fault_injection).
     "aws:ecs/taskDefinition:TaskDefinition": frozenset({"family", "containerDefinitions", "cpu", "memory",
                                                         "networkMode", "executionRoleArn", "taskRoleArn",
                                                         "volumes", "requiresCompatibilities", "ephemeralStorage",
                                                         "runtimePlatform", "proxyConfiguration", "ipcMode",
-                                                        "pidMode", "placementConstraints", "inferenceAccelerators",
+                                                        "pidMode", "placementConstraints",
                                                         "enableFaultInjection"}),
     "aws:appmesh/mesh:Mesh": frozenset({"name"}),
     "aws:appmesh/virtualNode:VirtualNode": frozenset({"name", "meshName"}),
@@ -153,10 +153,10 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": frozenset({"functionName", "qualifier"}),
     # s3/bucket_logging.go: bucket and expected_bucket_owner are ForceNew (target bucket and prefix: PutBucketLogging).
     "aws:s3/bucketLogging:BucketLogging": frozenset({"bucket", "expectedBucketOwner"}),
-    # sns/topic.go: name, name_prefix and fifo_topic are ForceNew; sns/topic_subscription.go: topic_arn, protocol
-    # and endpoint are ForceNew (a new subscription, to be confirmed again where the protocol asks it).
+    # sns/topic.go: name, name_prefix and fifo_topic are ForceNew; sns/topic_subscription.go: topic_arn (pulumi-aws's
+    # `topic`), protocol and endpoint are ForceNew (a new subscription, to be confirmed again where the protocol asks).
     "aws:sns/topic:Topic": frozenset({"name", "namePrefix", "fifoTopic"}),
-    "aws:sns/topicSubscription:TopicSubscription": frozenset({"topicArn", "protocol", "endpoint"}),
+    "aws:sns/topicSubscription:TopicSubscription": frozenset({"topic", "protocol", "endpoint"}),
     # servicediscovery/instance.go: instance_id and service_id are ForceNew (attributes: RegisterInstance again).
     "aws:servicediscovery/instance:Instance": frozenset({"instanceId", "serviceId"}),
     # terraform-provider-aws ec2/vpc_security_group_{ingress,egress}_rule.go: security_group_id RequiresReplace
