@@ -381,31 +381,25 @@ def test_every_resource_type_the_platform_creates_has_its_replace_on_change_inpu
     assert sorted(types - set(REPLACE_ON_CHANGE)) == []
 
 
-def _sdk_inputs(type_: str) -> set[str] | None:
-    """The input names (camelCase, as the synth document and the engine's diff have them) of a provider resource type,
-    from its class in the installed SDK; None for the platform's dynamic resources (their providers' diff decides:
-    test_the_dynamic_resources_replace_where_their_providers_diff_says)."""
-    import importlib
-    import inspect
-    import re
-
-    package, module, name = type_.split(":")
-    sdk = {"aws": "pulumi_aws", "rabbitmq": "pulumi_rabbitmq", "random": "pulumi_random"}.get(package)
-    if sdk is None:
-        return None
-    folder = module.split("/")[0]
-    cls = getattr(importlib.import_module(sdk if folder == "index" else f"{sdk}.{folder.replace('lambda', 'lambda_')}"),
-                  name)
-    return {re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), param)
-            for param in inspect.signature(cls._internal_init).parameters if param not in ("self", "resource_name",
-                                                                                           "opts", "__props__")}
+def _nested(keys: frozenset[str]) -> dict[str, Any]:
+    """The table's entries as inputs (a dotted entry is an input nested in a block)."""
+    inputs: dict[str, Any] = {}
+    for key in sorted(keys):
+        *blocks, last = key.split(".")
+        level = inputs
+        for block in blocks:
+            level = level.setdefault(block, {})
+        level.setdefault(last, None)
+    return inputs
 
 
 @pytest.mark.parametrize("type_", sorted(t for t in REPLACE_ON_CHANGE if t != "pulumi-python:dynamic:Resource"))
 def test_each_replace_on_change_input_is_an_input_of_its_type(type_: str) -> None:
     """An entry that names no input of the installed SDK never matches a change (pulumi-aws names a subscription's
     topic_arn ``topic``; v7 dropped an Eip's ``vpc`` and a task definition's ``inferenceAccelerators``), so the
-    replacement it was meant to catch is shown as an update."""
-    inputs = _sdk_inputs(type_)
-    assert inputs is not None, type_
-    assert sorted(key for key in REPLACE_ON_CHANGE[type_] if key.split(".")[0] not in inputs) == []
+    replacement it was meant to catch is shown as an update. Deprecated inputs still count (shared.provider_schema
+    reports those of the layers' own inputs)."""
+    from shared.provider_schema import resource_problems
+
+    assert [problem for problem in resource_problems(type_, _nested(REPLACE_ON_CHANGE[type_]))
+            if "deprecated" not in problem] == []
