@@ -202,16 +202,29 @@ def build(env: EnvConfig, docs: dict[str, dict[str, Any]]) -> Network:
     outputs = net["outputs"]
     region = env.region
     groups: dict[str, Group] = {}
+    inline: dict[str, tuple[str, set[str]]] = {}  # group id -> (its resource name, the rule lists it has inline)
     for document, resource in _resources(docs, "aws:ec2/securityGroup:SecurityGroup"):
         inputs = resource["inputs"]
         # A group made without inline egress has none: the provider deletes AWS's default allow-all egress rule
         # (pulumi-aws ec2.SecurityGroup, "NOTE on Egress rules").
         groups[_id(document, resource)] = Group(_inline_rules(inputs.get("ingress")),
                                                 _inline_rules(inputs.get("egress")))
+        inline[_id(document, resource)] = (resource["name"], {d for d in ("ingress", "egress") if d in inputs})
+    for document, resource in _resources(docs, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
+        inline[_id(document, resource)] = (resource["name"], {d for d in ("ingress", "egress")
+                                                              if d in resource["inputs"]})
     for type_, direction in (("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "ingress"),
                              ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "egress")):
         for _, resource in _resources(docs, type_):
-            group = groups.setdefault(resource["inputs"]["securityGroupId"], Group())
+            group_id = resource["inputs"]["securityGroupId"]
+            owner, declared = inline.get(group_id, ("", set()))
+            if declared:
+                # A group that lists rules inline owns its rule set: a later `up` revokes what a rule resource added
+                # and the rule resource adds it back (pulumi-aws ec2.SecurityGroup, WARNING: in-line rules with
+                # vpc.SecurityGroup{Ingress,Egress}Rule "may cause rule conflicts, perpetual differences").
+                raise ValueError(f"{resource['name']}: a separate {direction} rule of {owner}, which lists "
+                                 f"{' and '.join(sorted(declared))} rules inline: they would fight on every later up")
+            group = groups.setdefault(group_id, Group())
             getattr(group, direction).append(_separate_rule(resource["inputs"]))
     subnet_cidrs = {_id(net, r): r["inputs"]["cidrBlock"] for _, r in _resources({"n": net}, "aws:ec2/subnet:Subnet")}
     subnet_tables = {r["inputs"]["subnetId"]: r["inputs"]["routeTableId"]

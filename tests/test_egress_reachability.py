@@ -9,6 +9,7 @@ here, naming the principal, the call and why. The last tests prove the model ref
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -275,3 +276,20 @@ def test_the_policy_evaluator_honours_deny_and_refuses_what_it_does_not_know() -
     with pytest.raises(NotImplementedError):
         model.policy_allows({"Statement": [{**allow, "Condition": {"IpAddress": {"aws:SourceIp": "1.2.3.4"}}}]},
                             "s3:GetObject", "arn:aws:s3:::b/k", context)
+
+
+def test_a_rule_resource_on_a_group_with_inline_rules_is_refused() -> None:
+    """The model counts each rule once and for good, which holds only where a group's rules are either inline or rule
+    resources (a compute-layer rule added to the broker layer's group, which lists its ingress inline, would be revoked
+    by the broker layer's next up and added back by compute's): it refuses the mix instead of modelling it."""
+    docs = copy.deepcopy(synth_layers("dev", *LAYERS))
+    broker = next(r for r in docs["broker"]["resources"] if r["type"] == "aws:ec2/securityGroup:SecurityGroup")
+    broker_id = model._id(docs["broker"], broker)
+    rule = next(r for r in docs["compute"]["resources"]
+                if r["type"] == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    docs["compute"]["resources"].append({
+        **rule, "type": "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "name": "compute-broker-in",
+        "inputs": {**rule["inputs"], "securityGroupId": broker_id}})
+    with pytest.raises(ValueError, match="compute-broker-in: a separate ingress rule of broker-sg, which lists egress "
+                                         "and ingress rules inline"):
+        model.build(load_env("dev"), docs)

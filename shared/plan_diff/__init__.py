@@ -52,7 +52,7 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
                                         "ipv6Native", "outpostArn"}),
     "aws:ec2/securityGroup:SecurityGroup": frozenset({"name", "namePrefix", "description", "vpcId"}),
     "aws:ec2/natGateway:NatGateway": frozenset({"subnetId", "allocationId", "connectivityType", "privateIp"}),
-    "aws:ec2/eip:Eip": frozenset({"domain", "vpc", "publicIpv4Pool", "networkBorderGroup", "address"}),
+    "aws:ec2/eip:Eip": frozenset({"domain", "publicIpv4Pool", "networkBorderGroup", "address"}),
     "aws:ec2/route:Route": frozenset({"routeTableId", "destinationCidrBlock", "destinationIpv6CidrBlock",
                                       "destinationPrefixListId"}),
     "aws:ec2/routeTable:RouteTable": frozenset({"vpcId"}),
@@ -90,6 +90,8 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # pulumi_random: "keepers: Arbitrary map of values that, when changed, will trigger recreation".
     "random:index/randomPassword:RandomPassword": frozenset({"keepers", "length", "special", "minLower",
                                                             "minUpper", "minNumeric", "minSpecial"}),
+    # terraform-provider-random resource_id.go: keepers, byte_length and prefix RequiresReplace.
+    "random:index/randomId:RandomId": frozenset({"keepers", "byteLength", "prefix"}),
     "aws:kms/key:Key": frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"}),
     "aws:kms/alias:Alias": frozenset({"name", "namePrefix"}),
     "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
@@ -113,17 +115,50 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # 2022; the provider's schema forces neither, and sends serviceRegistries: [] when the block goes).
     "aws:ecs/service:Service": frozenset({"name", "cluster", "launchType", "schedulingStrategy", "iamRole"}),
     # ecs/task_definition.go: a revision is immutable, every argument but tags, skip_destroy and track_latest is
-    # ForceNew (also ipc_mode, pid_mode, placement_constraints, inference_accelerator, enable_fault_injection).
+    # ForceNew (also ipc_mode, pid_mode, placement_constraints, enable_fault_injection).
     "aws:ecs/taskDefinition:TaskDefinition": frozenset({"family", "containerDefinitions", "cpu", "memory",
                                                         "networkMode", "executionRoleArn", "taskRoleArn",
                                                         "volumes", "requiresCompatibilities", "ephemeralStorage",
                                                         "runtimePlatform", "proxyConfiguration", "ipcMode",
-                                                        "pidMode", "placementConstraints", "inferenceAccelerators",
+                                                        "pidMode", "placementConstraints",
                                                         "enableFaultInjection"}),
     "aws:appmesh/mesh:Mesh": frozenset({"name"}),
     "aws:appmesh/virtualNode:VirtualNode": frozenset({"name", "meshName"}),
     "aws:appmesh/virtualService:VirtualService": frozenset({"name", "meshName"}),
     "aws:appmesh/virtualRouter:VirtualRouter": frozenset({"name", "meshName"}),
+    # terraform-provider-aws appmesh/route.go: name, mesh_name, mesh_owner and virtual_router_name are ForceNew (the
+    # spec, a canary's weights included, is updated in place).
+    "aws:appmesh/route:Route": frozenset({"name", "meshName", "meshOwner", "virtualRouterName"}),
+    # events/rule.go: name, name_prefix and event_bus_name are ForceNew (pattern, schedule, description: PutRule);
+    # events/target.go: rule, target_id and event_bus_name are ForceNew (the target's ARN and input: PutTargets).
+    "aws:cloudwatch/eventRule:EventRule": frozenset({"name", "namePrefix", "eventBusName"}),
+    "aws:cloudwatch/eventTarget:EventTarget": frozenset({"rule", "targetId", "eventBusName"}),
+    # logs/metric_filter.go: name and log_group_name are ForceNew (pattern and transformation: PutMetricFilter);
+    # logs/resource_policy.go: policy_name and resource_arn are ForceNew (the document: PutResourcePolicy).
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": frozenset({"name", "logGroupName"}),
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": frozenset({"policyName", "resourceArn"}),
+    # codebuild/project.go: name is ForceNew; codebuild/webhook.go: project_name is ForceNew (filters update).
+    "aws:codebuild/project:Project": frozenset({"name"}),
+    "aws:codebuild/webhook:Webhook": frozenset({"projectName"}),
+    # ec2/vpc_default_security_group.go: vpc_id is ForceNew (the group is the VPC's own); ec2/vpc_internet_gateway.go:
+    # none (a new vpc_id detaches and attaches in place).
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": frozenset({"vpcId"}),
+    "aws:ec2/internetGateway:InternetGateway": frozenset(),
+    # ecr/registry_policy.go, ecr/replication_configuration.go: none (PutRegistryPolicy, PutReplicationConfiguration).
+    "aws:ecr/registryPolicy:RegistryPolicy": frozenset(),
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration": frozenset(),
+    # lambda/function.go: function_name and package_type are ForceNew (code and configuration update in place);
+    # lambda/function_event_invoke_config.go: function_name and qualifier are ForceNew.
+    "aws:lambda/function:Function": frozenset({"name", "packageType"}),
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": frozenset({"functionName", "qualifier"}),
+    # s3/bucket_logging.go: bucket and expected_bucket_owner are ForceNew (target bucket and prefix: PutBucketLogging).
+    "aws:s3/bucketLogging:BucketLogging": frozenset({"bucket", "expectedBucketOwner"}),
+    # sns/topic.go: name, name_prefix and fifo_topic are ForceNew; sns/topic_subscription.go: topic_arn (pulumi-aws's
+    # `topic`), protocol and endpoint are ForceNew (a new subscription, to be confirmed again where the protocol asks).
+    "aws:sns/topic:Topic": frozenset({"name", "namePrefix", "fifoTopic"}),
+    "aws:sns/topicSubscription:TopicSubscription": frozenset({"topic", "protocol", "endpoint"}),
+    # servicediscovery/instance.go: instance_id and service_id are ForceNew (attributes: RegisterInstance again).
+    "aws:servicediscovery/instance:Instance": frozenset({"instanceId", "serviceId"}),
     # terraform-provider-aws ec2/vpc_security_group_{ingress,egress}_rule.go: security_group_id RequiresReplace
     # (a change of the rule's source kind is one too: ONE_OF_KIND below).
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": frozenset({"securityGroupId"}),
