@@ -17,7 +17,7 @@ from shared import lifecycle
 from shared.broker_capacity import capacity_notes
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
-from shared.dag import downstream_closure
+from shared.dag import NEEDS_VPC_REACH, downstream_closure
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import PlatformError, UsageError, display_path
 from shared.images import AwsAccessError
@@ -194,6 +194,11 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     if report.brokers is not None and read_outputs is not None and env.messaging.broker == "amazon-mq":
         # an external broker is its operator's: no broker stack read
         _find_lost_broker(env, report, read_outputs, state_brokers)
+    rebooting = rebooting_broker_refusal(env, layers, report.broker_state)
+    if rebooting is not None:
+        # a cluster keeps two of its three nodes running while one restarts ("Scheduling the maintenance window"):
+        # its management API still answers, so a note
+        (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
@@ -210,6 +215,31 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     for role in report.missing:
         out.write(f"account {env.name}: {role.role_name} is created before the first layer ({role.why})\n")
     return report
+
+
+def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str],
+                             broker_state: tuple[str, str] | None) -> str | None:
+    """Why the run's layers that talk to the broker's management API (:data:`shared.dag.NEEDS_VPC_REACH`: the
+    messaging layer's RabbitMQ provider) should wait: the env's broker is restarting (DescribeBroker BrokerState
+    REBOOT_IN_PROGRESS: its maintenance window, up to two hours from its start, a pending change applied there, or an
+    `aws mq reboot-broker`). A single instance answers nothing meanwhile ("Version upgrades": "Single instance
+    brokers will be offline while being rebooted"): the reach probe would blame the network and point at ways into
+    the VPC, or, passed just before the restart, the provider would fail half-way through the topology. None: the
+    broker is not restarting, or no such layer runs."""
+    reaching = [layer for layer in layers if layer in NEEDS_VPC_REACH]
+    if broker_state is None or broker_state[1] != "REBOOT_IN_PROGRESS" or not reaching:
+        return None
+    broker_id = broker_state[0]
+    window = " ".join(env.messaging.maintenance_window.spec())
+    restarting = (f"{display_path(str(env_path(env.name)))}: the broker {broker_id} is restarting "
+                  f"(REBOOT_IN_PROGRESS: its maintenance window, messaging.maintenance_window {window}, lasts up to "
+                  f"two hours, or a reboot), and {', '.join(reaching)} talks to its RabbitMQ management API")
+    state = f"`aws mq describe-broker --broker-id {broker_id} --region {env.region} --query BrokerState`"
+    if env.messaging.deployment_mode != "SINGLE_INSTANCE":
+        return (f"{restarting}: a cluster restarts one node at a time with two running, so it still answers; should "
+                f"{reaching[0]} fail on a connection, run again once {state} says RUNNING")
+    return (f"{restarting}, which a single-instance broker does not answer until it runs again. Nothing was run. "
+            f"Wait until {state} says RUNNING, then run again")
 
 
 def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: OutputsReader,
