@@ -220,3 +220,28 @@ def test_a_restarting_cluster_is_a_note(moto_aws: None) -> None:
                            checker(PendingClients(REBOOTING)), BrokerStackRunner(broker_id))
     assert code == 0 and runner.started() == ["messaging"], out
     assert f"note: environments/prod.yaml: the broker {broker_id} is restarting" in out and "still answers" in out
+
+
+def test_compute_waits_until_the_bigger_instance_type_is_applied(moto_aws: None, edit_env: Any,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The env loader sizes the broker on ``messaging.instance_type``, but Amazon MQ applies a new type at a reboot or
+    in the maintenance window ("Upgrading an Amazon MQ broker instance type"). Raising max_count with the type (what
+    the loader's refusal suggests) would let compute scale past what the broker still running holds."""
+    edit_env("dev", lambda data: (data["messaging"].update(instance_type="mq.m7g.large"),
+                                  data.setdefault("services", {}).setdefault("inference", {}).update(max_count=60)))
+    dev = load_env("dev")
+    broker_id = _single_broker(dev)  # mq.m7g.medium: 100 connections on RabbitMQ 4.2 (Amazon MQ's default)
+    pending = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large"}
+    code, out, runner = up(["up", "dev", "--yes"], checker(PendingClients(pending)), BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "messaging.instance_type mq.m7g.large is not applied yet: the broker runs mq.m7g.medium" in error
+    assert "holds 100 AMQP connections" in error and "Nothing was run" in error
+    assert "`nox -s up -- dev --layers broker --exact`" in error
+    assert f"aws mq reboot-broker --broker-id {broker_id} --region {dev.region}" in error
+    # the broker layer alone (it asks for the type); or the type applied: the run goes on
+    for running, argv, ran in (("mq.m7g.medium", ["--layers", "broker", "--exact"], "broker"),
+                               ("mq.m7g.large", [], "compute")):
+        code, out, runner = up(["up", "dev", "--yes", *argv], checker(PendingClients({"HostInstanceType": running})),
+                               BrokerStackRunner(broker_id))
+        assert code == 0 and ran in runner.started(), (running, out)

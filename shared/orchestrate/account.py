@@ -370,6 +370,10 @@ class AccountReport:
     broker_state: tuple[str, str] | None = None
     """The env's broker and its state (botocore mq DescribeBroker ``BrokerId``, ``BrokerState``: RUNNING,
     REBOOT_IN_PROGRESS, ...); None: not read (:func:`shared.orchestrate.cli.rebooting_broker_refusal`)."""
+    broker_instance_type: str | None = None
+    """The instance type the env's broker runs now (DescribeBroker ``HostInstanceType``; a new one is
+    ``PendingHostInstanceType`` until a reboot or the maintenance window); None: not read
+    (:func:`shared.orchestrate.cli.unapplied_type_refusal`)."""
 
 
 class AccountCheck(Protocol):
@@ -682,6 +686,8 @@ class AwsAccountCheck:
             pending = {"engine_version": described.get("PendingEngineVersion"),
                        "instance_type": described.get("PendingHostInstanceType")}
             report.broker_pending = {key: str(value) for key, value in pending.items() if value}
+            if described.get("HostInstanceType"):
+                report.broker_instance_type = str(described["HostInstanceType"])
             if described.get("BrokerState"):
                 report.broker_state = (broker_id, str(described["BrokerState"]))
 

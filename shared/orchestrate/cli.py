@@ -199,6 +199,10 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
         # a cluster keeps two of its three nodes running while one restarts ("Scheduling the maintenance window"):
         # its management API still answers, so a note
         (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
+    unapplied = unapplied_type_refusal(env, layers, report.broker_instance_type,
+                                       report.broker_state[0] if report.broker_state else None)
+    if unapplied is not None:
+        report.refusals.append(unapplied)
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
@@ -240,6 +244,35 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str],
                 f"{reaching[0]} fail on a connection, run again once {state} says RUNNING")
     return (f"{restarting}, which a single-instance broker does not answer until it runs again. Nothing was run. "
             f"Wait until {state} says RUNNING, then run again")
+
+
+def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], running: str | None,
+                           broker_id: str | None = None) -> str | None:
+    """Why compute must not scale the services to their ``max_count`` yet: the env loader sized the broker's limits
+    on ``messaging.instance_type`` (:mod:`shared.broker_capacity`), but the broker runs ``running`` (DescribeBroker
+    ``HostInstanceType``) until Amazon MQ applies the new type at a reboot or in the maintenance window ("Upgrading
+    an Amazon MQ broker instance type"), and that type holds fewer connections, channels or queues than the peak:
+    the tasks compute starts past them would have their connections refused for up to a week. None: the broker runs
+    the env's type, or one that holds the peak too, or the run has no compute layer."""
+    messaging = env.messaging
+    if (running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
+            or "compute" not in layers):
+        return None
+    from shared.broker_capacity import capacity_problems
+
+    now = env.model_copy(update={"messaging": messaging.model_copy(update={"instance_type": running})})
+    problems = capacity_problems(now, load_catalog())
+    if not problems:
+        return None
+    window = " ".join(messaging.maintenance_window.spec())
+    short = problems[0][1].split("; choose")[0]  # the limit and the need, without the loader's advice
+    reboot = f"aws mq reboot-broker --broker-id {broker_id or '<broker id>'} --region {env.region}"
+    return (f"{display_path(str(env_path(env.name)))}: messaging.instance_type {messaging.instance_type} is not "
+            f"applied yet: the broker runs {running} until a reboot or its maintenance window "
+            f"(messaging.maintenance_window {window}), and until then {short}. Nothing was run. Apply the instance "
+            f"type first: `nox -s up -- {env.name} --layers broker --exact` (if it has not run yet), then `{reboot}` "
+            "(a single-instance broker is offline while it restarts) or wait for the window, then run again; or keep "
+            "the services' max_count until then (README, \"Changing the broker\")")
 
 
 def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: OutputsReader,
