@@ -10,6 +10,8 @@ broker stack exports the engine version and instance type it asked for (:data:`E
 
 * "Upgrading an Amazon MQ broker engine version": a broker is upgraded "to the next supported major or minor
   version"; there is no downgrade, and no skipping a version (RabbitMQ "only allows incremental version updates");
+* "Amazon MQ for RabbitMQ sizing guidelines": "You cannot downgrade a broker from an mq.m5 or mq.m7g instance type
+  to an mq.t3.micro instance type" (the env loader accepts mq.t3.micro with 3.13, so only the deployed type tells);
 * "In-place upgrade from RabbitMQ 3 to 4": step 1 moves a broker not on ``mq.m7g`` to it and applies it (a reboot
   or the maintenance window), and only then is the engine version set to 4.2; so a move of the instance family and
   the engine version take two `up`\\ s, never one (a broker already on ``mq.m7g`` may change its size with them).
@@ -32,6 +34,8 @@ INSTANCE_OUTPUT = "instance_type"
 MODE_OUTPUT = "deployment_mode"
 ENGINE_KEY = "messaging.engine_version"
 INSTANCE_KEY = "messaging.instance_type"
+#: instance family -> the families a broker never moves back to it from ("sizing guidelines", above)
+NO_MOVE_BACK: dict[str, tuple[str, ...]] = {"mq.t3": ("mq.m5", "mq.m7g")}
 
 
 def _major_minor(version: str) -> tuple[int, ...]:
@@ -51,11 +55,19 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> Co
         # a new deployment mode replaces the broker (README, env key table: messaging.deployment_mode), and
         # CreateBroker takes any version and type the env loader accepts
         return None
+    file = str(env_path(env.name))
+    unchanged = "nothing was changed"
+    wanted_type, deployed_type = messaging.instance_type, str(deployed_type)
+    if family_of(deployed_type) in NO_MOVE_BACK.get(family_of(wanted_type), ()):
+        return ConfigError(file, INSTANCE_KEY, (
+            f"is {wanted_type}, but the broker runs {deployed_type}: a broker on {family_of(deployed_type)} never "
+            f"moves back to {wanted_type} (Amazon MQ sizing guidelines: no downgrade from mq.m5 or mq.m7g to "
+            f"mq.t3.micro), so UpdateBroker would refuse it after the capacity alarms had moved to its limits; "
+            f"{unchanged}. Keep `{INSTANCE_KEY}: {deployed_type}` (the smallest RabbitMQ 3.13 type besides "
+            "mq.t3.micro is mq.m7g.medium; an mq.t3.micro needs a new broker: README \"Changing the broker\")"))
     wanted = messaging.engine_version
     if _major_minor(wanted) == _major_minor(str(deployed_engine)):
         return None
-    file = str(env_path(env.name))
-    unchanged = "nothing was changed"
     if _major_minor(wanted) < _major_minor(str(deployed_engine)):
         return ConfigError(file, ENGINE_KEY, (
             f"is {wanted}, but the broker runs {deployed_engine}: Amazon MQ only upgrades a broker's engine (to the "

@@ -47,6 +47,11 @@ def set_broker(edit_env: Any, engine: str, instance_type: str) -> None:
     # the instance type and the major version in one `up`: AWS's steps are the type first, then the version
     (deployed("3.13", "mq.m5.large"), "4.2", "mq.m7g.large", ENGINE, f"first `{TYPE}: mq.m7g.large`"),
     (deployed("3.13", "mq.m5.xlarge"), "4.2", "mq.m7g.xlarge", ENGINE, f"first `{TYPE}: mq.m7g.xlarge`"),
+    # no way back to mq.t3.micro ("Amazon MQ for RabbitMQ sizing guidelines": "You cannot downgrade a broker from an
+    # mq.m5 or mq.m7g instance type to an mq.t3.micro instance type"), with the engine unchanged or not
+    (deployed("3.13", "mq.m5.large"), "3.13", "mq.t3.micro", TYPE, "never moves back to mq.t3.micro"),
+    (deployed("3.13", "mq.m7g.medium"), "3.13", "mq.t3.micro", TYPE, f"`{TYPE}: mq.m7g.medium`"),
+    (deployed("4.2", "mq.m7g.medium"), "3.13", "mq.t3.micro", TYPE, "never moves back to mq.t3.micro"),
 ])
 def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engine: str, instance_type: str,
                                                   key: str, says: str, edit_env: Any) -> None:
@@ -67,6 +72,10 @@ def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engin
     (deployed("3.13", "mq.m5.large"), "3.13", "mq.m7g.large"),         # step one: the instance type
     (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.xlarge"),         # a bigger size, same version
     (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.large"),          # no change
+    (deployed("3.13", "mq.t3.micro"), "3.13", "mq.t3.micro"),          # already there: no move
+    (deployed("3.13", "mq.t3.micro"), "3.13", "mq.m5.large"),          # up from mq.t3.micro: in place
+    # a new deployment mode is a new broker: CreateBroker takes mq.t3.micro (a single instance) again
+    ({**deployed("3.13", "mq.m5.large"), "deployment_mode": "CLUSTER_MULTI_AZ"}, "3.13", "mq.t3.micro"),
     # a patch Amazon MQ applied (it reports major.minor.patch; the provider suppresses that diff: terraform-provider-aws
     # "RabbitMQ 3.13 and ActiveMQ 5.18 Version Mismatch") is no move
     (deployed("3.13.7", "mq.m5.large"), "3.13", "mq.m5.large"),
@@ -152,6 +161,17 @@ def test_the_orchestrator_refuses_before_any_layer_runs(edit_env: Any, action: s
                 images=ReleasedEverywhere())
     assert code == 2 and runner.started() == []
     assert f"environments/dev.yaml: {ENGINE}: is 3.13, but the broker runs 4.2" in capsys.readouterr().err
+
+
+def test_the_orchestrator_refuses_a_move_back_to_t3_micro(edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The engine unchanged: the refusal is about the instance type alone, before any layer runs (the broker layer
+    would otherwise move the capacity alarms to mq.t3.micro's limits and then fail at UpdateBroker)."""
+    set_broker(edit_env, "3.13", "mq.t3.micro")
+    runner = DeployedBrokerRunner("3.13", "mq.m5.large")
+    code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+    assert code == 2 and runner.started() == []
+    assert f"environments/dev.yaml: {TYPE}: is mq.t3.micro, but the broker runs mq.m5.large" in capsys.readouterr().err
 
 
 def test_the_orchestrator_runs_the_major_upgrade_on_m7g(edit_env: Any) -> None:

@@ -178,3 +178,70 @@ def test_the_runner_reads_the_brokers_of_the_state_as_exported() -> None:
         {"urn": "urn:a", "type": "aws:mq/broker:Broker", "id": "b-old", "delete": True},
         {"urn": "urn:b", "type": "aws:mq/configuration:Configuration", "id": "c-1"}]}
     assert broker_ids(deployment) == ["b-live"] and broker_ids(None) == []
+
+
+def _single_broker(env: EnvConfig) -> str:
+    mq = MotoAccounts.client(env.account_id, env.region, "mq")
+    return str(mq.create_broker(
+        BrokerName=f"ml-{env.name}", EngineType="RABBITMQ", EngineVersion="4.2", HostInstanceType="mq.m7g.medium",
+        DeploymentMode="SINGLE_INSTANCE", PubliclyAccessible=False, AutoMinorVersionUpgrade=True,
+        Users=[{"Username": "platform-admin", "Password": "Abcd1234efgh"}])["BrokerId"])
+
+
+REBOOTING = {"BrokerState": "REBOOT_IN_PROGRESS"}
+
+
+def test_messaging_waits_while_a_single_instance_broker_restarts(moto_aws: None,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """In its maintenance window (or after `aws mq reboot-broker`) a single-instance broker answers nothing ("Version
+    upgrades": offline while rebooted): messaging's provider would fail, half-way or at the reach probe, which blames
+    the network. ``up`` is refused before any layer, naming the window and how to see the state."""
+    dev = load_env("dev")
+    broker_id = _single_broker(dev)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "messaging", "--exact"],
+                           checker(PendingClients(REBOOTING)), BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"the broker {broker_id} is restarting (REBOOT_IN_PROGRESS" in error and "Nothing was run" in error
+    assert "messaging.maintenance_window WEDNESDAY 03:00 Europe/Dublin" in error
+    assert f"aws mq describe-broker --broker-id {broker_id} --region {dev.region} --query BrokerState" in error
+    # running again; or a run without messaging (the broker layer talks to AWS's API only)
+    for pending, argv in (({"BrokerState": "RUNNING"}, ["--layers", "messaging", "--exact"]),
+                          (REBOOTING, ["--layers", "broker", "--exact"])):
+        code, out, runner = up(["up", "dev", "--yes", *argv], checker(PendingClients(pending)),
+                               BrokerStackRunner(broker_id))
+        assert code == 0 and runner.started() == [argv[1]], (pending, out)
+
+
+def test_a_restarting_cluster_is_a_note(moto_aws: None) -> None:
+    """A cluster restarts one node at a time, two running ("Scheduling the maintenance window"): it still answers."""
+    broker_id = _broker(load_env("prod"))
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"],
+                           checker(PendingClients(REBOOTING)), BrokerStackRunner(broker_id))
+    assert code == 0 and runner.started() == ["messaging"], out
+    assert f"note: environments/prod.yaml: the broker {broker_id} is restarting" in out and "still answers" in out
+
+
+def test_compute_waits_until_the_bigger_instance_type_is_applied(moto_aws: None, edit_env: Any,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The env loader sizes the broker on ``messaging.instance_type``, but Amazon MQ applies a new type at a reboot or
+    in the maintenance window ("Upgrading an Amazon MQ broker instance type"). Raising max_count with the type (what
+    the loader's refusal suggests) would let compute scale past what the broker still running holds."""
+    edit_env("dev", lambda data: (data["messaging"].update(instance_type="mq.m7g.large"),
+                                  data.setdefault("services", {}).setdefault("inference", {}).update(max_count=60)))
+    dev = load_env("dev")
+    broker_id = _single_broker(dev)  # mq.m7g.medium: 100 connections on RabbitMQ 4.2 (Amazon MQ's default)
+    pending = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large"}
+    code, out, runner = up(["up", "dev", "--yes"], checker(PendingClients(pending)), BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "messaging.instance_type mq.m7g.large is not applied yet: the broker runs mq.m7g.medium" in error
+    assert "holds 100 AMQP connections" in error and "Nothing was run" in error
+    assert "`nox -s up -- dev --layers broker --exact`" in error
+    assert f"aws mq reboot-broker --broker-id {broker_id} --region {dev.region}" in error
+    # the broker layer alone (it asks for the type); or the type applied: the run goes on
+    for running, argv, ran in (("mq.m7g.medium", ["--layers", "broker", "--exact"], "broker"),
+                               ("mq.m7g.large", [], "compute")):
+        code, out, runner = up(["up", "dev", "--yes", *argv], checker(PendingClients({"HostInstanceType": running})),
+                               BrokerStackRunner(broker_id))
+        assert code == 0 and ran in runner.started(), (running, out)

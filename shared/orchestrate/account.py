@@ -370,6 +370,13 @@ class AccountReport:
     """What the env's broker has asked for and not applied yet (botocore mq DescribeBroker ``PendingEngineVersion``
     -> ``engine_version``, ``PendingHostInstanceType`` -> ``instance_type``): Amazon MQ applies them at a reboot or in
     the maintenance window (:func:`shared.broker_upgrade.pending_move_refusal`)."""
+    broker_state: tuple[str, str] | None = None
+    """The env's broker and its state (botocore mq DescribeBroker ``BrokerId``, ``BrokerState``: RUNNING,
+    REBOOT_IN_PROGRESS, ...); None: not read (:func:`shared.orchestrate.cli.rebooting_broker_refusal`)."""
+    broker_instance_type: str | None = None
+    """The instance type the env's broker runs now (DescribeBroker ``HostInstanceType``; a new one is
+    ``PendingHostInstanceType`` until a reboot or the maintenance window); None: not read
+    (:func:`shared.orchestrate.cli.unapplied_type_refusal`)."""
 
 
 class AccountCheck(Protocol):
@@ -682,6 +689,10 @@ class AwsAccountCheck:
             pending = {"engine_version": described.get("PendingEngineVersion"),
                        "instance_type": described.get("PendingHostInstanceType")}
             report.broker_pending = {key: str(value) for key, value in pending.items() if value}
+            if described.get("HostInstanceType"):
+                report.broker_instance_type = str(described["HostInstanceType"])
+            if described.get("BrokerState"):
+                report.broker_state = (broker_id, str(described["BrokerState"]))
 
     def _check_broker_offering(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where Amazon MQ does not offer the env's broker (``messaging.instance_type`` with its

@@ -17,7 +17,7 @@ from shared import lifecycle
 from shared.broker_capacity import capacity_notes
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
-from shared.dag import downstream_closure
+from shared.dag import NEEDS_VPC_REACH, downstream_closure
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import PlatformError, UsageError, display_path
 from shared.images import AwsAccessError
@@ -194,6 +194,15 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     if report.brokers is not None and read_outputs is not None and env.messaging.broker == "amazon-mq":
         # an external broker is its operator's: no broker stack read
         _find_lost_broker(env, report, read_outputs, state_brokers)
+    rebooting = rebooting_broker_refusal(env, layers, report.broker_state)
+    if rebooting is not None:
+        # a cluster keeps two of its three nodes running while one restarts ("Scheduling the maintenance window"):
+        # its management API still answers, so a note
+        (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
+    unapplied = unapplied_type_refusal(env, layers, report.broker_instance_type,
+                                       report.broker_state[0] if report.broker_state else None)
+    if unapplied is not None:
+        report.refusals.append(unapplied)
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
@@ -210,6 +219,60 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     for role in report.missing:
         out.write(f"account {env.name}: {role.role_name} is created before the first layer ({role.why})\n")
     return report
+
+
+def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str],
+                             broker_state: tuple[str, str] | None) -> str | None:
+    """Why the run's layers that talk to the broker's management API (:data:`shared.dag.NEEDS_VPC_REACH`: the
+    messaging layer's RabbitMQ provider) should wait: the env's broker is restarting (DescribeBroker BrokerState
+    REBOOT_IN_PROGRESS: its maintenance window, up to two hours from its start, a pending change applied there, or an
+    `aws mq reboot-broker`). A single instance answers nothing meanwhile ("Version upgrades": "Single instance
+    brokers will be offline while being rebooted"): the reach probe would blame the network and point at ways into
+    the VPC, or, passed just before the restart, the provider would fail half-way through the topology. None: the
+    broker is not restarting, or no such layer runs."""
+    reaching = [layer for layer in layers if layer in NEEDS_VPC_REACH]
+    if broker_state is None or broker_state[1] != "REBOOT_IN_PROGRESS" or not reaching:
+        return None
+    broker_id = broker_state[0]
+    window = " ".join(env.messaging.maintenance_window.spec())
+    restarting = (f"{display_path(str(env_path(env.name)))}: the broker {broker_id} is restarting "
+                  f"(REBOOT_IN_PROGRESS: its maintenance window, messaging.maintenance_window {window}, lasts up to "
+                  f"two hours, or a reboot), and {', '.join(reaching)} talks to its RabbitMQ management API")
+    state = f"`aws mq describe-broker --broker-id {broker_id} --region {env.region} --query BrokerState`"
+    if env.messaging.deployment_mode != "SINGLE_INSTANCE":
+        return (f"{restarting}: a cluster restarts one node at a time with two running, so it still answers; should "
+                f"{reaching[0]} fail on a connection, run again once {state} says RUNNING")
+    return (f"{restarting}, which a single-instance broker does not answer until it runs again. Nothing was run. "
+            f"Wait until {state} says RUNNING, then run again")
+
+
+def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], running: str | None,
+                           broker_id: str | None = None) -> str | None:
+    """Why compute must not scale the services to their ``max_count`` yet: the env loader sized the broker's limits
+    on ``messaging.instance_type`` (:mod:`shared.broker_capacity`), but the broker runs ``running`` (DescribeBroker
+    ``HostInstanceType``) until Amazon MQ applies the new type at a reboot or in the maintenance window ("Upgrading
+    an Amazon MQ broker instance type"), and that type holds fewer connections, channels or queues than the peak:
+    the tasks compute starts past them would have their connections refused for up to a week. None: the broker runs
+    the env's type, or one that holds the peak too, or the run has no compute layer."""
+    messaging = env.messaging
+    if (running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
+            or "compute" not in layers):
+        return None
+    from shared.broker_capacity import capacity_problems
+
+    now = env.model_copy(update={"messaging": messaging.model_copy(update={"instance_type": running})})
+    problems = capacity_problems(now, load_catalog())
+    if not problems:
+        return None
+    window = " ".join(messaging.maintenance_window.spec())
+    short = problems[0][1].split("; choose")[0]  # the limit and the need, without the loader's advice
+    reboot = f"aws mq reboot-broker --broker-id {broker_id or '<broker id>'} --region {env.region}"
+    return (f"{display_path(str(env_path(env.name)))}: messaging.instance_type {messaging.instance_type} is not "
+            f"applied yet: the broker runs {running} until a reboot or its maintenance window "
+            f"(messaging.maintenance_window {window}), and until then {short}. Nothing was run. Apply the instance "
+            f"type first: `nox -s up -- {env.name} --layers broker --exact` (if it has not run yet), then `{reboot}` "
+            "(a single-instance broker is offline while it restarts) or wait for the window, then run again; or keep "
+            "the services' max_count until then (README, \"Changing the broker\")")
 
 
 def _find_lost_broker(env: EnvConfig, report: AccountReport, read_outputs: OutputsReader,

@@ -30,8 +30,8 @@ from shared.layer import Layer
 
 layer = Layer("broker")
 # Before any resource: an engine version / instance type move Amazon MQ cannot apply to the deployed broker (a
-# downgrade, or the instance family and the major version at once) is refused (exit 2) here too, for a `pulumi up` run
-# in this folder without the orchestrator's own check.
+# downgrade, the instance family and the major version at once, or back to mq.t3.micro) is refused (exit 2) here too,
+# for a `pulumi up` run in this folder without the orchestrator's own check.
 check_engine_move(layer.env, layer.last_outputs())
 network = layer.upstream("network").contract(NetworkOutputs)
 
