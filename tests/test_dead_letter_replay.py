@@ -1,5 +1,6 @@
 """On a real RabbitMQ: the on-call replay of dead letters (README, "On call", the ``dlq-depth`` entry) puts them back
-into their service's work queue, and its purge empties the DLQ.
+into their service's work queue, a replay that cannot start is seen and deleted as it says, and its purge empties the
+DLQ.
 
 A dead letter carries the routing key ``<svc>.work`` (the work queue's ``dead-letter-routing-key``), not the key it
 was published with, so republishing it to its exchange as it is routes it nowhere: the second test shows that
@@ -48,6 +49,15 @@ def _readme_purge() -> str:
     found = re.search(r"-X DELETE <management URL>(/api/queues/\S+?)`", _dlq_entry())
     assert found, "the dlq-depth entry names no purge (`-X DELETE <management URL>/api/queues/...`)"
     return found.group(1)
+
+
+def _readme_shovel_checks() -> tuple[str, str]:
+    """The README's check that the replay has finished (the path it GETs) and its delete of one that cannot start."""
+    entry = _dlq_entry()
+    listed = re.search(r"<management URL>(/api/parameters/shovel/ml-<env>)` lists it no more", entry)
+    deleted = re.search(r"-X DELETE <management URL>(/api/parameters/shovel/\S+?)`", entry)
+    assert listed and deleted, "the dlq-depth entry says neither how to see the replay finished nor how to delete it"
+    return listed.group(1), deleted.group(1)
 
 
 def _fill(template: str, vhost: str, service: str) -> str:
@@ -172,3 +182,22 @@ def test_the_readme_purge_empties_the_dead_letter_queue(broker: LocalBroker, top
     service, _, _ = _dead_letter_one(broker, topology)
     broker.management_api("DELETE", _fill(_readme_purge(), topology.vhost, service))
     assert _until(lambda: _depths(broker, topology)[f"{service}.dlq"] == 0)
+
+
+def test_a_replay_that_cannot_start_stays_listed_until_the_readme_deletes_it(broker: LocalBroker,
+                                                                           topology: Topology) -> None:
+    """A shovel that cannot connect (here its source a closed port instead of the direct ``amqp:///``) is accepted by
+    the PUT (``curl --fail`` passes), never drains the DLQ and retries for ever: the README's GET still lists it, and
+    its DELETE removes it, leaving the dead letter where it was."""
+    service, _, _ = _dead_letter_one(broker, topology)
+    path, document = _readme_replay()
+    body = json.loads(_fill(document, topology.vhost, service))
+    body["value"]["src-uri"] = body["value"]["src-uri"].replace("amqp:///", "amqp://127.0.0.1:1/")
+    broker.management_api("PUT", _fill(path, topology.vhost, service), body)
+    listed, deleted = _readme_shovel_checks()
+    time.sleep(3)
+    assert [p["name"] for p in broker.management_api("GET", _fill(listed, topology.vhost, service))] == \
+        [f"replay-{service}"]
+    broker.management_api("DELETE", _fill(deleted, topology.vhost, service))
+    assert _until(lambda: not broker.management_api("GET", _fill(listed, topology.vhost, service)))
+    assert _depths(broker, topology)[f"{service}.dlq"] == 1

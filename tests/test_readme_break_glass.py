@@ -73,3 +73,37 @@ def test_the_commands_name_what_compute_creates(env: str) -> None:
         labels = {container.get("dockerLabels", {}).get("platform.service")
                   for container in json.loads(task["inputs"]["containerDefinitions"])} - {None}
         assert labels and labels <= names, (task["name"], names, labels)  # the app's container is named <svc>
+
+
+def _stop_paragraph() -> str:
+    section = _section()
+    start = section.index("- **Stop a service now**")
+    end = section.find("\n- **", start + 1)
+    return " ".join(section[start:end if end != -1 else len(section)].split())
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_the_stop_says_how_long_messages_wait_and_how_to_come_back(env: str) -> None:
+    """A stopped consumer's messages do not wait for ever: the work queue's policy expires them into the DLQ after
+    ``messaging.message_ttl_ms`` (and its operator policy refuses publishes past ``messaging.max_length``, the DLQ's
+    drops its oldest past ``dead_letter_max_length``). The paragraph says so wherever the synth sets those limits, and
+    names the counts its restore command takes where the env file sets none (ServiceSettings' defaults)."""
+    from shared.envs import ServiceSettings
+
+    paragraph = _stop_paragraph()
+    messaging = synth_layers(env, "messaging")["messaging"]
+    work = [p["inputs"]["policy"]["definition"] for p in of_type(messaging, "rabbitmq:index/policy:Policy")
+            if p["inputs"]["name"].startswith("queue-") and p["inputs"]["name"].endswith(".work")]
+    assert work, "messaging declares no work-queue policy"
+    if any("message-ttl" in definition for definition in work):
+        assert "`messaging.message_ttl_ms`" in paragraph and "`<svc>.dlq`" in paragraph, \
+            "the work queues expire messages into their DLQs: the stop paragraph must say a stop lasts that long"
+    limits = {p["inputs"]["name"]: p["inputs"]["policy"]["definition"]
+              for p in of_type(messaging, "rabbitmq:index/operatorPolicy:OperatorPolicy")}
+    if "max-length" in limits.get("limits-work-queues", {}):
+        assert "`messaging.max_length`" in paragraph
+    if "max-length" in limits.get("limits-dead-letter-queues", {}):
+        assert "`messaging.dead_letter_max_length`" in paragraph
+    defaults = ServiceSettings()
+    assert f"(`{defaults.min_count}` and `{defaults.max_count}` where the env file sets none)" in paragraph, \
+        "the restore command's counts where the env file sets none are ServiceSettings' defaults"
