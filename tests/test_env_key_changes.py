@@ -40,6 +40,7 @@ from pydantic import BaseModel
 
 import shared.synth.engine as engine
 from shared import REPO_ROOT
+from shared.deploy_role import deploy_policies
 from shared.envs import EnvConfig, active_env_dir, load_env
 from shared.errors import ConfigError, ConfigErrors
 from shared.plan_diff import Change, diff_layers
@@ -151,16 +152,52 @@ def _messaging_stack_config(env: str, wanted: bool) -> Iterator[None]:
             engine.layer_dir = original  # type: ignore[assignment]
 
 
-_BASELINES: dict[tuple[str, str, bool], dict[str, dict[str, Any]]] = {}
+#: What the deploy role's policies allow: (action, resource) -> the conditions of each Allow naming them, as
+#: (operator, key) -> values.
+Grants = dict[tuple[str, str], list[dict[tuple[str, str], frozenset[str]]]]
+
+_BASELINES: dict[tuple[str, str, bool], tuple[dict[str, dict[str, Any]], Grants]] = {}
 
 
-def _baseline(case: KeyChange) -> dict[str, dict[str, Any]]:
-    """The env before the change (its ``given`` shape), synthesized once per shape."""
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _grants(env: str, documents: dict[str, dict[str, Any]]) -> Grants:
+    """The Allow statements of the deploy role's policies (`nox -s roles`) for the active env files' ``env``."""
+    grants: Grants = {}
+    for policy in deploy_policies(env, environ={}, documents=documents):
+        for statement in policy.document["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            condition = {(operator, key): frozenset(_listed(values))
+                         for operator, pairs in statement.get("Condition", {}).items() for key, values in pairs.items()}
+            for action in _listed(statement["Action"]):
+                for resource in _listed(statement["Resource"]):
+                    grants.setdefault((action, resource), []).append(condition)
+    return grants
+
+
+def _not_granted(before: Grants, after: Grants) -> list[str]:
+    """What the deploy role's policies for ``after`` allow and those for ``before`` do not: an action on a resource
+    they lack, or under a condition no old one admits (same keys, each a subset of the old values)."""
+    missing = []
+    for (action, resource), conditions in sorted(after.items()):
+        for condition in conditions:
+            if not any(old.keys() == condition.keys() and all(condition[k] <= old[k] for k in condition)
+                       for old in before.get((action, resource), [])):
+                missing.append(f"{action} on {resource} {dict(condition) or ''}".rstrip())
+    return missing
+
+
+def _baseline(case: KeyChange) -> tuple[dict[str, dict[str, Any]], Grants]:
+    """The env before the change (its ``given`` shape), synthesized once per shape, and its deploy role's grants."""
     key = (case.env, case.given or "", case.stack_config)
     if key not in _BASELINES:
         with _env_files(case.given_edits, env=case.env), \
                 _messaging_stack_config(case.env, case.stack_config):
-            _BASELINES[key] = engine.synth_env(case.env)
+            documents = engine.synth_env(case.env)
+            _BASELINES[key] = documents, _grants(case.env, documents)
     return _BASELINES[key]
 
 
@@ -169,6 +206,8 @@ class Result:
     refused: ConfigError | None = None
     protects: bool = False  #: whether the changed env protects its stateful resources
     changes: list[tuple[str, Change]] = field(default_factory=list)  # (layer, change) of cloud resources
+    #: what the deploy role's policies must newly allow (its policies from before the change deny it)
+    not_granted: list[str] = field(default_factory=list)
 
     @property
     def destroyed(self) -> list[tuple[str, Change]]:
@@ -181,16 +220,17 @@ class Result:
 
 
 def _apply(case: KeyChange) -> Result:
-    before = _baseline(case)
+    before, granted = _baseline(case)
     with _env_files(case.given_edits, case.set, env=case.env), _messaging_stack_config(case.env, case.stack_config):
         try:
             protects = load_env(case.env).protect
         except ConfigError as error:
             return Result(refused=error)
         after = engine.synth_env(case.env)
+        needed = _grants(case.env, after)
     components = {r["urn"] for document in (*before.values(), *after.values())
                   for r in document["resources"] if not r.get("custom", True)}
-    result = Result(protects=protects)
+    result = Result(protects=protects, not_granted=_not_granted(granted, needed))
     for layer_diff in diff_layers(dict(before), dict(after), list(after)):
         result.changes += [(layer_diff.layer, change) for change in layer_diff.changes if change.urn not in components]
     return result
@@ -234,6 +274,12 @@ def test_what_a_change_of_the_key_does(case: KeyChange) -> None:
         # Where the env protects state, each stateful loss is also blocked by `protect` (and by `nox -s diff`).
         assert all(c.blocked == result.protects for _, c in result.destroyed if is_stateful(c.type)), \
             _describe(result)
+    # The deploy role's policies are the user's (nox -s roles prints them; no stack may write them): a change the old
+    # ones do not allow stops `up` with AccessDenied at that call, after the layer's earlier changes went through. So
+    # the row tells the user to update them first.
+    assert not result.not_granted or "nox -s roles" in case.effect, (
+        f"{case.label} in {case.env} needs the deploy role's policies updated (nox -s roles), which the row does not "
+        "say; newly needed:\n  " + "\n  ".join(result.not_granted[:10]))
 
 
 def test_unprotecting_prod_is_refused_by_its_mandatory_policy(tmp_path: Path) -> None:

@@ -109,3 +109,21 @@ def test_each_readme_aws_command_is_an_operation_with_those_options(service: str
     assert operation is not None, f"`aws {service} {command}`: {service} has no such operation (botocore model)"
     unknown = sorted(set(options) - _options(model, operation) - CUSTOM_OPTIONS.get((service, command), set()))
     assert unknown == [], f"`aws {service} {command}`: options its input (botocore model) lacks: {unknown}"
+
+
+def test_each_readme_start_build_runs_as_the_role_that_may_assume_the_deploy_role() -> None:
+    """With messaging.deploy_runner.github_repository the runner's project runs as ml-platform-<env>-runner-jobs,
+    which may not assume the deploy role (any job of the repository runs as it): a build the README starts must name
+    ml-platform-<env>-deploy-runner as its service role (StartBuild serviceRoleOverride), or it stops at its first
+    AWS call with AccessDenied on sts:AssumeRole."""
+    from shared.broker_names import deploy_runner_role_name
+
+    starts = [" ".join(snippet[match.start():].split()) for snippet in _snippets(README.read_text(encoding="utf-8"))
+              for match in re.finditer(r"aws codebuild start-build\b", snippet)]
+    assert starts, "the README starts no build of the deploy runner"
+    for start in starts:
+        project = re.search(r"--project-name (\S+)-deploy\b", start)
+        assert project is not None, start
+        env = project.group(1).removeprefix("ml-platform-")
+        role = re.search(r"--service-role-override \S+:role/(\S+)", start)
+        assert role is not None and role.group(1) == deploy_runner_role_name(env), start
