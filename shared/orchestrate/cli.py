@@ -191,7 +191,8 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
                             f"holds IAM roles {layer} names after {env.name}"):
             report.refusals.append(named_roles_refusal(
                 env, layer, _stack_name(env, layer), [role for role in report.existing_roles if role.layer == layer]))
-    if report.brokers is not None and read_outputs is not None and env.messaging.broker == "amazon-mq":
+    if (report.brokers is not None and read_outputs is not None and env.messaging.broker == "amazon-mq"
+            and {"broker", "messaging"} & set(layers)):  # compute reads the account's brokers for the type alone
         # an external broker is its operator's: no broker stack read
         _find_lost_broker(env, report, read_outputs, state_brokers)
     rebooting = rebooting_broker_refusal(env, layers, report.broker_state)
@@ -200,7 +201,7 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
         # its management API still answers, so a note
         (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
     unapplied = unapplied_type_refusal(env, layers, report.broker_instance_type,
-                                       report.broker_state[0] if report.broker_state else None)
+                                       report.broker_state[0] if report.broker_state else None, report.broker_runs)
     if unapplied is not None:
         report.refusals.append(unapplied)
     print_report(report, env, out)
@@ -247,20 +248,33 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str],
 
 
 def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], running: str | None,
-                           broker_id: str | None = None) -> str | None:
+                           broker_id: str | None = None, runs: Mapping[str, str] | None = None) -> str | None:
     """Why compute must not scale the services to their ``max_count`` yet: the env loader sized the broker's limits
     on ``messaging.instance_type`` (:mod:`shared.broker_capacity`), but the broker runs ``running`` (DescribeBroker
     ``HostInstanceType``) until Amazon MQ applies the new type at a reboot or in the maintenance window ("Upgrading
     an Amazon MQ broker instance type"), and that type holds fewer connections, channels or queues than the peak:
     the tasks compute starts past them would have their connections refused for up to a week. None: the broker runs
-    the env's type, or one that holds the peak too, or the run has no compute layer."""
+    the env's type, or one that holds the peak too, or the run has no compute layer.
+
+    ``runs``: the deployment mode and engine version it runs (DescribeBroker), so the limits are those of the broker
+    running: a 3.13 broker holds its type's maximum until a pending 4.2 applies with the type. Where the run's broker
+    layer replaces it (another deployment mode: a new broker), CreateBroker gives compute the env's type at once."""
     messaging = env.messaging
     if (running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
             or "compute" not in layers):
         return None
+    from shared.amazonmq import engine_tuple
     from shared.broker_capacity import capacity_problems
 
-    now = env.model_copy(update={"messaging": messaging.model_copy(update={"instance_type": running})})
+    runs = runs or {}
+    mode = runs.get("deployment_mode", messaging.deployment_mode)
+    if mode != messaging.deployment_mode and "broker" in layers:
+        return None
+    engine = runs.get("engine_version")
+    now = env.model_copy(update={"messaging": messaging.model_copy(update={
+        "instance_type": running, "deployment_mode": mode,
+        # DescribeBroker names the patch (3.13.7); the limits are per major.minor
+        "engine_version": ".".join(map(str, engine_tuple(engine)[:2])) if engine else messaging.engine_version})})
     problems = capacity_problems(now, load_catalog())
     if not problems:
         return None
