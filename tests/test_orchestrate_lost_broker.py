@@ -93,7 +93,7 @@ class PendingClients(Clients):
     """moto's Amazon MQ applies an update at once; this one answers DescribeBroker with what a real broker still
     has pending until its reboot or maintenance window (botocore mq DescribeBrokerResponse)."""
 
-    def __init__(self, pending: dict[str, str]) -> None:
+    def __init__(self, pending: dict[str, Any]) -> None:
         super().__init__(roomy())
         self.pending = pending
 
@@ -294,3 +294,20 @@ def test_the_limits_are_those_of_the_engine_running(moto_aws: None, edit_env: An
                                BrokerStackRunner(broker_id))
         assert (code, runner.started()) == ((2, []) if refused else (0, ["compute"])), (engine, out)
     assert "mq.m7g.medium SINGLE_INSTANCE on RabbitMQ 4.2 holds 100 AMQP connections" in capsys.readouterr().err
+
+
+def test_a_broker_that_requires_action_is_not_sent_to_reboot(moto_aws: None, edit_env: Any,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """"Broker Reboot": "You can reboot only a broker with the RUNNING status", and Amazon MQ restarts no broker that
+    raises a high memory alarm (RebootBroker returns an exception): the refusal names the actions required instead."""
+    broker_id = _bigger_type_pending(edit_env)
+    pending = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large",
+               "BrokerState": "CRITICAL_ACTION_REQUIRED",
+               "ActionsRequired": [{"ActionRequiredCode": "RABBITMQ_MEMORY_ALARM"}]}
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(PendingClients(pending)), BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"--broker-id {broker_id} --region eu-west-1 --query ActionsRequired" in error
+    assert "reboots only a RUNNING broker" in error and "then run `aws mq reboot-broker" in error
+    assert "Apply the instance type first" not in error
