@@ -93,7 +93,7 @@ class PendingClients(Clients):
     """moto's Amazon MQ applies an update at once; this one answers DescribeBroker with what a real broker still
     has pending until its reboot or maintenance window (botocore mq DescribeBrokerResponse)."""
 
-    def __init__(self, pending: dict[str, str]) -> None:
+    def __init__(self, pending: dict[str, Any]) -> None:
         super().__init__(roomy())
         self.pending = pending
 
@@ -245,3 +245,69 @@ def test_compute_waits_until_the_bigger_instance_type_is_applied(moto_aws: None,
         code, out, runner = up(["up", "dev", "--yes", *argv], checker(PendingClients({"HostInstanceType": running})),
                                BrokerStackRunner(broker_id))
         assert code == 0 and ran in runner.started(), (running, out)
+
+
+def _bigger_type_pending(edit_env: Any) -> str:
+    """dev asks for mq.m7g.large and a peak (inference at 60 tasks) its mq.m7g.medium, still running, does not hold."""
+    edit_env("dev", lambda data: (data["messaging"].update(instance_type="mq.m7g.large"),
+                                  data.setdefault("services", {}).setdefault("inference", {}).update(max_count=60)))
+    return _single_broker(load_env("dev"))
+
+
+def test_compute_alone_waits_too(moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The deploy workflows run each layer as its own job (`up <env> --layers compute --exact`, after the broker job
+    asked for the type): the run that scales the services is compute alone, and the broker is read for it too."""
+    broker_id = _bigger_type_pending(edit_env)
+    pending = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large"}
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(PendingClients(pending)), BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    assert "messaging.instance_type mq.m7g.large is not applied yet" in capsys.readouterr().err
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(PendingClients({"HostInstanceType": "mq.m7g.large"})), BrokerStackRunner(broker_id))
+    assert code == 0 and runner.started() == ["compute"], out
+
+
+def test_a_new_broker_runs_the_type_at_once(moto_aws: None, edit_env: Any) -> None:
+    """Another deployment mode is a new broker (the broker layer replaces it, README env key table): CreateBroker runs
+    the env's type before compute, in the same `up`. DescribeBroker still describes the old single instance."""
+    edit_env("dev", lambda data: (data["messaging"].update(instance_type="mq.m7g.large",
+                                                           deployment_mode="CLUSTER_MULTI_AZ"),
+                                  data["network"].update(az_count=3),
+                                  # 310 connections: more than an mq.m7g.medium cluster's 3 x 100
+                                  data.setdefault("services", {}).setdefault("inference", {}).update(max_count=150)))
+    broker_id = _single_broker(load_env("dev"))  # SINGLE_INSTANCE mq.m7g.medium
+    code, out, runner = up(["up", "dev", "--yes"], checker(PendingClients({})), BrokerStackRunner(broker_id))
+    assert code == 0 and "compute" in runner.started(), out
+    assert "is not applied yet" not in out
+
+
+def test_the_limits_are_those_of_the_engine_running(moto_aws: None, edit_env: Any,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """RabbitMQ 3.13 runs with its type's maximum limits (300 connections on mq.m7g.medium), 4.2 with Amazon MQ's
+    defaults (100): until a pending 4.2 applies, with the bigger type, the broker holds what 3.13 holds."""
+    broker_id = _bigger_type_pending(edit_env)
+    pending = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large"}
+    for engine, refused in (("3.13.7", False), ("4.2.1", True)):
+        code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                               checker(PendingClients({**pending, "EngineVersion": engine})),
+                               BrokerStackRunner(broker_id))
+        assert (code, runner.started()) == ((2, []) if refused else (0, ["compute"])), (engine, out)
+    assert "mq.m7g.medium SINGLE_INSTANCE on RabbitMQ 4.2 holds 100 AMQP connections" in capsys.readouterr().err
+
+
+def test_a_broker_that_requires_action_is_not_sent_to_reboot(moto_aws: None, edit_env: Any,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """"Broker Reboot": "You can reboot only a broker with the RUNNING status", and Amazon MQ restarts no broker that
+    raises a high memory alarm (RebootBroker returns an exception): the refusal names the actions required instead."""
+    broker_id = _bigger_type_pending(edit_env)
+    pending = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large",
+               "BrokerState": "CRITICAL_ACTION_REQUIRED",
+               "ActionsRequired": [{"ActionRequiredCode": "RABBITMQ_MEMORY_ALARM"}]}
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                           checker(PendingClients(pending)), BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"--broker-id {broker_id} --region eu-west-1 --query ActionsRequired" in error
+    assert "reboots only a RUNNING broker" in error and "then run `aws mq reboot-broker" in error
+    assert "Apply the instance type first" not in error

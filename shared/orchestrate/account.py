@@ -377,6 +377,9 @@ class AccountReport:
     """The instance type the env's broker runs now (DescribeBroker ``HostInstanceType``; a new one is
     ``PendingHostInstanceType`` until a reboot or the maintenance window); None: not read
     (:func:`shared.orchestrate.cli.unapplied_type_refusal`)."""
+    broker_runs: dict[str, str] = field(default_factory=dict)
+    """The deployment mode and engine version the env's broker runs now (DescribeBroker ``DeploymentMode``,
+    ``EngineVersion``, major.minor.patch), as ``deployment_mode`` and ``engine_version``."""
 
 
 class AccountCheck(Protocol):
@@ -427,7 +430,9 @@ class AwsAccountCheck:
         roles = linked_roles(env, layers)
         needs = quota_needs(env, layers)
         named = account_wide_roles(env, layers)
-        brokers = env.messaging.broker == "amazon-mq" and bool({"broker", "messaging"} & set(layers))
+        # compute too: the deploy workflows run it as a job of its own (`--layers compute --exact`), and whether the
+        # broker runs the type the env sized it on is read from the broker (cli.unapplied_type_refusal)
+        brokers = env.messaging.broker == "amazon-mq" and bool({"broker", "messaging", "compute"} & set(layers))
         subscriptions = "broker" in layers and bool(env.alarms.all_subscriptions())
         rotation = "broker" in layers and env.messaging.broker == "amazon-mq" and \
             env.messaging.credentials_rotation is not None
@@ -691,6 +696,8 @@ class AwsAccountCheck:
             report.broker_pending = {key: str(value) for key, value in pending.items() if value}
             if described.get("HostInstanceType"):
                 report.broker_instance_type = str(described["HostInstanceType"])
+            report.broker_runs = {key: str(described[field]) for key, field in (
+                ("deployment_mode", "DeploymentMode"), ("engine_version", "EngineVersion")) if described.get(field)}
             if described.get("BrokerState"):
                 report.broker_state = (broker_id, str(described["BrokerState"]))
 

@@ -191,7 +191,8 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
                             f"holds IAM roles {layer} names after {env.name}"):
             report.refusals.append(named_roles_refusal(
                 env, layer, _stack_name(env, layer), [role for role in report.existing_roles if role.layer == layer]))
-    if report.brokers is not None and read_outputs is not None and env.messaging.broker == "amazon-mq":
+    if (report.brokers is not None and read_outputs is not None and env.messaging.broker == "amazon-mq"
+            and {"broker", "messaging"} & set(layers)):  # compute reads the account's brokers for the type alone
         # an external broker is its operator's: no broker stack read
         _find_lost_broker(env, report, read_outputs, state_brokers)
     rebooting = rebooting_broker_refusal(env, layers, report.broker_state)
@@ -200,7 +201,8 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
         # its management API still answers, so a note
         (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
     unapplied = unapplied_type_refusal(env, layers, report.broker_instance_type,
-                                       report.broker_state[0] if report.broker_state else None)
+                                       report.broker_state[0] if report.broker_state else None, report.broker_runs,
+                                       report.broker_state[1] if report.broker_state else None)
     if unapplied is not None:
         report.refusals.append(unapplied)
     print_report(report, env, out)
@@ -247,29 +249,54 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str],
 
 
 def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], running: str | None,
-                           broker_id: str | None = None) -> str | None:
+                           broker_id: str | None = None, runs: Mapping[str, str] | None = None,
+                           state: str | None = None) -> str | None:
     """Why compute must not scale the services to their ``max_count`` yet: the env loader sized the broker's limits
     on ``messaging.instance_type`` (:mod:`shared.broker_capacity`), but the broker runs ``running`` (DescribeBroker
     ``HostInstanceType``) until Amazon MQ applies the new type at a reboot or in the maintenance window ("Upgrading
     an Amazon MQ broker instance type"), and that type holds fewer connections, channels or queues than the peak:
     the tasks compute starts past them would have their connections refused for up to a week. None: the broker runs
-    the env's type, or one that holds the peak too, or the run has no compute layer."""
+    the env's type, or one that holds the peak too, or the run has no compute layer.
+
+    ``runs``: the deployment mode and engine version it runs (DescribeBroker), so the limits are those of the broker
+    running: a 3.13 broker holds its type's maximum until a pending 4.2 applies with the type. Where the run's broker
+    layer replaces it (another deployment mode: a new broker), CreateBroker gives compute the env's type at once."""
     messaging = env.messaging
     if (running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
             or "compute" not in layers):
         return None
+    from shared.amazonmq import engine_tuple
     from shared.broker_capacity import capacity_problems
 
-    now = env.model_copy(update={"messaging": messaging.model_copy(update={"instance_type": running})})
+    runs = runs or {}
+    mode = runs.get("deployment_mode", messaging.deployment_mode)
+    if mode != messaging.deployment_mode and "broker" in layers:
+        return None
+    engine = runs.get("engine_version")
+    now = env.model_copy(update={"messaging": messaging.model_copy(update={
+        "instance_type": running, "deployment_mode": mode,
+        # DescribeBroker names the patch (3.13.7); the limits are per major.minor
+        "engine_version": ".".join(map(str, engine_tuple(engine)[:2])) if engine else messaging.engine_version})})
     problems = capacity_problems(now, load_catalog())
     if not problems:
         return None
     window = " ".join(messaging.maintenance_window.spec())
     short = problems[0][1].split("; choose")[0]  # the limit and the need, without the loader's advice
     reboot = f"aws mq reboot-broker --broker-id {broker_id or '<broker id>'} --region {env.region}"
-    return (f"{display_path(str(env_path(env.name)))}: messaging.instance_type {messaging.instance_type} is not "
+    head = (f"{display_path(str(env_path(env.name)))}: messaging.instance_type {messaging.instance_type} is not "
             f"applied yet: the broker runs {running} until a reboot or its maintenance window "
-            f"(messaging.maintenance_window {window}), and until then {short}. Nothing was run. Apply the instance "
+            f"(messaging.maintenance_window {window}), and until then {short}. Nothing was run.")
+    if state == "CRITICAL_ACTION_REQUIRED":
+        # "Broker Reboot": "You can reboot only a broker with the RUNNING status"; "High memory alarm": Amazon MQ
+        # "will not restart a broker experiencing a high memory alarm" (RebootBroker returns an exception)
+        actions = (f"aws mq describe-broker --broker-id {broker_id or '<broker id>'} --region {env.region} "
+                   "--query ActionsRequired")
+        return (f"{head} The broker is CRITICAL_ACTION_REQUIRED (`{actions}`): Amazon MQ reboots only a RUNNING "
+                "broker, and restarts none that raises a high memory alarm (RABBITMQ_MEMORY_ALARM), so neither a "
+                "reboot nor the window applies the type until that is resolved (Amazon MQ developer guide, "
+                "\"Troubleshooting: Amazon MQ action required codes\"). Keep the services' max_count at what the "
+                f"broker holds (fewer connections also relieve its memory), then run `{reboot}` once it is RUNNING")
+    return (f"{head} Apply the instance "
             f"type first: `nox -s up -- {env.name} --layers broker --exact` (if it has not run yet), then `{reboot}` "
             "(a single-instance broker is offline while it restarts) or wait for the window, then run again; or keep "
             "the services' max_count until then (README, \"Changing the broker\")")
