@@ -20,9 +20,9 @@ from tests.synth_helpers import of_type
 
 PROGRAMS = Path(__file__).parent / "fixtures" / "programs"
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-# Every env file, not only the shipped three: an env a user adds (README, "Add an environment") gets its snapshots from
-# the refresh that step asks for, and `nox -s diff -- <env>` and test_plan_diff's URN check compare against them (without
-# them every resource is "added" and a protected one replaced goes unnoticed).
+# Every env file, not only the shipped three: an env a user adds (README, "Add an environment") gets its snapshots
+# from the refresh that step asks for, and `nox -s diff -- <env>` and test_plan_diff's URN check compare against them
+# (without them every resource is "added" and a protected one replaced goes unnoticed).
 ENVS = env_names()
 RESOURCE_KEYS = ["urn", "type", "name", "custom", "parent", "provider", "dependencies", "inputs", "secret_inputs",
                  "protect", "property_dependencies"]
