@@ -1448,7 +1448,10 @@ def load_env(name: str) -> EnvConfig:
                 "letter and ending with a letter or digit; AWS resource names and the env's DNS namespace "
                 f"<name>.ml.internal are made from it. Rename the file"))
         known = ", ".join(env_names()) or "none"
-        raise ConfigError(str(path), "(file)", f"unknown environment {name!r} (known: {known})")
+        # Every command and the loader's cross-env checks read environments/*.yaml only: a .yml file is not an env.
+        other = path.with_suffix(".yml")
+        hint = f"; {other.name} is not read: rename it {path.name}" if other.is_file() else ""
+        raise ConfigError(str(path), "(file)", f"unknown environment {name!r} (known: {known}){hint}")
     return _load_cached(str(path.resolve()), path.stat().st_mtime_ns, name, str(catalog_path()))
 
 

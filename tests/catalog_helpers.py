@@ -75,3 +75,28 @@ def stop_consuming(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -
                 del spec["publishes"]
 
     write_catalog(tmp_path, monkeypatch, drop)
+
+
+SHIPPED_SERVICES = ("gateway", "preprocess", "inference", "training")
+
+
+def shipped_services_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: Callable[..., Path],
+                          envs: tuple[str, ...] = ("dev", "staging", "prod")) -> None:
+    """The catalog and the scratch copies of ``envs`` without any service a user added (README, "Add a service"): for a
+    test whose figures count every service (its tasks' addresses), as the env_dir fixture leaves out an added env."""
+    def keep(services: dict[str, Any]) -> None:
+        for name in [name for name in services if name not in SHIPPED_SERVICES]:
+            del services[name]
+        for spec in services.values():
+            if "calls" in spec:
+                spec["calls"] = [callee for callee in spec["calls"] if callee in SHIPPED_SERVICES]
+
+    write_catalog(tmp_path, monkeypatch, keep)
+
+    def drop_env(data: dict[str, Any]) -> None:
+        for section in (data.get("services") or {}, (data.get("release") or {}).get("images") or {}):
+            for name in [name for name in section if name not in SHIPPED_SERVICES]:
+                del section[name]
+
+    for env in envs:
+        edit_env(env, drop_env)

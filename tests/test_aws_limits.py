@@ -12,6 +12,7 @@ import yaml
 from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.envs import load_env
 from shared.errors import ConfigError, ConfigErrors
+from tests.catalog_helpers import shipped_services_only
 
 
 def problems_of(name: str) -> list[ConfigError]:
@@ -162,7 +163,8 @@ def test_a_22_vpc_holds_the_shipped_counts_and_the_usable_addresses_are_the_subn
     assert private_subnet_addresses(22) == 59 and private_subnet_addresses(16) == 4091
 
 
-def test_private_subnets_too_small_for_the_peak_tasks_exit_2_naming_network_cidr(edit_env: Any, env_dir: Path) -> None:
+def test_private_subnets_too_small_for_the_peak_tasks_exit_2_naming_network_cidr(
+        edit_env: Any, env_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """staging at /22 (three /26 private subnets of 59 addresses): inference at max_count 40 runs up to 80 tasks during
     a rolling deployment, 27 per AZ, with the others 35 task interfaces per AZ, plus 4 interface endpoints, the broker,
     2 Lambda functions and a build: 43 fit. At max_count 70 (140 tasks, 47 per AZ): 63 do not, and the tasks past the
@@ -173,6 +175,7 @@ def test_private_subnets_too_small_for_the_peak_tasks_exit_2_naming_network_cidr
             data.setdefault("services", {})["inference"] = counts(max_count)
         return apply
 
+    shipped_services_only(tmp_path, monkeypatch, edit_env, ("staging",))  # the figures below count every service's
     edit_env("staging", change(40))
     assert subnet_problems("staging") == []
     edit_env("staging", change(70))

@@ -1337,7 +1337,8 @@ def test_the_read_role_reads_the_secret_versions_a_refreshing_preview_reads(edit
 # -- the compute layer's roles by tag: a catalog service added needs no policy change ---------------------------------
 
 def _add_scoring(services: dict[str, Any]) -> None:
-    services["scoring"] = {"description": "A service the policies were not generated for.", "port": 8084,
+    port = max(spec["port"] for spec in services.values()) + 1  # one of its own beside any service a user added
+    services["scoring"] = {"description": "A service the policies were not generated for.", "port": port,
                            "health_path": "/health", "cpu": 256, "memory": 512}
 
 

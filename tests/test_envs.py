@@ -214,6 +214,16 @@ def test_a_top_level_list_is_refused(env_dir: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "must be a mapping" in result.stderr
 
 
+def test_a_new_env_file_ending_in_yml_is_named_when_its_env_is_unknown(env_dir: Path, tmp_path: Path) -> None:
+    # README, "Add an environment": environments/<name>.yaml; a copy saved as qa.yml is read by no command.
+    (env_dir / "qa.yml").write_text((env_dir / "staging.yaml").read_text())
+    result = synth_cli("qa", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2, result.stderr
+    assert "qa.yaml: (file): unknown environment 'qa'" in result.stderr
+    assert "qa.yml is not read: rename it qa.yaml" in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
 def test_a_new_env_names_the_policy_column_it_follows(env_dir: Path, tmp_path: Path) -> None:
     """README, "Add an environment": copy staging, give it its own account, CIDR and a policy baseline."""
     text = (env_dir / "staging.yaml").read_text().replace("10.20.0.0/16", "10.40.0.0/16")

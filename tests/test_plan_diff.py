@@ -135,7 +135,7 @@ def test_the_requests_exchange_upgrade_replaces_it_with_its_bindings_and_keeps_q
     fresh = synth_env("dev", ["messaging"])["messaging"]
     changes = [(c.action, c.name, c.inputs) for c in
                diff_documents("messaging", _deployed_with_a_direct_requests_exchange(fresh), fresh).changes]
-    assert changes == [
+    shipped = [
         ("replace", "messaging-binding-ml-requests-inference-work-inference-request", ("source",)),
         ("replace", "messaging-binding-ml-requests-preprocess-work-preprocess-request", ("source",)),
         ("replace", "messaging-binding-ml-requests-training-work-training-request", ("source",)),
@@ -143,6 +143,13 @@ def test_the_requests_exchange_upgrade_replaces_it_with_its_bindings_and_keeps_q
         ("add", "messaging-topic-permissions-gateway", ()),
         ("update", "messaging-topic-permissions-preprocess", ("permissions",)),
     ]
+    assert [change for change in changes if change in shipped] == shipped
+    # and with a service a user added (README, "Add a service"): its requests bindings replaced too, and the topic
+    # permissions of each other service that publishes requests updated in place; nothing else
+    benign = (("replace", ("source",), "messaging-binding-ml-requests-"),
+              ("update", ("permissions",), "messaging-topic-permissions-"))
+    assert all(any(change[0] == action and change[2] == inputs and change[1].startswith(prefix)
+                   for action, inputs, prefix in benign) for change in changes if change not in shipped), changes
 
 
 def test_a_fixed_name_resource_replaced_create_first_leaves_its_readers_alone() -> None:

@@ -33,6 +33,13 @@ def commit(repo: Path, files: dict[str, str], message: str) -> str:
 
 
 @pytest.fixture
+def shipped_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped promotion order, for a test of prod's gate that names staging as the env prod is promoted from (an
+    env a user adds to the order, README "Add an environment" step 4, may come between them)."""
+    monkeypatch.setattr("shared.promote.PROMOTION_ORDER", ("dev", "staging", "prod"))
+
+
+@pytest.fixture
 def repo(tmp_path: Path) -> dict[str, Any]:
     git(tmp_path, "init", "-q")
     base = commit(tmp_path, {"stacks/compute/__main__.py": "v1\n", "shared/x.py": "v1\n", "requirements.lock": "a==1\n",
@@ -126,7 +133,8 @@ def test_a_dev_deploy_still_running_is_refused_until_it_succeeds(repo: dict[str,
         gate(repo, "staging", repo["code"], api)
 
 
-def test_prod_asks_for_a_successful_staging_job_whatever_the_rest_of_its_run_did(repo: dict[str, Any]) -> None:
+def test_prod_asks_for_a_successful_staging_job_whatever_the_rest_of_its_run_did(
+        repo: dict[str, Any], shipped_order: None) -> None:
     staging_ok = FakeApi({"deploy-promoted.yml": [run(9, repo["base"], "failure")]},
                          {9: jobs(["up staging", "up prod"], **{"up prod": "failure"})})
     assert gate(repo, "prod", repo["envs_only"], staging_ok)[0] == 0
@@ -141,7 +149,8 @@ def test_prod_asks_for_a_successful_staging_job_whatever_the_rest_of_its_run_did
         gate(repo, "prod", repo["base"], dev_only)
 
 
-def test_prod_refused_for_code_staging_never_ran_says_to_deploy_staging_by_hand(repo: dict[str, Any]) -> None:
+def test_prod_refused_for_code_staging_never_ran_says_to_deploy_staging_by_hand(
+        repo: dict[str, Any], shipped_order: None) -> None:
     """staging deploys only when its env file changes (or by hand), never because code merged: a code change merged
     after staging's last promotion is refused for prod, and waiting for a staging deploy of the commit (what the
     message said, as it does for dev, which deploys every merge) waits for ever. The way is deploy-promoted.yml by

@@ -45,7 +45,10 @@ def test_the_dev_compute_job_outlasts_every_ecs_wait_of_its_up(minutes: int, edi
         (f"up-{layer}" for layer in LAYERS if layer != "compute"), workflows.LAYER_MINUTES)  # a layer added too
 
 
-def test_a_promoted_env_s_job_outlasts_its_compute_wait_and_the_other_layers(edit_env: Any, env_dir: Path) -> None:
+def test_a_promoted_env_s_job_outlasts_its_compute_wait_and_the_other_layers(
+        edit_env: Any, env_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shipped order, as env_dir holds the shipped envs only (an env a user adds to it: README, "Add an environment")
+    monkeypatch.setattr("shared.promote.PROMOTION_ORDER", ("dev", "staging", "prod"))
     edit_env("prod", lambda data: data["compute"].update(steady_state_timeout_minutes=100))
     rendered = jobs(workflows.render_deploy_promoted())
     assert rendered["deploy-prod"]["timeout-minutes"] >= (

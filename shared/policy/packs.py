@@ -14,7 +14,7 @@ from types import ModuleType
 from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
 
 from shared.errors import PlatformError
-from shared.policy_catalog import PACKS, rules_of_pack
+from shared.policy_catalog import PACKS, load_rules, rules_of_pack
 
 
 class PackDefinitionError(PlatformError):
@@ -50,10 +50,22 @@ def rule_files(pack_dir: Path) -> dict[str, Path]:
     extra = sorted(set(files) - set(expected))
     if missing or extra:
         parts = []
-        if missing:
-            parts.append(f"catalog rules without a file: {', '.join(missing)}")
-        if extra:
-            parts.append(f"rule files not in policies/catalog.yaml: {', '.join(extra)}")
+        # A rule whose file is in another pack's folder is a wrong `pack` (or a file in the wrong folder), neither a
+        # missing file nor a missing entry: name the file and the catalog key, or the user finds both and is stuck.
+        misplaced = {rule_id: found for rule_id in missing
+                     for found in sorted(pack_dir.parent.glob(f"*/rules/{rule_id}.py"))[:1]}
+        if absent := [rule_id for rule_id in missing if rule_id not in misplaced]:
+            parts.append(f"catalog rules without a file: {', '.join(absent)}")
+        parts += [f"{found}: policies/catalog.yaml has rules.{rule_id}.pack {pack!r}, not "
+                  f"{found.parent.parent.name!r} (move the file to policies/{pack}/rules/ or correct the pack)"
+                  for rule_id, found in misplaced.items()]
+        elsewhere = {rule.id: rule.pack for rule in load_rules().values() if rule.id in extra}
+        unlisted = [rule_id for rule_id in extra if rule_id not in elsewhere]
+        if unlisted:
+            parts.append(f"rule files not in policies/catalog.yaml: {', '.join(unlisted)}")
+        parts += [f"{files[rule_id]}: policies/catalog.yaml has rules.{rule_id}.pack {other!r}, not {pack!r} "
+                  f"(move the file to policies/{other}/rules/ or correct the pack)"
+                  for rule_id, other in sorted(elsewhere.items())]
         raise PackDefinitionError(f"pack {pack!r} ({pack_dir / 'rules'}): " + "; ".join(parts))
     return {rule_id: files[rule_id] for rule_id in expected}
 

@@ -34,7 +34,9 @@ def test_a_called_service_holds_its_task_back_until_the_app_is_healthy(env: str)
     catalog = load_catalog()
     doc = platform(env)["compute"]
     called = {spec.name for spec in catalog if catalog.callers(spec.name)}
-    assert called == {"preprocess", "inference"}  # gateway is public (its target group's health), training uncalled
+    # of the shipped four (a service a user adds is gated or not by the same rule, below): gateway is public (its target
+    # group's health), training uncalled
+    assert called & {"gateway", "preprocess", "inference", "training"} == {"preprocess", "inference"}
     for spec in catalog:
         task = unit(doc, spec.name)["task"]
         names = [c["name"] for c in containers(task)]
@@ -137,9 +139,10 @@ def test_the_shipped_alarms_wait_one_period_more_for_a_gated_start_up(env: str) 
     # 30 s on and its 5 s timeout): up to 5 minutes with a breaching data point, so the env's 5 periods could fire
     doc = platform(env)["compute"]
     assert load_env(env).alarms.evaluation_periods == 5
-    for spec in load_catalog():
-        alarm = below_desired(doc, env, spec.name)["inputs"]
-        assert alarm["evaluationPeriods"] == (6 if spec.name in ("preprocess", "inference") else 5), spec.name
+    catalog = load_catalog()
+    for name in ("gateway", "preprocess", "inference", "training"):  # the shipped four, at the default startup_seconds
+        alarm = below_desired(doc, env, name)["inputs"]
+        assert catalog[name].startup_seconds == 60 and alarm["evaluationPeriods"] == (6 if catalog.callers(name) else 5)
 
 
 @pytest.mark.parametrize(("pending", "period", "periods", "expected"), [

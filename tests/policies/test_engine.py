@@ -101,6 +101,21 @@ def test_a_rule_file_outside_the_catalog_refuses_to_load(tmp_path):
         load_policies(pack_dir)
 
 
+def test_a_rule_file_in_another_pack_than_its_catalog_entry_names_both(tmp_path):
+    # README, "Add a rule": a file put in policies/rabbitmq/rules/ for a rule the catalog lists under `pack: aws` is
+    # not "not in policies/catalog.yaml" (it is there): the error names the file, the catalog key and both packs.
+    pack_dir, aws_dir = _pack_copy(tmp_path), _pack_copy(tmp_path, "aws")
+    (aws_dir / "rules" / "kms-key-rotation.py").rename(pack_dir / "rules" / "kms-key-rotation.py")
+    wrong = (f"{pack_dir / 'rules' / 'kms-key-rotation.py'}: policies/catalog.yaml has rules.kms-key-rotation.pack "
+             "'aws', not 'rabbitmq'")
+    for loaded in (pack_dir, aws_dir):  # the pack with the stray file, and the pack missing it
+        with pytest.raises(PackDefinitionError) as raised:
+            load_policies(loaded)
+        message = str(raised.value)
+        assert wrong in message, message
+        assert "not in policies/catalog.yaml" not in message and "without a file" not in message
+
+
 def test_nox_policy_refuses_rule_files_the_catalog_lacks_with_exit_2_before_starting_a_pack(tmp_path, monkeypatch,
                                                                                             capsys):
     # README, "Add a rule": a rule file written before its catalog entry is named, not a pack's traceback
