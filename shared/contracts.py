@@ -277,8 +277,10 @@ class Upstream:
             )
         self.consumer = consumer
         self.layer = layer
+        self.env = env
         self.model = CONTRACTS[layer]
-        self.reference = pulumi.StackReference(stack_reference_name(org, layer, env))
+        self.stack = stack_reference_name(org, layer, env)
+        self.reference = pulumi.StackReference(self.stack)
 
     def __getitem__(self, name: str) -> pulumi.Output[Any]:
         if name not in self.model.model_fields:
@@ -286,11 +288,30 @@ class Upstream:
                 f"layer {self.consumer!r} reads {name!r} from {self.layer!r}, which its contract "
                 f"{self.model.__name__} does not declare (declared: {', '.join(self.model.model_fields)})"
             )
-        if _nullable(self.model, name):
+        nullable = _nullable(self.model, name)
+
+        def pick(outputs: dict[str, Any]) -> Any:
             # A null stack output is dropped by the engine (it is absent, not null, downstream), so a
             # field the contract declares optional reads as None when absent instead of failing.
-            return self.reference.get_output(name)
-        return self.reference.require_output(name)
+            if name in outputs or nullable:
+                return outputs.get(name)
+            raise ContractError(self._missing(name, outputs))
+
+        # What the SDK's require_output does, but a missing output names the stack and the layer to deploy where
+        # the SDK raises a bare KeyError (pulumi/stack_reference.py: `l[1][l[0]]`); the secretness is the SDK's own
+        # per-name answer (secret_output_names), not that of the whole outputs map.
+        value = self.reference.outputs.apply(pick)
+        return pulumi.Output(value.resources(), value.future(), value.is_known(),
+                             self.reference.get_output(name).is_secret())
+
+    def _missing(self, name: str, outputs: dict[str, Any]) -> str:
+        why = (f"the stack {self.stack} has no outputs: {self.layer} was never deployed to {self.env} (or was "
+               f"destroyed)" if not outputs else
+               f"the stack {self.stack} has no output {name!r}: {self.layer} was last deployed by a release whose "
+               f"{self.model.__name__} had no such field")
+        return (f"layer {self.consumer!r} reads {self.layer}.{name}, but {why}. Deploy {self.layer} first: "
+                f"`nox -s up -- {self.env} --layers {self.layer}` (a preview or `--exact` run reads what "
+                f"{self.layer} has deployed, not what its preview plans)")
 
 
     def field(self, name: str) -> pulumi.Output[Any]:

@@ -15,7 +15,7 @@ import pytest
 from shared import REPO_ROOT
 from shared.contracts import VIEWS, ContractOutputs, NetworkContract, NetworkOutputs, view_mismatches
 from shared.errors import ContractError
-from shared.synth.engine import SynthError, synth_program
+from shared.synth.engine import synth_program
 from tests.layers.compute_helpers import platform
 
 UPSTREAMS = ("network", "discovery", "mesh", "broker", "messaging")
@@ -53,7 +53,7 @@ def test_a_value_of_the_wrong_type_fails_at_synth_naming_layer_and_field() -> No
 
 
 def test_a_missing_network_field_fails_at_synth_naming_it() -> None:
-    with pytest.raises(SynthError, match="private_subnet_ids"):
+    with pytest.raises(ContractError, match=r"network\.private_subnet_ids, but the stack organization/network/dev"):
         compute_with(lambda outputs: outputs["network"].pop("private_subnet_ids"))
 
 
@@ -91,3 +91,59 @@ def test_a_view_of_another_layers_contract_is_refused() -> None:
     with pytest.raises(ContractError, match="reads 'network' as DiscoveryContract"):
         upstream.contract(DiscoveryOutputs)
     assert NetworkOutputs.model is NetworkContract
+
+
+# -- an upstream stack that lacks a field its contract now requires (consumer run before its producer) ------------
+
+def test_a_field_the_upstream_stack_lacks_names_the_stack_and_the_layer_to_deploy() -> None:
+    # A release added a required field; compute's `up --exact` (or a per-layer `pulumi up`) runs before broker's.
+    # The SDK's require_output would raise a bare KeyError: 'alarm_topic_arn'.
+    with pytest.raises(ContractError) as caught:
+        compute_with(lambda outputs: outputs["broker"].pop("alarm_topic_arn"))
+    message = str(caught.value)
+    assert "compute' reads broker.alarm_topic_arn" in message
+    assert "stack organization/broker/dev has no output 'alarm_topic_arn'" in message
+    assert "BrokerContract had no such field" in message
+    assert "`nox -s up -- dev --layers broker`" in message
+
+
+def test_an_upstream_never_deployed_says_so() -> None:
+    # The first preview of a new env: the orchestrator created network's stack empty for its preview, and the next
+    # level's preview reads that stack, which has no outputs yet.
+    with pytest.raises(ContractError) as caught:
+        synth_program(REPO_ROOT / "stacks/discovery", stack="dev", layer="discovery", env="dev",
+                      account_id="111111111111", region="eu-west-1", stack_outputs={})
+    message = str(caught.value)
+    assert "discovery' reads network." in message
+    assert "stack organization/network/dev has no outputs: network was never deployed to dev" in message
+    assert "`nox -s up -- dev --layers network`" in message
+
+
+def test_an_optional_field_the_upstream_stack_lacks_reads_as_none() -> None:
+    # queue_metrics_security_group_id is optional in the contract (a stack deployed before it existed)
+    expected = platform("dev")["compute"]["resources"]
+    document = compute_with(lambda outputs: outputs["network"].pop("queue_metrics_security_group_id", None))
+    assert [r["urn"] for r in document["resources"]] == [r["urn"] for r in expected]
+
+
+def test_an_upstream_secret_output_stays_secret_and_only_that_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.contracts import Upstream
+    from shared.synth.engine import synth_function
+    from shared.synth.mocks import PlatformMocks
+
+    def new_resource(self: PlatformMocks, args: Any) -> tuple[str, dict[str, Any]]:
+        assert args.typ == "pulumi:pulumi:StackReference"
+        outputs = {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
+        return args.inputs["name"], {"name": args.inputs["name"], "outputs": outputs,
+                                     "secretOutputNames": ["vpc_cidr"]}
+
+    monkeypatch.setattr(PlatformMocks, "new_resource", new_resource)
+
+    def program() -> None:
+        network = Upstream("discovery", "network", "organization", "dev")
+        pulumi.export("vpc_id", network["vpc_id"])
+        pulumi.export("vpc_cidr", network.field("vpc_cidr"))
+
+    document = synth_function(program)
+    assert document["outputs"] == {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
+    assert document["secret_outputs"] == ["vpc_cidr"]
