@@ -19,6 +19,14 @@ from shared.dag import LAYER_UPSTREAMS
 from shared.errors import ContractError
 
 
+class StackContractError(ContractError, pulumi.RunError):
+    """A contract broken by what a stack holds, met while the program runs (in an ``apply``): a value that breaks the
+    model, a field the upstream stack lacks. A ``pulumi.RunError``, which the Python language host logs as one
+    ``error: <message>`` line (pulumi-language-python-exec: ``except pulumi.RunError as e: pulumi.log.error(str(e))``)
+    where any other exception is "Program failed with an unhandled exception:" and a traceback, the only ``error:``
+    line the orchestrator's table would then show."""
+
+
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -224,7 +232,8 @@ def export_contract(layer: str, **values: Any) -> None:
         except ValidationError as error:
             first = error.errors()[0]
             key = ".".join(str(p) for p in first["loc"])
-            raise ContractError(f"layer {layer!r} exports {key} that breaks {model.__name__}: {first['msg']}") from None
+            raise StackContractError(
+                f"layer {layer!r} exports {key} that breaks {model.__name__}: {first['msg']}") from None
 
     pulumi.Output.all(**values).apply(check)
     for name in model.model_fields:
@@ -256,7 +265,7 @@ T = TypeVar("T")
 def required(value: T | None, field: str, reason: str) -> T:
     """``value`` of an optional contract field that the consumer's case needs: None fails naming it."""
     if value is None:
-        raise ContractError(f"{field} is not set, but {reason}")
+        raise StackContractError(f"{field} is not set, but {reason}")
     return value
 
 
@@ -295,7 +304,7 @@ class Upstream:
             # field the contract declares optional reads as None when absent instead of failing.
             if name in outputs or nullable:
                 return outputs.get(name)
-            raise ContractError(self._missing(name, outputs))
+            raise StackContractError(self._missing(name, outputs))
 
         # What the SDK's require_output does, but a missing output names the stack and the layer to deploy where
         # the SDK raises a bare KeyError (pulumi/stack_reference.py: `l[1][l[0]]`); the secretness is the SDK's own
@@ -342,7 +351,7 @@ class Upstream:
         except ValidationError as error:
             first = error.errors()[0]
             key = ".".join(str(p) for p in (field, *first["loc"]) if p != "")
-            raise ContractError(f"layer {self.consumer!r} reads {self.layer}.{key}, which breaks "
+            raise StackContractError(f"layer {self.consumer!r} reads {self.layer}.{key}, which breaks "
                                 f"{self.model.__name__}: {first['msg']} (re-run the {self.layer} layer)") from None
 
 

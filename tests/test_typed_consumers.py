@@ -48,8 +48,9 @@ def test_a_value_of_the_wrong_type_fails_at_synth_naming_layer_and_field() -> No
     def break_port(outputs: dict[str, Any]) -> None:
         outputs["mesh"]["services"]["inference"]["client_alias_port"] = "eighty"
 
-    with pytest.raises(ContractError, match=r"mesh\.services\.inference\.client_alias_port.*MeshContract"):
+    with pytest.raises(ContractError, match=r"mesh\.services\.inference\.client_alias_port.*MeshContract") as caught:
         compute_with(break_port)
+    assert isinstance(caught.value, pulumi.RunError)
 
 
 def test_a_missing_network_field_fails_at_synth_naming_it() -> None:
@@ -100,6 +101,8 @@ def test_a_field_the_upstream_stack_lacks_names_the_stack_and_the_layer_to_deplo
     # The SDK's require_output would raise a bare KeyError: 'alarm_topic_arn'.
     with pytest.raises(ContractError) as caught:
         compute_with(lambda outputs: outputs["broker"].pop("alarm_topic_arn"))
+    # a RunError: `pulumi` prints its message as the `error:` line, not "Program failed with an unhandled exception"
+    assert isinstance(caught.value, pulumi.RunError)
     message = str(caught.value)
     assert "compute' reads broker.alarm_topic_arn" in message
     assert "stack organization/broker/dev has no output 'alarm_topic_arn'" in message
@@ -113,6 +116,7 @@ def test_an_upstream_never_deployed_says_so() -> None:
     with pytest.raises(ContractError) as caught:
         synth_program(REPO_ROOT / "stacks/discovery", stack="dev", layer="discovery", env="dev",
                       account_id="111111111111", region="eu-west-1", stack_outputs={})
+    assert isinstance(caught.value, pulumi.RunError)
     message = str(caught.value)
     assert "discovery' reads network." in message
     assert "stack organization/network/dev has no outputs: network was never deployed to dev" in message
