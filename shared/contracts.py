@@ -314,13 +314,16 @@ class Upstream:
                              self.reference.get_output(name).is_secret())
 
     def _missing(self, name: str, outputs: dict[str, Any]) -> str:
-        why = (f"the stack {self.stack} has no outputs: {self.layer} was never deployed to {self.env} (or was "
-               f"destroyed)" if not outputs else
-               f"the stack {self.stack} has no output {name!r}: {self.layer} was last deployed by a release whose "
-               f"{self.model.__name__} had no such field")
-        return (f"layer {self.consumer!r} reads {self.layer}.{name}, but {why}. Deploy {self.layer} first: "
-                f"`nox -s up -- {self.env} --layers {self.layer}` (a preview or `--exact` run reads what "
-                f"{self.layer} has deployed, not what its preview plans)")
+        # the stack and the command first: the orchestrator's table keeps the first 300 characters of a failed layer's
+        deploy = f"deploy {self.layer} first (`nox -s up -- {self.env} --layers {self.layer}`)"
+        if not outputs:
+            return (f"layer {self.consumer!r} reads {self.layer}.{name}, but stack {self.stack} has no outputs: "
+                    f"{deploy}. {self.layer} was never deployed to {self.env} (or was destroyed); a preview reads "
+                    f"what the upstream layers have deployed, not what their previews plan")
+        return (f"layer {self.consumer!r} reads {self.layer}.{name}, which stack {self.stack} does not export: "
+                f"{deploy}. It was last deployed by a release whose {self.model.__name__} has no such field (an older "
+                f"one, or a newer one that removed or renamed it); a preview or `--exact` run reads what {self.layer} "
+                f"has deployed, not what its preview plans")
 
 
     def field(self, name: str) -> pulumi.Output[Any]:

@@ -54,7 +54,8 @@ def test_a_value_of_the_wrong_type_fails_at_synth_naming_layer_and_field() -> No
 
 
 def test_a_missing_network_field_fails_at_synth_naming_it() -> None:
-    with pytest.raises(ContractError, match=r"network\.private_subnet_ids, but the stack organization/network/dev"):
+    missing = r"network\.private_subnet_ids, which stack organization/network/dev does not export"
+    with pytest.raises(ContractError, match=missing):
         compute_with(lambda outputs: outputs["network"].pop("private_subnet_ids"))
 
 
@@ -105,9 +106,9 @@ def test_a_field_the_upstream_stack_lacks_names_the_stack_and_the_layer_to_deplo
     assert isinstance(caught.value, pulumi.RunError)
     message = str(caught.value)
     assert "compute' reads broker.alarm_topic_arn" in message
-    assert "stack organization/broker/dev has no output 'alarm_topic_arn'" in message
-    assert "BrokerContract had no such field" in message
-    assert "`nox -s up -- dev --layers broker`" in message
+    assert "which stack organization/broker/dev does not export: deploy broker first" in message
+    assert "BrokerContract has no such field (an older one, or a newer one that removed or renamed it)" in message
+    assert "(`nox -s up -- dev --layers broker`)" in message
 
 
 def test_an_upstream_never_deployed_says_so() -> None:
@@ -119,8 +120,8 @@ def test_an_upstream_never_deployed_says_so() -> None:
     assert isinstance(caught.value, pulumi.RunError)
     message = str(caught.value)
     assert "discovery' reads network." in message
-    assert "stack organization/network/dev has no outputs: network was never deployed to dev" in message
-    assert "`nox -s up -- dev --layers network`" in message
+    assert "but stack organization/network/dev has no outputs: deploy network first" in message
+    assert "(`nox -s up -- dev --layers network`). network was never deployed to dev" in message
 
 
 def test_an_optional_field_the_upstream_stack_lacks_reads_as_none() -> None:
