@@ -152,3 +152,62 @@ def test_an_upstream_secret_output_stays_secret_and_only_that_one(monkeypatch: p
     document = synth_function(program)
     assert document["outputs"] == {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
     assert document["secret_outputs"] == ["vpc_cidr"]
+
+
+# -- a new required field breaks every consumer run before its producer -----------------------------------------
+
+#: The fields each contract read by another layer requires (top level: not ``X | None``, which Upstream reads as None
+#: when absent; nested models: no default, which their validation requires), as deployed stacks in every env hold them.
+REQUIRED_FIELDS: dict[str, list[str]] = {
+    "NetworkContract": ["availability_zones", "deploy_runner_security_group_id", "private_subnet_ids",
+                        "public_subnet_ids", "service_security_group_id", "vpc_cidr", "vpc_id"],
+    "DiscoveryContract": ["http_namespace_arn", "http_namespace_id", "http_namespace_name", "private_namespace_arn",
+                          "private_namespace_id", "private_namespace_name", "services"],
+    "DiscoveryService": ["arn", "id", "name"],
+    "MeshContract": ["provider", "services"],
+    "MeshService": ["client_alias_dns", "client_alias_port", "discovery_name", "port_name"],
+    "MeshVersion": ["cloud_map_attributes", "virtual_node_name", "weight"],
+    "BrokerContract": ["alarm_topic_arn", "amqps_endpoint", "broker_mode", "deploy_runner_project_name",
+                       "deploy_runner_security_group_id", "management_endpoint"],
+    "MessagingContract": ["amqps_endpoint", "broker_mode", "dead_letter_exchange", "events_exchange", "queues",
+                          "requests_exchange", "service_secret_arns", "vhost"],
+}
+
+
+def _required_fields() -> dict[str, list[str]]:
+    import typing
+
+    from shared.contracts import CONTRACTS, Contract
+    from shared.dag import LAYER_UPSTREAMS
+
+    found: dict[str, list[str]] = {}
+
+    def walk(model: type[Contract], top: bool) -> None:
+        if model.__name__ in found:
+            return
+        found[model.__name__] = sorted(
+            name for name, field in model.model_fields.items()
+            if (type(None) not in typing.get_args(field.annotation) if top else field.is_required()))
+        for field in model.model_fields.values():
+            pending = [field.annotation]
+            while pending:
+                annotation = pending.pop()
+                if isinstance(annotation, type) and issubclass(annotation, Contract):
+                    walk(annotation, top=False)
+                pending.extend(typing.get_args(annotation))
+
+    for layer in sorted({up for ups in LAYER_UPSTREAMS.values() for up in ups}):
+        walk(CONTRACTS[layer], top=True)
+    return found
+
+
+def test_a_new_contract_field_that_consumers_read_is_optional() -> None:
+    # A release's consumers run before its producers in a per-layer `pulumi up`, an `--exact` run and every pull
+    # request's preview (a preview reads what the upstream stacks have deployed), and each of them would fail until
+    # the producer is deployed with the new field. Declare it `X | None = None` (a nested model's: with a default),
+    # and where the consumer needs it, say so with shared.contracts.required(); list it here as required only once
+    # every env's producer stack holds it.
+    added = {model: sorted(set(fields) - set(REQUIRED_FIELDS.get(model, [])))
+             for model, fields in _required_fields().items()}
+    assert {model: fields for model, fields in added.items() if fields} == {}
+    assert _required_fields() == REQUIRED_FIELDS  # a field made optional or removed: drop it from the list
