@@ -211,3 +211,14 @@ def test_a_new_contract_field_that_consumers_read_is_optional() -> None:
              for model, fields in _required_fields().items()}
     assert {model: fields for model, fields in added.items() if fields} == {}
     assert _required_fields() == REQUIRED_FIELDS  # a field made optional or removed: drop it from the list
+
+
+def test_a_consumer_check_of_what_an_upstream_stack_holds_is_a_pulumi_error_line() -> None:
+    # A catalog service mesh has not been deployed with yet (README: "compute needs mesh.services['<service>'] ...").
+    # Raised in an apply, it must be a RunError for `pulumi` to print it as the error (not a traceback).
+    def forget(outputs: dict[str, Any]) -> None:
+        outputs["mesh"]["services"].pop("inference")
+
+    with pytest.raises(ContractError, match=r"compute needs mesh\.services\['inference'\]") as caught:
+        compute_with(forget)
+    assert isinstance(caught.value, pulumi.RunError)
