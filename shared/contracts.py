@@ -19,6 +19,14 @@ from shared.dag import LAYER_UPSTREAMS
 from shared.errors import ContractError
 
 
+class StackContractError(ContractError, pulumi.RunError):
+    """A contract broken by what a stack holds, met while the program runs (in an ``apply``): a value that breaks the
+    model, a field the upstream stack lacks. A ``pulumi.RunError``, which the Python language host logs as one
+    ``error: <message>`` line (pulumi-language-python-exec: ``except pulumi.RunError as e: pulumi.log.error(str(e))``)
+    where any other exception is "Program failed with an unhandled exception:" and a traceback, the only ``error:``
+    line the orchestrator's table would then show."""
+
+
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -224,7 +232,8 @@ def export_contract(layer: str, **values: Any) -> None:
         except ValidationError as error:
             first = error.errors()[0]
             key = ".".join(str(p) for p in first["loc"])
-            raise ContractError(f"layer {layer!r} exports {key} that breaks {model.__name__}: {first['msg']}") from None
+            raise StackContractError(
+                f"layer {layer!r} exports {key} that breaks {model.__name__}: {first['msg']}") from None
 
     pulumi.Output.all(**values).apply(check)
     for name in model.model_fields:
@@ -256,7 +265,7 @@ T = TypeVar("T")
 def required(value: T | None, field: str, reason: str) -> T:
     """``value`` of an optional contract field that the consumer's case needs: None fails naming it."""
     if value is None:
-        raise ContractError(f"{field} is not set, but {reason}")
+        raise StackContractError(f"{field} is not set, but {reason}")
     return value
 
 
@@ -277,8 +286,10 @@ class Upstream:
             )
         self.consumer = consumer
         self.layer = layer
+        self.env = env
         self.model = CONTRACTS[layer]
-        self.reference = pulumi.StackReference(stack_reference_name(org, layer, env))
+        self.stack = stack_reference_name(org, layer, env)
+        self.reference = pulumi.StackReference(self.stack)
 
     def __getitem__(self, name: str) -> pulumi.Output[Any]:
         if name not in self.model.model_fields:
@@ -286,11 +297,33 @@ class Upstream:
                 f"layer {self.consumer!r} reads {name!r} from {self.layer!r}, which its contract "
                 f"{self.model.__name__} does not declare (declared: {', '.join(self.model.model_fields)})"
             )
-        if _nullable(self.model, name):
+        nullable = _nullable(self.model, name)
+
+        def pick(outputs: dict[str, Any]) -> Any:
             # A null stack output is dropped by the engine (it is absent, not null, downstream), so a
             # field the contract declares optional reads as None when absent instead of failing.
-            return self.reference.get_output(name)
-        return self.reference.require_output(name)
+            if name in outputs or nullable:
+                return outputs.get(name)
+            raise StackContractError(self._missing(name, outputs))
+
+        # What the SDK's require_output does, but a missing output names the stack and the layer to deploy where
+        # the SDK raises a bare KeyError (pulumi/stack_reference.py: `l[1][l[0]]`); the secretness is the SDK's own
+        # per-name answer (secret_output_names), not that of the whole outputs map.
+        value = self.reference.outputs.apply(pick)
+        return pulumi.Output(value.resources(), value.future(), value.is_known(),
+                             self.reference.get_output(name).is_secret())
+
+    def _missing(self, name: str, outputs: dict[str, Any]) -> str:
+        # the stack and the command first: the orchestrator's table keeps the first 300 characters of a failed layer's
+        deploy = f"deploy {self.layer} first (`nox -s up -- {self.env} --layers {self.layer}`)"
+        if not outputs:
+            return (f"layer {self.consumer!r} reads {self.layer}.{name}, but stack {self.stack} has no outputs: "
+                    f"{deploy}. {self.layer} was never deployed to {self.env} (or was destroyed); a preview reads "
+                    f"what the upstream layers have deployed, not what their previews plan")
+        return (f"layer {self.consumer!r} reads {self.layer}.{name}, which stack {self.stack} does not export: "
+                f"{deploy}. It was last deployed by a release whose {self.model.__name__} has no such field (an older "
+                f"one, or a newer one that removed or renamed it); a preview or `--exact` run reads what {self.layer} "
+                f"has deployed, not what its preview plans")
 
 
     def field(self, name: str) -> pulumi.Output[Any]:
@@ -321,7 +354,7 @@ class Upstream:
         except ValidationError as error:
             first = error.errors()[0]
             key = ".".join(str(p) for p in (field, *first["loc"]) if p != "")
-            raise ContractError(f"layer {self.consumer!r} reads {self.layer}.{key}, which breaks "
+            raise StackContractError(f"layer {self.consumer!r} reads {self.layer}.{key}, which breaks "
                                 f"{self.model.__name__}: {first['msg']} (re-run the {self.layer} layer)") from None
 
 

@@ -15,7 +15,7 @@ import pytest
 from shared import REPO_ROOT
 from shared.contracts import VIEWS, ContractOutputs, NetworkContract, NetworkOutputs, view_mismatches
 from shared.errors import ContractError
-from shared.synth.engine import SynthError, synth_program
+from shared.synth.engine import synth_program
 from tests.layers.compute_helpers import platform
 
 UPSTREAMS = ("network", "discovery", "mesh", "broker", "messaging")
@@ -48,12 +48,14 @@ def test_a_value_of_the_wrong_type_fails_at_synth_naming_layer_and_field() -> No
     def break_port(outputs: dict[str, Any]) -> None:
         outputs["mesh"]["services"]["inference"]["client_alias_port"] = "eighty"
 
-    with pytest.raises(ContractError, match=r"mesh\.services\.inference\.client_alias_port.*MeshContract"):
+    with pytest.raises(ContractError, match=r"mesh\.services\.inference\.client_alias_port.*MeshContract") as caught:
         compute_with(break_port)
+    assert isinstance(caught.value, pulumi.RunError)
 
 
 def test_a_missing_network_field_fails_at_synth_naming_it() -> None:
-    with pytest.raises(SynthError, match="private_subnet_ids"):
+    missing = r"network\.private_subnet_ids, which stack organization/network/dev does not export"
+    with pytest.raises(ContractError, match=missing):
         compute_with(lambda outputs: outputs["network"].pop("private_subnet_ids"))
 
 
@@ -91,3 +93,132 @@ def test_a_view_of_another_layers_contract_is_refused() -> None:
     with pytest.raises(ContractError, match="reads 'network' as DiscoveryContract"):
         upstream.contract(DiscoveryOutputs)
     assert NetworkOutputs.model is NetworkContract
+
+
+# -- an upstream stack that lacks a field its contract now requires (consumer run before its producer) ------------
+
+def test_a_field_the_upstream_stack_lacks_names_the_stack_and_the_layer_to_deploy() -> None:
+    # A release added a required field; compute's `up --exact` (or a per-layer `pulumi up`) runs before broker's.
+    # The SDK's require_output would raise a bare KeyError: 'alarm_topic_arn'.
+    with pytest.raises(ContractError) as caught:
+        compute_with(lambda outputs: outputs["broker"].pop("alarm_topic_arn"))
+    # a RunError: `pulumi` prints its message as the `error:` line, not "Program failed with an unhandled exception"
+    assert isinstance(caught.value, pulumi.RunError)
+    message = str(caught.value)
+    assert "compute' reads broker.alarm_topic_arn" in message
+    assert "which stack organization/broker/dev does not export: deploy broker first" in message
+    assert "BrokerContract has no such field (an older one, or a newer one that removed or renamed it)" in message
+    assert "(`nox -s up -- dev --layers broker`)" in message
+
+
+def test_an_upstream_never_deployed_says_so() -> None:
+    # The first preview of a new env: the orchestrator created network's stack empty for its preview, and the next
+    # level's preview reads that stack, which has no outputs yet.
+    with pytest.raises(ContractError) as caught:
+        synth_program(REPO_ROOT / "stacks/discovery", stack="dev", layer="discovery", env="dev",
+                      account_id="111111111111", region="eu-west-1", stack_outputs={})
+    assert isinstance(caught.value, pulumi.RunError)
+    message = str(caught.value)
+    assert "discovery' reads network." in message
+    assert "but stack organization/network/dev has no outputs: deploy network first" in message
+    assert "(`nox -s up -- dev --layers network`). network was never deployed to dev" in message
+
+
+def test_an_optional_field_the_upstream_stack_lacks_reads_as_none() -> None:
+    # queue_metrics_security_group_id is optional in the contract (a stack deployed before it existed)
+    expected = platform("dev")["compute"]["resources"]
+    document = compute_with(lambda outputs: outputs["network"].pop("queue_metrics_security_group_id", None))
+    assert [r["urn"] for r in document["resources"]] == [r["urn"] for r in expected]
+
+
+def test_an_upstream_secret_output_stays_secret_and_only_that_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.contracts import Upstream
+    from shared.synth.engine import synth_function
+    from shared.synth.mocks import PlatformMocks
+
+    def new_resource(self: PlatformMocks, args: Any) -> tuple[str, dict[str, Any]]:
+        assert args.typ == "pulumi:pulumi:StackReference"
+        outputs = {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
+        return args.inputs["name"], {"name": args.inputs["name"], "outputs": outputs,
+                                     "secretOutputNames": ["vpc_cidr"]}
+
+    monkeypatch.setattr(PlatformMocks, "new_resource", new_resource)
+
+    def program() -> None:
+        network = Upstream("discovery", "network", "organization", "dev")
+        pulumi.export("vpc_id", network["vpc_id"])
+        pulumi.export("vpc_cidr", network.field("vpc_cidr"))
+
+    document = synth_function(program)
+    assert document["outputs"] == {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
+    assert document["secret_outputs"] == ["vpc_cidr"]
+
+
+# -- a new required field breaks every consumer run before its producer -----------------------------------------
+
+#: The fields each contract read by another layer requires (top level: not ``X | None``, which Upstream reads as None
+#: when absent; nested models: no default, which their validation requires), as deployed stacks in every env hold them.
+REQUIRED_FIELDS: dict[str, list[str]] = {
+    "NetworkContract": ["availability_zones", "deploy_runner_security_group_id", "private_subnet_ids",
+                        "public_subnet_ids", "service_security_group_id", "vpc_cidr", "vpc_id"],
+    "DiscoveryContract": ["http_namespace_arn", "http_namespace_id", "http_namespace_name", "private_namespace_arn",
+                          "private_namespace_id", "private_namespace_name", "services"],
+    "DiscoveryService": ["arn", "id", "name"],
+    "MeshContract": ["provider", "services"],
+    "MeshService": ["client_alias_dns", "client_alias_port", "discovery_name", "port_name"],
+    "MeshVersion": ["cloud_map_attributes", "virtual_node_name", "weight"],
+    "BrokerContract": ["alarm_topic_arn", "amqps_endpoint", "broker_mode", "deploy_runner_project_name",
+                       "deploy_runner_security_group_id", "management_endpoint"],
+    "MessagingContract": ["amqps_endpoint", "broker_mode", "dead_letter_exchange", "events_exchange", "queues",
+                          "requests_exchange", "service_secret_arns", "vhost"],
+}
+
+
+def _required_fields() -> dict[str, list[str]]:
+    import typing
+
+    from shared.contracts import CONTRACTS, Contract
+    from shared.dag import LAYER_UPSTREAMS
+
+    found: dict[str, list[str]] = {}
+
+    def walk(model: type[Contract], top: bool) -> None:
+        if model.__name__ in found:
+            return
+        found[model.__name__] = sorted(
+            name for name, field in model.model_fields.items()
+            if (type(None) not in typing.get_args(field.annotation) if top else field.is_required()))
+        for field in model.model_fields.values():
+            pending = [field.annotation]
+            while pending:
+                annotation = pending.pop()
+                if isinstance(annotation, type) and issubclass(annotation, Contract):
+                    walk(annotation, top=False)
+                pending.extend(typing.get_args(annotation))
+
+    for layer in sorted({up for ups in LAYER_UPSTREAMS.values() for up in ups}):
+        walk(CONTRACTS[layer], top=True)
+    return found
+
+
+def test_a_new_contract_field_that_consumers_read_is_optional() -> None:
+    # A release's consumers run before its producers in a per-layer `pulumi up`, an `--exact` run and every pull
+    # request's preview (a preview reads what the upstream stacks have deployed), and each of them would fail until
+    # the producer is deployed with the new field. Declare it `X | None = None` (a nested model's: with a default),
+    # and where the consumer needs it, say so with shared.contracts.required(); list it here as required only once
+    # every env's producer stack holds it.
+    added = {model: sorted(set(fields) - set(REQUIRED_FIELDS.get(model, [])))
+             for model, fields in _required_fields().items()}
+    assert {model: fields for model, fields in added.items() if fields} == {}
+    assert _required_fields() == REQUIRED_FIELDS  # a field made optional or removed: drop it from the list
+
+
+def test_a_consumer_check_of_what_an_upstream_stack_holds_is_a_pulumi_error_line() -> None:
+    # A catalog service mesh has not been deployed with yet (README: "compute needs mesh.services['<service>'] ...").
+    # Raised in an apply, it must be a RunError for `pulumi` to print it as the error (not a traceback).
+    def forget(outputs: dict[str, Any]) -> None:
+        outputs["mesh"]["services"].pop("inference")
+
+    with pytest.raises(ContractError, match=r"compute needs mesh\.services\['inference'\]") as caught:
+        compute_with(forget)
+    assert isinstance(caught.value, pulumi.RunError)

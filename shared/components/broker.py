@@ -45,9 +45,9 @@ from shared.components.broker_logs import BrokerLogGroup
 from shared.components.broker_rotation import BrokerAdminRotation, BrokerAdminRotationArgs, rotation_days
 from shared.components.building_blocks import customer_key, generated_password, log_group_arn
 from shared.components.compute_iam import customer_key_policy
-from shared.contracts import BrokerOutputs, required
+from shared.contracts import BrokerOutputs, StackContractError, required
 from shared.envs import EnvConfig, MaintenanceWindow, MessagingConfig, env_path
-from shared.errors import ConfigError, ContractError
+from shared.errors import ConfigError
 from shared.management_api import management_url
 from shared.rotation.broker_admin import check_admin_password  # Amazon MQ's rule, shared with the rotation
 from shared.synth.mocks import MockRequest, ResourceMock, register_mock
@@ -188,7 +188,7 @@ def _network_group(purpose: str, output: str) -> Callable[[str | None], str]:
     (``purpose``) the broker needs it."""
     def require(group_id: str | None) -> str:
         if not group_id:
-            raise ContractError(f"layer 'broker' {purpose} but 'network' exports no {output} (deploy the network "
+            raise StackContractError(f"layer 'broker' {purpose} but 'network' exports no {output} (deploy the network "
                                 "layer first)")
         return group_id
     return require

@@ -13,8 +13,8 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.components.broker import AMQPS_PORT
+from shared.contracts import StackContractError
 from shared.envs import EnvConfig
-from shared.errors import ContractError
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class BrokerTarget:
 
 def _require_group(group_id: str | None) -> str:
     if not group_id:
-        raise ContractError("layer 'compute' needs broker_security_group_id from 'broker' for an amazon-mq "
+        raise StackContractError("layer 'compute' needs broker_security_group_id from 'broker' for an amazon-mq "
                             "broker, but the broker stack exports none")
     return group_id
 

@@ -28,9 +28,9 @@ from shared.contracts import (
     MeshContract,
     MessagingContract,
     NetworkOutputs,
+    StackContractError,
     Upstream,
 )
-from shared.errors import ContractError
 
 #: env var -> key of the JSON document the messaging layer stores in each service's Secrets Manager
 #: secret (see shared.components.messaging.connection_secret). ECS injects each key's value at task
@@ -111,7 +111,7 @@ def _slice_output(value: pulumi.Output[ContractT], services: set[str]) -> pulumi
 
 def contract_entry(layer: str, entries: Mapping[str, EntryT], key: str, service: str) -> EntryT:
     if service not in entries:
-        raise ContractError(
+        raise StackContractError(
             f"compute needs {layer}.{key}[{service!r}] for catalog service {service!r}, but the {layer} layer "
             f"exports entries only for: {', '.join(sorted(entries)) or 'none'} (re-run the {layer} layer after "
             "a catalog change)")
@@ -121,13 +121,14 @@ def contract_entry(layer: str, entries: Mapping[str, EntryT], key: str, service:
 def check_mesh_provider(settings: ComputeSettings, mesh: MeshContract) -> MeshContract:
     """``mesh`` if it was deployed for the env's provider."""
     if mesh.provider != settings.mesh_provider:
-        raise ContractError(
+        raise StackContractError(
             f"env {settings.env_name!r} says mesh.provider {settings.mesh_provider!r} but the mesh layer exports "
             f"provider {mesh.provider!r}; deploy the mesh layer before compute")
     if settings.mesh_provider == "appmesh" and not mesh.mesh_name:
-        raise ContractError("the mesh layer exports no mesh_name, which App Mesh tasks need for their virtual node")
+        raise StackContractError(
+            "the mesh layer exports no mesh_name, which App Mesh tasks need for their virtual node")
     if settings.mesh_provider == "service-connect" and not mesh.service_connect_namespace_arn:
-        raise ContractError("the mesh layer exports no service_connect_namespace_arn, which Service Connect needs")
+        raise StackContractError("the mesh layer exports no service_connect_namespace_arn, which Service Connect needs")
     return mesh
 
 
@@ -137,14 +138,14 @@ def virtual_node_arn(settings: ComputeSettings, mesh: MeshContract, service: str
     if version is not None:
         versions = entry.versions
         if version not in versions:
-            raise ContractError(
+            raise StackContractError(
                 f"env canaries {service!r} version {version!r}, but the mesh layer exports versions "
                 f"{', '.join(sorted(versions)) or 'none'} for it; deploy the mesh layer before compute")
         node: str | None = versions[version].virtual_node_name
     else:
         node = entry.virtual_node_name
     if not node:
-        raise ContractError(f"the mesh layer exports no virtual_node_name for {service!r} in an App Mesh env")
+        raise StackContractError(f"the mesh layer exports no virtual_node_name for {service!r} in an App Mesh env")
     assert mesh.mesh_name is not None, "check_mesh_provider refuses an App Mesh contract without mesh_name"
     return appmesh_virtual_node_arn(settings.partition, settings.region, settings.account_id, mesh.mesh_name, node)
 
@@ -157,7 +158,7 @@ def ecs_service_name(mesh: MeshContract, service: str, version: str | None) -> s
     versions = contract_entry("mesh", mesh.services, "services", service).versions
     attributes = versions[version].cloud_map_attributes if version in versions else {}
     if "ECS_SERVICE_NAME" not in attributes:
-        raise ContractError(f"the mesh layer exports no ECS_SERVICE_NAME attribute for {service!r} version "
+        raise StackContractError(f"the mesh layer exports no ECS_SERVICE_NAME attribute for {service!r} version "
                             f"{version!r}, which its virtual node selects the version's tasks by")
     return str(attributes["ECS_SERVICE_NAME"])
 

@@ -824,7 +824,7 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
             _sync_await(run_in_stack(program))
         except ContractError as error:
             if mocks.generic_types:
-                raise ContractError(f"{error}{_generic_hint(mocks)}") from error
+                raise type(error)(f"{error}{_generic_hint(mocks)}") from error  # a StackContractError stays one
             raise
         except PlatformError:
             raise
