@@ -55,6 +55,10 @@ _ID_PREFIX: dict[str, str] = {
     "aws:mq/broker:Broker": "b",
 }
 
+# Id prefixes followed by a UUID, not hex digits: Amazon MQ's broker (b-<uuid>) and configuration (c-<uuid>) ids
+# (pulumi_aws mq Broker and Configuration docs, their import examples).
+_UUID_ID_PREFIXES = {"b", "c"}
+
 # ARN resource part, by type token, given (name, id).
 _ARN_RESOURCE: dict[str, str] = {
     "aws:ec2/vpc:Vpc": "vpc/{id}",
@@ -288,13 +292,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def physical_id(self, type_: str, name: str, state: dict[str, Any]) -> str:
         h = self._hex(type_, name)
         registered = _REGISTERED.get(type_)
+        if registered is not None and registered.id_prefix in _UUID_ID_PREFIXES:
+            return f"{registered.id_prefix}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
         if registered is not None and registered.id_prefix:
             return f"{registered.id_prefix}-0{h[:16]}"
         if registered is not None and registered.id_is_name:
             return str(state.get("name", name))
         if type_ in _ID_PREFIX:
             prefix = _ID_PREFIX[type_]
-            if prefix == "b":  # Amazon MQ broker ids are b-<uuid>
+            if prefix in ("ns", "srv"):  # Cloud Map: ns-/srv- and 16 characters (botocore servicediscovery examples)
+                return f"{prefix}-{h[:16]}"
+            if prefix in _UUID_ID_PREFIXES:
                 return f"b-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
             return f"{prefix}-0{h[:16]}"
         if type_ in _ID_IS_NAME:
