@@ -220,3 +220,16 @@ def test_computed_outputs_have_the_shape_aws_gives(env: str) -> None:
             continue
         checked.add(type_)
     assert {"aws:mq/broker:Broker", "aws:ecr/repository:Repository", "aws:kms/key:Key"} <= checked
+
+
+def test_lookups_answer_the_shapes_aws_gives() -> None:
+    """``aws.kms.get_key`` of an alias answers the key it targets (id and ``key/<id>`` ARN, botocore kms DescribeKey);
+    ``get_secret_version`` of a secret's name answers the secret's ARN, with the random suffix, as its ``arn``."""
+    mocks = PlatformMocks(project="program", stack="dev", account_id="111111111111", region="eu-west-1")
+    key = mocks.call(pulumi.runtime.MockCallArgs("aws:kms/getKey:getKey", {"keyId": "alias/aws/ecr"}, ""))
+    assert key is not None and re.fullmatch(UUID, key["keyId"]) and key["id"] == key["keyId"], key
+    assert REAL_ARNS["aws:kms/key:Key"].fullmatch(key["arn"]) and key["arn"].endswith(key["keyId"]), key
+    version = mocks.call(pulumi.runtime.MockCallArgs("aws:secretsmanager/getSecretVersion:getSecretVersion",
+                                                     {"secretId": "platform/dev/broker/admin"}, ""))
+    assert version is not None and version["secretId"] == "platform/dev/broker/admin", version
+    assert REAL_ARNS["aws:secretsmanager/secret:Secret"].fullmatch(version["arn"]), version

@@ -530,8 +530,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getDefaultTags:getDefaultTags":
             return {"id": "default", "tags": {}}
         if token == "aws:kms/getKey:getKey":
-            key = call_args.get("keyId", "alias/aws/ecr")
-            return {"id": key, "arn": f"arn:aws:kms:{region}:{account}:{key}", "keyId": key}
+            # the key an alias (or an ARN) names: its own id and key/<id> ARN, never the alias's
+            key = str(call_args.get("keyId", "alias/aws/ecr")).rsplit(":key/", 1)[-1]
+            if "alias/" in key:
+                h = self._hex(token, key)
+                key = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+            return {"id": key, "arn": f"arn:{self.partition}:kms:{region}:{account}:key/{key}", "keyId": key}
         return self._lookup(token, call_args)
 
     def _lookup(self, token: str, call_args: dict[str, Any]) -> dict[str, Any] | None:
@@ -584,8 +588,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             # A stand-in value in the common {"username", "password"} shape of credential secrets (the
             # real value is another stack's, unknown offline).
             secret_id = str(call_args.get("secretId", "secret"))
+            secret_arn = secret_id  # the version's arn is the secret's, with its random suffix
+            if not secret_id.startswith("arn:"):
+                secret_arn = f"arn:{self.partition}:secretsmanager:{region}:{account}:secret:{secret_id}-{h[:6]}"
             password = "".join(c for c in _digest(h, "secret-value") if c.isalnum())[:32]
-            return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_id, "secretId": secret_id,
+            return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_arn, "secretId": secret_id,
                     "versionId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}", "versionStages": ["AWSCURRENT"],
                     "secretString": json.dumps({"username": "synth-stand-in", "password": password}, sort_keys=True)}
         if token == "aws:secretsmanager/getSecret:getSecret":
