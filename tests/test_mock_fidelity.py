@@ -1,4 +1,4 @@
-"""The synth's mock answers have the shapes real AWS and pulumi-aws give: ids, ARNs and the computed outputs programs read.
+"""The synth's mock answers have the shapes AWS and pulumi-aws give: ids, ARNs and the computed outputs programs read.
 
 Every offline proof (snapshots, policy packs, tests) runs on these values, so code that splits an ARN, builds an IAM
 pattern or an alarm dimension from an output, or matches one with a regex, is proven only against their shape. Each
@@ -197,7 +197,7 @@ def test_computed_outputs_have_the_shape_aws_gives(env: str) -> None:
     config = load_env(env)
     region, account = re.escape(config.region), config.account_id
     checked = set()
-    for type_, name, inputs, rid, state in _answers(env):
+    for type_, _name, inputs, rid, state in _answers(env):
         if type_ == "aws:mq/broker:Broker":
             # Amazon MQ guide, "Connecting to Amazon MQ": broker endpoints <id>.mq.<region>.amazonaws.com (IPv4) or
             # .on.aws (dual-stack); a RabbitMQ broker's amqps listener is 5671, its console https on 443

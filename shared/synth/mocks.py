@@ -90,7 +90,8 @@ _ARN_RESOURCE: dict[str, str] = {
     "aws:lb/targetGroup:TargetGroup": "targetgroup/{name}/{hex16}",
     "aws:lb/listener:Listener": "listener/{load_balancer}/{hex16}",
     # botocore application-autoscaling examples (PutScalingPolicy's PolicyARN, RegisterScalableTarget's ARN)
-    "aws:appautoscaling/policy:Policy": "scalingPolicy:{uuid}:resource/{service_namespace}/{resource_id}:policyName/{name}",
+    "aws:appautoscaling/policy:Policy":
+        "scalingPolicy:{uuid}:resource/{service_namespace}/{resource_id}:policyName/{name}",
     "aws:appautoscaling/target:Target": "scalable-target/{hex36}",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "alarm:{name}",
     "aws:cloudwatch/compositeAlarm:CompositeAlarm": "alarm:{name}",
