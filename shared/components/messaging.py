@@ -394,7 +394,12 @@ def _secret_version_answers(request: MockRequest) -> dict[str, Any]:
     value, so a new secret string (a rotated password) is a new version, and the same one is not."""
     value = json.dumps([request.inputs.get("secretString"), request.inputs.get("secretBinary")], sort_keys=True)
     h = hashlib.sha256("\x1f".join((request.digest, value)).encode()).hexdigest()
-    return {"versionId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}", "versionStages": ["AWSCURRENT"]}
+    answers: dict[str, Any] = {"versionId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
+                               "versionStages": ["AWSCURRENT"]}
+    secret = request.inputs.get("secretId")
+    if isinstance(secret, str) and secret.startswith("arn:"):  # its arn and secretArn are the secret's (pulumi_aws)
+        answers.update(arn=secret, secretArn=secret)
+    return answers
 
 
 register_mock(SECRET_VERSION, ResourceMock(computed=_secret_version_answers))

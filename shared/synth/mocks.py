@@ -55,6 +55,10 @@ _ID_PREFIX: dict[str, str] = {
     "aws:mq/broker:Broker": "b",
 }
 
+# Id prefixes followed by a UUID, not hex digits: Amazon MQ's broker (b-<uuid>) and configuration (c-<uuid>) ids
+# (pulumi_aws mq Broker and Configuration docs, their import examples).
+_UUID_ID_PREFIXES = {"b", "c"}
+
 # ARN resource part, by type token, given (name, id).
 _ARN_RESOURCE: dict[str, str] = {
     "aws:ec2/vpc:Vpc": "vpc/{id}",
@@ -64,6 +68,9 @@ _ARN_RESOURCE: dict[str, str] = {
     "aws:ec2/internetGateway:InternetGateway": "internet-gateway/{id}",
     "aws:ec2/natGateway:NatGateway": "natgateway/{id}",
     "aws:ec2/routeTable:RouteTable": "route-table/{id}",
+    "aws:ec2/eip:Eip": "elastic-ip/{id}",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "security-group-rule/{id}",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "security-group-rule/{id}",
     "aws:ec2/flowLog:FlowLog": "vpc-flow-log/{id}",
     "aws:ec2/vpcEndpoint:VpcEndpoint": "vpc-endpoint/{id}",
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": "namespace/{id}",
@@ -78,11 +85,18 @@ _ARN_RESOURCE: dict[str, str] = {
     "aws:secretsmanager/secret:Secret": "secret:{name}-{suffix6}",
     "aws:mq/broker:Broker": "broker:{name}:{id}",
     "aws:kms/key:Key": "key/{uuid}",
-    "aws:kms/alias:Alias": "alias/{name}",
+    "aws:kms/alias:Alias": "{name}",  # the alias's name is alias/<name> already
     "aws:lb/loadBalancer:LoadBalancer": "loadbalancer/app/{name}/{hex16}",
     "aws:lb/targetGroup:TargetGroup": "targetgroup/{name}/{hex16}",
-    "aws:lb/listener:Listener": "listener/app/{name}/{hex16}",
-    "aws:appautoscaling/policy:Policy": "scalingPolicy:{uuid}:resource/{name}",
+    "aws:lb/listener:Listener": "listener/{load_balancer}/{hex16}",
+    # botocore application-autoscaling examples (PutScalingPolicy's PolicyARN, RegisterScalableTarget's ARN)
+    "aws:appautoscaling/policy:Policy":
+        "scalingPolicy:{uuid}:resource/{service_namespace}/{resource_id}:policyName/{name}",
+    "aws:appautoscaling/target:Target": "scalable-target/{hex36}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "alarm:{name}",
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm": "alarm:{name}",
+    "aws:sns/topic:Topic": "{name}",
+    "aws:codebuild/project:Project": "project/{name}",
     "aws:rds/instance:Instance": "db:{identifier}",
     "aws:rds/cluster:Cluster": "cluster:{identifier}",
     "aws:rds/subnetGroup:SubnetGroup": "subgrp:{name}",
@@ -110,7 +124,15 @@ def default_db_port(engine: Any) -> int | None:
 _ID_IS_NAME = {
     "aws:iam/role:Role", "aws:iam/policy:Policy", "aws:ecr/repository:Repository",
     "aws:cloudwatch/logGroup:LogGroup", "aws:appmesh/mesh:Mesh", "aws:kms/alias:Alias",
-    "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/eventRule:EventRule", "aws:lambda/function:Function", "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm", "aws:appautoscaling/policy:Policy",
+}
+# Types whose physical id is their ARN (terraform-provider-aws sets the id to the ARN the create call returns; the
+# provider docs import them by ARN: sns Topic "clone of id", secretsmanager Secret, codebuild Project, ecs Cluster and
+# Service).
+_ID_IS_ARN = {
+    "aws:sns/topic:Topic", "aws:secretsmanager/secret:Secret", "aws:codebuild/project:Project",
+    "aws:ecs/cluster:Cluster", "aws:ecs/service:Service",
 }
 # Types that have a ``name`` property Pulumi auto-names when the program does not set one.
 _AUTONAMED = {
@@ -120,7 +142,8 @@ _AUTONAMED = {
     "aws:lb/targetGroup:TargetGroup", "aws:appmesh/mesh:Mesh", "aws:appmesh/virtualNode:VirtualNode",
     "aws:appmesh/virtualService:VirtualService", "aws:appmesh/virtualRouter:VirtualRouter",
     "aws:appmesh/route:Route", "aws:mq/broker:Broker", "aws:servicediscovery/service:Service",
-    "aws:appautoscaling/policy:Policy", "aws:kms/alias:Alias",
+    "aws:appautoscaling/policy:Policy", "aws:kms/alias:Alias", "aws:sns/topic:Topic",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
     "rabbitmq:index/vHost:VHost", "rabbitmq:index/exchange:Exchange", "rabbitmq:index/queue:Queue",
     "rabbitmq:index/user:User",
     "aws:sqs/queue:Queue", "aws:lambda/function:Function", "aws:dynamodb/table:Table",
@@ -152,7 +175,7 @@ class ResourceMock:
     """The offline answers for one resource type (see the tables below for the built-in ones).
 
     ``arn`` is the ARN's resource part, a template over ``{id}``, ``{name}``, ``{family}``,
-    ``{cluster}``, ``{suffix6}``, ``{hex16}`` and ``{uuid}``; ``computed`` returns the outputs AWS
+    ``{cluster}``, ``{suffix6}``, ``{hex16}``, ``{hex36}`` and ``{uuid}``; ``computed`` returns the outputs AWS
     computes that programs read (e.g. a queue's ``url``).
     """
 
@@ -191,7 +214,7 @@ def unregister_mock(type_token: str) -> None:
 
 
 def _builtin(type_token: str) -> bool:
-    return any(type_token in table for table in (_ID_PREFIX, _ARN_RESOURCE, _ID_IS_NAME, _AUTONAMED))
+    return any(type_token in table for table in (_ID_PREFIX, _ARN_RESOURCE, _ID_IS_NAME, _ID_IS_ARN, _AUTONAMED))
 
 
 def _digest(*parts: str) -> str:
@@ -270,13 +293,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def physical_id(self, type_: str, name: str, state: dict[str, Any]) -> str:
         h = self._hex(type_, name)
         registered = _REGISTERED.get(type_)
+        if registered is not None and registered.id_prefix in _UUID_ID_PREFIXES:
+            return f"{registered.id_prefix}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
         if registered is not None and registered.id_prefix:
             return f"{registered.id_prefix}-0{h[:16]}"
         if registered is not None and registered.id_is_name:
             return str(state.get("name", name))
         if type_ in _ID_PREFIX:
             prefix = _ID_PREFIX[type_]
-            if prefix == "b":  # Amazon MQ broker ids are b-<uuid>
+            if prefix in ("ns", "srv"):  # Cloud Map: ns-/srv- and 16 characters (botocore servicediscovery examples)
+                return f"{prefix}-{h[:16]}"
+            if prefix in _UUID_ID_PREFIXES:
                 return f"b-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
             return f"{prefix}-0{h[:16]}"
         if type_ in _ID_IS_NAME:
@@ -285,8 +312,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return str(state.get(_AUTONAMED_BY[type_], name))
         if type_ == "aws:sqs/queue:Queue":
             return str(state.get("url"))
-        if type_ == "aws:ecs/cluster:Cluster" or type_ == "aws:ecs/service:Service":
+        if type_ in _ID_IS_ARN:
             return str(state.get("arn"))
+        if type_ == "aws:kms/key:Key":  # the key id, a UUID (KMS keys import by it)
+            return str(state.get("keyId"))
+        if type_ == "aws:ecs/taskDefinition:TaskDefinition":  # terraform-provider-aws: d.SetId(taskDefinition.Family)
+            return str(state.get("family", name))
+        if type_ == "aws:appautoscaling/target:Target":  # terraform-provider-aws: d.SetId(resourceID)
+            return str(state.get("resourceId", name))
+        if type_ == "aws:iam/rolePolicy:RolePolicy":  # <role name>:<policy name> (the provider's import id)
+            return f"{state.get('role')}:{state.get('name', name)}"
         if type_.startswith("rabbitmq:"):
             vhost = state.get("vhost")
             return f"{state.get('name', name)}@{vhost}" if vhost else str(state.get("name", name))
@@ -303,12 +338,20 @@ class PlatformMocks(pulumi.runtime.Mocks):
                    "lb": "elasticloadbalancing"}.get(module, module)
         if type_ == "aws:cloudwatch/eventRule:EventRule":  # EventBridge's, in the cloudwatch module for history
             service = "events"
+        if type_ in ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"):
+            service = "cloudwatch"
+        if type_ == "aws:appautoscaling/target:Target":  # a scalable target's ARN; a scaling policy's is autoscaling's
+            service = "application-autoscaling"
         h = self._hex(type_, name)
         fields = {
             "id": rid, "name": state.get("name", name), "family": state.get("family", name),
             "cluster": str(state.get("cluster", "default")).rsplit("/", 1)[-1],
             "identifier": state.get("identifier", state.get("clusterIdentifier", name)),
-            "suffix6": h[:6], "hex16": h[:16], "uuid": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
+            "suffix6": h[:6], "hex16": h[:16], "hex36": h[:36],
+            "uuid": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
+            "service_namespace": state.get("serviceNamespace", "ecs"), "resource_id": state.get("resourceId", name),
+            # a listener's ARN: its load balancer's, app/<name>/<id>, and an id of its own
+            "load_balancer": str(state.get("loadBalancerArn", f"app/{name}/{h[16:32]}")).split(":loadbalancer/")[-1],
         }
         if module == "iam":
             kind = _camel_to_kebab(type_.rsplit(":", 1)[-1])
@@ -369,15 +412,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
             # arnSuffix: the LoadBalancer dimension of its CloudWatch metrics, app/<name>/<id>.
             return {"dnsName": f"{n}-{int(h[:8], 16)}.{region}.elb.amazonaws.com", "zoneId": "Z32O12XQLNTSW2",
                     "arnSuffix": f"app/{n}/{h[:16]}"}
+        if type_ == "aws:lb/targetGroup:TargetGroup":  # the TargetGroup dimension of its metrics, as in its ARN
+            return {"arnSuffix": f"targetgroup/{n}/{h[:16]}"}
         if type_ == "aws:kms/key:Key":
             return {"keyId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"}
         if type_ == "aws:iam/role:Role":
             return {"uniqueId": "AROA" + h[:17].upper()}
         if type_ == "aws:ec2/vpcEndpoint:VpcEndpoint":
             service = str(inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+            if inputs.get("vpcEndpointType") == "Gateway":  # a gateway endpoint has a prefix list, no DNS names
+                return {"dnsEntries": [], "prefixListId": f"pl-{h[:8]}"}
             return {"dnsEntries": [{"dnsName": f"vpce-0{h[:16]}.{service}.{region}.vpce.amazonaws.com",
-                                    "hostedZoneId": "Z7HUB22UULQXV"}],
-                    "prefixListId": f"pl-{h[:8]}" if inputs.get("vpcEndpointType") == "Gateway" else None}
+                                    "hostedZoneId": "Z7HUB22UULQXV"}], "prefixListId": None}
         if type_ in ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster"):
             cluster = type_ == "aws:rds/cluster:Cluster"
             identifier = inputs.get("clusterIdentifier" if cluster else "identifier", name)
@@ -451,7 +497,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         state.update({k: v for k, v in computed.items() if k not in state})
         if type_.startswith("aws:") and not computed and registered is None and not _builtin(type_):
             self.generic_types.add(type_)
-        if type_ == "aws:ecs/cluster:Cluster" or type_ == "aws:ecs/service:Service":
+        if type_ in _ID_IS_ARN:
             state.setdefault("arn", self.arn(type_, name, "", state))
         rid = self.physical_id(type_, name, state)
         arn = self.arn(type_, name, rid, state)
@@ -485,8 +531,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getDefaultTags:getDefaultTags":
             return {"id": "default", "tags": {}}
         if token == "aws:kms/getKey:getKey":
-            key = call_args.get("keyId", "alias/aws/ecr")
-            return {"id": key, "arn": f"arn:aws:kms:{region}:{account}:{key}", "keyId": key}
+            # the key an alias (or an ARN) names: its own id and key/<id> ARN, never the alias's
+            key = str(call_args.get("keyId", "alias/aws/ecr")).rsplit(":key/", 1)[-1]
+            if "alias/" in key:
+                h = self._hex(token, key)
+                key = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+            return {"id": key, "arn": f"arn:{self.partition}:kms:{region}:{account}:key/{key}", "keyId": key}
         return self._lookup(token, call_args)
 
     def _lookup(self, token: str, call_args: dict[str, Any]) -> dict[str, Any] | None:
@@ -539,8 +589,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             # A stand-in value in the common {"username", "password"} shape of credential secrets (the
             # real value is another stack's, unknown offline).
             secret_id = str(call_args.get("secretId", "secret"))
+            secret_arn = secret_id  # the version's arn is the secret's, with its random suffix
+            if not secret_id.startswith("arn:"):
+                secret_arn = f"arn:{self.partition}:secretsmanager:{region}:{account}:secret:{secret_id}-{h[:6]}"
             password = "".join(c for c in _digest(h, "secret-value") if c.isalnum())[:32]
-            return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_id, "secretId": secret_id,
+            return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_arn, "secretId": secret_id,
                     "versionId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}", "versionStages": ["AWSCURRENT"],
                     "secretString": json.dumps({"username": "synth-stand-in", "password": password}, sort_keys=True)}
         if token == "aws:secretsmanager/getSecret:getSecret":
