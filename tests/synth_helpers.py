@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
+from shared.catalog import CATALOG_ENV_VAR
+from shared.envs import ENV_DIR_VAR
 from shared.synth.engine import synth_env
 
 
 @cache
 def synth_layers(env: str, *layers: str) -> dict[str, dict[str, Any]]:
-    """The synth documents of ``layers`` of ``env`` and of the layers they read, synthesized once per test run
-    (tests read them, never change them)."""
-    return synth_env(env, list(layers))
+    """The synth documents of ``layers`` of the shipped ``env`` (the committed env file and catalog) and of the layers
+    they read, synthesized once per test run (tests read them, never change them). A test's scratch copy (the
+    ``env_dir`` and ``edit_env`` fixtures, ``write_catalog``) is not read here: it would be cached for every later
+    test; synthesize it with ``synth_env``."""
+    saved = {name: os.environ.pop(name) for name in (ENV_DIR_VAR, CATALOG_ENV_VAR) if name in os.environ}
+    try:
+        return synth_env(env, list(layers))
+    finally:
+        os.environ.update(saved)
 
 
 def of_type(document: dict[str, Any], type_: str) -> list[dict[str, Any]]:
