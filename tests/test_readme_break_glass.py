@@ -107,3 +107,17 @@ def test_the_stop_says_how_long_messages_wait_and_how_to_come_back(env: str) -> 
     defaults = ServiceSettings()
     assert f"(`{defaults.min_count}` and `{defaults.max_count}` where the env file sets none)" in paragraph, \
         "the restore command's counts where the env file sets none are ServiceSettings' defaults"
+
+
+def test_the_break_glass_credentials_are_ones_an_operator_can_have() -> None:
+    """The deploy role's trust (README, CI/CD "Set up once" step 2, and the runner's statement) admits the GitHub
+    environment's jobs and the deploy runner only: an operator on call cannot assume it, so the section must not send
+    them to it, and must say which credentials do the job."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    trusts = re.findall(r'"Principal": \{"(\w+)": "([^"]+)"\}', text)
+    assert {kind for kind, _ in trusts} == {"Federated", "AWS"}
+    assert all(principal.endswith((":oidc-provider/token.actions.githubusercontent.com", ":root"))
+               for _, principal in trusts)
+    intro = " ".join(_section().split("\n- ", 1)[0].split())
+    assert "as the deploy role" not in intro
+    assert "administrator" in intro and "nox -s roles -- <env>" in intro

@@ -187,3 +187,29 @@ def test_the_upgrade_notes_name_the_new_mandatory_role_policy_rule_for_own_progr
     for kind in ("Lambda function", "CodeBuild project", "ECS task definition", "flow log", "EventBridge target",
                  "state machine"):
         assert kind in note, kind
+
+
+def test_the_upgrade_notes_say_what_the_runner_jobs_role_asks_of_an_operator() -> None:
+    """With github_repository the broker layer now makes a role of its own the project's service role: the deploy
+    role's policies must grant its create first, and an operator's own start-build must name the deploy-runner role,
+    or it stops at AccessDenied (README, Ways into the VPC)."""
+    from shared.broker_names import deploy_runner_role_name, runner_jobs_role_name
+
+    section = upgrade_section()
+    assert f"`{runner_jobs_role_name('<env>')}`" in section
+    assert f"--service-role-override arn:aws:iam::<account_id>:role/{deploy_runner_role_name('<env>')}" in section
+    assert "iam:CreateRole" in section and "nox -s roles -- ENV" in section
+
+
+def test_the_upgrade_notes_name_the_refusals_this_change_adds() -> None:
+    """compute runs now read the broker (an unapplied smaller type refuses them), a move back to mq.t3.micro and a run
+    with messaging during a single instance's restart are refused: each may stop the first `up` of a running env."""
+    from shared.broker_upgrade import NO_MOVE_BACK
+    from shared.dag import NEEDS_VPC_REACH
+
+    section = upgrade_section()
+    assert "compute's `up` reads the env's broker" in section and "DescribeBroker" in section
+    for family, sources in NO_MOVE_BACK.items():
+        assert f"`messaging.instance_type: {family}.micro`" in section
+        assert "/".join(f"`{source}`" for source in sources) in section
+    assert "messaging" in NEEDS_VPC_REACH and "`REBOOT_IN_PROGRESS`" in section
