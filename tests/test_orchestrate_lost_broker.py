@@ -31,11 +31,11 @@ class BrokerStackRunner(RecordingRunner):
         return outputs
 
 
-def _broker(env: EnvConfig) -> str:
+def _broker(env: EnvConfig, instance_type: str = "mq.m7g.large", mode: str = "CLUSTER_MULTI_AZ") -> str:
     mq = MotoAccounts.client(env.account_id, env.region, "mq")
     return str(mq.create_broker(
-        BrokerName=f"ml-{env.name}", EngineType="RABBITMQ", EngineVersion="4.2", HostInstanceType="mq.m7g.large",
-        DeploymentMode="CLUSTER_MULTI_AZ", PubliclyAccessible=False, AutoMinorVersionUpgrade=True,
+        BrokerName=f"ml-{env.name}", EngineType="RABBITMQ", EngineVersion="4.2", HostInstanceType=instance_type,
+        DeploymentMode=mode, PubliclyAccessible=False, AutoMinorVersionUpgrade=True,
         Users=[{"Username": "platform-admin", "Password": "Abcd1234efgh"}])["BrokerId"])
 
 
@@ -181,11 +181,7 @@ def test_the_runner_reads_the_brokers_of_the_state_as_exported() -> None:
 
 
 def _single_broker(env: EnvConfig) -> str:
-    mq = MotoAccounts.client(env.account_id, env.region, "mq")
-    return str(mq.create_broker(
-        BrokerName=f"ml-{env.name}", EngineType="RABBITMQ", EngineVersion="4.2", HostInstanceType="mq.m7g.medium",
-        DeploymentMode="SINGLE_INSTANCE", PubliclyAccessible=False, AutoMinorVersionUpgrade=True,
-        Users=[{"Username": "platform-admin", "Password": "Abcd1234efgh"}])["BrokerId"])
+    return _broker(env, "mq.m7g.medium", "SINGLE_INSTANCE")
 
 
 REBOOTING = {"BrokerState": "REBOOT_IN_PROGRESS"}
