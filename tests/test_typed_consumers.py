@@ -131,27 +131,74 @@ def test_an_optional_field_the_upstream_stack_lacks_reads_as_none() -> None:
     assert [r["urn"] for r in document["resources"]] == [r["urn"] for r in expected]
 
 
-def test_an_upstream_secret_output_stays_secret_and_only_that_one(monkeypatch: pytest.MonkeyPatch) -> None:
+#: What the engine's StackReference read returns for a network stack whose vpc_cidr is secret: the secret value wrapped
+#: in the outputs map and its name in secretOutputNames (pkg/resource/deploy/builtins.go, readStackReference). The
+#: SDK then marks the whole ``outputs`` Output secret (pulumi/runtime/rpc.py deserialize_property pushes a nested
+#: secret up; pulumi/pulumi#2744), so only the per-name answer (secret_output_names, pulumi/pulumi#3071) keeps the
+#: other fields non-secret.
+_SECRET_CIDR_READ: dict[str, Any] = {
+    "outputs": {"vpc_id": "vpc-1", "availability_zones": [], "public_subnet_ids": [], "private_subnet_ids": [],
+                "service_security_group_id": "sg-1", "deploy_runner_security_group_id": "sg-2",
+                "vpc_cidr": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                             "value": "10.0.0.0/16"}},
+    "secretOutputNames": ["vpc_cidr"],
+}
+
+
+def _read_network_with_a_secret() -> None:
     from shared.contracts import Upstream
+
+    network = Upstream("discovery", "network", "organization", "dev")
+    pulumi.export("vpc_id", network["vpc_id"])
+    pulumi.export("vpc_cidr", network.field("vpc_cidr"))
+    pulumi.export("vpc", network.resolved(NetworkContract).apply(lambda contract: contract.vpc_id))
+    # the mock reads as the engine's: the map as a whole is secret
+    pulumi.export("whole_map", network.reference.outputs.apply(len))
+
+
+def test_an_upstream_secret_output_stays_secret_and_only_that_one(monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.synth.engine import synth_function
     from shared.synth.mocks import PlatformMocks
 
     def new_resource(self: PlatformMocks, args: Any) -> tuple[str, dict[str, Any]]:
         assert args.typ == "pulumi:pulumi:StackReference"
-        outputs = {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
-        return args.inputs["name"], {"name": args.inputs["name"], "outputs": outputs,
-                                     "secretOutputNames": ["vpc_cidr"]}
+        return args.inputs["name"], {"name": args.inputs["name"], **_SECRET_CIDR_READ}
 
     monkeypatch.setattr(PlatformMocks, "new_resource", new_resource)
+    document = synth_function(_read_network_with_a_secret)
+    assert document["outputs"] == {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16", "vpc": "vpc-1", "whole_map": 7}
+    # resolved() reads every field, vpc_cidr among them: secret as a whole, as Output.all makes it
+    assert document["secret_outputs"] == ["vpc", "vpc_cidr", "whole_map"]
 
-    def program() -> None:
-        network = Upstream("discovery", "network", "organization", "dev")
-        pulumi.export("vpc_id", network["vpc_id"])
-        pulumi.export("vpc_cidr", network.field("vpc_cidr"))
 
-    document = synth_function(program)
-    assert document["outputs"] == {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
-    assert document["secret_outputs"] == ["vpc_cidr"]
+def test_an_upstream_secret_output_stays_secret_and_only_that_one_with_the_sdks_own_mocks() -> None:
+    # The same read through the SDK's own mock monitor (pulumi.runtime.set_mocks), none of the synth's fast paths:
+    # the SDK's StackReference, deserialization and resolvers as `pulumi up` and `pulumi preview` run them.
+    from pulumi.runtime import mocks, settings
+    from pulumi.runtime.sync_await import _sync_await
+
+    from shared.contracts import Upstream
+
+    class EngineRead(mocks.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            assert args.typ == "pulumi:pulumi:StackReference"
+            return args.inputs["name"], {"name": args.inputs["name"], **_SECRET_CIDR_READ}
+
+        def call(self, args: mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+            return {}, None
+
+    for preview in (False, True):
+        settings.ROOT.set(None)
+        try:
+            pulumi.runtime.set_mocks(EngineRead(), project="discovery", stack="dev", preview=preview)
+            network = Upstream("discovery", "network", "organization", "dev")
+            secret = {name: _sync_await(network[name].is_secret()) for name in ("vpc_id", "vpc_cidr")}
+            known = {name: _sync_await(network[name].is_known()) for name in ("vpc_id", "vpc_cidr")}
+            whole = _sync_await(network.reference.outputs.is_secret())
+        finally:
+            settings.ROOT.set(None)
+        assert (whole, secret, known) == (True, {"vpc_id": False, "vpc_cidr": True},
+                                          {"vpc_id": True, "vpc_cidr": True}), f"preview={preview}"
 
 
 # -- a new required field breaks every consumer run before its producer -----------------------------------------
