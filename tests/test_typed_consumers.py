@@ -269,3 +269,19 @@ def test_a_consumer_check_of_what_an_upstream_stack_holds_is_a_pulumi_error_line
     with pytest.raises(ContractError, match=r"compute needs mesh\.services\['inference'\]") as caught:
         compute_with(forget)
     assert isinstance(caught.value, pulumi.RunError)
+
+
+def test_a_cluster_broker_over_a_network_stack_with_too_few_subnets_is_a_pulumi_error_line() -> None:
+    # prod's env asks for a CLUSTER_MULTI_AZ broker (and network.az_count 3) while its network stack still holds two
+    # private subnets (a change of both in one commit: the pull request's preview of broker, or `--layers broker`,
+    # reads the network deployed before). Raised in an apply on network's outputs, it must be a RunError for `pulumi`
+    # to print it as the error line (a ValueError was "Program failed with an unhandled exception:" and a traceback).
+    outputs = {"network": json.loads(json.dumps(platform("prod")["network"]["outputs"]))}
+    outputs["network"]["private_subnet_ids"] = outputs["network"]["private_subnet_ids"][:2]
+    first = r"broker' reads 2 private subnets from the network stack: deploy the network layer first"
+    with pytest.raises(ContractError, match=first) as caught:
+        synth_program(REPO_ROOT / "stacks/broker", stack="prod", layer="broker", env="prod",
+                      account_id="333333333333", region="eu-west-1",
+                      stack_outputs={f"organization/{layer}/prod": values for layer, values in outputs.items()})
+    assert isinstance(caught.value, pulumi.RunError)
+
