@@ -285,3 +285,46 @@ def test_a_cluster_broker_over_a_network_stack_with_too_few_subnets_is_a_pulumi_
                       stack_outputs={f"organization/{layer}/prod": values for layer, values in outputs.items()})
     assert isinstance(caught.value, pulumi.RunError)
 
+
+@pytest.mark.parametrize("use", ["resource input", "export", "unused apply"])
+@pytest.mark.parametrize("preview", [False, True])
+def test_a_missing_upstream_field_reaches_the_language_host_as_a_run_error(use: str, preview: bool) -> None:
+    # The SDK's own run_in_stack and wait_for_rpcs (the synth replaces the latter) under its own mock monitor: what
+    # pulumi-language-python-exec runs, whose `except pulumi.RunError as e: pulumi.log.error(str(e))` prints the message
+    # as the error line. The SDK re-raises a ValueError met serializing an input as "While processing input: ..." (a
+    # traceback): the error must reach it unwrapped however the program uses the value.
+    from pulumi.runtime import mocks, settings
+    from pulumi.runtime.stack import run_in_stack
+    from pulumi.runtime.sync_await import _sync_await
+
+    from shared.contracts import StackContractError, Upstream
+
+    class NetworkWithoutCidr(mocks.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            if args.typ == "pulumi:pulumi:StackReference":
+                return args.inputs["name"], {"name": args.inputs["name"], "outputs": {"vpc_id": "vpc-1"},
+                                             "secretOutputNames": []}
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args: mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+            return {}, None
+
+    def program() -> None:
+        cidr = Upstream("discovery", "network", "organization", "dev")["vpc_cidr"]
+        if use == "resource input":
+            pulumi.CustomResource("test:index:Thing", "thing", {"cidr": cidr})
+        elif use == "export":
+            pulumi.export("cidr", cidr)
+        else:
+            cidr.apply(str)
+
+    settings.ROOT.set(None)
+    try:
+        pulumi.runtime.set_mocks(NetworkWithoutCidr(), project="discovery", stack="dev", preview=preview)
+        settings.ROOT.set(None)
+        with pytest.raises(pulumi.RunError) as caught:
+            _sync_await(run_in_stack(program))
+    finally:
+        settings.ROOT.set(None)
+    assert isinstance(caught.value, StackContractError)
+    assert "reads network.vpc_cidr, which stack organization/network/dev does not export" in str(caught.value)
