@@ -5,8 +5,10 @@ A value that breaks the contract, or a missing one, fails at synth naming the la
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -145,6 +147,26 @@ _SECRET_CIDR_READ: dict[str, Any] = {
 }
 
 
+@pytest.fixture
+def own_event_loop() -> Iterator[None]:
+    """A new asyncio loop for a program run with the SDK's own mocks: the tasks an earlier failed synth left pending on
+    the shared loop (one program per process in a real run) must not resolve, and fail, inside it."""
+    import asyncio
+
+    previous = asyncio.get_event_loop()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:  # what asyncio.run does at its end: the tasks a failed program left are cancelled, then the loop closed
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+        asyncio.set_event_loop(previous)
+
+
 def _read_network_with_a_secret() -> None:
     from shared.contracts import Upstream
 
@@ -171,6 +193,7 @@ def test_an_upstream_secret_output_stays_secret_and_only_that_one(monkeypatch: p
     assert document["secret_outputs"] == ["vpc", "vpc_cidr", "whole_map"]
 
 
+@pytest.mark.usefixtures("own_event_loop")
 def test_an_upstream_secret_output_stays_secret_and_only_that_one_with_the_sdks_own_mocks() -> None:
     # The same read through the SDK's own mock monitor (pulumi.runtime.set_mocks), none of the synth's fast paths:
     # the SDK's StackReference, deserialization and resolvers as `pulumi up` and `pulumi preview` run them.
@@ -286,45 +309,57 @@ def test_a_cluster_broker_over_a_network_stack_with_too_few_subnets_is_a_pulumi_
     assert isinstance(caught.value, pulumi.RunError)
 
 
+#: One program run by the SDK's own run_in_stack and wait_for_rpcs (the synth replaces the latter) under its own mock
+#: monitor, in a process of its own as pulumi-language-python-exec runs it, whose `except pulumi.RunError as e:
+#: pulumi.log.error(str(e))` prints the message as the error line; any other exception is "Program failed with an
+#: unhandled exception:" and a traceback. Prints what reached it.
+_LANGUAGE_HOST = """
+import sys
+import pulumi
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+from shared.contracts import Upstream
+
+use, preview = sys.argv[1], sys.argv[2] == "preview"
+
+class NetworkWithoutCidr(mocks.Mocks):
+    def new_resource(self, args):
+        if args.typ == "pulumi:pulumi:StackReference":
+            return args.inputs["name"], {"name": args.inputs["name"], "outputs": {"vpc_id": "vpc-1"},
+                                         "secretOutputNames": []}
+        return args.name + "-id", dict(args.inputs)
+
+    def call(self, args):
+        return {}, None
+
+def program():
+    cidr = Upstream("discovery", "network", "organization", "dev")["vpc_cidr"]
+    if use == "resource input":
+        pulumi.CustomResource("test:index:Thing", "thing", {"cidr": cidr})
+    elif use == "export":
+        pulumi.export("cidr", cidr)
+    else:
+        cidr.apply(str)
+
+pulumi.runtime.set_mocks(NetworkWithoutCidr(), project="discovery", stack="dev", preview=preview)
+settings.ROOT.set(None)
+try:
+    _sync_await(run_in_stack(program))
+    print("no error")
+except pulumi.RunError as error:
+    print("error:", type(error).__name__, error)
+except Exception as error:
+    print("Program failed with an unhandled exception:", type(error).__name__, error)
+"""
+
+
 @pytest.mark.parametrize("use", ["resource input", "export", "unused apply"])
-@pytest.mark.parametrize("preview", [False, True])
-def test_a_missing_upstream_field_reaches_the_language_host_as_a_run_error(use: str, preview: bool) -> None:
-    # The SDK's own run_in_stack and wait_for_rpcs (the synth replaces the latter) under its own mock monitor: what
-    # pulumi-language-python-exec runs, whose `except pulumi.RunError as e: pulumi.log.error(str(e))` prints the message
-    # as the error line. The SDK re-raises a ValueError met serializing an input as "While processing input: ..." (a
-    # traceback): the error must reach it unwrapped however the program uses the value.
-    from pulumi.runtime import mocks, settings
-    from pulumi.runtime.stack import run_in_stack
-    from pulumi.runtime.sync_await import _sync_await
-
-    from shared.contracts import StackContractError, Upstream
-
-    class NetworkWithoutCidr(mocks.Mocks):
-        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            if args.typ == "pulumi:pulumi:StackReference":
-                return args.inputs["name"], {"name": args.inputs["name"], "outputs": {"vpc_id": "vpc-1"},
-                                             "secretOutputNames": []}
-            return f"{args.name}-id", dict(args.inputs)
-
-        def call(self, args: mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-            return {}, None
-
-    def program() -> None:
-        cidr = Upstream("discovery", "network", "organization", "dev")["vpc_cidr"]
-        if use == "resource input":
-            pulumi.CustomResource("test:index:Thing", "thing", {"cidr": cidr})
-        elif use == "export":
-            pulumi.export("cidr", cidr)
-        else:
-            cidr.apply(str)
-
-    settings.ROOT.set(None)
-    try:
-        pulumi.runtime.set_mocks(NetworkWithoutCidr(), project="discovery", stack="dev", preview=preview)
-        settings.ROOT.set(None)
-        with pytest.raises(pulumi.RunError) as caught:
-            _sync_await(run_in_stack(program))
-    finally:
-        settings.ROOT.set(None)
-    assert isinstance(caught.value, StackContractError)
-    assert "reads network.vpc_cidr, which stack organization/network/dev does not export" in str(caught.value)
+@pytest.mark.parametrize("preview", ["up", "preview"])
+def test_a_missing_upstream_field_reaches_the_language_host_as_a_run_error(use: str, preview: str) -> None:
+    # The SDK re-raises a ValueError met serializing an input as "While processing input: ...": the error must reach
+    # the language host unwrapped however the program uses the value.
+    run = subprocess.run([sys.executable, "-c", _LANGUAGE_HOST, use, preview], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
+    assert run.stdout.startswith("error: StackContractError layer 'discovery' reads network.vpc_cidr, which stack "
+                                 "organization/network/dev does not export"), run.stdout + run.stderr
