@@ -3,8 +3,9 @@
 A producer exports exactly its contract (:func:`export_contract`): a missing or extra output is a
 :class:`~shared.errors.ContractError` at synth time, and the values are checked against the model
 once they resolve. A consumer reads upstream outputs only through :class:`Upstream`, which refuses
-(at synth time, before any deployment) a name the upstream's contract does not declare, and uses
-``StackReference.require_output`` underneath, so a missing value also fails loudly.
+(at synth time, before any deployment) a name the upstream's contract does not declare, and reads the
+StackReference's outputs map itself, so a value the upstream stack lacks fails naming the stack and the layer to
+deploy first (a :class:`StackContractError`).
 """
 
 from __future__ import annotations

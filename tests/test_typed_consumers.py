@@ -5,8 +5,10 @@ A value that breaks the contract, or a missing one, fails at synth naming the la
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -131,27 +133,95 @@ def test_an_optional_field_the_upstream_stack_lacks_reads_as_none() -> None:
     assert [r["urn"] for r in document["resources"]] == [r["urn"] for r in expected]
 
 
-def test_an_upstream_secret_output_stays_secret_and_only_that_one(monkeypatch: pytest.MonkeyPatch) -> None:
+#: What the engine's StackReference read returns for a network stack whose vpc_cidr is secret: the secret value wrapped
+#: in the outputs map and its name in secretOutputNames (pkg/resource/deploy/builtins.go, readStackReference). The
+#: SDK then marks the whole ``outputs`` Output secret (pulumi/runtime/rpc.py deserialize_property pushes a nested
+#: secret up; pulumi/pulumi#2744), so only the per-name answer (secret_output_names, pulumi/pulumi#3071) keeps the
+#: other fields non-secret.
+_SECRET_CIDR_READ: dict[str, Any] = {
+    "outputs": {"vpc_id": "vpc-1", "availability_zones": [], "public_subnet_ids": [], "private_subnet_ids": [],
+                "service_security_group_id": "sg-1", "deploy_runner_security_group_id": "sg-2",
+                "vpc_cidr": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                             "value": "10.0.0.0/16"}},
+    "secretOutputNames": ["vpc_cidr"],
+}
+
+
+@pytest.fixture
+def own_event_loop() -> Iterator[None]:
+    """A new asyncio loop for a program run with the SDK's own mocks: the tasks an earlier failed synth left pending on
+    the shared loop (one program per process in a real run) must not resolve, and fail, inside it."""
+    import asyncio
+
+    previous = asyncio.get_event_loop()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:  # what asyncio.run does at its end: the tasks a failed program left are cancelled, then the loop closed
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+        asyncio.set_event_loop(previous)
+
+
+def _read_network_with_a_secret() -> None:
     from shared.contracts import Upstream
+
+    network = Upstream("discovery", "network", "organization", "dev")
+    pulumi.export("vpc_id", network["vpc_id"])
+    pulumi.export("vpc_cidr", network.field("vpc_cidr"))
+    pulumi.export("vpc", network.resolved(NetworkContract).apply(lambda contract: contract.vpc_id))
+    # the mock reads as the engine's: the map as a whole is secret
+    pulumi.export("whole_map", network.reference.outputs.apply(len))
+
+
+def test_an_upstream_secret_output_stays_secret_and_only_that_one(monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.synth.engine import synth_function
     from shared.synth.mocks import PlatformMocks
 
     def new_resource(self: PlatformMocks, args: Any) -> tuple[str, dict[str, Any]]:
         assert args.typ == "pulumi:pulumi:StackReference"
-        outputs = {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
-        return args.inputs["name"], {"name": args.inputs["name"], "outputs": outputs,
-                                     "secretOutputNames": ["vpc_cidr"]}
+        return args.inputs["name"], {"name": args.inputs["name"], **_SECRET_CIDR_READ}
 
     monkeypatch.setattr(PlatformMocks, "new_resource", new_resource)
+    document = synth_function(_read_network_with_a_secret)
+    assert document["outputs"] == {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16", "vpc": "vpc-1", "whole_map": 7}
+    # resolved() reads every field, vpc_cidr among them: secret as a whole, as Output.all makes it
+    assert document["secret_outputs"] == ["vpc", "vpc_cidr", "whole_map"]
 
-    def program() -> None:
-        network = Upstream("discovery", "network", "organization", "dev")
-        pulumi.export("vpc_id", network["vpc_id"])
-        pulumi.export("vpc_cidr", network.field("vpc_cidr"))
 
-    document = synth_function(program)
-    assert document["outputs"] == {"vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16"}
-    assert document["secret_outputs"] == ["vpc_cidr"]
+@pytest.mark.usefixtures("own_event_loop")
+def test_an_upstream_secret_output_stays_secret_and_only_that_one_with_the_sdks_own_mocks() -> None:
+    # The same read through the SDK's own mock monitor (pulumi.runtime.set_mocks), none of the synth's fast paths:
+    # the SDK's StackReference, deserialization and resolvers as `pulumi up` and `pulumi preview` run them.
+    from pulumi.runtime import mocks, settings
+    from pulumi.runtime.sync_await import _sync_await
+
+    from shared.contracts import Upstream
+
+    class EngineRead(mocks.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            assert args.typ == "pulumi:pulumi:StackReference"
+            return args.inputs["name"], {"name": args.inputs["name"], **_SECRET_CIDR_READ}
+
+        def call(self, args: mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+            return {}, None
+
+    for preview in (False, True):
+        settings.ROOT.set(None)
+        try:
+            pulumi.runtime.set_mocks(EngineRead(), project="discovery", stack="dev", preview=preview)
+            network = Upstream("discovery", "network", "organization", "dev")
+            secret = {name: _sync_await(network[name].is_secret()) for name in ("vpc_id", "vpc_cidr")}
+            known = {name: _sync_await(network[name].is_known()) for name in ("vpc_id", "vpc_cidr")}
+            whole = _sync_await(network.reference.outputs.is_secret())
+        finally:
+            settings.ROOT.set(None)
+        assert (whole, secret, known) == (True, {"vpc_id": False, "vpc_cidr": True},
+                                          {"vpc_id": True, "vpc_cidr": True}), f"preview={preview}"
 
 
 # -- a new required field breaks every consumer run before its producer -----------------------------------------
@@ -222,3 +292,86 @@ def test_a_consumer_check_of_what_an_upstream_stack_holds_is_a_pulumi_error_line
     with pytest.raises(ContractError, match=r"compute needs mesh\.services\['inference'\]") as caught:
         compute_with(forget)
     assert isinstance(caught.value, pulumi.RunError)
+
+
+def test_a_cluster_broker_over_a_network_stack_with_too_few_subnets_is_a_pulumi_error_line() -> None:
+    # prod's env asks for a CLUSTER_MULTI_AZ broker (and network.az_count 3) while its network stack still holds two
+    # private subnets (a change of both in one commit: the pull request's preview of broker, or `--layers broker`,
+    # reads the network deployed before). Raised in an apply on network's outputs, it must be a RunError for `pulumi`
+    # to print it as the error line (a ValueError was "Program failed with an unhandled exception:" and a traceback).
+    # In a process of its own: the tasks this failed program leaves pending would fail the next synth of this one.
+    script = """
+import json, pulumi
+from shared import REPO_ROOT
+from shared.synth.engine import synth_program
+from tests.layers.compute_helpers import platform
+network = json.loads(json.dumps(platform("prod")["network"]["outputs"]))
+network["private_subnet_ids"] = network["private_subnet_ids"][:2]
+try:
+    synth_program(REPO_ROOT / "stacks/broker", stack="prod", layer="broker", env="prod", account_id="333333333333",
+                  region="eu-west-1", stack_outputs={"organization/network/prod": network})
+except pulumi.RunError as error:
+    print("error:", type(error).__name__, error)
+except Exception as error:
+    print("unhandled:", type(error).__name__, error)
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
+    assert run.stdout.startswith("error: StackContractError layer 'broker' reads 2 private subnets from the network "
+                                 "stack: deploy the network layer first"), run.stdout + run.stderr
+
+
+#: One program run by the SDK's own run_in_stack and wait_for_rpcs (the synth replaces the latter) under its own mock
+#: monitor, in a process of its own as pulumi-language-python-exec runs it, whose `except pulumi.RunError as e:
+#: pulumi.log.error(str(e))` prints the message as the error line; any other exception is "Program failed with an
+#: unhandled exception:" and a traceback. Prints what reached it.
+_LANGUAGE_HOST = """
+import sys
+import pulumi
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+from shared.contracts import Upstream
+
+use, preview = sys.argv[1], sys.argv[2] == "preview"
+
+class NetworkWithoutCidr(mocks.Mocks):
+    def new_resource(self, args):
+        if args.typ == "pulumi:pulumi:StackReference":
+            return args.inputs["name"], {"name": args.inputs["name"], "outputs": {"vpc_id": "vpc-1"},
+                                         "secretOutputNames": []}
+        return args.name + "-id", dict(args.inputs)
+
+    def call(self, args):
+        return {}, None
+
+def program():
+    cidr = Upstream("discovery", "network", "organization", "dev")["vpc_cidr"]
+    if use == "resource input":
+        pulumi.CustomResource("test:index:Thing", "thing", {"cidr": cidr})
+    elif use == "export":
+        pulumi.export("cidr", cidr)
+    else:
+        cidr.apply(str)
+
+pulumi.runtime.set_mocks(NetworkWithoutCidr(), project="discovery", stack="dev", preview=preview)
+settings.ROOT.set(None)
+try:
+    _sync_await(run_in_stack(program))
+    print("no error")
+except pulumi.RunError as error:
+    print("error:", type(error).__name__, error)
+except Exception as error:
+    print("Program failed with an unhandled exception:", type(error).__name__, error)
+"""
+
+
+@pytest.mark.parametrize("use", ["resource input", "export", "unused apply"])
+@pytest.mark.parametrize("preview", ["up", "preview"])
+def test_a_missing_upstream_field_reaches_the_language_host_as_a_run_error(use: str, preview: str) -> None:
+    # The SDK re-raises a ValueError met serializing an input as "While processing input: ...": the error must reach
+    # the language host unwrapped however the program uses the value.
+    run = subprocess.run([sys.executable, "-c", _LANGUAGE_HOST, use, preview], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
+    assert run.stdout.startswith("error: StackContractError layer 'discovery' reads network.vpc_cidr, which stack "
+                                 "organization/network/dev does not export"), run.stdout + run.stderr

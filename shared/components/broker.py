@@ -128,12 +128,18 @@ def broker_subnets(deployment_mode: str, private_subnet_ids: list[str]) -> list[
     """One subnet for SINGLE_INSTANCE, the first three AZs' for a cluster (three nodes in three AZs).
 
     Always the first ones: subnet_ids forces a new broker (terraform-provider-aws mq/broker.go, ForceNew), so
-    raising network.az_count in a region with more AZs must not add a subnet to a running cluster."""
+    raising network.az_count in a region with more AZs must not add a subnet to a running cluster.
+
+    The subnets are what the network stack holds (an env that raised network.az_count with the mode in one change,
+    run before network is deployed: a preview, ``--layers broker``): a StackContractError, which ``pulumi`` prints as
+    the error line (a ValueError in an apply is a traceback)."""
     if not private_subnet_ids:
-        raise ValueError("the network layer exports no private subnets")
+        raise StackContractError("layer 'broker' needs private subnets, but 'network' exports none (deploy the network "
+                                 "layer first)")
     problem = cluster_zones_problem(deployment_mode, len(private_subnet_ids), "the number of private subnets")
-    if problem:  # the env loader's rule (on network.az_count, one private subnet per AZ)
-        raise ValueError(problem)
+    if problem:  # the env loader's rule (on network.az_count, one private subnet per AZ); what to do first
+        raise StackContractError(f"layer 'broker' reads {len(private_subnet_ids)} private subnets from the network "
+                                 f"stack: deploy the network layer first (network.az_count {CLUSTER_AZS}). {problem}")
     return private_subnet_ids[:1] if deployment_mode == "SINGLE_INSTANCE" else private_subnet_ids[:CLUSTER_AZS]
 
 

@@ -855,8 +855,8 @@ class AutomationRunner:
 
     def _emptied_upstreams(self, layer: str, env: EnvConfig) -> list[str]:
         """The layer whose stack names ``layer``'s management endpoint (the broker's), when that stack has no outputs
-        (destroyed, or never deployed): the program's StackReference would fail it (``require_output``) before it
-        could refresh or delete anything, and the provider the state records calls the deleted broker."""
+        (destroyed, or never deployed): the program's StackReference read would fail it (shared.contracts.Upstream)
+        before it could refresh or delete anything, and the provider the state records calls the deleted broker."""
         source = endpoint_layer(layer)
         if source == layer:
             return []

@@ -26,7 +26,7 @@ from shared.components.broker import (
     check_admin_username,
 )
 from shared.components.deploy_runner import BUILDSPEC, VPC_ACTIONS
-from shared.contracts import BrokerContract
+from shared.contracts import BrokerContract, StackContractError
 from shared.envs import load_env
 from shared.errors import ConfigError, ConfigErrors
 from shared.patch_guard import pinned_versions
@@ -201,7 +201,7 @@ def test_the_broker_args_refuse_an_unloaded_env_with_the_loaders_reason(edit_env
 def test_broker_subnets_single_instance_takes_one_cluster_takes_all() -> None:
     assert broker_subnets("SINGLE_INSTANCE", ["a", "b", "c"]) == ["a"]
     assert broker_subnets("CLUSTER_MULTI_AZ", ["a", "b", "c"]) == ["a", "b", "c"]
-    with pytest.raises(ValueError):
+    with pytest.raises(StackContractError, match="'network' exports none"):
         broker_subnets("SINGLE_INSTANCE", [])
 
 
