@@ -356,7 +356,7 @@ class Upstream:
             first = error.errors()[0]
             key = ".".join(str(p) for p in (field, *first["loc"]) if p != "")
             raise StackContractError(f"layer {self.consumer!r} reads {self.layer}.{key}, which breaks "
-                                f"{self.model.__name__}: {first['msg']} (re-run the {self.layer} layer)") from None
+                                     f"{self.model.__name__}: {first['msg']} (re-run the {self.layer} layer)") from None
 
 
 class ContractOutputs:

@@ -195,7 +195,7 @@ def _network_group(purpose: str, output: str) -> Callable[[str | None], str]:
     def require(group_id: str | None) -> str:
         if not group_id:
             raise StackContractError(f"layer 'broker' {purpose} but 'network' exports no {output} (deploy the network "
-                                "layer first)")
+                                     "layer first)")
         return group_id
     return require
 

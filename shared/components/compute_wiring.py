@@ -159,7 +159,7 @@ def ecs_service_name(mesh: MeshContract, service: str, version: str | None) -> s
     attributes = versions[version].cloud_map_attributes if version in versions else {}
     if "ECS_SERVICE_NAME" not in attributes:
         raise StackContractError(f"the mesh layer exports no ECS_SERVICE_NAME attribute for {service!r} version "
-                            f"{version!r}, which its virtual node selects the version's tasks by")
+                                 f"{version!r}, which its virtual node selects the version's tasks by")
     return str(attributes["ECS_SERVICE_NAME"])
 
 
