@@ -304,7 +304,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             if prefix in ("ns", "srv"):  # Cloud Map: ns-/srv- and 16 characters (botocore servicediscovery examples)
                 return f"{prefix}-{h[:16]}"
             if prefix in _UUID_ID_PREFIXES:
-                return f"b-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+                return f"{prefix}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
             return f"{prefix}-0{h[:16]}"
         if type_ in _ID_IS_NAME:
             return str(state.get("name", name))
