@@ -12,6 +12,21 @@ from shared import REPO_ROOT
 README = REPO_ROOT / "README.md"
 
 
+def readme_rendered() -> str:
+    """README's text as Markdown renders it: any run of white space one space (a wrapped line or code span is one)."""
+    return " ".join(README.read_text(encoding="utf-8").split())
+
+
+def readme_section(heading: str, stop: str = "\n## ") -> str:
+    """README's text from the line ``heading`` (e.g. ``### On call: ...``, included) to the next ``stop`` (by default
+    the next chapter) or the end; fails naming ``heading`` where it is missing."""
+    text = README.read_text(encoding="utf-8")
+    assert f"\n{heading}\n" in text, f"README lacks its section {heading!r}"
+    start = text.index(f"\n{heading}\n") + 1
+    end = text.find(stop, start)
+    return text[start:end if end != -1 else None]
+
+
 def readme_block(start: str, end: str, what: str) -> str:
     """README's text from ``start`` (included) to ``end`` (not included); fails naming ``what`` where either marker
     is missing."""

@@ -12,6 +12,7 @@ import yaml
 
 from shared import workflows
 from shared.errors import ConfigError
+from tests.readme_helpers import readme_section
 
 ACTION = "aws-actions/configure-aws-credentials"
 
@@ -231,10 +232,7 @@ STS_DURATION_REFUSAL = "The requested DurationSeconds exceeds the MaxSessionDura
 
 def _readme_section(title: str) -> str:
     """The README's section ``title`` (up to the next ``## ``), its whitespace as Markdown renders it."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return " ".join(text[start:end if end != -1 else None].split())  # as rendered: a wrapped line is one
+    return " ".join(readme_section(f"## {title}").split())  # as rendered: a wrapped line is one
 
 
 def test_the_readme_names_the_credential_steps_refusal_where_ci_is_set_up() -> None:

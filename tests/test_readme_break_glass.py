@@ -13,15 +13,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import SHIPPED_ENVS
-from tests.readme_helpers import README
+from tests.readme_helpers import readme_rendered, readme_section
 from tests.synth_helpers import of_type, synth_layers
 
 
 def _section() -> str:
-    text = README.read_text(encoding="utf-8")
-    heading = "\n### Break-glass: inside a task, a service stopped now\n"
-    assert heading in text, "README lacks its Break-glass section (ECS Exec, a one-off task, stopping a service)"
-    return text.split(heading, 1)[1].split("\n#", 1)[0]
+    return readme_section("### Break-glass: inside a task, a service stopped now", stop="\n#")
 
 
 def _compute(env: str) -> dict[str, Any]:
@@ -113,7 +110,7 @@ def test_the_break_glass_credentials_are_ones_an_operator_can_have() -> None:
     """The deploy role's trust (README, CI/CD "Set up once" step 2, and the runner's statement) admits the GitHub
     environment's jobs and the deploy runner only: an operator on call cannot assume it, so the section must not send
     them to it, and must say which credentials do the job."""
-    text = " ".join(README.read_text(encoding="utf-8").split())
+    text = readme_rendered()
     trusts = re.findall(r'"Principal": \{"(\w+)": "([^"]+)"\}', text)
     assert {kind for kind, _ in trusts} == {"Federated", "AWS"}
     assert all(principal.endswith((":oidc-provider/token.actions.githubusercontent.com", ":root"))

@@ -4,13 +4,13 @@ lacks an output: an operator greps a failed run's `error:` line for it, so the q
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 from shared.contracts import CONTRACTS, Upstream
+from tests.readme_helpers import readme_rendered
 
 #: as Markdown renders it: a code span wrapped over two lines reads with one space
-README = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+README = readme_rendered()
 
 
 def _message(consumer: str, layer: str, name: str, outputs: dict[str, object]) -> str:

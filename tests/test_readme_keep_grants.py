@@ -7,9 +7,9 @@ test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources), so the 
 
 from __future__ import annotations
 
-from pathlib import Path
+from tests.readme_helpers import readme_rendered
 
-README = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+README = readme_rendered()
 
 
 def test_the_in_place_move_says_to_keep_the_app_mesh_grants() -> None:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from shared.synth.engine import synth_env
-from tests.readme_helpers import README
+from tests.readme_helpers import readme_section
 from tests.synth_helpers import gateway_certificate, of_type
 
 ON_CALL = "### On call: what each notification asks"
@@ -26,11 +26,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 
 
 def on_call_chapter() -> str:
-    text = README.read_text(encoding="utf-8")
-    assert ON_CALL in text, f"README lacks {ON_CALL!r}"
-    start = text.index(ON_CALL)
-    end = text.find("\n## ", start)
-    return text[start:end if end != -1 else len(text)]
+    return readme_section(ON_CALL)
 
 
 def _placeholders(text: str, *, env: str, account_id: str, region: str) -> str:

@@ -4,11 +4,10 @@ the subjects leaves the other env's runner builds at AccessDenied."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from shared.broker_names import deploy_runner_role_name
+from tests.readme_helpers import readme_rendered
 
-README = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+README = readme_rendered()
 
 
 def test_the_shared_role_step_names_every_env_s_subject_and_runner_role() -> None:

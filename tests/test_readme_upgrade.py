@@ -12,16 +12,14 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from shared.envs import ExternalBroker, ManagementAccess, load_env, tag_problem
+from tests.readme_helpers import readme_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def upgrade_section() -> str:
     """The section as Markdown renders it (a wrapped line is one)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("\n## Upgrading an existing deployment\n")
-    end = text.find("\n## ", start + 1)
-    return " ".join(text[start:end if end != -1 else None].split())
+    return " ".join(readme_section("## Upgrading an existing deployment").split())
 
 
 def test_the_upgrade_notes_name_the_env_tags_the_loader_now_refuses() -> None:
