@@ -342,6 +342,21 @@ def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
 # -- asking AWS -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RunningBroker:
+    """The env's Amazon MQ broker as DescribeBroker answers now (botocore mq ``DescribeBrokerResponse``); a field AWS
+    did not answer is None."""
+
+    broker_id: str
+    state: str | None
+    """``BrokerState``: RUNNING, REBOOT_IN_PROGRESS, CRITICAL_ACTION_REQUIRED, ..."""
+    instance_type: str | None
+    """``HostInstanceType``: a new one is ``PendingHostInstanceType`` until a reboot or the maintenance window."""
+    deployment_mode: str | None
+    engine_version: str | None
+    """``EngineVersion``, major.minor.patch."""
+
+
 @dataclass
 class AccountReport:
     """What the preflight found: roles to create, quota refusals, notes for the user."""
@@ -370,16 +385,9 @@ class AccountReport:
     """What the env's broker has asked for and not applied yet (botocore mq DescribeBroker ``PendingEngineVersion``
     -> ``engine_version``, ``PendingHostInstanceType`` -> ``instance_type``): Amazon MQ applies them at a reboot or in
     the maintenance window (:func:`shared.broker_upgrade.pending_move_refusal`)."""
-    broker_state: tuple[str, str] | None = None
-    """The env's broker and its state (botocore mq DescribeBroker ``BrokerId``, ``BrokerState``: RUNNING,
-    REBOOT_IN_PROGRESS, ...); None: not read (:func:`shared.orchestrate.cli.rebooting_broker_refusal`)."""
-    broker_instance_type: str | None = None
-    """The instance type the env's broker runs now (DescribeBroker ``HostInstanceType``; a new one is
-    ``PendingHostInstanceType`` until a reboot or the maintenance window); None: not read
-    (:func:`shared.orchestrate.cli.unapplied_type_refusal`)."""
-    broker_runs: dict[str, str] = field(default_factory=dict)
-    """The deployment mode and engine version the env's broker runs now (DescribeBroker ``DeploymentMode``,
-    ``EngineVersion``, major.minor.patch), as ``deployment_mode`` and ``engine_version``."""
+    broker_running: RunningBroker | None = None
+    """What the env's broker is and runs now (DescribeBroker); None: not read
+    (:func:`shared.orchestrate.cli.rebooting_broker_refusal`, :func:`shared.orchestrate.cli.unapplied_type_refusal`)."""
 
 
 class AccountCheck(Protocol):
@@ -694,12 +702,11 @@ class AwsAccountCheck:
             pending = {"engine_version": described.get("PendingEngineVersion"),
                        "instance_type": described.get("PendingHostInstanceType")}
             report.broker_pending = {key: str(value) for key, value in pending.items() if value}
-            if described.get("HostInstanceType"):
-                report.broker_instance_type = str(described["HostInstanceType"])
-            report.broker_runs = {key: str(described[field]) for key, field in (
-                ("deployment_mode", "DeploymentMode"), ("engine_version", "EngineVersion")) if described.get(field)}
-            if described.get("BrokerState"):
-                report.broker_state = (broker_id, str(described["BrokerState"]))
+            running = {key: str(described[key]) if described.get(key) else None
+                       for key in ("BrokerState", "HostInstanceType", "DeploymentMode", "EngineVersion")}
+            report.broker_running = RunningBroker(
+                broker_id, running["BrokerState"], running["HostInstanceType"], running["DeploymentMode"],
+                running["EngineVersion"])
 
     def _check_broker_offering(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where Amazon MQ does not offer the env's broker (``messaging.instance_type`` with its

@@ -26,6 +26,7 @@ from shared.orchestrate.account import (
     AccountError,
     AccountReport,
     AwsAccountCheck,
+    RunningBroker,
     lost_broker_refusal,
     named_roles_refusal,
     print_report,
@@ -195,14 +196,12 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
             and {"broker", "messaging"} & set(layers)):  # compute reads the account's brokers for the type alone
         # an external broker is its operator's: no broker stack read
         _find_lost_broker(env, report, read_outputs, state_brokers)
-    rebooting = rebooting_broker_refusal(env, layers, report.broker_state)
+    rebooting = rebooting_broker_refusal(env, layers, report.broker_running)
     if rebooting is not None:
         # a cluster keeps two of its three nodes running while one restarts ("Scheduling the maintenance window"):
         # its management API still answers, so a note
         (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
-    unapplied = unapplied_type_refusal(env, layers, report.broker_instance_type,
-                                       report.broker_state[0] if report.broker_state else None, report.broker_runs,
-                                       report.broker_state[1] if report.broker_state else None)
+    unapplied = unapplied_type_refusal(env, layers, report.broker_running)
     if unapplied is not None:
         report.refusals.append(unapplied)
     print_report(report, env, out)
@@ -223,8 +222,7 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     return report
 
 
-def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str],
-                             broker_state: tuple[str, str] | None) -> str | None:
+def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
     """Why the run's layers that talk to the broker's management API (:data:`shared.dag.NEEDS_VPC_REACH`: the
     messaging layer's RabbitMQ provider) should wait: the env's broker is restarting (DescribeBroker BrokerState
     REBOOT_IN_PROGRESS: its maintenance window, up to two hours from its start, a pending change applied there, or an
@@ -233,9 +231,9 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str],
     the VPC, or, passed just before the restart, the provider would fail half-way through the topology. None: the
     broker is not restarting, or no such layer runs."""
     reaching = [layer for layer in layers if layer in NEEDS_VPC_REACH]
-    if broker_state is None or broker_state[1] != "REBOOT_IN_PROGRESS" or not reaching:
+    if broker is None or broker.state != "REBOOT_IN_PROGRESS" or not reaching:
         return None
-    broker_id = broker_state[0]
+    broker_id = broker.broker_id
     window = " ".join(env.messaging.maintenance_window.spec())
     restarting = (f"{display_path(str(env_path(env.name)))}: the broker {broker_id} is restarting "
                   f"(REBOOT_IN_PROGRESS: its maintenance window, messaging.maintenance_window {window}, lasts up to "
@@ -248,31 +246,29 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str],
             f"Wait until {state} says RUNNING, then run again")
 
 
-def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], running: str | None,
-                           broker_id: str | None = None, runs: Mapping[str, str] | None = None,
-                           state: str | None = None) -> str | None:
+def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
     """Why compute must not scale the services to their ``max_count`` yet: the env loader sized the broker's limits
-    on ``messaging.instance_type`` (:mod:`shared.broker_capacity`), but the broker runs ``running`` (DescribeBroker
-    ``HostInstanceType``) until Amazon MQ applies the new type at a reboot or in the maintenance window ("Upgrading
-    an Amazon MQ broker instance type"), and that type holds fewer connections, channels or queues than the peak:
-    the tasks compute starts past them would have their connections refused for up to a week. None: the broker runs
-    the env's type, or one that holds the peak too, or the run has no compute layer.
+    on ``messaging.instance_type`` (:mod:`shared.broker_capacity`), but ``broker`` runs its ``instance_type``
+    (DescribeBroker ``HostInstanceType``) until Amazon MQ applies the new type at a reboot or in the maintenance
+    window ("Upgrading an Amazon MQ broker instance type"), and that type holds fewer connections, channels or queues
+    than the peak: the tasks compute starts past them would have their connections refused for up to a week. None:
+    the broker runs the env's type, or one that holds the peak too, or the run has no compute layer.
 
-    ``runs``: the deployment mode and engine version it runs (DescribeBroker), so the limits are those of the broker
-    running: a 3.13 broker holds its type's maximum until a pending 4.2 applies with the type. Where the run's broker
-    layer replaces it (another deployment mode: a new broker), CreateBroker gives compute the env's type at once."""
+    The limits are those of the broker running (its deployment mode and engine version): a 3.13 broker holds its
+    type's maximum until a pending 4.2 applies with the type. Where the run's broker layer replaces it (another
+    deployment mode: a new broker), CreateBroker gives compute the env's type at once."""
     messaging = env.messaging
-    if (running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
+    running = broker.instance_type if broker is not None else None
+    if (broker is None or running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
             or "compute" not in layers):
         return None
     from shared.amazonmq import engine_tuple
     from shared.broker_capacity import capacity_problems
 
-    runs = runs or {}
-    mode = runs.get("deployment_mode", messaging.deployment_mode)
+    mode = broker.deployment_mode or messaging.deployment_mode
     if mode != messaging.deployment_mode and "broker" in layers:
         return None
-    engine = runs.get("engine_version")
+    engine = broker.engine_version
     now = env.model_copy(update={"messaging": messaging.model_copy(update={
         "instance_type": running, "deployment_mode": mode,
         # DescribeBroker names the patch (3.13.7); the limits are per major.minor
@@ -282,14 +278,14 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], running: str |
         return None
     window = " ".join(messaging.maintenance_window.spec())
     short = problems[0][1].split("; choose")[0]  # the limit and the need, without the loader's advice
-    reboot = f"aws mq reboot-broker --broker-id {broker_id or '<broker id>'} --region {env.region}"
+    reboot = f"aws mq reboot-broker --broker-id {broker.broker_id} --region {env.region}"
     head = (f"{display_path(str(env_path(env.name)))}: messaging.instance_type {messaging.instance_type} is not "
             f"applied yet: the broker runs {running} until a reboot or its maintenance window "
             f"(messaging.maintenance_window {window}), and until then {short}. Nothing was run.")
-    if state == "CRITICAL_ACTION_REQUIRED":
+    if broker.state == "CRITICAL_ACTION_REQUIRED":
         # "Broker Reboot": "You can reboot only a broker with the RUNNING status"; "High memory alarm": Amazon MQ
         # "will not restart a broker experiencing a high memory alarm" (RebootBroker returns an exception)
-        actions = (f"aws mq describe-broker --broker-id {broker_id or '<broker id>'} --region {env.region} "
+        actions = (f"aws mq describe-broker --broker-id {broker.broker_id} --region {env.region} "
                    "--query ActionsRequired")
         return (f"{head} The broker is CRITICAL_ACTION_REQUIRED (`{actions}`): Amazon MQ reboots only a RUNNING "
                 "broker, and restarts none that raises a high memory alarm (RABBITMQ_MEMORY_ALARM), so neither a "
