@@ -1430,8 +1430,9 @@ def deploy_runner_role_arn(env: Any, name: str) -> str:
     """The ARN of env ``name``'s deploy runner role (the one start-build runs as) in ``env``'s account."""
     from shared.broker_names import deploy_runner_role_name
     from shared.components.compute_containers import partition_of
+    from shared.components.deploy_runner import role_arn
 
-    return f"arn:{partition_of(env.region)}:iam::{env.account_id}:role/{deploy_runner_role_name(name)}"
+    return role_arn(partition_of(env.region), env.account_id, deploy_runner_role_name(name))
 
 
 def session_line(env: Any, role: str) -> str:
