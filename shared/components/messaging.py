@@ -53,7 +53,7 @@ from shared.components.compute_containers import partition_of
 from shared.components.compute_iam import customer_key_policy
 from shared.envs import CredentialsRotation, EnvConfig
 from shared.rotation_continuity import user_name
-from shared.synth.mocks import MockRequest, ResourceMock, register_mock
+from shared.synth.mocks import MockRequest, ResourceMock, register_mock, uuid_of
 
 NOTHING = "^$"
 """The permission regex that matches no object name."""
@@ -394,7 +394,7 @@ def _secret_version_answers(request: MockRequest) -> dict[str, Any]:
     value, so a new secret string (a rotated password) is a new version, and the same one is not."""
     value = json.dumps([request.inputs.get("secretString"), request.inputs.get("secretBinary")], sort_keys=True)
     h = hashlib.sha256("\x1f".join((request.digest, value)).encode()).hexdigest()
-    answers: dict[str, Any] = {"versionId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
+    answers: dict[str, Any] = {"versionId": uuid_of(h),
                                "versionStages": ["AWSCURRENT"]}
     secret = request.inputs.get("secretId")
     if isinstance(secret, str) and secret.startswith("arn:"):  # its arn and secretArn are the secret's (pulumi_aws)

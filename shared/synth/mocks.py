@@ -217,6 +217,11 @@ def _builtin(type_token: str) -> bool:
     return any(type_token in table for table in (_ID_PREFIX, _ARN_RESOURCE, _ID_IS_NAME, _ID_IS_ARN, _AUTONAMED))
 
 
+def uuid_of(digest: str) -> str:
+    """The first 32 hex digits of ``digest`` in a UUID's 8-4-4-4-12 form (KMS key ids, Amazon MQ ids, version ids)."""
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -294,7 +299,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         h = self._hex(type_, name)
         registered = _REGISTERED.get(type_)
         if registered is not None and registered.id_prefix in _UUID_ID_PREFIXES:
-            return f"{registered.id_prefix}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+            return f"{registered.id_prefix}-{uuid_of(h)}"
         if registered is not None and registered.id_prefix:
             return f"{registered.id_prefix}-0{h[:16]}"
         if registered is not None and registered.id_is_name:
@@ -304,7 +309,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             if prefix in ("ns", "srv"):  # Cloud Map: ns-/srv- and 16 characters (botocore servicediscovery examples)
                 return f"{prefix}-{h[:16]}"
             if prefix in _UUID_ID_PREFIXES:
-                return f"{prefix}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+                return f"{prefix}-{uuid_of(h)}"
             return f"{prefix}-0{h[:16]}"
         if type_ in _ID_IS_NAME:
             return str(state.get("name", name))
@@ -326,7 +331,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             vhost = state.get("vhost")
             return f"{state.get('name', name)}@{vhost}" if vhost else str(state.get("name", name))
         if type_.startswith("pulumi:providers:"):
-            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+            return uuid_of(h)
         return f"{name}-{h[:8]}"
 
     def arn(self, type_: str, name: str, rid: str, state: dict[str, Any]) -> str | None:
@@ -348,7 +353,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "cluster": str(state.get("cluster", "default")).rsplit("/", 1)[-1],
             "identifier": state.get("identifier", state.get("clusterIdentifier", name)),
             "suffix6": h[:6], "hex16": h[:16], "hex36": h[:36],
-            "uuid": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}",
+            "uuid": uuid_of(h),
             "service_namespace": state.get("serviceNamespace", "ecs"), "resource_id": state.get("resourceId", name),
             # a listener's ARN: its load balancer's, app/<name>/<id>, and an id of its own
             "load_balancer": str(state.get("loadBalancerArn", f"app/{name}/{h[16:32]}")).split(":loadbalancer/")[-1],
@@ -415,7 +420,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if type_ == "aws:lb/targetGroup:TargetGroup":  # the TargetGroup dimension of its metrics, as in its ARN
             return {"arnSuffix": f"targetgroup/{n}/{h[:16]}"}
         if type_ == "aws:kms/key:Key":
-            return {"keyId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"}
+            return {"keyId": uuid_of(h)}
         if type_ == "aws:iam/role:Role":
             return {"uniqueId": "AROA" + h[:17].upper()}
         if type_ == "aws:ec2/vpcEndpoint:VpcEndpoint":
@@ -535,7 +540,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             key = str(call_args.get("keyId", "alias/aws/ecr")).rsplit(":key/", 1)[-1]
             if "alias/" in key:
                 h = self._hex(token, key)
-                key = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+                key = uuid_of(h)
             return {"id": key, "arn": f"arn:{self.partition}:kms:{region}:{account}:key/{key}", "keyId": key}
         return self._lookup(token, call_args)
 
@@ -594,7 +599,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 secret_arn = f"arn:{self.partition}:secretsmanager:{region}:{account}:secret:{secret_id}-{h[:6]}"
             password = "".join(c for c in _digest(h, "secret-value") if c.isalnum())[:32]
             return {"id": f"{secret_id}|AWSCURRENT", "arn": secret_arn, "secretId": secret_id,
-                    "versionId": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}", "versionStages": ["AWSCURRENT"],
+                    "versionId": uuid_of(h), "versionStages": ["AWSCURRENT"],
                     "secretString": json.dumps({"username": "synth-stand-in", "password": password}, sort_keys=True)}
         if token == "aws:secretsmanager/getSecret:getSecret":
             name = call_args.get("name", "secret")
