@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigError, non_string_key, raise_all
+from shared.fargate import unknown_key_reason
 
 CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
 CATALOG_ENV_VAR = "PLATFORM_CATALOG"
@@ -432,7 +433,7 @@ class Catalog(BaseModel):
 _GRAPH_ERROR = re.compile(r"^Value error, (services(?:\.[^:\s]+)?): (.+)$", re.DOTALL)
 
 
-_REASONS = {"extra_forbidden": "unknown key", "missing": "required key is missing"}  # the env loader's words
+_REASONS = {"missing": "required key is missing"}  # the env loader's words (an unknown key: unknown_key_reason)
 
 
 def _format_errors(path: Path, error: ValidationError) -> list[ConfigError]:
@@ -452,7 +453,8 @@ def _format_errors(path: Path, error: ValidationError) -> list[ConfigError]:
         if graph:
             problems.append(ConfigError(str(path), graph.group(1), graph.group(2)))
         else:
-            reason = _REASONS.get(item["type"], item["msg"])
+            reason = (unknown_key_reason(item["loc"][-1]) if item["type"] == "extra_forbidden"
+                      else _REASONS.get(item["type"], item["msg"]))
             problems.append(ConfigError(str(path), key, reason.removeprefix("Value error, ")))
     return problems
 

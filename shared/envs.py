@@ -49,6 +49,7 @@ from shared import REPO_ROOT
 from shared.amazonmq import DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems, cluster_zones_problem
 from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
 from shared.errors import ConfigError, ConfigErrors, non_string_key, raise_all
+from shared.fargate import unknown_key_reason
 from shared.maintenance import TIME_OF_DAY, DayOfWeek, business_hours_problem, time_zone_problem, windows_overlap
 from shared.mesh_names import SERVICE_TAG, VERSION_TAG
 from shared.regions import REGION_AZS
@@ -675,7 +676,7 @@ def env_names(directory: Path | None = None) -> list[str]:
 def _reason(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown key"
+        return unknown_key_reason(error["loc"][-1] if error["loc"] else None)
     if kind == "missing":
         return "required key is missing"
     message = str(error["msg"])

@@ -46,6 +46,22 @@ WINDOWS_MAX_CPU = 4096
 DEPLOYMENT_MAXIMUM_PERCENT = 200
 
 
+#: Why a key that asks for a GPU is refused (catalog or env file): ECS reserves GPUs for a container on the EC2
+#: container instance its task is launched on (botocore ecs ResourceRequirement: "can't exceed the number of available
+#: GPUs on the container instance"), and Fargate has none; every service of the platform runs on Fargate.
+NO_GPU = ("Fargate has no GPU, and every service of the platform runs on Fargate: use a CPU build of the model, "
+          f"up to cpu {max(FARGATE_SIZES)} with memory {FARGATE_SIZES[max(FARGATE_SIZES)][-1]} (16 vCPU, 120 GiB), "
+          "or run the GPU work outside the platform (SageMaker, ECS or AWS Batch on GPU EC2 instances) and hand its "
+          "results over by the broker or the model-artifact bucket")
+_GPU_WORDS = ("gpu", "accelerator", "cuda", "nvidia")
+
+
+def unknown_key_reason(key: object) -> str:
+    """The reason given for an unknown key: "unknown key", and for one that asks for a GPU, why there is none."""
+    asks_gpu = isinstance(key, str) and any(word in key.lower() for word in _GPU_WORDS)
+    return f"unknown key: {NO_GPU}" if asks_gpu else "unknown key"
+
+
 def fargate_size_problem(cpu: int, memory: int) -> str | None:
     """Why Fargate refuses ``cpu``/``memory``, or None when the pair is valid."""
     if cpu not in FARGATE_SIZES:

@@ -103,6 +103,28 @@ def test_a_misspelt_key_is_named_as_unknown_with_every_other_problem(tmp_path: P
     assert all(Path(p.file) == path for p in getattr(raised.value, "problems", [raised.value]))
 
 
+@pytest.mark.parametrize("key", ["gpu", "gpus", "gpu_count", "accelerator"])
+def test_a_gpu_request_is_refused_saying_fargate_has_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          key: str) -> None:
+    # An ML team's first guess for a GPU: "unknown key" alone would send them looking for the right spelling. Every
+    # service runs on Fargate, which has no GPU (ECS reserves GPUs on the EC2 container instance a task runs on).
+    write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update({key: 1}))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    problems = {p.key: p.reason for p in getattr(raised.value, "problems", [raised.value])}
+    reason = problems[f"services.training.{key}"]
+    assert reason.startswith("unknown key") and "Fargate has no GPU" in reason
+    assert "16384" in reason  # the largest task it can have instead
+
+
+def test_an_unknown_key_that_asks_for_no_gpu_stays_just_unknown(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update(replicas=2))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert (raised.value.key, raised.value.reason) == ("services.training.replicas", "unknown key")
+
+
 def test_an_unquoted_no_as_a_service_name_is_named_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # YAML 1.1 reads `no:` as the key False, which pydantic's location named by an index ("services.0.[key]")
     from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE

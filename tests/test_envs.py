@@ -84,6 +84,8 @@ MALFORMED = [
     ("zero AZs", _set("network.az_count", 0), "network.az_count", "greater than or equal to 1"),
     ("more AZs than the region has", _set("network.az_count", 4), "network.az_count", "offers 3 availability zones"),
     ("unknown key", _set("network.nat_gateways", 2), "network.nat_gateways", "unknown key"),
+    # an ML team asking for a GPU is told Fargate has none, not only that the key is unknown
+    ("a GPU asked of Fargate", _set("services.training.gpu", 1), "services.training.gpu", "Fargate has no GPU"),
     # AZ names are the account's own; the loader checks their form, the preflight the account (test_orchestrate_account)
     ("an AZ of another region", _set("network.availability_zones", ["eu-west-1a", "us-west-1b"]),
      "network.availability_zones", "us-west-1b: not an availability zone name of eu-west-1"),
