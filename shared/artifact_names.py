@@ -57,3 +57,17 @@ def artifact_log_bucket_name(env_name: str, account_id: str, region: str) -> str
 def artifact_prefix(service: str) -> str:
     """Where a writing service puts its objects (and the only place its grants let it write): ``<service>/``."""
     return f"{service}/"
+
+
+#: Days after which S3 expires a payload handed over by reference (README, "Model artifacts"): a message larger than the
+#: broker takes is put under its publisher's :func:`handoff_prefix` and the message names the key. No service may
+#: delete, so without it every request's payload would be kept, and billed, for good. An expired payload turns
+#: noncurrent, recoverable by a person for the bucket's noncurrent window (30 days) like an overwritten model, so a
+#: dead letter replayed later still finds it then.
+HANDOFF_DAYS = 14
+
+
+def handoff_prefix(service: str) -> str:
+    """Where a writing service puts payloads it hands over by reference, which S3 expires after :data:`HANDOFF_DAYS`:
+    ``<service>/handoff/``, inside its own :func:`artifact_prefix`."""
+    return f"{artifact_prefix(service)}handoff/"

@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE
+from shared.artifact_names import ARTIFACT_BUCKET_NAMESPACE, HANDOFF_DAYS, handoff_prefix
 from shared.components.building_blocks import BUCKET_SETTINGS_OF_THEIR_OWN, customer_key
 from shared.components.compute_iam import customer_key_policy, deny_insecure_transport, document
 from shared.gateway_names import s3_bucket_arn
@@ -76,6 +76,19 @@ def artifact_lifecycle_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:
         expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True))
 
 
+def handoff_lifecycle_rule(writer: str) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """``writer``'s payloads handed over by reference (:func:`shared.artifact_names.handoff_prefix`) expire
+    :data:`shared.artifact_names.HANDOFF_DAYS` after they were written: in this versioned bucket S3 then adds a delete
+    marker and the payload is a noncurrent version, which :func:`artifact_lifecycle_rule` deletes after its own days (S3
+    user guide, "Lifecycle configuration elements": Expiration on a versioning-enabled bucket). A filter is a literal
+    key prefix (no wildcard), hence one rule per writer."""
+    s3 = aws.s3
+    return s3.BucketLifecycleConfigurationRuleArgs(
+        id=f"handoff-{writer}", status="Enabled",
+        filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=handoff_prefix(writer)),
+        expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(days=HANDOFF_DAYS))
+
+
 @dataclass(frozen=True)
 class ServerAccessLogTarget:
     """The env's server-access-log bucket as another bucket's BucketLogging target."""
@@ -101,6 +114,8 @@ class ArtifactStoreArgs:
     log_bucket_name: str
     #: days S3 keeps the access logs (the env's compute.log_retention_days)
     log_retention_days: int
+    #: the services that write (catalog ``artifacts: write``): S3 expires the payloads each hands over by reference
+    writers: tuple[str, ...] = ()
     #: ARNs (or ARN patterns) of the env's other buckets whose server access logs go to the log bucket too: the public
     #: gateway's access-log buckets (shared.gateway_names)
     other_logged_bucket_arns: tuple[str, ...] = ()
@@ -161,7 +176,8 @@ class ArtifactStore(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=after(self.encryption))
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
-            name, bucket=self.bucket.id, rules=[artifact_lifecycle_rule()],
+            name, bucket=self.bucket.id,
+            rules=[artifact_lifecycle_rule(), *(handoff_lifecycle_rule(writer) for writer in args.writers)],
             # noncurrent-version rules act on a versioned bucket (the provider's versioning example orders them so)
             opts=after(self.versioning))
         self.policy = aws.s3.BucketPolicy(

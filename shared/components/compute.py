@@ -123,6 +123,7 @@ class ComputeArgs:
                                         bucket_name=settings.artifact_bucket_name,
                                         log_bucket_name=artifact_log_bucket_name(env.name, env.account_id, env.region),
                                         log_retention_days=env.compute.log_retention_days,
+                                        writers=tuple(spec.name for spec in catalog if spec.artifacts == "write"),
                                         other_logged_bucket_arns=gateway_log_buckets)
             if catalog.uses_artifacts else None,
         )

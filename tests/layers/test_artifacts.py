@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.artifact_names import artifact_bucket_name, artifact_log_bucket_name
+from shared.artifact_names import HANDOFF_DAYS, artifact_bucket_name, artifact_log_bucket_name
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.envs import load_env
 from shared.regions import REGION_AZS
@@ -29,6 +29,7 @@ from tests.layers.compute_helpers import (
     statements,
     task_policy,
 )
+from tests.readme_helpers import readme_section
 from tests.synth_helpers import by_name, gateway_certificate, of_type
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -114,13 +115,43 @@ def test_the_bucket_is_private_owner_enforced_kms_encrypted_versioned_and_tls_on
 @pytest.mark.parametrize("env", ENVS)
 def test_old_versions_expire_after_30_days_and_stale_uploads_after_7(env: str) -> None:
     lifecycle = setting(env, "BucketLifecycleConfiguration")
-    (rule,) = lifecycle["inputs"]["rules"]
+    (rule,) = [rule for rule in lifecycle["inputs"]["rules"] if rule["id"] == "artifact-versions"]
     assert rule == {"id": "artifact-versions", "status": "Enabled", "filter": {},
                     "noncurrentVersionExpiration": {"noncurrentDays": 30},
                     "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7},
                     # never with Days in one expiration (botocore s3 LifecycleExpiration)
                     "expiration": {"expiredObjectDeleteMarker": True}}
     assert setting(env, "BucketVersioning")["urn"] in lifecycle["dependencies"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_writers_handoff_payloads_expire_and_its_models_do_not(env: str) -> None:
+    """A message larger than the broker takes goes by reference: its publisher (``artifacts: write``) puts the payload
+    under ``<service>/handoff/`` (README, "Model artifacts"). No service may delete, so without an expiry every
+    request's payload would stay, and be billed, for good: S3 expires them (the current version becomes noncurrent,
+    recoverable for the noncurrent window like any overwritten model, then deleted), and nothing else."""
+    rules = setting(env, "BucketLifecycleConfiguration")["inputs"]["rules"]
+    writers = sorted(spec.name for spec in load_catalog() if spec.artifacts == "write")
+    assert writers, "the shipped catalog has a writer (training)"
+    handoff = {rule["filter"]["prefix"]: rule for rule in rules if rule["id"].startswith("handoff-")}
+    assert sorted(handoff) == [f"{writer}/handoff/" for writer in writers]
+    for writer in writers:
+        assert handoff[f"{writer}/handoff/"] == {"id": f"handoff-{writer}", "status": "Enabled",
+                                                 "filter": {"prefix": f"{writer}/handoff/"},
+                                                 "expiration": {"days": HANDOFF_DAYS}}
+    # the models themselves (any other key) never expire while current
+    assert all(rule["id"] in {"artifact-versions", *(f"handoff-{w}" for w in writers)} for rule in rules)
+    # what the README tells the publisher and the operator
+    section = " ".join(readme_section("### Model artifacts").split())
+    assert "`${ARTIFACTS_PREFIX}handoff/`" in section and f"S3 expires those objects {HANDOFF_DAYS} days" in section
+
+
+def test_a_new_writer_gets_its_own_handoff_expiry(edit_catalog: CatalogEditor) -> None:
+    edit_catalog(lambda data: data["services"]["preprocess"].update(artifacts="write"))
+    compute = synth_env("dev", ["compute"])["compute"]
+    lifecycle = by_name(compute, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", STORE)
+    prefixes = sorted(rule["filter"].get("prefix", "") for rule in lifecycle["inputs"]["rules"])
+    assert prefixes == ["", "preprocess/handoff/", "training/handoff/"]
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.core import enable_iam_authentication
 
+from shared.artifact_names import HANDOFF_DAYS
 from shared.envs import load_env
 from tests.aws_helpers import MotoAccounts
 from tests.layers.compute_helpers import platform, task_policy
@@ -105,9 +106,13 @@ def test_the_synthesized_settings_are_requests_s3_takes(store: dict[str, Any]) -
     assert admin.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     (rule,) = admin.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms" and rule["BucketKeyEnabled"]
-    (lifecycle,) = admin.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    rules = {rule["ID"]: rule for rule in admin.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    lifecycle = rules.pop("artifact-versions")
     assert lifecycle["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
     assert lifecycle["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+    # and, overlapping it, the expiry of training's payloads handed over by reference
+    assert [(rule["Filter"]["Prefix"], rule["Expiration"]["Days"]) for rule in rules.values()] == [
+        ("training/handoff/", HANDOFF_DAYS)]
 
 
 @enable_iam_authentication()
