@@ -1,0 +1,113 @@
+"""On a real RabbitMQ: a long job must not stop its consumer's connection from answering heartbeats.
+
+`max_job_seconds` lets a job hold its delivery for hours (the shipped training: 6), but the connection it came on
+must keep exchanging AMQP heartbeats meanwhile: Amazon MQ negotiates a 60 s heartbeat timeout (at most 3600 s, its
+"heartbeat" configurable value), and RabbitMQ closes a connection that sent nothing for about two timeouts ("Detecting
+Dead TCP Connections with Heartbeats"), requeueing its unacked deliveries. Turning heartbeats off is no way out: the
+broker sits behind a Network Load Balancer, which drops a TCP flow idle for 350 s (ELB guide, "Update the TCP idle
+timeout"). A client that runs the job in its delivery callback (pika's BlockingConnection, the usual first
+try) sends nothing while the job runs: every job longer than a couple of minutes starts over on another task, and at
+the queue's delivery limit lands in its DLQ. Running the job off the connection's I/O loop keeps the delivery.
+The README's image contract says so ("What a service's image must provide").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pika
+import pika.exceptions
+import pytest
+
+from shared.rehearse.broker import ADMIN_USER, ADMIN_VHOST, LocalBroker
+from tests.readme_helpers import readme_section
+
+pytestmark = pytest.mark.broker
+
+#: The heartbeat timeout the test's consumers ask for (the lower of the client's and the broker's applies), in place of
+#: Amazon MQ's 60 s, so that a job "longer than the timeout" takes seconds.
+HEARTBEAT = 2
+#: A job that holds the delivery for several heartbeat timeouts.
+JOB_SECONDS = 5 * HEARTBEAT
+QUEUE = "heartbeat-jobs"
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[LocalBroker]:
+    with LocalBroker() as started:
+        yield started
+
+
+def _consumer(broker: LocalBroker) -> pika.BlockingConnection:
+    parameters = broker.parameters(ADMIN_USER, broker.admin_password, ADMIN_VHOST)
+    parameters.heartbeat = HEARTBEAT
+    return pika.BlockingConnection(parameters)
+
+
+def _ready(broker: LocalBroker) -> int:
+    connection = broker.admin_connection()
+    try:
+        return connection.channel().queue_declare(QUEUE, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+def _one_job(broker: LocalBroker) -> None:
+    connection = broker.admin_connection()
+    try:
+        channel = connection.channel()
+        channel.queue_declare(QUEUE, durable=True)
+        channel.queue_purge(QUEUE)
+        channel.confirm_delivery()
+        channel.basic_publish("", QUEUE, b"train", pika.BasicProperties(delivery_mode=2))
+    finally:
+        connection.close()
+
+
+def _until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_a_job_run_in_the_delivery_callback_loses_its_delivery_to_missed_heartbeats(broker: LocalBroker) -> None:
+    _one_job(broker)
+    connection = _consumer(broker)
+    channel = connection.channel()
+    method, _, _ = channel.basic_get(QUEUE, auto_ack=False)
+    assert method is not None and _ready(broker) == 0
+    time.sleep(JOB_SECONDS)  # the job, on the thread that would have answered the heartbeats
+    assert _until(lambda: _ready(broker) == 1), "the broker still counts the job as held"
+    with pytest.raises(pika.exceptions.AMQPError):  # the connection is gone: the job's ack goes nowhere
+        channel.basic_ack(method.delivery_tag)
+        connection.process_data_events(time_limit=1)
+
+
+def test_a_job_run_off_the_io_loop_keeps_its_delivery_and_acks_it(broker: LocalBroker) -> None:
+    _one_job(broker)
+    connection = _consumer(broker)
+    try:
+        channel = connection.channel()
+        method, _, _ = channel.basic_get(QUEUE, auto_ack=False)
+        assert method is not None
+        job = threading.Thread(target=time.sleep, args=(JOB_SECONDS,))
+        job.start()
+        while job.is_alive():  # the connection's own thread keeps exchanging heartbeats
+            connection.process_data_events(time_limit=0.5)
+        assert _ready(broker) == 0
+        channel.basic_ack(method.delivery_tag)
+        connection.process_data_events(time_limit=0.5)
+    finally:
+        connection.close()
+    assert _ready(broker) == 0
+
+
+def test_the_image_contract_tells_a_long_job_to_keep_its_heartbeats() -> None:
+    section = " ".join(readme_section("### What a service's image must provide", stop="\n### ").split())
+    assert "heartbeat" in section
+    assert "off the connection's I/O loop" in section and "60 s" in section
