@@ -111,3 +111,12 @@ def test_the_image_contract_tells_a_long_job_to_keep_its_heartbeats() -> None:
     section = " ".join(readme_section("### What a service's image must provide", stop="\n### ").split())
     assert "heartbeat" in section
     assert "off the connection's I/O loop" in section and "60 s" in section
+    # and the task is not replaced meanwhile for a health check the job starved
+    assert "`health_path` keeps answering" in section and "scale-in protection or not" in section
+
+
+def test_the_maintenance_window_says_a_running_job_starts_over() -> None:
+    """A broker restart closes the connections it holds (in prod, the restarted node's): the job's delivery is
+    requeued as in the first test above, whatever the client's reconnect does."""
+    section = " ".join(readme_section("### Maintenance window", stop="\n### ").split())
+    assert "the job starts over" in section and "delivery limit" in section
