@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pika
 import pika.exceptions
 import pytest
 
 from shared.rehearse.broker import ADMIN_USER, ADMIN_VHOST, LocalBroker
+from tests.broker_helpers import until
 from tests.readme_helpers import readme_section
 
 pytestmark = pytest.mark.broker
@@ -66,14 +67,6 @@ def _one_job(broker: LocalBroker) -> None:
         connection.close()
 
 
-def _until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
 
 def test_a_job_run_in_the_delivery_callback_loses_its_delivery_to_missed_heartbeats(broker: LocalBroker) -> None:
     _one_job(broker)
@@ -82,7 +75,7 @@ def test_a_job_run_in_the_delivery_callback_loses_its_delivery_to_missed_heartbe
     method, _, _ = channel.basic_get(QUEUE, auto_ack=False)
     assert method is not None and _ready(broker) == 0
     time.sleep(JOB_SECONDS)  # the job, on the thread that would have answered the heartbeats
-    assert _until(lambda: _ready(broker) == 1), "the broker still counts the job as held"
+    assert until(lambda: _ready(broker) == 1), "the broker still counts the job as held"
     with pytest.raises(pika.exceptions.AMQPError):  # the connection is gone: the job's ack goes nowhere
         channel.basic_ack(method.delivery_tag)
         connection.process_data_events(time_limit=1)

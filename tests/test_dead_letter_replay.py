@@ -13,7 +13,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +24,7 @@ from shared.catalog import load_catalog
 from shared.rehearse import synthesized_topology
 from shared.rehearse.broker import ADMIN_USER, LocalBroker
 from shared.rehearse.definitions import Topology, to_definitions
+from tests.broker_helpers import until
 from tests.readme_helpers import README
 
 pytestmark = pytest.mark.broker
@@ -103,14 +104,6 @@ def _depths(broker: LocalBroker, topology: Topology) -> dict[str, int]:
         connection.close()
 
 
-def _until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
 
 def _dead_letter_one(broker: LocalBroker, topology: Topology) -> tuple[str, str, bytes]:
     """A message published along a catalog route and rejected by its consumer, in that consumer's DLQ:
@@ -125,14 +118,14 @@ def _dead_letter_one(broker: LocalBroker, topology: Topology) -> tuple[str, str,
     channel.basic_publish(exchange, key, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
     connection.close()
     work, dlq = f"{service}.work", f"{service}.dlq"
-    assert _until(lambda: _depths(broker, topology)[work] == 1), f"the message never reached {work}"
+    assert until(lambda: _depths(broker, topology)[work] == 1), f"the message never reached {work}"
     connection = _as(broker, topology, service)
     channel = connection.channel()
     method, _, got = channel.basic_get(work, auto_ack=False)
     assert method is not None and got == body
     channel.basic_reject(method.delivery_tag, requeue=False)
     connection.close()
-    assert _until(lambda: _depths(broker, topology)[dlq] == 1), f"the rejected message never reached {dlq}"
+    assert until(lambda: _depths(broker, topology)[dlq] == 1), f"the rejected message never reached {dlq}"
     return service, key, body
 
 
@@ -140,7 +133,7 @@ def _shovel(broker: LocalBroker, path: str, body: dict[str, Any]) -> None:
     """PUT a shovel and wait until it has deleted itself (``src-delete-after``)."""
     broker.management_api("PUT", path, body)
     vhost = path.split("/")[4]
-    assert _until(lambda: not broker.management_api("GET", f"/api/parameters/shovel/{vhost}")), \
+    assert until(lambda: not broker.management_api("GET", f"/api/parameters/shovel/{vhost}")), \
         "the shovel did not finish and delete itself"
 
 
@@ -151,7 +144,7 @@ def test_the_readme_replay_moves_dead_letters_back_into_the_work_queue(broker: L
     _shovel(broker, _fill(path, topology.vhost, service),
             json.loads(_fill(document, topology.vhost, service)))
     work, dlq = f"{service}.work", f"{service}.dlq"
-    assert _until(lambda: _depths(broker, topology)[work] == 1)
+    assert until(lambda: _depths(broker, topology)[work] == 1)
     depths = _depths(broker, topology)
     assert depths[dlq] == 0 and sum(depths.values()) == 1, depths  # moved, not copied; nothing elsewhere
     connection = _as(broker, topology, service)  # its own consumer reads it again, with its history
@@ -181,7 +174,7 @@ def test_republishing_a_dead_letter_to_its_exchange_as_it_is_loses_it(broker: Lo
 def test_the_readme_purge_empties_the_dead_letter_queue(broker: LocalBroker, topology: Topology) -> None:
     service, _, _ = _dead_letter_one(broker, topology)
     broker.management_api("DELETE", _fill(_readme_purge(), topology.vhost, service))
-    assert _until(lambda: _depths(broker, topology)[f"{service}.dlq"] == 0)
+    assert until(lambda: _depths(broker, topology)[f"{service}.dlq"] == 0)
 
 
 def test_a_replay_that_cannot_start_stays_listed_until_the_readme_deletes_it(broker: LocalBroker,
@@ -199,5 +192,5 @@ def test_a_replay_that_cannot_start_stays_listed_until_the_readme_deletes_it(bro
     assert [p["name"] for p in broker.management_api("GET", _fill(listed, topology.vhost, service))] == \
         [f"replay-{service}"]
     broker.management_api("DELETE", _fill(deleted, topology.vhost, service))
-    assert _until(lambda: not broker.management_api("GET", _fill(listed, topology.vhost, service)))
+    assert until(lambda: not broker.management_api("GET", _fill(listed, topology.vhost, service)))
     assert _depths(broker, topology)[f"{service}.dlq"] == 1
