@@ -822,8 +822,6 @@ def ecs_statements(env: Any, *, scaling: bool) -> list[dict[str, Any]]:
 def secret_statements(env: Any) -> list[dict[str, Any]]:
     """Secrets Manager, not service-wide: every action on the env's secrets (``platform/<env>/...``), the two
     ``*``-only actions a run may call on ``*`` (:data:`SECRET_STAR_ACTIONS`)."""
-    from shared.role_boundary import runner_secret_arns
-
     statements = [
         _statement("EnvSecrets", ["secretsmanager:*"],
                    [_env_arn(env, "secretsmanager", f"secret:{secret_prefix(env.name)}*")]),
@@ -831,10 +829,21 @@ def secret_statements(env: Any) -> list[dict[str, Any]]:
     ]
     runner = runner_secret_arns(env)
     if runner:
-        # the Pulumi passphrase or access token the deploy runner's build reads: a deploy holds them anyway, and the
-        # role boundary lets the runner's role read them (a role the deploy role creates does no more than it)
+        # the Pulumi passphrase or access token the deploy runner's build reads as this role, after assuming it (the
+        # runner's service roles read no secret: shared.components.deploy_runner.BUILDSPEC); a deploy holds them
+        # anyway. A customer managed key of theirs is one of the env's account and region: kms_statements decrypts
         statements.append(_statement("DeployRunnerSecrets", ["secretsmanager:GetSecretValue"], runner))
     return statements
+
+
+def runner_secret_arns(env: Any) -> list[str]:
+    """The secrets the deploy runner's build reads the Pulumi passphrase and access token from
+    (``messaging.deploy_runner.passphrase_secret``, ``access_token_secret``), as IAM matches them (name, ``-`` and 6
+    characters)."""
+    from shared.components.deploy_runner import DeployRunnerArgs
+
+    args = DeployRunnerArgs.from_env(env)
+    return sorted(args.secret_arn(name) for name in args.secret_variables.values())
 
 
 def named_resource_arns(env: Any) -> dict[str, list[str]]:
