@@ -1230,6 +1230,7 @@ def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, bac
     partition, account, region = partition_of(env.region), env.account_id, env.region
     statements = state_statements(partition, account, region, backend_url, env.state.secrets_provider, write=False)
     resources = _resources(documents)
+    statements += read_denials(env, resources, state_backend(backend_url, env.state.secrets_provider).bucket)
     by_urn = {resource["urn"]: resource for resource in resources}
     read: dict[str, Mapping[str, Any]] = {}  # secret name -> the secret
     for resource in resources:
@@ -1257,6 +1258,34 @@ def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, bac
             "PreviewSecretKeys", ["kms:Decrypt"], [_arn(partition, "kms", region, account, "key/*")],
             {"ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases if len(aliases) > 1 else aliases[0]}}))
     return statements
+
+
+#: What ``ReadOnlyAccess`` reads beyond any preview's or gate's need: the objects of the platform's buckets (model
+#: artifacts; ``s3:Get*`` on ``*``) and the events of its log groups (the services' container logs, the deploy
+#: runner's build output; ``logs:Get*``, ``FilterLogEvents``, ``StartQuery``, ``StartLiveTail`` on ``*``). No preview
+#: reads them (a program's reads are invokes and refreshes of its own resources; the orchestrator's own S3 reads are
+#: the state's lock files) and no promotion gate does (ECS and ECR), yet the read role is assumed by a ``pull_request``
+#: job of any branch.
+READ_DENIED_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectAttributes", "s3:GetObjectVersion")
+READ_DENIED_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartLiveTail", "logs:StartQuery")
+
+
+def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket: str | None) -> list[dict[str, Any]]:
+    """Explicit denials for the read-only role (:data:`READ_DENIED_OBJECT_ACTIONS`, :data:`READ_DENIED_LOG_ACTIONS`):
+    the objects of the buckets the synth names (never the state bucket: a preview reads the state) and the env's log
+    groups' events (:func:`log_group_arns`). A deny, since ``ReadOnlyAccess`` allows them on ``*``."""
+    from fnmatch import fnmatchcase
+
+    from shared.components.compute_containers import partition_of
+
+    partition = partition_of(env.region)
+    patterns = {bucket_name_pattern(resource) for resource in resources if resource["type"] == "aws:s3/bucket:Bucket"}
+    buckets = sorted(pattern for pattern in patterns if not (state_bucket and fnmatchcase(state_bucket, pattern)))
+    denials = [{**_statement("NoLogEventReads", READ_DENIED_LOG_ACTIONS, log_group_arns(env)), "Effect": "Deny"}]
+    if buckets:
+        denials.insert(0, {**_statement("NoPlatformObjectReads", READ_DENIED_OBJECT_ACTIONS,
+                                        [f"arn:{partition}:s3:::{name}/*" for name in buckets]), "Effect": "Deny"})
+    return denials
 
 
 def split_policies(statements: Sequence[dict[str, Any]], base_name: str) -> list[ManagedPolicy]:

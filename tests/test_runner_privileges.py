@@ -95,3 +95,52 @@ def test_the_start_build_reads_the_pulumi_secrets_as_the_deploy_role(runner: tup
     policies = deploy_role.deploy_policies("dev", environ={}, documents=synth_env("dev"))
     secret = f"arn:aws:secretsmanager:eu-west-1:{env.account_id}:secret:{SECRETS[key]}-Ab1Cd2"
     assert iam_eval.allows(statements_of(policies), "secretsmanager:GetSecretValue", secret)
+
+
+#: The parts of AWS's managed ``ReadOnlyAccess`` (attached to the read-only role, README "CI/CD", step 3) that read
+#: data rather than configuration: object and log event reads on every resource.
+READ_ONLY_ACCESS_DATA = [{"Effect": "Allow", "Resource": "*", "Action": [
+    "s3:Get*", "s3:List*", "logs:Describe*", "logs:Get*", "logs:FilterLogEvents", "logs:StartQuery",
+    "logs:StartLiveTail"]}]
+
+
+def test_a_pull_request_s_preview_reads_the_state_but_no_artifact_and_no_log(edit_env: Any) -> None:
+    """The read-only role is assumed by a ``pull_request`` job of any branch. It reads what a preview needs (the
+    state's objects, the lock files' absence) and nothing of the platform's data that ``ReadOnlyAccess`` would
+    otherwise hand it: the model artifacts in the env's buckets, the services' container logs, the deploy runner's
+    build output."""
+    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state",
+                                                    "secrets_provider": "awskms://alias/pulumi-state"}))
+    env, documents = load_env("dev"), synth_env("dev")
+    role = [*READ_ONLY_ACCESS_DATA,
+            *statements_of(deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True))]
+    assert iam_eval.allows(role, "s3:GetObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/stacks/network/dev.json")
+    assert iam_eval.allows(role, "s3:ListBucket", "arn:aws:s3:::acme-pulumi-state")
+    buckets = [str(r["inputs"]["bucket"]) for document in documents.values() for r in document["resources"]
+               if r["type"] == "aws:s3/bucket:Bucket"]
+    assert buckets
+    for bucket in buckets:
+        for action in ("s3:GetObject", "s3:GetObjectVersion"):
+            assert not iam_eval.allows(role, action, f"arn:aws:s3:::{bucket}/models/inference/v1/model.bin"), bucket
+        assert iam_eval.allows(role, "s3:GetBucketPolicy", f"arn:aws:s3:::{bucket}"), "a preview reads configuration"
+    account = env.account_id
+    for group in ("/platform/dev/inference", "/aws/codebuild/ml-platform-dev-deploy"):
+        arn = f"arn:aws:logs:eu-west-1:{account}:log-group:{group}"
+        for action in ("logs:GetLogEvents", "logs:FilterLogEvents", "logs:StartQuery"):
+            assert not iam_eval.allows(role, action, arn) and not iam_eval.allows(
+                role, action, f"{arn}:log-stream:ecs/app/0123"), (group, action)
+        assert iam_eval.allows(role, "logs:DescribeLogGroups", arn)
+
+
+def test_a_state_bucket_that_is_one_of_the_env_s_buckets_stays_readable() -> None:
+    """A state backend in a bucket the stacks name (an operator's choice) is read by every preview: never denied."""
+    documents = synth_env("dev")
+    env = load_env("dev")
+    resources = [r for document in documents.values() for r in document["resources"]]
+    (artifacts,) = [str(r["inputs"]["bucket"]) for r in resources if r["type"] == "aws:s3/bucket:Bucket"
+                    and str(r["inputs"]["bucket"]).startswith("ml-artifacts-")]
+    denied = deploy_role.read_denials(env, resources, artifacts)
+    checkpoint = f"arn:aws:s3:::{artifacts}/.pulumi/stacks/network/dev.json"
+    assert iam_eval.allows([*READ_ONLY_ACCESS_DATA, *denied], "s3:GetObject", checkpoint)
+    assert not iam_eval.allows([*READ_ONLY_ACCESS_DATA, *deploy_role.read_denials(env, resources, "other")],
+                               "s3:GetObject", checkpoint)
