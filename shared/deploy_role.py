@@ -822,8 +822,6 @@ def ecs_statements(env: Any, *, scaling: bool) -> list[dict[str, Any]]:
 def secret_statements(env: Any) -> list[dict[str, Any]]:
     """Secrets Manager, not service-wide: every action on the env's secrets (``platform/<env>/...``), the two
     ``*``-only actions a run may call on ``*`` (:data:`SECRET_STAR_ACTIONS`)."""
-    from shared.role_boundary import runner_secret_arns
-
     statements = [
         _statement("EnvSecrets", ["secretsmanager:*"],
                    [_env_arn(env, "secretsmanager", f"secret:{secret_prefix(env.name)}*")]),
@@ -831,10 +829,21 @@ def secret_statements(env: Any) -> list[dict[str, Any]]:
     ]
     runner = runner_secret_arns(env)
     if runner:
-        # the Pulumi passphrase or access token the deploy runner's build reads: a deploy holds them anyway, and the
-        # role boundary lets the runner's role read them (a role the deploy role creates does no more than it)
+        # the Pulumi passphrase or access token the deploy runner's build reads as this role, after assuming it (the
+        # runner's service roles read no secret: shared.components.deploy_runner.BUILDSPEC); a deploy holds them
+        # anyway. A customer managed key of theirs is one of the env's account and region: kms_statements decrypts
         statements.append(_statement("DeployRunnerSecrets", ["secretsmanager:GetSecretValue"], runner))
     return statements
+
+
+def runner_secret_arns(env: Any) -> list[str]:
+    """The secrets the deploy runner's build reads the Pulumi passphrase and access token from
+    (``messaging.deploy_runner.passphrase_secret``, ``access_token_secret``), as IAM matches them (name, ``-`` and 6
+    characters)."""
+    from shared.components.deploy_runner import DeployRunnerArgs
+
+    args = DeployRunnerArgs.from_env(env)
+    return sorted(args.secret_arn(name) for name in args.secret_variables.values())
 
 
 def named_resource_arns(env: Any) -> dict[str, list[str]]:
@@ -1221,6 +1230,7 @@ def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, bac
     partition, account, region = partition_of(env.region), env.account_id, env.region
     statements = state_statements(partition, account, region, backend_url, env.state.secrets_provider, write=False)
     resources = _resources(documents)
+    statements += read_denials(env, resources, state_backend(backend_url, env.state.secrets_provider).bucket)
     by_urn = {resource["urn"]: resource for resource in resources}
     read: dict[str, Mapping[str, Any]] = {}  # secret name -> the secret
     for resource in resources:
@@ -1248,6 +1258,34 @@ def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, bac
             "PreviewSecretKeys", ["kms:Decrypt"], [_arn(partition, "kms", region, account, "key/*")],
             {"ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases if len(aliases) > 1 else aliases[0]}}))
     return statements
+
+
+#: What ``ReadOnlyAccess`` reads beyond any preview's or gate's need: the objects of the platform's buckets (model
+#: artifacts; ``s3:Get*`` on ``*``) and the events of its log groups (the services' container logs, the deploy
+#: runner's build output; ``logs:Get*``, ``FilterLogEvents``, ``StartQuery``, ``StartLiveTail`` on ``*``). No preview
+#: reads them (a program's reads are invokes and refreshes of its own resources; the orchestrator's own S3 reads are
+#: the state's lock files) and no promotion gate does (ECS and ECR), yet the read role is assumed by a ``pull_request``
+#: job of any branch.
+READ_DENIED_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectAttributes", "s3:GetObjectVersion")
+READ_DENIED_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartLiveTail", "logs:StartQuery")
+
+
+def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket: str | None) -> list[dict[str, Any]]:
+    """Explicit denials for the read-only role (:data:`READ_DENIED_OBJECT_ACTIONS`, :data:`READ_DENIED_LOG_ACTIONS`):
+    the objects of the buckets the synth names (never the state bucket: a preview reads the state) and the env's log
+    groups' events (:func:`log_group_arns`). A deny, since ``ReadOnlyAccess`` allows them on ``*``."""
+    from fnmatch import fnmatchcase
+
+    from shared.components.compute_containers import partition_of
+
+    partition = partition_of(env.region)
+    patterns = {bucket_name_pattern(resource) for resource in resources if resource["type"] == "aws:s3/bucket:Bucket"}
+    buckets = sorted(pattern for pattern in patterns if not (state_bucket and fnmatchcase(state_bucket, pattern)))
+    denials = [{**_statement("NoLogEventReads", READ_DENIED_LOG_ACTIONS, log_group_arns(env)), "Effect": "Deny"}]
+    if buckets:
+        denials.insert(0, {**_statement("NoPlatformObjectReads", READ_DENIED_OBJECT_ACTIONS,
+                                        [f"arn:{partition}:s3:::{name}/*" for name in buckets]), "Effect": "Deny"})
+    return denials
 
 
 def split_policies(statements: Sequence[dict[str, Any]], base_name: str) -> list[ManagedPolicy]:

@@ -109,10 +109,8 @@ def boundary_document(env: Any) -> dict[str, Any]:
         # the deploy runner's build runs as the deploy role: no more than the deploy role itself
         allow("AssumeDeployRole", ["sts:AssumeRole"], [deploy_role_arn(env)]),
     ]
-    runner_secrets = runner_secret_arns(env)
-    if runner_secrets:
-        # the deploy runner's build variables, from the secrets the env file names (whatever their names)
-        statements.append(allow("DeployRunnerSecrets", ["secretsmanager:GetSecretValue"], runner_secrets))
+    # no DeployRunnerSecrets: the runner's build reads the Pulumi passphrase and access token as the deploy role, and no
+    # role of the stacks may read them (shared.components.deploy_runner.SECRET_VARIABLES)
     connection = env.messaging.deploy_runner.github_connection_arn
     if connection:
         service = connection.split(":")[2]
@@ -120,15 +118,6 @@ def boundary_document(env: Any) -> dict[str, Any]:
                                  [connection])
         statements.append(allow_connection)
     return {"Version": "2012-10-17", "Statement": statements}
-
-
-def runner_secret_arns(env: Any) -> list[str]:
-    """The secrets the deploy runner's build reads its variables from (``messaging.deploy_runner.passphrase_secret``,
-    ``access_token_secret``), as IAM matches them (name, ``-`` and 6 characters)."""
-    from shared.components.deploy_runner import DeployRunnerArgs
-
-    args = DeployRunnerArgs.from_env(env)
-    return sorted(args.secret_arn(name) for name in args.secret_variables.values())
 
 
 #: The AWS CLI query naming the oldest version of a managed policy that is not its default: the one to delete before a

@@ -42,6 +42,7 @@ from shared.components.compute_iam import (
     ECR_PULL_ACTIONS,
     LOG_WRITE_ACTIONS,
 )
+from shared.components.deploy_runner import SECRET_NAME_SUFFIX
 from shared.components.network import ACTION_NAMESPACES
 from shared.envs import EnvConfig
 from shared.synth.mocks import PlatformMocks
@@ -592,10 +593,11 @@ def _runner_calls(network: Network, docs: dict[str, dict[str, Any]], env_config:
     calls.append(Call(who, "assume the deploy role", api_host("sts", region), actions=("sts:AssumeRole",),
                       resource=deploy_role, resource_account=account, signer=start_build_role))
     for name, variable in variables.items():
-        if variable.get("type") == "SECRETS_MANAGER":
-            secret = f"arn:aws:secretsmanager:{region}:{account}:secret:{variable['value']}-abcdef"
-            calls.append(Call(who, f"CodeBuild resolves {name}", api_host("secretsmanager", region),
-                              actions=("secretsmanager:GetSecretValue",), resource=secret, resource_account=account))
+        if name.endswith(SECRET_NAME_SUFFIX):  # the buildspec reads it after switching to the deploy role
+            secret = f"{variable['value']}-abcdef"
+            calls.append(Call(who, f"the build reads {name.removesuffix(SECRET_NAME_SUFFIX)}",
+                              api_host("secretsmanager", region), actions=("secretsmanager:GetSecretValue",),
+                              resource=secret, resource_account=account, signer=deploy_role))
     services = {service for document in docs.values() for resource in document["resources"]
                 if (service := _provider_service(resource["type"])) is not None}
     services |= {"sts", *DYNAMIC_PROVIDER_SERVICES}

@@ -148,7 +148,7 @@ def test_every_call_is_admitted_in_variants_of_the_env_keys(edit_env: Any, varia
         assert ("10.99.0.10", 15671) in {(call.host, call.port) for call in calls_of(calls, "deploy-runner")}
     if variant.startswith("the runner as"):
         purposes = {call.purpose for call in calls_of(calls, "deploy-runner")}
-        assert {"CodeBuild resolves PULUMI_CONFIG_PASSPHRASE", "Pulumi state in s3://acme-pulumi-state",
+        assert {"the build reads PULUMI_CONFIG_PASSPHRASE", "Pulumi state in s3://acme-pulumi-state",
                 "tools from pipelines.actions.githubusercontent.com", "preview: the state",
                 "preview: messaging reads the broker admin's secret",
                 "preview: messaging's refresh reads the services' secrets"} <= purposes

@@ -5,12 +5,11 @@ inside the VPC. The runner is the supported way in: a CodeBuild project in the p
 its own security group (which the broker admits on 443), its own service role and its own log group.
 
 Least privilege: the service role may only do what CodeBuild needs to run a build in a VPC (create
-and delete the build's network interface in these subnets, write the build's log group, read the Pulumi
-passphrase and access token secrets ``messaging.deploy_runner.passphrase_secret`` and
-``access_token_secret`` and use the GitHub App connection
-``messaging.deploy_runner.github_connection_arn`` where the env names them) and assume one deploy role.
+and delete the build's network interface in these subnets, write the build's log group and use the GitHub App
+connection ``messaging.deploy_runner.github_connection_arn`` where the env names it) and assume one deploy role.
 The deploy itself runs as that deploy role (``deploy_role_name`` in the env file), which exists before
-the platform does (a stack cannot create the role it is deployed with).
+the platform does (a stack cannot create the role it is deployed with); it also reads the Pulumi passphrase and
+access token secrets ``messaging.deploy_runner.passphrase_secret`` and ``access_token_secret`` in the build.
 
 With ``messaging.deploy_runner.github_repository`` set, the project's source is that repository and a
 webhook on ``WORKFLOW_JOB_QUEUED`` makes it a CodeBuild-hosted GitHub Actions runner (jobs select it with
@@ -37,7 +36,7 @@ from shared.broker_names import (
 )
 from shared.components.building_blocks import own_log_group, role_with_policy
 from shared.components.compute_containers import partition_of
-from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
+from shared.components.compute_iam import service_trust_policy, write_own_logs
 from shared.envs import EnvConfig
 from shared.lifecycle import DEPLOY_RUNNER_IMAGE, DEPLOY_RUNNER_PYTHON
 from shared.role_boundary import boundary_arn
@@ -68,6 +67,31 @@ def _pin(package: str) -> str:
     return pinned_versions()[package]
 
 
+#: The build's Pulumi secrets: each variable with the DeployRunnerArgs field (the ``messaging.deploy_runner`` key)
+#: naming the Secrets Manager secret it is read from. The Pulumi passphrase (passphrase-encrypted stack secrets) and
+#: the Pulumi access token (a Pulumi Cloud backend: the CLI's non-interactive login reads PULUMI_ACCESS_TOKEN). The
+#: project holds only the secret's ARN without its random suffix, in ``<variable>_SECRET_ARN``
+#: (:data:`SECRET_NAME_SUFFIX`; Secrets Manager finds a secret by such a partial ARN, and the env loader refuses a name
+#: that ends like a suffix; a reference, which the policy rule env-vars-no-plaintext-secrets admits in a plain
+#: variable), and the build reads the value as the deploy role (:data:`BUILDSPEC`): not as a SECRETS_MANAGER variable,
+#: which CodeBuild resolves with the project's service role for every build, a GitHub Actions job of any branch or fork
+#: on the runner's included.
+SECRET_VARIABLES: dict[str, str] = {
+    "PULUMI_CONFIG_PASSPHRASE": "passphrase_secret",
+    "PULUMI_ACCESS_TOKEN": "access_token_secret",
+}
+SECRET_NAME_SUFFIX = "_SECRET_ARN"
+
+
+def _fetch_secret(variable: str) -> str:
+    """The buildspec command that sets ``variable`` from the secret its ``_SECRET`` variable names, as the deploy role
+    (AWS_PROFILE=deploy), where the project names one; a read that fails fails the build (the if's status is the
+    assignment's)."""
+    named = variable + SECRET_NAME_SUFFIX
+    return (f'      - if [ -n "${{{named}:-}}" ]; then {variable}="$(aws secretsmanager get-secret-value --secret-id '
+            f'"${named}" --query SecretString --output text)" && export {variable}; fi\n')
+
+
 BUILDSPEC = f"""\
 version: 0.2
 env:
@@ -89,21 +113,14 @@ phases:
       - aws configure set profile.deploy.role_arn "$DEPLOY_ROLE_ARN"
       - aws configure set profile.deploy.credential_source EcsContainer
       - export AWS_PROFILE=deploy
+      # The Pulumi passphrase and access token the env names (messaging.deploy_runner.passphrase_secret,
+      # access_token_secret), read as the deploy role: the service roles may read no secret
+{"".join(_fetch_secret(variable) for variable in SECRET_VARIABLES)}\
       # PLATFORM_LAYERS (optional, e.g. messaging): --layers for the run; a destroy on the runner is one of the
       # layers that need the VPC (the orchestrator refuses one that would delete the runner itself)
       - python3 -m nox -s "${{PLATFORM_COMMAND:-up}}" -- "$PLATFORM_ENV" --yes \
 ${{PLATFORM_LAYERS:+--layers "$PLATFORM_LAYERS"}}
 """
-
-
-#: The build's variables CodeBuild takes from Secrets Manager: each with the DeployRunnerArgs field (the
-#: ``messaging.deploy_runner`` key) naming its secret, and the statement id stem of its read and decrypt grants. The
-#: Pulumi passphrase (passphrase-encrypted stack secrets) and the Pulumi access token (a Pulumi Cloud backend: the
-#: CLI's non-interactive login reads PULUMI_ACCESS_TOKEN).
-SECRET_VARIABLES: dict[str, tuple[str, str]] = {
-    "PULUMI_CONFIG_PASSPHRASE": ("passphrase_secret", "PulumiPassphrase"),
-    "PULUMI_ACCESS_TOKEN": ("access_token_secret", "PulumiAccessToken"),
-}
 
 
 @dataclass(frozen=True)
@@ -148,16 +165,21 @@ class DeployRunnerArgs:
 
     @property
     def secret_variables(self) -> dict[str, str]:
-        """The build's variables CodeBuild takes from Secrets Manager (:data:`SECRET_VARIABLES`), each with the name
-        of the secret the env names for it."""
-        named = {variable: getattr(self, key) for variable, (key, _) in SECRET_VARIABLES.items()}
+        """The build's Pulumi secrets (:data:`SECRET_VARIABLES`), each with the name of the secret the env names for
+        it."""
+        named = {variable: getattr(self, key) for variable, key in SECRET_VARIABLES.items()}
         return {variable: name for variable, name in named.items() if name is not None}
 
     def secret_arn(self, name: str) -> str:
         """A secret's ARN as IAM matches a secret named but not yet known by its full ARN: Secrets Manager appends
         ``-`` and 6 random characters to every secret's name (Secrets Manager user guide, "ARN of a secret": use
         ``<name>-??????`` in a policy)."""
-        return f"arn:{self.partition}:secretsmanager:{self.region}:{self.account_id}:secret:{name}-??????"
+        return f"{self.secret_partial_arn(name)}-??????"
+
+    def secret_partial_arn(self, name: str) -> str:
+        """The secret ``name``'s ARN without the 6 characters Secrets Manager appends: what GetSecretValue takes as
+        its SecretId (Secrets Manager user guide, "Find secrets from a partial ARN")."""
+        return f"arn:{self.partition}:secretsmanager:{self.region}:{self.account_id}:secret:{name}"
 
 
 def role_arn(partition: str, account_id: str, name: str) -> str:
@@ -190,9 +212,10 @@ def trust_policy(args: DeployRunnerArgs) -> dict[str, Any]:
 
 def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_ids: list[str],
                         assume_deploy_role: bool = True) -> dict[str, Any]:
-    """What a build of the project needs: its network interface, its logs, the Pulumi secrets of its variables, the
-    GitHub connection and (``assume_deploy_role``: the role ``start-build`` runs as, not the webhook's jobs role)
-    the deploy role."""
+    """What a build of the project needs: its network interface, its logs, the GitHub connection and
+    (``assume_deploy_role``: the role ``start-build`` runs as, not the webhook's jobs role) the deploy role. No
+    secret: the build reads the Pulumi passphrase and access token as the deploy role (:data:`BUILDSPEC`), so a
+    GitHub Actions job of any branch or fork on the runner, which runs as the jobs role, reads neither."""
     subnet_arns = sorted(f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:subnet/{subnet}"
                          for subnet in subnet_ids)
     return {"Version": "2012-10-17", "Statement": [
@@ -209,7 +232,6 @@ def service_role_policy(args: DeployRunnerArgs, *, log_group_arn: str, subnet_id
                                         "ec2:AuthorizedService": "codebuild.amazonaws.com"}}},
         *([{"Sid": "AssumeDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": args.deploy_role_arn}]
           if assume_deploy_role else []),
-        *secret_statements(args),
         *connection_statements(args),
     ]}
 
@@ -219,7 +241,9 @@ def connection_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
     a start-build source override with the account's default credential or ``--source-auth-override``): the
     project's service role gets the connection's GitHub token (CodeBuild user guide, "GitHub App connections",
     step 2: ``GetConnectionToken`` and ``GetConnection`` on the connection). The actions' prefix is the ARN's
-    service: a connection made before the rename is ``codestar-connections``, a newer one ``codeconnections``."""
+    service: a connection made before the rename is ``codestar-connections``, a newer one ``codeconnections``.
+    ``GetConnectionToken`` is a permission CodeBuild checks, not an API a job on the runner could call with the role
+    (botocore's codeconnections and codestar-connections models have GetConnection and no GetConnectionToken)."""
     arn = args.github_connection_arn
     if arn is None:
         return []
@@ -228,42 +252,18 @@ def connection_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
              "Action": [f"{service}:GetConnection", f"{service}:GetConnectionToken"], "Resource": arn}]
 
 
-
-
-def secret_statements(args: DeployRunnerArgs) -> list[dict[str, Any]]:
-    """What CodeBuild needs to put each secret (:attr:`DeployRunnerArgs.secret_variables`) in its variable before
-    the build starts.
-
-    CodeBuild resolves a SECRETS_MANAGER environment variable itself, with the project's service role, not
-    with the deploy role the build assumes later (CodeBuild user guide, buildspec reference,
-    ``env/secrets-manager``: the service role needs ``secretsmanager:GetSecretValue``); without it every build
-    fails before its first command. A secret on a customer managed key also needs ``kms:Decrypt`` on it: only
-    through Secrets Manager, and only for this secret (Secrets Manager's encryption context ``SecretARN``).
-    """
-    statements: list[dict[str, Any]] = []
-    for variable, name in args.secret_variables.items():
-        secret_arn, sid = args.secret_arn(name), SECRET_VARIABLES[variable][1]
-        statements += [
-            {"Sid": f"Read{sid}", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-             "Resource": secret_arn},
-            {"Sid": f"Decrypt{sid}ThroughSecretsManager", "Effect": "Allow",
-             "Action": "kms:Decrypt", "Resource": f"arn:{args.partition}:kms:{args.region}:{args.account_id}:key/*",
-             "Condition": {"StringEquals": via_secrets_manager(args.region),
-                           "ArnLike": {"kms:EncryptionContext:SecretARN": secret_arn}}},
-        ]
-    return statements
-
-
 def environment_variables(args: DeployRunnerArgs) -> list[aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs]:
-    """The build's variables: the env, the deploy role, and the Pulumi passphrase and access token by reference
-    to their secrets (type SECRETS_MANAGER: CodeBuild masks them in the logs, and the project shows only the
-    secrets' names)."""
+    """The build's variables: the env, the deploy role, and the partial ARNs of the Pulumi passphrase's and access
+    token's secrets (plain text, ``<variable>_SECRET_ARN``: the buildspec reads their values as the deploy role). Not
+    type SECRETS_MANAGER: CodeBuild would resolve it with the service role for every build, a webhook's GitHub
+    Actions job of any branch or fork included, and put the value in that job's environment (CodeBuild user guide,
+    buildspec reference, ``env/secrets-manager``: the service role needs ``secretsmanager:GetSecretValue``)."""
     variables = [
         aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name="PLATFORM_ENV", value=args.env_name),
         aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name="DEPLOY_ROLE_ARN", value=args.deploy_role_arn),
     ]
-    variables += [aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name=variable, value=name,
-                                                                           type="SECRETS_MANAGER")
+    variables += [aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name=variable + SECRET_NAME_SUFFIX,
+                                                                           value=args.secret_partial_arn(name))
                   for variable, name in args.secret_variables.items()]
     return variables
 

@@ -33,7 +33,6 @@ from shared.patch_guard import pinned_versions
 from shared.plan_diff import LayerDiff, diff_layers
 from shared.synth import engine
 from shared.synth.engine import dumps, synth_env
-from tests import iam_eval
 from tests.layers.resource_types import (
     BROKER,
     ENVS,
@@ -340,8 +339,7 @@ def test_a_github_actions_runner_s_jobs_cannot_assume_the_deploy_role(edit_env: 
     assert jobs_policy["urn"] in project["dependencies"], "the role can act before CodeBuild checks it"
     jobs = json.loads(jobs_policy["inputs"]["policy"])["Statement"]
     assert not [s for s in jobs if "sts:" in json.dumps(s["Action"])], "a job of any branch would deploy"
-    # the project's variables still resolve (CodeBuild reads them with the build's role before the first command)
-    assert {"ReadPulumiPassphrase", "WriteOwnBuildLogs", "ManageBuildNetworkInterface"} <= {s["Sid"] for s in jobs}
+    assert {"WriteOwnBuildLogs", "ManageBuildNetworkInterface"} <= {s["Sid"] for s in jobs}
     jobs_role = one(document, ROLE, "deploy-runner-jobs-role")["inputs"]
     start_build_role = one(document, ROLE, "deploy-runner-role")["inputs"]
     assert jobs_role["permissionsBoundary"] == start_build_role["permissionsBoundary"]
@@ -356,37 +354,6 @@ def test_without_a_github_repository_the_runner_has_one_role(edit_env: Any) -> N
     assert one(document, PROJECT)["inputs"]["serviceRole"].endswith(":role/ml-platform-dev-deploy-runner")
     assert [r["name"] for r in of_type(document, ROLE) if r["name"].startswith("deploy-runner")] \
         == ["deploy-runner-role"]
-
-
-@pytest.mark.parametrize(("key", "name", "variable", "sid"), [
-    ("passphrase_secret", "ml-platform/dev/pulumi-passphrase", "PULUMI_CONFIG_PASSPHRASE", "PulumiPassphrase"),
-    # a Pulumi Cloud backend: a build has no terminal, so the CLI logs in with PULUMI_ACCESS_TOKEN or stops
-    ("access_token_secret", "ml-platform/dev/pulumi-token", "PULUMI_ACCESS_TOKEN", "PulumiAccessToken"),
-], ids=["passphrase", "access-token"])
-def test_a_pulumi_secret_reaches_the_build_through_the_runner_role(edit_env: Any, key: str, name: str, variable: str,
-                                                                   sid: str) -> None:
-    """CodeBuild resolves a SECRETS_MANAGER variable with the project's service role before the first command,
-    so that role (not the deploy role) must read the secret, and decrypt it only through Secrets Manager."""
-    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={key: name}))
-    document = synth_env("dev", ["broker"])["broker"]
-    variables = {v["name"]: v for v in one(document, PROJECT)["inputs"]["environment"]["environmentVariables"]}
-    assert variables[variable] == {"name": variable, "type": "SECRETS_MANAGER", "value": name}
-    assert not {"PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN"} - {variable} & set(variables)
-    policy = json.loads(one(document, ROLE_POLICY, "deploy-runner-role-policy")["inputs"]["policy"])
-    statements = {s["Sid"]: s for s in policy["Statement"]}
-    account = load_env("dev").account_id
-    # Secrets Manager names a secret's ARN <name>-<6 random characters>; IAM's ? matches one character.
-    secret_arn = f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-Ab1Cd2"
-    read = statements[f"Read{sid}"]
-    assert read["Action"] == "secretsmanager:GetSecretValue"
-    assert iam_eval.resource_matches(read["Resource"], secret_arn)
-    assert not iam_eval.resource_matches(read["Resource"],
-                                         f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}-old-Ab1Cd2"), \
-        "another secret whose name starts with this one"
-    decrypt = statements[f"Decrypt{sid}ThroughSecretsManager"]
-    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == f"arn:aws:kms:eu-west-1:{account}:key/*"
-    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
-    assert iam_eval.arn_like(decrypt["Condition"]["ArnLike"]["kms:EncryptionContext:SecretARN"], secret_arn)
 
 
 # the last: a hyphen and six characters, what Secrets Manager appends to a name in its ARN (CreateSecret: not so)

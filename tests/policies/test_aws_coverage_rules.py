@@ -750,6 +750,22 @@ def test_codebuild_plaintext_credentials_fail_and_references_pass(policy_finding
     assert not any(value in message for message in messages for value in ("hunter2", "battery", "pul-0123"))
 
 
+def test_the_deploy_runner_s_secret_arns_are_references(policy_findings, edit_env):
+    """The runner's project names the Pulumi passphrase's and token's secrets in plain variables (their values are
+    read by the build as the deploy role, shared.components.deploy_runner.SECRET_VARIABLES): ``..._SECRET_ARN`` with
+    the secret's ARN, references the mandatory rule passes though the names say PASSPHRASE and TOKEN (else the
+    broker layer's preview of an env that names them would fail)."""
+    from shared.synth.engine import synth_env
+
+    edit_env("prod", lambda data: data["messaging"].update(deploy_runner={
+        "passphrase_secret": "pulumi-passphrase", "access_token_secret": "pulumi-token"}))
+    (project,) = [r for r in synth_env("prod", ["broker"])["broker"]["resources"] if r["type"] == CODEBUILD]
+    variables = project["inputs"]["environment"]["environmentVariables"]
+    assert {v["name"] for v in variables} >= {"PULUMI_CONFIG_PASSPHRASE_SECRET_ARN", "PULUMI_ACCESS_TOKEN_SECRET_ARN"}
+    assert not judged(policy_findings([codebuild(environmentVariables=variables)], env="prod"),
+                      "env-vars-no-plaintext-secrets")
+
+
 @pytest.mark.parametrize("variable", [{"name": "DB_PASSWORD", "value": "x", "type": UNKNOWN_STRING},
                                       {"name": UNKNOWN_STRING, "value": "x"}], ids=["type", "name"])
 def test_a_codebuild_variable_unknown_at_preview_leaves_the_secrets_rule_undecided(policy_result, variable):

@@ -11,9 +11,10 @@ secret's name, and passes; the AWS key variables themselves are codebuild-projec
 Why: a Lambda function's variables are returned in clear by ``lambda:GetFunctionConfiguration`` (the console shows
 them; KMS encrypts them at rest only) and a CodeBuild project's plaintext ones by ``codebuild:BatchGetProjects``;
 both are resource inputs kept in the stack state, where Pulumi encrypts a value only when the program made it a
-secret. The platform's deploy runner takes the Pulumi passphrase and access token as SECRETS_MANAGER variables,
-and its functions (broker admin rotation, queue metrics) read their credentials from Secrets Manager by ARN; a
-change that put one of them in a plain variable would leak it to every reader of the function or project.
+secret. The platform's deploy runner holds only the ARNs of the Pulumi passphrase's and access token's secrets (its
+build reads them as the deploy role), and its functions (broker admin rotation, queue metrics) read their
+credentials from Secrets Manager by ARN; a change that put one of them in a plain variable would leak it to every
+reader of the function or project.
 Equivalents: checkov CKV_AWS_45 (secrets in a Lambda environment), Security Hub CodeBuild.2 (AWS keys only).
 
 A variable whose name or value is unknown at preview leaves the rule undecided for that resource, unless a known
