@@ -59,8 +59,14 @@ PRIVATE_DNS = {"ecr.api": ("api.ecr.{region}.amazonaws.com",), "ecr.dkr": ("*.dk
 RUNNER_TOOL_HOSTS = ("get.pulumi.com", "api.pulumi.com", "pypi.org", "files.pythonhosted.org", "github.com",
                      "api.github.com", "codeload.github.com", "objects.githubusercontent.com")
 #: A CodeBuild-hosted GitHub Actions runner's (``messaging.deploy_runner.github_repository``) way to its jobs and their
-#: results (GitHub docs, "Communication between self-hosted runners and GitHub").
-ACTIONS_RUNNER_HOSTS = ("pipelines.actions.githubusercontent.com", "results-receiver.actions.githubusercontent.com")
+#: results (GitHub docs, "Communication between self-hosted runners and GitHub": ``*.actions.githubusercontent.com``;
+#: job logs, summaries and actions/cache's entries in Azure blob storage,
+#: ``productionresultssa*.blob.core.windows.net``: GitHub changelog 2026-10-22, "Meta API endpoints updated for
+#: Actions blob storage"). Not declared, as its host is
+#: documented nowhere: the GitHub Actions runner (actions-runner-*.tar.gz) CodeBuild's agent downloads before the job,
+#: which aws/aws-codebuild-docker-images #765 shows answered by S3 (README, Ways into the VPC: what to check).
+ACTIONS_RUNNER_HOSTS = ("pipelines.actions.githubusercontent.com", "results-receiver.actions.githubusercontent.com",
+                        "productionresultssa0.blob.core.windows.net")
 #: What the AWS provider does to a bucket the layers create, from the in-VPC runner as the deploy role (create, each
 #: setting's Put/Get, a force_destroy's version deletes, the delete).
 BUCKET_LIFECYCLE_ACTIONS = (

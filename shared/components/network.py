@@ -70,6 +70,8 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
             # principal condition.
             {"Sid": "EcrImageLayers", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
              "Resource": f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket/*"},
+            # No other AWS-owned bucket is admitted: none is shown to be needed (the GitHub Actions runner a
+            # github_repository runner downloads has no documented source: README, Ways into the VPC, what to check).
             {"Sid": "OwnAccountBuckets", "Effect": "Allow", "Principal": "*", "Action": list(OWN_BUCKET_ACTIONS),
              "Resource": "*",
              "Condition": {"StringEquals": {**account, "aws:ResourceAccount": account_id}}},
