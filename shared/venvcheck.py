@@ -59,17 +59,21 @@ in-VPC deploy runner alike, so a deploy of prod runs the very packages the tests
 PyPI serves that differs from the locked one stops the install instead of running with the deploy role."""
 
 
-def lock_command(root: Path, python: str = sys.executable) -> list[list[str]]:
+def lock_command(root: Path, python: str = sys.executable, extra: Sequence[str] = ()) -> list[list[str]]:
     """``nox -s lock``: compile ``requirements.lock`` from ``pyproject.toml`` and ``.ci/bootstrap-requirements.txt``
     from its ``.in`` (universal: one file for Python 3.11-3.13 on Linux, macOS and Windows; an existing lock keeps
-    its versions unless a pin moves, ``--upgrade`` takes the newest)."""
+    its versions unless a pin moves, ``extra`` ``--upgrade`` takes the newest), then record the file name of every
+    hash in ``.ci/lock-wheels.txt`` and refuse (exit 1) a lock with a package that has no wheel for a promised Python
+    and platform (:mod:`shared.lockfiles`)."""
     common = ["--universal", "--generate-hashes", "--python-version", "{}.{}".format(*SUPPORTED[0]),
-              "--custom-compile-command", "nox -s lock", "--quiet"]
+              "--custom-compile-command", "nox -s lock", "--quiet", *extra]
     return [
         [python, "-m", "uv", "pip", "compile", str(root / "pyproject.toml"), "--extra", "dev", *common,
          "-o", str(root / LOCK_NAME)],
         [python, "-m", "uv", "pip", "compile", str(root / ".ci" / "bootstrap-requirements.in"), *common,
          "-o", str(root / ".ci" / "bootstrap-requirements.txt")],
+        [python, "-m", "shared.lockfiles", "record"],
+        [python, "-m", "shared.lockfiles", "check"],
     ]
 
 
