@@ -12,7 +12,6 @@ package and machine without a wheel. Needs ``packaging`` (in .venv, and a depend
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from packaging.markers import Marker
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import parse_wheel_filename
 
-from shared.venvcheck import LOCK_NAME, SUPPORTED, normalize_name
+from shared.venvcheck import LOCK_NAME, SUPPORTED, lock_entries
 
 RECORD = Path(".ci") / "lock-wheels.txt"
 BOOTSTRAP = Path(".ci") / "bootstrap-requirements.txt"
@@ -63,26 +62,6 @@ PLATFORMS: tuple[Platform, ...] = (
     Platform("macOS arm64", "darwin", "arm64", tuple(mac_platforms((13, 0), "arm64"))),
     Platform("macOS x86_64", "darwin", "x86_64", tuple(mac_platforms((13, 0), "x86_64"))),
 )
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One ``name==version ; marker`` of a hash lock, with its hashes."""
-
-    name: str
-    version: str
-    marker: str
-    hashes: frozenset[str]
-
-
-def lock_entries(text: str) -> list[Entry]:
-    entries = []
-    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
-        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)[ \t]*(?:;([^\\\n]*))?", block)
-        if match:
-            entries.append(Entry(normalize_name(match.group(1)), match.group(2), (match.group(3) or "").strip(),
-                                 frozenset(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))))
-    return entries
 
 
 def read_record(text: str) -> dict[str, str]:

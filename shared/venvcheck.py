@@ -111,12 +111,28 @@ def locked_versions(lock: Path) -> dict[str, str]:
 
 
 def _versions_in(text: str) -> dict[str, str]:
-    found = {}
-    for line in text.splitlines():
-        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
+    return {entry.name: entry.version for entry in lock_entries(text)}
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One ``name==version ; marker`` of a requirements file, with its hashes (name normalized)."""
+
+    name: str
+    version: str
+    marker: str
+    hashes: frozenset[str]
+
+
+def lock_entries(text: str) -> list[LockEntry]:
+    """Every ``name==version`` of a requirements file (a lock: the hashes on its continuation lines)."""
+    entries = []
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)[ \t]*(?:;([^\\\n]*))?", block)
         if match:
-            found[normalize_name(match.group(1))] = match.group(2)
-    return found
+            entries.append(LockEntry(normalize_name(match.group(1)), match.group(2), (match.group(3) or "").strip(),
+                                     frozenset(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))))
+    return entries
 
 
 def lock_problems(root: Path) -> list[str]:
@@ -132,9 +148,7 @@ def lock_problems(root: Path) -> list[str]:
         if locked.get(name) != version:
             problems.append(f"pyproject.toml pins {name}=={version}, {LOCK_NAME} has "
                             f"{name + '==' + locked[name] if name in locked else 'no ' + name}")
-    unhashed = [entry.split("==")[0] for entry in re.split(r"\n(?=[A-Za-z0-9])", text)
-                if re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*==", entry) and "--hash=sha256:" not in entry]
-    problems += [f"{LOCK_NAME} has no hash for {name}" for name in unhashed]
+    problems += [f"{LOCK_NAME} has no hash for {entry.name}" for entry in lock_entries(text) if not entry.hashes]
     return problems
 
 
