@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,16 +41,26 @@ def supported_names() -> str:
     return ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED)
 
 
-def check_python(version: Sequence[int] = tuple(sys.version_info[:2])) -> str | None:
-    """None when ``version`` is supported, else the message that refuses it (before .venv is touched)."""
+def free_threaded() -> bool:
+    """Whether this interpreter is a free-threaded build (``python3.13t``: PEP 703, ``Py_GIL_DISABLED``)."""
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def check_python(version: Sequence[int] = tuple(sys.version_info[:2]), gil_disabled: bool | None = None) -> str | None:
+    """None when ``version`` is supported, else the message that refuses it (before .venv is touched).
+    ``gil_disabled`` (default: this interpreter's): a free-threaded build installs ``cp313t`` wheels only, and
+    the lock has none (grpcio, pydantic-core, PyYAML and the rest ship them for the standard build only), so
+    ``.venv``'s install would build every compiled package from source."""
     major, minor = int(version[0]), int(version[1])
-    if (major, minor) in SUPPORTED:
+    threaded = free_threaded() if gil_disabled is None else gil_disabled
+    if (major, minor) in SUPPORTED and not threaded:
         return None
-    return (f"Python {major}.{minor} runs nox, but this platform supports Python {supported_names()} only "
-            f"(pyproject.toml requires-python; every pinned package has wheels for those). Run nox with one "
-            f"of them, from a virtualenv of its own (README, Quick start), e.g. `python3.12 -m venv --clear "
-            f"~/.venvs/ml-platform-nox && ~/.venvs/ml-platform-nox/bin/python -m pip install --require-hashes -r "
-            f".ci/bootstrap-requirements.txt`, then `~/.venvs/ml-platform-nox/bin/nox ...`. .venv was not touched.")
+    build = " (a free-threaded build)" if threaded else ""
+    return (f"Python {major}.{minor}{build} runs nox, but this platform supports Python {supported_names()} only, "
+            f"their standard builds (pyproject.toml requires-python; every pinned package has wheels for those). Run "
+            f"nox with one of them, from a virtualenv of its own (README, Quick start), e.g. `python3.12 -m venv "
+            f"--clear ~/.venvs/ml-platform-nox && ~/.venvs/ml-platform-nox/bin/python -m pip install --require-hashes "
+            f"-r .ci/bootstrap-requirements.txt`, then `~/.venvs/ml-platform-nox/bin/nox ...`. .venv was not touched.")
 
 
 LOCK_NAME = "requirements.lock"
