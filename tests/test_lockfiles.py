@@ -20,7 +20,7 @@ def lock_with(files: list[str], marker: str = "") -> tuple[str, dict[str, str]]:
 
 def test_every_locked_package_has_a_wheel_for_every_promised_python_and_platform() -> None:
     """Read from the real locks and their record: cryptography 49+ ship no x86_64 macOS wheel, so an Intel Mac got its
-    sdist (Rust, OpenSSL headers) until the lock forked it to 48.0.1 there."""
+    sdist (Rust, OpenSSL headers) until pyproject.toml held it at 48.0.1."""
     assert lockfiles.check(REPO_ROOT) == []
 
 
@@ -71,3 +71,18 @@ def test_a_hash_the_record_does_not_name_is_a_stale_record() -> None:
     (problem,) = lockfiles.gaps(lock, {})
     assert "not in .ci/lock-wheels.txt" in problem and "nox -s lock" in problem
     assert lockfiles.gaps(lock, record) == []
+
+
+def test_the_record_names_each_file_of_uv_s_pylock_and_marks_a_hash_it_leaves_out() -> None:
+    """pylock.toml (PEP 751) names a file by `name` or by its URL's last part; a locked hash it leaves out (a wheel no
+    Python >= 3.11 installs) is recorded as `-` and counts as no wheel."""
+    pylock = {"packages": [{"name": "demo", "sdist": {"url": "https://index.invalid/d/demo-1.0.tar.gz",
+                                                      "hashes": {"sha256": "a" * 64}},
+                            "wheels": [{"name": "demo-1.0-py3-none-any.whl", "hashes": {"sha256": "b" * 64}}]}]}
+    files = lockfiles.pylock_files(pylock)
+    assert files == {"a" * 64: "demo-1.0.tar.gz", "b" * 64: "demo-1.0-py3-none-any.whl"}
+    record = lockfiles.read_record(lockfiles.render_record({**files, "c" * 64: "-"}, ["a" * 64, "b" * 64, "c" * 64]))
+    assert record == {**files, "c" * 64: "-"}
+    lock = f"demo==1.0 \\\n    --hash=sha256:{'c' * 64}\n"
+    (problem,) = lockfiles.gaps(lock, record)
+    assert "no wheel for Python 3.11 on Linux x86_64" in problem
