@@ -134,9 +134,11 @@ def lint(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Re-lock after changing a pin: requirements.lock from pyproject.toml and .ci/bootstrap-requirements.txt from its
     .in, every package with its hashes (uv, as .ci/bootstrap-requirements.txt installs it; `-- --upgrade`: the newest
-    versions of the unpinned dependencies too). Then `nox -s tests`, and commit both files."""
-    for command in venvcheck.lock_command(ROOT):
-        code = subprocess.call([*command, *session.posargs], cwd=ROOT)
+    versions of the unpinned dependencies too), then .ci/lock-wheels.txt (the file name of every hash), and exit 1
+    naming any package without a wheel for a supported Python on Linux x86_64/arm64 or macOS arm64/x86_64. Then
+    `nox -s tests`, and commit the three files."""
+    for command in venvcheck.lock_command(ROOT, extra=session.posargs):
+        code = subprocess.call(command, cwd=ROOT)
         if code != 0:
             session.log(f"exit code {code}")
             sys.exit(code)

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,16 +41,26 @@ def supported_names() -> str:
     return ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED)
 
 
-def check_python(version: Sequence[int] = tuple(sys.version_info[:2])) -> str | None:
-    """None when ``version`` is supported, else the message that refuses it (before .venv is touched)."""
+def free_threaded() -> bool:
+    """Whether this interpreter is a free-threaded build (``python3.13t``: PEP 703, ``Py_GIL_DISABLED``)."""
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def check_python(version: Sequence[int] = tuple(sys.version_info[:2]), gil_disabled: bool | None = None) -> str | None:
+    """None when ``version`` is supported, else the message that refuses it (before .venv is touched).
+    ``gil_disabled`` (default: this interpreter's): a free-threaded build installs ``cp313t`` wheels only, and
+    the lock has none (grpcio, pydantic-core, PyYAML and the rest ship them for the standard build only), so
+    ``.venv``'s install would build every compiled package from source."""
     major, minor = int(version[0]), int(version[1])
-    if (major, minor) in SUPPORTED:
+    threaded = free_threaded() if gil_disabled is None else gil_disabled
+    if (major, minor) in SUPPORTED and not threaded:
         return None
-    return (f"Python {major}.{minor} runs nox, but this platform supports Python {supported_names()} only "
-            f"(pyproject.toml requires-python; every pinned package has wheels for those). Run nox with one "
-            f"of them, from a virtualenv of its own (README, Quick start), e.g. `python3.12 -m venv --clear "
-            f"~/.venvs/ml-platform-nox && ~/.venvs/ml-platform-nox/bin/python -m pip install --require-hashes -r "
-            f".ci/bootstrap-requirements.txt`, then `~/.venvs/ml-platform-nox/bin/nox ...`. .venv was not touched.")
+    build = " (a free-threaded build)" if threaded else ""
+    return (f"Python {major}.{minor}{build} runs nox, but this platform supports Python {supported_names()} only, "
+            f"their standard builds (pyproject.toml requires-python; every pinned package has wheels for those). Run "
+            f"nox with one of them, from a virtualenv of its own (README, Quick start), e.g. `python3.12 -m venv "
+            f"--clear ~/.venvs/ml-platform-nox && ~/.venvs/ml-platform-nox/bin/python -m pip install --require-hashes "
+            f"-r .ci/bootstrap-requirements.txt`, then `~/.venvs/ml-platform-nox/bin/nox ...`. .venv was not touched.")
 
 
 LOCK_NAME = "requirements.lock"
@@ -59,17 +70,21 @@ in-VPC deploy runner alike, so a deploy of prod runs the very packages the tests
 PyPI serves that differs from the locked one stops the install instead of running with the deploy role."""
 
 
-def lock_command(root: Path, python: str = sys.executable) -> list[list[str]]:
+def lock_command(root: Path, python: str = sys.executable, extra: Sequence[str] = ()) -> list[list[str]]:
     """``nox -s lock``: compile ``requirements.lock`` from ``pyproject.toml`` and ``.ci/bootstrap-requirements.txt``
     from its ``.in`` (universal: one file for Python 3.11-3.13 on Linux, macOS and Windows; an existing lock keeps
-    its versions unless a pin moves, ``--upgrade`` takes the newest)."""
+    its versions unless a pin moves, ``extra`` ``--upgrade`` takes the newest), then record the file name of every
+    hash in ``.ci/lock-wheels.txt`` and refuse (exit 1) a lock with a package that has no wheel for a promised Python
+    and platform (:mod:`shared.lockfiles`)."""
     common = ["--universal", "--generate-hashes", "--python-version", "{}.{}".format(*SUPPORTED[0]),
-              "--custom-compile-command", "nox -s lock", "--quiet"]
+              "--custom-compile-command", "nox -s lock", "--quiet", *extra]
     return [
         [python, "-m", "uv", "pip", "compile", str(root / "pyproject.toml"), "--extra", "dev", *common,
          "-o", str(root / LOCK_NAME)],
         [python, "-m", "uv", "pip", "compile", str(root / ".ci" / "bootstrap-requirements.in"), *common,
          "-o", str(root / ".ci" / "bootstrap-requirements.txt")],
+        [python, "-m", "shared.lockfiles", "record"],
+        [python, "-m", "shared.lockfiles", "check"],
     ]
 
 
@@ -107,12 +122,28 @@ def locked_versions(lock: Path) -> dict[str, str]:
 
 
 def _versions_in(text: str) -> dict[str, str]:
-    found = {}
-    for line in text.splitlines():
-        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
+    return {entry.name: entry.version for entry in lock_entries(text)}
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One ``name==version ; marker`` of a requirements file, with its hashes (name normalized)."""
+
+    name: str
+    version: str
+    marker: str
+    hashes: frozenset[str]
+
+
+def lock_entries(text: str) -> list[LockEntry]:
+    """Every ``name==version`` of a requirements file (a lock: the hashes on its continuation lines)."""
+    entries = []
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)[ \t]*(?:;([^\\\n]*))?", block)
         if match:
-            found[normalize_name(match.group(1))] = match.group(2)
-    return found
+            entries.append(LockEntry(normalize_name(match.group(1)), match.group(2), (match.group(3) or "").strip(),
+                                     frozenset(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))))
+    return entries
 
 
 def lock_problems(root: Path) -> list[str]:
@@ -128,9 +159,7 @@ def lock_problems(root: Path) -> list[str]:
         if locked.get(name) != version:
             problems.append(f"pyproject.toml pins {name}=={version}, {LOCK_NAME} has "
                             f"{name + '==' + locked[name] if name in locked else 'no ' + name}")
-    unhashed = [entry.split("==")[0] for entry in re.split(r"\n(?=[A-Za-z0-9])", text)
-                if re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*==", entry) and "--hash=sha256:" not in entry]
-    problems += [f"{LOCK_NAME} has no hash for {name}" for name in unhashed]
+    problems += [f"{LOCK_NAME} has no hash for {entry.name}" for entry in lock_entries(text) if not entry.hashes]
     return problems
 
 

@@ -389,6 +389,16 @@ def test_unsupported_pythons_are_refused_naming_the_supported_ones(version: tupl
                                       r"\.ci/bootstrap-requirements\.txt", pip) for pip in pips), message
 
 
+def test_a_free_threaded_build_is_refused_though_its_version_is_supported() -> None:
+    """python3.13t installs cp313t wheels only; the lock has none (grpcio, pydantic-core, PyYAML ship the standard
+    build's), so .venv's install would compile every such package: refused before .venv is touched."""
+    grpcio = [line for line in (REPO_ROOT / ".ci" / "lock-wheels.txt").read_text().splitlines() if " grpcio-" in line]
+    assert grpcio and not any(re.search(r"-cp31[1-3]t-", line) for line in grpcio)
+    message = venvcheck.check_python((3, 13), gil_disabled=True)
+    assert message and "free-threaded" in message and "3.11, 3.12, 3.13" in message
+    assert venvcheck.check_python((3, 13), gil_disabled=False) is None
+
+
 def test_the_refusal_s_venv_command_replaces_a_venv_of_the_unsupported_python(tmp_path: Path) -> None:
     """The refusal usually comes from the nox venv itself, made with an unsupported `python3` (Homebrew's newest):
     `python3.12 -m venv` over an existing venv keeps its bin/python (venv's setup_python links only names that do
