@@ -204,6 +204,10 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     unapplied = unapplied_type_refusal(env, layers, report.broker_running)
     if unapplied is not None:
         report.refusals.append(unapplied)
+    for refusal in (unusable_broker_refusal(env, layers, report.broker_running),
+                    withdrawn_type_refusal(env, layers, report.broker_running, report.broker_pending)):
+        if refusal is not None:
+            report.refusals.append(refusal)
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
@@ -244,6 +248,78 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: Runn
                 f"{reaching[0]} fail on a connection, run again once {state} says RUNNING")
     return (f"{restarting}, which a single-instance broker does not answer until it runs again. Nothing was run. "
             f"Wait until {state} says RUNNING, then run again")
+
+
+#: DescribeBroker ``BrokerState`` values (botocore mq ``BrokerState``) of a broker that does not run and will not by
+#: itself run for this env -> what it is and what to do, given (broker id, region, the ``describe-broker`` command)
+BROKER_NOT_RUNNING: dict[str, Callable[[str, str, str], str]] = {
+    # the provider waits 30 minutes for RUNNING (terraform-provider-aws mq/broker.go: Create timeout, waitBrokerCreated)
+    "CREATION_IN_PROGRESS": lambda broker_id, region, state: (
+        "is still being created (CREATION_IN_PROGRESS: a create that outlasted the provider's 30-minute wait, or "
+        "one of a run that was stopped), and has no endpoint to answer on yet. Nothing was run. Wait until "
+        f"{state} says RUNNING, then run again"),
+    # waitBrokerCreated stops on any state but CREATION_IN_PROGRESS, REBOOT_IN_PROGRESS and RUNNING; a broker that
+    # failed is never re-created by the provider (its Read finds it, so `up` leaves it as recorded)
+    "CREATION_FAILED": lambda broker_id, region, state: (
+        "failed to be created (CREATION_FAILED; Amazon MQ says why nowhere in DescribeBroker: see the account's AWS "
+        "Health events and CloudTrail's CreateBroker) and never runs; up would leave it as the state records it. "
+        f"Nothing was run. Delete it (`aws mq delete-broker --broker-id {broker_id} --region {region}`); once "
+        f"{state} answers NotFoundException, run again: up then names the refresh that drops it from the broker "
+        "stack's state, and the up after it creates a new broker"),
+    "DELETION_IN_PROGRESS": lambda broker_id, region, state: (
+        "is being deleted (DELETION_IN_PROGRESS: outside Pulumi, or by a destroy or replacement that did not finish), "
+        "with its queues and their messages, and a refresh would still find it until it is gone. Nothing was run. "
+        f"Wait until {state} answers NotFoundException, then run again: up then names the refresh that drops it from "
+        "the broker stack's state, and the up after it creates a new broker (README, \"Disaster recovery\")"),
+}
+
+
+def unusable_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
+    """Why a run with the broker layer or a layer that talks to the broker's management API
+    (:data:`shared.dag.NEEDS_VPC_REACH`) stops: the env's broker does not run and will not by itself
+    (:data:`BROKER_NOT_RUNNING`). Messaging's reach probe would find nothing answering and blame the network (pointing
+    at ways into the VPC), or, on the endpoint of a broker being deleted, its provider would fail half-way through
+    the topology; the broker layer's `up` reads no AWS state, so it changes nothing about such a broker. ListBrokers
+    lists it all the while, so :func:`shared.orchestrate.account.lost_broker_refusal` does not see it. None: the
+    broker runs (or restarts: :func:`rebooting_broker_refusal`), or no such layer runs."""
+    users = [layer for layer in layers if layer == "broker" or layer in NEEDS_VPC_REACH]
+    if broker is None or broker.state not in BROKER_NOT_RUNNING or not users:
+        return None
+    state = f"`aws mq describe-broker --broker-id {broker.broker_id} --region {env.region} --query BrokerState`"
+    return (f"{display_path(str(env_path(env.name)))}: {', '.join(users)} needs the env's broker, but "
+            f"{broker.broker_id} {BROKER_NOT_RUNNING[broker.state](broker.broker_id, env.region, state)}")
+
+
+def withdrawn_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None,
+                           pending: Mapping[str, str]) -> str | None:
+    """Why a run with the broker layer stops where ``messaging.instance_type`` was set back to the type the broker runs
+    (DescribeBroker ``HostInstanceType``) while an earlier `up`'s other type is still pending
+    (``PendingHostInstanceType``): Amazon MQ applies the pending one at the next reboot or maintenance window, and
+    `up` does not withdraw it. The AWS provider sends UpdateBroker only where the env differs from the type the broker
+    stack's state records: the one the earlier `up` asked for (its update reads nothing back), so it sends the running
+    type, for which Amazon MQ documents no withdrawal of a pending one ("Upgrading an Amazon MQ broker instance
+    type"), or, once a refresh read the broker (terraform-provider-aws mq/broker.go: ``host_instance_type`` is
+    ``HostInstanceType``, the type running), the running type and nothing to send. The broker would move to the
+    pending type in the window while the env file, the capacity checks and the alarms say otherwise. None: nothing
+    is pending, or the env asks for the pending type or a third one (which UpdateBroker then asks for), or the run
+    has no broker layer."""
+    wanted = pending.get("instance_type")
+    if (broker is None or wanted is None or "broker" not in layers or env.messaging.broker != "amazon-mq"
+            or broker.instance_type is None or env.messaging.instance_type != broker.instance_type
+            or wanted == broker.instance_type):
+        return None
+    running, where = broker.instance_type, f"--broker-id {broker.broker_id} --region {env.region}"
+    window = " ".join(env.messaging.maintenance_window.spec())
+    return (f"{display_path(str(env_path(env.name)))}: messaging.instance_type is {running}, the type the broker "
+            f"{broker.broker_id} runs, but an earlier up asked Amazon MQ for {wanted}, which it still has pending "
+            f"(PendingHostInstanceType) and applies at the next reboot or maintenance window (messaging."
+            f"maintenance_window {window}). up does not withdraw it: the provider asks UpdateBroker for {running} "
+            "only where the broker stack's state still records the pending type, and Amazon MQ documents no "
+            "withdrawal; after a refresh it sends nothing. Nothing was run. Either set messaging.instance_type: "
+            f"{wanted} again (applied in the window, or now with `aws mq reboot-broker {where}`) and change it in a "
+            f"later up, or withdraw it yourself, `aws mq update-broker {where} --host-instance-type {running}`, and "
+            f"run again once `aws mq describe-broker {where} --query PendingHostInstanceType` names no type but "
+            f"{running}")
 
 
 def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
