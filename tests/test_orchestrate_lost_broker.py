@@ -374,3 +374,29 @@ def test_a_third_instance_type_replaces_the_pending_one(moto_aws: None, edit_env
     code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(PendingClients(pending)),
                            BrokerStackRunner(broker_id))
     assert code == 0 and runner.started() == ["broker"], out
+
+
+class HandingRunner(BrokerStackRunner):
+    """Records what the orchestrator hands the layer programs (AutomationRunner.program_environment)."""
+
+    handed: dict[str, str] | None = None
+
+    def program_environment(self, values: Mapping[str, str]) -> None:
+        self.handed = dict(values)
+
+
+def test_the_broker_program_is_handed_what_the_broker_runs(moto_aws: None, edit_env: Any) -> None:
+    """The capacity alarms keep to the broker running until Amazon MQ applies the env's type (the window): the
+    preflight's DescribeBroker is handed to the broker program (shared.broker_capacity.RUNNING_BROKER_VARIABLE), the
+    engine as major.minor; nothing for a broker the run replaces (another deployment mode) or one not read."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE
+
+    edit_env("dev", lambda data: data["messaging"].update(instance_type="mq.m7g.large"))
+    broker_id = _single_broker(load_env("dev"))
+    for answer, handed in (({"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large",
+                             "EngineVersion": "4.2.1"}, {RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2"}),
+                           ({"DeploymentMode": "CLUSTER_MULTI_AZ"}, {})):
+        runner = HandingRunner(broker_id)
+        code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(PendingClients(answer)),
+                          runner)
+        assert code == 0 and runner.handed == handed, (answer, out)

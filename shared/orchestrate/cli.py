@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from shared import lifecycle
-from shared.broker_capacity import capacity_notes
+from shared.broker_capacity import RUNNING_BROKER_VARIABLE, capacity_notes, running_broker_value
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
 from shared.dag import NEEDS_VPC_REACH, downstream_closure
@@ -272,6 +272,17 @@ BROKER_NOT_RUNNING: dict[str, Callable[[str, str, str], str]] = {
         f"Wait until {state} answers NotFoundException, then run again: up then names the refresh that drops it from "
         "the broker stack's state, and the up after it creates a new broker (README, \"Disaster recovery\")"),
 }
+
+
+def program_environment(env: EnvConfig, broker: RunningBroker | None) -> dict[str, str]:
+    """What the layer programs of the run are handed from the preflight: the type and engine the env's broker runs
+    (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`), which its capacity alarms keep to until Amazon MQ
+    applies the env's (:func:`shared.components.alarms.capacity_alarms`); nothing where the broker was not read, or
+    runs in another deployment mode (the run's broker layer replaces it: CreateBroker runs the env's type at once)."""
+    if (broker is None or broker.instance_type is None or broker.engine_version is None
+            or broker.deployment_mode not in (None, env.messaging.deployment_mode)):
+        return {}
+    return {RUNNING_BROKER_VARIABLE: running_broker_value(broker.instance_type, broker.engine_version)}
 
 
 def unusable_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
@@ -614,6 +625,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
+        runner.program_environment(program_environment(env, found.broker_running))
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
                            holds=runner.holds_resources, brokers=runner.state_broker_ids)
         reach.preflight()
