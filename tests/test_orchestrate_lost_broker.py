@@ -400,3 +400,23 @@ def test_the_broker_program_is_handed_what_the_broker_runs(moto_aws: None, edit_
         code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(PendingClients(answer)),
                           runner)
         assert code == 0 and runner.handed == handed, (answer, out)
+
+
+def test_the_reboot_that_applies_the_type_names_the_engine_upgrade_it_applies_too(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A reboot applies everything pending ("Upgrading an Amazon MQ broker engine version": at the next maintenance
+    window or reboot): a 3.13 broker on mq.m7g.medium asked for 4.2 with mq.m7g.large in one up (a broker already on
+    mq.m7g may change its size with the engine) is upgraded by the reboot the refusal suggests, and it says so."""
+    edit_env("dev", lambda data: (data["messaging"].update(instance_type="mq.m7g.large"),
+                                  # 400+ connections: more than the 300 a 3.13 mq.m7g.medium holds
+                                  data.setdefault("services", {}).setdefault("inference", {}).update(max_count=200)))
+    broker_id = _single_broker(load_env("dev"))
+    running = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large",
+               "EngineVersion": "3.13.7"}
+    for answer, says in ((running, False), ({**running, "PendingEngineVersion": "4.2"}, True)):
+        code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                               checker(PendingClients(answer)), BrokerStackRunner(broker_id))
+        error = capsys.readouterr().err
+        assert code == 2 and runner.started() == [], out
+        assert (f"`aws mq reboot-broker --broker-id {broker_id} --region eu-west-1` (which also upgrades the engine "
+                "to its pending 4.2, PendingEngineVersion: no way back)" in error) is says, error

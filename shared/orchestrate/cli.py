@@ -201,7 +201,7 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
         # a cluster keeps two of its three nodes running while one restarts ("Scheduling the maintenance window"):
         # its management API still answers, so a note
         (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
-    unapplied = unapplied_type_refusal(env, layers, report.broker_running)
+    unapplied = unapplied_type_refusal(env, layers, report.broker_running, report.broker_pending)
     if unapplied is not None:
         report.refusals.append(unapplied)
     for refusal in (unusable_broker_refusal(env, layers, report.broker_running),
@@ -333,7 +333,8 @@ def withdrawn_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
             f"{running}")
 
 
-def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
+def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None,
+                           pending: Mapping[str, str] | None = None) -> str | None:
     """Why compute must not scale the services to their ``max_count`` yet: the env loader sized the broker's limits
     on ``messaging.instance_type`` (:mod:`shared.broker_capacity`), but ``broker`` runs its ``instance_type``
     (DescribeBroker ``HostInstanceType``) until Amazon MQ applies the new type at a reboot or in the maintenance
@@ -343,7 +344,11 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
 
     The limits are those of the broker running (its deployment mode and engine version): a 3.13 broker holds its
     type's maximum until a pending 4.2 applies with the type. Where the run's broker layer replaces it (another
-    deployment mode: a new broker), CreateBroker gives compute the env's type at once."""
+    deployment mode: a new broker), CreateBroker gives compute the env's type at once.
+
+    ``pending``: what else the broker has pending (DescribeBroker ``PendingEngineVersion`` as ``engine_version``), which
+    the reboot the refusal suggests applies too ("Upgrading an Amazon MQ broker engine version": at the next
+    maintenance window or reboot), so it is named: an engine upgrade has no way back."""
     messaging = env.messaging
     running = broker.instance_type if broker is not None else None
     if (broker is None or running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
@@ -366,6 +371,9 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
     window = " ".join(messaging.maintenance_window.spec())
     short = problems[0][1].split("; choose")[0]  # the limit and the need, without the loader's advice
     reboot = f"aws mq reboot-broker --broker-id {broker.broker_id} --region {env.region}"
+    engine_pending = (pending or {}).get("engine_version")
+    also = (f" (which also upgrades the engine to its pending {engine_pending}, PendingEngineVersion: no way back)"
+            if engine_pending else "")
     head = (f"{display_path(str(env_path(env.name)))}: messaging.instance_type {messaging.instance_type} is not "
             f"applied yet: the broker runs {running} until a reboot or its maintenance window "
             f"(messaging.maintenance_window {window}), and until then {short}. Nothing was run.")
@@ -378,9 +386,11 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
                 "broker, and restarts none that raises a high memory alarm (RABBITMQ_MEMORY_ALARM), so neither a "
                 "reboot nor the window applies the type until that is resolved (Amazon MQ developer guide, "
                 "\"Troubleshooting: Amazon MQ action required codes\"). Keep the services' max_count at what the "
-                f"broker holds (fewer connections also relieve its memory), then run `{reboot}` once it is RUNNING")
+                f"broker holds (fewer connections also relieve its memory), then run `{reboot}`{also} once it is "
+                "RUNNING")
     return (f"{head} Apply the instance "
-            f"type first: `nox -s up -- {env.name} --layers broker --exact` (if it has not run yet), then `{reboot}` "
+            f"type first: `nox -s up -- {env.name} --layers broker --exact` (if it has not run yet), then "
+            f"`{reboot}`{also} "
             "(a single-instance broker is offline while it restarts) or wait for the window, then run again; or keep "
             "the services' max_count until then (README, \"Changing the broker\")")
 
