@@ -42,9 +42,10 @@ resolution is a bigger instance type (the defaults scale with it) or smaller ``m
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.amazonmq import BROKER_NODES, BrokerLimits, broker_limits
+from shared.amazonmq import BROKER_NODES, BrokerLimits, broker_limits, engine_tuple
 from shared.aws_limits import task_units
 from shared.catalog import Catalog
 from shared.envs import EnvConfig
@@ -214,3 +215,21 @@ def alarm_thresholds(engine_version: str, instance_type: str, deployment_mode: s
     return {"ConnectionCount": limits.connections * usable * NOTE_PERCENT // 100,
             "ChannelCount": limits.channels * usable * NOTE_PERCENT // 100,
             "QueueCount": limits.queues * NOTE_PERCENT // 100}
+
+
+#: The environment variable through which the orchestrator hands the broker program what the env's broker runs now
+#: (DescribeBroker ``HostInstanceType`` and ``EngineVersion``, read by its preflight): ``"<instance type> <engine>"``.
+RUNNING_BROKER_VARIABLE = "PLATFORM_BROKER_RUNNING"
+
+
+def running_broker_value(instance_type: str, engine_version: str) -> str:
+    """:data:`RUNNING_BROKER_VARIABLE`'s value: the engine as major.minor (DescribeBroker names the patch, 3.13.7;
+    the limits are per major.minor)."""
+    return f"{instance_type} {'.'.join(map(str, engine_tuple(engine_version)[:2]))}"
+
+
+def running_broker(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(instance type, engine major.minor) the broker runs, from :data:`RUNNING_BROKER_VARIABLE`; None: not handed
+    over (a ``pulumi up`` run without the orchestrator, a broker not read or not created yet)."""
+    parts = environ.get(RUNNING_BROKER_VARIABLE, "").split()
+    return (parts[0], parts[1]) if len(parts) == 2 else None

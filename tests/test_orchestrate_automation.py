@@ -1154,3 +1154,18 @@ def test_an_allow_replace_that_cannot_match_is_refused_before_any_pulumi_call(
     assert code == 2
     assert message in capsys.readouterr().err
     assert fake_cli.calls() == []
+
+
+def test_what_the_preflight_hands_the_programs_reaches_their_workspace_under_the_backend_s(tmp_path: Path) -> None:
+    """The broker program reads what the broker runs from its environment (shared.broker_capacity): every workspace
+    of the runner's later operations carries it, and never over a variable the backend set (PULUMI_BACKEND_URL)."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE
+
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    runner._env_vars = {"PULUMI_BACKEND_URL": "file:///backend"}
+    runner.program_environment({RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2", "PULUMI_BACKEND_URL": "file:///x"})
+    env_vars = runner._options().env_vars or {}
+    assert env_vars[RUNNING_BROKER_VARIABLE] == "mq.m7g.medium 4.2"
+    assert env_vars["PULUMI_BACKEND_URL"] == "file:///backend"
+    runner.program_environment({})
+    assert RUNNING_BROKER_VARIABLE not in (runner._options().env_vars or {})

@@ -307,3 +307,116 @@ def test_a_broker_that_requires_action_is_not_sent_to_reboot(moto_aws: None, edi
     assert f"--broker-id {broker_id} --region eu-west-1 --query ActionsRequired" in error
     assert "reboots only a RUNNING broker" in error and "then run `aws mq reboot-broker" in error
     assert "Apply the instance type first" not in error
+
+
+@pytest.mark.parametrize("state", ["CREATION_IN_PROGRESS", "CREATION_FAILED", "DELETION_IN_PROGRESS"])
+@pytest.mark.parametrize("layers", ["broker", "messaging"])
+def test_a_broker_that_does_not_run_stops_the_layers_that_need_it(moto_aws: None, capsys: pytest.CaptureFixture[str],
+                                                                  state: str, layers: str) -> None:
+    """botocore mq BrokerState: a broker being created or deleted, or whose creation failed, answers nothing on its
+    management API (messaging's reach probe would blame the network), and ListBrokers still lists it, so the lost
+    broker refusal does not see it; the broker layer's `up` reads no AWS state and changes nothing about it."""
+    dev = load_env("dev")
+    broker_id = _single_broker(dev)
+    code, out, runner = up(["up", "dev", "--yes", "--layers", layers, "--exact"],
+                           checker(PendingClients({"BrokerState": state})), BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"{layers} needs the env's broker, but {broker_id} " in error and f"({state}" in error
+    assert "Nothing was run" in error and "environments/dev.yaml" in error
+    assert f"aws mq describe-broker --broker-id {broker_id} --region {dev.region} --query BrokerState" in error
+    if state == "CREATION_FAILED":
+        assert f"`aws mq delete-broker --broker-id {broker_id} --region {dev.region}`" in error
+
+
+def test_a_broker_that_does_not_run_is_noted_by_a_preview_and_left_to_compute(moto_aws: None) -> None:
+    """compute reads the broker for its instance type alone (its services reconnect once the broker runs)."""
+    broker_id = _single_broker(load_env("dev"))
+    failed = PendingClients({"BrokerState": "CREATION_FAILED"})
+    code, out, runner = up(["preview", "dev", "--layers", "messaging", "--exact"], checker(failed),
+                           BrokerStackRunner(broker_id))
+    assert code == 0 and "note: up would be refused" in out and "(CREATION_FAILED" in out, out
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(failed),
+                           BrokerStackRunner(broker_id))
+    assert code == 0 and runner.started() == ["compute"], out
+
+
+def test_a_pending_instance_type_is_not_withdrawn_by_setting_the_running_one_back(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """An up asked for mq.m7g.large (pending until the window); the env file went back to mq.m7g.medium, which the
+    broker runs. The provider sends the running type where the state records the pending one (Amazon MQ documents no
+    withdrawal), and nothing once a refresh recorded the running type: the broker would move in the window anyway."""
+    dev = load_env("dev")
+    broker_id = _single_broker(dev)
+    pending = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large"}
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(PendingClients(pending)),
+                           BrokerStackRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "messaging.instance_type is mq.m7g.medium, the type the broker" in error
+    assert "asked Amazon MQ for mq.m7g.large, which it still has pending" in error and "Nothing was run" in error
+    where = f"--broker-id {broker_id} --region {dev.region}"
+    assert f"`aws mq update-broker {where} --host-instance-type mq.m7g.medium`" in error
+    assert f"`aws mq describe-broker {where} --query PendingHostInstanceType`" in error
+    # withdrawn (pending the running type, or nothing), or a run without the broker layer: the run goes on
+    for answer, layer in (({**pending, "PendingHostInstanceType": "mq.m7g.medium"}, "broker"),
+                          ({"HostInstanceType": "mq.m7g.medium"}, "broker"), (pending, "messaging")):
+        code, out, runner = up(["up", "dev", "--yes", "--layers", layer, "--exact"],
+                               checker(PendingClients(answer)), BrokerStackRunner(broker_id))
+        assert code == 0 and runner.started() == [layer], (answer, out)
+
+
+def test_a_third_instance_type_replaces_the_pending_one(moto_aws: None, edit_env: Any) -> None:
+    """Neither the running type nor the pending one: the provider asks UpdateBroker for it in either case."""
+    edit_env("dev", lambda data: data["messaging"].update(instance_type="mq.m7g.xlarge"))
+    broker_id = _single_broker(load_env("dev"))
+    pending = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large"}
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(PendingClients(pending)),
+                           BrokerStackRunner(broker_id))
+    assert code == 0 and runner.started() == ["broker"], out
+
+
+class HandingRunner(BrokerStackRunner):
+    """Records what the orchestrator hands the layer programs (AutomationRunner.program_environment)."""
+
+    handed: dict[str, str] | None = None
+
+    def program_environment(self, values: Mapping[str, str]) -> None:
+        self.handed = dict(values)
+
+
+def test_the_broker_program_is_handed_what_the_broker_runs(moto_aws: None, edit_env: Any) -> None:
+    """The capacity alarms keep to the broker running until Amazon MQ applies the env's type (the window): the
+    preflight's DescribeBroker is handed to the broker program (shared.broker_capacity.RUNNING_BROKER_VARIABLE), the
+    engine as major.minor; nothing for a broker the run replaces (another deployment mode) or one not read."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE
+
+    edit_env("dev", lambda data: data["messaging"].update(instance_type="mq.m7g.large"))
+    broker_id = _single_broker(load_env("dev"))
+    for answer, handed in (({"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large",
+                             "EngineVersion": "4.2.1"}, {RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2"}),
+                           ({"DeploymentMode": "CLUSTER_MULTI_AZ"}, {})):
+        runner = HandingRunner(broker_id)
+        code, out, _ = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(PendingClients(answer)),
+                          runner)
+        assert code == 0 and runner.handed == handed, (answer, out)
+
+
+def test_the_reboot_that_applies_the_type_names_the_engine_upgrade_it_applies_too(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A reboot applies everything pending ("Upgrading an Amazon MQ broker engine version": at the next maintenance
+    window or reboot): a 3.13 broker on mq.m7g.medium asked for 4.2 with mq.m7g.large in one up (a broker already on
+    mq.m7g may change its size with the engine) is upgraded by the reboot the refusal suggests, and it says so."""
+    edit_env("dev", lambda data: (data["messaging"].update(instance_type="mq.m7g.large"),
+                                  # 400+ connections: more than the 300 a 3.13 mq.m7g.medium holds
+                                  data.setdefault("services", {}).setdefault("inference", {}).update(max_count=200)))
+    broker_id = _single_broker(load_env("dev"))
+    running = {"HostInstanceType": "mq.m7g.medium", "PendingHostInstanceType": "mq.m7g.large",
+               "EngineVersion": "3.13.7"}
+    for answer, says in ((running, False), ({**running, "PendingEngineVersion": "4.2"}, True)):
+        code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                               checker(PendingClients(answer)), BrokerStackRunner(broker_id))
+        error = capsys.readouterr().err
+        assert code == 2 and runner.started() == [], out
+        assert (f"`aws mq reboot-broker --broker-id {broker_id} --region eu-west-1` (which also upgrades the engine "
+                "to its pending 4.2, PendingEngineVersion: no way back)" in error) is says, error

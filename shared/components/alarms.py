@@ -317,7 +317,8 @@ CAPACITY_METRICS: dict[str, tuple[str, str]] = {
 
 
 def capacity_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Input[str], engine_version: str,
-                    instance_type: str, deployment_mode: str) -> list[AlarmSpec]:
+                    instance_type: str, deployment_mode: str,
+                    running: tuple[str, str] | None = None) -> list[AlarmSpec]:
     """The broker's connections, channels and queues approaching what it holds (shared.broker_capacity): past its
     limits it closes new connections and channels and refuses new queues.
 
@@ -329,17 +330,30 @@ def capacity_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.I
     per-node series (Broker, Node) are named after hosts known only once the broker runs. Missing data is
     notBreaching: a broker that stops reporting is the memory and disk alarms' business (breaching there), and
     silence is no sign of clients piling up.
+
+    ``running``: (instance type, engine major.minor) the broker runs now, where that is not yet the env's
+    (DescribeBroker ``HostInstanceType``/``EngineVersion``, handed over by the orchestrator:
+    :data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`). Amazon MQ applies a new type or engine at a reboot or in
+    the maintenance window, up to a week after the `up` that asked for it ("Upgrading an Amazon MQ broker instance
+    type"), so each alarm takes the lower of the two figures: it never fires late on the smaller broker still
+    running, nor after the window that applies a smaller one (4.2's defaults are below 3.13's maximum). The first
+    `up` after the broker runs the env's type and engine moves them once, and they stay.
     """
-    thresholds = alarm_thresholds(engine_version, instance_type, deployment_mode)
+    asked = alarm_thresholds(engine_version, instance_type, deployment_mode)
+    now = alarm_thresholds(running[1], running[0], deployment_mode) if running is not None else {}
     counted = " with one node down" if usable_nodes(deployment_mode) < BROKER_NODES[deployment_mode] else ""
     specs = []
-    for metric, threshold in thresholds.items():
+    for metric, threshold in asked.items():
         what, noun = CAPACITY_METRICS[metric]
+        held = f"{instance_type} {deployment_mode} on RabbitMQ {engine_version} holds{counted}"
+        if running is not None and now.get(metric, threshold) < threshold:
+            threshold = now[metric]
+            held = (f"{running[0]} {deployment_mode} on RabbitMQ {running[1]}, which the broker runs until "
+                    f"{instance_type} on {engine_version} is applied, holds{counted}")
         specs.append(AlarmSpec(
             name=alarm_name(env_name, "broker-capacity", what),
             description=f"the {env_name} RabbitMQ broker has {threshold}+ {noun}, {NOTE_PERCENT}% of what "
-                        f"{instance_type} {deployment_mode} on RabbitMQ {engine_version} holds{counted}; past the "
-                        "limit it refuses new ones (a bigger instance type, or lower max_count); "
+                        f"{held}; past the limit it refuses new ones (a bigger instance type, or lower max_count); "
                         + runbook(f"<env>-ml-broker-capacity-{what}"),
             comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,

@@ -535,6 +535,8 @@ class AutomationRunner:
         #: (env, layer) -> the secrets provider its state records (identity.deployed_secrets_provider), same export
         self._secrets_providers: dict[tuple[str, str], str | None] = {}
         self._backend: Backend | None = None  # the backend _env_vars point at
+        #: what the orchestrator read for the layer programs (:meth:`program_environment`)
+        self._program_environment: dict[str, str] = {}
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
 
@@ -727,7 +729,13 @@ class AutomationRunner:
     def _options(self) -> auto.LocalWorkspaceOptions:
         # secrets_provider only matters when a stack is created (`pulumi stack init --secrets-provider`);
         # an existing stack keeps the provider it was created with.
-        return auto.LocalWorkspaceOptions(env_vars=dict(self._env_vars), secrets_provider=self._secrets_provider)
+        return auto.LocalWorkspaceOptions(env_vars={**self._program_environment, **self._env_vars},
+                                          secrets_provider=self._secrets_provider)
+
+    def program_environment(self, values: Mapping[str, str]) -> None:
+        """Variables the layer programs of the later operations read (the broker program: what the env's broker runs,
+        :data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`)."""
+        self._program_environment = dict(values)
 
     def _work_dir(self, layer: str) -> str:
         return str(self.stacks_dir / layer)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from shared import lifecycle
-from shared.broker_capacity import capacity_notes
+from shared.broker_capacity import RUNNING_BROKER_VARIABLE, capacity_notes, running_broker_value
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
 from shared.dag import NEEDS_VPC_REACH, downstream_closure
@@ -201,9 +201,13 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
         # a cluster keeps two of its three nodes running while one restarts ("Scheduling the maintenance window"):
         # its management API still answers, so a note
         (report.refusals if env.messaging.deployment_mode == "SINGLE_INSTANCE" else report.notes).append(rebooting)
-    unapplied = unapplied_type_refusal(env, layers, report.broker_running)
+    unapplied = unapplied_type_refusal(env, layers, report.broker_running, report.broker_pending)
     if unapplied is not None:
         report.refusals.append(unapplied)
+    for refusal in (unusable_broker_refusal(env, layers, report.broker_running),
+                    withdrawn_type_refusal(env, layers, report.broker_running, report.broker_pending)):
+        if refusal is not None:
+            report.refusals.append(refusal)
     print_report(report, env, out)
     if operation.action is Action.PREVIEW:
         for refusal in report.refusals:
@@ -246,7 +250,91 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: Runn
             f"Wait until {state} says RUNNING, then run again")
 
 
-def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
+#: DescribeBroker ``BrokerState`` values (botocore mq ``BrokerState``) of a broker that does not run and will not by
+#: itself run for this env -> what it is and what to do, given (broker id, region, the ``describe-broker`` command)
+BROKER_NOT_RUNNING: dict[str, Callable[[str, str, str], str]] = {
+    # the provider waits 30 minutes for RUNNING (terraform-provider-aws mq/broker.go: Create timeout, waitBrokerCreated)
+    "CREATION_IN_PROGRESS": lambda broker_id, region, state: (
+        "is still being created (CREATION_IN_PROGRESS: a create that outlasted the provider's 30-minute wait, or "
+        "one of a run that was stopped), and has no endpoint to answer on yet. Nothing was run. Wait until "
+        f"{state} says RUNNING, then run again"),
+    # waitBrokerCreated stops on any state but CREATION_IN_PROGRESS, REBOOT_IN_PROGRESS and RUNNING; a broker that
+    # failed is never re-created by the provider (its Read finds it, so `up` leaves it as recorded)
+    "CREATION_FAILED": lambda broker_id, region, state: (
+        "failed to be created (CREATION_FAILED; Amazon MQ says why nowhere in DescribeBroker: see the account's AWS "
+        "Health events and CloudTrail's CreateBroker) and never runs; up would leave it as the state records it. "
+        f"Nothing was run. Delete it (`aws mq delete-broker --broker-id {broker_id} --region {region}`); once "
+        f"{state} answers NotFoundException, run again: up then names the refresh that drops it from the broker "
+        "stack's state, and the up after it creates a new broker"),
+    "DELETION_IN_PROGRESS": lambda broker_id, region, state: (
+        "is being deleted (DELETION_IN_PROGRESS: outside Pulumi, or by a destroy or replacement that did not finish), "
+        "with its queues and their messages, and a refresh would still find it until it is gone. Nothing was run. "
+        f"Wait until {state} answers NotFoundException, then run again: up then names the refresh that drops it from "
+        "the broker stack's state, and the up after it creates a new broker (README, \"Disaster recovery\")"),
+}
+
+
+def program_environment(env: EnvConfig, broker: RunningBroker | None) -> dict[str, str]:
+    """What the layer programs of the run are handed from the preflight: the type and engine the env's broker runs
+    (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`), which its capacity alarms keep to until Amazon MQ
+    applies the env's (:func:`shared.components.alarms.capacity_alarms`); nothing where the broker was not read, or
+    runs in another deployment mode (the run's broker layer replaces it: CreateBroker runs the env's type at once)."""
+    if (broker is None or broker.instance_type is None or broker.engine_version is None
+            or broker.deployment_mode not in (None, env.messaging.deployment_mode)):
+        return {}
+    return {RUNNING_BROKER_VARIABLE: running_broker_value(broker.instance_type, broker.engine_version)}
+
+
+def unusable_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
+    """Why a run with the broker layer or a layer that talks to the broker's management API
+    (:data:`shared.dag.NEEDS_VPC_REACH`) stops: the env's broker does not run and will not by itself
+    (:data:`BROKER_NOT_RUNNING`). Messaging's reach probe would find nothing answering and blame the network (pointing
+    at ways into the VPC), or, on the endpoint of a broker being deleted, its provider would fail half-way through
+    the topology; the broker layer's `up` reads no AWS state, so it changes nothing about such a broker. ListBrokers
+    lists it all the while, so :func:`shared.orchestrate.account.lost_broker_refusal` does not see it. None: the
+    broker runs (or restarts: :func:`rebooting_broker_refusal`), or no such layer runs."""
+    users = [layer for layer in layers if layer == "broker" or layer in NEEDS_VPC_REACH]
+    if broker is None or broker.state not in BROKER_NOT_RUNNING or not users:
+        return None
+    state = f"`aws mq describe-broker --broker-id {broker.broker_id} --region {env.region} --query BrokerState`"
+    return (f"{display_path(str(env_path(env.name)))}: {', '.join(users)} needs the env's broker, but "
+            f"{broker.broker_id} {BROKER_NOT_RUNNING[broker.state](broker.broker_id, env.region, state)}")
+
+
+def withdrawn_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None,
+                           pending: Mapping[str, str]) -> str | None:
+    """Why a run with the broker layer stops where ``messaging.instance_type`` was set back to the type the broker runs
+    (DescribeBroker ``HostInstanceType``) while an earlier `up`'s other type is still pending
+    (``PendingHostInstanceType``): Amazon MQ applies the pending one at the next reboot or maintenance window, and
+    `up` does not withdraw it. The AWS provider sends UpdateBroker only where the env differs from the type the broker
+    stack's state records: the one the earlier `up` asked for (its update reads nothing back), so it sends the running
+    type, for which Amazon MQ documents no withdrawal of a pending one ("Upgrading an Amazon MQ broker instance
+    type"), or, once a refresh read the broker (terraform-provider-aws mq/broker.go: ``host_instance_type`` is
+    ``HostInstanceType``, the type running), the running type and nothing to send. The broker would move to the
+    pending type in the window while the env file, the capacity checks and the alarms say otherwise. None: nothing
+    is pending, or the env asks for the pending type or a third one (which UpdateBroker then asks for), or the run
+    has no broker layer."""
+    wanted = pending.get("instance_type")
+    if (broker is None or wanted is None or "broker" not in layers or env.messaging.broker != "amazon-mq"
+            or broker.instance_type is None or env.messaging.instance_type != broker.instance_type
+            or wanted == broker.instance_type):
+        return None
+    running, where = broker.instance_type, f"--broker-id {broker.broker_id} --region {env.region}"
+    window = " ".join(env.messaging.maintenance_window.spec())
+    return (f"{display_path(str(env_path(env.name)))}: messaging.instance_type is {running}, the type the broker "
+            f"{broker.broker_id} runs, but an earlier up asked Amazon MQ for {wanted}, which it still has pending "
+            f"(PendingHostInstanceType) and applies at the next reboot or maintenance window (messaging."
+            f"maintenance_window {window}). up does not withdraw it: the provider asks UpdateBroker for {running} "
+            "only where the broker stack's state still records the pending type, and Amazon MQ documents no "
+            "withdrawal; after a refresh it sends nothing. Nothing was run. Either set messaging.instance_type: "
+            f"{wanted} again (applied in the window, or now with `aws mq reboot-broker {where}`) and change it in a "
+            f"later up, or withdraw it yourself, `aws mq update-broker {where} --host-instance-type {running}`, and "
+            f"run again once `aws mq describe-broker {where} --query PendingHostInstanceType` names no type but "
+            f"{running}")
+
+
+def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None,
+                           pending: Mapping[str, str] | None = None) -> str | None:
     """Why compute must not scale the services to their ``max_count`` yet: the env loader sized the broker's limits
     on ``messaging.instance_type`` (:mod:`shared.broker_capacity`), but ``broker`` runs its ``instance_type``
     (DescribeBroker ``HostInstanceType``) until Amazon MQ applies the new type at a reboot or in the maintenance
@@ -256,7 +344,11 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
 
     The limits are those of the broker running (its deployment mode and engine version): a 3.13 broker holds its
     type's maximum until a pending 4.2 applies with the type. Where the run's broker layer replaces it (another
-    deployment mode: a new broker), CreateBroker gives compute the env's type at once."""
+    deployment mode: a new broker), CreateBroker gives compute the env's type at once.
+
+    ``pending``: what else the broker has pending (DescribeBroker ``PendingEngineVersion`` as ``engine_version``), which
+    the reboot the refusal suggests applies too ("Upgrading an Amazon MQ broker engine version": at the next
+    maintenance window or reboot), so it is named: an engine upgrade has no way back."""
     messaging = env.messaging
     running = broker.instance_type if broker is not None else None
     if (broker is None or running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
@@ -279,6 +371,9 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
     window = " ".join(messaging.maintenance_window.spec())
     short = problems[0][1].split("; choose")[0]  # the limit and the need, without the loader's advice
     reboot = f"aws mq reboot-broker --broker-id {broker.broker_id} --region {env.region}"
+    engine_pending = (pending or {}).get("engine_version")
+    also = (f" (which also upgrades the engine to its pending {engine_pending}, PendingEngineVersion: no way back)"
+            if engine_pending else "")
     head = (f"{display_path(str(env_path(env.name)))}: messaging.instance_type {messaging.instance_type} is not "
             f"applied yet: the broker runs {running} until a reboot or its maintenance window "
             f"(messaging.maintenance_window {window}), and until then {short}. Nothing was run.")
@@ -291,9 +386,11 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
                 "broker, and restarts none that raises a high memory alarm (RABBITMQ_MEMORY_ALARM), so neither a "
                 "reboot nor the window applies the type until that is resolved (Amazon MQ developer guide, "
                 "\"Troubleshooting: Amazon MQ action required codes\"). Keep the services' max_count at what the "
-                f"broker holds (fewer connections also relieve its memory), then run `{reboot}` once it is RUNNING")
+                f"broker holds (fewer connections also relieve its memory), then run `{reboot}`{also} once it is "
+                "RUNNING")
     return (f"{head} Apply the instance "
-            f"type first: `nox -s up -- {env.name} --layers broker --exact` (if it has not run yet), then `{reboot}` "
+            f"type first: `nox -s up -- {env.name} --layers broker --exact` (if it has not run yet), then "
+            f"`{reboot}`{also} "
             "(a single-instance broker is offline while it restarts) or wait for the window, then run again; or keep "
             "the services' max_count until then (README, \"Changing the broker\")")
 
@@ -538,6 +635,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
+        runner.program_environment(program_environment(env, found.broker_running))
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
                            holds=runner.holds_resources, brokers=runner.state_broker_ids)
         reach.preflight()

@@ -286,6 +286,12 @@ class ImageGatedRunner:
         found = getattr(self.inner, "state_broker_ids", None)
         return found(layer, env) if found is not None else None
 
+    def program_environment(self, values: Mapping[str, str]) -> None:
+        """Handed to the inner runner (:meth:`AutomationRunner.program_environment`), where it takes them."""
+        hand_over = getattr(self.inner, "program_environment", None)
+        if hand_over is not None:
+            hand_over(values)
+
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """The inner runner's answer (:meth:`AutomationRunner.protected_urns`), None when it cannot tell."""
         protected = getattr(self.inner, "protected_urns", None)

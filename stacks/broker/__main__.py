@@ -1,5 +1,6 @@
 """broker layer: the env's RabbitMQ broker (AWS APIs only, so it deploys from anywhere) and the deploy runner."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from shared.components.broker import (
     external_consumer_timeout_warning,
     external_endpoints,
 )
+from shared.broker_capacity import running_broker
 from shared.broker_upgrade import check_engine_move
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
 from shared.contracts import NetworkOutputs
@@ -54,8 +56,9 @@ if layer.env.messaging.broker == "amazon-mq":
         opts=layer.opts)
     specs = broker_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name)
     messaging = layer.env.messaging
+    # until Amazon MQ applies a new type or engine (the window), the alarms keep to what the broker runs too
     specs += capacity_alarms(layer.env.name, layer.env.alarms, broker.broker.broker_name, messaging.engine_version,
-                             messaging.instance_type, messaging.deployment_mode)
+                             messaging.instance_type, messaging.deployment_mode, running_broker(os.environ))
     if broker.admin_rotation is not None:
         specs += rotation_alarms(layer.env.name, layer.env.alarms, broker.admin_rotation.function.name)
         # The rule reporting a failed rotation (and the test of the schedule) is the rotation component's own.

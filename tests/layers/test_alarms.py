@@ -782,6 +782,45 @@ def test_a_new_instance_type_moves_the_capacity_thresholds_in_place() -> None:
     assert all(small.threshold < big.threshold for small, big in zip(large, xlarge, strict=True))
 
 
+def test_the_capacity_alarms_keep_to_the_smaller_broker_until_amazon_mq_applies_the_env_s() -> None:
+    """Amazon MQ applies a new instance type or engine at a reboot or in the maintenance window, up to a week after
+    the `up` that asked for it: alarms at the new type's limits would fire only past what the broker still running
+    holds (80 % of mq.m7g.xlarge's connections is more than mq.m7g.large holds). Each takes the lower figure of the
+    two, whichever is applied when; once the broker runs the env's type, the env's."""
+    from shared.broker_capacity import alarm_thresholds
+    from shared.components.alarms import capacity_alarms
+
+    settings = load_env("prod").alarms
+    mode = "CLUSTER_MULTI_AZ"
+
+    def thresholds(engine: str, instance_type: str, running: tuple[str, str] | None) -> dict[str, float]:
+        return {spec.metric or "": spec.threshold for spec in capacity_alarms(
+            "prod", settings, "ml-prod", engine, instance_type, mode, running)}
+
+    large, xlarge = alarm_thresholds("4.2", "mq.m7g.large", mode), alarm_thresholds("4.2", "mq.m7g.xlarge", mode)
+    assert thresholds("4.2", "mq.m7g.xlarge", ("mq.m7g.large", "4.2")) == large  # the bigger type pending
+    assert thresholds("4.2", "mq.m7g.large", ("mq.m7g.xlarge", "4.2")) == large  # the smaller one pending
+    assert thresholds("4.2", "mq.m7g.xlarge", ("mq.m7g.xlarge", "4.2")) == xlarge  # applied
+    assert thresholds("4.2", "mq.m7g.xlarge", None) == xlarge  # not read: the env's
+    # 3.13 runs with its type's maximum, 4.2 with Amazon MQ's lower defaults: a pending 4.2 counts from now on
+    assert thresholds("4.2", "mq.m7g.large", ("mq.m7g.large", "3.13")) == large
+    described = capacity_alarms("prod", settings, "ml-prod", "4.2", "mq.m7g.xlarge", mode, ("mq.m7g.large", "4.2"))
+    assert all("mq.m7g.large CLUSTER_MULTI_AZ on RabbitMQ 4.2, which the broker runs until mq.m7g.xlarge on 4.2 is "
+               "applied" in spec.description for spec in described)
+
+
+def test_the_broker_program_takes_the_running_broker_the_orchestrator_hands_over(
+        edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE, alarm_thresholds
+
+    edit_env("dev", lambda data: data["messaging"].update(instance_type="mq.m7g.large"))
+    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 4.2")
+    found = alarms(synth_env("dev", ["network", "broker"])["broker"])
+    medium = alarm_thresholds("4.2", "mq.m7g.medium", "SINGLE_INSTANCE")
+    for what, metric in (("connections", "ConnectionCount"), ("channels", "ChannelCount"), ("queues", "QueueCount")):
+        assert found[f"dev-ml-broker-capacity-{what}"]["threshold"] == medium[metric]
+
+
 # -- what the pager reads -----------------------------------------------------------------------------
 README = Path(__file__).resolve().parents[2] / "README.md"
 RUNBOOK_POINTER = re.compile(r"runbook: README\.md#([a-z0-9-]+), (\S+)$")
