@@ -48,3 +48,12 @@ def test_envoy_keeps_the_open_files_limit_fargate_gives_it(edit_env: Any) -> Non
     doc = fresh("dev")["compute"]
     assert all("envoy" in {c["name"] for c in containers(task)} for task in of_type(doc, TASK))
     assert [(name, limit) for name, limit in nofile_limits(doc) if limit < FARGATE_DEFAULT_NOFILE] == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_container_has_a_limit_of_its_own_so_the_app_may_use_what_the_proxy_leaves(env: str) -> None:
+    """README, "Inside the task": the task size is the only limit, so the app of a 256/512 service has the ~448 MiB the
+    Service Connect proxy leaves, not a fixed share, and scratch-init and the serve gate reserve nothing."""
+    limits = [(c["name"], key) for task in of_type(platform(env)["compute"], TASK) for c in containers(task)
+              for key in ("cpu", "memory", "memoryReservation") if c.get(key)]
+    assert limits == []
