@@ -34,6 +34,11 @@ FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
     "us-west-1": ("usw1-az1", "usw1-az3"),
     "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
 }
+#: The open-files limit (soft and hard) Fargate gives every container of a Linux task that sets no ``nofile`` ulimit
+#: (botocore ecs ContainerDefinition.ulimits: "The default nofile soft limit is 65535 and the default hard limit is
+#: 65535"). A container definition's ulimit replaces it, so a lower one (App Mesh's examples set Envoy's to 15000,
+#: a raise from the EC2 default of 1024) takes descriptors away on Fargate.
+FARGATE_DEFAULT_NOFILE = 65535
 #: Windows containers on Fargate: at least 1 vCPU (ECS guide, "Amazon ECS task definition differences for
 #: Fargate"), and at most 4: the 8 and 16 vCPU sizes require the Linux platform 1.4.0 or later (ECS guide,
 #: "Amazon ECS task definition parameters for Fargate", task size).

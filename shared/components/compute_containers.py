@@ -321,7 +321,8 @@ def envoy_container(wiring: ContainerWiring) -> dict[str, Any]:
         # hands the volume to that uid first (aws/aws-app-mesh-roadmap#433).
         "mountPoints": [{"sourceVolume": ENVOY_TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
         "dependsOn": [{"containerName": SCRATCH_INIT_CONTAINER, "condition": "SUCCESS"}],
-        "ulimits": [{"name": "nofile", "softLimit": 15000, "hardLimit": 15000}],
+        # No nofile ulimit: Envoy holds two descriptors per proxied connection (the app's side and the peer's), in and
+        # out, and Fargate's default (shared.fargate.FARGATE_DEFAULT_NOFILE, 65535) is already above App Mesh's 15000.
         "linuxParameters": {"initProcessEnabled": True, "capabilities": dropped_capabilities(("ALL",))},
         "logConfiguration": _log_configuration(wiring, ENVOY_CONTAINER),
         "stopTimeout": 30,
