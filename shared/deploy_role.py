@@ -1267,11 +1267,12 @@ def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, bac
 #: the state's lock files) and no promotion gate does (ECS and ECR), yet the read role is assumed by a ``pull_request``
 #: job of any branch.
 READ_DENIED_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectAttributes", "s3:GetObjectVersion")
-READ_DENIED_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartLiveTail", "logs:StartQuery")
-#: Logs Insights results, whoever ran the query (an operator's over the container logs: README "Alarms"), kept for days
-#: and listed by DescribeQueries: their requests name a query id or a record pointer, no log group (CloudWatch Logs
-#: API reference, GetQueryResults, GetLogRecord), so only a deny on ``*`` covers them; no preview or gate queries.
-READ_DENIED_QUERY_ACTIONS = ("logs:GetLogRecord", "logs:GetQueryResults")
+READ_DENIED_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartLiveTail")
+#: Logs Insights, on ``*``: results, whoever ran the query (an operator's over the container logs: README "Alarms"),
+#: kept for days and listed by DescribeQueries, whose requests name a query id or a record pointer, no log group
+#: (CloudWatch Logs API reference, GetQueryResults, GetLogRecord), and queries, which may name none either (a SOURCE
+#: command in the query string selects groups by prefix: botocore logs StartQuery). No preview or gate queries.
+READ_DENIED_QUERY_ACTIONS = ("logs:GetLogRecord", "logs:GetQueryResults", "logs:StartQuery")
 
 
 def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket: str | None) -> list[dict[str, Any]]:

@@ -136,13 +136,14 @@ def test_a_pull_request_s_job_reads_no_logs_insights_result_of_an_operator_s_que
     """An operator's Logs Insights query over the container logs (README "Alarms": a crash loop's reasons, then the
     app's own lines) leaves its results readable for days by query id, which DescribeQueries lists (ReadOnlyAccess:
     ``logs:Describe*``). GetQueryResults and GetLogRecord name no log group (their request is a query id, a record
-    pointer), so no deny on the env's groups covers them: the read role, which no preview or gate lets query, must
-    be refused them outright."""
+    pointer), and a StartQuery may name none either (its query string's SOURCE command selects groups by prefix,
+    botocore logs StartQuery), so no deny on the env's groups covers them: the read role, which no preview or gate
+    lets query, is refused them outright."""
     documents = synth_env("dev")
     role = [*READ_ONLY_ACCESS_DATA,
             *statements_of(deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True))]
     assert iam_eval.allows(READ_ONLY_ACCESS_DATA, "logs:GetQueryResults"), "ReadOnlyAccess grants it"
-    for action in ("logs:GetQueryResults", "logs:GetLogRecord"):
+    for action in ("logs:GetQueryResults", "logs:GetLogRecord", "logs:StartQuery"):
         assert not iam_eval.allows(role, action, "*"), action
     assert iam_eval.allows(role, "logs:DescribeLogGroups", "*"), "a preview still reads configuration"
 
