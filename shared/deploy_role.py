@@ -1267,13 +1267,19 @@ def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, bac
 #: the state's lock files) and no promotion gate does (ECS and ECR), yet the read role is assumed by a ``pull_request``
 #: job of any branch.
 READ_DENIED_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectAttributes", "s3:GetObjectVersion")
-READ_DENIED_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartLiveTail", "logs:StartQuery")
+READ_DENIED_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartLiveTail")
+#: Logs Insights, on ``*``: results, whoever ran the query (an operator's over the container logs: README "Alarms"),
+#: kept for days and listed by DescribeQueries, whose requests name a query id or a record pointer, no log group
+#: (CloudWatch Logs API reference, GetQueryResults, GetLogRecord), and queries, which may name none either (a SOURCE
+#: command in the query string selects groups by prefix: botocore logs StartQuery). No preview or gate queries.
+READ_DENIED_QUERY_ACTIONS = ("logs:GetLogRecord", "logs:GetQueryResults", "logs:StartQuery")
 
 
 def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket: str | None) -> list[dict[str, Any]]:
-    """Explicit denials for the read-only role (:data:`READ_DENIED_OBJECT_ACTIONS`, :data:`READ_DENIED_LOG_ACTIONS`):
-    the objects of the buckets the synth names (never the state bucket: a preview reads the state) and the env's log
-    groups' events (:func:`log_group_arns`). A deny, since ``ReadOnlyAccess`` allows them on ``*``."""
+    """Explicit denials for the read-only role (:data:`READ_DENIED_OBJECT_ACTIONS`, :data:`READ_DENIED_LOG_ACTIONS`,
+    :data:`READ_DENIED_QUERY_ACTIONS`): the objects of the buckets the synth names (never the state bucket: a preview
+    reads the state), the env's log groups' events (:func:`log_group_arns`) and any Logs Insights query's results. A
+    deny, since ``ReadOnlyAccess`` allows them on ``*``."""
     from fnmatch import fnmatchcase
 
     from shared.components.compute_containers import partition_of
@@ -1281,7 +1287,8 @@ def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket:
     partition = partition_of(env.region)
     patterns = {bucket_name_pattern(resource) for resource in resources if resource["type"] == "aws:s3/bucket:Bucket"}
     buckets = sorted(pattern for pattern in patterns if not (state_bucket and fnmatchcase(state_bucket, pattern)))
-    denials = [{**_statement("NoLogEventReads", READ_DENIED_LOG_ACTIONS, log_group_arns(env)), "Effect": "Deny"}]
+    denials = [{**_statement("NoLogEventReads", READ_DENIED_LOG_ACTIONS, log_group_arns(env)), "Effect": "Deny"},
+               {**_statement("NoQueryResultReads", READ_DENIED_QUERY_ACTIONS, ["*"]), "Effect": "Deny"}]
     if buckets:
         denials.insert(0, {**_statement("NoPlatformObjectReads", READ_DENIED_OBJECT_ACTIONS,
                                         [f"arn:{partition}:s3:::{name}/*" for name in buckets]), "Effect": "Deny"})

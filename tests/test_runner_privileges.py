@@ -132,6 +132,22 @@ def test_a_pull_request_s_preview_reads_the_state_but_no_artifact_and_no_log(edi
         assert iam_eval.allows(role, "logs:DescribeLogGroups", arn)
 
 
+def test_a_pull_request_s_job_reads_no_logs_insights_result_of_an_operator_s_query(edit_env: Any) -> None:
+    """An operator's Logs Insights query over the container logs (README "Alarms": a crash loop's reasons, then the
+    app's own lines) leaves its results readable for days by query id, which DescribeQueries lists (ReadOnlyAccess:
+    ``logs:Describe*``). GetQueryResults and GetLogRecord name no log group (their request is a query id, a record
+    pointer), and a StartQuery may name none either (its query string's SOURCE command selects groups by prefix,
+    botocore logs StartQuery), so no deny on the env's groups covers them: the read role, which no preview or gate
+    lets query, is refused them outright."""
+    documents = synth_env("dev")
+    role = [*READ_ONLY_ACCESS_DATA,
+            *statements_of(deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True))]
+    assert iam_eval.allows(READ_ONLY_ACCESS_DATA, "logs:GetQueryResults"), "ReadOnlyAccess grants it"
+    for action in ("logs:GetQueryResults", "logs:GetLogRecord", "logs:StartQuery"):
+        assert not iam_eval.allows(role, action, "*"), action
+    assert iam_eval.allows(role, "logs:DescribeLogGroups", "*"), "a preview still reads configuration"
+
+
 def test_a_state_bucket_that_is_one_of_the_env_s_buckets_stays_readable() -> None:
     """A state backend in a bucket the stacks name (an operator's choice) is read by every preview: never denied."""
     documents = synth_env("dev")

@@ -84,8 +84,8 @@ SECRET_NAME_SUFFIX = "_SECRET_ARN"
 
 
 def _fetch_secret(variable: str) -> str:
-    """The buildspec command that sets ``variable`` from the secret its ``_SECRET`` variable names, as the deploy role
-    (AWS_PROFILE=deploy), where the project names one; a read that fails fails the build (the if's status is the
+    """The buildspec command that sets ``variable`` from the secret its ``_SECRET_ARN`` variable names, as the deploy
+    role (AWS_PROFILE=deploy), where the project names one; a read that fails fails the build (the if's status is the
     assignment's)."""
     named = variable + SECRET_NAME_SUFFIX
     return (f'      - if [ -n "${{{named}:-}}" ]; then {variable}="$(aws secretsmanager get-secret-value --secret-id '
