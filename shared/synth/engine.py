@@ -20,7 +20,7 @@ import os
 import runpy
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,10 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
-from pulumi.runtime import sync_await as pulumi_sync_await
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.rpc import wrap_rpc_secret
 from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
 
 from shared import REPO_ROOT
 from shared.errors import ConfigError, ContractError, PlatformError
@@ -113,11 +111,11 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 @contextlib.contextmanager
-def _fast_runtime(patched: bool) -> Iterator[None]:
+def _fast_runtime(patched: bool, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     """The mock runtime tuned for throughput: the linear output wait above, the monitor
-    answering inline, the SDK fast paths of :mod:`shared.synth.speedups`, a short GIL switch
-    interval for whatever still hops threads, and the cyclic garbage collector paused. ``patched``
-    (:func:`shared.patch_guard.patches_allowed`): whether the parts that replace SDK internals apply.
+    answering inline (on ``loop``, the synth's own), the SDK fast paths of :mod:`shared.synth.speedups`,
+    a short GIL switch interval for whatever still hops threads, and the cyclic garbage collector paused.
+    ``patched`` (:func:`shared.patch_guard.patches_allowed`): whether the parts that replace SDK internals apply.
 
     The SDK keeps every resource, Output and future of a program alive until the program ends, so
     each full collection re-scanned a heap that only grows: more than half of the synth time of a
@@ -128,9 +126,7 @@ def _fast_runtime(patched: bool) -> Iterator[None]:
     gc.disable()  # public API: stays whatever the SDK's version
     original_wait = pulumi_stack.wait_for_rpcs
     original_interval = sys.getswitchinterval()
-    loop = pulumi_sync_await._ensure_event_loop() if patched else None
-    original_executor = getattr(loop, "_default_executor", None)
-    if loop is not None:
+    if patched:
         pulumi_stack.wait_for_rpcs = _wait_for_rpcs
         loop.set_default_executor(_InlineExecutor())
     sys.setswitchinterval(0.001)
@@ -138,12 +134,34 @@ def _fast_runtime(patched: bool) -> Iterator[None]:
         with sdk_fast_paths() if patched else contextlib.nullcontext():
             yield
     finally:
-        if loop is not None:
-            loop._default_executor = original_executor  # type: ignore[attr-defined]
-            pulumi_stack.wait_for_rpcs = original_wait
+        pulumi_stack.wait_for_rpcs = original_wait
         sys.setswitchinterval(original_interval)
         if collecting:
             gc.enable()
+
+
+def _run_alone(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` to its end on ``loop``, a new loop of one synth's own, then end what the program left.
+
+    A program that fails leaves work behind: outputs that failed, which the SDK keeps in its set of tracked
+    outputs "to pick up at program exit", and tasks still pending (a component's children registering,
+    applies not yet run). ``pulumi up`` runs one program per process, which then exits; here the next synth
+    of the same process (``nox -s synth -- dev staging``, a test run) ran them on the one shared loop and the
+    tracked set it shares with every synth (MockSettings gives none of its own), and failed with the earlier
+    program's error -- even a synth that was fine. So each synth gets its own loop and set (``_synth``), and
+    its leftover tasks are cancelled and awaited here, then the loop is closed (``_synth``), as ``asyncio.run`` ends:
+    nothing of one synth runs during another. ``loop`` is not made the thread's current loop, so the caller's
+    stays as it was.
+    """
+    try:
+        loop.run_until_complete(main)
+    finally:
+        leftover = asyncio.all_tasks(loop)
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 def _generic_hint(mocks: PlatformMocks) -> str:
@@ -807,21 +825,28 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
     mocks = PlatformMocks(project=project, stack=stack, account_id=account_id, region=region,
                           stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks, sites)
-    settings = pulumi_mocks.MockSettings(
-        monitor=monitor,
-        monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-        engine=pulumi_mocks.MockEngine(None),
-        project=project, stack=stack, dry_run=preview, organization=organization, callbacks=None,
-    )
-    pulumi_settings.ROOT.set(None)
-    pulumi_settings.configure(settings)
-    set_all_config(config, secret_keys)
-
     patched = patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED)  # decided once per run
     hooks = _preview_hooks(sites, patched) if sites is not None else contextlib.nullcontext()
-    with context, _fast_runtime(patched), hooks:
+
+    def run() -> None:
+        # In a copy of the caller's context (the SDK keeps its settings, config and root resource in context
+        # variables), with a tracked-outputs set and a loop of its own (_run_alone): nothing of this synth's
+        # runtime reaches another synth or the caller (a test's own pulumi.runtime.set_mocks stays as it was).
+        settings = pulumi_mocks.MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+            engine=pulumi_mocks.MockEngine(None),
+            project=project, stack=stack, dry_run=preview, organization=organization, callbacks=None,
+            outputs=set(),
+        )
+        pulumi_settings.ROOT.set(None)
+        pulumi_settings.configure(settings)
+        set_all_config(config, secret_keys)
+        _run_alone(loop, run_in_stack(program))
+
+    with contextlib.closing(asyncio.new_event_loop()) as loop, context, _fast_runtime(patched, loop), hooks:
         try:
-            _sync_await(run_in_stack(program))
+            contextvars.copy_context().run(run)
         except ContractError as error:
             if mocks.generic_types:
                 raise type(error)(f"{error}{_generic_hint(mocks)}") from error  # a StackContractError stays one
@@ -836,8 +861,6 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
             raise SynthError(f"{label}: the program failed under the mock runtime: "
                              f"{type(error).__name__}: {error}{where}{hint}{_generic_hint(mocks)}",
                              error=f"{type(error).__name__}: {error}", frames=frames, warnings=noticed) from error
-        finally:
-            pulumi_settings.ROOT.set(None)
 
     resources = sorted((r.as_json() for r in monitor.recorded), key=lambda r: r["urn"])
     references = sorted(r["inputs"].get("name", "") for r in resources if r["type"] == "pulumi:pulumi:StackReference")
