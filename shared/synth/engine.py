@@ -903,8 +903,15 @@ def synth_env(env_name: str, layers: list[str] | None = None,
         documents[layer] = document
         if on_document is not None:
             on_document(document)
-        outputs[stack_reference_name(env.pulumi_org, document["project"], env.name)] = document["outputs"]
+        outputs[stack_reference_name(env.pulumi_org, document["project"], env.name)] = referenced_outputs(document)
     return documents
+
+
+def referenced_outputs(document: dict[str, Any]) -> dict[str, Any]:
+    """A synthesized stack's outputs as the engine serves them to a StackReference: its secret outputs still
+    secret (the mocks list them in ``secretOutputNames``), so what a downstream program builds from one is secret."""
+    secret = set(document["secret_outputs"])
+    return {key: wrap_rpc_secret(value) if key in secret else value for key, value in document["outputs"].items()}
 
 
 def dumps(document: dict[str, Any]) -> str:
