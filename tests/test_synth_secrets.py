@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pulumi
 import pytest
 
 PROGRAMS = Path(__file__).parent / "fixtures" / "programs"
@@ -27,3 +28,37 @@ def test_an_upstream_layers_secret_output_stays_secret_in_the_layers_that_read_i
     assert reader["secret_outputs"] == ["cidr_seen"]
     (group,) = [r for r in reader["resources"] if r["type"] == "aws:ec2/securityGroup:SecurityGroup"]
     assert group["secret_inputs"] == ["description"]
+
+
+def _secrets_as_the_engine_keeps_them() -> None:
+    import pulumi_aws as aws
+    import pulumi_rabbitmq as rabbitmq
+    import pulumi_random as random
+
+    # provider-declared secret outputs (the SDKs' additional_secret_outputs): what is built from them is secret
+    generated = random.RandomPassword("generated", length=24, special=False)
+    pulumi.export("built_from_generated", generated.result.apply(lambda text: f"amqps://app:{text}@broker"))
+    # inputs the provider SDK makes secret even when written in clear
+    rabbitmq.User("app", name="app", password="written-in-clear", tags=[])
+    version = aws.secretsmanager.SecretVersion("credentials", secret_id="arn:aws:secretsmanager:eu-west-1:1:secret:x",
+                                               secret_string='{"password": "in-clear"}')
+    pulumi.export("version_string", version.secret_string)
+    # a program's own additional_secret_outputs, on an output that is no input
+    topic = aws.sns.Topic("topic", opts=pulumi.ResourceOptions(additional_secret_outputs=["arn"]))
+    pulumi.export("topic_arn", topic.arn)
+    pulumi.export("topic_name", topic.name)
+    # Output.secret into an input and an export; a plain export next to them
+    pulumi.export("wrapped", pulumi.Output.secret("value"))
+    aws.sns.Topic("wrapped", display_name=pulumi.Output.secret("secret-input"))
+    pulumi.export("plain", "not-a-secret")
+
+
+def test_secret_outputs_and_inputs_are_the_ones_the_engine_would_encrypt() -> None:
+    from shared.synth.engine import synth_function
+
+    document = synth_function(_secrets_as_the_engine_keeps_them)
+    assert document["secret_outputs"] == ["built_from_generated", "topic_arn", "version_string", "wrapped"]
+    secret_inputs = {r["name"]: r["secret_inputs"] for r in document["resources"]
+                     if r["custom"] and not r["type"].startswith("pulumi:providers:")}
+    assert secret_inputs == {"generated": [], "app": ["password"], "credentials": ["secretString"], "topic": [],
+                             "wrapped": ["displayName"]}
