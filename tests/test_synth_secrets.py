@@ -62,3 +62,20 @@ def test_secret_outputs_and_inputs_are_the_ones_the_engine_would_encrypt() -> No
                      if r["custom"] and not r["type"].startswith("pulumi:providers:")}
     assert secret_inputs == {"generated": [], "app": ["password"], "credentials": ["secretString"], "topic": [],
                              "wrapped": ["displayName"]}
+
+
+def test_the_analyzers_see_the_secret_outputs_each_resource_declares_as_the_cli_sends_them() -> None:
+    # The CLI passes each resource's additional_secret_outputs to the policy packs (AnalyzerResourceOptions); the
+    # offline engine builds them from the synth JSON, which lists them where the options name any.
+    from shared.policy.engine import _options
+    from shared.synth.engine import synth_function
+
+    document = synth_function(_secrets_as_the_engine_keeps_them)
+    declared = {r["name"]: r.get("additional_secret_outputs") for r in document["resources"]}
+    assert declared["generated"] == ["bcryptHash", "result"]
+    assert declared["app"] == ["password"]
+    assert declared["credentials"] == ["secretBinary", "secretString", "secretStringWo"]
+    assert declared["topic"] == ["arn"]
+    assert declared["wrapped"] is None
+    (version,) = [r for r in document["resources"] if r["name"] == "credentials"]
+    assert list(_options(version).additionalSecretOutputs) == ["secretBinary", "secretString", "secretStringWo"]

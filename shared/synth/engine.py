@@ -460,6 +460,9 @@ class _Recorded:
     #: the inputs whose changes the engine ignores on an update (ResourceOptions.ignore_changes, engine names)
     ignore_changes: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
+    #: the outputs the engine stores as secrets whatever their value (ResourceOptions.additional_secret_outputs:
+    #: a provider SDK's own, e.g. RandomPassword.result, and the program's), as the CLI sends them to the analyzers
+    additional_secret_outputs: list[str] = field(default_factory=list)
     location: dict[str, Any] | None = None
     lookup_inputs: list[str] = field(default_factory=list)
 
@@ -480,6 +483,8 @@ class _Recorded:
             document["ignore_changes"] = self.ignore_changes
         if self.aliases:  # only where a program set them (ResourceOptions.aliases): the URNs it answered to before
             document["aliases"] = self.aliases
+        if self.additional_secret_outputs:  # only where the resource's options name any
+            document["additional_secret_outputs"] = self.additional_secret_outputs
         if self.location is not None:  # --program runs: where the program created the resource
             document["location"] = self.location
         if self.lookup_inputs:  # --program runs: inputs carrying a value a data source returned
@@ -569,6 +574,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             delete_before_replace=bool(request.deleteBeforeReplace),
             ignore_changes=sorted(request.ignoreChanges),
             aliases=self._alias_urns(request),
+            additional_secret_outputs=sorted(set(request.additionalSecretOutputs)),
             location=self._location(request) if self.sites is not None else None,
             lookup_inputs=sorted(key for key, value in inputs.items()
                                  if any_string(value, self.lookup_strings.__contains__))
