@@ -47,8 +47,8 @@ def own_tempdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def own_event_loop() -> Iterator[asyncio.AbstractEventLoop]:
     """A new current asyncio loop for a test that runs a program with the SDK's own mocks
-    (``pulumi.runtime.set_mocks``), which run on the thread's loop (a synth runs on one of its own). At the end,
-    what asyncio.run does: what the program left is cancelled, then the loop closed."""
+    (``pulumi.runtime.set_mocks``), which run on the thread's loop. At the end, what asyncio.run does: what the
+    program left is cancelled, then the loop closed."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     yield loop

@@ -78,6 +78,6 @@ def test_the_callers_pulumi_runtime_is_left_as_it_was() -> None:
         after = (pulumi.get_project(), pulumi.get_stack(), pulumi_settings.ROOT.get(),
                  pulumi_settings.SETTINGS.outputs, pulumi_settings.SETTINGS.monitor)
         assert after == before
-        assert pulumi_settings.SETTINGS.outputs == tracked
+        assert pulumi_settings.SETTINGS.outputs <= tracked  # none of the synths' (the caller's own may have resolved)
     finally:
         pulumi_settings.ROOT.set(None)

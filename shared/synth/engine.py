@@ -33,10 +33,12 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime import stack as pulumi_stack
+from pulumi.runtime import sync_await as pulumi_sync_await
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.rpc import wrap_rpc_secret
 from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
 
 from shared import REPO_ROOT
 from shared.errors import ConfigError, ContractError, PlatformError
@@ -113,7 +115,7 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 @contextlib.contextmanager
 def _fast_runtime(patched: bool, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     """The mock runtime tuned for throughput: the linear output wait above, the monitor
-    answering inline (on ``loop``, the synth's own), the SDK fast paths of :mod:`shared.synth.speedups`,
+    answering inline (on ``loop``, the one the synth runs on), the SDK fast paths of :mod:`shared.synth.speedups`,
     a short GIL switch interval for whatever still hops threads, and the cyclic garbage collector paused.
     ``patched`` (:func:`shared.patch_guard.patches_allowed`): whether the parts that replace SDK internals apply.
 
@@ -126,6 +128,7 @@ def _fast_runtime(patched: bool, loop: asyncio.AbstractEventLoop) -> Iterator[No
     gc.disable()  # public API: stays whatever the SDK's version
     original_wait = pulumi_stack.wait_for_rpcs
     original_interval = sys.getswitchinterval()
+    original_executor = getattr(loop, "_default_executor", None)
     if patched:
         pulumi_stack.wait_for_rpcs = _wait_for_rpcs
         loop.set_default_executor(_InlineExecutor())
@@ -134,34 +137,37 @@ def _fast_runtime(patched: bool, loop: asyncio.AbstractEventLoop) -> Iterator[No
         with sdk_fast_paths() if patched else contextlib.nullcontext():
             yield
     finally:
-        pulumi_stack.wait_for_rpcs = original_wait
+        if patched:
+            loop._default_executor = original_executor  # type: ignore[attr-defined]
+            pulumi_stack.wait_for_rpcs = original_wait
         sys.setswitchinterval(original_interval)
         if collecting:
             gc.enable()
 
 
 def _run_alone(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` to its end on ``loop``, a new loop of one synth's own, then end what the program left.
+    """Run ``main`` to its end on ``loop``, then end what the program left there.
 
     A program that fails leaves work behind: outputs that failed, which the SDK keeps in its set of tracked
     outputs "to pick up at program exit", and tasks still pending (a component's children registering,
     applies not yet run). ``pulumi up`` runs one program per process, which then exits; here the next synth
-    of the same process (``nox -s synth -- dev staging``, a test run) ran them on the one shared loop and the
-    tracked set it shares with every synth (MockSettings gives none of its own), and failed with the earlier
-    program's error -- even a synth that was fine. So each synth gets its own loop and set (``_synth``), and
-    its leftover tasks are cancelled and awaited here, then the loop is closed (``_synth``), as ``asyncio.run`` ends:
-    nothing of one synth runs during another. ``loop`` is not made the thread's current loop, so the caller's
-    stays as it was.
+    of the same process (``nox -s synth -- dev staging``, a test run) ran them on the same loop and gathered
+    the tracked set it shared with every synth (MockSettings gives none of its own), and failed with the earlier
+    program's error -- even a synth that was fine. So each synth gets its own set and context (``_synth``), and
+    the tasks it started and left pending are cancelled and awaited here, as ``asyncio.run`` ends: nothing of one
+    synth runs during another. The loop is the thread's (pulumi's ``_sync_await`` finds it; Outputs a caller made
+    before the synth, such as a component's upstream contracts in a test, live on it), and what was pending on it
+    before the synth is the caller's, left alone.
     """
+    before = asyncio.all_tasks(loop)
     try:
-        loop.run_until_complete(main)
+        _sync_await(main)
     finally:
-        leftover = asyncio.all_tasks(loop)
+        leftover = asyncio.all_tasks(loop) - before
         for task in leftover:
             task.cancel()
         if leftover:
-            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
+            _sync_await(asyncio.gather(*leftover, return_exceptions=True))
 
 
 def _generic_hint(mocks: PlatformMocks) -> str:
@@ -836,8 +842,8 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
 
     def run() -> None:
         # In a copy of the caller's context (the SDK keeps its settings, config and root resource in context
-        # variables), with a tracked-outputs set and a loop of its own (_run_alone): nothing of this synth's
-        # runtime reaches another synth or the caller (a test's own pulumi.runtime.set_mocks stays as it was).
+        # variables), with a tracked-outputs set of its own, its leftover tasks ended (_run_alone): nothing of this
+        # synth's runtime reaches another synth or the caller (a test's own pulumi.runtime.set_mocks stays as it was).
         settings = pulumi_mocks.MockSettings(
             monitor=monitor,
             monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
@@ -850,7 +856,8 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
         set_all_config(config, secret_keys)
         _run_alone(loop, run_in_stack(program))
 
-    with contextlib.closing(asyncio.new_event_loop()) as loop, context, _fast_runtime(patched, loop), hooks:
+    loop = pulumi_sync_await._ensure_event_loop()
+    with context, _fast_runtime(patched, loop), hooks:
         try:
             contextvars.copy_context().run(run)
         except ContractError as error:
