@@ -81,3 +81,21 @@ def test_the_callers_pulumi_runtime_is_left_as_it_was() -> None:
         assert pulumi_settings.SETTINGS.outputs <= tracked  # none of the synths' (the caller's own may have resolved)
     finally:
         pulumi_settings.ROOT.set(None)
+
+
+def test_a_program_that_fails_in_several_outputs_reports_the_first_every_time() -> None:
+    # discovery run before network was ever deployed: every network field it reads fails. The error names the first it
+    # made (the contract's first field), not whichever failed output a set of tasks ordered by address held first.
+    from shared import REPO_ROOT
+    from shared.contracts import NetworkContract
+    from shared.errors import ContractError
+    from shared.synth.engine import synth_program
+
+    first = next(iter(NetworkContract.model_fields))
+    for _ in range(4):
+        with pytest.raises(ContractError) as caught:
+            synth_program(REPO_ROOT / "stacks/discovery", stack="dev", layer="discovery", env="dev",
+                          account_id="111111111111", region="eu-west-1", stack_outputs={})
+        assert f"reads network.{first}, but stack organization/network/dev has no outputs" in str(caught.value)
+        with pytest.raises(SynthError):
+            synth_function(failing("in between"))

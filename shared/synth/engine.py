@@ -11,6 +11,7 @@ outputs, so a layer is synthesized with the real values its upstreams export.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import concurrent.futures
 import contextlib
 import contextvars
@@ -90,6 +91,34 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
                         raise result
         if not rpc_manager.rpcs:
             break
+
+
+class _TrackedOutputs(collections.abc.MutableSet[Any]):
+    """The SDK's set of tracked outputs (``SETTINGS.outputs``: add, discard, remove, clear, len, iteration) in the
+    order the program made them. A set of tasks iterates in the order of their memory addresses, so when several
+    outputs failed, the one :func:`_wait_for_rpcs` re-raised -- the error the synth reports, e.g. which missing
+    upstream field it names -- changed from run to run; now it is the first made."""
+
+    def __init__(self) -> None:
+        self._items: dict[Any, None] = {}
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, value: Any) -> None:
+        self._items[value] = None
+
+    def discard(self, value: Any) -> None:
+        self._items.pop(value, None)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -849,7 +878,7 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
             monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
             engine=pulumi_mocks.MockEngine(None),
             project=project, stack=stack, dry_run=preview, organization=organization, callbacks=None,
-            outputs=set(),
+            outputs=_TrackedOutputs(),
         )
         pulumi_settings.ROOT.set(None)
         pulumi_settings.configure(settings)
