@@ -271,13 +271,13 @@ def one_stack(env_name: str, layer: str, build: Path) -> int:
     from shared.dag import LAYER_UPSTREAMS
     from shared.envs import load_env
     from shared.policy.engine import evaluate_documents_result
-    from shared.synth.engine import layer_dir, synth_program
+    from shared.synth.engine import layer_dir, referenced_outputs, synth_program
 
     env = load_env(env_name)
     outputs = {}
     for upstream in LAYER_UPSTREAMS[layer]:
         document = json.loads((build / env_name / f"{upstream}.json").read_text())
-        outputs[stack_reference_name(env.pulumi_org, upstream, env.name)] = document["outputs"]
+        outputs[stack_reference_name(env.pulumi_org, upstream, env.name)] = referenced_outputs(document)
     document = synth_program(layer_dir(layer), stack=env.name, layer=layer, env=env.name, account_id=env.account_id,
                              region=env.region, stack_outputs=outputs, organization=env.pulumi_org)
     result = evaluate_documents_result([document], env_name)

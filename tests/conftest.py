@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -41,6 +42,23 @@ def own_tempdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("TMPDIR", str(base))
     yield base
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def own_event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A new current asyncio loop for a test that runs a program with the SDK's own mocks
+    (``pulumi.runtime.set_mocks``), which run on the thread's loop. At the end, what asyncio.run does: what the
+    program left is cancelled, then the loop closed."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.run_until_complete(asyncio.sleep(0))  # what the program scheduled starts, then ends
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 EnvEditor = Callable[[str, Callable[[dict[str, Any]], None]], Path]

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -147,26 +146,6 @@ _SECRET_CIDR_READ: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def own_event_loop() -> Iterator[None]:
-    """A new asyncio loop for a program run with the SDK's own mocks: the tasks an earlier failed synth left pending on
-    the shared loop (one program per process in a real run) must not resolve, and fail, inside it."""
-    import asyncio
-
-    previous = asyncio.get_event_loop()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        yield
-    finally:  # what asyncio.run does at its end: the tasks a failed program left are cancelled, then the loop closed
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
-        asyncio.set_event_loop(previous)
-
-
 def _read_network_with_a_secret() -> None:
     from shared.contracts import Upstream
 
@@ -299,26 +278,17 @@ def test_a_cluster_broker_over_a_network_stack_with_too_few_subnets_is_a_pulumi_
     # private subnets (a change of both in one commit: the pull request's preview of broker, or `--layers broker`,
     # reads the network deployed before). Raised in an apply on network's outputs, it must be a RunError for `pulumi`
     # to print it as the error line (a ValueError was "Program failed with an unhandled exception:" and a traceback).
-    # In a process of its own: the tasks this failed program leaves pending would fail the next synth of this one.
-    script = """
-import json, pulumi
-from shared import REPO_ROOT
-from shared.synth.engine import synth_program
-from tests.layers.compute_helpers import platform
-network = json.loads(json.dumps(platform("prod")["network"]["outputs"]))
-network["private_subnet_ids"] = network["private_subnet_ids"][:2]
-try:
-    synth_program(REPO_ROOT / "stacks/broker", stack="prod", layer="broker", env="prod", account_id="333333333333",
-                  region="eu-west-1", stack_outputs={"organization/network/prod": network})
-except pulumi.RunError as error:
-    print("error:", type(error).__name__, error)
-except Exception as error:
-    print("unhandled:", type(error).__name__, error)
-"""
-    run = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
-    assert run.stdout.startswith("error: StackContractError layer 'broker' reads 2 private subnets from the network "
-                                 "stack: deploy the network layer first"), run.stdout + run.stderr
+    network = json.loads(json.dumps(platform("prod")["network"]["outputs"]))
+    network["private_subnet_ids"] = network["private_subnet_ids"][:2]
+    from shared.contracts import StackContractError
+
+    with pytest.raises(StackContractError) as caught:
+        synth_program(REPO_ROOT / "stacks/broker", stack="prod", layer="broker", env="prod",
+                      account_id="333333333333", region="eu-west-1",
+                      stack_outputs={"organization/network/prod": network})
+    assert isinstance(caught.value, pulumi.RunError)
+    assert str(caught.value).startswith("layer 'broker' reads 2 private subnets from the network stack: deploy the "
+                                        "network layer first")
 
 
 #: One program run by the SDK's own run_in_stack and wait_for_rpcs (the synth replaces the latter) under its own mock

@@ -11,6 +11,7 @@ outputs, so a layer is synthesized with the real values its upstreams export.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import concurrent.futures
 import contextlib
 import contextvars
@@ -20,7 +21,7 @@ import os
 import runpy
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,34 @@ async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
             break
 
 
+class _TrackedOutputs(collections.abc.MutableSet[Any]):
+    """The SDK's set of tracked outputs (``SETTINGS.outputs``: add, discard, remove, clear, len, iteration) in the
+    order the program made them. A set of tasks iterates in the order of their memory addresses, so when several
+    outputs failed, the one :func:`_wait_for_rpcs` re-raised -- the error the synth reports, e.g. which missing
+    upstream field it names -- changed from run to run; now it is the first made."""
+
+    def __init__(self) -> None:
+        self._items: dict[Any, None] = {}
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, value: Any) -> None:
+        self._items[value] = None
+
+    def discard(self, value: Any) -> None:
+        self._items.pop(value, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
     """Runs the mock monitor's calls on the event loop's own thread.
 
@@ -113,11 +142,11 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 @contextlib.contextmanager
-def _fast_runtime(patched: bool) -> Iterator[None]:
+def _fast_runtime(patched: bool, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     """The mock runtime tuned for throughput: the linear output wait above, the monitor
-    answering inline, the SDK fast paths of :mod:`shared.synth.speedups`, a short GIL switch
-    interval for whatever still hops threads, and the cyclic garbage collector paused. ``patched``
-    (:func:`shared.patch_guard.patches_allowed`): whether the parts that replace SDK internals apply.
+    answering inline (on ``loop``, the one the synth runs on), the SDK fast paths of :mod:`shared.synth.speedups`,
+    a short GIL switch interval for whatever still hops threads, and the cyclic garbage collector paused.
+    ``patched`` (:func:`shared.patch_guard.patches_allowed`): whether the parts that replace SDK internals apply.
 
     The SDK keeps every resource, Output and future of a program alive until the program ends, so
     each full collection re-scanned a heap that only grows: more than half of the synth time of a
@@ -128,9 +157,8 @@ def _fast_runtime(patched: bool) -> Iterator[None]:
     gc.disable()  # public API: stays whatever the SDK's version
     original_wait = pulumi_stack.wait_for_rpcs
     original_interval = sys.getswitchinterval()
-    loop = pulumi_sync_await._ensure_event_loop() if patched else None
     original_executor = getattr(loop, "_default_executor", None)
-    if loop is not None:
+    if patched:
         pulumi_stack.wait_for_rpcs = _wait_for_rpcs
         loop.set_default_executor(_InlineExecutor())
     sys.setswitchinterval(0.001)
@@ -138,12 +166,37 @@ def _fast_runtime(patched: bool) -> Iterator[None]:
         with sdk_fast_paths() if patched else contextlib.nullcontext():
             yield
     finally:
-        if loop is not None:
+        if patched:
             loop._default_executor = original_executor  # type: ignore[attr-defined]
             pulumi_stack.wait_for_rpcs = original_wait
         sys.setswitchinterval(original_interval)
         if collecting:
             gc.enable()
+
+
+def _run_alone(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` to its end on ``loop``, then end what the program left there.
+
+    A program that fails leaves work behind: outputs that failed, which the SDK keeps in its set of tracked
+    outputs "to pick up at program exit", and tasks still pending (a component's children registering,
+    applies not yet run). ``pulumi up`` runs one program per process, which then exits; here the next synth
+    of the same process (``nox -s synth -- dev staging``, a test run) ran them on the same loop and gathered
+    the tracked set it shared with every synth (MockSettings gives none of its own), and failed with the earlier
+    program's error -- even a synth that was fine. So each synth gets its own set and context (``_synth``), and
+    the tasks it started and left pending are cancelled and awaited here, as ``asyncio.run`` ends: nothing of one
+    synth runs during another. The loop is the thread's (pulumi's ``_sync_await`` finds it; Outputs a caller made
+    before the synth, such as a component's upstream contracts in a test, live on it), and what was pending on it
+    before the synth is the caller's, left alone.
+    """
+    before = asyncio.all_tasks(loop)
+    try:
+        _sync_await(main)
+    finally:
+        leftover = asyncio.all_tasks(loop) - before
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            _sync_await(asyncio.gather(*leftover, return_exceptions=True))
 
 
 def _generic_hint(mocks: PlatformMocks) -> str:
@@ -442,6 +495,9 @@ class _Recorded:
     #: the inputs whose changes the engine ignores on an update (ResourceOptions.ignore_changes, engine names)
     ignore_changes: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
+    #: the outputs the engine stores as secrets whatever their value (ResourceOptions.additional_secret_outputs:
+    #: a provider SDK's own, e.g. RandomPassword.result, and the program's), as the CLI sends them to the analyzers
+    additional_secret_outputs: list[str] = field(default_factory=list)
     location: dict[str, Any] | None = None
     lookup_inputs: list[str] = field(default_factory=list)
 
@@ -462,6 +518,8 @@ class _Recorded:
             document["ignore_changes"] = self.ignore_changes
         if self.aliases:  # only where a program set them (ResourceOptions.aliases): the URNs it answered to before
             document["aliases"] = self.aliases
+        if self.additional_secret_outputs:  # only where the resource's options name any
+            document["additional_secret_outputs"] = self.additional_secret_outputs
         if self.location is not None:  # --program runs: where the program created the resource
             document["location"] = self.location
         if self.lookup_inputs:  # --program runs: inputs carrying a value a data source returned
@@ -551,6 +609,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             delete_before_replace=bool(request.deleteBeforeReplace),
             ignore_changes=sorted(request.ignoreChanges),
             aliases=self._alias_urns(request),
+            additional_secret_outputs=sorted(set(request.additionalSecretOutputs)),
             location=self._location(request) if self.sites is not None else None,
             lookup_inputs=sorted(key for key, value in inputs.items()
                                  if any_string(value, self.lookup_strings.__contains__))
@@ -807,21 +866,29 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
     mocks = PlatformMocks(project=project, stack=stack, account_id=account_id, region=region,
                           stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks, sites)
-    settings = pulumi_mocks.MockSettings(
-        monitor=monitor,
-        monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-        engine=pulumi_mocks.MockEngine(None),
-        project=project, stack=stack, dry_run=preview, organization=organization, callbacks=None,
-    )
-    pulumi_settings.ROOT.set(None)
-    pulumi_settings.configure(settings)
-    set_all_config(config, secret_keys)
-
     patched = patches_allowed("the synth's SDK fast paths", SYNTH_PATCHED)  # decided once per run
     hooks = _preview_hooks(sites, patched) if sites is not None else contextlib.nullcontext()
-    with context, _fast_runtime(patched), hooks:
+
+    def run() -> None:
+        # In a copy of the caller's context (the SDK keeps its settings, config and root resource in context
+        # variables), with a tracked-outputs set of its own, its leftover tasks ended (_run_alone): nothing of this
+        # synth's runtime reaches another synth or the caller (a test's own pulumi.runtime.set_mocks stays as it was).
+        settings = pulumi_mocks.MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+            engine=pulumi_mocks.MockEngine(None),
+            project=project, stack=stack, dry_run=preview, organization=organization, callbacks=None,
+            outputs=_TrackedOutputs(),
+        )
+        pulumi_settings.ROOT.set(None)
+        pulumi_settings.configure(settings)
+        set_all_config(config, secret_keys)
+        _run_alone(loop, run_in_stack(program))
+
+    loop = pulumi_sync_await._ensure_event_loop()
+    with context, _fast_runtime(patched, loop), hooks:
         try:
-            _sync_await(run_in_stack(program))
+            contextvars.copy_context().run(run)
         except ContractError as error:
             if mocks.generic_types:
                 raise type(error)(f"{error}{_generic_hint(mocks)}") from error  # a StackContractError stays one
@@ -836,8 +903,6 @@ def _synth(program: Callable[[], None], label: str, context: contextlib.Abstract
             raise SynthError(f"{label}: the program failed under the mock runtime: "
                              f"{type(error).__name__}: {error}{where}{hint}{_generic_hint(mocks)}",
                              error=f"{type(error).__name__}: {error}", frames=frames, warnings=noticed) from error
-        finally:
-            pulumi_settings.ROOT.set(None)
 
     resources = sorted((r.as_json() for r in monitor.recorded), key=lambda r: r["urn"])
     references = sorted(r["inputs"].get("name", "") for r in resources if r["type"] == "pulumi:pulumi:StackReference")
@@ -880,8 +945,15 @@ def synth_env(env_name: str, layers: list[str] | None = None,
         documents[layer] = document
         if on_document is not None:
             on_document(document)
-        outputs[stack_reference_name(env.pulumi_org, document["project"], env.name)] = document["outputs"]
+        outputs[stack_reference_name(env.pulumi_org, document["project"], env.name)] = referenced_outputs(document)
     return documents
+
+
+def referenced_outputs(document: dict[str, Any]) -> dict[str, Any]:
+    """A synthesized stack's outputs as the engine serves them to a StackReference: its secret outputs still
+    secret (the mocks list them in ``secretOutputNames``), so what a downstream program builds from one is secret."""
+    secret = set(document["secret_outputs"])
+    return {key: wrap_rpc_secret(value) if key in secret else value for key, value in document["outputs"].items()}
 
 
 def dumps(document: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.runtime.rpc import is_rpc_secret
 
 from shared.regions import REGION_AZS
 
@@ -486,7 +487,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if type_ == "pulumi:pulumi:StackReference":
             ref = str(inputs.get("name", name))
             outputs = self.stack_outputs.get(ref, {})
-            return ref, {"name": ref, "outputs": outputs, "secretOutputNames": []}
+            # As the engine answers: secret outputs stay secret and are named (pulumi/stack_reference.py reads
+            # secretOutputNames for get_output's per-name secretness).
+            secret = sorted(key for key, value in outputs.items() if is_rpc_secret(value))
+            return ref, {"name": ref, "outputs": outputs, "secretOutputNames": secret}
         state = dict(inputs)
         registered = _REGISTERED.get(type_)
         autonamed = type_ in _AUTONAMED or (registered is not None and registered.autonamed)
