@@ -821,6 +821,23 @@ def test_the_broker_program_takes_the_running_broker_the_orchestrator_hands_over
         assert found[f"dev-ml-broker-capacity-{what}"]["threshold"] == medium[metric]
 
 
+@pytest.mark.parametrize("value", ["mq.m7g.medium", "mq.m7g.medium 4.2 extra", "4.2 mq.m7g.medium", "medium 4.2",
+                                   "mq.m7g.medium four", "mq.m7g.medium 4"])
+def test_a_malformed_running_broker_is_refused_by_name(value: str) -> None:
+    """The variable is the orchestrator's (or set by hand for a `pulumi up` in stacks/broker): a value not of its form
+    is an error naming it and the form, not silently the env's figures (or a broker's limits misread)."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE, running_broker
+
+    with pytest.raises(ConfigError) as raised:
+        running_broker({RUNNING_BROKER_VARIABLE: value})
+    assert RUNNING_BROKER_VARIABLE in str(raised.value) and repr(value) in str(raised.value)
+    assert "<instance type> <engine major.minor>" in str(raised.value)
+    # absent or empty: not handed over (the env's figures); well-formed: taken, even a type no table knows
+    assert running_broker({}) is None and running_broker({RUNNING_BROKER_VARIABLE: ""}) is None
+    assert running_broker({RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2"}) == ("mq.m7g.medium", "4.2")
+    assert running_broker({RUNNING_BROKER_VARIABLE: " mq.m9x.huge 3.13.7 "}) == ("mq.m9x.huge", "3.13")
+
+
 # -- what the pager reads -----------------------------------------------------------------------------
 README = Path(__file__).resolve().parents[2] / "README.md"
 RUNBOOK_POINTER = re.compile(r"runbook: README\.md#([a-z0-9-]+), (\S+)$")
