@@ -335,9 +335,10 @@ def withdrawn_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
             "only where the broker stack's state still records the pending type, and Amazon MQ documents no "
             "withdrawal; after a refresh it sends nothing. Nothing was run. Either set messaging.instance_type: "
             f"{wanted} again (applied in the window, or now with `aws mq reboot-broker {where}`) and change it in a "
-            f"later up, or withdraw it yourself, `aws mq update-broker {where} --host-instance-type {running}`, and "
-            f"run again once `aws mq describe-broker {where} --query PendingHostInstanceType` names no type but "
-            f"{running}")
+            f"later up, or try to withdraw it yourself (Amazon MQ documents no withdrawal, so check that it took), "
+            f"`aws mq update-broker {where} --host-instance-type {running}`, and run again once `aws mq "
+            f"describe-broker {where} --query PendingHostInstanceType` names no type but {running}; while it still "
+            f"names {wanted}, the first way is the one left")
 
 
 def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None,
