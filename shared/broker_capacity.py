@@ -42,6 +42,7 @@ resolution is a bigger instance type (the defaults scale with it) or smaller ``m
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ from shared.amazonmq import BROKER_NODES, BrokerLimits, broker_limits, engine_tu
 from shared.aws_limits import task_units
 from shared.catalog import Catalog
 from shared.envs import EnvConfig
+from shared.errors import ConfigError
 from shared.fargate import DEPLOYMENT_MAXIMUM_PERCENT  # the old tasks keep their connections until they stop
 
 #: The image contract: channels one AMQP connection of a task opens at most (README, "What a service's image must
@@ -228,8 +230,24 @@ def running_broker_value(instance_type: str, engine_version: str) -> str:
     return f"{instance_type} {'.'.join(map(str, engine_tuple(engine_version)[:2]))}"
 
 
+#: :data:`RUNNING_BROKER_VARIABLE`'s form: an Amazon MQ instance type (botocore mq ``HostInstanceType``, mq.m7g.large)
+#: and an engine version, of which its major.minor counts
+_RUNNING_BROKER = re.compile(r"(mq\.[a-z0-9]+\.[a-z0-9]+) (\d+\.\d+)(?:\.\d+)?")
+
+
 def running_broker(environ: Mapping[str, str]) -> tuple[str, str] | None:
     """(instance type, engine major.minor) the broker runs, from :data:`RUNNING_BROKER_VARIABLE`; None: not handed
-    over (a ``pulumi up`` run without the orchestrator, a broker not read or not created yet)."""
-    parts = environ.get(RUNNING_BROKER_VARIABLE, "").split()
-    return (parts[0], parts[1]) if len(parts) == 2 else None
+    over (a ``pulumi up`` run without the orchestrator, a broker not read or not created yet). A value of another
+    form is a :class:`~shared.errors.ConfigError` naming the variable (set by hand: the alarms would silently take
+    the env's figures, or a broker's limits misread)."""
+    value = environ.get(RUNNING_BROKER_VARIABLE, "").strip()
+    if not value:
+        return None
+    found = _RUNNING_BROKER.fullmatch(value)
+    if found is None:
+        raise ConfigError(RUNNING_BROKER_VARIABLE, "(environment variable)",
+                          f"{value!r} is not '<instance type> <engine major.minor>' (as 'mq.m7g.large 4.2': what the "
+                          "broker runs, DescribeBroker HostInstanceType and EngineVersion, which `nox -s up` and "
+                          "`preview` hand the broker program); unset it and the capacity alarms take the env's "
+                          "messaging.instance_type and engine_version")
+    return found.group(1), found.group(2)

@@ -1169,3 +1169,22 @@ def test_what_the_preflight_hands_the_programs_reaches_their_workspace_under_the
     assert env_vars["PULUMI_BACKEND_URL"] == "file:///backend"
     runner.program_environment({})
     assert RUNNING_BROKER_VARIABLE not in (runner._options().env_vars or {})
+
+
+def test_the_readme_says_a_pending_broker_change_shows_again_only_after_a_refresh() -> None:
+    """`up` does not refresh the broker layer (REFRESHED_LAYERS), and the provider's update of a broker reads nothing
+    back (terraform-provider-aws mq/broker.go resourceBrokerUpdate), so the state records what `up` asked for: a
+    pending configuration or instance type shows as an update again only once a refresh read what the broker runs.
+    Each README sentence saying it shows again says after a refresh."""
+    import re
+
+    from shared.orchestrate.automation import REFRESHED_LAYERS
+    from tests.readme_helpers import readme_rendered
+
+    assert "broker" not in REFRESHED_LAYERS
+    text = readme_rendered()
+    claims = [match.start() for match in re.finditer(r"shows the broker's `configuration` as an update", text)]
+    assert claims
+    for at in claims:
+        sentence = text[text.rfind(". ", 0, at):at]
+        assert "refresh" in sentence, f"README says without a refresh: ...{text[at - 200:at + 80]}"

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from shared import lifecycle
-from shared.broker_capacity import RUNNING_BROKER_VARIABLE, capacity_notes, running_broker_value
+from shared.broker_capacity import RUNNING_BROKER_VARIABLE, capacity_notes, running_broker, running_broker_value
 from shared.catalog import load_catalog
 from shared.cli import UsageParser
 from shared.dag import NEEDS_VPC_REACH, downstream_closure
 from shared.envs import EnvConfig, env_path, load_env
-from shared.errors import PlatformError, UsageError, display_path
+from shared.errors import ConfigError, PlatformError, UsageError, display_path
 from shared.images import AwsAccessError
 from shared.orchestrate.account import (
     AccountCheck,
@@ -218,7 +218,9 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
                 out.write(f"note: up would be refused: {refusal}\n")
         for role in report.missing:
             out.write(f"note: up creates the service-linked role {role.role_name} first (`{role.command}`)\n")
-        return AccountReport()
+        # nothing to create or refuse, but what the broker runs: the preview's capacity alarms are up's
+        # (program_environment)
+        return AccountReport(broker_running=report.broker_running)
     if report.refusals:
         raise AccountError("\n".join(report.refusals))
     for role in report.missing:
@@ -282,7 +284,12 @@ def program_environment(env: EnvConfig, broker: RunningBroker | None) -> dict[st
     if (broker is None or broker.instance_type is None or broker.engine_version is None
             or broker.deployment_mode not in (None, env.messaging.deployment_mode)):
         return {}
-    return {RUNNING_BROKER_VARIABLE: running_broker_value(broker.instance_type, broker.engine_version)}
+    handed = {RUNNING_BROKER_VARIABLE: running_broker_value(broker.instance_type, broker.engine_version)}
+    try:
+        running_broker(handed)
+    except ConfigError:  # an answer of a form the broker program would refuse: it takes the env's figures
+        return {}
+    return handed
 
 
 def unusable_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
@@ -328,9 +335,10 @@ def withdrawn_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
             "only where the broker stack's state still records the pending type, and Amazon MQ documents no "
             "withdrawal; after a refresh it sends nothing. Nothing was run. Either set messaging.instance_type: "
             f"{wanted} again (applied in the window, or now with `aws mq reboot-broker {where}`) and change it in a "
-            f"later up, or withdraw it yourself, `aws mq update-broker {where} --host-instance-type {running}`, and "
-            f"run again once `aws mq describe-broker {where} --query PendingHostInstanceType` names no type but "
-            f"{running}")
+            f"later up, or try to withdraw it yourself (Amazon MQ documents no withdrawal, so check that it took), "
+            f"`aws mq update-broker {where} --host-instance-type {running}`, and run again once `aws mq "
+            f"describe-broker {where} --query PendingHostInstanceType` names no type but {running}; while it still "
+            f"names {wanted}, the first way is the one left")
 
 
 def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None,

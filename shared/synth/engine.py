@@ -21,7 +21,7 @@ import os
 import runpy
 import sys
 import traceback
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -922,13 +922,19 @@ def layer_dir(layer: str) -> Path:
 
 
 def synth_env(env_name: str, layers: list[str] | None = None,
-              on_document: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+              on_document: Callable[[dict[str, Any]], None] | None = None,
+              program_environment: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Synthesize every layer (or ``layers`` and what they read) of an env, in DAG order.
 
     Each layer's exported outputs are handed to the downstream layers' StackReference reads.
     ``on_document`` sees each layer's document as soon as it exists (the policy engine starts
     evaluating it while the next layers synthesize).
+
+    The env's plan is the env file's alone: what the orchestrator hands the programs from the account
+    (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`) is blanked, whatever the shell exports, unless
+    ``program_environment`` gives it (the synth, the snapshots, ``nox -s diff`` and ``policy`` stay the same).
     """
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE
     from shared.contracts import stack_reference_name
     from shared.dag import order, upstream_closure
     from shared.envs import load_env
@@ -941,6 +947,7 @@ def synth_env(env_name: str, layers: list[str] | None = None,
         document = synth_program(
             layer_dir(layer), stack=env.name, layer=layer, env=env.name, account_id=env.account_id,
             region=env.region, stack_outputs=outputs, organization=env.pulumi_org,
+            env_vars={RUNNING_BROKER_VARIABLE: "", **(program_environment or {})},
         )
         documents[layer] = document
         if on_document is not None:

@@ -814,11 +814,43 @@ def test_the_broker_program_takes_the_running_broker_the_orchestrator_hands_over
     from shared.broker_capacity import RUNNING_BROKER_VARIABLE, alarm_thresholds
 
     edit_env("dev", lambda data: data["messaging"].update(instance_type="mq.m7g.large"))
-    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 4.2")
-    found = alarms(synth_env("dev", ["network", "broker"])["broker"])
+    handed = {RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2"}
+    found = alarms(synth_env("dev", ["network", "broker"], program_environment=handed)["broker"])
     medium = alarm_thresholds("4.2", "mq.m7g.medium", "SINGLE_INSTANCE")
     for what, metric in (("connections", "ConnectionCount"), ("channels", "ChannelCount"), ("queues", "QueueCount")):
         assert found[f"dev-ml-broker-capacity-{what}"]["threshold"] == medium[metric]
+
+
+def test_the_env_s_synth_is_the_env_file_s_whatever_the_shell_exports(
+        edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The synth, its snapshots, `nox -s diff` and `policy` are the env file's plan: a PLATFORM_BROKER_RUNNING left
+    in the shell (set for a `pulumi up` by hand in stacks/broker) changes none of them."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE, alarm_thresholds
+
+    edit_env("dev", lambda data: data["messaging"].update(instance_type="mq.m7g.large"))
+    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 4.2")
+    found = alarms(synth_env("dev", ["network", "broker"])["broker"])
+    large = alarm_thresholds("4.2", "mq.m7g.large", "SINGLE_INSTANCE")
+    assert large != alarm_thresholds("4.2", "mq.m7g.medium", "SINGLE_INSTANCE")
+    for what, metric in (("connections", "ConnectionCount"), ("channels", "ChannelCount"), ("queues", "QueueCount")):
+        assert found[f"dev-ml-broker-capacity-{what}"]["threshold"] == large[metric]
+
+
+@pytest.mark.parametrize("value", ["mq.m7g.medium", "mq.m7g.medium 4.2 extra", "4.2 mq.m7g.medium", "medium 4.2",
+                                   "mq.m7g.medium four", "mq.m7g.medium 4"])
+def test_a_malformed_running_broker_is_refused_by_name(value: str) -> None:
+    """The variable is the orchestrator's (or set by hand for a `pulumi up` in stacks/broker): a value not of its form
+    is an error naming it and the form, not silently the env's figures (or a broker's limits misread)."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE, running_broker
+
+    with pytest.raises(ConfigError) as raised:
+        running_broker({RUNNING_BROKER_VARIABLE: value})
+    assert RUNNING_BROKER_VARIABLE in str(raised.value) and repr(value) in str(raised.value)
+    assert "<instance type> <engine major.minor>" in str(raised.value)
+    # absent or empty: not handed over (the env's figures); well-formed: taken, even a type no table knows
+    assert running_broker({}) is None and running_broker({RUNNING_BROKER_VARIABLE: ""}) is None
+    assert running_broker({RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2"}) == ("mq.m7g.medium", "4.2")
+    assert running_broker({RUNNING_BROKER_VARIABLE: " mq.m9x.huge 3.13.7 "}) == ("mq.m9x.huge", "3.13")
 
 
 # -- what the pager reads -----------------------------------------------------------------------------
