@@ -1118,6 +1118,18 @@ def scale_from_zero_problem(spec: ServiceSpec, catalog: Catalog, queue_metrics: 
     return f"0 would let autoscaling stop every {spec.name} task for good: {why}; set min_count to 1 or more"
 
 
+def _rule_cpu_target_applies(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """``cpu_target_percent`` set for a service that has no CPU policy: its backlog alone scales it
+    (shared.components.compute_service.autoscaling), so the value would change nothing, silently."""
+    for service, settings in env.services.items():
+        if (service in catalog.services and "cpu_target_percent" in settings.model_fields_set
+                and backlog_wakes(catalog[service], catalog, publishes_queue_metrics(env))):
+            yield (path, f"services.{service}.cpu_target_percent",
+                   f"has no effect: {service} scales on its queue alone (out while messages wait, in once none is "
+                   "ready or unacknowledged), never on its CPU, as no HTTP request reaches it (README, "
+                   "Autoscaling); remove the key")
+
+
 def _rule_min_count_wakes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A service scaled in to 0 tasks must have a metric that can scale it out again; the compute layer would
     deploy it, and it would sit at 0 (its queue filling, its callers failing) without an error anywhere."""
@@ -1390,6 +1402,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_cluster_azs, ("messaging", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_min_count_wakes, ("services", "messaging")),
+    (_rule_cpu_target_applies, ("services", "messaging")),
     (_rule_depth_alarms_reachable, ("alarms", "messaging")),
     (_rule_cloud_map_instances, ("services", "mesh")),
     (_rule_private_subnet_addresses, ("network", "services", "mesh", "messaging")),

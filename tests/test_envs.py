@@ -150,6 +150,9 @@ MALFORMED = [
     ("min_count 0 for a public service", _set("services.gateway", {"desired_count": 1, "min_count": 0,
                                                                    "max_count": 2}),
      "services.gateway.min_count", "HTTP requests from the load balancer would fail"),
+    # its queue alone scales a consumer no HTTP request reaches: it has no CPU policy for the value to set
+    ("cpu target for a consumer no request reaches", _set("services.training.cpu_target_percent", 70),
+     "services.training.cpu_target_percent", "has no effect: training scales on its queue alone"),
     # RabbitMQ counts ready messages only against max-length, and the depth alarms read ready messages
     ("queue depth alarm above the queue's length limit", _set("messaging.max_length", 500),
      "alarms.queue_depth", "1000 is above messaging.max_length (500)"),
@@ -827,6 +830,19 @@ def test_an_external_broker_publishes_no_backlog_to_wake_a_consumer_at_zero(
     result = synth_cli("dev", build_dir=tmp_path / "build", env_dir=env_dir)
     assert result.returncode == 2, result.stderr
     assert "services.training.min_count" in result.stderr and "no queue metrics publisher" in result.stderr
+
+
+def test_a_cpu_target_applies_where_the_service_has_a_cpu_policy(edit_env: Any) -> None:
+    """Where no queue metric is published (an external broker) the consumer keeps CPU target tracking, and a
+    service others call always does: the key is theirs to set."""
+    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
+                "management_endpoint": "https://rabbit.example.internal:15671"}
+    edit_env("dev", lambda data: (data["messaging"].update(broker="external", external=external),
+                                  data["services"]["training"].update(cpu_target_percent=70),
+                                  data["services"]["inference"].update(cpu_target_percent=70)))
+    env = load_env("dev")
+    assert (env.service_settings("training").cpu_target_percent,
+            env.service_settings("inference").cpu_target_percent) == (70, 70)
 
 
 def test_a_consumer_no_request_reaches_may_rest_at_zero_where_its_backlog_is_published(edit_env: Any) -> None:

@@ -376,7 +376,8 @@ def scale_out_cooldown(spec: ServiceSpec, least: int) -> int:
 @dataclass(frozen=True)
 class Autoscaling:
     target: aws.appautoscaling.Target
-    cpu: aws.appautoscaling.Policy
+    #: CPU target tracking: every service but a consumer that its backlog alone scales (``wakes_on_backlog``)
+    cpu: aws.appautoscaling.Policy | None = None
     #: step policies on the work queue's backlog (consumers in envs that publish per-queue metrics)
     backlog_out: aws.appautoscaling.Policy | None = None
     backlog_in: aws.appautoscaling.Policy | None = None
@@ -384,14 +385,20 @@ class Autoscaling:
 
 
 def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -> Autoscaling:
-    """The scalable target between the plan's min and max task counts, CPU target tracking and, for a consumer
-    where the env publishes per-queue metrics, step scaling on its work queue's ready messages.
+    """The scalable target between the plan's min and max task counts, CPU target tracking (save for a consumer no
+    request reaches) and, for a consumer where the env publishes per-queue metrics, step scaling on its work queue's
+    ready messages.
 
-    CPU tracking scales out a CPU-bound service; it scales in only a service that also serves HTTP. A consumer no
-    request reaches (``wakes_on_backlog``) scales in on its queue alone (nothing ready or unacknowledged), since
-    low CPU does not mean no work (a training job waits on I/O): scale-in is off in its CPU policy. Step scaling,
-    unlike target tracking, acts on its alarm alone, so it scales out of 0 tasks: the queue's figures are published
-    whether or not a task runs.
+    A consumer no request reaches (``wakes_on_backlog``) scales on its queue alone: out while messages wait, in
+    once nothing is ready or unacknowledged. It gets no CPU policy: its CPU says how hard the jobs it holds work, not
+    that work waits. A task takes only what is ready (its prefetch bounds what it holds), so a task added while
+    nothing waits takes no part of a running job; target tracking on the average CPU would still add one for each
+    CPU-bound job (one task at 100 % against a 60 % target asks for 2: "scales out proportionally to the metric",
+    Application Auto Scaling user guide, target tracking), and with its own scale-in off (low CPU is no sign of no
+    work) only the backlog scale-in would remove it, once the queue is empty: an idle task billed for as long as
+    the job runs (``max_job_seconds``, 6 hours for training). Step scaling, unlike target tracking, acts on its alarm
+    alone, so it scales out of 0 tasks: the queue's figures are published whether or not a task runs.
+    A service that serves HTTP keeps CPU tracking for scale-out and scale-in.
     """
     plan, settings = args.plan, args.settings
     target = aws.appautoscaling.Target(
@@ -403,25 +410,8 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
         max_capacity=plan.max_count,
         opts=pulumi.ResourceOptions(parent=service),
     )
-    tracking = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs
-    cpu_metric = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs
-    cpu = aws.appautoscaling.Policy(
-        f"{name}-cpu",
-        policy_type="TargetTrackingScaling",
-        resource_id=target.resource_id,
-        scalable_dimension=target.scalable_dimension,
-        service_namespace=target.service_namespace,
-        target_tracking_scaling_policy_configuration=tracking(
-            target_value=float(plan.cpu_target_percent),
-            predefined_metric_specification=cpu_metric(predefined_metric_type="ECSServiceAverageCPUUtilization"),
-            # Scale out once per new task's start (not before it can take load), scale in slowly: a model reload costs
-            # more than an idle task.
-            scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
-            scale_out_cooldown=scale_out_cooldown(plan.spec, SCALE_OUT_COOLDOWN_SECONDS),
-            disable_scale_in=True if plan.wakes_on_backlog else None,
-        ),
-        opts=pulumi.ResourceOptions(parent=target),
-    )
+    backlog_only = plan.wakes_on_backlog and settings.queue_metrics_namespace is not None
+    cpu = None if backlog_only else cpu_policy(f"{name}-cpu", target, plan)
     if not plan.backlog_scaling or settings.queue_metrics_namespace is None:
         return Autoscaling(target, cpu)
     messaging = args.upstreams.messaging
@@ -454,6 +444,28 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
             f"one idle {args.unit} task (down to min_count)", "LessThanOrEqualToThreshold", 0, BACKLOG_IDLE_PERIODS,
             backlog_in))
     return Autoscaling(target, cpu, out, backlog_in, tuple(alarms))
+
+
+def cpu_policy(name: str, target: aws.appautoscaling.Target, plan: ServicePlan) -> aws.appautoscaling.Policy:
+    """Target tracking of ``target`` on its tasks' average CPU at the plan's ``cpu_target_percent``."""
+    tracking = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs
+    cpu_metric = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs
+    return aws.appautoscaling.Policy(
+        name,
+        policy_type="TargetTrackingScaling",
+        resource_id=target.resource_id,
+        scalable_dimension=target.scalable_dimension,
+        service_namespace=target.service_namespace,
+        target_tracking_scaling_policy_configuration=tracking(
+            target_value=float(plan.cpu_target_percent),
+            predefined_metric_specification=cpu_metric(predefined_metric_type="ECSServiceAverageCPUUtilization"),
+            # Scale out once per new task's start (not before it can take load), scale in slowly: a model reload costs
+            # more than an idle task.
+            scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+            scale_out_cooldown=scale_out_cooldown(plan.spec, SCALE_OUT_COOLDOWN_SECONDS),
+        ),
+        opts=pulumi.ResourceOptions(parent=target),
+    )
 
 
 def step_policy(name: str, target: aws.appautoscaling.Target, cooldown: int,
@@ -504,5 +516,5 @@ class FargateService(pulumi.ComponentResource):
         self.task_definition = task_definition(name, args, roles, self.wiring, self)
         self.service = ecs_service(name, args, self.task_definition, self)
         self.scaling = autoscaling(name, args, self.service)
-        self.scaling_target, self.scaling_policy = self.scaling.target, self.scaling.cpu
+        self.scaling_target = self.scaling.target
         self.register_outputs({"service_arn": self.service.arn, "image": self.image})

@@ -70,7 +70,6 @@ def unit(doc: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
         "execution_policy": by_name(doc, ROLE_POLICY, f"{name}-execution"),
         "task_role": by_name(doc, ROLE, f"{name}-task"),
         "scaling_target": by_name(doc, SCALING_TARGET, name),
-        "scaling_policy": by_name(doc, SCALING_POLICY, f"{name}-cpu"),
     }
 
 

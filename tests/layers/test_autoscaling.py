@@ -1,7 +1,7 @@
 """Given an env, each consumer's ECS service scales on its work queue's backlog (the queue metrics publisher's
 ``MLPlatform/RabbitMQ`` ``MessagesReady``) with step scaling, which acts on its alarm alone and so scales out of
-0 tasks; a consumer no HTTP request reaches scales in on its backlog only (its CPU policy does not scale in) and
-may rest at 0 tasks; the others keep CPU target tracking for scale-in and may not go to 0."""
+0 tasks; a consumer no HTTP request reaches scales on its backlog only (no CPU policy) and may rest at 0 tasks;
+the others keep CPU target tracking and may not go to 0."""
 
 from __future__ import annotations
 
@@ -89,10 +89,8 @@ def test_only_a_consumer_no_request_reaches_scales_in_on_its_backlog_and_not_on_
     catalog = load_catalog()
     for spec in catalog:
         found = scaling(compute, spec.name)
-        tracking = found["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]
         # BACKLOG_ONLY in the shipped catalog, and any consumer a user adds that no HTTP request reaches
         if spec.consumes and not spec.public and not catalog.callers(spec.name):
-            assert tracking["disableScaleIn"] is True, "low CPU is no proof of no work (a job waiting on I/O)"
             backlog_in = found["backlog-in"]["inputs"]["stepScalingPolicyConfiguration"]
             # one task per cooldown: ECS stops only tasks not protecting themselves from scale-in
             assert backlog_in["stepAdjustments"] == [{"metricIntervalUpperBound": "0", "scalingAdjustment": -1}]
@@ -105,8 +103,30 @@ def test_only_a_consumer_no_request_reaches_scales_in_on_its_backlog_and_not_on_
             assert alarm["dimensions"] == found["alarm-backlog-out"]["inputs"]["dimensions"]
             assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == BACKLOG_IDLE_PERIODS
         else:
+            tracking = found["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]
             assert "disableScaleIn" not in tracking, f"{spec.name} serves HTTP: CPU scales it in"
             assert "backlog-in" not in found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_consumer_no_request_reaches_scales_on_its_queue_alone_never_on_its_cpu(env: str) -> None:
+    """Its CPU says how hard the jobs its tasks hold work, not that work waits: a task takes only messages that are
+    ready, so one added while none is ready idles. CPU target tracking would add one per CPU-bound job (a task at
+    100 % against the 60 % target asks for 2: target tracking "scales out proportionally to the metric",
+    Application Auto Scaling user guide), and with its scale-in off (low CPU is no sign of no work) only the queue
+    emptying would remove it: prod's training billed an idle task for each 6-hour job. So every policy on its
+    scalable target reads its queue: out on ready messages, in on none at all."""
+    compute = layers(env)["compute"]
+    catalog = load_catalog()
+    backlog_only = [spec.name for spec in catalog
+                    if spec.consumes and not spec.public and not catalog.callers(spec.name)]
+    assert BACKLOG_ONLY in backlog_only
+    for name in backlog_only:
+        found = scaling(compute, name)
+        policies = {suffix for suffix in found if not suffix.startswith("alarm-")}
+        assert policies == {"backlog-out", "backlog-in"}, f"{name}: {sorted(policies)}"
+        assert all(found[p]["inputs"]["policyType"] == "StepScaling" for p in policies)
+        assert {found[f"alarm-{p}"]["inputs"]["metricName"] for p in policies} == {"MessagesReady", "Messages"}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -185,8 +205,8 @@ def test_a_scale_out_waits_for_the_tasks_it_started_before_adding_more(tmp_path:
 
     default = scaling(layers("dev")["compute"], "gateway")["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]
     assert default["scaleOutCooldown"] == load_catalog()["gateway"].startup_seconds + DEPLOY_OVERHEAD_SECONDS == 180
-    write_catalog(tmp_path, monkeypatch, lambda services: services[BACKLOG_ONLY].update(startup_seconds=900))
-    found = scaling(synth_env("dev", ["compute"])["compute"], BACKLOG_ONLY)
+    write_catalog(tmp_path, monkeypatch, lambda services: services["inference"].update(startup_seconds=900))
+    found = scaling(synth_env("dev", ["compute"])["compute"], "inference")
     assert found["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]["scaleOutCooldown"] == 1020
     assert found["backlog-out"]["inputs"]["stepScalingPolicyConfiguration"]["cooldown"] == 1020
 
