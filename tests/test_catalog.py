@@ -103,7 +103,7 @@ def test_a_misspelt_key_is_named_as_unknown_with_every_other_problem(tmp_path: P
     assert all(Path(p.file) == path for p in getattr(raised.value, "problems", [raised.value]))
 
 
-@pytest.mark.parametrize("key", ["gpu", "gpus", "gpu_count", "accelerator"])
+@pytest.mark.parametrize("key", ["gpu", "gpus", "gpu_count", "accelerator", "cuda", "nvidia_gpus"])
 def test_a_gpu_request_is_refused_saying_fargate_has_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           key: str) -> None:
     # An ML team's first guess for a GPU: "unknown key" alone would send them looking for the right spelling. Every

@@ -42,4 +42,4 @@ def test_the_broker_state_holds_the_admin_password_until_the_first_rotation(env:
     said = trust_statement()
     assert "The broker's own state holds the admin password as generated" in said, said
     assert "until the first rotation" in said and "again after a broker replacement" in said, said
-    assert "only keeping the role from the broker's and messaging's states would" in said, said
+    assert "as long as this role reads the broker's and messaging's states" in said, said
