@@ -249,8 +249,9 @@ def test_the_notes_from_the_last_release_name_every_resource_its_first_up_change
     commit, paragraph = _notes_from_release()
     layers = order()
     baseline = {layer: _snapshot_at(commit, env, layer) for layer in layers}
-    fresh = {layer: dict(json.loads((ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text("utf-8")))
-             for layer in layers}
+    fresh: dict[str, dict[str, Any] | None] = {
+        layer: dict(json.loads((ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text("utf-8")))
+        for layer in layers}
     changes = [(layer_diff.layer, change) for layer_diff in diff_layers(baseline, fresh, layers)
                for change in layer_diff.changes]
     assert changes, f"nothing changes from {commit}: move the notes' release to the one deployed now"
