@@ -269,11 +269,13 @@ class DeployRunnerConfig(_Strict):
     timeout_minutes: int | None = Field(default=None, ge=5, le=2160)
     log_retention_days: LogRetentionDays = 30
     #: name of a Secrets Manager secret (this env's account and region) holding the Pulumi passphrase, for a
-    #: state backend whose stack secrets are passphrase-encrypted: CodeBuild puts it in PULUMI_CONFIG_PASSPHRASE
-    #: and reads it with the runner's service role (Secrets Manager secret names: 1-512 of these characters)
+    #: state backend whose stack secrets are passphrase-encrypted: the project holds its ARN and the build reads it
+    #: into PULUMI_CONFIG_PASSPHRASE as the deploy role; no role of the runner reads it
+    #: (shared.components.deploy_runner.SECRET_VARIABLES; Secrets Manager secret names: 1-512 of these characters)
     passphrase_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
     #: name of a Secrets Manager secret (this env's account and region) holding a Pulumi access token, for a Pulumi
-    #: Cloud backend: CodeBuild puts it in PULUMI_ACCESS_TOKEN (the CLI's login in a build, which has no terminal)
+    #: Cloud backend: the build reads it into PULUMI_ACCESS_TOKEN in the same way (the CLI's login in a build, which
+    #: has no terminal)
     access_token_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
     #: the AWS CodeConnections (formerly CodeStar Connections) GitHub App connection builds check GitHub out
     #: with (github_repository, or a start-build source override); unset: a token credential of CodeBuild

@@ -5,6 +5,8 @@ name is a surprise in a running env."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +213,107 @@ def test_the_upgrade_notes_name_the_refusals_this_change_adds() -> None:
         assert f"`messaging.instance_type: {family}.micro`" in section
         assert "/".join(f"`{source}`" for source in sources) in section
     assert "messaging" in NEEDS_VPC_REACH and "`REBOOT_IN_PROGRESS`" in section
+
+
+def _raw_upgrade_section() -> str:
+    return readme_section("## Upgrading an existing deployment")
+
+
+def _notes_from_release() -> tuple[str, str]:
+    """The commit the notes' "From a deployment of" paragraph names, and that paragraph up to the next bullet list."""
+    section = _raw_upgrade_section()
+    match = re.search(r"\*\*From a deployment of `([0-9a-f]{7,40})`\*\*(.*?)\n- \*\*", section, re.S)
+    assert match, "the upgrade notes name no release to upgrade from (**From a deployment of `<commit>`**)"
+    return match.group(1), match.group(2)
+
+
+def _snapshot_at(commit: str, env: str, layer: str) -> dict[str, Any] | None:
+    shown = subprocess.run(["git", "show", f"{commit}:tests/snapshots/{env}/{layer}.json"], cwd=ROOT,
+                           capture_output=True, text=True, check=False)
+    if shown.returncode != 0:
+        if "exists on disk, but not in" in shown.stderr or "does not exist in" in shown.stderr:
+            return None  # a layer the release did not have: every resource of it is an add
+        pytest.skip(f"{commit} is not in this clone (a shallow checkout): {shown.stderr.strip()}")
+    return dict(json.loads(shown.stdout))
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_notes_from_the_last_release_name_every_resource_its_first_up_changes(env: str) -> None:
+    """An operator on the release the notes name reads them before the first `up` of the new code: its table lists each
+    resource that `up` changes in the shipped env, as `nox -s diff --baseline` against that release's snapshots shows
+    it (the snapshots are the synth: tests/test_synth.py), no more and no fewer; and what the paragraph promises (no
+    add, replace or delete; no service rolls) holds."""
+    from shared.dag import order
+    from shared.plan_diff import diff_layers
+
+    commit, paragraph = _notes_from_release()
+    layers = order()
+    baseline = {layer: _snapshot_at(commit, env, layer) for layer in layers}
+    fresh: dict[str, dict[str, Any] | None] = {
+        layer: dict(json.loads((ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text("utf-8")))
+        for layer in layers}
+    changes = [(layer_diff.layer, change) for layer_diff in diff_layers(baseline, fresh, layers)
+               for change in layer_diff.changes]
+    assert changes, f"nothing changes from {commit}: move the notes' release to the one deployed now"
+    rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:3])
+            for line in paragraph.splitlines() if line.startswith("| ") and not line.startswith("| layer ")}
+    named = {(layer, cells.split("`")[1], kind.split(" ")[0]) for layer, cells, kind in rows}
+    changed = {(layer, change.name, change.action) for layer, change in changes}
+    assert named == changed, f"the table names {sorted(named - changed)}; the first up does {sorted(changed - named)}"
+    for layer, cells, kind in rows:
+        (inputs,) = [change.inputs for name, change in changes if name == layer and change.name == cells.split("`")[1]]
+        assert all(f"`{name}`" in kind for name in inputs), (layer, cells, kind, inputs)
+    words = " ".join(paragraph.split())
+    if "Nothing is added, replaced or deleted" in words:
+        assert {change.action for _, change in changes} == {"update"}
+    if "no task definition changes and no service rolls" in words:
+        assert not [change for _, change in changes if change.type == "aws:ecs/taskDefinition:TaskDefinition"
+                    or change.type == "aws:ecs/service:Service"]
+
+
+def test_the_upgrade_notes_update_the_role_boundary_only_after_broker_moved_the_runner_off_secret_variables(
+        edit_env: Any) -> None:
+    """Until broker's `up` updates the project, CodeBuild resolves its SECRETS_MANAGER variables with the runner's
+    service role for every build, within the role boundary; the new boundary admits no secret read, so a boundary
+    updated first fails every build (the one meant to run the `up` too) before its first command."""
+    from shared.role_boundary import boundary_document
+    from tests import iam_eval
+
+    secret = "ml-platform/dev/pulumi-passphrase"
+    edit_env("dev", lambda data: data["messaging"].update(deploy_runner={"passphrase_secret": secret}))
+    env = load_env("dev")
+    arn = f"arn:aws:secretsmanager:{env.region}:{env.account_id}:secret:{secret}-Ab1Cd2"
+    assert not iam_eval.allows(boundary_document(env)["Statement"], "secretsmanager:GetSecretValue", arn)
+    note = " ".join(_raw_upgrade_section().split("**A deploy runner with `messaging.deploy_runner.passphrase_secret`",
+                                                1)[1].split("\n- **", 1)[0].split())
+    assert "only after broker's `up` has updated the project" in note
+    assert "fails before its first command" in note and "`nox -s up -- ENV --layers broker --exact`" in note
+
+
+def test_the_upgrade_notes_name_the_broker_refusals_and_the_capacity_alarms_of_this_change() -> None:
+    """States a broker may be left in at the upgrade now stop its first `up`, and a pending type or engine moves the
+    capacity alarms back: the notes name each state as DescribeBroker spells it, and the alarms."""
+    from shared.orchestrate.cli import BROKER_NOT_RUNNING
+
+    section = upgrade_section()
+    for state in BROKER_NOT_RUNNING:
+        assert f"`{state}`" in section, state
+    assert "`PendingHostInstanceType`" in section
+    for suffix in ("connections", "channels", "queues"):
+        assert f"-{suffix}`" in section or f"`<env>-ml-broker-capacity-{suffix}`" in section, suffix
+
+
+def test_the_upgrade_notes_name_the_free_threaded_refusal_and_the_self_resyncing_venv(tmp_path: Path) -> None:
+    """nox on python3.13t ran before and is refused now (exit 2); a changed lock re-syncs an existing .venv by
+    itself (its stamp's digest covers requirements.lock)."""
+    from shared.venvcheck import check_python, requirements_digest
+
+    assert check_python((3, 13), gil_disabled=True) is not None and check_python((3, 13), gil_disabled=False) is None
+    for name in ("pyproject.toml", "requirements.lock"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    before = requirements_digest(tmp_path)
+    (tmp_path / "requirements.lock").write_text("y\n", encoding="utf-8")
+    assert requirements_digest(tmp_path) != before
+    section = upgrade_section()
+    assert "free-threaded Python (`python3.13t`) is now refused, exit 2" in section
+    assert "re-syncs `.venv` by itself" in section
