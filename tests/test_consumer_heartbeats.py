@@ -55,14 +55,15 @@ def _ready(broker: LocalBroker) -> int:
         connection.close()
 
 
-def _one_job(broker: LocalBroker) -> None:
+def _one_job(broker: LocalBroker, jobs: int = 1) -> None:
     connection = broker.admin_connection()
     try:
         channel = connection.channel()
         channel.queue_declare(QUEUE, durable=True)
         channel.queue_purge(QUEUE)
         channel.confirm_delivery()
-        channel.basic_publish("", QUEUE, b"train", pika.BasicProperties(delivery_mode=2))
+        for _ in range(jobs):
+            channel.basic_publish("", QUEUE, b"train", pika.BasicProperties(delivery_mode=2))
     finally:
         connection.close()
 
@@ -113,3 +114,31 @@ def test_the_maintenance_window_says_a_running_job_starts_over() -> None:
     requeued as in the first test above, whatever the client's reconnect does."""
     section = " ".join(readme_section("### Maintenance window", stop="\n### ").split())
     assert "the job starts over" in section and "delivery limit" in section
+
+
+@pytest.mark.parametrize("prefetch", [1, 2])
+def test_a_job_prefetched_behind_a_running_one_is_not_ready_so_it_scales_nothing_out(broker: LocalBroker,
+                                                                                         prefetch: int) -> None:
+    """A consumer no HTTP request reaches scales out on its queue's ready messages alone (backlog-out alarm on
+    MessagesReady, shared.components.compute_service.autoscaling): with a prefetch above 1 the task running a job
+    also holds the next one unacknowledged, MessagesReady stays 0, and that job waits for the running one to end
+    while max_count allows another task."""
+    _one_job(broker, jobs=2)
+    connection = _consumer(broker)
+    try:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=prefetch)  # per consumer (global=false), as the contract asks
+        delivered: list[int] = []
+        channel.basic_consume(QUEUE, lambda _ch, method, _props, _body: delivered.append(method.delivery_tag))
+        assert until(lambda: connection.process_data_events(time_limit=0.2) or len(delivered) >= prefetch)
+        connection.process_data_events(time_limit=1)  # nothing more arrives while nothing is acknowledged
+        assert len(delivered) == prefetch
+        assert _ready(broker) == 2 - prefetch  # the scale-out alarm sees the second job only at prefetch 1
+    finally:
+        connection.close()
+
+
+def test_the_image_contract_asks_a_consumer_no_request_reaches_for_prefetch_1() -> None:
+    section = " ".join(readme_section("### What a service's image must provide", stop="\n### ").split())
+    assert "no HTTP request reaches" in section and "sets a prefetch of 1" in section
+    assert "unacknowledged, not ready" in section
