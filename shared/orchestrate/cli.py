@@ -228,6 +228,11 @@ def _account_preflight(check: AccountCheck, env: EnvConfig, operation: Operation
     return report
 
 
+def broker_state_command(env: EnvConfig, broker_id: str) -> str:
+    """The AWS CLI command (in backticks) a refusal names to watch the broker's DescribeBroker ``BrokerState``."""
+    return f"`aws mq describe-broker --broker-id {broker_id} --region {env.region} --query BrokerState`"
+
+
 def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: RunningBroker | None) -> str | None:
     """Why the run's layers that talk to the broker's management API (:data:`shared.dag.NEEDS_VPC_REACH`: the
     messaging layer's RabbitMQ provider) should wait: the env's broker is restarting (DescribeBroker BrokerState
@@ -244,7 +249,7 @@ def rebooting_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: Runn
     restarting = (f"{display_path(str(env_path(env.name)))}: the broker {broker_id} is restarting "
                   f"(REBOOT_IN_PROGRESS: its maintenance window, messaging.maintenance_window {window}, lasts up to "
                   f"two hours, or a reboot), and {', '.join(reaching)} talks to its RabbitMQ management API")
-    state = f"`aws mq describe-broker --broker-id {broker_id} --region {env.region} --query BrokerState`"
+    state = broker_state_command(env, broker_id)
     if env.messaging.deployment_mode != "SINGLE_INSTANCE":
         return (f"{restarting}: a cluster restarts one node at a time with two running, so it still answers; should "
                 f"{reaching[0]} fail on a connection, run again once {state} says RUNNING")
@@ -303,7 +308,7 @@ def unusable_broker_refusal(env: EnvConfig, layers: Sequence[str], broker: Runni
     users = [layer for layer in layers if layer == "broker" or layer in NEEDS_VPC_REACH]
     if broker is None or broker.state not in BROKER_NOT_RUNNING or not users:
         return None
-    state = f"`aws mq describe-broker --broker-id {broker.broker_id} --region {env.region} --query BrokerState`"
+    state = broker_state_command(env, broker.broker_id)
     return (f"{display_path(str(env_path(env.name)))}: {', '.join(users)} needs the env's broker, but "
             f"{broker.broker_id} {BROKER_NOT_RUNNING[broker.state](broker.broker_id, env.region, state)}")
 
