@@ -24,6 +24,7 @@ from packaging.markers import Marker
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import parse_wheel_filename
 
+from shared import REPO_ROOT
 from shared.venvcheck import LOCK_NAME, SUPPORTED, lock_entries
 
 RECORD = Path(".ci") / "lock-wheels.txt"
@@ -91,6 +92,7 @@ def accepted_tags(python: tuple[int, int], platform: Platform) -> frozenset[Tag]
 def gaps(lock_text: str, record: Mapping[str, str], label: str = LOCK_NAME) -> list[str]:
     """Every locked package (whose marker applies) without a hashed wheel for a promised Python and platform, and every
     hash the record does not name (a record older than the lock)."""
+    machines = [(python, platform, accepted_tags(python, platform)) for platform in PLATFORMS for python in PYTHONS]
     problems = []
     for entry in lock_entries(lock_text):
         unknown = sorted(entry.hashes - record.keys())
@@ -100,14 +102,10 @@ def gaps(lock_text: str, record: Mapping[str, str], label: str = LOCK_NAME) -> l
             continue
         wheels = [parse_wheel_filename(record[digest])[3] for digest in entry.hashes
                   if record[digest].endswith(".whl")]
-        missing = []
-        for platform in PLATFORMS:
-            for python in PYTHONS:
-                if entry.marker and not Marker(entry.marker).evaluate(_marker_environment(python, platform)):
-                    continue
-                tags = accepted_tags(python, platform)
-                if not any(tags & wheel for wheel in wheels):
-                    missing.append(f"Python {python[0]}.{python[1]} on {platform.name}")
+        marker = Marker(entry.marker) if entry.marker else None
+        missing = [f"Python {python[0]}.{python[1]} on {platform.name}" for python, platform, tags in machines
+                   if (marker is None or marker.evaluate(_marker_environment(python, platform)))
+                   and not any(tags & wheel for wheel in wheels)]
         if missing:
             problems.append(f"{label}: {entry.name}=={entry.version} has no wheel for " + ", ".join(missing)
                             + " (its sdist needs a compiler there)")
@@ -159,12 +157,11 @@ def record(root: Path, python: str = sys.executable) -> None:
 
 
 def main(argv: list[str]) -> int:
-    root = Path(__file__).resolve().parent.parent
     if argv == ["record"]:
-        record(root)
+        record(REPO_ROOT)
         return 0
     if argv == ["check"]:
-        problems = check(root)
+        problems = check(REPO_ROOT)
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 1 if problems else 0
