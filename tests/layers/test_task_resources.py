@@ -3,13 +3,10 @@ platform's takes from the app, or from the proxy beside it, a limit Fargate woul
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
-from pathlib import Path
 from typing import Any
 
-import botocore
+import botocore.loaders
 import pytest
 
 from shared.fargate import FARGATE_DEFAULT_NOFILE
@@ -18,8 +15,7 @@ from tests.synth_helpers import of_type
 
 
 def ecs_doc(shape: str, member: str | None = None) -> str:
-    model = Path(botocore.__file__).parent / "data" / "ecs" / "2014-11-13" / "service-2.json.gz"
-    shapes = json.loads(gzip.decompress(model.read_bytes()))["shapes"]
+    shapes = botocore.loaders.Loader().load_service_model("ecs", "service-2")["shapes"]
     text = shapes[shape]["members"][member]["documentation"] if member else shapes[shape]["documentation"]
     return " ".join(re.sub(r"<[^>]+>", " ", text).split())
 
