@@ -26,6 +26,12 @@ NEEDS_VPC_REACH: frozenset[str] = frozenset({"messaging"})
 management API): the orchestrator probes the endpoint before running them. The broker layer is not
 one of them: it creates the Amazon MQ broker through AWS APIs only, so it deploys from anywhere."""
 
+SECRET_STATE_LAYERS: frozenset[str] = frozenset({"broker", "messaging"})
+"""Layers whose state holds the broker's admin password: broker's as generated (its RandomPassword, the broker's
+``users``, the admin secret's first version; the admin's password until the first rotation), messaging's as its
+RabbitMQ provider's configuration, beside every service's RabbitMQ password. The read-only role, which a
+``pull_request`` job of any branch assumes, may not read their states (shared.deploy_role.secret_state_denials)."""
+
 
 def _check_known(layers: Iterable[str]) -> list[str]:
     names = list(layers)
@@ -80,6 +86,14 @@ def downstream_closure(layers: Iterable[str]) -> list[str]:
                 wanted.add(layer)
                 changed = True
     return [layer for layer in order() if layer in wanted]
+
+
+def pull_request_layers() -> list[str]:
+    """The layers a pull request's preview runs (under the read-only role): every layer that neither is nor reads
+    (transitively) one of :data:`SECRET_STATE_LAYERS`, whose states that role may not read (a StackReference reads
+    the referenced stack's whole state)."""
+    secret = set(downstream_closure(SECRET_STATE_LAYERS))
+    return [layer for layer in order() if layer not in secret]
 
 
 def mermaid() -> str:

@@ -1218,46 +1218,37 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
 
 
 def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, backend_url: str) -> list[dict[str, Any]]:
-    """What the read-only role needs besides AWS's ``ReadOnlyAccess``: the state (read), the secrets provider's key
-    (decrypt), and the secret values a preview reads with their keys (``ReadOnlyAccess`` grants neither): the broker
-    admin secret (an ``amazon-mq`` broker), which messaging's program reads to reach the management API, and every
-    secret of a SecretVersion in a layer whose preview refreshes first (messaging:
-    :data:`shared.orchestrate.automation.REFRESHED_LAYERS`), since a SecretVersion's refresh is a GetSecretValue
-    (terraform-provider-aws resourceSecretVersionRead)."""
+    """What the read-only role needs besides AWS's ``ReadOnlyAccess``: the state (read) and the secrets provider's key
+    (decrypt), less the states of :data:`shared.dag.SECRET_STATE_LAYERS` (:func:`secret_state_denials`). No secret
+    value: ``ReadOnlyAccess`` grants none, and the only preview that read any (messaging's: the broker admin secret,
+    and its SecretVersions' values on its refresh) is no pull request's (:func:`shared.dag.pull_request_layers`)."""
     from shared.components.compute_containers import partition_of
-    from shared.orchestrate.automation import REFRESHED_LAYERS
 
     partition, account, region = partition_of(env.region), env.account_id, env.region
     statements = state_statements(partition, account, region, backend_url, env.state.secrets_provider, write=False)
-    resources = _resources(documents)
-    statements += read_denials(env, resources, state_backend(backend_url, env.state.secrets_provider).bucket)
-    by_urn = {resource["urn"]: resource for resource in resources}
-    read: dict[str, Mapping[str, Any]] = {}  # secret name -> the secret
-    for resource in resources:
-        if resource["type"] == "aws:secretsmanager/secret:Secret" and str(
-                (resource.get("inputs") or {}).get("name", "")).endswith("/broker/admin"):
-            read[str(resource["inputs"]["name"])] = resource
-    for layer in sorted(REFRESHED_LAYERS & set(documents)):
-        for version in documents[layer]["resources"]:
-            secret = by_urn.get(str(version.get("parent"))) or {}
-            name = (secret.get("inputs") or {}).get("name")
-            if version["type"] == "aws:secretsmanager/secretVersion:SecretVersion" and name \
-                    and secret.get("type") == "aws:secretsmanager/secret:Secret":
-                read[str(name)] = secret
-    if not read:
-        return statements
-    # Secrets Manager appends "-" and 6 random characters to a secret's ARN
-    statements.append(_statement("PreviewSecretValues", ["secretsmanager:GetSecretValue"],
-                                 [_arn(partition, "secretsmanager", region, account, f"secret:{name}-??????")
-                                  for name in sorted(read)]))
-    keys = {key for secret in read.values() for key in (secret.get("property_dependencies") or {}).get("kmsKeyId", [])}
-    aliases = sorted({str(alias["inputs"]["name"]) for alias in resources if alias["type"] == "aws:kms/alias:Alias"
-                      and set((alias.get("property_dependencies") or {}).get("targetKeyId", [])) & keys})
-    if aliases:
-        statements.append(_statement(
-            "PreviewSecretKeys", ["kms:Decrypt"], [_arn(partition, "kms", region, account, "key/*")],
-            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases if len(aliases) > 1 else aliases[0]}}))
+    state = state_backend(backend_url, env.state.secrets_provider)
+    statements += read_denials(env, _resources(documents), state.bucket)
+    statements += secret_state_denials(partition, state)
     return statements
+
+
+def secret_state_denials(partition: str, state: StateBackend) -> list[dict[str, Any]]:
+    """Deny the read-only role every object of the self-managed backend that holds a state of the layers in
+    :data:`shared.dag.SECRET_STATE_LAYERS`, in any env sharing the backend: the checkpoint (``<stack>.json``, or
+    ``.json.gz``/``.json.zst`` when compressed, and its ``.bak``), the history's checkpoints, the backups and an
+    update's journal (pkg/backend/diy/store.go, projectReferenceStore: StackBasePath, HistoryDir, BackupDir,
+    JournalDir, each under ``.pulumi/<stacks|history|backups|journal>/<project>/``; the project is the layer, its
+    Pulumi.yaml ``name``). A deny, since ``ReadOnlyAccess`` allows ``s3:Get*`` on ``*``, versions too. The legacy
+    layout, which has no project directory, the orchestrator refuses. None for another backend (Pulumi Cloud: its
+    stack permissions, README "CI/CD (GitHub Actions)")."""
+    from shared.dag import SECRET_STATE_LAYERS
+
+    if not state.bucket:
+        return []
+    root = f"arn:{partition}:s3:::{state.bucket}/{state.prefix + '/' if state.prefix else ''}.pulumi"
+    resources = [f"{root}/{folder}/{layer}/*" for layer in sorted(SECRET_STATE_LAYERS)
+                 for folder in ("stacks", "history", "backups", "journal")]
+    return [{**_statement("NoSecretStateReads", READ_DENIED_OBJECT_ACTIONS, resources), "Effect": "Deny"}]
 
 
 #: What ``ReadOnlyAccess`` reads beyond any preview's or gate's need: the objects of the platform's buckets (model

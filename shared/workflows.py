@@ -486,21 +486,13 @@ def envs_touched(files: Iterable[str], envs: Sequence[str], env_files_only: bool
 
 
 def matrix(envs: Sequence[str], variables: Mapping[str, str]) -> list[dict[str, str]]:
-    """One entry per env: its read role and runner from the repository variables, and the layers a
-    run outside the VPC can do (all of them with an in-VPC runner: ``layers`` empty)."""
-    from shared.dag import LAYERS, NEEDS_VPC_REACH
+    """One entry per env: its read role from the repository variables and the layers a pull request previews
+    (:func:`shared.dag.pull_request_layers`: none of them needs reach into the VPC, so no in-VPC runner either)."""
+    from shared.dag import pull_request_layers
 
     upper = {key.upper(): value for key, value in variables.items()}
-    entries = []
-    for env in envs:
-        project = upper.get(f"VPC_RUNNER_PROJECT_{env_key(env)}", "")
-        entries.append({
-            "env": env,
-            "read_role": upper.get(f"AWS_READ_ROLE_ARN_{env_key(env)}", ""),
-            "vpc_runner": project,
-            "layers": "" if project else ",".join(layer for layer in LAYERS if layer not in NEEDS_VPC_REACH),
-        })
-    return entries
+    return [{"env": env, "read_role": upper.get(f"AWS_READ_ROLE_ARN_{env_key(env)}", ""),
+             "layers": ",".join(pull_request_layers())} for env in envs]
 
 
 def _write_outputs(outputs: Mapping[str, str], out: Path | None) -> None:

@@ -237,13 +237,27 @@ def test_changed_envs_refuses_conflicting_or_empty_choices(argv: list[str], mess
     assert capsys.readouterr().out == "", "no matrix written"
 
 
-def test_matrix_names_the_read_role_and_the_in_vpc_runner_or_the_layers_a_runner_outside_can_do() -> None:
+def test_a_pull_request_previews_no_layer_that_reads_a_state_holding_the_broker_admin_password() -> None:
+    """The read role, which a pull request's job of any branch assumes, may not read the broker's and messaging's
+    states (the broker admin password): their previews and compute's (a StackReference reads the referenced stack's
+    state) are not run, with or without an in-VPC runner, and the job's summary says which and why."""
     entries = workflows.matrix(["dev", "prod"], {"AWS_READ_ROLE_ARN_DEV": "arn:aws:iam::111111111111:role/r",
                                                   "VPC_RUNNER_PROJECT_PROD": "prod-runner"})
-    assert entries[0]["read_role"] == "arn:aws:iam::111111111111:role/r" and entries[0]["vpc_runner"] == ""
-    outside = entries[0]["layers"].split(",")
-    assert outside and not set(outside) & dag.NEEDS_VPC_REACH
-    assert entries[1] == {"env": "prod", "read_role": "", "vpc_runner": "prod-runner", "layers": ""}
+    assert entries[0]["read_role"] == "arn:aws:iam::111111111111:role/r" and entries[1]["read_role"] == ""
+    for entry in entries:
+        previewed = entry["layers"].split(",")
+        assert previewed and set(previewed) <= set(dag.LAYERS)
+        for layer in previewed:
+            assert not set(dag.upstream_closure([layer])) & dag.SECRET_STATE_LAYERS, layer
+        assert not set(previewed) & dag.NEEDS_VPC_REACH, "no in-VPC runner is needed"
+    assert {"broker", "messaging", "compute"}.isdisjoint(entries[1]["layers"].split(","))
+    job = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]["preview"]
+    assert job["runs-on"] == "ubuntu-latest"
+    (run,) = [step["run"] for step in steps_of(job) if "nox -s preview" in step.get("run", "")]
+    assert 'nox -s preview -- "$ENV_NAME" --layers "$LAYERS" --exact' in run
+    (why,) = [line for line in run.splitlines() if "Not previewed" in line]
+    for layer in set(dag.LAYERS) - set(dag.pull_request_layers()):
+        assert layer in why, layer
 
 
 def test_changed_envs_from_git(tmp_path: Path) -> None:

@@ -1162,25 +1162,14 @@ def test_output_is_deterministic() -> None:
 
 # -- the read-only role ----------------------------------------------------------------------------------------------
 
-def test_the_read_role_reads_the_broker_admin_secret_by_its_real_name_and_key_alias(edit_env: Any) -> None:
+def test_the_read_role_reads_the_state_with_its_key_and_writes_nothing(edit_env: Any) -> None:
     edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state",
                                                     "secrets_provider": "awskms://alias/pulumi-state"}))
     documents = synth_env("dev")
     policies = deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True)
-    secret = next(r for r in _resources(documents) if r["type"] == "aws:secretsmanager/secret:Secret"
-                  and r["inputs"]["name"] == "platform/dev/broker/admin")
-    arn = f"arn:aws:secretsmanager:eu-west-1:111111111111:secret:{secret['inputs']['name']}-AbCdEf"
-    assert allowed(policies, "secretsmanager:GetSecretValue", arn)
-    # messaging's preview refreshes first (shared.orchestrate.automation.REFRESHED_LAYERS), and a SecretVersion's
-    # refresh is a GetSecretValue (terraform-provider-aws resourceSecretVersionRead): the services' secrets and the
-    # queue metrics publisher's, decrypted with messaging's key
-    for name in ("messaging/gateway", "messaging-monitor/queue-metrics"):
-        assert allowed(policies, "secretsmanager:GetSecretValue", arn.replace("broker/admin", name)), name
-    assert not allowed(policies, "secretsmanager:GetSecretValue", arn.replace("broker/admin", "broker/other"))
     key = "arn:aws:kms:eu-west-1:111111111111:key/0289301b-54bf-6f69-0200-000000000000"
-    assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/broker-secrets"})
-    assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/messaging-secrets"})
-    assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/artifacts"})
+    # no pull request previews messaging (shared.dag.pull_request_layers): not the broker secrets' key
+    assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/ml-platform/dev/broker-secrets"})
     assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": "alias/pulumi-state"})
     assert allowed(policies, "s3:GetObject", "arn:aws:s3:::acme-pulumi-state/.pulumi/stacks/network/dev.json")
     # a preview takes no lock (pkg/backend/diy/backend.go: Preview, unlike Update, Refresh and Destroy, never calls
@@ -1192,8 +1181,7 @@ def test_the_read_role_reads_the_broker_admin_secret_by_its_real_name_and_key_al
     assert not allowed(policies, "kms:GenerateDataKey", key, {"kms:ResourceAliases": "alias/pulumi-state"})
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     step = readme.split("3. Read-only role per env", 1)[1].split("\n4. ", 1)[0]
-    assert "nox -s roles -- <env> --read-only" in step and "alias `ml-platform/<env>/broker-secrets`" in step
-    assert "alias `ml-platform/<env>/messaging-secrets`" in step
+    assert "nox -s roles -- <env> --read-only" in step and "broker admin password" in step
 
 
 # -- the command -----------------------------------------------------------------------------------------------------
@@ -1304,39 +1292,6 @@ def test_kept_policies_hold_the_deletes_of_a_change_that_removes_resources(
     from_aws = deploy_role.deploy_policies("dev", environ={}, documents=after, keep=fetched)
     assert allowed(from_aws, "appmesh:DeleteMesh")
 
-
-def test_the_read_role_reads_the_secret_versions_a_refreshing_preview_reads(edit_env: Any) -> None:
-    """messaging's preview refreshes (shared.orchestrate.automation.REFRESHED_LAYERS), and the provider reads an
-    ``aws.secretsmanager.SecretVersion`` with GetSecretValue (terraform-provider-aws secret_version.go,
-    findSecretVersionByTwoPartKey), which ``ReadOnlyAccess`` does not grant: without it, and kms:Decrypt with the
-    secret's key, the pull-request preview and the promotion gate stop in messaging with AccessDenied."""
-    from shared.orchestrate.automation import REFRESHED_LAYERS
-
-    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state",
-                                                    "secrets_provider": "awskms://alias/pulumi-state"}))
-    documents = synth_env("dev")
-    policies = deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True)
-    by_urn = {r["urn"]: r for r in _resources(documents)}
-    versions = [r for layer in sorted(REFRESHED_LAYERS) for r in documents[layer]["resources"]
-                if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
-    assert len(versions) >= 5
-    key = "arn:aws:kms:eu-west-1:111111111111:key/0289301b-54bf-6f69-0200-000000000000"
-    for version in versions:
-        secret = by_urn[version["property_dependencies"]["secretId"][0]]
-        arn = f"arn:aws:secretsmanager:eu-west-1:111111111111:secret:{secret['inputs']['name']}-AbCdEf"
-        assert allowed(policies, "secretsmanager:GetSecretValue", arn), arn
-        (key_urn,) = secret["property_dependencies"]["kmsKeyId"]
-        alias = next(r["inputs"]["name"] for r in _resources(documents) if r["type"] == "aws:kms/alias:Alias"
-                     and key_urn in r["property_dependencies"]["targetKeyId"])
-        assert allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": alias}), alias
-    # not every secret or key: the logs keys stay out
-    logs_alias = "alias/ml-platform/dev/queue-metrics-logs"
-    assert not allowed(policies, "kms:Decrypt", key, {"kms:ResourceAliases": logs_alias})
-    assert not allowed(policies, "secretsmanager:GetSecretValue",
-                       "arn:aws:secretsmanager:eu-west-1:111111111111:secret:platform/dev/other-AbCdEf")
-
-
-# -- the compute layer's roles by tag: a catalog service added needs no policy change ---------------------------------
 
 def _add_scoring(services: dict[str, Any]) -> None:
     port = max(spec["port"] for spec in services.values()) + 1  # one of its own beside any service a user added

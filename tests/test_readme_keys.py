@@ -4,14 +4,11 @@ tests/test_env_key_changes.py)."""
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from typing import Any, get_args, get_origin
 
-import pytest
 from pydantic import BaseModel
 
-from shared import REPO_ROOT
 from shared.envs import EnvConfig
 from tests.readme_helpers import readme_block
 from tests.test_env_key_changes import _leaf_keys
@@ -37,69 +34,6 @@ def test_readme_names_every_key_of_the_env_schema() -> None:
         if bullet is None or not re.search(rf"(?<![\w-]){re.escape(leaf)}(?![\w-])", bullet.group(0)):
             missing.append(key)
     assert missing == [], f"env keys README's key list (Environments) does not name: {missing}"
-
-
-SECRET_TYPE = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION_TYPE = "aws:secretsmanager/secretVersion:SecretVersion"
-
-
-def _read_role_step() -> str:
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    step = re.search(r"^3\. Read-only role per env.*?(?=^4\. )", text, re.MULTILINE | re.DOTALL)
-    assert step is not None, "README lacks the read-only role step of the CI set-up"
-    return " ".join(step.group(0).split())
-
-
-def _secret_reads_of_a_preview(env: str) -> dict[str, str]:
-    """Secret name -> the alias of the key it is encrypted with, for every secret value a preview of ``env`` reads:
-    the broker admin secret (messaging's program, ``broker_access``: GetSecretValue) and, in each layer whose preview
-    refreshes first (``REFRESHED_LAYERS``: messaging), the secret of every SecretVersion, whose refresh is a
-    GetSecretValue (terraform-provider-aws secretsmanager resourceSecretVersionRead: findSecretVersionByTwoPartKey)."""
-    from shared.components.broker import admin_secret_name
-    from shared.orchestrate.automation import REFRESHED_LAYERS
-    from tests.synth_helpers import by_urn, of_type, synth_layers
-
-    documents = synth_layers(env, *sorted(REFRESHED_LAYERS))
-    reads: dict[str, str] = {}
-    for layer, document in documents.items():
-        aliases = {str(alias["inputs"]["targetKeyId"]): str(alias["inputs"]["name"])
-                   for alias in of_type(document, "aws:kms/alias:Alias")}
-
-        def alias_of(secret: dict[str, Any], aliases: dict[str, str] = aliases) -> str:
-            key = str(secret["inputs"].get("kmsKeyId") or "").rsplit("/", 1)[-1]
-            return aliases.get(key, f"(key {key or 'aws/secretsmanager'})")
-
-        resources = by_urn(document)
-        if layer == "broker":
-            for secret in of_type(document, SECRET_TYPE):
-                if secret["inputs"]["name"] == admin_secret_name(env):
-                    reads[admin_secret_name(env)] = alias_of(secret)
-        if layer in REFRESHED_LAYERS:
-            for version in of_type(document, SECRET_VERSION_TYPE):
-                secret = resources[version["parent"]]
-                assert secret["type"] == SECRET_TYPE, version["urn"]
-                reads[str(secret["inputs"]["name"])] = alias_of(secret)
-    return reads
-
-
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_readme_read_role_grants_every_secret_value_a_preview_reads(env: str) -> None:
-    """``ReadOnlyAccess`` grants no secret value (AWS ships secret reads as ``AWSSecretsManagerClientReadOnlyAccess``),
-    so the README's read-role step must name each secret a preview reads (as an ARN pattern of its name) and the key
-    that decrypts it (by alias): else messaging's preview on the in-VPC runner fails with AccessDenied."""
-    from shared.components.broker import admin_secret_name
-
-    step = _read_role_step()
-    granted = re.findall(r"arn:aws:secretsmanager:<region>:<account_id>:secret:([^`\s]+)", step)
-    assert "secretsmanager:GetSecretValue" in step and "kms:Decrypt" in step
-    reads = _secret_reads_of_a_preview(env)
-    assert admin_secret_name(env) in reads and any("/messaging/" in name for name in reads)  # the test sees both
-    missing = [name for name in reads
-               if not any(fnmatch.fnmatchcase(name + "-AbCdEf", pattern.replace("<env>", env)) for pattern in granted)]
-    assert missing == [], f"README's read-only role step grants no GetSecretValue on {missing} (granted: {granted})"
-    keys = sorted({alias.removeprefix("alias/").replace(f"/{env}/", "/<env>/") for alias in reads.values()})
-    assert [alias for alias in keys if f"alias `{alias}`" not in step] == [], \
-        f"README's read-only role step must name the keys {keys} (kms:Decrypt)"
 
 
 # -- the defaults below the list: generated from the schema ------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared import deploy_role
+from shared import dag, deploy_role
 from shared.components.deploy_runner import BUILDSPEC, SECRET_NAME_SUFFIX, SECRET_VARIABLES
 from shared.envs import load_env
 from shared.role_boundary import boundary_document
@@ -130,6 +130,36 @@ def test_a_pull_request_s_preview_reads_the_state_but_no_artifact_and_no_log(edi
             assert not iam_eval.allows(role, action, arn) and not iam_eval.allows(
                 role, action, f"{arn}:log-stream:ecs/app/0123"), (group, action)
         assert iam_eval.allows(role, "logs:DescribeLogGroups", arn)
+
+
+def test_a_pull_request_s_job_reads_no_state_that_holds_the_broker_admin_password(edit_env: Any) -> None:
+    """The broker's state holds the admin password as generated (its RandomPassword, the broker's users, the
+    secret's first version), messaging's as its provider's configuration: the read role, which a pull request's job
+    of any branch assumes, reads no object the self-managed backend writes for them (pkg/backend/diy/store.go:
+    the checkpoint, compressed or not, its .bak, the history's checkpoints, the backups, an update's journal), of
+    any env sharing the bucket, nor any version of one, nor the admin or services' secrets themselves. The other
+    layers' states stay readable: their previews run."""
+    edit_env("dev", lambda data: data.update(state={"backend_url": "s3://acme-pulumi-state/platform",
+                                                    "secrets_provider": "awskms://alias/pulumi-state"}))
+    documents = synth_env("dev")
+    role = [*READ_ONLY_ACCESS_DATA,
+            *statements_of(deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True))]
+    root = "arn:aws:s3:::acme-pulumi-state/platform/.pulumi"
+    for layer in ("broker", "messaging"):
+        for env_name in ("dev", "prod"):
+            for key in (f"stacks/{layer}/{env_name}.json", f"stacks/{layer}/{env_name}.json.gz",
+                        f"stacks/{layer}/{env_name}.json.bak",
+                        f"history/{layer}/{env_name}/{env_name}-1764700000000000000.checkpoint.json",
+                        f"backups/{layer}/{env_name}/{env_name}.1764700000000000000.json",
+                        f"journal/{layer}/{env_name}/0001.json"):
+                for action in ("s3:GetObject", "s3:GetObjectVersion"):
+                    assert not iam_eval.allows(role, action, f"{root}/{key}"), (action, key)
+    for layer in dag.pull_request_layers():
+        assert iam_eval.allows(role, "s3:GetObject", f"{root}/stacks/{layer}/dev.json"), layer
+    env = load_env("dev")
+    base = f"arn:aws:secretsmanager:{env.region}:{env.account_id}:secret:platform/dev"
+    for name in ("broker/admin", "messaging/gateway", "messaging-monitor/queue-metrics"):
+        assert not iam_eval.grants_some_context(role, "secretsmanager:GetSecretValue", f"{base}/{name}-AbCdEf"), name
 
 
 def test_a_pull_request_s_job_reads_no_logs_insights_result_of_an_operator_s_query(edit_env: Any) -> None:
