@@ -10,8 +10,8 @@
 * ``tried ENV --commit SHA [--untried-reason TEXT]`` -- exit 2 unless the env ENV is promoted from has
   deployed this commit's platform code (:mod:`shared.tried`);
 * ``target ENV [--role read|deploy]`` -- region, account id and state backend of ENV for
-  ``aws-actions/configure-aws-credentials``, written to ``$GITHUB_OUTPUT`` (the read role and the
-  in-VPC runner come from the repository variables in ``$VARS_JSON``).
+  ``aws-actions/configure-aws-credentials``, written to ``$GITHUB_OUTPUT`` (the read role comes from the
+  repository variables in ``$VARS_JSON``).
 
 Repository variables (names upper-case, ``<ENV>`` is the env name upper-cased):
 ``AWS_CI_ENABLED`` (``true`` turns on pull-request previews), ``AWS_READ_ROLE_ARN_<ENV>`` (read-only

@@ -60,3 +60,34 @@ def test_the_broker_state_holds_the_admin_password_until_the_first_rotation(env:
     # the admin's until the first scheduled rotation.
     assert all(r["inputs"]["rotateImmediately"] is False for r in rotations)
     assert "broker" in SECRET_STATE_LAYERS
+
+
+def _denied_read(layer: str) -> str:
+    """The CLI's line for a checkpoint read S3 refused (gocloud's blob error, S3's AccessDenied)."""
+    return (f"error: failed to load checkpoint: blob (key \".pulumi/stacks/{layer}/dev.json\") "
+            "(code=PermissionDenied): operation error S3: GetObject, https response error StatusCode: 403, "
+            "RequestID: 7QXJ, api error "
+            "AccessDenied: User: arn:aws:sts::111111111111:assumed-role/ci-read-only/preview-1 is not authorized to "
+            f"perform: s3:GetObject on resource: \"arn:aws:s3:::acme-pulumi-state/.pulumi/stacks/{layer}/dev.json\" "
+            "with an explicit deny in an identity-based policy\n")
+
+
+@pytest.mark.parametrize("layer", sorted(SECRET_STATE_LAYERS))
+def test_a_preview_refused_a_secret_state_says_why_and_with_which_role(layer: str) -> None:
+    """A preview of broker, messaging or compute (whose StackReferences read both) with the read-only role is refused
+    their state: the summary says that is on purpose and which role previews them, not a bare AccessDenied."""
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from shared.orchestrate.report import DETAIL_LIMIT, failure_detail
+
+    def detail(stack: str) -> str:
+        return failure_detail(auto_errors.create_command_error(
+            CommandResult(stdout="", stderr=_denied_read(stack), code=255)))
+
+    said = detail(layer)
+    assert len(said) <= DETAIL_LIMIT and not said.endswith("\u2026"), said
+    assert f"reading the {layer} state was denied" in said and "deploy role" in said, said
+    for skipped in set(LAYERS) - set(pull_request_layers()):
+        assert skipped in said, (skipped, said)
+    assert "was denied: the read-only role" not in detail("network"), "another state's refusal is no such case"

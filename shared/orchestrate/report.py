@@ -110,6 +110,28 @@ def organization_denial(text: str, environ: Mapping[str, str] | None = None, *, 
     return said
 
 
+# A read of a checkpoint of the broker's or messaging's stack refused (the CLI's S3 backend: gocloud's `blob (key
+# ".pulumi/stacks/<project>/<stack>.json") (code=PermissionDenied)` and S3's AccessDenied): the read-only role's
+# deny (shared.deploy_role.secret_state_denials), met by a preview of those layers or of one reading them.
+_SECRET_STATE_DENIAL = re.compile(
+    r"\.pulumi/(?:stacks|history|backups|journal)/(?P<layer>[\w-]+)/[^\n]*?(?:PermissionDenied|AccessDenied|403)")
+SECRET_STATE_DENIAL = (
+    "reading the {layer} state was denied: the read-only role (pull requests' previews) may not read the "
+    "broker's or messaging's state, which holds the broker admin password, so a preview of {layers} needs the deploy "
+    "role (README, CI/CD step 3)")
+
+
+def secret_state_denial(text: str) -> str | None:
+    """What to say of a refused read of a :data:`shared.dag.SECRET_STATE_LAYERS` layer's state (``text``), or None."""
+    from shared.dag import SECRET_STATE_LAYERS, downstream_closure
+
+    match = _SECRET_STATE_DENIAL.search(_ANSI.sub("", text))
+    if match is None or match["layer"] not in SECRET_STATE_LAYERS:
+        return None
+    return SECRET_STATE_DENIAL.format(layer=match["layer"],
+                                      layers=", ".join(downstream_closure(SECRET_STATE_LAYERS)))
+
+
 _SWITCH_VALUES = frozenset({"true", "false"})  # PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true: a switch, no secret
 
 
@@ -201,7 +223,8 @@ def failure_detail(error: BaseException, environ: Mapping[str, str] | None = Non
     another run: :func:`locked_detail`. Expired AWS credentials: :data:`EXPIRED_CREDENTIALS`, and with ``midway`` (the
     error ended the layer's own run, not a read before it) :data:`EXPIRED_MIDWAY`; an error whose text says so
     already (a read's failure wrapped in its own words) keeps those words. A request an organization's SCP or RCP
-    denied: :func:`organization_denial`."""
+    denied: :func:`organization_denial`. A refused read of broker's or messaging's state: :func:`secret_state_denial`.
+    """
     text = str(error).strip("\n")
     match = _COMMAND_RESULT.match(text)
     locked = locked_detail(error)
@@ -212,6 +235,8 @@ def failure_detail(error: BaseException, environ: Mapping[str, str] | None = Non
         said = EXPIRED_CREDENTIALS + (EXPIRED_MIDWAY if midway else "")  # its cause comes last in a long line, cut
     elif denied is not None:
         said = denied  # the action and the policy type come last in a long line, cut; redacted already
+    elif (secret_state := secret_state_denial(text)) is not None:
+        said = secret_state
     elif match is None:
         lines = _clean_lines(text)
         said = lines[-1] if lines else ""
