@@ -110,7 +110,7 @@ def ways_in(env: EnvConfig, operation: Operation | None = None) -> str:
     destroy = (f" (a destroy: only `nox -s destroy -- {env.name} --layers messaging` there, then the rest from here: "
                "the runner's build cannot delete the runner and the network it runs in)"
                if operation is not None and operation.action is Action.DESTROY else "")
-    # What CI's pull-request previews run without an in-VPC runner (shared.workflows.matrix).
+    # What a preview can run from outside the VPC (pull requests run fewer: shared.dag.pull_request_layers).
     others = ",".join(layer for layer in LAYERS if layer not in NEEDS_VPC_REACH)
     preview = (f". The layers that need no reach can be previewed from here: `nox -s preview -- {env.name} --layers "
                f"{others} --exact`" if operation is not None and operation.action is Action.PREVIEW else "")
