@@ -410,8 +410,11 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
         max_capacity=plan.max_count,
         opts=pulumi.ResourceOptions(parent=service),
     )
-    backlog_only = plan.wakes_on_backlog and settings.queue_metrics_namespace is not None
-    cpu = None if backlog_only else cpu_policy(f"{name}-cpu", target, plan)
+    # A consumer only its queue feeds never scales on its CPU. Where the env publishes no queue metrics (an
+    # external broker) it then has no policy at all and runs between min_count and max_count as set: CPU tracking
+    # with scale-in would add a task per CPU-bound job and then, the average halved by the idle one, scale in,
+    # and ECS may stop the working task, its job redelivered and started over towards the delivery limit.
+    cpu = None if plan.queue_only else cpu_policy(f"{name}-cpu", target, plan)
     if not plan.backlog_scaling or settings.queue_metrics_namespace is None:
         return Autoscaling(target, cpu)
     messaging = args.upstreams.messaging
