@@ -199,6 +199,12 @@ QUEUE_READY_METRIC = QUEUE_METRIC_OF_FIELD["messages_ready"]
 QUEUE_MESSAGES_METRIC = QUEUE_METRIC_OF_FIELD["messages"]
 #: consumers attached to the queue (``consumers``): 0 while messages wait means nobody will take them
 QUEUE_CONSUMERS_METRIC = QUEUE_METRIC_OF_FIELD["consumers"]
+#: Consecutive one-minute samples of a work queue's ready messages that scale its consumer out (the backlog-out
+#: alarm's evaluation periods and datapoints to alarm). Not 1: the management API's queue figures are refreshed
+#: every collect_statistics_interval (5 s by default, RabbitMQ management docs), so the publisher's one sample a
+#: minute can still count as ready a message a consumer has just taken, and for a 6-hour job the task it added
+#: would idle for the whole job. Two samples a minute apart see a message that really waits.
+BACKLOG_OUT_PERIODS = 2
 
 PUBLISHED: dict[str, dict[str, DimensionSets]] = {
     AMAZON_MQ_NAMESPACE: AMAZON_MQ,

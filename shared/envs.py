@@ -1090,11 +1090,18 @@ def publishes_queue_metrics(env: EnvConfig) -> bool:
     return env.messaging.broker == "amazon-mq"
 
 
+def queue_only(spec: ServiceSpec, catalog: Catalog) -> bool:
+    """Whether only its queue brings the service work: it consumes and no HTTP request reaches it (not ``public``,
+    called by no service). Its CPU then says how hard the jobs it holds work, not that work waits, so nothing scales
+    it on its CPU (shared.components.compute_service.autoscaling)."""
+    return bool(spec.consumes) and not spec.public and not catalog.callers(spec.name)
+
+
 def backlog_wakes(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> bool:
     """Whether the service scales out of zero tasks on its queue's backlog: it consumes, the env publishes its
     queue's figures (``queue_metrics``: :func:`publishes_queue_metrics`), and no HTTP request
     reaches it (not ``public``, called by no service), since nothing starts a task for a request."""
-    return bool(spec.consumes) and queue_metrics and not spec.public and not catalog.callers(spec.name)
+    return queue_metrics and queue_only(spec, catalog)
 
 
 def scale_from_zero_problem(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> str | None:
@@ -1125,10 +1132,12 @@ def _rule_cpu_target_applies(path: Path, env: EnvConfig, catalog: Catalog) -> It
     (shared.components.compute_service.autoscaling), so the value would change nothing, silently."""
     for service, settings in env.services.items():
         if (service in catalog.services and "cpu_target_percent" in settings.model_fields_set
-                and backlog_wakes(catalog[service], catalog, publishes_queue_metrics(env))):
+                and queue_only(catalog[service], catalog)):
+            how = ("scales on its queue alone (out while messages wait, in once none is ready or unacknowledged)"
+                   if publishes_queue_metrics(env) else
+                   "runs between min_count and max_count as set (messaging.broker external: no queue metrics)")
             yield (path, f"services.{service}.cpu_target_percent",
-                   f"has no effect: {service} scales on its queue alone (out while messages wait, in once none is "
-                   "ready or unacknowledged), never on its CPU, as no HTTP request reaches it (README, "
+                   f"has no effect: {service} {how}, never on its CPU, as no HTTP request reaches it (README, "
                    "Autoscaling); remove the key")
 
 

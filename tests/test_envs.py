@@ -153,6 +153,13 @@ MALFORMED = [
     # its queue alone scales a consumer no HTTP request reaches: it has no CPU policy for the value to set
     ("cpu target for a consumer no request reaches", _set("services.training.cpu_target_percent", 70),
      "services.training.cpu_target_percent", "has no effect: training scales on its queue alone"),
+    # nor where the env publishes no queue metrics: only its queue brings it work, its CPU never scales it
+    ("cpu target for a queue-only consumer on an external broker",
+     _both(_set("services.training.cpu_target_percent", 70),
+           _set("messaging", {"broker": "external", "external": {
+               "amqps_endpoint": "amqps://mq.example.internal:5671",
+               "management_endpoint": "https://mq.example.internal:15671"}})),
+     "services.training.cpu_target_percent", "has no effect: training runs between min_count and max_count"),
     # RabbitMQ counts ready messages only against max-length, and the depth alarms read ready messages
     ("queue depth alarm above the queue's length limit", _set("messaging.max_length", 500),
      "alarms.queue_depth", "1000 is above messaging.max_length (500)"),
@@ -833,16 +840,13 @@ def test_an_external_broker_publishes_no_backlog_to_wake_a_consumer_at_zero(
 
 
 def test_a_cpu_target_applies_where_the_service_has_a_cpu_policy(edit_env: Any) -> None:
-    """Where no queue metric is published (an external broker) the consumer keeps CPU target tracking, and a
-    service others call always does: the key is theirs to set."""
+    """A service others call keeps CPU target tracking, with or without published queue metrics (here an external
+    broker): the key is its to set. (A consumer no request reaches has none anywhere: the refusals above.)"""
     external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
                 "management_endpoint": "https://rabbit.example.internal:15671"}
     edit_env("dev", lambda data: (data["messaging"].update(broker="external", external=external),
-                                  data["services"]["training"].update(cpu_target_percent=70),
                                   data["services"]["inference"].update(cpu_target_percent=70)))
-    env = load_env("dev")
-    assert (env.service_settings("training").cpu_target_percent,
-            env.service_settings("inference").cpu_target_percent) == (70, 70)
+    assert load_env("dev").service_settings("inference").cpu_target_percent == 70
 
 
 def test_a_consumer_no_request_reaches_may_rest_at_zero_where_its_backlog_is_published(edit_env: Any) -> None:

@@ -257,11 +257,12 @@ def test_the_notes_from_the_last_release_name_every_resource_its_first_up_change
     assert changes, f"nothing changes from {commit}: move the notes' release to the one deployed now"
     rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:3])
             for line in paragraph.splitlines() if line.startswith("| ") and not line.startswith("| layer ")}
-    named = {(layer, cells.split("`")[1], kind.split(" ")[0]) for layer, cells, kind in rows}
+    named = {(layer, cells.split("`")[1].replace("<env>", env), kind.split(" ")[0]) for layer, cells, kind in rows}
     changed = {(layer, change.name, change.action) for layer, change in changes}
     assert named == changed, f"the table names {sorted(named - changed)}; the first up does {sorted(changed - named)}"
     for layer, cells, kind in rows:
-        (inputs,) = [change.inputs for name, change in changes if name == layer and change.name == cells.split("`")[1]]
+        resource = cells.split("`")[1].replace("<env>", env)
+        (inputs,) = [change.inputs for name, change in changes if name == layer and change.name == resource]
         assert all(f"`{name}`" in kind for name in inputs), (layer, cells, kind, inputs)
     words = " ".join(paragraph.split())
     if "Nothing is added, replaced or deleted" in words:

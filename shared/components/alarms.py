@@ -33,6 +33,7 @@ from shared.broker_capacity import NOTE_PERCENT, alarm_thresholds, usable_nodes
 from shared.cloudwatch_metrics import (
     AMAZON_MQ_NAMESPACE,
     APPLICATION_ELB_NAMESPACE,
+    BACKLOG_OUT_PERIODS,
     CERTIFICATE_MANAGER_NAMESPACE,
     CONTAINER_INSIGHTS_NAMESPACE,
     DAYS_TO_EXPIRY_METRIC,
@@ -217,9 +218,9 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
 
 
 #: Periods a consumer at ``min_count`` 0 needs beyond its ``startup_seconds`` before it attaches to its queue: one for
-#: its backlog scale-out alarm (one period, ``shared.components.compute_service``), one to place the task and pull
-#: its image.
-COLD_START_EXTRA_PERIODS = 2
+#: its backlog scale-out alarm (:data:`BACKLOG_OUT_PERIODS`, ``shared.components.compute_service``), one to place the
+#: task and pull its image.
+COLD_START_EXTRA_PERIODS = BACKLOG_OUT_PERIODS + 1
 
 
 def no_consumer_alarm(env_name: str, settings: AlarmsConfig, service: str, queue: str, namespace: str,

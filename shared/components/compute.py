@@ -33,7 +33,14 @@ from shared.components.gateway import PublicGateway, PublicGatewayArgs, access_l
 from shared.components.image_replication import ImageReplication, ImageReplicationArgs
 from shared.components.service_connect_drain import ServiceConnectDrain
 from shared.contracts import required
-from shared.envs import EnvConfig, backlog_wakes, env_path, publishes_queue_metrics, scale_from_zero_problem
+from shared.envs import (
+    EnvConfig,
+    backlog_wakes,
+    env_path,
+    publishes_queue_metrics,
+    queue_only,
+    scale_from_zero_problem,
+)
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
 from shared.gateway_names import s3_bucket_arn
@@ -70,6 +77,7 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
         release_ref=env.release.images.get(service),
         backlog_scaling=bool(spec.consumes) and queue_metrics,
         wakes_on_backlog=backlog_wakes(spec, catalog, queue_metrics),
+        queue_only=queue_only(spec, catalog),
         called=bool(catalog.callers(service)),
         # Weighted canaries exist only in App Mesh (the mesh layer refuses them otherwise); each version
         # has its own virtual node, so its own ECS service with its own Envoy.

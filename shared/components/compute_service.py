@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from shared.artifact_names import artifact_prefix
 from shared.catalog import ECS_DURATION_MAX, ServiceSpec
-from shared.cloudwatch_metrics import QUEUE_MESSAGES_METRIC, QUEUE_READY_METRIC
+from shared.cloudwatch_metrics import BACKLOG_OUT_PERIODS, QUEUE_MESSAGES_METRIC, QUEUE_READY_METRIC
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
     ENVOY_TMP_VOLUME,
@@ -410,23 +410,29 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
         max_capacity=plan.max_count,
         opts=pulumi.ResourceOptions(parent=service),
     )
-    backlog_only = plan.wakes_on_backlog and settings.queue_metrics_namespace is not None
-    cpu = None if backlog_only else cpu_policy(f"{name}-cpu", target, plan)
+    # A consumer only its queue feeds never scales on its CPU. Where the env publishes no queue metrics (an
+    # external broker) it then has no policy at all and runs between min_count and max_count as set: CPU tracking
+    # with scale-in would add a task per CPU-bound job and then, the average halved by the idle one, scale in,
+    # and ECS may stop the working task, its job redelivered and started over towards the delivery limit.
+    cpu = None if plan.queue_only else cpu_policy(f"{name}-cpu", target, plan)
     if not plan.backlog_scaling or settings.queue_metrics_namespace is None:
         return Autoscaling(target, cpu)
     messaging = args.upstreams.messaging
     dimensions = {"VirtualHost": messaging.apply(lambda values: values.vhost),
                   "Queue": messaging.apply(lambda values: contract_entry("messaging", values.queues, "queues",
                                                                          plan.name))}
+    # The step is sized on the least of the alarm's samples (MetricAggregationType "Aggregation to apply to all
+    # data points over the evaluation periods", CDK StepScalingPolicyProps): what waited on both, not a stale peak.
     out = step_policy(f"{name}-backlog-out", target, scale_out_cooldown(plan.spec, BACKLOG_OUT_COOLDOWN_SECONDS), [
         aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
             metric_interval_lower_bound=str(lower), metric_interval_upper_bound=None if upper is None else str(upper),
-            scaling_adjustment=tasks) for lower, upper, tasks in BACKLOG_OUT_STEPS])
+            scaling_adjustment=tasks) for lower, upper, tasks in BACKLOG_OUT_STEPS], aggregation="Minimum")
     alarms = [backlog_alarm(
         f"{settings.env_name}-ml-backlog-out-{args.unit}", settings.queue_metrics_namespace, QUEUE_READY_METRIC,
         dimensions,
-        f"{plan.name}.work has messages waiting: add {args.unit} tasks (step scaling, README Autoscaling)",
-        "GreaterThanOrEqualToThreshold", 1, 1, out)]
+        f"{plan.name}.work has had messages waiting for {BACKLOG_OUT_PERIODS} minutes: add {args.unit} tasks (step "
+        "scaling, README Autoscaling)",
+        "GreaterThanOrEqualToThreshold", 1, BACKLOG_OUT_PERIODS, out)]
     backlog_in = None
     if plan.wakes_on_backlog:
         # One task per cooldown, and only once the queue holds nothing, ready or unacknowledged: ECS picks the task
@@ -470,14 +476,14 @@ def cpu_policy(name: str, target: aws.appautoscaling.Target, plan: ServicePlan) 
 
 def step_policy(name: str, target: aws.appautoscaling.Target, cooldown: int,
                 steps: list[aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs],
-                ) -> aws.appautoscaling.Policy:
+                aggregation: str = "Maximum") -> aws.appautoscaling.Policy:
     """A step scaling policy of ``target`` that adds ``steps``' task counts (``ChangeInCapacity``; Application Auto
     Scaling holds the result within the target's min and max), one activity per ``cooldown``."""
     return aws.appautoscaling.Policy(
         name, policy_type="StepScaling", resource_id=target.resource_id,
         scalable_dimension=target.scalable_dimension, service_namespace=target.service_namespace,
         step_scaling_policy_configuration=aws.appautoscaling.PolicyStepScalingPolicyConfigurationArgs(
-            adjustment_type="ChangeInCapacity", cooldown=cooldown, metric_aggregation_type="Maximum",
+            adjustment_type="ChangeInCapacity", cooldown=cooldown, metric_aggregation_type=aggregation,
             step_adjustments=steps),
         opts=pulumi.ResourceOptions(parent=target))
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.validate import ParamValidator
 
+from shared import REPO_ROOT
 from shared.catalog import load_catalog
 from shared.components.compute import plan_service
 from shared.components.compute_service import BACKLOG_IDLE_PERIODS
@@ -64,7 +65,8 @@ def test_every_consumer_scales_out_on_its_queues_ready_messages(env: str) -> Non
         out, alarm = found["backlog-out"]["inputs"], found["alarm-backlog-out"]["inputs"]
         assert out["policyType"] == "StepScaling"
         config = out["stepScalingPolicyConfiguration"]
-        assert (config["adjustmentType"], config["metricAggregationType"]) == ("ChangeInCapacity", "Maximum")
+        # sized on what waited in every sample the alarm saw, not on one stale peak
+        assert (config["adjustmentType"], config["metricAggregationType"]) == ("ChangeInCapacity", "Minimum")
         steps = config["stepAdjustments"]
         assert steps[0] == {"metricIntervalLowerBound": "0", "metricIntervalUpperBound": "9", "scalingAdjustment": 1}
         assert "metricIntervalUpperBound" not in steps[-1], "the last step is unbounded"
@@ -74,8 +76,11 @@ def test_every_consumer_scales_out_on_its_queues_ready_messages(env: str) -> Non
         assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
             "MLPlatform/RabbitMQ", "MessagesReady", "Maximum")
         assert alarm["dimensions"] == {"VirtualHost": messaging["vhost"], "Queue": messaging["queues"][spec.name]}
-        assert (alarm["comparisonOperator"], alarm["threshold"], alarm["evaluationPeriods"]) == (
-            "GreaterThanOrEqualToThreshold", 1, 1)
+        assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        # one sample a minute, and a message a consumer has just taken may still count as ready in it: a single
+        # sample never adds a task (for a 6-hour job it would idle the whole job); two consecutive ones do
+        assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 2
+        assert alarm["period"] == 60
         (action,) = alarm["alarmActions"]
         assert ":scalingPolicy:" in action and found["backlog-out"]["urn"] in found["alarm-backlog-out"]["dependencies"]
         assert "okActions" not in alarm, "it scales; the queue alarms notify"
@@ -169,13 +174,27 @@ def test_a_backlog_only_consumer_may_rest_at_zero_tasks_and_does_not_page_there(
     assert tasks["treatMissingData"] == "notBreaching"
 
 
-def test_without_published_queue_metrics_no_service_scales_on_its_backlog(edit_env: Any) -> None:
-    external = {"amqps_endpoint": "amqps://rabbit.example.internal:5671",
-                "management_endpoint": "https://rabbit.example.internal:15671"}
-    edit_env("dev", lambda data: data["messaging"].update(broker="external", external=external))
+def test_without_published_queue_metrics_no_service_scales_on_its_backlog(tmp_path: Path, edit_env: Any) -> None:
+    from shared.synth.engine import synth_program
+    from tests.layers.test_messaging import external_program
+
+    messaging = external_program(tmp_path, edit_env, {"messaging:adminUsername": {"secure": "v1:AAAA"},
+                                                      "messaging:adminPassword": {"secure": "v1:BBBB"}})
     env, catalog = load_env("dev"), load_catalog()
     plans = [plan_service(env, catalog, spec.name) for spec in catalog]
     assert not any(plan.backlog_scaling or plan.wakes_on_backlog for plan in plans)
+    # Nor on its CPU where only its queue brings work: CPU tracking would add a task per CPU-bound job, then scale
+    # in on the halved average, and ECS may stop the task holding the job (redelivered, started over). It runs
+    # between min_count and max_count as set; those that serve HTTP keep CPU tracking.
+    upstream = synth_env("dev", ["network", "discovery", "mesh", "broker"])
+    outputs = {f"organization/{layer}/dev": document["outputs"] for layer, document in upstream.items()}
+    outputs["organization/messaging/dev"] = messaging["outputs"]
+    compute = synth_program(REPO_ROOT / "stacks" / "compute", stack="dev", layer="compute", env="dev",
+                            account_id=env.account_id, region=env.region, stack_outputs=outputs)
+    assert scaling(compute, BACKLOG_ONLY) == {}
+    for spec in catalog:
+        if spec.name != BACKLOG_ONLY:
+            assert set(scaling(compute, spec.name)) == {"cpu"}, spec.name
 
 
 @pytest.mark.parametrize("env", ENVS)
