@@ -223,3 +223,12 @@ def test_the_command_exits_1_when_a_protected_resource_would_be_replaced(tmp_pat
 
 def test_an_unknown_env_exits_2() -> None:
     assert _cli("nope").returncode == 2
+
+
+def test_a_new_stack_reference_is_a_read_not_a_change() -> None:
+    """A program that starts reading a stack (compute its own last outputs) adds a StackReference to its document:
+    the engine reads it and creates nothing, so the plan names no change for it."""
+    reference = _resource("urn:pulumi:prod::network::pulumi:pulumi:StackReference::organization/network/prod",
+                          "pulumi:pulumi:StackReference", {"name": "organization/network/prod"})
+    assert _actions(BASE, _doc(*BASE["resources"], reference)) == []
+    assert _actions(_doc(*BASE["resources"], reference), BASE) == []
