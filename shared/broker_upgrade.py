@@ -42,9 +42,23 @@ def _major_minor(version: str) -> tuple[int, ...]:
     return engine_tuple(version)[:2]
 
 
-def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> ConfigError | None:
+def _set_to(asked: str, running: str | None, same: bool) -> str:
+    """What the broker does with ``asked``, the value the broker stack's last `up` set (its output): it may run it or
+    only have it pending (DescribeBroker ``EngineVersion`` / ``HostInstanceType`` next to ``PendingEngineVersion`` /
+    ``PendingHostInstanceType``: Amazon MQ applies a move at a reboot or in the maintenance window). ``running``: what
+    the broker runs (:func:`shared.broker_capacity.running_broker`), ``same`` whether that is ``asked``; None: not
+    read (the orchestrator's check, before DescribeBroker), so both cases are named."""
+    if running is None:
+        return (f"the broker was last set to {asked} (it runs it, or has it pending until a reboot or its maintenance "
+                "window)")
+    return f"the broker runs {asked}" if same else f"the broker runs {running} and has {asked} pending"
+
+
+def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
+                        running: tuple[str, str] | None = None) -> ConfigError | None:
     """Why the env's broker settings are not a move Amazon MQ applies to the broker the broker stack's ``outputs``
-    describe (None: they are, or nothing is deployed to compare with)."""
+    describe (None: they are, or nothing is deployed to compare with). ``running``: (instance type, engine
+    major.minor) the broker runs, where known (:func:`shared.broker_capacity.running_broker`), for the wording."""
     messaging = env.messaging
     if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
         return None  # not the platform's broker, or no broker of the platform deployed yet (a first `up`)
@@ -58,9 +72,13 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> Co
     file = str(env_path(env.name))
     unchanged = "nothing was changed"
     wanted_type, deployed_type = messaging.instance_type, str(deployed_type)
+    running_type, running_engine = running if running is not None else (None, None)
+    type_set = _set_to(deployed_type, running_type, running_type == deployed_type)
+    engine_set = _set_to(str(deployed_engine), running_engine, running_engine is not None
+                         and _major_minor(running_engine) == _major_minor(str(deployed_engine)))
     if family_of(deployed_type) in NO_MOVE_BACK.get(family_of(wanted_type), ()):
         return ConfigError(file, INSTANCE_KEY, (
-            f"is {wanted_type}, but the broker runs {deployed_type}: a broker on {family_of(deployed_type)} never "
+            f"is {wanted_type}, but {type_set}: a broker on {family_of(deployed_type)} never "
             f"moves back to {wanted_type} (Amazon MQ sizing guidelines: no downgrade from mq.m5 or mq.m7g to "
             f"mq.t3.micro), so UpdateBroker would refuse it after the capacity alarms had moved to its limits; "
             f"{unchanged}. Keep `{INSTANCE_KEY}: {deployed_type}` (the smallest RabbitMQ 3.13 type besides "
@@ -70,7 +88,7 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> Co
         return None
     if _major_minor(wanted) < _major_minor(str(deployed_engine)):
         return ConfigError(file, ENGINE_KEY, (
-            f"is {wanted}, but the broker runs {deployed_engine}: Amazon MQ only upgrades a broker's engine (to the "
+            f"is {wanted}, but {engine_set}: Amazon MQ only upgrades a broker's engine (to the "
             f"next supported version; there is no downgrade), so UpdateBroker would refuse it after the broker's "
             f"configuration for {wanted} was made; {unchanged}. Set `{ENGINE_KEY}: \"{deployed_engine}\"` again (an "
             "older engine needs a new broker: another env, README \"Changing the broker\")"))
@@ -78,14 +96,14 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> Co
     following = [v for v in offered if _major_minor(v) > _major_minor(str(deployed_engine))]
     if following and following[0] != wanted:
         return ConfigError(file, ENGINE_KEY, (
-            f"is {wanted}, but the broker runs {deployed_engine}: Amazon MQ upgrades one version at a time, and the "
+            f"is {wanted}, but {engine_set}: Amazon MQ upgrades one version at a time, and the "
             f"next one is {following[0]}; {unchanged}. Set `{ENGINE_KEY}: \"{following[0]}\"` first"))
     # Only a family the new engine does not run on needs AWS's step 1 first ("In-place upgrade from RabbitMQ 3 to 4":
     # "If your broker is already running on an mq.m7g instance type, move to Step 2"); a size change within the family
     # rides along (refusing it would cost a maintenance window more).
     if family_of(str(deployed_type)) not in RABBITMQ_ENGINE_FAMILIES.get(wanted, ()):
         return ConfigError(file, ENGINE_KEY, (
-            f"is {wanted} (the broker runs {deployed_engine}) and {INSTANCE_KEY} moves from {deployed_type} to "
+            f"is {wanted} ({engine_set}) and {INSTANCE_KEY} moves from {deployed_type} to "
             f"{messaging.instance_type} in the same `up`: {wanted} does not run on {deployed_type}, and Amazon MQ's "
             f"upgrade changes the instance type first, applied "
             f"at a reboot or the maintenance window, and the engine version after; {unchanged}. Run `up` with "
@@ -94,9 +112,10 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None) -> Co
     return None
 
 
-def check_engine_move(env: EnvConfig, outputs: Mapping[str, Any] | None) -> None:
+def check_engine_move(env: EnvConfig, outputs: Mapping[str, Any] | None,
+                      running: tuple[str, str] | None = None) -> None:
     """Raise :func:`engine_move_refusal`'s error, if any."""
-    refusal = engine_move_refusal(env, outputs)
+    refusal = engine_move_refusal(env, outputs, running)
     if refusal is not None:
         raise refusal
 

@@ -196,6 +196,9 @@ class ComputeContract(Contract):
     services: dict[str, ComputeService]
     #: every catalog service's ECR repository, released or not (CI pushes the first image there)
     repository_urls: dict[str, str]
+    #: the services the artifact bucket has a handoff lifecycle rule for, former writers included: compute's next
+    #: `up` keeps their rules (shared.components.artifacts.former_writers). None: a stack deployed before this field
+    handoff_writers: list[str] | None = None
 
 
 CONTRACTS: dict[str, type[Contract]] = {
@@ -453,6 +456,7 @@ class ComputeOutputs(ContractOutputs):
     cluster_arn: pulumi.Output[str]
     services: pulumi.Output[dict[str, ComputeService]]
     repository_urls: pulumi.Output[dict[str, str]]
+    handoff_writers: pulumi.Output[list[str] | None]
 
 
 #: layer -> the typed view its consumers read it through

@@ -62,6 +62,47 @@ def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engin
     assert says in refusal.reason and "nothing was changed" in refusal.reason
 
 
+# What the broker stack's output holds is what its last `up` set: DescribeBroker may show it as the broker's
+# EngineVersion / HostInstanceType, or only as PendingEngineVersion / PendingHostInstanceType until a reboot or the
+# maintenance window applies it. The refusal says which where it knows what runs (the orchestrator hands the broker
+# program PLATFORM_BROKER_RUNNING), and both where it does not (the orchestrator's check runs before DescribeBroker).
+@pytest.mark.parametrize(("running", "says"), [
+    (("mq.m7g.large", "4.2"), "is 3.13, but the broker runs 4.2:"),
+    (("mq.m7g.large", "3.13"), "is 3.13, but the broker runs 3.13 and has 4.2 pending:"),
+    (None, "is 3.13, but the broker was last set to 4.2 (it runs it, or has it pending until a reboot or its "
+           "maintenance window):"),
+])
+def test_the_refusal_says_whether_the_broker_runs_the_version_or_has_it_pending(
+        running: tuple[str, str] | None, says: str, edit_env: Any) -> None:
+    set_broker(edit_env, "3.13", "mq.m7g.large")
+    refusal = engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large"), running)
+    assert refusal is not None and refusal.key == ENGINE and says in refusal.reason
+
+
+@pytest.mark.parametrize(("running", "says"), [
+    (("mq.m5.large", "3.13"), "is mq.t3.micro, but the broker runs mq.m5.large:"),
+    (("mq.t3.micro", "3.13"), "is mq.t3.micro, but the broker runs mq.t3.micro and has mq.m5.large pending:"),
+])
+def test_the_instance_type_refusal_says_whether_the_type_is_pending(running: tuple[str, str], says: str,
+                                                                    edit_env: Any) -> None:
+    set_broker(edit_env, "3.13", "mq.t3.micro")
+    refusal = engine_move_refusal(load_env("dev"), deployed("3.13", "mq.m5.large"), running)
+    assert refusal is not None and refusal.key == TYPE and says in refusal.reason
+
+
+def test_the_program_words_the_refusal_from_what_the_broker_runs(edit_env: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layer program passes what the orchestrator read (PLATFORM_BROKER_RUNNING) to the refusal."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE
+
+    first = synth_broker(None)  # dev as shipped: 4.2 on mq.m7g.medium, which this up leaves pending
+    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 3.13.7")
+    set_broker(edit_env, "3.13", "mq.m7g.medium")
+    with pytest.raises(ConfigError) as refused:
+        synth_broker(first["outputs"])
+    assert "the broker runs 3.13 and has 4.2 pending" in refused.value.reason
+
+
 @pytest.mark.parametrize(("outputs", "engine", "instance_type"), [
     (None, "3.13", "mq.m5.large"),                                     # no stack yet: a first `up`
     ({}, "3.13", "mq.m5.large"),                                       # a stack never deployed
@@ -160,7 +201,8 @@ def test_the_orchestrator_refuses_before_any_layer_runs(edit_env: Any, action: s
     code = main([action, "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
                 images=ReleasedEverywhere())
     assert code == 2 and runner.started() == []
-    assert f"environments/dev.yaml: {ENGINE}: is 3.13, but the broker runs 4.2" in capsys.readouterr().err
+    assert f"environments/dev.yaml: {ENGINE}: is 3.13, but the broker was last set to 4.2 (it runs it, or has it " \
+           "pending" in capsys.readouterr().err
 
 
 def test_the_orchestrator_refuses_a_move_back_to_t3_micro(edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,7 +213,8 @@ def test_the_orchestrator_refuses_a_move_back_to_t3_micro(edit_env: Any, capsys:
     code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
                 images=ReleasedEverywhere())
     assert code == 2 and runner.started() == []
-    assert f"environments/dev.yaml: {TYPE}: is mq.t3.micro, but the broker runs mq.m5.large" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"environments/dev.yaml: {TYPE}: is mq.t3.micro, but the broker was last set to mq.m5.large" in said
 
 
 def test_the_orchestrator_runs_the_major_upgrade_on_m7g(edit_env: Any) -> None:

@@ -384,3 +384,17 @@ def test_catalog_lists_stay_lists_under_strict_types() -> None:
     raw = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())["services"]["gateway"]
     assert gateway.calls == tuple(raw["calls"]) and {"preprocess", "inference"} <= set(gateway.calls)
     assert gateway.publishes.requests == tuple(raw["publishes"]["requests"])
+
+
+#: ECS developer guide, "Amazon ECS Service Connect components": add 256 CPU units and at least 64 MiB of memory to the
+#: task for the Service Connect proxy (App Mesh's Envoy runs in the task the same way)
+PROXY_CPU, PROXY_MEMORY = 256, 64
+
+
+def test_every_shipped_service_leaves_its_app_room_beside_its_proxy() -> None:
+    """The shipped catalog sizes each task as its app plus the proxy ECS adds to it (README, "Inside the task"): no
+    shipped service gives its app less than Fargate's smallest task (256 units) once the proxy has its share."""
+    catalog = yaml.safe_load((REPO_ROOT / "shared" / "catalog.yaml").read_text())
+    starved = {name: (spec.get("cpu", 256), spec.get("memory", 512)) for name, spec in catalog["services"].items()
+               if spec.get("cpu", 256) - PROXY_CPU < 256 or spec.get("memory", 512) - PROXY_MEMORY < 256}
+    assert starved == {}

@@ -324,12 +324,12 @@ def test_the_needs_come_from_the_env_and_the_catalog() -> None:
     catalog = load_catalog()
     added = [(((env.service_settings(name).cpu or catalog[name].cpu) / 1024), env.service_settings(name))
              for name in env.release.images if name not in ("gateway", "preprocess", "inference", "training")]
-    # catalog cpu (gateway 256, preprocess 512, training 2048) and prod's inference override (2048), desired 3/3/3/1
+    # catalog cpu (gateway 512, preprocess 512, training 2048) and prod's inference override (2048), desired 3/3/3/1
     assert prod["L-3032A538"].need == pytest.approx(
-        0.25 * 3 + 0.5 * 3 + 2 * 3 + 2 * 1 + sum(vcpu * settings.desired_count for vcpu, settings in added))
+        0.5 * 3 + 0.5 * 3 + 2 * 3 + 2 * 1 + sum(vcpu * settings.desired_count for vcpu, settings in added))
     # every service at max_count (9, 9, 12, 3), doubled by a rolling deployment
     assert prod["L-3032A538"].peak == pytest.approx(
-        (0.25 * 9 + 0.5 * 9 + 2 * 12 + 2 * 3 + sum(vcpu * settings.max_count for vcpu, settings in added)) * 2)
+        (0.5 * 9 + 0.5 * 9 + 2 * 12 + 2 * 3 + sum(vcpu * settings.max_count for vcpu, settings in added)) * 2)
     dev = {need.quota_code: need for need in quota_needs(load_env("dev"), ["network"])}
     assert dev["L-0263D0A3"].need == 1 and "L-29B6F2EB" not in dev  # one NAT, only the s3 gateway endpoint
 

@@ -164,6 +164,25 @@ def test_a_fixed_name_resource_replaced_create_first_leaves_its_readers_alone() 
     assert not [change for change in changes if "binding" in change[1]]
 
 
+SNS_TOPIC = "aws:sns/topic:Topic"
+
+
+def test_the_alarm_topic_is_replaced_delete_first_with_its_policy_and_subscriptions() -> None:
+    """The env's alarm topic has a fixed name and SNS's CreateTopic is idempotent (botocore sns CreateTopic: an owned
+    topic of that name is returned, not created): replaced create-first, the replacement would be the old topic, and
+    the old resource's delete would then delete it and its subscriptions under the new state. So a change of an input
+    that replaces it (fifoTopic here; name and namePrefix too) deletes it first and makes its policy (and subscriptions)
+    again after it."""
+    fresh = synth_env("prod", ["broker"])["broker"]
+    topics = [r for r in fresh["resources"] if r["type"] == SNS_TOPIC]
+    assert len(topics) == 1 and topics[0]["delete_before_replace"] is True
+    deployed = copy.deepcopy(fresh)
+    next(r for r in deployed["resources"] if r["type"] == SNS_TOPIC)["inputs"]["fifoTopic"] = True
+    changes = {(c.action, c.type) for c in diff_documents("broker", deployed, fresh).changes}
+    assert ("replace", SNS_TOPIC) in changes
+    assert ("replace", "aws:sns/topicPolicy:TopicPolicy") in changes  # (the shipped envs have no subscription)
+
+
 @pytest.mark.parametrize("env", env_names())
 def test_every_protected_resource_keeps_its_urn_and_is_not_replaced(env: str) -> None:
     """URN stability: against the accepted snapshots, nothing protected would be replaced or deleted."""
@@ -204,3 +223,12 @@ def test_the_command_exits_1_when_a_protected_resource_would_be_replaced(tmp_pat
 
 def test_an_unknown_env_exits_2() -> None:
     assert _cli("nope").returncode == 2
+
+
+def test_a_new_stack_reference_is_a_read_not_a_change() -> None:
+    """A program that starts reading a stack (compute its own last outputs) adds a StackReference to its document:
+    the engine reads it and creates nothing, so the plan names no change for it."""
+    reference = _resource("urn:pulumi:prod::network::pulumi:pulumi:StackReference::organization/network/prod",
+                          "pulumi:pulumi:StackReference", {"name": "organization/network/prod"})
+    assert _actions(BASE, _doc(*BASE["resources"], reference)) == []
+    assert _actions(_doc(*BASE["resources"], reference), BASE) == []

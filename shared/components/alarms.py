@@ -742,15 +742,19 @@ class AlarmTopic(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AlarmTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlplatform:alarms:AlarmTopic", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.key = customer_key(
             f"{name}-key", description=f"Alarm notifications of the ML platform ({args.env_name})",
             alias=f"{args.env_name}/alarms",
             policy=json.dumps(topic_key_policy(args.partition, args.account_id, args.region, args.env_name),
                               sort_keys=True),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
+        # A fixed name, and CreateTopic is idempotent (botocore sns CreateTopic: "if the requester already owns a topic
+        # with the specified name, that topic's ARN is returned"): replaced create-first (a change of a ForceNew input,
+        # name or fifo_topic: terraform-provider-aws sns/topic.go; or `pulumi up --replace`), the "new" topic would be
+        # the old one, which the old resource's delete then deletes with every subscription. Delete first: the
+        # replacement is a new topic of the same name and ARN, its policy and subscriptions made again after it.
         self.topic = aws.sns.Topic(f"{name}-topic", name=topic_name(args.env_name), kms_master_key_id=self.key.arn,
-                                   opts=child)
+                                   opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
         self.policy = aws.sns.TopicPolicy(
             f"{name}-topic", arn=self.topic.arn,
             policy=self.topic.arn.apply(lambda arn: json.dumps(topic_policy(arn, args), sort_keys=True)),

@@ -16,6 +16,7 @@ logging": the target bucket should not have server access logging enabled).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ NONCURRENT_VERSION_DAYS = 30
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 #: Where in the log bucket S3 writes the artifact bucket's server access logs (the key prefix of every log object).
 ACCESS_LOG_PREFIX = "s3-access-logs/"
+#: compute's output naming the services the artifact bucket has a handoff lifecycle rule for ([] without a bucket)
+HANDOFF_WRITERS_OUTPUT = "handoff_writers"
 
 
 def artifact_bucket_policy(bucket_arn: str) -> dict[str, Any]:
@@ -89,6 +92,21 @@ def handoff_lifecycle_rule(writer: str) -> aws.s3.BucketLifecycleConfigurationRu
         expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(days=HANDOFF_DAYS))
 
 
+def former_writers(writers: tuple[str, ...], last_outputs: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The services the deployed bucket has a handoff rule for (compute's last ``handoff_writers`` output) that are
+    not among ``writers`` now, sorted. A rule expires what its writer left under ``<service>/handoff/`` for good: an S3
+    lifecycle filter is one literal key prefix (botocore s3 LifecycleRuleFilter / LifecycleRuleAndOperator: Prefix,
+    Tag, object sizes; no wildcard), so no one rule covers every writer's handoff prefix, and a rule dropped with its
+    writer left its payloads billed forever. None (or a stack from before the output): none known."""
+    before = (last_outputs or {}).get(HANDOFF_WRITERS_OUTPUT) or []
+    return tuple(sorted({str(writer) for writer in before} - set(writers)))
+
+
+def handoff_writers(args: ArtifactStoreArgs) -> tuple[str, ...]:
+    """Every service the bucket has a handoff rule for: the writers, in catalog order, then the former ones."""
+    return (*args.writers, *args.former_writers)
+
+
 @dataclass(frozen=True)
 class ServerAccessLogTarget:
     """The env's server-access-log bucket as another bucket's BucketLogging target."""
@@ -116,6 +134,9 @@ class ArtifactStoreArgs:
     log_retention_days: int
     #: the services that write (catalog ``artifacts: write``): S3 expires the payloads each hands over by reference
     writers: tuple[str, ...] = ()
+    #: services whose handoff rule the bucket had and that write no more (removed from the catalog, or now ``read``):
+    #: their rules stay, or their payloads under ``<service>/handoff/`` would never expire (:func:`handoff_writers`)
+    former_writers: tuple[str, ...] = ()
     #: ARNs (or ARN patterns) of the env's other buckets whose server access logs go to the log bucket too: the public
     #: gateway's access-log buckets (shared.gateway_names)
     other_logged_bucket_arns: tuple[str, ...] = ()
@@ -177,7 +198,7 @@ class ArtifactStore(pulumi.ComponentResource):
             opts=after(self.encryption))
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             name, bucket=self.bucket.id,
-            rules=[artifact_lifecycle_rule(), *(handoff_lifecycle_rule(writer) for writer in args.writers)],
+            rules=[artifact_lifecycle_rule(), *(handoff_lifecycle_rule(writer) for writer in handoff_writers(args))],
             # noncurrent-version rules act on a versioned bucket (the provider's versioning example orders them so)
             opts=after(self.versioning))
         self.policy = aws.s3.BucketPolicy(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import pulumi_aws as aws
 from shared.artifact_names import artifact_log_bucket_name
 from shared.catalog import Catalog, catalog_path
 from shared.cloudwatch_metrics import QUEUE_METRICS_NAMESPACE
-from shared.components.artifacts import ArtifactStore, ArtifactStoreArgs
+from shared.components.artifacts import ArtifactStore, ArtifactStoreArgs, former_writers, handoff_writers
 from shared.components.broker_egress import BrokerTarget, services_to_broker
 from shared.components.building_blocks import customer_key
 from shared.components.compute_containers import ENVOY_IMAGE, partition_of
@@ -101,7 +102,9 @@ class ComputeArgs:
     artifacts: ArtifactStoreArgs | None = None
 
     @classmethod
-    def from_env(cls, env: EnvConfig, catalog: Catalog) -> ComputeArgs:
+    def from_env(cls, env: EnvConfig, catalog: Catalog,
+                 last_outputs: Mapping[str, Any] | None = None) -> ComputeArgs:
+        """``last_outputs``: compute's own, from its last deployment (the artifact bucket's former writers)."""
         settings = ComputeSettings(
             env_name=env.name, region=env.region, account_id=env.account_id, partition=partition_of(env.region),
             mesh_provider=env.mesh.provider, log_retention_days=env.compute.log_retention_days, protect=env.protect,
@@ -109,6 +112,7 @@ class ComputeArgs:
             steady_state_timeout=f"{env.compute.steady_state_timeout_minutes}m",
             queue_metrics_namespace=QUEUE_METRICS_NAMESPACE if publishes_queue_metrics(env) else None,
         )
+        writers = tuple(spec.name for spec in catalog if spec.artifacts == "write")
         # Callees before callers: each ECS service is created after the services it calls.
         services = tuple(plan_service(env, catalog, name) for name in catalog.creation_order())
         # The public gateways' access-log buckets log their requests into the artifact store's log bucket too
@@ -131,7 +135,7 @@ class ComputeArgs:
                                         bucket_name=settings.artifact_bucket_name,
                                         log_bucket_name=artifact_log_bucket_name(env.name, env.account_id, env.region),
                                         log_retention_days=env.compute.log_retention_days,
-                                        writers=tuple(spec.name for spec in catalog if spec.artifacts == "write"),
+                                        writers=writers, former_writers=former_writers(writers, last_outputs),
                                         other_logged_bucket_arns=gateway_log_buckets)
             if catalog.uses_artifacts else None,
         )
@@ -297,6 +301,11 @@ class ComputePlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=settings.protect))
 
     # -- the contract ------------------------------------------------------------------------------
+    def handoff_writers(self, args: ComputeArgs) -> list[str]:
+        """The services the artifact bucket has a handoff lifecycle rule for ([] without a bucket: a new bucket
+        starts with no former writer)."""
+        return list(handoff_writers(args.artifacts)) if args.artifacts else []
+
     def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
         """Per deployed service: ECS service name/ARN and task definition ARN, repository URL, image and its digest,
         the work queue and broker credentials its tasks are given.

@@ -338,6 +338,10 @@ def _delete_before_replace_dependents(resources: dict[str, dict[str, Any]], resu
     result.changes.sort(key=lambda change: change.urn)
 
 
+#: a program's read of a stack's outputs, which ``up`` reads and never creates, updates or deletes
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
 def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str, Any] | None) -> LayerDiff:
     """What ``up`` would do to go from ``baseline`` to ``fresh`` (synth documents of one layer)."""
     new = _by_urn(fresh)
@@ -345,6 +349,8 @@ def diff_documents(layer: str, baseline: dict[str, Any] | None, fresh: dict[str,
     result = LayerDiff(layer)
     for urn in sorted(set(old) | set(new)):
         before, after = old.get(urn), new.get(urn)
+        if (after or before or {}).get("type") == STACK_REFERENCE:
+            continue  # a read of another stack's outputs (the engine's `read` step): nothing in the cloud changes
         if before is None:
             assert after is not None
             result.changes.append(Change("add", urn, after["type"]))

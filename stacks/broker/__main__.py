@@ -34,7 +34,7 @@ layer = Layer("broker")
 # Before any resource: an engine version / instance type move Amazon MQ cannot apply to the deployed broker (a
 # downgrade, the instance family and the major version at once, or back to mq.t3.micro) is refused (exit 2) here too,
 # for a `pulumi up` run in this folder without the orchestrator's own check.
-check_engine_move(layer.env, layer.last_outputs())
+check_engine_move(layer.env, layer.last_outputs(), running_broker(os.environ))
 network = layer.upstream("network").contract(NetworkOutputs)
 
 runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc_id=network.vpc_id,

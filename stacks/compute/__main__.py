@@ -17,9 +17,12 @@ from shared.contracts import BrokerOutputs
 from shared.layer import Layer
 
 layer = Layer("compute")
+# Its own last outputs first: the artifact bucket keeps the handoff rule of a writer that left the catalog (or reads
+# only now), or what it handed over would never expire.
+args = ComputeArgs.from_env(layer.env, load_catalog(), layer.last_outputs())
 compute = ComputePlatform(
     "compute",
-    ComputeArgs.from_env(layer.env, load_catalog()),
+    args,
     ComputeUpstreams.from_upstreams(layer.upstreams),
     opts=layer.opts,
 )
@@ -41,4 +44,5 @@ layer.export(
     cluster_arn=compute.cluster.arn,
     services=compute.contract_services(),
     repository_urls=compute.repository_urls(),
+    handoff_writers=compute.handoff_writers(args),
 )
