@@ -91,3 +91,18 @@ def test_a_preview_refused_a_secret_state_says_why_and_with_which_role(layer: st
     for skipped in set(LAYERS) - set(pull_request_layers()):
         assert skipped in said, (skipped, said)
     assert "was denied: the read-only role" not in detail("network"), "another state's refusal is no such case"
+
+
+@pytest.mark.parametrize("layer", sorted(SECRET_STATE_LAYERS))
+def test_a_state_read_no_policy_allows_keeps_the_cli_s_reason(layer: str) -> None:
+    """A deploy role that lacks the state grant (no explicit deny: "no identity-based policy allows") is no pull
+    request's preview: the summary keeps S3's own reason instead of blaming the read-only role."""
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from shared.orchestrate.report import failure_detail
+
+    text = _denied_read(layer).replace("with an explicit deny in an identity-based policy",
+                                       "because no identity-based policy allows the s3:GetObject action")
+    said = failure_detail(auto_errors.create_command_error(CommandResult(stdout="", stderr=text, code=255)))
+    assert "read-only role" not in said and "AccessDenied" in said, said

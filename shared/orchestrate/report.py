@@ -110,11 +110,14 @@ def organization_denial(text: str, environ: Mapping[str, str] | None = None, *, 
     return said
 
 
-# A read of a checkpoint of the broker's or messaging's stack refused (the CLI's S3 backend: gocloud's `blob (key
-# ".pulumi/stacks/<project>/<stack>.json") (code=PermissionDenied)` and S3's AccessDenied): the read-only role's
-# deny (shared.deploy_role.secret_state_denials), met by a preview of those layers or of one reading them.
+# A read of a checkpoint of the broker's or messaging's stack refused by an explicit deny of an identity policy (the
+# CLI's S3 backend: gocloud's `blob (key ".pulumi/stacks/<project>/<stack>.json") (code=PermissionDenied)` and S3's
+# AccessDenied, whose message names the policy type: "with an explicit deny in an identity-based policy"): the
+# read-only role's deny (shared.deploy_role.secret_state_denials), met by a preview of those layers or of one reading
+# them. Any other refusal (a deploy role without the grant: "because no identity-based policy allows") keeps its text.
 _SECRET_STATE_DENIAL = re.compile(
-    r"\.pulumi/(?:stacks|history|backups|journal)/(?P<layer>[\w-]+)/[^\n]*?(?:PermissionDenied|AccessDenied|403)")
+    r"\.pulumi/(?:stacks|history|backups|journal)/(?P<layer>[\w-]+)/[^\n]*?"
+    r"explicit deny in an identity-based policy")
 SECRET_STATE_DENIAL = (
     "reading the {layer} state was denied: the read-only role (pull requests' previews) may not read the "
     "broker's or messaging's state, which holds the broker admin password, so a preview of {layers} needs the deploy "

@@ -50,10 +50,11 @@ def outputs(env: str, layer: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_compute_reads_its_five_upstream_layers_of_its_env(env: str) -> None:
-    """The broker for the tasks' AMQPS egress to its security group; the rest for wiring."""
-    assert compute(env)["stack_references"] == [f"organization/{layer}/{env}"
-                                                for layer in ("broker", "discovery", "mesh", "messaging", "network")]
+def test_compute_reads_its_five_upstream_layers_and_its_own_last_outputs_of_its_env(env: str) -> None:
+    """The broker for the tasks' AMQPS egress to its security group; the rest for wiring; its own stack for the
+    handoff writers its last up kept rules for (a writer that left the catalog keeps its expiry rule)."""
+    assert compute(env)["stack_references"] == [
+        f"organization/{layer}/{env}" for layer in ("broker", "compute", "discovery", "mesh", "messaging", "network")]
 
 
 @pytest.mark.parametrize("env", ENVS)
