@@ -214,6 +214,16 @@ def unregister_mock(type_token: str) -> None:
     _REGISTERED.pop(type_token, None)
 
 
+def autonamed_property(type_token: str) -> str | None:
+    """The property Pulumi fills from the logical name (a hyphen and 7 random hex digits) when the program omits it,
+    None where it fills none (App Mesh's names are the logical name)."""
+    if type_token in _AUTONAMED_BY:
+        return _AUTONAMED_BY[type_token]
+    registered = _REGISTERED.get(type_token)
+    autonamed = type_token in _AUTONAMED or (registered is not None and registered.autonamed)
+    return "name" if autonamed and not type_token.startswith("aws:appmesh/") else None
+
+
 def _builtin(type_token: str) -> bool:
     return any(type_token in table for table in (_ID_PREFIX, _ARN_RESOURCE, _ID_IS_NAME, _ID_IS_ARN, _AUTONAMED))
 
@@ -493,13 +503,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return ref, {"name": ref, "outputs": outputs, "secretOutputNames": secret}
         state = dict(inputs)
         registered = _REGISTERED.get(type_)
-        autonamed = type_ in _AUTONAMED or (registered is not None and registered.autonamed)
-        if autonamed and "name" not in state and not type_.startswith("aws:appmesh/"):
-            state["name"] = f"{name}-{self._hex(type_, name, 'autoname')[:7]}"
+        autonamed = autonamed_property(type_)
+        if autonamed is not None and autonamed not in state:
+            state[autonamed] = f"{name}-{self._hex(type_, name, 'autoname')[:7]}"
         if type_.startswith("aws:appmesh/") and "name" not in state:
             state["name"] = name
-        if type_ in _AUTONAMED_BY and _AUTONAMED_BY[type_] not in state:
-            state[_AUTONAMED_BY[type_]] = f"{name}-{self._hex(type_, name, 'autoname')[:7]}"
         if type_ == "aws:ecs/taskDefinition:TaskDefinition":
             state.setdefault("family", name)
         computed = self.computed(type_, name, state)

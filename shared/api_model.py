@@ -1,0 +1,561 @@
+"""What the layers send to AWS, checked against AWS's own API model (botocore's ``service-2.json``), offline.
+
+Each Pulumi resource type the platform creates maps (:data:`CALLS`) to the botocore operation its provider calls
+with the resource's inputs, and each input to the member of that operation's input it becomes: the mechanical
+name (the member's own name, its wire ``locationName``, or camelCase -> PascalCase) unless the table renames it,
+sends it through another operation of the same service, or names it the provider's own (``None``). The walk checks
+every value against the member's shape: enum values, integer/long/double min and max, string length and pattern
+(where Python ``re`` reads the Java pattern), list and map sizes, nested structures, lists and maps, and inputs that
+are JSON text of an API structure (an ECS task definition's ``containerDefinitions``). Where the model states a
+limit only in a member's documentation (CloudWatch Logs' retention days, an ECS container health check's interval),
+:data:`DOCUMENTED` reads it from that text, so the figure still comes from the model and a model that stops saying
+it fails the test that loads it.
+
+Why: each refusal below passes ``pulumi preview`` (the provider validates little) and fails ``pulumi up`` halfway
+through a layer, in an account, after other resources were created. A resource whose provider fills a name
+(auto-naming: the logical name, ``-`` and 7 random hex digits; the synth's mocks know which types) is checked
+with that name too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from botocore.loaders import Loader
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+
+from shared.synth.engine import UNKNOWN
+from shared.synth.mocks import autonamed_property
+
+#: What pulumi-aws appends to a logical name when it fills an omitted name (pulumi-terraform-bridge's AutoName: a
+#: separator and 7 random hex digits); the check stands in this suffix.
+AUTONAME_SUFFIX = "-0a1b2c3"
+#: A member path: member names (or wire names) from the operation's input down, through lists and maps' values.
+Target = str | tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class Call:
+    """How a Pulumi resource type reaches AWS: ``service``'s ``operation`` takes its inputs.
+
+    ``members``: Pulumi input path (dotted, list indexes dropped) -> the member path it becomes, relative to the
+    structure its parent input became; ``(operation, path)`` where another operation of the service sends it (from
+    that operation's input); ``None`` where no API member takes it as it is (the provider's own setting, or a value
+    the provider reshapes; the comment says which). ``json``: inputs that are JSON text of the member at that
+    path. ``sent_otherwise``: values of an input the provider sends as another flag, not as the member.
+    ``case_insensitive``: member paths whose enum the service accepts in any case (the provider passes the value
+    on as written).
+    """
+
+    service: str
+    operation: str
+    members: Mapping[str, Target] = field(default_factory=dict)
+    json: Mapping[str, str] = field(default_factory=dict)
+    sent_otherwise: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    case_insensitive: frozenset[str] = frozenset()
+
+
+_EC2_TAGS: dict[str, Target] = {"tags": None}  # TagSpecifications on create, a list per resource type: not checked
+_SG_RULE: dict[str, Target] = {
+    "securityGroupId": "GroupId", "ipProtocol": "IpPermissions.IpProtocol", "fromPort": "IpPermissions.FromPort",
+    "toPort": "IpPermissions.ToPort", "cidrIpv4": "IpPermissions.IpRanges.CidrIp",
+    "cidrIpv6": "IpPermissions.Ipv6Ranges.CidrIpv6", "description": "IpPermissions.IpRanges.Description",
+    "referencedSecurityGroupId": "IpPermissions.UserIdGroupPairs.GroupId",
+    "prefixListId": "IpPermissions.PrefixListIds.PrefixListId", **_EC2_TAGS}
+_SG_INLINE: dict[str, Target] = {
+    "protocol": "IpProtocol",
+    # the provider turns each CIDR and group into an IpRange / UserIdGroupPair with the rule's description
+    "cidrBlocks": None, "ipv6CidrBlocks": None, "securityGroups": None, "prefixListIds": None, "self": None,
+    "description": None}
+
+#: Pulumi type token -> the call that creates it. Sources: botocore's service-2.json (the operation and member
+#: names), terraform-provider-aws's create and update functions (which input goes to which call).
+CALLS: dict[str, Call] = {
+    "aws:appautoscaling/policy:Policy": Call("application-autoscaling", "PutScalingPolicy", {"name": "PolicyName"}),
+    "aws:appautoscaling/target:Target": Call("application-autoscaling", "RegisterScalableTarget",
+                                             {"roleArn": "RoleARN"}),
+    "aws:cloudwatch/eventRule:EventRule": Call("events", "PutRule", {"isEnabled": None}),
+    "aws:cloudwatch/eventTarget:EventTarget": Call("events", "PutTargets", {
+        "arn": "Targets.Arn", "targetId": "Targets.Id", "inputTransformer": "Targets.InputTransformer",
+        "retryPolicy": "Targets.RetryPolicy", "roleArn": "Targets.RoleArn", "input": "Targets.Input",
+        "deadLetterConfig": "Targets.DeadLetterConfig", "ecsTarget": "Targets.EcsParameters"}),
+    "aws:cloudwatch/logGroup:LogGroup": Call("logs", "CreateLogGroup", {
+        "name": "logGroupName", "retentionInDays": ("PutRetentionPolicy", "retentionInDays"),
+        "skipDestroy": None}),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": Call("logs", "PutMetricFilter", {
+        "name": "filterName", "pattern": "filterPattern", "metricTransformation": "metricTransformations",
+        "metricTransformation.name": "metricName", "metricTransformation.namespace": "metricNamespace",
+        "metricTransformation.value": "metricValue"}),
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": Call("logs", "PutResourcePolicy"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": Call("cloudwatch", "PutMetricAlarm", {
+        "name": "AlarmName", "metricQueries": "Metrics", "metricQueries.metric": "MetricStat",
+        "metricQueries.metric.metricName": "Metric.MetricName", "metricQueries.metric.namespace": "Metric.Namespace",
+        "metricQueries.metric.dimensions": "Metric.Dimensions", "okActions": "OKActions"}),
+    "aws:codebuild/project:Project": Call("codebuild", "CreateProject", {
+        "buildTimeout": "timeoutInMinutes", "logsConfig.cloudwatchLogs": "cloudWatchLogs"}),
+    "aws:ec2/eip:Eip": Call("ec2", "AllocateAddress", _EC2_TAGS),
+    "aws:ec2/flowLog:FlowLog": Call("ec2", "CreateFlowLogs", {
+        "vpcId": "ResourceIds", "iamRoleArn": "DeliverLogsPermissionArn", **_EC2_TAGS}),
+    "aws:ec2/internetGateway:InternetGateway": Call("ec2", "CreateInternetGateway", {
+        "vpcId": ("AttachInternetGateway", "VpcId"), **_EC2_TAGS}),
+    "aws:ec2/natGateway:NatGateway": Call("ec2", "CreateNatGateway", _EC2_TAGS),
+    "aws:ec2/route:Route": Call("ec2", "CreateRoute"),
+    "aws:ec2/routeTable:RouteTable": Call("ec2", "CreateRouteTable", _EC2_TAGS),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": Call("ec2", "AssociateRouteTable"),
+    "aws:ec2/securityGroup:SecurityGroup": Call("ec2", "CreateSecurityGroup", {
+        "name": "GroupName", "ingress": ("AuthorizeSecurityGroupIngress", "IpPermissions"),
+        "egress": ("AuthorizeSecurityGroupEgress", "IpPermissions"), "revokeRulesOnDelete": None,
+        **{f"{way}.{key}": target for way in ("ingress", "egress") for key, target in _SG_INLINE.items()},
+        **_EC2_TAGS}),
+    "aws:ec2/subnet:Subnet": Call("ec2", "CreateSubnet", {
+        "mapPublicIpOnLaunch": None, **_EC2_TAGS}),  # ModifySubnetAttribute's AttributeBooleanValue
+    "aws:ec2/vpc:Vpc": Call("ec2", "CreateVpc", {
+        "enableDnsHostnames": None, "enableDnsSupport": None, **_EC2_TAGS}),  # ModifyVpcAttribute's
+    "aws:ec2/vpcEndpoint:VpcEndpoint": Call("ec2", "CreateVpcEndpoint", {"policy": "PolicyDocument", **_EC2_TAGS}),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": Call("ec2", "AuthorizeSecurityGroupIngress",
+                                                                      _SG_RULE),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": Call("ec2", "AuthorizeSecurityGroupEgress", _SG_RULE),
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": Call("ecr", "PutLifecyclePolicy", {
+        "repository": "repositoryName", "policy": "lifecyclePolicyText"}),
+    "aws:ecr/registryPolicy:RegistryPolicy": Call("ecr", "PutRegistryPolicy", {"policy": "policyText"}),
+    "aws:ecr/replicationConfiguration:ReplicationConfiguration": Call("ecr", "PutReplicationConfiguration"),
+    "aws:ecr/repository:Repository": Call("ecr", "CreateRepository", {
+        "name": "repositoryName", "encryptionConfigurations": "encryptionConfiguration",
+        "forceDelete": None}),  # the provider's: delete the images with the repository
+    "aws:ecs/cluster:Cluster": Call("ecs", "CreateCluster", {"name": "clusterName"}),
+    "aws:ecs/service:Service": Call("ecs", "CreateService", {
+        "name": "serviceName", "enableEcsManagedTags": "enableECSManagedTags",
+        "deploymentMaximumPercent": "deploymentConfiguration.maximumPercent",
+        "deploymentMinimumHealthyPercent": "deploymentConfiguration.minimumHealthyPercent",
+        "deploymentCircuitBreaker": "deploymentConfiguration.deploymentCircuitBreaker",
+        "networkConfiguration": "networkConfiguration.awsvpcConfiguration",
+        "networkConfiguration.assignPublicIp": None,  # a bool the provider sends as ENABLED / DISABLED
+        "serviceConnectConfiguration.services.clientAlias": "clientAliases",
+        "waitForSteadyState": None, "forceNewDeployment": None, "triggers": None,  # the provider's own
+        "loadBalancers.elbName": "loadBalancerName"}),
+    "aws:ecs/taskDefinition:TaskDefinition": Call(
+        "ecs", "RegisterTaskDefinition", {"skipDestroy": None, "trackLatest": None},
+        json={"containerDefinitions": "containerDefinitions"}),
+    "aws:iam/role:Role": Call("iam", "CreateRole", {
+        "name": "RoleName", "assumeRolePolicy": "AssumeRolePolicyDocument",
+        "forceDetachPolicies": None}),
+    "aws:iam/rolePolicy:RolePolicy": Call("iam", "PutRolePolicy", {
+        "role": "RoleName", "name": "PolicyName", "policy": "PolicyDocument"}),
+    "aws:kms/alias:Alias": Call("kms", "CreateAlias", {"name": "AliasName"}),
+    "aws:kms/key:Key": Call("kms", "CreateKey", {
+        "deletionWindowInDays": ("ScheduleKeyDeletion", "PendingWindowInDays"),
+        "enableKeyRotation": None,  # EnableKeyRotation / DisableKeyRotation: the call, not a value
+        "rotationPeriodInDays": ("EnableKeyRotation", "RotationPeriodInDays"),
+        "isEnabled": None}),
+    "aws:lambda/function:Function": Call("lambda", "CreateFunction", {
+        "name": "FunctionName", "code": None,  # an archive of the program's own files
+        "reservedConcurrentExecutions": ("PutFunctionConcurrency", "ReservedConcurrentExecutions")}),
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": Call("lambda",
+                                                                           "PutFunctionEventInvokeConfig"),
+    "aws:lambda/permission:Permission": Call("lambda", "AddPermission", {"function": "FunctionName"}),
+    "aws:mq/broker:Broker": Call("mq", "CreateBroker", {"applyImmediately": None},
+                                 # Amazon MQ takes the engine in any case (the provider's own example: "ActiveMQ")
+                                 case_insensitive=frozenset({"EngineType"})),
+    "aws:mq/configuration:Configuration": Call("mq", "CreateConfiguration", {
+        "data": ("UpdateConfiguration", "Data"), "description": ("UpdateConfiguration", "Description")},
+        case_insensitive=frozenset({"EngineType"})),
+    "aws:s3/bucket:Bucket": Call("s3", "CreateBucket", {
+        "forceDestroy": None, "tags": ("PutBucketTagging", "Tagging.TagSet")}),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": Call(
+        "s3", "PutBucketLifecycleConfiguration", {"rules": "LifecycleConfiguration.Rules", "rules.id": "ID"}),
+    "aws:s3/bucketLogging:BucketLogging": Call("s3", "PutBucketLogging", {
+        "targetBucket": "BucketLoggingStatus.LoggingEnabled.TargetBucket",
+        "targetPrefix": "BucketLoggingStatus.LoggingEnabled.TargetPrefix"}),
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": Call("s3", "PutBucketOwnershipControls", {
+        "rule": "OwnershipControls.Rules"}),
+    "aws:s3/bucketPolicy:BucketPolicy": Call("s3", "PutBucketPolicy"),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": Call("s3", "PutPublicAccessBlock", {
+        key: f"PublicAccessBlockConfiguration.{key[0].upper()}{key[1:]}"
+        for key in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")}),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": Call(
+        "s3", "PutBucketEncryption", {
+            "rules": "ServerSideEncryptionConfiguration.Rules",
+            "rules.applyServerSideEncryptionByDefault.kmsMasterKeyId": "KMSMasterKeyID",
+            "rules.applyServerSideEncryptionByDefault.sseAlgorithm": "SSEAlgorithm"}),
+    "aws:s3/bucketVersioning:BucketVersioning": Call("s3", "PutBucketVersioning"),
+    "aws:secretsmanager/secret:Secret": Call("secretsmanager", "CreateSecret", {
+        "recoveryWindowInDays": ("DeleteSecret", "RecoveryWindowInDays")},
+        # pulumi_aws Secret.recovery_window_in_days: "0 to force deletion without recovery" (ForceDeleteWithoutRecovery)
+        sent_otherwise={"recoveryWindowInDays": (0,)}),
+    "aws:secretsmanager/secretRotation:SecretRotation": Call("secretsmanager", "RotateSecret", {
+        "rotationLambdaArn": "RotationLambdaARN"}),
+    "aws:secretsmanager/secretVersion:SecretVersion": Call("secretsmanager", "PutSecretValue"),
+    "aws:servicediscovery/httpNamespace:HttpNamespace": Call("servicediscovery", "CreateHttpNamespace"),
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": Call("servicediscovery",
+                                                                         "CreatePrivateDnsNamespace"),
+    "aws:servicediscovery/service:Service": Call("servicediscovery", "CreateService", {
+        "dnsConfig.dnsRecords.ttl": "TTL", "forceDestroy": None}),
+    "aws:sns/topic:Topic": Call("sns", "CreateTopic", {
+        "kmsMasterKeyId": None}),  # an entry of Attributes, a free-form map
+    "aws:sns/topicPolicy:TopicPolicy": Call("sns", "SetTopicAttributes", {
+        "arn": "TopicArn", "policy": "AttributeValue"}),
+    "aws:lb/loadBalancer:LoadBalancer": Call("elbv2", "CreateLoadBalancer", {
+        "loadBalancerType": "Type", "internal": None,  # Scheme: internal / internet-facing
+        # ModifyLoadBalancerAttributes' key-value attributes
+        **{key: None for key in ("accessLogs", "dropInvalidHeaderFields", "enableDeletionProtection",
+                                 "desyncMitigationMode", "idleTimeout", "enableHttp2", "connectionLogs")}}),
+    "aws:lb/targetGroup:TargetGroup": Call("elbv2", "CreateTargetGroup", {
+        "healthCheck": "", "healthCheck.path": "HealthCheckPath", "healthCheck.protocol": "HealthCheckProtocol",
+        "healthCheck.port": "HealthCheckPort", "healthCheck.enabled": "HealthCheckEnabled",
+        "healthCheck.interval": "HealthCheckIntervalSeconds", "healthCheck.timeout": "HealthCheckTimeoutSeconds",
+        "healthCheck.healthyThreshold": "HealthyThresholdCount",
+        "healthCheck.unhealthyThreshold": "UnhealthyThresholdCount", "healthCheck.matcher": "Matcher.HttpCode",
+        # ModifyTargetGroupAttributes' key-value attributes
+        **{key: None for key in ("deregistrationDelay", "slowStart", "loadBalancingAlgorithmType",
+                                 "stickiness")}}),
+    "aws:lb/listener:Listener": Call("elbv2", "CreateListener", {
+        "certificateArn": "Certificates.CertificateArn", "defaultActions.targetGroupArn": "TargetGroupArn"}),
+}
+
+
+@dataclass(frozen=True)
+class Documented:
+    """A limit the model states only in a member's documentation: ``pattern`` finds it there (its groups: the
+    lowest and highest value, or the admitted values)."""
+
+    service: str
+    shape: str
+    member: str | None
+    pattern: str
+    values: bool = False  # the groups list the admitted values, not a range
+
+
+_RANGE = r"between (\d+) and (\d+)"
+#: (service, shape, member) -> the documented limit: checked like the model's own.
+DOCUMENTED: tuple[Documented, ...] = (
+    Documented("logs", "Days", None, r"Possible values are: ([\d, and]+)\.", values=True),
+    Documented("ecs", "HealthCheck", "interval", _RANGE),
+    Documented("ecs", "HealthCheck", "timeout", _RANGE),
+    Documented("ecs", "HealthCheck", "retries", _RANGE),
+    Documented("ecs", "HealthCheck", "startPeriod", _RANGE),
+    Documented("kms", "ScheduleKeyDeletionRequest", "PendingWindowInDays", r"must be between (\d+) and (\d+)"),
+    Documented("secretsmanager", "DeleteSecretRequest", "RecoveryWindowInDays", r"number of days from (\d+) to (\d+)"),
+    Documented("lambda", "CreateFunctionRequest", "Timeout", r"()maximum allowed value is (\d+) seconds"),
+    Documented("elbv2", "CreateLoadBalancerInput", "Name", r"()maximum of (\d+) characters"),
+    Documented("elbv2", "CreateTargetGroupInput", "Name", r"()maximum of (\d+) characters"),
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a shape admits: the model's metadata and the documented limits, merged."""
+
+    enum: tuple[str, ...] | None = None
+    values: tuple[int, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+@cache
+def service_model(service: str) -> ServiceModel:
+    """botocore's model of ``service``, loaded once per process."""
+    loader = Loader()
+    return ServiceModel(loader.load_service_model(service, "service-2"), service_name=service)
+
+
+def _documented(entry: Documented) -> Limits:
+    shape = service_model(entry.service).shape_for(entry.shape)
+    if entry.member is not None:
+        assert isinstance(shape, StructureShape)
+        shape = shape.members[entry.member]
+    text = re.sub(r"<[^>]+>", "", shape.documentation)
+    match = re.search(entry.pattern, text)
+    if match is None:
+        raise LookupError(f"botocore {entry.service} {entry.shape}.{entry.member} no longer documents "
+                          f"{entry.pattern!r}: read its documentation again")
+    if entry.values:
+        return Limits(values=tuple(int(v) for v in re.findall(r"\d+", match.group(1))))
+    low, high = match.groups()
+    return Limits(low=int(low) if low else None, high=int(high))
+
+
+@cache
+def documented_limits() -> dict[tuple[str, str, str | None], Limits]:
+    return {(entry.service, entry.shape, entry.member): _documented(entry) for entry in DOCUMENTED}
+
+
+def limits(service: str, shape: Shape, owner: str | None = None, member: str | None = None) -> Limits:
+    """What ``shape`` (``member`` of the structure ``owner``, where it is one) admits."""
+    meta = shape.metadata
+    enum = tuple(meta["enum"]) if "enum" in meta else None
+    low, high = meta.get("min"), meta.get("max")
+    docs = documented_limits()
+    extra = docs.get((service, owner or "", member)) or docs.get((service, shape.name, None))
+    if extra is None:
+        return Limits(enum, None, low, high)
+    return Limits(enum, extra.values,
+                  max(v for v in (low, extra.low) if v is not None) if low is not None or extra.low is not None
+                  else None,
+                  min(v for v in (high, extra.high) if v is not None) if high is not None or extra.high is not None
+                  else None)
+
+
+@cache
+def _pattern(pattern: str) -> re.Pattern[str] | None:
+    """The model's (Java) pattern as Python reads it, None where Python cannot."""
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        return None
+
+
+def _member(shape: StructureShape, name: str) -> str | None:
+    """The member of ``shape`` a Pulumi name becomes mechanically: the same name, its wire name, or PascalCase."""
+    members = shape.members
+    if name in members:
+        return name
+    for member, member_shape in members.items():
+        if member_shape.serialization.get("name") == name:
+            return member
+    pascal = name[:1].upper() + name[1:]
+    return pascal if pascal in members else None
+
+
+def _descend(shape: Shape, path: str) -> tuple[Shape, str | None, str | None] | str:
+    """The shape at ``path`` below ``shape`` (through list members and map values), with the structure and member
+    it is, or why there is none."""
+    owner: str | None = None
+    member: str | None = None
+    for part in path.split(".") if path else []:
+        while isinstance(shape, ListShape):
+            shape = shape.member
+        if not isinstance(shape, StructureShape):
+            return f"{shape.name} has no member {part}"
+        name = _member(shape, part)
+        if name is None:
+            return f"{shape.name} has no member {part}"
+        owner, member, shape = shape.name, name, shape.members[name]
+    return shape, owner, member
+
+
+@dataclass
+class _Walk:
+    call: Call
+    token: str
+    problems: list[str]
+    top: str = ""  # the operation's input shape
+
+    def structure(self, value: Any, shape: StructureShape, pulumi_path: str, where: str) -> None:
+        if not isinstance(value, dict):
+            self.problems.append(f"{where}: {value!r} is not a structure ({shape.name})")
+            return
+        sent: set[str] = set()
+        for key in sorted(value):
+            child = f"{pulumi_path}.{key}" if pulumi_path else key
+            if value[key] in self.call.sent_otherwise.get(child, ()):
+                continue
+            target: Target = self.call.members.get(child, key)
+            if target is None:
+                continue
+            root: Shape = shape
+            if isinstance(target, tuple):
+                operation, target = target
+                root = self._input(operation)
+            found = _descend(root, target)
+            if isinstance(found, str):
+                self.problems.append(f"{where}.{key}: not sent as any member ({found})")
+                continue
+            member_shape, owner, member = found
+            if root is shape and target:
+                sent.add(_member(shape, target.split(".")[0]) or "")
+            self.value(value[key], member_shape, child, f"{where}.{key}", owner, member)
+        missing = [name for name in shape.required_members if name not in sent]
+        # the operation's own required members: the provider's or the URN's (a block flattened into it too)
+        if pulumi_path and missing and shape.name != self.top:
+            self.problems.append(f"{where}: no {', '.join(missing)} ({shape.name} requires it)")
+
+    def _input(self, operation: str) -> StructureShape:
+        shape = service_model(self.call.service).operation_model(operation).input_shape
+        assert shape is not None
+        return shape
+
+    def value(self, value: Any, shape: Shape, pulumi_path: str, where: str, owner: str | None = None,
+              member: str | None = None) -> None:
+        if value is None or value == UNKNOWN or value == "<assets>":
+            return
+        if pulumi_path in self.call.json and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as error:
+                self.problems.append(f"{where}: not JSON ({error})")
+                return
+        if isinstance(shape, StructureShape):
+            if shape.metadata.get("document"):
+                return  # free-form JSON
+            for item in value if isinstance(value, list) else [value]:  # a Pulumi block list of one
+                self.structure(item, shape, pulumi_path, where)
+        elif isinstance(shape, ListShape):
+            self.list(value, shape, pulumi_path, where, owner, member)
+        elif isinstance(shape, MapShape):
+            self.map(value, shape, pulumi_path, where)
+        else:
+            self.scalar(value, shape, where, owner, member)
+
+    def list(self, value: Any, shape: ListShape, pulumi_path: str, where: str, owner: str | None,
+             member: str | None) -> None:
+        item_shape = shape.member
+        if isinstance(value, dict) and isinstance(item_shape, StructureShape) and _pairs(item_shape):
+            key_name, value_name = _pairs(item_shape) or ("", "")
+            value = [{key_name: k, value_name: v} for k, v in value.items()]  # tags, dimensions: a map in Pulumi
+            pulumi_path = f"{pulumi_path}[pair]"
+        items = value if isinstance(value, list) else [value]
+        bounds = limits(self.call.service, shape, owner, member)
+        self._size(len(items), bounds, where, "items")
+        for index, item in enumerate(items):
+            self.value(item, item_shape, pulumi_path, f"{where}[{index}]")
+
+    def map(self, value: Any, shape: MapShape, pulumi_path: str, where: str) -> None:
+        if not isinstance(value, dict):
+            self.problems.append(f"{where}: {value!r} is not a map ({shape.name})")
+            return
+        self._size(len(value), limits(self.call.service, shape), where, "entries")
+        for key in sorted(value):
+            self.scalar(key, shape.key, f"{where} key {key!r}", None, None)
+            self.value(value[key], shape.value, f"{pulumi_path}.{key}", f"{where}.{key}")
+
+    def _size(self, size: int, bounds: Limits, where: str, what: str) -> None:
+        if bounds.low is not None and size < bounds.low:
+            self.problems.append(f"{where}: {size} {what}, the model's minimum is {bounds.low}")
+        if bounds.high is not None and size > bounds.high:
+            self.problems.append(f"{where}: {size} {what}, the model's maximum is {bounds.high}")
+
+    def scalar(self, value: Any, shape: Shape, where: str, owner: str | None, member: str | None) -> None:
+        bounds = limits(self.call.service, shape, owner, member)
+        kind = shape.type_name
+        if kind == "string":
+            text = _text(value)
+            if text is None:
+                self.problems.append(f"{where}: {value!r} is not a string ({shape.name})")
+                return
+            if bounds.enum is not None:
+                admitted = bounds.enum
+                seen = text
+                if member in self.call.case_insensitive:
+                    admitted, seen = tuple(v.upper() for v in admitted), text.upper()
+                if seen not in admitted:
+                    self.problems.append(f"{where}: {text!r} is not one of {shape.name}'s values "
+                                         f"({', '.join(bounds.enum)})")
+            self._size(len(text), bounds, where, "characters")
+            pattern = shape.metadata.get("pattern")
+            compiled = _pattern(pattern) if pattern else None
+            if compiled is not None and not compiled.fullmatch(text):
+                self.problems.append(f"{where}: {_short(text)!r} does not match {shape.name}'s pattern {pattern}")
+        elif kind in ("integer", "long", "double", "float"):
+            number = _number(value, integral=kind in ("integer", "long"))
+            if number is None:
+                self.problems.append(f"{where}: {value!r} is not a{'n integer' if kind != 'double' else ' number'} "
+                                     f"({shape.name})")
+                return
+            if bounds.values is not None and number not in bounds.values:
+                self.problems.append(f"{where}: {value} is not one of the values {shape.name} admits "
+                                     f"({', '.join(map(str, bounds.values))})")
+            if bounds.low is not None and number < bounds.low:
+                self.problems.append(f"{where}: {value} is below {owner or shape.name}.{member or ''} minimum "
+                                     f"{bounds.low}".replace(". minimum", " minimum"))
+            if bounds.high is not None and number > bounds.high:
+                self.problems.append(f"{where}: {value} is above {owner or shape.name}.{member or ''} maximum "
+                                     f"{bounds.high}".replace(". maximum", " maximum"))
+        elif kind == "boolean":
+            if not isinstance(value, bool) and value not in ("true", "false"):
+                self.problems.append(f"{where}: {value!r} is not a boolean ({shape.name})")
+
+
+def _pairs(shape: StructureShape) -> tuple[str, str] | None:
+    """(key member, value member) of a name/value structure (a Tag, a Dimension), None for another."""
+    names = list(shape.members)
+    keys = [n for n in names if n.lower() in ("key", "name")]
+    values = [n for n in names if n.lower() == "value"]
+    return (keys[0], values[0]) if len(names) == 2 and keys and values else None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def _number(value: Any, *, integral: bool) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value if not integral or float(value).is_integer() else None
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if not integral or number.is_integer() else None
+    return None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def operation(token: str) -> OperationModel:
+    call = CALLS[token]
+    return service_model(call.service).operation_model(call.operation)
+
+
+def resource_problems(token: str, name: str, inputs: Mapping[str, Any]) -> list[str]:
+    """Why AWS refuses what a resource of type ``token`` named ``name`` sends it (empty: the model admits it).
+    A type :data:`CALLS` does not hold is not checked (:func:`uncovered_types` names them)."""
+    call = CALLS.get(token)
+    if call is None:
+        return []
+    values = dict(inputs)
+    shape = operation(token).input_shape
+    assert shape is not None
+    autoname = autonamed_property(token)
+    # the mocks' table names "name" for types whose name property is another (the broker's brokerName, always set)
+    if autoname is not None and autoname not in values and f"{autoname}Prefix" not in values and \
+            not isinstance(_descend(shape, str(call.members.get(autoname, autoname))), str):
+        values[autoname] = f"{name}{AUTONAME_SUFFIX}"
+    problems: list[str] = []
+    _Walk(call, token, problems, shape.name).structure(values, shape, "", "inputs")
+    return [f"{token} {name}: {problem} ({call.service} {call.operation})" for problem in problems]
+
+
+def _resources(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    for resource in document["resources"]:
+        if resource["custom"] and resource["type"].startswith("aws:"):
+            yield resource
+
+
+def document_problems(document: Mapping[str, Any]) -> list[str]:
+    """Every refusal of every AWS resource of one synthesized layer."""
+    return [problem for resource in _resources(document)
+            for problem in resource_problems(resource["type"], resource["name"], resource["inputs"])]
+
+
+def uncovered_types(document: Mapping[str, Any]) -> set[str]:
+    """The AWS resource types of ``document`` that :data:`CALLS` does not map."""
+    return {resource["type"] for resource in _resources(document)} - set(CALLS)
+
+
+def member_problems(service: str, owner: str, member: str | None, value: Any) -> list[str]:
+    """Why ``service``'s model refuses ``value`` as ``member`` of the structure ``owner`` (or as the shape ``owner``
+    itself, ``member`` None): what an env key that feeds that member may hold."""
+    shape = service_model(service).shape_for(owner)
+    problems: list[str] = []
+    walk = _Walk(Call(service, ""), "", problems)
+    if member is None:
+        walk.value(value, shape, "", "value")
+    else:
+        assert isinstance(shape, StructureShape)
+        walk.value(value, shape.members[member], "", "value", owner, member)
+    return problems
