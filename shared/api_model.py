@@ -48,6 +48,8 @@ class Call:
     that operation's input); ``None`` where no API member takes it as it is (the provider's own setting, or a value
     the provider reshapes; the comment says which). ``json``: inputs that are JSON text of the member at that
     path. ``sent_otherwise``: values of an input the provider sends as another flag, not as the member.
+    ``policies``: inputs that are IAM JSON policy documents (the model types them as text) -> their kind
+    (:data:`POLICY_KINDS`), checked against the policy grammar as well.
     ``case_insensitive``: member paths whose enum the service accepts in any case (the provider passes the value
     on as written).
     """
@@ -57,6 +59,7 @@ class Call:
     members: Mapping[str, Target] = field(default_factory=dict)
     json: Mapping[str, str] = field(default_factory=dict)
     sent_otherwise: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    policies: Mapping[str, str] = field(default_factory=dict)
     case_insensitive: frozenset[str] = frozenset()
 
 
@@ -91,7 +94,8 @@ CALLS: dict[str, Call] = {
         "name": "filterName", "pattern": "filterPattern", "metricTransformation": "metricTransformations",
         "metricTransformation.name": "metricName", "metricTransformation.namespace": "metricNamespace",
         "metricTransformation.value": "metricValue"}),
-    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": Call("logs", "PutResourcePolicy"),
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": Call("logs", "PutResourcePolicy",
+                                                               policies={"policyDocument": "resource"}),
     "aws:cloudwatch/metricAlarm:MetricAlarm": Call("cloudwatch", "PutMetricAlarm", {
         "name": "AlarmName", "metricQueries": "Metrics", "metricQueries.metric": "MetricStat",
         "metricQueries.metric.metricName": "Metric.MetricName", "metricQueries.metric.namespace": "Metric.Namespace",
@@ -116,13 +120,15 @@ CALLS: dict[str, Call] = {
         "mapPublicIpOnLaunch": None, **_EC2_TAGS}),  # ModifySubnetAttribute's AttributeBooleanValue
     "aws:ec2/vpc:Vpc": Call("ec2", "CreateVpc", {
         "enableDnsHostnames": None, "enableDnsSupport": None, **_EC2_TAGS}),  # ModifyVpcAttribute's
-    "aws:ec2/vpcEndpoint:VpcEndpoint": Call("ec2", "CreateVpcEndpoint", {"policy": "PolicyDocument", **_EC2_TAGS}),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": Call("ec2", "CreateVpcEndpoint", {"policy": "PolicyDocument", **_EC2_TAGS},
+                                            policies={"policy": "resource"}),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": Call("ec2", "AuthorizeSecurityGroupIngress",
                                                                       _SG_RULE),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": Call("ec2", "AuthorizeSecurityGroupEgress", _SG_RULE),
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": Call("ecr", "PutLifecyclePolicy", {
         "repository": "repositoryName", "policy": "lifecyclePolicyText"}),
-    "aws:ecr/registryPolicy:RegistryPolicy": Call("ecr", "PutRegistryPolicy", {"policy": "policyText"}),
+    "aws:ecr/registryPolicy:RegistryPolicy": Call("ecr", "PutRegistryPolicy", {"policy": "policyText"},
+                                                  policies={"policy": "resource"}),
     "aws:ecr/replicationConfiguration:ReplicationConfiguration": Call("ecr", "PutReplicationConfiguration"),
     "aws:ecr/repository:Repository": Call("ecr", "CreateRepository", {
         "name": "repositoryName", "encryptionConfigurations": "encryptionConfiguration",
@@ -143,15 +149,15 @@ CALLS: dict[str, Call] = {
         json={"containerDefinitions": "containerDefinitions"}),
     "aws:iam/role:Role": Call("iam", "CreateRole", {
         "name": "RoleName", "assumeRolePolicy": "AssumeRolePolicyDocument",
-        "forceDetachPolicies": None}),
+        "forceDetachPolicies": None}, policies={"assumeRolePolicy": "trust"}),
     "aws:iam/rolePolicy:RolePolicy": Call("iam", "PutRolePolicy", {
-        "role": "RoleName", "name": "PolicyName", "policy": "PolicyDocument"}),
+        "role": "RoleName", "name": "PolicyName", "policy": "PolicyDocument"}, policies={"policy": "identity"}),
     "aws:kms/alias:Alias": Call("kms", "CreateAlias", {"name": "AliasName"}),
     "aws:kms/key:Key": Call("kms", "CreateKey", {
         "deletionWindowInDays": ("ScheduleKeyDeletion", "PendingWindowInDays"),
         "enableKeyRotation": None,  # EnableKeyRotation / DisableKeyRotation: the call, not a value
         "rotationPeriodInDays": ("EnableKeyRotation", "RotationPeriodInDays"),
-        "isEnabled": None}),
+        "isEnabled": None}, policies={"policy": "resource"}),
     "aws:lambda/function:Function": Call("lambda", "CreateFunction", {
         "name": "FunctionName", "code": None,  # an archive of the program's own files
         "reservedConcurrentExecutions": ("PutFunctionConcurrency", "ReservedConcurrentExecutions")}),
@@ -173,7 +179,7 @@ CALLS: dict[str, Call] = {
         "targetPrefix": "BucketLoggingStatus.LoggingEnabled.TargetPrefix"}),
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": Call("s3", "PutBucketOwnershipControls", {
         "rule": "OwnershipControls.Rules"}),
-    "aws:s3/bucketPolicy:BucketPolicy": Call("s3", "PutBucketPolicy"),
+    "aws:s3/bucketPolicy:BucketPolicy": Call("s3", "PutBucketPolicy", policies={"policy": "resource"}),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": Call("s3", "PutPublicAccessBlock", {
         key: f"PublicAccessBlockConfiguration.{key[0].upper()}{key[1:]}"
         for key in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")}),
@@ -198,7 +204,7 @@ CALLS: dict[str, Call] = {
     "aws:sns/topic:Topic": Call("sns", "CreateTopic", {
         "kmsMasterKeyId": None}),  # an entry of Attributes, a free-form map
     "aws:sns/topicPolicy:TopicPolicy": Call("sns", "SetTopicAttributes", {
-        "arn": "TopicArn", "policy": "AttributeValue"}),
+        "arn": "TopicArn", "policy": "AttributeValue"}, policies={"policy": "resource"}),
     "aws:lb/loadBalancer:LoadBalancer": Call("elbv2", "CreateLoadBalancer", {
         "loadBalancerType": "Type", "internal": None,  # Scheme: internal / internet-facing
         # ModifyLoadBalancerAttributes' key-value attributes
@@ -242,6 +248,10 @@ DOCUMENTED: tuple[Documented, ...] = (
     Documented("secretsmanager", "DeleteSecretRequest", "RecoveryWindowInDays", r"number of days from (\d+) to (\d+)"),
     Documented("lambda", "CreateFunctionRequest", "Timeout", r"()maximum allowed value is (\d+) seconds"),
     Documented("elbv2", "CreateLoadBalancerInput", "Name", r"()maximum of (\d+) characters"),
+    Documented("mq", "CreateBrokerRequest", "BrokerName", r"(\d+)-(\d+) characters long"),
+    Documented("mq", "CreateConfigurationRequest", "Name", r"(\d+)-(\d+) characters long"),
+    Documented("mq", "User", "Username", r"(\d+)-(\d+) characters long"),
+    Documented("mq", "User", "Password", r"at least (\d+) characters long()"),
     Documented("elbv2", "CreateTargetGroupInput", "Name", r"()maximum of (\d+) characters"),
 )
 
@@ -276,7 +286,7 @@ def _documented(entry: Documented) -> Limits:
     if entry.values:
         return Limits(values=tuple(int(v) for v in re.findall(r"\d+", match.group(1))))
     low, high = match.groups()
-    return Limits(low=int(low) if low else None, high=int(high))
+    return Limits(low=int(low) if low else None, high=int(high) if high else None)
 
 
 @cache
@@ -383,6 +393,9 @@ class _Walk:
               member: str | None = None) -> None:
         if value is None or value == UNKNOWN or value == "<assets>":
             return
+        if pulumi_path in self.call.policies and isinstance(value, str):
+            kind = self.call.policies[pulumi_path]
+            self.problems += [f"{where}: {problem}" for problem in policy_problems(value, kind)]
         if pulumi_path in self.call.json and isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -468,6 +481,73 @@ class _Walk:
         elif kind == "boolean":
             if not isinstance(value, bool) and value not in ("true", "false"):
                 self.problems.append(f"{where}: {value!r} is not a boolean ({shape.name})")
+
+
+#: IAM User Guide, "Grammar of the IAM JSON policy language" and "IAM JSON policy elements reference": the kinds of
+#: policy document and the statement elements each must (True) or must not (False) hold; a trust policy is the
+#: role's resource-based policy, and names no Resource.
+POLICY_KINDS: dict[str, dict[str, bool]] = {
+    "identity": {"Principal": False, "NotPrincipal": False, "Resource|NotResource": True},
+    "trust": {"Principal|NotPrincipal": True, "Resource": False, "NotResource": False},
+    "resource": {"Principal|NotPrincipal": True},
+}
+POLICY_VERSIONS = ("2012-10-17", "2008-10-17")
+POLICY_KEYS = frozenset({"Version", "Id", "Statement"})
+STATEMENT_KEYS = frozenset({"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
+                            "NotResource", "Condition"})
+PRINCIPAL_KEYS = frozenset({"AWS", "Service", "Federated", "CanonicalUser"})
+#: "service:Action" with wildcards, or "*" (the grammar's <action_string>)
+ACTION = re.compile(r"\*|[a-z0-9-]+:[A-Za-z0-9*?]+")
+
+
+def _strings(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_problems(text: str, kind: str) -> list[str]:
+    """Why an IAM JSON policy document of ``kind`` (:data:`POLICY_KINDS`) breaks the policy grammar."""
+    try:
+        policy = json.loads(text)
+    except ValueError as error:
+        return [f"not JSON ({error})"]
+    if not isinstance(policy, dict):
+        return ["a policy document is a JSON object"]
+    problems = [f"{key!r} is not a policy element" for key in sorted(set(policy) - POLICY_KEYS)]
+    if policy.get("Version") not in POLICY_VERSIONS:
+        problems.append(f"Version {policy.get('Version')!r} is not one of {', '.join(POLICY_VERSIONS)}")
+    statements = policy.get("Statement")
+    if not statements:
+        return [*problems, "no Statement"]
+    for index, statement in enumerate(_strings(statements)):
+        where = f"Statement[{index}]"
+        if not isinstance(statement, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        problems += [f"{where}: {key!r} is not a statement element" for key in sorted(set(statement) - STATEMENT_KEYS)]
+        if statement.get("Effect") not in ("Allow", "Deny"):
+            problems.append(f"{where}: Effect {statement.get('Effect')!r} is not Allow or Deny")
+        if ("Action" in statement) == ("NotAction" in statement):
+            problems.append(f"{where}: needs exactly one of Action and NotAction")
+        for action in _strings(statement.get("Action", statement.get("NotAction", []))):
+            if not isinstance(action, str) or not ACTION.fullmatch(action):
+                problems.append(f"{where}: action {action!r} is not service:Action or *")
+        for principal in (statement.get("Principal"), statement.get("NotPrincipal")):
+            if principal is not None and principal != "*" and (
+                    not isinstance(principal, dict) or not principal or set(principal) - PRINCIPAL_KEYS):
+                problems.append(f"{where}: principal {principal!r} is not \"*\" or a map of "
+                                f"{', '.join(sorted(PRINCIPAL_KEYS))}")
+        condition = statement.get("Condition", {})
+        if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
+            problems.append(f"{where}: Condition is not a map of operators to key-value maps")
+        if "Sid" in statement and (kind == "identity" or kind == "trust") and \
+                not re.fullmatch(r"[A-Za-z0-9]*", str(statement["Sid"])):
+            problems.append(f"{where}: Sid {statement['Sid']!r} is not alphanumeric (IAM's policies)")
+        for elements, wanted in POLICY_KINDS[kind].items():
+            present = any(element in statement for element in elements.split("|"))
+            if present != wanted:
+                problems.append(f"{where}: a {kind} policy {'needs' if wanted else 'has no'} "
+                                f"{' or '.join(elements.split('|'))}")
+    return problems
 
 
 def _pairs(shape: StructureShape) -> tuple[str, str] | None:
