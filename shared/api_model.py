@@ -639,3 +639,34 @@ def member_problems(service: str, owner: str, member: str | None, value: Any) ->
         assert isinstance(shape, StructureShape)
         walk.value(value, shape.members[member], "", "value", owner, member)
     return problems
+
+
+def _mib(number: str, unit: str | None) -> int:
+    return int(float(number) * 1024) if unit else int(number)
+
+
+@cache
+def documented_fargate_sizes() -> dict[int, tuple[int, ...]]:
+    """Fargate's task cpu -> its memory sizes (MiB), as botocore ecs RegisterTaskDefinition ``memory`` documents
+    them (one list item per cpu: the sizes listed, or "Between A and B in increments of C")."""
+    shape = service_model("ecs").operation_model("RegisterTaskDefinition").input_shape
+    assert isinstance(shape, StructureShape)
+    sizes: dict[int, tuple[int, ...]] = {}
+    amount = r"(\d+)\s*(GB)?(?: \([^)]*\))?"
+    for item in re.findall(r"<li>(.*?)</li>", shape.members["memory"].documentation, re.S):
+        text = re.sub(r"<[^>]+>", "", item)
+        match = re.search(r"(.*?) - Available cpu values: (\d+)", text)
+        if match is None:
+            continue
+        memory, cpu = match.group(1).strip(), int(match.group(2))
+        between = re.fullmatch(rf"Between {amount} and {amount} in (?:increments of {amount}|{amount} increments)",
+                               memory)
+        if between is not None:
+            low, low_unit, high, high_unit, *step = between.groups()
+            step_number, step_unit = (step[0], step[1]) if step[0] else (step[2], step[3])
+            sizes[cpu] = tuple(range(_mib(low, low_unit), _mib(high, high_unit) + 1, _mib(step_number, step_unit)))
+        else:
+            sizes[cpu] = tuple(int(value) for value in re.findall(r"(\d+) \(", memory))
+    if not sizes:
+        raise LookupError("botocore ecs RegisterTaskDefinition.memory no longer lists Fargate's sizes: read it again")
+    return sizes

@@ -19,6 +19,7 @@ from shared.api_model import (
     CALLS,
     DOCUMENTED,
     document_problems,
+    documented_fargate_sizes,
     documented_limits,
     member_problems,
     resource_problems,
@@ -345,3 +346,11 @@ def test_the_catalogs_health_check_limits_are_the_models() -> None:
 def test_the_loaders_retention_days_are_the_models() -> None:
     assert envs.LOG_RETENTION_DAYS == documented_limits()[("logs", "Days", None)].values
 
+
+
+def test_the_fargate_sizes_the_loader_admits_are_the_models() -> None:
+    """services.<name>.cpu / memory (and the catalog's): the pairs shared.fargate admits are the ones botocore ecs
+    RegisterTaskDefinition ``memory`` lists for Fargate, no more and no fewer."""
+    from shared.fargate import FARGATE_SIZES
+
+    assert documented_fargate_sizes() == FARGATE_SIZES
