@@ -49,7 +49,9 @@ class Call:
     the provider reshapes; the comment says which). ``json``: inputs that are JSON text of the member at that
     path. ``sent_otherwise``: values of an input the provider sends as another flag, not as the member.
     ``policies``: inputs that are IAM JSON policy documents (the model types them as text) -> their kind
-    (:data:`POLICY_KINDS`), checked against the policy grammar as well.
+    (:data:`POLICY_KINDS`), checked against the policy grammar as well. ``attributes``: inputs the provider sends as
+    a key-value attribute (ELB's Modify*Attributes) -> (the attribute shape, its key), checked against the range
+    that shape's ``Key`` documentation gives the key.
     ``case_insensitive``: member paths whose enum the service accepts in any case (the provider passes the value
     on as written).
     """
@@ -60,6 +62,7 @@ class Call:
     json: Mapping[str, str] = field(default_factory=dict)
     sent_otherwise: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     policies: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     case_insensitive: frozenset[str] = frozenset()
 
 
@@ -209,7 +212,8 @@ CALLS: dict[str, Call] = {
         "loadBalancerType": "Type", "internal": None,  # Scheme: internal / internet-facing
         # ModifyLoadBalancerAttributes' key-value attributes
         **{key: None for key in ("accessLogs", "dropInvalidHeaderFields", "enableDeletionProtection",
-                                 "desyncMitigationMode", "idleTimeout", "enableHttp2", "connectionLogs")}}),
+                                 "desyncMitigationMode", "enableHttp2", "connectionLogs")}},
+        attributes={"idleTimeout": ("LoadBalancerAttribute", "idle_timeout.timeout_seconds")}),
     "aws:lb/targetGroup:TargetGroup": Call("elbv2", "CreateTargetGroup", {
         "healthCheck": "", "healthCheck.path": "HealthCheckPath", "healthCheck.protocol": "HealthCheckProtocol",
         "healthCheck.port": "HealthCheckPort", "healthCheck.enabled": "HealthCheckEnabled",
@@ -217,8 +221,11 @@ CALLS: dict[str, Call] = {
         "healthCheck.healthyThreshold": "HealthyThresholdCount",
         "healthCheck.unhealthyThreshold": "UnhealthyThresholdCount", "healthCheck.matcher": "Matcher.HttpCode",
         # ModifyTargetGroupAttributes' key-value attributes
-        **{key: None for key in ("deregistrationDelay", "slowStart", "loadBalancingAlgorithmType",
-                                 "stickiness")}}),
+        **{key: None for key in ("loadBalancingAlgorithmType", "stickiness")}},
+        attributes={"deregistrationDelay": ("TargetGroupAttribute", "deregistration_delay.timeout_seconds"),
+                    "slowStart": ("TargetGroupAttribute", "slow_start.duration_seconds")},
+        # botocore elbv2 TargetGroupAttribute.Key: slow_start "The default is 0 seconds (disabled)"
+        sent_otherwise={"slowStart": (0,)}),
     "aws:lb/listener:Listener": Call("elbv2", "CreateListener", {
         "certificateArn": "Certificates.CertificateArn", "defaultActions.targetGroupArn": "TargetGroupArn"}),
 }
@@ -365,6 +372,9 @@ class _Walk:
             if value[key] in self.call.sent_otherwise.get(child, ()):
                 continue
             target: Target = self.call.members.get(child, key)
+            if child in self.call.attributes:
+                self.attribute(value[key], *self.call.attributes[child], f"{where}.{key}")
+                continue
             if target is None:
                 continue
             root: Shape = shape
@@ -383,6 +393,12 @@ class _Walk:
         # the operation's own required members: the provider's or the URN's (a block flattened into it too)
         if pulumi_path and missing and shape.name != self.top:
             self.problems.append(f"{where}: no {', '.join(missing)} ({shape.name} requires it)")
+
+    def attribute(self, value: Any, shape: str, key: str, where: str) -> None:
+        low, high = attribute_range(self.call.service, shape, key)
+        number = _number(value, integral=True)
+        if number is None or not low <= number <= high:
+            self.problems.append(f"{where}: {value!r} is not within {low}-{high}, the range of {shape} {key}")
 
     def _input(self, operation: str) -> StructureShape:
         shape = service_model(self.call.service).operation_model(operation).input_shape
@@ -548,6 +564,19 @@ def policy_problems(text: str, kind: str) -> list[str]:
                 problems.append(f"{where}: a {kind} policy {'needs' if wanted else 'has no'} "
                                 f"{' or '.join(elements.split('|'))}")
     return problems
+
+
+@cache
+def attribute_range(service: str, shape: str, key: str) -> tuple[int, int]:
+    """The range a key-value attribute's documentation gives its ``key`` (botocore elbv2 TargetGroupAttribute.Key:
+    "deregistration_delay.timeout_seconds - ... The range is 0-3600 seconds")."""
+    owner = service_model(service).shape_for(shape)
+    assert isinstance(owner, StructureShape)
+    text = re.sub(r"<[^>]+>", "", owner.members["Key"].documentation)
+    match = re.search(rf"{re.escape(key)} - [^-]*?(?:range is|between) (\d+)[- a-z]*?(\d+)", text)
+    if match is None:
+        raise LookupError(f"botocore {service} {shape}.Key no longer gives {key} a range: read it again")
+    return int(match.group(1)), int(match.group(2))
 
 
 def _pairs(shape: StructureShape) -> tuple[str, str] | None:

@@ -18,6 +18,7 @@ from shared import REPO_ROOT, catalog, envs
 from shared.api_model import (
     CALLS,
     DOCUMENTED,
+    attribute_range,
     document_problems,
     documented_fargate_sizes,
     documented_limits,
@@ -108,6 +109,8 @@ def test_each_call_names_a_real_operation_and_members(token: str) -> None:
             assert target[0] in model.operation_names, (pulumi_path, target)
             shape = model.operation_model(target[0]).input_shape
             assert shape is not None and not isinstance(_descend(shape, target[1]), str), (pulumi_path, target)
+    for shape_name, key in call.attributes.values():
+        assert attribute_range(call.service, shape_name, key)  # the documentation still gives the key its range
 
 
 @pytest.mark.parametrize("entry", DOCUMENTED, ids=lambda e: f"{e.service}.{e.shape}.{e.member}")
@@ -200,6 +203,11 @@ def _containers(**extra: Any) -> str:
     ("aws:mq/broker:Broker", "b", {"brokerName": "b", "users": [{"username": "u1", "password": "short"}]},
      "inputs.users[0].password: 5 characters, the model's minimum is 12"),
     ("aws:mq/broker:Broker", "b", {"brokerName": "b" * 51}, "inputs.brokerName: 51 characters"),
+    # a key-value attribute's documented range (ModifyTargetGroupAttributes)
+    ("aws:lb/targetGroup:TargetGroup", "t", {"deregistrationDelay": 3601},
+     "inputs.deregistrationDelay: 3601 is not within 0-3600, the range of TargetGroupAttribute "
+     "deregistration_delay.timeout_seconds"),
+    ("aws:lb/loadBalancer:LoadBalancer", "l", {"idleTimeout": 4001}, "inputs.idleTimeout: 4001 is not within 1-4000"),
     # a top-level input the table does not send anywhere
     ("aws:sns/topic:Topic", "t", {"deliveryPolicyX": "{}"}, "inputs.deliveryPolicyX: not sent as any member"),
 ])
@@ -217,6 +225,7 @@ def test_the_checker_names_what_aws_refuses(token: str, name: str, inputs: dict[
     ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "o",
      {"bucket": "b", "rule": {"objectOwnership": "BucketOwnerEnforced"}}),
     ("aws:iam/role:Role", "r" * 56, {}),  # 64 characters with the auto-name suffix
+    ("aws:lb/targetGroup:TargetGroup", "t", {"slowStart": 0}),  # 0: no slow start (the attribute's default)
 ])
 def test_the_checker_admits_what_aws_takes(token: str, name: str, inputs: dict[str, Any]) -> None:
     assert resource_problems(token, name, inputs) == []
