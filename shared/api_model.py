@@ -255,6 +255,8 @@ DOCUMENTED: tuple[Documented, ...] = (
     Documented("secretsmanager", "DeleteSecretRequest", "RecoveryWindowInDays", r"number of days from (\d+) to (\d+)"),
     Documented("lambda", "CreateFunctionRequest", "Timeout", r"()maximum allowed value is (\d+) seconds"),
     Documented("elbv2", "CreateLoadBalancerInput", "Name", r"()maximum of (\d+) characters"),
+    Documented("ecs", "ServiceConnectService", "discoveryName", r"()can contain up to (\d+) characters"),
+    Documented("ecs", "ServiceConnectClientAlias", "dnsName", r"()can include up to (\d+) characters"),
     Documented("mq", "CreateBrokerRequest", "BrokerName", r"(\d+)-(\d+) characters long"),
     Documented("mq", "CreateConfigurationRequest", "Name", r"(\d+)-(\d+) characters long"),
     Documented("mq", "User", "Username", r"(\d+)-(\d+) characters long"),

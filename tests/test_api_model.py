@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from shared import REPO_ROOT, catalog, envs
+from shared import REPO_ROOT, catalog, envs, gateway_names, mesh_names, workflows
 from shared.api_model import (
     CALLS,
     DOCUMENTED,
@@ -27,6 +27,7 @@ from shared.api_model import (
     service_model,
     uncovered_types,
 )
+from shared.components import queue_metrics
 from shared.envs import ENV_DIR_VAR, env_names, load_env
 from shared.errors import ConfigError
 from shared.synth.engine import synth_env
@@ -363,3 +364,41 @@ def test_the_fargate_sizes_the_loader_admits_are_the_models() -> None:
     from shared.fargate import FARGATE_SIZES
 
     assert documented_fargate_sizes() == FARGATE_SIZES
+
+
+def _model_limit(service: str, owner: str, member: str) -> tuple[float | None, float | None]:
+    from shared.api_model import limits
+
+    shape = service_model(service).shape_for(owner)
+    found = limits(service, shape.members[member], owner, member)  # type: ignore[attr-defined]
+    return found.low, found.high
+
+
+@pytest.mark.parametrize(("constant", "value", "service", "owner", "member", "end"), [
+    ("gateway_names.ELB_NAME_MAX", gateway_names.ELB_NAME_MAX, "elbv2", "CreateLoadBalancerInput", "Name", "high"),
+    ("gateway_names.ELB_NAME_MAX", gateway_names.ELB_NAME_MAX, "elbv2", "CreateTargetGroupInput", "Name", "high"),
+    ("mesh_names.SERVICE_CONNECT_NAME_MAX", mesh_names.SERVICE_CONNECT_NAME_MAX, "ecs", "ServiceConnectService",
+     "discoveryName", "high"),
+    ("mesh_names.SERVICE_CONNECT_DNS_NAME_MAX", mesh_names.SERVICE_CONNECT_DNS_NAME_MAX, "ecs",
+     "ServiceConnectClientAlias", "dnsName", "high"),
+    ("mesh_names.PRIVATE_NAMESPACE_MAX", mesh_names.PRIVATE_NAMESPACE_MAX, "servicediscovery",
+     "CreatePrivateDnsNamespaceRequest", "Name", "high"),
+    ("mesh_names.IAM_ROLE_NAME_MAX", mesh_names.IAM_ROLE_NAME_MAX, "iam", "CreateRoleRequest", "RoleName", "high"),
+    ("catalog.ECS_DURATION_MAX", catalog.ECS_DURATION_MAX, "ecs", "TimeoutConfiguration", "perRequestTimeoutSeconds",
+     "high"),
+    ("workflows.CODEBUILD_MAX_BUILD_MINUTES", workflows.CODEBUILD_MAX_BUILD_MINUTES, "codebuild", "CreateProjectInput",
+     "timeoutInMinutes", "high"),
+    ("workflows.MIN_MAX_SESSION_SECONDS", workflows.MIN_MAX_SESSION_SECONDS, "iam", "CreateRoleRequest",
+     "MaxSessionDuration", "low"),
+    ("workflows.MAX_SESSION_SECONDS", workflows.MAX_SESSION_SECONDS, "iam", "CreateRoleRequest", "MaxSessionDuration",
+     "high"),
+    ("queue_metrics.MAX_EVENT_AGE_SECONDS", queue_metrics.MAX_EVENT_AGE_SECONDS, "lambda",
+     "PutFunctionEventInvokeConfigRequest", "MaximumEventAgeInSeconds", "low"),
+    ("queue_metrics.MAX_EVENT_AGE_SECONDS", queue_metrics.MAX_EVENT_AGE_SECONDS, "events", "RetryPolicy",
+     "MaximumEventAgeInSeconds", "low"),
+], ids=lambda value: value if isinstance(value, str) and "." in value else None)
+def test_the_platforms_limits_are_the_models(constant: str, value: int, service: str, owner: str, member: str,
+                                             end: str) -> None:
+    """The constants that cite botocore for a limit (the env and catalog rules read them) hold the model's figure."""
+    low, high = _model_limit(service, owner, member)
+    assert value == (high if end == "high" else low), (constant, low, high)
