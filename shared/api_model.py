@@ -29,6 +29,7 @@ from typing import Any
 from botocore.loaders import Loader
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
+from shared.provider_schema import input_names
 from shared.synth.engine import UNKNOWN
 from shared.synth.mocks import autonamed_property
 
@@ -319,12 +320,35 @@ def limits(service: str, shape: Shape, owner: str | None = None, member: str | N
                   else None)
 
 
+#: Java's Unicode classes as Python ``re`` spells them (Python's ``\\w`` is letters, numbers and ``_``):
+#: letters, decimal digits, separators (white space but the control characters), printable characters.
+_JAVA_CLASSES = {"L": r"[^\W\d_]", "N": r"\d", "Z": r"[^\S\t\n\r\f\v\x1c-\x1f\x85]",
+                 "Print": r"[^\x00-\x1f\x7f-\x9f]"}
+_JAVA_CLASS_SET = re.compile(r"\[(?!\^)((?:\\.|[^\]\\])*?\\p\{\w+\}(?:\\.|[^\]\\])*)\]")
+
+
+def _python_pattern(pattern: str) -> str:
+    """A Java pattern with ``\\p{L}``-style classes (tag keys and values) and UTF-16 surrogate pairs made Python's:
+    a set holding such classes becomes an alternation of them and the rest of the set."""
+
+    def alternation(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        names = re.findall(r"\\p\{(\w+)\}", inner)
+        rest = re.sub(r"\\p\{\w+\}", "", inner)
+        parts = [_JAVA_CLASSES[name] for name in names] + ([f"[{rest}]"] if rest else [])
+        return f"(?:{'|'.join(parts)})"
+
+    pattern = pattern.replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\U00010000-\\U0010FFFF")
+    pattern = _JAVA_CLASS_SET.sub(alternation, pattern)
+    return re.sub(r"\\p\{(\w+)\}", lambda m: _JAVA_CLASSES.get(m.group(1), m.group(0)), pattern)
+
+
 @cache
 def _pattern(pattern: str) -> re.Pattern[str] | None:
     """The model's (Java) pattern as Python reads it, None where Python cannot."""
     try:
-        return re.compile(pattern, re.DOTALL)
-    except re.error:
+        return re.compile(_python_pattern(pattern), re.DOTALL)
+    except (re.error, KeyError):
         return None
 
 
@@ -584,8 +608,8 @@ def attribute_range(service: str, shape: str, key: str) -> tuple[int, int]:
 def _pairs(shape: StructureShape) -> tuple[str, str] | None:
     """(key member, value member) of a name/value structure (a Tag, a Dimension), None for another."""
     names = list(shape.members)
-    keys = [n for n in names if n.lower() in ("key", "name")]
-    values = [n for n in names if n.lower() == "value"]
+    keys = [n for n in names if n.lower().endswith(("key", "name"))]  # KMS's TagKey
+    values = [n for n in names if n.lower().endswith("value")]
     return (keys[0], values[0]) if len(names) == 2 and keys and values else None
 
 
@@ -647,10 +671,33 @@ def _resources(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             yield resource
 
 
+def _default_tags(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """AWS provider URN -> the default tags it adds to each resource that takes tags."""
+    found: dict[str, dict[str, Any]] = {}
+    for resource in document["resources"]:
+        if resource["type"] == "pulumi:providers:aws":
+            tags = resource["inputs"].get("defaultTags") or "{}"
+            tags = json.loads(tags) if isinstance(tags, str) else tags
+            found[resource["urn"]] = dict(tags.get("tags") or {})
+    return found
+
+
+def sent_inputs(resource: Mapping[str, Any], default_tags: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The inputs the provider sends for ``resource``: its own, and its provider's default tags under its own tags
+    where the type takes tags (pulumi-aws merges them; the resource's own win)."""
+    inputs = dict(resource["inputs"])
+    provider = resource.get("provider") or ""  # the provider's URN (a reference "<urn>::<id>" elsewhere)
+    defaults = default_tags.get(provider) or default_tags.get(provider.rsplit("::", 1)[0]) or {}
+    if defaults and "tags" in input_names(resource["type"]):
+        inputs["tags"] = {**defaults, **(inputs.get("tags") or {})}
+    return inputs
+
+
 def document_problems(document: Mapping[str, Any]) -> list[str]:
-    """Every refusal of every AWS resource of one synthesized layer."""
+    """Every refusal of every AWS resource of one synthesized layer (its provider's default tags included)."""
+    defaults = _default_tags(document)
     return [problem for resource in _resources(document)
-            for problem in resource_problems(resource["type"], resource["name"], resource["inputs"])]
+            for problem in resource_problems(resource["type"], resource["name"], sent_inputs(resource, defaults))]
 
 
 def uncovered_types(document: Mapping[str, Any]) -> set[str]:

@@ -96,13 +96,25 @@ def _walk(token: str, args_class: type, value: dict[str, Any], path: str) -> Ite
                 yield from _walk(token, nested, item, f"{path}.{key}{suffix}")
 
 
+def _args_class(token: str) -> type:
+    """The SDK's ``*Args`` class of the resource type ``token`` (a type of :data:`PACKAGES`)."""
+    module_name, class_name = resource_classes(token.split(":", 1)[0])[token]
+    own = importlib.import_module(getattr(importlib.import_module(module_name), class_name).__module__)
+    # the resource's own module: where a nested block has the same name, the SDK calls the resource's `<Class>InitArgs`
+    found: type = getattr(own, f"{class_name}InitArgs", None) or getattr(own, f"{class_name}Args")
+    return found
+
+
+@cache
+def input_names(token: str) -> frozenset[str]:
+    """The input properties (engine names) a resource of type ``token`` takes in the installed SDK."""
+    return frozenset(_properties(_args_class(token)))
+
+
 def is_deprecated(token: str, path: str) -> bool:
     """Whether the installed SDK marks the property at ``path`` (``inputs.a.b``, no list indexes) of ``token``
     deprecated."""
-    package = token.split(":", 1)[0]
-    module_name, class_name = resource_classes(package)[token]
-    own = importlib.import_module(getattr(importlib.import_module(module_name), class_name).__module__)
-    args_class: type | None = getattr(own, f"{class_name}InitArgs", None) or getattr(own, f"{class_name}Args")
+    args_class: type | None = _args_class(token)
     prop = None
     for key in path.split(".")[1:]:
         if args_class is None:
@@ -130,9 +142,7 @@ def resource_problems(token: str, inputs: dict[str, Any]) -> list[str]:
     own = importlib.import_module(resource_class.__module__)
     if f'pulumi.log.warn("""{class_name} is deprecated:' in Path(own.__file__ or "").read_text(encoding="utf-8"):
         problems.append(f"{token}: the resource type is deprecated in the installed SDK")
-    # the resource's own module: where a nested block has the same name, the SDK calls the resource's `<Class>InitArgs`
-    args_class = getattr(own, f"{class_name}InitArgs", None) or getattr(own, f"{class_name}Args")
-    problems += [f"{token}: {line}" for line in _walk(token, args_class, inputs, "inputs")]
+    problems += [f"{token}: {line}" for line in _walk(token, _args_class(token), inputs, "inputs")]
     return problems
 
 

@@ -209,6 +209,9 @@ def _containers(**extra: Any) -> str:
      "inputs.deregistrationDelay: 3601 is not within 0-3600, the range of TargetGroupAttribute "
      "deregistration_delay.timeout_seconds"),
     ("aws:lb/loadBalancer:LoadBalancer", "l", {"idleTimeout": 4001}, "inputs.idleTimeout: 4001 is not within 1-4000"),
+    # a tag value with a character IAM's tags refuse (a Java \\p{L} pattern, made Python's)
+    ("aws:iam/role:Role", "r", {"tags": {"team": "ML & AI"}},
+     "inputs.tags[0].Value: 'ML & AI' does not match tagValueType's pattern"),
     # a top-level input the table does not send anywhere
     ("aws:sns/topic:Topic", "t", {"deliveryPolicyX": "{}"}, "inputs.deliveryPolicyX: not sent as any member"),
 ])
@@ -396,9 +399,62 @@ def _model_limit(service: str, owner: str, member: str) -> tuple[float | None, f
      "PutFunctionEventInvokeConfigRequest", "MaximumEventAgeInSeconds", "low"),
     ("queue_metrics.MAX_EVENT_AGE_SECONDS", queue_metrics.MAX_EVENT_AGE_SECONDS, "events", "RetryPolicy",
      "MaximumEventAgeInSeconds", "low"),
+    ("envs.TAG_KEY_MAX", envs.TAG_KEY_MAX, "iam", "Tag", "Key", "high"),
+    ("envs.TAG_VALUE_MAX", envs.TAG_VALUE_MAX, "iam", "Tag", "Value", "high"),
+    ("envs.TAGS_PER_RESOURCE", envs.TAGS_PER_RESOURCE, "iam", "CreateRoleRequest", "Tags", "high"),
 ], ids=lambda value: value if isinstance(value, str) and "." in value else None)
 def test_the_platforms_limits_are_the_models(constant: str, value: int, service: str, owner: str, member: str,
                                              end: str) -> None:
     """The constants that cite botocore for a limit (the env and catalog rules read them) hold the model's figure."""
     low, high = _model_limit(service, owner, member)
     assert value == (high if end == "high" else low), (constant, low, high)
+
+
+def test_the_providers_default_tags_are_checked_on_each_resource_that_takes_tags() -> None:
+    """pulumi-aws adds the provider's defaultTags (the env file's tags) to every resource that takes tags."""
+    provider = "urn:pulumi:dev::compute::pulumi:providers:aws::aws-dev"
+
+    def resource(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"urn": f"urn:pulumi:dev::compute::{type_}::{name}", "type": type_, "name": name, "custom": True,
+                "provider": provider, "inputs": inputs}
+
+    document = {"resources": [
+        {"urn": provider, "type": "pulumi:providers:aws", "name": "aws-dev", "custom": True,
+         "inputs": {"defaultTags": json.dumps({"tags": {"team": "ML & AI", "env": "dev"}})}},
+        resource("aws:iam/role:Role", "role", {"assumeRolePolicy": json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}),
+            "tags": {"env": "dev"}}),
+        resource("aws:iam/rolePolicy:RolePolicy", "policy", {"role": "role", "policy": json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})}),
+    ]}
+    problems = document_problems(document)
+    assert len(problems) == 1, problems
+    assert "aws:iam/role:Role role: inputs.tags[0].Value: 'ML & AI' does not match" in problems[0]
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    (lambda tags: tags.update(team="ML & AI"), "tags.team"),
+    (lambda tags: tags.update({"cost-center": "cc,1001"}), "tags.cost-center"),
+    (lambda tags: tags.update(owner="a" * 257), "tags.owner"),
+    (lambda tags: tags.update({"k" * 129: "x"}), "tags." + "k" * 129),
+])
+def test_the_loader_refuses_a_tag_aws_refuses_naming_file_and_key(change: Any, key: str, edit_env: Any) -> None:
+    """The env file's tags are every resource's (the provider's default tags): IAM, ECS and CloudWatch Logs refuse
+    keys and values outside botocore's tagKeyType / tagValueType, at the first `up` of the layer's first role."""
+    edit_env("dev", lambda data: change(data["tags"]))
+    with pytest.raises(ConfigError) as refused:
+        load_env("dev")
+    assert "dev.yaml" in str(refused.value) and key in str(refused.value), str(refused.value)
+
+
+def test_the_loaders_tag_characters_are_the_models() -> None:
+    """shared.envs.tag_problem's characters are botocore iam tagValueType's pattern (Java's \\p{L}\\p{Z}\\p{N} and
+    _.:/=+-@), over ASCII and a span of other scripts."""
+    from shared.api_model import _pattern
+
+    pattern = service_model("iam").shape_for("tagValueType").metadata["pattern"]
+    compiled = _pattern(pattern)
+    assert compiled is not None
+    differ = [char for char in map(chr, [*range(0x20, 0x2100), *range(0x3000, 0x3100)])
+              if bool(compiled.fullmatch(char)) != (envs.tag_problem("k", f"a{char}") is None)]
+    assert differ == []
