@@ -50,7 +50,8 @@ class Call:
     the provider reshapes; the comment says which). ``json``: inputs that are JSON text of the member at that
     path. ``sent_otherwise``: values of an input the provider sends as another flag, not as the member.
     ``policies``: inputs that are IAM JSON policy documents (the model types them as text) -> their kind
-    (:data:`POLICY_KINDS`), checked against the policy grammar as well. ``attributes``: inputs the provider sends as
+    (:data:`POLICY_KINDS`), checked against the policy grammar as well, or :data:`ECR_LIFECYCLE` for an ECR
+    lifecycle policy's text. ``attributes``: inputs the provider sends as
     a key-value attribute (ELB's Modify*Attributes) -> (the attribute shape, its key), checked against the range
     that shape's ``Key`` documentation gives the key.
     ``case_insensitive``: member paths whose enum the service accepts in any case (the provider passes the value
@@ -67,6 +68,8 @@ class Call:
     case_insensitive: frozenset[str] = frozenset()
 
 
+#: The kind of :attr:`Call.policies` that is an ECR lifecycle policy, not an IAM one.
+ECR_LIFECYCLE = "ecr-lifecycle"
 _EC2_TAGS: dict[str, Target] = {"tags": None}  # TagSpecifications on create, a list per resource type: not checked
 _SG_RULE: dict[str, Target] = {
     "securityGroupId": "GroupId", "ipProtocol": "IpPermissions.IpProtocol", "fromPort": "IpPermissions.FromPort",
@@ -130,7 +133,7 @@ CALLS: dict[str, Call] = {
                                                                       _SG_RULE),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": Call("ec2", "AuthorizeSecurityGroupEgress", _SG_RULE),
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": Call("ecr", "PutLifecyclePolicy", {
-        "repository": "repositoryName", "policy": "lifecyclePolicyText"}),
+        "repository": "repositoryName", "policy": "lifecyclePolicyText"}, policies={"policy": ECR_LIFECYCLE}),
     "aws:ecr/registryPolicy:RegistryPolicy": Call("ecr", "PutRegistryPolicy", {"policy": "policyText"},
                                                   policies={"policy": "resource"}),
     "aws:ecr/replicationConfiguration:ReplicationConfiguration": Call("ecr", "PutReplicationConfiguration"),
@@ -437,7 +440,8 @@ class _Walk:
             return
         if pulumi_path in self.call.policies and isinstance(value, str):
             kind = self.call.policies[pulumi_path]
-            self.problems += [f"{where}: {problem}" for problem in policy_problems(value, kind)]
+            found = lifecycle_policy_problems(value) if kind == ECR_LIFECYCLE else policy_problems(value, kind)
+            self.problems += [f"{where}: {problem}" for problem in found]
         if pulumi_path in self.call.json and isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -603,6 +607,62 @@ def attribute_range(service: str, shape: str, key: str) -> tuple[int, int]:
     if match is None:
         raise LookupError(f"botocore {service} {shape}.Key no longer gives {key} a range: read it again")
     return int(match.group(1)), int(match.group(2))
+
+
+#: ECR user guide, "Lifecycle policy properties in Amazon ECR" (lifecycle_policy_parameters): each property's values.
+LIFECYCLE_TAG_STATUS = ("tagged", "untagged", "any")
+LIFECYCLE_COUNT_TYPES = ("imageCountMoreThan", "sinceImagePushed", "sinceImagePulled", "sinceImageTransitioned")
+LIFECYCLE_ACTIONS = ("expire", "transition")
+#: same page: "There is a maximum limit of four wildcards (*) per string" of tagPatternList
+LIFECYCLE_WILDCARDS_MAX = 4
+
+
+def lifecycle_policy_problems(text: str) -> list[str]:
+    """Why ECR refuses a lifecycle policy's text (PutLifecyclePolicy: InvalidParameterException)."""
+    try:
+        policy = json.loads(text)
+    except ValueError as error:
+        return [f"not JSON ({error})"]
+    rules = policy.get("rules") if isinstance(policy, dict) else None
+    if not isinstance(rules, list) or not rules:
+        return ["a lifecycle policy is {\"rules\": [...]} with at least one rule"]
+    problems: list[str] = []
+    priorities = [rule.get("rulePriority") if isinstance(rule, dict) else None for rule in rules]
+    if len(set(map(str, priorities))) != len(priorities):
+        problems.append(f"rulePriority values {priorities} are not unique")
+    for index, rule in enumerate(rules):
+        where = f"rules[{index}]"
+        if not isinstance(rule, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        priority, selection, action = rule.get("rulePriority"), rule.get("selection") or {}, rule.get("action") or {}
+        if not isinstance(priority, int) or isinstance(priority, bool) or priority < 1:
+            problems.append(f"{where}: rulePriority {priority!r} is not a positive integer")
+        status, count_type = selection.get("tagStatus"), selection.get("countType")
+        if status not in LIFECYCLE_TAG_STATUS:
+            problems.append(f"{where}: tagStatus {status!r} is not one of {', '.join(LIFECYCLE_TAG_STATUS)}")
+        listed = [key for key in ("tagPrefixList", "tagPatternList") if selection.get(key)]
+        if status == "tagged" and not listed:
+            problems.append(f"{where}: a tagged rule needs tagPrefixList or tagPatternList")
+        if status == "untagged" and listed:
+            problems.append(f"{where}: an untagged rule has no {' or '.join(listed)}")
+        for pattern in selection.get("tagPatternList") or []:
+            if str(pattern).count("*") > LIFECYCLE_WILDCARDS_MAX:
+                problems.append(f"{where}: tag pattern {pattern!r} has more than {LIFECYCLE_WILDCARDS_MAX} wildcards")
+        if count_type not in LIFECYCLE_COUNT_TYPES:
+            problems.append(f"{where}: countType {count_type!r} is not one of {', '.join(LIFECYCLE_COUNT_TYPES)}")
+        number = selection.get("countNumber")
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            problems.append(f"{where}: countNumber {number!r} is not a positive integer")
+        if (selection.get("countUnit") == "days") != (str(count_type).startswith("since")):
+            problems.append(f"{where}: countUnit is \"days\" exactly for a since* countType (got "
+                            f"{selection.get('countUnit')!r} with {count_type!r})")
+        if action.get("type") not in LIFECYCLE_ACTIONS:
+            problems.append(f"{where}: action type {action.get('type')!r} is not one of {', '.join(LIFECYCLE_ACTIONS)}")
+        if status == "any" and isinstance(priority, int) and \
+                any(isinstance(p, int) and p > priority for p in priorities):
+            problems.append(f"{where}: a tagStatus any rule must have the highest rulePriority")
+    return problems
 
 
 def _pairs(shape: StructureShape) -> tuple[str, str] | None:

@@ -130,6 +130,12 @@ def _containers(**extra: Any) -> str:
     return json.dumps([{"name": "app", "image": "x", "essential": True, **extra}])
 
 
+def _lifecycle(selection: dict[str, Any]) -> str:
+    rule = {"rulePriority": 1, "description": "a rule long enough for the model's 100 characters at the least",
+            "selection": selection, "action": {"type": "expire"}}
+    return json.dumps({"rules": [rule]})
+
+
 @pytest.mark.parametrize(("token", "name", "inputs", "expected"), [
     # an enum value not in the model
     ("aws:lambda/function:Function", "fn", {"runtime": "python3.99", "role": "arn:aws:iam::111111111111:role/r"},
@@ -200,6 +206,16 @@ def _containers(**extra: Any) -> str:
     ("aws:kms/key:Key", "k", {"policy": json.dumps({"Version": "2012-10-18", "Statement": [
         {"Effect": "Allow", "Action": "kms:*", "Principal": {"AWS": "*"}, "Resource": "*"}]})},
      "inputs.policy: Version '2012-10-18' is not one of 2012-10-17, 2008-10-17"),
+    # an ECR lifecycle policy's text (ECR user guide, "Lifecycle policy properties in Amazon ECR")
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "l", {"repository": "r", "policy": _lifecycle(
+        {"tagStatus": "tagged", "countType": "imageCountMoreThan", "countNumber": 5})},
+     "inputs.policy: rules[0]: a tagged rule needs tagPrefixList or tagPatternList"),
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "l", {"repository": "r", "policy": _lifecycle(
+        {"tagStatus": "untagged", "countType": "sinceImagePushed", "countNumber": 3})},
+     "inputs.policy: rules[0]: countUnit is \"days\" exactly for a since* countType"),
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "l", {"repository": "r", "policy": _lifecycle(
+        {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 0})},
+     "inputs.policy: rules[0]: countNumber 0 is not a positive integer"),
     # Amazon MQ's documented lengths (a user's password: at least 12 characters)
     ("aws:mq/broker:Broker", "b", {"brokerName": "b", "users": [{"username": "u1", "password": "short"}]},
      "inputs.users[0].password: 5 characters, the model's minimum is 12"),
