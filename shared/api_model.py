@@ -86,6 +86,10 @@ _SG_INLINE: dict[str, Target] = {
 #: Pulumi type token -> the call that creates it. Sources: botocore's service-2.json (the operation and member
 #: names), terraform-provider-aws's create and update functions (which input goes to which call).
 CALLS: dict[str, Call] = {
+    "aws:appmesh/mesh:Mesh": Call("appmesh", "CreateMesh", {"name": "meshName"}),
+    "aws:appmesh/virtualNode:VirtualNode": Call("appmesh", "CreateVirtualNode", {"name": "virtualNodeName"}),
+    "aws:appmesh/virtualService:VirtualService": Call("appmesh", "CreateVirtualService",
+                                                      {"name": "virtualServiceName"}),
     "aws:appautoscaling/policy:Policy": Call("application-autoscaling", "PutScalingPolicy", {"name": "PolicyName"}),
     "aws:appautoscaling/target:Target": Call("application-autoscaling", "RegisterScalableTarget",
                                              {"roleArn": "RoleARN"}),

@@ -42,10 +42,6 @@ UNCOVERED: dict[str, str] = {
     # no create call: the provider adopts the VPC's default group and revokes its rules (policy
     # vpc-default-security-group-closed checks they are empty)
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "adopted, not created",
-    # App Mesh (the appmesh variant; end of support 2026-09-30, README): nested specs the provider reshapes deeply
-    "aws:appmesh/mesh:Mesh": "App Mesh, ending",
-    "aws:appmesh/virtualNode:VirtualNode": "App Mesh, ending",
-    "aws:appmesh/virtualService:VirtualService": "App Mesh, ending",
 }
 LAYERS = ("network", "discovery", "mesh", "broker", "messaging", "compute")
 
@@ -176,6 +172,12 @@ def _lifecycle(selection: dict[str, Any]) -> str:
     # a map in Pulumi that is a list of name/value structures in the API (dimensions, tags)
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {"dimensions": {"": "x"}},
      "inputs.dimensions[0].Name: 0 characters, the model's minimum is 1"),
+    # App Mesh's nested specs (the appmesh variant): a listener's health check interval
+    ("aws:appmesh/virtualNode:VirtualNode", "n", {"meshName": "m", "name": "n", "spec": {"listeners": [
+        {"portMapping": {"port": 8080, "protocol": "http"}, "healthCheck": {
+            "healthyThreshold": 2, "intervalMillis": 1000, "protocol": "http", "timeoutMillis": 2000,
+            "unhealthyThreshold": 3}}]}},
+     "inputs.spec.listeners[0].healthCheck.intervalMillis: 1000 is below HealthCheckPolicy.intervalMillis minimum"),
     # a nested structure without a member the model requires
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {"metricQueries": [
         {"id": "m", "metric": {"metricName": "x", "namespace": "AWS/ECS", "period": 60}}]},
