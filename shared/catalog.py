@@ -132,6 +132,10 @@ class Routes(BaseModel):
         return bool(self.requests or self.events)
 
 
+#: the longest one ECS task scale-in protection lasts (botocore ecs UpdateTaskProtection.expiresInMinutes: 1-2880)
+TASK_PROTECTION_MAX_MINUTES = 2880
+
+
 class ServiceSpec(BaseModel):
     """One platform service."""
 
@@ -159,6 +163,10 @@ class ServiceSpec(BaseModel):
     #: the longest a consumer holds one delivery unacked (its longest job), in seconds: its work queue's own
     #: ``consumer-timeout`` (:attr:`queue_consumer_timeout_ms`, a policy key)
     max_job_seconds: int | None = None
+    #: its app turns on ECS task scale-in protection while it holds a job and off when it is idle (README,
+    #: "Stopping, and jobs longer than a stop"), one job per consumer (prefetch 1): a consumer no HTTP request
+    #: reaches is then scaled in on its idle consumers, not only once its queue holds nothing (README, Autoscaling)
+    protects_jobs: bool = False
     #: the env's model-artifact bucket: "read" (get any object or version, list the bucket), "write" (also put
     #: objects under ``<service>/``); unset = no access (README, "Add a service": model artifacts)
     artifacts: ArtifactAccess | None = None
@@ -342,6 +350,20 @@ class Catalog(BaseModel):
                 raise ValueError(
                     f"services.{name}.max_job_seconds: {name} consumes nothing, so it never holds a delivery; "
                     "declare how long a job may take on the service that consumes its requests")
+            if spec.protects_jobs and (not spec.consumes or spec.public or self.callers(name)):
+                reached = ("consumes nothing" if not spec.consumes else
+                           "is public" if spec.public else f"is called by {', '.join(self.callers(name))}")
+                raise ValueError(
+                    f"services.{name}.protects_jobs: {name} {reached}; only a service that consumes and that no "
+                    "HTTP request reaches is scaled on its queue alone, where the protection of its working tasks "
+                    "lets its idle ones leave (CPU target tracking scales the others); remove the key")
+            if spec.protects_jobs and spec.queue_consumer_timeout_ms > TASK_PROTECTION_MAX_MINUTES * 60_000:
+                # ExpiresInMinutes is 1-2880 (botocore ecs UpdateTaskProtection; ECS developer guide, task scale-in
+                # protection), and the app protects each job for its whole length at once (README, Autoscaling)
+                raise ValueError(
+                    f"services.{name}.protects_jobs: its jobs may last {spec.queue_consumer_timeout_ms // 1000} s "
+                    f"(max_job_seconds), longer than one task protection lasts ({TASK_PROTECTION_MAX_MINUTES * 60} s, "
+                    "48 hours); shorten its max_job_seconds or remove the key")
             if spec.public and spec.request_timeout_seconds > PUBLIC_REQUEST_TIMEOUT_MAX:
                 raise ValueError(
                     f"services.{name}.request_timeout_seconds: {spec.request_timeout_seconds} s is longer than a "

@@ -64,7 +64,7 @@ EVENTS_NAMESPACE = "AWS/Events"
 FAILED_INVOCATIONS_METRIC = "FailedInvocations"
 #: days until an ACM certificate expires (dimension CertificateArn): no longer published once it has
 DAYS_TO_EXPIRY_METRIC = "DaysToExpiry"
-#: The platform's own: the queue metrics publisher's (shared/rotation/queue_metrics.py, METRICS)
+#: The platform's own: the queue metrics publisher's (shared/rotation/queue_metrics.py, PUBLISHED_METRICS)
 QUEUE_METRICS_NAMESPACE = "MLPlatform/RabbitMQ"
 #: The platform's own: the unexpected task stops metric filter's (shared/components/task_stops.py)
 TASK_STOPS_NAMESPACE = "MLPlatform/ECS"
@@ -188,7 +188,7 @@ EVENTS: dict[str, DimensionSets] = _merge(
           "PutEventsEntriesCount PutEventsFailedEntriesCount PutEventsRequestSize PutEventsLatency", None),
 )
 
-QUEUE_METRICS: dict[str, DimensionSets] = dict.fromkeys(publisher.METRICS, _sets(publisher.DIMENSIONS))
+QUEUE_METRICS: dict[str, DimensionSets] = dict.fromkeys(publisher.PUBLISHED_METRICS, _sets(publisher.DIMENSIONS))
 #: The publisher's metric name for each queue field of RabbitMQ's management API it reads (its ``METRICS``,
 #: inverted). The queue alarms and the backlog scaling name their series from here, so a metric renamed in the
 #: publisher moves them with it instead of leaving them on a series nothing writes.
@@ -199,6 +199,8 @@ QUEUE_READY_METRIC = QUEUE_METRIC_OF_FIELD["messages_ready"]
 QUEUE_MESSAGES_METRIC = QUEUE_METRIC_OF_FIELD["messages"]
 #: consumers attached to the queue (``consumers``): 0 while messages wait means nobody will take them
 QUEUE_CONSUMERS_METRIC = QUEUE_METRIC_OF_FIELD["consumers"]
+#: consumers holding no message while none is ready: the idle tasks of a consumer that runs one job at a time
+QUEUE_IDLE_CONSUMERS_METRIC = publisher.IDLE_CONSUMERS
 #: Consecutive one-minute samples of a work queue's ready messages that scale its consumer out (the backlog-out
 #: alarm's evaluation periods and datapoints to alarm). Not 1: the management API's queue figures are refreshed
 #: every collect_statistics_interval (5 s by default, RabbitMQ management docs), so the publisher's one sample a

@@ -1133,7 +1133,9 @@ def _rule_cpu_target_applies(path: Path, env: EnvConfig, catalog: Catalog) -> It
     for service, settings in env.services.items():
         if (service in catalog.services and "cpu_target_percent" in settings.model_fields_set
                 and queue_only(catalog[service], catalog)):
-            how = ("scales on its queue alone (out while messages wait, in once none is ready or unacknowledged)"
+            scale_in = ("while none is ready, one idle task at a time (protects_jobs)" if catalog[service].protects_jobs
+                        else "once none is ready or unacknowledged")
+            how = (f"scales on its queue alone (out while messages wait, in {scale_in})"
                    if publishes_queue_metrics(env) else
                    "runs between min_count and max_count as set (messaging.broker external: no queue metrics)")
             yield (path, f"services.{service}.cpu_target_percent",

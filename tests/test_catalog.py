@@ -208,6 +208,46 @@ def test_a_public_service_waiting_longer_than_its_load_balancer_can_is_refused(
     assert "3600" in raised.value.reason and "ALB" in raised.value.reason
 
 
+@pytest.mark.parametrize(("service", "reached"), [
+    ("gateway", "is public"), ("inference", "is called by gateway, preprocess"),
+    ("preprocess", "is called by gateway")])
+def test_job_protection_is_declared_only_by_a_consumer_no_http_request_reaches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: str, reached: str) -> None:
+    """Only such a consumer is scaled on its queue alone, where the protection lets its idle tasks leave; a key that
+    changes nothing would read as if it did."""
+    write_catalog(tmp_path, monkeypatch, lambda services: services[service].update(protects_jobs=True))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert raised.value.key == f"services.{service}.protects_jobs"
+    assert reached in raised.value.reason and "remove the key" in raised.value.reason
+
+
+def test_job_protection_for_jobs_longer_than_one_protection_lasts_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ECS protects a task for at most 2880 minutes at once, and the app protects each job for its whole length."""
+    write_catalog(tmp_path, monkeypatch,
+                  lambda services: services["training"].update(protects_jobs=True, max_job_seconds=172_800))
+    assert load_catalog()["training"].protects_jobs
+    write_catalog(tmp_path, monkeypatch,
+                  lambda services: services["training"].update(protects_jobs=True, max_job_seconds=172_801))
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert raised.value.key == "services.training.protects_jobs"
+    assert "48 hours" in raised.value.reason
+
+
+def test_job_protection_without_a_queue_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def drop_queue(services: dict[str, Any]) -> None:
+        del services["training"]["consumes"], services["training"]["max_job_seconds"]
+        services["training"]["protects_jobs"] = True
+
+    write_catalog(tmp_path, monkeypatch, drop_queue)
+    with pytest.raises(ConfigError) as raised:
+        load_catalog()
+    assert raised.value.key == "services.training.protects_jobs"
+    assert "consumes nothing" in raised.value.reason
+
+
 @pytest.mark.parametrize(("service", "change", "said"), [
     ("gateway", {"request_timeout_seconds": 30}, "services.gateway.request_timeout_seconds"),
     ("training", {"artifacts": "rw"}, "services.training.artifacts: 'rw' is no artifact access"),

@@ -14,7 +14,7 @@ import pytest
 from shared.catalog import load_catalog
 from shared.dag import order
 from shared.promote import PROMOTION_ORDER
-from shared.rotation.queue_metrics import METRICS as QUEUE_METRICS
+from shared.rotation.queue_metrics import PUBLISHED_METRICS as QUEUE_METRICS
 from tests.readme_helpers import assert_readme_block_is
 from tests.synth_helpers import synth_layers
 

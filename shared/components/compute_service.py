@@ -21,7 +21,12 @@ import pulumi_aws as aws
 
 from shared.artifact_names import artifact_prefix
 from shared.catalog import ECS_DURATION_MAX, ServiceSpec
-from shared.cloudwatch_metrics import BACKLOG_OUT_PERIODS, QUEUE_MESSAGES_METRIC, QUEUE_READY_METRIC
+from shared.cloudwatch_metrics import (
+    BACKLOG_OUT_PERIODS,
+    QUEUE_IDLE_CONSUMERS_METRIC,
+    QUEUE_MESSAGES_METRIC,
+    QUEUE_READY_METRIC,
+)
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
     ENVOY_TMP_VOLUME,
@@ -390,8 +395,10 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
     ready messages.
 
     A consumer no request reaches (``wakes_on_backlog``) scales on its queue alone: out while messages wait, in
-    once nothing is ready or unacknowledged. It gets no CPU policy: its CPU says how hard the jobs it holds work, not
-    that work waits. A task takes only what is ready (its prefetch bounds what it holds), so a task added while
+    once nothing is ready or unacknowledged, or, where its app protects the task holding a job
+    (``protects_jobs``), while nothing is ready and a consumer holds nothing (one idle task a cooldown). It gets
+    no CPU policy: its CPU says how hard the jobs it holds work, not that work waits. A task takes only what is
+    ready (its prefetch bounds what it holds), so a task added while
     nothing waits takes no part of a running job; target tracking on the average CPU would still add one for each
     CPU-bound job (one task at 100 % against a 60 % target asks for 2: "scales out proportionally to the metric",
     Application Auto Scaling user guide, target tracking), and with its own scale-in off (low CPU is no sign of no
@@ -434,7 +441,20 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
         "scaling, README Autoscaling)",
         "GreaterThanOrEqualToThreshold", 1, BACKLOG_OUT_PERIODS, out)]
     backlog_in = None
-    if plan.wakes_on_backlog:
+    if plan.wakes_on_backlog and plan.spec.protects_jobs:
+        # Its app protects the task that holds a job (catalog protects_jobs): ECS stops none of those on scale-in
+        # ("your task will not be terminated by scale-in events from Service Auto Scaling or deployments", ECS
+        # developer guide, task scale-in protection endpoint), so an idle task may leave while others work.
+        backlog_in = step_policy(f"{name}-backlog-in", target, SCALE_IN_COOLDOWN_SECONDS, [
+            aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
+                metric_interval_lower_bound="0", scaling_adjustment=-1)], aggregation="Minimum")
+        alarms.append(backlog_alarm(
+            f"{settings.env_name}-ml-backlog-in-{args.unit}", settings.queue_metrics_namespace,
+            QUEUE_IDLE_CONSUMERS_METRIC, dimensions,
+            f"{plan.name}.work has had no message ready and an idle consumer for {BACKLOG_IDLE_PERIODS} minutes: "
+            f"remove one idle {args.unit} task (down to min_count; its working tasks are protected)",
+            "GreaterThanOrEqualToThreshold", 1, BACKLOG_IDLE_PERIODS, backlog_in, statistic="Minimum"))
+    elif plan.wakes_on_backlog:
         # One task per cooldown, and only once the queue holds nothing, ready or unacknowledged: ECS picks the task
         # it stops, so while any task holds a job (MessagesReady 0 but MessagesUnacknowledged > 0) scaling in could
         # stop that one, its job redelivered and started over, towards the queue's delivery limit. A task that
@@ -490,15 +510,16 @@ def step_policy(name: str, target: aws.appautoscaling.Target, cooldown: int,
 
 def backlog_alarm(alarm_name: str, namespace: str, metric: str, dimensions: Mapping[str, pulumi.Input[str]],
                   description: str, comparison: str, threshold: int, periods: int,
-                  policy: aws.appautoscaling.Policy) -> aws.cloudwatch.MetricAlarm:
+                  policy: aws.appautoscaling.Policy, statistic: str = "Maximum") -> aws.cloudwatch.MetricAlarm:
     """The alarm that runs ``policy`` on the work queue's ``metric`` (the queue metrics publisher's series: ready
-    messages to scale out, all messages to scale in).
+    messages to scale out; all messages, or idle consumers for a consumer that protects its working tasks, to scale
+    in), each period's ``statistic`` of its points.
     Missing data is not breaching: without figures (the publisher failing, which its own alarms report) the
     service neither grows nor shrinks. No notification: it scales, the queue alarms notify."""
     return aws.cloudwatch.MetricAlarm(
         alarm_name, name=alarm_name, alarm_description=description, comparison_operator=comparison,
         threshold=threshold, evaluation_periods=periods, datapoints_to_alarm=periods,
-        treat_missing_data="notBreaching", namespace=namespace, metric_name=metric, statistic="Maximum",
+        treat_missing_data="notBreaching", namespace=namespace, metric_name=metric, statistic=statistic,
         period=BACKLOG_PERIOD_SECONDS, dimensions=dict(dimensions), alarm_actions=[policy.arn],
         opts=pulumi.ResourceOptions(parent=policy))
 

@@ -11,7 +11,11 @@ management HTTP API (``GET /api/queues/<vhost>``, only the columns it needs) and
 - ``MessagesUnacknowledged``: delivered, not yet acknowledged (jobs in progress);
 - ``Messages``: the two together (the broker's ``messages``): 0 only when no job waits and none is in progress,
   what a consumer is scaled in on, so that a task holding a job is not taken for an idle one;
-- ``Consumers``: consumers attached to the queue.
+- ``Consumers``: consumers attached to the queue;
+- ``IdleConsumers``: consumers holding no message while none is ready (``consumers`` less
+  ``messages_unacknowledged``, at least 0; 0 while a message is ready): each holds at most one job (prefetch 1), so
+  this counts the tasks with nothing to do, what a consumer that protects its working tasks from scale-in is scaled
+  in on (README, Autoscaling).
 
 It signs in as the messaging layer's read-only user (tag ``management``, vhost permissions matching
 nothing: it sees the vhost's queues and cannot publish, consume or configure), whose credentials are the
@@ -61,10 +65,14 @@ CONNECT_TIMEOUT_SECONDS = 3
 #: metric name -> the management API's field of a queue object
 METRICS = {"MessagesReady": "messages_ready", "MessagesUnacknowledged": "messages_unacknowledged",
            "Messages": "messages", "Consumers": "consumers"}
+#: the metric derived from those fields (:func:`idle_consumers`)
+IDLE_CONSUMERS = "IdleConsumers"
+#: every metric name a run writes for each queue
+PUBLISHED_METRICS = (*METRICS, IDLE_CONSUMERS)
 #: the dimensions of every data point (their values: the vhost and the queue's name)
 DIMENSIONS = ("VirtualHost", "Queue")
 #: PutMetricData takes at most 1000 metric data items per call (botocore cloudwatch model, MetricData)
-#: and 1 MB; a batch of 150 (37 queues' four metrics) stays far below both.
+#: and 1 MB; a batch of 150 (30 queues' five metrics) stays far below both.
 BATCH = 150
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -168,10 +176,21 @@ def metric_data(settings: Settings, listed: dict[str, dict[str, Any]]) -> tuple[
             continue
         dimensions = [{"Name": name, "Value": value} for name, value in zip(DIMENSIONS, (settings.vhost, queue),
                                                                               strict=True)]
-        for metric, field in METRICS.items():
+        values = {metric: found[field] for metric, field in METRICS.items()} | {IDLE_CONSUMERS: idle_consumers(found)}
+        for metric in PUBLISHED_METRICS:
             data.append({"MetricName": metric, "Dimensions": dimensions, "Unit": "Count",
-                         "Value": float(found[field]), "StorageResolution": 60})
+                         "Value": float(values[metric]), "StorageResolution": 60})
     return data, missing
+
+
+def idle_consumers(queue: dict[str, Any]) -> int:
+    """The queue's consumers that hold no message, 0 while any message is ready (a consumer then has work to take:
+    none of them counts as idle). One job at a time per consumer (prefetch 1), so a consumer holding one is busy;
+    the queue's unacknowledged messages are those consumers' (RabbitMQ counts a delivery unacknowledged until its
+    consumer acks it or its channel closes)."""
+    if queue["messages_ready"] > 0:
+        return 0
+    return max(queue["consumers"] - queue["messages_unacknowledged"], 0)
 
 
 def _credentials(client: Any, arn: str) -> dict[str, str]:

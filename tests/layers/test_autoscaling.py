@@ -96,21 +96,51 @@ def test_only_a_consumer_no_request_reaches_scales_in_on_its_backlog_and_not_on_
         found = scaling(compute, spec.name)
         # BACKLOG_ONLY in the shipped catalog, and any consumer a user adds that no HTTP request reaches
         if spec.consumes and not spec.public and not catalog.callers(spec.name):
-            backlog_in = found["backlog-in"]["inputs"]["stepScalingPolicyConfiguration"]
-            # one task per cooldown: ECS stops only tasks not protecting themselves from scale-in
-            assert backlog_in["stepAdjustments"] == [{"metricIntervalUpperBound": "0", "scalingAdjustment": -1}]
-            alarm = found["alarm-backlog-in"]["inputs"]
-            assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanOrEqualToThreshold", 0)
-            # ready + unacknowledged: with no message waiting but a job in progress (MessagesReady 0,
-            # MessagesUnacknowledged > 0) a task still works, and ECS could stop that one
-            assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
-                "MLPlatform/RabbitMQ", "Messages", "Maximum")
-            assert alarm["dimensions"] == found["alarm-backlog-out"]["inputs"]["dimensions"]
-            assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == BACKLOG_IDLE_PERIODS
+            assert_scales_in_on_its_queue(found, protects_jobs=spec.protects_jobs)
         else:
             tracking = found["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]
             assert "disableScaleIn" not in tracking, f"{spec.name} serves HTTP: CPU scales it in"
             assert "backlog-in" not in found
+
+
+def assert_scales_in_on_its_queue(found: dict[str, dict[str, Any]], protects_jobs: bool) -> None:
+    """One task per cooldown, on the work queue's figures over BACKLOG_IDLE_PERIODS minutes."""
+    backlog_in = found["backlog-in"]["inputs"]["stepScalingPolicyConfiguration"]
+    alarm = found["alarm-backlog-in"]["inputs"]
+    if protects_jobs:
+        # its app protects the task holding a job, so ECS stops only idle ones: in while nothing is ready and a
+        # consumer holds nothing, each of the period's samples (Minimum) saying so
+        assert backlog_in["stepAdjustments"] == [{"metricIntervalLowerBound": "0", "scalingAdjustment": -1}]
+        assert backlog_in["metricAggregationType"] == "Minimum"
+        assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+            "MLPlatform/RabbitMQ", "IdleConsumers", "Minimum")
+    else:
+        # ECS picks the task it stops: only once the queue holds nothing, ready or unacknowledged (with no message
+        # waiting but a job in progress, MessagesReady 0 and MessagesUnacknowledged > 0, ECS could stop that one)
+        assert backlog_in["stepAdjustments"] == [{"metricIntervalUpperBound": "0", "scalingAdjustment": -1}]
+        assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanOrEqualToThreshold", 0)
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+            "MLPlatform/RabbitMQ", "Messages", "Maximum")
+    assert alarm["dimensions"] == found["alarm-backlog-out"]["inputs"]["dimensions"]
+    assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == BACKLOG_IDLE_PERIODS
+    assert alarm["treatMissingData"] == "notBreaching", "no figures: neither grow nor shrink"
+
+
+def test_a_consumer_whose_app_protects_its_jobs_scales_in_on_its_idle_consumers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a burst to N tasks the N - 1 idle ones leave while the last job runs (its task protected), instead of
+    idling, billed, until the queue is empty; nothing else of the service changes."""
+    from tests.catalog_helpers import write_catalog
+
+    shipped = scaling(layers("dev")["compute"], BACKLOG_ONLY)
+    assert not load_catalog()[BACKLOG_ONLY].protects_jobs, "the shipped image's behaviour is its team's to declare"
+    write_catalog(tmp_path, monkeypatch, lambda services: services[BACKLOG_ONLY].update(protects_jobs=True))
+    found = scaling(synth_env("dev", ["compute"])["compute"], BACKLOG_ONLY)
+    assert_scales_in_on_its_queue(found, protects_jobs=True)
+    assert found["backlog-out"]["inputs"] == shipped["backlog-out"]["inputs"]
+    assert found["alarm-backlog-out"]["inputs"] == shipped["alarm-backlog-out"]["inputs"]
+    assert found["alarm-backlog-in"]["name"] == shipped["alarm-backlog-in"]["name"], "updated in place, not replaced"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -120,7 +150,8 @@ def test_a_consumer_no_request_reaches_scales_on_its_queue_alone_never_on_its_cp
     100 % against the 60 % target asks for 2: target tracking "scales out proportionally to the metric",
     Application Auto Scaling user guide), and with its scale-in off (low CPU is no sign of no work) only the queue
     emptying would remove it: prod's training billed an idle task for each 6-hour job. So every policy on its
-    scalable target reads its queue: out on ready messages, in on none at all."""
+    scalable target reads its queue: out on ready messages, in on none at all (or, where its app protects its
+    working tasks, on idle consumers)."""
     compute = layers(env)["compute"]
     catalog = load_catalog()
     backlog_only = [spec.name for spec in catalog
@@ -131,7 +162,8 @@ def test_a_consumer_no_request_reaches_scales_on_its_queue_alone_never_on_its_cp
         policies = {suffix for suffix in found if not suffix.startswith("alarm-")}
         assert policies == {"backlog-out", "backlog-in"}, f"{name}: {sorted(policies)}"
         assert all(found[p]["inputs"]["policyType"] == "StepScaling" for p in policies)
-        assert {found[f"alarm-{p}"]["inputs"]["metricName"] for p in policies} == {"MessagesReady", "Messages"}
+        scale_in = "IdleConsumers" if catalog[name].protects_jobs else "Messages"
+        assert {found[f"alarm-{p}"]["inputs"]["metricName"] for p in policies} == {"MessagesReady", scale_in}
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -25,7 +25,7 @@ from shared.components.queue_metrics import (
     queues_document,
 )
 from shared.envs import load_env
-from shared.rotation.queue_metrics import DIMENSIONS, METRICS
+from shared.rotation.queue_metrics import DIMENSIONS, IDLE_CONSUMERS, METRICS, PUBLISHED_METRICS
 from shared.synth.engine import synth_env
 from tests.layers.resource_types import ALARM, EGRESS, ENVS, FUNCTION, LOG_GROUP, PERMISSION, ROLE_POLICY, SECRET, SG
 from tests.layers.test_alarms import input_shape
@@ -239,9 +239,11 @@ def test_the_policy_table_knows_exactly_what_the_publisher_writes() -> None:
     from shared.cloudwatch_metrics import PUBLISHED, QUEUE_METRICS_NAMESPACE
 
     assert QUEUE_METRICS_NAMESPACE == METRICS_NAMESPACE
-    assert PUBLISHED[METRICS_NAMESPACE] == {metric: frozenset({frozenset(DIMENSIONS)}) for metric in METRICS}
+    assert PUBLISHED[METRICS_NAMESPACE] == {metric: frozenset({frozenset(DIMENSIONS)})
+                                            for metric in PUBLISHED_METRICS}
+    assert set(PUBLISHED_METRICS) == {*METRICS, IDLE_CONSUMERS}
     source = publisher_source()
-    assert all(f'"{metric}"' in source for metric in METRICS)
+    assert all(f'"{metric}"' in source for metric in PUBLISHED_METRICS)
 
 
 def test_the_alarms_and_backlog_scaling_name_the_series_the_publisher_writes_from_ready_and_all_messages() -> None:

@@ -132,7 +132,8 @@ def test_a_queue_listed_without_figures_gets_no_data_point_never_a_false_zero(pu
               "b.work": {"name": "b.work"}}
     data, problems = publisher.metric_data(settings, listed)
     assert {(d["MetricName"], d["Value"]) for d in data} == {
-        ("MessagesReady", 7.0), ("MessagesUnacknowledged", 1.0), ("Messages", 8.0), ("Consumers", 2.0)}
+        ("MessagesReady", 7.0), ("MessagesUnacknowledged", 1.0), ("Messages", 8.0), ("Consumers", 2.0),
+        ("IdleConsumers", 0.0)}
     assert {d["Dimensions"][1]["Value"] for d in data} == {"a.work"}
     assert problems == ["b.work without messages_ready, messages_unacknowledged, messages, consumers"]
 
@@ -146,7 +147,25 @@ def test_a_job_in_progress_keeps_the_queue_s_messages_above_zero(publisher: type
                          "consumers": 1}}
     data, problems = publisher.metric_data(settings, listed)
     values = {d["MetricName"]: d["Value"] for d in data}
-    assert (values["MessagesReady"], values["Messages"], problems) == (0.0, 1.0, [])
+    assert (values["MessagesReady"], values["Messages"], values["IdleConsumers"], problems) == (0.0, 1.0, 0.0, [])
+
+
+@pytest.mark.parametrize(("ready", "unacked", "consumers", "idle"), [
+    (0, 1, 3, 2),  # one task works, two have nothing: two may leave
+    (0, 3, 3, 0),  # every consumer holds a job
+    (0, 0, 0, 0),  # no task at all
+    (2, 1, 3, 0),  # messages wait: the consumers without a job are about to take them, none is idle
+    (0, 5, 2, 0),  # more unacknowledged than consumers (a consumer's channel closing): never below 0
+])
+def test_idle_consumers_count_the_consumers_holding_nothing_while_nothing_is_ready(
+        publisher: types.ModuleType, tmp_path: Path, ready: int, unacked: int, consumers: int, idle: int) -> None:
+    """What a consumer that protects its working tasks is scaled in on (one job per consumer, prefetch 1)."""
+    _, queues = package(tmp_path, "a.work")
+    settings = publisher.Settings.from_environment({**COMPLETE, "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"}, queues)
+    listed = {"a.work": {"name": "a.work", "messages_ready": ready, "messages_unacknowledged": unacked,
+                         "messages": ready + unacked, "consumers": consumers}}
+    data, _ = publisher.metric_data(settings, listed)
+    assert {d["MetricName"]: d["Value"] for d in data}["IdleConsumers"] == float(idle)
 
 
 def test_https_verifies_the_certificate(publisher: types.ModuleType, tmp_path: Path) -> None:
@@ -233,12 +252,12 @@ def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
     env = environ(publisher, broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,b.work")
     wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
     result = publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
-    assert result == {"published": 8}
+    assert result == {"published": 10}
     assert published(cloudwatch) == {
         ("MessagesReady", "a.work"): 3.0, ("MessagesUnacknowledged", "a.work"): 0.0, ("Messages", "a.work"): 3.0,
-        ("Consumers", "a.work"): 0.0,
+        ("Consumers", "a.work"): 0.0, ("IdleConsumers", "a.work"): 0.0,
         ("MessagesReady", "b.work"): 0.0, ("MessagesUnacknowledged", "b.work"): 0.0, ("Messages", "b.work"): 0.0,
-        ("Consumers", "b.work"): 0.0}
+        ("Consumers", "b.work"): 0.0, ("IdleConsumers", "b.work"): 0.0}
     (metric, *_) = cloudwatch.list_metrics(Namespace=METRICS_NAMESPACE, MetricName="MessagesReady")["Metrics"]
     assert {d["Name"] for d in metric["Dimensions"]} == {"VirtualHost", "Queue"}
     assert {d["Value"] for d in metric["Dimensions"] if d["Name"] == "VirtualHost"} == {vhost}
