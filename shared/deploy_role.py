@@ -1264,13 +1264,20 @@ READ_DENIED_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:St
 #: (CloudWatch Logs API reference, GetQueryResults, GetLogRecord), and queries, which may name none either (a SOURCE
 #: command in the query string selects groups by prefix: botocore logs StartQuery). No preview or gate queries.
 READ_DENIED_QUERY_ACTIONS = ("logs:GetLogRecord", "logs:GetQueryResults", "logs:StartQuery")
+#: An https alarm subscription's whole endpoint, basic-auth password included, on ``*``: ListSubscriptionsByTopic
+#: lists the URL without user and password, GetSubscriptionAttributes returns it whole ("HTTPS URLs are only
+#: retrievable from the Amazon SNS GetSubscriptionAttributes API action": SNS developer guide, "Fanout Amazon SNS
+#: notifications to HTTPS endpoints"), and ``ReadOnlyAccess`` grants ``sns:Get*``. Only a refresh of broker's
+#: subscriptions reads it, which no pull request previews; the account preflight lists (PREFLIGHT_ACTIONS).
+READ_DENIED_SUBSCRIPTION_ACTIONS = ("sns:GetSubscriptionAttributes",)
 
 
 def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket: str | None) -> list[dict[str, Any]]:
     """Explicit denials for the read-only role (:data:`READ_DENIED_OBJECT_ACTIONS`, :data:`READ_DENIED_LOG_ACTIONS`,
-    :data:`READ_DENIED_QUERY_ACTIONS`): the objects of the buckets the synth names (never the state bucket: a preview
-    reads the state), the env's log groups' events (:func:`log_group_arns`) and any Logs Insights query's results. A
-    deny, since ``ReadOnlyAccess`` allows them on ``*``."""
+    :data:`READ_DENIED_QUERY_ACTIONS`, :data:`READ_DENIED_SUBSCRIPTION_ACTIONS`): the objects of the buckets the synth
+    names (never the state bucket: a preview reads the state), the env's log groups' events (:func:`log_group_arns`),
+    any Logs Insights query's results and any SNS subscription's whole endpoint. A deny, since ``ReadOnlyAccess``
+    allows them on ``*``."""
     from fnmatch import fnmatchcase
 
     from shared.components.compute_containers import partition_of
@@ -1279,7 +1286,8 @@ def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket:
     patterns = {bucket_name_pattern(resource) for resource in resources if resource["type"] == "aws:s3/bucket:Bucket"}
     buckets = sorted(pattern for pattern in patterns if not (state_bucket and fnmatchcase(state_bucket, pattern)))
     denials = [{**_statement("NoLogEventReads", READ_DENIED_LOG_ACTIONS, log_group_arns(env)), "Effect": "Deny"},
-               {**_statement("NoQueryResultReads", READ_DENIED_QUERY_ACTIONS, ["*"]), "Effect": "Deny"}]
+               {**_statement("NoQueryResultReads", READ_DENIED_QUERY_ACTIONS, ["*"]), "Effect": "Deny"},
+               {**_statement("NoSubscriptionEndpointReads", READ_DENIED_SUBSCRIPTION_ACTIONS, ["*"]), "Effect": "Deny"}]
     if buckets:
         denials.insert(0, {**_statement("NoPlatformObjectReads", READ_DENIED_OBJECT_ACTIONS,
                                         [f"arn:{partition}:s3:::{name}/*" for name in buckets]), "Effect": "Deny"})

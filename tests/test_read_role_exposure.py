@@ -46,6 +46,24 @@ def test_the_read_role_reads_no_state_that_holds_a_rabbitmq_password(env: str) -
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
+def test_no_state_the_read_role_reads_holds_a_secret(env: str) -> None:
+    """The read role decrypts whatever secret a state it reads holds (a preview needs the secrets provider's key), so
+    only a denied state may hold one: a resource's secret input, a secret output, or, in a reader's state, a secret
+    output of a stack it references (the state keeps a StackReference's outputs, the secrets as ciphertext of the
+    reader's own provider: compute's holds broker's and messaging's outputs, and compute's state is readable)."""
+    documents = synth_layers(env, *LAYERS)
+    holding = {layer for layer, document in documents.items()
+               if document["secret_outputs"] or any(r.get("secret_inputs") for r in document["resources"])}
+    assert holding <= SECRET_STATE_LAYERS, sorted(holding - SECRET_STATE_LAYERS)
+    for layer, document in documents.items():
+        if layer in SECRET_STATE_LAYERS:
+            continue
+        for reference in document["stack_references"]:
+            read = reference.split("/")[1]
+            assert not documents[read]["secret_outputs"], (layer, reference, documents[read]["secret_outputs"])
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
 def test_the_broker_state_holds_the_admin_password_until_the_first_rotation(env: str) -> None:
     broker = synth_layers(env, "broker")["broker"]
     (generated,) = [r for r in of_type(broker, PASSWORD) if r["name"].endswith("-admin-password")]

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from shared import dag, deploy_role
+from shared.components.alarms import topic_name
 from shared.components.deploy_runner import BUILDSPEC, SECRET_NAME_SUFFIX, SECRET_VARIABLES
 from shared.envs import load_env
 from shared.role_boundary import boundary_document
@@ -101,7 +102,7 @@ def test_the_start_build_reads_the_pulumi_secrets_as_the_deploy_role(runner: tup
 #: data rather than configuration: object and log event reads on every resource.
 READ_ONLY_ACCESS_DATA = [{"Effect": "Allow", "Resource": "*", "Action": [
     "s3:Get*", "s3:List*", "logs:Describe*", "logs:Get*", "logs:FilterLogEvents", "logs:StartQuery",
-    "logs:StartLiveTail"]}]
+    "logs:StartLiveTail", "sns:Get*", "sns:List*"]}]
 
 
 def test_a_pull_request_s_preview_reads_the_state_but_no_artifact_and_no_log(edit_env: Any) -> None:
@@ -176,6 +177,26 @@ def test_a_pull_request_s_job_reads_no_logs_insights_result_of_an_operator_s_que
     for action in ("logs:GetQueryResults", "logs:GetLogRecord", "logs:StartQuery"):
         assert not iam_eval.allows(role, action, "*"), action
     assert iam_eval.allows(role, "logs:DescribeLogGroups", "*"), "a preview still reads configuration"
+
+
+def test_a_pull_request_s_job_reads_no_alarm_subscription_s_endpoint() -> None:
+    """An https alarm subscription's endpoint carries a credential (README "Alarms": basic auth, which the broker's
+    state keeps as a secret). ListSubscriptionsByTopic lists such a URL without its user and password, but
+    GetSubscriptionAttributes returns it whole ("HTTPS URLs are only retrievable from the Amazon SNS
+    GetSubscriptionAttributes API action": SNS developer guide, "Fanout Amazon SNS notifications to HTTPS
+    endpoints"), and ReadOnlyAccess grants ``sns:Get*`` on ``*``: the read role is refused it. No preview it runs
+    refreshes a subscription (they are broker's, which pull requests do not preview), and the account preflight,
+    which previews run too, lists the topic's subscriptions only."""
+    documents = synth_env("dev")
+    env = load_env("dev")
+    role = [*READ_ONLY_ACCESS_DATA,
+            *statements_of(deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True))]
+    topic = f"arn:aws:sns:{env.region}:{env.account_id}:{topic_name(env.name)}"
+    assert iam_eval.allows(READ_ONLY_ACCESS_DATA, "sns:GetSubscriptionAttributes", f"{topic}:0b1c2d3e"), "granted"
+    for resource in (f"{topic}:0b1c2d3e", "*"):
+        assert not iam_eval.allows(role, "sns:GetSubscriptionAttributes", resource), resource
+    assert iam_eval.allows(role, "sns:ListSubscriptionsByTopic", topic), "the account preflight lists them"
+    assert "sns:ListSubscriptionsByTopic" in deploy_role.PREFLIGHT_ACTIONS
 
 
 def test_a_state_bucket_that_is_one_of_the_env_s_buckets_stays_readable() -> None:
