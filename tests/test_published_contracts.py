@@ -6,7 +6,6 @@ naming the parameter and what to run, and the roles' grants are those parameters
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -28,20 +27,10 @@ from shared.published import (
 from shared.synth.engine import layer_dir, referenced_outputs, synth_program
 from tests import iam_eval
 from tests.synth_helpers import of_type, synth_layers
+from tests.test_transport_urls import strings
 
 PARAMETER = "aws:ssm/parameter:Parameter"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
 
 
 def published_parameter(document: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +58,7 @@ def test_the_published_contract_holds_no_secret(env: str, layer: str) -> None:
     assert not set(published) & set(document["secret_outputs"])
     assert published == {name: document["outputs"].get(name) for name in PUBLISHED_FIELDS[layer]}
     secrets = {value for resource in document["resources"] for key in resource["secret_inputs"]
-               for value in _strings((resource["inputs"] or {}).get(key)) if len(value) >= 8}
+               for value in strings((resource["inputs"] or {}).get(key)) if len(value) >= 8}
     # a secret version's value is a JSON document: its password alone too (the rest, the user and host, is no secret)
     secrets |= {str(json.loads(value)["password"]) for value in list(secrets)
                 if value.startswith("{") and "password" in json.loads(value)}
