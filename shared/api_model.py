@@ -214,6 +214,8 @@ CALLS: dict[str, Call] = {
         "dnsConfig.dnsRecords.ttl": "TTL", "forceDestroy": None}),
     "aws:sns/topic:Topic": Call("sns", "CreateTopic", {
         "kmsMasterKeyId": None}),  # an entry of Attributes, a free-form map
+    # pulumi_aws ssm.Parameter.insecure_value: the value, never marked secret (the published contracts)
+    "aws:ssm/parameter:Parameter": Call("ssm", "PutParameter", {"insecureValue": "Value"}),
     "aws:sns/topicPolicy:TopicPolicy": Call("sns", "SetTopicAttributes", {
         "arn": "TopicArn", "policy": "AttributeValue"}, policies={"policy": "resource"}),
     "aws:lb/loadBalancer:LoadBalancer": Call("elbv2", "CreateLoadBalancer", {

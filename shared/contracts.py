@@ -273,6 +273,15 @@ def required(value: T | None, field: str, reason: str) -> T:
     return value
 
 
+def check_reads(consumer: str, layer: str) -> None:
+    """Refuse ``consumer`` reading ``layer`` where the DAG says it does not."""
+    if layer not in LAYER_UPSTREAMS.get(consumer, ()):
+        raise ContractError(
+            f"layer {consumer!r} reads {layer!r}, but the DAG (shared/dag.py) says {consumer} reads only "
+            f"{', '.join(LAYER_UPSTREAMS.get(consumer, ())) or 'nothing'}"
+        )
+
+
 class Upstream:
     """One upstream layer's stack outputs, read through its contract.
 
@@ -283,11 +292,7 @@ class Upstream:
     """
 
     def __init__(self, consumer: str, layer: str, org: str, env: str) -> None:
-        if layer not in LAYER_UPSTREAMS.get(consumer, ()):
-            raise ContractError(
-                f"layer {consumer!r} reads {layer!r}, but the DAG (shared/dag.py) says {consumer} reads only "
-                f"{', '.join(LAYER_UPSTREAMS.get(consumer, ())) or 'nothing'}"
-            )
+        check_reads(consumer, layer)
         self.consumer = consumer
         self.layer = layer
         self.env = env
@@ -295,12 +300,15 @@ class Upstream:
         self.stack = stack_reference_name(org, layer, env)
         self.reference = pulumi.StackReference(self.stack)
 
-    def __getitem__(self, name: str) -> pulumi.Output[Any]:
+    def check_declared(self, name: str) -> None:
         if name not in self.model.model_fields:
             raise ContractError(
                 f"layer {self.consumer!r} reads {name!r} from {self.layer!r}, which its contract "
                 f"{self.model.__name__} does not declare (declared: {', '.join(self.model.model_fields)})"
             )
+
+    def __getitem__(self, name: str) -> pulumi.Output[Any]:
+        self.check_declared(name)
         nullable = _nullable(self.model, name)
 
         def pick(outputs: dict[str, Any]) -> Any:

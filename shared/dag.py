@@ -88,12 +88,19 @@ def downstream_closure(layers: Iterable[str]) -> list[str]:
     return [layer for layer in order() if layer in wanted]
 
 
+PUBLISHED_LAYERS: frozenset[str] = frozenset({"broker", "messaging"})
+"""Layers that publish the non-secret part of their contract on every ``up`` (shared.published: an SSM parameter the
+read-only role may read), which a pull request's preview reads instead of their states."""
+
+
 def pull_request_layers() -> list[str]:
-    """The layers a pull request's preview runs (under the read-only role): every layer that neither is nor reads
-    (transitively) one of :data:`SECRET_STATE_LAYERS`, whose states that role may not read (a StackReference reads
-    the referenced stack's whole state)."""
-    secret = set(downstream_closure(SECRET_STATE_LAYERS))
-    return [layer for layer in order() if layer not in secret]
+    """The layers a pull request's preview runs (under the read-only role): every layer that is not one of
+    :data:`SECRET_STATE_LAYERS`, whose states that role may not read, and reads none of them through a StackReference
+    (which reads the referenced stack's whole state): an upstream of those is read from its published contract
+    (:data:`PUBLISHED_LAYERS`), or the layer is not previewed. Only a layer's direct upstreams' states are read."""
+    return [layer for layer in order() if layer not in SECRET_STATE_LAYERS
+            and all(upstream in PUBLISHED_LAYERS for upstream in LAYER_UPSTREAMS[layer]
+                    if upstream in SECRET_STATE_LAYERS)]
 
 
 def mermaid() -> str:

@@ -157,6 +157,7 @@ TYPE_SERVICES: dict[str, tuple[str, ...]] = {
     "aws:servicediscovery/service:Service": ("servicediscovery", "route53"),
     "aws:servicediscovery/instance:Instance": ("servicediscovery", "route53", "ec2"),
     "aws:sns/topic:Topic": ("sns",),
+    "aws:ssm/parameter:Parameter": ("ssm",),
     "aws:sns/topicPolicy:TopicPolicy": ("sns",),
     "aws:sns/topicSubscription:TopicSubscription": ("sns",),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("ec2",),
@@ -379,6 +380,9 @@ NAMED_STAR_ACTIONS: dict[str, tuple[str, ...]] = {
     "sns": ("sns:GetSubscriptionAttributes", "sns:ListSubscriptions", "sns:ListTopics",
             "sns:SetSubscriptionAttributes", "sns:Unsubscribe"),
     "events": ("events:ListRules",),
+    # the provider's read of aws_ssm_parameter filters DescribeParameters by name (Service Authorization Reference,
+    # Systems Manager: DescribeParameters has no resource type)
+    "ssm": ("ssm:DescribeParameters",),
 }
 
 #: CloudWatch Logs is granted by resource, not service-wide (:func:`logs_statements`): ``logs:*`` on the env's log
@@ -864,7 +868,18 @@ def named_resource_arns(env: Any) -> dict[str, list[str]]:
         # the default bus's rules: <env>-ml-<what> (shared.components.alarms.event_rule_name), the queue metrics one
         "events": [arn("events", f"rule/{name_prefix(env.name)}*"),
                    arn("events", f"rule/{publisher_name(env.name)}")],
+        # the published contracts (shared.published), each by its name
+        "ssm": published_parameter_arns(env),
     }
+
+
+def published_parameter_arns(env: Any) -> list[str]:
+    """The SSM parameters holding ``env``'s published contracts (:func:`shared.published.parameter_arn`)."""
+    from shared.components.compute_containers import partition_of
+    from shared.published import PUBLISHED_FIELDS, parameter_arn
+
+    return [parameter_arn(partition_of(env.region), env.region, env.account_id, env.name, layer)
+            for layer in sorted(PUBLISHED_FIELDS)]
 
 
 #: What the provider calls on the resource policy of a function the env does not own (aws_lambda_permission,
@@ -1219,7 +1234,8 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
 
 def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, backend_url: str) -> list[dict[str, Any]]:
     """What the read-only role needs besides AWS's ``ReadOnlyAccess``: the state (read) and the secrets provider's key
-    (decrypt), less the states of :data:`shared.dag.SECRET_STATE_LAYERS` (:func:`secret_state_denials`). No secret
+    (decrypt), less the states of :data:`shared.dag.SECRET_STATE_LAYERS` (:func:`secret_state_denials`), and the
+    published contracts of those layers (:mod:`shared.published`), which compute's preview reads instead. No secret
     value: ``ReadOnlyAccess`` grants none, and the only preview that read any (messaging's: the broker admin secret,
     and its SecretVersions' values on its refresh) is no pull request's (:func:`shared.dag.pull_request_layers`)."""
     from shared.components.compute_containers import partition_of
@@ -1229,6 +1245,8 @@ def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, bac
     state = state_backend(backend_url, env.state.secrets_provider)
     statements += read_denials(env, _resources(documents), state.bucket)
     statements += secret_state_denials(partition, state)
+    # what a pull request's preview of compute reads of broker and messaging instead of their states (shared.published)
+    statements.append(_statement("PublishedContracts", ["ssm:GetParameter"], published_parameter_arns(env)))
     return statements
 
 

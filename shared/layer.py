@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pulumi
@@ -18,6 +19,7 @@ from shared.contracts import Upstream, export_contract, own_last_outputs, read_u
 from shared.envs import EnvConfig, load_env
 from shared.orchestrate.identity import provider_name
 from shared.protect import protect_stateful_only
+from shared.published import publish, published_mode, read_upstreams_published
 
 
 class Layer:
@@ -39,7 +41,11 @@ class Layer:
             allowed_account_ids=[self.env.account_id],
             default_tags=aws.ProviderDefaultTagsArgs(tags=self.env.common_tags(name)),
         )
-        self.upstreams: dict[str, Upstream] = read_upstreams(name, self.env.pulumi_org, self.env.name)
+        # A pull request's preview (the workflow sets shared.published.PUBLISHED_VARIABLE): broker and messaging are
+        # read from their published contracts, since the read-only role may not read their states.
+        self.upstreams: dict[str, Upstream] = (
+            read_upstreams_published(name, self.env.pulumi_org, self.env.name, self.env.region)
+            if published_mode(os.environ) else read_upstreams(name, self.env.pulumi_org, self.env.name))
 
     @property
     def opts(self) -> pulumi.ResourceOptions:
@@ -54,4 +60,7 @@ class Layer:
         return own_last_outputs(self.name, self.env.pulumi_org, self.env.name)
 
     def export(self, **values: Any) -> None:
+        """Export exactly the layer's contract; broker and messaging also publish its non-secret part
+        (:func:`shared.published.publish`) for pull requests' previews of compute."""
         export_contract(self.name, **values)
+        publish(self.name, self.env.name, values, self.opts)

@@ -19,6 +19,7 @@ import yaml
 from shared import REPO_ROOT, dag, venvcheck, workflows
 from shared.errors import ConfigError, UsageError
 from shared.orchestrate.cli import main as orchestrate_main
+from shared.published import PUBLISHED_VARIABLE
 from tests.aws_helpers import ReleasedEverywhere
 from tests.test_orchestrate import RecordingRunner
 
@@ -239,8 +240,9 @@ def test_changed_envs_refuses_conflicting_or_empty_choices(argv: list[str], mess
 
 def test_a_pull_request_previews_no_layer_that_reads_a_state_holding_the_broker_admin_password() -> None:
     """The read role, which a pull request's job of any branch assumes, may not read the broker's and messaging's
-    states (the broker admin password): their previews and compute's (a StackReference reads the referenced stack's
-    state) are not run, with or without an in-VPC runner, and the job's summary says which and why."""
+    states (the broker admin password): their previews are not run, with or without an in-VPC runner, and the job's
+    summary says which and why; compute, which reads both, is previewed from their published contracts (a
+    StackReference would read the referenced stack's state), the mode the preview step sets explicitly."""
     entries = workflows.matrix(["dev", "prod"], {"AWS_READ_ROLE_ARN_DEV": "arn:aws:iam::111111111111:role/r",
                                                   "VPC_RUNNER_PROJECT_PROD": "prod-runner"})
     assert entries[0]["read_role"] == "arn:aws:iam::111111111111:role/r" and entries[1]["read_role"] == ""
@@ -248,13 +250,17 @@ def test_a_pull_request_previews_no_layer_that_reads_a_state_holding_the_broker_
         previewed = entry["layers"].split(",")
         assert previewed and set(previewed) <= set(dag.LAYERS)
         for layer in previewed:
-            assert not set(dag.upstream_closure([layer])) & dag.SECRET_STATE_LAYERS, layer
+            read_states = set(dag.LAYER_UPSTREAMS[layer]) - dag.PUBLISHED_LAYERS
+            assert not ({layer} | read_states) & dag.SECRET_STATE_LAYERS, layer
         assert not set(previewed) & dag.NEEDS_VPC_REACH, "no in-VPC runner is needed"
-    assert {"broker", "messaging", "compute"}.isdisjoint(entries[1]["layers"].split(","))
+    assert {"broker", "messaging"}.isdisjoint(entries[1]["layers"].split(","))
+    assert "compute" in entries[1]["layers"].split(",")
     job = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]["preview"]
     assert job["runs-on"] == "ubuntu-latest"
     (run,) = [step["run"] for step in steps_of(job) if "nox -s preview" in step.get("run", "")]
     assert 'nox -s preview -- "$ENV_NAME" --layers "$LAYERS" --exact' in run
+    (step,) = [step for step in steps_of(job) if "nox -s preview" in step.get("run", "")]
+    assert step["env"][PUBLISHED_VARIABLE] == "1"
     (why,) = [line for line in run.splitlines() if "Not previewed" in line]
     for layer in set(dag.LAYERS) - set(dag.pull_request_layers()):
         assert layer in why, layer

@@ -37,7 +37,7 @@ BOTOCORE_SERVICE = {
     "ec2": "ec2", "ecr": "ecr", "ecs": "ecs", "elasticloadbalancing": "elbv2", "events": "events", "iam": "iam",
     "kms": "kms", "lambda": "lambda", "logs": "logs", "mq": "mq", "route53": "route53", "s3": "s3",
     "secretsmanager": "secretsmanager", "servicediscovery": "servicediscovery", "servicequotas": "service-quotas",
-    "sns": "sns", "sts": "sts",
+    "sns": "sns", "ssm": "ssm", "sts": "sts",
 }
 IAM_PREFIX_EXCEPTIONS = {"cloudwatch": "monitoring"}
 #: actions that are permissions only, no API operation (Service Authorization Reference: IAM's PassRole, AWS
@@ -480,6 +480,10 @@ NAMED_CALLS = {
             "ListTagsForResource", "Subscribe", "ListSubscriptionsByTopic", "GetDataProtectionPolicy"),
     "events": ("PutRule", "DescribeRule", "DeleteRule", "EnableRule", "DisableRule", "TagResource", "UntagResource",
                "ListTagsForResource", "PutTargets", "RemoveTargets", "ListTargetsByRule"),
+    # terraform-provider-aws internal/service/ssm/parameter.go: PutParameter, GetParameter, DescribeParameters (on
+    # "*"), the tags, DeleteParameter
+    "ssm": ("PutParameter", "GetParameter", "GetParameters", "DeleteParameter", "AddTagsToResource",
+            "RemoveTagsFromResource", "ListTagsForResource"),
 }
 #: the synth's resources of those services -> (IAM prefix, the input naming the resource, its ARN's resource part)
 NAMED_TYPES = {
@@ -493,6 +497,7 @@ NAMED_TYPES = {
     "aws:sns/topic:Topic": ("sns", "name", "{}"),
     "aws:cloudwatch/eventRule:EventRule": ("events", "name", "rule/{}"),
     "aws:cloudwatch/eventTarget:EventTarget": ("events", "rule", "rule/{}"),
+    "aws:ssm/parameter:Parameter": ("ssm", "name", "parameter{}"),  # the name starts with "/"
 }
 
 
@@ -541,6 +546,9 @@ def test_codebuild_lambda_ecr_sns_and_events_only_the_envs(shipped: Any, everyth
             "sns": [f"arn:aws:sns:{base}payments-alerts", f"arn:aws:sns:{base}{other_env}-ml-alarms"],
             "events": [f"arn:aws:events:{base}rule/payments-nightly", f"arn:aws:events:{base}rule/{other_env}-ml-x",
                        f"arn:aws:events:{base}rule/ml-platform-{other_env}-queue-metrics"],
+            "ssm": [f"arn:aws:ssm:{base}parameter/payments/db-password",
+                    f"arn:aws:ssm:{base}parameter/platform/{other_env}/contracts/broker",
+                    f"arn:aws:ssm:{base}parameter/platform/{env.name}/contracts/compute"],
         }
         for prefix, arns in others.items():
             for arn in arns:

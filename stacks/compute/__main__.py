@@ -13,7 +13,6 @@ from shared.components.alarms import MetricAlarms, compute_alarms, event_deliver
 from shared.components.compute import ComputeArgs, ComputePlatform
 from shared.components.compute_wiring import ComputeUpstreams
 from shared.components.task_stops import TaskStops, TaskStopsArgs
-from shared.contracts import BrokerOutputs
 from shared.layer import Layer
 
 layer = Layer("compute")
@@ -26,9 +25,10 @@ compute = ComputePlatform(
     ComputeUpstreams.from_upstreams(layer.upstreams),
     opts=layer.opts,
 )
-# Alarms next to what they watch; the topic is the broker layer's.
-broker = layer.upstream("broker").contract(BrokerOutputs)
-MetricAlarms("alarms", compute_alarms(layer.env, compute), broker.alarm_topic_arn,
+# Alarms next to what they watch; the topic is the broker layer's (one of the fields it publishes for a pull request's
+# preview, shared.published: compute reads no other broker field than the tasks' egress group).
+alarm_topic_arn = layer.upstream("broker").field("alarm_topic_arn")
+MetricAlarms("alarms", compute_alarms(layer.env, compute), alarm_topic_arn,
              opts=pulumi.ResourceOptions(parent=compute))
 # The tasks that stop unasked, which the task-stops alarms count (a crash loop tasks-below-desired cannot see).
 task_stops = TaskStops("task-stops",
@@ -37,7 +37,7 @@ task_stops = TaskStops("task-stops",
 # EventBridge refused by the log group's resource policy or key would silence those alarms: that failure notifies.
 MetricAlarms("task-stops-alarms",
              event_delivery_alarms(layer.env.name, layer.env.alarms, {"ecs-task-stops": task_stops.rule.name}),
-             broker.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=task_stops))
+             alarm_topic_arn, opts=pulumi.ResourceOptions(parent=task_stops))
 
 layer.export(
     cluster_name=compute.cluster.name,

@@ -1,0 +1,173 @@
+"""Published contracts: what a pull request's preview of compute reads of the broker and messaging layers.
+
+The read-only role, which a ``pull_request`` job of any branch assumes, may not read the broker's and messaging's
+states (they hold the broker admin password: :data:`shared.dag.SECRET_STATE_LAYERS`), and a StackReference reads the
+referenced stack's whole state. So each of those layers also writes, on every ``up``, the part of its contract that
+compute reads (:data:`PUBLISHED_FIELDS`: no secret output, nothing derived from one) to an SSM parameter of the env's
+account and region (:func:`parameter_name`), which works whatever the state backend (DIY S3 or Pulumi Cloud). A
+preview run with :data:`PUBLISHED_VARIABLE` set (the pull-request workflow sets it; never guessed) builds those
+upstreams from the parameters (:class:`PublishedUpstream`), parsed into the same contract types, and the other
+upstreams from their StackReferences as always.
+
+The parameter is a ``String`` (no KMS key: the data is no secret) of the Standard tier: free, values up to 4 KB
+(botocore ssm ``PutParameterRequest.Value``/``Tier``: "Standard parameters have a value limit of 4 KB"; an Advanced
+one costs per parameter-month, and cannot go back to Standard without being deleted). Its value is written through
+``insecure_value`` (pulumi_aws ``ssm.Parameter``: never marked sensitive), so the preview shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+from pydantic import TypeAdapter, ValidationError
+
+from shared.contracts import CONTRACTS, MessagingContract, StackContractError, Upstream, check_reads
+from shared.dag import PUBLISHED_LAYERS
+
+#: layer -> the contract fields it publishes: those compute reads (broker: its tasks' AMQPS egress rule and the
+#: alarm topic; messaging: its whole contract, which compute validates as one model). None is secret (a test walks
+#: the synthesized value against every secret of the layer's state).
+PUBLISHED_FIELDS: dict[str, tuple[str, ...]] = {
+    "broker": ("broker_security_group_id", "alarm_topic_arn"),
+    "messaging": tuple(MessagingContract.model_fields),
+}
+
+assert set(PUBLISHED_FIELDS) == PUBLISHED_LAYERS, "shared.dag.PUBLISHED_LAYERS names the layers that publish"
+
+#: Set to ``1`` by the pull-request workflow's preview step: upstreams of :data:`PUBLISHED_FIELDS` are read from their
+#: published parameters, not their states. Empty or unset: StackReferences, as every other run.
+PUBLISHED_VARIABLE = "PLATFORM_PUBLISHED_UPSTREAMS"
+
+#: botocore ssm PutParameterRequest.Value: "Standard parameters have a value limit of 4 KB"
+STANDARD_VALUE_LIMIT = 4096
+
+ParameterReader = Callable[[str, str], "str | None"]
+"""(parameter name, region) -> its value, None when the parameter does not exist."""
+
+
+def parameter_name(env_name: str, layer: str) -> str:
+    """``/platform/<env>/contracts/<layer>``: the deploy role writes, the read-only role reads, only these."""
+    return f"/platform/{env_name}/contracts/{layer}"
+
+
+def parameter_arn(partition: str, region: str, account: str, env_name: str, layer: str) -> str:
+    # a name that starts with "/" loses it in the ARN (SSM user guide, "Working with parameter hierarchies")
+    return f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_name(env_name, layer)}"
+
+
+def published_mode(environ: Mapping[str, str]) -> bool:
+    """Whether :data:`PUBLISHED_VARIABLE` asks for published upstreams; any value but ``1`` or empty is refused."""
+    from shared.errors import ConfigError
+
+    value = environ.get(PUBLISHED_VARIABLE, "").strip()
+    if value not in ("", "1"):
+        raise ConfigError(PUBLISHED_VARIABLE, "(environment variable)",
+                          f"is {value!r}: set it to 1 (a pull request's preview) or leave it unset")
+    return value == "1"
+
+
+def published_value(layer: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The document ``layer`` publishes of its resolved contract ``values``."""
+    return {name: values[name] for name in PUBLISHED_FIELDS[layer]}
+
+
+def encode(document: Mapping[str, Any]) -> str:
+    """Compact, key-sorted JSON; refused above the Standard tier's limit (it would fail the ``up`` in AWS)."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    if len(text.encode()) > STANDARD_VALUE_LIMIT:
+        raise StackContractError(f"the published contract is {len(text.encode())} bytes, above the SSM Standard "
+                                 f"tier's {STANDARD_VALUE_LIMIT} (botocore ssm PutParameterRequest.Value)")
+    return text
+
+
+def publish(layer: str, env_name: str, values: Mapping[str, Any], opts: pulumi.ResourceOptions) -> Any:
+    """The SSM parameter holding ``layer``'s published contract (none for a layer that publishes nothing)."""
+    import pulumi_aws as aws
+
+    if layer not in PUBLISHED_FIELDS:
+        return None
+    document = pulumi.Output.all(**{name: values[name] for name in PUBLISHED_FIELDS[layer]})
+    return aws.ssm.Parameter(
+        f"{layer}-published-contract",
+        name=parameter_name(env_name, layer),
+        type="String",
+        tier="Standard",
+        insecure_value=document.apply(encode),
+        description=f"The non-secret part of the {layer} layer's contract, for pull requests' previews of compute",
+        opts=opts,
+    )
+
+
+def read_parameter(name: str, region: str) -> str | None:
+    """The real :data:`ParameterReader`: GetParameter with the run's credentials (the default chain)."""
+    import boto3
+
+    client = boto3.session.Session(region_name=region).client("ssm")
+    try:
+        return str(client.get_parameter(Name=name)["Parameter"]["Value"])
+    except client.exceptions.ParameterNotFound:
+        return None
+
+
+class PublishedUpstream(Upstream):
+    """An upstream read from its published contract (:func:`parameter_name`), not its stack: the fields it does not
+    publish are refused when read, at synth time; the others are the published values, parsed by the same contract
+    types (``field``, ``resolved``) as a StackReference's."""
+
+    def __init__(self, consumer: str, layer: str, env_name: str, region: str, read: ParameterReader) -> None:
+        check_reads(consumer, layer)
+        if layer not in PUBLISHED_FIELDS:
+            raise StackContractError(f"layer {consumer!r} reads {layer!r} from a published contract, but {layer} "
+                                     f"publishes none (published: {', '.join(PUBLISHED_FIELDS)})")
+        self.consumer, self.layer, self.env = consumer, layer, env_name
+        self.model = CONTRACTS[layer]
+        self.parameter = parameter_name(env_name, layer)
+        self.stack = f"SSM parameter {self.parameter}"
+        text = read(self.parameter, region)
+        if text is None:
+            # the parameter and the command first: the orchestrator's table keeps the first 300 characters
+            raise StackContractError(
+                f"SSM parameter {self.parameter} ({region}) does not exist: run `nox -s up -- {env_name} --layers "
+                f"{layer}` once (the {layer} layer publishes it on every up), or preview {consumer} with the deploy "
+                f"role (`nox -s preview -- {env_name}`). A pull request's preview of {consumer} reads {layer}'s "
+                "published contract, since the read-only role may not read its state")
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise StackContractError(f"SSM parameter {self.parameter} is not JSON ({error}): re-run the {layer} "
+                                     "layer") from None
+        published = PUBLISHED_FIELDS[layer]
+        if not isinstance(document, dict) or sorted(document) != sorted(published):
+            keys = sorted(document) if isinstance(document, dict) else type(document).__name__
+            raise StackContractError(f"SSM parameter {self.parameter} holds {keys}, not {layer}'s published fields "
+                                     f"{sorted(published)}: run `nox -s up -- {env_name} --layers {layer}`")
+        for name in published:
+            adapter: TypeAdapter[Any] = TypeAdapter(self.model.model_fields[name].annotation)
+            try:
+                adapter.validate_python(document[name])
+            except ValidationError as error:
+                raise StackContractError(f"SSM parameter {self.parameter}: {name} breaks {self.model.__name__}: "
+                                         f"{error.errors()[0]['msg']} (re-run the {layer} layer)") from None
+        self.values: dict[str, Any] = document
+
+    def __getitem__(self, name: str) -> pulumi.Output[Any]:
+        self.check_declared(name)
+        if name not in self.values:
+            raise StackContractError(
+                f"layer {self.consumer!r} reads {self.layer}.{name}, which the {self.layer} layer does not publish "
+                f"(shared.published.PUBLISHED_FIELDS: {', '.join(PUBLISHED_FIELDS[self.layer])}); a pull request's "
+                f"preview reads only those")
+        return pulumi.Output.from_input(self.values[name])
+
+
+def read_upstreams_published(consumer: str, org: str, env_name: str, region: str,
+                             read: ParameterReader = read_parameter) -> dict[str, Upstream]:
+    """Every upstream ``consumer`` reads (the DAG's), each layer that publishes its contract from its parameter and
+    never through a StackReference (which would read its state), the others through their StackReferences."""
+    from shared.dag import LAYER_UPSTREAMS
+
+    return {layer: PublishedUpstream(consumer, layer, env_name, region, read) if layer in PUBLISHED_FIELDS
+            else Upstream(consumer, layer, org, env_name) for layer in LAYER_UPSTREAMS[consumer]}

@@ -1,0 +1,194 @@
+"""Published contracts (shared.published): a pull request's preview of compute reads the broker's and messaging's
+published contracts, SSM parameters the read-only role may read, instead of their states (which hold the broker admin
+password): no secret is published, compute plans the same resources either way, an unpublished contract is refused
+naming the parameter and what to run, and the roles' grants are those parameters only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from shared import dag, deploy_role
+from shared.contracts import CONTRACTS, MessagingContract, StackContractError, stack_reference_name
+from shared.envs import load_env
+from shared.errors import ConfigError
+from shared.published import (
+    PUBLISHED_FIELDS,
+    PUBLISHED_VARIABLE,
+    STANDARD_VALUE_LIMIT,
+    PublishedUpstream,
+    parameter_arn,
+    parameter_name,
+    published_mode,
+)
+from shared.synth.engine import layer_dir, referenced_outputs, synth_program
+from tests import iam_eval
+from tests.synth_helpers import of_type, synth_layers
+from tests.test_transport_urls import strings
+
+PARAMETER = "aws:ssm/parameter:Parameter"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+def published_parameter(document: dict[str, Any]) -> dict[str, Any]:
+    (parameter,) = [r for r in of_type(document, PARAMETER) if r["name"].endswith("-published-contract")]
+    return parameter
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("layer", sorted(PUBLISHED_FIELDS))
+def test_the_published_contract_holds_no_secret(env: str, layer: str) -> None:
+    """The parameter holds exactly the published fields of the layer's contract, as the layer exports them, none of
+    them a secret output, nothing the engine would keep encrypted (a value built from a secret is secret), and no
+    secret input of the layer's state appears in it (the admin password, the services' passwords, the secret
+    versions' values, the RabbitMQ provider's configuration)."""
+    document = synth_layers(env, layer)[layer]
+    parameter = published_parameter(document)
+    inputs = parameter["inputs"]
+    assert (inputs["name"], inputs["type"], inputs["tier"]) == (parameter_name(env, layer), "String", "Standard")
+    assert parameter["secret_inputs"] == [] and "value" not in inputs, "written as insecureValue, never a secret"
+    text = inputs["insecureValue"]
+    assert len(text.encode()) <= STANDARD_VALUE_LIMIT
+    published = json.loads(text)
+    assert sorted(published) == sorted(PUBLISHED_FIELDS[layer])
+    assert set(published) <= set(CONTRACTS[layer].model_fields)
+    assert not set(published) & set(document["secret_outputs"])
+    assert published == {name: document["outputs"].get(name) for name in PUBLISHED_FIELDS[layer]}
+    secrets = {value for resource in document["resources"] for key in resource["secret_inputs"]
+               for value in strings((resource["inputs"] or {}).get(key)) if len(value) >= 8}
+    # a secret version's value is a JSON document: its password alone too (the rest, the user and host, is no secret)
+    secrets |= {str(json.loads(value)["password"]) for value in list(secrets)
+                if value.startswith("{") and "password" in json.loads(value)}
+    assert secrets, f"{layer}'s state holds secrets (else this test proves nothing)"
+    for secret in secrets:
+        assert secret not in text
+
+
+def test_compute_reads_of_broker_are_the_published_fields() -> None:
+    """What compute reads of broker and messaging is what they publish: the PR-mode synth below refuses any other
+    field, so this pins the list and the messaging contract read whole."""
+    assert PUBLISHED_FIELDS["broker"] == ("broker_security_group_id", "alarm_topic_arn")
+    assert PUBLISHED_FIELDS["messaging"] == tuple(MessagingContract.model_fields)
+    assert set(PUBLISHED_FIELDS) == dag.PUBLISHED_LAYERS == dag.SECRET_STATE_LAYERS
+
+
+def _publish(env: str) -> dict[str, dict[str, Any]]:
+    """The normal synth of ``env``, and its published parameters put in moto as the broker's and messaging's ups
+    would."""
+    documents = synth_layers(env, *dag.LAYERS)
+    region = load_env(env).region
+    client = boto3.client("ssm", region_name=region)
+    for layer in sorted(PUBLISHED_FIELDS):
+        inputs = published_parameter(documents[layer])["inputs"]
+        client.put_parameter(Name=inputs["name"], Value=inputs["insecureValue"], Type="String", Tier="Standard")
+    return documents
+
+
+def _compute_in_pr_mode(env: str, documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """compute's synth with the pull request's published mode: its StackReferences are served only the stacks the
+    read-only role may read (not broker's, not messaging's)."""
+    loaded = load_env(env)
+    readable = {stack_reference_name(loaded.pulumi_org, layer, env): referenced_outputs(documents[layer])
+                for layer in dag.LAYERS if layer not in dag.SECRET_STATE_LAYERS}
+    return synth_program(layer_dir("compute"), stack=env, layer="compute", env=env, account_id=loaded.account_id,
+                         region=loaded.region, stack_outputs=readable, organization=loaded.pulumi_org,
+                         env_vars={PUBLISHED_VARIABLE: "1", "PLATFORM_BROKER_RUNNING": ""})
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_compute_plans_the_same_resources_from_the_published_contracts(env: str, moto_aws: None) -> None:
+    documents = _publish(env)
+    normal = documents["compute"]
+    published = _compute_in_pr_mode(env, documents)
+    loaded = load_env(env)
+    secret_stacks = {stack_reference_name(loaded.pulumi_org, layer, env) for layer in dag.SECRET_STATE_LAYERS}
+    assert set(normal["stack_references"]) - set(published["stack_references"]) == secret_stacks
+    assert not set(published["stack_references"]) & secret_stacks, "no StackReference reads a secret state"
+    references = {r["urn"] for r in normal["resources"] if r["type"] == STACK_REFERENCE
+                  and r["inputs"]["name"] in secret_stacks}
+
+    def planned(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        # the same resources with the same inputs; a dependency on the broker's or messaging's StackReference (which
+        # orders nothing: it is read before the program runs) is the only difference
+        return {r["urn"]: {**r, "dependencies": sorted(set(r["dependencies"]) - references),
+                           "property_dependencies": {k: sorted(set(v) - references)
+                                                     for k, v in r["property_dependencies"].items()
+                                                     if set(v) - references}}
+                for r in document["resources"] if r["urn"] not in references}
+
+    assert planned(published) == planned(normal)
+    assert published["outputs"] == normal["outputs"]
+    assert published["secret_outputs"] == normal["secret_outputs"]
+
+
+def test_an_unpublished_contract_is_refused_naming_the_parameter_and_what_to_run(moto_aws: None) -> None:
+    documents = synth_layers("dev", *dag.LAYERS)
+    with pytest.raises(StackContractError) as raised:
+        _compute_in_pr_mode("dev", documents)
+    said = str(raised.value)
+    assert "SSM parameter /platform/dev/contracts/broker (eu-west-1) does not exist" in said, said
+    assert "`nox -s up -- dev --layers broker`" in said, said
+    boto3.client("ssm", region_name="eu-west-1").put_parameter(
+        Name="/platform/dev/contracts/broker", Type="String",
+        Value=published_parameter(documents["broker"])["inputs"]["insecureValue"])
+    with pytest.raises(StackContractError, match=r"/platform/dev/contracts/messaging \(eu-west-1\) does not exist"):
+        _compute_in_pr_mode("dev", documents)
+
+
+def _reader(values: dict[str, str]) -> Any:
+    return lambda name, region: values.get(name)
+
+
+def test_a_field_not_published_or_a_wrong_document_is_refused() -> None:
+    good = json.dumps({"broker_security_group_id": "sg-1", "alarm_topic_arn": "arn:aws:sns:eu-west-1:1:t"})
+    name = "/platform/dev/contracts/broker"
+    upstream = PublishedUpstream("compute", "broker", "dev", "eu-west-1", _reader({name: good}))
+    with pytest.raises(StackContractError, match=r"broker\.admin_secret_arn, which the broker layer does not publish"):
+        upstream["admin_secret_arn"]
+    for bad, message in [("{", "is not JSON"), ('{"alarm_topic_arn": "x"}', "not broker's published fields"),
+                         (json.dumps({"broker_security_group_id": 1, "alarm_topic_arn": "a"}),
+                          "broker_security_group_id breaks BrokerContract")]:
+        with pytest.raises(StackContractError, match=message):
+            PublishedUpstream("compute", "broker", "dev", "eu-west-1", _reader({name: bad}))
+    with pytest.raises(StackContractError, match="publishes none"):
+        PublishedUpstream("compute", "network", "dev", "eu-west-1", _reader({}))
+
+
+def test_the_mode_is_set_explicitly() -> None:
+    assert published_mode({PUBLISHED_VARIABLE: "1"}) and not published_mode({}) and not published_mode(
+        {PUBLISHED_VARIABLE: ""})
+    with pytest.raises(ConfigError, match=PUBLISHED_VARIABLE):
+        published_mode({PUBLISHED_VARIABLE: "true"})
+
+
+def test_compute_is_previewed_in_pull_requests_and_the_secret_layers_are_not() -> None:
+    assert dag.pull_request_layers() == ["network", "discovery", "mesh", "compute"]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_read_role_reads_exactly_the_published_parameters_and_the_deploy_role_writes_them(env: str) -> None:
+    loaded = load_env(env)
+    documents = synth_layers(env, *dag.LAYERS)
+    backend = "s3://acme-pulumi-state"
+    read = deploy_role.read_statements(loaded, documents, backend_url=backend)
+    deploy = [s for p in deploy_role.deploy_policies(env, environ={}, documents=documents) for s in
+              p.document["Statement"]]
+    arn = lambda env_name, layer: parameter_arn("aws", loaded.region, loaded.account_id, env_name, layer)  # noqa: E731
+    others = [arn(env, "compute"), arn(env, "network"), arn("other", "broker"),
+              f"arn:aws:ssm:{loaded.region}:{loaded.account_id}:parameter/platform/{env}/contracts/broker/x",
+              f"arn:aws:ssm:{loaded.region}:{loaded.account_id}:parameter/another-team/secret"]
+    for layer in sorted(PUBLISHED_FIELDS):
+        assert iam_eval.allows(read, "ssm:GetParameter", arn(env, layer))
+        for action in ("ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource", "ssm:GetParameter",
+                       "ssm:ListTagsForResource", "ssm:RemoveTagsFromResource"):
+            assert iam_eval.allows(deploy, action, arn(env, layer)), action
+        assert not iam_eval.allows(read, "ssm:PutParameter", arn(env, layer))
+        assert not iam_eval.allows(read, "ssm:DeleteParameter", arn(env, layer))
+    assert iam_eval.allows(deploy, "ssm:DescribeParameters")  # takes only "*" (Service Authorization Reference)
+    for other in others:
+        assert not iam_eval.allows(read, "ssm:GetParameter", other), other
+        assert not iam_eval.allows(deploy, "ssm:PutParameter", other), other
+        assert not iam_eval.allows(deploy, "ssm:DeleteParameter", other), other
