@@ -62,5 +62,7 @@ class Layer:
     def export(self, **values: Any) -> None:
         """Export exactly the layer's contract; broker and messaging also publish its non-secret part
         (:func:`shared.published.publish`) for pull requests' previews of compute."""
+        from shared.catalog import load_catalog
+
         export_contract(self.name, **values)
-        publish(self.name, self.env.name, values, self.opts)
+        publish(self.name, self.env.name, values, self.opts, services=len(load_catalog().services))

@@ -9,10 +9,14 @@ preview run with :data:`PUBLISHED_VARIABLE` set (the pull-request workflow sets 
 upstreams from the parameters (:class:`PublishedUpstream`), parsed into the same contract types, and the other
 upstreams from their StackReferences as always.
 
-The parameter is a ``String`` (no KMS key: the data is no secret) of the Standard tier: free, values up to 4 KB
+The parameters are ``String`` (no KMS key: the data is no secret) of the Standard tier: free, values up to 4 KB
 (botocore ssm ``PutParameterRequest.Value``/``Tier``: "Standard parameters have a value limit of 4 KB"; an Advanced
-one costs per parameter-month, and cannot go back to Standard without being deleted). Its value is written through
-``insecure_value`` (pulumi_aws ``ssm.Parameter``: never marked sensitive), so the preview shows it.
+one holds 8 KB, costs per parameter-month, and cannot go back to Standard without being deleted). A contract larger
+than one value (messaging's grows by about 300 bytes per service, and an env may hold 200 services) is split into
+parts (:func:`encode_parts`), one parameter each, as many as the catalog's size asks for (:func:`part_count`: known
+when the program runs, as a resource count must be); each part names its index, the count and the whole document's
+digest, so a reader never joins the parts of two different ``up`` runs. Values are written through
+``insecure_value`` (pulumi_aws ``ssm.Parameter``: never marked sensitive), so the preview shows them.
 """
 
 from __future__ import annotations
@@ -48,14 +52,29 @@ ParameterReader = Callable[[str, str], "str | None"]
 """(parameter name, region) -> its value, None when the parameter does not exist."""
 
 
-def parameter_name(env_name: str, layer: str) -> str:
-    """``/platform/<env>/contracts/<layer>``: the deploy role writes, the read-only role reads, only these."""
-    return f"/platform/{env_name}/contracts/{layer}"
+#: catalog services per part of messaging's published contract: at about 300 bytes each at most (a 32-character
+#: service's queue, secret ARN and version id), ten and the common fields stay well within one Standard value
+SERVICES_PER_PART = 10
+
+
+def parameter_name(env_name: str, layer: str, part: int = 0) -> str:
+    """``/platform/<env>/contracts/<layer>/part-<n>``: the deploy role writes, the read-only role reads, only these."""
+    return f"{parameter_prefix(env_name, layer)}{part}"
+
+
+def parameter_prefix(env_name: str, layer: str) -> str:
+    return f"/platform/{env_name}/contracts/{layer}/part-"
 
 
 def parameter_arn(partition: str, region: str, account: str, env_name: str, layer: str) -> str:
+    """The ARN pattern of every part of ``layer``'s published contract in ``env_name``."""
     # a name that starts with "/" loses it in the ARN (SSM user guide, "Working with parameter hierarchies")
-    return f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_name(env_name, layer)}"
+    return f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_prefix(env_name, layer)}*"
+
+
+def part_count(layer: str, services: int) -> int:
+    """How many parameters ``layer``'s published contract takes in a catalog of ``services`` services."""
+    return 1 if layer == "broker" else max(1, -(-services // SERVICES_PER_PART))
 
 
 def published_mode(environ: Mapping[str, str]) -> bool:
@@ -74,31 +93,87 @@ def published_value(layer: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in PUBLISHED_FIELDS[layer]}
 
 
-def encode(document: Mapping[str, Any]) -> str:
-    """Compact, key-sorted JSON; refused above the Standard tier's limit (it would fail the ``up`` in AWS)."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    if len(text.encode()) > STANDARD_VALUE_LIMIT:
-        raise StackContractError(f"the published contract is {len(text.encode())} bytes, above the SSM Standard "
-                                 f"tier's {STANDARD_VALUE_LIMIT} (botocore ssm PutParameterRequest.Value)")
+def encode_parts(document: Mapping[str, Any], count: int) -> list[str]:
+    """Compact, key-sorted JSON in ``count`` parts, each ``<index>/<count>/<digest>:<text>`` (the digest: the first 16
+    hex digits of the whole text's SHA-256); refused where a part is above the Standard tier's limit (it would fail
+    the ``up`` in AWS)."""
+    import hashlib
+
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))  # ASCII: json escapes the rest
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    size = max(1, -(-len(text) // count))
+    parts = [f"{index}/{count}/{digest}:{text[index * size:(index + 1) * size]}" for index in range(count)]
+    largest = max(len(part.encode()) for part in parts)
+    if largest > STANDARD_VALUE_LIMIT:
+        raise StackContractError(f"a part of the published contract is {largest} bytes, above the SSM Standard "
+                                 f"tier's {STANDARD_VALUE_LIMIT} (botocore ssm PutParameterRequest.Value): "
+                                 f"{len(text)} bytes in {count} parts")
+    return parts
+
+
+def decode_parts(values: list[str | None], where: str) -> str:
+    """The document text of the parts ``values`` (in index order; None: a part that does not exist), checked whole."""
+    import hashlib
+
+    headers: list[tuple[int, int, str]] = []
+    texts: list[str] = []
+    for index, value in enumerate(values):
+        header, sep, text = (value or "").partition(":")
+        fields = header.split("/")
+        if value is None or not sep or len(fields) != 3 or not all(fields) or not fields[0].isdigit() \
+                or not fields[1].isdigit():
+            raise StackContractError(f"{where}: part {index} is {'missing' if value is None else 'malformed'}")
+        headers.append((int(fields[0]), int(fields[1]), fields[2]))
+        texts.append(text)
+    count, digest = headers[0][1], headers[0][2]
+    if headers != [(index, count, digest) for index in range(count)] or len(values) != count:
+        raise StackContractError(f"{where}: its parts are not one publication ({headers}): an up of the layer may be "
+                                 "under way, or was interrupted; re-run it")
+    text = "".join(texts)
+    if hashlib.sha256(text.encode()).hexdigest()[:16] != digest:
+        raise StackContractError(f"{where}: its parts do not add up to the document they name ({digest})")
     return text
 
 
-def publish(layer: str, env_name: str, values: Mapping[str, Any], opts: pulumi.ResourceOptions) -> Any:
-    """The SSM parameter holding ``layer``'s published contract (none for a layer that publishes nothing)."""
+def publish(layer: str, env_name: str, values: Mapping[str, Any], opts: pulumi.ResourceOptions,
+            services: int) -> list[Any]:
+    """The SSM parameters holding ``layer``'s published contract (none for a layer that publishes nothing), as many
+    as :func:`part_count` asks for a catalog of ``services`` services."""
     import pulumi_aws as aws
 
     if layer not in PUBLISHED_FIELDS:
-        return None
-    document = pulumi.Output.all(**{name: values[name] for name in PUBLISHED_FIELDS[layer]})
-    return aws.ssm.Parameter(
-        f"{layer}-published-contract",
-        name=parameter_name(env_name, layer),
+        return []
+    count = part_count(layer, services)
+
+    def encoded(document: dict[str, Any]) -> list[str]:
+        return encode_parts(document, count)
+
+    def part(index: int) -> pulumi.Output[str]:
+        return parts.apply(lambda texts: texts[index])
+
+    parts: pulumi.Output[list[str]] = pulumi.Output.all(
+        **{name: values[name] for name in PUBLISHED_FIELDS[layer]}).apply(encoded)
+    return [aws.ssm.Parameter(
+        f"{layer}-published-contract-part-{index}",
+        name=parameter_name(env_name, layer, index),
         type="String",
         tier="Standard",
-        insecure_value=document.apply(encode),
-        description=f"The non-secret part of the {layer} layer's contract, for pull requests' previews of compute",
+        insecure_value=part(index),
+        description=f"Part {index + 1} of {count} of the non-secret part of the {layer} layer's contract, for pull "
+                    "requests' previews of compute",
         opts=opts,
-    )
+    ) for index in range(count)]
+
+
+def read_published(layer: str, env_name: str, region: str, read: ParameterReader) -> str | None:
+    """The document text of ``layer``'s published contract: None when its first part does not exist."""
+    first = read(parameter_name(env_name, layer), region)
+    if first is None:
+        return None
+    header = first.partition(":")[0].split("/")
+    count = int(header[1]) if len(header) == 3 and header[1].isdigit() and int(header[1]) > 0 else 1
+    values = [first, *(read(parameter_name(env_name, layer, index), region) for index in range(1, count))]
+    return decode_parts(values, f"the published contract {parameter_prefix(env_name, layer)}<n>")
 
 
 def read_parameter(name: str, region: str) -> str | None:
@@ -126,7 +201,7 @@ class PublishedUpstream(Upstream):
         self.model = CONTRACTS[layer]
         self.parameter = parameter_name(env_name, layer)
         self.stack = f"SSM parameter {self.parameter}"
-        text = read(self.parameter, region)
+        text = read_published(layer, env_name, region, read)
         if text is None:
             # the parameter and the command first: the orchestrator's table keeps the first 300 characters
             raise StackContractError(

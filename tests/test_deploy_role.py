@@ -547,7 +547,7 @@ def test_codebuild_lambda_ecr_sns_and_events_only_the_envs(shipped: Any, everyth
             "events": [f"arn:aws:events:{base}rule/payments-nightly", f"arn:aws:events:{base}rule/{other_env}-ml-x",
                        f"arn:aws:events:{base}rule/ml-platform-{other_env}-queue-metrics"],
             "ssm": [f"arn:aws:ssm:{base}parameter/payments/db-password",
-                    f"arn:aws:ssm:{base}parameter/platform/{other_env}/contracts/broker",
+                    f"arn:aws:ssm:{base}parameter/platform/{other_env}/contracts/broker/part-0",
                     f"arn:aws:ssm:{base}parameter/platform/{env.name}/contracts/compute"],
         }
         for prefix, arns in others.items():

@@ -20,8 +20,11 @@ from shared.published import (
     PUBLISHED_VARIABLE,
     STANDARD_VALUE_LIMIT,
     PublishedUpstream,
+    decode_parts,
+    encode_parts,
     parameter_arn,
     parameter_name,
+    part_count,
     published_mode,
 )
 from shared.synth.engine import layer_dir, referenced_outputs, synth_program
@@ -33,9 +36,14 @@ PARAMETER = "aws:ssm/parameter:Parameter"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
-def published_parameter(document: dict[str, Any]) -> dict[str, Any]:
-    (parameter,) = [r for r in of_type(document, PARAMETER) if r["name"].endswith("-published-contract")]
-    return parameter
+def published_parameters(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parameters of the layer's published contract, in part order."""
+    parts = [r for r in of_type(document, PARAMETER) if "-published-contract-part-" in r["name"]]
+    return sorted(parts, key=lambda r: int(r["name"].rsplit("-", 1)[1]))
+
+
+def published_text(document: dict[str, Any]) -> str:
+    return decode_parts([p["inputs"]["insecureValue"] for p in published_parameters(document)], "synth")
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -46,12 +54,15 @@ def test_the_published_contract_holds_no_secret(env: str, layer: str) -> None:
     secret input of the layer's state appears in it (the admin password, the services' passwords, the secret
     versions' values, the RabbitMQ provider's configuration)."""
     document = synth_layers(env, layer)[layer]
-    parameter = published_parameter(document)
-    inputs = parameter["inputs"]
-    assert (inputs["name"], inputs["type"], inputs["tier"]) == (parameter_name(env, layer), "String", "Standard")
-    assert parameter["secret_inputs"] == [] and "value" not in inputs, "written as insecureValue, never a secret"
-    text = inputs["insecureValue"]
-    assert len(text.encode()) <= STANDARD_VALUE_LIMIT
+    parameters = published_parameters(document)
+    assert len(parameters) == part_count(layer, 4) == 1, "the shipped catalog's 4 services fit one value"
+    for index, parameter in enumerate(parameters):
+        inputs = parameter["inputs"]
+        assert (inputs["name"], inputs["type"], inputs["tier"]) == (parameter_name(env, layer, index), "String",
+                                                                    "Standard")
+        assert parameter["secret_inputs"] == [] and "value" not in inputs, "written as insecureValue, never a secret"
+        assert len(inputs["insecureValue"].encode()) <= STANDARD_VALUE_LIMIT
+    text = published_text(document)
     published = json.loads(text)
     assert sorted(published) == sorted(PUBLISHED_FIELDS[layer])
     assert set(published) <= set(CONTRACTS[layer].model_fields)
@@ -82,8 +93,9 @@ def _publish(env: str) -> dict[str, dict[str, Any]]:
     region = load_env(env).region
     client = boto3.client("ssm", region_name=region)
     for layer in sorted(PUBLISHED_FIELDS):
-        inputs = published_parameter(documents[layer])["inputs"]
-        client.put_parameter(Name=inputs["name"], Value=inputs["insecureValue"], Type="String", Tier="Standard")
+        for parameter in published_parameters(documents[layer]):
+            inputs = parameter["inputs"]
+            client.put_parameter(Name=inputs["name"], Value=inputs["insecureValue"], Type="String", Tier="Standard")
     return documents
 
 
@@ -129,12 +141,13 @@ def test_an_unpublished_contract_is_refused_naming_the_parameter_and_what_to_run
     with pytest.raises(StackContractError) as raised:
         _compute_in_pr_mode("dev", documents)
     said = str(raised.value)
-    assert "SSM parameter /platform/dev/contracts/broker (eu-west-1) does not exist" in said, said
+    assert "SSM parameter /platform/dev/contracts/broker/part-0 (eu-west-1) does not exist" in said, said
     assert "`nox -s up -- dev --layers broker`" in said, said
+    (parameter,) = published_parameters(documents["broker"])
     boto3.client("ssm", region_name="eu-west-1").put_parameter(
-        Name="/platform/dev/contracts/broker", Type="String",
-        Value=published_parameter(documents["broker"])["inputs"]["insecureValue"])
-    with pytest.raises(StackContractError, match=r"/platform/dev/contracts/messaging \(eu-west-1\) does not exist"):
+        Name="/platform/dev/contracts/broker/part-0", Type="String", Value=parameter["inputs"]["insecureValue"])
+    with pytest.raises(StackContractError,
+                       match=r"/platform/dev/contracts/messaging/part-0 \(eu-west-1\) does not exist"):
         _compute_in_pr_mode("dev", documents)
 
 
@@ -143,18 +156,55 @@ def _reader(values: dict[str, str]) -> Any:
 
 
 def test_a_field_not_published_or_a_wrong_document_is_refused() -> None:
-    good = json.dumps({"broker_security_group_id": "sg-1", "alarm_topic_arn": "arn:aws:sns:eu-west-1:1:t"})
-    name = "/platform/dev/contracts/broker"
+    def one_part(text: str) -> str:
+        import hashlib
+
+        return f"0/1/{hashlib.sha256(text.encode()).hexdigest()[:16]}:{text}"
+
+    good = one_part(json.dumps({"broker_security_group_id": "sg-1", "alarm_topic_arn": "arn:aws:sns:eu-west-1:1:t"}))
+    name = "/platform/dev/contracts/broker/part-0"
     upstream = PublishedUpstream("compute", "broker", "dev", "eu-west-1", _reader({name: good}))
     with pytest.raises(StackContractError, match=r"broker\.admin_secret_arn, which the broker layer does not publish"):
         upstream["admin_secret_arn"]
-    for bad, message in [("{", "is not JSON"), ('{"alarm_topic_arn": "x"}', "not broker's published fields"),
-                         (json.dumps({"broker_security_group_id": 1, "alarm_topic_arn": "a"}),
-                          "broker_security_group_id breaks BrokerContract")]:
+    for bad, message in [(one_part("{"), "is not JSON"), (one_part('{"alarm_topic_arn": "x"}'),
+                                                          "not broker's published fields"),
+                         (one_part(json.dumps({"broker_security_group_id": 1, "alarm_topic_arn": "a"})),
+                          "broker_security_group_id breaks BrokerContract"),
+                         ("{}", "part 0 is malformed"), (good.replace("0/1/", "0/1/0"), "do not add up")]:
         with pytest.raises(StackContractError, match=message):
             PublishedUpstream("compute", "broker", "dev", "eu-west-1", _reader({name: bad}))
     with pytest.raises(StackContractError, match="publishes none"):
         PublishedUpstream("compute", "network", "dev", "eu-west-1", _reader({}))
+
+
+def test_a_contract_of_200_services_with_the_longest_names_is_published_in_standard_parts() -> None:
+    """An env may hold 200 services (README, "How many services an env holds"); messaging's contract grows with
+    each, so it is split over as many Standard parameters as the catalog's size asks for, each within 4 KB, and read
+    back whole; parts of two different publications are never joined."""
+    services = [f"s{index:03d}{'x' * 28}" for index in range(200)]
+    arn = "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:platform/{}/messaging/{}-AbCdEf"
+    document = {"broker_mode": "CLUSTER_MULTI_AZ", "amqps_endpoint": "amqps://b-" + "0" * 36 + ".mq.us-gov-west-1"
+                ".amazonaws.com:5671", "vhost": "ml-" + "e" * 30, "requests_exchange": "requests",
+                "events_exchange": "events", "dead_letter_exchange": "dead-letters", "credentials_epoch": "2026-12-03",
+                "queues": {s: f"{s}.work" for s in services},
+                "service_secret_arns": {s: arn.format("e" * 30, s) for s in services},
+                "service_secret_versions": {s: "a1b2c3d4-e5f6-a7b8-c9d0-e1f2a3b4c5d6" for s in services}}
+    count = part_count("messaging", len(services))
+    parts = encode_parts(document, count)
+    assert count == 20 and all(len(part.encode()) <= STANDARD_VALUE_LIMIT for part in parts)
+    names = [parameter_name("dev", "messaging", index) for index in range(count)]
+    upstream = PublishedUpstream("compute", "messaging", "dev", "eu-west-1", _reader(dict(zip(names, parts,
+                                                                                              strict=True))))
+    assert upstream.values == document
+    other = encode_parts({**document, "vhost": "ml-other"}, count)
+    with pytest.raises(StackContractError, match="not one publication"):
+        PublishedUpstream("compute", "messaging", "dev", "eu-west-1",
+                          _reader(dict(zip(names, [*parts[:5], *other[5:]], strict=True))))
+    with pytest.raises(StackContractError, match="part 7 is missing"):
+        PublishedUpstream("compute", "messaging", "dev", "eu-west-1", _reader(dict(zip(names[:7], parts[:7],
+                                                                                       strict=True))))
+    with pytest.raises(StackContractError, match="above the SSM Standard tier"):
+        encode_parts(document, 2)
 
 
 def test_the_mode_is_set_explicitly() -> None:
@@ -176,7 +226,9 @@ def test_the_read_role_reads_exactly_the_published_parameters_and_the_deploy_rol
     read = deploy_role.read_statements(loaded, documents, backend_url=backend)
     deploy = [s for p in deploy_role.deploy_policies(env, environ={}, documents=documents) for s in
               p.document["Statement"]]
-    arn = lambda env_name, layer: parameter_arn("aws", loaded.region, loaded.account_id, env_name, layer)  # noqa: E731
+    def arn(env_name: str, layer: str, part: int = 3) -> str:  # a part of a large catalog's contract
+        return parameter_arn("aws", loaded.region, loaded.account_id, env_name, layer).replace("*", str(part))
+
     others = [arn(env, "compute"), arn(env, "network"), arn("other", "broker"),
               f"arn:aws:ssm:{loaded.region}:{loaded.account_id}:parameter/platform/{env}/contracts/broker/x",
               f"arn:aws:ssm:{loaded.region}:{loaded.account_id}:parameter/another-team/secret"]
