@@ -1143,6 +1143,22 @@ def _rule_cpu_target_applies(path: Path, env: EnvConfig, catalog: Catalog) -> It
                    "Autoscaling); remove the key")
 
 
+def _rule_protected_consumer_canaries(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """A consumer that protects its working tasks (catalog ``protects_jobs``) scales in on its work queue's
+    IdleConsumers, a figure of the whole queue; each canary version is its own ECS service on that queue, with its own
+    scalable target and backlog-in alarm (shared.components.compute_service.autoscaling), so one idle consumer would
+    take a task from every version, also from one whose tasks all work."""
+    if not publishes_queue_metrics(env) or env.mesh.provider != "appmesh":
+        return
+    for service in env.mesh.canaries:
+        if service in catalog.services and catalog[service].protects_jobs and queue_only(catalog[service], catalog):
+            yield (path, f"mesh.canaries.{service}",
+                   f"{service} protects its jobs (catalog protects_jobs) and scales in on its queue's IdleConsumers, "
+                   "which every version's ECS service would read: one idle consumer would remove a task from each "
+                   "version, also from one whose tasks all hold a job (README, Autoscaling); canary it without "
+                   "protects_jobs, or remove the canary")
+
+
 def _rule_min_count_wakes(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A service scaled in to 0 tasks must have a metric that can scale it out again; the compute layer would
     deploy it, and it would sit at 0 (its queue filling, its callers failing) without an error anywhere."""
@@ -1416,6 +1432,7 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_fargate_sizes, ("services",)),
     (_rule_min_count_wakes, ("services", "messaging")),
     (_rule_cpu_target_applies, ("services", "messaging")),
+    (_rule_protected_consumer_canaries, ("mesh", "messaging")),
     (_rule_depth_alarms_reachable, ("alarms", "messaging")),
     (_rule_cloud_map_instances, ("services", "mesh")),
     (_rule_private_subnet_addresses, ("network", "services", "mesh", "messaging")),

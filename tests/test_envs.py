@@ -939,3 +939,23 @@ def test_the_platform_tag_keys_are_the_default_tags_it_sets() -> None:
 
     env = load_env("dev")
     assert set(env.common_tags("compute")) - set(env.tags.model_extra or {}) == set(PLATFORM_TAG_KEYS)
+
+
+def test_a_consumer_that_protects_its_jobs_is_refused_canaries(
+        edit_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each canary version is its own ECS service (scalable target) consuming the one work queue, and each one's
+    backlog-in alarm reads that queue's IdleConsumers: one idle consumer would take a task from every version, those
+    whose tasks all work too (their desired count below their protected tasks, ECS refusing new protection)."""
+    from shared.envs import env_problems
+    from shared.errors import ConfigError
+    from tests.catalog_helpers import write_catalog
+
+    write_catalog(tmp_path, monkeypatch, lambda services: services["training"].update(protects_jobs=True))
+    path = edit_env("dev", lambda data: data["mesh"].update(
+        provider="appmesh", appmesh_end_of_support_acknowledged=True,
+        canaries={"training": [{"version": "v1", "weight": 90}, {"version": "v2", "weight": 10}]}))
+    with pytest.raises(ConfigError) as refused:
+        load_env("dev")
+    assert "mesh.canaries.training" in str(refused.value) and "IdleConsumers" in str(refused.value)
+    edit_env("dev", lambda data: data["mesh"].update(canaries={}))
+    assert not [p for p in env_problems(path, load_env("dev")) if "protects_jobs" in str(p)]

@@ -13,9 +13,10 @@ management HTTP API (``GET /api/queues/<vhost>``, only the columns it needs) and
   what a consumer is scaled in on, so that a task holding a job is not taken for an idle one;
 - ``Consumers``: consumers attached to the queue;
 - ``IdleConsumers``: consumers holding no message while none is ready (``consumers`` less
-  ``messages_unacknowledged``, at least 0; 0 while a message is ready): each holds at most one job (prefetch 1), so
-  this counts the tasks with nothing to do, what a consumer that protects its working tasks from scale-in is scaled
-  in on (README, Autoscaling).
+  ``messages_unacknowledged``, at least 0; 0 while a message is ready; at least 1 while the queue holds nothing,
+  every task then idle whether or not it consumes): each holds at most one job (prefetch 1), so this counts the
+  tasks with nothing to do, what a consumer that protects its working tasks from scale-in is scaled in on (README,
+  Autoscaling).
 
 It signs in as the messaging layer's read-only user (tag ``management``, vhost permissions matching
 nothing: it sees the vhost's queues and cannot publish, consume or configure), whose credentials are the
@@ -187,9 +188,13 @@ def idle_consumers(queue: dict[str, Any]) -> int:
     """The queue's consumers that hold no message, 0 while any message is ready (a consumer then has work to take:
     none of them counts as idle). One job at a time per consumer (prefetch 1), so a consumer holding one is busy;
     the queue's unacknowledged messages are those consumers' (RabbitMQ counts a delivery unacknowledged until its
-    consumer acks it or its channel closes)."""
+    consumer acks it or its channel closes). At least 1 while the queue holds nothing, ready or unacknowledged: no
+    task then holds a job, consuming or not (one whose app lost its channel, or has not subscribed yet), so one may
+    leave, as an unflagged consumer's does on ``Messages`` 0; at ``min_count`` the scale-in changes nothing."""
     if queue["messages_ready"] > 0:
         return 0
+    if queue["messages_unacknowledged"] == 0:
+        return max(queue["consumers"], 1)
     return max(queue["consumers"] - queue["messages_unacknowledged"], 0)
 
 

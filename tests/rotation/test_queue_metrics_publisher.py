@@ -35,7 +35,7 @@ from shared.components.queue_metrics import (
     queues_digest,
     queues_document,
 )
-from shared.rehearse.broker import LocalBroker
+from shared.rehearse.broker import ADMIN_USER, LocalBroker
 from tests.rotation.imports import outside_the_runtime
 
 REGION = "eu-west-1"
@@ -153,13 +153,17 @@ def test_a_job_in_progress_keeps_the_queue_s_messages_above_zero(publisher: type
 @pytest.mark.parametrize(("ready", "unacked", "consumers", "idle"), [
     (0, 1, 3, 2),  # one task works, two have nothing: two may leave
     (0, 3, 3, 0),  # every consumer holds a job
-    (0, 0, 0, 0),  # no task at all
+    (0, 0, 0, 1),  # nothing held by anyone: every task is idle, consuming or not (as Messages 0 scales in)
+    (0, 0, 2, 2),  # nothing held, two consumers
     (2, 1, 3, 0),  # messages wait: the consumers without a job are about to take them, none is idle
     (0, 5, 2, 0),  # more unacknowledged than consumers (a consumer's channel closing): never below 0
 ])
 def test_idle_consumers_count_the_consumers_holding_nothing_while_nothing_is_ready(
         publisher: types.ModuleType, tmp_path: Path, ready: int, unacked: int, consumers: int, idle: int) -> None:
-    """What a consumer that protects its working tasks is scaled in on (one job per consumer, prefetch 1)."""
+    """What a consumer that protects its working tasks is scaled in on (one job per consumer, prefetch 1). A queue
+    that holds nothing, ready or unacknowledged, counts at least 1 even without a consumer: no task then holds a job,
+    so one may leave, as an unflagged consumer's does on Messages 0; a task whose app lost its consumer (a closed
+    channel, a failed reconnect, a consumer-timeout) or never started one is otherwise never scaled in."""
     _, queues = package(tmp_path, "a.work")
     settings = publisher.Settings.from_environment({**COMPLETE, "MANAGEMENT_ENDPOINT": "https://b-1.on.aws"}, queues)
     listed = {"a.work": {"name": "a.work", "messages_ready": ready, "messages_unacknowledged": unacked,
@@ -257,7 +261,7 @@ def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
         ("MessagesReady", "a.work"): 3.0, ("MessagesUnacknowledged", "a.work"): 0.0, ("Messages", "a.work"): 3.0,
         ("Consumers", "a.work"): 0.0, ("IdleConsumers", "a.work"): 0.0,
         ("MessagesReady", "b.work"): 0.0, ("MessagesUnacknowledged", "b.work"): 0.0, ("Messages", "b.work"): 0.0,
-        ("Consumers", "b.work"): 0.0, ("IdleConsumers", "b.work"): 0.0}
+        ("Consumers", "b.work"): 0.0, ("IdleConsumers", "b.work"): 1.0}
     (metric, *_) = cloudwatch.list_metrics(Namespace=METRICS_NAMESPACE, MetricName="MessagesReady")["Metrics"]
     assert {d["Name"] for d in metric["Dimensions"]} == {"VirtualHost", "Queue"}
     assert {d["Value"] for d in metric["Dimensions"] if d["Name"] == "VirtualHost"} == {vhost}
@@ -329,3 +333,34 @@ def test_the_user_reads_figures_but_cannot_take_publish_or_configure(broker: Loc
     assert queue.get("messages", 3) == 3, "nothing was published or taken"
     assert broker.management_api("GET", f"/api/queues/{vhost}") and all(
         q["name"] != "c.work" for q in broker.management_api("GET", f"/api/queues/{vhost}"))
+
+
+@pytest.mark.broker
+def test_idle_consumers_count_consumers_not_channels_and_a_prefetched_job_as_held(
+        publisher: types.ModuleType, broker: LocalBroker, vhost: str) -> None:
+    """The broker's own figures: ``consumers`` counts each basic.consume (two on one channel are 2), and the one
+    message a prefetch-1 consumer holds is unacknowledged, not ready. So a task running two consumers shows one
+    idle while it works, which is why the contract is one consumer per task (README, Autoscaling)."""
+    broker.management_api("POST", f"/api/exchanges/{vhost}/amq.default/publish", {
+        "properties": {}, "routing_key": "b.work", "payload": "job", "payload_encoding": "string"})
+    broker.management_api("PUT", f"/api/permissions/{vhost}/{ADMIN_USER}",
+                          {"configure": "", "write": "", "read": ".*"})
+    connection = broker.connect(ADMIN_USER, broker.admin_password, vhost)
+    try:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=1)  # per consumer (global=false)
+        delivered: list[int] = []
+        for _ in range(2):
+            channel.basic_consume("b.work", lambda _ch, method, _props, _body: delivered.append(method.delivery_tag))
+        settings = publisher.Settings.from_environment(environ(publisher, broker, vhost, "arn:x", "a.work,b.work"))
+        deadline, figures = time.monotonic() + 30, {}
+        while time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.5)
+            figures = publisher.read_queues(settings, {"username": f"{vhost}-monitor", "password": PASSWORD})["b.work"]
+            if figures.get("consumers") == 2 and figures.get("messages_unacknowledged") == 1:
+                break
+        assert (len(delivered), figures["messages_ready"], figures["messages_unacknowledged"],
+                figures["consumers"]) == (1, 0, 1, 2)
+        assert publisher.idle_consumers(figures) == 1
+    finally:
+        connection.close()
