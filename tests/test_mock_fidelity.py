@@ -88,6 +88,9 @@ REAL_ARNS: dict[str, re.Pattern[str]] = {
         _arn("servicediscovery", r"namespace/ns-[a-z0-9]{16}"),
     # pulumi_aws sns Topic import example: arn:aws:sns:us-west-2:123456789012:my-topic (no "topic/")
     "aws:sns/topic:Topic": _arn("sns", r"[A-Za-z0-9_-]{1,256}"),
+    # a name that starts with "/" loses it in the ARN (SSM user guide, "Working with parameter hierarchies"):
+    # arn:aws:ssm:<region>:<account>:parameter/platform/dev/..., never parameter//platform
+    "aws:ssm/parameter:Parameter": _arn("ssm", r"parameter/[a-zA-Z0-9_.-][a-zA-Z0-9_./-]*"),
 }
 #: Types whose ``arn`` is an input the program sets (the target's ARN, the topic's), not an answer of AWS.
 ARN_IS_INPUT = {"aws:cloudwatch/eventTarget:EventTarget", "aws:sns/topicPolicy:TopicPolicy"}

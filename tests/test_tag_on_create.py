@@ -118,6 +118,9 @@ TAGGING: dict[str, tuple[str, tuple[str, str] | None, str]] = {
     "aws:servicediscovery/service:Service": (
         "servicediscovery:TagResource", None, "arn:aws:servicediscovery:{region}:{account}:service/srv-0123"),
     "aws:sns/topic:Topic": ("sns:TagResource", None, "arn:aws:sns:{region}:{account}:{name}"),
+    # PutParameter with Tags needs ssm:AddTagsToResource too (SSM user guide, "Tag Systems Manager parameters");
+    # the name's leading "/" is the ARN's separator
+    "aws:ssm/parameter:Parameter": ("ssm:AddTagsToResource", None, "arn:aws:ssm:{region}:{account}:parameter{name}"),
 }
 #: IAM actions that are permissions only (no API of that name in botocore's model of the service): S3's tag-on-create
 #: (botocore s3 CreateBucketConfiguration.Tags: "You must have the s3:TagResource permission")

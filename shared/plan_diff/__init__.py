@@ -157,6 +157,9 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     # `topic`), protocol and endpoint are ForceNew (a new subscription, to be confirmed again where the protocol asks).
     "aws:sns/topic:Topic": frozenset({"name", "namePrefix", "fifoTopic"}),
     "aws:sns/topicSubscription:TopicSubscription": frozenset({"topic", "protocol", "endpoint"}),
+    # ssm/parameter.go: name is ForceNew (value, type, description: PutParameter with Overwrite; a tier lowered from
+    # Advanced to Standard is recreated by its CustomizeDiff, which no platform parameter does: Standard only).
+    "aws:ssm/parameter:Parameter": frozenset({"name"}),
     # servicediscovery/instance.go: instance_id and service_id are ForceNew (attributes: RegisterInstance again).
     "aws:servicediscovery/instance:Instance": frozenset({"instanceId", "serviceId"}),
     # terraform-provider-aws ec2/vpc_security_group_{ingress,egress}_rule.go: security_group_id RequiresReplace
