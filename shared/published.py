@@ -103,6 +103,11 @@ def encode_parts(document: Mapping[str, Any], count: int) -> list[str]:
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     size = max(1, -(-len(text) // count))
     parts = [f"{index}/{count}/{digest}:{text[index * size:(index + 1) * size]}" for index in range(count)]
+    # botocore ssm PutParameterRequest.Value: a value may not include "{{}}" (compact JSON holds "{{" only in a string)
+    braced = [index for index, part in enumerate(parts) if "{{" in part]
+    if braced:
+        raise StackContractError(f"part {braced[0]} of the published contract holds '{{{{', which SSM refuses in a "
+                                 "value (botocore ssm PutParameterRequest.Value)")
     largest = max(len(part.encode()) for part in parts)
     if largest > STANDARD_VALUE_LIMIT:
         raise StackContractError(f"a part of the published contract is {largest} bytes, above the SSM Standard "

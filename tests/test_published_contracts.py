@@ -244,3 +244,11 @@ def test_the_read_role_reads_exactly_the_published_parameters_and_the_deploy_rol
         assert not iam_eval.allows(read, "ssm:GetParameter", other), other
         assert not iam_eval.allows(deploy, "ssm:PutParameter", other), other
         assert not iam_eval.allows(deploy, "ssm:DeleteParameter", other), other
+
+
+def test_a_part_holding_double_braces_is_refused() -> None:
+    # botocore ssm PutParameterRequest.Value: a value may not include "{{}}" (a nested parameter reference), so such a
+    # part would fail the up in AWS; compact JSON only holds "{{" inside a string value.
+    with pytest.raises(StackContractError, match=r"holds '\{\{'"):
+        encode_parts({"alarm_topic_arn": "{{ssm:/x}}"}, 1)
+    assert all("{{" not in part for part in encode_parts({"a": {"b": {"c": 1}}}, 2))
