@@ -43,9 +43,11 @@ class Layer:
         )
         # A pull request's preview (the workflow sets shared.published.PUBLISHED_VARIABLE): broker and messaging are
         # read from their published contracts, since the read-only role may not read their states.
+        # An up never does: it deploys from the states (shared.published.published_mode refuses the variable).
+        published = published_mode(os.environ, preview=pulumi.runtime.is_dry_run())
         self.upstreams: dict[str, Upstream] = (
             read_upstreams_published(name, self.env.pulumi_org, self.env.name, self.env.region)
-            if published_mode(os.environ) else read_upstreams(name, self.env.pulumi_org, self.env.name))
+            if published else read_upstreams(name, self.env.pulumi_org, self.env.name))
 
     @property
     def opts(self) -> pulumi.ResourceOptions:

@@ -77,14 +77,20 @@ def part_count(layer: str, services: int) -> int:
     return 1 if layer == "broker" else max(1, -(-services // SERVICES_PER_PART))
 
 
-def published_mode(environ: Mapping[str, str]) -> bool:
-    """Whether :data:`PUBLISHED_VARIABLE` asks for published upstreams; any value but ``1`` or empty is refused."""
+def published_mode(environ: Mapping[str, str], *, preview: bool) -> bool:
+    """Whether :data:`PUBLISHED_VARIABLE` asks for published upstreams; any value but ``1`` or empty is refused, and
+    ``1`` outside a preview (``preview``: the run is Pulumi's dry run): an ``up`` deploys from the upstreams' states,
+    never from parameters an interrupted ``up`` of broker or messaging may have rewritten or a hand may have changed."""
     from shared.errors import ConfigError
 
     value = environ.get(PUBLISHED_VARIABLE, "").strip()
     if value not in ("", "1"):
         raise ConfigError(PUBLISHED_VARIABLE, "(environment variable)",
                           f"is {value!r}: set it to 1 (a pull request's preview) or leave it unset")
+    if value == "1" and not preview:
+        raise ConfigError(PUBLISHED_VARIABLE, "(environment variable)",
+                          "is 1 in an up (or destroy, refresh): published contracts are for only a preview (a pull "
+                          "request's, under the read-only role); unset it, an up reads its upstreams' states")
     return value == "1"
 
 
@@ -127,7 +133,9 @@ def decode_parts(values: list[str | None], where: str) -> str:
         fields = header.split("/")
         if value is None or not sep or len(fields) != 3 or not all(fields) or not fields[0].isdigit() \
                 or not fields[1].isdigit():
-            raise StackContractError(f"{where}: part {index} is {'missing' if value is None else 'malformed'}")
+            # missing: part 0 of a grown catalog's up names a part the same up has not created yet
+            raise StackContractError(f"{where}: part {index} is {'missing' if value is None else 'malformed'}: an up "
+                                     "of the layer may be under way, or was interrupted; re-run it")
         headers.append((int(fields[0]), int(fields[1]), fields[2]))
         texts.append(text)
     count, digest = headers[0][1], headers[0][2]
