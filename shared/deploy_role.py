@@ -1246,7 +1246,13 @@ def read_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, bac
     statements += read_denials(env, _resources(documents), state.bucket)
     statements += secret_state_denials(partition, state)
     # what a pull request's preview of compute reads of broker and messaging instead of their states (shared.published)
-    statements.append(_statement("PublishedContracts", ["ssm:GetParameter"], published_parameter_arns(env)))
+    published = published_parameter_arns(env)
+    statements.append(_statement("PublishedContracts", ["ssm:GetParameter"], published))
+    # and no other parameter's value: ReadOnlyAccess grants ssm:Get* on *, and a SecureString under the AWS managed
+    # aws/ssm key decrypts for any principal of the account that may call SSM (an AWS managed key's policy allows
+    # its use through the service), so a team's own secrets there would be open to any branch's job
+    statements.append({"Sid": "NoOtherParameterReads", "Effect": "Deny", "Action": list(READ_DENIED_PARAMETER_ACTIONS),
+                       "NotResource": published})
     return statements
 
 
@@ -1288,6 +1294,10 @@ READ_DENIED_QUERY_ACTIONS = ("logs:GetLogRecord", "logs:GetQueryResults", "logs:
 #: notifications to HTTPS endpoints"), and ``ReadOnlyAccess`` grants ``sns:Get*``. Only a refresh of broker's
 #: subscriptions reads it, which no pull request previews; the account preflight lists (PREFLIGHT_ACTIONS).
 READ_DENIED_SUBSCRIPTION_ACTIONS = ("sns:GetSubscriptionAttributes",)
+#: SSM parameter value reads (botocore ssm: GetParameter, GetParameters, GetParametersByPath, GetParameterHistory),
+#: denied to the read-only role on every parameter but the published contracts (:func:`read_statements`)
+READ_DENIED_PARAMETER_ACTIONS = ("ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters",
+                                 "ssm:GetParametersByPath")
 
 
 def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket: str | None) -> list[dict[str, Any]]:

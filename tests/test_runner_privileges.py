@@ -102,7 +102,7 @@ def test_the_start_build_reads_the_pulumi_secrets_as_the_deploy_role(runner: tup
 #: data rather than configuration: object and log event reads on every resource.
 READ_ONLY_ACCESS_DATA = [{"Effect": "Allow", "Resource": "*", "Action": [
     "s3:Get*", "s3:List*", "logs:Describe*", "logs:Get*", "logs:FilterLogEvents", "logs:StartQuery",
-    "logs:StartLiveTail", "sns:Get*", "sns:List*"]}]
+    "logs:StartLiveTail", "sns:Get*", "sns:List*", "ssm:Get*", "ssm:Describe*", "ssm:List*"]}]
 
 
 def test_a_pull_request_s_preview_reads_the_state_but_no_artifact_and_no_log(edit_env: Any) -> None:
@@ -211,3 +211,25 @@ def test_a_state_bucket_that_is_one_of_the_env_s_buckets_stays_readable() -> Non
     assert iam_eval.allows([*READ_ONLY_ACCESS_DATA, *denied], "s3:GetObject", checkpoint)
     assert not iam_eval.allows([*READ_ONLY_ACCESS_DATA, *deploy_role.read_denials(env, resources, "other")],
                                "s3:GetObject", checkpoint)
+
+
+def test_a_pull_request_s_job_reads_no_parameter_value_but_the_published_contracts() -> None:
+    """ReadOnlyAccess grants ``ssm:Get*`` on ``*``, and a SecureString under the account's AWS managed ``aws/ssm`` key
+    decrypts for any principal of the account that may call SSM (an AWS managed key's policy allows its use through
+    the service): a team's own secrets in Parameter Store would be open to any branch's job. The read role reads the
+    published contracts' parts (shared.published) and no other parameter's value; listing and describing stay."""
+    from shared.published import parameter_name
+
+    documents = synth_env("dev")
+    env = load_env("dev")
+    role = [*READ_ONLY_ACCESS_DATA,
+            *statements_of(deploy_role.deploy_policies("dev", environ={}, documents=documents, read_only=True))]
+    base = f"arn:aws:ssm:{env.region}:{env.account_id}:parameter"
+    other = f"{base}/team/db-password"
+    assert iam_eval.allows(READ_ONLY_ACCESS_DATA, "ssm:GetParameter", other), "granted"
+    for action in ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory", "ssm:GetParametersByPath"):
+        assert not iam_eval.allows(role, action, other), action
+    for layer in ("broker", "messaging"):
+        assert iam_eval.allows(role, "ssm:GetParameter", f"{base}{parameter_name('dev', layer, 3)}"), layer
+    assert not iam_eval.allows(role, "ssm:GetParameter", f"{base}{parameter_name('staging', 'broker')}")
+    assert iam_eval.allows(role, "ssm:DescribeParameters", "*")
