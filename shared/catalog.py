@@ -350,9 +350,10 @@ class Catalog(BaseModel):
                 raise ValueError(
                     f"services.{name}.max_job_seconds: {name} consumes nothing, so it never holds a delivery; "
                     "declare how long a job may take on the service that consumes its requests")
-            if spec.protects_jobs and (not spec.consumes or spec.public or self.callers(name)):
+            callers = self.callers(name)
+            if spec.protects_jobs and (not spec.consumes or spec.public or callers):
                 reached = ("consumes nothing" if not spec.consumes else
-                           "is public" if spec.public else f"is called by {', '.join(self.callers(name))}")
+                           "is public" if spec.public else f"is called by {', '.join(callers)}")
                 raise ValueError(
                     f"services.{name}.protects_jobs: {name} {reached}; only a service that consumes and that no "
                     "HTTP request reaches is scaled on its queue alone, where the protection of its working tasks "

@@ -65,6 +65,8 @@ class Layer:
         """Export exactly the layer's contract; broker and messaging also publish its non-secret part
         (:func:`shared.published.publish`) for pull requests' previews of compute."""
         from shared.catalog import load_catalog
+        from shared.dag import PUBLISHED_LAYERS
 
         export_contract(self.name, **values)
-        publish(self.name, self.env.name, values, self.opts, services=len(load_catalog().services))
+        if self.name in PUBLISHED_LAYERS:
+            publish(self.name, self.env.name, values, self.opts, services=len(load_catalog().services))

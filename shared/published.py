@@ -21,6 +21,7 @@ digest, so a reader never joins the parts of two different ``up`` runs. Values a
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -95,18 +96,20 @@ def published_mode(environ: Mapping[str, str], *, preview: bool) -> bool:
 
 
 def published_value(layer: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The document ``layer`` publishes of its resolved contract ``values``."""
+    """The fields ``layer`` publishes of its contract ``values`` (outputs, resolved into the document)."""
     return {name: values[name] for name in PUBLISHED_FIELDS[layer]}
 
 
-def encode_parts(document: Mapping[str, Any], count: int) -> list[str]:
-    """Compact, key-sorted JSON in ``count`` parts, each ``<index>/<count>/<digest>:<text>`` (the digest: the first 16
-    hex digits of the whole text's SHA-256); refused where a part is above the Standard tier's limit (it would fail
-    the ``up`` in AWS)."""
-    import hashlib
+def _digest(text: str) -> str:
+    """What each part names of the whole document: the first 16 hex digits of its text's SHA-256."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+
+def encode_parts(document: Mapping[str, Any], count: int) -> list[str]:
+    """Compact, key-sorted JSON in ``count`` parts, each ``<index>/<count>/<digest>:<text>`` (:func:`_digest`);
+    refused where a part is above the Standard tier's limit (it would fail the ``up`` in AWS)."""
     text = json.dumps(document, sort_keys=True, separators=(",", ":"))  # ASCII: json escapes the rest
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    digest = _digest(text)
     size = max(1, -(-len(text) // count))
     parts = [f"{index}/{count}/{digest}:{text[index * size:(index + 1) * size]}" for index in range(count)]
     # botocore ssm PutParameterRequest.Value: a value may not include "{{}}" (compact JSON holds "{{" only in a string)
@@ -124,8 +127,6 @@ def encode_parts(document: Mapping[str, Any], count: int) -> list[str]:
 
 def decode_parts(values: list[str | None], where: str) -> str:
     """The document text of the parts ``values`` (in index order; None: a part that does not exist), checked whole."""
-    import hashlib
-
     headers: list[tuple[int, int, str]] = []
     texts: list[str] = []
     for index, value in enumerate(values):
@@ -143,7 +144,7 @@ def decode_parts(values: list[str | None], where: str) -> str:
         raise StackContractError(f"{where}: its parts are not one publication ({headers}): an up of the layer may be "
                                  "under way, or was interrupted; re-run it")
     text = "".join(texts)
-    if hashlib.sha256(text.encode()).hexdigest()[:16] != digest:
+    if _digest(text) != digest:
         raise StackContractError(f"{where}: its parts do not add up to the document they name ({digest})")
     return text
 
@@ -164,8 +165,7 @@ def publish(layer: str, env_name: str, values: Mapping[str, Any], opts: pulumi.R
     def part(index: int) -> pulumi.Output[str]:
         return parts.apply(lambda texts: texts[index])
 
-    parts: pulumi.Output[list[str]] = pulumi.Output.all(
-        **{name: values[name] for name in PUBLISHED_FIELDS[layer]}).apply(encoded)
+    parts: pulumi.Output[list[str]] = pulumi.Output.all(**published_value(layer, values)).apply(encoded)
     return [aws.ssm.Parameter(
         f"{layer}-published-contract-part-{index}",
         name=parameter_name(env_name, layer, index),
