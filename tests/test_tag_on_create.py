@@ -30,6 +30,7 @@ from typing import Any
 import botocore.session
 
 from shared import deploy_role
+from shared.api_model import CALLS
 from shared.components.compute import cluster_name
 from shared.policy.taggable import load_taggable
 from shared.role_boundary import boundary_document
@@ -37,87 +38,72 @@ from tests import iam_eval
 from tests.deploy_role_helpers import default_tags, each_resource, layer_provider, statements_of
 from tests.test_deploy_role import _boto3_calls, _dynamic_providers
 
+#: types tagged by their ARN's service's TagResource, with no create-action condition -> the new resource's ARN, from
+#: (region, account, name)
+TAG_RESOURCE: dict[str, str] = {
+    "aws:appautoscaling/target:Target": "arn:aws:application-autoscaling:{region}:{account}:scalable-target/{name}",
+    "aws:appmesh/mesh:Mesh": "arn:aws:appmesh:{region}:{account}:mesh/{name}",
+    "aws:appmesh/route:Route": "arn:aws:appmesh:{region}:{account}:mesh/m/virtualRouter/r/route/{name}",
+    "aws:appmesh/virtualNode:VirtualNode": "arn:aws:appmesh:{region}:{account}:mesh/m/virtualNode/{name}",
+    "aws:appmesh/virtualRouter:VirtualRouter": "arn:aws:appmesh:{region}:{account}:mesh/m/virtualRouter/{name}",
+    "aws:appmesh/virtualService:VirtualService": "arn:aws:appmesh:{region}:{account}:mesh/m/virtualService/{name}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    "aws:ecr/repository:Repository": "arn:aws:ecr:{region}:{account}:repository/{name}",
+    "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/00000000-0000-0000-0000-000000000000",
+    "aws:lambda/function:Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
+    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf",
+    "aws:servicediscovery/httpNamespace:HttpNamespace": "arn:aws:servicediscovery:{region}:{account}:namespace/ns-0123",
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace":
+        "arn:aws:servicediscovery:{region}:{account}:namespace/ns-0123",
+    "aws:servicediscovery/service:Service": "arn:aws:servicediscovery:{region}:{account}:service/srv-0123",
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+}
+#: EC2 types (ec2:CreateTags, ec2:CreateAction) -> their ARN's resource type and id prefix
+EC2_ARN_RESOURCES: dict[str, str] = {
+    "aws:ec2/eip:Eip": "elastic-ip/eipalloc",
+    "aws:ec2/flowLog:FlowLog": "vpc-flow-log/fl",
+    "aws:ec2/internetGateway:InternetGateway": "internet-gateway/igw",
+    "aws:ec2/natGateway:NatGateway": "natgateway/nat",
+    "aws:ec2/routeTable:RouteTable": "route-table/rtb",
+    "aws:ec2/securityGroup:SecurityGroup": "security-group/sg",
+    "aws:ec2/subnet:Subnet": "subnet/subnet",
+    "aws:ec2/vpc:Vpc": "vpc/vpc",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpc-endpoint/vpce",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "security-group-rule/sgr",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "security-group-rule/sgr",
+}
+_ELB = "arn:aws:elasticloadbalancing:{region}:{account}"
+#: types whose service names the create API in its condition key <service>:CreateAction (the type's call in
+#: shared.api_model) -> (the tagging action, the new resource's ARN)
+TAGGED_BY_CREATE_ACTION: dict[str, tuple[str, str]] = {
+    **{type_: ("ec2:CreateTags", f"arn:aws:ec2:{{region}}:{{account}}:{resource}-0123456789abcdef0")
+       for type_, resource in EC2_ARN_RESOURCES.items()},
+    "aws:ecs/cluster:Cluster": ("ecs:TagResource", "arn:aws:ecs:{region}:{account}:cluster/{name}"),
+    "aws:ecs/service:Service": ("ecs:TagResource", "arn:aws:ecs:{region}:{account}:service/{cluster}/{name}"),
+    "aws:ecs/taskDefinition:TaskDefinition":
+        ("ecs:TagResource", "arn:aws:ecs:{region}:{account}:task-definition/{name}:1"),
+    "aws:lb/listener:Listener":
+        ("elasticloadbalancing:AddTags", _ELB + ":listener/app/{name}/0123456789abcdef/0123456789abcdef"),
+    "aws:lb/loadBalancer:LoadBalancer":
+        ("elasticloadbalancing:AddTags", _ELB + ":loadbalancer/app/{name}/0123456789abcdef"),
+    "aws:lb/targetGroup:TargetGroup": ("elasticloadbalancing:AddTags", _ELB + ":targetgroup/{name}/0123456789abcdef"),
+}
 #: type -> (the tagging action, the service's create-action condition key and the create API it names, or None;
 #: the ARN of the new resource, from (region, account, name))
 TAGGING: dict[str, tuple[str, tuple[str, str] | None, str]] = {
-    "aws:appautoscaling/target:Target": (
-        "application-autoscaling:TagResource", None,
-        "arn:aws:application-autoscaling:{region}:{account}:scalable-target/{name}"),
-    "aws:appmesh/mesh:Mesh": ("appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/{name}"),
-    "aws:appmesh/route:Route": (
-        "appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/m/virtualRouter/r/route/{name}"),
-    "aws:appmesh/virtualNode:VirtualNode": (
-        "appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/m/virtualNode/{name}"),
-    "aws:appmesh/virtualRouter:VirtualRouter": (
-        "appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/m/virtualRouter/{name}"),
-    "aws:appmesh/virtualService:VirtualService": (
-        "appmesh:TagResource", None, "arn:aws:appmesh:{region}:{account}:mesh/m/virtualService/{name}"),
-    "aws:cloudwatch/eventRule:EventRule": ("events:TagResource", None, "arn:aws:events:{region}:{account}:rule/{name}"),
-    "aws:cloudwatch/logGroup:LogGroup": ("logs:TagResource", None, "arn:aws:logs:{region}:{account}:log-group:{name}"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": (
-        "cloudwatch:TagResource", None, "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"),
-    "aws:codebuild/project:Project": ("codebuild:CreateProject", None,
-                                      "arn:aws:codebuild:{region}:{account}:project/{name}"),
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": (
-        "ec2:CreateTags", None, "arn:aws:ec2:{region}:{account}:security-group/sg-0123456789abcdef0"),
-    "aws:ec2/eip:Eip": ("ec2:CreateTags", ("ec2:CreateAction", "AllocateAddress"),
-                        "arn:aws:ec2:{region}:{account}:elastic-ip/eipalloc-0123456789abcdef0"),
-    "aws:ec2/flowLog:FlowLog": ("ec2:CreateTags", ("ec2:CreateAction", "CreateFlowLogs"),
-                                "arn:aws:ec2:{region}:{account}:vpc-flow-log/fl-0123456789abcdef0"),
-    "aws:ec2/internetGateway:InternetGateway": (
-        "ec2:CreateTags", ("ec2:CreateAction", "CreateInternetGateway"),
-        "arn:aws:ec2:{region}:{account}:internet-gateway/igw-0123456789abcdef0"),
-    "aws:ec2/natGateway:NatGateway": ("ec2:CreateTags", ("ec2:CreateAction", "CreateNatGateway"),
-                                      "arn:aws:ec2:{region}:{account}:natgateway/nat-0123456789abcdef0"),
-    "aws:ec2/routeTable:RouteTable": ("ec2:CreateTags", ("ec2:CreateAction", "CreateRouteTable"),
-                                      "arn:aws:ec2:{region}:{account}:route-table/rtb-0123456789abcdef0"),
-    "aws:ec2/securityGroup:SecurityGroup": (
-        "ec2:CreateTags", ("ec2:CreateAction", "CreateSecurityGroup"),
-        "arn:aws:ec2:{region}:{account}:security-group/sg-0123456789abcdef0"),
-    "aws:ec2/subnet:Subnet": ("ec2:CreateTags", ("ec2:CreateAction", "CreateSubnet"),
-                              "arn:aws:ec2:{region}:{account}:subnet/subnet-0123456789abcdef0"),
-    "aws:ec2/vpc:Vpc": ("ec2:CreateTags", ("ec2:CreateAction", "CreateVpc"),
-                        "arn:aws:ec2:{region}:{account}:vpc/vpc-0123456789abcdef0"),
-    "aws:ec2/vpcEndpoint:VpcEndpoint": ("ec2:CreateTags", ("ec2:CreateAction", "CreateVpcEndpoint"),
-                                        "arn:aws:ec2:{region}:{account}:vpc-endpoint/vpce-0123456789abcdef0"),
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (
-        "ec2:CreateTags", ("ec2:CreateAction", "AuthorizeSecurityGroupEgress"),
-        "arn:aws:ec2:{region}:{account}:security-group-rule/sgr-0123456789abcdef0"),
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
-        "ec2:CreateTags", ("ec2:CreateAction", "AuthorizeSecurityGroupIngress"),
-        "arn:aws:ec2:{region}:{account}:security-group-rule/sgr-0123456789abcdef0"),
-    "aws:ecr/repository:Repository": ("ecr:TagResource", None, "arn:aws:ecr:{region}:{account}:repository/{name}"),
-    "aws:ecs/cluster:Cluster": ("ecs:TagResource", ("ecs:CreateAction", "CreateCluster"),
-                                "arn:aws:ecs:{region}:{account}:cluster/{name}"),
-    "aws:ecs/service:Service": ("ecs:TagResource", ("ecs:CreateAction", "CreateService"),
-                                "arn:aws:ecs:{region}:{account}:service/{cluster}/{name}"),
-    "aws:ecs/taskDefinition:TaskDefinition": ("ecs:TagResource", ("ecs:CreateAction", "RegisterTaskDefinition"),
-                                              "arn:aws:ecs:{region}:{account}:task-definition/{name}:1"),
+    **{type_: (f"{arn.split(':')[2]}:TagResource", None, arn) for type_, arn in TAG_RESOURCE.items()},
+    **{type_: (action, (f"{action.split(':')[0]}:CreateAction", CALLS[type_].operation), arn)
+       for type_, (action, arn) in TAGGED_BY_CREATE_ACTION.items()},
+    "aws:codebuild/project:Project":
+        ("codebuild:CreateProject", None, "arn:aws:codebuild:{region}:{account}:project/{name}"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup":
+        ("ec2:CreateTags", None, "arn:aws:ec2:{region}:{account}:security-group/sg-0123456789abcdef0"),
     "aws:iam/role:Role": ("iam:TagRole", None, "arn:aws:iam::{account}:role/{name}"),
-    "aws:kms/key:Key": ("kms:TagResource", None,
-                        "arn:aws:kms:{region}:{account}:key/00000000-0000-0000-0000-000000000000"),
-    "aws:lambda/function:Function": ("lambda:TagResource", None, "arn:aws:lambda:{region}:{account}:function:{name}"),
-    "aws:lb/listener:Listener": (
-        "elasticloadbalancing:AddTags", ("elasticloadbalancing:CreateAction", "CreateListener"),
-        "arn:aws:elasticloadbalancing:{region}:{account}:listener/app/{name}/0123456789abcdef/0123456789abcdef"),
-    "aws:lb/loadBalancer:LoadBalancer": (
-        "elasticloadbalancing:AddTags", ("elasticloadbalancing:CreateAction", "CreateLoadBalancer"),
-        "arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/{name}/0123456789abcdef"),
-    "aws:lb/targetGroup:TargetGroup": (
-        "elasticloadbalancing:AddTags", ("elasticloadbalancing:CreateAction", "CreateTargetGroup"),
-        "arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{name}/0123456789abcdef"),
     "aws:mq/broker:Broker": ("mq:CreateTags", None, "arn:aws:mq:{region}:{account}:broker:{name}:b-0123"),
     "aws:mq/configuration:Configuration": ("mq:CreateTags", None, "arn:aws:mq:{region}:{account}:configuration:c-0123"),
-    "aws:s3/bucket:Bucket": ("s3:TagResource", None, "arn:aws:s3:::{name}"),
-    "aws:secretsmanager/secret:Secret": (
-        "secretsmanager:TagResource", None, "arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf"),
-    "aws:servicediscovery/httpNamespace:HttpNamespace": (
-        "servicediscovery:TagResource", None, "arn:aws:servicediscovery:{region}:{account}:namespace/ns-0123"),
-    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": (
-        "servicediscovery:TagResource", None, "arn:aws:servicediscovery:{region}:{account}:namespace/ns-0123"),
-    "aws:servicediscovery/service:Service": (
-        "servicediscovery:TagResource", None, "arn:aws:servicediscovery:{region}:{account}:service/srv-0123"),
-    "aws:sns/topic:Topic": ("sns:TagResource", None, "arn:aws:sns:{region}:{account}:{name}"),
     # PutParameter with Tags needs ssm:AddTagsToResource too (SSM user guide, "Tag Systems Manager parameters");
     # the name's leading "/" is the ARN's separator
     "aws:ssm/parameter:Parameter": ("ssm:AddTagsToResource", None, "arn:aws:ssm:{region}:{account}:parameter{name}"),
