@@ -249,12 +249,19 @@ def wait_for_figures(publisher: types.ModuleType, settings: Any, queue: str, rea
     raise AssertionError(f"{queue} never listed {ready} ready messages")
 
 
+def counted_environ(publisher: types.ModuleType, broker: LocalBroker, vhost: str, secrets: Any,
+                    queues: str) -> dict[str, str]:
+    """The function's environment with the vhost's monitor user, once the broker counts a.work's three messages."""
+    env = environ(publisher, broker, vhost, secret(secrets, f"{vhost}-monitor"), queues)
+    wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
+    return env
+
+
 @pytest.mark.broker
 def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
-    env = environ(publisher, broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,b.work")
-    wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
+    env = counted_environ(publisher, broker, vhost, secrets, "a.work,b.work")
     result = publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
     assert result == {"published": 10}
     assert published(cloudwatch) == {
@@ -271,8 +278,7 @@ def test_each_queue_s_backlog_is_published_with_its_vhost_and_queue(
 def test_a_queue_the_broker_does_not_list_fails_the_run_after_the_others_are_published(
         publisher: types.ModuleType, broker: LocalBroker, vhost: str, clients: tuple[Any, Any]) -> None:
     secrets, cloudwatch = clients
-    env = environ(publisher, broker, vhost, secret(secrets, f"{vhost}-monitor"), "a.work,gone.work")
-    wait_for_figures(publisher, publisher.Settings.from_environment(env), "a.work", 3)
+    env = counted_environ(publisher, broker, vhost, secrets, "a.work,gone.work")
     with pytest.raises(publisher.PublishError, match=r"lists no queue gone\.work in vhost"):
         publisher.handler({}, None, secrets=secrets, cloudwatch=cloudwatch, environ=env)
     assert {queue for _, queue in published(cloudwatch)} == {"a.work"}, "no false 0 for the missing queue"
