@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,28 +14,18 @@ import pytest
 from shared import REPO_ROOT
 from shared.dag import LAYERS
 from shared.envs import load_env
+from shared.jsonwalk import string_leaves
 
 ENVS = ("dev", "staging", "prod")
 URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://[^\s\"'\\]+")
 LOOPBACK = {"127.0.0.1", "localhost"}
 
 
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
-
-
 def urls(env: str) -> list[str]:
     found: list[str] = []
     for layer in LAYERS:
         document = json.loads((REPO_ROOT / "tests" / "snapshots" / env / f"{layer}.json").read_text())
-        for text in strings(document):
+        for text in string_leaves(document):
             found.extend(match.group(0) for match in URL.finditer(text))
     return found
 

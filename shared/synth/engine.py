@@ -43,7 +43,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from shared import REPO_ROOT
 from shared.errors import ConfigError, ContractError, PlatformError
-from shared.jsonwalk import any_string
+from shared.jsonwalk import any_string, string_leaves
 from shared.patch_guard import SYNTH_PATCHED, patches_allowed
 from shared.patching import replace_attributes
 from shared.synth.mocks import PlatformMocks
@@ -378,18 +378,12 @@ def _unknown_result(typ: type) -> Any:
 
 def _strings(value: Any) -> Iterator[str]:
     """The string leaves of a lookup's answer long enough to be a credential or an identifier."""
-    if isinstance(value, str):
-        if len(value) >= 8:
-            yield value
-            if value[:1] in "{[":  # a secret's JSON document: its fields are what programs pass on
+    for text in string_leaves(value):
+        if len(text) >= 8:
+            yield text
+            if text[:1] in "{[":  # a secret's JSON document: its fields are what programs pass on
                 with contextlib.suppress(ValueError):
-                    yield from _strings(json.loads(value))
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+                    yield from _strings(json.loads(text))
 
 
 def _unknown_if_derived(value: Any) -> Any:
