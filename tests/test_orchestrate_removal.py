@@ -80,13 +80,17 @@ def test_a_messaging_only_up_is_refused_too(without_training: None) -> None:
     assert code == 2 and runner.started() == [], out
 
 
-def test_compute_alone_goes_on_and_then_the_whole_up(without_training: None) -> None:
+def compute_alone_then_the_whole_up(after_compute: DeployedRunner) -> None:
+    """``up --layers compute --exact`` goes on, then the whole up, with the stacks as ``after_compute`` holds them."""
     code, out = run(["up", "dev", "--yes", "--layers", "compute", "--exact"], DeployedRunner())
     assert code == 0, out
+    code, out = run(["up", "dev", "--yes"], after_compute)
+    assert code == 0 and after_compute.started()[-1] == "compute", out
+
+
+def test_compute_alone_goes_on_and_then_the_whole_up(without_training: None) -> None:
     # compute deleted its ECS service: the next up deletes the rest in DAG order
-    runner = DeployedRunner(running=("gateway", "preprocess", "inference"))
-    code, out = run(["up", "dev", "--yes"], runner)
-    assert code == 0 and runner.started()[-1] == "compute", out
+    compute_alone_then_the_whole_up(DeployedRunner(running=("gateway", "preprocess", "inference")))
 
 
 def test_a_preview_notes_it_and_goes_on(without_training: None) -> None:
@@ -154,12 +158,8 @@ def test_up_is_refused_while_running_tasks_consume_the_queue_messaging_deletes(
 
 
 def test_compute_first_rolls_the_tasks_off_then_the_whole_up_goes_on(gateway_stops_consuming: None) -> None:
-    code, out = run(["up", "dev", "--yes", "--layers", "compute", "--exact"], DeployedRunner())
-    assert code == 0, out
     # compute's new task definition names no queue (tests/layers/test_compute.py): the next up deletes it
-    runner = DeployedRunner(consumers=("preprocess", "inference", "training"))
-    code, out = run(["up", "dev", "--yes"], runner)
-    assert code == 0 and runner.started()[-1] == "compute", out
+    compute_alone_then_the_whole_up(DeployedRunner(consumers=("preprocess", "inference", "training")))
 
 
 def test_a_compute_stack_from_before_the_fields_is_a_note(gateway_stops_consuming: None) -> None:
