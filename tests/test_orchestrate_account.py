@@ -232,12 +232,13 @@ class BrokerOptionsMq:
 
 class Clients:
     """moto in each env's own account, with Service Quotas, IAM, ACM, the endpoint services' AZs and Amazon MQ's
-    broker options replaceable."""
+    broker options replaceable, and any service's client replaced by ``replace``'s."""
 
     def __init__(self, quotas: Any = None, iam: Any = None, caller: str | None = None,
                  endpoint_zones: Mapping[str, Sequence[str] | None] = {},
                  broker_options: Mapping[str, BrokerOptionsMq.Option | list[BrokerOptionsMq.Option]] = {},
-                 acm: Any = None) -> None:
+                 acm: Any = None, replace: Mapping[str, Any] = {}) -> None:
+        self.replace = replace
         self.moto = MotoAccounts(caller)
         self.quotas = quotas
         self.iam = iam
@@ -246,6 +247,8 @@ class Clients:
         self.broker_options = broker_options
 
     def __call__(self, env: EnvConfig, service: str) -> Any:
+        if service in self.replace:
+            return self.replace[service]
         if service == "service-quotas":
             return self.quotas if self.quotas is not None else MotoQuotas(self.moto(env, service))
         if service == "iam":
@@ -266,6 +269,11 @@ def checker(clients: Clients, sleeps: list[float] | None = None) -> AwsAccountCh
     return AwsAccountCheck(clients, sleep=(sleeps if sleeps is not None else []).append)
 
 
+def replacing(**clients: Any) -> AwsAccountCheck:
+    """The check in accounts with room for everything, each named service's client replaced by the one given."""
+    return checker(Clients(roomy(), replace=clients))
+
+
 def roles_in(env: EnvConfig) -> set[str]:
     iam = MotoAccounts.client(env.account_id, env.region, "iam")
     return {role["RoleName"] for role in iam.list_roles(PathPrefix="/aws-service-role/")["Roles"]}
@@ -277,6 +285,26 @@ def up(argv: list[str], check: AwsAccountCheck,
     out = io.StringIO()
     code = main(argv, runner=runner, out=out, confirm=lambda prompt: True, images=ReleasedEverywhere(), account=check)
     return code, out.getvalue(), runner
+
+
+def compute_alone(operation: str, env: str) -> tuple[int, str, RecordingRunner]:
+    """``up`` (confirmed) or ``preview`` of ``env``'s compute alone, in an account with room for everything."""
+    argv = ["up", env, "--yes"] if operation == "up" else [operation, env]
+    return up([*argv, "--layers", "compute", "--exact"], checker(Clients(roomy())))
+
+
+def compute_refused(env: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """compute's ``up`` alone is refused before any layer runs: its error."""
+    code, out, runner = compute_alone("up", env)
+    assert code == 2 and runner.started() == [], out
+    return capsys.readouterr().err
+
+
+def compute_goes_on(operation: str, env: str) -> str:
+    """compute's ``up`` or ``preview`` alone runs compute: its output."""
+    code, out, runner = compute_alone(operation, env)
+    assert code == 0 and runner.started() == ["compute"], out
+    return out
 
 
 FARGATE = ("fargate", "L-3032A538")
@@ -541,26 +569,21 @@ def test_compute_is_refused_where_the_account_holds_ten_other_log_resource_polic
     document = json.dumps({"Version": "2012-10-17", "Statement": []})
     for index in range(10):
         logs.put_resource_policy(policyName=f"other-{index}", policyDocument=document)
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    error = compute_refused("prod", capsys)
     assert "holds 10 CloudWatch Logs resource policies" in error and "prod-ml-ecs-task-stops" in error
     assert "environments/prod.yaml" in error
     # a preview notes it and goes on
-    code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("preview", "prod")
     assert "up would be refused" in out and "prod-ml-ecs-task-stops" in out
 
     # with prod's own among the ten (its second up) there is nothing more to create
     logs.delete_resource_policy(policyName="other-9")
     logs.put_resource_policy(policyName="prod-ml-ecs-task-stops", policyDocument=document)
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("up", "prod")
 
     # nine others: room for prod's
     logs.delete_resource_policy(policyName="prod-ml-ecs-task-stops")
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("up", "prod")
     assert "CloudWatch Logs resource policies: the account holds 9" in out
 
 
@@ -857,15 +880,6 @@ class PendingSns:
         return Pages()
 
 
-class SnsClients(Clients):
-    def __init__(self, sns: Any) -> None:
-        super().__init__(roomy())
-        self.sns = sns
-
-    def __call__(self, env: EnvConfig, service: str) -> Any:
-        return self.sns if service == "sns" else super().__call__(env, service)
-
-
 def test_an_alarm_subscription_sns_deleted_is_named_with_the_refresh_that_brings_it_back(
         moto_aws: None, edit_env: Any) -> None:
     """SNS deletes a subscription left unconfirmed 48 hours, and an email one suspended by an alarm storm (more than
@@ -875,14 +889,14 @@ def test_an_alarm_subscription_sns_deleted_is_named_with_the_refresh_that_brings
         email=["oncall@example.com", "lead@example.com", "new@example.com"]))
     dev = load_env("dev")
     sns = MotoAccounts.client(dev.account_id, dev.region, "sns")
-    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SnsClients(sns)))
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], replacing(sns=sns))
     assert code == 0 and "not subscribed" not in out, out  # no topic yet: the first up subscribes them all
 
     topic = sns.create_topic(Name="dev-ml-alarms")["TopicArn"]
     for address in ("oncall@example.com", "new@example.com"):
         sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)
     code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"],
-                           checker(SnsClients(PendingSns(sns, {"new@example.com"}))))
+                           replacing(sns=PendingSns(sns, {"new@example.com"})))
     assert code == 0 and runner.started() == ["broker"], out
     notes = [line for line in out.splitlines() if line.startswith("note: ") and "dev.yaml: alarms" in line]
     assert len(notes) == 2, out
@@ -922,10 +936,10 @@ def test_an_https_subscription_with_basic_auth_is_found_though_sns_masks_its_pas
     topic = sns.create_topic(Name="dev-ml-alarms")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=hook)
     code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"],
-                      checker(SnsClients(MaskedHttpsSns(sns, set()))))
+                      replacing(sns=MaskedHttpsSns(sns, set())))
     assert code == 0 and "dev.yaml: alarms" not in out, out
     code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"],
-                      checker(SnsClients(MaskedHttpsSns(sns, {hook}))))
+                      replacing(sns=MaskedHttpsSns(sns, {hook})))
     # named without its password: the preflight's notes are printed (a CI log keeps them)
     assert code == 0 and "is not subscribed" not in out, out
     assert "https://[redacted]@hooks.example.com/[redacted] is pending confirmation" in out and "s3cret" not in out, out
@@ -941,15 +955,6 @@ class DescribedSecret:
         return {"Name": SecretId, **self.described}
 
 
-class SecretClients(Clients):
-    def __init__(self, secrets: Any) -> None:
-        super().__init__(roomy())
-        self.secrets = secrets
-
-    def __call__(self, env: EnvConfig, service: str) -> Any:
-        return self.secrets if service == "secretsmanager" else super().__call__(env, service)
-
-
 def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws: None) -> None:
     """The rotation alarm counts the function's errors only: an invocation Lambda refused (a VPC function idle for
     weeks is Inactive) raises none, and the secret's NextRotationDate stays in the past."""
@@ -960,7 +965,7 @@ def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws:
                                "NextRotationDate": now - timedelta(days=20),
                                "VersionIdsToStages": {"v1": ["AWSCURRENT", "platform-initial"],
                                                       "v2": ["AWSPENDING"]}})
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(SecretClients(overdue)))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], replacing(secretsmanager=overdue))
     assert code == 0 and runner.started() == ["broker"], out
     notes = [line for line in out.splitlines() if line.startswith("note: ") and "platform/dev/broker/admin" in line]
     assert len(notes) == 2, out
@@ -970,7 +975,7 @@ def test_an_admin_rotation_that_never_ran_or_stopped_partway_is_a_note(moto_aws:
     on_time = DescribedSecret({"RotationEnabled": True, "LastRotatedDate": now - timedelta(days=10),
                                "NextRotationDate": now + timedelta(days=170),
                                "VersionIdsToStages": {"v3": ["AWSCURRENT"], "v2": ["AWSPREVIOUS"]}})
-    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], checker(SecretClients(on_time)))
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], replacing(secretsmanager=on_time))
     assert code == 0 and "platform/dev/broker/admin" not in out, out
 
 
@@ -1005,18 +1010,8 @@ def test_an_identity_denied_the_subscription_and_rotation_reads_gets_notes_and_u
     unknown is a note, never a crash or a refusal."""
     edit_env("dev", lambda data: data.setdefault("alarms", {}).update(email=["oncall@example.com"]))
 
-    class DeniedClients(Clients):
-        def __init__(self) -> None:
-            super().__init__(roomy())
-
-        def __call__(self, env: EnvConfig, service: str) -> Any:
-            if service == "sns":
-                return Denied("AuthorizationError")
-            if service == "secretsmanager":
-                return Denied("AccessDeniedException")
-            return super().__call__(env, service)
-
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], checker(DeniedClients()))
+    denied = replacing(sns=Denied("AuthorizationError"), secretsmanager=Denied("AccessDeniedException"))
+    code, out, runner = up(["up", "dev", "--yes", "--layers", "broker", "--exact"], denied)
     assert code == 0 and runner.started() == ["broker"], out
     assert "alarm subscriptions still exist is unknown (ListSubscriptionsByTopic:" in out, out
     assert "whether platform/dev/broker/admin rotates is unknown (DescribeSecret:" in out, out
@@ -1254,9 +1249,7 @@ def test_compute_is_refused_where_the_registry_policy_holds_statements_it_would_
     prod = load_env("prod")
     ecr = MotoAccounts.client(prod.account_id, prod.region, "ecr")
     ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [org_statement(prod)]}))
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    error = compute_refused("prod", capsys)
     assert ("environments/prod.yaml: the ECR registry policy of account 333333333333 (eu-west-1) holds statement "
             "OrgSecurityTooling, which compute did not put there") in error
     assert "PutRegistryPolicy replaces it whole" in error
@@ -1265,22 +1258,19 @@ def test_compute_is_refused_where_the_registry_policy_holds_statements_it_would_
     assert ("see it: `aws ecr get-registry-policy --region eu-west-1 --query policyText --output text`; clear it: "
             "`aws ecr delete-registry-policy --region eu-west-1`") in error
     # a preview notes it and goes on
-    code, out, runner = up(["preview", "prod", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("preview", "prod")
     assert "up would be refused" in out and "OrgSecurityTooling" in out
 
     # compute's own statement is there (its earlier `up`): the other one is a note, compute's next change drops it
     ours = registry_policy(Registry.of(load_env("dev")), Registry.of(prod), "aws")
     ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17",
                                                    "Statement": [*ours["Statement"], org_statement(prod)]}))
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("up", "prod")
     assert "also holds statement OrgSecurityTooling" in out
 
     # compute's alone: nothing to say
     ecr.put_registry_policy(policyText=json.dumps(ours))
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("up", "prod")
     assert "OrgSecurityTooling" not in out and "also holds" not in out
 
 
@@ -1293,9 +1283,7 @@ def test_compute_of_the_image_source_is_refused_where_replication_holds_other_ru
     ecr.put_replication_configuration(replicationConfiguration={"rules": [{
         "destinations": [{"region": "us-east-1", "registryId": dev.account_id}],
         "repositoryFilters": [{"filter": "data-team/", "filterType": "PREFIX_MATCH"}]}]})
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    error = compute_refused("dev", capsys)
     assert ("environments/dev.yaml: the ECR replication configuration of account 111111111111 (eu-west-1) holds "
             "a rule of repositories data-team/ to 111111111111 us-east-1, which compute did not put there") in error
     assert "PutReplicationConfiguration replaces it whole" in error
@@ -1307,8 +1295,7 @@ def test_compute_of_the_image_source_is_refused_where_replication_holds_other_ru
     from shared.components.image_replication import replica_registries, replication_configuration
 
     ecr.put_replication_configuration(replicationConfiguration=replication_configuration(replica_registries(dev)))
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    compute_goes_on("up", "dev")
 
 
 def test_compute_that_stops_writing_a_registry_setting_is_told_it_deletes_what_else_it_holds(
@@ -1340,13 +1327,11 @@ def test_compute_that_stops_writing_a_registry_setting_is_told_it_deletes_what_e
     for name in ("staging", "prod"):
         edit_env(name, lambda data: data["compute"].pop("image_source"))
 
-    code, out, runner = up(["up", "prod", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("up", "prod")
     assert ("the ECR registry policy of account 333333333333 (eu-west-1) holds compute's statement, which compute no "
             "longer writes, beside statement OrgSecurityTooling: compute's `up` deletes the policy whole "
             "(DeleteRegistryPolicy)") in out
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("up", "dev")
     assert ("the ECR replication configuration of account 111111111111 (eu-west-1) holds compute's rule, which "
             "compute no longer writes, beside a rule of repositories data-team/ to 111111111111 us-east-1: compute's "
             "`up` removes every rule (PutReplicationConfiguration with none)") in out
@@ -1376,28 +1361,22 @@ def test_a_gateway_certificate_acm_has_not_issued_stops_up_before_any_layer(
     acm = MotoAccounts.client(dev.account_id, dev.region, "acm")
     arn = acm.request_certificate(DomainName="api.example.com", ValidationMethod="DNS")["CertificateArn"]
     _gateway_with(edit_env, arn)
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    error = compute_refused("dev", capsys)
     assert "environments/dev.yaml: compute.certificate_arn" in error and "PENDING_VALIDATION" in error
     # the DNS record ACM waits for, as DescribeCertificate names it
     assert "CNAME _d930b28be6c5927595552b219965053e.api.example.com." in error, error
     # a preview notes it and goes on
-    code, out, runner = up(["preview", "dev", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("preview", "dev")
     assert "up would be refused" in out and "PENDING_VALIDATION" in out
 
     # once ACM has issued it (moto issues a requested certificate after ACM_VALIDATION_WAIT seconds)
     monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", -1)
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 0 and runner.started() == ["compute"], out
+    out = compute_goes_on("up", "dev")
     assert f"gateway certificate {arn}: ISSUED" in out
 
     # a certificate the account does not hold (deleted, or a typo in its id): CreateListener's CertificateNotFound
     acm.delete_certificate(CertificateArn=arn)
-    code, out, runner = up(["up", "dev", "--yes", "--layers", "compute", "--exact"], checker(Clients(roomy())))
-    assert code == 2 and runner.started() == [], out
-    error = capsys.readouterr().err
+    error = compute_refused("dev", capsys)
     assert "compute.certificate_arn" in error and "does not hold" in error
 
 
