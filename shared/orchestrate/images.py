@@ -34,7 +34,7 @@ layer runs (exit 2 when it is not the env's).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -309,16 +309,12 @@ class ImageGatedRunner:
         images first.)"""
         if self.holds_resources(LAYER, env) is False:
             return None
-        held = self.checks.held(env)
-        if not held:
-            return None
-        for repository in held:
-            on_output(f"images: still in the registry: {repository.describe(env)}")
-        return LayerResult(LAYER, Status.FAILED, detail=(
-            f"nothing of {LAYER} was deleted: ECR refuses to delete a repository that holds images (force_delete is "
-            f"off), and {', '.join(f'{r.repository} ({r.images})' for r in held)} still hold(s) some. Empty or delete "
-            f"them (above; {env.name}'s are the images its services ran: keep what another env still needs, e.g. "
-            f"what its replication has not copied yet), then run `nox -s destroy -- {env.name}` again"))
+        return _held_failure(
+            self.checks.held(env), on_output, lambda repository: f"still in the registry: {repository.describe(env)}",
+            lambda held, listed: (
+                f"nothing of {LAYER} was deleted: {ECR_REFUSES}, and {listed} still hold(s) some. Empty or delete "
+                f"them (above; {env.name}'s are the images its services ran: keep what another env still needs, e.g. "
+                f"what its replication has not copied yet), then run `nox -s destroy -- {env.name}` again"))
 
     def _removed_repositories(self, env: EnvConfig) -> list[str]:
         """The services whose repositories compute's deployed stack holds (its ``repository_urls``: every service of
@@ -337,18 +333,15 @@ class ImageGatedRunner:
         RepositoryNotEmptyException, botocore ecr model), and the update fails there after it has deleted the service's
         ECS service, roles and log group, and again on every later ``up`` (the repository stays in the state)."""
         removed = self._removed_repositories(env)
-        held = self.checks.held(env, removed) if removed else []
-        if not held:
-            return None
-        for kept in held:
-            on_output(f"images: removed from the catalog, still in the registry: {kept.describe(env, 'up')}")
-        return LayerResult(LAYER, Status.FAILED, detail=(
-            f"nothing of {LAYER} was changed: its up would delete the repositories of "
-            f"{', '.join(r.service for r in held)} (no longer in the catalog), and ECR refuses to delete a repository "
-            f"that holds images (force_delete is off): {', '.join(f'{r.repository} ({r.images})' for r in held)}. Keep "
-            f"what another env still needs (what its replication or a promotion has not copied yet), delete "
-            f"{'it' if len(held) == 1 else 'them'} with the images (above), then run the up again (it asks "
-            f"--allow-replace for each repository's delete)"))
+        return _held_failure(
+            self.checks.held(env, removed) if removed else [], on_output,
+            lambda kept: f"removed from the catalog, still in the registry: {kept.describe(env, 'up')}",
+            lambda held, listed: (
+                f"nothing of {LAYER} was changed: its up would delete the repositories of "
+                f"{', '.join(r.service for r in held)} (no longer in the catalog), and {ECR_REFUSES}: {listed}. Keep "
+                f"what another env still needs (what its replication or a promotion has not copied yet), delete "
+                f"{'it' if len(held) == 1 else 'them'} with the images (above), then run the up again (it asks "
+                f"--allow-replace for each repository's delete)"))
 
     def interrupt(self) -> None:
         self._interrupted = True  # no step 2 after an interrupted step 1
@@ -388,23 +381,17 @@ class ImageGatedRunner:
         for big in oversized:
             on_output(f"{_oversized_heading(big)}: {big.service}: {big.reason(catalog_file())}")
         refused = [o for o in oversized if o.refused]
-        said = []
-        if held:
-            said.append(f"up stops before any change: the repositories of {', '.join(h.service for h in held)} (no "
-                        "longer in the catalog) hold images")
-        if foreign:
-            said.append(f"up stops before any change: repositories compute did not create "
-                        f"({', '.join(f.service for f in foreign)})")
-        if missing:
-            said.append(f"up stops before the services (after creating the registry): not in {env.name}'s registry: "
-                        f"{', '.join(m.service for m in missing)}")
-        if wrong:
-            said.append(f"up stops before the services: not {'/'.join(IMAGE_PLATFORM)}: "
-                        f"{', '.join(w.service for w in wrong)}")
-        if refused:
-            said.append(f"up stops before the services: images larger than their tasks' ephemeral storage: "
-                        f"{', '.join(o.service for o in refused)}")
-        return "; ".join(said)
+        stops: list[tuple[Sequence[Any], str]] = [
+            (held, "up stops before any change: the repositories of {} (no longer in the catalog) hold images"),
+            (foreign, "up stops before any change: repositories compute did not create ({})"),
+            (missing, f"up stops before the services (after creating the registry): not in {env.name}'s registry: "
+                      "{}"),
+            (wrong, f"up stops before the services: not {'/'.join(IMAGE_PLATFORM)}: {{}}"),
+            (refused, "up stops before the services: images larger than their tasks' ephemeral storage: {}"),
+        ]
+        # each text's {} is its items' services
+        return "; ".join(text.replace("{}", ", ".join(item.service for item in items))
+                         for items, text in stops if items)
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if self._gates_destroy(layer, operation):
@@ -521,6 +508,23 @@ class ImageGatedRunner:
         compared = " and the task definition compute applied" if applied else ""
         on_output(f"ecs: every service runs its released digest{compared} ({len(images)} checked)")
         return result
+
+
+#: why compute's repositories block a delete (shared.components.ecr: force_delete off; botocore ecr
+#: DeleteRepository: RepositoryNotEmptyException)
+ECR_REFUSES = "ECR refuses to delete a repository that holds images (force_delete is off)"
+
+
+def _held_failure(held: Sequence[HeldRepository], on_output: OutputSink, line: Callable[[HeldRepository], str],
+                  detail: Callable[[Sequence[HeldRepository], str], str]) -> LayerResult | None:
+    """compute FAILED for the repositories that still hold images, each printed (``images: `` and ``line``'s text),
+    with ``detail`` of them and their "repository (images)" list; None when none holds any."""
+    if not held:
+        return None
+    for repository in held:
+        on_output(f"images: {line(repository)}")
+    return LayerResult(LAYER, Status.FAILED,
+                       detail=detail(held, ", ".join(f"{r.repository} ({r.images})" for r in held)))
 
 
 def present_images(images: Mapping[str, str], missing: Sequence[MissingImage]) -> dict[str, str]:
