@@ -17,20 +17,11 @@ from typing import Any
 import boto3
 import pytest
 
+from shared import images as findings  # what the orchestrator's image checks find
 from shared.components.compute import cluster_name
 from shared.components.ecr import repository_name
 from shared.envs import EnvConfig
-from shared.images import (
-    AwsAccessError,
-    ForeignRepository,
-    HeldRepository,
-    MissingImage,
-    OversizedImage,
-    RollbackReport,
-    RunningImage,
-    WrongPlatform,
-    profile_var,
-)
+from shared.images import AwsAccessError, profile_var
 from shared.orchestrate.account import AccountReport, LinkedRole
 from shared.release_tags import TagResult
 
@@ -248,26 +239,26 @@ class ReleasedEverywhere:
     def verify(self, env: EnvConfig) -> None:
         return None
 
-    def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[MissingImage]:
+    def missing(self, env: EnvConfig, images: Mapping[str, str]) -> list[findings.MissingImage]:
         return []
 
-    def foreign(self, env: EnvConfig) -> list[ForeignRepository]:
+    def foreign(self, env: EnvConfig) -> list[findings.ForeignRepository]:
         return []
 
-    def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[WrongPlatform]:
+    def wrong_platforms(self, env: EnvConfig, images: Mapping[str, str]) -> list[findings.WrongPlatform]:
         return []
 
-    def oversized(self, env: EnvConfig, images: Mapping[str, str]) -> list[OversizedImage]:
+    def oversized(self, env: EnvConfig, images: Mapping[str, str]) -> list[findings.OversizedImage]:
         return []
 
-    def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[HeldRepository]:
+    def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[findings.HeldRepository]:
         return []
 
-    def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
-        return [RunningImage(service, service, env.release.images[service]) for service in services]
+    def running(self, env: EnvConfig, services: Sequence[str]) -> list[findings.RunningImage]:
+        return [findings.RunningImage(service, service, env.release.images[service]) for service in services]
 
-    def rollbacks(self, env: EnvConfig, services: Sequence[str], since: datetime) -> RollbackReport:
-        return RollbackReport([])
+    def rollbacks(self, env: EnvConfig, services: Sequence[str], since: datetime) -> findings.RollbackReport:
+        return findings.RollbackReport([])
 
     def registry_targets(self, env: EnvConfig) -> list[str]:
         return []
