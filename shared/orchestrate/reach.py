@@ -31,7 +31,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -157,28 +157,30 @@ def check_destroy_from_runner(env: EnvConfig, operation: Operation, plan: Plan, 
         f"`nox -s destroy -- {env.name}` (messaging's emptied stack needs no reach)")
 
 
+@dataclass(eq=False)
 class ReachCheck:
     """The probes of one run: :meth:`preflight` before anything runs, :meth:`before_level` between levels."""
 
-    def __init__(self, env: EnvConfig, operation: Operation, plan: Plan, read_outputs: OutputsReader, *,
-                 probe: Probe = tcp_probe, timeout_s: float = PROBE_TIMEOUT_S, out: TextIO | None = None,
-                 endpoint_layer_of: Callable[[str], str] = endpoint_layer,
-                 needs_reach: frozenset[str] = NEEDS_VPC_REACH, holds: HoldsReader | None = None,
-                 brokers: BrokersReader | None = None) -> None:
-        self.env = env
-        self.operation = operation
-        self.plan = plan
-        self.read_outputs = read_outputs
-        self.probe = probe
-        self.timeout_s = timeout_s
-        self.out = out
-        self.endpoint_layer_of = endpoint_layer_of
-        self.layers = [layer for layer in plan.layers if layer in needs_reach]
-        self.holds = holds
-        self.brokers = brokers
-        self.pending: dict[str, str] = {}
-        """layer -> the earlier layer of this run after whose level its endpoint is known and probed."""
-        self.refusals: list[str] = []
+    env: EnvConfig
+    operation: Operation
+    plan: Plan
+    read_outputs: OutputsReader
+    _: KW_ONLY
+    probe: Probe = tcp_probe
+    timeout_s: float = PROBE_TIMEOUT_S
+    out: TextIO | None = None
+    endpoint_layer_of: Callable[[str], str] = endpoint_layer
+    needs_reach: InitVar[frozenset[str]] = NEEDS_VPC_REACH
+    holds: HoldsReader | None = None
+    brokers: BrokersReader | None = None
+    layers: list[str] = field(init=False)
+    """The plan's layers whose providers need to reach into the VPC (``needs_reach``)."""
+    pending: dict[str, str] = field(init=False, default_factory=dict)
+    """layer -> the earlier layer of this run after whose level its endpoint is known and probed."""
+    refusals: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self, needs_reach: frozenset[str]) -> None:
+        self.layers = [layer for layer in self.plan.layers if layer in needs_reach]
 
     def _say(self, text: str) -> None:
         if self.out is not None:
