@@ -285,24 +285,23 @@ def broker_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inp
     def against_limit(resource: str, description: str, comparison: str, threshold: float, measured: Query,
                       limit_metric: str, result: tuple[str, str, str]) -> AlarmSpec:
         """The alarm on ``result`` (id, label, expression), metric math over the ``measured`` metric and the
-        broker's ``limit_metric`` for it."""
+        broker's ``limit_metric`` for it; ``description`` ends with its runbook entry."""
         result_id, label, expression = result
         return AlarmSpec(
-            name=alarm_name(env_name, "broker", resource), description=description, comparison=comparison,
+            name=alarm_name(env_name, "broker", resource),
+            description=description + runbook(f"<env>-ml-broker-{resource}"), comparison=comparison,
             threshold=threshold, treat_missing_data="breaching", period=period, evaluation_periods=periods,
             queries=(measured, metric("limit", limit_metric),
                      Query(id=result_id, label=label, expression=expression, return_data=True)))
 
     return [
         against_limit("memory", f"the {env_name} RabbitMQ broker uses {settings.broker_memory_percent}%+ of its "
-                      "memory limit (or reports nothing); at 100% it blocks every publisher; "
-                      + runbook("<env>-ml-broker-memory"),
+                      "memory limit (or reports nothing); at 100% it blocks every publisher; ",
                       "GreaterThanOrEqualToThreshold", settings.broker_memory_percent,
                       metric("used", "RabbitMQMemUsed"), "RabbitMQMemLimit",
                       ("percent", "memory used (% of limit)", "100 * used / limit")),
         against_limit("disk", f"the {env_name} RabbitMQ broker has less than {settings.broker_disk_free_ratio}x "
-                      "its disk limit free (or reports nothing); below the limit it blocks every publisher; "
-                      + runbook("<env>-ml-broker-disk"),
+                      "its disk limit free (or reports nothing); below the limit it blocks every publisher; ",
                       "LessThanThreshold", settings.broker_disk_free_ratio,
                       metric("free", "RabbitMQDiskFree"), "RabbitMQDiskFreeLimit",
                       ("headroom", "free disk / disk limit", "free / limit")),
