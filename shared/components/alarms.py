@@ -64,15 +64,22 @@ _ALARM_NAME = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 
 
 @dataclass(frozen=True)
+class Metric:
+    """One CloudWatch metric series: its namespace and name, the statistic taken of it, and its dimensions."""
+
+    namespace: str
+    name: str
+    statistic: str = "Maximum"
+    dimensions: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Query:
     """One query of a metric-math alarm: a metric (``metric`` set) or an expression over other ids."""
 
     id: str
     label: str
-    namespace: str | None = None
-    metric: str | None = None
-    dimensions: dict[str, pulumi.Input[str]] = field(default_factory=dict)
-    stat: str = "Maximum"
+    metric: Metric | None = None
     expression: str | None = None
     return_data: bool = False
 
@@ -87,10 +94,8 @@ class AlarmSpec:
     """Chosen per alarm: what silence from the metric means for that resource (see each builder)."""
     period: int
     evaluation_periods: int
-    namespace: str | None = None
-    metric: str | None = None
-    statistic: str | None = None
-    dimensions: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    metric: Metric | None = None
+    """The one metric the alarm watches; None: ``queries``, metric math."""
     queries: tuple[Query, ...] = ()
 
     def __post_init__(self) -> None:
@@ -117,7 +122,7 @@ class AlarmSpec:
 def metric_query(query_id: str, namespace: str, name: str, dimensions: dict[str, pulumi.Input[str]],
                  stat: str) -> Query:
     """A metric-math query of one metric, labelled with the metric's name."""
-    return Query(id=query_id, label=name, namespace=namespace, metric=name, dimensions=dimensions, stat=stat)
+    return Query(id=query_id, label=name, metric=Metric(namespace, name, stat, dimensions))
 
 
 def name_prefix(env_name: str) -> str:
@@ -170,17 +175,18 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                                   + runbook("<env>-ml-queue-depth-<svc>"),
                       comparison="GreaterThanOrEqualToThreshold", threshold=settings.queue_depth,
                       treat_missing_data="missing", period=settings.period_seconds,
-                      evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
-                      metric=QUEUE_READY_METRIC, statistic="Maximum", dimensions={"VirtualHost": vhost, "Queue": work}),
+                      evaluation_periods=settings.evaluation_periods,
+                      metric=Metric(published_namespace, QUEUE_READY_METRIC, "Maximum",
+                                    {"VirtualHost": vhost, "Queue": work})),
             AlarmSpec(name=alarm_name(env_name, "dlq-depth", service),
                       description=f"{dead_letter} holds {settings.dead_letter_depth}+ dead letters: messages {service} "
                                   "rejected, that expired or exceeded the delivery limit; inspect and replay or drop "
                                   "them; " + runbook("<env>-ml-dlq-depth-<svc>"),
                       comparison="GreaterThanOrEqualToThreshold", threshold=settings.dead_letter_depth,
                       treat_missing_data="missing", period=settings.period_seconds,
-                      evaluation_periods=settings.evaluation_periods, namespace=published_namespace,
-                      metric=QUEUE_READY_METRIC, statistic="Maximum",
-                      dimensions={"VirtualHost": vhost, "Queue": dead_letter}))]
+                      evaluation_periods=settings.evaluation_periods,
+                      metric=Metric(published_namespace, QUEUE_READY_METRIC, "Maximum",
+                                    {"VirtualHost": vhost, "Queue": dead_letter})))]
     if not amazon_mq_vends_queue_metrics(engine_version):
         # A per-queue alarm would never get a data point and stay OK forever. The broker-level count is
         # published (Broker dimension); missing data is "missing" so a gap shows instead of a green alarm.
@@ -192,8 +198,7 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                         + runbook("<env>-ml-backlog-broker"),
             comparison="GreaterThanOrEqualToThreshold", threshold=settings.queue_depth, treat_missing_data="missing",
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
-            namespace=AMAZON_MQ_NAMESPACE, metric="MessageReadyCount", statistic="Maximum",
-            dimensions={"Broker": broker_name})]
+            metric=Metric(AMAZON_MQ_NAMESPACE, "MessageReadyCount", "Maximum", {"Broker": broker_name}))]
     specs = []
     for service, (work, dead_letter) in sorted(queues.items()):
         specs.append(no_consumer_alarm(env_name, settings, service, work, AMAZON_MQ_NAMESPACE, "MessageReadyCount",
@@ -212,8 +217,8 @@ def queue_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.Inpu
                 name=alarm_name(env_name, what, service), description=description,
                 comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
                 period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
-                namespace=AMAZON_MQ_NAMESPACE, metric="MessageCount", statistic="Maximum",
-                dimensions={"Broker": broker_name, "VirtualHost": vhost, "Queue": queue}))
+                metric=Metric(AMAZON_MQ_NAMESPACE, "MessageCount", "Maximum",
+                              {"Broker": broker_name, "VirtualHost": vhost, "Queue": queue})))
     return specs
 
 
@@ -357,7 +362,7 @@ def capacity_alarms(env_name: str, settings: AlarmsConfig, broker_name: pulumi.I
                         + runbook(f"<env>-ml-broker-capacity-{what}"),
             comparison="GreaterThanOrEqualToThreshold", threshold=threshold, treat_missing_data="notBreaching",
             period=settings.period_seconds, evaluation_periods=settings.evaluation_periods,
-            namespace=AMAZON_MQ_NAMESPACE, metric=metric, statistic="Maximum", dimensions={"Broker": broker_name}))
+            metric=Metric(AMAZON_MQ_NAMESPACE, metric, "Maximum", {"Broker": broker_name})))
     return specs
 
 
@@ -377,7 +382,7 @@ def rotation_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi
                     "why; " + runbook("<env>-ml-admin-rotation-errors-broker"),
         comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
         period=settings.period_seconds, evaluation_periods=1,
-        namespace=LAMBDA_NAMESPACE, metric="Errors", statistic="Sum", dimensions={"FunctionName": function_name})]
+        metric=Metric(LAMBDA_NAMESPACE, "Errors", "Sum", {"FunctionName": function_name}))]
 
 
 def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulumi.Input[str]) -> list[AlarmSpec]:
@@ -396,8 +401,8 @@ def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulum
     def on(what: str, metric: str, comparison: str, missing: str, description: str) -> AlarmSpec:
         return AlarmSpec(name=alarm_name(env_name, what, "publisher"), description=description, comparison=comparison,
                          threshold=1, treat_missing_data=missing, period=settings.period_seconds,
-                         evaluation_periods=settings.evaluation_periods, namespace=LAMBDA_NAMESPACE, metric=metric,
-                         statistic="Sum", dimensions={"FunctionName": function_name})
+                         evaluation_periods=settings.evaluation_periods,
+                         metric=Metric(LAMBDA_NAMESPACE, metric, "Sum", {"FunctionName": function_name}))
 
     return [
         on("queue-metrics-errors", "Errors", "GreaterThanOrEqualToThreshold", "notBreaching",
@@ -516,8 +521,9 @@ def certificate_alarms(env_name: str, certificate_arn: str) -> list[AlarmSpec]:
                     "or renew it under the same ARN, or name a new one in compute.certificate_arn; "
                     + runbook("<env>-ml-certificate-expiry-gateway"),
         comparison="LessThanOrEqualToThreshold", threshold=CERTIFICATE_EXPIRY_DAYS, treat_missing_data="breaching",
-        period=CERTIFICATE_PERIOD_SECONDS, evaluation_periods=1, namespace=CERTIFICATE_MANAGER_NAMESPACE,
-        metric=DAYS_TO_EXPIRY_METRIC, statistic="Minimum", dimensions={"CertificateArn": certificate_arn})]
+        period=CERTIFICATE_PERIOD_SECONDS, evaluation_periods=1,
+        metric=Metric(CERTIFICATE_MANAGER_NAMESPACE, DAYS_TO_EXPIRY_METRIC, "Minimum",
+                      {"CertificateArn": certificate_arn}))]
 
 
 #: Unexpected stops (shared.components.task_stops) of one service's tasks that make a crash loop: one stop is a
@@ -561,8 +567,8 @@ def task_stop_alarms(env_name: str, services: dict[str, pulumi.Input[str]],
                         + runbook("<env>-ml-task-stops-<svc>"),
             comparison="GreaterThanOrEqualToThreshold", threshold=TASK_STOPS_THRESHOLD,
             treat_missing_data="notBreaching", period=window, evaluation_periods=1,
-            namespace=TASK_STOPS_NAMESPACE, metric=TASK_STOPS_METRIC, statistic="Sum",
-            dimensions={TASK_GROUP_DIMENSION: pulumi.Output.from_input(service_name).apply(task_group)}))
+            metric=Metric(TASK_STOPS_NAMESPACE, TASK_STOPS_METRIC, "Sum",
+                          {TASK_GROUP_DIMENSION: pulumi.Output.from_input(service_name).apply(task_group)})))
     return specs
 
 
@@ -583,8 +589,8 @@ def event_delivery_alarms(env_name: str, settings: AlarmsConfig,
                     "resource or key policy refuses it): they are dropped; "
                     + runbook("<env>-ml-event-delivery-<rule>"),
         comparison="GreaterThanOrEqualToThreshold", threshold=1, treat_missing_data="notBreaching",
-        period=settings.period_seconds, evaluation_periods=1, namespace=EVENTS_NAMESPACE,
-        metric=FAILED_INVOCATIONS_METRIC, statistic="Sum", dimensions={"RuleName": rule})
+        period=settings.period_seconds, evaluation_periods=1,
+        metric=Metric(EVENTS_NAMESPACE, FAILED_INVOCATIONS_METRIC, "Sum", {"RuleName": rule}))
         for subject, rule in sorted(rules.items())]
 
 
@@ -800,13 +806,15 @@ class MetricAlarms(pulumi.ComponentResource):
             raise ValueError(f"duplicate alarm names in {name}: {sorted(n for n in names if names.count(n) > 1)}")
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in specs:
+            single = spec.metric  # None: metric math (queries)
             self.alarms[spec.name] = aws.cloudwatch.MetricAlarm(
                 spec.name, name=spec.name, alarm_description=spec.description,
                 comparison_operator=spec.comparison, threshold=spec.threshold,
                 evaluation_periods=spec.evaluation_periods, datapoints_to_alarm=spec.evaluation_periods,
                 treat_missing_data=spec.treat_missing_data,
-                namespace=spec.namespace, metric_name=spec.metric, statistic=spec.statistic,
-                dimensions=spec.dimensions or None, period=spec.period if spec.metric else None,
+                namespace=single.namespace if single else None, metric_name=single.name if single else None,
+                statistic=single.statistic if single else None,
+                dimensions=(single.dimensions or None) if single else None, period=spec.period if single else None,
                 metric_queries=[_query(query, spec.period) for query in spec.queries] or None,
                 alarm_actions=[topic_arn], ok_actions=[topic_arn],
                 opts=pulumi.ResourceOptions(parent=self))
@@ -906,9 +914,10 @@ def _query(query: Query, period: int) -> aws.cloudwatch.MetricAlarmMetricQueryAr
     if query.expression is not None:
         return aws.cloudwatch.MetricAlarmMetricQueryArgs(id=query.id, label=query.label, expression=query.expression,
                                                          return_data=query.return_data)
-    assert query.metric is not None and query.namespace is not None
+    assert query.metric is not None
+    metric = query.metric
     return aws.cloudwatch.MetricAlarmMetricQueryArgs(
         id=query.id, label=query.label, return_data=query.return_data,
         metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace=query.namespace, metric_name=query.metric, dimensions=query.dimensions, stat=query.stat,
+            namespace=metric.namespace, metric_name=metric.name, dimensions=metric.dimensions, stat=metric.statistic,
             period=period))

@@ -18,6 +18,7 @@ from botocore.validate import ParamValidator
 from shared.catalog import DEFAULT_STARTUP_SECONDS, HEALTH_INTERVAL, HEALTH_TIMEOUT, load_catalog
 from shared.components.alarms import (
     AlarmSpec,
+    Metric,
     Query,
     amazon_mq_vends_queue_metrics,
     below_desired_periods,
@@ -280,9 +281,9 @@ def test_without_the_publisher_rabbitmq_3_watches_consumers_on_amazon_mqs_queue_
     pairs = {"inference": ("inference.work", "inference.dlq")}
     three = {spec.name: spec for spec in queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "3.13")}
     spec = three["prod-ml-no-consumer-inference"]
-    assert {(q.namespace, q.metric) for q in spec.queries if q.metric} == {
+    assert {(q.metric.namespace, q.metric.name) for q in spec.queries if q.metric} == {
         ("AWS/AmazonMQ", "MessageReadyCount"), ("AWS/AmazonMQ", "ConsumerCount")}
-    assert all(q.dimensions == {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "inference.work"}
+    assert all(q.metric.dimensions == {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "inference.work"}
                for q in spec.queries if q.metric)
 
 
@@ -655,22 +656,22 @@ def _spec(**changes: Any) -> AlarmSpec:
     base: dict[str, Any] = dict(
         name="dev-ml-x-y", description="d", comparison="GreaterThanThreshold", threshold=0,
         treat_missing_data="missing", period=60, evaluation_periods=1,
-        queries=(Query(id="a", label="a", namespace="N", metric="M"), Query(id="e", label="e", expression="a",
+        queries=(Query(id="a", label="a", metric=Metric("N", "M")), Query(id="e", label="e", expression="a",
                                                                              return_data=True)))
     base.update(changes)
     return AlarmSpec(**base)
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"queries": (Query(id="a", label="a", namespace="N", metric="M", return_data=True),
+    ({"queries": (Query(id="a", label="a", metric=Metric("N", "M"), return_data=True),
                   Query(id="e", label="e", expression="a", return_data=True))}, "exactly one"),
-    ({"queries": (Query(id="a", label="a", namespace="N", metric="M"),)}, "exactly one"),
-    ({"queries": (Query(id="A", label="a", namespace="N", metric="M", return_data=True),)}, "query ids"),
+    ({"queries": (Query(id="a", label="a", metric=Metric("N", "M")),)}, "exactly one"),
+    ({"queries": (Query(id="A", label="a", metric=Metric("N", "M"), return_data=True),)}, "query ids"),
     ({"period": 90}, "period"),
     ({"treat_missing_data": "zero"}, "treat_missing_data"),
     ({"name": "has space"}, "alarm name"),
     ({"period": 600, "evaluation_periods": 145}, "longer than CloudWatch allows"),
-    ({"metric": "M", "namespace": "N"}, "not both"),
+    ({"metric": Metric("N", "M")}, "not both"),
 ])
 def test_invalid_alarm_specs_are_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -700,11 +701,11 @@ def test_without_the_publisher_rabbitmq_3_alarms_on_amazon_mqs_queue_series_and_
     pairs = {"inference": ("inference.work", "inference.dlq")}
     three = {spec.name: spec for spec in queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "3.13")}
     depth = three["prod-ml-queue-depth-inference"]
-    assert (depth.namespace, depth.metric, depth.dimensions) == (
-        "AWS/AmazonMQ", "MessageCount", {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "inference.work"})
+    assert depth.metric == Metric("AWS/AmazonMQ", "MessageCount", "Maximum",
+                                  {"Broker": "ml-prod", "VirtualHost": "ml-prod", "Queue": "inference.work"})
     (backlog,) = queue_alarms("prod", settings, "ml-prod", "ml-prod", pairs, "4.2")
-    assert (backlog.name, backlog.metric, backlog.dimensions) == (
-        "prod-ml-backlog-broker", "MessageReadyCount", {"Broker": "ml-prod"})
+    assert (backlog.name, backlog.metric) == (
+        "prod-ml-backlog-broker", Metric("AWS/AmazonMQ", "MessageReadyCount", "Maximum", {"Broker": "ml-prod"}))
 
 
 @pytest.mark.parametrize(("engine_version", "vends"), [("3.11", True), ("3.13", True), ("3.13.7", True),
@@ -736,12 +737,10 @@ def test_every_alarm_builder_watches_a_series_aws_publishes(engine_version: str,
              *service_alarms("prod", settings, "prod-ml-platform", {"inference": "inference"}),
              *gateway_alarms("prod", settings, "gateway", "app/prod-gateway-3f2a1b/50dc6c495c0c9188"),
              *certificate_alarms("prod", "arn:aws:acm:eu-west-1:111111111111:certificate/abc")]
-    metrics = [(s.namespace, s.metric, s.dimensions) for s in specs if s.metric] + [
-        (q.namespace, q.metric, q.dimensions) for s in specs for q in s.queries if q.metric]
+    metrics = [s.metric for s in specs if s.metric] + [q.metric for s in specs for q in s.queries if q.metric]
     assert len(metrics) >= 10
-    for namespace, metric, dimensions in metrics:
-        assert namespace is not None and metric is not None
-        assert metric_problems(namespace, metric, dimensions) == [], (namespace, metric, dimensions)
+    for metric in metrics:
+        assert metric_problems(metric.namespace, metric.name, metric.dimensions) == [], metric
 
 
 @pytest.mark.parametrize("name", ["dev", "prod"])
@@ -794,7 +793,7 @@ def test_the_capacity_alarms_keep_to_the_smaller_broker_until_amazon_mq_applies_
     mode = "CLUSTER_MULTI_AZ"
 
     def thresholds(engine: str, instance_type: str, running: tuple[str, str] | None) -> dict[str, float]:
-        return {spec.metric or "": spec.threshold for spec in capacity_alarms(
+        return {spec.metric.name if spec.metric else "": spec.threshold for spec in capacity_alarms(
             "prod", settings, "ml-prod", engine, instance_type, mode, running)}
 
     large, xlarge = alarm_thresholds("4.2", "mq.m7g.large", mode), alarm_thresholds("4.2", "mq.m7g.xlarge", mode)
