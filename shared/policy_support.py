@@ -1393,6 +1393,19 @@ def key_policy_documents(key: PolicyResource, key_policies: Sequence[PolicyResou
     return [("", policy_input(key, "KMS key"))]
 
 
+def key_policy_problems(resource: PolicyResource, key_input: str, what: str, keys: Sequence[PolicyResource],
+                        key_policies: Sequence[PolicyResource], *, grants: Callable[[Any], bool],
+                        denied: str) -> Iterator[str]:
+    """What keeps a service out of the KMS key ``resource`` (a ``what``, e.g. ``"topic"``) is encrypted with: for each
+    key of the stack its ``key_input`` refers to (a key of another stack, by ARN: none), each policy in force on it
+    (:func:`key_policy_documents`) that ``grants`` refuses, as ``"its KMS key '<key>'<where> does not let <denied>"``.
+    :class:`Undecided` while the reference or a policy cannot be read."""
+    for key in targets_of(resource, key_input, keys, f"{what} '{resource.name}'", KMS_KEY_IDENTITY):
+        for where, document in key_policy_documents(key, key_policies, keys):
+            if not grants(document):
+                yield f"its KMS key '{key.name}'{where} does not let {denied}"
+
+
 def allows_action(statement: Mapping[str, Any], action: str) -> bool:
     """Whether the statement's ``Action`` names ``action``, with IAM wildcards, in any case."""
     return any(isinstance(granted, str) and iam_wildcard(granted.lower()).fullmatch(action.lower()) is not None
@@ -1495,32 +1508,77 @@ def publishing_stack(args: StackValidationArgs, none_reason: str, *more_types: s
                                   for kind in (KMS_KEY, KMS_KEY_POLICY, SNS_TOPIC_POLICY, *more_types)}}
 
 
-def topic_publish_problems(topic: PolicyResource, stack: dict[str, list[PolicyResource]], *, service: str,
-                           principal: str, key_grants: Callable[[Any], bool], key_detail: str,
-                           topic_grants: Callable[[Any], bool], caller: str) -> Iterator[str]:
-    """Why the AWS ``service`` (its service principal ``principal``) cannot publish to the stack's ``topic`` for
-    ``caller`` (how findings name the alarm or rule): the topic is encrypted with the AWS managed key
-    ``alias/aws/sns``; a policy in force on its key of the stack (:func:`key_policy_documents`) fails
-    ``key_grants`` (``key_detail`` ends that finding); its topic policies of the stack, else its own ``policy``
-    input (none: SNS's default policy, which lets the account's services publish), fail ``topic_grants``. A key or
-    topic policy not traced to the stack is not judged; what cannot be read raises :class:`Undecided`."""
+@dataclass(frozen=True)
+class TopicPublisher:
+    """An AWS service that publishes to SNS topics for one caller (an alarm, an EventBridge rule): what
+    :func:`topic_publish_problems` asks of the topic's key and topic policies."""
+
+    #: the service as findings name it (``"CloudWatch"``)
+    service: str
+    #: its service principal (``"cloudwatch.amazonaws.com"``); a policy's principal may add a suffix (``.cn``)
+    principal: str
+    #: the caller as findings name it (``"alarm '<name>'"``, ``"rule/<name>"``)
+    caller: str
+    #: whether a key policy's Allow statement for the principal admits the caller (its conditions)
+    key_admits: Callable[[dict[str, Any]], bool]
+    #: whether a topic policy's Allow statement for the principal admits the caller (its conditions)
+    topic_admits: Callable[[dict[str, Any]], bool]
+    #: what ends a key policy finding (the condition the statement needs)
+    key_detail: str = ""
+
+    def grants(self, document: Any, actions: Iterable[str], admits: Callable[[dict[str, Any]], bool]) -> bool:
+        """Whether the policy lets the service principal call every one of ``actions`` (:func:`service_grants`)."""
+        return service_grants(document, re.compile(rf"{re.escape(self.principal)}.*"), actions, admits)
+
+
+def topic_publish_problems(topic: PolicyResource, stack: dict[str, list[PolicyResource]],
+                           publisher: TopicPublisher) -> Iterator[str]:
+    """Why the ``publisher`` cannot publish to the stack's ``topic``: the topic is encrypted with the AWS managed key
+    ``alias/aws/sns``; a policy in force on its key of the stack (:func:`key_policy_problems`) does not grant the
+    principal :data:`TOPIC_KEY_ACTIONS` in a statement that ``key_admits``; its topic policies of the stack, else its
+    own ``policy`` input (none: SNS's default policy, which lets the account's services publish), do not grant
+    ``sns:Publish`` in a statement that ``topic_admits``. A key or topic policy not traced to the stack is not judged;
+    what cannot be read raises :class:`Undecided`."""
+    principal, caller = publisher.principal, publisher.caller
     key_id = resource_input(topic, "kmsMasterKeyId")
     if isinstance(key_id, str) and _AWS_MANAGED_SNS_KEY.search(key_id):
-        yield (f"topic '{topic.name}': it is encrypted with the AWS managed key alias/aws/sns, which {service} may not "
-               f"use; encrypt it with a customer managed key whose policy lets {principal} call kms:Decrypt and "
-               "kms:GenerateDataKey*")
+        yield (f"topic '{topic.name}': it is encrypted with the AWS managed key alias/aws/sns, which "
+               f"{publisher.service} may not use; encrypt it with a customer managed key whose policy lets {principal} "
+               "call kms:Decrypt and kms:GenerateDataKey*")
     elif key_id is not None:
-        for key in targets_of(topic, "kmsMasterKeyId", stack[KMS_KEY], f"topic '{topic.name}'", KMS_KEY_IDENTITY):
-            for where, document in key_policy_documents(key, stack[KMS_KEY_POLICY], stack[KMS_KEY]):
-                if not key_grants(document):
-                    yield (f"topic '{topic.name}': its KMS key '{key.name}'{where} does not let {principal} call "
-                           f"kms:Decrypt and kms:GenerateDataKey*{key_detail}")
+        yield from (f"topic '{topic.name}': {problem}" for problem in key_policy_problems(
+            topic, "kmsMasterKeyId", "topic", stack[KMS_KEY], stack[KMS_KEY_POLICY],
+            grants=lambda document: publisher.grants(document, TOPIC_KEY_ACTIONS, publisher.key_admits),
+            denied=f"{principal} call kms:Decrypt and kms:GenerateDataKey*{publisher.key_detail}"))
+
+    def publishes(document: Any) -> bool:
+        return publisher.grants(document, ("sns:Publish",), publisher.topic_admits)
+
     topic_policies = attached_policies(topic, stack[SNS_TOPIC_POLICY], "arn", stack[SNS_TOPIC], "topic policy",
                                        ("arn", "id"))
     for topic_policy in topic_policies:
-        if not topic_grants(policy_input(topic_policy, "topic policy")):
+        if not publishes(policy_input(topic_policy, "topic policy")):
             yield (f"topic '{topic.name}': its topic policy '{topic_policy.name}' does not let {principal} call "
                    f"sns:Publish for {caller}")
     own = None if topic_policies else policy_input(topic, "topic")
-    if own is not None and not topic_grants(own):
+    if own is not None and not publishes(own):
         yield f"topic '{topic.name}': its policy input does not let {principal} call sns:Publish for {caller}"
+
+
+def report_topic_publishers(args: StackValidationArgs, publishers: Sequence[PolicyResource],
+                            stack: dict[str, list[PolicyResource]],
+                            topics_of: Callable[[PolicyResource], Sequence[PolicyResource]],
+                            publisher_of: Callable[[PolicyResource], TopicPublisher],
+                            report: Callable[[PolicyResource, str], None]) -> None:
+    """A publishing rule's loop (:func:`report_problems`): for each of the stack's ``publishers`` (alarms, event
+    targets), the topics of the stack it publishes to (``topics_of``) and, where there are any, each
+    :func:`topic_publish_problems` of its :class:`TopicPublisher` (``publisher_of``), given to ``report``."""
+
+    def problems_of(resource: PolicyResource) -> list[str]:
+        topics = topics_of(resource)
+        if not topics:
+            return []
+        publisher = publisher_of(resource)
+        return [problem for topic in topics for problem in topic_publish_problems(topic, stack, publisher)]
+
+    report_problems(args, publishers, problems_of, report)
