@@ -1119,6 +1119,36 @@ def bucket_companions(args: StackValidationArgs, companion_type: str, *more_type
     return buckets, companions
 
 
+
+def report_bucket_problems(args: StackValidationArgs, report_violation: ReportViolation,
+                           buckets: Sequence[PolicyResource], problems_of: Callable[[PolicyResource], Iterable[str]], *,
+                           none_judged: str) -> None:
+    """An S3 bucket rule's loop (:func:`report_problems` with ``none_judged``): each finding ``problems_of`` gives a
+    bucket is reported at the bucket; a bucket it cannot judge yet (:class:`Undecided`) is decided once its values are
+    known, and a stack where no bucket could be judged is not applicable, ``none_judged``."""
+    report_problems(args, buckets, problems_of, lambda bucket, problem: report_violation(problem, bucket.urn),
+                    none_judged=none_judged)
+
+
+def bucket_companion_check(companion_type: str, *, missing: str,
+                           problems_of: Callable[[PolicyResource, list[PolicyResource]], Iterable[str]],
+                           none_judged: str) -> StackCheck:
+    """The check of an S3 bucket rule that judges each bucket by its ``companion_type`` resources alone
+    (:func:`bucket_companions`): a bucket without one is reported as ``S3 bucket '<name>' <missing>``, one with some
+    gets ``problems_of(bucket, companions)`` (:func:`report_bucket_problems`)."""
+
+    def check(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        buckets, companions = bucket_companions(args, companion_type)
+
+        def problems(bucket: PolicyResource) -> Iterable[str]:
+            if not companions[bucket.urn]:
+                return [f"S3 bucket '{bucket.name}' {missing}"]
+            return problems_of(bucket, companions[bucket.urn])
+
+        report_bucket_problems(args, report_violation, buckets, problems, none_judged=none_judged)
+
+    return check
+
 #: Both kinds of CloudWatch alarm: each notifies through :data:`ALARM_ACTION_INPUTS`.
 CLOUDWATCH_ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
 #: What an alarm action is compared with: an action is an ARN (PutMetricAlarm/PutCompositeAlarm's AlarmActions),
@@ -1467,9 +1497,11 @@ def admits_arn(value: Any, operator: str, service: str, resource: str) -> bool:
 
 def report_problems(args: StackValidationArgs, resources: Sequence[PolicyResource],
                     problems_of: Callable[[PolicyResource], Iterable[str]],
-                    report: Callable[[PolicyResource, str], None]) -> None:
-    """A stack rule's loop: ``report`` each problem ``problems_of`` finds on each resource; the resources it could
-    not judge (:class:`Undecided`) make the rule not applicable once the others are reported, naming what."""
+                    report: Callable[[PolicyResource, str], None], *, none_judged: str | None = None) -> None:
+    """A stack rule's loop: ``report`` each problem ``problems_of`` finds on each resource. The resources it could not
+    judge (:class:`Undecided`) make the rule not applicable once the others are reported, naming what; with
+    ``none_judged`` they are passed over instead (decided once known), and the rule is not applicable, for that
+    reason, only when it judged no resource at all."""
     undecided: list[str] = []
     for resource in resources:
         try:
@@ -1479,7 +1511,10 @@ def report_problems(args: StackValidationArgs, resources: Sequence[PolicyResourc
             continue
         for problem in problems:
             report(resource, problem)
-    if undecided:
+    if none_judged is not None:
+        if len(undecided) == len(resources):
+            not_applicable(args, none_judged)
+    elif undecided:
         undecidable(args, ", ".join(undecided))
 
 
