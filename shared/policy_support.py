@@ -1040,6 +1040,9 @@ def referenced_targets(
     prop: str,
     targets: Sequence[PolicyResource],
     identity_keys: Iterable[str] = ("id", "arn"),
+    *,
+    aliases: Callable[[str], Iterable[str]] | None = None,
+    known_elsewhere: bool = False,
 ) -> list[PolicyResource] | None:
     """The resources among ``targets`` that ``resource.props[prop]`` refers to; ``None`` if undecidable.
 
@@ -1049,12 +1052,17 @@ def referenced_targets(
 
     1. ``property_dependencies[prop]``: the engine (and the real CLI) records which resources a
        property was computed from; if it names any, that is the answer.
-    2. value comparison: the property's value equals a known identity value of a target (``id``/``arn``
-       as the real CLI reports them, or e.g. a repository's explicit ``name``).
+    2. value comparison: the property's value (or one of ``aliases(value)``, e.g. the name at the end of a role's
+       ARN) equals a known identity value of a target (``id``/``arn`` as the real CLI reports them, or e.g. a
+       repository's explicit ``name``).
     3. ``dependencies``: if the resource depends on exactly one of the targets, that one.
 
     Returns ``[]`` when the reference provably points elsewhere (e.g. a VPC of another stack) and
     ``None`` when it cannot be told (unknown value and several candidate targets).
+
+    With ``known_elsewhere`` a known reference is final: one that names no target names a resource elsewhere (step
+    3 is for an unknown value only: the resource may depend on a target for another input), and a list value is a
+    list of references, unknown while any of them is.
     """
     target_urns = {t.urn: t for t in targets}
     prop_deps = resource.property_dependencies.get(prop) or []
@@ -1065,17 +1073,21 @@ def referenced_targets(
     if value is None:
         return []
     identity_keys = tuple(identity_keys)
-    if isinstance(value, str):
-        by_value = [t for t in targets if value in identity_values(t, identity_keys)]
-        if by_value:
-            return by_value
+    values = value if known_elsewhere and isinstance(value, list) else [value]
+    names = {name for one in values if isinstance(one, str) for name in (one, *(aliases(one) if aliases else ()))}
+    by_value = [t for t in targets if names & identity_values(t, identity_keys)]
+    if by_value:
+        return by_value
+    unknown = any(one is UNKNOWN for one in values)
+    if known_elsewhere and not unknown:
+        return []
 
     depended = [target_urns[d.urn] for d in resource.dependencies if d.urn in target_urns]
     if len(depended) == 1:
         return depended
     if len(depended) > 1:
         return None
-    if value is UNKNOWN:
+    if unknown:
         return None
     return []
 
