@@ -11,11 +11,9 @@ import pytest
 from tests.policies.resources import ACCOUNT, UNKNOWN_STRING, TopicPublishing, res, source_condition
 from tests.policies.resources import TOPIC_KEY_ADMIN as ADMIN
 from tests.policies.resources import policy_document as policy
+from tests.policies.tokens import ALARM, COMPOSITE, TOPIC
 
 RULE = "cloudwatch-alarm-topic-publishable"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-COMPOSITE = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
-TOPIC = "aws:sns/topic:Topic"
 ALARM_NAME = "dev-ml-broker-memory"
 SOURCE = source_condition("cloudwatch", "alarm:dev-ml-*")
 CLOUDWATCH = TopicPublishing(RULE, "CloudWatchAlarmsPublish", "cloudwatch.amazonaws.com", key_condition=SOURCE,

@@ -10,21 +10,13 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_NUMBER, UNKNOWN_OBJECT, UNKNOWN_STRING, res
+from tests.policies.tokens import EGRESS_RULE, LISTENER, ROLE, ROLE_POLICY, SECRET, SECRET_VERSION, SG, SG_RULE, TASK
 
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 PASSWORD = "random:index/randomPassword:RandomPassword"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 LB = "aws:lb/loadBalancer:LoadBalancer"
-LISTENER = "aws:lb/listener:Listener"
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
 LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
 CODEBUILD = "aws:codebuild/project:Project"
 LAMBDA_FUNCTION = "aws:lambda/function:Function"

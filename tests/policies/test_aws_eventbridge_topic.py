@@ -12,12 +12,11 @@ import pytest
 from tests.policies.resources import ACCOUNT, UNKNOWN_STRING, TopicPublishing, res, source_condition
 from tests.policies.resources import TOPIC_KEY_ADMIN as ADMIN
 from tests.policies.resources import policy_document as policy
+from tests.policies.tokens import LOG_GROUP, TOPIC
 
 RULE = "eventbridge-topic-target-publishable"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
-TOPIC = "aws:sns/topic:Topic"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 RULE_NAME = "dev-ml-admin-rotation-failed"
 SOURCE = source_condition("events", "rule/dev-ml-*")
 #: EventBridge's KMS call carries no aws:Source* key: its key policy statement has no condition

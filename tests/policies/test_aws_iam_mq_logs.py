@@ -12,15 +12,10 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import messages, res
+from tests.policies.tokens import BROKER, LOG_GROUP, MANAGED_POLICY, POLICY_ATTACHMENT, ROLE, ROLE_POLICY
 
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-MANAGED_POLICY = "aws:iam/policy:Policy"
 USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 ROLE_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
-BROKER = "aws:mq/broker:Broker"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 

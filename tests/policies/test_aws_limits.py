@@ -12,11 +12,10 @@ import pytest
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import ATTACHMENT, FUNCTION, ROLE, ROLE_POLICY, SG
 
-FUNCTION = "aws:lambda/function:Function"
 LAMBDA_RULE = "lambda-environment-size"
 SG_RULE_QUOTA = "security-group-rules-quota"
-SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 EC2_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
@@ -26,9 +25,6 @@ NODE = "aws:appmesh/virtualNode:VirtualNode"
 VSERVICE = "aws:appmesh/virtualService:VirtualService"
 ROUTE = "aws:appmesh/route:Route"
 IAM_RULE = "iam-policy-size"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 MANAGED = "aws:iam/policy:Policy"
 ROLE_URN = "urn:pulumi:test::test::aws:iam/role:Role::task"
 RESOURCE_POLICY_RULE = "resource-policy-size"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import BUCKET
 
 RULE = "s3-bucket-acls-disabled"
-BUCKET = "aws:s3/bucket:Bucket"
 CONTROLS = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_BOOL, UNKNOWN_STRING, res
+from tests.policies.tokens import BUCKET
 
 RULE = "s3-bucket-public-access-block"
-BUCKET = "aws:s3/bucket:Bucket"
 BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 ALL_ON = {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True}
 
