@@ -12,11 +12,9 @@ import pytest
 from tests.policies.resources import ACCOUNT, UNKNOWN_STRING, TopicPublishing, res, source_condition
 from tests.policies.resources import TOPIC_KEY_ADMIN as ADMIN
 from tests.policies.resources import policy_document as policy
-from tests.policies.tokens import LOG_GROUP, TOPIC
+from tests.policies.tokens import EVENT_RULE, EVENT_TARGET, LOG_GROUP, TOPIC
 
 RULE = "eventbridge-topic-target-publishable"
-EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
-EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 RULE_NAME = "dev-ml-admin-rotation-failed"
 SOURCE = source_condition("events", "rule/dev-ml-*")
 #: EventBridge's KMS call carries no aws:Source* key: its key policy statement has no condition

@@ -11,9 +11,9 @@ import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res, snapshot_document
 from tests.policies.tokens import FUNCTION, PROJECT, TASK
+from tests.policies.tokens import LOG_GROUP as GROUP
 
 RULE = "logs-group-declared"
-GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 
 def judged(findings: list[dict[str, Any]]) -> list[str]:

@@ -11,13 +11,20 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, aws_provider, messages, res
-from tests.policies.tokens import EGRESS_RULE, FLOW_LOG, INGRESS_RULE, SG, SG_RULE, VIRTUAL_NODE, VPC
-
-DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
-SUBNET = "aws:ec2/subnet:Subnet"
-CLOUDMAP_SERVICE = "aws:servicediscovery/service:Service"
-CLOUDMAP_INSTANCE = "aws:servicediscovery/instance:Instance"
-MESH = "aws:appmesh/mesh:Mesh"
+from tests.policies.tokens import (
+    CLOUDMAP_INSTANCE,
+    CLOUDMAP_SERVICE,
+    DEFAULT_SG,
+    EGRESS_RULE,
+    FLOW_LOG,
+    INGRESS_RULE,
+    MESH,
+    SG,
+    SG_RULE,
+    SUBNET,
+    VIRTUAL_NODE,
+    VPC,
+)
 
 
 def vpc(name: str = "main") -> dict[str, Any]:

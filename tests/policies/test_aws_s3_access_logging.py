@@ -10,10 +10,10 @@ import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res
 from tests.policies.tokens import BUCKET
+from tests.policies.tokens import BUCKET_LOGGING as LOGGING
 from tests.synth_helpers import gateway_certificate
 
 RULE = "s3-bucket-access-logging"
-LOGGING = "aws:s3/bucketLogging:BucketLogging"
 
 
 def bucket(name: str, **inputs: Any) -> dict[str, Any]:

@@ -10,9 +10,9 @@ import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res
 from tests.policies.tokens import BUCKET
+from tests.policies.tokens import OWNERSHIP_CONTROLS as CONTROLS
 
 RULE = "s3-bucket-acls-disabled"
-CONTROLS = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 
 
 def bucket(name: str) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import pytest
 from tests.policies.resources import GOOD_TAGS, res, rule_ids
 from tests.policies.test_aws_cloudwatch_alarms import single_alarm
 from tests.policies.tokens import ALARM, COMPOSITE, TOPIC
+from tests.policies.tokens import TOPIC_SUBSCRIPTION as SUBSCRIPTION
 
 RULE = "sns-alarm-topic-subscribed"
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 
 
 def topic(name: str = "alarms-topic") -> dict[str, Any]:

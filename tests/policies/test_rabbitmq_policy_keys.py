@@ -12,9 +12,9 @@ from shared.components.messaging import plan_topology
 from shared.envs import load_env
 from tests.policies.resources import UNKNOWN_STRING, res, rule_ids
 from tests.policies.tokens import OPERATOR_POLICY
+from tests.policies.tokens import RABBITMQ_POLICY as POLICY
 
 RULE = "rabbitmq-policy-keys-supported"
-POLICY = "rabbitmq:index/policy:Policy"
 
 
 def policy(definition: dict[str, Any], *, type_: str = POLICY, apply_to: str = "quorum_queues",

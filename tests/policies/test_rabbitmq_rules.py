@@ -13,14 +13,8 @@ import pytest
 
 from shared.catalog import load_catalog
 from tests.policies.resources import UNKNOWN_ARRAY, UNKNOWN_STRING, of_rule, res, rule_ids, snapshot_document
-from tests.policies.tokens import OPERATOR_POLICY, USER
-
-PERMISSIONS = "rabbitmq:index/permissions:Permissions"
-TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
-EXCHANGE = "rabbitmq:index/exchange:Exchange"
-QUEUE = "rabbitmq:index/queue:Queue"
-BINDING = "rabbitmq:index/binding:Binding"
-POLICY = "rabbitmq:index/policy:Policy"
+from tests.policies.tokens import BINDING, EXCHANGE, OPERATOR_POLICY, PERMISSIONS, QUEUE, TOPIC_PERMISSIONS, USER
+from tests.policies.tokens import RABBITMQ_POLICY as POLICY
 
 
 def work_queue(name: str = "inference.work", **settings: Any) -> dict[str, Any]:
