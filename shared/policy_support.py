@@ -296,10 +296,14 @@ class RabbitmqQueue:
     name: str
     vhost: str
     arguments: dict[str, Any]
-    queue_type: str | None
-    """Its ``x-queue-type`` in lower case; None where it declares none (the vhost's default decides)."""
     policies: RabbitmqPolicyViews
     operator_policies: RabbitmqPolicyViews
+
+    @property
+    def queue_type(self) -> str | None:
+        """Its ``x-queue-type`` in lower case; None where it declares none (the vhost's default decides)."""
+        queue_type = self.arguments.get("x-queue-type")
+        return str(queue_type).lower() if queue_type else None
 
     def applying(self, operator: bool = False) -> tuple[str, dict[str, Any]] | None:
         """(name, definition) of the policy (``operator``: the operator policy) RabbitMQ applies to the queue."""
@@ -322,10 +326,7 @@ def judge_rabbitmq_queues(args: StackValidationArgs, report_violation: ReportVio
             name = str(known(get(resource.props, "name", default=resource.name), f"queue '{resource.name}' name"))
             vhost = str(known(get(resource.props, "vhost", default="/"), f"queue '{name}' vhost"))
             arguments = rabbitmq_queue_arguments(resource.props)
-            queue_type = arguments.get("x-queue-type")
-            message = check(RabbitmqQueue(resource, name, vhost, arguments,
-                                          str(queue_type).lower() if queue_type else None, policies,
-                                          operator_policies))
+            message = check(RabbitmqQueue(resource, name, vhost, arguments, policies, operator_policies))
         except (Unknown, UnknownValueError) as error:
             undecided.append(str(getattr(error, "message", None) or error))
             continue
