@@ -296,10 +296,14 @@ class RabbitmqQueue:
     name: str
     vhost: str
     arguments: dict[str, Any]
-    queue_type: str | None
-    """Its ``x-queue-type`` in lower case; None where it declares none (the vhost's default decides)."""
     policies: RabbitmqPolicyViews
     operator_policies: RabbitmqPolicyViews
+
+    @property
+    def queue_type(self) -> str | None:
+        """Its ``x-queue-type`` in lower case; None where it declares none (the vhost's default decides)."""
+        queue_type = self.arguments.get("x-queue-type")
+        return str(queue_type).lower() if queue_type else None
 
     def applying(self, operator: bool = False) -> tuple[str, dict[str, Any]] | None:
         """(name, definition) of the policy (``operator``: the operator policy) RabbitMQ applies to the queue."""
@@ -322,10 +326,7 @@ def judge_rabbitmq_queues(args: StackValidationArgs, report_violation: ReportVio
             name = str(known(get(resource.props, "name", default=resource.name), f"queue '{resource.name}' name"))
             vhost = str(known(get(resource.props, "vhost", default="/"), f"queue '{name}' vhost"))
             arguments = rabbitmq_queue_arguments(resource.props)
-            queue_type = arguments.get("x-queue-type")
-            message = check(RabbitmqQueue(resource, name, vhost, arguments,
-                                          str(queue_type).lower() if queue_type else None, policies,
-                                          operator_policies))
+            message = check(RabbitmqQueue(resource, name, vhost, arguments, policies, operator_policies))
         except (Unknown, UnknownValueError) as error:
             undecided.append(str(getattr(error, "message", None) or error))
             continue
@@ -1040,6 +1041,9 @@ def referenced_targets(
     prop: str,
     targets: Sequence[PolicyResource],
     identity_keys: Iterable[str] = ("id", "arn"),
+    *,
+    aliases: Callable[[str], Iterable[str]] | None = None,
+    known_elsewhere: bool = False,
 ) -> list[PolicyResource] | None:
     """The resources among ``targets`` that ``resource.props[prop]`` refers to; ``None`` if undecidable.
 
@@ -1049,12 +1053,17 @@ def referenced_targets(
 
     1. ``property_dependencies[prop]``: the engine (and the real CLI) records which resources a
        property was computed from; if it names any, that is the answer.
-    2. value comparison: the property's value equals a known identity value of a target (``id``/``arn``
-       as the real CLI reports them, or e.g. a repository's explicit ``name``).
+    2. value comparison: the property's value (or one of ``aliases(value)``, e.g. the name at the end of a role's
+       ARN) equals a known identity value of a target (``id``/``arn`` as the real CLI reports them, or e.g. a
+       repository's explicit ``name``).
     3. ``dependencies``: if the resource depends on exactly one of the targets, that one.
 
     Returns ``[]`` when the reference provably points elsewhere (e.g. a VPC of another stack) and
     ``None`` when it cannot be told (unknown value and several candidate targets).
+
+    With ``known_elsewhere`` a known reference is final: one that names no target names a resource elsewhere (step
+    3 is for an unknown value only: the resource may depend on a target for another input), and a list value is a
+    list of references, unknown while any of them is.
     """
     target_urns = {t.urn: t for t in targets}
     prop_deps = resource.property_dependencies.get(prop) or []
@@ -1065,17 +1074,21 @@ def referenced_targets(
     if value is None:
         return []
     identity_keys = tuple(identity_keys)
-    if isinstance(value, str):
-        by_value = [t for t in targets if value in identity_values(t, identity_keys)]
-        if by_value:
-            return by_value
+    values = value if known_elsewhere and isinstance(value, list) else [value]
+    names = {name for one in values if isinstance(one, str) for name in (one, *(aliases(one) if aliases else ()))}
+    by_value = [t for t in targets if names & identity_values(t, identity_keys)]
+    if by_value:
+        return by_value
+    unknown = any(one is UNKNOWN for one in values)
+    if known_elsewhere and not unknown:
+        return []
 
     depended = [target_urns[d.urn] for d in resource.dependencies if d.urn in target_urns]
     if len(depended) == 1:
         return depended
     if len(depended) > 1:
         return None
-    if value is UNKNOWN:
+    if unknown:
         return None
     return []
 
@@ -1118,6 +1131,36 @@ def bucket_companions(args: StackValidationArgs, companion_type: str, *more_type
         not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
     return buckets, companions
 
+
+
+def report_bucket_problems(args: StackValidationArgs, report_violation: ReportViolation,
+                           buckets: Sequence[PolicyResource], problems_of: Callable[[PolicyResource], Iterable[str]], *,
+                           none_judged: str) -> None:
+    """An S3 bucket rule's loop (:func:`report_problems` with ``none_judged``): each finding ``problems_of`` gives a
+    bucket is reported at the bucket; a bucket it cannot judge yet (:class:`Undecided`) is decided once its values are
+    known, and a stack where no bucket could be judged is not applicable, ``none_judged``."""
+    report_problems(args, buckets, problems_of, lambda bucket, problem: report_violation(problem, bucket.urn),
+                    none_judged=none_judged)
+
+
+def bucket_companion_check(companion_type: str, *, missing: str,
+                           problems_of: Callable[[PolicyResource, list[PolicyResource]], Iterable[str]],
+                           none_judged: str) -> StackCheck:
+    """The check of an S3 bucket rule that judges each bucket by its ``companion_type`` resources alone
+    (:func:`bucket_companions`): a bucket without one is reported as ``S3 bucket '<name>' <missing>``, one with some
+    gets ``problems_of(bucket, companions)`` (:func:`report_bucket_problems`)."""
+
+    def check(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        buckets, companions = bucket_companions(args, companion_type)
+
+        def problems(bucket: PolicyResource) -> Iterable[str]:
+            if not companions[bucket.urn]:
+                return [f"S3 bucket '{bucket.name}' {missing}"]
+            return problems_of(bucket, companions[bucket.urn])
+
+        report_bucket_problems(args, report_violation, buckets, problems, none_judged=none_judged)
+
+    return check
 
 #: Both kinds of CloudWatch alarm: each notifies through :data:`ALARM_ACTION_INPUTS`.
 CLOUDWATCH_ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
@@ -1393,6 +1436,19 @@ def key_policy_documents(key: PolicyResource, key_policies: Sequence[PolicyResou
     return [("", policy_input(key, "KMS key"))]
 
 
+def key_policy_problems(resource: PolicyResource, key_input: str, what: str, keys: Sequence[PolicyResource],
+                        key_policies: Sequence[PolicyResource], *, grants: Callable[[Any], bool],
+                        denied: str) -> Iterator[str]:
+    """What keeps a service out of the KMS key ``resource`` (a ``what``, e.g. ``"topic"``) is encrypted with: for each
+    key of the stack its ``key_input`` refers to (a key of another stack, by ARN: none), each policy in force on it
+    (:func:`key_policy_documents`) that ``grants`` refuses, as ``"its KMS key '<key>'<where> does not let <denied>"``.
+    :class:`Undecided` while the reference or a policy cannot be read."""
+    for key in targets_of(resource, key_input, keys, f"{what} '{resource.name}'", KMS_KEY_IDENTITY):
+        for where, document in key_policy_documents(key, key_policies, keys):
+            if not grants(document):
+                yield f"its KMS key '{key.name}'{where} does not let {denied}"
+
+
 def allows_action(statement: Mapping[str, Any], action: str) -> bool:
     """Whether the statement's ``Action`` names ``action``, with IAM wildcards, in any case."""
     return any(isinstance(granted, str) and iam_wildcard(granted.lower()).fullmatch(action.lower()) is not None
@@ -1454,9 +1510,11 @@ def admits_arn(value: Any, operator: str, service: str, resource: str) -> bool:
 
 def report_problems(args: StackValidationArgs, resources: Sequence[PolicyResource],
                     problems_of: Callable[[PolicyResource], Iterable[str]],
-                    report: Callable[[PolicyResource, str], None]) -> None:
-    """A stack rule's loop: ``report`` each problem ``problems_of`` finds on each resource; the resources it could
-    not judge (:class:`Undecided`) make the rule not applicable once the others are reported, naming what."""
+                    report: Callable[[PolicyResource, str], None], *, none_judged: str | None = None) -> None:
+    """A stack rule's loop: ``report`` each problem ``problems_of`` finds on each resource. The resources it could not
+    judge (:class:`Undecided`) make the rule not applicable once the others are reported, naming what; with
+    ``none_judged`` they are passed over instead (decided once known), and the rule is not applicable, for that
+    reason, only when it judged no resource at all."""
     undecided: list[str] = []
     for resource in resources:
         try:
@@ -1466,7 +1524,10 @@ def report_problems(args: StackValidationArgs, resources: Sequence[PolicyResourc
             continue
         for problem in problems:
             report(resource, problem)
-    if undecided:
+    if none_judged is not None:
+        if len(undecided) == len(resources):
+            not_applicable(args, none_judged)
+    elif undecided:
         undecidable(args, ", ".join(undecided))
 
 
@@ -1495,32 +1556,77 @@ def publishing_stack(args: StackValidationArgs, none_reason: str, *more_types: s
                                   for kind in (KMS_KEY, KMS_KEY_POLICY, SNS_TOPIC_POLICY, *more_types)}}
 
 
-def topic_publish_problems(topic: PolicyResource, stack: dict[str, list[PolicyResource]], *, service: str,
-                           principal: str, key_grants: Callable[[Any], bool], key_detail: str,
-                           topic_grants: Callable[[Any], bool], caller: str) -> Iterator[str]:
-    """Why the AWS ``service`` (its service principal ``principal``) cannot publish to the stack's ``topic`` for
-    ``caller`` (how findings name the alarm or rule): the topic is encrypted with the AWS managed key
-    ``alias/aws/sns``; a policy in force on its key of the stack (:func:`key_policy_documents`) fails
-    ``key_grants`` (``key_detail`` ends that finding); its topic policies of the stack, else its own ``policy``
-    input (none: SNS's default policy, which lets the account's services publish), fail ``topic_grants``. A key or
-    topic policy not traced to the stack is not judged; what cannot be read raises :class:`Undecided`."""
+@dataclass(frozen=True)
+class TopicPublisher:
+    """An AWS service that publishes to SNS topics for one caller (an alarm, an EventBridge rule): what
+    :func:`topic_publish_problems` asks of the topic's key and topic policies."""
+
+    #: the service as findings name it (``"CloudWatch"``)
+    service: str
+    #: its service principal (``"cloudwatch.amazonaws.com"``); a policy's principal may add a suffix (``.cn``)
+    principal: str
+    #: the caller as findings name it (``"alarm '<name>'"``, ``"rule/<name>"``)
+    caller: str
+    #: whether a key policy's Allow statement for the principal admits the caller (its conditions)
+    key_admits: Callable[[dict[str, Any]], bool]
+    #: whether a topic policy's Allow statement for the principal admits the caller (its conditions)
+    topic_admits: Callable[[dict[str, Any]], bool]
+    #: what ends a key policy finding (the condition the statement needs)
+    key_detail: str = ""
+
+    def grants(self, document: Any, actions: Iterable[str], admits: Callable[[dict[str, Any]], bool]) -> bool:
+        """Whether the policy lets the service principal call every one of ``actions`` (:func:`service_grants`)."""
+        return service_grants(document, re.compile(rf"{re.escape(self.principal)}.*"), actions, admits)
+
+
+def topic_publish_problems(topic: PolicyResource, stack: dict[str, list[PolicyResource]],
+                           publisher: TopicPublisher) -> Iterator[str]:
+    """Why the ``publisher`` cannot publish to the stack's ``topic``: the topic is encrypted with the AWS managed key
+    ``alias/aws/sns``; a policy in force on its key of the stack (:func:`key_policy_problems`) does not grant the
+    principal :data:`TOPIC_KEY_ACTIONS` in a statement that ``key_admits``; its topic policies of the stack, else its
+    own ``policy`` input (none: SNS's default policy, which lets the account's services publish), do not grant
+    ``sns:Publish`` in a statement that ``topic_admits``. A key or topic policy not traced to the stack is not judged;
+    what cannot be read raises :class:`Undecided`."""
+    principal, caller = publisher.principal, publisher.caller
     key_id = resource_input(topic, "kmsMasterKeyId")
     if isinstance(key_id, str) and _AWS_MANAGED_SNS_KEY.search(key_id):
-        yield (f"topic '{topic.name}': it is encrypted with the AWS managed key alias/aws/sns, which {service} may not "
-               f"use; encrypt it with a customer managed key whose policy lets {principal} call kms:Decrypt and "
-               "kms:GenerateDataKey*")
+        yield (f"topic '{topic.name}': it is encrypted with the AWS managed key alias/aws/sns, which "
+               f"{publisher.service} may not use; encrypt it with a customer managed key whose policy lets {principal} "
+               "call kms:Decrypt and kms:GenerateDataKey*")
     elif key_id is not None:
-        for key in targets_of(topic, "kmsMasterKeyId", stack[KMS_KEY], f"topic '{topic.name}'", KMS_KEY_IDENTITY):
-            for where, document in key_policy_documents(key, stack[KMS_KEY_POLICY], stack[KMS_KEY]):
-                if not key_grants(document):
-                    yield (f"topic '{topic.name}': its KMS key '{key.name}'{where} does not let {principal} call "
-                           f"kms:Decrypt and kms:GenerateDataKey*{key_detail}")
+        yield from (f"topic '{topic.name}': {problem}" for problem in key_policy_problems(
+            topic, "kmsMasterKeyId", "topic", stack[KMS_KEY], stack[KMS_KEY_POLICY],
+            grants=lambda document: publisher.grants(document, TOPIC_KEY_ACTIONS, publisher.key_admits),
+            denied=f"{principal} call kms:Decrypt and kms:GenerateDataKey*{publisher.key_detail}"))
+
+    def publishes(document: Any) -> bool:
+        return publisher.grants(document, ("sns:Publish",), publisher.topic_admits)
+
     topic_policies = attached_policies(topic, stack[SNS_TOPIC_POLICY], "arn", stack[SNS_TOPIC], "topic policy",
                                        ("arn", "id"))
     for topic_policy in topic_policies:
-        if not topic_grants(policy_input(topic_policy, "topic policy")):
+        if not publishes(policy_input(topic_policy, "topic policy")):
             yield (f"topic '{topic.name}': its topic policy '{topic_policy.name}' does not let {principal} call "
                    f"sns:Publish for {caller}")
     own = None if topic_policies else policy_input(topic, "topic")
-    if own is not None and not topic_grants(own):
+    if own is not None and not publishes(own):
         yield f"topic '{topic.name}': its policy input does not let {principal} call sns:Publish for {caller}"
+
+
+def report_topic_publishers(args: StackValidationArgs, publishers: Sequence[PolicyResource],
+                            stack: dict[str, list[PolicyResource]],
+                            topics_of: Callable[[PolicyResource], Sequence[PolicyResource]],
+                            publisher_of: Callable[[PolicyResource], TopicPublisher],
+                            report: Callable[[PolicyResource, str], None]) -> None:
+    """A publishing rule's loop (:func:`report_problems`): for each of the stack's ``publishers`` (alarms, event
+    targets), the topics of the stack it publishes to (``topics_of``) and, where there are any, each
+    :func:`topic_publish_problems` of its :class:`TopicPublisher` (``publisher_of``), given to ``report``."""
+
+    def problems_of(resource: PolicyResource) -> list[str]:
+        topics = topics_of(resource)
+        if not topics:
+            return []
+        publisher = publisher_of(resource)
+        return [problem for topic in topics for problem in topic_publish_problems(topic, stack, publisher)]
+
+    report_problems(args, publishers, problems_of, report)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 from shared import REPO_ROOT
 from shared.policy_support import REQUIRED_TAGS, UNKNOWN_SENTINELS
@@ -103,6 +106,113 @@ def encrypted_topic_stack(publishers: Callable[[dict[str, Any]], list[dict[str, 
     return resources
 
 
+
+def source_condition(service: str, resource: str) -> dict[str, Any]:
+    """The confused-deputy condition of a statement for an AWS service: calls for the account, for the ARN pattern
+    ``arn:aws:<service>:eu-west-1:<account>:<resource>``."""
+    return {"StringEquals": {"aws:SourceAccount": ACCOUNT},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:{service}:eu-west-1:{ACCOUNT}:{resource}"}}
+
+
+#: A stack's key or topic policy unless the test gives one (None: no policy): :class:`TopicPublishing`'s.
+PUBLISHING: Any = object()
+
+
+@dataclass(frozen=True)
+class TopicPublishing:
+    """The AWS service a topic rule's tests let publish to :func:`encrypted_topic_stack`'s topic: its statements
+    (an Allow for its principal), and the key policy and topic policy that let it publish, which its stacks get by
+    default."""
+
+    #: the rule the tests judge
+    rule: str
+    sid: str
+    principal: str
+    #: the conditions of its statement in the key policy and in the topic policy
+    key_condition: dict[str, Any] | None
+    topic_condition: dict[str, Any] | None
+
+    def statement(self, actions: list[str] | str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+        return service_statement(self.sid, self.principal, actions, condition)
+
+    def judged(self, findings: Iterable[dict[str, Any]]) -> list[str]:
+        """The messages of the rule's findings."""
+        return rule_messages(findings, self.rule)
+
+    def not_applicable(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rule's not-applicable records."""
+        return of_rule(records, self.rule)
+
+    @property
+    def key_policy(self) -> str:
+        """:data:`TOPIC_KEY_ADMIN` and the service's kms:Decrypt and kms:GenerateDataKey* (the SNS guide's)."""
+        return policy_document(TOPIC_KEY_ADMIN, self.statement(["kms:Decrypt", "kms:GenerateDataKey*"],
+                                                               self.key_condition))
+
+    @property
+    def topic_policy(self) -> str:
+        return policy_document(self.statement("sns:Publish", self.topic_condition))
+
+    def stack(self, publishers: Callable[[dict[str, Any]], list[dict[str, Any]]],
+              key_policy: str | None = PUBLISHING, topic_policy: str | None = PUBLISHING,
+              **topic: str | None) -> list[dict[str, Any]]:
+        """:func:`encrypted_topic_stack` with the service's key and topic policies unless given."""
+        return encrypted_topic_stack(publishers, self.key_policy if key_policy is PUBLISHING else key_policy,
+                                     self.topic_policy if topic_policy is PUBLISHING else topic_policy, **topic)
+
+    # The cases every topic rule decides alike (policy_support.topic_publish_problems), for ``stack``, the rule test's
+    # builder of :meth:`stack` with its publishers (it takes the keywords of :meth:`stack`).
+
+    def passing(self, stack: Callable[..., list[dict[str, Any]]]) -> list[Any]:
+        """Stacks whose publisher may publish."""
+        return [
+            pytest.param(stack(), id="platform"),
+            # SNS's default topic policy lets the account's services publish
+            pytest.param(stack(topic_policy=None), id="default-topic-policy"),
+            # a key of another stack (by ARN) cannot be read: not judged
+            pytest.param(stack(key_policy=None, key_id=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/"
+                                                       "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"), id="other-stack-key"),
+            # the key's policy written through aws.kms.KeyPolicy, the key's own input left unset
+            pytest.param(stack(key_policy=None, key_policy_resource=self.key_policy), id="key-policy-resource"),
+            # the topic's policy written as its own input rather than an aws.sns.TopicPolicy
+            pytest.param(stack(topic_policy=None, own_topic_policy=self.topic_policy), id="own-topic-policy"),
+        ]
+
+    def refused(self, stack: Callable[..., list[dict[str, Any]]]) -> list[Any]:
+        """Stacks whose publisher may not publish, each with what a finding says."""
+        account_only = policy_document({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                        "Action": "sns:Publish", "Resource": "*"})
+        decrypt_only = policy_document(TOPIC_KEY_ADMIN, self.statement(["kms:Decrypt"], self.key_condition))
+        return [
+            pytest.param(stack(key_policy=policy_document(TOPIC_KEY_ADMIN)),
+                         f"its KMS key 'alarms-key' does not let {self.principal}", id="no-service-statement"),
+            # AWS's default key policy: IAM only
+            pytest.param(stack(key_policy=None), "its KMS key 'alarms-key' does not let", id="default-key-policy"),
+            pytest.param(stack(key_policy=decrypt_only), "kms:GenerateDataKey*", id="decrypt-only"),
+            pytest.param(stack(key_policy=None, key_id="alias/aws/sns"), "the AWS managed key alias/aws/sns",
+                         id="aws-managed-key"),
+            pytest.param(stack(key_policy=None, key_id=f"arn:aws:kms:eu-west-1:{ACCOUNT}:alias/aws/sns"),
+                         "alias/aws/sns", id="aws-managed-key-arn"),
+            # an aws.kms.KeyPolicy replaces the key's own policy input
+            pytest.param(stack(key_policy_resource=policy_document(TOPIC_KEY_ADMIN)),
+                         "its KMS key 'alarms-key' (key policy 'alarms-key-policy') does not let",
+                         id="key-policy-resource-without-service"),
+            pytest.param(stack(topic_policy=None, own_topic_policy=account_only),
+                         f"its policy input does not let {self.principal} call sns:Publish",
+                         id="own-topic-policy-account-only"),
+        ]
+
+    def undecided(self, stack: Callable[..., list[dict[str, Any]]]) -> list[Any]:
+        """Stacks with an unknown policy, each with what the not-applicable reason names."""
+        return [
+            pytest.param(stack(key_policy=UNKNOWN_STRING), "KMS key 'alarms-key': policy", id="key-policy"),
+            pytest.param(stack(topic_policy=UNKNOWN_STRING), "topic policy 'alarms-topic': policy", id="topic-policy"),
+            pytest.param(stack(key_policy_resource=UNKNOWN_STRING), "key policy 'alarms-key-policy': policy",
+                         id="key-policy-resource"),
+            pytest.param(stack(topic_policy=None, own_topic_policy=UNKNOWN_STRING), "topic 'alarms-topic': policy",
+                         id="own-topic-policy"),
+        ]
+
 def rule_ids(findings: Iterable[dict[str, Any]]) -> set[str]:
     """The rule ids of some findings (a set: a rule may fire on several resources)."""
     return {finding["rule"] for finding in findings}
@@ -111,6 +221,11 @@ def rule_ids(findings: Iterable[dict[str, Any]]) -> set[str]:
 def of_rule(findings: Iterable[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
     """The findings of ``rule``."""
     return [finding for finding in findings if finding["rule"] == rule]
+
+
+def rule_messages(findings: Iterable[dict[str, Any]], rule: str) -> list[str]:
+    """The messages of ``rule``'s findings."""
+    return [finding["message"] for finding in of_rule(findings, rule)]
 
 
 def messages(findings: Iterable[dict[str, Any]], rule: str, name: str) -> list[str]:

@@ -9,11 +9,10 @@ from typing import Any
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import ALARM, TARGET
+from tests.policies.tokens import SCALING_POLICY as POLICY
 
 RULE = "appautoscaling-scale-from-zero"
-TARGET = "aws:appautoscaling/target:Target"
-POLICY = "aws:appautoscaling/policy:Policy"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SCOPE = {"resourceId": "service/c/worker", "scalableDimension": "ecs:service:DesiredCount",
          "serviceNamespace": "ecs"}
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import GOOD_TAGS, UNKNOWN_STRING, res, rule_ids
+from tests.policies.tokens import ALARM
 
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 RULE = "cloudwatch-alarm-valid"
 TOPIC = "arn:aws:sns:eu-west-1:111111111111:dev-ml-alarms"
 

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import messages, res
+from tests.policies.tokens import ECR_LIFECYCLE_POLICY as LIFECYCLE_POLICY
+from tests.policies.tokens import ECS_CLUSTER as CLUSTER
+from tests.policies.tokens import REPO as REPOSITORY
+from tests.policies.tokens import SERVICE, TASK
 
-REPOSITORY = "aws:ecr/repository:Repository"
-LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
-CLUSTER = "aws:ecs/cluster:Cluster"
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
-SERVICE = "aws:ecs/service:Service"
 DIGEST = "sha256:3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d"
 IMAGE = f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/inference@{DIGEST}"
 TASK_RULES = (

@@ -10,24 +10,28 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_NUMBER, UNKNOWN_OBJECT, UNKNOWN_STRING, res
+from tests.policies.tokens import (
+    EGRESS_RULE,
+    LAMBDA_PERMISSION,
+    LISTENER,
+    ROLE,
+    ROLE_POLICY,
+    SECRET,
+    SECRET_VERSION,
+    SG,
+    SG_RULE,
+    TASK,
+    TOPIC_POLICY,
+    VPC_ENDPOINT,
+)
+from tests.policies.tokens import FUNCTION as LAMBDA_FUNCTION
+from tests.policies.tokens import KMS_KEY as KEY
+from tests.policies.tokens import KMS_KEY_POLICY as KEY_POLICY
+from tests.policies.tokens import LOAD_BALANCER as LB
+from tests.policies.tokens import PROJECT as CODEBUILD
+from tests.policies.tokens import SECRET_ROTATION as ROTATION
 
-KEY = "aws:kms/key:Key"
-KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 PASSWORD = "random:index/randomPassword:RandomPassword"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-LB = "aws:lb/loadBalancer:LoadBalancer"
-LISTENER = "aws:lb/listener:Listener"
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
-LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
-CODEBUILD = "aws:codebuild/project:Project"
-LAMBDA_FUNCTION = "aws:lambda/function:Function"
 
 
 def codebuild(logsConfig: Any = None, **environment: Any) -> dict[str, Any]:
@@ -595,7 +599,6 @@ def test_a_lambda_permission_input_unknown_at_preview_is_undecided_only_where_it
         assert any(f"{undecided} is unknown until deployment" in reason for reason in reasons), reasons
 
 
-TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 
 
 @pytest.mark.parametrize(("condition", "fails"), [
@@ -910,7 +913,6 @@ def test_a_gateway_load_balancer_listener_is_not_judged_as_plain_http(policy_fin
     assert judged(policy_findings([alb], env="prod"), "lb-listener-https")
 
 
-VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 PARTNER_SERVICE = "com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0"
 
 

@@ -11,13 +11,10 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import LISTENER, LISTENER_RULE, SERVICE, TARGET_GROUP
 from tests.synth_helpers import gateway_certificate
 
 RULE = "ecs-service-after-listener"
-TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
-LISTENER = "aws:lb/listener:Listener"
-LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
-SERVICE = "aws:ecs/service:Service"
 TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/web/50dc6c495c0c9188"
 LB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/web/50dc6c495c0c9188"
 CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"

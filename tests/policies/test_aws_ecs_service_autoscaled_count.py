@@ -11,10 +11,9 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import SERVICE, TARGET
 
 RULE = "ecs-service-autoscaled-count-ignored"
-SERVICE = "aws:ecs/service:Service"
-TARGET = "aws:appautoscaling/target:Target"
 
 
 def service(name: str = "worker", ignored: tuple[str, ...] = ("desiredCount",)) -> dict[str, Any]:

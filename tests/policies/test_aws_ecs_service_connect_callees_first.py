@@ -12,10 +12,9 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, platform
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import SERVICE, TASK
 
 RULE = "ecs-service-connect-callees-first"
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
-SERVICE = "aws:ecs/service:Service"
 NAMESPACE = "arn:aws:servicediscovery:eu-west-1:111111111111:namespace/ns-abc"
 
 

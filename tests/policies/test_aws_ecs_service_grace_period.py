@@ -14,12 +14,11 @@ from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import SERVICE, TASK
+from tests.policies.tokens import TARGET_GROUP as TG
 from tests.synth_helpers import gateway_certificate
 
 RULE = "ecs-service-grace-covers-start-period"
-SERVICE = "aws:ecs/service:Service"
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
-TG = "aws:lb/targetGroup:TargetGroup"
 #: the platform's public gateway's target group check (shared/components/gateway.py)
 GATEWAY_CHECK = {"enabled": True, "path": "/healthz", "matcher": "200-399", "interval": 15, "timeout": 5,
                  "healthyThreshold": 2, "unhealthyThreshold": 3}

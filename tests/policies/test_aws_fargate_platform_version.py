@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_OBJECT, UNKNOWN_STRING, res
+from tests.policies.tokens import SERVICE, TASK
 
 RULE = "ecs-service-fargate-platform-version"
-SERVICE = "aws:ecs/service:Service"
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
 TASK_ARN = "arn:aws:ecs:eu-west-1:111111111111:task-definition/api:3"
 
 

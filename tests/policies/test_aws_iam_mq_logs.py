@@ -12,15 +12,10 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import messages, res
+from tests.policies.tokens import ATTACHMENT as ROLE_ATTACHMENT
+from tests.policies.tokens import BROKER, LOG_GROUP, MANAGED_POLICY, POLICY_ATTACHMENT, ROLE, ROLE_POLICY, USER_POLICY
+from tests.policies.tokens import DYNAMIC as ADOPTED
 
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-MANAGED_POLICY = "aws:iam/policy:Policy"
-USER_POLICY = "aws:iam/userPolicy:UserPolicy"
-ROLE_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
-BROKER = "aws:mq/broker:Broker"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
@@ -231,7 +226,6 @@ def test_a_delivery_class_log_group_is_not_held_to_a_retention(policy_findings, 
 
 # --- the broker's adopted log group (a dynamic resource) is held to the same retention rules ------------------
 
-ADOPTED = "pulumi-python:dynamic:Resource"
 
 
 def adopted_group(retention: Any) -> dict[str, Any]:

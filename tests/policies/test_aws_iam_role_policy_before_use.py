@@ -12,15 +12,9 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, platform
 from tests.policies.resources import ACCOUNT, UNKNOWN_STRING, res
+from tests.policies.tokens import ATTACHMENT, FLOW_LOG, FUNCTION, POLICY_ATTACHMENT, ROLE, ROLE_POLICY, TASK
 
 RULE = "iam-role-policy-before-use"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
-FUNCTION = "aws:lambda/function:Function"
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
-FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 ROLE_LAYERS = ("network", "broker", "messaging", "compute")
 
 

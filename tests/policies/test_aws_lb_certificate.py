@@ -12,12 +12,10 @@ from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from shared.synth.engine import synth_program
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import ALB_LISTENER, LISTENER, LISTENER_CERTIFICATE
 from tests.synth_helpers import gateway_certificate
 
 RULE = "lb-listener-acm-certificate"
-LISTENER = "aws:lb/listener:Listener"
-ALB_LISTENER = "aws:alb/listener:Listener"
-LISTENER_CERTIFICATE = "aws:lb/listenerCertificate:ListenerCertificate"
 ACM = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 IAM = "arn:aws:iam::111111111111:server-certificate/web"
 LB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:loadbalancer/app/web/50dc6c495c0c9188"

@@ -12,24 +12,20 @@ import pytest
 
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import ATTACHMENT, FUNCTION, ROLE, ROLE_POLICY, SG
+from tests.policies.tokens import EGRESS_RULE as EGRESS
+from tests.policies.tokens import INGRESS_RULE as INGRESS
+from tests.policies.tokens import MANAGED_POLICY as MANAGED
+from tests.policies.tokens import MESH_ROUTE as ROUTE
+from tests.policies.tokens import SG_RULE as EC2_RULE
+from tests.policies.tokens import VIRTUAL_NODE as NODE
+from tests.policies.tokens import VIRTUAL_SERVICE as VSERVICE
 
-FUNCTION = "aws:lambda/function:Function"
 LAMBDA_RULE = "lambda-environment-size"
 SG_RULE_QUOTA = "security-group-rules-quota"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-EC2_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 GROUP_URN = "urn:pulumi:test::test::aws:ec2/securityGroup:SecurityGroup::tasks"
 MESH_RULE = "appmesh-mesh-quotas"
-NODE = "aws:appmesh/virtualNode:VirtualNode"
-VSERVICE = "aws:appmesh/virtualService:VirtualService"
-ROUTE = "aws:appmesh/route:Route"
 IAM_RULE = "iam-policy-size"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-MANAGED = "aws:iam/policy:Policy"
 ROLE_URN = "urn:pulumi:test::test::aws:iam/role:Role::task"
 RESOURCE_POLICY_RULE = "resource-policy-size"
 

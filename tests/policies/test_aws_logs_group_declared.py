@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res, snapshot_document
+from tests.policies.tokens import FUNCTION, PROJECT, TASK
+from tests.policies.tokens import LOG_GROUP as GROUP
 
 RULE = "logs-group-declared"
-GROUP = "aws:cloudwatch/logGroup:LogGroup"
-FUNCTION = "aws:lambda/function:Function"
-PROJECT = "aws:codebuild/project:Project"
 
 
 def judged(findings: list[dict[str, Any]]) -> list[str]:
@@ -112,7 +111,6 @@ def test_the_platforms_functions_and_deploy_runner_write_to_their_own_groups(rul
     assert [f["rule"] for f in findings] == [RULE]
 
 
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
 
 
 def task(group_name: str, create: bool) -> dict[str, Any]:

@@ -7,11 +7,9 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_NUMBER, UNKNOWN_STRING, res
+from tests.policies.tokens import DEFAULT_NACL, NACL, NACL_RULE
 
 RULE = "nacl-no-open-admin-ports"
-NACL = "aws:ec2/networkAcl:NetworkAcl"
-DEFAULT_NACL = "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"
-NACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
 
 
 def entry(rule_no: int, action: str, protocol: str, low: int, high: int, cidr: str = "0.0.0.0/0") -> dict[str, Any]:

@@ -11,19 +11,20 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, aws_provider, messages, res
-
-VPC = "aws:ec2/vpc:Vpc"
-FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
-SUBNET = "aws:ec2/subnet:Subnet"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-CLOUDMAP_SERVICE = "aws:servicediscovery/service:Service"
-CLOUDMAP_INSTANCE = "aws:servicediscovery/instance:Instance"
-MESH = "aws:appmesh/mesh:Mesh"
-VIRTUAL_NODE = "aws:appmesh/virtualNode:VirtualNode"
+from tests.policies.tokens import (
+    CLOUDMAP_INSTANCE,
+    CLOUDMAP_SERVICE,
+    DEFAULT_SG,
+    EGRESS_RULE,
+    FLOW_LOG,
+    INGRESS_RULE,
+    MESH,
+    SG,
+    SG_RULE,
+    SUBNET,
+    VIRTUAL_NODE,
+    VPC,
+)
 
 
 def vpc(name: str = "main") -> dict[str, Any]:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import BUCKET
+from tests.policies.tokens import BUCKET_LOGGING as LOGGING
 from tests.synth_helpers import gateway_certificate
 
 RULE = "s3-bucket-access-logging"
-BUCKET = "aws:s3/bucket:Bucket"
-LOGGING = "aws:s3/bucketLogging:BucketLogging"
 
 
 def bucket(name: str, **inputs: Any) -> dict[str, Any]:

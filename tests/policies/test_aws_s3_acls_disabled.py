@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import BUCKET
+from tests.policies.tokens import OWNERSHIP_CONTROLS as CONTROLS
 
 RULE = "s3-bucket-acls-disabled"
-BUCKET = "aws:s3/bucket:Bucket"
-CONTROLS = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 
 
 def bucket(name: str) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_BOOL, UNKNOWN_STRING, res
+from tests.policies.tokens import BUCKET
+from tests.policies.tokens import PUBLIC_ACCESS_BLOCK as BLOCK
 
 RULE = "s3-bucket-public-access-block"
-BUCKET = "aws:s3/bucket:Bucket"
-BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 ALL_ON = {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True}
 
 

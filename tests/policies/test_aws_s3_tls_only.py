@@ -11,11 +11,10 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from tests.layers.compute_helpers import ENVS, fresh
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import BUCKET, BUCKET_POLICY
 from tests.synth_helpers import gateway_certificate
 
 RULE = "s3-bucket-tls-only"
-BUCKET = "aws:s3/bucket:Bucket"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 CERTIFICATE = "arn:aws:acm:eu-west-1:111111111111:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
 

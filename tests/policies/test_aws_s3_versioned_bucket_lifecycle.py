@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res, snapshot_document
+from tests.policies.tokens import BUCKET
+from tests.policies.tokens import BUCKET_LIFECYCLE as LIFECYCLE
+from tests.policies.tokens import BUCKET_VERSIONING as VERSIONING
 
 RULE = "s3-versioned-bucket-lifecycle"
-BUCKET = "aws:s3/bucket:Bucket"
-VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 BOUNDED = {"id": "versions", "status": "Enabled", "filter": {}, "noncurrentVersionExpiration": {"noncurrentDays": 30},
            "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}
 

@@ -9,9 +9,9 @@ import pytest
 
 from shared.policy.enforcement import enforcement_for
 from tests.policies.resources import UNKNOWN_NUMBER, res
+from tests.policies.tokens import SECRET
 
 RULE = "secretsmanager-recovery-window"
-SECRET = "aws:secretsmanager/secret:Secret"
 
 
 def judged(findings: list[dict[str, Any]]) -> list[str]:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import UNKNOWN_STRING, res
+from tests.policies.tokens import SERVICE
 
 RULE = "ecs-service-connect-timeout"
-SERVICE = "aws:ecs/service:Service"
 
 
 def service(timeout: dict[str, Any] | None, enabled: bool = True) -> dict[str, Any]:

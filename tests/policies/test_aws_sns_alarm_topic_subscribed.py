@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from tests.policies.resources import GOOD_TAGS, res, rule_ids
-from tests.policies.test_aws_cloudwatch_alarms import ALARM, single_alarm
+from tests.policies.test_aws_cloudwatch_alarms import single_alarm
+from tests.policies.tokens import ALARM, COMPOSITE, TOPIC
+from tests.policies.tokens import TOPIC_SUBSCRIPTION as SUBSCRIPTION
 
 RULE = "sns-alarm-topic-subscribed"
-TOPIC = "aws:sns/topic:Topic"
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 
 
 def topic(name: str = "alarms-topic") -> dict[str, Any]:
@@ -82,7 +82,6 @@ def test_the_synthesized_broker_layer(policy_findings, edit_env, subscribed):
     assert bool(findings_of(policy_findings, resources)) is not subscribed
 
 
-COMPOSITE = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 
 
 def composite(target: dict[str, Any], prop: str) -> dict[str, Any]:

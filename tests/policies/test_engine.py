@@ -29,9 +29,9 @@ from shared.policy_catalog import PACKS, load_rules, rules_of_pack
 from shared.policy_support import UNKNOWN_SENTINELS
 from shared.synth.engine import synth_program
 from tests.policies.resources import GOOD_TAGS, aws_provider, document, res, rule_ids
+from tests.policies.tokens import REPO
 
 PROGRAMS = Path(__file__).parent / "programs"
-REPO = "aws:ecr/repository:Repository"
 FINDING_KEYS = ["rule", "pack", "enforcement", "env", "layer", "urn", "resource_type", "message", "suppressed",
                 "reason", "severity"]
 

@@ -17,13 +17,7 @@ from tests.policies.resources import (
     res,
     rule_ids,
 )
-
-REPO = "aws:ecr/repository:Repository"
-VPC = "aws:ec2/vpc:Vpc"
-USER = "rabbitmq:index/user:User"
-BROKER = "aws:mq/broker:Broker"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-
+from tests.policies.tokens import BROKER, DYNAMIC, REPO, SECRET_VERSION, USER, VPC
 
 # -- tags-required ------------------------------------------------------------------------------------
 
@@ -59,7 +53,6 @@ def test_empty_tag_value_does_not_count(policy_findings):
     assert "cost-center" in finding["message"]
 
 
-DYNAMIC = "pulumi-python:dynamic:Resource"
 ADOPTED = {"log_group_name": "/aws/amazonmq/broker/b-1/general", "region": "eu-west-1", "account_id": "111111111111",
            "retention_in_days": 30}
 

@@ -11,10 +11,10 @@ from shared.catalog import load_catalog
 from shared.components.messaging import plan_topology
 from shared.envs import load_env
 from tests.policies.resources import UNKNOWN_STRING, res, rule_ids
+from tests.policies.tokens import OPERATOR_POLICY
+from tests.policies.tokens import RABBITMQ_POLICY as POLICY
 
 RULE = "rabbitmq-policy-keys-supported"
-POLICY = "rabbitmq:index/policy:Policy"
-OPERATOR_POLICY = "rabbitmq:index/operatorPolicy:OperatorPolicy"
 
 
 def policy(definition: dict[str, Any], *, type_: str = POLICY, apply_to: str = "quorum_queues",

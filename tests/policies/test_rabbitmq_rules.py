@@ -13,14 +13,8 @@ import pytest
 
 from shared.catalog import load_catalog
 from tests.policies.resources import UNKNOWN_ARRAY, UNKNOWN_STRING, of_rule, res, rule_ids, snapshot_document
-
-USER = "rabbitmq:index/user:User"
-PERMISSIONS = "rabbitmq:index/permissions:Permissions"
-TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
-EXCHANGE = "rabbitmq:index/exchange:Exchange"
-QUEUE = "rabbitmq:index/queue:Queue"
-BINDING = "rabbitmq:index/binding:Binding"
-POLICY = "rabbitmq:index/policy:Policy"
+from tests.policies.tokens import BINDING, EXCHANGE, OPERATOR_POLICY, PERMISSIONS, QUEUE, TOPIC_PERMISSIONS, USER
+from tests.policies.tokens import RABBITMQ_POLICY as POLICY
 
 
 def work_queue(name: str = "inference.work", **settings: Any) -> dict[str, Any]:
@@ -412,7 +406,6 @@ def test_unknown_queue_arguments_leave_settings_by_policy_undecided(policy_findi
 # -- rabbitmq-queue-length-limit (stack rule) -------------------------------------------------------------
 
 LENGTH_RULE = "rabbitmq-queue-length-limit"
-OPERATOR_POLICY = "rabbitmq:index/operatorPolicy:OperatorPolicy"
 
 
 def operator_policy(pattern: str, *, vhost: str = "dev", priority: int = 10, apply_to: str = "quorum_queues",

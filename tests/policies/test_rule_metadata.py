@@ -19,8 +19,7 @@ from shared.policy.findings import Finding
 from shared.policy.reporting import explain, sarif
 from shared.policy_catalog import SECURITY_SEVERITY, load_rules
 from shared.yamlio import load_yaml_mapping
-
-REPO = "aws:ecr/repository:Repository"
+from tests.policies.tokens import REPO
 
 
 def test_every_rule_has_severity_docs_and_remediation():

@@ -30,62 +30,57 @@ looks wired in every listing, and nobody is notified. A name pattern in the cond
 matches the alarm names fails the same way. No cdk-nag or checkov equivalent.
 """
 
-import re
-from collections.abc import Iterator
+from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     CLOUDWATCH_ALARMS,
     SNS_TOPIC,
-    TOPIC_KEY_ACTIONS,
+    TopicPublisher,
     Undecided,
     admits_source_arn,
     alarm_topics,
     publishing_stack,
-    report_problems,
+    report_topic_publishers,
     resource_input,
-    service_grants,
     stack_resources,
     stack_rule_policy,
-    topic_publish_problems,
 )
 from shared.policy_typing import ReportViolation
 
-_CLOUDWATCH = re.compile(r"cloudwatch\.amazonaws\.com.*")
+
+def _notified(alarm: PolicyResource, topics: list[PolicyResource]) -> list[PolicyResource]:
+    notified = alarm_topics(alarm, topics)
+    if notified is None:
+        raise Undecided(f"alarm '{alarm.name}': alarmActions/okActions/insufficientDataActions")
+    return notified
 
 
-def _problems(alarm: PolicyResource, topic: PolicyResource, stack: dict[str, list[PolicyResource]]) -> Iterator[str]:
+def _publisher(alarm: PolicyResource) -> TopicPublisher:
+    """CloudWatch publishing for this alarm: a statement's aws:SourceArn conditions must admit the alarm's ARN, in
+    the key policy and the topic policy alike."""
     name = resource_input(alarm, "name")
     if not isinstance(name, str):
         raise Undecided(f"alarm '{alarm.name}': name")
 
-    def grants(document: object, actions: tuple[str, ...]) -> bool:
-        """Whether the policy's Allow statements let CloudWatch, for this alarm, call every one of ``actions``."""
-        return service_grants(document, _CLOUDWATCH, actions,
-                              lambda s: admits_source_arn(s, "cloudwatch", f"alarm:{name}"))
+    def admits(statement: dict[str, Any]) -> bool:
+        return admits_source_arn(statement, "cloudwatch", f"alarm:{name}")
 
-    yield from topic_publish_problems(
-        topic, stack, service="CloudWatch", principal="cloudwatch.amazonaws.com",
-        key_grants=lambda document: grants(document, TOPIC_KEY_ACTIONS),
-        key_detail=f" for alarm '{name}' (an aws:SourceArn condition must match the alarm's ARN)",
-        topic_grants=lambda document: grants(document, ("sns:Publish",)), caller=f"alarm '{name}'")
+    return TopicPublisher(
+        service="CloudWatch", principal="cloudwatch.amazonaws.com", caller=f"alarm '{name}'", key_admits=admits,
+        topic_admits=admits,
+        key_detail=f" for alarm '{name}' (an aws:SourceArn condition must match the alarm's ARN)")
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     alarms = stack_resources(args, *CLOUDWATCH_ALARMS, none_reason="the stack has no CloudWatch alarm")
     stack = publishing_stack(args, "the stack has no SNS topic an alarm could notify")
-    topics = stack[SNS_TOPIC]
-
-    def problems_of(alarm: PolicyResource) -> Iterator[str]:
-        notified = alarm_topics(alarm, topics)
-        if notified is None:
-            raise Undecided(f"alarm '{alarm.name}': alarmActions/okActions/insufficientDataActions")
-        return (problem for topic in notified for problem in _problems(alarm, topic, stack))
-
-    report_problems(args, alarms, problems_of, lambda alarm, problem: report_violation(
-        f"alarm '{alarm.name}' cannot notify {problem}. CloudWatch's publish is denied and the notification is "
-        "dropped silently (only the alarm's history says so).", alarm.urn))
+    report_topic_publishers(
+        args, alarms, stack, lambda alarm: _notified(alarm, stack[SNS_TOPIC]), _publisher,
+        lambda alarm, problem: report_violation(
+            f"alarm '{alarm.name}' cannot notify {problem}. CloudWatch's publish is denied and the notification is "
+            "dropped silently (only the alarm's history says so).", alarm.urn))
 
 
 POLICY = stack_rule_policy(__file__, _validate)

@@ -26,24 +26,21 @@ rule: the rule matches, looks wired in every listing, and nobody is notified. No
 """
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     SNS_TOPIC,
-    TOPIC_KEY_ACTIONS,
+    TopicPublisher,
     Undecided,
     admits_source_arn,
     publishing_stack,
-    report_problems,
+    report_topic_publishers,
     resource_input,
-    service_grants,
     stack_resources,
     stack_rule_policy,
     targets_of,
-    topic_publish_problems,
 )
 from shared.policy_typing import ReportViolation
 
@@ -51,7 +48,6 @@ EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 #: the condition keys the KMS call of an EventBridge delivery does not carry
 _SOURCE_KEYS = re.compile(r"aws:source(arn|account|orgid)", re.IGNORECASE)
-_EVENTS = re.compile(r"events\.amazonaws\.com.*")
 
 
 def _source_conditioned(statement: dict[str, Any]) -> bool:
@@ -77,33 +73,28 @@ def _rule_resource(target: PolicyResource, rules: list[PolicyResource]) -> str:
     return f"rule/{name}" if bus_name == "default" else f"rule/{bus_name}/{name}"
 
 
-def _problems(rule_resource: str, topic: PolicyResource, stack: dict[str, list[PolicyResource]]) -> Iterator[str]:
-    return topic_publish_problems(
-        topic, stack, service="EventBridge", principal="events.amazonaws.com",
-        key_grants=lambda document: service_grants(document, _EVENTS, TOPIC_KEY_ACTIONS,
-                                                   lambda s: not _source_conditioned(s)),
+def _publisher(target: PolicyResource, rules: list[PolicyResource]) -> TopicPublisher:
+    """EventBridge publishing for the target's rule: the key policy's statement must carry no aws:Source* condition,
+    the topic policy's aws:SourceArn conditions must admit the rule's ARN."""
+    rule_resource = _rule_resource(target, rules)
+    return TopicPublisher(
+        service="EventBridge", principal="events.amazonaws.com", caller=rule_resource,
+        key_admits=lambda statement: not _source_conditioned(statement),
+        topic_admits=lambda statement: admits_source_arn(statement, "events", rule_resource),
         key_detail=(" (in a statement without an aws:SourceArn, aws:SourceAccount or aws:SourceOrgID condition, "
-                    "keys EventBridge's call does not carry)"),
-        topic_grants=lambda document: service_grants(document, _EVENTS, ("sns:Publish",),
-                                                     lambda s: admits_source_arn(s, "events", rule_resource)),
-        caller=rule_resource)
+                    "keys EventBridge's call does not carry)"))
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     event_targets = stack_resources(args, EVENT_TARGET, none_reason="the stack has no EventBridge target")
     stack = publishing_stack(args, "the stack has no SNS topic an EventBridge rule could target", EVENT_RULE)
-    topics = stack[SNS_TOPIC]
-
-    def problems_of(target: PolicyResource) -> Iterator[str]:
-        targeted = targets_of(target, "arn", topics, f"event target '{target.name}'", ("arn", "id"))
-        if not targeted:
-            return iter(())
-        rule_resource = _rule_resource(target, stack[EVENT_RULE])
-        return (problem for topic in targeted for problem in _problems(rule_resource, topic, stack))
-
-    report_problems(args, event_targets, problems_of, lambda target, problem: report_violation(
-        f"event target '{target.name}' cannot publish to {problem}. EventBridge's delivery is refused and the event "
-        "is dropped silently (only the rule's FailedInvocations metric says so).", target.urn))
+    report_topic_publishers(
+        args, event_targets, stack,
+        lambda target: targets_of(target, "arn", stack[SNS_TOPIC], f"event target '{target.name}'", ("arn", "id")),
+        lambda target: _publisher(target, stack[EVENT_RULE]),
+        lambda target, problem: report_violation(
+            f"event target '{target.name}' cannot publish to {problem}. EventBridge's delivery is refused and the "
+            "event is dropped silently (only the rule's FailedInvocations metric says so).", target.urn))
 
 
 POLICY = stack_rule_policy(__file__, _validate)

@@ -36,11 +36,9 @@ from collections.abc import Iterable
 from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
-    UNKNOWN,
     depended_on,
-    identity_values,
     not_applicable,
-    resource_input,
+    referenced_targets,
     stack_resources,
     stack_rule_policy,
     type_label,
@@ -76,30 +74,13 @@ def _names(value: str) -> set[str]:
 
 def _roles_of(resource: PolicyResource, prop: str, roles: list[PolicyResource]) -> list[PolicyResource]:
     """The roles of the stack that ``resource.props[prop]`` (one reference or a list) names; raises
-    :class:`_Undecided` where that cannot be told yet."""
-    by_urn = {role.urn: role for role in roles}
-    recorded = resource.property_dependencies.get(prop) or []
-    if recorded:
-        return [by_urn[dep.urn] for dep in recorded if dep.urn in by_urn]
-    value = resource_input(resource, prop)
-    if value is None:
-        return []
-    values = value if isinstance(value, list) else [value]
-    found: list[PolicyResource] = []
-    unknown = value is UNKNOWN or any(v is UNKNOWN for v in values)
-    for one in values:
-        if isinstance(one, str):
-            found.extend(role for role in roles if _names(one) & identity_values(role, ("name", "id", "arn")))
-    if found:
-        return list({role.urn: role for role in found}.values())
-    if not unknown:
-        # known and no role of the stack (an existing role's ARN from config or a lookup: a stack role's ARN would
-        # have recorded its dependency); the resource may still depend on a role of the stack for another input
-        return []
-    depended = [by_urn[dep.urn] for dep in resource.dependencies if dep.urn in by_urn]
-    if len(depended) == 1:
-        return depended
-    raise _Undecided
+    :class:`_Undecided` where that cannot be told yet. A known reference that names no role of the stack (an existing
+    role's ARN from config or a lookup: a stack role's ARN would have recorded its dependency) is a role of elsewhere,
+    though the resource may still depend on a role of the stack for another input."""
+    found = referenced_targets(resource, prop, roles, ("name", "id", "arn"), aliases=_names, known_elsewhere=True)
+    if found is None:
+        raise _Undecided
+    return found
 
 
 def _labels(resources: Iterable[PolicyResource]) -> str:

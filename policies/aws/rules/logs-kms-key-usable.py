@@ -30,19 +30,17 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     KMS_KEY,
-    KMS_KEY_IDENTITY,
     KMS_KEY_POLICY,
     Undecided,
     admits_arn,
     condition_values,
-    key_policy_documents,
+    key_policy_problems,
     not_applicable,
     report_problems,
     resource_input,
     service_grants,
     stack_resources,
     stack_rule_policy,
-    targets_of,
 )
 from shared.policy_typing import ReportViolation
 
@@ -60,17 +58,13 @@ CONTEXT_KEY = "kms:EncryptionContext:aws:logs:arn"
 _LOGS = re.compile(r"logs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 
 
-def _admits_group(statement: dict[str, Any], group_name: Any) -> bool:
+def _admits_group(statement: dict[str, Any], group: PolicyResource, group_name: Any) -> bool:
     """Every encryption-context condition of the statement names an ARN the group's matches."""
     contexts = list(condition_values(statement, CONTEXT_KEY))
     if contexts and not isinstance(group_name, str):
-        raise Undecided("name")
+        raise Undecided(f"log group '{group.name}': name")
     return all(any(admits_arn(value, operator, "logs", f"log-group:{group_name}") for value in values)
                for values, operator in contexts)
-
-
-def _grants(document: Any, group_name: Any) -> bool:
-    return service_grants(document, _LOGS, KEY_ACTIONS, lambda s: _admits_group(s, group_name))
 
 
 def _problems(group: PolicyResource, keys: list[PolicyResource], key_policies: list[PolicyResource]) -> list[str]:
@@ -78,18 +72,12 @@ def _problems(group: PolicyResource, keys: list[PolicyResource], key_policies: l
     if resource_input(group, key_input) is None:
         return []
     name = resource_input(group, name_input)
-    problems = []
-    for key in targets_of(group, key_input, keys, f"log group '{group.name}'", KMS_KEY_IDENTITY):
-        for where, document in key_policy_documents(key, key_policies, keys):
-            try:
-                usable = _grants(document, name)
-            except Undecided:
-                raise Undecided(f"log group '{group.name}': name") from None
-            if not usable:
-                problems.append(f"its KMS key '{key.name}'{where} does not let logs.<region>.amazonaws.com call "
-                                f"{', '.join(KEY_ACTIONS)} for it (a {CONTEXT_KEY} condition must match the "
-                                f"group's ARN, log-group:{name})")
-    return problems
+    return list(key_policy_problems(
+        group, key_input, "log group", keys, key_policies,
+        grants=lambda document: service_grants(document, _LOGS, KEY_ACTIONS,
+                                               lambda s: _admits_group(s, group, name)),
+        denied=(f"logs.<region>.amazonaws.com call {', '.join(KEY_ACTIONS)} for it (a {CONTEXT_KEY} condition must "
+                f"match the group's ARN, log-group:{name})")))
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:

@@ -21,10 +21,11 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
+    Undecided,
     bucket_companions,
     get,
-    not_applicable,
     referenced_targets,
+    report_bucket_problems,
     resource_input,
     stack_resources,
     stack_rule_policy,
@@ -61,23 +62,21 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     names = {name for targets_of in inline.values() for name in targets_of if isinstance(name, str) and name}
     targets.update(bucket.urn for bucket in buckets if resource_input(bucket, "bucket") in names)
     undecided = undecided or any(UNKNOWN in targets_of for targets_of in inline.values())
-    judged = 0
-    for bucket in buckets:
+
+    def problems(bucket: PolicyResource) -> list[str]:
         if UNKNOWN in inline[bucket.urn]:
-            continue
-        judged += 1
+            raise Undecided(f"S3 bucket '{bucket.name}': logging")  # decided once known
         if loggings[bucket.urn] or any(inline[bucket.urn]) or bucket.urn in targets:
-            continue
+            return []
         if undecided:
-            continue  # it may be the target of a logging whose target is unknown yet
-        report_violation(
-            f"S3 bucket '{bucket.name}' has no server access logging: who read, overwrote or deleted its objects "
-            "is not recorded. Add an aws.s3.BucketLogging(bucket=<bucket>.id, target_bucket=<a log bucket of the "
-            "same account and Region>, target_prefix=...) whose target's policy lets logging.s3.amazonaws.com write.",
-            bucket.urn,
-        )
-    if not judged:
-        not_applicable(args, "every S3 bucket's logging is unknown until deployment")
+            return []  # it may be the target of a logging whose target is unknown yet
+        return [f"S3 bucket '{bucket.name}' has no server access logging: who read, overwrote or deleted its objects "
+                "is not recorded. Add an aws.s3.BucketLogging(bucket=<bucket>.id, target_bucket=<a log bucket of the "
+                "same account and Region>, target_prefix=...) whose target's policy lets logging.s3.amazonaws.com "
+                "write."]
+
+    report_bucket_problems(args, report_violation, buckets, problems,
+                           none_judged="every S3 bucket's logging is unknown until deployment")
 
 
 POLICY = stack_rule_policy(__file__, _validate)

@@ -14,35 +14,36 @@ by default; declared, a later change is undone by the next ``up``. Matches Secur
 CKV2_AWS_65.
 """
 
-from pulumi_policy import StackValidationArgs
+from pulumi_policy import PolicyResource
 
-from shared.policy_support import UNKNOWN, bucket_companions, get, not_applicable, resource_input, stack_rule_policy
-from shared.policy_typing import ReportViolation
+from shared.policy_support import (
+    UNKNOWN,
+    Undecided,
+    bucket_companion_check,
+    get,
+    resource_input,
+    stack_rule_policy,
+)
 
 OWNERSHIP_CONTROLS = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 ENFORCED = "BucketOwnerEnforced"
 
 
-def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    buckets, controls = bucket_companions(args, OWNERSHIP_CONTROLS)
-    undecided = 0
-    for bucket in buckets:
-        ownerships = {get(resource_input(control, "rule"), "objectOwnership") for control in controls[bucket.urn]}
-        # several controls of one bucket overwrite each other in S3: one known to be other than enforced fails
-        # whatever the unknown ones will be
-        others = ", ".join(sorted(str(o or "unset") for o in ownerships - {ENFORCED, UNKNOWN}))
-        if not others and UNKNOWN in ownerships:
-            undecided += 1
-        elif not ownerships:
-            report_violation(
-                f"S3 bucket '{bucket.name}' keeps ACLs: no ownership controls; add an aws.s3.BucketOwnershipControls"
-                f"(bucket=<bucket>.id, rule={{'object_ownership': '{ENFORCED}'}}).", bucket.urn)
-        elif others:
-            report_violation(
-                f"S3 bucket '{bucket.name}' keeps ACLs: object ownership {others}; set object_ownership to "
-                f"'{ENFORCED}'.", bucket.urn)
-    if undecided == len(buckets):
-        not_applicable(args, "every S3 bucket's object ownership is unknown until deployment")
+def _problems(bucket: PolicyResource, controls: list[PolicyResource]) -> list[str]:
+    ownerships = {get(resource_input(control, "rule"), "objectOwnership") for control in controls}
+    # several controls of one bucket overwrite each other in S3: one known to be other than enforced fails
+    # whatever the unknown ones will be
+    others = ", ".join(sorted(str(o or "unset") for o in ownerships - {ENFORCED, UNKNOWN}))
+    if not others and UNKNOWN in ownerships:
+        raise Undecided(f"S3 bucket '{bucket.name}': object ownership")  # decided once known
+    if not others:
+        return []
+    return [f"S3 bucket '{bucket.name}' keeps ACLs: object ownership {others}; set object_ownership to "
+            f"'{ENFORCED}'."]
 
 
-POLICY = stack_rule_policy(__file__, _validate)
+POLICY = stack_rule_policy(__file__, bucket_companion_check(
+    OWNERSHIP_CONTROLS, problems_of=_problems,
+    missing=("keeps ACLs: no ownership controls; add an aws.s3.BucketOwnershipControls(bucket=<bucket>.id, "
+             f"rule={{'object_ownership': '{ENFORCED}'}})."),
+    none_judged="every S3 bucket's object ownership is unknown until deployment"))

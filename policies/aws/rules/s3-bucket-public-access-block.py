@@ -16,10 +16,15 @@ S3.1) is account configuration, outside a stack. Matches Security Hub S3.8 (buck
 of the four is false) and checkov CKV2_AWS_6.
 """
 
-from pulumi_policy import StackValidationArgs
+from pulumi_policy import PolicyResource
 
-from shared.policy_support import UNKNOWN, bucket_companions, not_applicable, resource_input, stack_rule_policy
-from shared.policy_typing import ReportViolation
+from shared.policy_support import (
+    UNKNOWN,
+    Undecided,
+    bucket_companion_check,
+    resource_input,
+    stack_rule_policy,
+)
 
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 #: the inputs, as the provider names them, and the argument a program sets
@@ -27,30 +32,23 @@ SETTINGS = {"blockPublicAcls": "block_public_acls", "blockPublicPolicy": "block_
             "ignorePublicAcls": "ignore_public_acls", "restrictPublicBuckets": "restrict_public_buckets"}
 
 
-def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    buckets, blocks = bucket_companions(args, PUBLIC_ACCESS_BLOCK)
-    judged = 0
-    for bucket in buckets:
-        values = [{key: resource_input(block, key) for key in SETTINGS} for block in blocks[bucket.urn]]
-        # several blocks of one bucket overwrite each other in S3 (PutPublicAccessBlock): each must hold all four;
-        # one known to be off fails whatever the unknown ones will be
-        off = sorted({arg for settings in values for key, arg in SETTINGS.items()
-                      if settings[key] is not True and settings[key] is not UNKNOWN})
-        if not off and any(value is UNKNOWN for settings in values for value in settings.values()):
-            continue  # decided once the settings are known
-        judged += 1
-        if not values:
-            report_violation(
-                f"S3 bucket '{bucket.name}' has no bucket-level public access block; add an "
-                "aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id, block_public_acls=True, block_public_policy=True, "
-                "ignore_public_acls=True, restrict_public_buckets=True).", bucket.urn)
-            continue
-        if off:
-            report_violation(
-                f"S3 bucket '{bucket.name}': its public access block leaves {', '.join(off)} off (an unset one is "
-                "false); set all four to True.", bucket.urn)
-    if not judged:
-        not_applicable(args, "every S3 bucket's public access block settings are unknown until deployment")
+def _problems(bucket: PolicyResource, blocks: list[PolicyResource]) -> list[str]:
+    values = [{key: resource_input(block, key) for key in SETTINGS} for block in blocks]
+    # several blocks of one bucket overwrite each other in S3 (PutPublicAccessBlock): each must hold all four;
+    # one known to be off fails whatever the unknown ones will be
+    off = sorted({arg for settings in values for key, arg in SETTINGS.items()
+                  if settings[key] is not True and settings[key] is not UNKNOWN})
+    if not off and any(value is UNKNOWN for settings in values for value in settings.values()):
+        raise Undecided(f"S3 bucket '{bucket.name}': public access block")  # decided once the settings are known
+    if not off:
+        return []
+    return [f"S3 bucket '{bucket.name}': its public access block leaves {', '.join(off)} off (an unset one is false); "
+            "set all four to True."]
 
 
-POLICY = stack_rule_policy(__file__, _validate)
+POLICY = stack_rule_policy(__file__, bucket_companion_check(
+    PUBLIC_ACCESS_BLOCK, problems_of=_problems,
+    missing=("has no bucket-level public access block; add an aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id, "
+             "block_public_acls=True, block_public_policy=True, ignore_public_acls=True, "
+             "restrict_public_buckets=True)."),
+    none_judged="every S3 bucket's public access block settings are unknown until deployment"))

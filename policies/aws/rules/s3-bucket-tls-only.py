@@ -16,10 +16,11 @@ Hub S3.5 and cdk-nag AwsSolutions-S10 / S3BucketSSLRequestsOnly.
 
 from typing import Any
 
-from pulumi_policy import StackValidationArgs
+from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
+    Undecided,
     as_list,
     contains_unknown,
     iam_wildcard,
@@ -28,6 +29,7 @@ from shared.policy_support import (
     policy_statements,
     principal_values,
     referenced_targets,
+    report_bucket_problems,
     resource_input,
     stack_resources,
     stack_rule_policy,
@@ -70,6 +72,28 @@ def _tls_only(document: Any, name: str) -> bool:
     return any(_denies_plain_http(s, arn) for s in policy_statements(document) for arn in arns)
 
 
+def _problems(bucket: PolicyResource, found: list[Any] | None) -> list[str]:
+    """``found``: the bucket's policy documents, None while one is unknown at preview."""
+    name = resource_input(bucket, "bucket")
+    if found is None:
+        raise Undecided(f"S3 bucket '{bucket.name}': policy")  # decided once it is known
+    if found and (not isinstance(name, str) or not name):
+        # generated or unknown name: which ARN the policy must name is known only after deployment
+        raise Undecided(f"S3 bucket '{bucket.name}': bucket")
+    parsed = []
+    for raw in found:
+        try:
+            parsed.append(parse_json(raw))
+        except ValueError:
+            continue  # not JSON: no statement of it denies anything (S3 refuses such a policy anyway)
+    if any(_tls_only(document, str(name)) for document in parsed):
+        return []
+    return [f"S3 bucket '{bucket.name}' accepts requests without TLS: no bucket policy of it denies "
+            "aws:SecureTransport false; add an aws.s3.BucketPolicy with a Deny of s3:* on the bucket and its "
+            "objects (arn:...:s3:::<bucket> and .../*) for Principal '*' under "
+            "{'Bool': {'aws:SecureTransport': 'false'}}."]
+
+
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     buckets = stack_resources(args, *BUCKETS, none_reason="the stack has no S3 bucket")
     #: bucket URN -> the policy documents that apply to it (None: one of them is unknown at preview)
@@ -96,28 +120,9 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
             found.append(inline)
     if undecided:
         not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
-    judged = 0
-    for bucket in buckets:
-        found, name = documents[bucket.urn], resource_input(bucket, "bucket")
-        if found is None:
-            continue  # a policy unknown at preview: decided once it is known
-        if found and (not isinstance(name, str) or not name):
-            continue  # generated or unknown name: which ARN the policy must name is known only after deployment
-        judged += 1
-        parsed = []
-        for raw in found:
-            try:
-                parsed.append(parse_json(raw))
-            except ValueError:
-                continue  # not JSON: no statement of it denies anything (S3 refuses such a policy anyway)
-        if not any(_tls_only(document, str(name)) for document in parsed):
-            report_violation(
-                f"S3 bucket '{bucket.name}' accepts requests without TLS: no bucket policy of it denies "
-                "aws:SecureTransport false; add an aws.s3.BucketPolicy with a Deny of s3:* on the bucket and its "
-                "objects (arn:...:s3:::<bucket> and .../*) for Principal '*' under "
-                "{'Bool': {'aws:SecureTransport': 'false'}}.", bucket.urn)
-    if not judged:
-        not_applicable(args, "every S3 bucket's policy, or the name it must name, is unknown until deployment")
+    report_bucket_problems(args, report_violation, buckets, lambda bucket: _problems(bucket, documents[bucket.urn]),
+                           none_judged=("every S3 bucket's policy, or the name it must name, is unknown until "
+                                        "deployment"))
 
 
 POLICY = stack_rule_policy(__file__, _validate)

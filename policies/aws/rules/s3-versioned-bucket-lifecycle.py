@@ -25,10 +25,11 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_support import (
     UNKNOWN,
+    Undecided,
     bucket_companions,
     contains_unknown,
     get,
-    not_applicable,
+    report_bucket_problems,
     resource_input,
     stack_rule_policy,
 )
@@ -81,31 +82,29 @@ def _inline(rule: Any) -> Any:
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     buckets, versionings = bucket_companions(args, VERSIONING, VERSIONING_V2)
     _, lifecycles = bucket_companions(args, LIFECYCLE, LIFECYCLE_V2)
-    judged = 0
-    for bucket in buckets:
+
+    def problems(bucket: PolicyResource) -> list[str]:
         versioned = _versioned(bucket, versionings[bucket.urn])
         rules: Any = [rule for config in lifecycles[bucket.urn] for rule in (resource_input(config, "rules") or [])]
         inline = resource_input(bucket, "lifecycleRules")
         if versioned is None or contains_unknown(rules) or contains_unknown(inline):
-            continue  # decided once known
-        judged += 1
+            raise Undecided(f"S3 bucket '{bucket.name}': versioning or lifecycle rules")  # decided once known
         if not versioned:
-            continue
+            return []
         rules = [*rules, *(_inline(rule) for rule in inline or [])]
         enabled = [r for r in rules if isinstance(r, dict) and str(r.get("status")).lower() == "enabled"]
         missing = [argument for key, argument in BOUNDS.items()
                    if not any(_whole_bucket(r) and _bounded(r, key) for r in enabled)]
-        if missing:
-            report_violation(
-                f"S3 bucket '{bucket.name}' keeps object versions but no enabled lifecycle rule over the whole bucket "
+        if not missing:
+            return []
+        return [f"S3 bucket '{bucket.name}' keeps object versions but no enabled lifecycle rule over the whole bucket "
                 f"sets {' or '.join(missing)}: every overwrite and delete leaves a noncurrent version, billed and kept "
                 "for ever (and stopped uploads' parts likewise). Add an aws.s3.BucketLifecycleConfiguration rule with "
                 "filter={} and noncurrent_version_expiration={'noncurrent_days': N}, "
-                "abort_incomplete_multipart_upload={'days_after_initiation': N}.",
-                bucket.urn,
-            )
-    if not judged:
-        not_applicable(args, "every S3 bucket's versioning or lifecycle rules are unknown until deployment")
+                "abort_incomplete_multipart_upload={'days_after_initiation': N}."]
+
+    report_bucket_problems(args, report_violation, buckets, problems,
+                           none_judged="every S3 bucket's versioning or lifecycle rules are unknown until deployment")
 
 
 POLICY = stack_rule_policy(__file__, _validate)

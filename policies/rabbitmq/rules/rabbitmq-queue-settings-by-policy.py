@@ -25,21 +25,12 @@ from shared.policy_typing import ReportViolation
 
 QUEUE = "rabbitmq:index/queue:Queue"
 
-#: queue argument -> the policy key that sets the same thing (RabbitMQ docs, "Policies": queue keys).
-POLICY_KEYS: dict[str, str] = {
-    "x-message-ttl": "message-ttl",
-    "x-expires": "expires",
-    "x-max-length": "max-length",
-    "x-max-length-bytes": "max-length-bytes",
-    "x-overflow": "overflow",
-    "x-dead-letter-exchange": "dead-letter-exchange",
-    "x-dead-letter-routing-key": "dead-letter-routing-key",
-    "x-dead-letter-strategy": "dead-letter-strategy",
-    "x-delivery-limit": "delivery-limit",
-    "x-max-in-memory-length": "max-in-memory-length",
-    "x-max-in-memory-bytes": "max-in-memory-bytes",
-    "x-queue-leader-locator": "queue-leader-locator",
-}
+#: The policy keys that set what a queue's argument ``x-<key>`` sets (RabbitMQ docs, "Policies": queue keys).
+SETTABLE = ("message-ttl", "expires", "max-length", "max-length-bytes", "overflow", "dead-letter-exchange",
+            "dead-letter-routing-key", "dead-letter-strategy", "delivery-limit", "max-in-memory-length",
+            "max-in-memory-bytes", "queue-leader-locator")
+#: queue argument -> the policy key that sets the same thing.
+POLICY_KEYS: dict[str, str] = {f"x-{key}": key for key in SETTABLE}
 LIMITS = ("x-max-length", "x-max-length-bytes", "x-message-ttl", "x-delivery-limit", "x-expires")
 
 
