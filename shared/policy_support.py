@@ -1162,6 +1162,7 @@ def bucket_companion_check(companion_type: str, *, missing: str,
 
     return check
 
+
 #: Both kinds of CloudWatch alarm: each notifies through :data:`ALARM_ACTION_INPUTS`.
 CLOUDWATCH_ALARMS = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm")
 #: What an alarm action is compared with: an action is an ARN (PutMetricAlarm/PutCompositeAlarm's AlarmActions),
