@@ -350,10 +350,9 @@ class Catalog(BaseModel):
                 raise ValueError(
                     f"services.{name}.max_job_seconds: {name} consumes nothing, so it never holds a delivery; "
                     "declare how long a job may take on the service that consumes its requests")
-            callers = self.callers(name)
-            if spec.protects_jobs and (not spec.consumes or spec.public or callers):
+            if spec.protects_jobs and not self.queue_only(name):
                 reached = ("consumes nothing" if not spec.consumes else
-                           "is public" if spec.public else f"is called by {', '.join(callers)}")
+                           "is public" if spec.public else f"is called by {', '.join(self.callers(name))}")
                 raise ValueError(
                     f"services.{name}.protects_jobs: {name} {reached}; only a service that consumes and that no "
                     "HTTP request reaches is scaled on its queue alone, where the protection of its working tasks "
@@ -399,6 +398,13 @@ class Catalog(BaseModel):
     def callers(self, service: str) -> list[str]:
         """The services that call ``service`` over HTTP (catalog ``calls``)."""
         return [spec.name for spec in self if service in spec.calls]
+
+    def queue_only(self, service: str) -> bool:
+        """Whether only its queue brings ``service`` work: it consumes and no HTTP request reaches it (not ``public``,
+        called by no service). Its CPU then says how hard the jobs it holds work, not that work waits, so nothing
+        scales it on its CPU (shared.components.compute_service.autoscaling)."""
+        spec = self.services[service]
+        return bool(spec.consumes) and not spec.public and not self.callers(service)
 
     @property
     def uses_artifacts(self) -> bool:

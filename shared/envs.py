@@ -1090,18 +1090,11 @@ def publishes_queue_metrics(env: EnvConfig) -> bool:
     return env.messaging.broker == "amazon-mq"
 
 
-def queue_only(spec: ServiceSpec, catalog: Catalog) -> bool:
-    """Whether only its queue brings the service work: it consumes and no HTTP request reaches it (not ``public``,
-    called by no service). Its CPU then says how hard the jobs it holds work, not that work waits, so nothing scales
-    it on its CPU (shared.components.compute_service.autoscaling)."""
-    return bool(spec.consumes) and not spec.public and not catalog.callers(spec.name)
-
-
 def backlog_wakes(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> bool:
     """Whether the service scales out of zero tasks on its queue's backlog: it consumes, the env publishes its
     queue's figures (``queue_metrics``: :func:`publishes_queue_metrics`), and no HTTP request
     reaches it (not ``public``, called by no service), since nothing starts a task for a request."""
-    return queue_metrics and queue_only(spec, catalog)
+    return queue_metrics and catalog.queue_only(spec.name)
 
 
 def scale_from_zero_problem(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> str | None:
@@ -1132,7 +1125,7 @@ def _rule_cpu_target_applies(path: Path, env: EnvConfig, catalog: Catalog) -> It
     (shared.components.compute_service.autoscaling), so the value would change nothing, silently."""
     for service, settings in env.services.items():
         if (service in catalog.services and "cpu_target_percent" in settings.model_fields_set
-                and queue_only(catalog[service], catalog)):
+                and catalog.queue_only(service)):
             scale_in = ("while none is ready, one idle task at a time (protects_jobs)" if catalog[service].protects_jobs
                         else "once none is ready or unacknowledged")
             how = (f"scales on its queue alone (out while messages wait, in {scale_in})"
@@ -1151,7 +1144,7 @@ def _rule_protected_consumer_canaries(path: Path, env: EnvConfig, catalog: Catal
     if not publishes_queue_metrics(env) or env.mesh.provider != "appmesh":
         return
     for service in env.mesh.canaries:
-        if service in catalog.services and catalog[service].protects_jobs and queue_only(catalog[service], catalog):
+        if service in catalog.services and catalog[service].protects_jobs and catalog.queue_only(service):
             yield (path, f"mesh.canaries.{service}",
                    f"{service} protects its jobs (catalog protects_jobs) and scales in on its queue's IdleConsumers, "
                    "which every version's ECS service would read: one idle consumer would remove a task from each "

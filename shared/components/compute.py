@@ -39,7 +39,6 @@ from shared.envs import (
     backlog_wakes,
     env_path,
     publishes_queue_metrics,
-    queue_only,
     scale_from_zero_problem,
 )
 from shared.errors import ConfigError
@@ -78,7 +77,7 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
         release_ref=env.release.images.get(service),
         backlog_scaling=bool(spec.consumes) and queue_metrics,
         wakes_on_backlog=backlog_wakes(spec, catalog, queue_metrics),
-        queue_only=queue_only(spec, catalog),
+        queue_only=catalog.queue_only(spec.name),
         called=bool(catalog.callers(service)),
         # Weighted canaries exist only in App Mesh (the mesh layer refuses them otherwise); each version
         # has its own virtual node, so its own ECS service with its own Envoy.

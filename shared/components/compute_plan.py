@@ -64,7 +64,8 @@ class ServicePlan:
     #: its backlog alone decides its count, down to min_count (0 allowed): no HTTP request reaches it
     #: (shared.envs.backlog_wakes); else CPU decides scale-in
     wakes_on_backlog: bool = False
-    #: only its queue brings it work (shared.envs.queue_only): no CPU policy, whether or not its backlog scales it
+    #: only its queue brings it work (shared.catalog.Catalog.queue_only): no CPU policy, whether or not its backlog
+    #: scales it
     queue_only: bool = False
     #: another catalog service calls it over HTTP (catalog ``calls``): in Service Connect envs its tasks hold back
     #: their RUNNING until the app is healthy (compute_containers.SERVE_GATE_CONTAINER)
