@@ -15,6 +15,7 @@ from shared import dag, deploy_role
 from shared.contracts import CONTRACTS, MessagingContract, StackContractError, stack_reference_name
 from shared.envs import load_env
 from shared.errors import ConfigError
+from shared.jsonwalk import string_leaves
 from shared.published import (
     PUBLISHED_FIELDS,
     PUBLISHED_VARIABLE,
@@ -30,7 +31,6 @@ from shared.published import (
 from shared.synth.engine import layer_dir, referenced_outputs, synth_program
 from tests import iam_eval
 from tests.synth_helpers import of_type, synth_layers
-from tests.test_transport_urls import strings
 
 PARAMETER = "aws:ssm/parameter:Parameter"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -69,7 +69,7 @@ def test_the_published_contract_holds_no_secret(env: str, layer: str) -> None:
     assert not set(published) & set(document["secret_outputs"])
     assert published == {name: document["outputs"].get(name) for name in PUBLISHED_FIELDS[layer]}
     secrets = {value for resource in document["resources"] for key in resource["secret_inputs"]
-               for value in strings((resource["inputs"] or {}).get(key)) if len(value) >= 8}
+               for value in string_leaves((resource["inputs"] or {}).get(key)) if len(value) >= 8}
     # a secret version's value is a JSON document: its password alone too (the rest, the user and host, is no secret)
     secrets |= {str(json.loads(value)["password"]) for value in list(secrets)
                 if value.startswith("{") and "password" in json.loads(value)}
