@@ -78,6 +78,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared.components.compute_iam import KEY_ADMINISTRATION_ACTIONS
 from shared.errors import PlatformError, UsageError
+from shared.gateway_names import s3_bucket_arn
 
 #: IAM user guide, "IAM and AWS STS quotas": managed policy size, white space not counted
 MANAGED_POLICY_MAX_CHARS = 6144
@@ -767,7 +768,7 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     if buckets:
         statements.append(_statement(
             "PlatformBuckets", ["s3:*"],
-            [f"arn:{partition}:s3:::{name}{suffix}" for name in buckets for suffix in ("", "/*")]))
+            [f"{s3_bucket_arn(partition, name)}{suffix}" for name in buckets for suffix in ("", "/*")]))
     statements.extend(state_statements(partition, account, region, backend_url, env.state.secrets_provider))
     if env.messaging.deploy_runner.github_connection_arn and "broker" in chosen:
         connection = env.messaging.deploy_runner.github_connection_arn
@@ -1194,7 +1195,7 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
     state = state_backend(backend_url, secrets_provider)
     statements: list[dict[str, Any]] = []
     if state.bucket:
-        under = f"arn:{partition}:s3:::{state.bucket}/{state.prefix + '/' if state.prefix else ''}"
+        under = f"{s3_bucket_arn(partition, state.bucket)}/{state.prefix + '/' if state.prefix else ''}"
         if write:
             statements.append(_statement("StateObjects", ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
                                          [f"{under}*"]))
@@ -1202,7 +1203,7 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
             # no write, not even a lock file: the role any branch's job assumes could delete a running deploy's lock
             statements.append(_statement("StateObjects", ["s3:GetObject"], [f"{under}*"]))
         statements.append(_statement("StateBucket", ["s3:GetBucketLocation", "s3:ListBucket"],
-                                     [f"arn:{partition}:s3:::{state.bucket}"]))
+                                     [s3_bucket_arn(partition, state.bucket)]))
         # The bucket's default encryption may use a KMS key other than the secrets provider's (a passphrase provider
         # with an SSE-KMS bucket, a bucket of another region or account), which S3 uses with the caller's permissions
         # for each checkpoint and lock (S3 user guide, SSE-KMS "Permissions": GenerateDataKey to upload, Decrypt to
@@ -1212,7 +1213,7 @@ def state_statements(partition: str, account: str, region: str, backend_url: str
             "StateBucketEncryption", ["kms:Decrypt", *(["kms:GenerateDataKey"] if write else [])],
             [f"arn:{partition}:kms:*:*:key/*"],
             {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"},
-             "ArnLike": {"kms:EncryptionContext:aws:s3:arn": [f"{under}*", f"arn:{partition}:s3:::{state.bucket}"]}}))
+             "ArnLike": {"kms:EncryptionContext:aws:s3:arn": [f"{under}*", s3_bucket_arn(partition, state.bucket)]}}))
     if state.kms_key:
         key_region = state.kms_region or region
         # GenerateDataKey for the writes (an upload into a bucket that encrypts with this key needs it, S3 user guide,
@@ -1269,7 +1270,7 @@ def secret_state_denials(partition: str, state: StateBackend) -> list[dict[str, 
 
     if not state.bucket:
         return []
-    root = f"arn:{partition}:s3:::{state.bucket}/{state.prefix + '/' if state.prefix else ''}.pulumi"
+    root = f"{s3_bucket_arn(partition, state.bucket)}/{state.prefix + '/' if state.prefix else ''}.pulumi"
     resources = [f"{root}/{folder}/{layer}/*" for layer in sorted(SECRET_STATE_LAYERS)
                  for folder in ("stacks", "history", "backups", "journal")]
     return [{**_statement("NoSecretStateReads", READ_DENIED_OBJECT_ACTIONS, resources), "Effect": "Deny"}]
@@ -1318,7 +1319,7 @@ def read_denials(env: Any, resources: Sequence[Mapping[str, Any]], state_bucket:
                {**_statement("NoSubscriptionEndpointReads", READ_DENIED_SUBSCRIPTION_ACTIONS, ["*"]), "Effect": "Deny"}]
     if buckets:
         denials.insert(0, {**_statement("NoPlatformObjectReads", READ_DENIED_OBJECT_ACTIONS,
-                                        [f"arn:{partition}:s3:::{name}/*" for name in buckets]), "Effect": "Deny"})
+                                        [f"{s3_bucket_arn(partition, name)}/*" for name in buckets]), "Effect": "Deny"})
     return denials
 
 

@@ -53,6 +53,7 @@ def boundary_document(env: Any) -> dict[str, Any]:
     from shared.components.deploy_runner import DESCRIBE_ACTIONS, ENI_ACTIONS, deploy_role_arn
     from shared.components.ecr import REPOSITORY_PREFIX
     from shared.deploy_role import log_group_arns, secret_prefix
+    from shared.gateway_names import s3_bucket_arn
 
     partition, region, account = partition_of(env.region), env.region, env.account_id
 
@@ -66,7 +67,7 @@ def boundary_document(env: Any) -> dict[str, Any]:
             statement["Condition"] = condition
         return statement
 
-    bucket = f"arn:{partition}:s3:::{artifact_bucket_name(env.name, account, region)}"
+    bucket = s3_bucket_arn(partition, artifact_bucket_name(env.name, account, region))
     statements = [
         # the flow-log role's, the tasks', the functions' and the build's own log groups: the env's, as the deploy role
         # (shared.deploy_role.log_group_arns)

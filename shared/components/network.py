@@ -69,7 +69,7 @@ def endpoint_policy(service: str, *, partition: str, region: str, account_id: st
             # Fargate pulls layers from the URLs ECR hands out; AWS documents this statement without a
             # principal condition.
             {"Sid": "EcrImageLayers", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-             "Resource": f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket/*"},
+             "Resource": f"{s3_bucket_arn(partition, f'prod-{region}-starport-layer-bucket')}/*"},
             # No other AWS-owned bucket is admitted: none is shown to be needed (the GitHub Actions runner a
             # github_repository runner downloads has no documented source: README, Ways into the VPC, what to check).
             {"Sid": "OwnAccountBuckets", "Effect": "Allow", "Principal": "*", "Action": list(OWN_BUCKET_ACTIONS),
