@@ -514,41 +514,6 @@ def _image_calls(who: str, image: str, region: str) -> list[Call]:
     return [Call(who, f"image {image}", registry)]
 
 
-#: The read-only role a pull request's preview job assumes on the runner (AWS_READ_ROLE_ARN_<ENV>, README: CI/CD):
-#: its name is the user's; the endpoint policies' conditions name its account only.
-READ_ROLE = "arn:aws:iam::{account}:role/ci-read-only"
-
-
-def _read_role_preview_calls(network: Network, docs: dict[str, dict[str, Any]], env_config: EnvConfig) -> list[Call]:
-    """A pull request's preview on the runner as the env's read-only role (.github/workflows/pull-request.yml): the
-    state (reads only: a preview takes no lock, pkg/backend/diy/backend.go Preview), messaging's read of the broker
-    admin's secret and its refresh (the services' secret values among it: a SecretVersion's refresh is a
-    GetSecretValue), the program's invokes; nothing else reads a bucket, as a preview refreshes messaging only
-    (shared/orchestrate/automation.py, REFRESHED_LAYERS)."""
-    who, region, account = "deploy-runner", network.region, network.account
-    signer = READ_ROLE.format(account=account)
-    calls = [Call(who, "preview: messaging reads the broker admin's secret", api_host("secretsmanager", region),
-                  actions=("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
-                  resource=f"arn:aws:secretsmanager:{region}:{account}:secret:platform/{network.env}/broker/admin-x",
-                  resource_account=account, signer=signer),
-             Call(who, "preview: messaging's refresh reads the services' secrets", api_host("secretsmanager", region),
-                  actions=("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
-                  resource=f"arn:aws:secretsmanager:{region}:{account}:secret:platform/{network.env}/messaging/x",
-                  resource_account=account, signer=signer),
-             Call(who, "preview: messaging's refresh reads its log groups", api_host("logs", region),
-                  actions=("logs:DescribeLogGroups", "logs:ListTagsForResource"),
-                  resource=f"arn:aws:logs:{region}:{account}:log-group:x", resource_account=account, signer=signer)]
-    backend = env_config.state.backend_url
-    if backend and backend.startswith("s3://"):
-        parts = urlsplit(backend)
-        bucket_region = (parse_qs(parts.query).get("region") or [region])[0]
-        for arn, actions in ((f"arn:aws:s3:::{parts.netloc}", ("s3:ListBucket",)),
-                             (f"arn:aws:s3:::{parts.netloc}/x", ("s3:GetObject",))):
-            calls.append(Call(who, "preview: the state", s3_host(parts.netloc, bucket_region),
-                              actions=actions, resource=arn, resource_account="another-account", signer=signer))
-    return calls
-
-
 def _function_calls(network: Network, docs: dict[str, dict[str, Any]]) -> list[Call]:
     """shared/rotation/broker_admin.py (Secrets Manager's rotation steps, the management API) and
     shared/rotation/queue_metrics.py (its secret, the management API, CloudWatch PutMetricData)."""
@@ -626,8 +591,8 @@ def _runner_calls(network: Network, docs: dict[str, dict[str, Any]], env_config:
             calls.append(Call(who, f"Pulumi state in s3://{parts.netloc}", s3_host(parts.netloc, bucket_region),
                               actions=STATE_BUCKET_ACTIONS, resource=arn, resource_account="another-account",
                               signer=deploy_role))
-    if env_config.messaging.deploy_runner.github_repository:
-        calls += _read_role_preview_calls(network, docs, env_config)
+    # No call as the read-only role: a pull request's preview runs on a GitHub-hosted runner outside the VPC and
+    # previews no layer that needs reach into it (tests/test_ci.py, the pull-request workflow's preview job)
     if any(True for _ in _resources(docs, "aws:mq/broker:Broker")):
         endpoint = docs["broker"]["outputs"]["management_endpoint"]
         calls.append(Call(who, "the RabbitMQ provider (management API)", _host(endpoint),
