@@ -396,6 +396,8 @@ class _Walk:
     token: str
     problems: list[str]
     top: str = ""  # the operation's input shape
+    #: report an input no member takes (a gap of :data:`CALLS`, or a misspelt key in JSON text of a structure)
+    gaps: bool = True
 
     def structure(self, value: Any, shape: StructureShape, pulumi_path: str, where: str) -> None:
         if not isinstance(value, dict):
@@ -418,7 +420,8 @@ class _Walk:
                 root = self._input(operation)
             found = _descend(root, target)
             if isinstance(found, str):
-                self.problems.append(f"{where}.{key}: not sent as any member ({found})")
+                if self.gaps:
+                    self.problems.append(f"{where}.{key}: not sent as any member ({found})")
                 continue
             member_shape, owner, member = found
             if root is shape and target:
@@ -712,9 +715,10 @@ def operation(token: str) -> OperationModel:
     return service_model(call.service).operation_model(call.operation)
 
 
-def resource_problems(token: str, name: str, inputs: Mapping[str, Any]) -> list[str]:
+def resource_problems(token: str, name: str, inputs: Mapping[str, Any], *, gaps: bool = True) -> list[str]:
     """Why AWS refuses what a resource of type ``token`` named ``name`` sends it (empty: the model admits it).
-    A type :data:`CALLS` does not hold is not checked (:func:`uncovered_types` names them)."""
+    A type :data:`CALLS` does not hold is not checked (:func:`uncovered_types` names them); ``gaps=False`` leaves out
+    the inputs no member takes (the table's own gaps), reporting only values the model refuses."""
     call = CALLS.get(token)
     if call is None:
         return []
@@ -727,7 +731,7 @@ def resource_problems(token: str, name: str, inputs: Mapping[str, Any]) -> list[
             not isinstance(_descend(shape, str(call.members.get(autoname, autoname))), str):
         values[autoname] = f"{name}{AUTONAME_SUFFIX}"
     problems: list[str] = []
-    _Walk(call, token, problems, shape.name).structure(values, shape, "", "inputs")
+    _Walk(call, token, problems, shape.name, gaps).structure(values, shape, "", "inputs")
     return [f"{token} {name}: {problem} ({call.service} {call.operation})" for problem in problems]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from shared.policy_catalog import load_rules
 from tests.policies import (
     test_aws_alarm_topic,
+    test_aws_api_model_valid,
     test_aws_appautoscaling_scale_from_zero,
     test_aws_cloudwatch_alarms,
     test_aws_cloudwatch_metric_published,
@@ -43,6 +44,7 @@ from tests.policies import (
 #: rule -> the test that feeds it an unknown value (for rules outside the case tables)
 NAMED: dict[str, Callable[..., Any]] = {
     "appmesh-mesh-quotas": test_aws_limits.test_an_unknown_mesh_name_leaves_the_mesh_quotas_undecided,
+    "aws-api-model-valid": test_aws_api_model_valid.test_unknown_values_are_skipped_and_the_known_ones_still_judged,
     "appautoscaling-scale-from-zero":
         test_aws_appautoscaling_scale_from_zero.test_an_unknown_min_capacity_leaves_the_rule_undecided,
     "ecs-service-connect-callees-first":
