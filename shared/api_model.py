@@ -398,10 +398,21 @@ class _Walk:
     top: str = ""  # the operation's input shape
     #: report an input no member takes (a gap of :data:`CALLS`, or a misspelt key in JSON text of a structure)
     gaps: bool = True
+    #: name no text value in a problem, only its length (where secret inputs cannot be told from the others)
+    redact: bool = False
+
+    def shown(self, value: Any, short: bool = False) -> str:
+        """``value`` as a problem shows it: its repr (``short``: a text cut to 80 characters), or, redacted, a
+        number or boolean as it is and anything else by its size alone."""
+        if self.redact and isinstance(value, str):
+            return f"a text of {len(value)} characters"
+        if self.redact and isinstance(value, list | dict):
+            return f"a {'list' if isinstance(value, list) else 'map'} of {len(value)} items"
+        return repr(_short(value) if short and isinstance(value, str) else value)
 
     def structure(self, value: Any, shape: StructureShape, pulumi_path: str, where: str) -> None:
         if not isinstance(value, dict):
-            self.problems.append(f"{where}: {value!r} is not a structure ({shape.name})")
+            self.problems.append(f"{where}: {self.shown(value)} is not a structure ({shape.name})")
             return
         sent: set[str] = set()
         for key in sorted(value):
@@ -436,7 +447,7 @@ class _Walk:
         low, high = attribute_range(self.call.service, shape, key)
         number = _number(value, integral=True)
         if number is None or not low <= number <= high:
-            self.problems.append(f"{where}: {value!r} is not within {low}-{high}, the range of {shape} {key}")
+            self.problems.append(f"{where}: {self.shown(value)} is not within {low}-{high}, the range of {shape} {key}")
 
     def _input(self, operation: str) -> StructureShape:
         shape = service_model(self.call.service).operation_model(operation).input_shape
@@ -484,7 +495,7 @@ class _Walk:
 
     def map(self, value: Any, shape: MapShape, pulumi_path: str, where: str) -> None:
         if not isinstance(value, dict):
-            self.problems.append(f"{where}: {value!r} is not a map ({shape.name})")
+            self.problems.append(f"{where}: {self.shown(value)} is not a map ({shape.name})")
             return
         self._size(len(value), limits(self.call.service, shape), where, "entries")
         for key in sorted(value):
@@ -503,7 +514,7 @@ class _Walk:
         if kind == "string":
             text = _text(value)
             if text is None:
-                self.problems.append(f"{where}: {value!r} is not a string ({shape.name})")
+                self.problems.append(f"{where}: {self.shown(value)} is not a string ({shape.name})")
                 return
             if bounds.enum is not None:
                 admitted = bounds.enum
@@ -511,18 +522,19 @@ class _Walk:
                 if member in self.call.case_insensitive:
                     admitted, seen = tuple(v.upper() for v in admitted), text.upper()
                 if seen not in admitted:
-                    self.problems.append(f"{where}: {text!r} is not one of {shape.name}'s values "
+                    self.problems.append(f"{where}: {self.shown(text)} is not one of {shape.name}'s values "
                                          f"({', '.join(bounds.enum)})")
             self._size(len(text), bounds, where, "characters")
             pattern = shape.metadata.get("pattern")
             compiled = _pattern(pattern) if pattern else None
             if compiled is not None and not compiled.fullmatch(text):
-                self.problems.append(f"{where}: {_short(text)!r} does not match {shape.name}'s pattern {pattern}")
+                self.problems.append(f"{where}: {self.shown(text, short=True)} does not match {shape.name}'s pattern "
+                                     f"{pattern}")
         elif kind in ("integer", "long", "double", "float"):
             number = _number(value, integral=kind in ("integer", "long"))
             if number is None:
-                self.problems.append(f"{where}: {value!r} is not a{'n integer' if kind != 'double' else ' number'} "
-                                     f"({shape.name})")
+                wanted = "n integer" if kind != "double" else " number"
+                self.problems.append(f"{where}: {self.shown(value)} is not a{wanted} ({shape.name})")
                 return
             if bounds.values is not None and number not in bounds.values:
                 self.problems.append(f"{where}: {value} is not one of the values {shape.name} admits "
@@ -535,7 +547,7 @@ class _Walk:
                                      f"{bounds.high}".replace(". maximum", " maximum"))
         elif kind == "boolean":
             if not isinstance(value, bool) and value not in ("true", "false"):
-                self.problems.append(f"{where}: {value!r} is not a boolean ({shape.name})")
+                self.problems.append(f"{where}: {self.shown(value)} is not a boolean ({shape.name})")
 
 
 #: IAM User Guide, "Grammar of the IAM JSON policy language" and "IAM JSON policy elements reference": the kinds of
@@ -715,10 +727,12 @@ def operation(token: str) -> OperationModel:
     return service_model(call.service).operation_model(call.operation)
 
 
-def resource_problems(token: str, name: str, inputs: Mapping[str, Any], *, gaps: bool = True) -> list[str]:
+def resource_problems(token: str, name: str, inputs: Mapping[str, Any], *, gaps: bool = True,
+                      redact: bool = False) -> list[str]:
     """Why AWS refuses what a resource of type ``token`` named ``name`` sends it (empty: the model admits it).
     A type :data:`CALLS` does not hold is not checked (:func:`uncovered_types` names them); ``gaps=False`` leaves out
-    the inputs no member takes (the table's own gaps), reporting only values the model refuses."""
+    the inputs no member takes (the table's own gaps), reporting only values the model refuses; ``redact`` names no
+    text value, only its length (a secret input may be among them)."""
     call = CALLS.get(token)
     if call is None:
         return []
@@ -731,7 +745,7 @@ def resource_problems(token: str, name: str, inputs: Mapping[str, Any], *, gaps:
             not isinstance(_descend(shape, str(call.members.get(autoname, autoname))), str):
         values[autoname] = f"{name}{AUTONAME_SUFFIX}"
     problems: list[str] = []
-    _Walk(call, token, problems, shape.name, gaps).structure(values, shape, "", "inputs")
+    _Walk(call, token, problems, shape.name, gaps, redact).structure(values, shape, "", "inputs")
     return [f"{token} {name}: {problem} ({call.service} {call.operation})" for problem in problems]
 
 

@@ -253,6 +253,17 @@ def test_the_checker_admits_what_aws_takes(token: str, name: str, inputs: dict[s
     assert resource_problems(token, name, inputs) == []
 
 
+def test_redacted_problems_name_no_text_only_its_size() -> None:
+    # the policy rule's way (aws-api-model-valid): CrossGuard unwraps secrets, so any text may be a password
+    inputs = {"name": "ml/inference", "imageTagMutability": "hunter2-hunter2",
+              "imageScanningConfiguration": ["secret-one"], "encryptionConfigurations": "secret-two"}
+    shown = resource_problems("aws:ecr/repository:Repository", "inference", inputs, redact=True)
+    plain = resource_problems("aws:ecr/repository:Repository", "inference", inputs)
+    assert len(shown) == len(plain) >= 3 and any("hunter2-hunter2" in problem for problem in plain)
+    assert not any(secret in problem for problem in shown for secret in ("hunter2", "secret-one", "secret-two"))
+    assert any("a text of 15 characters is not one of" in problem for problem in shown), shown
+
+
 # -- env keys that feed an API member directly -------------------------------------------------------------------
 
 #: (env file key, the model class and field that read it, service, structure shape, member or None for the shape):

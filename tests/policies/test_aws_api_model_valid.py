@@ -34,8 +34,9 @@ def test_values_the_model_admits_pass(policy_findings: FindingsOf) -> None:
 
 
 @pytest.mark.parametrize(("resource", "name", "said"), [
-    # botocore ecr ImageTagMutability: MUTABLE | IMMUTABLE | ...
-    (repository(imageTagMutability="SOMETIMES"), "inference", "inputs.imageTagMutability: 'SOMETIMES' is not one of"),
+    # botocore ecr ImageTagMutability: MUTABLE | IMMUTABLE | ...; a text is named by its length alone (below)
+    (repository(imageTagMutability="SOMETIMES"), "inference",
+     "inputs.imageTagMutability: a text of 9 characters is not one of ImageTagMutability's values (MUTABLE"),
     # CloudWatch Logs' retention days, as the model's documentation of PutRetentionPolicy lists them
     (log_group(retentionInDays=17), "app-logs", "inputs.retentionInDays: 17 is not one of"),
     # botocore logs LogGroupName: at most 512 characters
@@ -46,6 +47,14 @@ def test_a_value_the_model_refuses_is_a_finding_naming_input_and_operation(
     (message,) = messages(policy_findings([resource], env="prod"), RULE, name)
     assert said in message, message
     assert message.startswith("AWS's model of the call refuses it: ") and message.endswith(")"), message
+
+
+def test_a_finding_names_no_text_value(policy_findings: FindingsOf) -> None:
+    # CrossGuard unwraps secrets before a rule sees them: a refused text input may be a password (an Amazon MQ user's,
+    # a SecretVersion's), so no message holds the text
+    secret = "Pa55word-That-Is-Refused"
+    (message,) = messages(policy_findings([repository(imageTagMutability=secret)]), RULE, "inference")
+    assert secret not in message and f"a text of {len(secret)} characters" in message, message
 
 
 def test_it_is_advisory_everywhere(policy_findings: FindingsOf) -> None:

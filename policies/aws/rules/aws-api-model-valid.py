@@ -14,7 +14,9 @@ check (tests/test_api_model.py); this rule brings it to whatever the pack judges
 Advisory in every env: under the real CLI the engine judges the inputs after the provider's Check, which may fill
 defaults the offline synth never sends, and no machine that tests this rule runs the CLI; a finding says what the
 model refuses, to be read before the ``up``. Inputs no member takes (gaps of the table, the provider's own settings)
-are not reported: only values the model refuses. No cdk-nag/checkov equivalent.
+are not reported: only values the model refuses. A finding names no text value, only its length: CrossGuard unwraps
+secrets before a rule sees them, so a password the model refuses would otherwise be printed. No cdk-nag/checkov
+equivalent.
 """
 
 from typing import Any
@@ -41,7 +43,9 @@ def _known(value: Any) -> Any:
 
 
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for problem in resource_problems(args.resource_type, args.name, _known(plain(args.props)), gaps=False):
+    # redacted: CrossGuard unwraps secrets before a rule sees them, so any text input may be a password
+    for problem in resource_problems(args.resource_type, args.name, _known(plain(args.props)), gaps=False,
+                                     redact=True):
         report(f"AWS's model of the call refuses it: {problem}")
 
 
