@@ -436,6 +436,20 @@ def plain(value: Any) -> Any:
     return value
 
 
+def as_sent(value: Any, unknown: Any = UNKNOWN) -> Any:
+    """Plain data (:func:`plain`) with its whole numbers whole again (the engine sends every number as a double;
+    an API model wants integers) and each :data:`UNKNOWN` part replaced by ``unknown``."""
+    if value is UNKNOWN:
+        return unknown
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: as_sent(item, unknown) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_sent(item, unknown) for item in value]
+    return value
+
+
 def contains_unknown(value: Any) -> bool:
     if value is UNKNOWN:
         return True

@@ -19,33 +19,18 @@ secrets before a rule sees them, so a password the model refuses would otherwise
 equivalent.
 """
 
-from typing import Any
-
 from pulumi_policy import ResourceValidationArgs
 
 from shared.api_model import CALLS, resource_problems
-from shared.policy_support import UNKNOWN, plain, resource_policy
+from shared.policy_support import as_sent, plain, resource_policy
 from shared.policy_typing import ReportViolation
 
 
-def _known(value: Any) -> Any:
-    """``value`` with each unknown part None, which the walk skips (the rest is still judged), and its whole numbers
-    whole again (the engine sends every number as a double)."""
-    if value is UNKNOWN:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _known(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_known(item) for item in value]
-    return value
-
-
 def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    # redacted: CrossGuard unwraps secrets before a rule sees them, so any text input may be a password
-    for problem in resource_problems(args.resource_type, args.name, _known(plain(args.props)), gaps=False,
-                                     redact=True):
+    # unknown parts None, which the walk skips (the rest is still judged); redacted: CrossGuard unwraps secrets before
+    # a rule sees them, so any text input may be a password
+    inputs = as_sent(plain(args.props), unknown=None)
+    for problem in resource_problems(args.resource_type, args.name, inputs, gaps=False, redact=True):
         report(f"AWS's model of the call refuses it: {problem}")
 
 

@@ -27,6 +27,7 @@ from pulumi_policy import ResourceValidationArgs
 from shared.policy_support import (
     UNKNOWN,
     applies_to,
+    as_sent,
     contains_unknown,
     parse_json,
     plain,
@@ -45,17 +46,6 @@ def _input_shape() -> Shape:
 
     model = botocore.session.get_session().get_service_model("ecs")
     return model.operation_model("RegisterTaskDefinition").input_shape
-
-
-def _integral(value: Any) -> Any:
-    """Definitions that arrived as objects (not a JSON string) carry numbers as floats; the model wants ints."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
 
 
 def _model_errors(containers: Any) -> list[str]:
@@ -103,7 +93,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         report_violation(f"task definition '{args.name}' has no containerDefinitions; set container_definitions.")
         return
     try:
-        containers = _integral(parse_json(raw)) if not isinstance(raw, str) else parse_json(raw)
+        containers = as_sent(parse_json(raw)) if not isinstance(raw, str) else parse_json(raw)
     except ValueError as error:
         report_violation(
             f"task definition '{args.name}': containerDefinitions is not valid JSON ({error}); "
