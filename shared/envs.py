@@ -41,6 +41,7 @@ from pydantic import (
     Strict,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -158,6 +159,23 @@ class MeshConfig(_Strict):
     canaries: dict[str, Annotated[tuple[CanaryVersion, ...], Strict(False)]] = {}
     appmesh_end_of_support_acknowledged: bool = Field(
         default=False, description="required (true) to select provider appmesh: AWS ended App Mesh on 2026-09-30")
+    #: service-connect envs: the proxy writes one JSON line per request it serves (method, path, status, timing;
+    #: no query string) beside its own log (ECS ServiceConnectConfiguration.accessLogConfiguration). An appmesh
+    #: env may not set it: App Mesh has ended, its virtual nodes stay as they are.
+    service_connect_access_logs: bool | None = None
+
+    @property
+    def access_logs(self) -> bool:
+        """Whether compute's services log every request their Service Connect proxy serves (on unless turned off)."""
+        return self.provider == "service-connect" and self.service_connect_access_logs is not False
+
+    @field_validator("service_connect_access_logs")
+    @classmethod
+    def _access_logs_need_service_connect(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value is not None and info.data.get("provider") == "appmesh":
+            raise ValueError("for provider service-connect only (App Mesh has ended: an appmesh env's virtual nodes "
+                             "stay as they are)")
+        return value
 
     @field_validator("canaries")
     @classmethod

@@ -262,7 +262,8 @@ def test_the_notes_from_the_last_release_name_every_resource_its_first_up_change
     assert named == changed, f"the table names {sorted(named - changed)}; the first up does {sorted(changed - named)}"
     for layer, cells, kind in rows:
         resource = cells.split("`")[1].replace("<env>", env)
-        (inputs,) = [change.inputs for name, change in changes if name == layer and change.name == resource]
+        (inputs,) = [change.inputs for name, change in changes
+                     if name == layer and change.name == resource and change.action == kind.split(" ")[0]]
         assert all(f"`{name}`" in kind for name in inputs), (layer, cells, kind, inputs)
     words = " ".join(paragraph.split())
     if "Nothing is added, replaced or deleted" in words:

@@ -110,6 +110,7 @@ class ComputeArgs:
             envoy_image=env.mesh.envoy_image or ENVOY_IMAGE,
             steady_state_timeout=f"{env.compute.steady_state_timeout_minutes}m",
             queue_metrics_namespace=QUEUE_METRICS_NAMESPACE if publishes_queue_metrics(env) else None,
+            access_logs=env.mesh.access_logs,
         )
         writers = tuple(spec.name for spec in catalog if spec.artifacts == "write")
         # Callees before callers: each ECS service is created after the services it calls.

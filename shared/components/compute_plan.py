@@ -29,6 +29,8 @@ class ComputeSettings:
     #: the queue metrics publisher's CloudWatch namespace (shared.components.queue_metrics); None where the env
     #: publishes no per-queue metric (an external broker)
     queue_metrics_namespace: str | None = None
+    #: whether each Service Connect proxy logs every request it serves (env ``mesh.service_connect_access_logs``)
+    access_logs: bool = False
 
     def log_group_name(self, service: str) -> str:
         return f"/platform/{self.env_name}/compute/{service}"

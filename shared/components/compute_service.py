@@ -330,6 +330,11 @@ def service_connect(plan: ServicePlan, settings: ComputeSettings, upstreams: Com
             log_driver="awslogs",
             options=awslogs_options(settings.log_group_name(unit), settings.region, "service-connect"),
         ),
+        # A line per request the proxy serves, into that log (ECS guide "Service Connect access logs": it needs the
+        # logConfiguration above; Fargate 1.4.0+; a change updates the service in place). Query strings stay out:
+        # they may carry tokens. DISABLED is sent, not left to AWS's default, so a refresh finds what was sent.
+        access_log_configuration=aws.ecs.ServiceServiceConnectConfigurationAccessLogConfigurationArgs(
+            format="JSON", include_query_parameters="DISABLED") if settings.access_logs else None,
     )
 
 

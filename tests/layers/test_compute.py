@@ -17,7 +17,7 @@ from shared.components.compute_wiring import AMQP_SECRET_KEYS
 from shared.components.ecr import RELEASE_IMAGES_KEPT, UNTAGGED_EXPIRY_DAYS
 from shared.contracts import ComputeContract
 from shared.envs import load_env
-from shared.errors import ContractError
+from shared.errors import ConfigError, ContractError
 from shared.synth.engine import synth_program
 from tests.catalog_helpers import stop_consuming
 from tests.layers.compute_helpers import (
@@ -179,6 +179,9 @@ def test_services_join_the_mesh_layers_service_connect_namespace_under_its_names
                         "idleTimeoutSeconds": max(300, spec.request_timeout_seconds + 60)},
         }]
         assert connect["logConfiguration"]["options"]["awslogs-group"] == f"/platform/{env}/compute/{spec.name}"
+        # Each request the proxy serves, a JSON line into that log (ECS needs the logConfiguration for it); query
+        # strings may carry tokens, so they stay out, and DISABLED is sent so a refresh reads back what was sent.
+        assert connect["accessLogConfiguration"] == {"format": "JSON", "includeQueryParameters": "DISABLED"}
         # The port Service Connect serves is the container's port mapping of that name.
         app = container(resources["task"], spec.name)
         assert app["portMappings"] == [{"name": wiring["port_name"], "containerPort": spec.port, "protocol": "tcp",
@@ -408,6 +411,33 @@ def _secrets_and_policies(docs: dict[str, dict[str, Any]]) -> tuple[dict[str, st
         definitions[service] = resources["task"]["inputs"]["containerDefinitions"]
         policies[service] = resources["execution_policy"]["inputs"]["policy"]
     return secrets, definitions, policies
+
+
+def test_an_env_that_turns_access_logs_off_changes_only_each_services_service_connect_configuration(
+        edit_env: Any) -> None:
+    """`mesh.service_connect_access_logs: false`: the proxies stop logging each request; nothing else moves (an
+    UpdateService in place: the task definitions, and so the containers, stay as they are)."""
+    before = compute("dev")
+    edit_env("dev", lambda data: data["mesh"].update(service_connect_access_logs=False))
+    after = fresh("dev")["compute"]
+    for name in SERVICES:
+        old, new = unit(before, name), unit(after, name)
+        connect = new["service"]["inputs"]["serviceConnectConfiguration"]
+        assert "accessLogConfiguration" not in connect
+        was = old["service"]["inputs"]["serviceConnectConfiguration"]
+        assert connect["logConfiguration"] == was["logConfiguration"]
+        assert new["task"]["inputs"] == old["task"]["inputs"], name
+    changed = {r["urn"] for r in before["resources"]} ^ {r["urn"] for r in after["resources"]}
+    assert not changed
+
+
+def test_an_appmesh_env_may_not_set_service_connect_access_logs(edit_env: Any) -> None:
+    edit_env("prod", lambda data: data["mesh"].update(provider="appmesh", appmesh_end_of_support_acknowledged=True,
+                                                       service_connect_access_logs=True))
+    with pytest.raises(ConfigError) as refused:
+        load_env("prod")
+    assert refused.value.key == "mesh.service_connect_access_logs"
+    assert "for provider service-connect only" in str(refused.value)
 
 
 def test_a_new_rotation_epoch_changes_the_task_definitions_so_ecs_rolls_the_tasks(edit_env: Any) -> None:
