@@ -35,6 +35,7 @@ from shared.orchestrate.policy_config import write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.report import redact_stream
 from shared.policy_catalog import PACKS, rules_of_pack
+from shared.workflows import pulumi_version
 from tests.aws_helpers import ReleasedEverywhere
 from tests.loopback import Listener
 
@@ -353,6 +354,11 @@ def test_without_the_cli_up_exits_2_saying_what_to_install(tmp_path: Path, monke
     err = capsys.readouterr().err
     assert "Pulumi CLI" in err and INSTALL_URL in err
     assert "nox -s synth" in err and "nox -s policy" in err
+    # The pinned version, the way README's "On a laptop" installs it (checked against its sha256), and no
+    # unversioned installer script piped to a shell (tests/test_supply_chain.py says why).
+    pin = pulumi_version()
+    assert f"bash .ci/install-pulumi {pin}" in " ".join(err.split()) and "brew install pulumi/tap/pulumi" in err
+    assert "| sh" not in err and "curl" not in err
 
 
 def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
@@ -373,6 +379,7 @@ def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
         assert code == 2, old
         err = capsys.readouterr().err
         assert old.lstrip("v") in err and "3.207.0" in err and INSTALL_URL in err
+        assert f".ci/install-pulumi {pulumi_version()}" in " ".join(err.split())
         assert not fake_cli.operations("up") and not fake_cli.operations("preview")
     monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.207.0")
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)

@@ -91,15 +91,25 @@ class PreflightError(PlatformError):
     exit_code = 2
 
 
+def how_to_install_cli() -> str:
+    """How to install the CLI version CI runs (the ``pulumi`` pin of pyproject.toml), as README's "On a laptop" says:
+    the sha256-checked release tarball on Linux, Homebrew on macOS; never an installer script piped to a shell."""
+    from shared.workflows import pulumi_version  # the one reader of the pin
+
+    pin = pulumi_version()
+    return (f"Install the version CI runs, {pin} (the `pulumi==` pin of pyproject.toml): on Linux "
+            f"`bash .ci/install-pulumi {pin}` (the release tarball, checked against its sha256, into ~/.pulumi/bin: "
+            f"add that to PATH), on macOS `brew install pulumi/tap/pulumi` (README, On a laptop; {INSTALL_URL})")
+
+
 def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
     """The path of the ``pulumi`` CLI, or a PreflightError saying what to install."""
     path = which("pulumi")
     if path is None:
         raise PreflightError(
             "The Pulumi CLI (`pulumi`) is not on PATH. Real runs (preview, up, destroy, refresh) go "
-            "through the Pulumi Automation API, which drives that CLI. Install it from "
-            f"{INSTALL_URL} (for example `curl -fsSL https://get.pulumi.com | sh`, then add "
-            "~/.pulumi/bin to PATH) and try again. Without it, `nox -s synth -- ENV` (offline synth) "
+            f"through the Pulumi Automation API, which drives that CLI. {how_to_install_cli()}, then try again. "
+            "Without it, `nox -s synth -- ENV` (offline synth) "
             "and `nox -s policy -- ENV` (offline policy checks) work with nothing but Python."
         )
     return path
@@ -147,8 +157,7 @@ def check_cli_version(path: str, run: Callable[[list[str]], str] | None = None) 
             f"The Pulumi CLI at {path} is {'.'.join(map(str, found))}; real runs need {needed} or later (messaging's "
             f"preview and up refresh with --run-program, the broker's admin secret is replaced with its broker "
             f"(the replace_with option), and stacks created elsewhere keep their secrets provider "
-            f"only with PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER). Nothing was run. Upgrade it from {INSTALL_URL} "
-            f"(CI installs the version pinned in pyproject.toml).")
+            f"only with PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER). Nothing was run. {how_to_install_cli()}.")
     return found
 
 
