@@ -4,7 +4,8 @@ mode, as data, so the env loader refuses an impossible broker before any layer r
 Sources (Amazon MQ developer guide):
 
 * "Managing Amazon MQ for RabbitMQ engine versions": AWS recommends RabbitMQ 4.2 for all brokers;
-  4.2 runs only on the ``mq.m7g`` instance types (all sizes); 3.13 runs on ``mq.t3``, ``mq.m5`` and
+  "RabbitMQ 4" and "RabbitMQ 4.3": Amazon MQ runs 4.3 and 4.2, both only on the ``mq.m7g`` instance types (all
+  sizes), and upgrades in place from 3.13 to 4.2 and from 4.2 to 4.3 only; 3.13 runs on ``mq.t3``, ``mq.m5`` and
   ``mq.m7g`` (all sizes). A new broker names only major.minor (Amazon MQ applies the patches, which is
   why RabbitMQ 3.13+ brokers need ``AutoMinorVersionUpgrade``, botocore ``mq`` CreateBrokerRequest).
 * "Amazon MQ for RabbitMQ sizing guidelines" and "Maximum resource limits": the sizes per family;
@@ -38,6 +39,7 @@ RABBITMQ_INSTANCE_TYPES: dict[str, tuple[DeploymentMode, ...]] = {
 
 #: RabbitMQ engine version (major.minor) -> the instance families it runs on.
 RABBITMQ_ENGINE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "4.3": ("mq.m7g",),
     "4.2": ("mq.m7g",),
     "3.13": ("mq.t3", "mq.m5", "mq.m7g"),
 }
@@ -260,7 +262,7 @@ def engine_at_least(engine_version: str, since: tuple[int, ...]) -> bool:
 def per_queue_consumer_timeout(engine_version: str) -> bool:
     """Whether a broker of ``engine_version`` applies a queue's ``consumer-timeout`` policy key. A major.minor
     version stands for its oldest patch; ``3.11.x`` says no (3.12.0 on has it); every Amazon MQ version
-    (3.13, 4.2) says yes. On those brokers the queue's value replaces the broker-wide ``consumer_timeout``, longer
+    (3.13, 4.2, 4.3) says yes. On those brokers the queue's value replaces the broker-wide ``consumer_timeout``, longer
     or shorter (rabbit_channel ``get_queue_consumer_timeout``: the queue's policy/argument, else the global)."""
     return engine_at_least(engine_version, PER_QUEUE_CONSUMER_TIMEOUT_SINCE)
 

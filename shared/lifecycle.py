@@ -70,7 +70,7 @@ def _mq_engine(version: str, end_of_support: date | None) -> Lifecycle:
     return Lifecycle(MQ_ENGINE, version, end_of_support,
                      end_of_support - timedelta(days=30) if end_of_support else None, None,
                      "Amazon MQ developer guide, \"Managing Amazon MQ for RabbitMQ engine versions\": version support "
-                     "calendar (no end of support listed for 3.13 or 4.2 as of 2026-12-01)")
+                     "calendar (no end of support listed for 3.13, 4.2 or 4.3 as of 2026-12-01)")
 
 
 #: (kind, value) -> its dates. Every value the platform's programs name must be here (tests/test_lifecycle.py).
@@ -80,6 +80,7 @@ LIFECYCLES: dict[tuple[str, str], Lifecycle] = {(item.kind, item.value): item fo
     Lifecycle(LAMBDA_RUNTIME, "python3.13", date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31),
               "Lambda developer guide, \"Lambda runtimes\" (Supported runtimes table) and \"Runtime deprecation "
               "policy\""),
+    _mq_engine("4.3", None),
     _mq_engine("4.2", None),
     _mq_engine("3.13", None),
     # CodeBuild user guide, "Deprecated CodeBuild images": standard:7.0 (Ubuntu 22.04) is not listed; a deprecated

@@ -52,6 +52,11 @@ def set_broker(edit_env: Any, engine: str, instance_type: str) -> None:
     (deployed("3.13", "mq.m5.large"), "3.13", "mq.t3.micro", TYPE, "never moves back to mq.t3.micro"),
     (deployed("3.13", "mq.m7g.medium"), "3.13", "mq.t3.micro", TYPE, f"`{TYPE}: mq.m7g.medium`"),
     (deployed("4.2", "mq.m7g.medium"), "3.13", "mq.t3.micro", TYPE, "never moves back to mq.t3.micro"),
+    # one version at a time: 4.3 only from 4.2 (AWS "RabbitMQ 4.3": "You cannot upgrade directly from RabbitMQ 3.13
+    # to 4.3"), and no way back from 4.3
+    (deployed("3.13", "mq.m7g.large"), "4.3", "mq.m7g.large", ENGINE, f"the next one is 4.2; nothing was changed. "
+                                                                      f"Set `{ENGINE}: \"4.2\"` first"),
+    (deployed("4.3", "mq.m7g.large"), "4.2", "mq.m7g.large", ENGINE, "only upgrades"),
 ])
 def test_a_move_amazon_mq_cannot_apply_is_refused(outputs: dict[str, Any], engine: str, instance_type: str,
                                                   key: str, says: str, edit_env: Any) -> None:
@@ -107,6 +112,7 @@ def test_the_program_words_the_refusal_from_what_the_broker_runs(edit_env: Any,
     (None, "3.13", "mq.m5.large"),                                     # no stack yet: a first `up`
     ({}, "3.13", "mq.m5.large"),                                       # a stack never deployed
     (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.large"),         # the major upgrade, on m7g already
+    (deployed("4.2", "mq.m7g.large"), "4.3", "mq.m7g.large"),          # 4.2 to 4.3 (AWS "RabbitMQ 4")
     # a broker already on mq.m7g skips AWS's step 1 ("In-place upgrade from RabbitMQ 3 to 4": "If your broker is
     # already running on an mq.m7g instance type, move to Step 2"): a size change with the upgrade is no family move
     (deployed("3.13", "mq.m7g.large"), "4.2", "mq.m7g.xlarge"),

@@ -383,7 +383,7 @@ BROKERS = [
     ("3.13", "mq.t3.micro", "CLUSTER_MULTI_AZ", "messaging.deployment_mode",
      "mq.t3.micro is offered only as SINGLE_INSTANCE; a CLUSTER_MULTI_AZ broker on RabbitMQ 3.13 needs one of: "
      "mq.m5.large"),
-    ("3.12", "mq.m5.large", "SINGLE_INSTANCE", "messaging.engine_version", "offers engine versions 4.2, 3.13"),
+    ("3.12", "mq.m5.large", "SINGLE_INSTANCE", "messaging.engine_version", "offers engine versions 4.3, 4.2, 3.13"),
     ("4.2", "mq.m7g.huge", "SINGLE_INSTANCE", "messaging.instance_type", "not an Amazon MQ for RabbitMQ instance type"),
 ]
 

@@ -19,6 +19,7 @@ from shared.amazonmq import (
 )
 from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
 from shared.components.broker import (
+    CONFIGURATION_TYPE,
     AmazonMqBrokerArgs,
     auto_minor_version_upgrade,
     broker_subnets,
@@ -159,11 +160,15 @@ def test_engine_versions_are_major_minor_with_automatic_patches(edit_env: Any) -
     assert error.value.key == "messaging.engine_version" and "major.minor" in error.value.reason
 
 
-def test_rabbitmq_4_2_on_m7g_is_synthesized_as_given(edit_env: Any) -> None:
-    edit_env("dev", lambda data: data["messaging"].update(engine_version="4.2", instance_type="mq.m7g.medium"))
-    broker = one(synth_env("dev", ["broker"])["broker"], BROKER)["inputs"]
+@pytest.mark.parametrize("engine", ["4.2", "4.3"])
+def test_rabbitmq_4_on_m7g_is_synthesized_as_given_with_its_own_configuration(engine: str, edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["messaging"].update(engine_version=engine, instance_type="mq.m7g.medium"))
+    docs = synth_env("dev", ["broker"])["broker"]
+    broker = one(docs, BROKER)["inputs"]
     assert (broker["engineVersion"], broker["hostInstanceType"], broker["autoMinorVersionUpgrade"]) == (
-        "4.2", "mq.m7g.medium", True)
+        engine, "mq.m7g.medium", True)
+    configuration = one(docs, CONFIGURATION_TYPE)["inputs"]
+    assert (configuration["engineVersion"], configuration["name"]) == (engine, f"ml-dev-rabbitmq-{engine}")
 
 
 def test_cluster_multi_az_needs_more_than_one_availability_zone(edit_env: Any) -> None:
@@ -572,7 +577,7 @@ def test_a_longer_job_leaves_the_broker_alone(env: str, tmp_path: Path, monkeypa
 
 
 def test_a_broker_without_per_queue_timeouts_would_cover_the_longest_job() -> None:
-    # No Amazon MQ version lacks them (3.13, 4.2); the args keep the rule for any other version they are given.
+    # No Amazon MQ version lacks them (3.13, 4.2, 4.3); the args keep the rule for any other version they are given.
     args = AmazonMqBrokerArgs.from_env(load_env("dev"))
     assert args.consumer_timeout_ms == 1_800_000
     assert rabbitmq_conf(broker_consumer_timeout_ms(load_catalog(), "3.10")) == "consumer_timeout = 21600000\n"

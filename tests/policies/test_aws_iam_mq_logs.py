@@ -175,7 +175,7 @@ def test_mq_broker_multi_az(policy_findings, engine, mode, violates):
     ("RabbitMQ", "3.13", "mq.t3.micro", None, None),  # the default mode is SINGLE_INSTANCE
     ("RabbitMQ", "4.2", "mq.m5.large", "SINGLE_INSTANCE", "RabbitMQ 4.2 runs only on mq.m7g.*"),
     ("RabbitMQ", "3.13", "mq.t3.micro", "CLUSTER_MULTI_AZ", "mq.t3.micro is offered only as SINGLE_INSTANCE"),
-    ("RabbitMQ", "3.8.6", "mq.m5.large", "SINGLE_INSTANCE", "offers engine versions 4.2, 3.13"),
+    ("RabbitMQ", "3.8.6", "mq.m5.large", "SINGLE_INSTANCE", "offers engine versions 4.3, 4.2, 3.13"),
     ("ActiveMQ", "5.18", "mq.m5.large", "SINGLE_INSTANCE", None),  # not applicable to ActiveMQ
 ], ids=["4.2-m7g-cluster", "3.13-t3-default", "4.2-m5", "t3-cluster", "old-engine", "activemq"])
 def test_mq_broker_engine_instance_supported(policy_findings, engine, version, instance, mode, found):
