@@ -78,6 +78,7 @@ from shared.orchestrate.reach import endpoint_layer
 from shared.orchestrate.replacements import ReplacementGuard, judge
 from shared.orchestrate.report import failure_detail, locked_detail
 from shared.policy_catalog import PACKS
+from shared.workflows import pulumi_version
 
 STACKS_DIR = REPO_ROOT / "stacks"
 POLICY_CONFIG_DIR = REPO_ROOT / "build" / "policy-config"
@@ -94,8 +95,6 @@ class PreflightError(PlatformError):
 def how_to_install_cli() -> str:
     """How to install the CLI version CI runs (the ``pulumi`` pin of pyproject.toml), as README's "On a laptop" says:
     the sha256-checked release tarball on Linux, Homebrew on macOS; never an installer script piped to a shell."""
-    from shared.workflows import pulumi_version  # the one reader of the pin
-
     pin = pulumi_version()
     return (f"Install the version CI runs, {pin} (the `pulumi==` pin of pyproject.toml): on Linux "
             f"`bash .ci/install-pulumi {pin}` (the release tarball, checked against its sha256, into ~/.pulumi/bin: "
