@@ -92,7 +92,8 @@ def private_subnet_need(env: EnvConfig, catalog: Catalog) -> tuple[int, list[str
     and a running deploy runner build (CodeBuild in a VPC: one ENI per build)."""
     from shared.envs import publishes_queue_metrics
 
-    zones = env.network.az_count
+    # a retiring AZ's subnets take nothing new (one retiring every AZ is refused by its own rule, not here)
+    zones = max(len(env.serving_availability_zones), 1)
     # Each canary version is an ECS service of its own, spread over the AZs by itself: round up per version.
     tasks = {spec.name: task_units(env, spec.name) * math.ceil(math.ceil(
         env.service_settings(spec.name).max_count * DEPLOYMENT_MAXIMUM_PERCENT / 100) / zones) for spec in catalog}

@@ -35,7 +35,11 @@ class Contract(BaseModel):
 class NetworkContract(Contract):
     vpc_id: str
     vpc_cidr: str
+    #: the AZs later layers place things in, one private and one public subnet each (in the lists below)
     availability_zones: list[str]
+    #: AZs whose subnets still exist but serve no layer (``network.retiring_availability_zones``): the
+    #: orchestrator lets a later `up` delete them only once they are here; absent from a stack deployed before
+    retiring_availability_zones: list[str] | None = None
     public_subnet_ids: list[str]
     private_subnet_ids: list[str]
     service_security_group_id: str
@@ -141,6 +145,10 @@ class BrokerContract(Contract):
     deploy_runner_security_group_id: str
     #: the env's SNS topic for alarm notifications (created here: the first layer with alarms)
     alarm_topic_arn: str
+    #: the network's subnets this layer's last `up` placed network interfaces in; the orchestrator lets the network
+    #: layer delete a retiring AZ's subnets only once none of them is here (shared.zone_retirement). None (absent): a
+    #: stack deployed before this field
+    subnet_ids: list[str] | None = None
 
 
 class MessagingContract(Contract):
@@ -159,6 +167,10 @@ class MessagingContract(Contract):
     #: rotation, or a stack deployed before this field existed). The layer reads its own last value to refuse a
     #: rotation that would delete the users running tasks hold (shared.rotation_continuity)
     credentials_epoch: str | None = None
+    #: the network's subnets this layer's last `up` placed network interfaces in; the orchestrator lets the network
+    #: layer delete a retiring AZ's subnets only once none of them is here (shared.zone_retirement). None (absent): a
+    #: stack deployed before this field
+    subnet_ids: list[str] | None = None
 
 
 class ComputeVersion(Contract):
@@ -199,6 +211,10 @@ class ComputeContract(Contract):
     #: the services the artifact bucket has a handoff lifecycle rule for, former writers included: compute's next
     #: `up` keeps their rules (shared.components.artifacts.former_writers). None: a stack deployed before this field
     handoff_writers: list[str] | None = None
+    #: the network's subnets this layer's last `up` placed network interfaces in; the orchestrator lets the network
+    #: layer delete a retiring AZ's subnets only once none of them is here (shared.zone_retirement). None (absent): a
+    #: stack deployed before this field
+    subnet_ids: list[str] | None = None
 
 
 CONTRACTS: dict[str, type[Contract]] = {
@@ -397,6 +413,7 @@ class NetworkOutputs(ContractOutputs):
     vpc_id: pulumi.Output[str]
     vpc_cidr: pulumi.Output[str]
     availability_zones: pulumi.Output[list[str]]
+    retiring_availability_zones: pulumi.Output[list[str] | None]
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
     service_security_group_id: pulumi.Output[str]
@@ -442,6 +459,7 @@ class BrokerOutputs(ContractOutputs):
     deploy_runner_project_name: pulumi.Output[str]
     deploy_runner_security_group_id: pulumi.Output[str]
     alarm_topic_arn: pulumi.Output[str]
+    subnet_ids: pulumi.Output[list[str] | None]
 
 
 class MessagingOutputs(ContractOutputs):
@@ -456,6 +474,7 @@ class MessagingOutputs(ContractOutputs):
     service_secret_arns: pulumi.Output[dict[str, str]]
     service_secret_versions: pulumi.Output[dict[str, str] | None]
     credentials_epoch: pulumi.Output[str | None]
+    subnet_ids: pulumi.Output[list[str] | None]
 
 
 class ComputeOutputs(ContractOutputs):
@@ -465,6 +484,7 @@ class ComputeOutputs(ContractOutputs):
     services: pulumi.Output[dict[str, ComputeService]]
     repository_urls: pulumi.Output[dict[str, str]]
     handoff_writers: pulumi.Output[list[str] | None]
+    subnet_ids: pulumi.Output[list[str] | None]
 
 
 #: layer -> the typed view its consumers read it through

@@ -90,6 +90,11 @@ class NetworkConfig(_Strict):
     #: the account's own in the oldest regions (AWS Regions and Availability Zones guide, "AZ IDs"), so an account
     #: may lack the table's (us-west-1 accounts have two of a/b/c); ``up``'s preflight checks them in the account
     availability_zones: tuple[str, ...] | None = Field(default=None, strict=False)
+    #: the last of the env's AZs, being dropped: their subnets (and route tables, NAT gateway) stay, but nothing is
+    #: placed in them any more, so the `up` moves tasks, functions, the deploy runner and the load balancer off; the
+    #: next `up`, with a lower ``az_count``, deletes them. In one step EC2 refuses it: DeleteSubnet answers
+    #: DependencyViolation while a network interface is left, and the layers that hold them run after network
+    retiring_availability_zones: tuple[str, ...] = Field(default=(), strict=False)
     nat: Literal["none", "single", "per-az"]
     endpoints: tuple[Literal["s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring"], ...] = Field(
         default=(), strict=False)
@@ -637,6 +642,22 @@ class EnvConfig(_Strict):
         return list(REGION_AZS[self.region][: self.network.az_count])
 
     @property
+    def serving_availability_zones(self) -> list[str]:
+        """The AZs other layers place things in: :attr:`availability_zones` less
+        ``network.retiring_availability_zones`` (their subnets stay until a lower ``az_count`` drops them)."""
+        retiring = set(self.network.retiring_availability_zones)
+        return [zone for zone in self.availability_zones if zone not in retiring]
+
+    @property
+    def serving_zones_counted(self) -> tuple[int, str, str]:
+        """How many AZs serve, the env key an error about it names, and how that key gives the number."""
+        count = len(self.serving_availability_zones)
+        if self.network.retiring_availability_zones:
+            return (count, "network.retiring_availability_zones",
+                    "network.az_count less network.retiring_availability_zones")
+        return count, "network.az_count", "network.az_count"
+
+    @property
     def namespace(self) -> str:
         return self.discovery.namespace or f"{self.name}.ml.internal"
 
@@ -918,6 +939,30 @@ def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
                                          f"not {env.network.az_count}")
 
 
+def _rule_retiring_zones(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
+    """``network.retiring_availability_zones`` names the last of the env's AZs, and leaves one serving: each AZ's
+    subnets are carved by its index (a dropped AZ in the middle would move every later one's CIDR block, replacing
+    them), and the broker's subnets are the first AZs' (a retired one would replace the broker)."""
+    retiring = list(env.network.retiring_availability_zones)
+    if not retiring:
+        return
+    key, zones = "network.retiring_availability_zones", env.availability_zones
+    unknown = [zone for zone in retiring if zone not in zones]
+    if unknown:
+        yield path, key, (f"{', '.join(unknown)}: not among the env's availability zones ({', '.join(zones)}); a zone "
+                          "retires while its subnets still exist")
+    elif len(set(retiring)) != len(retiring):
+        yield path, key, f"{', '.join(retiring)}: an availability zone is listed twice"
+    elif len(retiring) >= len(zones):
+        yield path, key, (f"retires every availability zone of the env ({', '.join(zones)}): at least one keeps "
+                          "serving")
+    elif set(retiring) != set(zones[-len(retiring):]):
+        yield path, key, (f"{', '.join(retiring)}: only the last of the env's availability zones ({', '.join(zones)}) "
+                          f"can retire, here {', '.join(zones[-len(retiring):])}: each AZ's subnets are carved by its "
+                          "place in the list, so dropping another would move the later AZs' subnets (a replacement), "
+                          "and the broker is in the first")
+
+
 def _rule_prod_spans_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     """A prod-baseline env survives the loss of one AZ: its services' tasks run in the private subnets, one per AZ
     (ECS places a service's tasks only in the AZs of its subnets, and spreads them over those), so with one AZ an
@@ -925,10 +970,10 @@ def _rule_prod_spans_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
     messaging = env.messaging
     if messaging.broker == "amazon-mq" and messaging.deployment_mode == "CLUSTER_MULTI_AZ":
         return  # the cluster's own rule asks for three AZs (_rule_cluster_azs): one reason, not two
-    if env.baseline == "prod" and env.network.az_count < 2:
-        yield path, "network.az_count", (f"{env.network.az_count}: a prod env runs its services in at least two "
-                                         "availability zones, so the loss of one leaves tasks running in another "
-                                         "(set 3 for a CLUSTER_MULTI_AZ broker)")
+    zones, key, counted = env.serving_zones_counted
+    if env.baseline == "prod" and zones < 2:
+        yield path, key, (f"{counted} is {zones}: a prod env runs its services in at least two availability zones, so "
+                          "the loss of one leaves tasks running in another (set 3 for a CLUSTER_MULTI_AZ broker)")
 
 
 def _rule_canaries_need_appmesh(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
@@ -1029,7 +1074,8 @@ def _rule_cluster_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[
     messaging = env.messaging
     # Amazon MQ best practices: a cluster is three nodes distributed across three AZs; the platform gives its
     # endpoint a private subnet in each of them (shared.amazonmq.cluster_zones_problem says why).
-    problem = cluster_zones_problem(messaging.deployment_mode, env.network.az_count, "network.az_count")
+    zones, _, counted = env.serving_zones_counted
+    problem = cluster_zones_problem(messaging.deployment_mode, zones, counted)
     if messaging.broker == "amazon-mq" and problem:
         yield path, "messaging.deployment_mode", problem
 
@@ -1217,11 +1263,12 @@ def _rule_public_gateway(path: Path, env: EnvConfig, catalog: Catalog) -> Iterat
     """The compute layer puts an internet-facing ALB in front of each ``public`` catalog service."""
     if not env.compute.public_gateway or not any(spec.public for spec in catalog):
         return
-    if env.network.az_count < 2:
+    zones, _, counted = env.serving_zones_counted
+    if zones < 2:
         # botocore elbv2 CreateLoadBalancer.Subnets: an Application Load Balancer needs subnets in at
         # least two Availability Zones.
         yield path, "compute.public_gateway", (f"the gateway's Application Load Balancer needs subnets in at least 2 "
-                                               f"availability zones, but network.az_count is {env.network.az_count}")
+                                               f"availability zones, but {counted} is {zones}")
     from shared.catalog import catalog_path
     from shared.gateway_names import gateway_name_problems
 
@@ -1423,7 +1470,8 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_baseline, ("name", "policy")),
     (_rule_env_name_lengths, ("name",)),
     (_rule_azs_in_region, ("region", "network")),
-    (_rule_prod_spans_azs, ("name", "policy", "network", "messaging")),
+    (_rule_retiring_zones, ("region", "network")),
+    (_rule_prod_spans_azs, ("name", "policy", "region", "network", "messaging")),
     (_rule_per_resource_tags, ("tags",)),
     (_rule_platform_tag_keys, ("tags",)),
     (_rule_tag_values, ("tags",)),
@@ -1439,14 +1487,14 @@ RULES: tuple[tuple[Rule, tuple[str, ...]], ...] = (
     (_rule_management_ca_file, ("messaging",)),
     (_rule_management_endpoint, ("messaging",)),
     (_rule_static_instances, ("discovery", "mesh")),
-    (_rule_cluster_azs, ("messaging", "network")),
+    (_rule_cluster_azs, ("messaging", "region", "network")),
     (_rule_fargate_sizes, ("services",)),
     (_rule_min_count_wakes, ("services", "messaging")),
     (_rule_cpu_target_applies, ("services", "messaging")),
     (_rule_protected_consumer_canaries, ("mesh", "messaging")),
     (_rule_depth_alarms_reachable, ("alarms", "messaging")),
     (_rule_cloud_map_instances, ("services", "mesh")),
-    (_rule_private_subnet_addresses, ("network", "services", "mesh", "messaging")),
+    (_rule_private_subnet_addresses, ("region", "network", "services", "mesh", "messaging")),
     (_rule_public_gateway, ("compute", "network", "region", "account_id")),
     (_rule_steady_state_covers_startup, ("compute",)),
     (_rule_deploy_runner_outlasts_a_deploy, ("messaging", "compute")),

@@ -33,12 +33,16 @@ from shared.contracts import CONTRACTS, MessagingContract, StackContractError, U
 from shared.dag import PUBLISHED_LAYERS
 
 #: layer -> the contract fields it publishes: those compute reads (broker: its tasks' AMQPS egress rule and the
-#: alarm topic; messaging: its whole contract, which compute validates as one model). None is secret (a test walks
-#: the synthesized value against every secret of the layer's state).
+#: alarm topic; messaging: its contract, which compute validates as one model, less the subnets its function uses,
+#: which only the orchestrator reads, from the state). None is secret (a test walks the synthesized value against
+#: every secret of the layer's state).
 PUBLISHED_FIELDS: dict[str, tuple[str, ...]] = {
     "broker": ("broker_security_group_id", "alarm_topic_arn"),
-    "messaging": tuple(MessagingContract.model_fields),
+    "messaging": tuple(name for name in MessagingContract.model_fields if name != "subnet_ids"),
 }
+#: layer -> optional fields of the contract a whole read (``resolved``) of its published contract reads as None, as
+#: an older stack's absent output: what no other layer uses
+UNPUBLISHED_OPTIONAL: dict[str, tuple[str, ...]] = {"messaging": ("subnet_ids",)}
 
 assert set(PUBLISHED_FIELDS) == PUBLISHED_LAYERS, "shared.dag.PUBLISHED_LAYERS names the layers that publish"
 
@@ -243,6 +247,8 @@ class PublishedUpstream(Upstream):
 
     def __getitem__(self, name: str) -> pulumi.Output[Any]:
         self.check_declared(name)
+        if name in UNPUBLISHED_OPTIONAL.get(self.layer, ()):
+            return pulumi.Output.from_input(None)
         if name not in self.values:
             raise StackContractError(
                 f"layer {self.consumer!r} reads {self.layer}.{name}, which the {self.layer} layer does not publish "

@@ -139,8 +139,9 @@ def test_an_external_broker_is_probed_at_its_own_endpoint(edit_env, listener: Li
     assert code == 0, output
     assert "endpoint from messaging.external.management_endpoint" in output
     # the endpoint comes from the env file: no broker stack is read (messaging's own outputs are, for the
-    # rotation continuity check; compute's for the services it runs: shared.service_removal, and its repositories)
-    assert "broker" not in runner.reads and set(runner.reads) <= {"messaging", "compute"}
+    # rotation continuity check; compute's for the services it runs: shared.service_removal, and its repositories;
+    # network's for the AZs it serves: shared.zone_retirement)
+    assert "broker" not in runner.reads and set(runner.reads) <= {"messaging", "compute", "network"}
     edit_env("dev", external(f"https://127.0.0.1:{closed_port()}"))
     code, _ = run_cli(["up", "dev", "--yes"], StackRunner())
     assert code == 2

@@ -211,6 +211,7 @@ class ComputePlatform(pulumi.ComponentResource):
         #: catalog service -> its ECS service(s): one, or one per canary version (in the env's order)
         self.services: dict[str, list[FargateService]] = {}
         self.gateways: dict[str, PublicGateway] = {}
+        self._network = upstreams.network
         #: the plans handled so far (callees come first: ComputeArgs orders them)
         self.plans: dict[str, ServicePlan] = {}
         for plan in args.services:
@@ -305,6 +306,15 @@ class ComputePlatform(pulumi.ComponentResource):
         """The services the artifact bucket has a handoff lifecycle rule for ([] without a bucket: a new bucket
         starts with no former writer)."""
         return list(handoff_writers(args.artifacts)) if args.artifacts else []
+
+    def subnet_ids(self) -> pulumi.Output[list[str]]:
+        """The network's subnets this layer has network interfaces in: the private ones where an ECS service runs
+        (its tasks), the public ones where a gateway's load balancer is. The orchestrator lets the network layer
+        delete a retiring AZ's subnets only once no layer's last `up` placed anything there (shared.zone_retirement).
+        """
+        private = self._network.private_subnet_ids if self.services else pulumi.Output.from_input([])
+        public = self._network.public_subnet_ids if self.gateways else pulumi.Output.from_input([])
+        return pulumi.Output.all(private, public).apply(lambda lists: [*lists[0], *lists[1]])
 
     def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
         """Per deployed service: ECS service name/ARN and task definition ARN, repository URL, image and its digest,

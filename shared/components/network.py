@@ -309,6 +309,9 @@ class VpcNetworkArgs:
     runner_management_peer: ManagementPeer | None = None
     #: the env file's S3 state bucket (``state.backend_url``), which may be another account's
     state_bucket: str | None = None
+    #: the last of ``availability_zones``, being dropped: their subnets stay, but the endpoints and the exports
+    #: (so every later layer) leave them (``network.retiring_availability_zones``)
+    retiring_availability_zones: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
@@ -336,6 +339,7 @@ class VpcNetworkArgs:
             deploy_role_arn=env_deploy_role_arn(env),
             runner_management_peer=external_management_peer(env),
             state_bucket=state_bucket_of(env.state.backend_url),
+            retiring_availability_zones=env.network.retiring_availability_zones,
         )
 
     @property
@@ -439,6 +443,12 @@ class VpcNetwork(pulumi.ComponentResource):
                 f"{name}-private-{az[-1]}", subnet_id=subnet.id, route_table_id=table.id,
                 opts=pulumi.ResourceOptions(parent=subnet))
 
+        # What later layers place things in: a retiring AZ's subnets stay until a lower az_count drops them, once
+        # no network interface is left there (EC2 DeleteSubnet: DependencyViolation while one is).
+        serving = [planned.availability_zone not in args.retiring_availability_zones for planned in self.plan]
+        self.serving_private_subnets = [subnet for subnet, kept in zip(self.private_subnets, serving) if kept]
+        self.serving_public_subnets = [subnet for subnet, kept in zip(self.public_subnets, serving) if kept]
+
         self._flow_logs(name, args, vpc_child)
 
         # The ECS tasks' group. Its rules are separate rule resources (never inline ``ingress``/``egress``,
@@ -492,8 +502,8 @@ class VpcNetwork(pulumi.ComponentResource):
         self._queue_metrics_rules(name)
         self.register_outputs({
             "vpc_id": self.vpc.id,
-            "private_subnet_ids": [s.id for s in self.private_subnets],
-            "public_subnet_ids": [s.id for s in self.public_subnets],
+            "private_subnet_ids": [s.id for s in self.serving_private_subnets],
+            "public_subnet_ids": [s.id for s in self.serving_public_subnets],
         })
 
     def _flow_logs(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
@@ -554,7 +564,7 @@ class VpcNetwork(pulumi.ComponentResource):
             self.endpoints[service] = aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}", vpc_id=self.vpc.id,
                 service_name=f"com.amazonaws.{args.region}.{service}", vpc_endpoint_type="Interface",
-                private_dns_enabled=True, subnet_ids=[s.id for s in self.private_subnets],
+                private_dns_enabled=True, subnet_ids=[s.id for s in self.serving_private_subnets],
                 security_group_ids=[self.endpoint_security_group.id],
                 policy=self._endpoint_policy_json(service, args),
                 tags={"Name": f"{args.env_name}-{service}"}, opts=opts)

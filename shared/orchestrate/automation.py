@@ -475,6 +475,25 @@ def broker_ids(deployment: Mapping[str, Any] | None) -> list[str]:
             if resource.get("type") == BROKER_TYPE and resource.get("id") and not resource.get("delete")]
 
 
+#: the type prefix of App Mesh resources, whose API AWS stopped serving at its end of support (shared.lifecycle)
+APP_MESH_TYPE_PREFIX = "aws:appmesh/"
+
+
+def app_mesh_urns(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The URNs of the App Mesh resources an exported ``deployment`` holds, in an order they can be dropped from it
+    one by one: each before its parent and what it depends on (``pulumi state delete`` refuses a resource that still
+    has a child or dependent in the state)."""
+    from graphlib import TopologicalSorter
+
+    found = {str(resource.get("urn")): resource for resource in state_resources(deployment)
+             if str(resource.get("type", "")).startswith(APP_MESH_TYPE_PREFIX)}
+    sorter: TopologicalSorter[str] = TopologicalSorter()
+    for urn, resource in found.items():  # a node after its parent and dependencies
+        sorter.add(urn, *(needed for needed in (resource.get("parent"), *(resource.get("dependencies") or []))
+                          if needed in found))
+    return list(reversed(list(sorter.static_order())))
+
+
 def protected_urns(deployment: Mapping[str, Any] | None) -> list[str]:
     """The URNs an exported ``deployment`` marks ``protect`` (what a destroy through the state's protect refuses)."""
     return [str(resource.get("urn")) for resource in state_resources(deployment) if resource.get("protect") is True]
@@ -540,6 +559,7 @@ class AutomationRunner:
         self._pending: dict[tuple[str, str], list[PendingOperation]] = {}
         #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
         self._brokers: dict[tuple[str, str], list[str]] = {}
+        self._app_mesh: dict[tuple[str, str], list[str]] = {}
         #: (env, layer) -> the secrets provider its state records (identity.deployed_secrets_provider), same export
         self._secrets_providers: dict[tuple[str, str], str | None] = {}
         self._backend: Backend | None = None  # the backend _env_vars point at
@@ -897,11 +917,13 @@ class AutomationRunner:
                 self._secrets_providers.pop((env.name, layer), None)
                 self._pending.pop((env.name, layer), None)
                 self._brokers[(env.name, layer)] = []
+                self._app_mesh[(env.name, layer)] = []
                 return None
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
             self._pending[(env.name, layer)] = pending_operations(deployment)
             self._brokers[(env.name, layer)] = broker_ids(deployment)
+            self._app_mesh[(env.name, layer)] = app_mesh_urns(deployment)
             self._secrets_providers[(env.name, layer)] = deployed_secrets_provider(deployment)
             return deployed_from_state(deployment, layer, env, name)
         except (auto.CommandError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
@@ -923,6 +945,12 @@ class AutomationRunner:
         """The ids of the Amazon MQ brokers ``layer``'s state held when :meth:`prepare` read it (none: no stack); None
         when it was not read."""
         found = self._brokers.get((env.name, layer))
+        return None if found is None else list(found)
+
+    def app_mesh_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The URNs of the App Mesh resources ``layer``'s state held when :meth:`prepare` read it, in the state's
+        order; None when it was not read."""
+        found = self._app_mesh.get((env.name, layer))
         return None if found is None else list(found)
 
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:

@@ -524,25 +524,42 @@ def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, r
                           lambda outputs: check_engine_move(env, outputs))
 
 
+def _layer_reader(env: EnvConfig, read_outputs: OutputsReader, what: str,
+                  then: str = "; nothing was run") -> Callable[[str], Mapping[str, Any] | None]:
+    """``read_outputs`` for one env, a failed read a UsageError saying ``what`` could not be read, ``then`` after."""
+    def read(layer: str) -> Mapping[str, Any] | None:
+        try:
+            return read_outputs(layer, env)
+        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
+            raise UsageError(f"{what} could not be read ({layer}'s outputs: {failure_detail(error)}){then}") from None
+
+    return read
+
+
+def _refuse(refusals: Sequence[ConfigError], operation: Operation, out: TextIO) -> None:
+    """Raise ``refusals`` for an ``up``; a preview only notes them (it changes nothing)."""
+    from shared.errors import ConfigErrors
+
+    if not refusals:
+        return
+    if operation.action is Action.PREVIEW:
+        for refusal in refusals:
+            out.write(f"note: up would be refused: {refusal}\n")
+        return
+    raise refusals[0] if len(refusals) == 1 else ConfigErrors(list(refusals))
+
+
 def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
                           out: TextIO) -> None:
     """ConfigError (exit 2) before any layer of an ``up`` runs when a layer before compute would delete what a service
     removed from the catalog still uses while compute's stack runs its ECS service (shared.service_removal); a note for
     a preview."""
     from shared.catalog import catalog_path
-    from shared.errors import ConfigErrors
     from shared.service_removal import check_consumers, check_removals
 
     if operation.action not in (Action.UP, Action.PREVIEW):
         return
-
-    def read(layer: str) -> Mapping[str, Any] | None:
-        try:
-            return read_outputs(layer, env)
-        except Exception as error:  # noqa: BLE001 - a failed `pulumi stack output` is the reason, not a traceback
-            raise UsageError(f"whether a service removed from the catalog still runs in {env.name} could not be read "
-                             f"({layer}'s outputs: {failure_detail(error)}); nothing was run") from None
-
+    read = _layer_reader(env, read_outputs, f"whether a service removed from the catalog still runs in {env.name}")
     catalog = load_catalog()
     try:
         refusals = check_removals(env, catalog.names(), str(catalog_path()), plan.layers,
@@ -559,13 +576,58 @@ def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read
             raise
         out.write(f"note: {error}\n")  # a preview's credentials may not read every stack's outputs
         return
-    if not refusals:
+    _refuse(refusals, operation, out)
+
+
+def check_zone_drop(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                    out: TextIO) -> None:
+    """ConfigError (exit 2) before any layer of an ``up`` runs when the network layer would delete the subnets of an
+    AZ the env drops while a later layer may still have network interfaces there (shared.zone_retirement); a note for
+    a preview."""
+    from shared.zone_retirement import zone_drop_refusals
+
+    if operation.action not in (Action.UP, Action.PREVIEW) or "network" not in plan.layers:
         return
-    if operation.action is Action.PREVIEW:
-        for refusal in refusals:
-            out.write(f"note: up would be refused: {refusal}\n")
+    read = _layer_reader(env, read_outputs, f"which subnets {env.name}'s layers use", then="")
+    try:
+        refusals = zone_drop_refusals(env, read)
+    except UsageError as error:
+        # credentials that may run the stacks but not decrypt their outputs (a stack's secrets provider) still run:
+        # the check matters only to an `up` that drops an AZ, which README says to retire first
+        out.write(f"note: {error}; an AZ dropped without being retired first is not caught (README, \"Dropping an "
+                  "AZ takes two `up`s\")\n")
         return
-    raise refusals[0] if len(refusals) == 1 else ConfigErrors(refusals)
+    _refuse(refusals, operation, out)
+
+
+def check_ended_app_mesh(plan: Plan, operation: Operation, env: EnvConfig,
+                         app_mesh: Callable[[str, EnvConfig], Sequence[str] | None] | None, out: TextIO) -> None:
+    """ConfigError (exit 2) before any layer runs when the mesh layer's state still holds App Mesh resources after
+    AWS ended App Mesh (shared.lifecycle): an ``up`` that moved the env to service-connect, a ``destroy`` or a
+    ``refresh`` would call the App Mesh API for them (delete, read), which AWS no longer serves ("AWS App Mesh end of
+    support": "you will no longer be able to access ... AWS App Mesh resources"), and fail at the mesh layer after the
+    layers before it ran (discovery has deleted the Cloud Map services by then). What it prints drops them from the
+    state only, which changes nothing in AWS. A preview (or ``--preview-only``) is told, and runs."""
+    item = lifecycle.LIFECYCLES[(lifecycle.APP_MESH, "appmesh")]
+    if app_mesh is None or "mesh" not in plan.layers or item.blocks_update is None \
+            or lifecycle.today() <= item.blocks_update:
+        return
+    urns = app_mesh("mesh", env)
+    if not urns:
+        return
+    stack = _stack_name(env, "mesh")
+    # in app_mesh_urns's order: none is left with a child or dependent in the state (which `pulumi state delete`
+    # refuses)
+    commands = "\n".join(f"  pulumi state delete --stack {stack} '{urn}' --yes" for urn in urns)
+    reason = (f"the mesh stack {stack} still holds {len(urns)} App Mesh resources, whose API AWS stopped serving on "
+              f"{item.blocks_update} ({item.source}): {operation.label} would fail at the mesh layer calling it, after "
+              "the layers before it ran. Drop them from the state first (AWS keeps nothing to delete for you; the "
+              f"commands change only the state), in stacks/mesh:\n{commands}\nthen run again. Nothing was run")
+    refusal = ConfigError(str(env_path(env.name)), "mesh.provider", reason)
+    if operation.action is Action.PREVIEW or operation.preview_only:
+        out.write(f"note: {operation.action.value} would be refused: {refusal}\n")
+        return
+    raise refusal
 
 
 class ProtectedStateError(PlatformError):
@@ -644,7 +706,9 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_rotation_continuity(plan, operation, env, deployed)
         check_broker_engine_move(plan, operation, env, deployed)
         check_service_removal(plan, operation, env, deployed, out)
+        check_zone_drop(plan, operation, env, deployed, out)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
+        check_ended_app_mesh(plan, operation, env, getattr(runner, "app_mesh_urns", None), out)
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)

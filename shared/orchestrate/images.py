@@ -292,6 +292,11 @@ class ImageGatedRunner:
         if hand_over is not None:
             hand_over(values)
 
+    def app_mesh_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The inner runner's answer (:meth:`AutomationRunner.app_mesh_urns`), None when it cannot tell."""
+        found = getattr(self.inner, "app_mesh_urns", None)
+        return found(layer, env) if found is not None else None
+
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
         """The inner runner's answer (:meth:`AutomationRunner.protected_urns`), None when it cannot tell."""
         protected = getattr(self.inner, "protected_urns", None)

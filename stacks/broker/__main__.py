@@ -43,7 +43,9 @@ runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc
 # The env's alarm topic: this is the first layer with alarms (messaging and compute read its ARN).
 alarm_topic = AlarmTopic("alarms", AlarmTopicArgs.from_env(layer.env), opts=layer.opts)
 runner_outputs = dict(deploy_runner_project_name=runner.project.name,
-                      deploy_runner_security_group_id=runner.security_group_id, alarm_topic_arn=alarm_topic.arn)
+                      deploy_runner_security_group_id=runner.security_group_id, alarm_topic_arn=alarm_topic.arn,
+                      # the runner's builds, the broker and its rotation function: all in the private subnets
+                      subnet_ids=network.private_subnet_ids)
 
 if layer.env.messaging.broker == "amazon-mq":
     broker = AmazonMqBroker(

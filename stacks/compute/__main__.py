@@ -45,4 +45,5 @@ layer.export(
     services=compute.contract_services(),
     repository_urls=compute.repository_urls(),
     handoff_writers=compute.handoff_writers(args),
+    subnet_ids=compute.subnet_ids(),
 )

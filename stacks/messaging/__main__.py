@@ -68,4 +68,6 @@ layer.export(
     service_secret_arns={service: secret.arn for service, secret in topology.secrets.items()},
     service_secret_versions={service: version.version_id for service, version in topology.secret_versions.items()},
     credentials_epoch=exported_epoch(rotation),
+    # the queue metrics function's network interfaces (none without it)
+    subnet_ids=network.private_subnet_ids if publishes_queue_metrics(layer.env) else [],
 )

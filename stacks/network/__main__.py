@@ -18,9 +18,10 @@ network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env, load_catalog(
 layer.export(
     vpc_id=network.vpc.id,
     vpc_cidr=network.vpc.cidr_block,
-    availability_zones=layer.env.availability_zones,
-    public_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.public_subnets]),
-    private_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.private_subnets]),
+    availability_zones=layer.env.serving_availability_zones,
+    retiring_availability_zones=list(layer.env.network.retiring_availability_zones),
+    public_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.serving_public_subnets]),
+    private_subnet_ids=pulumi.Output.all(*[subnet.id for subnet in network.serving_private_subnets]),
     service_security_group_id=network.service_security_group.id,
     deploy_runner_security_group_id=network.deploy_runner_security_group.id,
     broker_rotation_security_group_id=network.broker_rotation_security_group.id,
