@@ -37,28 +37,44 @@ def _listed(zones: list[str]) -> str:
     return ", ".join(zones)
 
 
+def serving_drop_refusal(env: EnvConfig, network: Outputs) -> ConfigError | None:
+    """Why the env must not drop the AZs the network stack (its deployed ``network`` outputs) still serves: the later
+    layers are in their subnets (None: it drops none). The network program checks it too, against its own last
+    outputs, for a `pulumi up` run in stacks/network without the orchestrator."""
+    if not network:
+        return None
+    kept = set(env.availability_zones)
+    serving = [zone for zone in network.get("availability_zones") or [] if zone not in kept]
+    if not serving:
+        return None
+    them = "them" if len(serving) > 1 else "it"
+    return ConfigError(str(env_path(env.name)), _changed_key(env), (
+        f"drops {_listed(serving)}, whose subnets the later layers still use (compute's tasks and load balancer, "
+        "the deploy runner and the Lambda functions): the network layer would delete them before those layers "
+        "move off, and EC2 refuses to delete a subnet while a network interface is left in it "
+        f"(DependencyViolation, after a 45-minute wait). Retire {them} first: keep the AZs, list "
+        f"{_listed(serving)} in {RETIRING_KEY} and run `up` (every layer); then drop {them} and clear that list in "
+        "a second `up`. Nothing was run"))
+
+
+def _changed_key(env: EnvConfig) -> str:
+    return "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
+
+
 def zone_drop_refusals(env: EnvConfig, read: Callable[[str], Outputs]) -> list[ConfigError]:
     """Why the env's `up` must not delete the subnets of the AZs it drops (the deployed network's AZs it no longer
-    lists): an AZ the network stack still served at its last `up` (not retired first), or a later layer whose last
-    `up` left it in a subnet the network no longer offers. ``read(layer)``: that layer's deployed outputs (None: no
-    stack). [] where nothing is dropped, or no network is deployed."""
+    lists): an AZ the network stack still served at its last `up` (not retired first: :func:`serving_drop_refusal`),
+    or a later layer whose last `up` left it in a subnet the network no longer offers. ``read(layer)``: that layer's
+    deployed outputs (None: no stack). [] where nothing is dropped, or no network is deployed."""
     network = read("network")
     if not network:
         return []
-    file = str(env_path(env.name))
+    refusal = serving_drop_refusal(env, network)
+    if refusal is not None:
+        return [refusal]
+    file, key = str(env_path(env.name)), _changed_key(env)
     kept = set(env.availability_zones)
-    serving = [zone for zone in network.get("availability_zones") or [] if zone not in kept]
     retired = [zone for zone in network.get("retiring_availability_zones") or [] if zone not in kept]
-    key = "network.availability_zones" if env.network.availability_zones is not None else "network.az_count"
-    if serving:
-        them = "them" if len(serving) > 1 else "it"
-        return [ConfigError(file, key, (
-            f"drops {_listed(serving)}, whose subnets the later layers still use (compute's tasks and load balancer, "
-            "the deploy runner and the Lambda functions): the network layer would delete them before those layers "
-            "move off, and EC2 refuses to delete a subnet while a network interface is left in it "
-            f"(DependencyViolation, after a 45-minute wait). Retire {them} first: keep the AZs, list "
-            f"{_listed(serving)} in {RETIRING_KEY} and run `up` (every layer); then drop {them} and clear that list in "
-            "a second `up`. Nothing was run"))]
     if not retired:
         return []
     offered = {*(network.get("private_subnet_ids") or []), *(network.get("public_subnet_ids") or [])}

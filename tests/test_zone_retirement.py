@@ -307,3 +307,34 @@ def test_outputs_that_cannot_be_read_leave_a_note_and_the_up_runs(dev_on_one_az:
     code, out = run(["up", "dev", "--yes", "--layers", "network", "--exact"], runner)
     assert code == 0 and runner.started() == ["network"], out
     assert "note: which subnets dev's layers use could not be read" in out and "not caught" in out
+
+
+# -- the network program (`pulumi up` in stacks/network, without the orchestrator) -------------------------------------
+
+def _synth_network(own: dict[str, Any] | None) -> dict[str, Any]:
+    from shared.synth.engine import layer_dir, synth_program
+
+    outputs = {"organization/network/dev": own} if own is not None else {}
+    return synth_program(layer_dir("network"), stack="dev", layer="network", env="dev",
+                         account_id="111111111111", region="eu-west-1", stack_outputs=outputs)
+
+
+def test_the_network_program_refuses_dropping_a_serving_az_itself(env_dir: Path,
+                                                                  edit_env: Callable[..., Path]) -> None:
+    first = _synth_network(None)
+    assert "organization/network/dev" in first["stack_references"]  # it reads its own last outputs
+    edit_env("dev", lambda data: data["network"].update(az_count=1))
+    with pytest.raises(ConfigError) as refused:
+        _synth_network(first["outputs"])
+    assert refused.value.key == "network.az_count" and RETIRING_KEY in refused.value.reason
+
+
+def test_the_network_program_takes_the_two_steps(env_dir: Path, edit_env: Callable[..., Path]) -> None:
+    first = _synth_network(None)
+    edit_env("dev", lambda data: data["network"].update(retiring_availability_zones=["eu-west-1b"]))
+    second = _synth_network(first["outputs"])
+    assert second["outputs"]["availability_zones"] == ["eu-west-1a"]
+    edit_env("dev", lambda data: data["network"].update(az_count=1, retiring_availability_zones=[]))
+    third = _synth_network(second["outputs"])
+    assert third["outputs"]["retiring_availability_zones"] == []
+    assert _synth_network(third["outputs"])["outputs"] == third["outputs"]  # the next up, no change

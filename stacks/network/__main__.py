@@ -11,8 +11,14 @@ import pulumi
 from shared.catalog import load_catalog
 from shared.components.network import VpcNetwork, VpcNetworkArgs
 from shared.layer import Layer
+from shared.zone_retirement import serving_drop_refusal
 
 layer = Layer("network")
+# Before any resource: an AZ dropped while the later layers still use its subnets (not retired first) is refused
+# (exit 2) here too, for a `pulumi up` run in this folder without the orchestrator's own check.
+refusal = serving_drop_refusal(layer.env, layer.last_outputs())
+if refusal is not None:
+    raise refusal
 network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env, load_catalog()), opts=layer.opts)
 
 layer.export(
