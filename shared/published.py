@@ -36,13 +36,14 @@ from shared.dag import PUBLISHED_LAYERS
 #: alarm topic; messaging: its contract, which compute validates as one model, less the subnets its function uses,
 #: which only the orchestrator reads, from the state). None is secret (a test walks the synthesized value against
 #: every secret of the layer's state).
-PUBLISHED_FIELDS: dict[str, tuple[str, ...]] = {
-    "broker": ("broker_security_group_id", "alarm_topic_arn"),
-    "messaging": tuple(name for name in MessagingContract.model_fields if name != "subnet_ids"),
-}
 #: layer -> optional fields of the contract a whole read (``resolved``) of its published contract reads as None, as
 #: an older stack's absent output: what no other layer uses
 UNPUBLISHED_OPTIONAL: dict[str, tuple[str, ...]] = {"messaging": ("subnet_ids",)}
+PUBLISHED_FIELDS: dict[str, tuple[str, ...]] = {
+    "broker": ("broker_security_group_id", "alarm_topic_arn"),
+    "messaging": tuple(name for name in MessagingContract.model_fields
+                       if name not in UNPUBLISHED_OPTIONAL["messaging"]),
+}
 
 assert set(PUBLISHED_FIELDS) == PUBLISHED_LAYERS, "shared.dag.PUBLISHED_LAYERS names the layers that publish"
 

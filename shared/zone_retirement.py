@@ -73,8 +73,7 @@ def zone_drop_refusals(env: EnvConfig, read: Callable[[str], Outputs]) -> list[C
     if refusal is not None:
         return [refusal]
     file, key = str(env_path(env.name)), _changed_key(env)
-    kept = set(env.availability_zones)
-    retired = [zone for zone in network.get("retiring_availability_zones") or [] if zone not in kept]
+    retired = [zone for zone in network.get("retiring_availability_zones") or [] if zone not in env.availability_zones]
     if not retired:
         return []
     offered = {*(network.get("private_subnet_ids") or []), *(network.get("public_subnet_ids") or [])}
