@@ -52,6 +52,11 @@ class NetworkContract(Contract):
     #: the queue metrics publisher's group (its Lambda function is the messaging layer's); None (absent) from a
     #: network stack last deployed before this field existed
     queue_metrics_security_group_id: str | None = None
+    #: called service -> the port the tasks' group admits for it; ``retiring_service_ports``: service -> a port it
+    #: still admitted only for the tasks of the catalog before, which its next `up` drops once compute moved off
+    #: (shared.port_retirement). None (absent): a stack deployed before these fields
+    called_service_ports: dict[str, int] | None = None
+    retiring_service_ports: dict[str, int] | None = None
 
 
 class DiscoveryService(Contract):
@@ -215,6 +220,10 @@ class ComputeContract(Contract):
     #: layer delete a retiring AZ's subnets only once none of them is here (shared.zone_retirement). None (absent): a
     #: stack deployed before this field
     subnet_ids: list[str] | None = None
+    #: called service -> the port this layer's last `up` wired its tasks to call it on; the orchestrator lets the
+    #: network layer stop admitting a port only once it is not here (shared.port_retirement). None (absent): a stack
+    #: deployed before this field
+    called_service_ports: dict[str, int] | None = None
 
 
 CONTRACTS: dict[str, type[Contract]] = {
@@ -420,6 +429,8 @@ class NetworkOutputs(ContractOutputs):
     deploy_runner_security_group_id: pulumi.Output[str]
     broker_rotation_security_group_id: pulumi.Output[str | None]
     queue_metrics_security_group_id: pulumi.Output[str | None]
+    called_service_ports: pulumi.Output[dict[str, int] | None]
+    retiring_service_ports: pulumi.Output[dict[str, int] | None]
 
 
 class DiscoveryOutputs(ContractOutputs):
@@ -485,6 +496,7 @@ class ComputeOutputs(ContractOutputs):
     repository_urls: pulumi.Output[dict[str, str]]
     handoff_writers: pulumi.Output[list[str] | None]
     subnet_ids: pulumi.Output[list[str] | None]
+    called_service_ports: pulumi.Output[dict[str, int] | None]
 
 
 #: layer -> the typed view its consumers read it through

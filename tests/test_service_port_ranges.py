@@ -6,6 +6,7 @@ dependencies, highest range first; rules no longer in the program are deleted la
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
@@ -55,11 +56,11 @@ class Group:
         return {port for rule in rules["SecurityGroupRules"] if not rule["IsEgress"]
                 for port in range(rule["FromPort"], rule["ToPort"] + 1)}
 
-    def apply(self, ports: dict[str, int], in_use: set[int]) -> None:
-        """One `up` of the network layer with the called services ``ports``; ``in_use``: the ports called during
-        it (those of the services in the catalog before and after), checked after every step."""
+    def apply(self, ports: dict[str, int], in_use: set[int], retiring: Iterable[int] = ()) -> None:
+        """One `up` of the network layer with the called services ``ports`` (and the ``retiring`` ports it still
+        admits: shared.port_retirement); ``in_use``: the ports called during it, checked after every step."""
         planned = set()
-        for rule in reversed(port_ranges(ports)):  # each rule depends on the one above it
+        for rule in reversed(port_ranges(ports, retiring)):  # each rule depends on the one above it
             name, alias = f"in-{rule.from_port}", f"in-{rule.first_service}"
             planned.add(name)
             if name not in self.state and alias in self.state:
@@ -75,7 +76,7 @@ class Group:
         for name in sorted(set(self.state) - planned):
             self.ec2.revoke_security_group_ingress(GroupId=self.id, SecurityGroupRuleIds=[self.state.pop(name)])
             assert in_use <= self.admitted(), f"{sorted(in_use - self.admitted())} refused after deleting {name}"
-        assert self.admitted() == set(ports.values())
+        assert self.admitted() == {*ports.values(), *retiring}
 
 
 #: the catalogs an env goes through, one `up` each

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -26,6 +26,7 @@ from shared.components.compute_iam import (
 from shared.components.deploy_runner import deploy_role_arn as env_deploy_role_arn
 from shared.envs import EnvConfig
 from shared.gateway_names import access_log_bucket_pattern, s3_bucket_arn
+from shared.port_retirement import called_service_ports
 from shared.role_boundary import boundary_arn
 
 NatStrategy = Literal["none", "single", "per-az"]
@@ -210,25 +211,20 @@ def function_group(resource_name: str, vpc_id: pulumi.Input[str], tag_name: str,
             delete="45m"))))
 
 
-def called_service_ports(catalog: Catalog) -> dict[str, int]:
-    """Service -> port, for every catalog service some other service calls (the service-to-service
-    ports; a service nobody calls is reached only by its load balancer, if any)."""
-    called = {callee for spec in catalog for callee in spec.calls}
-    return {spec.name: spec.port for spec in sorted(catalog, key=lambda spec: spec.name) if spec.name in called}
-
-
 @dataclass(frozen=True)
 class PortRangeRule:
     """One rule each way on the tasks' group for called services' ports that follow each other (:func:`port_ranges`)."""
 
     from_port: int
     to_port: int
-    #: the called service listening on ``from_port``: its rule of the per-port design is this rule's alias
-    first_service: str
+    #: the called service listening on ``from_port``: its rule of the per-port design is this rule's alias; None
+    #: where ``from_port`` is a retiring port only (its service's alias belongs to the rule of its port now)
+    first_service: str | None
 
 
-def port_ranges(service_ports: dict[str, int]) -> tuple[PortRangeRule, ...]:
-    """The called services' ports merged into ranges of consecutive ports (equal ports count once), lowest first.
+def port_ranges(service_ports: Mapping[str, int], retiring: Iterable[int] = ()) -> tuple[PortRangeRule, ...]:
+    """The called services' ports, and the ``retiring`` ports admitted one more `up` (shared.port_retirement), merged
+    into ranges of consecutive ports (equal ports count once), lowest first.
 
     The tasks share one group, so a rule per port isolates no caller: a range of consecutive service ports admits
     exactly the same ports in one rule, where EC2 allows 60 rules per direction by default (Amazon VPC quotas).
@@ -236,9 +232,11 @@ def port_ranges(service_ports: dict[str, int]) -> tuple[PortRangeRule, ...]:
     in-place ModifySecurityGroupRules: only ``security_group_id`` forces a new rule) and never repeats another
     rule's ``from_port``, so no rule is created with the peer, protocol and ports of one still present, which EC2
     refuses ("InvalidPermission.Duplicate: the specified rule ... already exists")."""
-    first: dict[int, str] = {}
+    first: dict[int, str | None] = {}
     for service, port in sorted(service_ports.items(), key=lambda item: (item[1], item[0])):
         first.setdefault(port, service)
+    for port in retiring:
+        first.setdefault(port, None)
     ranges: list[PortRangeRule] = []
     for port in sorted(first):
         if ranges and port == ranges[-1].to_port + 1:
@@ -312,9 +310,13 @@ class VpcNetworkArgs:
     #: the last of ``availability_zones``, being dropped: their subnets stay, but the endpoints and the exports
     #: (so every later layer) leave them (``network.retiring_availability_zones``)
     retiring_availability_zones: tuple[str, ...] = ()
+    #: service -> a port the network's last `up` admitted for the catalog of then and the catalog's ``service_ports``
+    #: no longer hold: admitted one more `up`, while compute moves the tasks off it (shared.port_retirement)
+    retiring_service_ports: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: EnvConfig, catalog: Catalog) -> VpcNetworkArgs:
+    def from_env(cls, env: EnvConfig, catalog: Catalog,
+                 retiring_service_ports: Mapping[str, int] | None = None) -> VpcNetworkArgs:
         store = artifact_bucket_name(env.name, env.account_id, env.region)
         artifact = store if catalog.uses_artifacts else None
         return cls(
@@ -340,6 +342,7 @@ class VpcNetworkArgs:
             runner_management_peer=external_management_peer(env),
             state_bucket=state_bucket_of(env.state.backend_url),
             retiring_availability_zones=env.network.retiring_availability_zones,
+            retiring_service_ports=dict(retiring_service_ports or {}),
         )
 
     @property
@@ -656,19 +659,20 @@ class VpcNetwork(pulumi.ComponentResource):
         # program (a per-port rule of the earlier design, a range that now starts elsewhere) are deleted after
         # every create and update of the run.
         above: dict[str, pulumi.Resource] = {}
-        for rule in reversed(port_ranges(args.service_ports)):
+        for rule in reversed(port_ranges(args.service_ports, args.retiring_service_ports.values())):
             ports = (f"port {rule.from_port}" if rule.from_port == rule.to_port
                      else f"ports {rule.from_port}-{rule.to_port}")
             for direction, kind, text in (("in", aws.vpc.SecurityGroupIngressRule, "Platform services called on"),
                                           ("out", aws.vpc.SecurityGroupEgressRule, "Calls to platform services on")):
                 # The alias takes over the per-port rule of the range's first service, updated in place to the range.
+                aliases = [pulumi.Alias(name=f"{name}-services-{direction}-{rule.first_service}")] \
+                    if rule.first_service else None
                 made = kind(
                     f"{name}-services-{direction}-{rule.from_port}", security_group_id=group.id,
                     referenced_security_group_id=group.id, ip_protocol="tcp", from_port=rule.from_port,
                     to_port=rule.to_port, description=f"{text} service {ports}",
-                    opts=pulumi.ResourceOptions(
-                        parent=group, aliases=[pulumi.Alias(name=f"{name}-services-{direction}-{rule.first_service}")],
-                        depends_on=[above[direction]] if direction in above else None))
+                    opts=pulumi.ResourceOptions(parent=group, aliases=aliases,
+                                                depends_on=[above[direction]] if direction in above else None))
                 above[direction] = made
                 self.service_rules.append(made)
         # Fargate (platform 1.4+) pulls images, fetches secrets and ships logs through the task's own

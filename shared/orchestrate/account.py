@@ -287,7 +287,8 @@ def service_group_rules(env: EnvConfig) -> tuple[int, int]:
     service's ALB and one egress rule to the broker (shared.components.gateway, shared.components.broker_egress).
     A referenced group and the AWS-managed S3 prefix list count as one rule each (Amazon VPC quotas)."""
     from shared.catalog import load_catalog
-    from shared.components.network import called_service_ports, interface_endpoints, nat_gateway_count, port_ranges
+    from shared.components.network import interface_endpoints, nat_gateway_count, port_ranges
+    from shared.port_retirement import called_service_ports
 
     catalog = load_catalog()
     called = len(port_ranges(called_service_ports(catalog)))

@@ -579,6 +579,22 @@ def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read
     _refuse(refusals, operation, out)
 
 
+def _check_network_step(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader, out: TextIO,
+                        what: str, missed: str,
+                        refusals: Callable[[Callable[[str], Mapping[str, Any] | None]], list[ConfigError]]) -> None:
+    """``refusals`` (of the deployed outputs) raised before any layer of an ``up`` with the network layer runs, noted
+    for a preview. Outputs that cannot be read (credentials that may run the stacks but not decrypt their outputs) are
+    noted, saying what is ``missed``, and the run goes on: README tells the two steps these checks hold."""
+    if operation.action not in (Action.UP, Action.PREVIEW) or "network" not in plan.layers:
+        return
+    try:
+        found = refusals(_layer_reader(env, read_outputs, what, then=""))
+    except UsageError as error:
+        out.write(f"note: {error}; {missed}\n")
+        return
+    _refuse(found, operation, out)
+
+
 def check_zone_drop(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
                     out: TextIO) -> None:
     """ConfigError (exit 2) before any layer of an ``up`` runs when the network layer would delete the subnets of an
@@ -586,18 +602,22 @@ def check_zone_drop(plan: Plan, operation: Operation, env: EnvConfig, read_outpu
     a preview."""
     from shared.zone_retirement import zone_drop_refusals
 
-    if operation.action not in (Action.UP, Action.PREVIEW) or "network" not in plan.layers:
-        return
-    read = _layer_reader(env, read_outputs, f"which subnets {env.name}'s layers use", then="")
-    try:
-        refusals = zone_drop_refusals(env, read)
-    except UsageError as error:
-        # credentials that may run the stacks but not decrypt their outputs (a stack's secrets provider) still run:
-        # the check matters only to an `up` that drops an AZ, which README says to retire first
-        out.write(f"note: {error}; an AZ dropped without being retired first is not caught (README, \"Dropping an "
-                  "AZ takes two `up`s\")\n")
-        return
-    _refuse(refusals, operation, out)
+    _check_network_step(plan, operation, env, read_outputs, out, f"which subnets {env.name}'s layers use",
+                        "an AZ dropped without being retired first is not caught (README, \"Dropping an AZ takes two "
+                        "`up`s\")", lambda read: zone_drop_refusals(env, read))
+
+
+def check_port_drop(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                    out: TextIO) -> None:
+    """ConfigError (exit 2) before any layer of an ``up`` runs when the network layer would stop admitting a port it
+    kept for the tasks of an earlier catalog while compute's tasks may still call it (shared.port_retirement); a note
+    for a preview."""
+    from shared.port_retirement import port_drop_refusals
+
+    _check_network_step(plan, operation, env, read_outputs, out, f"which ports {env.name}'s tasks call",
+                        "a port dropped while compute's tasks still call it is not caught (README, \"A called "
+                        "service's port leaves the tasks' security group one `up` after the catalog\")",
+                        lambda read: port_drop_refusals(load_catalog(), env.name, read))
 
 
 def check_ended_app_mesh(plan: Plan, operation: Operation, env: EnvConfig,
@@ -707,6 +727,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_broker_engine_move(plan, operation, env, deployed)
         check_service_removal(plan, operation, env, deployed, out)
         check_zone_drop(plan, operation, env, deployed, out)
+        check_port_drop(plan, operation, env, deployed, out)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         check_ended_app_mesh(plan, operation, env, getattr(runner, "app_mesh_urns", None), out)
         account_check = account if account is not None else default_account_check()

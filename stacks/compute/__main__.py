@@ -14,11 +14,13 @@ from shared.components.compute import ComputeArgs, ComputePlatform
 from shared.components.compute_wiring import ComputeUpstreams
 from shared.components.task_stops import TaskStops, TaskStopsArgs
 from shared.layer import Layer
+from shared.port_retirement import called_service_ports
 
 layer = Layer("compute")
 # Its own last outputs first: the artifact bucket keeps the handoff rule of a writer that left the catalog (or reads
 # only now), or what it handed over would never expire.
-args = ComputeArgs.from_env(layer.env, load_catalog(), layer.last_outputs())
+catalog = load_catalog()
+args = ComputeArgs.from_env(layer.env, catalog, layer.last_outputs())
 compute = ComputePlatform(
     "compute",
     args,
@@ -46,4 +48,6 @@ layer.export(
     repository_urls=compute.repository_urls(),
     handoff_writers=compute.handoff_writers(args),
     subnet_ids=compute.subnet_ids(),
+    # the ports its tasks call, which the network layer admits until compute's `up` after a change moved them off
+    called_service_ports=called_service_ports(catalog),
 )

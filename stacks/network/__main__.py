@@ -11,15 +11,22 @@ import pulumi
 from shared.catalog import load_catalog
 from shared.components.network import VpcNetwork, VpcNetworkArgs
 from shared.layer import Layer
+from shared.port_retirement import called_service_ports, retiring_service_ports
 from shared.zone_retirement import serving_drop_refusal
 
 layer = Layer("network")
+last = layer.last_outputs()
 # Before any resource: an AZ dropped while the later layers still use its subnets (not retired first) is refused
 # (exit 2) here too, for a `pulumi up` run in this folder without the orchestrator's own check.
-refusal = serving_drop_refusal(layer.env, layer.last_outputs())
+refusal = serving_drop_refusal(layer.env, last)
 if refusal is not None:
     raise refusal
-network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env, load_catalog()), opts=layer.opts)
+catalog = load_catalog()
+called = called_service_ports(catalog)
+# The ports the last `up` admitted for the catalog of then stay one more `up`: compute, which runs last, moves the
+# tasks off them in this one (shared.port_retirement).
+retiring = retiring_service_ports(called, last)
+network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env, catalog, retiring), opts=layer.opts)
 
 layer.export(
     vpc_id=network.vpc.id,
@@ -32,4 +39,6 @@ layer.export(
     deploy_runner_security_group_id=network.deploy_runner_security_group.id,
     broker_rotation_security_group_id=network.broker_rotation_security_group.id,
     queue_metrics_security_group_id=network.queue_metrics_security_group.id,
+    called_service_ports=called,
+    retiring_service_ports=retiring,
 )

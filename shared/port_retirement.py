@@ -1,0 +1,97 @@
+"""A called service's port leaves the tasks' security group one `up` after it left the catalog.
+
+The tasks share one security group, which admits itself only on the ports of the services another service calls
+(shared.components.network). That group is the network layer's, which runs first; the tasks are compute's, which runs
+last. A catalog change that stops calling a port (a called service moved to another ``port``, or no longer in any
+service's ``calls``) would have network stop admitting it at the start of the `up`, while compute's running tasks still
+listen and call there until compute rolls them at its end: every new connection between them refused for the whole run
+(EC2 keeps only the connections already tracked: VPC guide, "Security group connection tracking"). So:
+
+1. the network program keeps admitting the ports its last `up` admitted for the catalog of then
+   (:data:`CALLED_PORTS_OUTPUT`, read back from its own stack) beside the catalog's of now, and exports those it keeps
+   only for that as :data:`RETIRING_PORTS_OUTPUT`; compute's part of the same `up` moves the tasks off them and records
+   the ports its tasks call (:data:`CALLED_PORTS_OUTPUT` too);
+2. the next `up` of network stops admitting them.
+
+:func:`port_drop_refusals` refuses step 2 before any layer runs where compute did not run in between (a
+``--layers network`` run, a compute `up` that failed). Standard library, the catalog and the env schema only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.catalog import Catalog, catalog_path
+from shared.errors import ConfigError
+
+#: network's and compute's output: called service -> its port, as their last `up` wired the tasks' security group
+#: (network) or the tasks (compute)
+CALLED_PORTS_OUTPUT = "called_service_ports"
+#: network's output: service -> a port its last `up` still admitted only for the tasks of the catalog before
+RETIRING_PORTS_OUTPUT = "retiring_service_ports"
+
+Outputs = Mapping[str, Any] | None
+
+
+def called_service_ports(catalog: Catalog) -> dict[str, int]:
+    """Service -> port, for every catalog service some other service calls (the service-to-service ports; a service
+    nobody calls is reached only by its load balancer, if any)."""
+    called = {callee for spec in catalog for callee in spec.calls}
+    return {spec.name: spec.port for spec in sorted(catalog, key=lambda spec: spec.name) if spec.name in called}
+
+
+def retiring_service_ports(called: Mapping[str, int], network: Outputs) -> dict[str, int]:
+    """The ports the network's last `up` admitted for its catalog's called services (its deployed ``network``
+    outputs) that the catalog's ``called`` ports no longer include, by the service that had them: admitted one more
+    `up`, while compute moves the tasks off them. {} for a network never deployed, or deployed before the record."""
+    kept = set(called.values())
+    last = (network or {}).get(CALLED_PORTS_OUTPUT) or {}
+    return {service: port for service, port in sorted(last.items()) if port not in kept}
+
+
+def _what_changed(service: str, port: int, catalog: Catalog) -> tuple[str, str]:
+    """The catalog key that stopped calling ``service``'s former ``port``, and what it did."""
+    spec = catalog.services.get(service)
+    if spec is None:
+        return f"services.{service}", f"{service}'s, which left the catalog"
+    if spec.port != port:
+        return f"services.{service}.port", f"{service}'s before it moved to {spec.port}"
+    return f"services.{service}", f"{service}'s, which no service calls any more"
+
+
+def port_drop_refusals(catalog: Catalog, env_name: str, read: Callable[[str], Outputs]) -> list[ConfigError]:
+    """Why the network layer's `up` must not stop admitting the ports it kept for the tasks of an earlier catalog
+    (its ``retiring_service_ports``, which this `up` drops): compute's last `up` still wired its tasks to call one
+    (or predates the record of the ports it calls). ``read(layer)``: that layer's deployed outputs (None: no stack).
+    [] where nothing is dropped, or no compute is deployed."""
+    network = read("network")
+    if not network:
+        return []
+    now = called_service_ports(catalog)
+    admitted = {*now.values(), *(network.get(CALLED_PORTS_OUTPUT) or {}).values()}  # what this `up` admits
+    dropped = {service: port for service, port in sorted((network.get(RETIRING_PORTS_OUTPUT) or {}).items())
+               if port not in admitted}
+    if not dropped:
+        return []
+    compute = read("compute")
+    if not compute:
+        return []  # no tasks to call anything
+    used = compute.get(CALLED_PORTS_OUTPUT)
+    if used is None:
+        still = dropped
+        reason = "its last `up` predates the record of the ports its tasks call, so they may still call any"
+    else:
+        in_use = set(used.values())
+        still = {service: port for service, port in dropped.items() if port in in_use}
+        if not still:
+            return []
+        reason = "its last `up` left its tasks calling " + ", ".join(
+            f"{service} on {port}" for service, port in sorted(used.items()) if port in set(still.values()))
+    changes = {port: _what_changed(service, port, catalog) for service, port in still.items()}
+    ports = ", ".join(f"{port} ({what})" for port, (_, what) in changes.items())
+    return [ConfigError(str(catalog_path()), next(iter(changes.values()))[0], (
+        f"the network layer would stop admitting {'ports' if len(still) > 1 else 'port'} {ports} between the "
+        f"services' tasks, but the compute layer has not moved off since the catalog changed ({reason}): new "
+        "connections between the tasks would be refused until compute rolls them, after every other layer. Run "
+        f"compute once first (`nox -s up -- {env_name} --layers compute --exact`), then this `up`. Nothing was run"))]
