@@ -182,23 +182,26 @@ class ComputePlatform(pulumi.ComponentResource):
             ) if namespace_arn is not None else None,
             opts=child,
         )
-        # `destroy --layers compute` keeps discovery's namespace, from which ECS removes the Cloud Map services
-        # of deleted ECS services only later, and a discovery name must be unique in it (botocore ecs
-        # ServiceConnectService.discoveryName): every ECS service depends on this drain, deleted after them,
-        # which waits for their names to be gone so the next `up` can create them (service_connect_drain).
-        self.service_connect_drain: ServiceConnectDrain | None = None
+        # Discovery's namespace outlives compute's ECS services (a service dropped from the release or the catalog,
+        # `destroy --layers compute`), and ECS removes the Cloud Map service of a deleted ECS service only later, while
+        # a discovery name must be unique in it (botocore ecs ServiceConnectService.discoveryName): each ECS service
+        # depends on a drain of its own name, deleted after it, which waits for the name to be gone so that a later
+        # `up` can create the service again (service_connect_drain).
+        self.service_connect_drains: dict[str, ServiceConnectDrain] = {}
         if namespace_arn is not None:
-            released = [plan.name for plan in args.services if plan.release_ref is not None]
-            self.service_connect_drain = ServiceConnectDrain(
-                f"{name}-service-connect-drain",
-                # ListServices' NAMESPACE_ID filter takes "one namespace ID or ARN" (botocore servicediscovery)
-                namespace_id=namespace_arn,
-                namespace_name=upstreams.discovery.apply(lambda discovery: discovery.http_namespace_name),
-                region=settings.region,
-                service_names=upstreams.mesh.apply(lambda mesh: sorted(
-                    contract_entry("mesh", mesh.services, "services", service).discovery_name
-                    for service in released)),
-                opts=child)
+            namespace_name = upstreams.discovery.apply(lambda discovery: discovery.http_namespace_name)
+            released = sorted(plan.name for plan in args.services if plan.release_ref is not None)
+            for service in released:
+                # The first takes over the one drain of every name that earlier versions had: its names change in
+                # place (no wait), where deleting it would wait for the names of the services still running.
+                aliases = [pulumi.Alias(name=f"{name}-service-connect-drain")] if service == released[0] else None
+                self.service_connect_drains[service] = ServiceConnectDrain(
+                    f"{name}-{service}-service-connect-drain",
+                    # ListServices' NAMESPACE_ID filter takes "one namespace ID or ARN" (botocore servicediscovery)
+                    namespace_id=namespace_arn, namespace_name=namespace_name, region=settings.region,
+                    service_names=upstreams.mesh.apply(lambda mesh, service=service: [
+                        contract_entry("mesh", mesh.services, "services", service).discovery_name]),
+                    opts=pulumi.ResourceOptions(parent=self, aliases=aliases))
 
         # The tasks' AMQPS egress (their security group has no other way to the broker).
         self.broker_egress = services_to_broker(
@@ -230,7 +233,8 @@ class ComputePlatform(pulumi.ComponentResource):
                 continue
             target_group_arn = None
             # what the ECS service is created after: its callees' ECS services and, behind a gateway, the listener
-            start_after: list[pulumi.Resource] = [self.service_connect_drain] if self.service_connect_drain else []
+            start_after: list[pulumi.Resource] = [self.service_connect_drains[service]] \
+                if service in self.service_connect_drains else []
             if plan.spec.public and args.public_gateway:
                 assert args.certificate_arn is not None, "the env schema requires it with public_gateway"
                 gateway = PublicGateway(

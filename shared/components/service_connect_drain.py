@@ -18,11 +18,11 @@ deletes it. It deletes nothing itself: a service still there may belong to an EC
 It needs the package importable where the provider runs (the ``.pth`` every nox session puts in ``.venv``:
 :func:`shared.venvcheck.link_repo`).
 
-The compute layer holds one too, naming its ECS services' discovery names (``service_names``), which its
-ECS services depend on: deleted after them, it waits only until those names are gone. A discovery name
-"must be unique within the Cloud Map namespace" (same botocore field), and ``nox -s destroy -- ENV
---layers compute`` keeps the namespace, so an ``up`` right after it would otherwise race ECS's clean-up
-and fail to create the ECS services while ECS still holds the old Cloud Map services.
+The compute layer holds one per ECS service, naming that service's discovery name (``service_names``), which the
+ECS service depends on: deleted after it, it waits only until that name is gone. A discovery name "must be unique
+within the Cloud Map namespace" (same botocore field), and the namespace outlives the ECS service (an `up` that drops
+the service from the release or the catalog, ``nox -s destroy -- ENV --layers compute``), so an ``up`` that creates
+it again would otherwise race ECS's clean-up and fail while ECS still holds the old Cloud Map service.
 """
 
 from __future__ import annotations

@@ -115,9 +115,9 @@ def test_the_discovery_layer_deletes_the_drain_before_the_http_namespace(env: st
     assert drain["protect"] is False  # holds nothing; the namespace itself is what prod protects
 
 
-# -- compute: `destroy --layers compute` then `up` ------------------------------------------------------------
+# -- compute: a service dropped (from the release, the catalog, or by `destroy --layers compute`), then created again --
 # discovery keeps the namespace; ECS removes its Cloud Map services only after DeleteService, and a discovery
-# name must be unique in the namespace, so compute's own drain waits for its names before the destroy ends.
+# name must be unique in the namespace, so each ECS service's own drain waits for its name before that `up` ends.
 
 def test_a_named_drain_waits_only_for_its_names(cloud_map: Any) -> None:
     ns = namespace(cloud_map, "dev-ml-api")
@@ -156,26 +156,44 @@ def test_a_change_of_names_is_an_in_place_update() -> None:
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_every_ecs_service_depends_on_computes_drain_of_its_discovery_names(env: str) -> None:
+def test_every_ecs_service_depends_on_a_drain_of_its_own_discovery_name(env: str) -> None:
     documents = synth_env(env, ["compute"])
     compute, mesh, discovery = documents["compute"], documents["mesh"]["outputs"], documents["discovery"]["outputs"]
-    (drain,) = of_type(compute, DYNAMIC)
-    assert drain["name"] == "compute-service-connect-drain"
+    drains = {drain["urn"]: drain for drain in of_type(compute, DYNAMIC)}
     services = of_type(compute, "aws:ecs/service:Service")
-    assert services
+    assert services and len(drains) == len(services)
     for service in services:
-        # Pulumi deletes a resource before those it depends on: every ECS service goes before the drain.
-        assert drain["urn"] in service["dependencies"], service["name"]
-    discovery_names = sorted(entry["serviceConnectConfiguration"]["services"][0]["discoveryName"]
-                             for entry in (service["inputs"] for service in services))
-    assert drain["inputs"]["service_names"] == discovery_names
-    assert drain["inputs"]["service_names"] == sorted(entry["discovery_name"] for entry in mesh["services"].values())
-    # the namespace the ECS services name (ListServices' NAMESPACE_ID filter takes an ID or an ARN)
-    namespaces = {entry["serviceConnectConfiguration"]["namespace"] for entry in (s["inputs"] for s in services)}
-    assert namespaces == {drain["inputs"]["namespace_id"]} == {mesh["service_connect_namespace_arn"]}
-    assert drain["inputs"]["namespace_name"] == discovery["http_namespace_name"] == f"{env}-ml-api"
-    assert drain["inputs"]["region"] == load_env(env).region
-    assert drain["protect"] is False
+        # Pulumi deletes a resource before those it depends on: the ECS service goes before its drain, which then
+        # waits for the Cloud Map service ECS made for it.
+        (drain,) = [drains[urn] for urn in service["dependencies"] if urn in drains]
+        assert drain["name"] == f"compute-{service['name']}-service-connect-drain"
+        (entry,) = service["inputs"]["serviceConnectConfiguration"]["services"]
+        assert drain["inputs"]["service_names"] == [entry["discoveryName"]]
+        assert entry["discoveryName"] == mesh["services"][service["name"]]["discovery_name"]
+        # the namespace the ECS service names (ListServices' NAMESPACE_ID filter takes an ID or an ARN)
+        assert drain["inputs"]["namespace_id"] == service["inputs"]["serviceConnectConfiguration"]["namespace"] \
+            == mesh["service_connect_namespace_arn"]
+        assert drain["inputs"]["namespace_name"] == discovery["http_namespace_name"] == f"{env}-ml-api"
+        assert drain["inputs"]["region"] == load_env(env).region
+        assert drain["protect"] is False
+
+
+def test_the_first_drain_takes_over_the_one_drain_of_earlier_versions() -> None:
+    """Before, compute had one drain of every name; deleted, its stored names would have it wait for the services
+    still running. The first service's drain aliases it, so the upgrade changes its names in place (no wait)."""
+    compute = synth_env("dev", ["compute"])["compute"]
+    aliased = [drain for drain in of_type(compute, DYNAMIC) if drain.get("aliases")]
+    assert [drain["name"] for drain in aliased] == ["compute-gateway-service-connect-drain"]
+    assert [str(alias) for alias in aliased[0]["aliases"]] == [
+        aliased[0]["urn"].replace("compute-gateway-service-connect-drain", "compute-service-connect-drain")]
+
+
+def test_a_service_dropped_from_the_release_takes_its_drain_with_it(edit_env: Any) -> None:
+    edit_env("dev", lambda data: data["release"]["images"].pop("inference"))
+    compute = synth_env("dev", ["compute"])["compute"]
+    names = sorted(drain["name"] for drain in of_type(compute, DYNAMIC))
+    assert "compute-inference-service-connect-drain" not in names and names  # deleted after its ECS service
+    assert not [service for service in of_type(compute, "aws:ecs/service:Service") if service["name"] == "inference"]
 
 
 def test_an_app_mesh_env_has_no_service_connect_drain_in_compute(edit_env: Any) -> None:
