@@ -191,6 +191,11 @@ class ComputePlatform(pulumi.ComponentResource):
         if namespace_arn is not None:
             namespace_name = upstreams.discovery.apply(lambda discovery: discovery.http_namespace_name)
             released = sorted(plan.name for plan in args.services if plan.release_ref is not None)
+
+            def discovery_names(service: str) -> pulumi.Output[list[str]]:
+                return upstreams.mesh.apply(
+                    lambda mesh: [contract_entry("mesh", mesh.services, "services", service).discovery_name])
+
             for service in released:
                 # The first takes over the one drain of every name that earlier versions had: its names change in
                 # place (no wait), where deleting it would wait for the names of the services still running.
@@ -199,8 +204,7 @@ class ComputePlatform(pulumi.ComponentResource):
                     f"{name}-{service}-service-connect-drain",
                     # ListServices' NAMESPACE_ID filter takes "one namespace ID or ARN" (botocore servicediscovery)
                     namespace_id=namespace_arn, namespace_name=namespace_name, region=settings.region,
-                    service_names=upstreams.mesh.apply(lambda mesh, service=service: [
-                        contract_entry("mesh", mesh.services, "services", service).discovery_name]),
+                    service_names=discovery_names(service),
                     opts=pulumi.ResourceOptions(parent=self, aliases=aliases))
 
         # The tasks' AMQPS egress (their security group has no other way to the broker).
