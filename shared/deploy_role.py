@@ -182,6 +182,7 @@ DYNAMIC_ACTIONS: dict[str, tuple[str, ...]] = {
         "logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:DisassociateKmsKey", "logs:PutRetentionPolicy",
         "logs:TagResource", "logs:UntagResource", "sts:GetCallerIdentity"),
     "shared.components.service_connect_drain:ServiceConnectDrainProvider": ("servicediscovery:ListServices",),
+    "shared.components.lambda_eni_drain:LambdaEniDrainProvider": ("ec2:DescribeNetworkInterfaces",),
 }
 
 #: Route 53 actions Cloud Map needs of the caller (it makes them with the caller's credentials, forward access

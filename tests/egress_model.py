@@ -86,8 +86,8 @@ PROVIDER_SERVICES = {
     "sqs": "sqs", "ssm": "ssm", "acm": "acm", "route53": "route53",
 }
 #: The dynamic providers' own calls (shared/components/broker_logs.py: sts and logs; service_connect_drain.py:
-#: servicediscovery), made by the program on the machine that deploys.
-DYNAMIC_PROVIDER_SERVICES = ("sts", "logs", "servicediscovery")
+#: servicediscovery; lambda_eni_drain.py: ec2), made by the program on the machine that deploys.
+DYNAMIC_PROVIDER_SERVICES = ("sts", "logs", "servicediscovery", "ec2")
 #: An address no VPC holds, standing for "a public address" when a rule's range must hold it.
 PUBLIC_ADDRESS = ipaddress.IPv4Address("192.0.2.1")
 #: The resource account of an AWS-owned bucket (ECR's layer bucket): never the env's.

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from shared.components.broker_logs import BrokerLogGroupProvider
+from shared.components.lambda_eni_drain import LambdaEniDrainProvider
 from shared.components.service_connect_drain import ServiceConnectDrainProvider
 from shared.plan_diff import REPLACE_ON_CHANGE, diff_documents
 
@@ -288,14 +289,17 @@ BROKER_LOGS = {"log_group_name": "/aws/amazonmq/broker/b-1/general", "region": "
                "account_id": "111111111111", "retention_in_days": 30, "kms_key_arn": "arn:aws:kms:eu-west-1:1:key/k",
                "tags": {"env": "prod", "team": "ml-platform"}}
 DRAIN = {"namespace_id": "ns-1", "namespace_name": "dev-ml-api", "region": "eu-west-1"}
+ENI_DRAIN = {"security_group_id": "sg-1", "region": "eu-west-1", "function_name": "ml-platform-dev-queue-metrics"}
 CHANGED = {"log_group_name": "/aws/amazonmq/broker/b-2/general", "region": "eu-central-1",
            "account_id": "222222222222", "retention_in_days": 365, "kms_key_arn": None,
-           "namespace_id": "ns-2", "namespace_name": "dev2-ml-api", "tags": {"env": "prod", "team": "ml-infra"}}
+           "namespace_id": "ns-2", "namespace_name": "dev2-ml-api", "tags": {"env": "prod", "team": "ml-infra"},
+           "security_group_id": "sg-2", "function_name": "ml-platform-dev2-queue-metrics"}
 
 
 @pytest.mark.parametrize(("provider", "inputs"), [(BrokerLogGroupProvider(), BROKER_LOGS),
-                                                  (ServiceConnectDrainProvider(), DRAIN)],
-                         ids=["broker-logs", "service-connect-drain"])
+                                                  (ServiceConnectDrainProvider(), DRAIN),
+                                                  (LambdaEniDrainProvider(), ENI_DRAIN)],
+                         ids=["broker-logs", "service-connect-drain", "lambda-eni-drain"])
 def test_the_dynamic_resources_replace_where_their_providers_diff_says(provider: Any, inputs: dict[str, Any]) -> None:
     """The platform's dynamic providers decide for themselves (their ``diff``); the table, which knows one type
     for all of them, must agree input by input."""

@@ -32,6 +32,7 @@ from shared.broker_names import default_log_group_name, rotation_function_name
 from shared.components.alarms import AlarmTopic, rotation_failed_notification
 from shared.components.building_blocks import log_group_arn, own_log_group, role_with_policy
 from shared.components.compute_iam import service_trust_policy, via_secrets_manager, write_own_logs
+from shared.components.lambda_eni_drain import LambdaEniDrain
 from shared.envs import EnvConfig
 from shared.lifecycle import PYTHON_LAMBDA_RUNTIME
 from shared.role_boundary import boundary_arn
@@ -152,6 +153,8 @@ class ManagementFunction:
     log_group: aws.cloudwatch.LogGroup
     role: aws.iam.Role
     role_policy: aws.iam.RolePolicy
+    #: deleted after the function and before its role: waits for Lambda to delete the function's network interfaces
+    eni_drain: LambdaEniDrain
     function: aws.lambda_.Function
 
 
@@ -185,6 +188,11 @@ def management_function(component: pulumi.ComponentResource, name: str,
                                                        subnet_ids=values[2], security_group_id=values[3]),
                                       sort_keys=True)),
         opts=child)
+    # Lambda deletes the function's network interfaces minutes after the function, with this role: the role stays
+    # until they are gone (lambda_eni_drain), or they could never be deleted, nor the network's group and subnets.
+    eni_drain = LambdaEniDrain(f"{name}-eni-drain", security_group_id=security_group_id, region=args.region,
+                               function_name=spec.function_name,
+                               opts=pulumi.ResourceOptions(parent=component, depends_on=[role, role_policy]))
     function = aws.lambda_.Function(
         f"{name}-function", name=spec.function_name, description=spec.description,
         runtime=RUNTIME, handler=f"{spec.handler_module}.handler", role=role.arn,
@@ -200,8 +208,8 @@ def management_function(component: pulumi.ComponentResource, name: str,
         logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
         tags={"Name": spec.function_name},
         # Lambda checks the role's network-interface permissions when it attaches the function to the VPC.
-        opts=pulumi.ResourceOptions(parent=component, depends_on=[role_policy, log_group]))
-    return ManagementFunction(egress, logs_key, log_group, role, role_policy, function)
+        opts=pulumi.ResourceOptions(parent=component, depends_on=[role_policy, log_group, eni_drain]))
+    return ManagementFunction(egress, logs_key, log_group, role, role_policy, eni_drain, function)
 
 
 class BrokerAdminRotation(pulumi.ComponentResource):

@@ -202,7 +202,8 @@ REPLACE_ON_CHANGE: dict[str, frozenset[str]] = {
     "rabbitmq:index/operatorPolicy:OperatorPolicy": frozenset({"name", "vhost"}),
     # The platform's dynamic resources replace where their providers' diff() says so: the broker's log group on
     # log_group_name/region/account_id (shared/components/broker_logs.py), the Service Connect drain on
-    # namespace_id/region (shared/components/service_connect_drain.py). One type for both: the union.
+    # namespace_id/region (shared/components/service_connect_drain.py), the Lambda ENI drain on region
+    # (shared/components/lambda_eni_drain.py). One type for all: the union.
     "pulumi-python:dynamic:Resource": frozenset({"log_group_name", "region", "account_id", "namespace_id"}),
 }
 
