@@ -26,6 +26,8 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from shared.components.delete_wait import DeleteWaitProvider
+
 #: the provider's own wait for a Lambda interface (its minimum, above the Lambda service team's P99), and the poll
 DRAIN_TIMEOUT_SECONDS = 45 * 60
 POLL_SECONDS = 30
@@ -71,22 +73,14 @@ def wait_until_released(props: dict[str, Any], *, timeout: float = DRAIN_TIMEOUT
         sleep(interval)
 
 
-class LambdaEniDrainProvider(pulumi.dynamic.ResourceProvider):
-    serialize_as_secret_always = False  # it carries no credential: boto3 takes the deployer's own
+class LambdaEniDrainProvider(DeleteWaitProvider):
+    replace_keys = ("region",)  # another region is another function (its old one deleted, and waited for, there)
+    update_keys = ("security_group_id", "function_name")
 
-    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        return pulumi.dynamic.CreateResult(id_=f"{props['function_name']}:{props['security_group_id']}", outs=props)
+    def resource_id(self, props: dict[str, Any]) -> str:
+        return f"{props['function_name']}:{props['security_group_id']}"
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
-        # another region is another function (its old one is deleted there, and waited for there)
-        replaces = ["region"] if olds.get("region") != news.get("region") else []
-        changed = any(olds.get(key) != news.get(key) for key in ("security_group_id", "region", "function_name"))
-        return pulumi.dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
-
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        return pulumi.dynamic.UpdateResult(outs={**olds, **news})
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
+    def wait(self, props: dict[str, Any]) -> None:
         wait_until_released(props)
 
 

@@ -34,6 +34,8 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from shared.components.delete_wait import DeleteWaitProvider
+
 #: how long the destroy waits for ECS to empty the namespace, and how often it looks (as AWS's sample does)
 DRAIN_TIMEOUT_SECONDS = 600
 POLL_SECONDS = 15
@@ -79,21 +81,14 @@ def wait_until_empty(props: dict[str, Any], *, timeout: float = DRAIN_TIMEOUT_SE
         sleep(interval)
 
 
-class ServiceConnectDrainProvider(pulumi.dynamic.ResourceProvider):
-    serialize_as_secret_always = False  # it carries no credential: boto3 takes the deployer's own
+class ServiceConnectDrainProvider(DeleteWaitProvider):
+    replace_keys = ("namespace_id", "region")
+    update_keys = ("namespace_name", "service_names")
 
-    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        return pulumi.dynamic.CreateResult(id_=str(props["namespace_id"]), outs=props)
+    def resource_id(self, props: dict[str, Any]) -> str:
+        return str(props["namespace_id"])
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
-        replaces = [key for key in ("namespace_id", "region") if olds.get(key) != news.get(key)]
-        changed = bool(replaces) or any(olds.get(key) != news.get(key) for key in ("namespace_name", "service_names"))
-        return pulumi.dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
-
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        return pulumi.dynamic.UpdateResult(outs={**olds, **news})
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
+    def wait(self, props: dict[str, Any]) -> None:
         wait_until_empty(props)
 
 
