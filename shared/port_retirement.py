@@ -90,8 +90,45 @@ def port_drop_refusals(catalog: Catalog, env_name: str, read: Callable[[str], Ou
             f"{service} on {port}" for service, port in sorted(used.items()) if port in set(still.values()))
     changes = {port: _what_changed(service, port, catalog) for service, port in still.items()}
     ports = ", ".join(f"{port} ({what})" for port, (_, what) in changes.items())
+    unadmitted = sorted(set(now.values()) - admitted_by(network))
+    if unadmitted:  # compute alone would move the tasks to ports no rule admits yet
+        way = (f"The catalog changed again since: compute alone would now move the tasks to {_listed(unadmitted)}, "
+               f"which the group does not admit yet ({_listed(sorted(admitted_by(network)))}). Set the catalog back "
+               "to the ports of the network's last `up`, run `up` of every layer, then make the change again")
+    else:
+        way = f"Run compute once first (`nox -s up -- {env_name} --layers compute --exact`), then this `up`"
     return [ConfigError(str(catalog_path()), next(iter(changes.values()))[0], (
         f"the network layer would stop admitting {'ports' if len(still) > 1 else 'port'} {ports} between the "
         f"services' tasks, but the compute layer has not moved off since the catalog changed ({reason}): new "
-        "connections between the tasks would be refused until compute rolls them, after every other layer. Run "
-        f"compute once first (`nox -s up -- {env_name} --layers compute --exact`), then this `up`. Nothing was run"))]
+        f"connections between the tasks would be refused until compute rolls them, after every other layer. {way}. "
+        "Nothing was run"))]
+
+
+def admitted_by(network: Mapping[str, Any]) -> set[int]:
+    """The ports the tasks' group admits after the network's last `up` (its deployed outputs)."""
+    return {*(network.get(CALLED_PORTS_OUTPUT) or {}).values(), *(network.get(RETIRING_PORTS_OUTPUT) or {}).values()}
+
+
+def _listed(ports: list[int]) -> str:
+    return ", ".join(map(str, ports))
+
+
+def port_admission_refusals(catalog: Catalog, env_name: str, read: Callable[[str], Outputs]) -> list[ConfigError]:
+    """Why an `up` of compute without network must not roll the tasks onto the catalog's called ports: one the tasks'
+    group does not admit yet (a catalog change whose network `up` has not run), so the callers' calls to the new tasks
+    would be refused once the old ones stopped. [] where the network's last `up` admits them all, or predates the
+    record of what it admits, or no network is deployed."""
+    network = read("network")
+    if not network or network.get(CALLED_PORTS_OUTPUT) is None:
+        return []
+    now = called_service_ports(catalog)
+    missing = {service: port for service, port in now.items() if port not in admitted_by(network)}
+    if not missing:
+        return []
+    first = next(iter(missing))
+    return [ConfigError(str(catalog_path()), f"services.{first}.port", (
+        "compute would roll the tasks onto " + ", ".join(f"{service}'s port {port}" for service, port in
+                                                         missing.items())
+        + ", which the services' security group does not admit yet (the network layer's last `up` admits "
+        f"{_listed(sorted(admitted_by(network)))}): the callers' calls would be refused once the old tasks stopped. "
+        f"Run the network layer first: `nox -s up -- {env_name}` (every layer). Nothing was run"))]

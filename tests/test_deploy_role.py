@@ -1060,7 +1060,7 @@ def _dynamic_providers() -> list[type]:
     found: list[type] = []
     bases: list[type] = [pulumi.dynamic.ResourceProvider]
     while bases:  # the concrete providers: the leaves below ResourceProvider (a shared base class makes no call)
-        below = bases.pop().__subclasses__()
+        below: list[type] = bases.pop().__subclasses__()
         bases.extend(cls for cls in below if cls.__subclasses__())
         found.extend(cls for cls in below if not cls.__subclasses__())
     return sorted(found, key=lambda cls: cls.__module__)

@@ -227,3 +227,47 @@ def test_the_refusal_names_each_port_and_what_stopped_calling_it(catalog: Callab
     assert refusal.key == "services.inference.port"
     assert "ports 8082 (inference's before it moved to 9082), 8090 (ranker's, which left the catalog)" in refusal.reason
     assert port_drop_refusals(load_catalog(), "dev", {"network": network, "compute": network}.get) == []
+
+
+def test_a_compute_run_without_network_onto_a_port_not_admitted_yet_runs_nothing(
+        catalog: Callable[..., None], capsys: pytest.CaptureFixture[str]) -> None:
+    """The catalog moved inference again (to 9083) after the network's last `up` (which admits 8081, 8082, 9082):
+    compute alone would put the tasks on a port no rule admits."""
+    catalog(lambda services: services["inference"].update(port=MOVED + 1))
+    code, out, runner = _orchestrate(["up", "dev", "--yes", "--layers", "compute", "--exact"], _deployed(SHIPPED))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "services.inference.port: compute would roll the tasks onto inference's port 9083" in error
+    assert "admits 8081, 8082, 9082" in error and "nox -s up -- dev` (every layer)" in error
+
+
+def test_the_refusal_sends_to_compute_alone_only_where_network_admits_the_catalogs_ports(
+        catalog: Callable[..., None]) -> None:
+    catalog(lambda services: services["inference"].update(port=MOVED + 1))
+    network = {CALLED_PORTS_OUTPUT: {"inference": MOVED, "preprocess": 8081},
+               RETIRING_PORTS_OUTPUT: {"inference": 8082}}
+    [refusal] = port_drop_refusals(load_catalog(), "dev", {"network": network,
+                                                           "compute": {CALLED_PORTS_OUTPUT: SHIPPED}}.get)
+    assert "--layers compute --exact" not in refusal.reason
+    assert "compute alone would now move the tasks to 9083" in refusal.reason
+    assert "Set the catalog back" in refusal.reason
+
+
+@pytest.mark.parametrize(("rolled_back", "record"), [
+    (set(), {"inference": MOVED, "preprocess": 8081}),
+    ({"inference"}, {"inference": 8082, "preprocess": 8081, "ranker": 8090}),  # the callee went back to its old port
+    ({"gateway"}, {"inference": MOVED, "preprocess": 8081, "ranker": 8090}),  # a caller went back: it may call ranker
+], ids=["converged", "callee-rolled-back", "caller-rolled-back"])
+def test_compute_records_the_ports_ecs_runs_after_a_rollback(rolled_back: set[str], record: dict[str, int]) -> None:
+    """An ECS circuit-breaker rollback is a successful update to Pulumi (its outputs are saved): compute's record keeps
+    the ports of its last one for what went back, so the network keeps admitting them."""
+    from shared.components.compute import ports_called
+
+    before = {"inference": 8082, "preprocess": 8081, "ranker": 8090}
+    assert ports_called({"inference": MOVED, "preprocess": 8081}, before, rolled_back) == record
+
+
+def test_the_compute_program_records_the_catalogs_ports_where_ecs_runs_what_it_applied(env_dir: Path) -> None:
+    from shared.synth.engine import synth_env
+
+    assert synth_env("dev", ["compute"])["compute"]["outputs"][CALLED_PORTS_OUTPUT] == SHIPPED

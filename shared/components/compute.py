@@ -86,6 +86,16 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
     )
 
 
+def ports_called(now: Mapping[str, int], before: Mapping[str, int], rolled_back: set[str]) -> dict[str, int]:
+    """Callee -> the port the running tasks call it on: the catalog's ``now`` where no ECS service was rolled back;
+    else a ``rolled_back`` callee's port of ``before`` (compute's last record), and every port of ``before`` kept for
+    the rolled-back callers (:meth:`ComputePlatform.called_service_ports`)."""
+    if not rolled_back:
+        return dict(sorted(now.items()))
+    kept = {service: before.get(service, port) if service in rolled_back else port for service, port in now.items()}
+    return dict(sorted({**before, **kept}.items()))
+
+
 @dataclass(frozen=True)
 class ComputeArgs:
     settings: ComputeSettings
@@ -323,6 +333,25 @@ class ComputePlatform(pulumi.ComponentResource):
         private = self._network.private_subnet_ids if self.services else pulumi.Output.from_input([])
         public = self._network.public_subnet_ids if self.gateways else pulumi.Output.from_input([])
         return pulumi.Output.all(private, public).apply(lambda lists: [*lists[0], *lists[1]])
+
+    def called_service_ports(self, now: Mapping[str, int], before: Mapping[str, int]) -> pulumi.Output[dict[str, int]]:
+        """The ports the running tasks call, by callee: ``now`` (the catalog's) where every ECS service runs the task
+        definition this `up` registered. Where one does not (an ECS circuit-breaker rollback, which the provider
+        reports as a successful update: it reads the service back after its wait, terraform-provider-aws #20858), a
+        rolled-back callee still listens on its port of ``before`` (this layer's last record), and every port of
+        ``before`` stays, since rolled-back callers may still call it: the network layer keeps admitting them
+        (shared.port_retirement)."""
+        units = {service: pulumi.Output.all(*[pulumi.Output.all(unit.service.task_definition, unit.task_definition.arn)
+                                              for unit in service_units])
+                 for service, service_units in self.services.items()}
+
+        def record(runs: dict[str, list[list[str]]]) -> dict[str, int]:
+            return ports_called(now, before, {service for service, pairs in runs.items()
+                                              if any(running != applied for running, applied in pairs)})
+
+        if not units:
+            return pulumi.Output.from_input(dict(sorted(now.items())))
+        return pulumi.Output.all(**units).apply(record)
 
     def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
         """Per deployed service: ECS service name/ARN and task definition ARN, repository URL, image and its digest,

@@ -581,11 +581,14 @@ def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read
 
 def _check_network_step(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader, out: TextIO,
                         what: str, missed: str,
-                        refusals: Callable[[Callable[[str], Mapping[str, Any] | None]], list[ConfigError]]) -> None:
-    """``refusals`` (of the deployed outputs) raised before any layer of an ``up`` with the network layer runs, noted
-    for a preview. Outputs that cannot be read (credentials that may run the stacks but not decrypt their outputs) are
-    noted, saying what is ``missed``, and the run goes on: README tells the two steps these checks hold."""
-    if operation.action not in (Action.UP, Action.PREVIEW) or "network" not in plan.layers:
+                        refusals: Callable[[Callable[[str], Mapping[str, Any] | None]], list[ConfigError]],
+                        applies: bool | None = None) -> None:
+    """``refusals`` (of the deployed outputs) raised before any layer of an ``up`` runs where it ``applies`` (by
+    default: with the network layer), noted for a preview. Outputs that cannot be read (credentials that may run the
+    stacks but not decrypt their outputs) are noted, saying what is ``missed``, and the run goes on: README tells the
+    two steps these checks hold."""
+    if operation.action not in (Action.UP, Action.PREVIEW) \
+            or not ("network" in plan.layers if applies is None else applies):
         return
     try:
         found = refusals(_layer_reader(env, read_outputs, what, then=""))
@@ -618,6 +621,18 @@ def check_port_drop(plan: Plan, operation: Operation, env: EnvConfig, read_outpu
                         "a port dropped while compute's tasks still call it is not caught (README, \"A called "
                         "service's port leaves the tasks' security group one `up` after the catalog\")",
                         lambda read: port_drop_refusals(load_catalog(), env.name, read))
+
+
+def check_port_admission(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                         out: TextIO) -> None:
+    """ConfigError (exit 2) before an ``up`` of compute without network runs when the catalog moves the tasks to a
+    port the network layer's last `up` does not admit (shared.port_retirement); a note for a preview."""
+    from shared.port_retirement import port_admission_refusals
+
+    _check_network_step(plan, operation, env, read_outputs, out, f"which ports {env.name}'s network admits",
+                        "a called service's port the network does not admit yet is not caught",
+                        lambda read: port_admission_refusals(load_catalog(), env.name, read),
+                        applies="compute" in plan.layers and "network" not in plan.layers)
 
 
 def check_ended_app_mesh(plan: Plan, operation: Operation, env: EnvConfig,
@@ -728,6 +743,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         check_service_removal(plan, operation, env, deployed, out)
         check_zone_drop(plan, operation, env, deployed, out)
         check_port_drop(plan, operation, env, deployed, out)
+        check_port_admission(plan, operation, env, deployed, out)
         check_destroy_protect(plan, operation, env, runner.protected_urns)
         check_ended_app_mesh(plan, operation, env, getattr(runner, "app_mesh_urns", None), out)
         account_check = account if account is not None else default_account_check()

@@ -20,7 +20,8 @@ layer = Layer("compute")
 # Its own last outputs first: the artifact bucket keeps the handoff rule of a writer that left the catalog (or reads
 # only now), or what it handed over would never expire.
 catalog = load_catalog()
-args = ComputeArgs.from_env(layer.env, catalog, layer.last_outputs())
+last = layer.last_outputs()
+args = ComputeArgs.from_env(layer.env, catalog, last)
 compute = ComputePlatform(
     "compute",
     args,
@@ -48,6 +49,8 @@ layer.export(
     repository_urls=compute.repository_urls(),
     handoff_writers=compute.handoff_writers(args),
     subnet_ids=compute.subnet_ids(),
-    # the ports its tasks call, which the network layer admits until compute's `up` after a change moved them off
-    called_service_ports=called_service_ports(catalog),
+    # the ports its tasks call, which the network layer admits until compute's `up` after a change moved them off (its
+    # last record's too where ECS rolled a service back)
+    called_service_ports=compute.called_service_ports(called_service_ports(catalog),
+                                                      (last or {}).get("called_service_ports") or {}),
 )

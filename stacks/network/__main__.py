@@ -26,6 +26,9 @@ called = called_service_ports(catalog)
 # The ports the last `up` admitted for the catalog of then stay one more `up`: compute, which runs last, moves the
 # tasks off them in this one (shared.port_retirement).
 retiring = retiring_service_ports(called, last)
+if last is None:  # a preview that cannot read the stack: the rules it shows may narrow what the `up` keeps
+    pulumi.log.warn("the ports the last `up` admitted could not be read: this preview drops at once a called "
+                    "service's port the catalog moved, which the `up` keeps one more `up` (shared.port_retirement)")
 network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env, catalog, retiring), opts=layer.opts)
 
 layer.export(
