@@ -93,8 +93,7 @@ def port_drop_refusals(catalog: Catalog, env_name: str, read: Callable[[str], Ou
     unadmitted = sorted(set(now.values()) - admitted_by(network))
     if unadmitted:  # compute alone would move the tasks to ports no rule admits yet
         way = (f"The catalog changed again since: compute alone would now move the tasks to {_listed(unadmitted)}, "
-               f"which the group does not admit yet ({_listed(sorted(admitted_by(network)))}). Set the catalog back "
-               "to the ports of the network's last `up`, run `up` of every layer, then make the change again")
+               f"which the group does not admit yet. {_way_back(env_name, network)}")
     else:
         way = f"Run compute once first (`nox -s up -- {env_name} --layers compute --exact`), then this `up`"
     return [ConfigError(str(catalog_path()), next(iter(changes.values()))[0], (
@@ -113,6 +112,15 @@ def _listed(ports: list[int]) -> str:
     return ", ".join(map(str, ports))
 
 
+def _way_back(env_name: str, network: Mapping[str, Any]) -> str:
+    """The way out where neither a full `up` (network would drop a port compute still calls) nor compute alone (onto a
+    port network does not admit) is safe."""
+    admitted = _listed(sorted(admitted_by(network)))
+    return (f"Set the catalog's called ports back to ones the network admits ({admitted}), run compute alone "
+            f"(`nox -s up -- {env_name} --layers compute --exact`), then `up` of every layer, then make the change "
+            "again")
+
+
 def port_admission_refusals(catalog: Catalog, env_name: str, read: Callable[[str], Outputs]) -> list[ConfigError]:
     """Why an `up` of compute without network must not roll the tasks onto the catalog's called ports: one the tasks'
     group does not admit yet (a catalog change whose network `up` has not run), so the callers' calls to the new tasks
@@ -126,9 +134,12 @@ def port_admission_refusals(catalog: Catalog, env_name: str, read: Callable[[str
     if not missing:
         return []
     first = next(iter(missing))
+    way = (f"A full `up` is refused too (the network would stop admitting a port compute's tasks still call). "
+           f"{_way_back(env_name, network)}" if port_drop_refusals(catalog, env_name, read)
+           else f"Run the network layer first: `nox -s up -- {env_name}` (every layer)")
     return [ConfigError(str(catalog_path()), f"services.{first}.port", (
         "compute would roll the tasks onto " + ", ".join(f"{service}'s port {port}" for service, port in
                                                          missing.items())
         + ", which the services' security group does not admit yet (the network layer's last `up` admits "
         f"{_listed(sorted(admitted_by(network)))}): the callers' calls would be refused once the old tasks stopped. "
-        f"Run the network layer first: `nox -s up -- {env_name}` (every layer). Nothing was run"))]
+        f"{way}. Nothing was run"))]

@@ -234,11 +234,25 @@ def test_a_compute_run_without_network_onto_a_port_not_admitted_yet_runs_nothing
     """The catalog moved inference again (to 9083) after the network's last `up` (which admits 8081, 8082, 9082):
     compute alone would put the tasks on a port no rule admits."""
     catalog(lambda services: services["inference"].update(port=MOVED + 1))
-    code, out, runner = _orchestrate(["up", "dev", "--yes", "--layers", "compute", "--exact"], _deployed(SHIPPED))
+    code, out, runner = _orchestrate(["up", "dev", "--yes", "--layers", "compute", "--exact"],
+                                     _deployed({"inference": MOVED, "preprocess": 8081}))
     assert code == 2 and runner.started() == [], out
     error = capsys.readouterr().err
     assert "services.inference.port: compute would roll the tasks onto inference's port 9083" in error
     assert "admits 8081, 8082, 9082" in error and "nox -s up -- dev` (every layer)" in error
+
+
+def test_where_neither_a_full_up_nor_compute_alone_is_safe_the_refusal_says_the_way_back(
+        catalog: Callable[..., None], capsys: pytest.CaptureFixture[str]) -> None:
+    """compute's last `up` was rolled back onto 8082 (so network may not drop it) and the catalog moved inference
+    again, to 9083 (so compute alone may not go there)."""
+    catalog(lambda services: services["inference"].update(port=MOVED + 1))
+    code, out, runner = _orchestrate(["up", "dev", "--yes", "--layers", "compute", "--exact"], _deployed(SHIPPED))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "A full `up` is refused too" in error
+    assert "Set the catalog's called ports back to ones the network admits (8081, 8082, 9082), run compute alone" \
+        in error
 
 
 def test_the_refusal_sends_to_compute_alone_only_where_network_admits_the_catalogs_ports(
@@ -248,9 +262,9 @@ def test_the_refusal_sends_to_compute_alone_only_where_network_admits_the_catalo
                RETIRING_PORTS_OUTPUT: {"inference": 8082}}
     [refusal] = port_drop_refusals(load_catalog(), "dev", {"network": network,
                                                            "compute": {CALLED_PORTS_OUTPUT: SHIPPED}}.get)
-    assert "--layers compute --exact" not in refusal.reason
+    assert "Run compute once first" not in refusal.reason  # it would move the tasks to 9083, which no rule admits
     assert "compute alone would now move the tasks to 9083" in refusal.reason
-    assert "Set the catalog back" in refusal.reason
+    assert "Set the catalog's called ports back to ones the network admits (8081, 8082, 9082)" in refusal.reason
 
 
 @pytest.mark.parametrize(("rolled_back", "record"), [

@@ -88,8 +88,9 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
 
 def ports_called(now: Mapping[str, int], before: Mapping[str, int], rolled_back: set[str]) -> dict[str, int]:
     """Callee -> the port the running tasks call it on: the catalog's ``now`` where no ECS service was rolled back;
-    else a ``rolled_back`` callee's port of ``before`` (compute's last record), and every port of ``before`` kept for
-    the rolled-back callers (:meth:`ComputePlatform.called_service_ports`)."""
+    else a ``rolled_back`` callee's port of ``before`` (compute's last record), and the callees of ``before`` that
+    ``now`` no longer has, with their ports, for the rolled-back callers (:meth:`ComputePlatform.called_service_ports`).
+    A callee that converged is called on its port of ``now`` only: its tasks listen there alone."""
     if not rolled_back:
         return dict(sorted(now.items()))
     kept = {service: before.get(service, port) if service in rolled_back else port for service, port in now.items()}
@@ -338,9 +339,9 @@ class ComputePlatform(pulumi.ComponentResource):
         """The ports the running tasks call, by callee: ``now`` (the catalog's) where every ECS service runs the task
         definition this `up` registered. Where one does not (an ECS circuit-breaker rollback, which the provider
         reports as a successful update: it reads the service back after its wait, terraform-provider-aws #20858), a
-        rolled-back callee still listens on its port of ``before`` (this layer's last record), and every port of
-        ``before`` stays, since rolled-back callers may still call it: the network layer keeps admitting them
-        (shared.port_retirement)."""
+        rolled-back callee still listens on its port of ``before`` (this layer's last record), and the callees of
+        ``before`` that the catalog no longer calls stay, since rolled-back callers may still call them: the network
+        layer keeps admitting them (shared.port_retirement, :func:`ports_called`)."""
         units = {service: pulumi.Output.all(*[pulumi.Output.all(unit.service.task_definition, unit.task_definition.arn)
                                               for unit in service_units])
                  for service, service_units in self.services.items()}

@@ -6,9 +6,10 @@ the provider allows 45 for the Lambda service team's P99 of about 35: terraform-
 execution role: "Lambda uses the IAM role associated with the VPC function to delete ENIs. If the IAM role is deleted
 before Lambda can delete the ENI, ENI deletion by Lambda will not be possible" (awslabs/aws-support-tools#174; the
 same failure in terraform-aws-modules/terraform-aws-lambda#310, "VPC permissions are deleted too early"). Pulumi
-deletes the role and its policy seconds after the function, so the interfaces would stay attached to Lambda for
-good: the network layer's security group and subnets could never be deleted (DependencyViolation after the
-provider's 45-minute wait), and a function turned off would leave its interfaces holding subnet addresses.
+deletes the role and its policy seconds after the function, so Lambda's deletions would fail: the interfaces stay,
+detached at best (aws/aws-cdk#34400 saw them left ``available``), holding subnet addresses where the function was
+only turned off (its security group stays), until the network layer's destroy waits for them and deletes them
+itself (the provider's deleteLingeringLambdaENI, which can only wait where Lambda left one attached).
 
 :class:`LambdaEniDrain` is a Pulumi dynamic resource between the two: the function depends on it and it depends on
 the role's policy, so Pulumi deletes it after the function and before the role. Its creation does nothing; its
