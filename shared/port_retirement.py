@@ -13,8 +13,10 @@ listen and call there until compute rolls them at its end: every new connection 
    the ports its tasks call (:data:`CALLED_PORTS_OUTPUT` too);
 2. the next `up` of network stops admitting them.
 
-:func:`port_drop_refusals` refuses step 2 before any layer runs where compute did not run in between (a
-``--layers network`` run, a compute `up` that failed). Standard library, the catalog and the env schema only.
+:func:`port_drop_refusals` refuses step 2 before any layer runs where compute did not move in between (a
+``--layers network`` run, a compute `up` that failed, or that ECS rolled back: compute's record keeps the old ports
+then), and :func:`port_admission_refusals` an `up` of compute alone onto a port step 1 has not admitted yet. Standard
+library and the catalog only.
 """
 
 from __future__ import annotations
