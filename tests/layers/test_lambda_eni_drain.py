@@ -106,3 +106,25 @@ def test_every_vpc_function_is_deleted_before_its_drain_and_the_drain_before_its
         assert role["inputs"]["name"] == function["inputs"]["name"]  # the function's execution role (same name)
         (policy,) = [resource for resource in kept if resource["type"] == "aws:iam/rolePolicy:RolePolicy"]
         assert "ec2:DeleteNetworkInterface" in policy["inputs"]["policy"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_each_vpc_functions_security_group_is_its_own(env: str) -> None:
+    """The drain waits for every Lambda interface in the function's security group: a group another function (or
+    anything else with interfaces) shared would keep them there, and the wait would fail after 45 minutes."""
+    documents = {layer: json.loads((SNAPSHOTS / env / f"{layer}.json").read_text()) for layer in order()}
+    users: dict[str, list[str]] = {}
+    for document in documents.values():
+        for resource in document["resources"]:
+            inputs = resource["inputs"]
+            groups = [*((inputs.get("vpcConfig") or {}).get("securityGroupIds") or []),  # Lambda, CodeBuild
+                      *((inputs.get("networkConfiguration") or {}).get("securityGroups") or []),  # ECS services
+                      *(inputs.get("securityGroups") or []),  # load balancers, Amazon MQ brokers
+                      *(inputs.get("securityGroupIds") or [])]  # interface endpoints
+            for group in groups:
+                users.setdefault(group, []).append(f"{resource['type']} {resource['name']}")
+    functions = [drain["inputs"]["security_group_id"] for document in documents.values()
+                 for drain in of_type(document, DYNAMIC) if "function_name" in drain["inputs"]]
+    assert functions
+    for group in functions:
+        assert len(users[group]) == 1 and users[group][0].startswith("aws:lambda/function:Function"), users[group]
