@@ -92,7 +92,7 @@ def port_drop_refusals(catalog: Catalog, env_name: str, read: Callable[[str], Ou
             f"{service} on {port}" for service, port in sorted(used.items()) if port in set(still.values()))
     changes = {port: _what_changed(service, port, catalog) for service, port in still.items()}
     ports = ", ".join(f"{port} ({what})" for port, (_, what) in changes.items())
-    unadmitted = sorted(set(now.values()) - admitted_by(network))
+    unadmitted = sorted(set(_not_admitted(now, network).values()))
     if unadmitted:  # compute alone would move the tasks to ports no rule admits yet
         way = (f"The catalog changed again since: compute alone would now move the tasks to {_listed(unadmitted)}, "
                f"which the group does not admit yet. {_way_back(env_name, network)}")
@@ -108,6 +108,12 @@ def port_drop_refusals(catalog: Catalog, env_name: str, read: Callable[[str], Ou
 def admitted_by(network: Mapping[str, Any]) -> set[int]:
     """The ports the tasks' group admits after the network's last `up` (its deployed outputs)."""
     return {*(network.get(CALLED_PORTS_OUTPUT) or {}).values(), *(network.get(RETIRING_PORTS_OUTPUT) or {}).values()}
+
+
+def _not_admitted(now: Mapping[str, int], network: Mapping[str, Any]) -> dict[str, int]:
+    """The called services of ``now`` whose port the network's last `up` does not admit."""
+    admitted = admitted_by(network)
+    return {service: port for service, port in now.items() if port not in admitted}
 
 
 def _listed(ports: list[int]) -> str:
@@ -132,7 +138,7 @@ def port_admission_refusals(catalog: Catalog, env_name: str, read: Callable[[str
     if not network or network.get(CALLED_PORTS_OUTPUT) is None:
         return []
     now = called_service_ports(catalog)
-    missing = {service: port for service, port in now.items() if port not in admitted_by(network)}
+    missing = _not_admitted(now, network)
     if not missing:
         return []
     first = next(iter(missing))

@@ -6,7 +6,7 @@ import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import pulumi
@@ -26,7 +26,7 @@ from shared.components.compute_iam import (
 from shared.components.deploy_runner import deploy_role_arn as env_deploy_role_arn
 from shared.envs import EnvConfig
 from shared.gateway_names import access_log_bucket_pattern, s3_bucket_arn
-from shared.port_retirement import called_service_ports
+from shared.port_retirement import called_service_ports, retiring_service_ports
 from shared.role_boundary import boundary_arn
 
 NatStrategy = Literal["none", "single", "per-az"]
@@ -316,7 +316,9 @@ class VpcNetworkArgs:
 
     @classmethod
     def from_env(cls, env: EnvConfig, catalog: Catalog,
-                 retiring_service_ports: Mapping[str, int] | None = None) -> VpcNetworkArgs:
+                 last_outputs: Mapping[str, Any] | None = None) -> VpcNetworkArgs:
+        """``last_outputs``: the network's own, from its last deployment (the ports it admitted then)."""
+        service_ports = called_service_ports(catalog)
         store = artifact_bucket_name(env.name, env.account_id, env.region)
         artifact = store if catalog.uses_artifacts else None
         return cls(
@@ -324,7 +326,7 @@ class VpcNetworkArgs:
             availability_zones=env.availability_zones, nat=env.network.nat,
             endpoints=env.network.endpoints, flow_log_retention_days=env.network.flow_log_retention_days,
             account_id=env.account_id, kms_encrypted_logs=env.compute.kms_encrypted_logs,
-            service_ports=called_service_ports(catalog),
+            service_ports=service_ports,
             # The deploy role's statement names the artifact bucket whether or not the catalog uses one: on the `up`
             # that removes the last `artifacts`, this layer updates the endpoint before compute (after it in the
             # DAG) deletes the bucket (ListObjectVersions, DeleteObjectVersion, DeleteBucket of force_destroy), and
@@ -342,7 +344,7 @@ class VpcNetworkArgs:
             runner_management_peer=external_management_peer(env),
             state_bucket=state_bucket_of(env.state.backend_url),
             retiring_availability_zones=env.network.retiring_availability_zones,
-            retiring_service_ports=dict(retiring_service_ports or {}),
+            retiring_service_ports=retiring_service_ports(service_ports, last_outputs),
         )
 
     @property

@@ -14,7 +14,7 @@ from shared.components.compute import ComputeArgs, ComputePlatform
 from shared.components.compute_wiring import ComputeUpstreams
 from shared.components.task_stops import TaskStops, TaskStopsArgs
 from shared.layer import Layer
-from shared.port_retirement import called_service_ports
+from shared.port_retirement import CALLED_PORTS_OUTPUT, called_service_ports
 
 layer = Layer("compute")
 # Its own last outputs first: the artifact bucket keeps the handoff rule of a writer that left the catalog (or reads
@@ -52,5 +52,5 @@ layer.export(
     # the ports its tasks call, which the network layer admits until compute's `up` after a change moved them off (its
     # last record's too where ECS rolled a service back)
     called_service_ports=compute.called_service_ports(called_service_ports(catalog),
-                                                      (last or {}).get("called_service_ports") or {}),
+                                                      (last or {}).get(CALLED_PORTS_OUTPUT) or {}),
 )

@@ -11,7 +11,6 @@ import pulumi
 from shared.catalog import load_catalog
 from shared.components.network import VpcNetwork, VpcNetworkArgs
 from shared.layer import Layer
-from shared.port_retirement import called_service_ports, retiring_service_ports
 from shared.zone_retirement import serving_drop_refusal
 
 layer = Layer("network")
@@ -21,15 +20,13 @@ last = layer.last_outputs()
 refusal = serving_drop_refusal(layer.env, last)
 if refusal is not None:
     raise refusal
-catalog = load_catalog()
-called = called_service_ports(catalog)
 # The ports the last `up` admitted for the catalog of then stay one more `up`: compute, which runs last, moves the
 # tasks off them in this one (shared.port_retirement).
-retiring = retiring_service_ports(called, last)
+args = VpcNetworkArgs.from_env(layer.env, load_catalog(), last)
 if last is None:  # a preview that cannot read the stack: the rules it shows may narrow what the `up` keeps
     pulumi.log.warn("the ports the last `up` admitted could not be read: this preview drops at once a called "
                     "service's port the catalog moved, which the `up` keeps one more `up` (shared.port_retirement)")
-network = VpcNetwork("network", VpcNetworkArgs.from_env(layer.env, catalog, retiring), opts=layer.opts)
+network = VpcNetwork("network", args, opts=layer.opts)
 
 layer.export(
     vpc_id=network.vpc.id,
@@ -42,6 +39,6 @@ layer.export(
     deploy_runner_security_group_id=network.deploy_runner_security_group.id,
     broker_rotation_security_group_id=network.broker_rotation_security_group.id,
     queue_metrics_security_group_id=network.queue_metrics_security_group.id,
-    called_service_ports=called,
-    retiring_service_ports=retiring,
+    called_service_ports=args.service_ports,
+    retiring_service_ports=args.retiring_service_ports,
 )
