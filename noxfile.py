@@ -156,14 +156,15 @@ def _orchestrate(session: nox.Session, action: str) -> None:
 
 @nox.session
 def preview(session: nox.Session) -> None:
-    """`-- ENV [--layers a,b [--exact]] [--parallel N]`: pulumi preview of every layer, in DAG order."""
+    """`-- ENV [--layers a,b [--exact]] [--parallel N] [--image-ready SERVICE ...]`: pulumi preview of every layer, in
+    DAG order."""
     _orchestrate(session, "preview")
 
 
 @nox.session
 def up(session: nox.Session) -> None:
-    """`-- ENV [--layers a,b [--exact]] [--parallel N] [--yes] [--local-state] [--allow-replace URN ...]`: deploy
-    every layer, level by level."""
+    """`-- ENV [--layers a,b [--exact]] [--parallel N] [--yes] [--local-state] [--allow-replace URN ...]
+    [--image-ready SERVICE ...]`: deploy every layer, level by level."""
     _orchestrate(session, "up")
 
 

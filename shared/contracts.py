@@ -176,6 +176,10 @@ class MessagingContract(Contract):
     #: layer delete a retiring AZ's subnets only once none of them is here (shared.zone_retirement). None (absent): a
     #: stack deployed before this field
     subnet_ids: list[str] | None = None
+    #: service -> exchange (``requests``, ``events``) -> the routing keys its users may publish; the orchestrator
+    #: refuses an `up` that narrows them under a service compute runs unless its image is confirmed ready
+    #: (shared.image_readiness). None (absent): a stack deployed before this field
+    publish_grants: dict[str, dict[str, list[str]]] | None = None
 
 
 class ComputeVersion(Contract):
@@ -204,6 +208,13 @@ class ComputeService(Contract):
     #: tasks off it (shared.service_removal.check_consumers). None (absent): a stack deployed before these fields
     amqp_queue: str | None = None
     amqp_credentials: bool | None = None
+    #: the version of its messaging secret the running tasks were given ("" none pinned); where ECS rolled the
+    #: service back, the last record's. A rotation that would delete the users of an older version is refused
+    #: (shared.rotation_continuity.rollout_refusal). None (absent): a stack deployed before this field
+    amqp_secret_version: str | None = None
+    #: the catalog's ``protects_jobs`` its scale-in was set up for; turning it on for a running service is refused
+    #: unless its image is confirmed ready (shared.image_readiness). None (absent): a stack deployed before this field
+    protects_jobs: bool | None = None
 
 
 class ComputeContract(Contract):
@@ -486,6 +497,7 @@ class MessagingOutputs(ContractOutputs):
     service_secret_versions: pulumi.Output[dict[str, str] | None]
     credentials_epoch: pulumi.Output[str | None]
     subnet_ids: pulumi.Output[list[str] | None]
+    publish_grants: pulumi.Output[dict[str, dict[str, list[str]]] | None]
 
 
 class ComputeOutputs(ContractOutputs):

@@ -14,7 +14,7 @@ any layer runs) call it, so the refusal comes before any resource changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -71,6 +71,12 @@ def _users(env_name: str, epoch: date | None) -> str:
     return user_name(env_name, "<service>", epoch)
 
 
+def _env_file(env_name: str) -> str:
+    """The env file, repo-relative whichever folder the program runs from (a `pulumi up` runs in stacks/messaging)."""
+    path = env_path(env_name)
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def rotation_refusal(env_name: str, rotation: CredentialsRotation | None,
                      outputs: Mapping[str, Any] | None) -> ConfigError | None:
     """Why applying ``rotation`` to messaging's deployed ``outputs`` would delete the users running tasks hold
@@ -81,9 +87,7 @@ def rotation_refusal(env_name: str, rotation: CredentialsRotation | None,
     deployed = deployed_epoch(outputs)
     if isinstance(deployed, Undeployed):
         return None
-    path = env_path(env_name)
-    # repo-relative, whichever folder the program runs from (a `pulumi up` runs in stacks/messaging)
-    file = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    file = _env_file(env_name)
     current = rotation.epoch if rotation else None
     if current == deployed:
         return None
@@ -125,3 +129,53 @@ def check_rotation(env_name: str, rotation: CredentialsRotation | None, outputs:
     refusal = rotation_refusal(env_name, rotation, outputs)
     if refusal is not None:
         raise refusal
+
+
+#: the field of each entry of compute's ``services`` output naming the version of the service's messaging secret its
+#: running tasks were given (ECS reads a secret only when a task starts): "" none pinned (no credentials, or a messaging
+#: stack from before ``service_secret_versions``), absent a compute stack from before the field
+HELD_VERSION_FIELD = "amqp_secret_version"
+
+
+def held_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str, str]:
+    """Service -> the version of its messaging secret compute's last ``up`` left its tasks on, from compute's stack
+    outputs; services that record none (see :data:`HELD_VERSION_FIELD`) are left out."""
+    services = (compute_outputs or {}).get("services")
+    held: dict[str, str] = {}
+    for service, entry in (services.items() if isinstance(services, Mapping) else ()):
+        version = entry.get(HELD_VERSION_FIELD) if isinstance(entry, Mapping) else None
+        if isinstance(version, str) and version:
+            held[str(service)] = version
+    return held
+
+
+def rollout_refusal(env_name: str, rotation: CredentialsRotation | None, messaging_outputs: Mapping[str, Any] | None,
+                    compute_outputs: Callable[[], Mapping[str, Any] | None]) -> ConfigError | None:
+    """Why a rotation :func:`rotation_refusal` lets through would still delete users running tasks hold, or None.
+
+    A rotation from the deployed epoch D keeps D's users and deletes the older epoch's. That is safe only once compute
+    rolled every service onto D's secret: a compute step that did not finish after the rotation to D (refused,
+    interrupted, left out with ``--layers``, or rolled back by ECS's circuit breaker) leaves tasks on the older secret,
+    whose users this rotation deletes. Compute records which version each service's tasks hold
+    (:data:`HELD_VERSION_FIELD`); messaging exports the version each secret is at (``service_secret_versions``).
+    ``compute_outputs`` reads compute's stack outputs, only when this up rotates."""
+    deployed = deployed_epoch(messaging_outputs)
+    current = rotation.epoch if rotation else None
+    if not isinstance(deployed, date) or current == deployed:
+        return None  # no rotation in this up, or one from the unsuffixed users (which it keeps): no user is deleted
+    versions = (messaging_outputs or {}).get("service_secret_versions")
+    if not isinstance(versions, Mapping):
+        return None  # a messaging stack from before the versions: nothing to compare with
+    behind = {service: (version, str(versions[service])) for service, version in held_secret_versions(
+        compute_outputs()).items() if service in versions and str(versions[service]) != version}
+    if not behind:
+        return None
+    where = "; ".join(f"{service}'s tasks hold version {held} of its secret, not the deployed {now}"
+                      for service, (held, now) in sorted(behind.items()))
+    return ConfigError(_env_file(env_name), EPOCH_KEY, (
+        f"moves the credentials on from the deployed epoch {deployed}, but compute's last up did not leave every "
+        f"task on its secret: {where} (a compute step that did not finish after the last rotation: refused, "
+        "interrupted, left out, or rolled back by ECS). This up would delete the users those tasks hold: RabbitMQ "
+        "closes their connections (CONNECTION_FORCED) and they cannot reconnect until compute's rollout replaces "
+        f"them. Keep `{EPOCH_KEY}` at {deployed} and run `nox -s up -- {env_name} --layers compute --exact` until it "
+        "succeeds (it rolls the tasks onto the deployed secrets), then rotate"))

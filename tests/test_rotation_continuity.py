@@ -18,7 +18,7 @@ import pytest
 from shared.envs import CredentialsRotation, EnvConfig
 from shared.errors import ConfigError
 from shared.orchestrate.cli import main
-from shared.rotation_continuity import rotation_refusal
+from shared.rotation_continuity import held_secret_versions, rollout_refusal, rotation_refusal
 from shared.synth.engine import layer_dir, synth_env, synth_program
 from tests.aws_helpers import ReleasedEverywhere
 from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its fixture: the reach probe's endpoint
@@ -193,6 +193,153 @@ def test_the_orchestrator_refuses_before_any_layer_runs(edit_env: Any, action: s
 def test_the_orchestrator_runs_a_rotation_that_keeps_the_deployed_epoch(edit_env: Any) -> None:
     set_rotation(edit_env, "2026-12-01", "2026-11-01")
     runner = DeployedRunner("2026-11-01")
+    code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+    assert code == 0 and "messaging" in runner.started()
+
+
+# -- a rotation while compute's tasks still hold an older epoch's secret --------------------------------------------
+
+V_OLD, V_DEPLOYED = "version-of-2026-10-01", "version-of-2026-11-01"
+
+
+def deployed_versions(epoch: str, **versions: str) -> dict[str, Any]:
+    """Deployed messaging outputs: ``epoch``'s users, each service's secret at its version in ``versions``."""
+    return {**deployed(epoch), "service_secret_versions": versions}
+
+
+def compute_holding(**held: str) -> dict[str, Any]:
+    """Deployed compute outputs whose services' tasks hold the secret versions ``held`` ("" none pinned)."""
+    return {"services": {service: {"ecs_service_name": service, "amqp_credentials": bool(version),
+                                   "amqp_secret_version": version} for service, version in held.items()}}
+
+
+ROTATED = rotation("2026-12-01", "2026-11-01")  # a rotation rotation_refusal lets through
+
+
+def test_a_rotation_while_a_service_s_tasks_hold_an_older_secret_is_refused() -> None:
+    refusal = rollout_refusal("dev", ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED, training=V_DEPLOYED),
+                              lambda: compute_holding(gateway=V_DEPLOYED, training=V_OLD))
+    assert refusal is not None
+    assert refusal.file == "environments/dev.yaml" and refusal.key == "messaging.credentials_rotation.epoch"
+    assert f"training's tasks hold version {V_OLD} of its secret, not the deployed {V_DEPLOYED}" in refusal.reason
+    assert "gateway" not in refusal.reason  # it rolled onto the deployed secret
+    assert "CONNECTION_FORCED" in refusal.reason
+    assert "Keep `messaging.credentials_rotation.epoch` at 2026-11-01" in refusal.reason
+    assert "nox -s up -- dev --layers compute --exact" in refusal.reason
+
+
+@pytest.mark.parametrize(("env", "messaging", "compute"), [
+    # every task on the deployed secret
+    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), compute_holding(gateway=V_DEPLOYED)),
+    # no rotation in this up: no user is deleted
+    (rotation("2026-11-01"), deployed_versions("2026-11-01", gateway=V_DEPLOYED), compute_holding(gateway=V_OLD)),
+    # from the unsuffixed users, which the rotation keeps
+    (rotation("2026-12-01"), {"vhost": "ml-dev", "service_secret_versions": {"gateway": V_DEPLOYED}},
+     compute_holding(gateway=V_OLD)),
+    # a service without credentials, or one removed from messaging (shared.service_removal judges it)
+    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), compute_holding(gateway=V_DEPLOYED, web="")),
+    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), compute_holding(gateway=V_DEPLOYED, old=V_OLD)),
+    # stacks from before the record (compute) or the versions (messaging): nothing to compare
+    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED),
+     {"services": {"gateway": {"ecs_service_name": "gateway"}}}),
+    (ROTATED, deployed("2026-11-01"), compute_holding(gateway=V_OLD)),
+    # no compute stack
+    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), None),
+], ids=["rolled", "no-rotation", "from-unsuffixed", "no-credentials", "not-in-messaging", "compute-before-record",
+        "messaging-before-versions", "no-compute"])
+def test_a_rotation_after_compute_rolled_every_task_passes(env: CredentialsRotation, messaging: dict[str, Any],
+                                                           compute: dict[str, Any] | None) -> None:
+    assert rollout_refusal("dev", env, messaging, lambda: compute) is None
+
+
+def test_compute_s_outputs_are_read_only_for_a_rotation() -> None:
+    def unreadable() -> dict[str, Any]:
+        raise AssertionError("compute's outputs were read for an up that rotates nothing")
+
+    assert rollout_refusal("dev", rotation("2026-11-01"), deployed_versions("2026-11-01"), unreadable) is None
+
+
+def test_compute_records_the_secret_version_each_service_s_tasks_were_given(env_dir: Path) -> None:
+    documents = synth_env("dev", ["compute"])
+    versions = documents["messaging"]["outputs"]["service_secret_versions"]
+    services = documents["compute"]["outputs"]["services"]
+    held = held_secret_versions(documents["compute"]["outputs"])
+    assert held and held == {service: versions[service] for service, entry in services.items()
+                             if entry["amqp_credentials"]}
+    assert all(entry["amqp_secret_version"] == "" for entry in services.values() if not entry["amqp_credentials"])
+
+
+def test_where_ecs_rolled_a_service_back_compute_keeps_the_version_its_last_up_recorded(
+        env_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider reads an ECS service back after its wait: after a circuit-breaker rollback its task_definition is
+    the previous revision, not the one this up registered, and the tasks hold the previous secret."""
+    from shared.synth.mocks import PlatformMocks
+
+    documents = synth_env("dev", ["compute"])
+    upstream = {f"organization/{layer}/dev": documents[layer]["outputs"]
+                for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+    last = documents["compute"]["outputs"]
+    rolled = next(service for service, version in held_secret_versions(last).items())
+    own = {**last, "services": {**last["services"], rolled: {**last["services"][rolled], "amqp_secret_version": V_OLD}}}
+    original = PlatformMocks.new_resource
+
+    def rolled_back(mocks: PlatformMocks, args: Any) -> Any:
+        resource_id, state = original(mocks, args)
+        if args.typ == "aws:ecs/service:Service" and args.name == rolled:
+            state = {**state, "taskDefinition": f"{state['taskDefinition']}-previous"}
+        return resource_id, state
+
+    monkeypatch.setattr(PlatformMocks, "new_resource", rolled_back)
+    document = synth_program(layer_dir("compute"), stack="dev", layer="compute", env="dev",
+                             account_id="111111111111", region="eu-west-1",
+                             stack_outputs={**upstream, "organization/compute/dev": own})
+    held = held_secret_versions(document["outputs"])
+    assert held[rolled] == V_OLD
+    assert {service: version for service, version in held.items() if service != rolled} == {
+        service: version for service, version in held_secret_versions(last).items() if service != rolled}
+
+
+class BehindRunner(DeployedRunner):
+    """Messaging deployed at 2026-11-01 with gateway's secret at V_DEPLOYED; compute's gateway tasks hold ``held``."""
+
+    def __init__(self, held: str) -> None:
+        super().__init__("2026-11-01")
+        self.held = held
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "messaging":
+            outputs["service_secret_versions"] = {"gateway": V_DEPLOYED}
+        if layer == "compute":
+            outputs.update(compute_holding(gateway=self.held))
+        return outputs
+
+
+def test_the_orchestrator_refuses_a_rotation_before_compute_rolled_onto_the_last_one(
+        edit_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    set_rotation(edit_env, "2026-12-01", "2026-11-01")
+    runner = BehindRunner(V_OLD)
+    code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+    assert code == 2 and runner.started() == []
+    error = capsys.readouterr().err
+    assert "environments/dev.yaml: messaging.credentials_rotation.epoch: moves the credentials on" in error
+    assert f"gateway's tasks hold version {V_OLD}" in error
+
+
+def test_a_preview_of_that_rotation_notes_the_refusal_and_runs(edit_env: Any) -> None:
+    set_rotation(edit_env, "2026-12-01", "2026-11-01")
+    runner, out = BehindRunner(V_OLD), io.StringIO()
+    code = main(["preview", "dev"], runner=runner, out=out, images=ReleasedEverywhere())
+    assert code == 0 and "messaging" in runner.started()
+    note = next(line for line in out.getvalue().splitlines() if line.startswith("note: up would be refused: "))
+    assert "environments/dev.yaml: messaging.credentials_rotation.epoch: moves the credentials on" in note
+
+
+def test_the_orchestrator_runs_the_rotation_once_compute_rolled(edit_env: Any) -> None:
+    set_rotation(edit_env, "2026-12-01", "2026-11-01")
+    runner = BehindRunner(V_DEPLOYED)
     code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
                 images=ReleasedEverywhere())
     assert code == 0 and "messaging" in runner.started()

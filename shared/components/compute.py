@@ -10,6 +10,7 @@ log group, roles, task definition, ECS service and autoscaling), :mod:`~shared.c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,6 +96,13 @@ def ports_called(now: Mapping[str, int], before: Mapping[str, int], rolled_back:
         return dict(sorted(now.items()))
     kept = {service: before.get(service, port) if service in rolled_back else port for service, port in now.items()}
     return dict(sorted({**before, **kept}.items()))
+
+
+def _held_version(service: str, held_before: Mapping[str, str], values: list[Any]) -> str:
+    """The secret version ``service``'s tasks hold: its wiring's (``values[0]``), unless ECS rolled it back (it is in
+    ``values[1]``, :meth:`ComputePlatform._rolled_back`), then ``held_before``'s, the last record's ("" none)."""
+    wiring, rolled_back = values
+    return held_before.get(service, "") if service in rolled_back else str(wiring.secret_version)
 
 
 @dataclass(frozen=True)
@@ -335,33 +343,38 @@ class ComputePlatform(pulumi.ComponentResource):
         public = self._network.public_subnet_ids if self.gateways else pulumi.Output.from_input([])
         return pulumi.Output.all(private, public).apply(lambda lists: [*lists[0], *lists[1]])
 
-    def called_service_ports(self, now: Mapping[str, int], before: Mapping[str, int]) -> pulumi.Output[dict[str, int]]:
-        """The ports the running tasks call, by callee: ``now`` (the catalog's) where every ECS service runs the task
-        definition this `up` registered. Where one does not (an ECS circuit-breaker rollback, which the provider
-        reports as a successful update: it reads the service back after its wait, terraform-provider-aws #20858), a
-        rolled-back callee still listens on its port of ``before`` (this layer's last record), and the callees of
-        ``before`` that the catalog no longer calls stay, since rolled-back callers may still call them: the network
-        layer keeps admitting them (shared.port_retirement, :func:`ports_called`)."""
+    def _rolled_back(self) -> pulumi.Output[set[str]]:
+        """The services one of whose ECS services does not run the task definition this `up` registered: an ECS
+        circuit-breaker rollback, which the provider reports as a successful update (it reads the service back after
+        its wait and records the revision ECS went back to, terraform-provider-aws #20858)."""
         units = {service: pulumi.Output.all(*[pulumi.Output.all(unit.service.task_definition, unit.task_definition.arn)
                                               for unit in service_units])
                  for service, service_units in self.services.items()}
-
-        def record(runs: dict[str, list[list[str]]]) -> dict[str, int]:
-            return ports_called(now, before, {service for service, pairs in runs.items()
-                                              if any(running != applied for running, applied in pairs)})
-
         if not units:
-            return pulumi.Output.from_input(dict(sorted(now.items())))
-        return pulumi.Output.all(**units).apply(record)
+            return pulumi.Output.from_input(set())
+        return pulumi.Output.all(**units).apply(
+            lambda runs: {service for service, pairs in runs.items() if any(running != applied
+                                                                            for running, applied in pairs)})
 
-    def contract_services(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
+    def called_service_ports(self, now: Mapping[str, int], before: Mapping[str, int]) -> pulumi.Output[dict[str, int]]:
+        """The ports the running tasks call, by callee: ``now`` (the catalog's) where every ECS service runs the task
+        definition this `up` registered. Where one does not (:meth:`_rolled_back`), a rolled-back callee still listens
+        on its port of ``before`` (this layer's last record), and the callees of ``before`` that the catalog no longer
+        calls stay, since rolled-back callers may still call them: the network layer keeps admitting them
+        (shared.port_retirement, :func:`ports_called`)."""
+        return self._rolled_back().apply(lambda rolled_back: ports_called(now, before, rolled_back))
+
+    def contract_services(self, held_before: Mapping[str, str]) -> pulumi.Output[dict[str, dict[str, Any]]]:
         """Per deployed service: ECS service name/ARN and task definition ARN, repository URL, image and its digest,
-        the work queue and broker credentials its tasks are given.
+        the work queue and broker credentials its tasks are given, and the version of its messaging secret they hold:
+        the one this `up` pinned, or where ECS rolled the service back (:meth:`_rolled_back`) ``held_before``'s, this
+        layer's last record (shared.rotation_continuity.held_secret_versions; "" when it has none).
 
         A canaried service lists every version's ECS service under ``versions``; its top-level ECS
         service is the first version the env names.
         """
         entries: dict[str, pulumi.Output[dict[str, Any]]] = {}
+        rolled_back = self._rolled_back()
         for service, units in self.services.items():
             plan = self.plans[service]
             first = units[0]
@@ -387,6 +400,9 @@ class ComputePlatform(pulumi.ComponentResource):
                 # deployed before these fields (the engine drops null outputs)
                 amqp_queue=first.wiring.apply(lambda wiring: wiring.environment.get("AMQP_QUEUE", "")),
                 amqp_credentials=first.wiring.apply(lambda wiring: bool(wiring.secrets)),
+                protects_jobs=plan.spec.protects_jobs,
+                amqp_secret_version=pulumi.Output.all(first.wiring, rolled_back).apply(
+                    functools.partial(_held_version, service, held_before)),
             )
         return pulumi.Output.all(**entries) if entries else pulumi.Output.from_input({})
 

@@ -110,6 +110,9 @@ class ContainerWiring:
     environment: dict[str, str]
     #: env var name -> Secrets Manager ARN (or ARN with a JSON key selector); injected by ECS
     secrets: dict[str, str]
+    #: the version of the service's messaging secret ``secrets`` pins ("" none: no credentials, or unpinned), which
+    #: compute records for the next rotation's check (shared.rotation_continuity.HELD_VERSION_FIELD)
+    secret_version: str = ""
     #: the virtual node Envoy serves, for App Mesh envs; None for Service Connect
     appmesh_resource_arn: str | None = None
     #: the app's container health check timing (the catalog's ServiceSpec.health_check_timing)

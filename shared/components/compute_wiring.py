@@ -237,6 +237,7 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
     assert plan.release_ref is not None, "only released services get a task definition"
     entry = contract_entry("mesh", mesh.services, "services", plan.name)
     secrets: dict[str, str] = {}
+    version_id: str | None = None
     if plan.spec.uses_messaging:  # only then has the messaging layer made it a user and a secret
         secret_arn = contract_entry("messaging", messaging.service_secret_arns, "service_secret_arns", plan.name)
         versions = messaging.service_secret_versions
@@ -256,6 +257,7 @@ def service_wiring(plan: ServicePlan, settings: ComputeSettings, *, repository_u
         port_name=entry.port_name,
         environment=service_environment(plan, settings, discovery, mesh, messaging, version),
         secrets=secrets,
+        secret_version=version_id or "",
         appmesh_resource_arn=virtual_node_arn(settings, mesh, plan.name, version) if appmesh else None,
         envoy_image=settings.envoy_image,
         stop_timeout=plan.spec.stop_timeout,

@@ -1,5 +1,5 @@
 """``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b [--exact]] [--parallel N] [--yes]
-[--allow-replace URN ...]``."""
+[--allow-replace URN ...] [--image-ready SERVICE ...]``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-replace", action="append", default=[], metavar="URN",
                         help="up: accept that this stateful resource (its URN, as the refusal names it) is replaced "
                              "or deleted; repeatable. Without it, such an up is refused (exit 1), also with --yes")
+    parser.add_argument("--image-ready", action="append", default=[], metavar="SERVICE",
+                        help="up/preview: confirm that the image this env runs of SERVICE is ready for its catalog "
+                             "change that reaches its running tasks without a roll (a removed publishes key, "
+                             "protects_jobs turned on); repeatable. Without it, such an up is refused (exit 2)")
     return parser
 
 
@@ -82,6 +86,8 @@ def _operation(args: argparse.Namespace) -> Operation:
         raise UsageError(f"--parallel: must be at least 1, not {args.parallel}")
     if args.allow_replace and action is not Action.UP:
         raise UsageError("--allow-replace applies to up only (the only action that replaces resources)")
+    if args.image_ready and action not in (Action.UP, Action.PREVIEW):
+        raise UsageError("--image-ready applies to up and preview only (the runs that change a service's grants)")
     return Operation(action, preview_only=args.preview_only, local_state=args.local_state,
                      allow_replace=tuple(dict.fromkeys(args.allow_replace)))
 
@@ -504,13 +510,31 @@ def _check_deployed_layer(plan: Plan, operation: Operation, env: EnvConfig, read
     check(outputs)
 
 
-def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader) -> None:
+def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                              out: TextIO) -> None:
     """ConfigError (exit 2) before any layer runs when messaging's ``up``/``preview`` would delete the users of the
-    epoch its deployed secrets name (shared.rotation_continuity)."""
-    from shared.rotation_continuity import check_rotation
+    epoch its deployed secrets name; and before an ``up`` (a preview notes it) of a rotation while compute's tasks
+    still hold an older epoch's secret, whose users it would delete (shared.rotation_continuity)."""
+    from shared.rotation_continuity import check_rotation, rollout_refusal
+
+    rotation = env.messaging.credentials_rotation
+    messaging: list[Mapping[str, Any] | None] = []
+
+    def check(outputs: Mapping[str, Any] | None) -> None:
+        check_rotation(env.name, rotation, outputs)
+        messaging.append(outputs)
 
     _check_deployed_layer(plan, operation, env, read_outputs, "messaging", "messaging's deployed credentials epoch",
-                          lambda outputs: check_rotation(env.name, env.messaging.credentials_rotation, outputs))
+                          check)
+    if not messaging:
+        return
+    read = _layer_reader(env, read_outputs, "which secret versions compute's tasks hold")
+
+    def behind() -> list[ConfigError]:
+        refusal = rollout_refusal(env.name, rotation, messaging[0], lambda: read("compute"))
+        return [refusal] if refusal else []
+
+    _refuse_found(behind, operation, out)
 
 
 def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader) -> None:
@@ -549,6 +573,38 @@ def _refuse(refusals: Sequence[ConfigError], operation: Operation, out: TextIO) 
     raise refusals[0] if len(refusals) == 1 else ConfigErrors(list(refusals))
 
 
+def _refuse_found(find: Callable[[], list[ConfigError]], operation: Operation, out: TextIO) -> None:
+    """:func:`_refuse` what ``find`` finds from the deployed outputs. A read of them that fails stops an ``up``; a
+    preview notes it and goes on (its credentials may not read every stack's outputs)."""
+    try:
+        found = find()
+    except UsageError as error:
+        if operation.action is Action.UP:
+            raise
+        out.write(f"note: {error}\n")
+        return
+    _refuse(found, operation, out)
+
+
+def check_image_readiness(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                          out: TextIO, ready: Sequence[str]) -> None:
+    """ConfigError (exit 2) before any layer of an ``up`` runs when a catalog change reaches the running tasks of a
+    service compute runs without a roll (a narrowed publish grant, protects_jobs turned on) and ``ready`` does not
+    confirm its image (shared.image_readiness); a note for a preview. A ``ready`` service that is no catalog service is
+    refused whatever runs."""
+    from shared.image_readiness import IMAGE_READY_FLAG, readiness_refusals
+
+    catalog = load_catalog()
+    unknown = [service for service in ready if service not in catalog.names()]
+    if unknown:
+        raise UsageError(f"{IMAGE_READY_FLAG}: {', '.join(unknown)}: no service of the catalog (services: "
+                         f"{', '.join(catalog.names())})")
+    if operation.action not in (Action.UP, Action.PREVIEW):
+        return
+    read = _layer_reader(env, read_outputs, f"what {env.name}'s running services were granted")
+    _refuse_found(lambda: readiness_refusals(catalog, env.name, plan.layers, read, set(ready)), operation, out)
+
+
 def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
                           out: TextIO) -> None:
     """ConfigError (exit 2) before any layer of an ``up`` runs when a layer before compute would delete what a service
@@ -560,23 +616,20 @@ def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read
     if operation.action not in (Action.UP, Action.PREVIEW):
         return
     read = _layer_reader(env, read_outputs, f"whether a service removed from the catalog still runs in {env.name}")
-    catalog = load_catalog()
-    try:
+
+    def find() -> list[ConfigError]:
+        catalog = load_catalog()
         refusals = check_removals(env, catalog.names(), str(catalog_path()), plan.layers,
                                   _stack_name(env, "compute"), read)
         # a service that stays but stops consuming, or stops using the broker: the same order within messaging
         stopped, notes = check_consumers(
             env, {name: (catalog[name].queue is not None, catalog[name].uses_messaging) for name in catalog.names()},
             str(catalog_path()), plan.layers, _stack_name(env, "compute"), read)
-        refusals += stopped
         for note in notes:
             out.write(f"note: {note}\n")
-    except UsageError as error:
-        if operation.action is Action.UP:
-            raise
-        out.write(f"note: {error}\n")  # a preview's credentials may not read every stack's outputs
-        return
-    _refuse(refusals, operation, out)
+        return refusals + stopped
+
+    _refuse_found(find, operation, out)
 
 
 def _check_network_step(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader, out: TextIO,
@@ -738,9 +791,10 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
             out.write(f"note: {note}\n")
         deployed = _read_once(runner.stack_outputs)  # the preflights below read the broker stack's twice
         check_exact_destroy(plan, operation, env, args.exact, deployed)
-        check_rotation_continuity(plan, operation, env, deployed)
+        check_rotation_continuity(plan, operation, env, deployed, out)
         check_broker_engine_move(plan, operation, env, deployed)
         check_service_removal(plan, operation, env, deployed, out)
+        check_image_readiness(plan, operation, env, deployed, out, args.image_ready)
         check_zone_drop(plan, operation, env, deployed, out)
         check_port_drop(plan, operation, env, deployed, out)
         check_port_admission(plan, operation, env, deployed, out)

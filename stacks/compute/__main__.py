@@ -15,6 +15,7 @@ from shared.components.compute_wiring import ComputeUpstreams
 from shared.components.task_stops import TaskStops, TaskStopsArgs
 from shared.layer import Layer
 from shared.port_retirement import CALLED_PORTS_OUTPUT, called_service_ports
+from shared.rotation_continuity import held_secret_versions
 
 layer = Layer("compute")
 # Its own last outputs first: the artifact bucket keeps the handoff rule of a writer that left the catalog (or reads
@@ -45,7 +46,9 @@ MetricAlarms("task-stops-alarms",
 layer.export(
     cluster_name=compute.cluster.name,
     cluster_arn=compute.cluster.arn,
-    services=compute.contract_services(),
+    # with the secret version its tasks hold, which the next credentials rotation checks (its last record's where ECS
+    # rolled a service back)
+    services=compute.contract_services(held_secret_versions(last)),
     repository_urls=compute.repository_urls(),
     handoff_writers=compute.handoff_writers(args),
     subnet_ids=compute.subnet_ids(),

@@ -16,6 +16,7 @@ from shared.components.messaging import DEAD_LETTER_EXCHANGE, RabbitTopology, ex
 from shared.components.queue_metrics import METRICS_NAMESPACE, QueueMetricsArgs, QueueMetricsPublisher
 from shared.contracts import BrokerOutputs, NetworkOutputs, required
 from shared.envs import publishes_queue_metrics
+from shared.image_readiness import publish_grants
 from shared.layer import Layer
 from shared.rotation_continuity import check_rotation, exported_epoch
 
@@ -68,6 +69,7 @@ layer.export(
     service_secret_arns={service: secret.arn for service, secret in topology.secrets.items()},
     service_secret_versions={service: version.version_id for service, version in topology.secret_versions.items()},
     credentials_epoch=exported_epoch(rotation),
+    publish_grants=publish_grants(catalog),
     # the queue metrics function's network interfaces (none without it)
     subnet_ids=network.private_subnet_ids if publishes_queue_metrics(layer.env) else [],
 )

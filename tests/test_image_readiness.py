@@ -1,0 +1,192 @@
+"""A catalog change that reaches a service's running tasks without a roll waits for the operator to confirm the image.
+
+Removing a ``publishes`` key narrows the service's RabbitMQ grant in messaging's ``up``, before compute and without
+rolling its tasks; turning ``protects_jobs`` on changes compute's scale-in at once. Both are safe only where the image
+the env runs is ready, which the catalog (every env's) cannot tell: ``up`` refuses (exit 2, nothing run) until the
+service is named with ``--image-ready``; a preview notes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.catalog import load_catalog
+from shared.envs import EnvConfig
+from shared.image_readiness import PUBLISH_GRANTS_OUTPUT, narrowed_publishes, publish_grants, readiness_refusals
+from shared.synth.engine import synth_env
+from tests.catalog_helpers import write_catalog
+from tests.test_orchestrate import RecordingRunner, management_api, run  # noqa: F401 - its fixture: the reach probe
+
+#: the shipped services' grants, as messaging's last `up` exported them
+SHIPPED = {"gateway": {"requests": ["preprocess.request", "training.request"]},
+           "inference": {"events": ["inference.completed"]},
+           "preprocess": {"requests": ["inference.request"], "events": ["data.preprocessed"]},
+           "training": {"events": ["model.trained"]}}
+#: messaging deployed while the catalog still let gateway publish `ranking.request`, since removed
+WIDER = {**SHIPPED, "gateway": {"requests": ["preprocess.request", "ranking.request", "training.request"]}}
+
+
+def deployed_wider() -> dict[str, Any]:
+    """The catalog in force's grants, as messaging deployed them while gateway could also publish ranking.request."""
+    grants = publish_grants(load_catalog())
+    grants["gateway"] = {**grants["gateway"], "requests": [*grants["gateway"]["requests"], "ranking.request"]}
+    return grants
+
+
+def wider_deployed() -> dict[str, Any]:
+    return {PUBLISH_GRANTS_OUTPUT: deployed_wider()}
+
+
+def compute_running(*services: str, protects_jobs: bool | None = False) -> dict[str, Any]:
+    """Compute's outputs: an ECS service per name in ``services``, scaled as ``protects_jobs`` said (None: a stack
+    deployed before the record)."""
+    return {"services": {service: {"ecs_service_name": service,
+                                   **({"protects_jobs": protects_jobs} if protects_jobs is not None else {})}
+                         for service in services}}
+
+
+def reader(messaging: Mapping[str, Any] | None, compute: Mapping[str, Any] | None
+           ) -> Callable[[str], Mapping[str, Any] | None]:
+    return {"messaging": messaging, "compute": compute}.get
+
+
+# -- the record --------------------------------------------------------------------------------------------------
+
+
+def test_messaging_exports_what_each_service_may_publish(env_dir: Path) -> None:
+    grants = publish_grants(load_catalog())
+    assert {service: grants[service] for service in SHIPPED} == SHIPPED
+    assert synth_env("dev", ["messaging"])["messaging"]["outputs"][PUBLISH_GRANTS_OUTPUT] == grants
+
+
+def test_compute_records_how_each_service_is_scaled_in(env_dir: Path) -> None:
+    services = synth_env("dev", ["compute"])["compute"]["outputs"]["services"]
+    assert {service: entry["protects_jobs"] for service, entry in services.items()} == {
+        spec.name: spec.protects_jobs for spec in load_catalog() if spec.name in services}
+
+
+@pytest.mark.parametrize(("deployed", "now", "lost"), [
+    (WIDER, SHIPPED, {"gateway": {"requests": ["ranking.request"]}}),
+    # an exchange's last key
+    (SHIPPED, {**SHIPPED, "preprocess": {"requests": ["inference.request"]}},
+     {"preprocess": {"events": ["data.preprocessed"]}}),
+    # a service that stopped publishing altogether still has its user (it consumes)
+    (SHIPPED, {**SHIPPED, "training": {}}, {"training": {"events": ["model.trained"]}}),
+    # widened, unchanged, or the service left the catalog (shared.service_removal's)
+    (SHIPPED, WIDER, {}),
+    (SHIPPED, SHIPPED, {}),
+    (SHIPPED, {service: grants for service, grants in SHIPPED.items() if service != "training"}, {}),
+], ids=["key-removed", "exchange-emptied", "publishes-nothing", "widened", "unchanged", "service-removed"])
+def test_a_narrowed_grant_is_what_was_deployed_and_is_granted_no_more(
+        deployed: dict[str, Any], now: dict[str, Any], lost: dict[str, Any]) -> None:
+    assert narrowed_publishes(deployed, now) == lost
+
+
+# -- the rule ----------------------------------------------------------------------------------------------------
+
+
+def test_a_narrowed_grant_of_a_running_service_is_refused(env_dir: Path) -> None:
+    [refusal] = readiness_refusals(load_catalog(), "dev", ["messaging", "compute"],
+                                   reader({PUBLISH_GRANTS_OUTPUT: deployed_wider()}, compute_running("gateway")), set())
+    assert refusal.file.endswith("catalog.yaml") and refusal.key == "services.gateway.publishes.requests"
+    assert "no longer lists ranking.request" in refusal.reason and "ACCESS_REFUSED" in refusal.reason
+    assert "--image-ready gateway" in refusal.reason and "release.images" in refusal.reason
+
+
+@pytest.mark.parametrize(("layers", "messaging", "compute", "ready"), [
+    (["messaging", "compute"], wider_deployed, compute_running("gateway"), {"gateway"}),
+    # no task of gateway runs, or no compute stack
+    (["messaging", "compute"], wider_deployed, compute_running("training"), set()),
+    (["messaging", "compute"], wider_deployed, None, set()),
+    # messaging does not run, or predates the record
+    (["compute"], wider_deployed, compute_running("gateway"), set()),
+    (["messaging", "compute"], lambda: {"vhost": "ml-dev"}, compute_running("gateway"), set()),
+], ids=["confirmed", "not-running", "no-compute", "messaging-not-run", "messaging-before-record"])
+def test_a_narrowed_grant_passes_where_no_running_task_can_lose_it(
+        env_dir: Path, layers: list[str], messaging: Callable[[], dict[str, Any]], compute: dict[str, Any] | None,
+        ready: set[str]) -> None:
+    assert readiness_refusals(load_catalog(), "dev", layers, reader(messaging(), compute), ready) == []
+
+
+def _protect_training(services: dict[str, Any]) -> None:
+    services["training"]["protects_jobs"] = True
+
+
+def test_protecting_jobs_of_a_running_service_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, _protect_training)
+    [refusal] = readiness_refusals(load_catalog(), "dev", ["compute"],
+                                   reader(None, compute_running("training")), set())
+    assert refusal.key == "services.training.protects_jobs"
+    assert "scale-in protection" in refusal.reason and "--image-ready training" in refusal.reason
+
+
+@pytest.mark.parametrize(("layers", "compute", "ready"), [
+    (["compute"], compute_running("training"), {"training"}),
+    (["compute"], compute_running("training", protects_jobs=True), set()),   # already on
+    (["compute"], compute_running("training", protects_jobs=None), set()),   # compute before the record
+    (["compute"], compute_running("gateway"), set()),                        # training does not run
+    (["messaging"], compute_running("training"), set()),                     # compute does not run
+], ids=["confirmed", "already-on", "compute-before-record", "not-running", "compute-not-run"])
+def test_protecting_jobs_passes_where_the_running_scale_in_does_not_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layers: list[str], compute: dict[str, Any],
+        ready: set[str]) -> None:
+    write_catalog(tmp_path, monkeypatch, _protect_training)
+    assert readiness_refusals(load_catalog(), "dev", layers, reader(None, compute), ready) == []
+
+
+def test_a_run_of_neither_layer_reads_no_stack(env_dir: Path) -> None:
+    def unreadable(layer: str) -> Mapping[str, Any] | None:
+        raise AssertionError(f"{layer}'s outputs were read")
+
+    assert readiness_refusals(load_catalog(), "dev", ["network", "discovery"], unreadable, set()) == []
+
+
+# -- the orchestrator --------------------------------------------------------------------------------------------
+
+
+class Deployed(RecordingRunner):
+    """dev deployed while gateway could still publish ranking.request; compute runs every service."""
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "messaging":
+            outputs[PUBLISH_GRANTS_OUTPUT] = deployed_wider()
+        if layer == "compute":
+            outputs.update(compute_running(*SHIPPED))
+        return outputs
+
+
+def test_up_refuses_before_any_layer_runs(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runner = Deployed()
+    code, out = run(["up", "dev", "--yes"], runner)
+    assert code == 2 and runner.started() == [], out
+    assert "services.gateway.publishes.requests: no longer lists ranking.request" in capsys.readouterr().err
+
+
+def test_up_with_the_image_confirmed_runs(env_dir: Path) -> None:
+    runner = Deployed()
+    code, out = run(["up", "dev", "--yes", "--image-ready", "gateway"], runner)
+    assert code == 0 and "messaging" in runner.started(), out
+
+
+def test_a_preview_notes_the_refusal_and_runs(env_dir: Path) -> None:
+    runner = Deployed()
+    code, out = run(["preview", "dev"], runner)
+    assert code == 0 and "messaging" in runner.started(), out
+    assert "note: up would be refused: " in out and "services.gateway.publishes.requests" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["up", "dev", "--yes", "--image-ready", "ranker"], "--image-ready: ranker: no service of the catalog"),
+    (["destroy", "dev", "--yes", "--image-ready", "gateway"], "--image-ready applies to up and preview only"),
+], ids=["unknown-service", "destroy"])
+def test_a_wrong_image_ready_runs_nothing(env_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                          message: str) -> None:
+    runner = Deployed()
+    code, _ = run(argv, runner)
+    assert code == 2 and runner.started() == []
+    assert message in capsys.readouterr().err
