@@ -172,6 +172,10 @@ class MessagingContract(Contract):
     #: rotation, or a stack deployed before this field existed). The layer reads its own last value to refuse a
     #: rotation that would delete the users running tasks hold (shared.rotation_continuity)
     credentials_epoch: str | None = None
+    #: the epochs whose users it keeps ("" the unsuffixed users): a later `up` that deletes one while compute's tasks
+    #: still hold it is refused (shared.rotation_continuity.rollout_refusal). None (absent): a stack deployed before
+    #: this field
+    credentials_kept_epochs: list[str] | None = None
     #: the network's subnets this layer's last `up` placed network interfaces in; the orchestrator lets the network
     #: layer delete a retiring AZ's subnets only once none of them is here (shared.zone_retirement). None (absent): a
     #: stack deployed before this field
@@ -212,9 +216,15 @@ class ComputeService(Contract):
     #: service back, the last record's. A rotation that would delete the users of an older version is refused
     #: (shared.rotation_continuity.rollout_refusal). None (absent): a stack deployed before this field
     amqp_secret_version: str | None = None
-    #: the catalog's ``protects_jobs`` its scale-in was set up for; turning it on for a running service is refused
-    #: unless its image is confirmed ready (shared.image_readiness). None (absent): a stack deployed before this field
-    protects_jobs: bool | None = None
+    #: its scale-in removes an idle task while others hold jobs (catalog ``protects_jobs``, where its queue alone
+    #: scales it: shared.envs.scales_in_while_working); turning that on under a running image is refused unless the
+    #: image is confirmed ready (shared.image_readiness). None (absent): a stack deployed before this field
+    scales_in_while_working: bool | None = None
+    #: the catalog's ``calls`` and ``artifacts`` ("" none) its task definition and task role were given; a catalog
+    #: change narrowing them is refused unless its image is confirmed ready (shared.image_readiness). None (absent): a
+    #: stack deployed before these fields
+    calls: list[str] | None = None
+    artifacts: str | None = None
 
 
 class ComputeContract(Contract):
@@ -496,6 +506,7 @@ class MessagingOutputs(ContractOutputs):
     service_secret_arns: pulumi.Output[dict[str, str]]
     service_secret_versions: pulumi.Output[dict[str, str] | None]
     credentials_epoch: pulumi.Output[str | None]
+    credentials_kept_epochs: pulumi.Output[list[str] | None]
     subnet_ids: pulumi.Output[list[str] | None]
     publish_grants: pulumi.Output[dict[str, dict[str, list[str]]] | None]
 

@@ -1161,6 +1161,13 @@ def backlog_wakes(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> b
     return queue_metrics and catalog.queue_only(spec.name)
 
 
+def scales_in_while_working(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> bool:
+    """Whether the service's scale-in removes an idle task while others hold jobs: its app protects the tasks that hold
+    one (catalog ``protects_jobs``) and its queue alone scales it (:func:`backlog_wakes`). One rule for the compute
+    layer's scaling policies and the orchestrator's check of a change to it (shared.image_readiness)."""
+    return spec.protects_jobs and backlog_wakes(spec, catalog, queue_metrics)
+
+
 def scale_from_zero_problem(spec: ServiceSpec, catalog: Catalog, queue_metrics: bool) -> str | None:
     """Why ``services.<service>.min_count`` cannot be 0 (None: it can): autoscaling would never start a task
     again. One rule for the env loader and the compute layer (shared.components.compute.plan_service)."""

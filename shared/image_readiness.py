@@ -1,22 +1,28 @@
-"""Catalog changes that reach a service's running tasks without a roll, which only its running image can be ready for.
+"""Catalog changes that take away what a service's running image may use, or change how its tasks are treated, which
+only that image can be ready for.
 
-Two catalog keys change what a service's running tasks may, or must, do at each env's next ``up``, and compute rolls
-none of them for it:
+The catalog is every env's, while images are promoted env by env (``release.images``): a catalog change reaches each
+env at its next ``up``, whatever image runs there. Four changes are safe only where the image the env runs is ready:
 
-* removing a ``publishes`` routing key (or an exchange's last key) narrows the service's RabbitMQ topic permissions
-  (and, for an exchange's last key, its write permission) in messaging's ``up``, which runs before compute: a running
-  task that still publishes the key gets ``ACCESS_REFUSED`` and its channel is closed (RabbitMQ access control,
-  "Topic Authorisation"). Nothing of compute changes, so the tasks run on.
-* turning ``protects_jobs`` on makes compute's scale-in remove idle tasks while others still work: safe only where the
-  running image turns ECS task scale-in protection on while it holds a job, or ECS may stop a task in the middle of
-  one (redelivered, and dead-lettered after ``delivery_limit``).
+* a ``publishes`` routing key removed (or an exchange's last key): messaging's ``up`` narrows the service's RabbitMQ
+  topic permissions (and, for an exchange's last key, its write permission) before compute runs, and nothing rolls
+  the tasks: a task that still publishes the key gets ``ACCESS_REFUSED`` and its channel is closed (RabbitMQ access
+  control, "Topic Authorisation"; at once, or from its next channel or connection, since RabbitMQ may cache access
+  checks per channel or connection);
+* a service removed from ``calls``: compute rolls the caller onto a task definition without the callee's
+  ``<SVC>_URL`` and Service Connect client, on the same image, which may still call it (in App Mesh envs the mesh
+  layer drops the callee from the caller's virtual node backends first);
+* ``artifacts`` narrowed (``write`` to ``read``, or removed): compute narrows the task role's policy in place, and an
+  image that still writes (or reads) gets AccessDenied;
+* ``protects_jobs`` turned on (where the service's queue alone scales it): compute's scale-in removes idle tasks while
+  others still work, safe only where the image turns ECS task scale-in protection on while it holds a job, or ECS may
+  stop a task in the middle of one (redelivered, and dead-lettered after ``delivery_limit``).
 
-The catalog is every env's, while images are promoted env by env (``release.images``), so whether the image an env
-runs is ready is known to no stack. The orchestrator refuses (exit 2, nothing run) such an ``up`` for each service
-compute's deployed stack runs, unless it is named with ``--image-ready <service>``; a preview notes it. What was
-granted and what compute's last ``up`` scaled by are read back from the deployed stacks (messaging's
-:data:`PUBLISH_GRANTS_OUTPUT`, compute's ``services[*].protects_jobs``); a stack deployed before those outputs cannot
-tell, and passes.
+Whether the image an env runs is ready is known to no stack. The orchestrator refuses (exit 2, nothing run) such an
+``up`` for each service compute's deployed stack runs, unless it is named with ``--image-ready <service>``; a preview
+notes it. What was granted and what compute's last ``up`` gave each service are read back from the deployed stacks
+(messaging's :data:`PUBLISH_GRANTS_OUTPUT`, compute's ``services[*]`` ``calls``, ``artifacts`` and
+``scales_in_while_working``); a stack deployed before those outputs cannot tell, and passes.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from shared.catalog import EXCHANGES, Catalog, catalog_path
+from shared.catalog import EXCHANGES, Catalog, ServiceSpec, catalog_path
+from shared.envs import EnvConfig, publishes_queue_metrics, scales_in_while_working
 from shared.errors import ConfigError
 
 #: messaging's output: service -> exchange (the catalog's name: ``requests``, ``events``) -> the routing keys its
@@ -66,13 +73,13 @@ def _ready_hint(env_name: str, service: str, what: str) -> str:
             f"change), then run this up with `{IMAGE_READY_FLAG} {service}`")
 
 
-def readiness_refusals(catalog: Catalog, env_name: str, layers: Collection[str],
+def readiness_refusals(catalog: Catalog, env: EnvConfig, layers: Collection[str],
                        read: Callable[[str], Mapping[str, Any] | None], ready: Collection[str]) -> list[ConfigError]:
-    """A ConfigError (file: the catalog) per catalog change of a service compute's deployed stack runs that reaches its
-    running tasks in this ``up`` of ``layers`` without a roll, and that ``ready`` does not confirm."""
-    if "messaging" not in layers and "compute" not in layers:
+    """A ConfigError (file: the catalog) per catalog change of a service compute's deployed stack runs that this ``up``
+    of ``layers`` would apply under its running image (above) and that ``ready`` does not confirm."""
+    if not {"messaging", "mesh", "compute"} & set(layers):
         return []
-    file = str(catalog_path())
+    env_name, file = env.name, str(catalog_path())
     running = _running(read("compute"))
     refusals: list[ConfigError] = []
     deployed = (read("messaging") or {}).get(PUBLISH_GRANTS_OUTPUT) if "messaging" in layers and running else None
@@ -86,14 +93,47 @@ def readiness_refusals(catalog: Catalog, env_name: str, layers: Collection[str],
                     f"the {exchange} exchange. This up narrows the grant before, and without, any roll of the tasks "
                     f"{env_name} runs: a task that still publishes one gets ACCESS_REFUSED and its channel is closed. "
                     + _ready_hint(env_name, service, "no longer publishes them"))))
-    if "compute" in layers:
-        for service, entry in sorted(running.items()):
-            if (service in catalog.names() and catalog[service].protects_jobs and service not in ready
-                    and isinstance(entry, Mapping) and entry.get("protects_jobs") is False):
-                refusals.append(ConfigError(file, f"services.{service}.protects_jobs", (
-                    f"is true, but compute's last up scales {service} in only once its queue is empty. This up makes "
-                    "its idle tasks leave while others still work, at once and without a roll of its tasks: safe only "
-                    "where the running image turns ECS task scale-in protection on while it holds a job, or ECS may "
-                    "stop a task in the middle of one (redelivered, then dead-lettered after delivery_limit). "
-                    + _ready_hint(env_name, service, "protects its working tasks"))))
+    # compute applies calls, artifacts and scale-in (in App Mesh envs the mesh layer narrows a caller's backends first)
+    queue_metrics = publishes_queue_metrics(env)
+    calls = "compute" in layers or ("mesh" in layers and env.mesh.provider == "appmesh")
+    for service, entry in sorted(running.items()):
+        if service in catalog.names() and service not in ready and isinstance(entry, Mapping):
+            refusals += _compute_refusals(file, env_name, catalog[service], entry, layers, calls,
+                                          scales_in_while_working(catalog[service], catalog, queue_metrics))
+    return refusals
+
+
+#: how much of the artifact bucket each catalog ``artifacts`` value reaches
+_ARTIFACT_REACH = {"": 0, "read": 1, "write": 2}
+
+
+def _compute_refusals(file: str, env_name: str, spec: ServiceSpec, entry: Mapping[str, Any], layers: Collection[str],
+                      calls: bool, scales_in: bool) -> list[ConfigError]:
+    """What of ``spec`` (the catalog's; ``scales_in``: whether its scale-in now removes idle tasks while others work)
+    this up of ``layers`` (``calls``: one that applies a caller's callees) takes away from, or changes under, the
+    running tasks compute's last ``up`` gave ``entry`` (its record in compute's ``services`` output)."""
+    service, refusals = spec.name, []
+    called = entry.get("calls") if calls else None
+    dropped = sorted(set(map(str, called)) - set(spec.calls)) if isinstance(called, list) else []
+    if dropped:
+        refusals.append(ConfigError(file, f"services.{service}.calls", (
+            f"no longer lists {', '.join(dropped)}, which the tasks {env_name} runs were given. This up rolls "
+            f"{service} onto a task definition without {'their' if len(dropped) > 1 else 'its'} <SVC>_URL and mesh "
+            "client (Service Connect, or its App Mesh backend), on the image it runs now: a call it still makes fails. "
+            + _ready_hint(env_name, service, f"no longer calls {', '.join(dropped)}"))))
+    if "compute" not in layers:
+        return refusals
+    artifacts = entry.get("artifacts")
+    if isinstance(artifacts, str) and _ARTIFACT_REACH.get(artifacts, 0) > _ARTIFACT_REACH[spec.artifacts or ""]:
+        refusals.append(ConfigError(file, f"services.{service}.artifacts", (
+            f"is {spec.artifacts or 'unset'}, but the tasks {env_name} runs were given {artifacts} access to the "
+            "artifact bucket. This up narrows the task role's policy in place: a read or write beyond it gets "
+            "AccessDenied. " + _ready_hint(env_name, service, f"no longer needs {artifacts} access"))))
+    if scales_in and entry.get("scales_in_while_working") is False:
+        refusals.append(ConfigError(file, f"services.{service}.protects_jobs", (
+            f"is true, but compute's last up scales {service} in only once no task holds a job. This up makes its idle "
+            "tasks leave while others still work, at once and without a roll of its tasks: safe only where the "
+            "running image turns ECS task scale-in protection on while it holds a job, or ECS may stop a task in the "
+            "middle of one (redelivered, then dead-lettered after delivery_limit). "
+            + _ready_hint(env_name, service, "protects its working tasks"))))
     return refusals

@@ -57,6 +57,14 @@ class Layer:
     def upstream(self, layer: str) -> Upstream:
         return self.upstreams[layer]
 
+    @property
+    def targeted(self) -> bool:
+        """Whether this run is a targeted update (:data:`shared.orchestrate.model.TARGETED_VARIABLE`): the resources it
+        does not target keep their state, while the stack's outputs are still what the program exports."""
+        from shared.orchestrate.model import TARGETED_VARIABLE
+
+        return os.environ.get(TARGETED_VARIABLE) == "1"
+
     def last_outputs(self) -> dict[str, Any] | None:
         """This layer's own outputs from its last deployment (:func:`~shared.contracts.own_last_outputs`)."""
         return own_last_outputs(self.name, self.env.pulumi_org, self.env.name)

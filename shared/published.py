@@ -34,11 +34,12 @@ from shared.dag import PUBLISHED_LAYERS
 
 #: layer -> the contract fields it publishes: those compute reads (broker: its tasks' AMQPS egress rule and the
 #: alarm topic; messaging: its contract, which compute validates as one model, less the subnets its function uses
-#: and the grants it gave, which only the orchestrator reads, from the state). None is secret (a test walks the
-#: synthesized value against every secret of the layer's state).
+#: and the grants and users it keeps, which only the orchestrator reads, from the state). None is secret (a test
+#: walks the synthesized value against every secret of the layer's state).
 #: layer -> optional fields of the contract a whole read (``resolved``) of its published contract reads as None, as
 #: an older stack's absent output: what no other layer uses
-UNPUBLISHED_OPTIONAL: dict[str, tuple[str, ...]] = {"messaging": ("subnet_ids", "publish_grants")}
+UNPUBLISHED_OPTIONAL: dict[str, tuple[str, ...]] = {
+    "messaging": ("subnet_ids", "publish_grants", "credentials_kept_epochs")}
 PUBLISHED_FIELDS: dict[str, tuple[str, ...]] = {
     "broker": ("broker_security_group_id", "alarm_topic_arn"),
     "messaging": tuple(name for name in MessagingContract.model_fields

@@ -131,10 +131,24 @@ def check_rotation(env_name: str, rotation: CredentialsRotation | None, outputs:
         raise refusal
 
 
+#: the messaging stack's output naming the epochs whose users it keeps ("" the unsuffixed users): the current epoch's
+#: and ``previous_epoch``'s (:func:`kept_epochs`). Absent: a stack deployed before it
+KEPT_EPOCHS_OUTPUT = "credentials_kept_epochs"
 #: the field of each entry of compute's ``services`` output naming the version of the service's messaging secret its
 #: running tasks were given (ECS reads a secret only when a task starts): "" none pinned (no credentials, or a messaging
-#: stack from before ``service_secret_versions``), absent a compute stack from before the field
+#: stack from before ``service_secret_versions``), :data:`UNKNOWN_VERSION` one compute could not record, absent a
+#: compute stack from before the field
 HELD_VERSION_FIELD = "amqp_secret_version"
+#: what compute records of a service ECS rolled back before compute had recorded the version its tasks hold
+UNKNOWN_VERSION = "unknown"
+
+
+def kept_epochs(rotation: CredentialsRotation | None) -> list[str]:
+    """The epochs whose users messaging keeps under ``rotation`` ("" the unsuffixed users): the current one and the
+    previous one (shared.components.messaging.credential_generations), only the unsuffixed without rotation."""
+    if rotation is None:
+        return [""]
+    return [rotation.epoch.isoformat(), rotation.previous_epoch.isoformat() if rotation.previous_epoch else ""]
 
 
 def held_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str, str]:
@@ -149,33 +163,53 @@ def held_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str,
     return held
 
 
+def _users_deleted(env_name: str, rotation: CredentialsRotation | None,
+                   messaging_outputs: Mapping[str, Any] | None) -> list[str]:
+    """The users this up deletes of those messaging's deployed stack keeps (``ml-<env>-<service>[.<epoch>]``); a stack
+    from before :data:`KEPT_EPOCHS_OUTPUT` is judged by its epoch alone (a new one deletes its previous users)."""
+    deployed = deployed_epoch(messaging_outputs)
+    if isinstance(deployed, Undeployed):
+        return []
+    kept = (messaging_outputs or {}).get(KEPT_EPOCHS_OUTPUT)
+    if isinstance(kept, list):
+        return [_users(env_name, date.fromisoformat(epoch) if epoch else None)
+                for epoch in sorted({str(epoch) for epoch in kept} - set(kept_epochs(rotation)))]
+    current = rotation.epoch if rotation else None
+    return [f"of the generation before {deployed}"] if deployed is not None and current != deployed else []
+
+
 def rollout_refusal(env_name: str, rotation: CredentialsRotation | None, messaging_outputs: Mapping[str, Any] | None,
                     compute_outputs: Callable[[], Mapping[str, Any] | None]) -> ConfigError | None:
-    """Why a rotation :func:`rotation_refusal` lets through would still delete users running tasks hold, or None.
+    """Why an up :func:`rotation_refusal` lets through would still delete users running tasks hold, or None.
 
-    A rotation from the deployed epoch D keeps D's users and deletes the older epoch's. That is safe only once compute
-    rolled every service onto D's secret: a compute step that did not finish after the rotation to D (refused,
-    interrupted, left out with ``--layers``, or rolled back by ECS's circuit breaker) leaves tasks on the older secret,
-    whose users this rotation deletes. Compute records which version each service's tasks hold
-    (:data:`HELD_VERSION_FIELD`); messaging exports the version each secret is at (``service_secret_versions``).
-    ``compute_outputs`` reads compute's stack outputs, only when this up rotates."""
-    deployed = deployed_epoch(messaging_outputs)
-    current = rotation.epoch if rotation else None
-    if not isinstance(deployed, date) or current == deployed:
-        return None  # no rotation in this up, or one from the unsuffixed users (which it keeps): no user is deleted
+    An up that changes the epoch or ``previous_epoch`` deletes the users of the generation messaging no longer keeps
+    (the one before the deployed epoch D, or a previous one replaced). That is safe only once compute rolled every
+    service onto D's secret: a compute step that did not finish after the rotation to D (refused, interrupted, left
+    out with ``--layers``, or rolled back by ECS's circuit breaker) leaves tasks on an older secret, whose users this
+    up deletes. Compute records which version each service's tasks hold (:data:`HELD_VERSION_FIELD`); messaging
+    exports the version each secret is at (``service_secret_versions``). ``compute_outputs`` reads compute's stack
+    outputs, only when this up deletes users."""
+    deleted = _users_deleted(env_name, rotation, messaging_outputs)
     versions = (messaging_outputs or {}).get("service_secret_versions")
-    if not isinstance(versions, Mapping):
-        return None  # a messaging stack from before the versions: nothing to compare with
+    if not deleted or not isinstance(versions, Mapping):
+        return None  # no user deleted, or a messaging stack from before the versions: nothing to compare with
     behind = {service: (version, str(versions[service])) for service, version in held_secret_versions(
         compute_outputs()).items() if service in versions and str(versions[service]) != version}
     if not behind:
         return None
-    where = "; ".join(f"{service}'s tasks hold version {held} of its secret, not the deployed {now}"
+    where = "; ".join((f"{service}'s tasks hold a version of its secret compute has no record of (ECS rolled it back)"
+                       if held == UNKNOWN_VERSION else
+                       f"{service}'s tasks hold version {held} of its secret, not the deployed {now}")
                       for service, (held, now) in sorted(behind.items()))
-    return ConfigError(_env_file(env_name), EPOCH_KEY, (
-        f"moves the credentials on from the deployed epoch {deployed}, but compute's last up did not leave every "
-        f"task on its secret: {where} (a compute step that did not finish after the last rotation: refused, "
-        "interrupted, left out, or rolled back by ECS). This up would delete the users those tasks hold: RabbitMQ "
-        "closes their connections (CONNECTION_FORCED) and they cannot reconnect until compute's rollout replaces "
-        f"them. Keep `{EPOCH_KEY}` at {deployed} and run `nox -s up -- {env_name} --layers compute --exact` until it "
-        "succeeds (it rolls the tasks onto the deployed secrets), then rotate"))
+    deployed = deployed_epoch(messaging_outputs)
+    kept = (messaging_outputs or {}).get(KEPT_EPOCHS_OUTPUT)
+    previous = f"`{PREVIOUS_KEY}: {kept[1]}`" if isinstance(kept, list) and len(kept) > 1 and kept[1] else (
+        f"`{PREVIOUS_KEY}` unset" if isinstance(kept, list) else f"`{PREVIOUS_KEY}` as deployed")
+    changed = EPOCH_KEY if (rotation.epoch if rotation else None) != deployed else PREVIOUS_KEY
+    return ConfigError(_env_file(env_name), changed, (
+        f"this up would delete the users {', '.join(deleted)}, but compute's last up did not leave every task on "
+        f"the deployed secrets: {where} (a compute step that did not finish after the last rotation: refused, "
+        "interrupted, left out, or rolled back by ECS). RabbitMQ would close those tasks' connections "
+        "(CONNECTION_FORCED) and they could not reconnect until compute's rollout replaces them. Set the rotation "
+        f"back as deployed (`{EPOCH_KEY}: {deployed}`, {previous}) and run `nox -s up -- {env_name}` until "
+        "compute's rollout succeeds (it rolls the tasks onto the deployed secrets), then rotate"))

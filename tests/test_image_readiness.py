@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shared.catalog import load_catalog
-from shared.envs import EnvConfig
+from shared.envs import EnvConfig, load_env, scales_in_while_working
 from shared.image_readiness import PUBLISH_GRANTS_OUTPUT, narrowed_publishes, publish_grants, readiness_refusals
 from shared.synth.engine import synth_env
 from tests.catalog_helpers import write_catalog
@@ -41,12 +41,11 @@ def wider_deployed() -> dict[str, Any]:
     return {PUBLISH_GRANTS_OUTPUT: deployed_wider()}
 
 
-def compute_running(*services: str, protects_jobs: bool | None = False) -> dict[str, Any]:
-    """Compute's outputs: an ECS service per name in ``services``, scaled as ``protects_jobs`` said (None: a stack
-    deployed before the record)."""
-    return {"services": {service: {"ecs_service_name": service,
-                                   **({"protects_jobs": protects_jobs} if protects_jobs is not None else {})}
-                         for service in services}}
+def compute_running(*services: str, scales_in_while_working: bool | None = False) -> dict[str, Any]:
+    """Compute's outputs: an ECS service per name in ``services``, scaled in as ``scales_in_while_working`` says (None:
+    a stack deployed before the record)."""
+    scaled = {"scales_in_while_working": scales_in_while_working} if scales_in_while_working is not None else {}
+    return {"services": {service: {"ecs_service_name": service, **scaled} for service in services}}
 
 
 def reader(messaging: Mapping[str, Any] | None, compute: Mapping[str, Any] | None
@@ -63,10 +62,28 @@ def test_messaging_exports_what_each_service_may_publish(env_dir: Path) -> None:
     assert synth_env("dev", ["messaging"])["messaging"]["outputs"][PUBLISH_GRANTS_OUTPUT] == grants
 
 
-def test_compute_records_how_each_service_is_scaled_in(env_dir: Path) -> None:
+def test_compute_records_how_each_service_is_scaled_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalog(tmp_path, monkeypatch, _protect_training)
     services = synth_env("dev", ["compute"])["compute"]["outputs"]["services"]
-    assert {service: entry["protects_jobs"] for service, entry in services.items()} == {
-        spec.name: spec.protects_jobs for spec in load_catalog() if spec.name in services}
+    assert {service: entry["scales_in_while_working"] for service, entry in services.items()} == {
+        service: service == "training" for service in services}
+
+
+def test_what_is_recorded_is_the_scale_in_not_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         edit_env: Any) -> None:
+    """Only where the env publishes queue metrics does a protecting consumer scale in while others work: an external
+    broker's runs between min_count and max_count, so its flag changes nothing there, and nothing is refused."""
+    from shared.components.compute import plan_service
+
+    write_catalog(tmp_path, monkeypatch, _protect_training)
+    assert plan_service(load_env("dev"), load_catalog(), "training").scales_in_while_working
+    edit_env("dev", lambda data: data["messaging"].update(
+        broker="external", external={"amqps_endpoint": "amqps://mq.example.com:5671",
+                                     "management_endpoint": "https://mq.example.com"}))
+    external = load_env("dev")
+    assert not plan_service(external, load_catalog(), "training").scales_in_while_working
+    assert readiness_refusals(load_catalog(), external, ["compute"], reader(None, compute_running("training")),
+                              set()) == []
 
 
 @pytest.mark.parametrize(("deployed", "now", "lost"), [
@@ -90,7 +107,7 @@ def test_a_narrowed_grant_is_what_was_deployed_and_is_granted_no_more(
 
 
 def test_a_narrowed_grant_of_a_running_service_is_refused(env_dir: Path) -> None:
-    [refusal] = readiness_refusals(load_catalog(), "dev", ["messaging", "compute"],
+    [refusal] = readiness_refusals(load_catalog(), load_env("dev"), ["messaging", "compute"],
                                    reader({PUBLISH_GRANTS_OUTPUT: deployed_wider()}, compute_running("gateway")), set())
     assert refusal.file.endswith("catalog.yaml") and refusal.key == "services.gateway.publishes.requests"
     assert "no longer lists ranking.request" in refusal.reason and "ACCESS_REFUSED" in refusal.reason
@@ -109,7 +126,7 @@ def test_a_narrowed_grant_of_a_running_service_is_refused(env_dir: Path) -> None
 def test_a_narrowed_grant_passes_where_no_running_task_can_lose_it(
         env_dir: Path, layers: list[str], messaging: Callable[[], dict[str, Any]], compute: dict[str, Any] | None,
         ready: set[str]) -> None:
-    assert readiness_refusals(load_catalog(), "dev", layers, reader(messaging(), compute), ready) == []
+    assert readiness_refusals(load_catalog(), load_env("dev"), layers, reader(messaging(), compute), ready) == []
 
 
 def _protect_training(services: dict[str, Any]) -> None:
@@ -118,7 +135,7 @@ def _protect_training(services: dict[str, Any]) -> None:
 
 def test_protecting_jobs_of_a_running_service_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_catalog(tmp_path, monkeypatch, _protect_training)
-    [refusal] = readiness_refusals(load_catalog(), "dev", ["compute"],
+    [refusal] = readiness_refusals(load_catalog(), load_env("dev"), ["compute"],
                                    reader(None, compute_running("training")), set())
     assert refusal.key == "services.training.protects_jobs"
     assert "scale-in protection" in refusal.reason and "--image-ready training" in refusal.reason
@@ -126,8 +143,8 @@ def test_protecting_jobs_of_a_running_service_is_refused(tmp_path: Path, monkeyp
 
 @pytest.mark.parametrize(("layers", "compute", "ready"), [
     (["compute"], compute_running("training"), {"training"}),
-    (["compute"], compute_running("training", protects_jobs=True), set()),   # already on
-    (["compute"], compute_running("training", protects_jobs=None), set()),   # compute before the record
+    (["compute"], compute_running("training", scales_in_while_working=True), set()),   # already on
+    (["compute"], compute_running("training", scales_in_while_working=None), set()),   # compute before the record
     (["compute"], compute_running("gateway"), set()),                        # training does not run
     (["messaging"], compute_running("training"), set()),                     # compute does not run
 ], ids=["confirmed", "already-on", "compute-before-record", "not-running", "compute-not-run"])
@@ -135,14 +152,80 @@ def test_protecting_jobs_passes_where_the_running_scale_in_does_not_change(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layers: list[str], compute: dict[str, Any],
         ready: set[str]) -> None:
     write_catalog(tmp_path, monkeypatch, _protect_training)
-    assert readiness_refusals(load_catalog(), "dev", layers, reader(None, compute), ready) == []
+    assert readiness_refusals(load_catalog(), load_env("dev"), layers, reader(None, compute), ready) == []
+
+
+def _stop_calling_inference(services: dict[str, Any]) -> None:
+    for spec in services.values():
+        spec["calls"] = [callee for callee in spec.get("calls", []) if callee != "inference"]
+
+
+def _training_reads_only(services: dict[str, Any]) -> None:
+    services["training"]["artifacts"] = "read"
+
+
+def given(service: str) -> dict[str, Any]:
+    """Compute's record of ``service`` as the shipped catalog gave it (its calls, artifacts access, scale-in)."""
+    catalog = load_catalog()
+    spec = catalog[service]
+    return {"ecs_service_name": service, "calls": list(spec.calls), "artifacts": spec.artifacts or "",
+            "scales_in_while_working": scales_in_while_working(spec, catalog, queue_metrics=True)}
+
+
+def test_calls_narrowed_under_a_running_caller_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    running = {"services": {service: given(service) for service in ("gateway", "preprocess", "inference")}}
+    write_catalog(tmp_path, monkeypatch, _stop_calling_inference)
+    refusals = readiness_refusals(load_catalog(), load_env("dev"), ["compute"], reader(None, running), set())
+    assert [refusal.key for refusal in refusals] == ["services.gateway.calls", "services.preprocess.calls"]
+    assert "no longer lists inference" in refusals[0].reason and "--image-ready gateway" in refusals[0].reason
+    assert readiness_refusals(load_catalog(), load_env("dev"), ["compute"], reader(None, running),
+                              {"gateway", "preprocess"}) == []
+    # one service confirmed is not the other
+    [left] = readiness_refusals(load_catalog(), load_env("dev"), ["compute"], reader(None, running), {"gateway"})
+    assert left.key == "services.preprocess.calls"
+    # in App Mesh envs the mesh layer narrows the callers' backends before compute: checked there too
+    dev = load_env("dev")
+    appmesh = dev.model_copy(update={"mesh": dev.mesh.model_copy(update={"provider": "appmesh"})})
+    by_mesh = readiness_refusals(load_catalog(), appmesh, ["mesh"], reader(None, running), set())
+    assert [refusal.key for refusal in by_mesh] == ["services.gateway.calls", "services.preprocess.calls"]
+    assert readiness_refusals(load_catalog(), dev, ["mesh"], reader(None, running), set()) == []  # Service Connect
+
+
+def test_artifacts_narrowed_under_a_running_writer_is_refused(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    running = {"services": {"training": given("training")}}
+    assert running["services"]["training"]["artifacts"] == "write"
+    write_catalog(tmp_path, monkeypatch, _training_reads_only)
+    [refusal] = readiness_refusals(load_catalog(), load_env("dev"), ["compute"], reader(None, running), set())
+    assert refusal.key == "services.training.artifacts"
+    assert "is read, but the tasks dev runs were given write access" in refusal.reason
+    assert "AccessDenied" in refusal.reason and "--image-ready training" in refusal.reason
+    assert readiness_refusals(load_catalog(), load_env("dev"), ["mesh"], reader(None, running), set()) == []
+
+
+@pytest.mark.parametrize(("change", "service"), [
+    (lambda services: services["inference"].update(artifacts="write"), "inference"),  # read -> write
+    (lambda services: services["gateway"]["calls"].append("training"), "gateway"),     # a callee added
+], ids=["artifacts-widened", "calls-widened"])
+def test_widening_what_a_running_image_may_use_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      change: Callable[[dict[str, Any]], None], service: str) -> None:
+    running = {"services": {service: given(service)}}
+    write_catalog(tmp_path, monkeypatch, change)
+    assert readiness_refusals(load_catalog(), load_env("dev"), ["compute"], reader(None, running), set()) == []
+
+
+def test_the_shipped_catalog_as_compute_recorded_it_passes(env_dir: Path) -> None:
+    """The second up with no change: every record the synthesized compute and messaging stacks export passes."""
+    documents = synth_env("dev", ["compute"])
+    outputs = {layer: documents[layer]["outputs"] for layer in ("messaging", "compute")}
+    assert readiness_refusals(load_catalog(), load_env("dev"), ["messaging", "compute"], outputs.get, set()) == []
 
 
 def test_a_run_of_neither_layer_reads_no_stack(env_dir: Path) -> None:
     def unreadable(layer: str) -> Mapping[str, Any] | None:
         raise AssertionError(f"{layer}'s outputs were read")
 
-    assert readiness_refusals(load_catalog(), "dev", ["network", "discovery"], unreadable, set()) == []
+    assert readiness_refusals(load_catalog(), load_env("dev"), ["network", "discovery"], unreadable, set()) == []
 
 
 # -- the orchestrator --------------------------------------------------------------------------------------------
@@ -171,6 +254,20 @@ def test_up_with_the_image_confirmed_runs(env_dir: Path) -> None:
     runner = Deployed()
     code, out = run(["up", "dev", "--yes", "--image-ready", "gateway"], runner)
     assert code == 0 and "messaging" in runner.started(), out
+
+
+def test_up_with_another_service_confirmed_is_still_refused(env_dir: Path) -> None:
+    runner = Deployed()
+    code, out = run(["up", "dev", "--yes", "--image-ready", "training"], runner)
+    assert code == 2 and runner.started() == [], out
+
+
+@pytest.mark.parametrize(("layers", "refused"), [("messaging", True), ("compute", False), ("network", False)])
+def test_each_ci_job_checks_what_its_layer_applies(env_dir: Path, layers: str, refused: bool) -> None:
+    """CI runs one job per layer (`--layers X --exact`): the narrowed grant is messaging's to apply."""
+    runner = Deployed()
+    code, out = run(["up", "dev", "--yes", "--layers", layers, "--exact"], runner)
+    assert (code, runner.started()) == ((2, []) if refused else (0, [layers])), out
 
 
 def test_a_preview_notes_the_refusal_and_runs(env_dir: Path) -> None:

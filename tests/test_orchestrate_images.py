@@ -588,6 +588,11 @@ def compute_ups(cli: FakeCli) -> list[list[str]]:
     return [call["args"] for call in cli.operations("up") if call["layer"] == "compute"]
 
 
+def compute_up_markers(cli: FakeCli) -> list[str | None]:
+    """Per compute `up`, the targeted-update marker its program saw (shared.orchestrate.model.TARGETED_VARIABLE)."""
+    return [call["targeted"] for call in cli.operations("up") if call["layer"] == "compute"]
+
+
 def test_the_targeted_update_reaches_the_cli_as_target_urns_without_dependents(
         moto_aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, broker_api: Listener) -> None:
     fake_cli = install_fake_cli(tmp_path, monkeypatch)
@@ -604,6 +609,7 @@ def test_the_targeted_update_reaches_the_cli_as_target_urns_without_dependents(
     assert option_values(args, "--target") == synth_registry_targets(dev)
     assert "--target-dependents" not in args
     assert option_values(args, "--policy-pack")  # the policy packs run on the targeted update too
+    assert compute_up_markers(fake_cli) == ["1"]  # its program exports its last record of what runs
     assert "training: " in out.getvalue() and "the repository does not exist yet" in out.getvalue()
     assert "docker push 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/training:<tag>" in out.getvalue()
 
@@ -616,6 +622,7 @@ def test_the_targeted_update_reaches_the_cli_as_target_urns_without_dependents(
                 images=AwsImageChecks(MotoAccounts()))
     assert code == 0, out.getvalue()
     assert len(compute_ups(fake_cli)) == 2 and "--target" not in compute_ups(fake_cli)[1]
+    assert compute_up_markers(fake_cli) == ["1", None]
 
 
 def create_default_repository(env: EnvConfig, service: str) -> None:

@@ -81,13 +81,14 @@ def test_the_published_contract_holds_no_secret(env: str, layer: str) -> None:
 
 def test_compute_reads_of_broker_are_the_published_fields() -> None:
     """What compute reads of broker and messaging is what they publish: the PR-mode synth below refuses any other
-    field, so this pins the list and the messaging contract read whole, less the subnets its function is in and the
-    grants it gave (only the orchestrator reads them, from the state: shared.zone_retirement, shared.image_readiness;
-    published, they would break every pull request's preview until messaging's next `up` rewrote its parameters)."""
+    field, so this pins the list and the messaging contract read whole, less the subnets its function is in, the
+    grants it gave and the users it keeps (only the orchestrator reads them, from the state: shared.zone_retirement,
+    shared.image_readiness, shared.rotation_continuity; published, they would break every pull request's preview
+    until messaging's next `up` rewrote its parameters)."""
     assert PUBLISHED_FIELDS["broker"] == ("broker_security_group_id", "alarm_topic_arn")
     assert PUBLISHED_FIELDS["messaging"] == tuple(name for name in MessagingContract.model_fields
-                                                  if name not in ("subnet_ids", "publish_grants"))
-    assert UNPUBLISHED_OPTIONAL == {"messaging": ("subnet_ids", "publish_grants")}
+                                                  if name not in UNPUBLISHED_OPTIONAL["messaging"])
+    assert UNPUBLISHED_OPTIONAL == {"messaging": ("subnet_ids", "publish_grants", "credentials_kept_epochs")}
     for layer, names in UNPUBLISHED_OPTIONAL.items():  # a whole read takes them as None: optional, never published
         for name in names:
             assert CONTRACTS[layer].model_fields[name].default is None and name not in PUBLISHED_FIELDS[layer]

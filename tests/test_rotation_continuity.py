@@ -18,7 +18,14 @@ import pytest
 from shared.envs import CredentialsRotation, EnvConfig
 from shared.errors import ConfigError
 from shared.orchestrate.cli import main
-from shared.rotation_continuity import held_secret_versions, rollout_refusal, rotation_refusal
+from shared.rotation_continuity import (
+    KEPT_EPOCHS_OUTPUT,
+    UNKNOWN_VERSION,
+    held_secret_versions,
+    kept_epochs,
+    rollout_refusal,
+    rotation_refusal,
+)
 from shared.synth.engine import layer_dir, synth_env, synth_program
 from tests.aws_helpers import ReleasedEverywhere
 from tests.test_orchestrate import RecordingRunner, management_api  # noqa: F401 - its fixture: the reach probe's endpoint
@@ -203,9 +210,12 @@ def test_the_orchestrator_runs_a_rotation_that_keeps_the_deployed_epoch(edit_env
 V_OLD, V_DEPLOYED = "version-of-2026-10-01", "version-of-2026-11-01"
 
 
-def deployed_versions(epoch: str, **versions: str) -> dict[str, Any]:
-    """Deployed messaging outputs: ``epoch``'s users, each service's secret at its version in ``versions``."""
-    return {**deployed(epoch), "service_secret_versions": versions}
+def deployed_versions(epoch: str, previous: str | None = None, *, kept: bool = True,
+                      **versions: str) -> dict[str, Any]:
+    """Deployed messaging outputs: ``epoch``'s users current, ``previous``'s kept ("" / None: the unsuffixed; ``kept``
+    False: a stack from before that record), each service's secret at its version in ``versions``."""
+    record = {KEPT_EPOCHS_OUTPUT: [epoch, previous or ""]} if kept else {}
+    return {**deployed(epoch), **record, "service_secret_versions": versions}
 
 
 def compute_holding(**held: str) -> dict[str, Any]:
@@ -215,38 +225,72 @@ def compute_holding(**held: str) -> dict[str, Any]:
 
 
 ROTATED = rotation("2026-12-01", "2026-11-01")  # a rotation rotation_refusal lets through
+DEPLOYED = deployed_versions("2026-11-01", "2026-10-01", gateway=V_DEPLOYED, training=V_DEPLOYED)
+
+
+def test_messaging_exports_the_epochs_whose_users_it_keeps(env_dir: Path, edit_env: Any) -> None:
+    assert synth_messaging(None)["outputs"][KEPT_EPOCHS_OUTPUT] == ["2026-11-01", ""]  # dev's, no previous_epoch
+    set_rotation(edit_env, "2026-12-01", "2026-11-01")
+    assert synth_messaging(None)["outputs"][KEPT_EPOCHS_OUTPUT] == ["2026-12-01", "2026-11-01"]
+    assert kept_epochs(None) == [""]
 
 
 def test_a_rotation_while_a_service_s_tasks_hold_an_older_secret_is_refused() -> None:
-    refusal = rollout_refusal("dev", ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED, training=V_DEPLOYED),
-                              lambda: compute_holding(gateway=V_DEPLOYED, training=V_OLD))
+    refusal = rollout_refusal("dev", ROTATED, DEPLOYED, lambda: compute_holding(gateway=V_DEPLOYED, training=V_OLD))
     assert refusal is not None
     assert refusal.file == "environments/dev.yaml" and refusal.key == "messaging.credentials_rotation.epoch"
+    assert "this up would delete the users ml-dev-<service>.2026-10-01" in refusal.reason
     assert f"training's tasks hold version {V_OLD} of its secret, not the deployed {V_DEPLOYED}" in refusal.reason
     assert "gateway" not in refusal.reason  # it rolled onto the deployed secret
     assert "CONNECTION_FORCED" in refusal.reason
-    assert "Keep `messaging.credentials_rotation.epoch` at 2026-11-01" in refusal.reason
-    assert "nox -s up -- dev --layers compute --exact" in refusal.reason
+    # the way back: the rotation as deployed (which deletes nothing), then a whole up, which rolls compute
+    assert ("Set the rotation back as deployed (`messaging.credentials_rotation.epoch: 2026-11-01`, "
+            "`messaging.credentials_rotation.previous_epoch: 2026-10-01`) and run `nox -s up -- dev`") in refusal.reason
+
+
+@pytest.mark.parametrize("previous", [None, "2026-09-01"], ids=["removed", "moved"])
+def test_a_previous_epoch_change_alone_deletes_users_and_is_refused_the_same(previous: str | None) -> None:
+    """The epoch stays, so rotation_refusal has nothing to say; the previous generation's users still go."""
+    env = rotation("2026-11-01", previous)
+    assert rotation_refusal("dev", env, DEPLOYED) is None
+    refusal = rollout_refusal("dev", env, DEPLOYED, lambda: compute_holding(gateway=V_DEPLOYED, training=V_OLD))
+    assert refusal is not None and refusal.key == "messaging.credentials_rotation.previous_epoch"
+    assert "this up would delete the users ml-dev-<service>.2026-10-01" in refusal.reason
+
+
+def test_a_service_ecs_rolled_back_before_any_record_holds_back_the_rotation() -> None:
+    refusal = rollout_refusal("dev", ROTATED, DEPLOYED,
+                              lambda: compute_holding(gateway=V_DEPLOYED, training=UNKNOWN_VERSION))
+    assert refusal is not None
+    assert "training's tasks hold a version of its secret compute has no record of (ECS rolled it back)" in \
+        refusal.reason
+
+
+def test_a_messaging_stack_before_the_kept_record_is_judged_by_its_epoch() -> None:
+    legacy = deployed_versions("2026-11-01", kept=False, gateway=V_DEPLOYED)
+    refusal = rollout_refusal("dev", ROTATED, legacy, lambda: compute_holding(gateway=V_OLD))
+    assert refusal is not None and "of the generation before 2026-11-01" in refusal.reason
+    assert "`messaging.credentials_rotation.previous_epoch` as deployed" in refusal.reason
+    assert rollout_refusal("dev", rotation("2026-11-01"), legacy, lambda: compute_holding(gateway=V_OLD)) is None
 
 
 @pytest.mark.parametrize(("env", "messaging", "compute"), [
     # every task on the deployed secret
-    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), compute_holding(gateway=V_DEPLOYED)),
-    # no rotation in this up: no user is deleted
-    (rotation("2026-11-01"), deployed_versions("2026-11-01", gateway=V_DEPLOYED), compute_holding(gateway=V_OLD)),
+    (ROTATED, DEPLOYED, compute_holding(gateway=V_DEPLOYED)),
+    # nothing changes: no user is deleted
+    (rotation("2026-11-01", "2026-10-01"), DEPLOYED, compute_holding(gateway=V_OLD)),
     # from the unsuffixed users, which the rotation keeps
-    (rotation("2026-12-01"), {"vhost": "ml-dev", "service_secret_versions": {"gateway": V_DEPLOYED}},
-     compute_holding(gateway=V_OLD)),
+    (rotation("2026-12-01"), {"vhost": "ml-dev", KEPT_EPOCHS_OUTPUT: [""],
+                              "service_secret_versions": {"gateway": V_DEPLOYED}}, compute_holding(gateway=V_OLD)),
     # a service without credentials, or one removed from messaging (shared.service_removal judges it)
-    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), compute_holding(gateway=V_DEPLOYED, web="")),
-    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), compute_holding(gateway=V_DEPLOYED, old=V_OLD)),
+    (ROTATED, DEPLOYED, compute_holding(gateway=V_DEPLOYED, web="")),
+    (ROTATED, DEPLOYED, compute_holding(gateway=V_DEPLOYED, old=V_OLD)),
     # stacks from before the record (compute) or the versions (messaging): nothing to compare
-    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED),
-     {"services": {"gateway": {"ecs_service_name": "gateway"}}}),
+    (ROTATED, DEPLOYED, {"services": {"gateway": {"ecs_service_name": "gateway"}}}),
     (ROTATED, deployed("2026-11-01"), compute_holding(gateway=V_OLD)),
     # no compute stack
-    (ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), None),
-], ids=["rolled", "no-rotation", "from-unsuffixed", "no-credentials", "not-in-messaging", "compute-before-record",
+    (ROTATED, DEPLOYED, None),
+], ids=["rolled", "no-change", "from-unsuffixed", "no-credentials", "not-in-messaging", "compute-before-record",
         "messaging-before-versions", "no-compute"])
 def test_a_rotation_after_compute_rolled_every_task_passes(env: CredentialsRotation, messaging: dict[str, Any],
                                                            compute: dict[str, Any] | None) -> None:
@@ -258,6 +302,8 @@ def test_compute_s_outputs_are_read_only_for_a_rotation() -> None:
         raise AssertionError("compute's outputs were read for an up that rotates nothing")
 
     assert rollout_refusal("dev", rotation("2026-11-01"), deployed_versions("2026-11-01"), unreadable) is None
+    assert rollout_refusal("dev", rotation("2026-11-01"), deployed_versions("2026-11-01", kept=False),
+                           unreadable) is None
 
 
 def test_compute_records_the_secret_version_each_service_s_tasks_were_given(env_dir: Path) -> None:
@@ -310,7 +356,7 @@ class BehindRunner(DeployedRunner):
     def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
         outputs = dict(super().stack_outputs(layer, env) or {})
         if layer == "messaging":
-            outputs["service_secret_versions"] = {"gateway": V_DEPLOYED}
+            outputs.update(service_secret_versions={"gateway": V_DEPLOYED}, **{KEPT_EPOCHS_OUTPUT: ["2026-11-01", ""]})
         if layer == "compute":
             outputs.update(compute_holding(gateway=self.held))
         return outputs
@@ -324,8 +370,19 @@ def test_the_orchestrator_refuses_a_rotation_before_compute_rolled_onto_the_last
                 images=ReleasedEverywhere())
     assert code == 2 and runner.started() == []
     error = capsys.readouterr().err
-    assert "environments/dev.yaml: messaging.credentials_rotation.epoch: moves the credentials on" in error
+    assert "environments/dev.yaml: messaging.credentials_rotation.epoch: this up would delete the users " \
+           "ml-dev-<service>, but" in error
     assert f"gateway's tasks hold version {V_OLD}" in error
+
+
+@pytest.mark.parametrize(("layers", "refused"), [("messaging", True), ("compute", False)])
+def test_ci_s_messaging_job_refuses_it_and_compute_s_runs(edit_env: Any, layers: str, refused: bool) -> None:
+    """CI runs one job per layer (`--layers X --exact`): messaging's deletes the users; compute's is the way forward."""
+    set_rotation(edit_env, "2026-12-01", "2026-11-01")
+    runner = BehindRunner(V_OLD)
+    code = main(["up", "dev", "--yes", "--layers", layers, "--exact"], runner=runner, out=io.StringIO(),
+                confirm=lambda prompt: True, images=ReleasedEverywhere())
+    assert (code, runner.started()) == ((2, []) if refused else (0, [layers]))
 
 
 def test_a_preview_of_that_rotation_notes_the_refusal_and_runs(edit_env: Any) -> None:
@@ -334,7 +391,7 @@ def test_a_preview_of_that_rotation_notes_the_refusal_and_runs(edit_env: Any) ->
     code = main(["preview", "dev"], runner=runner, out=out, images=ReleasedEverywhere())
     assert code == 0 and "messaging" in runner.started()
     note = next(line for line in out.getvalue().splitlines() if line.startswith("note: up would be refused: "))
-    assert "environments/dev.yaml: messaging.credentials_rotation.epoch: moves the credentials on" in note
+    assert "environments/dev.yaml: messaging.credentials_rotation.epoch: this up would delete the users" in note
 
 
 def test_the_orchestrator_runs_the_rotation_once_compute_rolled(edit_env: Any) -> None:
@@ -343,3 +400,25 @@ def test_the_orchestrator_runs_the_rotation_once_compute_rolled(edit_env: Any) -
     code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
                 images=ReleasedEverywhere())
     assert code == 0 and "messaging" in runner.started()
+
+
+@pytest.mark.parametrize("deployed", [True, False], ids=["deployed", "first-deploy"])
+def test_a_targeted_update_records_what_the_last_up_left_running(env_dir: Path, edit_env: Any, deployed: bool) -> None:
+    """The image gate's registry step (``up --target``) changes no ECS service, while the engine still sets the stack's
+    outputs from the program: compute exports its last record of what runs (nothing, before a first deploy), not what
+    the catalog and messaging's new secrets would give the tasks."""
+    from shared.components.compute import RUNNING_RECORDS
+    from shared.orchestrate.model import TARGETED_VARIABLE
+
+    documents = synth_env("dev", ["compute"])
+    upstream = {f"organization/{layer}/dev": documents[layer]["outputs"]
+                for layer in ("network", "discovery", "mesh", "broker", "messaging")}
+    last = documents["compute"]["outputs"]
+    own = {"organization/compute/dev": {**last, "called_service_ports": {"inference": 8090}}} if deployed else {}
+    document = synth_program(layer_dir("compute"), stack="dev", layer="compute", env="dev",
+                             account_id="111111111111", region="eu-west-1", stack_outputs={**upstream, **own},
+                             env_vars={TARGETED_VARIABLE: "1"})
+    records = {key: document["outputs"].get(key) for key in RUNNING_RECORDS}
+    assert records == ({key: own["organization/compute/dev"][key] for key in RUNNING_RECORDS} if deployed
+                       else RUNNING_RECORDS)
+    assert document["outputs"]["repository_urls"] == last["repository_urls"]  # what the registry step does change

@@ -41,11 +41,13 @@ from shared.envs import (
     env_path,
     publishes_queue_metrics,
     scale_from_zero_problem,
+    scales_in_while_working,
 )
 from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
 from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import unit_name
+from shared.rotation_continuity import UNKNOWN_VERSION
 
 
 def cluster_name(env_name: str) -> str:
@@ -78,6 +80,7 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
         release_ref=env.release.images.get(service),
         backlog_scaling=bool(spec.consumes) and queue_metrics,
         wakes_on_backlog=backlog_wakes(spec, catalog, queue_metrics),
+        scales_in_while_working=scales_in_while_working(spec, catalog, queue_metrics),
         queue_only=catalog.queue_only(spec.name),
         called=bool(catalog.callers(service)),
         # Weighted canaries exist only in App Mesh (the mesh layer refuses them otherwise); each version
@@ -98,11 +101,29 @@ def ports_called(now: Mapping[str, int], before: Mapping[str, int], rolled_back:
     return dict(sorted({**before, **kept}.items()))
 
 
+#: compute's outputs that record what runs (the ECS services and what their tasks were given, the subnets they are in,
+#: the ports they call, the artifact bucket's handoff rules), each as it is where nothing runs yet
+RUNNING_RECORDS: dict[str, Any] = {"services": {}, "handoff_writers": [], "subnet_ids": [], "called_service_ports": {}}
+
+
+def targeted_records(last: Mapping[str, Any] | None) -> dict[str, Any]:
+    """:data:`RUNNING_RECORDS` for a targeted update (the image gate's registry step): the last ``up``'s, since the ECS
+    services, task definitions, policies and bucket rules keep their state in it, while the stack's outputs are still
+    what the program exports (shared.orchestrate.model.TARGETED_VARIABLE); as nothing runs before a first deploy. A
+    record the last outputs lack (a stack deployed before it) stays absent (None)."""
+    if not last:
+        return {key: type(empty)() for key, empty in RUNNING_RECORDS.items()}
+    return {key: last.get(key) for key in RUNNING_RECORDS}
+
+
 def _held_version(service: str, held_before: Mapping[str, str], values: list[Any]) -> str:
     """The secret version ``service``'s tasks hold: its wiring's (``values[0]``), unless ECS rolled it back (it is in
-    ``values[1]``, :meth:`ComputePlatform._rolled_back`), then ``held_before``'s, the last record's ("" none)."""
+    ``values[1]``, :meth:`ComputePlatform._rolled_back`), then ``held_before``'s, the last record's (none:
+    shared.rotation_continuity.UNKNOWN_VERSION, which holds back the next rotation until a roll succeeds)."""
     wiring, rolled_back = values
-    return held_before.get(service, "") if service in rolled_back else str(wiring.secret_version)
+    if service not in rolled_back or not wiring.secret_version:
+        return str(wiring.secret_version)  # "" (no credentials) stays "" rolled back: its tasks hold none either
+    return held_before.get(service) or UNKNOWN_VERSION
 
 
 @dataclass(frozen=True)
@@ -400,7 +421,9 @@ class ComputePlatform(pulumi.ComponentResource):
                 # deployed before these fields (the engine drops null outputs)
                 amqp_queue=first.wiring.apply(lambda wiring: wiring.environment.get("AMQP_QUEUE", "")),
                 amqp_credentials=first.wiring.apply(lambda wiring: bool(wiring.secrets)),
-                protects_jobs=plan.spec.protects_jobs,
+                scales_in_while_working=plan.scales_in_while_working,
+                calls=list(plan.spec.calls),
+                artifacts=plan.spec.artifacts or "",
                 amqp_secret_version=pulumi.Output.all(first.wiring, rolled_back).apply(
                     functools.partial(_held_version, service, held_before)),
             )

@@ -66,6 +66,8 @@ class ServicePlan:
     #: its backlog alone decides its count, down to min_count (0 allowed): no HTTP request reaches it
     #: (shared.envs.backlog_wakes); else CPU decides scale-in
     wakes_on_backlog: bool = False
+    #: its scale-in removes an idle task while others hold jobs (shared.envs.scales_in_while_working)
+    scales_in_while_working: bool = False
     #: only its queue brings it work (shared.catalog.Catalog.queue_only): no CPU policy, whether or not its backlog
     #: scales it
     queue_only: bool = False

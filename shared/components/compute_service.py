@@ -446,7 +446,7 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
         "scaling, README Autoscaling)",
         "GreaterThanOrEqualToThreshold", 1, BACKLOG_OUT_PERIODS, out)]
     backlog_in = None
-    if plan.wakes_on_backlog and plan.spec.protects_jobs:
+    if plan.scales_in_while_working:
         # Its app protects the task that holds a job (catalog protects_jobs): ECS stops none of those on scale-in
         # ("your task will not be terminated by scale-in events from Service Auto Scaling or deployments", ECS
         # developer guide, task scale-in protection endpoint), so an idle task may leave while others work.

@@ -64,7 +64,7 @@ from shared.orchestrate.locks import (
     locked_refusal,
     read_locks,
 )
-from shared.orchestrate.model import Action, LayerResult, Operation, OutputSink, Status
+from shared.orchestrate.model import TARGETED_VARIABLE, Action, LayerResult, Operation, OutputSink, Status
 from shared.orchestrate.pending import (
     CREATING,
     PendingCreates,
@@ -754,10 +754,11 @@ class AutomationRunner:
             raise IdentityError(message)
         return [message]
 
-    def _options(self) -> auto.LocalWorkspaceOptions:
+    def _options(self, targeted: bool = False) -> auto.LocalWorkspaceOptions:
         # secrets_provider only matters when a stack is created (`pulumi stack init --secrets-provider`);
         # an existing stack keeps the provider it was created with.
-        return auto.LocalWorkspaceOptions(env_vars={**self._program_environment, **self._env_vars},
+        marker = {TARGETED_VARIABLE: "1"} if targeted else {}
+        return auto.LocalWorkspaceOptions(env_vars={**self._program_environment, **marker, **self._env_vars},
                                           secrets_provider=self._secrets_provider)
 
     def program_environment(self, values: Mapping[str, str]) -> None:
@@ -824,7 +825,7 @@ class AutomationRunner:
             return LayerResult(layer, Status.SUCCEEDED, _ops(changes), detail=said)
         if action is Action.UP:
             stack = auto.create_or_select_stack(stack_name=name, work_dir=self._work_dir(layer),
-                                                opts=self._options())
+                                                opts=self._options(targeted=bool(operation.targets)))
             # The same update previewed first: a stateful resource it would replace or delete stops it
             # here, before anything changed, unless the user named it (shared.orchestrate.replacements).
             guard = ReplacementGuard()

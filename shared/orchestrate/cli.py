@@ -602,7 +602,7 @@ def check_image_readiness(plan: Plan, operation: Operation, env: EnvConfig, read
     if operation.action not in (Action.UP, Action.PREVIEW):
         return
     read = _layer_reader(env, read_outputs, f"what {env.name}'s running services were granted")
-    _refuse_found(lambda: readiness_refusals(catalog, env.name, plan.layers, read, set(ready)), operation, out)
+    _refuse_found(lambda: readiness_refusals(catalog, env, plan.layers, read, set(ready)), operation, out)
 
 
 def check_service_removal(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,

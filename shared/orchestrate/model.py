@@ -13,6 +13,13 @@ from typing import Any, Protocol
 
 from shared.envs import EnvConfig
 
+#: Set to ``1`` in the layer program's environment for a targeted update (``up --target``: the image gate's registry
+#: step, shared.orchestrate.images). The engine still sets the stack's outputs from what the program exports (pulumi
+#: pkg/resource/deploy/step_executor.go, executeRegisterResourceOutputs: the root stack's outputs are not filtered by
+#: target), while every resource not targeted keeps its state: a layer whose outputs record what runs (compute's
+#: services, subnets and called ports) exports its last record instead (shared.layer.Layer.targeted).
+TARGETED_VARIABLE = "PLATFORM_TARGETED_UPDATE"
+
 
 class Action(str, Enum):
     PREVIEW = "preview"

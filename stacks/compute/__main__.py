@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.catalog import load_catalog
 from shared.components.alarms import MetricAlarms, compute_alarms, event_delivery_alarms
-from shared.components.compute import ComputeArgs, ComputePlatform
+from shared.components.compute import ComputeArgs, ComputePlatform, targeted_records
 from shared.components.compute_wiring import ComputeUpstreams
 from shared.components.task_stops import TaskStops, TaskStopsArgs
 from shared.layer import Layer
@@ -43,17 +43,22 @@ MetricAlarms("task-stops-alarms",
              event_delivery_alarms(layer.env.name, layer.env.alarms, {"ecs-task-stops": task_stops.rule.name}),
              alarm_topic_arn, opts=pulumi.ResourceOptions(parent=task_stops))
 
-layer.export(
-    cluster_name=compute.cluster.name,
-    cluster_arn=compute.cluster.arn,
+# What runs, which the orchestrator's checks read: as this up leaves it, or, in a targeted update (the image gate's
+# registry step), which changes none of it, the last up's record.
+running = targeted_records(last) if layer.targeted else dict(
     # with the secret version its tasks hold, which the next credentials rotation checks (its last record's where ECS
     # rolled a service back)
     services=compute.contract_services(held_secret_versions(last)),
-    repository_urls=compute.repository_urls(),
     handoff_writers=compute.handoff_writers(args),
     subnet_ids=compute.subnet_ids(),
     # the ports its tasks call, which the network layer admits until compute's `up` after a change moved them off (its
     # last record's too where ECS rolled a service back)
     called_service_ports=compute.called_service_ports(called_service_ports(catalog),
                                                       (last or {}).get(CALLED_PORTS_OUTPUT) or {}),
+)
+layer.export(
+    cluster_name=compute.cluster.name,
+    cluster_arn=compute.cluster.arn,
+    repository_urls=compute.repository_urls(),
+    **running,
 )

@@ -18,7 +18,7 @@ from shared.contracts import BrokerOutputs, NetworkOutputs, required
 from shared.envs import publishes_queue_metrics
 from shared.image_readiness import publish_grants
 from shared.layer import Layer
-from shared.rotation_continuity import check_rotation, exported_epoch
+from shared.rotation_continuity import check_rotation, exported_epoch, kept_epochs
 
 layer = Layer("messaging")
 # Before any resource: a rotation that would delete the users the running tasks hold is refused (exit 2) here too,
@@ -69,6 +69,7 @@ layer.export(
     service_secret_arns={service: secret.arn for service, secret in topology.secrets.items()},
     service_secret_versions={service: version.version_id for service, version in topology.secret_versions.items()},
     credentials_epoch=exported_epoch(rotation),
+    credentials_kept_epochs=kept_epochs(rotation),
     publish_grants=publish_grants(catalog),
     # the queue metrics function's network interfaces (none without it)
     subnet_ids=network.private_subnet_ids if publishes_queue_metrics(layer.env) else [],
