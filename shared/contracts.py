@@ -213,8 +213,9 @@ class ComputeService(Contract):
     amqp_queue: str | None = None
     amqp_credentials: bool | None = None
     #: the version of its messaging secret the running tasks were given ("" none pinned); where ECS rolled the
-    #: service back, the last record's. A rotation that would delete the users of an older version is refused
-    #: (shared.rotation_continuity.rollout_refusal). None (absent): a stack deployed before this field
+    #: service back, the last record's ("unknown" without one). A rotation that would delete the users of an older
+    #: version is refused (shared.rotation_continuity.rollout_refusal). None (absent): a stack deployed before this
+    #: field
     amqp_secret_version: str | None = None
     #: its scale-in removes an idle task while others hold jobs (catalog ``protects_jobs``, where its queue alone
     #: scales it: shared.envs.scales_in_while_working); turning that on under a running image is refused unless the

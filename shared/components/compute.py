@@ -389,7 +389,7 @@ class ComputePlatform(pulumi.ComponentResource):
         """Per deployed service: ECS service name/ARN and task definition ARN, repository URL, image and its digest,
         the work queue and broker credentials its tasks are given, and the version of its messaging secret they hold:
         the one this `up` pinned, or where ECS rolled the service back (:meth:`_rolled_back`) ``held_before``'s, this
-        layer's last record (shared.rotation_continuity.held_secret_versions; "" when it has none).
+        layer's last record (shared.rotation_continuity.held_secret_versions; UNKNOWN_VERSION when it has none).
 
         A canaried service lists every version's ECS service under ``versions``; its top-level ECS
         service is the first version the env names.

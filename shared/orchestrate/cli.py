@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "or deleted; repeatable. Without it, such an up is refused (exit 1), also with --yes")
     parser.add_argument("--image-ready", action="append", default=[], metavar="SERVICE",
                         help="up/preview: confirm that the image this env runs of SERVICE is ready for its catalog "
-                             "change that reaches its running tasks without a roll (a removed publishes key, "
-                             "protects_jobs turned on); repeatable. Without it, such an up is refused (exit 2)")
+                             "change (a removed publishes key or callee, narrowed artifacts, protects_jobs turned "
+                             "on); repeatable. Without it, such an up is refused (exit 2)")
     return parser
 
 
@@ -588,9 +588,9 @@ def _refuse_found(find: Callable[[], list[ConfigError]], operation: Operation, o
 
 def check_image_readiness(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
                           out: TextIO, ready: Sequence[str]) -> None:
-    """ConfigError (exit 2) before any layer of an ``up`` runs when a catalog change reaches the running tasks of a
-    service compute runs without a roll (a narrowed publish grant, protects_jobs turned on) and ``ready`` does not
-    confirm its image (shared.image_readiness); a note for a preview. A ``ready`` service that is no catalog service is
+    """ConfigError (exit 2) before any layer of an ``up`` runs when a catalog change takes away what the running image
+    of a service compute runs may use, or changes how its tasks are scaled in (shared.image_readiness), and ``ready``
+    does not confirm the image; a note for a preview. A ``ready`` service that is no catalog service is
     refused whatever runs."""
     from shared.image_readiness import IMAGE_READY_FLAG, readiness_refusals
 
