@@ -67,18 +67,29 @@ def _running(compute: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return services if isinstance(services, Mapping) else {}
 
 
-def _ready_hint(env_name: str, service: str, what: str) -> str:
+def _ready_hint(env_name: str, service: str, what: str, merged: str) -> str:
+    """What to do; ``merged``: the way where the catalog change came first, so an up releasing the image is refused
+    too."""
     return (f"The catalog is every env's and images are promoted env by env, so only you know whether the image "
             f"{env_name} runs {what}. Release one that does to {env_name} first (release.images, an up before this "
-            f"change), then run this up with `{IMAGE_READY_FLAG} {service}`")
+            f"change), then run this up with `{IMAGE_READY_FLAG} {service}`. Where this catalog change came first: "
+            f"{merged}")
+
+
+#: the way out of a narrowed publish grant merged before the image: compute alone releases it, messaging keeps the grant
+_COMPUTE_FIRST = ("`nox -s up -- {env} --layers compute --exact` releases the image while messaging keeps the grant, "
+                  "then this up with `" + IMAGE_READY_FLAG + " {service}`")
+#: the way out of the other changes merged before the image: compute applies them in the up that releases it
+_SET_BACK = "set it back in the catalog until {env} runs a ready image"
 
 
 def readiness_refusals(catalog: Catalog, env: EnvConfig, layers: Collection[str],
                        read: Callable[[str], Mapping[str, Any] | None], ready: Collection[str]) -> list[ConfigError]:
     """A ConfigError (file: the catalog) per catalog change of a service compute's deployed stack runs that this ``up``
     of ``layers`` would apply under its running image (above) and that ``ready`` does not confirm."""
-    if not {"messaging", "mesh", "compute"} & set(layers):
-        return []
+    calls = "compute" in layers or ("mesh" in layers and env.mesh.provider == "appmesh")
+    if "messaging" not in layers and not calls:
+        return []  # a run that applies none of them reads no stack
     env_name, file = env.name, str(catalog_path())
     running = _running(read("compute"))
     refusals: list[ConfigError] = []
@@ -92,10 +103,10 @@ def readiness_refusals(catalog: Catalog, env: EnvConfig, layers: Collection[str]
                     f"no longer lists {', '.join(keys)}, which messaging's deployed grants let {service} publish to "
                     f"the {exchange} exchange. This up narrows the grant before, and without, any roll of the tasks "
                     f"{env_name} runs: a task that still publishes one gets ACCESS_REFUSED and its channel is closed. "
-                    + _ready_hint(env_name, service, "no longer publishes them"))))
+                    + _ready_hint(env_name, service, "no longer publishes them",
+                                  _COMPUTE_FIRST.format(env=env_name, service=service)))))
     # compute applies calls, artifacts and scale-in (in App Mesh envs the mesh layer narrows a caller's backends first)
     queue_metrics = publishes_queue_metrics(env)
-    calls = "compute" in layers or ("mesh" in layers and env.mesh.provider == "appmesh")
     for service, entry in sorted(running.items()):
         if service in catalog.names() and service not in ready and isinstance(entry, Mapping):
             refusals += _compute_refusals(file, env_name, catalog[service], entry, layers, calls,
@@ -120,7 +131,8 @@ def _compute_refusals(file: str, env_name: str, spec: ServiceSpec, entry: Mappin
             f"no longer lists {', '.join(dropped)}, which the tasks {env_name} runs were given. This up rolls "
             f"{service} onto a task definition without {'their' if len(dropped) > 1 else 'its'} <SVC>_URL and mesh "
             "client (Service Connect, or its App Mesh backend), on the image it runs now: a call it still makes fails. "
-            + _ready_hint(env_name, service, f"no longer calls {', '.join(dropped)}"))))
+            + _ready_hint(env_name, service, f"no longer calls {', '.join(dropped)}",
+                          _SET_BACK.format(env=env_name)))))
     if "compute" not in layers:
         return refusals
     artifacts = entry.get("artifacts")
@@ -128,12 +140,13 @@ def _compute_refusals(file: str, env_name: str, spec: ServiceSpec, entry: Mappin
         refusals.append(ConfigError(file, f"services.{service}.artifacts", (
             f"is {spec.artifacts or 'unset'}, but the tasks {env_name} runs were given {artifacts} access to the "
             "artifact bucket. This up narrows the task role's policy in place: a read or write beyond it gets "
-            "AccessDenied. " + _ready_hint(env_name, service, f"no longer needs {artifacts} access"))))
+            "AccessDenied. " + _ready_hint(env_name, service, f"no longer needs {artifacts} access",
+                                           _SET_BACK.format(env=env_name)))))
     if scales_in and entry.get("scales_in_while_working") is False:
         refusals.append(ConfigError(file, f"services.{service}.protects_jobs", (
             f"is true, but compute's last up scales {service} in only once no task holds a job. This up makes its idle "
             "tasks leave while others still work, at once and without a roll of its tasks: safe only where the "
             "running image turns ECS task scale-in protection on while it holds a job, or ECS may stop a task in the "
             "middle of one (redelivered, then dead-lettered after delivery_limit). "
-            + _ready_hint(env_name, service, "protects its working tasks"))))
+            + _ready_hint(env_name, service, "protects its working tasks", _SET_BACK.format(env=env_name)))))
     return refusals

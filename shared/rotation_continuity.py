@@ -208,8 +208,9 @@ def rollout_refusal(env_name: str, rotation: CredentialsRotation | None, messagi
     changed = EPOCH_KEY if (rotation.epoch if rotation else None) != deployed else PREVIOUS_KEY
     return ConfigError(_env_file(env_name), changed, (
         f"this up would delete the users {', '.join(deleted)}, but compute's last up did not leave every task on "
-        f"the deployed secrets: {where} (a compute step that did not finish after the last rotation: refused, "
-        "interrupted, left out, or rolled back by ECS). RabbitMQ would close those tasks' connections "
-        "(CONNECTION_FORCED) and they could not reconnect until compute's rollout replaces them. Set the rotation "
-        f"back as deployed (`{EPOCH_KEY}: {deployed}`, {previous}) and run `nox -s up -- {env_name}` until "
-        "compute's rollout succeeds (it rolls the tasks onto the deployed secrets), then rotate"))
+        f"the deployed secrets: {where} (a compute step that did not finish after the last change of the secrets, "
+        "a rotation or a new broker endpoint: refused, interrupted, left out, or rolled back by ECS). RabbitMQ would "
+        "close those tasks' connections (CONNECTION_FORCED) and they could not reconnect until compute's rollout "
+        f"replaces them. Set the rotation back as deployed (`{EPOCH_KEY}: {deployed}`, {previous}) and run "
+        f"`nox -s up -- {env_name}` until compute's rollout succeeds (it rolls the tasks onto the deployed secrets), "
+        "then rotate"))

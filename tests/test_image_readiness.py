@@ -112,6 +112,8 @@ def test_a_narrowed_grant_of_a_running_service_is_refused(env_dir: Path) -> None
     assert refusal.file.endswith("catalog.yaml") and refusal.key == "services.gateway.publishes.requests"
     assert "no longer lists ranking.request" in refusal.reason and "ACCESS_REFUSED" in refusal.reason
     assert "--image-ready gateway" in refusal.reason and "release.images" in refusal.reason
+    assert ("Where this catalog change came first: `nox -s up -- dev --layers compute --exact` releases the image "
+            "while messaging keeps the grant") in refusal.reason
 
 
 @pytest.mark.parametrize(("layers", "messaging", "compute", "ready"), [
@@ -200,6 +202,8 @@ def test_artifacts_narrowed_under_a_running_writer_is_refused(tmp_path: Path,
     assert refusal.key == "services.training.artifacts"
     assert "is read, but the tasks dev runs were given write access" in refusal.reason
     assert "AccessDenied" in refusal.reason and "--image-ready training" in refusal.reason
+    assert "Where this catalog change came first: set it back in the catalog until dev runs a ready image" in \
+        refusal.reason
     assert readiness_refusals(load_catalog(), load_env("dev"), ["mesh"], reader(None, running), set()) == []
 
 
@@ -226,6 +230,8 @@ def test_a_run_of_neither_layer_reads_no_stack(env_dir: Path) -> None:
         raise AssertionError(f"{layer}'s outputs were read")
 
     assert readiness_refusals(load_catalog(), load_env("dev"), ["network", "discovery"], unreadable, set()) == []
+    # the mesh layer applies callees only in App Mesh envs (dev is Service Connect)
+    assert readiness_refusals(load_catalog(), load_env("dev"), ["mesh"], unreadable, set()) == []
 
 
 # -- the orchestrator --------------------------------------------------------------------------------------------

@@ -342,6 +342,13 @@ def test_where_ecs_rolled_a_service_back_compute_keeps_the_version_its_last_up_r
                              stack_outputs={**upstream, "organization/compute/dev": own})
     held = held_secret_versions(document["outputs"])
     assert held[rolled] == V_OLD
+    # without a record of it (a compute stack from before the field), the rolled-back service's version is unknown
+    unrecorded = {**own, "services": {**own["services"], rolled: {
+        key: value for key, value in own["services"][rolled].items() if key != "amqp_secret_version"}}}
+    document = synth_program(layer_dir("compute"), stack="dev", layer="compute", env="dev",
+                             account_id="111111111111", region="eu-west-1",
+                             stack_outputs={**upstream, "organization/compute/dev": unrecorded})
+    assert held_secret_versions(document["outputs"])[rolled] == UNKNOWN_VERSION
     assert {service: version for service, version in held.items() if service != rolled} == {
         service: version for service, version in held_secret_versions(last).items() if service != rolled}
 
@@ -414,11 +421,36 @@ def test_a_targeted_update_records_what_the_last_up_left_running(env_dir: Path, 
     upstream = {f"organization/{layer}/dev": documents[layer]["outputs"]
                 for layer in ("network", "discovery", "mesh", "broker", "messaging")}
     last = documents["compute"]["outputs"]
-    own = {"organization/compute/dev": {**last, "called_service_ports": {"inference": 8090}}} if deployed else {}
+    # a record of an older version of the layer: a field the contract no longer declares, in a service and a version
+    services = {service: {**entry, "protects_jobs": False, "versions": {"v1": {
+        "ecs_service_name": f"{service}-v1", "ecs_service_arn": "arn", "protects_jobs": False}}}
+                for service, entry in last["services"].items()}
+    own = {"organization/compute/dev": {**last, "called_service_ports": {"inference": 8090},
+                                        "services": services}} if deployed else {}
     document = synth_program(layer_dir("compute"), stack="dev", layer="compute", env="dev",
                              account_id="111111111111", region="eu-west-1", stack_outputs={**upstream, **own},
                              env_vars={TARGETED_VARIABLE: "1"})
     records = {key: document["outputs"].get(key) for key in RUNNING_RECORDS}
-    assert records == ({key: own["organization/compute/dev"][key] for key in RUNNING_RECORDS} if deployed
-                       else RUNNING_RECORDS)
+    declared = {service: {**last["services"][service], "versions": {"v1": {
+        "ecs_service_name": f"{service}-v1", "ecs_service_arn": "arn"}}} for service in last["services"]}
+    assert records == ({**{key: own["organization/compute/dev"][key] for key in RUNNING_RECORDS},
+                        "services": declared} if deployed else RUNNING_RECORDS)
     assert document["outputs"]["repository_urls"] == last["repository_urls"]  # what the registry step does change
+
+
+@pytest.mark.parametrize(("secret_version", "rolled_back", "before", "held"), [
+    ("v-now", set(), {}, "v-now"),                                  # converged: what this up pinned
+    ("v-now", {"gateway"}, {"gateway": "v-before"}, "v-before"),     # rolled back: the last record's
+    ("v-now", {"gateway"}, {}, UNKNOWN_VERSION),                     # rolled back, no record: unknown
+    ("", {"gateway"}, {"gateway": "v-before"}, ""),                  # no credentials: none, rolled back or not
+    ("v-now", {"training"}, {"gateway": "v-before"}, "v-now"),       # another service rolled back
+], ids=["converged", "rolled-back", "rolled-back-unrecorded", "no-credentials", "another-rolled-back"])
+def test_the_version_a_service_s_tasks_hold(secret_version: str, rolled_back: set[str], before: dict[str, str],
+                                            held: str) -> None:
+    from shared.components.compute import _held_version
+    from shared.components.compute_containers import ContainerWiring
+
+    wiring = ContainerWiring(service="gateway", port=8080, health_path="/health", image="repo@sha256:" + "a" * 64,
+                             region="eu-west-1", log_group="/platform/dev/gateway", port_name="gateway",
+                             environment={}, secrets={}, secret_version=secret_version)
+    assert _held_version("gateway", before, [wiring, rolled_back]) == held

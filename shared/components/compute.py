@@ -34,7 +34,7 @@ from shared.components.ecr import ServiceRepository, ServiceRepositoryArgs
 from shared.components.gateway import PublicGateway, PublicGatewayArgs, access_log_bucket_name
 from shared.components.image_replication import ImageReplication, ImageReplicationArgs
 from shared.components.service_connect_drain import ServiceConnectDrain
-from shared.contracts import required
+from shared.contracts import ComputeService, ComputeVersion, required
 from shared.envs import (
     EnvConfig,
     backlog_wakes,
@@ -110,10 +110,26 @@ def targeted_records(last: Mapping[str, Any] | None) -> dict[str, Any]:
     """:data:`RUNNING_RECORDS` for a targeted update (the image gate's registry step): the last ``up``'s, since the ECS
     services, task definitions, policies and bucket rules keep their state in it, while the stack's outputs are still
     what the program exports (shared.orchestrate.model.TARGETED_VARIABLE); as nothing runs before a first deploy. A
-    record the last outputs lack (a stack deployed before it) stays absent (None)."""
+    record the last outputs lack (a stack deployed before it) stays absent (None), and a field of a service's record
+    the contract no longer declares (one an older version of this layer exported) is left out: the contract refuses
+    undeclared fields."""
     if not last:
         return {key: type(empty)() for key, empty in RUNNING_RECORDS.items()}
-    return {key: last.get(key) for key in RUNNING_RECORDS}
+    records = {key: last.get(key) for key in RUNNING_RECORDS}
+    services = records["services"]
+    if isinstance(services, Mapping):
+        records["services"] = {service: _declared(entry, ComputeService) for service, entry in services.items()}
+    return records
+
+
+def _declared(entry: Any, model: type[ComputeService] | type[ComputeVersion]) -> Any:
+    """``entry`` (a service's or canary version's record) with only the fields ``model`` declares."""
+    if not isinstance(entry, Mapping):
+        return entry
+    kept = {key: value for key, value in entry.items() if key in model.model_fields}
+    if isinstance(kept.get("versions"), Mapping):
+        kept["versions"] = {version: _declared(unit, ComputeVersion) for version, unit in kept["versions"].items()}
+    return kept
 
 
 def _held_version(service: str, held_before: Mapping[str, str], values: list[Any]) -> str:

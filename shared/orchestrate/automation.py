@@ -757,7 +757,8 @@ class AutomationRunner:
     def _options(self, targeted: bool = False) -> auto.LocalWorkspaceOptions:
         # secrets_provider only matters when a stack is created (`pulumi stack init --secrets-provider`);
         # an existing stack keeps the provider it was created with.
-        marker = {TARGETED_VARIABLE: "1"} if targeted else {}
+        # "0" for every other run, whatever the caller's shell exports
+        marker = {TARGETED_VARIABLE: "1" if targeted else "0"}
         return auto.LocalWorkspaceOptions(env_vars={**self._program_environment, **marker, **self._env_vars},
                                           secrets_provider=self._secrets_provider)
 
