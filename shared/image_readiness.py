@@ -7,8 +7,8 @@ env at its next ``up``, whatever image runs there. Four changes are safe only wh
 * a ``publishes`` routing key removed (or an exchange's last key): messaging's ``up`` narrows the service's RabbitMQ
   topic permissions (and, for an exchange's last key, its write permission) before compute runs, and nothing rolls
   the tasks: a task that still publishes the key gets ``ACCESS_REFUSED`` and its channel is closed (RabbitMQ access
-  control, "Topic Authorisation"; at once, or from its next channel or connection, since RabbitMQ may cache access
-  checks per channel or connection);
+  control, "Topic Authorisation"), from its next channel or connection on: an open channel may keep its cached
+  verdict (tests/test_publish_narrowing_broker.py);
 * a service removed from ``calls``: compute rolls the caller onto a task definition without the callee's
   ``<SVC>_URL`` and Service Connect client, on the same image, which may still call it (in App Mesh envs the mesh
   layer drops the callee from the caller's virtual node backends first);
