@@ -87,7 +87,8 @@ def _operation(args: argparse.Namespace) -> Operation:
     if args.allow_replace and action is not Action.UP:
         raise UsageError("--allow-replace applies to up only (the only action that replaces resources)")
     if args.image_ready and action not in (Action.UP, Action.PREVIEW):
-        raise UsageError("--image-ready applies to up and preview only (the runs that change a service's grants)")
+        raise UsageError("--image-ready applies to up and preview only (the runs checked for catalog changes the "
+                         "running image must be ready for)")
     return Operation(action, preview_only=args.preview_only, local_state=args.local_state,
                      allow_replace=tuple(dict.fromkeys(args.allow_replace)))
 
