@@ -144,8 +144,9 @@ def _compute_refusals(file: str, env_name: str, spec: ServiceSpec, entry: Mappin
                                            _SET_BACK.format(env=env_name)))))
     if scales_in and entry.get("scales_in_while_working") is False:
         refusals.append(ConfigError(file, f"services.{service}.protects_jobs", (
-            f"is true, but compute's last up scales {service} in only once no task holds a job. This up makes its idle "
-            "tasks leave while others still work, at once and without a roll of its tasks: safe only where the "
+            f"is true, but compute's last up scales {service} in only once no task holds a job (the flag was off, or "
+            "the env published no queue metrics: an external broker). This up makes its idle tasks leave while others "
+            "still work, at once and without a roll of its tasks: safe only where the "
             "running image turns ECS task scale-in protection on while it holds a job, or ECS may stop a task in the "
             "middle of one (redelivered, then dead-lettered after delivery_limit). "
             + _ready_hint(env_name, service, "protects its working tasks", _SET_BACK.format(env=env_name)))))
