@@ -102,7 +102,8 @@ def readiness_refusals(catalog: Catalog, env: EnvConfig, layers: Collection[str]
                 refusals.append(ConfigError(file, f"services.{service}.publishes.{exchange}", (
                     f"no longer lists {', '.join(keys)}, which messaging's deployed grants let {service} publish to "
                     f"the {exchange} exchange. This up narrows the grant before, and without, any roll of the tasks "
-                    f"{env_name} runs: a task that still publishes one gets ACCESS_REFUSED and its channel is closed. "
+                    f"{env_name} runs: a task that still publishes one gets ACCESS_REFUSED and its channel is closed "
+                    "(from its next channel or connection, so possibly long after this up). "
                     + _ready_hint(env_name, service, "no longer publishes them",
                                   _COMPUTE_FIRST.format(env=env_name, service=service)))))
     # compute applies calls, artifacts and scale-in (in App Mesh envs the mesh layer narrows a caller's backends first)
