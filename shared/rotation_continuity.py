@@ -14,6 +14,7 @@ any layer runs) call it, so the refusal comes before any resource changes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
@@ -163,6 +164,34 @@ def held_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str,
     return held
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def deployed_kept_epochs(outputs: Mapping[str, Any] | None) -> list[date | None] | None:
+    """The epochs whose users messaging's deployed stack keeps (None in the list: the unsuffixed users), in its order
+    (current, previous); None for a stack from before :data:`KEPT_EPOCHS_OUTPUT`. A value of another form (a state
+    changed by hand) is a ContractError naming the output."""
+    value = (outputs or {}).get(KEPT_EPOCHS_OUTPUT)
+    if value is None:
+        return None
+    problem = ContractError(f"messaging's output {KEPT_EPOCHS_OUTPUT} is {value!r}, not a list of dates (YYYY-MM-DD) "
+                            "or \"\" (the unsuffixed users): its state was changed by hand; nothing was changed")
+    if not isinstance(value, list):
+        raise problem
+    kept: list[date | None] = []
+    for epoch in value:
+        if epoch == "":
+            kept.append(None)
+            continue
+        if not isinstance(epoch, str) or not _ISO_DATE.fullmatch(epoch):
+            raise problem
+        try:
+            kept.append(date.fromisoformat(epoch))
+        except ValueError:
+            raise problem from None
+    return kept
+
+
 def _users_deleted(env_name: str, rotation: CredentialsRotation | None,
                    messaging_outputs: Mapping[str, Any] | None) -> list[str]:
     """The users this up deletes of those messaging's deployed stack keeps (``ml-<env>-<service>[.<epoch>]``); a stack
@@ -170,10 +199,10 @@ def _users_deleted(env_name: str, rotation: CredentialsRotation | None,
     deployed = deployed_epoch(messaging_outputs)
     if isinstance(deployed, Undeployed):
         return []
-    kept = (messaging_outputs or {}).get(KEPT_EPOCHS_OUTPUT)
-    if isinstance(kept, list):
-        return [_users(env_name, date.fromisoformat(epoch) if epoch else None)
-                for epoch in sorted({str(epoch) for epoch in kept} - set(kept_epochs(rotation)))]
+    kept = deployed_kept_epochs(messaging_outputs)
+    if kept is not None:
+        now = {rotation.epoch, rotation.previous_epoch} if rotation else {None}
+        return [_users(env_name, epoch) for epoch in sorted(set(kept) - now, key=lambda day: day or date.min)]
     current = rotation.epoch if rotation else None
     return [f"of the generation before {deployed}"] if deployed is not None and current != deployed else []
 
@@ -202,15 +231,16 @@ def rollout_refusal(env_name: str, rotation: CredentialsRotation | None, messagi
                        f"{service}'s tasks hold version {held} of its secret, not the deployed {now}")
                       for service, (held, now) in sorted(behind.items()))
     deployed = deployed_epoch(messaging_outputs)
-    kept = (messaging_outputs or {}).get(KEPT_EPOCHS_OUTPUT)
-    previous = f"`{PREVIOUS_KEY}: {kept[1]}`" if isinstance(kept, list) and len(kept) > 1 and kept[1] else (
-        f"`{PREVIOUS_KEY}` unset" if isinstance(kept, list) else f"`{PREVIOUS_KEY}` as deployed")
+    kept = deployed_kept_epochs(messaging_outputs)
+    previous = f"`{PREVIOUS_KEY}: {kept[1]}`" if kept is not None and len(kept) > 1 and kept[1] else (
+        f"`{PREVIOUS_KEY}` unset" if kept is not None else f"`{PREVIOUS_KEY}` as deployed")
+    back = f"`{EPOCH_KEY}: {deployed}`, {previous}" if deployed else f"`{ROTATION_KEY}` removed"
     changed = EPOCH_KEY if (rotation.epoch if rotation else None) != deployed else PREVIOUS_KEY
     return ConfigError(_env_file(env_name), changed, (
         f"this up would delete the users {', '.join(deleted)}, but compute's last up did not leave every task on "
         f"the deployed secrets: {where} (a compute step that did not finish after the last change of the secrets, "
         "a rotation or a new broker endpoint: refused, interrupted, left out, or rolled back by ECS). RabbitMQ would "
         "close those tasks' connections (CONNECTION_FORCED) and they could not reconnect until compute's rollout "
-        f"replaces them. Set the rotation back as deployed (`{EPOCH_KEY}: {deployed}`, {previous}) and run "
+        f"replaces them. Set the rotation back as deployed ({back}) and run "
         f"`nox -s up -- {env_name}` until compute's rollout succeeds (it rolls the tasks onto the deployed secrets), "
         "then rotate"))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shared.envs import CredentialsRotation, EnvConfig
-from shared.errors import ConfigError
+from shared.errors import ConfigError, ContractError
 from shared.orchestrate.cli import main
 from shared.rotation_continuity import (
     KEPT_EPOCHS_OUTPUT,
@@ -454,3 +454,23 @@ def test_the_version_a_service_s_tasks_hold(secret_version: str, rolled_back: se
                              region="eu-west-1", log_group="/platform/dev/gateway", port_name="gateway",
                              environment={}, secrets={}, secret_version=secret_version)
     assert _held_version("gateway", before, [wiring, rolled_back]) == held
+
+
+@pytest.mark.parametrize("kept", [["2026-11-01", "Nov 2026"], ["2026-11-01", None], ["20261101", ""], "2026-11-01",
+                                  ["2026-13-01", ""]],
+                         ids=["prose", "null", "basic-format", "not-a-list", "no-such-day"])
+def test_a_kept_record_changed_by_hand_is_a_clear_error(kept: Any) -> None:
+    messaging = {**deployed_versions("2026-11-01", gateway=V_DEPLOYED), KEPT_EPOCHS_OUTPUT: kept}
+    with pytest.raises(ContractError, match=f"messaging's output {KEPT_EPOCHS_OUTPUT} is .*changed by hand"):
+        rollout_refusal("dev", ROTATED, messaging, lambda: compute_holding(gateway=V_OLD))
+
+
+def test_a_typo_in_image_ready_is_said_before_any_other_check(edit_env: Any,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    set_rotation(edit_env, "2026-12-01", "2026-11-01")
+    runner = BehindRunner(V_OLD)  # this up would also be refused for the rotation
+    code = main(["up", "dev", "--yes", "--image-ready", "gatewya"], runner=runner, out=io.StringIO(),
+                confirm=lambda prompt: True, images=ReleasedEverywhere())
+    assert code == 2 and runner.started() == []
+    error = capsys.readouterr().err
+    assert "--image-ready: gatewya: no service of the catalog" in error and "credentials_rotation" not in error

@@ -587,21 +587,30 @@ def _refuse_found(find: Callable[[], list[ConfigError]], operation: Operation, o
     _refuse(found, operation, out)
 
 
-def check_image_readiness(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
-                          out: TextIO, ready: Sequence[str]) -> None:
-    """ConfigError (exit 2) before any layer of an ``up`` runs when a catalog change takes away what the running image
-    of a service compute runs may use, or changes how its tasks are scaled in (shared.image_readiness), and ``ready``
-    does not confirm the image; a note for a preview. A ``ready`` service that is no catalog service is
-    refused whatever runs."""
-    from shared.image_readiness import IMAGE_READY_FLAG, readiness_refusals
+def check_ready_names(ready: Sequence[str]) -> None:
+    """UsageError (exit 2) for a service ``--image-ready`` names that the catalog does not have, before anything else
+    is checked (a typo would otherwise show as another check's refusal, or as the readiness refusal it meant to
+    confirm)."""
+    from shared.image_readiness import IMAGE_READY_FLAG
 
     catalog = load_catalog()
     unknown = [service for service in ready if service not in catalog.names()]
     if unknown:
         raise UsageError(f"{IMAGE_READY_FLAG}: {', '.join(unknown)}: no service of the catalog (services: "
                          f"{', '.join(catalog.names())})")
+
+
+def check_image_readiness(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                          out: TextIO, ready: Sequence[str]) -> None:
+    """ConfigError (exit 2) before any layer of an ``up`` runs when a catalog change takes away what the running image
+    of a service compute runs may use, or changes how its tasks are scaled in (shared.image_readiness), and ``ready``
+    does not confirm the image; a note for a preview (``ready``'s names are checked first, :func:`check_ready_names`).
+    """
+    from shared.image_readiness import readiness_refusals
+
     if operation.action not in (Action.UP, Action.PREVIEW):
         return
+    catalog = load_catalog()
     read = _layer_reader(env, read_outputs, f"what {env.name}'s running services were granted")
     _refuse_found(lambda: readiness_refusals(catalog, env, plan.layers, read, set(ready)), operation, out)
 
@@ -767,6 +776,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         args = build_parser().parse_args(argv)
         operation = _operation(args)
         env = load_env(args.env)  # a bad env file stops everything before any CLI is looked for
+        check_ready_names(args.image_ready)
         if operation.action in (Action.UP, Action.PREVIEW):  # a peak close to the broker's limits (not refused)
             for note in capacity_notes(env, load_catalog()):
                 out.write(f"note: {env_path(env.name)}: {note}\n")
