@@ -152,16 +152,23 @@ def kept_epochs(rotation: CredentialsRotation | None) -> list[str]:
     return [rotation.epoch.isoformat(), rotation.previous_epoch.isoformat() if rotation.previous_epoch else ""]
 
 
-def held_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str, str]:
-    """Service -> the version of its messaging secret compute's last ``up`` left its tasks on, from compute's stack
-    outputs; services that record none (see :data:`HELD_VERSION_FIELD`) are left out."""
+def recorded_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str, str]:
+    """Service -> what compute's last ``up`` recorded of the version of its messaging secret its tasks hold ("" none),
+    from compute's stack outputs; services without a record (a stack from before :data:`HELD_VERSION_FIELD`) are left
+    out."""
     services = (compute_outputs or {}).get("services")
-    held: dict[str, str] = {}
+    recorded: dict[str, str] = {}
     for service, entry in (services.items() if isinstance(services, Mapping) else ()):
         version = entry.get(HELD_VERSION_FIELD) if isinstance(entry, Mapping) else None
-        if isinstance(version, str) and version:
-            held[str(service)] = version
-    return held
+        if isinstance(version, str):
+            recorded[str(service)] = version
+    return recorded
+
+
+def held_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str, str]:
+    """Service -> the version of its messaging secret compute's last ``up`` left its tasks on; services that hold none
+    or have no record (:func:`recorded_secret_versions`) are left out."""
+    return {service: version for service, version in recorded_secret_versions(compute_outputs).items() if version}
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

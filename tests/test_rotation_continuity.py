@@ -443,8 +443,10 @@ def test_a_targeted_update_records_what_the_last_up_left_running(env_dir: Path, 
     ("v-now", {"gateway"}, {"gateway": "v-before"}, "v-before"),     # rolled back: the last record's
     ("v-now", {"gateway"}, {}, UNKNOWN_VERSION),                     # rolled back, no record: unknown
     ("", {"gateway"}, {"gateway": "v-before"}, ""),                  # no credentials: none, rolled back or not
+    ("v-now", {"gateway"}, {"gateway": ""}, ""),                     # rolled back to tasks that held no secret
     ("v-now", {"training"}, {"gateway": "v-before"}, "v-now"),       # another service rolled back
-], ids=["converged", "rolled-back", "rolled-back-unrecorded", "no-credentials", "another-rolled-back"])
+], ids=["converged", "rolled-back", "rolled-back-unrecorded", "no-credentials", "rolled-back-to-none",
+        "another-rolled-back"])
 def test_the_version_a_service_s_tasks_hold(secret_version: str, rolled_back: set[str], before: dict[str, str],
                                             held: str) -> None:
     from shared.components.compute import _held_version

@@ -134,12 +134,13 @@ def _declared(entry: Any, model: type[ComputeService] | type[ComputeVersion]) ->
 
 def _held_version(service: str, held_before: Mapping[str, str], values: list[Any]) -> str:
     """The secret version ``service``'s tasks hold: its wiring's (``values[0]``), unless ECS rolled it back (it is in
-    ``values[1]``, :meth:`ComputePlatform._rolled_back`), then ``held_before``'s, the last record's (none:
-    shared.rotation_continuity.UNKNOWN_VERSION, which holds back the next rotation until a roll succeeds)."""
+    ``values[1]``, :meth:`ComputePlatform._rolled_back`), then ``held_before``'s, the last record's ("" included; no
+    record: shared.rotation_continuity.UNKNOWN_VERSION, which holds back the next rotation until a roll succeeds)."""
     wiring, rolled_back = values
     if service not in rolled_back or not wiring.secret_version:
         return str(wiring.secret_version)  # "" (no credentials) stays "" rolled back: its tasks hold none either
-    return held_before.get(service) or UNKNOWN_VERSION
+    before = held_before.get(service)  # "" recorded: the rolled-back tasks hold no secret either
+    return UNKNOWN_VERSION if before is None else before
 
 
 @dataclass(frozen=True)
@@ -405,7 +406,7 @@ class ComputePlatform(pulumi.ComponentResource):
         """Per deployed service: ECS service name/ARN and task definition ARN, repository URL, image and its digest,
         the work queue and broker credentials its tasks are given, and the version of its messaging secret they hold:
         the one this `up` pinned, or where ECS rolled the service back (:meth:`_rolled_back`) ``held_before``'s, this
-        layer's last record (shared.rotation_continuity.held_secret_versions; UNKNOWN_VERSION when it has none).
+        layer's last record (shared.rotation_continuity.recorded_secret_versions; UNKNOWN_VERSION when it has none).
 
         A canaried service lists every version's ECS service under ``versions``; its top-level ECS
         service is the first version the env names.

@@ -15,7 +15,7 @@ from shared.components.compute_wiring import ComputeUpstreams
 from shared.components.task_stops import TaskStops, TaskStopsArgs
 from shared.layer import Layer
 from shared.port_retirement import CALLED_PORTS_OUTPUT, called_service_ports
-from shared.rotation_continuity import held_secret_versions
+from shared.rotation_continuity import recorded_secret_versions
 
 layer = Layer("compute")
 # Its own last outputs first: the artifact bucket keeps the handoff rule of a writer that left the catalog (or reads
@@ -48,7 +48,7 @@ MetricAlarms("task-stops-alarms",
 running = targeted_records(last) if layer.targeted else dict(
     # with the secret version its tasks hold, which the next credentials rotation checks (its last record's where ECS
     # rolled a service back)
-    services=compute.contract_services(held_secret_versions(last)),
+    services=compute.contract_services(recorded_secret_versions(last)),
     handoff_writers=compute.handoff_writers(args),
     subnet_ids=compute.subnet_ids(),
     # the ports its tasks call, which the network layer admits until compute's `up` after a change moved them off (its
