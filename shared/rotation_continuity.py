@@ -144,12 +144,15 @@ HELD_VERSION_FIELD = "amqp_secret_version"
 UNKNOWN_VERSION = "unknown"
 
 
-def kept_epochs(rotation: CredentialsRotation | None) -> list[str]:
-    """The epochs whose users messaging keeps under ``rotation`` ("" the unsuffixed users): the current one and the
+def _kept(rotation: CredentialsRotation | None) -> list[date | None]:
+    """The epochs whose users messaging keeps under ``rotation`` (None the unsuffixed users): the current one and the
     previous one (shared.components.messaging.credential_generations), only the unsuffixed without rotation."""
-    if rotation is None:
-        return [""]
-    return [rotation.epoch.isoformat(), rotation.previous_epoch.isoformat() if rotation.previous_epoch else ""]
+    return [rotation.epoch, rotation.previous_epoch] if rotation else [None]
+
+
+def kept_epochs(rotation: CredentialsRotation | None) -> list[str]:
+    """:func:`_kept` as messaging exports it (:data:`KEPT_EPOCHS_OUTPUT`: "" the unsuffixed users)."""
+    return [epoch.isoformat() if epoch else "" for epoch in _kept(rotation)]
 
 
 def recorded_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str, str]:
@@ -208,8 +211,8 @@ def _users_deleted(env_name: str, rotation: CredentialsRotation | None,
         return []
     kept = deployed_kept_epochs(messaging_outputs)
     if kept is not None:
-        now = {rotation.epoch, rotation.previous_epoch} if rotation else {None}
-        return [_users(env_name, epoch) for epoch in sorted(set(kept) - now, key=lambda day: day or date.min)]
+        gone = set(kept) - set(_kept(rotation))
+        return [_users(env_name, epoch) for epoch in sorted(gone, key=lambda day: day or date.min)]
     current = rotation.epoch if rotation else None
     return [f"of the generation before {deployed}"] if deployed is not None and current != deployed else []
 

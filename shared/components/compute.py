@@ -47,6 +47,7 @@ from shared.errors import ConfigError
 from shared.fargate import fargate_size_problem
 from shared.gateway_names import s3_bucket_arn
 from shared.mesh_names import unit_name
+from shared.port_retirement import CALLED_PORTS_OUTPUT
 from shared.rotation_continuity import UNKNOWN_VERSION
 
 
@@ -103,7 +104,7 @@ def ports_called(now: Mapping[str, int], before: Mapping[str, int], rolled_back:
 
 #: compute's outputs that record what runs (the ECS services and what their tasks were given, the subnets they are in,
 #: the ports they call, the artifact bucket's handoff rules), each as it is where nothing runs yet
-RUNNING_RECORDS: dict[str, Any] = {"services": {}, "handoff_writers": [], "subnet_ids": [], "called_service_ports": {}}
+RUNNING_RECORDS: dict[str, Any] = {"services": {}, "handoff_writers": [], "subnet_ids": [], CALLED_PORTS_OUTPUT: {}}
 
 
 def targeted_records(last: Mapping[str, Any] | None) -> dict[str, Any]:
