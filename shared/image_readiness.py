@@ -32,7 +32,7 @@ from typing import Any
 
 from shared.catalog import EXCHANGES, Catalog, ServiceSpec, catalog_path
 from shared.envs import EnvConfig, publishes_queue_metrics, scales_in_while_working
-from shared.errors import ConfigError
+from shared.errors import ConfigError, ContractError
 
 #: messaging's output: service -> exchange (the catalog's name: ``requests``, ``events``) -> the routing keys its
 #: users may publish there (no entry: none)
@@ -47,24 +47,63 @@ def publish_grants(catalog: Catalog) -> dict[str, dict[str, list[str]]]:
             for spec in catalog if spec.uses_messaging}
 
 
+def _hand_edited(output: str, value: object, form: str) -> ContractError:
+    """A record of a deployed stack of another form than its layer writes: a state changed by hand."""
+    return ContractError(f"the deployed output {output} is {value!r}, not {form}: its state was changed by hand; "
+                         "nothing was changed")
+
+
+def _strings(output: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _hand_edited(output, value, "a list of strings")
+    return value
+
+
 def narrowed_publishes(deployed: Mapping[str, Any], now: Mapping[str, Mapping[str, Sequence[str]]]
                        ) -> dict[str, dict[str, list[str]]]:
     """service -> exchange -> the routing keys ``deployed`` grants and ``now`` does not, for the services ``now``
-    still grants something or nothing (a service removed from the catalog is shared.service_removal's)."""
+    still grants something or nothing (a service removed from the catalog is shared.service_removal's). A grant of
+    another form than messaging exports is a ContractError naming it."""
     found: dict[str, dict[str, list[str]]] = {}
     for service, exchanges in deployed.items():
-        if service not in now or not isinstance(exchanges, Mapping):
-            continue
+        output = f"{PUBLISH_GRANTS_OUTPUT}.{service}"
+        if not isinstance(exchanges, Mapping):
+            raise _hand_edited(output, exchanges, "a mapping of exchange to routing keys")
         for exchange, keys in sorted(exchanges.items()):
-            lost = sorted(set(map(str, keys if isinstance(keys, list) else ())) - set(now[service].get(exchange, ())))
+            granted = _strings(f"{output}.{exchange}", keys)
+            lost = sorted(set(granted) - set(now[service].get(exchange, ()))) if service in now else []
             if lost:
                 found.setdefault(str(service), {})[str(exchange)] = lost
     return found
 
 
-def _running(compute: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def _running(compute: Mapping[str, Any] | None) -> Mapping[str, Mapping[str, Any]]:
+    """Compute's record of each service it runs (``services``; none for a stack that exports none), each checked to
+    be of the form compute writes."""
     services = (compute or {}).get("services")
-    return services if isinstance(services, Mapping) else {}
+    if services is None:
+        return {}
+    if not isinstance(services, Mapping):
+        raise _hand_edited("services", services, "a mapping of service to its record")
+    for service, entry in services.items():
+        if not isinstance(entry, Mapping):
+            raise _hand_edited(f"services.{service}", entry, "a mapping")
+        _checked(f"services.{service}", entry)
+    return services
+
+
+#: how much of the artifact bucket each catalog ``artifacts`` value reaches
+_ARTIFACT_REACH = {"": 0, "read": 1, "write": 2}
+
+
+def _checked(output: str, entry: Mapping[str, Any]) -> None:
+    """ContractError where a record the readiness check reads (absent: a stack from before it) is of another form."""
+    if entry.get("calls") is not None:
+        _strings(f"{output}.calls", entry["calls"])
+    if entry.get("artifacts") is not None and entry["artifacts"] not in _ARTIFACT_REACH:
+        raise _hand_edited(f"{output}.artifacts", entry["artifacts"], f"one of {sorted(_ARTIFACT_REACH)}")
+    if entry.get("scales_in_while_working") is not None and not isinstance(entry["scales_in_while_working"], bool):
+        raise _hand_edited(f"{output}.scales_in_while_working", entry["scales_in_while_working"], "true or false")
 
 
 def _ready_hint(env_name: str, service: str, what: str, merged: str) -> str:
@@ -94,7 +133,9 @@ def readiness_refusals(catalog: Catalog, env: EnvConfig, layers: Collection[str]
     running = _running(read("compute"))
     refusals: list[ConfigError] = []
     deployed = (read("messaging") or {}).get(PUBLISH_GRANTS_OUTPUT) if "messaging" in layers and running else None
-    if isinstance(deployed, Mapping):
+    if deployed is not None and not isinstance(deployed, Mapping):
+        raise _hand_edited(PUBLISH_GRANTS_OUTPUT, deployed, "a mapping of service to its grants")
+    if deployed is not None:
         for service, exchanges in narrowed_publishes(deployed, publish_grants(catalog)).items():
             if service not in running or service in ready:
                 continue
@@ -109,14 +150,10 @@ def readiness_refusals(catalog: Catalog, env: EnvConfig, layers: Collection[str]
     # compute applies calls, artifacts and scale-in (in App Mesh envs the mesh layer narrows a caller's backends first)
     queue_metrics = publishes_queue_metrics(env)
     for service, entry in sorted(running.items()):
-        if service in catalog.names() and service not in ready and isinstance(entry, Mapping):
+        if service in catalog.names() and service not in ready:
             refusals += _compute_refusals(file, env_name, catalog[service], entry, layers, calls,
                                           scales_in_while_working(catalog[service], catalog, queue_metrics))
     return refusals
-
-
-#: how much of the artifact bucket each catalog ``artifacts`` value reaches
-_ARTIFACT_REACH = {"": 0, "read": 1, "write": 2}
 
 
 def _compute_refusals(file: str, env_name: str, spec: ServiceSpec, entry: Mapping[str, Any], layers: Collection[str],
@@ -126,7 +163,7 @@ def _compute_refusals(file: str, env_name: str, spec: ServiceSpec, entry: Mappin
     running tasks compute's last ``up`` gave ``entry`` (its record in compute's ``services`` output)."""
     service, refusals = spec.name, []
     called = entry.get("calls") if calls else None
-    dropped = sorted(set(map(str, called)) - set(spec.calls)) if isinstance(called, list) else []
+    dropped = sorted(set(called) - set(spec.calls)) if called is not None else []
     if dropped:
         refusals.append(ConfigError(file, f"services.{service}.calls", (
             f"no longer lists {', '.join(dropped)}, which the tasks {env_name} runs were given. This up rolls "
@@ -137,7 +174,7 @@ def _compute_refusals(file: str, env_name: str, spec: ServiceSpec, entry: Mappin
     if "compute" not in layers:
         return refusals
     artifacts = entry.get("artifacts")
-    if isinstance(artifacts, str) and _ARTIFACT_REACH.get(artifacts, 0) > _ARTIFACT_REACH[spec.artifacts or ""]:
+    if artifacts is not None and _ARTIFACT_REACH[artifacts] > _ARTIFACT_REACH[spec.artifacts or ""]:
         refusals.append(ConfigError(file, f"services.{service}.artifacts", (
             f"is {spec.artifacts or 'unset'}, but the tasks {env_name} runs were given {artifacts} access to the "
             "artifact bucket. This up narrows the task role's policy in place: a read or write beyond it gets "

@@ -8,6 +8,7 @@ service is named with ``--image-ready``; a preview notes it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from shared.catalog import load_catalog
 from shared.envs import EnvConfig, load_env, scales_in_while_working
+from shared.errors import ContractError
 from shared.image_readiness import PUBLISH_GRANTS_OUTPUT, narrowed_publishes, publish_grants, readiness_refusals
 from shared.synth.engine import synth_env
 from tests.catalog_helpers import write_catalog
@@ -232,6 +234,48 @@ def test_a_run_of_neither_layer_reads_no_stack(env_dir: Path) -> None:
     assert readiness_refusals(load_catalog(), load_env("dev"), ["network", "discovery"], unreadable, set()) == []
     # the mesh layer applies callees only in App Mesh envs (dev is Service Connect)
     assert readiness_refusals(load_catalog(), load_env("dev"), ["mesh"], unreadable, set()) == []
+
+
+@pytest.mark.parametrize(("edit", "output", "form"), [
+    (lambda c, m: c["services"]["gateway"].update(artifacts="readwrite"), "services.gateway.artifacts", "one of"),
+    (lambda c, m: c["services"]["gateway"].update(scales_in_while_working="false"),
+     "services.gateway.scales_in_while_working", "true or false"),
+    (lambda c, m: c["services"]["gateway"].update(calls="preprocess"), "services.gateway.calls", "a list of strings"),
+    (lambda c, m: c["services"].update(gateway="gateway"), "services.gateway", "a mapping"),
+    (lambda c, m: c.update(services=["gateway"]), "services", "a mapping of service to its record"),
+    (lambda c, m: m[PUBLISH_GRANTS_OUTPUT]["gateway"].update(requests="preprocess.request"),
+     f"{PUBLISH_GRANTS_OUTPUT}.gateway.requests", "a list of strings"),
+    (lambda c, m: m[PUBLISH_GRANTS_OUTPUT].update(gateway=["requests"]), f"{PUBLISH_GRANTS_OUTPUT}.gateway",
+     "a mapping of exchange to routing keys"),
+    (lambda c, m: m.update({PUBLISH_GRANTS_OUTPUT: "all"}), PUBLISH_GRANTS_OUTPUT, "a mapping of service"),
+], ids=["artifacts", "scale-in-string", "calls-string", "record-string", "services-list", "keys-string",
+        "exchanges-list", "grants-string"])
+def test_a_record_changed_by_hand_is_named_not_passed(env_dir: Path, edit: Callable[[Any, Any], None], output: str,
+                                                      form: str) -> None:
+    """A record of another form than compute and messaging write (a state edited by hand) stops the check naming the
+    output, rather than reading as "no change" and letting the narrowing through."""
+    compute = {"services": {service: given(service) for service in SHIPPED}}
+    messaging = {PUBLISH_GRANTS_OUTPUT: deployed_wider()}
+    edit(compute, messaging)
+    with pytest.raises(ContractError, match=f"the deployed output {re.escape(output)} is .*, not {form}.*changed by "
+                                            "hand; nothing was changed"):
+        readiness_refusals(load_catalog(), load_env("dev"), ["messaging", "compute"], reader(messaging, compute),
+                           set())
+
+
+def test_a_record_changed_by_hand_stops_up_and_preview(env_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    class HandEdited(Deployed):
+        def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+            outputs = dict(super().stack_outputs(layer, env) or {})
+            if layer == "compute":
+                outputs["services"] = {**outputs["services"], "gateway": {"artifacts": "all"}}
+            return outputs
+
+    for action in ("up", "preview"):
+        runner = HandEdited()
+        code, _ = run([action, "dev", "--yes"] if action == "up" else [action, "dev"], runner)
+        assert code == 2 and runner.started() == [], action
+        assert "the deployed output services.gateway.artifacts is 'all'" in capsys.readouterr().err
 
 
 # -- the orchestrator --------------------------------------------------------------------------------------------
