@@ -91,3 +91,10 @@ class ContractError(PlatformError):
     """A layer read or exported something its typed contract does not declare."""
 
     exit_code = 2
+
+    @classmethod
+    def hand_edited(cls, layer: str, output: str, value: object, form: str) -> ContractError:
+        """A record ``layer``'s deployed stack exports in another form than the layer writes: its state was changed
+        by hand, and a check that read it as "no change" could let through what it exists to stop."""
+        return cls(f"{layer}'s output {output} is {value!r}, not {form}: its state was changed by hand; nothing was "
+                   "changed")

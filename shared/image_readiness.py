@@ -47,15 +47,9 @@ def publish_grants(catalog: Catalog) -> dict[str, dict[str, list[str]]]:
             for spec in catalog if spec.uses_messaging}
 
 
-def _hand_edited(output: str, value: object, form: str) -> ContractError:
-    """A record of a deployed stack of another form than its layer writes: a state changed by hand."""
-    return ContractError(f"the deployed output {output} is {value!r}, not {form}: its state was changed by hand; "
-                         "nothing was changed")
-
-
-def _strings(output: str, value: object) -> list[str]:
+def _strings(layer: str, output: str, value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _hand_edited(output, value, "a list of strings")
+        raise ContractError.hand_edited(layer, output, value, "a list of strings")
     return value
 
 
@@ -68,9 +62,9 @@ def narrowed_publishes(deployed: Mapping[str, Any], now: Mapping[str, Mapping[st
     for service, exchanges in deployed.items():
         output = f"{PUBLISH_GRANTS_OUTPUT}.{service}"
         if not isinstance(exchanges, Mapping):
-            raise _hand_edited(output, exchanges, "a mapping of exchange to routing keys")
+            raise ContractError.hand_edited("messaging", output, exchanges, "a mapping of exchange to routing keys")
         for exchange, keys in sorted(exchanges.items()):
-            granted = _strings(f"{output}.{exchange}", keys)
+            granted = _strings("messaging", f"{output}.{exchange}", keys)
             lost = sorted(set(granted) - set(now[service].get(exchange, ()))) if service in now else []
             if lost:
                 found.setdefault(str(service), {})[str(exchange)] = lost
@@ -84,10 +78,10 @@ def _running(compute: Mapping[str, Any] | None) -> Mapping[str, Mapping[str, Any
     if services is None:
         return {}
     if not isinstance(services, Mapping):
-        raise _hand_edited("services", services, "a mapping of service to its record")
+        raise ContractError.hand_edited("compute", "services", services, "a mapping of service to its record")
     for service, entry in services.items():
         if not isinstance(entry, Mapping):
-            raise _hand_edited(f"services.{service}", entry, "a mapping")
+            raise ContractError.hand_edited("compute", f"services.{service}", entry, "a mapping")
         _checked(f"services.{service}", entry)
     return services
 
@@ -99,11 +93,13 @@ _ARTIFACT_REACH = {"": 0, "read": 1, "write": 2}
 def _checked(output: str, entry: Mapping[str, Any]) -> None:
     """ContractError where a record the readiness check reads (absent: a stack from before it) is of another form."""
     if entry.get("calls") is not None:
-        _strings(f"{output}.calls", entry["calls"])
+        _strings("compute", f"{output}.calls", entry["calls"])
     if entry.get("artifacts") is not None and entry["artifacts"] not in _ARTIFACT_REACH:
-        raise _hand_edited(f"{output}.artifacts", entry["artifacts"], f"one of {sorted(_ARTIFACT_REACH)}")
+        raise ContractError.hand_edited("compute", f"{output}.artifacts", entry["artifacts"],
+                                        f"one of {sorted(_ARTIFACT_REACH)}")
     if entry.get("scales_in_while_working") is not None and not isinstance(entry["scales_in_while_working"], bool):
-        raise _hand_edited(f"{output}.scales_in_while_working", entry["scales_in_while_working"], "true or false")
+        raise ContractError.hand_edited("compute", f"{output}.scales_in_while_working",
+                                        entry["scales_in_while_working"], "true or false")
 
 
 def _ready_hint(env_name: str, service: str, what: str, merged: str) -> str:
@@ -134,7 +130,8 @@ def readiness_refusals(catalog: Catalog, env: EnvConfig, layers: Collection[str]
     refusals: list[ConfigError] = []
     deployed = (read("messaging") or {}).get(PUBLISH_GRANTS_OUTPUT) if "messaging" in layers and running else None
     if deployed is not None and not isinstance(deployed, Mapping):
-        raise _hand_edited(PUBLISH_GRANTS_OUTPUT, deployed, "a mapping of service to its grants")
+        raise ContractError.hand_edited("messaging", PUBLISH_GRANTS_OUTPUT, deployed,
+                                        "a mapping of service to its grants")
     if deployed is not None:
         for service, exchanges in narrowed_publishes(deployed, publish_grants(catalog)).items():
             if service not in running or service in ready:

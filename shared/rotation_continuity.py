@@ -51,8 +51,7 @@ def deployed_epoch(outputs: Mapping[str, Any] | None) -> date | Undeployed | Non
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ContractError(f"messaging's output {DEPLOYED_EPOCH_OUTPUT} is {value!r}, not a date (YYYY-MM-DD): "
-                            "its state was changed by hand; nothing was changed") from None
+        raise ContractError.hand_edited("messaging", DEPLOYED_EPOCH_OUTPUT, value, "a date (YYYY-MM-DD)") from None
 
 
 def exported_epoch(rotation: CredentialsRotation | None) -> str | None:
@@ -158,12 +157,15 @@ def kept_epochs(rotation: CredentialsRotation | None) -> list[str]:
 def recorded_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[str, str]:
     """Service -> what compute's last ``up`` recorded of the version of its messaging secret its tasks hold ("" none),
     from compute's stack outputs; services without a record (a stack from before :data:`HELD_VERSION_FIELD`) are left
-    out."""
+    out. A record of another form (a state changed by hand) is a ContractError naming it."""
     services = (compute_outputs or {}).get("services")
     recorded: dict[str, str] = {}
     for service, entry in (services.items() if isinstance(services, Mapping) else ()):
         version = entry.get(HELD_VERSION_FIELD) if isinstance(entry, Mapping) else None
-        if isinstance(version, str):
+        if version is not None and not isinstance(version, str):
+            raise ContractError.hand_edited("compute", f"services.{service}.{HELD_VERSION_FIELD}", version,
+                                            "a secret version (a string)")
+        if version is not None:
             recorded[str(service)] = version
     return recorded
 
@@ -184,8 +186,8 @@ def deployed_kept_epochs(outputs: Mapping[str, Any] | None) -> list[date | None]
     value = (outputs or {}).get(KEPT_EPOCHS_OUTPUT)
     if value is None:
         return None
-    problem = ContractError(f"messaging's output {KEPT_EPOCHS_OUTPUT} is {value!r}, not a list of dates (YYYY-MM-DD) "
-                            "or \"\" (the unsuffixed users): its state was changed by hand; nothing was changed")
+    problem = ContractError.hand_edited("messaging", KEPT_EPOCHS_OUTPUT, value,
+                                        'a list of dates (YYYY-MM-DD) or "" (the unsuffixed users)')
     if not isinstance(value, list):
         raise problem
     kept: list[date | None] = []

@@ -19,6 +19,7 @@ from shared.envs import CredentialsRotation, EnvConfig
 from shared.errors import ConfigError, ContractError
 from shared.orchestrate.cli import main
 from shared.rotation_continuity import (
+    HELD_VERSION_FIELD,
     KEPT_EPOCHS_OUTPUT,
     UNKNOWN_VERSION,
     held_secret_versions,
@@ -465,6 +466,17 @@ def test_a_kept_record_changed_by_hand_is_a_clear_error(kept: Any) -> None:
     messaging = {**deployed_versions("2026-11-01", gateway=V_DEPLOYED), KEPT_EPOCHS_OUTPUT: kept}
     with pytest.raises(ContractError, match=f"messaging's output {KEPT_EPOCHS_OUTPUT} is .*changed by hand"):
         rollout_refusal("dev", ROTATED, messaging, lambda: compute_holding(gateway=V_OLD))
+
+
+@pytest.mark.parametrize("held", [7, ["v1"], False], ids=["number", "list", "boolean"])
+def test_a_held_version_changed_by_hand_is_a_clear_error(held: Any) -> None:
+    """A held version compute's state carries in another form is named, not skipped as a service without a record
+    (which would let the rotation delete the users its tasks still log in as)."""
+    compute = compute_holding(gateway=V_OLD)
+    compute["services"]["gateway"][HELD_VERSION_FIELD] = held
+    with pytest.raises(ContractError, match=f"compute's output services.gateway.{HELD_VERSION_FIELD} is .*changed by "
+                                            "hand"):
+        rollout_refusal("dev", ROTATED, deployed_versions("2026-11-01", gateway=V_DEPLOYED), lambda: compute)
 
 
 def test_a_typo_in_image_ready_is_said_before_any_other_check(edit_env: Any,
