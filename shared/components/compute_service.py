@@ -23,6 +23,7 @@ from shared.artifact_names import artifact_prefix
 from shared.catalog import ECS_DURATION_MAX, ServiceSpec
 from shared.cloudwatch_metrics import (
     BACKLOG_OUT_PERIODS,
+    ECS_NAMESPACE,
     QUEUE_IDLE_CONSUMERS_METRIC,
     QUEUE_MESSAGES_METRIC,
     QUEUE_READY_METRIC,
@@ -366,6 +367,18 @@ BACKLOG_OUT_STEPS: tuple[tuple[int, int | None, int], ...] = ((0, 9, 1), (9, 99,
 #: Minutes with no message in its queue (ready or unacknowledged) before a backlog-driven consumer loses one task.
 BACKLOG_IDLE_PERIODS = SCALE_IN_COOLDOWN_SECONDS // 60
 BACKLOG_PERIOD_SECONDS = 60  # the publisher writes one data point per queue each minute
+#: Minutes an HTTP consumer's queue must hold nothing and its tasks' CPU stay under :func:`quiet_cpu_percent` before it
+#: loses one task: as slow as target tracking's own scale-in (a model reload costs more than an idle task).
+QUIET_IN_PERIODS = 15
+
+
+def quiet_cpu_percent(cpu_target_percent: int) -> float:
+    """The average CPU below which an HTTP consumer whose queue holds nothing loses a task: half its target, as one
+    task of N >= 2 fewer at most doubles the others' share of the load, which stays under the target, so CPU tracking
+    does not add it back."""
+    return cpu_target_percent / 2
+
+
 #: The backlog scale-out's cooldown: a new Fargate task pulls an ML image and loads its model before it consumes,
 #: often minutes, and meanwhile the queue still shows its message ready. Within a cooldown a breaching alarm adds
 #: tasks only for a larger step (Application Auto Scaling user guide, step scaling, "Cooldown period"), so 60 s
@@ -410,7 +423,13 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
     work) only the backlog scale-in would remove it, once the queue is empty: an idle task billed for as long as
     the job runs (``max_job_seconds``, 6 hours for training). Step scaling, unlike target tracking, acts on its alarm
     alone, so it scales out of 0 tasks: the queue's figures are published whether or not a task runs.
-    A service that serves HTTP keeps CPU tracking for scale-out and scale-in.
+    A service that serves HTTP keeps CPU tracking for scale-out. Where it also consumes and the env publishes its
+    queue's figures, that tracking removes no task (target tracking knows nothing of the jobs its tasks hold, and the
+    backlog scale-out it does not see would add back what it removed while messages wait: "caution ... when using
+    target tracking scaling policies with step scaling policies", botocore application-autoscaling
+    PutScalingPolicy): it loses one task per cooldown once its queue has held nothing, ready or unacknowledged, and
+    its CPU stayed under half the target for :data:`QUIET_IN_PERIODS` minutes (the quiet scale-in). Elsewhere (no
+    queue, or no figures) CPU tracking scales it in too.
     """
     plan, settings = args.plan, args.settings
     target = aws.appautoscaling.Target(
@@ -426,8 +445,10 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
     # external broker) it then has no policy at all and runs between min_count and max_count as set: CPU tracking
     # with scale-in would add a task per CPU-bound job and then, the average halved by the idle one, scale in,
     # and ECS may stop the working task, its job redelivered and started over towards the delivery limit.
-    cpu = None if plan.queue_only else cpu_policy(f"{name}-cpu", target, plan)
-    if not plan.backlog_scaling or settings.queue_metrics_namespace is None:
+    figures = plan.backlog_scaling and settings.queue_metrics_namespace is not None
+    quiet = figures and not plan.queue_only  # an HTTP consumer whose queue's figures are published: quiet scale-in
+    cpu = None if plan.queue_only else cpu_policy(f"{name}-cpu", target, plan, scale_in=not quiet)
+    if not figures or settings.queue_metrics_namespace is None:
         return Autoscaling(target, cpu)
     messaging = args.upstreams.messaging
     dimensions = {"VirtualHost": messaging.apply(lambda values: values.vhost),
@@ -474,11 +495,20 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
             f"{plan.name}.work has had no message, waiting or in progress, for {BACKLOG_IDLE_PERIODS} minutes: remove "
             f"one idle {args.unit} task (down to min_count)", "LessThanOrEqualToThreshold", 0, BACKLOG_IDLE_PERIODS,
             backlog_in))
+    elif quiet:
+        backlog_in = step_policy(f"{name}-quiet-in", target, SCALE_IN_COOLDOWN_SECONDS, [
+            aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
+                metric_interval_lower_bound="0", scaling_adjustment=-1)])
+        alarms.append(quiet_alarm(f"{settings.env_name}-ml-quiet-in-{args.unit}", settings.queue_metrics_namespace,
+                                  dimensions, {"ClusterName": args.cluster_name, "ServiceName": service.name}, plan,
+                                  args.unit, backlog_in))
     return Autoscaling(target, cpu, out, backlog_in, tuple(alarms))
 
 
-def cpu_policy(name: str, target: aws.appautoscaling.Target, plan: ServicePlan) -> aws.appautoscaling.Policy:
-    """Target tracking of ``target`` on its tasks' average CPU at the plan's ``cpu_target_percent``."""
+def cpu_policy(name: str, target: aws.appautoscaling.Target, plan: ServicePlan,
+               scale_in: bool = True) -> aws.appautoscaling.Policy:
+    """Target tracking of ``target`` on its tasks' average CPU at the plan's ``cpu_target_percent``; with
+    ``scale_in`` off it only adds tasks (``DisableScaleIn``)."""
     tracking = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs
     cpu_metric = aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs
     return aws.appautoscaling.Policy(
@@ -490,6 +520,7 @@ def cpu_policy(name: str, target: aws.appautoscaling.Target, plan: ServicePlan) 
         target_tracking_scaling_policy_configuration=tracking(
             target_value=float(plan.cpu_target_percent),
             predefined_metric_specification=cpu_metric(predefined_metric_type="ECSServiceAverageCPUUtilization"),
+            disable_scale_in=None if scale_in else True,
             # Scale out once per new task's start (not before it can take load), scale in slowly: a model reload costs
             # more than an idle task.
             scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
@@ -527,6 +558,37 @@ def backlog_alarm(alarm_name: str, namespace: str, metric: str, dimensions: Mapp
         treat_missing_data="notBreaching", namespace=namespace, metric_name=metric, statistic=statistic,
         period=BACKLOG_PERIOD_SECONDS, dimensions=dict(dimensions), alarm_actions=[policy.arn],
         opts=pulumi.ResourceOptions(parent=policy))
+
+
+def quiet_alarm(alarm_name: str, namespace: str, queue: Mapping[str, pulumi.Input[str]],
+                service: Mapping[str, pulumi.Input[str]], plan: ServicePlan, unit: str,
+                policy: aws.appautoscaling.Policy) -> aws.cloudwatch.MetricAlarm:
+    """The alarm that runs an HTTP consumer's quiet scale-in ``policy``: for :data:`QUIET_IN_PERIODS` minutes its work
+    queue (``queue``: the publisher's dimensions) held no message, ready or unacknowledged, so no task holds a job a
+    stop would cut, and its tasks' average CPU (``AWS/ECS`` ``CPUUtilization`` of ``service``) stayed under
+    :func:`quiet_cpu_percent`. A minute without either figure (the publisher failing, no task) is no quiet minute
+    (metric math yields no point there; missing data is not breaching): the service is not scaled in."""
+    query = aws.cloudwatch.MetricAlarmMetricQueryArgs
+    metric = aws.cloudwatch.MetricAlarmMetricQueryMetricArgs
+    quiet_cpu = quiet_cpu_percent(plan.cpu_target_percent)
+    return aws.cloudwatch.MetricAlarm(
+        alarm_name, name=alarm_name,
+        alarm_description=(f"{plan.name}.work has held no message and {unit}'s CPU stayed under {quiet_cpu:g} % for "
+                           f"{QUIET_IN_PERIODS} minutes: remove one {unit} task (down to min_count; README "
+                           "Autoscaling)"),
+        comparison_operator="GreaterThanOrEqualToThreshold", threshold=1, evaluation_periods=QUIET_IN_PERIODS,
+        datapoints_to_alarm=QUIET_IN_PERIODS, treat_missing_data="notBreaching",
+        metric_queries=[
+            query(id="cpu", return_data=False, label="CPUUtilization", metric=metric(
+                namespace=ECS_NAMESPACE, metric_name="CPUUtilization", stat="Average", period=BACKLOG_PERIOD_SECONDS,
+                dimensions=dict(service))),
+            query(id="messages", return_data=False, label=QUEUE_MESSAGES_METRIC, metric=metric(
+                namespace=namespace, metric_name=QUEUE_MESSAGES_METRIC, stat="Maximum", period=BACKLOG_PERIOD_SECONDS,
+                dimensions=dict(queue))),
+            query(id="quiet", return_data=True, label="queue empty and CPU low",
+                  expression=f"IF(messages == 0 AND cpu < {quiet_cpu:g}, 1, 0)"),
+        ],
+        alarm_actions=[policy.arn], opts=pulumi.ResourceOptions(parent=policy))
 
 
 class FargateService(pulumi.ComponentResource):

@@ -1,7 +1,8 @@
 """Given an env, each consumer's ECS service scales on its work queue's backlog (the queue metrics publisher's
 ``MLPlatform/RabbitMQ`` ``MessagesReady``) with step scaling, which acts on its alarm alone and so scales out of
 0 tasks; a consumer no HTTP request reaches scales on its backlog only (no CPU policy) and may rest at 0 tasks;
-the others keep CPU target tracking and may not go to 0."""
+the others keep CPU target tracking and may not go to 0; where their queue's figures are published it only adds
+tasks, and they lose one only while their queue holds nothing and their CPU is low (the quiet scale-in)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def layers(env: str) -> dict[str, dict[str, Any]]:
 
 
 def scaling(document: dict[str, Any], unit: str) -> dict[str, dict[str, Any]]:
-    """The unit's policies by name suffix (cpu, backlog-out, backlog-in) and their alarms (alarm-<suffix>)."""
+    """The unit's policies by name suffix (cpu, backlog-out, backlog-in, quiet-in) and their alarms
+    (alarm-<suffix>)."""
     resources = by_urn(document)
     found = {r["name"].removeprefix(f"{unit}-"): r for r in of_type(document, POLICY)
              if r["name"].startswith(f"{unit}-")}
@@ -98,9 +100,58 @@ def test_only_a_consumer_no_request_reaches_scales_in_on_its_backlog_and_not_on_
         if spec.consumes and not spec.public and not catalog.callers(spec.name):
             assert_scales_in_on_its_queue(found, protects_jobs=spec.protects_jobs)
         else:
-            tracking = found["cpu"]["inputs"]["targetTrackingScalingPolicyConfiguration"]
-            assert "disableScaleIn" not in tracking, f"{spec.name} serves HTTP: CPU scales it in"
             assert "backlog-in" not in found
+            assert "cpu" in found, f"{spec.name} serves HTTP: CPU scales it out"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_scale_in_works_against_a_scale_out_or_cuts_a_job(env: str) -> None:
+    """An HTTP consumer (gateway, preprocess, inference) scales out on its CPU and on its backlog, but CPU tracking
+    removes none of its tasks: it knows nothing of the jobs they hold, and while messages wait with little CPU it
+    would remove what the backlog scale-out adds back, again and again, each removal stopping a task that may hold a
+    job (redelivered, towards the delivery limit; "caution ... when using target tracking scaling policies with step
+    scaling policies", botocore application-autoscaling PutScalingPolicy). It loses one task per cooldown once its
+    queue held nothing, ready or unacknowledged, and its CPU stayed under half the target (one task of N >= 2 fewer
+    stays under the target) for 15 minutes."""
+    compute = layers(env)["compute"]
+    catalog = load_catalog()
+    for target in of_type(compute, TARGET):
+        found = scaling(compute, target["name"])
+        policies = {suffix: found[suffix]["inputs"] for suffix in found if not suffix.startswith("alarm-")}
+        tracking = [p["targetTrackingScalingPolicyConfiguration"] for p in policies.values()
+                    if p["policyType"] == "TargetTrackingScaling"]
+        step_out = [suffix for suffix, p in policies.items() if p["policyType"] == "StepScaling"
+                    and all(step["scalingAdjustment"] > 0 for step in p["stepScalingPolicyConfiguration"]
+                            ["stepAdjustments"])]
+        if step_out:
+            assert all(config.get("disableScaleIn") is True for config in tracking), (target["name"], step_out)
+    for spec in catalog:
+        if not spec.consumes or catalog.queue_only(spec.name):
+            continue
+        found = scaling(compute, spec.name)
+        assert {suffix for suffix in found if not suffix.startswith("alarm-")} == {"cpu", "backlog-out", "quiet-in"}
+        quiet = found["quiet-in"]["inputs"]["stepScalingPolicyConfiguration"]
+        assert quiet["stepAdjustments"] == [{"metricIntervalLowerBound": "0", "scalingAdjustment": -1}]
+        assert quiet["cooldown"] == 300
+        alarm = found["alarm-quiet-in"]["inputs"]
+        assert alarm["name"] == f"{env}-ml-quiet-in-{spec.name}"
+        assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == 15
+        assert alarm["treatMissingData"] == "notBreaching", "no figures: no quiet minute, no scale-in"
+        queries = {query["id"]: query for query in alarm["metricQueries"]}
+        cpu, messages = queries["cpu"]["metric"], queries["messages"]["metric"]
+        assert (cpu["namespace"], cpu["metricName"], cpu["stat"], set(cpu["dimensions"])) == (
+            "AWS/ECS", "CPUUtilization", "Average", {"ClusterName", "ServiceName"})
+        assert cpu["dimensions"]["ServiceName"] == by_name(compute, "aws:ecs/service:Service", spec.name)[
+            "inputs"]["name"]
+        # ready and unacknowledged together: no task holds a job a stop would cut
+        assert (messages["namespace"], messages["metricName"], messages["stat"]) == (
+            "MLPlatform/RabbitMQ", "Messages", "Maximum")
+        assert messages["dimensions"] == found["alarm-backlog-out"]["inputs"]["dimensions"]
+        target_percent = plan_service(load_env(env), catalog, spec.name).cpu_target_percent
+        assert queries["quiet"]["expression"] == f"IF(messages == 0 AND cpu < {target_percent / 2:g}, 1, 0)"
+        assert queries["quiet"]["returnData"] is True and not queries["cpu"].get("returnData")
+        assert found["quiet-in"]["urn"] in found["alarm-quiet-in"]["dependencies"]
 
 
 def assert_scales_in_on_its_queue(found: dict[str, dict[str, Any]], protects_jobs: bool) -> None:
@@ -188,7 +239,7 @@ def test_the_scaling_requests_are_valid_for_the_apis(env: str) -> None:
         report = ParamValidator().validate(params, put_scaling_policy_shape())
         assert not report.has_errors(), report.generate_report()
     for alarm in of_type(compute, ALARM):
-        if "-ml-backlog-" in alarm["inputs"]["name"]:
+        if "-ml-backlog-" in alarm["inputs"]["name"] or "-ml-quiet-in-" in alarm["inputs"]["name"]:
             report = ParamValidator().validate(put_metric_alarm_params(alarm["inputs"]), put_metric_alarm_shape())
             assert not report.has_errors(), report.generate_report()
 
@@ -227,6 +278,9 @@ def test_without_published_queue_metrics_no_service_scales_on_its_backlog(tmp_pa
     for spec in catalog:
         if spec.name != BACKLOG_ONLY:
             assert set(scaling(compute, spec.name)) == {"cpu"}, spec.name
+            # no queue figures: CPU tracking is all that scales it, in too
+            assert "disableScaleIn" not in scaling(compute, spec.name)["cpu"]["inputs"][
+                "targetTrackingScalingPolicyConfiguration"], spec.name
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -279,7 +333,8 @@ def test_a_replaced_service_takes_its_scalable_target_and_policies_with_it() -> 
     next(r for r in before["resources"] if r["urn"] == service["urn"])["inputs"]["launchType"] = "EC2"
     changes = {c.name: c.action for c in diff_documents("compute", before, baseline).changes
                if c.type in (TARGET, POLICY, "aws:ecs/service:Service")}
-    assert changes == {"gateway": "replace", "gateway-cpu": "replace", "gateway-backlog-out": "replace"}, changes
+    assert changes == {"gateway": "replace", "gateway-cpu": "replace", "gateway-backlog-out": "replace",
+                       "gateway-quiet-in": "replace"}, changes
     # the links the scan follows: the target's resourceId reads the service, each policy's reads the target
     target = next(r for r in of_type(baseline, TARGET) if r["parent"] == service["urn"])
     assert service["urn"] in target["property_dependencies"]["resourceId"]
