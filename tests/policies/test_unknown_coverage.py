@@ -11,6 +11,7 @@ from shared.policy_catalog import load_rules
 from tests.policies import (
     test_aws_alarm_topic,
     test_aws_api_model_valid,
+    test_aws_appautoscaling_policies_not_opposed,
     test_aws_appautoscaling_scale_from_zero,
     test_aws_cloudwatch_alarms,
     test_aws_cloudwatch_metric_published,
@@ -47,6 +48,8 @@ NAMED: dict[str, Callable[..., Any]] = {
     "aws-api-model-valid": test_aws_api_model_valid.test_unknown_values_are_skipped_and_the_known_ones_still_judged,
     "appautoscaling-scale-from-zero":
         test_aws_appautoscaling_scale_from_zero.test_an_unknown_min_capacity_leaves_the_rule_undecided,
+    "appautoscaling-policies-not-opposed":
+        test_aws_appautoscaling_policies_not_opposed.test_an_unknown_configuration_leaves_the_rule_undecided,
     "ecs-service-connect-callees-first":
         test_aws_ecs_service_connect_callees_first.test_unknown_container_definitions_leave_the_rule_undecided,
     "cloudmap-instance-valid":

@@ -1,0 +1,84 @@
+"""A scalable target that a step scaling policy scales out, and only out, is not also scaled in by target tracking.
+
+A stack rule: for every ``aws:appautoscaling/target:Target`` of the stack, if some ``StepScaling``
+``aws:appautoscaling/policy:Policy`` that depends on it (directly, through other resources or through a parent
+component that does) has only positive steps, no ``TargetTrackingScaling`` policy of the target may scale in: each
+must set ``disableScaleIn: true``. Scale the target in by a step policy whose alarm holds back while the step
+scale-out's signal says there is work (the platform's HTTP consumers: their queue empty and their CPU low).
+
+Why: target tracking knows nothing of the step policy's signal. While it shows work (messages waiting) and the tracked
+metric is low (CPU of jobs that wait on I/O), target tracking removes what the step policy adds back, again and again
+("We recommend caution, however, when using target tracking scaling policies with step scaling policies because
+conflicts between these policies can cause undesirable behavior", botocore application-autoscaling
+PutScalingPolicy). On ECS each removal stops a task that may hold a job, which the broker redelivers towards its
+delivery limit. Unknown policy settings leave the rule undecided until deployment. No Security Hub, cdk-nag or
+checkov equivalent.
+"""
+
+from typing import Any
+
+from pulumi_policy import PolicyResource, StackValidationArgs
+
+from shared.policy_support import (
+    as_int,
+    as_list,
+    contains_unknown,
+    depended_on,
+    not_applicable,
+    resource_input,
+    stack_resources,
+    stack_rule_policy,
+)
+from shared.policy_typing import ReportViolation
+
+TARGET = "aws:appautoscaling/target:Target"
+SCALING_POLICY = "aws:appautoscaling/policy:Policy"
+STEP, TRACKING = "StepScaling", "TargetTrackingScaling"
+CONFIG = {STEP: "stepScalingPolicyConfiguration", TRACKING: "targetTrackingScalingPolicyConfiguration"}
+
+
+def _config_key(policy: PolicyResource) -> str:
+    return CONFIG[str(resource_input(policy, "policyType"))]
+
+
+def _only_adds(config: Any) -> bool:
+    """Whether a step scaling configuration has steps and every one adds capacity."""
+    steps = [step for step in as_list(config.get("stepAdjustments")) if isinstance(step, dict)] \
+        if isinstance(config, dict) else []
+    return bool(steps) and all((as_int(step.get("scalingAdjustment")) or 0) > 0 for step in steps)
+
+
+def _scales_in(config: Any) -> bool:
+    return not (isinstance(config, dict) and config.get("disableScaleIn") is True)
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    targets = stack_resources(args, TARGET, none_reason="the stack has no scalable target")
+    policies = [p for p in stack_resources(args, SCALING_POLICY) if resource_input(p, "policyType") in CONFIG]
+    undecided = [f"scaling policy '{p.name}': {_config_key(p)}" for p in policies
+                 if contains_unknown(resource_input(p, _config_key(p)))]
+    if undecided:
+        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
+    judged = False
+    for target in targets:
+        of_target: list[PolicyResource] = [p for p in policies if target.urn in depended_on(p)]
+        out = [p for p in of_target
+               if resource_input(p, "policyType") == STEP and _only_adds(resource_input(p, CONFIG[STEP]))]
+        if not out:
+            continue
+        judged = True
+        for tracking in of_target:
+            if resource_input(tracking, "policyType") == TRACKING and _scales_in(resource_input(tracking,
+                                                                                                CONFIG[TRACKING])):
+                report_violation(
+                    f"scaling policy '{tracking.name}' (target tracking) scales in scalable target '{target.name}', "
+                    f"which {', '.join(repr(p.name) for p in out)} (step scaling) only scales out: target tracking "
+                    "knows nothing of the step policy's signal, so while it shows work and the tracked metric is low "
+                    "it removes what the step policy adds back, again and again, each removal stopping a task that "
+                    "may hold a job. Set disable_scale_in=True on the target tracking policy and scale in by a step "
+                    "policy whose alarm waits until that signal shows no work.", tracking.urn)
+    if not judged:
+        not_applicable(args, "no scalable target of the stack has a step scaling policy that only scales out")
+
+
+POLICY = stack_rule_policy(__file__, _validate)
