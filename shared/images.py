@@ -221,6 +221,27 @@ def _how_to_restore(env: EnvConfig, repository: str, digest: str, status: str) -
             "again once it is ACTIVE")
 
 
+#: the statuses of an image in ECR's archive storage class: stored, not pullable (botocore ecr ImageStatus)
+INACTIVE_STATUSES = ("ARCHIVED", "ACTIVATING")
+
+
+def _inactive(ecr: Any, env: EnvConfig, repository: str, image_id: Mapping[str, str]) -> dict[str, str] | None:
+    """``image_id`` (its digest or tag) as ListImages finds it among the repository's archived or restoring images,
+    with its ``imageStatus``; None where it is neither (ListImages, like DescribeImages, answers ACTIVE images only
+    unless its filter names another status)."""
+    for status in INACTIVE_STATUSES:
+        try:
+            for page in ecr.get_paginator("list_images").paginate(
+                    registryId=env.account_id, repositoryName=repository, filter={"imageStatus": status}):
+                for item in page.get("imageIds", []):
+                    if all(item.get(key) == value for key, value in image_id.items()):
+                        return {"imageDigest": str(item.get("imageDigest")), "imageStatus": status}
+        except aws_errors() as error:
+            raise AwsAccessError(f"{env.name}: ECR ListImages of {repository} failed ({error}); the caller needs "
+                                 "ecr:ListImages on the platform's repositories") from None
+    return None
+
+
 def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFactory) -> list[MissingImage]:
     """Which of ``images`` (service -> digest or tag) the env's registry cannot serve, in ``images`` order.
 
@@ -239,6 +260,7 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
         uri = f"{host}/{repository}"
         image_id = {"imageDigest": reference} if is_digest(reference) else {"imageTag": reference}
         reason, how = "", ""
+        details: list[Mapping[str, Any]] = []
         try:
             details = ecr.describe_images(registryId=env.account_id, repositoryName=repository,
                                           imageIds=[image_id])["imageDetails"]
@@ -246,20 +268,22 @@ def missing_images(env: EnvConfig, images: Mapping[str, str], clients: ClientFac
             code = aws_error_code(error)
             if code == "RepositoryNotFoundException":
                 reason = "the repository does not exist yet"
-            elif code == "ImageNotFoundException":
-                reason = "no such image"
-            else:
+            elif code != "ImageNotFoundException":
                 raise AwsAccessError(f"{env.name}: ECR DescribeImages on {repository} failed ({error}); the caller "
                                      "needs ecr:DescribeImages on the platform's repositories") from None
-        else:
-            status = str(details[0].get("imageStatus", "ACTIVE")) if details else ""
-            if not details:
-                reason = "no such image"
-            elif status != "ACTIVE":
-                # The image is there, in the archive storage class: restored in place, not pushed or replicated
-                # again (botocore ecr model: ImageStatus ACTIVE | ARCHIVED | ACTIVATING, UpdateImageStorageClass).
-                reason = f"the image is {status}"
-                how = _how_to_restore(env, repository, str(details[0].get("imageDigest", reference)), status)
+        if not details and not reason:
+            reason = "no such image"
+            # DescribeImages answers ACTIVE images only unless its filter asks for others (botocore ecr
+            # DescribeImagesFilter.imageStatus: "If not specified, only images with ACTIVE status are returned"),
+            # and whether that holds for a lookup by imageIds is not documented: an archived one is looked up so.
+            found = _inactive(ecr, env, repository, image_id)
+            details = [found] if found is not None else []
+        status = str(details[0].get("imageStatus", "ACTIVE")) if details else ""
+        if details and status != "ACTIVE":
+            # The image is there, in the archive storage class: restored in place, not pushed or replicated
+            # again (botocore ecr model: ImageStatus ACTIVE | ARCHIVED | ACTIVATING, UpdateImageStorageClass).
+            reason = f"the image is {status}"
+            how = _how_to_restore(env, repository, str(details[0].get("imageDigest", reference)), status)
         if reason:
             how = how or _how_to_provide(env, service, reference, uri, clients)
             missing.append(MissingImage(service, reference, uri, reason, how))
@@ -940,8 +964,11 @@ def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory,
             continue  # not compute's: not in its state, its destroy does not touch it
         digests: set[str] = set()
         try:
-            # one entry per tag of an image (and one for an untagged image): counted by digest
-            for page in ecr.get_paginator("list_images").paginate(registryId=env.account_id, repositoryName=name):
+            # one entry per tag of an image (and one for an untagged image): counted by digest. Archived images count
+            # (DeleteRepository refuses them too): ListImages answers ACTIVE ones only unless its filter says ANY
+            # (botocore ecr ListImagesFilter.imageStatus).
+            for page in ecr.get_paginator("list_images").paginate(registryId=env.account_id, repositoryName=name,
+                                                                   filter={"imageStatus": "ANY"}):
                 digests.update(str(item.get("imageDigest")) for item in page.get("imageIds", []))
         except aws_errors() as error:
             raise AwsAccessError(f"{env.name}: ECR ListImages of {name} failed ({error}); the caller needs "

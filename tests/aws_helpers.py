@@ -285,3 +285,32 @@ class AccountReady:
     def create(self, env: EnvConfig, roles: Sequence[LinkedRole]) -> list[str]:
         assert not roles, "AccountReady reported no missing role"
         return []
+
+
+def archive_images(client: Any, statuses: Mapping[str, str]) -> Any:
+    """Make a moto ECR ``client`` answer as ECR does for images in the archive storage class (moto knows none):
+    ``statuses`` maps a digest to ARCHIVED or ACTIVATING. As the API reference documents it, strictly: DescribeImages
+    and ListImages answer ACTIVE images only unless their filter's ``imageStatus`` names another status (botocore ecr
+    DescribeImagesFilter, ListImagesFilter: "If not specified, only images with ACTIVE status are returned"), and
+    ListImages with ``ANY`` answers all of them."""
+    asked: dict[str, str] = {}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        asked["status"] = str((params.get("filter") or {}).get("imageStatus", "ACTIVE"))
+
+    def answered(status: str) -> bool:
+        return asked["status"] in ("ANY", status)
+
+    def described(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["imageDetails"] = [{**detail, "imageStatus": statuses.get(detail["imageDigest"], "ACTIVE")}
+                                  for detail in parsed.get("imageDetails", [])
+                                  if answered(statuses.get(detail["imageDigest"], "ACTIVE"))]
+
+    def listed(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["imageIds"] = [item for item in parsed.get("imageIds", [])
+                              if answered(statuses.get(item.get("imageDigest", ""), "ACTIVE"))]
+
+    for operation, handler in (("DescribeImages", described), ("ListImages", listed)):
+        client.meta.events.register(f"before-parameter-build.ecr.{operation}", remember)
+        client.meta.events.register(f"after-call.ecr.{operation}", handler)
+    return client

@@ -24,6 +24,7 @@ from shared.orchestrate.images import AwsImageChecks
 from tests.aws_helpers import (
     REPLICATION_STATUSES,
     MotoAccounts,
+    archive_images,
     count_profile_assumptions,
     create_repositories,
     push_image,
@@ -148,6 +149,31 @@ def test_an_archived_image_is_restored_in_place_not_pushed_or_replicated_again(
     assert gateway.reason == f"the image is {status}"
     assert gateway.how.startswith(said), gateway.how
     assert "crane copy" not in gateway.how and "replication" not in gateway.how
+
+
+@pytest.mark.parametrize("status", ["ARCHIVED", "ACTIVATING"])
+@pytest.mark.parametrize("by_tag", [False, True], ids=["digest", "tag"])
+def test_an_archived_image_describe_images_does_not_answer_is_found_by_its_status(
+        moto_aws: None, status: str, by_tag: bool) -> None:
+    """DescribeImages answers ACTIVE images only unless its filter names another status (botocore ecr
+    DescribeImagesFilter): where it applies that to a lookup by imageIds, the image is still found, by ListImages
+    with that status, and restored in place rather than pushed again."""
+    staging = load_env("staging")
+    push_image(staging, "gateway", NEW, tag="v7")
+    accounts = MotoAccounts()
+    (digest,) = {image["imageDigest"] for image in accounts(staging, "ecr").list_images(
+        repositoryName="ml-platform/gateway")["imageIds"]}
+
+    def clients(env: EnvConfig, service: str) -> Any:
+        client = accounts(env, service)
+        return archive_images(client, {digest: status}) if service == "ecr" else client
+
+    reference = "v7" if by_tag else digest
+    (gateway,) = missing_images(staging, {"gateway": reference}, clients)
+    assert gateway.reason == f"the image is {status}"
+    assert "crane copy" not in gateway.how and "replication" not in gateway.how
+    if status == "ARCHIVED":
+        assert f"--image-id imageDigest={digest} --target-storage-class STANDARD" in gateway.how, gateway.how
 
 
 def test_in_dev_the_remedy_is_a_push(moto_aws: None) -> None:

@@ -33,6 +33,7 @@ from tests.aws_helpers import (
     SERVICE_DEPLOYMENTS_ERROR,
     MotoAccounts,
     ReleasedEverywhere,
+    archive_images,
     create_repositories,
     push_image,
     run_service,
@@ -533,6 +534,20 @@ def test_a_repository_holding_images_stops_the_destroy_before_anything_is_delete
     assert "ml-platform/gateway" not in output  # empty: the destroy deletes it
 
 
+def test_a_repository_holding_only_archived_images_stops_the_destroy_too(moto_aws: None) -> None:
+    """ListImages answers ACTIVE images only unless asked for ANY (botocore ecr ListImagesFilter), and an archived
+    image is still the repository's: DeleteRepository would refuse it after the services and roles had gone."""
+    dev = load_env("dev")
+    create_repositories(dev, list(dev.release.images))
+    push_image(dev, "inference", OLD)
+    (digest,) = {image["imageDigest"] for image in MotoAccounts()(dev, "ecr").list_images(
+        repositoryName="ml-platform/inference")["imageIds"]}
+    runner = Recorder()
+    code, output = destroy("dev", runner, AwsImageChecks(ArchivedAccounts([digest], strict=True)))
+    assert code == 1 and runner.runs == [], output
+    assert "ml-platform/inference holds 1 image(s)" in output
+
+
 def test_empty_repositories_let_the_destroy_run_every_layer(moto_aws: None) -> None:
     dev = load_env("dev")
     create_repositories(dev, list(dev.release.images))
@@ -958,14 +973,19 @@ def test_preview_notes_an_image_with_a_soci_index_without_saying_up_stops(moto_a
 
 class ArchivedAccounts(MotoAccounts):
     """moto knows no archive storage class: DescribeImages says ``archived`` images are ARCHIVED, and BatchGetImage
-    answers them as a failure (their manifest cannot be read), as ECR would."""
+    answers them as a failure (their manifest cannot be read), as ECR would. ``strict``: DescribeImages and ListImages
+    answer them only where their filter asks for that status, as the API reference documents its default
+    (tests.aws_helpers.archive_images); whether ECR applies it to a lookup by imageIds is not documented."""
 
-    def __init__(self, archived: Sequence[str]) -> None:
+    def __init__(self, archived: Sequence[str], strict: bool = False) -> None:
         super().__init__()
         self.archived = set(archived)
+        self.strict = strict
 
     def __call__(self, env: EnvConfig, service: str) -> Any:
         client = super().__call__(env, service)
+        if self.strict and service == "ecr":
+            archive_images(client, dict.fromkeys(self.archived, "ARCHIVED"))
 
         def describe(parsed: dict[str, Any], **_: Any) -> None:
             for detail in parsed.get("imageDetails", []):
@@ -979,19 +999,22 @@ class ArchivedAccounts(MotoAccounts):
                                    "failureReason": "archived"} for image in images if image not in kept]
             parsed["images"] = kept
 
-        client.meta.events.register("after-call.ecr.DescribeImages", describe)
+        if not self.strict:
+            client.meta.events.register("after-call.ecr.DescribeImages", describe)
         client.meta.events.register("after-call.ecr.BatchGetImage", batch_get)
         return client
 
 
-def test_an_archived_image_gets_its_restore_message_not_a_platform_refusal(moto_aws: None) -> None:
+@pytest.mark.parametrize("strict", [False, True], ids=["described", "listed-by-status"])
+def test_an_archived_image_gets_its_restore_message_not_a_platform_refusal(moto_aws: None, strict: bool) -> None:
     """The platform check before the layers reads only the images the registry serves: an archived one (its manifest
-    unreadable) is compute's to report, with the command that restores it, as before that check existed."""
+    unreadable) is compute's to report, with the command that restores it, as before that check existed; whether
+    DescribeImages answers it or only ListImages by its status does."""
     dev = load_env("dev")
     push_release(dev, {})
     archived = dev.release.images["inference"]
     runner = Recorder()
-    code, output = up("dev", runner, AwsImageChecks(ArchivedAccounts([archived])))
+    code, output = up("dev", runner, AwsImageChecks(ArchivedAccounts([archived], strict=strict)))
     assert code == 1, output
     assert f"inference: {archived} is not in 111111111111.dkr.ecr.eu-west-1.amazonaws.com/ml-platform/inference " \
            "(the image is ARCHIVED); restore it: `aws ecr update-image-storage-class" in output
