@@ -445,10 +445,10 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
     # external broker) it then has no policy at all and runs between min_count and max_count as set: CPU tracking
     # with scale-in would add a task per CPU-bound job and then, the average halved by the idle one, scale in,
     # and ECS may stop the working task, its job redelivered and started over towards the delivery limit.
-    figures = plan.backlog_scaling and settings.queue_metrics_namespace is not None
-    quiet = figures and not plan.queue_only  # an HTTP consumer whose queue's figures are published: quiet scale-in
+    namespace = settings.queue_metrics_namespace if plan.backlog_scaling else None  # its queue's figures
+    quiet = namespace is not None and not plan.queue_only  # an HTTP consumer with them: the quiet scale-in (below)
     cpu = None if plan.queue_only else cpu_policy(f"{name}-cpu", target, plan, scale_in=not quiet)
-    if not figures or settings.queue_metrics_namespace is None:
+    if namespace is None:
         return Autoscaling(target, cpu)
     messaging = args.upstreams.messaging
     dimensions = {"VirtualHost": messaging.apply(lambda values: values.vhost),
@@ -461,7 +461,7 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
             metric_interval_lower_bound=str(lower), metric_interval_upper_bound=None if upper is None else str(upper),
             scaling_adjustment=tasks) for lower, upper, tasks in BACKLOG_OUT_STEPS], aggregation="Minimum")
     alarms = [backlog_alarm(
-        f"{settings.env_name}-ml-backlog-out-{args.unit}", settings.queue_metrics_namespace, QUEUE_READY_METRIC,
+        f"{settings.env_name}-ml-backlog-out-{args.unit}", namespace, QUEUE_READY_METRIC,
         dimensions,
         f"{plan.name}.work has had messages waiting for {BACKLOG_OUT_PERIODS} minutes: add {args.unit} tasks (step "
         "scaling, README Autoscaling)",
@@ -475,7 +475,7 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
             aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
                 metric_interval_lower_bound="0", scaling_adjustment=-1)], aggregation="Minimum")
         alarms.append(backlog_alarm(
-            f"{settings.env_name}-ml-backlog-in-{args.unit}", settings.queue_metrics_namespace,
+            f"{settings.env_name}-ml-backlog-in-{args.unit}", namespace,
             QUEUE_IDLE_CONSUMERS_METRIC, dimensions,
             f"{plan.name}.work has had no message ready and an idle consumer for {BACKLOG_IDLE_PERIODS} minutes: "
             f"remove one idle {args.unit} task (down to min_count; its working tasks are protected)",
@@ -490,7 +490,7 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
             aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
                 metric_interval_upper_bound="0", scaling_adjustment=-1)])
         alarms.append(backlog_alarm(
-            f"{settings.env_name}-ml-backlog-in-{args.unit}", settings.queue_metrics_namespace, QUEUE_MESSAGES_METRIC,
+            f"{settings.env_name}-ml-backlog-in-{args.unit}", namespace, QUEUE_MESSAGES_METRIC,
             dimensions,
             f"{plan.name}.work has had no message, waiting or in progress, for {BACKLOG_IDLE_PERIODS} minutes: remove "
             f"one idle {args.unit} task (down to min_count)", "LessThanOrEqualToThreshold", 0, BACKLOG_IDLE_PERIODS,
@@ -499,7 +499,7 @@ def autoscaling(name: str, args: FargateServiceArgs, service: aws.ecs.Service) -
         backlog_in = step_policy(f"{name}-quiet-in", target, SCALE_IN_COOLDOWN_SECONDS, [
             aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
                 metric_interval_lower_bound="0", scaling_adjustment=-1)])
-        alarms.append(quiet_alarm(f"{settings.env_name}-ml-quiet-in-{args.unit}", settings.queue_metrics_namespace,
+        alarms.append(quiet_alarm(f"{settings.env_name}-ml-quiet-in-{args.unit}", namespace,
                                   dimensions, {"ClusterName": args.cluster_name, "ServiceName": service.name}, plan,
                                   args.unit, backlog_in))
     return Autoscaling(target, cpu, out, backlog_in, tuple(alarms))
