@@ -694,3 +694,14 @@ def test_ci_runs_the_readme_s_test_command() -> None:
     assert "`tests`: the whole test suite (CI runs exactly this through `.ci/run`)" in readme
     lines = [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()]
     assert "python3 -m nox -s tests" in lines, lines
+
+
+def test_every_place_that_says_to_set_the_runner_variable_names_what_makes_the_project_a_runner() -> None:
+    """A CodeBuild project is a GitHub Actions runner only with the webhook the broker layer creates where the env
+    file sets ``messaging.deploy_runner.github_repository``: a ``VPC_RUNNER_PROJECT_<ENV>`` set without it leaves the
+    VPC jobs waiting for a runner none starts (24 hours, the env's later deploys queued behind them)."""
+    text = (REPO_ROOT / "README.md").read_text()
+    paragraphs = [p for p in re.split(r"\n\s*\n|\n(?=\s*\d+\. )", text) if "VPC_RUNNER_PROJECT_" in p]
+    assert len(paragraphs) >= 3, paragraphs
+    for paragraph in paragraphs:
+        assert "messaging.deploy_runner.github_repository" in paragraph, paragraph
