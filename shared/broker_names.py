@@ -40,6 +40,13 @@ def runner_jobs_role_name(env_name: str) -> str:
     return f"ml-platform-{env_name}-runner-jobs"
 
 
+def flow_log_role_name(env_name: str) -> str:
+    """The network layer's role VPC Flow Logs writes with: named after the env, so that the deploy role's IAM grants,
+    which name the roles the stacks create, admit no other env's role of the account (an auto-name,
+    ``network-flow-logs-???????``, would match every env's)."""
+    return f"ml-platform-{env_name}-flow-logs"
+
+
 def default_log_group_name(service: str, resource_name: str) -> str:
     """The group AWS ``service`` writes a named resource's logs to by default, ``/aws/<service>/<name>``
     (Lambda developer guide, "Sending Lambda function logs to CloudWatch Logs"; CodeBuild's build logs)."""
@@ -62,6 +69,8 @@ NAME_LIMITS: tuple[NameLimit, ...] = (
     NameLimit("IAM role name of the broker admin rotation", rotation_function_name, 64,
               "botocore iam roleNameType: at most 64 characters"),
     NameLimit("IAM role name of the deploy runner", deploy_runner_role_name, 64,
+              "botocore iam roleNameType: at most 64 characters"),
+    NameLimit("IAM role name of the VPC flow logs", flow_log_role_name, 64,
               "botocore iam roleNameType: at most 64 characters"),
     NameLimit("CodeBuild project name of the deploy runner", deploy_project_name, 150,
               "botocore codebuild ProjectName: 2-150 characters"),

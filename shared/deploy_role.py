@@ -22,8 +22,8 @@ How the document is made (each part checked by ``tests/test_deploy_role.py``):
   provider also calls on an untagged resource only where a key has another value, :data:`TAG_HELD_IF_TAGGED_ACTIONS`),
   and deny the EC2 writes no resource of the stacks makes (:data:`EC2_NEVER_CALLED`).
 - **IAM** is never service-wide: the role actions only on the roles the synth creates (a role the stacks name
-  exactly, ``ml-platform-<env>-...``, by its name; the network layer's auto-named one by ``<resource name>-???????``,
-  Pulumi's 7-character suffix; the compute layer's auto-named ones, a pair per catalog service, by that shape and
+  exactly, ``ml-platform-<env>-...``, by its name, the network layer's flow-log role too (an auto-name would match
+  every env's of the account); the compute layer's auto-named ones, a pair per catalog service, by that shape and
   the env's default tags, :func:`tagged_role_statements`, so a service added needs no policy change),
   ``iam:PassRole`` only on those roles and only to the service each role trusts
   (``iam:PassedToService``), a role created or given a policy only with the env's permissions boundary
@@ -715,8 +715,8 @@ def deploy_statements(env: Any, documents: Mapping[str, Mapping[str, Any]], *, b
     if extra:
         statements.append(_statement("PreflightAndDynamic", extra, ["*"]))
 
-    # IAM: only the roles the stacks create; a role the stacks name (and the network layer's flow-log role) by its
-    # name, the compute layer's auto-named roles by name pattern and the env's default tags
+    # IAM: only the roles the stacks create; a role the stacks name by its name, the compute layer's auto-named roles
+    # by name pattern and the env's default tags
     role_arn = lambda name: _arn(partition, "iam", "", account, f"role/{name}")  # noqa: E731
     roles = [resource for resource in resources if resource["type"] == "aws:iam/role:Role"]
     tagged = [role for role in (documents.get(TAGGED_ROLE_LAYER) or {}).get("resources", [])

@@ -1571,11 +1571,11 @@ def test_the_deploy_role_creates_and_grants_only_under_the_boundary(shipped: Any
     for env, documents, policies in shipped.values():
         with_boundary = {"iam:PermissionsBoundary": _boundary_arn(env)}
         other = {"iam:PermissionsBoundary": f"arn:aws:iam::{env.account_id}:policy/AdministratorAccess"}
-        # the roles as created (a RolePolicy's role input: network's auto-named flow-log role too), but compute's
+        # the roles as created (a RolePolicy's role input: network's flow-log role too), but compute's
         named = sorted({str(policy["inputs"]["role"]) for policy in _resources(documents)
                         if policy["type"] == "aws:iam/rolePolicy:RolePolicy"
                         and not re.search(r"-(execution|task)-.{7}$", str(policy["inputs"]["role"]))})
-        assert any(name.startswith("network-flow-logs-") for name in named) and len(named) >= 4, named
+        assert f"ml-platform-{env.name}-flow-logs" in named and len(named) >= 4, named
         tagged_role = _role_arn(env, "gateway-task-0123abc")
         for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"):
             request = action == "iam:CreateRole"
@@ -1588,6 +1588,29 @@ def test_the_deploy_role_creates_and_grants_only_under_the_boundary(shipped: Any
             assert not allowed(policies, action, tagged_role, tagged(env, request=request, resource=not request))
             assert not allowed(policies, action, tagged_role,
                                tagged(env, other, request=request, resource=not request)), action
+
+
+def test_every_role_the_deploy_role_may_change_is_its_envs(shipped: Any) -> None:
+    """Envs share an account's IAM (another region, another env): a role grant names the env (``ml-platform-<env>-``)
+    or holds to its tags. The network layer's flow-log role once had an auto-name, ``network-flow-logs-???????``,
+    which matched every env's: each env's deploy role could delete or rewrite the others'."""
+    for env, _documents, policies in shipped.values():
+        for other in ("network-flow-logs-abcdefg", f"ml-platform-{env.name}x-flow-logs", "ml-platform-qa-flow-logs"):
+            for action in ("iam:DeleteRole", "iam:DeleteRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PassRole"):
+                assert not allowed(policies, action, _role_arn(env, other),
+                                   {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}), (env.name, action, other)
+        own = _role_arn(env, f"ml-platform-{env.name}-flow-logs")
+        assert allowed(policies, "iam:DeleteRole", own)
+        assert allowed(policies, "iam:PassRole", own, {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"})
+        writes = (s for policy in policies for s in policy.document["Statement"] if s["Effect"] == "Allow"
+                  and any(str(a).startswith("iam:") and not str(a).startswith(("iam:Get", "iam:List"))
+                          for a in as_list(s["Action"])))
+        for statement in writes:
+            for resource in as_list(statement["Resource"]):
+                if ":role/" in resource and "aws-service-role" not in resource:
+                    name = resource.split(":role/", 1)[1]
+                    assert f"-{env.name}-" in name or "Condition" in statement or name == "ml-platform-deployer", (
+                        env.name, statement["Sid"], resource)
 
 
 def test_the_deploy_role_may_not_remove_or_change_the_boundary(shipped: Any) -> None:

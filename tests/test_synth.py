@@ -42,8 +42,10 @@ def test_document_follows_the_documented_schema() -> None:
         "network", "dev", "network", "dev")
     for resource in document["resources"]:
         # custom_timeouts only where the program set them (the private subnets and the rotation group), aliases only
-        # where the resource answers to former URNs (the tasks' group's port-range rules)
-        optional = [key for key in ("custom_timeouts", "aliases", "additional_secret_outputs") if key in resource]
+        # where the resource answers to former URNs (the tasks' group's port-range rules), delete_before_replace only
+        # where the program set it (the flow log)
+        optional = [key for key in ("custom_timeouts", "aliases", "additional_secret_outputs", "delete_before_replace")
+                    if key in resource]
         assert list(resource) == [*RESOURCE_KEYS, *optional]
         assert set(resource.get("custom_timeouts", {})) <= {"create", "update", "delete"}
         assert resource["urn"].startswith("urn:pulumi:dev::network::")

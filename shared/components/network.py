@@ -14,6 +14,7 @@ import pulumi_aws as aws
 
 from shared.artifact_names import artifact_bucket_name, artifact_log_bucket_name
 from shared.aws_limits import SUBNET_PREFIX_DIFF
+from shared.broker_names import flow_log_role_name
 from shared.catalog import Catalog
 from shared.components.building_blocks import log_group_with_key, role_with_policy
 from shared.components.compute_containers import partition_of
@@ -526,6 +527,7 @@ class VpcNetwork(pulumi.ComponentResource):
             source_arn=f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"))
         self.flow_log_role, self.flow_log_role_policy = role_with_policy(
             f"{name}-flow-logs", policy_resource_name=f"{name}-flow-logs", assume_role_policy=assume,
+            role_name=flow_log_role_name(args.env_name),
             description="Lets VPC Flow Logs write to its log group",
             permissions_boundary=boundary_arn(args.partition, args.account_id, args.env_name),
             policy=self.flow_log_group.arn.apply(lambda arn: json.dumps(flow_log_role_policy(
@@ -536,8 +538,11 @@ class VpcNetwork(pulumi.ComponentResource):
             log_destination=self.flow_log_group.arn, iam_role_arn=self.flow_log_role.arn,
             max_aggregation_interval=60, tags={"Name": f"{args.env_name}-flow-log"},
             # Flow Logs writes with the role from its first delivery on: created before the role's policy, those
-            # deliveries are denied (DeliverLogsStatus FAILED, "Access error") until IAM has the policy.
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.flow_log_role_policy])))
+            # deliveries are denied (DeliverLogsStatus FAILED, "Access error") until IAM has the policy. Replaced
+            # (every input but tags is replace-on-change), the old one goes first: EC2 refuses a second flow log of
+            # the VPC with the same traffic type and destination (CreateFlowLogs FlowLogAlreadyExists).
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.flow_log_role_policy],
+                                                                           delete_before_replace=True)))
 
     def _endpoints(self, name: str, args: VpcNetworkArgs, opts: pulumi.ResourceOptions) -> None:
         """Private paths to AWS APIs so tasks in private subnets pull images, ship logs and read
