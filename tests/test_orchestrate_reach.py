@@ -305,6 +305,25 @@ def test_first_up_through_the_cli_stops_before_messaging_when_the_new_broker_doe
     assert endpoint in capsys.readouterr().err
 
 
+def test_first_up_says_the_runner_build_that_runs_the_rest_and_that_mesh_was_not_run_for_messaging(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The expected stop of a first `up` from outside the VPC: the message gives the build to start, as the runner's
+    role that may assume the deploy role (without --service-role-override a runner build can run as the jobs role,
+    which may not), and the summary says mesh waited for messaging's refusal, not that a layer failed."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state")
+    runner = FirstUpRunner(f"https://127.0.0.1:{closed_port()}")
+    code, out = run_cli(["up", "dev", "--yes"], runner)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert ("aws codebuild start-build --region eu-west-1 --project-name ml-platform-dev-deploy "
+            "--service-role-override arn:aws:iam::111111111111:role/ml-platform-dev-deploy-runner") in err
+    assert "name=PLATFORM_COMMAND,value=up,type=PLAINTEXT" in err
+    assert "name=PULUMI_BACKEND_URL,value=s3://acme-pulumi-state,type=PLAINTEXT" in err
+    assert "stops here by design" in err
+    mesh = next(line for line in out.splitlines() if line.lstrip("│| ").startswith("mesh"))
+    assert "messaging was refused" in mesh and "failed" not in mesh, mesh
+
+
 # -- through the Automation API and the fake CLI ---------------------------------------------------
 
 

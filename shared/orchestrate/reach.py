@@ -28,6 +28,7 @@ before the next level starts.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -106,6 +107,31 @@ class Target:
         return self.proxy or self.endpoint
 
 
+def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> str:
+    """The ``aws codebuild start-build`` that runs ``operation`` (default ``up``) of ``env`` on its deploy runner, as
+    README "Ways into the VPC" gives it: as the runner's role that may assume the deploy role
+    (``--service-role-override``: without it a runner that is a GitHub Actions runner builds as its jobs role, which
+    may not), with the project's buildspec and this repository as the source."""
+    from shared.broker_names import deploy_project_name
+    from shared.deploy_role import deploy_runner_role_arn
+
+    project = deploy_project_name(env.name)
+    action = operation.action.value if operation is not None else Action.UP.value
+    repository = env.messaging.deploy_runner.github_repository or "https://github.com/<org>/<repo>"
+    variables = [f"name=PLATFORM_COMMAND,value={action},type=PLAINTEXT"]
+    if operation is not None and operation.action is Action.DESTROY:
+        variables.append("name=PLATFORM_LAYERS,value=messaging,type=PLAINTEXT")
+    backend = os.environ.get("PULUMI_BACKEND_URL") or env.state.backend_url or "<the state backend's URL>"
+    variables.append(f"name=PULUMI_BACKEND_URL,value={backend},type=PLAINTEXT")
+    return (f"`aws codebuild start-build --region {env.region} --project-name {project} --service-role-override "
+            f"{deploy_runner_role_arn(env, env.name)} --source-type-override GITHUB --source-location-override "
+            f"{repository} --source-version main --buildspec-override \"$(aws codebuild batch-get-projects --region "
+            f"{env.region} --names {project} --query 'projects[0].source.buildspec' --output text)\" "
+            f"--environment-variables-override {' '.join(variables)}` (the deploy role's trust must name "
+            f"{deploy_runner_role_arn(env, env.name)}: README, \"A fresh account, in order\", step 4; a first `up` "
+            "from outside the VPC stops here by design, step 8)")
+
+
 def ways_in(env: EnvConfig, operation: Operation | None = None) -> str:
     destroy = (f" (a destroy: only `nox -s destroy -- {env.name} --layers messaging` there, then the rest from here: "
                "the runner's build cannot delete the runner and the network it runs in)"
@@ -116,7 +142,8 @@ def ways_in(env: EnvConfig, operation: Operation | None = None) -> str:
                f"{others} --exact`" if operation is not None and operation.action is Action.PREVIEW else "")
     return (
         "Ways in: run the deploy from the platform's deploy runner inside the env's VPC (README, section "
-        f"\"Reaching the broker's management API\"){destroy}, or open an SSM port-forwarding tunnel to the broker's "
+        f"\"Reaching the broker's management API\"){destroy}: {runner_build_command(env, operation)}; "
+        "or open an SSM port-forwarding tunnel to the broker's "
         f"management host on 443 and set messaging.management in {env_path(env.name)} (endpoint: "
         "https://localhost:<local port>, tls_server_name: the broker's host name, so TLS is still verified; or "
         f"proxy: the proxy that reaches the VPC){preview}")

@@ -92,6 +92,7 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
     results = interruption.results
     blocked: dict[str, str] = {}  # layer -> why it must not run
     stopped = False
+    stopped_by = ""  # the first layer the run stopped for, and how: "<layer> failed" or "<layer> was refused"
     for level in plan.levels:
         runnable = []
         for layer in level:
@@ -100,7 +101,8 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
             elif layer in blocked:
                 results[layer] = LayerResult(layer, Status.SKIPPED, detail=blocked[layer])
             elif stopped:
-                results[layer] = LayerResult(layer, Status.NOT_RUN, detail="the run stopped after a failure")
+                results[layer] = LayerResult(layer, Status.NOT_RUN,
+                                             detail=f"not started: the run stopped ({stopped_by})")
             else:
                 runnable.append(layer)
         if runnable and gate is not None:
@@ -108,7 +110,7 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
             for layer, why in refused.items():
                 results[layer] = LayerResult(layer, Status.SKIPPED, detail=why)
                 progress.line(layer, f"not run: {why}")
-                stopped = True
+                stopped, stopped_by = True, stopped_by or f"{layer} was refused"
                 for dependent in blocked_by_failure(layer, operation):
                     blocked.setdefault(dependent, f"needs {layer}, which was not run")
             runnable = [layer for layer in runnable if layer not in refused]
@@ -141,12 +143,12 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                                                 + (f": {result.detail})" if result.detail else ")"))
                     results[layer] = result
                     if result.status is Status.FAILED:
-                        stopped = True
+                        stopped, stopped_by = True, stopped_by or f"{layer} failed"
                         why = (f"{layer} failed to destroy and still reads it" if operation.reverse
                                else f"needs {layer}, which failed")
                         for dependent in blocked_by_failure(layer, operation):
                             blocked.setdefault(dependent, why)
         for layer in queued:
-            why = "the run was interrupted" if interruption.interrupted else "a layer of its level failed"
+            why = "the run was interrupted" if interruption.interrupted else f"{stopped_by}, of its level"
             results[layer] = LayerResult(layer, Status.NOT_RUN, detail=f"not started: {why}")
     return [results[layer] for layer in plan.layers]
