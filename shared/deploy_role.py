@@ -70,7 +70,7 @@ import argparse
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -1509,6 +1509,31 @@ def deploy_runner_role_arn(env: Any, name: str) -> str:
     return role_arn(partition_of(env.region), env.account_id, deploy_runner_role_name(name))
 
 
+def shared_role_count(role: str | None, env_name: str, count: int, sharing: Sequence[str],
+                      counted: Callable[[str], int] | None = None) -> str:
+    """How many managed policies the envs sharing ``role`` attach to it together (``env_name``'s ``count`` and each
+    of ``sharing``'s, :func:`deploy_policies` unless ``counted`` says), against IAM's 10 per role by default: the
+    attach past it fails with LimitExceeded, after the ones before it."""
+    count_of = counted or (lambda name: len(deploy_policies(name)))
+    counts = {env_name: count}
+    unknown = []
+    for name in sharing:
+        try:
+            counts[name] = count_of(name)
+        except PlatformError as error:  # its own `nox -s roles` says why
+            unknown.append(f"{name} ({error})")
+    total = sum(counts.values())
+    line = (f"# together they attach {total} managed policies to {role} "
+            f"({', '.join(f'{name} {n}' for name, n in sorted(counts.items()))}"
+            f"{'; not counted: ' + ', '.join(unknown) if unknown else ''}); IAM attaches "
+            f"{MANAGED_POLICIES_PER_ROLE} to a role by default")
+    if total > MANAGED_POLICIES_PER_ROLE:
+        line += (": past that, attach-role-policy fails with LimitExceeded. Before attaching, raise the account's "
+                 "quota \"Managed policies per role\" (Service Quotas, IAM), or give an env a deploy_role_name of "
+                 "its own")
+    return line
+
+
 def session_line(env: Any, role: str) -> str:
     """The command that gives the deploy role ``role`` its :func:`max_session_seconds`."""
     return (f"# its sessions last as long as a deploy job may (credentials are not renewed midway): "
@@ -1568,6 +1593,7 @@ def main(argv: list[str]) -> int:
         # one env's refuses the other's deploy jobs at their credential step (Not authorized to perform
         # sts:AssumeRoleWithWebIdentity); each env's deploy runner role assumes it too (README, CI/CD, "Set up once").
         every = sorted([env.name, *sharing])
+        print(shared_role_count(role, env.name, len(policies), sharing))
         print(f"# its trust policy names every one of them: token.actions.githubusercontent.com:sub "
               f"{', '.join(f'repo:<org>/<repo>:environment:{name}' for name in every)}, and aws:PrincipalArn "
               f"{', '.join(deploy_runner_role_arn(env, name) for name in every)}")

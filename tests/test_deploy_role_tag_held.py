@@ -20,6 +20,7 @@ import pytest
 
 from shared import deploy_role
 from shared.dag import order
+from shared.errors import PlatformError
 from tests import iam_eval
 from tests.deploy_role_helpers import default_tags, each_resource, statements_of
 from tests.test_deploy_role import BOTOCORE_SERVICE, PERMISSION_ONLY
@@ -195,6 +196,23 @@ def test_another_teams_resources_may_not_be_changed_or_deleted(shipped: Any) -> 
                         label, action, kind, context)
 
 
+def test_envs_sharing_one_role_are_told_when_their_policies_pass_the_per_role_quota() -> None:
+    """IAM attaches 10 managed policies to a role by default: envs sharing one count theirs together, and the 11th
+    attach fails with LimitExceeded after the others; an env whose own policies cannot be printed is named, not
+    counted."""
+    def counted(name: str) -> int:
+        if name == "qa":
+            raise PlatformError("environments/qa.yaml: account_id: not a 12-digit account")
+        return 6
+
+    line = deploy_role.shared_role_count("ml-platform-deployer", "dev", 5, ["staging", "qa"], counted)
+    assert line.startswith("# together they attach 11 managed policies to ml-platform-deployer (dev 5, staging 6; "
+                           "not counted: qa (environments/qa.yaml: account_id: not a 12-digit account))")
+    assert "attach-role-policy fails with LimitExceeded" in line and "Managed policies per role" in line
+    within = deploy_role.shared_role_count("ml-platform-deployer", "dev", 5, ["staging"], lambda name: 5)
+    assert within.endswith("IAM attaches 10 to a role by default")
+
+
 def test_envs_sharing_one_role_change_each_others_resources_and_no_one_elses(
     edit_env: Any, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -213,7 +231,11 @@ def test_envs_sharing_one_role_change_each_others_resources_and_no_one_elses(
     policies = {name: statements_of(deploy_role.deploy_policies(name, environ={})) for name in ("dev", "staging")}
     assert deploy_role.role_sharing_envs(load_env("prod")) == ["prod"]
     assert deploy_role.main(["staging"]) == 0
-    assert "# ml-platform-deployer also deploys dev (same account_id and deploy_role_name)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "# ml-platform-deployer also deploys dev (same account_id and deploy_role_name)" in out
+    counts = {name: len(deploy_role.deploy_policies(name)) for name in ("dev", "staging")}
+    assert (f"# together they attach {sum(counts.values())} managed policies to ml-platform-deployer (dev "
+            f"{counts['dev']}, staging {counts['staging']}); IAM attaches 10 to a role by default") in out
     shared_role = policies["dev"] + policies["staging"]
     for name in ("dev", "staging"):
         env = load_env(name)
