@@ -19,11 +19,9 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
+from shared.policy_autoscaling import SCALABLE_TARGET, SCALING_POLICY, scaling_policies_of, step_adjustments
 from shared.policy_support import (
-    as_int,
-    as_list,
     contains_unknown,
-    depended_on,
     not_applicable,
     resource_input,
     stack_resources,
@@ -31,8 +29,6 @@ from shared.policy_support import (
 )
 from shared.policy_typing import ReportViolation
 
-TARGET = "aws:appautoscaling/target:Target"
-SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 STEP, TRACKING = "StepScaling", "TargetTrackingScaling"
 CONFIG = {STEP: "stepScalingPolicyConfiguration", TRACKING: "targetTrackingScalingPolicyConfiguration"}
 
@@ -43,9 +39,8 @@ def _config_key(policy: PolicyResource) -> str:
 
 def _only_adds(config: Any) -> bool:
     """Whether a step scaling configuration has steps and every one adds capacity."""
-    steps = [step for step in as_list(config.get("stepAdjustments")) if isinstance(step, dict)] \
-        if isinstance(config, dict) else []
-    return bool(steps) and all((as_int(step.get("scalingAdjustment")) or 0) > 0 for step in steps)
+    adjustments = step_adjustments(config)
+    return bool(adjustments) and all(adjustment > 0 for adjustment in adjustments)
 
 
 def _scales_in(config: Any) -> bool:
@@ -53,7 +48,7 @@ def _scales_in(config: Any) -> bool:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    targets = stack_resources(args, TARGET, none_reason="the stack has no scalable target")
+    targets = stack_resources(args, SCALABLE_TARGET, none_reason="the stack has no scalable target")
     policies = [p for p in stack_resources(args, SCALING_POLICY) if resource_input(p, "policyType") in CONFIG]
     undecided = [f"scaling policy '{p.name}': {_config_key(p)}" for p in policies
                  if contains_unknown(resource_input(p, _config_key(p)))]
@@ -61,7 +56,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
     judged = False
     for target in targets:
-        of_target: list[PolicyResource] = [p for p in policies if target.urn in depended_on(p)]
+        of_target = scaling_policies_of(target, policies)
         out = [p for p in of_target
                if resource_input(p, "policyType") == STEP and _only_adds(resource_input(p, CONFIG[STEP]))]
         if not out:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
+from shared.policy_autoscaling import SCALABLE_TARGET, SCALING_POLICY, scaling_policies_of, step_adjustments
 from shared.policy_support import (
     UNKNOWN,
     as_int,
@@ -33,8 +34,6 @@ from shared.policy_support import (
 )
 from shared.policy_typing import ReportViolation
 
-TARGET = "aws:appautoscaling/target:Target"
-SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 #: metrics only running tasks publish (namespace, metric)
 TASK_METRICS = frozenset({("AWS/ECS", "CPUUtilization"), ("AWS/ECS", "MemoryUtilization"),
@@ -46,8 +45,7 @@ def _adds_from_zero(config: Any) -> bool:
     if not isinstance(config, dict):
         return False
     kind = config.get("adjustmentType")
-    positive = any((as_int(step.get("scalingAdjustment")) or 0) > 0
-                   for step in as_list(config.get("stepAdjustments")) if isinstance(step, dict))
+    positive = any(adjustment > 0 for adjustment in step_adjustments(config))
     if kind in ("ChangeInCapacity", "ExactCapacity"):
         return positive
     return kind == "PercentChangeInCapacity" and positive and (as_int(config.get("minAdjustmentMagnitude")) or 0) >= 1
@@ -63,7 +61,7 @@ def _metrics(alarm: PolicyResource) -> list[tuple[Any, Any]]:
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    targets = stack_resources(args, TARGET, none_reason="the stack has no scalable target")
+    targets = stack_resources(args, SCALABLE_TARGET, none_reason="the stack has no scalable target")
     undecided = [f"scalable target '{t.name}': minCapacity" for t in targets
                  if resource_input(t, "minCapacity") is UNKNOWN]
     at_zero = [t for t in targets if as_int(resource_input(t, "minCapacity")) == 0]
@@ -83,7 +81,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         for urn in depended_on(alarm) & woken_by.keys():
             woken_by[urn].append(alarm)
     for target in at_zero:
-        wakes = [p for p in step if target.urn in depended_on(p) and woken_by[p.urn]
+        wakes = [p for p in scaling_policies_of(target, step) if woken_by[p.urn]
                  and _adds_from_zero(resource_input(p, "stepScalingPolicyConfiguration"))]
         if not wakes:
             report_violation(

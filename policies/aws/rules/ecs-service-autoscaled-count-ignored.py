@@ -20,6 +20,7 @@ import re
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
+from shared.policy_autoscaling import SCALABLE_TARGET
 from shared.policy_support import (
     UNKNOWN,
     not_applicable,
@@ -30,7 +31,6 @@ from shared.policy_support import (
 )
 from shared.policy_typing import ReportViolation
 
-TARGET = "aws:appautoscaling/target:Target"
 SERVICE = "aws:ecs/service:Service"
 DIMENSION = "ecs:service:DesiredCount"
 IGNORED = "desiredCount"
@@ -51,7 +51,7 @@ def _scaled(target: PolicyResource, services: list[PolicyResource]) -> list[Poli
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    targets = stack_resources(args, TARGET, none_reason="the stack has no scalable target")
+    targets = stack_resources(args, SCALABLE_TARGET, none_reason="the stack has no scalable target")
     services = stack_resources(args, SERVICE, none_reason="the stack has no ECS service")
     undecided: list[str] = []
     scaled: dict[str, PolicyResource] = {}
