@@ -118,6 +118,14 @@ class ServerAccessLogTarget:
     ready: pulumi.Resource
 
 
+#: What the artifact and log buckets' updates ignore: the settings resources of their own write, and the namespace,
+#: which only CreateBucket takes and no S3 call returns (botocore s3: BucketNamespace, header x-amz-bucket-namespace,
+#: is a member of CreateBucketRequest alone). A state without it (an import, as Disaster recovery does, or a
+#: refresh that reads it as unset) would otherwise make every later `up` plan to replace the bucket with all its
+#: objects, refused where it is protected. The create still sends it.
+BUCKET_IGNORED = [*BUCKET_SETTINGS_OF_THEIR_OWN, "bucketNamespace"]
+
+
 @dataclass(frozen=True)
 class ArtifactStoreArgs:
     env_name: str
@@ -167,7 +175,7 @@ class ArtifactStore(pulumi.ComponentResource):
             # The provider applies the flag only once an `up` has stored it (pulumi_aws s3.Bucket force_destroy).
             force_destroy=not args.protect,
             tags={"Name": bucket_name, "purpose": "model-artifacts"},
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=list(BUCKET_SETTINGS_OF_THEIR_OWN)))
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=BUCKET_IGNORED))
         # The bucket's settings are written one after the other, each after the one before (and deleted in the
         # reverse order): S3 answers a configuration call made while another one is in progress on the same bucket
         # with 409 OperationAborted ("A conflicting conditional operation is currently in progress"; seen with a
@@ -238,7 +246,7 @@ class ArtifactStore(pulumi.ComponentResource):
         self.log_bucket = aws.s3.Bucket(
             f"{name}-logs", bucket=log_name, bucket_namespace=ARTIFACT_BUCKET_NAMESPACE, force_destroy=not args.protect,
             tags={"Name": log_name, "purpose": "model-artifact-access-logs"},
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=list(BUCKET_SETTINGS_OF_THEIR_OWN)))
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=BUCKET_IGNORED))
 
         def after(*previous: pulumi.Resource) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self.log_bucket, depends_on=list(previous))

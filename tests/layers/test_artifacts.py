@@ -3,12 +3,14 @@ the S3 gateway endpoint that lets exactly those requests through (network layer)
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import botocore
 import pytest
 import yaml
 
@@ -474,6 +476,25 @@ def test_a_refresh_then_up_never_takes_a_buckets_settings_away(edit_env: Any, mo
                                                "grants"}
     for name, props in owned.items():
         assert props <= set(ignored[name]), f"{name} would lose {sorted(props - set(ignored[name]))} on refresh + up"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_bucket_created_in_a_namespace_is_never_planned_for_replacement_by_it(env: str) -> None:
+    """Only CreateBucket takes a bucket's namespace, and no S3 call returns it (botocore s3: BucketNamespace is a
+    member of CreateBucketRequest alone): a state without it (an import, a refresh that reads it as unset) must not
+    make the next `up` replace the bucket, objects and all. The create still sends it."""
+    model = Path(botocore.__file__).parent / "data" / "s3"
+    (service,) = model.glob("*/service-2.json*")
+    opened = gzip.open(service) if service.suffix == ".gz" else service.open("rb")
+    with opened as handle:
+        shapes = json.load(handle)["shapes"]
+    carriers = sorted(name for name, shape in shapes.items() if "BucketNamespace" in (shape.get("members") or {}))
+    assert carriers == ["CreateBucketRequest"], carriers
+    compute = platform(env)["compute"]
+    for name in ("compute-artifacts", LOGS):
+        bucket = by_name(compute, BUCKET, name)
+        assert bucket["inputs"]["bucketNamespace"] == "account-regional"
+        assert "bucketNamespace" in bucket["ignore_changes"], name
 
 
 def log_bucket_of(env: str) -> dict[str, Any]:
