@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -322,6 +323,31 @@ def test_first_up_says_the_runner_build_that_runs_the_rest_and_that_mesh_was_not
     assert "stops here by design" in err
     mesh = next(line for line in out.splitlines() if line.lstrip("│| ").startswith("mesh"))
     assert "messaging was refused" in mesh and "failed" not in mesh, mesh
+
+
+@pytest.mark.parametrize("backend", ["s3://acme-state?region=eu-west-1&awssdk=v2", None],
+                         ids=["url-with-query", "unknown"])
+def test_the_runner_build_command_survives_a_shell(monkeypatch: pytest.MonkeyPatch, backend: str | None) -> None:
+    """Pulumi's S3 backend URLs carry ``?region=...&awssdk=v2``: pasted unquoted, bash would start the build in the
+    background at ``&`` with a cut-off URL; a ``<placeholder>`` would be read as a redirection."""
+    import shlex
+
+    from shared.envs import load_env
+    from shared.orchestrate.reach import runner_build_command
+
+    if backend is None:
+        monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    else:
+        monkeypatch.setenv("PULUMI_BACKEND_URL", backend)
+    said = runner_build_command(load_env("dev"))
+    command = said.split("`")[1]
+    argv = shlex.split(command)
+    assert argv[:3] == ["aws", "codebuild", "start-build"]
+    assert not {"&", "<", ">", "|", ";"} & set("".join(part for part in re.split(r"'[^']*'|\"[^\"]*\"", command)))
+    value = backend or "<the state backend URL>"
+    assert f"name=PULUMI_BACKEND_URL,value={value},type=PLAINTEXT" in argv
+    assert argv[argv.index("--source-location-override") + 1] == "https://github.com/<org>/<repo>"
+    assert "import-source-credentials" in said and (backend is not None or "replace <the state backend URL>" in said)
 
 
 # -- through the Automation API and the fake CLI ---------------------------------------------------

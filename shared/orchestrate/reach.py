@@ -29,6 +29,7 @@ before the next level starts.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -109,27 +110,38 @@ class Target:
 
 def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> str:
     """The ``aws codebuild start-build`` that runs ``operation`` (default ``up``) of ``env`` on its deploy runner, as
-    README "Ways into the VPC" gives it: as the runner's role that may assume the deploy role
-    (``--service-role-override``: without it a runner that is a GitHub Actions runner builds as its jobs role, which
-    may not), with the project's buildspec and this repository as the source."""
+    README "Ways into the VPC" gives it, each value quoted for a POSIX shell (a backend URL's ``?`` and ``&``): as
+    the runner's role that may assume the deploy role (``--service-role-override``: without it a runner that is a
+    GitHub Actions runner builds as its jobs role, which may not), with the project's buildspec and this repository
+    as the source."""
     from shared.broker_names import deploy_project_name
     from shared.deploy_role import deploy_runner_role_arn
 
     project = deploy_project_name(env.name)
     action = operation.action.value if operation is not None else Action.UP.value
-    repository = env.messaging.deploy_runner.github_repository or "https://github.com/<org>/<repo>"
+    repository = env.messaging.deploy_runner.github_repository
     variables = [f"name=PLATFORM_COMMAND,value={action},type=PLAINTEXT"]
     if operation is not None and operation.action is Action.DESTROY:
         variables.append("name=PLATFORM_LAYERS,value=messaging,type=PLAINTEXT")
-    backend = os.environ.get("PULUMI_BACKEND_URL") or env.state.backend_url or "<the state backend's URL>"
-    variables.append(f"name=PULUMI_BACKEND_URL,value={backend},type=PLAINTEXT")
-    return (f"`aws codebuild start-build --region {env.region} --project-name {project} --service-role-override "
-            f"{deploy_runner_role_arn(env, env.name)} --source-type-override GITHUB --source-location-override "
-            f"{repository} --source-version main --buildspec-override \"$(aws codebuild batch-get-projects --region "
-            f"{env.region} --names {project} --query 'projects[0].source.buildspec' --output text)\" "
-            f"--environment-variables-override {' '.join(variables)}` (the deploy role's trust must name "
-            f"{deploy_runner_role_arn(env, env.name)}: README, \"A fresh account, in order\", step 4; a first `up` "
-            "from outside the VPC stops here by design, step 8)")
+    backend = os.environ.get("PULUMI_BACKEND_URL") or env.state.backend_url
+    variables.append(f"name=PULUMI_BACKEND_URL,value={backend or '<the state backend URL>'},type=PLAINTEXT")
+    buildspec = (f"$(aws codebuild batch-get-projects --region {env.region} --names {project} "
+                 "--query 'projects[0].source.buildspec' --output text)")
+    command = " ".join([
+        "aws codebuild start-build", "--region", env.region, "--project-name", project,
+        "--service-role-override", deploy_runner_role_arn(env, env.name), "--source-type-override GITHUB",
+        "--source-location-override", shlex.quote(repository or "https://github.com/<org>/<repo>"),
+        "--source-version main", "--buildspec-override", f'"{buildspec}"',
+        "--environment-variables-override", *map(shlex.quote, variables)])
+    # sourceAuthOverride applies only where the project's own source is GitHub (botocore codebuild StartBuild), so
+    # the runner made without github_repository (NO_SOURCE) checks a private repository out with the account's
+    # GitHub credential
+    private = ("" if repository else "; replace <org>/<repo> (a private repository needs CodeBuild's GitHub credential "
+               "of the account: `aws codebuild import-source-credentials`)")
+    unknown = "" if backend else "; replace <the state backend URL>"
+    return (f"`{command}` (the deploy role's trust must name {deploy_runner_role_arn(env, env.name)}: README, "
+            f"\"A fresh account, in order\", step 4; a first `up` from outside the VPC stops here by design, step 8"
+            f"{private}{unknown})")
 
 
 def ways_in(env: EnvConfig, operation: Operation | None = None) -> str:

@@ -77,6 +77,25 @@ def test_another_targets_tracking_is_not_this_ones(policy_findings: Any) -> None
     assert messages(policy_findings(resources)) == []
 
 
+def test_a_step_policy_that_leaves_its_type_out_is_one(policy_findings: Any) -> None:
+    """The provider defaults ``policyType`` to StepScaling (pulumi_aws appautoscaling.Policy policy_type)."""
+    scalable = target()
+    out = step(scalable, "inference-backlog-out", 1)
+    del out["inputs"]["policyType"]
+    (message,) = messages(policy_findings([scalable, tracking(scalable), out]))
+    assert "'inference-backlog-out' (step scaling) only scales out" in message
+
+
+def test_an_unknown_policy_of_one_target_hides_no_violation_of_another(policy_findings: Any) -> None:
+    scalable = target()
+    other = res(TARGET, "gateway", {**SCOPE, "resourceId": "service/c/gateway", "minCapacity": 1, "maxCapacity": 4})
+    unknown = tracking(other, disable_scale_in=UNKNOWN_STRING)
+    unknown["name"] = "gateway-cpu"
+    resources = [scalable, other, tracking(scalable), step(scalable, "inference-backlog-out", 1), unknown]
+    (message,) = messages(policy_findings(resources))
+    assert "scaling policy 'inference-cpu' (target tracking) scales in scalable target 'inference'" in message
+
+
 def test_an_unknown_configuration_leaves_the_rule_undecided(policy_findings: Any,
                                                             policy_not_applicable: Any) -> None:
     scalable = target()

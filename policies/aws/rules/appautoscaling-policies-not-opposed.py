@@ -11,8 +11,9 @@ metric is low (CPU of jobs that wait on I/O), target tracking removes what the s
 ("We recommend caution, however, when using target tracking scaling policies with step scaling policies because
 conflicts between these policies can cause undesirable behavior", botocore application-autoscaling
 PutScalingPolicy). On ECS each removal stops a task that may hold a job, which the broker redelivers towards its
-delivery limit. Unknown policy settings leave the rule undecided until deployment. No Security Hub, cdk-nag or
-checkov equivalent.
+delivery limit. A policy that leaves ``policyType`` out is a step scaling policy (the provider's default). A
+target whose policies' settings are unknown is decided once they are known; the others are judged at once. No
+Security Hub, cdk-nag or checkov equivalent.
 """
 
 from typing import Any
@@ -21,6 +22,7 @@ from pulumi_policy import PolicyResource, StackValidationArgs
 
 from shared.policy_autoscaling import SCALABLE_TARGET, SCALING_POLICY, scaling_policies_of, step_adjustments
 from shared.policy_support import (
+    UNKNOWN,
     contains_unknown,
     not_applicable,
     resource_input,
@@ -33,8 +35,11 @@ STEP, TRACKING = "StepScaling", "TargetTrackingScaling"
 CONFIG = {STEP: "stepScalingPolicyConfiguration", TRACKING: "targetTrackingScalingPolicyConfiguration"}
 
 
-def _config_key(policy: PolicyResource) -> str:
-    return CONFIG[str(resource_input(policy, "policyType"))]
+def _kind(policy: PolicyResource) -> Any:
+    """The policy's type; the provider's default where the program leaves it out (pulumi_aws appautoscaling.Policy
+    ``policy_type``: "Defaults to `StepScaling`")."""
+    kind = resource_input(policy, "policyType")
+    return STEP if kind is None else kind
 
 
 def _only_adds(config: Any) -> bool:
@@ -49,22 +54,24 @@ def _scales_in(config: Any) -> bool:
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     targets = stack_resources(args, SCALABLE_TARGET, none_reason="the stack has no scalable target")
-    policies = [p for p in stack_resources(args, SCALING_POLICY) if resource_input(p, "policyType") in CONFIG]
-    undecided = [f"scaling policy '{p.name}': {_config_key(p)}" for p in policies
-                 if contains_unknown(resource_input(p, _config_key(p)))]
-    if undecided:
-        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
+    policies = stack_resources(args, SCALING_POLICY)
+    undecided: list[str] = []
     judged = False
     for target in targets:
         of_target = scaling_policies_of(target, policies)
-        out = [p for p in of_target
-               if resource_input(p, "policyType") == STEP and _only_adds(resource_input(p, CONFIG[STEP]))]
+        # a target whose policies are not known yet is decided once they are; the others are judged now
+        unknown = [f"scaling policy '{p.name}': {CONFIG.get(_kind(p), 'policyType')}" for p in of_target
+                   if _kind(p) is UNKNOWN or (_kind(p) in CONFIG and contains_unknown(resource_input(p,
+                                                                                            CONFIG[_kind(p)])))]
+        if unknown:
+            undecided += unknown
+            continue
+        out = [p for p in of_target if _kind(p) == STEP and _only_adds(resource_input(p, CONFIG[STEP]))]
         if not out:
             continue
         judged = True
         for tracking in of_target:
-            if resource_input(tracking, "policyType") == TRACKING and _scales_in(resource_input(tracking,
-                                                                                                CONFIG[TRACKING])):
+            if _kind(tracking) == TRACKING and _scales_in(resource_input(tracking, CONFIG[TRACKING])):
                 report_violation(
                     f"scaling policy '{tracking.name}' (target tracking) scales in scalable target '{target.name}', "
                     f"which {', '.join(repr(p.name) for p in out)} (step scaling) only scales out: target tracking "
@@ -72,6 +79,8 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                     "it removes what the step policy adds back, again and again, each removal stopping a task that "
                     "may hold a job. Set disable_scale_in=True on the target tracking policy and scale in by a step "
                     "policy whose alarm waits until that signal shows no work.", tracking.urn)
+    if not judged and undecided:
+        not_applicable(args, f"{', '.join(undecided)} unknown until deployment; the rule decides once it is known")
     if not judged:
         not_applicable(args, "no scalable target of the stack has a step scaling policy that only scales out")
 
