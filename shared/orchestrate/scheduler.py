@@ -149,6 +149,6 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                         for dependent in blocked_by_failure(layer, operation):
                             blocked.setdefault(dependent, why)
         for layer in queued:
-            why = "the run was interrupted" if interruption.interrupted else f"{stopped_by}, of its level"
+            why = "the run was interrupted" if interruption.interrupted else f"{stopped_by} in its level"
             results[layer] = LayerResult(layer, Status.NOT_RUN, detail=f"not started: {why}")
     return [results[layer] for layer in plan.layers]
