@@ -1,4 +1,5 @@
-"""The AWS names the broker layer derives from an env's name, and the length limits AWS puts on them.
+"""The AWS names the broker layer (and the network layer, for its flow-log role) derives from an env's name, and the
+length limits AWS puts on them.
 
 Free of Pulumi imports: the env loader checks these names (``shared.envs``, rule on ``name``) before any
 layer runs, so an env whose name is too long stops with exit 2 instead of failing the broker layer's
