@@ -448,13 +448,14 @@ def test_a_broker_replacement_deletes_the_old_one_first(env: str) -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_the_names_the_env_loader_checks_are_the_names_the_layer_gives(env: str) -> None:
     """shared.broker_names is both what the env loader holds to AWS's limits and what the components use:
-    every name it lists is on the resource it describes, so the check cannot drift from the program."""
+    every name it lists is on the resource it describes (the broker layer's, and the network layer's flow-log role),
+    so the check cannot drift from the program."""
     from shared.broker_names import NAME_LIMITS
 
-    document = broker_layer(env)
+    documents = layers(env)
 
-    def name_of(type_: str, resource: str | None = None, key: str = "name") -> str:
-        return str(one(document, type_, resource)["inputs"][key])
+    def name_of(type_: str, resource: str | None = None, key: str = "name", layer: str = "broker") -> str:
+        return str(one(documents[layer], type_, resource)["inputs"][key])
 
     given = {
         "Amazon MQ broker name": name_of(BROKER, key="brokerName"),
@@ -462,6 +463,7 @@ def test_the_names_the_env_loader_checks_are_the_names_the_layer_gives(env: str)
         "IAM role name of the broker admin rotation": name_of(ROLE, "broker-admin-rotation-role"),
         "IAM role name of the deploy runner": name_of(ROLE, "deploy-runner-role"),
         "CodeBuild project name of the deploy runner": name_of(PROJECT),
+        "IAM role name of the VPC flow logs": name_of(ROLE, "network-flow-logs", layer="network"),
     }
     assert given == {limit.what: limit.name(env) for limit in NAME_LIMITS}
     assert all(len(given[limit.what]) <= limit.max_length for limit in NAME_LIMITS)
