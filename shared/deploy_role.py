@@ -1509,11 +1509,11 @@ def deploy_runner_role_arn(env: Any, name: str) -> str:
     return role_arn(partition_of(env.region), env.account_id, deploy_runner_role_name(name))
 
 
-def shared_role_count(role: str | None, env_name: str, count: int, sharing: Sequence[str],
-                      counted: Callable[[str], int] | None = None) -> str:
-    """How many managed policies the envs sharing ``role`` attach to it together (``env_name``'s ``count`` and each
-    of ``sharing``'s, :func:`deploy_policies` unless ``counted`` says), against IAM's 10 per role by default: the
-    attach past it fails with LimitExceeded, after the ones before it."""
+def shared_role_counts(env_name: str, count: int, sharing: Sequence[str],
+                       counted: Callable[[str], int] | None = None) -> tuple[dict[str, int], list[str]]:
+    """The managed policies each env sharing a deploy role attaches to it (``env_name``'s ``count``, each of
+    ``sharing``'s by :func:`deploy_policies` unless ``counted`` says), and the envs that could not be counted, each
+    with why."""
     count_of = counted or (lambda name: len(deploy_policies(name)))
     counts = {env_name: count}
     unknown = []
@@ -1522,6 +1522,14 @@ def shared_role_count(role: str | None, env_name: str, count: int, sharing: Sequ
             counts[name] = count_of(name)
         except PlatformError as error:  # its own `nox -s roles` says why
             unknown.append(f"{name} ({error})")
+    return counts, unknown
+
+
+def shared_role_count(role: str | None, env_name: str, count: int, sharing: Sequence[str],
+                      counted: Callable[[str], int] | None = None) -> str:
+    """How many managed policies the envs sharing ``role`` attach to it together (:func:`shared_role_counts`),
+    against IAM's 10 per role by default: the attach past it fails with LimitExceeded, after the ones before it."""
+    counts, unknown = shared_role_counts(env_name, count, sharing, counted)
     total = sum(counts.values())
     line = (f"# together they attach {total} managed policies to {role} "
             f"({', '.join(f'{name} {n}' for name, n in sorted(counts.items()))}"
@@ -1564,8 +1572,12 @@ def main(argv: list[str]) -> int:
     note = backend_note(env, os.environ)
     policy_arn = lambda name: f"arn:{partition_of(env.region)}:iam::{env.account_id}:policy/{name}"  # noqa: E731
     boundary = None if args.read_only else boundary_policy(env)
+    sharing = [] if args.read_only else [name for name in role_sharing_envs(env) if name != env.name]
     if args.json:
+        counts, unknown = shared_role_counts(env.name, len(policies), sharing) if sharing else ({}, [])
         print(json.dumps({"env": env.name, "account_id": env.account_id, "role": role, "note": note,
+                          **({"shared_role": {"policies": counts, "total": sum(counts.values()),
+                                              "not_counted": unknown}} if sharing else {}),
                           **({} if args.read_only else {"max_session_duration": max_session_seconds(env)}),
                           **({"boundary": {"name": boundary.name, "arn": policy_arn(boundary.name),
                                            "size": boundary.size, "document": boundary.document}}
@@ -1584,7 +1596,6 @@ def main(argv: list[str]) -> int:
           f"{'policy' if len(policies) == 1 else 'policies'}, each within IAM's {MANAGED_POLICY_MAX_CHARS} characters")
     if note:
         print(f"# note: {note}")
-    sharing = [] if args.read_only else [name for name in role_sharing_envs(env) if name != env.name]
     if sharing:
         print(f"# {role} also deploys {', '.join(sharing)} (same account_id and deploy_role_name): these policies' "
               "EC2, Cloud Map and Application Auto Scaling denials admit their resources too; when an env joins or "

@@ -13,6 +13,7 @@ authorizes (Service Authorization Reference, Amazon EC2, AWS Cloud Map, Applicat
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import botocore.session
@@ -236,6 +237,9 @@ def test_envs_sharing_one_role_change_each_others_resources_and_no_one_elses(
     counts = {name: len(deploy_role.deploy_policies(name)) for name in ("dev", "staging")}
     assert (f"# together they attach {sum(counts.values())} managed policies to ml-platform-deployer (dev "
             f"{counts['dev']}, staging {counts['staging']}); IAM attaches 10 to a role by default") in out
+    assert deploy_role.main(["staging", "--json"]) == 0
+    shared = json.loads(capsys.readouterr().out)["shared_role"]
+    assert shared == {"policies": counts, "total": sum(counts.values()), "not_counted": []}
     shared_role = policies["dev"] + policies["staging"]
     for name in ("dev", "staging"):
         env = load_env(name)
