@@ -53,11 +53,14 @@ def _strings(layer: str, output: str, value: object) -> list[str]:
     return value
 
 
-def narrowed_publishes(deployed: Mapping[str, Any], now: Mapping[str, Mapping[str, Sequence[str]]]
+def narrowed_publishes(deployed: object, now: Mapping[str, Mapping[str, Sequence[str]]]
                        ) -> dict[str, dict[str, list[str]]]:
-    """service -> exchange -> the routing keys ``deployed`` grants and ``now`` does not, for the services ``now``
-    still grants something or nothing (a service removed from the catalog is shared.service_removal's). A grant of
-    another form than messaging exports is a ContractError naming it."""
+    """service -> exchange -> the routing keys ``deployed`` (messaging's :data:`PUBLISH_GRANTS_OUTPUT`) grants and
+    ``now`` does not, for the services ``now`` still grants something or nothing (a service removed from the catalog
+    is shared.service_removal's). Grants of another form than messaging exports are a ContractError naming them."""
+    if not isinstance(deployed, Mapping):
+        raise ContractError.hand_edited("messaging", PUBLISH_GRANTS_OUTPUT, deployed,
+                                        "a mapping of service to its grants")
     found: dict[str, dict[str, list[str]]] = {}
     for service, exchanges in deployed.items():
         output = f"{PUBLISH_GRANTS_OUTPUT}.{service}"
@@ -129,9 +132,6 @@ def readiness_refusals(catalog: Catalog, env: EnvConfig, layers: Collection[str]
     running = _running(read("compute"))
     refusals: list[ConfigError] = []
     deployed = (read("messaging") or {}).get(PUBLISH_GRANTS_OUTPUT) if "messaging" in layers and running else None
-    if deployed is not None and not isinstance(deployed, Mapping):
-        raise ContractError.hand_edited("messaging", PUBLISH_GRANTS_OUTPUT, deployed,
-                                        "a mapping of service to its grants")
     if deployed is not None:
         for service, exchanges in narrowed_publishes(deployed, publish_grants(catalog)).items():
             if service not in running or service in ready:

@@ -162,11 +162,12 @@ def recorded_secret_versions(compute_outputs: Mapping[str, Any] | None) -> dict[
     recorded: dict[str, str] = {}
     for service, entry in (services.items() if isinstance(services, Mapping) else ()):
         version = entry.get(HELD_VERSION_FIELD) if isinstance(entry, Mapping) else None
-        if version is not None and not isinstance(version, str):
+        if version is None:
+            continue
+        if not isinstance(version, str):
             raise ContractError.hand_edited("compute", f"services.{service}.{HELD_VERSION_FIELD}", version,
                                             "a secret version (a string)")
-        if version is not None:
-            recorded[str(service)] = version
+        recorded[str(service)] = version
     return recorded
 
 

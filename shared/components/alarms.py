@@ -815,7 +815,7 @@ class MetricAlarms(pulumi.ComponentResource):
                 namespace=single.namespace if single else None, metric_name=single.name if single else None,
                 statistic=single.statistic if single else None,
                 dimensions=(single.dimensions or None) if single else None, period=spec.period if single else None,
-                metric_queries=[_query(query, spec.period) for query in spec.queries] or None,
+                metric_queries=[alarm_query(query, spec.period) for query in spec.queries] or None,
                 alarm_actions=[topic_arn], ok_actions=[topic_arn],
                 opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"alarms": sorted(self.alarms)})
@@ -910,7 +910,8 @@ def rotation_failed_notification(env_name: str, secret_arn: pulumi.Input[str], t
         topic, opts=opts)
 
 
-def _query(query: Query, period: int) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+def alarm_query(query: Query, period: int) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    """``query`` as a metric-math alarm takes it, each metric over ``period`` seconds."""
     if query.expression is not None:
         return aws.cloudwatch.MetricAlarmMetricQueryArgs(id=query.id, label=query.label, expression=query.expression,
                                                          return_data=query.return_data)

@@ -28,6 +28,7 @@ from shared.cloudwatch_metrics import (
     QUEUE_MESSAGES_METRIC,
     QUEUE_READY_METRIC,
 )
+from shared.components.alarms import Query, alarm_query, metric_query
 from shared.components.compute_containers import (
     ENVOY_CONTAINER,
     ENVOY_TMP_VOLUME,
@@ -568,9 +569,11 @@ def quiet_alarm(alarm_name: str, namespace: str, queue: Mapping[str, pulumi.Inpu
     stop would cut, and its tasks' average CPU (``AWS/ECS`` ``CPUUtilization`` of ``service``) stayed under
     :func:`quiet_cpu_percent`. A minute without either figure (the publisher failing, no task) is no quiet minute
     (metric math yields no point there; missing data is not breaching): the service is not scaled in."""
-    query = aws.cloudwatch.MetricAlarmMetricQueryArgs
-    metric = aws.cloudwatch.MetricAlarmMetricQueryMetricArgs
     quiet_cpu = quiet_cpu_percent(plan.cpu_target_percent)
+    queries = (metric_query("cpu", ECS_NAMESPACE, "CPUUtilization", dict(service), "Average"),
+               metric_query("messages", namespace, QUEUE_MESSAGES_METRIC, dict(queue), "Maximum"),
+               Query(id="quiet", label="queue empty and CPU low", return_data=True,
+                     expression=f"IF(messages == 0 AND cpu < {quiet_cpu:g}, 1, 0)"))
     return aws.cloudwatch.MetricAlarm(
         alarm_name, name=alarm_name,
         alarm_description=(f"{plan.name}.work has held no message and {unit}'s CPU stayed under {quiet_cpu:g} % for "
@@ -578,16 +581,7 @@ def quiet_alarm(alarm_name: str, namespace: str, queue: Mapping[str, pulumi.Inpu
                            "Autoscaling)"),
         comparison_operator="GreaterThanOrEqualToThreshold", threshold=1, evaluation_periods=QUIET_IN_PERIODS,
         datapoints_to_alarm=QUIET_IN_PERIODS, treat_missing_data="notBreaching",
-        metric_queries=[
-            query(id="cpu", return_data=False, label="CPUUtilization", metric=metric(
-                namespace=ECS_NAMESPACE, metric_name="CPUUtilization", stat="Average", period=BACKLOG_PERIOD_SECONDS,
-                dimensions=dict(service))),
-            query(id="messages", return_data=False, label=QUEUE_MESSAGES_METRIC, metric=metric(
-                namespace=namespace, metric_name=QUEUE_MESSAGES_METRIC, stat="Maximum", period=BACKLOG_PERIOD_SECONDS,
-                dimensions=dict(queue))),
-            query(id="quiet", return_data=True, label="queue empty and CPU low",
-                  expression=f"IF(messages == 0 AND cpu < {quiet_cpu:g}, 1, 0)"),
-        ],
+        metric_queries=[alarm_query(query, BACKLOG_PERIOD_SECONDS) for query in queries],
         alarm_actions=[policy.arn], opts=pulumi.ResourceOptions(parent=policy))
 
 

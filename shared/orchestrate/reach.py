@@ -117,7 +117,7 @@ def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> 
     from shared.broker_names import deploy_project_name
     from shared.deploy_role import deploy_runner_role_arn
 
-    project = deploy_project_name(env.name)
+    project, runner_role = deploy_project_name(env.name), deploy_runner_role_arn(env, env.name)
     action = operation.action.value if operation is not None else Action.UP.value
     repository = env.messaging.deploy_runner.github_repository
     variables = [f"name=PLATFORM_COMMAND,value={action},type=PLAINTEXT"]
@@ -129,7 +129,7 @@ def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> 
                  "--query 'projects[0].source.buildspec' --output text)")
     command = " ".join([
         "aws codebuild start-build", "--region", env.region, "--project-name", project,
-        "--service-role-override", deploy_runner_role_arn(env, env.name), "--source-type-override GITHUB",
+        "--service-role-override", runner_role, "--source-type-override GITHUB",
         "--source-location-override", shlex.quote(repository or "https://github.com/<org>/<repo>"),
         "--source-version main", "--buildspec-override", f'"{buildspec}"',
         "--environment-variables-override", *map(shlex.quote, variables)])
@@ -139,7 +139,7 @@ def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> 
     private = ("" if repository else "; replace <org>/<repo> (a private repository needs CodeBuild's GitHub credential "
                "of the account: `aws codebuild import-source-credentials`)")
     unknown = "" if backend else "; replace <the state backend URL>"
-    return (f"`{command}` (the deploy role's trust must name {deploy_runner_role_arn(env, env.name)}: README, "
+    return (f"`{command}` (the deploy role's trust must name {runner_role}: README, "
             f"\"A fresh account, in order\", step 4; a first `up` from outside the VPC stops here by design, step 8"
             f"{private}{unknown})")
 

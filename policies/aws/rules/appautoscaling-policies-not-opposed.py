@@ -42,6 +42,15 @@ def _kind(policy: PolicyResource) -> Any:
     return STEP if kind is None else kind
 
 
+def _undecided(policy: PolicyResource) -> str | None:
+    """The input of ``policy`` the rule reads that is unknown until deployment, if any."""
+    kind = _kind(policy)
+    if kind is UNKNOWN:
+        return "policyType"
+    key = CONFIG.get(kind)
+    return key if key is not None and contains_unknown(resource_input(policy, key)) else None
+
+
 def _only_adds(config: Any) -> bool:
     """Whether a step scaling configuration has steps and every one adds capacity."""
     adjustments = step_adjustments(config)
@@ -60,9 +69,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     for target in targets:
         of_target = scaling_policies_of(target, policies)
         # a target whose policies are not known yet is decided once they are; the others are judged now
-        unknown = [f"scaling policy '{p.name}': {CONFIG.get(_kind(p), 'policyType')}" for p in of_target
-                   if _kind(p) is UNKNOWN or (_kind(p) in CONFIG and contains_unknown(resource_input(p,
-                                                                                            CONFIG[_kind(p)])))]
+        unknown = [f"scaling policy '{p.name}': {what}" for p in of_target if (what := _undecided(p))]
         if unknown:
             undecided += unknown
             continue
