@@ -24,8 +24,12 @@ from shared.gateway_names import BUCKET_NAME_MAX
 
 #: The namespace the bucket is created in (aws.s3.Bucket bucket_namespace; botocore s3 CreateBucket
 #: x-amz-bucket-namespace, "account-regional" or "global"). Every region an env may pick (shared/regions.py) offers it
-#: (all but Middle East (Bahrain) and (UAE): S3 user guide, "Namespaces for general purpose buckets").
+#: (tests/test_regions.py).
 ARTIFACT_BUCKET_NAMESPACE = "account-regional"
+#: The regions without the account-regional namespace (S3 user guide, "Namespaces for general purpose buckets": all
+#: Regions "except Middle East (Bahrain) and Middle East (UAE)"): compute's CreateBucket would fail there, after the
+#: earlier layers were created.
+NO_ACCOUNT_REGIONAL_NAMESPACE = frozenset({"me-south-1", "me-central-1"})
 #: S3's bucket naming rules: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 

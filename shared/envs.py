@@ -47,7 +47,13 @@ from pydantic import (
 )
 
 from shared import REPO_ROOT
-from shared.amazonmq import DEFAULT_ENGINE_VERSION, DEFAULT_INSTANCE_TYPE, broker_problems, cluster_zones_problem
+from shared.amazonmq import (
+    CLUSTER_AZS,
+    DEFAULT_ENGINE_VERSION,
+    DEFAULT_INSTANCE_TYPE,
+    broker_problems,
+    cluster_zones_problem,
+)
 from shared.aws_limits import APPMESH_WEIGHTED_TARGETS_PER_ROUTE
 from shared.errors import ConfigError, ConfigErrors, non_string_key, raise_all
 from shared.fargate import unknown_key_reason
@@ -1072,11 +1078,22 @@ def _rule_static_instances(path: Path, env: EnvConfig, catalog: Catalog) -> Iter
 
 def _rule_cluster_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[Problem]:
     messaging = env.messaging
+    if messaging.broker != "amazon-mq":
+        return
+    region_zones = len(REGION_AZS[env.region])
+    if messaging.deployment_mode == "CLUSTER_MULTI_AZ" and region_zones < CLUSTER_AZS:
+        # raising network.az_count cannot help: one reason that says so, not "raise it to 3"
+        yield path, "messaging.deployment_mode", (
+            f"CLUSTER_MULTI_AZ runs three nodes in {CLUSTER_AZS} availability zones, and {env.region} offers "
+            f"{region_zones}: use SINGLE_INSTANCE, or a region with {CLUSTER_AZS}")
+        return
+    if env.network.availability_zones is None and env.network.az_count > region_zones:
+        return  # _rule_azs_in_region reports the count; the region's first zones stand in for it meanwhile
     # Amazon MQ best practices: a cluster is three nodes distributed across three AZs; the platform gives its
     # endpoint a private subnet in each of them (shared.amazonmq.cluster_zones_problem says why).
     zones, _, counted = env.serving_zones_counted
     problem = cluster_zones_problem(messaging.deployment_mode, zones, counted)
-    if messaging.broker == "amazon-mq" and problem:
+    if problem:
         yield path, "messaging.deployment_mode", problem
 
 

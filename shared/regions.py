@@ -1,8 +1,21 @@
 """Availability zones per AWS region: the regions an env may pick (``region``; commercial partition only), and the
 AZ names its subnets default to (the first ``network.az_count``; the offline synth's ``getAvailabilityZones`` answer).
 AZ names are each account's own in the oldest regions, so an account may lack these: ``network.availability_zones``
-names the account's, and ``up``'s preflight checks them in the account (shared/orchestrate/account.py). Add a region
-here to allow it (and to shared/components/gateway.py's ELB log-delivery table where it opened before August 2022)."""
+names the account's, and ``up``'s preflight checks them in the account (shared/orchestrate/account.py).
+
+Add a region here to allow it, after checking what differs per region (tests/test_regions.py checks the first three
+and fails until the others are decided):
+- every service the layers call has an endpoint there (botocore's endpoint data);
+- S3 offers the account-regional bucket namespace there (the model-artifact buckets are created in it:
+  shared/artifact_names.py ``NO_ACCOUNT_REGIONAL_NAMESPACE``);
+- the region is in the ``aws`` partition (other partitions' domains and service principals differ);
+- ELB's access-log delivery: the region's ELB account (shared/components/gateway.py ``ELB_LOG_DELIVERY_ACCOUNTS``,
+  regions opened before August 2022), or the service principal (``ELB_LOG_DELIVERY_BY_PRINCIPAL``, the others);
+- Fargate's AZ IDs, where it runs tasks in some AZs only (shared/fargate.py ``FARGATE_ZONE_IDS``; ECS guide,
+  "Supported Regions for Amazon ECS on AWS Fargate");
+- an opt-in region (one launched after March 2019) must be enabled in each account first (AWS Account Management
+  guide, "Enable or disable AWS Regions in your account"); none here is.
+"""
 
 from __future__ import annotations
 

@@ -197,6 +197,25 @@ def test_the_accounts_availability_zones_stand_in_for_the_regions_table(edit_env
     assert VpcNetworkArgs.from_env(env, load_catalog()).availability_zones == ["us-west-1c", "us-west-1b"]
 
 
+def test_a_cluster_in_a_region_of_two_azs_is_told_to_change_mode_or_region(
+        edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
+    # us-west-1 has two AZs in any account: raising network.az_count cannot give a CLUSTER_MULTI_AZ broker its three
+    edit_env("prod", _set("region", "us-west-1"))
+    result = synth_cli("prod", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2
+    assert "network.az_count: us-west-1 offers 2 availability zones, not 3" in result.stderr, result.stderr
+    assert ("messaging.deployment_mode: CLUSTER_MULTI_AZ runs three nodes in 3 availability zones, and us-west-1 "
+            "offers 2: use SINGLE_INSTANCE, or a region with 3") in result.stderr, result.stderr
+    assert "raise it" not in result.stderr and "az_count is 2" not in result.stderr, result.stderr
+
+    # az_count above the region's, a single broker: the count's own reason only
+    edit_env("prod", _set("messaging.deployment_mode", "SINGLE_INSTANCE"))
+    result = synth_cli("prod", build_dir=tmp_path / "build", env_dir=env_dir)
+    assert result.returncode == 2
+    assert "network.az_count: us-west-1 offers 2" in result.stderr and "deployment_mode" not in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
 def test_prod_cannot_loosen_a_mandatory_rule(edit_env: Any, env_dir: Path, tmp_path: Path) -> None:
     edit_env("prod", _set("policy.enforcement", {"ecr-immutable-tags": "advisory"}))
     result = synth_cli("prod", build_dir=tmp_path / "build", env_dir=env_dir)

@@ -1170,6 +1170,7 @@ def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
             "ap-northeast-1c, ap-northeast-1d in network.availability_zones") in capsys.readouterr().err
 
     # an env whose network is deployed there already: a note (moving the subnets replaces them), not a refusal
+    edit_env("dev", lambda data: data["network"].update(endpoints=["s3", "ecr.dkr"]))
     dev = load_env("dev")
     ec2 = MotoAccounts.client(dev.account_id, dev.region, "ec2")
     vpc = ec2.create_vpc(CidrBlock=str(dev.network.cidr))["Vpc"]["VpcId"]
@@ -1179,6 +1180,12 @@ def test_azs_where_fargate_runs_no_task_stop_up_before_the_network(
     assert report.refusals == [] and any("not in ap-northeast-1a (apne1-az3)" in note for note in report.notes)
     # following it on a deployed env replaces the broker too where the first AZ changes (tests/fixtures/env_key_changes)
     assert any("and the broker where the first AZ changes" in note for note in report.notes), report.notes
+    # the note does not end the AZ checks: an endpoint service the AZ lacks still stops up before CreateVpcEndpoint
+    lacking = {"com.amazonaws.ap-northeast-1.ecr.dkr": ["ap-northeast-1c", "ap-northeast-1d"]}
+    report = checker(Older(roomy(), endpoint_zones=lacking)).check(dev, ["network"])
+    assert any("not in ap-northeast-1a (apne1-az3)" in note for note in report.notes), report.notes
+    assert [refusal for refusal in report.refusals if "ecr.dkr: the endpoint service "
+            "com.amazonaws.ap-northeast-1.ecr.dkr is not offered in ap-northeast-1a" in refusal], report.refusals
     ec2.delete_vpc(VpcId=vpc)
 
     # a newer account (moto's: a, c, d on az4, az1, az2) takes the default; the older one its own names

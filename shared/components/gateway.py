@@ -38,7 +38,7 @@ ACCESS_LOG_PREFIX = "alb"
 #: 2022 (ELB guide, "Enable access logs for your Application Load Balancer", step "Attach a policy to
 #: your S3 bucket"; the same table as the AWS provider's aws.elb.get_service_account). Regions opened
 #: since then take the service principal LOG_DELIVERY_PRINCIPAL instead. Every region an env may pick
-#: (shared/regions.py) is in this table (a test keeps it so).
+#: (shared/regions.py) is in this table or in ELB_LOG_DELIVERY_BY_PRINCIPAL (tests/test_regions.py).
 ELB_LOG_DELIVERY_ACCOUNTS: dict[str, str] = {
     "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
     "us-west-2": "797873946194", "ca-central-1": "985666609251", "sa-east-1": "507241528517",
@@ -49,6 +49,10 @@ ELB_LOG_DELIVERY_ACCOUNTS: dict[str, str] = {
     "ap-east-1": "754344448648", "af-south-1": "098369216593", "me-south-1": "076674570225",
 }
 LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
+#: The regions an env may pick that opened in or after August 2022, for which ELB's guide names no account: the bucket
+#: policy grants LOG_DELIVERY_PRINCIPAL. A decision per region, so that an older region is never left out of the
+#: account table by mistake (ELB would then be refused the bucket when compute turns the access logs on).
+ELB_LOG_DELIVERY_BY_PRINCIPAL: frozenset[str] = frozenset()
 
 
 def access_log_bucket_name(env_name: str, service: str, account_id: str) -> str:

@@ -876,7 +876,7 @@ class AwsAccountCheck:
                                     "broker where the first AZ changes: README, key changes)")
             else:
                 report.refusals.append(f"{problem}. Nothing was run.")
-            return
+                return
         for zone in zones:
             if zone["ZoneName"] in chosen and zone.get("State", "available") != "available":
                 report.notes.append(f"{zone['ZoneName']} ({ids[zone['ZoneName']]}) is {zone.get('State')} in "

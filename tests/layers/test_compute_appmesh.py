@@ -231,15 +231,6 @@ def test_the_access_log_bucket_is_protected_where_the_env_protects_state_and_its
     assert len(settings) == 6 and all(r["protect"] is False for r in settings), settings
 
 
-def test_every_region_an_env_may_pick_has_its_elb_log_delivery_principal() -> None:
-    from shared.components.gateway import ELB_LOG_DELIVERY_ACCOUNTS, access_log_bucket_policy
-    from shared.regions import REGION_AZS
-
-    assert set(REGION_AZS) <= set(ELB_LOG_DELIVERY_ACCOUNTS), "add the region's ELB account (or decide: principal)"
-    newer = access_log_bucket_policy(bucket="b", partition="aws", region="ap-southeast-4", account_id="1")
-    assert newer["Statement"][0]["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
-
-
 def test_a_service_not_yet_in_the_release_gets_only_its_repository(edit_env: Any) -> None:
     edit_env("dev", lambda data: data["release"]["images"].pop("training"))
     doc = fresh("dev")["compute"]
