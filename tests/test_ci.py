@@ -705,3 +705,15 @@ def test_every_place_that_says_to_set_the_runner_variable_names_what_makes_the_p
     assert len(paragraphs) >= 3, paragraphs
     for paragraph in paragraphs:
         assert "messaging.deploy_runner.github_repository" in paragraph, paragraph
+
+
+def test_the_pull_request_job_that_runs_the_tests_has_the_history_the_upgrade_notes_test_reads() -> None:
+    """tests/test_readme_upgrade.py compares with the snapshots of the release the notes name (``git show
+    <commit>:...``) and skips in a clone without that commit: a shallow checkout would pass it without running it."""
+    jobs = load(workflows.WORKFLOW_DIR / "pull-request.yml")["jobs"]
+    testing = [job for job in jobs.values()
+               if any("nox -s tests" in str(step.get("run", "")) for step in steps_of(job))]
+    assert testing, "no pull-request job runs nox -s tests"
+    for job in testing:
+        checkout = next(step for step in steps_of(job) if "actions/checkout" in step.get("uses", ""))
+        assert checkout["with"].get("fetch-depth") == 0, checkout

@@ -81,6 +81,8 @@ MALFORMED = [
     ("invalid CIDR", _set("network.cidr", "10.10.0.0/33"), "network.cidr", "not a valid IPv4 CIDR"),
     ("CIDR with host bits", _set("network.cidr", "10.10.1.0/16"), "network.cidr", "not a valid IPv4 CIDR"),
     ("overlapping CIDR", _set("network.cidr", "10.20.0.0/16"), "network.cidr", "overlaps 10.20.0.0/16"),
+    # not only the same block: one inside another env's overlaps as much for peering and routes
+    ("CIDR inside another env's", _set("network.cidr", "10.20.128.0/17"), "network.cidr", "overlaps 10.20.0.0/16"),
     ("zero AZs", _set("network.az_count", 0), "network.az_count", "greater than or equal to 1"),
     ("more AZs than the region has", _set("network.az_count", 4), "network.az_count", "offers 3 availability zones"),
     ("unknown key", _set("network.nat_gateways", 2), "network.nat_gateways", "unknown key"),

@@ -295,7 +295,6 @@ def test_a_failing_read_of_the_endpoint_is_an_exit_2_message_not_a_traceback() -
     assert "could not reach the backend" in str(error.value) and "organization/broker/dev" in str(error.value)
 
 
-@pytest.mark.skipif("broker" not in LAYERS, reason="the broker layer is not part of the DAG on this branch yet")
 def test_first_up_through_the_cli_stops_before_messaging_when_the_new_broker_does_not_answer(
         capsys: pytest.CaptureFixture[str]) -> None:
     endpoint = f"https://127.0.0.1:{closed_port()}"

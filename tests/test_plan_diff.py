@@ -102,6 +102,48 @@ def test_an_ignored_input_keeps_its_deployed_value_so_its_change_alone_is_no_cha
     del unignored["resources"][0]["ignore_changes"]
     assert _actions(deployed(3, "gateway:1"), unignored) == [("update", "gateway", False)]
 
+    # an ignored input the deployed state lacks: the engine has no old value to keep and sends the new one
+    without = deployed(3, "gateway:1")
+    del without["resources"][0]["inputs"]["desiredCount"]
+    assert [(c.action, c.inputs) for c in diff_documents("compute", without, deployed(6, "gateway:1")).changes] == [
+        ("update", ("desiredCount",))]
+
+
+def test_an_alias_naming_a_urn_another_fresh_resource_still_holds_takes_nothing_from_it() -> None:
+    # the engine moves a state to the aliasing resource only when nothing of the program holds the old URN; here the
+    # VPC keeps its URN and the new one is an add, so the old VPC's change (a replace) still shows
+    fresh = copy.deepcopy(BASE)
+    fresh["resources"][0]["inputs"]["cidrBlock"] = "10.31.0.0/16"
+    second = _resource(VPC.replace("::vpc", "::second-vpc"), "aws:ec2/vpc:Vpc", {"cidrBlock": "10.30.0.0/16"})
+    fresh["resources"].append({**second, "aliases": [VPC]})
+    assert sorted(_actions(BASE, fresh)) == [("add", "second-vpc", False), ("replace", "vpc", True)]
+
+
+def test_a_replaced_resources_id_in_an_ignored_input_of_a_reader_changes_nothing() -> None:
+    # the engine keeps an ignored input's deployed value, so the replaced VPC's new id never reaches the reader
+    from shared.plan_diff import diff_layers
+    from shared.synth.mocks import generated_tokens
+
+    digest, _ = generated_tokens("network", "prod", "aws:ec2/vpc:Vpc", "vpc")
+    vpc_urn = "urn:pulumi:prod::network::aws:ec2/vpc:Vpc::vpc"
+    reader_urn = "urn:pulumi:prod::network::aws:ec2/securityGroup:SecurityGroup::reader"
+    fresh_vpc = _resource(vpc_urn, "aws:ec2/vpc:Vpc", {"cidrBlock": "10.31.0.0/16"}, protect=False)
+
+    def reader(ignored: list[str]) -> dict[str, Any]:
+        return {**_resource(reader_urn, "aws:ec2/securityGroup:SecurityGroup",
+                            {"vpcId": f"vpc-0{digest}00000000", "description": "d"}),
+                "ignore_changes": ignored}
+
+    def changes(ignored: list[str]) -> list[tuple[str, str]]:
+        baseline = {"project": "network", "stack": "prod", **_doc(
+            _resource(vpc_urn, "aws:ec2/vpc:Vpc", {"cidrBlock": "10.30.0.0/16"}), reader(ignored))}
+        fresh = {"project": "network", "stack": "prod", **_doc(fresh_vpc, reader(ignored))}
+        return [(c.action, c.name) for d in diff_layers({"network": baseline}, {"network": fresh}, ["network"])
+                for c in d.changes]
+
+    assert changes([]) == [("replace", "reader"), ("replace", "vpc")]  # vpcId forces a new security group
+    assert changes(["vpcId"]) == [("replace", "vpc")]
+
 
 EXCHANGE = "rabbitmq:index/exchange:Exchange"
 TOPIC_PERMISSIONS = "rabbitmq:index/topicPermissions:TopicPermissions"
@@ -219,6 +261,27 @@ def test_the_command_exits_1_when_a_protected_resource_would_be_replaced(tmp_pat
     result = _cli("prod", "--baseline", str(baseline))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "BLOCKED (protected) replace network" in result.stdout and "cidrBlock" in result.stdout
+
+
+def test_one_protected_delete_in_the_first_of_several_envs_exits_1(tmp_path: Path) -> None:
+    # the accepted state holds a queue the fresh synth no longer declares: up would delete it and its messages. One
+    # such change is enough, and a clean env diffed after it does not clear it
+    baseline = tmp_path / "snapshots"
+    for env in ("prod", "dev"):
+        shutil.copytree(BASELINE_DIR / env, baseline / env)
+    messaging = baseline / "prod" / "messaging.json"
+    document = json.loads(messaging.read_text())
+    queue = next(r for r in document["resources"] if r["type"] == "rabbitmq:index/queue:Queue")
+    assert queue["protect"], "prod protects its queues"
+    gone = json.loads(json.dumps(queue).replace(queue["name"], "messaging-queue-retired"))
+    gone["inputs"]["name"] = "retired"
+    document["resources"].append(gone)
+    messaging.write_text(json.dumps(document))
+    result = _cli("prod", "dev", "--baseline", str(baseline))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.count("BLOCKED (protected)") == 1, result.stdout
+    assert "BLOCKED (protected) delete messaging: messaging-queue-retired" in result.stdout, result.stdout
+    assert "FAIL: 1 protected resource(s)" in result.stdout, result.stdout
 
 
 def test_an_unknown_env_exits_2() -> None:

@@ -341,6 +341,7 @@ def test_unknown_at_preview_is_not_applicable(policy_result, rule, good, bad, me
     ("kms-key-deletion-window", res(KEY, "r", {"deletionWindowInDays": 7}), "dev", False),
     ("kms-key-deletion-window", res(KEY, "r", {"deletionWindowInDays": 7}), "staging", True),
     ("kms-key-deletion-window", res(KEY, "r", {}), "prod", False),  # AWS's default is 30
+    ("kms-key-deletion-window", res(KEY, "r", {"deletionWindowInDays": "seven"}), "dev", True),  # not a number
     ("logs-retention-floor", res("aws:cloudwatch/logGroup:LogGroup", "r", {"retentionInDays": 14}), "dev", False),
     ("logs-retention-floor", res("aws:cloudwatch/logGroup:LogGroup", "r", {"retentionInDays": 14}), "staging", True),
     ("logs-retention-floor", res("aws:cloudwatch/logGroup:LogGroup", "r", {"retentionInDays": 1}), "dev", True),
@@ -529,8 +530,9 @@ def test_credential_names_of_security_hub_ecs8(policy_findings, name, value, fai
     ("ELBSecurityPolicy-TLS-1-2-2017-01", False),
     ("ELBSecurityPolicy-2016-08", False),
 ])
-def test_tls_policies_are_those_security_hub_elb17_accepts(policy_findings, policy, passes):
-    found = judged(policy_findings([listener("HTTPS", sslPolicy=policy, certificateArn="arn:cert")], env="prod"),
+@pytest.mark.parametrize("protocol", ["HTTPS", "TLS"])  # TLS: a Network Load Balancer's listener negotiates too
+def test_tls_policies_are_those_security_hub_elb17_accepts(policy_findings, policy, passes, protocol):
+    found = judged(policy_findings([listener(protocol, sslPolicy=policy, certificateArn="arn:cert")], env="prod"),
                    "lb-tls-policy")
     assert not found if passes else found
 
@@ -677,6 +679,11 @@ EKS_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"
     (github_trust({"StringEquals": {GITHUB_SUB: ["repo:acme@1/ml@2:ref:refs/heads/main"]}}), False),  # GitHub ids
     (github_trust({"StringEquals": {GITHUB_SUB: "repository_owner_id:1:repository_id:2"}}), False),  # fixed custom
     (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/*"}}), True),  # every repository of the organization
+    # a well-formed subject with a pattern in the repository or the owner: any repository of the organization (one any
+    # member may create) on its main branch, or a same-named repository of any owner
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/*:ref:refs/heads/main"}}), True),
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:acme/ml-?:environment:prod"}}), True),
+    (github_trust({"StringLike": {GITHUB_SUB: "repo:*/ml-platform:ref:refs/heads/main"}}), True),
     (github_trust({"StringLike": {GITHUB_SUB: "repo:*"}}), True),
     (github_trust({"StringLike": {GITHUB_SUB: "*"}}), True),
     (github_trust({"StringLike": {GITHUB_SUB: "repo:${aws:PrincipalTag/o}/x:*"}}), True),
@@ -694,7 +701,8 @@ EKS_SUB = "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"
     (github_trust({"StringEquals": {f"{EKS_PROVIDER.split('/', 1)[1]}:aud": "sts.amazonaws.com"}},
                   provider=EKS_PROVIDER), True),
     (ECS_TRUST, False),  # a service principal is no OIDC provider
-], ids=["environment", "any-ref", "immutable-ids", "custom-fixed", "whole-org", "any-repo", "bare-wildcard",
+], ids=["environment", "any-ref", "immutable-ids", "custom-fixed", "whole-org", "any-repo-of-org-on-main",
+        "repo-name-pattern", "any-owner", "any-repo", "bare-wildcard",
         "policy-variable", "custom-pattern", "negated", "if-exists", "no-condition", "anded-fixed",
         "enterprise-issuer-needs-its-own-key", "eks-service-account", "eks-namespace", "eks-anyone", "eks-aud-only",
         "service-principal"])

@@ -65,7 +65,9 @@ def test_a_bucket_without_a_policy_fails(policy_findings: Any) -> None:
                                "StringEquals": {"aws:PrincipalAccount": "111111111111"}}),
     deny_plain_http(Effect="Allow"),
     deny_plain_http("other"),  # another bucket's ARN
-], ids=["bucket-only", "one-prefix", "one-action", "one-principal", "narrowed", "allow", "other-bucket"])
+    deny_plain_http(Condition={"Bool": {"aws:SecureTransport": "true"}}),  # denies TLS, leaves plain HTTP
+], ids=["bucket-only", "one-prefix", "one-action", "one-principal", "narrowed", "allow", "other-bucket",
+        "denies-tls"])
 def test_a_policy_that_leaves_some_plain_http_request_through_fails(policy_findings: Any,
                                                                    statement: dict[str, Any]) -> None:
     models = bucket()

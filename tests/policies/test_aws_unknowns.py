@@ -7,6 +7,7 @@ a reason naming what was unknown -- and that a decidable part of the same resour
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -95,6 +96,16 @@ def test_unknown_container_definitions_make_every_container_rule_not_applicable(
         "cpu": "256", "memory": "512"})
     (reason,) = reasons(policy_not_applicable([definition]), rule, "r")
     assert "containerDefinitions" in reason
+
+
+@pytest.mark.parametrize("mode", ["pidMode", "ipcMode"])
+def test_an_unknown_pid_or_ipc_mode_leaves_the_privilege_rule_undecided(policy_not_applicable, mode):
+    # a namespace mode taken from another resource's output: the preview cannot tell a task sharing the host's
+    containers = json.dumps([{"name": "app", "image": "x@sha256:" + "a" * 64, "essential": True}])
+    definition = res("aws:ecs/taskDefinition:TaskDefinition", "r", {
+        "containerDefinitions": containers, "networkMode": "awsvpc", mode: UNKNOWN_STRING})
+    (reason,) = reasons(policy_not_applicable([definition]), "ecs-task-no-privileged", "r")
+    assert mode in reason
 
 
 def test_a_decidable_violation_is_reported_next_to_an_undecidable_part(policy_findings, policy_not_applicable):

@@ -91,8 +91,13 @@ def test_topic_permissions_are_checked(policy_findings):
         {"exchange": "ml.events", "write": ".*", "read": ""}]})
     narrow = res(TOPIC_PERMISSIONS, "narrow", {"user": "app", "vhost": "dev", "permissions": [
         {"exchange": "ml.events", "write": "^inference\\.done$", "read": ""}]})
-    findings = of_rule(policy_findings([broad, narrow]), "rabbitmq-least-privilege")
-    assert [f["urn"].rsplit("::", 1)[1] for f in findings] == ["broad"]
+    # read: which routing keys the user's queues may bind with, so ".*" receives every other service's messages
+    reads_all = res(TOPIC_PERMISSIONS, "reads-all", {"user": "app", "vhost": "dev", "permissions": [
+        {"exchange": "ml.events", "write": "^inference\\.done$", "read": ".*"}]})
+    findings = of_rule(policy_findings([broad, narrow, reads_all]), "rabbitmq-least-privilege")
+    assert sorted(f["urn"].rsplit("::", 1)[1] for f in findings) == ["broad", "reads-all"]
+    [read] = [f for f in findings if f["urn"].endswith("::reads-all")]
+    assert "permissions[0].read" in read["message"], read["message"]
 
 
 def test_unknown_permission_is_not_applicable(policy_findings, policy_not_applicable):
