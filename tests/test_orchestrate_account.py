@@ -885,12 +885,19 @@ def test_an_alarm_subscription_sns_deleted_is_named_with_the_refresh_that_brings
     """SNS deletes a subscription left unconfirmed 48 hours, and an email one suspended by an alarm storm (more than
     10 messages a second) the same way; the broker layer's state still holds it and `up` reads no state back, so no
     `up` subscribes the address again and the alarms reach nobody."""
+    dev = load_env("dev")
+    sns = MotoAccounts.client(dev.account_id, dev.region, "sns")
+    # an env naming nobody: every notification reaches nobody, which up says before the broker layer runs
+    assert dev.alarms.all_subscriptions() == []
+    code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], replacing(sns=sns))
+    assert code == 0 and ("dev.yaml: alarms: no subscription (alarms.email, alarms.subscriptions), so every alarm "
+                          "and event notification of dev goes to dev-ml-alarms and reaches nobody") in out, out
     edit_env("dev", lambda data: data.setdefault("alarms", {}).update(
         email=["oncall@example.com", "lead@example.com", "new@example.com"]))
     dev = load_env("dev")
-    sns = MotoAccounts.client(dev.account_id, dev.region, "sns")
     code, out, _ = up(["preview", "dev", "--layers", "broker", "--exact"], replacing(sns=sns))
     assert code == 0 and "not subscribed" not in out, out  # no topic yet: the first up subscribes them all
+    assert "no subscription" not in out, out
 
     topic = sns.create_topic(Name="dev-ml-alarms")["TopicArn"]
     for address in ("oncall@example.com", "new@example.com"):

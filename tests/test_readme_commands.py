@@ -59,3 +59,24 @@ def test_the_commands_table_names_every_option_of_the_session(name: str) -> None
     table = _commands_section()
     missing = sorted(option for option in options if not re.search(rf"{re.escape(option)}(?![a-z-])", table))
     assert missing == [], f"README's Commands table lacks options of `nox -s {name}` ({module}): {missing}"
+
+
+def test_every_documented_policy_pack_path_resolves_from_a_layers_folder() -> None:
+    """A preview runs in stacks/<layer> (each layer's Pulumi.yaml is there), and the CLI resolves a --policy-pack path
+    against that folder: a path written from the repository root fails there ("failed to load Pulumi policy project").
+    A documented command also gives each pack its config, without which every rule runs advisory."""
+    places = [REPO_ROOT / "README.md", REPO_ROOT / "policies" / "README.md",
+              *sorted((REPO_ROOT / "policies").glob("*/PulumiPolicy.yaml")),
+              *sorted((REPO_ROOT / "policies").glob("*/__main__.py"))]
+    layer = REPO_ROOT / "stacks" / "compute"
+    found = 0
+    for place in places:
+        text = place.read_text(encoding="utf-8")
+        for path in re.findall(r"--policy-pack (\S+?)[`\s]", text):
+            found += 1
+            pack = layer / path.replace("<pack>", "aws")
+            assert (pack / "PulumiPolicy.yaml").is_file(), f"{place.name}: --policy-pack {path} from stacks/<layer>"
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+            if "--policy-pack " in block:
+                assert block.count("--policy-pack ") == block.count("--policy-pack-config "), (place.name, block)
+    assert found >= 7, found

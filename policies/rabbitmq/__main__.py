@@ -1,4 +1,5 @@
-"""CrossGuard pack entry point (``pulumi preview --policy-pack policies/<pack>``): see shared.policy.packs.serve."""
+"""CrossGuard pack entry point (``pulumi preview --policy-pack ../../policies/<pack>`` from stacks/<layer>:
+policies/README.md): see shared.policy.packs.serve."""
 
 import sys
 from pathlib import Path

@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -393,8 +393,8 @@ def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulum
     a password rotating between the user and the secret) does not page, a publisher that keeps failing does.
     ``Invocations`` (Sum) below 1 in every evaluation period: EventBridge invokes it every minute, and Lambda
     publishes Invocations only for a function that ran, so missing data is breaching here (a deleted schedule,
-    a throttled account); the first ``up`` creates the schedule with the function, so the alarm leaves
-    INSUFFICIENT_DATA within a minute.
+    a throttled account). The alarms are created after the schedule's target (``MetricAlarms`` ``after``): created
+    before the first run, the silent one would go to ALARM (missing data breaches) and page on the first ``up``.
     """
     minutes = settings.period_seconds * settings.evaluation_periods // 60
 
@@ -799,7 +799,10 @@ class MetricAlarms(pulumi.ComponentResource):
     """One ``aws.cloudwatch.MetricAlarm`` per spec, notifying ``topic_arn`` on ALARM and OK."""
 
     def __init__(self, name: str, specs: list[AlarmSpec], topic_arn: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 after: Sequence[pulumi.Resource] = ()) -> None:
+        """``after``: what starts the alarms' series (created first, so a missing-is-breaching alarm does not page
+        before its source could publish)."""
         super().__init__("mlplatform:alarms:MetricAlarms", name, None, opts)
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
@@ -817,7 +820,7 @@ class MetricAlarms(pulumi.ComponentResource):
                 dimensions=(single.dimensions or None) if single else None, period=spec.period if single else None,
                 metric_queries=[alarm_query(query, spec.period) for query in spec.queries] or None,
                 alarm_actions=[topic_arn], ok_actions=[topic_arn],
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)))
         self.register_outputs({"alarms": sorted(self.alarms)})
 
 

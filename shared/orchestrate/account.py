@@ -471,6 +471,13 @@ class AwsAccountCheck:
                 self._check_broker_offering(env, report)
         if subscriptions:
             self._check_alarm_subscriptions(env, report)
+        elif "broker" in layers:  # no AWS call needed: the env file names nobody
+            from shared.components.alarms import topic_name
+
+            report.notes.append(
+                f"{env_path(env.name)}: alarms: no subscription (alarms.email, alarms.subscriptions), so every alarm "
+                f"and event notification of {env.name} goes to {topic_name(env.name)} and reaches nobody; name the "
+                "on-call address or integration there")
         if rotation:
             self._check_admin_rotation(env, report)
         if "messaging" in layers:

@@ -43,7 +43,10 @@ def rule_files(pack_dir: Path) -> dict[str, Path]:
     pack_dir = Path(pack_dir).resolve()
     pack = pack_dir.name
     if pack not in PACKS:
-        raise PackDefinitionError(f"{pack_dir}: {pack!r} is not a pack of the catalog ({', '.join(PACKS)})")
+        # a published copy (`pulumi policy publish`) lands in ~/.pulumi/policies/<org>/pulumi-analyzer-<name>-v<version>
+        raise PackDefinitionError(f"{pack_dir}: {pack!r} is not a pack of the catalog ({', '.join(PACKS)}); a pack "
+                                  "runs from its folder policies/<pack> of this repository (it reads shared/ and "
+                                  "policies/catalog.yaml): a published copy is not supported")
     expected = [rule.id for rule in rules_of_pack(pack)]
     files = {path.stem: path for path in sorted((pack_dir / "rules").glob("*.py")) if path.stem != "__init__"}
     missing = sorted(set(expected) - set(files))

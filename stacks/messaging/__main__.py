@@ -48,7 +48,7 @@ if publishes_queue_metrics(layer.env):  # the queues' backlog, which Amazon MQ d
             lambda group: required(group, "broker.broker_security_group_id", "an amazon-mq broker has a group")),
         opts=pulumi.ResourceOptions(parent=topology))
     MetricAlarms("queue-metrics-alarms", publisher_alarms(layer.env.name, layer.env.alarms, publisher.function.name),
-                 broker_layer.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=publisher))
+                 broker_layer.alarm_topic_arn, opts=pulumi.ResourceOptions(parent=publisher), after=[publisher.target])
 if layer.env.messaging.broker == "amazon-mq":  # an external broker publishes no AWS/AmazonMQ metrics
     broker_name = broker_layer.broker_name.apply(
         lambda name: required(name, "broker.broker_name", "an amazon-mq broker has a name"))

@@ -187,6 +187,19 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_publishers_alarms_are_created_after_the_schedule_that_starts_their_series(env: str) -> None:
+    # Lambda publishes Invocations only for a run, and the silent alarm treats missing data as breaching: created
+    # before the schedule's target, it would go to ALARM (and page) before the first run of the first up
+    messaging = layers(env)["messaging"]
+    (target,) = [r["urn"] for r in of_type(messaging, "aws:cloudwatch/eventTarget:EventTarget")
+                 if r["name"] == "queue-metrics-schedule"]
+    publisher = [r for r in of_type(messaging, "aws:cloudwatch/metricAlarm:MetricAlarm")
+                 if r["inputs"].get("namespace") == "AWS/Lambda"]
+    assert {r["inputs"]["treatMissingData"] for r in publisher} == {"breaching", "notBreaching"}
+    assert all(target in r["dependencies"] for r in publisher), [r["name"] for r in publisher]
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_an_event_rule_whose_deliveries_are_refused_notifies(env: str) -> None:
     """The task-stops rule feeds the crash-loop alarms (missing data notBreaching): a log group resource policy or key
     that refuses EventBridge would leave them quietly OK. EventBridge counts such deliveries as FailedInvocations of
