@@ -1387,12 +1387,18 @@ def iam_document_rule(module_file: str, findings: Callable[[Any], list[str]], *,
 #: Stack tag the offline engine sends (ConfigureStack) for the platform's own layers: its value is the
 #: layer. Any other program (``nox -s policy -- --program DIR``) has no such tag.
 PLATFORM_LAYER_TAG = "ml-platform:layer"
+#: The stack tag the CLI sends for every stack (its project's name, pulumi/pulumi "pulumi:project"): a layer's
+#: project is named after it (stacks/<layer>/Pulumi.yaml), and the CLI sends no PLATFORM_LAYER_TAG.
+PROJECT_TAG = "pulumi:project"
 
 
 def platform_hint(args: ResourceValidationArgs | StackValidationArgs, hint: str) -> str:
     """``hint`` (text naming this platform's env file or helpers, starting with a space) for the
-    platform's layers; empty for any other program, whose owners have none of those."""
-    return hint if getattr(args, "stack_tags", {}).get(PLATFORM_LAYER_TAG) else ""
+    platform's layers, offline or under the CLI; empty for any other program, whose owners have none of those."""
+    from shared.dag import LAYERS
+
+    tags = getattr(args, "stack_tags", None) or {}
+    return hint if tags.get(PLATFORM_LAYER_TAG) or tags.get(PROJECT_TAG) in LAYERS else ""
 
 
 # --- key policies of a stack's KMS keys, and ARN conditions -------------------------------------------

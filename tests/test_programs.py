@@ -154,6 +154,12 @@ def test_fix_hints_name_platform_settings_only_for_platform_layers(engine: Polic
     as_layer = evaluate_documents_result([{**document, "layer": "compute", "env": "dev"}], env_name="dev",
                                          engine=engine)
     assert all("env.common_tags(layer)" in f.message for f in as_layer.findings if f.rule == "tags-required")
+    # under the CLI a layer's stack carries no platform tag, only the CLI's own: its project is named after the layer
+    for project, hinted in (("compute", True), ("billing-api", False)):
+        under_cli = evaluate_documents_result([{**document, "stack_tags": {"pulumi:project": project}}],
+                                              env_name="dev", engine=engine)
+        messages = [f.message for f in under_cli.findings if f.rule == "tags-required"]
+        assert messages and all(("env.common_tags(layer)" in message) is hinted for message in messages), project
 
 
 def test_prod_levels_for_a_program_speak_of_its_own_code(engine: PolicyEngine, judged: dict[str, Any]) -> None:

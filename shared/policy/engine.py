@@ -295,7 +295,10 @@ def _prepare(document: dict[str, Any], enforcement: Enforcement) -> _PreparedSta
         ))
     # A platform layer says so in a stack tag: rules may then name the platform's own settings in
     # their fix hints (policy_support.platform_hint); for any other program they speak of its code.
-    tags = {PLATFORM_LAYER_TAG: str(document["layer"])} if document.get("layer") else {}
+    # ``stack_tags``: a document may carry the tags a real stack sends (the CLI's pulumi:project...)
+    tags = {str(key): str(value) for key, value in (document.get("stack_tags") or {}).items()}
+    if document.get("layer"):
+        tags[PLATFORM_LAYER_TAG] = str(document["layer"])
     stack_configure = analyzer_pb2.AnalyzerStackConfigureRequest(
         stack=str(document.get("stack") or ""), project=str(document.get("project") or ""),
         organization=str(document.get("organization") or "organization"), dry_run=True, tags=tags,
