@@ -3,8 +3,8 @@ AZ names its subnets default to (the first ``network.az_count``; the offline syn
 AZ names are each account's own in the oldest regions, so an account may lack these: ``network.availability_zones``
 names the account's, and ``up``'s preflight checks them in the account (shared/orchestrate/account.py).
 
-Add a region here to allow it, after checking what differs per region (tests/test_regions.py checks the first three
-and fails until the others are decided):
+Add a region here to allow it, after checking what differs per region (tests/test_regions.py fails until the first
+four hold; the last two are for whoever adds it):
 - every service the layers call has an endpoint there (botocore's endpoint data);
 - S3 offers the account-regional bucket namespace there (the model-artifact buckets are created in it:
   shared/artifact_names.py ``NO_ACCOUNT_REGIONAL_NAMESPACE``);
