@@ -648,6 +648,12 @@ class EnvConfig(_Strict):
         return list(REGION_AZS[self.region][: self.network.az_count])
 
     @property
+    def az_count_beyond_region(self) -> bool:
+        """``network.az_count`` asks for more AZs than :data:`shared.regions.REGION_AZS` lists for the region (and no
+        ``network.availability_zones`` names them): :attr:`availability_zones` then holds fewer."""
+        return self.network.availability_zones is None and self.network.az_count > len(REGION_AZS[self.region])
+
+    @property
     def serving_availability_zones(self) -> list[str]:
         """The AZs other layers place things in: :attr:`availability_zones` less
         ``network.retiring_availability_zones`` (their subnets stay until a lower ``az_count`` drops them)."""
@@ -939,9 +945,8 @@ def _rule_azs_in_region(path: Path, env: EnvConfig, catalog: Catalog) -> Iterato
             yield path, "network.availability_zones", (f"lists {len(chosen)} availability zones, but "
                                                        f"network.az_count is {env.network.az_count}")
         return
-    available = len(REGION_AZS[env.region])
-    if env.network.az_count > available:
-        yield path, "network.az_count", (f"{env.region} offers {available} availability zones, "
+    if env.az_count_beyond_region:
+        yield path, "network.az_count", (f"{env.region} offers {len(REGION_AZS[env.region])} availability zones, "
                                          f"not {env.network.az_count}")
 
 
@@ -1087,7 +1092,7 @@ def _rule_cluster_azs(path: Path, env: EnvConfig, catalog: Catalog) -> Iterator[
             f"CLUSTER_MULTI_AZ runs three nodes in {CLUSTER_AZS} availability zones, and {env.region} offers "
             f"{region_zones}: use SINGLE_INSTANCE, or a region with {CLUSTER_AZS}")
         return
-    if env.network.availability_zones is None and env.network.az_count > region_zones:
+    if env.az_count_beyond_region:
         return  # _rule_azs_in_region reports the count; the region's first zones stand in for it meanwhile
     # Amazon MQ best practices: a cluster is three nodes distributed across three AZs; the platform gives its
     # endpoint a private subnet in each of them (shared.amazonmq.cluster_zones_problem says why).

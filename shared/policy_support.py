@@ -36,6 +36,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from shared.dag import LAYERS
 from shared.policy_catalog import load_rules
 from shared.policy_typing import (
     ReportViolation,
@@ -1395,8 +1396,6 @@ PROJECT_TAG = "pulumi:project"
 def platform_hint(args: ResourceValidationArgs | StackValidationArgs, hint: str) -> str:
     """``hint`` (text naming this platform's env file or helpers, starting with a space) for the
     platform's layers, offline or under the CLI; empty for any other program, whose owners have none of those."""
-    from shared.dag import LAYERS
-
     tags = getattr(args, "stack_tags", None) or {}
     return hint if tags.get(PLATFORM_LAYER_TAG) or tags.get(PROJECT_TAG) in LAYERS else ""
 

@@ -12,6 +12,7 @@ from typing import Any
 import botocore.session
 import pytest
 
+from shared import REPO_ROOT
 from shared.artifact_names import NO_ACCOUNT_REGIONAL_NAMESPACE
 from shared.components.gateway import (
     ELB_LOG_DELIVERY_ACCOUNTS,
@@ -22,7 +23,6 @@ from shared.components.gateway import (
 from shared.fargate import FARGATE_ZONE_IDS
 from shared.regions import REGION_AZS
 
-ROOT = Path(__file__).resolve().parents[1]
 REGIONS = sorted(REGION_AZS)
 #: The botocore services each pulumi_aws module the layers create resources with calls (``cloudwatch`` holds the
 #: alarms, the log groups and the EventBridge rules). App Mesh: none, as no env may pick it after its end of support
@@ -40,7 +40,7 @@ _BOTO3_CLIENT = re.compile(r"\b[a-z_]*clients?\((?:[\w.]+, )?\"([a-z0-9-]+)\"")
 
 
 def _sources() -> list[Path]:
-    return sorted(path for folder in ("shared", "stacks") for path in (ROOT / folder).rglob("*.py"))
+    return sorted(path for folder in ("shared", "stacks") for path in (REPO_ROOT / folder).rglob("*.py"))
 
 
 @cache
