@@ -393,8 +393,8 @@ def publisher_alarms(env_name: str, settings: AlarmsConfig, function_name: pulum
     a password rotating between the user and the secret) does not page, a publisher that keeps failing does.
     ``Invocations`` (Sum) below 1 in every evaluation period: EventBridge invokes it every minute, and Lambda
     publishes Invocations only for a function that ran, so missing data is breaching here (a deleted schedule,
-    a throttled account). The alarms are created after the schedule's target (``MetricAlarms`` ``after``): created
-    before the first run, the silent one would go to ALARM (missing data breaches) and page on the first ``up``.
+    a throttled account). The alarms are created after the schedule's target (``MetricAlarms`` ``after``); the silent
+    one may still send one ALARM, then OK, on the first ``up``: it can be evaluated before the first run's data point.
     """
     minutes = settings.period_seconds * settings.evaluation_periods // 60
 

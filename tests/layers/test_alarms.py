@@ -187,9 +187,9 @@ def test_missing_data_is_chosen_per_alarm(env: str) -> None:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_publishers_alarms_are_created_after_the_schedule_that_starts_their_series(env: str) -> None:
-    # Lambda publishes Invocations only for a run, and the silent alarm treats missing data as breaching: created
-    # before the schedule's target, it would go to ALARM (and page) before the first run of the first up
+def test_the_publishers_alarms_depend_on_the_schedule_that_starts_their_series(env: str) -> None:
+    # Lambda publishes Invocations only for a run, and the silent alarm treats missing data as breaching: it is created
+    # after the schedule's target (it may still be evaluated once before the first run: README, Alarms)
     messaging = layers(env)["messaging"]
     (target,) = [r["urn"] for r in of_type(messaging, "aws:cloudwatch/eventTarget:EventTarget")
                  if r["name"] == "queue-metrics-schedule"]
