@@ -1062,10 +1062,11 @@ def referenced_targets(
 ) -> list[PolicyResource] | None:
     """The resources among ``targets`` that ``resource.props[prop]`` refers to; ``None`` if undecidable.
 
-    The offline engine's stack validation sees resources with their input properties; the real engine sends
+    ``nox -s policy``'s stack validation sees resources with their input properties; the real engine sends
     ``AnalyzeStack`` their outputs (pulumi/pulumi pkg/resource/deploy/step_generator.go: "called on the final
-    outputs of each resource"), which hold the ``id`` and ``arn`` too, unknown in a preview of a new resource. A
-    FlowLog's ``vpcId`` is the VPC's id -- which a VPC's inputs never contain, and its outputs may not yet. The
+    outputs of each resource"; sent offline in the ``up`` and ``first-preview`` stages, :mod:`shared.policy.stages`),
+    which hold the ``id`` and ``arn`` too, unknown in a preview of a new resource. A FlowLog's ``vpcId`` is the VPC's
+    id -- which a VPC's inputs never contain, and its outputs may not yet. The
     reference is therefore resolved in this order, most exact first:
 
     1. ``property_dependencies[prop]``: the engine (and the real CLI) records which resources a

@@ -11,7 +11,9 @@ What the ``pulumi`` CLI does with ``--policy-pack policies/<pack>``, without the
   ``Configure`` (every rule's enforcement level for the env, plus the secretness of inputs for
   ``no-plaintext-secrets``), ``ConfigureStack``, then ``Analyze`` for every resource (type, name,
   URN, inputs as properties, options, provider) and ``AnalyzeStack`` once per stack (all resources
-  with parent and dependencies). The packs of ``policies/`` also serve ``AnalyzeBatch``
+  with parent and dependencies) -- inputs to both, unless a stage of a real run is asked for
+  (:mod:`shared.policy.stages`: ``AnalyzeStack`` gets outputs, a first preview unknowns). The packs of
+  ``policies/`` also serve ``AnalyzeBatch``
   (:mod:`shared.policy.fast_analyzer`): the same ``Analyze`` run over many resources per call, which
   the engine prefers; a pack without it gets one ``Analyze`` call per resource;
 * the diagnostics the real ``pulumi_policy`` code returns become :class:`Finding` objects, the env's
@@ -52,6 +54,7 @@ from shared.policy.fast_analyzer import BATCH_FAILED, BATCH_METHOD, decode_respo
 from shared.policy.findings import STACK_TYPE, Finding, NotApplicable, PolicyResult
 from shared.policy.packfork import ForkedPack, can_fork, note_grpc_use
 from shared.policy.packs import pack_name
+from shared.policy.stages import stage_properties
 from shared.policy_catalog import PACKS, load_rules
 from shared.policy_support import CREDENTIAL_INPUTS, PLATFORM_LAYER_TAG
 
@@ -112,12 +115,18 @@ def validate_document(document: Any, label: str | None = None) -> None:
     resources = document.get("resources")
     if not isinstance(resources, list):
         raise ConfigError(label, "resources", "must be a list of resources")
+    seen: dict[str, int] = {}
     for index, resource in enumerate(resources):
         if not isinstance(resource, dict):
             raise ConfigError(label, f"resources.{index}", "must be an object")
         for key in ("urn", "type", "name"):
             if not isinstance(resource.get(key), str) or not resource[key]:
                 raise ConfigError(label, f"resources.{index}.{key}", "is required (a non-empty string)")
+        if resource["urn"] in seen:  # the engine refuses a second registration of a URN ("Duplicate resource URN")
+            first = seen[resource["urn"]]
+            raise ConfigError(label, f"resources.{index}.urn",
+                              f"{resource['urn']} is also resources.{first}'s: a URN names one resource")
+        seen[resource["urn"]] = index
         for key in ("inputs",):
             if resource.get(key) is not None and not isinstance(resource[key], dict):
                 raise ConfigError(label, f"resources.{index}.{key}", "must be an object")
@@ -132,10 +141,15 @@ def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-def _properties(resource: dict[str, Any]) -> struct_pb2.Struct:
-    """Inputs as the CLI sends them: secrets wrapped in the secret signature (``KeepSecrets``)."""
-    inputs = resource.get("inputs") or {}
+def _properties(resource: dict[str, Any], values: dict[str, Any] | None = None,
+                outputs: bool = False) -> struct_pb2.Struct:
+    """Inputs (or the ``values`` a stage gives) as the CLI sends them: secrets wrapped in the secret signature
+    (``KeepSecrets``); a secret input stays secret in the outputs, and so do the resource's additional secret
+    outputs."""
+    inputs = resource.get("inputs") or {} if values is None else values
     secret = set(resource.get("secret_inputs") or ())
+    if outputs:
+        secret |= set(resource.get("additional_secret_outputs") or ())
     if secret:
         inputs = {key: ({_SIG_KEY: _SECRET_SIG, "value": value} if key in secret else value)
                   for key, value in inputs.items()}
@@ -269,23 +283,27 @@ class _PreparedStack:
     locations: dict[str, tuple[str, int]]
 
 
-def _prepare(document: dict[str, Any], enforcement: Enforcement) -> _PreparedStack:
+def _prepare(document: dict[str, Any], enforcement: Enforcement, stage: str = "offline") -> _PreparedStack:
     validate_document(document)
     resources: list[dict[str, Any]] = document["resources"]
     by_urn = {resource["urn"]: resource for resource in resources}
     analyze: list[tuple[str, str, bytes]] = []
     stack_resources: list[analyzer_pb2.AnalyzerResource] = []
+    analyzed, stacked = stage_properties(document, stage)
     for resource in resources:
-        properties = _properties(resource)
+        urn = resource["urn"]
         options = _options(resource)
         provider = _provider(by_urn, resource)
         request = analyzer_pb2.AnalyzeRequest(
-            type=resource["type"], urn=resource["urn"], name=resource["name"],
-            properties=properties, options=options, provider=provider)
-        analyze.append((resource["urn"], resource["type"], request.SerializeToString()))
+            type=resource["type"], urn=urn, name=resource["name"],
+            properties=_properties(resource, analyzed[urn] if stage != "offline" else None),
+            options=options, provider=provider)
+        analyze.append((urn, resource["type"], request.SerializeToString()))
         stack_resources.append(analyzer_pb2.AnalyzerResource(
-            type=resource["type"], urn=resource["urn"], name=resource["name"],
-            properties=properties, options=options, provider=provider,
+            type=resource["type"], urn=urn, name=resource["name"],
+            properties=_properties(resource, stacked[urn] if stage != "offline" else None,
+                                   outputs=stage != "offline"),
+            options=options, provider=provider,
             parent=resource.get("parent") or "",
             dependencies=[d for d in resource.get("dependencies") or () if isinstance(d, str)],
             propertyDependencies={
@@ -546,12 +564,14 @@ class PolicyEngine:
         self._connect()
         return {pack: process.info for pack, process in self.packs.items() if process.info is not None}
 
-    def evaluate(self, jobs: Iterable[tuple[dict[str, Any], Enforcement]]) -> PolicyResult:
-        """Evaluate every ``(synth document, settings)`` pair; one ``Configure`` per stack and pack."""
+    def evaluate(self, jobs: Iterable[tuple[dict[str, Any], Enforcement]], stage: str = "offline") -> PolicyResult:
+        """Evaluate every ``(synth document, settings)`` pair; one ``Configure`` per stack and pack. ``stage``: what
+        the packs are sent (:mod:`shared.policy.stages`): the programs' inputs, or what a real ``up`` or first
+        preview sends."""
         self._connect()
         result = PolicyResult()
         for document, enforcement in jobs:
-            prepared = _prepare(document, enforcement)
+            prepared = _prepare(document, enforcement, stage)
             self._evaluate_stack(prepared, result)
             result.documents += 1
             result.resources += len(prepared.analyze)
@@ -681,20 +701,22 @@ def evaluate_documents(documents: list[dict[str, Any]], env_name: str | None = "
 
 def evaluate_documents_result(documents: list[dict[str, Any]], env_name: str | None = "dev",
                               enforcement: dict[str, str] | None = None,
-                              engine: PolicyEngine | None = None) -> PolicyResult:
-    """:func:`evaluate_documents` with the not-applicable records and counts."""
+                              engine: PolicyEngine | None = None, stage: str = "offline") -> PolicyResult:
+    """:func:`evaluate_documents` with the not-applicable records and counts; ``stage``: see
+    :meth:`PolicyEngine.evaluate`."""
     settings = enforcement_for(env_name, enforcement)
     for document in documents:
         validate_document(document)
     jobs = [(document, settings) for document in documents]
     if engine is not None:
-        return engine.evaluate(jobs)
+        return engine.evaluate(jobs, stage)
     with PolicyEngine() as own:
-        return own.evaluate(jobs)
+        return own.evaluate(jobs, stage)
 
 
-def evaluate_envs(env_names: list[str], engine: PolicyEngine | None = None) -> PolicyResult:
-    """Synth every layer of each env and evaluate all packs (one process per pack for the run).
+def evaluate_envs(env_names: list[str], engine: PolicyEngine | None = None, stage: str = "offline") -> PolicyResult:
+    """Synth every layer of each env and evaluate all packs (one process per pack for the run); ``stage``: see
+    :meth:`PolicyEngine.evaluate`.
 
     The packs evaluate a stack while the synth of the next ones goes on: each synthesized document is
     handed to a worker thread at once (the pack calls wait on gRPC, so the synth keeps the CPU).
@@ -712,7 +734,7 @@ def evaluate_envs(env_names: list[str], engine: PolicyEngine | None = None) -> P
                 settings = enforcement_for(env_name)
 
                 def submit(document: dict[str, Any], settings: Enforcement = settings) -> None:
-                    partial.append(worker.submit(active.evaluate, [(document, settings)]))
+                    partial.append(worker.submit(active.evaluate, [(document, settings)], stage))
 
                 synth_env(env_name, on_document=submit)
             result = PolicyResult(envs=list(env_names))

@@ -4,6 +4,9 @@
 document (:func:`tests.policies.resources.document`), sends it through the three packs over the
 Analyzer protocol -- the same engine ``nox -s policy`` uses, with the env's levels and suppressions
 -- and returns the findings as JSON dicts. The pack processes live for the whole test session.
+
+Each document is also evaluated as a real ``up`` and a first preview send it, and must be judged alike
+(:mod:`tests.policies.stages`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pytest
 from shared.policy.engine import PolicyEngine, evaluate_documents_result
 from shared.policy.findings import PolicyResult
 from tests.policies.resources import document, rule_ids
+from tests.policies.stages import STAGED, stage_differences
 
 __all__ = ["rule_ids"]
 
@@ -29,6 +33,18 @@ def policy_engine() -> Iterator[PolicyEngine]:
         yield engine
 
 
+def judged_alike(documents: list[dict[str, Any]], env: str | None, enforcement: dict[str, str] | None,
+                 engine: PolicyEngine) -> PolicyResult:
+    """The offline result of ``documents``, after asserting the other stages judge them alike."""
+    result = evaluate_documents_result(documents, env_name=env, enforcement=enforcement, engine=engine)
+    for stage in STAGED:
+        staged = evaluate_documents_result(documents, env_name=env, enforcement=enforcement, engine=engine,
+                                           stage=stage)
+        problems = stage_differences(result, staged, stage)
+        assert not problems, f"judged unlike offline in the {stage} stage:\n  " + "\n  ".join(problems)
+    return result
+
+
 @pytest.fixture
 def policy_result(policy_engine: PolicyEngine) -> Callable[..., PolicyResult]:
     """Like ``policy_findings`` but the whole :class:`PolicyResult` (findings + not-applicable records)."""
@@ -36,7 +52,7 @@ def policy_result(policy_engine: PolicyEngine) -> Callable[..., PolicyResult]:
     def run(resources: list[dict[str, Any]], env: str | None = "dev", stack_name: str = "test",
             enforcement: dict[str, str] | None = None) -> PolicyResult:
         doc = document(resources, env=env, stack=stack_name)
-        return evaluate_documents_result([doc], env_name=env, enforcement=enforcement, engine=policy_engine)
+        return judged_alike([doc], env, enforcement, policy_engine)
 
     return run
 
@@ -72,7 +88,7 @@ def rule_outcome(policy_engine: PolicyEngine) -> RuleOutcome:
     reasons it was not applicable, as ``nox -s policy`` judges them for ``env``."""
 
     def run(rule: str, env: str, *documents: dict[str, Any]) -> tuple[Findings, list[str]]:
-        result = evaluate_documents_result(list(documents), env_name=env, engine=policy_engine)
+        result = judged_alike(list(documents), env, None, policy_engine)
         return ([finding.to_json() for finding in result.findings if finding.rule == rule],
                 [na.reason for na in result.not_applicable if na.rule == rule])
 

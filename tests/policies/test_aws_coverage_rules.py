@@ -179,7 +179,7 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [codebuild(logsConfig={"cloudwatchLogs": {"status": "DISABLED"}})], "keeps no build log",
      [codebuild(logsConfig={"cloudwatchLogs": {"status": UNKNOWN_STRING}})], "cloudwatchLogs.status"),
     ("codebuild-project-not-privileged",
-     [codebuild(), codebuild(privilegedMode=False)],
+     [codebuild(), {**codebuild(privilegedMode=False), "name": "r2"}],
      [codebuild(privilegedMode=True)], "runs in privileged mode",
      [codebuild(privilegedMode=UNKNOWN_BOOL)], "privilegedMode"),
     ("env-vars-no-plaintext-secrets",

@@ -224,7 +224,8 @@ def test_200_generated_services_on_spread_ports_overfill_the_tasks_group(
 
 
 def node(index: int, backends: int = 0, mesh: str = "dev-ml") -> dict[str, Any]:
-    return res(NODE, f"node-{index}", {"name": f"svc{index}", "meshName": mesh, "spec": {
+    return res(NODE, f"node-{index}" if mesh == "dev-ml" else f"{mesh}-node-{index}", {
+        "name": f"svc{index}", "meshName": mesh, "spec": {
         "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
         "backends": [{"virtualService": {"virtualServiceName": f"svc{b}.dev.ml.internal"}} for b in range(backends)]}})
 

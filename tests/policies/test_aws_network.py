@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.policies.resources import UNKNOWN_STRING, aws_provider, messages, res
+from shared.policy.engine import evaluate_documents_result
+from shared.policy.stages import deployed_outputs
+from tests.policies.resources import UNKNOWN_STRING, aws_provider, document, messages, res
 from tests.policies.tokens import (
     CLOUDMAP_INSTANCE,
     CLOUDMAP_SERVICE,
@@ -76,11 +78,16 @@ def test_a_flow_log_must_record_rejected_traffic(policy_findings, traffic, cover
         assert "records only accepted traffic" in found[0]
 
 
-def test_flow_log_matched_by_value_when_the_vpc_reports_its_id(policy_findings):
-    # Under the real CLI a created VPC's properties carry its id; a flow log naming it is attributed.
-    main = res(VPC, "main", {"cidrBlock": "10.20.0.0/16", "id": "vpc-0feedbeef"})
-    log = res(FLOW_LOG, "log", {"vpcId": "vpc-0feedbeef", "trafficType": "ALL"})
-    assert not messages(policy_findings([main, log]), "vpc-flow-logs-enabled", "main")
+def test_flow_log_matched_by_value_when_the_vpc_reports_its_id(policy_engine):
+    # In an up the engine sends the VPC's outputs, its id among them: a flow log naming it (here with no recorded
+    # dependency) is attributed by value; offline, where the VPC has no id, the rule cannot tell.
+    main = res(VPC, "main", {"cidrBlock": "10.20.0.0/16"})
+    vpc_id = deployed_outputs(document([main]))[document([main])["resources"][0]["urn"]]["id"]
+    log = res(FLOW_LOG, "log", {"vpcId": vpc_id, "trafficType": "ALL"})
+    up = evaluate_documents_result([document([main, log])], engine=policy_engine, stage="up")
+    assert not messages([finding.to_json() for finding in up.findings], "vpc-flow-logs-enabled", "main")
+    offline = evaluate_documents_result([document([main, log])], engine=policy_engine)
+    assert messages([finding.to_json() for finding in offline.findings], "vpc-flow-logs-enabled", "main")
 
 
 # --- vpc-default-security-group-closed (stack rule) ----------------------------------------------
