@@ -122,6 +122,9 @@ def _setup_steps(indent: str, cli_version: str) -> list[str]:
         f"{indent}- uses: {uses('actions/checkout')}",
         f"{indent}  with:",
         f"{indent}    persist-credentials: false",
+        # main's history: an up refuses a commit that lacks the one a stack was last updated from (a re-run of an older
+        # run; shared.orchestrate.commits), which a shallow clone cannot tell
+        f"{indent}    fetch-depth: 0  # the commits each stack was last updated from (shared.orchestrate.commits)",
         f"{indent}- uses: $/.github/actions/setup-platform",
         *cli_step(indent, cli_version),
     ]

@@ -717,3 +717,17 @@ def test_the_pull_request_job_that_runs_the_tests_has_the_history_the_upgrade_no
     for job in testing:
         checkout = next(step for step in steps_of(job) if "actions/checkout" in step.get("uses", ""))
         assert checkout["with"].get("fetch-depth") == 0, checkout
+
+
+def test_every_deploy_job_has_the_history_that_tells_an_older_commit() -> None:
+    """An up refuses a checkout that lacks the commit a stack was last updated from (shared.orchestrate.commits): in a
+    shallow clone of a re-run's older commit the newer deployed commit is unknown, which is only a note."""
+    deploying = 0
+    for name in ("deploy-dev.yml", "deploy-promoted.yml"):
+        for job in load(workflows.WORKFLOW_DIR / name)["jobs"].values():
+            if not any("nox -s up --" in str(step.get("run", "")) for step in steps_of(job)):
+                continue
+            deploying += 1
+            checkout = next(step for step in steps_of(job) if "actions/checkout" in step.get("uses", ""))
+            assert checkout["with"].get("fetch-depth") == 0, (name, checkout)
+    assert deploying >= 7  # dev's six layers, and every promoted env's job

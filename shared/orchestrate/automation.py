@@ -42,6 +42,7 @@ from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
 from shared.images import AWS_FILE_VARS, pulumi_credentials
+from shared.orchestrate.commits import HISTORY_PAGE, Checkout, DeployedCommit, check_commits, parse_history
 from shared.orchestrate.identity import (
     Deployed,
     IdentityError,
@@ -534,8 +535,11 @@ class AutomationRunner:
     def __init__(self, *, stacks_dir: Path = STACKS_DIR, policies_dir: Path = POLICIES_DIR,
                  policy_config_dir: Path = POLICY_CONFIG_DIR, repo_root: Path = REPO_ROOT,
                  environ: Mapping[str, str] | None = None,
-                 which: Callable[[str], str | None] = shutil.which, lock_reader: LockReader | None = None) -> None:
+                 which: Callable[[str], str | None] = shutil.which, lock_reader: LockReader | None = None,
+                 checkout: Checkout | None = None) -> None:
         self.stacks_dir = stacks_dir
+        #: the git checkout the programs run from, whose HEAD an up must not take back (shared.orchestrate.commits)
+        self.checkout = checkout or Checkout(repo_root)
         self._lock_reader = lock_reader
         self.policies_dir = policies_dir
         self.policy_config_dir = policy_config_dir
@@ -560,6 +564,8 @@ class AutomationRunner:
         #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
         self._brokers: dict[tuple[str, str], list[str]] = {}
         self._app_mesh: dict[tuple[str, str], list[str]] = {}
+        #: (env, layer) -> whether its stack exists, from the same export
+        self._exists: dict[tuple[str, str], bool] = {}
         #: (env, layer) -> the secrets provider its state records (identity.deployed_secrets_provider), same export
         self._secrets_providers: dict[tuple[str, str], str | None] = {}
         self._backend: Backend | None = None  # the backend _env_vars point at
@@ -652,6 +658,33 @@ class AutomationRunner:
             notes.extend(self._check_locks(env, layers, operation))
         # After the locks: a live run's lock refuses first, since its own in-flight operations are pending too.
         notes.extend(self._check_pending(env, layers, operation))
+        if operation.action is Action.UP and not operation.preview_only:
+            notes.extend(self._check_commits(env, layers, operation))
+        return notes
+
+    def _check_commits(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
+        """OlderCommit (exit 2) when this checkout lacks the commit an existing stack of ``layers`` was last updated
+        from (:mod:`shared.orchestrate.commits`); notes for what cannot be judged."""
+        deployed: dict[str, DeployedCommit] = {}
+        unread: list[str] = []
+        for layer in layers:
+            if not self._exists.get((env.name, layer)):
+                continue
+            name = self.stack_name(layer, env)
+            try:
+                # --show-secrets off: the history's config stays blinded, nothing is decrypted
+                listed = self._pulumi_cli().run(["stack", "history", "--json", "--page-size", str(HISTORY_PAGE),
+                                                 "--stack", name], self._work_dir(layer), dict(self._env_vars))
+            except auto.CommandError as error:
+                unread.append(f"{name} ({failure_detail(error)})")
+                continue
+            found = parse_history(listed.stdout)
+            if found is not None:
+                deployed[name] = found
+        notes = check_commits(env.name, operation.label, deployed, self.checkout)
+        if unread:
+            notes.append(f"not checked whether this checkout contains the commit each stack was last updated from: "
+                         f"the update history of {', '.join(unread)} could not be read")
         return notes
 
     def _check_pending(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
@@ -915,12 +948,14 @@ class AutomationRunner:
             try:
                 deployment = export_as_stored(self._pulumi_cli(), name, self._work_dir(layer), self._env_vars)
             except auto.StackNotFoundError:
+                self._exists[(env.name, layer)] = False
                 self._holds[(env.name, layer)] = False
                 self._secrets_providers.pop((env.name, layer), None)
                 self._pending.pop((env.name, layer), None)
                 self._brokers[(env.name, layer)] = []
                 self._app_mesh[(env.name, layer)] = []
                 return None
+            self._exists[(env.name, layer)] = True
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
             self._pending[(env.name, layer)] = pending_operations(deployment)
