@@ -57,7 +57,8 @@ class RecordingRunner:
         self.active = 0
         self.max_active = 0
         self.prepared: tuple[str, list[str], Operation] | None = None
-        self.interrupts = 0
+        self.interrupts = 0  # relayed to the running pulumi
+        self.told = 0  # interrupts the runner was told of
 
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
         self.prepared = (env.name, list(layers), operation)
@@ -91,8 +92,10 @@ class RecordingRunner:
             if layer in self.fail:
                 self.failed.set()
 
-    def interrupt(self) -> None:
-        self.interrupts += 1
+    def interrupt(self, relay: bool = True) -> None:
+        self.told += 1  # every interrupt: start nothing new
+        if relay:
+            self.interrupts += 1
 
     def started(self) -> list[str]:
         return [layer for kind, layer in self.events if kind == "start"]

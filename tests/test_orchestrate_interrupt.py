@@ -1,4 +1,4 @@
-"""An interrupted deploy: Ctrl-C, SIGTERM (a cancelled CI job) or SIGHUP during `nox -s up` prints the
+"""An interrupted deploy: Ctrl-C, SIGTERM or SIGHUP (sent to the orchestrator) during `nox -s up` prints the
 per-layer status (done, interrupted, not started), exits 130, starts nothing new, and waits for the
 running `pulumi` to cancel cleanly -- passing SIGTERM/SIGHUP on to it, never a second SIGINT after
 a terminal's Ctrl-C (which Pulumi reads as "terminate now")."""
@@ -48,9 +48,10 @@ class HangingRunner:
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         return self.stack_outputs(layer, env) is not None
 
-    def interrupt(self) -> None:
-        self.interrupts += 1
-        self.cancel.set()
+    def interrupt(self, relay: bool = True) -> None:
+        if relay:  # a Ctrl-C reached the running pulumi itself: only a SIGTERM/SIGHUP is relayed
+            self.interrupts += 1
+            self.cancel.set()
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         with self.lock:
@@ -184,3 +185,99 @@ def test_without_proc_the_real_ps_finds_the_pulumi_children(tmp_path: Any, monke
     finally:
         child.kill()
         child.wait()
+
+
+# -- an interrupt between two pulumi commands (failure review F3) -------------------------------------------------
+
+
+class SignalDuringChecks(ReleasedEverywhere):
+    """compute's image checks, during which the operator presses Ctrl-C (or a SIGTERM arrives): no pulumi runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
+
+    def tag_release(self, env: EnvConfig) -> list[Any]:  # the last of the checks, in compute's own thread
+        os.kill(os.getpid(), self.signum)
+        time.sleep(0.5)  # the main thread takes the signal and tells the runner
+        return []
+
+
+class RecordingRunner:
+    """Runs nothing; records which layers were run and whether it was told of an interrupt."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.started: list[str] = []
+        self.told: list[bool] = []
+
+    def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
+        return None
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        return {"management_endpoint": self.endpoint}
+
+    def stack_exists(self, layer: str, env: EnvConfig) -> bool:
+        return True
+
+    def interrupt(self, relay: bool = True) -> None:
+        self.told.append(relay)
+
+    def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
+        self.started.append(layer)
+        return LayerResult(layer, Status.SUCCEEDED, {"same": 1})
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_compute_s_image_checks_starts_no_update(signum: int, management_api: Any,  # noqa: F811
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Before, the full update of compute started after the interrupt (nobody signalled it) and ran to its end."""
+    runner = RecordingRunner(management_api.url)
+    checks = SignalDuringChecks(signum)
+    out = io.StringIO()
+    code = main(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
+                confirm=lambda prompt: True, images=checks)
+    assert code == 130
+    assert runner.started == []
+    assert runner.told == [signum != signal.SIGINT]  # told once; a Ctrl-C, which pulumi gets itself, not relayed
+    # "interrupted (not-run: ... the update did not start)", or "not started" when the signal came while the layer's
+    # thread was being started (its runner, told, then started nothing either)
+    rows = {layer: row.split("│")[3].strip() for layer, row in summary_rows(out.getvalue()).items()}
+    assert rows["compute"].startswith(("interrupted (not-run: the run was interrupted during the image checks",
+                                       "not started: the run was interrupted")), rows
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_the_real_runner_starts_no_pulumi_command_once_interrupted(tmp_path: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.envs import load_env
+    from shared.orchestrate.automation import AutomationRunner
+    from shared.orchestrate.model import Action
+    from tests.test_orchestrate_automation import install_fake_cli
+
+    cli = install_fake_cli(tmp_path, monkeypatch)
+    runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    runner.interrupt(relay=False)
+    for action in (Action.UP, Action.PREVIEW, Action.DESTROY, Action.REFRESH):
+        result = runner.run("network", load_env("dev"), Operation(action), lambda line: None)
+        assert result.status is Status.NOT_RUN and "interrupted before" in result.detail, result
+    assert cli.calls() == []
+
+
+def test_a_signal_delivered_twice_is_relayed_once() -> None:
+    """A SIGTERM to the process group reaches pulumi and this process, and nox passes it on again: a second SIGINT
+    from the relay would make pulumi terminate at once instead of cancelling (cancellation_scope.go)."""
+    from shared.orchestrate.model import RunInterrupted
+    from shared.orchestrate.scheduler import Interruption
+
+    runner = RecordingRunner("https://127.0.0.1:9")
+
+    class Quiet:
+        def line(self, layer: str, text: str) -> None:
+            return None
+
+    interruption = Interruption(runner, Quiet())  # type: ignore[arg-type]
+    for _ in range(2):
+        interruption.record(RunInterrupted("SIGTERM"), ["compute"])
+    interruption.record(KeyboardInterrupt(), ["compute"])
+    assert runner.told == [True, False, False]

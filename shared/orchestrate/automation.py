@@ -573,6 +573,8 @@ class AutomationRunner:
         self._program_environment: dict[str, str] = {}
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
+        #: set by :meth:`interrupt`: a layer starts no further pulumi command
+        self._interrupted = threading.Event()
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -826,6 +828,8 @@ class AutomationRunner:
         action = operation.action
         name = self.stack_name(layer, env)
         changes: Mapping[Any, int] | None
+        if stopped := self._not_started(layer, "its stack was selected"):
+            return stopped
         if action is Action.PREVIEW:
             try:
                 stack = auto.select_stack(stack_name=name, work_dir=self._work_dir(layer), opts=self._options())
@@ -863,6 +867,8 @@ class AutomationRunner:
             # The same update previewed first: a stateful resource it would replace or delete stops it
             # here, before anything changed, unless the user named it (shared.orchestrate.replacements).
             guard = ReplacementGuard()
+            if stopped := self._not_started(layer, "its preview"):
+                return stopped
             stack.preview(**streams, **policies, **_target_options(operation), **_refresh_options(layer),
                           on_event=guard.on_event)
             verdict = judge(guard.destructions(), operation.allow_replace, layer)
@@ -874,6 +880,8 @@ class AutomationRunner:
                 for item in verdict.refused:
                     on_output(f"refused: {item.describe()}")
                 return LayerResult(layer, Status.FAILED, detail=verdict.refusal(layer, env.name))
+            if stopped := self._not_started(layer, "its update"):
+                return stopped
             changes = stack.up(**streams, **policies, **_target_options(operation),
                                **_refresh_options(layer)).summary.resource_changes
             return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
@@ -921,8 +929,18 @@ class AutomationRunner:
                     f"resource marked protect stops a destroy here; `pulumi state unprotect --stack {name} '<URN>'` "
                     f"in stacks/{layer} releases one that is really meant to go (without --stack the CLI acts on "
                     "the stack selected in that folder, and a non-interactive run has none)"))
+            if stopped := self._not_started(layer, "its destroy"):
+                return stopped
             changes = stack.destroy(**streams, **program).summary.resource_changes
         return LayerResult(layer, Status.SUCCEEDED, _ops(changes))
+
+    def _not_started(self, layer: str, before: str) -> LayerResult | None:
+        """NOT_RUN when the run was interrupted before ``layer``'s next pulumi command (:meth:`interrupt`): nobody
+        would signal a ``pulumi`` started after the interrupt, and its update would run to its end."""
+        if not self._interrupted.is_set():
+            return None
+        return LayerResult(layer, Status.NOT_RUN, detail=f"the run was interrupted before {before}; nothing of it "
+                                                         "was started")
 
     def _emptied_upstreams(self, layer: str, env: EnvConfig) -> list[str]:
         """The layer whose stack names ``layer``'s management endpoint (the broker's), when that stack has no outputs
@@ -1005,11 +1023,14 @@ class AutomationRunner:
                 self._cli = auto.PulumiCommand()
             return self._cli
 
-    def interrupt(self) -> None:
-        """SIGINT to every ``pulumi`` process this one started: the CLI then cancels its update
-        cleanly (finishes in-flight resource operations, writes state, releases the stack lock) as
-        on Ctrl-C in a terminal, where it gets the signal itself. SIGTERM or SIGHUP (a CI job
-        cancelled, a closed session) reach only this process, hence the relay."""
+    def interrupt(self, relay: bool = True) -> None:
+        """No further ``pulumi`` command starts (:meth:`_not_started`); with ``relay``, SIGINT to every ``pulumi``
+        process this one started: the CLI then cancels its update cleanly (finishes in-flight resource operations,
+        writes state, releases the stack lock) as on Ctrl-C in a terminal, where it gets the signal itself. A SIGTERM
+        or SIGHUP sent to this process alone (nox passes them on) does not reach them, hence the relay."""
+        self._interrupted.set()
+        if not relay:
+            return
         for pid in pulumi_children(os.getpid()):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGINT)

@@ -348,9 +348,9 @@ class ImageGatedRunner:
                 f"{'it' if len(held) == 1 else 'them'} with the images (above), then run the up again (it asks "
                 f"--allow-replace for each repository's delete)"))
 
-    def interrupt(self) -> None:
-        self._interrupted = True  # no step 2 after an interrupted step 1
-        self.inner.interrupt()
+    def interrupt(self, relay: bool = True) -> None:
+        self._interrupted = True  # no step 2 after an interrupted step 1, no update after interrupted checks
+        self.inner.interrupt(relay)
 
     def _preview_notes(self, env: EnvConfig, on_output: OutputSink) -> str:
         """What compute's ``up`` would find in the registry, asked read-only for its preview (DescribeRepositories,
@@ -474,6 +474,9 @@ class ImageGatedRunner:
                 on_output(f"images: {tagged.describe()}")
             elif tagged.action == "missing":  # a platform manifest an index names (the index itself is there)
                 on_output(f"images: warning: {tagged.describe()}")
+        if self._interrupted:  # during the checks or tagging above (seconds per image): nothing else has started
+            return LayerResult(layer, Status.NOT_RUN, first.changes if first is not None else {},
+                               detail="the run was interrupted during the image checks; the update did not start")
         started = datetime.now(UTC)
         result = self.inner.run(layer, env, operation, on_output)
         if first is not None:

@@ -103,5 +103,6 @@ class LayerRunner(Protocol):
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         """Whether ``layer``'s stack for ``env`` exists (without reading, or decrypting, its outputs)."""
 
-    def interrupt(self) -> None:
-        """Ask every running operation to cancel cleanly (the run was interrupted); must not block."""
+    def interrupt(self, relay: bool = True) -> None:
+        """The run was interrupted: start no further ``pulumi`` command, and with ``relay`` (a SIGTERM or SIGHUP,
+        which the running ``pulumi`` processes did not get themselves) ask them to cancel cleanly; must not block."""

@@ -67,15 +67,20 @@ class Interruption:
         """What finished so far (kept here so an interrupt outside the wait loses none of it)."""
         self._runner = runner
         self._progress = progress
+        self._relayed = False
 
     def record(self, error: KeyboardInterrupt, running: list[str]) -> None:
         first = not self.interrupted
         self.interrupted = True
+        relay = bool(getattr(error, "relay", False))  # SIGTERM/SIGHUP: the pulumi processes did not get it themselves
         if first:
             for layer in running:
                 self._progress.line(layer, "interrupted: waiting for pulumi to cancel cleanly (state stays consistent)")
-        if getattr(error, "relay", False):  # SIGTERM/SIGHUP: the pulumi processes did not get it themselves
-            self._runner.interrupt()
+        # Every time: a layer between two pulumi commands (compute's image checks, a preview before its up) starts no
+        # further one. The relay once: a signal sent to the whole process group reached pulumi too, and nox passes
+        # it on again; pulumi takes a second signal as "terminate now" (pkg/backend/cancellation_scope.go).
+        self._runner.interrupt(relay=relay and not self._relayed)
+        self._relayed = self._relayed or relay
 
 
 def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunner, progress: Progress, *,
@@ -126,7 +131,13 @@ def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunne
                 # those still queued never start.
                 while queued and len(running) < parallel and not stopped and not interruption.interrupted:
                     layer = queued.pop(0)
-                    running[pool.submit(_run_one, runner, layer, env, operation, progress, clock)] = layer
+                    try:
+                        running[pool.submit(_run_one, runner, layer, env, operation, progress, clock)] = layer
+                    except KeyboardInterrupt as error:
+                        # Inside submit (its worker thread started, the future not yet returned): the runner, told
+                        # below, starts no pulumi command for it; the layer counts as not started.
+                        interruption.record(error, list(running.values()))
+                        queued.insert(0, layer)
                 if not running:
                     break
                 try:
