@@ -1,0 +1,101 @@
+"""A one-off task definition of a service: ``python -m shared.oneoff DESCRIBED.json > oneoff.json``.
+
+Why: a service whose app answers a health check runs a ``serve-gate`` container that waits for the app's ``HEALTHY``
+(shared.components.compute_containers). A one-off command (a backfill, a dead-letter replay) never serves the health
+path, so 120 seconds after its start ECS gives up on the gate, and the ECS API reference says the task then stops
+(botocore ecs ``ContainerDefinition.startTimeout``: "the task transitioning to a STOPPED state"). A ``run-task``
+override cannot remove a container or a dependency (botocore ecs ``ContainerOverride``). So a one-off command runs in
+a copy of the service's task definition without the gate: the same image, roles, secrets, logs and volumes, under the
+family ``<family>-oneoff``, registered for the run and deregistered after (README, "A one-off command as the
+service").
+
+Input: the output of ``aws ecs describe-task-definition --task-definition ARN --include TAGS`` (or its
+``taskDefinition`` alone); output: the ``--cli-input-json`` of ``aws ecs register-task-definition``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from shared.components.compute_containers import SERVE_GATE_CONTAINER
+from shared.errors import ConfigError, PlatformError
+
+#: the family a one-off copy is registered under: ``<service family>-oneoff``
+FAMILY_SUFFIX = "-oneoff"
+
+
+@cache
+def registered_keys() -> tuple[str, ...]:
+    """What RegisterTaskDefinition takes (botocore's ecs model, RegisterTaskDefinitionRequest), but the family and
+    tags set here: what DescribeTaskDefinition returns beyond it (ARN, revision, status, registeredAt...) ECS sets."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("ecs").operation_model("RegisterTaskDefinition")
+    return tuple(name for name in shape.input_shape.members if name not in ("family", "tags"))
+
+
+def oneoff_definition(described: Mapping[str, Any], label: str = "<described task definition>") -> dict[str, Any]:
+    """The RegisterTaskDefinition input of a one-off copy of ``described`` without the serve gate."""
+    definition = described.get("taskDefinition", described)
+    if not isinstance(definition, Mapping) or not isinstance(definition.get("family"), str) \
+            or not isinstance(definition.get("containerDefinitions"), list):
+        raise ConfigError(label, "taskDefinition", "is not an ECS task definition (no family or containerDefinitions):"
+                                                   " pass the output of `aws ecs describe-task-definition`")
+    family = str(definition["family"])
+    if family.endswith(FAMILY_SUFFIX):
+        raise ConfigError(label, "taskDefinition.family", f"{family} is already a one-off copy")
+    containers = []
+    for container in definition["containerDefinitions"]:
+        if not isinstance(container, Mapping):
+            raise ConfigError(label, "taskDefinition.containerDefinitions", "holds an entry that is not an object")
+        if container.get("name") == SERVE_GATE_CONTAINER:
+            continue
+        copy = dict(container)
+        depends = [d for d in copy.get("dependsOn") or () if d.get("containerName") != SERVE_GATE_CONTAINER]
+        if depends:
+            copy["dependsOn"] = depends
+        else:
+            copy.pop("dependsOn", None)
+        containers.append(copy)
+    result: dict[str, Any] = {"family": family + FAMILY_SUFFIX}
+    for key in registered_keys():
+        value = containers if key == "containerDefinitions" else definition.get(key)
+        if value not in (None, [], {}):
+            result[key] = value
+    tags = described.get("tags") if "taskDefinition" in described else None
+    if tags:
+        result["tags"] = list(tags)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.oneoff", description=__doc__.split("\n\n")[0])
+    parser.add_argument("described", help="the JSON of `aws ecs describe-task-definition --include TAGS` (- : stdin)")
+    args = parser.parse_args(argv)
+    label = "<stdin>" if args.described == "-" else args.described
+    try:
+        try:
+            text = sys.stdin.read() if args.described == "-" else Path(args.described).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(label, "(file)", f"cannot be read: {error.strerror or error}") from None
+        try:
+            described = json.loads(text)
+        except ValueError as error:
+            raise ConfigError(label, "(file)", f"is not JSON: {error}") from None
+        if not isinstance(described, Mapping):
+            raise ConfigError(label, "(top level)", "must be a JSON object")
+        print(json.dumps(oneoff_definition(described, label), indent=2, sort_keys=True))
+    except PlatformError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

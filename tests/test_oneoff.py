@@ -1,0 +1,108 @@
+"""A one-off command runs in a copy of its service's task definition without the serve gate (shared/oneoff.py).
+
+A gated service's one-off task (a backfill, a dead-letter replay) never turns its app HEALTHY, and ECS gives up on
+the gate 120 s after the app's start: the API reference says the task then stops. A run-task override cannot remove
+a container or a dependency, so the README's one-off path registers a copy without the gate.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from shared import REPO_ROOT
+from shared.components.compute_containers import SERVE_GATE_CONTAINER
+from shared.oneoff import FAMILY_SUFFIX, main, oneoff_definition
+
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def described(env: str) -> list[dict[str, Any]]:
+    """Each task definition of ``env``'s compute snapshot as `aws ecs describe-task-definition --include TAGS`
+    prints it: the inputs ECS stores, ARN and revision added, tags beside it."""
+    document = json.loads((REPO_ROOT / "tests" / "snapshots" / env / "compute.json").read_text())
+    found = []
+    for resource in document["resources"]:
+        if resource["type"] != TASK_DEFINITION:
+            continue
+        inputs = resource["inputs"]
+        definition = {key: value for key, value in inputs.items()
+                      if key not in ("tags", "tagsAll", "skipDestroy", "trackLatest", "containerDefinitions")}
+        definition.update(containerDefinitions=json.loads(inputs["containerDefinitions"]), revision=7,
+                          status="ACTIVE", taskDefinitionArn="arn:aws:ecs:eu-west-1:1:task-definition/x:7",
+                          registeredAt="2026-12-04T10:00:00Z", compatibilities=["EC2", "FARGATE"])
+        tags = [{"key": key, "value": value} for key, value in sorted((inputs.get("tags") or {}).items())]
+        found.append({"taskDefinition": definition, "tags": tags})
+    return found
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_every_task_definition_s_one_off_copy_has_no_gate_and_is_what_register_task_definition_takes(env: str) -> None:
+    ecs = botocore.session.get_session().get_service_model("ecs")
+    shape = ecs.operation_model("RegisterTaskDefinition").input_shape
+    gated = 0
+    for item in described(env):
+        source = item["taskDefinition"]
+        copy = oneoff_definition(item)
+        report = ParamValidator().validate(copy, shape)
+        assert not report.has_errors(), report.generate_report()
+        assert copy["family"] == source["family"] + FAMILY_SUFFIX
+        names = [c["name"] for c in copy["containerDefinitions"]]
+        gated += SERVE_GATE_CONTAINER in [c["name"] for c in source["containerDefinitions"]]
+        assert SERVE_GATE_CONTAINER not in names
+        assert names == [c["name"] for c in source["containerDefinitions"] if c["name"] != SERVE_GATE_CONTAINER]
+        for container in copy["containerDefinitions"]:
+            assert all(d["containerName"] != SERVE_GATE_CONTAINER for d in container.get("dependsOn", []))
+        for key in ("taskRoleArn", "executionRoleArn", "cpu", "memory", "networkMode", "runtimePlatform"):
+            assert copy[key] == source[key], key  # the service's roles, size and platform
+        assert copy["tags"] == item["tags"]
+        assert "revision" not in copy and "taskDefinitionArn" not in copy
+    assert gated >= 2, "the shipped envs have gated services (preprocess, inference)"
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_command_reads_the_described_file_and_prints_the_copy(tmp_path: Path) -> None:
+    item = described("prod")[0]
+    path = tmp_path / "described.json"
+    path.write_text(json.dumps(item))
+    code, out, err = run([str(path)])
+    assert code == 0, err
+    assert json.loads(out) == oneoff_definition(item)
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (None, "cannot be read"),
+    ("{not json", "is not JSON"),
+    ("[]", "must be a JSON object"),
+    ('{"taskDefinition": {"family": "x"}}', "is not an ECS task definition"),
+    ('{"family": "svc-oneoff", "containerDefinitions": []}', "is already a one-off copy"),
+])
+def test_bad_input_is_refused_with_exit_2_naming_the_file(tmp_path: Path, content: str | None, reason: str) -> None:
+    path = tmp_path / "described.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run([str(path)])
+    assert code == 2 and out == ""
+    assert str(path) in err and reason in err, err
+
+
+def test_the_readme_s_one_off_path_registers_a_copy_without_the_gate() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("- **A one-off command as the service**"):]
+    section = section[:section.index("\n- **")]
+    for needed in ("python -m shared.oneoff", "register-task-definition --cli-input-json", SERVE_GATE_CONTAINER,
+                   "deregister-task-definition", "delete-task-definitions"):
+        assert needed in section, needed
