@@ -1163,11 +1163,13 @@ def test_an_allow_replace_that_cannot_match_is_refused_before_any_pulumi_call(
     assert fake_cli.calls() == []
 
 
-def test_what_the_preflight_hands_the_programs_reaches_their_workspace_under_the_backend_s(tmp_path: Path) -> None:
+def test_what_the_preflight_hands_the_programs_reaches_their_workspace_under_the_backend_s(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The broker program reads what the broker runs from its environment (shared.broker_capacity): every workspace
     of the runner's later operations carries it, and never over a variable the backend set (PULUMI_BACKEND_URL)."""
     from shared.broker_capacity import RUNNING_BROKER_VARIABLE
 
+    install_fake_cli(tmp_path, monkeypatch)  # a workspace's options name the runner's `pulumi`
     runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
     runner._env_vars = {"PULUMI_BACKEND_URL": "file:///backend"}
     runner.program_environment({RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2", "PULUMI_BACKEND_URL": "file:///x"})
@@ -1195,3 +1197,26 @@ def test_the_readme_says_a_pending_broker_change_shows_again_only_after_a_refres
     for at in claims:
         sentence = text[text.rfind(". ", 0, at):at]
         assert "refresh" in sentence, f"README says without a refresh: ...{text[at - 200:at + 80]}"
+
+
+def test_every_pulumi_command_of_a_run_starts_with_sighup_ignored(fake_cli: FakeCli, tmp_path: Path) -> None:
+    """A closed terminal's SIGHUP reaches the whole job; the CLI has no handler for it and would exit mid-update
+    (pkg/backend/cancellation_scope.go): started with it ignored, Go keeps it ignored, and only the orchestrator's
+    relay (a Ctrl-C: a clean cancel) reaches it."""
+    code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
+    assert code == 0, output
+    # but the version check before any (check_cli_version: `pulumi version`, which touches no stack)
+    calls = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]]
+    assert {c["args"][0] for c in calls} >= {"up", "preview", "stack"}
+    assert all(c["sighup_ignored"] for c in calls), [c["args"] for c in calls if not c["sighup_ignored"]]
+
+
+def test_the_shim_passes_every_argument_and_the_exit_code_through(tmp_path: Path) -> None:
+    from shared.orchestrate.automation import sighup_shim
+
+    target = tmp_path / "real pulumi"  # a path with a space: quoted in the shim
+    target.write_text('#!/bin/sh\nprintf "%s|" "$@"\nexit 3\n')
+    target.chmod(0o755)
+    root = sighup_shim(str(target), tmp_path / "shim")
+    done = subprocess.run([str(root / "bin" / "pulumi"), "a b", "--flag=$HOME", ""], capture_output=True, text=True)
+    assert done.returncode == 3 and done.stdout == "a b|--flag=$HOME||"

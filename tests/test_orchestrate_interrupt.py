@@ -281,3 +281,19 @@ def test_a_signal_delivered_twice_is_relayed_once() -> None:
         interruption.record(RunInterrupted("SIGTERM"), ["compute"])
     interruption.record(KeyboardInterrupt(), ["compute"])
     assert runner.told == [True, False, False]
+
+
+def test_progress_to_a_terminal_that_hung_up_loses_the_lines_not_the_run() -> None:
+    """The lines come from the threads that drain pulumi's output: one raising EIO would stop draining, and pulumi
+    would block on a full pipe mid-update instead of finishing its cancel."""
+    from shared.orchestrate.scheduler import Progress
+
+    class HungUp(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(5, "Input/output error")
+
+    progress = Progress(HungUp(), ["network"])
+    sink = progress.sink("network")
+    for _ in range(3):
+        sink("update of network (dev) started")
+    assert isinstance(progress.lost, OSError) and progress.lost.errno == 5

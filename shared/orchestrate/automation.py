@@ -25,10 +25,13 @@ import functools
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +116,24 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
             "and `nox -s policy -- ENV` (offline policy checks) work with nothing but Python."
         )
     return path
+
+
+def sighup_shim(cli: str, root: Path) -> Path:
+    """``root``, holding a ``bin/pulumi`` that starts ``cli`` with SIGHUP ignored; the runner's ``pulumi`` commands go
+    through it (``auto.PulumiCommand(root=...)``).
+
+    Why: a closed terminal or a dropped SSH session sends SIGHUP to the whole job, ``pulumi`` included, which has no
+    handler for it (pulumi/pulumi pkg/backend/cancellation_scope.go watches SIGINT and SIGTERM only) and so exits at
+    once, mid-update: the stack lock and pending creates stay behind. Started with SIGHUP ignored it keeps it ignored
+    (Go os/signal, "Default behavior": "If the program was started with SIGHUP or SIGINT ignored ... they will remain
+    ignored"), so only the orchestrator's relay reaches it, as a Ctrl-C: a clean cancel.
+    """
+    shim = root / "bin" / "pulumi"
+    shim.parent.mkdir(parents=True, exist_ok=True)
+    shim.write_text("#!/bin/sh\n# shared.orchestrate.automation.sighup_shim\ntrap '' HUP\n"
+                    f"exec {shlex.quote(cli)} \"$@\"\n", encoding="utf-8")
+    shim.chmod(0o755)
+    return root
 
 
 MIN_CLI_VERSION = (3, 207, 0)
@@ -795,7 +816,7 @@ class AutomationRunner:
         # "0" for every other run, whatever the caller's shell exports
         marker = {TARGETED_VARIABLE: "1" if targeted else "0"}
         return auto.LocalWorkspaceOptions(env_vars={**self._program_environment, **marker, **self._env_vars},
-                                          secrets_provider=self._secrets_provider)
+                                          secrets_provider=self._secrets_provider, pulumi_command=self._pulumi_cli())
 
     def program_environment(self, values: Mapping[str, str]) -> None:
         """Variables the layer programs of the later operations read (the broker program: what the env's broker runs,
@@ -1020,7 +1041,9 @@ class AutomationRunner:
         before the one command needed."""
         with self._cli_lock:
             if self._cli is None:
-                self._cli = auto.PulumiCommand()
+                root = Path(tempfile.mkdtemp(prefix="ml-platform-pulumi-"))
+                weakref.finalize(self, shutil.rmtree, root, True)
+                self._cli = auto.PulumiCommand(root=str(sighup_shim(require_cli(self._which), root)))
             return self._cli
 
     def interrupt(self, relay: bool = True) -> None:

@@ -114,10 +114,9 @@ def _ask_on_terminal(prompt: str) -> bool:
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP sent to this process (nox passes on those it gets) interrupt the run like Ctrl-C, as
-    :class:`RunInterrupted` so the runner passes them on to the ``pulumi`` processes. A cancelled GitHub job
-    signals the step's shell, which does not pass it on, and a closed terminal's SIGHUP reaches ``pulumi`` too,
-    which exits: both are updates killed mid-way (README). Only in the main thread (where Python delivers
-    signals)."""
+    :class:`RunInterrupted` so the runner passes them on to the ``pulumi`` processes (started with SIGHUP ignored:
+    automation.sighup_shim). A cancelled GitHub job signals the step's shell, which does not pass it on: an update
+    killed mid-way (README). Only in the main thread (where Python delivers signals)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

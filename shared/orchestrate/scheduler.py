@@ -27,11 +27,21 @@ class Progress:
         self._stream = stream
         self._lock = threading.Lock()
         self._width = max((len(layer) for layer in layers), default=0)
+        self.lost: OSError | ValueError | None = None
+        """Why the lines stopped reaching the stream (a terminal that hung up: EIO), None while they do."""
 
     def line(self, layer: str, text: str) -> None:
+        # Called from the Automation API's threads that drain pulumi's output: one that raised would stop draining,
+        # and pulumi would block on a full pipe mid-update. A stream that fails (a closed terminal after its SIGHUP,
+        # which the run outlives to cancel pulumi cleanly) loses the lines, never the run.
         with self._lock:
-            self._stream.write(f"[{layer.ljust(self._width)}] {text}\n")
-            self._stream.flush()
+            if self.lost is not None:
+                return
+            try:
+                self._stream.write(f"[{layer.ljust(self._width)}] {text}\n")
+                self._stream.flush()
+            except (OSError, ValueError) as error:  # EIO/EPIPE; ValueError: a closed stream
+                self.lost = error
 
     def sink(self, layer: str) -> Callable[[str], None]:
         """Where a layer's live output goes: its lines, certain secrets redacted (report.redact_stream)."""
