@@ -319,8 +319,13 @@ class ComputePlatform(pulumi.ComponentResource):
                 # (InvalidParameterException "... does not have an associated load balancer"), and the
                 # service reads only the group's ARN: it waits for the listener explicitly.
                 start_after.append(gateway.listener)
+                # ... and after the rule admitting the ALB into its tasks' group (its health checks)
+                start_after.append(gateway.task_ingress)
             if plan.spec.artifacts and self.artifacts:
                 start_after.extend(self.artifacts.ready)  # its first write finds the bucket encrypted and versioned
+            # its tasks' AMQPS egress (the only way its security group has to the broker) is in place before they start,
+            # and (reversed on delete) stays until the ECS service is gone (failure review F2)
+            start_after.append(self.broker_egress)
             service_upstreams = upstreams.for_service(service, plan.spec.calls)
             # A Service Connect client resolves only the endpoints that existed when its task started (ECS
             # guide, "Service Connect components": add dependsOn from each client service to the services it
