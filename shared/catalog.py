@@ -411,6 +411,25 @@ class Catalog(BaseModel):
         """Whether any service reads or writes model artifacts: only then has the env an artifact bucket."""
         return any(spec.artifacts for spec in self)
 
+    def handoff_publishers(self) -> list[str]:
+        """The services that may hand a payload too large for a message over by reference (every service that
+        publishes, catalog order): each may put it under its own ``<service>/handoff/`` in the artifact bucket
+        (shared.artifact_names.handoff_prefix; README, "Model artifacts")."""
+        return [spec.name for spec in self if spec.publishes]
+
+    def handoff_sources(self, service: str) -> list[str]:
+        """The publishers whose handoffs ``service`` may get: those that publish a key its work queue is bound to
+        (the bindings messaging makes from ``consumes``: :meth:`consumers_of`), in catalog order."""
+        return [spec.name for spec in self
+                if any(service in {c.name for c in self.consumers_of(exchange, key)}
+                       for exchange, key in spec.publishes.items())]
+
+    @property
+    def needs_artifact_bucket(self) -> bool:
+        """Whether the env has a model-artifact bucket: a service reads or writes artifacts, or one publishes (and may
+        hand a payload over through the bucket, :meth:`handoff_publishers`)."""
+        return self.uses_artifacts or bool(self.handoff_publishers())
+
     def consumer_timeout_ms(self) -> int:
         """A broker-wide ``consumer_timeout`` that covers every job: the longest ``max_job_seconds`` of the
         catalog, in ms, never below Amazon MQ's default (30 minutes). What a broker needs that cannot take a

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from shared.broker_names import deploy_runner_role_name
+from shared.catalog import load_catalog
 from shared.components.compute_iam import (
     ARTIFACT_BUCKET_ACTIONS,
     ARTIFACT_READ_ACTIONS,
@@ -451,17 +452,31 @@ def _task_calls(network: Network, docs: dict[str, dict[str, Any]]) -> list[Call]
                 calls.append(Call(who, "AMQPS to the broker", endpoint.hostname or "", endpoint.port or 5671))
             if "ARTIFACTS_BUCKET" in environment:
                 bucket = environment["ARTIFACTS_BUCKET"]
-                calls.append(Call(who, "model artifacts (reads)", s3_host(bucket, region),
-                                  actions=ARTIFACT_READ_ACTIONS, resource=f"arn:aws:s3:::{bucket}/x",
-                                  resource_account=network.account, signer=task_role))
+                # a reader or writer of models (catalog `artifacts`, compute's record of the service); the others have
+                # the bucket for handoffs only (README, "Model artifacts")
+                record = ((docs.get("compute") or {}).get("outputs") or {}).get("services") or {}
+                if container["name"] not in record or (record[container["name"]] or {}).get("artifacts"):
+                    calls.append(Call(who, "model artifacts (reads)", s3_host(bucket, region),
+                                      actions=ARTIFACT_READ_ACTIONS, resource=f"arn:aws:s3:::{bucket}/x",
+                                      resource_account=network.account, signer=task_role))
+                    calls.append(Call(who, "model artifacts (listing)", s3_host(bucket, region),
+                                      actions=ARTIFACT_BUCKET_ACTIONS, resource=f"arn:aws:s3:::{bucket}",
+                                      resource_account=network.account, signer=task_role))
                 if "ARTIFACTS_PREFIX" in environment:  # writes under its own prefix
                     calls.append(Call(who, "model artifacts (writes)", s3_host(bucket, region),
                                       actions=ARTIFACT_WRITE_ACTIONS,
                                       resource=f"arn:aws:s3:::{bucket}/{environment['ARTIFACTS_PREFIX']}x",
                                       resource_account=network.account, signer=task_role))
-                calls.append(Call(who, "model artifacts (listing)", s3_host(bucket, region),
-                                  actions=ARTIFACT_BUCKET_ACTIONS, resource=f"arn:aws:s3:::{bucket}",
-                                  resource_account=network.account, signer=task_role))
+                if "ARTIFACTS_HANDOFF_PREFIX" in environment:  # a publisher's payload too large for a message
+                    calls.append(Call(who, "handoff (writes)", s3_host(bucket, region),
+                                      actions=ARTIFACT_WRITE_ACTIONS,
+                                      resource=f"arn:aws:s3:::{bucket}/{environment['ARTIFACTS_HANDOFF_PREFIX']}x",
+                                      resource_account=network.account, signer=task_role))
+                for source in load_catalog().handoff_sources(container["name"]):  # the publishers it consumes from
+                    calls.append(Call(who, f"handoff of {source} (reads)", s3_host(bucket, region),
+                                      actions=ARTIFACT_READ_ACTIONS,
+                                      resource=f"arn:aws:s3:::{bucket}/{source}/handoff/x",
+                                      resource_account=network.account, signer=task_role))
             label = (container.get("dockerLabels") or {}).get("platform.service-connect-endpoints")
             for name, endpoint in json.loads(label or "{}").items():
                 host = endpoint["client_alias"].rsplit(":", 1)[0]

@@ -60,26 +60,37 @@ def set_artifacts(path: Path, service: str, access: str) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+#: every shipped service publishes, so each may hand a payload over (README, "Model artifacts"), in catalog order
+PUBLISHERS = ["gateway", "preprocess", "inference", "training"]
+
+
+def stop_publishing(path: Path, service: str) -> None:
+    data = yaml.safe_load(path.read_text())
+    data["services"][service].pop("publishes", None)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 def test_a_writer_that_reads_only_now_keeps_its_handoff_rule(catalog: Path, env_dir: Any) -> None:
     first = synth_compute(None)  # the first up: no stack outputs yet
-    assert handoff_rules(first) == {"handoff-training": (handoff_prefix("training"), HANDOFF_DAYS)}
-    assert first["outputs"]["handoff_writers"] == ["training"]
+    assert handoff_rules(first) == {f"handoff-{s}": (handoff_prefix(s), HANDOFF_DAYS) for s in PUBLISHERS}
+    assert first["outputs"]["handoff_writers"] == PUBLISHERS
     assert handoff_rules(synth_compute(first["outputs"])) == handoff_rules(first)  # the next up, no change
 
     set_artifacts(catalog, "training", "read")
+    stop_publishing(catalog, "training")  # neither writes models nor publishes: no longer a handoff writer
     later = synth_compute(first["outputs"])
     assert handoff_rules(later) == handoff_rules(first)
-    assert later["outputs"]["handoff_writers"] == ["training"]
+    assert later["outputs"]["handoff_writers"] == PUBLISHERS
     # and the up after it still has it: the record outlives the writer
     assert handoff_rules(synth_compute(later["outputs"])) == handoff_rules(first)
 
 
 def test_a_new_writer_comes_first_and_former_ones_after_it(catalog: Path, env_dir: Any) -> None:
     first = synth_compute({"handoff_writers": ["a-removed-writer"], "cluster_name": "x"})
-    assert list(handoff_rules(first)) == ["handoff-training", "handoff-a-removed-writer"]
+    assert list(handoff_rules(first)) == [*(f"handoff-{s}" for s in PUBLISHERS), "handoff-a-removed-writer"]
     assert handoff_rules(first)["handoff-a-removed-writer"] == (handoff_prefix("a-removed-writer"), HANDOFF_DAYS)
-    assert first["outputs"]["handoff_writers"] == ["training", "a-removed-writer"]
+    assert first["outputs"]["handoff_writers"] == [*PUBLISHERS, "a-removed-writer"]
 
 
 def test_a_stack_deployed_before_the_output_keeps_what_the_catalog_says(catalog: Path, env_dir: Any) -> None:
-    assert list(handoff_rules(synth_compute({"cluster_name": "x"}))) == ["handoff-training"]
+    assert list(handoff_rules(synth_compute({"cluster_name": "x"}))) == [f"handoff-{s}" for s in PUBLISHERS]

@@ -84,6 +84,7 @@ def plan_service(env: EnvConfig, catalog: Catalog, service: str) -> ServicePlan:
         scales_in_while_working=scales_in_while_working(spec, catalog, queue_metrics),
         queue_only=catalog.queue_only(spec.name),
         called=bool(catalog.callers(service)),
+        handoff_sources=tuple(catalog.handoff_sources(service)),
         # Weighted canaries exist only in App Mesh (the mesh layer refuses them otherwise); each version
         # has its own virtual node, so its own ECS service with its own Envoy.
         versions=tuple(v.version for v in env.mesh.canaries.get(service, ())) if env.mesh.provider == "appmesh"
@@ -170,7 +171,9 @@ class ComputeArgs:
             queue_metrics_namespace=QUEUE_METRICS_NAMESPACE if publishes_queue_metrics(env) else None,
             access_logs=env.mesh.access_logs,
         )
-        writers = tuple(spec.name for spec in catalog if spec.artifacts == "write")
+        # Every service that may put under its <service>/handoff/ (a writer, a publisher) gets that prefix's expiry.
+        handing_off = set(catalog.handoff_publishers())
+        writers = tuple(spec.name for spec in catalog if spec.artifacts == "write" or spec.name in handing_off)
         # Callees before callers: each ECS service is created after the services it calls.
         services = tuple(plan_service(env, catalog, name) for name in catalog.creation_order())
         # The public gateways' access-log buckets log their requests into the artifact store's log bucket too
@@ -195,7 +198,7 @@ class ComputeArgs:
                                         log_retention_days=env.compute.log_retention_days,
                                         writers=writers, former_writers=former_writers(writers, last_outputs),
                                         other_logged_bucket_arns=gateway_log_buckets)
-            if catalog.uses_artifacts else None,
+            if catalog.needs_artifact_bucket else None,
         )
 
 
@@ -321,7 +324,7 @@ class ComputePlatform(pulumi.ComponentResource):
                 start_after.append(gateway.listener)
                 # ... and after the rule admitting the ALB into its tasks' group (its health checks)
                 start_after.append(gateway.task_ingress)
-            if plan.spec.artifacts and self.artifacts:
+            if plan.uses_artifact_bucket and self.artifacts:
                 start_after.extend(self.artifacts.ready)  # its first write finds the bucket encrypted and versioned
             # its tasks' AMQPS egress (the only way its security group has to the broker) is in place before they start,
             # and (reversed on delete) stays until the ECS service is gone (failure review F2)
@@ -351,7 +354,8 @@ class ComputePlatform(pulumi.ComponentResource):
                         repository_url=repository.repository.repository_url,
                         repository_arn=repository.repository.arn,
                         logs_kms_key_arn=self.logs_key.arn if self.logs_key else None,
-                        artifacts_key_arn=self.artifacts.key.arn if self.artifacts and plan.spec.artifacts else None,
+                        artifacts_key_arn=self.artifacts.key.arn if self.artifacts and plan.uses_artifact_bucket
+                        else None,
                         target_group_arn=target_group_arn, version=version, start_after=tuple(start_after),
                         running_callees=running_callees,
                     ),

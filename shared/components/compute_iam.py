@@ -123,24 +123,48 @@ def via_s3(region: str) -> dict[str, str]:
     return {"kms:ViaService": f"s3.{region}.amazonaws.com"}
 
 
-def artifact_statements(access: str, *, bucket_arn: str, key_arn: str, region: str,
-                        prefix: str) -> list[dict[str, Any]]:
+def artifact_statements(access: str | None, *, bucket_arn: str, key_arn: str, region: str, prefix: str,
+                        handoff_prefix: str | None = None,
+                        handoff_source_prefixes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """A task role's grants on the env's model-artifact bucket (catalog ``artifacts``): ``read`` lists the bucket
     and gets any object or version; ``write`` also puts objects (and aborts its multipart uploads) under
     ``prefix`` only, so one writer cannot overwrite another's models. The bucket's key through S3 only: Decrypt to
     read, GenerateDataKey to write (a multipart upload needs both: S3 user guide, "Multipart upload API and
-    permissions")."""
-    if access not in ("read", "write"):
+    permissions").
+
+    Handoffs (a payload too large for a message, README "Model artifacts"), whatever ``access`` is: a publisher puts
+    under its own ``handoff_prefix`` (``<service>/handoff/``) only, with the write actions; a consumer gets objects
+    and versions under the ``handoff_source_prefixes`` of the publishers whose keys it consumes only (the message
+    names the key and VersionId). No ListBucket for them: a missing handoff answers 403, not 404 (S3 API reference,
+    GetObject, "Permissions")."""
+    if access not in (None, "read", "write"):
         raise ValueError(f"artifact access is 'read' or 'write', not {access!r}")
-    statements: list[dict[str, Any]] = [
-        {"Sid": "ListArtifacts", "Effect": "Allow", "Action": list(ARTIFACT_BUCKET_ACTIONS), "Resource": bucket_arn},
-        {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": list(ARTIFACT_READ_ACTIONS),
-         "Resource": f"{bucket_arn}/*"},
-    ]
+    statements: list[dict[str, Any]] = []
     key_actions = ["kms:Decrypt"]
+    if access:
+        statements += [
+            {"Sid": "ListArtifacts", "Effect": "Allow", "Action": list(ARTIFACT_BUCKET_ACTIONS),
+             "Resource": bucket_arn},
+            {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": list(ARTIFACT_READ_ACTIONS),
+             "Resource": f"{bucket_arn}/*"},
+        ]
     if access == "write":
         statements.append({"Sid": "WriteOwnArtifacts", "Effect": "Allow", "Action": list(ARTIFACT_WRITE_ACTIONS),
                            "Resource": f"{bucket_arn}/{prefix}*"})
+    if handoff_prefix:
+        # PutObject covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload; AbortMultipartUpload is its
+        # own action (S3 user guide, "Multipart upload API and permissions"); no DeleteObject: S3 expires handoffs
+        statements.append({"Sid": "WriteOwnHandoffs", "Effect": "Allow", "Action": list(ARTIFACT_WRITE_ACTIONS),
+                           "Resource": f"{bucket_arn}/{handoff_prefix}*"})
+    if handoff_source_prefixes:
+        # GetObject with a versionId needs s3:GetObjectVersion too (S3 API reference, GetObject, "Permissions")
+        statements.append({"Sid": "ReadConsumedHandoffs", "Effect": "Allow", "Action": list(ARTIFACT_READ_ACTIONS),
+                           "Resource": [f"{bucket_arn}/{source}*" for source in sorted(set(handoff_source_prefixes))]})
+    if not statements:
+        return []
+    if access == "write" or handoff_prefix:
+        # SSE-KMS upload: GenerateDataKey; a multipart one Decrypt as well (S3 user guide, "Multipart upload API and
+        # permissions": "kms:Decrypt and kms:GenerateDataKey")
         key_actions.append("kms:GenerateDataKey")
     statements.append({"Sid": "ArtifactKeyThroughS3", "Effect": "Allow", "Action": key_actions, "Resource": key_arn,
                        "Condition": {"StringEquals": via_s3(region)}})

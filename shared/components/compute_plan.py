@@ -74,10 +74,23 @@ class ServicePlan:
     #: another catalog service calls it over HTTP (catalog ``calls``): in Service Connect envs its tasks hold back
     #: their RUNNING until the app is healthy (compute_containers.SERVE_GATE_CONTAINER)
     called: bool = False
+    #: the publishers whose handoffs it may get (shared.catalog.Catalog.handoff_sources): it consumes their keys
+    handoff_sources: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def hands_off(self) -> bool:
+        """Whether it may hand a payload over by reference under its own ``<service>/handoff/``: it publishes."""
+        return bool(self.spec.publishes)
+
+    @property
+    def uses_artifact_bucket(self) -> bool:
+        """Whether its task role has a grant on the artifact bucket: catalog ``artifacts``, or a handoff to put or
+        get."""
+        return bool(self.spec.artifacts or self.hands_off or self.handoff_sources)
 
     @property
     def image_digest(self) -> str | None:

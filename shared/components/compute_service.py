@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from shared.artifact_names import artifact_prefix
+from shared.artifact_names import artifact_prefix, handoff_prefix
 from shared.catalog import ECS_DURATION_MAX, ServiceSpec
 from shared.cloudwatch_metrics import (
     BACKLOG_OUT_PERIODS,
@@ -162,9 +162,11 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
         description=f"What the {unit} application itself may call",
         permissions_boundary=boundary, tags=tags, opts=child)
     access = plan.spec.artifacts
-    if access and args.artifacts_key_arn is None:
-        raise ValueError(f"{service} has catalog artifacts {access!r}, but no artifact bucket key was given")
-    bucket_arn = s3_bucket_arn(settings.partition, settings.artifact_bucket_name) if access else ""
+    uses_bucket = plan.uses_artifact_bucket  # artifacts, or a handoff to put (it publishes) or get (it consumes)
+    if uses_bucket and args.artifacts_key_arn is None:
+        raise ValueError(f"{service} has catalog artifacts {access!r} or hands payloads over, but no artifact bucket "
+                         "key was given")
+    bucket_arn = s3_bucket_arn(settings.partition, settings.artifact_bucket_name) if uses_bucket else ""
     task_statements = pulumi.Output.all(upstreams.discovery, upstreams.mesh, args.artifacts_key_arn).apply(
         lambda values: task_role_statements(
             discovery_namespaces=[values[0].private_namespace_name, values[0].http_namespace_name]
@@ -173,15 +175,18 @@ def service_roles(name: str, args: FargateServiceArgs, log_group: aws.cloudwatch
             else None,
             task_protection_tasks_arn=cluster_tasks_arn(settings, args.cluster_name) if plan.spec.consumes else None,
             task_tags=args.tags,
-            artifacts=artifact_statements(access, bucket_arn=bucket_arn, key_arn=values[2], region=settings.region,
-                                          prefix=artifact_prefix(service)) if access else None))
+            artifacts=artifact_statements(
+                access, bucket_arn=bucket_arn, key_arn=values[2], region=settings.region,
+                prefix=artifact_prefix(service), handoff_prefix=handoff_prefix(service) if plan.hands_off else None,
+                handoff_source_prefixes=tuple(handoff_prefix(source) for source in plan.handoff_sources))
+            if uses_bucket else None))
     # A role without statements gets no policy at all (an empty policy document is invalid).
     task_policy = aws.iam.RolePolicy(
         f"{name}-task", role=task_role.id,
         policy=task_statements.apply(
             lambda statements: json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)),
         opts=pulumi.ResourceOptions(parent=task_role)) \
-        if plan.spec.calls or args.appmesh or plan.spec.consumes or access else None
+        if plan.spec.calls or args.appmesh or plan.spec.consumes or uses_bucket else None
     return ServiceRoles(execution_role, execution_policy, task_role, task_policy)
 
 

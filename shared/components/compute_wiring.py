@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pulumi
 
-from shared.artifact_names import artifact_prefix
+from shared.artifact_names import artifact_prefix, handoff_prefix
 from shared.components.compute_containers import (
     ContainerWiring,
     appmesh_virtual_node_arn,
@@ -187,11 +187,14 @@ def service_environment(plan: ServicePlan, settings: ComputeSettings, discovery:
         queue = messaging.queues.get(spec.name) if spec.queue else None
         if queue:
             environment["AMQP_QUEUE"] = str(queue)
-    if spec.artifacts:
-        # Where models live (README, "Add a service"): the bucket, and for a writer the prefix its grants hold it to.
+    if plan.uses_artifact_bucket:
+        # Where models and handoffs live (README, "Add a service"): the bucket, for a writer the prefix its grants hold
+        # it to, and for a publisher where it puts a payload too large for a message.
         environment["ARTIFACTS_BUCKET"] = settings.artifact_bucket_name
         if spec.artifacts == "write":
             environment["ARTIFACTS_PREFIX"] = artifact_prefix(spec.name)
+        if plan.hands_off:
+            environment["ARTIFACTS_HANDOFF_PREFIX"] = handoff_prefix(spec.name)
     for callee in spec.calls:
         # Callees are reached by their mesh name (Service Connect client alias or App Mesh virtual
         # service), so traffic goes through the proxy that applies retries, TLS and routing.

@@ -321,7 +321,7 @@ class VpcNetworkArgs:
         """``last_outputs``: the network's own, from its last deployment (the ports it admitted then)."""
         service_ports = called_service_ports(catalog)
         store = artifact_bucket_name(env.name, env.account_id, env.region)
-        artifact = store if catalog.uses_artifacts else None
+        artifact = store if catalog.needs_artifact_bucket else None  # artifacts, or a publisher's handoffs
         return cls(
             env_name=env.name, region=env.region, cidr=env.network.cidr,
             availability_zones=env.availability_zones, nat=env.network.nat,

@@ -71,6 +71,21 @@ def without_artifacts(data: dict[str, Any]) -> None:
         spec.pop("artifacts", None)
 
 
+def without_artifacts_or_publishers(data: dict[str, Any]) -> None:
+    """No service reads or writes artifacts and none publishes (so none hands a payload over): no bucket at all."""
+    without_artifacts(data)
+    for spec in data["services"].values():
+        spec.pop("publishes", None)
+        spec.pop("consumes", None)
+        spec.pop("max_job_seconds", None)
+
+
+def handoff_writers() -> list[str]:
+    """Who may put under its own ``<service>/handoff/``: every ``artifacts: write`` service and every publisher."""
+    catalog = load_catalog()
+    return sorted({spec.name for spec in catalog if spec.artifacts == "write"} | set(catalog.handoff_publishers()))
+
+
 def s3_endpoint_statements(network: dict[str, Any]) -> list[dict[str, Any]]:
     (endpoint,) = [e for e in of_type(network, ENDPOINT) if e["inputs"]["serviceName"].endswith(".s3")]
     return statements(endpoint)
@@ -128,13 +143,14 @@ def test_old_versions_expire_after_30_days_and_stale_uploads_after_7(env: str) -
 
 @pytest.mark.parametrize("env", ENVS)
 def test_each_writers_handoff_payloads_expire_and_its_models_do_not(env: str) -> None:
-    """A message larger than the broker takes goes by reference: its publisher (``artifacts: write``) puts the payload
-    under ``<service>/handoff/`` (README, "Model artifacts"). No service may delete, so without an expiry every
-    request's payload would stay, and be billed, for good: S3 expires them (the current version becomes noncurrent,
-    recoverable for the noncurrent window like any overwritten model, then deleted), and nothing else."""
+    """A message larger than the broker takes goes by reference: its publisher (any service that publishes) puts the
+    payload under ``<service>/handoff/`` (README, "Model artifacts"); a writer may too. No service may delete, so
+    without an expiry every request's payload would stay, and be billed, for good: S3 expires them (the current
+    version becomes noncurrent, recoverable for the noncurrent window like any overwritten model, then deleted), and
+    nothing else."""
     rules = setting(env, "BucketLifecycleConfiguration")["inputs"]["rules"]
-    writers = sorted(spec.name for spec in load_catalog() if spec.artifacts == "write")
-    assert writers, "the shipped catalog has a writer (training)"
+    writers = handoff_writers()
+    assert writers == ["gateway", "inference", "preprocess", "training"], "every shipped service publishes"
     handoff = {rule["filter"]["prefix"]: rule for rule in rules if rule["id"].startswith("handoff-")}
     assert sorted(handoff) == [f"{writer}/handoff/" for writer in writers]
     for writer in writers:
@@ -145,15 +161,28 @@ def test_each_writers_handoff_payloads_expire_and_its_models_do_not(env: str) ->
     assert all(rule["id"] in {"artifact-versions", *(f"handoff-{w}" for w in writers)} for rule in rules)
     # what the README tells the publisher and the operator
     section = " ".join(readme_section("### Model artifacts").split())
-    assert "`${ARTIFACTS_PREFIX}handoff/`" in section and f"S3 expires those objects {HANDOFF_DAYS} days" in section
+    assert "`$ARTIFACTS_HANDOFF_PREFIX`" in section and f"S3 expires those objects {HANDOFF_DAYS} days" in section
 
 
 def test_a_new_writer_gets_its_own_handoff_expiry(edit_catalog: CatalogEditor) -> None:
-    edit_catalog(lambda data: data["services"]["preprocess"].update(artifacts="write"))
+    def preprocess_writes_and_publishes_nothing(data: dict[str, Any]) -> None:
+        data["services"]["preprocess"].update(artifacts="write")
+        data["services"]["preprocess"].pop("publishes")
+
+    edit_catalog(preprocess_writes_and_publishes_nothing)
     compute = synth_env("dev", ["compute"])["compute"]
     lifecycle = by_name(compute, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", STORE)
     prefixes = sorted(rule["filter"].get("prefix", "") for rule in lifecycle["inputs"]["rules"])
-    assert prefixes == ["", "preprocess/handoff/", "training/handoff/"]
+    assert prefixes == ["", "gateway/handoff/", "inference/handoff/", "preprocess/handoff/", "training/handoff/"]
+
+
+def test_a_new_publisher_gets_its_own_handoff_expiry(edit_catalog: CatalogEditor) -> None:
+    edit_catalog(lambda data: data["services"]["training"].pop("publishes"))
+    compute = synth_env("dev", ["compute"])["compute"]
+    lifecycle = by_name(compute, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", STORE)
+    prefixes = sorted(rule["filter"].get("prefix", "") for rule in lifecycle["inputs"]["rules"])
+    # training still writes (its rule stays), and each of the three publishers has its own
+    assert prefixes == ["", "gateway/handoff/", "inference/handoff/", "preprocess/handoff/", "training/handoff/"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -189,22 +218,36 @@ def test_task_roles_get_the_bucket_as_their_catalog_key_says(env: str) -> None:
         "ReadArtifacts": {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                           "Resource": f"{arn}/*"},
     }
-    for spec in load_catalog():
+    catalog = load_catalog()
+    for spec in catalog:
         found = artifact_statements(compute, spec.name)
+        # every publisher puts its handoffs under its own <service>/handoff/ only, and a consumer gets those of the
+        # publishers whose keys it consumes only (README, "Model artifacts")
+        handoffs: dict[str, dict[str, Any]] = {}
+        if spec.publishes:
+            handoffs["WriteOwnHandoffs"] = {
+                "Sid": "WriteOwnHandoffs", "Effect": "Allow", "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+                "Resource": f"{arn}/{spec.name}/handoff/*"}
+        sources = catalog.handoff_sources(spec.name)
+        if sources:
+            handoffs["ReadConsumedHandoffs"] = {
+                "Sid": "ReadConsumedHandoffs", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": sorted(f"{arn}/{source}/handoff/*" for source in sources)}
+        writes = spec.artifacts == "write" or bool(spec.publishes)
+        key = {"ArtifactKeyThroughS3": {
+            "Sid": "ArtifactKeyThroughS3", "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if writes else ["kms:Decrypt"], "Resource": key_arn,
+            "Condition": via_s3}}
         if spec.artifacts is None:
-            assert found == {}, spec.name
+            assert found == ({**handoffs, **key} if handoffs else {}), spec.name
         elif spec.artifacts == "read":
-            assert found == {**read, "ArtifactKeyThroughS3": {
-                "Sid": "ArtifactKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": key_arn,
-                "Condition": via_s3}}, spec.name
+            assert found == {**read, **handoffs, **key}, spec.name
         else:
             # writes only under its own prefix, and deletes nothing (versioning keeps what an overwrite replaced)
             assert found == {**read, "WriteOwnArtifacts": {
                 "Sid": "WriteOwnArtifacts", "Effect": "Allow", "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
-                "Resource": f"{arn}/{spec.name}/*"}, "ArtifactKeyThroughS3": {
-                "Sid": "ArtifactKeyThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": key_arn, "Condition": via_s3}}, spec.name
-    assert {spec.name for spec in load_catalog() if spec.artifacts} == {"inference", "training"}
+                "Resource": f"{arn}/{spec.name}/*"}, **handoffs, **key}, spec.name
+    assert {spec.name for spec in catalog if spec.artifacts} == {"inference", "training"}
 
 
 def _endpoint_allows(endpoint: list[dict[str, Any]], action: str, resource: str, account: str) -> bool:
@@ -229,10 +272,11 @@ def test_the_s3_endpoint_passes_every_request_the_task_roles_may_make_on_the_buc
         for statement in artifact_statements(docs["compute"], spec.name).values():
             for action in as_list(statement["Action"]):
                 if action.startswith("s3:"):
-                    resource = statement["Resource"].replace("*", "models/model.tar")
-                    assert _endpoint_allows(endpoint, action, resource, account), (spec.name, action, resource)
-                    checked += 1
-    assert checked >= 7
+                    for pattern in as_list(statement["Resource"]):
+                        resource = pattern.replace("*", "models/model.tar")
+                        assert _endpoint_allows(endpoint, action, resource, account), (spec.name, action, resource)
+                        checked += 1
+    assert checked >= 7 + 2 * 4 + 2 * 4  # + each publisher's handoff put, each consumer's handoff gets
     # ...and nothing else: the bucket's own statement, not S3 at large
     (artifacts,) = [s for s in endpoint if s["Sid"] == "ModelArtifacts"]
     assert artifacts["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
@@ -259,14 +303,16 @@ def test_services_are_told_the_bucket_and_a_writer_its_prefix(env: str) -> None:
     for spec in load_catalog():
         variables = environment(container(by_name(compute, TASK, spec.name), spec.name))
         artifacts = {k: v for k, v in variables.items() if k.startswith("ARTIFACTS_")}
-        expected = ({} if spec.artifacts is None else {"ARTIFACTS_BUCKET": name}) | (
-            {"ARTIFACTS_PREFIX": f"{spec.name}/"} if spec.artifacts == "write" else {})
+        uses_bucket = bool(spec.artifacts or spec.publishes or load_catalog().handoff_sources(spec.name))
+        expected = ({"ARTIFACTS_BUCKET": name} if uses_bucket else {}) | (
+            {"ARTIFACTS_PREFIX": f"{spec.name}/"} if spec.artifacts == "write" else {}) | (
+            {"ARTIFACTS_HANDOFF_PREFIX": f"{spec.name}/handoff/"} if spec.publishes else {})
         assert artifacts == expected, spec.name
 
 
-def test_a_catalog_without_artifacts_has_no_bucket_no_grants_and_no_endpoint_statement(
+def test_a_catalog_without_artifacts_or_publishers_has_no_bucket_no_grants_and_no_endpoint_statement(
         edit_catalog: CatalogEditor) -> None:
-    edit_catalog(without_artifacts)
+    edit_catalog(without_artifacts_or_publishers)
     docs = synth_env("dev", ["network", "compute"])
     assert not [r for r in docs["compute"]["resources"] if r["type"].startswith("aws:s3/")]
     assert {k["name"] for k in of_type(docs["compute"], KEY)} == {"compute-ecr", "compute-logs"}
@@ -274,6 +320,24 @@ def test_a_catalog_without_artifacts_has_no_bucket_no_grants_and_no_endpoint_sta
     assert s3_egress_description(docs["network"]) == "HTTPS to S3 through the gateway endpoint (ECR image layers)"
     for spec in load_catalog():
         assert artifact_statements(docs["compute"], spec.name) == {}, spec.name
+
+
+def test_a_catalog_without_artifacts_keeps_the_bucket_for_its_publishers_handoffs(
+        edit_catalog: CatalogEditor) -> None:
+    """Where a service publishes, a payload too large for a message needs the bucket (README, "Model artifacts"): it
+    stays, with its expiry per publisher and the endpoint's statement, and the task roles hold the handoff grants
+    only (no model listed, read or written)."""
+    edit_catalog(without_artifacts)
+    docs = synth_env("dev", ["network", "compute"])
+    assert sorted(b["name"] for b in of_type(docs["compute"], BUCKET)) == [STORE, LOGS]
+    assert "ModelArtifacts" in {s["Sid"] for s in s3_endpoint_statements(docs["network"])}
+    lifecycle = by_name(docs["compute"], "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", STORE)
+    assert sorted(rule["filter"].get("prefix", "") for rule in lifecycle["inputs"]["rules"]) == [
+        "", "gateway/handoff/", "inference/handoff/", "preprocess/handoff/", "training/handoff/"]
+    for spec in load_catalog():
+        sids = set(artifact_statements(docs["compute"], spec.name))
+        assert sids <= {"WriteOwnHandoffs", "ReadConsumedHandoffs", "ArtifactKeyThroughS3"}, spec.name
+        assert "WriteOwnHandoffs" in sids, spec.name  # every shipped service publishes
 
 
 def test_a_writer_writes_under_its_own_prefix_only(edit_catalog: CatalogEditor) -> None:
@@ -327,9 +391,12 @@ def test_a_service_using_artifacts_starts_only_once_the_bucket_is_encrypted_vers
     compute = platform(env)["compute"]
     ready = {setting(env, t)["urn"] for t in ("BucketServerSideEncryptionConfiguration", "BucketVersioning",
                                               "BucketPolicy", "BucketPublicAccessBlock", "BucketOwnershipControls")}
-    for spec in load_catalog():
+    catalog = load_catalog()
+    for spec in catalog:
         waits_for = set(by_name(compute, "aws:ecs/service:Service", spec.name)["dependencies"])
-        assert (ready <= waits_for) is (spec.artifacts is not None), spec.name
+        # a reader or writer, and a publisher (its handoffs) or a consumer of one (README, "Model artifacts")
+        uses_bucket = spec.artifacts is not None or bool(spec.publishes or catalog.handoff_sources(spec.name))
+        assert (ready <= waits_for) is uses_bucket, spec.name
 
 
 def deploy_statement(network: dict[str, Any]) -> dict[str, Any]:
@@ -377,11 +444,12 @@ def test_the_deploy_roles_statement_follows_its_name_and_the_access_log_buckets(
 
 def test_the_deploy_role_may_still_delete_the_bucket_once_no_service_uses_artifacts(
         edit_catalog: CatalogEditor) -> None:
-    """The `up` that removes the last `artifacts` key runs network (the endpoint policy) before compute, which then
-    deletes the bucket (with --allow-replace; force_destroy's version deletes, DeleteBucket). On staging's in-VPC
-    runner those calls pass the S3 gateway endpoint: its deploy-role statement must still name the bucket, or they
-    are denied there (the own-bucket statement carries no version deletes and no bucket calls)."""
-    edit_catalog(without_artifacts)
+    """The `up` that removes the last `artifacts` key (and the last publisher, whose handoffs keep the bucket) runs
+    network (the endpoint policy) before compute, which then deletes the bucket (with --allow-replace; force_destroy's
+    version deletes, DeleteBucket). On staging's in-VPC runner those calls pass the S3 gateway endpoint: its
+    deploy-role statement must still name the bucket, or they are denied there (the own-bucket statement carries no
+    version deletes and no bucket calls)."""
+    edit_catalog(without_artifacts_or_publishers)
     account = load_env("staging").account_id
     endpoint = s3_endpoint_statements(synth_env("staging", ["network"])["network"])
     arn = f"arn:aws:s3:::{artifact_bucket_name('staging', account, 'eu-west-1')}"
@@ -604,7 +672,7 @@ def test_a_public_gateways_access_log_bucket_logs_its_own_requests_into_the_envs
 def test_without_an_artifact_store_the_gateways_access_log_bucket_logs_nothing(
         edit_env: Any, edit_catalog: CatalogEditor) -> None:
     # The env's server-access-log bucket is the artifact store's (README, Security Hub: S3.9 stays open there).
-    edit_catalog(without_artifacts)
+    edit_catalog(without_artifacts_or_publishers)
     edit_env("dev", lambda data: data["compute"].update(
         public_gateway=True, certificate_arn="arn:aws:acm:eu-west-1:111111111111:certificate/gateway"))
     compute = synth_env("dev", ["compute"])["compute"]

@@ -78,12 +78,12 @@ def store(moto_aws: None) -> Iterator[dict[str, Any]]:
     s3.delete_bucket_policy(Bucket=bucket)
     clients = {}
     sts = MotoAccounts.client(env.account_id, region, "sts")
-    for service in ("training", "inference", "gateway"):
+    for service in ("training", "inference", "gateway", "preprocess"):
         role = iam.create_role(RoleName=f"{service}-task", AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                     "Principal": {"AWS": f"arn:aws:iam::{env.account_id}:root"}}]}))
         policy = task_policy(platform(ENV)["compute"], service)
-        if policy is not None:  # gateway: no task policy at all, so no S3 either
+        if policy is not None:
             iam.put_role_policy(RoleName=f"{service}-task", PolicyName="task",
                                 PolicyDocument=policy["inputs"]["policy"].replace(synth_key, key_arn))
         credentials = sts.assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName=service)["Credentials"]
@@ -110,9 +110,9 @@ def test_the_synthesized_settings_are_requests_s3_takes(store: dict[str, Any]) -
     lifecycle = rules.pop("artifact-versions")
     assert lifecycle["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
     assert lifecycle["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
-    # and, overlapping it, the expiry of training's payloads handed over by reference
+    # and, overlapping it, the expiry of each publisher's (and writer's) payloads handed over by reference
     assert [(rule["Filter"]["Prefix"], rule["Expiration"]["Days"]) for rule in rules.values()] == [
-        ("training/handoff/", HANDOFF_DAYS)]
+        (f"{service}/handoff/", HANDOFF_DAYS) for service in ("gateway", "preprocess", "inference", "training")]
 
 
 @enable_iam_authentication()
@@ -155,6 +155,31 @@ def test_inference_reads_any_version_and_writes_nothing_and_gateway_nothing_at_a
     gateway = store["gateway"]
     assert denied(gateway.get_object, Bucket=bucket, Key=key)
     assert denied(gateway.list_objects_v2, Bucket=bucket)
+
+
+@enable_iam_authentication()
+def test_a_publisher_hands_off_under_its_own_prefix_and_the_consumers_of_its_keys_get_it(
+        store: dict[str, Any]) -> None:
+    """The image contract's way for a message over the broker's cap (README, "Model artifacts"): preprocess (publishes
+    inference.request, no `artifacts`) puts the payload under preprocess/handoff/, inference (bound to that key) gets
+    exactly that version; gateway -> preprocess likewise. Nobody puts under another's prefix, or outside handoff/."""
+    bucket, preprocess, gateway = store["bucket"], store["preprocess"], store["gateway"]
+    key = "preprocess/handoff/request-0001"
+    version = preprocess.put_object(Bucket=bucket, Key=key, Body=b"features")["VersionId"]
+    assert store["inference"].get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read() == b"features"
+    # a multipart upload (a large payload): PutObject covers create/upload/complete, AbortMultipartUpload its own
+    upload = preprocess.create_multipart_upload(Bucket=bucket, Key="preprocess/handoff/request-0002")["UploadId"]
+    preprocess.abort_multipart_upload(Bucket=bucket, Key="preprocess/handoff/request-0002", UploadId=upload)
+    assert denied(preprocess.put_object, Bucket=bucket, Key="preprocess/model.tar", Body=b"x")
+    assert denied(preprocess.put_object, Bucket=bucket, Key="gateway/handoff/forged", Body=b"x")
+    assert denied(preprocess.delete_object, Bucket=bucket, Key=key)
+    assert denied(gateway.get_object, Bucket=bucket, Key=key)  # gateway consumes nothing preprocess publishes
+    assert denied(gateway.put_object, Bucket=bucket, Key=key, Body=b"poisoned")
+    request = "gateway/handoff/request-0003"
+    sent = gateway.put_object(Bucket=bucket, Key=request, Body=b"raw input")["VersionId"]
+    assert preprocess.get_object(Bucket=bucket, Key=request, VersionId=sent)["Body"].read() == b"raw input"
+    assert store["training"].get_object(Bucket=bucket, Key=request)["Body"].read() == b"raw input"
+    assert denied(preprocess.list_objects_v2, Bucket=bucket)  # no listing for a handoff reader
 
 
 def test_logging_needs_the_log_buckets_policy_first_and_then_s3_takes_it(moto_aws: None) -> None:

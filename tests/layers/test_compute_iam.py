@@ -36,6 +36,26 @@ ARTIFACT_ACTIONS = {"read": {"s3:ListBucket", "s3:GetObject", "s3:GetObjectVersi
                     "write": {"s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
                               "s3:AbortMultipartUpload", "kms:Decrypt", "kms:GenerateDataKey"}}
 
+#: ... and for a handoff (README, "Model artifacts"): a publisher puts under its own <service>/handoff/, a consumer gets
+#: under those of the publishers whose keys it binds
+HANDOFF_WRITE_SIDS = {"WriteOwnHandoffs", "ArtifactKeyThroughS3"}
+HANDOFF_READ_SIDS = {"ReadConsumedHandoffs", "ArtifactKeyThroughS3"}
+HANDOFF_WRITE_ACTIONS = {"s3:PutObject", "s3:AbortMultipartUpload", "kms:Decrypt", "kms:GenerateDataKey"}
+HANDOFF_READ_ACTIONS = {"s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt"}
+
+
+def bucket_sids(spec: Any) -> set[str]:
+    """The Sids of a service's grants on the artifact bucket: its catalog ``artifacts`` and its handoffs."""
+    return (ARTIFACT_SIDS[spec.artifacts] if spec.artifacts else set()) | (
+        HANDOFF_WRITE_SIDS if spec.publishes else set()) | (
+        HANDOFF_READ_SIDS if load_catalog().handoff_sources(spec.name) else set())
+
+
+def bucket_actions(spec: Any) -> set[str]:
+    return (ARTIFACT_ACTIONS[spec.artifacts] if spec.artifacts else set()) | (
+        HANDOFF_WRITE_ACTIONS if spec.publishes else set()) | (
+        HANDOFF_READ_ACTIONS if load_catalog().handoff_sources(spec.name) else set())
+
 
 def arn_of(doc: dict[str, Any], type_: str, physical: str) -> str:
     """The mocked ARN the engine hands the program for a resource (deterministic, see synth mocks)."""
@@ -97,7 +117,7 @@ def test_task_roles_may_discover_services_only_where_the_service_calls_others(en
     discovery = docs["discovery"]["outputs"]
     for spec in load_catalog():
         policy = task_policy(docs["compute"], spec.name)
-        if not spec.calls and not spec.consumes and not spec.artifacts:
+        if not spec.calls and not spec.consumes and not bucket_sids(spec):
             # Service Connect needs no task permissions: nothing for a service that calls, consumes and stores
             # nothing.
             assert policy is None, spec.name
@@ -106,7 +126,7 @@ def test_task_roles_may_discover_services_only_where_the_service_calls_others(en
         by_sid = {statement["Sid"]: statement for statement in statements(policy)}
         assert set(by_sid) == ({"DiscoverPlatformServices"} if spec.calls else set()) | (
             {"ProtectOwnTaskFromScaleIn"} if spec.consumes else set()) | (
-            ARTIFACT_SIDS[spec.artifacts] if spec.artifacts else set()), spec.name
+            bucket_sids(spec)), spec.name
         if spec.calls:
             statement = by_sid["DiscoverPlatformServices"]
             assert statement["Action"] == "servicediscovery:DiscoverInstances"
@@ -169,7 +189,7 @@ def test_appmesh_task_roles_add_only_their_envoy_node(edit_env: Any) -> None:
         expected = {"appmesh:StreamAggregatedResources"} | ({"servicediscovery:DiscoverInstances"} if spec.calls
                                                            else set()) | (
             {"ecs:GetTaskProtection", "ecs:UpdateTaskProtection"} if spec.consumes else set()) | (
-            ARTIFACT_ACTIONS[spec.artifacts] if spec.artifacts else set())
+            bucket_actions(spec))
         assert actions(policy) == expected
 
 
