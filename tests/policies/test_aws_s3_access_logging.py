@@ -86,8 +86,9 @@ def test_a_public_gateway_without_an_artifact_store_is_flagged(rule_outcome: Any
     from shared.synth.engine import synth_env
 
     data = yaml.safe_load(CATALOG_FILE.read_text())
-    for spec in data["services"].values():
-        spec.pop("artifacts", None)
+    for spec in data["services"].values():  # no artifacts and no publisher (whose handoffs keep the store)
+        for key in ("artifacts", "publishes", "consumes", "max_job_seconds"):
+            spec.pop(key, None)
     (tmp_path / "catalog.yaml").write_text(yaml.safe_dump(data))
     monkeypatch.setenv(CATALOG_ENV_VAR, str(tmp_path / "catalog.yaml"))
     edit_env("dev", lambda data: data["compute"].update(
