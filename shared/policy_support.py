@@ -87,15 +87,22 @@ def effective_tags(args: ResourceValidationArgs) -> dict[str, Any]:
 # Added for the packs: every rule decides, passes, or says why it cannot decide; none crashes on a
 # missing, None or unknown (computed-during-preview) value.
 
+#: What the engine sends for a value not known during preview, by the value's type (pulumi
+#: sdk/go/common/resource/plugin/rpc.go, UnknownStringValue ...; pulumi_policy.proxy reads them).
+UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
+UNKNOWN_NUMBER = "3eeb2bf0-c639-47a8-9e75-3b44932eb421"
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
+UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
 #: The sentinels the Pulumi engine sends for values not known during preview (pulumi_policy.proxy).
 UNKNOWN_SENTINELS = frozenset({
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
-    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string
-    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
+    UNKNOWN_BOOL,
+    UNKNOWN_NUMBER,
+    UNKNOWN_STRING,
+    UNKNOWN_ARRAY,
     "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
     "e48ece36-62e2-4504-bad9-02848725956a",  # archive
-    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
+    UNKNOWN_OBJECT,
 })
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Set
 from functools import cache
 from typing import Any
 
@@ -45,3 +46,15 @@ def gateway_certificate(env: str, certificate_id: str = "0f1e2d3c-4b5a-6978-8796
 
     loaded = load_env(env)
     return f"arn:aws:acm:{loaded.region}:{loaded.account_id}:certificate/{certificate_id}"
+
+
+def reachable(graph: Mapping[str, Set[str]], start: str) -> set[str]:
+    """Every node ``start`` reaches through ``graph`` (node -> the nodes it depends on), ``start`` left out unless a
+    cycle leads back to it: what the engine creates before it, and deletes after it."""
+    found: set[str] = set()
+    todo = [start]
+    while todo:
+        for node in graph.get(todo.pop(), set()) - found:
+            found.add(node)
+            todo.append(node)
+    return found

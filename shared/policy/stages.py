@@ -24,24 +24,17 @@ program), so an ``id`` in the outputs is the one the dependent resources' inputs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 import pulumi
 
-from shared.policy_support import UNKNOWN_SENTINELS
+from shared.jsonwalk import string_leaves
+from shared.policy_support import UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_NUMBER, UNKNOWN_OBJECT, UNKNOWN_STRING
 
 STAGES = ("offline", "up", "first-preview")
 #: provider packages whose resources the mocks answer (their outputs are derived; any other type echoes its inputs)
 _DERIVED_PACKAGES = ("aws", "rabbitmq", "random")
-# pulumi_policy's (and the engine's) unknown sentinels, by the kind of value they stand for (pulumi.runtime.rpc)
-_UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-_UNKNOWN_NUMBER = "3eeb2bf0-c639-47a8-9e75-3b44932eb421"
-_UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
-_UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
-_UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
-assert {_UNKNOWN_STRING, _UNKNOWN_NUMBER, _UNKNOWN_BOOL, _UNKNOWN_ARRAY, _UNKNOWN_OBJECT} <= UNKNOWN_SENTINELS
 # A computed value shorter than this (a revision 1, a region) is too common to tell an input built from it.
 _MIN_TRACEABLE = 8
 
@@ -49,14 +42,14 @@ _MIN_TRACEABLE = 8
 def unknown_like(value: Any) -> str:
     """The engine's unknown sentinel for a value of ``value``'s kind."""
     if isinstance(value, bool):
-        return _UNKNOWN_BOOL
+        return UNKNOWN_BOOL
     if isinstance(value, int | float):
-        return _UNKNOWN_NUMBER
+        return UNKNOWN_NUMBER
     if isinstance(value, list):
-        return _UNKNOWN_ARRAY
+        return UNKNOWN_ARRAY
     if isinstance(value, dict):
-        return _UNKNOWN_OBJECT
-    return _UNKNOWN_STRING
+        return UNKNOWN_OBJECT
+    return UNKNOWN_STRING
 
 
 @cache
@@ -100,17 +93,6 @@ def deployed_outputs(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return outputs
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
 def first_preview(document: dict[str, Any],
                   outputs: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """``(inputs, outputs)`` by URN as a first preview sends them: what AWS computes is unknown (not an autoname or
@@ -134,8 +116,8 @@ def first_preview(document: dict[str, Any],
     def unknown_texts(urn: str) -> set[str]:
         # A text a known value holds too (a rabbitmq user's id is its name) may have come from that value.
         values = outputs[urn]
-        known = {text for key, value in values.items() if key not in unknown_keys[urn] for text in _strings(value)}
-        return {text for key in unknown_keys[urn] for text in _strings(values.get(key))
+        known = {text for key, value in values.items() if key not in unknown_keys[urn] for text in string_leaves(value)}
+        return {text for key in unknown_keys[urn] for text in string_leaves(values.get(key))
                 if len(text) >= _MIN_TRACEABLE and text not in known}
 
     changed = True
@@ -147,7 +129,7 @@ def first_preview(document: dict[str, Any],
                 if key in unknown_keys[urn] or key not in inputs:
                     continue
                 texts = set().union(*(unknown_texts(source) for source in sources if source in resources))
-                if texts and any(text in value for value in _strings(inputs[key]) for text in texts):
+                if texts and any(text in value for value in string_leaves(inputs[key]) for text in texts):
                     unknown_keys[urn].add(key)
                     changed = True
     preview_inputs: dict[str, dict[str, Any]] = {}

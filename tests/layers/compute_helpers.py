@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from shared.catalog import Catalog
 from shared.synth.engine import synth_env
 from tests.iam_eval import as_list
 from tests.synth_helpers import by_name, of_type
@@ -22,6 +24,8 @@ KEY = "aws:kms/key:Key"
 SCALING_TARGET = "aws:appautoscaling/target:Target"
 SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 ENVS = ["dev", "staging", "prod"]
+#: the ``edit_catalog`` fixture (tests/layers/conftest.py): a change to the shipped catalog's data -> it, active
+CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], Catalog]
 
 
 @cache

@@ -6,16 +6,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import botocore
 import pytest
-import yaml
 
 from shared.artifact_names import HANDOFF_DAYS, artifact_bucket_name, artifact_log_bucket_name
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, load_catalog
+from shared.catalog import load_catalog
 from shared.envs import load_env
 from shared.regions import REGION_AZS
 from shared.synth.engine import synth_env
@@ -24,6 +22,7 @@ from tests.layers.compute_helpers import (
     ENVS,
     KEY,
     TASK,
+    CatalogEditor,
     as_list,
     container,
     environment,
@@ -32,7 +31,7 @@ from tests.layers.compute_helpers import (
     task_policy,
 )
 from tests.readme_helpers import readme_section
-from tests.synth_helpers import by_name, gateway_certificate, of_type
+from tests.synth_helpers import by_name, gateway_certificate, of_type, reachable
 
 BUCKET = "aws:s3/bucket:Bucket"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
@@ -46,24 +45,6 @@ def bucket_of(env: str) -> dict[str, Any]:
 
 def setting(env: str, type_: str, bucket: str = STORE) -> dict[str, Any]:
     return by_name(platform(env)["compute"], f"aws:s3/{type_[0].lower()}{type_[1:]}:{type_}", bucket)
-
-
-CatalogEditor = Callable[[Callable[[dict[str, Any]], None]], None]
-
-
-@pytest.fixture
-def edit_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CatalogEditor:
-    """``edit_catalog(change)``: a scratch copy of the shipped catalog, edited by ``change`` and active through
-    CATALOG_ENV_VAR for this test."""
-
-    def edit(change: Callable[[dict[str, Any]], None]) -> None:
-        data = yaml.safe_load(CATALOG_FILE.read_text())
-        change(data)
-        path = tmp_path / "catalog.yaml"
-        path.write_text(yaml.safe_dump(data))
-        monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
-
-    return edit
 
 
 def without_artifacts(data: dict[str, Any]) -> None:
@@ -476,13 +457,7 @@ def test_the_buckets_settings_are_written_one_at_a_time(env: str) -> None:
     all_settings = {**settings, **log_settings}
 
     def before(urn: str) -> set[str]:
-        found: set[str] = set()
-        todo = [urn]
-        while todo:
-            for dependency in all_settings.get(todo.pop(), set()) - found:
-                found.add(dependency)
-                todo.append(dependency)
-        return found
+        return reachable(all_settings, urn)
 
     for group in (settings, log_settings):
         for first in group:

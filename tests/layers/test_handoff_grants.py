@@ -8,19 +8,25 @@ permission boundary every task role carries and the S3 gateway endpoint every ta
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from shared.catalog import CATALOG_ENV_VAR, CATALOG_FILE, Catalog, load_catalog
+from shared.catalog import Catalog, load_catalog
 from shared.envs import load_env
 from shared.role_boundary import boundary_document
 from shared.synth.engine import synth_env
 from tests import iam_eval
-from tests.layers.compute_helpers import ENVS, TASK, container, environment, platform, statements, task_policy
+from tests.layers.compute_helpers import (
+    ENVS,
+    TASK,
+    CatalogEditor,
+    container,
+    environment,
+    platform,
+    statements,
+    task_policy,
+)
 from tests.synth_helpers import by_name, of_type
 
 PUT = ("s3:PutObject", "s3:AbortMultipartUpload")
@@ -124,25 +130,13 @@ def test_every_service_with_a_handoff_grant_knows_the_bucket_and_a_publisher_its
         assert variables.get("ARTIFACTS_HANDOFF_PREFIX") == (f"{spec.name}/handoff/" if spec.publishes else None)
 
 
-@pytest.fixture
-def edited_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[dict[str, Any]], None]],
-                                                                                 Catalog]:
-    def edit(change: Callable[[dict[str, Any]], None]) -> Catalog:
-        data = yaml.safe_load(CATALOG_FILE.read_text())
-        change(data)
-        path = tmp_path / "catalog.yaml"
-        path.write_text(yaml.safe_dump(data))
-        monkeypatch.setenv(CATALOG_ENV_VAR, str(path))
-        return load_catalog()
-
-    return edit
 
 
 def test_a_new_binding_brings_its_consumer_the_publishers_handoffs(
-        edited_catalog: Callable[[Callable[[dict[str, Any]], None]], Catalog]) -> None:
+        edit_catalog: CatalogEditor) -> None:
     """gateway now also consumes preprocess's data.preprocessed: it may get preprocess's handoffs, still nobody else's
     new, and preprocess still puts under its own prefix only."""
-    catalog = edited_catalog(lambda data: data["services"]["gateway"]["consumes"]["events"].append("data.preprocessed"))
+    catalog = edit_catalog(lambda data: data["services"]["gateway"]["consumes"]["events"].append("data.preprocessed"))
     assert ("preprocess", "gateway") in edges(catalog)
     compute = synth_env("dev", ["compute"])["compute"]
     assert check_handoffs(compute, catalog) == len(edges(catalog))
@@ -151,10 +145,10 @@ def test_a_new_binding_brings_its_consumer_the_publishers_handoffs(
 
 
 def test_a_service_that_publishes_nothing_gets_no_handoff_write(
-        edited_catalog: Callable[[Callable[[dict[str, Any]], None]], Catalog]) -> None:
+        edit_catalog: CatalogEditor) -> None:
     """inference stops publishing inference.completed: it loses its handoff write (and gateway its read of inference's
     handoffs); the expiry rule of what it handed over stays (tests/test_handoff_expiry.py)."""
-    catalog = edited_catalog(lambda data: data["services"]["inference"].pop("publishes"))
+    catalog = edit_catalog(lambda data: data["services"]["inference"].pop("publishes"))
     compute = synth_env("dev", ["compute"])["compute"]
     assert check_handoffs(compute, catalog) == len(edges(catalog))
     bucket, _ = bucket_and_key(compute)

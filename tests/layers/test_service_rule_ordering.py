@@ -17,7 +17,7 @@ import pytest
 
 from shared.catalog import load_catalog
 from shared.synth.engine import synth_env
-from tests.synth_helpers import of_type
+from tests.synth_helpers import of_type, reachable
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "aws:ecs/service:Service"
@@ -28,14 +28,7 @@ RULES = ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
 def _after(document: dict[str, Any], urn: str) -> set[str]:
     """Every resource ``urn`` depends on, directly or through its dependencies (the engine orders the create so, and
     the delete in reverse)."""
-    dependencies = {r["urn"]: set(r.get("dependencies") or ()) for r in document["resources"]}
-    found: set[str] = set()
-    todo = [urn]
-    while todo:
-        for dependency in dependencies.get(todo.pop(), set()) - found:
-            found.add(dependency)
-            todo.append(dependency)
-    return found
+    return reachable({r["urn"]: set(r.get("dependencies") or ()) for r in document["resources"]}, urn)
 
 
 def _rules_on(document: dict[str, Any], group: str, port: int) -> list[dict[str, Any]]:
