@@ -87,6 +87,7 @@ def test_a_checkout_tells_an_ancestor_from_a_commit_on_another_line_and_from_one
     assert checkout.contains(repo["A"]) and checkout.contains(repo["B"])
     assert checkout.contains(repo["C"]) is False
     assert checkout.contains("0" * 40) is None
+    assert checkout.on_main(repo["B"]) and checkout.on_main(repo["C"]) is False
     assert Checkout(Path("/")).head() is None
 
 
@@ -104,15 +105,20 @@ def test_an_up_from_a_commit_older_than_the_deployed_one_is_refused_before_any_l
     assert "start a new run from main" in error and "git revert" in error
 
 
-def test_a_commit_on_another_line_is_refused_and_the_same_or_a_newer_commit_runs(
+def test_main_s_commit_is_refused_on_another_line_and_a_commit_off_main_is_let_through(
         fake_cli: FakeCli, repo: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A checkout of the side line C (off A) lacks main's B: refused. A stack updated from C (a feature branch
+    deployed by hand, squash-merged later, or amended since) is never in main's history: main's B runs over it, or
+    every later deploy would be refused."""
     deploy(fake_cli, "dev")
     updated_from(fake_cli, "dev", "network", str(repo["A"]))
-    updated_from(fake_cli, "dev", "compute", str(repo["C"]))
-    code, _ = up(repo["root"], tmp_path)  # B contains A, not the side line's C
+    updated_from(fake_cli, "dev", "compute", str(repo["B"]))
+    git(repo["root"], "checkout", "-q", "side")
+    code, _ = up(repo["root"], tmp_path)
     error = capsys.readouterr().err
     assert code == 2 and "organization/compute/dev" in error and "organization/network/dev" not in error, error
-    updated_from(fake_cli, "dev", "compute", str(repo["B"]))
+    git(repo["root"], "checkout", "-q", "main")
+    updated_from(fake_cli, "dev", "compute", str(repo["C"]))
     code, output = up(repo["root"], tmp_path)
     assert code == 0, output + capsys.readouterr().err
     assert [args[0] for args in changed_operations(fake_cli) if args[0] == "up"]

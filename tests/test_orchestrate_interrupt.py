@@ -265,8 +265,9 @@ def test_the_real_runner_starts_no_pulumi_command_once_interrupted(tmp_path: Any
 
 
 def test_a_signal_delivered_twice_is_relayed_once() -> None:
-    """A SIGTERM to the process group reaches pulumi and this process, and nox passes it on again: a second SIGINT
-    from the relay would make pulumi terminate at once instead of cancelling (cancellation_scope.go)."""
+    """nox passes a SIGTERM/SIGHUP on to this process again, and a terminal's Ctrl-C reached pulumi itself: a second
+    SIGINT from the relay would make pulumi terminate at once instead of cancelling (cancellation_scope.go). (A SIGTERM
+    to the whole process group reaches pulumi and the relay both: README, left as it is.)"""
     from shared.orchestrate.model import RunInterrupted
     from shared.orchestrate.scheduler import Interruption
 
@@ -281,6 +282,12 @@ def test_a_signal_delivered_twice_is_relayed_once() -> None:
         interruption.record(RunInterrupted("SIGTERM"), ["compute"])
     interruption.record(KeyboardInterrupt(), ["compute"])
     assert runner.told == [True, False, False]
+    # a Ctrl-C reached pulumi itself: the hang-up of the terminal after it is not relayed as a second signal
+    after_ctrl_c = RecordingRunner("https://127.0.0.1:9")
+    interruption = Interruption(after_ctrl_c, Quiet())  # type: ignore[arg-type]
+    interruption.record(KeyboardInterrupt(), ["compute"])
+    interruption.record(RunInterrupted("SIGHUP"), ["compute"])
+    assert after_ctrl_c.told == [False, False]
 
 
 def test_progress_to_a_terminal_that_hung_up_loses_the_lines_not_the_run() -> None:
@@ -297,3 +304,17 @@ def test_progress_to_a_terminal_that_hung_up_loses_the_lines_not_the_run() -> No
     for _ in range(3):
         sink("update of network (dev) started")
     assert isinstance(progress.lost, OSError) and progress.lost.errno == 5
+
+
+def test_a_run_started_with_sighup_ignored_keeps_it_ignored() -> None:
+    """`nohup nox -s up ...`: the run is meant to outlive the session; its SIGHUP handler would cancel it at logout."""
+    from shared.orchestrate.cli import _signals_interrupt
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with _signals_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)

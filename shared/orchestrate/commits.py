@@ -10,7 +10,9 @@ tree it is run from. Two ways an ``up`` then quietly undoes newer changes:
 * a laptop's checkout that lacks what CI (or a colleague) deployed since.
 
 So before an ``up`` each existing stack's newest update is read, and the run is refused (exit 2, before any layer)
-when this checkout's ``HEAD`` does not contain that update's commit. A commit this checkout does not know (an
+when this checkout's ``HEAD`` does not contain that update's commit and that commit is in main's history (a commit off
+main, a feature branch deployed to dev by hand or a commit amended since, is let through: main never contains it).
+A commit this checkout does not know (an
 unpushed commit someone deployed from a laptop, a shallow clone) cannot be judged: a note says so and the run goes
 on. Going back is done forward: a ``git revert`` on main, or a rollback through ``nox -s promote`` (README,
 Promotion), each a new commit that contains the one deployed.
@@ -90,8 +92,20 @@ class Checkout:
         """Whether ``HEAD`` is ``commit`` or descends from it; None when this checkout does not have ``commit``."""
         if self._git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
             return None
+        return self._is_ancestor(commit, "HEAD")
+
+    def _is_ancestor(self, commit: str, of: str) -> bool:
         # exit 0: an ancestor (or the same commit), 1: not one
-        return self._git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0
+        return self._git("merge-base", "--is-ancestor", commit, of).returncode == 0
+
+    def on_main(self, commit: str) -> bool | None:
+        """Whether ``commit`` is in main's history (``origin/main``, else the local ``main``); None without either.
+        Only such a commit is one an ``up`` must not take back: a feature branch deployed to dev by hand, squash-merged
+        later, or a commit amended since, is never in main's history, and refusing for it would stop every deploy."""
+        for ref in ("refs/remotes/origin/main", "refs/heads/main"):
+            if self._git("rev-parse", "--verify", "--quiet", ref).returncode == 0:
+                return self._is_ancestor(commit, ref)
+        return None
 
 
 def check_commits(env_name: str, label: str, deployed: Mapping[str, DeployedCommit], checkout: Checkout) -> list[str]:
@@ -106,7 +120,7 @@ def check_commits(env_name: str, label: str, deployed: Mapping[str, DeployedComm
         contained = checkout.contains(found.commit)
         if contained is None:
             unknown[stack] = found
-        elif not contained:
+        elif not contained and checkout.on_main(found.commit) is not False:
             older[stack] = found
     if older:
         lines = "\n".join(f"  - {stack}: last updated from {found.commit[:12]} ({found.result}, {found.when})"

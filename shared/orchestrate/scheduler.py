@@ -77,7 +77,6 @@ class Interruption:
         """What finished so far (kept here so an interrupt outside the wait loses none of it)."""
         self._runner = runner
         self._progress = progress
-        self._relayed = False
 
     def record(self, error: KeyboardInterrupt, running: list[str]) -> None:
         first = not self.interrupted
@@ -87,10 +86,10 @@ class Interruption:
             for layer in running:
                 self._progress.line(layer, "interrupted: waiting for pulumi to cancel cleanly (state stays consistent)")
         # Every time: a layer between two pulumi commands (compute's image checks, a preview before its up) starts no
-        # further one. The relay once: a signal sent to the whole process group reached pulumi too, and nox passes
-        # it on again; pulumi takes a second signal as "terminate now" (pkg/backend/cancellation_scope.go).
-        self._runner.interrupt(relay=relay and not self._relayed)
-        self._relayed = self._relayed or relay
+        # further one. The relay only as the run's first interrupt: after a Ctrl-C (which reached pulumi itself) or an
+        # earlier relay, pulumi is cancelling already, and a second signal is "terminate now" to it
+        # (pkg/backend/cancellation_scope.go); nox passes a SIGTERM/SIGHUP on again, a second delivery of one event.
+        self._runner.interrupt(relay=relay and first)
 
 
 def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunner, progress: Progress, *,
