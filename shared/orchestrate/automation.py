@@ -919,6 +919,8 @@ class AutomationRunner:
         emptied = self._emptied_upstreams(layer, env) if program else []
         if emptied:
             return LayerResult(layer, Status.FAILED, detail=emptied_upstreams_refusal(layer, env, emptied, operation))
+        if stopped := self._not_started(layer, f"its {action.value}"):
+            return stopped
         if action is Action.REFRESH:
             if operation.preview_only:
                 changes = stack.preview_refresh(**streams, **program).change_summary

@@ -59,6 +59,8 @@ def _run_one(runner: LayerRunner, layer: str, env: EnvConfig, operation: Operati
     result = replace(result, layer=layer, duration_s=clock() - started)
     if result.status is Status.SUCCEEDED:
         progress.line(layer, f"succeeded in {result.duration_s:.1f}s ({describe_changes(result.changes, operation)})")
+    elif result.status is Status.NOT_RUN:  # stopped by an interrupt before its next pulumi command
+        progress.line(layer, f"not run: {result.detail}")
     else:
         progress.line(layer, f"FAILED after {result.duration_s:.1f}s: {result.detail}")
     return result
