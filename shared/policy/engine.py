@@ -146,7 +146,7 @@ def _properties(resource: dict[str, Any], values: dict[str, Any] | None = None,
     """Inputs (or the ``values`` a stage gives) as the CLI sends them: secrets wrapped in the secret signature
     (``KeepSecrets``); a secret input stays secret in the outputs, and so do the resource's additional secret
     outputs."""
-    inputs = resource.get("inputs") or {} if values is None else values
+    inputs = (resource.get("inputs") or {}) if values is None else values
     secret = set(resource.get("secret_inputs") or ())
     if outputs:
         secret |= set(resource.get("additional_secret_outputs") or ())
@@ -289,21 +289,24 @@ def _prepare(document: dict[str, Any], enforcement: Enforcement, stage: str = "o
     by_urn = {resource["urn"]: resource for resource in resources}
     analyze: list[tuple[str, str, bytes]] = []
     stack_resources: list[analyzer_pb2.AnalyzerResource] = []
-    analyzed, stacked = stage_properties(document, stage)
+    # offline (nox -s policy, the hot path): the inputs, converted once for both calls
+    staged = stage_properties(document, stage) if stage != "offline" else None
     for resource in resources:
         urn = resource["urn"]
         options = _options(resource)
         provider = _provider(by_urn, resource)
+        if staged is None:
+            analyzed = stacked = _properties(resource)
+        else:
+            analyzed = _properties(resource, staged[0][urn])
+            stacked = _properties(resource, staged[1][urn], outputs=True)
         request = analyzer_pb2.AnalyzeRequest(
-            type=resource["type"], urn=urn, name=resource["name"],
-            properties=_properties(resource, analyzed[urn] if stage != "offline" else None),
-            options=options, provider=provider)
+            type=resource["type"], urn=urn, name=resource["name"], properties=analyzed, options=options,
+            provider=provider)
         analyze.append((urn, resource["type"], request.SerializeToString()))
         stack_resources.append(analyzer_pb2.AnalyzerResource(
-            type=resource["type"], urn=urn, name=resource["name"],
-            properties=_properties(resource, stacked[urn] if stage != "offline" else None,
-                                   outputs=stage != "offline"),
-            options=options, provider=provider,
+            type=resource["type"], urn=urn, name=resource["name"], properties=stacked, options=options,
+            provider=provider,
             parent=resource.get("parent") or "",
             dependencies=[d for d in resource.get("dependencies") or () if isinstance(d, str)],
             propertyDependencies={
