@@ -57,7 +57,7 @@ class RecordingRunner:
         self.active = 0
         self.max_active = 0
         self.prepared: tuple[str, list[str], Operation] | None = None
-        self.interrupts = 0  # relayed to the running pulumi
+        self.interrupts = 0  # asked to terminate the running pulumi at once
         self.told = 0  # interrupts the runner was told of
 
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
@@ -92,9 +92,9 @@ class RecordingRunner:
             if layer in self.fail:
                 self.failed.set()
 
-    def interrupt(self, relay: bool = True) -> None:
+    def interrupt(self, terminate: bool = False) -> None:
         self.told += 1  # every interrupt: start nothing new
-        if relay:
+        if terminate:
             self.interrupts += 1
 
     def started(self) -> list[str]:

@@ -1199,24 +1199,59 @@ def test_the_readme_says_a_pending_broker_change_shows_again_only_after_a_refres
         assert "refresh" in sentence, f"README says without a refresh: ...{text[at - 200:at + 80]}"
 
 
-def test_every_pulumi_command_of_a_run_starts_with_sighup_ignored(fake_cli: FakeCli, tmp_path: Path) -> None:
-    """A closed terminal's SIGHUP reaches the whole job; the CLI has no handler for it and would exit mid-update
-    (pkg/backend/cancellation_scope.go): started with it ignored, Go keeps it ignored, and only the orchestrator's
-    relay (a Ctrl-C: a clean cancel) reaches it."""
+def test_every_pulumi_command_of_a_run_starts_in_a_group_of_its_own_with_sighup_ignored(fake_cli: FakeCli,
+                                                                                         tmp_path: Path) -> None:
+    """A signal to the orchestrator's whole process group (a terminal's Ctrl-C, a closed terminal's SIGHUP, GNU
+    timeout's SIGTERM) would reach the CLI besides the orchestrator's relay: two signals, "terminate now"
+    (pkg/backend/cancellation_scope.go); SIGHUP the CLI does not handle at all. In a group of its own, with SIGHUP
+    ignored (Go keeps it ignored), only the relay reaches it; stdin from /dev/null (a background group reading the
+    terminal would be stopped)."""
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
     # but the version check before any (check_cli_version: `pulumi version`, which touches no stack)
     calls = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]]
     assert {c["args"][0] for c in calls} >= {"up", "preview", "stack"}
-    assert all(c["sighup_ignored"] for c in calls), [c["args"] for c in calls if not c["sighup_ignored"]]
+    for key in ("sighup_ignored", "own_process_group", "stdin_null"):
+        assert all(c[key] for c in calls), (key, [c["args"] for c in calls if not c[key]])
 
 
 def test_the_shim_passes_every_argument_and_the_exit_code_through(tmp_path: Path) -> None:
-    from shared.orchestrate.automation import sighup_shim
+    from shared.orchestrate.automation import pulumi_shim
 
     target = tmp_path / "real pulumi"  # a path with a space: quoted in the shim
     target.write_text('#!/bin/sh\nprintf "%s|" "$@"\nexit 3\n')
     target.chmod(0o755)
-    root = sighup_shim(str(target), tmp_path / "shim")
+    root = pulumi_shim(str(target), tmp_path / "shim root")
     done = subprocess.run([str(root / "bin" / "pulumi"), "a b", "--flag=$HOME", ""], capture_output=True, text=True)
     assert done.returncode == 3 and done.stdout == "a b|--flag=$HOME||"
+
+
+def test_a_pulumi_command_started_after_the_interrupt_starts_no_cli(tmp_path: Path) -> None:
+    """The race the runner's own check cannot close: a layer checked just before the interrupt, and its `pulumi`
+    starts just after the relay looked for processes. The shim finds the marker the runner wrote before looking."""
+    from shared.orchestrate.automation import INTERRUPTED_MARKER, pulumi_shim
+
+    ran = tmp_path / "ran"
+    target = tmp_path / "pulumi-cli"
+    target.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    target.chmod(0o755)
+    root = pulumi_shim(str(target), tmp_path / "shim")
+    (root / INTERRUPTED_MARKER).touch()
+    done = subprocess.run([str(root / "bin" / "pulumi"), "up"], capture_output=True, text=True)
+    assert done.returncode == 130 and not ran.exists() and done.stderr == ""
+
+
+def test_the_runner_marks_its_shim_interrupted_whenever_the_shim_is_made(fake_cli: FakeCli, tmp_path: Path) -> None:
+    from shared.orchestrate.automation import INTERRUPTED_MARKER
+
+    before = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    before.interrupt()
+    with pytest.raises(subprocess.CalledProcessError):  # not even the Automation API's `pulumi version` starts
+        before._pulumi_cli()
+    assert before._shim_root is not None and (before._shim_root / INTERRUPTED_MARKER).exists()
+    assert fake_cli.calls() == []
+    after = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
+    after._pulumi_cli()
+    assert after._shim_root is not None and not (after._shim_root / INTERRUPTED_MARKER).exists()
+    after.interrupt()
+    assert (after._shim_root / INTERRUPTED_MARKER).exists()

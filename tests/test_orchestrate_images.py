@@ -111,7 +111,7 @@ class Recorder:
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         return self.stack_outputs(layer, env) is not None
 
-    def interrupt(self, relay: bool = True) -> None:
+    def interrupt(self, terminate: bool = False) -> None:
         return None
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:

@@ -1,7 +1,8 @@
-"""An interrupted deploy: Ctrl-C, SIGTERM or SIGHUP (sent to the orchestrator) during `nox -s up` prints the
-per-layer status (done, interrupted, not started), exits 130, starts nothing new, and waits for the
-running `pulumi` to cancel cleanly -- passing SIGTERM/SIGHUP on to it, never a second SIGINT after
-a terminal's Ctrl-C (which Pulumi reads as "terminate now")."""
+"""An interrupted deploy: Ctrl-C, SIGTERM or SIGHUP (to the orchestrator, or to its whole process group) during
+`nox -s up` prints the per-layer status (done, interrupted, not started), exits 130, starts nothing new, and waits
+for the running `pulumi` to cancel cleanly. `pulumi` runs in a process group of its own and gets the interrupt from
+the orchestrator only, once, as a Ctrl-C; a second SIGINT (which Pulumi reads as "terminate now") only for the
+operator's second Ctrl-C."""
 
 from __future__ import annotations
 
@@ -48,10 +49,9 @@ class HangingRunner:
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         return self.stack_outputs(layer, env) is not None
 
-    def interrupt(self, relay: bool = True) -> None:
-        if relay:  # a Ctrl-C reached the running pulumi itself: only a SIGTERM/SIGHUP is relayed
-            self.interrupts += 1
-            self.cancel.set()
+    def interrupt(self, terminate: bool = False) -> None:
+        self.interrupts += 1
+        self.cancel.set()
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         with self.lock:
@@ -59,9 +59,6 @@ class HangingRunner:
         if layer == order()[0]:
             return LayerResult(layer, Status.SUCCEEDED, {"create": 1})
         threading.Timer(0.2, lambda: os.kill(os.getpid(), self.signum)).start()
-        if self.signum == signal.SIGINT:
-            # In a terminal the pulumi processes get Ctrl-C themselves; here: cancel after a moment.
-            threading.Timer(0.5, self.cancel.set).start()
         assert self.cancel.wait(10), "pulumi was never asked to cancel"
         raise RuntimeError("update canceled")
 
@@ -79,8 +76,7 @@ def test_an_interrupted_up_reports_each_layer_and_exits_130(signum: int, managem
     assert rows[SECOND] == "interrupted"
     assert all(rows[layer] == "not-run" for layer in order()[2:]), rows
     assert runner.started == order()[:2], "nothing starts after the interrupt"
-    assert runner.interrupts == (0 if signum == signal.SIGINT else 1), \
-        "SIGTERM/SIGHUP are passed on; Ctrl-C is not doubled"
+    assert runner.interrupts == 1, "the interrupt is passed on once, whichever the signal"
     assert "Traceback" not in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handlers are put back"
 
@@ -220,8 +216,8 @@ class RecordingRunner:
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         return True
 
-    def interrupt(self, relay: bool = True) -> None:
-        self.told.append(relay)
+    def interrupt(self, terminate: bool = False) -> None:
+        self.told.append(terminate)
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         self.started.append(layer)
@@ -239,7 +235,7 @@ def test_an_interrupt_during_compute_s_image_checks_starts_no_update(signum: int
                 confirm=lambda prompt: True, images=checks)
     assert code == 130
     assert runner.started == []
-    assert runner.told == [signum != signal.SIGINT]  # told once; a Ctrl-C, which pulumi gets itself, not relayed
+    assert runner.told == [False]  # told once, to cancel cleanly
     # "interrupted (not-run: ... the update did not start)", or "not started" when the signal came while the layer's
     # thread was being started (its runner, told, then started nothing either)
     rows = {layer: row.split("│")[3].strip() for layer, row in summary_rows(out.getvalue()).items()}
@@ -257,37 +253,35 @@ def test_the_real_runner_starts_no_pulumi_command_once_interrupted(tmp_path: Any
 
     cli = install_fake_cli(tmp_path, monkeypatch)
     runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config")
-    runner.interrupt(relay=False)
+    runner.interrupt()
     for action in (Action.UP, Action.PREVIEW, Action.DESTROY, Action.REFRESH):
         result = runner.run("network", load_env("dev"), Operation(action), lambda line: None)
         assert result.status is Status.NOT_RUN and "interrupted before" in result.detail, result
     assert cli.calls() == []
 
 
-def test_a_signal_delivered_twice_is_relayed_once() -> None:
-    """nox passes a SIGTERM/SIGHUP on to this process again, and a terminal's Ctrl-C reached pulumi itself: a second
-    SIGINT from the relay would make pulumi terminate at once instead of cancelling (cancellation_scope.go). (A SIGTERM
-    to the whole process group reaches pulumi and the relay both: README, left as it is.)"""
+def test_a_second_ctrl_c_terminates_and_a_signal_delivered_twice_does_not() -> None:
+    """nox passes a SIGTERM/SIGHUP on to this process again, so one group-wide signal arrives twice: not a second
+    request. A second Ctrl-C is the operator's "stop now", which pulumi takes a second SIGINT for
+    (cancellation_scope.go), as it would in a terminal."""
     from shared.orchestrate.model import RunInterrupted
     from shared.orchestrate.scheduler import Interruption
-
-    runner = RecordingRunner("https://127.0.0.1:9")
 
     class Quiet:
         def line(self, layer: str, text: str) -> None:
             return None
 
-    interruption = Interruption(runner, Quiet())  # type: ignore[arg-type]
-    for _ in range(2):
-        interruption.record(RunInterrupted("SIGTERM"), ["compute"])
-    interruption.record(KeyboardInterrupt(), ["compute"])
-    assert runner.told == [True, False, False]
-    # a Ctrl-C reached pulumi itself: the hang-up of the terminal after it is not relayed as a second signal
-    after_ctrl_c = RecordingRunner("https://127.0.0.1:9")
-    interruption = Interruption(after_ctrl_c, Quiet())  # type: ignore[arg-type]
-    interruption.record(KeyboardInterrupt(), ["compute"])
-    interruption.record(RunInterrupted("SIGHUP"), ["compute"])
-    assert after_ctrl_c.told == [False, False]
+    def told(*errors: KeyboardInterrupt) -> list[bool]:
+        runner = RecordingRunner("https://127.0.0.1:9")
+        interruption = Interruption(runner, Quiet())  # type: ignore[arg-type]
+        for error in errors:
+            interruption.record(error, ["compute"])
+        return runner.told
+
+    assert told(RunInterrupted("SIGTERM"), RunInterrupted("SIGTERM")) == [False, False]
+    assert told(KeyboardInterrupt(), RunInterrupted("SIGHUP")) == [False, False]  # the terminal closed after a Ctrl-C
+    assert told(KeyboardInterrupt(), KeyboardInterrupt()) == [False, True]
+    assert told(RunInterrupted("SIGTERM"), KeyboardInterrupt()) == [False, True]
 
 
 def test_progress_to_a_terminal_that_hung_up_loses_the_lines_not_the_run() -> None:
@@ -318,3 +312,92 @@ def test_a_run_started_with_sighup_ignored_keeps_it_ignored() -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+# -- a signal to the whole process group (a terminal, GNU timeout, a closed SSH session) ------------------------
+
+_ORCHESTRATOR = """\
+import sys
+from pathlib import Path
+
+from shared.orchestrate.automation import AutomationRunner
+from shared.orchestrate.cli import main
+from tests.aws_helpers import AccountReady, ReleasedEverywhere
+
+sys.exit(main(sys.argv[2:], runner=AutomationRunner(policy_config_dir=Path(sys.argv[1])),
+              images=ReleasedEverywhere(), account=AccountReady(), confirm=lambda prompt: True))
+"""
+
+
+@pytest.mark.parametrize("signals", [["SIGTERM"], ["SIGHUP"], ["SIGINT"], ["SIGTERM", "SIGTERM"],
+                                     ["SIGINT", "SIGINT"]], ids="+".join)
+def test_a_signal_to_the_whole_process_group_reaches_pulumi_once_as_a_ctrl_c(signals: list[str],
+                                                                              tmp_path: Any) -> None:
+    """The orchestrator, started as a terminal starts a job (a process group, here a session, of its own), runs a
+    real `up` through the fake CLI, whose preview hangs; each signal then goes to the whole group, as a terminal's
+    Ctrl-C, a closed terminal's SIGHUP or GNU timeout's SIGTERM do. Before, the CLI got the group's signal and the
+    relay's SIGINT: two signals, "terminate now" (cancellation_scope.go), and SIGHUP killed it outright. Now it
+    gets one SIGINT and cancels cleanly; only the operator's second Ctrl-C terminates it."""
+    import json
+    import sys
+
+    from shared import REPO_ROOT
+    from tests.test_orchestrate_automation import FAKE_CLI
+
+    bin_dir, state = tmp_path / "bin", tmp_path / "fake-state"
+    bin_dir.mkdir()
+    state.mkdir()
+    (bin_dir / "pulumi").write_text(f"#!{sys.executable}\n" + FAKE_CLI.read_text())
+    (bin_dir / "pulumi").chmod(0o755)
+    environ = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_PULUMI_DIR": str(state),
+               "FAKE_PULUMI_DELAY": "60", "PULUMI_BACKEND_URL": (tmp_path / "backend").as_uri(),
+               "PULUMI_CONFIG_PASSPHRASE": "correct horse battery staple", "PYTHONPATH": str(REPO_ROOT)}
+    for name in ("PULUMI_CONFIG_PASSPHRASE_FILE", "FAKE_PULUMI_FAIL", "FAKE_PULUMI_FAIL_STDOUT"):
+        environ.pop(name, None)
+    log = state / "calls.jsonl"
+
+    def events() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def up_events() -> list[str]:  # of the update's preview: the first command that takes FAKE_PULUMI_DELAY
+        return [e["event"] for e in events() if e["args"][:1] in (["preview"], ["up"])]
+
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-c", _ORCHESTRATOR, str(tmp_path / "policy-config"), "up", "dev", "--yes", "--local-state",
+         "--layers", "network", "--exact"], cwd=REPO_ROOT, env=environ, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "cancellable" not in up_events() and orchestrator.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "cancellable" in up_events(), orchestrator.communicate(timeout=30)[0] \
+            if orchestrator.poll() is not None else "network's preview never started"
+        for name in signals:
+            os.killpg(orchestrator.pid, getattr(signal, name))
+            time.sleep(0.2)
+        output = orchestrator.communicate(timeout=60)[0]
+    finally:
+        if orchestrator.poll() is None:
+            os.killpg(orchestrator.pid, signal.SIGKILL)
+            orchestrator.wait()
+    assert orchestrator.returncode == 130, output
+    received = [event for event in up_events() if event.startswith("signal")]
+    if signals == ["SIGINT", "SIGINT"]:
+        assert received == ["signal SIGINT", "signal SIGINT"] and "terminated" in up_events(), (up_events(), output)
+    else:
+        assert received == ["signal SIGINT"] and "cancelled" in up_events(), (up_events(), output)
+        assert "terminated" not in up_events()
+    assert "Traceback" not in output, output
+
+
+def test_a_ctrl_c_during_the_checks_before_any_layer_ends_the_run_without_a_traceback(
+        management_api: Any, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    class InterruptedWhilePreparing(RecordingRunner):
+        def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> None:
+            raise KeyboardInterrupt
+
+    runner = InterruptedWhilePreparing(management_api.url)
+    code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+                images=ReleasedEverywhere())
+    assert code == 130 and runner.started == []
+    assert "interrupted before any layer ran: nothing was changed" in capsys.readouterr().err

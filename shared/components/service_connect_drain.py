@@ -77,8 +77,9 @@ def wait_until_empty(props: dict[str, Any], *, timeout: float = DRAIN_TIMEOUT_SE
                 f"holds Cloud Map services after {int(timeout)} s: {listed}. ECS removes the one it created for "
                 f"an ECS service once that service is gone: {first}If its "
                 "ECS services are gone, delete what is left with `aws servicediscovery delete-service --region "
-                f"{region} --id <id>` and run the same command (the `up` that removed the service, or the destroy) "
-                "again")
+                f"{region} --id <id>` (with an administrator's credentials where the deploy role is refused: it may "
+                "delete only Cloud Map services carrying the env's tags, and ECS creates these itself) and run the "
+                "same command (the `up` that removed the service, or the destroy) again")
         sleep(interval)
 
 

@@ -29,6 +29,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import weakref
@@ -118,20 +119,55 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
     return path
 
 
-def sighup_shim(cli: str, root: Path) -> Path:
-    """``root``, holding a ``bin/pulumi`` that starts ``cli`` with SIGHUP ignored; the runner's ``pulumi`` commands go
-    through it (``auto.PulumiCommand(root=...)``).
+#: the file :meth:`AutomationRunner.interrupt` writes in the shim's root: a ``pulumi`` not yet started starts none
+INTERRUPTED_MARKER = "interrupted"
 
-    Why: a closed terminal or a dropped SSH session sends SIGHUP to the whole job, ``pulumi`` included, which has no
-    handler for it (pulumi/pulumi pkg/backend/cancellation_scope.go watches SIGINT and SIGTERM only) and so exits at
-    once, mid-update: the stack lock and pending creates stay behind. Started with SIGHUP ignored it keeps it ignored
-    (Go os/signal, "Default behavior": "If the program was started with SIGHUP or SIGINT ignored ... they will remain
-    ignored"), so only the orchestrator's relay reaches it, as a Ctrl-C: a clean cancel.
+#: what the shim's Python runs before it becomes the CLI (``sys.argv[1]``: the marker; ``[2]``: the CLI; the rest its
+#: arguments). The relay's SIGINT before the ``exec`` ends it quietly (a handled signal is reset by ``exec``). Python
+#: ignores SIGPIPE and SIGXFSZ at start and ``exec`` keeps ignored signals ignored: put back.
+_SHIM_START = """\
+import os, signal, sys
+signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+for name in ("SIGPIPE", "SIGXFSZ"):
+    signal.signal(getattr(signal, name), signal.SIG_DFL)
+os.setpgid(0, 0)
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+if os.path.exists(sys.argv[1]):
+    sys.exit(130)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def pulumi_shim(cli: str, root: Path, python: str = sys.executable) -> Path:
+    """``root``, holding a ``bin/pulumi`` that starts ``cli`` in a process group of its own, with SIGHUP ignored and
+    stdin from /dev/null; the runner's ``pulumi`` commands go through it (``auto.PulumiCommand(root=...)``).
+
+    Why: a signal sent to the orchestrator's whole process group (a terminal's Ctrl-C, a closed terminal's or SSH
+    session's SIGHUP, GNU ``timeout``'s SIGTERM) would reach each ``pulumi`` besides the orchestrator, which relays
+    the interrupt too: two signals, and the CLI reads a second one as "terminate now" (pulumi/pulumi
+    pkg/backend/cancellation_scope.go), mid-update, leaving the stack lock and pending creates. SIGHUP it does not
+    handle at all and exits on. In a group of its own only the orchestrator's relay reaches it: one Ctrl-C, a clean
+    cancel (:meth:`AutomationRunner.interrupt`). SIGHUP stays ignored as well (Go os/signal, "Default behavior": "If
+    the program was started with SIGHUP or SIGINT ignored ... they will remain ignored"), in case a signal reaches the
+    new group all the same. stdin: a process outside the terminal's foreground group that reads it is stopped
+    (SIGTTIN); the Automation API's commands never read it.
+
+    A ``pulumi`` started after the interrupt (its layer had checked just before) finds :data:`INTERRUPTED_MARKER` and
+    exits 130 without starting; the chain (``sh``, then Python through ``bin/pulumi-start``, then the CLI) keeps one
+    pid, named ``pulumi...`` at each step, so the relay finds it at any of them (:func:`pulumi_children`).
     """
-    shim = root / "bin" / "pulumi"
-    shim.parent.mkdir(parents=True, exist_ok=True)
-    shim.write_text("#!/bin/sh\n# shared.orchestrate.automation.sighup_shim\ntrap '' HUP\n"
-                    f"exec {shlex.quote(cli)} \"$@\"\n", encoding="utf-8")
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    start = bin_dir / "pulumi-start"  # the interpreter under a name the relay matches (the kernel names a process
+    with contextlib.suppress(FileNotFoundError):  # after the file it executes)
+        start.unlink()
+    start.symlink_to(python)
+    (root / "start.py").write_text(_SHIM_START, encoding="utf-8")
+    shim = bin_dir / "pulumi"
+    shim.write_text("#!/bin/sh\n# shared.orchestrate.automation.pulumi_shim\ntrap '' HUP\n"
+                    f"exec {shlex.quote(str(start))} -I -S {shlex.quote(str(root / 'start.py'))} "
+                    f"{shlex.quote(str(root / INTERRUPTED_MARKER))} {shlex.quote(cli)} \"$@\"\n", encoding="utf-8")
     shim.chmod(0o755)
     return root
 
@@ -594,6 +630,7 @@ class AutomationRunner:
         self._program_environment: dict[str, str] = {}
         self._cli: auto.PulumiCommand | None = None  # for the commands run outside a workspace
         self._cli_lock = threading.Lock()
+        self._shim_root: Path | None = None  # where _cli's shim lives (pulumi_shim)
         #: set by :meth:`interrupt`: a layer starts no further pulumi command
         self._interrupted = threading.Event()
 
@@ -1040,21 +1077,31 @@ class AutomationRunner:
     def _pulumi_cli(self) -> auto.PulumiCommand:
         """One ``pulumi`` for the runner's own reads (its creation runs ``pulumi version`` once), where each
         ``select_stack`` would build a workspace (``pulumi version``) and select the stack (``pulumi stack select``)
-        before the one command needed."""
+        before the one command needed. Every command goes through :func:`pulumi_shim`."""
         with self._cli_lock:
             if self._cli is None:
                 root = Path(tempfile.mkdtemp(prefix="ml-platform-pulumi-"))
                 weakref.finalize(self, shutil.rmtree, root, True)
-                self._cli = auto.PulumiCommand(root=str(sighup_shim(require_cli(self._which), root)))
+                pulumi_shim(require_cli(self._which), root)
+                self._shim_root = root
+                if self._interrupted.is_set():
+                    (root / INTERRUPTED_MARKER).touch()
+                self._cli = auto.PulumiCommand(root=str(root))
             return self._cli
 
-    def interrupt(self, relay: bool = True) -> None:
-        """No further ``pulumi`` command starts (:meth:`_not_started`); with ``relay``, SIGINT to every ``pulumi``
-        process this one started: the CLI then cancels its update cleanly (finishes in-flight resource operations,
-        writes state, releases the stack lock) as on Ctrl-C in a terminal, where it gets the signal itself. A SIGTERM
-        or SIGHUP sent to this process alone (nox passes them on) does not reach them, hence the relay."""
-        self._interrupted.set()
-        if not relay:
+    def interrupt(self, terminate: bool = False) -> None:
+        """No further ``pulumi`` command starts (:meth:`_not_started`, and the shim's marker for one whose layer had
+        checked just before), and SIGINT goes to every ``pulumi`` process this one started: the CLI then cancels its
+        update cleanly (finishes in-flight resource operations, writes state, releases the stack lock). Only this
+        relay reaches them, whatever signal the run got and however often (each runs in a process group of its own:
+        :func:`pulumi_shim`), so it is sent once, on the first interrupt; again only with ``terminate`` (the
+        operator's second Ctrl-C), which the CLI reads as "terminate now", as in a terminal."""
+        with self._cli_lock:
+            first = not self._interrupted.is_set()
+            self._interrupted.set()
+            if self._shim_root is not None:  # before the relay looks: a pulumi it misses finds the marker
+                (self._shim_root / INTERRUPTED_MARKER).touch()
+        if not (first or terminate):
             return
         for pid in pulumi_children(os.getpid()):
             with contextlib.suppress(ProcessLookupError, PermissionError):

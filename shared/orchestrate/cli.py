@@ -114,9 +114,9 @@ def _ask_on_terminal(prompt: str) -> bool:
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP sent to this process (nox passes on those it gets) interrupt the run like Ctrl-C, as
-    :class:`RunInterrupted` so the runner passes them on to the ``pulumi`` processes (started with SIGHUP ignored:
-    automation.sighup_shim). A cancelled GitHub job signals the step's shell, which does not pass it on: an update
-    killed mid-way (README). Only in the main thread (where Python delivers signals)."""
+    :class:`RunInterrupted`; the runner relays the interrupt to the ``pulumi`` processes, which run in process groups
+    of their own (automation.pulumi_shim). A cancelled GitHub job signals the step's shell, which does not pass it
+    on: an update killed mid-way (README). Only in the main thread (where Python delivers signals)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -836,14 +836,17 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
     except PlatformError as error:
         sys.stderr.write(f"error: {error}\n")
         return error.exit_code
+    except KeyboardInterrupt:  # Ctrl-C during the checks before any layer: they read, nothing was changed
+        sys.stderr.write("interrupted before any layer ran: nothing was changed\n")
+        return 130
     progress = Progress(out, plan.layers)
     interruption = Interruption(runner, progress)
     with _signals_interrupt():
         try:
             results = execute(plan, env, operation, runner, progress, parallel=args.parallel,
                               clock=clock, gate=reach.before_level, interruption=interruption)
-        except KeyboardInterrupt:  # between levels, before anything of the next one started
-            interruption.interrupted = True
+        except KeyboardInterrupt as error:  # between levels, before anything of the next one started
+            interruption.record(error, [])
             results = [interruption.results.get(layer) or
                        LayerResult(layer, Status.NOT_RUN, detail="not started: the run was interrupted")
                        for layer in plan.layers]

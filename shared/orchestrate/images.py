@@ -348,9 +348,9 @@ class ImageGatedRunner:
                 f"{'it' if len(held) == 1 else 'them'} with the images (above), then run the up again (it asks "
                 f"--allow-replace for each repository's delete)"))
 
-    def interrupt(self, relay: bool = True) -> None:
+    def interrupt(self, terminate: bool = False) -> None:
         self._interrupted = True  # no step 2 after an interrupted step 1, no update after interrupted checks
-        self.inner.interrupt(relay)
+        self.inner.interrupt(terminate)
 
     def _preview_notes(self, env: EnvConfig, on_output: OutputSink) -> str:
         """What compute's ``up`` would find in the registry, asked read-only for its preview (DescribeRepositories,

@@ -67,10 +67,8 @@ class Operation:
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP received: unlike Ctrl-C in a terminal, the ``pulumi`` processes did not get
-    the signal themselves, so the runner must pass the interrupt on (``relay``)."""
-
-    relay = True
+    """SIGTERM or SIGHUP received. Unlike a Ctrl-C, a second one is no request to stop at once: nox passes on the
+    SIGTERM/SIGHUP it gets, so one signal to the process group arrives twice."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +101,6 @@ class LayerRunner(Protocol):
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         """Whether ``layer``'s stack for ``env`` exists (without reading, or decrypting, its outputs)."""
 
-    def interrupt(self, relay: bool = True) -> None:
-        """The run was interrupted: start no further ``pulumi`` command, and with ``relay`` (a SIGTERM or SIGHUP,
-        which the running ``pulumi`` processes did not get themselves) ask them to cancel cleanly; must not block."""
+    def interrupt(self, terminate: bool = False) -> None:
+        """The run was interrupted: start no further ``pulumi`` command and, the first time, ask the running ones to
+        cancel cleanly; with ``terminate`` (the operator's second Ctrl-C) ask them to stop at once. Must not block."""

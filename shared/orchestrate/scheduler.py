@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from shared.envs import EnvConfig
-from shared.orchestrate.model import LayerResult, LayerRunner, Operation, Status
+from shared.orchestrate.model import LayerResult, LayerRunner, Operation, RunInterrupted, Status
 from shared.orchestrate.plan import Plan, blocked_by_failure
 from shared.orchestrate.report import describe_changes, failure_detail, redact_stream
 
@@ -83,15 +83,16 @@ class Interruption:
     def record(self, error: KeyboardInterrupt, running: list[str]) -> None:
         first = not self.interrupted
         self.interrupted = True
-        relay = bool(getattr(error, "relay", False))  # SIGTERM/SIGHUP: the pulumi processes did not get it themselves
         if first:
             for layer in running:
-                self._progress.line(layer, "interrupted: waiting for pulumi to cancel cleanly (state stays consistent)")
+                self._progress.line(layer, "interrupted: waiting for pulumi to cancel cleanly (state stays consistent; "
+                                           "Ctrl-C again stops it at once, leaving its stack to repair)")
         # Every time: a layer between two pulumi commands (compute's image checks, a preview before its up) starts no
-        # further one. The relay only as the run's first interrupt: after a Ctrl-C (which reached pulumi itself) or an
-        # earlier relay, pulumi is cancelling already, and a second signal is "terminate now" to it
-        # (pkg/backend/cancellation_scope.go); nox passes a SIGTERM/SIGHUP on again, a second delivery of one event.
-        self._runner.interrupt(relay=relay and first)
+        # further one; the runner relays the first interrupt to the running pulumi processes, which get no signal
+        # themselves (a process group of their own). A second Ctrl-C is the operator's "stop now", which the CLI
+        # takes a second SIGINT for (pkg/backend/cancellation_scope.go), as in a terminal; a second SIGTERM/SIGHUP is
+        # not (nox passes on what it gets: one group-wide signal arrives twice).
+        self._runner.interrupt(terminate=not first and not isinstance(error, RunInterrupted))
 
 
 def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunner, progress: Progress, *,
