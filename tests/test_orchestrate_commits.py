@@ -8,16 +8,28 @@ scratch git repository for the checkout: main A -> B, and a branch C off A.
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
+import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
+from shared.dag import LAYERS
+from shared.orchestrate import commits
 from shared.orchestrate.automation import AutomationRunner
 from shared.orchestrate.cli import main
-from shared.orchestrate.commits import Checkout, DeployedCommit, last_update_commit, parse_history
+from shared.orchestrate.commits import (
+    NOT_CHECKED,
+    Checkout,
+    DeployedCommit,
+    check_commits,
+    last_update_commit,
+    parse_history,
+)
 from tests.test_orchestrate_automation import FakeCli, ReleasedEverywhere, fake_cli, management_api
 from tests.test_orchestrate_identity import changed_operations, deploy
 
@@ -50,14 +62,16 @@ def repo(tmp_path: Path) -> dict[str, str | Path]:
     return commits
 
 
+def entry(kind: str, day: int, environment: dict[str, str], outcome: str) -> dict[str, object]:
+    """One update of a stack's history, with every field pulumi.automation's UpdateSummary reads (the Automation API
+    reads the newest after an up)."""
+    return {"kind": kind, "startTime": f"2026-12-0{day}T10:00:00.000Z", "endTime": f"2026-12-0{day}T10:01:00.000Z",
+            "message": "", "environment": environment, "config": {}, "result": outcome, "version": 3 - day,
+            "resourceChanges": {"same": 1}}
+
+
 def updated_from(cli: FakeCli, env: str, layer: str, commit: str, result: str = "succeeded") -> None:
     """``layer``'s stack history: a refresh from no checkout, newest, then an update from ``commit``."""
-    def entry(kind: str, day: int, environment: dict[str, str], outcome: str) -> dict[str, object]:
-        # every field pulumi.automation's UpdateSummary reads (the Automation API reads the newest after an up)
-        return {"kind": kind, "startTime": f"2026-12-0{day}T10:00:00.000Z", "endTime": f"2026-12-0{day}T10:01:00.000Z",
-                "message": "", "environment": environment, "config": {}, "result": outcome, "version": 3 - day,
-                "resourceChanges": {"same": 1}}
-
     (cli.state / f"{layer}.{env}.history.json").write_text(json.dumps([
         entry("refresh", 2, {}, "succeeded"),
         entry("update", 1, {"git.head": commit, "git.dirty": "false"}, result),
@@ -77,8 +91,22 @@ def test_the_newest_update_with_a_commit_is_the_one_judged_and_a_failed_one_coun
                {"kind": "update", "startTime": "t", "result": "failed", "environment": {"git.head": "b" * 40}},
                {"kind": "update", "environment": {"git.head": "a" * 40}}]
     assert last_update_commit(history) == DeployedCommit("b" * 40, "t", "failed")
-    assert last_update_commit([]) is None and parse_history("not json") is None
-    assert parse_history(json.dumps(history[:2])) is None
+    assert last_update_commit([]) is None and parse_history("[]") is None
+
+
+def test_a_history_without_a_commit_says_why_and_only_a_stack_never_updated_is_nothing_to_judge() -> None:
+    """An update run from outside a git checkout records no ``git.head``; a page of refreshes hides the update
+    before it. Either leaves a deployed stack unjudged, which a note must say; a short history without any update
+    is a stack no ``up`` has changed yet."""
+    refresh = {"kind": "refresh", "environment": {}}
+    assert parse_history(json.dumps([refresh, {"kind": "update", "environment": {}}])) \
+        == "its update records no commit (git.head: run from outside a git checkout)"
+    assert parse_history(json.dumps([{"kind": "update"}, {"kind": "update", "environment": {"git.dirty": "true"}}])) \
+        == "none of its 2 newest updates records one (git.head: run from outside a git checkout)"
+    assert "none of its newest 20 history entries is an update" in str(parse_history(json.dumps([refresh] * 20)))
+    assert parse_history(json.dumps([refresh] * 3)) is None
+    assert parse_history("not json") == "its history is not JSON"
+    assert parse_history('{"kind": "update"}') == "its history is not a list of updates"
 
 
 def test_a_checkout_tells_an_ancestor_from_a_commit_on_another_line_and_from_one_it_lacks(repo: dict) -> None:
@@ -130,10 +158,195 @@ def test_a_commit_this_checkout_lacks_is_a_note_not_a_refusal_and_a_preview_read
     updated_from(fake_cli, "dev", "broker", "0123456789ab" + "0" * 28)
     code, output = up(repo["root"], tmp_path)
     assert code == 0, capsys.readouterr().err
-    assert "organization/broker/dev (0123456789ab) not in this checkout" in output + capsys.readouterr().err
+    everything = output + capsys.readouterr().err
+    assert "organization/broker/dev (0123456789ab) not in this checkout" in everything
+    assert "'origin' does not appear to be a git repository" in everything  # the fetch's error: no origin
     before = len([c for c in fake_cli.calls() if c["args"][:2] == ["stack", "history"]])
     out = io.StringIO()
     runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config", checkout=Checkout(repo["root"]))
     assert main(["preview", "dev", "--local-state"], runner=runner, out=out, images=ReleasedEverywhere()) == 0
     history_calls = [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "history"]]
     assert all("--page-size" not in c["args"] for c in history_calls[before:])
+
+
+# -- what this checkout does not know: main fetched from origin first ------------------------------------------------
+
+
+@pytest.fixture
+def origin(repo: dict, tmp_path: Path) -> Path:
+    """A bare ``origin`` whose main is A: B reaches it when a test pushes it (what CI deployed after a checkout was
+    made)."""
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(repo["root"], "push", "-q", str(bare), f"{repo['A']}:refs/heads/main")
+    return bare
+
+
+def clone(origin: Path, to: Path, *options: str) -> Path:
+    """A clone of ``origin`` (file://, so that ``--depth`` makes a shallow one)."""
+    subprocess.run(["git", "clone", "-q", *options, f"file://{origin}", str(to)], check=True, capture_output=True)
+    return to
+
+
+def all_updated_from(cli: FakeCli, env: str, commit: str) -> None:
+    """Every layer's stack last updated from ``commit``: any note then is about it."""
+    for layer in LAYERS:
+        updated_from(cli, env, layer, commit)
+
+
+def push_b(repo: dict, origin: Path) -> None:
+    git(repo["root"], "push", "-q", str(origin), f"{repo['B']}:refs/heads/main")
+
+
+def test_a_stale_checkout_fetches_main_and_is_refused_for_what_ci_deployed_since(
+        fake_cli: FakeCli, repo: dict, origin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A laptop cloned at A that never fetched since CI deployed B does not know B: judged only after main is
+    fetched from origin, where B is main's, so the run is refused instead of undoing B."""
+    laptop = clone(origin, tmp_path / "laptop")
+    push_b(repo, origin)
+    deploy(fake_cli, "dev")
+    updated_from(fake_cli, "dev", "compute", str(repo["B"]))
+    code, _ = up(laptop, tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert changed_operations(fake_cli) == []
+    assert f"organization/compute/dev: last updated from {str(repo['B'])[:12]}" in error
+    assert git(laptop, "rev-parse", "refs/remotes/origin/main") == repo["B"]
+
+
+def test_a_shallow_clone_of_an_older_commit_is_made_complete_and_refused(
+        fake_cli: FakeCli, repo: dict, origin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The deploy runner's depth-1 clone of an older CI run's commit A, B deployed since: B is unknown there until
+    the fetch (``--unshallow``, the clone's history cut off) brings main."""
+    runner = clone(origin, tmp_path / "runner", "--depth", "1")
+    push_b(repo, origin)
+    deploy(fake_cli, "dev")
+    updated_from(fake_cli, "dev", "compute", str(repo["B"]))
+    code, _ = up(runner, tmp_path)
+    error = capsys.readouterr().err
+    assert code == 2 and "organization/compute/dev: last updated from" in error, error
+    assert git(runner, "rev-parse", "--is-shallow-repository") == "false"
+
+
+def test_a_shallow_clone_of_a_newer_commit_runs_without_a_note(
+        fake_cli: FakeCli, repo: dict, origin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A depth-1 clone of B lacks A, which it contains: once its history is fetched, A is judged and the run goes on
+    with nothing to say."""
+    push_b(repo, origin)
+    runner = clone(origin, tmp_path / "runner", "--depth", "1")
+    deploy(fake_cli, "dev")
+    all_updated_from(fake_cli, "dev", str(repo["A"]))
+    code, output = up(runner, tmp_path)
+    everything = output + capsys.readouterr().err
+    assert code == 0, everything
+    assert NOT_CHECKED not in everything and "let through" not in everything
+
+
+def test_a_shallow_clone_that_cannot_fetch_judges_nothing_it_does_not_contain(
+        fake_cli: FakeCli, repo: dict, origin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runner = clone(origin, tmp_path / "runner", "--depth", "1")
+    git(runner, "remote", "remove", "origin")
+    deploy(fake_cli, "dev")
+    updated_from(fake_cli, "dev", "compute", str(repo["B"]))
+    code, output = up(runner, tmp_path)
+    everything = output + capsys.readouterr().err
+    assert code == 0, everything
+    assert f"organization/compute/dev ({str(repo['B'])[:12]}) not in this shallow clone's history" in everything
+    assert "'origin' does not appear to be a git repository" in everything
+
+
+def test_a_commit_not_on_origin_s_main_after_the_fetch_is_let_through_with_a_note(
+        fake_cli: FakeCli, repo: dict, origin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unpushed commit deployed from a laptop, or one amended since: origin's main never contains it, as a commit
+    off main."""
+    push_b(repo, origin)
+    laptop = clone(origin, tmp_path / "laptop")
+    deploy(fake_cli, "dev")
+    all_updated_from(fake_cli, "dev", str(repo["B"]))
+    updated_from(fake_cli, "dev", "broker", "0123456789ab" + "0" * 28)
+    code, output = up(laptop, tmp_path)
+    everything = output + capsys.readouterr().err
+    assert code == 0, everything
+    assert "let through, as commits off main: organization/broker/dev (0123456789ab)" in everything
+    assert NOT_CHECKED not in everything
+
+
+class _AsksForCredentials(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="git"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_fetch_that_wants_credentials_fails_without_a_prompt_and_one_that_hangs_is_cut_short(
+        repo: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git asks for a username on the terminal when origin wants one (a private repository without credentials):
+    the gate never waits for an answer, and a fetch that does not finish ends at its timeout. Neither note shows
+    credentials an origin's URL holds."""
+    deployed = {"organization/compute/dev": DeployedCommit("0123456789ab" + "0" * 28, "t", "succeeded")}
+    checkout = Checkout(repo["root"])
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AsksForCredentials)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        git(repo["root"], "remote", "add", "origin", f"http://127.0.0.1:{server.server_port}/repo.git")
+        [note] = check_commits("dev", "up", deployed, checkout)
+        assert "terminal prompts disabled" in note and "organization/compute/dev (0123456789ab)" in note, note
+    finally:
+        server.shutdown()
+        server.server_close()
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        git(repo["root"], "remote", "set-url", "origin", f"http://deployer:s3cret@127.0.0.1:{port}/repo.git")
+        monkeypatch.setattr(commits, "FETCH_TIMEOUT", 1)
+        [note] = check_commits("dev", "up", deployed, checkout)
+    assert "`git fetch` did not finish within 1 s" in note and "s3cret" not in note, note
+
+
+# -- git that cannot read the checkout --------------------------------------------------------------------------------
+
+
+def test_git_that_cannot_read_the_checkout_is_a_note_naming_its_error(
+        repo: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout owned by another user (containers, CI) is refused by git ("dubious ownership"), and without git
+    nothing can be judged: each a note with git's reason, the first with the fix. Outside a git checkout, a note
+    says so; with nothing deployed, git is not asked."""
+    deployed = {"organization/compute/dev": DeployedCommit(str(repo["B"]), "t", "succeeded")}
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    [note] = check_commits("dev", "up", deployed, Checkout(plain))
+    assert note == f"{NOT_CHECKED} (organization/compute/dev): {plain} is not a git checkout"
+    # git's own switch for its ownership check (git t/: GIT_TEST_ASSUME_DIFFERENT_OWNER)
+    monkeypatch.setenv("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")
+    [note] = check_commits("dev", "up", deployed, Checkout(repo["root"]))
+    assert "detected dubious ownership in repository" in note, note
+    assert f"git config --global --add safe.directory {repo['root']}" in note
+    monkeypatch.delenv("GIT_TEST_ASSUME_DIFFERENT_OWNER")
+    nothing = tmp_path / "no-git"
+    nothing.mkdir()
+    monkeypatch.setenv("PATH", str(nothing))
+    [note] = check_commits("dev", "up", deployed, Checkout(repo["root"]))
+    assert note.startswith(f"{NOT_CHECKED} (organization/compute/dev), git in {repo['root']}: git could not be run"), \
+        note
+    assert check_commits("dev", "up", {}, Checkout(repo["root"])) == []
+
+
+def test_a_stack_whose_history_names_no_commit_is_a_note(
+        fake_cli: FakeCli, repo: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """compute's updates ran outside a git checkout, broker's newest page is all refreshes: neither can be judged,
+    and the note names them and why, instead of passing them by."""
+    deploy(fake_cli, "dev")
+    all_updated_from(fake_cli, "dev", str(repo["B"]))
+    (fake_cli.state / "compute.dev.history.json").write_text(json.dumps([entry("update", 1, {}, "succeeded")]))
+    (fake_cli.state / "broker.dev.history.json").write_text(json.dumps([entry("refresh", 2, {}, "succeeded")] * 20))
+    code, output = up(repo["root"], tmp_path)
+    everything = output + capsys.readouterr().err
+    assert code == 0, everything
+    assert "organization/compute/dev: its update records no commit (git.head: run from outside a git checkout)" \
+        in everything
+    assert "organization/broker/dev: none of its newest 20 history entries is an update" in everything

@@ -46,7 +46,14 @@ from shared.contracts import stack_reference_name
 from shared.envs import EnvConfig, env_path, load_env
 from shared.errors import ConfigError, PlatformError, UsageError
 from shared.images import AWS_FILE_VARS, pulumi_credentials
-from shared.orchestrate.commits import HISTORY_PAGE, Checkout, DeployedCommit, check_commits, parse_history
+from shared.orchestrate.commits import (
+    HISTORY_PAGE,
+    NOT_CHECKED,
+    Checkout,
+    DeployedCommit,
+    check_commits,
+    parse_history,
+)
 from shared.orchestrate.identity import (
     Deployed,
     IdentityError,
@@ -727,6 +734,7 @@ class AutomationRunner:
         from (:mod:`shared.orchestrate.commits`); notes for what cannot be judged."""
         deployed: dict[str, DeployedCommit] = {}
         unread: list[str] = []
+        uncommitted: list[str] = []  # a history without a commit to judge, and why
         for layer in layers:
             if not self._exists.get((env.name, layer)):
                 continue
@@ -739,12 +747,15 @@ class AutomationRunner:
                 unread.append(f"{name} ({failure_detail(error)})")
                 continue
             found = parse_history(listed.stdout)
-            if found is not None:
+            if isinstance(found, DeployedCommit):
                 deployed[name] = found
+            elif found is not None:
+                uncommitted.append(f"{name}: {found}")
         notes = check_commits(env.name, operation.label, deployed, self.checkout)
         if unread:
-            notes.append(f"not checked whether this checkout contains the commit each stack was last updated from: "
-                         f"the update history of {', '.join(unread)} could not be read")
+            notes.append(f"{NOT_CHECKED}: the update history of {', '.join(unread)} could not be read")
+        if uncommitted:
+            notes.append(f"{NOT_CHECKED}: no update in the history read names one ({'; '.join(uncommitted)})")
         return notes
 
     def _check_pending(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
