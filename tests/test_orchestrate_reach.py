@@ -346,6 +346,7 @@ def test_the_runner_build_command_survives_a_shell(monkeypatch: pytest.MonkeyPat
     value = backend or "<the state backend URL>"
     assert f"name=PULUMI_BACKEND_URL,value={value},type=PLAINTEXT" in argv
     assert argv[argv.index("--source-location-override") + 1] == "https://github.com/<org>/<repo>"
+    assert argv[argv.index("--git-clone-depth-override") + 1] == "0"  # the older-commit gate reads main's history
     assert "import-source-credentials" in said and (backend is not None or "replace <the state backend URL>" in said)
 
 

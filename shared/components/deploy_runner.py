@@ -330,8 +330,12 @@ class DeployRunner(pulumi.ComponentResource):
                 compute_type=args.compute_type, image=BUILD_IMAGE, type="LINUX_CONTAINER",
                 image_pull_credentials_type="CODEBUILD",
                 environment_variables=environment_variables(args)),
+            # A full clone (gitCloneDepth 0: pulumi_aws ProjectSource "Use 0 for a Full checkout"): the older-commit
+            # gate (shared.orchestrate.commits) judges a build's commit against main's history, and a depth-1 clone
+            # has none; fetching it from inside the build needs GitHub credentials a private repository may not
+            # give the build's git.
             source=aws.codebuild.ProjectSourceArgs(
-                type="GITHUB", location=github, buildspec=BUILDSPEC, git_clone_depth=1,
+                type="GITHUB", location=github, buildspec=BUILDSPEC, git_clone_depth=0,
                 # botocore codebuild SourceAuth: type CODECONNECTIONS, resource the connection's ARN
                 auth=aws.codebuild.ProjectSourceAuthArgs(type="CODECONNECTIONS", resource=args.github_connection_arn)
                 if args.github_connection_arn else None)

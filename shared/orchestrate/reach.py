@@ -131,7 +131,8 @@ def runner_build_command(env: EnvConfig, operation: Operation | None = None) -> 
         "aws codebuild start-build", "--region", env.region, "--project-name", project,
         "--service-role-override", runner_role, "--source-type-override GITHUB",
         "--source-location-override", shlex.quote(repository or "https://github.com/<org>/<repo>"),
-        "--source-version main", "--buildspec-override", f'"{buildspec}"',
+        # a full clone (StartBuild gitCloneDepthOverride, minimum 0): the older-commit gate reads main's history
+        "--source-version main", "--git-clone-depth-override 0", "--buildspec-override", f'"{buildspec}"',
         "--environment-variables-override", *map(shlex.quote, variables)])
     # sourceAuthOverride applies only where the project's own source is GitHub (botocore codebuild StartBuild), so
     # the runner made without github_repository (NO_SOURCE) checks a private repository out with the account's

@@ -326,6 +326,8 @@ def test_a_github_repository_makes_the_runner_a_github_actions_runner(edit_env: 
     document = synth_env("dev", ["broker"])["broker"]
     source = one(document, PROJECT)["inputs"]["source"]
     assert (source["type"], source["location"]) == ("GITHUB", repository)
+    # a full clone: the older-commit gate judges the build's commit against main's history (orchestrate.commits)
+    assert source["gitCloneDepth"] == 0
     webhook = one(document, WEBHOOK)["inputs"]
     assert webhook["filterGroups"] == [{"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]}]
 
