@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -128,16 +128,24 @@ def _children(image: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False) -> list[TagResult]:
+def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
+                stop: Callable[[], bool] | None = None) -> list[TagResult]:
     """Give each pinned image (service -> digest or tag) its release tag in ``ml-platform/<service>``.
 
     A multi-platform index is tagged, and so is every manifest it references (one per platform, and
     attestations): they are stored as images of their own, untagged, and the untagged rule must not be able
     to expire the linux/amd64 manifest a task pulls through the index, whatever ECR's lifecycle evaluation
     makes of references (community reports differ; a release tag on each settles it).
+
+    ``stop`` is asked before each image (and each manifest of an index) is looked at: once it answers True nothing
+    more is read or written, and the results so far come back (an interrupted ``up``,
+    shared.orchestrate.images.ImageGatedRunner, writes no tag after the interrupt and says which it wrote before).
     """
     results: list[TagResult] = []
+    stopped = stop or (lambda: False)
     for service in sorted(images):
+        if stopped():
+            break
         reference, repository = images[service], repository_name(service)
         detail = _describe(ecr, repository, reference)
         if detail is None:
@@ -146,6 +154,8 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False) -> 
         image = _manifest(ecr, repository, str(detail["imageDigest"]))
         results.append(_tag(ecr, service, repository, reference, detail, check, image))
         for child in _children(image):
+            if stopped():
+                return results
             child_detail = _describe(ecr, repository, child)
             results.append(TagResult(service, repository, child, None, None, "missing") if child_detail is None
                            else _tag(ecr, service, repository, child, child_detail, check))

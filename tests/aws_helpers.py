@@ -9,7 +9,7 @@ always with one account's credentials.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,7 @@ class ReleasedEverywhere:
     def registry_targets(self, env: EnvConfig) -> list[str]:
         return []
 
-    def tag_release(self, env: EnvConfig) -> list[TagResult]:
+    def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         return []
 
 

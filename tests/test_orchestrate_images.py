@@ -453,7 +453,7 @@ def preview(env: str, runner: Recorder, checks: Any) -> tuple[int, str]:
 class WritesNothing(AwsImageChecks):
     """The real readers on moto; a preview must never tag a release (ECR PutImage) nor need ECS."""
 
-    def tag_release(self, env: EnvConfig) -> list[Any]:
+    def tag_release(self, env: EnvConfig, stop: Any = None) -> list[Any]:
         raise AssertionError("a preview tagged images")
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[Any]:
@@ -1056,6 +1056,97 @@ def test_an_interrupt_after_step_1_starts_no_step_2(moto_aws: None) -> None:
     gate.interrupt()  # arrives while step 1 runs
     result = gate.run("compute", staging, Operation(Action.UP), lambda line: None)
     assert result.status is Status.INTERRUPTED and "services were not started" in result.detail
+    assert [op.targets != () for op in gate.inner.compute_runs()] == [True]  # type: ignore[attr-defined]
+
+
+def release_tagged(env: EnvConfig) -> list[str]:
+    """The services whose released image carries its release tag in the env's registry (moto)."""
+    ecr = MotoAccounts()(env, "ecr")
+    tagged = []
+    for service, digest in sorted(env.release.images.items()):
+        (detail,) = ecr.describe_images(repositoryName=f"ml-platform/{service}",
+                                        imageIds=[{"imageDigest": digest}])["imageDetails"]
+        if f"release-{digest.removeprefix('sha256:')}" in detail.get("imageTags", []):
+            tagged.append(service)
+    return tagged
+
+
+class InterruptedChecks(AwsImageChecks):
+    """The real checks on moto; the gate is interrupted during compute's last read before the release tags (``during``
+    "checks") or right after the first release tag is written (``during`` "tagging": ECR PutImage answered)."""
+
+    def __init__(self, during: str) -> None:
+        super().__init__(MotoAccounts())
+        self.during = during
+        self.gate: ImageGatedRunner | None = None
+        self.armed = False  # set once prepare() (which reads the same) is done
+
+    def _interrupt(self, **_: Any) -> None:
+        assert self.gate is not None
+        self.gate.interrupt()
+
+    def oversized(self, env: EnvConfig, images: Mapping[str, str]) -> list[Any]:
+        found = super().oversized(env, images)
+        if self.during == "checks" and self.armed:
+            self._interrupt()
+        return found
+
+    def tag_release(self, env: EnvConfig, stop: Any = None) -> list[Any]:
+        if self.during == "tagging":
+            ecr = self.clients(env, "ecr")
+            ecr.meta.events.register("after-call.ecr.PutImage", self._interrupt)
+            self.clients = lambda env, service: ecr if service == "ecr" else MotoAccounts()(env, service)
+        return super().tag_release(env, stop)
+
+
+def interrupted_dev_up(during: str) -> tuple[ImageGatedRunner, LayerResult]:
+    """compute's `up` of dev, every released image in the registry without its release tag, interrupted ``during``."""
+    dev = load_env("dev")
+    for service, digest in dev.release.images.items():
+        push_image(dev, service, digest)  # replicated or promoted copies: not release-tagged yet
+    checks = InterruptedChecks(during)
+    gate = checks.gate = ImageGatedRunner(Recorder(), checks)
+    gate.prepare(dev, ["compute"], Operation(Action.UP))
+    checks.armed = True
+    return gate, gate.run("compute", dev, Operation(Action.UP), lambda line: None)
+
+
+def test_an_interrupt_during_the_image_checks_writes_no_release_tag(moto_aws: None) -> None:
+    """Before, compute wrote every release tag (ECR PutImage) after the interrupt and then reported itself not run."""
+    gate, result = interrupted_dev_up("checks")
+    assert result.status is Status.NOT_RUN and "before any release tag was written" in result.detail
+    assert release_tagged(load_env("dev")) == []
+    assert gate.inner.compute_runs() == []  # type: ignore[attr-defined]
+
+
+def test_an_interrupt_during_the_tagging_writes_no_further_tag_and_says_which_it_wrote(moto_aws: None) -> None:
+    gate, result = interrupted_dev_up("tagging")
+    dev = load_env("dev")
+    assert release_tagged(dev) == ["gateway"]  # the first (sorted) service's, written before the interrupt
+    assert result.status is Status.INTERRUPTED, result
+    assert result.detail.startswith("interrupted before the update: 1 release tag(s) were written to dev's registry "
+                                    f"(ml-platform/gateway@{dev.release.images['gateway']} release-")
+    assert result.detail.endswith("; the services were not updated")
+    assert gate.inner.compute_runs() == []  # type: ignore[attr-defined]
+
+
+def test_an_interrupt_after_step_1_during_the_checks_says_step_1_ran(moto_aws: None) -> None:
+    """Step 1 created the registry: the layer changed AWS, so it is not reported "not run"."""
+    staging = load_env("staging")
+
+    def push_the_release(env: EnvConfig) -> None:
+        for service, digest in env.release.images.items():
+            push_image(env, service, digest)
+
+    checks = InterruptedChecks("checks")
+    gate = checks.gate = ImageGatedRunner(Recorder(on_targeted=push_the_release), checks)
+    gate.prepare(staging, ["compute"], Operation(Action.UP))
+    checks.armed = True
+    result = gate.run("compute", staging, Operation(Action.UP), lambda line: None)
+    assert result.status is Status.INTERRUPTED, result
+    assert result.detail == "interrupted before the update: step 1 (the registry) ran; the services were not updated"
+    assert result.changes == {"create": 2}
+    assert release_tagged(staging) == []
     assert [op.targets != () for op in gate.inner.compute_runs()] == [True]  # type: ignore[attr-defined]
 
 

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -187,16 +187,48 @@ def test_without_proc_the_real_ps_finds_the_pulumi_children(tmp_path: Any, monke
 
 
 class SignalDuringChecks(ReleasedEverywhere):
-    """compute's image checks, during which the operator presses Ctrl-C (or a SIGTERM arrives): no pulumi runs."""
+    """compute's image checks, during which the operator presses Ctrl-C (or a SIGTERM arrives): no release tag is
+    written, no pulumi runs."""
 
     def __init__(self, signum: int) -> None:
         super().__init__()
         self.signum = signum
+        self.tagged = False
 
-    def tag_release(self, env: EnvConfig) -> list[Any]:  # the last of the checks, in compute's own thread
-        os.kill(os.getpid(), self.signum)
-        time.sleep(0.5)  # the main thread takes the signal and tells the runner
+    def oversized(self, env: EnvConfig, images: Mapping[str, str]) -> list[Any]:
+        # the last read before the release tags; prepare() asks it too, in the main thread, before any layer runs
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.2)  # as a real read takes a round trip: the scheduler is waiting for the layer by then
+            os.kill(os.getpid(), self.signum)
+            time.sleep(0.5)  # the main thread takes the signal and tells the runner
         return []
+
+    def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[Any]:
+        self.tagged = True
+        return []
+
+
+class SignalDuringTagging(ReleasedEverywhere):
+    """The interrupt arrives once gateway's release tag is written (ECR PutImage), before the next image's."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
+        self.stopped_before: list[str] = []
+
+    def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[Any]:
+        from shared.release_tags import TagResult
+
+        digest = env.release.images["gateway"]
+        written = TagResult("gateway", "ml-platform/gateway", digest, digest, f"release-{digest[7:]}", "tagged")
+        # Real tagging takes network round trips: by then the scheduler waits for the layer, where it takes the signal
+        # (one that arrived while it was still starting compute's thread would count compute as not started at all).
+        time.sleep(0.2)
+        os.kill(os.getpid(), self.signum)
+        time.sleep(0.5)
+        assert stop is not None
+        self.stopped_before = [service for service in sorted(env.release.images) if service != "gateway" and stop()]
+        return [written]
 
 
 class RecordingRunner:
@@ -235,12 +267,33 @@ def test_an_interrupt_during_compute_s_image_checks_starts_no_update(signum: int
                 confirm=lambda prompt: True, images=checks)
     assert code == 130
     assert runner.started == []
+    assert not checks.tagged  # nothing written to ECR by a layer reported not run
     assert runner.told == [False]  # told once, to cancel cleanly
-    # "interrupted (not-run: ... the update did not start)", or "not started" when the signal came while the layer's
-    # thread was being started (its runner, told, then started nothing either)
     rows = {layer: row.split("│")[3].strip() for layer, row in summary_rows(out.getvalue()).items()}
-    assert rows["compute"].startswith(("interrupted (not-run: the run was interrupted during the image checks",
-                                       "not started: the run was interrupted")), rows
+    assert rows["compute"].startswith("interrupted (not-run: the run was interrupted during the image checks, before "
+                                      "any"), rows  # "release tag was written; ..." on the table's next lines
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_the_release_tagging_says_which_tags_it_wrote(
+        signum: int, management_api: Any, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """Before, the tagging went on through every image after the interrupt, and compute was reported "not run: ... the
+    update did not start" although ECR had been written to."""
+    runner = RecordingRunner(management_api.url)
+    checks = SignalDuringTagging(signum)
+    out = io.StringIO()
+    code = main(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
+                confirm=lambda prompt: True, images=checks)
+    assert code == 130
+    assert runner.started == []
+    assert checks.stopped_before == ["inference", "preprocess", "training"]  # no tag written after the interrupt
+    output = out.getvalue()
+    live = [line for line in output.splitlines() if line.startswith("[compute") and "after" in line]
+    assert live and "interrupted after" in live[-1] and "FAILED" not in live[-1], live
+    assert "1 release tag(s) were written to dev's registry (ml-platform/gateway@sha256:" in " ".join(output.split())
+    rows = {layer: row.split("│")[3].strip() for layer, row in summary_rows(output).items()}
+    assert rows["compute"].startswith("interrupted (interrupted: interrupted before the update: 1 release tag"), rows
     assert "Traceback" not in capsys.readouterr().err
 
 

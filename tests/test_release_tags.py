@@ -124,6 +124,22 @@ def test_a_manifest_an_index_references_but_the_repository_lacks_is_named(ecr: A
     assert not all(r.ok for r in results)
 
 
+def test_once_stop_answers_true_no_further_image_is_tagged(ecr: Any) -> None:
+    """An interrupted `up` (shared.orchestrate.images) writes no tag after the interrupt, and learns which it wrote."""
+    gateway, inference = push(ecr, "gateway", "g"), push(ecr, "inference", "i")
+    amd64, arm64 = push(ecr, "inference", "amd64"), push(ecr, "inference", "arm64")
+    index = push_index(ecr, "inference", [amd64, arm64])
+    puts: list[str] = []  # one entry per ECR PutImage
+    ecr.meta.events.register("before-call.ecr.PutImage", lambda **kwargs: puts.append("PutImage"))
+    results = tag_release(ecr, {"gateway": gateway, "inference": inference}, stop=lambda: len(puts) >= 1)
+    assert [(r.service, r.action) for r in results] == [("gateway", "tagged")]
+    assert tags(ecr, "inference", inference) == []
+    # within an index too: the index tagged, its manifests not once stop says so
+    results = tag_release(ecr, {"inference": index}, stop=lambda: len(puts) >= 2)
+    assert [(r.digest, r.action) for r in results] == [(index, "tagged")]
+    assert tags(ecr, "inference", amd64) == [] and tags(ecr, "inference", arm64) == []
+
+
 def write_env(env_dir: Any, name: str, account: str, images: dict[str, str]) -> None:
     path = env_dir / f"{name}.yaml"
     data = yaml.safe_load(path.read_text())

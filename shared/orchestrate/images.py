@@ -19,7 +19,9 @@ and a later push changes nothing Pulumi sees). So :class:`ImageGatedRunner` wrap
    (:func:`shared.images.wrong_platforms`: linux/amd64, or an index that has it), or is too large for its
    tasks' ephemeral storage (:func:`shared.images.oversized_images`), which stops compute before the services
    change (checked whether or not step 1 ran; the images already in the registry are checked before any layer
-   runs too, :func:`refuse_unrunnable_images`, exit 2);
+   runs too, :func:`refuse_unrunnable_images`, exit 2); then, right before the full update, every released image
+   gets its release tag (ECR PutImage, :mod:`shared.release_tags`). An interrupt stops before that first write (the
+   layer NOT_RUN: nothing of it changed), or during it before the next image (INTERRUPTED, naming the tags written);
 4. after the full update it reads what ECS runs (:func:`shared.images.running_images`): a service
    that does not run its released digest with a completed rollout, or runs another task definition
    than compute's outputs say its ``up`` registered (a circuit-breaker rollback also ends "steady",
@@ -171,8 +173,9 @@ class ImageChecks(Protocol):
     def registry_targets(self, env: EnvConfig) -> list[str]:
         """The URNs step 1 updates."""
 
-    def tag_release(self, env: EnvConfig) -> list[TagResult]:
-        """Give every released image its ``release-<digest>`` tag in the env's registry (idempotent)."""
+    def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
+        """Give every released image its ``release-<digest>`` tag in the env's registry (idempotent); once ``stop``
+        answers True, no further image is tagged and the results so far come back."""
 
 
 class AwsImageChecks:
@@ -217,10 +220,10 @@ class AwsImageChecks:
     def registry_targets(self, env: EnvConfig) -> list[str]:
         return synth_registry_targets(env)
 
-    def tag_release(self, env: EnvConfig) -> list[TagResult]:
+    def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         from shared.release_tags import tag_release
 
-        return tag_release(self.clients(env, "ecr"), env.release.images)
+        return tag_release(self.clients(env, "ecr"), env.release.images, stop=stop)
 
 
 # -- the runner ------------------------------------------------------------------------------------------
@@ -349,8 +352,29 @@ class ImageGatedRunner:
                 f"--allow-replace for each repository's delete)"))
 
     def interrupt(self, terminate: bool = False) -> None:
-        self._interrupted = True  # no step 2 after an interrupted step 1, no update after interrupted checks
+        # no step 2 after an interrupted step 1; no release tag and no update after interrupted checks; no further
+        # release tag after an interrupt during the tagging
+        self._interrupted = True
         self.inner.interrupt(terminate)
+
+    @staticmethod
+    def _interrupted_before_update(layer: str, env: EnvConfig, first: LayerResult | None,
+                                   written: Sequence[TagResult]) -> LayerResult:
+        """compute stopped by an interrupt after its image checks, before its (full) update: NOT_RUN only when
+        nothing of it was written to AWS; INTERRUPTED, saying what was, when step 1 created the registry or
+        release tags were written (ECR PutImage; harmless to leave: each tag keeps a released image from expiring,
+        and the next ``up`` finds it in place)."""
+        done = ["step 1 (the registry) ran"] if first is not None else []
+        if written:
+            tags = ", ".join(f"{t.repository}@{t.digest} {t.tag}" for t in written)
+            done.append(f"{len(written)} release tag(s) were written to {env.name}'s registry ({tags})")
+        if not done:
+            return LayerResult(layer, Status.NOT_RUN, detail="the run was interrupted during the image checks, "
+                                                             "before any release tag was written; the update did "
+                                                             "not start")
+        return LayerResult(layer, Status.INTERRUPTED, first.changes if first is not None else {},
+                           detail=f"interrupted before the update: {' and '.join(done)}; the services were not "
+                                  "updated")
 
     def _preview_notes(self, env: EnvConfig, on_output: OutputSink) -> str:
         """What compute's ``up`` would find in the registry, asked read-only for its preview (DescribeRepositories,
@@ -467,16 +491,21 @@ class ImageGatedRunner:
                     "storage"] if too_large else []
             return LayerResult(layer, Status.FAILED, first.changes if first is not None else {},
                                detail=f"{'; '.join(why)} (what to do: above); the services were not updated")
+        # The tags below are compute's first write to AWS when step 1 did not run: an interrupt during the checks
+        # above (seconds per image) stops here, before it, so a layer reported "not run" changed nothing.
+        if self._interrupted:
+            return self._interrupted_before_update(layer, env, first, [])
         # Before the services pin them: the lifecycle policy keeps release-tagged images only, and a
         # replicated copy arrives untagged (it would expire with the untagged rule).
-        for tagged in self.checks.tag_release(env):
+        written: list[TagResult] = []
+        for tagged in self.checks.tag_release(env, stop=lambda: self._interrupted):
             if tagged.action == "tagged":
+                written.append(tagged)
                 on_output(f"images: {tagged.describe()}")
             elif tagged.action == "missing":  # a platform manifest an index names (the index itself is there)
                 on_output(f"images: warning: {tagged.describe()}")
-        if self._interrupted:  # during the checks or tagging above (seconds per image): nothing else has started
-            return LayerResult(layer, Status.NOT_RUN, first.changes if first is not None else {},
-                               detail="the run was interrupted during the image checks; the update did not start")
+        if self._interrupted:  # during the tagging (it stops before its next image): the update has not started
+            return self._interrupted_before_update(layer, env, first, written)
         started = datetime.now(UTC)
         result = self.inner.run(layer, env, operation, on_output)
         if first is not None:

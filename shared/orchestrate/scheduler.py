@@ -61,6 +61,8 @@ def _run_one(runner: LayerRunner, layer: str, env: EnvConfig, operation: Operati
         progress.line(layer, f"succeeded in {result.duration_s:.1f}s ({describe_changes(result.changes, operation)})")
     elif result.status is Status.NOT_RUN:  # stopped by an interrupt before its next pulumi command
         progress.line(layer, f"not run: {result.detail}")
+    elif result.status is Status.INTERRUPTED:  # stopped by an interrupt after it changed something (the detail says)
+        progress.line(layer, f"interrupted after {result.duration_s:.1f}s: {result.detail}")
     else:
         progress.line(layer, f"FAILED after {result.duration_s:.1f}s: {result.detail}")
     return result
