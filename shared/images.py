@@ -978,6 +978,38 @@ def held_images(env: EnvConfig, services: Iterable[str], clients: ClientFactory,
     return held
 
 
+class HeldBucket(NamedTuple):
+    """An S3 bucket of compute's state without ``force_destroy`` that still holds objects: its destroy cannot delete
+    it."""
+
+    bucket: str
+
+    def describe(self, env: EnvConfig) -> str:
+        return (f"{self.bucket} holds objects; `aws s3 rm s3://{self.bucket} --recursive --region {env.region}` "
+                f"deletes them (a versioned bucket's earlier versions too: `aws s3api delete-objects` of each version "
+                f"`aws s3api list-object-versions --bucket {self.bucket}` lists)")
+
+
+def held_buckets(env: EnvConfig, buckets: Iterable[str], clients: ClientFactory) -> list[HeldBucket]:
+    """The ``buckets`` (by name) that hold any object version or delete marker, sorted; a bucket that is not there any
+    more holds none. S3 refuses DeleteBucket while a bucket holds either (botocore s3 model, DeleteBucket: "All
+    objects (including all object versions and delete markers) in the bucket must be deleted before the bucket itself
+    can be deleted"), so ListObjectVersions, which lists both (and an unversioned bucket's objects), asks for one."""
+    s3 = clients(env, "s3")
+    held = []
+    for name in sorted(set(buckets)):
+        try:
+            page = s3.list_object_versions(Bucket=name, MaxKeys=1)
+        except aws_errors() as error:
+            if aws_error_code(error) == "NoSuchBucket":
+                continue
+            raise AwsAccessError(f"{env.name}: S3 ListObjectVersions of {name} failed ({error}); the caller needs "
+                                 "s3:ListBucketVersions on the env's buckets") from None
+        if page.get("Versions") or page.get("DeleteMarkers"):
+            held.append(HeldBucket(name))
+    return held
+
+
 # -- what ECS runs ------------------------------------------------------------------------------------
 
 

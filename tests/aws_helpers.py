@@ -254,6 +254,9 @@ class ReleasedEverywhere:
     def held(self, env: EnvConfig, services: Sequence[str] | None = None) -> list[findings.HeldRepository]:
         return []
 
+    def held_buckets(self, env: EnvConfig, buckets: Sequence[str]) -> list[findings.HeldBucket]:
+        return []
+
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[findings.RunningImage]:
         return [findings.RunningImage(service, service, env.release.images[service]) for service in services]
 

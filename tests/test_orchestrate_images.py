@@ -590,6 +590,105 @@ def test_a_protected_compute_is_refused_for_its_protect_and_its_registry_is_not_
     assert "the state of compute marks resources protect" in capsys.readouterr().err
 
 
+# -- compute's destroy and its buckets without force_destroy -----------------------------------------------------
+
+
+def alb_log_bucket(env: EnvConfig, *, holding: bool) -> str:
+    """The gateway's ALB access-log bucket in moto, ``holding`` an access log or empty; its name."""
+    from shared.components.gateway import access_log_bucket_name
+
+    name = access_log_bucket_name(env.name, "gateway", env.account_id)
+    s3 = MotoAccounts()(env, "s3")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": env.region})
+    if holding:
+        s3.put_object(Bucket=name, Key=f"alb/AWSLogs/{env.account_id}/elasticloadbalancing/x.log.gz", Body=b"log")
+    return name
+
+
+def test_the_state_s_buckets_without_force_destroy_are_read_from_the_export() -> None:
+    """The provider's delete takes force_destroy from the state: a bucket deployed before its program set the flag
+    (no forceDestroy recorded, or false) counts until an up stores it; an old copy marked delete does not."""
+    from shared.orchestrate.automation import unforced_buckets
+
+    def bucket(name: str, **extra: Any) -> dict[str, Any]:
+        return {"urn": f"urn:pulumi:dev::compute::aws:s3/bucket:Bucket::{name}", "type": "aws:s3/bucket:Bucket",
+                "id": name, **extra}
+
+    deployment = {"resources": [
+        {"urn": "urn:pulumi:dev::compute::pulumi:pulumi:Stack::compute-dev", "type": "pulumi:pulumi:Stack"},
+        bucket("forced", outputs={"bucket": "forced", "forceDestroy": True}),
+        bucket("kept", outputs={"bucket": "kept", "forceDestroy": False}),
+        bucket("older", inputs={"bucket": "older"}, outputs={"bucket": "older"}),
+        bucket("replaced", outputs={"forceDestroy": False}, delete=True),
+        {"urn": "urn:pulumi:dev::compute::aws:ecr/repository:Repository::r", "type": "aws:ecr/repository:Repository",
+         "id": "r", "outputs": {"forceDelete": False}},
+    ]}
+    assert unforced_buckets(deployment) == ["kept", "older"]
+    assert unforced_buckets(None) == []
+
+
+@dataclass
+class UnforcedRecorder(Recorder):
+    """compute's state holds ``buckets`` without force_destroy (AutomationRunner.unforced_buckets)."""
+
+    buckets: list[str] = field(default_factory=list)
+
+    def unforced_buckets(self, layer: str, env: EnvConfig) -> list[str]:
+        return list(self.buckets) if layer == "compute" else []
+
+
+def test_a_bucket_the_state_keeps_without_force_destroy_holding_logs_stops_the_destroy_before_anything(
+        moto_aws: None) -> None:
+    """A dev stack deployed before the ALB's log bucket had force_destroy: its state still says no, and the provider
+    reads the flag from the state. The ALB writes logs all along, so the destroy deleted the ALB, services and roles,
+    then stopped at the bucket (BucketNotEmpty), half-way. Asked of S3 first; an `up` stores the flag."""
+    dev = load_env("dev")
+    name = alb_log_bucket(dev, holding=True)
+    runner = UnforcedRecorder(buckets=[name])
+    code, output = destroy("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 1, output
+    assert runner.runs == []  # nothing of compute, nothing it reads
+    said = " ".join(output.replace("│", " ").split())
+    assert f"buckets: without force_destroy, not empty: {name} holds objects; `aws s3 rm s3://{name} --recursive" \
+        in said
+    assert "nothing of compute was deleted: S3 refuses to delete a bucket that holds objects (BucketNotEmpty)" in said
+    assert "`nox -s up -- dev` stores it" in said
+
+
+def test_an_unprotected_prod_s_buckets_holding_objects_stop_its_destroy_and_are_not_forced(moto_aws: None) -> None:
+    """prod keeps its buckets without force_destroy (its logs and models): released from protect, its destroy still
+    stops before anything is deleted while they hold objects, saying to empty them, never to force them."""
+    prod = load_env("prod")
+    name = alb_log_bucket(prod, holding=True)
+    code, output = destroy("prod", UnforcedRecorder(buckets=[name]), AwsImageChecks(MotoAccounts()))
+    assert code == 1, output
+    said = " ".join(output.replace("│", " ").split())
+    assert "prod protects state, so they keep their objects" in said and "nox -s up" not in said
+
+
+@pytest.mark.parametrize("bucket", ["empty", "gone"])
+def test_an_empty_or_deleted_bucket_without_force_destroy_lets_the_destroy_run(moto_aws: None, bucket: str) -> None:
+    dev = load_env("dev")
+    name = alb_log_bucket(dev, holding=False) if bucket == "empty" else "ml-dev-gateway-alb-logs-gone"
+    runner = UnforcedRecorder(buckets=[name])
+    code, output = destroy("dev", runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0, output
+    assert runner.runs[0][0] == "compute" and len(runner.runs) == 6
+
+
+def test_a_protected_compute_s_refusal_says_its_buckets_must_be_emptied_once_released(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    class Protected(Recorder):
+        def protected_urns(self, layer: str, env: EnvConfig) -> list[str]:
+            return [f"urn:pulumi:prod::{layer}::aws:s3/bucket:Bucket::gateway-alb-logs"] if layer == "compute" else []
+
+    code, _ = destroy("prod", Protected(), AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("compute's S3 buckets (the ALB's access logs, the models) have no force_destroy there: once released, the "
+            "destroy still stops before deleting anything while one holds objects") in err
+
+
 # -- end to end: the real runner, the fake `pulumi` CLI, moto ----------------------------------------------
 
 

@@ -185,10 +185,21 @@ class PublicGateway(pulumi.ComponentResource):
     def _access_log_bucket(self, args: PublicGatewayArgs, child: pulumi.ResourceOptions) -> None:
         """The ALB's access-log bucket: private, owner-enforced, SSE-S3 (the only server-side
         encryption ELB access logs support: ELB guide, access-log bucket requirements), expiring
-        logs after the env's log retention."""
+        logs after the env's log retention.
+
+        Deleted as the model-artifact store's buckets are (shared.components.artifacts): ``force_destroy`` exactly
+        where the env does not protect state. The ALB writes logs for as long as it runs, so without it every
+        ``destroy`` of compute (and the ``up`` that removes a public service) deleted everything else and then stopped
+        at this bucket (BucketNotEmpty), half-way. Where the env protects state (prod) the logs are audit evidence: the
+        bucket is protected and has no ``force_destroy``, and the destroy is refused before anything is deleted
+        (shared.orchestrate). ELB delivers a log object up to some minutes late, so one may land after the delete
+        emptied the bucket: the provider's delete then meets BucketNotEmpty, empties the bucket again and retries until
+        it is empty (terraform-provider-aws internal/service/s3/bucket.go, resourceBucketDelete). The provider applies
+        the flag only once an ``up`` has stored it (pulumi_aws s3.Bucket force_destroy)."""
         name = access_log_bucket_name(args.env_name, args.service, args.account_id)
         self.access_log_bucket = aws.s3.Bucket(
             f"{args.service}-alb-logs", bucket=name,
+            force_destroy=not args.protect,
             tags={"Name": name, "service": args.service},
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(ignore_changes=list(BUCKET_SETTINGS_OF_THEIR_OWN))))

@@ -564,6 +564,29 @@ def protected_urns(deployment: Mapping[str, Any] | None) -> list[str]:
     return [str(resource.get("urn")) for resource in state_resources(deployment) if resource.get("protect") is True]
 
 
+BUCKET_TYPE = "aws:s3/bucket:Bucket"
+
+
+def unforced_buckets(deployment: Mapping[str, Any] | None) -> list[str]:
+    """The names of the S3 buckets an exported ``deployment`` holds whose state does not record ``force_destroy``
+    (sorted). The provider's delete takes the flag from the state, not the program (terraform-provider-aws
+    internal/service/s3/bucket.go, resourceBucketDelete: ``d.Get(force_destroy)``), so a destroy stops at such a
+    bucket while it holds any object (BucketNotEmpty): one where the env protects state (prod), or one deployed before
+    its program set the flag and not updated since. One marked ``delete`` (an old copy an interrupted replacement left)
+    is not the live one."""
+    names = set()
+    for resource in state_resources(deployment):
+        if resource.get("type") != BUCKET_TYPE or resource.get("delete"):
+            continue
+        outputs, inputs = resource.get("outputs") or {}, resource.get("inputs") or {}
+        if outputs.get("forceDestroy", inputs.get("forceDestroy")) is True:
+            continue
+        name = resource.get("id") or outputs.get("bucket") or inputs.get("bucket")
+        if name:
+            names.add(str(name))
+    return sorted(names)
+
+
 def _program_options(layer: str, holds: bool = True) -> dict[str, Any]:
     """``refresh`` and ``destroy`` (and their previews) of a :data:`REFRESHED_LAYERS` layer run its program too,
     while its stack ``holds`` resources.
@@ -623,6 +646,7 @@ class AutomationRunner:
         self._holds: dict[tuple[str, str], bool] = {}
         #: (env, layer) -> the URNs its state marks protect, from the same export
         self._protected: dict[tuple[str, str], list[str]] = {}
+        self._unforced: dict[tuple[str, str], list[str]] = {}
         #: (env, layer) -> the operations its state records as pending (:mod:`shared.orchestrate.pending`), same export
         self._pending: dict[tuple[str, str], list[PendingOperation]] = {}
         #: (env, layer) -> the ids of the Amazon MQ brokers its state holds (:func:`broker_ids`), same export
@@ -1047,6 +1071,7 @@ class AutomationRunner:
             self._exists[(env.name, layer)] = True
             self._holds[(env.name, layer)] = holds_resources(deployment)
             self._protected[(env.name, layer)] = protected_urns(deployment)
+            self._unforced[(env.name, layer)] = unforced_buckets(deployment)
             self._pending[(env.name, layer)] = pending_operations(deployment)
             self._brokers[(env.name, layer)] = broker_ids(deployment)
             self._app_mesh[(env.name, layer)] = app_mesh_urns(deployment)
@@ -1084,6 +1109,13 @@ class AutomationRunner:
         if (env.name, layer) not in self._holds:
             return None
         return list(self._protected.get((env.name, layer), []))
+
+    def unforced_buckets(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The S3 buckets ``layer``'s state held without ``force_destroy`` when :meth:`prepare` read it
+        (:func:`unforced_buckets`); None when it was not read."""
+        if (env.name, layer) not in self._holds:
+            return None
+        return list(self._unforced.get((env.name, layer), []))
 
     def _pulumi_cli(self) -> auto.PulumiCommand:
         """One ``pulumi`` for the runner's own reads (its creation runs ``pulumi version`` once), where each

@@ -756,11 +756,16 @@ def check_destroy_protect(plan: Plan, operation: Operation, env: EnvConfig,
         lines.append(f"  {layer}: {len(urns)} protected ({shown}); release them: `pulumi state unprotect --stack "
                      f"{stack} --all --yes` in stacks/{layer} (or one: `pulumi state unprotect --stack {stack} "
                      f"'{urns[0]}'`)")
+    # Released, a protected env's S3 buckets still have no force_destroy (shared.components.gateway, .artifacts): the
+    # destroy then stops before compute's first delete while one holds objects (ImageGatedRunner._bucket_refusal).
+    buckets = (" compute's S3 buckets (the ALB's access logs, the models) have no force_destroy there: once released, "
+               "the destroy still stops before deleting anything while one holds objects, until they are emptied."
+               if "compute" in held else "")
     raise ProtectedStateError(
         f"destroy {env.name}: nothing was deleted: the state of {', '.join(held)} marks resources protect (the "
         f"stateful ones, deployed while protect_stateful was on), and a destroy stopped there would already have "
-        f"deleted the layers that run before or beside it. To destroy them on purpose, release them first, then "
-        "run the destroy again:\n" + "\n".join(lines))
+        f"deleted the layers that run before or beside it.{buckets} To destroy them on purpose, release them first, "
+        "then run the destroy again:\n" + "\n".join(lines))
 
 
 def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None, out: TextIO | None = None,

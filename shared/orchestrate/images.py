@@ -47,6 +47,7 @@ from shared.fargate import IMAGE_PLATFORM
 from shared.images import (
     ClientFactory,
     ForeignRepository,
+    HeldBucket,
     HeldRepository,
     MissingImage,
     OversizedImage,
@@ -56,6 +57,7 @@ from shared.images import (
     WrongPlatform,
     applied_task_definitions,
     foreign_repositories,
+    held_buckets,
     held_images,
     missing_images,
     oversized_images,
@@ -164,6 +166,10 @@ class ImageChecks(Protocol):
         catalog service (None: compute's own, KMS-encrypted), or of ``services``, removed ones whose repositories
         compute's state holds by name (any repository of such a name: its delete targets the name)."""
 
+    def held_buckets(self, env: EnvConfig, buckets: Sequence[str]) -> list[HeldBucket]:
+        """The ``buckets`` (compute's state's, without force_destroy) that hold objects: its destroy cannot delete
+        them."""
+
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         """What ECS runs for ``services`` in the env."""
 
@@ -210,6 +216,9 @@ class AwsImageChecks:
         if services is None:
             return held_images(env, load_catalog().names(), self.clients)
         return held_images(env, services, self.clients, in_state=True)
+
+    def held_buckets(self, env: EnvConfig, buckets: Sequence[str]) -> list[HeldBucket]:
+        return held_buckets(env, buckets, self.clients)
 
     def running(self, env: EnvConfig, services: Sequence[str]) -> list[RunningImage]:
         return running_images(env, services, self.clients)
@@ -304,6 +313,43 @@ class ImageGatedRunner:
         """The inner runner's answer (:meth:`AutomationRunner.protected_urns`), None when it cannot tell."""
         protected = getattr(self.inner, "protected_urns", None)
         return protected(layer, env) if protected is not None else None
+
+    def unforced_buckets(self, layer: str, env: EnvConfig) -> list[str] | None:
+        """The inner runner's answer (:meth:`AutomationRunner.unforced_buckets`), None when it cannot tell."""
+        found = getattr(self.inner, "unforced_buckets", None)
+        return found(layer, env) if found is not None else None
+
+    def _bucket_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
+        """FAILED, before anything of compute is deleted, when a bucket its state records without ``force_destroy``
+        still holds objects.
+
+        S3 refuses to delete such a bucket (BucketNotEmpty), and the provider empties one first only where the state
+        says ``force_destroy`` (:func:`shared.orchestrate.automation.unforced_buckets`): the destroy would fail there
+        after deleting what was scheduled before it (the ALB, services, roles), half-way. The ALB's access-log buckets
+        and the model-artifact store's buckets have the flag exactly where the env does not protect state
+        (shared.components.gateway, shared.components.artifacts); a stack deployed before its program set it records
+        it only after an ``up``. Where the state protects them (prod) the destroy was refused before any layer ran
+        (shared.orchestrate.cli.check_destroy_protect); this asks only once they were unprotected."""
+        buckets = self.unforced_buckets(LAYER, env)
+        if not buckets:
+            return None
+        held = self.checks.held_buckets(env, buckets)
+        if not held:
+            return None
+        for bucket in held:
+            on_output(f"buckets: without force_destroy, not empty: {bucket.describe(env)}")
+        listed = ", ".join(bucket.bucket for bucket in held)
+        if env.protect:
+            how = (f"{env.name} protects state, so they keep their objects (access logs are audit evidence, models "
+                   "are trained data): copy what must be kept, empty them (above)")
+        else:
+            how = (f"{env.name} does not protect state, so its program sets force_destroy on them, but compute's state "
+                   f"was written before: `nox -s up -- {env.name}` stores it (the provider applies "
+                   "the flag only from the state), or empty them (above)")
+        return LayerResult(LAYER, Status.FAILED, detail=(
+            f"nothing of {LAYER} was deleted: S3 refuses to delete a bucket that holds objects (BucketNotEmpty) and "
+            f"compute's state records no force_destroy for {listed}. {how}, then run `nox -s destroy -- {env.name}` "
+            "again"))
 
     def _held_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
         """FAILED, before anything of compute is deleted, when one of its repositories still holds images.
@@ -424,7 +470,8 @@ class ImageGatedRunner:
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if self._gates_destroy(layer, operation):
-            return self._held_refusal(env, on_output) or self.inner.run(layer, env, operation, on_output)
+            return (self._held_refusal(env, on_output) or self._bucket_refusal(env, on_output)
+                    or self.inner.run(layer, env, operation, on_output))
         if layer == LAYER and operation.action is Action.PREVIEW:
             said = self._preview_notes(env, on_output)
             result = self.inner.run(layer, env, operation, on_output)

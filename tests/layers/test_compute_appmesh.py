@@ -226,6 +226,9 @@ def test_the_access_log_bucket_is_protected_where_the_env_protects_state_and_its
     doc = fresh(env)["compute"]
     bucket = by_name(doc, "aws:s3/bucket:Bucket", "gateway-alb-logs")
     assert bucket["protect"] is protected
+    # destroyed with its logs where the env does not protect state (the ALB writes for as long as it runs: without
+    # the flag every destroy of compute stopped at this bucket, half-way), kept where it does
+    assert bucket["inputs"]["forceDestroy"] is (not protected)
     settings = [r for r in doc["resources"] if r["name"] == "gateway-alb-logs" and r["type"].startswith("aws:s3/")
                 and r is not bucket]
     assert len(settings) == 6 and all(r["protect"] is False for r in settings), settings
