@@ -96,7 +96,7 @@ def deployed_outputs(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def first_preview(document: dict[str, Any],
                   outputs: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """``(inputs, outputs)`` by URN as a first preview sends them: what AWS computes is unknown (not an autoname or
-    ``tagsAll``, which the plan decides), and so is a
+    ``tagsAll``, which the plan decides, unless ``tags`` is unknown), and so is a
     (top-level) input whose value comes from it, at any depth of dependency.
 
     Where a value comes from: the resources its ``property_dependencies`` name; "from it": one of their unknown
@@ -136,6 +136,8 @@ def first_preview(document: dict[str, Any],
     preview_outputs: dict[str, dict[str, Any]] = {}
     for urn, resource in resources.items():
         hidden = unknown_keys[urn]
+        if "tags" in hidden:  # the plan merges the provider's default tags into tags: unknown tags, unknown tagsAll
+            hidden.add("tagsAll")
         preview_inputs[urn] = {key: unknown_like(value) if key in hidden else value
                                for key, value in (resource.get("inputs") or {}).items()}
         preview_outputs[urn] = {key: unknown_like(value) if key in hidden else value

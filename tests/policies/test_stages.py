@@ -67,6 +67,19 @@ def test_an_autoname_stays_known_in_a_first_preview_and_so_does_an_input_built_f
     assert user_urn in stacked
 
 
+def test_tags_built_from_an_unknown_make_tags_all_unknown_in_a_first_preview() -> None:
+    """The plan merges the provider's default tags into the resource's own: tagsAll is known only where tags is."""
+    role = res("aws:iam/role:Role", "task", {"assumeRolePolicy": "{}"})
+    arn = deployed_outputs(document([role]))[document([role])["resources"][0]["urn"]]["arn"]
+    tagged = res("aws:s3/bucketV2:BucketV2", "data", {"tags": {"owner": arn}}, property_dependencies={"tags": [role]})
+    plain = res("aws:s3/bucketV2:BucketV2", "logs", {"tags": {"owner": "ml"}})
+    doc = document([role, tagged, plain])
+    analyzed, stacked = first_preview(doc, deployed_outputs(doc))
+    by_name = {r["name"]: r["urn"] for r in doc["resources"]}
+    assert is_unknown(analyzed[by_name["data"]]["tags"]) and is_unknown(stacked[by_name["data"]]["tagsAll"])
+    assert stacked[by_name["logs"]]["tagsAll"] == {"owner": "ml"}
+
+
 @pytest.mark.parametrize(("value", "kind"), [("a", "04da6b54"), (1, "3eeb2bf0"), (True, "1c4a061d"),
                                              ([1], "6a19a0b0"), ({"a": 1}, "dd056dcd")])
 def test_an_unknown_has_the_sentinel_of_its_kind(value: Any, kind: str) -> None:
