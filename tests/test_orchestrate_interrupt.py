@@ -256,20 +256,26 @@ class RecordingRunner:
         return LayerResult(layer, Status.SUCCEEDED, {"same": 1})
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_during_compute_s_image_checks_starts_no_update(signum: int, management_api: Any,  # noqa: F811
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """Before, the full update of compute started after the interrupt (nobody signalled it) and ran to its end."""
-    runner = RecordingRunner(management_api.url)
-    checks = SignalDuringChecks(signum)
+def _interrupted_compute_up(checks: ReleasedEverywhere, endpoint: str) -> tuple[RecordingRunner, str]:
+    """compute's `up` alone, which ``checks`` interrupt: exit 130 and no update run; the runner and the output."""
+    runner = RecordingRunner(endpoint)
     out = io.StringIO()
     code = main(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
                 confirm=lambda prompt: True, images=checks)
     assert code == 130
     assert runner.started == []
+    return runner, out.getvalue()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_compute_s_image_checks_starts_no_update(signum: int, management_api: Any,  # noqa: F811
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Before, the full update of compute started after the interrupt (nobody signalled it) and ran to its end."""
+    checks = SignalDuringChecks(signum)
+    runner, output = _interrupted_compute_up(checks, management_api.url)
     assert not checks.tagged  # nothing written to ECR by a layer reported not run
     assert runner.told == [False]  # told once, to cancel cleanly
-    rows = {layer: row.split("│")[3].strip() for layer, row in summary_rows(out.getvalue()).items()}
+    rows = {layer: row.split("│")[3].strip() for layer, row in summary_rows(output).items()}
     assert rows["compute"].startswith("interrupted (not-run: the run was interrupted during the image checks, before "
                                       "any"), rows  # "release tag was written; ..." on the table's next lines
     assert "Traceback" not in capsys.readouterr().err
@@ -280,15 +286,9 @@ def test_an_interrupt_during_the_release_tagging_says_which_tags_it_wrote(
         signum: int, management_api: Any, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     """Before, the tagging went on through every image after the interrupt, and compute was reported "not run: ... the
     update did not start" although ECR had been written to."""
-    runner = RecordingRunner(management_api.url)
     checks = SignalDuringTagging(signum)
-    out = io.StringIO()
-    code = main(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
-                confirm=lambda prompt: True, images=checks)
-    assert code == 130
-    assert runner.started == []
+    _, output = _interrupted_compute_up(checks, management_api.url)
     assert checks.stopped_before == ["inference", "preprocess", "training"]  # no tag written after the interrupt
-    output = out.getvalue()
     live = [line for line in output.splitlines() if line.startswith("[compute") and "after" in line]
     assert live and "interrupted after" in live[-1] and "FAILED" not in live[-1], live
     assert "1 release tag(s) were written to dev's registry (ml-platform/gateway@sha256:" in " ".join(output.split())
