@@ -10,7 +10,6 @@ turn any failure into 1.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 
 sys.path.insert(0, str(ROOT))
-from shared import venvcheck  # noqa: E402  (standard library only: it runs before .venv exists)
+from shared import forwarding, venvcheck  # noqa: E402  (standard library only: it runs before .venv exists)
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "tests"]
@@ -49,29 +48,6 @@ def _ensure_venv(session: nox.Session) -> None:
         sys.exit(2)
 
 
-def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
-    """Run ``command`` and let it end on its own terms when interrupted: SIGTERM and SIGHUP sent to
-    nox are passed on, and on Ctrl-C (which the child receives too, being in the terminal's process
-    group) nox waits for it instead of killing it as ``subprocess.call`` would -- the command's own
-    cleanup (stopping a local broker, cancelling a running ``pulumi``) and summary then happen."""
-    child = subprocess.Popen(command, cwd=ROOT, env=env)
-
-    def forward(signum: int, frame: object) -> None:
-        if child.poll() is None:
-            child.send_signal(signum)
-
-    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        while True:
-            try:
-                return child.wait()
-            except KeyboardInterrupt:
-                continue  # the child got the same SIGINT; its exit code (130) tells the rest
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 _prepared = False
 """Whether :func:`_prepare` ran in this nox process."""
 
@@ -94,7 +70,7 @@ def _exit_with(session: nox.Session, *args: str, tool: str | None = None) -> Non
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     _prepare(session, env)
     command = [str(VENV / "bin" / tool), *args] if tool else [_python(), *args]
-    code = _run_forwarding_signals(command, env)
+    code = forwarding.run_forwarding_signals(command, ROOT, env)
     if code != 0:
         session.log(f"exit code {code}")
         sys.exit(code)

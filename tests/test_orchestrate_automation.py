@@ -1205,13 +1205,13 @@ def test_every_pulumi_command_of_a_run_starts_in_a_group_of_its_own_with_sighup_
     timeout's SIGTERM) would reach the CLI besides the orchestrator's relay: two signals, "terminate now"
     (pkg/backend/cancellation_scope.go); SIGHUP the CLI does not handle at all. In a group of its own, with SIGHUP
     ignored (Go keeps it ignored), only the relay reaches it; stdin from /dev/null (a background group reading the
-    terminal would be stopped)."""
+    terminal would be stopped), SIGTTOU ignored (so would one writing to it under `stty tostop`)."""
     code, output = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 0, output
     # but the version check before any (check_cli_version: `pulumi version`, which touches no stack)
     calls = [c for c in fake_cli.calls() if c["event"] == "call" and c["args"] != ["version"]]
     assert {c["args"][0] for c in calls} >= {"up", "preview", "stack"}
-    for key in ("sighup_ignored", "own_process_group", "stdin_null"):
+    for key in ("sighup_ignored", "own_process_group", "stdin_null", "sigttou_ignored"):
         assert all(c[key] for c in calls), (key, [c["args"] for c in calls if not c[key]])
 
 

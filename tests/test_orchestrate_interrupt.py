@@ -382,15 +382,31 @@ sys.exit(main(sys.argv[2:], runner=AutomationRunner(policy_config_dir=Path(sys.a
 """
 
 
-@pytest.mark.parametrize("signals", [["SIGTERM"], ["SIGHUP"], ["SIGINT"], ["SIGTERM", "SIGTERM"],
-                                     ["SIGINT", "SIGINT"]], ids="+".join)
-def test_a_signal_to_the_whole_process_group_reaches_pulumi_once_as_a_ctrl_c(signals: list[str],
+_NOX = """\
+import os
+import sys
+from pathlib import Path
+
+from shared.forwarding import run_forwarding_signals
+
+sys.exit(run_forwarding_signals(sys.argv[1:], Path.cwd(), os.environ))
+"""
+
+
+@pytest.mark.parametrize(("signals", "via_nox"), [
+    (["SIGTERM"], False), (["SIGHUP"], False), (["SIGINT"], False), (["SIGTERM", "SIGTERM"], False),
+    (["SIGINT", "SIGINT"], False), (["SIGTERM"], True), (["SIGHUP"], True), (["SIGINT"], True)],
+    ids=lambda value: "+".join(value) if isinstance(value, list) else ("under nox" if value else "alone"))
+def test_a_signal_to_the_whole_process_group_reaches_pulumi_once_as_a_ctrl_c(signals: list[str], via_nox: bool,
                                                                               tmp_path: Any) -> None:
     """The orchestrator, started as a terminal starts a job (a process group, here a session, of its own), runs a
     real `up` through the fake CLI, whose preview hangs; each signal then goes to the whole group, as a terminal's
     Ctrl-C, a closed terminal's SIGHUP or GNU timeout's SIGTERM do. Before, the CLI got the group's signal and the
     relay's SIGINT: two signals, "terminate now" (cancellation_scope.go), and SIGHUP killed it outright. Now it
-    gets one SIGINT and cancels cleanly; only the operator's second Ctrl-C terminates it."""
+    gets one SIGINT and cancels cleanly; only the operator's second Ctrl-C terminates it. Under nox (its forwarding,
+    shared.forwarding) a SIGTERM/SIGHUP reaches the orchestrator twice, a millisecond apart: the second arrived while
+    the first was being handled, and its exception kept the runner from ever being told (pulumi got no signal and
+    the layer's update started after the hang-up)."""
     import json
     import sys
 
@@ -415,10 +431,11 @@ def test_a_signal_to_the_whole_process_group_reaches_pulumi_once_as_a_ctrl_c(sig
     def up_events() -> list[str]:  # of the update's preview: the first command that takes FAKE_PULUMI_DELAY
         return [e["event"] for e in events() if e["args"][:1] in (["preview"], ["up"])]
 
-    orchestrator = subprocess.Popen(
-        [sys.executable, "-c", _ORCHESTRATOR, str(tmp_path / "policy-config"), "up", "dev", "--yes", "--local-state",
-         "--layers", "network", "--exact"], cwd=REPO_ROOT, env=environ, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-c", _ORCHESTRATOR, str(tmp_path / "policy-config"), "up", "dev", "--yes",
+               "--local-state", "--layers", "network", "--exact"]
+    orchestrator = subprocess.Popen([sys.executable, "-c", _NOX, *command] if via_nox else command, cwd=REPO_ROOT,
+                                    env=environ, start_new_session=True, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         while "cancellable" not in up_events() and orchestrator.poll() is None and time.monotonic() < deadline:
@@ -454,3 +471,27 @@ def test_a_ctrl_c_during_the_checks_before_any_layer_ends_the_run_without_a_trac
                 images=ReleasedEverywhere())
     assert code == 130 and runner.started == []
     assert "interrupted before any layer ran: nothing was changed" in capsys.readouterr().err
+
+
+def test_a_sigterm_or_sighup_after_the_first_interrupt_raises_nothing() -> None:
+    """The second copy of a group-wide signal (nox passes it on a millisecond later) arrives while the first is being
+    handled: raised there, it would escape before the runner was told. Every Ctrl-C raises (a second: "stop now")."""
+    from shared.orchestrate.cli import _signals_interrupt
+    from shared.orchestrate.model import RunInterrupted
+
+    with _signals_interrupt():
+        handler = signal.getsignal(signal.SIGTERM)
+        ctrl_c = signal.getsignal(signal.SIGINT)
+        assert callable(handler) and callable(ctrl_c)
+        with pytest.raises(RunInterrupted):
+            handler(signal.SIGTERM, None)
+        handler(signal.SIGTERM, None)
+        handler(signal.SIGHUP, None)
+        for _ in range(2):
+            with pytest.raises(KeyboardInterrupt):
+                ctrl_c(signal.SIGINT, None)
+    with _signals_interrupt():  # after a Ctrl-C, a hang-up is no second request either
+        with pytest.raises(KeyboardInterrupt):
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # type: ignore[operator]
+        signal.getsignal(signal.SIGHUP)(signal.SIGHUP, None)  # type: ignore[operator]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

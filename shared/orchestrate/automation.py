@@ -130,12 +130,17 @@ def require_cli(which: Callable[[str], str | None] = shutil.which) -> str:
 INTERRUPTED_MARKER = "interrupted"
 
 #: what the shim's Python runs before it becomes the CLI (``sys.argv[1]``: the marker; ``[2]``: the CLI; the rest its
-#: arguments). The relay's SIGINT before the ``exec`` ends it quietly (a handled signal is reset by ``exec``). Python
-#: ignores SIGPIPE and SIGXFSZ at start and ``exec`` keeps ignored signals ignored: put back.
+#: arguments). SIGINT takes its default action: the relay's SIGINT ends the shim at any instant up to the ``exec``,
+#: where a Python handler's would be lost in the instant between the marker check and the ``exec`` (the CLI never
+#: told). SIGTTOU ignored: a write to the terminal from this background group (``pulumi version``, whose stderr the
+#: Automation API leaves on the terminal) is then let through where ``stty tostop`` would stop the process (and the
+#: run) for good; the CLI does not handle it, so it stays ignored. Python ignores SIGPIPE and SIGXFSZ at start and
+#: ``exec`` keeps ignored signals ignored: put back.
 _SHIM_START = """\
 import os, signal, sys
-signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+signal.signal(signal.SIGINT, signal.SIG_DFL)
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
 for name in ("SIGPIPE", "SIGXFSZ"):
     signal.signal(getattr(signal, name), signal.SIG_DFL)
 os.setpgid(0, 0)
@@ -161,8 +166,11 @@ def pulumi_shim(cli: str, root: Path, python: str = sys.executable) -> Path:
     (SIGTTIN); the Automation API's commands never read it.
 
     A ``pulumi`` started after the interrupt (its layer had checked just before) finds :data:`INTERRUPTED_MARKER` and
-    exits 130 without starting; the chain (``sh``, then Python through ``bin/pulumi-start``, then the CLI) keeps one
-    pid, named ``pulumi...`` at each step, so the relay finds it at any of them (:func:`pulumi_children`).
+    exits 130 without starting. The chain (``sh``, then Python through ``bin/pulumi-start``, then the CLI) keeps one
+    pid; on Linux it is named ``pulumi...`` at each step, so the relay finds it at any of them
+    (:func:`pulumi_children`). On macOS ``ps`` names the first two steps after their interpreters: the relay finds the
+    CLI alone and the marker stops a shim that had not checked it yet; one between its check and its ``exec`` in the
+    instant the relay looks is missed there.
     """
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)

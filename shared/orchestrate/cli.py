@@ -113,19 +113,34 @@ def _ask_on_terminal(prompt: str) -> bool:
 
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP sent to this process (nox passes on those it gets) interrupt the run like Ctrl-C, as
-    :class:`RunInterrupted`; the runner relays the interrupt to the ``pulumi`` processes, which run in process groups
-    of their own (automation.pulumi_shim). A cancelled GitHub job signals the step's shell, which does not pass it
-    on: an update killed mid-way (README). Only in the main thread (where Python delivers signals)."""
+    """SIGTERM and SIGHUP sent to this process interrupt the run like Ctrl-C, as :class:`RunInterrupted`; the runner
+    relays the interrupt to the ``pulumi`` processes, which run in process groups of their own
+    (automation.pulumi_shim). Only the first interrupt of any kind raises from a SIGTERM/SIGHUP: one sent to the whole
+    process group arrives twice (nox passes on what it gets, shared.forwarding), the second while the first is being
+    handled, where an exception would stop the runner from ever being told. Every Ctrl-C raises (a second is the
+    operator's "stop now"). A cancelled GitHub job signals the step's shell, which does not pass it on: an update killed
+    mid-way (README). Only in the main thread (where Python delivers signals)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    seen = False
 
     def interrupt(signum: int, frame: object) -> None:
+        nonlocal seen
+        if seen:
+            return
+        seen = True
         raise RunInterrupted(signal.Signals(signum).name)
 
-    # A signal ignored at start stays ignored (`nohup nox -s up ...`: the run outlives the session on purpose).
-    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)
+    def ctrl_c(signum: int, frame: object) -> None:
+        nonlocal seen
+        seen = True
+        raise KeyboardInterrupt
+
+    # A signal ignored at start stays ignored (`nohup nox -s up ...`: the run outlives the session on purpose; a job
+    # started in the background by a non-interactive shell ignores Ctrl-C).
+    handlers = {signal.SIGTERM: interrupt, signal.SIGHUP: interrupt, signal.SIGINT: ctrl_c}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()
                 if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield

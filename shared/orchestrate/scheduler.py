@@ -85,16 +85,16 @@ class Interruption:
     def record(self, error: KeyboardInterrupt, running: list[str]) -> None:
         first = not self.interrupted
         self.interrupted = True
+        # The runner first, before anything slower: a layer between two pulumi commands (compute's image checks, a
+        # preview before its up) starts no further one, and the runner relays the first interrupt to the running
+        # pulumi processes, which get no signal themselves (a process group of their own). A second Ctrl-C is the
+        # operator's "stop now", which the CLI takes a second SIGINT for (pkg/backend/cancellation_scope.go), as in a
+        # terminal; a second SIGTERM/SIGHUP is not (nox passes on what it gets: one group-wide signal arrives twice).
+        self._runner.interrupt(terminate=not first and not isinstance(error, RunInterrupted))
         if first:
             for layer in running:
                 self._progress.line(layer, "interrupted: waiting for pulumi to cancel cleanly (state stays consistent; "
                                            "Ctrl-C again stops it at once, leaving its stack to repair)")
-        # Every time: a layer between two pulumi commands (compute's image checks, a preview before its up) starts no
-        # further one; the runner relays the first interrupt to the running pulumi processes, which get no signal
-        # themselves (a process group of their own). A second Ctrl-C is the operator's "stop now", which the CLI
-        # takes a second SIGINT for (pkg/backend/cancellation_scope.go), as in a terminal; a second SIGTERM/SIGHUP is
-        # not (nox passes on what it gets: one group-wide signal arrives twice).
-        self._runner.interrupt(terminate=not first and not isinstance(error, RunInterrupted))
 
 
 def execute(plan: Plan, env: EnvConfig, operation: Operation, runner: LayerRunner, progress: Progress, *,
