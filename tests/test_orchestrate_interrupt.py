@@ -491,7 +491,9 @@ def test_a_sigterm_or_sighup_after_the_first_interrupt_raises_nothing() -> None:
             with pytest.raises(KeyboardInterrupt):
                 ctrl_c(signal.SIGINT, None)
     with _signals_interrupt():  # after a Ctrl-C, a hang-up is no second request either
+        ctrl_c, hang_up = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGHUP)
+        assert callable(ctrl_c) and callable(hang_up)
         with pytest.raises(KeyboardInterrupt):
-            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # type: ignore[operator]
-        signal.getsignal(signal.SIGHUP)(signal.SIGHUP, None)  # type: ignore[operator]
+            ctrl_c(signal.SIGINT, None)
+        hang_up(signal.SIGHUP, None)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
