@@ -30,8 +30,12 @@ def target_group_resource_name(service: str) -> str:
     return f"{service}-tasks"
 
 
+#: what names a bucket as a load balancer's access-log bucket
+ALB_LOG_BUCKET_MARK = "-alb-logs-"
+
+
 def access_log_bucket_candidate(env_name: str, service: str, account_id: str) -> str:
-    return f"ml-{env_name}-{service}-alb-logs-{account_id}"
+    return f"ml-{env_name}-{service}{ALB_LOG_BUCKET_MARK}{account_id}"
 
 
 def access_log_bucket_owners(env_name: str, services: Iterable[str], account_id: str) -> dict[str, str]:

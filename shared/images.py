@@ -999,12 +999,15 @@ def held_buckets(env: EnvConfig, buckets: Iterable[str], clients: ClientFactory)
     held = []
     for name in sorted(set(buckets)):
         try:
-            page = s3.list_object_versions(Bucket=name, MaxKeys=1)
+            # ExpectedBucketOwner: a name another account holds now is not read (403 instead)
+            page = s3.list_object_versions(Bucket=name, MaxKeys=1, ExpectedBucketOwner=env.account_id)
         except aws_errors() as error:
-            if aws_error_code(error) == "NoSuchBucket":
+            code = aws_error_code(error)
+            if code == "NoSuchBucket":
                 continue
-            raise AwsAccessError(f"{env.name}: S3 ListObjectVersions of {name} failed ({error}); the caller needs "
-                                 "s3:ListBucketVersions on the env's buckets") from None
+            need = (": the caller needs s3:ListBucketVersions on the env's buckets, and the bucket must be the env "
+                    f"account's ({env.account_id})") if code in ("AccessDenied", "403") else ""
+            raise AwsAccessError(f"{env.name}: S3 ListObjectVersions of {name} failed ({error}){need}") from None
         if page.get("Versions") or page.get("DeleteMarkers"):
             held.append(HeldBucket(name))
     return held

@@ -114,8 +114,10 @@ def _tag(ecr: Any, service: str, repository: str, reference: str, detail: Mappin
     try:
         ecr.put_image(**request)
     except Exception as error:
-        # Tagged meanwhile by another run: the same tag on the same digest is the wanted state.
-        if aws_error_code(error) != "ImageAlreadyExistsException":
+        # Tagged meanwhile by another run: the same tag on the same digest is the wanted state. compute's repositories
+        # have immutable tags, where ECR may answer ImageTagAlreadyExistsException instead (aws/containers-roadmap
+        # #2179); the tag names the digest (release_tag), so it is this image's all the same.
+        if aws_error_code(error) not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
             raise
     return TagResult(service, repository, reference, digest, tag, "tagged")
 
@@ -137,8 +139,9 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
     to expire the linux/amd64 manifest a task pulls through the index, whatever ECR's lifecycle evaluation
     makes of references (community reports differ; a release tag on each settles it).
 
-    ``stop`` is asked before each image (and each manifest of an index) is looked at: once it answers True nothing
-    more is read or written, and the results so far come back (an interrupted ``up``,
+    ``stop`` is asked before each image is looked at (an index is tagged with all its manifests, or not at all: one
+    left untagged would be the untagged rule's to expire): once it answers True nothing more is read or written, and
+    the results so far come back (an interrupted ``up``,
     shared.orchestrate.images.ImageGatedRunner, writes no tag after the interrupt and says which it wrote before).
     """
     results: list[TagResult] = []
@@ -153,9 +156,7 @@ def tag_release(ecr: Any, images: Mapping[str, str], *, check: bool = False,
             continue
         image = _manifest(ecr, repository, str(detail["imageDigest"]))
         results.append(_tag(ecr, service, repository, reference, detail, check, image))
-        for child in _children(image):
-            if stopped():
-                return results
+        for child in _children(image):  # not stopped half-way: an untagged platform manifest may expire
             child_detail = _describe(ecr, repository, child)
             results.append(TagResult(service, repository, child, None, None, "missing") if child_detail is None
                            else _tag(ecr, service, repository, child, child_detail, check))

@@ -652,7 +652,23 @@ def test_a_bucket_the_state_keeps_without_force_destroy_holding_logs_stops_the_d
     assert f"buckets: without force_destroy, not empty: {name} holds objects; `aws s3 rm s3://{name} --recursive" \
         in said
     assert "nothing of compute was deleted: S3 refuses to delete a bucket that holds objects (BucketNotEmpty)" in said
-    assert "`nox -s up -- dev` stores it" in said
+    assert "`nox -s up -- dev --layers compute --exact` stores it" in said
+    # emptied while the ALB runs, it would hold a new log by the time the destroy reaches it
+    assert "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery" in said
+
+
+def test_a_bucket_refusal_comes_before_the_repositories_one_whose_emptying_the_up_it_asks_for_would_fail(
+        moto_aws: None) -> None:
+    """Both would refuse: emptying the repositories first (the other refusal's advice) would leave the `up` that
+    stores force_destroy without its released images."""
+    dev = load_env("dev")
+    create_repositories(dev, list(dev.release.images))
+    push_image(dev, "inference", dev.release.images["inference"])
+    code, output = destroy("dev", UnforcedRecorder(buckets=[alb_log_bucket(dev, holding=True)]),
+                           AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    said = " ".join(output.replace("│", " ").split())
+    assert "`nox -s up -- dev --layers compute --exact` stores it" in said and "holds 1 image(s)" not in said
 
 
 def test_an_unprotected_prod_s_buckets_holding_objects_stop_its_destroy_and_are_not_forced(moto_aws: None) -> None:
@@ -664,6 +680,7 @@ def test_an_unprotected_prod_s_buckets_holding_objects_stop_its_destroy_and_are_
     assert code == 1, output
     said = " ".join(output.replace("│", " ").split())
     assert "prod protects state, so they keep their objects" in said and "nox -s up" not in said
+    assert "access_logs.s3.enabled,Value=false" in said
 
 
 @pytest.mark.parametrize("bucket", ["empty", "gone"])

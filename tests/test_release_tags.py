@@ -134,10 +134,23 @@ def test_once_stop_answers_true_no_further_image_is_tagged(ecr: Any) -> None:
     results = tag_release(ecr, {"gateway": gateway, "inference": inference}, stop=lambda: len(puts) >= 1)
     assert [(r.service, r.action) for r in results] == [("gateway", "tagged")]
     assert tags(ecr, "inference", inference) == []
-    # within an index too: the index tagged, its manifests not once stop says so
+    # an index is tagged whole: a platform manifest left untagged would be the untagged lifecycle rule's to expire
     results = tag_release(ecr, {"inference": index}, stop=lambda: len(puts) >= 2)
-    assert [(r.digest, r.action) for r in results] == [(index, "tagged")]
-    assert tags(ecr, "inference", amd64) == [] and tags(ecr, "inference", arm64) == []
+    assert [(r.digest, r.action) for r in results] == [(index, "tagged"), (amd64, "tagged"), (arm64, "tagged")]
+
+
+def test_a_tag_an_immutable_repository_already_holds_on_the_same_digest_is_the_wanted_state(ecr: Any) -> None:
+    """Two runs tagging at once: on compute's immutable repositories ECR may answer ImageTagAlreadyExistsException to
+    the second (aws/containers-roadmap #2179); the tag names the digest, so it is this image's."""
+    from botocore.exceptions import ClientError
+
+    gateway = push(ecr, "gateway", "g")
+
+    def already(**kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "ImageTagAlreadyExistsException", "Message": "tag exists"}}, "PutImage")
+
+    ecr.meta.events.register("before-call.ecr.PutImage", already)
+    assert [(r.service, r.action) for r in tag_release(ecr, {"gateway": gateway})] == [("gateway", "tagged")]
 
 
 def write_env(env_dir: Any, name: str, account: str, images: dict[str, str]) -> None:

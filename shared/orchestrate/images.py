@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shared.envs import EnvConfig, env_path, is_digest
 from shared.errors import ConfigError, PlatformError, display_path, raise_all
 from shared.fargate import IMAGE_PLATFORM
+from shared.gateway_names import ALB_LOG_BUCKET_MARK
 from shared.images import (
     ClientFactory,
     ForeignRepository,
@@ -339,13 +340,19 @@ class ImageGatedRunner:
         for bucket in held:
             on_output(f"buckets: without force_destroy, not empty: {bucket.describe(env)}")
         listed = ", ".join(bucket.bucket for bucket in held)
+        # ELB delivers access logs every 5 minutes for as long as the load balancer runs (ELB guide, "Access log
+        # files"): a log bucket emptied while it runs holds objects again by the time the destroy reaches it.
+        logs = [bucket.bucket for bucket in held if ALB_LOG_BUCKET_MARK in bucket.bucket]
+        stop_logs = (" (an ALB's access-log bucket only once its load balancer stopped writing to it: `aws elbv2 "
+                     "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
+                     "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery)") if logs else ""
         if env.protect:
             how = (f"{env.name} protects state, so they keep their objects (access logs are audit evidence, models "
-                   "are trained data): copy what must be kept, empty them (above)")
+                   f"are trained data): copy what must be kept, empty them (above){stop_logs}")
         else:
             how = (f"{env.name} does not protect state, so its program sets force_destroy on them, but compute's state "
-                   f"was written before: `nox -s up -- {env.name}` stores it (the provider applies "
-                   "the flag only from the state), or empty them (above)")
+                   f"was written before: `nox -s up -- {env.name} --layers compute --exact` stores it (the provider "
+                   f"applies the flag only from the state), or empty them (above){stop_logs}")
         return LayerResult(LAYER, Status.FAILED, detail=(
             f"nothing of {LAYER} was deleted: S3 refuses to delete a bucket that holds objects (BucketNotEmpty) and "
             f"compute's state records no force_destroy for {listed}. {how}, then run `nox -s destroy -- {env.name}` "
@@ -470,7 +477,8 @@ class ImageGatedRunner:
 
     def run(self, layer: str, env: EnvConfig, operation: Operation, on_output: OutputSink) -> LayerResult:
         if self._gates_destroy(layer, operation):
-            return (self._held_refusal(env, on_output) or self._bucket_refusal(env, on_output)
+            # The buckets first: the `up` their refusal may ask for needs the images the other asks to delete.
+            return (self._bucket_refusal(env, on_output) or self._held_refusal(env, on_output)
                     or self.inner.run(layer, env, operation, on_output))
         if layer == LAYER and operation.action is Action.PREVIEW:
             said = self._preview_notes(env, on_output)
