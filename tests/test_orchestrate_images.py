@@ -704,6 +704,28 @@ def test_a_protected_compute_s_refusal_says_its_buckets_must_be_emptied_once_rel
     err = " ".join(capsys.readouterr().err.split())
     assert ("compute's S3 buckets (the ALB's access logs, the models) have no force_destroy there: once released, the "
             "destroy still stops before deleting anything while one holds objects") in err
+    assert "deletion_protection.enabled" not in err  # prod has no public gateway
+
+
+def test_a_protected_public_gateway_s_refusal_says_its_load_balancer_s_deletion_protection_must_be_lifted(
+        moto_aws: None, capsys: pytest.CaptureFixture[str], edit_env: Any) -> None:
+    """AWS's own deletion protection (enable_deletion_protection where the env protects state) survives releasing the
+    state's protect: the destroy would delete the services, then stop at DeleteLoadBalancer (OperationNotPermitted)."""
+    def gateway_on(data: dict[str, Any]) -> None:
+        data["compute"].update(public_gateway=True,
+                               certificate_arn=f"arn:aws:acm:{data['region']}:{data['account_id']}:certificate/one")
+
+    edit_env("prod", gateway_on)
+
+    class Protected(Recorder):
+        def protected_urns(self, layer: str, env: EnvConfig) -> list[str]:
+            return [f"urn:pulumi:prod::{layer}::aws:s3/bucket:Bucket::gateway-alb-logs"] if layer == "compute" else []
+
+    code, _ = destroy("prod", Protected(), AwsImageChecks(MotoAccounts()))
+    assert code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "load balancer has AWS deletion protection there: turn it off (`aws elbv2 modify-load-balancer-attributes" \
+        in err and "Key=deletion_protection.enabled,Value=false" in err
 
 
 # -- end to end: the real runner, the fake `pulumi` CLI, moto ----------------------------------------------

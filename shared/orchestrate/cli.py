@@ -776,6 +776,13 @@ def check_destroy_protect(plan: Plan, operation: Operation, env: EnvConfig,
     buckets = (" compute's S3 buckets (the ALB's access logs, the models) have no force_destroy there: once released, "
                "the destroy still stops before deleting anything while one holds objects, until they are emptied."
                if "compute" in held else "")
+    if "compute" in held and env.compute.public_gateway:
+        # enable_deletion_protection=protect (shared.components.gateway): AWS's own flag, which no state release lifts;
+        # the provider's delete only calls DeleteLoadBalancer, which refuses while it is on (OperationNotPermitted)
+        buckets += (" The public gateway's load balancer has AWS deletion protection there: turn it off (`aws elbv2 "
+                    "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
+                    "Key=deletion_protection.enabled,Value=false`), or the destroy stops at it after deleting the "
+                    "services.")
     raise ProtectedStateError(
         f"destroy {env.name}: nothing was deleted: the state of {', '.join(held)} marks resources protect (the "
         f"stateful ones, deployed while protect_stateful was on), and a destroy stopped there would already have "
