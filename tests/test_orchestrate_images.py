@@ -693,15 +693,20 @@ def test_an_empty_or_deleted_bucket_without_force_destroy_lets_the_destroy_run(m
     assert runner.runs[0][0] == "compute" and len(runner.runs) == 6
 
 
-def test_a_protected_compute_s_refusal_says_its_buckets_must_be_emptied_once_released(
-        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+def protected_prod_destroy_refusal(capsys: pytest.CaptureFixture[str]) -> str:
+    """prod's destroy, compute's state protecting the ALB's log bucket: refused before any layer; what it says."""
     class Protected(Recorder):
         def protected_urns(self, layer: str, env: EnvConfig) -> list[str]:
             return [f"urn:pulumi:prod::{layer}::aws:s3/bucket:Bucket::gateway-alb-logs"] if layer == "compute" else []
 
     code, _ = destroy("prod", Protected(), AwsImageChecks(MotoAccounts()))
     assert code == 1
-    err = " ".join(capsys.readouterr().err.split())
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_a_protected_compute_s_refusal_says_its_buckets_must_be_emptied_once_released(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    err = protected_prod_destroy_refusal(capsys)
     assert ("compute's S3 buckets (the ALB's access logs, the models) have no force_destroy there: once released, the "
             "destroy still stops before deleting anything while one holds objects") in err
     assert "deletion_protection.enabled" not in err  # prod has no public gateway
@@ -716,14 +721,7 @@ def test_a_protected_public_gateway_s_refusal_says_its_load_balancer_s_deletion_
                                certificate_arn=f"arn:aws:acm:{data['region']}:{data['account_id']}:certificate/one")
 
     edit_env("prod", gateway_on)
-
-    class Protected(Recorder):
-        def protected_urns(self, layer: str, env: EnvConfig) -> list[str]:
-            return [f"urn:pulumi:prod::{layer}::aws:s3/bucket:Bucket::gateway-alb-logs"] if layer == "compute" else []
-
-    code, _ = destroy("prod", Protected(), AwsImageChecks(MotoAccounts()))
-    assert code == 1
-    err = " ".join(capsys.readouterr().err.split())
+    err = protected_prod_destroy_refusal(capsys)
     assert "load balancer has AWS deletion protection there: turn it off (`aws elbv2 modify-load-balancer-attributes" \
         in err and "Key=deletion_protection.enabled,Value=false" in err
 
