@@ -14,6 +14,7 @@ import json
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -305,7 +306,25 @@ def test_a_fetch_that_wants_credentials_fails_without_a_prompt_and_one_that_hang
         git(repo["root"], "remote", "set-url", "origin", f"http://deployer:s3cret@127.0.0.1:{port}/repo.git")
         monkeypatch.setattr(commits, "FETCH_TIMEOUT", 1)
         [note] = check_commits("dev", "up", deployed, checkout)
+        # git's helper (git-remote-http, waiting on the socket) went with it: the whole session was killed
+        deadline = time.monotonic() + 5
+        while _processes_naming(f"127.0.0.1:{port}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_naming(f"127.0.0.1:{port}") == []
     assert "`git fetch` did not finish within 1 s" in note and "s3cret" not in note, note
+
+
+def _processes_naming(text: str) -> list[int]:
+    """The live processes whose command line holds ``text`` (Linux's /proc; none elsewhere)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if text.encode() in (entry / "cmdline").read_bytes() and \
+                    not (entry / "status").read_text().split("State:")[1].strip().startswith("Z"):
+                found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found
 
 
 # -- git that cannot read the checkout --------------------------------------------------------------------------------

@@ -27,9 +27,11 @@ Promotion), each a new commit that contains the one deployed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -136,13 +138,22 @@ class Checkout:
         """``git -C root args``, bounded by ``timeout`` and never waiting for input; GitUnavailable when it cannot be
         run or does not finish."""
         try:
-            return subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, text=True, check=False,
-                                  stdin=subprocess.DEVNULL, env={**os.environ, **NON_INTERACTIVE}, timeout=timeout,
-                                  start_new_session=True)  # no controlling terminal: ssh cannot ask either
+            process = subprocess.Popen(["git", "-C", str(self.root), *args], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                                       env={**os.environ, **NON_INTERACTIVE},
+                                       start_new_session=True)  # no controlling terminal: ssh cannot ask either
         except OSError as error:  # no git on PATH
             raise GitUnavailable(f"git could not be run: {error}") from error
+        try:
+            out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as error:
+            # the whole session: a fetch's ssh or git-remote-https too, which would live on after git
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a helper outside the session holding the pipes
+                process.communicate(timeout=5)
             raise GitUnavailable(f"`git {args[0]}` did not finish within {timeout:g} s") from error
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
     def _answer(self, found: subprocess.CompletedProcess[str]) -> bool:
         """A yes/no git command's answer (exit 0: yes, 1: no); GitUnavailable with git's error for anything else."""
