@@ -151,7 +151,7 @@ os.execv(sys.argv[2], sys.argv[2:])
 """
 
 
-def pulumi_shim(cli: str, root: Path, python: str = sys.executable) -> Path:
+def pulumi_shim(cli: str, root: Path) -> Path:
     """``root``, holding a ``bin/pulumi`` that starts ``cli`` in a process group of its own, with SIGHUP ignored and
     stdin from /dev/null; the runner's ``pulumi`` commands go through it (``auto.PulumiCommand(root=...)``).
 
@@ -177,7 +177,7 @@ def pulumi_shim(cli: str, root: Path, python: str = sys.executable) -> Path:
     start = bin_dir / "pulumi-start"  # the interpreter under a name the relay matches (the kernel names a process
     with contextlib.suppress(FileNotFoundError):  # after the file it executes)
         start.unlink()
-    start.symlink_to(python)
+    start.symlink_to(sys.executable)
     (root / "start.py").write_text(_SHIM_START, encoding="utf-8")
     shim = bin_dir / "pulumi"
     shim.write_text("#!/bin/sh\n# shared.orchestrate.automation.pulumi_shim\ntrap '' HUP\n"

@@ -773,20 +773,20 @@ def check_destroy_protect(plan: Plan, operation: Operation, env: EnvConfig,
                      f"'{urns[0]}'`)")
     # Released, a protected env's S3 buckets still have no force_destroy (shared.components.gateway, .artifacts): the
     # destroy then stops before compute's first delete while one holds objects (ImageGatedRunner._bucket_refusal).
-    buckets = (" compute's S3 buckets (the ALB's access logs, the models) have no force_destroy there: once released, "
-               "the destroy still stops before deleting anything while one holds objects, until they are emptied."
-               if "compute" in held else "")
+    extra = (" compute's S3 buckets (the ALB's access logs, the models) have no force_destroy there: once released, "
+             "the destroy still stops before deleting anything while one holds objects, until they are emptied."
+             if "compute" in held else "")
     if "compute" in held and env.compute.public_gateway:
         # enable_deletion_protection=protect (shared.components.gateway): AWS's own flag, which no state release lifts;
         # the provider's delete only calls DeleteLoadBalancer, which refuses while it is on (OperationNotPermitted)
-        buckets += (" The public gateway's load balancer has AWS deletion protection there: turn it off (`aws elbv2 "
-                    "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
-                    "Key=deletion_protection.enabled,Value=false`), or the destroy stops at it after deleting the "
-                    "services.")
+        extra += (" The public gateway's load balancer has AWS deletion protection there: turn it off (`aws elbv2 "
+                  "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
+                  "Key=deletion_protection.enabled,Value=false`), or the destroy stops at it after deleting the "
+                  "services.")
     raise ProtectedStateError(
         f"destroy {env.name}: nothing was deleted: the state of {', '.join(held)} marks resources protect (the "
         f"stateful ones, deployed while protect_stateful was on), and a destroy stopped there would already have "
-        f"deleted the layers that run before or beside it.{buckets} To destroy them on purpose, release them first, "
+        f"deleted the layers that run before or beside it.{extra} To destroy them on purpose, release them first, "
         "then run the destroy again:\n" + "\n".join(lines))
 
 

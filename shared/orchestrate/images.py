@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from shared.envs import EnvConfig, env_path, is_digest
 from shared.errors import ConfigError, PlatformError, display_path, raise_all
@@ -289,15 +289,19 @@ class ImageGatedRunner:
     def stack_exists(self, layer: str, env: EnvConfig) -> bool:
         return self.inner.stack_exists(layer, env)
 
+    def _inner_answer(self, name: str, layer: str, env: EnvConfig) -> Any:
+        """The inner runner's answer to its ``name`` question about ``layer``'s state (an :class:`AutomationRunner`
+        method), None where the inner runner cannot tell (a test's runner without it)."""
+        found = getattr(self.inner, name, None)
+        return found(layer, env) if found is not None else None
+
     def holds_resources(self, layer: str, env: EnvConfig) -> bool | None:
-        """The inner runner's answer (:meth:`AutomationRunner.holds_resources`), None when it cannot tell."""
-        holds = getattr(self.inner, "holds_resources", None)
-        return holds(layer, env) if holds is not None else None
+        """:meth:`AutomationRunner.holds_resources` (None: cannot tell)."""
+        return cast("bool | None", self._inner_answer("holds_resources", layer, env))
 
     def state_broker_ids(self, layer: str, env: EnvConfig) -> list[str] | None:
-        """The inner runner's answer (:meth:`AutomationRunner.state_broker_ids`), None when it cannot tell."""
-        found = getattr(self.inner, "state_broker_ids", None)
-        return found(layer, env) if found is not None else None
+        """:meth:`AutomationRunner.state_broker_ids` (None: cannot tell)."""
+        return cast("list[str] | None", self._inner_answer("state_broker_ids", layer, env))
 
     def program_environment(self, values: Mapping[str, str]) -> None:
         """Handed to the inner runner (:meth:`AutomationRunner.program_environment`), where it takes them."""
@@ -306,19 +310,16 @@ class ImageGatedRunner:
             hand_over(values)
 
     def app_mesh_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
-        """The inner runner's answer (:meth:`AutomationRunner.app_mesh_urns`), None when it cannot tell."""
-        found = getattr(self.inner, "app_mesh_urns", None)
-        return found(layer, env) if found is not None else None
+        """:meth:`AutomationRunner.app_mesh_urns` (None: cannot tell)."""
+        return cast("list[str] | None", self._inner_answer("app_mesh_urns", layer, env))
 
     def protected_urns(self, layer: str, env: EnvConfig) -> list[str] | None:
-        """The inner runner's answer (:meth:`AutomationRunner.protected_urns`), None when it cannot tell."""
-        protected = getattr(self.inner, "protected_urns", None)
-        return protected(layer, env) if protected is not None else None
+        """:meth:`AutomationRunner.protected_urns` (None: cannot tell)."""
+        return cast("list[str] | None", self._inner_answer("protected_urns", layer, env))
 
     def unforced_buckets(self, layer: str, env: EnvConfig) -> list[str] | None:
-        """The inner runner's answer (:meth:`AutomationRunner.unforced_buckets`), None when it cannot tell."""
-        found = getattr(self.inner, "unforced_buckets", None)
-        return found(layer, env) if found is not None else None
+        """:meth:`AutomationRunner.unforced_buckets` (None: cannot tell)."""
+        return cast("list[str] | None", self._inner_answer("unforced_buckets", layer, env))
 
     def _bucket_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
         """FAILED, before anything of compute is deleted, when a bucket its state records without ``force_destroy``
