@@ -33,7 +33,7 @@ from shared.orchestrate.automation import (
 from shared.orchestrate.cli import main
 from shared.orchestrate.policy_config import write_pack_configs
 from shared.orchestrate.reach import endpoint_layer
-from shared.orchestrate.report import redact_stream
+from shared.orchestrate.report import mask_url_credentials, redact_stream
 from shared.policy_catalog import PACKS, rules_of_pack
 from shared.workflows import pulumi_version
 from tests.aws_helpers import ReleasedEverywhere
@@ -242,6 +242,13 @@ def test_the_live_output_carries_no_url_credentials_nor_this_runs_secret_variabl
     assert code == 1, output
     assert "s3cret-pw" not in output
     assert "[discovery] " in output and "amqps://[redacted]@b-1.mq.example.com: no such host" in output
+
+
+def test_a_urls_credentials_are_masked_whether_a_user_and_password_or_a_token_alone() -> None:
+    line = "fatal: could not read Password for 'https://ghp_t0ken@github.com': x; amqps://ml:pw@b-1.mq:5671 https://h/p@x"
+    assert mask_url_credentials(line) == ("fatal: could not read Password for 'https://[redacted]@github.com': x; "
+                                          "amqps://[redacted]@b-1.mq:5671 https://h/p@x")
+    assert redact_stream(line, {}) == mask_url_credentials(line)
 
 
 def test_the_live_output_keeps_resource_types_and_hides_secret_variable_values() -> None:

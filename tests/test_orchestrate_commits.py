@@ -296,6 +296,10 @@ def test_a_fetch_that_wants_credentials_fails_without_a_prompt_and_one_that_hang
         git(repo["root"], "remote", "add", "origin", f"http://127.0.0.1:{server.server_port}/repo.git")
         [note] = check_commits("dev", "up", deployed, checkout)
         assert "terminal prompts disabled" in note and "organization/compute/dev (0123456789ab)" in note, note
+        # a token as the URL's user (as GitHub takes one): git asks for the password, naming the URL
+        git(repo["root"], "remote", "set-url", "origin", f"http://ghp_t0ken@127.0.0.1:{server.server_port}/repo.git")
+        [note] = check_commits("dev", "up", deployed, checkout)
+        assert "http://[redacted]@127.0.0.1" in note and "ghp_t0ken" not in note, note
     finally:
         server.shutdown()
         server.server_close()

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import PlatformError
+from shared.orchestrate.report import mask_url_credentials
 
 #: the metadata key of an update's commit (pulumi/pulumi pkg/backend/updates.go: GitHead)
 GIT_HEAD = "git.head"
@@ -125,7 +126,7 @@ def _first_error(output: str) -> str:
     """git's first line of ``output`` (its ``fatal:``/``error:`` line), a URL's credentials masked (an ``origin`` with
     a token in it)."""
     line = next((line.strip() for line in output.splitlines() if line.strip()), "")
-    return re.sub(r"(\w+://)[^/@\s]+@", r"\1***@", line) or "no message"
+    return mask_url_credentials(line) or "no message"
 
 
 class Checkout:

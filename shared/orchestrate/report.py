@@ -66,7 +66,8 @@ _SECRET_ASSIGNMENT = re.compile(
 # "Common Errors"): a CamelCase name of two words or more, then a sentence, which is no assignment.
 _AWS_ERROR_CODE = re.compile(r"(?:[A-Z][a-z0-9]*){2,}:\s+")
 _SENTENCE_START = re.compile(r"[A-Z][a-z]*\s+\w")
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]+@", re.IGNORECASE)
+# A URL's userinfo, "user:password@" and a token alone as the user ("https://<token>@github.com", as git accepts)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
 _CIPHERTEXT = re.compile(r"\bv1:[A-Za-z0-9+/=]{8,}:[A-Za-z0-9+/=]{8,}")  # a `secure:` config value, encrypted
 REDACTED = "[redacted]"
 # AWS's words for a session past its end: ExpiredToken (S3, STS; the CLI's S3 backend writing a checkpoint,
@@ -160,6 +161,12 @@ def redact_stream(text: str, environ: Mapping[str, str] | None = None) -> str:
     :func:`redact` stay off here: they would mask resource types such as ``aws:secretsmanager/secret:Secret``."""
     for value in _secret_values(os.environ if environ is None else environ):
         text = text.replace(value, REDACTED)
+    return mask_url_credentials(text)
+
+
+def mask_url_credentials(text: str) -> str:
+    """``text`` with the userinfo of every URL in it (``user:password@``, a token as the user) shown as
+    ``[redacted]@``."""
     return _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
 
 
@@ -176,7 +183,7 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     for value in _secret_values(os.environ if environ is None else environ):
         text = text.replace(value, REDACTED)
     text = _SECRET_ASSIGNMENT.sub(_redact_assignment, text)
-    text = _URL_USERINFO.sub(lambda match: match["scheme"] + REDACTED + "@", text)
+    text = mask_url_credentials(text)
     return _CIPHERTEXT.sub(REDACTED, text)
 
 
