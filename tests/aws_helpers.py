@@ -266,6 +266,9 @@ class ReleasedEverywhere:
     def registry_targets(self, env: EnvConfig) -> list[str]:
         return []
 
+    def program_buckets(self, env: EnvConfig) -> list[str]:
+        return []
+
     def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         return []
 

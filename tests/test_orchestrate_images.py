@@ -22,6 +22,7 @@ from shared.orchestrate.images import (
     AwsImageChecks,
     ImageGatedRunner,
     engine_urn,
+    program_buckets,
     registry_targets,
     synth_registry_targets,
 )
@@ -691,6 +692,62 @@ def test_an_empty_or_deleted_bucket_without_force_destroy_lets_the_destroy_run(m
     code, output = destroy("dev", runner, AwsImageChecks(MotoAccounts()))
     assert code == 0, output
     assert runner.runs[0][0] == "compute" and len(runner.runs) == 6
+
+
+def compute_up_with_unforced_bucket(env_name: str, monkeypatch: pytest.MonkeyPatch, *,
+                                    holding: bool) -> tuple[UnforcedRecorder, int, str]:
+    """compute's `up` (alone) in ``env_name``, every released image running, its state holding the ALB access-log bucket
+    of a public gateway the env no longer declares (no shipped env has one), without force_destroy."""
+    env = load_env(env_name)
+    for service, digest in env.release.images.items():
+        push_image(env, service, digest)
+    settle_release(env, monkeypatch)
+    runner = UnforcedRecorder(buckets=[alb_log_bucket(env, holding=holding)])
+    out = io.StringIO()
+    code = main(["up", env_name, "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
+                images=AwsImageChecks(MotoAccounts()), probe=reachable)
+    return runner, code, " ".join(out.getvalue().replace("│", " ").split())
+
+
+def test_an_up_that_would_delete_a_bucket_its_state_keeps_without_force_destroy_stops_before_any_change(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A public gateway turned off (or its service removed) on a stack deployed before its log bucket had force_destroy:
+    the up deletes the bucket with the state's flag, none, and S3 refuses (BucketNotEmpty) after the load balancer and
+    what came before it were deleted, on every later up again. Asked of S3 first; the program's own buckets (the
+    model-artifact store's) are not in question."""
+    runner, code, said = compute_up_with_unforced_bucket("dev", monkeypatch, holding=True)
+    name = runner.buckets[0]
+    assert code == 1, said
+    assert runner.compute_runs() == []
+    assert (f"buckets: no longer in compute's program, without force_destroy, not empty: {name} holds objects; "
+            f"`aws s3 rm s3://{name} --recursive") in said
+    assert (f"nothing of compute was changed: its up would delete {name} (no longer in its program), S3 refuses to "
+            "delete a bucket that holds objects (BucketNotEmpty)") in said
+    assert "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery" in said
+    assert "put back what declared it for one `up` (which stores force_destroy) before removing it" in said
+
+
+def test_an_up_removing_an_empty_unforced_bucket_or_keeping_its_buckets_goes_on(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner, code, said = compute_up_with_unforced_bucket("dev", monkeypatch, holding=False)
+    assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], said
+    # the program's own buckets, unforced in an older state, are updated (the up stores the flag), not deleted
+    dev = load_env("dev")
+    kept = program_buckets(platform("dev")["compute"])
+    assert kept and all(dev.account_id in name for name in kept)
+    settle_release(dev, monkeypatch)
+    runner = UnforcedRecorder(buckets=kept)
+    out = io.StringIO()
+    code = main(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
+                images=AwsImageChecks(MotoAccounts()), probe=reachable)
+    assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], out.getvalue()
+
+
+def test_prod_s_refusal_says_to_keep_what_must_be_kept_first(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, code, said = compute_up_with_unforced_bucket("prod", monkeypatch, holding=True)
+    assert code == 1, said
+    assert "copy what must be kept (access logs are audit evidence, models are trained data), then empty it" in said
+    assert "which stores force_destroy where the env does not protect state" in said
 
 
 def protected_prod_destroy_refusal(capsys: pytest.CaptureFixture[str]) -> str:

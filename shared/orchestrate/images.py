@@ -68,6 +68,7 @@ from shared.images import (
     verify_account,
     wrong_platforms,
 )
+from shared.orchestrate.automation import BUCKET_TYPE
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
 from shared.orchestrate.report import failure_detail
 
@@ -134,11 +135,23 @@ def registry_targets(document: Mapping[str, Any]) -> list[str]:
     return sorted(engine_urn(by_urn[urn], by_urn) for urn in wanted)
 
 
-def synth_registry_targets(env: EnvConfig) -> list[str]:
-    """:func:`registry_targets` of ``env``'s compute layer, synthesized offline now."""
+def synth_compute(env: EnvConfig) -> Mapping[str, Any]:
+    """``env``'s compute layer, synthesized offline now."""
     from shared.synth.engine import synth_env
 
-    return registry_targets(synth_env(env.name, [LAYER])[LAYER])
+    return synth_env(env.name, [LAYER])[LAYER]
+
+
+def synth_registry_targets(env: EnvConfig) -> list[str]:
+    """:func:`registry_targets` of ``env``'s compute layer, synthesized offline now."""
+    return registry_targets(synth_compute(env))
+
+
+def program_buckets(document: Mapping[str, Any]) -> list[str]:
+    """The names of the S3 buckets a synthesized compute layer declares (each names its bucket: the ALB's access
+    logs, the model-artifact store's), sorted."""
+    return sorted({str(r["inputs"]["bucket"]) for r in document["resources"]
+                   if r["type"] == BUCKET_TYPE and isinstance((r.get("inputs") or {}).get("bucket"), str)})
 
 
 # -- the AWS side, injectable --------------------------------------------------------------------------
@@ -180,6 +193,10 @@ class ImageChecks(Protocol):
     def registry_targets(self, env: EnvConfig) -> list[str]:
         """The URNs step 1 updates."""
 
+    def program_buckets(self, env: EnvConfig) -> list[str]:
+        """The S3 buckets compute's program declares (:func:`program_buckets`): its ``up`` deletes any other its state
+        holds."""
+
     def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         """Give every released image its ``release-<digest>`` tag in the env's registry (idempotent); once ``stop``
         answers True, no further image is tagged and the results so far come back."""
@@ -190,6 +207,13 @@ class AwsImageChecks:
 
     def __init__(self, clients: ClientFactory | None = None) -> None:
         self.clients: ClientFactory = clients if clients is not None else SessionClients()
+        self._documents: dict[str, Mapping[str, Any]] = {}
+
+    def _compute(self, env: EnvConfig) -> Mapping[str, Any]:
+        """compute's synth for ``env``, once a run."""
+        if env.name not in self._documents:
+            self._documents[env.name] = synth_compute(env)
+        return self._documents[env.name]
 
     def verify(self, env: EnvConfig) -> None:
         verify_account(env, self.clients)
@@ -228,7 +252,10 @@ class AwsImageChecks:
         return rolled_back_deployments(env, services, self.clients, since)
 
     def registry_targets(self, env: EnvConfig) -> list[str]:
-        return synth_registry_targets(env)
+        return registry_targets(self._compute(env))
+
+    def program_buckets(self, env: EnvConfig) -> list[str]:
+        return program_buckets(self._compute(env))
 
     def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         from shared.release_tags import tag_release
@@ -254,6 +281,7 @@ class ImageGatedRunner:
         self.inner = inner
         self.checks: ImageChecks = checks if checks is not None else AwsImageChecks()
         self._targets: list[str] = []
+        self._buckets: list[str] = []
         self._interrupted = False
 
     @staticmethod
@@ -279,6 +307,7 @@ class ImageGatedRunner:
                                        f"{image.reason(catalog_file())}" for image in oversized if not image.refused)]
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
+            self._buckets = self.checks.program_buckets(env)
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
             self.checks.verify(env)  # the registry read before compute's destroy must be the env's own
         return notes
@@ -405,6 +434,39 @@ class ImageGatedRunner:
                 f"{'it' if len(held) == 1 else 'them'} with the images (above), then run the up again (it asks "
                 f"--allow-replace for each repository's delete)"))
 
+    def _removed_bucket_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
+        """FAILED, before anything of compute changes, when its ``up`` would delete a bucket its state records without
+        ``force_destroy`` (:func:`shared.orchestrate.automation.unforced_buckets`) and that bucket holds objects.
+
+        A bucket compute's program no longer declares (a public service's gateway turned off or the service removed:
+        its ALB's access-log bucket) is deleted with the flag its state holds, the program's is not read: for a stack
+        deployed before the program set it, none. S3 refuses (BucketNotEmpty), and the update fails there after it
+        has deleted the load balancer and whatever else was scheduled first, and again on every later ``up``."""
+        unforced = self.unforced_buckets(LAYER, env) or []
+        removed = [bucket for bucket in unforced if bucket not in self._buckets]
+        held = self.checks.held_buckets(env, removed) if removed else []
+        if not held:
+            return None
+        for bucket in held:
+            on_output(f"buckets: no longer in compute's program, without force_destroy, not empty: "
+                      f"{bucket.describe(env)}")
+        listed = ", ".join(bucket.bucket for bucket in held)
+        logs = any(ALB_LOG_BUCKET_MARK in bucket.bucket for bucket in held)
+        keep = ("copy what must be kept (access logs are audit evidence, models are trained data), then "
+                if env.protect else "")
+        # ELB delivers access logs every 5 minutes while the load balancer runs (ELB guide, "Access log files")
+        stop_logs = (" (an ALB's access-log bucket once its load balancer stopped writing to it: `aws elbv2 "
+                     "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
+                     "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery)") if logs else ""
+        return LayerResult(LAYER, Status.FAILED, detail=(
+            f"nothing of {LAYER} was changed: its up would delete {listed} (no longer in its program), S3 refuses to "
+            f"delete a bucket that holds objects (BucketNotEmpty), and compute's state records no force_destroy "
+            f"for {'it' if len(held) == 1 else 'them'} (the provider reads the flag only from the state). Either "
+            f"{keep}empty {'it' if len(held) == 1 else 'them'} (above){stop_logs}, or put back what declared "
+            f"{'it' if len(held) == 1 else 'them'} for one `up` (which stores force_destroy"
+            f"{' where the env does not protect state' if env.protect else ''}) before removing it; then run the up "
+            "again"))
+
     def interrupt(self, terminate: bool = False) -> None:
         # no step 2 after an interrupted step 1; no release tag and no update after interrupted checks; no further
         # release tag after an interrupt during the tagging
@@ -489,7 +551,7 @@ class ImageGatedRunner:
             return result
         if not (layer == LAYER and operation.action is Action.UP):
             return self.inner.run(layer, env, operation, on_output)
-        refused = self._removed_held_refusal(env, on_output)
+        refused = self._removed_held_refusal(env, on_output) or self._removed_bucket_refusal(env, on_output)
         if refused is not None:
             return refused
         foreign = self.checks.foreign(env)
