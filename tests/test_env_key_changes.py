@@ -293,8 +293,9 @@ def test_unprotecting_prod_is_refused_by_its_mandatory_policy(tmp_path: Path) ->
                                 env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert result.returncode == 1, result.stdout + result.stderr
     findings = yaml.safe_load((tmp_path / "f.json").read_text(encoding="utf-8"))
-    assert any(f["rule"] == "prod-protect-stateful" and f["enforcement"] == "mandatory" and not f["suppressed"]
-               for f in findings)
+    for rule in ("prod-protect-stateful", "stateful-no-force-destroy"):  # the buckets get force_destroy too
+        assert any(f["rule"] == rule and f["enforcement"] == "mandatory" and not f["suppressed"]
+                   for f in findings), rule
 
 
 def test_the_matrix_file_is_well_formed() -> None:

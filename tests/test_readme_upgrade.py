@@ -189,6 +189,21 @@ def test_the_upgrade_notes_name_the_new_mandatory_role_policy_rule_for_own_progr
         assert kind in note, kind
 
 
+def test_the_upgrade_notes_name_the_new_prod_force_destroy_rule_for_own_programs() -> None:
+    """`stateful-no-force-destroy` is mandatory in prod only: a `--program` run against prod that passed before can now
+    exit 1, so the notes name the rule, its levels, the runs it fails and each resource type it judges."""
+    from shared.policy_catalog import load_rules
+
+    levels = load_rules()["stateful-no-force-destroy"].levels
+    assert (levels.dev, levels.staging, levels.prod) == ("disabled", "disabled", "mandatory")
+    section = upgrade_section()
+    note = section.split("**A new policy rule, `stateful-no-force-destroy`**", 1)[1].split(" - **", 1)[0]
+    assert "mandatory in prod, off in dev and staging" in note and "--program DIR --env prod" in note
+    assert "exit 1" in note
+    for kind in ("S3 bucket", "ECR repository", "Cloud Map service", "`force_destroy`", "`force_delete`"):
+        assert kind in note, kind
+
+
 def test_the_upgrade_notes_say_what_the_runner_jobs_role_asks_of_an_operator() -> None:
     """With github_repository the broker layer now makes a role of its own the project's service role: the deploy
     role's policies must grant its create first, and an operator's own start-build must name the deploy-runner role,

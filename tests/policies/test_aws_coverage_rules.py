@@ -11,6 +11,7 @@ import pytest
 
 from tests.policies.resources import UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_NUMBER, UNKNOWN_OBJECT, UNKNOWN_STRING, res
 from tests.policies.tokens import (
+    BUCKET,
     EGRESS_RULE,
     LAMBDA_PERMISSION,
     LISTENER,
@@ -273,6 +274,10 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, list[dic
      [res(LB, "r", ALB_GOOD)],
      [res(LB, "r", {**ALB_GOOD, "enableDeletionProtection": False})], "enable_deletion_protection=True",
      [res(LB, "r", {**ALB_GOOD, "enableDeletionProtection": UNKNOWN_BOOL})], "enableDeletionProtection"),
+    ("stateful-no-force-destroy",
+     [res(BUCKET, "r", {"forceDestroy": False})],
+     [res(BUCKET, "r", {"forceDestroy": True})], "force_destroy=True",
+     [res(BUCKET, "r", {"forceDestroy": UNKNOWN_BOOL})], "forceDestroy"),
     ("lb-listener-https",
      [listener("HTTP", defaultActions=[{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443",
                                                                           "statusCode": "HTTP_301"}}])],
