@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +104,8 @@ def normalize_name(name: str) -> str:
 def pyproject_pins(pyproject: Path) -> dict[str, str]:
     """``name -> version`` of every ``name==version`` requirement of ``pyproject.toml`` (dependencies and every
     extra), names normalized (:func:`shared.patch_guard.pinned_versions` is this, cached, for the repo's)."""
+    import tomllib  # Python 3.11+: imported here, so that an older Python reaches check_python's refusal
+
     project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
     requirements = [*project.get("dependencies", []),
                     *(item for extra in project.get("optional-dependencies", {}).values() for item in extra)]

@@ -3,6 +3,7 @@ and the first-run .venv logic (uv, stamp written last, broken venvs rebuilt, Pyt
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -407,6 +408,50 @@ def test_unsupported_pythons_are_refused_naming_the_supported_ones(version: tupl
         pips = re.findall(r"`([^`]*pip install[^`]*)`", message)
         assert pips and all(re.search(r"-m venv (?:--\S+ )*(\S+) && \1/bin/python -m pip install --require-hashes -r "
                                       r"\.ci/bootstrap-requirements\.txt", pip) for pip in pips), message
+
+
+#: What the noxfile runs before its refusal of an unsupported Python: these modules' top level. Python 3.10 and older
+#: (Ubuntu 22.04's python3) must get that far; "import tomllib" (3.11+) at the top of venvcheck crashed them instead.
+BEFORE_THE_REFUSAL = ("noxfile.py", "shared/__init__.py", "shared/venvcheck.py", "shared/forwarding.py")
+#: Modules these may import at their top level: each in the standard library since Python 3.8 (or nox, shared).
+OLD_PYTHON_IMPORTS = {"__future__", "collections.abc", "dataclasses", "hashlib", "importlib.util", "json", "nox", "os",
+                      "pathlib", "re", "shared", "shutil", "signal", "subprocess", "sys", "sysconfig", "typing"}
+
+
+def _top_level_imports(tree: ast.Module) -> list[tuple[str, tuple[str, ...]]]:
+    """(module, names) of every import a module runs when imported (not those inside its functions)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    nodes: list[ast.AST] = [tree]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ast.Import):
+            found += [(alias.name, ()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, tuple(alias.name for alias in node.names)))
+        nodes += [child for child in ast.iter_child_nodes(node)
+                  if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
+    return found
+
+
+@pytest.mark.parametrize("path", BEFORE_THE_REFUSAL)
+def test_what_runs_before_the_refusal_of_an_old_python_runs_on_one(path: str) -> None:
+    """Parsed as Python 3.8 (no newer syntax), annotations postponed (``X | None`` is evaluated on 3.9 otherwise), and
+    importing only modules 3.8 has, nothing newer by name (``datetime.UTC``, ``typing.Self``, ``enum.StrEnum``)."""
+    source = (REPO_ROOT / path).read_text(encoding="utf-8")
+    tree = ast.parse(source, feature_version=(3, 8))
+    imports = _top_level_imports(tree)
+    if path != "shared/__init__.py":
+        assert ("__future__", ("annotations",)) in imports, path
+    newer = {"datetime": {"UTC"}, "typing": {"Self", "TypeAlias", "ParamSpec", "Concatenate", "TypeGuard", "Never",
+                                             "LiteralString", "assert_never", "reveal_type", "Required", "NotRequired"},
+             "enum": {"StrEnum"}, "dataclasses": {"KW_ONLY"}}
+    for module, names in imports:
+        assert module in OLD_PYTHON_IMPORTS, f"{path} imports {module} before the noxfile refuses an old Python"
+        assert not set(names) & newer.get(module, set()), f"{path}: {module} {names}"
+    # dataclass(slots=..., kw_only=...) are 3.10+ keywords, evaluated at import
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dataclass":
+            assert not {k.arg for k in node.keywords} & {"slots", "kw_only", "match_args"}, path
 
 
 def test_a_free_threaded_build_is_refused_though_its_version_is_supported() -> None:
