@@ -243,6 +243,37 @@ def test_a_baseline_folder_that_does_not_exist_exits_2_instead_of_showing_everyt
     assert "--baseline" in result.stderr and "snapshtos" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_baseline_folder_without_the_env_exits_2_instead_of_checking_nothing(tmp_path: Path) -> None:
+    """One level off (the checkout, not its tests/snapshots): every resource showed as added, nothing as replaced,
+    and the protected-resource check passed without checking anything (exit 0)."""
+    (tmp_path / "tests" / "snapshots" / "prod").mkdir(parents=True)
+    (tmp_path / "prod").mkdir()  # a folder of the env's name, but no layer file in it
+    result = _cli("prod", "--baseline", str(tmp_path))
+    assert result.returncode == 2, result.stdout
+    assert f"--baseline {tmp_path}: no baseline of prod (expected {tmp_path}/prod/<layer>.json" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+def test_an_env_without_accepted_snapshots_exits_2_saying_how_they_are_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import plan_diff
+    from shared.plan_diff import __main__ as command
+
+    monkeypatch.setattr(command, "BASELINE_DIR", tmp_path)
+    assert command.baseline_problem("dev", tmp_path) == (
+        f"diff: dev: no accepted snapshots ({tmp_path}/dev/<layer>.json): a new env has none until they are written "
+        "(`UPDATE_SNAPSHOTS=1 nox -s tests -- tests/test_synth.py`, then commit them)")
+    assert command.baseline_problem("dev", plan_diff.BASELINE_DIR) is None
+
+
+def test_the_header_names_the_baseline_it_compared_with(tmp_path: Path) -> None:
+    shutil.copytree(BASELINE_DIR / "dev", tmp_path / "dev")
+    result = _cli("dev", "--baseline", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    header = f"plan diff of dev against the baseline in {tmp_path}"  # the table's title wraps at its width
+    assert "".join(header.split()) in "".join(result.stdout.split()), result.stdout
+
+
 def test_the_command_exits_0_on_an_unchanged_tree() -> None:
     result = _cli("dev")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -14,14 +14,35 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.cli import UsageParser, console, exit_now, run_main
-from shared.errors import UsageError
+from shared.errors import UsageError, display_path
 from shared.plan_diff import BASELINE_DIR, LayerDiff, diff_env
 
 ACTIONS = ("add", "delete", "update", "replace")
 
 
-def render(env: str, diffs: list[LayerDiff], out: Console) -> None:
-    table = Table(title=f"plan diff of {env} against the accepted snapshots", title_justify="left")
+def baseline_label(baseline: Path) -> str:
+    """What the diff compares with, as its header names it."""
+    if baseline.resolve() == BASELINE_DIR.resolve():
+        return "the accepted snapshots"
+    return f"the baseline in {display_path(str(baseline))}"
+
+
+def baseline_problem(env: str, baseline: Path) -> str | None:
+    """Why ``baseline`` holds no baseline of ``env`` (None: it holds one). Without one every resource would show as
+    added and nothing as replaced: a diff that checks nothing, and exits 0."""
+    folder = baseline / env
+    if folder.is_dir() and any(folder.glob("*.json")):
+        return None
+    where = display_path(str(folder))
+    if baseline.resolve() == BASELINE_DIR.resolve():
+        return (f"diff: {env}: no accepted snapshots ({where}/<layer>.json): a new env has none until they are "
+                f"written (`UPDATE_SNAPSHOTS=1 nox -s tests -- tests/test_synth.py`, then commit them)")
+    return (f"diff: --baseline {display_path(str(baseline))}: no baseline of {env} (expected {where}/<layer>.json; "
+            "the folder holding <env>/<layer>.json, e.g. a checkout's tests/snapshots)")
+
+
+def render(env: str, diffs: list[LayerDiff], out: Console, against: str = "the accepted snapshots") -> None:
+    table = Table(title=f"plan diff of {env} against {against}", title_justify="left")
     for column in ("layer", *ACTIONS, "blocked"):
         table.add_column(column)
     for layer_diff in diffs:
@@ -51,11 +72,14 @@ def main(argv: list[str]) -> int:
 
     for name in args.envs:
         load_env(name)
+    problems = [problem for name in args.envs if (problem := baseline_problem(name, args.baseline))]
+    if problems:
+        raise UsageError("\n".join(problems))
     shown = console()
     blocked = 0
     for name in args.envs:
         diffs = diff_env(name, synth_env(name), args.baseline)
-        render(name, diffs, shown)
+        render(name, diffs, shown, baseline_label(args.baseline))
         blocked += sum(1 for layer_diff in diffs for change in layer_diff.changes if change.blocked)
     if blocked:
         shown.print(f"[bold red]FAIL[/bold red]: {blocked} protected resource(s) would be replaced or deleted; "
