@@ -16,12 +16,23 @@ broker stack exports the engine version and instance type it asked for (:data:`E
   or the maintenance window), and only then is the engine version set to 4.2; so a move of the instance family and
   the engine version take two `up`\\ s, never one (a broker already on ``mq.m7g`` may change its size with them).
 
+One way back is AWS's own ("Broker not upgradeable to version 4", an action-required code of the troubleshooting
+guide): a broker Amazon MQ does not upgrade from RabbitMQ 3 to 4 (classic queues, the Khepri metadata store feature
+flag) stays available on 3.13 in the state CRITICAL_ACTION_REQUIRED with DescribeBroker ``ActionsRequired[]`` holding
+``ActionRequiredCode`` :data:`NOT_UPGRADEABLE_TO_V4`, and "You can clear the CRITICAL_ACTION_REQUIRED state by
+updating the broker engine version back to 3.13 using the UpdateBroker API operation". So an env's
+``engine_version`` set back to the version the broker runs is accepted while the broker reports that code
+(:func:`going_back`), and only then; the orchestrator reads it (its preflight's DescribeBroker) and hands it to the
+broker program (:data:`ACTIONS_VARIABLE`). A 3 -> 4 upgrade also blocks every connection to the broker while it runs
+("Upgrading Amazon MQ for RabbitMQ 3 broker to 4"): :func:`major_upgrade_note`.
+
 Standard library and the env schema only (the orchestrator imports it without Pulumi).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from shared.amazonmq import RABBITMQ_ENGINE_FAMILIES, engine_tuple, family_of
@@ -36,6 +47,113 @@ ENGINE_KEY = "messaging.engine_version"
 INSTANCE_KEY = "messaging.instance_type"
 #: instance family -> the families a broker never moves back to it from ("sizing guidelines", above)
 NO_MOVE_BACK: dict[str, tuple[str, ...]] = {"mq.t3": ("mq.m5", "mq.m7g")}
+#: DescribeBroker ``ActionsRequired[].ActionRequiredCode`` (botocore mq ``ActionRequired``) of a broker Amazon MQ did
+#: not upgrade from RabbitMQ 3 to 4; the broker is CRITICAL_ACTION_REQUIRED, still runs 3.13, and AWS's way out is
+#: UpdateBroker back to 3.13 (Amazon MQ developer guide, "Broker not upgradeable to version 4")
+NOT_UPGRADEABLE_TO_V4 = "RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4"
+#: The environment variable through which the orchestrator hands the broker program the action-required codes its
+#: preflight's DescribeBroker read (``ActionsRequired[].ActionRequiredCode``, comma-separated; set only where the broker
+#: reports one), next to :data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE` (what the broker runs)
+ACTIONS_VARIABLE = "PLATFORM_BROKER_ACTIONS_REQUIRED"
+_ACTION_CODE = re.compile(r"[A-Z0-9_]+")
+
+
+def actions_required_value(codes: Iterable[str]) -> str:
+    """:data:`ACTIONS_VARIABLE`'s value for ``codes`` (sorted, each once)."""
+    return ",".join(sorted(set(codes)))
+
+
+def actions_required(environ: Mapping[str, str]) -> frozenset[str] | None:
+    """The action-required codes of :data:`ACTIONS_VARIABLE`; None: none handed over (a ``pulumi up`` without the
+    orchestrator, a broker not read, or one that reports none: the orchestrator then judges the env itself, before
+    the program runs). A code of another form (upper-case letters, digits, ``_``: botocore mq ``ActionRequiredCode``,
+    as RABBITMQ_MEMORY_ALARM) is a :class:`~shared.errors.ConfigError` naming the variable."""
+    value = environ.get(ACTIONS_VARIABLE, "").strip()
+    if not value:
+        return None
+    codes = frozenset(code.strip() for code in value.split(",") if code.strip())
+    wrong = sorted(code for code in codes if not _ACTION_CODE.fullmatch(code))
+    if wrong:
+        raise ConfigError(ACTIONS_VARIABLE, "(environment variable)",
+                          f"{', '.join(map(repr, wrong))}: not an Amazon MQ action-required code (as "
+                          f"{NOT_UPGRADEABLE_TO_V4}: DescribeBroker ActionsRequired, comma-separated, which "
+                          "`nox -s up` and `preview` hand the broker program); unset it")
+    return codes
+
+
+def going_back(wanted: str, running_engine: str | None, actions: Collection[str] | None) -> bool:
+    """Whether ``messaging.engine_version`` ``wanted`` is AWS's way out of a refused upgrade to RabbitMQ 4: the broker
+    reports :data:`NOT_UPGRADEABLE_TO_V4` (``actions``: DescribeBroker's codes, None: not read) and runs ``wanted``
+    (``running_engine``: DescribeBroker ``EngineVersion``, major.minor or with its patch; None: not read)."""
+    return (actions is not None and NOT_UPGRADEABLE_TO_V4 in actions and running_engine is not None
+            and _major_minor(running_engine) == _major_minor(wanted))
+
+
+def _across_major(wanted: str, deployed: str) -> bool:
+    return engine_tuple(wanted)[:1] < engine_tuple(deployed)[:1]
+
+
+def judged_with_the_broker(env: EnvConfig, outputs: Mapping[str, Any] | None) -> bool:
+    """Whether the env sets ``engine_version`` back across a major version from what the broker stack last asked for
+    (4.2 to 3.13): refused, unless it is :func:`going_back`, which only DescribeBroker tells. The orchestrator's check
+    before any layer leaves it to the one after its preflight read the broker."""
+    messaging = env.messaging
+    if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
+        return False
+    deployed = outputs.get(ENGINE_OUTPUT)
+    if deployed is None or outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
+        return False
+    return _across_major(messaging.engine_version, str(deployed))
+
+
+def _way_out(env: EnvConfig, wanted: str, deployed: str, running_engine: str | None,
+             actions: Collection[str] | None, broker_id: str) -> str:
+    """What the downgrade refusal says of AWS's way out of a refused upgrade to RabbitMQ 4, where the move is back
+    across a major version (empty elsewhere: Amazon MQ has no way back from 4.3 to 4.2)."""
+    if not _across_major(wanted, deployed):
+        return ""
+    query = f"`aws mq describe-broker --broker-id {broker_id} --region {env.region} --query ActionsRequired`"
+    rule = (f" The one way back is AWS's own: a broker Amazon MQ refused to upgrade to RabbitMQ 4 (classic queues, "
+            f"the Khepri feature flag) stays on the version it ran, CRITICAL_ACTION_REQUIRED with the "
+            f"action-required code {NOT_UPGRADEABLE_TO_V4} ({query}), and `{ENGINE_KEY}` set back to the version it "
+            "runs is what clears it (Amazon MQ developer guide, \"Broker not upgradeable to version 4\"); `up` "
+            "accepts that while the broker reports the code (README \"Changing the broker\")")
+    if actions is None:
+        return (f"{rule}. Whether this broker reports it was not read here (`nox -s up` reads it with DescribeBroker "
+                "before any layer; where that failed, its notes say why)")
+    if NOT_UPGRADEABLE_TO_V4 not in actions:
+        return f"{rule}; this broker reports no such code"
+    if running_engine is None:
+        return f"{rule}; this broker reports it, but what it runs was not read: run `nox -s up`, which reads it"
+    return f"{rule}; this broker reports it and runs {running_engine}: set `{ENGINE_KEY}: \"{running_engine}\"`"
+
+
+def major_upgrade_note(env: EnvConfig, outputs: Mapping[str, Any] | None) -> str | None:
+    """A note for an `up` / `preview` of the broker layer that asks Amazon MQ for a new engine *major* version
+    (3.13 to 4.2) than the broker stack last asked for: Amazon MQ applies it in the broker's maintenance window or at
+    a reboot, and "During the upgrade, Amazon MQ blocks all connections to the broker ... The downtime depends on
+    queue depth" (Amazon MQ developer guide, "Upgrading Amazon MQ for RabbitMQ 3 broker to 4"): a full outage, a
+    cluster's too, not the node-by-node restart of other maintenance. None: no major upgrade asked for (or one the
+    checks refuse: :func:`engine_move_refusal` says why), an external broker, or no broker deployed yet."""
+    messaging = env.messaging
+    if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
+        return None
+    deployed = outputs.get(ENGINE_OUTPUT)
+    if deployed is None or outputs.get(MODE_OUTPUT) not in (None, messaging.deployment_mode):
+        return None  # a new broker (another deployment mode) is created on the version: nothing upgraded
+    wanted = messaging.engine_version
+    if not _across_major(str(deployed), wanted) or engine_move_refusal(env, outputs) is not None:
+        return None
+    window = " ".join(messaging.maintenance_window.spec())
+    cluster = (f", on a {messaging.deployment_mode} broker too (not one node at a time)"
+               if messaging.deployment_mode != "SINGLE_INSTANCE" else "")
+    reboot = f"aws mq reboot-broker --broker-id {outputs.get('broker_id', '<broker id>')} --region {env.region}"
+    return (f"{ENGINE_KEY}: {deployed} to {wanted} is a major version upgrade: Amazon MQ applies it in the broker's "
+            f"next maintenance window (messaging.maintenance_window {window}) or at a reboot, and blocks all "
+            f"connections to the broker for the whole upgrade{cluster}: every publisher and consumer of the env is "
+            "cut off, for longer the more messages the queues hold (Amazon MQ developer guide, \"Upgrading Amazon "
+            "MQ for RabbitMQ 3 broker to 4\"). Drain the queues first, and let it run in a quiet window or at a time "
+            f"you choose (`{reboot}`, which applies it at once; README \"Changing the broker\")")
 
 
 def _major_minor(version: str) -> tuple[int, ...]:
@@ -55,10 +173,13 @@ def _set_to(asked: str, running: str | None, same: bool) -> str:
 
 
 def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
-                        running: tuple[str, str] | None = None) -> ConfigError | None:
+                        running: tuple[str, str] | None = None,
+                        actions: Collection[str] | None = None) -> ConfigError | None:
     """Why the env's broker settings are not a move Amazon MQ applies to the broker the broker stack's ``outputs``
     describe (None: they are, or nothing is deployed to compare with). ``running``: (instance type, engine
-    major.minor) the broker runs, where known (:func:`shared.broker_capacity.running_broker`), for the wording."""
+    major.minor) the broker runs, where known (:func:`shared.broker_capacity.running_broker`), for the wording;
+    ``actions``: its DescribeBroker action-required codes (None: not read), which accept the version it runs back
+    from a refused upgrade to RabbitMQ 4 (:func:`going_back`)."""
     messaging = env.messaging
     if messaging.broker != "amazon-mq" or not outputs or outputs.get("broker_mode") != "amazon-mq":
         return None  # not the platform's broker, or no broker of the platform deployed yet (a first `up`)
@@ -87,11 +208,15 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
     if _major_minor(wanted) == _major_minor(str(deployed_engine)):
         return None
     if _major_minor(wanted) < _major_minor(str(deployed_engine)):
+        if _across_major(wanted, str(deployed_engine)) and going_back(wanted, running_engine, actions):
+            return None  # AWS's way out of a refused upgrade to RabbitMQ 4: UpdateBroker back to what the broker runs
+        way_out = _way_out(env, wanted, str(deployed_engine), running_engine, actions,
+                           str(outputs.get("broker_id") or "<broker id>"))
         return ConfigError(file, ENGINE_KEY, (
             f"is {wanted}, but {engine_set}: Amazon MQ only upgrades a broker's engine (to the "
             f"next supported version; there is no downgrade), so UpdateBroker would refuse it after the broker's "
             f"configuration for {wanted} was made; {unchanged}. Set `{ENGINE_KEY}: \"{deployed_engine}\"` again (an "
-            "older engine needs a new broker: another env, README \"Changing the broker\")"))
+            f"older engine needs a new broker: another env, README \"Changing the broker\").{way_out}"))
     offered = sorted(RABBITMQ_ENGINE_FAMILIES, key=engine_tuple)
     following = [v for v in offered if _major_minor(v) > _major_minor(str(deployed_engine))]
     if following and following[0] != wanted:
@@ -113,9 +238,9 @@ def engine_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
 
 
 def check_engine_move(env: EnvConfig, outputs: Mapping[str, Any] | None,
-                      running: tuple[str, str] | None = None) -> None:
+                      running: tuple[str, str] | None = None, actions: Collection[str] | None = None) -> None:
     """Raise :func:`engine_move_refusal`'s error, if any."""
-    refusal = engine_move_refusal(env, outputs, running)
+    refusal = engine_move_refusal(env, outputs, running, actions)
     if refusal is not None:
         raise refusal
 
@@ -132,8 +257,8 @@ def pending_move_refusal(env: EnvConfig, outputs: Mapping[str, Any] | None,
         return None
     deployed = outputs.get(ENGINE_OUTPUT)
     wanted = env.messaging.engine_version
-    if deployed is None or _major_minor(wanted) == _major_minor(str(deployed)):
-        return None  # no engine move asked for: a pending change is applied as Amazon MQ schedules it
+    if deployed is None or _major_minor(wanted) <= _major_minor(str(deployed)):
+        return None  # no engine upgrade asked for: a pending change is applied as Amazon MQ schedules it
     pending_engine = pending.get("engine_version")
     if pending_engine is not None and _major_minor(pending_engine) == _major_minor(wanted):
         return None  # the move asked for is the one already waiting

@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from shared.broker_upgrade import engine_move_refusal
+from shared.broker_upgrade import (
+    ACTIONS_VARIABLE,
+    NOT_UPGRADEABLE_TO_V4,
+    actions_required,
+    engine_move_refusal,
+    major_upgrade_note,
+)
 from shared.envs import EnvConfig, load_env
 from shared.errors import ConfigError
 from shared.orchestrate.cli import main
@@ -137,6 +143,92 @@ def test_a_move_amazon_mq_applies_passes(outputs: dict[str, Any] | None, engine:
     assert engine_move_refusal(load_env("dev"), outputs) is None
 
 
+# -- AWS's way out of a refused upgrade to RabbitMQ 4 ("Broker not upgradeable to version 4") ---------------------
+# A 3.13 broker with classic queues or the Khepri feature flag is not upgraded: it stays available on 3.13, state
+# CRITICAL_ACTION_REQUIRED, ActionsRequired holding RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4, and "You can clear the
+# CRITICAL_ACTION_REQUIRED state by updating the broker engine version back to 3.13 using the UpdateBroker API
+# operation". That is the one downgrade accepted, and only while the broker reports the code and runs the version.
+
+
+def test_the_version_the_broker_runs_is_accepted_back_while_it_reports_the_refused_upgrade(edit_env: Any) -> None:
+    set_broker(edit_env, "3.13", "mq.m7g.large")
+    refused_upgrade = {NOT_UPGRADEABLE_TO_V4}
+    assert engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large"), ("mq.m7g.large", "3.13"),
+                               refused_upgrade) is None
+    # the code among others (a memory alarm too) still accepts it
+    assert engine_move_refusal(load_env("dev"), deployed("4.2", "mq.m7g.large"), ("mq.m7g.large", "3.13"),
+                               {NOT_UPGRADEABLE_TO_V4, "RABBITMQ_MEMORY_ALARM"}) is None
+
+
+@pytest.mark.parametrize(("running", "actions", "says"), [
+    # the broker was read and reports no such code: a plain downgrade
+    (("mq.m7g.large", "3.13"), set(), "; this broker reports no such code"),
+    (("mq.m7g.large", "3.13"), {"RABBITMQ_MEMORY_ALARM"}, "; this broker reports no such code"),
+    # not read (the layer program run without the orchestrator, a DescribeBroker that failed)
+    (None, None, "Whether this broker reports it was not read here (`nox -s up` reads it with DescribeBroker"),
+    # the code, but what runs unknown, or another version than the env's
+    (None, {NOT_UPGRADEABLE_TO_V4}, "this broker reports it, but what it runs was not read"),
+    (("mq.m7g.large", "4.2"), {NOT_UPGRADEABLE_TO_V4},
+     f"this broker reports it and runs 4.2: set `{ENGINE}: \"4.2\"`"),
+])
+def test_any_other_way_back_is_refused_naming_aws_way_out(running: tuple[str, str] | None, actions: set[str] | None,
+                                                          says: str, edit_env: Any) -> None:
+    set_broker(edit_env, "3.13", "mq.m7g.large")
+    refusal = engine_move_refusal(load_env("dev"), {**deployed("4.2", "mq.m7g.large"), "broker_id": "b-1"}, running,
+                                  actions)
+    assert refusal is not None and refusal.key == ENGINE
+    assert "only upgrades" in refusal.reason and "nothing was changed" in refusal.reason
+    assert (f"the action-required code {NOT_UPGRADEABLE_TO_V4} (`aws mq describe-broker --broker-id b-1 --region "
+            "eu-west-1 --query ActionsRequired`)") in refusal.reason
+    assert "set back to the version it runs is what clears it" in refusal.reason and says in refusal.reason
+
+
+def test_no_way_out_is_named_within_a_major_version(edit_env: Any) -> None:
+    """AWS's way out is from a refused upgrade to RabbitMQ 4 only: 4.3 never goes back to 4.2, code or not."""
+    set_broker(edit_env, "4.2", "mq.m7g.large")
+    refusal = engine_move_refusal(load_env("dev"), deployed("4.3", "mq.m7g.large"), ("mq.m7g.large", "4.2"),
+                                  {NOT_UPGRADEABLE_TO_V4})
+    assert refusal is not None and "only upgrades" in refusal.reason
+    assert NOT_UPGRADEABLE_TO_V4 not in refusal.reason
+
+
+def test_the_action_codes_handed_to_the_program_are_read_or_refused() -> None:
+    assert actions_required({}) is None and actions_required({ACTIONS_VARIABLE: " "}) is None
+    assert actions_required({ACTIONS_VARIABLE: f"RABBITMQ_MEMORY_ALARM,{NOT_UPGRADEABLE_TO_V4}"}) == {
+        "RABBITMQ_MEMORY_ALARM", NOT_UPGRADEABLE_TO_V4}
+    with pytest.raises(ConfigError) as refused:
+        actions_required({ACTIONS_VARIABLE: "not upgradeable"})
+    assert refused.value.file == ACTIONS_VARIABLE and "'not upgradeable'" in refused.value.reason
+
+
+# -- the outage of a major upgrade ("Upgrading Amazon MQ for RabbitMQ 3 broker to 4": "During the upgrade, Amazon MQ
+# blocks all connections to the broker ... The downtime depends on queue depth") ----------------------------------
+
+
+def test_a_new_major_version_is_noted_as_a_full_outage(edit_env: Any) -> None:
+    edit_env("prod", lambda data: data["messaging"].update(engine_version="4.2"))
+    note = major_upgrade_note(load_env("prod"), {**deployed("3.13", "mq.m7g.large"), "broker_id": "b-9"})
+    assert note is not None
+    assert note.startswith(f"{ENGINE}: 3.13 to 4.2 is a major version upgrade")
+    assert "messaging.maintenance_window SUNDAY 03:00 Europe/Dublin" in note
+    assert "blocks all connections to the broker for the whole upgrade, on a CLUSTER_MULTI_AZ broker too" in note
+    assert "for longer the more messages the queues hold" in note and "Drain the queues first" in note
+    assert "`aws mq reboot-broker --broker-id b-9 --region eu-west-1`" in note
+
+
+@pytest.mark.parametrize(("outputs", "engine", "instance_type"), [
+    (deployed("4.2", "mq.m7g.large"), "4.3", "mq.m7g.large"),    # a minor move: no major upgrade
+    (deployed("4.2", "mq.m7g.large"), "4.2", "mq.m7g.large"),    # no move
+    (deployed("3.13", "mq.m5.large"), "4.2", "mq.m7g.large"),    # refused (the type first): its refusal says why
+    (None, "4.2", "mq.m7g.large"),                               # a first up: a new broker
+    ({**deployed("3.13", "mq.m7g.large"), "deployment_mode": "CLUSTER_MULTI_AZ"}, "4.2", "mq.m7g.large"),  # new one
+])
+def test_no_outage_note_without_a_major_upgrade(outputs: dict[str, Any] | None, engine: str, instance_type: str,
+                                                edit_env: Any) -> None:
+    set_broker(edit_env, engine, instance_type)
+    assert major_upgrade_note(load_env("dev"), outputs) is None
+
+
 def test_an_external_broker_is_not_checked(edit_env: Any) -> None:
     """The platform does not upgrade an external broker; its operator does."""
     edit_env("dev", lambda data: data["messaging"].update(
@@ -169,6 +261,28 @@ def test_the_program_refuses_a_downgrade(edit_env: Any) -> None:
     with pytest.raises(ConfigError) as refused:
         synth_broker(first["outputs"])
     assert refused.value.key == ENGINE and "4.2" in refused.value.reason
+
+
+def test_the_program_goes_back_where_the_orchestrator_hands_it_the_refused_upgrade(
+        edit_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS's way out in the program: handed what the broker runs and its code (as the orchestrator's preflight reads
+    them), engine_version 3.13 after 4.2 is accepted, and its configuration is a new one for 3.13 (the first one's
+    name: Amazon MQ configuration names need not be unique), the broker asked for 3.13 with it."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE
+
+    first = synth_broker(None)  # dev as shipped: 4.2 on mq.m7g.medium, which Amazon MQ refused to apply
+    monkeypatch.setenv(RUNNING_BROKER_VARIABLE, "mq.m7g.medium 3.13.7")
+    set_broker(edit_env, "3.13", "mq.m7g.medium")
+    with pytest.raises(ConfigError) as refused:  # the code not handed over: a downgrade
+        synth_broker(first["outputs"])
+    assert NOT_UPGRADEABLE_TO_V4 in refused.value.reason
+    monkeypatch.setenv(ACTIONS_VARIABLE, NOT_UPGRADEABLE_TO_V4)
+    back = synth_broker(first["outputs"])
+    assert back["outputs"]["engine_version"] == "3.13"
+    resources = {resource["type"]: resource["inputs"] for resource in back["resources"]}
+    assert resources["aws:mq/configuration:Configuration"]["engineVersion"] == "3.13"
+    assert resources["aws:mq/configuration:Configuration"]["name"].endswith("-rabbitmq-3.13")
+    assert resources["aws:mq/broker:Broker"]["engineVersion"] == "3.13"
 
 
 def test_the_program_takes_the_two_steps_one_up_each(edit_env: Any) -> None:
@@ -223,9 +337,24 @@ def test_the_orchestrator_refuses_a_move_back_to_t3_micro(edit_env: Any, capsys:
     assert f"environments/dev.yaml: {TYPE}: is mq.t3.micro, but the broker was last set to mq.m5.large" in said
 
 
-def test_the_orchestrator_runs_the_major_upgrade_on_m7g(edit_env: Any) -> None:
+@pytest.mark.parametrize("action", ["up", "preview"])
+def test_the_orchestrator_runs_the_major_upgrade_on_m7g_and_notes_the_outage(edit_env: Any, action: str) -> None:
     set_broker(edit_env, "4.2", "mq.m7g.medium")
     runner = DeployedBrokerRunner("3.13", "mq.m7g.medium")
-    code = main(["up", "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+    out = io.StringIO()
+    code = main([action, "dev", "--yes"], runner=runner, out=out, confirm=lambda prompt: True,
                 images=ReleasedEverywhere())
     assert code == 0 and "broker" in runner.started()
+    notes = [line for line in out.getvalue().splitlines() if "major version upgrade" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: ")
+    assert (f"environments/dev.yaml: {ENGINE}: 3.13 to 4.2 is a major version upgrade: Amazon MQ applies it in the "
+            "broker's next maintenance window") in notes[0]
+    assert "blocks all connections to the broker for the whole upgrade: every publisher" in notes[0]  # dev: single
+
+
+def test_the_orchestrator_notes_no_outage_for_a_minor_move(edit_env: Any) -> None:
+    set_broker(edit_env, "4.3", "mq.m7g.medium")
+    out = io.StringIO()
+    code = main(["up", "dev", "--yes"], runner=DeployedBrokerRunner("4.2", "mq.m7g.medium"), out=out,
+                confirm=lambda prompt: True, images=ReleasedEverywhere())
+    assert code == 0 and "major version upgrade" not in out.getvalue()

@@ -422,7 +422,9 @@ def test_the_reboot_that_applies_the_type_names_the_engine_upgrade_it_applies_to
         error = capsys.readouterr().err
         assert code == 2 and runner.started() == [], out
         assert (f"`aws mq reboot-broker --broker-id {broker_id} --region eu-west-1` (which also upgrades the engine "
-                "to its pending 4.2, PendingEngineVersion: no way back)" in error) is says, error
+                "to its pending 4.2, PendingEngineVersion: no way back once applied; from RabbitMQ 3 to 4 it blocks "
+                "all connections to the broker until it is done, longer the more messages the queues hold: drain "
+                "them first)" in error) is says, error
 
 
 def test_a_preview_is_handed_what_the_broker_runs_as_up_is(moto_aws: None, edit_env: Any) -> None:
@@ -455,3 +457,71 @@ def test_an_answer_the_broker_program_would_refuse_is_not_handed_over() -> None:
     assert handed == {RUNNING_BROKER_VARIABLE: "mq.m7g.medium 4.2"}
     assert running_broker(handed) == ("mq.m7g.medium", "4.2")
     assert program_environment(dev, RunningBroker("b-1", "RUNNING", "mq.m7g.medium", mode, "latest")) == {}
+
+
+class RefusedUpgradeRunner(HandingRunner):
+    """The broker stack whose last up asked for 4.2 on prod's mq.m7g.large cluster."""
+
+    def stack_outputs(self, layer: str, env: EnvConfig) -> Mapping[str, Any] | None:
+        outputs = dict(super().stack_outputs(layer, env) or {})
+        if layer == "broker":
+            outputs.update(engine_version="4.2", instance_type="mq.m7g.large", deployment_mode="CLUSTER_MULTI_AZ")
+        return outputs
+
+
+def _refused_upgrade(codes: list[str]) -> dict[str, Any]:
+    """DescribeBroker of a 3.13 broker Amazon MQ did not upgrade to 4.2 ("Broker not upgradeable to version 4": it
+    stays available, CRITICAL_ACTION_REQUIRED, with the 4.2 an up asked for)."""
+    return {"EngineVersion": "3.13.7", "PendingEngineVersion": "4.2", "BrokerState": "CRITICAL_ACTION_REQUIRED",
+            "ActionsRequired": [{"ActionRequiredCode": code, "ActionRequiredInfo": "see the developer guide"}
+                                for code in codes]}
+
+
+def test_the_way_back_from_a_refused_upgrade_to_rabbitmq_4_is_run(moto_aws: None, edit_env: Any) -> None:
+    """"You can clear the CRITICAL_ACTION_REQUIRED state by updating the broker engine version back to 3.13 using the
+    UpdateBroker API operation": set back to the version the broker runs while it reports
+    RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4, the broker layer runs (the 4.2 still pending is no refusal), and its
+    program is handed the code with what the broker runs (it checks the move again)."""
+    from shared.broker_capacity import RUNNING_BROKER_VARIABLE
+    from shared.broker_upgrade import ACTIONS_VARIABLE, NOT_UPGRADEABLE_TO_V4
+
+    edit_env("prod", lambda data: data["messaging"].update(engine_version="3.13"))
+    broker_id = _broker(load_env("prod"))
+    for action in (["up", "prod", "--yes"], ["preview", "prod"]):
+        runner = RefusedUpgradeRunner(broker_id)
+        code, out, _ = up([*action, "--layers", "broker", "--exact"],
+                          checker(PendingClients(_refused_upgrade([NOT_UPGRADEABLE_TO_V4]))), runner)
+        assert code == 0 and runner.started() == ["broker"], out
+        assert runner.handed == {RUNNING_BROKER_VARIABLE: "mq.m7g.large 3.13", ACTIONS_VARIABLE: NOT_UPGRADEABLE_TO_V4}
+        assert "major version upgrade" not in out
+
+
+@pytest.mark.parametrize("codes", [[], ["RABBITMQ_MEMORY_ALARM"]])
+def test_a_way_back_without_the_refused_upgrade_is_refused_naming_aws_way_out(
+        moto_aws: None, edit_env: Any, capsys: pytest.CaptureFixture[str], codes: list[str]) -> None:
+    """No such code: a downgrade, which Amazon MQ refuses; the refusal names the one way back there is, and that this
+    broker does not report it."""
+    edit_env("prod", lambda data: data["messaging"].update(engine_version="3.13"))
+    broker_id = _broker(load_env("prod"))
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"],
+                           checker(PendingClients(_refused_upgrade(codes))), RefusedUpgradeRunner(broker_id))
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert "messaging.engine_version: is 3.13, but the broker runs 3.13 and has 4.2 pending" in error
+    assert "Amazon MQ only upgrades" in error
+    assert f"--broker-id {broker_id} --region eu-west-1 --query ActionsRequired" in error
+    assert "RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4" in error and "this broker reports no such code" in error
+
+
+def test_the_way_back_is_handed_only_with_the_code() -> None:
+    from shared.broker_upgrade import ACTIONS_VARIABLE, NOT_UPGRADEABLE_TO_V4
+    from shared.orchestrate.account import RunningBroker
+    from shared.orchestrate.cli import program_environment
+
+    prod = load_env("prod")
+    mode = prod.messaging.deployment_mode
+    handed = program_environment(prod, RunningBroker("b-1", "CRITICAL_ACTION_REQUIRED", "mq.m7g.large", mode,
+                                                     "3.13.7", ("RABBITMQ_MEMORY_ALARM", NOT_UPGRADEABLE_TO_V4)))
+    assert handed[ACTIONS_VARIABLE] == f"{NOT_UPGRADEABLE_TO_V4},RABBITMQ_MEMORY_ALARM"
+    assert ACTIONS_VARIABLE not in program_environment(prod, RunningBroker("b-1", "RUNNING", "mq.m7g.large", mode,
+                                                                           "3.13.7"))

@@ -305,7 +305,10 @@ class AmazonMqBroker(pulumi.ComponentResource):
         # engine_type, engine_version and name force a new configuration (terraform-provider-aws
         # mq/configuration.go, ForceNew); the broker then moves to the new one in place.
         # retain_on_delete: a replaced configuration is still the broker's current one until that reboot, so it is
-        # left in the account (configurations cost nothing) rather than deleted under the broker.
+        # left in the account (configurations cost nothing) rather than deleted under the broker. The one way back,
+        # 4.2 to 3.13 out of a refused upgrade (shared.broker_upgrade.going_back), replaces it by a new 3.13 one of
+        # the name the first, retained, still has: Amazon MQ configuration names need not be unique (README, what a
+        # destroy leaves behind), and the broker is pointed at the new one's id.
         # authentication_strategy is left unset here and on the broker: both take Amazon MQ's default, simple
         # (botocore mq CreateConfigurationRequest and CreateBrokerRequest, AuthenticationStrategy), so they agree.
         self.configuration = aws.mq.Configuration(
@@ -334,6 +337,12 @@ class AmazonMqBroker(pulumi.ComponentResource):
             security_groups=[self.security_group.id],
             publicly_accessible=False,
             logs=aws.mq.BrokerLogsArgs(general=True),
+            # No encryption_options: Amazon MQ encrypts a RabbitMQ broker with an AWS owned key (botocore mq
+            # EncryptionOptions.UseAwsOwnedKey, true by default "for RabbitMQ brokers"), so the deploy role needs no
+            # KMS permission for it. A customer managed key added here (ForceNew: a new broker) would need
+            # kms:CreateGrant and kms:DescribeKey on it for the UpdateBroker of a 3.13 cluster's upgrade to 4.2,
+            # which otherwise answers 403 (Amazon MQ developer guide, "In-place upgrade from RabbitMQ 3 to 4",
+            # step 3): add them to shared/deploy_role.py with it.
             # In place (UpdateBroker); no apply_immediately: a new revision waits for the maintenance window
             # instead of rebooting the broker during `up` (README, "Changing the broker").
             configuration=aws.mq.BrokerConfigurationArgs(id=self.configuration.id,

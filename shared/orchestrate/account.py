@@ -356,6 +356,9 @@ class RunningBroker:
     deployment_mode: str | None
     engine_version: str | None
     """``EngineVersion``, major.minor.patch."""
+    actions_required: tuple[str, ...] = ()
+    """``ActionsRequired[].ActionRequiredCode``: why a CRITICAL_ACTION_REQUIRED broker needs its operator (as
+    RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4: :func:`shared.broker_upgrade.going_back`)."""
 
 
 @dataclass
@@ -712,9 +715,11 @@ class AwsAccountCheck:
             report.broker_pending = {key: str(value) for key, value in pending.items() if value}
             running = {key: str(described[key]) if described.get(key) else None
                        for key in ("BrokerState", "HostInstanceType", "DeploymentMode", "EngineVersion")}
+            codes = tuple(str(action["ActionRequiredCode"]) for action in described.get("ActionsRequired") or []
+                          if action.get("ActionRequiredCode"))
             report.broker_running = RunningBroker(
                 broker_id, running["BrokerState"], running["HostInstanceType"], running["DeploymentMode"],
-                running["EngineVersion"])
+                running["EngineVersion"], codes)
 
     def _check_broker_offering(self, env: EnvConfig, report: AccountReport) -> None:
         """Refuse where Amazon MQ does not offer the env's broker (``messaging.instance_type`` with its

@@ -309,8 +309,10 @@ BROKER_NOT_RUNNING: dict[str, Callable[[str, str, str], str]] = {
 def program_environment(env: EnvConfig, broker: RunningBroker | None) -> dict[str, str]:
     """What the layer programs of the run are handed from the preflight: the type and engine the env's broker runs
     (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`), which its capacity alarms keep to until Amazon MQ
-    applies the env's (:func:`shared.components.alarms.capacity_alarms`); nothing where the broker was not read, or
-    runs in another deployment mode (the run's broker layer replaces it: CreateBroker runs the env's type at once)."""
+    applies the env's (:func:`shared.components.alarms.capacity_alarms`), and the action-required codes it reports
+    (:data:`shared.broker_upgrade.ACTIONS_VARIABLE`, where it reports any), which accept AWS's way back from a refused
+    upgrade to RabbitMQ 4; nothing where the broker was not read, or runs in another deployment mode (the run's broker
+    layer replaces it: CreateBroker runs the env's type at once)."""
     if (broker is None or broker.instance_type is None or broker.engine_version is None
             or broker.deployment_mode not in (None, env.messaging.deployment_mode)):
         return {}
@@ -319,6 +321,14 @@ def program_environment(env: EnvConfig, broker: RunningBroker | None) -> dict[st
         running_broker(handed)
     except ConfigError:  # an answer of a form the broker program would refuse: it takes the env's figures
         return {}
+    from shared.broker_upgrade import ACTIONS_VARIABLE, actions_required, actions_required_value
+
+    codes = {ACTIONS_VARIABLE: actions_required_value(broker.actions_required)}
+    try:
+        if actions_required(codes) is not None:  # what AWS requires of it: its way back from a refused upgrade
+            handed.update(codes)
+    except ConfigError:  # a code of another form: not handed (the program's way-back check then refuses)
+        pass
     return handed
 
 
@@ -386,7 +396,8 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
 
     ``pending``: what else the broker has pending (DescribeBroker ``PendingEngineVersion`` as ``engine_version``), which
     the reboot the refusal suggests applies too ("Upgrading an Amazon MQ broker engine version": at the next
-    maintenance window or reboot), so it is named: an engine upgrade has no way back."""
+    maintenance window or reboot), so it is named: an engine upgrade applied has no way back, and one from RabbitMQ 3
+    to 4 blocks all connections while it runs."""
     messaging = env.messaging
     running = broker.instance_type if broker is not None else None
     if (broker is None or running is None or running == messaging.instance_type or messaging.broker != "amazon-mq"
@@ -410,8 +421,12 @@ def unapplied_type_refusal(env: EnvConfig, layers: Sequence[str], broker: Runnin
     short = problems[0][1].split("; choose")[0]  # the limit and the need, without the loader's advice
     reboot = f"aws mq reboot-broker --broker-id {broker.broker_id} --region {env.region}"
     engine_pending = (pending or {}).get("engine_version")
-    also = (f" (which also upgrades the engine to its pending {engine_pending}, PendingEngineVersion: no way back)"
-            if engine_pending else "")
+    # a 3 -> 4 upgrade blocks every connection while it runs ("Upgrading Amazon MQ for RabbitMQ 3 broker to 4")
+    outage = ("; from RabbitMQ 3 to 4 it blocks all connections to the broker until it is done, longer the more "
+              "messages the queues hold: drain them first"
+              if engine_pending and engine and engine_tuple(engine_pending)[:1] > engine_tuple(engine)[:1] else "")
+    also = (f" (which also upgrades the engine to its pending {engine_pending}, PendingEngineVersion: no way back "
+            f"once applied{outage})" if engine_pending else "")
     head = (f"{display_path(str(env_path(env.name)))}: messaging.instance_type {messaging.instance_type} is not "
             f"applied yet: the broker runs {running} until a reboot or its maintenance window "
             f"(messaging.maintenance_window {window}), and until then {short}. Nothing was run.")
@@ -556,15 +571,54 @@ def check_rotation_continuity(plan: Plan, operation: Operation, env: EnvConfig, 
     _refuse_found(behind, operation, out)
 
 
-def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader) -> None:
+def check_broker_engine_move(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                             out: TextIO | None = None) -> None:
     """ConfigError (exit 2) before any layer runs when the broker's ``up``/``preview`` asks Amazon MQ for an engine
-    version / instance type move it does not apply to the deployed broker (shared.broker_upgrade)."""
-    from shared.broker_upgrade import check_engine_move
+    version / instance type move it does not apply to the deployed broker (shared.broker_upgrade), and a note on
+    ``out`` when it asks for a new engine major version, which blocks every connection to the broker while Amazon
+    MQ applies it (:func:`shared.broker_upgrade.major_upgrade_note`). A version set back across a major version is
+    judged after the account preflight read the broker (:func:`check_broker_way_back`): only DescribeBroker tells
+    AWS's way out of a refused upgrade to RabbitMQ 4 from a downgrade."""
+    from shared.broker_upgrade import check_engine_move, judged_with_the_broker, major_upgrade_note
 
     if env.messaging.broker != "amazon-mq":
         return  # an external broker is its operator's to upgrade: no broker stack is read
-    _check_deployed_layer(plan, operation, env, read_outputs, "broker", "the broker's deployed engine version",
-                          lambda outputs: check_engine_move(env, outputs))
+
+    def check(outputs: Mapping[str, Any] | None) -> None:
+        if judged_with_the_broker(env, outputs):
+            return
+        check_engine_move(env, outputs)
+        note = major_upgrade_note(env, outputs)
+        if note is not None and out is not None:
+            out.write(f"note: {display_path(str(env_path(env.name)))}: {note}\n")
+
+    _check_deployed_layer(plan, operation, env, read_outputs, "broker", "the broker's deployed engine version", check)
+
+
+def check_broker_way_back(plan: Plan, operation: Operation, env: EnvConfig, read_outputs: OutputsReader,
+                          broker: RunningBroker | None) -> None:
+    """ConfigError (exit 2) before any layer runs when the broker's ``up``/``preview`` sets ``engine_version`` back
+    across a major version (4.2 to 3.13), unless it is AWS's way out of a refused upgrade to RabbitMQ 4: ``broker``
+    (the account preflight's DescribeBroker; None: not read) reports RABBITMQ_BROKER_NOT_UPGRADEABLE_TO_V4 and runs
+    that version (:func:`shared.broker_upgrade.going_back`)."""
+    from shared.broker_upgrade import check_engine_move, judged_with_the_broker
+
+    if env.messaging.broker != "amazon-mq":
+        return
+    running = None
+    if (broker is not None and broker.instance_type is not None and broker.engine_version is not None
+            and broker.deployment_mode in (None, env.messaging.deployment_mode)):
+        from shared.amazonmq import engine_tuple
+
+        # DescribeBroker names the patch (3.13.7); the env and the rule major.minor
+        running = (broker.instance_type, ".".join(map(str, engine_tuple(broker.engine_version)[:2])))
+    actions = broker.actions_required if broker is not None else None
+
+    def check(outputs: Mapping[str, Any] | None) -> None:
+        if judged_with_the_broker(env, outputs):
+            check_engine_move(env, outputs, running, actions)
+
+    _check_deployed_layer(plan, operation, env, read_outputs, "broker", "the broker's deployed engine version", check)
 
 
 def _layer_reader(env: EnvConfig, read_outputs: OutputsReader, what: str,
@@ -833,7 +887,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         deployed = _read_once(runner.stack_outputs)  # the preflights below read the broker stack's twice
         check_exact_destroy(plan, operation, env, args.exact, deployed)
         check_rotation_continuity(plan, operation, env, deployed, out)
-        check_broker_engine_move(plan, operation, env, deployed)
+        check_broker_engine_move(plan, operation, env, deployed, out)
         check_service_removal(plan, operation, env, deployed, out)
         check_image_readiness(plan, operation, env, deployed, out, args.image_ready)
         check_zone_drop(plan, operation, env, deployed, out)
@@ -844,6 +898,7 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         account_check = account if account is not None else default_account_check()
         found = _account_preflight(account_check, env, operation, plan.layers, out,
                                    lambda layer: runner.stack_exists(layer, env), deployed, runner.state_broker_ids)
+        check_broker_way_back(plan, operation, env, deployed, found.broker_running)
         runner.program_environment(program_environment(env, found.broker_running))
         reach = ReachCheck(env, operation, plan, runner.stack_outputs, probe=probe, out=out,
                            holds=runner.holds_resources, brokers=runner.state_broker_ids)

@@ -925,11 +925,13 @@ def synth_env(env_name: str, layers: list[str] | None = None,
     evaluating it while the next layers synthesize).
 
     The env's plan is the env file's alone: what the orchestrator hands the programs from the account
-    (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`), and a pull request's published-contracts mode
-    (:data:`shared.published.PUBLISHED_VARIABLE`), are blanked, whatever the shell exports, unless
-    ``program_environment`` gives it (the synth, the snapshots, ``nox -s diff`` and ``policy`` stay the same).
+    (:data:`shared.broker_capacity.RUNNING_BROKER_VARIABLE`, :data:`shared.broker_upgrade.ACTIONS_VARIABLE`), and a
+    pull request's published-contracts mode (:data:`shared.published.PUBLISHED_VARIABLE`), are blanked, whatever the
+    shell exports, unless ``program_environment`` gives it (the synth, the snapshots, ``nox -s diff`` and ``policy``
+    stay the same).
     """
     from shared.broker_capacity import RUNNING_BROKER_VARIABLE
+    from shared.broker_upgrade import ACTIONS_VARIABLE
     from shared.contracts import stack_reference_name
     from shared.dag import order, upstream_closure
     from shared.envs import load_env
@@ -943,7 +945,8 @@ def synth_env(env_name: str, layers: list[str] | None = None,
         document = synth_program(
             layer_dir(layer), stack=env.name, layer=layer, env=env.name, account_id=env.account_id,
             region=env.region, stack_outputs=outputs, organization=env.pulumi_org,
-            env_vars={RUNNING_BROKER_VARIABLE: "", PUBLISHED_VARIABLE: "", **(program_environment or {})},
+            env_vars={RUNNING_BROKER_VARIABLE: "", ACTIONS_VARIABLE: "", PUBLISHED_VARIABLE: "",
+                      **(program_environment or {})},
         )
         documents[layer] = document
         if on_document is not None:

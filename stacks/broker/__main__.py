@@ -25,7 +25,7 @@ from shared.components.broker import (
     external_endpoints,
 )
 from shared.broker_capacity import running_broker
-from shared.broker_upgrade import check_engine_move
+from shared.broker_upgrade import actions_required, check_engine_move
 from shared.components.deploy_runner import DeployRunner, DeployRunnerArgs
 from shared.contracts import NetworkOutputs
 from shared.layer import Layer
@@ -33,8 +33,10 @@ from shared.layer import Layer
 layer = Layer("broker")
 # Before any resource: an engine version / instance type move Amazon MQ cannot apply to the deployed broker (a
 # downgrade, the instance family and the major version at once, or back to mq.t3.micro) is refused (exit 2) here too,
-# for a `pulumi up` run in this folder without the orchestrator's own check.
-check_engine_move(layer.env, layer.last_outputs(), running_broker(os.environ))
+# for a `pulumi up` run in this folder without the orchestrator's own check. An engine version set back to the one
+# the broker runs is accepted where the orchestrator hands over that the broker reports AWS's code for a refused
+# upgrade to RabbitMQ 4 (shared.broker_upgrade.going_back).
+check_engine_move(layer.env, layer.last_outputs(), running_broker(os.environ), actions_required(os.environ))
 network = layer.upstream("network").contract(NetworkOutputs)
 
 runner = DeployRunner("deploy-runner", DeployRunnerArgs.from_env(layer.env), vpc_id=network.vpc_id,
