@@ -241,7 +241,7 @@ def test_a_secrets_manager_that_does_not_answer_is_asked_once(failure: str) -> N
 
     prod = load_env("prod")
     report = AccountReport()
-    AwsAccountCheck(lambda env, service: Silent())._find_secrets_pending_deletion(prod, report)
+    AwsAccountCheck(lambda env, service: Silent())._find_secrets_pending_deletion(prod, ["broker", "messaging"], report)
     assert len(calls) == 1 and report.refusals == [], calls
     assert len(report.notes) == 1 and "scheduled for deletion" in report.notes[0], report.notes
 
@@ -263,5 +263,83 @@ def test_a_secret_not_found_goes_on_to_the_next() -> None:
                               "DescribeSecret")
 
     report = AccountReport()
-    AwsAccountCheck(lambda env, service: Missing())._find_secrets_pending_deletion(load_env("prod"), report)
-    assert len(calls) == sum(spec.uses_messaging for spec in load_catalog()) and report.notes == [], calls
+    AwsAccountCheck(lambda env, service: Missing())._find_secrets_pending_deletion(load_env("prod"), ["messaging"],
+                                                                                    report)
+    # prod (amazon-mq) publishes queue metrics: the publisher's secret too
+    assert len(calls) == 1 + sum(spec.uses_messaging for spec in load_catalog()) and report.notes == [], calls
+    assert report.refusals == []
+
+
+# -- the broker admin's and the queue metrics publisher's, after messaging.broker external and back ---------------
+
+
+def test_the_broker_admin_and_queue_metrics_secrets_scheduled_for_deletion_refuse_up(
+        moto_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """prod moved to messaging.broker external deletes the broker admin's secret (broker layer) and the queue metrics
+    publisher's (messaging), each with a 30-day recovery window; moved back to amazon-mq within it, the broker layer's
+    CreateSecret would fail alongside its new broker (20 minutes or more), messaging's after it. Each is refused
+    before any layer, where the layer that creates it is in the run."""
+    from shared.envs import load_env
+    from tests.aws_helpers import MotoAccounts
+    from tests.test_orchestrate_account import Clients, checker, roomy, up
+
+    prod = load_env("prod")
+    admin, monitor = "platform/prod/broker/admin", "platform/prod/messaging-monitor/queue-metrics"
+    secrets = MotoAccounts.client(prod.account_id, prod.region, "secretsmanager")
+    for name in (admin, monitor):
+        secrets.create_secret(Name=name, SecretString="{}")
+        secrets.delete_secret(SecretId=name, RecoveryWindowInDays=30)
+
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"the secret {admin}, which Secrets Manager holds scheduled for deletion since" in error, error
+    assert monitor not in error  # messaging, which creates it, is not in the run
+    assert "midway through broker, alongside the new broker" in error
+    assert (f"aws secretsmanager delete-secret --region eu-west-1 --secret-id {admin} "
+            "--force-delete-without-recovery") in error
+    assert f"aws secretsmanager restore-secret --region eu-west-1 --secret-id {admin}" in error
+    assert "`pulumi import` it into broker" in error and "Nothing was run" in error
+
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "messaging", "--exact"], checker(Clients(roomy())),
+                           DeployedRunner())
+    assert code == 2 and runner.started() == [], out
+    error = capsys.readouterr().err
+    assert f"the secret {monitor}, which Secrets Manager holds scheduled for deletion since" in error, error
+    assert f"the secret {admin}," not in error and "midway through messaging" in error
+    assert f"aws secretsmanager restore-secret --region eu-west-1 --secret-id {monitor}" in error
+
+    for name in (admin, monitor):
+        secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    code, out, runner = up(["up", "prod", "--yes", "--layers", "broker,messaging", "--exact"],
+                           checker(Clients(roomy())), DeployedRunner())
+    assert code == 0 and runner.started() == ["broker", "messaging"], out
+
+
+def test_an_external_broker_s_env_asks_for_neither_the_admin_nor_the_queue_metrics_secret() -> None:
+    """Neither exists for messaging.broker external (no Amazon MQ broker, no queue metrics publisher): a secret of
+    that name left scheduled for deletion concerns no layer of the run."""
+    from botocore.exceptions import ClientError
+
+    from shared.envs import load_env
+    from shared.orchestrate.account import AccountReport, AwsAccountCheck
+
+    calls: list[str] = []
+
+    class Missing:
+        def describe_secret(self, SecretId: str) -> dict[str, Any]:
+            calls.append(SecretId)
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}},
+                              "DescribeSecret")
+
+    prod = load_env("prod")
+    check = AwsAccountCheck(lambda env, service: Missing())
+    check._find_secrets_pending_deletion(prod, ["broker"], AccountReport())
+    assert calls == ["platform/prod/broker/admin"]
+    external = prod.model_copy(update={"messaging": prod.messaging.model_copy(update={"broker": "external"})})
+    calls.clear()
+    check._find_secrets_pending_deletion(external, ["broker"], AccountReport())
+    assert calls == []
+    check._find_secrets_pending_deletion(external, ["messaging"], AccountReport())
+    assert calls and all(name.startswith("platform/prod/messaging/") for name in calls), calls

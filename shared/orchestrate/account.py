@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TextIO
+from typing import Any, NamedTuple, Protocol, TextIO
 
 from shared.aws_limits import CLOUD_MAP_INSTANCES_PER_NAMESPACE_CODE
 from shared.catalog import catalog_path
@@ -343,6 +343,19 @@ def _compute_needs(env: EnvConfig) -> list[QuotaNeed]:
 # -- asking AWS -------------------------------------------------------------------------------------------
 
 
+class _KeptSecret(NamedTuple):
+    """A secret a layer creates by name (:meth:`AwsAccountCheck._find_secrets_pending_deletion`), and what its
+    refusal says where Secrets Manager holds it scheduled for deletion."""
+    name: str
+    key: str        #: the file and key that make the layer create it
+    holder: str     #: who keeps what in it
+    cause: str      #: how it came to be scheduled for deletion
+    layer: str      #: the layer whose CreateSecret would fail
+    after: str      #: what else that failure means
+    old: str        #: whose the old value is, gone with a delete for good
+    readme: str     #: where README says more about restoring it
+
+
 @dataclass(frozen=True)
 class RunningBroker:
     """The env's Amazon MQ broker as DescribeBroker answers now (botocore mq ``DescribeBrokerResponse``); a field AWS
@@ -483,8 +496,8 @@ class AwsAccountCheck:
                 "on-call address or integration there")
         if rotation:
             self._check_admin_rotation(env, report)
-        if "messaging" in layers:
-            self._find_secrets_pending_deletion(env, report)
+        if {"broker", "messaging"} & set(layers):
+            self._find_secrets_pending_deletion(env, layers, report)
         if "compute" in layers:
             self._find_other_envs_registry(env, report)
             self._check_registry_settings(env, report)
@@ -636,6 +649,8 @@ class AwsAccountCheck:
             if aws_error_code(error) != "ResourceNotFoundException":  # none yet: the broker layer's first `up`
                 report.notes.append(f"whether {secret} rotates is unknown (DescribeSecret: {error})")
             return
+        if described.get("DeletedDate") is not None:  # refused, with what to do: _find_secrets_pending_deletion
+            return
         due = described.get("NextRotationDate")
         last = described.get("LastRotatedDate")
         if described.get("RotationEnabled") and isinstance(due, datetime) and \
@@ -652,43 +667,81 @@ class AwsAccountCheck:
                 f"a rotation of {secret} stopped partway (AWSPENDING on version {', '.join(stalled)}): Secrets Manager "
                 "starts no other rotation while it stays (README, \"Broker admin rotation\", Break-glass)")
 
-    def _find_secrets_pending_deletion(self, env: EnvConfig, report: AccountReport) -> None:
-        """Refuse where a credentials secret messaging keeps for a catalog service (``platform/<env>/messaging/<svc>``)
-        is scheduled for deletion: a service removed from an env that protects state (prod: a 30-day recovery window)
-        and added again, or renamed back, within the window. Secrets Manager refuses a secret of that name until the
-        window ends (botocore secretsmanager InvalidRequestException: "The secret is scheduled for deletion"), so
-        messaging's CreateSecret would fail midway, after the service's RabbitMQ user. DescribeSecret answers for
-        such a secret with its ``DeletedDate``."""
+    def _find_secrets_pending_deletion(self, env: EnvConfig, layers: Sequence[str], report: AccountReport) -> None:
+        """Refuse where a secret a layer of the run creates by name is scheduled for deletion. Where the env protects
+        state (prod) every secret is deleted with a 30-day recovery window, and Secrets Manager refuses a new secret
+        of that name until the window ends (botocore secretsmanager CreateSecret: InvalidRequestException, "The
+        secret is scheduled for deletion"), so the layer's CreateSecret would fail midway through its ``up``.
+        DescribeSecret answers for such a secret with its ``DeletedDate`` ("If it is not scheduled for deletion,
+        this field is omitted"). The secrets, each where its layer is in the run and creates it:
+
+        * with broker, in an ``amazon-mq`` env, the broker admin's (``platform/<env>/broker/admin``): a move to
+          ``external`` (or a destroy) deleted it, and the env moved back within the window;
+        * with messaging, where the env publishes queue metrics (``amazon-mq``), the publisher's
+          (``platform/<env>/messaging-monitor/queue-metrics``), deleted the same ways;
+        * with messaging, the credentials secret it keeps for each catalog service that uses the broker
+          (``platform/<env>/messaging/<svc>``): a service removed and added again, or renamed back, within the
+          window."""
         from shared.broker_names import service_secret_name
         from shared.catalog import load_catalog
+        from shared.envs import publishes_queue_metrics
 
+        where, region = env_path(env.name), env.region
+        moved = ("the env's broker moved to external, or its layers were destroyed, less than 30 days ago, and the "
+                 "secret was deleted with a recovery window")
+        platform = ("README, \"Real runs against AWS\", what a destroy leaves behind: a restored secret is still "
+                    "encrypted with the layer's old KMS key, which the same change scheduled for deletion: take it "
+                    "back first")
+        secrets: list[_KeptSecret] = []
+        if "broker" in layers and env.messaging.broker == "amazon-mq":
+            from shared.components.broker import admin_secret_name
+
+            secrets.append(_KeptSecret(
+                admin_secret_name(env.name), f"{where}: messaging.broker", "the broker layer keeps the broker "
+                "admin's credentials", moved, "broker",
+                ", alongside the new broker (20 minutes or more), and messaging would find no admin credentials",
+                "the former broker's admin, which no broker knows any more; the layer writes the new broker's",
+                platform))
+        if "messaging" in layers and publishes_queue_metrics(env):
+            from shared.components.queue_metrics import monitor_secret_name
+
+            secrets.append(_KeptSecret(
+                monitor_secret_name(env.name), f"{where}: messaging.broker", "messaging keeps the queue metrics "
+                "publisher's credentials", moved, "messaging", "",
+                "a former broker's user; messaging writes the new user's", platform))
+        if "messaging" in layers:
+            secrets += [_KeptSecret(
+                service_secret_name(env.name, spec.name), f"{catalog_path()}: services.{spec.name}",
+                "messaging keeps its credentials", "a removed service of that name, deleted with a recovery window",
+                "messaging", "",
+                "the removed service's, whose RabbitMQ user was deleted with it; messaging writes new ones",
+                "README, \"Remove (or rename) a service\"") for spec in load_catalog() if spec.uses_messaging]
         client = None
-        for spec in load_catalog():
-            if not spec.uses_messaging:
-                continue
-            name = service_secret_name(env.name, spec.name)
+        for secret in secrets:
             try:
                 client = client or self.clients(env, "secretsmanager")
-                described = client.describe_secret(SecretId=name)
+                described = client.describe_secret(SecretId=secret.name)
             except aws_errors() as error:
                 if aws_error_code(error) == "ResourceNotFoundException":
                     continue
-                # Denied, unreachable or timed out: so would be every other service's (up to 200, each after the
-                # client's timeouts and retries), so one note and no more asking.
-                report.notes.append(f"whether the secrets platform/{env.name}/messaging/<service> are scheduled for "
-                                    f"deletion is unknown (DescribeSecret of {name}: {error})")
+                # Denied, unreachable or timed out: so would be every other one's (up to 200 services', each after
+                # the client's timeouts and retries), so one note and no more asking.
+                asked = sorted({re.sub(r"/messaging/[^/]+$", "/messaging/<service>", kept.name)
+                                for kept in secrets})
+                report.notes.append(f"whether the secrets {', '.join(asked)} are scheduled for deletion is unknown "
+                                    f"(DescribeSecret of {secret.name}: {error})")
                 return
             deleted = described.get("DeletedDate")
             if deleted is None:
                 continue
             report.refusals.append(
-                f"{catalog_path()}: services.{spec.name}: messaging keeps its credentials in the secret {name}, which "
-                f"Secrets Manager holds scheduled for deletion since {deleted} (a removed service of that name, "
-                f"deleted with a recovery window): its CreateSecret would fail (\"already scheduled for deletion\") "
-                f"midway through messaging. Delete it for good: `aws secretsmanager delete-secret --region "
-                f"{env.region} --secret-id {name} --force-delete-without-recovery` (or restore it with `aws "
-                f"secretsmanager restore-secret` and `pulumi import` it into messaging; README, \"Remove (or rename) "
-                f"a service\"). Nothing was run.")
+                f"{secret.key}: {secret.holder} in the secret {secret.name}, which Secrets Manager holds scheduled "
+                f"for deletion since {deleted} ({secret.cause}): its CreateSecret would fail (\"already scheduled "
+                f"for deletion\") midway through {secret.layer}{secret.after}. Either delete it for good: `aws "
+                f"secretsmanager delete-secret --region {region} --secret-id {secret.name} "
+                f"--force-delete-without-recovery` (its old value goes for good: {secret.old}); or restore it: "
+                f"`aws secretsmanager restore-secret --region {region} --secret-id {secret.name}` (it comes back "
+                f"with its old value) and `pulumi import` it into {secret.layer} ({secret.readme}). Nothing was run.")
 
     def _list_brokers(self, env: EnvConfig, report: AccountReport) -> None:
         """The account's Amazon MQ brokers in the env's region into ``report.brokers`` (botocore mq ListBrokers,
