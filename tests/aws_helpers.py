@@ -269,6 +269,9 @@ class ReleasedEverywhere:
     def program_buckets(self, env: EnvConfig) -> list[str]:
         return []
 
+    def program_load_balancers(self, env: EnvConfig) -> list[str]:
+        return []
+
     def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         return []
 

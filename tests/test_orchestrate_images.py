@@ -773,14 +773,120 @@ def test_a_protected_public_gateway_s_refusal_says_its_load_balancer_s_deletion_
         moto_aws: None, capsys: pytest.CaptureFixture[str], edit_env: Any) -> None:
     """AWS's own deletion protection (enable_deletion_protection where the env protects state) survives releasing the
     state's protect: the destroy would delete the services, then stop at DeleteLoadBalancer (OperationNotPermitted)."""
-    def gateway_on(data: dict[str, Any]) -> None:
-        data["compute"].update(public_gateway=True,
-                               certificate_arn=f"arn:aws:acm:{data['region']}:{data['account_id']}:certificate/one")
-
-    edit_env("prod", gateway_on)
+    edit_env("prod", public_gateway_on)
     err = protected_prod_destroy_refusal(capsys)
     assert "load balancer has AWS deletion protection there: turn it off (`aws elbv2 modify-load-balancer-attributes" \
         in err and "Key=deletion_protection.enabled,Value=false" in err
+
+
+# -- an up that would delete a load balancer AWS protects from deletion ------------------------------------------
+
+
+def public_gateway_on(data: dict[str, Any]) -> None:
+    data["compute"].update(public_gateway=True,
+                           certificate_arn=f"arn:aws:acm:{data['region']}:{data['account_id']}:certificate/one")
+
+
+def gateway_alb(env: EnvConfig, *, protected: bool = True, **extra: Any) -> dict[str, Any]:
+    """The public gateway's load balancer of ``env`` as compute's exported state holds it."""
+    arn = (f"arn:aws:elasticloadbalancing:{env.region}:{env.account_id}:loadbalancer/app/gateway-alb-1a2b3c4/"
+           "50dc6c495c0c9188")
+    return {"urn": f"urn:pulumi:{env.name}::compute::mlplatform:compute:ComputePlatform$mlplatform:compute:"
+                   "PublicGateway$aws:lb/loadBalancer:LoadBalancer::gateway-alb",
+            "type": "aws:lb/loadBalancer:LoadBalancer", "id": arn,
+            "inputs": {"enableDeletionProtection": protected},
+            "outputs": {"arn": arn, "enableDeletionProtection": protected}, **extra}
+
+
+def test_the_state_s_load_balancers_with_deletion_protection_are_read_from_the_export() -> None:
+    """AWS's deletion protection as the last up set it (the state's outputs); an old copy marked delete is not the live
+    one; the name is the resource's (its URN's last part), which the gateway keeps from one up to the next."""
+    from shared.orchestrate.automation import ProtectedLoadBalancer, deletion_protected_load_balancers
+
+    prod = load_env("prod")
+    deployment = {"resources": [
+        {"urn": "urn:pulumi:prod::compute::pulumi:pulumi:Stack::compute-prod", "type": "pulumi:pulumi:Stack"},
+        gateway_alb(prod),
+        {**gateway_alb(prod, protected=False), "urn": "urn:pulumi:prod::compute::aws:lb/loadBalancer:LoadBalancer::x"},
+        {**gateway_alb(prod, delete=True), "urn": "urn:pulumi:prod::compute::aws:lb/loadBalancer:LoadBalancer::old"},
+        {**gateway_alb(prod), "type": "aws:alb/loadBalancer:LoadBalancer",
+         "urn": "urn:pulumi:prod::compute::aws:alb/loadBalancer:LoadBalancer::legacy-alb"},
+    ]}
+    arn = gateway_alb(prod)["id"]
+    assert deletion_protected_load_balancers(deployment) == [ProtectedLoadBalancer("gateway-alb", arn),
+                                                             ProtectedLoadBalancer("legacy-alb", arn)]
+    assert deletion_protected_load_balancers(None) == []
+
+
+def test_the_program_s_load_balancers_are_named_as_the_state_names_them(edit_env: Any) -> None:
+    from shared.gateway_names import load_balancer_resource_name
+    from shared.orchestrate.images import program_load_balancers, synth_compute
+
+    assert program_load_balancers(synth_compute(load_env("prod"))) == []  # no shipped env has a public gateway
+    edit_env("prod", public_gateway_on)
+    prod = load_env("prod")
+    document = synth_compute(prod)
+    assert program_load_balancers(document) == [load_balancer_resource_name("gateway")] == ["gateway-alb"]
+    (balancer,) = [r for r in document["resources"] if r["type"] == "aws:lb/loadBalancer:LoadBalancer"]
+    assert balancer["inputs"]["enableDeletionProtection"] is True  # prod protects state
+    assert "name" not in balancer["inputs"]  # auto-named: the resource name is what stays
+
+
+@dataclass
+class ProtectedBalancerRecorder(Recorder):
+    """compute's state holds ``balancers`` (AutomationRunner.deletion_protected_load_balancers)."""
+
+    balancers: list[Any] = field(default_factory=list)
+
+    def deletion_protected_load_balancers(self, layer: str, env: EnvConfig) -> list[Any]:
+        return list(self.balancers) if layer == "compute" else []
+
+
+def compute_up_with_protected_balancer(env_name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[
+        ProtectedBalancerRecorder, int, str]:
+    """compute's `up` (alone) in ``env_name``, every released image running, its state holding the public gateway's
+    load balancer with AWS's deletion protection on."""
+    from shared.orchestrate.automation import deletion_protected_load_balancers
+
+    env = load_env(env_name)
+    for service, digest in env.release.images.items():
+        push_image(env, service, digest)
+    settle_release(env, monkeypatch)
+    runner = ProtectedBalancerRecorder(balancers=deletion_protected_load_balancers({"resources": [gateway_alb(env)]}))
+    out = io.StringIO()
+    code = main(["up", env_name, "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
+                images=AwsImageChecks(MotoAccounts()), probe=reachable)
+    return runner, code, " ".join(out.getvalue().replace("│", " ").split())
+
+
+def test_an_up_that_would_delete_a_load_balancer_aws_protects_from_deletion_stops_before_any_change(
+        moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prod's public gateway turned off (compute.public_gateway true to false, or its service no longer public or
+    released): the gateway's ALB has enable_deletion_protection where the env protects state, so the up would delete
+    its listener and target group, then stop at DeleteLoadBalancer (OperationNotPermitted), on every later up again.
+    Refused before compute changes anything, naming the command that turns the protection off and the refresh that
+    records it in compute's state."""
+    prod = load_env("prod")
+    runner, code, said = compute_up_with_protected_balancer("prod", monkeypatch)
+    arn = gateway_alb(prod)["id"]
+    assert code == 1, said
+    assert runner.compute_runs() == []
+    assert f"load balancers: no longer in compute's program, AWS deletion protection on: gateway-alb ({arn})" in said
+    assert ("nothing of compute was changed: its up would delete the load balancer gateway-alb (no longer in its "
+            "program), and AWS's deletion protection on it (set where the env protects state) refuses "
+            "DeleteLoadBalancer (OperationNotPermitted)") in said
+    assert (f"`aws elbv2 modify-load-balancer-attributes --region {prod.region} --load-balancer-arn {arn} "
+            "--attributes Key=deletion_protection.enabled,Value=false`") in said
+    assert "then `nox -s refresh -- prod --layers compute --exact`" in said and "then run the up again" in said
+
+
+def test_an_up_keeping_its_protected_load_balancer_goes_on(moto_aws: None, monkeypatch: pytest.MonkeyPatch,
+                                                            edit_env: Any) -> None:
+    """The program still declares it (the public gateway stays): the up updates it, deletes nothing."""
+    edit_env("prod", public_gateway_on)
+    runner, code, said = compute_up_with_protected_balancer("prod", monkeypatch)
+    assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], said
+    assert "deletion protection" not in said
 
 
 # -- end to end: the real runner, the fake `pulumi` CLI, moto ----------------------------------------------

@@ -31,6 +31,7 @@ from shared.orchestrate.account import (
     named_roles_refusal,
     print_report,
 )
+from shared.orchestrate.automation import deletion_protection_off_command
 from shared.orchestrate.identity import stackless_refusal
 from shared.orchestrate.images import AwsImageChecks, ImageChecks, ImageGatedRunner
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, RunInterrupted, Status
@@ -833,10 +834,8 @@ def check_destroy_protect(plan: Plan, operation: Operation, env: EnvConfig,
     if "compute" in held and env.compute.public_gateway:
         # enable_deletion_protection=protect (shared.components.gateway): AWS's own flag, which no state release lifts;
         # the provider's delete only calls DeleteLoadBalancer, which refuses while it is on (OperationNotPermitted)
-        extra += (" The public gateway's load balancer has AWS deletion protection there: turn it off (`aws elbv2 "
-                  "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
-                  "Key=deletion_protection.enabled,Value=false`), or the destroy stops at it after deleting the "
-                  "services.")
+        extra += (" The public gateway's load balancer has AWS deletion protection there: turn it off "
+                  f"({deletion_protection_off_command()}), or the destroy stops at it after deleting the services.")
     raise ProtectedStateError(
         f"destroy {env.name}: nothing was deleted: the state of {', '.join(held)} marks resources protect (the "
         f"stateful ones, deployed while protect_stateful was on), and a destroy stopped there would already have "

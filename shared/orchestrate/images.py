@@ -68,7 +68,12 @@ from shared.images import (
     verify_account,
     wrong_platforms,
 )
-from shared.orchestrate.automation import BUCKET_TYPE
+from shared.orchestrate.automation import (
+    BUCKET_TYPE,
+    LOAD_BALANCER_TYPES,
+    ProtectedLoadBalancer,
+    deletion_protection_off_command,
+)
 from shared.orchestrate.model import Action, LayerResult, LayerRunner, Operation, OutputSink, Status
 from shared.orchestrate.report import failure_detail
 
@@ -154,6 +159,14 @@ def program_buckets(document: Mapping[str, Any]) -> list[str]:
                    if r["type"] == BUCKET_TYPE and isinstance((r.get("inputs") or {}).get("bucket"), str)})
 
 
+def program_load_balancers(document: Mapping[str, Any]) -> list[str]:
+    """The resource names of the load balancers a synthesized compute layer declares (a public gateway's
+    ``<service>-alb``, shared.gateway_names.load_balancer_resource_name: the last part of its URN), sorted. The
+    gateway sets no ``name`` input (Pulumi auto-names it), so the resource name is what stays from one ``up`` to the
+    next."""
+    return sorted({str(r["name"]) for r in document["resources"] if r["type"] in LOAD_BALANCER_TYPES})
+
+
 # -- the AWS side, injectable --------------------------------------------------------------------------
 
 
@@ -196,6 +209,10 @@ class ImageChecks(Protocol):
     def program_buckets(self, env: EnvConfig) -> list[str]:
         """The S3 buckets compute's program declares (:func:`program_buckets`): its ``up`` deletes any other its state
         holds."""
+
+    def program_load_balancers(self, env: EnvConfig) -> list[str]:
+        """The load balancers compute's program declares (:func:`program_load_balancers`): its ``up`` deletes any other
+        its state holds."""
 
     def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         """Give every released image its ``release-<digest>`` tag in the env's registry (idempotent); once ``stop``
@@ -257,6 +274,9 @@ class AwsImageChecks:
     def program_buckets(self, env: EnvConfig) -> list[str]:
         return program_buckets(self._compute(env))
 
+    def program_load_balancers(self, env: EnvConfig) -> list[str]:
+        return program_load_balancers(self._compute(env))
+
     def tag_release(self, env: EnvConfig, stop: Callable[[], bool] | None = None) -> list[TagResult]:
         from shared.release_tags import tag_release
 
@@ -282,6 +302,7 @@ class ImageGatedRunner:
         self.checks: ImageChecks = checks if checks is not None else AwsImageChecks()
         self._targets: list[str] = []
         self._buckets: list[str] = []
+        self._load_balancers: list[str] = []
         self._interrupted = False
 
     @staticmethod
@@ -308,6 +329,7 @@ class ImageGatedRunner:
             # Synthesized here, before any layer runs: a program that cannot synth stops everything.
             self._targets = self.checks.registry_targets(env)
             self._buckets = self.checks.program_buckets(env)
+            self._load_balancers = self.checks.program_load_balancers(env)
         elif LAYER in layers and self._gates_destroy(LAYER, operation):
             self.checks.verify(env)  # the registry read before compute's destroy must be the env's own
         return notes
@@ -349,6 +371,11 @@ class ImageGatedRunner:
     def unforced_buckets(self, layer: str, env: EnvConfig) -> list[str] | None:
         """:meth:`AutomationRunner.unforced_buckets` (None: cannot tell)."""
         return cast("list[str] | None", self._inner_answer("unforced_buckets", layer, env))
+
+    def deletion_protected_load_balancers(self, layer: str, env: EnvConfig) -> list[ProtectedLoadBalancer] | None:
+        """:meth:`AutomationRunner.deletion_protected_load_balancers` (None: cannot tell)."""
+        return cast("list[ProtectedLoadBalancer] | None",
+                    self._inner_answer("deletion_protected_load_balancers", layer, env))
 
     def _bucket_refusal(self, env: EnvConfig, on_output: OutputSink) -> LayerResult | None:
         """FAILED, before anything of compute is deleted, when a bucket its state records without ``force_destroy``
@@ -467,6 +494,38 @@ class ImageGatedRunner:
             f"{' where the env does not protect state' if env.protect else ''}) before removing it; then run the up "
             "again"))
 
+    def _removed_protected_load_balancer_refusal(self, env: EnvConfig,
+                                                 on_output: OutputSink) -> LayerResult | None:
+        """FAILED, before anything of compute changes, when its ``up`` would delete a load balancer its state records
+        with AWS's deletion protection on (:func:`shared.orchestrate.automation.deletion_protected_load_balancers`):
+        the public gateway's ALB where the env protects state (``enable_deletion_protection``,
+        shared.components.gateway) once ``compute.public_gateway`` is turned off, or its service is no longer public
+        or no longer released.
+
+        Pulumi's ``protect`` is the state's and ``up`` deletes what the program no longer declares through it, but
+        AWS's flag is the load balancer's own: Elastic Load Balancing refuses DeleteLoadBalancer while it is on
+        (OperationNotPermitted), and the provider's delete only calls it. The update would fail there after deleting
+        the listener and target group (the gateway no longer serving), and again on every later ``up``. The flag is
+        read from the state, which holds what the last ``up`` set (the program is what sets it); turned off by hand,
+        it reads as on until a refresh records it, so the refusal asks for that refresh."""
+        protected = self.deletion_protected_load_balancers(LAYER, env) or []
+        removed = [balancer for balancer in protected if balancer.name not in self._load_balancers]
+        if not removed:
+            return None
+        for balancer in removed:
+            on_output(f"load balancers: no longer in compute's program, AWS deletion protection on: {balancer.name} "
+                      f"({balancer.arn})")
+        listed = ", ".join(balancer.name for balancer in removed)
+        commands = "; ".join(deletion_protection_off_command(balancer.arn, env.region) for balancer in removed)
+        one = len(removed) == 1
+        return LayerResult(LAYER, Status.FAILED, detail=(
+            f"nothing of {LAYER} was changed: its up would delete the load balancer{'' if one else 's'} {listed} (no "
+            f"longer in its program), and AWS's deletion protection on {'it' if one else 'them'} (set where the env "
+            "protects state) refuses DeleteLoadBalancer (OperationNotPermitted): the up would stop there after "
+            f"deleting {'its' if one else 'their'} listener and target group, the gateway no longer serving. Turn "
+            f"{'it' if one else 'them'} off ({commands}), then `nox -s refresh -- {env.name} --layers {LAYER} "
+            "--exact` (compute's state records it on until a refresh reads it), then run the up again"))
+
     def interrupt(self, terminate: bool = False) -> None:
         # no step 2 after an interrupted step 1; no release tag and no update after interrupted checks; no further
         # release tag after an interrupt during the tagging
@@ -551,7 +610,8 @@ class ImageGatedRunner:
             return result
         if not (layer == LAYER and operation.action is Action.UP):
             return self.inner.run(layer, env, operation, on_output)
-        refused = self._removed_held_refusal(env, on_output) or self._removed_bucket_refusal(env, on_output)
+        refused = (self._removed_held_refusal(env, on_output) or self._removed_bucket_refusal(env, on_output)
+                   or self._removed_protected_load_balancer_refusal(env, on_output))
         if refused is not None:
             return refused
         foreign = self.checks.foreign(env)
