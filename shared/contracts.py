@@ -387,6 +387,7 @@ class Upstream:
 
     def field(self, name: str) -> pulumi.Output[Any]:
         """Output ``name``, its value checked against (and parsed into) the contract's field type."""
+        self.check_declared(name)  # before model_fields[name]: an undeclared name is a ContractError, not a KeyError
         adapter: TypeAdapter[Any] = TypeAdapter(self.model.model_fields[name].annotation)
         return self[name].apply(lambda value: self._parse(name, lambda: adapter.validate_python(value)))
 

@@ -91,11 +91,14 @@ def test_every_downstream_layer_reads_its_upstreams_real_outputs() -> None:
             f"{layer} uses the network layer's synthesized values"
 
 
-def test_reading_an_undeclared_output_fails_at_synth_time(tmp_path: Path) -> None:
-    result = run_cli("--program", str(PROGRAMS / "bad_reader"), "--out", str(tmp_path))
+@pytest.mark.parametrize("program", ["bad_reader", "bad_field_reader"])  # upstream["name"] and upstream.field("name")
+def test_reading_an_undeclared_output_fails_at_synth_time(tmp_path: Path, program: str) -> None:
+    result = run_cli("--program", str(PROGRAMS / program), "--out", str(tmp_path))
     assert result.returncode == 2
     assert "nat_gateway_ids" in result.stderr and "NetworkContract does not declare" in result.stderr
-    assert not tmp_path.joinpath("bad-reader.json").exists()
+    assert "(declared: vpc_id, " in result.stderr
+    assert "KeyError" not in result.stderr and "mock answers" not in result.stderr
+    assert not tmp_path.joinpath(program.replace("_", "-") + ".json").exists()
 
 
 def test_a_producer_must_export_exactly_its_contract() -> None:
