@@ -53,6 +53,11 @@ class FakeCli:
             return []
         return [json.loads(line) for line in log.read_text().splitlines()]
 
+    def stack_calls(self) -> list[dict[str, Any]]:
+        """Every call but `pulumi version`, which the runner makes first (check_cli_version) and which touches no
+        stack, state or credential: a run refused by the backend's or the passphrase's checks made none of these."""
+        return [c for c in self.calls() if c["args"] != ["version"]]
+
     def operations(self, verb: str) -> list[dict[str, Any]]:
         return [c for c in self.calls() if c["event"] == "call" and c["args"][:1] == [verb]]
 
@@ -393,6 +398,26 @@ def test_a_cli_older_than_the_orchestrator_needs_exits_2_before_any_layer_runs(
     assert code == 0, output
 
 
+@pytest.mark.parametrize("argv, unset", [
+    (["up", "dev", "--yes"], ()),  # a local file backend without --local-state
+    (["up", "dev", "--yes", "--local-state"], ("PULUMI_CONFIG_PASSPHRASE",)),  # no passphrase
+    (["preview", "dev"], ("PULUMI_CONFIG_PASSPHRASE",)),
+])
+def test_a_too_old_cli_is_reported_before_the_backend_and_passphrase_checks(
+        fake_cli: FakeCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        argv: list[str], unset: tuple[str, ...]) -> None:
+    """A CLI to replace is said first: a user does not fix --local-state and the passphrase to learn it then."""
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.100.0")
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    code, _ = run(argv, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "is 3.100.0; real runs need 3.207.0 or later" in err
+    assert "--local-state" not in err and "PULUMI_CONFIG_PASSPHRASE" not in err
+    assert [c["args"] for c in fake_cli.calls()] == [["version"]]
+
+
 #: Resource options an older engine does not honour, with the CLI release that brought each (pulumi CHANGELOG.md:
 #: "Add `ReplaceWith` resource option" 3.207.0, "Add a `replacement_trigger` resource option" 3.208.0, DeletedWith
 #: fixed in 3.52.0); the Python SDK raises "The Pulumi CLI does not support the ... option" mid-layer without one.
@@ -424,7 +449,7 @@ def test_a_local_backend_without_a_passphrase_exits_2_before_calling_pulumi(
                 out=io.StringIO()) == 2
     err = capsys.readouterr().err
     assert "PULUMI_CONFIG_PASSPHRASE" in err and "PULUMI_CONFIG_PASSPHRASE_FILE" in err
-    assert fake_cli.calls() == []
+    assert fake_cli.stack_calls() == []
 
 
 def test_a_passphrase_file_that_does_not_exist_is_named(tmp_path: Path) -> None:
@@ -630,7 +655,7 @@ def test_an_org_the_backend_does_not_accept_exits_2_before_any_pulumi_call(
                 out=io.StringIO()) == 2
     err = capsys.readouterr().err
     assert "dev.yaml: pulumi_org:" in err and reason in err
-    assert fake_cli.calls() == []
+    assert fake_cli.stack_calls() == []
 
 
 def _backend_with(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -658,7 +683,7 @@ def test_a_legacy_layout_file_backend_is_refused_with_the_upgrade_hint(
     err = capsys.readouterr().err
     assert named in err and str(root) in err
     assert "pulumi state upgrade" in err or legacy_var
-    assert fake_cli.calls() == []
+    assert fake_cli.stack_calls() == []
 
 
 @pytest.mark.parametrize("files", [
@@ -708,7 +733,7 @@ def test_staging_and_prod_never_write_local_state_and_no_pulumi_is_called(
     assert main(argv, runner=runner, out=io.StringIO()) == 2
     err = capsys.readouterr().err
     assert "state.backend_url" in err and "never runs on local state" in err and "Pulumi Cloud" in err
-    assert fake_cli.calls() == []
+    assert fake_cli.stack_calls() == []
     assert not (tmp_path / "repo").exists()  # not even the state folder was created
 
 
@@ -720,7 +745,7 @@ def test_the_up_session_refuses_staging_on_local_state_before_any_pulumi_call(fa
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "never runs on local state" in done.stderr
-    assert fake_cli.calls() == []
+    assert fake_cli.stack_calls() == []
 
 
 def test_writing_local_state_needs_local_state_and_preview_does_not(
@@ -728,7 +753,7 @@ def test_writing_local_state_needs_local_state_and_preview_does_not(
     code, _ = run(["up", "dev", "--yes", "--layers", "network"], tmp_path)
     assert code == 2
     assert "--local-state" in capsys.readouterr().err
-    assert fake_cli.calls() == []
+    assert fake_cli.stack_calls() == []
     for argv in (["preview", "staging", "--layers", "network"],
                  ["refresh", "prod", "--preview-only", "--layers", "network"],
                  ["up", "dev", "--yes", "--local-state", "--layers", "network"]):
@@ -744,7 +769,7 @@ def test_local_state_with_a_durable_backend_is_a_contradiction(fake_cli: FakeCli
     code, _ = run(["up", "dev", "--yes", "--local-state"], tmp_path)
     assert code == 2
     assert "--local-state: the state backend is s3://state-bucket/platform" in capsys.readouterr().err
-    assert fake_cli.calls() == []
+    assert fake_cli.stack_calls() == []
 
 
 def test_the_env_file_names_its_backend_and_secrets_provider(
@@ -784,7 +809,7 @@ def test_a_backend_variable_that_contradicts_the_env_file_refuses_runs_that_writ
     code, output = run(argv, tmp_path)
     error = capsys.readouterr().err
     assert code == 2, output
-    assert fake_cli.calls() == []
+    assert fake_cli.stack_calls() == []
     assert "staging.yaml" in error and "state.backend_url: is s3://acme-pulumi-state/platform?region=eu-west-1, " \
         "but PULUMI_BACKEND_URL is https://api.pulumi.com" in error
     assert "Unset PULUMI_BACKEND_URL" in error

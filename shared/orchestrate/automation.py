@@ -762,17 +762,24 @@ class AutomationRunner:
     def prepare_read(self, layers: Sequence[str], env: EnvConfig | None = None) -> list[str]:
         """What any command on these layers' stacks needs: the CLI, the projects and, given ``env``, its
         backend (passphrase, org, layout). Enough for :meth:`stack_outputs`. Returns notes for the user."""
-        cli = require_cli(self._which)
+        cli = self._checked_cli()
         for layer in layers:
             check_project(self.stacks_dir, layer)
         note = self._prepare_backend(env) if env is not None else None
-        if cli not in self._cli_versions:  # the first `pulumi` call, once every check without one passed
-            self._cli_versions[cli] = check_cli_version(cli)
         self._cli_version = self._cli_versions.get(cli)
         return [note] if note else []
 
+    def _checked_cli(self) -> str:
+        """The CLI on PATH (:func:`require_cli`), its version checked once (:func:`check_cli_version`): first, before
+        the backend's and the passphrase's checks, so that a CLI to replace is not reported after settings to fix.
+        ``pulumi version`` touches no stack, state or credential; every other `pulumi` call comes after those checks."""
+        cli = require_cli(self._which)
+        if cli not in self._cli_versions:
+            self._cli_versions[cli] = check_cli_version(cli)
+        return cli
+
     def prepare(self, env: EnvConfig, layers: Sequence[str], operation: Operation) -> list[str]:
-        require_cli(self._which)
+        self._checked_cli()
         # Where state would go is decided before any `pulumi` call: a refused backend gets none.
         check_local_state(env, resolve_backend(env, self.environ, self.repo_root), operation)
         override = check_backend_override(env, self.environ, operation, self.repo_root)
