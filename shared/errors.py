@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared import REPO_ROOT
+
 
 def display_path(path: str) -> str:
-    """``path`` relative to the working directory when it is inside it (shorter messages)."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return path
+    """``path`` relative to the working directory when it is inside it (shorter messages), else relative to the
+    repo's root when inside the repo: a layer program runs from its stacks/<layer> folder, and a file it reads
+    (an env file, the catalog) is named as from the root, as the commands run there name it."""
+    resolved = Path(path).resolve()
+    for base in (Path.cwd(), REPO_ROOT):
+        try:
+            return str(resolved.relative_to(base))
+        except ValueError:
+            continue
+    return path
 
 
 class PlatformError(Exception):
@@ -34,6 +41,16 @@ class ConfigError(PlatformError):
         self.key = key
         self.reason = reason
         super().__init__(f"{file}: {key}: {reason}")
+
+
+class RelatedConfigError(ConfigError):
+    """A problem (or the problems) of an input a command reads for another's sake (another env's file, read for the
+    env it runs on), said with why it was read first: ``dev replicates its images to ...: environments/qa.yaml: ...``.
+    ``file``/``key``/``reason`` are those of ``error`` (its first problem)."""
+
+    def __init__(self, why: str, error: ConfigError) -> None:
+        super().__init__(error.file, error.key, error.reason)
+        self.args = (f"{why}: {error}",)
 
 
 class ConfigErrors(ConfigError):

@@ -10,9 +10,11 @@ import io
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi.automation import errors as auto_errors
 from pulumi.automation._cmd import CommandResult
 
@@ -333,6 +335,45 @@ def test_a_broken_env_file_stops_everything_before_any_runner(edit_env, capsys: 
     err = capsys.readouterr().err
     assert "dev.yaml" in err and "network.az_count" in err
     assert runner.prepared is None
+
+
+def _broken_qa(env_dir: Path) -> None:
+    """A new env file (README, "Add an environment") with a schema error, taking its images from nobody."""
+    data = yaml.safe_load((env_dir / "staging.yaml").read_text())
+    data.update(account_id="444444444444")
+    data["policy"]["baseline"] = "staging"
+    data["network"].update(cidr="10.40.0.0/16", az_count="3")
+    data["compute"].pop("image_source", None)
+    (env_dir / "qa.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.parametrize("argv, broken, why", [
+    (["up", "dev", "--yes"], "qa",
+     "dev replicates its images to each env whose compute.image_source is dev, so it reads every env file: "),
+    (["preview", "dev", "--layers", "compute"], "qa", "dev replicates its images"),
+    (["preview", "staging"], "dev", "staging receives its images from dev (its compute.image_source): "),
+])
+def test_an_env_file_compute_reads_for_image_replication_stops_the_run_before_any_runner_saying_why(
+        env_dir: Path, edit_env, capsys: pytest.CaptureFixture[str], argv: list[str], broken: str, why: str) -> None:
+    """dev's compute reads every other env file (its replication destinations), staging's its image source's: a bad
+    one stops the run where a bad env file of its own would, before the backend's, credentials' and account's
+    checks, and says why the run reads it."""
+    if broken == "qa":
+        _broken_qa(env_dir)
+    else:
+        edit_env(broken, lambda data: data["network"].update(az_count="3"))
+    runner = RecordingRunner()
+    assert main(argv, runner=runner, out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert why in err and f"{broken}.yaml: network.az_count: Input should be a valid integer" in err
+    assert runner.prepared is None
+
+
+def test_a_run_without_compute_does_not_read_the_other_env_files(env_dir: Path) -> None:
+    _broken_qa(env_dir)
+    runner = RecordingRunner()
+    run(["up", "dev", "--yes", "--layers", "network"], runner)
+    assert runner.prepared is not None and runner.prepared[1] == ["network"]
 
 
 # -- confirmation ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shared import REPO_ROOT
 from shared.dag import order
@@ -99,6 +100,33 @@ def test_reading_an_undeclared_output_fails_at_synth_time(tmp_path: Path, progra
     assert "(declared: vpc_id, " in result.stderr
     assert "KeyError" not in result.stderr and "mock answers" not in result.stderr
     assert not tmp_path.joinpath(program.replace("_", "-") + ".json").exists()
+
+
+def test_an_invalid_env_file_dev_reads_for_its_replication_says_why_dev_reads_it(env_dir: Path) -> None:
+    """dev's compute reads every env file for the envs it replicates images to: a new env file with a schema error
+    stops dev's synth (its account and region would be a guess), saying why dev reads it."""
+    data = yaml.safe_load((env_dir / "staging.yaml").read_text())
+    data.update(account_id="444444444444")
+    data["policy"]["baseline"] = "staging"
+    data["network"].update(cidr="10.40.0.0/16", az_count="3")
+    (env_dir / "qa.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    result = run_cli("dev")
+    assert result.returncode == 2, result.stderr
+    assert ("error: dev replicates its images to each env whose compute.image_source is dev, so it reads every env "
+            f"file: {env_dir / 'qa.yaml'}: network.az_count: Input should be a valid integer") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_repo_file_a_layer_program_names_is_shown_from_the_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A program runs from stacks/<layer>: the env file or catalog it names is shown as from the root, where the
+    commands run (not as an absolute path)."""
+    from shared.errors import ConfigError, display_path
+
+    monkeypatch.chdir(REPO_ROOT / "stacks" / "compute")
+    assert display_path(str(REPO_ROOT / "environments" / "qa.yaml")) == "environments/qa.yaml"
+    assert display_path(str(REPO_ROOT / "stacks" / "compute" / "Pulumi.yaml")) == "Pulumi.yaml"
+    assert display_path("/elsewhere/qa.yaml") == "/elsewhere/qa.yaml"
+    assert str(ConfigError(str(REPO_ROOT / "environments" / "qa.yaml"), "name", "x")) == "environments/qa.yaml: name: x"
 
 
 def test_a_producer_must_export_exactly_its_contract() -> None:

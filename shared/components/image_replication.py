@@ -32,6 +32,7 @@ import pulumi_aws as aws
 
 from shared.components.ecr import REPOSITORY_PREFIX
 from shared.envs import EnvConfig, env_names, load_env
+from shared.errors import ConfigError, RelatedConfigError
 
 
 @dataclass(frozen=True)
@@ -52,21 +53,43 @@ class Registry:
         return cls(env.name, env.account_id, env.region)
 
 
+def _load_related(name: str, why: str) -> EnvConfig:
+    """:func:`load_env` of another env's file, read for ``env``'s replication: a problem of that file (exit 2, it still
+    stops the run: the account and region read from it would be a guess) says first why ``env``'s run reads it."""
+    try:
+        return load_env(name)
+    except ConfigError as error:
+        raise RelatedConfigError(why, error) from None
+
+
 def image_source(env: EnvConfig) -> Registry | None:
     """The registry ``env`` receives its images from by replication (None: they are pushed to it)."""
-    return Registry.of(load_env(env.compute.image_source)) if env.compute.image_source else None
+    source = env.compute.image_source
+    if not source:
+        return None
+    return Registry.of(_load_related(source, f"{env.name} receives its images from {source} (its "
+                                             "compute.image_source)"))
 
 
 def replica_registries(env: EnvConfig) -> tuple[Registry, ...]:
-    """The registries of every env naming ``env`` as its ``compute.image_source``, by env name."""
+    """The registries of every env naming ``env`` as its ``compute.image_source``, by env name. Every other env file
+    is read (and must load) to know whether it does."""
     replicas = []
     for name in env_names():
         if name == env.name:
             continue
-        other = load_env(name)
+        other = _load_related(name, f"{env.name} replicates its images to each env whose compute.image_source is "
+                                    f"{env.name}, so it reads every env file")
         if other.compute.image_source == env.name:
             replicas.append(Registry.of(other))
     return tuple(replicas)
+
+
+def related_envs(env: EnvConfig) -> None:
+    """Load the env files ``env``'s compute reads besides its own (its image source, every env that may replicate
+    from it): the orchestrator's check before anything else of a run, as the env's own file is."""
+    image_source(env)
+    replica_registries(env)
 
 
 def replication_configuration(replicas: tuple[Registry, ...]) -> dict[str, Any]:

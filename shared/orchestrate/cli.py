@@ -872,6 +872,12 @@ def main(argv: Sequence[str] | None = None, *, runner: LayerRunner | None = None
         if args.exact and args.layers is None:
             raise UsageError("--exact needs --layers (the layers to run, alone)")
         plan = make_plan(operation, requested_layers(args.layers), exact=args.exact)
+        if "compute" in plan.layers and operation.action in (Action.UP, Action.PREVIEW):
+            # the env files compute's program and preflights read too (its image replication): a bad one stops the
+            # run here, as a bad env file does, not after the backend's and the account's checks
+            from shared.components.image_replication import related_envs
+
+            related_envs(env)
         check_allowed(operation.allow_replace, env.name, plan.layers)
         _describe_plan(plan, operation, env.name, out)
         check_destroy_from_runner(env, operation, plan, os.environ)
