@@ -226,3 +226,29 @@ def test_a_failing_program_exits_2_and_still_writes_json_and_sarif(tmp_path: Pat
     failure = invocation["toolExecutionNotifications"][-1]
     assert failure["level"] == "error" and "ValueError: boom" in failure["message"]["text"]
     assert failure["locations"][0]["physicalLocation"]["region"]["startLine"] == 4
+
+
+@pytest.mark.parametrize("source, line, exception", [
+    ("import pulumi_aws as aws\nx = aws.s3.Bucket('b',\n", 2, "SyntaxError: '(' was never closed"),
+    ("import pulumi\n\nif True:\npulumi.export('a', 1)\n", 4, "IndentationError: expected an indented block"),
+])
+def test_a_program_that_does_not_compile_gets_the_line_in_json_and_sarif(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, line: int, exception: str) -> None:
+    """README (File formats): the error record's ``location`` and SARIF's notification at the failing line, for the
+    most common program error too, whose traceback holds no frame of the program (the compiler raised it)."""
+    program = tmp_path / "broken"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text("name: broken\nruntime: python\n")
+    (program / "__main__.py").write_text(source)
+    out, sarif_file = tmp_path / "findings.json", tmp_path / "out.sarif"
+    code = run_main(policy_main, ["--program", str(program), "--json", str(out), "--sarif", str(sarif_file)])
+    stderr = capsys.readouterr().err
+    assert code == 2 and f"{program / '__main__.py'}:{line} in <module>" in stderr
+    (record,) = json.loads(out.read_text())
+    assert record["error"]["exception"].startswith(exception)
+    assert record["location"] == {"path": "__main__.py", "line": line}
+    failure = json.loads(sarif_file.read_text())["runs"][0]["invocations"][0]["toolExecutionNotifications"][-1]
+    assert failure["level"] == "error" and exception in failure["message"]["text"]
+    (location,) = failure["locations"]
+    assert location["physicalLocation"]["region"]["startLine"] == line
+    assert location["physicalLocation"]["artifactLocation"]["uri"].endswith("broken/__main__.py")

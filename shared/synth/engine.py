@@ -252,6 +252,16 @@ def program_frames(error: BaseException) -> list[str]:
                 text += f"\n      {frame.line.strip()}"
             if text not in lines:
                 lines.append(text)
+        if isinstance(current, SyntaxError) and current.filename and current.lineno:
+            # (IndentationError too) raised by the compiler, not in a frame of the file: its traceback holds only
+            # the frames that imported it, so the failing line is the error's own filename and lineno
+            path = Path(current.filename)
+            if path.is_absolute() and not any(part in current.filename for part in _LIBRARY_PARTS):
+                text = f"{current.filename}:{current.lineno} in <module>"
+                if current.text and current.text.strip():
+                    text += f"\n      {current.text.strip()}"
+                if text not in lines:
+                    lines.append(text)
         current = current.__cause__ or current.__context__
     return lines
 
