@@ -584,6 +584,9 @@ def main(argv: list[str]) -> int:
 
     if args.command == "generate":
         for path, text in generated().items():
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                print(f"unchanged {_shown(path)}")  # not rewritten: its modification time stays
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             print(f"wrote {_shown(path)}")

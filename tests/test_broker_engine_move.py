@@ -318,7 +318,8 @@ def test_the_orchestrator_refuses_before_any_layer_runs(edit_env: Any, action: s
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     set_broker(edit_env, "3.13", "mq.m7g.medium")
     runner = DeployedBrokerRunner("4.2", "mq.m7g.medium")
-    code = main([action, "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+    code = main([action, "dev", *([] if action == "preview" else ["--yes"])],  # preview refuses --yes
+                runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
                 images=ReleasedEverywhere())
     assert code == 2 and runner.started() == []
     assert f"environments/dev.yaml: {ENGINE}: is 3.13, but the broker was last set to 4.2 (it runs it, or has it " \

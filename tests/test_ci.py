@@ -103,6 +103,23 @@ def test_the_check_command_fails_on_a_stale_workflow(monkeypatch: pytest.MonkeyP
     assert "deploy-dev.yml differs" in capsys.readouterr().err
 
 
+def test_generate_says_which_workflows_it_wrote_and_leaves_the_others_alone(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(workflows, "WORKFLOW_DIR", tmp_path)
+    assert workflows.main(["generate"]) == 0
+    names = [path.name for path in workflows.generated()]
+    assert capsys.readouterr().out.count("wrote ") == len(names)
+    stale = tmp_path / workflows.DEPLOY_DEV
+    stale.write_text(stale.read_text().replace("needs: [up-network]", "needs: []", 1))
+    others = {path: path.stat().st_mtime_ns for path in tmp_path.iterdir() if path != stale}
+    assert workflows.main(["generate"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("wrote ")] == [f"wrote {stale}"]
+    assert len([line for line in lines if line.startswith("unchanged ")]) == len(names) - 1
+    assert {path: path.stat().st_mtime_ns for path in others} == others
+    assert workflows.main(["check"]) == 0
+
+
 # -- hygiene of every workflow ------------------------------------------------------------------------------
 
 

@@ -100,7 +100,8 @@ def test_an_engine_with_an_announced_end_stops_taking_new_brokers_30_days_before
 
 
 def run(action: str, runner: RecordingRunner, out: io.StringIO) -> int:
-    return main([action, "dev", "--yes"], runner=runner, out=out, confirm=lambda prompt: True,
+    return main([action, "dev", *([] if action == "preview" else ["--yes"])],  # preview refuses --yes
+                runner=runner, out=out, confirm=lambda prompt: True,
                 images=ReleasedEverywhere())
 
 

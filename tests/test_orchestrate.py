@@ -318,6 +318,8 @@ def test_plan_levels_follow_the_dag() -> None:
     (["up", "dev", "--yes", "--layers", " , "], "--layers"),
     (["up", "dev", "--yes", "--parallel", "0"], "--parallel"),
     (["up", "dev", "--preview-only"], "--preview-only"),
+    (["preview", "dev", "--yes"], "--yes applies to up, destroy and refresh only"),
+    (["preview", "dev", "--local-state"], "--local-state applies to up, destroy and refresh only"),
     (["deploy", "dev"], "invalid choice"),
     (["up", "qa", "--yes"], "unknown environment 'qa'"),
 ])

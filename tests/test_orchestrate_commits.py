@@ -165,7 +165,7 @@ def test_a_commit_this_checkout_lacks_is_a_note_not_a_refusal_and_a_preview_read
     before = len([c for c in fake_cli.calls() if c["args"][:2] == ["stack", "history"]])
     out = io.StringIO()
     runner = AutomationRunner(policy_config_dir=tmp_path / "policy-config", checkout=Checkout(repo["root"]))
-    assert main(["preview", "dev", "--local-state"], runner=runner, out=out, images=ReleasedEverywhere()) == 0
+    assert main(["preview", "dev"], runner=runner, out=out, images=ReleasedEverywhere()) == 0
     history_calls = [c for c in fake_cli.calls() if c["args"][:2] == ["stack", "history"]]
     assert all("--page-size" not in c["args"] for c in history_calls[before:])
 

@@ -191,7 +191,8 @@ def test_the_orchestrator_refuses_before_any_layer_runs(edit_env: Any, action: s
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     set_rotation(edit_env, "2026-12-01", None)
     runner = DeployedRunner("2026-11-01")
-    code = main([action, "dev", "--yes"], runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
+    code = main([action, "dev", *([] if action == "preview" else ["--yes"])],  # preview refuses --yes
+                runner=runner, out=io.StringIO(), confirm=lambda prompt: True,
                 images=ReleasedEverywhere())
     assert code == 2 and runner.started() == []
     error = capsys.readouterr().err

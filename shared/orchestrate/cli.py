@@ -1,5 +1,6 @@
 """``python -m shared.orchestrate preview|up|destroy|refresh ENV [--layers a,b [--exact]] [--parallel N] [--yes]
-[--allow-replace URN ...] [--image-ready SERVICE ...]``."""
+[--preview-only] [--local-state] [--allow-replace URN ...] [--image-ready SERVICE ...]`` (each option for the actions
+its help names; another is refused, exit 2)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "upstream stacks must already exist (CI runs one job per layer in DAG order)")
     parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
                         help=f"layers of one level run at the same time (default {DEFAULT_PARALLEL})")
-    parser.add_argument("--yes", action="store_true", help="do not ask before changing infrastructure")
+    parser.add_argument("--yes", action="store_true",
+                        help="up/destroy/refresh: do not ask before changing infrastructure")
     parser.add_argument("--preview-only", action="store_true",
                         help="refresh: report drift per layer; destroy: show what would be deleted")
     parser.add_argument("--local-state", action="store_true",
@@ -85,6 +87,12 @@ def _operation(args: argparse.Namespace) -> Operation:
         raise UsageError(f"--preview-only applies to refresh and destroy only ({hint})")
     if args.parallel < 1:
         raise UsageError(f"--parallel: must be at least 1, not {args.parallel}")
+    if action is Action.PREVIEW and args.yes:
+        raise UsageError("--yes applies to up, destroy and refresh only (a preview changes nothing, so it asks "
+                         "nothing)")
+    if action is Action.PREVIEW and args.local_state:
+        raise UsageError("--local-state applies to up, destroy and refresh only (a preview writes no state: it runs "
+                         "on the local file backend without it)")
     if args.allow_replace and action is not Action.UP:
         raise UsageError("--allow-replace applies to up only (the only action that replaces resources)")
     if args.image_ready and action not in (Action.UP, Action.PREVIEW):
