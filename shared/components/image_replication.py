@@ -54,8 +54,8 @@ class Registry:
 
 
 def _load_related(name: str, why: str) -> EnvConfig:
-    """:func:`load_env` of another env's file, read for ``env``'s replication: a problem of that file (exit 2, it still
-    stops the run: the account and region read from it would be a guess) says first why ``env``'s run reads it."""
+    """:func:`load_env` of an env file read for another env's image replication: a problem of that file still stops
+    the run (exit 2: the account and region read from it would be a guess), saying first ``why`` it was read."""
     try:
         return load_env(name)
     except ConfigError as error:
