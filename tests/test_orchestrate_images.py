@@ -724,7 +724,7 @@ def test_an_up_that_would_delete_a_bucket_its_state_keeps_without_force_destroy_
     assert (f"nothing of compute was changed: its up would delete {name} (no longer in its program), S3 refuses to "
             "delete a bucket that holds objects (BucketNotEmpty)") in said
     assert "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery" in said
-    assert "put back what declared it for one `up` (which stores force_destroy) before removing it" in said
+    assert "put back what declared it for one `up`, which stores force_destroy, before removing it" in said
 
 
 def test_an_up_removing_an_empty_unforced_bucket_or_keeping_its_buckets_goes_on(
@@ -746,8 +746,9 @@ def test_an_up_removing_an_empty_unforced_bucket_or_keeping_its_buckets_goes_on(
 def test_prod_s_refusal_says_to_keep_what_must_be_kept_first(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     _, code, said = compute_up_with_unforced_bucket("prod", monkeypatch, holding=True)
     assert code == 1, said
-    assert "copy what must be kept (access logs are audit evidence, models are trained data), then empty it" in said
-    assert "which stores force_destroy where the env does not protect state" in said
+    assert ("prod protects state, so they keep their objects: copy what must be kept (access logs are audit evidence, "
+            "models are trained data), then empty it") in said
+    assert "put back" not in said  # prod's program never sets force_destroy
 
 
 def protected_prod_destroy_refusal(capsys: pytest.CaptureFixture[str]) -> str:

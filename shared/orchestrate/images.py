@@ -479,20 +479,21 @@ class ImageGatedRunner:
                       f"{bucket.describe(env)}")
         listed = ", ".join(bucket.bucket for bucket in held)
         logs = any(ALB_LOG_BUCKET_MARK in bucket.bucket for bucket in held)
-        keep = ("copy what must be kept (access logs are audit evidence, models are trained data), then "
-                if env.protect else "")
+        it = "it" if len(held) == 1 else "them"
         # ELB delivers access logs every 5 minutes while the load balancer runs (ELB guide, "Access log files")
         stop_logs = (" (an ALB's access-log bucket once its load balancer stopped writing to it: `aws elbv2 "
                      "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
                      "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery)") if logs else ""
+        if env.protect:  # its program never sets force_destroy: emptying is the only way
+            how = (f"{env.name} protects state, so they keep their objects: copy what must be kept (access logs are "
+                   f"audit evidence, models are trained data), then empty {it} (above){stop_logs}")
+        else:
+            how = (f"Either empty {it} (above){stop_logs}, or put back what declared {it} for one `up`, which stores "
+                   "force_destroy, before removing it")
         return LayerResult(LAYER, Status.FAILED, detail=(
             f"nothing of {LAYER} was changed: its up would delete {listed} (no longer in its program), S3 refuses to "
             f"delete a bucket that holds objects (BucketNotEmpty), and compute's state records no force_destroy "
-            f"for {'it' if len(held) == 1 else 'them'} (the provider reads the flag only from the state). Either "
-            f"{keep}empty {'it' if len(held) == 1 else 'them'} (above){stop_logs}, or put back what declared "
-            f"{'it' if len(held) == 1 else 'them'} for one `up` (which stores force_destroy"
-            f"{' where the env does not protect state' if env.protect else ''}) before removing it; then run the up "
-            "again"))
+            f"for {it} (the provider reads the flag only from the state). {how}; then run the up again"))
 
     def _removed_protected_load_balancer_refusal(self, env: EnvConfig,
                                                  on_output: OutputSink) -> LayerResult | None:
