@@ -343,8 +343,8 @@ def test_the_orchestrator_runs_the_major_upgrade_on_m7g_and_notes_the_outage(edi
     set_broker(edit_env, "4.2", "mq.m7g.medium")
     runner = DeployedBrokerRunner("3.13", "mq.m7g.medium")
     out = io.StringIO()
-    code = main([action, "dev", "--yes"], runner=runner, out=out, confirm=lambda prompt: True,
-                images=ReleasedEverywhere())
+    code = main([action, "dev", *(["--yes"] if action == "up" else [])], runner=runner, out=out,
+                confirm=lambda prompt: True, images=ReleasedEverywhere())
     assert code == 0 and "broker" in runner.started()
     notes = [line for line in out.getvalue().splitlines() if "major version upgrade" in line]
     assert len(notes) == 1 and notes[0].startswith("note: ")
