@@ -246,24 +246,30 @@ def test_a_secrets_manager_that_does_not_answer_is_asked_once(failure: str) -> N
     assert len(report.notes) == 1 and "scheduled for deletion" in report.notes[0], report.notes
 
 
+class NoSuchSecret:
+    """A Secrets Manager client that holds no secret (ResourceNotFoundException); records the names asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def describe_secret(self, SecretId: str) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        self.asked.append(SecretId)
+        raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}}, "DescribeSecret")
+
+
 def test_a_secret_not_found_goes_on_to_the_next() -> None:
     """ResourceNotFoundException is the usual answer (no such secret): every service's secret is still asked."""
-    from botocore.exceptions import ClientError
-
     from shared.catalog import load_catalog
     from shared.envs import load_env
     from shared.orchestrate.account import AccountReport, AwsAccountCheck
 
-    calls: list[str] = []
-
-    class Missing:
-        def describe_secret(self, SecretId: str) -> dict[str, Any]:
-            calls.append(SecretId)
-            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}},
-                              "DescribeSecret")
+    missing = NoSuchSecret()
+    calls = missing.asked
 
     report = AccountReport()
-    AwsAccountCheck(lambda env, service: Missing())._find_secrets_pending_deletion(load_env("prod"), ["messaging"],
+    AwsAccountCheck(lambda env, service: missing)._find_secrets_pending_deletion(load_env("prod"), ["messaging"],
                                                                                     report)
     # prod (amazon-mq) publishes queue metrics: the publisher's secret too
     assert len(calls) == 1 + sum(spec.uses_messaging for spec in load_catalog()) and report.notes == [], calls
@@ -320,21 +326,14 @@ def test_the_broker_admin_and_queue_metrics_secrets_scheduled_for_deletion_refus
 def test_an_external_broker_s_env_asks_for_neither_the_admin_nor_the_queue_metrics_secret() -> None:
     """Neither exists for messaging.broker external (no Amazon MQ broker, no queue metrics publisher): a secret of
     that name left scheduled for deletion concerns no layer of the run."""
-    from botocore.exceptions import ClientError
-
     from shared.envs import load_env
     from shared.orchestrate.account import AccountReport, AwsAccountCheck
 
-    calls: list[str] = []
-
-    class Missing:
-        def describe_secret(self, SecretId: str) -> dict[str, Any]:
-            calls.append(SecretId)
-            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}},
-                              "DescribeSecret")
+    missing = NoSuchSecret()
+    calls = missing.asked
 
     prod = load_env("prod")
-    check = AwsAccountCheck(lambda env, service: Missing())
+    check = AwsAccountCheck(lambda env, service: missing)
     check._find_secrets_pending_deletion(prod, ["broker"], AccountReport())
     assert calls == ["platform/prod/broker/admin"]
     external = prod.model_copy(update={"messaging": prod.messaging.model_copy(update={"broker": "external"})})
