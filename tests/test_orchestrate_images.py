@@ -694,19 +694,29 @@ def test_an_empty_or_deleted_bucket_without_force_destroy_lets_the_destroy_run(m
     assert runner.runs[0][0] == "compute" and len(runner.runs) == 6
 
 
+def compute_alone(runner: Recorder, checks: Any, env_name: str = "dev") -> tuple[int, str]:
+    out = io.StringIO()
+    return main(["up", env_name, "--yes", "--layers", "compute", "--exact"], runner=runner, out=out, images=checks,
+                probe=reachable), out.getvalue()
+
+
+def released_compute_up(env: EnvConfig, runner: Recorder, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """compute's `up` (alone) in ``env`` on moto, every released image in the registry and running: its exit code and
+    output (on one line, the summary's table borders dropped)."""
+    for service, digest in env.release.images.items():
+        push_image(env, service, digest)
+    settle_release(env, monkeypatch)
+    code, output = compute_alone(runner, AwsImageChecks(MotoAccounts()), env.name)
+    return code, " ".join(output.replace("│", " ").split())
+
+
 def compute_up_with_unforced_bucket(env_name: str, monkeypatch: pytest.MonkeyPatch, *,
                                     holding: bool) -> tuple[UnforcedRecorder, int, str]:
     """compute's `up` (alone) in ``env_name``, every released image running, its state holding the ALB access-log bucket
     of a public gateway the env no longer declares (no shipped env has one), without force_destroy."""
     env = load_env(env_name)
-    for service, digest in env.release.images.items():
-        push_image(env, service, digest)
-    settle_release(env, monkeypatch)
     runner = UnforcedRecorder(buckets=[alb_log_bucket(env, holding=holding)])
-    out = io.StringIO()
-    code = main(["up", env_name, "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
-                images=AwsImageChecks(MotoAccounts()), probe=reachable)
-    return runner, code, " ".join(out.getvalue().replace("│", " ").split())
+    return runner, *released_compute_up(env, runner, monkeypatch)
 
 
 def test_an_up_that_would_delete_a_bucket_its_state_keeps_without_force_destroy_stops_before_any_change(
@@ -735,12 +745,10 @@ def test_an_up_removing_an_empty_unforced_bucket_or_keeping_its_buckets_goes_on(
     dev = load_env("dev")
     kept = program_buckets(platform("dev")["compute"])
     assert kept and all(dev.account_id in name for name in kept)
-    settle_release(dev, monkeypatch)
+    settle_release(dev, monkeypatch)  # its images are in the registry since the first up
     runner = UnforcedRecorder(buckets=kept)
-    out = io.StringIO()
-    code = main(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
-                images=AwsImageChecks(MotoAccounts()), probe=reachable)
-    assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], out.getvalue()
+    code, output = compute_alone(runner, AwsImageChecks(MotoAccounts()))
+    assert code == 0 and runner.compute_runs() == [Operation(Action.UP)], output
 
 
 def test_prod_s_refusal_says_to_keep_what_must_be_kept_first(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -850,14 +858,8 @@ def compute_up_with_protected_balancer(env_name: str, monkeypatch: pytest.Monkey
     from shared.orchestrate.automation import deletion_protected_load_balancers
 
     env = load_env(env_name)
-    for service, digest in env.release.images.items():
-        push_image(env, service, digest)
-    settle_release(env, monkeypatch)
     runner = ProtectedBalancerRecorder(balancers=deletion_protected_load_balancers({"resources": [gateway_alb(env)]}))
-    out = io.StringIO()
-    code = main(["up", env_name, "--yes", "--layers", "compute", "--exact"], runner=runner, out=out,
-                images=AwsImageChecks(MotoAccounts()), probe=reachable)
-    return runner, code, " ".join(out.getvalue().replace("│", " ").split())
+    return runner, *released_compute_up(env, runner, monkeypatch)
 
 
 def test_an_up_that_would_delete_a_load_balancer_aws_protects_from_deletion_stops_before_any_change(
@@ -1470,12 +1472,6 @@ def _remove_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit_env: 
 
     remove_service(tmp_path, monkeypatch, edit_env, "training")
     return load_env("dev")
-
-
-def compute_alone(runner: Recorder, checks: Any) -> tuple[int, str]:
-    out = io.StringIO()
-    return main(["up", "dev", "--yes", "--layers", "compute", "--exact"], runner=runner, out=out, images=checks,
-                probe=reachable), out.getvalue()
 
 
 def test_the_repository_of_a_removed_service_holding_images_stops_compute_before_any_change(

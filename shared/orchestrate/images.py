@@ -397,12 +397,7 @@ class ImageGatedRunner:
         for bucket in held:
             on_output(f"buckets: without force_destroy, not empty: {bucket.describe(env)}")
         listed = ", ".join(bucket.bucket for bucket in held)
-        # ELB delivers access logs every 5 minutes for as long as the load balancer runs (ELB guide, "Access log
-        # files"): a log bucket emptied while it runs holds objects again by the time the destroy reaches it.
-        logs = [bucket.bucket for bucket in held if ALB_LOG_BUCKET_MARK in bucket.bucket]
-        stop_logs = (" (an ALB's access-log bucket only once its load balancer stopped writing to it: `aws elbv2 "
-                     "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
-                     "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery)") if logs else ""
+        stop_logs = _stop_logs_first(held)
         if env.protect:
             how = (f"{env.name} protects state, so they keep their objects (access logs are audit evidence, models "
                    f"are trained data): copy what must be kept, empty them (above){stop_logs}")
@@ -478,12 +473,8 @@ class ImageGatedRunner:
             on_output(f"buckets: no longer in compute's program, without force_destroy, not empty: "
                       f"{bucket.describe(env)}")
         listed = ", ".join(bucket.bucket for bucket in held)
-        logs = any(ALB_LOG_BUCKET_MARK in bucket.bucket for bucket in held)
         it = "it" if len(held) == 1 else "them"
-        # ELB delivers access logs every 5 minutes while the load balancer runs (ELB guide, "Access log files")
-        stop_logs = (" (an ALB's access-log bucket once its load balancer stopped writing to it: `aws elbv2 "
-                     "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
-                     "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery)") if logs else ""
+        stop_logs = _stop_logs_first(held)
         if env.protect:  # its program never sets force_destroy: emptying is the only way
             how = (f"{env.name} protects state, so they keep their objects: copy what must be kept (access logs are "
                    f"audit evidence, models are trained data), then empty {it} (above){stop_logs}")
@@ -741,6 +732,17 @@ def _held_failure(held: Sequence[HeldRepository], on_output: OutputSink, line: C
         on_output(f"images: {line(repository)}")
     return LayerResult(LAYER, Status.FAILED,
                        detail=detail(held, ", ".join(f"{r.repository} ({r.images})" for r in held)))
+
+
+def _stop_logs_first(held: Sequence[HeldBucket]) -> str:
+    """What emptying ``held`` needs first where one is an ALB's access-log bucket ("" where none is): ELB delivers
+    access logs every 5 minutes for as long as the load balancer runs (ELB guide, "Access log files"), so a log
+    bucket emptied while it runs holds objects again by the time the delete reaches it."""
+    if not any(ALB_LOG_BUCKET_MARK in bucket.bucket for bucket in held):
+        return ""
+    return (" (an ALB's access-log bucket only once its load balancer stopped writing to it: `aws elbv2 "
+            "modify-load-balancer-attributes --load-balancer-arn <its ARN> --attributes "
+            "Key=access_logs.s3.enabled,Value=false`, then 5 minutes for the last delivery)")
 
 
 def present_images(images: Mapping[str, str], missing: Sequence[MissingImage]) -> dict[str, str]:
